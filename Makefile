@@ -1,0 +1,41 @@
+# pilotfish: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: venv demo test lint typecheck unit e2e bench clean
+
+$(BIN)/pilotfish: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/pilotfish
+
+## Run the mesh with the Bookinfo sample (Ctrl-C stops everything).
+demo: venv
+	$(BIN)/pilotfish up samples/bookinfo
+
+lint: venv
+	$(BIN)/ruff check src tests bench samples
+	$(BIN)/ruff format --check src tests bench samples
+
+typecheck: venv
+	$(BIN)/mypy src
+
+## Set up and run every check: lint, types, unit, golden and end-to-end tests.
+test: venv lint typecheck
+	$(BIN)/pytest -q
+
+unit: venv
+	$(BIN)/pytest -q -m "not e2e"
+
+e2e: venv
+	$(BIN)/pytest -q -m e2e
+
+bench: venv
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""pilot-agent: per workload, Envoy bootstrap and supervision, app start, readiness."""

@@ -1,0 +1,1 @@
+"""Citadel: root CA, SPIFFE workload identities, CSR signing, rotation."""

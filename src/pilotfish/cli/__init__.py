@@ -1,0 +1,1 @@
+"""The `pilotfish` command, istioctl-like; one module per subcommand."""

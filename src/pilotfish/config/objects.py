@@ -1,0 +1,86 @@
+"""Config objects as the rest of pilotfish sees them: metadata + a typed, validated spec.
+
+A `ConfigObject` is immutable. Its `spec` is one of the pydantic models in
+`pilotfish.config.models` (e.g. `VirtualServiceSpec`); `meta.source` says where it came from so
+that every later message can point at a file and line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+SpecT = TypeVar("SpecT")
+
+Level = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a document (or a field inside it) was read from. line is 1-based; 0 = unknown."""
+
+    file: str = "<unknown>"
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in user input: never raised, always returned."""
+
+    level: Level
+    message: str
+    path: str = ""  # field path such as spec.http[0].route[1].weight
+    source: Source = field(default_factory=Source)
+    kind: str = ""
+    name: str = ""  # namespace/name of the object, when known
+
+    def __str__(self) -> str:
+        where = str(self.source)
+        obj = f" {self.kind} {self.name}" if self.kind else ""
+        at = f" at {self.path}" if self.path else ""
+        return f"{where}:{obj}{at}: {self.message}"
+
+
+@dataclass(frozen=True)
+class GroupVersionKind:
+    group: str
+    version: str
+    kind: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+@dataclass(frozen=True)
+class ConfigMeta:
+    gvk: GroupVersionKind
+    name: str
+    namespace: str = "default"
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    source: Source = field(default_factory=Source)
+
+    @property
+    def kind(self) -> str:
+        return self.gvk.kind
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity in the store: (kind, namespace, name). Versions of one kind share a key."""
+        return (self.gvk.kind, self.namespace, self.name)
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True)
+class ConfigObject(Generic[SpecT]):
+    meta: ConfigMeta
+    spec: SpecT
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The document as read (plain dicts/lists), for `get -o yaml` and round-tripping."""

@@ -1,0 +1,49 @@
+"""`Proxy`: who is asking for config. Built from the Envoy node (id + metadata) by the xDS server.
+
+Node ids follow Istio: `sidecar~10.0.0.1~reviews-v2-0.default~default.svc.cluster.local`
+(type~ip~instance.namespace~namespace.svc.cluster.local).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ProxyType(str, Enum):
+    SIDECAR = "sidecar"
+    ROUTER = "router"  # gateways
+
+
+@dataclass(frozen=True)
+class Proxy:
+    type: ProxyType
+    ip: str
+    instance: str  # workload instance name, e.g. reviews-v2-0
+    namespace: str
+    labels: tuple[tuple[str, str], ...] = ()
+    workload: str = ""
+    service_account: str = "default"
+    gateway_address: str = ""  # routers: the address gateway servers bind (default: ip)
+    outbound_port: int = 15001  # sidecars: the HTTP-proxy port apps send outbound traffic to
+
+    @property
+    def id(self) -> str:
+        return f"{self.type.value}~{self.ip}~{self.instance}.{self.namespace}~{self.namespace}.svc.cluster.local"
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def bind_address(self) -> str:
+        return self.gateway_address or self.ip
+
+    @staticmethod
+    def parse_id(node_id: str) -> tuple[ProxyType, str, str, str]:
+        """Split a node id into (type, ip, instance, namespace). Raises ValueError if malformed."""
+        parts = node_id.split("~")
+        if len(parts) != 4 or "." not in parts[2]:
+            raise ValueError(f"malformed node id {node_id!r}")
+        instance, namespace = parts[2].rsplit(".", 1)
+        return ProxyType(parts[0]), parts[1], instance, namespace

@@ -1,0 +1,139 @@
+"""Registry data: services, their ports, and the workload instances that serve them.
+
+These are Kubernetes' shapes with the cluster taken away: a `Service` has a fully qualified
+hostname (`reviews.default.svc.cluster.local`), named ports and a label selector; a
+`WorkloadInstance` is one running replica (a pod, in Kubernetes terms) with its own address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+CLUSTER_DOMAIN = "cluster.local"
+
+
+class Protocol(str, Enum):
+    HTTP = "HTTP"
+    HTTP2 = "HTTP2"
+    GRPC = "GRPC"
+    HTTPS = "HTTPS"
+    TLS = "TLS"
+    TCP = "TCP"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_http(self) -> bool:
+        return self in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+
+
+def protocol_from_port(name: str, app_protocol: str | None = None) -> Protocol:
+    """Istio's protocol selection: `appProtocol` first, then the port name prefix (`http-…`)."""
+    candidates = [app_protocol] if app_protocol else []
+    candidates.append(name.split("-", 1)[0] if name else "")
+    for candidate in candidates:
+        value = (candidate or "").lower()
+        mapping = {
+            "http": Protocol.HTTP,
+            "http2": Protocol.HTTP2,
+            "grpc": Protocol.GRPC,
+            "grpc-web": Protocol.HTTP,
+            "https": Protocol.HTTPS,
+            "tls": Protocol.TLS,
+            "tcp": Protocol.TCP,
+            "kubernetes.io/h2c": Protocol.HTTP2,
+        }
+        if value in mapping:
+            return mapping[value]
+    return Protocol.UNKNOWN
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    protocol: Protocol
+    target_port: int
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    ports: tuple[ServicePort, ...]
+    selector: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    mesh_external: bool = False
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+
+    def port(self, number: int) -> ServicePort | None:
+        return next((p for p in self.ports if p.port == number), None)
+
+    def selects(self, labels: dict[str, str]) -> bool:
+        return bool(self.selector) and all(labels.get(k) == v for k, v in self.selector)
+
+
+@dataclass(frozen=True)
+class WorkloadInstance:
+    """One replica of a workload: `reviews-v2-0` at 127.x.y.z, with its labels and identity."""
+
+    name: str
+    workload: str
+    namespace: str
+    address: str
+    labels: tuple[tuple[str, str], ...] = ()
+    service_account: str = "default"
+    ports: tuple[int, ...] = ()  # container ports the app serves, behind the sidecar
+    ready: bool = True
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def spiffe_id(self) -> str:
+        return f"spiffe://{CLUSTER_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    address: str
+    port: int
+    labels: tuple[tuple[str, str], ...] = ()
+    instance: str = ""
+    service_account: str = "default"
+    healthy: bool = True
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """Everything the registry knows at one instant. Immutable; sorted for determinism."""
+
+    services: tuple[Service, ...] = ()
+    instances: tuple[WorkloadInstance, ...] = ()
+    _by_host: dict[str, Service] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_host.update({s.hostname: s for s in self.services})
+
+    def service(self, hostname: str) -> Service | None:
+        return self._by_host.get(hostname)
+
+    def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
+        """Instances selected by the service, at the port's target port, sorted by address."""
+        found = [
+            Endpoint(
+                address=i.address,
+                port=port.target_port,
+                labels=i.labels,
+                instance=i.name,
+                service_account=i.service_account,
+                healthy=i.ready,
+            )
+            for i in self.instances
+            if i.namespace == service.namespace and service.selects(i.label_map)
+        ]
+        return tuple(sorted(found, key=lambda e: (e.address, e.port)))

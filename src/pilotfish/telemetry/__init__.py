@@ -1,0 +1,1 @@
+"""Telemetry: Istio's standard metrics, tracing and access logs, as Envoy config."""
