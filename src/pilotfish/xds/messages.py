@@ -1,0 +1,168 @@
+"""What the ADS state machines hand back: responses to send, protocol events, sync status records.
+
+Owns: `SotwResponse` / `DeltaResponse` (assembled from a snapshot's pre-encoded wire fragments;
+`to_bytes()` is what goes on the wire, `to_message()` parses it for tests and tools), the events
+(`Ack`, `Nack`, `Subscribe`, `Unsubscribe`, `StaleNonce`), `NackRecord` and the frozen
+`TypeSyncStatus` / `ProxySyncStatus` / `ConvergenceReport` reported by the server. Pure, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from envoy.service.discovery.v3 import discovery_pb2
+
+from pilotfish.xds.resources import encode_field
+
+WILDCARD = "*"
+
+
+@dataclass(frozen=True)
+class SotwResponse:
+    """A state-of-the-world `DiscoveryResponse` for one type."""
+
+    type_url: str
+    version: str
+    nonce: str
+    resource_names: tuple[str, ...]
+    body: bytes = field(repr=False)
+    """Encoded `resources` entries, shared between streams."""
+
+    def to_bytes(self) -> bytes:
+        return (
+            encode_field(1, self.version.encode())
+            + self.body
+            + encode_field(4, self.type_url.encode())
+            + encode_field(5, self.nonce.encode())
+        )
+
+    def to_message(self) -> discovery_pb2.DiscoveryResponse:
+        return discovery_pb2.DiscoveryResponse.FromString(self.to_bytes())
+
+
+@dataclass(frozen=True)
+class DeltaResponse:
+    """An incremental `DeltaDiscoveryResponse` for one type: changed resources and removals."""
+
+    type_url: str
+    version: str
+    nonce: str
+    resource_names: tuple[str, ...]
+    removed: tuple[str, ...]
+    body: bytes = field(repr=False)
+
+    def to_bytes(self) -> bytes:
+        return (
+            encode_field(1, self.version.encode())
+            + self.body
+            + encode_field(4, self.type_url.encode())
+            + encode_field(5, self.nonce.encode())
+            + b"".join(encode_field(6, name.encode()) for name in self.removed)
+        )
+
+    def to_message(self) -> discovery_pb2.DeltaDiscoveryResponse:
+        return discovery_pb2.DeltaDiscoveryResponse.FromString(self.to_bytes())
+
+
+Response = SotwResponse | DeltaResponse
+
+
+@dataclass(frozen=True)
+class Ack:
+    type_url: str
+    version: str
+    nonce: str
+    latency: float | None
+    """Seconds from sending the response to this ACK."""
+
+
+@dataclass(frozen=True)
+class Nack:
+    type_url: str
+    version: str
+    """The version Envoy rejected (the one last sent)."""
+    nonce: str
+    error_message: str
+    error_code: int
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    type_url: str
+    names: tuple[str, ...]
+    """Newly subscribed names; `("*",)` for a wildcard subscription."""
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    type_url: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StaleNonce:
+    """A request answering a response that is not the last one sent: ignored."""
+
+    type_url: str
+    nonce: str
+
+
+Event = Ack | Nack | Subscribe | Unsubscribe | StaleNonce
+
+
+@dataclass(frozen=True)
+class StreamOutput:
+    """Result of feeding one request (or one snapshot push) to a stream state machine."""
+
+    responses: tuple[Response, ...] = ()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class NackRecord:
+    version: str
+    nonce: str
+    error_message: str
+    time: float
+
+
+@dataclass(frozen=True)
+class TypeSyncStatus:
+    """Sync state of one type on one stream (what `pilotfish proxy-status` shows)."""
+
+    type_url: str
+    subscribed: tuple[str, ...]
+    sent_version: str
+    sent_nonce: str
+    acked_version: str
+    last_nack: NackRecord | None
+    push_count: int
+    ack_count: int
+    nack_count: int
+    last_ack_time: float | None
+
+
+@dataclass(frozen=True)
+class ProxySyncStatus:
+    node_id: str
+    connected_since: float
+    """Wall-clock (time.time()) start of the oldest open stream."""
+    streams: int
+    delta: bool
+    types: tuple[TypeSyncStatus, ...]
+
+
+@dataclass(frozen=True)
+class ConvergenceReport:
+    """Outcome of `XdsServer.wait_acked`."""
+
+    acked: tuple[str, ...]
+    nacked: dict[str, str]
+    """node id → Envoy's error_detail message."""
+    missing: tuple[str, ...]
+    """Nodes that did not answer (not connected, or no ACK/NACK before the timeout)."""
+    elapsed: float
+
+    @property
+    def converged(self) -> bool:
+        return not self.nacked and not self.missing

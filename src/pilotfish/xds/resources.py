@@ -1,0 +1,243 @@
+"""xDS resource types and the immutable, content-versioned `Snapshot` served to one proxy.
+
+Owns: the v3 type URLs, the name of a resource per type (a `ClusterLoadAssignment` is named by
+its `cluster_name`), and `Snapshot`, which serialises every resource ONCE into `Any` bytes and
+pre-encodes the protobuf wire fragments that responses are assembled from (SotW `resources`
+entries, delta `Resource` entries), so a push to many streams copies bytes and packs nothing.
+
+Versions are content hashes: a resource's version is the hash of its `Any` bytes; a type's version
+is the hash of its (name, resource version) pairs. Equal content gives equal versions, so an
+unchanged snapshot pushes nothing. Pure: no I/O. Errors: `SnapshotError` (a ValueError) for a
+resource stored under a name that is not its own, or a message of the wrong type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+_PREFIX = "type.googleapis.com/"
+LISTENER = _PREFIX + "envoy.config.listener.v3.Listener"
+ROUTE = _PREFIX + "envoy.config.route.v3.RouteConfiguration"
+CLUSTER = _PREFIX + "envoy.config.cluster.v3.Cluster"
+ENDPOINT = _PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+SECRET = _PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+
+# Push order: secrets before the listeners/clusters using them, clusters before their endpoints,
+# listeners before their routes (Envoy's "make before break" order, as Istio pushes).
+PUSH_ORDER: tuple[str, ...] = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)
+WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
+"""Types Envoy subscribes to as a whole (no names); the others are requested by name."""
+
+SHORT_NAMES: dict[str, str] = {
+    LISTENER: "lds",
+    ROUTE: "rds",
+    CLUSTER: "cds",
+    ENDPOINT: "eds",
+    SECRET: "sds",
+}
+
+
+class SnapshotError(ValueError):
+    """A snapshot was built from inconsistent input (wrong name, wrong message type)."""
+
+
+def short_name(type_url: str) -> str:
+    """`lds`/`rds`/`cds`/`eds`/`sds` for a known type URL, else the URL's last segment."""
+    return SHORT_NAMES.get(type_url, type_url.rsplit(".", 1)[-1])
+
+
+def resource_name(type_url: str, resource: Message) -> str:
+    """The name Envoy uses for `resource`: `cluster_name` for endpoints, `name` otherwise."""
+    if type_url == ENDPOINT:
+        return str(getattr(resource, "cluster_name"))  # noqa: B009 - protobuf field
+    return str(getattr(resource, "name"))  # noqa: B009 - protobuf field
+
+
+def encode_varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_field(field_number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2): tag, length, payload."""
+    return encode_varint(field_number << 3 | 2) + encode_varint(len(payload)) + payload
+
+
+def content_hash(data: bytes) -> str:
+    """Short, stable content hash used as a version string."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class EncodedResource:
+    """One resource, serialised once: its `Any` bytes and the wire fragments responses reuse."""
+
+    name: str
+    version: str
+    any_bytes: bytes
+    sotw_entry: bytes
+    """`DiscoveryResponse.resources` entry (field 2 holding the `Any`)."""
+    delta_entry: bytes
+    """`DeltaDiscoveryResponse.resources` entry (field 2 holding a `Resource`)."""
+
+
+def _encode_resource(type_url: str, name: str, message: Message) -> EncodedResource:
+    value = message.SerializeToString(deterministic=True)
+    any_bytes = encode_field(1, type_url.encode()) + encode_field(2, value)
+    version = content_hash(any_bytes)
+    delta_resource = (
+        encode_field(1, version.encode())
+        + encode_field(2, any_bytes)
+        + encode_field(3, name.encode())
+    )
+    return EncodedResource(
+        name=name,
+        version=version,
+        any_bytes=any_bytes,
+        sotw_entry=encode_field(2, any_bytes),
+        delta_entry=encode_field(2, delta_resource),
+    )
+
+
+def _view_version(resources: Iterable[EncodedResource]) -> str:
+    digest = hashlib.sha256()
+    for resource in resources:
+        digest.update(resource.name.encode())
+        digest.update(b"\0")
+        digest.update(resource.version.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SotwView:
+    """The part of one type a SotW stream gets: version, names, and the encoded resources."""
+
+    version: str
+    names: tuple[str, ...]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class TypeResources:
+    """All resources of one type in a snapshot, sorted by name, with the type's version."""
+
+    type_url: str
+    by_name: Mapping[str, EncodedResource]
+    version: str
+    _views: dict[frozenset[str] | None, SotwView] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    _versions: dict[frozenset[str], str] = field(default_factory=dict, compare=False, repr=False)
+
+    def view_version(self, names: frozenset[str] | None) -> str:
+        """Version of what a subscriber of `names` (None = wildcard) holds: the type version
+        for wildcard, else the hash of the subscribed resources present. Cached per name set."""
+        if names is None:
+            return self.version
+        version = self._versions.get(names)
+        if version is None:
+            version = _view_version(self.by_name[n] for n in sorted(names) if n in self.by_name)
+            self._versions[names] = version
+        return version
+
+    def sotw_view(self, names: frozenset[str] | None) -> SotwView:
+        """The response content for subscribed `names` (None = wildcard), cached per name set
+        so that streams with the same subscription share one bytes object."""
+        view = self._views.get(names)
+        if view is None:
+            if names is None:
+                chosen = list(self.by_name.values())
+            else:
+                chosen = [self.by_name[n] for n in sorted(names) if n in self.by_name]
+            view = SotwView(
+                version=self.view_version(names),
+                names=tuple(r.name for r in chosen),
+                body=b"".join(r.sotw_entry for r in chosen),
+            )
+            self._views[names] = view
+        return view
+
+
+_EMPTY_VERSION = _view_version(())
+
+
+class Snapshot:
+    """Immutable per-proxy configuration: `{type_url: {name: resource}}`, serialised once.
+
+    Build with `Snapshot({CLUSTER: {"c1": cluster}, ...})`. A name must match the resource's own
+    name (`cluster_name` for endpoints) and every message of a type must be that type's message.
+    """
+
+    __slots__ = ("_types", "version")
+
+    def __init__(self, resources: Mapping[str, Mapping[str, Message]]) -> None:
+        types: dict[str, TypeResources] = {}
+        for type_url, named in resources.items():
+            encoded: dict[str, EncodedResource] = {}
+            expected_message = type_url.removeprefix(_PREFIX)
+            for name in sorted(named):
+                message = named[name]
+                full_name = message.DESCRIPTOR.full_name
+                if full_name != expected_message:
+                    raise SnapshotError(f"{short_name(type_url)} {name!r}: got a {full_name}")
+                own_name = resource_name(type_url, message)
+                if own_name != name:
+                    raise SnapshotError(
+                        f"{short_name(type_url)} resource stored as {name!r} is named {own_name!r}"
+                    )
+                encoded[name] = _encode_resource(type_url, name, message)
+            types[type_url] = TypeResources(
+                type_url=type_url, by_name=encoded, version=_view_version(encoded.values())
+            )
+        self._types = types
+        self.version = _view_version(
+            EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
+        )
+        """Version of the whole snapshot (hash of its type versions)."""
+
+    def resources(self, type_url: str) -> TypeResources:
+        """The resources of one type (empty if the snapshot has none)."""
+        found = self._types.get(type_url)
+        if found is None:
+            found = TypeResources(type_url=type_url, by_name={}, version=_EMPTY_VERSION)
+            self._types[type_url] = found
+        return found
+
+    def type_urls(self) -> list[str]:
+        """Types that have at least one resource, in push order (unknown types last)."""
+        present = [t for t, r in self._types.items() if r.by_name]
+        return sorted(present, key=lambda t: (PUSH_ORDER.index(t) if t in PUSH_ORDER else 99, t))
+
+    def version_of(self, type_url: str) -> str:
+        """Content version of one type (the version a wildcard subscriber is sent)."""
+        return self.resources(type_url).version
+
+    def names(self, type_url: str) -> list[str]:
+        """Sorted resource names of one type."""
+        return list(self.resources(type_url).by_name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Snapshot) and other.version == self.version
+
+    def __hash__(self) -> int:
+        return hash(self.version)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(
+            f"{short_name(t)}={len(self.resources(t).by_name)}" for t in self.type_urls()
+        )
+        return f"Snapshot(version={self.version}, {counts})"

@@ -1,0 +1,138 @@
+"""Per-stream, per-type bookkeeping shared by the SotW and delta state machines.
+
+Owns: `TypeState` (subscription, last sent version/nonce, last ACKed version, last NACK, counts),
+`StreamBase` (node from the first message, nonces, ACK/NACK recording, status, and the
+"is this stream in sync with that snapshot" check used by `XdsServer.wait_acked`). Pure, no I/O:
+the caller passes the time in.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from envoy.config.core.v3 import base_pb2
+from google.rpc import status_pb2
+
+from pilotfish.xds.messages import (
+    WILDCARD,
+    Ack,
+    Nack,
+    NackRecord,
+    TypeSyncStatus,
+)
+from pilotfish.xds.resources import Snapshot
+
+
+@dataclass
+class TypeState:
+    """Mutable state of one type on one stream."""
+
+    type_url: str
+    wildcard: bool
+    names: frozenset[str] = frozenset()
+    sent_version: str = ""
+    sent_nonce: str = ""
+    sent_time: float = 0.0
+    acked_version: str = ""
+    last_nack: NackRecord | None = None
+    push_count: int = 0
+    ack_count: int = 0
+    nack_count: int = 0
+    last_ack_time: float | None = None
+    client_versions: dict[str, str] = field(default_factory=dict)
+    """Delta only: resource name → version the client holds (as far as we know)."""
+    diffed_version: str = ""
+    """Delta only: type version of the snapshot last diffed against (fast path)."""
+
+    @property
+    def scope(self) -> frozenset[str] | None:
+        """Subscribed names, or None for a wildcard subscription."""
+        return None if self.wildcard else self.names
+
+    def status(self) -> TypeSyncStatus:
+        subscribed = tuple(sorted(self.names))
+        if self.wildcard:
+            subscribed = (WILDCARD, *subscribed)
+        return TypeSyncStatus(
+            type_url=self.type_url,
+            subscribed=subscribed,
+            sent_version=self.sent_version,
+            sent_nonce=self.sent_nonce,
+            acked_version=self.acked_version,
+            last_nack=self.last_nack,
+            push_count=self.push_count,
+            ack_count=self.ack_count,
+            nack_count=self.nack_count,
+            last_ack_time=self.last_ack_time,
+        )
+
+    def record_sent(self, version: str, nonce: str, now: float) -> None:
+        self.sent_version = version
+        self.sent_nonce = nonce
+        self.sent_time = now
+        self.push_count += 1
+
+    def record_ack(self, version: str, now: float) -> Ack:
+        self.acked_version = version
+        self.ack_count += 1
+        self.last_ack_time = now
+        return Ack(self.type_url, version, self.sent_nonce, max(0.0, now - self.sent_time))
+
+    def record_nack(self, error: status_pb2.Status, now: float) -> Nack:
+        self.nack_count += 1
+        self.last_nack = NackRecord(self.sent_version, self.sent_nonce, error.message, now)
+        return Nack(self.type_url, self.sent_version, self.sent_nonce, error.message, error.code)
+
+
+class SyncState(enum.Enum):
+    ACKED = "acked"
+    NACKED = "nacked"
+    PENDING = "pending"
+
+
+class StreamBase:
+    """What both protocol variants keep: the node, per-type state, a nonce counter."""
+
+    delta = False
+
+    def __init__(self) -> None:
+        self.node: base_pb2.Node | None = None
+        self.types: dict[str, TypeState] = {}
+        self._nonce_counter = 0
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id if self.node is not None else ""
+
+    def _remember_node(self, has_node: bool, node: base_pb2.Node) -> None:
+        """Keep the node from the first message that has one (Envoy may send it only once)."""
+        if self.node is None and has_node:
+            kept = base_pb2.Node()
+            kept.CopyFrom(node)
+            self.node = kept
+
+    def _next_nonce(self) -> str:
+        self._nonce_counter += 1
+        return str(self._nonce_counter)
+
+    def status(self) -> tuple[TypeSyncStatus, ...]:
+        return tuple(self.types[t].status() for t in sorted(self.types))
+
+    def sync_state(self, snapshot: Snapshot) -> tuple[SyncState, str]:
+        """Whether this stream has ACKed every type of `snapshot` it needs (types with resources,
+        and every type it subscribes to). NACKED (with Envoy's message) wins over PENDING."""
+        needed = set(snapshot.type_urls()) | set(self.types)
+        pending = False
+        for type_url in sorted(needed):
+            state = self.types.get(type_url)
+            if state is None:
+                pending = True
+                continue
+            expected = snapshot.resources(type_url).view_version(state.scope)
+            if state.acked_version == expected:
+                continue
+            if state.last_nack is not None and state.last_nack.version == expected:
+                return SyncState.NACKED, state.last_nack.error_message
+            pending = True
+        return (SyncState.PENDING, "") if pending else (SyncState.ACKED, "")

@@ -1,0 +1,90 @@
+"""Snapshot: serialise once, content versions, name checks, wire fragments parse back."""
+
+from __future__ import annotations
+
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from xds_testlib import eds_cluster, endpoints, mesh_snapshot, route_direct
+
+from pilotfish.xds.messages import DeltaResponse, SotwResponse
+from pilotfish.xds.resources import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    Snapshot,
+    SnapshotError,
+    encode_varint,
+    resource_name,
+)
+
+LISTEN = ("127.0.0.1", 10000)
+BACKEND = ("127.0.0.1", 8080)
+
+
+def test_equal_content_gives_equal_versions() -> None:
+    first = mesh_snapshot(LISTEN, BACKEND)
+    second = mesh_snapshot(LISTEN, BACKEND)
+    assert first == second
+    for type_url in (LISTENER, ROUTE, CLUSTER, ENDPOINT):
+        assert first.version_of(type_url) == second.version_of(type_url)
+
+
+def test_a_route_change_changes_only_the_route_version() -> None:
+    before = mesh_snapshot(LISTEN, BACKEND)
+    after = mesh_snapshot(LISTEN, BACKEND, route=route_direct("local", "hi"))
+    assert before.version != after.version
+    assert before.version_of(ROUTE) != after.version_of(ROUTE)
+    for type_url in (LISTENER, CLUSTER, ENDPOINT):
+        assert before.version_of(type_url) == after.version_of(type_url)
+
+
+def test_endpoints_are_named_by_cluster_name() -> None:
+    assignment = endpoints("reviews", BACKEND)
+    assert resource_name(ENDPOINT, assignment) == "reviews"
+    with pytest.raises(SnapshotError, match="named 'reviews'"):
+        Snapshot({ENDPOINT: {"wrong": assignment}})
+
+
+def test_wrong_message_type_is_refused() -> None:
+    with pytest.raises(SnapshotError, match="ClusterLoadAssignment"):
+        Snapshot({CLUSTER: {"reviews": endpoint_pb2.ClusterLoadAssignment(cluster_name="reviews")}})
+
+
+def test_varint_matches_protobuf() -> None:
+    for value in (0, 1, 127, 128, 300, 16384, 2**31):
+        message = cluster_pb2.Cluster(per_connection_buffer_limit_bytes={"value": value})
+        encoded = message.SerializeToString()
+        assert encode_varint(value) in encoded
+
+
+def test_sotw_view_parses_back_to_the_same_resources() -> None:
+    snapshot = Snapshot({CLUSTER: {"a": eds_cluster("a"), "b": eds_cluster("b")}})
+    view = snapshot.resources(CLUSTER).sotw_view(None)
+    response = SotwResponse(CLUSTER, view.version, "7", view.names, view.body).to_message()
+    assert response.type_url == CLUSTER and response.nonce == "7"
+    assert response.version_info == snapshot.version_of(CLUSTER)
+    unpacked = []
+    for packed in response.resources:
+        cluster = cluster_pb2.Cluster()
+        assert packed.Unpack(cluster)
+        unpacked.append(cluster)
+    assert unpacked == [eds_cluster("a"), eds_cluster("b")]
+    # A named view of the same type is cached and shared.
+    names = frozenset({"b"})
+    assert snapshot.resources(CLUSTER).sotw_view(names) is snapshot.resources(CLUSTER).sotw_view(
+        frozenset({"b"})
+    )
+
+
+def test_delta_entries_carry_name_and_version() -> None:
+    snapshot = Snapshot({ENDPOINT: {"a": endpoints("a", BACKEND)}})
+    encoded = snapshot.resources(ENDPOINT).by_name["a"]
+    message = DeltaResponse(ENDPOINT, "v", "1", ("a",), ("gone",), encoded.delta_entry).to_message()
+    assert [r.name for r in message.resources] == ["a"]
+    assert message.resources[0].version == encoded.version
+    assert list(message.removed_resources) == ["gone"]
+    assignment = endpoint_pb2.ClusterLoadAssignment()
+    assert message.resources[0].resource.Unpack(assignment)
+    assert assignment == endpoints("a", BACKEND)
