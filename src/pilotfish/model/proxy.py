@@ -7,10 +7,10 @@ Node ids follow Istio: `sidecar~10.0.0.1~reviews-v2-0.default~default.svc.cluste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ProxyType(str, Enum):
+class ProxyType(StrEnum):
     SIDECAR = "sidecar"
     ROUTER = "router"  # gateways
 
@@ -32,7 +32,8 @@ class Proxy:
 
     @property
     def id(self) -> str:
-        return f"{self.type.value}~{self.ip}~{self.instance}.{self.namespace}~{self.namespace}.svc.cluster.local"
+        domain = f"{self.namespace}.svc.cluster.local"
+        return f"{self.type.value}~{self.ip}~{self.instance}.{self.namespace}~{domain}"
 
     @property
     def label_map(self) -> dict[str, str]:

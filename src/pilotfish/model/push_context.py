@@ -8,10 +8,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pilotfish.config.objects import ConfigObject
-from pilotfish.registry.types import CLUSTER_DOMAIN, RegistrySnapshot
+from pilotfish.model.hosts import host_matches, specificity
+from pilotfish.registry.types import CLUSTER_DOMAIN, RegistrySnapshot, Service
+
+MESH_GATEWAY = "mesh"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,13 @@ def resolve_host(host: str, namespace: str) -> str:
     return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
+def gateway_ref(ref: str, namespace: str) -> str:
+    """`bookinfo-gateway` in namespace `default` -> `default/bookinfo-gateway`; `mesh` stays."""
+    if ref == MESH_GATEWAY or "/" in ref:
+        return ref
+    return f"{namespace}/{ref}"
+
+
 @dataclass(frozen=True)
 class PushContext:
     registry: RegistrySnapshot
@@ -43,6 +54,66 @@ class PushContext:
         """Objects of one kind, sorted by (namespace, name): the order Istio resolves ties in."""
         found = [c for c in self.configs if c.meta.kind == kind]
         return tuple(sorted(found, key=lambda c: (c.meta.namespace, c.meta.name)))
+
+    @cached_property
+    def services(self) -> tuple[Service, ...]:
+        """Registry services sorted by hostname."""
+        return tuple(sorted(self.registry.services, key=lambda s: s.hostname))
+
+    @cached_property
+    def _by_kind(self) -> dict[str, tuple[ConfigObject[Any], ...]]:
+        kinds = {c.meta.kind for c in self.configs}
+        return {kind: self.of_kind(kind) for kind in kinds}
+
+    def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
+        """Like `of_kind`, computed once per push context."""
+        return self._by_kind.get(kind, ())
+
+    def destination_rule(
+        self, host: str, proxy_namespace: str, service_namespace: str = ""
+    ) -> ConfigObject[Any] | None:
+        """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace`.
+
+        Namespaces are tried in order: the proxy's, the service's, the root namespace; inside
+        one, the most specific host wins (exact before wildcard), ties by namespace/name.
+        """
+        order = [proxy_namespace, service_namespace, self.mesh.root_namespace]
+        rules = self.kind("DestinationRule")
+        for namespace in dict.fromkeys(n for n in order if n):
+            candidates = [
+                (specificity(resolved, host), rule)
+                for rule in rules
+                if rule.meta.namespace == namespace
+                and host_matches(resolved := resolve_host(rule.spec.host, namespace), host)
+            ]
+            if candidates:
+                return min(candidates, key=lambda pair: pair[0])[1]
+        return None
+
+    def mesh_virtual_services(self) -> tuple[ConfigObject[Any], ...]:
+        """VirtualServices that apply to sidecars: `gateways` empty or containing `mesh`."""
+        return tuple(
+            vs
+            for vs in self.kind("VirtualService")
+            if not (vs.spec.gateways or ()) or MESH_GATEWAY in vs.spec.gateways
+        )
+
+    def gateway_virtual_services(self, gateway_key: str) -> tuple[ConfigObject[Any], ...]:
+        """VirtualServices bound to a Gateway (`ns/name`; short names resolve in the VS's ns)."""
+        return tuple(
+            vs
+            for vs in self.kind("VirtualService")
+            if gateway_key in (gateway_ref(g, vs.meta.namespace) for g in vs.spec.gateways or ())
+        )
+
+    def gateways_for(self, labels: dict[str, str]) -> tuple[ConfigObject[Any], ...]:
+        """Gateways whose `selector` is a non-empty subset of `labels`."""
+        return tuple(
+            gw
+            for gw in self.kind("Gateway")
+            if gw.spec.selector
+            and all(labels.get(k) == v for k, v in dict(gw.spec.selector).items())
+        )
 
     @property
     def version(self) -> str:

@@ -1,0 +1,136 @@
+"""Clusters: outbound per service port and DestinationRule subset, inbound, and the specials.
+
+`outbound|<port>|<subset>|<fqdn>` clusters are EDS over ADS (endpoints come separately, see
+`endpoints.py`), ROUND_ROBIN unless a DestinationRule says otherwise, with Istio's unlimited
+circuit breakers. `inbound|<port>||` clusters are STATIC at 127.0.0.1:<app port>.
+`BlackHoleCluster` is STATIC with no endpoints; `PassthroughCluster` is a dynamic forward proxy
+cluster (DNS of the Host header) used for ALLOW_ANY traffic to hosts outside the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import protocol_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
+from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
+
+from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.translate import names
+from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
+from pilotfish.translate.traffic_policy import (
+    EffectivePolicy,
+    apply_policy,
+    default_circuit_breakers,
+)
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+DFP_CLUSTER_TYPE = "envoy.clusters.dynamic_forward_proxy"
+
+
+@dataclass(frozen=True)
+class OutboundClusterSpec:
+    """One outbound cluster to build: which service port, which subset, with what policy."""
+
+    service: Service
+    port: ServicePort
+    subset: str = ""
+    subset_labels: tuple[tuple[str, str], ...] = ()
+    policy: EffectivePolicy = field(default_factory=EffectivePolicy)
+
+    @property
+    def name(self) -> str:
+        return names.outbound_cluster(self.port.port, self.service.hostname, self.subset)
+
+
+def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
+    cluster = cluster_pb2.Cluster(
+        name=spec.name,
+        type=cluster_pb2.Cluster.EDS,
+        eds_cluster_config=cluster_pb2.Cluster.EdsClusterConfig(
+            eds_config=ads_config_source(), service_name=spec.name
+        ),
+        connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+        lb_policy=cluster_pb2.Cluster.ROUND_ROBIN,
+        circuit_breakers=default_circuit_breakers(),
+    )
+    common_http = apply_policy(cluster, spec.policy)
+    http2 = spec.port.protocol in (Protocol.HTTP2, Protocol.GRPC)
+    if http2 or common_http is not None:
+        _set_http_protocol_options(cluster, http2=http2, common=common_http)
+    return cluster
+
+
+def _set_http_protocol_options(
+    cluster: cluster_pb2.Cluster, *, http2: bool, common: protocol_pb2.HttpProtocolOptions | None
+) -> None:
+    explicit = upstream_http_pb2.HttpProtocolOptions.ExplicitHttpConfig()
+    if http2:
+        explicit.http2_protocol_options.SetInParent()
+    else:
+        explicit.http_protocol_options.SetInParent()
+    options = upstream_http_pb2.HttpProtocolOptions(explicit_http_config=explicit)
+    if common is not None:
+        options.common_http_protocol_options.CopyFrom(common)
+    cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
+
+
+def inbound_cluster(container_port: int, app_port: int) -> cluster_pb2.Cluster:
+    name = names.inbound_cluster(container_port)
+    return cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+        lb_policy=cluster_pb2.Cluster.ROUND_ROBIN,
+        circuit_breakers=default_circuit_breakers(),
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                ep_pb2.LocalityLbEndpoints(
+                    lb_endpoints=[
+                        ep_pb2.LbEndpoint(
+                            endpoint=ep_pb2.Endpoint(address=socket_address("127.0.0.1", app_port))
+                        )
+                    ]
+                )
+            ],
+        ),
+    )
+
+
+def blackhole_cluster() -> cluster_pb2.Cluster:
+    return cluster_pb2.Cluster(
+        name=names.BLACKHOLE_CLUSTER,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+    )
+
+
+def dns_cache_config() -> dns_cache_pb2.DnsCacheConfig:
+    """Shared by the passthrough cluster and the HTTP filter: Envoy requires them identical."""
+    return dns_cache_pb2.DnsCacheConfig(
+        name=names.DNS_CACHE_NAME, dns_lookup_family=cluster_pb2.Cluster.V4_PREFERRED
+    )
+
+
+def passthrough_cluster() -> cluster_pb2.Cluster:
+    config = dfp_cluster_pb2.ClusterConfig(dns_cache_config=dns_cache_config())
+    cluster = cluster_pb2.Cluster(
+        name=names.PASSTHROUGH_CLUSTER,
+        connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+        lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
+        circuit_breakers=default_circuit_breakers(),
+    )
+    cluster.cluster_type.name = DFP_CLUSTER_TYPE
+    cluster.cluster_type.typed_config.CopyFrom(pack(config))
+    return cluster
+
+
+def subset_labels(subset: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(dict(getattr(subset, "labels", None) or {}).items()))

@@ -1,0 +1,46 @@
+"""Endpoints: one `ClusterLoadAssignment` (keyed by `cluster_name`) per outbound EDS cluster.
+
+The registry's endpoints for the service port, minus instances that are not ready (as Istio
+leaves out not-ready pods), filtered by the subset's labels; each carries the instance name and
+service account as metadata under `pilotfish`.
+"""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2, health_check_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from google.protobuf import struct_pb2
+
+from pilotfish.registry.types import Endpoint, RegistrySnapshot
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import socket_address
+
+METADATA_NAMESPACE = "pilotfish"
+
+
+def load_assignment(
+    spec: OutboundClusterSpec, registry: RegistrySnapshot
+) -> endpoint_pb2.ClusterLoadAssignment:
+    wanted = dict(spec.subset_labels)
+    selected = [
+        e
+        for e in registry.endpoints(spec.service, spec.port)
+        if e.healthy and all(dict(e.labels).get(k) == v for k, v in wanted.items())
+    ]
+    locality = ep_pb2.LocalityLbEndpoints(lb_endpoints=[_lb_endpoint(e) for e in selected])
+    return endpoint_pb2.ClusterLoadAssignment(
+        cluster_name=spec.name, endpoints=[locality] if selected else []
+    )
+
+
+def _lb_endpoint(endpoint: Endpoint) -> ep_pb2.LbEndpoint:
+    fields = struct_pb2.Struct()
+    fields.update({"instance": endpoint.instance, "service_account": endpoint.service_account})
+    metadata = base_pb2.Metadata()
+    metadata.filter_metadata[METADATA_NAMESPACE].CopyFrom(fields)
+    return ep_pb2.LbEndpoint(
+        endpoint=ep_pb2.Endpoint(address=socket_address(endpoint.address, endpoint.port)),
+        health_status=health_check_pb2.HEALTHY,
+        metadata=metadata,
+    )

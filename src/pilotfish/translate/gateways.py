@@ -1,0 +1,114 @@
+"""Gateways (`ProxyType.ROUTER`): listeners and route configurations per HTTP server port.
+
+A Gateway applies when its `selector` matches the proxy's labels. Every HTTP-family server port
+becomes one listener `0.0.0.0_<port>` with RDS `http.<port>`; its virtual hosts come from the
+VirtualServices bound to the Gateway (`gateways: [name]` in the VS's namespace, or `ns/name`),
+one per host in the intersection of the VS hosts and the server hosts (the more specific name;
+`*` matches everything). VirtualServices sharing a host have their routes merged in
+namespace/name order, as Istio does on gateways. TLS servers are reported, not served, yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.model.hosts import intersect
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.translate import names
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.http_routes import RouteContext, virtual_service_routes
+
+HTTP_PROTOCOLS = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
+
+
+@dataclass
+class GatewayPort:
+    """Everything served on one gateway port: (gateway, server) pairs in config order."""
+
+    port: int
+    servers: list[tuple[ConfigObject[Any], Any]] = field(default_factory=list)
+
+
+def gateway_ports(
+    proxy: Proxy, push: PushContext, diagnostics: list[Diagnostic]
+) -> dict[int, GatewayPort]:
+    ports: dict[int, GatewayPort] = {}
+    for gateway in push.gateways_for(proxy.label_map):
+        for index, server in enumerate(gateway.spec.servers or ()):
+            number = server.port.number if server.port is not None else None
+            protocol = (server.port.protocol or "").upper() if server.port is not None else ""
+            if not number:
+                continue
+            if protocol not in HTTP_PROTOCOLS:
+                diagnostics.append(
+                    Diagnostic(
+                        "warning",
+                        f"server protocol {protocol or '?'} on port {number} is not served yet",
+                        path=f"spec.servers[{index}].port",
+                        source=gateway.meta.source,
+                        kind="Gateway",
+                        name=f"{gateway.meta.namespace}/{gateway.meta.name}",
+                    )
+                )
+                continue
+            ports.setdefault(number, GatewayPort(number)).servers.append((gateway, server))
+    return dict(sorted(ports.items()))
+
+
+def _server_host(written: str, gateway_namespace: str, vs_namespace: str) -> str | None:
+    """A server host (`ns/host`, `./host`, `*/host` or `host`) as seen by a VS namespace."""
+    if "/" not in written:
+        return written
+    namespace, host = written.split("/", 1)
+    if namespace == "*" or namespace == vs_namespace:
+        return host
+    if namespace == "." and gateway_namespace == vs_namespace:
+        return host
+    return None
+
+
+def gateway_route_config(
+    gateway_port: GatewayPort,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+) -> route_pb2.RouteConfiguration:
+    routes_by_host: dict[str, list[rc_pb2.Route]] = {}
+    seen: set[tuple[str, str, str, str]] = set()
+    for gateway, server in gateway_port.servers:
+        key = f"{gateway.meta.namespace}/{gateway.meta.name}"
+        for vs in push.gateway_virtual_services(key):
+            for written in vs.spec.hosts or ():
+                vs_host = resolve_host(written, vs.meta.namespace)
+                for server_written in server.hosts or ():
+                    server_host = _server_host(
+                        server_written, gateway.meta.namespace, vs.meta.namespace
+                    )
+                    host = intersect(vs_host, server_host) if server_host else None
+                    identity = (host or "", key, vs.meta.namespace, vs.meta.name)
+                    if host is None or identity in seen:
+                        continue
+                    seen.add(identity)
+                    ctx = RouteContext(
+                        registry=push.registry,
+                        clusters=clusters,
+                        port=gateway_port.port,
+                        gateway=key,
+                        diagnostics=diagnostics,
+                    )
+                    routes_by_host.setdefault(host, []).extend(virtual_service_routes(vs, ctx))
+    config = route_pb2.RouteConfiguration(name=names.gateway_route_config(gateway_port.port))
+    for host, routes in routes_by_host.items():
+        config.virtual_hosts.append(
+            rc_pb2.VirtualHost(
+                name=names.vhost(host, gateway_port.port), domains=[host], routes=routes
+            )
+        )
+    return config

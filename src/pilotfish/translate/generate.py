@@ -1,0 +1,116 @@
+"""`generate(proxy, push)`: everything one proxy needs, as a `ProxyResources` snapshot.
+
+Orchestrates the other modules: outbound cluster specs (service ports x DestinationRule
+subsets, with the rule Istio would pick for this proxy), their clusters and endpoints, the
+special clusters, then sidecar listeners/routes (outbound HTTP proxy + inbound ports) or
+gateway listeners/routes. Pure: reads only its arguments; never raises for config problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Protocol
+from pilotfish.translate import clusters as cluster_builders
+from pilotfish.translate import listeners, names
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.endpoints import load_assignment
+from pilotfish.translate.gateways import gateway_ports, gateway_route_config
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.traffic_policy import effective_policy
+from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
+
+
+def outbound_cluster_specs(
+    proxy: Proxy, push: PushContext, diagnostics: list[Diagnostic]
+) -> dict[str, OutboundClusterSpec]:
+    """Every outbound cluster for this proxy, by name, in sorted order."""
+    specs: dict[str, OutboundClusterSpec] = {}
+    for service in push.services:
+        rule = push.destination_rule(service.hostname, proxy.namespace, service.namespace)
+        top = rule.spec.traffic_policy if rule is not None else None
+        subsets = _subsets(rule, diagnostics) if rule is not None else []
+        for port in service.ports:
+            base = OutboundClusterSpec(service, port, policy=effective_policy(top, None, port.port))
+            specs[base.name] = base
+            for subset in subsets:
+                spec = OutboundClusterSpec(
+                    service,
+                    port,
+                    subset=subset.name,
+                    subset_labels=cluster_builders.subset_labels(subset),
+                    policy=effective_policy(top, subset.traffic_policy, port.port),
+                )
+                specs[spec.name] = spec
+    return dict(sorted(specs.items()))
+
+
+def _subsets(rule: ConfigObject[Any], diagnostics: list[Diagnostic]) -> list[Any]:
+    kept: dict[str, Any] = {}
+    for index, subset in enumerate(rule.spec.subsets or ()):
+        if not subset.name or subset.name in kept:
+            diagnostics.append(
+                Diagnostic(
+                    "warning",
+                    f"subset {subset.name!r} is unnamed or repeated: ignored",
+                    path=f"spec.subsets[{index}]",
+                    source=rule.meta.source,
+                    kind="DestinationRule",
+                    name=f"{rule.meta.namespace}/{rule.meta.name}",
+                )
+            )
+            continue
+        kept[subset.name] = subset
+    return list(kept.values())
+
+
+def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bool:
+    """HTTP unless every service port targeting this container port says TCP/TLS."""
+    labels = proxy.label_map
+    protocols = [
+        port.protocol
+        for service in push.services
+        if service.namespace == proxy.namespace and service.selects(labels)
+        for port in service.ports
+        if port.target_port == container_port
+    ]
+    return not protocols or any(p.is_http or p == Protocol.UNKNOWN for p in protocols)
+
+
+def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
+    diagnostics: list[Diagnostic] = []
+    specs = outbound_cluster_specs(proxy, push, diagnostics)
+    messages: list[Message] = []
+    for spec in specs.values():
+        messages.append(cluster_builders.outbound_cluster(spec))
+        messages.append(load_assignment(spec, push.registry))
+    messages.append(cluster_builders.blackhole_cluster())
+    if proxy.type == ProxyType.ROUTER:
+        for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
+            messages.append(listeners.gateway_listener(proxy.bind_address, port))
+            messages.append(gateway_route_config(gateway_port, push, specs, diagnostics))
+        return ProxyResources.build(messages, diagnostics)
+    passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"
+    if passthrough:
+        messages.append(cluster_builders.passthrough_cluster())
+    messages.append(
+        listeners.outbound_http_proxy_listener(
+            proxy.ip, proxy.outbound_port, passthrough=passthrough
+        )
+    )
+    messages.append(http_proxy_route_config(proxy, push, specs, diagnostics))
+    for container_port, app_port in proxy.app_ports:
+        http = _inbound_is_http(proxy, push, container_port)
+        messages.append(listeners.inbound_listener(proxy.ip, container_port, http=http))
+        messages.append(cluster_builders.inbound_cluster(container_port, app_port))
+        if http:
+            messages.append(inbound_route_config(container_port))
+    return ProxyResources.build(messages, diagnostics)
+
+
+__all__ = ["generate", "names", "outbound_cluster_specs"]

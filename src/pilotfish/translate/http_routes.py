@@ -1,0 +1,224 @@
+"""HTTP routes: Istio's default route and VirtualService `http` routes -> Envoy `Route`s.
+
+Routes keep the VirtualService's order (first match wins); several match blocks become one
+Envoy route each with the same action. Destinations resolve to outbound clusters; a destination
+whose host, port or subset has no cluster is left out with a diagnostic, and a route left with
+no destination answers 503 directly (where Istio would point at a missing cluster and Envoy
+would answer 503 NC), so the snapshot stays consistent and the route still shadows later ones.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from google.protobuf import wrappers_pb2
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.model.push_context import resolve_host
+from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.translate import names
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import duration, duration_of, pack
+from pilotfish.translate.route_extras import apply_extras, headers_to_add, terminal_action
+from pilotfish.translate.route_match import match_applies, route_match
+from pilotfish.translate.traffic_policy import hash_policies
+
+DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+PREVIOUS_HOSTS_PREDICATE = "envoy.retry_host_predicates.previous_hosts"
+
+
+@dataclass
+class RouteContext:
+    """What building routes for one virtual host needs to know; collects diagnostics."""
+
+    registry: RegistrySnapshot
+    clusters: Mapping[str, OutboundClusterSpec]
+    port: int
+    gateway: str  # "mesh" for sidecars, "ns/name" for a gateway
+    proxy_labels: dict[str, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def report(self, level: str, message: str, config: ConfigObject[Any], path: str) -> None:
+        self.diagnostics.append(
+            Diagnostic(
+                "error" if level == "error" else "warning",
+                message,
+                path=path,
+                source=config.meta.source,
+                kind=config.meta.kind,
+                name=f"{config.meta.namespace}/{config.meta.name}",
+            )
+        )
+
+
+def retry_policy(
+    attempts: int = 2,
+    retry_on: str = DEFAULT_RETRY_ON,
+    per_try_timeout: object = None,
+    ignore_previous_hosts: bool = True,
+) -> rc_pb2.RetryPolicy:
+    """Istio's retry policy; numeric `retry_on` entries become retriable status codes."""
+    conditions: list[str] = []
+    codes: list[int] = []
+    for token in (t.strip() for t in retry_on.split(",")):
+        if token.isdigit():
+            codes.append(int(token))
+        elif token and token not in conditions:
+            conditions.append(token)
+    if retry_on == DEFAULT_RETRY_ON:
+        codes = [503]
+    if codes and "retriable-status-codes" not in conditions:
+        conditions.append("retriable-status-codes")
+    policy = rc_pb2.RetryPolicy(
+        retry_on=",".join(conditions),
+        num_retries=wrappers_pb2.UInt32Value(value=attempts),
+        retriable_status_codes=codes,
+        host_selection_retry_max_attempts=5,
+    )
+    if ignore_previous_hosts:
+        policy.retry_host_predicate.append(
+            rc_pb2.RetryPolicy.RetryHostPredicate(
+                name=PREVIOUS_HOSTS_PREDICATE,
+                typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
+            )
+        )
+    per_try = duration_of(per_try_timeout)
+    if per_try is not None:
+        policy.per_try_timeout.CopyFrom(per_try)
+    return policy
+
+
+def _route_action_defaults(action: rc_pb2.RouteAction) -> None:
+    action.timeout.CopyFrom(duration(0))
+    action.max_stream_duration.max_stream_duration.CopyFrom(duration(0))
+    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(duration(0))
+
+
+def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]) -> rc_pb2.Route:
+    """Istio's `default` route: everything to one cluster, retries on, no timeout."""
+    action = rc_pb2.RouteAction(cluster=cluster, retry_policy=retry_policy())
+    _route_action_defaults(action)
+    action.hash_policy.extend(hash_policy)
+    return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
+
+
+def virtual_service_routes(vs: ConfigObject[Any], ctx: RouteContext) -> list[rc_pb2.Route]:
+    routes: list[rc_pb2.Route] = []
+    for index, http in enumerate(vs.spec.http or ()):
+        path = f"spec.http[{index}]"
+        if http.delegate is not None:
+            ctx.report("warning", "delegate is not supported yet: route skipped", vs, path)
+            continue
+        matches = list(http.match or ())
+        applying = [
+            m
+            for m in matches
+            if match_applies(
+                m,
+                port=ctx.port,
+                gateway=ctx.gateway,
+                namespace=vs.meta.namespace,
+                labels=ctx.proxy_labels,
+            )
+        ]
+        if matches and not applying:
+            continue
+        template = rc_pb2.Route()
+        if not terminal_action(template, http):
+            action = _forward_action(vs, http, path, ctx)
+            if action is None:
+                ctx.report("warning", "no usable destination: the route answers 503", vs, path)
+                template.direct_response.status = 503
+            else:
+                template.route.CopyFrom(action)
+        apply_extras(template, http, functools.partial(_mirror_cluster, vs, path, ctx))
+        for match in applying or [None]:
+            route = rc_pb2.Route()
+            route.CopyFrom(template)
+            route.match.CopyFrom(route_match(match))
+            route.name = ".".join(n for n in (http.name, match and match.name) if n)
+            routes.append(route)
+    return routes
+
+
+def _forward_action(
+    vs: ConfigObject[Any], http: Any, path: str, ctx: RouteContext
+) -> rc_pb2.RouteAction | None:
+    action = rc_pb2.RouteAction()
+    _route_action_defaults(action)
+    timeout = duration_of(http.timeout)
+    if timeout is not None:
+        action.timeout.CopyFrom(timeout)
+    retries = http.retries
+    if retries is None:
+        action.retry_policy.CopyFrom(retry_policy())
+    elif retries.attempts:
+        action.retry_policy.CopyFrom(
+            retry_policy(
+                attempts=retries.attempts,
+                retry_on=retries.retry_on or DEFAULT_RETRY_ON,
+                per_try_timeout=retries.per_try_timeout,
+                ignore_previous_hosts=retries.retry_ignore_previous_hosts is not False,
+            )
+        )
+    targets: list[tuple[str, int, Any]] = []
+    for index, destination in enumerate(http.route or ()):
+        cluster = _destination_cluster(
+            vs, destination.destination, f"{path}.route[{index}].destination", ctx
+        )
+        if cluster is not None:
+            weight = destination.weight if destination.weight is not None else 0
+            targets.append((cluster, 100 if len(http.route) == 1 else weight, destination))
+    if len(targets) == 1 and len(http.route) == 1:
+        action.cluster = targets[0][0]
+        action.hash_policy.extend(hash_policies(ctx.clusters[targets[0][0]].policy.load_balancer))
+    elif targets and sum(weight for _, weight, _ in targets) > 0:
+        for cluster, weight, destination in targets:
+            weighted = rc_pb2.WeightedCluster.ClusterWeight(
+                name=cluster, weight=wrappers_pb2.UInt32Value(value=weight)
+            )
+            headers_to_add(weighted, destination.headers)
+            action.weighted_clusters.clusters.append(weighted)
+    else:
+        return None
+    return action
+
+
+def _mirror_cluster(
+    vs: ConfigObject[Any], path: str, ctx: RouteContext, destination: Any
+) -> str | None:
+    return _destination_cluster(vs, destination, f"{path}.mirror", ctx)
+
+
+def _destination_cluster(
+    vs: ConfigObject[Any], destination: Any, path: str, ctx: RouteContext
+) -> str | None:
+    """The outbound cluster a VirtualService destination names, or None with a diagnostic."""
+    if destination is None or not destination.host:
+        ctx.report("warning", "destination without host", vs, path)
+        return None
+    host = resolve_host(destination.host, vs.meta.namespace)
+    service = ctx.registry.service(host)
+    if service is None:
+        ctx.report("warning", f"host {host} is not in the registry: destination left out", vs, path)
+        return None
+    port = destination.port.number if destination.port and destination.port.number else None
+    if port is None:
+        if len(service.ports) == 1:
+            port = service.ports[0].port
+        elif service.port(ctx.port) is not None:
+            port = ctx.port
+        else:
+            ctx.report("warning", f"{host} has several ports: say which", vs, path)
+            return None
+    name = names.outbound_cluster(port, host, destination.subset or "")
+    if name not in ctx.clusters:
+        what = f"subset {destination.subset!r}" if destination.subset else f"port {port}"
+        ctx.report("warning", f"{what} of {host} is not defined: destination left out", vs, path)
+        return None
+    return name

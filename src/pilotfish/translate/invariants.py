@@ -1,0 +1,105 @@
+"""Snapshot invariants checked before anything is published (and on every test snapshot).
+
+Every route (including weighted clusters and mirrors) names an existing cluster, every RDS name
+a listener uses exists, every EDS cluster has a ClusterLoadAssignment, resource names match
+their keys and are unique, and no two listeners bind the same address and port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from pilotfish.translate.resources import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    ProxyResources,
+    resource_name,
+)
+
+
+def check_invariants(resources: ProxyResources) -> list[str]:
+    """Problems with a snapshot, one message each; an empty list means it is consistent."""
+    problems: list[str] = []
+    for type_url in (LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE):
+        for key, message in resources[type_url].items():
+            if resource_name(message) != key:
+                problems.append(f"{type_url}: key {key!r} != name {resource_name(message)!r}")
+    clusters = resources[CLUSTER_TYPE]
+    for config_name, config in resources[ROUTE_TYPE].items():
+        assert isinstance(config, route_pb2.RouteConfiguration)
+        domains: set[str] = set()
+        for vhost in config.virtual_hosts:
+            for domain in vhost.domains:
+                if domain in domains:
+                    problems.append(f"route {config_name}: domain {domain!r} in two virtual hosts")
+                domains.add(domain)
+            for route in vhost.routes:
+                for cluster in _route_clusters(route):
+                    if cluster not in clusters:
+                        problems.append(
+                            f"route {config_name}/{vhost.name}/{route.name or '?'}: "
+                            f"cluster {cluster!r} does not exist"
+                        )
+    addresses: dict[tuple[str, int], str] = {}
+    for name, listener in resources[LISTENER_TYPE].items():
+        assert isinstance(listener, listener_pb2.Listener)
+        socket = listener.address.socket_address
+        where = (socket.address, socket.port_value)
+        if where in addresses:
+            problems.append(f"listeners {addresses[where]} and {name} both bind {where}")
+        addresses.setdefault(where, name)
+        for rds in _listener_rds_names(listener):
+            if rds not in resources[ROUTE_TYPE]:
+                problems.append(f"listener {name}: route configuration {rds!r} does not exist")
+        for cluster in _listener_tcp_clusters(listener):
+            if cluster not in clusters:
+                problems.append(f"listener {name}: cluster {cluster!r} does not exist")
+    for name, cluster in clusters.items():
+        assert isinstance(cluster, cluster_pb2.Cluster)
+        if cluster.type == cluster_pb2.Cluster.EDS and not cluster.HasField("cluster_type"):
+            service = cluster.eds_cluster_config.service_name or name
+            if service not in resources[ENDPOINT_TYPE]:
+                problems.append(f"EDS cluster {name}: no ClusterLoadAssignment {service!r}")
+    return problems
+
+
+def _route_clusters(route: route_pb2.Route) -> Iterator[str]:
+    if not route.HasField("route"):
+        return
+    action = route.route
+    if action.cluster:
+        yield action.cluster
+    for weighted in action.weighted_clusters.clusters:
+        yield weighted.name
+    for mirror in action.request_mirror_policies:
+        yield mirror.cluster
+
+
+def _network_filters(listener: listener_pb2.Listener) -> Iterator[tuple[str, object]]:
+    for chain in listener.filter_chains:
+        for network_filter in chain.filters:
+            yield network_filter.name, network_filter.typed_config
+
+
+def _listener_rds_names(listener: listener_pb2.Listener) -> Iterator[str]:
+    for _, typed in _network_filters(listener):
+        manager = hcm_pb2.HttpConnectionManager()
+        if typed.Unpack(manager) and manager.HasField("rds"):  # type: ignore[attr-defined]
+            yield manager.rds.route_config_name
+
+
+def _listener_tcp_clusters(listener: listener_pb2.Listener) -> Iterator[str]:
+    for _, typed in _network_filters(listener):
+        proxy = tcp_proxy_pb2.TcpProxy()
+        if typed.Unpack(proxy) and proxy.cluster:  # type: ignore[attr-defined]
+            yield proxy.cluster

@@ -1,0 +1,155 @@
+"""Listeners: the sidecar's outbound HTTP proxy, its inbound ports, and gateway server ports.
+
+Every HTTP listener is one HTTP connection manager with RDS over ADS. Filter lists put policy
+filters (RBAC, JWT, fault, CORS: `policy_filters`) before the router. Inbound listeners choose a
+filter chain by transport: only the plaintext chain exists today; a `tls_inspector` listener
+filter and a TLS chain for mTLS slot into `inbound_filter_chains`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.core.v3 import base_pb2, protocol_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.http.cors.v3 import cors_pb2
+from envoy.extensions.filters.http.dynamic_forward_proxy.v3 import dynamic_forward_proxy_pb2
+from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import wrappers_pb2
+
+from pilotfish.translate import names
+from pilotfish.translate.clusters import dns_cache_config
+from pilotfish.translate.envoy_pb import (
+    HCM_FILTER,
+    TCP_PROXY_FILTER,
+    ads_config_source,
+    pack,
+    router_filter,
+    socket_address,
+)
+from pilotfish.translate.route_extras import CORS_FILTER, FAULT_FILTER
+
+DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
+PLAINTEXT_CHAIN = "plaintext"
+
+
+def fault_and_cors_filters() -> list[hcm_pb2.HttpFilter]:
+    """Filters whose per-route config VirtualServices set (fault injection, CORS)."""
+    return [
+        hcm_pb2.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
+        hcm_pb2.HttpFilter(name=CORS_FILTER, typed_config=pack(cors_pb2.Cors())),
+    ]
+
+
+def http_connection_manager(
+    stat_prefix: str,
+    route_config_name: str,
+    policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
+    *,
+    gateway: bool = False,
+) -> hcm_pb2.HttpConnectionManager:
+    manager = hcm_pb2.HttpConnectionManager(
+        stat_prefix=stat_prefix,
+        codec_type=hcm_pb2.HttpConnectionManager.AUTO,
+        rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_config_name),
+        http_filters=[*policy_filters, router_filter()],
+        use_remote_address=wrappers_pb2.BoolValue(value=gateway),
+        normalize_path=wrappers_pb2.BoolValue(value=True),
+        path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
+    )
+    if gateway:
+        manager.strip_any_host_port = True
+    return manager
+
+
+def _hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc_pb2.Filter:
+    return lc_pb2.Filter(name=HCM_FILTER, typed_config=pack(manager))
+
+
+def outbound_http_proxy_listener(ip: str, port: int, *, passthrough: bool) -> listener_pb2.Listener:
+    """The listener apps use as their HTTP proxy: absolute-form requests, RDS `http_proxy`."""
+    filters = fault_and_cors_filters()
+    if passthrough:
+        filters.append(
+            hcm_pb2.HttpFilter(
+                name=DFP_FILTER,
+                typed_config=pack(
+                    dynamic_forward_proxy_pb2.FilterConfig(dns_cache_config=dns_cache_config())
+                ),
+            )
+        )
+    manager = http_connection_manager(
+        f"outbound_0.0.0.0_{port}", names.HTTP_PROXY_ROUTE_CONFIG, filters
+    )
+    manager.http_protocol_options.CopyFrom(
+        protocol_pb2.Http1ProtocolOptions(allow_absolute_url=wrappers_pb2.BoolValue(value=True))
+    )
+    return listener_pb2.Listener(
+        name=names.OUTBOUND_HTTP_PROXY_LISTENER,
+        address=socket_address(ip, port),
+        traffic_direction=base_pb2.OUTBOUND,
+        filter_chains=[lc_pb2.FilterChain(filters=[_hcm_filter(manager)])],
+    )
+
+
+def inbound_filter_chains(
+    container_port: int, *, http: bool, policy_filters: Sequence[hcm_pb2.HttpFilter] = ()
+) -> list[lc_pb2.FilterChain]:
+    """Filter chains of one inbound port, selected by transport protocol (plaintext today)."""
+    if http:
+        manager = http_connection_manager(
+            f"inbound_0.0.0.0_{container_port}",
+            names.inbound_route_config(container_port),
+            policy_filters,
+        )
+        network_filter = _hcm_filter(manager)
+    else:
+        proxy = tcp_proxy_pb2.TcpProxy(
+            stat_prefix=names.inbound_cluster(container_port),
+            cluster=names.inbound_cluster(container_port),
+        )
+        network_filter = lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))
+    return [
+        lc_pb2.FilterChain(
+            name=PLAINTEXT_CHAIN,
+            filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="raw_buffer"),
+            filters=[network_filter],
+        )
+    ]
+
+
+def inbound_listener(
+    ip: str,
+    container_port: int,
+    *,
+    http: bool,
+    policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
+) -> listener_pb2.Listener:
+    return listener_pb2.Listener(
+        name=names.inbound_listener(ip, container_port),
+        address=socket_address(ip, container_port),
+        traffic_direction=base_pb2.INBOUND,
+        filter_chains=inbound_filter_chains(
+            container_port, http=http, policy_filters=policy_filters
+        ),
+    )
+
+
+def gateway_listener(address: str, port: int) -> listener_pb2.Listener:
+    manager = http_connection_manager(
+        f"outbound_0.0.0.0_{port}",
+        names.gateway_route_config(port),
+        fault_and_cors_filters(),
+        gateway=True,
+    )
+    return listener_pb2.Listener(
+        name=names.gateway_listener(port),
+        address=socket_address(address, port),
+        traffic_direction=base_pb2.OUTBOUND,
+        filter_chains=[lc_pb2.FilterChain(filters=[_hcm_filter(manager)])],
+    )

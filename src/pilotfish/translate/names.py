@@ -1,0 +1,53 @@
+"""Names of generated resources, in Istio's formats where Istio has one.
+
+`outbound|9080|v1|reviews.default.svc.cluster.local` (direction|port|subset|host) for clusters,
+`inbound|9080||` for the local app behind a sidecar, fixed names for the special clusters and
+route configurations.
+"""
+
+from __future__ import annotations
+
+BLACKHOLE_CLUSTER = "BlackHoleCluster"
+PASSTHROUGH_CLUSTER = "PassthroughCluster"
+OUTBOUND_HTTP_PROXY_LISTENER = "outbound_http_proxy"
+HTTP_PROXY_ROUTE_CONFIG = "http_proxy"
+DEFAULT_ROUTE = "default"
+ALLOW_ANY_VHOST = "allow_any"
+BLOCK_ALL_VHOST = "block_all"
+DNS_CACHE_NAME = "pilotfish_passthrough_dns_cache"
+
+
+def outbound_cluster(port: int, host: str, subset: str = "") -> str:
+    return f"outbound|{port}|{subset}|{host}"
+
+
+def parse_outbound_cluster(name: str) -> tuple[int, str, str] | None:
+    """(port, subset, host) of an outbound cluster name, or None if it is not one."""
+    parts = name.split("|")
+    if len(parts) != 4 or parts[0] != "outbound" or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2], parts[3]
+
+
+def inbound_cluster(port: int) -> str:
+    return f"inbound|{port}||"
+
+
+def inbound_route_config(port: int) -> str:
+    return f"inbound|{port}||"
+
+
+def inbound_listener(ip: str, port: int) -> str:
+    return f"inbound_{ip}_{port}"
+
+
+def gateway_listener(port: int) -> str:
+    return f"0.0.0.0_{port}"
+
+
+def gateway_route_config(port: int) -> str:
+    return f"http.{port}"
+
+
+def vhost(host: str, port: int) -> str:
+    return f"{host}:{port}"

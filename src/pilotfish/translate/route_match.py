@@ -1,0 +1,90 @@
+"""Istio `HTTPMatchRequest` -> Envoy `RouteMatch`, and which match blocks apply where.
+
+uri exact/prefix/regex -> path/prefix/safe_regex (with ignoreUriCase), headers and
+withoutHeaders -> header matchers (`method`/`authority`/`scheme` become the `:method`,
+`:authority`, `:scheme` pseudo-headers), queryParams -> query parameter matchers. A match block
+that names a port, gateways or source labels only applies on that port / gateway / workload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from google.protobuf import wrappers_pb2
+
+from pilotfish.model.push_context import gateway_ref
+
+_PSEUDO_HEADERS = (("method", ":method"), ("authority", ":authority"), ("scheme", ":scheme"))
+
+
+def match_applies(
+    match: Any, *, port: int, gateway: str, namespace: str, labels: dict[str, str]
+) -> bool:
+    """Whether one match block is in force for this vhost port, gateway (`mesh` or `ns/name`)
+    and, for sidecars, the proxy's labels. `namespace` is the VirtualService's namespace."""
+    if match.port and match.port != port:
+        return False
+    if match.gateways and gateway not in {gateway_ref(g, namespace) for g in match.gateways}:
+        return False
+    source_labels = dict(match.source_labels or {})
+    if source_labels and gateway != "mesh":
+        return False
+    return all(labels.get(k) == v for k, v in source_labels.items())
+
+
+def string_matcher(match: Any) -> string_pb2.StringMatcher | None:
+    """exact/prefix/regex -> StringMatcher; None when the StringMatch is empty."""
+    if match is None:
+        return None
+    if match.exact is not None:
+        return string_pb2.StringMatcher(exact=match.exact)
+    if match.prefix is not None:
+        return string_pb2.StringMatcher(prefix=match.prefix)
+    if match.regex is not None:
+        return string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(regex=match.regex))
+    return None
+
+
+def route_match(match: Any | None) -> rc_pb2.RouteMatch:
+    """One Envoy RouteMatch for one Istio match block (None = match everything)."""
+    result = rc_pb2.RouteMatch()
+    uri = match.uri if match is not None else None
+    if uri is not None and uri.exact is not None:
+        result.path = uri.exact
+    elif uri is not None and uri.regex is not None:
+        result.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=uri.regex))
+    else:
+        result.prefix = uri.prefix if uri is not None and uri.prefix is not None else "/"
+    if match is None:
+        return result
+    if match.ignore_uri_case:
+        result.case_sensitive.CopyFrom(wrappers_pb2.BoolValue(value=False))
+    for name, header in sorted((match.headers or {}).items()):
+        result.headers.append(_header_matcher(name, header, invert=False))
+    for attribute, pseudo in _PSEUDO_HEADERS:
+        value = getattr(match, attribute, None)
+        if value is not None:
+            result.headers.append(_header_matcher(pseudo, value, invert=False))
+    for name, header in sorted((match.without_headers or {}).items()):
+        result.headers.append(_header_matcher(name, header, invert=True))
+    for name, param in sorted((match.query_params or {}).items()):
+        matcher = string_matcher(param)
+        query = rc_pb2.QueryParameterMatcher(name=name)
+        if matcher is None:
+            query.present_match = True
+        else:
+            query.string_match.CopyFrom(matcher)
+        result.query_parameters.append(query)
+    return result
+
+
+def _header_matcher(name: str, match: Any, *, invert: bool) -> rc_pb2.HeaderMatcher:
+    header = rc_pb2.HeaderMatcher(name=name.lower(), invert_match=invert)
+    matcher = string_matcher(match)
+    if matcher is None:
+        header.present_match = True
+    else:
+        header.string_match.CopyFrom(matcher)
+    return header

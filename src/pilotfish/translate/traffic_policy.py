@@ -1,0 +1,215 @@
+"""DestinationRule `trafficPolicy` -> Envoy cluster settings (and route hash policies).
+
+Owns the merge order Istio uses (top-level < port-level < subset < subset port-level, field by
+field: loadBalancer, connectionPool, outlierDetection, tls) and the mapping of each piece onto a
+`Cluster`: lb policy and consistent hash, circuit breakers, connect/idle timeouts, outlier
+detection. Policy objects are the config models' `TrafficPolicy`; they are read by Istio's field
+names in snake_case and tolerate absent fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
+from envoy.config.core.v3 import protocol_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.type.v3 import percent_pb2
+from google.protobuf import wrappers_pb2
+
+from pilotfish.translate.envoy_pb import duration_of
+
+_MAX = 4294967295
+_SIMPLE_LB = {
+    "ROUND_ROBIN": cluster_pb2.Cluster.ROUND_ROBIN,
+    "LEAST_REQUEST": cluster_pb2.Cluster.LEAST_REQUEST,
+    "LEAST_CONN": cluster_pb2.Cluster.LEAST_REQUEST,
+    "RANDOM": cluster_pb2.Cluster.RANDOM,
+}
+
+
+def field(obj: Any, *names: str) -> Any:
+    """The first present, non-None attribute among `names` (spellings differ for digits)."""
+    if obj is None:
+        return None
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def enum_name(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """The four traffic-policy parts that apply to one cluster after merging."""
+
+    load_balancer: Any = None
+    connection_pool: Any = None
+    outlier_detection: Any = None
+    tls: Any = None
+
+    def overlay(self, policy: Any) -> EffectivePolicy:
+        if policy is None:
+            return self
+        return EffectivePolicy(
+            load_balancer=field(policy, "load_balancer") or self.load_balancer,
+            connection_pool=field(policy, "connection_pool") or self.connection_pool,
+            outlier_detection=field(policy, "outlier_detection") or self.outlier_detection,
+            tls=field(policy, "tls") or self.tls,
+        )
+
+
+def _port_level(policy: Any, port: int) -> Any:
+    for setting in field(policy, "port_level_settings") or ():
+        if field(field(setting, "port"), "number") == port:
+            return setting
+    return None
+
+
+def effective_policy(top: Any, subset_policy: Any, port: int) -> EffectivePolicy:
+    merged = EffectivePolicy().overlay(top).overlay(_port_level(top, port))
+    return merged.overlay(subset_policy).overlay(_port_level(subset_policy, port))
+
+
+def apply_policy(
+    cluster: cluster_pb2.Cluster, policy: EffectivePolicy
+) -> protocol_pb2.HttpProtocolOptions | None:
+    """Set lb, circuit breakers, timeouts and outlier detection on `cluster`; return the HTTP
+    protocol options the connection pool asks for (the caller packs them), or None."""
+    _apply_load_balancer(cluster, policy.load_balancer)
+    _apply_outlier_detection(cluster, policy.outlier_detection)
+    return _apply_connection_pool(cluster, policy.connection_pool)
+
+
+def default_circuit_breakers() -> circuit_breaker_pb2.CircuitBreakers:
+    """Istio's defaults: effectively unlimited, with remaining-capacity tracking."""
+    return circuit_breaker_pb2.CircuitBreakers(
+        thresholds=[
+            circuit_breaker_pb2.CircuitBreakers.Thresholds(
+                max_connections=wrappers_pb2.UInt32Value(value=_MAX),
+                max_pending_requests=wrappers_pb2.UInt32Value(value=_MAX),
+                max_requests=wrappers_pb2.UInt32Value(value=_MAX),
+                max_retries=wrappers_pb2.UInt32Value(value=_MAX),
+                track_remaining=True,
+            )
+        ]
+    )
+
+
+def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Any) -> None:
+    if lb is None:
+        return
+    simple = enum_name(field(lb, "simple"))
+    if simple in _SIMPLE_LB:
+        cluster.lb_policy = _SIMPLE_LB[simple]
+    consistent = field(lb, "consistent_hash")
+    if consistent is None:
+        return
+    maglev = field(consistent, "maglev")
+    if maglev is not None:
+        cluster.lb_policy = cluster_pb2.Cluster.MAGLEV
+        table_size = field(maglev, "table_size")
+        if table_size:
+            cluster.maglev_lb_config.table_size.value = int(table_size)
+        return
+    cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
+    ring_size = field(field(consistent, "ring_hash"), "minimum_ring_size") or field(
+        consistent, "minimum_ring_size"
+    )
+    if ring_size:
+        cluster.ring_hash_lb_config.minimum_ring_size.value = int(ring_size)
+
+
+def hash_policies(lb: Any) -> list[rc_pb2.RouteAction.HashPolicy]:
+    """Route-side hash policy for a consistentHash load balancer (empty if none)."""
+    consistent = field(lb, "consistent_hash")
+    if consistent is None:
+        return []
+    hash_policy = rc_pb2.RouteAction.HashPolicy
+    header = field(consistent, "http_header_name")
+    if header:
+        return [hash_policy(header=hash_policy.Header(header_name=str(header)))]
+    cookie = field(consistent, "http_cookie")
+    if cookie is not None:
+        built = hash_policy.Cookie(name=str(field(cookie, "name") or ""))
+        if field(cookie, "path"):
+            built.path = str(field(cookie, "path"))
+        ttl = duration_of(field(cookie, "ttl"))
+        if ttl is not None:
+            built.ttl.CopyFrom(ttl)
+        return [hash_policy(cookie=built)]
+    if field(consistent, "use_source_ip"):
+        return [hash_policy(connection_properties=hash_policy.ConnectionProperties(source_ip=True))]
+    query = field(consistent, "http_query_parameter_name")
+    if query:
+        return [hash_policy(query_parameter=hash_policy.QueryParameter(name=str(query)))]
+    return []
+
+
+def _apply_connection_pool(
+    cluster: cluster_pb2.Cluster, pool: Any
+) -> protocol_pb2.HttpProtocolOptions | None:
+    if pool is None:
+        return None
+    thresholds = cluster.circuit_breakers.thresholds[0]
+    tcp, http = field(pool, "tcp"), field(pool, "http")
+    if field(tcp, "max_connections") is not None:
+        thresholds.max_connections.value = int(field(tcp, "max_connections"))
+    connect_timeout = duration_of(field(tcp, "connect_timeout"))
+    if connect_timeout is not None:
+        cluster.connect_timeout.CopyFrom(connect_timeout)
+    pending = field(http, "http1_max_pending_requests")
+    if pending is not None:
+        thresholds.max_pending_requests.value = int(pending)
+    max_requests = field(http, "http2_max_requests")
+    if max_requests is not None:
+        thresholds.max_requests.value = int(max_requests)
+    max_retries = field(http, "max_retries")
+    if max_retries is not None:
+        thresholds.max_retries.value = int(max_retries)
+    options = protocol_pb2.HttpProtocolOptions()
+    idle = duration_of(field(http, "idle_timeout"))
+    if idle is not None:
+        options.idle_timeout.CopyFrom(idle)
+    per_connection = field(http, "max_requests_per_connection")
+    if per_connection:
+        options.max_requests_per_connection.value = int(per_connection)
+    return options if options.ByteSize() else None
+
+
+def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None:
+    if outlier is None:
+        return
+    detection = outlier_detection_pb2.OutlierDetection()
+    five_xx = field(outlier, "consecutive_5xx_errors", "consecutive5xx_errors")
+    five_xx = field(five_xx, "value") if hasattr(five_xx, "value") else five_xx
+    if five_xx is None:
+        five_xx = field(outlier, "consecutive_errors")
+    if five_xx is not None:
+        detection.consecutive_5xx.value = int(five_xx)
+        detection.enforcing_consecutive_5xx.value = 100 if int(five_xx) else 0
+    else:
+        detection.enforcing_consecutive_5xx.value = 0
+    gateway = field(outlier, "consecutive_gateway_errors")
+    gateway = field(gateway, "value") if hasattr(gateway, "value") else gateway
+    if gateway is not None:
+        detection.consecutive_gateway_failure.value = int(gateway)
+        detection.enforcing_consecutive_gateway_failure.value = 100 if int(gateway) else 0
+    for source, target in (("interval", "interval"), ("base_ejection_time", "base_ejection_time")):
+        value = duration_of(field(outlier, source))
+        if value is not None:
+            getattr(detection, target).CopyFrom(value)
+    max_percent = field(outlier, "max_ejection_percent")
+    if max_percent is not None:
+        detection.max_ejection_percent.value = int(max_percent)
+    min_health = field(outlier, "min_health_percent")
+    if min_health is not None:
+        cluster.common_lb_config.healthy_panic_threshold.CopyFrom(
+            percent_pb2.Percent(value=float(min_health))
+        )
+    cluster.outlier_detection.CopyFrom(detection)

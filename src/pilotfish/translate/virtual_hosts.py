@@ -1,0 +1,142 @@
+"""Route configurations for sidecars: the outbound `http_proxy` and one per inbound port.
+
+`http_proxy` has one virtual host per HTTP-family service port, named `<fqdn>:<port>`, whose
+domains are the names an app may put in an absolute-form request (`fqdn`, `fqdn:port`,
+`name.ns.svc:port`, `name.ns:port`, and `name:port` for the proxy's own namespace; port-less
+short forms only for port 80). Its routes come from the VirtualService for the host (exact host
+before wildcard, then namespace/name order) or Istio's `default` route. A catch-all virtual host
+sends unknown hosts to the passthrough cluster (ALLOW_ANY) or answers 502 (REGISTRY_ONLY).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.model.hosts import host_matches, specificity
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext, resolve_host
+from pilotfish.registry.types import Service, ServicePort
+from pilotfish.translate import names
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import duration
+from pilotfish.translate.http_routes import RouteContext, default_route, virtual_service_routes
+from pilotfish.translate.traffic_policy import hash_policies
+
+
+def service_domains(service: Service, port: ServicePort, proxy_namespace: str) -> list[str]:
+    fqdn, name, ns = service.hostname, service.name, service.namespace
+    short = [f"{name}.{ns}.svc", f"{name}.{ns}"]
+    if ns == proxy_namespace:
+        short.append(name)
+    http_ports = [p for p in service.ports if p.protocol.is_http]
+    domains = [fqdn] if port.port == 80 or len(http_ports) == 1 else []
+    domains.append(f"{fqdn}:{port.port}")
+    for form in short:
+        domains.append(f"{form}:{port.port}")
+        if port.port == 80:
+            domains.append(form)
+    return domains
+
+
+def mesh_virtual_service(push: PushContext, host: str) -> ConfigObject[Any] | None:
+    """The sidecar VirtualService for a service host: most specific host, then ns/name."""
+    best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
+    for order, vs in enumerate(push.mesh_virtual_services()):
+        for written in vs.spec.hosts or ():
+            pattern = resolve_host(written, vs.meta.namespace)
+            if host_matches(pattern, host):
+                candidate = (specificity(pattern, host), order, vs)
+                if best is None or candidate[:2] < best[:2]:
+                    best = candidate
+    return None if best is None else best[2]
+
+
+def http_proxy_route_config(
+    proxy: Proxy,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+) -> route_pb2.RouteConfiguration:
+    config = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
+    claimed: set[str] = set()
+    for service in push.services:
+        vs = mesh_virtual_service(push, service.hostname)
+        for port in service.ports:
+            if not port.protocol.is_http:
+                continue
+            domains = [
+                d for d in service_domains(service, port, proxy.namespace) if d not in claimed
+            ]
+            if not domains:
+                continue
+            claimed.update(domains)
+            ctx = RouteContext(
+                registry=push.registry,
+                clusters=clusters,
+                port=port.port,
+                gateway=MESH_GATEWAY,
+                proxy_labels=proxy.label_map,
+                diagnostics=diagnostics,
+            )
+            routes = virtual_service_routes(vs, ctx) if vs is not None else []
+            if not routes:
+                cluster = names.outbound_cluster(port.port, service.hostname)
+                routes = [
+                    default_route(cluster, hash_policies(clusters[cluster].policy.load_balancer))
+                ]
+            config.virtual_hosts.append(
+                rc_pb2.VirtualHost(
+                    name=names.vhost(service.hostname, port.port), domains=domains, routes=routes
+                )
+            )
+    config.virtual_hosts.append(catch_all_vhost(push.mesh.outbound_traffic_policy))
+    return config
+
+
+def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
+    everything = rc_pb2.RouteMatch(prefix="/")
+    if outbound_traffic_policy == "REGISTRY_ONLY":
+        return rc_pb2.VirtualHost(
+            name=names.BLOCK_ALL_VHOST,
+            domains=["*"],
+            routes=[
+                rc_pb2.Route(
+                    name=names.BLOCK_ALL_VHOST,
+                    match=everything,
+                    direct_response=rc_pb2.DirectResponseAction(status=502),
+                )
+            ],
+        )
+    action = rc_pb2.RouteAction(cluster=names.PASSTHROUGH_CLUSTER, timeout=duration(0))
+    return rc_pb2.VirtualHost(
+        name=names.ALLOW_ANY_VHOST,
+        domains=["*"],
+        routes=[rc_pb2.Route(name=names.ALLOW_ANY_VHOST, match=everything, route=action)],
+    )
+
+
+def inbound_route_config(container_port: int) -> route_pb2.RouteConfiguration:
+    action = rc_pb2.RouteAction(cluster=names.inbound_cluster(container_port), timeout=duration(0))
+    action.max_stream_duration.max_stream_duration.CopyFrom(duration(0))
+    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(duration(0))
+    return route_pb2.RouteConfiguration(
+        name=names.inbound_route_config(container_port),
+        virtual_hosts=[
+            rc_pb2.VirtualHost(
+                name=f"inbound|http|{container_port}",
+                domains=["*"],
+                routes=[
+                    rc_pb2.Route(
+                        name=names.DEFAULT_ROUTE,
+                        match=rc_pb2.RouteMatch(prefix="/"),
+                        route=action,
+                    )
+                ],
+            )
+        ],
+    )
