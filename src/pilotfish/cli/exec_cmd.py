@@ -1,0 +1,53 @@
+"""`pilotfish exec WORKLOAD -- CMD…`: run a command as if inside a workload.
+
+The command's outbound HTTP goes through that workload's sidecar (HTTP_PROXY/http_proxy point at
+its outbound port), the local analogue of `kubectl exec`. WORKLOAD is an instance name
+(`reviews-v2-0`) or a workload name (`reviews-v2`, first instance).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pilotfish.local.client import MeshNotRunning, read_mesh
+
+
+def find_proxy(info: dict[str, Any], name: str) -> tuple[str, dict[str, Any]] | None:
+    proxies: dict[str, dict[str, Any]] = info.get("proxies", {})
+    if name in proxies:
+        return name, proxies[name]
+    for instance, proxy in sorted(proxies.items()):
+        if proxy.get("workload") == name or instance.split(".")[0] == name:
+            return instance, proxy
+    return None
+
+
+def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
+    if not argv:
+        print("error: say what to run: pilotfish exec WORKLOAD -- CMD [ARGS…]", file=sys.stderr)
+        return 1
+    try:
+        info = read_mesh(state_dir)
+    except MeshNotRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    found = find_proxy(info, workload)
+    if found is None or found[1].get("type") != "sidecar":
+        known = ", ".join(n for n, p in info.get("proxies", {}).items() if p.get("type") == "sidecar")
+        print(f"error: no workload {workload!r} in this mesh (known: {known})", file=sys.stderr)
+        return 1
+    instance, proxy = found
+    outbound = f"http://{proxy['ip']}:{proxy['outbound_port']}"
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
+    env.update(HTTP_PROXY=outbound, http_proxy=outbound, POD_NAME=instance, POD_NAMESPACE=proxy["namespace"])
+    try:
+        return subprocess.call(argv, env=env)
+    except FileNotFoundError:
+        print(f"error: {argv[0]}: command not found", file=sys.stderr)
+        return 127
+    except KeyboardInterrupt:
+        return 130

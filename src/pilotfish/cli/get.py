@@ -1,0 +1,65 @@
+"""`pilotfish get KIND [NAME]`: list config held by the running mesh (`-o yaml|json`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli.kinds import resolve_kind
+from pilotfish.controlplane.store import dump_yaml
+from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+
+
+def get_command(kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path) -> int:
+    resolved = resolve_kind(kind)
+    if resolved is None:
+        print(f'error: the server doesn\'t have a resource type "{kind}"', file=sys.stderr)
+        return 1
+    query = {"kind": resolved.kind}
+    if namespace:
+        query["namespace"] = namespace
+    if name:
+        query["name"] = name
+    try:
+        info = read_mesh(state_dir)
+        status, body = call(info["api"], "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
+    except (MeshNotRunning, ApiError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
+    if name and not docs:
+        print(f'Error from server (NotFound): {resolved.kind.lower()}s "{name}" not found', file=sys.stderr)
+        return 1
+    if output == "yaml":
+        print(dump_yaml(docs) if len(docs) != 1 else dump_yaml(docs[:1]), end="")
+    elif output == "json":
+        payload: Any = docs[0] if name else {"apiVersion": "v1", "kind": "List", "items": docs}
+        print(json.dumps(payload, indent=2))
+    elif not docs:
+        print("No resources found.", file=sys.stderr)
+    else:
+        print(_table(resolved.kind, docs))
+    return 0
+
+
+def _table(kind: str, docs: list[dict[str, Any]]) -> str:
+    rows = [["NAMESPACE", "NAME", *_columns(kind)[0]]]
+    for doc in docs:
+        meta = doc.get("metadata") or {}
+        rows.append([meta.get("namespace") or "default", str(meta.get("name")), *_columns(kind, doc.get("spec") or {})[1]])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _columns(kind: str, spec: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    spec = spec or {}
+    if kind == "VirtualService":
+        return ["GATEWAYS", "HOSTS"], [json.dumps(spec.get("gateways", [])), json.dumps(spec.get("hosts", []))]
+    if kind == "DestinationRule":
+        return ["HOST"], [str(spec.get("host", ""))]
+    if kind == "Gateway":
+        return ["SERVERS"], [str(len(spec.get("servers", []) or []))]
+    return [], []

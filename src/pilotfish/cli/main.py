@@ -1,0 +1,144 @@
+"""The `pilotfish` command: one typer app; each subcommand's logic lives in its own module.
+
+Global option `--state-dir` (else $PILOTFISH_HOME, else ~/.pilotfish) says which local mesh to
+talk to. Every command returns an exit code; user mistakes print `error: …`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pilotfish import __version__
+from pilotfish.local.client import default_state_dir
+
+app = typer.Typer(
+    name="pilotfish",
+    help="A service mesh that speaks Istio's APIs: Python control plane, real Envoy sidecars.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StateDir = Annotated[Path | None, typer.Option("--state-dir", help="mesh state directory [env PILOTFISH_HOME, default ~/.pilotfish]")]
+Files = Annotated[list[str], typer.Option("--filename", "-f", help="file, directory or - for stdin")]
+
+
+class _State:
+    state_dir: Path = Path(".")
+
+
+state = _State()
+
+
+@app.callback()
+def _root(state_dir: StateDir = None) -> None:
+    state.state_dir = (state_dir or default_state_dir()).expanduser().absolute()
+
+
+def _exit(code: int) -> None:
+    raise typer.Exit(code)
+
+
+@app.command()
+def up(
+    directory: Annotated[str | None, typer.Argument(help="folder with a manifest and Istio config")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="return once ready; `pilotfish down` stops it")] = False,
+    ingress_address: Annotated[str, typer.Option(help="address the ingress gateway's servers bind")] = "127.0.0.1",
+    delta: Annotated[bool, typer.Option(help="Envoys use incremental (delta) xDS")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the mesh to be ready")] = 60.0,
+) -> None:
+    """Start the control plane, the ingress gateway and every workload of DIR with its sidecar."""
+    from pilotfish.cli.up import up_command
+
+    _exit(up_command(directory, state.state_dir, ingress_address, detach, delta, timeout))
+
+
+@app.command()
+def down() -> None:
+    """Stop a mesh started with `pilotfish up --detach`."""
+    from pilotfish.cli.up import down_command
+
+    _exit(down_command(state.state_dir))
+
+
+@app.command()
+def apply(
+    filename: Files,
+    recursive: Annotated[bool, typer.Option("--recursive", "-R")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for every affected proxy to ACK")] = True,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for ACKs")] = 10.0,
+) -> None:
+    """Apply Istio config or manifest objects to the running mesh (all or nothing)."""
+    from pilotfish.cli.apply import apply_command
+
+    _exit(apply_command(filename, state.state_dir, recursive, wait, timeout))
+
+
+@app.command()
+def delete(
+    kind: Annotated[str | None, typer.Argument()] = None,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+    timeout: Annotated[float, typer.Option()] = 10.0,
+) -> None:
+    """Delete config: `delete -f FILE` or `delete KIND NAME…`."""
+    from pilotfish.cli.apply import delete_command
+
+    _exit(delete_command(filename or [], kind, names or [], namespace, state.state_dir, wait, timeout))
+
+
+@app.command()
+def get(
+    kind: Annotated[str, typer.Argument(help="vs, dr, gw, se, … or the full kind name")],
+    name: Annotated[str | None, typer.Argument()] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="yaml, json, or a table")] = "table",
+) -> None:
+    """List config held by the running mesh."""
+    from pilotfish.cli.get import get_command
+
+    _exit(get_command(kind, name, namespace, output, state.state_dir))
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(
+    workload: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
+    command: Annotated[list[str] | None, typer.Argument(help="-- CMD [ARGS…]")] = None,
+) -> None:
+    """Run a command as if inside WORKLOAD: its HTTP goes out through that workload's sidecar."""
+    from pilotfish.cli.exec_cmd import exec_command
+
+    _exit(exec_command(workload, command or [], state.state_dir))
+
+
+@app.command("proxy-status")
+def proxy_status(proxy: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Show each proxy's xDS sync state (SYNCED, STALE, NACKED, NOT SENT)."""
+    from pilotfish.cli.proxy_status import proxy_status_command
+
+    _exit(proxy_status_command(proxy, state.state_dir))
+
+
+@app.command()
+def version() -> None:
+    """Print the client, control plane and data plane versions."""
+    from pilotfish.cli.version import version_command
+
+    _exit(version_command(state.state_dir))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`pilotfish proxy-status [PROXY]`: each proxy's xDS sync state, as `istioctl proxy-status`.
+
+Per type: SYNCED (Envoy ACKed the latest config), STALE (sent, not yet ACKed), NACKED (Envoy
+rejected the latest; the error is printed below the table), NOT SENT.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+
+COLUMNS = (("CDS", CLUSTER), ("LDS", LISTENER), ("EDS", ENDPOINT), ("RDS", ROUTE), ("SDS", SECRET))
+
+
+def type_state(t: dict[str, Any] | None, latest: str | None) -> str:
+    if t is None or not t.get("sent_version"):
+        return "NOT SENT"
+    if t["acked_version"] == t["sent_version"]:
+        return "SYNCED" if latest in (None, t["sent_version"]) else "STALE"
+    nack = t.get("last_nack")
+    if nack and nack.get("nonce") == t.get("sent_nonce"):
+        return "NACKED"
+    return "STALE"
+
+
+def proxy_status_command(name: str | None, state_dir: Path) -> int:
+    try:
+        info = read_mesh(state_dir)
+        status, body = call(info["api"], "GET", "/debug/syncz")
+    except (MeshNotRunning, ApiError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = [["NAME", "TYPE", "ADDRESS", *(c for c, _ in COLUMNS), "CONTROL PLANE"]]
+    problems: list[str] = []
+    found = False
+    for proxy in sorted(body.get("proxies", []), key=lambda p: p["node_id"]):
+        _, ip, instance_ns, _ = proxy["node_id"].split("~")
+        if name and name not in (instance_ns, instance_ns.split(".")[0]):
+            continue
+        found = True
+        types = {t["type_url"]: t for t in proxy["types"]}
+        states = [type_state(types.get(url), proxy["latest"].get(url)) for _, url in COLUMNS]
+        kind = proxy["node_id"].split("~")[0]
+        rows.append([instance_ns, kind, ip, *states, info["xds"]])
+        for t in proxy["types"]:
+            if t.get("last_nack"):
+                problems.append(f"{instance_ns} {t['type_url'].rsplit('.', 1)[-1]} NACK: {t['last_nack']['error_message']}")
+        for error in proxy.get("generation_errors", []):
+            problems.append(f"{instance_ns}: config not pushed: {error}")
+    if name and not found:
+        print(f"error: proxy {name!r} is not connected", file=sys.stderr)
+        return 1
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for line in problems:
+        print(line)
+    return 0

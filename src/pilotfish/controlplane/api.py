@@ -1,0 +1,177 @@
+"""The control plane's HTTP API (aiohttp), on the debug port (Istio's 15014).
+
+    POST /api/v1/apply      {"files": [[source, text], ...], "wait": true, "timeout": 10}
+    POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
+    GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
+    GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
+    PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
+    GET  /debug/syncz       per-proxy xDS sync status (what `pilotfish proxy-status` shows)
+    GET  /debug/config_dump ?proxyID=                  the resources generated for one proxy
+    GET  /debug/registryz   services and instances
+    GET  /metrics           Prometheus metrics (pilot_*)
+    GET  /ready             200 once serving
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.json_format import MessageToDict
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_from_json
+from pilotfish.controlplane.store import DocKey
+from pilotfish.xds.resources import Snapshot
+from pilotfish.xds.server import XdsServer
+
+
+class Api:
+    def __init__(self, cp: ControlPlane, xds: XdsServer, metrics: CollectorRegistry) -> None:
+        self.cp = cp
+        self.xds = xds
+        self.metrics = metrics
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(
+            [
+                web.post("/api/v1/apply", self.apply),
+                web.post("/api/v1/delete", self.delete),
+                web.get("/api/v1/config", self.get_config),
+                web.get("/api/v1/manifest", self.get_manifest),
+                web.put("/api/v1/instances", self.put_instances),
+                web.get("/debug/syncz", self.syncz),
+                web.get("/debug/config_dump", self.config_dump),
+                web.get("/debug/registryz", self.registryz),
+                web.get("/metrics", self.prometheus),
+                web.get("/ready", self.ready),
+            ]
+        )
+        return app
+
+    async def _finish(self, result: ChangeResult, body: dict[str, Any], started: float) -> web.Response:
+        out: dict[str, Any] = {
+            "ok": result.ok,
+            "diagnostics": [_diag(d) for d in result.diagnostics],
+            "changes": result.changes,
+        }
+        if result.ok:
+            self._push(result.expected)
+            if body.get("wait", True) and result.expected:
+                report = await self.xds.wait_acked(result.expected, float(body.get("timeout", 10)))
+                out["convergence"] = {
+                    "acked": list(report.acked),
+                    "nacked": report.nacked,
+                    "missing": list(report.missing),
+                    "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+                }
+            out["proxies"] = len(self.xds.connected())
+            out["affected"] = result.affected
+        return web.json_response(out, status=200 if result.ok else 422)
+
+    def _push(self, snapshots: dict[str, Snapshot]) -> None:
+        for node_id, snapshot in snapshots.items():
+            self.xds.set_snapshot(node_id, snapshot)
+
+    async def apply(self, request: web.Request) -> web.Response:
+        started = time.monotonic()
+        body = await request.json()
+        async with self.cp.lock:
+            result = self.cp.apply(_files(body))
+        return await self._finish(result, body, started)
+
+    async def delete(self, request: web.Request) -> web.Response:
+        started = time.monotonic()
+        body = await request.json()
+        keys: list[DocKey] = [tuple(k) for k in body.get("keys", [])]  # type: ignore[misc]
+        async with self.cp.lock:
+            result = self.cp.delete(_files(body), keys)
+        return await self._finish(result, body, started)
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        kind = request.query.get("kind", "").lower()
+        namespace = request.query.get("namespace", "")
+        name = request.query.get("name", "")
+        docs = []
+        for doc in self.cp.store.documents():
+            meta = doc.get("metadata") or {}
+            if kind and str(doc.get("kind", "")).lower() not in (kind, kind.rstrip("s")):
+                continue
+            if namespace and (meta.get("namespace") or "default") != namespace:
+                continue
+            if name and meta.get("name") != name:
+                continue
+            docs.append(doc)
+        return web.json_response({"documents": docs})
+
+    async def get_manifest(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"version": self.cp.manifest_version, "documents": self.cp.manifest_documents()}
+        )
+
+    async def put_instances(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            instances = [instance_from_json(row) for row in body.get("instances", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            return web.json_response({"ok": False, "error": f"bad instance: {exc}"}, status=400)
+        async with self.cp.lock:
+            changed = self.cp.set_instances(instances)
+        self._push(changed)
+        return web.json_response({"ok": True, "affected": sorted(changed)})
+
+    async def syncz(self, request: web.Request) -> web.Response:
+        rows = []
+        for status in self.xds.status():
+            row = asdict(status)
+            proxy = self.cp.proxies.get(status.node_id)
+            row["proxy"] = asdict(proxy) if proxy else None
+            row["generation_errors"] = self.cp.generation_errors.get(status.node_id, [])
+            snapshot = self.cp.snapshots.get(status.node_id)
+            row["latest"] = {t: snapshot.version_of(t) for t in snapshot.type_urls()} if snapshot else {}
+            rows.append(row)
+        return web.json_response({"proxies": rows})
+
+    async def config_dump(self, request: web.Request) -> web.Response:
+        node_id = request.query.get("proxyID", "")
+        matches = [n for n in self.cp.snapshots if node_id in (n, n.split("~")[2], n.split("~")[2].split(".")[0])]
+        if len(matches) != 1:
+            return web.json_response({"error": f"proxy {node_id!r} not found", "known": sorted(self.cp.snapshots)}, status=404)
+        resources = self.cp.generated.get(matches[0], {})
+        dump = {
+            type_url: [MessageToDict(m, preserving_proto_field_name=True) for m in named.values()]
+            for type_url, named in resources.items()
+        }
+        return web.json_response({"node": matches[0], "resources": dump})
+
+    async def registryz(self, request: web.Request) -> web.Response:
+        registry = self.cp.push.registry
+        return web.json_response(
+            {
+                "services": [asdict(s) | {"hostname": s.hostname} for s in registry.services],
+                "instances": [asdict(i) for i in registry.instances],
+            }
+        )
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics), content_type="text/plain")
+
+    async def ready(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+
+def _files(body: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(str(source), str(text)) for source, text in body.get("files", [])]
+
+
+def _diag(d: Any) -> dict[str, Any]:
+    return {"level": d.level, "message": d.message, "path": d.path, "file": d.source.file,
+            "line": d.source.line, "kind": d.kind, "name": d.name, "text": str(d)}
+
+
+async def run_forever() -> None:
+    await asyncio.Event().wait()

@@ -1,0 +1,253 @@
+"""`ControlPlane`: config store + registry -> push context -> per-proxy snapshots -> xDS.
+
+Every change (apply, delete, instance registration) builds a new immutable `PushContext`,
+regenerates the snapshot of every connected proxy, checks it, and hands the changed ones to the
+xDS server. Validation is all-or-nothing: a change with one bad document changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pilotfish import config as galley
+from pilotfish.config.objects import ConfigObject, Diagnostic, Source
+from pilotfish.controlplane.proxies import proxy_from_node
+from pilotfish.controlplane.store import (
+    DocKey,
+    DocumentStore,
+    doc_key,
+    dump_yaml,
+    write_atomically,
+)
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.manifest import (
+    WORKDIR_ANNOTATION,
+    Manifest,
+    is_manifest_kind,
+    parse_manifest,
+)
+from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
+from pilotfish.translate import check_invariants, generate
+from pilotfish.xds.resources import Snapshot
+
+log = logging.getLogger("pilotfish.controlplane")
+
+
+
+@dataclass
+class ChangeResult:
+    ok: bool
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    affected: list[str] = field(default_factory=list)  # node ids whose snapshot changed
+    expected: dict[str, Snapshot] = field(default_factory=dict)
+
+
+@dataclass
+class Parsed:
+    objects: list[ConfigObject[Any]]
+    manifest: Manifest
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.level == "error" for d in self.diagnostics)
+
+
+def parse_documents(files: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], Parsed]:
+    """Load (source, text) pairs with Galley; returns the raw documents and what they parse to."""
+    raws: list[dict[str, Any]] = []
+    objects: list[ConfigObject[Any]] = []
+    others = []
+    diagnostics: list[Diagnostic] = []
+    for source, text in files:
+        result = galley.load(text, source)
+        diagnostics.extend(result.diagnostics)
+        for obj in result.objects:
+            objects.append(obj)
+            raws.append(obj.raw)
+        for doc in result.others:
+            if is_manifest_kind(doc.api_version, doc.kind):
+                _remember_workdir(doc.data, source)
+                others.append(doc)
+                raws.append(doc.data)
+            else:
+                diagnostics.append(
+                    Diagnostic(
+                        "warning",
+                        f"{doc.api_version} {doc.kind} is not a kind pilotfish knows; ignored",
+                        source=doc.source,
+                        kind=doc.kind,
+                    )
+                )
+    manifest, problems = parse_manifest(others)
+    diagnostics.extend(problems)
+    return raws, Parsed(objects, manifest, diagnostics)
+
+
+def _remember_workdir(data: dict[str, Any], source: str) -> None:
+    if data.get("kind") != "Workload" or source.startswith("<"):
+        return
+    meta = data.setdefault("metadata", {})
+    notes = meta.setdefault("annotations", {})
+    notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.abspath(source)))
+
+
+class ControlPlane:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.store = DocumentStore(state_dir / "config.yaml")
+        self.instances_path = state_dir / "instances.json"
+        self.instances: tuple[WorkloadInstance, ...] = ()
+        self.parsed = Parsed([], Manifest(), [])
+        self.push = PushContext(RegistrySnapshot())
+        self.proxies: dict[str, Proxy] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self.manifest_version = 0
+        self.lock = asyncio.Lock()
+        self.generation_errors: dict[str, list[str]] = {}
+        self.generated: dict[str, Any] = {}  # node id -> last pushed ProxyResources (config_dump)
+
+    # ---- loading state ----------------------------------------------------------------------
+    def load_state(self) -> list[Diagnostic]:
+        """Read config.yaml and instances.json. Bad state on disk is reported, not fatal."""
+        text = self.store.read_text()
+        raws, parsed = parse_documents([(str(self.store.path), text)] if text else [])
+        if parsed.ok:
+            self.store.replace_all(raws)
+            self.parsed = parsed
+        if self.instances_path.exists():
+            try:
+                rows = json.loads(self.instances_path.read_text())
+                self.instances = tuple(instance_from_json(r) for r in rows)
+            except (ValueError, TypeError, KeyError) as exc:
+                log.error("ignoring unreadable %s: %s", self.instances_path, exc)
+        self._rebuild()
+        return parsed.diagnostics
+
+    def _rebuild(self) -> None:
+        registry = RegistrySnapshot(services=self.parsed.manifest.services, instances=self.instances)
+        self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects))
+
+    # ---- proxies --------------------------------------------------------------------------
+    def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
+        """Called by the xDS server when a node connects: remember it, build its snapshot."""
+        try:
+            proxy = proxy_from_node(node_id, metadata)
+        except ValueError as exc:
+            log.warning("refusing node %s: %s", node_id, exc)
+            return None
+        self.proxies[node_id] = proxy
+        snapshot = self._generate(node_id, proxy)
+        if snapshot is not None:
+            self.snapshots[node_id] = snapshot
+        return snapshot or self.snapshots.get(node_id)
+
+    def _generate(self, node_id: str, proxy: Proxy) -> Snapshot | None:
+        resources = generate(proxy, self.push)
+        problems = check_invariants(resources)
+        if problems:
+            self.generation_errors[node_id] = problems
+            log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
+            return None
+        self.generation_errors.pop(node_id, None)
+        snapshot = Snapshot(resources)
+        if snapshot != self.snapshots.get(node_id):
+            self.generated[node_id] = resources
+        return snapshot
+
+    def regenerate(self, node_ids: list[str]) -> dict[str, Snapshot]:
+        """New snapshots for the given nodes; returns only those that changed."""
+        changed: dict[str, Snapshot] = {}
+        for node_id in node_ids:
+            proxy = self.proxies.get(node_id)
+            if proxy is None:
+                continue
+            snapshot = self._generate(node_id, proxy)
+            if snapshot is not None and snapshot != self.snapshots.get(node_id):
+                self.snapshots[node_id] = snapshot
+                changed[node_id] = snapshot
+        return changed
+
+    # ---- changes ------------------------------------------------------------------------
+    def apply(self, files: list[tuple[str, str]]) -> ChangeResult:
+        raws, incoming = parse_documents(files)
+        if not incoming.ok:
+            return ChangeResult(False, incoming.diagnostics)
+        if not raws:
+            return ChangeResult(False, [Diagnostic("error", "no objects passed to apply")])
+        merged, changes = self.store.preview_apply(raws)
+        return self._adopt(merged, changes, incoming.diagnostics)
+
+    def delete(self, files: list[tuple[str, str]], keys: list[DocKey]) -> ChangeResult:
+        raws, incoming = parse_documents(files)
+        if not incoming.ok:
+            return ChangeResult(False, incoming.diagnostics)
+        wanted = [doc_key(r) for r in raws] + keys
+        merged, deleted, missing = self.store.preview_delete(wanted)
+        if missing and not deleted:
+            return ChangeResult(False, [Diagnostic("error", m) for m in missing])
+        notes = [Diagnostic("warning", m) for m in missing]
+        return self._adopt(merged, deleted, notes)
+
+    def _adopt(self, merged: list[dict[str, Any]], changes: list[str], notes: list[Diagnostic]) -> ChangeResult:
+        # The result is re-parsed as a whole, so that rules across objects see everything.
+        _, whole = parse_documents([(str(self.store.path), dump_yaml(merged))] if merged else [])
+        if not whole.ok:
+            return ChangeResult(False, notes + whole.diagnostics)
+        before = self.parsed.manifest
+        self.store.commit(merged)
+        self.parsed = whole
+        if whole.manifest != before:
+            self.manifest_version += 1
+        self._rebuild()
+        changed = self.regenerate(sorted(self.proxies))
+        return ChangeResult(True, notes, changes, sorted(changed), changed)
+
+    def set_instances(self, instances: list[WorkloadInstance]) -> dict[str, Snapshot]:
+        new = tuple(sorted(instances, key=lambda i: i.name))
+        if new == self.instances:
+            return {}
+        rows = [instance_to_json(i) for i in new]
+        write_atomically(self.instances_path, json.dumps(rows, indent=1))
+        self.instances = new
+        self._rebuild()
+        return self.regenerate(sorted(self.proxies))
+
+    def forget_node(self, node_id: str) -> None:
+        self.proxies.pop(node_id, None)
+
+    def manifest_documents(self) -> list[dict[str, Any]]:
+        return [d for d in self.store.documents() if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))]
+
+
+def instance_to_json(instance: WorkloadInstance) -> dict[str, Any]:
+    row = asdict(instance)
+    row["labels"] = dict(instance.labels)
+    return row
+
+
+def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
+    """Raises KeyError/TypeError/ValueError on a malformed row."""
+    return WorkloadInstance(
+        name=str(row["name"]),
+        workload=str(row["workload"]),
+        namespace=str(row.get("namespace", "default")),
+        address=str(row["address"]),
+        labels=tuple(sorted((str(k), str(v)) for k, v in dict(row.get("labels", {})).items())),
+        service_account=str(row.get("service_account", "default")),
+        ports=tuple(int(p) for p in row.get("ports", [])),
+        ready=bool(row.get("ready", True)),
+    )
+
+
+def monotonic_ms(start: float) -> float:
+    return (time.monotonic() - start) * 1000

@@ -1,0 +1,52 @@
+"""Turn an Envoy node (id + metadata, written by the agent's bootstrap) into a `Proxy`.
+
+Metadata keys follow Istio's where Istio has one (NAME, NAMESPACE, LABELS, INSTANCE_IPS,
+SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
+("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT and PILOTFISH_GATEWAY_ADDRESS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilotfish.model.proxy import Proxy
+
+
+def node_metadata(proxy: Proxy) -> dict[str, Any]:
+    """The inverse of `proxy_from_node`: what the agent puts in the bootstrap's node metadata."""
+    return {
+        "NAME": proxy.instance,
+        "NAMESPACE": proxy.namespace,
+        "LABELS": dict(proxy.labels),
+        "INSTANCE_IPS": proxy.ip,
+        "SERVICE_ACCOUNT": proxy.service_account,
+        "WORKLOAD_NAME": proxy.workload,
+        "PILOTFISH_APP_PORTS": ",".join(f"{c}:{a}" for c, a in proxy.app_ports),
+        "PILOTFISH_OUTBOUND_PORT": str(proxy.outbound_port),
+        "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
+    }
+
+
+def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
+    """Raises ValueError for a node that is not one of ours (the stream is then refused)."""
+    kind, ip, instance, namespace = Proxy.parse_id(node_id)
+    labels = metadata.get("LABELS") or {}
+    if not isinstance(labels, dict):
+        raise ValueError("LABELS must be a map")
+    app_ports: list[tuple[int, int]] = []
+    for pair in str(metadata.get("PILOTFISH_APP_PORTS") or "").split(","):
+        if pair:
+            container, app = pair.split(":", 1)
+            app_ports.append((int(container), int(app)))
+    return Proxy(
+        type=kind,
+        ip=str(metadata.get("INSTANCE_IPS") or ip).split(",")[0],
+        instance=str(metadata.get("NAME") or instance),
+        namespace=str(metadata.get("NAMESPACE") or namespace),
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        workload=str(metadata.get("WORKLOAD_NAME") or ""),
+        service_account=str(metadata.get("SERVICE_ACCOUNT") or "default"),
+        gateway_address=str(metadata.get("PILOTFISH_GATEWAY_ADDRESS") or ""),
+        outbound_port=int(metadata.get("PILOTFISH_OUTBOUND_PORT") or 15001),
+        app_ports=tuple(sorted(app_ports)),
+    )

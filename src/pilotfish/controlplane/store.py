@@ -1,0 +1,108 @@
+"""The config store on disk: every applied document (Istio config and manifest), as YAML.
+
+One file, `<state-dir>/config.yaml`, rewritten atomically (temp file, fsync, rename) on every
+change, so a crash never leaves half a write. Documents are kept as plain data and keyed by
+(apiVersion group, kind, namespace, name): applying a document with the same key replaces it,
+across API versions of the same kind (v1 and v1beta1 VirtualService are one object).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+DocKey = tuple[str, str, str, str]
+
+
+def doc_key(doc: dict[str, Any]) -> DocKey:
+    api_version = str(doc.get("apiVersion", ""))
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    meta = doc.get("metadata") or {}
+    return (group, str(doc.get("kind", "")), str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+
+
+def format_key(key: DocKey) -> str:
+    return f"{key[1]} {key[2]}/{key[3]}"
+
+
+def dump_yaml(docs: Iterable[dict[str, Any]]) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    out = io.StringIO()
+    yaml.dump_all(list(docs), out)
+    return out.getvalue()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class DocumentStore:
+    """Ordered documents by key. Callers validate first; the store only persists."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._docs: dict[DocKey, dict[str, Any]] = {}
+
+    @property
+    def text(self) -> str:
+        return dump_yaml(self._docs.values()) if self._docs else ""
+
+    def read_text(self) -> str:
+        return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
+
+    def replace_all(self, docs: Iterable[dict[str, Any]]) -> None:
+        self._docs = {doc_key(d): d for d in docs}
+
+    def documents(self) -> list[dict[str, Any]]:
+        return list(self._docs.values())
+
+    def preview_apply(self, docs: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+        """The documents after applying `docs`, and a line per change (created/configured/unchanged)."""
+        merged = dict(self._docs)
+        changes: list[str] = []
+        for doc in docs:
+            key = doc_key(doc)
+            before = merged.get(key)
+            if before is None:
+                verb = "created"
+            elif before == doc:
+                verb = "unchanged"
+            else:
+                verb = "configured"
+            merged[key] = doc
+            changes.append(f"{key[1].lower()}/{key[3]} {verb}")
+        return list(merged.values()), changes
+
+    def preview_delete(self, keys: Iterable[DocKey]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+        """Documents after deleting `keys`; lines for deleted ones; lines for keys not found."""
+        merged = dict(self._docs)
+        deleted, missing = [], []
+        for key in keys:
+            if merged.pop(key, None) is None:
+                missing.append(f'{key[1].lower()}s "{key[3]}" not found in namespace {key[2]}')
+            else:
+                deleted.append(f"{key[1].lower()}/{key[3]} deleted")
+        return list(merged.values()), deleted, missing
+
+    def commit(self, docs: list[dict[str, Any]]) -> None:
+        """Persist then adopt: if the write fails, memory still holds the last good set."""
+        text = dump_yaml(docs) if docs else ""
+        write_atomically(self.path, text)
+        self.replace_all(docs)

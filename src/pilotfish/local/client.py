@@ -1,0 +1,72 @@
+"""Talking to a running local mesh: find it from the state directory, call its API.
+
+A running `pilotfish up` writes `<state-dir>/run/mesh.json`; every other command reads it.
+The state directory is `--state-dir`, else $PILOTFISH_HOME, else ~/.pilotfish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+class MeshNotRunning(Exception):
+    """No mesh is running from this state directory."""
+
+
+class ApiError(Exception):
+    """The control plane could not be reached or answered with an error."""
+
+
+def default_state_dir() -> Path:
+    home = os.environ.get("PILOTFISH_HOME")
+    return Path(home) if home else Path.home() / ".pilotfish"
+
+
+def mesh_file(state_dir: Path) -> Path:
+    return state_dir / "run" / "mesh.json"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_mesh(state_dir: Path) -> dict[str, Any]:
+    path = mesh_file(state_dir)
+    try:
+        info: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise MeshNotRunning(f"no mesh is running from {state_dir} (start one with `pilotfish up DIR`)") from None
+    if not pid_alive(int(info.get("pid", 0))):
+        raise MeshNotRunning(f"the mesh in {state_dir} is not running (pid {info.get('pid')} is gone)")
+    return info
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def call(api: str, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        api + path, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    try:
+        with _DIRECT.open(request, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        try:
+            return err.code, json.loads(err.read() or b"null")
+        except ValueError:
+            raise ApiError(f"{method} {path}: HTTP {err.code}") from None
+    except (OSError, ValueError) as exc:
+        raise ApiError(f"cannot reach the control plane at {api}: {exc}") from None

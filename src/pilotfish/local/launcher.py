@@ -1,0 +1,300 @@
+"""`Mesh`: what `pilotfish up` runs. Starts the control plane, the ingress gateway and one agent
+(Envoy + app) per workload instance; keeps them running (a kubelet's job: reconcile the
+manifest, restart what dies, report ready instances to the control plane); stops all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from pilotfish.agent.processes import free_port, spawn, terminate
+from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
+from pilotfish.controlplane.core import parse_documents
+from pilotfish.controlplane.store import dump_yaml, write_atomically
+from pilotfish.local.network import CP_HTTP_PORT, CP_XDS_PORT, MeshNetwork, load_or_choose
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.manifest import Manifest, WorkloadSpec
+
+log = logging.getLogger("pilotfish.up")
+
+GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
+GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
+
+
+class MeshError(Exception):
+    """The mesh could not start (the message says why)."""
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    state_dir: Path
+    files: tuple[tuple[str, str], ...] = ()  # (source, text) to apply at start
+    ingress_address: str = "127.0.0.1"
+    delta: bool = False
+    ready_timeout: float = 60.0
+
+
+@dataclass
+class Mesh:
+    options: UpOptions
+    network: MeshNetwork = field(init=False)
+    agents: dict[str, Agent] = field(default_factory=dict)
+    specs: dict[str, AgentSpec] = field(default_factory=dict)
+    control_plane: asyncio.subprocess.Process | None = None
+    manifest_version: int = -1
+    reported: list[dict[str, Any]] | None = None
+    started: float = field(default_factory=time.monotonic)
+    http: aiohttp.ClientSession | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://{self.network.control_plane_ip}:{CP_HTTP_PORT}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.options.state_dir / "run"
+
+    # ---- start ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        self.network = load_or_choose(self.options.state_dir)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        await self._start_control_plane()
+        if self.options.files:
+            status, body = await self._call("POST", "/api/v1/apply", {"files": list(self.options.files), "wait": False})
+            if status != 200:
+                raise MeshError("\n".join(d["text"] for d in body.get("diagnostics", [])) or str(body))
+        await self._start_gateway()
+        await self.reconcile()
+        await self._wait_ready()
+        self.write_status(ready=True)
+
+    async def _start_control_plane(self) -> None:
+        argv = [
+            sys.executable, "-m", "pilotfish.controlplane",
+            "--state-dir", str(self.options.state_dir),
+            "--address", self.network.control_plane_ip,
+            "--xds-port", str(CP_XDS_PORT),
+            "--http-port", str(CP_HTTP_PORT),
+        ]  # fmt: skip
+        self.control_plane = await spawn(argv, os.environ, self.options.state_dir / "logs" / "controlplane.log")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.control_plane.returncode is not None:
+                raise MeshError(f"the control plane exited; see {self.options.state_dir}/logs/controlplane.log")
+            try:
+                status, _ = await self._call("GET", "/ready")
+                if status == 200:
+                    return
+            except (aiohttp.ClientError, OSError):
+                pass
+            await asyncio.sleep(0.05)
+        raise MeshError("the control plane did not become ready in 20 s")
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        assert self.http is not None
+        async with self.http.request(method, self.api + path, json=body) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def _start_gateway(self) -> None:
+        proxy = Proxy(
+            type=ProxyType.ROUTER,
+            ip=self.network.gateway_ip,
+            instance=f"{GATEWAY_NAME}-0",
+            namespace=GATEWAY_NAMESPACE,
+            labels=GATEWAY_LABELS,
+            workload=GATEWAY_NAME,
+            service_account=f"{GATEWAY_NAME}-service-account",
+            gateway_address=self.options.ingress_address,
+        )
+        await self._start_agent(self._agent_spec(proxy, None))
+
+    def _agent_spec(self, proxy: Proxy, app: AppSpec | None) -> AgentSpec:
+        return AgentSpec(
+            proxy=proxy,
+            xds_host=self.network.control_plane_ip,
+            xds_port=CP_XDS_PORT,
+            run_dir=self.run_dir / proxy.instance,
+            app=app,
+            delta=self.options.delta,
+        )
+
+    async def _start_agent(self, spec: AgentSpec) -> None:
+        agent = Agent(spec)
+        self.agents[spec.proxy.instance] = agent
+        self.specs[spec.proxy.instance] = spec
+        await agent.start()
+
+    # ---- reconcile ----------------------------------------------------------------------------
+    async def reconcile(self) -> None:
+        """Make the running instances match the manifest held by the control plane."""
+        status, body = await self._call("GET", "/api/v1/manifest")
+        if status != 200 or body["version"] == self.manifest_version:
+            return
+        _, parsed = parse_documents([("<control plane>", dump_yaml(body["documents"]))])
+        manifest = parsed.manifest
+        self.manifest_version = body["version"]
+        wanted = self._wanted_specs(manifest)
+        for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
+            await self._stop_agent(name)
+        for name, spec in wanted.items():
+            if name in self.agents and _same_workload(self.specs[name], spec):
+                continue
+            if name in self.agents:
+                await self._stop_agent(name)
+            await self._start_agent(spec)
+        self.network.save(self.options.state_dir / "network.json")
+
+    def _wanted_specs(self, manifest: Manifest) -> dict[str, AgentSpec]:
+        wanted: dict[str, AgentSpec] = {}
+        for workload in manifest.workloads:
+            for instance in workload.instance_names():
+                old = self.specs.get(instance)
+                wanted[instance] = self._instance_spec(workload, instance, old)
+        return wanted
+
+    def _instance_spec(self, workload: WorkloadSpec, instance: str, old: AgentSpec | None) -> AgentSpec:
+        reuse = dict(old.proxy.app_ports) if old else {}
+        proxy = Proxy(
+            type=ProxyType.SIDECAR,
+            ip=self.network.ip_for(instance),
+            instance=instance,
+            namespace=workload.namespace,
+            labels=workload.labels,
+            workload=workload.name,
+            service_account=workload.service_account,
+            app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
+        )
+        app = AppSpec(workload.command, workload.env, workload.workdir)
+        return self._agent_spec(proxy, app)
+
+    async def _stop_agent(self, name: str) -> None:
+        agent = self.agents.pop(name)
+        self.specs.pop(name, None)
+        await agent.stop()
+
+    # ---- readiness and status -------------------------------------------------------------------
+    async def ready_instances(self) -> list[dict[str, Any]]:
+        results = await asyncio.gather(*(a.is_ready() for a in self.agents.values()))
+        rows = []
+        for (name, agent), ready in zip(self.agents.items(), results, strict=True):
+            proxy = agent.spec.proxy
+            if proxy.type is ProxyType.SIDECAR and ready:
+                rows.append(
+                    {
+                        "name": name,
+                        "workload": proxy.workload,
+                        "namespace": proxy.namespace,
+                        "address": proxy.ip,
+                        "labels": dict(proxy.labels),
+                        "service_account": proxy.service_account,
+                        "ports": [c for c, _ in proxy.app_ports],
+                    }
+                )
+        return rows
+
+    async def report_instances(self, force: bool = False) -> None:
+        rows = await self.ready_instances()
+        if rows != self.reported or force:
+            status, _ = await self._call("PUT", "/api/v1/instances", {"instances": rows})
+            if status == 200:
+                self.reported = rows
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.options.ready_timeout
+        while time.monotonic() < deadline:
+            await self.report_instances()
+            if self.reported is not None and len(self.reported) == sum(
+                1 for a in self.agents.values() if a.spec.app is not None
+            ) and await self._all_synced():
+                return
+            await asyncio.sleep(0.05)
+        raise MeshError(f"the mesh was not ready after {self.options.ready_timeout:.0f} s; logs in {self.options.state_dir}/logs and run/*/")
+
+    async def _all_synced(self) -> bool:
+        status, body = await self._call("GET", "/debug/syncz")
+        if status != 200:
+            return False
+        synced = set()
+        for row in body["proxies"]:
+            acked = {t["type_url"]: t["acked_version"] for t in row["types"]}
+            if all(acked.get(t) == v for t, v in row["latest"].items()):
+                synced.add(row["node_id"])
+        return all(a.spec.proxy.id in synced for a in self.agents.values()) and all(
+            [await a.is_ready() for a in self.agents.values()]
+        )
+
+    def write_status(self, ready: bool) -> None:
+        info = {
+            "pid": os.getpid(),
+            "state_dir": str(self.options.state_dir),
+            "api": self.api,
+            "xds": f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
+            "block": self.network.block,
+            "ingress_address": self.options.ingress_address,
+            "ready": ready,
+            "startup_seconds": round(time.monotonic() - self.started, 2),
+            "proxies": {
+                name: {
+                    "id": a.spec.proxy.id,
+                    "ip": a.spec.proxy.ip,
+                    "type": a.spec.proxy.type.value,
+                    "workload": a.spec.proxy.workload,
+                    "namespace": a.spec.proxy.namespace,
+                    "outbound_port": a.spec.proxy.outbound_port,
+                    "run_dir": str(a.spec.run_dir),
+                }
+                for name, a in sorted(self.agents.items())
+            },
+        }
+        write_atomically(self.run_dir / "mesh.json", json.dumps(info, indent=1))
+
+    # ---- steady state and stop ---------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        last_force = time.monotonic()
+        while not stop.is_set():
+            try:
+                if self.control_plane is None or self.control_plane.returncode is not None:
+                    log.warning("control plane exited; restarting it")
+                    await self._start_control_plane()
+                    self.reported = None
+                await self.reconcile()
+                force = time.monotonic() - last_force > 5
+                await self.report_instances(force=force)
+                if force:
+                    last_force = time.monotonic()
+                self.write_status(ready=True)
+            except (aiohttp.ClientError, OSError, MeshError) as exc:
+                log.warning("mesh loop: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), 0.25)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
+        self.agents.clear()
+        if self.control_plane is not None:
+            await terminate(self.control_plane)
+        if self.http is not None:
+            await self.http.close()
+        (self.run_dir / "mesh.json").unlink(missing_ok=True)
+
+
+def _same_workload(a: AgentSpec, b: AgentSpec) -> bool:
+    return (a.proxy.labels, a.proxy.service_account, a.app, [c for c, _ in a.proxy.app_ports]) == (
+        b.proxy.labels,
+        b.proxy.service_account,
+        b.app,
+        [c for c, _ in b.proxy.app_ports],
+    )

@@ -1,0 +1,77 @@
+"""Addresses of a local mesh: each mesh owns a 127.A.0.0/16 block of loopback.
+
+Like pods, every workload instance gets its own IP (127.A.1.1, 127.A.1.2, …) and uses Istio's
+port numbers on it (15000 admin, 15001 outbound, 15021 health, 15090 stats, its service ports
+for inbound). The control plane is 127.A.0.1, the ingress gateway 127.A.0.2. A is chosen from
+the state directory's path, skipping blocks in use, and remembered in `network.json`, so a
+mesh keeps its addresses across restarts and two meshes on one machine never share one.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pilotfish.agent.processes import port_is_free
+from pilotfish.controlplane.store import write_atomically
+
+FIRST_BLOCK, LAST_BLOCK = 16, 254
+CP_XDS_PORT, CP_HTTP_PORT = 15010, 15014
+
+
+@dataclass
+class MeshNetwork:
+    block: int
+    instances: dict[str, str] = field(default_factory=dict)  # instance name -> ip
+
+    @property
+    def control_plane_ip(self) -> str:
+        return f"127.{self.block}.0.1"
+
+    @property
+    def gateway_ip(self) -> str:
+        return f"127.{self.block}.0.2"
+
+    def ip_for(self, instance: str) -> str:
+        """A stable address per instance name; new names take the lowest free one."""
+        if instance not in self.instances:
+            used = set(self.instances.values())
+            n = 0
+            while True:
+                candidate = f"127.{self.block}.{1 + n // 250}.{1 + n % 250}"
+                if candidate not in used:
+                    break
+                n += 1
+            self.instances[instance] = candidate
+        return self.instances[instance]
+
+    def save(self, path: Path) -> None:
+        write_atomically(path, json.dumps({"block": self.block, "instances": self.instances}, indent=1))
+
+
+def block_is_free(block: int) -> bool:
+    ip = f"127.{block}.0.1"
+    return port_is_free(ip, CP_XDS_PORT) and port_is_free(ip, CP_HTTP_PORT)
+
+
+def load_or_choose(state_dir: Path) -> MeshNetwork:
+    path = state_dir / "network.json"
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+            network = MeshNetwork(int(data["block"]), dict(data.get("instances", {})))
+            if block_is_free(network.block):
+                return network
+        except (ValueError, KeyError, TypeError):
+            pass
+    span = LAST_BLOCK - FIRST_BLOCK + 1
+    start = zlib.crc32(str(state_dir.resolve()).encode()) % span
+    for i in range(span):
+        block = FIRST_BLOCK + (start + i) % span
+        if block_is_free(block):
+            network = MeshNetwork(block)
+            network.save(path)
+            return network
+    raise OSError("no free 127.x.0.0/16 block for a mesh on this machine")

@@ -1,0 +1,241 @@
+"""The local mesh manifest: Kubernetes-shaped `v1 Service`, `v1 ServiceAccount`, `v1 Namespace`
+and pilotfish's `pilotfish.io/v1alpha1 Workload` (a Deployment stand-in), parsed into typed form.
+
+A Workload document:
+
+    apiVersion: pilotfish.io/v1alpha1
+    kind: Workload
+    metadata: {name: reviews-v2, namespace: default, labels: {app: reviews, version: v2}}
+    spec:
+      replicas: 1                      # default 1
+      serviceAccount: bookinfo-reviews # default "default"
+      command: ["python", "src/reviews/reviews.py"]  # relative to the manifest's folder
+      env: {ENABLE_RATINGS: "true"}
+      ports: [9080]                    # container ports served behind the sidecar
+
+Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.registry.types import Service, ServicePort, protocol_from_port
+
+MANIFEST_API = "pilotfish.io/v1alpha1"
+WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class RawDocumentLike(Protocol):
+    kind: str
+    api_version: str
+    data: Any
+    source: Source
+
+    def line_of(self, path: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    replicas: int = 1
+    service_account: str = "default"
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    ports: tuple[int, ...] = ()
+    workdir: str = "."
+
+    def instance_names(self) -> list[str]:
+        return [f"{self.name}-{i}" for i in range(self.replicas)]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    services: tuple[Service, ...] = ()
+    workloads: tuple[WorkloadSpec, ...] = ()
+    service_accounts: tuple[tuple[str, str], ...] = ()  # (namespace, name)
+    namespaces: tuple[str, ...] = ()
+
+    def workload(self, name: str) -> WorkloadSpec | None:
+        return next((w for w in self.workloads if w.name == name), None)
+
+
+def is_manifest_kind(api_version: str, kind: str) -> bool:
+    return (api_version, kind) in {
+        ("v1", "Service"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Namespace"),
+        (MANIFEST_API, "Workload"),
+    }
+
+
+@dataclass
+class _Parser:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, doc: RawDocumentLike, path: str, message: str) -> None:
+        meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+        name = meta.get("name", "") if isinstance(meta, dict) else ""
+        self.diagnostics.append(
+            Diagnostic(
+                level="error",
+                message=message,
+                path=path,
+                source=Source(doc.source.file, doc.line_of(path) or doc.source.line),
+                kind=doc.kind,
+                name=str(name),
+            )
+        )
+
+
+def _labels(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+
+
+def _meta(p: _Parser, doc: RawDocumentLike) -> tuple[str, str, dict[str, Any]] | None:
+    meta = doc.data.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        p.error(doc, "metadata.name", "is required")
+        return None
+    name, namespace = meta["name"], meta.get("namespace", "default")
+    if not DNS_LABEL.match(name):
+        p.error(doc, "metadata.name", f"{name!r} is not a valid DNS label")
+        return None
+    if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
+        p.error(doc, "metadata.namespace", f"{namespace!r} is not a valid DNS label")
+        return None
+    return name, namespace, meta
+
+
+def _parse_service(p: _Parser, doc: RawDocumentLike) -> Service | None:
+    head = _meta(p, doc)
+    spec = doc.data.get("spec") or {}
+    if head is None or not isinstance(spec, dict):
+        return None
+    name, namespace, meta = head
+    ports: list[ServicePort] = []
+    for i, raw in enumerate(spec.get("ports") or []):
+        path = f"spec.ports[{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("port"), int):
+            p.error(doc, f"{path}.port", "is required and must be an integer")
+            continue
+        number = raw["port"]
+        target = raw.get("targetPort", number)
+        if not (0 < number < 65536) or not isinstance(target, int) or not (0 < target < 65536):
+            p.error(doc, f"{path}.port", f"port {number}/{target} out of range 1-65535")
+            continue
+        port_name = str(raw.get("name", ""))
+        protocol = protocol_from_port(port_name, raw.get("appProtocol"))
+        ports.append(ServicePort(port_name, number, protocol, target))
+    if not ports:
+        p.error(doc, "spec.ports", "a Service needs at least one port")
+        return None
+    return Service(
+        name=name,
+        namespace=namespace,
+        ports=tuple(ports),
+        selector=_labels(spec.get("selector")),
+        labels=_labels(meta.get("labels")),
+    )
+
+
+def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
+    head = _meta(p, doc)
+    spec = doc.data.get("spec")
+    if head is None:
+        return None
+    if not isinstance(spec, dict):
+        p.error(doc, "spec", "is required")
+        return None
+    name, namespace, meta = head
+    ok = True
+    command = spec.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
+        p.error(doc, "spec.command", "must be a non-empty list of strings")
+        ok = False
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 100:
+        p.error(doc, "spec.replicas", "must be an integer from 0 to 100")
+        ok = False
+    env = spec.get("env") or {}
+    if not isinstance(env, dict):
+        p.error(doc, "spec.env", "must be a map of strings")
+        ok = False
+    ports = spec.get("ports") or []
+    if not isinstance(ports, list) or not all(
+        isinstance(x, int) and 0 < x < 65536 and x not in RESERVED_PORTS for x in ports
+    ):
+        p.error(doc, "spec.ports", f"must be a list of ports 1-65535, not {sorted(RESERVED_PORTS)}")
+        ok = False
+    if not ok:
+        return None
+    return WorkloadSpec(
+        name=name,
+        namespace=namespace,
+        labels=_labels(meta.get("labels")),
+        replicas=replicas,
+        service_account=str(spec.get("serviceAccount", "default")),
+        command=tuple(command),
+        env=tuple((str(k), str(v)) for k, v in env.items()),
+        ports=tuple(ports),
+        workdir=_workdir(meta, doc.source),
+    )
+
+
+def _workdir(meta: dict[str, Any], source: Source) -> str:
+    notes = meta.get("annotations")
+    if isinstance(notes, dict) and isinstance(notes.get(WORKDIR_ANNOTATION), str):
+        return str(notes[WORKDIR_ANNOTATION])
+    return os.path.dirname(os.path.abspath(source.file)) if source.file else "."
+
+
+# Ports a sidecar uses itself on every workload address (Istio's numbers).
+RESERVED_PORTS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
+
+
+def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diagnostic]]:
+    p = _Parser()
+    services: dict[tuple[str, str], Service] = {}
+    workloads: dict[tuple[str, str], WorkloadSpec] = {}
+    accounts: set[tuple[str, str]] = set()
+    namespaces: set[str] = {"default"}
+    for doc in docs:
+        if not isinstance(doc.data, dict):
+            continue
+        if (doc.api_version, doc.kind) == ("v1", "Service"):
+            svc = _parse_service(p, doc)
+            if svc is not None:
+                services[(svc.namespace, svc.name)] = svc
+                namespaces.add(svc.namespace)
+        elif (doc.api_version, doc.kind) == (MANIFEST_API, "Workload"):
+            wl = _parse_workload(p, doc)
+            if wl is not None:
+                if (wl.namespace, wl.name) in workloads:
+                    p.error(doc, "metadata.name", f"duplicate Workload {wl.namespace}/{wl.name}")
+                workloads[(wl.namespace, wl.name)] = wl
+                namespaces.add(wl.namespace)
+        elif (doc.api_version, doc.kind) == ("v1", "ServiceAccount"):
+            head = _meta(p, doc)
+            if head:
+                accounts.add((head[1], head[0]))
+        elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
+            head = _meta(p, doc)
+            if head:
+                namespaces.add(head[0])
+    manifest = Manifest(
+        services=tuple(sorted(services.values(), key=lambda s: (s.namespace, s.name))),
+        workloads=tuple(sorted(workloads.values(), key=lambda w: (w.namespace, w.name))),
+        service_accounts=tuple(sorted(accounts)),
+        namespaces=tuple(sorted(namespaces)),
+    )
+    return manifest, p.diagnostics
