@@ -111,6 +111,18 @@ def _encode_resource(type_url: str, name: str, message: Message) -> EncodedResou
     )
 
 
+def _checked_encode(type_url: str, name: str, message: Message) -> EncodedResource:
+    full_name = message.DESCRIPTOR.full_name
+    if full_name != type_url.removeprefix(_PREFIX):
+        raise SnapshotError(f"{short_name(type_url)} {name!r}: got a {full_name}")
+    own_name = resource_name(type_url, message)
+    if own_name != name:
+        raise SnapshotError(
+            f"{short_name(type_url)} resource stored as {name!r} is named {own_name!r}"
+        )
+    return _encode_resource(type_url, name, message)
+
+
 def _view_version(resources: Iterable[EncodedResource]) -> str:
     digest = hashlib.sha256()
     for resource in resources:
@@ -180,34 +192,57 @@ class Snapshot:
 
     Build with `Snapshot({CLUSTER: {"c1": cluster}, ...})`. A name must match the resource's own
     name (`cluster_name` for endpoints) and every message of a type must be that type's message.
+    The messages are kept (for config dumps and `updated`) and must not be mutated afterwards.
+    `updated({ENDPOINT: {"c1": new_assignment, "c2": None}})` derives a snapshot re-encoding only
+    the changed resources (None removes one).
     """
 
-    __slots__ = ("_types", "version")
+    __slots__ = ("_messages", "_types", "version")
 
-    def __init__(self, resources: Mapping[str, Mapping[str, Message]]) -> None:
+    def __init__(
+        self,
+        resources: Mapping[str, Mapping[str, Message]],
+        _reuse: Mapping[str, TypeResources] | None = None,
+    ) -> None:
         types: dict[str, TypeResources] = {}
+        messages: dict[str, dict[str, Message]] = {}
         for type_url, named in resources.items():
+            reusable = _reuse.get(type_url) if _reuse else None
             encoded: dict[str, EncodedResource] = {}
-            expected_message = type_url.removeprefix(_PREFIX)
             for name in sorted(named):
                 message = named[name]
-                full_name = message.DESCRIPTOR.full_name
-                if full_name != expected_message:
-                    raise SnapshotError(f"{short_name(type_url)} {name!r}: got a {full_name}")
-                own_name = resource_name(type_url, message)
-                if own_name != name:
-                    raise SnapshotError(
-                        f"{short_name(type_url)} resource stored as {name!r} is named {own_name!r}"
-                    )
-                encoded[name] = _encode_resource(type_url, name, message)
+                previous = reusable.by_name.get(name) if reusable else None
+                encoded[name] = previous or _checked_encode(type_url, name, message)
+            messages[type_url] = dict(sorted(named.items()))
             types[type_url] = TypeResources(
                 type_url=type_url, by_name=encoded, version=_view_version(encoded.values())
             )
         self._types = types
+        self._messages = messages
         self.version = _view_version(
             EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
         )
         """Version of the whole snapshot (hash of its type versions)."""
+
+    def updated(self, changes: Mapping[str, Mapping[str, Message | None]]) -> Snapshot:
+        """A new snapshot with `changes` applied (None deletes); unchanged resources are reused."""
+        merged: dict[str, dict[str, Message]] = {t: dict(m) for t, m in self._messages.items()}
+        reuse = {t: r for t, r in self._types.items() if t not in changes}
+        for type_url, named in changes.items():
+            target = merged.setdefault(type_url, {})
+            old = self._types.get(type_url)
+            kept = {n: e for n, e in old.by_name.items() if n not in named} if old else {}
+            reuse[type_url] = TypeResources(type_url, kept, "")
+            for name, message in named.items():
+                if message is None:
+                    target.pop(name, None)
+                else:
+                    target[name] = message
+        return Snapshot(merged, reuse)
+
+    def messages(self, type_url: str) -> Mapping[str, Message]:
+        """The protobuf messages of one type, by name (read only)."""
+        return self._messages.get(type_url, {})
 
     def resources(self, type_url: str) -> TypeResources:
         """The resources of one type (empty if the snapshot has none)."""

@@ -1,0 +1,312 @@
+"""The ADS gRPC server (grpc.aio): moves messages between Envoy and the stream state machines.
+
+Owns: `XdsServer` — per-node snapshots, open streams, pushes on `set_snapshot`, per-proxy sync
+status, `wait_acked` convergence reports, NACK logging, Prometheus metrics. All protocol
+decisions are in `xds.stream` / `xds.delta_stream`; this module only does I/O and bookkeeping.
+
+Threading: every method except `__init__` must be called from the event loop running the server.
+Responses are written as pre-assembled bytes (the gRPC response serializer is the identity), so a
+resource shared by many proxies is serialised once. Errors: `XdsServerError` for misuse (start
+twice, node-less first message is logged and the stream closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from google.protobuf import json_format
+from prometheus_client import CollectorRegistry
+
+from pilotfish.xds.messages import (
+    Ack,
+    ConvergenceReport,
+    Nack,
+    ProxySyncStatus,
+    StreamOutput,
+)
+from pilotfish.xds.metrics import XdsMetrics
+from pilotfish.xds.resources import Snapshot, short_name
+from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
+
+log = logging.getLogger(__name__)
+
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+SnapshotGenerator = Callable[[str, dict[str, Any]], Snapshot | None]
+"""(node id, node metadata as a dict) → the node's first snapshot, or None (wait for one)."""
+
+GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
+    # grpc.aio accepts calls one at a time: the default pending-call limits cancel streams
+    # when thousands of proxies connect at once (ENVOY-NOTES, "Fan-out to many proxies").
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+)
+
+
+class XdsServerError(RuntimeError):
+    """The server was used wrongly (e.g. started twice)."""
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One open ADS stream."""
+
+    stream: SotwStream | DeltaStream
+    connected_at: float
+    outbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    node_id: str = ""
+
+
+class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
+    """ADS over gRPC, state of the world and delta, for many nodes."""
+
+    def __init__(
+        self,
+        generate: SnapshotGenerator,
+        registry: CollectorRegistry | None = None,
+        max_inflight_writes: int = 64,
+    ) -> None:
+        self._generate = generate
+        self.metrics = XdsMetrics(registry if registry is not None else CollectorRegistry())
+        self._snapshots: dict[str, Snapshot] = {}
+        self._connections: dict[str, list[_Connection]] = {}
+        self._set_at: dict[str, float] = {}  # node → monotonic time of its unconverged snapshot
+        self._progress = asyncio.Event()
+        self._max_inflight = max_inflight_writes
+        self._write_slots: asyncio.Semaphore | None = None
+        self._server: grpc.aio.Server | None = None
+
+    # ---- public API -------------------------------------------------------------------------
+
+    async def start(self, address: str) -> int:
+        """Listen on `address` ("127.0.0.1:0", "unix:/path"); returns the bound port."""
+        if self._server is not None:
+            raise XdsServerError("server already started")
+        self._write_slots = asyncio.Semaphore(self._max_inflight)
+        self._server = grpc.aio.server(options=list(GRPC_OPTIONS))
+        handlers = {
+            "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                self.StreamAggregatedResources,
+                request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+                response_serializer=bytes,
+            ),
+            "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                self.DeltaAggregatedResources,
+                request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+                response_serializer=bytes,
+            ),
+        }
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, handlers),)
+        )
+        port = int(self._server.add_insecure_port(address))
+        await self._server.start()
+        return port
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting streams; close open ones after `grace` seconds."""
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    def set_snapshot(self, node_id: str, snapshot: Snapshot) -> None:
+        """Store `snapshot` for `node_id` and push what changed to its open streams."""
+        previous = self._snapshots.get(node_id)
+        self._snapshots[node_id] = snapshot
+        if previous is not None and previous.version == snapshot.version:
+            return
+        self._set_at[node_id] = time.monotonic()
+        now = time.monotonic()
+        for connection in self._connections.get(node_id, ()):
+            self._deliver(connection, connection.stream.push(snapshot, now))
+
+    def snapshot(self, node_id: str) -> Snapshot | None:
+        """The last snapshot set (or generated) for a node, connected or not."""
+        return self._snapshots.get(node_id)
+
+    def connected(self) -> list[str]:
+        """Node ids with at least one open stream."""
+        return sorted(self._connections)
+
+    def status(self) -> list[ProxySyncStatus]:
+        """Sync status of every connected node (its newest stream)."""
+        result = []
+        for node_id in sorted(self._connections):
+            connections = self._connections[node_id]
+            newest = max(connections, key=lambda c: c.connected_at)
+            result.append(
+                ProxySyncStatus(
+                    node_id=node_id,
+                    connected_since=min(c.connected_at for c in connections),
+                    streams=len(connections),
+                    delta=newest.stream.delta,
+                    types=newest.stream.status(),
+                )
+            )
+        return result
+
+    async def wait_acked(self, expected: dict[str, Snapshot], timeout: float) -> ConvergenceReport:
+        """Wait until every node in `expected` ACKed (or NACKed) that snapshot, or `timeout`."""
+        started = time.monotonic()
+        while True:
+            acked, nacked, missing = self._convergence(expected)
+            remaining = started + timeout - time.monotonic()
+            if not missing or remaining <= 0:
+                return ConvergenceReport(
+                    acked=tuple(acked),
+                    nacked=nacked,
+                    missing=tuple(missing),
+                    elapsed=time.monotonic() - started,
+                )
+            progress = self._progress
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progress.wait(), remaining)
+
+    # ---- gRPC handlers ----------------------------------------------------------------------
+
+    async def StreamAggregatedResources(
+        self,
+        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        await self._serve(_Connection(SotwStream(), time.time()), requests, context)
+
+    async def DeltaAggregatedResources(
+        self,
+        requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        await self._serve(_Connection(DeltaStream(), time.time()), requests, context)
+
+    # ---- internals --------------------------------------------------------------------------
+
+    async def _serve(
+        self,
+        connection: _Connection,
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        reader = asyncio.create_task(self._read(connection, requests))
+        slots = self._write_slots
+        assert slots is not None
+        try:
+            while (payload := await connection.outbox.get()) is not None:
+                async with slots:
+                    await context.write(payload)
+        finally:
+            reader.cancel()
+            self._unregister(connection)
+
+    async def _read(self, connection: _Connection, requests: AsyncIterator[Any]) -> None:
+        try:
+            async for request in requests:
+                if not self._on_request(connection, request):
+                    break
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a broken stream must not take the server down
+            log.info("xds stream of %r ended: %s", connection.node_id or "?", error)
+        finally:
+            connection.outbox.put_nowait(None)
+
+    def _on_request(self, connection: _Connection, request: Any) -> bool:
+        if not connection.node_id:
+            if not request.HasField("node") or not request.node.id:
+                log.warning("xds stream closed: first request has no node id")
+                return False
+            self._register(connection, request.node)
+        snapshot = self._snapshots.get(connection.node_id)
+        output = connection.stream.on_request(request, snapshot, time.monotonic())
+        self._deliver(connection, output)
+        return True
+
+    def _register(self, connection: _Connection, node: base_pb2.Node) -> None:
+        node_id = node.id
+        connection.node_id = node_id
+        self._connections.setdefault(node_id, []).append(connection)
+        self.metrics.connections.inc()
+        if node_id not in self._snapshots:
+            metadata = json_format.MessageToDict(node.metadata)
+            generated = self._generate(node_id, metadata)
+            if generated is not None:
+                self._snapshots[node_id] = generated
+                self._set_at[node_id] = time.monotonic()
+        log.debug("xds: %s connected (%s)", node_id, "delta" if connection.stream.delta else "sotw")
+
+    def _unregister(self, connection: _Connection) -> None:
+        connections = self._connections.get(connection.node_id)
+        if connections is None or connection not in connections:
+            return
+        connections.remove(connection)
+        self.metrics.connections.dec()
+        if not connections:
+            del self._connections[connection.node_id]  # the snapshot stays for a reconnect
+            self._set_at.pop(connection.node_id, None)
+        self._notify()
+
+    def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
+        for response in output.responses:
+            connection.outbox.put_nowait(response.to_bytes())
+            self.metrics.pushes.labels(short_name(response.type_url)).inc()
+        answered = False
+        for event in output.events:
+            if isinstance(event, Ack):
+                answered = True
+                if event.latency is not None:
+                    self.metrics.push_time.labels(short_name(event.type_url)).observe(event.latency)
+            elif isinstance(event, Nack):
+                answered = True
+                self.metrics.rejects.labels(short_name(event.type_url)).inc()
+                log.warning(
+                    "xds NACK from %s for %s version %s: %s",
+                    connection.node_id,
+                    short_name(event.type_url),
+                    event.version,
+                    event.error_message,
+                )
+        if answered:
+            self._observe_convergence(connection)
+            self._notify()
+
+    def _observe_convergence(self, connection: _Connection) -> None:
+        set_at = self._set_at.get(connection.node_id)
+        snapshot = self._snapshots.get(connection.node_id)
+        if set_at is None or snapshot is None:
+            return
+        if connection.stream.sync_state(snapshot)[0] is SyncState.ACKED:
+            self.metrics.convergence_time.observe(time.monotonic() - set_at)
+            del self._set_at[connection.node_id]
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    def _convergence(
+        self, expected: dict[str, Snapshot]
+    ) -> tuple[list[str], dict[str, str], list[str]]:
+        acked: list[str] = []
+        nacked: dict[str, str] = {}
+        missing: list[str] = []
+        for node_id in sorted(expected):
+            connections = self._connections.get(node_id, ())
+            states = [c.stream.sync_state(expected[node_id]) for c in connections]
+            errors = [message for state, message in states if state is SyncState.NACKED]
+            if errors:
+                nacked[node_id] = errors[0]
+            elif any(state is SyncState.ACKED for state, _ in states):
+                acked.append(node_id)
+            else:
+                missing.append(node_id)
+        return acked, nacked, missing
