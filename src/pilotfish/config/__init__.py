@@ -2,4 +2,14 @@
 
 Must not import grpc, the agent, kube or translate. Errors are returned as `Diagnostic`s, never
 raised for user mistakes.
+
+Entry points: `load(text, source)` and `load_paths(paths)` → `LoadResult` (objects, others,
+diagnostics, ok). Models: `pilotfish.config.models.networking`. Durations:
+`pilotfish.config.durations.parse_duration`.
 """
+
+from pilotfish.config.files import load_paths
+from pilotfish.config.load import LoadResult, load
+from pilotfish.config.loader import RawDocument
+
+__all__ = ["LoadResult", "RawDocument", "load", "load_paths"]

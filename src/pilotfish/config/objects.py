@@ -38,10 +38,14 @@ class Diagnostic:
     name: str = ""  # namespace/name of the object, when known
 
     def __str__(self) -> str:
-        where = str(self.source)
-        obj = f" {self.kind} {self.name}" if self.kind else ""
-        at = f" at {self.path}" if self.path else ""
-        return f"{where}:{obj}{at}: {self.message}"
+        head = str(self.source)
+        if self.kind:
+            head += f": {self.kind} {self.name}".rstrip()
+            if self.path:
+                head += f" at {self.path}"
+        elif self.path:
+            head += f": at {self.path}"
+        return f"{head}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,209 @@
+"""YAML → `RawDocument`s, read the way Kubernetes reads it, with a line for every field path.
+
+Owns: YAML 1.2 parsing (ruamel round-trip: `yes`/`on` stay strings, quoted scalars stay strings,
+integer map keys become strings, timestamps become their ISO text), multi-document streams,
+conversion to plain Python values, and the path → line table used by every diagnostic.
+Pathological input is bounded: a size cap, a nesting-depth cap and a node budget (alias bombs).
+Syntax errors come back as `Diagnostic`s with file:line; nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from pilotfish.config.objects import Diagnostic, Source
+
+MAX_BYTES = 8 * 1024 * 1024
+"""Largest input accepted, per file or stream."""
+MAX_DEPTH = 64
+"""Deepest nesting of maps and lists accepted (Istio specs need fewer than 15)."""
+MAX_NODES = 1_000_000
+"""Most values produced from one stream, counting alias expansions (guards against alias bombs)."""
+
+_FLOW_OPENERS = re.compile(r"[\[{]")
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One YAML document as plain data, with where each field came from."""
+
+    data: dict[str, Any]
+    source: Source
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        value = self.data.get("kind")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def api_version(self) -> str:
+        value = self.data.get("apiVersion")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        value = self.data.get("metadata")
+        return value if isinstance(value, dict) else {}
+
+    def line_of(self, path: str) -> int:
+        """Line of a field path such as `spec.http[0].route[1].weight`, or of its nearest
+        ancestor that has one; the document's first line when nothing matches."""
+        candidate = path
+        while candidate:
+            if candidate in self.lines:
+                return self.lines[candidate]
+            candidate = _parent_path(candidate)
+        return self.source.line
+
+    def source_of(self, path: str) -> Source:
+        return Source(self.source.file, self.line_of(path))
+
+
+def _parent_path(path: str) -> str:
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
+
+
+def join_path(parent: str, key: str | int) -> str:
+    """`join_path("spec.http", 0)` → `spec.http[0]`; `join_path("spec", "hosts")` → `spec.hosts`."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+class _Budget(Exception):
+    """Internal: the document exceeded a depth or node bound."""
+
+
+class _Converter:
+    """Turns ruamel round-trip values into plain data, recording the line of every path."""
+
+    def __init__(self, max_nodes: int) -> None:
+        self.remaining = max_nodes
+        self.lines: dict[str, int] = {}
+
+    def convert(self, value: Any, path: str, depth: int) -> Any:
+        self.remaining -= 1
+        if self.remaining < 0:
+            raise _Budget(f"too many values (limit {MAX_NODES}, counting aliases)")
+        if depth > MAX_DEPTH:
+            raise _Budget(f"nesting deeper than {MAX_DEPTH} levels")
+        if isinstance(value, CommentedMap):
+            return self._convert_map(value, path, depth)
+        if isinstance(value, CommentedSeq):
+            out_list = []
+            for index, item in enumerate(value):
+                item_path = join_path(path, index)
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    self.lines[item_path] = value.lc.item(index)[0] + 1
+                out_list.append(self.convert(item, item_path, depth + 1))
+            return out_list
+        return _plain_scalar(value)
+
+    def _convert_map(self, value: CommentedMap, path: str, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            text_key = _plain_key(key)
+            item_path = join_path(path, text_key)
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                self.lines[item_path] = value.lc.key(key)[0] + 1
+            out[text_key] = self.convert(item, item_path, depth + 1)
+        return out
+
+
+def _plain_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    plain = _plain_scalar(key)
+    return plain if isinstance(plain, str) else str(plain)
+
+
+def _plain_scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _flow_depth_exceeded(text: str) -> bool:
+    """Cheap pre-check: deeply nested flow collections would exhaust the parser's stack."""
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return False
+
+
+def parse_yaml(text: str, source: str) -> tuple[list[RawDocument], list[Diagnostic]]:
+    """Parse a multi-document YAML stream. Empty documents are skipped; a document that is not
+    a mapping, or that cannot be parsed, becomes an error Diagnostic."""
+    if len(text) > MAX_BYTES:
+        return [], [_error(source, 0, f"input is larger than {MAX_BYTES} bytes")]
+    if _FLOW_OPENERS.search(text) and _flow_depth_exceeded(text):
+        return [], [_error(source, 0, f"nesting deeper than {MAX_DEPTH} levels")]
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 2)
+    yaml.allow_duplicate_keys = False
+    documents: list[RawDocument] = []
+    problems: list[Diagnostic] = []
+    converter = _Converter(MAX_NODES)
+    try:
+        for loaded in yaml.load_all(text):
+            if loaded is None:
+                continue
+            documents_line = _first_line(loaded)
+            if not isinstance(loaded, CommentedMap):
+                problems.append(_error(source, documents_line, "document is not a mapping"))
+                continue
+            converter.lines = {}
+            data = converter.convert(loaded, "", 0)
+            documents.append(RawDocument(data, Source(source, documents_line), converter.lines))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        problem = exc.problem or exc.context or "invalid YAML"
+        return documents, [*problems, _error(source, line, f"YAML syntax error: {problem}")]
+    except YAMLError as exc:
+        return documents, [*problems, _error(source, 0, f"YAML error: {exc}")]
+    except _Budget as exc:
+        return documents, [*problems, _error(source, 0, str(exc))]
+    except RecursionError:
+        return documents, [*problems, _error(source, 0, "YAML nested too deeply")]
+    except (ValueError, TypeError, OverflowError) as exc:
+        return documents, [*problems, _error(source, 0, f"YAML error: {exc}")]
+    return documents, problems
+
+
+def _first_line(loaded: Any) -> int:
+    try:
+        return int(loaded.lc.line) + 1
+    except (AttributeError, TypeError):
+        return 0
+
+
+def _error(source: str, line: int, message: str) -> Diagnostic:
+    return Diagnostic("error", message, source=Source(source, line))

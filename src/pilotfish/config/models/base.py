@@ -1,0 +1,31 @@
+"""The base of every Istio API model: frozen pydantic, camelCase aliases, Kubernetes scalar types.
+
+Owns `IstioModel` and the scalar aliases. Scalars are strict as the API server is strict: a
+quoted "5" is not an integer and `yes` is not a boolean; a float field accepts an integer.
+Unknown fields are not rejected here: `pilotfish.config.schema` reports them (warnings, or
+errors under `strict`) and strips them before a model is built.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Strict
+from pydantic.alias_generators import to_camel
+
+Str = Annotated[str, Strict()]
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Float = Annotated[float, Strict()]
+
+
+class IstioModel(BaseModel):
+    """A message of Istio's API. Attributes are snake_case; YAML uses the camelCase alias."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        populate_by_name=True,
+        extra="ignore",
+        alias_generator=to_camel,
+        protected_namespaces=(),
+    )

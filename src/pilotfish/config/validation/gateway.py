@@ -1,0 +1,76 @@
+"""Istio's semantic checks of a Gateway: servers, hosts (`namespace/host`), ports and protocols,
+unique port names, and server TLS settings."""
+
+from __future__ import annotations
+
+from pilotfish.config.formats import host_problem, is_ip
+from pilotfish.config.models.networking import GatewaySpec, Server
+from pilotfish.config.schema import Problem
+from pilotfish.config.validation.common import Findings
+
+GATEWAY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "TCP", "TLS")
+
+
+def validate_gateway(spec: GatewaySpec) -> list[Problem]:
+    found = Findings()
+    if not spec.servers:
+        found.error("spec.servers", "gateway must have at least one server")
+    port_names: dict[str, int] = {}
+    for index, server in enumerate(spec.servers):
+        path = f"spec.servers[{index}]"
+        _server(found, path, server)
+        name = server.port.name if server.port is not None else None
+        if name:
+            if name in port_names:
+                found.error(f"{path}.port.name", f'port names in servers must be unique: "{name}"')
+            port_names.setdefault(name, index)
+    found.labels("spec.selector", spec.selector)
+    return found.problems
+
+
+def _server(found: Findings, path: str, server: Server) -> None:
+    if not server.hosts:
+        found.error(f"{path}.hosts", "server config must contain at least one host")
+    for index, host in enumerate(server.hosts):
+        namespace, _, name = host.rpartition("/")
+        if namespace not in ("", ".", "*") and host_problem(namespace, allow_ip=False):
+            found.error(f"{path}.hosts[{index}]", f'invalid namespace "{namespace}" in host')
+        found.add(f"{path}.hosts[{index}]", host_problem(name))
+    port = server.port
+    if port is None:
+        found.error(f"{path}.port", "port is required")
+        return
+    found.port(f"{path}.port.number", port.number)
+    if port.target_port is not None:
+        found.port(f"{path}.port.targetPort", port.target_port, "target port")
+    protocol = (port.protocol or "").upper()
+    if not port.protocol:
+        found.error(f"{path}.port.protocol", "port protocol is required")
+    elif protocol not in GATEWAY_PROTOCOLS:
+        found.error(f"{path}.port.protocol", f'unsupported protocol "{port.protocol}"')
+    if not port.name:
+        found.error(f"{path}.port.name", "port name is required")
+    if server.bind and not (is_ip(server.bind) or server.bind.startswith("unix://")):
+        found.error(f"{path}.bind", f'bind "{server.bind}" must be an IP address or unix:// path')
+    tls = server.tls
+    if protocol in ("HTTPS", "TLS") and tls is None:
+        found.error(f"{path}.tls", f"server must have TLS settings for {protocol} protocol")
+    if tls is None:
+        return
+    t_path = f"{path}.tls"
+    if tls.https_redirect and protocol not in ("HTTP", ""):
+        pass
+    has_credential = bool(tls.credential_name or tls.credential_names or tls.tls_certificates)
+    if tls.mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL") and not has_credential:
+        if not tls.server_certificate:
+            found.error(
+                f"{t_path}.serverCertificate", "server certificate required for simple/mutual TLS"
+            )
+        if not tls.private_key:
+            found.error(f"{t_path}.privateKey", "private key required for simple/mutual TLS")
+        if tls.mode != "SIMPLE" and not tls.ca_certificates:
+            found.error(f"{t_path}.caCertificates", "CA certificates required for mutual TLS")
+    if tls.credential_name and tls.credential_names:
+        found.error(t_path, "only one of credentialName and credentialNames may be set")
+    if tls.credential_names and tls.tls_certificates:
+        found.error(t_path, "only one of credentialNames and tlsCertificates may be set")
