@@ -161,7 +161,7 @@ class Api:
         return web.Response(body=generate_latest(self.metrics), content_type="text/plain")
 
     async def ready(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        return web.json_response({"ready": True})
 
 
 def _files(body: dict[str, Any]) -> list[tuple[str, str]]:

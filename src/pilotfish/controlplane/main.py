@@ -28,7 +28,7 @@ async def serve(state_dir: Path, address: str, xds_port: int, http_port: int) ->
     for problem in cp.load_state():
         log.warning("state: %s", problem)
     metrics = CollectorRegistry()
-    xds = XdsServer(cp.snapshot_for_node, metrics=metrics)
+    xds = XdsServer(cp.snapshot_for_node, registry=metrics)
     bound = await xds.start(f"{address}:{xds_port}")
     runner = web.AppRunner(Api(cp, xds, metrics).app(), access_log=None)
     await runner.setup()
