@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from envoy_harness import Envoy, free_port, http_backend, http_get, random_loopback
 from prometheus_client import CollectorRegistry
-from xds_testlib import endpoints, listener, mesh_snapshot, route_direct
+from xds_testlib import eds_cluster, endpoints, listener, mesh_snapshot, route_direct
 
-from pilotfish.xds.resources import ENDPOINT, LISTENER, Snapshot
+from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, Snapshot
 from pilotfish.xds.server import XdsServer
 
 pytestmark = pytest.mark.e2e
@@ -56,7 +56,7 @@ async def scenario(tmp_path: Path, delta: bool) -> None:
         server = XdsServer(generate, registry)
         port = await server.start("127.0.0.1:0")
         try:
-            with Envoy(tmp_path, NODE, port, delta):
+            with Envoy(tmp_path, NODE, port, delta) as envoy:
                 report = await server.wait_acked({NODE: first}, timeout=10)
                 assert report.acked == (NODE,), report
                 assert seen_metadata == [{"test": "xds"}]
@@ -82,6 +82,18 @@ async def scenario(tmp_path: Path, delta: bool) -> None:
                     server.set_snapshot(NODE, moved)
                     report = await server.wait_acked({NODE: moved}, timeout=5)
                     assert report.converged, report
+
+                    # A changed cluster must not stay warming (EDS-after-CDS, ENVOY-NOTES).
+                    retuned = moved.updated({CLUSTER: {"backend": eds_cluster("backend", 900)}})
+                    server.set_snapshot(NODE, retuned)
+                    report = await server.wait_acked({NODE: retuned}, timeout=3)
+                    assert report.converged, report
+                    assert report.elapsed < 1.0, report
+                    stats = await asyncio.to_thread(
+                        envoy.admin_get, "/stats?filter=cluster_manager.warming_clusters"
+                    )
+                    assert "cluster_manager.warming_clusters: 0" in stats, stats
+                    assert await asyncio.to_thread(http_get, url) == (200, "v2")
 
                 # Two listeners on one address: Envoy NACKs; the last good config keeps serving.
                 duplicate = changed.updated(
