@@ -163,14 +163,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 def make_server(route: Route, host: str, port: int) -> ThreadingHTTPServer:
     """A bound, listening server for `route` (not yet serving)."""
     handler = type("RouteHandler", (_Handler,), {"route": staticmethod(route)})
-    server_class = type(
-        "SampleServer",
-        (_Server,),
-        {"address_family": socket.AF_INET6 if ":" in host else socket.AF_INET},
-    )
+    server_class = _Server6 if ":" in host else _Server
     return server_class((host, port), handler)
 
 

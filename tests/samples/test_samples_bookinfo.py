@@ -244,3 +244,24 @@ def test_productpage_api_and_static(apps: AppRunner, backends: Backends) -> None
     assert css.status == 200 and css.headers["Content-Type"] == "text/css"
     assert fetch(f"{page.url}/static/../productpage.py").status == 404
     assert fetch(f"{page.url}/login").status == 405
+
+
+def test_apps_call_peers_by_service_name_through_http_proxy(
+    apps: AppRunner, backends: Backends, recorders: list[RecordingServer]
+) -> None:
+    """In the mesh, HTTP_PROXY is the sidecar: calls go to it as `GET http://details:9080/...`."""
+    details = fetch(f"{backends.details.url}/details/0").json()
+    reviews = fetch(f"{backends.reviews['v1'].url}/reviews/0").json()
+    sidecar = RecordingServer([(200, details), (200, reviews), (200, {"ratings": {}})]).start()
+    recorders.append(sidecar)
+    proxy = {"HTTP_PROXY": f"http://{sidecar.host}:{sidecar.port}"}
+    page = apps.start(PRODUCTPAGE, {**proxy, "POD_NAME": "productpage-v1-0"})
+    html = fetch(f"{page.url}/productpage").text
+    assert "Book Details" in html and "Reviews served by: <u>reviews-v1-0</u>" in html
+    reviews_v2 = apps.start(REVIEWS, {**VERSION_ENV["v2"], "http_proxy": proxy["HTTP_PROXY"]})
+    fetch(f"{reviews_v2.url}/reviews/4")
+    assert [(path, headers["host"]) for path, headers in sidecar.requests] == [
+        ("http://details:9080/details/0", "details:9080"),
+        ("http://reviews:9080/reviews/0", "reviews:9080"),
+        ("http://ratings:9080/ratings/4", "ratings:9080"),
+    ]
