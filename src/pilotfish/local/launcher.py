@@ -54,6 +54,7 @@ class Mesh:
     manifest_version: int = -1
     reported: list[dict[str, Any]] | None = None
     started: float = field(default_factory=time.monotonic)
+    ready_after: float = 0.0
     http: aiohttp.ClientSession | None = None
 
     @property
@@ -77,6 +78,7 @@ class Mesh:
         await self._start_gateway()
         await self.reconcile()
         await self._wait_ready()
+        self.ready_after = round(time.monotonic() - self.started, 2)
         self.write_status(ready=True)
 
     async def _start_control_plane(self) -> None:
@@ -243,7 +245,8 @@ class Mesh:
             "block": self.network.block,
             "ingress_address": self.options.ingress_address,
             "ready": ready,
-            "startup_seconds": round(time.monotonic() - self.started, 2),
+            "startup_seconds": self.ready_after,
+            "control_plane_pid": self.control_plane.pid if self.control_plane else None,
             "proxies": {
                 name: {
                     "id": a.spec.proxy.id,
@@ -253,6 +256,10 @@ class Mesh:
                     "namespace": a.spec.proxy.namespace,
                     "outbound_port": a.spec.proxy.outbound_port,
                     "run_dir": str(a.spec.run_dir),
+                    "envoy_pid": a.envoy.process.pid if a.envoy.process else None,
+                    "envoy_restarts": a.envoy.restarts,
+                    "app_pid": a.app.process.pid if a.app.process else None,
+                    "app_restarts": a.app.restarts,
                 }
                 for name, a in sorted(self.agents.items())
             },

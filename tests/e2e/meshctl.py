@@ -1,0 +1,162 @@
+"""Test helper: a real local mesh started with `pilotfish up --detach` in its own state dir.
+
+Each mesh gets a temporary PILOTFISH_HOME (so its own 127.A.0.0/16 block) and an ingress address
+in 127.255.0.0/16, which no mesh block uses, so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVED_BY = re.compile(r"Reviews served by:\s*<u>([^<]+)</u>")
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class Response:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+
+def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 10) -> Response:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with _DIRECT.open(request, timeout=timeout) as resp:
+            return Response(resp.status, resp.read().decode(errors="replace"), dict(resp.headers))
+    except urllib.error.HTTPError as err:
+        return Response(err.code, err.read().decode(errors="replace"), dict(err.headers))
+
+
+class LocalMesh:
+    def __init__(self, home: Path, directory: str | None, delta: bool = False) -> None:
+        self.home = home
+        self.directory = directory
+        self.delta = delta
+        self.ingress = f"127.255.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        self.env = dict(os.environ, PILOTFISH_HOME=str(home))
+        for key in list(self.env):
+            if key.lower() in ("http_proxy", "https_proxy", "no_proxy"):
+                del self.env[key]
+
+    def pilotfish(self, *args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pilotfish", *args],
+            env=self.env, cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        args = ["up", "--detach", "--ingress-address", self.ingress, "--timeout", "60"]
+        args += [self.directory] if self.directory else []
+        args += ["--delta"] if self.delta else []
+        result = self.pilotfish(*args)
+        if result.returncode != 0:
+            self.dump_logs()
+        return result
+
+    def down(self) -> None:
+        self.pilotfish("down", timeout=60)
+        leftovers = self.processes()
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert not leftovers, f"processes left behind after down: {leftovers}"
+
+    def processes(self) -> list[int]:
+        """Every live process whose environment names this mesh's PILOTFISH_HOME."""
+        marker = f"PILOTFISH_HOME={self.home}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().split()[2]
+            except OSError:
+                continue
+            if marker in environ.split(b"\0") and state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    @property
+    def info(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.home / "run" / "mesh.json").read_text())
+        return data
+
+    def url(self, path: str, port: int = 8080) -> str:
+        return f"http://{self.ingress}:{port}{path}"
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return http(self.url(path), **kw)
+
+    def apply(self, *files: str, expect_ok: bool = True) -> subprocess.CompletedProcess[str]:
+        args = ["apply"]
+        for f in files:
+            args += ["-f", f]
+        result = self.pilotfish(*args)
+        if expect_ok:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def served_by(self, n: int, cookie: str | None = None, workers: int = 1) -> Counter[str]:
+        headers = {"cookie": cookie} if cookie else {}
+
+        def one(_: int) -> str:
+            resp = self.get("/productpage", headers=headers)
+            assert resp.status == 200, resp.status
+            match = SERVED_BY.search(resp.body)
+            return match.group(1) if match else "none"
+
+        with ThreadPoolExecutor(workers) as pool:
+            return Counter(pool.map(one, range(n)))
+
+    def login(self, user: str) -> str:
+        request = urllib.request.Request(self.url("/login"), data=f"username={user}&passwd=x".encode())
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kw: Any) -> None:
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect)
+        try:
+            resp = opener.open(request, timeout=10)
+            headers = resp.headers
+        except urllib.error.HTTPError as err:
+            headers = err.headers
+        cookie = headers.get("set-cookie", "")
+        assert "session=" in cookie, cookie
+        return cookie.split(";", 1)[0]
+
+    def wait_for(self, check: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if check():
+                    return
+            except (OSError, AssertionError, KeyError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+    def dump_logs(self) -> None:
+        for path in sorted(self.home.rglob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-20:]
+            print(f"==== {path}\n" + "\n".join(text), file=sys.stderr)

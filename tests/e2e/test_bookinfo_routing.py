@@ -1,0 +1,105 @@
+"""Bookinfo through real Envoy sidecars and a real ingress gateway: Istio's routing tasks.
+
+The tests in this module share one mesh and run in order, as a user would walk through Istio's
+"request routing" and "traffic shifting" tasks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.meshctl import LocalMesh
+
+NET = "samples/bookinfo/networking"
+
+
+def test_no_rules_round_robin_over_all_versions(bookinfo: LocalMesh) -> None:
+    seen = bookinfo.served_by(30)
+    assert set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, seen
+
+
+def test_productpage_shows_stars_per_version(bookinfo: LocalMesh) -> None:
+    pages = {}
+    for _ in range(30):
+        body = bookinfo.get("/productpage").body
+        served = body.split("Reviews served by:", 1)[1][:60]
+        pages[served.split("<u>")[1].split("</u>")[0]] = body
+    assert 'color="black"' in pages["reviews-v2-0"] and 'color="red"' not in pages["reviews-v2-0"]
+    assert 'color="red"' in pages["reviews-v3-0"]
+    assert 'color="' not in pages["reviews-v1-0"]
+
+
+def test_all_v1(bookinfo: LocalMesh) -> None:
+    result = bookinfo.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-all-v1.yaml")
+    assert "converged:" in result.stdout, result.stdout
+    assert bookinfo.served_by(20) == {"reviews-v1-0": 20}
+
+
+def test_jason_gets_v2_others_v3(bookinfo: LocalMesh) -> None:
+    bookinfo.apply(f"{NET}/virtual-service-reviews-jason-v2-v3.yaml")
+    cookie = bookinfo.login("jason")
+    assert bookinfo.served_by(10, cookie=cookie) == {"reviews-v2-0": 10}
+    assert bookinfo.served_by(10) == {"reviews-v3-0": 10}
+    other = bookinfo.login("kim")
+    assert bookinfo.served_by(5, cookie=other) == {"reviews-v3-0": 5}
+
+
+def test_80_20_split_over_1000_requests(bookinfo: LocalMesh) -> None:
+    bookinfo.apply(f"{NET}/virtual-service-reviews-80-20.yaml")
+    seen = bookinfo.served_by(1000, workers=8)
+    assert set(seen) == {"reviews-v1-0", "reviews-v2-0"}, seen
+    share_v1 = seen["reviews-v1-0"] / 1000
+    assert 0.75 <= share_v1 <= 0.85, seen
+
+
+def test_invalid_file_is_rejected_whole_and_traffic_carries_on(bookinfo: LocalMesh, tmp_path: Path) -> None:
+    bookinfo.apply(f"{NET}/virtual-service-reviews-v3.yaml")
+    assert bookinfo.served_by(5) == {"reviews-v3-0": 5}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: VirtualService\n"
+        "metadata:\n"
+        "  name: ratings\n"
+        "spec:\n"
+        "  hosts: [ratings]\n"
+        "  http:\n"
+        "  - route:\n"
+        "    - destination: {host: ratings, subset: v1}\n"
+        "---\n"
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: VirtualService\n"
+        "metadata:\n"
+        "  name: reviews\n"
+        "spec:\n"
+        "  hosts: [reviews]\n"
+        "  http:\n"
+        "  - route:\n"
+        "    - destination: {host: reviews, subset: v1}\n"
+        "      weight: 50\n"
+        "    - destination: {host: reviews, subset: v2}\n"
+        "      weight: -50\n"
+    )
+    before = bookinfo.pilotfish("get", "vs", "reviews", "-o", "yaml").stdout
+    result = bookinfo.apply(str(bad), expect_ok=False)
+    assert result.returncode != 0
+    assert f"{bad}:22" in result.stderr, result.stderr
+    assert "spec.http[0].route[1].weight" in result.stderr, result.stderr
+    assert bookinfo.pilotfish("get", "vs", "reviews", "-o", "yaml").stdout == before
+    assert bookinfo.served_by(5) == {"reviews-v3-0": 5}
+
+
+def test_deleting_the_rule_restores_round_robin(bookinfo: LocalMesh) -> None:
+    result = bookinfo.pilotfish("delete", "-f", f"{NET}/virtual-service-all-v1.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "virtualservice/reviews deleted" in result.stdout
+    seen = bookinfo.served_by(30)
+    assert set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, seen
+
+
+def test_exec_reaches_services_by_name_through_the_sidecar(bookinfo: LocalMesh) -> None:
+    code = "import urllib.request,sys; r=urllib.request.urlopen(sys.argv[1]); print(r.status, r.read().decode())"
+    for url in ("http://reviews:9080/reviews/0", "http://reviews.default.svc.cluster.local:9080/reviews/0"):
+        result = bookinfo.pilotfish("exec", "productpage-v1", "--", "python3", "-c", code, url)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("200 ") and '"podname"' in result.stdout, result.stdout
