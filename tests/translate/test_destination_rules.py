@@ -1,0 +1,101 @@
+"""DestinationRule selection (Istio's namespace order, exact before wildcard) and policies."""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.config.models.networking import OutlierDetection
+from pilotfish.translate import check_invariants, generate
+from pilotfish.translate.traffic_policy import (
+    EffectivePolicy,
+    apply_policy,
+    default_circuit_breakers,
+)
+
+REVIEWS = "outbound|9080||reviews.default.svc.cluster.local"
+
+
+def rule(name: str, namespace: str, host: str, lb: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  host: "{host}"
+  trafficPolicy: {{loadBalancer: {{simple: {lb}}}}}
+---"""
+
+
+def lb_policy(config: str, instance: str = "productpage-v1-0") -> int:
+    push = bookinfo_push(config)
+    resources = generate(sidecar_for(push, instance), push)
+    assert check_invariants(resources) == []
+    cluster = resources.clusters[REVIEWS]
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    return int(cluster.lb_policy)
+
+
+def test_round_robin_without_rule() -> None:
+    assert lb_policy("") == cluster_pb2.Cluster.ROUND_ROBIN
+
+
+def test_root_namespace_rule_applies_last() -> None:
+    root = rule("all", "istio-system", "*.svc.cluster.local", "RANDOM")
+    assert lb_policy(root) == cluster_pb2.Cluster.RANDOM
+    own = rule("reviews", "default", "reviews", "LEAST_REQUEST")
+    assert lb_policy(root + own) == cluster_pb2.Cluster.LEAST_REQUEST
+
+
+def test_exact_host_beats_wildcard_in_one_namespace() -> None:
+    wildcard = rule("a-wild", "default", "*.default.svc.cluster.local", "RANDOM")
+    exact = rule("z-exact", "default", "reviews.default.svc.cluster.local", "LEAST_REQUEST")
+    assert lb_policy(wildcard + exact) == cluster_pb2.Cluster.LEAST_REQUEST
+
+
+def test_proxy_namespace_beats_service_namespace() -> None:
+    in_gateway_ns = rule("r", "istio-system", "reviews.default.svc.cluster.local", "RANDOM")
+    in_service_ns = rule("r", "default", "reviews", "LEAST_REQUEST")
+    config = in_gateway_ns + in_service_ns
+    assert lb_policy(config) == cluster_pb2.Cluster.LEAST_REQUEST
+    assert lb_policy(config, "istio-ingressgateway-0") == cluster_pb2.Cluster.RANDOM
+
+
+def test_consistent_hash_and_connection_pool() -> None:
+    config = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer: {consistentHash: {httpCookie: {name: user, ttl: 10s}}}
+    connectionPool: {tcp: {maxConnections: 7, connectTimeout: 250ms}}
+    outlierDetection: {consecutiveGatewayErrors: 2, baseEjectionTime: 1m}
+"""
+    push = bookinfo_push(config)
+    resources = generate(sidecar_for(push, "productpage-v1-0"), push)
+    cluster = resources.clusters[REVIEWS]
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    assert cluster.lb_policy == cluster_pb2.Cluster.RING_HASH
+    assert cluster.circuit_breakers.thresholds[0].max_connections.value == 7
+    assert cluster.connect_timeout.ToMilliseconds() == 250
+    assert cluster.outlier_detection.consecutive_gateway_failure.value == 2
+    assert cluster.outlier_detection.enforcing_consecutive_5xx.value == 0
+    assert cluster.outlier_detection.base_ejection_time.ToSeconds() == 60
+    route_config = resources.routes["http_proxy"]
+    (reviews,) = [
+        v
+        for v in route_config.virtual_hosts  # type: ignore[attr-defined]
+        if v.name.startswith("reviews.")
+    ]
+    cookie = reviews.routes[0].route.hash_policy[0].cookie
+    assert (cookie.name, cookie.ttl.ToSeconds()) == ("user", 10)
+
+
+def test_consecutive_5xx_errors_enable_outlier_detection() -> None:
+    policy = EffectivePolicy(outlier_detection=OutlierDetection(consecutive5xx_errors=3))
+    cluster = cluster_pb2.Cluster(circuit_breakers=default_circuit_breakers())
+    apply_policy(cluster, policy)
+    assert cluster.outlier_detection.consecutive_5xx.value == 3
+    assert cluster.outlier_detection.enforcing_consecutive_5xx.value == 100

@@ -1,0 +1,92 @@
+"""Gateway (router) proxies: listeners per HTTP server port, virtual hosts from bound VSs."""
+
+from __future__ import annotations
+
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.translate import ProxyResources, check_invariants, generate
+
+GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 8081, name: http-shop, protocol: HTTP}
+    hosts: [shop.example.com, "other/x.example.com"]
+  - port: {number: 8443, name: tcp, protocol: TCP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bookinfo}
+spec:
+  hosts: ["*"]
+  gateways: [bookinfo-gateway]
+  http:
+  - match: [{uri: {exact: /productpage}}, {uri: {prefix: /static}}]
+    route: [{destination: {host: productpage, port: {number: 9080}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  hosts: ["*.example.com"]
+  gateways: [default/bookinfo-gateway]
+  http:
+  - route: [{destination: {host: reviews}}]
+"""
+
+
+def build(config: str = GATEWAY, instance: str = "istio-ingressgateway-0") -> ProxyResources:
+    push = bookinfo_push(config)
+    resources = generate(sidecar_for(push, instance), push)
+    assert check_invariants(resources) == []
+    return resources
+
+
+def test_listener_per_http_server_port() -> None:
+    resources = build()
+    assert sorted(resources.listeners) == ["0.0.0.0_8080", "0.0.0.0_8081"]
+    listener = resources.listeners["0.0.0.0_8080"]
+    assert isinstance(listener, listener_pb2.Listener)
+    assert listener.address.socket_address.address == "127.42.0.100"
+    assert listener.address.socket_address.port_value == 8080
+    assert not any(name.startswith("inbound") for name in resources.clusters)
+    assert any("TCP" in d.message for d in resources.diagnostics)
+
+
+def test_virtual_hosts_intersect_server_and_vs_hosts() -> None:
+    resources = build()
+    star = resources.routes["http.8080"]
+    assert isinstance(star, route_pb2.RouteConfiguration)
+    domains = {v.name: list(v.domains) for v in star.virtual_hosts}
+    assert domains == {"*:8080": ["*"], "*.example.com:8080": ["*.example.com"]}
+    (bookinfo,) = [v for v in star.virtual_hosts if v.name == "*:8080"]
+    assert [r.match.path or r.match.prefix for r in bookinfo.routes] == ["/productpage", "/static"]
+    assert (
+        bookinfo.routes[0].route.cluster == "outbound|9080||productpage.default.svc.cluster.local"
+    )
+    shop = resources.routes["http.8081"]
+    assert isinstance(shop, route_pb2.RouteConfiguration)
+    # `other/x.example.com` is only for VirtualServices in namespace `other`.
+    (merged,) = shop.virtual_hosts
+    assert list(merged.domains) == ["shop.example.com"]
+    clusters = [r.route.cluster.split("|")[3].split(".")[0] for r in merged.routes]
+    assert clusters == ["productpage", "productpage", "reviews"]  # both VSs, ns/name order
+
+
+def test_gateway_not_selected_by_labels_serves_nothing() -> None:
+    resources = build(GATEWAY.replace("istio: ingressgateway", "istio: egressgateway"))
+    assert dict(resources.listeners) == {}
+    assert dict(resources.routes) == {}
+
+
+def test_sidecars_ignore_gateway_bound_routes() -> None:
+    resources = build(instance="productpage-v1-0")
+    assert "0.0.0.0_8080" not in resources.listeners

@@ -1,0 +1,67 @@
+"""check_invariants finds each kind of broken snapshot (and accepts a good one)."""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from translate_harness import TESTDATA, load_case
+
+from pilotfish.translate import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    ProxyResources,
+    check_invariants,
+    generate,
+)
+
+
+def snapshot() -> ProxyResources:
+    proxy, push = load_case(TESTDATA / "reviews-80-20")
+    resources = generate(proxy, push)
+    assert check_invariants(resources) == []
+    return resources
+
+
+def test_weighted_cluster_to_missing_cluster() -> None:
+    resources = snapshot()
+    clusters = dict(resources[CLUSTER_TYPE])
+    del clusters["outbound|9080|v2|reviews.default.svc.cluster.local"]
+    problems = check_invariants(ProxyResources({**resources, CLUSTER_TYPE: clusters}))
+    assert any("v2|reviews" in p and "does not exist" in p for p in problems)
+
+
+def test_missing_route_configuration_and_endpoints() -> None:
+    resources = snapshot()
+    routes = {k: v for k, v in resources[ROUTE_TYPE].items() if k != "http_proxy"}
+    endpoints = dict(resources[ENDPOINT_TYPE])
+    endpoints.pop("outbound|9080||ratings.default.svc.cluster.local")
+    problems = check_invariants(
+        ProxyResources({**resources, ROUTE_TYPE: routes, ENDPOINT_TYPE: endpoints})
+    )
+    assert any("'http_proxy' does not exist" in p for p in problems)
+    assert any("no ClusterLoadAssignment" in p and "ratings" in p for p in problems)
+
+
+def test_same_address_twice_and_name_mismatch() -> None:
+    resources = snapshot()
+    listeners = dict(resources[LISTENER_TYPE])
+    copy = listener_pb2.Listener()
+    copy.CopyFrom(listeners["outbound_http_proxy"])
+    copy.name = "again"
+    listeners["again"] = copy
+    listeners["renamed"] = listeners["outbound_http_proxy"]
+    problems = check_invariants(ProxyResources({**resources, LISTENER_TYPE: listeners}))
+    assert any("both bind" in p for p in problems)
+    assert any("key 'renamed'" in p for p in problems)
+
+
+def test_duplicate_names_keep_the_first_with_a_diagnostic() -> None:
+    first = cluster_pb2.Cluster(name="c", type=cluster_pb2.Cluster.STATIC)
+    second = cluster_pb2.Cluster(name="c", type=cluster_pb2.Cluster.STRICT_DNS)
+    built = ProxyResources.build([first, second, route_pb2.RouteConfiguration(name="r")])
+    assert built.clusters["c"].type == cluster_pb2.Cluster.STATIC  # type: ignore[attr-defined]
+    assert len(built.diagnostics) == 1
+    assert dict(built[LISTENER_TYPE]) == {}
