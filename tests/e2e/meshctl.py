@@ -6,6 +6,7 @@ in 127.255.0.0/16, which no mesh block uses, so parallel runs never collide.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -35,7 +36,9 @@ class Response:
     headers: dict[str, str]
 
 
-def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 10) -> Response:
+def http(
+    url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 10
+) -> Response:
     request = urllib.request.Request(url, data=data, headers=headers or {})
     try:
         with _DIRECT.open(request, timeout=timeout) as resp:
@@ -55,7 +58,9 @@ class LocalMesh:
             if key.lower() in ("http_proxy", "https_proxy", "no_proxy"):
                 del self.env[key]
 
-    def pilotfish(self, *args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def pilotfish(
+        self, *args: str, stdin: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "pilotfish", *args],
             env=self.env, cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=timeout,
@@ -74,10 +79,8 @@ class LocalMesh:
         self.pilotfish("down", timeout=60)
         leftovers = self.processes()
         for pid in leftovers:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         assert not leftovers, f"processes left behind after down: {leftovers}"
 
     def processes(self) -> list[int]:
@@ -129,7 +132,9 @@ class LocalMesh:
             return Counter(pool.map(one, range(n)))
 
     def login(self, user: str) -> str:
-        request = urllib.request.Request(self.url("/login"), data=f"username={user}&passwd=x".encode())
+        request = urllib.request.Request(
+            self.url("/login"), data=f"username={user}&passwd=x".encode()
+        )
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):
             def redirect_request(self, *args: Any, **kw: Any) -> None:
@@ -145,7 +150,9 @@ class LocalMesh:
         assert "session=" in cookie, cookie
         return cookie.split(";", 1)[0]
 
-    def wait_for(self, check: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
+    def wait_for(
+        self, check: Callable[[], bool], timeout: float = 20, what: str = "condition"
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -30,7 +30,9 @@ def test_productpage_shows_stars_per_version(bookinfo: LocalMesh) -> None:
 
 
 def test_all_v1(bookinfo: LocalMesh) -> None:
-    result = bookinfo.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-all-v1.yaml")
+    result = bookinfo.apply(
+        f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-all-v1.yaml"
+    )
     assert "converged:" in result.stdout, result.stdout
     assert bookinfo.served_by(20) == {"reviews-v1-0": 20}
 
@@ -52,7 +54,9 @@ def test_80_20_split_over_1000_requests(bookinfo: LocalMesh) -> None:
     assert 0.75 <= share_v1 <= 0.85, seen
 
 
-def test_invalid_file_is_rejected_whole_and_traffic_carries_on(bookinfo: LocalMesh, tmp_path: Path) -> None:
+def test_invalid_file_is_rejected_whole_and_traffic_carries_on(
+    bookinfo: LocalMesh, tmp_path: Path
+) -> None:
     bookinfo.apply(f"{NET}/virtual-service-reviews-v3.yaml")
     assert bookinfo.served_by(5) == {"reviews-v3-0": 5}
     bad = tmp_path / "bad.yaml"
@@ -98,8 +102,14 @@ def test_deleting_the_rule_restores_round_robin(bookinfo: LocalMesh) -> None:
 
 
 def test_exec_reaches_services_by_name_through_the_sidecar(bookinfo: LocalMesh) -> None:
-    code = "import urllib.request,sys; r=urllib.request.urlopen(sys.argv[1]); print(r.status, r.read().decode())"
-    for url in ("http://reviews:9080/reviews/0", "http://reviews.default.svc.cluster.local:9080/reviews/0"):
+    code = (
+        "import urllib.request,sys; r=urllib.request.urlopen(sys.argv[1]); "
+        "print(r.status, r.read().decode())"
+    )
+    for url in (
+        "http://reviews:9080/reviews/0",
+        "http://reviews.default.svc.cluster.local:9080/reviews/0",
+    ):
         result = bookinfo.pilotfish("exec", "productpage-v1", "--", "python3", "-c", code, url)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("200 ") and '"podname"' in result.stdout, result.stdout

@@ -22,8 +22,10 @@ def test_traffic_survives_control_plane_death_and_it_reconverges(bookinfo: Local
         what="the launcher to restart the control plane",
     )
     bookinfo.wait_for(
-        lambda: "SYNCED" in bookinfo.pilotfish("proxy-status").stdout
-        and bookinfo.pilotfish("proxy-status").stdout.count("SYNCED") >= 7 * 4,
+        lambda: (
+            "SYNCED" in bookinfo.pilotfish("proxy-status").stdout
+            and bookinfo.pilotfish("proxy-status").stdout.count("SYNCED") >= 7 * 4
+        ),
         what="all proxies to reconnect",
     )
     bookinfo.apply(f"{NET}/virtual-service-reviews-v2-v3.yaml")

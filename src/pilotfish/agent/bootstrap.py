@@ -25,7 +25,10 @@ ADMIN_PORT = 15000
 HEALTH_PORT = 15021
 STATS_PORT = 15090
 
-_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_HCM = (
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+    "HttpConnectionManager"
+)
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _H2 = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -62,7 +65,9 @@ def _static_cluster(name: str, host: str, port: int, http2: bool = False) -> dic
     return cluster
 
 
-def _admin_proxy_listener(name: str, ip: str, port: int, match: str, rewrite: str) -> dict[str, Any]:
+def _admin_proxy_listener(
+    name: str, ip: str, port: int, match: str, rewrite: str
+) -> dict[str, Any]:
     """A listener that exposes one admin path on a public port, as Istio's 15090 and 15021."""
     route = {
         "match": {"prefix": match},
@@ -78,7 +83,11 @@ def _admin_proxy_listener(name: str, ip: str, port: int, match: str, rewrite: st
         "name": name,
         "address": _address(ip, port),
         "filter_chains": [
-            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+            {
+                "filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                ]
+            }
         ],
     }
 
@@ -109,9 +118,16 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                 _static_cluster("admin_self", proxy.ip, ADMIN_PORT),
             ],
             "listeners": [
-                _admin_proxy_listener("stats_prometheus", proxy.ip, STATS_PORT,
-                                      "/stats/prometheus", "/stats/prometheus"),
-                _admin_proxy_listener("health_ready", proxy.ip, HEALTH_PORT, "/healthz/ready", "/ready"),
+                _admin_proxy_listener(
+                    "stats_prometheus",
+                    proxy.ip,
+                    STATS_PORT,
+                    "/stats/prometheus",
+                    "/stats/prometheus",
+                ),
+                _admin_proxy_listener(
+                    "health_ready", proxy.ip, HEALTH_PORT, "/healthz/ready", "/ready"
+                ),
             ],
         },
     }
@@ -119,4 +135,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
 
 
 def bootstrap_json(settings: BootstrapSettings) -> str:
-    return json_format.MessageToJson(build_bootstrap(settings), preserving_proto_field_name=True)
+    text: str = json_format.MessageToJson(
+        build_bootstrap(settings), preserving_proto_field_name=True
+    )
+    return text

@@ -7,6 +7,7 @@ orphan Envoys or apps behind, and its own process group, so a stop reaches its c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import os
 import signal
@@ -56,10 +57,8 @@ async def terminate(proc: asyncio.subprocess.Process, grace: float = 3.0) -> Non
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,8 +83,6 @@ async def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
     except (OSError, TimeoutError):
         return False
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return True

@@ -108,7 +108,9 @@ class Agent:
 
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
-        settings = BootstrapSettings(self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta)
+        settings = BootstrapSettings(
+            self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta
+        )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
         if self.spec.app is not None:
@@ -119,7 +121,9 @@ class Agent:
         if child is self.envoy:
             return await spawn(self.envoy_argv(), os.environ, logs / "envoy.log")
         assert self.spec.app is not None
-        return await spawn(self.app_argv(), self.app_env(), logs / "app.log", cwd=self.spec.app.workdir)
+        return await spawn(
+            self.app_argv(), self.app_env(), logs / "app.log", cwd=self.spec.app.workdir
+        )
 
     async def _supervise(self, child: ChildState) -> None:
         backoff = 0.2

@@ -13,7 +13,7 @@ from typing import Any
 
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.cli.kinds import resolve_kind
-from pilotfish.controlplane.core import parse_documents
+from pilotfish.controlplane.documents import parse_documents
 from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
 
 
@@ -26,7 +26,9 @@ def print_diagnostics(diagnostics: list[dict[str, Any]]) -> None:
         print(f"{d['level']}: {d['text']}", file=sys.stderr)
 
 
-def apply_command(paths: list[str], state_dir: Path, recursive: bool, wait: bool, timeout: float) -> int:
+def apply_command(
+    paths: list[str], state_dir: Path, recursive: bool, wait: bool, timeout: float
+) -> int:
     try:
         files = read_inputs(paths, recursive)
     except InputError as exc:
@@ -38,7 +40,9 @@ def apply_command(paths: list[str], state_dir: Path, recursive: bool, wait: bool
             print(f"{d.level}: {d}", file=sys.stderr)
         _err("invalid configuration: nothing was applied")
         return 1
-    return _send(state_dir, "/api/v1/apply", {"files": files, "wait": wait, "timeout": timeout}, timeout)
+    return _send(
+        state_dir, "/api/v1/apply", {"files": files, "wait": wait, "timeout": timeout}, timeout
+    )
 
 
 def delete_command(
@@ -98,7 +102,9 @@ def report_convergence(reply: dict[str, Any], waited: bool) -> int:
     if not nacked and not missing:
         print(f"converged: {len(acked)}/{len(affected)} proxies in {conv['elapsed_ms']:.0f} ms")
         return 0
-    print(f"not converged: {len(acked)}/{len(affected)} proxies ACKed in {conv['elapsed_ms']:.0f} ms")
+    print(
+        f"not converged: {len(acked)}/{len(affected)} proxies ACKed in {conv['elapsed_ms']:.0f} ms"
+    )
     for node, error in sorted(nacked.items()):
         print(f"  NACK from {node}: {error}")
     for node in missing:

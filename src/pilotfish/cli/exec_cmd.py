@@ -37,13 +37,20 @@ def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
         return 1
     found = find_proxy(info, workload)
     if found is None or found[1].get("type") != "sidecar":
-        known = ", ".join(n for n, p in info.get("proxies", {}).items() if p.get("type") == "sidecar")
+        known = ", ".join(
+            n for n, p in info.get("proxies", {}).items() if p.get("type") == "sidecar"
+        )
         print(f"error: no workload {workload!r} in this mesh (known: {known})", file=sys.stderr)
         return 1
     instance, proxy = found
     outbound = f"http://{proxy['ip']}:{proxy['outbound_port']}"
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
-    env.update(HTTP_PROXY=outbound, http_proxy=outbound, POD_NAME=instance, POD_NAMESPACE=proxy["namespace"])
+    env.update(
+        HTTP_PROXY=outbound,
+        http_proxy=outbound,
+        POD_NAME=instance,
+        POD_NAMESPACE=proxy["namespace"],
+    )
     try:
         return subprocess.call(argv, env=env)
     except FileNotFoundError:

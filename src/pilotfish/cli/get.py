@@ -13,7 +13,9 @@ from pilotfish.controlplane.store import dump_yaml
 from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
 
 
-def get_command(kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path) -> int:
+def get_command(
+    kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path
+) -> int:
     resolved = resolve_kind(kind)
     if resolved is None:
         print(f'error: the server doesn\'t have a resource type "{kind}"', file=sys.stderr)
@@ -31,7 +33,10 @@ def get_command(kind: str, name: str | None, namespace: str | None, output: str,
         return 1
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
     if name and not docs:
-        print(f'Error from server (NotFound): {resolved.kind.lower()}s "{name}" not found', file=sys.stderr)
+        print(
+            f'Error from server (NotFound): {resolved.kind.lower()}s "{name}" not found',
+            file=sys.stderr,
+        )
         return 1
     if output == "yaml":
         print(dump_yaml(docs) if len(docs) != 1 else dump_yaml(docs[:1]), end="")
@@ -49,15 +54,26 @@ def _table(kind: str, docs: list[dict[str, Any]]) -> str:
     rows = [["NAMESPACE", "NAME", *_columns(kind)[0]]]
     for doc in docs:
         meta = doc.get("metadata") or {}
-        rows.append([meta.get("namespace") or "default", str(meta.get("name")), *_columns(kind, doc.get("spec") or {})[1]])
+        rows.append(
+            [
+                meta.get("namespace") or "default",
+                str(meta.get("name")),
+                *_columns(kind, doc.get("spec") or {})[1],
+            ]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def _columns(kind: str, spec: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
     spec = spec or {}
     if kind == "VirtualService":
-        return ["GATEWAYS", "HOSTS"], [json.dumps(spec.get("gateways", [])), json.dumps(spec.get("hosts", []))]
+        return ["GATEWAYS", "HOSTS"], [
+            json.dumps(spec.get("gateways", [])),
+            json.dumps(spec.get("hosts", [])),
+        ]
     if kind == "DestinationRule":
         return ["HOST"], [str(spec.get("host", ""))]
     if kind == "Gateway":

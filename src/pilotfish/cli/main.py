@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from pilotfish import __version__
 from pilotfish.local.client import default_state_dir
 
 app = typer.Typer(
@@ -23,8 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-StateDir = Annotated[Path | None, typer.Option("--state-dir", help="mesh state directory [env PILOTFISH_HOME, default ~/.pilotfish]")]
-Files = Annotated[list[str], typer.Option("--filename", "-f", help="file, directory or - for stdin")]
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="mesh state directory [env PILOTFISH_HOME, default ~/.pilotfish]"
+    ),
+]
+Files = Annotated[
+    list[str], typer.Option("--filename", "-f", help="file, directory or - for stdin")
+]
 
 
 class _State:
@@ -45,9 +51,15 @@ def _exit(code: int) -> None:
 
 @app.command()
 def up(
-    directory: Annotated[str | None, typer.Argument(help="folder with a manifest and Istio config")] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="return once ready; `pilotfish down` stops it")] = False,
-    ingress_address: Annotated[str, typer.Option(help="address the ingress gateway's servers bind")] = "127.0.0.1",
+    directory: Annotated[
+        str | None, typer.Argument(help="folder with a manifest and Istio config")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="return once ready; `pilotfish down` stops it")
+    ] = False,
+    ingress_address: Annotated[
+        str, typer.Option(help="address the ingress gateway's servers bind")
+    ] = "127.0.0.1",
     delta: Annotated[bool, typer.Option(help="Envoys use incremental (delta) xDS")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the mesh to be ready")] = 60.0,
 ) -> None:
@@ -69,7 +81,9 @@ def down() -> None:
 def apply(
     filename: Files,
     recursive: Annotated[bool, typer.Option("--recursive", "-R")] = False,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for every affected proxy to ACK")] = True,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait for every affected proxy to ACK")
+    ] = True,
     timeout: Annotated[float, typer.Option(help="seconds to wait for ACKs")] = 10.0,
 ) -> None:
     """Apply Istio config or manifest objects to the running mesh (all or nothing)."""
@@ -90,7 +104,9 @@ def delete(
     """Delete config: `delete -f FILE` or `delete KIND NAME…`."""
     from pilotfish.cli.apply import delete_command
 
-    _exit(delete_command(filename or [], kind, names or [], namespace, state.state_dir, wait, timeout))
+    _exit(
+        delete_command(filename or [], kind, names or [], namespace, state.state_dir, wait, timeout)
+    )
 
 
 @app.command()
@@ -108,7 +124,9 @@ def get(
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(
-    workload: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
+    workload: Annotated[
+        str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")
+    ],
     command: Annotated[list[str] | None, typer.Argument(help="-- CMD [ARGS…]")] = None,
 ) -> None:
     """Run a command as if inside WORKLOAD: its HTTP goes out through that workload's sidecar."""

@@ -30,7 +30,7 @@ def type_state(t: dict[str, Any] | None, latest: str | None) -> str:
 def proxy_status_command(name: str | None, state_dir: Path) -> int:
     try:
         info = read_mesh(state_dir)
-        status, body = call(info["api"], "GET", "/debug/syncz")
+        _status, body = call(info["api"], "GET", "/debug/syncz")
     except (MeshNotRunning, ApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -48,7 +48,10 @@ def proxy_status_command(name: str | None, state_dir: Path) -> int:
         rows.append([instance_ns, kind, ip, *states, info["xds"]])
         for t in proxy["types"]:
             if t.get("last_nack"):
-                problems.append(f"{instance_ns} {t['type_url'].rsplit('.', 1)[-1]} NACK: {t['last_nack']['error_message']}")
+                problems.append(
+                    f"{instance_ns} {t['type_url'].rsplit('.', 1)[-1]} NACK: "
+                    f"{t['last_nack']['error_message']}"
+                )
         for error in proxy.get("generation_errors", []):
             problems.append(f"{instance_ns}: config not pushed: {error}")
     if name and not found:

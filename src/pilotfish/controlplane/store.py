@@ -24,7 +24,12 @@ def doc_key(doc: dict[str, Any]) -> DocKey:
     api_version = str(doc.get("apiVersion", ""))
     group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
     meta = doc.get("metadata") or {}
-    return (group, str(doc.get("kind", "")), str(meta.get("namespace") or "default"), str(meta.get("name", "")))
+    return (
+        group,
+        str(doc.get("kind", "")),
+        str(meta.get("namespace") or "default"),
+        str(meta.get("name", "")),
+    )
 
 
 def format_key(key: DocKey) -> str:
@@ -73,8 +78,10 @@ class DocumentStore:
     def documents(self) -> list[dict[str, Any]]:
         return list(self._docs.values())
 
-    def preview_apply(self, docs: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-        """The documents after applying `docs`, and a line per change (created/configured/unchanged)."""
+    def preview_apply(
+        self, docs: Iterable[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The documents after applying `docs`, and a line per change (created, configured…)."""
         merged = dict(self._docs)
         changes: list[str] = []
         for doc in docs:
@@ -90,7 +97,9 @@ class DocumentStore:
             changes.append(f"{key[1].lower()}/{key[3]} {verb}")
         return list(merged.values()), changes
 
-    def preview_delete(self, keys: Iterable[DocKey]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    def preview_delete(
+        self, keys: Iterable[DocKey]
+    ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
         """Documents after deleting `keys`; lines for deleted ones; lines for keys not found."""
         merged = dict(self._docs)
         deleted, missing = [], []

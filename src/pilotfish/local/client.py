@@ -46,16 +46,22 @@ def read_mesh(state_dir: Path) -> dict[str, Any]:
     try:
         info: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise MeshNotRunning(f"no mesh is running from {state_dir} (start one with `pilotfish up DIR`)") from None
+        raise MeshNotRunning(
+            f"no mesh is running from {state_dir} (start one with `pilotfish up DIR`)"
+        ) from None
     if not pid_alive(int(info.get("pid", 0))):
-        raise MeshNotRunning(f"the mesh in {state_dir} is not running (pid {info.get('pid')} is gone)")
+        raise MeshNotRunning(
+            f"the mesh in {state_dir} is not running (pid {info.get('pid')} is gone)"
+        )
     return info
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def call(api: str, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+def call(
+    api: str, method: str, path: str, body: Any = None, timeout: float = 30
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         api + path, data=data, method=method, headers={"content-type": "application/json"}

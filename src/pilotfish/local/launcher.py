@@ -6,6 +6,7 @@ manifest, restart what dies, report ready instances to the control plane); stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import aiohttp
 
 from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
-from pilotfish.controlplane.core import parse_documents
+from pilotfish.controlplane.documents import parse_documents
 from pilotfish.controlplane.store import dump_yaml, write_atomically
 from pilotfish.local.network import CP_HTTP_PORT, CP_XDS_PORT, MeshNetwork, load_or_choose
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -72,9 +73,13 @@ class Mesh:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self._start_control_plane()
         if self.options.files:
-            status, body = await self._call("POST", "/api/v1/apply", {"files": list(self.options.files), "wait": False})
+            status, body = await self._call(
+                "POST", "/api/v1/apply", {"files": list(self.options.files), "wait": False}
+            )
             if status != 200:
-                raise MeshError("\n".join(d["text"] for d in body.get("diagnostics", [])) or str(body))
+                raise MeshError(
+                    "\n".join(d["text"] for d in body.get("diagnostics", [])) or str(body)
+                )
         await self._start_gateway()
         await self.reconcile()
         await self._wait_ready()
@@ -89,11 +94,15 @@ class Mesh:
             "--xds-port", str(CP_XDS_PORT),
             "--http-port", str(CP_HTTP_PORT),
         ]  # fmt: skip
-        self.control_plane = await spawn(argv, os.environ, self.options.state_dir / "logs" / "controlplane.log")
+        self.control_plane = await spawn(
+            argv, os.environ, self.options.state_dir / "logs" / "controlplane.log"
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.control_plane.returncode is not None:
-                raise MeshError(f"the control plane exited; see {self.options.state_dir}/logs/controlplane.log")
+                raise MeshError(
+                    f"the control plane exited; see {self.options.state_dir}/logs/controlplane.log"
+                )
             try:
                 status, _ = await self._call("GET", "/ready")
                 if status == 200:
@@ -165,7 +174,9 @@ class Mesh:
                 wanted[instance] = self._instance_spec(workload, instance, old)
         return wanted
 
-    def _instance_spec(self, workload: WorkloadSpec, instance: str, old: AgentSpec | None) -> AgentSpec:
+    def _instance_spec(
+        self, workload: WorkloadSpec, instance: str, old: AgentSpec | None
+    ) -> AgentSpec:
         reuse = dict(old.proxy.app_ports) if old else {}
         proxy = Proxy(
             type=ProxyType.SIDECAR,
@@ -216,12 +227,18 @@ class Mesh:
         deadline = time.monotonic() + self.options.ready_timeout
         while time.monotonic() < deadline:
             await self.report_instances()
-            if self.reported is not None and len(self.reported) == sum(
-                1 for a in self.agents.values() if a.spec.app is not None
-            ) and await self._all_synced():
+            if (
+                self.reported is not None
+                and len(self.reported)
+                == sum(1 for a in self.agents.values() if a.spec.app is not None)
+                and await self._all_synced()
+            ):
                 return
             await asyncio.sleep(0.05)
-        raise MeshError(f"the mesh was not ready after {self.options.ready_timeout:.0f} s; logs in {self.options.state_dir}/logs and run/*/")
+        raise MeshError(
+            f"the mesh was not ready after {self.options.ready_timeout:.0f} s; "
+            f"logs in {self.options.state_dir}/logs and run/*/"
+        )
 
     async def _all_synced(self) -> bool:
         status, body = await self._call("GET", "/debug/syncz")
@@ -283,10 +300,8 @@ class Mesh:
                 self.write_status(ready=True)
             except (aiohttp.ClientError, OSError, MeshError) as exc:
                 log.warning("mesh loop: %s", exc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)

@@ -48,7 +48,9 @@ class MeshNetwork:
         return self.instances[instance]
 
     def save(self, path: Path) -> None:
-        write_atomically(path, json.dumps({"block": self.block, "instances": self.instances}, indent=1))
+        write_atomically(
+            path, json.dumps({"block": self.block, "instances": self.instances}, indent=1)
+        )
 
 
 def block_is_free(block: int) -> bool:

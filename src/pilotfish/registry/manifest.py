@@ -33,10 +33,16 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class RawDocumentLike(Protocol):
-    kind: str
-    api_version: str
-    data: Any
-    source: Source
+    """What `pilotfish.config.RawDocument` offers (kept structural to avoid an import cycle)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def source(self) -> Source: ...
 
     def line_of(self, path: str) -> int: ...
 
@@ -185,7 +191,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         labels=_labels(meta.get("labels")),
         replicas=replicas,
         service_account=str(spec.get("serviceAccount", "default")),
-        command=tuple(command),
+        command=tuple(str(c) for c in command or ()),
         env=tuple((str(k), str(v)) for k, v in env.items()),
         ports=tuple(ports),
         workdir=_workdir(meta, doc.source),

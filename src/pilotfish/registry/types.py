@@ -8,12 +8,12 @@ hostname (`reviews.default.svc.cluster.local`), named ports and a label selector
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 CLUSTER_DOMAIN = "cluster.local"
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     HTTP = "HTTP"
     HTTP2 = "HTTP2"
     GRPC = "GRPC"

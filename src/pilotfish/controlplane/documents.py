@@ -1,0 +1,70 @@
+"""Parsing a change: (source, text) pairs -> Istio objects + the manifest, with diagnostics.
+
+Shared by the CLI (to fail fast, before touching the mesh) and the control plane (which decides).
+Light on imports on purpose: the CLI loads it on every `apply`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pilotfish import config as galley
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.registry.manifest import (
+    WORKDIR_ANNOTATION,
+    Manifest,
+    is_manifest_kind,
+    parse_manifest,
+)
+
+
+@dataclass
+class Parsed:
+    objects: list[ConfigObject[Any]]
+    manifest: Manifest
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.level == "error" for d in self.diagnostics)
+
+
+def parse_documents(files: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], Parsed]:
+    """Load (source, text) pairs with Galley; returns the raw documents and what they parse to."""
+    raws: list[dict[str, Any]] = []
+    objects: list[ConfigObject[Any]] = []
+    others = []
+    diagnostics: list[Diagnostic] = []
+    for source, text in files:
+        result = galley.load(text, source)
+        diagnostics.extend(result.diagnostics)
+        for obj in result.objects:
+            objects.append(obj)
+            raws.append(obj.raw)
+        for doc in result.others:
+            if is_manifest_kind(doc.api_version, doc.kind):
+                _remember_workdir(doc.data, source)
+                others.append(doc)
+                raws.append(doc.data)
+            else:
+                diagnostics.append(
+                    Diagnostic(
+                        "warning",
+                        f"{doc.api_version} {doc.kind} is not a kind pilotfish knows; ignored",
+                        source=doc.source,
+                        kind=doc.kind,
+                    )
+                )
+    manifest, problems = parse_manifest(others)
+    diagnostics.extend(problems)
+    return raws, Parsed(objects, manifest, diagnostics)
+
+
+def _remember_workdir(data: dict[str, Any], source: str) -> None:
+    if data.get("kind") != "Workload" or source.startswith("<"):
+        return
+    meta = data.setdefault("metadata", {})
+    notes = meta.setdefault("annotations", {})
+    notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.abspath(source)))
