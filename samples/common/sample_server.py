@@ -70,9 +70,10 @@ class Request:
 
     @property
     def form(self) -> dict[str, list[str]]:
-        """The body parsed as application/x-www-form-urlencoded (empty for other types)."""
+        """The body parsed as application/x-www-form-urlencoded (also when no type is given;
+        empty for other types)."""
         content_type = (self.header("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
+        if content_type not in ("", "application/x-www-form-urlencoded"):
             return {}
         return urllib.parse.parse_qs(self.body.decode("utf-8", "replace"), keep_blank_values=True)
 
