@@ -84,6 +84,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._connections: dict[str, list[_Connection]] = {}
         self._set_at: dict[str, float] = {}  # node → monotonic time of its unconverged snapshot
         self._progress = asyncio.Event()
+        self._waiters: dict[int, set[str]] = {}  # wait_acked calls → nodes that answered since
+        self._waiter_counter = 0
         self._max_inflight = max_inflight_writes
         self._write_slots: asyncio.Semaphore | None = None
         self._server: grpc.aio.Server | None = None
@@ -158,21 +160,43 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return result
 
     async def wait_acked(self, expected: dict[str, Snapshot], timeout: float) -> ConvergenceReport:
-        """Wait until every node in `expected` ACKed (or NACKed) that snapshot, or `timeout`."""
+        """Wait until every node in `expected` ACKed (or NACKed) that snapshot, or `timeout`.
+
+        Nodes are re-checked only when one of their streams answered, so waiting on thousands
+        of nodes costs O(answers), not O(nodes x answers)."""
         started = time.monotonic()
-        while True:
-            acked, nacked, missing = self._convergence(expected)
-            remaining = started + timeout - time.monotonic()
-            if not missing or remaining <= 0:
-                return ConvergenceReport(
-                    acked=tuple(acked),
-                    nacked=nacked,
-                    missing=tuple(missing),
-                    elapsed=time.monotonic() - started,
-                )
-            progress = self._progress
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(progress.wait(), remaining)
+        pending = set(expected)
+        acked: list[str] = []
+        nacked: dict[str, str] = {}
+        dirty = set(expected)
+        key = self._waiter_counter = self._waiter_counter + 1
+        self._waiters[key] = dirty
+        try:
+            while True:
+                for node_id in dirty & pending:
+                    state, message = self._node_sync_state(node_id, expected[node_id])
+                    if state is SyncState.NACKED:
+                        nacked[node_id] = message
+                    elif state is SyncState.ACKED:
+                        acked.append(node_id)
+                    else:
+                        continue
+                    pending.discard(node_id)
+                dirty.clear()
+                remaining = started + timeout - time.monotonic()
+                if not pending or remaining <= 0:
+                    break
+                progress = self._progress
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(progress.wait(), remaining)
+        finally:
+            del self._waiters[key]
+        return ConvergenceReport(
+            acked=tuple(sorted(acked)),
+            nacked=dict(sorted(nacked.items())),
+            missing=tuple(sorted(pending)),
+            elapsed=time.monotonic() - started,
+        )
 
     # ---- gRPC handlers ----------------------------------------------------------------------
 
@@ -205,6 +229,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             while (payload := await connection.outbox.get()) is not None:
                 async with slots:
                     await context.write(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # the proxy went away mid-write
+            log.info("xds stream of %r closed while writing: %s", connection.node_id, error)
         finally:
             reader.cancel()
             self._unregister(connection)
@@ -216,8 +244,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                     break
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # a broken stream must not take the server down
-            log.info("xds stream of %r ended: %s", connection.node_id or "?", error)
+        except grpc.aio.AioRpcError as error:
+            log.info("xds stream of %r ended: %s", connection.node_id or "?", error.code())
+        except Exception:  # a broken stream (or generate()) must not take the server down
+            log.warning("xds stream of %r failed", connection.node_id or "?", exc_info=True)
         finally:
             connection.outbox.put_nowait(None)
 
@@ -254,7 +284,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if not connections:
             del self._connections[connection.node_id]  # the snapshot stays for a reconnect
             self._set_at.pop(connection.node_id, None)
-        self._notify()
+        self._notify(connection.node_id)
 
     def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
         for response in output.responses:
@@ -278,7 +308,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 )
         if answered:
             self._observe_convergence(connection)
-            self._notify()
+            self._notify(connection.node_id)
 
     def _observe_convergence(self, connection: _Connection) -> None:
         set_at = self._set_at.get(connection.node_id)
@@ -289,24 +319,18 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self.metrics.convergence_time.observe(time.monotonic() - set_at)
             del self._set_at[connection.node_id]
 
-    def _notify(self) -> None:
+    def _notify(self, node_id: str) -> None:
+        for dirty in self._waiters.values():
+            dirty.add(node_id)
         self._progress.set()
         self._progress = asyncio.Event()
 
-    def _convergence(
-        self, expected: dict[str, Snapshot]
-    ) -> tuple[list[str], dict[str, str], list[str]]:
-        acked: list[str] = []
-        nacked: dict[str, str] = {}
-        missing: list[str] = []
-        for node_id in sorted(expected):
-            connections = self._connections.get(node_id, ())
-            states = [c.stream.sync_state(expected[node_id]) for c in connections]
-            errors = [message for state, message in states if state is SyncState.NACKED]
-            if errors:
-                nacked[node_id] = errors[0]
-            elif any(state is SyncState.ACKED for state, _ in states):
-                acked.append(node_id)
-            else:
-                missing.append(node_id)
-        return acked, nacked, missing
+    def _node_sync_state(self, node_id: str, snapshot: Snapshot) -> tuple[SyncState, str]:
+        """NACKED if any open stream of the node rejected it, ACKED if one has all of it."""
+        states = [c.stream.sync_state(snapshot) for c in self._connections.get(node_id, ())]
+        for state in states:
+            if state[0] is SyncState.NACKED:
+                return state
+        if any(state is SyncState.ACKED for state, _ in states):
+            return SyncState.ACKED, ""
+        return SyncState.PENDING, ""
