@@ -128,7 +128,8 @@ class NackRecord:
 
 @dataclass(frozen=True)
 class TypeSyncStatus:
-    """Sync state of one type on one stream (what `pilotfish proxy-status` shows)."""
+    """Sync state of one type on one stream (what `pilotfish proxy-status` shows). Times are
+    whatever the caller passed as `now`: wall-clock `time.time()` when run by `XdsServer`."""
 
     type_url: str
     subscribed: tuple[str, ...]

@@ -130,7 +130,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if previous is not None and previous.version == snapshot.version:
             return
         self._set_at[node_id] = time.monotonic()
-        now = time.monotonic()
+        now = time.time()  # streams record wall-clock times (shown in status)
         for connection in self._connections.get(node_id, ()):
             self._deliver(connection, connection.stream.push(snapshot, now))
 
@@ -258,7 +258,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 return False
             self._register(connection, request.node)
         snapshot = self._snapshots.get(connection.node_id)
-        output = connection.stream.on_request(request, snapshot, time.monotonic())
+        output = connection.stream.on_request(request, snapshot, time.time())
         self._deliver(connection, output)
         return True
 
