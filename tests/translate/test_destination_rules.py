@@ -56,9 +56,16 @@ def test_exact_host_beats_wildcard_in_one_namespace() -> None:
 def test_proxy_namespace_beats_service_namespace() -> None:
     in_gateway_ns = rule("r", "istio-system", "reviews.default.svc.cluster.local", "RANDOM")
     in_service_ns = rule("r", "default", "reviews", "LEAST_REQUEST")
-    config = in_gateway_ns + in_service_ns
-    assert lb_policy(config) == cluster_pb2.Cluster.LEAST_REQUEST
-    assert lb_policy(config, "istio-ingressgateway-0") == cluster_pb2.Cluster.RANDOM
+    push = bookinfo_push(in_gateway_ns + in_service_ns)  # one push context, two namespaces
+    policies = []
+    for instance in ("productpage-v1-0", "istio-ingressgateway-0", "reviews-v1-0"):
+        cluster = generate(sidecar_for(push, instance), push).clusters[REVIEWS]
+        policies.append(cluster.lb_policy)  # type: ignore[attr-defined]
+    assert policies == [
+        cluster_pb2.Cluster.LEAST_REQUEST,
+        cluster_pb2.Cluster.RANDOM,
+        cluster_pb2.Cluster.LEAST_REQUEST,
+    ]
 
 
 def test_consistent_hash_and_connection_pool() -> None:
@@ -84,11 +91,7 @@ spec:
     assert cluster.outlier_detection.enforcing_consecutive_5xx.value == 0
     assert cluster.outlier_detection.base_ejection_time.ToSeconds() == 60
     route_config = resources.routes["http_proxy"]
-    (reviews,) = [
-        v
-        for v in route_config.virtual_hosts  # type: ignore[attr-defined]
-        if v.name.startswith("reviews.")
-    ]
+    (reviews,) = [v for v in route_config.virtual_hosts if v.name.startswith("reviews.")]
     cookie = reviews.routes[0].route.hash_policy[0].cookie
     assert (cookie.name, cookie.ttl.ToSeconds()) == ("user", 10)
 

@@ -62,6 +62,6 @@ def test_duplicate_names_keep_the_first_with_a_diagnostic() -> None:
     first = cluster_pb2.Cluster(name="c", type=cluster_pb2.Cluster.STATIC)
     second = cluster_pb2.Cluster(name="c", type=cluster_pb2.Cluster.STRICT_DNS)
     built = ProxyResources.build([first, second, route_pb2.RouteConfiguration(name="r")])
-    assert built.clusters["c"].type == cluster_pb2.Cluster.STATIC  # type: ignore[attr-defined]
+    assert built.clusters["c"].type == cluster_pb2.Cluster.STATIC
     assert len(built.diagnostics) == 1
     assert dict(built[LISTENER_TYPE]) == {}

@@ -159,7 +159,7 @@ def test_subset_clusters_and_endpoints() -> None:
         endpoints = resources.endpoints[name]
         addresses = [
             e.endpoint.address.socket_address.address
-            for group in endpoints.endpoints  # type: ignore[attr-defined]
+            for group in endpoints.endpoints
             for e in group.lb_endpoints
         ]
         assert addresses == [address]

@@ -104,7 +104,7 @@ def load_case(case: Path) -> tuple[Proxy, PushContext]:
         labels=pod.labels,
         workload=pod.workload,
         service_account=pod.service_account,
-        app_ports=tuple(tuple(p) for p in settings.get("app_ports", [])),  # type: ignore[misc]
+        app_ports=tuple(tuple(p) for p in settings.get("app_ports", [])),
     )
     mesh = MeshConfig(**settings.get("mesh", {}))
     return proxy, PushContext(registry=registry, configs=tuple(result.objects), mesh=mesh)

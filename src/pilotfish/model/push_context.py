@@ -6,14 +6,21 @@ Translation reads only this (and the `Proxy`); a new push context is built for e
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.hosts import host_matches, specificity
-from pilotfish.registry.types import CLUSTER_DOMAIN, RegistrySnapshot, Service
+from pilotfish.registry.types import (
+    CLUSTER_DOMAIN,
+    Endpoint,
+    RegistrySnapshot,
+    Service,
+    ServicePort,
+    WorkloadInstance,
+)
 
 MESH_GATEWAY = "mesh"
 
@@ -61,6 +68,50 @@ class PushContext:
         return tuple(sorted(self.registry.services, key=lambda s: s.hostname))
 
     @cached_property
+    def memo(self) -> dict[Hashable, Any]:
+        """Per-push-context memo for data derived purely from it (e.g. translation results
+        shared by every proxy of one namespace). Entries must never be mutated."""
+        return {}
+
+    @cached_property
+    def _instances_by_label(self) -> dict[tuple[str, str, str], list[WorkloadInstance]]:
+        index: dict[tuple[str, str, str], list[WorkloadInstance]] = {}
+        for instance in self.registry.instances:
+            for key, value in instance.labels:
+                index.setdefault((instance.namespace, key, value), []).append(instance)
+        return index
+
+    @cached_property
+    def _selected_instances(self) -> dict[str, tuple[WorkloadInstance, ...]]:
+        """Instances each service selects (by hostname), found through a label index."""
+        selected: dict[str, tuple[WorkloadInstance, ...]] = {}
+        for service in self.registry.services:
+            if not service.selector:
+                selected[service.hostname] = ()
+                continue
+            key, value = service.selector[0]
+            candidates = self._instances_by_label.get((service.namespace, key, value), [])
+            selected[service.hostname] = tuple(
+                i for i in candidates if service.selects(i.label_map)
+            )
+        return selected
+
+    def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
+        """Same result as `registry.endpoints`, from an index built once per push context."""
+        found = [
+            Endpoint(
+                address=i.address,
+                port=port.target_port,
+                labels=i.labels,
+                instance=i.name,
+                service_account=i.service_account,
+                healthy=i.ready,
+            )
+            for i in self._selected_instances.get(service.hostname, ())
+        ]
+        return tuple(sorted(found, key=lambda e: (e.address, e.port)))
+
+    @cached_property
     def _by_kind(self) -> dict[str, tuple[ConfigObject[Any], ...]]:
         kinds = {c.meta.kind for c in self.configs}
         return {kind: self.of_kind(kind) for kind in kinds}
@@ -78,20 +129,32 @@ class PushContext:
         one, the most specific host wins (exact before wildcard), ties by namespace/name.
         """
         order = [proxy_namespace, service_namespace, self.mesh.root_namespace]
-        rules = self.kind("DestinationRule")
         for namespace in dict.fromkeys(n for n in order if n):
             candidates = [
                 (specificity(resolved, host), rule)
-                for rule in rules
-                if rule.meta.namespace == namespace
-                and host_matches(resolved := resolve_host(rule.spec.host, namespace), host)
+                for resolved, rule in self._rules_by_namespace.get(namespace, ())
+                if host_matches(resolved, host)
             ]
             if candidates:
                 return min(candidates, key=lambda pair: pair[0])[1]
         return None
 
+    @cached_property
+    def _rules_by_namespace(self) -> dict[str, list[tuple[str, ConfigObject[Any]]]]:
+        """DestinationRules with their resolved host, by namespace, in namespace/name order."""
+        index: dict[str, list[tuple[str, ConfigObject[Any]]]] = {}
+        for rule in self.kind("DestinationRule"):
+            if rule.spec.host:
+                resolved = resolve_host(rule.spec.host, rule.meta.namespace)
+                index.setdefault(rule.meta.namespace, []).append((resolved, rule))
+        return index
+
     def mesh_virtual_services(self) -> tuple[ConfigObject[Any], ...]:
         """VirtualServices that apply to sidecars: `gateways` empty or containing `mesh`."""
+        return self._mesh_virtual_services
+
+    @cached_property
+    def _mesh_virtual_services(self) -> tuple[ConfigObject[Any], ...]:
         return tuple(
             vs
             for vs in self.kind("VirtualService")

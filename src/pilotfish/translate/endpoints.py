@@ -12,7 +12,8 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from google.protobuf import struct_pb2
 
-from pilotfish.registry.types import Endpoint, RegistrySnapshot
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Endpoint
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import socket_address
 
@@ -20,12 +21,12 @@ METADATA_NAMESPACE = "pilotfish"
 
 
 def load_assignment(
-    spec: OutboundClusterSpec, registry: RegistrySnapshot
+    spec: OutboundClusterSpec, push: PushContext
 ) -> endpoint_pb2.ClusterLoadAssignment:
     wanted = dict(spec.subset_labels)
     selected = [
         e
-        for e in registry.endpoints(spec.service, spec.port)
+        for e in push.endpoints(spec.service, spec.port)
         if e.healthy and all(dict(e.labels).get(k) == v for k, v in wanted.items())
     ]
     locality = ep_pb2.LocalityLbEndpoints(lb_endpoints=[_lb_endpoint(e) for e in selected])

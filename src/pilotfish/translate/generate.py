@@ -27,12 +27,12 @@ from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_r
 
 
 def outbound_cluster_specs(
-    proxy: Proxy, push: PushContext, diagnostics: list[Diagnostic]
+    namespace: str, push: PushContext, diagnostics: list[Diagnostic]
 ) -> dict[str, OutboundClusterSpec]:
-    """Every outbound cluster for this proxy, by name, in sorted order."""
+    """Every outbound cluster for proxies in `namespace`, by name, in sorted order."""
     specs: dict[str, OutboundClusterSpec] = {}
     for service in push.services:
-        rule = push.destination_rule(service.hostname, proxy.namespace, service.namespace)
+        rule = push.destination_rule(service.hostname, namespace, service.namespace)
         top = rule.spec.traffic_policy if rule is not None else None
         subsets = _subsets(rule, diagnostics) if rule is not None else []
         for port in service.ports:
@@ -82,13 +82,29 @@ def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bo
     return not protocols or any(p.is_http or p == Protocol.UNKNOWN for p in protocols)
 
 
+def _outbound(
+    namespace: str, push: PushContext
+) -> tuple[dict[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]:
+    """Outbound cluster specs, clusters and endpoints: the same for every proxy of a namespace,
+    so computed once per push context and namespace (the messages are shared: never mutate)."""
+    key = ("pilotfish.translate.outbound", namespace)
+    if key not in push.memo:
+        diagnostics: list[Diagnostic] = []
+        specs = outbound_cluster_specs(namespace, push, diagnostics)
+        messages: list[Message] = []
+        for spec in specs.values():
+            messages.append(cluster_builders.outbound_cluster(spec))
+            messages.append(load_assignment(spec, push))
+        push.memo[key] = (specs, tuple(messages), tuple(diagnostics))
+    result: tuple[dict[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]
+    result = push.memo[key]
+    return result
+
+
 def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
-    diagnostics: list[Diagnostic] = []
-    specs = outbound_cluster_specs(proxy, push, diagnostics)
-    messages: list[Message] = []
-    for spec in specs.values():
-        messages.append(cluster_builders.outbound_cluster(spec))
-        messages.append(load_assignment(spec, push.registry))
+    specs, outbound, found = _outbound(proxy.namespace, push)
+    diagnostics = list(found)
+    messages = list(outbound)
     messages.append(cluster_builders.blackhole_cluster())
     if proxy.type == ProxyType.ROUTER:
         for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():

@@ -93,6 +93,12 @@ def retry_policy(
     return policy
 
 
+@functools.cache
+def _default_retry_policy() -> rc_pb2.RetryPolicy:
+    """Built once: protobuf constructors copy it, so the shared message is never mutated."""
+    return retry_policy()
+
+
 def _route_action_defaults(action: rc_pb2.RouteAction) -> None:
     action.timeout.CopyFrom(duration(0))
     action.max_stream_duration.max_stream_duration.CopyFrom(duration(0))
@@ -101,7 +107,7 @@ def _route_action_defaults(action: rc_pb2.RouteAction) -> None:
 
 def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]) -> rc_pb2.Route:
     """Istio's `default` route: everything to one cluster, retries on, no timeout."""
-    action = rc_pb2.RouteAction(cluster=cluster, retry_policy=retry_policy())
+    action = rc_pb2.RouteAction(cluster=cluster, retry_policy=_default_retry_policy())
     _route_action_defaults(action)
     action.hash_policy.extend(hash_policy)
     return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
@@ -156,7 +162,7 @@ def _forward_action(
         action.timeout.CopyFrom(timeout)
     retries = http.retries
     if retries is None:
-        action.retry_policy.CopyFrom(retry_policy())
+        action.retry_policy.CopyFrom(_default_retry_policy())
     elif retries.attempts:
         action.retry_policy.CopyFrom(
             retry_policy(
