@@ -75,8 +75,8 @@ def forward_headers(request: Request) -> dict[str, str]:
 
 
 def call(service: str, product_id: str, headers: dict[str, str], error: str) -> tuple[int, Any]:
-    """(status, JSON) from one GET of `service`; on failure the status seen (or 500) and
-    `{"error": error}`."""
+    """(200, JSON) from a GET of `service`; on failure the status seen (500 when there was no
+    answer or no JSON) and `{"error": error}`."""
     attempts = REVIEWS_ATTEMPTS if service == "reviews" else 1
     status = 0
     for _ in range(attempts):
@@ -86,9 +86,10 @@ def call(service: str, product_id: str, headers: dict[str, str], error: str) -> 
             timeout=UPSTREAM_TIMEOUT_SECONDS,
         )
         status = reply.status
-        if status == 200 and reply.json() is not None:
-            return 200, reply.json()
-    return status or 500, {"error": error}
+        document = reply.json() if status == 200 else None
+        if document is not None:
+            return 200, document
+    return (status if status not in (0, 200) else 500), {"error": error}
 
 
 def product_details(product_id: str, headers: dict[str, str]) -> tuple[int, Any]:

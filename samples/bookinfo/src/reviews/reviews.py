@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "common"))
@@ -51,17 +52,31 @@ RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
 FORWARDED_HEADERS = (*PROPAGATED_HEADERS, "end-user")
 
 
+@dataclass(frozen=True)
 class Settings:
-    """The version's behaviour, read once from the environment."""
+    """The version's behaviour, read once from the environment in `main`."""
 
-    def __init__(self) -> None:
-        self.version = os.environ.get("SERVICE_VERSION", "v1")
-        self.ratings_enabled = os.environ.get("ENABLE_RATINGS", "false").lower() == "true"
-        self.star_color = os.environ.get("STAR_COLOR") or "black"
-        self.ratings_url = service_url("ratings") + "/ratings"
-        self.ratings_timeout = 10.0 if self.star_color == "black" else 2.5
-        self.pod_name = pod_name()
-        self.cluster_name = os.environ.get("CLUSTER_NAME") or "null"
+    version: str
+    ratings_enabled: bool
+    star_color: str
+    ratings_url: str
+    pod_name: str
+    cluster_name: str
+
+    @property
+    def ratings_timeout(self) -> float:
+        return 10.0 if self.star_color == "black" else 2.5
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        return cls(
+            version=os.environ.get("SERVICE_VERSION", "v1"),
+            ratings_enabled=os.environ.get("ENABLE_RATINGS", "false").lower() == "true",
+            star_color=os.environ.get("STAR_COLOR") or "black",
+            ratings_url=service_url("ratings") + "/ratings",
+            pod_name=pod_name(),
+            cluster_name=os.environ.get("CLUSTER_NAME") or "null",
+        )
 
 
 def fetch_stars(settings: Settings, product_id: int, request: Request) -> dict[str, int]:
@@ -114,4 +129,4 @@ def make_route(settings: Settings) -> Route:
 
 
 if __name__ == "__main__":
-    serve(make_route(Settings()), default_port=9080)
+    serve(make_route(Settings.from_environment()), default_port=9080)
