@@ -60,7 +60,7 @@ def test_proxy_namespace_beats_service_namespace() -> None:
     policies = []
     for instance in ("productpage-v1-0", "istio-ingressgateway-0", "reviews-v1-0"):
         cluster = generate(sidecar_for(push, instance), push).clusters[REVIEWS]
-        policies.append(cluster.lb_policy)  # type: ignore[attr-defined]
+        policies.append(cluster.lb_policy)
     assert policies == [
         cluster_pb2.Cluster.LEAST_REQUEST,
         cluster_pb2.Cluster.RANDOM,
