@@ -88,3 +88,19 @@ def test_delta_entries_carry_name_and_version() -> None:
     assignment = endpoint_pb2.ClusterLoadAssignment()
     assert message.resources[0].resource.Unpack(assignment)
     assert assignment == endpoints("a", BACKEND)
+
+
+def test_updated_reencodes_only_changes_and_deletes_with_none() -> None:
+    base = mesh_snapshot(LISTEN, BACKEND, clusters=3)
+    moved = base.updated({ENDPOINT: {"backend-1": endpoints("backend-1", ("127.0.0.1", 9))}})
+    old, new = base.resources(ENDPOINT).by_name, moved.resources(ENDPOINT).by_name
+    assert new["backend"] is old["backend"]  # reused, not re-serialised
+    assert new["backend-1"].version != old["backend-1"].version
+    assert moved.version_of(CLUSTER) == base.version_of(CLUSTER)
+    pruned = moved.updated({CLUSTER: {"backend-2": None}, ENDPOINT: {"backend-2": None}})
+    assert pruned.names(CLUSTER) == ["backend", "backend-1"]
+    assert list(pruned.messages(ENDPOINT)) == ["backend", "backend-1"]
+    rebuilt = mesh_snapshot(LISTEN, BACKEND, clusters=2).updated(
+        {ENDPOINT: {"backend-1": endpoints("backend-1", ("127.0.0.1", 9))}}
+    )
+    assert pruned == rebuilt  # same content, same version, however it was built
