@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from pilotfish.config.models import networking
+from pilotfish.config.models import networking, security, telemetry
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
@@ -36,6 +36,21 @@ ISTIO_KINDS: dict[str, KindInfo] = {
         ),
         KindInfo(NETWORKING, "Gateway", _NETWORKING_VERSIONS, networking.GatewaySpec),
         KindInfo(NETWORKING, "ServiceEntry", _NETWORKING_VERSIONS, networking.ServiceEntrySpec),
+        KindInfo(NETWORKING, "WorkloadEntry", _NETWORKING_VERSIONS, networking.WorkloadEntrySpec),
+        KindInfo(NETWORKING, "WorkloadGroup", _NETWORKING_VERSIONS, networking.WorkloadGroupSpec),
+        KindInfo(NETWORKING, "Sidecar", _NETWORKING_VERSIONS, networking.SidecarSpec),
+        KindInfo(NETWORKING, "ProxyConfig", ("v1beta1",), networking.ProxyConfigSpec),
+        KindInfo(NETWORKING, "EnvoyFilter", ("v1alpha3",), networking.EnvoyFilterSpec),
+        KindInfo(
+            SECURITY, "PeerAuthentication", ("v1", "v1beta1"), security.PeerAuthenticationSpec
+        ),
+        KindInfo(
+            SECURITY, "AuthorizationPolicy", ("v1", "v1beta1"), security.AuthorizationPolicySpec
+        ),
+        KindInfo(
+            SECURITY, "RequestAuthentication", ("v1", "v1beta1"), security.RequestAuthenticationSpec
+        ),
+        KindInfo(TELEMETRY, "Telemetry", ("v1", "v1alpha1"), telemetry.TelemetrySpec),
     )
 }
 

@@ -135,7 +135,7 @@ class LoadBalancerSettings(IstioModel):
 
 class OutlierDetection(IstioModel):
     base_ejection_time: Str | None = None
-    consecutive5xx_errors: Int | None = None
+    consecutive5xx_errors: Int | None = Field(default=None, alias="consecutive5xxErrors")
     consecutive_errors: Int | None = None
     consecutive_gateway_errors: Int | None = None
     consecutive_local_origin_failures: Int | None = None
