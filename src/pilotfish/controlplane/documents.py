@@ -67,4 +67,4 @@ def _remember_workdir(data: dict[str, Any], source: str) -> None:
         return
     meta = data.setdefault("metadata", {})
     notes = meta.setdefault("annotations", {})
-    notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.abspath(source)))
+    notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.realpath(source)))

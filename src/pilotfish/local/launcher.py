@@ -277,6 +277,7 @@ class Mesh:
                     "envoy_restarts": a.envoy.restarts,
                     "app_pid": a.app.process.pid if a.app.process else None,
                     "app_restarts": a.app.restarts,
+                    "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
                 }
                 for name, a in sorted(self.agents.items())
             },

@@ -1,0 +1,65 @@
+"""Data-plane cost, side by side in one run: a request straight to httpbin versus the same
+request through the client's sidecar and httpbin's sidecar (the mesh path), with `hey`.
+
+    .venv/bin/python bench/dataplane.py [--seconds 10] [--rate 100] [--concurrency 8]
+
+Prints achieved requests/s and latency percentiles for both, at a constant rate (the `-q` rate
+per worker) and flat out, and the mesh/direct ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from meshbench import BenchMesh, hey, machine
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--rate", type=int, default=100, help="requests/s per worker (constant rate)"
+    )
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("hey") is None:
+        print("needs `hey` (Debian package hey)", file=sys.stderr)
+        return 2
+    mesh = BenchMesh()
+    try:
+        mesh.run("up", "samples/httpbin", "--detach", "--ingress-address", mesh.ingress)
+        mesh.run("apply", "-f", "samples/sleep/sleep.yaml")
+        client = mesh.wait_proxy("sleep")
+        server = mesh.proxy("httpbin-v1")
+        direct_url = f"http://127.0.0.1:{server['app_ports']['8000']}/get"
+        mesh_url = "http://httpbin:8000/get"
+        proxy = f"http://{client['ip']}:{client['outbound_port']}"
+        print(f"machine: {machine()}")
+        rows = []
+        for label, rate in (("constant rate", args.rate), ("flat out", None)):
+            direct = hey(direct_url, args.seconds, args.concurrency, rate, None)
+            meshed = hey(mesh_url, args.seconds, args.concurrency, rate, proxy)
+            rows.append((label, direct, meshed))
+        print(
+            f"{'run':<14} {'path':<7} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'non-200':>8}"
+        )
+        for label, direct, meshed in rows:
+            for path, r in (("direct", direct), ("mesh", meshed)):
+                print(
+                    f"{label:<14} {path:<7} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f}"
+                    f" {r['p99_ms']:>8.2f} {r['non_200']:>8.0f}"
+                )
+            print(
+                f"{label:<14} ratio   {meshed['rps'] / direct['rps']:>8.2f} "
+                f"{meshed['p50_ms'] / direct['p50_ms']:>8.2f} {meshed['p90_ms'] / direct['p90_ms']:>8.2f}"
+                f" {meshed['p99_ms'] / direct['p99_ms']:>8.2f}   (mesh / direct)"
+            )
+    finally:
+        mesh.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
