@@ -42,20 +42,14 @@ def main() -> int:
             direct = hey(direct_url, args.seconds, args.concurrency, rate, None)
             meshed = hey(mesh_url, args.seconds, args.concurrency, rate, proxy)
             rows.append((label, direct, meshed))
-        print(
-            f"{'run':<14} {'path':<7} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'non-200':>8}"
-        )
+        keys = ("rps", "p50_ms", "p90_ms", "p99_ms")
+        print(f"{'run':<14} {'path':<7}" + "".join(f"{k:>9}" for k in keys) + f"{'non-200':>9}")
         for label, direct, meshed in rows:
             for path, r in (("direct", direct), ("mesh", meshed)):
-                print(
-                    f"{label:<14} {path:<7} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f}"
-                    f" {r['p99_ms']:>8.2f} {r['non_200']:>8.0f}"
-                )
-            print(
-                f"{label:<14} ratio   {meshed['rps'] / direct['rps']:>8.2f} "
-                f"{meshed['p50_ms'] / direct['p50_ms']:>8.2f} {meshed['p90_ms'] / direct['p90_ms']:>8.2f}"
-                f" {meshed['p99_ms'] / direct['p99_ms']:>8.2f}   (mesh / direct)"
-            )
+                cells = "".join(f"{r[k]:>9.2f}" for k in keys)
+                print(f"{label:<14} {path:<7}{cells}{r['non_200']:>9.0f}")
+            ratios = "".join(f"{meshed[k] / direct[k]:>9.2f}" for k in keys)
+            print(f"{label:<14} {'ratio':<7}{ratios}   (mesh / direct)")
     finally:
         mesh.down()
     return 0

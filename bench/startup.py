@@ -20,7 +20,8 @@ def one_run() -> float:
     mesh = BenchMesh(ingress="127.254.8.8")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pilotfish", "up", "samples/bookinfo", "--ingress-address", mesh.ingress],
+        [sys.executable, "-m", "pilotfish", "up", "samples/bookinfo",
+         "--ingress-address", mesh.ingress],
         env=mesh.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
