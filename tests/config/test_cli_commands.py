@@ -1,0 +1,115 @@
+"""`validate_command` and `analyze_command` as the `pilotfish` CLI calls them: output and exit
+codes, over real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilotfish.cli.analyze import analyze_command
+from pilotfish.cli.validate import validate_command
+
+GOOD = """\
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec: {ports: [{port: 9080, name: http}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+"""
+
+
+def test_validate_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    assert validate_command([str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "validation succeeded: 3 document(s) checked\n"
+
+
+def test_validate_invalid_and_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("subset: v1}", "subset: v1}\n      weight: -5\n      extra: 1"))
+    assert validate_command([str(bad)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f'warning: {bad}:23: VirtualService default/reviews at spec.http[0].route[0].extra: unknown field "extra"',  # noqa: E501
+        f"error: {bad}:22: VirtualService default/reviews at spec.http[0].route[0].weight: must be >= 0",  # noqa: E501
+        "validation failed: 1 error(s)",
+    ]
+    extra_only = tmp_path / "extra.yaml"
+    extra_only.write_text(GOOD.replace("subset: v1}", "subset: v1}\n      extra: 1"))
+    assert validate_command([str(extra_only)]) == 0
+    capsys.readouterr()
+    assert validate_command([str(extra_only)], strict=True) == 1
+
+
+def test_analyze_clean_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    assert analyze_command([str(tmp_path)]) == 0
+    assert "No validation issues found" in capsys.readouterr().out
+
+
+def test_analyze_reports_missing_host_subset_and_gateway(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        GOOD.replace("destination: {host: reviews, subset: v1}", "destination: {host: reviews2}")
+        + "  gateways: [bookinfo-gateway]\n---\n"
+        + "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r2}\n"
+        + "spec:\n  hosts: [reviews]\n  http:\n  - route:\n"
+        + "    - destination: {host: reviews, subset: v9}\n"
+    )
+    assert analyze_command([str(path)]) == 79
+    assert capsys.readouterr().out.splitlines() == [
+        f'Error [IST0101] (VirtualService reviews.default {path}:14) Referenced host not found: "reviews2"',  # noqa: E501
+        f'Error [IST0101] (VirtualService reviews.default {path}:14) Referenced gateway not found: "bookinfo-gateway"',  # noqa: E501
+        f'Error [IST0101] (VirtualService r2.default {path}:24) Referenced host+subset in destinationrule not found: "reviews+v9"',  # noqa: E501
+    ]
+    assert analyze_command([str(path)], failure_threshold="Error", output_threshold="Error") == 79
+
+
+def test_analyze_schema_errors_conflicts_and_threshold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    second = GOOD.split("---\n")[2].replace("name: reviews}", "name: reviews-b}")
+    se = (
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db}\n"
+        "spec: {hosts: [db.example.com], ports: [{number: 5432, name: tcp, protocol: TCP}], "
+        "resolution: DNS}\n"
+    )
+    path.write_text(GOOD + "---\n" + second + "---\n" + se)
+    assert analyze_command([str(path)], failure_threshold="Error") == 79
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in out] == [
+        "Error [IST0109]",
+        "Error [IST0109]",
+        "Warning [IST0134]",
+    ]
+    assert out[2].endswith("ServiceEntry addresses are required for this protocol.")
+    assert analyze_command([str(path)], output_threshold="Error", failure_threshold="Error") == 79
+    assert "IST0134" not in capsys.readouterr().out
+    path.write_text(GOOD + "---\n" + se)
+    assert analyze_command([str(path)], failure_threshold="Error") == 0
+    assert analyze_command([str(path)], failure_threshold="Warning") == 79
+    capsys.readouterr()
+    path.write_text(GOOD.replace("host: reviews\n", "host: 'a*b'\n"))
+    assert analyze_command([str(path)]) == 79
+    assert capsys.readouterr().out.startswith(
+        f"Error [IST0106] (DestinationRule reviews.default {path}:10) Schema validation error: "
+    )
