@@ -12,6 +12,11 @@ from typing import Any
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.destination_rule import validate_destination_rule
 from pilotfish.config.validation.gateway import validate_gateway
+from pilotfish.config.validation.security import (
+    validate_authorization_policy,
+    validate_peer_authentication,
+    validate_request_authentication,
+)
 from pilotfish.config.validation.service_entry import validate_service_entry
 from pilotfish.config.validation.virtual_service import validate_virtual_service
 
@@ -20,6 +25,9 @@ VALIDATORS: dict[str, Callable[[Any], list[Problem]]] = {
     "DestinationRule": validate_destination_rule,
     "Gateway": validate_gateway,
     "ServiceEntry": validate_service_entry,
+    "AuthorizationPolicy": validate_authorization_policy,
+    "PeerAuthentication": validate_peer_authentication,
+    "RequestAuthentication": validate_request_authentication,
 }
 
 
