@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
@@ -25,9 +24,11 @@ from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
 from pilotfish.translate.traffic_policy import (
     EffectivePolicy,
+    UpstreamHttp,
     apply_policy,
     default_circuit_breakers,
 )
+from pilotfish.translate.upstream_tls import apply_client_tls
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -60,24 +61,29 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
         lb_policy=cluster_pb2.Cluster.ROUND_ROBIN,
         circuit_breakers=default_circuit_breakers(),
     )
-    common_http = apply_policy(cluster, spec.policy)
-    http2 = spec.port.protocol in (Protocol.HTTP2, Protocol.GRPC)
-    if http2 or common_http is not None:
-        _set_http_protocol_options(cluster, http2=http2, common=common_http)
+    upstream = apply_policy(cluster, spec.policy)
+    apply_client_tls(cluster, spec.policy.tls)
+    native_http2 = spec.port.protocol in (Protocol.HTTP2, Protocol.GRPC)
+    http2 = native_http2 if upstream.http2 is None or native_http2 else upstream.http2
+    if http2 or upstream.common is not None or upstream.use_client_protocol:
+        _set_http_protocol_options(cluster, http2=http2, upstream=upstream)
     return cluster
 
 
 def _set_http_protocol_options(
-    cluster: cluster_pb2.Cluster, *, http2: bool, common: protocol_pb2.HttpProtocolOptions | None
+    cluster: cluster_pb2.Cluster, *, http2: bool, upstream: UpstreamHttp
 ) -> None:
-    explicit = upstream_http_pb2.HttpProtocolOptions.ExplicitHttpConfig()
-    if http2:
-        explicit.http2_protocol_options.SetInParent()
+    options = upstream_http_pb2.HttpProtocolOptions()
+    if upstream.use_client_protocol:
+        downstream = options.use_downstream_protocol_config
+        downstream.http_protocol_options.SetInParent()
+        downstream.http2_protocol_options.SetInParent()
+    elif http2:
+        options.explicit_http_config.http2_protocol_options.SetInParent()
     else:
-        explicit.http_protocol_options.SetInParent()
-    options = upstream_http_pb2.HttpProtocolOptions(explicit_http_config=explicit)
-    if common is not None:
-        options.common_http_protocol_options.CopyFrom(common)
+        options.explicit_http_config.http_protocol_options.SetInParent()
+    if upstream.common is not None:
+        options.common_http_protocol_options.CopyFrom(upstream.common)
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
 
 

@@ -3,8 +3,9 @@
 Owns the merge order Istio uses (top-level < port-level < subset < subset port-level, field by
 field: loadBalancer, connectionPool, outlierDetection, tls) and the mapping of each piece onto a
 `Cluster`: lb policy and consistent hash, circuit breakers, connect/idle timeouts, outlier
-detection. Policy objects are the config models' `TrafficPolicy`; they are read by Istio's field
-names in snake_case and tolerate absent fields.
+detection, slow start, TCP keepalive, and the upstream HTTP protocol choice (h2UpgradePolicy,
+useClientProtocol). Client TLS lives in `upstream_tls.py`. Policy objects are the config models'
+`TrafficPolicy`; they are read by Istio's field names in snake_case and tolerate absent fields.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
-from envoy.config.core.v3 import protocol_pb2
+from envoy.config.core.v3 import address_pb2, protocol_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
-from pilotfish.translate.envoy_pb import duration_of
+from pilotfish.translate.envoy_pb import duration_of, seconds_of
 
 _MAX = 4294967295
 _SIMPLE_LB = {
@@ -76,11 +77,20 @@ def effective_policy(top: Any, subset_policy: Any, port: int) -> EffectivePolicy
     return merged.overlay(subset_policy).overlay(_port_level(subset_policy, port))
 
 
-def apply_policy(
-    cluster: cluster_pb2.Cluster, policy: EffectivePolicy
-) -> protocol_pb2.HttpProtocolOptions | None:
-    """Set lb, circuit breakers, timeouts and outlier detection on `cluster`; return the HTTP
-    protocol options the connection pool asks for (the caller packs them), or None."""
+@dataclass(frozen=True)
+class UpstreamHttp:
+    """What the connection pool asks of the upstream HTTP protocol options (the caller packs
+    them): common options, upgrade to HTTP/2 (None: the port's protocol decides), or speak the
+    downstream's protocol."""
+
+    common: protocol_pb2.HttpProtocolOptions | None = None
+    http2: bool | None = None
+    use_client_protocol: bool = False
+
+
+def apply_policy(cluster: cluster_pb2.Cluster, policy: EffectivePolicy) -> UpstreamHttp:
+    """Set lb, circuit breakers, timeouts and outlier detection on `cluster`; return what the
+    connection pool asks of the upstream HTTP protocol options."""
     _apply_load_balancer(cluster, policy.load_balancer)
     _apply_outlier_detection(cluster, policy.outlier_detection)
     return _apply_connection_pool(cluster, policy.connection_pool)
@@ -107,6 +117,12 @@ def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Any) -> None:
     simple = enum_name(field(lb, "simple"))
     if simple in _SIMPLE_LB:
         cluster.lb_policy = _SIMPLE_LB[simple]
+    elif simple == "PASSTHROUGH":
+        # As Istio: no load balancing, the connection goes where the caller sent it.
+        cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
+        cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        cluster.ClearField("eds_cluster_config")
+    _apply_warmup(cluster, field(lb, "warmup_duration_secs"))
     consistent = field(lb, "consistent_hash")
     if consistent is None:
         return
@@ -123,6 +139,17 @@ def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Any) -> None:
     )
     if ring_size:
         cluster.ring_hash_lb_config.minimum_ring_size.value = int(ring_size)
+
+
+def _apply_warmup(cluster: cluster_pb2.Cluster, warmup: Any) -> None:
+    """warmupDurationSecs -> slow start window of the ROUND_ROBIN / LEAST_REQUEST balancer."""
+    window = duration_of(warmup if not str(warmup or "").isdigit() else f"{warmup}s")
+    if window is None or not window.ByteSize():
+        return
+    if cluster.lb_policy == cluster_pb2.Cluster.ROUND_ROBIN:
+        cluster.round_robin_lb_config.slow_start_config.slow_start_window.CopyFrom(window)
+    elif cluster.lb_policy == cluster_pb2.Cluster.LEAST_REQUEST:
+        cluster.least_request_lb_config.slow_start_config.slow_start_window.CopyFrom(window)
 
 
 def hash_policies(lb: Any) -> list[rc_pb2.RouteAction.HashPolicy]:
@@ -151,11 +178,9 @@ def hash_policies(lb: Any) -> list[rc_pb2.RouteAction.HashPolicy]:
     return []
 
 
-def _apply_connection_pool(
-    cluster: cluster_pb2.Cluster, pool: Any
-) -> protocol_pb2.HttpProtocolOptions | None:
+def _apply_connection_pool(cluster: cluster_pb2.Cluster, pool: Any) -> UpstreamHttp:
     if pool is None:
-        return None
+        return UpstreamHttp()
     thresholds = cluster.circuit_breakers.thresholds[0]
     tcp, http = field(pool, "tcp"), field(pool, "http")
     if field(tcp, "max_connections") is not None:
@@ -163,6 +188,7 @@ def _apply_connection_pool(
     connect_timeout = duration_of(field(tcp, "connect_timeout"))
     if connect_timeout is not None:
         cluster.connect_timeout.CopyFrom(connect_timeout)
+    _apply_tcp_keepalive(cluster, field(tcp, "tcp_keepalive"))
     pending = field(http, "http1_max_pending_requests")
     if pending is not None:
         thresholds.max_pending_requests.value = int(pending)
@@ -179,7 +205,29 @@ def _apply_connection_pool(
     per_connection = field(http, "max_requests_per_connection")
     if per_connection:
         options.max_requests_per_connection.value = int(per_connection)
-    return options if options.ByteSize() else None
+    lifetime = duration_of(field(tcp, "max_connection_duration"))
+    if lifetime is not None:
+        options.max_connection_duration.CopyFrom(lifetime)
+    upgrade = enum_name(field(http, "h2_upgrade_policy"))
+    return UpstreamHttp(
+        common=options if options.ByteSize() else None,
+        http2={"UPGRADE": True, "DO_NOT_UPGRADE": False}.get(upgrade),
+        use_client_protocol=bool(field(http, "use_client_protocol")),
+    )
+
+
+def _apply_tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: Any) -> None:
+    """tcpKeepalive -> SO_KEEPALIVE on upstream connections (probes, time, interval if set)."""
+    if keepalive is None:
+        return
+    target = address_pb2.TcpKeepalive()
+    if field(keepalive, "probes") is not None:
+        target.keepalive_probes.value = int(field(keepalive, "probes"))
+    for source, name in (("time", "keepalive_time"), ("interval", "keepalive_interval")):
+        seconds = seconds_of(field(keepalive, source))
+        if seconds is not None:
+            getattr(target, name).value = max(1, int(seconds))
+    cluster.upstream_connection_options.tcp_keepalive.CopyFrom(target)
 
 
 def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None:
@@ -207,9 +255,9 @@ def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None
     max_percent = field(outlier, "max_ejection_percent")
     if max_percent is not None:
         detection.max_ejection_percent.value = int(max_percent)
-    min_health = field(outlier, "min_health_percent")
-    if min_health is not None:
-        cluster.common_lb_config.healthy_panic_threshold.CopyFrom(
-            percent_pb2.Percent(value=float(min_health))
-        )
+    # As Istio: the panic threshold is minHealthPercent, 0 (panic mode off) when unset.
+    min_health = field(outlier, "min_health_percent") or 0
+    cluster.common_lb_config.healthy_panic_threshold.CopyFrom(
+        percent_pb2.Percent(value=float(min_health))
+    )
     cluster.outlier_detection.CopyFrom(detection)
