@@ -135,6 +135,30 @@ def exec_(
     _exit(exec_command(workload, command or [], state.state_dir))
 
 
+@app.command()
+def validate(
+    filename: Files,
+    strict: Annotated[bool, typer.Option("--strict", help="unknown fields are errors")] = False,
+) -> None:
+    """Validate Istio config files as `istioctl validate` does (exit 0 when all valid)."""
+    from pilotfish.cli.validate import validate_command
+
+    _exit(validate_command(filename, strict))
+
+
+@app.command()
+def analyze(
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    output_threshold: Annotated[str, typer.Option("--output-threshold")] = "Info",
+    failure_threshold: Annotated[str, typer.Option("--failure-threshold")] = "Error",
+    use_mesh: Annotated[bool, typer.Option("--use-mesh", help="include the running mesh")] = False,
+) -> None:
+    """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
+    from pilotfish.cli.analyze import analyze_command
+
+    _exit(analyze_command(filename or [], output_threshold, failure_threshold, use_mesh))
+
+
 @app.command("proxy-status")
 def proxy_status(proxy: Annotated[str | None, typer.Argument()] = None) -> None:
     """Show each proxy's xDS sync state (SYNCED, STALE, NACKED, NOT SENT)."""

@@ -15,18 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilotfish.config.objects import Diagnostic
-from pilotfish.controlplane.documents import Parsed, parse_documents
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.controlplane.documents import Parsed, manifest_of, parse_documents
 from pilotfish.controlplane.proxies import proxy_from_node
 from pilotfish.controlplane.store import (
     DocKey,
     DocumentStore,
     doc_key,
-    dump_yaml,
     write_atomically,
 )
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import PushContext
+from pilotfish.model.push_context import MeshConfig, PushContext
 from pilotfish.registry.manifest import Manifest, is_manifest_kind
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.translate import check_invariants, generate
@@ -77,10 +76,12 @@ class ControlPlane:
         return parsed.diagnostics
 
     def _rebuild(self) -> None:
+        manifest = self.parsed.manifest
         registry = RegistrySnapshot(
-            services=self.parsed.manifest.services, instances=self.instances
+            services=manifest.services, instances=self.instances, secrets=manifest.secrets
         )
-        self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects))
+        mesh = MeshConfig(outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY")
+        self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects), mesh=mesh)
 
     # ---- proxies --------------------------------------------------------------------------
     def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
@@ -130,7 +131,7 @@ class ControlPlane:
         if not raws:
             return ChangeResult(False, [Diagnostic("error", "no objects passed to apply")])
         merged, changes = self.store.preview_apply(raws)
-        return self._adopt(merged, changes, incoming.diagnostics)
+        return self._adopt(merged, incoming.objects, changes, incoming.diagnostics)
 
     def delete(self, files: list[tuple[str, str]], keys: list[DocKey]) -> ChangeResult:
         raws, incoming = parse_documents(files)
@@ -141,19 +142,26 @@ class ControlPlane:
         if missing and not deleted:
             return ChangeResult(False, [Diagnostic("error", m) for m in missing])
         notes = [Diagnostic("warning", m) for m in missing]
-        return self._adopt(merged, deleted, notes)
+        return self._adopt(merged, [], deleted, notes)
 
     def _adopt(
-        self, merged: list[dict[str, Any]], changes: list[str], notes: list[Diagnostic]
+        self,
+        merged: list[dict[str, Any]],
+        incoming: list[ConfigObject[Any]],
+        changes: list[str],
+        notes: list[Diagnostic],
     ) -> ChangeResult:
-        # The result is re-parsed as a whole, so that rules across objects see everything.
-        _, whole = parse_documents([(str(self.store.path), dump_yaml(merged))] if merged else [])
-        if not whole.ok:
-            return ChangeResult(False, notes + whole.diagnostics)
+        """Adopt a validated change: objects already parsed are reused, never re-read."""
+        manifest, problems = manifest_of(merged)
+        if any(p.level == "error" for p in problems):
+            return ChangeResult(False, notes + problems)
+        keys = {doc_key(d) for d in merged}
+        objects = {doc_key(o.raw): o for o in self.parsed.objects}
+        objects.update((doc_key(o.raw), o) for o in incoming)
         before = self.parsed.manifest
         self.store.commit(merged)
-        self.parsed = whole
-        if whole.manifest != before:
+        self.parsed = Parsed([o for k, o in objects.items() if k in keys], manifest, [])
+        if manifest != before:
             self.manifest_version += 1
         self._rebuild()
         changed = self.regenerate(sorted(self.proxies))

@@ -7,11 +7,11 @@ Light on imports on purpose: the CLI loads it on every `apply`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish import config as galley
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.registry.manifest import (
     WORKDIR_ANNOTATION,
     Manifest,
@@ -68,3 +68,31 @@ def _remember_workdir(data: dict[str, Any], source: str) -> None:
     meta = data.setdefault("metadata", {})
     notes = meta.setdefault("annotations", {})
     notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.realpath(source)))
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document already validated and stored, seen as the manifest parser wants it."""
+
+    data: dict[str, Any]
+    source: Source = field(default_factory=lambda: Source("<store>"))
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.data.get("apiVersion", ""))
+
+    def line_of(self, path: str) -> int:
+        return 0
+
+
+def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]:
+    """The manifest held in stored documents (cheap: no YAML involved)."""
+    return parse_manifest(
+        StoredDocument(d)
+        for d in docs
+        if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
+    )

@@ -20,8 +20,8 @@ import aiohttp
 
 from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
-from pilotfish.controlplane.documents import parse_documents
-from pilotfish.controlplane.store import dump_yaml, write_atomically
+from pilotfish.controlplane.documents import manifest_of
+from pilotfish.controlplane.store import write_atomically
 from pilotfish.local.network import CP_HTTP_PORT, CP_XDS_PORT, MeshNetwork, load_or_choose
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.manifest import Manifest, WorkloadSpec
@@ -152,8 +152,7 @@ class Mesh:
         status, body = await self._call("GET", "/api/v1/manifest")
         if status != 200 or body["version"] == self.manifest_version:
             return
-        _, parsed = parse_documents([("<control plane>", dump_yaml(body["documents"]))])
-        manifest = parsed.manifest
+        manifest, _ = manifest_of(body["documents"])
         self.manifest_version = body["version"]
         wanted = self._wanted_specs(manifest)
         for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
