@@ -102,6 +102,7 @@ def gateway_route_config(
                         port=gateway_port.port,
                         gateway=key,
                         diagnostics=diagnostics,
+                        virtual_services=push.kind("VirtualService"),
                     )
                     routes_by_host.setdefault(host, []).extend(virtual_service_routes(vs, ctx))
     config = route_pb2.RouteConfiguration(name=names.gateway_route_config(gateway_port.port))

@@ -5,12 +5,14 @@ Envoy route each with the same action. Destinations resolve to outbound clusters
 whose host, port or subset has no cluster is left out with a diagnostic, and a route left with
 no destination answers 503 directly (where Istio would point at a missing cluster and Envoy
 would answer 503 NC), so the snapshot stays consistent and the route still shadows later ones.
+Delegating routes are expanded first (`delegates.py`); headers of a lone destination go on the
+route, those of weighted destinations on their cluster weight.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ from pilotfish.model.push_context import resolve_host
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.delegates import http_routes
 from pilotfish.translate.envoy_pb import duration, duration_of, pack
 from pilotfish.translate.route_extras import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import match_applies, route_match
@@ -42,6 +45,8 @@ class RouteContext:
     gateway: str  # "mesh" for sidecars, "ns/name" for a gateway
     proxy_labels: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    proxy_namespace: str = ""
+    virtual_services: Sequence[ConfigObject[Any]] = ()  # where delegates are looked up
 
     def report(self, level: str, message: str, config: ConfigObject[Any], path: str) -> None:
         self.diagnostics.append(
@@ -113,13 +118,10 @@ def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]
     return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
 
 
-def virtual_service_routes(vs: ConfigObject[Any], ctx: RouteContext) -> list[rc_pb2.Route]:
+def virtual_service_routes(root: ConfigObject[Any], ctx: RouteContext) -> list[rc_pb2.Route]:
     routes: list[rc_pb2.Route] = []
-    for index, http in enumerate(vs.spec.http or ()):
-        path = f"spec.http[{index}]"
-        if http.delegate is not None:
-            ctx.report("warning", "delegate is not supported yet: route skipped", vs, path)
-            continue
+    report = functools.partial(ctx.report, "warning")
+    for vs, http, path in http_routes(root, ctx.virtual_services, report):
         matches = list(http.match or ())
         applying = [
             m
@@ -130,12 +132,13 @@ def virtual_service_routes(vs: ConfigObject[Any], ctx: RouteContext) -> list[rc_
                 gateway=ctx.gateway,
                 namespace=vs.meta.namespace,
                 labels=ctx.proxy_labels,
+                proxy_namespace=ctx.proxy_namespace,
             )
         ]
         if matches and not applying:
             continue
         template = rc_pb2.Route()
-        if not terminal_action(template, http):
+        if not terminal_action(template, http, ctx.port):
             action = _forward_action(vs, http, path, ctx)
             if action is None:
                 ctx.report("warning", "no usable destination: the route answers 503", vs, path)
@@ -143,6 +146,8 @@ def virtual_service_routes(vs: ConfigObject[Any], ctx: RouteContext) -> list[rc_
             else:
                 template.route.CopyFrom(action)
         apply_extras(template, http, functools.partial(_mirror_cluster, vs, path, ctx))
+        if template.route.cluster and len(http.route) == 1:
+            headers_to_add(template, http.route[0].headers)
         for match in applying or [None]:
             route = rc_pb2.Route()
             route.CopyFrom(template)

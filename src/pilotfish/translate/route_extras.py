@@ -37,8 +37,9 @@ _REDIRECT_CODES = {
 }
 
 
-def terminal_action(route: rc_pb2.Route, http: Any) -> bool:
-    """Set a redirect or direct response on `route`; False if the route forwards instead."""
+def terminal_action(route: rc_pb2.Route, http: Any, port: int = 0) -> bool:
+    """Set a redirect or direct response on `route`; False if the route forwards instead.
+    `port` is the port the route serves: `derivePort: FROM_REQUEST_PORT` redirects to it."""
     if http.redirect is not None:
         redirect, action = http.redirect, route.redirect
         if redirect.uri:
@@ -49,6 +50,12 @@ def terminal_action(route: rc_pb2.Route, http: Any) -> bool:
             action.host_redirect = redirect.authority
         if redirect.port:
             action.port_redirect = redirect.port
+        elif (
+            str(getattr(redirect.derive_port, "value", redirect.derive_port))
+            == ("FROM_REQUEST_PORT")
+            and port
+        ):
+            action.port_redirect = port
         if redirect.scheme:
             action.scheme_redirect = redirect.scheme
         action.response_code = _REDIRECT_CODES.get(

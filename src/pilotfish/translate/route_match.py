@@ -3,7 +3,8 @@
 uri exact/prefix/regex -> path/prefix/safe_regex (with ignoreUriCase), headers and
 withoutHeaders -> header matchers (`method`/`authority`/`scheme` become the `:method`,
 `:authority`, `:scheme` pseudo-headers), queryParams -> query parameter matchers. A match block
-that names a port, gateways or source labels only applies on that port / gateway / workload.
+that names a port, gateways, source labels or a source namespace only applies on that port /
+gateway / workload / namespace: the route is generated only for the proxies it applies to.
 """
 
 from __future__ import annotations
@@ -20,16 +21,25 @@ _PSEUDO_HEADERS = (("method", ":method"), ("authority", ":authority"), ("scheme"
 
 
 def match_applies(
-    match: Any, *, port: int, gateway: str, namespace: str, labels: dict[str, str]
+    match: Any,
+    *,
+    port: int,
+    gateway: str,
+    namespace: str,
+    labels: dict[str, str],
+    proxy_namespace: str = "",
 ) -> bool:
     """Whether one match block is in force for this vhost port, gateway (`mesh` or `ns/name`)
-    and, for sidecars, the proxy's labels. `namespace` is the VirtualService's namespace."""
+    and, for sidecars, the proxy's labels and namespace (`sourceLabels`, `sourceNamespace`).
+    `namespace` is the VirtualService's namespace."""
     if match.port and match.port != port:
         return False
     if match.gateways and gateway not in {gateway_ref(g, namespace) for g in match.gateways}:
         return False
     source_labels = dict(match.source_labels or {})
-    if source_labels and gateway != "mesh":
+    if (source_labels or match.source_namespace) and gateway != "mesh":
+        return False
+    if match.source_namespace and match.source_namespace != proxy_namespace:
         return False
     return all(labels.get(k) == v for k, v in source_labels.items())
 

@@ -82,6 +82,8 @@ def http_proxy_route_config(
                 gateway=MESH_GATEWAY,
                 proxy_labels=proxy.label_map,
                 diagnostics=diagnostics,
+                proxy_namespace=proxy.namespace,
+                virtual_services=push.kind("VirtualService"),
             )
             routes = virtual_service_routes(vs, ctx) if vs is not None else []
             if not routes:
