@@ -103,9 +103,8 @@ def merge_match(root: Any, child: Any) -> Any | None:
 def _uri_within(child: Any, root: Any) -> bool:
     """Whether every path the child's uri match takes is also taken by the root's."""
     if root.prefix is not None:
-        inner = child.prefix if child.prefix is not None else child.exact
-        return inner is not None and inner.startswith(root.prefix)
-    if root.exact is not None:
-        return child.exact == root.exact
-    equal: bool = child == root
+        inner: str | None = child.prefix if child.prefix is not None else child.exact
+        prefix: str = root.prefix
+        return inner is not None and inner.startswith(prefix)
+    equal: bool = child.exact == root.exact if root.exact is not None else child == root
     return equal
