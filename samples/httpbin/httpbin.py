@@ -11,11 +11,14 @@ Every answer carries `x-served-by: $POD_NAME`, so a test can see which instance 
 Pilotfish addition, not in httpbin: `GET /stats/requests` answers `{"total": N, "paths":
 {"/status/503": 3, ...}}`, the requests this process served per path (itself excluded), which is
 how retry tests count attempts; `DELETE /stats/requests` answers the same and resets the counts.
+With `$FAIL_STATUS` set (e.g. `503`), every other request is counted and answered with that
+status, so one replica of a service can be made to fail (outlier detection tests).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -180,14 +183,19 @@ def handle(request: Request, counter: RequestCounter) -> Response:
     return json_response({"error": "not found"}, 404)
 
 
-def make_route(served_by: str) -> Route:
+def make_route(served_by: str, fail_status: int | None = None) -> Route:
     counter = RequestCounter()
 
     def route(request: Request) -> Response:
+        if fail_status is not None and request.path != "/stats/requests":
+            counter.add(request.path)
+            failed = json_response({"error": "failing on purpose ($FAIL_STATUS)"}, fail_status)
+            return failed.with_headers((("x-served-by", served_by),))
         return handle(request, counter).with_headers((("x-served-by", served_by),))
 
     return route
 
 
 if __name__ == "__main__":
-    serve(make_route(pod_name()), default_port=8080)
+    fail = os.environ.get("FAIL_STATUS", "").strip()
+    serve(make_route(pod_name(), int(fail) if fail.isdigit() else None), default_port=8080)
