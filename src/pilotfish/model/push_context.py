@@ -1,6 +1,9 @@
 """`PushContext`: one immutable, indexed snapshot of all config and the registry.
 
 Translation reads only this (and the `Proxy`); a new push context is built for every change.
+ServiceEntries and WorkloadEntries among the configs are merged into `registry` when the push
+context is built (`pilotfish.registry.service_entries`), so every translator sees their hosts
+and endpoints exactly like the manifest's services and instances.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.hosts import host_matches, specificity
+from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY, with_entries
 from pilotfish.registry.types import (
     CLUSTER_DOMAIN,
     Endpoint,
@@ -56,6 +60,11 @@ class PushContext:
     registry: RegistrySnapshot
     configs: tuple[ConfigObject[Any], ...] = ()
     mesh: MeshConfig = field(default_factory=MeshConfig)
+
+    def __post_init__(self) -> None:
+        entries = [c for c in self.configs if c.meta.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
+        if entries:
+            object.__setattr__(self, "registry", with_entries(self.registry, entries))
 
     def of_kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
         """Objects of one kind, sorted by (namespace, name): the order Istio resolves ties in."""
@@ -101,13 +110,13 @@ class PushContext:
         found = [
             Endpoint(
                 address=i.address,
-                port=port.target_port,
+                port=i.port_for(port),
                 labels=i.labels,
                 instance=i.name,
                 service_account=i.service_account,
                 healthy=i.ready,
             )
-            for i in self._selected_instances.get(service.hostname, ())
+            for i in self._selected_instances.get(service.hostname, ()) + service.entries
         ]
         return tuple(sorted(found, key=lambda e: (e.address, e.port)))
 

@@ -13,19 +13,28 @@ A Workload document:
       env: {ENABLE_RATINGS: "true"}
       ports: [9080]                    # container ports served behind the sidecar
 
+Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
+`ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
+`istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`
+is honoured).
+
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ruamel.yaml import YAML, YAMLError
+
 from pilotfish.config.objects import Diagnostic, Source
-from pilotfish.registry.types import Service, ServicePort, protocol_from_port
+from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 
 MANIFEST_API = "pilotfish.io/v1alpha1"
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
@@ -69,6 +78,8 @@ class Manifest:
     workloads: tuple[WorkloadSpec, ...] = ()
     service_accounts: tuple[tuple[str, str], ...] = ()  # (namespace, name)
     namespaces: tuple[str, ...] = ()
+    secrets: tuple[TlsSecret, ...] = ()
+    outbound_traffic_policy: str = ""  # from the `istio` mesh ConfigMap; "" = not set
 
     def workload(self, name: str) -> WorkloadSpec | None:
         return next((w for w in self.workloads if w.name == name), None)
@@ -79,6 +90,8 @@ def is_manifest_kind(api_version: str, kind: str) -> bool:
         ("v1", "Service"),
         ("v1", "ServiceAccount"),
         ("v1", "Namespace"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
         (MANIFEST_API, "Workload"),
     }
 
@@ -205,6 +218,50 @@ def _workdir(meta: dict[str, Any], source: Source) -> str:
     return os.path.dirname(os.path.abspath(source.file)) if source.file else "."
 
 
+def _parse_secret(p: _Parser, doc: RawDocumentLike) -> TlsSecret | None:
+    head = _meta(p, doc)
+    if head is None:
+        return None
+    name, namespace, _ = head
+    values: dict[str, str] = {}
+    for key, raw in dict(doc.data.get("data") or {}).items():
+        try:
+            values[str(key)] = base64.b64decode(str(raw), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            p.error(doc, f"data.{key}", "is not base64 of UTF-8 text")
+            return None
+    values.update({str(k): str(v) for k, v in dict(doc.data.get("stringData") or {}).items()})
+    return TlsSecret(
+        name=name,
+        namespace=namespace,
+        certificate=values.get("tls.crt", values.get("cert", "")),
+        private_key=values.get("tls.key", values.get("key", "")),
+        ca_certificate=values.get("ca.crt", values.get("cacert", "")),
+    )
+
+
+def _mesh_outbound_policy(p: _Parser, doc: RawDocumentLike) -> str:
+    """`outboundTrafficPolicy.mode` of the `istio` ConfigMap in istio-system, else ""."""
+    head = _meta(p, doc)
+    if head is None or head[:2] != ("istio", "istio-system"):
+        return ""
+    text = dict(doc.data.get("data") or {}).get("mesh") or ""
+    try:
+        mesh = YAML(typ="safe", pure=True).load(str(text)) or {}
+    except YAMLError as exc:
+        p.error(doc, "data.mesh", f"is not YAML: {exc}")
+        return ""
+    mode = (
+        (mesh.get("outboundTrafficPolicy") or {}).get("mode", "") if isinstance(mesh, dict) else ""
+    )
+    if mode not in ("", "ALLOW_ANY", "REGISTRY_ONLY"):
+        p.error(
+            doc, "data.mesh", f"outboundTrafficPolicy.mode {mode!r} is not ALLOW_ANY|REGISTRY_ONLY"
+        )
+        return ""
+    return str(mode)
+
+
 # Ports a sidecar uses itself on every workload address (Istio's numbers).
 RESERVED_PORTS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
 
@@ -215,6 +272,8 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
     workloads: dict[tuple[str, str], WorkloadSpec] = {}
     accounts: set[tuple[str, str]] = set()
     namespaces: set[str] = {"default"}
+    secrets: dict[tuple[str, str], TlsSecret] = {}
+    outbound_policy = ""
     for doc in docs:
         if not isinstance(doc.data, dict):
             continue
@@ -234,6 +293,12 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
             head = _meta(p, doc)
             if head:
                 accounts.add((head[1], head[0]))
+        elif (doc.api_version, doc.kind) == ("v1", "Secret"):
+            secret = _parse_secret(p, doc)
+            if secret is not None:
+                secrets[(secret.namespace, secret.name)] = secret
+        elif (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
+            outbound_policy = _mesh_outbound_policy(p, doc) or outbound_policy
         elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
             head = _meta(p, doc)
             if head:
@@ -243,5 +308,7 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
         workloads=tuple(sorted(workloads.values(), key=lambda w: (w.namespace, w.name))),
         service_accounts=tuple(sorted(accounts)),
         namespaces=tuple(sorted(namespaces)),
+        secrets=tuple(secrets[k] for k in sorted(secrets)),
+        outbound_traffic_policy=outbound_policy,
     )
     return manifest, p.diagnostics

@@ -64,10 +64,18 @@ class Service:
     selector: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     mesh_external: bool = False
+    host: str = ""  # ServiceEntry host (`api.example.com`); Kubernetes services leave it empty
+    resolution: str = ""  # ServiceEntry resolution: NONE, STATIC, DNS ("" = registry endpoints)
+    addresses: tuple[str, ...] = ()  # ServiceEntry `addresses` (VIPs or CIDRs)
+    entries: tuple[WorkloadInstance, ...] = ()  # ServiceEntry inline `endpoints`
 
     @property
     def hostname(self) -> str:
-        return f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+        return self.host or f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+
+    @property
+    def from_service_entry(self) -> bool:
+        return bool(self.host)
 
     def port(self, number: int) -> ServicePort | None:
         return next((p for p in self.ports if p.port == number), None)
@@ -88,6 +96,11 @@ class WorkloadInstance:
     service_account: str = "default"
     ports: tuple[int, ...] = ()  # container ports the app serves, behind the sidecar
     ready: bool = True
+    port_map: tuple[tuple[str, int], ...] = ()  # WorkloadEntry `ports`: service port name -> port
+
+    def port_for(self, port: ServicePort) -> int:
+        """The port this instance serves a service port on (WorkloadEntry `ports` first)."""
+        return dict(self.port_map).get(port.name, port.target_port)
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -109,11 +122,24 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class TlsSecret:
+    """A Kubernetes-shaped `v1 Secret` holding TLS material (PEM text), as gateways use it
+    through `credentialName`: `tls.crt`/`tls.key` (kubernetes.io/tls) and/or `ca.crt`."""
+
+    name: str
+    namespace: str
+    certificate: str = ""
+    private_key: str = ""
+    ca_certificate: str = ""
+
+
+@dataclass(frozen=True)
 class RegistrySnapshot:
     """Everything the registry knows at one instant. Immutable; sorted for determinism."""
 
     services: tuple[Service, ...] = ()
     instances: tuple[WorkloadInstance, ...] = ()
+    secrets: tuple[TlsSecret, ...] = ()  # `v1 Secret`s of the manifest (gateway credentials)
     _by_host: dict[str, Service] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,12 +148,15 @@ class RegistrySnapshot:
     def service(self, hostname: str) -> Service | None:
         return self._by_host.get(hostname)
 
+    def secret(self, namespace: str, name: str) -> TlsSecret | None:
+        return next((s for s in self.secrets if (s.namespace, s.name) == (namespace, name)), None)
+
     def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
         """Instances selected by the service, at the port's target port, sorted by address."""
         found = [
             Endpoint(
                 address=i.address,
-                port=port.target_port,
+                port=i.port_for(port),
                 labels=i.labels,
                 instance=i.name,
                 service_account=i.service_account,
@@ -135,5 +164,9 @@ class RegistrySnapshot:
             )
             for i in self.instances
             if i.namespace == service.namespace and service.selects(i.label_map)
+        ]
+        found += [
+            Endpoint(address=e.address, port=e.port_for(port), labels=e.labels, instance=e.name)
+            for e in service.entries
         ]
         return tuple(sorted(found, key=lambda e: (e.address, e.port)))

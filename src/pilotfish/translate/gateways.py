@@ -5,7 +5,8 @@ becomes one listener `0.0.0.0_<port>` with RDS `http.<port>`; its virtual hosts 
 VirtualServices bound to the Gateway (`gateways: [name]` in the VS's namespace, or `ns/name`),
 one per host in the intersection of the VS hosts and the server hosts (the more specific name;
 `*` matches everything). VirtualServices sharing a host have their routes merged in
-namespace/name order, as Istio does on gateways. TLS servers are reported, not served, yet.
+namespace/name order, as Istio does on gateways. HTTPS, TLS and TCP servers are served by
+`gateway_tls`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.http_routes import RouteContext, virtual_service_routes
 
 HTTP_PROTOCOLS = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
+L4_OR_TLS_PROTOCOLS = {"HTTPS", "TLS", "TCP"}
 
 
 @dataclass
@@ -44,8 +46,8 @@ def gateway_ports(
         for index, server in enumerate(gateway.spec.servers or ()):
             number = server.port.number if server.port is not None else None
             protocol = (server.port.protocol or "").upper() if server.port is not None else ""
-            if not number:
-                continue
+            if not number or protocol in L4_OR_TLS_PROTOCOLS:
+                continue  # served by `gateway_tls`
             if protocol not in HTTP_PROTOCOLS:
                 diagnostics.append(
                     Diagnostic(

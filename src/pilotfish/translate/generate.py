@@ -2,8 +2,10 @@
 
 Orchestrates the other modules: outbound cluster specs (service ports x DestinationRule
 subsets, with the rule Istio would pick for this proxy), their clusters and endpoints, the
-special clusters, then sidecar listeners/routes (outbound HTTP proxy + inbound ports) or
-gateway listeners/routes. Pure: reads only its arguments; never raises for config problems.
+special clusters, then sidecar listeners/routes (outbound HTTP proxy, outbound TCP listeners,
+inbound ports) or gateway listeners/routes (HTTP, then HTTPS/TLS/TCP servers and their SDS
+secrets). A `Sidecar` resource narrows the push context first (`sidecar_scope`).
+Pure: reads only its arguments; never raises for config problems.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from typing import Any
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
 from pilotfish.translate import clusters as cluster_builders
-from pilotfish.translate import listeners, names
+from pilotfish.translate import (
+    gateway_tls,
+    listeners,
+    names,
+    service_entries,
+    sidecar_scope,
+    tcp,
+)
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
 from pilotfish.translate.gateways import gateway_ports, gateway_route_config
@@ -93,7 +102,11 @@ def _outbound(
         specs = outbound_cluster_specs(namespace, push, diagnostics)
         messages: list[Message] = []
         for spec in specs.values():
-            messages.append(cluster_builders.outbound_cluster(spec))
+            cluster = cluster_builders.outbound_cluster(spec)
+            if service_entries.needs_own_endpoints(spec):
+                messages.append(service_entries.reshape_cluster(cluster, spec, push))
+                continue
+            messages.append(cluster)
             messages.append(load_assignment(spec, push))
         push.memo[key] = (specs, tuple(messages), tuple(diagnostics))
     result: tuple[dict[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]
@@ -102,26 +115,36 @@ def _outbound(
 
 
 def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
+    full_push, push = push, sidecar_scope.scoped_push(proxy, push)
     specs, outbound, found = _outbound(proxy.namespace, push)
     diagnostics = list(found)
     messages = list(outbound)
     messages.append(cluster_builders.blackhole_cluster())
-    if proxy.type == ProxyType.ROUTER:
+    if gateway_tls.is_gateway(proxy):
         for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
             messages.append(listeners.gateway_listener(proxy.bind_address, port))
-            messages.append(gateway_route_config(gateway_port, push, specs, diagnostics))
+            config = gateway_route_config(gateway_port, push, specs, diagnostics)
+            messages.append(gateway_tls.apply_https_redirect(config, gateway_port))
+        messages.extend(gateway_tls.gateway_tls_resources(proxy, push, specs, diagnostics))
         return ProxyResources.build(messages, diagnostics)
+    forward_proxy = any(service_entries.uses_forward_proxy(s) for s in specs.values())
     passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"
     if passthrough:
         messages.append(cluster_builders.passthrough_cluster())
     messages.append(
         listeners.outbound_http_proxy_listener(
-            proxy.ip, proxy.outbound_port, passthrough=passthrough
+            proxy.ip, proxy.outbound_port, passthrough=passthrough or forward_proxy
         )
     )
     messages.append(http_proxy_route_config(proxy, push, specs, diagnostics))
-    for container_port, app_port in proxy.app_ports:
-        http = _inbound_is_http(proxy, push, container_port)
+    messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics))
+    ingress = sidecar_scope.ingress_ports(proxy, full_push)
+    if ingress is None:
+        ingress = [
+            (container, app, _inbound_is_http(proxy, push, container))
+            for container, app in proxy.app_ports
+        ]
+    for container_port, app_port, http in ingress:
         messages.append(listeners.inbound_listener(proxy.ip, container_port, http=http))
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))
         if http:

@@ -1,8 +1,10 @@
 """Snapshot invariants checked before anything is published (and on every test snapshot).
 
 Every route (including weighted clusters and mirrors) names an existing cluster, every RDS name
-a listener uses exists, every EDS cluster has a ClusterLoadAssignment, resource names match
-their keys and are unique, and no two listeners bind the same address and port.
+a listener uses exists, every TCP proxy (weighted or not) names an existing cluster, every SDS
+secret a TLS filter chain names is in the snapshot, every EDS cluster has a
+ClusterLoadAssignment, resource names match their keys and are unique, and no two listeners
+bind the same address and port.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from pilotfish.translate.resources import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
+    SECRET_TYPE,
     ProxyResources,
     resource_name,
 )
@@ -30,7 +34,7 @@ from pilotfish.translate.resources import (
 def check_invariants(resources: ProxyResources) -> list[str]:
     """Problems with a snapshot, one message each; an empty list means it is consistent."""
     problems: list[str] = []
-    for type_url in (LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE):
+    for type_url in (LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE):
         for key, message in resources[type_url].items():
             if resource_name(message) != key:
                 problems.append(f"{type_url}: key {key!r} != name {resource_name(message)!r}")
@@ -64,6 +68,9 @@ def check_invariants(resources: ProxyResources) -> list[str]:
         for cluster in _listener_tcp_clusters(listener):
             if cluster not in clusters:
                 problems.append(f"listener {name}: cluster {cluster!r} does not exist")
+        for secret in _listener_sds_names(listener):
+            if secret not in resources[SECRET_TYPE]:
+                problems.append(f"listener {name}: SDS secret {secret!r} does not exist")
     for name, cluster in clusters.items():
         assert isinstance(cluster, cluster_pb2.Cluster)
         if cluster.type == cluster_pb2.Cluster.EDS and not cluster.HasField("cluster_type"):
@@ -101,5 +108,19 @@ def _listener_rds_names(listener: listener_pb2.Listener) -> Iterator[str]:
 def _listener_tcp_clusters(listener: listener_pb2.Listener) -> Iterator[str]:
     for _, typed in _network_filters(listener):
         proxy = tcp_proxy_pb2.TcpProxy()
-        if typed.Unpack(proxy) and proxy.cluster:  # type: ignore[attr-defined]
-            yield proxy.cluster
+        if typed.Unpack(proxy):  # type: ignore[attr-defined]
+            if proxy.cluster:
+                yield proxy.cluster
+            for weighted in proxy.weighted_clusters.clusters:
+                yield weighted.name
+
+
+def _listener_sds_names(listener: listener_pb2.Listener) -> Iterator[str]:
+    for chain in listener.filter_chains:
+        context = tls_pb2.DownstreamTlsContext()
+        if chain.transport_socket.typed_config.Unpack(context):
+            common = context.common_tls_context
+            for config in common.tls_certificate_sds_secret_configs:
+                yield config.name
+            if common.HasField("combined_validation_context"):
+                yield common.combined_validation_context.validation_context_sds_secret_config.name

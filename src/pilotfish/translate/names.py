@@ -41,6 +41,24 @@ def inbound_listener(ip: str, port: int) -> str:
     return f"inbound_{ip}_{port}"
 
 
+def outbound_tcp_listener(ip: str, port: int) -> str:
+    return f"outbound_{ip}_{port}"
+
+
+def gateway_tls_route_config(port: int, gateway: str, server: int) -> str:
+    """RDS name of one HTTPS server: `https.<port>.<server index>.<gateway ns>/<name>`."""
+    return f"https.{port}.{server}.{gateway}"
+
+
+def sds_credential(name: str) -> str:
+    """SDS name of a gateway `credentialName` (Istio's `kubernetes://` form)."""
+    return f"kubernetes://{name}"
+
+
+def sds_credential_ca(name: str) -> str:
+    return f"kubernetes://{name}-cacert"
+
+
 def gateway_listener(port: int) -> str:
     return f"0.0.0.0_{port}"
 

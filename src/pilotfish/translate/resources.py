@@ -1,9 +1,9 @@
 """`ProxyResources`: the immutable result of translating for one proxy.
 
-A frozen mapping type URL -> {resource name -> protobuf message} over the four resource types
-pilotfish generates (LDS, RDS, CDS, EDS, v3), each sorted by name, plus the diagnostics found
-while generating. Building one never raises: a duplicate name keeps the first resource and adds a
-diagnostic.
+A frozen mapping type URL -> {resource name -> protobuf message} over the resource types
+pilotfish generates (LDS, RDS, CDS, EDS and SDS for gateway credentials, v3), each sorted by
+name, plus the diagnostics found while generating. Building one never raises: a duplicate name
+keeps the first resource and adds a diagnostic.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
@@ -24,13 +25,21 @@ LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
 ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ENDPOINT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-RESOURCE_TYPES: tuple[str, ...] = (LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE)
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+RESOURCE_TYPES: tuple[str, ...] = (
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    SECRET_TYPE,
+)
 
 _MESSAGE_TYPES: dict[str, type[Message]] = {
     LISTENER_TYPE: listener_pb2.Listener,
     ROUTE_TYPE: route_pb2.RouteConfiguration,
     CLUSTER_TYPE: cluster_pb2.Cluster,
     ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
+    SECRET_TYPE: secret_pb2.Secret,
 }
 
 
@@ -113,6 +122,10 @@ class ProxyResources(Mapping[str, Mapping[str, Message]]):
     @property
     def endpoints(self) -> Mapping[str, Message]:
         return self._by_type[ENDPOINT_TYPE]
+
+    @property
+    def secrets(self) -> Mapping[str, Message]:
+        return self._by_type[SECRET_TYPE]
 
     def version(self, type_url: str) -> str:
         """Content hash of one resource type (deterministic serialisation), for xDS versions."""

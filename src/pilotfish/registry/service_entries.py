@@ -1,0 +1,124 @@
+"""ServiceEntry and WorkloadEntry -> registry services and workload instances (Istio's
+`serviceentry` registry), merged into a `RegistrySnapshot` next to the manifest's services.
+
+- Every host of a ServiceEntry becomes one `Service` whose hostname is the host as written
+  (`api.example.com`, `vm.example`), with the entry's ports (protocol from `protocol`, else the
+  port name), `location` (MESH_EXTERNAL by default, as in Istio), `resolution` and `addresses`.
+- Inline `endpoints` become instances owned by that service only (`Service.entries`); with
+  `workloadSelector` the service selects instances by label instead: WorkloadEntries (a VM
+  registered by address and labels) and manifest workloads of the same namespace.
+- Every WorkloadEntry becomes a `WorkloadInstance` (name = the entry's name), so a Kubernetes
+  `Service` whose selector matches its labels gets it as an endpoint too, as in Istio.
+  WorkloadEntry `ports` (port name -> number) override the service's target port.
+- A ServiceEntry host that is already a registry hostname is ignored (the first one wins).
+
+Pure: reads only its arguments. Config objects are duck-typed (`meta`, `spec`), so this module
+does not import the config models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pilotfish.registry.types import (
+    RegistrySnapshot,
+    Service,
+    ServicePort,
+    WorkloadInstance,
+    protocol_from_port,
+)
+
+SERVICE_ENTRY = "ServiceEntry"
+WORKLOAD_ENTRY = "WorkloadEntry"
+
+
+def _labels(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in dict(value or {}).items()))
+
+
+def _instance(name: str, namespace: str, entry: Any) -> WorkloadInstance | None:
+    if not entry.address:
+        return None
+    return WorkloadInstance(
+        name=name,
+        workload=name,
+        namespace=namespace,
+        address=str(entry.address),
+        labels=_labels(entry.labels),
+        service_account=str(entry.service_account or "default"),
+        port_map=tuple(sorted((str(k), int(v)) for k, v in dict(entry.ports or {}).items())),
+    )
+
+
+def workload_entry_instances(configs: Iterable[Any]) -> list[WorkloadInstance]:
+    """One instance per WorkloadEntry with an address."""
+    found = []
+    for entry in configs:
+        if entry.meta.kind != WORKLOAD_ENTRY:
+            continue
+        instance = _instance(entry.meta.name, entry.meta.namespace, entry.spec)
+        if instance is not None:
+            found.append(instance)
+    return found
+
+
+def _ports(spec: Any) -> tuple[ServicePort, ...]:
+    ports = []
+    for port in spec.ports or ():
+        if not port.number:
+            continue
+        name = str(port.name or "")
+        protocol = protocol_from_port(str(port.protocol or name).lower())
+        ports.append(ServicePort(name, port.number, protocol, port.target_port or port.number))
+    return tuple(ports)
+
+
+def service_entry_services(configs: Iterable[Any]) -> list[Service]:
+    """One service per ServiceEntry host, in (namespace, name, host) order."""
+    services = []
+    for entry in configs:
+        if entry.meta.kind != SERVICE_ENTRY:
+            continue
+        spec, namespace = entry.spec, entry.meta.namespace
+        ports = _ports(spec)
+        if not ports:
+            continue
+        selector = _labels(spec.workload_selector.labels) if spec.workload_selector else ()
+        inline = [
+            _instance(f"{entry.meta.name}-{index}", namespace, endpoint)
+            for index, endpoint in enumerate(spec.endpoints or ())
+        ]
+        for host in spec.hosts or ():
+            services.append(
+                Service(
+                    name=str(host),
+                    namespace=namespace,
+                    ports=ports,
+                    selector=selector,
+                    mesh_external=(spec.location or "MESH_EXTERNAL") == "MESH_EXTERNAL",
+                    host=str(host),
+                    resolution=str(spec.resolution or "NONE"),
+                    addresses=tuple(str(a) for a in spec.addresses or ()),
+                    entries=tuple(i for i in inline if i is not None),
+                )
+            )
+    return services
+
+
+def with_entries(registry: RegistrySnapshot, configs: Iterable[Any]) -> RegistrySnapshot:
+    """`registry` plus the services and instances ServiceEntries and WorkloadEntries define."""
+    configs = sorted(configs, key=lambda c: (c.meta.namespace, c.meta.name))
+    known = {s.hostname for s in registry.services}
+    services = list(registry.services)
+    for service in service_entry_services(configs):
+        if service.hostname not in known:
+            known.add(service.hostname)
+            services.append(service)
+    present = {(i.namespace, i.name) for i in registry.instances}
+    instances = list(registry.instances) + [
+        i for i in workload_entry_instances(configs) if (i.namespace, i.name) not in present
+    ]
+    return RegistrySnapshot(
+        services=tuple(services), instances=tuple(instances), secrets=registry.secrets
+    )

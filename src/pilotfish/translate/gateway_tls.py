@@ -1,0 +1,374 @@
+"""Gateway servers beyond plain HTTP: HTTPS (SIMPLE, MUTUAL), TLS (PASSTHROUGH or terminated),
+TCP, `httpsRedirect`, and the SDS secrets of `credentialName`.
+
+A proxy is a gateway when it is a router, or when its labels say `istio: ingressgateway` or
+`istio: egressgateway` (in local mode an egress gateway is a manifest Workload with those
+labels: its Envoy serves Gateway servers instead of sidecar listeners).
+
+Every port with non-HTTP servers becomes one listener `0.0.0.0_<port>` at the gateway address
+with one filter chain per server (and per SNI set), chosen by SNI (`server_names` = the
+server's hosts; `*` means any), in config order; a repeated SNI set keeps the first server:
+
+- HTTPS, or TLS with mode SIMPLE/MUTUAL: TLS is terminated with a `DownstreamTlsContext`. The
+  certificate comes from files (`serverCertificate`, `privateKey`, `caCertificates`: read by
+  Envoy) or from `credentialName`: a `v1 Secret` of the gateway's namespace (else the Gateway's)
+  delivered over SDS as `kubernetes://<name>` (`tls.crt`/`tls.key`) and, for MUTUAL,
+  `kubernetes://<name>-cacert` (the Secret's `ca.crt`, or a Secret named `<name>-cacert`).
+  MUTUAL requires a client certificate signed by that CA. `minProtocolVersion`,
+  `maxProtocolVersion`, `cipherSuites` and `subjectAltNames` (of the client) are honoured.
+  HTTPS servers get an HTTP connection manager with RDS `https.<port>.<index>.<ns>/<gateway>`
+  (virtual hosts as for HTTP servers); terminated TLS servers get the VS `tcp` routes.
+- TLS PASSTHROUGH: VS `tls` routes bound to the Gateway; each match's `sniHosts` (within the
+  server's hosts) become a chain that forwards the still-encrypted stream.
+- TCP: the first VS `tcp` route bound to the Gateway that matches the port.
+- HTTP servers with `tls.httpsRedirect` answer 301 to https (`require_tls: ALL`) for their hosts.
+
+Pure: secrets come from the push context's registry; nothing is read here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import wrappers_pb2
+from google.protobuf.message import Message
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.model.hosts import host_matches, intersect
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.registry.types import TlsSecret
+from pilotfish.translate import names
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import (
+    HCM_FILTER,
+    TCP_PROXY_FILTER,
+    ads_config_source,
+    pack,
+    socket_address,
+)
+from pilotfish.translate.gateways import GatewayPort, gateway_route_config
+from pilotfish.translate.listeners import fault_and_cors_filters, http_connection_manager
+from pilotfish.translate.tcp import l4_match_applies, tcp_proxy, tls_inspector
+
+GATEWAY_LABELS = ("ingressgateway", "egressgateway")
+TERMINATING = ("SIMPLE", "MUTUAL")
+TLS_VERSIONS = {
+    "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
+    "TLSV1_0": common_pb2.TlsParameters.TLSv1_0,
+    "TLSV1_1": common_pb2.TlsParameters.TLSv1_1,
+    "TLSV1_2": common_pb2.TlsParameters.TLSv1_2,
+    "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
+}
+TRANSPORT_SOCKET_TLS = "envoy.transport_sockets.tls"
+
+
+def is_gateway(proxy: Proxy) -> bool:
+    return proxy.type == ProxyType.ROUTER or proxy.label_map.get("istio") in GATEWAY_LABELS
+
+
+def _protocol(server: Any) -> str:
+    return str(server.port.protocol or "").upper() if server.port is not None else ""
+
+
+def _mode(server: Any) -> str:
+    return str(server.tls.mode or "SIMPLE") if server.tls is not None else ""
+
+
+def handled_here(server: Any) -> bool:
+    """Servers this module serves (the rest are plain HTTP, served by `gateways`)."""
+    return _protocol(server) in ("HTTPS", "TLS", "TCP")
+
+
+def _server_names(server: Any) -> list[str]:
+    hosts = [h.split("/", 1)[-1] for h in server.hosts or ()]
+    return [] if not hosts or "*" in hosts else sorted(set(hosts))
+
+
+def _secret_lookup(
+    proxy: Proxy, gateway: ConfigObject[Any], push: PushContext, name: str
+) -> TlsSecret | None:
+    for namespace in (proxy.namespace, gateway.meta.namespace):
+        found = push.registry.secret(namespace, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _tls_context(
+    proxy: Proxy,
+    gateway: ConfigObject[Any],
+    server: Any,
+    push: PushContext,
+    secrets: dict[str, Message],
+    report: Any,
+) -> tls_pb2.DownstreamTlsContext | None:
+    tls = server.tls
+    common = common_pb2.CommonTlsContext()
+    params = common.tls_params
+    if tls.min_protocol_version:
+        params.tls_minimum_protocol_version = TLS_VERSIONS[tls.min_protocol_version]
+    if tls.max_protocol_version:
+        params.tls_maximum_protocol_version = TLS_VERSIONS[tls.max_protocol_version]
+    params.cipher_suites.extend(tls.cipher_suites)
+    mutual = _mode(server) == "MUTUAL"
+    validation = common_pb2.CertificateValidationContext()
+    for san in tls.subject_alt_names:
+        validation.match_typed_subject_alt_names.append(
+            common_pb2.SubjectAltNameMatcher(
+                san_type=common_pb2.SubjectAltNameMatcher.DNS,
+                matcher=string_pb2.StringMatcher(exact=san),
+            )
+        )
+    if tls.credential_name:
+        secret = _secret_lookup(proxy, gateway, push, tls.credential_name)
+        if secret is None or not secret.certificate or not secret.private_key:
+            report(f"credentialName {tls.credential_name!r}: no such TLS Secret")
+            return None
+        name = names.sds_credential(tls.credential_name)
+        secrets[name] = secret_pb2.Secret(
+            name=name,
+            tls_certificate=common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(inline_string=secret.certificate),
+                private_key=base_pb2.DataSource(inline_string=secret.private_key),
+            ),
+        )
+        common.tls_certificate_sds_secret_configs.append(
+            secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
+        )
+        if mutual:
+            ca = secret.ca_certificate
+            if not ca:
+                other = _secret_lookup(proxy, gateway, push, f"{tls.credential_name}-cacert")
+                ca = other.ca_certificate if other is not None else ""
+            if not ca:
+                report(f"MUTUAL credentialName {tls.credential_name!r}: no ca.crt")
+                return None
+            ca_name = names.sds_credential_ca(tls.credential_name)
+            secrets[ca_name] = secret_pb2.Secret(
+                name=ca_name,
+                validation_context=common_pb2.CertificateValidationContext(
+                    trusted_ca=base_pb2.DataSource(inline_string=ca)
+                ),
+            )
+            combined = common.combined_validation_context
+            combined.default_validation_context.CopyFrom(validation)
+            combined.validation_context_sds_secret_config.CopyFrom(
+                secret_pb2.SdsSecretConfig(name=ca_name, sds_config=ads_config_source())
+            )
+    elif tls.server_certificate and tls.private_key:
+        common.tls_certificates.append(
+            common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(filename=tls.server_certificate),
+                private_key=base_pb2.DataSource(filename=tls.private_key),
+            )
+        )
+        if mutual:
+            if not tls.ca_certificates:
+                report("MUTUAL needs caCertificates or credentialName")
+                return None
+            validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=tls.ca_certificates))
+            common.validation_context.CopyFrom(validation)
+    else:
+        report("a TLS server needs credentialName or serverCertificate and privateKey")
+        return None
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    if mutual:
+        context.require_client_certificate.CopyFrom(wrappers_pb2.BoolValue(value=True))
+    if _protocol(server) == "HTTPS":
+        common.alpn_protocols.extend(["h2", "http/1.1"])
+    return context
+
+
+def _l4_routes(
+    push: PushContext, gateway: ConfigObject[Any], field: str
+) -> list[tuple[ConfigObject[Any], int, Any]]:
+    key = f"{gateway.meta.namespace}/{gateway.meta.name}"
+    return [
+        (vs, index, route)
+        for vs in push.gateway_virtual_services(key)
+        for index, route in enumerate(getattr(vs.spec, field) or ())
+    ]
+
+
+def _applies(
+    match: Any, vs: ConfigObject[Any], gateway: ConfigObject[Any], port: int, proxy: Proxy
+) -> bool:
+    return l4_match_applies(
+        match,
+        port=port,
+        gateway=f"{gateway.meta.namespace}/{gateway.meta.name}",
+        vs_namespace=vs.meta.namespace,
+        labels=proxy.label_map,
+        namespace=proxy.namespace,
+    )
+
+
+def _server_chains(
+    proxy: Proxy,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    gateway: ConfigObject[Any],
+    index: int,
+    server: Any,
+    secrets: dict[str, Message],
+    routes: list[Message],
+    diagnostics: list[Diagnostic],
+) -> list[lc_pb2.FilterChain]:
+    port = server.port.number
+    key = f"{gateway.meta.namespace}/{gateway.meta.name}"
+
+    def report(text: str) -> None:
+        diagnostics.append(
+            Diagnostic(
+                "warning",
+                text,
+                path=f"spec.servers[{index}]",
+                source=gateway.meta.source,
+                kind="Gateway",
+                name=key,
+            )
+        )
+
+    protocol, mode = _protocol(server), _mode(server)
+    stat = f"{key}.{port}"
+    if protocol == "TLS" and mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
+        chains = []
+        for vs, route_index, route in _l4_routes(push, gateway, "tls"):
+            for match in route.match or ():
+                sni = sorted(
+                    host
+                    for written in match.sni_hosts
+                    for server_host in server.hosts or ("*",)
+                    if (
+                        host := intersect(
+                            resolve_host(written, vs.meta.namespace), server_host.split("/", 1)[-1]
+                        )
+                    )
+                    and host != "*"
+                )
+                if not sni or not _applies(match, vs, gateway, port, proxy):
+                    continue
+                proxy_filter = tcp_proxy(
+                    stat, vs, route, port, push, clusters, diagnostics, f"spec.tls[{route_index}]"
+                )
+                chains.append(
+                    lc_pb2.FilterChain(
+                        filter_chain_match=lc_pb2.FilterChainMatch(server_names=sni),
+                        filters=[
+                            lc_pb2.Filter(
+                                name=TCP_PROXY_FILTER,
+                                typed_config=pack(proxy_filter),
+                            )
+                        ],
+                    )
+                )
+        return chains
+    match = lc_pb2.FilterChainMatch(server_names=_server_names(server))
+    chain = lc_pb2.FilterChain(filter_chain_match=match, name=f"{key}.{index}")
+    if protocol in ("HTTPS", "TLS"):
+        if mode not in TERMINATING:
+            report(f"TLS mode {mode} is not served on gateways")
+            return []
+        context = _tls_context(proxy, gateway, server, push, secrets, report)
+        if context is None:
+            return []
+        chain.transport_socket.name = TRANSPORT_SOCKET_TLS
+        chain.transport_socket.typed_config.CopyFrom(pack(context))
+        match.transport_protocol = "tls"
+    if protocol == "HTTPS":
+        config = gateway_route_config(
+            GatewayPort(port, [(gateway, server)]), push, clusters, diagnostics
+        )
+        config.name = names.gateway_tls_route_config(port, key, index)
+        routes.append(config)
+        manager = http_connection_manager(
+            f"outbound_0.0.0.0_{port}", config.name, fault_and_cors_filters(), gateway=True
+        )
+        chain.filters.append(lc_pb2.Filter(name=HCM_FILTER, typed_config=pack(manager)))
+        return [chain]
+    tcp_routes = [
+        (vs, i, r)
+        for vs, i, r in _l4_routes(push, gateway, "tcp")
+        if not r.match or any(_applies(m, vs, gateway, port, proxy) for m in r.match)
+    ]
+    first: tuple[ConfigObject[Any] | None, int, Any] = (
+        tcp_routes[0] if tcp_routes else (None, 0, None)
+    )
+    tcp_vs, route_index, route = first
+    if route is None:
+        report(f"{protocol} server on port {port} has no VirtualService tcp route: not served")
+        return []
+    proxy_filter = tcp_proxy(
+        stat, tcp_vs, route, port, push, clusters, diagnostics, f"spec.tcp[{route_index}]"
+    )
+    chain.filters.append(lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy_filter)))
+    return [chain]
+
+
+def gateway_tls_resources(
+    proxy: Proxy,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+) -> list[Message]:
+    """Listeners (one per port), HTTPS route configurations and SDS secrets of the gateway."""
+    by_port: dict[int, list[tuple[ConfigObject[Any], int, Any]]] = {}
+    for gateway in push.gateways_for(proxy.label_map):
+        for index, server in enumerate(gateway.spec.servers or ()):
+            if server.port is not None and server.port.number and handled_here(server):
+                by_port.setdefault(server.port.number, []).append((gateway, index, server))
+    messages: list[Message] = []
+    secrets: dict[str, Message] = {}
+    for port, servers in sorted(by_port.items()):
+        chains: list[lc_pb2.FilterChain] = []
+        seen: set[tuple[str, ...]] = set()
+        for gateway, index, server in servers:
+            for chain in _server_chains(
+                proxy, push, clusters, gateway, index, server, secrets, messages, diagnostics
+            ):
+                sni = tuple(chain.filter_chain_match.server_names)
+                if sni in seen:
+                    continue
+                seen.add(sni)
+                chains.append(chain)
+        if not chains:
+            continue
+        listener = listener_pb2.Listener(
+            name=names.gateway_listener(port),
+            address=socket_address(proxy.bind_address, port),
+            traffic_direction=base_pb2.OUTBOUND,
+            filter_chains=chains,
+        )
+        if any(
+            c.filter_chain_match.server_names or c.filter_chain_match.transport_protocol
+            for c in chains
+        ):
+            listener.listener_filters.append(tls_inspector())
+        messages.append(listener)
+    messages.extend(secrets[name] for name in sorted(secrets))
+    return messages
+
+
+def apply_https_redirect(
+    config: route_pb2.RouteConfiguration, gateway_port: GatewayPort
+) -> route_pb2.RouteConfiguration:
+    """`require_tls: ALL` on the virtual hosts of HTTP servers that say `httpsRedirect`."""
+    redirecting = [
+        h.split("/", 1)[-1]
+        for _, server in gateway_port.servers
+        if server.tls is not None and server.tls.https_redirect
+        for h in server.hosts or ()
+    ]
+    for vhost in config.virtual_hosts:
+        if any(host_matches(h, d) for h in redirecting for d in vhost.domains):
+            vhost.require_tls = rc_pb2.VirtualHost.ALL
+    return config

@@ -1,0 +1,81 @@
+"""Clusters for ServiceEntry services whose endpoints are not plain addresses (Istio's shapes).
+
+- `resolution: STATIC` (and Kubernetes services): EDS, like every outbound cluster.
+- `resolution: DNS` / `DNS_ROUND_ROBIN`: `STRICT_DNS` / `LOGICAL_DNS` with the endpoints inline
+  (their `address` is a name, resolved by Envoy; with no endpoints, the host itself), so no
+  ClusterLoadAssignment is pushed for it.
+- `resolution: NONE`: the dynamic forward proxy cluster (Envoy resolves the request's Host), the
+  local-mode stand-in for Istio's ORIGINAL_DST cluster, as the app talks to its sidecar and not
+  to the original destination. Only HTTP ports can use it (the filter reads the Host header).
+
+The traffic policy already set on the EDS cluster (`clusters.outbound_cluster`) is kept. Pure.
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
+
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
+from pilotfish.translate.envoy_pb import pack, socket_address
+
+DNS_RESOLUTIONS = {
+    "DNS": cluster_pb2.Cluster.STRICT_DNS,
+    "DNS_ROUND_ROBIN": cluster_pb2.Cluster.LOGICAL_DNS,
+}
+
+
+def needs_own_endpoints(spec: OutboundClusterSpec) -> bool:
+    """True when the cluster carries its endpoints itself (no EDS)."""
+    return spec.service.resolution in DNS_RESOLUTIONS or (
+        spec.service.resolution == "NONE" and spec.port.protocol.is_http
+    )
+
+
+def uses_forward_proxy(spec: OutboundClusterSpec) -> bool:
+    return spec.service.resolution == "NONE" and spec.port.protocol.is_http
+
+
+def reshape_cluster(
+    cluster: cluster_pb2.Cluster, spec: OutboundClusterSpec, push: PushContext
+) -> cluster_pb2.Cluster:
+    """The EDS cluster built for `spec`, turned into a DNS or forward-proxy cluster."""
+    reshaped = cluster_pb2.Cluster()
+    reshaped.CopyFrom(cluster)
+    reshaped.ClearField("eds_cluster_config")
+    if uses_forward_proxy(spec):
+        reshaped.ClearField("type")
+        reshaped.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+        config = dfp_cluster_pb2.ClusterConfig(dns_cache_config=dns_cache_config())
+        reshaped.cluster_type.name = DFP_CLUSTER_TYPE
+        reshaped.cluster_type.typed_config.CopyFrom(pack(config))
+        return reshaped
+    reshaped.type = DNS_RESOLUTIONS[spec.service.resolution]
+    reshaped.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+    wanted = dict(spec.subset_labels)
+    endpoints = [
+        (e.address, e.port)
+        for e in push.endpoints(spec.service, spec.port)
+        if all(dict(e.labels).get(k) == v for k, v in wanted.items())
+    ]
+    if not endpoints and not spec.subset:
+        endpoints = [(spec.service.hostname, spec.port.target_port)]
+    if reshaped.type == cluster_pb2.Cluster.LOGICAL_DNS:
+        endpoints = endpoints[:1]
+    reshaped.load_assignment.CopyFrom(
+        endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=spec.name,
+            endpoints=[
+                ep_pb2.LocalityLbEndpoints(
+                    lb_endpoints=[
+                        ep_pb2.LbEndpoint(endpoint=ep_pb2.Endpoint(address=socket_address(a, p)))
+                        for a, p in endpoints
+                    ]
+                )
+            ],
+        )
+    )
+    return reshaped

@@ -1,0 +1,128 @@
+"""The `Sidecar` resource: which config a sidecar receives, and how its inbound side looks.
+
+Selection (Istio's order): in the proxy's namespace, a Sidecar whose `workloadSelector` matches
+the proxy's labels (first by name); else that namespace's Sidecar without a selector; else the
+root namespace's (istio-system) Sidecar without a selector, which applies mesh-wide.
+
+- `egress[].hosts` (`ns/dnsName`: `.` = the Sidecar's namespace, `*` = any, `~` = none; the
+  dnsName may be `*` or `*.suffix`): the proxy receives clusters, endpoints, HTTP-proxy virtual
+  hosts and TCP listeners only for the services it may reach. An egress listener with a `port`
+  limits that entry to services exposing that port.
+- `outboundTrafficPolicy.mode` overrides MeshConfig for the selected proxies (ALLOW_ANY passes
+  unknown hosts through, REGISTRY_ONLY answers 502 from the `block_all` route, as Istio's
+  BlackHoleCluster does).
+- `ingress[]` replaces the inbound listeners derived from the workload's ports: one listener per
+  `port.number`, to `defaultEndpoint` (`127.0.0.1:<port>` or `0.0.0.0:<port>`); in local mode an
+  endpoint port that is one of the workload's container ports goes to the port its app really
+  listens on. The port's `protocol` says HTTP (HTTP connection manager) or TCP.
+
+Scoping is done by handing translation a narrower `PushContext` (memoised per scope in the full
+one), so every translator sees the same, smaller registry. Pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pilotfish.config.objects import ConfigObject
+from pilotfish.model.hosts import host_matches
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY
+from pilotfish.registry.types import RegistrySnapshot, Service
+from pilotfish.translate.gateway_tls import is_gateway
+
+SIDECAR = "Sidecar"
+
+
+def selected_sidecar(proxy: Proxy, push: PushContext) -> ConfigObject[Any] | None:
+    """The Sidecar that applies to `proxy`, or None."""
+    labels = proxy.label_map
+    local = [s for s in push.kind(SIDECAR) if s.meta.namespace == proxy.namespace]
+    root = [s for s in push.kind(SIDECAR) if s.meta.namespace == push.mesh.root_namespace]
+    for sidecar in local:
+        selector = sidecar.spec.workload_selector
+        if (
+            selector is not None
+            and selector.labels
+            and all(labels.get(k) == v for k, v in selector.labels.items())
+        ):
+            return sidecar
+    for sidecar in local + root:
+        selector = sidecar.spec.workload_selector
+        if selector is None or not selector.labels:
+            return sidecar
+    return None
+
+
+def _host_allows(written: str, sidecar_namespace: str, service: Service) -> bool:
+    if "/" not in written:
+        namespace, host = "*", written
+    else:
+        namespace, host = written.split("/", 1)
+    if namespace == "~":
+        return False
+    if namespace == ".":
+        namespace = sidecar_namespace
+    if namespace != "*" and namespace != service.namespace:
+        return False
+    return host == "*" or host_matches(host, service.hostname)
+
+
+def visible(sidecar: ConfigObject[Any], service: Service) -> bool:
+    """True if one of the Sidecar's egress listeners lets the proxy reach `service`."""
+    for egress in sidecar.spec.egress:
+        number = egress.port.number if egress.port is not None else None
+        if number and service.port(number) is None:
+            continue
+        if any(_host_allows(h, sidecar.meta.namespace, service) for h in egress.hosts):
+            return True
+    return False
+
+
+def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
+    """`push` narrowed to what the proxy's Sidecar lets it see (itself when no Sidecar)."""
+    sidecar = None if is_gateway(proxy) else selected_sidecar(proxy, push)
+    if sidecar is None:
+        return push
+    key = ("pilotfish.translate.sidecar_scope", sidecar.meta.key)
+    if key in push.memo:
+        found: PushContext = push.memo[key]
+        return found
+    registry = push.registry
+    if sidecar.spec.egress:
+        registry = RegistrySnapshot(
+            services=tuple(s for s in registry.services if visible(sidecar, s)),
+            instances=registry.instances,
+            secrets=registry.secrets,
+        )
+    mesh = push.mesh
+    policy = sidecar.spec.outbound_traffic_policy
+    if policy is not None and policy.mode:
+        mesh = dataclasses.replace(mesh, outbound_traffic_policy=policy.mode)
+    # ServiceEntries are already merged into the registry: leave them out, or they would be
+    # merged again (and the scoped-out ones come back).
+    configs = tuple(c for c in push.configs if c.meta.kind not in (SERVICE_ENTRY, WORKLOAD_ENTRY))
+    scoped = PushContext(registry=registry, configs=configs, mesh=mesh)
+    push.memo[key] = scoped
+    return scoped
+
+
+def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]] | None:
+    """(listener port, app port, is HTTP) per Sidecar `ingress` entry; None without any."""
+    sidecar = selected_sidecar(proxy, push)
+    if sidecar is None or not sidecar.spec.ingress:
+        return None
+    real = dict(proxy.app_ports)
+    found: list[tuple[int, int, bool]] = []
+    for ingress in sidecar.spec.ingress:
+        if ingress.port is None or not ingress.port.number:
+            continue
+        endpoint = str(ingress.default_endpoint or "")
+        target = endpoint.rsplit(":", 1)[-1] if ":" in endpoint else ""
+        app_port = int(target) if target.isdigit() else ingress.port.number
+        app_port = real.get(app_port, app_port)
+        protocol = str(ingress.port.protocol or "HTTP").upper()
+        found.append((ingress.port.number, app_port, protocol in ("HTTP", "HTTP2", "GRPC")))
+    return found

@@ -1,0 +1,256 @@
+"""TCP and TLS routing: VirtualService `tcp` and `tls` routes -> Envoy `tcp_proxy` filter chains.
+
+Sidecars: every TCP-family service port (TCP, TLS, HTTPS, ... : not HTTP, not UNKNOWN) gets an
+outbound listener `outbound_<proxy ip>_<listen port>` at the sidecar's own address (ports chosen
+by `pilotfish.registry.tcp_ports`, the same function that gives the app its
+`<NAME>_SERVICE_HOST/PORT` variables). Its filter chains come from the VirtualService for the
+host (the most specific one bound to `mesh`):
+
+- `tls` routes (TLS/HTTPS ports): a `tls_inspector` reads the SNI; each applying match becomes
+  one chain with `server_names` = its `sniHosts`, in route order (a repeated SNI set keeps the
+  first); the default chain (no SNI match) carries the first applying `tcp` route or the
+  service's own cluster.
+- `tcp` routes: the first route with an applying match (or no match) wins.
+- A match applies when its `port` is the service port, `gateways` names `mesh` (or is empty and
+  the VS is mesh-bound), `sourceLabels` are a subset of the proxy's labels, `sourceNamespace`
+  is the proxy's namespace, and `destinationSubnets` contain one of the service's addresses
+  (ServiceEntry `addresses`, else its endpoint addresses): in local mode the connection's own
+  destination is the sidecar's listener, so the subnet is checked against the service instead.
+
+Destinations become one cluster, or `weighted_clusters` for several (weights as written; a
+destination whose host, port or subset has no cluster is left out with a diagnostic; nothing
+left -> `BlackHoleCluster`). Pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
+from pilotfish.registry.tcp_ports import outbound_tcp_ports
+from pilotfish.registry.types import Protocol, Service
+from pilotfish.translate import names
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
+from pilotfish.translate.virtual_hosts import mesh_virtual_service
+
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+TLS_PROTOCOLS = (Protocol.TLS, Protocol.HTTPS)
+
+
+def tls_inspector() -> listener_pb2.ListenerFilter:
+    return listener_pb2.ListenerFilter(
+        name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
+    )
+
+
+def _report(diagnostics: list[Diagnostic], vs: ConfigObject[Any], path: str, text: str) -> None:
+    diagnostics.append(
+        Diagnostic(
+            "warning",
+            text,
+            path=path,
+            source=vs.meta.source,
+            kind=vs.meta.kind,
+            name=f"{vs.meta.namespace}/{vs.meta.name}",
+        )
+    )
+
+
+def destination_cluster(
+    vs: ConfigObject[Any],
+    destination: Any,
+    port: int,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+    path: str,
+) -> str | None:
+    """The outbound cluster an L4 destination names, or None (with a diagnostic)."""
+    host = resolve_host(destination.host or "", vs.meta.namespace) if destination else ""
+    service = push.registry.service(host) if host else None
+    if service is None:
+        _report(diagnostics, vs, path, f"host {host or '?'} is not in the registry: left out")
+        return None
+    number = destination.port.number if destination.port and destination.port.number else None
+    if number is None:
+        number = service.ports[0].port if len(service.ports) == 1 else port
+    name = names.outbound_cluster(number, host, destination.subset or "")
+    if name not in clusters:
+        _report(diagnostics, vs, path, f"no cluster {name}: destination left out")
+        return None
+    return name
+
+
+def tcp_proxy(
+    stat_prefix: str,
+    vs: ConfigObject[Any] | None,
+    route: Any,
+    port: int,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+    path: str,
+) -> tcp_proxy_pb2.TcpProxy:
+    """A `tcp_proxy` for one `tcp`/`tls` route's destinations (weighted when several)."""
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
+    targets: list[tuple[str, int]] = []
+    for index, item in enumerate(route.route or () if route is not None else ()):
+        assert vs is not None
+        cluster = destination_cluster(
+            vs, item.destination, port, push, clusters, diagnostics, f"{path}.route[{index}]"
+        )
+        if cluster is not None:
+            weight = 100 if len(route.route) == 1 else int(item.weight or 0)
+            targets.append((cluster, weight))
+    targets = [(c, w) for c, w in targets if w > 0]
+    if len(targets) == 1:
+        proxy.cluster = targets[0][0]
+    elif targets:
+        for cluster, weight in targets:
+            proxy.weighted_clusters.clusters.append(
+                tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=cluster, weight=weight)
+            )
+    else:
+        proxy.cluster = names.BLACKHOLE_CLUSTER
+    return proxy
+
+
+def _in_subnets(subnets: Iterable[str], addresses: Iterable[str]) -> bool:
+    networks = []
+    for subnet in subnets:
+        try:
+            networks.append(ipaddress.ip_network(subnet, strict=False))
+        except ValueError:
+            continue
+    for address in addresses:
+        try:
+            found = ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            continue
+        if any(found.version == n.version and found.subnet_of(n) for n in networks):  # type: ignore[arg-type]
+            return True
+    return False
+
+
+def l4_match_applies(
+    match: Any,
+    *,
+    port: int,
+    gateway: str,
+    vs_namespace: str,
+    labels: Mapping[str, str],
+    namespace: str,
+    addresses: Iterable[str] = (),
+) -> bool:
+    """Istio's L4 match semantics (see the module docstring), for one service port."""
+    if match.port and match.port != port:
+        return False
+    gateways = [gateway_ref(g, vs_namespace) for g in match.gateways or ()]
+    if gateways and gateway not in gateways:
+        return False
+    if match.source_labels and any(labels.get(k) != v for k, v in match.source_labels.items()):
+        return False
+    if match.source_namespace and match.source_namespace != namespace:
+        return False
+    subnets = getattr(match, "destination_subnets", ())
+    return not subnets or _in_subnets(subnets, addresses)
+
+
+def first_tcp_route(
+    vs: ConfigObject[Any] | None, applies: Any
+) -> tuple[Any, str] | tuple[None, str]:
+    """The first `tcp` route with an applying match (or none), and its path."""
+    for index, route in enumerate(vs.spec.tcp or () if vs is not None else ()):
+        if not route.match or any(applies(m) for m in route.match):
+            return route, f"spec.tcp[{index}]"
+    return None, ""
+
+
+def _service_addresses(service: Service, push: PushContext) -> list[str]:
+    if service.addresses:
+        return list(service.addresses)
+    return sorted({e.address for p in service.ports for e in push.endpoints(service, p)})
+
+
+def _filter(proxy: tcp_proxy_pb2.TcpProxy) -> lc_pb2.Filter:
+    return lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))
+
+
+def sidecar_tcp_listeners(
+    proxy: Proxy,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+) -> list[listener_pb2.Listener]:
+    """One outbound listener per TCP-family service port (see the module docstring)."""
+    inbound = [container for container, _ in proxy.app_ports]
+    found = []
+    for item in outbound_tcp_ports(push.services, inbound):
+        service, port = item.service, item.port
+        if names.outbound_cluster(port.port, service.hostname) not in clusters:
+            continue
+        vs = mesh_virtual_service(push, service.hostname)
+        addresses = _service_addresses(service, push)
+
+        def applies(
+            match: Any,
+            number: int = port.port,
+            where: list[str] = addresses,
+            vs_namespace: str = vs.meta.namespace if vs is not None else proxy.namespace,
+        ) -> bool:
+            return l4_match_applies(
+                match,
+                port=number,
+                gateway=MESH_GATEWAY,
+                vs_namespace=vs_namespace,
+                labels=proxy.label_map,
+                namespace=proxy.namespace,
+                addresses=where,
+            )
+
+        stat = names.outbound_cluster(port.port, service.hostname)
+        listener = listener_pb2.Listener(
+            name=names.outbound_tcp_listener(proxy.ip, item.listen_port),
+            address=socket_address(proxy.ip, item.listen_port),
+            traffic_direction=base_pb2.OUTBOUND,
+        )
+        if port.protocol in TLS_PROTOCOLS and vs is not None and vs.spec.tls:
+            listener.listener_filters.append(tls_inspector())
+            seen: set[tuple[str, ...]] = set()
+            for index, route in enumerate(vs.spec.tls):
+                for match in route.match or ():
+                    written = (resolve_host(s, vs.meta.namespace) for s in match.sni_hosts)
+                    sni = tuple(sorted(h for h in written if h != "*"))
+                    if not sni or sni in seen or not applies(match):
+                        continue
+                    seen.add(sni)
+                    path = f"spec.tls[{index}]"
+                    chain = lc_pb2.FilterChain(
+                        filter_chain_match=lc_pb2.FilterChainMatch(server_names=sni),
+                        filters=[
+                            _filter(
+                                tcp_proxy(
+                                    stat, vs, route, port.port, push, clusters, diagnostics, path
+                                )
+                            )
+                        ],
+                    )
+                    listener.filter_chains.append(chain)
+        route, path = first_tcp_route(vs, applies)
+        default = tcp_proxy(stat, vs, route, port.port, push, clusters, diagnostics, path)
+        if route is None:
+            default.cluster = stat
+        listener.filter_chains.append(lc_pb2.FilterChain(filters=[_filter(default)]))
+        found.append(listener)
+    return found
