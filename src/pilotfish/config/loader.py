@@ -25,7 +25,7 @@ MAX_BYTES = 8 * 1024 * 1024
 """Largest input accepted, per file or stream."""
 MAX_DEPTH = 64
 """Deepest nesting of maps and lists accepted (Istio specs need fewer than 15)."""
-MAX_NODES = 1_000_000
+MAX_NODES = 250_000
 """Most values produced from one stream, counting alias expansions (guards against alias bombs)."""
 
 _FLOW_OPENERS = re.compile(r"[\[{]")
