@@ -1,56 +1,103 @@
 """The Istio kinds pilotfish knows: API group, served versions and the spec model of each.
 
-Owns `KindInfo` and `ISTIO_KINDS`, and `lookup(api_version, kind)` which tells an Istio document
-(any served version maps to the same kind) from everything else (`v1 Service`, `Namespace`, ...).
+Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use), and
+`lookup(api_version, kind)` which tells an Istio document (any served version maps to the same
+kind) from everything else (`v1 Service`, `Namespace`, ...).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from pydantic import BaseModel
-
-from pilotfish.config.models import networking, security, telemetry
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 TELEMETRY = "telemetry.istio.io"
 _NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+_MODELS = "pilotfish.config.models"
 
 
 @dataclass(frozen=True)
 class KindInfo:
+    """One Istio kind. `spec` imports its model module on first use (`module:Class` in
+    `spec_name`), so that reading a VirtualService never imports the EnvoyFilter models."""
+
     group: str
     kind: str
     versions: tuple[str, ...]
-    spec: type[BaseModel]
+    spec_name: str
     namespaced: bool = True
+
+    @property
+    def spec(self) -> type[BaseModel]:
+        module, _, name = self.spec_name.partition(":")
+        model = getattr(importlib.import_module(f"{_MODELS}.{module}"), name)
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        return model
 
 
 ISTIO_KINDS: dict[str, KindInfo] = {
     info.kind: info
     for info in (
-        KindInfo(NETWORKING, "VirtualService", _NETWORKING_VERSIONS, networking.VirtualServiceSpec),
         KindInfo(
-            NETWORKING, "DestinationRule", _NETWORKING_VERSIONS, networking.DestinationRuleSpec
-        ),
-        KindInfo(NETWORKING, "Gateway", _NETWORKING_VERSIONS, networking.GatewaySpec),
-        KindInfo(NETWORKING, "ServiceEntry", _NETWORKING_VERSIONS, networking.ServiceEntrySpec),
-        KindInfo(NETWORKING, "WorkloadEntry", _NETWORKING_VERSIONS, networking.WorkloadEntrySpec),
-        KindInfo(NETWORKING, "WorkloadGroup", _NETWORKING_VERSIONS, networking.WorkloadGroupSpec),
-        KindInfo(NETWORKING, "Sidecar", _NETWORKING_VERSIONS, networking.SidecarSpec),
-        KindInfo(NETWORKING, "ProxyConfig", ("v1beta1",), networking.ProxyConfigSpec),
-        KindInfo(NETWORKING, "EnvoyFilter", ("v1alpha3",), networking.EnvoyFilterSpec),
-        KindInfo(
-            SECURITY, "PeerAuthentication", ("v1", "v1beta1"), security.PeerAuthenticationSpec
+            NETWORKING,
+            "VirtualService",
+            _NETWORKING_VERSIONS,
+            "networking.virtual_service:VirtualServiceSpec",
         ),
         KindInfo(
-            SECURITY, "AuthorizationPolicy", ("v1", "v1beta1"), security.AuthorizationPolicySpec
+            NETWORKING,
+            "DestinationRule",
+            _NETWORKING_VERSIONS,
+            "networking.destination_rule:DestinationRuleSpec",
+        ),
+        KindInfo(NETWORKING, "Gateway", _NETWORKING_VERSIONS, "networking.gateway:GatewaySpec"),
+        KindInfo(
+            NETWORKING,
+            "ServiceEntry",
+            _NETWORKING_VERSIONS,
+            "networking.service_entry:ServiceEntrySpec",
         ),
         KindInfo(
-            SECURITY, "RequestAuthentication", ("v1", "v1beta1"), security.RequestAuthenticationSpec
+            NETWORKING,
+            "WorkloadEntry",
+            _NETWORKING_VERSIONS,
+            "networking.workload_entry:WorkloadEntrySpec",
         ),
-        KindInfo(TELEMETRY, "Telemetry", ("v1", "v1alpha1"), telemetry.TelemetrySpec),
+        KindInfo(
+            NETWORKING,
+            "WorkloadGroup",
+            _NETWORKING_VERSIONS,
+            "networking.workload_entry:WorkloadGroupSpec",
+        ),
+        KindInfo(NETWORKING, "Sidecar", _NETWORKING_VERSIONS, "networking.sidecar:SidecarSpec"),
+        KindInfo(
+            NETWORKING, "ProxyConfig", ("v1beta1",), "networking.proxy_config:ProxyConfigSpec"
+        ),
+        KindInfo(
+            NETWORKING, "EnvoyFilter", ("v1alpha3",), "networking.envoy_filter:EnvoyFilterSpec"
+        ),
+        KindInfo(
+            SECURITY,
+            "PeerAuthentication",
+            ("v1", "v1beta1"),
+            "security.peer_authentication:PeerAuthenticationSpec",
+        ),
+        KindInfo(
+            SECURITY,
+            "AuthorizationPolicy",
+            ("v1", "v1beta1"),
+            "security.authorization_policy:AuthorizationPolicySpec",
+        ),
+        KindInfo(
+            SECURITY,
+            "RequestAuthentication",
+            ("v1", "v1beta1"),
+            "security.request_authentication:RequestAuthenticationSpec",
+        ),
+        KindInfo(TELEMETRY, "Telemetry", ("v1", "v1alpha1"), "telemetry.telemetry:TelemetrySpec"),
     )
 }
 

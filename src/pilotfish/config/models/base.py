@@ -2,6 +2,8 @@
 
 Owns `IstioModel` and the scalar aliases. Scalars are strict as the API server is strict: a
 quoted "5" is not an integer and `yes` is not a boolean; a float field accepts an integer.
+`defer_build=True`: a model's validator is built the first time it validates, not at import, so
+`import pilotfish.config` stays cheap and a document pays only for the kinds it uses.
 Unknown fields are not rejected here: `pilotfish.config.schema` reports them (warnings, or
 errors under `strict`) and strips them before a model is built.
 """
@@ -28,4 +30,5 @@ class IstioModel(BaseModel):
         extra="ignore",
         alias_generator=to_camel,
         protected_namespaces=(),
+        defer_build=True,
     )

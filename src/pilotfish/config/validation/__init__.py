@@ -1,36 +1,41 @@
 """Semantic validation with Istio's rules, per kind: `validate_spec(kind, spec)` → Problems.
 
 Each module holds the checks of one kind; `common` holds the shared collector and checks.
-Validators are pure and never raise for user mistakes.
+Validators are pure and never raise for user mistakes. A kind's module is imported the first time
+a document of that kind is validated (it imports that kind's models).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from pilotfish.config.schema import Problem
-from pilotfish.config.validation.destination_rule import validate_destination_rule
-from pilotfish.config.validation.gateway import validate_gateway
-from pilotfish.config.validation.security import (
-    validate_authorization_policy,
-    validate_peer_authentication,
-    validate_request_authentication,
-)
-from pilotfish.config.validation.service_entry import validate_service_entry
-from pilotfish.config.validation.virtual_service import validate_virtual_service
 
-VALIDATORS: dict[str, Callable[[Any], list[Problem]]] = {
-    "VirtualService": validate_virtual_service,
-    "DestinationRule": validate_destination_rule,
-    "Gateway": validate_gateway,
-    "ServiceEntry": validate_service_entry,
-    "AuthorizationPolicy": validate_authorization_policy,
-    "PeerAuthentication": validate_peer_authentication,
-    "RequestAuthentication": validate_request_authentication,
+VALIDATORS: dict[str, str] = {
+    "VirtualService": "virtual_service:validate_virtual_service",
+    "DestinationRule": "destination_rule:validate_destination_rule",
+    "Gateway": "gateway:validate_gateway",
+    "ServiceEntry": "service_entry:validate_service_entry",
+    "AuthorizationPolicy": "security:validate_authorization_policy",
+    "PeerAuthentication": "security:validate_peer_authentication",
+    "RequestAuthentication": "security:validate_request_authentication",
 }
 
 
+def validator_for(kind: str) -> Callable[[Any], list[Problem]] | None:
+    """The semantic validator of `kind` (imported on first use), or None."""
+    where = VALIDATORS.get(kind)
+    if where is None:
+        return None
+    module, _, name = where.partition(":")
+    found: Callable[[Any], list[Problem]] = getattr(
+        importlib.import_module(f"{__name__}.{module}"), name
+    )
+    return found
+
+
 def validate_spec(kind: str, spec: Any) -> list[Problem]:
-    validator = VALIDATORS.get(kind)
+    validator = validator_for(kind)
     return validator(spec) if validator is not None else []

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from pilotfish.config.models.base import Bool, Float, Int, IstioModel, Str
 from pilotfish.config.models.networking.virtual_service import PortSelector
+from pilotfish.config.models.selectors import WorkloadSelector as WorkloadSelector
 
 
 class Http2KeepAlive(IstioModel):
@@ -197,10 +198,6 @@ class Subset(IstioModel):
     labels: dict[str, Str] = Field(default_factory=dict)
     name: Str | None = None
     traffic_policy: TrafficPolicy | None = None
-
-
-class WorkloadSelector(IstioModel):
-    match_labels: dict[str, Str] = Field(default_factory=dict)
 
 
 class DestinationRuleSpec(IstioModel):

@@ -11,7 +11,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from pilotfish.config.models.base import Int, IstioModel, Str
-from pilotfish.config.models.networking.sidecar import SidecarWorkloadSelector
+from pilotfish.config.models.selectors import (
+    PolicyTargetReference as PolicyTargetReference,
+)
+from pilotfish.config.models.selectors import (
+    SidecarWorkloadSelector as SidecarWorkloadSelector,
+)
 
 
 class ClusterMatch(IstioModel):
@@ -137,13 +142,6 @@ class EnvoyConfigObjectPatch(IstioModel):
     ) = None
     match: EnvoyConfigObjectMatch | None = None
     patch: Patch | None = None
-
-
-class PolicyTargetReference(IstioModel):
-    group: Str | None = None
-    kind: Str | None = None
-    name: Str | None = None
-    namespace: Str | None = None
 
 
 class EnvoyFilterSpec(IstioModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from pilotfish.config.models.base import Int, IstioModel, Str
-from pilotfish.config.models.networking.destination_rule import WorkloadSelector
+from pilotfish.config.models.selectors import WorkloadSelector as WorkloadSelector
 
 
 class ProxyImage(IstioModel):

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from pilotfish.config.models.base import Int, IstioModel, Str
 from pilotfish.config.models.networking.destination_rule import ConnectionPoolSettings
 from pilotfish.config.models.networking.gateway import ServerTLSSettings
 from pilotfish.config.models.networking.virtual_service import Destination
+from pilotfish.config.models.selectors import SidecarWorkloadSelector as SidecarWorkloadSelector
 
 
 class SidecarPort(IstioModel):
@@ -42,10 +41,6 @@ class IstioIngressListener(IstioModel):
 class OutboundTrafficPolicy(IstioModel):
     egress_proxy: Destination | None = None
     mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] | None = None
-
-
-class SidecarWorkloadSelector(IstioModel):
-    labels: dict[str, Str] = Field(default_factory=dict)
 
 
 class SidecarSpec(IstioModel):

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from pilotfish.config.models.base import IstioModel
-from pilotfish.config.models.networking.destination_rule import WorkloadSelector
+from pilotfish.config.models.selectors import WorkloadSelector as WorkloadSelector
 
 
 class MutualTLS(IstioModel):

@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
-from pilotfish.config.models.telemetry.telemetry import (
-    AccessLogging,
-    AccessLoggingFilter,
-    AccessLoggingSelector,
-    CustomTag,
-    Environment,
-    Formatter,
-    Metrics,
-    MetricSelector,
-    MetricsOverrides,
-    ProviderRef,
-    RequestHeader,
-    TagOverride,
-    TelemetrySpec,
-    Tracing,
-    TracingLiteral,
-    TracingSelector,
-)
+from typing import TYPE_CHECKING
+
+from pilotfish.config.models.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.telemetry.telemetry import (
+        AccessLogging,
+        AccessLoggingFilter,
+        AccessLoggingSelector,
+        CustomTag,
+        Environment,
+        Formatter,
+        Metrics,
+        MetricSelector,
+        MetricsOverrides,
+        ProviderRef,
+        RequestHeader,
+        TagOverride,
+        TelemetrySpec,
+        Tracing,
+        TracingLiteral,
+        TracingSelector,
+    )
+
+_HOMES: dict[str, tuple[str, ...]] = {
+    "telemetry": (
+        "AccessLogging",
+        "AccessLoggingFilter",
+        "AccessLoggingSelector",
+        "CustomTag",
+        "Environment",
+        "Formatter",
+        "Metrics",
+        "MetricSelector",
+        "MetricsOverrides",
+        "ProviderRef",
+        "RequestHeader",
+        "TagOverride",
+        "TelemetrySpec",
+        "Tracing",
+        "TracingLiteral",
+        "TracingSelector",
+    ),
+}
+
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 __all__ = [
     "AccessLogging",

@@ -11,8 +11,12 @@ from typing import Literal
 from pydantic import Field
 
 from pilotfish.config.models.base import Bool, Float, IstioModel, Str
-from pilotfish.config.models.networking.destination_rule import WorkloadSelector
-from pilotfish.config.models.networking.envoy_filter import PolicyTargetReference
+from pilotfish.config.models.selectors import (
+    PolicyTargetReference as PolicyTargetReference,
+)
+from pilotfish.config.models.selectors import (
+    WorkloadSelector as WorkloadSelector,
+)
 
 
 class AccessLoggingFilter(IstioModel):
