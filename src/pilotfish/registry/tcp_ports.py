@@ -7,7 +7,8 @@ per such service port, at its own address: `<proxy ip>:<service port>`. When tha
 port number, or is privileged, below 1024) the listener moves to a port derived from a hash of
 `host:port` in 20000-29999 (the next free one after it), so the choice is stable and both the
 control plane (which builds the listener) and the agent (which tells the app) compute the same
-answer from the same registry.
+answer from the same registry (all services, before any Sidecar scoping; Kubernetes services
+claim their port before ServiceEntry hosts, then in hostname order).
 
 The app learns the address the way a Kubernetes pod does, from service environment variables:
 `<NAME>_SERVICE_HOST` / `<NAME>_SERVICE_PORT` (`TCP_ECHO_SERVICE_HOST=127.A.B.C`,
@@ -48,7 +49,7 @@ def outbound_tcp_ports(
     taken = set(SIDECAR_PORTS) | set(inbound_ports)
     wanted = sorted(
         ((s, p) for s in services for p in s.ports if is_tcp_port(p)),
-        key=lambda pair: (pair[0].hostname, pair[1].port),
+        key=lambda pair: (pair[0].from_service_entry, pair[0].hostname, pair[1].port),
     )
     chosen: list[TcpListenerPort] = []
     for service, port in wanted:

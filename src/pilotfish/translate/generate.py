@@ -137,7 +137,7 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
         )
     )
     messages.append(http_proxy_route_config(proxy, push, specs, diagnostics))
-    messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics))
+    messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     if ingress is None:
         ingress = [

@@ -192,11 +192,13 @@ def sidecar_tcp_listeners(
     push: PushContext,
     clusters: Mapping[str, OutboundClusterSpec],
     diagnostics: list[Diagnostic],
+    all_services: Iterable[Service],
 ) -> list[listener_pb2.Listener]:
-    """One outbound listener per TCP-family service port (see the module docstring)."""
+    """One outbound listener per TCP-family service port the proxy can see; listen ports are
+    allocated over `all_services` (unscoped), as the agent does for the app's environment."""
     inbound = [container for container, _ in proxy.app_ports]
     found = []
-    for item in outbound_tcp_ports(push.services, inbound):
+    for item in outbound_tcp_ports(all_services, inbound):
         service, port = item.service, item.port
         if names.outbound_cluster(port.port, service.hostname) not in clusters:
             continue

@@ -1,0 +1,53 @@
+"""tcp-echo for pilotfish, after Istio's sample: a TCP server that answers every line it reads
+with `<prefix> <line>` (`one hello`), so a client sees which version served it.
+
+Usage: `python tcp_echo.py PREFIX`. Listens on 127.0.0.1 at every `PORT_<n>` the agent sets
+(one per container port; `PORT` alone otherwise, default 9000). Stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socketserver
+import sys
+import threading
+from types import FrameType
+
+
+class _Echo(socketserver.StreamRequestHandler):
+    prefix = "one"
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(f"{self.prefix} {line.decode(errors='replace').strip()}\n".encode())
+            self.wfile.flush()
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main() -> None:
+    _Echo.prefix = sys.argv[1] if len(sys.argv) > 1 else "one"
+    host = os.environ.get("HOST", "127.0.0.1")
+    ports = [int(v) for k, v in os.environ.items() if k.startswith("PORT_")]
+    ports = ports or [int(os.environ.get("PORT", "9000"))]
+    servers = [_Server((host, port), _Echo) for port in ports]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        print(f"listening on {host}:{server.server_address[1]}", flush=True)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

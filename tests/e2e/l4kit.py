@@ -1,0 +1,203 @@
+"""Helpers for the L4/TLS/external end-to-end tests: raw TCP exchanges, loopback servers standing
+in for external services (HTTP, HTTPS, TCP), and throwaway certificates.
+
+Every server binds a random 127.x.y.z address on port 0 and is stopped by its context manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import http.server
+import random
+import socket
+import socketserver
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def random_loopback() -> str:
+    return f"127.{random.randint(200, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+
+
+def tcp_exchange(host: str, port: int, message: str, timeout: float = 5) -> str:
+    """Send one line, return the one line that comes back ('' if the connection closed)."""
+    with socket.create_connection((host, port), timeout=timeout) as conn:
+        conn.sendall(message.encode() + b"\n")
+        return conn.makefile("rb").readline().decode().strip()
+
+
+@dataclass
+class Pki:
+    """A CA and leaf certificates signed by it, written as PEM files in `folder`."""
+
+    folder: Path
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @classmethod
+    def create(cls, folder: Path, name: str = "pilotfish test CA") -> Pki:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        pki = cls(folder, key, cert)
+        (folder / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return pki
+
+    @property
+    def ca_path(self) -> Path:
+        return self.folder / "ca.crt"
+
+    def issue(self, name: str, dns: list[str]) -> tuple[Path, Path]:
+        """(cert path, key path) of a leaf for `dns` names."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), False)
+            .sign(self.key, hashes.SHA256())
+        )
+        cert_path, key_path = self.folder / f"{name}.crt", self.folder / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    body = b"hello"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        payload = self.body + f" {self.path} host={self.headers.get('host')}\n".encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def http_server(
+    body: str, tls: tuple[Path, Path] | None = None, address: str = ""
+) -> Iterator[tuple[str, int]]:
+    """An HTTP (or HTTPS, with (cert, key)) server answering `<body> <path> host=<host>`."""
+    handler = type("Handler", (_Hello,), {"body": body.encode()})
+    server = _HTTPServer((address or random_loopback(), 0), handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield str(host), int(port)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+class _Echo(socketserver.StreamRequestHandler):
+    prefix = "external"
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(f"{self.prefix} {line.decode().strip()}\n".encode())
+            self.wfile.flush()
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def tcp_echo_server(prefix: str) -> Iterator[tuple[str, int]]:
+    handler = type("Echo", (_Echo,), {"prefix": prefix})
+    server = _TCPServer((random_loopback(), 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield str(host), int(port)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def https_get(
+    address: str,
+    port: int,
+    server_name: str,
+    path: str = "/",
+    ca: Path | None = None,
+    client: tuple[Path, Path] | None = None,
+    timeout: float = 10,
+) -> tuple[int, str]:
+    """GET over TLS to address:port with SNI/Host `server_name`; (status, body)."""
+    context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    if client is not None:
+        context.load_cert_chain(str(client[0]), str(client[1]))
+    with socket.create_connection((address, port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=server_name) as conn:
+            request = f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n"
+            conn.sendall(request.encode())
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+    head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def proxy_get(proxy: tuple[str, int], url: str, timeout: float = 10) -> tuple[int, str, str]:
+    """GET `url` through an HTTP proxy (a sidecar's outbound listener): (status, flags, body)."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": f"http://{proxy[0]}:{proxy[1]}"})
+    )
+    try:
+        with opener.open(url, timeout=timeout) as resp:
+            return resp.status, "", resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, str(err.headers.get("x-pilotfish-flags", "")), err.read().decode()

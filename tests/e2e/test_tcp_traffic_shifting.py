@@ -1,0 +1,72 @@
+"""Istio's TCP traffic shifting task on tcp-echo, through real Envoys: at the ingress gateway
+(TCP server on 31400) and inside the mesh (tcp-client -> its sidecar's outbound TCP listener,
+found through TCP_ECHO_SERVICE_HOST/PORT -> tcp-echo). One mesh, tests in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from tests.e2e.l4kit import tcp_exchange
+from tests.e2e.meshctl import LocalMesh, http
+
+NET = "samples/tcp-echo/networking"
+
+
+@pytest.fixture(scope="module")
+def tcp_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/tcp-echo")
+    result = mesh.up()
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        yield mesh
+    finally:
+        mesh.down()
+
+
+def _via_client(mesh: LocalMesh, n: int) -> Counter[str]:
+    ip = mesh.info["proxies"]["tcp-client-0"]["ip"]
+
+    def one(i: int) -> str:
+        resp = http(f"http://{ip}:8080/echo?msg=m{i}")
+        assert resp.status == 200, resp.body
+        assert resp.body.strip().endswith(f"m{i}"), resp.body
+        return resp.body.split()[0]
+
+    with ThreadPoolExecutor(4) as pool:
+        return Counter(pool.map(one, range(n)))
+
+
+def _via_gateway(mesh: LocalMesh, n: int) -> Counter[str]:
+    def one(i: int) -> str:
+        reply = tcp_exchange(mesh.ingress, 31400, f"g{i}")
+        assert reply.endswith(f"g{i}"), reply
+        return reply.split()[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        return Counter(pool.map(one, range(n)))
+
+
+def test_without_rules_both_versions_answer_inside_the_mesh(tcp_mesh: LocalMesh) -> None:
+    seen = _via_client(tcp_mesh, 30)
+    assert set(seen) == {"one", "two"}, seen
+
+
+def test_all_v1_at_the_gateway_and_in_the_mesh(tcp_mesh: LocalMesh) -> None:
+    tcp_mesh.apply(f"{NET}/tcp-echo-all-v1.yaml")
+    tcp_mesh.wait_for(lambda: _via_gateway(tcp_mesh, 1) == {"one": 1}, what="gateway TCP")
+    assert _via_gateway(tcp_mesh, 30) == {"one": 30}
+    assert _via_client(tcp_mesh, 20) == {"one": 20}
+
+
+def test_20_percent_to_v2(tcp_mesh: LocalMesh) -> None:
+    tcp_mesh.apply(f"{NET}/tcp-echo-20-v2.yaml")
+    seen = _via_gateway(tcp_mesh, 400)
+    assert set(seen) == {"one", "two"}, seen
+    assert 0.13 <= seen["two"] / 400 <= 0.27, seen
+    inside = _via_client(tcp_mesh, 100)
+    assert set(inside) == {"one", "two"}, inside
+    assert 0.08 <= inside["two"] / 100 <= 0.35, inside
