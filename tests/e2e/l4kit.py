@@ -99,7 +99,7 @@ class _Hello(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     body = b"hello"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         payload = self.body + f" {self.path} host={self.headers.get('host')}\n".encode()
         self.send_response(200)
         self.send_header("content-length", str(len(payload)))

@@ -136,7 +136,8 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
             proxy.ip, proxy.outbound_port, passthrough=passthrough or forward_proxy
         )
     )
-    messages.append(http_proxy_route_config(proxy, push, specs, diagnostics))
+    http_proxy = http_proxy_route_config(proxy, push, specs, diagnostics)
+    messages.append(service_entries.tidy_http_proxy_domains(http_proxy, push))
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     if ingress is None:

@@ -8,7 +8,12 @@
   local-mode stand-in for Istio's ORIGINAL_DST cluster, as the app talks to its sidecar and not
   to the original destination. Only HTTP ports can use it (the filter reads the Host header).
 
-The traffic policy already set on the EDS cluster (`clusters.outbound_cluster`) is kept. Pure.
+The traffic policy already set on the EDS cluster (`clusters.outbound_cluster`) is kept.
+
+`tidy_http_proxy_domains`: a ServiceEntry host is reached by the name as written (`api.example`,
+`api.example:8080`), not by Kubernetes' short forms (`<name>.<ns>.svc`), which
+`virtual_hosts.service_domains` builds for every service; they are removed from its virtual host
+(they would also repeat `host:port`). Pure.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
 
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
+from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import pack, socket_address
 
 DNS_RESOLUTIONS = {
@@ -79,3 +86,21 @@ def reshape_cluster(
         )
     )
     return reshaped
+
+
+def tidy_http_proxy_domains(
+    config: route_pb2.RouteConfiguration, push: PushContext
+) -> route_pb2.RouteConfiguration:
+    """Only `host` and `host:port` domains on the virtual hosts of ServiceEntry hosts."""
+    for service in push.services:
+        if not service.from_service_entry:
+            continue
+        for port in service.ports:
+            for vhost in config.virtual_hosts:
+                if vhost.name != names.vhost(service.hostname, port.port):
+                    continue
+                allowed = {service.hostname, f"{service.hostname}:{port.port}"}
+                kept = list(dict.fromkeys(d for d in vhost.domains if d in allowed))
+                del vhost.domains[:]
+                vhost.domains.extend(kept)
+    return config
