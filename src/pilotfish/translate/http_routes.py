@@ -104,16 +104,18 @@ def _default_retry_policy() -> rc_pb2.RetryPolicy:
     return retry_policy()
 
 
-def _route_action_defaults(action: rc_pb2.RouteAction) -> None:
-    action.timeout.CopyFrom(duration(0))
-    action.max_stream_duration.max_stream_duration.CopyFrom(duration(0))
-    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(duration(0))
+def _set_timeout(action: rc_pb2.RouteAction, timeout: object = None) -> None:
+    """As Istio: `timeout` (0 = none) and the same cap on gRPC's own timeout header. Not
+    `max_stream_duration`: a route that sets it makes Envoy ignore the route `timeout`."""
+    value = duration_of(timeout) or duration(0)
+    action.timeout.CopyFrom(value)
+    action.max_grpc_timeout.CopyFrom(value)
 
 
 def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]) -> rc_pb2.Route:
     """Istio's `default` route: everything to one cluster, retries on, no timeout."""
     action = rc_pb2.RouteAction(cluster=cluster, retry_policy=_default_retry_policy())
-    _route_action_defaults(action)
+    _set_timeout(action)
     action.hash_policy.extend(hash_policy)
     return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
 
@@ -161,10 +163,7 @@ def _forward_action(
     vs: ConfigObject[Any], http: Any, path: str, ctx: RouteContext
 ) -> rc_pb2.RouteAction | None:
     action = rc_pb2.RouteAction()
-    _route_action_defaults(action)
-    timeout = duration_of(http.timeout)
-    if timeout is not None:
-        action.timeout.CopyFrom(timeout)
+    _set_timeout(action, http.timeout)
     retries = http.retries
     if retries is None:
         action.retry_policy.CopyFrom(_default_retry_policy())

@@ -124,8 +124,7 @@ def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
 
 def inbound_route_config(container_port: int) -> route_pb2.RouteConfiguration:
     action = rc_pb2.RouteAction(cluster=names.inbound_cluster(container_port), timeout=duration(0))
-    action.max_stream_duration.max_stream_duration.CopyFrom(duration(0))
-    action.max_stream_duration.grpc_timeout_header_max.CopyFrom(duration(0))
+    action.max_grpc_timeout.CopyFrom(duration(0))
     return route_pb2.RouteConfiguration(
         name=names.inbound_route_config(container_port),
         virtual_hosts=[

@@ -1,0 +1,172 @@
+"""VirtualService timeouts, retries, fault injection and mirroring through real Envoy sidecars.
+
+Upstream attempts are counted twice: by the httpbin replica itself (`/stats/requests`, read from
+the app directly) and by the client sidecar's Envoy (`upstream_rq_retry`). The client is the
+`sleep` app's sidecar of the traffic mesh (`samples/httpbin/traffic`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.httpkit import (
+    HTTPBIN,
+    TRAFFIC_MESH,
+    SidecarClient,
+    app_requests,
+    apply_yaml,
+    running_mesh,
+)
+from tests.e2e.meshctl import LocalMesh
+
+SUBSETS = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"""
+URL = "http://httpbin:8000"
+V2_CLUSTER = f"outbound|8000|v2|{HTTPBIN}"
+
+
+def virtual_service(http: str) -> str:
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        "metadata: {name: httpbin}\nspec:\n  hosts: [httpbin]\n  http:\n" + http
+    )
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, TRAFFIC_MESH) as started:
+        apply_yaml(started, tmp_path_factory.mktemp("dr"), SUBSETS)
+        yield started
+
+
+@pytest.fixture(scope="module")
+def sleep(mesh: LocalMesh) -> SidecarClient:
+    return SidecarClient(mesh, "sleep-0")
+
+
+def v2_count(mesh: LocalMesh, path: str) -> int:
+    count: int = app_requests(mesh, "httpbin-v2-0")["paths"].get(path, 0)
+    return count
+
+
+def test_timeout_answers_504_after_the_timeout(
+    mesh: LocalMesh, sleep: SidecarClient, tmp_path: Path
+) -> None:
+    rules = """
+  - match: [{uri: {prefix: /delay}}]
+    timeout: 1s
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - route: [{destination: {host: httpbin, subset: v2}}]
+"""
+    apply_yaml(mesh, tmp_path, virtual_service(rules))
+    timed = sleep.timed(URL + "/delay/3")
+    assert timed.response.status == 504, timed.response
+    assert timed.response.body == "upstream request timeout"
+    assert 0.9 <= timed.seconds < 2.0, timed.seconds
+    fast = sleep.timed(URL + "/delay/0.2")
+    assert fast.response.status == 200 and fast.seconds < 1.0
+
+
+def test_retries_attempts_retry_on_and_defaults(
+    mesh: LocalMesh, sleep: SidecarClient, tmp_path: Path
+) -> None:
+    rules = """
+  - match: [{uri: {exact: /status/503}, headers: {x-policy: {exact: three}}}]
+    retries: {attempts: 3, retryOn: 5xx}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - match: [{uri: {exact: /status/503}, headers: {x-policy: {exact: bare-code}}}]
+    retries: {attempts: 2, retryOn: "503"}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - match: [{uri: {exact: /status/503}, headers: {x-policy: {exact: zero}}}]
+    retries: {attempts: 0}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - match: [{uri: {prefix: /delay}}]
+    retries: {attempts: 2, perTryTimeout: 0.3s, retryOn: 5xx}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - route: [{destination: {host: httpbin, subset: v2}}]
+"""
+    apply_yaml(mesh, tmp_path, virtual_service(rules))
+    retry_stat = f"cluster.{V2_CLUSTER}.upstream_rq_retry"
+    # policy -> upstream attempts: attempts + 1, bare status codes retry too, 0 disables, and
+    # with no `retries` Istio's default policy (2 retries on 503) applies.
+    for policy, attempts in (("three", 4), ("bare-code", 3), ("zero", 1), ("", 3)):
+        app_requests(mesh, "httpbin-v2-0", reset=True)
+        retries_before = sleep.stat(retry_stat)
+        resp = sleep.request(URL + "/status/503", headers={"x-policy": policy} if policy else {})
+        assert resp.status == 503
+        assert v2_count(mesh, "/status/503") == attempts, policy
+        assert sleep.stat(retry_stat) - retries_before == attempts - 1, policy
+    app_requests(mesh, "httpbin-v2-0", reset=True)
+    timed = sleep.timed(URL + "/delay/2")
+    assert timed.response.status == 504
+    assert 0.8 <= timed.seconds < 1.8, timed.seconds  # 3 tries of 0.3 s, not one of 2 s
+    mesh.wait_for(lambda: v2_count(mesh, "/delay/2") == 3, what="3 attempts at /delay/2")
+
+
+def test_fault_abort_and_delay(mesh: LocalMesh, sleep: SidecarClient, tmp_path: Path) -> None:
+    rules = """
+  - match: [{uri: {prefix: /anything/abort}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - match: [{uri: {prefix: /anything/half}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 50}}}
+    retries: {attempts: 0}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - match: [{uri: {prefix: /anything/grpc}}]
+    fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - match: [{uri: {prefix: /anything/slow}}]
+    fault: {delay: {fixedDelay: 1s, percentage: {value: 100}}}
+    route: [{destination: {host: httpbin, subset: v2}}]
+  - route: [{destination: {host: httpbin, subset: v2}}]
+"""
+    apply_yaml(mesh, tmp_path, virtual_service(rules))
+    app_requests(mesh, "httpbin-v2-0", reset=True)
+    aborted = sleep.request(URL + "/anything/abort")
+    assert aborted.status == 418 and "x-served-by" not in aborted.headers
+    assert v2_count(mesh, "/anything/abort") == 0  # never reached the app
+    statuses = [sleep.request(URL + "/anything/half").status for _ in range(100)]
+    assert set(statuses) == {200, 503} and 30 <= statuses.count(503) <= 70, statuses
+    assert v2_count(mesh, "/anything/half") == statuses.count(200)
+    grpc = sleep.request(URL + "/anything/grpc", headers={"content-type": "application/grpc"})
+    assert grpc.headers.get("grpc-status") == "14", (grpc.status, grpc.headers)
+    slow = sleep.timed(URL + "/anything/slow")
+    assert slow.response.status == 200 and 1.0 <= slow.seconds < 2.0, slow.seconds
+
+
+def test_mirror_copies_to_v2_while_v1_answers(
+    mesh: LocalMesh, sleep: SidecarClient, tmp_path: Path
+) -> None:
+    rules = """
+  - match: [{uri: {prefix: /anything/mirror-all}}]
+    route: [{destination: {host: httpbin, subset: v1}}]
+    mirror: {host: httpbin, subset: v2}
+    mirrorPercentage: {value: 100}
+  - match: [{uri: {prefix: /anything/mirror-half}}]
+    route: [{destination: {host: httpbin, subset: v1}}]
+    mirrors:
+    - destination: {host: httpbin, subset: v2}
+      percentage: {value: 50}
+  - route: [{destination: {host: httpbin, subset: v1}}]
+"""
+    apply_yaml(mesh, tmp_path, virtual_service(rules))
+    app_requests(mesh, "httpbin-v2-0", reset=True)
+    served = sleep.served_by(URL + "/anything/mirror-all", 20)
+    assert all(who.startswith("httpbin-v1-") for who in served), served
+    mesh.wait_for(lambda: v2_count(mesh, "/anything/mirror-all") == 20, what="20 mirrored copies")
+    served = sleep.served_by(URL + "/anything/mirror-half", 200, workers=4)
+    assert all(who.startswith("httpbin-v1-") for who in served), served
+    mesh.wait_for(
+        lambda: 60 <= v2_count(mesh, "/anything/mirror-half") <= 140,
+        what="about half of 200 requests mirrored",
+    )
