@@ -38,14 +38,14 @@ class Diagnostic:
     name: str = ""  # namespace/name of the object, when known
 
     def __str__(self) -> str:
-        head = str(self.source)
+        parts = [] if self.source == Source() else [str(self.source)]
         if self.kind:
-            head += f": {self.kind} {self.name}".rstrip()
-            if self.path:
-                head += f" at {self.path}"
+            parts.append(
+                f"{self.kind} {self.name}".rstrip() + (f" at {self.path}" if self.path else "")
+            )
         elif self.path:
-            head += f": at {self.path}"
-        return f"{head}: {self.message}"
+            parts.append(f"at {self.path}")
+        return ": ".join([*parts, self.message])
 
 
 @dataclass(frozen=True)
