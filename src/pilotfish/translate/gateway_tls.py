@@ -112,7 +112,7 @@ def _tls_context(
     report: Any,
 ) -> tls_pb2.DownstreamTlsContext | None:
     tls = server.tls
-    common = common_pb2.CommonTlsContext()
+    common = tls_pb2.CommonTlsContext()
     params = common.tls_params
     if tls.min_protocol_version:
         params.tls_minimum_protocol_version = TLS_VERSIONS[tls.min_protocol_version]

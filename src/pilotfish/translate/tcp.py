@@ -48,8 +48,8 @@ TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 TLS_PROTOCOLS = (Protocol.TLS, Protocol.HTTPS)
 
 
-def tls_inspector() -> listener_pb2.ListenerFilter:
-    return listener_pb2.ListenerFilter(
+def tls_inspector() -> lc_pb2.ListenerFilter:
+    return lc_pb2.ListenerFilter(
         name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
     )
 

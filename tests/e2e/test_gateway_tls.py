@@ -1,0 +1,225 @@
+"""Gateways beyond plain HTTP, through real Envoys: HTTPS SIMPLE from a `credentialName` Secret
+(over SDS), HTTPS MUTUAL from certificate files, TLS PASSTHROUGH by SNI to an HTTPS server
+outside the mesh, httpsRedirect, several servers and hosts on one port, and an egress gateway
+(Istio's egress gateway task: sidecar -> egress gateway -> external service). One mesh.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from tests.e2e.l4kit import Pki, http_server, https_get, proxy_get
+from tests.e2e.meshctl import LocalMesh, http
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki.create(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def secure_backend(pki: Pki) -> Iterator[tuple[str, int]]:
+    with http_server("secure", tls=pki.issue("secure", ["secure.example"])) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def plain_backend() -> Iterator[tuple[str, int]]:
+    with http_server("edition") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gw_mesh(
+    tmp_path_factory: pytest.TempPathFactory,
+    pki: Pki,
+    secure_backend: tuple[str, int],
+    plain_backend: tuple[str, int],
+) -> Iterator[LocalMesh]:
+    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/extras")
+    result = mesh.up()
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        mesh.apply("samples/httpbin/httpbin.yaml", "samples/sleep/sleep.yaml")
+        config = tmp_path_factory.mktemp("config") / "gateway.yaml"
+        config.write_text(_config(pki, secure_backend, plain_backend))
+        mesh.apply(str(config))
+        mesh.wait_for(lambda: "httpbin-v1-0" in mesh.info["proxies"], 30, "httpbin to start")
+        mesh.wait_for(lambda: "sleep-0" in mesh.info["proxies"], 30, "sleep to start")
+        yield mesh
+    finally:
+        mesh.down()
+
+
+def _config(pki: Pki, secure: tuple[str, int], plain: tuple[str, int]) -> str:
+    cert, key = pki.issue("httpbin", ["httpbin.example.com"])
+    mtls_cert, mtls_key = pki.issue("mtls", ["mtls.example.com"])
+    indent = "\n    "
+    return f"""
+apiVersion: v1
+kind: Secret
+type: kubernetes.io/tls
+metadata: {{name: httpbin-credential, namespace: istio-system}}
+stringData:
+  tls.crt: |
+    {indent.join(cert.read_text().splitlines())}
+  tls.key: |
+    {indent.join(key.read_text().splitlines())}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 8080, name: http, protocol: HTTP}}
+    hosts: [httpbin.example.com]
+    tls: {{httpsRedirect: true}}
+  - port: {{number: 8080, name: http-plain, protocol: HTTP}}
+    hosts: [plain.example.com]
+  - port: {{number: 8443, name: https, protocol: HTTPS}}
+    hosts: [httpbin.example.com]
+    tls: {{mode: SIMPLE, credentialName: httpbin-credential}}
+  - port: {{number: 8443, name: https-mtls, protocol: HTTPS}}
+    hosts: [mtls.example.com]
+    tls:
+      mode: MUTUAL
+      serverCertificate: {mtls_cert}
+      privateKey: {mtls_key}
+      caCertificates: {pki.ca_path}
+  - port: {{number: 8443, name: tls-passthrough, protocol: TLS}}
+    hosts: [secure.example]
+    tls: {{mode: PASSTHROUGH}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: httpbin}}
+spec:
+  hosts: [httpbin.example.com, mtls.example.com, plain.example.com]
+  gateways: [gw]
+  http:
+  - route: [{{destination: {{host: httpbin, port: {{number: 8000}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: secure}}
+spec:
+  hosts: [secure.example]
+  resolution: STATIC
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  endpoints: [{{address: {secure[0]}, ports: {{tls: {secure[1]}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: secure}}
+spec:
+  hosts: [secure.example]
+  gateways: [gw]
+  tls:
+  - match: [{{port: 8443, sniHosts: [secure.example]}}]
+    route: [{{destination: {{host: secure.example, port: {{number: 443}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: edition}}
+spec:
+  hosts: [edition.example]
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: {plain[0]}, ports: {{http: {plain[1]}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: istio-egressgateway}}
+spec:
+  selector: {{istio: egressgateway}}
+  servers:
+  - port: {{number: 8088, name: http, protocol: HTTP}}
+    hosts: [edition.example]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: direct-edition-through-egress-gateway}}
+spec:
+  hosts: [edition.example]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{{gateways: [mesh], port: 80}}]
+    route:
+    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, port: {{number: 8088}}}}
+  - match: [{{gateways: [istio-egressgateway], port: 8088}}]
+    route:
+    - destination: {{host: edition.example, port: {{number: 80}}}}
+"""
+
+
+def test_https_simple_from_a_credential_secret(gw_mesh: LocalMesh, pki: Pki) -> None:
+    gw_mesh.wait_for(
+        lambda: (
+            https_get(gw_mesh.ingress, 8443, "httpbin.example.com", "/status/200", pki.ca_path)[0]
+            == 200
+        ),
+        what="HTTPS ingress",
+    )
+    status, body = https_get(gw_mesh.ingress, 8443, "httpbin.example.com", "/headers", pki.ca_path)
+    assert status == 200 and "httpbin.example.com" in body, body
+
+
+def test_https_mutual_needs_a_client_certificate(gw_mesh: LocalMesh, pki: Pki) -> None:
+    client = pki.issue("client", ["client.example.com"])
+    status, _ = https_get(
+        gw_mesh.ingress, 8443, "mtls.example.com", "/status/200", pki.ca_path, client
+    )
+    assert status == 200
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        https_get(gw_mesh.ingress, 8443, "mtls.example.com", "/status/200", pki.ca_path)
+    other = Pki.create(pki.folder / "other", "another CA")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        https_get(
+            gw_mesh.ingress, 8443, "mtls.example.com", "/", pki.ca_path, other.issue("x", ["x"])
+        )
+
+
+def test_tls_passthrough_reaches_the_backend_certificate(gw_mesh: LocalMesh, pki: Pki) -> None:
+    status, body = https_get(gw_mesh.ingress, 8443, "secure.example", "/p", pki.ca_path)
+    assert status == 200 and body.startswith("secure /p"), body
+
+
+def test_https_redirect_and_plain_http_on_one_port(gw_mesh: LocalMesh) -> None:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kw: object) -> None:
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect)
+    request = urllib.request.Request(
+        f"http://{gw_mesh.ingress}:8080/headers", headers={"host": "httpbin.example.com"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(request, timeout=10)
+    assert redirect.value.code == 301
+    assert redirect.value.headers["location"].startswith("https://httpbin.example.com")
+    plain = http(f"http://{gw_mesh.ingress}:8080/headers", headers={"host": "plain.example.com"})
+    assert plain.status == 200 and "plain.example.com" in plain.body
+
+
+def test_egress_gateway_carries_sidecar_traffic_to_the_external_service(
+    gw_mesh: LocalMesh,
+) -> None:
+    sleep = gw_mesh.info["proxies"]["sleep-0"]
+    proxy = (sleep["ip"], sleep["outbound_port"])
+    egress_ip = gw_mesh.info["proxies"]["istio-egressgateway-0"]["ip"]
+
+    def counted() -> int:
+        stats = http(f"http://{egress_ip}:15000/stats?filter=edition.example").body
+        total = [line for line in stats.splitlines() if line.endswith(".upstream_rq_total: 0")]
+        rows = [line for line in stats.splitlines() if "upstream_rq_total" in line]
+        return sum(int(line.rsplit(":", 1)[1]) for line in rows) if rows and not total else 0
+
+    before = counted()
+    for _ in range(3):
+        status, _, body = proxy_get(proxy, "http://edition.example/politics")
+        assert status == 200 and body.startswith("edition /politics"), (status, body)
+    assert counted() >= before + 3
