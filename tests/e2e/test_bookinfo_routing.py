@@ -113,3 +113,23 @@ def test_exec_reaches_services_by_name_through_the_sidecar(bookinfo: LocalMesh) 
         result = bookinfo.pilotfish("exec", "productpage-v1", "--", "python3", "-c", code, url)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("200 ") and '"podname"' in result.stdout, result.stdout
+
+
+def test_applying_a_workload_starts_it_and_exec_uses_its_sidecar(bookinfo: LocalMesh) -> None:
+    result = bookinfo.apply("samples/sleep/sleep.yaml")
+    assert "workload/sleep created" in result.stdout, result.stdout
+    bookinfo.wait_for(lambda: "sleep-0" in bookinfo.info["proxies"], what="sleep to start")
+    bookinfo.wait_for(
+        lambda: bookinfo.pilotfish("exec", "sleep", "--", "true").returncode == 0,
+        what="sleep to be reachable",
+    )
+    curl = bookinfo.pilotfish(
+        "exec", "sleep", "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+        "http://productpage:9080/productpage",
+    )  # fmt: skip
+    assert curl.stdout == "200", curl.stdout + curl.stderr
+    stats = bookinfo.info["proxies"]["sleep-0"]
+    assert stats["namespace"] == "default"
+    result = bookinfo.pilotfish("delete", "-f", "samples/sleep/sleep.yaml")
+    assert result.returncode == 0, result.stderr
+    bookinfo.wait_for(lambda: "sleep-0" not in bookinfo.info["proxies"], what="sleep to stop")

@@ -6,6 +6,7 @@ talk to. Every command returns an exit code; user mistakes print `error: …`, n
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -180,6 +181,14 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # a bug, not a user mistake: say so in one line, no traceback
+        if os.environ.get("PILOTFISH_DEBUG"):
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            "  (set PILOTFISH_DEBUG=1 to see the traceback, and please report it)", file=sys.stderr
+        )
+        sys.exit(70)
 
 
 if __name__ == "__main__":

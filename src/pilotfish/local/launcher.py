@@ -248,6 +248,10 @@ class Mesh:
             acked = {t["type_url"]: t["acked_version"] for t in row["types"]}
             if all(acked.get(t) == v for t, v in row["latest"].items()):
                 synced.add(row["node_id"])
+            nacks = [t["last_nack"] for t in row["types"] if t.get("last_nack")]
+            if nacks and row["node_id"] not in synced:
+                name = row["node_id"].split("~")[2]
+                raise MeshError(f"{name} rejected its config: {nacks[-1]['error_message']}")
         return all(a.spec.proxy.id in synced for a in self.agents.values()) and all(
             [await a.is_ready() for a in self.agents.values()]
         )
