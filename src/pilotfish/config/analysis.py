@@ -1,18 +1,31 @@
-"""Analyzers with istioctl analyze's codes and wording, over config from files alone.
+"""`analyze(result, inventory)`: every analyzer, with istioctl analyze's codes and wording.
 
-Owns `AnalysisMessage` and `analyze(result)`: IST0106 (schema errors), IST0122 (invalid regex),
-IST0101 (referenced host, subset or gateway not found; the registry is the `v1 Service`
-documents and ServiceEntries among the inputs), IST0109 (mesh VirtualServices sharing a host),
-IST0130 (unreachable HTTP rule), IST0132 (VirtualService host not in its Gateway), IST0134
-(ServiceEntry addresses required), IST0145 (conflicting Gateways). Pure: no I/O.
+Owns the analyzers over references between objects: IST0106 (schema errors), IST0122 (invalid
+regex), IST0101 (referenced host, subset or gateway not found; the registry is the inventory's
+services: `v1 Service` documents, ServiceEntries, and the running mesh with `--use-mesh`), IST0109
+(mesh VirtualServices sharing a host), IST0132 (VirtualService host not in its Gateway), IST0134
+(ServiceEntry addresses required), and runs those of `pilotfish.config.analyzers` (IST0113,
+IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162). Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from pilotfish.config.analyzers.destinations import unverified_server_tls
+from pilotfish.config.analyzers.gateways import conflicting_gateways, gateway_ports_not_on_service
+from pilotfish.config.analyzers.inventory import Inventory, inventory_from_inputs
+from pilotfish.config.analyzers.messages import (
+    DOMAIN,
+    SEVERITY_RANK,
+    AnalysisMessage,
+    Severity,
+    fqdn,
+    host_matches,
+)
+from pilotfish.config.analyzers.routes import unused_rules
+from pilotfish.config.analyzers.security import mtls_conflicts, no_matching_workloads
 from pilotfish.config.load import LoadResult
 from pilotfish.config.models.networking import (
     DestinationRuleSpec,
@@ -22,43 +35,27 @@ from pilotfish.config.models.networking import (
 )
 from pilotfish.config.objects import ConfigObject, Source
 
-Severity = Literal["Error", "Warning", "Info"]
-SEVERITY_RANK = {"Info": 0, "Warning": 1, "Error": 2}
-DOMAIN = "svc.cluster.local"
-
-
-@dataclass(frozen=True)
-class AnalysisMessage:
-    severity: Severity
-    code: str
-    kind: str
-    name: str  # name.namespace, as istioctl prints it
-    message: str
-    source: Source = field(default_factory=Source)
-
-    def __str__(self) -> str:
-        where = f" {self.source}" if self.source.file != "<unknown>" else ""
-        return f"{self.severity} [{self.code}] ({self.kind} {self.name}{where}) {self.message}"
-
-
-def fqdn(host: str, namespace: str) -> str:
-    """Istio's short-name resolution: `reviews` in namespace ns → reviews.ns.svc.cluster.local."""
-    return host if "." in host or host.startswith("*") else f"{host}.{namespace}.{DOMAIN}"
-
-
-def host_matches(pattern: str, host: str) -> bool:
-    if pattern == "*" or pattern == host:
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return False
+__all__ = [
+    "DOMAIN",
+    "SEVERITY_RANK",
+    "AnalysisMessage",
+    "Inventory",
+    "Severity",
+    "analyze",
+    "fqdn",
+    "host_matches",
+]
 
 
 def _ident(obj: ConfigObject[Any]) -> tuple[str, str, Source]:
     return obj.meta.kind, f"{obj.meta.name}.{obj.meta.namespace}", obj.meta.source
 
 
-def analyze(result: LoadResult) -> list[AnalysisMessage]:
+def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisMessage]:
+    """Messages for everything in `result`; `mesh` adds the running mesh's registry."""
+    inventory = inventory_from_inputs(result)
+    if mesh is not None:
+        inventory.extend(mesh)
     messages: list[AnalysisMessage] = []
     for d in result.errors:
         code, text = "IST0106", f"Schema validation error: {d.message}"
@@ -70,7 +67,6 @@ def analyze(result: LoadResult) -> list[AnalysisMessage]:
     by_kind: dict[str, list[ConfigObject[Any]]] = defaultdict(list)
     for obj in result.objects:
         by_kind[obj.meta.kind].append(obj)
-    hosts = _registry_hosts(result, by_kind["ServiceEntry"])
     subsets = {
         (fqdn(dr.spec.host or "", dr.meta.namespace), s.name)
         for dr in by_kind["DestinationRule"]
@@ -80,9 +76,17 @@ def analyze(result: LoadResult) -> list[AnalysisMessage]:
     }
     gateways = {(g.meta.namespace, g.meta.name): g for g in by_kind["Gateway"]}
     for vs in by_kind["VirtualService"]:
-        messages += _virtual_service(vs, hosts, subsets, gateways)
+        messages += _virtual_service(vs, inventory, subsets, gateways)
+        messages += unused_rules(vs)
     messages += _mesh_host_conflicts(by_kind["VirtualService"])
-    messages += _gateway_conflicts(by_kind["Gateway"])
+    messages += conflicting_gateways(by_kind["Gateway"])
+    for gw in by_kind["Gateway"]:
+        messages += gateway_ports_not_on_service(gw, inventory)
+    for dr in by_kind["DestinationRule"]:
+        messages += unverified_server_tls(dr)
+        messages += mtls_conflicts(dr, by_kind["PeerAuthentication"], inventory)
+    for obj in result.objects:
+        messages += no_matching_workloads(obj, inventory)
     for se in by_kind["ServiceEntry"]:
         spec = se.spec
         if (
@@ -97,27 +101,9 @@ def analyze(result: LoadResult) -> list[AnalysisMessage]:
     return messages
 
 
-def _registry_hosts(result: LoadResult, entries: list[ConfigObject[Any]]) -> set[str]:
-    hosts: set[str] = set()
-    for doc in result.others:
-        if doc.api_version == "v1" and doc.kind == "Service":
-            name = doc.metadata.get("name")
-            namespace = doc.metadata.get("namespace") or "default"
-            if isinstance(name, str) and isinstance(namespace, str):
-                hosts.add(f"{name}.{namespace}.{DOMAIN}")
-    for se in entries:
-        if isinstance(se.spec, ServiceEntrySpec):
-            hosts.update(fqdn(h, se.meta.namespace) for h in se.spec.hosts)
-    return hosts
-
-
-def _host_known(host: str, registry: set[str]) -> bool:
-    return any(host_matches(known, host) or host_matches(host, known) for known in registry)
-
-
 def _virtual_service(
     vs: ConfigObject[Any],
-    registry: set[str],
+    inventory: Inventory,
     subsets: set[tuple[str, str]],
     gateways: dict[tuple[str, str], ConfigObject[Any]],
 ) -> list[AnalysisMessage]:
@@ -135,7 +121,7 @@ def _virtual_service(
         if dest is None or not dest.host:
             continue
         host = fqdn(dest.host, namespace)
-        if not _host_known(host, registry):
+        if not inventory.knows_host(host):
             text = f'Referenced host not found: "{dest.host}"'
             out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
         elif dest.subset and (host, dest.subset) not in subsets:
@@ -165,12 +151,6 @@ def _virtual_service(
                 f"{gateway.meta.namespace}/{gateway.meta.name}."
             )
             out.append(AnalysisMessage("Warning", "IST0132", kind, name, text, source))
-    for index, http in enumerate(spec.http[:-1]):
-        if not http.match:
-            text = (
-                f"VirtualService rule #{index} not used (only the last rule can have no matches)."
-            )
-            out.append(AnalysisMessage("Error", "IST0130", kind, name, text, source))
     return out
 
 
@@ -193,29 +173,4 @@ def _mesh_host_conflicts(services: list[ConfigObject[Any]]) -> list[AnalysisMess
         )
         for vs in group:
             out.append(AnalysisMessage("Error", "IST0109", *_ident(vs)[:2], text, vs.meta.source))
-    return out
-
-
-def _gateway_conflicts(gateways: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
-    seen: dict[tuple[tuple[tuple[str, str], ...], int, str], ConfigObject[Any]] = {}
-    out: list[AnalysisMessage] = []
-    for gw in gateways:
-        spec = gw.spec
-        if not isinstance(spec, GatewaySpec):
-            continue
-        selector = tuple(sorted(spec.selector.items()))
-        for server in spec.servers:
-            port = server.port.number if server.port is not None and server.port.number else 0
-            for host in server.hosts:
-                key = (selector, port, host.rpartition("/")[2])
-                other = seen.setdefault(key, gw)
-                if other is not gw:
-                    labels = ",".join(f"{k}={v}" for k, v in selector)
-                    text = (
-                        f"Conflict with gateways {other.meta.namespace}/{other.meta.name} "
-                        f"(workload selector {labels}, port {port}, hosts {key[2]})."
-                    )
-                    out.append(
-                        AnalysisMessage("Error", "IST0145", *_ident(gw)[:2], text, gw.meta.source)
-                    )
     return out

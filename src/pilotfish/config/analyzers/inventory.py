@@ -1,0 +1,174 @@
+"""The services and workloads an analysis knows about: `Inventory`.
+
+Built from the inputs (`v1 Service` and `pilotfish.io/v1alpha1 Workload` documents, ServiceEntry
+hosts, WorkloadEntry labels), from the running mesh's `/debug/registryz` answer (services and
+instances) with `--use-mesh`, and always the local ingress gateway (`istio-ingressgateway` in
+istio-system, labels app=istio-ingressgateway, istio=ingressgateway), which `pilotfish up` runs
+in every mesh. Pure: no I/O; inputs are parsed documents and decoded JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilotfish.config.analyzers.messages import DOMAIN, fqdn, host_matches, selects
+from pilotfish.config.load import DEFAULT_NAMESPACE, LoadResult
+
+MANIFEST_API = "pilotfish.io/v1alpha1"
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class KnownService:
+    host: str  # FQDN, or a ServiceEntry host as written (may be a wildcard)
+    namespace: str
+    selector: Labels = ()
+    ports: tuple[tuple[int, int], ...] = ()  # (port, targetPort)
+
+
+@dataclass(frozen=True)
+class KnownWorkload:
+    name: str
+    namespace: str
+    labels: Labels = ()
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+INGRESS_GATEWAY = KnownWorkload(
+    "istio-ingressgateway",
+    "istio-system",
+    (("app", "istio-ingressgateway"), ("istio", "ingressgateway")),
+)
+
+
+@dataclass
+class Inventory:
+    services: list[KnownService] = field(default_factory=list)
+    workloads: list[KnownWorkload] = field(default_factory=lambda: [INGRESS_GATEWAY])
+
+    def extend(self, other: Inventory) -> None:
+        self.services += [s for s in other.services if s not in self.services]
+        self.workloads += [w for w in other.workloads if w not in self.workloads]
+
+    def hosts(self) -> set[str]:
+        return {s.host for s in self.services}
+
+    def knows_host(self, host: str) -> bool:
+        return any(host_matches(s.host, host) or host_matches(host, s.host) for s in self.services)
+
+    def selected(self, selector: dict[str, str], namespace: str | None) -> list[KnownWorkload]:
+        """Workloads whose labels match `selector`, in `namespace` (None: anywhere)."""
+        return [
+            w
+            for w in self.workloads
+            if (namespace is None or w.namespace == namespace) and selects(selector, w.label_map)
+        ]
+
+    def in_namespace(self, namespace: str) -> list[KnownWorkload]:
+        return [w for w in self.workloads if w.namespace == namespace]
+
+    def services_for_host(self, host: str) -> list[KnownService]:
+        return [s for s in self.services if s.host == host]
+
+    def workloads_of(self, service: KnownService) -> list[KnownWorkload]:
+        if not service.selector:
+            return []
+        return self.selected(dict(service.selector), service.namespace)
+
+    def services_of(self, workload: KnownWorkload) -> list[KnownService]:
+        return [
+            s
+            for s in self.services
+            if s.selector
+            and s.namespace == workload.namespace
+            and selects(dict(s.selector), workload.label_map)
+        ]
+
+
+def _pairs(value: Any) -> Labels:
+    if isinstance(value, dict):
+        items: Iterable[Any] = value.items()
+    elif isinstance(value, list):
+        items = (tuple(p) for p in value if isinstance(p, list | tuple) and len(p) == 2)
+    else:
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in items))
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _service_ports(ports: Any, port_key: str, target_key: str) -> tuple[tuple[int, int], ...]:
+    out: list[tuple[int, int]] = []
+    for row in ports if isinstance(ports, list) else []:
+        if not isinstance(row, dict) or _int(row.get(port_key)) is None:
+            continue
+        port = int(row[port_key])
+        target = _int(row.get(target_key))
+        out.append((port, target if target is not None else port))
+    return tuple(out)
+
+
+def inventory_from_inputs(result: LoadResult) -> Inventory:
+    """Services and workloads declared by the inputs themselves."""
+    inventory = Inventory()
+    for doc in result.others:
+        meta = doc.metadata
+        name, namespace = meta.get("name"), meta.get("namespace") or DEFAULT_NAMESPACE
+        if not isinstance(name, str) or not isinstance(namespace, str):
+            continue
+        spec = doc.data.get("spec")
+        spec = spec if isinstance(spec, dict) else {}
+        if doc.api_version == "v1" and doc.kind == "Service":
+            inventory.services.append(
+                KnownService(
+                    f"{name}.{namespace}.{DOMAIN}",
+                    namespace,
+                    _pairs(spec.get("selector")),
+                    _service_ports(spec.get("ports"), "port", "targetPort"),
+                )
+            )
+        elif doc.api_version == MANIFEST_API and doc.kind == "Workload":
+            inventory.workloads.append(KnownWorkload(name, namespace, _pairs(meta.get("labels"))))
+    for obj in result.objects:
+        namespace = obj.meta.namespace
+        if obj.meta.kind == "ServiceEntry":
+            for host in getattr(obj.spec, "hosts", ()):
+                inventory.services.append(KnownService(fqdn(host, namespace), namespace))
+        elif obj.meta.kind == "WorkloadEntry":
+            labels = _pairs(getattr(obj.spec, "labels", {}))
+            inventory.workloads.append(KnownWorkload(obj.meta.name, namespace, labels))
+    return inventory
+
+
+def inventory_from_registryz(body: Any) -> Inventory:
+    """The running mesh's registry (`GET /debug/registryz`): services and instances."""
+    inventory = Inventory()
+    if not isinstance(body, dict):
+        return inventory
+    for row in body.get("services") or []:
+        if isinstance(row, dict) and isinstance(row.get("hostname"), str):
+            inventory.services.append(
+                KnownService(
+                    row["hostname"],
+                    str(row.get("namespace") or DEFAULT_NAMESPACE),
+                    _pairs(row.get("selector")),
+                    _service_ports(row.get("ports"), "port", "target_port"),
+                )
+            )
+    for row in body.get("instances") or []:
+        if isinstance(row, dict) and isinstance(row.get("workload"), str):
+            inventory.workloads.append(
+                KnownWorkload(
+                    row["workload"],
+                    str(row.get("namespace") or DEFAULT_NAMESPACE),
+                    _pairs(row.get("labels")),
+                )
+            )
+    return inventory

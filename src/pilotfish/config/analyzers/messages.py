@@ -1,0 +1,61 @@
+"""What an analyzer reports: `AnalysisMessage` printed as istioctl analyze prints it, plus the
+host and label helpers every analyzer shares (short-name resolution, wildcard matching, the
+Kubernetes selector string). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pilotfish.config.objects import ConfigObject, Source
+
+Severity = Literal["Error", "Warning", "Info"]
+SEVERITY_RANK = {"Info": 0, "Warning": 1, "Error": 2}
+DOMAIN = "svc.cluster.local"
+ROOT_NAMESPACE = "istio-system"
+
+
+@dataclass(frozen=True)
+class AnalysisMessage:
+    severity: Severity
+    code: str
+    kind: str
+    name: str  # name.namespace, as istioctl prints it
+    message: str
+    source: Source = field(default_factory=Source)
+
+    def __str__(self) -> str:
+        where = f" {self.source}" if self.source.file != "<unknown>" else ""
+        return f"{self.severity} [{self.code}] ({self.kind} {self.name}{where}) {self.message}"
+
+
+def message_for(
+    obj: ConfigObject[Any], severity: Severity, code: str, text: str
+) -> AnalysisMessage:
+    """A message about one config object, pointing at the object's file:line."""
+    name = f"{obj.meta.name}.{obj.meta.namespace}"
+    return AnalysisMessage(severity, code, obj.meta.kind, name, text, obj.meta.source)
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """Istio's short-name resolution: `reviews` in namespace ns → reviews.ns.svc.cluster.local."""
+    return host if "." in host or host.startswith("*") else f"{host}.{namespace}.{DOMAIN}"
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    if pattern == "*" or pattern == host:
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return False
+
+
+def selector_text(labels: dict[str, str]) -> str:
+    """A label selector as Kubernetes prints it: `app=reviews,version=v1` (keys sorted)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """An equality selector: every key=value of `selector` is among `labels`."""
+    return all(labels.get(k) == v for k, v in selector.items())

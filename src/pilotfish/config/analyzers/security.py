@@ -1,0 +1,140 @@
+"""Analyzers of who a policy applies to: IST0127 (NoMatchingWorkloadsFound, Warning) and IST0113
+(MTLSPolicyConflict, Error).
+
+IST0127, as Istio's AuthorizationPolicy analyzer: a policy in the root namespace (istio-system)
+with a selector must match a workload anywhere; elsewhere a selector must match a workload of
+its namespace, and a selector-less AuthorizationPolicy needs some workload in its namespace.
+pilotfish applies the selector rule to every kind with a workload selector
+(PeerAuthentication, RequestAuthentication, Telemetry: `selector.matchLabels`; Sidecar,
+EnvoyFilter: `workloadSelector.labels`). Policies bound by `targetRef(s)` are not checked.
+
+IST0113: a DestinationRule whose `trafficPolicy.tls.mode` says mTLS (ISTIO_MUTUAL) or not
+(DISABLE, SIMPLE, MUTUAL) while the PeerAuthentication in force for the host's workloads says
+DISABLE or STRICT respectively. The PeerAuthentication in force is the most specific one with a
+mode other than UNSET: workload selector, then namespace, then root namespace. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilotfish.config.analyzers.inventory import Inventory, KnownWorkload
+from pilotfish.config.analyzers.messages import (
+    ROOT_NAMESPACE,
+    AnalysisMessage,
+    fqdn,
+    message_for,
+    selector_text,
+    selects,
+)
+from pilotfish.config.models.selectors import SidecarWorkloadSelector, WorkloadSelector
+from pilotfish.config.objects import ConfigObject
+
+SELECTOR_KINDS = (
+    "AuthorizationPolicy",
+    "PeerAuthentication",
+    "RequestAuthentication",
+    "Telemetry",
+    "Sidecar",
+    "EnvoyFilter",
+)
+
+
+def _selector(spec: Any) -> dict[str, str] | None:
+    """The labels a policy selects workloads by, or None when it has no selector."""
+    for attribute in ("selector", "workload_selector"):
+        value = getattr(spec, attribute, None)
+        if isinstance(value, WorkloadSelector):
+            return dict(value.match_labels)
+        if isinstance(value, SidecarWorkloadSelector):
+            return dict(value.labels)
+    return None
+
+
+def no_matching_workloads(obj: ConfigObject[Any], inventory: Inventory) -> list[AnalysisMessage]:
+    if obj.meta.kind not in SELECTOR_KINDS:
+        return []
+    spec = obj.spec
+    if getattr(spec, "target_ref", None) is not None or bool(getattr(spec, "target_refs", None)):
+        return []
+    namespace = obj.meta.namespace
+    selector = _selector(spec)
+    template = "No matching workloads for this resource with the following labels: {}"
+    if selector is None:
+        if (
+            obj.meta.kind == "AuthorizationPolicy"
+            and namespace != ROOT_NAMESPACE
+            and not inventory.in_namespace(namespace)
+        ):
+            return [message_for(obj, "Warning", "IST0127", template.format(""))]
+        return []
+    scope = None if namespace == ROOT_NAMESPACE else namespace
+    if inventory.selected(selector, scope):
+        return []
+    return [message_for(obj, "Warning", "IST0127", template.format(selector_text(selector)))]
+
+
+def _mtls_mode(pa: ConfigObject[Any]) -> str | None:
+    mtls = getattr(pa.spec, "mtls", None)
+    mode = getattr(mtls, "mode", None)
+    return mode if isinstance(mode, str) and mode != "UNSET" else None
+
+
+def _policy_in_force(
+    policies: list[ConfigObject[Any]], namespace: str, labels: dict[str, str] | None
+) -> tuple[ConfigObject[Any], str] | None:
+    levels: list[list[ConfigObject[Any]]] = [
+        [
+            pa
+            for pa in policies
+            if pa.meta.namespace == namespace
+            and (selector := _selector(pa.spec))
+            and labels is not None
+            and selects(selector, labels)
+        ],
+        [pa for pa in policies if pa.meta.namespace == namespace and not _selector(pa.spec)],
+        [pa for pa in policies if pa.meta.namespace == ROOT_NAMESPACE and not _selector(pa.spec)],
+    ]
+    for level in levels:
+        for pa in sorted(level, key=lambda p: p.meta.name):
+            mode = _mtls_mode(pa)
+            if mode is not None:
+                return pa, mode
+    return None
+
+
+def mtls_conflicts(
+    rule: ConfigObject[Any], policies: list[ConfigObject[Any]], inventory: Inventory
+) -> list[AnalysisMessage]:
+    policy = getattr(rule.spec, "traffic_policy", None)
+    mode = getattr(getattr(policy, "tls", None), "mode", None)
+    host = getattr(rule.spec, "host", None)
+    if mode is None or not isinstance(host, str):
+        return []
+    wants_mtls = mode == "ISTIO_MUTUAL"
+    target = fqdn(host, rule.meta.namespace)
+    out: list[AnalysisMessage] = []
+    reported: set[tuple[str, str]] = set()
+    for service in inventory.services_for_host(target):
+        workloads: list[KnownWorkload | None] = list(inventory.workloads_of(service)) or [None]
+        for workload in workloads:
+            labels = workload.label_map if workload is not None else None
+            found = _policy_in_force(policies, service.namespace, labels)
+            if found is None:
+                continue
+            pa, pa_mode = found
+            conflict = (wants_mtls and pa_mode == "DISABLE") or (
+                not wants_mtls and pa_mode == "STRICT"
+            )
+            key = (pa.meta.namespace, pa.meta.name)
+            if not conflict or key in reported:
+                continue
+            reported.add(key)
+            text = (
+                f"A DestinationRule and Policy are in conflict with regards to mTLS for host "
+                f'{target}. The DestinationRule "{rule.meta.namespace}/{rule.meta.name}" '
+                f"specifies that mTLS must be {str(wants_mtls).lower()} but the Policy object "
+                f'"{pa.meta.namespace}/{pa.meta.name}" specifies {pa_mode}.'
+            )
+            out.append(message_for(rule, "Error", "IST0113", text))
+    return out
