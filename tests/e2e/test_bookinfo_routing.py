@@ -133,3 +133,25 @@ def test_applying_a_workload_starts_it_and_exec_uses_its_sidecar(bookinfo: Local
     result = bookinfo.pilotfish("delete", "-f", "samples/sleep/sleep.yaml")
     assert result.returncode == 0, result.stderr
     bookinfo.wait_for(lambda: "sleep-0" not in bookinfo.info["proxies"], what="sleep to stop")
+
+
+def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh) -> None:
+    bookinfo.apply(f"{NET}/destination-rule-all.yaml")
+    status = bookinfo.pilotfish("proxy-status")
+    assert status.returncode == 0, status.stderr
+    rows = [line for line in status.stdout.splitlines()[1:] if line.strip()]
+    assert len(rows) == 7, status.stdout
+    assert all(line.split()[3:7] == ["SYNCED"] * 4 for line in rows), status.stdout
+    clusters = bookinfo.pilotfish("proxy-config", "cluster", "productpage-v1")
+    assert clusters.returncode == 0, clusters.stderr
+    subsets = {
+        tuple(line.split()[:3])
+        for line in clusters.stdout.splitlines()
+        if line.startswith("reviews.default.svc.cluster.local")
+    }
+    assert subsets == {
+        ("reviews.default.svc.cluster.local", "9080", s) for s in ("-", "v1", "v2", "v3")
+    }, clusters.stdout
+    endpoints = bookinfo.pilotfish("proxy-config", "endpoint", "productpage-v1").stdout
+    reviews_ips = {bookinfo.info["proxies"][f"reviews-{v}-0"]["ip"] for v in ("v1", "v2", "v3")}
+    assert {ip for ip in reviews_ips if f"{ip}:9080" in endpoints} == reviews_ips, endpoints

@@ -157,7 +157,11 @@ def analyze(
     """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
     from pilotfish.cli.analyze import analyze_command
 
-    _exit(analyze_command(filename or [], output_threshold, failure_threshold, use_mesh))
+    _exit(
+        analyze_command(
+            filename or [], output_threshold, failure_threshold, use_mesh, state.state_dir
+        )
+    )
 
 
 @app.command("proxy-status")
@@ -166,6 +170,20 @@ def proxy_status(proxy: Annotated[str | None, typer.Argument()] = None) -> None:
     from pilotfish.cli.proxy_status import proxy_status_command
 
     _exit(proxy_status_command(proxy, state.state_dir))
+
+
+@app.command("proxy-config")
+def proxy_config(
+    kind: Annotated[
+        str, typer.Argument(help="cluster, listener, route, endpoint, secret, bootstrap, all")
+    ],
+    proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
+) -> None:
+    """Show the config one Envoy holds, read from its admin API."""
+    from pilotfish.cli.proxy_config import proxy_config_command
+
+    _exit(proxy_config_command(kind, proxy, output, state.state_dir))
 
 
 @app.command()

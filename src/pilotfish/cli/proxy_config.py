@@ -1,0 +1,170 @@
+"""`pilotfish proxy-config TYPE PROXY`: what one Envoy really holds, read from its admin API
+(`/config_dump`, `/clusters`), as `istioctl proxy-config` shows it.
+
+TYPE is cluster, listener, route, endpoint, secret, bootstrap or all; PROXY an instance
+(`reviews-v2-0`), a workload (`reviews-v2`) or `istio-ingressgateway`. `-o json|yaml` prints the
+raw config dump sections instead of the table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli.exec_cmd import find_proxy
+from pilotfish.controlplane.store import dump_yaml
+from pilotfish.local.client import MeshNotRunning, read_mesh
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+SECTIONS = {
+    "bootstrap": "BootstrapConfigDump",
+    "cluster": "ClustersConfigDump",
+    "listener": "ListenersConfigDump",
+    "route": "RoutesConfigDump",
+    "secret": "SecretsConfigDump",
+    "endpoint": "EndpointsConfigDump",
+}
+
+
+def _admin(ip: str, path: str) -> Any:
+    with _DIRECT.open(f"http://{ip}:15000{path}", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _section(dump: dict[str, Any], name: str) -> dict[str, Any]:
+    for config in dump.get("configs", []):
+        if config.get("@type", "").endswith("." + name):
+            return dict(config)
+    return {}
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def cluster_rows(section: dict[str, Any]) -> list[list[str]]:
+    rows = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE"]]
+    entries = section.get("static_clusters", []) + section.get("dynamic_active_clusters", [])
+    for entry in entries:
+        cluster = entry.get("cluster", {})
+        name = cluster.get("name", "")
+        kind = (
+            cluster.get("type")
+            or cluster.get("cluster_type", {}).get("name", "").rsplit(".", 1)[-1]
+        )
+        parts = name.split("|")
+        if len(parts) == 4:
+            rows.append([parts[3] or "-", parts[1], parts[2] or "-", parts[0], kind])
+        else:
+            rows.append([name, "-", "-", "-", kind])
+    return rows
+
+
+def listener_rows(section: dict[str, Any]) -> list[list[str]]:
+    rows = [["NAME", "ADDRESS", "PORT", "CHAINS", "FILTERS"]]
+    for entry in section.get("static_listeners", []) + section.get("dynamic_listeners", []):
+        listener = entry.get("listener") or entry.get("active_state", {}).get("listener", {})
+        address = listener.get("address", {}).get("socket_address", {})
+        chains = listener.get("filter_chains", [])
+        filters = sorted(
+            {f.get("name", "").rsplit(".", 1)[-1] for c in chains for f in c.get("filters", [])}
+        )
+        port = str(address.get("port_value", ""))
+        name = listener.get("name", "")
+        rows.append([name, address.get("address", ""), port, str(len(chains)), ",".join(filters)])
+    return rows
+
+
+def route_rows(section: dict[str, Any]) -> list[list[str]]:
+    rows = [["NAME", "VHOST NAME", "DOMAINS", "ROUTES"]]
+    configs = section.get("static_route_configs", []) + section.get("dynamic_route_configs", [])
+    for entry in configs:
+        config = entry.get("route_config", {})
+        for vhost in config.get("virtual_hosts", []):
+            domains = vhost.get("domains", [])
+            shown = ", ".join(domains[:2]) + (
+                f" + {len(domains) - 2} more" if len(domains) > 2 else ""
+            )
+            rows.append(
+                [
+                    config.get("name", ""),
+                    vhost.get("name", ""),
+                    shown,
+                    str(len(vhost.get("routes", []))),
+                ]
+            )
+    return rows
+
+
+def endpoint_rows(clusters: dict[str, Any]) -> list[list[str]]:
+    rows = [["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"]]
+    for cluster in clusters.get("cluster_statuses", []):
+        for host in cluster.get("host_statuses", []):
+            address = host.get("address", {}).get("socket_address", {})
+            health = host.get("health_status", {})
+            status = health.get("eds_health_status", "HEALTHY")
+            ejected = "FAILED" if health.get("failed_outlier_check") else "OK"
+            rows.append(
+                [
+                    f"{address.get('address')}:{address.get('port_value')}",
+                    status,
+                    ejected,
+                    cluster.get("name", ""),
+                ]
+            )
+    return rows
+
+
+def proxy_config_command(kind: str, name: str, output: str, state_dir: Path) -> int:
+    if kind not in (*SECTIONS, "all"):
+        print(
+            f"error: unknown type {kind!r}: one of {', '.join([*SECTIONS, 'all'])}", file=sys.stderr
+        )
+        return 1
+    try:
+        info = read_mesh(state_dir)
+    except MeshNotRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    found = find_proxy(info, name)
+    if found is None:
+        print(f"error: no proxy {name!r} in this mesh", file=sys.stderr)
+        return 1
+    ip = found[1]["ip"]
+    try:
+        dump = _admin(ip, "/config_dump?include_eds")
+        clusters = _admin(ip, "/clusters?format=json") if kind in ("endpoint", "all") else {}
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {found[0]}'s Envoy admin at {ip}:15000: {exc}", file=sys.stderr)
+        return 1
+    kinds = list(SECTIONS) if kind == "all" else [kind]
+    if output in ("json", "yaml"):
+        payload = {k: _section(dump, SECTIONS[k]) for k in kinds}
+        data = payload if kind == "all" else payload[kind]
+        print(
+            json.dumps(data, indent=2) if output == "json" else dump_yaml([data]),
+            end="\n" if output == "json" else "",
+        )
+        return 0
+    builders = {
+        "cluster": lambda: cluster_rows(_section(dump, SECTIONS["cluster"])),
+        "listener": lambda: listener_rows(_section(dump, SECTIONS["listener"])),
+        "route": lambda: route_rows(_section(dump, SECTIONS["route"])),
+        "endpoint": lambda: endpoint_rows(clusters),
+    }
+    for k in kinds:
+        if k in builders:
+            print(_table(builders[k]()))
+            if kind == "all":
+                print()
+        else:
+            print(json.dumps(_section(dump, SECTIONS[k]), indent=2))
+    return 0
