@@ -1,31 +1,52 @@
-"""`pilotfish analyze -f FILES...`: istioctl analyze over files, with its output and exit codes.
+"""`pilotfish analyze [-f FILES...] [--use-mesh]`: istioctl analyze, with its output and exit codes.
 
-`analyze_report(messages, output_threshold, failure_threshold)` is the pure core; the command
-prints `Severity [CODE] (Kind name.namespace file:line) message` lines and returns 79 when a
-message reaches the failure threshold (Error by default), else 0. `--use-mesh` (the running
-local mesh) is not implemented yet.
+`analyze_report(messages, output_threshold, failure_threshold, target)` is the pure core; the
+command prints `Severity [CODE] (Kind name.namespace file:line) message` lines and returns 79 when
+a message reaches the failure threshold (Error by default), 0 otherwise, 2 for a usage mistake
+and 1 when the running mesh cannot be read. With `--use-mesh` the running local mesh (found from
+the state directory) is analysed: its stored documents (`GET /api/v1/config`) and its registry
+(`GET /debug/registryz`), with `-f` files overriding objects of the same kind/namespace/name.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any
 
-from pilotfish.config import load_paths
-from pilotfish.config.analysis import SEVERITY_RANK, AnalysisMessage, analyze
+from pilotfish.config import LoadResult, load_paths
+from pilotfish.config.analysis import SEVERITY_RANK, AnalysisMessage, Inventory, analyze
 
 ANALYZE_FAILED = 79
 SEVERITIES = ("Info", "Warning", "Error")
 
 
 def analyze_report(
-    messages: list[AnalysisMessage], output_threshold: str, failure_threshold: str
+    messages: list[AnalysisMessage],
+    output_threshold: str,
+    failure_threshold: str,
+    target: str = "the given files",
 ) -> tuple[list[str], int]:
     shown = [m for m in messages if SEVERITY_RANK[m.severity] >= SEVERITY_RANK[output_threshold]]
     lines = [str(m) for m in shown]
     if not shown:
-        lines.append("\u2714 No validation issues found when analyzing the given files.")
+        lines.append(f"\u2714 No validation issues found when analyzing {target}.")
     failed = any(SEVERITY_RANK[m.severity] >= SEVERITY_RANK[failure_threshold] for m in messages)
     return lines, ANALYZE_FAILED if failed else 0
+
+
+def _read_mesh(state_dir: Path) -> tuple[list[Any], Any]:
+    """The running mesh's stored documents and registry; raises MeshNotRunning / ApiError."""
+    from pilotfish.local.client import ApiError, call, read_mesh
+
+    api = str(read_mesh(state_dir)["api"])
+    status, config = call(api, "GET", "/api/v1/config")
+    if status != 200 or not isinstance(config, dict):
+        raise ApiError(f"GET /api/v1/config: HTTP {status}")
+    status, registry = call(api, "GET", "/debug/registryz")
+    if status != 200:
+        raise ApiError(f"GET /debug/registryz: HTTP {status}")
+    return list(config.get("documents") or []), registry
 
 
 def analyze_command(
@@ -33,18 +54,32 @@ def analyze_command(
     output_threshold: str = "Info",
     failure_threshold: str = "Error",
     use_mesh: bool = False,
+    state_dir: Path | None = None,
 ) -> int:
     for value in (output_threshold, failure_threshold):
         if value not in SEVERITIES:
             print(f"error: threshold must be one of {', '.join(SEVERITIES)}", file=sys.stderr)
             return 2
+    if not paths and not use_mesh:
+        print("error: no input: use -f FILE, DIR or -, or --use-mesh", file=sys.stderr)
+        return 2
+    result = load_paths(paths) if paths else LoadResult()
+    mesh: Inventory | None = None
+    target = "the given files"
     if use_mesh:
-        print("error: --use-mesh is not supported yet", file=sys.stderr)
-        return 2
-    if not paths:
-        print("error: no input: use -f FILE, DIR or -", file=sys.stderr)
-        return 2
-    lines, code = analyze_report(analyze(load_paths(paths)), output_threshold, failure_threshold)
+        from pilotfish.config.analyzers.inventory import inventory_from_registryz
+        from pilotfish.config.analyzers.mesh import combine
+        from pilotfish.local.client import ApiError, MeshNotRunning, default_state_dir
+
+        try:
+            documents, registry = _read_mesh(state_dir or default_state_dir())
+        except (MeshNotRunning, ApiError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        result = combine(documents, result)
+        mesh = inventory_from_registryz(registry)
+        target = "the running mesh" + (" and the given files" if paths else "")
+    lines, code = analyze_report(analyze(result, mesh), output_threshold, failure_threshold, target)
     for line in lines:
         print(line)
     return code
