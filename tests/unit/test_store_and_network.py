@@ -1,0 +1,64 @@
+"""State on disk: the document store and the mesh's address block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilotfish.controlplane.store import DocumentStore, doc_key, write_atomically
+from pilotfish.local.network import load_or_choose
+
+VS = {
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "VirtualService",
+    "metadata": {"name": "reviews"},
+    "spec": {"hosts": ["reviews"]},
+}
+
+
+def test_versions_of_a_kind_share_one_key() -> None:
+    beta = dict(VS, apiVersion="networking.istio.io/v1beta1")
+    assert (
+        doc_key(VS)
+        == doc_key(beta)
+        == ("networking.istio.io", "VirtualService", "default", "reviews")
+    )
+
+
+def test_apply_then_delete_round_trips_through_disk(tmp_path: Path) -> None:
+    store = DocumentStore(tmp_path / "config.yaml")
+    merged, changes = store.preview_apply([VS])
+    assert changes == ["virtualservice/reviews created"]
+    store.commit(merged)
+    again = DocumentStore(tmp_path / "config.yaml")
+    assert "reviews" in again.read_text()
+    _, changes = store.preview_apply([VS])
+    assert changes == ["virtualservice/reviews unchanged"]
+    merged, deleted, missing = store.preview_delete([doc_key(VS), ("", "Service", "default", "x")])
+    assert deleted == ["virtualservice/reviews deleted"]
+    assert missing == ['services "x" not found in namespace default']
+
+
+def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.yaml"
+    write_atomically(path, "old\n")
+
+    def broken(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.fsync", broken)
+    with pytest.raises(OSError):
+        write_atomically(path, "new\n")
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_address_block_is_stable_and_per_instance(tmp_path: Path) -> None:
+    first = load_or_choose(tmp_path)
+    a = first.ip_for("reviews-v1-0")
+    b = first.ip_for("reviews-v2-0")
+    assert a != b and a.startswith(f"127.{first.block}.1.")
+    first.save(tmp_path / "network.json")
+    second = load_or_choose(tmp_path)
+    assert second.block == first.block and second.ip_for("reviews-v1-0") == a
