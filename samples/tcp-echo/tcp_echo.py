@@ -7,6 +7,7 @@ Usage: `python tcp_echo.py PREFIX`. Listens on 127.0.0.1 at every `PORT_<n>` the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socketserver
@@ -43,10 +44,8 @@ def main() -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         signal.pause()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

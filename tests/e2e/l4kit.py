@@ -177,13 +177,15 @@ def https_get(
     context = ssl.create_default_context(cafile=str(ca) if ca else None)
     if client is not None:
         context.load_cert_chain(str(client[0]), str(client[1]))
-    with socket.create_connection((address, port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=server_name) as conn:
-            request = f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n"
-            conn.sendall(request.encode())
-            data = b""
-            while chunk := conn.recv(65536):
-                data += chunk
+    request = f"GET {path} HTTP/1.1\r\nHost: {server_name}\r\nConnection: close\r\n\r\n"
+    with (
+        socket.create_connection((address, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as conn,
+    ):
+        conn.sendall(request.encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
     head, _, body = data.decode(errors="replace").partition("\r\n\r\n")
     return int(head.split()[1]), body
 

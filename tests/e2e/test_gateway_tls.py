@@ -149,7 +149,9 @@ spec:
   http:
   - match: [{{gateways: [mesh], port: 80}}]
     route:
-    - destination: {{host: istio-egressgateway.istio-system.svc.cluster.local, port: {{number: 8088}}}}
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        port: {{number: 8088}}
   - match: [{{gateways: [istio-egressgateway], port: 8088}}]
     route:
     - destination: {{host: edition.example, port: {{number: 80}}}}

@@ -25,8 +25,8 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
 
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
 from pilotfish.translate import names
+from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
 from pilotfish.translate.envoy_pb import pack, socket_address
 
 DNS_RESOLUTIONS = {
