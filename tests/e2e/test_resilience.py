@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
+from pathlib import Path
 
 from tests.e2e.meshctl import LocalMesh
 
@@ -49,3 +51,55 @@ def test_agent_restarts_a_killed_envoy(bookinfo: LocalMesh) -> None:
         time.sleep(0.2)
     assert bookinfo.served_by(10) == {"reviews-v3-0": 10}
     assert bookinfo.info["proxies"]["reviews-v3-0"]["envoy_restarts"] >= 1
+
+
+GATEWAY_ON_BUSY_PORT = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: extra-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {{number: {port}, name: http-extra, protocol: HTTP}}
+    hosts: ["*"]
+"""
+
+
+def test_a_nack_is_reported_by_apply_and_proxy_status(bookinfo: LocalMesh, tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind((bookinfo.ingress, 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        path = tmp_path / "gw.yaml"
+        path.write_text(GATEWAY_ON_BUSY_PORT.format(port=port))
+        result = bookinfo.apply(str(path), expect_ok=False)
+        assert result.returncode != 0
+        assert "NACK from router~" in result.stdout, result.stdout
+        assert "istio-ingressgateway-0" in result.stdout and "cannot bind" in result.stdout
+        status = bookinfo.pilotfish("proxy-status").stdout
+        gateway_row = next(line for line in status.splitlines() if line.startswith("istio-ingress"))
+        assert "NACKED" in gateway_row, status
+        assert "cannot bind" in status
+        # The gateway keeps serving its last good config.
+        assert bookinfo.get("/productpage").status == 200
+        removed = bookinfo.pilotfish("delete", "gateway", "extra-gateway")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert "NACKED" not in bookinfo.pilotfish("proxy-status").stdout
+
+
+def test_a_proxy_that_does_not_answer_is_named(bookinfo: LocalMesh) -> None:
+    envoy_pid = bookinfo.info["proxies"]["ratings-v1-0"]["envoy_pid"]
+    os.kill(envoy_pid, signal.SIGSTOP)
+    try:
+        result = bookinfo.pilotfish(
+            "apply", "-f", f"{NET}/virtual-service-all-v1.yaml", "--timeout", "2"
+        )
+    finally:
+        os.kill(envoy_pid, signal.SIGCONT)
+    assert result.returncode != 0, result.stdout
+    assert "no answer from sidecar~" in result.stdout and "ratings-v1-0" in result.stdout
+    bookinfo.wait_for(
+        lambda: "STALE" not in bookinfo.pilotfish("proxy-status").stdout, what="ratings to catch up"
+    )
