@@ -7,6 +7,7 @@ shared registry documents and `mesh:` settings) and `<type>.golden.yaml` files.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from io import StringIO
@@ -135,7 +136,7 @@ def _dump(data: Any) -> str:
 
 
 def validate_bootstrap(resources: ProxyResources) -> str:
-    """An Envoy bootstrap holding the snapshot as static resources (RDS and EDS inlined)."""
+    """An Envoy bootstrap (JSON) holding the snapshot as static resources (RDS, EDS inlined)."""
     routes = resources[GOLDEN_TYPES["routes"]]
     endpoints = resources[GOLDEN_TYPES["endpoints"]]
     listeners = []
@@ -165,7 +166,7 @@ def validate_bootstrap(resources: ProxyResources) -> str:
         "admin": {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": 0}}},
         "staticResources": {"listeners": listeners, "clusters": clusters},
     }
-    return _dump(bootstrap)
+    return json.dumps(bootstrap, sort_keys=True)  # JSON: YAML 1.1 readers see `yes` as true
 
 
 def bookinfo_push(config_yaml: str = "", **mesh: Any) -> PushContext:
