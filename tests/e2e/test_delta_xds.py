@@ -1,0 +1,35 @@
+"""Bookinfo routing with every Envoy on incremental (delta) xDS: `pilotfish up --delta`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from tests.e2e.meshctl import LocalMesh
+
+NET = "samples/bookinfo/networking"
+
+
+@pytest.fixture(scope="module")
+def delta_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/bookinfo", delta=True)
+    result = mesh.up()
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        yield mesh
+    finally:
+        mesh.down()
+
+
+def test_routing_changes_over_delta_xds(delta_mesh: LocalMesh) -> None:
+    seen = delta_mesh.served_by(30)
+    assert set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, seen
+    result = delta_mesh.apply(
+        f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-all-v1.yaml"
+    )
+    assert "converged:" in result.stdout
+    assert delta_mesh.served_by(10) == {"reviews-v1-0": 10}
+    delta_mesh.apply(f"{NET}/virtual-service-reviews-v3.yaml")
+    assert delta_mesh.served_by(10) == {"reviews-v3-0": 10}
+    bootstrap = (delta_mesh.home / "run" / "reviews-v1-0" / "envoy.json").read_text()
+    assert '"DELTA_GRPC"' in bootstrap
