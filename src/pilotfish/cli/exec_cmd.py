@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.local.client import MeshNotRunning, read_mesh
 
 
@@ -51,6 +52,9 @@ def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
         POD_NAME=instance,
         POD_NAMESPACE=proxy["namespace"],
     )
+    container_ports = [int(p) for p in proxy.get("app_ports", {})]
+    config_path = Path(info["state_dir"]) / "config.yaml"
+    env.update(tcp_service_env(proxy["ip"], proxy["namespace"], container_ports, config_path))
     try:
         return subprocess.call(argv, env=env)
     except FileNotFoundError:

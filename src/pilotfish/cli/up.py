@@ -7,6 +7,7 @@ starts itself in the background, returns once the mesh is ready, and `pilotfish 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -59,7 +60,19 @@ def up_command(
     return asyncio.run(_run_foreground(options))
 
 
+def _log_to_file(state_dir: Path) -> None:
+    """The launcher's own log: `<state-dir>/logs/up.log` (what started, restarted, failed)."""
+    path = state_dir / "logs" / "up.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("pilotfish")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
 async def _run_foreground(options: UpOptions) -> int:
+    _log_to_file(options.state_dir)
     mesh = Mesh(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -72,6 +72,7 @@ class Mesh:
         self.network = load_or_choose(self.options.state_dir)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self._start_control_plane()
+        log.info("control plane ready after %.2f s", time.monotonic() - self.started)
         if self.options.files:
             status, body = await self._call(
                 "POST", "/api/v1/apply", {"files": list(self.options.files), "wait": False}
@@ -80,9 +81,14 @@ class Mesh:
                 raise MeshError(
                     "\n".join(d["text"] for d in body.get("diagnostics", [])) or str(body)
                 )
+        log.info("config applied after %.2f s", time.monotonic() - self.started)
         await self._start_gateway()
         await self.reconcile()
+        log.info("all agents started after %.2f s", time.monotonic() - self.started)
         await self._wait_ready()
+        log.info(
+            "all instances ready and proxies synced after %.2f s", time.monotonic() - self.started
+        )
         self.ready_after = round(time.monotonic() - self.started, 2)
         self.write_status(ready=True)
 
