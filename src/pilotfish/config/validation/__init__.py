@@ -37,5 +37,10 @@ def validator_for(kind: str) -> Callable[[Any], list[Problem]] | None:
 
 
 def validate_spec(kind: str, spec: Any) -> list[Problem]:
+    """The kind's own checks, then the CRD's CEL rules where those found nothing at that path."""
+    from pilotfish.config.validation.cel import cel_problems
+
     validator = validator_for(kind)
-    return validator(spec) if validator is not None else []
+    problems = validator(spec) if validator is not None else []
+    flagged = {p.path for p in problems if p.level == "error"}
+    return problems + [p for p in cel_problems(spec) if p.path not in flagged]
