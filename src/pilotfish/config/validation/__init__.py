@@ -21,6 +21,9 @@ VALIDATORS: dict[str, str] = {
     "AuthorizationPolicy": "security:validate_authorization_policy",
     "PeerAuthentication": "security:validate_peer_authentication",
     "RequestAuthentication": "security:validate_request_authentication",
+    "Sidecar": "sidecar:validate_sidecar",
+    "EnvoyFilter": "envoy_filter:validate_envoy_filter",
+    "ProxyConfig": "envoy_filter:validate_proxy_config",
 }
 
 

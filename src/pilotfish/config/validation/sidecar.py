@@ -1,0 +1,155 @@
+"""Istio's semantic checks of Sidecar (webhook wording): not empty; ingress listeners need a port,
+unique ports, a loopback/any `defaultEndpoint`, and TLS only as Istio allows it on a sidecar;
+egress listeners need `namespace/dnsName` hosts, at most one port-less listener and it last,
+unique ports, unix-socket binds for port 0; `egressProxy` only with ALLOW_ANY. The CRD's CEL
+rules (durations, TLS credential one-ofs, selector wildcards) are in `cel`."""
+
+from __future__ import annotations
+
+from pilotfish.config.formats import is_ip
+from pilotfish.config.loader import join_path
+from pilotfish.config.models.networking import (
+    IstioEgressListener,
+    IstioIngressListener,
+    SidecarSpec,
+)
+from pilotfish.config.schema import Problem
+from pilotfish.config.validation.common import Findings
+
+UNIX = "unix://"
+TLS_PROTOCOLS = ("HTTPS", "TLS")
+DEFAULT_ENDPOINT_HOSTS = ("", "127.0.0.1", "0.0.0.0", "::1", "::")
+UNIQUE_PORTS = "sidecar: ports on IP bound listeners must be unique"
+
+
+def _default_endpoint(found: Findings, path: str, endpoint: str) -> None:
+    if endpoint.startswith(UNIX):
+        if not endpoint[len(UNIX) :].startswith(("/", "@")):
+            found.error(path, "unix address must be an absolute path or abstract socket")
+        return
+    host, sep, port = endpoint.rpartition(":")
+    host = host.strip("[]")
+    if not sep or host not in DEFAULT_ENDPOINT_HOSTS:
+        found.error(
+            path,
+            "sidecar: defaultEndpoint must be of form 127.0.0.1:<port>,0.0.0.0:<port>,"
+            "[::1]:port,[::]:port,unix://filepath or unset",
+        )
+    if sep and not port.isdigit():
+        found.error(path, f"sidecar: defaultEndpoint port ({port}) is not a number")
+    elif sep:
+        found.port(path, int(port))
+
+
+def _ingress(found: Findings, path: str, listener: IstioIngressListener, seen: set[int]) -> None:
+    port = listener.port
+    if port is None:
+        found.error(path, "sidecar: port is required for ingress listeners")
+        return
+    port_path = join_path(path, "port")
+    if port.target_port:
+        found.error(join_path(port_path, "targetPort"), "targetPort has no impact on Sidecars")
+    found.port(join_path(port_path, "number"), port.number)
+    if port.number in seen:
+        found.error(port_path, UNIQUE_PORTS)
+    seen.add(port.number or 0)
+    if listener.bind and not is_ip(listener.bind):
+        found.error(join_path(path, "bind"), f"{listener.bind} is not a valid IP address")
+    if listener.default_endpoint:
+        _default_endpoint(found, join_path(path, "defaultEndpoint"), listener.default_endpoint)
+    tls = listener.tls
+    if tls is None:
+        return
+    tls_path = join_path(path, "tls")
+    if tls.subject_alt_names:
+        found.error(tls_path, "sidecar: subjectAltNames is not supported in ingress tls")
+    if tls.https_redirect:
+        found.error(tls_path, "sidecar: httpsRedirect is not supported")
+    if tls.mode in ("ISTIO_MUTUAL", "AUTO_PASSTHROUGH"):
+        found.error(
+            join_path(tls_path, "mode"),
+            f"configuration is invalid: cannot set mode to {tls.mode} in sidecar ingress tls",
+        )
+    if (port.protocol or "").upper() not in TLS_PROTOCOLS:
+        found.error(tls_path, "server cannot have TLS settings for non HTTPS/TLS ports")
+
+
+def _egress_host(found: Findings, path: str, host: str) -> None:
+    namespace, sep, name = host.partition("/")
+    if not sep:
+        found.error(path, "host must be of form namespace/dnsName")
+    elif not namespace or not name:
+        found.error(path, "config namespace and dnsName in host entry cannot be empty")
+
+
+def _egress(
+    found: Findings, path: str, listener: IstioEgressListener, seen: set[int], binds: set[str]
+) -> None:
+    port = listener.port
+    if port is not None:
+        port_path = join_path(path, "port")
+        if port.target_port:
+            found.error(join_path(port_path, "targetPort"), "targetPort has no impact on Sidecars")
+        bind = listener.bind or ""
+        if not port.number:
+            if not bind.startswith(UNIX):
+                found.error(
+                    join_path(path, "bind"),
+                    "sidecar: ports with 0 value must have a unix domain socket bind address",
+                )
+            if bind in binds:
+                found.error(
+                    join_path(path, "bind"),
+                    "sidecar: unix domain socket values for listeners must be unique",
+                )
+            binds.add(bind)
+        else:
+            found.port(join_path(port_path, "number"), port.number)
+            if port.number in seen:
+                found.error(port_path, UNIQUE_PORTS)
+            seen.add(port.number)
+            if bind and not is_ip(bind):
+                found.error(join_path(path, "bind"), f"{bind} is not a valid IP address")
+    if not listener.hosts:
+        found.error(
+            join_path(path, "hosts"), "sidecar: egress listener must contain at least one host"
+        )
+    for index, host in enumerate(listener.hosts):
+        _egress_host(found, join_path(join_path(path, "hosts"), index), host)
+
+
+def validate_sidecar(spec: SidecarSpec) -> list[Problem]:
+    found = Findings()
+    if not (
+        spec.egress or spec.ingress or spec.outbound_traffic_policy or spec.inbound_connection_pool
+    ):
+        found.error("spec", "sidecar: empty configuration provided")
+        return found.problems
+    seen: set[int] = set()
+    for index, ingress in enumerate(spec.ingress):
+        _ingress(found, f"spec.ingress[{index}]", ingress, seen)
+    seen = set()
+    binds: set[str] = set()
+    catch_all = False
+    for index, egress in enumerate(spec.egress):
+        path = f"spec.egress[{index}]"
+        if egress.port is None:
+            if catch_all:
+                found.error(path, "sidecar: egress can have only one listener with empty port")
+                continue
+            if index == len(spec.egress) - 1:
+                catch_all = True
+            else:
+                found.error(
+                    path,
+                    "sidecar: the egress listener with empty port should be the last listener "
+                    "in the list",
+                )
+        _egress(found, path, egress, seen, binds)
+    policy = spec.outbound_traffic_policy
+    if policy is not None and policy.egress_proxy is not None and policy.mode != "ALLOW_ANY":
+        found.error(
+            "spec.outboundTrafficPolicy.egressProxy",
+            "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode",
+        )
+    return found.problems
