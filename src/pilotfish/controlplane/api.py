@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_from_json
 from pilotfish.controlplane.store import DocKey
+from pilotfish.registry.types import WorkloadInstance
+from pilotfish.xds.debounce import run_debounced
 from pilotfish.xds.resources import Snapshot
 from pilotfish.xds.server import XdsServer
 
@@ -34,6 +36,9 @@ class Api:
         self.cp = cp
         self.xds = xds
         self.metrics = metrics
+        self.registry_events: asyncio.Queue[tuple[int, list[WorkloadInstance]]] = asyncio.Queue()
+        self.registry_received = 0  # instance lists received (PUT /api/v1/instances)
+        self.registry_applied = 0  # the newest of them whose push has been handed to xDS
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -123,10 +128,22 @@ class Api:
             instances = [instance_from_json(row) for row in body.get("instances", [])]
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "error": f"bad instance: {exc}"}, status=400)
-        async with self.cp.lock:
-            changed = self.cp.set_instances(instances)
-        self._push(changed)
-        return web.json_response({"ok": True, "affected": sorted(changed)})
+        self.registry_received += 1
+        self.registry_events.put_nowait((self.registry_received, instances))
+        return web.json_response({"ok": True, "generation": self.registry_received}, status=202)
+
+    async def push_registry_changes(self) -> None:
+        """Registry changes are debounced (Istio's PILOT_DEBOUNCE_*): a burst of instance
+        updates becomes one push, computed from the newest list."""
+
+        async def handle(batch: list[tuple[int, list[WorkloadInstance]]]) -> None:
+            generation, instances = batch[-1]
+            async with self.cp.lock:
+                changed = self.cp.set_instances(instances)
+            self._push(changed)
+            self.registry_applied = generation
+
+        await run_debounced(self.registry_events, handle)
 
     async def syncz(self, request: web.Request) -> web.Response:
         rows = []
@@ -140,7 +157,7 @@ class Api:
                 {t: snapshot.version_of(t) for t in snapshot.type_urls()} if snapshot else {}
             )
             rows.append(row)
-        return web.json_response({"proxies": rows})
+        return web.json_response({"proxies": rows, "registry_applied": self.registry_applied})
 
     async def config_dump(self, request: web.Request) -> web.Response:
         node_id = request.query.get("proxyID", "")

@@ -30,7 +30,9 @@ async def serve(state_dir: Path, address: str, xds_port: int, http_port: int) ->
     metrics = CollectorRegistry()
     xds = XdsServer(cp.snapshot_for_node, registry=metrics)
     bound = await xds.start(f"{address}:{xds_port}")
-    runner = web.AppRunner(Api(cp, xds, metrics).app(), access_log=None)
+    api = Api(cp, xds, metrics)
+    pusher = asyncio.create_task(api.push_registry_changes())
+    runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, address, http_port, reuse_address=True)
     await site.start()
@@ -41,6 +43,7 @@ async def serve(state_dir: Path, address: str, xds_port: int, http_port: int) ->
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("control plane stopping")
+    pusher.cancel()
     await runner.cleanup()
     await xds.stop(grace=0.5)
 

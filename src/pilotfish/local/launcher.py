@@ -54,6 +54,7 @@ class Mesh:
     control_plane: asyncio.subprocess.Process | None = None
     manifest_version: int = -1
     reported: list[dict[str, Any]] | None = None
+    registry_generation = 0  # the control plane's number for our latest instance report
     started: float = field(default_factory=time.monotonic)
     ready_after: float = 0.0
     http: aiohttp.ClientSession | None = None
@@ -224,9 +225,10 @@ class Mesh:
     async def report_instances(self, force: bool = False) -> None:
         rows = await self.ready_instances()
         if rows != self.reported or force:
-            status, _ = await self._call("PUT", "/api/v1/instances", {"instances": rows})
-            if status == 200:
+            status, body = await self._call("PUT", "/api/v1/instances", {"instances": rows})
+            if status in (200, 202):
                 self.reported = rows
+                self.registry_generation = int(body.get("generation", 0))
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.options.ready_timeout
@@ -247,7 +249,7 @@ class Mesh:
 
     async def _all_synced(self) -> bool:
         status, body = await self._call("GET", "/debug/syncz")
-        if status != 200:
+        if status != 200 or body.get("registry_applied", 0) < self.registry_generation:
             return False
         synced = set()
         for row in body["proxies"]:
