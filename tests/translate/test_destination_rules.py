@@ -102,3 +102,16 @@ def test_consecutive_5xx_errors_enable_outlier_detection() -> None:
     apply_policy(cluster, policy)
     assert cluster.outlier_detection.consecutive_5xx.value == 3
     assert cluster.outlier_detection.enforcing_consecutive_5xx.value == 100
+
+
+def test_export_to_limits_which_namespaces_see_a_rule() -> None:
+    private = rule("r", "default", "reviews", "RANDOM").replace(
+        "spec:\n", 'spec:\n  exportTo: ["."]\n'
+    )
+    push = bookinfo_push(private)
+    in_default = generate(sidecar_for(push, "productpage-v1-0"), push).clusters[REVIEWS]
+    in_gateway_ns = generate(sidecar_for(push, "istio-ingressgateway-0"), push).clusters[REVIEWS]
+    assert in_default.lb_policy == cluster_pb2.Cluster.RANDOM
+    assert in_gateway_ns.lb_policy == cluster_pb2.Cluster.ROUND_ROBIN
+    hidden = private.replace('exportTo: ["."]', 'exportTo: ["~"]')
+    assert lb_policy(hidden) == cluster_pb2.Cluster.ROUND_ROBIN

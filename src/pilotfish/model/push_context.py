@@ -29,6 +29,16 @@ from pilotfish.registry.types import (
 MESH_GATEWAY = "mesh"
 
 
+def exported_to(config: ConfigObject[Any], namespace: str) -> bool:
+    """Istio's `exportTo`: empty or "*" = every namespace, "." = the config's own, "~" = none,
+    otherwise the namespaces listed."""
+    export_to = tuple(getattr(config.spec, "export_to", ()) or ())
+    if not export_to or "*" in export_to:
+        return True
+    own = config.meta.namespace
+    return any(e == namespace or (e == "." and own == namespace) for e in export_to)
+
+
 @dataclass(frozen=True)
 class MeshConfig:
     """The subset of Istio's MeshConfig that pilotfish honours (same names, same defaults)."""
@@ -142,7 +152,7 @@ class PushContext:
             candidates = [
                 (specificity(resolved, host), rule)
                 for resolved, rule in self._rules_by_namespace.get(namespace, ())
-                if host_matches(resolved, host)
+                if host_matches(resolved, host) and exported_to(rule, proxy_namespace)
             ]
             if candidates:
                 return min(candidates, key=lambda pair: pair[0])[1]

@@ -202,7 +202,7 @@ def sidecar_tcp_listeners(
         service, port = item.service, item.port
         if names.outbound_cluster(port.port, service.hostname) not in clusters:
             continue
-        vs = mesh_virtual_service(push, service.hostname)
+        vs = mesh_virtual_service(push, service.hostname, proxy.namespace)
         addresses = _service_addresses(service, push)
 
         def applies(

@@ -19,7 +19,7 @@ from envoy.config.route.v3 import route_pb2
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.model.hosts import host_matches, specificity
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import MESH_GATEWAY, PushContext, resolve_host
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext, exported_to, resolve_host
 from pilotfish.registry.types import Service, ServicePort
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
@@ -43,10 +43,13 @@ def service_domains(service: Service, port: ServicePort, proxy_namespace: str) -
     return domains
 
 
-def mesh_virtual_service(push: PushContext, host: str) -> ConfigObject[Any] | None:
-    """The sidecar VirtualService for a service host: most specific host, then ns/name."""
+def mesh_virtual_service(push: PushContext, host: str, namespace: str) -> ConfigObject[Any] | None:
+    """The sidecar VirtualService for a service host, among those exported to the proxy's
+    namespace: most specific host, then ns/name."""
     best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
     for order, vs in enumerate(push.mesh_virtual_services()):
+        if not exported_to(vs, namespace):
+            continue
         for written in vs.spec.hosts or ():
             pattern = resolve_host(written, vs.meta.namespace)
             if host_matches(pattern, host):
@@ -65,7 +68,7 @@ def http_proxy_route_config(
     config = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     claimed: set[str] = set()
     for service in push.services:
-        vs = mesh_virtual_service(push, service.hostname)
+        vs = mesh_virtual_service(push, service.hostname, proxy.namespace)
         for port in service.ports:
             if not port.protocol.is_http:
                 continue
