@@ -33,7 +33,8 @@ def main() -> int:
         mesh.run("apply", "-f", "samples/sleep/sleep.yaml")
         client = mesh.wait_proxy("sleep")
         server = mesh.proxy("httpbin-v1")
-        direct_url = f"http://127.0.0.1:{server['app_ports']['8000']}/get"
+        app_port = next(iter(server["app_ports"].values()))
+        direct_url = f"http://127.0.0.1:{app_port}/get"
         mesh_url = "http://httpbin:8000/get"
         proxy = f"http://{client['ip']}:{client['outbound_port']}"
         print(f"machine: {machine()}")

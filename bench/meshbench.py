@@ -99,7 +99,7 @@ def hey(
     out = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60).stdout
     result = {"rps": _number(r"Requests/sec:\s+([\d.]+)", out)}
     for pct in ("50", "90", "99"):
-        result[f"p{pct}_ms"] = _number(rf"{pct}%% in ([\d.]+) secs", out) * 1000
+        result[f"p{pct}_ms"] = _number(rf"{pct}% in ([\d.]+) secs", out) * 1000
     codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
     result["non_200"] = float(sum(int(n) for c, n in codes if c != "200"))
     result["total"] = float(sum(int(n) for _, n in codes))
