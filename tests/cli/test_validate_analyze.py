@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh
+from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
 
 SERVICE = """\
 apiVersion: v1
@@ -171,13 +171,8 @@ def test_analyze_use_mesh_without_a_mesh_fails_cleanly(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def httpbin_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/httpbin")
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    with running_mesh(tmp_path_factory, "samples/httpbin") as mesh:
         yield mesh
-    finally:
-        mesh.down()
 
 
 MISSING_SUBSET = """\

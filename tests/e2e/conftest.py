@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, running_mesh
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -17,13 +17,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="module")
 def bookinfo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/bookinfo")
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
         yield mesh
-    finally:
-        mesh.down()
 
 
 @pytest.fixture

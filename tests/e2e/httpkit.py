@@ -8,20 +8,17 @@ The traffic mesh is `samples/httpbin/traffic` (httpbin v1 x3 + v2, flaky good x2
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.e2e.meshctl import LocalMesh, Response
 
 TRAFFIC_MESH = "samples/httpbin/traffic"
@@ -128,15 +125,3 @@ def delete_yaml(mesh: LocalMesh, tmp_path: Path, text: str, name: str = "delete.
     path.write_text(text)
     result = mesh.pilotfish("delete", "-f", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@contextlib.contextmanager
-def running_mesh(factory: pytest.TempPathFactory, directory: str) -> Iterator[LocalMesh]:
-    """Start a mesh from `directory` and stop it afterwards (for module-scoped fixtures)."""
-    mesh = LocalMesh(factory.mktemp("home"), directory)
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
-        yield mesh
-    finally:
-        mesh.down()

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,3 +167,16 @@ class LocalMesh:
         for path in sorted(self.home.rglob("*.log")):
             text = path.read_text(errors="replace").splitlines()[-20:]
             print(f"==== {path}\n" + "\n".join(text), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def running_mesh(factory: Any, directory: str | None, delta: bool = False) -> Iterator[LocalMesh]:
+    """Start a mesh from `directory` in a fresh home and always stop it (for module fixtures:
+    `with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh: yield mesh`)."""
+    mesh = LocalMesh(factory.mktemp("home"), directory, delta=delta)
+    result = mesh.up()
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        yield mesh
+    finally:
+        mesh.down()

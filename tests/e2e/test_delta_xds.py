@@ -5,20 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, running_mesh
 
 NET = "samples/bookinfo/networking"
 
 
 @pytest.fixture(scope="module")
 def delta_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/bookinfo", delta=True)
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    with running_mesh(tmp_path_factory, "samples/bookinfo", delta=True) as mesh:
         yield mesh
-    finally:
-        mesh.down()
 
 
 def test_routing_changes_over_delta_xds(delta_mesh: LocalMesh) -> None:

@@ -12,18 +12,13 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import http_server, proxy_get, tcp_echo_server, tcp_exchange
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, running_mesh
 
 
 @pytest.fixture(scope="module")
 def sleep_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/sleep")
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    with running_mesh(tmp_path_factory, "samples/sleep") as mesh:
         yield mesh
-    finally:
-        mesh.down()
 
 
 @pytest.fixture(scope="module")

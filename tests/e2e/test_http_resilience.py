@@ -17,9 +17,8 @@ from tests.e2e.httpkit import (
     SidecarClient,
     app_requests,
     apply_yaml,
-    running_mesh,
 )
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, running_mesh
 
 SUBSETS = """
 apiVersion: networking.istio.io/v1

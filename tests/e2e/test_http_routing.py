@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.httpkit import TRAFFIC_MESH, SidecarClient, apply_yaml, running_mesh
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.httpkit import TRAFFIC_MESH, SidecarClient, apply_yaml
+from tests.e2e.meshctl import LocalMesh, running_mesh
 
 SUBSETS = """
 apiVersion: networking.istio.io/v1

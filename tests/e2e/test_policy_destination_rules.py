@@ -20,9 +20,8 @@ from tests.e2e.httpkit import (
     SidecarClient,
     app_requests,
     apply_yaml,
-    running_mesh,
 )
-from tests.e2e.meshctl import LocalMesh, Response
+from tests.e2e.meshctl import LocalMesh, Response, running_mesh
 
 URL = "http://httpbin:8000"
 

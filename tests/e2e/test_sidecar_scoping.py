@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import http_server, proxy_get
-from tests.e2e.meshctl import LocalMesh, http
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
 
 REVIEWS_ONLY_RATINGS = """
 apiVersion: networking.istio.io/v1
@@ -36,13 +36,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/bookinfo")
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
         yield mesh
-    finally:
-        mesh.down()
 
 
 def _envoy_config(mesh: LocalMesh, instance: str) -> tuple[int, int]:

@@ -11,20 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from tests.e2e.l4kit import tcp_exchange
-from tests.e2e.meshctl import LocalMesh, http
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
 
 NET = "samples/tcp-echo/networking"
 
 
 @pytest.fixture(scope="module")
 def tcp_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/tcp-echo")
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    with running_mesh(tmp_path_factory, "samples/tcp-echo") as mesh:
         yield mesh
-    finally:
-        mesh.down()
 
 
 def _via_client(mesh: LocalMesh, n: int) -> Counter[str]:

@@ -116,7 +116,8 @@ class PushContext:
         return selected
 
     def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
-        """Same result as `registry.endpoints`, from an index built once per push context."""
+        """Instances the service selects (and its ServiceEntry endpoints), at the port's target
+        port, sorted by address; from an index built once per push context."""
         found = [
             Endpoint(
                 address=i.address,

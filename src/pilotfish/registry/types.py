@@ -150,23 +150,3 @@ class RegistrySnapshot:
 
     def secret(self, namespace: str, name: str) -> TlsSecret | None:
         return next((s for s in self.secrets if (s.namespace, s.name) == (namespace, name)), None)
-
-    def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
-        """Instances selected by the service, at the port's target port, sorted by address."""
-        found = [
-            Endpoint(
-                address=i.address,
-                port=i.port_for(port),
-                labels=i.labels,
-                instance=i.name,
-                service_account=i.service_account,
-                healthy=i.ready,
-            )
-            for i in self.instances
-            if i.namespace == service.namespace and service.selects(i.label_map)
-        ]
-        found += [
-            Endpoint(address=e.address, port=e.port_for(port), labels=e.labels, instance=e.name)
-            for e in service.entries
-        ]
-        return tuple(sorted(found, key=lambda e: (e.address, e.port)))
