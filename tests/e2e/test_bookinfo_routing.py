@@ -155,3 +155,21 @@ def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh
     endpoints = bookinfo.pilotfish("proxy-config", "endpoint", "productpage-v1").stdout
     reviews_ips = {bookinfo.info["proxies"][f"reviews-{v}-0"]["ip"] for v in ("v1", "v2", "v3")}
     assert {ip for ip in reviews_ips if f"{ip}:9080" in endpoints} == reviews_ips, endpoints
+
+
+def test_scaling_a_workload_adds_an_endpoint(bookinfo: LocalMesh, tmp_path: Path) -> None:
+    bookinfo.apply(f"{NET}/virtual-service-all-v1.yaml")
+    manifest = (Path("samples/bookinfo/bookinfo.yaml")).read_text()
+    workload = next(doc for doc in manifest.split("\n---\n") if "name: reviews-v1\n" in doc)
+    scaled = workload.replace("replicas: 1", "replicas: 2").replace(
+        "spec:\n", f"spec:\n  workingDir: {Path('samples/bookinfo').resolve()}\n", 1
+    )
+    path = tmp_path / "reviews-v1.yaml"
+    path.write_text(scaled)
+    result = bookinfo.apply(str(path))
+    assert "workload/reviews-v1 configured" in result.stdout, result.stdout
+    bookinfo.wait_for(
+        lambda: set(bookinfo.served_by(20)) == {"reviews-v1-0", "reviews-v1-1"},
+        timeout=30,
+        what="the second reviews-v1 replica to take traffic",
+    )

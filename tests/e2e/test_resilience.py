@@ -103,3 +103,44 @@ def test_a_proxy_that_does_not_answer_is_named(bookinfo: LocalMesh) -> None:
     bookinfo.wait_for(
         lambda: "STALE" not in bookinfo.pilotfish("proxy-status").stdout, what="ratings to catch up"
     )
+
+
+RATINGS_ABORT = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ratings
+spec:
+  hosts: [ratings]
+  http:
+  - fault:
+      abort:
+        percentage: {value: 100}
+        httpStatus: 500
+    route:
+    - destination: {host: ratings, subset: v1}
+"""
+
+
+def test_a_restarted_envoy_still_receives_later_changes(
+    bookinfo: LocalMesh, tmp_path: Path
+) -> None:
+    bookinfo.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-reviews-v3.yaml")
+    old_pid = bookinfo.info["proxies"]["reviews-v3-0"]["envoy_pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    # A change while that Envoy is away: the control plane forgets the disconnected proxy.
+    bookinfo.apply(f"{NET}/virtual-service-ratings-test-delay.yaml")
+    bookinfo.wait_for(
+        lambda: (
+            bookinfo.info["proxies"]["reviews-v3-0"]["envoy_pid"] != old_pid
+            and "STALE" not in bookinfo.pilotfish("proxy-status", "reviews-v3-0").stdout
+            and "reviews-v3-0" in bookinfo.pilotfish("proxy-status").stdout
+        ),
+        what="the restarted Envoy to reconnect",
+    )
+    path = tmp_path / "ratings-abort.yaml"
+    path.write_text(RATINGS_ABORT)
+    result = bookinfo.apply(str(path))
+    assert "converged: 7/7" in result.stdout or "converged:" in result.stdout, result.stdout
+    page = bookinfo.get("/productpage").body
+    assert "Ratings service is currently unavailable" in page, page[-2000:]

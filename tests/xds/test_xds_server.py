@@ -31,9 +31,10 @@ async def _sotw_scenario(tmp_path: Path) -> None:
     base = Snapshot({ROUTE: {"local": route_to_cluster("local", "backend")}})
     generated: list[str] = []
 
-    def generate(node_id: str, metadata: dict[str, Any]) -> Snapshot:
+    def generate(node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
+        """The first connect gets `base`; later ones: nothing new (keep what is stored)."""
         generated.append(node_id)
-        return base
+        return base if len(generated) == 1 else None
 
     registry = CollectorRegistry()
     server = XdsServer(generate, registry)
@@ -80,7 +81,7 @@ async def _sotw_scenario(tmp_path: Path) -> None:
             await call.write(sotw_request(ROUTE, ["local"], first.version_info, node_id=NODE))
             again = await call.read()
             assert again.version_info == changed.version_of(ROUTE)
-            assert generated == [NODE]
+            assert generated == [NODE, NODE]  # asked again on every connect
             call.cancel()
     finally:
         await server.stop(0)

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class ControlPlane:
         self.lock = asyncio.Lock()
         self.generation_errors: dict[str, list[str]] = {}
         self.generated: dict[str, Any] = {}  # node id -> last pushed ProxyResources (config_dump)
+        self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
 
     # ---- loading state ----------------------------------------------------------------------
     def load_state(self) -> list[Diagnostic]:
@@ -164,7 +166,7 @@ class ControlPlane:
         if manifest != before:
             self.manifest_version += 1
         self._rebuild()
-        changed = self.regenerate(sorted(self.proxies))
+        changed = self.regenerate(self.live_nodes())
         return ChangeResult(True, notes, changes, sorted(changed), changed)
 
     def set_instances(self, instances: list[WorkloadInstance]) -> dict[str, Snapshot]:
@@ -175,10 +177,17 @@ class ControlPlane:
         write_atomically(self.instances_path, json.dumps(rows, indent=1))
         self.instances = new
         self._rebuild()
-        return self.regenerate(sorted(self.proxies))
+        return self.regenerate(self.live_nodes())
 
-    def forget_node(self, node_id: str) -> None:
-        self.proxies.pop(node_id, None)
+    def live_nodes(self) -> list[str]:
+        """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is
+        known again from its node metadata, and gets a fresh snapshot)."""
+        connected = set(self.connected())
+        for node_id in [n for n in self.proxies if n not in connected]:
+            del self.proxies[node_id]
+            self.snapshots.pop(node_id, None)
+            self.generated.pop(node_id, None)
+        return sorted(self.proxies)
 
     def manifest_documents(self) -> list[dict[str, Any]]:
         return [

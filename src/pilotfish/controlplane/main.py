@@ -29,6 +29,7 @@ async def serve(state_dir: Path, address: str, xds_port: int, http_port: int) ->
         log.warning("state: %s", problem)
     metrics = CollectorRegistry()
     xds = XdsServer(cp.snapshot_for_node, registry=metrics)
+    cp.connected = xds.connected
     bound = await xds.start(f"{address}:{xds_port}")
     api = Api(cp, xds, metrics)
     pusher = asyncio.create_task(api.push_registry_changes())

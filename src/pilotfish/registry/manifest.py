@@ -9,7 +9,8 @@ A Workload document:
     spec:
       replicas: 1                      # default 1
       serviceAccount: bookinfo-reviews # default "default"
-      command: ["python", "src/reviews/reviews.py"]  # relative to the manifest's folder
+      command: ["python", "src/reviews/reviews.py"]  # relative to the working directory:
+      workingDir: src                  # optional; relative to the manifest's folder, or absolute
       env: {ENABLE_RATINGS: "true"}
       ports: [9080]                    # container ports served behind the sidecar
 
@@ -207,7 +208,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         command=tuple(str(c) for c in command or ()),
         env=tuple((str(k), str(v)) for k, v in env.items()),
         ports=tuple(ports),
-        workdir=_workdir(meta, doc.source),
+        workdir=os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "")),
     )
 
 

@@ -267,12 +267,13 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         connection.node_id = node_id
         self._connections.setdefault(node_id, []).append(connection)
         self.metrics.connections.inc()
-        if node_id not in self._snapshots:
-            metadata = json_format.MessageToDict(node.metadata)
-            generated = self._generate(node_id, metadata)
-            if generated is not None:
-                self._snapshots[node_id] = generated
-                self._set_at[node_id] = time.monotonic()
+        # Always ask: the node may be new to the control plane (restarted, or forgotten while it
+        # was away), and config may have changed meanwhile. Fall back to the stored snapshot.
+        metadata = json_format.MessageToDict(node.metadata)
+        generated = self._generate(node_id, metadata)
+        if generated is not None and generated != self._snapshots.get(node_id):
+            self._snapshots[node_id] = generated
+            self._set_at[node_id] = time.monotonic()
         log.debug("xds: %s connected (%s)", node_id, "delta" if connection.stream.delta else "sotw")
 
     def _unregister(self, connection: _Connection) -> None:
