@@ -1,1 +1,0 @@
-"""Citadel: root CA, SPIFFE workload identities, CSR signing, rotation."""

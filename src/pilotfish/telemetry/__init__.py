@@ -1,1 +1,0 @@
-"""Telemetry: Istio's standard metrics, tracing and access logs, as Envoy config."""
