@@ -6,6 +6,7 @@ The tests in this module share one mesh and run in order, as a user would walk t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.e2e.meshctl import LocalMesh
@@ -173,3 +174,16 @@ def test_scaling_a_workload_adds_an_endpoint(bookinfo: LocalMesh, tmp_path: Path
         timeout=30,
         what="the second reviews-v1 replica to take traffic",
     )
+
+
+def test_apply_from_stdin_and_get_as_json(bookinfo: LocalMesh) -> None:
+    rule = Path(f"{NET}/virtual-service-reviews-test-v2.yaml").read_text()
+    result = bookinfo.pilotfish("apply", "-f", "-", stdin=rule)
+    assert result.returncode == 0, result.stderr
+    assert "virtualservice/reviews configured" in result.stdout, result.stdout
+    got = bookinfo.pilotfish("get", "virtualservice", "reviews", "-o", "json")
+    assert got.returncode == 0, got.stderr
+    spec = json.loads(got.stdout)["spec"]
+    assert spec["http"][0]["match"][0]["headers"]["end-user"] == {"exact": "jason"}
+    missing = bookinfo.pilotfish("get", "vs", "nope")
+    assert missing.returncode == 1 and 'virtualservices "nope" not found' in missing.stderr
