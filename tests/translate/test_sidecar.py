@@ -88,7 +88,10 @@ def test_domains_follow_dns_search_paths() -> None:
     assert {"httpbin.tools", "httpbin.tools:80", "httpbin.tools.svc"} <= set(other_namespace)
     config = resources.routes["http_proxy"]
     assert isinstance(config, route_pb2.RouteConfiguration)
-    assert all("7070" not in v.name for v in config.virtual_hosts)  # TCP stays out
+    # A TCP port is reached only by `CONNECT host:port` (HTTPS_PROXY), never as plain HTTP.
+    (tcp,) = [v for v in config.virtual_hosts if "7070" in v.name]
+    assert [r.match.WhichOneof("path_specifier") for r in tcp.routes] == ["connect_matcher"]
+    assert tcp.routes[0].route.upgrade_configs[0].upgrade_type == "CONNECT"
     assert "outbound|7070||httpbin.tools.svc.cluster.local" in resources.clusters
 
 

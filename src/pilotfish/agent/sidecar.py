@@ -90,6 +90,8 @@ class Agent:
             INSTANCE_IP=proxy.ip,
             HTTP_PROXY=outbound,
             http_proxy=outbound,
+            HTTPS_PROXY=outbound,
+            https_proxy=outbound,
             PYTHONUNBUFFERED="1",
         )
         config_path = self.spec.run_dir.parent.parent / "config.yaml"

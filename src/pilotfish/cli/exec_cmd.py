@@ -49,6 +49,8 @@ def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
     env.update(
         HTTP_PROXY=outbound,
         http_proxy=outbound,
+        HTTPS_PROXY=outbound,
+        https_proxy=outbound,
         POD_NAME=instance,
         POD_NAMESPACE=proxy["namespace"],
     )

@@ -208,7 +208,9 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         command=tuple(str(c) for c in command or ()),
         env=tuple((str(k), str(v)) for k, v in env.items()),
         ports=tuple(ports),
-        workdir=os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "")),
+        workdir=os.path.normpath(
+            os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "."))
+        ),
     )
 
 

@@ -89,6 +89,9 @@ def outbound_http_proxy_listener(ip: str, port: int, *, passthrough: bool) -> li
     manager.http_protocol_options.CopyFrom(
         protocol_pb2.Http1ProtocolOptions(allow_absolute_url=wrappers_pb2.BoolValue(value=True))
     )
+    # `CONNECT host:port` (what clients send through HTTPS_PROXY) is terminated here and its
+    # bytes sent to the host's cluster: see `virtual_hosts.connect_vhosts`.
+    manager.upgrade_configs.add(upgrade_type="CONNECT")
     return listener_pb2.Listener(
         name=names.OUTBOUND_HTTP_PROXY_LISTENER,
         address=socket_address(ip, port),

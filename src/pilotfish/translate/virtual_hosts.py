@@ -99,29 +99,73 @@ def http_proxy_route_config(
                     name=names.vhost(service.hostname, port.port), domains=domains, routes=routes
                 )
             )
+    config.virtual_hosts.extend(connect_vhosts(proxy, push, clusters, claimed))
     config.virtual_hosts.append(catch_all_vhost(push.mesh.outbound_traffic_policy))
     return config
+
+
+def connect_route(name: str, cluster: str) -> rc_pb2.Route:
+    """Terminate `CONNECT` and tunnel the bytes to `cluster` (TLS stays end to end)."""
+    upgrade = rc_pb2.RouteAction.UpgradeConfig(
+        upgrade_type="CONNECT", connect_config=rc_pb2.RouteAction.UpgradeConfig.ConnectConfig()
+    )
+    action = rc_pb2.RouteAction(cluster=cluster, timeout=duration(0), upgrade_configs=[upgrade])
+    match = rc_pb2.RouteMatch(connect_matcher=rc_pb2.RouteMatch.ConnectMatcher())
+    return rc_pb2.Route(name=name, match=match, route=action)
+
+
+def connect_vhosts(
+    proxy: Proxy,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    claimed: set[str],
+) -> list[rc_pb2.VirtualHost]:
+    """Non-HTTP service ports (TLS, HTTPS, TCP) reached with `CONNECT host:port` through the HTTP
+    proxy, the way `https://` URLs go through HTTPS_PROXY: one virtual host per port."""
+    found = []
+    for service in push.services:
+        for port in service.ports:
+            cluster = names.outbound_cluster(port.port, service.hostname)
+            if port.protocol.is_http or cluster not in clusters:
+                continue
+            domains = [
+                d
+                for d in service_domains(service, port, proxy.namespace)
+                if ":" in d and d not in claimed
+            ]
+            if not domains:
+                continue
+            claimed.update(domains)
+            name = names.vhost(service.hostname, port.port)
+            found.append(
+                rc_pb2.VirtualHost(
+                    name=name, domains=domains, routes=[connect_route(name, cluster)]
+                )
+            )
+    return found
 
 
 def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
     everything = rc_pb2.RouteMatch(prefix="/")
     if outbound_traffic_policy == "REGISTRY_ONLY":
+        refuse = rc_pb2.DirectResponseAction(status=502)
+        connect = rc_pb2.RouteMatch(connect_matcher=rc_pb2.RouteMatch.ConnectMatcher())
         return rc_pb2.VirtualHost(
             name=names.BLOCK_ALL_VHOST,
             domains=["*"],
             routes=[
-                rc_pb2.Route(
-                    name=names.BLOCK_ALL_VHOST,
-                    match=everything,
-                    direct_response=rc_pb2.DirectResponseAction(status=502),
-                )
+                rc_pb2.Route(name=names.BLOCK_ALL_VHOST, match=connect, direct_response=refuse),
+                rc_pb2.Route(name=names.BLOCK_ALL_VHOST, match=everything, direct_response=refuse),
             ],
         )
     action = rc_pb2.RouteAction(cluster=names.PASSTHROUGH_CLUSTER, timeout=duration(0))
     return rc_pb2.VirtualHost(
         name=names.ALLOW_ANY_VHOST,
         domains=["*"],
-        routes=[rc_pb2.Route(name=names.ALLOW_ANY_VHOST, match=everything, route=action)],
+        routes=[
+            connect_route(names.ALLOW_ANY_VHOST, names.PASSTHROUGH_CLUSTER),
+            rc_pb2.Route(name=names.ALLOW_ANY_VHOST, match=everything, route=action),
+        ],
     )
 
 
