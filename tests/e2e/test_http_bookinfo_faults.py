@@ -35,7 +35,7 @@ def test_ratings_delay_for_jason_times_out_reviews(bookinfo: LocalMesh) -> None:
     assert status == 200 and REVIEWS_ERROR in body, body[-2000:]
     assert 5.5 <= seconds < 9, seconds  # two 3 s tries by productpage, not the 7 s delay
     status, body, seconds = page(bookinfo, None)
-    assert status == 200 and REVIEWS_ERROR not in body and seconds < 2, seconds
+    assert status == 200 and REVIEWS_ERROR not in body and seconds < 4, seconds
 
 
 def test_ratings_abort_for_jason_shows_ratings_unavailable(bookinfo: LocalMesh) -> None:
@@ -47,7 +47,7 @@ def test_ratings_abort_for_jason_shows_ratings_unavailable(bookinfo: LocalMesh) 
     )
     jason = bookinfo.login("jason")
     status, body, seconds = page(bookinfo, jason)
-    assert status == 200 and RATINGS_ERROR in body and seconds < 3, body[-2000:]
+    assert status == 200 and RATINGS_ERROR in body and seconds < 5, body[-2000:]
     assert 'color="black"' not in body  # v2 shows no stars without ratings
     status, body, _ = page(bookinfo, bookinfo.login("kim"))
     assert RATINGS_ERROR not in body and 'color="' not in body  # kim: reviews v1, no stars

@@ -71,9 +71,9 @@ def test_timeout_answers_504_after_the_timeout(
     timed = sleep.timed(URL + "/delay/3")
     assert timed.response.status == 504, timed.response
     assert timed.response.body == "upstream request timeout"
-    assert 0.9 <= timed.seconds < 2.0, timed.seconds
+    assert 0.9 <= timed.seconds < 2.5, timed.seconds  # the 1 s timeout, not the 3 s delay
     fast = sleep.timed(URL + "/delay/0.2")
-    assert fast.response.status == 200 and fast.seconds < 1.0
+    assert fast.response.status == 200  # under the timeout: answered, not cut
 
 
 def test_retries_attempts_retry_on_and_defaults(
@@ -140,7 +140,8 @@ def test_fault_abort_and_delay(mesh: LocalMesh, sleep: SidecarClient, tmp_path: 
     grpc = sleep.request(URL + "/anything/grpc", headers={"content-type": "application/grpc"})
     assert grpc.headers.get("grpc-status") == "14", (grpc.status, grpc.headers)
     slow = sleep.timed(URL + "/anything/slow")
-    assert slow.response.status == 200 and 1.0 <= slow.seconds < 2.0, slow.seconds
+    # A 1 s fixed delay (the client's clock may read a hair under it).
+    assert slow.response.status == 200 and 0.95 <= slow.seconds < 3.0, slow.seconds
 
 
 def test_mirror_copies_to_v2_while_v1_answers(
