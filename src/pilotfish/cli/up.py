@@ -86,6 +86,7 @@ async def _run_foreground(options: UpOptions) -> int:
         if starting in done:
             starting.result()
             print(render_summary(read_mesh(options.state_dir)), flush=True)
+            print("Ctrl-C stops the mesh.", flush=True)
             await mesh.run(stop)
         else:
             starting.cancel()
