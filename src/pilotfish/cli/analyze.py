@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pilotfish.config import LoadResult, load_paths
+from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.config import LoadResult, load
 from pilotfish.config.analysis import SEVERITY_RANK, AnalysisMessage, Inventory, analyze
 
 ANALYZE_FAILED = 79
@@ -49,12 +50,29 @@ def _read_mesh(state_dir: Path) -> tuple[list[Any], Any]:
     return list(config.get("documents") or []), registry
 
 
+def load_inputs(paths: list[str], recursive: bool = False) -> LoadResult:
+    """The objects the inputs define, as kubectl would apply them: a directory gives its own
+    files (its subfolders too with `recursive`), and an object defined twice (same kind,
+    namespace and name) is the later definition only. Raises InputError for unreadable paths."""
+    result = LoadResult()
+    for source, text in read_inputs(paths, recursive):
+        result.extend(load(text, source))
+    objects = {obj.meta.key: obj for obj in result.objects}
+    others = {
+        (doc.api_version.split("/")[0], doc.kind, doc.metadata.get("namespace") or "default",
+         doc.metadata.get("name")): doc
+        for doc in result.others
+    }  # fmt: skip
+    return LoadResult(list(objects.values()), list(others.values()), result.diagnostics)
+
+
 def analyze_command(
     paths: list[str],
     output_threshold: str = "Info",
     failure_threshold: str = "Error",
     use_mesh: bool = False,
     state_dir: Path | None = None,
+    recursive: bool = False,
 ) -> int:
     for value in (output_threshold, failure_threshold):
         if value not in SEVERITIES:
@@ -63,7 +81,11 @@ def analyze_command(
     if not paths and not use_mesh:
         print("error: no input: use -f FILE, DIR or -, or --use-mesh", file=sys.stderr)
         return 2
-    result = load_paths(paths) if paths else LoadResult()
+    try:
+        result = load_inputs(paths, recursive) if paths else LoadResult()
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     mesh: Inventory | None = None
     target = "the given files"
     if use_mesh:

@@ -153,13 +153,19 @@ def analyze(
     output_threshold: Annotated[str, typer.Option("--output-threshold")] = "Info",
     failure_threshold: Annotated[str, typer.Option("--failure-threshold")] = "Error",
     use_mesh: Annotated[bool, typer.Option("--use-mesh", help="include the running mesh")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-R", help="into subfolders")] = False,
 ) -> None:
     """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
     from pilotfish.cli.analyze import analyze_command
 
     _exit(
         analyze_command(
-            filename or [], output_threshold, failure_threshold, use_mesh, state.state_dir
+            filename or [],
+            output_threshold,
+            failure_threshold,
+            use_mesh,
+            state.state_dir,
+            recursive,
         )
     )
 

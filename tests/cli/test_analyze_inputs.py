@@ -1,0 +1,50 @@
+"""`pilotfish analyze` reads its inputs as kubectl applies them: a directory's own files (its
+subfolders with -R), and one object per kind/namespace/name — the later definition wins."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pilotfish", "analyze", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_directory_is_read_without_its_subfolders() -> None:
+    result = analyze("-f", "samples/bookinfo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No validation issues found" in result.stdout
+
+
+def test_an_object_defined_twice_is_one_object(tmp_path: Path) -> None:
+    gateway = Path("samples/bookinfo/networking/bookinfo-gateway.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(gateway)
+    (tmp_path / "b.yaml").write_text(gateway)
+    (tmp_path / "services.yaml").write_text(Path("samples/bookinfo/bookinfo.yaml").read_text())
+    result = analyze("-f", str(tmp_path))
+    assert "IST0145" not in result.stdout, result.stdout  # no conflict with itself
+    assert result.returncode == 0, result.stdout
+
+
+def test_recursive_reads_subfolders_and_the_last_definition_wins(tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(Path("samples/bookinfo/bookinfo.yaml").read_text())
+    sub = tmp_path / "rules"
+    sub.mkdir()
+    good = Path("samples/bookinfo/networking/virtual-service-reviews-v3.yaml").read_text()
+    (sub / "1-bad.yaml").write_text(good.replace("subset: v3", "subset: v9"))
+    assert "IST0101" not in analyze("-f", str(tmp_path)).stdout  # rules/ not read
+    result = analyze("-R", "-f", str(tmp_path))
+    assert result.returncode == 79 and '"reviews+v9"' in result.stdout, result.stdout
+    (sub / "2-good.yaml").write_text(good)
+    (sub / "0-dr.yaml").write_text(
+        Path("samples/bookinfo/networking/destination-rule-all.yaml").read_text()
+    )
+    result = analyze("-R", "-f", str(tmp_path))
+    assert result.returncode == 0, result.stdout
