@@ -193,6 +193,18 @@ def proxy_config(
 
 
 @app.command()
+def describe(
+    kind: Annotated[str, typer.Argument(help="pod (po) or service (svc)")],
+    name: Annotated[str, typer.Argument(help="instance, workload or service [name.namespace]")],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """Show the rules that apply to a pod or service, as `istioctl x describe` does."""
+    from pilotfish.cli.describe import describe_command
+
+    _exit(describe_command(kind, name, namespace, state.state_dir))
+
+
+@app.command()
 def version() -> None:
     """Print the client, control plane and data plane versions."""
     from pilotfish.cli.version import version_command
