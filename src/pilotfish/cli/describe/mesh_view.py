@@ -62,10 +62,9 @@ class MeshView:
 def _pairs(value: Any) -> Labels:
     if isinstance(value, dict):
         return tuple(sorted((str(k), str(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(
-            sorted((str(p[0]), str(p[1])) for p in value if isinstance(p, list) and len(p) == 2)
-        )
+    if isinstance(value, list | tuple):
+        pairs = [p for p in value if isinstance(p, list | tuple) and len(p) == 2]
+        return tuple(sorted((str(k), str(v)) for k, v in pairs))
     return ()
 
 

@@ -1,0 +1,262 @@
+"""`pilotfish describe`'s pure core on Istio's Bookinfo: the mesh view is built from the same
+JSON shapes the control plane serves (stored documents, `/debug/registryz`, `/debug/syncz`),
+with the samples' real YAML, and the report is read as a user reads it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pilotfish.cli.describe.mesh_view import MeshView, mesh_view
+from pilotfish.cli.describe.report import describe_report
+from pilotfish.config.loader import parse_yaml
+from pilotfish.controlplane.documents import parse_documents
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOKINFO = ROOT / "samples" / "bookinfo"
+NET = BOOKINFO / "networking"
+INGRESS = "127.255.9.9"
+SYNCED = {"sent_version": "v1", "sent_nonce": "1", "acked_version": "v1", "last_nack": None}
+CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+
+
+def _documents(*texts: str) -> list[dict[str, Any]]:
+    docs = []
+    for text in texts:
+        parsed, problems = parse_yaml(text, "<test>")
+        assert not problems, problems
+        docs += [d.data for d in parsed]
+    return docs
+
+
+def _registryz(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """What `/debug/registryz` answers for these manifest documents (one address per instance)."""
+    from pilotfish.controlplane.store import dump_yaml
+
+    _raws, parsed = parse_documents([("<manifest>", dump_yaml(documents))])
+    services = [dataclasses.asdict(s) | {"hostname": s.hostname} for s in parsed.manifest.services]
+    instances = []
+    for n, workload in enumerate(parsed.manifest.workloads):
+        for name in workload.instance_names():
+            instances.append(
+                {
+                    "name": name,
+                    "workload": workload.name,
+                    "namespace": workload.namespace,
+                    "address": f"127.9.1.{n + 1}",
+                    "labels": [list(pair) for pair in workload.labels],
+                    "service_account": workload.service_account,
+                    "ports": list(workload.ports),
+                    "ready": True,
+                    "port_map": [],
+                }
+            )
+    return json.loads(json.dumps({"services": services, "instances": instances}))
+
+
+def _syncz(instances: list[dict[str, Any]], **types: dict[str, Any]) -> dict[str, Any]:
+    gateway = {
+        "node_id": "router~127.9.0.2~istio-ingressgateway-0.istio-system~istio-system.svc",
+        "types": [{"type_url": CDS, **SYNCED}],
+        "latest": {CDS: "v1"},
+        "proxy": {
+            "labels": [["app", "istio-ingressgateway"], ["istio", "ingressgateway"]],
+            "gateway_address": INGRESS,
+        },
+    }
+    rows = [gateway]
+    for i in instances:
+        node = f"sidecar~{i['address']}~{i['name']}.{i['namespace']}~{i['namespace']}.svc"
+        row = types.get(i["name"], {"type_url": CDS, **SYNCED})
+        rows.append({"node_id": node, "types": [row], "latest": {CDS: "v1"}, "proxy": {}})
+    return {"proxies": rows}
+
+
+def bookinfo(*rule_files: str, extra: str = "", **types: dict[str, Any]) -> MeshView:
+    manifest = _documents((BOOKINFO / "bookinfo.yaml").read_text())
+    istio = _documents(
+        (BOOKINFO / "bookinfo-gateway.yaml").read_text(),
+        *((NET / f).read_text() for f in rule_files),
+        extra,
+    )
+    registryz = _registryz(manifest)
+    return mesh_view(manifest + istio, registryz, _syncz(registryz["instances"], **types), INGRESS)
+
+
+def report(view: MeshView, kind: str, name: str) -> list[str]:
+    lines, code = describe_report(view, kind, name)
+    assert code == 0, lines
+    return lines
+
+
+def section(lines: list[str], start: str) -> list[str]:
+    """The lines from the first one starting with `start` up to the next top-level line."""
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    rest = lines[first + 1 :]
+    end = next((i for i, line in enumerate(rest) if not line.startswith(" ")), len(rest))
+    return [lines[first], *rest[:end]]
+
+
+def test_pod_without_rules_shows_labels_service_and_sync() -> None:
+    lines = report(bookinfo(), "pod", "reviews-v2-0")
+    assert lines[0] == "Pod: reviews-v2-0"
+    assert "   Labels: app=reviews, version=v2" in lines
+    assert "   Pod Ports: 9080 (reviews)" in lines
+    assert (
+        "   Sidecar sync: CDS SYNCED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, SDS NOT SENT"
+        in lines
+    )
+    assert section(lines, "Service: reviews") == [
+        "Service: reviews",
+        "   Port: http 9080/HTTP targets pod port 9080",
+    ]
+    assert not any(
+        line.startswith(("DestinationRule", "VirtualService", "Exposed")) for line in lines
+    )
+
+
+def test_all_v1_routes_every_request_to_v1_and_none_to_v2() -> None:
+    view = bookinfo("destination-rule-all.yaml", "virtual-service-all-v1.yaml")
+    v1 = report(view, "pod", "reviews-v1")
+    assert section(v1, "DestinationRule") == [
+        'DestinationRule: reviews for "reviews"',
+        "   Matching subsets: v1",
+        "      (Non-matching subsets v2,v3)",
+        "   No Traffic Policy",
+    ]
+    assert section(v1, "VirtualService") == ["VirtualService: reviews", "   1 HTTP route(s)"]
+    v2 = report(view, "pod", "reviews-v2")
+    assert section(v2, "VirtualService") == [
+        "VirtualService: reviews",
+        "   WARNING: No destinations match pod subsets (checked 1 HTTP routes)",
+        "      Route to non-matching subset v1 for (everything)",
+    ]
+
+
+def test_jason_goes_to_v2_everyone_else_to_v3_and_nobody_to_v1() -> None:
+    view = bookinfo("destination-rule-all.yaml", "virtual-service-reviews-jason-v2-v3.yaml")
+    assert section(report(view, "pod", "reviews-v2"), "VirtualService") == [
+        "VirtualService: reviews",
+        '   Route to host "reviews" subset "v2" with headers end-user=jason',
+        "   1 additional destination(s) that will not reach this pod",
+    ]
+    assert section(report(view, "pod", "reviews-v3"), "VirtualService") == [
+        "VirtualService: reviews",
+        "   1 additional destination(s) that will not reach this pod",
+        "      Route to non-matching subset v2 for (headers end-user=jason)",
+    ]
+    v1 = section(report(view, "pod", "reviews-v1"), "VirtualService")
+    assert v1[1] == "   WARNING: No destinations match pod subsets (checked 2 HTTP routes)"
+
+
+def test_80_20_split_gives_each_pod_its_weight() -> None:
+    view = bookinfo("destination-rule-all.yaml", "virtual-service-reviews-80-20.yaml")
+    assert section(report(view, "pod", "reviews-v1-0"), "VirtualService")[1:] == ["   Weight 80%"]
+    assert section(report(view, "pod", "reviews-v2-0"), "VirtualService")[1:] == ["   Weight 20%"]
+    v3 = section(report(view, "pod", "reviews-v3-0"), "VirtualService")
+    assert "checked 1 HTTP routes" in v3[1]
+    service = report(view, "svc", "reviews")
+    assert "   Pods: reviews-v1-0, reviews-v2-0, reviews-v3-0" in service
+    assert section(service, "DestinationRule")[1] == "   Matching subsets: v1,v2,v3"
+    assert section(service, "VirtualService")[1:] == [
+        '   Route to host "reviews" subset "v1" with weight 80%',
+        '   Route to host "reviews" subset "v2" with weight 20%',
+    ]
+
+
+def test_route_to_a_subset_without_destination_rule_is_flagged() -> None:
+    lines = report(bookinfo("virtual-service-all-v1.yaml"), "pod", "reviews-v1")
+    assert section(lines, "VirtualService")[2] == (
+        "      Warning: Route to subset v1 but NO DESTINATION RULE defining subsets!"
+    )
+
+
+def test_fault_injection_and_traffic_policy_are_summarised() -> None:
+    policy = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+    connectionPool: {tcp: {maxConnections: 1}}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s}
+    tls: {mode: SIMPLE}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+"""
+    view = bookinfo("virtual-service-ratings-test-delay.yaml", extra=policy)
+    lines = report(view, "pod", "ratings-v1")
+    assert section(lines, "DestinationRule")[1:] == [
+        "   Matching subsets: v1",
+        "   Traffic Policy TLS Mode: SIMPLE",
+        "   Policies: load balancer/connection pool/outlier detection",
+        "      load balancer: simple=LEAST_REQUEST",
+        "      connection pool: tcp.maxConnections=1",
+        "      outlier detection: consecutive5xxErrors=1, interval=1s",
+    ]
+    assert section(lines, "VirtualService")[1:] == [
+        '   Route to host "ratings" subset "v1" with headers end-user=jason',
+        "   Fault injection: delay 7s (100%)",
+    ]
+
+
+def test_root_namespace_rule_applies_unless_the_service_namespace_has_one() -> None:
+    root = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: mesh-default, namespace: istio-system}
+spec: {host: "*.svc.cluster.local", trafficPolicy: {tls: {mode: DISABLE}}}
+"""
+    view = bookinfo(extra=root)
+    first = section(report(view, "pod", "details-v1"), "DestinationRule")[0]
+    assert first == 'DestinationRule: mesh-default.istio-system for "*.svc.cluster.local"'
+    view = bookinfo("destination-rule-all.yaml", extra=root)
+    first = section(report(view, "pod", "details-v1"), "DestinationRule")[0]
+    assert first == 'DestinationRule: details for "details"'
+
+
+def test_productpage_is_exposed_through_the_ingress_gateway() -> None:
+    lines = report(bookinfo(), "pod", "productpage-v1-0")
+    exposed = lines[lines.index(f"Exposed on Ingress Gateway http://{INGRESS}:8080") :]
+    assert exposed[1:3] == ["VirtualService: bookinfo", "   Gateway: bookinfo-gateway"]
+    assert exposed[3].startswith('   Route to host "productpage" with uri /productpage or ')
+    assert not any("Exposed" in line for line in report(bookinfo(), "pod", "reviews-v1-0"))
+
+
+def test_unsynced_or_missing_sidecars_are_warned_about() -> None:
+    nack = {"type_url": CDS, **SYNCED, "acked_version": "v0"}
+    nack["last_nack"] = {"nonce": "1", "error_message": "bad cluster"}
+    lines = report(bookinfo(**{"details-v1-0": nack}), "pod", "details-v1")
+    assert (
+        "   Sidecar sync: CDS NACKED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, SDS NOT SENT"
+        in lines
+    )
+    assert "WARNING: details-v1-0 sidecar Cluster NACK: bad cluster" in lines
+    view = bookinfo()
+    view = dataclasses.replace(view, proxies=view.routers())
+    lines = report(view, "pod", "details-v1-0")
+    assert "WARNING: details-v1-0 sidecar is not connected to the control plane" in lines
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "code", "first"),
+    [
+        ("po", "reviews-v3", 0, "Pod: reviews-v3-0"),
+        ("pod", "reviews-v3-0.default", 0, "Pod: reviews-v3-0"),
+        ("svc", "ratings.default", 0, "Service: ratings"),
+        ("service", "ratings.default.svc.cluster.local", 0, "Service: ratings"),
+        ("pod", "reviews-v9", 1, 'Error: pods "reviews-v9" not found'),
+        ("pod", "reviews-v3.other", 1, 'Error: pods "reviews-v3.other" not found'),
+        ("svc", "nope", 1, 'Error: services "nope" not found'),
+        ("deployment", "x", 2, 'Error: unknown resource type "deployment" (use pod or service)'),
+    ],
+)
+def test_names_and_errors(kind: str, name: str, code: int, first: str) -> None:
+    lines, got = describe_report(bookinfo(), kind, name)
+    assert (got, lines[0]) == (code, first)
