@@ -195,7 +195,7 @@ def proxy_config(
 @app.command()
 def describe(
     kind: Annotated[str, typer.Argument(help="pod (po) or service (svc)")],
-    name: Annotated[str, typer.Argument(help="instance, workload or service [name.namespace]")],
+    name: Annotated[str, typer.Argument(help="instance, workload or service (or NAME.NAMESPACE)")],
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
 ) -> None:
     """Show the rules that apply to a pod or service, as `istioctl x describe` does."""
