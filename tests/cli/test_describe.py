@@ -260,3 +260,47 @@ def test_unsynced_or_missing_sidecars_are_warned_about() -> None:
 def test_names_and_errors(kind: str, name: str, code: int, first: str) -> None:
     lines, got = describe_report(bookinfo(), kind, name)
     assert (got, lines[0]) == (code, first)
+
+
+SPLIT_AND_TCP = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v9}, weight: 50}
+    - {destination: {host: reviews, subset: v1}, weight: 50}
+    - {destination: {host: reviews, subset: v2}, weight: 0}
+  tcp:
+  - match: [{port: 9080}]
+    route: [{destination: {host: reviews, subset: v2}}]
+"""
+
+
+def test_unknown_subsets_zero_weights_and_tcp_routes() -> None:
+    view = bookinfo("destination-rule-all.yaml", extra=SPLIT_AND_TCP)
+    assert section(report(view, "pod", "reviews-v1"), "VirtualService")[1:] == [
+        "   Weight 50%",
+        "   1 additional destination(s) that will not reach this pod",
+    ]
+    assert section(report(view, "pod", "reviews-v2"), "VirtualService")[1:] == [
+        '   Route to host "reviews" subset "v2" with port 9080',
+        "   1 additional destination(s) that will not reach this pod",
+    ]
+    assert section(report(view, "pod", "reviews-v3"), "VirtualService")[1:] == [
+        "   WARNING: No destinations match pod subsets (checked 1 HTTP routes)",
+        "   WARNING: No destinations match pod subsets (checked 1 TCP routes)",
+        "      Warning: Route to UNKNOWN subset v9; check DestinationRule reviews",
+        "      Route to non-matching subset v1 for (everything)",
+        "      Route to non-matching subset v2 for (everything)",
+        "      Route to non-matching subset v2 for (port 9080)",
+    ]
+
+
+def test_namespace_option_and_services_of_another_namespace() -> None:
+    lines, code = describe_report(bookinfo(), "svc", "ratings", "default")
+    assert (code, lines[0]) == (0, "Service: ratings")
+    lines, code = describe_report(bookinfo(), "svc", "ratings", "other")
+    assert code == 1
