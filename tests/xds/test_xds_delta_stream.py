@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 from xds_testlib import (
+    BACKEND,
+    LISTEN,
+    OTHER_BACKEND,
     delta_request,
     eds_cluster,
     endpoints,
     listener,
     mesh_snapshot,
+    only_response,
     route_direct,
     route_to_cluster,
+    sync_subscriptions,
 )
 
 from pilotfish.xds.messages import (
@@ -24,16 +29,9 @@ from pilotfish.xds.messages import (
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
 from pilotfish.xds.stream import DeltaStream, SyncState
 
-LISTEN = ("127.0.0.1", 10000)
-BACKEND = ("127.0.0.1", 8080)
-OTHER_BACKEND = ("127.0.0.1", 8081)
-
 
 def only(output: StreamOutput) -> DeltaResponse:
-    assert len(output.responses) == 1, output.responses
-    response = output.responses[0]
-    assert isinstance(response, DeltaResponse)
-    return response
+    return only_response(output, DeltaResponse)
 
 
 def ack(stream: DeltaStream, response: DeltaResponse, snapshot: Snapshot) -> StreamOutput:
@@ -44,12 +42,7 @@ def synced_stream(clusters: int = 1) -> DeltaStream:
     snapshot = mesh_snapshot(LISTEN, BACKEND, clusters=clusters)
     stream = DeltaStream()
     cluster_names = snapshot.names(CLUSTER)
-    for type_url, names in (
-        (CLUSTER, []),
-        (ENDPOINT, cluster_names),
-        (LISTENER, []),
-        (ROUTE, ["local"]),
-    ):
+    for type_url, names in sync_subscriptions(cluster_names):
         response = only(
             stream.on_request(delta_request(type_url, names, node_id="n"), snapshot, 1.0)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
-from xds_testlib import eds_cluster, endpoints, mesh_snapshot, route_direct
+from xds_testlib import BACKEND, LISTEN, eds_cluster, endpoints, mesh_snapshot, route_direct
 
 from pilotfish.xds.messages import DeltaResponse, SotwResponse
 from pilotfish.xds.resources import (
@@ -18,9 +18,6 @@ from pilotfish.xds.resources import (
     encode_varint,
     resource_name,
 )
-
-LISTEN = ("127.0.0.1", 10000)
-BACKEND = ("127.0.0.1", 8080)
 
 
 def test_equal_content_gives_equal_versions() -> None:

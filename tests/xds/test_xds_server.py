@@ -9,13 +9,19 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from prometheus_client import CollectorRegistry
-from xds_testlib import delta_request, mesh_snapshot, route_direct, route_to_cluster, sotw_request
+from xds_testlib import (
+    BACKEND,
+    LISTEN,
+    delta_request,
+    mesh_snapshot,
+    route_direct,
+    route_to_cluster,
+    sotw_request,
+)
 
 from pilotfish.xds.resources import CLUSTER, ROUTE, Snapshot
 from pilotfish.xds.server import XdsServer
 
-LISTEN = ("127.0.0.1", 10000)
-BACKEND = ("127.0.0.1", 8080)
 NODE = "sidecar~10.0.0.1~a-0.default~default.svc.cluster.local"
 
 

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from xds_testlib import endpoints, mesh_snapshot, route_direct, sotw_request
+from xds_testlib import (
+    BACKEND,
+    LISTEN,
+    OTHER_BACKEND,
+    endpoints,
+    mesh_snapshot,
+    only_response,
+    route_direct,
+    sotw_request,
+    sync_subscriptions,
+)
 
 from pilotfish.xds.messages import (
     Ack,
@@ -16,16 +26,9 @@ from pilotfish.xds.messages import (
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
 from pilotfish.xds.stream import SotwStream, SyncState
 
-LISTEN = ("127.0.0.1", 10000)
-BACKEND = ("127.0.0.1", 8080)
-OTHER_BACKEND = ("127.0.0.1", 8081)
-
 
 def only(output: StreamOutput) -> SotwResponse:
-    assert len(output.responses) == 1, output.responses
-    response = output.responses[0]
-    assert isinstance(response, SotwResponse)
-    return response
+    return only_response(output, SotwResponse)
 
 
 def synced_stream() -> tuple[SotwStream, dict[str, SotwResponse]]:
@@ -34,12 +37,7 @@ def synced_stream() -> tuple[SotwStream, dict[str, SotwResponse]]:
     stream = SotwStream()
     last: dict[str, SotwResponse] = {}
     first = True
-    for type_url, names in (
-        (CLUSTER, []),
-        (ENDPOINT, ["backend"]),
-        (LISTENER, []),
-        (ROUTE, ["local"]),
-    ):
+    for type_url, names in sync_subscriptions(["backend"]):
         node = "sidecar~1" if first else ""
         first = False
         response = only(

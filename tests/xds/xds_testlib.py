@@ -1,6 +1,10 @@
-"""Builders of small, real Envoy resources for the xds tests (shared by unit, e2e and bench)."""
+"""Builders of small, real Envoy resources and ADS requests for the xds tests (shared by unit, e2e
+and bench), and what the SotW and delta stream tests share: addresses, the subscriptions of a
+synced sidecar, the single-response check."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, config_source_pb2
@@ -13,9 +17,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.service.discovery.v3 import discovery_pb2
 
+from pilotfish.xds.messages import DeltaResponse, SotwResponse, StreamOutput
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot
 
 ADS = config_source_pb2.ConfigSource(ads=config_source_pb2.AggregatedConfigSource())
+LISTEN = ("127.0.0.1", 10000)
+BACKEND = ("127.0.0.1", 8080)
+OTHER_BACKEND = ("127.0.0.1", 8081)
+ResponseT = TypeVar("ResponseT", SotwResponse, DeltaResponse)
 
 
 def socket_address(host: str, port: int) -> address_pb2.Address:
@@ -123,12 +132,7 @@ def sotw_request(
     request = discovery_pb2.DiscoveryRequest(
         type_url=type_url, resource_names=list(names), version_info=version, response_nonce=nonce
     )
-    if node_id:
-        request.node.id = node_id
-    if error:
-        request.error_detail.code = 3
-        request.error_detail.message = error
-    return request
+    return _with_node_and_error(request, node_id, error)
 
 
 def delta_request(
@@ -147,9 +151,31 @@ def delta_request(
         response_nonce=nonce,
         initial_resource_versions=initial or {},
     )
+    return _with_node_and_error(request, node_id, error)
+
+
+RequestT = TypeVar("RequestT", discovery_pb2.DiscoveryRequest, discovery_pb2.DeltaDiscoveryRequest)
+
+
+def _with_node_and_error(request: RequestT, node_id: str, error: str) -> RequestT:
+    """Set the node id and a NACK's error_detail (code 3) on a request, where given."""
     if node_id:
         request.node.id = node_id
     if error:
         request.error_detail.code = 3
         request.error_detail.message = error
     return request
+
+
+def only_response(output: StreamOutput, kind: type[ResponseT]) -> ResponseT:
+    """The one response in `output`, checked to be a `kind`."""
+    assert len(output.responses) == 1, output.responses
+    response = output.responses[0]
+    assert isinstance(response, kind)
+    return response
+
+
+def sync_subscriptions(cluster_names: list[str]) -> tuple[tuple[str, list[str]], ...]:
+    """What a sidecar asks for, in Envoy's order, to hold all of `mesh_snapshot`: CDS (wildcard),
+    EDS of `cluster_names`, LDS (wildcard), RDS `local`."""
+    return ((CLUSTER, []), (ENDPOINT, cluster_names), (LISTENER, []), (ROUTE, ["local"]))

@@ -27,7 +27,6 @@ from pilotfish.xds.messages import (
     DeltaResponse,
     Event,
     Response,
-    StaleNonce,
     StreamOutput,
     Subscribe,
     Unsubscribe,
@@ -35,16 +34,11 @@ from pilotfish.xds.messages import (
 from pilotfish.xds.resources import (
     CLUSTER,
     ENDPOINT,
-    PUSH_ORDER,
     WILDCARD_TYPES,
     EncodedResource,
     Snapshot,
 )
 from pilotfish.xds.stream_state import StreamBase, TypeState
-
-
-def _push_rank(type_url: str) -> int:
-    return PUSH_ORDER.index(type_url) if type_url in PUSH_ORDER else len(PUSH_ORDER)
 
 
 class DeltaStream(StreamBase):
@@ -58,8 +52,7 @@ class DeltaStream(StreamBase):
         snapshot: Snapshot | None,
         now: float,
     ) -> StreamOutput:
-        self._remember_node(request.HasField("node"), request.node)
-        type_url = request.type_url
+        type_url = self._open_request(request)
         if not type_url:
             return StreamOutput()
         events: list[Event] = []
@@ -74,12 +67,7 @@ class DeltaStream(StreamBase):
             if wildcard:
                 events.append(Subscribe(type_url, (WILDCARD,)))
         elif request.response_nonce:
-            if request.response_nonce != state.sent_nonce:
-                events.append(StaleNonce(type_url, request.response_nonce))
-            elif request.HasField("error_detail"):
-                events.append(state.record_nack(request.error_detail, now))
-            else:
-                events.append(state.record_ack(state.sent_version, now))
+            events.append(self._record_reply(state, request, state.sent_version, now))
         added, changed = self._apply_subscription(
             state, subscribe, request.resource_names_unsubscribe, events
         )
@@ -92,7 +80,7 @@ class DeltaStream(StreamBase):
         """Changed and removed resources of every subscribed type, in push order."""
         responses: list[Response] = []
         pushed_clusters: tuple[str, ...] = ()
-        for type_url in sorted(self.types, key=_push_rank):
+        for type_url in self._types_in_push_order():
             state = self.types[type_url]
             if type_url == ENDPOINT and pushed_clusters:
                 for name in pushed_clusters:

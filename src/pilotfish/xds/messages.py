@@ -18,46 +18,49 @@ WILDCARD = "*"
 
 
 @dataclass(frozen=True)
-class SotwResponse:
-    """A state-of-the-world `DiscoveryResponse` for one type."""
+class _ResponseHead:
+    """What both response kinds carry; `_wire` lays out the fields they share on the wire."""
 
     type_url: str
     version: str
     nonce: str
     resource_names: tuple[str, ...]
+
+    def _wire(self, body: bytes, trailer: bytes = b"") -> bytes:
+        """version_info (1), the encoded resources, type_url (4), nonce (5), then `trailer`."""
+        return (
+            encode_field(1, self.version.encode())
+            + body
+            + encode_field(4, self.type_url.encode())
+            + encode_field(5, self.nonce.encode())
+            + trailer
+        )
+
+
+@dataclass(frozen=True)
+class SotwResponse(_ResponseHead):
+    """A state-of-the-world `DiscoveryResponse` for one type."""
+
     body: bytes = field(repr=False)
     """Encoded `resources` entries, shared between streams."""
 
     def to_bytes(self) -> bytes:
-        return (
-            encode_field(1, self.version.encode())
-            + self.body
-            + encode_field(4, self.type_url.encode())
-            + encode_field(5, self.nonce.encode())
-        )
+        return self._wire(self.body)
 
     def to_message(self) -> discovery_pb2.DiscoveryResponse:
         return discovery_pb2.DiscoveryResponse.FromString(self.to_bytes())
 
 
 @dataclass(frozen=True)
-class DeltaResponse:
+class DeltaResponse(_ResponseHead):
     """An incremental `DeltaDiscoveryResponse` for one type: changed resources and removals."""
 
-    type_url: str
-    version: str
-    nonce: str
-    resource_names: tuple[str, ...]
     removed: tuple[str, ...]
     body: bytes = field(repr=False)
 
     def to_bytes(self) -> bytes:
-        return (
-            encode_field(1, self.version.encode())
-            + self.body
-            + encode_field(4, self.type_url.encode())
-            + encode_field(5, self.nonce.encode())
-            + b"".join(encode_field(6, name.encode()) for name in self.removed)
+        return self._wire(
+            self.body, b"".join(encode_field(6, name.encode()) for name in self.removed)
         )
 
     def to_message(self) -> discovery_pb2.DeltaDiscoveryResponse:

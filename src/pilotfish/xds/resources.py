@@ -29,6 +29,13 @@ SECRET = _PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
 # Push order: secrets before the listeners/clusters using them, clusters before their endpoints,
 # listeners before their routes (Envoy's "make before break" order, as Istio pushes).
 PUSH_ORDER: tuple[str, ...] = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)
+
+
+def push_rank(type_url: str) -> int:
+    """Position of a type in `PUSH_ORDER`; types not listed there come after all of them."""
+    return PUSH_ORDER.index(type_url) if type_url in PUSH_ORDER else len(PUSH_ORDER)
+
+
 WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
 """Types Envoy subscribes to as a whole (no names); the others are requested by name."""
 
@@ -255,7 +262,7 @@ class Snapshot:
     def type_urls(self) -> list[str]:
         """Types that have at least one resource, in push order (unknown types last)."""
         present = [t for t, r in self._types.items() if r.by_name]
-        return sorted(present, key=lambda t: (PUSH_ORDER.index(t) if t in PUSH_ORDER else 99, t))
+        return sorted(present, key=lambda t: (push_rank(t), t))
 
     def version_of(self, type_url: str) -> str:
         """Content version of one type (the version a wildcard subscriber is sent)."""

@@ -31,14 +31,10 @@ from pilotfish.xds.messages import (
     Subscribe,
     Unsubscribe,
 )
-from pilotfish.xds.resources import CLUSTER, ENDPOINT, PUSH_ORDER, WILDCARD_TYPES, Snapshot
+from pilotfish.xds.resources import CLUSTER, ENDPOINT, WILDCARD_TYPES, Snapshot
 from pilotfish.xds.stream_state import StreamBase, SyncState, TypeState
 
 __all__ = ["DeltaStream", "SotwStream", "StreamBase", "SyncState"]
-
-
-def _push_rank(type_url: str) -> int:
-    return PUSH_ORDER.index(type_url) if type_url in PUSH_ORDER else len(PUSH_ORDER)
 
 
 class SotwStream(StreamBase):
@@ -52,8 +48,7 @@ class SotwStream(StreamBase):
         snapshot: Snapshot | None,
         now: float,
     ) -> StreamOutput:
-        self._remember_node(request.HasField("node"), request.node)
-        type_url = request.type_url
+        type_url = self._open_request(request)
         if not type_url:
             return StreamOutput()
         events: list[Event] = []
@@ -66,12 +61,10 @@ class SotwStream(StreamBase):
             events.append(Subscribe(type_url, (WILDCARD,) if wildcard else tuple(sorted(names))))
             return self._answer(state, snapshot, now, events)
         if request.response_nonce:
-            if request.response_nonce != state.sent_nonce:
-                return StreamOutput(events=(StaleNonce(type_url, request.response_nonce),))
-            if request.HasField("error_detail"):
-                events.append(state.record_nack(request.error_detail, now))
-            else:
-                events.append(state.record_ack(request.version_info, now))
+            reply = self._record_reply(state, request, request.version_info, now)
+            if isinstance(reply, StaleNonce):
+                return StreamOutput(events=(reply,))
+            events.append(reply)
             if not self._update_names(state, names, events):
                 return StreamOutput(events=tuple(events))
         else:
@@ -83,7 +76,7 @@ class SotwStream(StreamBase):
         """Responses for every subscribed type whose content changed for this stream."""
         responses: list[Response] = []
         cluster_pushed = False
-        for type_url in sorted(self.types, key=_push_rank):
+        for type_url in self._types_in_push_order():
             state = self.types[type_url]
             version = snapshot.resources(type_url).view_version(state.scope)
             forced = type_url == ENDPOINT and cluster_pushed

@@ -1,7 +1,8 @@
 """Per-stream, per-type bookkeeping shared by the SotW and delta state machines.
 
 Owns: `TypeState` (subscription, last sent version/nonce, last ACKed version, last NACK, counts),
-`StreamBase` (node from the first message, nonces, ACK/NACK recording, status, and the
+`StreamBase` (node from the first message, nonces, ACK/NACK/stale-nonce recording from a
+request of either protocol, the push order of subscribed types, status, and the
 "is this stream in sync with that snapshot" check used by `XdsServer.wait_acked`). Pure, no I/O:
 the caller passes the time in.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
 from google.rpc import status_pb2
 
 from pilotfish.xds.messages import (
@@ -19,9 +22,12 @@ from pilotfish.xds.messages import (
     Ack,
     Nack,
     NackRecord,
+    StaleNonce,
     TypeSyncStatus,
 )
-from pilotfish.xds.resources import Snapshot
+from pilotfish.xds.resources import Snapshot, push_rank
+
+AnyRequest: TypeAlias = discovery_pb2.DiscoveryRequest | discovery_pb2.DeltaDiscoveryRequest
 
 
 @dataclass
@@ -105,12 +111,30 @@ class StreamBase:
     def node_id(self) -> str:
         return self.node.id if self.node is not None else ""
 
-    def _remember_node(self, has_node: bool, node: base_pb2.Node) -> None:
-        """Keep the node from the first message that has one (Envoy may send it only once)."""
-        if self.node is None and has_node:
+    def _open_request(self, request: AnyRequest) -> str:
+        """Keep the node from the first message that has one (Envoy may send it only once);
+        the request's type URL ("" for a request to ignore)."""
+        if self.node is None and request.HasField("node"):
             kept = base_pb2.Node()
-            kept.CopyFrom(node)
+            kept.CopyFrom(request.node)
             self.node = kept
+        type_url: str = request.type_url
+        return type_url
+
+    def _types_in_push_order(self) -> list[str]:
+        return sorted(self.types, key=push_rank)
+
+    @staticmethod
+    def _record_reply(
+        state: TypeState, request: AnyRequest, version: str, now: float
+    ) -> Ack | Nack | StaleNonce:
+        """The ACK (of `version`) or NACK a request with a nonce carries; stale if the nonce is
+        not the last one sent for its type (then nothing is recorded)."""
+        if request.response_nonce != state.sent_nonce:
+            return StaleNonce(state.type_url, request.response_nonce)
+        if request.HasField("error_detail"):
+            return state.record_nack(request.error_detail, now)
+        return state.record_ack(version, now)
 
     def _next_nonce(self) -> str:
         self._nonce_counter += 1
