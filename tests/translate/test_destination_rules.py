@@ -36,8 +36,8 @@ def lb_policy(config: str, instance: str = "productpage-v1-0") -> int:
     return int(cluster.lb_policy)
 
 
-def test_round_robin_without_rule() -> None:
-    assert lb_policy("") == cluster_pb2.Cluster.ROUND_ROBIN
+def test_least_request_without_rule() -> None:
+    assert lb_policy("") == cluster_pb2.Cluster.LEAST_REQUEST
 
 
 def test_root_namespace_rule_applies_last() -> None:
@@ -88,7 +88,7 @@ spec:
     assert cluster.circuit_breakers.thresholds[0].max_connections.value == 7
     assert cluster.connect_timeout.ToMilliseconds() == 250
     assert cluster.outlier_detection.consecutive_gateway_failure.value == 2
-    assert cluster.outlier_detection.enforcing_consecutive_5xx.value == 0
+    assert not cluster.outlier_detection.HasField("enforcing_consecutive_5xx")  # Envoy's default
     assert cluster.outlier_detection.base_ejection_time.ToSeconds() == 60
     route_config = resources.routes["http_proxy"]
     (reviews,) = [v for v in route_config.virtual_hosts if v.name.startswith("reviews.")]
@@ -112,6 +112,6 @@ def test_export_to_limits_which_namespaces_see_a_rule() -> None:
     in_default = generate(sidecar_for(push, "productpage-v1-0"), push).clusters[REVIEWS]
     in_gateway_ns = generate(sidecar_for(push, "istio-ingressgateway-0"), push).clusters[REVIEWS]
     assert in_default.lb_policy == cluster_pb2.Cluster.RANDOM
-    assert in_gateway_ns.lb_policy == cluster_pb2.Cluster.ROUND_ROBIN
+    assert in_gateway_ns.lb_policy == cluster_pb2.Cluster.LEAST_REQUEST
     hidden = private.replace('exportTo: ["."]', 'exportTo: ["~"]')
-    assert lb_policy(hidden) == cluster_pb2.Cluster.ROUND_ROBIN
+    assert lb_policy(hidden) == cluster_pb2.Cluster.LEAST_REQUEST

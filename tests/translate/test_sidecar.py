@@ -158,7 +158,7 @@ def test_subset_clusters_and_endpoints() -> None:
         cluster = resources.clusters[name]
         assert isinstance(cluster, cluster_pb2.Cluster)
         assert cluster.type == cluster_pb2.Cluster.EDS
-        assert cluster.lb_policy == cluster_pb2.Cluster.ROUND_ROBIN
+        assert cluster.lb_policy == cluster_pb2.Cluster.LEAST_REQUEST  # Istio default
         endpoints = resources.endpoints[name]
         addresses = [
             e.endpoint.address.socket_address.address

@@ -1,8 +1,8 @@
 """Clusters: outbound per service port and DestinationRule subset, inbound, and the specials.
 
 `outbound|<port>|<subset>|<fqdn>` clusters are EDS over ADS (endpoints come separately, see
-`endpoints.py`), ROUND_ROBIN unless a DestinationRule says otherwise, with Istio's unlimited
-circuit breakers. `inbound|<port>||` clusters are STATIC at 127.0.0.1:<app port>.
+`endpoints.py`), LEAST_REQUEST (Istio's default) unless a DestinationRule says otherwise, with
+Istio's unlimited circuit breakers. `inbound|<port>||` clusters are STATIC at 127.0.0.1:<app port>.
 `BlackHoleCluster` is STATIC with no endpoints; `PassthroughCluster` is a dynamic forward proxy
 cluster (DNS of the Host header) used for ALLOW_ANY traffic to hosts outside the registry.
 """
@@ -58,7 +58,7 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
             eds_config=ads_config_source(), service_name=spec.name
         ),
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
-        lb_policy=cluster_pb2.Cluster.ROUND_ROBIN,
+        lb_policy=cluster_pb2.Cluster.LEAST_REQUEST,  # Istio's default balancer
         circuit_breakers=default_circuit_breakers(),
     )
     upstream = apply_policy(cluster, spec.policy)

@@ -24,7 +24,11 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext, resolve_host
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
-from pilotfish.translate.http_routes import RouteContext, virtual_service_routes
+from pilotfish.translate.http_routes import (
+    RouteContext,
+    virtual_service_routes,
+    with_istio_route_defaults,
+)
 
 HTTP_PROTOCOLS = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
 L4_OR_TLS_PROTOCOLS = {"HTTPS", "TLS", "TCP"}
@@ -114,4 +118,4 @@ def gateway_route_config(
                 name=names.vhost(host, gateway_port.port), domains=[host], routes=routes
             )
         )
-    return config
+    return with_istio_route_defaults(config)

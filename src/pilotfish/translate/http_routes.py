@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import wrappers_pb2
 
@@ -31,8 +32,20 @@ from pilotfish.translate.route_extras import apply_extras, headers_to_add, termi
 from pilotfish.translate.route_match import match_applies, route_match
 from pilotfish.translate.traffic_policy import hash_policies
 
+MAX_DIRECT_RESPONSE_BODY_BYTES = 1024 * 1024  # Istio's, where Envoy's default is 4 KiB
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 PREVIOUS_HOSTS_PREDICATE = "envoy.retry_host_predicates.previous_hosts"
+
+
+def with_istio_route_defaults(
+    config: route_pb2.RouteConfiguration,
+) -> route_pb2.RouteConfiguration:
+    """What Istio sets on every outbound and gateway route configuration: direct response bodies
+    up to 1 MiB, and `x-envoy-attempt-count` sent upstream from every virtual host."""
+    config.max_direct_response_body_size_bytes.value = MAX_DIRECT_RESPONSE_BODY_BYTES
+    for vhost in config.virtual_hosts:
+        vhost.include_request_attempt_count = True
+    return config
 
 
 @dataclass
@@ -63,19 +76,21 @@ class RouteContext:
 
 def retry_policy(
     attempts: int = 2,
-    retry_on: str = DEFAULT_RETRY_ON,
+    retry_on: str | None = None,
     per_try_timeout: object = None,
     ignore_previous_hosts: bool = True,
+    backoff: object = None,
 ) -> rc_pb2.RetryPolicy:
-    """Istio's retry policy; numeric `retry_on` entries become retriable status codes."""
+    """Istio's retry policy; numeric `retry_on` entries become retriable status codes. Without
+    `retry_on`, Istio's default conditions and 503."""
     conditions: list[str] = []
     codes: list[int] = []
-    for token in (t.strip() for t in retry_on.split(",")):
+    for token in (t.strip() for t in (retry_on or DEFAULT_RETRY_ON).split(",")):
         if token.isdigit():
             codes.append(int(token))
         elif token and token not in conditions:
             conditions.append(token)
-    if retry_on == DEFAULT_RETRY_ON:
+    if not retry_on:
         codes = [503]
     if codes and "retriable-status-codes" not in conditions:
         conditions.append("retriable-status-codes")
@@ -95,13 +110,17 @@ def retry_policy(
     per_try = duration_of(per_try_timeout)
     if per_try is not None:
         policy.per_try_timeout.CopyFrom(per_try)
+    base_interval = duration_of(backoff)
+    if base_interval is not None:
+        policy.retry_back_off.base_interval.CopyFrom(base_interval)
     return policy
 
 
 @functools.cache
-def _default_retry_policy() -> rc_pb2.RetryPolicy:
-    """Built once: protobuf constructors copy it, so the shared message is never mutated."""
-    return retry_policy()
+def _default_retry_policy(consistent_hash: bool = False) -> rc_pb2.RetryPolicy:
+    """Built once: protobuf constructors copy it, so the shared message is never mutated. As
+    Istio: with consistent hashing, retries do not move away from the hashed host."""
+    return retry_policy(ignore_previous_hosts=not consistent_hash)
 
 
 def _set_timeout(action: rc_pb2.RouteAction, timeout: object = None) -> None:
@@ -114,7 +133,9 @@ def _set_timeout(action: rc_pb2.RouteAction, timeout: object = None) -> None:
 
 def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]) -> rc_pb2.Route:
     """Istio's `default` route: everything to one cluster, retries on, no timeout."""
-    action = rc_pb2.RouteAction(cluster=cluster, retry_policy=_default_retry_policy())
+    action = rc_pb2.RouteAction(
+        cluster=cluster, retry_policy=_default_retry_policy(consistent_hash=bool(hash_policy))
+    )
     _set_timeout(action)
     action.hash_policy.extend(hash_policy)
     return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
@@ -164,26 +185,22 @@ def _forward_action(
 ) -> rc_pb2.RouteAction | None:
     action = rc_pb2.RouteAction()
     _set_timeout(action, http.timeout)
+    targets = _targets(vs, http, path, ctx)
+    hashed = any(hash_policies(ctx.clusters[c].policy.load_balancer) for c, _, _ in targets)
     retries = http.retries
     if retries is None:
-        action.retry_policy.CopyFrom(_default_retry_policy())
-    elif retries.attempts:
+        action.retry_policy.CopyFrom(_default_retry_policy(consistent_hash=hashed))
+    elif retries.attempts and retries.attempts > 0:
+        ignore = retries.retry_ignore_previous_hosts
         action.retry_policy.CopyFrom(
             retry_policy(
                 attempts=retries.attempts,
-                retry_on=retries.retry_on or DEFAULT_RETRY_ON,
+                retry_on=retries.retry_on,
                 per_try_timeout=retries.per_try_timeout,
-                ignore_previous_hosts=retries.retry_ignore_previous_hosts is not False,
+                ignore_previous_hosts=not hashed if ignore is None else bool(ignore),
+                backoff=retries.backoff,
             )
         )
-    targets: list[tuple[str, int, Any]] = []
-    for index, destination in enumerate(http.route or ()):
-        cluster = _destination_cluster(
-            vs, destination.destination, f"{path}.route[{index}].destination", ctx
-        )
-        if cluster is not None:
-            weight = destination.weight if destination.weight is not None else 0
-            targets.append((cluster, 100 if len(http.route) == 1 else weight, destination))
     if len(targets) == 1 and len(http.route) == 1:
         action.cluster = targets[0][0]
         action.hash_policy.extend(hash_policies(ctx.clusters[targets[0][0]].policy.load_balancer))
@@ -197,6 +214,21 @@ def _forward_action(
     else:
         return None
     return action
+
+
+def _targets(
+    vs: ConfigObject[Any], http: Any, path: str, ctx: RouteContext
+) -> list[tuple[str, int, Any]]:
+    """(cluster, weight, destination) of each usable destination; a lone one weighs 100."""
+    targets: list[tuple[str, int, Any]] = []
+    for index, destination in enumerate(http.route or ()):
+        cluster = _destination_cluster(
+            vs, destination.destination, f"{path}.route[{index}].destination", ctx
+        )
+        if cluster is not None:
+            weight = destination.weight if destination.weight is not None else 0
+            targets.append((cluster, 100 if len(http.route) == 1 else weight, destination))
+    return targets
 
 
 def _mirror_cluster(

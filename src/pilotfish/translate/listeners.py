@@ -28,6 +28,7 @@ from pilotfish.translate.envoy_pb import (
     HCM_FILTER,
     TCP_PROXY_FILTER,
     ads_config_source,
+    duration,
     pack,
     router_filter,
     socket_address,
@@ -36,6 +37,8 @@ from pilotfish.translate.route_extras import CORS_FILTER, FAULT_FILTER
 
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
 PLAINTEXT_CHAIN = "plaintext"
+# As Istio: inbound and gateway answers say `server: istio-envoy`; outbound keeps Envoy's "envoy".
+ISTIO_SERVER_NAME = "istio-envoy"
 
 
 def fault_and_cors_filters() -> list[hcm_pb2.HttpFilter]:
@@ -52,7 +55,10 @@ def http_connection_manager(
     policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
     *,
     gateway: bool = False,
+    server_name: str = "",
 ) -> hcm_pb2.HttpConnectionManager:
+    """Istio's connection manager: websocket upgrades allowed, no stream idle timeout, path
+    normalisation, the client's address trusted only at gateways."""
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
@@ -61,6 +67,9 @@ def http_connection_manager(
         use_remote_address=wrappers_pb2.BoolValue(value=gateway),
         normalize_path=wrappers_pb2.BoolValue(value=True),
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
+        upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
+        stream_idle_timeout=duration(0),
+        server_name=ISTIO_SERVER_NAME if gateway else server_name,
     )
     if gateway:
         manager.strip_any_host_port = True
@@ -109,6 +118,7 @@ def inbound_filter_chains(
             f"inbound_0.0.0.0_{container_port}",
             names.inbound_route_config(container_port),
             policy_filters,
+            server_name=ISTIO_SERVER_NAME,
         )
         network_filter = _hcm_filter(manager)
     else:

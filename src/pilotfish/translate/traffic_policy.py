@@ -22,6 +22,7 @@ from google.protobuf import wrappers_pb2
 from pilotfish.translate.envoy_pb import duration_of, seconds_of
 
 _MAX = 4294967295
+_DEFAULT_RING_SIZE = 1024
 _SIMPLE_LB = {
     "ROUND_ROBIN": cluster_pb2.Cluster.ROUND_ROBIN,
     "LEAST_REQUEST": cluster_pb2.Cluster.LEAST_REQUEST,
@@ -134,9 +135,11 @@ def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Any) -> None:
             cluster.maglev_lb_config.table_size.value = int(table_size)
         return
     cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
-    ring_size = field(field(consistent, "ring_hash"), "minimum_ring_size") or field(
-        consistent, "minimum_ring_size"
-    )
+    ring_hash = field(consistent, "ring_hash")
+    if ring_hash is not None:
+        ring_size = field(ring_hash, "minimum_ring_size")
+    else:  # as Istio: the deprecated top-level field, else Envoy's 1024 written out
+        ring_size = field(consistent, "minimum_ring_size") or _DEFAULT_RING_SIZE
     if ring_size:
         cluster.ring_hash_lb_config.minimum_ring_size.value = int(ring_size)
 
@@ -183,23 +186,22 @@ def _apply_connection_pool(cluster: cluster_pb2.Cluster, pool: Any) -> UpstreamH
         return UpstreamHttp()
     thresholds = cluster.circuit_breakers.thresholds[0]
     tcp, http = field(pool, "tcp"), field(pool, "http")
-    if field(tcp, "max_connections") is not None:
-        thresholds.max_connections.value = int(field(tcp, "max_connections"))
+    # As Istio: a limit of 0 is indistinguishable from unset, so it keeps the unlimited default.
+    for source, target in (
+        (field(tcp, "max_connections"), thresholds.max_connections),
+        (field(http, "http1_max_pending_requests"), thresholds.max_pending_requests),
+        (field(http, "http2_max_requests"), thresholds.max_requests),
+        (field(http, "max_retries"), thresholds.max_retries),
+    ):
+        if source is not None and int(source) > 0:
+            target.value = int(source)
     connect_timeout = duration_of(field(tcp, "connect_timeout"))
     if connect_timeout is not None:
         cluster.connect_timeout.CopyFrom(connect_timeout)
     _apply_tcp_keepalive(cluster, field(tcp, "tcp_keepalive"))
-    pending = field(http, "http1_max_pending_requests")
-    if pending is not None:
-        thresholds.max_pending_requests.value = int(pending)
-    max_requests = field(http, "http2_max_requests")
-    if max_requests is not None:
-        thresholds.max_requests.value = int(max_requests)
-    max_retries = field(http, "max_retries")
-    if max_retries is not None:
-        thresholds.max_retries.value = int(max_retries)
     options = protocol_pb2.HttpProtocolOptions()
-    idle = duration_of(field(http, "idle_timeout"))
+    # As Istio: the TCP idle timeout stands in for the HTTP one when that is unset.
+    idle = duration_of(field(http, "idle_timeout")) or duration_of(field(tcp, "idle_timeout"))
     if idle is not None:
         options.idle_timeout.CopyFrom(idle)
     per_connection = field(http, "max_requests_per_connection")
@@ -233,7 +235,9 @@ def _apply_tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: Any) -> None:
 def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None:
     if outlier is None:
         return
+    # As Istio: success-rate ejection is off; unset counts keep Envoy's defaults.
     detection = outlier_detection_pb2.OutlierDetection()
+    detection.enforcing_success_rate.value = 0
     five_xx = field(outlier, "consecutive_5xx_errors", "consecutive5xx_errors")
     five_xx = field(five_xx, "value") if hasattr(five_xx, "value") else five_xx
     if five_xx is None:
@@ -241,8 +245,6 @@ def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None
     if five_xx is not None:
         detection.consecutive_5xx.value = int(five_xx)
         detection.enforcing_consecutive_5xx.value = 100 if int(five_xx) else 0
-    else:
-        detection.enforcing_consecutive_5xx.value = 0
     gateway = field(outlier, "consecutive_gateway_errors")
     gateway = field(gateway, "value") if hasattr(gateway, "value") else gateway
     if gateway is not None:
@@ -253,7 +255,7 @@ def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None
         if value is not None:
             getattr(detection, target).CopyFrom(value)
     max_percent = field(outlier, "max_ejection_percent")
-    if max_percent is not None:
+    if max_percent is not None and int(max_percent) > 0:
         detection.max_ejection_percent.value = int(max_percent)
     # As Istio: the panic threshold is minHealthPercent, 0 (panic mode off) when unset.
     min_health = field(outlier, "min_health_percent") or 0

@@ -24,7 +24,12 @@ from pilotfish.registry.types import Service, ServicePort
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import duration
-from pilotfish.translate.http_routes import RouteContext, default_route, virtual_service_routes
+from pilotfish.translate.http_routes import (
+    RouteContext,
+    default_route,
+    virtual_service_routes,
+    with_istio_route_defaults,
+)
 from pilotfish.translate.traffic_policy import hash_policies
 
 
@@ -101,7 +106,7 @@ def http_proxy_route_config(
             )
     config.virtual_hosts.extend(connect_vhosts(proxy, push, clusters, claimed))
     config.virtual_hosts.append(catch_all_vhost(push.mesh.outbound_traffic_policy))
-    return config
+    return with_istio_route_defaults(config)
 
 
 def connect_route(name: str, cluster: str) -> rc_pb2.Route:
@@ -158,7 +163,9 @@ def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
                 rc_pb2.Route(name=names.BLOCK_ALL_VHOST, match=everything, direct_response=refuse),
             ],
         )
-    action = rc_pb2.RouteAction(cluster=names.PASSTHROUGH_CLUSTER, timeout=duration(0))
+    action = rc_pb2.RouteAction(
+        cluster=names.PASSTHROUGH_CLUSTER, timeout=duration(0), max_grpc_timeout=duration(0)
+    )
     return rc_pb2.VirtualHost(
         name=names.ALLOW_ANY_VHOST,
         domains=["*"],
