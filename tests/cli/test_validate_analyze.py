@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.config.yaml_docs import REVIEWS_RULE, virtual_service
 from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
 
 SERVICE = """\
@@ -19,25 +20,8 @@ kind: Service
 metadata: {name: reviews}
 spec: {selector: {app: reviews}, ports: [{port: 9080, name: http}]}
 """
-RULE = """\
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-"""
-ROUTE = """\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v1}
-"""
+RULE = REVIEWS_RULE
+ROUTE = virtual_service("reviews", "reviews", "v1")
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -175,16 +159,7 @@ def httpbin_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh
         yield mesh
 
 
-MISSING_SUBSET = """\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: httpbin}
-spec:
-  hosts: [httpbin]
-  http:
-  - route:
-    - destination: {host: httpbin, subset: v9}
-"""
+MISSING_SUBSET = virtual_service("httpbin", "httpbin", "v9")
 
 
 @pytest.mark.e2e

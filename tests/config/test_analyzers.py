@@ -30,6 +30,15 @@ def lines(text: str, codes: tuple[str, ...]) -> list[str]:
 
 
 MESH = stream(SVC.format(name="reviews"), WL.format(name="reviews-v1", app="reviews"))
+MESH_STRICT = doc(SEC, "PeerAuthentication", "mesh", "{mtls: {mode: STRICT}}", "istio-system")
+
+
+def reviews_rule(tls_mode: str) -> str:
+    """The `reviews` DestinationRule (line 11 of a stream after MESH) with one TLS mode."""
+    spec = f"{{host: reviews, trafficPolicy: {{tls: {{mode: {tls_mode}}}}}}}"
+    return doc(NET, "DestinationRule", "reviews", spec)
+
+
 E = 'Error [IST0113] (DestinationRule reviews.default a.yaml:{line}) A DestinationRule and Policy are in conflict with regards to mTLS for host reviews.default.svc.cluster.local. The DestinationRule "default/reviews" specifies that mTLS must be {must} but the Policy object "{pa}" specifies {mode}.'  # noqa: E501
 W127 = "Warning [IST0127] ({kind} {name} a.yaml:{line}) No matching workloads for this resource with the following labels: {labels}"  # noqa: E501
 
@@ -38,12 +47,7 @@ CASES = [
         "DR disables mTLS, namespace PeerAuthentication STRICT",
         stream(
             MESH,
-            doc(
-                NET,
-                "DestinationRule",
-                "reviews",
-                "{host: reviews, trafficPolicy: {tls: {mode: DISABLE}}}",
-            ),
+            reviews_rule("DISABLE"),
             doc(SEC, "PeerAuthentication", "default", "{mtls: {mode: STRICT}}"),
         ),
         ("IST0113",),
@@ -53,13 +57,8 @@ CASES = [
         "DR ISTIO_MUTUAL, workload PeerAuthentication DISABLE beats mesh STRICT",
         stream(
             MESH,
-            doc(
-                NET,
-                "DestinationRule",
-                "reviews",
-                "{host: reviews, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}",
-            ),
-            doc(SEC, "PeerAuthentication", "mesh", "{mtls: {mode: STRICT}}", "istio-system"),
+            reviews_rule("ISTIO_MUTUAL"),
+            MESH_STRICT,
             doc(
                 SEC,
                 "PeerAuthentication",
@@ -74,13 +73,8 @@ CASES = [
         "no conflict: PERMISSIVE, and ISTIO_MUTUAL with mesh STRICT",
         stream(
             MESH,
-            doc(
-                NET,
-                "DestinationRule",
-                "reviews",
-                "{host: reviews, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}",
-            ),
-            doc(SEC, "PeerAuthentication", "mesh", "{mtls: {mode: STRICT}}", "istio-system"),
+            reviews_rule("ISTIO_MUTUAL"),
+            MESH_STRICT,
             doc(SEC, "PeerAuthentication", "default", "{mtls: {mode: PERMISSIVE}}"),
         ),
         ("IST0113",),

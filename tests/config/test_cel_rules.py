@@ -89,6 +89,12 @@ TLS_BOTH = {
     "tlsCertificates": [{"serverCertificate": "/c", "privateKey": "/k"}],
 }
 TLS_NAMES = {"mode": "SIMPLE", "credentialName": "a", "credentialNames": ["b"]}
+# The TLS settings breaking each "only one of" rule of Gateway servers and Sidecar ingress.
+TLS_ONE_OF = {
+    "only one of credentialName or credentialNames can be set": TLS_NAMES,
+    "only one of credentialName or tlsCertificates can be set": TLS_BOTH,
+    "only one of credentialNames or tlsCertificates can be set": TLS_BOTH,
+}
 GW = {"servers": [{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["*"]}]}
 SC = {"ingress": [{"port": {"number": 443, "name": "https", "protocol": "HTTPS"}}]}
 SEL = {"matchLabels": {"app": "a"}}
@@ -138,54 +144,14 @@ HAND: dict[tuple[str, str, str], tuple[Any, str]] = {
         },
         "spec.configPatches[0].match",
     ),
-    (
-        "Gateway",
-        ".spec.servers[].tls",
-        "only one of credentialName or credentialNames can be set",
-    ): (
-        _with(GW, ("servers", 0, "tls"), TLS_NAMES),
-        "spec.servers[0].tls",
-    ),
-    (
-        "Gateway",
-        ".spec.servers[].tls",
-        "only one of credentialName or tlsCertificates can be set",
-    ): (
-        _with(GW, ("servers", 0, "tls"), TLS_BOTH),
-        "spec.servers[0].tls",
-    ),
-    (
-        "Gateway",
-        ".spec.servers[].tls",
-        "only one of credentialNames or tlsCertificates can be set",
-    ): (
-        _with(GW, ("servers", 0, "tls"), TLS_BOTH),
-        "spec.servers[0].tls",
-    ),
-    (
-        "Sidecar",
-        ".spec.ingress[].tls",
-        "only one of credentialName or credentialNames can be set",
-    ): (
-        _with(SC, ("ingress", 0, "tls"), TLS_NAMES),
-        "spec.ingress[0].tls",
-    ),
-    (
-        "Sidecar",
-        ".spec.ingress[].tls",
-        "only one of credentialName or tlsCertificates can be set",
-    ): (
-        _with(SC, ("ingress", 0, "tls"), TLS_BOTH),
-        "spec.ingress[0].tls",
-    ),
-    (
-        "Sidecar",
-        ".spec.ingress[].tls",
-        "only one of credentialNames or tlsCertificates can be set",
-    ): (
-        _with(SC, ("ingress", 0, "tls"), TLS_BOTH),
-        "spec.ingress[0].tls",
-    ),
+    **{
+        (kind, f".spec.{field}[].tls", message): (
+            _with(base, (field, 0, "tls"), tls),
+            f"spec.{field}[0].tls",
+        )
+        for kind, base, field in (("Gateway", GW, "servers"), ("Sidecar", SC, "ingress"))
+        for message, tls in TLS_ONE_OF.items()
+    },
     ("PeerAuthentication", ".spec", "portLevelMtls requires selector"): (
         {"portLevelMtls": {"8080": {"mode": "DISABLE"}}},
         "spec.portLevelMtls",

@@ -6,33 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.config.yaml_docs import REVIEWS_RULE, virtual_service
 
 from pilotfish.cli.analyze import analyze_command
 from pilotfish.cli.validate import validate_command
 
-GOOD = """\
+SERVICE = """\
 apiVersion: v1
 kind: Service
 metadata: {name: reviews}
 spec: {ports: [{port: 9080, name: http}]}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews, subset: v1}
 """
+GOOD = "---\n".join((SERVICE, REVIEWS_RULE, virtual_service("reviews", "reviews", "v1")))
 
 
 def test_validate_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,9 +55,7 @@ def test_analyze_reports_missing_host_subset_and_gateway(
     path.write_text(
         GOOD.replace("destination: {host: reviews, subset: v1}", "destination: {host: reviews2}")
         + "  gateways: [bookinfo-gateway]\n---\n"
-        + "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r2}\n"
-        + "spec:\n  hosts: [reviews]\n  http:\n  - route:\n"
-        + "    - destination: {host: reviews, subset: v9}\n"
+        + virtual_service("r2", "reviews", "v9")
     )
     assert analyze_command([str(path)]) == 79
     assert capsys.readouterr().out.splitlines() == [

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from tests.config.yaml_docs import virtual_service
+
 PROBE = """
 import json, sys
 import pilotfish.config as galley
@@ -19,16 +21,7 @@ print(json.dumps({"ok": result.ok, "before": before, "after": after,
                   "gw_built": GatewaySpec.__pydantic_complete__}))
 """
 
-VS = """\
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: reviews}
-spec:
-  hosts: [reviews]
-  http:
-  - route:
-    - destination: {host: reviews}
-"""
+VS = virtual_service("reviews", "reviews")
 
 
 def test_models_are_imported_and_built_only_for_the_kinds_read() -> None:

@@ -9,7 +9,7 @@ in every mesh. Pure: no I/O; inputs are parsed documents and decoded JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,28 +147,24 @@ def inventory_from_inputs(result: LoadResult) -> Inventory:
     return inventory
 
 
+def _registry_rows(
+    body: dict[str, Any], list_key: str, name_key: str
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(name, namespace, row) of each well-formed row of a registryz list (a dict whose
+    `name_key` is a string); the namespace defaults as it does for documents."""
+    for row in body.get(list_key) or []:
+        if isinstance(row, dict) and isinstance(row.get(name_key), str):
+            yield row[name_key], str(row.get("namespace") or DEFAULT_NAMESPACE), row
+
+
 def inventory_from_registryz(body: Any) -> Inventory:
     """The running mesh's registry (`GET /debug/registryz`): services and instances."""
     inventory = Inventory()
     if not isinstance(body, dict):
         return inventory
-    for row in body.get("services") or []:
-        if isinstance(row, dict) and isinstance(row.get("hostname"), str):
-            inventory.services.append(
-                KnownService(
-                    row["hostname"],
-                    str(row.get("namespace") or DEFAULT_NAMESPACE),
-                    _pairs(row.get("selector")),
-                    _service_ports(row.get("ports"), "port", "target_port"),
-                )
-            )
-    for row in body.get("instances") or []:
-        if isinstance(row, dict) and isinstance(row.get("workload"), str):
-            inventory.workloads.append(
-                KnownWorkload(
-                    row["workload"],
-                    str(row.get("namespace") or DEFAULT_NAMESPACE),
-                    _pairs(row.get("labels")),
-                )
-            )
+    for host, namespace, row in _registry_rows(body, "services", "hostname"):
+        ports = _service_ports(row.get("ports"), "port", "target_port")
+        inventory.services.append(KnownService(host, namespace, _pairs(row.get("selector")), ports))
+    for name, namespace, row in _registry_rows(body, "instances", "workload"):
+        inventory.workloads.append(KnownWorkload(name, namespace, _pairs(row.get("labels"))))
     return inventory

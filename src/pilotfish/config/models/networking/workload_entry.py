@@ -12,14 +12,9 @@ from pilotfish.config.models.base import Int, IstioModel, Str
 from pilotfish.config.models.networking.service_entry import WorkloadEntry
 
 
-class WorkloadEntrySpec(IstioModel):
-    address: Str | None = None
-    labels: dict[str, Str] = Field(default_factory=dict)
-    locality: Str | None = None
-    network: Str | None = None
-    ports: dict[str, Int] = Field(default_factory=dict)
-    service_account: Str | None = None
-    weight: Int | None = None
+class WorkloadEntrySpec(WorkloadEntry):
+    """The spec of a WorkloadEntry: Istio's `WorkloadEntry` message, as a ServiceEntry endpoint
+    is. A class of its own because the semantic checks of the two places differ."""
 
 
 class ObjectMeta(IstioModel):
