@@ -163,3 +163,29 @@ def test_registry_only_blocks_unknown_hosts_but_not_service_entries(
     result = sleep_mesh.pilotfish("delete", "-f", str(sidecar))
     assert result.returncode == 0, result.stderr
     assert proxy_get(proxy, f"http://{host}:{port}/z")[0] == 502
+
+
+def test_resolution_none_sends_to_the_address_asked_for(
+    sleep_mesh: LocalMesh, outside: dict[str, tuple[str, int]], tmp_path: Path
+) -> None:
+    # Still REGISTRY_ONLY (previous test): only the registered host:port passes.
+    _, port = outside["dns"]  # listens on 127.0.0.1
+    proxy = _proxy(sleep_mesh)
+    assert proxy_get(proxy, f"http://localhost:{port}/before")[0] == 502
+    _apply(
+        sleep_mesh,
+        tmp_path,
+        f"""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: local-none}}
+spec:
+  hosts: [localhost]
+  location: MESH_EXTERNAL
+  resolution: NONE
+  ports: [{{number: {port}, name: http, protocol: HTTP}}]
+""",
+        "none.yaml",
+    )
+    status, _, body = proxy_get(proxy, f"http://localhost:{port}/after")
+    assert (status, body.split()[0]) == (200, "dns"), body
