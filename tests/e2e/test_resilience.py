@@ -144,3 +144,35 @@ def test_a_restarted_envoy_still_receives_later_changes(
     assert "converged: 7/7" in result.stdout or "converged:" in result.stdout, result.stdout
     page = bookinfo.get("/productpage").body
     assert "Ratings service is currently unavailable" in page, page[-2000:]
+
+
+MISSING_SUBSET_AND_PASSTHROUGH = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: details}
+spec:
+  hosts: [details]
+  http:
+  - route:
+    - destination: {host: details, subset: v9}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  trafficPolicy:
+    loadBalancer: {simple: PASSTHROUGH}
+"""
+
+
+def test_apply_shows_what_translation_warned_about(bookinfo: LocalMesh, tmp_path: Path) -> None:
+    path = tmp_path / "warned.yaml"
+    path.write_text(MISSING_SUBSET_AND_PASSTHROUGH)
+    result = bookinfo.apply(str(path))  # valid config: applied, converged, with warnings
+    assert "converged:" in result.stdout, result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("VirtualService default/details" in w and "'v9'" in w for w in warnings), warnings
+    assert any("DestinationRule default/ratings" in w and "PASSTHROUGH" in w for w in warnings)
+    assert any("no usable destination: the route answers 503" in w for w in warnings)
+    assert len(warnings) == len(set(warnings)) == 3, warnings  # once each, not once per proxy

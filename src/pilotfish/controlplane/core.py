@@ -57,6 +57,7 @@ class ControlPlane:
         self.manifest_version = 0
         self.lock = asyncio.Lock()
         self.generation_errors: dict[str, list[str]] = {}
+        self.translation_notes: dict[str, list[Diagnostic]] = {}  # what translation warned of
         self.generated: dict[str, Any] = {}  # node id -> last pushed ProxyResources (config_dump)
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
 
@@ -101,6 +102,7 @@ class ControlPlane:
 
     def _generate(self, node_id: str, proxy: Proxy) -> Snapshot | None:
         resources = generate(proxy, self.push)
+        self.translation_notes[node_id] = list(resources.diagnostics)
         problems = check_invariants(resources)
         if problems:
             self.generation_errors[node_id] = problems
@@ -167,7 +169,20 @@ class ControlPlane:
             self.manifest_version += 1
         self._rebuild()
         changed = self.regenerate(self.live_nodes())
-        return ChangeResult(True, notes, changes, sorted(changed), changed)
+        return ChangeResult(
+            True, notes + self._notes_about(incoming), changes, sorted(changed), changed
+        )
+
+    def _notes_about(self, objects: list[ConfigObject[Any]]) -> list[Diagnostic]:
+        """Translation's warnings (a subset no rule defines, a setting local mode cannot honour)
+        about the objects of this change, once each, so `apply` can show them."""
+        touched = {(o.meta.kind, f"{o.meta.namespace}/{o.meta.name}") for o in objects}
+        found: dict[str, Diagnostic] = {}
+        for node_id in sorted(self.proxies):
+            for note in self.translation_notes.get(node_id, []):
+                if (note.kind, note.name) in touched:
+                    found.setdefault(str(note), note)
+        return list(found.values())
 
     def set_instances(self, instances: list[WorkloadInstance]) -> dict[str, Snapshot]:
         new = tuple(sorted(instances, key=lambda i: i.name))
@@ -187,6 +202,7 @@ class ControlPlane:
             del self.proxies[node_id]
             self.snapshots.pop(node_id, None)
             self.generated.pop(node_id, None)
+            self.translation_notes.pop(node_id, None)
         return sorted(self.proxies)
 
     def manifest_documents(self) -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ def outbound_cluster_specs(
         for port in service.ports:
             base = OutboundClusterSpec(service, port, policy=effective_policy(top, None, port.port))
             specs[base.name] = base
+            if rule is not None and _passthrough(base):
+                diagnostics.append(_passthrough_note(rule, service.hostname, port.port))
             for subset in subsets:
                 spec = OutboundClusterSpec(
                     service,
@@ -57,6 +59,25 @@ def outbound_cluster_specs(
                 )
                 specs[spec.name] = spec
     return dict(sorted(specs.items()))
+
+
+def _passthrough(spec: OutboundClusterSpec) -> bool:
+    lb = spec.policy.load_balancer
+    return lb is not None and getattr(lb, "simple", None) == "PASSTHROUGH"
+
+
+def _passthrough_note(rule: ConfigObject[Any], host: str, port: int) -> Diagnostic:
+    """Istio's PASSTHROUGH sends a connection to the address the caller dialled. In local mode
+    callers address services by name through their sidecar, so there is no such address."""
+    return Diagnostic(
+        "warning",
+        f"loadBalancer PASSTHROUGH for {host}:{port} needs the address the caller dialled, which "
+        "local mode does not have (apps reach services by name): requests will get 503",
+        path="spec.trafficPolicy.loadBalancer.simple",
+        source=rule.meta.source,
+        kind="DestinationRule",
+        name=f"{rule.meta.namespace}/{rule.meta.name}",
+    )
 
 
 def _subsets(rule: ConfigObject[Any], diagnostics: list[Diagnostic]) -> list[Any]:
