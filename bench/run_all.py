@@ -8,6 +8,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("startup.py", "apply_latency.py", "dataplane.py", "memory.py", "xds_push.py"):
+for script in (
+    "startup.py",
+    "apply_latency.py",
+    "dataplane.py",
+    "config_overhead.py",
+    "memory.py",
+    "xds_push.py",
+):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], cwd=HERE.parent, check=False)
