@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, http
 
 NET = "samples/bookinfo/networking"
 
@@ -187,3 +187,15 @@ def test_apply_from_stdin_and_get_as_json(bookinfo: LocalMesh) -> None:
     assert spec["http"][0]["match"][0]["headers"]["end-user"] == {"exact": "jason"}
     missing = bookinfo.pilotfish("get", "vs", "nope")
     assert missing.returncode == 1 and 'virtualservices "nope" not found' in missing.stderr
+
+
+def test_dashboard_gives_working_admin_and_debug_urls(bookinfo: LocalMesh) -> None:
+    result = bookinfo.pilotfish("dashboard", "envoy", "reviews-v1", "--no-browser")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    assert url == f"http://{bookinfo.info['proxies']['reviews-v1-0']['ip']}:15000/"
+    page = http(url)
+    assert page.status == 200 and "Envoy Admin" in page.body, page.body[:300]
+    controlz = bookinfo.pilotfish("dashboard", "controlz", "--no-browser").stdout.split()
+    syncz = http(controlz[0])
+    assert syncz.status == 200 and len(json.loads(syncz.body)["proxies"]) >= 7

@@ -205,6 +205,18 @@ def describe(
 
 
 @app.command()
+def dashboard(
+    kind: Annotated[str, typer.Argument(help="envoy or controlz")],
+    proxy: Annotated[str | None, typer.Argument(help="for envoy: instance or workload")] = None,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser")] = True,
+) -> None:
+    """Open a proxy's Envoy admin UI (or list the control plane's debug endpoints)."""
+    from pilotfish.cli.dashboard import dashboard_command
+
+    _exit(dashboard_command(kind, proxy, browser, state.state_dir))
+
+
+@app.command()
 def version() -> None:
     """Print the client, control plane and data plane versions."""
     from pilotfish.cli.version import version_command
