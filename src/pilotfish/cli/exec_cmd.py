@@ -17,13 +17,25 @@ from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.local.client import MeshNotRunning, read_mesh
 
 
-def find_proxy(info: dict[str, Any], name: str) -> tuple[str, dict[str, Any]] | None:
+def find_proxy(
+    info: dict[str, Any], name: str, namespace: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The proxy named as istioctl users name pods: `reviews-v2-0`, `reviews-v2`, or either
+    with `.NAMESPACE` (as `proxy-status` prints it); `namespace` (`-n`) narrows the search."""
     proxies: dict[str, dict[str, Any]] = info.get("proxies", {})
-    if name in proxies:
+    if name in proxies and namespace in (None, proxies[name].get("namespace")):
         return name, proxies[name]
+    wanted = {(name, namespace)}
+    if "." in name:
+        short, _, suffix = name.partition(".")
+        if namespace in (None, suffix):
+            wanted.add((short, suffix))
     for instance, proxy in sorted(proxies.items()):
-        if proxy.get("workload") == name or instance.split(".")[0] == name:
-            return instance, proxy
+        for short, ns in wanted:
+            if ns not in (None, proxy.get("namespace")):
+                continue
+            if proxy.get("workload") == short or instance.split(".")[0] == short:
+                return instance, proxy
     return None
 
 

@@ -185,11 +185,12 @@ def proxy_config(
     ],
     proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
     output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
 ) -> None:
     """Show the config one Envoy holds, read from its admin API."""
     from pilotfish.cli.proxy_config import proxy_config_command
 
-    _exit(proxy_config_command(kind, proxy, output, state.state_dir))
+    _exit(proxy_config_command(kind, proxy, output, state.state_dir, namespace))
 
 
 @app.command()

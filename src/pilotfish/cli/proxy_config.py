@@ -123,10 +123,25 @@ def endpoint_rows(clusters: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def proxy_config_command(kind: str, name: str, output: str, state_dir: Path) -> int:
+def section_name(typed: str) -> str | None:
+    """istioctl's type as users type it: `cluster`, `clusters`, `c`, `routes`, `ep`, …"""
+    word = typed.lower()
+    aliases = {"c": "cluster", "l": "listener", "r": "route", "ep": "endpoint", "s": "secret"}
+    word = aliases.get(word, word)
+    for known in (*SECTIONS, "all"):
+        if word in (known, known + "s"):
+            return known
+    return None
+
+
+def proxy_config_command(
+    typed: str, name: str, output: str, state_dir: Path, namespace: str | None = None
+) -> int:
+    kind = section_name(typed) or typed
     if kind not in (*SECTIONS, "all"):
         print(
-            f"error: unknown type {kind!r}: one of {', '.join([*SECTIONS, 'all'])}", file=sys.stderr
+            f"error: unknown type {typed!r}: one of {', '.join([*SECTIONS, 'all'])}",
+            file=sys.stderr,
         )
         return 1
     try:
@@ -134,9 +149,10 @@ def proxy_config_command(kind: str, name: str, output: str, state_dir: Path) -> 
     except MeshNotRunning as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    found = find_proxy(info, name)
+    found = find_proxy(info, name, namespace)
     if found is None:
-        print(f"error: no proxy {name!r} in this mesh", file=sys.stderr)
+        where = f" in namespace {namespace}" if namespace else ""
+        print(f"error: no proxy {name!r}{where} in this mesh", file=sys.stderr)
         return 1
     ip = found[1]["ip"]
     try:

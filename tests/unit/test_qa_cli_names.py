@@ -1,0 +1,42 @@
+"""How istioctl/kubectl users name things on the command line: proxies as `proxy-status` prints
+them (`NAME.NAMESPACE`), proxy-config types in the plural, and `-n`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilotfish.cli.exec_cmd import find_proxy
+from pilotfish.cli.proxy_config import section_name
+
+INFO: dict[str, Any] = {
+    "proxies": {
+        "reviews-v2-0": {"workload": "reviews-v2", "namespace": "default", "type": "sidecar"},
+        "istio-ingressgateway-0": {
+            "workload": "istio-ingressgateway",
+            "namespace": "istio-system",
+            "type": "router",
+        },
+    }
+}
+
+
+def test_proxy_found_by_the_name_proxy_status_prints() -> None:
+    assert find_proxy(INFO, "reviews-v2-0.default") is not None
+    assert find_proxy(INFO, "istio-ingressgateway-0.istio-system") is not None
+    assert find_proxy(INFO, "reviews-v2.default") is not None
+
+
+def test_namespace_narrows_the_search() -> None:
+    assert find_proxy(INFO, "reviews-v2-0", "default") is not None
+    assert find_proxy(INFO, "reviews-v2-0", "istio-system") is None
+    assert find_proxy(INFO, "reviews-v2-0.other") is None
+    assert find_proxy(INFO, "istio-ingressgateway", "istio-system") is not None
+
+
+def test_proxy_config_types_as_istioctl_accepts_them() -> None:
+    assert section_name("routes") == "route"
+    assert section_name("clusters") == "cluster"
+    assert section_name("listeners") == "listener"
+    assert section_name("endpoints") == "endpoint"
+    assert section_name("secret") == "secret"
+    assert section_name("nonsense") is None
