@@ -27,26 +27,26 @@ def print_diagnostics(diagnostics: list[dict[str, Any]]) -> None:
 
 
 def apply_command(
-    paths: list[str], state_dir: Path, recursive: bool, wait: bool, timeout: float
-) -> int:
+    paths: list[str], state_dir: Path, recursive: bool, wait: bool, timeout: float,
+    namespace: str | None = None,
+) -> int:  # fmt: skip
     try:
         files = read_inputs(paths, recursive)
     except InputError as exc:
         _err(str(exc))
         return 1
-    _, parsed = parse_documents(files)  # fail fast, before touching the mesh
+    _, parsed = parse_documents(files, namespace)  # fail fast, before touching the mesh
     if not parsed.ok:
         for d in parsed.diagnostics:
             print(f"{d.level}: {d}", file=sys.stderr)
         _err("invalid configuration: nothing was applied")
         return 1
-    return _send(
-        state_dir, "/api/v1/apply", {"files": files, "wait": wait, "timeout": timeout}, timeout
-    )
+    body = {"files": files, "namespace": namespace, "wait": wait, "timeout": timeout}
+    return _send(state_dir, "/api/v1/apply", body, timeout)
 
 
 def delete_command(
-    paths: list[str], kind: str | None, names: list[str], namespace: str, state_dir: Path,
+    paths: list[str], kind: str | None, names: list[str], namespace: str | None, state_dir: Path,
     wait: bool, timeout: float,
 ) -> int:  # fmt: skip
     files: list[tuple[str, str]] = []
@@ -64,11 +64,11 @@ def delete_command(
         if not names:
             _err("delete KIND needs at least one NAME")
             return 1
-        keys = [[resolved.group, resolved.kind, namespace, n] for n in names]
+        keys = [[resolved.group, resolved.kind, namespace or "default", n] for n in names]
     if not files and not keys:
         _err("say what to delete: -f FILE, or KIND NAME")
         return 1
-    body = {"files": files, "keys": keys, "wait": wait, "timeout": timeout}
+    body = {"files": files, "keys": keys, "namespace": namespace, "wait": wait, "timeout": timeout}
     return _send(state_dir, "/api/v1/delete", body, timeout)
 
 

@@ -86,11 +86,14 @@ def apply(
         bool, typer.Option("--wait/--no-wait", help="wait for every affected proxy to ACK")
     ] = True,
     timeout: Annotated[float, typer.Option(help="seconds to wait for ACKs")] = 10.0,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="for objects that name none")
+    ] = None,
 ) -> None:
     """Apply Istio config or manifest objects to the running mesh (all or nothing)."""
     from pilotfish.cli.apply import apply_command
 
-    _exit(apply_command(filename, state.state_dir, recursive, wait, timeout))
+    _exit(apply_command(filename, state.state_dir, recursive, wait, timeout, namespace))
 
 
 @app.command()
@@ -98,7 +101,7 @@ def delete(
     kind: Annotated[str | None, typer.Argument()] = None,
     names: Annotated[list[str] | None, typer.Argument()] = None,
     filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
-    namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
     timeout: Annotated[float, typer.Option()] = 10.0,
 ) -> None:

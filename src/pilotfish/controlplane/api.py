@@ -1,6 +1,6 @@
 """The control plane's HTTP API (aiohttp), on the debug port (Istio's 15014).
 
-POST /api/v1/apply      {"files": [[source, text], ...], "wait": true, "timeout": 10}
+POST /api/v1/apply      {"files": [[source, text], ...], "namespace": null, "wait": true, ...}
 POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
 GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
 GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
@@ -88,7 +88,7 @@ class Api:
         started = time.monotonic()
         body = await request.json()
         async with self.cp.lock:
-            result = self.cp.apply(_files(body))
+            result = self.cp.apply(_files(body), _namespace(body))
         return await self._finish(result, body, started)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -98,7 +98,7 @@ class Api:
             (str(g), str(k), str(ns), str(n)) for g, k, ns, n in body.get("keys", [])
         ]
         async with self.cp.lock:
-            result = self.cp.delete(_files(body), keys)
+            result = self.cp.delete(_files(body), keys, _namespace(body))
         return await self._finish(result, body, started)
 
     async def get_config(self, request: web.Request) -> web.Response:
@@ -192,6 +192,11 @@ class Api:
 
     async def ready(self, request: web.Request) -> web.Response:
         return web.json_response({"ready": True})
+
+
+def _namespace(body: dict[str, Any]) -> str | None:
+    value = body.get("namespace")
+    return str(value) if value else None
 
 
 def _files(body: dict[str, Any]) -> list[tuple[str, str]]:

@@ -128,8 +128,8 @@ class ControlPlane:
         return changed
 
     # ---- changes ------------------------------------------------------------------------
-    def apply(self, files: list[tuple[str, str]]) -> ChangeResult:
-        raws, incoming = parse_documents(files)
+    def apply(self, files: list[tuple[str, str]], namespace: str | None = None) -> ChangeResult:
+        raws, incoming = parse_documents(files, namespace)
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         if not raws:
@@ -137,8 +137,10 @@ class ControlPlane:
         merged, changes = self.store.preview_apply(raws)
         return self._adopt(merged, incoming.objects, changes, incoming.diagnostics)
 
-    def delete(self, files: list[tuple[str, str]], keys: list[DocKey]) -> ChangeResult:
-        raws, incoming = parse_documents(files)
+    def delete(
+        self, files: list[tuple[str, str]], keys: list[DocKey], namespace: str | None = None
+    ) -> ChangeResult:
+        raws, incoming = parse_documents(files, namespace)
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         wanted = [doc_key(r) for r in raws] + keys

@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilotfish import config as galley
+from pilotfish.config.load import LoadResult, load_document
+from pilotfish.config.loader import RawDocument, parse_yaml
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.registry.manifest import (
     WORKDIR_ANNOTATION,
@@ -31,14 +32,22 @@ class Parsed:
         return not any(d.level == "error" for d in self.diagnostics)
 
 
-def parse_documents(files: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], Parsed]:
-    """Load (source, text) pairs with Galley; returns the raw documents and what they parse to."""
+CLUSTER_SCOPED = ("Namespace",)
+
+
+def parse_documents(
+    files: list[tuple[str, str]], namespace: str | None = None
+) -> tuple[list[dict[str, Any]], Parsed]:
+    """Load (source, text) pairs with Galley; returns the raw documents and what they parse to.
+
+    As kubectl does, a `v1 List` stands for its items, and `namespace` (`-n`) is given to every
+    namespaced document that names none (one naming another is an error)."""
     raws: list[dict[str, Any]] = []
     objects: list[ConfigObject[Any]] = []
     others = []
     diagnostics: list[Diagnostic] = []
     for source, text in files:
-        result = galley.load(text, source)
+        result = _load(text, source, namespace)
         diagnostics.extend(result.diagnostics)
         for obj in result.objects:
             objects.append(obj)
@@ -60,6 +69,48 @@ def parse_documents(files: list[tuple[str, str]]) -> tuple[list[dict[str, Any]],
     manifest, problems = parse_manifest(others)
     diagnostics.extend(problems)
     return raws, Parsed(objects, manifest, diagnostics)
+
+
+def _load(text: str, source: str, namespace: str | None) -> LoadResult:
+    documents, syntax = parse_yaml(text, source)
+    result = LoadResult(diagnostics=list(syntax))
+    for document in expand_lists(documents):
+        if namespace and document.kind not in CLUSTER_SCOPED:
+            meta = document.data.get("metadata")
+            if isinstance(meta, dict) and not meta.get("namespace"):
+                meta["namespace"] = namespace
+            elif isinstance(meta, dict) and meta.get("namespace") != namespace:
+                message = (
+                    f"the namespace from the provided object {meta.get('namespace')!r} does not"
+                    f" match the namespace {namespace!r}: pass --namespace"
+                    f" {meta.get('namespace')} (or none)"
+                )
+                result.diagnostics.append(
+                    Diagnostic("error", message, source=document.source, kind=document.kind)
+                )
+                continue
+        load_document(document, result)
+    return result
+
+
+def expand_lists(documents: list[RawDocument]) -> list[RawDocument]:
+    """Each `v1 List` document replaced by its items (`get -o json|yaml` output applies back)."""
+    out: list[RawDocument] = []
+    for document in documents:
+        items = document.data.get("items")
+        if document.kind != "List" or not isinstance(items, list):
+            out.append(document)
+            continue
+        for index, item in enumerate(items):
+            prefix = f"items[{index}]"
+            lines = {
+                path[len(prefix) + 1 :]: line
+                for path, line in document.lines.items()
+                if path.startswith(prefix + ".")
+            }
+            where = Source(document.source.file, document.line_of(prefix))
+            out.append(RawDocument(item if isinstance(item, dict) else {}, where, lines))
+    return out
 
 
 def _remember_workdir(data: dict[str, Any], source: str) -> None:

@@ -1,0 +1,65 @@
+"""kubectl habits an Istio user brings to `pilotfish apply/get/delete`: `-n NAMESPACE`, applying
+back what `get -o json|yaml` printed (a `v1 List`), and `delete -f` of what was applied."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.e2e.meshctl import LocalMesh, running_mesh
+
+NET = "samples/bookinfo/networking"
+
+DR_WITHOUT_NAMESPACE = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: qa-reviews
+spec:
+  host: reviews.default.svc.cluster.local
+  subsets:
+  - name: v1
+    labels: {version: v1}
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as m:
+        yield m
+
+
+def test_apply_with_namespace_flag(mesh: LocalMesh) -> None:
+    applied = mesh.pilotfish("apply", "-n", "istio-system", "-f", "-", stdin=DR_WITHOUT_NAMESPACE)
+    assert applied.returncode == 0, applied.stderr
+    listed = mesh.pilotfish("get", "dr", "qa-reviews", "-n", "istio-system", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["metadata"]["namespace"] == "istio-system"
+    assert mesh.pilotfish("get", "dr", "qa-reviews", "-n", "default").returncode == 1
+    deleted = mesh.pilotfish("delete", "-n", "istio-system", "-f", "-", stdin=DR_WITHOUT_NAMESPACE)
+    assert deleted.returncode == 0, deleted.stderr
+    assert mesh.pilotfish("get", "dr", "qa-reviews", "-n", "istio-system").returncode == 1
+
+
+def test_namespace_flag_conflicting_with_the_object_is_refused(mesh: LocalMesh) -> None:
+    text = DR_WITHOUT_NAMESPACE.replace("name: qa-reviews", "name: qa-reviews\n  namespace: foo")
+    result = mesh.pilotfish("apply", "-n", "istio-system", "-f", "-", stdin=text)
+    assert result.returncode == 1
+    assert "does not match the namespace" in result.stderr, result.stderr
+    assert mesh.pilotfish("get", "dr", "qa-reviews", "-n", "foo").returncode == 1
+
+
+@pytest.mark.parametrize("output", ["json", "yaml"])
+def test_get_output_applies_back(mesh: LocalMesh, output: str) -> None:
+    first = mesh.apply(f"{NET}/destination-rule-all.yaml")
+    assert first.returncode == 0, first.stderr
+    dumped = mesh.pilotfish("get", "dr", "-o", output)
+    assert dumped.returncode == 0, dumped.stderr
+    again = mesh.pilotfish("apply", "-f", "-", stdin=dumped.stdout)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("unchanged") == 4, again.stdout
+    gone = mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")
+    assert gone.returncode == 0, gone.stderr
+    assert "No resources found" in mesh.pilotfish("get", "dr").stderr
