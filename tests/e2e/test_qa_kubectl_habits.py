@@ -63,3 +63,24 @@ def test_get_output_applies_back(mesh: LocalMesh, output: str) -> None:
     gone = mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")
     assert gone.returncode == 0, gone.stderr
     assert "No resources found" in mesh.pilotfish("get", "dr").stderr
+
+
+def test_get_all_namespaces_and_several_kinds(mesh: LocalMesh) -> None:
+    every = mesh.pilotfish("get", "vs", "-A")
+    assert every.returncode == 0, every.stderr
+    assert "bookinfo" in every.stdout
+    both = mesh.pilotfish("get", "gw,vs")
+    assert both.returncode == 0, both.stderr
+    assert "bookinfo-gateway" in both.stdout and "HOSTS" in both.stdout, both.stdout
+    dumped = mesh.pilotfish("get", "gw,vs", "-o", "yaml")
+    again = mesh.pilotfish("apply", "-f", "-", stdin=dumped.stdout)
+    assert again.returncode == 0, again.stderr
+    assert "gateway/bookinfo-gateway unchanged" in again.stdout, again.stdout
+    assert "virtualservice/bookinfo unchanged" in again.stdout, again.stdout
+
+
+@pytest.mark.parametrize("extra", [[], ["-A"], ["--all-namespaces"]])
+def test_analyze_alone_analyses_the_running_mesh(mesh: LocalMesh, extra: list[str]) -> None:
+    result = mesh.pilotfish("analyze", *extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the running mesh" in result.stdout, result.stdout

@@ -4,8 +4,9 @@
 command prints `Severity [CODE] (Kind name.namespace file:line) message` lines and returns 79 when
 a message reaches the failure threshold (Error by default), 0 otherwise, 2 for a usage mistake
 and 1 when the running mesh cannot be read. With `--use-mesh` the running local mesh (found from
-the state directory) is analysed: its stored documents (`GET /api/v1/config`) and its registry
-(`GET /debug/registryz`), with `-f` files overriding objects of the same kind/namespace/name.
+the state directory) is analysed, as it is when no file is given and a mesh runs: its stored
+documents (`GET /api/v1/config`) and its registry (`GET /debug/registryz`), with `-f` files
+overriding objects of the same kind/namespace/name.
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ def _read_mesh(state_dir: Path) -> tuple[list[Any], Any]:
     return list(config.get("documents") or []), registry
 
 
+def _mesh_running(state_dir: Path | None) -> bool:
+    from pilotfish.local.client import MeshNotRunning, default_state_dir, read_mesh
+
+    try:
+        read_mesh(state_dir or default_state_dir())
+    except MeshNotRunning:
+        return False
+    return True
+
+
 def load_inputs(paths: list[str], recursive: bool = False) -> LoadResult:
     """The objects the inputs define, as kubectl would apply them: a directory gives its own
     files (its subfolders too with `recursive`), and an object defined twice (same kind,
@@ -78,9 +89,11 @@ def analyze_command(
         if value not in SEVERITIES:
             print(f"error: threshold must be one of {', '.join(SEVERITIES)}", file=sys.stderr)
             return 2
-    if not paths and not use_mesh:
-        print("error: no input: use -f FILE, DIR or -, or --use-mesh", file=sys.stderr)
-        return 2
+    if not paths and not use_mesh:  # `istioctl analyze` alone analyses the live cluster
+        if not _mesh_running(state_dir):
+            print("error: no input: use -f FILE, DIR or -, or start a mesh", file=sys.stderr)
+            return 2
+        use_mesh = True
     try:
         result = load_inputs(paths, recursive) if paths else LoadResult()
     except InputError as exc:

@@ -16,6 +16,15 @@ from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
 def get_command(
     kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path
 ) -> int:
+    """kubectl get: `KIND[,KIND…] [NAME]`; several kinds print one after another."""
+    kinds = [k for k in kind.split(",") if k]
+    if len(kinds) > 1:
+        codes = []
+        for index, one in enumerate(kinds):
+            if index and output == "yaml":
+                print("---")  # one YAML stream, so the whole output applies back
+            codes.append(get_command(one, name, namespace, output, state_dir))
+        return max(codes)
     resolved = resolve_kind(kind)
     if resolved is None:
         print(f'error: the server doesn\'t have a resource type "{kind}"', file=sys.stderr)

@@ -119,11 +119,14 @@ def get(
     name: Annotated[str | None, typer.Argument()] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="yaml, json, or a table")] = "table",
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="every namespace (the default)")
+    ] = False,
 ) -> None:
-    """List config held by the running mesh."""
+    """List config held by the running mesh (KIND may be a list: vs,dr)."""
     from pilotfish.cli.get import get_command
 
-    _exit(get_command(kind, name, namespace, output, state.state_dir))
+    _exit(get_command(kind, name, None if all_namespaces else namespace, output, state.state_dir))
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -157,6 +160,9 @@ def analyze(
     failure_threshold: Annotated[str, typer.Option("--failure-threshold")] = "Error",
     use_mesh: Annotated[bool, typer.Option("--use-mesh", help="include the running mesh")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-R", help="into subfolders")] = False,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="accepted; every namespace is analysed")
+    ] = False,
 ) -> None:
     """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
     from pilotfish.cli.analyze import analyze_command
