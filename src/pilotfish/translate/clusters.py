@@ -66,12 +66,14 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
     native_http2 = spec.port.protocol in (Protocol.HTTP2, Protocol.GRPC)
     http2 = native_http2 if upstream.http2 is None or native_http2 else upstream.http2
     if http2 or upstream.common is not None or upstream.use_client_protocol:
-        _set_http_protocol_options(cluster, http2=http2, upstream=upstream)
+        _set_http_protocol_options(
+            cluster, http2=http2, upstream=upstream, native_http2=native_http2
+        )
     return cluster
 
 
 def _set_http_protocol_options(
-    cluster: cluster_pb2.Cluster, *, http2: bool, upstream: UpstreamHttp
+    cluster: cluster_pb2.Cluster, *, http2: bool, upstream: UpstreamHttp, native_http2: bool
 ) -> None:
     options = upstream_http_pb2.HttpProtocolOptions()
     if upstream.use_client_protocol:
@@ -79,7 +81,12 @@ def _set_http_protocol_options(
         downstream.http_protocol_options.SetInParent()
         downstream.http2_protocol_options.SetInParent()
     elif http2:
-        options.explicit_http_config.http2_protocol_options.SetInParent()
+        http2_options = options.explicit_http_config.http2_protocol_options
+        http2_options.SetInParent()
+        # As Istio: the stream limit only reaches clusters whose port already speaks HTTP/2
+        # (Istio applies the pool before upgrading, so upgraded clusters do not get it).
+        if native_http2 and upstream.max_concurrent_streams:
+            http2_options.max_concurrent_streams.value = upstream.max_concurrent_streams
     else:
         options.explicit_http_config.http_protocol_options.SetInParent()
     if upstream.common is not None:

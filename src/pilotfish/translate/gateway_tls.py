@@ -55,7 +55,7 @@ from pilotfish.translate.envoy_pb import (
     pack,
     socket_address,
 )
-from pilotfish.translate.gateways import GatewayPort, gateway_route_config
+from pilotfish.translate.gateways import GatewayPort, gateway_route_config, with_blackhole_vhost
 from pilotfish.translate.listeners import fault_and_cors_filters, http_connection_manager
 from pilotfish.translate.tcp import l4_match_applies, tcp_proxy, tls_inspector
 
@@ -289,7 +289,7 @@ def _server_chains(
             GatewayPort(port, [(gateway, server)]), push, clusters, diagnostics
         )
         config.name = names.gateway_tls_route_config(port, key, index)
-        routes.append(config)
+        routes.append(with_blackhole_vhost(config, port))
         manager = http_connection_manager(
             f"outbound_0.0.0.0_{port}", config.name, fault_and_cors_filters(), gateway=True
         )

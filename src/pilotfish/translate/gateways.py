@@ -5,8 +5,9 @@ becomes one listener `0.0.0.0_<port>` with RDS `http.<port>`; its virtual hosts 
 VirtualServices bound to the Gateway (`gateways: [name]` in the VS's namespace, or `ns/name`),
 one per host in the intersection of the VS hosts and the server hosts (the more specific name;
 `*` matches everything). VirtualServices sharing a host have their routes merged in
-namespace/name order, as Istio does on gateways. HTTPS, TLS and TCP servers are served by
-`gateway_tls`.
+namespace/name order, as Istio does on gateways. A port no VirtualService binds still gets its
+listener and a `blackhole:<port>` virtual host (404), as Istio. HTTPS, TLS and TCP servers are
+served by `gateway_tls`.
 """
 
 from __future__ import annotations
@@ -119,3 +120,15 @@ def gateway_route_config(
             )
         )
     return with_istio_route_defaults(config)
+
+
+def with_blackhole_vhost(
+    config: route_pb2.RouteConfiguration, port: int
+) -> route_pb2.RouteConfiguration:
+    """As Istio: a gateway route configuration left with no virtual host gets `blackhole:<port>`
+    for every domain and no routes, so Envoy answers 404 (NR)."""
+    if not config.virtual_hosts:
+        config.virtual_hosts.append(
+            rc_pb2.VirtualHost(name=names.vhost(names.BLACKHOLE_VHOST, port), domains=["*"])
+        )
+    return config

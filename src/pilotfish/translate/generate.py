@@ -29,7 +29,7 @@ from pilotfish.translate import (
 )
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
-from pilotfish.translate.gateways import gateway_ports, gateway_route_config
+from pilotfish.translate.gateways import gateway_ports, gateway_route_config, with_blackhole_vhost
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
@@ -145,7 +145,8 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
         for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
             messages.append(listeners.gateway_listener(proxy.bind_address, port))
             config = gateway_route_config(gateway_port, push, specs, diagnostics)
-            messages.append(gateway_tls.apply_https_redirect(config, gateway_port))
+            config = gateway_tls.apply_https_redirect(config, gateway_port)
+            messages.append(with_blackhole_vhost(config, port))
         messages.extend(gateway_tls.gateway_tls_resources(proxy, push, specs, diagnostics))
         return ProxyResources.build(messages, diagnostics)
     forward_proxy = any(service_entries.uses_forward_proxy(s) for s in specs.values())

@@ -6,7 +6,8 @@ whose host, port or subset has no cluster is left out with a diagnostic, and a r
 no destination answers 503 directly (where Istio would point at a missing cluster and Envoy
 would answer 503 NC), so the snapshot stays consistent and the route still shadows later ones.
 Delegating routes are expanded first (`delegates.py`); headers of a lone destination go on the
-route, those of weighted destinations on their cluster weight.
+route, those of weighted destinations on their cluster weight. As Istio, destinations of weight 0
+are left out when a route has several, and a single one left over is the route's plain cluster.
 """
 
 from __future__ import annotations
@@ -169,8 +170,9 @@ def virtual_service_routes(root: ConfigObject[Any], ctx: RouteContext) -> list[r
             else:
                 template.route.CopyFrom(action)
         apply_extras(template, http, functools.partial(_mirror_cluster, vs, path, ctx))
-        if template.route.cluster and len(http.route) == 1:
-            headers_to_add(template, http.route[0].headers)
+        lone = _lone_destination(http)
+        if template.route.cluster and lone is not None:
+            headers_to_add(template, lone.headers)
         for match in applying or [None]:
             route = rc_pb2.Route()
             route.CopyFrom(template)
@@ -201,7 +203,8 @@ def _forward_action(
                 backoff=retries.backoff,
             )
         )
-    if len(targets) == 1 and len(http.route) == 1:
+    if len(targets) == 1 and targets[0][2] is _lone_destination(http):
+        # As Istio: one destination left (the others weigh 0) is the route's plain cluster.
         action.cluster = targets[0][0]
         action.hash_policy.extend(hash_policies(ctx.clusters[targets[0][0]].policy.load_balancer))
     elif targets and sum(weight for _, weight, _ in targets) > 0:
@@ -216,6 +219,16 @@ def _forward_action(
     return action
 
 
+def _lone_destination(http: Any) -> Any | None:
+    """The one destination a route sends to: the only one, or the only one weighing more
+    than 0 (as Istio, destinations of weight 0 are left out when there are several)."""
+    routes = list(http.route or ())
+    if len(routes) == 1:
+        return routes[0]
+    weighted = [d for d in routes if d.weight]
+    return weighted[0] if len(weighted) == 1 else None
+
+
 def _targets(
     vs: ConfigObject[Any], http: Any, path: str, ctx: RouteContext
 ) -> list[tuple[str, int, Any]]:
@@ -225,8 +238,10 @@ def _targets(
         cluster = _destination_cluster(
             vs, destination.destination, f"{path}.route[{index}].destination", ctx
         )
+        weight = destination.weight if destination.weight is not None else 0
+        if len(http.route) > 1 and weight == 0:
+            continue  # as Istio: weight 0 with other destinations means no traffic
         if cluster is not None:
-            weight = destination.weight if destination.weight is not None else 0
             targets.append((cluster, 100 if len(http.route) == 1 else weight, destination))
     return targets
 

@@ -58,7 +58,8 @@ def http_connection_manager(
     server_name: str = "",
 ) -> hcm_pb2.HttpConnectionManager:
     """Istio's connection manager: websocket upgrades allowed, no stream idle timeout, path
-    normalisation, the client's address trusted only at gateways."""
+    normalisation, `Expect: 100-continue` passed to the app, the client's address trusted only
+    at gateways."""
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
@@ -70,6 +71,7 @@ def http_connection_manager(
         upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
         stream_idle_timeout=duration(0),
         server_name=ISTIO_SERVER_NAME if gateway else server_name,
+        proxy_100_continue=True,  # as Istio (ENABLE_100_CONTINUE_HEADERS, on by default)
     )
     if gateway:
         manager.strip_any_host_port = True

@@ -14,6 +14,7 @@ HTTP_PROXY_ROUTE_CONFIG = "http_proxy"
 DEFAULT_ROUTE = "default"
 ALLOW_ANY_VHOST = "allow_any"
 BLOCK_ALL_VHOST = "block_all"
+BLACKHOLE_VHOST = "blackhole"  # Istio's host name for a gateway port's empty route config
 DNS_CACHE_NAME = "pilotfish_passthrough_dns_cache"
 
 

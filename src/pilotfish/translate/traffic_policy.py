@@ -81,12 +81,13 @@ def effective_policy(top: Any, subset_policy: Any, port: int) -> EffectivePolicy
 @dataclass(frozen=True)
 class UpstreamHttp:
     """What the connection pool asks of the upstream HTTP protocol options (the caller packs
-    them): common options, upgrade to HTTP/2 (None: the port's protocol decides), or speak the
-    downstream's protocol."""
+    them): common options, upgrade to HTTP/2 (None: the port's protocol decides), speak the
+    downstream's protocol, and the HTTP/2 stream limit per connection (0: Envoy's default)."""
 
     common: protocol_pb2.HttpProtocolOptions | None = None
     http2: bool | None = None
     use_client_protocol: bool = False
+    max_concurrent_streams: int = 0
 
 
 def apply_policy(cluster: cluster_pb2.Cluster, policy: EffectivePolicy) -> UpstreamHttp:
@@ -215,6 +216,7 @@ def _apply_connection_pool(cluster: cluster_pb2.Cluster, pool: Any) -> UpstreamH
         common=options if options.ByteSize() else None,
         http2={"UPGRADE": True, "DO_NOT_UPGRADE": False}.get(upgrade),
         use_client_protocol=bool(field(http, "use_client_protocol")),
+        max_concurrent_streams=max(0, int(field(http, "max_concurrent_streams") or 0)),
     )
 
 

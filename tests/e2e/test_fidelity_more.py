@@ -1,0 +1,147 @@
+"""More Istio behaviours a client can see, through the real ingress gateway Envoy.
+
+- `Expect: 100-continue` reaches the app (Istio sets `proxy_100_continue` on every connection
+  manager), and the client still gets its `100 Continue` (from the app, through Envoy).
+- A Gateway server port that no VirtualService binds answers 404 from Envoy (Istio's
+  `blackhole:<port>` virtual host), not a refused connection.
+- `ignoreUriCase` makes exact and prefix URI matches case-insensitive, but not a regex match
+  (Istio only sets `case_sensitive: false`, which Envoy does not apply to regexes).
+The mesh is built here: an aiohttp echo app behind a service and two Gateways, one of them bound
+by no VirtualService.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from collections.abc import Iterator
+
+import pytest
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
+
+ECHO_APP = """
+import os
+from aiohttp import web
+
+async def headers(request):
+    await request.read()
+    return web.json_response(dict(request.headers), headers={"server": "echo-app"})
+
+app = web.Application()
+app.router.add_route("*", "/headers", headers)
+host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])
+print(f"listening on http://{host}:{port}", flush=True)
+web.run_app(app, host=host, port=port, print=None)
+"""
+
+UNBOUND_PORT = 8081
+
+MESH = """
+apiVersion: v1
+kind: Service
+metadata: {{name: echo, labels: {{app: echo}}}}
+spec:
+  ports: [{{name: http, port: 8000, targetPort: 8080}}]
+  selector: {{app: echo}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: echo, labels: {{app: echo}}}}
+spec:
+  replicas: 1
+  command: ["{python}", "{echo}"]
+  ports: [8080]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: echo}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: 8080, name: http, protocol: HTTP}}, hosts: ["*"]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: unbound}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: {unbound}, name: http-unbound, protocol: HTTP}}, hosts: ["*"]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo-gateway}}
+spec:
+  hosts: ["*"]
+  gateways: [echo]
+  http:
+  - match: [{{uri: {{regex: "/Upper/[0-9]+"}}, ignoreUriCase: true}}]
+    directResponse: {{status: 200, body: {{string: regex}}}}
+  - match: [{{uri: {{exact: /Exact}}, ignoreUriCase: true}}]
+    directResponse: {{status: 200, body: {{string: exact}}}}
+  - route: [{{destination: {{host: echo, port: {{number: 8000}}}}}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    directory = tmp_path_factory.mktemp("fidelity-more-mesh")
+    apps = tmp_path_factory.mktemp("fidelity-more-apps")
+    (apps / "echo_app.py").write_text(ECHO_APP)
+    (directory / "mesh.yaml").write_text(
+        MESH.format(python=sys.executable, echo=apps / "echo_app.py", unbound=UNBOUND_PORT)
+    )
+    with running_mesh(tmp_path_factory, str(directory)) as started:
+        yield started
+
+
+def _read_head(sock: socket.socket) -> tuple[str, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed before a response head: {data!r}"
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    return head.decode(), rest
+
+
+def _read_to_close(sock: socket.socket, data: bytes) -> bytes:
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+def test_expect_100_continue_reaches_the_app(mesh: LocalMesh) -> None:
+    body = b"hello"
+    request = (
+        "POST /headers HTTP/1.1\r\nHost: echo.example.com\r\nConnection: close\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    )
+    with socket.create_connection((mesh.ingress, 8080), timeout=10) as sock:
+        sock.sendall(request.encode())
+        interim, rest = _read_head(sock)
+        assert interim.startswith("HTTP/1.1 100"), interim
+        sock.sendall(body)
+        if b"\r\n\r\n" not in rest:
+            more, rest = _read_head(sock)
+            final = more
+        else:
+            final, rest = rest.split(b"\r\n\r\n", 1)[0].decode(), rest.split(b"\r\n\r\n", 1)[1]
+        assert final.startswith("HTTP/1.1 200"), final
+        payload = _read_to_close(sock, rest)
+    seen = {k.lower(): v for k, v in json.loads(payload).items()}
+    assert seen.get("expect") == "100-continue", seen
+
+
+def test_gateway_port_no_virtual_service_binds_answers_404(mesh: LocalMesh) -> None:
+    response = http(mesh.url("/headers", port=UNBOUND_PORT))
+    assert response.status == 404, response
+    server = {k.lower(): v for k, v in response.headers.items()}.get("server")
+    assert server == "istio-envoy", response.headers
+    assert http(mesh.url("/headers")).status == 200
+
+
+def test_ignore_uri_case_applies_to_exact_but_not_to_regex(mesh: LocalMesh) -> None:
+    assert mesh.get("/EXACT").body == "exact"
+    assert mesh.get("/Upper/7").body == "regex"
+    lower = mesh.get("/upper/7")
+    assert lower.body != "regex" and lower.status == 404, lower
