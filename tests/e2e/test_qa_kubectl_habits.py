@@ -84,3 +84,30 @@ def test_analyze_alone_analyses_the_running_mesh(mesh: LocalMesh, extra: list[st
     result = mesh.pilotfish("analyze", *extra)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "the running mesh" in result.stdout, result.stdout
+
+
+SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: qa-credential
+stringData:
+  tls.crt: not-a-cert
+  tls.key: not-a-key
+"""
+
+
+def test_secret_applied_with_namespace_can_be_listed_and_deleted(mesh: LocalMesh) -> None:
+    applied = mesh.pilotfish("apply", "-n", "istio-system", "-f", "-", stdin=SECRET)
+    assert applied.returncode == 0, applied.stderr
+    listed = mesh.pilotfish("get", "secret", "-n", "istio-system")
+    assert listed.returncode == 0 and "qa-credential" in listed.stdout, listed.stderr
+    deleted = mesh.pilotfish("delete", "-n", "istio-system", "secret", "qa-credential")
+    assert deleted.returncode == 0, deleted.stderr
+    assert mesh.pilotfish("get", "secret", "qa-credential", "-n", "istio-system").returncode == 1
+
+
+def test_istioctl_x_describe_spelling(mesh: LocalMesh) -> None:
+    result = mesh.pilotfish("x", "describe", "pod", "reviews-v1-0")
+    assert result.returncode == 0, result.stderr
+    assert "Pod: reviews-v1-0" in result.stdout, result.stdout

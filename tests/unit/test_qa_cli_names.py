@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilotfish.cli.exec_cmd import find_proxy
+from pilotfish.cli.kinds import resolve_kind
 from pilotfish.cli.proxy_config import section_name
 
 INFO: dict[str, Any] = {
@@ -40,3 +41,9 @@ def test_proxy_config_types_as_istioctl_accepts_them() -> None:
     assert section_name("endpoints") == "endpoint"
     assert section_name("secret") == "secret"
     assert section_name("nonsense") is None
+
+
+def test_manifest_kinds_apply_accepts_are_kinds_get_and_delete_know() -> None:
+    for typed, kind in [("configmap", "ConfigMap"), ("cm", "ConfigMap"), ("secrets", "Secret")]:
+        resolved = resolve_kind(typed)
+        assert resolved is not None and resolved.kind == kind, typed

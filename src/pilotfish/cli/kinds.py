@@ -29,6 +29,8 @@ KINDS = (
     KindName("", "Service", ("svc",)),
     KindName("", "ServiceAccount", ("sa",)),
     KindName("", "Namespace", ("ns",)),
+    KindName("", "ConfigMap", ("cm",)),
+    KindName("", "Secret", ()),
     KindName("pilotfish.io", "Workload", ("wl",)),
 )
 

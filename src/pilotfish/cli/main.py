@@ -214,6 +214,11 @@ def describe(
     _exit(describe_command(kind, name, namespace, state.state_dir))
 
 
+experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
+experimental.command("describe")(describe)
+app.add_typer(experimental, name="x")
+
+
 @app.command()
 def dashboard(
     kind: Annotated[str, typer.Argument(help="envoy or controlz")],
