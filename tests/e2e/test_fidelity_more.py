@@ -3,11 +3,12 @@
 - `Expect: 100-continue` reaches the app (Istio sets `proxy_100_continue` on every connection
   manager), and the client still gets its `100 Continue` (from the app, through Envoy).
 - A Gateway server port that no VirtualService binds answers 404 from Envoy (Istio's
-  `blackhole:<port>` virtual host), not a refused connection.
+  `blackhole:<port>` virtual host), not a refused connection; one that says `httpsRedirect`
+  redirects to https even with no VirtualService.
 - `ignoreUriCase` makes exact and prefix URI matches case-insensitive, but not a regex match
   (Istio only sets `case_sensitive: false`, which Envoy does not apply to regexes).
-The mesh is built here: an aiohttp echo app behind a service and two Gateways, one of them bound
-by no VirtualService.
+The mesh is built here: an aiohttp echo app behind a service and three Gateways, two of them
+bound by no VirtualService.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import socket
 import sys
 from collections.abc import Iterator
+from http.client import HTTPConnection
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
@@ -36,6 +38,7 @@ web.run_app(app, host=host, port=port, print=None)
 """
 
 UNBOUND_PORT = 8081
+REDIRECT_PORT = 8082
 
 MESH = """
 apiVersion: v1
@@ -68,6 +71,16 @@ spec:
   servers: [{{port: {{number: {unbound}, name: http-unbound, protocol: HTTP}}, hosts: ["*"]}}]
 ---
 apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: redirect}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {redirect}, name: http-redirect, protocol: HTTP}}
+    hosts: ["*"]
+    tls: {{httpsRedirect: true}}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: echo-gateway}}
 spec:
@@ -88,7 +101,12 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     apps = tmp_path_factory.mktemp("fidelity-more-apps")
     (apps / "echo_app.py").write_text(ECHO_APP)
     (directory / "mesh.yaml").write_text(
-        MESH.format(python=sys.executable, echo=apps / "echo_app.py", unbound=UNBOUND_PORT)
+        MESH.format(
+            python=sys.executable,
+            echo=apps / "echo_app.py",
+            unbound=UNBOUND_PORT,
+            redirect=REDIRECT_PORT,
+        )
     )
     with running_mesh(tmp_path_factory, str(directory)) as started:
         yield started
@@ -145,3 +163,15 @@ def test_ignore_uri_case_applies_to_exact_but_not_to_regex(mesh: LocalMesh) -> N
     assert mesh.get("/Upper/7").body == "regex"
     lower = mesh.get("/upper/7")
     assert lower.body != "regex" and lower.status == 404, lower
+
+
+def test_https_redirect_server_without_virtual_service_redirects(mesh: LocalMesh) -> None:
+    connection = HTTPConnection(mesh.ingress, REDIRECT_PORT, timeout=10)
+    try:
+        connection.request("GET", "/headers", headers={"Host": "shop.example.com"})
+        response = connection.getresponse()
+        location = response.getheader("location") or ""
+    finally:
+        connection.close()
+    assert response.status == 301, response.status
+    assert location.startswith("https://shop.example.com"), location

@@ -185,3 +185,46 @@ spec:
     match: rc_pb2.RouteMatch = vhost.routes[0].match
     assert match.safe_regex.regex == "/Upper/[0-9]+"
     assert match.HasField("case_sensitive") and not match.case_sensitive.value
+
+
+def test_https_redirect_server_without_virtual_services_still_redirects() -> None:
+    redirect = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: redirect}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8082, name: http-redirect, protocol: HTTP}
+    hosts: ["redirect.example.com"]
+    tls: {httpsRedirect: true}
+---
+"""
+    resources = build(redirect, "istio-ingressgateway-0")
+    config = resources.routes["http.8082"]
+    assert isinstance(config, route_pb2.RouteConfiguration)
+    (vhost,) = config.virtual_hosts
+    assert vhost.name == "redirect.example.com:8082"
+    assert list(vhost.domains) == ["redirect.example.com"]
+    assert vhost.require_tls == rc_pb2.VirtualHost.ALL
+
+
+def test_case_sensitive_is_written_on_every_match_block() -> None:
+    vs = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /a}}]
+    route: [{destination: {host: reviews}}]
+  - route: [{destination: {host: reviews}}]
+---
+"""
+    config = build(vs).routes["http_proxy"]
+    assert isinstance(config, route_pb2.RouteConfiguration)
+    (vhost,) = [v for v in config.virtual_hosts if v.name.startswith("reviews.")]
+    with_match, catch_all = vhost.routes[0].match, vhost.routes[1].match
+    assert with_match.HasField("case_sensitive") and with_match.case_sensitive.value
+    assert not catch_all.HasField("case_sensitive")

@@ -361,7 +361,9 @@ def gateway_tls_resources(
 def apply_https_redirect(
     config: route_pb2.RouteConfiguration, gateway_port: GatewayPort
 ) -> route_pb2.RouteConfiguration:
-    """`require_tls: ALL` on the virtual hosts of HTTP servers that say `httpsRedirect`."""
+    """`require_tls: ALL` on the virtual hosts of HTTP servers that say `httpsRedirect`; as
+    Istio, a redirecting server host that no virtual host serves gets one of its own, with no
+    routes, so the redirect happens even without a VirtualService."""
     redirecting = [
         h.split("/", 1)[-1]
         for _, server in gateway_port.servers
@@ -371,4 +373,15 @@ def apply_https_redirect(
     for vhost in config.virtual_hosts:
         if any(host_matches(h, d) for h in redirecting for d in vhost.domains):
             vhost.require_tls = rc_pb2.VirtualHost.ALL
+    served = {d for vhost in config.virtual_hosts for d in vhost.domains}
+    for host in dict.fromkeys(redirecting):
+        if host not in served:
+            config.virtual_hosts.append(
+                rc_pb2.VirtualHost(
+                    name=names.vhost(host, gateway_port.port),
+                    domains=[host],
+                    require_tls=rc_pb2.VirtualHost.ALL,
+                    include_request_attempt_count=True,
+                )
+            )
     return config

@@ -69,8 +69,9 @@ def route_match(match: Any | None) -> rc_pb2.RouteMatch:
         result.prefix = uri.prefix if uri is not None and uri.prefix is not None else "/"
     if match is None:
         return result
-    if match.ignore_uri_case:
-        result.case_sensitive.CopyFrom(wrappers_pb2.BoolValue(value=False))
+    # As Istio: written out on every match block; Envoy does not apply it to a regex, which
+    # stays case-sensitive (Istio does not rewrite the regex either).
+    result.case_sensitive.CopyFrom(wrappers_pb2.BoolValue(value=not match.ignore_uri_case))
     for name, header in sorted((match.headers or {}).items()):
         result.headers.append(_header_matcher(name, header, invert=False))
     for attribute, pseudo in _PSEUDO_HEADERS:
