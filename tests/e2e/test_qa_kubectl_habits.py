@@ -111,3 +111,12 @@ def test_istioctl_x_describe_spelling(mesh: LocalMesh) -> None:
     result = mesh.pilotfish("x", "describe", "pod", "reviews-v1-0")
     assert result.returncode == 0, result.stderr
     assert "Pod: reviews-v1-0" in result.stdout, result.stdout
+
+
+def test_get_output_formats_as_kubectl(mesh: LocalMesh) -> None:
+    names = mesh.pilotfish("get", "vs", "-o", "name")
+    assert names.stdout == "virtualservice.networking.istio.io/bookinfo\n", names.stdout
+    unknown = mesh.pilotfish("get", "vs", "-o", "jsonpath={.items}")
+    assert unknown.returncode == 1 and "allowed formats are" in unknown.stderr, unknown.stderr
+    one = mesh.pilotfish("get", "gw", "bookinfo-gateway", "-o", "json")
+    assert json.loads(one.stdout)["metadata"]["namespace"] == "default", one.stdout

@@ -8,6 +8,7 @@ from typing import Any
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.cli.kinds import resolve_kind
 from pilotfish.cli.proxy_config import section_name
+from pilotfish.controlplane.store import same_document
 
 INFO: dict[str, Any] = {
     "proxies": {
@@ -47,3 +48,11 @@ def test_manifest_kinds_apply_accepts_are_kinds_get_and_delete_know() -> None:
     for typed, kind in [("configmap", "ConfigMap"), ("cm", "ConfigMap"), ("secrets", "Secret")]:
         resolved = resolve_kind(typed)
         assert resolved is not None and resolved.kind == kind, typed
+
+
+def test_explicit_default_namespace_is_the_same_document() -> None:
+    bare = {"kind": "VirtualService", "metadata": {"name": "r"}, "spec": {"hosts": ["r"]}}
+    explicit = {**bare, "metadata": {"name": "r", "namespace": "default"}}
+    other = {**bare, "metadata": {"name": "r", "namespace": "other"}}
+    assert same_document(bare, explicit) and same_document(explicit, bare)
+    assert not same_document(bare, other)

@@ -1,4 +1,4 @@
-"""`pilotfish get KIND [NAME]`: list config held by the running mesh (`-o yaml|json`)."""
+"""`pilotfish get KIND [NAME]`: list config held by the running mesh (`-o yaml|json|name|wide`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 from pilotfish.cli.kinds import resolve_kind
 from pilotfish.controlplane.store import dump_yaml
 from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+
+OUTPUTS = ("table", "wide", "yaml", "json", "name")
 
 
 def get_command(
@@ -25,6 +27,13 @@ def get_command(
                 print("---")  # one YAML stream, so the whole output applies back
             codes.append(get_command(one, name, namespace, output, state_dir))
         return max(codes)
+    if output not in OUTPUTS:
+        print(
+            f'error: unable to match a printer suitable for the output format "{output}",'
+            f" allowed formats are: {','.join(OUTPUTS)}",
+            file=sys.stderr,
+        )
+        return 1
     resolved = resolve_kind(kind)
     if resolved is None:
         print(f'error: the server doesn\'t have a resource type "{kind}"', file=sys.stderr)
@@ -41,6 +50,10 @@ def get_command(
         print(f"error: {exc}", file=sys.stderr)
         return 1
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
+    if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
+        for doc in docs:
+            meta = doc.setdefault("metadata", {})
+            meta["namespace"] = meta.get("namespace") or "default"
     if name and not docs:
         print(
             f'Error from server (NotFound): {resolved.kind.lower()}s "{name}" not found',
@@ -52,6 +65,10 @@ def get_command(
     elif output == "json":
         payload: Any = docs[0] if name else {"apiVersion": "v1", "kind": "List", "items": docs}
         print(json.dumps(payload, indent=2))
+    elif output == "name":
+        group = f".{resolved.group}" if resolved.group else ""
+        for doc in docs:
+            print(f"{resolved.kind.lower()}{group}/{(doc.get('metadata') or {}).get('name')}")
     elif not docs:
         print("No resources found.", file=sys.stderr)
     else:

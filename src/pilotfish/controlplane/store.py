@@ -20,6 +20,18 @@ from ruamel.yaml import YAML
 DocKey = tuple[str, str, str, str]
 
 
+def same_document(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal, counting a missing metadata.namespace as `default` (what `get -o yaml` prints)."""
+    return _with_namespace(a) == _with_namespace(b)
+
+
+def _with_namespace(doc: dict[str, Any]) -> dict[str, Any]:
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or meta.get("namespace"):
+        return doc
+    return {**doc, "metadata": {**meta, "namespace": "default"}}
+
+
 def doc_key(doc: dict[str, Any]) -> DocKey:
     api_version = str(doc.get("apiVersion", ""))
     group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
@@ -89,7 +101,7 @@ class DocumentStore:
             before = merged.get(key)
             if before is None:
                 verb = "created"
-            elif before == doc:
+            elif same_document(before, doc):
                 verb = "unchanged"
             else:
                 verb = "configured"
