@@ -120,3 +120,17 @@ def test_get_output_formats_as_kubectl(mesh: LocalMesh) -> None:
     assert unknown.returncode == 1 and "allowed formats are" in unknown.stderr, unknown.stderr
     one = mesh.pilotfish("get", "gw", "bookinfo-gateway", "-o", "json")
     assert json.loads(one.stdout)["metadata"]["namespace"] == "default", one.stdout
+
+
+def test_logs_of_the_app_and_its_proxy(mesh: LocalMesh) -> None:
+    assert mesh.get("/productpage?qa-logs=1").status == 200
+    app = mesh.pilotfish("logs", "productpage-v1")
+    assert app.returncode == 0 and "qa-logs=1" in app.stdout, app.stdout + app.stderr
+    last = mesh.pilotfish("logs", "productpage-v1-0.default", "--tail", "1")
+    assert len(last.stdout.splitlines()) == 1, last.stdout
+    proxy = mesh.pilotfish("logs", "reviews-v1", "-c", "istio-proxy", "--tail", "5")
+    assert proxy.returncode == 0 and proxy.stdout, proxy.stderr
+    gateway = mesh.pilotfish("logs", "istio-ingressgateway", "-n", "istio-system")
+    assert gateway.returncode == 0, gateway.stderr
+    missing = mesh.pilotfish("logs", "nosuch")
+    assert missing.returncode == 1 and "not found" in missing.stderr

@@ -3,10 +3,12 @@ them (`NAME.NAMESPACE`), proxy-config types in the plural, and `-n`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.cli.kinds import resolve_kind
+from pilotfish.cli.logs import last_lines, log_file
 from pilotfish.cli.proxy_config import section_name
 from pilotfish.controlplane.store import same_document
 
@@ -56,3 +58,11 @@ def test_explicit_default_namespace_is_the_same_document() -> None:
     other = {**bare, "metadata": {"name": "r", "namespace": "other"}}
     assert same_document(bare, explicit) and same_document(explicit, bare)
     assert not same_document(bare, other)
+
+
+def test_logs_tail_and_files() -> None:
+    assert last_lines("a\nb\nc\n", 2) == "b\nc\n"
+    assert last_lines("a\nb\n", -1) == "a\nb\n"
+    assert last_lines("a\nb\n", 0) == ""
+    assert log_file(Path("/r"), "istio-proxy") == Path("/r/envoy.log")
+    assert log_file(Path("/r"), None) == Path("/r/app.log")

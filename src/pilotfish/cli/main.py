@@ -143,6 +143,21 @@ def exec_(
 
 
 @app.command()
+def logs(
+    pod: Annotated[str, typer.Argument(help="instance (httpbin-v2-0) or workload (httpbin-v2)")],
+    container: Annotated[
+        str | None, typer.Option("--container", "-c", help="the app (default) or istio-proxy")
+    ] = None,
+    tail: Annotated[int, typer.Option("--tail", help="last N lines (-1: all)")] = -1,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """Print a workload's app log, or its Envoy's (`-c istio-proxy`), as `kubectl logs`."""
+    from pilotfish.cli.logs import logs_command
+
+    _exit(logs_command(pod, container, tail, namespace, state.state_dir))
+
+
+@app.command()
 def validate(
     filename: Files,
     strict: Annotated[bool, typer.Option("--strict", help="unknown fields are errors")] = False,
