@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.l4kit import https_get
 from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.pki import Pki
 
 NET = "samples/bookinfo/networking"
 
@@ -134,3 +137,58 @@ def test_logs_of_the_app_and_its_proxy(mesh: LocalMesh) -> None:
     assert gateway.returncode == 0, gateway.stderr
     missing = mesh.pilotfish("logs", "nosuch")
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+SECURE_GATEWAY = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: qa-secure-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {number: 8443, name: https, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: qa-bookinfo-credential}
+    hosts: [bookinfo.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: qa-secure-bookinfo
+spec:
+  hosts: [bookinfo.example.com]
+  gateways: [qa-secure-gateway]
+  http:
+  - route:
+    - destination: {host: productpage, port: {number: 9080}}
+"""
+
+
+def test_create_secret_tls_for_a_secure_gateway(mesh: LocalMesh, tmp_path: Path) -> None:
+    pki = Pki.create(tmp_path)
+    cert, key = pki.issue("bookinfo", ["bookinfo.example.com"])
+    created = mesh.pilotfish(
+        "create", "secret", "tls", "qa-bookinfo-credential", "-n", "istio-system",
+        "--cert", str(cert), "--key", str(key),
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert "secret/qa-bookinfo-credential created" in created.stdout, created.stdout
+    applied = mesh.pilotfish("apply", "-f", "-", stdin=SECURE_GATEWAY)
+    assert applied.returncode == 0, applied.stderr
+    mesh.wait_for(
+        lambda: (
+            https_get(mesh.ingress, 8443, "bookinfo.example.com", "/productpage", pki.ca_path)[0]
+            == 200
+        ),
+        what="HTTPS ingress with the created secret",
+    )
+    generic = mesh.pilotfish(
+        "create", "secret", "generic", "qa-generic", "-n", "istio-system",
+        f"--from-file=tls.crt={cert}", f"--from-file={pki.ca_path}",
+    )  # fmt: skip
+    assert generic.returncode == 0, generic.stderr
+    shown = mesh.pilotfish("get", "secret", "qa-generic", "-n", "istio-system", "-o", "json")
+    assert set(json.loads(shown.stdout)["data"]) == {"tls.crt", pki.ca_path.name}, shown.stdout
+    missing = mesh.pilotfish("create", "secret", "tls", "x", "--cert", "/nonexistent", "--key", "k")
+    assert missing.returncode == 1 and "/nonexistent: cannot read" in missing.stderr

@@ -229,6 +229,40 @@ def describe(
     _exit(describe_command(kind, name, namespace, state.state_dir))
 
 
+create_app = typer.Typer(help="kubectl's `create secret tls|generic`", no_args_is_help=True)
+create_secret = typer.Typer(help="a v1 Secret (a gateway's credentialName)", no_args_is_help=True)
+create_app.add_typer(create_secret, name="secret")
+app.add_typer(create_app, name="create")
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
+
+
+@create_secret.command("tls")
+def create_secret_tls(
+    name: Annotated[str, typer.Argument()],
+    cert: Annotated[str, typer.Option("--cert", help="PEM certificate (chain) file")],
+    key: Annotated[str, typer.Option("--key", help="PEM private key file")],
+    namespace: Namespace = None,
+) -> None:
+    """A TLS secret (tls.crt, tls.key), as `kubectl create secret tls`."""
+    from pilotfish.cli.create import run_create
+
+    _exit(run_create(name, namespace, "kubernetes.io/tls", state.state_dir, cert=cert, key=key))
+
+
+@create_secret.command("generic")
+def create_secret_generic(
+    name: Annotated[str, typer.Argument()],
+    from_file: Annotated[
+        list[str] | None, typer.Option("--from-file", help="KEY=PATH or PATH, repeatable")
+    ] = None,
+    namespace: Namespace = None,
+) -> None:
+    """A secret from files (e.g. tls.crt, tls.key, ca.crt), as `kubectl create secret generic`."""
+    from pilotfish.cli.create import run_create
+
+    _exit(run_create(name, namespace, "Opaque", state.state_dir, from_file=from_file))
+
+
 experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
 experimental.command("describe")(describe)
 app.add_typer(experimental, name="x")

@@ -1,0 +1,73 @@
+"""`pilotfish create secret tls|generic NAME`: kubectl's imperative Secret creation, which Istio's
+Secure Gateways task uses for a gateway's `credentialName`.
+
+`secret_document` is the pure part (files' contents -> a `v1 Secret` document); the command reads
+the files and applies the document like `pilotfish apply` would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli.apply import _send
+
+
+class CreateError(Exception):
+    """A flag or file the user gave that cannot be used; the message says which."""
+
+
+def secret_document(
+    name: str, namespace: str, secret_type: str, values: dict[str, bytes]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": secret_type,
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {k: base64.b64encode(v).decode() for k, v in sorted(values.items())},
+    }
+
+
+def from_file_values(specs: list[str]) -> dict[str, bytes]:
+    """`--from-file` values: `KEY=PATH`, or `PATH` (the key is the file's name)."""
+    values: dict[str, bytes] = {}
+    for spec in specs:
+        key, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        values[key or Path(path).name] = _read(path)
+    return values
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CreateError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def create_secret_command(
+    name: str, namespace: str | None, secret_type: str, values: dict[str, bytes], state_dir: Path
+) -> int:
+    document = secret_document(name, namespace or "default", secret_type, values)
+    files = [("<create secret>", json.dumps(document))]
+    return _send(state_dir, "/api/v1/apply", {"files": files, "wait": True, "timeout": 10.0}, 10.0)
+
+
+def run_create(
+    name: str, namespace: str | None, secret_type: str, state_dir: Path, **files: Any
+) -> int:
+    """Read the files (`cert`/`key` for tls, `from_file` for generic) and create the Secret."""
+    try:
+        if secret_type == "kubernetes.io/tls":
+            values = {"tls.crt": _read(files["cert"]), "tls.key": _read(files["key"])}
+        else:
+            values = from_file_values(files.get("from_file") or [])
+            if not values:
+                raise CreateError("say what to put in the secret: --from-file=KEY=PATH")
+    except CreateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return create_secret_command(name, namespace, secret_type, values, state_dir)
