@@ -192,3 +192,13 @@ def test_create_secret_tls_for_a_secure_gateway(mesh: LocalMesh, tmp_path: Path)
     assert set(json.loads(shown.stdout)["data"]) == {"tls.crt", pki.ca_path.name}, shown.stdout
     missing = mesh.pilotfish("create", "secret", "tls", "x", "--cert", "/nonexistent", "--key", "k")
     assert missing.returncode == 1 and "/nonexistent: cannot read" in missing.stderr
+
+
+def test_istioctl_short_names_and_proxy_config_filters(mesh: LocalMesh) -> None:
+    status = mesh.pilotfish("ps")
+    assert status.returncode == 0 and "reviews-v1-0.default" in status.stdout, status.stderr
+    fqdn = "details.default.svc.cluster.local"
+    clusters = mesh.pilotfish("pc", "clusters", "productpage-v1-0.default", "--fqdn", fqdn)
+    assert clusters.returncode == 0, clusters.stderr
+    lines = clusters.stdout.splitlines()
+    assert len(lines) >= 2 and all(line.startswith(fqdn) for line in lines[1:]), lines

@@ -9,7 +9,7 @@ from typing import Any
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.cli.kinds import resolve_kind
 from pilotfish.cli.logs import last_lines, log_file
-from pilotfish.cli.proxy_config import section_name
+from pilotfish.cli.proxy_config import filter_rows, section_name
 from pilotfish.controlplane.store import same_document
 
 INFO: dict[str, Any] = {
@@ -66,3 +66,19 @@ def test_logs_tail_and_files() -> None:
     assert last_lines("a\nb\n", 0) == ""
     assert log_file(Path("/r"), "istio-proxy") == Path("/r/envoy.log")
     assert log_file(Path("/r"), None) == Path("/r/app.log")
+
+
+def test_proxy_config_table_filters() -> None:
+    rows = [
+        ["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE"],
+        ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS"],
+        ["reviews.default.svc.cluster.local", "9080", "v2", "outbound", "EDS"],
+        ["ratings.default.svc.cluster.local", "9080", "-", "outbound", "EDS"],
+    ]
+    fqdn = filter_rows(rows, {"fqdn": "reviews.default.svc.cluster.local"})
+    assert [r[2] for r in fqdn[1:]] == ["v1", "v2"]
+    assert filter_rows(rows, {"fqdn": "reviews.default.svc.cluster.local", "subset": "v2"}) == [
+        rows[0],
+        rows[2],
+    ]
+    assert filter_rows(rows, {"name": "ignored", "port": ""}) == rows

@@ -202,6 +202,9 @@ def proxy_status(proxy: Annotated[str | None, typer.Argument()] = None) -> None:
     _exit(proxy_status_command(proxy, state.state_dir))
 
 
+app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
+
+
 @app.command("proxy-config")
 def proxy_config(
     kind: Annotated[
@@ -210,11 +213,25 @@ def proxy_config(
     proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
     output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    fqdn: Annotated[str, typer.Option(help="table filter: cluster's service FQDN")] = "",
+    port: Annotated[str, typer.Option(help="table filter: port")] = "",
+    subset: Annotated[str, typer.Option(help="table filter: cluster subset")] = "",
+    direction: Annotated[str, typer.Option(help="table filter: inbound or outbound")] = "",
+    name: Annotated[str, typer.Option(help="table filter: listener or route name")] = "",
+    address: Annotated[str, typer.Option(help="table filter: listener address")] = "",
+    cluster: Annotated[str, typer.Option(help="table filter: endpoint's cluster")] = "",
 ) -> None:
     """Show the config one Envoy holds, read from its admin API."""
     from pilotfish.cli.proxy_config import proxy_config_command
 
-    _exit(proxy_config_command(kind, proxy, output, state.state_dir, namespace))
+    filters = dict(
+        fqdn=fqdn, port=port, subset=subset, direction=direction, name=name, address=address,
+        cluster=cluster,
+    )  # fmt: skip
+    _exit(proxy_config_command(kind, proxy, output, state.state_dir, namespace, filters))
+
+
+app.command("pc", hidden=True, help="Alias of proxy-config.")(proxy_config)
 
 
 @app.command()

@@ -123,6 +123,29 @@ def endpoint_rows(clusters: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+FILTER_COLUMNS = {
+    "fqdn": "SERVICE FQDN",
+    "port": "PORT",
+    "subset": "SUBSET",
+    "direction": "DIRECTION",
+    "name": "NAME",
+    "address": "ADDRESS",
+    "cluster": "CLUSTER",
+}
+
+
+def filter_rows(rows: list[list[str]], filters: dict[str, str]) -> list[list[str]]:
+    """istioctl's table filters (`--fqdn`, `--port`, `--name`, …): the header and the rows whose
+    column equals each given value; a filter naming a column this table lacks is ignored."""
+    header = rows[0]
+    checks = [
+        (header.index(FILTER_COLUMNS[flag]), value)
+        for flag, value in filters.items()
+        if value and FILTER_COLUMNS.get(flag) in header
+    ]
+    return [header] + [r for r in rows[1:] if all(r[i] == value for i, value in checks)]
+
+
 def section_name(typed: str) -> str | None:
     """istioctl's type as users type it: `cluster`, `clusters`, `c`, `routes`, `ep`, …"""
     word = typed.lower()
@@ -135,7 +158,12 @@ def section_name(typed: str) -> str | None:
 
 
 def proxy_config_command(
-    typed: str, name: str, output: str, state_dir: Path, namespace: str | None = None
+    typed: str,
+    name: str,
+    output: str,
+    state_dir: Path,
+    namespace: str | None = None,
+    filters: dict[str, str] | None = None,
 ) -> int:
     kind = section_name(typed) or typed
     if kind not in (*SECTIONS, "all"):
@@ -178,7 +206,7 @@ def proxy_config_command(
     }
     for k in kinds:
         if k in builders:
-            print(_table(builders[k]()))
+            print(_table(filter_rows(builders[k](), filters or {})))
             if kind == "all":
                 print()
         else:
