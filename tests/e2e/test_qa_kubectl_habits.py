@@ -183,6 +183,8 @@ def test_create_secret_tls_for_a_secure_gateway(mesh: LocalMesh, tmp_path: Path)
         ),
         what="HTTPS ingress with the created secret",
     )
+    secrets = mesh.pilotfish("pc", "secret", "istio-ingressgateway-0.istio-system")
+    assert "kubernetes://qa-bookinfo-credential  Cert Chain  ACTIVE  true" in secrets.stdout
     generic = mesh.pilotfish(
         "create", "secret", "generic", "qa-generic", "-n", "istio-system",
         f"--from-file=tls.crt={cert}", f"--from-file={pki.ca_path}",

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.pki import Pki
+
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.cli.kinds import resolve_kind
 from pilotfish.cli.logs import last_lines, log_file
-from pilotfish.cli.proxy_config import filter_rows, section_name
+from pilotfish.cli.proxy_config import filter_rows, secret_rows, section_name
 from pilotfish.controlplane.store import same_document
 
 INFO: dict[str, Any] = {
@@ -82,3 +84,25 @@ def test_proxy_config_table_filters() -> None:
         rows[2],
     ]
     assert filter_rows(rows, {"name": "ignored", "port": ""}) == rows
+
+
+def test_proxy_config_secret_table(tmp_path: Path) -> None:
+    pki = Pki.create(tmp_path)
+    cert, _ = pki.issue("gw", ["gw.example.com"])
+    section = {
+        "dynamic_active_secrets": [
+            {
+                "name": "kubernetes://cred",
+                "secret": {
+                    "tls_certificate": {"certificate_chain": {"inline_string": cert.read_text()}}
+                },
+            },
+            {
+                "name": "kubernetes://cred-cacert",
+                "secret": {"validation_context": {"trusted_ca": {"inline_string": "garbage"}}},
+            },
+        ]
+    }
+    rows = secret_rows(section)
+    assert rows[1][:4] == ["kubernetes://cred", "Cert Chain", "ACTIVE", "true"]
+    assert rows[2][:4] == ["kubernetes://cred-cacert", "CA", "ACTIVE", "false"]
