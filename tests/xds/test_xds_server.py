@@ -120,3 +120,38 @@ async def _delta_scenario() -> None:
             call.cancel()
     finally:
         await server.stop(0)
+
+
+def test_an_ack_of_a_newer_snapshot_counts_for_an_older_wait(tmp_path: Path) -> None:
+    run(_superseded_scenario(tmp_path))
+
+
+async def _superseded_scenario(tmp_path: Path) -> None:
+    """apply waits for snapshot A; before the node answers, a registry change pushes B (built
+    from newer state, so it contains A's change). The node ACKs B: the wait is satisfied."""
+    base = Snapshot({ROUTE: {"local": route_to_cluster("local", "backend")}})
+    server = XdsServer(lambda node_id, metadata: base, CollectorRegistry())
+    await server.start(f"unix:{tmp_path / 'xds.sock'}")
+    try:
+        async with grpc.aio.insecure_channel(f"unix:{tmp_path / 'xds.sock'}") as channel:
+            call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources()
+            await call.write(sotw_request(ROUTE, ["local"], node_id=NODE))
+            first = await call.read()
+            await call.write(sotw_request(ROUTE, ["local"], first.version_info, first.nonce))
+            assert (await server.wait_acked({NODE: base}, timeout=5)).acked == (NODE,)
+
+            older = base.updated({ROUTE: {"local": route_direct("local", "a")}})
+            newer = base.updated({ROUTE: {"local": route_direct("local", "b")}})
+            server.set_snapshot(NODE, older)
+            waiting = asyncio.create_task(server.wait_acked({NODE: older}, timeout=5))
+            server.set_snapshot(NODE, newer)  # supersedes before the node answered
+            for _ in range(2):  # the node answers whatever it was last sent
+                pushed = await call.read()
+                await call.write(sotw_request(ROUTE, ["local"], pushed.version_info, pushed.nonce))
+                if pushed.version_info == newer.version_of(ROUTE):
+                    break
+            report = await waiting
+            assert report.acked == (NODE,) and not report.missing, report
+            call.cancel()
+    finally:
+        await server.stop(0)

@@ -174,7 +174,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         try:
             while True:
                 for node_id in dirty & pending:
-                    state, message = self._node_sync_state(node_id, expected[node_id])
+                    # A snapshot set after the expected one supersedes it (the control plane only
+                    # moves forward): ACKing the newer one counts.
+                    target = self._snapshots.get(node_id, expected[node_id])
+                    state, message = self._node_sync_state(node_id, target)
                     if state is SyncState.NACKED:
                         nacked[node_id] = message
                     elif state is SyncState.ACKED:
