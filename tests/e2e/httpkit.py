@@ -8,18 +8,20 @@ The traffic mesh is `samples/httpbin/traffic` (httpbin v1 x3 + v2, flaky good x2
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.meshctl import LocalMesh, Response
+from tests.e2e.meshctl import LocalMesh, Response, running_mesh
 
 TRAFFIC_MESH = "samples/httpbin/traffic"
 HTTPBIN = "httpbin.default.svc.cluster.local"
@@ -125,3 +127,32 @@ def delete_yaml(mesh: LocalMesh, tmp_path: Path, text: str, name: str = "delete.
     path.write_text(text)
     result = mesh.pilotfish("delete", "-f", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+HTTPBIN_SUBSETS = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin}
+spec:
+  host: httpbin
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"""
+URL = "http://httpbin:8000"
+
+
+def virtual_service(http: str) -> str:
+    """A VirtualService for httpbin with the given `http:` list (YAML, indented by 2)."""
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        "metadata: {name: httpbin}\nspec:\n  hosts: [httpbin]\n  http:\n" + http
+    )
+
+
+@contextlib.contextmanager
+def traffic_mesh_with_subsets(factory: Any) -> Iterator[LocalMesh]:
+    """The traffic sample mesh with httpbin's v1/v2 subsets defined (module fixtures)."""
+    with running_mesh(factory, TRAFFIC_MESH) as started:
+        apply_yaml(started, factory.mktemp("dr"), HTTPBIN_SUBSETS)
+        yield started

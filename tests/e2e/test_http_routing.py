@@ -13,35 +13,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.httpkit import TRAFFIC_MESH, SidecarClient, apply_yaml
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.httpkit import (
+    URL,
+    SidecarClient,
+    apply_yaml,
+    traffic_mesh_with_subsets,
+    virtual_service,
+)
+from tests.e2e.meshctl import LocalMesh
 
-SUBSETS = """
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: httpbin}
-spec:
-  host: httpbin
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-"""
 V1 = "{destination: {host: httpbin, subset: v1}}"
 V2 = "{destination: {host: httpbin, subset: v2}}"
-URL = "http://httpbin:8000"
-
-
-def virtual_service(http: str) -> str:
-    return (
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
-        "metadata: {name: httpbin}\nspec:\n  hosts: [httpbin]\n  http:\n" + http
-    )
 
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, TRAFFIC_MESH) as started:
-        apply_yaml(started, tmp_path_factory.mktemp("dr"), SUBSETS)
+    with traffic_mesh_with_subsets(tmp_path_factory) as started:
         yield started
 
 
