@@ -15,47 +15,17 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 from collections.abc import Iterator
 from http.client import HTTPConnection
 
 import pytest
+from tests.e2e.echokit import echo_manifest
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
-
-ECHO_APP = """
-import os
-from aiohttp import web
-
-async def headers(request):
-    await request.read()
-    return web.json_response(dict(request.headers), headers={"server": "echo-app"})
-
-app = web.Application()
-app.router.add_route("*", "/headers", headers)
-host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])
-print(f"listening on http://{host}:{port}", flush=True)
-web.run_app(app, host=host, port=port, print=None)
-"""
 
 UNBOUND_PORT = 8081
 REDIRECT_PORT = 8082
 
-MESH = """
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, labels: {{app: echo}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: echo}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: echo, labels: {{app: echo}}}}
-spec:
-  replicas: 1
-  command: ["{python}", "{echo}"]
-  ports: [8080]
----
+GATEWAYS = """
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: echo}}
@@ -99,14 +69,8 @@ spec:
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     directory = tmp_path_factory.mktemp("fidelity-more-mesh")
     apps = tmp_path_factory.mktemp("fidelity-more-apps")
-    (apps / "echo_app.py").write_text(ECHO_APP)
     (directory / "mesh.yaml").write_text(
-        MESH.format(
-            python=sys.executable,
-            echo=apps / "echo_app.py",
-            unbound=UNBOUND_PORT,
-            redirect=REDIRECT_PORT,
-        )
+        echo_manifest(apps) + GATEWAYS.format(unbound=UNBOUND_PORT, redirect=REDIRECT_PORT)
     )
     with running_mesh(tmp_path_factory, str(directory)) as started:
         yield started

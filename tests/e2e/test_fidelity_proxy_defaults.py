@@ -19,50 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.e2e.echokit import echo_manifest
 from tests.e2e.httpkit import SidecarClient, apply_yaml
 from tests.e2e.meshctl import LocalMesh, running_mesh
-
-ECHO_APP = """
-import os
-from aiohttp import web
-
-async def headers(request):
-    return web.json_response(dict(request.headers), headers={"server": "echo-app"})
-
-async def websocket(request):
-    sock = web.WebSocketResponse()
-    await sock.prepare(request)
-    async for message in sock:
-        if message.type == web.WSMsgType.TEXT:
-            await sock.send_str("echo:" + message.data)
-    return sock
-
-app = web.Application()
-app.router.add_get("/headers", headers)
-app.router.add_get("/ws", websocket)
-host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])
-print(f"listening on http://{host}:{port}", flush=True)
-web.run_app(app, host=host, port=port, print=None)
-"""
 
 IDLE_APP = "import time\nwhile True:\n    time.sleep(3600)\n"
 
 MESH = """
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, labels: {{app: echo}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: echo}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: echo, labels: {{app: echo}}}}
-spec:
-  replicas: 1
-  command: ["{python}", "{echo}"]
-  ports: [8080]
----
 apiVersion: pilotfish.io/v1alpha1
 kind: Workload
 metadata: {{name: client, labels: {{app: client}}}}
@@ -93,10 +56,9 @@ URL = "http://echo:8000"
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     directory = tmp_path_factory.mktemp("fidelity-mesh")
     apps = tmp_path_factory.mktemp("fidelity-apps")
-    (apps / "echo_app.py").write_text(ECHO_APP)
     (apps / "idle_app.py").write_text(IDLE_APP)
     (directory / "mesh.yaml").write_text(
-        MESH.format(python=sys.executable, echo=apps / "echo_app.py", idle=apps / "idle_app.py")
+        echo_manifest(apps) + MESH.format(python=sys.executable, idle=apps / "idle_app.py")
     )
     with running_mesh(tmp_path_factory, str(directory)) as started:
         yield started
