@@ -13,7 +13,7 @@ import pytest
 
 from pilotfish.cli.describe.mesh_view import MeshView, mesh_view
 from pilotfish.cli.describe.report import describe_report
-from pilotfish.config.loader import parse_yaml
+from pilotfish.config.yaml_text import parse_yaml
 from pilotfish.controlplane.documents import parse_documents
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pilotfish.config import load
-from pilotfish.config.analysis import analyze
+from pilotfish.config.analyzers.analyze import analyze
 from pilotfish.config.analyzers.inventory import inventory_from_registryz
 
 SVC = "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec: {{selector: {{app: {name}}}, ports: [{{port: 9080}}]}}\n"  # noqa: E501

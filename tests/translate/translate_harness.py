@@ -24,7 +24,7 @@ from google.protobuf.json_format import MessageToDict
 from ruamel.yaml import YAML
 
 from pilotfish.config import load
-from pilotfish.config.loader import RawDocument
+from pilotfish.config.yaml_text import RawDocument
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import MeshConfig, PushContext
 from pilotfish.registry.types import (

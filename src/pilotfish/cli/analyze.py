@@ -17,7 +17,7 @@ from typing import Any
 
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.config import LoadResult, load
-from pilotfish.config.analysis import SEVERITY_RANK, AnalysisMessage, Inventory, analyze
+from pilotfish.config.analyzers.analyze import SEVERITY_RANK, AnalysisMessage, Inventory, analyze
 
 ANALYZE_FAILED = 79
 SEVERITIES = ("Info", "Warning", "Error")

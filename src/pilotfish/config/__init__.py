@@ -10,6 +10,6 @@ diagnostics, ok). Models: `pilotfish.config.models.networking`. Durations:
 
 from pilotfish.config.files import load_paths
 from pilotfish.config.load import LoadResult, load
-from pilotfish.config.loader import RawDocument
+from pilotfish.config.yaml_text import RawDocument
 
 __all__ = ["LoadResult", "RawDocument", "load", "load_paths"]

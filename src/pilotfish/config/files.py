@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from pilotfish.config.load import LoadResult, load
-from pilotfish.config.loader import MAX_BYTES
 from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.config.yaml_text import MAX_BYTES
 
 YAML_SUFFIXES = (".yaml", ".yml")
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from pilotfish.config.formats import labels_problem
 from pilotfish.config.kinds import is_istio_group, lookup, split_api_version
-from pilotfish.config.loader import RawDocument, parse_yaml
 from pilotfish.config.objects import (
     ConfigMeta,
     ConfigObject,
@@ -22,6 +21,7 @@ from pilotfish.config.objects import (
 )
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.validation import validate_spec
+from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 DEFAULT_NAMESPACE = "default"
 _NAME_MAX = 253

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
-from pilotfish.config.loader import join_path
 from pilotfish.config.objects import Level
+from pilotfish.config.yaml_text import join_path
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.load import LoadResult, load_document
-from pilotfish.config.loader import RawDocument, parse_yaml
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
+from pilotfish.config.yaml_text import RawDocument, parse_yaml
 from pilotfish.registry.manifest import (
     WORKDIR_ANNOTATION,
     Manifest,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+GATEWAY_LABELS = ("ingressgateway", "egressgateway")
+"""Values of the `istio` label that make a workload a gateway (Istio's ingress/egress gateways)."""
+
 
 class ProxyType(StrEnum):
     SIDECAR = "sidecar"
@@ -38,6 +41,13 @@ class Proxy:
     @property
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
+
+    @property
+    def is_gateway(self) -> bool:
+        """A router, or a workload labelled `istio: ingressgateway|egressgateway` (in local mode
+        an egress gateway is a manifest Workload with those labels): it serves Gateway servers
+        instead of sidecar listeners."""
+        return self.type == ProxyType.ROUTER or self.label_map.get("istio") in GATEWAY_LABELS
 
     @property
     def bind_address(self) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 
@@ -83,3 +85,14 @@ def pack(message: Message) -> any_pb2.Any:
 
 def router_filter() -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=ROUTER_FILTER, typed_config=pack(router_pb2.Router()))
+
+
+def fractional_percent(
+    percentage: Any, percent: int | None = None
+) -> percent_pb2.FractionalPercent:
+    """Istio percentage (double, 0-100) or legacy integer percent; 100% when neither is set."""
+    fraction = percent_pb2.FractionalPercent
+    if percentage is not None and percentage.value is not None:
+        return fraction(numerator=round(percentage.value * 10000), denominator=fraction.MILLION)
+    value = 100 if percent is None else percent
+    return fraction(numerator=value, denominator=fraction.HUNDRED)

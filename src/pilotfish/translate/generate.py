@@ -20,7 +20,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import (
-    gateway_tls,
+    gateway_tls_tcp,
     listeners,
     names,
     service_entries,
@@ -29,7 +29,12 @@ from pilotfish.translate import (
 )
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
-from pilotfish.translate.gateways import gateway_ports, gateway_route_config, with_blackhole_vhost
+from pilotfish.translate.gateway_http import (
+    apply_https_redirect,
+    gateway_ports,
+    gateway_route_config,
+    with_blackhole_vhost,
+)
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
@@ -141,13 +146,13 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
     diagnostics = list(found)
     messages = list(outbound)
     messages.append(cluster_builders.blackhole_cluster())
-    if gateway_tls.is_gateway(proxy):
+    if proxy.is_gateway:
         for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
             messages.append(listeners.gateway_listener(proxy.bind_address, port))
             config = gateway_route_config(gateway_port, push, specs, diagnostics)
-            config = gateway_tls.apply_https_redirect(config, gateway_port)
+            config = apply_https_redirect(config, gateway_port)
             messages.append(with_blackhole_vhost(config, port))
-        messages.extend(gateway_tls.gateway_tls_resources(proxy, push, specs, diagnostics))
+        messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
         return ProxyResources.build(messages, diagnostics)
     forward_proxy = any(service_entries.uses_forward_proxy(s) for s in specs.values())
     passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"

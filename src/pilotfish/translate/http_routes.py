@@ -29,7 +29,7 @@ from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.delegates import http_routes
 from pilotfish.translate.envoy_pb import duration, duration_of, pack
-from pilotfish.translate.route_extras import apply_extras, headers_to_add, terminal_action
+from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import match_applies, route_match
 from pilotfish.translate.traffic_policy import hash_policies
 

@@ -33,7 +33,7 @@ from pilotfish.translate.envoy_pb import (
     router_filter,
     socket_address,
 )
-from pilotfish.translate.route_extras import CORS_FILTER, FAULT_FILTER
+from pilotfish.translate.route_filters import CORS_FILTER, FAULT_FILTER
 
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
 PLAINTEXT_CHAIN = "plaintext"

@@ -31,7 +31,6 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY
 from pilotfish.registry.types import RegistrySnapshot, Service
-from pilotfish.translate.gateway_tls import is_gateway
 
 SIDECAR = "Sidecar"
 
@@ -83,7 +82,7 @@ def visible(sidecar: ConfigObject[Any], service: Service) -> bool:
 
 def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
     """`push` narrowed to what the proxy's Sidecar lets it see (itself when no Sidecar)."""
-    sidecar = None if is_gateway(proxy) else selected_sidecar(proxy, push)
+    sidecar = None if proxy.is_gateway else selected_sidecar(proxy, push)
     if sidecar is None:
         return push
     key = ("pilotfish.translate.sidecar_scope", sidecar.meta.key)

@@ -13,8 +13,8 @@ from typing import Any
 
 from pilotfish.cli.proxy_status import COLUMNS, type_state
 from pilotfish.config.load import LoadResult, load_document
-from pilotfish.config.loader import RawDocument
 from pilotfish.config.objects import Source
+from pilotfish.config.yaml_text import RawDocument
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import (
     Protocol,

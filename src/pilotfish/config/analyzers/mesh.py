@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pilotfish.config.load import DEFAULT_NAMESPACE, LoadResult, load_document
-from pilotfish.config.loader import RawDocument
 from pilotfish.config.objects import Source
+from pilotfish.config.yaml_text import RawDocument
 
 Key = tuple[str, str, str]
 

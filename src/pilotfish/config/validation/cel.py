@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from pilotfish.config.durations import duration_problem
-from pilotfish.config.loader import join_path
 from pilotfish.config.schema import Problem
+from pilotfish.config.yaml_text import join_path
 
 Add = Callable[[str, str], None]
 Check = Callable[[Any, str, Add], None]

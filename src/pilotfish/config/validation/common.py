@@ -15,9 +15,9 @@ from pilotfish.config.formats import (
     port_problem,
     regex_problem,
 )
-from pilotfish.config.loader import join_path
 from pilotfish.config.objects import Level
 from pilotfish.config.schema import Problem
+from pilotfish.config.yaml_text import join_path
 
 
 class Findings:

@@ -7,7 +7,6 @@ rules (durations, TLS credential one-ofs, selector wildcards) are in `cel`."""
 from __future__ import annotations
 
 from pilotfish.config.formats import is_ip
-from pilotfish.config.loader import join_path
 from pilotfish.config.models.networking import (
     IstioEgressListener,
     IstioIngressListener,
@@ -15,6 +14,7 @@ from pilotfish.config.models.networking import (
 )
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
+from pilotfish.config.yaml_text import join_path
 
 UNIX = "unix://"
 TLS_PROTOCOLS = ("HTTPS", "TLS")

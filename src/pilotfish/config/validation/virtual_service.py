@@ -4,7 +4,6 @@ regexes, durations, redirects, faults, retries, mirrors and delegation."""
 from __future__ import annotations
 
 from pilotfish.config.formats import cidr_problem, regex_problem
-from pilotfish.config.loader import join_path
 from pilotfish.config.models.networking import (
     Destination,
     HTTPMatchRequest,
@@ -15,6 +14,7 @@ from pilotfish.config.models.networking import (
 )
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
+from pilotfish.config.yaml_text import join_path
 
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 

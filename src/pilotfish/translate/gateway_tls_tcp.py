@@ -1,9 +1,6 @@
-"""Gateway servers beyond plain HTTP: HTTPS (SIMPLE, MUTUAL), TLS (PASSTHROUGH or terminated),
-TCP, `httpsRedirect`, and the SDS secrets of `credentialName`.
-
-A proxy is a gateway when it is a router, or when its labels say `istio: ingressgateway` or
-`istio: egressgateway` (in local mode an egress gateway is a manifest Workload with those
-labels: its Envoy serves Gateway servers instead of sidecar listeners).
+"""Gateway servers that carry TLS or plain TCP: HTTPS (SIMPLE, MUTUAL), TLS (PASSTHROUGH or
+terminated), TCP, and the SDS secrets of `credentialName`. Plain HTTP servers (and their
+`httpsRedirect`) are `gateway_http`; which proxies are gateways is `Proxy.is_gateway`.
 
 Every port with non-HTTP servers becomes one listener `0.0.0.0_<port>` at the gateway address
 with one filter chain per server (and per SNI set), chosen by SNI (`server_names` = the
@@ -21,7 +18,6 @@ server's hosts; `*` means any), in config order; a repeated SNI set keeps the fi
 - TLS PASSTHROUGH: VS `tls` routes bound to the Gateway; each match's `sniHosts` (within the
   server's hosts) become a chain that forwards the still-encrypted stream.
 - TCP: the first VS `tcp` route bound to the Gateway that matches the port.
-- HTTP servers with `tls.httpsRedirect` answer 301 to https (`require_tls: ALL`) for their hosts.
 
 Pure: secrets come from the push context's registry; nothing is read here.
 """
@@ -34,16 +30,14 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_components_pb2 as rc_pb2
-from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.model.hosts import host_matches, intersect
-from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.model.hosts import intersect
+from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext, resolve_host
 from pilotfish.registry.types import TlsSecret
 from pilotfish.translate import names
@@ -55,11 +49,10 @@ from pilotfish.translate.envoy_pb import (
     pack,
     socket_address,
 )
-from pilotfish.translate.gateways import GatewayPort, gateway_route_config, with_blackhole_vhost
+from pilotfish.translate.gateway_http import GatewayPort, gateway_route_config, with_blackhole_vhost
 from pilotfish.translate.listeners import fault_and_cors_filters, http_connection_manager
 from pilotfish.translate.tcp import l4_match_applies, tcp_proxy, tls_inspector
 
-GATEWAY_LABELS = ("ingressgateway", "egressgateway")
 TERMINATING = ("SIMPLE", "MUTUAL")
 TLS_VERSIONS = {
     "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
@@ -69,10 +62,6 @@ TLS_VERSIONS = {
     "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
 }
 TRANSPORT_SOCKET_TLS = "envoy.transport_sockets.tls"
-
-
-def is_gateway(proxy: Proxy) -> bool:
-    return proxy.type == ProxyType.ROUTER or proxy.label_map.get("istio") in GATEWAY_LABELS
 
 
 def _protocol(server: Any) -> str:
@@ -356,32 +345,3 @@ def gateway_tls_resources(
         messages.append(listener)
     messages.extend(secrets[name] for name in sorted(secrets))
     return messages
-
-
-def apply_https_redirect(
-    config: route_pb2.RouteConfiguration, gateway_port: GatewayPort
-) -> route_pb2.RouteConfiguration:
-    """`require_tls: ALL` on the virtual hosts of HTTP servers that say `httpsRedirect`; as
-    Istio, a redirecting server host that no virtual host serves gets one of its own, with no
-    routes, so the redirect happens even without a VirtualService."""
-    redirecting = [
-        h.split("/", 1)[-1]
-        for _, server in gateway_port.servers
-        if server.tls is not None and server.tls.https_redirect
-        for h in server.hosts or ()
-    ]
-    for vhost in config.virtual_hosts:
-        if any(host_matches(h, d) for h in redirecting for d in vhost.domains):
-            vhost.require_tls = rc_pb2.VirtualHost.ALL
-    served = {d for vhost in config.virtual_hosts for d in vhost.domains}
-    for host in dict.fromkeys(redirecting):
-        if host not in served:
-            config.virtual_hosts.append(
-                rc_pb2.VirtualHost(
-                    name=names.vhost(host, gateway_port.port),
-                    domains=[host],
-                    require_tls=rc_pb2.VirtualHost.ALL,
-                    include_request_attempt_count=True,
-                )
-            )
-    return config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pilotfish.config.loader import MAX_DEPTH, parse_yaml
+from pilotfish.config.yaml_text import MAX_DEPTH, parse_yaml
 
 
 def test_yaml_1_2_scalars_stay_as_written() -> None:

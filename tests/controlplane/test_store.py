@@ -1,4 +1,4 @@
-"""State on disk: the document store and the mesh's address block."""
+"""The control plane's document store: keys across API versions, round trips, atomic writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from pilotfish.controlplane.store import DocumentStore, doc_key, write_atomically
-from pilotfish.local.network import load_or_choose
 
 VS = {
     "apiVersion": "networking.istio.io/v1",
@@ -52,13 +51,3 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
         write_atomically(path, "new\n")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
-
-
-def test_address_block_is_stable_and_per_instance(tmp_path: Path) -> None:
-    first = load_or_choose(tmp_path)
-    a = first.ip_for("reviews-v1-0")
-    b = first.ip_for("reviews-v2-0")
-    assert a != b and a.startswith(f"127.{first.block}.1.")
-    first.save(tmp_path / "network.json")
-    second = load_or_choose(tmp_path)
-    assert second.block == first.block and second.ip_for("reviews-v1-0") == a

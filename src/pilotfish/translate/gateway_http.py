@@ -6,8 +6,9 @@ VirtualServices bound to the Gateway (`gateways: [name]` in the VS's namespace, 
 one per host in the intersection of the VS hosts and the server hosts (the more specific name;
 `*` matches everything). VirtualServices sharing a host have their routes merged in
 namespace/name order, as Istio does on gateways. A port no VirtualService binds still gets its
-listener and a `blackhole:<port>` virtual host (404), as Istio. HTTPS, TLS and TCP servers are
-served by `gateway_tls`.
+listener and a `blackhole:<port>` virtual host (404), as Istio. HTTP servers with
+`tls.httpsRedirect` answer 301 to https (`require_tls: ALL`) for their hosts. HTTPS, TLS and TCP
+servers are served by `gateway_tls_tcp`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.model.hosts import intersect
+from pilotfish.model.hosts import host_matches, intersect
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext, resolve_host
 from pilotfish.translate import names
@@ -52,7 +53,7 @@ def gateway_ports(
             number = server.port.number if server.port is not None else None
             protocol = (server.port.protocol or "").upper() if server.port is not None else ""
             if not number or protocol in L4_OR_TLS_PROTOCOLS:
-                continue  # served by `gateway_tls`
+                continue  # served by `gateway_tls_tcp`
             if protocol not in HTTP_PROTOCOLS:
                 diagnostics.append(
                     Diagnostic(
@@ -131,4 +132,33 @@ def with_blackhole_vhost(
         config.virtual_hosts.append(
             rc_pb2.VirtualHost(name=names.vhost(names.BLACKHOLE_VHOST, port), domains=["*"])
         )
+    return config
+
+
+def apply_https_redirect(
+    config: route_pb2.RouteConfiguration, gateway_port: GatewayPort
+) -> route_pb2.RouteConfiguration:
+    """`require_tls: ALL` on the virtual hosts of HTTP servers that say `httpsRedirect`; as
+    Istio, a redirecting server host that no virtual host serves gets one of its own, with no
+    routes, so the redirect happens even without a VirtualService."""
+    redirecting = [
+        h.split("/", 1)[-1]
+        for _, server in gateway_port.servers
+        if server.tls is not None and server.tls.https_redirect
+        for h in server.hosts or ()
+    ]
+    for vhost in config.virtual_hosts:
+        if any(host_matches(h, d) for h in redirecting for d in vhost.domains):
+            vhost.require_tls = rc_pb2.VirtualHost.ALL
+    served = {d for vhost in config.virtual_hosts for d in vhost.domains}
+    for host in dict.fromkeys(redirecting):
+        if host not in served:
+            config.virtual_hosts.append(
+                rc_pb2.VirtualHost(
+                    name=names.vhost(host, gateway_port.port),
+                    domains=[host],
+                    require_tls=rc_pb2.VirtualHost.ALL,
+                    include_request_attempt_count=True,
+                )
+            )
     return config
