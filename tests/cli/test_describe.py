@@ -14,7 +14,7 @@ import pytest
 from pilotfish.cli.describe.mesh_view import MeshView, mesh_view
 from pilotfish.cli.describe.report import describe_report
 from pilotfish.config.yaml_text import parse_yaml
-from pilotfish.controlplane.documents import parse_documents
+from pilotfish.registry.inputs import parse_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOKINFO = ROOT / "samples" / "bookinfo"
@@ -35,7 +35,7 @@ def _documents(*texts: str) -> list[dict[str, Any]]:
 
 def _registryz(documents: list[dict[str, Any]]) -> dict[str, Any]:
     """What `/debug/registryz` answers for these manifest documents (one address per instance)."""
-    from pilotfish.controlplane.store import dump_yaml
+    from pilotfish.config.yaml_text import dump_yaml
 
     _raws, parsed = parse_documents([("<manifest>", dump_yaml(documents))])
     services = [dataclasses.asdict(s) | {"hostname": s.hostname} for s in parsed.manifest.services]

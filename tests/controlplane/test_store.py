@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from pilotfish.controlplane.store import DocumentStore, doc_key, write_atomically
+from pilotfish.controlplane.store import DocumentStore, doc_key
 
 VS = {
     "apiVersion": "networking.istio.io/v1",
@@ -37,17 +35,3 @@ def test_apply_then_delete_round_trips_through_disk(tmp_path: Path) -> None:
     merged, deleted, missing = store.preview_delete([doc_key(VS), ("", "Service", "default", "x")])
     assert deleted == ["virtualservice/reviews deleted"]
     assert missing == ['services "x" not found in namespace default']
-
-
-def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "config.yaml"
-    write_atomically(path, "old\n")
-
-    def broken(fd: int) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr("os.fsync", broken)
-    with pytest.raises(OSError):
-        write_atomically(path, "new\n")
-    assert path.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]

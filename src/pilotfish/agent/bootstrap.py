@@ -18,7 +18,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noq
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format
 
-from pilotfish.controlplane.proxies import node_metadata
+from pilotfish.model.node import node_metadata
 from pilotfish.model.proxy import Proxy
 
 ADMIN_PORT = 15000

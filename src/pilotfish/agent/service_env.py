@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilotfish.controlplane.documents import parse_documents
+from pilotfish.registry.inputs import parse_documents
 from pilotfish.registry.service_entries import with_entries
 from pilotfish.registry.tcp_ports import outbound_tcp_ports, service_environment
 from pilotfish.registry.types import RegistrySnapshot

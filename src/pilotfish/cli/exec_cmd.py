@@ -15,6 +15,7 @@ from typing import Any
 
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.local.client import MeshNotRunning, read_mesh
+from pilotfish.state_files import STORE_FILE
 
 
 def find_proxy(
@@ -67,7 +68,7 @@ def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
         POD_NAMESPACE=proxy["namespace"],
     )
     container_ports = [int(p) for p in proxy.get("app_ports", {})]
-    config_path = Path(info["state_dir"]) / "config.yaml"
+    config_path = Path(info["state_dir"]) / STORE_FILE
     env.update(tcp_service_env(proxy["ip"], proxy["namespace"], container_ports, config_path))
     try:
         return subprocess.call(argv, env=env)

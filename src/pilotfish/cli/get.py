@@ -8,8 +8,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.kinds import resolve_kind
-from pilotfish.controlplane.store import dump_yaml
+from pilotfish.config.kinds import resolve_kind
+from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.exec_cmd import find_proxy
-from pilotfish.controlplane.store import dump_yaml
+from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import MeshNotRunning, read_mesh
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))

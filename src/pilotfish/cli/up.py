@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.inputs import InputError, read_inputs
-from pilotfish.controlplane.documents import parse_documents
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, MeshError, UpOptions
+from pilotfish.registry.inputs import parse_documents
 
 
 def _fail(message: str) -> int:

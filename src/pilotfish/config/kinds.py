@@ -1,8 +1,11 @@
-"""The Istio kinds pilotfish knows: API group, served versions and the spec model of each.
+"""Every kind pilotfish reads, in one list: the Istio kinds (API group, served versions, spec
+model, short names) and the Kubernetes-shaped kinds of the mesh manifest.
 
-Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use), and
+Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use),
 `lookup(api_version, kind)` which tells an Istio document (any served version maps to the same
-kind) from everything else (`v1 Service`, `Namespace`, ...).
+kind) from everything else, `MANIFEST_KINDS` / `is_manifest_kind` (`v1 Service`, `Namespace`,
+`Secret`, ..., `pilotfish.io/v1alpha1 Workload`: parsed by `pilotfish.registry.manifest`), and
+`resolve_kind` for kind names as users type them (`vs`, `virtualservices`, `VirtualService`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class KindInfo:
     versions: tuple[str, ...]
     spec_name: str
     namespaced: bool = True
+    short: tuple[str, ...] = ()
 
     @property
     def spec(self) -> type[BaseModel]:
@@ -46,31 +50,42 @@ ISTIO_KINDS: dict[str, KindInfo] = {
             "VirtualService",
             _NETWORKING_VERSIONS,
             "networking.virtual_service:VirtualServiceSpec",
+            short=("vs",),
         ),
         KindInfo(
             NETWORKING,
             "DestinationRule",
             _NETWORKING_VERSIONS,
             "networking.destination_rule:DestinationRuleSpec",
+            short=("dr",),
         ),
-        KindInfo(NETWORKING, "Gateway", _NETWORKING_VERSIONS, "networking.gateway:GatewaySpec"),
+        KindInfo(
+            NETWORKING,
+            "Gateway",
+            _NETWORKING_VERSIONS,
+            "networking.gateway:GatewaySpec",
+            short=("gw",),
+        ),
         KindInfo(
             NETWORKING,
             "ServiceEntry",
             _NETWORKING_VERSIONS,
             "networking.service_entry:ServiceEntrySpec",
+            short=("se",),
         ),
         KindInfo(
             NETWORKING,
             "WorkloadEntry",
             _NETWORKING_VERSIONS,
             "networking.workload_entry:WorkloadEntrySpec",
+            short=("we",),
         ),
         KindInfo(
             NETWORKING,
             "WorkloadGroup",
             _NETWORKING_VERSIONS,
             "networking.workload_entry:WorkloadGroupSpec",
+            short=("wg",),
         ),
         KindInfo(NETWORKING, "Sidecar", _NETWORKING_VERSIONS, "networking.sidecar:SidecarSpec"),
         KindInfo(
@@ -84,20 +99,29 @@ ISTIO_KINDS: dict[str, KindInfo] = {
             "PeerAuthentication",
             ("v1", "v1beta1"),
             "security.peer_authentication:PeerAuthenticationSpec",
+            short=("pa",),
         ),
         KindInfo(
             SECURITY,
             "AuthorizationPolicy",
             ("v1", "v1beta1"),
             "security.authorization_policy:AuthorizationPolicySpec",
+            short=("ap",),
         ),
         KindInfo(
             SECURITY,
             "RequestAuthentication",
             ("v1", "v1beta1"),
             "security.request_authentication:RequestAuthenticationSpec",
+            short=("ra",),
         ),
-        KindInfo(TELEMETRY, "Telemetry", ("v1", "v1alpha1"), "telemetry.telemetry:TelemetrySpec"),
+        KindInfo(
+            TELEMETRY,
+            "Telemetry",
+            ("v1", "v1alpha1"),
+            "telemetry.telemetry:TelemetrySpec",
+            short=("telemetry",),
+        ),
     )
 }
 
@@ -121,3 +145,54 @@ def lookup(api_version: str, kind: str) -> KindInfo | None:
 
 def is_istio_group(api_version: str) -> bool:
     return split_api_version(api_version)[0] in ISTIO_GROUPS
+
+
+MANIFEST_API = "pilotfish.io/v1alpha1"
+
+
+@dataclass(frozen=True)
+class KindName:
+    """A kind as the command line names it: API group ("" for the core `v1` kinds) and kind."""
+
+    group: str
+    kind: str
+    short: tuple[str, ...] = ()
+    namespaced: bool = True
+
+
+MANIFEST_KINDS: dict[tuple[str, str], KindName] = {
+    (api_version, name.kind): name
+    for api_version, name in (
+        ("v1", KindName("", "Service", ("svc",))),
+        ("v1", KindName("", "ServiceAccount", ("sa",))),
+        ("v1", KindName("", "Namespace", ("ns",), namespaced=False)),
+        ("v1", KindName("", "ConfigMap", ("cm",))),
+        ("v1", KindName("", "Secret")),
+        (MANIFEST_API, KindName("pilotfish.io", "Workload", ("wl",))),
+    )
+}
+"""The non-Istio kinds pilotfish reads (the mesh manifest), by (apiVersion, kind)."""
+
+KIND_NAMES: tuple[KindName, ...] = (
+    *(KindName(i.group, i.kind, i.short, i.namespaced) for i in ISTIO_KINDS.values()),
+    *MANIFEST_KINDS.values(),
+)
+
+
+def is_manifest_kind(api_version: str, kind: str) -> bool:
+    return (api_version, kind) in MANIFEST_KINDS
+
+
+def is_namespaced(kind: str) -> bool:
+    """False only for the cluster-scoped kinds (`Namespace`); unknown kinds count as namespaced."""
+    return all(k.namespaced for k in KIND_NAMES if k.kind == kind)
+
+
+def resolve_kind(text: str) -> KindName | None:
+    """`vs`, `virtualservice`, `virtualservices`, `VirtualService.networking.istio.io`: the kind."""
+    wanted = text.lower().split(".", 1)[0]
+    for k in KIND_NAMES:
+        names = {k.kind.lower(), k.kind.lower() + "s", k.kind.lower() + "es", *k.short}
+        if wanted in names:
+            return k
+    return None

@@ -1,9 +1,13 @@
 """From YAML text to validated `ConfigObject`s: `load(text, source)` and `LoadResult`.
 
-Owns the document-level rules (apiVersion, kind and metadata.name present; a served version of
-the kind; metadata shape), the split between Istio kinds (spec parsed into the model, then
-Istio's semantic checks) and other documents (passed through untouched in `others`), and turning
-every `Problem` into a `Diagnostic` with file:line, kind and namespace/name. Pure: no I/O.
+The one loading path of every input (files, `apply`, the store, `up`). Owns, as kubectl reads
+documents, a `v1 List` standing for its items and `-n` given to every namespaced document that
+names none (one naming another is an error); the document-level rules (apiVersion, kind and
+metadata.name present; a served version of the kind; metadata shape); the split between Istio
+kinds (spec parsed into the model, then Istio's semantic checks) and other documents (passed
+through untouched in `others`, with a warning for a kind pilotfish does not read when asked);
+and turning every `Problem` into a `Diagnostic` with file:line, kind and namespace/name.
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -12,12 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.formats import labels_problem
-from pilotfish.config.kinds import is_istio_group, lookup, split_api_version
+from pilotfish.config.kinds import (
+    is_istio_group,
+    is_manifest_kind,
+    is_namespaced,
+    lookup,
+    split_api_version,
+)
 from pilotfish.config.objects import (
     ConfigMeta,
     ConfigObject,
     Diagnostic,
     GroupVersionKind,
+    Source,
 )
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.validation import validate_spec
@@ -56,13 +67,77 @@ class LoadResult:
         self.diagnostics.extend(other.diagnostics)
 
 
-def load(text: str, source: str, strict: bool = False) -> LoadResult:
-    """Parse and validate every document of a YAML stream. Never raises for bad input."""
+def load(
+    text: str,
+    source: str,
+    strict: bool = False,
+    *,
+    namespace: str | None = None,
+    warn_unknown_kinds: bool = False,
+) -> LoadResult:
+    """Parse and validate every document of a YAML stream. Never raises for bad input.
+
+    `namespace` (`-n`) is given to namespaced documents that name none; `warn_unknown_kinds`
+    adds a warning for each document that is neither an Istio kind nor a manifest kind."""
     documents, syntax = parse_yaml(text, source)
     result = LoadResult(diagnostics=list(syntax))
-    for document in documents:
-        load_document(document, result, strict)
+    for document in expand_lists(documents):
+        if not namespace or _default_namespace(document, namespace, result):
+            load_document(document, result, strict)
+    if warn_unknown_kinds:
+        unknown = [d for d in result.others if not is_manifest_kind(d.api_version, d.kind)]
+        result.others = [d for d in result.others if is_manifest_kind(d.api_version, d.kind)]
+        result.diagnostics.extend(
+            Diagnostic(
+                "warning",
+                f"{doc.api_version} {doc.kind} is not a kind pilotfish knows; ignored",
+                source=doc.source,
+                kind=doc.kind,
+            )
+            for doc in unknown
+        )
     return result
+
+
+def expand_lists(documents: list[RawDocument]) -> list[RawDocument]:
+    """Each `v1 List` document replaced by its items (`get -o json|yaml` output applies back)."""
+    out: list[RawDocument] = []
+    for document in documents:
+        items = document.data.get("items")
+        if document.kind != "List" or not isinstance(items, list):
+            out.append(document)
+            continue
+        for index, item in enumerate(items):
+            prefix = f"items[{index}]"
+            lines = {
+                path[len(prefix) + 1 :]: line
+                for path, line in document.lines.items()
+                if path.startswith(prefix + ".")
+            }
+            where = Source(document.source.file, document.line_of(prefix))
+            out.append(RawDocument(item if isinstance(item, dict) else {}, where, lines))
+    return out
+
+
+def _default_namespace(document: RawDocument, namespace: str, result: LoadResult) -> bool:
+    """Give `namespace` to a namespaced document naming none; False (and an error) when the
+    document names another one."""
+    if not is_namespaced(document.kind):
+        return True
+    meta = document.data.get("metadata")
+    if isinstance(meta, dict) and not meta.get("namespace"):
+        meta["namespace"] = namespace
+    elif isinstance(meta, dict) and meta.get("namespace") != namespace:
+        message = (
+            f"the namespace from the provided object {meta.get('namespace')!r} does not"
+            f" match the namespace {namespace!r}: pass --namespace"
+            f" {meta.get('namespace')} (or none)"
+        )
+        result.diagnostics.append(
+            Diagnostic("error", message, source=document.source, kind=document.kind)
+        )
+        return False
+    return True
 
 
 def load_document(document: RawDocument, result: LoadResult, strict: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""YAML → `RawDocument`s, read the way Kubernetes reads it, with a line for every field path.
+"""YAML text ↔ plain data: `parse_yaml` (→ `RawDocument`s, read the way Kubernetes reads it, with
+a line for every field path) and `dump_yaml` (what `get -o yaml` prints and the store writes).
 
 Owns: YAML 1.2 parsing (ruamel round-trip: `yes`/`on` stay strings, quoted scalars stay strings,
 integer map keys become strings, timestamps become their ISO text), multi-document streams,
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,3 +210,11 @@ def _first_line(loaded: Any) -> int:
 
 def _error(source: str, line: int, message: str) -> Diagnostic:
     return Diagnostic("error", message, source=Source(source, line))
+
+
+def dump_yaml(docs: Iterable[dict[str, Any]]) -> str:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    out = io.StringIO()
+    yaml.dump_all(list(docs), out)
+    return out.getvalue()

@@ -16,19 +16,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.controlplane.documents import Parsed, manifest_of, parse_documents
-from pilotfish.controlplane.proxies import proxy_from_node
-from pilotfish.controlplane.store import (
-    DocKey,
-    DocumentStore,
-    doc_key,
-    write_atomically,
-)
+from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
+from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MeshConfig, PushContext
-from pilotfish.registry.manifest import Manifest, is_manifest_kind
+from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
+from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
+from pilotfish.state_files import STORE_FILE, write_atomically
 from pilotfish.translate import check_invariants, generate
 from pilotfish.xds.resources import Snapshot
 
@@ -47,7 +44,7 @@ class ChangeResult:
 class ControlPlane:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.store = DocumentStore(state_dir / "config.yaml")
+        self.store = DocumentStore(state_dir / STORE_FILE)
         self.instances_path = state_dir / "instances.json"
         self.instances: tuple[WorkloadInstance, ...] = ()
         self.parsed = Parsed([], Manifest(), [])

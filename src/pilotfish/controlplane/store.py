@@ -1,21 +1,20 @@
 """The config store on disk: every applied document (Istio config and manifest), as YAML.
 
-One file, `<state-dir>/config.yaml`, rewritten atomically (temp file, fsync, rename) on every
-change, so a crash never leaves half a write. Documents are kept as plain data and keyed by
-(apiVersion group, kind, namespace, name): applying a document with the same key replaces it,
-across API versions of the same kind (v1 and v1beta1 VirtualService are one object).
+One file, `<state-dir>/config.yaml` (`pilotfish.state_files.STORE_FILE`), rewritten atomically
+(temp file, fsync, rename) on every change, so a crash never leaves half a write. Documents are
+kept as plain data and keyed by (apiVersion group, kind, namespace, name): applying a document
+with the same key replaces it, across API versions of the same kind (v1 and v1beta1
+VirtualService are one object).
 """
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from pilotfish.config.yaml_text import dump_yaml
+from pilotfish.state_files import write_atomically
 
 DocKey = tuple[str, str, str, str]
 
@@ -46,28 +45,6 @@ def doc_key(doc: dict[str, Any]) -> DocKey:
 
 def format_key(key: DocKey) -> str:
     return f"{key[1]} {key[2]}/{key[3]}"
-
-
-def dump_yaml(docs: Iterable[dict[str, Any]]) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    out = io.StringIO()
-    yaml.dump_all(list(docs), out)
-    return out.getvalue()
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class DocumentStore:

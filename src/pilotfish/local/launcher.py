@@ -20,11 +20,11 @@ import aiohttp
 
 from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
-from pilotfish.controlplane.documents import manifest_of
-from pilotfish.controlplane.store import write_atomically
 from pilotfish.local.network import CP_HTTP_PORT, CP_XDS_PORT, MeshNetwork, load_or_choose
 from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.inputs import manifest_of
 from pilotfish.registry.manifest import Manifest, WorkloadSpec
+from pilotfish.state_files import STORE_FILE, write_atomically
 
 log = logging.getLogger("pilotfish.up")
 
@@ -143,6 +143,7 @@ class Mesh:
             xds_host=self.network.control_plane_ip,
             xds_port=CP_XDS_PORT,
             run_dir=self.run_dir / proxy.instance,
+            mesh_config=self.options.state_dir / STORE_FILE,
             app=app,
             delta=self.options.delta,
         )

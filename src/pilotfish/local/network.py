@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pilotfish.agent.processes import port_is_free
-from pilotfish.controlplane.store import write_atomically
+from pilotfish.state_files import write_atomically
 
 FIRST_BLOCK, LAST_BLOCK = 16, 254
 CP_XDS_PORT, CP_HTTP_PORT = 15010, 15014

@@ -34,10 +34,10 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML, YAMLError
 
+from pilotfish.config.kinds import MANIFEST_API
 from pilotfish.config.objects import Diagnostic, Source
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 
-MANIFEST_API = "pilotfish.io/v1alpha1"
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -84,17 +84,6 @@ class Manifest:
 
     def workload(self, name: str) -> WorkloadSpec | None:
         return next((w for w in self.workloads if w.name == name), None)
-
-
-def is_manifest_kind(api_version: str, kind: str) -> bool:
-    return (api_version, kind) in {
-        ("v1", "Service"),
-        ("v1", "ServiceAccount"),
-        ("v1", "Namespace"),
-        ("v1", "Secret"),
-        ("v1", "ConfigMap"),
-        (MANIFEST_API, "Workload"),
-    }
 
 
 @dataclass

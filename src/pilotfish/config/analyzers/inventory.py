@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.analyzers.messages import DOMAIN, fqdn, host_matches, selects
+from pilotfish.config.kinds import MANIFEST_API
 from pilotfish.config.load import DEFAULT_NAMESPACE, LoadResult
 
-MANIFEST_API = "pilotfish.io/v1alpha1"
 Labels = tuple[tuple[str, str], ...]
 
 

@@ -1,4 +1,5 @@
-"""Turn an Envoy node (id + metadata, written by the agent's bootstrap) into a `Proxy`.
+"""The `Proxy` <-> Envoy node codec: the node (id + metadata) the agent writes in its bootstrap,
+and the `Proxy` the xDS server reads back from it.
 
 Metadata keys follow Istio's where Istio has one (NAME, NAMESPACE, LABELS, INSTANCE_IPS,
 SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS

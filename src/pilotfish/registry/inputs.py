@@ -1,0 +1,89 @@
+"""Parsing a change: (source, text) pairs -> Istio objects + the manifest, with diagnostics;
+and the manifest held in already stored documents (`manifest_of`).
+
+Shared by the CLI (to fail fast, before touching the mesh), the control plane (which decides)
+and the agent (service environment variables). Light on imports on purpose: the CLI loads it on
+every `apply`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilotfish.config.kinds import is_manifest_kind
+from pilotfish.config.load import load
+from pilotfish.config.objects import ConfigObject, Diagnostic, Source
+from pilotfish.registry.manifest import WORKDIR_ANNOTATION, Manifest, parse_manifest
+
+
+@dataclass
+class Parsed:
+    objects: list[ConfigObject[Any]]
+    manifest: Manifest
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.level == "error" for d in self.diagnostics)
+
+
+def parse_documents(
+    files: list[tuple[str, str]], namespace: str | None = None
+) -> tuple[list[dict[str, Any]], Parsed]:
+    """Load (source, text) pairs with `pilotfish.config.load`; returns the raw documents and
+    what they parse to: Istio objects and the manifest (`namespace` is `-n`)."""
+    raws: list[dict[str, Any]] = []
+    objects: list[ConfigObject[Any]] = []
+    others = []
+    diagnostics: list[Diagnostic] = []
+    for source, text in files:
+        result = load(text, source, namespace=namespace, warn_unknown_kinds=True)
+        diagnostics.extend(result.diagnostics)
+        for obj in result.objects:
+            objects.append(obj)
+            raws.append(obj.raw)
+        for doc in result.others:
+            _remember_workdir(doc.data, source)
+            others.append(doc)
+            raws.append(doc.data)
+    manifest, problems = parse_manifest(others)
+    diagnostics.extend(problems)
+    return raws, Parsed(objects, manifest, diagnostics)
+
+
+def _remember_workdir(data: dict[str, Any], source: str) -> None:
+    if data.get("kind") != "Workload" or source.startswith("<"):
+        return
+    meta = data.setdefault("metadata", {})
+    notes = meta.setdefault("annotations", {})
+    notes.setdefault(WORKDIR_ANNOTATION, os.path.dirname(os.path.realpath(source)))
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document already validated and stored, seen as the manifest parser wants it."""
+
+    data: dict[str, Any]
+    source: Source = field(default_factory=lambda: Source("<store>"))
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.data.get("apiVersion", ""))
+
+    def line_of(self, path: str) -> int:
+        return 0
+
+
+def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]:
+    """The manifest held in stored documents (cheap: no YAML involved)."""
+    return parse_manifest(
+        StoredDocument(d)
+        for d in docs
+        if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
+    )
