@@ -274,7 +274,7 @@ async def main(args: argparse.Namespace) -> None:
         "",
         f"Load average (1, 5, 15 min) before the run: {load_before[0]:.2f} {load_before[1]:.2f} "
         f"{load_before[2]:.2f}; other test suites may have shared the machine, and a 2-vCPU VM "
-        "varies up to 2x between runs (ENVOY-NOTES): compare columns of one run.",
+        "varies up to 2x between runs: compare columns of one run.",
         "",
     ]
     text = "\n".join(lines)

@@ -17,7 +17,8 @@ from envoy.config.route.v3 import route_pb2
 from tests.pki import Pki
 from translate_harness import TESTDATA, load_case, validate_bootstrap
 
-from pilotfish.translate import ROUTE_TYPE, ProxyResources, generate
+from pilotfish.translate import ProxyResources, generate
+from pilotfish.type_urls import ROUTE as ROUTE_TYPE
 
 CASES = sorted(p for p in TESTDATA.iterdir() if p.is_dir())
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from translate_harness import TESTDATA, golden_texts, load_case
 
-from pilotfish.translate import RESOURCE_TYPES, check_invariants, generate
+from pilotfish.translate import check_invariants, generate
+from pilotfish.type_urls import RESOURCE_TYPES
 
 CASES = sorted(p for p in TESTDATA.iterdir() if p.is_dir())
 

@@ -7,15 +7,11 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from translate_harness import TESTDATA, load_case
 
-from pilotfish.translate import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    ProxyResources,
-    check_invariants,
-    generate,
-)
+from pilotfish.translate import ProxyResources, check_invariants, generate
+from pilotfish.type_urls import CLUSTER as CLUSTER_TYPE
+from pilotfish.type_urls import ENDPOINT as ENDPOINT_TYPE
+from pilotfish.type_urls import LISTENER as LISTENER_TYPE
+from pilotfish.type_urls import ROUTE as ROUTE_TYPE
 
 
 def snapshot() -> ProxyResources:

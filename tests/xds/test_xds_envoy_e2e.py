@@ -83,7 +83,7 @@ async def scenario(tmp_path: Path, delta: bool) -> None:
                     report = await server.wait_acked({NODE: moved}, timeout=5)
                     assert report.converged, report
 
-                    # A changed cluster must not stay warming (EDS-after-CDS, ENVOY-NOTES).
+                    # A changed cluster must not stay warming (Envoy waits for its EDS after CDS).
                     retuned = moved.updated({CLUSTER: {"backend": eds_cluster("backend", 900)}})
                     server.set_snapshot(NODE, retuned)
                     report = await server.wait_acked({NODE: retuned}, timeout=3)

@@ -1,7 +1,7 @@
 """Galley: typed Istio API objects, YAML loading with file:line, validation, analyzers, stores.
 
-Must not import grpc, the agent, kube or translate. Errors are returned as `Diagnostic`s, never
-raised for user mistakes.
+Must not import any other pilotfish package (but the bottom-floor `state_files`), nor grpc.
+Errors are returned as `Diagnostic`s, never raised for user mistakes.
 
 Entry points: `load(text, source)` and `load_paths(paths)` → `LoadResult` (objects, others,
 diagnostics, ok). Models: `pilotfish.config.models.networking`. Durations:

@@ -1,4 +1,4 @@
 """The model Pilot translates from: `PushContext` (immutable snapshot) and `Proxy` (the asker).
 
-Must not import grpc, the agent or kube.
+Imports only config and registry: never grpc, translate, xds, the agent or kube.
 """

@@ -1,4 +1,4 @@
 """Service registry: services, ports, workload instances and endpoints (local manifest first).
 
-Must not import grpc, translate or xds.
+Imports only config (and the bottom-floor `state_files`): never grpc, model, translate or xds.
 """

@@ -20,26 +20,20 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
-from pilotfish.translate.resources import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    SECRET_TYPE,
-    ProxyResources,
-    resource_name,
-)
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, resource_name
 
 
 def check_invariants(resources: ProxyResources) -> list[str]:
     """Problems with a snapshot, one message each; an empty list means it is consistent."""
     problems: list[str] = []
-    for type_url in (LISTENER_TYPE, ROUTE_TYPE, CLUSTER_TYPE, ENDPOINT_TYPE, SECRET_TYPE):
+    for type_url in (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET):
         for key, message in resources[type_url].items():
-            if resource_name(message) != key:
-                problems.append(f"{type_url}: key {key!r} != name {resource_name(message)!r}")
-    clusters = resources[CLUSTER_TYPE]
-    for config_name, config in resources[ROUTE_TYPE].items():
+            name = resource_name(type_url, message)
+            if name != key:
+                problems.append(f"{type_url}: key {key!r} != name {name!r}")
+    clusters = resources[CLUSTER]
+    for config_name, config in resources[ROUTE].items():
         assert isinstance(config, route_pb2.RouteConfiguration)
         domains: set[str] = set()
         for vhost in config.virtual_hosts:
@@ -55,7 +49,7 @@ def check_invariants(resources: ProxyResources) -> list[str]:
                             f"cluster {cluster!r} does not exist"
                         )
     addresses: dict[tuple[str, int], str] = {}
-    for name, listener in resources[LISTENER_TYPE].items():
+    for name, listener in resources[LISTENER].items():
         assert isinstance(listener, listener_pb2.Listener)
         socket = listener.address.socket_address
         where = (socket.address, socket.port_value)
@@ -63,19 +57,19 @@ def check_invariants(resources: ProxyResources) -> list[str]:
             problems.append(f"listeners {addresses[where]} and {name} both bind {where}")
         addresses.setdefault(where, name)
         for rds in _listener_rds_names(listener):
-            if rds not in resources[ROUTE_TYPE]:
+            if rds not in resources[ROUTE]:
                 problems.append(f"listener {name}: route configuration {rds!r} does not exist")
         for cluster in _listener_tcp_clusters(listener):
             if cluster not in clusters:
                 problems.append(f"listener {name}: cluster {cluster!r} does not exist")
         for secret in _listener_sds_names(listener):
-            if secret not in resources[SECRET_TYPE]:
+            if secret not in resources[SECRET]:
                 problems.append(f"listener {name}: SDS secret {secret!r} does not exist")
     for name, cluster in clusters.items():
         assert isinstance(cluster, cluster_pb2.Cluster)
         if cluster.type == cluster_pb2.Cluster.EDS and not cluster.HasField("cluster_type"):
             service = cluster.eds_cluster_config.service_name or name
-            if service not in resources[ENDPOINT_TYPE]:
+            if service not in resources[ENDPOINT]:
                 problems.append(f"EDS cluster {name}: no ClusterLoadAssignment {service!r}")
     return problems
 

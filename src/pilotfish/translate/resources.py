@@ -12,49 +12,19 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
-from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
-
-LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
-ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-ENDPOINT_TYPE = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
-RESOURCE_TYPES: tuple[str, ...] = (
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    SECRET_TYPE,
+from pilotfish.type_urls import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    RESOURCE_TYPES,
+    ROUTE,
+    SECRET,
+    resource_name,
+    type_url_of,
 )
-
-_MESSAGE_TYPES: dict[str, type[Message]] = {
-    LISTENER_TYPE: listener_pb2.Listener,
-    ROUTE_TYPE: route_pb2.RouteConfiguration,
-    CLUSTER_TYPE: cluster_pb2.Cluster,
-    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
-    SECRET_TYPE: secret_pb2.Secret,
-}
-
-
-def resource_name(message: Message) -> str:
-    """The xDS name of a resource: `cluster_name` for ClusterLoadAssignment, `name` otherwise."""
-    if isinstance(message, endpoint_pb2.ClusterLoadAssignment):
-        return str(message.cluster_name)
-    return str(getattr(message, "name", ""))
-
-
-def type_url_of(message: Message) -> str:
-    for type_url, message_type in _MESSAGE_TYPES.items():
-        if isinstance(message, message_type):
-            return type_url
-    raise TypeError(f"not an xDS resource pilotfish generates: {type(message).__name__}")
 
 
 class ProxyResources(Mapping[str, Mapping[str, Message]]):
@@ -84,7 +54,7 @@ class ProxyResources(Mapping[str, Mapping[str, Message]]):
         problems = list(diagnostics)
         for message in messages:
             type_url = type_url_of(message)
-            name = resource_name(message)
+            name = resource_name(type_url, message)
             if name in found[type_url]:
                 kind = type_url.rsplit(".", 1)[-1]
                 problems.append(
@@ -109,23 +79,23 @@ class ProxyResources(Mapping[str, Mapping[str, Message]]):
 
     @property
     def listeners(self) -> Mapping[str, Message]:
-        return self._by_type[LISTENER_TYPE]
+        return self._by_type[LISTENER]
 
     @property
     def routes(self) -> Mapping[str, Message]:
-        return self._by_type[ROUTE_TYPE]
+        return self._by_type[ROUTE]
 
     @property
     def clusters(self) -> Mapping[str, Message]:
-        return self._by_type[CLUSTER_TYPE]
+        return self._by_type[CLUSTER]
 
     @property
     def endpoints(self) -> Mapping[str, Message]:
-        return self._by_type[ENDPOINT_TYPE]
+        return self._by_type[ENDPOINT]
 
     @property
     def secrets(self) -> Mapping[str, Message]:
-        return self._by_type[SECRET_TYPE]
+        return self._by_type[SECRET]
 
     def version(self, type_url: str) -> str:
         """Content hash of one resource type (deterministic serialisation), for xDS versions."""

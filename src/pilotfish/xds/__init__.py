@@ -1,8 +1,9 @@
 """xDS: snapshot cache, ADS gRPC server (SotW and delta), ACK/NACK, per-proxy sync status.
 
 Modules:
-- `resources`: type URLs, resource names, `Snapshot` (immutable, serialised once, content
-  versions; `updated()` re-encodes only what changed). Pure; safe to import from `translate`.
+- `resources`: push order, `Snapshot` (immutable, serialised once, content versions;
+  `updated()` re-encodes only what changed). Type URLs and resource names are the leaf
+  `pilotfish.type_urls`, shared with `translate`.
 - `stream` (`SotwStream`) and `delta_stream` (`DeltaStream`): the ADS protocol state machines,
   no I/O (like h11); `stream_state` holds their shared per-type bookkeeping.
 - `messages`: responses, events, and the status / convergence records the server reports.
@@ -11,7 +12,8 @@ Modules:
 - `debounce`: `Debouncer` / `run_debounced`, coalescing config change events before a push
   (10 ms quiet / 1 s max by default; Istio uses 100 ms / 10 s).
 
-This package must not import `config`, `registry`, `model`, `translate`, `agent` or `kube`: it
+This package imports only the bottom floor (`type_urls`, `state_files`), never `config`,
+`registry`, `model`, `translate`, `agent`, `local`, `cli` or `kube`: it
 serves whatever snapshot it is given. This `__init__` imports nothing, so importing
 `pilotfish.xds.resources` does not pull in grpc.
 """

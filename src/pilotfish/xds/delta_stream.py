@@ -15,7 +15,8 @@ Rules implemented:
   a NACK records error_detail and nothing is resent until the snapshot changes;
 - a push sends only resources whose version differs from what the client holds, and removals;
 - after a cluster push, the endpoint versions of the pushed clusters are forgotten and the
-  endpoints re-sent (Envoy sends no request for them: see ENVOY-NOTES, EDS warming stall).
+  endpoints re-sent (Envoy sends no new request for them, and a re-added cluster would
+  otherwise stay warming until its endpoints arrive).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""xDS resource types and the immutable, content-versioned `Snapshot` served to one proxy.
+"""xDS push order and the immutable, content-versioned `Snapshot` served to one proxy.
 
-Owns: the v3 type URLs, the name of a resource per type (a `ClusterLoadAssignment` is named by
-its `cluster_name`), and `Snapshot`, which serialises every resource ONCE into `Any` bytes and
+Owns the push order of the types (the type URLs and resource names are `pilotfish.type_urls`,
+re-exported here) and `Snapshot`, which serialises every resource ONCE into `Any` bytes and
 pre-encodes the protobuf wire fragments that responses are assembled from (SotW `resources`
 entries, delta `Resource` entries), so a push to many streams copies bytes and packs nothing.
 
@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
-_PREFIX = "type.googleapis.com/"
-LISTENER = _PREFIX + "envoy.config.listener.v3.Listener"
-ROUTE = _PREFIX + "envoy.config.route.v3.RouteConfiguration"
-CLUSTER = _PREFIX + "envoy.config.cluster.v3.Cluster"
-ENDPOINT = _PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
-SECRET = _PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+from pilotfish.type_urls import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    PREFIX,
+    ROUTE,
+    SECRET,
+    resource_name,
+    short_name,
+)
 
 # Push order: secrets before the listeners/clusters using them, clusters before their endpoints,
 # listeners before their routes (Envoy's "make before break" order, as Istio pushes).
@@ -39,29 +43,9 @@ def push_rank(type_url: str) -> int:
 WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
 """Types Envoy subscribes to as a whole (no names); the others are requested by name."""
 
-SHORT_NAMES: dict[str, str] = {
-    LISTENER: "lds",
-    ROUTE: "rds",
-    CLUSTER: "cds",
-    ENDPOINT: "eds",
-    SECRET: "sds",
-}
-
 
 class SnapshotError(ValueError):
     """A snapshot was built from inconsistent input (wrong name, wrong message type)."""
-
-
-def short_name(type_url: str) -> str:
-    """`lds`/`rds`/`cds`/`eds`/`sds` for a known type URL, else the URL's last segment."""
-    return SHORT_NAMES.get(type_url, type_url.rsplit(".", 1)[-1])
-
-
-def resource_name(type_url: str, resource: Message) -> str:
-    """The name Envoy uses for `resource`: `cluster_name` for endpoints, `name` otherwise."""
-    if type_url == ENDPOINT:
-        return str(getattr(resource, "cluster_name"))  # noqa: B009 - protobuf field
-    return str(getattr(resource, "name"))  # noqa: B009 - protobuf field
 
 
 def encode_varint(value: int) -> bytes:
@@ -120,7 +104,7 @@ def _encode_resource(type_url: str, name: str, message: Message) -> EncodedResou
 
 def _checked_encode(type_url: str, name: str, message: Message) -> EncodedResource:
     full_name = message.DESCRIPTOR.full_name
-    if full_name != type_url.removeprefix(_PREFIX):
+    if full_name != type_url.removeprefix(PREFIX):
         raise SnapshotError(f"{short_name(type_url)} {name!r}: got a {full_name}")
     own_name = resource_name(type_url, message)
     if own_name != name:
@@ -283,3 +267,18 @@ class Snapshot:
             f"{short_name(t)}={len(self.resources(t).by_name)}" for t in self.type_urls()
         )
         return f"Snapshot(version={self.version}, {counts})"
+
+
+__all__ = [
+    "CLUSTER",
+    "ENDPOINT",
+    "LISTENER",
+    "PUSH_ORDER",
+    "ROUTE",
+    "SECRET",
+    "WILDCARD_TYPES",
+    "Snapshot",
+    "SnapshotError",
+    "resource_name",
+    "short_name",
+]

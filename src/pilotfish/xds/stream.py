@@ -3,7 +3,7 @@
 Feed a stream each `DiscoveryRequest` with `on_request(request, snapshot, now)`, and each new
 snapshot with `push(snapshot, now)`; both return a `StreamOutput` (responses to send, events).
 
-State-of-the-world rules implemented (see ENVOY-NOTES, "ADS behaviour that bites"):
+State-of-the-world rules implemented (each one a behaviour of Envoy's ADS client):
 - the node is taken from the first message that carries one and kept for the stream;
 - LDS/CDS with no names (or "*") are wildcard; RDS/EDS/SDS are subscribed by name;
 - a request with a nonce that is not the last one sent for its type is stale and ignored;
