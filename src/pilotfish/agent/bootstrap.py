@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.extensions.filters.http.lua.v3 import lua_pb2  # noqa: F401  (registers type)
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401  (registers type)
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
@@ -31,6 +32,20 @@ _HCM = (
 )
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _H2 = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+# Istio's metrics live in Envoy's `istio` stats scope, which Envoy prints as `envoy_istio_*`;
+# Istio's Envoy prints them as `istio_*` (its stats filter uses a custom stat namespace that the
+# standard build cannot register). 15090 rewrites the names in Envoy, per scrape, not per request.
+ISTIO_NAMES_LUA = """
+function envoy_on_response(handle)
+  local body = handle:body()
+  if body == nil then return end
+  local text = "\\n" .. body:getBytes(0, body:length())
+  text = text:gsub("\\nenvoy_istio_", "\\nistio_")
+  text = text:gsub("\\n# TYPE envoy_istio_", "\\n# TYPE istio_")
+  body:setBytes(text:sub(2))
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -66,18 +81,24 @@ def _static_cluster(name: str, host: str, port: int, http2: bool = False) -> dic
 
 
 def _admin_proxy_listener(
-    name: str, ip: str, port: int, match: str, rewrite: str
+    name: str, ip: str, port: int, match: str, rewrite: str, lua: str = ""
 ) -> dict[str, Any]:
     """A listener that exposes one admin path on a public port, as Istio's 15090 and 15021."""
     route = {
         "match": {"prefix": match},
         "route": {"cluster": "admin_self", "prefix_rewrite": rewrite},
     }
+    filters: list[dict[str, Any]] = [
+        {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}
+    ]
+    if lua:
+        source = {"@type": _LUA, "default_source_code": {"inline_string": lua}}
+        filters.insert(0, {"name": "envoy.filters.http.lua", "typed_config": source})
     hcm = {
         "@type": _HCM,
         "stat_prefix": name,
         "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+        "http_filters": filters,
     }
     return {
         "name": name,
@@ -124,6 +145,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                     STATS_PORT,
                     "/stats/prometheus",
                     "/stats/prometheus",
+                    lua=ISTIO_NAMES_LUA,
                 ),
                 _admin_proxy_listener(
                     "health_ready", proxy.ip, HEALTH_PORT, "/healthz/ready", "/ready"

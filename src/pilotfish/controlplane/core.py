@@ -80,7 +80,10 @@ class ControlPlane:
         registry = RegistrySnapshot(
             services=manifest.services, instances=self.instances, secrets=manifest.secrets
         )
-        mesh = MeshConfig(outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY")
+        mesh = MeshConfig(
+            outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY",
+            telemetry=manifest.telemetry,
+        )
         self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects), mesh=mesh)
 
     # ---- proxies --------------------------------------------------------------------------

@@ -12,12 +12,13 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from pilotfish.agent.metrics import app_scrape
 from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
 from pilotfish.local.network import CP_HTTP_PORT, CP_XDS_PORT, MeshNetwork, load_or_choose
@@ -196,7 +197,8 @@ class Mesh:
             app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
         )
         app = AppSpec(workload.command, workload.env, workload.workdir)
-        return self._agent_spec(proxy, app)
+        spec = self._agent_spec(proxy, app)
+        return replace(spec, app_metrics=app_scrape(dict(workload.annotations), proxy.app_ports))
 
     async def _stop_agent(self, name: str) -> None:
         agent = self.agents.pop(name)

@@ -25,6 +25,7 @@ from pilotfish.registry.types import (
     ServicePort,
     WorkloadInstance,
 )
+from pilotfish.telemetry.mesh import MeshTelemetry
 
 MESH_GATEWAY = "mesh"
 
@@ -49,6 +50,7 @@ class MeshConfig:
     enable_prometheus_merge: bool = True
     proxy_admin_port: int = 15000
     ingress_selector: str = "ingressgateway"
+    telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)
 
 
 def resolve_host(host: str, namespace: str) -> str:
@@ -126,6 +128,8 @@ class PushContext:
                 instance=i.name,
                 service_account=i.service_account,
                 healthy=i.ready,
+                workload=i.workload,
+                namespace=i.namespace,
             )
             for i in self._selected_instances.get(service.hostname, ()) + service.entries
         ]

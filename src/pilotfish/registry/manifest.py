@@ -17,7 +17,8 @@ A Workload document:
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
 `istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`
-is honoured).
+and the telemetry fields (`pilotfish.telemetry.mesh`) are honoured), and the legacy
+`istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`).
 
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
@@ -37,6 +38,12 @@ from ruamel.yaml import YAML, YAMLError
 from pilotfish.config.kinds import MANIFEST_API
 from pilotfish.config.objects import Diagnostic, Source
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
+from pilotfish.telemetry.mesh import (
+    MeshTelemetry,
+    legacy_tracing_address,
+    parse_mesh_telemetry,
+    with_legacy_tracing,
+)
 
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -68,6 +75,7 @@ class WorkloadSpec:
     env: tuple[tuple[str, str], ...] = ()
     ports: tuple[int, ...] = ()
     workdir: str = "."
+    annotations: tuple[tuple[str, str], ...] = ()  # e.g. prometheus.io/scrape|port|path
 
     def instance_names(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.replicas)]
@@ -81,6 +89,7 @@ class Manifest:
     namespaces: tuple[str, ...] = ()
     secrets: tuple[TlsSecret, ...] = ()
     outbound_traffic_policy: str = ""  # from the `istio` mesh ConfigMap; "" = not set
+    telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)  # ditto, + `istio-tracing`
 
     def workload(self, name: str) -> WorkloadSpec | None:
         return next((w for w in self.workloads if w.name == name), None)
@@ -200,6 +209,9 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         workdir=os.path.normpath(
             os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "."))
         ),
+        annotations=tuple(
+            (k, v) for k, v in _labels(meta.get("annotations")) if k != WORKDIR_ANNOTATION
+        ),
     )
 
 
@@ -232,26 +244,52 @@ def _parse_secret(p: _Parser, doc: RawDocumentLike) -> TlsSecret | None:
     )
 
 
-def _mesh_outbound_policy(p: _Parser, doc: RawDocumentLike) -> str:
-    """`outboundTrafficPolicy.mode` of the `istio` ConfigMap in istio-system, else ""."""
+def _mesh_config(p: _Parser, doc: RawDocumentLike) -> dict[str, Any] | None:
+    """The MeshConfig of the `istio` ConfigMap in istio-system (None for other ConfigMaps)."""
     head = _meta(p, doc)
     if head is None or head[:2] != ("istio", "istio-system"):
-        return ""
+        return None
     text = dict(doc.data.get("data") or {}).get("mesh") or ""
     try:
         mesh = YAML(typ="safe", pure=True).load(str(text)) or {}
     except YAMLError as exc:
         p.error(doc, "data.mesh", f"is not YAML: {exc}")
-        return ""
-    mode = (
-        (mesh.get("outboundTrafficPolicy") or {}).get("mode", "") if isinstance(mesh, dict) else ""
-    )
+        return None
+    if not isinstance(mesh, dict):
+        p.error(doc, "data.mesh", "must be a map (MeshConfig)")
+        return None
+    return mesh
+
+
+def _mesh_outbound_policy(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> str:
+    """`outboundTrafficPolicy.mode` of the mesh config, else ""."""
+    mode = (mesh.get("outboundTrafficPolicy") or {}).get("mode", "")
     if mode not in ("", "ALLOW_ANY", "REGISTRY_ONLY"):
         p.error(
             doc, "data.mesh", f"outboundTrafficPolicy.mode {mode!r} is not ALLOW_ANY|REGISTRY_ONLY"
         )
         return ""
     return str(mode)
+
+
+def _mesh_telemetry(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshTelemetry:
+    errors: list[tuple[str, str]] = []
+    found = parse_mesh_telemetry(mesh, errors)
+    for path, message in errors:
+        p.error(doc, "data.mesh", f"{path}: {message}")
+    return found
+
+
+def _legacy_tracing(p: _Parser, doc: RawDocumentLike) -> str:
+    """The Zipkin endpoint of an `istio-tracing` ConfigMap (any namespace), else ""."""
+    head = _meta(p, doc)
+    if head is None or head[0] != "istio-tracing":
+        return ""
+    errors: list[tuple[str, str]] = []
+    endpoint = legacy_tracing_address(dict(doc.data.get("data") or {}), errors)
+    for path, message in errors:
+        p.error(doc, path, message)
+    return endpoint
 
 
 # Ports a sidecar uses itself on every workload address (Istio's numbers).
@@ -266,6 +304,8 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
     namespaces: set[str] = {"default"}
     secrets: dict[tuple[str, str], TlsSecret] = {}
     outbound_policy = ""
+    telemetry = MeshTelemetry()
+    tracing_endpoint = ""
     for doc in docs:
         if not isinstance(doc.data, dict):
             continue
@@ -290,7 +330,11 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
             if secret is not None:
                 secrets[(secret.namespace, secret.name)] = secret
         elif (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
-            outbound_policy = _mesh_outbound_policy(p, doc) or outbound_policy
+            mesh = _mesh_config(p, doc)
+            if mesh is not None:
+                outbound_policy = _mesh_outbound_policy(p, doc, mesh) or outbound_policy
+                telemetry = _mesh_telemetry(p, doc, mesh)
+            tracing_endpoint = _legacy_tracing(p, doc) or tracing_endpoint
         elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
             head = _meta(p, doc)
             if head:
@@ -302,5 +346,6 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
         namespaces=tuple(sorted(namespaces)),
         secrets=tuple(secrets[k] for k in sorted(secrets)),
         outbound_traffic_policy=outbound_policy,
+        telemetry=with_legacy_tracing(telemetry, tracing_endpoint),
     )
     return manifest, p.diagnostics

@@ -119,6 +119,8 @@ class Endpoint:
     instance: str = ""
     service_account: str = "default"
     healthy: bool = True
+    workload: str = ""  # the instance's workload (Deployment) name; "" for ServiceEntry endpoints
+    namespace: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
 
 from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.telemetry.labels import UNKNOWN, service_metadata
 from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
 from pilotfish.translate.traffic_policy import (
@@ -60,6 +61,7 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
         lb_policy=cluster_pb2.Cluster.LEAST_REQUEST,  # Istio's default balancer
         circuit_breakers=default_circuit_breakers(),
+        metadata=service_metadata(spec.service.hostname, spec.service.name, spec.service.namespace),
     )
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
@@ -122,6 +124,7 @@ def blackhole_cluster() -> cluster_pb2.Cluster:
         name=names.BLACKHOLE_CLUSTER,
         type=cluster_pb2.Cluster.STATIC,
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+        metadata=service_metadata(UNKNOWN, names.BLACKHOLE_CLUSTER, UNKNOWN),
     )
 
 
@@ -139,6 +142,7 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
         lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
         circuit_breakers=default_circuit_breakers(),
+        metadata=service_metadata(UNKNOWN, names.PASSTHROUGH_CLUSTER, UNKNOWN),
     )
     cluster.cluster_type.name = DFP_CLUSTER_TYPE
     cluster.cluster_type.typed_config.CopyFrom(pack(config))

@@ -2,7 +2,8 @@
 
 The registry's endpoints for the service port, minus instances that are not ready (as Istio
 leaves out not-ready pods), filtered by the subset's labels; each carries the instance name and
-service account as metadata under `pilotfish`.
+service account as metadata under `pilotfish`, and for workloads of the mesh their
+identity (`telemetry.labels.endpoint_fields`: a TCP client's peer labels).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from google.protobuf import struct_pb2
 
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Endpoint
+from pilotfish.telemetry.exchange import identity
+from pilotfish.telemetry.labels import ENDPOINT_METADATA, endpoint_fields
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import socket_address
 
-METADATA_NAMESPACE = "pilotfish"
+METADATA_NAMESPACE = ENDPOINT_METADATA
 
 
 def load_assignment(
@@ -38,6 +41,9 @@ def load_assignment(
 def _lb_endpoint(endpoint: Endpoint) -> ep_pb2.LbEndpoint:
     fields = struct_pb2.Struct()
     fields.update({"instance": endpoint.instance, "service_account": endpoint.service_account})
+    if endpoint.workload:
+        peer = identity(dict(endpoint.labels), endpoint.workload, endpoint.namespace)
+        fields.update(endpoint_fields(peer))
     metadata = base_pb2.Metadata()
     metadata.filter_metadata[METADATA_NAMESPACE].CopyFrom(fields)
     return ep_pb2.LbEndpoint(

@@ -4,7 +4,8 @@ Orchestrates the other modules: outbound cluster specs (service ports x Destinat
 subsets, with the rule Istio would pick for this proxy), their clusters and endpoints, the
 special clusters, then sidecar listeners/routes (outbound HTTP proxy, outbound TCP listeners,
 inbound ports) or gateway listeners/routes (HTTP, then HTTPS/TLS/TCP servers and their SDS
-secrets). A `Sidecar` resource narrows the push context first (`sidecar_scope`).
+secrets). A `Sidecar` resource narrows the push context first (`sidecar_scope`); Istio's
+telemetry is added last (`observability`).
 Pure: reads only its arguments; never raises for config problems.
 """
 
@@ -35,6 +36,7 @@ from pilotfish.translate.gateway_http import (
     gateway_route_config,
     with_blackhole_vhost,
 )
+from pilotfish.translate.observability import decorate
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
@@ -153,7 +155,7 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
             config = apply_https_redirect(config, gateway_port)
             messages.append(with_blackhole_vhost(config, port))
         messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
-        return ProxyResources.build(messages, diagnostics)
+        return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
     forward_proxy = any(service_entries.uses_forward_proxy(s) for s in specs.values())
     passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"
     if passthrough:
@@ -177,7 +179,7 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))
         if http:
             messages.append(inbound_route_config(container_port))
-    return ProxyResources.build(messages, diagnostics)
+    return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
 __all__ = ["generate", "names", "outbound_cluster_specs"]

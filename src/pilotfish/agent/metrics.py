@@ -1,0 +1,103 @@
+"""The agent's merged metrics endpoint, Istio's 15020 `/stats/prometheus` (MeshConfig
+`enablePrometheusMerge: true`): Envoy's own stats (from 15090, where Istio's metrics already have
+Istio's names), the agent's, and the app's if the workload declares `prometheus.io/scrape: "true"`
+(with `prometheus.io/port` and `prometheus.io/path`, default `/metrics`), as Istio's agent
+merges them. Scrape path only: nothing here touches requests between workloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+log = logging.getLogger("pilotfish.agent")
+
+MERGED_PORT = 15020
+SCRAPE_ANNOTATION = "prometheus.io/scrape"
+PORT_ANNOTATION = "prometheus.io/port"
+PATH_ANNOTATION = "prometheus.io/path"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class AppScrape:
+    """Where the app serves its own metrics (already mapped to its real loopback port)."""
+
+    port: int
+    path: str = "/metrics"
+
+
+def app_scrape(
+    annotations: dict[str, str], app_ports: tuple[tuple[int, int], ...]
+) -> AppScrape | None:
+    """The app's metrics target from its `prometheus.io/*` annotations, if it declares one."""
+    if annotations.get(SCRAPE_ANNOTATION, "").lower() != "true":
+        return None
+    ports = dict(app_ports)
+    raw = annotations.get(PORT_ANNOTATION, "")
+    if raw.isdigit():
+        port = ports.get(int(raw), int(raw))
+    elif app_ports:
+        port = app_ports[0][1]
+    else:
+        return None
+    path = annotations.get(PATH_ANNOTATION) or "/metrics"
+    return AppScrape(port, path if path.startswith("/") else f"/{path}")
+
+
+class MergedMetrics:
+    """An aiohttp server on ip:15020 for one proxy; `agent_lines` gives the agent's own series."""
+
+    def __init__(
+        self, ip: str, stats_url: str, app: AppScrape | None, agent_lines: Callable[[], str]
+    ) -> None:
+        self.ip = ip
+        self.stats_url = stats_url
+        self.app = app
+        self.agent_lines = agent_lines
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        application = web.Application()
+        application.router.add_get("/stats/prometheus", self._handle)
+        application.router.add_get("/metrics", self._handle)
+        self._runner = web.AppRunner(application, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.ip, MERGED_PORT, reuse_address=True)
+        await site.start()
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=5), trust_env=False
+        )
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _fetch(self, url: str) -> str:
+        assert self._session is not None
+        try:
+            async with self._session.get(url) as resp:
+                if resp.status != 200:
+                    log.warning("metrics merge: %s answered %s", url, resp.status)
+                    return ""
+                return await resp.text()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.warning("metrics merge: cannot read %s: %s", url, exc)
+            return ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        sources = [self._fetch(self.stats_url)]
+        if self.app is not None:
+            sources.append(self._fetch(f"http://127.0.0.1:{self.app.port}{self.app.path}"))
+        parts = await asyncio.gather(*sources)
+        merged = [parts[0], self.agent_lines(), *parts[1:]]
+        text = "".join(p if p.endswith("\n") or not p else p + "\n" for p in merged)
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})

@@ -1,0 +1,143 @@
+"""Peer metadata exchange, as Istio's `istio.metadata_exchange` does it over HTTP, with
+standard Envoy pieces.
+
+The sending sidecar sets one header with its own identity (the client on requests, the server on
+responses), overwriting whatever the app sent, so an app cannot pose as another workload; the
+receiving sidecar's `header_to_metadata` filter copies the fields into dynamic metadata under
+`PEER_NAMESPACE` and removes the header, so apps never see it. Missing header: `unknown` (and
+`latest` for the canonical revision), Istio's defaults for a peer it knows nothing about.
+
+Header value: `workload;namespace;canonical service;canonical revision;app;version;cluster`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from envoy.config.core.v3 import base_pb2
+from envoy.extensions.filters.http.header_to_metadata.v3 import header_to_metadata_pb2 as h2m_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.type.matcher.v3 import regex_pb2
+
+from pilotfish.model.proxy import Proxy
+from pilotfish.telemetry.envoy import pack
+
+PEER_HEADER = "x-pilotfish-peer-metadata"
+PEER_NAMESPACE = "pilotfish.peer"
+FILTER_NAME = "envoy.filters.http.header_to_metadata"
+DEFAULT_CLUSTER_ID = "Kubernetes"  # Istio's CLUSTER_ID default (global.multiCluster.clusterName)
+FIELDS = (
+    "workload",
+    "namespace",
+    "canonical_service",
+    "canonical_revision",
+    "app",
+    "version",
+    "cluster",
+)
+_UNSAFE = re.compile(r"[;\s]")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a proxy tells its peers (and reports as the local side of its own metrics)."""
+
+    workload: str
+    namespace: str
+    canonical_service: str
+    canonical_revision: str
+    app: str
+    version: str
+    cluster: str = DEFAULT_CLUSTER_ID
+
+    def header_value(self) -> str:
+        """Empty fields travel as `unknown`, what Istio reports for a peer label it lacks."""
+        return ";".join(_UNSAFE.sub("_", getattr(self, name)) or "unknown" for name in FIELDS)
+
+
+def identity_of(proxy: Proxy) -> Identity:
+    return identity(proxy.label_map, proxy.workload or proxy.instance, proxy.namespace)
+
+
+def identity(labels: Mapping[str, str], workload: str, namespace: str) -> Identity:
+    """Istio's canonical names: the `service.istio.io/canonical-*` labels, else
+    `app.kubernetes.io/name|version`, else `app`|`version`, else the workload name|`latest`."""
+    service = (
+        labels.get("service.istio.io/canonical-name")
+        or labels.get("app.kubernetes.io/name")
+        or labels.get("app")
+        or workload
+    )
+    revision = (
+        labels.get("service.istio.io/canonical-revision")
+        or labels.get("app.kubernetes.io/version")
+        or labels.get("version")
+        or "latest"
+    )
+    return Identity(
+        workload=workload,
+        namespace=namespace,
+        canonical_service=service,
+        canonical_revision=revision,
+        app=labels.get("app", ""),
+        version=labels.get("version", ""),
+    )
+
+
+def peer_header(proxy: Proxy) -> base_pb2.HeaderValueOption:
+    """The header a proxy adds to what it sends (requests outbound, responses inbound)."""
+    return base_pb2.HeaderValueOption(
+        header=base_pb2.HeaderValue(key=PEER_HEADER, value=identity_of(proxy).header_value()),
+        append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
+
+
+def _default(name: str) -> str:
+    return "latest" if name == "canonical_revision" else "unknown"
+
+
+def _rules() -> list[h2m_pb2.Config.Rule]:
+    rules = []
+    for index, name in enumerate(FIELDS):
+        rest = "(;.*)?$" if index < len(FIELDS) - 1 else "$"
+        pattern = "^" + "[^;]*;" * index + "([^;]*)" + rest
+        rules.append(
+            h2m_pb2.Config.Rule(
+                header=PEER_HEADER,
+                on_header_present=h2m_pb2.Config.KeyValuePair(
+                    metadata_namespace=PEER_NAMESPACE,
+                    key=name,
+                    regex_value_rewrite=regex_pb2.RegexMatchAndSubstitute(
+                        pattern=regex_pb2.RegexMatcher(regex=pattern), substitution="\\1"
+                    ),
+                ),
+                on_header_missing=h2m_pb2.Config.KeyValuePair(
+                    metadata_namespace=PEER_NAMESPACE, key=name, value=_default(name)
+                ),
+                remove=index == len(FIELDS) - 1,  # read by every rule, removed by the last
+            )
+        )
+    return rules
+
+
+def downstream_peer_filter() -> hcm_pb2.HttpFilter:
+    """Inbound: learn the client from the request header (and remove it)."""
+    return hcm_pb2.HttpFilter(
+        name=FILTER_NAME, typed_config=pack(h2m_pb2.Config(request_rules=_rules()))
+    )
+
+
+def upstream_peer_filter() -> hcm_pb2.HttpFilter:
+    """Outbound and gateways: learn the server from the response header (and remove it)."""
+    return hcm_pb2.HttpFilter(
+        name=FILTER_NAME, typed_config=pack(h2m_pb2.Config(response_rules=_rules()))
+    )
+
+
+def peer_value(name: str) -> str:
+    """The access-log operator that reads one learned peer field."""
+    return f"%DYNAMIC_METADATA({PEER_NAMESPACE}:{name})%"

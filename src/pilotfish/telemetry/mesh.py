@@ -1,0 +1,210 @@
+"""The telemetry part of Istio's MeshConfig (the `istio` ConfigMap's `mesh` key), parsed.
+
+Honoured fields, with Istio's names and defaults: `accessLogFile` ("" = off), `accessLogEncoding`
+(TEXT|JSON), `accessLogFormat`, `enableTracing` (true), `defaultConfig.tracing.sampling` (1.0, i.e.
+1%), `defaultConfig.tracing.zipkin.address`, `extensionProviders` (zipkin, opentelemetry,
+envoyFileAccessLog, prometheus) and `defaultProviders` (metrics default `prometheus`). Also the
+legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`), which sets the Zipkin
+address. Parsing never raises: problems come back as (field path, message) pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+PROVIDER_KINDS = ("zipkin", "opentelemetry", "envoyFileAccessLog", "prometheus")
+UNSUPPORTED_KINDS = (
+    "envoyExtAuthzHttp",
+    "envoyExtAuthzGrpc",
+    "lightstep",
+    "datadog",
+    "stackdriver",
+    "opencensus",
+    "skywalking",
+    "envoyHttpAls",
+    "envoyTcpAls",
+    "envoyOtelAls",
+    "sds",
+)
+DEFAULT_SAMPLING = 1.0  # percent: Istio's PILOT_TRACE_SAMPLING / defaultConfig.tracing.sampling
+ENVOY_PROVIDER = "envoy"  # Istio's built-in file access log provider (/dev/stdout)
+LEGACY_ZIPKIN = "zipkin"  # the provider name `defaultConfig.tracing.zipkin` stands for
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One `extensionProviders` entry (the fields pilotfish uses)."""
+
+    name: str
+    kind: str
+    service: str = ""
+    port: int = 0
+    path: str = ""  # zipkin: collector path; envoyFileAccessLog: file path; otel http: path
+    max_tag_length: int = 256
+    text_format: str = ""  # envoyFileAccessLog logFormat.text
+    labels: tuple[tuple[str, str], ...] = ()  # envoyFileAccessLog logFormat.labels (JSON)
+    otel_http: bool = False  # opentelemetry with `http` (OTLP/HTTP) instead of gRPC
+    b3_and_w3c: bool = False  # zipkin traceContextOption USE_B3_WITH_W3C_PROPAGATION
+
+
+@dataclass(frozen=True)
+class MeshTelemetry:
+    access_log_file: str = ""
+    access_log_encoding: str = "TEXT"
+    access_log_format: str = ""
+    enable_tracing: bool = True
+    sampling: float = DEFAULT_SAMPLING
+    providers: tuple[Provider, ...] = ()
+    default_metrics_providers: tuple[str, ...] = ("prometheus",)
+    default_tracing_providers: tuple[str, ...] = ()
+    default_access_log_providers: tuple[str, ...] = ()
+    custom_tags: tuple[tuple[str, str], ...] = field(default=())
+
+    def provider(self, name: str) -> Provider | None:
+        return next((p for p in self.providers if p.name == name), None)
+
+    def provider_kind(self, name: str) -> str:
+        found = self.provider(name)
+        return found.kind if found is not None else ""
+
+
+Errors = list[tuple[str, str]]
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _port(raw: dict[str, Any], path: str, errors: Errors) -> int:
+    port = raw.get("port", 0)
+    if not isinstance(port, int) or not 0 <= port < 65536:
+        errors.append((f"{path}.port", f"{port!r} is not a port"))
+        return 0
+    return port
+
+
+def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+        errors.append((f"{path}.name", "is required"))
+        return None
+    kinds = [k for k in raw if k != "name"]
+    if len(kinds) != 1:
+        errors.append((path, "needs exactly one provider type (zipkin, opentelemetry, …)"))
+        return None
+    kind, body = kinds[0], raw[kinds[0]] or {}
+    if kind in UNSUPPORTED_KINDS:
+        return Provider(raw["name"], kind)
+    if kind not in PROVIDER_KINDS or not isinstance(body, dict):
+        errors.append((f"{path}.{kind}", "is not a known extension provider"))
+        return None
+    where = f"{path}.{kind}"
+    if kind in ("zipkin", "opentelemetry") and not isinstance(body.get("service"), str):
+        errors.append((f"{where}.service", "is required"))
+        return None
+    log_format = body.get("logFormat") or {}
+    labels = log_format.get("labels") if isinstance(log_format, dict) else None
+    return Provider(
+        name=raw["name"],
+        kind=kind,
+        service=str(body.get("service", "")),
+        port=_port(body, where, errors),
+        path=str(body.get("path") or (body.get("http") or {}).get("path") or ""),
+        max_tag_length=int(body.get("maxTagLength") or 256),
+        text_format=str(log_format.get("text") or "") if isinstance(log_format, dict) else "",
+        labels=tuple((str(k), str(v)) for k, v in (labels or {}).items()),
+        otel_http=kind == "opentelemetry" and "http" in body,
+        b3_and_w3c=body.get("traceContextOption") == "USE_B3_WITH_W3C_PROPAGATION",
+    )
+
+
+def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:
+    encoding = str(mesh.get("accessLogEncoding") or "TEXT")
+    if encoding not in ("TEXT", "JSON"):
+        errors.append(("accessLogEncoding", f"{encoding!r} is not TEXT or JSON"))
+        encoding = "TEXT"
+    providers = []
+    for index, raw in enumerate(mesh.get("extensionProviders") or []):
+        found = _provider(raw, f"extensionProviders[{index}]", errors)
+        if found is not None:
+            providers.append(found)
+    tracing = (
+        ((mesh.get("defaultConfig") or {}).get("tracing") or {})
+        if isinstance(mesh.get("defaultConfig"), dict)
+        else {}
+    )
+    sampling = tracing.get("sampling", DEFAULT_SAMPLING)
+    if not isinstance(sampling, int | float) or not 0 <= sampling <= 100:
+        errors.append(("defaultConfig.tracing.sampling", f"{sampling!r} is not 0-100"))
+        sampling = DEFAULT_SAMPLING
+    address = str((tracing.get("zipkin") or {}).get("address") or "")
+    if address:
+        providers.append(_legacy_zipkin(address))
+    defaults = mesh.get("defaultProviders") or {}
+    tags = tracing.get("custom_tags") or tracing.get("customTags") or {}
+    return MeshTelemetry(
+        access_log_file=str(mesh.get("accessLogFile") or ""),
+        access_log_encoding=encoding,
+        access_log_format=str(mesh.get("accessLogFormat") or ""),
+        enable_tracing=mesh.get("enableTracing", True) is not False,
+        sampling=float(sampling),
+        providers=tuple(providers),
+        default_metrics_providers=_names(defaults.get("metrics")) or ("prometheus",),
+        default_tracing_providers=_names(defaults.get("tracing"))
+        or ((LEGACY_ZIPKIN,) if address else ()),
+        default_access_log_providers=_names(defaults.get("accessLogging")),
+        custom_tags=tuple(
+            (str(k), str((v or {}).get("literal", {}).get("value", "")))
+            for k, v in tags.items()
+            if isinstance(v, dict) and "literal" in v
+        ),
+    )
+
+
+def _legacy_zipkin(address: str) -> Provider:
+    """`zipkin.istio-system:9411` (ProxyConfig) or a URL (the istio-tracing ConfigMap)."""
+    if "://" not in address:
+        address = f"http://{address}"
+    parts = urlsplit(address)
+    return Provider(
+        name=LEGACY_ZIPKIN,
+        kind="zipkin",
+        service=parts.hostname or "",
+        port=parts.port or 9411,
+        path=parts.path if parts.path not in ("", "/") else "",
+    )
+
+
+def legacy_tracing_address(data: dict[str, Any], errors: Errors) -> str:
+    """The Zipkin endpoint of an `istio-tracing` ConfigMap's `data.zipkin` (YAML text or map),
+    "" when absent or `enabled: false`."""
+    zipkin = data.get("zipkin")
+    if isinstance(zipkin, str):
+        from ruamel.yaml import YAML, YAMLError
+
+        try:
+            zipkin = YAML(typ="safe", pure=True).load(zipkin) or {}
+        except YAMLError as exc:
+            errors.append(("data.zipkin", f"is not YAML: {exc}"))
+            return ""
+    if not isinstance(zipkin, dict) or zipkin.get("enabled") is False:
+        return ""
+    endpoint = zipkin.get("endpoint") or zipkin.get("address") or ""
+    if not isinstance(endpoint, str) or not endpoint:
+        errors.append(("data.zipkin.endpoint", "is required when zipkin is enabled"))
+        return ""
+    return endpoint
+
+
+def with_legacy_tracing(mesh: MeshTelemetry, endpoint: str) -> MeshTelemetry:
+    """Mesh telemetry plus the legacy Zipkin endpoint (unless the mesh config names one)."""
+    if not endpoint or mesh.provider(LEGACY_ZIPKIN) is not None:
+        return mesh
+    from dataclasses import replace
+
+    return replace(
+        mesh,
+        providers=(*mesh.providers, _legacy_zipkin(endpoint)),
+        default_tracing_providers=mesh.default_tracing_providers or (LEGACY_ZIPKIN,),
+    )

@@ -1,0 +1,89 @@
+"""The Telemetry API, resolved for one proxy, as Istio does it.
+
+Telemetry objects apply at three levels: the root namespace (mesh-wide, no selector), the
+proxy's namespace (no selector), and the workload (`selector.matchLabels` a subset of the
+proxy's labels). For metrics, overrides accumulate in that order (later ones win) and the most
+specific `providers` list wins; the default provider is `prometheus`, as in Istio's default
+`defaultProviders.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pilotfish.config.objects import ConfigObject
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.telemetry.labels import Reporter
+from pilotfish.telemetry.metrics import STANDARD_METRICS, MetricsPolicy, TagOverride
+
+TELEMETRY = "Telemetry"
+PROMETHEUS = "prometheus"
+_MODES: dict[str | None, tuple[Reporter, ...]] = {
+    None: (Reporter.SOURCE, Reporter.DESTINATION),
+    "CLIENT_AND_SERVER": (Reporter.SOURCE, Reporter.DESTINATION),
+    "CLIENT": (Reporter.SOURCE,),
+    "SERVER": (Reporter.DESTINATION,),
+}
+
+
+def applicable(proxy: Proxy, push: PushContext) -> list[ConfigObject[Any]]:
+    """Telemetry objects for this proxy, least specific first (root, namespace, workload)."""
+    root = push.mesh.root_namespace
+    labels = proxy.label_map
+    levels: list[list[ConfigObject[Any]]] = [[], [], []]
+    for telemetry in push.kind(TELEMETRY):
+        selector = telemetry.spec.selector
+        match_labels = dict(selector.match_labels or {}) if selector is not None else {}
+        namespace = telemetry.meta.namespace
+        if match_labels:
+            if namespace == proxy.namespace and all(
+                labels.get(k) == v for k, v in match_labels.items()
+            ):
+                levels[2].append(telemetry)
+        elif namespace == proxy.namespace and namespace != root:
+            levels[1].append(telemetry)
+        elif namespace == root:
+            levels[0].append(telemetry)
+    return [t for level in levels for t in level]
+
+
+def provider_names(refs: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(r.name) for r in refs if r.name)
+
+
+def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
+    providers: tuple[str, ...] = push.mesh.telemetry.default_metrics_providers
+    disabled: set[tuple[str, Reporter]] = set()
+    overrides: list[TagOverride] = []
+    all_enums = [m.enum for m in STANDARD_METRICS]
+    for telemetry in applicable(proxy, push):
+        for section in telemetry.spec.metrics:
+            if section.providers:
+                providers = provider_names(section.providers)
+            for override in section.overrides:
+                match = override.match
+                metric = (match.metric if match is not None else None) or "ALL_METRICS"
+                if match is not None and match.custom_metric:
+                    continue  # custom metrics are not supported: nothing to match
+                mode = match.mode if match is not None else None
+                reporters = _MODES[mode]
+                enums = all_enums if metric == "ALL_METRICS" else [metric]
+                if override.disabled is not None:
+                    for enum in enums:
+                        for reporter in reporters:
+                            if override.disabled:
+                                disabled.add((enum, reporter))
+                            else:
+                                disabled.discard((enum, reporter))
+                for tag, change in sorted(override.tag_overrides.items()):
+                    remove = change.operation == "REMOVE"
+                    only = reporters[0] if len(reporters) == 1 else None
+                    overrides.append(TagOverride(metric, only, tag, remove, change.value or ""))
+    enabled = any(_is_prometheus(name, push) for name in providers)
+    return MetricsPolicy(enabled=enabled, disabled=frozenset(disabled), overrides=tuple(overrides))
+
+
+def _is_prometheus(name: str, push: PushContext) -> bool:
+    return name == PROMETHEUS or push.mesh.telemetry.provider_kind(name) == PROMETHEUS

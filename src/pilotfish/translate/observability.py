@@ -1,0 +1,157 @@
+"""`decorate(proxy, push, messages)`: add Istio's telemetry (built by `pilotfish.telemetry`) to
+one proxy's generated resources.
+
+- Listeners: every HTTP connection manager gets the peer-exchange filter first (inbound: learn the
+  client from the request; outbound and gateways: learn the server from the response) and the
+  metric loggers of its reporter; every TCP proxy gets the TCP metric loggers.
+- Route configurations: inbound ones add this proxy's identity to responses, the others to
+  requests routed to mesh services (not to hosts outside the mesh, as Istio skips external
+  clusters).
+
+Messages are copied before being changed: translation may share them between proxies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf.message import Message
+
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.model.push_context import PushContext
+from pilotfish.telemetry import exchange
+from pilotfish.telemetry.labels import Reporter, ServiceLabels
+from pilotfish.telemetry.metrics import MetricsPolicy, http_stats_logs, tcp_stats_logs
+from pilotfish.telemetry.policy import metrics_policy
+from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, pack
+from pilotfish.translate.names import parse_outbound_cluster
+
+INBOUND_ROUTE_PREFIX = "inbound|"
+
+
+def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> list[Message]:
+    policy = metrics_policy(proxy, push)
+    out: list[Message] = []
+    for message in messages:
+        if isinstance(message, listener_pb2.Listener):
+            message = _listener(proxy, push, policy, message)
+        elif isinstance(message, route_pb2.RouteConfiguration):
+            message = _route_config(proxy, push, message)
+        out.append(message)
+    return out
+
+
+def _copy(message: Message) -> Message:
+    copied = type(message)()
+    copied.CopyFrom(message)
+    return copied
+
+
+def inbound_service(proxy: Proxy, push: PushContext, container_port: int) -> ServiceLabels | None:
+    """The first service (by hostname) that sends this container port traffic: Istio's
+    `destination_service` for an inbound listener."""
+    labels = proxy.label_map
+    for service in push.services:
+        if service.namespace != proxy.namespace or not service.selects(labels):
+            continue
+        if any(port.target_port == container_port for port in service.ports):
+            return ServiceLabels(service.hostname, service.name, service.namespace)
+    return None
+
+
+def _listener(
+    proxy: Proxy, push: PushContext, policy: MetricsPolicy, listener: listener_pb2.Listener
+) -> listener_pb2.Listener:
+    inbound = listener.traffic_direction == base_pb2.INBOUND
+    reporter = Reporter.DESTINATION if inbound else Reporter.SOURCE
+    if proxy.type is ProxyType.ROUTER:
+        reporter = Reporter.SOURCE
+    service = (
+        inbound_service(proxy, push, listener.address.socket_address.port_value)
+        if inbound
+        else None
+    )
+    me = exchange.identity_of(proxy)
+    result = listener_pb2.Listener()
+    result.CopyFrom(listener)
+    for chain in result.filter_chains:
+        for network_filter in chain.filters:
+            if network_filter.name == HCM_FILTER:
+                _decorate_hcm(network_filter, reporter, me, policy, service)
+            elif network_filter.name == TCP_PROXY_FILTER:
+                _decorate_tcp(network_filter, reporter, me, policy, service)
+    return result
+
+
+def _decorate_hcm(
+    network_filter: lc_pb2.Filter,
+    reporter: Reporter,
+    me: exchange.Identity,
+    policy: MetricsPolicy,
+    service: ServiceLabels | None,
+) -> None:
+    manager = hcm_pb2.HttpConnectionManager()
+    network_filter.typed_config.Unpack(manager)
+    peer = (
+        exchange.downstream_peer_filter()
+        if reporter is Reporter.DESTINATION
+        else exchange.upstream_peer_filter()
+    )
+    filters = [peer, *manager.http_filters]
+    del manager.http_filters[:]
+    manager.http_filters.extend(filters)
+    manager.access_log.extend(http_stats_logs(reporter, me, policy, service))
+    network_filter.typed_config.CopyFrom(pack(manager))
+
+
+def _decorate_tcp(
+    network_filter: lc_pb2.Filter,
+    reporter: Reporter,
+    me: exchange.Identity,
+    policy: MetricsPolicy,
+    service: ServiceLabels | None,
+) -> None:
+    proxy = tcp_proxy_pb2.TcpProxy()
+    network_filter.typed_config.Unpack(proxy)
+    logs = tcp_stats_logs(reporter, me, policy, service)
+    if logs:
+        proxy.access_log.extend(logs)
+        proxy.access_log_options.flush_access_log_on_connected = True
+    network_filter.typed_config.CopyFrom(pack(proxy))
+
+
+def _route_config(
+    proxy: Proxy, push: PushContext, config: route_pb2.RouteConfiguration
+) -> route_pb2.RouteConfiguration:
+    result = route_pb2.RouteConfiguration()
+    result.CopyFrom(config)
+    header = exchange.peer_header(proxy)
+    if config.name.startswith(INBOUND_ROUTE_PREFIX):
+        result.response_headers_to_add.append(header)
+        return result
+    for vhost in result.virtual_hosts:
+        for route in vhost.routes:
+            if route.HasField("route") and _to_mesh(route.route, push):
+                route.request_headers_to_add.append(header)
+    return result
+
+
+def _to_mesh(action: rc_pb2.RouteAction, push: PushContext) -> bool:
+    """Routes to services of the registry that are not MESH_EXTERNAL (Istio does not send its
+    metadata headers to external clusters)."""
+    clusters = [action.cluster, *(c.name for c in action.weighted_clusters.clusters)]
+    for name in clusters:
+        parsed = parse_outbound_cluster(name) if name else None
+        service = push.registry.service(parsed[2]) if parsed else None
+        if service is not None and not service.mesh_external:
+            return True
+    return False
