@@ -1,0 +1,202 @@
+"""Istio's standard metrics from real Envoys (the standard build): Bookinfo, tcp-echo and a probe
+app in one mesh; the tests scrape each sidecar's 15090 and 15020 as Prometheus would and check
+names, labels and values as Istio's dashboards and Kiali read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.httpkit import SidecarClient, apply_yaml
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
+from tests.e2e.telemetrykit import (
+    KIALI_HTTP_LABELS,
+    fetch,
+    poll,
+    probe_manifest,
+    scrape,
+    select,
+    total,
+)
+
+from pilotfish.telemetry.exchange import PEER_HEADER
+from pilotfish.telemetry.labels import HTTP_LABELS, TCP_LABELS
+
+PROBE = "http://probe:8000/headers"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
+        apps = tmp_path_factory.mktemp("apps")
+        (apps / "probe.yaml").write_text(probe_manifest(apps))
+        mesh.apply("samples/tcp-echo/tcp-echo.yaml", str(apps / "probe.yaml"))
+        mesh.wait_for(lambda: "probe-v1-0" in mesh.info["proxies"], 60, "probe started")
+        mesh.wait_for(lambda: "tcp-client-0" in mesh.info["proxies"], 60, "tcp-client started")
+        client = SidecarClient(mesh, "productpage-v1-0")
+        mesh.wait_for(lambda: client.request(PROBE).status == 200, 60, "probe reachable")
+        yield mesh
+
+
+def _stats(mesh: LocalMesh, instance: str, port: int = 15090) -> str:
+    ip = mesh.info["proxies"][instance]["ip"]
+    return f"http://{ip}:{port}/stats/prometheus"
+
+
+def test_bookinfo_requests_carry_istios_labels_on_both_sides(mesh: LocalMesh) -> None:
+    for _ in range(10):
+        assert mesh.get("/productpage").status == 200
+    url = _stats(mesh, "productpage-v1-0")
+
+    def inbound() -> bool:
+        found = select(scrape(url), "istio_requests_total", reporter="destination")
+        return total(found, "istio_requests_total", source_workload="istio-ingressgateway") >= 10
+
+    poll(inbound, what="productpage's inbound requests")
+    samples = scrape(url)
+    (server,) = select(
+        samples, "istio_requests_total", reporter="destination",
+        source_workload="istio-ingressgateway", response_code="200",
+    )  # fmt: skip
+    assert list(server.labels) == list(HTTP_LABELS)
+    assert (
+        server.labels
+        | {
+            "source_workload_namespace": "istio-system",
+            "source_canonical_service": "istio-ingressgateway",
+            "source_canonical_revision": "latest",
+            "source_principal": "unknown",
+            "destination_workload": "productpage-v1",
+            "destination_workload_namespace": "default",
+            "destination_service": "productpage.default.svc.cluster.local",
+            "destination_service_name": "productpage",
+            "destination_service_namespace": "default",
+            "destination_canonical_service": "productpage",
+            "destination_canonical_revision": "v1",
+            "destination_app": "productpage",
+            "destination_version": "v1",
+            "destination_cluster": "Kubernetes",
+            "request_protocol": "http",
+            "grpc_response_status": "",
+            "response_flags": "-",
+            "connection_security_policy": "none",
+        }
+        == server.labels
+    )
+    to_reviews = select(
+        samples, "istio_requests_total", reporter="source", destination_service_name="reviews"
+    )
+    assert {s.labels["destination_workload"] for s in to_reviews} <= {
+        "reviews-v1", "reviews-v2", "reviews-v3",
+    }  # fmt: skip
+    assert sum(s.value for s in to_reviews) >= 10
+    for series in to_reviews:
+        assert series.labels["source_workload"] == "productpage-v1"
+        assert series.labels["destination_version"] == series.labels["destination_workload"][-2:]
+        assert series.labels["connection_security_policy"] == "unknown"  # Istio: client side
+    for series in select(samples, "istio_requests_total"):
+        missing = [k for k in KIALI_HTTP_LABELS if not series.labels.get(k)]
+        assert not missing, (missing, series.labels)
+
+
+def test_duration_and_size_histograms_use_istios_buckets(mesh: LocalMesh) -> None:
+    url = _stats(mesh, "productpage-v1-0")
+    name = "istio_request_duration_milliseconds_bucket"
+    poll(lambda: total(scrape(url), name, reporter="destination", le="+Inf") > 0, 30, name)
+    samples = scrape(url)
+    buckets = sorted({float(s.labels["le"]) for s in select(samples, name)} - {float("inf")})
+    assert buckets == [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
+                       60000, 300000, 600000, 1800000, 3600000]  # fmt: skip
+    for family in ("istio_request_bytes", "istio_response_bytes"):
+        assert total(samples, f"{family}_sum", reporter="destination") > 100, family
+
+
+def test_15090_has_istio_names_and_15020_merges_envoy_agent_and_app(mesh: LocalMesh) -> None:
+    raw = fetch(_stats(mesh, "probe-v1-0"))
+    assert "envoy_istio_" not in raw
+    assert "envoy_cluster_upstream_rq" in raw or "envoy_server_live" in raw  # Envoy's own stats
+    client = SidecarClient(mesh, "productpage-v1-0")
+    assert client.request(PROBE).status == 200
+
+    def merged() -> bool:
+        samples = scrape(_stats(mesh, "probe-v1-0", 15020))
+        return (
+            total(samples, "istio_requests_total", reporter="destination") > 0
+            and total(samples, "probe_app_hits_total") > 0
+            and total(samples, "istio_build", component="proxy") == 1
+            and total(samples, "envoy_server_live") == 1
+        )
+
+    poll(merged, what="15020 merging Envoy, agent and app metrics")
+
+
+def test_peer_header_never_reaches_apps_and_cannot_be_forged(mesh: LocalMesh) -> None:
+    client = SidecarClient(mesh, "productpage-v1-0")
+    forged = "evil;hacked;evil;v9;evil;v9;Mars"
+    resp = client.request(PROBE, headers={PEER_HEADER: forged})
+    assert resp.status == 200
+    assert PEER_HEADER not in {k.lower() for k in json.loads(resp.body)}  # the app saw none
+    assert PEER_HEADER not in resp.headers  # the calling app gets none back
+    url = _stats(mesh, "probe-v1-0")
+    poll(lambda: total(scrape(url), "istio_requests_total", reporter="destination") > 0)
+    seen = {s.labels["source_workload"] for s in select(scrape(url), "istio_requests_total")}
+    assert seen == {"productpage-v1"}, seen
+    # A caller outside the mesh (no sidecar) is `unknown`, whatever header it sends.
+    ip = mesh.info["proxies"]["probe-v1-0"]["ip"]
+    direct = http(f"http://{ip}:8080/headers", headers={PEER_HEADER: forged})
+    assert direct.status == 200 and PEER_HEADER not in json.loads(direct.body)
+
+
+def test_fault_abort_shows_as_503_with_the_fault_flag(mesh: LocalMesh, tmp_path: Path) -> None:
+    apply_yaml(mesh, tmp_path, """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: probe}
+spec:
+  hosts: [probe]
+  http:
+  - fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: probe}}]
+""")  # fmt: skip
+    client = SidecarClient(mesh, "productpage-v1-0")
+    mesh.wait_for(lambda: client.request(PROBE).status == 503, what="the abort")
+    url = _stats(mesh, "productpage-v1-0")
+    poll(
+        lambda: total(
+            scrape(url), "istio_requests_total", reporter="source", response_code="503",
+            response_flags="FI", destination_service_name="probe",
+        ) > 0,
+        what="a 503 FI series",
+    )  # fmt: skip
+    mesh.pilotfish("delete", "virtualservice", "probe")
+
+
+def test_tcp_metrics_for_tcp_echo(mesh: LocalMesh) -> None:
+    ip = mesh.info["proxies"]["tcp-client-0"]["ip"]
+    for i in range(6):
+        resp = http(f"http://{ip}:8080/echo?msg=hello{i}")
+        assert resp.status == 200 and resp.body.strip().endswith(f"hello{i}"), resp.body
+    url = _stats(mesh, "tcp-client-0")
+    name = "istio_tcp_connections_closed_total"
+    poll(lambda: total(scrape(url), name, reporter="source") >= 6, what=name)
+    samples = scrape(url)
+    for series in select(samples, "istio_tcp_sent_bytes_total", reporter="source"):
+        assert list(series.labels) == list(TCP_LABELS)
+        assert series.labels["destination_workload"] in ("tcp-echo-v1", "tcp-echo-v2")
+        assert series.labels["destination_service"] == "tcp-echo.default.svc.cluster.local"
+        assert series.labels["request_protocol"] == "tcp"
+        assert series.labels["source_workload"] == "tcp-client"
+    assert total(samples, "istio_tcp_connections_opened_total", reporter="source") >= 6
+    # each exchange sends "helloN\n" (7 bytes) and gets back "one|two helloN\n" (11 bytes)
+    assert total(samples, "istio_tcp_received_bytes_total", reporter="source") >= 6 * 7
+    assert total(samples, "istio_tcp_sent_bytes_total", reporter="source") >= 6 * 11
+    echo = [n for n in mesh.info["proxies"] if n.startswith("tcp-echo-")]
+    served = sum(
+        total(scrape(_stats(mesh, n)), "istio_tcp_connections_closed_total",
+              reporter="destination", destination_service_name="tcp-echo")
+        for n in echo
+    )  # fmt: skip
+    assert served >= 6

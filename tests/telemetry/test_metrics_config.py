@@ -1,0 +1,171 @@
+"""Unit tests: Istio's metric labels, the peer header, the Telemetry API's metrics section, and
+the mesh config's telemetry fields, as translation writes them for Envoy."""
+
+from __future__ import annotations
+
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.access_loggers.stats.v3 import stats_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.telemetry.exchange import PEER_HEADER, identity_of
+from pilotfish.telemetry.labels import HTTP_LABELS, TCP_LABELS
+from pilotfish.telemetry.mesh import legacy_tracing_address, parse_mesh_telemetry
+from pilotfish.translate import LISTENER_TYPE, ROUTE_TYPE, generate
+
+
+def _stats_configs(listener: listener_pb2.Listener) -> list[stats_pb2.Config]:
+    manager = hcm_pb2.HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    found = []
+    for log in manager.access_log:
+        if log.name == "envoy.access_loggers.stats":
+            config = stats_pb2.Config()
+            log.typed_config.Unpack(config)
+            found.append(config)
+    return found
+
+
+def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConnectionManager]:
+    push = bookinfo_push(config_yaml)
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    resources = generate(proxy, push)
+    listener = resources[LISTENER_TYPE][f"inbound_{proxy.ip}_9080"]
+    manager = hcm_pb2.HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    (config,) = _stats_configs(listener)  # type: ignore[arg-type]
+    return config, manager
+
+
+def test_canonical_names_follow_istios_label_precedence() -> None:
+    def proxy(**labels: str) -> Proxy:
+        return Proxy(ProxyType.SIDECAR, "127.1.1.1", "w-0", "ns", tuple(labels.items()), "w")
+
+    assert identity_of(proxy(app="a", version="v1")).canonical_service == "a"
+    plain = identity_of(proxy())
+    assert (plain.canonical_service, plain.canonical_revision) == ("w", "latest")
+    canonical = {
+        "service.istio.io/canonical-name": "c",
+        "app.kubernetes.io/name": "k",
+        "service.istio.io/canonical-revision": "r",
+        "app": "a",
+    }
+    mine = identity_of(proxy(**canonical))
+    assert (mine.canonical_service, mine.canonical_revision) == ("c", "r")
+    # `;` separates the header's fields: a label value cannot smuggle in another field
+    assert (
+        identity_of(proxy(app="a;b", version="")).header_value()
+        == "w;ns;a_b;latest;a_b;unknown;Kubernetes"
+    )
+
+
+def test_inbound_listener_reports_as_destination_with_every_istio_label() -> None:
+    config, manager = _inbound()
+    assert manager.http_filters[0].name == "envoy.filters.http.header_to_metadata"
+    names = [c.stat.name for c in config.counters] + [h.stat.name for h in config.histograms]
+    assert names == ["requests_total", "request_duration_milliseconds", "request_bytes",
+                     "response_bytes"]  # fmt: skip
+    tags = {t.name: t.value_format for t in config.counters[0].stat.tags}
+    assert tuple(tags) == HTTP_LABELS
+    assert tags["reporter"] == "destination"
+    assert tags["destination_workload"] == "reviews-v2"
+    assert tags["destination_service"] == "reviews.default.svc.cluster.local"
+    assert tags["source_workload"] == "%DYNAMIC_METADATA(pilotfish.peer:workload)%"
+    assert config.histograms[0].unit == stats_pb2.Config.Histogram.Milliseconds
+
+
+def test_inbound_routes_answer_with_the_identity_and_outbound_routes_send_it() -> None:
+    push = bookinfo_push()
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    routes = generate(proxy, push)[ROUTE_TYPE]
+    inbound = routes["inbound|9080||"]
+    assert [h.header.key for h in inbound.response_headers_to_add] == [PEER_HEADER]
+    outbound = routes["http_proxy"]
+    to_ratings = next(v for v in outbound.virtual_hosts if v.name.startswith("ratings."))
+    assert PEER_HEADER in [h.header.key for h in to_ratings.routes[0].request_headers_to_add]
+    assert outbound.virtual_hosts[-1].name in ("allow_any", "block_all")
+    for route in outbound.virtual_hosts[-1].routes:  # never to hosts outside the mesh
+        assert PEER_HEADER not in [h.header.key for h in route.request_headers_to_add]
+
+
+def test_telemetry_disables_a_metric_per_mode_and_overrides_tags() -> None:
+    config, _ = _inbound("""
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics:
+  - providers: [{name: prometheus}]
+    overrides:
+    - match: {metric: REQUEST_SIZE, mode: SERVER}
+      disabled: true
+    - match: {metric: ALL_METRICS}
+      tagOverrides:
+        request_protocol: {operation: REMOVE}
+        user_agent: {value: "request.headers['user-agent']"}
+""")
+    names = [h.stat.name for h in config.histograms]
+    assert "request_bytes" not in names and "response_bytes" in names
+    tags = {t.name: t.value_format for t in config.counters[0].stat.tags}
+    assert "request_protocol" not in tags
+    assert tags["user_agent"] == "%CEL(request.headers['user-agent'])%"
+
+
+def test_no_prometheus_provider_means_no_metrics() -> None:
+    push = bookinfo_push("""
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: off, namespace: default}
+spec:
+  metrics: [{providers: [{name: some-otel}]}]
+""")
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    listener = generate(proxy, push)[LISTENER_TYPE][f"inbound_{proxy.ip}_9080"]
+    assert _stats_configs(listener) == []  # type: ignore[arg-type]
+
+
+def test_tcp_labels_have_no_response_code() -> None:
+    assert "response_code" not in TCP_LABELS and "grpc_response_status" not in TCP_LABELS
+    assert len(HTTP_LABELS) == 25 and len(TCP_LABELS) == 23
+
+
+def test_mesh_config_telemetry_fields_and_errors() -> None:
+    errors: list[tuple[str, str]] = []
+    mesh = parse_mesh_telemetry(
+        {
+            "accessLogFile": "/dev/stdout",
+            "accessLogEncoding": "JSON",
+            "defaultConfig": {"tracing": {"sampling": 50, "zipkin": {"address": "zk:9411"}}},
+            "extensionProviders": [
+                {"name": "otel", "opentelemetry": {"service": "otel.obs", "port": 4317}},
+                {"name": "bad"},
+            ],
+        },
+        errors,
+    )
+    assert (mesh.access_log_file, mesh.access_log_encoding, mesh.sampling) == (
+        "/dev/stdout", "JSON", 50.0,
+    )  # fmt: skip
+    assert mesh.provider_kind("otel") == "opentelemetry"
+    legacy = mesh.provider("zipkin")
+    assert legacy is not None and (legacy.service, legacy.port) == ("zk", 9411)
+    assert errors == [
+        ("extensionProviders[1]", "needs exactly one provider type (zipkin, opentelemetry, …)")
+    ]
+    bad: list[tuple[str, str]] = []
+    parse_mesh_telemetry({"accessLogEncoding": "XML"}, bad)
+    assert bad[0][0] == "accessLogEncoding"
+
+
+def test_legacy_istio_tracing_configmap() -> None:
+    errors: list[tuple[str, str]] = []
+    text = "enabled: true\nendpoint: http://zipkin.istio-system:9411/api/v2/spans\n"
+    assert legacy_tracing_address({"zipkin": text}, errors) == (
+        "http://zipkin.istio-system:9411/api/v2/spans"
+    )
+    assert legacy_tracing_address({"zipkin": "enabled: false\n"}, errors) == ""
+    assert legacy_tracing_address({"zipkin": "enabled: true\n"}, errors) == ""
+    assert errors == [("data.zipkin.endpoint", "is required when zipkin is enabled")]
