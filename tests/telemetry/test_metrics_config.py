@@ -10,11 +10,13 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
+from pilotfish.config.mesh_telemetry import legacy_tracing_address, parse_mesh_telemetry
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.telemetry.exchange import PEER_HEADER, identity_of
 from pilotfish.telemetry.labels import HTTP_LABELS, TCP_LABELS
-from pilotfish.telemetry.mesh import legacy_tracing_address, parse_mesh_telemetry
-from pilotfish.translate import LISTENER_TYPE, ROUTE_TYPE, generate
+from pilotfish.translate import generate
+from pilotfish.type_urls import LISTENER as LISTENER_TYPE
+from pilotfish.type_urls import ROUTE as ROUTE_TYPE
 
 
 def _stats_configs(listener: listener_pb2.Listener) -> list[stats_pb2.Config]:

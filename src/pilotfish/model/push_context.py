@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.hosts import host_matches, specificity
 from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY, with_entries
@@ -25,7 +26,6 @@ from pilotfish.registry.types import (
     ServicePort,
     WorkloadInstance,
 )
-from pilotfish.telemetry.mesh import MeshTelemetry
 
 MESH_GATEWAY = "mesh"
 

@@ -17,7 +17,7 @@ A Workload document:
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
 `istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`
-and the telemetry fields (`pilotfish.telemetry.mesh`) are honoured), and the legacy
+and the telemetry fields (`pilotfish.config.mesh_telemetry`) are honoured), and the legacy
 `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`).
 
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
@@ -36,14 +36,14 @@ from typing import Any, Protocol
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.kinds import MANIFEST_API
-from pilotfish.config.objects import Diagnostic, Source
-from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
-from pilotfish.telemetry.mesh import (
+from pilotfish.config.mesh_telemetry import (
     MeshTelemetry,
     legacy_tracing_address,
     parse_mesh_telemetry,
     with_legacy_tracing,
 )
+from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

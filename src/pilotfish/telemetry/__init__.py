@@ -1,12 +1,12 @@
 """Istio's telemetry, built from upstream Envoy's own pieces: standard metrics, peer metadata
 exchange, access logs and tracing configuration.
 
-Owns: Istio's metric names, labels, buckets and defaults (`metrics`), how peers learn each
-other's identity (`exchange`: a request/response header set by the sending sidecar and removed
-by the receiving one), the mesh config and Telemetry API resolution (`mesh`, `policy`), access
-log formats (`access_log`) and tracing providers (`tracing`).
-`pilotfish.translate.observability` adds them to each proxy's generated resources. Everything
-here is pure: no I/O, no clock, no environment.
+Owns: Istio's metric names, labels, buckets and defaults (`metrics`, `labels`), how peers learn
+each other's identity (`exchange`: a request/response header set by the sending sidecar and
+removed by the receiving one), Telemetry API resolution (`policy`), access log formats
+(`access_log`) and tracing providers (`tracing`). The mesh config's telemetry fields are parsed
+in `pilotfish.config.mesh_telemetry`; `pilotfish.translate.observability` adds all of this to
+each proxy's generated resources. Everything here is pure: no I/O, no clock, no environment.
 
 Nothing runs in Python on the request path: metrics are Envoy's `envoy.access_loggers.stats`
 logger, peer identity is `header_to_metadata`, logs and spans are Envoy's file logger and tracers.
