@@ -117,14 +117,28 @@ def test_sleep_serves_a_trivial_200(apps: AppRunner) -> None:
     assert reply.status == 200 and reply.text == "sleep\n"
 
 
+def _wait_until_catches_sigterm(pid: int, timeout: float = 15.0) -> None:
+    """Block until the process has installed its SIGTERM handler (SigCgt in /proc), so a slow
+    interpreter start on a loaded machine is not mistaken for a missing handler."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:") and int(line.split()[1], 16) & (
+                1 << (signal.SIGTERM - 1)
+            ):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never installed a SIGTERM handler")
+
+
 def test_sleep_without_port_waits_for_sigterm() -> None:
     env = clean_env({})
     process = subprocess.Popen([sys.executable, str(SLEEP)], cwd=SLEEP.parent, env=env)
     try:
-        time.sleep(0.5)
+        _wait_until_catches_sigterm(process.pid)
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=1.0) == 0
+        assert process.wait(timeout=5.0) == 0
     finally:
         if process.poll() is None:
             process.kill()
