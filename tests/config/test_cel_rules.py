@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from tests.config.crd_file import CRD_FILE
 
 from pilotfish.config import load
 from pilotfish.config.kinds import ISTIO_KINDS
 
-CRDS = Path(__file__).resolve().parents[3] / "shared" / "istio-crds" / "crd-all.gen.yaml"
+CRDS = CRD_FILE
 ONE = "only one of targetRefs or selector can be set"
 NOT_SERVED = {"WasmPlugin", "TrafficExtension"}
 Rule = tuple[str, str, str, str]  # kind, field path (".spec.a[].b"), CEL rule, message

@@ -6,17 +6,21 @@ extensions.istio.io kinds (WasmPlugin, TrafficExtension) are outside pilotfish's
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import pytest
 from ruamel.yaml import YAML
+from tests.config.crd_file import CRD_FILE
 
 from pilotfish.config.kinds import ISTIO_KINDS
+from pilotfish.config.openapi.check import FORMATS, HANDLED
 from pilotfish.config.schema import FieldShape, is_message, message_fields
 
-CRD_FILE = Path(__file__).resolve().parents[3] / "shared" / "istio-crds" / "crd-all.gen.yaml"
+REPO = Path(__file__).resolve().parents[2]
 OUT_OF_SCOPE = {"WasmPlugin", "TrafficExtension"}
 
 
@@ -83,3 +87,43 @@ def test_every_in_scope_kind_is_modelled_with_all_served_versions() -> None:
 def test_every_crd_field_and_enum_is_known(kind: str, version: str) -> None:
     (spec,) = [s for k, v, s in _versions() if (k, v) == (kind, version)]
     assert _missing(spec, ISTIO_KINDS[kind].spec, "spec") == []
+
+
+def _keywords(schema: Any, found: set[str], formats: set[str]) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _keywords(item, found, formats)
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        found.add(key)
+        if key == "format":
+            formats.add(value)
+        if key == "properties":
+            for child in value.values():
+                _keywords(child, found, formats)
+        elif key in ("items", "additionalProperties", "not", "oneOf", "anyOf", "allOf"):
+            _keywords(value, found, formats)
+
+
+def test_every_schema_constraint_has_a_check() -> None:
+    """A new keyword or format in Istio's schemas must be taught to the OpenAPI checker."""
+    found: set[str] = set()
+    formats: set[str] = set()
+    for crd in _crds():
+        for version in crd["spec"]["versions"]:
+            _keywords(version["schema"]["openAPIV3Schema"], found, formats)
+    assert found - HANDLED == set()
+    assert formats - FORMATS == set()
+
+
+def test_packaged_schemas_are_generated_from_the_crds() -> None:
+    """src/pilotfish/config/openapi/crd_schemas.json is what tools/gen_crd_schemas.py makes of
+    the reference CRDs (rerun it after updating them)."""
+    spec = importlib.util.spec_from_file_location("gen", REPO / "tools" / "gen_crd_schemas.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    packaged = json.loads((REPO / "src/pilotfish/config/openapi/crd_schemas.json").read_text())
+    assert gen.generate_from(_crds()) == packaged

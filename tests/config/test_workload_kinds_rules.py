@@ -220,12 +220,12 @@ CASES = [
     (
         "workload group probe",
         "WorkloadGroup",
-        "  probe: {httpGet: {port: 0, scheme: FTP}}\n",
+        "  template: {}\n  probe: {httpGet: {port: 0, scheme: FTP}}\n",
         [
-            line("WorkloadGroup", 6, "spec.probe.httpGet.port", "port must be between 1-65535"),
+            line("WorkloadGroup", 7, "spec.probe.httpGet.port", "port must be between 1-65535"),
             line(
                 "WorkloadGroup",
-                6,
+                7,
                 "spec.probe.httpGet.scheme",
                 "scheme must be one of [HTTP, HTTPS]",
             ),

@@ -14,6 +14,7 @@ import re
 MAX_REGEX_LENGTH = 4096
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
+_WILDCARD_FIRST_LABEL = re.compile(r"^(\*|(\*|\*-)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _UNSUPPORTED_REGEX = (
@@ -42,8 +43,12 @@ def is_ip(value: str) -> bool:
     return True
 
 
-def host_problem(host: str, allow_ip: bool = True, allow_star: bool = True) -> str | None:
-    """Istio's check of a host that may be a FQDN, a short name, `*.suffix`, or `*`."""
+def host_problem(
+    host: str, allow_ip: bool = True, allow_star: bool = True, partial_wildcard: bool = True
+) -> str | None:
+    """Istio's check of a host that may be a FQDN, a short name, a wildcard first label (`*`,
+    `*foo`, `*-foo`) or `*`. `partial_wildcard=False`: only `*` or `*.suffix` (Gateway and
+    Sidecar hosts)."""
     if not host:
         return "host must not be empty"
     if host == "*":
@@ -52,20 +57,57 @@ def host_problem(host: str, allow_ip: bool = True, allow_star: bool = True) -> s
         return None
     if len(host) > 255:
         return f'invalid host "{host}": longer than 255 characters'
-    body = host
-    if host.startswith("*"):
-        body = host[1:]
-        if not body.startswith("."):
-            return (
-                f'invalid host "{host}": a wildcard must be a whole leading label ("*.example.com")'
-            )
-        body = body[1:]
-    elif "*" in host:
-        return f'invalid host "{host}": a wildcard "*" is only allowed as the leading label'
-    for label in body.rstrip(".").split("."):
-        if not label or len(label) > 63 or not _DNS1123_LABEL.match(label):
+    first, dot, rest = host.partition(".")
+    if len(first) > 63 or not _WILDCARD_FIRST_LABEL.match(first):
+        return f'invalid host "{host}": "{first}" is not a valid DNS label'
+    if not partial_wildcard and partial_wildcard_problem(host) is not None:
+        return partial_wildcard_problem(host)
+    if not dot:
+        return None
+    labels = rest.split(".")
+    if labels[-1].isdigit():
+        return f'invalid host "{host}": top level domain "{labels[-1]}" cannot be all-numeric'
+    for index, label in enumerate(labels):
+        if index == len(labels) - 1 and not label:
+            break
+        if "*" in label:
+            return f'invalid host "{host}": a wildcard "*" is only allowed as the leading label'
+        if len(label) > 63 or not _DNS1123_LABEL.match(label):
             return f'invalid host "{host}": "{label}" is not a valid DNS label'
     return None
+
+
+def partial_wildcard_problem(host: str) -> str | None:
+    """A `*` anywhere but as the whole first label (`*x.example.com`)."""
+    if "*" in host and host != "*" and not host.startswith("*."):
+        return f'partial wildcard "{host}" not allowed'
+    return None
+
+
+def namespaced_host_problem(host: str, gateway: bool) -> str | None:
+    """A Gateway server host (`ns/dnsName` or an old-style bare host) or a Sidecar egress host
+    (`ns/dnsName`, the namespace optionally `~`-prefixed): Istio's shared check."""
+    namespace, sep, name = host.partition("/")
+    if not sep:
+        if not gateway:
+            return "host must be of form namespace/dnsName"
+        return _gateway_or_sidecar_name_problem(host, gateway)
+    if not namespace or not name:
+        return "config namespace and dnsName in host entry cannot be empty"
+    bare = namespace if gateway else namespace.removeprefix("~")
+    if bare not in ("", "*", ".") and not _DNS1123_LABEL.match(bare):
+        where = "gateway" if gateway else "sidecar"
+        return f'invalid namespace value "{namespace}" in {where}'
+    return _gateway_or_sidecar_name_problem(name, gateway)
+
+
+def _gateway_or_sidecar_name_problem(name: str, gateway: bool) -> str | None:
+    if name != "*" and "." not in name:
+        return f'invalid host "{name}": short names (non FQDN) are not allowed'
+    problem = host_problem(name, allow_ip=False)
+    if problem is not None and not (gateway and is_ip(name)):
+        return problem
+    return partial_wildcard_problem(name)
 
 
 def port_problem(number: int | None, what: str = "port number") -> str | None:

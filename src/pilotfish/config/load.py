@@ -12,6 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +29,13 @@ from pilotfish.config.objects import (
     ConfigObject,
     Diagnostic,
     GroupVersionKind,
+    Level,
     Source,
 )
+from pilotfish.config.openapi import kind_schema_group, openapi_problems
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.validation import validate_spec
+from pilotfish.config.validation.extensions import RAW_VALIDATORS
 from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 DEFAULT_NAMESPACE = "default"
@@ -90,7 +94,12 @@ def load(
         result.diagnostics.extend(
             Diagnostic(
                 "warning",
-                f"{doc.api_version} {doc.kind} is not a kind pilotfish knows; ignored",
+                f"{doc.api_version} {doc.kind} "
+                + (
+                    "is valid but not enforced in local mode; ignored"
+                    if is_istio_group(doc.api_version)
+                    else "is not a kind pilotfish knows; ignored"
+                ),
                 source=doc.source,
                 kind=doc.kind,
             )
@@ -176,13 +185,11 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     if missing:
         return
     info = lookup(api_version, kind)
+    group, version = split_api_version(api_version)
     if info is None:
-        if is_istio_group(api_version):
-            report(Problem("kind", f'unknown Istio kind "{kind}" in {api_version}'))
-        else:
+        if not is_istio_group(api_version) or _unenforced(document, group, version, strict, report):
             result.others.append(document)
         return
-    group, version = split_api_version(api_version)
     if version not in info.versions:
         served = ", ".join(f"{group}/{v}" for v in info.versions)
         report(Problem("apiVersion", f"{api_version} is not served for {kind} (served: {served})"))
@@ -190,15 +197,16 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     meta_problems = _metadata_problems(metadata, name)
     for problem in meta_problems:
         report(problem)
-    spec, problems = build_spec(info.spec, document.data.get("spec"), "spec", strict)
-    for problem in problems:
+    raw_spec = document.data.get("spec")
+    spec, problems = build_spec(info.spec, raw_spec, "spec", strict)
+    semantic = validate_spec(kind, spec) if spec is not None else []
+    flagged = {p.path for p in [*problems, *semantic] if p.level == "error"}
+    schema = [p for p in openapi_problems(kind, version, raw_spec) if not _said(p, flagged)]
+    for problem in [*problems, *schema, *semantic]:
         report(problem)
-    if spec is None or any(p.level == "error" for p in meta_problems):
+    if spec is None or any(p.level == "error" for p in [*meta_problems, *problems, *schema]):
         return
-    semantic = validate_spec(kind, spec)
-    for problem in semantic:
-        report(problem)
-    if any(p.level == "error" for p in [*problems, *semantic]):
+    if any(p.level == "error" for p in semantic):
         return
     result.objects.append(
         ConfigObject(
@@ -214,6 +222,55 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
             raw=document.data,
         )
     )
+
+
+def _unenforced(
+    document: RawDocument,
+    group: str,
+    version: str,
+    strict: bool,
+    report: Callable[[Problem], None],
+) -> bool:
+    """An Istio kind pilotfish validates (its CRD schema, CEL and webhook rules) but does not
+    model or enforce (WasmPlugin, TrafficExtension). True when the document is valid."""
+    kind = document.kind
+    schema = kind_schema_group(kind)
+    if schema is None or schema[0] != group:
+        report(Problem("kind", f'unknown Istio kind "{kind}" in {document.api_version}'))
+        return False
+    if version not in schema[1]:
+        served = ", ".join(f"{group}/{v}" for v in schema[1])
+        report(
+            Problem(
+                "apiVersion", f"{document.api_version} is not served for {kind} (served: {served})"
+            )
+        )
+        return False
+    name = document.metadata.get("name")
+    problems = _metadata_problems(document.metadata, name if isinstance(name, str) else "")
+    spec = document.data.get("spec")
+    found = openapi_problems(kind, version, spec, unknown_fields=True)
+    unknown: Level = "error" if strict else "warning"
+    problems += [
+        Problem(p.path, p.message, unknown) if p.message.startswith("unknown field") else p
+        for p in found
+    ]
+    flagged = {p.path for p in problems}
+    raw_rules = RAW_VALIDATORS.get(kind)
+    if raw_rules is not None and spec is not None:
+        problems += [p for p in raw_rules(spec) if p.path not in flagged]
+    for problem in problems:
+        report(problem)
+    return not any(p.level == "error" for p in problems)
+
+
+def _said(problem: Problem, flagged: set[str]) -> bool:
+    """Whether a schema problem repeats one the model or the webhook checks already reported: at
+    its path or, for a missing field, at the message that holds it."""
+    if problem.path in flagged:
+        return True
+    parent = problem.path.rpartition(".")[0]
+    return problem.message == "Required value" and parent in flagged
 
 
 def _metadata_problems(metadata: dict[str, Any], name: str) -> list[Problem]:

@@ -3,7 +3,7 @@ unique port names, and server TLS settings."""
 
 from __future__ import annotations
 
-from pilotfish.config.formats import host_problem, is_ip
+from pilotfish.config.formats import is_ip, namespaced_host_problem
 from pilotfish.config.models.networking import GatewaySpec, Server
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
@@ -32,10 +32,7 @@ def _server(found: Findings, path: str, server: Server) -> None:
     if not server.hosts:
         found.error(f"{path}.hosts", "server config must contain at least one host")
     for index, host in enumerate(server.hosts):
-        namespace, _, name = host.rpartition("/")
-        if namespace not in ("", ".", "*") and host_problem(namespace, allow_ip=False):
-            found.error(f"{path}.hosts[{index}]", f'invalid namespace "{namespace}" in host')
-        found.add(f"{path}.hosts[{index}]", host_problem(name))
+        found.add(f"{path}.hosts[{index}]", namespaced_host_problem(host, gateway=True))
     port = server.port
     if port is None:
         found.error(f"{path}.port", "port is required")

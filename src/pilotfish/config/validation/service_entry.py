@@ -3,7 +3,7 @@ names), resolution against addresses and endpoints, endpoints and the workload s
 
 from __future__ import annotations
 
-from pilotfish.config.formats import cidr_problem, is_ip
+from pilotfish.config.formats import cidr_problem, is_ip, partial_wildcard_problem
 from pilotfish.config.models.networking import ServiceEntrySpec
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
@@ -15,6 +15,8 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
         found.error("spec.hosts", "service entry must have at least one host")
     for index, host in enumerate(spec.hosts):
         found.host(f"spec.hosts[{index}]", host, allow_star=False)
+        if spec.resolution != "DYNAMIC_DNS":
+            found.add(f"spec.hosts[{index}]", partial_wildcard_problem(host), "warning")
     for index, address in enumerate(spec.addresses):
         found.add(f"spec.addresses[{index}]", cidr_problem(address))
     numbers: set[int] = set()

@@ -6,7 +6,7 @@ rules (durations, TLS credential one-ofs, selector wildcards) are in `cel`."""
 
 from __future__ import annotations
 
-from pilotfish.config.formats import is_ip
+from pilotfish.config.formats import is_ip, namespaced_host_problem
 from pilotfish.config.models.networking import (
     IstioEgressListener,
     IstioIngressListener,
@@ -75,11 +75,7 @@ def _ingress(found: Findings, path: str, listener: IstioIngressListener, seen: s
 
 
 def _egress_host(found: Findings, path: str, host: str) -> None:
-    namespace, sep, name = host.partition("/")
-    if not sep:
-        found.error(path, "host must be of form namespace/dnsName")
-    elif not namespace or not name:
-        found.error(path, "config namespace and dnsName in host entry cannot be empty")
+    found.add(path, namespaced_host_problem(host, gateway=False))
 
 
 def _egress(
