@@ -88,3 +88,14 @@ class ConfigObject(Generic[SpecT]):
     spec: SpecT
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """The document as read (plain dicts/lists), for `get -o yaml` and round-tripping."""
+
+    def diagnostic(self, message: str, path: str = "", level: Level = "warning") -> Diagnostic:
+        """A problem with this object, pointing at its file, kind and namespace/name."""
+        return Diagnostic(
+            level,
+            message,
+            path=path,
+            source=self.meta.source,
+            kind=self.meta.kind,
+            name=f"{self.meta.namespace}/{self.meta.name}",
+        )

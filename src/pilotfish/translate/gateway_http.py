@@ -55,16 +55,8 @@ def gateway_ports(
             if not number or protocol in L4_OR_TLS_PROTOCOLS:
                 continue  # served by `gateway_tls_tcp`
             if protocol not in HTTP_PROTOCOLS:
-                diagnostics.append(
-                    Diagnostic(
-                        "warning",
-                        f"server protocol {protocol or '?'} on port {number} is not served yet",
-                        path=f"spec.servers[{index}].port",
-                        source=gateway.meta.source,
-                        kind="Gateway",
-                        name=f"{gateway.meta.namespace}/{gateway.meta.name}",
-                    )
-                )
+                message = f"server protocol {protocol or '?'} on port {number} is not served yet"
+                diagnostics.append(gateway.diagnostic(message, f"spec.servers[{index}].port"))
                 continue
             ports.setdefault(number, GatewayPort(number)).servers.append((gateway, server))
     return dict(sorted(ports.items()))

@@ -216,16 +216,7 @@ def _server_chains(
     key = f"{gateway.meta.namespace}/{gateway.meta.name}"
 
     def report(text: str) -> None:
-        diagnostics.append(
-            Diagnostic(
-                "warning",
-                text,
-                path=f"spec.servers[{index}]",
-                source=gateway.meta.source,
-                kind="Gateway",
-                name=key,
-            )
-        )
+        diagnostics.append(gateway.diagnostic(text, f"spec.servers[{index}]"))
 
     protocol, mode = _protocol(server), _mode(server)
     stat = f"{key}.{port}"

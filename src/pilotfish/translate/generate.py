@@ -76,14 +76,10 @@ def _passthrough(spec: OutboundClusterSpec) -> bool:
 def _passthrough_note(rule: ConfigObject[Any], host: str, port: int) -> Diagnostic:
     """Istio's PASSTHROUGH sends a connection to the address the caller dialled. In local mode
     callers address services by name through their sidecar, so there is no such address."""
-    return Diagnostic(
-        "warning",
+    return rule.diagnostic(
         f"loadBalancer PASSTHROUGH for {host}:{port} needs the address the caller dialled, which "
         "local mode does not have (apps reach services by name): requests will get 503",
-        path="spec.trafficPolicy.loadBalancer.simple",
-        source=rule.meta.source,
-        kind="DestinationRule",
-        name=f"{rule.meta.namespace}/{rule.meta.name}",
+        "spec.trafficPolicy.loadBalancer.simple",
     )
 
 
@@ -91,16 +87,8 @@ def _subsets(rule: ConfigObject[Any], diagnostics: list[Diagnostic]) -> list[Any
     kept: dict[str, Any] = {}
     for index, subset in enumerate(rule.spec.subsets or ()):
         if not subset.name or subset.name in kept:
-            diagnostics.append(
-                Diagnostic(
-                    "warning",
-                    f"subset {subset.name!r} is unnamed or repeated: ignored",
-                    path=f"spec.subsets[{index}]",
-                    source=rule.meta.source,
-                    kind="DestinationRule",
-                    name=f"{rule.meta.namespace}/{rule.meta.name}",
-                )
-            )
+            message = f"subset {subset.name!r} is unnamed or repeated: ignored"
+            diagnostics.append(rule.diagnostic(message, f"spec.subsets[{index}]"))
             continue
         kept[subset.name] = subset
     return list(kept.values())

@@ -1,13 +1,12 @@
 """HTTP routes: Istio's default route and VirtualService `http` routes -> Envoy `Route`s.
 
 Routes keep the VirtualService's order (first match wins); several match blocks become one
-Envoy route each with the same action. Destinations resolve to outbound clusters; a destination
-whose host, port or subset has no cluster is left out with a diagnostic, and a route left with
-no destination answers 503 directly (where Istio would point at a missing cluster and Envoy
-would answer 503 NC), so the snapshot stays consistent and the route still shadows later ones.
+Envoy route each with the same action. Destinations resolve to outbound clusters with the
+weight rules of `destinations.py`; a route left with no destination answers 503 directly (where
+Istio would point at a missing cluster and Envoy would answer 503 NC), so the snapshot stays
+consistent and the route still shadows later ones.
 Delegating routes are expanded first (`delegates.py`); headers of a lone destination go on the
-route, those of weighted destinations on their cluster weight. As Istio, destinations of weight 0
-are left out when a route has several, and a single one left over is the route's plain cluster.
+route, those of weighted destinations on their cluster weight.
 """
 
 from __future__ import annotations
@@ -23,11 +22,11 @@ from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import wrappers_pb2
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.model.push_context import resolve_host
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.delegates import http_routes
+from pilotfish.translate.destinations import Destinations, lone_destination, split
 from pilotfish.translate.envoy_pb import duration, duration_of, pack
 from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import match_applies, route_match
@@ -64,15 +63,12 @@ class RouteContext:
 
     def report(self, level: str, message: str, config: ConfigObject[Any], path: str) -> None:
         self.diagnostics.append(
-            Diagnostic(
-                "error" if level == "error" else "warning",
-                message,
-                path=path,
-                source=config.meta.source,
-                kind=config.meta.kind,
-                name=f"{config.meta.namespace}/{config.meta.name}",
-            )
+            config.diagnostic(message, path, "error" if level == "error" else "warning")
         )
+
+    @property
+    def destinations(self) -> Destinations:
+        return Destinations(self.registry, self.clusters, self.port, self.diagnostics)
 
 
 def retry_policy(
@@ -170,7 +166,7 @@ def virtual_service_routes(root: ConfigObject[Any], ctx: RouteContext) -> list[r
             else:
                 template.route.CopyFrom(action)
         apply_extras(template, http, functools.partial(_mirror_cluster, vs, path, ctx))
-        lone = _lone_destination(http)
+        lone = lone_destination(http)
         if template.route.cluster and lone is not None:
             headers_to_add(template, lone.headers)
         for match in applying or [None]:
@@ -187,8 +183,8 @@ def _forward_action(
 ) -> rc_pb2.RouteAction | None:
     action = rc_pb2.RouteAction()
     _set_timeout(action, http.timeout)
-    targets = _targets(vs, http, path, ctx)
-    hashed = any(hash_policies(ctx.clusters[c].policy.load_balancer) for c, _, _ in targets)
+    targets = ctx.destinations.targets(vs, http, path)
+    hashed = any(hash_policies(ctx.clusters[t.cluster].policy.load_balancer) for t in targets)
     retries = http.retries
     if retries is None:
         action.retry_policy.CopyFrom(_default_retry_policy(consistent_hash=hashed))
@@ -203,79 +199,23 @@ def _forward_action(
                 backoff=retries.backoff,
             )
         )
-    if len(targets) == 1 and targets[0][2] is _lone_destination(http):
-        # As Istio: one destination left (the others weigh 0) is the route's plain cluster.
-        action.cluster = targets[0][0]
-        action.hash_policy.extend(hash_policies(ctx.clusters[targets[0][0]].policy.load_balancer))
-    elif targets and sum(weight for _, weight, _ in targets) > 0:
-        for cluster, weight, destination in targets:
-            weighted = rc_pb2.WeightedCluster.ClusterWeight(
-                name=cluster, weight=wrappers_pb2.UInt32Value(value=weight)
-            )
-            headers_to_add(weighted, destination.headers)
-            action.weighted_clusters.clusters.append(weighted)
-    else:
+    traffic = split(http, targets)
+    if traffic is None:
         return None
-    return action
-
-
-def _lone_destination(http: Any) -> Any | None:
-    """The one destination a route sends to: the only one, or the only one weighing more
-    than 0 (as Istio, destinations of weight 0 are left out when there are several)."""
-    routes = list(http.route or ())
-    if len(routes) == 1:
-        return routes[0]
-    weighted = [d for d in routes if d.weight]
-    return weighted[0] if len(weighted) == 1 else None
-
-
-def _targets(
-    vs: ConfigObject[Any], http: Any, path: str, ctx: RouteContext
-) -> list[tuple[str, int, Any]]:
-    """(cluster, weight, destination) of each usable destination; a lone one weighs 100."""
-    targets: list[tuple[str, int, Any]] = []
-    for index, destination in enumerate(http.route or ()):
-        cluster = _destination_cluster(
-            vs, destination.destination, f"{path}.route[{index}].destination", ctx
+    if isinstance(traffic, str):
+        action.cluster = traffic
+        action.hash_policy.extend(hash_policies(ctx.clusters[traffic].policy.load_balancer))
+        return action
+    for target in traffic:
+        weighted = rc_pb2.WeightedCluster.ClusterWeight(
+            name=target.cluster, weight=wrappers_pb2.UInt32Value(value=target.weight)
         )
-        weight = destination.weight if destination.weight is not None else 0
-        if len(http.route) > 1 and weight == 0:
-            continue  # as Istio: weight 0 with other destinations means no traffic
-        if cluster is not None:
-            targets.append((cluster, 100 if len(http.route) == 1 else weight, destination))
-    return targets
+        headers_to_add(weighted, target.destination.headers)
+        action.weighted_clusters.clusters.append(weighted)
+    return action
 
 
 def _mirror_cluster(
     vs: ConfigObject[Any], path: str, ctx: RouteContext, destination: Any
 ) -> str | None:
-    return _destination_cluster(vs, destination, f"{path}.mirror", ctx)
-
-
-def _destination_cluster(
-    vs: ConfigObject[Any], destination: Any, path: str, ctx: RouteContext
-) -> str | None:
-    """The outbound cluster a VirtualService destination names, or None with a diagnostic."""
-    if destination is None or not destination.host:
-        ctx.report("warning", "destination without host", vs, path)
-        return None
-    host = resolve_host(destination.host, vs.meta.namespace)
-    service = ctx.registry.service(host)
-    if service is None:
-        ctx.report("warning", f"host {host} is not in the registry: destination left out", vs, path)
-        return None
-    port = destination.port.number if destination.port and destination.port.number else None
-    if port is None:
-        if len(service.ports) == 1:
-            port = service.ports[0].port
-        elif service.port(ctx.port) is not None:
-            port = ctx.port
-        else:
-            ctx.report("warning", f"{host} has several ports: say which", vs, path)
-            return None
-    name = names.outbound_cluster(port, host, destination.subset or "")
-    if name not in ctx.clusters:
-        what = f"subset {destination.subset!r}" if destination.subset else f"port {port}"
-        ctx.report("warning", f"{what} of {host} is not defined: destination left out", vs, path)
-        return None
-    return name
+    return ctx.destinations.cluster(vs, destination, f"{path}.mirror")

@@ -17,9 +17,8 @@ host (the most specific one bound to `mesh`):
   (ServiceEntry `addresses`, else its endpoint addresses): in local mode the connection's own
   destination is the sidecar's listener, so the subnet is checked against the service instead.
 
-Destinations become one cluster, or `weighted_clusters` for several (weights as written; a
-destination whose host, port or subset has no cluster is left out with a diagnostic; nothing
-left -> `BlackHoleCluster`). Pure.
+Destinations become one cluster, or `weighted_clusters` for several (the rules of
+`destinations.py`, shared with HTTP routes; nothing left -> `BlackHoleCluster`). Pure.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from pilotfish.registry.tcp_ports import outbound_tcp_ports
 from pilotfish.registry.types import Protocol, Service
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.destinations import Destinations, split
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
 from pilotfish.translate.virtual_hosts import mesh_virtual_service
 
@@ -52,44 +52,6 @@ def tls_inspector() -> lc_pb2.ListenerFilter:
     return lc_pb2.ListenerFilter(
         name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
     )
-
-
-def _report(diagnostics: list[Diagnostic], vs: ConfigObject[Any], path: str, text: str) -> None:
-    diagnostics.append(
-        Diagnostic(
-            "warning",
-            text,
-            path=path,
-            source=vs.meta.source,
-            kind=vs.meta.kind,
-            name=f"{vs.meta.namespace}/{vs.meta.name}",
-        )
-    )
-
-
-def destination_cluster(
-    vs: ConfigObject[Any],
-    destination: Any,
-    port: int,
-    push: PushContext,
-    clusters: Mapping[str, OutboundClusterSpec],
-    diagnostics: list[Diagnostic],
-    path: str,
-) -> str | None:
-    """The outbound cluster an L4 destination names, or None (with a diagnostic)."""
-    host = resolve_host(destination.host or "", vs.meta.namespace) if destination else ""
-    service = push.registry.service(host) if host else None
-    if service is None:
-        _report(diagnostics, vs, path, f"host {host or '?'} is not in the registry: left out")
-        return None
-    number = destination.port.number if destination.port and destination.port.number else None
-    if number is None:
-        number = service.ports[0].port if len(service.ports) == 1 else port
-    name = names.outbound_cluster(number, host, destination.subset or "")
-    if name not in clusters:
-        _report(diagnostics, vs, path, f"no cluster {name}: destination left out")
-        return None
-    return name
 
 
 def tcp_proxy(
@@ -104,22 +66,18 @@ def tcp_proxy(
 ) -> tcp_proxy_pb2.TcpProxy:
     """A `tcp_proxy` for one `tcp`/`tls` route's destinations (weighted when several)."""
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
-    targets: list[tuple[str, int]] = []
-    for index, item in enumerate(route.route or () if route is not None else ()):
-        assert vs is not None
-        cluster = destination_cluster(
-            vs, item.destination, port, push, clusters, diagnostics, f"{path}.route[{index}]"
-        )
-        if cluster is not None:
-            weight = 100 if len(route.route) == 1 else int(item.weight or 0)
-            targets.append((cluster, weight))
-    targets = [(c, w) for c, w in targets if w > 0]
-    if len(targets) == 1:
-        proxy.cluster = targets[0][0]
-    elif targets:
-        for cluster, weight in targets:
+    traffic = None
+    if vs is not None and route is not None:
+        destinations = Destinations(push.registry, clusters, port, diagnostics)
+        traffic = split(route, destinations.targets(vs, route, path))
+    if isinstance(traffic, str):
+        proxy.cluster = traffic
+    elif traffic:
+        for target in traffic:
             proxy.weighted_clusters.clusters.append(
-                tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=cluster, weight=weight)
+                tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(
+                    name=target.cluster, weight=target.weight
+                )
             )
     else:
         proxy.cluster = names.BLACKHOLE_CLUSTER
