@@ -78,11 +78,6 @@ class PushContext:
         if entries:
             object.__setattr__(self, "registry", with_entries(self.registry, entries))
 
-    def of_kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
-        """Objects of one kind, sorted by (namespace, name): the order Istio resolves ties in."""
-        found = [c for c in self.configs if c.meta.kind == kind]
-        return tuple(sorted(found, key=lambda c: (c.meta.namespace, c.meta.name)))
-
     @cached_property
     def services(self) -> tuple[Service, ...]:
         """Registry services sorted by hostname."""
@@ -137,11 +132,14 @@ class PushContext:
 
     @cached_property
     def _by_kind(self) -> dict[str, tuple[ConfigObject[Any], ...]]:
-        kinds = {c.meta.kind for c in self.configs}
-        return {kind: self.of_kind(kind) for kind in kinds}
+        by_kind: dict[str, list[ConfigObject[Any]]] = {}
+        for config in sorted(self.configs, key=lambda c: (c.meta.namespace, c.meta.name)):
+            by_kind.setdefault(config.meta.kind, []).append(config)
+        return {kind: tuple(found) for kind, found in by_kind.items()}
 
     def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
-        """Like `of_kind`, computed once per push context."""
+        """Objects of one kind, sorted by (namespace, name): the order Istio resolves ties in.
+        Indexed once per push context."""
         return self._by_kind.get(kind, ())
 
     def destination_rule(

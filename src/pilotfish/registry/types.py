@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pilotfish.config.protocols import HTTP_FAMILY
+
 CLUSTER_DOMAIN = "cluster.local"
 
 
@@ -24,7 +26,7 @@ class Protocol(StrEnum):
 
     @property
     def is_http(self) -> bool:
-        return self in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+        return self.value in HTTP_FAMILY
 
 
 def protocol_from_port(name: str, app_protocol: str | None = None) -> Protocol:

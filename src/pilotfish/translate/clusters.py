@@ -19,7 +19,8 @@ from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as df
 from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
 
-from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.config.protocols import HTTP2_NATIVE
+from pilotfish.registry.types import Service, ServicePort
 from pilotfish.telemetry.labels import UNKNOWN, service_metadata
 from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
@@ -65,7 +66,7 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
     )
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
-    native_http2 = spec.port.protocol in (Protocol.HTTP2, Protocol.GRPC)
+    native_http2 = spec.port.protocol in HTTP2_NATIVE
     http2 = native_http2 if upstream.http2 is None or native_http2 else upstream.http2
     if http2 or upstream.common is not None or upstream.use_client_protocol:
         _set_http_protocol_options(

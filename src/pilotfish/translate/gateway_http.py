@@ -21,6 +21,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.protocols import HTTP_FAMILY, L4_FAMILY
 from pilotfish.model.hosts import host_matches, intersect
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext, resolve_host
@@ -31,9 +32,6 @@ from pilotfish.translate.http_routes import (
     virtual_service_routes,
     with_istio_route_defaults,
 )
-
-HTTP_PROTOCOLS = {"HTTP", "HTTP2", "GRPC", "GRPC-WEB"}
-L4_OR_TLS_PROTOCOLS = {"HTTPS", "TLS", "TCP"}
 
 
 @dataclass
@@ -52,9 +50,9 @@ def gateway_ports(
         for index, server in enumerate(gateway.spec.servers or ()):
             number = server.port.number if server.port is not None else None
             protocol = (server.port.protocol or "").upper() if server.port is not None else ""
-            if not number or protocol in L4_OR_TLS_PROTOCOLS:
+            if not number or protocol in L4_FAMILY:
                 continue  # served by `gateway_tls_tcp`
-            if protocol not in HTTP_PROTOCOLS:
+            if protocol not in HTTP_FAMILY:
                 message = f"server protocol {protocol or '?'} on port {number} is not served yet"
                 diagnostics.append(gateway.diagnostic(message, f"spec.servers[{index}].port"))
                 continue

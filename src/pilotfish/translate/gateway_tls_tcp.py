@@ -36,6 +36,7 @@ from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.protocols import L4_FAMILY, TLS_FAMILY
 from pilotfish.model.hosts import intersect
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext, resolve_host
@@ -74,7 +75,7 @@ def _mode(server: Any) -> str:
 
 def handled_here(server: Any) -> bool:
     """Servers this module serves (the rest are plain HTTP, served by `gateways`)."""
-    return _protocol(server) in ("HTTPS", "TLS", "TCP")
+    return _protocol(server) in L4_FAMILY
 
 
 def _server_names(server: Any) -> list[str]:
@@ -254,7 +255,7 @@ def _server_chains(
         return chains
     match = lc_pb2.FilterChainMatch(server_names=_server_names(server))
     chain = lc_pb2.FilterChain(filter_chain_match=match, name=f"{key}.{index}")
-    if protocol in ("HTTPS", "TLS"):
+    if protocol in TLS_FAMILY:
         if mode not in TERMINATING:
             report(f"TLS mode {mode} is not served on gateways")
             return []

@@ -26,6 +26,7 @@ import dataclasses
 from typing import Any
 
 from pilotfish.config.objects import ConfigObject
+from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.hosts import host_matches
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
@@ -123,5 +124,5 @@ def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]
         app_port = int(target) if target.isdigit() else ingress.port.number
         app_port = real.get(app_port, app_port)
         protocol = str(ingress.port.protocol or "HTTP").upper()
-        found.append((ingress.port.number, app_port, protocol in ("HTTP", "HTTP2", "GRPC")))
+        found.append((ingress.port.number, app_port, protocol in HTTP_FAMILY))
     return found

@@ -34,10 +34,11 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.protocols import TLS_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
 from pilotfish.registry.tcp_ports import outbound_tcp_ports
-from pilotfish.registry.types import Protocol, Service
+from pilotfish.registry.types import Service
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.destinations import Destinations, split
@@ -45,7 +46,6 @@ from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
 from pilotfish.translate.virtual_hosts import mesh_virtual_service
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
-TLS_PROTOCOLS = (Protocol.TLS, Protocol.HTTPS)
 
 
 def tls_inspector() -> lc_pb2.ListenerFilter:
@@ -185,7 +185,7 @@ def sidecar_tcp_listeners(
             address=socket_address(proxy.ip, item.listen_port),
             traffic_direction=base_pb2.OUTBOUND,
         )
-        if port.protocol in TLS_PROTOCOLS and vs is not None and vs.spec.tls:
+        if port.protocol in TLS_FAMILY and vs is not None and vs.spec.tls:
             listener.listener_filters.append(tls_inspector())
             seen: set[tuple[str, ...]] = set()
             for index, route in enumerate(vs.spec.tls):

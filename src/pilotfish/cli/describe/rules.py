@@ -22,6 +22,7 @@ from typing import Any
 
 from pilotfish.cli.describe.mesh_view import ProxyState
 from pilotfish.config.objects import ConfigObject
+from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.hosts import intersect
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
 from pilotfish.registry.types import Service
@@ -299,9 +300,7 @@ def gateway_urls(gateway: Config, vs: Config, routers: Sequence[ProxyState]) -> 
             continue
         for server in gateway.spec.servers:
             protocol = str(server.port.protocol if server.port else "").upper()
-            scheme = {"HTTP": "http", "HTTP2": "http", "GRPC": "http", "HTTPS": "https"}.get(
-                protocol
-            )
+            scheme = "http" if protocol in HTTP_FAMILY else "https" if protocol == "HTTPS" else None
             hosts = [h.split("/", 1)[-1] for h in server.hosts]
             if (
                 scheme is None

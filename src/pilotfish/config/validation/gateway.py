@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pilotfish.config.formats import is_ip, namespaced_host_problem
 from pilotfish.config.models.networking import GatewaySpec, Server
+from pilotfish.config.protocols import GATEWAY_PROTOCOLS, TLS_FAMILY
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
-
-GATEWAY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "TCP", "TLS")
 
 
 def validate_gateway(spec: GatewaySpec) -> list[Problem]:
@@ -50,7 +49,7 @@ def _server(found: Findings, path: str, server: Server) -> None:
     if server.bind and not (is_ip(server.bind) or server.bind.startswith("unix://")):
         found.error(f"{path}.bind", f'bind "{server.bind}" must be an IP address or unix:// path')
     tls = server.tls
-    if protocol in ("HTTPS", "TLS") and tls is None:
+    if protocol in TLS_FAMILY and tls is None:
         found.error(f"{path}.tls", f"server must have TLS settings for {protocol} protocol")
     if tls is None:
         return

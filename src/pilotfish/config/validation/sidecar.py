@@ -12,12 +12,12 @@ from pilotfish.config.models.networking import (
     IstioIngressListener,
     SidecarSpec,
 )
+from pilotfish.config.protocols import TLS_FAMILY
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
 from pilotfish.config.yaml_text import join_path
 
 UNIX = "unix://"
-TLS_PROTOCOLS = ("HTTPS", "TLS")
 DEFAULT_ENDPOINT_HOSTS = ("", "127.0.0.1", "0.0.0.0", "::1", "::")
 UNIQUE_PORTS = "sidecar: ports on IP bound listeners must be unique"
 
@@ -70,7 +70,7 @@ def _ingress(found: Findings, path: str, listener: IstioIngressListener, seen: s
             join_path(tls_path, "mode"),
             f"configuration is invalid: cannot set mode to {tls.mode} in sidecar ingress tls",
         )
-    if (port.protocol or "").upper() not in TLS_PROTOCOLS:
+    if (port.protocol or "").upper() not in TLS_FAMILY:
         found.error(tls_path, "server cannot have TLS settings for non HTTPS/TLS ports")
 
 
