@@ -28,6 +28,7 @@ from pilotfish.translate import (
     sidecar_scope,
     tcp,
 )
+from pilotfish.translate.authz import authz_filters
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
 from pilotfish.translate.gateway_http import (
@@ -136,9 +137,14 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
     diagnostics = list(found)
     messages = list(outbound)
     messages.append(cluster_builders.blackhole_cluster())
+    authz = authz_filters(proxy, full_push)
+    diagnostics.extend(authz.http_notes)
+    normalization = push.mesh.path_normalization
     if proxy.is_gateway:
         for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
-            messages.append(listeners.gateway_listener(proxy.bind_address, port))
+            messages.append(
+                listeners.gateway_listener(proxy.bind_address, port, authz.http, normalization)
+            )
             config = gateway_route_config(gateway_port, push, specs, diagnostics)
             config = apply_https_redirect(config, gateway_port)
             messages.append(with_blackhole_vhost(config, port))
@@ -162,8 +168,19 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
             (container, app, _inbound_is_http(proxy, push, container))
             for container, app in proxy.app_ports
         ]
+    if not all(http for _, _, http in ingress):
+        diagnostics.extend(authz.tcp_notes)
     for container_port, app_port, http in ingress:
-        messages.append(listeners.inbound_listener(proxy.ip, container_port, http=http))
+        messages.append(
+            listeners.inbound_listener(
+                proxy.ip,
+                container_port,
+                http=http,
+                policy_filters=authz.http,
+                network_filters=authz.network,
+                path_normalization=normalization,
+            )
+        )
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))
         if http:
             messages.append(inbound_route_config(container_port))

@@ -23,6 +23,8 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 
 from pilotfish.translate import names
+from pilotfish.translate.authz.normalization import DEFAULT as DEFAULT_NORMALIZATION
+from pilotfish.translate.authz.normalization import apply_normalization
 from pilotfish.translate.clusters import dns_cache_config
 from pilotfish.translate.envoy_pb import (
     HCM_FILTER,
@@ -56,6 +58,7 @@ def http_connection_manager(
     *,
     gateway: bool = False,
     server_name: str = "",
+    path_normalization: str = DEFAULT_NORMALIZATION,
 ) -> hcm_pb2.HttpConnectionManager:
     """Istio's connection manager: websocket upgrades allowed, no stream idle timeout, path
     normalisation, `Expect: 100-continue` passed to the app, the client's address trusted only
@@ -66,13 +69,12 @@ def http_connection_manager(
         rds=hcm_pb2.Rds(config_source=ads_config_source(), route_config_name=route_config_name),
         http_filters=[*policy_filters, router_filter()],
         use_remote_address=wrappers_pb2.BoolValue(value=gateway),
-        normalize_path=wrappers_pb2.BoolValue(value=True),
-        path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.KEEP_UNCHANGED,
         upgrade_configs=[hcm_pb2.HttpConnectionManager.UpgradeConfig(upgrade_type="websocket")],
         stream_idle_timeout=duration(0),
         server_name=ISTIO_SERVER_NAME if gateway else server_name,
         proxy_100_continue=True,  # as Istio (ENABLE_100_CONTINUE_HEADERS, on by default)
     )
+    apply_normalization(manager, path_normalization)
     if gateway:
         manager.strip_any_host_port = True
     return manager
@@ -112,15 +114,22 @@ def outbound_http_proxy_listener(ip: str, port: int, *, passthrough: bool) -> li
 
 
 def inbound_filter_chains(
-    container_port: int, *, http: bool, policy_filters: Sequence[hcm_pb2.HttpFilter] = ()
+    container_port: int,
+    *,
+    http: bool,
+    policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
+    network_filters: Sequence[lc_pb2.Filter] = (),
+    path_normalization: str = DEFAULT_NORMALIZATION,
 ) -> list[lc_pb2.FilterChain]:
-    """Filter chains of one inbound port, selected by transport protocol (plaintext today)."""
+    """Filter chains of one inbound port, selected by transport protocol (plaintext today).
+    `policy_filters` (HTTP) and `network_filters` (TCP) are authorization's."""
     if http:
         manager = http_connection_manager(
             f"inbound_0.0.0.0_{container_port}",
             names.inbound_route_config(container_port),
             policy_filters,
             server_name=ISTIO_SERVER_NAME,
+            path_normalization=path_normalization,
         )
         network_filter = _hcm_filter(manager)
     else:
@@ -133,7 +142,7 @@ def inbound_filter_chains(
         lc_pb2.FilterChain(
             name=PLAINTEXT_CHAIN,
             filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="raw_buffer"),
-            filters=[network_filter],
+            filters=[*([] if http else network_filters), network_filter],
         )
     ]
 
@@ -144,23 +153,35 @@ def inbound_listener(
     *,
     http: bool,
     policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
+    network_filters: Sequence[lc_pb2.Filter] = (),
+    path_normalization: str = DEFAULT_NORMALIZATION,
 ) -> listener_pb2.Listener:
     return listener_pb2.Listener(
         name=names.inbound_listener(ip, container_port),
         address=socket_address(ip, container_port),
         traffic_direction=base_pb2.INBOUND,
         filter_chains=inbound_filter_chains(
-            container_port, http=http, policy_filters=policy_filters
+            container_port,
+            http=http,
+            policy_filters=policy_filters,
+            network_filters=network_filters,
+            path_normalization=path_normalization,
         ),
     )
 
 
-def gateway_listener(address: str, port: int) -> listener_pb2.Listener:
+def gateway_listener(
+    address: str,
+    port: int,
+    policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
+    path_normalization: str = DEFAULT_NORMALIZATION,
+) -> listener_pb2.Listener:
     manager = http_connection_manager(
         f"outbound_0.0.0.0_{port}",
         names.gateway_route_config(port),
-        fault_and_cors_filters(),
+        [*policy_filters, *fault_and_cors_filters()],
         gateway=True,
+        path_normalization=path_normalization,
     )
     return listener_pb2.Listener(
         name=names.gateway_listener(port),

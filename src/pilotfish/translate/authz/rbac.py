@@ -1,0 +1,149 @@
+"""RBAC filters for the policies of one action: one Envoy `Policy` per rule.
+
+Policy names are Istio's `ns[<ns>]-policy[<name>]-rule[<i>]` (CUSTOM adds a provider prefix). A
+policy with no rules matches nothing. Dry-run policies (`istio.io/dry-run`) go into
+`shadow_rules` with stat prefix `istio_dry_run_allow_` / `istio_dry_run_deny_`: evaluated,
+counted (`rbac.istio_dry_run_*_shadow_allowed|denied`) and recorded in dynamic metadata, never
+enforced. On TCP chains (`envoy.filters.network.rbac`, stat prefix `tcp.`) the fail-safe of
+`rules` applies and is reported: an ALLOW rule using HTTP-only fields is dropped, a DENY rule
+loses those fields (it matches more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.rbac.v3 import rbac_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.translate.authz.rules import MATCH_NEVER, InvalidRule, Unsupported, rule_policy
+from pilotfish.translate.authz.scope import is_dry_run
+from pilotfish.translate.envoy_pb import pack
+
+HTTP_RBAC = "envoy.filters.http.rbac"
+NETWORK_RBAC = "envoy.filters.network.rbac"
+TCP_STAT_PREFIX = "tcp."
+SHADOW_PREFIX = {
+    rbac_pb2.RBAC.ALLOW: "istio_dry_run_allow_",
+    rbac_pb2.RBAC.DENY: "istio_dry_run_deny_",
+}
+
+
+def policy_name(policy: ConfigObject[Any], index: int, prefix: str = "") -> str:
+    return f"{prefix}ns[{policy.meta.namespace}]-policy[{policy.meta.name}]-rule[{index}]"
+
+
+def note(policy: ConfigObject[Any], path: str, text: str, level: str = "warning") -> Diagnostic:
+    return Diagnostic(
+        level,  # type: ignore[arg-type]
+        text,
+        path=path,
+        source=policy.meta.source,
+        kind=policy.meta.kind,
+        name=f"{policy.meta.namespace}/{policy.meta.name}",
+    )
+
+
+def build_rbac(
+    policies: Sequence[ConfigObject[Any]],
+    action: rbac_pb2.RBAC.Action.ValueType,
+    *,
+    tcp: bool,
+    notes: list[Diagnostic],
+    prefix: str = "",
+) -> tuple[rbac_pb2.RBAC | None, rbac_pb2.RBAC | None]:
+    """(enforced rules, dry-run rules) for policies of one action; None when there are none."""
+    enforced = rbac_pb2.RBAC(action=action)
+    shadow = rbac_pb2.RBAC(action=action)
+    has_enforced = has_shadow = False
+    strict = action == rbac_pb2.RBAC.ALLOW
+    where = "TCP" if tcp else "HTTP"
+    for policy in policies:
+        target = shadow if is_dry_run(policy) else enforced
+        if is_dry_run(policy):
+            has_shadow = True
+        else:
+            has_enforced = True
+        rules = policy.spec.rules or ()
+        if not rules:
+            target.policies[policy_name(policy, 0, prefix)].CopyFrom(MATCH_NEVER)
+        for index, rule in enumerate(rules):
+            name = policy_name(policy, index, prefix)
+            path = f"spec.rules[{index}]"
+            try:
+                made = rule_policy(rule, policy.meta.namespace, tcp=tcp, strict=True)
+                target.policies[name].CopyFrom(made)
+                continue
+            except InvalidRule as exc:
+                notes.append(note(policy, path, f"rule skipped: {exc}"))
+                continue
+            except Unsupported:
+                if strict:
+                    notes.append(
+                        note(
+                            policy,
+                            path,
+                            f"rule ignored on {where} ports: it uses HTTP-only "
+                            "fields or invalid values, so it allows nothing there",
+                        )
+                    )
+                    continue
+            target.policies[name].CopyFrom(
+                rule_policy(rule, policy.meta.namespace, tcp=tcp, strict=False)
+            )
+            notes.append(
+                note(
+                    policy,
+                    path,
+                    f"rule widened on {where} ports: its HTTP-only fields or "
+                    "invalid values are left out, so it matches more connections",
+                )
+            )
+    return (enforced if has_enforced else None), (shadow if has_shadow else None)
+
+
+def _http_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> hcm_pb2.HttpFilter:
+    config = http_rbac_pb2.RBAC()
+    if rules is not None:
+        config.rules.CopyFrom(rules)
+    if shadow is not None:
+        config.shadow_rules.CopyFrom(shadow)
+        config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
+    return hcm_pb2.HttpFilter(name=HTTP_RBAC, typed_config=pack(config))
+
+
+def _network_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> lc_pb2.Filter:
+    config = network_rbac_pb2.RBAC(stat_prefix=TCP_STAT_PREFIX)
+    if rules is not None:
+        config.rules.CopyFrom(rules)
+    if shadow is not None:
+        config.shadow_rules.CopyFrom(shadow)
+        config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
+    return lc_pb2.Filter(name=NETWORK_RBAC, typed_config=pack(config))
+
+
+def http_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> hcm_pb2.HttpFilter:
+    config = http_rbac_pb2.RBAC()
+    if rules is not None:
+        config.rules.CopyFrom(rules)
+    if shadow is not None:
+        config.shadow_rules.CopyFrom(shadow)
+        config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
+    return hcm_pb2.HttpFilter(name=HTTP_RBAC, typed_config=pack(config))
+
+
+def network_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> lc_pb2.Filter:
+    config = network_rbac_pb2.RBAC(stat_prefix=TCP_STAT_PREFIX)
+    if rules is not None:
+        config.rules.CopyFrom(rules)
+    if shadow is not None:
+        config.shadow_rules.CopyFrom(shadow)
+        config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
+    return lc_pb2.Filter(name=NETWORK_RBAC, typed_config=pack(config))
