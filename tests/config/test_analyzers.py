@@ -81,7 +81,7 @@ CASES = [
         [],
     ),
     (
-        "selectors matching no workload; the implicit ingress gateway counts",
+        "selectors matching no workload (IST0127 for policies, IST0101 for Sidecars)",
         stream(
             MESH,
             doc(
@@ -107,15 +107,16 @@ CASES = [
             doc(SEC, "AuthorizationPolicy", "empty-ns", "{}", "other"),
             doc(SEC, "AuthorizationPolicy", "ns-wide", "{}"),
         ),
-        ("IST0127",),
+        ("IST0127", "IST0101"),
         [
+            # a Sidecar selecting no pod is IST0101, as Istio's sidecar SelectorAnalyzer says
+            'Error [IST0101] (Sidecar sc.default a.yaml:21) Referenced selector not found: "app=nope"',  # noqa: E501
             W127.format(
                 kind="AuthorizationPolicy",
                 name="ap.default",
                 line=11,
                 labels="app=ratings,version=v1",
             ),
-            W127.format(kind="Sidecar", name="sc.default", line=21, labels="app=nope"),
             W127.format(kind="AuthorizationPolicy", name="empty-ns.other", line=31, labels=""),
         ],
     ),
@@ -181,16 +182,18 @@ CASES = [
                 "gw",
                 "{selector: {istio: ingressgateway}, servers: ["
                 "{port: {number: 8080, name: http, protocol: HTTP}, hosts: ['*']},"
-                "{port: {number: 80, name: http2, protocol: HTTP}, hosts: ['*']}]}",
+                "{port: {number: 80, name: http2, protocol: HTTP}, hosts: ['*']},"
+                "{port: {number: 9090, name: http3, protocol: HTTP}, hosts: ['*']}]}",
             ),
         ),
         ("IST0162",),
         [
-            "Warning [IST0162] (Gateway gw.default a.yaml:6) The gateway is listening on a target port (port 80) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available.",  # noqa: E501
+            # as Istio: a Service's port number counts as well as its targetPort
+            "Warning [IST0162] (Gateway gw.default a.yaml:6) The gateway is listening on a target port (port 9090) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available.",  # noqa: E501
         ],
     ),
     (
-        "local mode: no gateway Service, nothing to check",
+        "no gateway Service given: the installed istio-ingressgateway Service's ports count",
         doc(
             NET,
             "Gateway",

@@ -132,9 +132,16 @@ def test_namespace_labels_and_bad_metadata() -> None:
     )
     assert ok.objects[0].meta.namespace == "prod"
     assert ok.objects[0].meta.label_map == {"app": "reviews"}
-    bad = load(VS.format(version="v1").replace("name: reviews", "name: Reviews_1"), "b.yaml")
-    assert [str(d) for d in bad.diagnostics] == [
-        'b.yaml:4: VirtualService default/Reviews_1 at metadata.name: invalid name "Reviews_1": '
+    # istioctl validates files without the API server's name rule: a warning, not a refusal
+    odd = load(VS.format(version="v1").replace("name: reviews", "name: Reviews_1"), "b.yaml")
+    assert odd.ok
+    assert [str(d) for d in odd.diagnostics] == [
+        'b.yaml:4: VirtualService default/Reviews_1 at metadata.name: name "Reviews_1" is not a '
+        "lowercase DNS-1123 subdomain: a Kubernetes API server would refuse it"
+    ]
+    bad = load(VS.format(version="v1").replace("name: reviews", "name: ../etc"), "b.yaml")
+    assert [str(d) for d in bad.errors] == [
+        'b.yaml:4: VirtualService default/../etc at metadata.name: invalid name "../etc": '
         "must be a lowercase DNS-1123 subdomain"
     ]
 

@@ -74,7 +74,9 @@ def load_inputs(paths: list[str], recursive: bool = False) -> LoadResult:
          doc.metadata.get("name")): doc
         for doc in result.others
     }  # fmt: skip
-    return LoadResult(list(objects.values()), list(others.values()), result.diagnostics)
+    return LoadResult(
+        list(objects.values()), list(others.values()), result.diagnostics, result.rejected
+    )
 
 
 def analyze_command(

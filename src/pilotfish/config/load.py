@@ -12,6 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,8 @@ from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 DEFAULT_NAMESPACE = "default"
 _NAME_MAX = 253
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$")
+_DNS_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 
 
 @dataclass
@@ -47,11 +50,13 @@ class LoadResult:
     """Everything read from one or more inputs. `ok` is False when any error was found.
 
     `objects` holds only the Istio documents that passed validation (warnings allowed);
-    `others` the non-Istio documents, untouched."""
+    `others` the non-Istio documents, untouched; `rejected` the Istio documents whose spec
+    parsed but broke a rule (analyzers still look at them, as istioctl analyze does)."""
 
     objects: list[ConfigObject[Any]] = field(default_factory=list)
     others: list[RawDocument] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    rejected: list[ConfigObject[Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +72,7 @@ class LoadResult:
 
     def extend(self, other: LoadResult) -> None:
         self.objects.extend(other.objects)
+        self.rejected.extend(other.rejected)
         self.others.extend(other.others)
         self.diagnostics.extend(other.diagnostics)
 
@@ -195,6 +201,8 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         report(Problem("apiVersion", f"{api_version} is not served for {kind} (served: {served})"))
         return
     meta_problems = _metadata_problems(metadata, name)
+    if kind == "Gateway" and not (len(name) <= 63 and _DNS_LABEL.match(name)):
+        meta_problems.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
     for problem in meta_problems:
         report(problem)
     raw_spec = document.data.get("spec")
@@ -204,11 +212,10 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     schema = [p for p in openapi_problems(kind, version, raw_spec) if not _said(p, flagged)]
     for problem in [*problems, *schema, *semantic]:
         report(problem)
-    if spec is None or any(p.level == "error" for p in [*meta_problems, *problems, *schema]):
+    if spec is None:
         return
-    if any(p.level == "error" for p in semantic):
-        return
-    result.objects.append(
+    errors = any(p.level == "error" for p in [*meta_problems, *problems, *schema, *semantic])
+    (result.rejected if errors else result.objects).append(
         ConfigObject(
             meta=ConfigMeta(
                 gvk=GroupVersionKind(group, version, kind),
@@ -275,10 +282,20 @@ def _said(problem: Problem, flagged: set[str]) -> bool:
 
 def _metadata_problems(metadata: dict[str, Any], name: str) -> list[Problem]:
     problems: list[Problem] = []
-    if len(name) > _NAME_MAX or not _is_subdomain(name):
+    if len(name) > _NAME_MAX or not _SAFE_NAME.match(name) or name in (".", ".."):
         problems.append(
             Problem(
                 "metadata.name", f'invalid name "{name}": must be a lowercase DNS-1123 subdomain'
+            )
+        )
+    elif not _is_subdomain(name):
+        # istioctl validates files without the API server's name rule: a warning only.
+        problems.append(
+            Problem(
+                "metadata.name",
+                f'name "{name}" is not a lowercase DNS-1123 subdomain: a Kubernetes API server '
+                "would refuse it",
+                "warning",
             )
         )
     namespace = metadata.get("namespace")
@@ -293,7 +310,7 @@ def _metadata_problems(metadata: dict[str, Any], name: str) -> list[Problem]:
         elif key == "labels":
             found = labels_problem(value)
             if found is not None:
-                problems.append(Problem(f"metadata.labels.{found[0]}", found[1]))
+                problems.append(Problem(f"metadata.labels.{found[0]}", found[1], "warning"))
     return problems
 
 

@@ -14,8 +14,14 @@ from collections import defaultdict
 from typing import Any
 
 from pilotfish.config.analyzers.destinations import unverified_server_tls
-from pilotfish.config.analyzers.gateways import conflicting_gateways, gateway_ports_not_on_service
-from pilotfish.config.analyzers.inventory import Inventory, inventory_from_inputs
+from pilotfish.config.analyzers.gateway_pods import (
+    add_default_ingress,
+    conflicting_gateways,
+    gateway_ports,
+    gateway_secrets,
+)
+from pilotfish.config.analyzers.inventory import INGRESS_GATEWAY, Inventory, inventory_from_inputs
+from pilotfish.config.analyzers.kube import Kube, KubeObject, kube_from_documents
 from pilotfish.config.analyzers.messages import (
     DOMAIN,
     SEVERITY_RANK,
@@ -25,11 +31,12 @@ from pilotfish.config.analyzers.messages import (
     host_matches,
 )
 from pilotfish.config.analyzers.routes import unused_rules
-from pilotfish.config.analyzers.security import mtls_conflicts, no_matching_workloads
+from pilotfish.config.analyzers.security import mtls_conflicts
+from pilotfish.config.analyzers.selectors import authorization_policies, workload_selectors
+from pilotfish.config.analyzers.vs_gateways import vs_gateways
 from pilotfish.config.load import LoadResult
 from pilotfish.config.models.networking import (
     DestinationRuleSpec,
-    GatewaySpec,
     ServiceEntrySpec,
     VirtualServiceSpec,
 )
@@ -45,6 +52,23 @@ __all__ = [
     "fqdn",
     "host_matches",
 ]
+PROXY = ({"name": "istio-proxy", "image": "pilotfish"},)
+
+
+def _kube(result: LoadResult, inventory: Inventory, mesh: Inventory | None) -> Kube:
+    """The Kubernetes view: the inputs' objects, every known workload as a pod with its sidecar,
+    and, without a running mesh, istioctl's offline ingress gateway pod and Service."""
+    kube = kube_from_documents(result.others)
+    for workload in inventory.workloads:
+        if workload == INGRESS_GATEWAY and mesh is None:
+            continue
+        spec = {"spec": {"containers": list(PROXY)}}
+        kube.pods.append(
+            KubeObject("Pod", workload.name, workload.namespace, workload.label_map, data=spec)
+        )
+    if mesh is None:
+        add_default_ingress(kube)
+    return kube
 
 
 def _ident(obj: ConfigObject[Any]) -> tuple[str, str, Source]:
@@ -65,7 +89,7 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
         ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
         messages.append(AnalysisMessage("Error", code, d.kind or "Document", ident, text, d.source))
     by_kind: dict[str, list[ConfigObject[Any]]] = defaultdict(list)
-    for obj in result.objects:
+    for obj in [*result.objects, *result.rejected]:
         by_kind[obj.meta.kind].append(obj)
     subsets = {
         (fqdn(dr.spec.host or "", dr.meta.namespace), s.name)
@@ -75,18 +99,21 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
         if s.name
     }
     gateways = {(g.meta.namespace, g.meta.name): g for g in by_kind["Gateway"]}
+    kube = _kube(result, inventory, mesh)
     for vs in by_kind["VirtualService"]:
-        messages += _virtual_service(vs, inventory, subsets, gateways)
+        messages += _virtual_service(vs, inventory, subsets)
+        messages += vs_gateways(vs, gateways, kube)
         messages += unused_rules(vs)
     messages += _mesh_host_conflicts(by_kind["VirtualService"])
-    messages += conflicting_gateways(by_kind["Gateway"])
+    messages += conflicting_gateways(by_kind["Gateway"], kube)
     for gw in by_kind["Gateway"]:
-        messages += gateway_ports_not_on_service(gw, inventory)
+        messages += gateway_ports(gw, kube) + gateway_secrets(gw, kube)
     for dr in by_kind["DestinationRule"]:
         messages += unverified_server_tls(dr)
         messages += mtls_conflicts(dr, by_kind["PeerAuthentication"], inventory)
-    for obj in result.objects:
-        messages += no_matching_workloads(obj, inventory)
+    messages += workload_selectors(by_kind["Sidecar"], "Sidecar", kube)
+    messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
+    messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
     for se in by_kind["ServiceEntry"]:
         spec = se.spec
         if (
@@ -105,7 +132,6 @@ def _virtual_service(
     vs: ConfigObject[Any],
     inventory: Inventory,
     subsets: set[tuple[str, str]],
-    gateways: dict[tuple[str, str], ConfigObject[Any]],
 ) -> list[AnalysisMessage]:
     spec = vs.spec
     if not isinstance(spec, VirtualServiceSpec):
@@ -113,44 +139,40 @@ def _virtual_service(
     kind, name, source = _ident(vs)
     out: list[AnalysisMessage] = []
     namespace = vs.meta.namespace
-    destinations = [r.destination for h in spec.http for r in h.route]
-    destinations += [h.mirror for h in spec.http if h.mirror is not None]
-    destinations += [r.destination for t in spec.tcp for r in t.route]
-    destinations += [r.destination for t in spec.tls for r in t.route]
-    for dest in destinations:
-        if dest is None or not dest.host:
-            continue
-        host = fqdn(dest.host, namespace)
-        if not inventory.knows_host(host):
-            text = f'Referenced host not found: "{dest.host}"'
-            out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-        elif dest.subset and (host, dest.subset) not in subsets:
-            text = (
-                f'Referenced host+subset in destinationrule not found: "{dest.host}+{dest.subset}"'
-            )
-            out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-    for ref in spec.gateways:
-        if ref == "mesh":
-            continue
-        gw_ns, _, gw_name = ref.rpartition("/")
-        gateway = gateways.get((gw_ns or namespace, gw_name))
-        if gateway is None:
-            text = f'Referenced gateway not found: "{ref}"'
-            out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-            continue
-        gw_hosts = (
-            [h.rpartition("/")[2] for s in gateway.spec.servers for h in s.hosts]
-            if isinstance(gateway.spec, GatewaySpec)
-            else []
-        )
-        missing = [h for h in spec.hosts if not any(host_matches(g, h) for g in gw_hosts)]
-        if missing:
-            text = (
-                f"one or more host [{', '.join(missing)}] defined in VirtualService "
-                f"{namespace}/{vs.meta.name} not found in Gateway "
-                f"{gateway.meta.namespace}/{gateway.meta.name}."
-            )
-            out.append(AnalysisMessage("Warning", "IST0132", kind, name, text, source))
+    routes = [r.destination for h in spec.http for r in h.route]
+    routes += [r.destination for t in spec.tcp for r in t.route]
+    routes += [r.destination for t in spec.tls for r in t.route]
+    mirrors = [h.mirror for h in spec.http if h.mirror is not None]
+    mirrors += [m.destination for h in spec.http for m in getattr(h, "mirrors", ())]
+    for what, dests in (("host", routes), ("mirror host", mirrors)):
+        for dest in dests:
+            if dest is None or not dest.host:
+                continue
+            host = fqdn(dest.host, namespace)
+            known = inventory.services_for_host(host)
+            if not inventory.knows_host(host):
+                text = f'Referenced {what} not found: "{dest.host}"'
+                out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
+            elif len(known) == 1 and dest.port is None and len(known[0].ports) > 1:
+                numbers = " ".join(str(p) for p, _ in known[0].ports)
+                text = (
+                    f'This VirtualService routes to a service "{dest.host}" that exposes '
+                    f"multiple ports [{numbers}]. Specifying a port in the destination is "
+                    "required to disambiguate."
+                )
+                out.append(AnalysisMessage("Error", "IST0112", kind, name, text, source))
+            elif len(known) == 1 and dest.port is not None and known[0].ports:
+                number = dest.port.number
+                if number not in {p for p, _ in known[0].ports}:
+                    text = f'Referenced host:port not found: "{dest.host}:{number}"'
+                    out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
+            if dest.subset and (host, dest.subset) not in subsets:
+                ref = "host" if what == "host" else "mirror"
+                text = (
+                    f"Referenced {ref}+subset in destinationrule not found: "
+                    f'"{dest.host}+{dest.subset}"'
+                )
+                out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
     return out
 
 

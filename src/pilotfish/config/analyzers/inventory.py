@@ -136,11 +136,18 @@ def inventory_from_inputs(result: LoadResult) -> Inventory:
             )
         elif doc.api_version == MANIFEST_API and doc.kind == "Workload":
             inventory.workloads.append(KnownWorkload(name, namespace, _pairs(meta.get("labels"))))
-    for obj in result.objects:
+    for obj in [*result.objects, *result.rejected]:
         namespace = obj.meta.namespace
         if obj.meta.kind == "ServiceEntry":
+            ports = tuple(
+                (p.number, p.target_port or p.number)
+                for p in getattr(obj.spec, "ports", ())
+                if p.number is not None
+            )
             for host in getattr(obj.spec, "hosts", ()):
-                inventory.services.append(KnownService(fqdn(host, namespace), namespace))
+                inventory.services.append(
+                    KnownService(fqdn(host, namespace), namespace, ports=ports)
+                )
         elif obj.meta.kind == "WorkloadEntry":
             labels = _pairs(getattr(obj.spec, "labels", {}))
             inventory.workloads.append(KnownWorkload(obj.meta.name, namespace, labels))

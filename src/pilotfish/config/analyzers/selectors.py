@@ -1,0 +1,145 @@
+"""Istio's workload-selector analyzers, over the pods the analysis knows (`Kube.pods`: the
+inputs' Pods, pilotfish Workloads and WorkloadEntries, the running mesh's instances).
+
+Sidecar (Istio's sidecar SelectorAnalyzer): IST0101 a selector matching no pod of its namespace,
+IST0110 several Sidecars selecting one pod, IST0111 several selector-less Sidecars in a
+namespace. Telemetry: IST0101, IST0159 (several selecting one pod), IST0160 (several
+selector-less in a namespace). AuthorizationPolicy: IST0127 (no matching pod in the mesh: in its
+namespace, or anywhere for the root namespace), IST0101 for a `source.namespaces` entry matching
+no known Namespace (only checked when the inputs name Namespaces). Pure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pilotfish.config.analyzers.kube import Kube, KubeObject
+from pilotfish.config.analyzers.messages import (
+    ROOT_NAMESPACE,
+    AnalysisMessage,
+    message_for,
+    selector_text,
+)
+from pilotfish.config.objects import ConfigObject
+
+
+def _labels(obj: ConfigObject[Any]) -> dict[str, str]:
+    spec = obj.spec
+    if obj.meta.kind == "Sidecar":
+        selector = getattr(spec, "workload_selector", None)
+        return dict(getattr(selector, "labels", {}) or {})
+    selector = getattr(spec, "selector", None)
+    return dict(getattr(selector, "match_labels", {}) or {})
+
+
+def _go_list(names: list[str]) -> str:
+    return "[" + " ".join(sorted(names)) + "]"
+
+
+def workload_selectors(
+    objects: list[ConfigObject[Any]], kind: str, kube: Kube
+) -> list[AnalysisMessage]:
+    """IST0101 + IST0110/IST0111 (Sidecar) or IST0159/IST0160 (Telemetry)."""
+    per_pod: dict[tuple[str, str], list[ConfigObject[Any]]] = defaultdict(list)
+    per_namespace: dict[str, list[ConfigObject[Any]]] = defaultdict(list)
+    out: list[AnalysisMessage] = []
+    for obj in objects:
+        if kind == "Telemetry" and _targeted(obj.spec):
+            continue
+        labels = _labels(obj)
+        if not labels:
+            per_namespace[obj.meta.namespace].append(obj)
+            continue
+        pods = kube.pods_selected(labels, obj.meta.namespace)
+        if not pods:
+            text = f'Referenced selector not found: "{selector_text(labels)}"'
+            out.append(message_for(obj, "Error", "IST0101", text))
+        for pod in pods:
+            per_pod[(pod.namespace, pod.name)].append(obj)
+    same_pod, no_selector = ("IST0110", "IST0111") if kind == "Sidecar" else ("IST0159", "IST0160")
+    plural = "Sidecars" if kind == "Sidecar" else "Telemetries"
+    for (namespace, pod_name), group in sorted(per_pod.items()):
+        if len(group) < 2:
+            continue
+        names = _go_list([o.meta.name for o in group])
+        text = (
+            f'The {plural} {names} in namespace "{namespace}" select the same workload pod '
+            f'"{pod_name}", which can lead to undefined behavior.'
+        )
+        out += [message_for(o, "Error", same_pod, text) for o in group]
+    for namespace, group in sorted(per_namespace.items()):
+        if kind == "Telemetry" and namespace == ROOT_NAMESPACE:
+            continue
+        if len(group) < 2:
+            continue
+        names = _go_list([o.meta.name for o in group])
+        text = (
+            f'The {plural} {names} in namespace "{namespace}" have no workload selector, which '
+            "can lead to undefined behavior."
+        )
+        out += [message_for(o, "Error", no_selector, text) for o in group]
+    return out
+
+
+def _targeted(spec: Any) -> bool:
+    refs: tuple[Any, ...] = getattr(spec, "target_refs", None) or ()
+    return getattr(spec, "target_ref", None) is not None or len(refs) > 0
+
+
+def _namespace_matches(namespace: str, pattern: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("*"):
+        return namespace.endswith(pattern[1:])
+    if pattern.endswith("*"):
+        return namespace.startswith(pattern[:-1])
+    return namespace.lower() == pattern.lower()
+
+
+def authorization_policies(policies: list[ConfigObject[Any]], kube: Kube) -> list[AnalysisMessage]:
+    """IST0127 and IST0101 (namespace), as Istio's AuthorizationPoliciesAnalyzer."""
+    meshed: list[KubeObject] = [p for p in kube.pods if kube.in_mesh(p)]
+    out: list[AnalysisMessage] = []
+    template = "No matching workloads for this resource with the following labels: {}"
+    for policy in policies:
+        spec = policy.spec
+        namespace = policy.meta.namespace
+        targeted = _targeted(spec)
+        selector = getattr(spec, "selector", None)
+        labels = dict(getattr(selector, "match_labels", {}) or {})
+        if targeted:
+            pass
+        elif namespace == ROOT_NAMESPACE:
+            if selector is not None and not _any_selected(meshed, labels, None):
+                out.append(
+                    message_for(
+                        policy, "Warning", "IST0127", template.format(selector_text(labels))
+                    )
+                )
+        elif selector is None:
+            if not any(p.namespace == namespace for p in meshed):
+                out.append(message_for(policy, "Warning", "IST0127", template.format("")))
+        elif not _any_selected(meshed, labels, namespace):
+            out.append(
+                message_for(policy, "Warning", "IST0127", template.format(selector_text(labels)))
+            )
+        if not kube.namespaces:
+            continue
+        for rule in getattr(spec, "rules", ()):
+            for source in getattr(rule, "from_", ()) or getattr(rule, "sources", ()):
+                src = getattr(source, "source", None)
+                names = [*getattr(src, "namespaces", ()), *getattr(src, "not_namespaces", ())]
+                for name in names:
+                    if not any(_namespace_matches(n, name) for n in kube.namespaces):
+                        text = f'Referenced namespace not found: "{name}"'
+                        out.append(message_for(policy, "Error", "IST0101", text))
+    return out
+
+
+def _any_selected(pods: list[KubeObject], labels: dict[str, str], namespace: str | None) -> bool:
+    return any(
+        (namespace is None or p.namespace == namespace)
+        and all(p.labels.get(k) == v for k, v in labels.items())
+        for p in pods
+    )
