@@ -38,16 +38,16 @@ def analyze_report(
 
 
 def _read_mesh(state_dir: Path) -> tuple[list[Any], Any]:
-    """The running mesh's stored documents and registry; raises MeshNotRunning / ApiError."""
-    from pilotfish.local.client import ApiError, call, read_mesh
+    """The running mesh's stored documents and registry; UserError when it cannot be read."""
+    from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 
-    api = str(read_mesh(state_dir)["api"])
-    status, config = call(api, "GET", "/api/v1/config")
+    info = running_mesh(state_dir)
+    status, config = mesh_call(info, "GET", "/api/v1/config")
     if status != 200 or not isinstance(config, dict):
-        raise ApiError(f"GET /api/v1/config: HTTP {status}")
-    status, registry = call(api, "GET", "/debug/registryz")
+        raise UserError(f"GET /api/v1/config: HTTP {status}")
+    status, registry = mesh_call(info, "GET", "/debug/registryz")
     if status != 200:
-        raise ApiError(f"GET /debug/registryz: HTTP {status}")
+        raise UserError(f"GET /debug/registryz: HTTP {status}")
     return list(config.get("documents") or []), registry
 
 
@@ -106,13 +106,9 @@ def analyze_command(
     if use_mesh:
         from pilotfish.config.analyzers.inventory import inventory_from_registryz
         from pilotfish.config.analyzers.mesh import combine
-        from pilotfish.local.client import ApiError, MeshNotRunning, default_state_dir
+        from pilotfish.local.client import default_state_dir
 
-        try:
-            documents, registry = _read_mesh(state_dir or default_state_dir())
-        except (MeshNotRunning, ApiError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        documents, registry = _read_mesh(state_dir or default_state_dir())
         result = combine(documents, result)
         mesh = inventory_from_registryz(registry)
         target = "the running mesh" + (" and the given files" if paths else "")

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.config.kinds import resolve_kind
-from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
 from pilotfish.registry.inputs import parse_documents
 
 
@@ -73,12 +73,7 @@ def delete_command(
 
 
 def _send(state_dir: Path, path: str, body: dict[str, Any], timeout: float) -> int:
-    try:
-        info = read_mesh(state_dir)
-        status, reply = call(info["api"], "POST", path, body, timeout=timeout + 10)
-    except (MeshNotRunning, ApiError) as exc:
-        _err(str(exc))
-        return 1
+    status, reply = mesh_call(running_mesh(state_dir), "POST", path, body, timeout=timeout + 10)
     print_diagnostics(reply.get("diagnostics", []))
     if status != 200:
         _err("rejected: nothing was changed")

@@ -10,18 +10,14 @@ import sys
 import webbrowser
 from pathlib import Path
 
+from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.exec_cmd import find_proxy
-from pilotfish.local.client import MeshNotRunning, read_mesh
 
 CONTROLZ_PATHS = ("/debug/syncz", "/debug/registryz", "/debug/config_dump?proxyID=", "/metrics")
 
 
 def dashboard_command(kind: str, name: str | None, browser: bool, state_dir: Path) -> int:
-    try:
-        info = read_mesh(state_dir)
-    except MeshNotRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
     if kind == "envoy":
         if not name:
             print("error: say which proxy: pilotfish dashboard envoy PROXY", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.local.client import MeshNotRunning, read_mesh
+from pilotfish.cli.errors import running_mesh
 from pilotfish.state_files import STORE_FILE
 
 
@@ -44,11 +44,7 @@ def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
     if not argv:
         print("error: say what to run: pilotfish exec WORKLOAD -- CMD [ARGS…]", file=sys.stderr)
         return 1
-    try:
-        info = read_mesh(state_dir)
-    except MeshNotRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
     found = find_proxy(info, workload)
     if found is None or found[1].get("type") != "sidecar":
         known = ", ".join(

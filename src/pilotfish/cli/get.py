@@ -8,9 +8,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
-from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
 
@@ -43,12 +43,8 @@ def get_command(
         query["namespace"] = namespace
     if name:
         query["name"] = name
-    try:
-        info = read_mesh(state_dir)
-        status, body = call(info["api"], "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
-    except (MeshNotRunning, ApiError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
+    status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:

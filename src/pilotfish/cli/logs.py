@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.exec_cmd import find_proxy
-from pilotfish.local.client import MeshNotRunning, read_mesh
 
 PROXY_CONTAINERS = ("istio-proxy", "envoy", "proxy")
 
@@ -32,11 +32,7 @@ def last_lines(text: str, tail: int) -> str:
 def logs_command(
     pod: str, container: str | None, tail: int, namespace: str | None, state_dir: Path
 ) -> int:
-    try:
-        info = read_mesh(state_dir)
-    except MeshNotRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
     found = find_proxy(info, pod, namespace)
     if found is None:
         print(f'Error from server (NotFound): pods "{pod}" not found', file=sys.stderr)

@@ -1,7 +1,8 @@
 """The `pilotfish` command: one typer app; each subcommand's logic lives in its own module.
 
 Global option `--state-dir` (else $PILOTFISH_HOME, else ~/.pilotfish) says which local mesh to
-talk to. Every command returns an exit code; user mistakes print `error: …`, never a traceback.
+talk to. Every command returns an exit code; user mistakes raise `UserError`, printed here once
+as `error: …`, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from pilotfish.cli.errors import UserError
 from pilotfish.local.client import default_state_dir
 
 app = typer.Typer(
@@ -310,6 +312,9 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.code)
     except Exception as exc:  # a bug, not a user mistake: say so in one line, no traceback
         if os.environ.get("PILOTFISH_DEBUG"):
             raise

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.config.yaml_text import dump_yaml
-from pilotfish.local.client import MeshNotRunning, read_mesh
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -215,11 +215,7 @@ def proxy_config_command(
             file=sys.stderr,
         )
         return 1
-    try:
-        info = read_mesh(state_dir)
-    except MeshNotRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
     found = find_proxy(info, name, namespace)
     if found is None:
         where = f" in namespace {namespace}" if namespace else ""

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 COLUMNS = (("CDS", CLUSTER), ("LDS", LISTENER), ("EDS", ENDPOINT), ("RDS", ROUTE), ("SDS", SECRET))
@@ -28,12 +28,8 @@ def type_state(t: dict[str, Any] | None, latest: str | None) -> str:
 
 
 def proxy_status_command(name: str | None, state_dir: Path) -> int:
-    try:
-        info = read_mesh(state_dir)
-        _status, body = call(info["api"], "GET", "/debug/syncz")
-    except (MeshNotRunning, ApiError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
+    _status, body = mesh_call(info, "GET", "/debug/syncz")
     rows = [["NAME", "TYPE", "ADDRESS", *(c for c, _ in COLUMNS), "CONTROL PLANE"]]
     problems: list[str] = []
     found = False

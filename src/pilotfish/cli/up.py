@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, MeshError, UpOptions
@@ -139,10 +140,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def down_command(state_dir: Path, timeout: float = 30) -> int:
-    try:
-        info = read_mesh(state_dir)
-    except MeshNotRunning as exc:
-        return _fail(str(exc))
+    info = running_mesh(state_dir)
     pid = int(info["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout

@@ -213,6 +213,21 @@ class PushContext:
             if not (vs.spec.gateways or ()) or MESH_GATEWAY in vs.spec.gateways
         )
 
+    def mesh_virtual_service(self, host: str, namespace: str) -> ConfigObject[Any] | None:
+        """The sidecar VirtualService for a service host, among those exported to the proxy's
+        namespace: most specific host, then namespace/name."""
+        best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
+        for order, vs in enumerate(self._mesh_virtual_services):
+            if not exported_to(vs, namespace):
+                continue
+            for written in vs.spec.hosts or ():
+                pattern = resolve_host(written, vs.meta.namespace)
+                if host_matches(pattern, host):
+                    candidate = (specificity(pattern, host), order, vs)
+                    if best is None or candidate[:2] < best[:2]:
+                        best = candidate
+        return None if best is None else best[2]
+
     def gateway_virtual_services(self, gateway_key: str) -> tuple[ConfigObject[Any], ...]:
         """VirtualServices bound to a Gateway (`ns/name`; short names resolve in the VS's ns)."""
         return tuple(

@@ -43,7 +43,6 @@ from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.destinations import Destinations, split
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
-from pilotfish.translate.virtual_hosts import mesh_virtual_service
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 
@@ -160,7 +159,7 @@ def sidecar_tcp_listeners(
         service, port = item.service, item.port
         if names.outbound_cluster(port.port, service.hostname) not in clusters:
             continue
-        vs = mesh_virtual_service(push, service.hostname, proxy.namespace)
+        vs = push.mesh_virtual_service(service.hostname, proxy.namespace)
         addresses = _service_addresses(service, push)
 
         def applies(

@@ -11,15 +11,13 @@ sends unknown hosts to the passthrough cluster (ALLOW_ANY) or answers 502 (REGIS
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.model.hosts import host_matches, specificity
+from pilotfish.config.objects import Diagnostic
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import MESH_GATEWAY, PushContext, exported_to, resolve_host
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Service, ServicePort
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
@@ -48,22 +46,6 @@ def service_domains(service: Service, port: ServicePort, proxy_namespace: str) -
     return domains
 
 
-def mesh_virtual_service(push: PushContext, host: str, namespace: str) -> ConfigObject[Any] | None:
-    """The sidecar VirtualService for a service host, among those exported to the proxy's
-    namespace: most specific host, then ns/name."""
-    best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
-    for order, vs in enumerate(push.mesh_virtual_services()):
-        if not exported_to(vs, namespace):
-            continue
-        for written in vs.spec.hosts or ():
-            pattern = resolve_host(written, vs.meta.namespace)
-            if host_matches(pattern, host):
-                candidate = (specificity(pattern, host), order, vs)
-                if best is None or candidate[:2] < best[:2]:
-                    best = candidate
-    return None if best is None else best[2]
-
-
 def http_proxy_route_config(
     proxy: Proxy,
     push: PushContext,
@@ -73,7 +55,7 @@ def http_proxy_route_config(
     config = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     claimed: set[str] = set()
     for service in push.services:
-        vs = mesh_virtual_service(push, service.hostname, proxy.namespace)
+        vs = push.mesh_virtual_service(service.hostname, proxy.namespace)
         for port in service.ports:
             if not port.protocol.is_http:
                 continue

@@ -9,30 +9,25 @@ from typing import Any
 
 from pilotfish.cli.describe.mesh_view import mesh_view
 from pilotfish.cli.describe.report import describe_report
-from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 
 
-def _get(api: str, path: str) -> Any:
-    status, body = call(api, "GET", path)
+def _get(info: dict[str, Any], path: str) -> Any:
+    status, body = mesh_call(info, "GET", path)
     if status != 200:
-        raise ApiError(f"GET {path}: HTTP {status}")
+        raise UserError(f"GET {path}: HTTP {status}")
     return body
 
 
 def describe_command(kind: str, name: str, namespace: str | None, state_dir: Path) -> int:
-    try:
-        info = read_mesh(state_dir)
-        api = str(info["api"])
-        documents = (_get(api, "/api/v1/config") or {}).get("documents") or []
-        view = mesh_view(
-            documents,
-            _get(api, "/debug/registryz"),
-            _get(api, "/debug/syncz"),
-            str(info.get("ingress_address") or ""),
-        )
-    except (MeshNotRunning, ApiError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    info = running_mesh(state_dir)
+    documents = (_get(info, "/api/v1/config") or {}).get("documents") or []
+    view = mesh_view(
+        documents,
+        _get(info, "/debug/registryz"),
+        _get(info, "/debug/syncz"),
+        str(info.get("ingress_address") or ""),
+    )
     lines, code = describe_report(view, kind.lower(), name, namespace)
     print("\n".join(lines), file=sys.stdout if code == 0 else sys.stderr)
     return code

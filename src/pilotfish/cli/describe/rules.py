@@ -10,8 +10,8 @@
 - `describe_service(push, service, pods, namespace, routers)`: all of the above for one service
   as seen from `namespace`, plus the ingress gateways that expose it.
 
-The rule choices are the model's own: `PushContext.destination_rule` and the translator's
-`mesh_virtual_service` (what the sidecar really uses). Pure: no I/O.
+The rule choices are the model's own, the ones translation makes: `PushContext.destination_rule`
+and `PushContext.mesh_virtual_service`; delegation is `translate.delegates`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.hosts import intersect
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
 from pilotfish.registry.types import Service
-from pilotfish.translate.virtual_hosts import mesh_virtual_service
+from pilotfish.translate.delegates import http_routes as delegated_routes
 
 Config = ConfigObject[Any]
 POLICY_PARTS = (
@@ -255,24 +255,11 @@ def _route_facts(
     return True, facts, notes
 
 
-def http_routes(vs: Config, push: PushContext) -> list[Any]:
-    """The VirtualService's HTTP routes, with one level of `delegate` expanded, as Istio does."""
-    routes = []
-    for route in vs.spec.http:
-        if route.delegate is None:
-            routes.append(route)
-            continue
-        namespace = route.delegate.namespace or vs.meta.namespace
-        delegate = next(
-            (
-                d
-                for d in push.kind("VirtualService")
-                if (d.meta.namespace, d.meta.name) == (namespace, route.delegate.name)
-            ),
-            None,
-        )
-        routes.extend(delegate.spec.http if delegate is not None else ())
-    return routes
+def http_routes(vs: Config, push: PushContext) -> list[tuple[Config, Any]]:
+    """(owning VirtualService, HTTP route) in order, delegates expanded and their matches merged
+    by translation's own code, so describe tells the story the sidecar's config tells."""
+    found = delegated_routes(vs, push.kind("VirtualService"), lambda *_: None)
+    return [(owner, route) for owner, route, _ in found]
 
 
 def route_verdict(
@@ -280,9 +267,10 @@ def route_verdict(
 ) -> RouteVerdict:
     http = http_routes(vs, push)
     matched, facts, mismatches = 0, [], []
-    for routes, is_http in ((http, True), (vs.spec.tls, False), (vs.spec.tcp, False)):
-        for route in routes:
-            reaches, new_facts, notes = _route_facts(route, vs, service, subsets, rule, is_http)
+    l4 = [(vs, route) for route in (*vs.spec.tls, *vs.spec.tcp)]
+    for routes, is_http in ((http, True), (l4, False)):
+        for owner, route in routes:
+            reaches, new_facts, notes = _route_facts(route, owner, service, subsets, rule, is_http)
             matched += reaches
             facts += new_facts
             mismatches += notes
@@ -364,7 +352,7 @@ def describe_service(
     rule = push.destination_rule(service.hostname, namespace, service.namespace)
     summary = rule_summary(rule, pods) if rule is not None else None
     subsets = summary.subsets if summary is not None else SubsetMatch()
-    vs = mesh_virtual_service(push, service.hostname, namespace)
+    vs = push.mesh_virtual_service(service.hostname, namespace)
     verdict = route_verdict(vs, service, subsets, rule, push) if vs is not None else None
     exposed = exposures(push, service, subsets, rule, routers)
     return ServiceDescription(service, summary, verdict, exposed)
