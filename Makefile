@@ -22,7 +22,7 @@ lint: venv
 	$(BIN)/ruff format --check src tests bench samples
 
 typecheck: venv
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests bench
 
 ## Set up and run every check: lint, types, unit, golden and end-to-end tests.
 test: venv lint typecheck

@@ -31,10 +31,10 @@ from envoy.service.discovery.v3 import discovery_pb2
 from prometheus_client import CollectorRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "xds"))  # shared resource builders and Envoy harness
+sys.path.insert(0, str(ROOT))  # the tests' shared resource builders and Envoy harness
 
-from envoy_harness import Envoy, free_port, random_loopback  # noqa: E402
-from xds_testlib import endpoints, mesh_snapshot, route_direct  # noqa: E402
+from tests.xds.envoy_harness import Envoy, free_port, random_loopback  # noqa: E402
+from tests.xds.xds_testlib import endpoints, mesh_snapshot, route_direct  # noqa: E402
 
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, Snapshot  # noqa: E402
 from pilotfish.xds.server import XdsServer  # noqa: E402
@@ -162,7 +162,7 @@ async def measure(proxies: int, delta: bool, clusters: int, repeats: int) -> dic
                     change = {
                         ENDPOINT: {"backend": endpoints("backend", ("127.0.0.1", port_number))}
                     }
-                current = current.updated(change)  # type: ignore[arg-type]
+                current = current.updated(change)
                 results[kind].append(await push_all(server, nodes, current))
     finally:
         assert client.stdin is not None

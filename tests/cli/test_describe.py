@@ -55,7 +55,8 @@ def _registryz(documents: list[dict[str, Any]]) -> dict[str, Any]:
                     "port_map": [],
                 }
             )
-    return json.loads(json.dumps({"services": services, "instances": instances}))
+    result: dict[str, Any] = json.loads(json.dumps({"services": services, "instances": instances}))
+    return result
 
 
 def _syncz(instances: list[dict[str, Any]], **types: dict[str, Any]) -> dict[str, Any]:
@@ -230,9 +231,9 @@ def test_productpage_is_exposed_through_the_ingress_gateway() -> None:
 
 
 def test_unsynced_or_missing_sidecars_are_warned_about() -> None:
-    nack = {"type_url": CDS, **SYNCED, "acked_version": "v0"}
+    nack: dict[str, Any] = {"type_url": CDS, **SYNCED, "acked_version": "v0"}
     nack["last_nack"] = {"nonce": "1", "error_message": "bad cluster"}
-    lines = report(bookinfo(**{"details-v1-0": nack}), "pod", "details-v1")
+    lines = report(bookinfo(**{"details-v1-0": nack}), "pod", "details-v1")  # type: ignore[arg-type]  # mypy: ** may bind `extra`
     assert (
         "   Sidecar sync: CDS NACKED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, SDS NOT SENT"
         in lines

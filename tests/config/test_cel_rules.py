@@ -103,7 +103,7 @@ SE = {"hosts": ["db.example.com"], "ports": [{"number": 5432, "name": "tcp", "pr
 
 
 def _with(base: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
-    out = json.loads(json.dumps(base))
+    out: dict[str, Any] = json.loads(json.dumps(base))
     node: Any = out
     for part in path[:-1]:
         node = node[part]

@@ -13,6 +13,7 @@ import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ class SidecarClient:
 
     def stats(self, contains: str = "") -> dict[str, int]:
         """Envoy's counters and gauges (admin `/stats`), optionally only names with `contains`."""
-        query = f"?filter={urllib.request.quote(re.escape(contains))}" if contains else ""
+        query = f"?filter={urllib.parse.quote(re.escape(contains))}" if contains else ""
         with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
             f"{self.admin}/stats{query}", timeout=10
         ) as resp:

@@ -148,7 +148,7 @@ class LocalMesh:
             headers = err.headers
         cookie = headers.get("set-cookie", "")
         assert "session=" in cookie, cookie
-        return cookie.split(";", 1)[0]
+        return str(cookie.split(";", 1)[0])
 
     def wait_for(
         self, check: Callable[[], bool], timeout: float = 20, what: str = "condition"

@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from sample_apps import AppRunner, RecordingServer, random_loopback
+from tests.samples.sample_apps import AppRunner, RecordingServer, random_loopback
 
 
 @pytest.fixture

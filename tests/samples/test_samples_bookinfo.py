@@ -8,7 +8,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 import pytest
-from sample_apps import BOOKINFO_SRC, App, AppRunner, RecordingServer, fetch
+from tests.samples.sample_apps import BOOKINFO_SRC, App, AppRunner, RecordingServer, fetch
 
 DETAILS = BOOKINFO_SRC / "details" / "details.py"
 RATINGS = BOOKINFO_SRC / "ratings" / "ratings.py"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sample_apps import BOOKINFO_SRC, SAMPLES, App, AppRunner, clean_env, fetch
+from tests.samples.sample_apps import BOOKINFO_SRC, SAMPLES, App, AppRunner, clean_env, fetch
 
 HTTPBIN = SAMPLES / "httpbin" / "httpbin.py"
 SLEEP = SAMPLES / "sleep" / "sleep.py"

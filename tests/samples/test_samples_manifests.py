@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from sample_apps import SAMPLES
+from tests.samples.sample_apps import SAMPLES
 
 from pilotfish.config import load_paths
 from pilotfish.registry.manifest import parse_manifest

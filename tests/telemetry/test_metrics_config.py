@@ -38,7 +38,7 @@ def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConne
     listener = resources[LISTENER_TYPE][f"inbound_{proxy.ip}_9080"]
     manager = hcm_pb2.HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
-    (config,) = _stats_configs(listener)  # type: ignore[arg-type]
+    (config,) = _stats_configs(listener)
     return config, manager
 
 
@@ -126,7 +126,7 @@ spec:
 """)
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
     listener = generate(proxy, push)[LISTENER_TYPE][f"inbound_{proxy.ip}_9080"]
-    assert _stats_configs(listener) == []  # type: ignore[arg-type]
+    assert _stats_configs(listener) == []
 
 
 def test_tcp_labels_have_no_response_code() -> None:

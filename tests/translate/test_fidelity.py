@@ -15,7 +15,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.translate import ProxyResources, check_invariants, generate
 from pilotfish.translate.clusters import HTTP_OPTIONS_KEY

@@ -19,8 +19,8 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
-from test_fidelity import GATEWAY, build, managers, reviews_route, reviews_rule
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.test_fidelity import GATEWAY, build, managers, reviews_route, reviews_rule
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.telemetry.exchange import PEER_HEADER
 from pilotfish.translate import check_invariants, generate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.translate import ProxyResources, check_invariants, generate
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from translate_harness import TESTDATA, golden_texts, load_case
+from tests.translate.translate_harness import TESTDATA, golden_texts, load_case
 
 from pilotfish.translate import check_invariants, generate
 from pilotfish.type_urls import RESOURCE_TYPES

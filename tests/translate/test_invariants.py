@@ -5,7 +5,7 @@ from __future__ import annotations
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
-from translate_harness import TESTDATA, load_case
+from tests.translate.translate_harness import TESTDATA, load_case
 
 from pilotfish.translate import ProxyResources, check_invariants, generate
 from pilotfish.type_urls import CLUSTER as CLUSTER_TYPE

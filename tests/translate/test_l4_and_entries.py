@@ -9,7 +9,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.tcp_ports import outbound_tcp_ports, service_environment
@@ -130,7 +130,7 @@ def test_service_entry_clusters_and_workload_entry_endpoints() -> None:
     address = dns.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
     assert (address.address, address.port_value) == ("api.example", 443)
     assignment = resources.endpoints["outbound|8000||vm.example"]
-    (endpoint,) = assignment.endpoints[0].lb_endpoints  # type: ignore[attr-defined]
+    (endpoint,) = assignment.endpoints[0].lb_endpoints
     assert endpoint.endpoint.address.socket_address.port_value == 18000
 
 

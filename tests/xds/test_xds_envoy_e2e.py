@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envoy_harness import Envoy, free_port, http_backend, http_get, random_loopback
 from prometheus_client import CollectorRegistry
-from xds_testlib import eds_cluster, endpoints, listener, mesh_snapshot, route_direct
+from tests.xds.envoy_harness import Envoy, free_port, http_backend, http_get, random_loopback
+from tests.xds.xds_testlib import eds_cluster, endpoints, listener, mesh_snapshot, route_direct
 
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, Snapshot
 from pilotfish.xds.server import XdsServer

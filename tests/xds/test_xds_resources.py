@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
-from xds_testlib import BACKEND, LISTEN, eds_cluster, endpoints, mesh_snapshot, route_direct
+from tests.xds.xds_testlib import (
+    BACKEND,
+    LISTEN,
+    eds_cluster,
+    endpoints,
+    mesh_snapshot,
+    route_direct,
+)
 
 from pilotfish.xds.messages import DeltaResponse, SotwResponse
 from pilotfish.xds.resources import (

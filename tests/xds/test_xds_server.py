@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from prometheus_client import CollectorRegistry
-from xds_testlib import (
+from tests.xds.xds_testlib import (
     BACKEND,
     LISTEN,
     delta_request,

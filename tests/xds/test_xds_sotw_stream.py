@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xds_testlib import (
+from tests.xds.xds_testlib import (
     BACKEND,
     LISTEN,
     OTHER_BACKEND,
