@@ -1,5 +1,6 @@
 """Helpers for the authorization e2e tests: a mesh of httpbin, sleep, tcp-echo and a `guarded` app
-(an aiohttp server with a secret `/admin` and a `/public` page), and raw HTTP/1.1 over a socket,
+(an aiohttp server with a secret `/admin` and a `/public` page), a `lenient` file server with the
+same secret, and raw HTTP/1.1 over a socket,
 so a test sends exactly the bytes it means (curl and urllib normalize paths; attackers do not).
 """
 
@@ -38,10 +39,26 @@ print(f"listening on http://{{host}}:{{port}}", flush=True)
 web.run_app(app, host=host, port=port, print=None)
 """
 
+# A lenient backend, as many real servers are: Python's own file server percent-decodes the
+# whole path (%2F and %5C included), merges slashes and resolves `.`/`..` before it looks up a
+# file, so any spelling of /admin that reaches it is served.
+LENIENT_APP = f"""
+import functools, http.server, os, pathlib
+root = pathlib.Path(__file__).with_name("site")
+(root / "public").mkdir(parents=True, exist_ok=True)
+(root / "admin").write_text("{SECRET}")
+(root / "public" / "page").write_text("PUBLIC")
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), handler)
+print("listening", flush=True)
+server.serve_forever()
+"""
+
 
 def authz_manifest(folder: Path) -> Path:
     """Write the mesh's manifest into `folder` (returned, for `pilotfish up`)."""
     (folder / "guarded_app.py").write_text(GUARDED_APP)
+    (folder / "lenient_app.py").write_text(LENIENT_APP)
     samples = ROOT / "samples"
     (folder / "mesh.yaml").write_text(
         f"""
@@ -106,9 +123,23 @@ spec:
 ---
 apiVersion: pilotfish.io/v1alpha1
 kind: Workload
-metadata: {{name: guarded, labels: {{app: guarded}}}}
+metadata: {{name: guarded, labels: {{app: guarded, role: guarded}}}}
 spec:
   command: ["{sys.executable}", "{folder}/guarded_app.py"]
+  ports: [8080]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: lenient, labels: {{app: lenient}}}}
+spec:
+  ports: [{{name: http, port: 8000, targetPort: 8080}}]
+  selector: {{app: lenient}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: lenient, labels: {{app: lenient, role: guarded}}}}
+spec:
+  command: ["{sys.executable}", "{folder}/lenient_app.py"]
   ports: [8080]
 """
     )

@@ -83,6 +83,8 @@ class ControlPlane:
         mesh = MeshConfig(
             outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY",
             telemetry=manifest.telemetry,
+            path_normalization=manifest.security.path_normalization,
+            extension_providers=manifest.security.ext_authz_providers,
         )
         self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects), mesh=mesh)
 

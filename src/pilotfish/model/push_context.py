@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.hosts import host_matches, specificity
@@ -41,34 +42,6 @@ def exported_to(config: ConfigObject[Any], namespace: str) -> bool:
 
 
 @dataclass(frozen=True)
-class ExtensionProvider:
-    """One MeshConfig `extensionProviders` entry of kind `envoyExtAuthzHttp`/`envoyExtAuthzGrpc`
-    (Istio's field names in snake_case; other kinds are kept by name only)."""
-
-    name: str
-    kind: str  # the provider's key in MeshConfig, e.g. "envoyExtAuthzHttp"
-    service: str = ""
-    port: int = 0
-    timeout: str = ""
-    fail_open: bool = False
-    status_on_error: str = ""
-    path_prefix: str = ""
-    include_request_headers_in_check: tuple[str, ...] = ()
-    include_additional_headers_in_check: tuple[tuple[str, str], ...] = ()
-    headers_to_upstream_on_allow: tuple[str, ...] = ()
-    headers_to_downstream_on_allow: tuple[str, ...] = ()
-    headers_to_downstream_on_deny: tuple[str, ...] = ()
-    include_request_body_in_check: bool = False
-    max_request_bytes: int = 0
-    allow_partial_message: bool = False
-    pack_as_bytes: bool = False
-
-    @property
-    def grpc(self) -> bool:
-        return self.kind == "envoyExtAuthzGrpc"
-
-
-@dataclass(frozen=True)
 class MeshConfig:
     """The subset of Istio's MeshConfig that pilotfish honours (same names, same defaults)."""
 
@@ -80,7 +53,7 @@ class MeshConfig:
     ingress_selector: str = "ingressgateway"
     telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)
     path_normalization: str = "BASE"  # NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES
-    extension_providers: tuple[ExtensionProvider, ...] = ()
+    extension_providers: tuple[ExtAuthzProvider, ...] = ()
 
 
 def resolve_host(host: str, namespace: str) -> str:

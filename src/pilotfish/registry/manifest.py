@@ -17,7 +17,8 @@ A Workload document:
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
 `istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`
-and the telemetry fields (`pilotfish.config.mesh_telemetry`) are honoured), and the legacy
+and the telemetry (`pilotfish.config.mesh_telemetry`) and authorization
+(`pilotfish.config.mesh_security`) fields are honoured), and the legacy
 `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`).
 
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
@@ -36,6 +37,7 @@ from typing import Any, Protocol
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.kinds import MANIFEST_API
+from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
 from pilotfish.config.mesh_telemetry import (
     MeshTelemetry,
     legacy_tracing_address,
@@ -90,6 +92,7 @@ class Manifest:
     secrets: tuple[TlsSecret, ...] = ()
     outbound_traffic_policy: str = ""  # from the `istio` mesh ConfigMap; "" = not set
     telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)  # ditto, + `istio-tracing`
+    security: MeshSecurity = field(default_factory=MeshSecurity)  # ditto: authz settings
 
     def workload(self, name: str) -> WorkloadSpec | None:
         return next((w for w in self.workloads if w.name == name), None)
@@ -272,6 +275,14 @@ def _mesh_outbound_policy(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]
     return str(mode)
 
 
+def _mesh_security(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:
+    errors: list[tuple[str, str]] = []
+    found = parse_mesh_security(mesh, errors)
+    for path, message in errors:
+        p.error(doc, "data.mesh", f"{path}: {message}")
+    return found
+
+
 def _mesh_telemetry(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshTelemetry:
     errors: list[tuple[str, str]] = []
     found = parse_mesh_telemetry(mesh, errors)
@@ -305,6 +316,7 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
     secrets: dict[tuple[str, str], TlsSecret] = {}
     outbound_policy = ""
     telemetry = MeshTelemetry()
+    security = MeshSecurity()
     tracing_endpoint = ""
     for doc in docs:
         if not isinstance(doc.data, dict):
@@ -334,6 +346,7 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
             if mesh is not None:
                 outbound_policy = _mesh_outbound_policy(p, doc, mesh) or outbound_policy
                 telemetry = _mesh_telemetry(p, doc, mesh)
+                security = _mesh_security(p, doc, mesh)
             tracing_endpoint = _legacy_tracing(p, doc) or tracing_endpoint
         elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
             head = _meta(p, doc)
@@ -347,5 +360,6 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
         secrets=tuple(secrets[k] for k in sorted(secrets)),
         outbound_traffic_policy=outbound_policy,
         telemetry=with_legacy_tracing(telemetry, tracing_endpoint),
+        security=security,
     )
     return manifest, p.diagnostics

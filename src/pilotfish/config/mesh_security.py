@@ -1,0 +1,139 @@
+"""The authorization part of Istio's MeshConfig (the `istio` ConfigMap's `mesh` key), parsed.
+
+Honoured fields, with Istio's names and defaults: `pathNormalization.normalization` (NONE, BASE
+(default; DEFAULT means BASE), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES) and the
+`extensionProviders` of kind `envoyExtAuthzHttp` / `envoyExtAuthzGrpc` (the providers CUSTOM
+AuthorizationPolicies delegate to). Other provider kinds belong to `mesh_telemetry`. Parsing never
+raises: problems come back as (field path, message) pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NORMALIZATIONS = ("NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES")
+EXT_AUTHZ_KINDS = ("envoyExtAuthzHttp", "envoyExtAuthzGrpc")
+Errors = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class ExtAuthzProvider:
+    """One `envoyExtAuthzHttp`/`envoyExtAuthzGrpc` provider (Istio's fields, snake_case)."""
+
+    name: str
+    kind: str
+    service: str = ""
+    port: int = 0
+    timeout: str = ""
+    fail_open: bool = False
+    status_on_error: str = ""
+    path_prefix: str = ""
+    include_request_headers_in_check: tuple[str, ...] = ()
+    include_additional_headers_in_check: tuple[tuple[str, str], ...] = ()
+    headers_to_upstream_on_allow: tuple[str, ...] = ()
+    headers_to_downstream_on_allow: tuple[str, ...] = ()
+    headers_to_downstream_on_deny: tuple[str, ...] = ()
+    include_request_body_in_check: bool = False
+    max_request_bytes: int = 0
+    allow_partial_message: bool = False
+    pack_as_bytes: bool = False
+
+    @property
+    def grpc(self) -> bool:
+        return self.kind == "envoyExtAuthzGrpc"
+
+
+@dataclass(frozen=True)
+class MeshSecurity:
+    path_normalization: str = "BASE"
+    ext_authz_providers: tuple[ExtAuthzProvider, ...] = ()
+
+
+def _strings(value: Any, path: str, errors: Errors) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append((path, "must be a list of strings"))
+        return ()
+    return tuple(value)
+
+
+def _provider(name: str, kind: str, body: Any, path: str, errors: Errors) -> ExtAuthzProvider:
+    if not isinstance(body, dict):
+        errors.append((path, "must be a map"))
+        return ExtAuthzProvider(name, kind)
+    service = body.get("service")
+    if not isinstance(service, str) or not service:
+        errors.append((f"{path}.service", "is required"))
+    port = body.get("port", 0)
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        errors.append((f"{path}.port", f"{port!r} is not a port in [1, 65535]"))
+        port = 0
+    body_check = body.get("includeRequestBodyInCheck") or {}
+    additional = body.get("includeAdditionalHeadersInCheck") or {}
+    if not isinstance(additional, dict):
+        errors.append((f"{path}.includeAdditionalHeadersInCheck", "must be a map"))
+        additional = {}
+    return ExtAuthzProvider(
+        name=name,
+        kind=kind,
+        service=str(service or ""),
+        port=port,
+        timeout=str(body.get("timeout") or ""),
+        fail_open=bool(body.get("failOpen", False)),
+        status_on_error=str(body.get("statusOnError") or ""),
+        path_prefix=str(body.get("pathPrefix") or ""),
+        include_request_headers_in_check=_strings(
+            body.get("includeRequestHeadersInCheck", body.get("includeHeadersInCheck")),
+            f"{path}.includeRequestHeadersInCheck",
+            errors,
+        ),
+        include_additional_headers_in_check=tuple(
+            sorted((str(k), str(v)) for k, v in additional.items())
+        ),
+        headers_to_upstream_on_allow=_strings(
+            body.get("headersToUpstreamOnAllow"), f"{path}.headersToUpstreamOnAllow", errors
+        ),
+        headers_to_downstream_on_allow=_strings(
+            body.get("headersToDownstreamOnAllow"), f"{path}.headersToDownstreamOnAllow", errors
+        ),
+        headers_to_downstream_on_deny=_strings(
+            body.get("headersToDownstreamOnDeny"), f"{path}.headersToDownstreamOnDeny", errors
+        ),
+        include_request_body_in_check=bool(body_check),
+        max_request_bytes=int(body_check.get("maxRequestBytes") or 0)
+        if isinstance(body_check, dict)
+        else 0,
+        allow_partial_message=bool(body_check.get("allowPartialMessage"))
+        if isinstance(body_check, dict)
+        else False,
+        pack_as_bytes=bool(body_check.get("packAsBytes"))
+        if isinstance(body_check, dict)
+        else False,
+    )
+
+
+def parse_mesh_security(mesh: dict[str, Any], errors: Errors) -> MeshSecurity:
+    raw = mesh.get("pathNormalization") or {}
+    mode = str(raw.get("normalization") or "BASE") if isinstance(raw, dict) else "BASE"
+    mode = "BASE" if mode == "DEFAULT" else mode
+    if mode not in NORMALIZATIONS:
+        errors.append(
+            (
+                "pathNormalization.normalization",
+                f"{mode!r} is not one of {', '.join(NORMALIZATIONS)}",
+            )
+        )
+        mode = "BASE"
+    providers = []
+    for index, entry in enumerate(mesh.get("extensionProviders") or []):
+        if not isinstance(entry, dict):
+            continue
+        for kind in EXT_AUTHZ_KINDS:
+            if kind in entry:
+                path = f"extensionProviders[{index}].{kind}"
+                providers.append(
+                    _provider(str(entry.get("name") or ""), kind, entry[kind], path, errors)
+                )
+    return MeshSecurity(mode, tuple(providers))
