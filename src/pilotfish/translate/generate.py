@@ -71,7 +71,7 @@ def outbound_cluster_specs(
 
 def _passthrough(spec: OutboundClusterSpec) -> bool:
     lb = spec.policy.load_balancer
-    return lb is not None and getattr(lb, "simple", None) == "PASSTHROUGH"
+    return lb is not None and lb.simple == "PASSTHROUGH"
 
 
 def _passthrough_note(rule: ConfigObject[Any], host: str, port: int) -> Diagnostic:

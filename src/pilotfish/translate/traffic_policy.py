@@ -4,14 +4,14 @@ Owns the merge order Istio uses (top-level < port-level < subset < subset port-l
 field: loadBalancer, connectionPool, outlierDetection, tls) and the mapping of each piece onto a
 `Cluster`: lb policy and consistent hash, circuit breakers, connect/idle timeouts, outlier
 detection, slow start, TCP keepalive, and the upstream HTTP protocol choice (h2UpgradePolicy,
-useClientProtocol). Client TLS lives in `upstream_tls.py`. Policy objects are the config models'
-`TrafficPolicy`; they are read by Istio's field names in snake_case and tolerate absent fields.
+useClientProtocol). Client TLS lives in `upstream_tls.py`. Policies are the config models'
+`TrafficPolicy` and its parts, read by their typed fields.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import address_pb2, protocol_pb2
@@ -20,6 +20,17 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
 from pilotfish.translate.envoy_pb import duration_of, seconds_of
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking.destination_rule import (
+        ClientTLSSettings,
+        ConnectionPoolSettings,
+        LoadBalancerSettings,
+        OutlierDetection,
+        PortTrafficPolicy,
+        TcpKeepalive,
+        TrafficPolicy,
+    )
 
 _MAX = 4294967295
 _DEFAULT_RING_SIZE = 1024
@@ -31,49 +42,36 @@ _SIMPLE_LB = {
 }
 
 
-def field(obj: Any, *names: str) -> Any:
-    """The first present, non-None attribute among `names` (spellings differ for digits)."""
-    if obj is None:
-        return None
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-def enum_name(value: Any) -> str:
-    return str(getattr(value, "value", value) or "")
-
-
 @dataclass(frozen=True)
 class EffectivePolicy:
     """The four traffic-policy parts that apply to one cluster after merging."""
 
-    load_balancer: Any = None
-    connection_pool: Any = None
-    outlier_detection: Any = None
-    tls: Any = None
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
 
-    def overlay(self, policy: Any) -> EffectivePolicy:
+    def overlay(self, policy: TrafficPolicy | PortTrafficPolicy | None) -> EffectivePolicy:
         if policy is None:
             return self
         return EffectivePolicy(
-            load_balancer=field(policy, "load_balancer") or self.load_balancer,
-            connection_pool=field(policy, "connection_pool") or self.connection_pool,
-            outlier_detection=field(policy, "outlier_detection") or self.outlier_detection,
-            tls=field(policy, "tls") or self.tls,
+            load_balancer=policy.load_balancer or self.load_balancer,
+            connection_pool=policy.connection_pool or self.connection_pool,
+            outlier_detection=policy.outlier_detection or self.outlier_detection,
+            tls=policy.tls or self.tls,
         )
 
 
-def _port_level(policy: Any, port: int) -> Any:
-    for setting in field(policy, "port_level_settings") or ():
-        if field(field(setting, "port"), "number") == port:
+def _port_level(policy: TrafficPolicy | None, port: int) -> PortTrafficPolicy | None:
+    for setting in policy.port_level_settings if policy is not None else ():
+        if setting.port is not None and setting.port.number == port:
             return setting
     return None
 
 
-def effective_policy(top: Any, subset_policy: Any, port: int) -> EffectivePolicy:
+def effective_policy(
+    top: TrafficPolicy | None, subset_policy: TrafficPolicy | None, port: int
+) -> EffectivePolicy:
     merged = EffectivePolicy().overlay(top).overlay(_port_level(top, port))
     return merged.overlay(subset_policy).overlay(_port_level(subset_policy, port))
 
@@ -113,10 +111,10 @@ def default_circuit_breakers() -> circuit_breaker_pb2.CircuitBreakers:
     )
 
 
-def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Any) -> None:
+def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancerSettings | None) -> None:
     if lb is None:
         return
-    simple = enum_name(field(lb, "simple"))
+    simple = lb.simple or ""
     if simple in _SIMPLE_LB:
         cluster.lb_policy = _SIMPLE_LB[simple]
     elif simple == "PASSTHROUGH":
@@ -124,28 +122,26 @@ def _apply_load_balancer(cluster: cluster_pb2.Cluster, lb: Any) -> None:
         cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
         cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         cluster.ClearField("eds_cluster_config")
-    _apply_warmup(cluster, field(lb, "warmup_duration_secs"))
-    consistent = field(lb, "consistent_hash")
+    _apply_warmup(cluster, lb.warmup_duration_secs)
+    consistent = lb.consistent_hash
     if consistent is None:
         return
-    maglev = field(consistent, "maglev")
+    maglev = consistent.maglev
     if maglev is not None:
         cluster.lb_policy = cluster_pb2.Cluster.MAGLEV
-        table_size = field(maglev, "table_size")
-        if table_size:
-            cluster.maglev_lb_config.table_size.value = int(table_size)
+        if maglev.table_size:
+            cluster.maglev_lb_config.table_size.value = int(maglev.table_size)
         return
     cluster.lb_policy = cluster_pb2.Cluster.RING_HASH
-    ring_hash = field(consistent, "ring_hash")
-    if ring_hash is not None:
-        ring_size = field(ring_hash, "minimum_ring_size")
+    if consistent.ring_hash is not None:
+        ring_size = consistent.ring_hash.minimum_ring_size
     else:  # as Istio: the deprecated top-level field, else Envoy's 1024 written out
-        ring_size = field(consistent, "minimum_ring_size") or _DEFAULT_RING_SIZE
+        ring_size = consistent.minimum_ring_size or _DEFAULT_RING_SIZE
     if ring_size:
         cluster.ring_hash_lb_config.minimum_ring_size.value = int(ring_size)
 
 
-def _apply_warmup(cluster: cluster_pb2.Cluster, warmup: Any) -> None:
+def _apply_warmup(cluster: cluster_pb2.Cluster, warmup: str | None) -> None:
     """warmupDurationSecs -> slow start window of the ROUND_ROBIN / LEAST_REQUEST balancer."""
     window = duration_of(warmup if not str(warmup or "").isdigit() else f"{warmup}s")
     if window is None or not window.ByteSize():
@@ -156,111 +152,120 @@ def _apply_warmup(cluster: cluster_pb2.Cluster, warmup: Any) -> None:
         cluster.least_request_lb_config.slow_start_config.slow_start_window.CopyFrom(window)
 
 
-def hash_policies(lb: Any) -> list[rc_pb2.RouteAction.HashPolicy]:
+def hash_policies(lb: LoadBalancerSettings | None) -> list[rc_pb2.RouteAction.HashPolicy]:
     """Route-side hash policy for a consistentHash load balancer (empty if none)."""
-    consistent = field(lb, "consistent_hash")
+    consistent = lb.consistent_hash if lb is not None else None
     if consistent is None:
         return []
     hash_policy = rc_pb2.RouteAction.HashPolicy
-    header = field(consistent, "http_header_name")
-    if header:
-        return [hash_policy(header=hash_policy.Header(header_name=str(header)))]
-    cookie = field(consistent, "http_cookie")
+    if consistent.http_header_name:
+        return [hash_policy(header=hash_policy.Header(header_name=consistent.http_header_name))]
+    cookie = consistent.http_cookie
     if cookie is not None:
-        built = hash_policy.Cookie(name=str(field(cookie, "name") or ""))
-        if field(cookie, "path"):
-            built.path = str(field(cookie, "path"))
-        ttl = duration_of(field(cookie, "ttl"))
+        built = hash_policy.Cookie(name=cookie.name or "")
+        if cookie.path:
+            built.path = cookie.path
+        ttl = duration_of(cookie.ttl)
         if ttl is not None:
             built.ttl.CopyFrom(ttl)
         return [hash_policy(cookie=built)]
-    if field(consistent, "use_source_ip"):
+    if consistent.use_source_ip:
         return [hash_policy(connection_properties=hash_policy.ConnectionProperties(source_ip=True))]
-    query = field(consistent, "http_query_parameter_name")
+    query = consistent.http_query_parameter_name
     if query:
-        return [hash_policy(query_parameter=hash_policy.QueryParameter(name=str(query)))]
+        return [hash_policy(query_parameter=hash_policy.QueryParameter(name=query))]
     return []
 
 
-def _apply_connection_pool(cluster: cluster_pb2.Cluster, pool: Any) -> UpstreamHttp:
+def _apply_connection_pool(
+    cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings | None
+) -> UpstreamHttp:
     if pool is None:
         return UpstreamHttp()
     thresholds = cluster.circuit_breakers.thresholds[0]
-    tcp, http = field(pool, "tcp"), field(pool, "http")
+    tcp, http = pool.tcp, pool.http
     # As Istio: a limit of 0 is indistinguishable from unset, so it keeps the unlimited default.
     for source, target in (
-        (field(tcp, "max_connections"), thresholds.max_connections),
-        (field(http, "http1_max_pending_requests"), thresholds.max_pending_requests),
-        (field(http, "http2_max_requests"), thresholds.max_requests),
-        (field(http, "max_retries"), thresholds.max_retries),
+        (tcp.max_connections if tcp else None, thresholds.max_connections),
+        (http.http1_max_pending_requests if http else None, thresholds.max_pending_requests),
+        (http.http2_max_requests if http else None, thresholds.max_requests),
+        (http.max_retries if http else None, thresholds.max_retries),
     ):
-        if source is not None and int(source) > 0:
-            target.value = int(source)
-    connect_timeout = duration_of(field(tcp, "connect_timeout"))
+        if source is not None and source > 0:
+            target.value = source
+    connect_timeout = duration_of(tcp.connect_timeout if tcp else None)
     if connect_timeout is not None:
         cluster.connect_timeout.CopyFrom(connect_timeout)
-    _apply_tcp_keepalive(cluster, field(tcp, "tcp_keepalive"))
+    _apply_tcp_keepalive(cluster, tcp.tcp_keepalive if tcp else None)
     options = protocol_pb2.HttpProtocolOptions()
     # As Istio: the TCP idle timeout stands in for the HTTP one when that is unset.
-    idle = duration_of(field(http, "idle_timeout")) or duration_of(field(tcp, "idle_timeout"))
+    idle = duration_of(http.idle_timeout if http else None) or duration_of(
+        tcp.idle_timeout if tcp else None
+    )
     if idle is not None:
         options.idle_timeout.CopyFrom(idle)
-    per_connection = field(http, "max_requests_per_connection")
+    per_connection = http.max_requests_per_connection if http else None
     if per_connection:
-        options.max_requests_per_connection.value = int(per_connection)
-    lifetime = duration_of(field(tcp, "max_connection_duration"))
+        options.max_requests_per_connection.value = per_connection
+    lifetime = duration_of(tcp.max_connection_duration if tcp else None)
     if lifetime is not None:
         options.max_connection_duration.CopyFrom(lifetime)
-    upgrade = enum_name(field(http, "h2_upgrade_policy"))
+    upgrade = (http.h2_upgrade_policy if http else None) or ""
     return UpstreamHttp(
         common=options if options.ByteSize() else None,
         http2={"UPGRADE": True, "DO_NOT_UPGRADE": False}.get(upgrade),
-        use_client_protocol=bool(field(http, "use_client_protocol")),
-        max_concurrent_streams=max(0, int(field(http, "max_concurrent_streams") or 0)),
+        use_client_protocol=bool(http and http.use_client_protocol),
+        max_concurrent_streams=max(0, (http.max_concurrent_streams if http else None) or 0),
     )
 
 
-def _apply_tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: Any) -> None:
+def _apply_tcp_keepalive(cluster: cluster_pb2.Cluster, keepalive: TcpKeepalive | None) -> None:
     """tcpKeepalive -> SO_KEEPALIVE on upstream connections (probes, time, interval if set)."""
     if keepalive is None:
         return
     target = address_pb2.TcpKeepalive()
-    if field(keepalive, "probes") is not None:
-        target.keepalive_probes.value = int(field(keepalive, "probes"))
-    for source, name in (("time", "keepalive_time"), ("interval", "keepalive_interval")):
-        seconds = seconds_of(field(keepalive, source))
+    if keepalive.probes is not None:
+        target.keepalive_probes.value = keepalive.probes
+    for source, field in (
+        (keepalive.time, target.keepalive_time),
+        (keepalive.interval, target.keepalive_interval),
+    ):
+        seconds = seconds_of(source)
         if seconds is not None:
-            getattr(target, name).value = max(1, int(seconds))
+            field.value = max(1, int(seconds))
     cluster.upstream_connection_options.tcp_keepalive.CopyFrom(target)
 
 
-def _apply_outlier_detection(cluster: cluster_pb2.Cluster, outlier: Any) -> None:
+def _apply_outlier_detection(
+    cluster: cluster_pb2.Cluster, outlier: OutlierDetection | None
+) -> None:
     if outlier is None:
         return
     # As Istio: success-rate ejection is off; unset counts keep Envoy's defaults.
     detection = outlier_detection_pb2.OutlierDetection()
     detection.enforcing_success_rate.value = 0
-    five_xx = field(outlier, "consecutive_5xx_errors", "consecutive5xx_errors")
-    five_xx = field(five_xx, "value") if hasattr(five_xx, "value") else five_xx
+    five_xx = outlier.consecutive5xx_errors
     if five_xx is None:
-        five_xx = field(outlier, "consecutive_errors")
+        five_xx = outlier.consecutive_errors
     if five_xx is not None:
-        detection.consecutive_5xx.value = int(five_xx)
-        detection.enforcing_consecutive_5xx.value = 100 if int(five_xx) else 0
-    gateway = field(outlier, "consecutive_gateway_errors")
-    gateway = field(gateway, "value") if hasattr(gateway, "value") else gateway
+        detection.consecutive_5xx.value = five_xx
+        detection.enforcing_consecutive_5xx.value = 100 if five_xx else 0
+    gateway = outlier.consecutive_gateway_errors
     if gateway is not None:
-        detection.consecutive_gateway_failure.value = int(gateway)
-        detection.enforcing_consecutive_gateway_failure.value = 100 if int(gateway) else 0
-    for source, target in (("interval", "interval"), ("base_ejection_time", "base_ejection_time")):
-        value = duration_of(field(outlier, source))
+        detection.consecutive_gateway_failure.value = gateway
+        detection.enforcing_consecutive_gateway_failure.value = 100 if gateway else 0
+    for source, target in (
+        (outlier.interval, detection.interval),
+        (outlier.base_ejection_time, detection.base_ejection_time),
+    ):
+        value = duration_of(source)
         if value is not None:
-            getattr(detection, target).CopyFrom(value)
-    max_percent = field(outlier, "max_ejection_percent")
-    if max_percent is not None and int(max_percent) > 0:
-        detection.max_ejection_percent.value = int(max_percent)
+            target.CopyFrom(value)
+    max_percent = outlier.max_ejection_percent
+    if max_percent is not None and max_percent > 0:
+        detection.max_ejection_percent.value = max_percent
     # As Istio: the panic threshold is minHealthPercent, 0 (panic mode off) when unset.
-    min_health = field(outlier, "min_health_percent") or 0
+    min_health = outlier.min_health_percent or 0
     cluster.common_lb_config.healthy_panic_threshold.CopyFrom(
         percent_pb2.Percent(value=float(min_health))
     )

@@ -10,7 +10,7 @@ certificates over SDS) and `credentialName` belong to the mTLS work and are left
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
@@ -19,19 +19,17 @@ from envoy.type.matcher.v3 import string_pb2
 
 from pilotfish.translate.envoy_pb import pack
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking.destination_rule import ClientTLSSettings
+
 TLS_TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ORIGINATING_MODES = ("SIMPLE", "MUTUAL")
 
 
-def _mode(tls: Any) -> str:
-    mode = getattr(tls, "mode", None)
-    return str(getattr(mode, "value", mode) or "")
-
-
-def upstream_tls_context(tls: Any) -> tls_pb2.UpstreamTlsContext | None:
+def upstream_tls_context(tls: ClientTLSSettings | None) -> tls_pb2.UpstreamTlsContext | None:
     """The UpstreamTlsContext for a ClientTLSSettings, or None when it does not originate TLS."""
-    if tls is None or _mode(tls) not in ORIGINATING_MODES:
+    if tls is None or tls.mode not in ORIGINATING_MODES:
         return None
     context = tls_pb2.UpstreamTlsContext()
     if tls.sni:
@@ -51,7 +49,7 @@ def upstream_tls_context(tls: Any) -> tls_pb2.UpstreamTlsContext | None:
                     san_type=san_type, matcher=string_pb2.StringMatcher(exact=name)
                 )
             )
-    if _mode(tls) == "MUTUAL" and tls.client_certificate and tls.private_key:
+    if tls.mode == "MUTUAL" and tls.client_certificate and tls.private_key:
         common.tls_certificates.append(
             common_pb2.TlsCertificate(
                 certificate_chain=base_pb2.DataSource(filename=tls.client_certificate),
@@ -61,7 +59,7 @@ def upstream_tls_context(tls: Any) -> tls_pb2.UpstreamTlsContext | None:
     return context
 
 
-def apply_client_tls(cluster: cluster_pb2.Cluster, tls: Any) -> None:
+def apply_client_tls(cluster: cluster_pb2.Cluster, tls: ClientTLSSettings | None) -> None:
     """Give `cluster` a TLS transport socket when the policy originates TLS (SIMPLE/MUTUAL).
     Without `sni` no SNI is sent (Istio's automatic SNI from the Host header is not modelled)."""
     context = upstream_tls_context(tls)
