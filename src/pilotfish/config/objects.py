@@ -8,7 +8,15 @@ that every later message can point at a file and line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        DestinationRuleSpec,  # noqa: F401
+        GatewaySpec,  # noqa: F401
+        SidecarSpec,  # noqa: F401
+        VirtualServiceSpec,  # noqa: F401
+    )
 
 SpecT = TypeVar("SpecT")
 
@@ -99,3 +107,10 @@ class ConfigObject(Generic[SpecT]):
             kind=self.meta.kind,
             name=f"{self.meta.namespace}/{self.meta.name}",
         )
+
+
+VirtualService = ConfigObject["VirtualServiceSpec"]
+DestinationRule = ConfigObject["DestinationRuleSpec"]
+Gateway = ConfigObject["GatewaySpec"]
+Sidecar = ConfigObject["SidecarSpec"]
+"""Typed config objects of the kinds translation reads (the spec models import lazily)."""

@@ -16,7 +16,12 @@ from typing import Any
 
 from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.mesh_telemetry import MeshTelemetry
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import (
+    ConfigObject,
+    DestinationRule,
+    Gateway,
+    VirtualService,
+)
 from pilotfish.model.hosts import host_matches, specificity
 from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY, with_entries
 from pilotfish.registry.types import (
@@ -140,6 +145,9 @@ class PushContext:
             by_kind.setdefault(config.meta.kind, []).append(config)
         return {kind: tuple(found) for kind, found in by_kind.items()}
 
+    def virtual_services(self) -> tuple[VirtualService, ...]:
+        return self.kind("VirtualService")
+
     def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
         """Objects of one kind, sorted by (namespace, name): the order Istio resolves ties in.
         Indexed once per push context."""
@@ -147,7 +155,7 @@ class PushContext:
 
     def destination_rule(
         self, host: str, proxy_namespace: str, service_namespace: str = ""
-    ) -> ConfigObject[Any] | None:
+    ) -> DestinationRule | None:
         """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace`.
 
         Namespaces are tried in order: the proxy's, the service's, the root namespace; inside
@@ -165,31 +173,31 @@ class PushContext:
         return None
 
     @cached_property
-    def _rules_by_namespace(self) -> dict[str, list[tuple[str, ConfigObject[Any]]]]:
+    def _rules_by_namespace(self) -> dict[str, list[tuple[str, DestinationRule]]]:
         """DestinationRules with their resolved host, by namespace, in namespace/name order."""
-        index: dict[str, list[tuple[str, ConfigObject[Any]]]] = {}
+        index: dict[str, list[tuple[str, DestinationRule]]] = {}
         for rule in self.kind("DestinationRule"):
             if rule.spec.host:
                 resolved = resolve_host(rule.spec.host, rule.meta.namespace)
                 index.setdefault(rule.meta.namespace, []).append((resolved, rule))
         return index
 
-    def mesh_virtual_services(self) -> tuple[ConfigObject[Any], ...]:
+    def mesh_virtual_services(self) -> tuple[VirtualService, ...]:
         """VirtualServices that apply to sidecars: `gateways` empty or containing `mesh`."""
         return self._mesh_virtual_services
 
     @cached_property
-    def _mesh_virtual_services(self) -> tuple[ConfigObject[Any], ...]:
+    def _mesh_virtual_services(self) -> tuple[VirtualService, ...]:
         return tuple(
             vs
             for vs in self.kind("VirtualService")
             if not (vs.spec.gateways or ()) or MESH_GATEWAY in vs.spec.gateways
         )
 
-    def mesh_virtual_service(self, host: str, namespace: str) -> ConfigObject[Any] | None:
+    def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:
         """The sidecar VirtualService for a service host, among those exported to the proxy's
         namespace: most specific host, then namespace/name."""
-        best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
+        best: tuple[tuple[int, int], int, VirtualService] | None = None
         for order, vs in enumerate(self._mesh_virtual_services):
             if not exported_to(vs, namespace):
                 continue
@@ -201,7 +209,7 @@ class PushContext:
                         best = candidate
         return None if best is None else best[2]
 
-    def gateway_virtual_services(self, gateway_key: str) -> tuple[ConfigObject[Any], ...]:
+    def gateway_virtual_services(self, gateway_key: str) -> tuple[VirtualService, ...]:
         """VirtualServices bound to a Gateway (`ns/name`; short names resolve in the VS's ns)."""
         return tuple(
             vs
@@ -209,7 +217,7 @@ class PushContext:
             if gateway_key in (gateway_ref(g, vs.meta.namespace) for g in vs.spec.gateways or ())
         )
 
-    def gateways_for(self, labels: dict[str, str]) -> tuple[ConfigObject[Any], ...]:
+    def gateways_for(self, labels: dict[str, str]) -> tuple[Gateway, ...]:
         """Gateways whose `selector` is a non-empty subset of `labels`."""
         return tuple(
             gw

@@ -11,9 +11,12 @@ delegate route left without matches is dropped. Delegates of delegates are not f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import ConfigObject, VirtualService
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import HTTPMatchRequest, HTTPRoute, StringMatch
 
 Report = Callable[[str, ConfigObject[Any], str], None]
 _SINGLE = ("scheme", "method", "authority", "source_namespace")
@@ -21,8 +24,8 @@ _MAPS = ("headers", "query_params", "without_headers", "source_labels")
 
 
 def find_delegate(
-    virtual_services: Sequence[ConfigObject[Any]], name: str, namespace: str
-) -> ConfigObject[Any] | None:
+    virtual_services: Sequence[VirtualService], name: str, namespace: str
+) -> VirtualService | None:
     for vs in virtual_services:
         if vs.meta.name == name and vs.meta.namespace == namespace and not vs.spec.hosts:
             return vs
@@ -30,8 +33,8 @@ def find_delegate(
 
 
 def http_routes(
-    vs: ConfigObject[Any], virtual_services: Sequence[ConfigObject[Any]], report: Report
-) -> Iterator[tuple[ConfigObject[Any], Any, str]]:
+    vs: VirtualService, virtual_services: Sequence[VirtualService], report: Report
+) -> Iterator[tuple[VirtualService, HTTPRoute, str]]:
     """(owning VirtualService, HTTPRoute, field path) in order, delegates expanded."""
     for index, http in enumerate(vs.spec.http or ()):
         path = f"spec.http[{index}]"
@@ -53,12 +56,12 @@ def http_routes(
                 yield child, merged, child_path
 
 
-def merged_route(root: Any, child: Any) -> Any | None:
+def merged_route(root: HTTPRoute, child: HTTPRoute) -> HTTPRoute | None:
     """The child's HTTPRoute with matches merged with the root's; None if none survive."""
     root_matches = list(root.match or ())
     if not root_matches:
         return child
-    child_matches = list(child.match or ()) or [None]
+    child_matches: list[HTTPMatchRequest | None] = [*child.match] or [None]
     merged = [
         m
         for r in root_matches
@@ -68,7 +71,7 @@ def merged_route(root: Any, child: Any) -> Any | None:
     return child.model_copy(update={"match": tuple(merged)}) if merged else None
 
 
-def merge_match(root: Any, child: Any) -> Any | None:
+def merge_match(root: HTTPMatchRequest, child: HTTPMatchRequest) -> HTTPMatchRequest | None:
     """One delegate match block narrowed by one root match block; None if they contradict."""
     update: dict[str, Any] = {}
     if root.uri is not None:
@@ -100,7 +103,7 @@ def merge_match(root: Any, child: Any) -> Any | None:
     return child.model_copy(update=update)
 
 
-def _uri_within(child: Any, root: Any) -> bool:
+def _uri_within(child: StringMatch, root: StringMatch) -> bool:
     """Whether every path the child's uri match takes is also taken by the root's."""
     if root.prefix is not None:
         inner: str | None = child.prefix if child.prefix is not None else child.exact

@@ -16,21 +16,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import Diagnostic, VirtualService
 from pilotfish.model.push_context import resolve_host
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.translate import names
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Destination,
+        HTTPRoute,
+        HTTPRouteDestination,
+        RouteDestination,
+        TCPRoute,
+        TLSRoute,
+    )
+
+    Route = HTTPRoute | TCPRoute | TLSRoute
+
+D = TypeVar("D", "HTTPRouteDestination", "RouteDestination")
+"""A route's destination: HTTP routes' carry headers, TCP/TLS routes' do not."""
+
 
 @dataclass(frozen=True)
-class Target:
+class Target(Generic[D]):
     """One usable destination of a route: its cluster and weight (100 when it is alone)."""
 
     cluster: str
     weight: int
-    destination: Any  # the route's HTTPRouteDestination / RouteDestination
+    destination: D
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,7 @@ class Destinations:
     port: int
     diagnostics: list[Diagnostic]
 
-    def cluster(self, vs: ConfigObject[Any], destination: Any, path: str) -> str | None:
+    def cluster(self, vs: VirtualService, destination: Destination | None, path: str) -> str | None:
         """The outbound cluster a destination names, or None with a diagnostic."""
         if destination is None or not destination.host:
             self.diagnostics.append(vs.diagnostic("destination without host", path))
@@ -71,10 +86,18 @@ class Destinations:
             return None
         return name
 
-    def targets(self, vs: ConfigObject[Any], route: Any, path: str) -> list[Target]:
+    @overload
+    def targets(
+        self, vs: VirtualService, route: HTTPRoute, path: str
+    ) -> list[Target[HTTPRouteDestination]]: ...
+    @overload
+    def targets(
+        self, vs: VirtualService, route: TCPRoute | TLSRoute, path: str
+    ) -> list[Target[RouteDestination]]: ...
+    def targets(self, vs: VirtualService, route: Route, path: str) -> list[Target[Any]]:
         """The usable destinations of an Istio route (`http`, `tcp` or `tls`), in order."""
-        destinations: Sequence[Any] = route.route or ()
-        found: list[Target] = []
+        destinations: Sequence[HTTPRouteDestination | RouteDestination] = route.route
+        found: list[Target[Any]] = []
         for index, item in enumerate(destinations):
             cluster = self.cluster(vs, item.destination, f"{path}.route[{index}].destination")
             weight = 100 if len(destinations) == 1 else int(item.weight or 0)
@@ -83,17 +106,21 @@ class Destinations:
         return found
 
 
-def lone_destination(route: Any) -> Any | None:
+@overload
+def lone_destination(route: HTTPRoute) -> HTTPRouteDestination | None: ...
+@overload
+def lone_destination(route: TCPRoute | TLSRoute) -> RouteDestination | None: ...
+def lone_destination(route: Route) -> HTTPRouteDestination | RouteDestination | None:
     """The one destination a route sends to: the only one, or the only one weighing more
     than 0 (as Istio, destinations of weight 0 are left out when there are several)."""
-    destinations = list(route.route or ())
+    destinations: Sequence[HTTPRouteDestination | RouteDestination] = route.route
     if len(destinations) == 1:
         return destinations[0]
     weighted = [d for d in destinations if d.weight]
     return weighted[0] if len(weighted) == 1 else None
 
 
-def split(route: Any, targets: list[Target]) -> str | list[Target] | None:
+def split(route: Route, targets: list[Target[D]]) -> str | list[Target[D]] | None:
     """How a route's traffic goes: one plain cluster (its lone destination), weighted targets,
     or None when no destination is usable."""
     if len(targets) == 1 and targets[0].destination is lone_destination(route):

@@ -14,14 +14,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import wrappers_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import ConfigObject, Diagnostic, VirtualService
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
@@ -31,6 +31,13 @@ from pilotfish.translate.envoy_pb import duration, duration_of, pack
 from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import match_applies, route_match
 from pilotfish.translate.traffic_policy import hash_policies
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Destination,
+        HTTPMatchRequest,
+        HTTPRoute,
+    )
 
 MAX_DIRECT_RESPONSE_BODY_BYTES = 1024 * 1024  # Istio's, where Envoy's default is 4 KiB
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
@@ -59,7 +66,7 @@ class RouteContext:
     proxy_labels: dict[str, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     proxy_namespace: str = ""
-    virtual_services: Sequence[ConfigObject[Any]] = ()  # where delegates are looked up
+    virtual_services: Sequence[VirtualService] = ()  # where delegates are looked up
 
     def report(self, level: str, message: str, config: ConfigObject[Any], path: str) -> None:
         self.diagnostics.append(
@@ -138,7 +145,7 @@ def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]
     return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
 
 
-def virtual_service_routes(root: ConfigObject[Any], ctx: RouteContext) -> list[rc_pb2.Route]:
+def virtual_service_routes(root: VirtualService, ctx: RouteContext) -> list[rc_pb2.Route]:
     routes: list[rc_pb2.Route] = []
     report = functools.partial(ctx.report, "warning")
     for vs, http, path in http_routes(root, ctx.virtual_services, report):
@@ -169,7 +176,8 @@ def virtual_service_routes(root: ConfigObject[Any], ctx: RouteContext) -> list[r
         lone = lone_destination(http)
         if template.route.cluster and lone is not None:
             headers_to_add(template, lone.headers)
-        for match in applying or [None]:
+        every: list[HTTPMatchRequest | None] = [*applying] or [None]
+        for match in every:
             route = rc_pb2.Route()
             route.CopyFrom(template)
             route.match.CopyFrom(route_match(match))
@@ -179,7 +187,7 @@ def virtual_service_routes(root: ConfigObject[Any], ctx: RouteContext) -> list[r
 
 
 def _forward_action(
-    vs: ConfigObject[Any], http: Any, path: str, ctx: RouteContext
+    vs: VirtualService, http: HTTPRoute, path: str, ctx: RouteContext
 ) -> rc_pb2.RouteAction | None:
     action = rc_pb2.RouteAction()
     _set_timeout(action, http.timeout)
@@ -216,6 +224,6 @@ def _forward_action(
 
 
 def _mirror_cluster(
-    vs: ConfigObject[Any], path: str, ctx: RouteContext, destination: Any
+    vs: VirtualService, path: str, ctx: RouteContext, destination: Destination | None
 ) -> str | None:
     return ctx.destinations.cluster(vs, destination, f"{path}.mirror")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
@@ -21,6 +21,14 @@ from google.protobuf.message import Message
 from pilotfish.translate.envoy_pb import fractional_percent
 from pilotfish.translate.route_filters import per_route_filter_configs
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Destination,
+        Headers,
+        HTTPRewrite,
+        HTTPRoute,
+    )
+
 _REDIRECT_CODES = {
     301: rc_pb2.RedirectAction.MOVED_PERMANENTLY,
     302: rc_pb2.RedirectAction.FOUND,
@@ -29,8 +37,11 @@ _REDIRECT_CODES = {
     308: rc_pb2.RedirectAction.PERMANENT_REDIRECT,
 }
 
+ResolveCluster = Callable[["Destination | None"], str | None]
+"""A destination -> its outbound cluster, or None (with a diagnostic)."""
 
-def terminal_action(route: rc_pb2.Route, http: Any, port: int = 0) -> bool:
+
+def terminal_action(route: rc_pb2.Route, http: HTTPRoute, port: int = 0) -> bool:
     """Set a redirect or direct response on `route`; False if the route forwards instead.
     `port` is the port the route serves: `derivePort: FROM_REQUEST_PORT` redirects to it."""
     if http.redirect is not None:
@@ -43,11 +54,7 @@ def terminal_action(route: rc_pb2.Route, http: Any, port: int = 0) -> bool:
             action.host_redirect = redirect.authority
         if redirect.port:
             action.port_redirect = redirect.port
-        elif (
-            str(getattr(redirect.derive_port, "value", redirect.derive_port))
-            == ("FROM_REQUEST_PORT")
-            and port
-        ):
+        elif redirect.derive_port == "FROM_REQUEST_PORT" and port:
             action.port_redirect = port
         if redirect.scheme:
             action.scheme_redirect = redirect.scheme
@@ -71,7 +78,9 @@ def terminal_action(route: rc_pb2.Route, http: Any, port: int = 0) -> bool:
 
 
 def apply_extras(
-    route: rc_pb2.Route, http: Any, resolve_cluster: Callable[[Any], str | None]
+    route: rc_pb2.Route,
+    http: HTTPRoute,
+    resolve_cluster: ResolveCluster,
 ) -> None:
     headers_to_add(route, http.headers)
     if route.HasField("route"):
@@ -80,7 +89,7 @@ def apply_extras(
     per_route_filter_configs(route, http)
 
 
-def headers_to_add(target: Message, headers: Any) -> None:
+def headers_to_add(target: Message, headers: Headers | None) -> None:
     """Istio `headers.request/response` set/add/remove onto a Route or ClusterWeight."""
     if headers is None:
         return
@@ -106,7 +115,7 @@ def _header_value(name: str, value: str, *, overwrite: bool) -> base_pb2.HeaderV
     )
 
 
-def _apply_rewrite(action: rc_pb2.RouteAction, rewrite: Any) -> None:
+def _apply_rewrite(action: rc_pb2.RouteAction, rewrite: HTTPRewrite | None) -> None:
     if rewrite is None:
         return
     if rewrite.uri:
@@ -121,9 +130,11 @@ def _apply_rewrite(action: rc_pb2.RouteAction, rewrite: Any) -> None:
 
 
 def _apply_mirrors(
-    action: rc_pb2.RouteAction, http: Any, resolve_cluster: Callable[[Any], str | None]
+    action: rc_pb2.RouteAction,
+    http: HTTPRoute,
+    resolve_cluster: ResolveCluster,
 ) -> None:
-    mirrors: list[tuple[Any, percent_pb2.FractionalPercent]] = []
+    mirrors: list[tuple[Destination | None, percent_pb2.FractionalPercent]] = []
     if http.mirror is not None:
         mirrors.append(
             (http.mirror, fractional_percent(http.mirror_percentage, http.mirror_percent))

@@ -5,7 +5,7 @@ and `corsPolicy` for `envoy.filters.http.cors`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.extensions.filters.common.fault.v3 import fault_pb2 as common_fault_pb2
@@ -16,11 +16,18 @@ from google.protobuf import wrappers_pb2
 from pilotfish.translate.envoy_pb import duration_of, fractional_percent, pack, seconds_of
 from pilotfish.translate.route_match import string_matcher
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        CorsPolicy,
+        HTTPFaultInjection,
+        HTTPRoute,
+    )
+
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
 
 
-def per_route_filter_configs(route: rc_pb2.Route, http: Any) -> None:
+def per_route_filter_configs(route: rc_pb2.Route, http: HTTPRoute) -> None:
     """The route's fault and CORS configs, keyed by filter name, when the HTTPRoute has them."""
     fault = _fault(http.fault)
     if fault is not None:
@@ -30,7 +37,7 @@ def per_route_filter_configs(route: rc_pb2.Route, http: Any) -> None:
         route.typed_per_filter_config[CORS_FILTER].CopyFrom(pack(cors))
 
 
-def _fault(fault: Any) -> fault_pb2.HTTPFault | None:
+def _fault(fault: HTTPFaultInjection | None) -> fault_pb2.HTTPFault | None:
     if fault is None or (fault.delay is None and fault.abort is None):
         return None
     result = fault_pb2.HTTPFault()
@@ -84,7 +91,7 @@ def _grpc_code(name: str) -> int:
     return _GRPC_CODES.index(name) if name in _GRPC_CODES else 2
 
 
-def _cors(policy: Any) -> cors_pb2.CorsPolicy | None:
+def _cors(policy: CorsPolicy | None) -> cors_pb2.CorsPolicy | None:
     if policy is None:
         return None
     result = cors_pb2.CorsPolicy()

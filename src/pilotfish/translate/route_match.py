@@ -9,7 +9,7 @@ gateway / workload / namespace: the route is generated only for the proxies it a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
@@ -17,11 +17,17 @@ from google.protobuf import wrappers_pb2
 
 from pilotfish.model.push_context import gateway_ref
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        HTTPMatchRequest,
+        StringMatch,
+    )
+
 _PSEUDO_HEADERS = (("method", ":method"), ("authority", ":authority"), ("scheme", ":scheme"))
 
 
 def match_applies(
-    match: Any,
+    match: HTTPMatchRequest,
     *,
     port: int,
     gateway: str,
@@ -44,7 +50,7 @@ def match_applies(
     return all(labels.get(k) == v for k, v in source_labels.items())
 
 
-def string_matcher(match: Any) -> string_pb2.StringMatcher | None:
+def string_matcher(match: StringMatch | None) -> string_pb2.StringMatcher | None:
     """exact/prefix/regex -> StringMatcher; None when the StringMatch is empty."""
     if match is None:
         return None
@@ -57,7 +63,7 @@ def string_matcher(match: Any) -> string_pb2.StringMatcher | None:
     return None
 
 
-def route_match(match: Any | None) -> rc_pb2.RouteMatch:
+def route_match(match: HTTPMatchRequest | None) -> rc_pb2.RouteMatch:
     """One Envoy RouteMatch for one Istio match block (None = match everything)."""
     result = rc_pb2.RouteMatch()
     uri = match.uri if match is not None else None
@@ -91,7 +97,7 @@ def route_match(match: Any | None) -> rc_pb2.RouteMatch:
     return result
 
 
-def _header_matcher(name: str, match: Any, *, invert: bool) -> rc_pb2.HeaderMatcher:
+def _header_matcher(name: str, match: StringMatch, *, invert: bool) -> rc_pb2.HeaderMatcher:
     header = rc_pb2.HeaderMatcher(name=name.lower(), invert_match=invert)
     matcher = string_matcher(match)
     if matcher is None:

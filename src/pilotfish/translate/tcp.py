@@ -24,8 +24,8 @@ Destinations become one cluster, or `weighted_clusters` for several (the rules o
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
@@ -33,7 +33,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import Diagnostic, VirtualService
 from pilotfish.config.protocols import TLS_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
@@ -43,6 +43,14 @@ from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.destinations import Destinations, split
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        L4MatchAttributes,
+        TCPRoute,
+        TLSMatchAttributes,
+        TLSRoute,
+    )
 
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 
@@ -55,8 +63,8 @@ def tls_inspector() -> lc_pb2.ListenerFilter:
 
 def tcp_proxy(
     stat_prefix: str,
-    vs: ConfigObject[Any] | None,
-    route: Any,
+    vs: VirtualService | None,
+    route: TCPRoute | TLSRoute | None,
     port: int,
     push: PushContext,
     clusters: Mapping[str, OutboundClusterSpec],
@@ -101,7 +109,7 @@ def _in_subnets(subnets: Iterable[str], addresses: Iterable[str]) -> bool:
 
 
 def l4_match_applies(
-    match: Any,
+    match: L4MatchAttributes | TLSMatchAttributes,
     *,
     port: int,
     gateway: str,
@@ -120,13 +128,13 @@ def l4_match_applies(
         return False
     if match.source_namespace and match.source_namespace != namespace:
         return False
-    subnets = getattr(match, "destination_subnets", ())
+    subnets = match.destination_subnets
     return not subnets or _in_subnets(subnets, addresses)
 
 
 def first_tcp_route(
-    vs: ConfigObject[Any] | None, applies: Any
-) -> tuple[Any, str] | tuple[None, str]:
+    vs: VirtualService | None, applies: Callable[[L4MatchAttributes], bool]
+) -> tuple[TCPRoute, str] | tuple[None, str]:
     """The first `tcp` route with an applying match (or none), and its path."""
     for index, route in enumerate(vs.spec.tcp or () if vs is not None else ()):
         if not route.match or any(applies(m) for m in route.match):
@@ -163,7 +171,7 @@ def sidecar_tcp_listeners(
         addresses = _service_addresses(service, push)
 
         def applies(
-            match: Any,
+            match: L4MatchAttributes | TLSMatchAttributes,
             number: int = port.port,
             where: list[str] = addresses,
             vs_namespace: str = vs.meta.namespace if vs is not None else proxy.namespace,
@@ -206,9 +214,9 @@ def sidecar_tcp_listeners(
                         ],
                     )
                     listener.filter_chains.append(chain)
-        route, path = first_tcp_route(vs, applies)
-        default = tcp_proxy(stat, vs, route, port.port, push, clusters, diagnostics, path)
-        if route is None:
+        tcp_route, path = first_tcp_route(vs, applies)
+        default = tcp_proxy(stat, vs, tcp_route, port.port, push, clusters, diagnostics, path)
+        if tcp_route is None:
             default.cluster = stat
         listener.filter_chains.append(lc_pb2.FilterChain(filters=[_filter(default)]))
         found.append(listener)
