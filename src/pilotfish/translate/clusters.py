@@ -10,7 +10,7 @@ cluster (DNS of the Host header) used for ALLOW_ANY traffic to hosts outside the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
@@ -31,6 +31,11 @@ from pilotfish.translate.traffic_policy import (
     default_circuit_breakers,
 )
 from pilotfish.translate.upstream_tls import apply_client_tls
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Subset,
+    )
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -150,5 +155,5 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
     return cluster
 
 
-def subset_labels(subset: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(dict(getattr(subset, "labels", None) or {}).items()))
+def subset_labels(subset: Subset) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(subset.labels.items()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.core.v3 import address_pb2, config_source_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
@@ -18,6 +18,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.type.v3 import percent_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import Percent
 
 ROUTER_FILTER = "envoy.filters.http.router"
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
@@ -88,7 +91,7 @@ def router_filter() -> hcm_pb2.HttpFilter:
 
 
 def fractional_percent(
-    percentage: Any, percent: int | None = None
+    percentage: Percent | None, percent: int | None = None
 ) -> percent_pb2.FractionalPercent:
     """Istio percentage (double, 0-100) or legacy integer percent; 100% when neither is set."""
     fraction = percent_pb2.FractionalPercent

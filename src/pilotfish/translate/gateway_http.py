@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import Diagnostic, Gateway
 from pilotfish.config.protocols import HTTP_FAMILY, L4_FAMILY
 from pilotfish.model.hosts import host_matches, intersect
 from pilotfish.model.proxy import Proxy
@@ -33,13 +33,18 @@ from pilotfish.translate.http_routes import (
     with_istio_route_defaults,
 )
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Server,
+    )
+
 
 @dataclass
 class GatewayPort:
     """Everything served on one gateway port: (gateway, server) pairs in config order."""
 
     port: int
-    servers: list[tuple[ConfigObject[Any], Any]] = field(default_factory=list)
+    servers: list[tuple[Gateway, Server]] = field(default_factory=list)
 
 
 def gateway_ports(

@@ -24,8 +24,8 @@ Pure: secrets come from the push context's registry; nothing is read here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
@@ -35,7 +35,7 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import Diagnostic, Gateway, VirtualService
 from pilotfish.config.protocols import L4_FAMILY, TLS_FAMILY
 from pilotfish.model.hosts import intersect
 from pilotfish.model.proxy import Proxy
@@ -54,6 +54,16 @@ from pilotfish.translate.gateway_http import GatewayPort, gateway_route_config, 
 from pilotfish.translate.listeners import fault_and_cors_filters, http_connection_manager
 from pilotfish.translate.tcp import l4_match_applies, tcp_proxy, tls_inspector
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        L4MatchAttributes,
+        Server,
+        TCPRoute,
+        TLSMatchAttributes,
+        TLSRoute,
+        VirtualServiceSpec,
+    )
+
 TERMINATING = ("SIMPLE", "MUTUAL")
 TLS_VERSIONS = {
     "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
@@ -65,26 +75,26 @@ TLS_VERSIONS = {
 TRANSPORT_SOCKET_TLS = "envoy.transport_sockets.tls"
 
 
-def _protocol(server: Any) -> str:
+def _protocol(server: Server) -> str:
     return str(server.port.protocol or "").upper() if server.port is not None else ""
 
 
-def _mode(server: Any) -> str:
+def _mode(server: Server) -> str:
     return str(server.tls.mode or "SIMPLE") if server.tls is not None else ""
 
 
-def handled_here(server: Any) -> bool:
+def handled_here(server: Server) -> bool:
     """Servers this module serves (the rest are plain HTTP, served by `gateways`)."""
     return _protocol(server) in L4_FAMILY
 
 
-def _server_names(server: Any) -> list[str]:
+def _server_names(server: Server) -> list[str]:
     hosts = [h.split("/", 1)[-1] for h in server.hosts or ()]
     return [] if not hosts or "*" in hosts else sorted(set(hosts))
 
 
 def _secret_lookup(
-    proxy: Proxy, gateway: ConfigObject[Any], push: PushContext, name: str
+    proxy: Proxy, gateway: Gateway, push: PushContext, name: str
 ) -> TlsSecret | None:
     for namespace in (proxy.namespace, gateway.meta.namespace):
         found = push.registry.secret(namespace, name)
@@ -95,13 +105,15 @@ def _secret_lookup(
 
 def _tls_context(
     proxy: Proxy,
-    gateway: ConfigObject[Any],
-    server: Any,
+    gateway: Gateway,
+    server: Server,
     push: PushContext,
     secrets: dict[str, Message],
-    report: Any,
+    report: Callable[[str], None],
 ) -> tls_pb2.DownstreamTlsContext | None:
     tls = server.tls
+    if tls is None:
+        return None
     common = tls_pb2.CommonTlsContext()
     params = common.tls_params
     if tls.min_protocol_version:
@@ -178,19 +190,27 @@ def _tls_context(
     return context
 
 
+R = TypeVar("R", "TCPRoute", "TLSRoute")
+
+
 def _l4_routes(
-    push: PushContext, gateway: ConfigObject[Any], field: str
-) -> list[tuple[ConfigObject[Any], int, Any]]:
+    push: PushContext, gateway: Gateway, routes_of: Callable[[VirtualServiceSpec], Sequence[R]]
+) -> list[tuple[VirtualService, int, R]]:
+    """(VirtualService, index, route) of the `tcp` or `tls` routes bound to the Gateway."""
     key = f"{gateway.meta.namespace}/{gateway.meta.name}"
     return [
         (vs, index, route)
         for vs in push.gateway_virtual_services(key)
-        for index, route in enumerate(getattr(vs.spec, field) or ())
+        for index, route in enumerate(routes_of(vs.spec))
     ]
 
 
 def _applies(
-    match: Any, vs: ConfigObject[Any], gateway: ConfigObject[Any], port: int, proxy: Proxy
+    match: L4MatchAttributes | TLSMatchAttributes,
+    vs: VirtualService,
+    gateway: Gateway,
+    port: int,
+    proxy: Proxy,
 ) -> bool:
     return l4_match_applies(
         match,
@@ -206,14 +226,14 @@ def _server_chains(
     proxy: Proxy,
     push: PushContext,
     clusters: Mapping[str, OutboundClusterSpec],
-    gateway: ConfigObject[Any],
+    gateway: Gateway,
     index: int,
-    server: Any,
+    server: Server,
     secrets: dict[str, Message],
     routes: list[Message],
     diagnostics: list[Diagnostic],
 ) -> list[lc_pb2.FilterChain]:
-    port = server.port.number
+    port = (server.port.number if server.port is not None else None) or 0
     key = f"{gateway.meta.namespace}/{gateway.meta.name}"
 
     def report(text: str) -> None:
@@ -223,7 +243,7 @@ def _server_chains(
     stat = f"{key}.{port}"
     if protocol == "TLS" and mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
         chains = []
-        for vs, route_index, route in _l4_routes(push, gateway, "tls"):
+        for vs, route_index, route in _l4_routes(push, gateway, lambda spec: spec.tls):
             for match in route.match or ():
                 sni = sorted(
                     host
@@ -278,18 +298,18 @@ def _server_chains(
         return [chain]
     tcp_routes = [
         (vs, i, r)
-        for vs, i, r in _l4_routes(push, gateway, "tcp")
+        for vs, i, r in _l4_routes(push, gateway, lambda spec: spec.tcp)
         if not r.match or any(_applies(m, vs, gateway, port, proxy) for m in r.match)
     ]
-    first: tuple[ConfigObject[Any] | None, int, Any] = (
+    first: tuple[VirtualService | None, int, TCPRoute | None] = (
         tcp_routes[0] if tcp_routes else (None, 0, None)
     )
-    tcp_vs, route_index, route = first
-    if route is None:
+    tcp_vs, route_index, tcp_route = first
+    if tcp_route is None:
         report(f"{protocol} server on port {port} has no VirtualService tcp route: not served")
         return []
     proxy_filter = tcp_proxy(
-        stat, tcp_vs, route, port, push, clusters, diagnostics, f"spec.tcp[{route_index}]"
+        stat, tcp_vs, tcp_route, port, push, clusters, diagnostics, f"spec.tcp[{route_index}]"
     )
     chain.filters.append(lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy_filter)))
     return [chain]
@@ -302,7 +322,7 @@ def gateway_tls_resources(
     diagnostics: list[Diagnostic],
 ) -> list[Message]:
     """Listeners (one per port), HTTPS route configurations and SDS secrets of the gateway."""
-    by_port: dict[int, list[tuple[ConfigObject[Any], int, Any]]] = {}
+    by_port: dict[int, list[tuple[Gateway, int, Server]]] = {}
     for gateway in push.gateways_for(proxy.label_map):
         for index, server in enumerate(gateway.spec.servers or ()):
             if server.port is not None and server.port.number and handled_here(server):

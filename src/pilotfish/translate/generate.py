@@ -11,11 +11,11 @@ Pure: reads only its arguments; never raises for config problems.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import DestinationRule, Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
@@ -42,6 +42,11 @@ from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Subset,
+    )
+
 
 def outbound_cluster_specs(
     namespace: str, push: PushContext, diagnostics: list[Diagnostic]
@@ -61,7 +66,7 @@ def outbound_cluster_specs(
                 spec = OutboundClusterSpec(
                     service,
                     port,
-                    subset=subset.name,
+                    subset=subset.name or "",
                     subset_labels=cluster_builders.subset_labels(subset),
                     policy=effective_policy(top, subset.traffic_policy, port.port),
                 )
@@ -74,7 +79,7 @@ def _passthrough(spec: OutboundClusterSpec) -> bool:
     return lb is not None and lb.simple == "PASSTHROUGH"
 
 
-def _passthrough_note(rule: ConfigObject[Any], host: str, port: int) -> Diagnostic:
+def _passthrough_note(rule: DestinationRule, host: str, port: int) -> Diagnostic:
     """Istio's PASSTHROUGH sends a connection to the address the caller dialled. In local mode
     callers address services by name through their sidecar, so there is no such address."""
     return rule.diagnostic(
@@ -84,8 +89,8 @@ def _passthrough_note(rule: ConfigObject[Any], host: str, port: int) -> Diagnost
     )
 
 
-def _subsets(rule: ConfigObject[Any], diagnostics: list[Diagnostic]) -> list[Any]:
-    kept: dict[str, Any] = {}
+def _subsets(rule: DestinationRule, diagnostics: list[Diagnostic]) -> list[Subset]:
+    kept: dict[str, Subset] = {}
     for index, subset in enumerate(rule.spec.subsets or ()):
         if not subset.name or subset.name in kept:
             message = f"subset {subset.name!r} is unnamed or repeated: ignored"

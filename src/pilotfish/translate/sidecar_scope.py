@@ -23,9 +23,8 @@ one), so every translator sees the same, smaller registry. Pure.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import Sidecar
 from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.hosts import host_matches
 from pilotfish.model.proxy import Proxy
@@ -36,11 +35,12 @@ from pilotfish.registry.types import RegistrySnapshot, Service
 SIDECAR = "Sidecar"
 
 
-def selected_sidecar(proxy: Proxy, push: PushContext) -> ConfigObject[Any] | None:
+def selected_sidecar(proxy: Proxy, push: PushContext) -> Sidecar | None:
     """The Sidecar that applies to `proxy`, or None."""
     labels = proxy.label_map
-    local = [s for s in push.kind(SIDECAR) if s.meta.namespace == proxy.namespace]
-    root = [s for s in push.kind(SIDECAR) if s.meta.namespace == push.mesh.root_namespace]
+    sidecars: tuple[Sidecar, ...] = push.kind(SIDECAR)
+    local = [s for s in sidecars if s.meta.namespace == proxy.namespace]
+    root = [s for s in sidecars if s.meta.namespace == push.mesh.root_namespace]
     for sidecar in local:
         selector = sidecar.spec.workload_selector
         if (
@@ -70,7 +70,7 @@ def _host_allows(written: str, sidecar_namespace: str, service: Service) -> bool
     return host == "*" or host_matches(host, service.hostname)
 
 
-def visible(sidecar: ConfigObject[Any], service: Service) -> bool:
+def visible(sidecar: Sidecar, service: Service) -> bool:
     """True if one of the Sidecar's egress listeners lets the proxy reach `service`."""
     for egress in sidecar.spec.egress:
         number = egress.port.number if egress.port is not None else None
