@@ -122,7 +122,9 @@ def test_inbound_port_forwards_to_the_local_app() -> None:
     listener = resources.listeners["inbound_127.42.0.7_9080"]
     assert isinstance(listener, listener_pb2.Listener)
     assert listener.address.socket_address.port_value == 9080
-    chain = listener.filter_chains[0]
+    # PERMISSIVE (Istio's default): an mTLS chain and a plaintext chain, same HTTP manager.
+    assert [c.name for c in listener.filter_chains] == ["mtls", "plaintext"]
+    chain = listener.filter_chains[1]
     assert chain.filter_chain_match.transport_protocol == "raw_buffer"
     manager = hcm_pb2.HttpConnectionManager()
     assert chain.filters[0].typed_config.Unpack(manager)

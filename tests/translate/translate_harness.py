@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf.json_format import MessageToDict
 from ruamel.yaml import YAML
 
+from pilotfish.agent.bootstrap import BootstrapSettings, build_bootstrap
+from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.config import load
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -161,8 +164,17 @@ def validate_bootstrap(resources: ProxyResources) -> str:
             cluster.ClearField("eds_cluster_config")
             cluster.load_assignment.CopyFrom(endpoints[cluster.name])
         clusters.append(MessageToDict(cluster))
+    # The agent's SDS cluster, as the real bootstrap has it (mesh mTLS secrets come from it).
+    sds = BootstrapSettings(Proxy(ProxyType.SIDECAR, "127.0.0.1", "validate", "default"), "", 0)
+    sds_bootstrap = build_bootstrap(replace(sds, sds_socket="/tmp/pilotfish-validate-sds.sock"))
+    clusters += [
+        MessageToDict(c) for c in sds_bootstrap.static_resources.clusters if c.name == SDS_CLUSTER
+    ]
     bootstrap = {
-        "node": {"id": "sidecar~127.0.0.1~validate.default~default.svc.cluster.local"},
+        "node": {
+            "id": "sidecar~127.0.0.1~validate.default~default.svc.cluster.local",
+            "cluster": "validate.default",
+        },
         "admin": {"address": {"socketAddress": {"address": "127.0.0.1", "portValue": 0}}},
         "staticResources": {"listeners": listeners, "clusters": clusters},
     }

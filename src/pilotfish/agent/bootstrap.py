@@ -19,6 +19,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noq
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format
 
+from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.model.node import node_metadata
 from pilotfish.model.proxy import Proxy
 
@@ -54,20 +55,25 @@ class BootstrapSettings:
     xds_host: str
     xds_port: int
     delta: bool = False
+    sds_socket: str = ""  # the agent's SDS unix socket ("" = no workload identity)
 
 
 def _address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def _static_cluster(name: str, host: str, port: int, http2: bool = False) -> dict[str, Any]:
+def _static_cluster(
+    name: str, host: str, port: int, http2: bool = False, address: dict[str, Any] | None = None
+) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": name,
         "type": "STATIC",
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": address or _address(host, port)}}]}
+            ],
         },
     }
     if http2:
@@ -153,6 +159,12 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             ],
         },
     }
+    if settings.sds_socket:  # as Istio's `sds-grpc`: the agent serves `default` and `ROOTCA`
+        data["static_resources"]["clusters"].append(
+            _static_cluster(
+                SDS_CLUSTER, "", 0, http2=True, address={"pipe": {"path": settings.sds_socket}}
+            )
+        )
     return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
 
 

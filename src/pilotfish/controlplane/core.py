@@ -16,8 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pilotfish.ca.authority import CertificateAuthority
+from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN
+from pilotfish.ca.tokens import TokenRegistry
 from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.controlplane.citadel import CaState
 from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
@@ -42,8 +46,11 @@ class ChangeResult:
 
 
 class ControlPlane:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, ca: CaState | None = None) -> None:
         self.state_dir = state_dir
+        self.ca = ca or CaState(state_dir)
+        self.tokens = TokenRegistry(state_dir / "ca" / "tokens.json")
+        self.tokens.load()
         self.store = DocumentStore(state_dir / STORE_FILE)
         self.instances_path = state_dir / "instances.json"
         self.instances: tuple[WorkloadInstance, ...] = ()
@@ -66,6 +73,7 @@ class ControlPlane:
         if parsed.ok:
             self.store.replace_all(raws)
             self.parsed = parsed
+            self.ca.adopt(parsed.manifest, self.push.mesh.root_namespace)
         if self.instances_path.exists():
             try:
                 rows = json.loads(self.instances_path.read_text())
@@ -85,6 +93,7 @@ class ControlPlane:
             telemetry=manifest.telemetry,
             path_normalization=manifest.security.path_normalization,
             extension_providers=manifest.security.ext_authz_providers,
+            trust_domain=manifest.mesh.trust_domain or DEFAULT_TRUST_DOMAIN,
         )
         self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects), mesh=mesh)
 
@@ -161,6 +170,7 @@ class ControlPlane:
     ) -> ChangeResult:
         """Adopt a validated change: objects already parsed are reused, never re-read."""
         manifest, problems = manifest_of(merged)
+        problems += self.ca.check(manifest, self.push.mesh.root_namespace)
         if any(p.level == "error" for p in problems):
             return ChangeResult(False, notes + problems)
         keys = {doc_key(d) for d in merged}
@@ -171,6 +181,7 @@ class ControlPlane:
         self.parsed = Parsed([o for k, o in objects.items() if k in keys], manifest, [])
         if manifest != before:
             self.manifest_version += 1
+        self.ca.adopt(manifest, self.push.mesh.root_namespace)
         self._rebuild()
         changed = self.regenerate(self.live_nodes())
         return ChangeResult(
@@ -209,6 +220,13 @@ class ControlPlane:
             self.translation_notes.pop(node_id, None)
         return sorted(self.proxies)
 
+    def authority(self) -> CertificateAuthority:
+        """The CA in force now (it changes when a plug-in CA Secret is applied)."""
+        return self.ca.authority(self.push.mesh.trust_domain)
+
+    def ca_status(self) -> dict[str, Any]:
+        return self.ca.status()
+
     def manifest_documents(self) -> list[dict[str, Any]]:
         return [
             d
@@ -234,6 +252,7 @@ def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
         service_account=str(row.get("service_account", "default")),
         ports=tuple(int(p) for p in row.get("ports", [])),
         ready=bool(row.get("ready", True)),
+        sidecar=bool(row.get("sidecar", True)),
     )
 
 

@@ -1,13 +1,16 @@
 """Entry point of the control-plane process: `python -m pilotfish.controlplane`.
 
-Serves xDS (gRPC, Istio's 15010) and the HTTP API + debug endpoints (Istio's 15014) on one
-address; reads and writes the state directory. SIGTERM/SIGINT stop it cleanly.
+Serves xDS and the CA (gRPC: Istio's 15010 plaintext for loopback, 15012 over TLS with its own
+certificate from the CA) and the HTTP API + debug endpoints (Istio's 15014) on one address;
+reads and writes the state directory. SIGTERM/SIGINT stop it cleanly. If the state says a CA
+exists but its key is lost, it refuses to start (exit status 2) instead of re-rooting the mesh.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import logging
 import signal
 import sys
@@ -16,22 +19,40 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from pilotfish.ca.authority import MAX_TTL
+from pilotfish.ca.errors import CaStateError
+from pilotfish.ca.service import CaService, server_credentials
 from pilotfish.controlplane.api import Api
+from pilotfish.controlplane.auth import ensure_admin_token
+from pilotfish.controlplane.citadel import CaState
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.xds.server import XdsServer
 
 log = logging.getLogger("pilotfish.controlplane")
 
 
-async def serve(state_dir: Path, address: str, xds_port: int, http_port: int) -> None:
-    cp = ControlPlane(state_dir)
+async def serve(
+    state_dir: Path,
+    address: str,
+    xds_port: int,
+    http_port: int,
+    ca: CaState,
+    tls_port: int = 0,
+) -> None:
+    cp = ControlPlane(state_dir, ca)
     for problem in cp.load_state():
         log.warning("state: %s", problem)
+    ca.start(cp.push.mesh.trust_domain, datetime.datetime.now(datetime.UTC))
+    admin_token = ensure_admin_token(state_dir)
     metrics = CollectorRegistry()
     xds = XdsServer(cp.snapshot_for_node, registry=metrics)
     cp.connected = xds.connected
-    bound = await xds.start(f"{address}:{xds_port}")
-    api = Api(cp, xds, metrics)
+    signer = CaService(cp.authority, cp.tokens)
+    secure = None
+    if tls_port:
+        secure = (f"{address}:{tls_port}", server_credentials(cp.authority(), address))
+    bound = await xds.start(f"{address}:{xds_port}", (signer.handler(),), secure)
+    api = Api(cp, xds, metrics, admin_token, signer)
     pusher = asyncio.create_task(api.push_registry_changes())
     runner = web.AppRunner(api.app(), access_log=None)
     await runner.setup()
@@ -55,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--xds-port", type=int, default=15010)
     parser.add_argument("--http-port", type=int, default=15014)
+    parser.add_argument("--tls-port", type=int, default=0, help="xDS + CA over TLS (15012)")
+    parser.add_argument("--cacerts", type=Path, default=None, help="plug-in CA files folder")
+    parser.add_argument(
+        "--max-workload-cert-ttl", type=float, default=MAX_TTL.total_seconds(), help="seconds"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -62,8 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    ca = CaState(
+        args.state_dir,
+        args.cacerts,
+        datetime.timedelta(seconds=args.max_workload_cert_ttl),
+    )
     try:
-        asyncio.run(serve(args.state_dir, args.address, args.xds_port, args.http_port))
+        asyncio.run(
+            serve(args.state_dir, args.address, args.xds_port, args.http_port, ca, args.tls_port)
+        )
+    except CaStateError as exc:
+        log.error("refusing to start: %s", exc)
+        return 2
     except OSError as exc:
         log.error("cannot serve: %s", exc)
         return 1

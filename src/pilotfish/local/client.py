@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from pilotfish.state_files import read_admin_token
+
 
 class MeshNotRunning(Exception):
     """No mesh is running from this state directory."""
@@ -56,16 +58,28 @@ def read_mesh(state_dir: Path) -> dict[str, Any]:
     return info
 
 
+def owner_token(state_dir: Path) -> str | None:
+    """The mesh owner's API token (`<state>/admin-token`), or None if it cannot be read."""
+    return read_admin_token(state_dir)
+
+
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def call(
-    api: str, method: str, path: str, body: Any = None, timeout: float = 30
+    api: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 30,
+    token: str | None = None,
 ) -> tuple[int, Any]:
+    """Call the control plane's API; `token` (the owner's, `owner_token`) for writes."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        api + path, data=data, method=method, headers={"content-type": "application/json"}
-    )
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(api + path, data=data, method=method, headers=headers)
     try:
         with _DIRECT.open(request, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read() or b"null")

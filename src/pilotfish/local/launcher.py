@@ -1,6 +1,11 @@
 """`Mesh`: what `pilotfish up` runs. Starts the control plane, the ingress gateway and one agent
 (Envoy + app) per workload instance; keeps them running (a kubelet's job: reconcile the
 manifest, restart what dies, report ready instances to the control plane); stops all of it.
+
+Each agent gets a bearer token the control plane issues for its instance (kept in
+`run/<instance>/istio-token`, mode 0600) to obtain its workload certificate. The launcher talks
+to the write API with the owner's token (`<state>/admin-token`). Plug-in CA files in
+`<state>/cacerts/` are handed to the control plane.
 """
 
 from __future__ import annotations
@@ -18,19 +23,29 @@ from typing import Any
 
 import aiohttp
 
+from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import app_scrape
 from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
-from pilotfish.local.network import CP_HTTP_PORT, CP_XDS_PORT, MeshNetwork, load_or_choose
+from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
+from pilotfish.ca.storage import write_private
+from pilotfish.local.network import (
+    CP_HTTP_PORT,
+    CP_TLS_PORT,
+    CP_XDS_PORT,
+    MeshNetwork,
+    load_or_choose,
+)
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.inputs import manifest_of
-from pilotfish.registry.manifest import Manifest, WorkloadSpec
-from pilotfish.state_files import STORE_FILE, write_atomically
+from pilotfish.registry.manifest import Manifest, MeshSettings, WorkloadSpec
+from pilotfish.state_files import STORE_FILE, read_admin_token, write_atomically
 
 log = logging.getLogger("pilotfish.up")
 
 GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
 GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
+TOKEN_FILE = "istio-token"
 
 
 class MeshError(Exception):
@@ -59,10 +74,19 @@ class Mesh:
     started: float = field(default_factory=time.monotonic)
     ready_after: float = 0.0
     http: aiohttp.ClientSession | None = None
+    mesh_settings: MeshSettings = field(default_factory=MeshSettings)
 
     @property
     def api(self) -> str:
         return f"http://{self.network.control_plane_ip}:{CP_HTTP_PORT}"
+
+    @property
+    def secret_ttl(self) -> int:
+        return self.mesh_settings.secret_ttl_seconds
+
+    @property
+    def trust_domain(self) -> str:
+        return self.mesh_settings.trust_domain or DEFAULT_TRUST_DOMAIN
 
     @property
     def run_dir(self) -> Path:
@@ -84,8 +108,8 @@ class Mesh:
                     "\n".join(d["text"] for d in body.get("diagnostics", [])) or str(body)
                 )
         log.info("config applied after %.2f s", time.monotonic() - self.started)
-        await self._start_gateway()
         await self.reconcile()
+        await self._start_gateway()
         log.info("all agents started after %.2f s", time.monotonic() - self.started)
         await self._wait_ready()
         log.info(
@@ -101,15 +125,20 @@ class Mesh:
             "--address", self.network.control_plane_ip,
             "--xds-port", str(CP_XDS_PORT),
             "--http-port", str(CP_HTTP_PORT),
+            "--tls-port", str(CP_TLS_PORT),
         ]  # fmt: skip
+        cacerts = self.options.state_dir / "cacerts"
+        if cacerts.is_dir():
+            argv += ["--cacerts", str(cacerts)]
         self.control_plane = await spawn(
             argv, os.environ, self.options.state_dir / "logs" / "controlplane.log"
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.control_plane.returncode is not None:
+                log_path = self.options.state_dir / "logs" / "controlplane.log"
                 raise MeshError(
-                    f"the control plane exited; see {self.options.state_dir}/logs/controlplane.log"
+                    f"the control plane exited: {_last_error(log_path)}; see {log_path}"
                 )
             try:
                 status, _ = await self._call("GET", "/ready")
@@ -122,7 +151,9 @@ class Mesh:
 
     async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         assert self.http is not None
-        async with self.http.request(method, self.api + path, json=body) as resp:
+        token = read_admin_token(self.options.state_dir)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        async with self.http.request(method, self.api + path, json=body, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def _start_gateway(self) -> None:
@@ -138,18 +169,46 @@ class Mesh:
         )
         await self._start_agent(self._agent_spec(proxy, None))
 
-    def _agent_spec(self, proxy: Proxy, app: AppSpec | None) -> AgentSpec:
+    def _agent_spec(self, proxy: Proxy, app: AppSpec | None, sidecar: bool = True) -> AgentSpec:
+        run_dir = self.run_dir / proxy.instance
+        identity = IdentitySpec(
+            ca_address=f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
+            token_path=run_dir / TOKEN_FILE,
+            uri=spiffe_id(self.trust_domain, proxy.namespace, proxy.service_account),
+            ttl_seconds=self.secret_ttl,
+        )
         return AgentSpec(
             proxy=proxy,
             xds_host=self.network.control_plane_ip,
             xds_port=CP_XDS_PORT,
-            run_dir=self.run_dir / proxy.instance,
+            run_dir=run_dir,
             mesh_config=self.options.state_dir / STORE_FILE,
             app=app,
             delta=self.options.delta,
+            identity=identity if sidecar else None,
+            sidecar=sidecar,
         )
 
+    async def _issue_token(self, spec: AgentSpec) -> None:
+        """The control plane's credential for this instance's agent, in a 0600 file."""
+        if spec.identity is None:
+            return
+        proxy = spec.proxy
+        status, body = await self._call(
+            "POST",
+            "/api/v1/tokens",
+            {
+                "instance": proxy.instance,
+                "namespace": proxy.namespace,
+                "service_account": proxy.service_account,
+            },
+        )
+        if status != 200:
+            raise MeshError(f"no token for {proxy.instance}: {body}")
+        write_private(spec.identity.token_path, str(body["token"]))
+
     async def _start_agent(self, spec: AgentSpec) -> None:
+        await self._issue_token(spec)
         agent = Agent(spec)
         self.agents[spec.proxy.instance] = agent
         self.specs[spec.proxy.instance] = spec
@@ -163,6 +222,7 @@ class Mesh:
             return
         manifest, _ = manifest_of(body["documents"])
         self.manifest_version = body["version"]
+        self.mesh_settings = manifest.mesh
         wanted = self._wanted_specs(manifest)
         for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
             await self._stop_agent(name)
@@ -186,6 +246,8 @@ class Mesh:
         self, workload: WorkloadSpec, instance: str, old: AgentSpec | None
     ) -> AgentSpec:
         reuse = dict(old.proxy.app_ports) if old else {}
+        if not workload.sidecar:  # the app itself listens on the instance address
+            reuse = {p: p for p in workload.ports}
         proxy = Proxy(
             type=ProxyType.SIDECAR,
             ip=self.network.ip_for(instance),
@@ -197,7 +259,7 @@ class Mesh:
             app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
         )
         app = AppSpec(workload.command, workload.env, workload.workdir)
-        spec = self._agent_spec(proxy, app)
+        spec = self._agent_spec(proxy, app, sidecar=workload.sidecar)
         return replace(spec, app_metrics=app_scrape(dict(workload.annotations), proxy.app_ports))
 
     async def _stop_agent(self, name: str) -> None:
@@ -221,6 +283,7 @@ class Mesh:
                         "labels": dict(proxy.labels),
                         "service_account": proxy.service_account,
                         "ports": [c for c, _ in proxy.app_ports],
+                        "sidecar": agent.spec.sidecar,
                     }
                 )
         return rows
@@ -263,9 +326,9 @@ class Mesh:
             if nacks and row["node_id"] not in synced:
                 name = row["node_id"].split("~")[2]
                 raise MeshError(f"{name} rejected its config: {nacks[-1]['error_message']}")
-        return all(a.spec.proxy.id in synced for a in self.agents.values()) and all(
-            [await a.is_ready() for a in self.agents.values()]
-        )
+        return all(
+            a.spec.proxy.id in synced for a in self.agents.values() if a.spec.sidecar
+        ) and all([await a.is_ready() for a in self.agents.values()])
 
     def write_status(self, ready: bool) -> None:
         info = {
@@ -292,6 +355,7 @@ class Mesh:
                     "app_pid": a.app.process.pid if a.app.process else None,
                     "app_restarts": a.app.restarts,
                     "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
+                    "sidecar": a.spec.sidecar,
                 }
                 for name, a in sorted(self.agents.items())
             },
@@ -329,9 +393,18 @@ class Mesh:
 
 
 def _same_workload(a: AgentSpec, b: AgentSpec) -> bool:
-    return (a.proxy.labels, a.proxy.service_account, a.app, [c for c, _ in a.proxy.app_ports]) == (
-        b.proxy.labels,
-        b.proxy.service_account,
-        b.app,
-        [c for c, _ in b.proxy.app_ports],
-    )
+    def key(s: AgentSpec) -> tuple[Any, ...]:
+        ports = [c for c, _ in s.proxy.app_ports]
+        return (s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity)
+
+    return key(a) == key(b)
+
+
+def _last_error(log_path: Path) -> str:
+    """The control plane's last ERROR line (e.g. why it refused to start)."""
+    try:
+        lines = log_path.read_text().splitlines()
+    except OSError:
+        return "no log"
+    errors = [line.split(": ", 1)[-1] for line in lines if " ERROR " in line]
+    return errors[-1] if errors else "no error logged"

@@ -18,7 +18,7 @@ from pilotfish.agent.processes import port_is_free
 from pilotfish.state_files import write_atomically
 
 FIRST_BLOCK, LAST_BLOCK = 16, 254
-CP_XDS_PORT, CP_HTTP_PORT = 15010, 15014
+CP_XDS_PORT, CP_HTTP_PORT, CP_TLS_PORT = 15010, 15014, 15012
 
 
 @dataclass

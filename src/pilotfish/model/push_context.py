@@ -53,6 +53,7 @@ class MeshConfig:
     root_namespace: str = "istio-system"
     trust_domain: str = CLUSTER_DOMAIN
     outbound_traffic_policy: str = "ALLOW_ANY"
+    enable_auto_mtls: bool = True
     enable_prometheus_merge: bool = True
     proxy_admin_port: int = 15000
     ingress_selector: str = "ingressgateway"
@@ -133,6 +134,7 @@ class PushContext:
                 healthy=i.ready,
                 workload=i.workload,
                 namespace=i.namespace,
+                sidecar=i.sidecar,
             )
             for i in self._selected_instances.get(service.hostname, ()) + service.entries
         ]

@@ -14,12 +14,15 @@ A Workload document:
       env: {ENABLE_RATINGS: "true"}
       ports: [9080]                    # container ports served behind the sidecar
 
+As in Istio, the annotation `sidecar.istio.io/inject: "false"` runs the workload with no
+sidecar: its app listens on the instance address itself and talks plaintext (a "legacy" pod).
+
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
-`istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`
-and the telemetry (`pilotfish.config.mesh_telemetry`) and authorization
-(`pilotfish.config.mesh_security`) fields are honoured), and the legacy
-`istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`).
+`istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`,
+`trustDomain`, `defaultConfig.proxyMetadata.SECRET_TTL`, the telemetry
+(`pilotfish.config.mesh_telemetry`) and authorization (`pilotfish.config.mesh_security`) fields
+are honoured), and the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`).
 
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
@@ -36,6 +39,7 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML, YAMLError
 
+from pilotfish.config.durations import parse_duration
 from pilotfish.config.kinds import MANIFEST_API
 from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
 from pilotfish.config.mesh_telemetry import (
@@ -48,6 +52,7 @@ from pilotfish.config.objects import Diagnostic, Source
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
+INJECT_ANNOTATION = "sidecar.istio.io/inject"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -78,6 +83,7 @@ class WorkloadSpec:
     ports: tuple[int, ...] = ()
     workdir: str = "."
     annotations: tuple[tuple[str, str], ...] = ()  # e.g. prometheus.io/scrape|port|path
+    sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
 
     def instance_names(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.replicas)]
@@ -93,6 +99,7 @@ class Manifest:
     outbound_traffic_policy: str = ""  # from the `istio` mesh ConfigMap; "" = not set
     telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)  # ditto, + `istio-tracing`
     security: MeshSecurity = field(default_factory=MeshSecurity)  # ditto: authz settings
+    mesh: MeshSettings = field(default_factory=lambda: MeshSettings())
 
     def workload(self, name: str) -> WorkloadSpec | None:
         return next((w for w in self.workloads if w.name == name), None)
@@ -215,7 +222,14 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         annotations=tuple(
             (k, v) for k, v in _labels(meta.get("annotations")) if k != WORKDIR_ANNOTATION
         ),
+        sidecar=_injected(meta),
     )
+
+
+def _injected(meta: dict[str, Any]) -> bool:
+    notes = meta.get("annotations")
+    value = notes.get(INJECT_ANNOTATION) if isinstance(notes, dict) else None
+    return str(value).lower() != "false" if value is not None else True
 
 
 def _workdir(meta: dict[str, Any], source: Source) -> str:
@@ -244,7 +258,17 @@ def _parse_secret(p: _Parser, doc: RawDocumentLike) -> TlsSecret | None:
         certificate=values.get("tls.crt", values.get("cert", "")),
         private_key=values.get("tls.key", values.get("key", "")),
         ca_certificate=values.get("ca.crt", values.get("cacert", "")),
+        data=tuple(sorted(values.items())),
     )
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """What the `istio` mesh ConfigMap sets that pilotfish honours (empty = Istio's default)."""
+
+    outbound_traffic_policy: str = ""
+    trust_domain: str = ""
+    secret_ttl_seconds: int = 0  # defaultConfig.proxyMetadata.SECRET_TTL (workload cert lifetime)
 
 
 def _mesh_config(p: _Parser, doc: RawDocumentLike) -> dict[str, Any] | None:
@@ -264,15 +288,32 @@ def _mesh_config(p: _Parser, doc: RawDocumentLike) -> dict[str, Any] | None:
     return mesh
 
 
-def _mesh_outbound_policy(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> str:
-    """`outboundTrafficPolicy.mode` of the mesh config, else ""."""
+def _mesh_settings(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSettings:
+    """Outbound policy, trust domain and workload certificate lifetime of the mesh config."""
     mode = (mesh.get("outboundTrafficPolicy") or {}).get("mode", "")
     if mode not in ("", "ALLOW_ANY", "REGISTRY_ONLY"):
         p.error(
             doc, "data.mesh", f"outboundTrafficPolicy.mode {mode!r} is not ALLOW_ANY|REGISTRY_ONLY"
         )
-        return ""
-    return str(mode)
+        mode = ""
+    trust_domain = str(mesh.get("trustDomain") or "")
+    if trust_domain and not re.fullmatch(r"[a-z0-9.-]+", trust_domain):
+        p.error(doc, "data.mesh", f"trustDomain {trust_domain!r} is not a valid trust domain")
+        trust_domain = ""
+    metadata = (mesh.get("defaultConfig") or {}).get("proxyMetadata") or {}
+    ttl_text = str(metadata.get("SECRET_TTL") or "") if isinstance(metadata, dict) else ""
+    try:
+        ttl = parse_duration(ttl_text) if ttl_text else 0.0
+    except ValueError:
+        ttl = -1.0
+    if ttl < 0:
+        p.error(
+            doc,
+            "data.mesh",
+            f"defaultConfig.proxyMetadata.SECRET_TTL {ttl_text!r} is not a duration",
+        )
+        ttl = 0
+    return MeshSettings(str(mode), trust_domain, int(ttl))
 
 
 def _mesh_security(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:
@@ -314,7 +355,7 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
     accounts: set[tuple[str, str]] = set()
     namespaces: set[str] = {"default"}
     secrets: dict[tuple[str, str], TlsSecret] = {}
-    outbound_policy = ""
+    mesh_settings = MeshSettings()
     telemetry = MeshTelemetry()
     security = MeshSecurity()
     tracing_endpoint = ""
@@ -344,7 +385,7 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
         elif (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
             mesh = _mesh_config(p, doc)
             if mesh is not None:
-                outbound_policy = _mesh_outbound_policy(p, doc, mesh) or outbound_policy
+                mesh_settings = _mesh_settings(p, doc, mesh)
                 telemetry = _mesh_telemetry(p, doc, mesh)
                 security = _mesh_security(p, doc, mesh)
             tracing_endpoint = _legacy_tracing(p, doc) or tracing_endpoint
@@ -358,8 +399,9 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
         service_accounts=tuple(sorted(accounts)),
         namespaces=tuple(sorted(namespaces)),
         secrets=tuple(secrets[k] for k in sorted(secrets)),
-        outbound_traffic_policy=outbound_policy,
+        outbound_traffic_policy=mesh_settings.outbound_traffic_policy,
         telemetry=with_legacy_tracing(telemetry, tracing_endpoint),
         security=security,
+        mesh=mesh_settings,
     )
     return manifest, p.diagnostics

@@ -31,6 +31,7 @@ from pilotfish.registry.types import (
 
 SERVICE_ENTRY = "ServiceEntry"
 WORKLOAD_ENTRY = "WorkloadEntry"
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
 
 
 def _labels(value: Any) -> tuple[tuple[str, str], ...]:
@@ -48,6 +49,8 @@ def _instance(name: str, namespace: str, entry: Any) -> WorkloadInstance | None:
         labels=_labels(entry.labels),
         service_account=str(entry.service_account or "default"),
         port_map=tuple(sorted((str(k), int(v)) for k, v in dict(entry.ports or {}).items())),
+        # As Istio: an entry speaks mesh mTLS only when labelled so (its sidecar says it can).
+        sidecar=dict(entry.labels or {}).get(TLS_MODE_LABEL) == "istio",
     )
 
 

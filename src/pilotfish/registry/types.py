@@ -99,6 +99,7 @@ class WorkloadInstance:
     ports: tuple[int, ...] = ()  # container ports the app serves, behind the sidecar
     ready: bool = True
     port_map: tuple[tuple[str, int], ...] = ()  # WorkloadEntry `ports`: service port name -> port
+    sidecar: bool = True  # False: no sidecar (`sidecar.istio.io/inject: "false"`), plaintext only
 
     def port_for(self, port: ServicePort) -> int:
         """The port this instance serves a service port on (WorkloadEntry `ports` first)."""
@@ -107,10 +108,6 @@ class WorkloadInstance:
     @property
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
-
-    @property
-    def spiffe_id(self) -> str:
-        return f"spiffe://{CLUSTER_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +120,7 @@ class Endpoint:
     healthy: bool = True
     workload: str = ""  # the instance's workload (Deployment) name; "" for ServiceEntry endpoints
     namespace: str = ""
+    sidecar: bool = True  # the instance behind it has a sidecar (it can speak Istio mTLS)
 
 
 @dataclass(frozen=True)
@@ -135,6 +133,7 @@ class TlsSecret:
     certificate: str = ""
     private_key: str = ""
     ca_certificate: str = ""
+    data: tuple[tuple[str, str], ...] = ()  # every key, e.g. a plug-in CA's `ca-cert.pem`
 
 
 @dataclass(frozen=True)

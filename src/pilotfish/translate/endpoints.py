@@ -2,8 +2,9 @@
 
 The registry's endpoints for the service port, minus instances that are not ready (as Istio
 leaves out not-ready pods), filtered by the subset's labels; each carries the instance name and
-service account as metadata under `pilotfish`, and for workloads of the mesh their
-identity (`telemetry.labels.endpoint_fields`: a TCP client's peer labels).
+service account as metadata under `pilotfish`, for workloads of the mesh their identity
+(`telemetry.labels.endpoint_fields`: a TCP client's peer labels), and `tlsMode: istio` under
+`envoy.transport_socket_match` when auto mTLS may use mTLS to it (`mesh_tls`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Endpoint
 from pilotfish.telemetry.exchange import identity
 from pilotfish.telemetry.labels import ENDPOINT_METADATA, endpoint_fields
+from pilotfish.translate import mesh_tls
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import socket_address
 
@@ -32,13 +34,16 @@ def load_assignment(
         for e in push.endpoints(spec.service, spec.port)
         if e.healthy and all(dict(e.labels).get(k) == v for k, v in wanted.items())
     ]
-    locality = ep_pb2.LocalityLbEndpoints(lb_endpoints=[_lb_endpoint(e) for e in selected])
+    namespace = spec.service.namespace
+    locality = ep_pb2.LocalityLbEndpoints(
+        lb_endpoints=[_lb_endpoint(e, namespace, push) for e in selected]
+    )
     return endpoint_pb2.ClusterLoadAssignment(
         cluster_name=spec.name, endpoints=[locality] if selected else []
     )
 
 
-def _lb_endpoint(endpoint: Endpoint) -> ep_pb2.LbEndpoint:
+def _lb_endpoint(endpoint: Endpoint, namespace: str, push: PushContext) -> ep_pb2.LbEndpoint:
     fields = struct_pb2.Struct()
     fields.update({"instance": endpoint.instance, "service_account": endpoint.service_account})
     if endpoint.workload:
@@ -46,6 +51,7 @@ def _lb_endpoint(endpoint: Endpoint) -> ep_pb2.LbEndpoint:
         fields.update(endpoint_fields(peer))
     metadata = base_pb2.Metadata()
     metadata.filter_metadata[METADATA_NAMESPACE].CopyFrom(fields)
+    mesh_tls.mark_endpoint(metadata, endpoint, namespace, push)
     return ep_pb2.LbEndpoint(
         endpoint=ep_pb2.Endpoint(address=socket_address(endpoint.address, endpoint.port)),
         health_status=health_check_pb2.HEALTHY,

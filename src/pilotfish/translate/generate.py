@@ -23,6 +23,7 @@ from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import (
     gateway_tls_tcp,
     listeners,
+    mesh_tls,
     names,
     service_entries,
     sidecar_scope,
@@ -38,6 +39,7 @@ from pilotfish.translate.gateway_http import (
     with_blackhole_vhost,
 )
 from pilotfish.translate.observability import decorate
+from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
@@ -125,6 +127,7 @@ def _outbound(
         messages: list[Message] = []
         for spec in specs.values():
             cluster = cluster_builders.outbound_cluster(spec)
+            mesh_tls.apply_mesh_tls(cluster, spec, push)
             if service_entries.needs_own_endpoints(spec):
                 messages.append(service_entries.reshape_cluster(cluster, spec, push))
                 continue
@@ -175,6 +178,7 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
         ]
     if not all(http for _, _, http in ingress):
         diagnostics.extend(authz.tcp_notes)
+    peer_authentication = effective_mtls(proxy.namespace, proxy.label_map, full_push)
     for container_port, app_port, http in ingress:
         messages.append(
             listeners.inbound_listener(
@@ -184,6 +188,8 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
                 policy_filters=authz.http,
                 network_filters=authz.network,
                 path_normalization=normalization,
+                mode=peer_authentication.at(container_port),
+                trust_domain=push.mesh.trust_domain,
             )
         )
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))

@@ -114,7 +114,10 @@ def _listener_sds_names(listener: listener_pb2.Listener) -> Iterator[str]:
         context = tls_pb2.DownstreamTlsContext()
         if chain.transport_socket.typed_config.Unpack(context):
             common = context.common_tls_context
-            for config in common.tls_certificate_sds_secret_configs:
-                yield config.name
+            configs = list(common.tls_certificate_sds_secret_configs)
             if common.HasField("combined_validation_context"):
-                yield common.combined_validation_context.validation_context_sds_secret_config.name
+                configs.append(
+                    common.combined_validation_context.validation_context_sds_secret_config
+                )
+            # Secrets over ADS must be in the snapshot; the agent's (`sds-grpc`) come from it.
+            yield from (c.name for c in configs if c.sds_config.HasField("ads"))

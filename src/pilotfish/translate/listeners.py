@@ -22,7 +22,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 
-from pilotfish.translate import names
+from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN
+from pilotfish.translate import mtls, names
 from pilotfish.translate.authz.normalization import DEFAULT as DEFAULT_NORMALIZATION
 from pilotfish.translate.authz.normalization import apply_normalization
 from pilotfish.translate.clusters import dns_cache_config
@@ -38,7 +39,6 @@ from pilotfish.translate.envoy_pb import (
 from pilotfish.translate.route_filters import CORS_FILTER, FAULT_FILTER
 
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
-PLAINTEXT_CHAIN = "plaintext"
 # As Istio: inbound and gateway answers say `server: istio-envoy`; outbound keeps Envoy's "envoy".
 ISTIO_SERVER_NAME = "istio-envoy"
 
@@ -120,9 +120,12 @@ def inbound_filter_chains(
     policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
     network_filters: Sequence[lc_pb2.Filter] = (),
     path_normalization: str = DEFAULT_NORMALIZATION,
+    mode: str = mtls.DISABLE,
+    trust_domain: str = DEFAULT_TRUST_DOMAIN,
 ) -> list[lc_pb2.FilterChain]:
-    """Filter chains of one inbound port, selected by transport protocol (plaintext today).
-    `policy_filters` (HTTP) and `network_filters` (TCP) are authorization's."""
+    """Filter chains of one inbound port, selected by transport protocol and ALPN as the
+    PeerAuthentication `mode` asks (`mtls`). `policy_filters` (HTTP) and `network_filters` (TCP)
+    are authorization's."""
     if http:
         manager = http_connection_manager(
             f"inbound_0.0.0.0_{container_port}",
@@ -131,6 +134,9 @@ def inbound_filter_chains(
             server_name=ISTIO_SERVER_NAME,
             path_normalization=path_normalization,
         )
+        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
+        details = manager.set_current_client_cert_details
+        details.subject.value, details.uri, details.dns = True, True, True
         network_filter = _hcm_filter(manager)
     else:
         proxy = tcp_proxy_pb2.TcpProxy(
@@ -138,13 +144,8 @@ def inbound_filter_chains(
             cluster=names.inbound_cluster(container_port),
         )
         network_filter = lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))
-    return [
-        lc_pb2.FilterChain(
-            name=PLAINTEXT_CHAIN,
-            filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="raw_buffer"),
-            filters=[*([] if http else network_filters), network_filter],
-        )
-    ]
+    filters = [*([] if http else network_filters), network_filter]
+    return mtls.inbound_chains(filters, mode, http=http, trust_domain=trust_domain)
 
 
 def inbound_listener(
@@ -155,8 +156,10 @@ def inbound_listener(
     policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
     network_filters: Sequence[lc_pb2.Filter] = (),
     path_normalization: str = DEFAULT_NORMALIZATION,
+    mode: str = mtls.DISABLE,
+    trust_domain: str = DEFAULT_TRUST_DOMAIN,
 ) -> listener_pb2.Listener:
-    return listener_pb2.Listener(
+    listener = listener_pb2.Listener(
         name=names.inbound_listener(ip, container_port),
         address=socket_address(ip, container_port),
         traffic_direction=base_pb2.INBOUND,
@@ -166,8 +169,13 @@ def inbound_listener(
             policy_filters=policy_filters,
             network_filters=network_filters,
             path_normalization=path_normalization,
+            mode=mode,
+            trust_domain=trust_domain,
         ),
     )
+    if mtls.needs_tls_inspector(mode):
+        listener.listener_filters.append(mtls.tls_inspector())
+    return listener
 
 
 def gateway_listener(

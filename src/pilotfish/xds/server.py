@@ -92,8 +92,14 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
 
     # ---- public API -------------------------------------------------------------------------
 
-    async def start(self, address: str) -> int:
-        """Listen on `address` ("127.0.0.1:0", "unix:/path"); returns the bound port."""
+    async def start(
+        self,
+        address: str,
+        extra_handlers: tuple[grpc.GenericRpcHandler, ...] = (),
+        secure: tuple[str, grpc.ServerCredentials] | None = None,
+    ) -> int:
+        """Listen on `address` ("127.0.0.1:0", "unix:/path"); returns the bound port. Other
+        services (the CA) may share the server; `secure` adds a TLS port (Istio's 15012)."""
         if self._server is not None:
             raise XdsServerError("server already started")
         self._write_slots = asyncio.Semaphore(self._max_inflight)
@@ -111,9 +117,11 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             ),
         }
         self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, handlers),)
+            (grpc.method_handlers_generic_handler(SERVICE, handlers), *extra_handlers)
         )
         port = int(self._server.add_insecure_port(address))
+        if secure is not None:
+            self._server.add_secure_port(*secure)
         await self._server.start()
         return port
 

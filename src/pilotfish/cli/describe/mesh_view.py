@@ -86,6 +86,7 @@ def _instance(row: dict[str, Any]) -> WorkloadInstance:
         ports=tuple(int(p) for p in row.get("ports") or ()),
         ready=bool(row.get("ready", True)),
         port_map=tuple((str(k), int(v)) for k, v in _pairs(row.get("port_map"))),
+        sidecar=bool(row.get("sidecar", True)),
     )
 
 

@@ -1,0 +1,155 @@
+"""The agent's SDS server: Envoy's `SecretDiscoveryService` (state of the world) on a unix socket,
+serving Istio's two resource names: `default` (the workload certificate chain and private key)
+and `ROOTCA` (the trust bundle). A new certificate is pushed to every open stream; a NACK is
+logged and not resent. Only this agent's Envoy can reach the socket (mode 0600 in its run dir).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
+
+from pilotfish.agent.identity import WorkloadSecret
+from pilotfish.ca.identity import ROOT_SECRET, WORKLOAD_SECRET
+
+log = logging.getLogger("pilotfish.agent.sds")
+
+SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+
+def secret_resources(secret: WorkloadSecret) -> dict[str, secret_pb2.Secret]:
+    return {
+        WORKLOAD_SECRET: secret_pb2.Secret(
+            name=WORKLOAD_SECRET,
+            tls_certificate=common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(inline_bytes=secret.chain_pem.encode()),
+                private_key=base_pb2.DataSource(inline_bytes=secret.key_pem.encode()),
+            ),
+        ),
+        ROOT_SECRET: secret_pb2.Secret(
+            name=ROOT_SECRET,
+            validation_context=common_pb2.CertificateValidationContext(
+                trusted_ca=base_pb2.DataSource(inline_bytes=secret.roots_pem.encode())
+            ),
+        ),
+    }
+
+
+@dataclass(eq=False)
+class _Stream:
+    names: tuple[str, ...] = ()
+    sent: dict[str, str] = field(default_factory=dict)  # name -> version last sent
+    outbox: asyncio.Queue[discovery_pb2.DiscoveryResponse | None] = field(
+        default_factory=asyncio.Queue
+    )
+
+
+@dataclass
+class SdsServer:
+    socket_path: Path
+    resources: dict[str, secret_pb2.Secret] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    pushes: int = 0
+    nacks: int = 0
+    _streams: set[_Stream] = field(default_factory=set)
+    _server: grpc.aio.Server | None = None
+    _nonce: itertools.count[int] = field(default_factory=itertools.count)
+
+    async def start(self) -> None:
+        self.socket_path.unlink(missing_ok=True)
+        self._server = grpc.aio.server()
+        handler = grpc.stream_stream_rpc_method_handler(
+            self.StreamSecrets,
+            request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+            response_serializer=discovery_pb2.DiscoveryResponse.SerializeToString,
+        )
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, {"StreamSecrets": handler}),)
+        )
+        self._server.add_insecure_port(f"unix:{self.socket_path}")
+        await self._server.start()
+        os.chmod(self.socket_path, 0o600)
+
+    async def stop(self) -> None:
+        for stream in self._streams:
+            stream.outbox.put_nowait(None)
+        if self._server is not None:
+            await self._server.stop(0.2)
+            self._server = None
+        self.socket_path.unlink(missing_ok=True)
+
+    def update(self, secret: WorkloadSecret) -> None:
+        """New certificate and/or bundle: push what changed to every stream that asked for it."""
+        self.resources = secret_resources(secret)
+        self.versions = {
+            name: hashlib.sha256(r.SerializeToString(deterministic=True)).hexdigest()[:16]
+            for name, r in self.resources.items()
+        }
+        for stream in self._streams:
+            self._send(stream)
+
+    def _send(self, stream: _Stream) -> None:
+        """State of the world: one response carrying every name the stream asked for."""
+        names = [n for n in stream.names if n in self.versions]
+        if not names or all(stream.sent.get(n) == self.versions[n] for n in names):
+            return
+        response = discovery_pb2.DiscoveryResponse(
+            version_info="-".join(self.versions[n] for n in names),
+            type_url=SECRET_TYPE,
+            nonce=str(next(self._nonce)),
+            resources=[_pack(self.resources[n]) for n in names],
+        )
+        stream.sent.update((n, self.versions[n]) for n in names)
+        stream.outbox.put_nowait(response)
+        self.pushes += 1
+
+    async def StreamSecrets(
+        self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: Any
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        stream = _Stream()
+        self._streams.add(stream)
+        reader = asyncio.create_task(self._read(stream, requests))
+        try:
+            while True:
+                response = await stream.outbox.get()
+                if response is None:
+                    return
+                yield response
+        finally:
+            reader.cancel()
+            self._streams.discard(stream)
+
+    async def _read(
+        self, stream: _Stream, requests: AsyncIterator[discovery_pb2.DiscoveryRequest]
+    ) -> None:
+        try:
+            async for request in requests:
+                if request.HasField("error_detail"):
+                    self.nacks += 1
+                    log.warning("Envoy rejected secret: %s", request.error_detail.message)
+                    continue
+                names = tuple(sorted(set(stream.names) | set(request.resource_names)))
+                stream.names = names
+                self._send(stream)
+        finally:
+            stream.outbox.put_nowait(None)
+
+
+def _pack(message: secret_pb2.Secret) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed

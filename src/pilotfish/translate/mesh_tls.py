@@ -1,0 +1,83 @@
+"""Which outbound connections use Istio mutual TLS (the decisions; `mtls` builds the pieces).
+
+- DestinationRule `tls.mode: ISTIO_MUTUAL`: always mTLS with the mesh certificates.
+- `DISABLE`, `SIMPLE`, `MUTUAL`: not mesh mTLS (`upstream_tls` originates SIMPLE/MUTUAL).
+- no TLS setting: auto mTLS (MeshConfig `enableAutoMtls`, on by default): per endpoint, mTLS
+  when the instance has a sidecar (not a gateway, not `sidecar.istio.io/inject: "false"`,
+  WorkloadEntries only when labelled `security.istio.io/tlsMode: istio`) and its effective
+  PeerAuthentication does not DISABLE that port; plaintext otherwise.
+Secure naming: the client accepts only a server certificate naming a service account that runs
+the destination service. Pure.
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+
+from pilotfish.ca.identity import spiffe_id
+from pilotfish.model.proxy import GATEWAY_LABELS
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Endpoint, Protocol, Service
+from pilotfish.translate import mtls
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.peer_authentication import DISABLE, effective_mtls
+from pilotfish.translate.traffic_policy import enum_name
+
+ISTIO_MUTUAL = "ISTIO_MUTUAL"
+NOT_MESH_TLS = ("DISABLE", "SIMPLE", "MUTUAL")
+
+
+def service_accounts(service: Service, push: PushContext) -> list[str]:
+    """SPIFFE ids of the service accounts running `service` (every port, ready or not)."""
+    key = ("pilotfish.translate.mesh_tls.accounts", service.hostname)
+    if key not in push.memo:
+        found = {
+            spiffe_id(push.mesh.trust_domain, service.namespace, e.service_account)
+            for port in service.ports
+            for e in push.endpoints(service, port)
+            if e.sidecar
+        }
+        push.memo[key] = sorted(found)
+    accounts: list[str] = push.memo[key]
+    return accounts
+
+
+def apply_mesh_tls(
+    cluster: cluster_pb2.Cluster, spec: OutboundClusterSpec, push: PushContext
+) -> None:
+    mode = enum_name(getattr(spec.policy.tls, "mode", None)) if spec.policy.tls else ""
+    if mode in NOT_MESH_TLS:
+        return
+    if mode != ISTIO_MUTUAL and (
+        not push.mesh.enable_auto_mtls
+        or spec.service.mesh_external
+        or cluster.type != cluster_pb2.Cluster.EDS
+    ):
+        return
+    protocol = spec.port.protocol
+    context = mtls.upstream_context(
+        service_accounts(spec.service, push),
+        mtls.sni(spec.port.port, spec.subset, spec.service.hostname),
+        http=protocol.is_http or protocol == Protocol.UNKNOWN,
+        http2=protocol in (Protocol.HTTP2, Protocol.GRPC),
+    )
+    if mode == ISTIO_MUTUAL:
+        mtls.set_istio_mutual(cluster, context)
+    else:
+        mtls.set_auto_mtls(cluster, context)
+
+
+def speaks_mtls(endpoint: Endpoint, namespace: str, push: PushContext) -> bool:
+    """Whether auto mTLS may use mTLS to this endpoint (Istio's `tlsMode: istio` label)."""
+    labels = dict(endpoint.labels)
+    if not endpoint.sidecar or labels.get("istio") in GATEWAY_LABELS:
+        return False
+    return effective_mtls(namespace, labels, push).at(endpoint.port) != DISABLE
+
+
+def mark_endpoint(
+    metadata: base_pb2.Metadata, endpoint: Endpoint, namespace: str, push: PushContext
+) -> None:
+    if speaks_mtls(endpoint, namespace, push):
+        mtls.mark_istio_endpoint(metadata)

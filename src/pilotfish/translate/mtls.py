@@ -1,0 +1,191 @@
+"""Istio mutual TLS between proxies: the inbound filter chains a PeerAuthentication mode asks
+for, and the outbound transport sockets of DestinationRule `ISTIO_MUTUAL` and auto mTLS.
+
+Inbound (per port, Istio's filter-chain matches, a `tls_inspector` in front):
+- STRICT: one chain, `transport_protocol: tls`, mTLS required (a plaintext connection matches no
+  chain and is closed before a byte reaches the app);
+- PERMISSIVE: an mTLS chain (TLS with Istio's ALPNs), a plaintext chain (`raw_buffer`) and, on
+  TCP ports, a chain passing other TLS through untouched (a non-mesh client's own TLS);
+- DISABLE: the plaintext chain only.
+The server proves itself with the workload certificate (`default` over SDS) and requires a
+client certificate from the trust bundle (`ROOTCA`) naming an identity of this trust domain.
+
+Outbound: `ISTIO_MUTUAL` always originates mTLS; with no DestinationRule TLS setting, auto mTLS
+(Istio's default) sends mTLS to endpoints labelled `tlsMode: istio` (those with a sidecar whose
+policy does not DISABLE the port) and plaintext to the others, through transport socket matches.
+The client checks the server's certificate names one of the service's service accounts (secure
+naming). Pure; the SDS resources come from the agent's `sds-grpc` cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import struct_pb2, wrappers_pb2
+
+from pilotfish.ca.identity import (
+    ROOT_SECRET,
+    SDS_CLUSTER,
+    WORKLOAD_SECRET,
+    trust_domain_prefix,
+)
+from pilotfish.translate.envoy_pb import duration, pack
+from pilotfish.translate.peer_authentication import DISABLE, PERMISSIVE, STRICT
+
+TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
+TLS_SOCKET = "envoy.transport_sockets.tls"
+RAW_SOCKET = "envoy.transport_sockets.raw_buffer"
+TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match"
+TLS_MODE_KEY, TLS_MODE_ISTIO = "tlsMode", "istio"
+MTLS_CHAIN, PLAINTEXT_CHAIN, TLS_PASSTHROUGH_CHAIN = "mtls", "plaintext", "tls-passthrough"
+# ALPN values Istio's clients offer inside the mesh (TCP with metadata exchange, then HTTP).
+MTLS_TCP_ALPN = ("istio-peer-exchange", "istio")
+MTLS_HTTP_ALPN = ("istio-http/1.0", "istio-http/1.1", "istio-h2")
+
+
+def sds_secret(name: str) -> secret_pb2.SdsSecretConfig:
+    """An SDS secret from the agent (`default` or `ROOTCA`), waited for without timeout."""
+    source = config_source_pb2.ConfigSource(
+        api_config_source=config_source_pb2.ApiConfigSource(
+            api_type=config_source_pb2.ApiConfigSource.GRPC,
+            transport_api_version=config_source_pb2.V3,
+            grpc_services=[
+                grpc_service_pb2.GrpcService(
+                    envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=SDS_CLUSTER)
+                )
+            ],
+            set_node_on_first_message_only=True,
+        ),
+        resource_api_version=config_source_pb2.V3,
+        initial_fetch_timeout=duration(0),
+    )
+    return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
+
+
+def _common_context(
+    sans: Sequence[common_pb2.SubjectAltNameMatcher],
+) -> tls_pb2.CommonTlsContext:
+    context = tls_pb2.CommonTlsContext(
+        tls_params=common_pb2.TlsParameters(
+            tls_minimum_protocol_version=common_pb2.TlsParameters.TLSv1_2
+        ),
+        tls_certificate_sds_secret_configs=[sds_secret(WORKLOAD_SECRET)],
+    )
+    combined = context.combined_validation_context
+    combined.default_validation_context.match_typed_subject_alt_names.extend(sans)
+    combined.validation_context_sds_secret_config.CopyFrom(sds_secret(ROOT_SECRET))
+    return context
+
+
+def _uri_matcher(exact: str = "", prefix: str = "") -> common_pb2.SubjectAltNameMatcher:
+    matcher = (
+        string_pb2.StringMatcher(exact=exact) if exact else string_pb2.StringMatcher(prefix=prefix)
+    )
+    return common_pb2.SubjectAltNameMatcher(
+        san_type=common_pb2.SubjectAltNameMatcher.URI, matcher=matcher
+    )
+
+
+def downstream_context(trust_domain: str, http: bool) -> tls_pb2.DownstreamTlsContext:
+    common = _common_context([_uri_matcher(prefix=trust_domain_prefix(trust_domain))])
+    common.alpn_protocols.extend(("h2", "http/1.1") if http else MTLS_TCP_ALPN)
+    return tls_pb2.DownstreamTlsContext(
+        common_tls_context=common,
+        require_client_certificate=wrappers_pb2.BoolValue(value=True),
+    )
+
+
+def tls_inspector() -> lc_pb2.ListenerFilter:
+    return lc_pb2.ListenerFilter(
+        name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
+    )
+
+
+def inbound_chains(
+    filters: Sequence[lc_pb2.Filter], mode: str, *, http: bool, trust_domain: str
+) -> list[lc_pb2.FilterChain]:
+    """The filter chains of one inbound port under `mode`, each with the same `filters`."""
+    plaintext = lc_pb2.FilterChain(
+        name=PLAINTEXT_CHAIN,
+        filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="raw_buffer"),
+        filters=filters,
+    )
+    if mode not in (STRICT, PERMISSIVE):
+        return [plaintext]
+    mtls = lc_pb2.FilterChain(
+        name=MTLS_CHAIN,
+        filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="tls"),
+        filters=filters,
+    )
+    mtls.transport_socket.name = TLS_SOCKET
+    mtls.transport_socket.typed_config.CopyFrom(pack(downstream_context(trust_domain, http)))
+    if mode == STRICT:
+        return [mtls]
+    mtls.filter_chain_match.application_protocols.extend(MTLS_TCP_ALPN + MTLS_HTTP_ALPN)
+    chains = [mtls, plaintext]
+    if not http:  # a client without a sidecar speaking its own TLS: pass it through as TCP
+        chains.append(
+            lc_pb2.FilterChain(
+                name=TLS_PASSTHROUGH_CHAIN,
+                filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="tls"),
+                filters=filters,
+            )
+        )
+    return chains
+
+
+def needs_tls_inspector(mode: str) -> bool:
+    return mode in (STRICT, PERMISSIVE)
+
+
+# ---- outbound -------------------------------------------------------------------------------
+
+
+def upstream_context(
+    service_accounts: Sequence[str], sni: str, *, http: bool, http2: bool
+) -> tls_pb2.UpstreamTlsContext:
+    """Istio's ISTIO_MUTUAL client context: the workload certificate, the trust bundle, the
+    server's identity checked against the service's accounts (secure naming)."""
+    common = _common_context([_uri_matcher(exact=sa) for sa in sorted(set(service_accounts))])
+    if not http:
+        common.alpn_protocols.extend(MTLS_TCP_ALPN)
+    else:
+        common.alpn_protocols.extend(("istio-h2", "h2") if http2 else ("istio-http/1.1",))
+    return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=sni)
+
+
+def sni(port: int, subset: str, host: str) -> str:
+    """Istio's SNI for mesh mTLS: `outbound_.9080_.v1_.reviews.default.svc.cluster.local`."""
+    return f"outbound_.{port}_.{subset}_.{host}"
+
+
+def set_istio_mutual(cluster: cluster_pb2.Cluster, context: tls_pb2.UpstreamTlsContext) -> None:
+    cluster.transport_socket.name = TLS_SOCKET
+    cluster.transport_socket.typed_config.CopyFrom(pack(context))
+
+
+def set_auto_mtls(cluster: cluster_pb2.Cluster, context: tls_pb2.UpstreamTlsContext) -> None:
+    """Istio's two transport socket matches: mTLS for `tlsMode: istio` endpoints, else plain."""
+    istio = cluster_pb2.Cluster.TransportSocketMatch(name=f"{TLS_MODE_KEY}-{TLS_MODE_ISTIO}")
+    istio.match.update({TLS_MODE_KEY: TLS_MODE_ISTIO})
+    istio.transport_socket.name = TLS_SOCKET
+    istio.transport_socket.typed_config.CopyFrom(pack(context))
+    plain = cluster_pb2.Cluster.TransportSocketMatch(name=f"{TLS_MODE_KEY}-disabled")
+    plain.match.CopyFrom(struct_pb2.Struct())
+    plain.transport_socket.name = RAW_SOCKET
+    plain.transport_socket.typed_config.CopyFrom(pack(raw_buffer_pb2.RawBuffer()))
+    cluster.transport_socket_matches.extend([istio, plain])
+
+
+def mark_istio_endpoint(metadata: base_pb2.Metadata) -> None:
+    metadata.filter_metadata[TRANSPORT_SOCKET_MATCH].update({TLS_MODE_KEY: TLS_MODE_ISTIO})
+
+
+__all__ = ["DISABLE", "PERMISSIVE", "STRICT"]
