@@ -1,0 +1,202 @@
+"""Mutual TLS through real Envoys: Istio's reachability matrix (clients with and without a
+sidecar x servers under STRICT, PERMISSIVE, DISABLE and a port-level override x HTTP and TCP),
+what the server app sees (the caller's SPIFFE identity in X-Forwarded-Client-Cert, no byte from a
+refused plaintext client), auto mTLS to a server without a sidecar, and secure naming.
+
+A client "without a sidecar" is this test process dialling the server's instance address, as a
+pod without a sidecar does; the sidecar client is the `client` workload's Envoy, used as its app
+uses it (HTTP proxy, TCP service listeners).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.mtlskit import (
+    http_direct,
+    http_via_sidecar,
+    recorded,
+    tcp_line,
+    write_mesh,
+)
+
+from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.state_files import STORE_FILE
+
+# server -> (HTTP port mode, TCP port mode) as Istio composes the policies in mtlskit
+MODES = {
+    "strict": ("STRICT", "STRICT"),
+    "permissive": ("PERMISSIVE", "PERMISSIVE"),
+    "disable": ("DISABLE", "DISABLE"),
+    "portlevel": ("DISABLE", "STRICT"),
+}
+CLIENT_IDENTITY = "URI=spiffe://cluster.local/ns/default/sa/client"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMesh, Path]]:
+    folder = tmp_path_factory.mktemp("mtls")
+    records = write_mesh(folder)
+    with running_mesh(tmp_path_factory, str(folder)) as running:
+        yield running, records
+
+
+def _ip(mesh: LocalMesh, pod: str) -> str:
+    return str(mesh.info["proxies"][pod]["ip"])
+
+
+def _proxy(mesh: LocalMesh) -> str:
+    return f"http://{_ip(mesh, 'client-0')}:15001"
+
+
+def _tcp_target(mesh: LocalMesh, service: str) -> tuple[str, int]:
+    env = tcp_service_env(_ip(mesh, "client-0"), "default", [8080, 9000], mesh.home / STORE_FILE)
+    prefix = service.upper().replace("-", "_")
+    return env[f"{prefix}_SERVICE_HOST"], int(env[f"{prefix}_SERVICE_PORT"])
+
+
+def _xfcc(body: str) -> str:
+    """The X-Forwarded-Client-Cert header the app received ('' if none), any case."""
+    headers = {k.lower(): v for k, v in json.loads(body).items()}
+    return str(headers.get("x-forwarded-client-cert", ""))
+
+
+def _marker() -> str:
+    return uuid.uuid4().hex
+
+
+def _never_recorded(records: Path, pod: str, marker: str) -> None:
+    time.sleep(0.5)  # anything forwarded would have arrived by now
+    assert marker not in recorded(records, pod)
+
+
+@pytest.mark.parametrize("server", sorted(MODES))
+def test_sidecar_client_reaches_every_server_over_http(
+    mesh: tuple[LocalMesh, Path], server: str
+) -> None:
+    running, records = mesh
+    marker = _marker()
+    status, body = http_via_sidecar(_proxy(running), f"http://{server}:8000/record?m={marker}")
+    assert status == 200, body
+    xfcc = _xfcc(body)
+    if MODES[server][0] == "DISABLE":  # auto mTLS sends plaintext: no client certificate
+        assert xfcc == ""
+    else:
+        assert CLIENT_IDENTITY in xfcc, xfcc
+        assert f"By=spiffe://cluster.local/ns/default/sa/{server}" in xfcc
+        assert "Hash=" in xfcc
+    assert marker in recorded(records, f"{server}-0")
+
+
+@pytest.mark.parametrize("server", sorted(MODES))
+def test_sidecar_client_reaches_every_server_over_tcp(
+    mesh: tuple[LocalMesh, Path], server: str
+) -> None:
+    running, records = mesh
+    host, port = _tcp_target(running, server)
+    marker = _marker()
+    assert tcp_line(host, port, marker) == f"echo {marker}"
+    assert marker in recorded(records, f"{server}-0")
+
+
+@pytest.mark.parametrize("server", sorted(MODES))
+def test_plaintext_client_over_http(mesh: tuple[LocalMesh, Path], server: str) -> None:
+    running, records = mesh
+    marker = _marker()
+    url = f"http://{_ip(running, f'{server}-0')}:8080/record?m={marker}"
+    if MODES[server][0] == "STRICT":
+        with pytest.raises(OSError):
+            http_direct(url)
+        _never_recorded(records, f"{server}-0", marker)
+    else:
+        assert _xfcc(http_direct(url)) == ""
+        assert marker in recorded(records, f"{server}-0")
+
+
+@pytest.mark.parametrize("server", sorted(MODES))
+def test_plaintext_client_over_tcp(mesh: tuple[LocalMesh, Path], server: str) -> None:
+    running, records = mesh
+    marker = _marker()
+    answer = tcp_line(_ip(running, f"{server}-0"), 9000, marker)
+    if MODES[server][1] == "STRICT":
+        assert answer == ""
+        _never_recorded(records, f"{server}-0", marker)
+    else:
+        assert answer == f"echo {marker}"
+        assert marker in recorded(records, f"{server}-0")
+
+
+def test_forged_client_certificate_header_from_a_plaintext_client_is_dropped(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    running, _ = mesh
+    forged = "By=spiffe://cluster.local/ns/default/sa/permissive;URI=spiffe://x/ns/kube/sa/admin"
+    url = f"http://{_ip(running, 'permissive-0')}:8080/record?m={_marker()}"
+    assert _xfcc(http_direct(url, {"x-forwarded-client-cert": forged})) == ""
+
+
+def test_sidecar_client_talks_plaintext_to_a_server_without_sidecar(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    running, records = mesh
+    assert running.info["proxies"]["legacy-0"]["sidecar"] is False
+    marker = _marker()
+    status, body = http_via_sidecar(_proxy(running), f"http://legacy:8000/record?m={marker}")
+    assert status == 200, body
+    assert _xfcc(body) == ""
+    host, port = _tcp_target(running, "legacy")
+    assert tcp_line(host, port, marker) == f"echo {marker}"
+    assert recorded(records, "legacy-0").count(marker) == 2
+
+
+SECURE_NAMING = """apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}}}
+spec:
+  hosts: [{name}.example]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 8000, name: http, protocol: HTTP, targetPort: 8080}}]
+  endpoints:
+  - address: {address}
+    labels: {{security.istio.io/tlsMode: istio}}
+    serviceAccount: {account}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}}}
+spec:
+  host: {name}.example
+  trafficPolicy: {{tls: {{mode: ISTIO_MUTUAL}}}}
+"""
+
+
+def test_secure_naming_refuses_a_server_with_another_identity(
+    mesh: tuple[LocalMesh, Path], tmp_path: Path
+) -> None:
+    """The same server (strict-0) behind two hosts: one says it runs as `strict` (true), one as
+    `payments` (false). The client's sidecar must refuse the second: the certificate the server
+    presents does not name the identity the registry promises."""
+    running, records = mesh
+    address = _ip(running, "strict-0")
+    for name, account in (("honest", "strict"), ("impostor", "payments")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(SECURE_NAMING.format(name=name, address=address, account=account))
+        running.apply(str(path))
+    good, bad = _marker(), _marker()
+    running.wait_for(
+        lambda: (
+            http_via_sidecar(_proxy(running), f"http://honest.example:8000/record?m={good}")[0]
+            == 200
+        ),
+        what="the honest host to answer",
+    )
+    status, _ = http_via_sidecar(_proxy(running), f"http://impostor.example:8000/record?m={bad}")
+    assert status == 503
+    _never_recorded(records, "strict-0", bad)

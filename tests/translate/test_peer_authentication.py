@@ -1,0 +1,129 @@
+"""PeerAuthentication -> effective mTLS mode (Istio's ComposePeerAuthentication), and what the
+mode does to a sidecar's inbound listener and to the clients' auto mTLS endpoints."""
+
+from __future__ import annotations
+
+import pytest
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
+from translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.translate import generate
+from pilotfish.translate.mtls import TRANSPORT_SOCKET_MATCH
+from pilotfish.translate.peer_authentication import effective_mtls
+
+REVIEWS = {"app": "reviews", "version": "v1"}
+SELECT_REVIEWS = "  selector: {matchLabels: {app: reviews}}\n"
+
+
+def _policy(name: str, namespace: str, body: str, created: str = "") -> str:
+    stamp = f", creationTimestamp: '{created}'" if created else ""
+    return f"""apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: {name}, namespace: {namespace}{stamp}}}
+spec:
+{body}
+---
+"""
+
+
+def mode_for(config: str, port: int = 9080, labels: dict[str, str] | None = None) -> str:
+    push = bookinfo_push(config)
+    return effective_mtls("default", labels or REVIEWS, push).at(port)
+
+
+def test_default_is_permissive() -> None:
+    assert mode_for("") == "PERMISSIVE"
+
+
+def test_mesh_namespace_workload_precedence() -> None:
+    mesh = _policy("mesh", "istio-system", "  mtls: {mode: STRICT}")
+    namespace = _policy("ns", "default", "  mtls: {mode: DISABLE}")
+    workload = _policy(
+        "reviews",
+        "default",
+        "  selector: {matchLabels: {app: reviews}}\n  mtls: {mode: PERMISSIVE}",
+    )
+    assert mode_for(mesh) == "STRICT"
+    assert mode_for(mesh + namespace) == "DISABLE"
+    assert mode_for(mesh + namespace + workload) == "PERMISSIVE"
+    assert mode_for(mesh + namespace + workload, labels={"app": "ratings"}) == "DISABLE"
+
+
+def test_unset_inherits_from_the_level_above() -> None:
+    mesh = _policy("mesh", "istio-system", "  mtls: {mode: STRICT}")
+    namespace = _policy("ns", "default", "  mtls: {mode: UNSET}")
+    workload = _policy("reviews", "default", "  selector: {matchLabels: {app: reviews}}")
+    assert mode_for(mesh + namespace + workload) == "STRICT"
+
+
+def test_port_level_overrides_and_unset_port_inherits_the_workload() -> None:
+    workload = _policy(
+        "reviews",
+        "default",
+        "  selector: {matchLabels: {app: reviews}}\n  mtls: {mode: STRICT}\n"
+        "  portLevelMtls:\n    '9080': {mode: DISABLE}\n    '9090': {mode: UNSET}",
+    )
+    push = bookinfo_push(workload)
+    effective = effective_mtls("default", REVIEWS, push)
+    assert (effective.at(9080), effective.at(9090), effective.at(7070)) == (
+        "DISABLE",
+        "STRICT",
+        "STRICT",
+    )
+
+
+def test_oldest_policy_of_a_level_wins_and_root_namespace_selectors_are_ignored() -> None:
+    older = _policy("b-older", "default", "  mtls: {mode: STRICT}", "2026-01-01T00:00:00Z")
+    newer = _policy("a-newer", "default", "  mtls: {mode: DISABLE}", "2026-06-01T00:00:00Z")
+    assert mode_for(older + newer) == "STRICT"
+    in_root = _policy(
+        "reviews",
+        "istio-system",
+        "  selector: {matchLabels: {app: reviews}}\n  mtls: {mode: STRICT}",
+    )
+    assert mode_for(in_root) == "PERMISSIVE"
+
+
+def test_other_namespaces_policies_do_not_apply() -> None:
+    assert mode_for(_policy("ns", "foo", "  mtls: {mode: STRICT}")) == "PERMISSIVE"
+
+
+@pytest.mark.parametrize(
+    ("mode", "chains", "inspector"),
+    [
+        ("STRICT", ["mtls"], True),
+        ("PERMISSIVE", ["mtls", "plaintext"], True),
+        ("DISABLE", ["plaintext"], False),
+    ],
+)
+def test_inbound_chains_follow_the_mode(mode: str, chains: list[str], inspector: bool) -> None:
+    push = bookinfo_push(_policy("ns", "default", f"  mtls: {{mode: {mode}}}"))
+    resources = generate(sidecar_for(push, "reviews-v1-0", (9080, 19080)), push)
+    listener = next(
+        m for n, m in resources.listeners.items() if n.startswith("inbound_") and n.endswith("9080")
+    )
+    assert isinstance(listener, listener_pb2.Listener)
+    assert [c.name for c in listener.filter_chains] == chains
+    assert bool(listener.listener_filters) is inspector
+    for chain in listener.filter_chains:
+        assert chain.HasField("transport_socket") is (chain.name == "mtls")
+
+
+def test_auto_mtls_marks_only_endpoints_that_accept_mtls() -> None:
+    """Clients mark reviews' endpoints `tlsMode: istio` unless reviews DISABLEs the port."""
+    disable_v2 = _policy(
+        "v2",
+        "default",
+        "  selector: {matchLabels: {app: reviews, version: v2}}\n  mtls: {mode: DISABLE}",
+    )
+    push = bookinfo_push(disable_v2)
+    resources = generate(sidecar_for(push, "productpage-v1-0", (9080, 19080)), push)
+    assignment = resources.endpoints["outbound|9080||reviews.default.svc.cluster.local"]
+    assert isinstance(assignment, endpoint_pb2.ClusterLoadAssignment)
+    marked = {
+        e.metadata.filter_metadata["pilotfish"]["instance"]: TRANSPORT_SOCKET_MATCH
+        in e.metadata.filter_metadata
+        for e in assignment.endpoints[0].lb_endpoints
+    }
+    assert marked == {"reviews-v1-0": True, "reviews-v2-0": False, "reviews-v3-0": True}
