@@ -68,7 +68,10 @@ def test_bookinfo_requests_carry_istios_labels_on_both_sides(mesh: LocalMesh) ->
             "source_workload_namespace": "istio-system",
             "source_canonical_service": "istio-ingressgateway",
             "source_canonical_revision": "latest",
-            "source_principal": "unknown",
+            # auto mTLS (Istio's default): the gateway's identity, from its certificate
+            "source_principal": (
+                "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+            ),
             "destination_workload": "productpage-v1",
             "destination_workload_namespace": "default",
             "destination_service": "productpage.default.svc.cluster.local",
@@ -82,7 +85,7 @@ def test_bookinfo_requests_carry_istios_labels_on_both_sides(mesh: LocalMesh) ->
             "request_protocol": "http",
             "grpc_response_status": "",
             "response_flags": "-",
-            "connection_security_policy": "none",
+            "connection_security_policy": "mutual_tls",
         }
         == server.labels
     )
