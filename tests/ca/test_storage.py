@@ -102,6 +102,7 @@ def test_secret_in_both_key_name_forms(tmp_path: Path) -> None:
         ({storage.ROOT_CERT: "bad"}, "root-cert.pem is not"),
         ({"swap_key": True}, "does not match"),
         ({"other_root": True}, "does not chain"),
+        ({"look_alike_root": True}, "same subject"),
     ],
 )
 def test_bad_plugin_material_is_refused_naming_the_part(
@@ -110,6 +111,8 @@ def test_bad_plugin_material_is_refused_naming_the_part(
     data = _plugin()
     if change.get("swap_key"):
         data[storage.CA_KEY] = certs.key_pem(certs.generate_key())
+    elif change.get("look_alike_root"):  # a second root named like the first (O=cluster.local)
+        data[storage.ROOT_CERT] += _plugin()[storage.ROOT_CERT]
     elif change.get("other_root"):
         data[storage.ROOT_CERT] = _plugin()[storage.ROOT_CERT]
         data[storage.CERT_CHAIN] = data[storage.CA_CERT]

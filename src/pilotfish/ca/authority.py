@@ -55,6 +55,15 @@ class SigningMaterial:
             raise CaStateError(f"{self.source}: the CA certificate is not a CA (CA=false)")
         if not self.roots:
             raise CaStateError(f"{self.source}: no root certificate")
+        names = [r.subject.rfc4514_string() for r in self.roots]
+        if len(set(names)) != len(names):
+            # Envoy (BoringSSL) finds an issuer by name: with two roots named alike, half the
+            # chains are checked against the wrong root and every such handshake fails.
+            raise CaStateError(
+                f"{self.source}: root-cert.pem holds two roots with the same subject "
+                f"({sorted(n for n in names if names.count(n) > 1)[0]}); give the new root "
+                "its own subject"
+            )
         path = [self.signer, *self.chain]
         for child, parent in itertools.pairwise(path):
             _verify_issued(child, parent, self.source)
