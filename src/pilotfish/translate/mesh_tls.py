@@ -22,7 +22,6 @@ from pilotfish.registry.types import Endpoint, Protocol, Service
 from pilotfish.translate import mtls
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.peer_authentication import DISABLE, effective_mtls
-from pilotfish.translate.traffic_policy import enum_name
 
 ISTIO_MUTUAL = "ISTIO_MUTUAL"
 NOT_MESH_TLS = ("DISABLE", "SIMPLE", "MUTUAL")
@@ -46,7 +45,7 @@ def service_accounts(service: Service, push: PushContext) -> list[str]:
 def apply_mesh_tls(
     cluster: cluster_pb2.Cluster, spec: OutboundClusterSpec, push: PushContext
 ) -> None:
-    mode = enum_name(getattr(spec.policy.tls, "mode", None)) if spec.policy.tls else ""
+    mode = (spec.policy.tls.mode or "") if spec.policy.tls is not None else ""
     if mode in NOT_MESH_TLS:
         return
     if mode != ISTIO_MUTUAL and (
