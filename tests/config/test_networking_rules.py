@@ -124,7 +124,8 @@ CASES = [
     (
         "bad duration text",
         "VirtualService",
-        "hosts: [r]\nhttp:\n- route: [{destination: {host: a}}]\n  retries: {perTryTimeout: 2}\n",
+        "hosts: [r]\nhttp:\n- route: [{destination: {host: a}}]\n"
+        "  retries: {attempts: 2, perTryTimeout: 2}\n",
         [(9, "spec.http[0].retries.perTryTimeout", "must be a string, got number")],
     ),
     (

@@ -37,6 +37,8 @@ from pilotfish.config.openapi import kind_schema_group, openapi_problems
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.validation import validate_spec
 from pilotfish.config.validation.extensions import RAW_VALIDATORS
+from pilotfish.config.validation.webhook_policies import RAW_CHECKS
+from pilotfish.config.validation.webhook_security import DRY_RUN, dry_run_problem
 from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 DEFAULT_NAMESPACE = "default"
@@ -208,6 +210,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     raw_spec = document.data.get("spec")
     spec, problems = build_spec(info.spec, raw_spec, "spec", strict)
     semantic = validate_spec(kind, spec) if spec is not None else []
+    semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic)
     flagged = {p.path for p in [*problems, *semantic] if p.level == "error"}
     schema = [p for p in openapi_problems(kind, version, raw_spec) if not _said(p, flagged)]
     for problem in [*problems, *schema, *semantic]:
@@ -269,6 +272,24 @@ def _unenforced(
     for problem in problems:
         report(problem)
     return not any(p.level == "error" for p in problems)
+
+
+def _more_webhook_rules(
+    kind: str, raw_spec: Any, metadata: dict[str, Any], found: list[Problem]
+) -> list[Problem]:
+    """Istio's webhook rules checked on the spec as read (`validation.webhook_*`), where the
+    model-based validator found nothing at the same path; and the dry-run annotation rule."""
+    flagged = {p.path for p in found if p.level == "error"}
+    more: list[Problem] = []
+    check = RAW_CHECKS.get(kind)
+    if check is not None and isinstance(raw_spec, dict):
+        more = [p for p in check(raw_spec) if p.path not in flagged]
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict):
+        problem = dry_run_problem(kind, annotations, raw_spec)
+        if problem is not None:
+            more.append(Problem(f"metadata.annotations.{DRY_RUN}", problem))
+    return more
 
 
 def _said(problem: Problem, flagged: set[str]) -> bool:

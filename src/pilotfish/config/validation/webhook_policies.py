@@ -1,0 +1,338 @@
+"""More of Istio's webhook rules (pkg/config/validation), on the spec as read, for
+DestinationRule (empty policies and pools, h2 upgrade, keepalive, cookies, maglev, TLS with
+insecureSkipVerify, exportTo), Gateway (unix binds, certificate sources, ISTIO_MUTUAL, CRL),
+ServiceEntry (unix endpoints, port names, DYNAMIC_DNS), Sidecar, WorkloadEntry/WorkloadGroup
+(addresses, labels) and RequestAuthentication (jwks); `RAW_CHECKS` maps every kind with such
+rules, VirtualService (`webhook_routes`) and AuthorizationPolicy (`webhook_security`) included.
+Complements the model-based validators. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pilotfish.config.formats import host_problem, is_ip, labels_problem
+from pilotfish.config.schema import Problem
+from pilotfish.config.validation.webhook_routes import virtual_service_problems
+from pilotfish.config.validation.webhook_security import authorization_policy_problems
+from pilotfish.config.yaml_text import join_path
+
+Add = Callable[[str, str], None]
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in _list(value)]
+
+
+def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) -> None:
+    if policy is None:
+        return
+    policy = _map(policy)
+    if not policy and not port_level:
+        add(path, "traffic policy must have at least one field")
+    if port_level and set(policy) <= {"port"}:
+        add(path, "port traffic policy must have at least one field")
+    if policy.get("tunnel") is not None and policy.get("proxyProtocol") is not None:
+        add(path, "tunnel and proxyProtocol must not be set together")
+    pool = policy.get("connectionPool")
+    if pool is not None and not _map(pool):
+        add(join_path(path, "connectionPool"), "connection pool must have at least one field")
+    http = _map(_map(pool).get("http"))
+    if http.get("h2UpgradePolicy") == "UPGRADE" and http.get("useClientProtocol"):
+        add(
+            join_path(join_path(path, "connectionPool"), "http"),
+            "use client protocol must not be true when H2UpgradePolicy is UPGRADE",
+        )
+    keepalive = http.get("http2KeepAlive")
+    if keepalive is not None:
+        where = join_path(join_path(join_path(path, "connectionPool"), "http"), "http2KeepAlive")
+        if not _map(keepalive).get("interval"):
+            add(where, "http2 keepalive interval is required")
+        if not _map(keepalive).get("timeout"):
+            add(where, "http2 keepalive timeout is required")
+    hashing = _map(_map(policy.get("loadBalancer")).get("consistentHash"))
+    where = join_path(join_path(path, "loadBalancer"), "consistentHash")
+    cookie = hashing.get("httpCookie")
+    if cookie is not None:
+        if not _map(cookie).get("name"):
+            add(join_path(where, "httpCookie"), "name required for HttpCookie")
+        names: set[str] = set()
+        for attribute in _list(_map(cookie).get("attributes")):
+            name = _map(attribute).get("name")
+            if not name:
+                add(join_path(where, "httpCookie"), "cookie attribute name cannot be empty")
+            elif name in names:
+                add(join_path(where, "httpCookie"), f"duplicate cookie attribute name: {name}")
+            names.add(str(name))
+    if hashing.get("minimumRingSize") and (hashing.get("maglev") or hashing.get("ringHash")):
+        add(where, "only one of MinimumRingSize or Maglev/Ringhash can be specified")
+    maglev = hashing.get("maglev")
+    if maglev is not None:
+        size = _map(maglev).get("tableSize")
+        if not size:
+            add(join_path(where, "maglev"), "tableSize must be set for maglev")
+        elif isinstance(size, int) and size >= 5000011:
+            add(join_path(where, "maglev"), "tableSize must be less than 5000011 for maglev")
+        elif isinstance(size, int) and not _is_prime(size):
+            add(join_path(where, "maglev"), "tableSize must be a prime number for maglev")
+    _client_tls(policy.get("tls"), join_path(path, "tls"), add)
+    if not port_level:
+        for index, setting in enumerate(_list(policy.get("portLevelSettings"))):
+            where = join_path(join_path(path, "portLevelSettings"), index)
+            _traffic_policy(setting, where, add, port_level=True)
+
+
+def _client_tls(tls: Any, path: str, add: Add) -> None:
+    tls = _map(tls)
+    if not tls.get("insecureSkipVerify"):
+        return
+    mode = tls.get("mode")
+    if mode == "SIMPLE" and (
+        tls.get("caCertificates") or tls.get("credentialName") or tls.get("subjectAltNames")
+    ):
+        add(
+            path,
+            "cannot specify CaCertificates or CredentialName or SubjectAltNames when "
+            "InsecureSkipVerify is set true",
+        )
+    if mode == "MUTUAL" and (tls.get("caCertificates") or tls.get("subjectAltNames")):
+        add(
+            path,
+            "cannot specify CaCertificates or SubjectAltNames when InsecureSkipVerify is set true",
+        )
+
+
+def _is_prime(number: int) -> bool:
+    if number < 2:
+        return False
+    return all(number % d for d in range(2, int(number**0.5) + 1))
+
+
+def _export_to(values: Any, path: str, add: Add, has_selector: bool = False) -> None:
+    entries = _strings(values)
+    seen: set[str] = set()
+    for entry in entries:
+        if entry in seen:
+            add(path, f"duplicate entries in exportTo for entry {entry}")
+        seen.add(entry)
+    if "*" in entries and len(entries) > 1:
+        add(path, "cannot have both public (*) and non-public exportTo values for a resource")
+    if "~" in entries and len(entries) > 1:
+        add(path, "cannot export service entry to no one (~) and someone")
+    if has_selector and entries and entries != ["."]:
+        add(
+            path,
+            "destination rule with workload selector cannot have exportTo beyond current namespace",
+        )
+
+
+def destination_rule_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    spec = _map(spec)
+    _traffic_policy(spec.get("trafficPolicy"), join_path(root, "trafficPolicy"), add)
+    for index, subset in enumerate(_list(spec.get("subsets"))):
+        where = join_path(join_path(join_path(root, "subsets"), index), "trafficPolicy")
+        _traffic_policy(_map(subset).get("trafficPolicy"), where, add)
+    selector = spec.get("workloadSelector") is not None
+    _export_to(spec.get("exportTo"), join_path(root, "exportTo"), add, selector)
+    return found
+
+
+def gateway_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    for index, server in enumerate(_list(_map(spec).get("servers"))):
+        server = _map(server)
+        where = join_path(join_path(root, "servers"), index)
+        port = _map(server.get("port"))
+        bind = server.get("bind")
+        if isinstance(bind, str) and bind.startswith("unix://") and port.get("number"):
+            add(join_path(where, "port"), "port number must be 0 for unix domain socket")
+        if port.get("targetPort"):
+            add(join_path(where, "port"), "targetPort has no impact on Gateways")
+        tls = _map(server.get("tls"))
+        files = any(tls.get(k) for k in ("serverCertificate", "privateKey"))
+        kinds = [
+            bool(tls.get("credentialName")),
+            bool(tls.get("credentialNames")),
+            files,
+            bool(tls.get("tlsCertificates")),
+        ]
+        if sum(kinds) > 1:
+            add(
+                join_path(where, "tls"),
+                "only one of credential_name, credential_names, server_certificate/private_key, "
+                "tls_certificates should be specified",
+            )
+        if tls.get("mode") == "ISTIO_MUTUAL":
+            for key in ("serverCertificate", "privateKey", "caCertificates", "credentialName"):
+                if tls.get(key):
+                    add(join_path(where, "tls"), f"ISTIO_MUTUAL TLS cannot have associated {key}")
+        if tls.get("caCrl") and tls.get("credentialName"):
+            add(join_path(where, "tls"), "CRL is not supported with credentialName")
+        elif tls.get("caCrl") and tls.get("mode") == "SIMPLE":
+            add(join_path(where, "tls"), "CRL is not supported with SIMPLE TLS")
+    return found
+
+
+def service_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    spec = _map(spec)
+    ports = _list(spec.get("ports"))
+    for index, endpoint in enumerate(_list(spec.get("endpoints"))):
+        address = str(_map(endpoint).get("address") or "")
+        if address.startswith("unix://") and len(ports) > 1:
+            add(
+                join_path(join_path(root, "endpoints"), index),
+                "exactly 1 service port required for unix endpoints",
+            )
+    for index, port in enumerate(ports):
+        name = _map(port).get("name")
+        if isinstance(name, str) and not re.fullmatch(
+            r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?", name
+        ):
+            add(
+                join_path(join_path(join_path(root, "ports"), index), "name"),
+                f"invalid port name: {name}",
+            )
+    if spec.get("resolution") == "DYNAMIC_DNS":
+        if spec.get("endpoints"):
+            add(
+                join_path(root, "endpoints"),
+                "endpoints are not supported with DYNAMIC_DNS resolution",
+            )
+        if spec.get("addresses"):
+            add(
+                join_path(root, "addresses"),
+                "addresses are not supported with DYNAMIC_DNS resolution",
+            )
+        for index, host in enumerate(_strings(spec.get("hosts"))):
+            if not host.startswith("*"):
+                add(
+                    join_path(join_path(root, "hosts"), index),
+                    "host must be wildcarded for resolution mode DYNAMIC_DNS",
+                )
+        for index, port in enumerate(ports):
+            protocol = str(_map(port).get("protocol") or "").upper()
+            if protocol not in ("HTTP", "TLS", "GRPC", "HTTP2"):
+                add(
+                    join_path(join_path(join_path(root, "ports"), index), "protocol"),
+                    "only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type "
+                    "DYNAMIC_DNS",
+                )
+    _export_to(spec.get("exportTo"), join_path(root, "exportTo"), add)
+    return found
+
+
+def sidecar_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+    policy = _map(_map(spec).get("outboundTrafficPolicy"))
+    where = join_path(root, "outboundTrafficPolicy")
+    if policy.get("mode") == "ALLOW_ANY_DYNAMIC_DNS":
+        found.append(
+            Problem(
+                where,
+                "sidecar: ALLOW_ANY_DYNAMIC_DNS mode is only supported in MeshConfig, not in "
+                "Sidecar resource",
+            )
+        )
+    # egressProxy with a mode other than ALLOW_ANY: validation.sidecar
+    return found
+
+
+def _labels(labels: Any, path: str, add: Add) -> None:
+    found = labels_problem({str(k): str(v) for k, v in _map(labels).items()})
+    if found is not None:
+        add(join_path(path, found[0]), found[1])
+
+
+def workload_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    spec = _map(spec)
+    address = spec.get("address")
+    if (
+        isinstance(address, str)
+        and address
+        and not address.startswith("unix://")
+        and not is_ip(address)
+        and host_problem(address, allow_star=False) is not None
+    ):
+        add(
+            join_path(root, "address"),
+            f'endpoint address "{address}" is not a valid FQDN or an IP address',
+        )
+    _labels(spec.get("labels"), join_path(root, "labels"), add)
+    return found
+
+
+def workload_group_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    spec = _map(spec)
+    meta = join_path(root, "metadata")
+    _labels(_map(spec.get("metadata")).get("labels"), join_path(meta, "labels"), add)
+    template = spec.get("template")
+    if template is not None:
+        found += workload_entry_problems(template, join_path(root, "template"))
+    return found
+
+
+def request_authentication_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+    for index, rule in enumerate(_list(_map(spec).get("jwtRules"))):
+        jwks = _map(rule).get("jwks")
+        if not isinstance(jwks, str) or not jwks:
+            continue
+        try:
+            keys = json.loads(jwks)
+        except ValueError as exc:
+            keys = None
+            message = f"jwks parse error: {exc}"
+        else:
+            message = 'jwks parse error: a JSON Web Key Set needs a "keys" list'
+        if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+            where = join_path(join_path(join_path(root, "jwtRules"), index), "jwks")
+            found.append(Problem(where, message))
+    return found
+
+
+RAW_CHECKS: dict[str, Callable[[Any], list[Problem]]] = {
+    "WorkloadEntry": workload_entry_problems,
+    "WorkloadGroup": workload_group_problems,
+    "RequestAuthentication": request_authentication_problems,
+    "VirtualService": virtual_service_problems,
+    "AuthorizationPolicy": authorization_policy_problems,
+    "DestinationRule": destination_rule_problems,
+    "Gateway": gateway_problems,
+    "ServiceEntry": service_entry_problems,
+    "Sidecar": sidecar_problems,
+}

@@ -1,0 +1,218 @@
+"""More of Istio's webhook rules for AuthorizationPolicy (pkg/config/validation and
+pkg/config/security), on the spec as read: rules' from/to/when entries (empty lists and values,
+IP blocks, ports, path templates, condition keys and their values, CUSTOM restrictions), and the
+`istio.io/dry-run` annotation (AuthorizationPolicy only, ALLOW/DENY, a boolean). Pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pilotfish.config.schema import Problem
+from pilotfish.config.yaml_text import join_path
+
+DRY_RUN = "istio.io/dry-run"
+BOOLEAN = frozenset(
+    ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"]
+)
+MAP_KEY_ATTRIBUTES = ("request.headers", "request.auth.claims", "experimental.envoy.filters.")
+PLAIN_ATTRIBUTES = frozenset(
+    [
+        "source.ip",
+        "remote.ip",
+        "source.namespace",
+        "source.serviceAccount",
+        "source.principal",
+        "source.trustDomain",
+        "request.auth.principal",
+        "request.auth.audiences",
+        "request.auth.presenter",
+        "destination.ip",
+        "destination.port",
+        "connection.sni",
+    ]
+)
+IP_ATTRIBUTES = frozenset({"source.ip", "remote.ip", "destination.ip"})
+SOURCE_LISTS = [
+    "principals",
+    "requestPrincipals",
+    "namespaces",
+    "ipBlocks",
+    "remoteIpBlocks",
+    "notPrincipals",
+    "notRequestPrincipals",
+    "notNamespaces",
+    "notIpBlocks",
+    "notRemoteIpBlocks",
+]
+OPERATION_LISTS = [
+    "ports",
+    "methods",
+    "paths",
+    "hosts",
+    "notPorts",
+    "notMethods",
+    "notPaths",
+    "notHosts",
+]
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in _list(value)]
+
+
+def _ip_problem(value: str) -> str | None:
+    try:
+        if "/" in value:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        return f"bad IP address or CIDR range ({value})"
+    return None
+
+
+def _port_problem(value: str) -> str | None:
+    return None if value.isdigit() and int(value) <= 65535 else f"bad port ({value})"
+
+
+def _attribute_problem(key: str, values: list[str]) -> str | None:
+    if "" in values:
+        return f"empty value not allowed, found in {key}"
+    if key.startswith(MAP_KEY_ATTRIBUTES):
+        open_at = key.find("[")
+        if not (key.endswith("]") and 0 < open_at < len(key) - 2):
+            return f"bad key ({key}): should have format a[b]"
+        return None
+    if key == "destination.namespace":
+        return f"attribute {key} is replaced by the metadata.namespace"
+    if key.startswith("destination.labels"):
+        return f"attribute {key} is replaced by the workload selector"
+    if key in ("destination.name", "destination.user"):
+        return f"deprecated attribute {key}: only supported in v1alpha1"
+    if key not in PLAIN_ATTRIBUTES:
+        return f"unknown attribute: {key}"
+    if key in IP_ATTRIBUTES:
+        return next((p for v in values if (p := _ip_problem(v)) is not None), None)
+    if key == "destination.port":
+        return next((p for v in values if (p := _port_problem(v)) is not None), None)
+    return None
+
+
+def _path_template_problem(path: str) -> str | None:
+    if "{" not in path:
+        return None
+    seen_any = False
+    for glob in path.strip("/").split("/"):
+        if glob in ("{*}", "{**}"):
+            if seen_any:
+                return f"invalid or unsupported path {path}: {{**}} is not the last operator"
+            seen_any = glob == "{**}"
+        elif "{" in glob or "}" in glob:
+            return f"invalid or unsupported path {path}"
+    return None
+
+
+def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem]:
+    found: list[Problem] = []
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    spec = _map(spec)
+    action = spec.get("action", "ALLOW")
+    rules_path = join_path(root, "rules")
+    # CUSTOM/DENY without rules and a provider on other actions: validation.security
+    for i, rule in enumerate(_list(spec.get("rules"))):
+        rule = _map(rule)
+        at = join_path(rules_path, i)
+        if "from" in rule and not _list(rule.get("from")):
+            add(join_path(at, "from"), f"`from` must not be empty, found at rule {i}")
+        for j, entry in enumerate(_list(rule.get("from"))):
+            where = join_path(join_path(join_path(at, "from"), j), "source")
+            source = _map(_map(entry).get("source"))
+            if "source" in _map(entry) and not source:
+                add(where, f"`from.source` must not be empty, found at rule {i}")
+            if action == "CUSTOM":
+                for key in ("namespaces", "notNamespaces", "principals", "notPrincipals"):
+                    if source.get(key):
+                        add(
+                            join_path(where, key),
+                            f"From.{key[0].upper()}{key[1:]} is currently "
+                            "not supported with CUSTOM action",
+                        )
+            for key in SOURCE_LISTS:
+                values = _strings(source.get(key))
+                if "" in values:
+                    add(join_path(where, key), f"empty value not allowed, found in {key}")
+                if "ipblocks" in key.lower():
+                    for k, value in enumerate(values):
+                        problem = _ip_problem(value) if value else None
+                        if problem is not None:
+                            add(join_path(join_path(where, key), k), problem)
+        if "to" in rule and not _list(rule.get("to")):
+            add(join_path(at, "to"), f"`to` must not be empty, found at rule {i}")
+        for j, entry in enumerate(_list(rule.get("to"))):
+            where = join_path(join_path(join_path(at, "to"), j), "operation")
+            operation = _map(_map(entry).get("operation"))
+            if not any(_list(operation.get(k)) for k in OPERATION_LISTS):
+                add(where, f"`to.operation` must not be empty, found at rule {i}")
+            for key in OPERATION_LISTS:
+                values = _strings(operation.get(key))
+                if "" in values:
+                    add(join_path(where, key), f"empty value not allowed, found in {key}")
+                for k, value in enumerate(values):
+                    problem = (
+                        _port_problem(value)
+                        if key in ("ports", "notPorts")
+                        else _path_template_problem(value)
+                        if key in ("paths", "notPaths")
+                        else None
+                    )
+                    if value and problem is not None:
+                        add(join_path(join_path(where, key), k), problem)
+        for j, condition in enumerate(_list(rule.get("when"))):
+            condition = _map(condition)
+            where = join_path(join_path(at, "when"), j)
+            attribute = condition.get("key")
+            values, not_values = (
+                _strings(condition.get("values")),
+                _strings(condition.get("notValues")),
+            )
+            if not attribute:
+                add(join_path(where, "key"), "`key` must not be empty")
+            elif not values and not not_values:
+                add(
+                    where,
+                    f"at least one of `values` or `notValues` must be set for key {attribute}",
+                )
+            else:
+                for label, given in (("value", values), ("notValue", not_values)):
+                    problem = _attribute_problem(str(attribute), given)
+                    if problem is not None:
+                        add(where, f"invalid `{label}` for `key` {attribute}: {problem}")
+    return found
+
+
+def dry_run_problem(kind: str, annotations: dict[str, Any], spec: Any) -> str | None:
+    """The `istio.io/dry-run` annotation: AuthorizationPolicy only, ALLOW/DENY, a boolean."""
+    if DRY_RUN not in annotations:
+        return None
+    if kind != "AuthorizationPolicy":
+        return f"unsupported annotation {DRY_RUN}, please remove the annotation"
+    action = _map(spec).get("action", "ALLOW")
+    if action not in ("ALLOW", "DENY"):
+        return f"the annotation {DRY_RUN} currently only supports action ALLOW/DENY, found {action}"
+    value = annotations[DRY_RUN]
+    if str(value) not in BOOLEAN:
+        return f"annotation {DRY_RUN} has an invalid value ({value}): must be true or false"
+    return None
