@@ -35,7 +35,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: echo}
 spec:
-  hosts: [echo]
+  hosts: [echo, a.example]  # Istio: every SNI host is covered by a VirtualService host
   tls:
   - match: [{port: 9443, sniHosts: [a.example]}]
     route: [{destination: {host: echo, port: {number: 9443}, subset: v2}}]
