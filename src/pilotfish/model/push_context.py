@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from pilotfish.config.hosts import CLUSTER_DOMAIN, host_matches, resolve_host, specificity
 from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.objects import (
@@ -22,10 +23,8 @@ from pilotfish.config.objects import (
     Gateway,
     VirtualService,
 )
-from pilotfish.model.hosts import host_matches, specificity
 from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY, with_entries
 from pilotfish.registry.types import (
-    CLUSTER_DOMAIN,
     Endpoint,
     RegistrySnapshot,
     Service,
@@ -60,13 +59,6 @@ class MeshConfig:
     telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)
     path_normalization: str = "BASE"  # NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES
     extension_providers: tuple[ExtAuthzProvider, ...] = ()
-
-
-def resolve_host(host: str, namespace: str) -> str:
-    """Istio's short-name rule: a host with no dot is relative to the config's namespace."""
-    if "." in host or host == "*" or host.startswith("*"):
-        return host
-    return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
 def gateway_ref(ref: str, namespace: str) -> str:

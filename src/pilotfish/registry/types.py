@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.config.protocols import HTTP_FAMILY
-
-CLUSTER_DOMAIN = "cluster.local"
 
 
 class Protocol(StrEnum):

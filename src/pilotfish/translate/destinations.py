@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
+from pilotfish.config.hosts import resolve_host
 from pilotfish.config.objects import Diagnostic, VirtualService
-from pilotfish.model.push_context import resolve_host
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.translate import names
 

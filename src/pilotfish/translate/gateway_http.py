@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
+from pilotfish.config.hosts import host_matches, intersect, resolve_host
 from pilotfish.config.objects import Diagnostic, Gateway
 from pilotfish.config.protocols import HTTP_FAMILY, L4_FAMILY
-from pilotfish.model.hosts import host_matches, intersect
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.http_routes import (

@@ -35,11 +35,11 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
+from pilotfish.config.hosts import intersect, resolve_host
 from pilotfish.config.objects import Diagnostic, Gateway, VirtualService
 from pilotfish.config.protocols import L4_FAMILY, TLS_FAMILY
-from pilotfish.model.hosts import intersect
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import TlsSecret
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec

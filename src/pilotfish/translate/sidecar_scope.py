@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from pilotfish.config.hosts import host_matches
 from pilotfish.config.objects import Sidecar
 from pilotfish.config.protocols import HTTP_FAMILY
-from pilotfish.model.hosts import host_matches
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY

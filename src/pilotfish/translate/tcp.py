@@ -33,10 +33,11 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
+from pilotfish.config.hosts import resolve_host
 from pilotfish.config.objects import Diagnostic, VirtualService
 from pilotfish.config.protocols import TLS_FAMILY
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref
 from pilotfish.registry.tcp_ports import outbound_tcp_ports
 from pilotfish.registry.types import Service
 from pilotfish.translate import names

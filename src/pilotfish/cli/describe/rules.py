@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilotfish.cli.describe.mesh_view import ProxyState
+from pilotfish.config.hosts import intersect, resolve_host
 from pilotfish.config.objects import ConfigObject
 from pilotfish.config.protocols import HTTP_FAMILY
-from pilotfish.model.hosts import intersect
-from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref, resolve_host
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref
 from pilotfish.registry.types import Service
 from pilotfish.translate.delegates import http_routes as delegated_routes
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pilotfish.config.hosts import CLUSTER_DOMAIN, resolve_host
 from pilotfish.config.objects import ConfigObject, Source
 
 Severity = Literal["Error", "Warning", "Info"]
 SEVERITY_RANK = {"Info": 0, "Warning": 1, "Error": 2}
-DOMAIN = "svc.cluster.local"
+DOMAIN = f"svc.{CLUSTER_DOMAIN}"
+fqdn = resolve_host
+"""Istio's short-name resolution (`reviews` in ns -> reviews.ns.svc.cluster.local)."""
 ROOT_NAMESPACE = "istio-system"
 
 
@@ -36,11 +39,6 @@ def message_for(
     """A message about one config object, pointing at the object's file:line."""
     name = f"{obj.meta.name}.{obj.meta.namespace}"
     return AnalysisMessage(severity, code, obj.meta.kind, name, text, obj.meta.source)
-
-
-def fqdn(host: str, namespace: str) -> str:
-    """Istio's short-name resolution: `reviews` in namespace ns → reviews.ns.svc.cluster.local."""
-    return host if "." in host or host.startswith("*") else f"{host}.{namespace}.{DOMAIN}"
 
 
 def host_matches(pattern: str, host: str) -> bool:

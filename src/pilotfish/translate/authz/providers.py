@@ -21,8 +21,9 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb
 from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
 from envoy.type.v3 import http_status_pb2
 
+from pilotfish.config.hosts import resolve_host
 from pilotfish.config.mesh_security import ExtAuthzProvider as ExtensionProvider
-from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
 from pilotfish.translate.authz.rbac import HTTP_RBAC, NETWORK_RBAC, TCP_STAT_PREFIX
 from pilotfish.translate.envoy_pb import duration, pack, seconds_of

@@ -1,10 +1,20 @@
-"""Istio host-name matching: exact names, `*.suffix` wildcards and `*`.
+"""Istio host names: short-name resolution and matching (exact names, `*.suffix` wildcards, `*`).
 
-Used to pick the VirtualService / DestinationRule that applies to a service and to intersect
-Gateway server hosts with VirtualService hosts. Pure string logic, case-insensitive as DNS is.
+Used to pick the VirtualService / DestinationRule that applies to a service, to intersect
+Gateway server hosts with VirtualService hosts, and by the analyzers. Pure string logic,
+case-insensitive as DNS is.
 """
 
 from __future__ import annotations
+
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def resolve_host(host: str, namespace: str) -> str:
+    """Istio's short-name rule: a host with no dot is relative to the config's namespace."""
+    if "." in host or host == "*" or host.startswith("*"):
+        return host
+    return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
 def is_wildcard(host: str) -> bool:
