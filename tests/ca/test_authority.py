@@ -57,7 +57,7 @@ def test_leaf_has_istios_shape(authority: CertificateAuthority) -> None:
     assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert leaf.not_valid_before_utc == NOW - datetime.timedelta(minutes=2)
     assert leaf.not_valid_after_utc == NOW + datetime.timedelta(hours=1)
-    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+    assert leaf.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
     leaf.verify_directly_issued_by(authority.material.signer)
     assert chain[-1] == certs.cert_pem(authority.material.roots[0])
 

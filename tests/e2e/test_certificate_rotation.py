@@ -152,13 +152,13 @@ def test_rotation_and_three_step_root_change_under_load(mesh: LocalMesh, tmp_pat
         path.write_text(yaml)
         mesh.apply(str(path))
         for pod in PODS:
-            mesh.wait_for(lambda p=pod: done(identity(mesh, p)), timeout=45, what=f"{name}: {pod}")
+            mesh.wait_for(lambda p=pod: done(identity(mesh, p)), timeout=45, what=f"{name}: {pod}")  # type: ignore[misc]
 
     with Load(mesh) as load:
         # plain rotation first: every agent gets a fresh certificate, nothing fails
         for pod in PODS:
             mesh.wait_for(
-                lambda p=pod: (
+                lambda p=pod: (  # type: ignore[misc]
                     identity(mesh, p)["issued"] >= 2 and identity(mesh, p)["serial"] != first[p]
                 ),
                 timeout=45,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.translate import generate
 from pilotfish.translate.mtls import TRANSPORT_SOCKET_MATCH
