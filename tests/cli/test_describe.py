@@ -305,3 +305,40 @@ def test_namespace_option_and_services_of_another_namespace() -> None:
     assert (code, lines[0]) == (0, "Service: ratings")
     lines, code = describe_report(bookinfo(), "svc", "ratings", "other")
     assert code == 1
+
+
+def test_pod_shows_the_effective_mtls_mode_of_every_port() -> None:
+    policies = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  mtls: {mode: UNSET}
+  portLevelMtls: {"9080": {mode: DISABLE}}
+"""
+    default = report(bookinfo(), "pod", "ratings-v1-0")
+    assert section(default, "Effective PeerAuthentication") == [
+        "Effective PeerAuthentication:",
+        "   Workload mTLS mode: PERMISSIVE",
+        "   Pod ports: 9080 PERMISSIVE",
+    ]
+    assert any(line.startswith("NOTE: local mode: the app also listens") for line in default)
+    strict = report(bookinfo(extra=policies), "pod", "ratings-v1-0")
+    assert "   Pod ports: 9080 STRICT" in strict
+    assert section(strict, "Applied PeerAuthentication") == [
+        "Applied PeerAuthentication:",
+        "   default.default",
+    ]
+    reviews = report(bookinfo(extra=policies), "pod", "reviews-v1-0")
+    assert section(reviews, "Effective PeerAuthentication") == [
+        "Effective PeerAuthentication:",
+        "   Workload mTLS mode: STRICT",
+        "   Port Level mTLS mode:",
+        "      9080: DISABLE",
+        "   Pod ports: 9080 DISABLE",
+    ]

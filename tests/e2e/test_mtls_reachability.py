@@ -10,13 +10,16 @@ uses it (HTTP proxy, TCP service listeners).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from cryptography import x509
 from tests.e2e.meshctl import LocalMesh, running_mesh
 from tests.e2e.mtlskit import (
     http_direct,
@@ -27,6 +30,8 @@ from tests.e2e.mtlskit import (
 )
 
 from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.ca import certs
+from pilotfish.ca.service import request_certificate
 from pilotfish.state_files import STORE_FILE
 
 # server -> (HTTP port mode, TCP port mode) as Istio composes the policies in mtlskit
@@ -200,3 +205,28 @@ def test_secure_naming_refuses_a_server_with_another_identity(
     status, _ = http_via_sidecar(_proxy(running), f"http://impostor.example:8000/record?m={bad}")
     assert status == 503
     _never_recorded(records, "strict-0", bad)
+
+
+def test_the_ca_over_tls_on_15012_signs_only_for_the_token_holder(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    """An agent off loopback would use 15012: TLS with the control plane's own certificate from
+    the mesh CA. The token decides the identity; no token, no certificate."""
+    running, _ = mesh
+    root = (running.home / "ca" / "root-cert.pem").read_bytes()
+    token = (Path(running.info["proxies"]["client-0"]["run_dir"]) / "istio-token").read_text()
+    address = running.info["xds"].replace(":15010", ":15012")
+    csr = certs.csr_for(certs.generate_key(), "spiffe://cluster.local/ns/default/sa/client")
+
+    async def call(with_token: str) -> list[str]:
+        credentials = grpc.ssl_channel_credentials(root_certificates=root)
+        options = (("grpc.ssl_target_name_override", "istiod.istio-system.svc"),)
+        async with grpc.aio.secure_channel(address, credentials, options) as channel:
+            return await request_certificate(channel, csr, with_token, 3600)
+
+    chain = asyncio.run(call(token))
+    leaf = x509.load_pem_x509_certificate(chain[0].encode())
+    assert certs.uri_sans(leaf) == ["spiffe://cluster.local/ns/default/sa/client"]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        asyncio.run(call("not-a-token"))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -28,7 +28,12 @@ from google.protobuf.json_format import MessageToDict
 from prometheus_client import CollectorRegistry, generate_latest
 
 from pilotfish.ca.service import CaService
-from pilotfish.controlplane.auth import authenticated, redact_secret, write_guard
+from pilotfish.controlplane.auth import (
+    authenticated,
+    redact_private_key,
+    redact_secret,
+    write_guard,
+)
 from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_from_json
 from pilotfish.controlplane.store import DocKey
 from pilotfish.registry.types import WorkloadInstance
@@ -214,7 +219,10 @@ class Api:
             )
         resources = self.cp.generated.get(matches[0], {})
         dump = {
-            type_url: [MessageToDict(m, preserving_proto_field_name=True) for m in named.values()]
+            type_url: [
+                redact_private_key(MessageToDict(m, preserving_proto_field_name=True))
+                for m in named.values()
+            ]
             for type_url, named in resources.items()
         }
         return web.json_response({"node": matches[0], "resources": dump})

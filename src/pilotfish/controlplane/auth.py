@@ -11,6 +11,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -72,3 +73,12 @@ def redact_secret(doc: dict[str, object]) -> dict[str, object]:
         if isinstance(values, dict):
             shown[field] = {k: f"<redacted: {len(str(v))} bytes>" for k, v in values.items()}
     return shown
+
+
+def redact_private_key(resource: dict[str, Any]) -> dict[str, Any]:
+    """An SDS Secret as a dict, its private key replaced (as Envoy's own config_dump does)."""
+    certificate = resource.get("tls_certificate")
+    if isinstance(certificate, dict) and "private_key" in certificate:
+        resource = dict(resource)
+        resource["tls_certificate"] = dict(certificate, private_key={"inline_string": "[redacted]"})
+    return resource

@@ -18,6 +18,7 @@ from pilotfish.cli.describe.rules import (
     ServiceDescription,
 )
 from pilotfish.registry.types import Service, WorkloadInstance
+from pilotfish.translate.peer_authentication import EffectiveMtls
 
 SEPARATOR = "-" * 20
 L1, L2, L3 = " " * 3, " " * 6, " " * 9
@@ -153,4 +154,31 @@ def exposure_lines(description: ServiceDescription, current: str) -> list[str]:
         ]
         gw_name = kname(gateway.meta.name, gateway.meta.namespace, current)
         lines += verdict_lines(exposure.verdict, current, [f"Gateway: {gw_name}"])
+    return lines
+
+
+def mtls_lines(pod: WorkloadInstance, effective: EffectiveMtls) -> list[str]:
+    """istioctl's `Effective PeerAuthentication` block, with the mode of every pod port (and
+    local mode's honest limit: the app itself listens on loopback, outside the sidecar)."""
+    if not pod.sidecar:
+        return [
+            "Effective PeerAuthentication:",
+            f'{L1}No sidecar (sidecar.istio.io/inject: "false"): plaintext only',
+        ]
+    lines = ["Effective PeerAuthentication:", f"{L1}Workload mTLS mode: {effective.mode}"]
+    if effective.ports:
+        lines.append(f"{L1}Port Level mTLS mode:")
+        lines += [f"{L2}{port}: {mode}" for port, mode in effective.ports]
+    if pod.ports:
+        lines.append(f"{L1}Pod ports: " + ", ".join(f"{p} {effective.at(p)}" for p in pod.ports))
+    if effective.policies:
+        lines.append("Applied PeerAuthentication:")
+        lines.append(
+            L1 + ", ".join(p.split("/")[1] + "." + p.split("/")[0] for p in effective.policies)
+        )
+    if pod.ports and effective.mode != "DISABLE":
+        lines.append(
+            "NOTE: local mode: the app also listens on 127.0.0.1, where a local process reaches it "
+            "without mTLS (the isolated mode removes this)"
+        )
     return lines

@@ -14,11 +14,13 @@ from pilotfish.cli.describe.render import (
     description_lines,
     exposure_lines,
     kname,
+    mtls_lines,
     pod_lines,
     service_header,
 )
 from pilotfish.cli.describe.rules import describe_service, selects, services_selecting
 from pilotfish.registry.types import Service, WorkloadInstance
+from pilotfish.translate.peer_authentication import effective_mtls
 
 POD_KINDS = ("pod", "pods", "po")
 SERVICE_KINDS = ("service", "services", "svc")
@@ -67,6 +69,7 @@ def pod_report(view: MeshView, pod: WorkloadInstance) -> list[str]:
     current = pod.namespace
     services = services_selecting(view.push, pod.label_map, pod.namespace)
     lines = pod_lines(pod, services, view.proxy(pod.name, pod.namespace), current)
+    lines += [SEPARATOR, *mtls_lines(pod, effective_mtls(pod.namespace, pod.label_map, view.push))]
     exposed: list[str] = []
     for service in services:
         description = describe_service(
