@@ -1,4 +1,4 @@
-"""Istio fidelity, second round: behaviours checked against istiod's source and pinned here.
+"""Istio fidelity at the HTTP edges: behaviours checked against istiod's source and pinned here.
 
 - cluster_traffic_policy.go `applyConnectionPool`: `http.maxConcurrentStreams` goes on the
   cluster's explicit HTTP/2 options, only when the cluster already speaks HTTP/2 (its port's
