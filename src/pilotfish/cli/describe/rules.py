@@ -18,17 +18,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilotfish.cli.describe.mesh_view import ProxyState
 from pilotfish.config.hosts import intersect, resolve_host
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import DestinationRule, Gateway, VirtualService
 from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref
 from pilotfish.registry.types import Service
 from pilotfish.translate.delegates import http_routes as delegated_routes
 
-Config = ConfigObject[Any]
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        Destination,
+        HTTPFaultInjection,
+        HTTPMatchRequest,
+        HTTPRoute,
+        PortTrafficPolicy,
+        StringMatch,
+        TCPRoute,
+        TLSRoute,
+        TrafficPolicy,
+    )
+
 POLICY_PARTS = (
     ("load_balancer", "load balancer"),
     ("connection_pool", "connection pool"),
@@ -50,7 +62,7 @@ class PolicySummary:
 
 @dataclass(frozen=True)
 class RuleSummary:
-    rule: Config
+    rule: DestinationRule
     subsets: SubsetMatch
     policy: PolicySummary | None
     port_policies: tuple[tuple[int, PolicySummary], ...] = ()
@@ -59,7 +71,7 @@ class RuleSummary:
 
 @dataclass(frozen=True)
 class RouteVerdict:
-    virtual_service: Config
+    virtual_service: VirtualService
     http_routes: int
     tcp_routes: int
     tls_routes: int
@@ -74,7 +86,7 @@ class RouteVerdict:
 
 @dataclass(frozen=True)
 class Exposure:
-    gateway: Config
+    gateway: Gateway
     urls: tuple[str, ...]
     verdict: RouteVerdict
 
@@ -91,7 +103,7 @@ def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def subset_match(rule: Config, pods: Sequence[Mapping[str, str]]) -> SubsetMatch:
+def subset_match(rule: DestinationRule, pods: Sequence[Mapping[str, str]]) -> SubsetMatch:
     matching: list[str] = []
     non_matching: list[str] = []
     for subset in rule.spec.subsets:
@@ -108,7 +120,7 @@ def _flatten(value: Any, prefix: str = "") -> list[str]:
     return [f"{prefix[:-1]}={value}"]
 
 
-def policy_summary(policy: Any) -> PolicySummary:
+def policy_summary(policy: TrafficPolicy | PortTrafficPolicy | None) -> PolicySummary:
     settings = []
     for attr, label in POLICY_PARTS:
         part = getattr(policy, attr, None)
@@ -119,11 +131,11 @@ def policy_summary(policy: Any) -> PolicySummary:
     return PolicySummary(str(tls.mode or "") if tls else "", tuple(settings))
 
 
-def rule_summary(rule: Config, pods: Sequence[Mapping[str, str]]) -> RuleSummary:
+def rule_summary(rule: DestinationRule, pods: Sequence[Mapping[str, str]]) -> RuleSummary:
     subsets = subset_match(rule, pods)
     policy = rule.spec.traffic_policy
     ports = tuple(
-        (int(p.port.number if p.port else 0), policy_summary(p))
+        ((p.port.number or 0) if p.port else 0, policy_summary(p))
         for p in (policy.port_level_settings if policy else ())
     )
     subset_policies = tuple(
@@ -135,7 +147,7 @@ def rule_summary(rule: Config, pods: Sequence[Mapping[str, str]]) -> RuleSummary
     return RuleSummary(rule, subsets, summary, ports, subset_policies)
 
 
-def render_string_match(match: Any) -> str:
+def render_string_match(match: StringMatch | None) -> str:
     if match is None:
         return ""
     if match.exact is not None:
@@ -147,7 +159,7 @@ def render_string_match(match: Any) -> str:
     return "*"
 
 
-def render_http_match(match: Any) -> str:
+def render_http_match(match: HTTPMatchRequest) -> str:
     """One HTTPMatchRequest as words: `uri /static*`, `headers end-user=jason`, …"""
     parts = []
     if match.uri is not None:
@@ -190,7 +202,7 @@ def render_conditions(matches: Sequence[Any], http: bool = True) -> str:
     return " or ".join(render(m) for m in matches)
 
 
-def render_fault(fault: Any) -> str:
+def render_fault(fault: HTTPFaultInjection) -> str:
     parts = []
     if fault.delay is not None:
         pct = fault.delay.percentage.value if fault.delay.percentage else 100
@@ -202,25 +214,25 @@ def render_fault(fault: Any) -> str:
     return "Fault injection: " + ", ".join(parts)
 
 
-def _target(host: str, subset: str | None) -> str:
+def _target(host: str | None, subset: str | None) -> str:
     return f'host "{host}"' + (f' subset "{subset}"' if subset else "")
 
 
 def _route_facts(
-    route: Any,
-    vs: Config,
+    route: HTTPRoute | TCPRoute | TLSRoute,
+    vs: VirtualService,
     service: Service,
     subsets: SubsetMatch,
-    rule: Config | None,
+    rule: DestinationRule | None,
     http: bool,
+    fault: HTTPFaultInjection | None = None,
 ) -> tuple[bool, list[str], list[str]]:
     """(reaches the pods, facts, notes on destinations that miss them) for one route."""
-    destinations = [d for d in route.route if d.destination is not None]
+    destinations = [(d, d.destination) for d in route.route if d.destination is not None]
     conditions = render_conditions(route.match, http)
     notes: list[str] = []
-    reaching: list[tuple[Any, int]] = []
-    for dest in destinations:
-        target = dest.destination
+    reaching: list[tuple[Destination, int]] = []
+    for dest, target in destinations:
         if resolve_host(str(target.host), vs.meta.namespace) != service.hostname:
             continue
         subset = target.subset
@@ -250,12 +262,12 @@ def _route_facts(
         facts.append(f"Weight {reaching[0][1]}%")
     elif len(reaching) > 1:
         facts += [f"Route to {_target(t.host, t.subset)} with weight {w}%" for t, w in reaching]
-    if http and route.fault is not None:
-        facts.append(render_fault(route.fault))
+    if fault is not None:
+        facts.append(render_fault(fault))
     return True, facts, notes
 
 
-def http_routes(vs: Config, push: PushContext) -> list[tuple[Config, Any]]:
+def http_routes(vs: VirtualService, push: PushContext) -> list[tuple[VirtualService, HTTPRoute]]:
     """(owning VirtualService, HTTP route) in order, delegates expanded and their matches merged
     by translation's own code, so describe tells the story the sidecar's config tells."""
     found = delegated_routes(vs, push.kind("VirtualService"), lambda *_: None)
@@ -263,23 +275,29 @@ def http_routes(vs: Config, push: PushContext) -> list[tuple[Config, Any]]:
 
 
 def route_verdict(
-    vs: Config, service: Service, subsets: SubsetMatch, rule: Config | None, push: PushContext
+    vs: VirtualService,
+    service: Service,
+    subsets: SubsetMatch,
+    rule: DestinationRule | None,
+    push: PushContext,
 ) -> RouteVerdict:
     http = http_routes(vs, push)
     matched, facts, mismatches = 0, [], []
-    l4 = [(vs, route) for route in (*vs.spec.tls, *vs.spec.tcp)]
-    for routes, is_http in ((http, True), (l4, False)):
-        for owner, route in routes:
-            reaches, new_facts, notes = _route_facts(route, owner, service, subsets, rule, is_http)
-            matched += reaches
-            facts += new_facts
-            mismatches += notes
+    found = [_route_facts(r, owner, service, subsets, rule, True, r.fault) for owner, r in http]
+    l4: list[TCPRoute | TLSRoute] = [*vs.spec.tls, *vs.spec.tcp]
+    found += [_route_facts(route, vs, service, subsets, rule, False) for route in l4]
+    for reaches, new_facts, notes in found:
+        matched += reaches
+        facts += new_facts
+        mismatches += notes
     return RouteVerdict(
         vs, len(http), len(vs.spec.tcp), len(vs.spec.tls), matched, tuple(facts), tuple(mismatches)
     )
 
 
-def gateway_urls(gateway: Config, vs: Config, routers: Sequence[ProxyState]) -> tuple[str, ...]:
+def gateway_urls(
+    gateway: Gateway, vs: VirtualService, routers: Sequence[ProxyState]
+) -> tuple[str, ...]:
     """`http://<ingress address>:<port>` for each HTTP(S) server of `gateway` that serves one of
     the VirtualService's hosts, on every gateway proxy the Gateway selects."""
     urls = []
@@ -312,7 +330,7 @@ def exposures(
     push: PushContext,
     service: Service,
     subsets: SubsetMatch,
-    rule: Config | None,
+    rule: DestinationRule | None,
     routers: Sequence[ProxyState],
 ) -> tuple[Exposure, ...]:
     """Gateways bound by a VirtualService that routes to the service's pods."""
