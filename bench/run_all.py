@@ -12,6 +12,7 @@ for script in (
     "startup.py",
     "apply_latency.py",
     "dataplane.py",
+    "mtls.py",
     "config_overhead.py",
     "memory.py",
     "xds_push.py",
