@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import TlsSecret
 from pilotfish.translate import ProxyResources, check_invariants, generate
 
 GATEWAY = """
@@ -90,3 +94,35 @@ def test_gateway_not_selected_by_labels_serves_nothing() -> None:
 def test_sidecars_ignore_gateway_bound_routes() -> None:
     resources = build(instance="productpage-v1-0")
     assert "0.0.0.0_8080" not in resources.listeners
+
+
+def _https_push(credential: str, secret_namespace: str) -> PushContext:
+    push = bookinfo_push(_https_gateway(credential))
+    secret = TlsSecret("shop-cert", secret_namespace, certificate="CERT", private_key="KEY")
+    return replace(push, registry=replace(push.registry, secrets=(secret,)))
+
+
+def _https_gateway(credential: str) -> str:
+    return f"""apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: shop, namespace: default}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 8443, name: https, protocol: HTTPS}}
+    hosts: ["*"]
+    tls: {{mode: SIMPLE, credentialName: {credential}}}
+"""
+
+
+def test_credential_name_reads_only_the_gateway_workloads_namespace() -> None:
+    """CVE-2021-34824: a Gateway written in `default` may use the gateway's own (istio-system)
+    Secrets, but not a Secret of its own namespace nor one named as `ns/name` elsewhere."""
+    push = _https_push("shop-cert", "istio-system")
+    resources = generate(sidecar_for(push, "istio-ingressgateway-0"), push)
+    assert "kubernetes://shop-cert" in resources.secrets
+    for credential, namespace in (("shop-cert", "default"), ("default/shop-cert", "default")):
+        push = _https_push(credential, namespace)
+        resources = generate(sidecar_for(push, "istio-ingressgateway-0"), push)
+        assert not resources.secrets
+        assert any("CVE-2021-34824" in d.message for d in resources.diagnostics)

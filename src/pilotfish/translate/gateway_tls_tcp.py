@@ -8,7 +8,8 @@ server's hosts; `*` means any), in config order; a repeated SNI set keeps the fi
 
 - HTTPS, or TLS with mode SIMPLE/MUTUAL: TLS is terminated with a `DownstreamTlsContext`. The
   certificate comes from files (`serverCertificate`, `privateKey`, `caCertificates`: read by
-  Envoy) or from `credentialName`: a `v1 Secret` of the gateway's namespace (else the Gateway's)
+  Envoy) or from `credentialName`: a `v1 Secret` of the gateway workload's namespace only (as
+  Istio since CVE-2021-34824: a Gateway in another namespace cannot read its own or any other)
   delivered over SDS as `kubernetes://<name>` (`tls.crt`/`tls.key`) and, for MUTUAL,
   `kubernetes://<name>-cacert` (the Secret's `ca.crt`, or a Secret named `<name>-cacert`).
   MUTUAL requires a client certificate signed by that CA. `minProtocolVersion`,
@@ -93,14 +94,14 @@ def _server_names(server: Server) -> list[str]:
     return [] if not hosts or "*" in hosts else sorted(set(hosts))
 
 
-def _secret_lookup(
-    proxy: Proxy, gateway: Gateway, push: PushContext, name: str
-) -> TlsSecret | None:
-    for namespace in (proxy.namespace, gateway.meta.namespace):
-        found = push.registry.secret(namespace, name)
-        if found is not None:
-            return found
-    return None
+def _secret_lookup(proxy: Proxy, push: PushContext, name: str) -> TlsSecret | None:
+    """As Istio since CVE-2021-34824: a gateway reads `credentialName` Secrets from its own
+    (the gateway workload's) namespace only, whoever wrote the Gateway; `ns/name` naming any
+    other namespace is refused (None)."""
+    namespace, _, short = name.rpartition("/")
+    if namespace and namespace != proxy.namespace:
+        return None
+    return push.registry.secret(proxy.namespace, short)
 
 
 def _tls_context(
@@ -131,9 +132,13 @@ def _tls_context(
             )
         )
     if tls.credential_name:
-        secret = _secret_lookup(proxy, gateway, push, tls.credential_name)
+        secret = _secret_lookup(proxy, push, tls.credential_name)
         if secret is None or not secret.certificate or not secret.private_key:
-            report(f"credentialName {tls.credential_name!r}: no such TLS Secret")
+            report(
+                f"credentialName {tls.credential_name!r}: no such TLS Secret in "
+                f"{proxy.namespace}, the gateway's namespace (a gateway reads Secrets from its "
+                "own namespace only, as Istio since CVE-2021-34824)"
+            )
             return None
         name = names.sds_credential(tls.credential_name)
         secrets[name] = secret_pb2.Secret(
@@ -149,7 +154,7 @@ def _tls_context(
         if mutual:
             ca = secret.ca_certificate
             if not ca:
-                other = _secret_lookup(proxy, gateway, push, f"{tls.credential_name}-cacert")
+                other = _secret_lookup(proxy, push, f"{tls.credential_name}-cacert")
                 ca = other.ca_certificate if other is not None else ""
             if not ca:
                 report(f"MUTUAL credentialName {tls.credential_name!r}: no ca.crt")
