@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import random
 import time
@@ -129,7 +128,3 @@ class IdentityManager:
         self._refresh.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._refresh.wait(), seconds)
-
-
-def expires_in(secret: WorkloadSecret) -> datetime.timedelta:
-    return datetime.timedelta(seconds=secret.not_after - time.time())
