@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
+from pilotfish.xds.messages import type_state
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 COLUMNS = (("CDS", CLUSTER), ("LDS", LISTENER), ("EDS", ENDPOINT), ("RDS", ROUTE), ("SDS", SECRET))
-
-
-def type_state(t: dict[str, Any] | None, latest: str | None) -> str:
-    if t is None or not t.get("sent_version"):
-        return "NOT SENT"
-    if t["acked_version"] == t["sent_version"]:
-        return "SYNCED" if latest in (None, t["sent_version"]) else "STALE"
-    nack = t.get("last_nack")
-    if nack and nack.get("nonce") == t.get("sent_nonce"):
-        return "NACKED"
-    return "STALE"
 
 
 def proxy_status_command(name: str | None, state_dir: Path) -> int:

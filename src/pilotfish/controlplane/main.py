@@ -1,8 +1,8 @@
 """Entry point of the control-plane process: `python -m pilotfish.controlplane`.
 
 Serves xDS and the CA (gRPC: Istio's 15010 plaintext for loopback, 15012 over TLS with its own
-certificate from the CA) and the HTTP API + debug endpoints (Istio's 15014) on one address;
-reads and writes the state directory. SIGTERM/SIGINT stop it cleanly. If the state says a CA
+certificate from the CA) and the HTTP API + debug endpoints + the web UI (`/ui/`, `pilotfish.ui`)
+(Istio's 15014) on one address; reads and writes the state directory. SIGTERM/SIGINT stop it cleanly. If the state says a CA
 exists but its key is lost, it refuses to start (exit status 2) instead of re-rooting the mesh.
 """
 
@@ -26,6 +26,8 @@ from pilotfish.controlplane.api import Api
 from pilotfish.controlplane.auth import ensure_admin_token
 from pilotfish.controlplane.citadel import CaState
 from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.ui_source import ControlPlaneSource
+from pilotfish.ui.server import UiServer
 from pilotfish.xds.server import XdsServer
 
 log = logging.getLogger("pilotfish.controlplane")
@@ -54,7 +56,10 @@ async def serve(
     bound = await xds.start(f"{address}:{xds_port}", (signer.handler(),), secure)
     api = Api(cp, xds, metrics, admin_token, signer)
     pusher = asyncio.create_task(api.push_registry_changes())
-    runner = web.AppRunner(api.app(), access_log=None)
+    app = api.app()
+    ui = UiServer(ControlPlaneSource(cp, xds, metrics))
+    app.add_routes(ui.routes())
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, address, http_port, reuse_address=True)
     await site.start()
@@ -66,6 +71,7 @@ async def serve(
     await stop.wait()
     log.info("control plane stopping")
     pusher.cancel()
+    await ui.close()
     await runner.cleanup()
     await xds.stop(grace=0.5)
 

@@ -9,6 +9,7 @@ Owns: `SotwResponse` / `DeltaResponse` (assembled from a snapshot's pre-encoded 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -170,3 +171,16 @@ class ConvergenceReport:
     @property
     def converged(self) -> bool:
         return not self.nacked and not self.missing
+
+
+def type_state(t: dict[str, Any] | None, latest: str | None) -> str:
+    """One xDS type of a proxy as `proxy-status` says it (`t` is a `TypeSyncStatus` as JSON):
+    SYNCED, STALE (sent, not ACKed, or not the latest), NACKED or NOT SENT."""
+    if t is None or not t.get("sent_version"):
+        return "NOT SENT"
+    if t["acked_version"] == t["sent_version"]:
+        return "SYNCED" if latest in (None, t["sent_version"]) else "STALE"
+    nack = t.get("last_nack")
+    if nack and nack.get("nonce") == t.get("sent_nonce"):
+        return "NACKED"
+    return "STALE"

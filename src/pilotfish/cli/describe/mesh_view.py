@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pilotfish.cli.proxy_status import COLUMNS, type_state
+from pilotfish.cli.proxy_status import COLUMNS
 from pilotfish.config.load import LoadResult, load_document
 from pilotfish.config.objects import Source
 from pilotfish.config.yaml_text import RawDocument
@@ -23,6 +23,7 @@ from pilotfish.registry.types import (
     ServicePort,
     WorkloadInstance,
 )
+from pilotfish.xds.messages import type_state
 
 Labels = tuple[tuple[str, str], ...]
 

@@ -1,0 +1,182 @@
+"""How fast the web UI answers for a 50-service mesh (the goal: within 200 ms).
+
+A synthetic mesh: N services (default 50), two versions each, every version calling the next
+two services; each of the 2N sidecars exposes what Envoy would on 15090 (istio_requests_total
+with both reporters and three response codes, and istio_request_duration_milliseconds buckets
+with Istio's 20 bounds). An hour of scrapes (every 5 s for 2 minutes, then the UI's sparse
+history) is loaded into the UI's own history, and the UI's aiohttp routes are served on
+loopback; each endpoint is then asked `--requests` times over HTTP. Also: the time to parse
+one full scrape round (the scraper's background work every 5 s).
+
+    .venv/bin/python bench/ui_latency.py [--services 50] [--requests 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import urllib.request
+from pathlib import Path
+
+from aiohttp import web
+
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import (
+    Protocol,
+    RegistrySnapshot,
+    Service,
+    ServicePort,
+    WorkloadInstance,
+)
+from pilotfish.ui.scraper import Scraper
+from pilotfish.ui.series import Scrape, Target, parse_exposition
+from pilotfish.ui.server import UiServer
+
+BOUNDS = ("0.5", "1", "5", "10", "25", "50", "100", "250", "500", "1000", "2500", "5000",
+          "10000", "30000", "60000", "300000", "600000", "1800000", "3600000", "+Inf")  # fmt: skip
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def labels(reporter: str, src: str, dst: str, dst_svc: str, code: str) -> str:
+    return (
+        f'reporter="{reporter}",source_workload="{src}",source_canonical_service="{src[:-3]}",'
+        f'source_canonical_revision="v1",source_workload_namespace="default",'
+        f'source_principal="unknown",source_app="{src[:-3]}",source_version="v1",'
+        f'source_cluster="Kubernetes",destination_workload="{dst}",'
+        f'destination_workload_namespace="default",destination_principal="unknown",'
+        f'destination_app="{dst_svc}",destination_version="v1",'
+        f'destination_service="{dst_svc}.default.svc.cluster.local",'
+        f'destination_canonical_service="{dst_svc}",destination_canonical_revision="v1",'
+        f'destination_service_name="{dst_svc}",destination_service_namespace="default",'
+        f'destination_cluster="Kubernetes",request_protocol="http",response_code="{code}",'
+        f'grpc_response_status="",response_flags="-",connection_security_policy="unknown"'
+    )
+
+
+def exposition(services: int, svc: int, version: int, tick: int) -> str:
+    """What one sidecar (service svc, version) shows after `tick` scrape intervals."""
+    me = f"svc{svc}-v{version}"
+    lines = []
+    for reporter, pairs in (
+        ("source", [(me, f"svc{(svc + k) % services}-v{v}", f"svc{(svc + k) % services}")
+                    for k in (1, 2) for v in (1, 2)]),
+        ("destination", [(f"svc{(svc - k) % services}-v{v}", me, f"svc{svc}")
+                         for k in (1, 2) for v in (1, 2)]),
+    ):  # fmt: skip
+        for src, dst, dst_svc in pairs:
+            for code, share in (("200", 0.97), ("503", 0.02), ("404", 0.01)):
+                count = int(tick * 10 * share) + 1
+                lab = labels(reporter, src, dst, dst_svc, code)
+                lines.append(f"istio_requests_total{{{lab}}} {count}")
+                for i, le in enumerate(BOUNDS):
+                    lines.append(
+                        f'istio_request_duration_milliseconds_bucket{{{lab},le="{le}"}} '
+                        f"{min(count, count * (i + 1) // 8)}"
+                    )
+    return "\n".join(lines) + "\n"
+
+
+class Source:
+    def __init__(self, services: int) -> None:
+        self._targets = [
+            Target(f"svc{s}-v{v}-0", f"svc{s}-v{v}", "default", f"127.9.{s}.{v}")
+            for s in range(services) for v in (1, 2)
+        ]  # fmt: skip
+        port = ServicePort("http", 9080, Protocol.HTTP, 9080)
+        registry = RegistrySnapshot(
+            services=tuple(Service(f"svc{s}", "default", (port,), (("app", f"svc{s}"),))
+                           for s in range(services)),
+            instances=tuple(WorkloadInstance(t.instance, t.workload, "default", t.ip,
+                            (("app", t.workload[:-3]), ("version", t.workload[-2:])))
+                            for t in self._targets),
+        )  # fmt: skip
+        self._push = PushContext(registry)
+
+    def targets(self) -> list[Target]:
+        return self._targets
+
+    def push(self) -> PushContext:
+        return self._push
+
+    def sync_status(self) -> dict[str, dict[str, str]]:
+        return {t.instance: {"Cluster": "SYNCED"} for t in self._targets}
+
+    def pilot_metrics(self) -> str:
+        return "# TYPE pilot_xds gauge\npilot_xds 100\n"
+
+    def access_log(self, instance: str) -> Path | None:
+        return None
+
+    def zipkin_url(self) -> str | None:
+        return None
+
+
+def timed_get(url: str) -> float:
+    started = time.perf_counter()
+    with _DIRECT.open(url, timeout=30) as resp:
+        resp.read()
+        assert resp.status == 200
+    return (time.perf_counter() - started) * 1000
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--services", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=40)
+    args = parser.parse_args()
+    source = Source(args.services)
+    scraper = Scraper(source.targets, idle_after=0)
+    texts = [exposition(args.services, s, v, 1) for s in range(args.services) for v in (1, 2)]
+    series = sum(t.count("\n") for t in texts)
+    started = time.perf_counter()
+    for text in texts:
+        parse_exposition(text)
+    parse_ms = (time.perf_counter() - started) * 1000
+    now = time.time()
+    ticks = list(range(0, 25)) + list(range(30, 720, 6))  # 2 min every 5 s, then every 30 s
+    base = {t.instance: parse_exposition(text) for t, text in zip(source.targets(), texts,
+                                                                     strict=True)}  # fmt: skip
+    for tick in sorted(ticks, reverse=True):
+        scrape = Scrape(now - tick * 5)
+        for instance, samples in base.items():
+            scrape.by_target[instance] = {
+                name: {k: v * (720 - tick) for k, v in series.items()}
+                for name, series in samples.items()
+            }
+        scraper.history.scrapes.append(scrape)
+    scraper._first.set()
+    scraper.look = _no_scrape(scraper)  # type: ignore[method-assign]
+    server = UiServer(source, scraper)
+    app = web.Application()
+    app.add_routes(server.routes())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/ui"
+    print(f"{args.services} services, {len(source.targets())} sidecars, {series} series per "
+          f"round, {len(scraper.history.scrapes)} rounds kept")  # fmt: skip
+    print(f"parse one scrape round: {parse_ms:.0f} ms (background, every 5 s)")
+    print("| endpoint | median ms | p90 ms | max ms |\n|---|---|---|---|")
+    for path in ("/api/graph?window=60", "/api/graph?window=3600", "/api/dashboard/mesh?window=60",
+                 "/api/dashboard/service?window=300&host=svc3.default.svc.cluster.local",
+                 "/api/node?id=wl:default/svc3-v1&window=60", "/"):  # fmt: skip
+        times = [await asyncio.to_thread(timed_get, url + path) for _ in range(args.requests)]
+        times.sort()
+        print(f"| `{path}` | {statistics.median(times):.0f} | "
+              f"{times[int(len(times) * 0.9) - 1]:.0f} | {times[-1]:.0f} |")  # fmt: skip
+    await runner.cleanup()
+
+
+def _no_scrape(scraper: Scraper):  # type: ignore[no-untyped-def]
+    async def look() -> object:
+        return scraper.history
+
+    return look
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,13 @@
+"""`pilotfish.ui`: the built-in web UI (Kiali's graph, Istio's Grafana dashboards, a trace view,
+the control-plane panel) and `explain` (why requests failed). It reads metrics, access logs and
+the control plane's model; it never configures the mesh.
+
+Modules: `series` (Istio's metrics as scraped from the sidecars' 15090, kept over time),
+`promql` (rate / sum by / histogram_quantile over a window, Prometheus' semantics), `graph`
+(Kiali's service graph), `dashboards` (Istio's mesh/service/workload panels), `control_panel`
+(pilot_* metrics), `flags` + `access_log` + `explain` (failed requests in plain words and the
+config object responsible), `server` (aiohttp routes + the shipped static assets).
+
+May import: config, registry, model, telemetry, state_files, type_urls. Never translate, xds,
+agent, controlplane, local or cli (the control plane hands it a `MeshSource`).
+"""
