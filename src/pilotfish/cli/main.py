@@ -284,12 +284,28 @@ def create_secret_generic(
 
 experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
 experimental.command("describe")(describe)
+
+
+@experimental.command("explain")
+def explain(
+    pod: Annotated[str, typer.Argument(help="instance (reviews-v1-0) or workload (reviews-v1)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Why did requests fail? The pod's recent failed requests, explained (beyond istioctl)."""
+    from pilotfish.cli.explain import explain_command
+
+    _exit(explain_command(pod, output, state.state_dir))
+
+
 app.add_typer(experimental, name="x")
 
 
 @app.command()
 def dashboard(
-    kind: Annotated[str, typer.Argument(help="envoy or controlz")],
+    kind: Annotated[
+        str,
+        typer.Argument(help="envoy, controlz, or a UI view: kiali, grafana, jaeger, zipkin, mesh"),
+    ],
     proxy: Annotated[str | None, typer.Argument(help="for envoy: instance or workload")] = None,
     browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser")] = True,
 ) -> None:

@@ -222,19 +222,22 @@ def explain(entries: Iterable[Entry], push: PushContext, namespace: str) -> list
     return sorted(groups.values(), key=lambda f: f.last_time, reverse=True)
 
 
-def render(pod: str, findings: Sequence[Finding]) -> list[str]:
-    """The text `pilotfish x explain POD` prints."""
+def render(pod: str, findings: Sequence[dict[str, Any]]) -> list[str]:
+    """The text `pilotfish x explain POD` prints, from findings as JSON (`Finding.as_json`)."""
     if not findings:
         return [f"{pod}: no failed requests in its recent access log"]
-    lines = [f"{pod}: {sum(f.count for f in findings)} failed request(s) in its recent access log"]
+    total = sum(int(f["count"]) for f in findings)
+    lines = [f"{pod}: {total} failed request(s) in its recent access log"]
     for f in findings:
         lines.append("")
-        lines.append(f"{f.count} x {f.direction} to {f.destination or '?'}: {f.code} "
-                     f"{f.flags}  (last {f.last_time}, e.g. {f.example})")  # fmt: skip
-        lines += [f"  {w}" for w in f.words]
-        for c in f.culprits:
-            name = f"{c.namespace}/{c.name}" if c.name else "(none)"
-            lines.append(f"  caused by {c.kind} {name} at {c.field}: {c.detail}")
-        if not f.culprits:
+        lines.append(
+            f"{f['count']} x {f['direction']} to {f['destination'] or '?'}: {f['code']} "
+            f"{f['flags']}  ({f.get('pod', pod)}, last {f['last_time']}, e.g. {f['example']})"
+        )
+        lines += [f"  {w}" for w in f["words"]]
+        for c in f["culprits"]:
+            name = f"{c['namespace']}/{c['name']}" if c["name"] else "(none)"
+            lines.append(f"  caused by {c['kind']} {name} at {c['field']}: {c['detail']}")
+        if not f["culprits"]:
             lines.append("  no mesh config stands behind it (the app or the network did this)")
     return lines
