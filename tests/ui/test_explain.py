@@ -1,0 +1,108 @@
+"""`explain`: Istio's access log lines read back, flags in plain words, and the config object
+responsible found through the push context (DestinationRule connectionPool, VirtualService
+fault, missing subset, AuthorizationPolicy)."""
+
+from __future__ import annotations
+
+from pilotfish.config.load import load
+from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.ui.access_log import parse_line
+from pilotfish.ui.explain import explain, render
+
+CONFIG = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: default}
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool:
+      tcp: {maxConnections: 1}
+      http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings, namespace: default}
+spec:
+  hosts: [ratings]
+  http:
+  - fault: {abort: {httpStatus: 500, percentage: {value: 100}}}
+    route: [{destination: {host: ratings, subset: v1}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-get, namespace: default}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {methods: [GET]}}]}]
+"""
+
+
+def line(code: int, flags: str, cluster: str, authority: str, details: str = "via_upstream") -> str:
+    return (
+        f'[2026-11-30T10:00:00.000Z] "GET /get HTTP/1.1" {code} {flags} {details} - "-" 0 81 2 - '
+        f'"-" "curl/8" "abc" "{authority}" "-" {cluster} - 127.1.1.2:15001 127.0.0.1:40000 - -'
+    )
+
+
+def push() -> PushContext:
+    result = load(CONFIG, "test.yaml")
+    assert result.ok, result.diagnostics
+    return PushContext(RegistrySnapshot(), configs=tuple(result.objects))
+
+
+def test_istio_text_lines_parse_and_envoy_log_lines_do_not() -> None:
+    entry = parse_line(
+        line(503, "UO", "outbound|8000||httpbin.default.svc.cluster.local", "httpbin:8000")
+    )
+    assert entry is not None and entry.response_flags == "UO" and entry.failed
+    assert parse_line("[2026-11-30 10:00:00.000][1][info][main] starting") is None
+    ok = parse_line(line(200, "-", "outbound|8000||httpbin.default.svc.cluster.local", "h"))
+    assert ok is not None and not ok.failed
+    assert parse_line('{"response_code": 503, "response_flags": "UO", "authority": "a"}')
+
+
+def test_circuit_breaker_names_the_destination_rule_and_its_connection_pool() -> None:
+    entries = [parse_line(line(503, "UO", "outbound|8000||httpbin.default.svc.cluster.local",
+                               "httpbin:8000")) for _ in range(3)]  # fmt: skip
+    (finding,) = explain([e for e in entries if e], push(), "default")
+    assert finding.count == 3 and "circuit breaker" in finding.words[0]
+    (culprit,) = finding.culprits
+    assert (culprit.kind, culprit.name, culprit.field) == (
+        "DestinationRule",
+        "httpbin",
+        "spec.trafficPolicy.connectionPool",
+    )
+    assert "http1MaxPendingRequests: 1" in culprit.detail
+    text = "\n".join(render("fortio", [finding.as_json()]))
+    assert "caused by DestinationRule default/httpbin at spec.trafficPolicy.connectionPool" in text
+
+
+def test_fault_abort_names_the_virtual_service_rule() -> None:
+    entry = parse_line(line(500, "FI", "-", "ratings:9080", "fault_filter_abort"))
+    assert entry is not None
+    (finding,) = explain([entry], push(), "default")
+    (culprit,) = finding.culprits
+    assert (culprit.kind, culprit.name, culprit.field) == (
+        "VirtualService",
+        "ratings",
+        "spec.http[0].fault.abort",
+    )
+    assert "httpStatus: 500" in culprit.detail
+
+
+def test_missing_subset_and_rbac_denial() -> None:
+    nc = parse_line(line(503, "NC", "-", "ratings:9080", "cluster_not_found"))
+    assert nc is not None
+    (finding,) = explain([nc], push(), "default")
+    assert finding.culprits[0].field == "spec.http[0].route[0].destination.subset"
+    denied = parse_line(line(403, "-", "inbound|9080||", "reviews:9080",
+        "rbac_access_denied_matched_policy[ns[default]-policy[deny-get]-rule[0]]"))  # fmt: skip
+    assert denied is not None
+    (finding,) = explain([denied], push(), "default")
+    assert finding.direction == "inbound" and "authorization policy" in finding.words[-1]
+    assert (finding.culprits[0].kind, finding.culprits[0].name) == (
+        "AuthorizationPolicy",
+        "deny-get",
+    )
