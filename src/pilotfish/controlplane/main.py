@@ -2,8 +2,9 @@
 
 Serves xDS and the CA (gRPC: Istio's 15010 plaintext for loopback, 15012 over TLS with its own
 certificate from the CA) and the HTTP API + debug endpoints + the web UI (`/ui/`, `pilotfish.ui`)
-(Istio's 15014) on one address; reads and writes the state directory. SIGTERM/SIGINT stop it cleanly. If the state says a CA
-exists but its key is lost, it refuses to start (exit status 2) instead of re-rooting the mesh.
+(Istio's 15014) on one address; reads and writes the state directory. SIGTERM/SIGINT stop it
+cleanly. If the state says a CA exists but its key is lost, it refuses to start (exit status 2)
+instead of re-rooting the mesh.
 """
 
 from __future__ import annotations

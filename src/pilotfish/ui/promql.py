@@ -39,7 +39,17 @@ def rate(
     first: Scrape, last: Scrape, metric: str, match: Matcher | None = None
 ) -> dict[Key, float]:
     """Per-second increase of every series of `metric` between two scrapes, summed over
-    targets (series with no increase are left out)."""
+    targets (series with no increase are left out). Computed once per pair of scrapes."""
+    memo_key = ("rate", id(first), first.at, metric)
+    rates = last.memo.get(memo_key)
+    if not isinstance(rates, dict):
+        rates = last.memo[memo_key] = _rate(first, last, metric)
+    if match is None:
+        return dict(rates)
+    return {k: v for k, v in rates.items() if match(k)}
+
+
+def _rate(first: Scrape, last: Scrape, metric: str) -> dict[Key, float]:
     seconds = last.at - first.at
     if seconds <= 0:
         return {}
@@ -50,8 +60,6 @@ def rate(
             continue  # not scraped at the window's start: no baseline
         before = before_all.get(metric, {})
         for key, value in samples.get(metric, {}).items():
-            if match is not None and not match(key):
-                continue
             old = before.get(key, 0.0)
             increase = value - old if value >= old else value
             if increase > 0:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from pilotfish.ui.series import History, Samples, Scrape, Target, parse_exposition
+from pilotfish.ui.series import History, Parser, Samples, Scrape, Target
 
 
 class Scraper:
@@ -27,6 +27,7 @@ class Scraper:
         self.idle_after = idle_after
         self.timeout = timeout
         self.history = History()
+        self.parser = Parser()
         self._last_look = 0.0
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -82,6 +83,4 @@ class Scraper:
                 text = await resp.text()
         except (aiohttp.ClientError, TimeoutError, OSError):
             return None
-        if len(text) > 200_000:
-            return await asyncio.to_thread(parse_exposition, text)
-        return parse_exposition(text)
+        return self.parser.parse(text)

@@ -45,32 +45,63 @@ Key = tuple[str, ...]  # values of KEPT_LABELS, "" when absent
 Samples = dict[str, dict[Key, float]]  # metric name -> series -> value
 
 
-def parse_exposition(text: str) -> Samples:
-    """The kept metrics of a Prometheus text exposition, summed over dropped labels."""
-    out: Samples = {name: {} for name in KEPT_METRICS}
-    for line in text.splitlines():
-        if not line.startswith("istio_"):
-            continue
-        brace = line.find("{")
-        if brace < 0:
-            continue
-        name = line[:brace]
-        if name not in out:
-            continue
-        end = line.rfind("}")
-        try:
-            value = float(line[end + 1 :].split()[0])
-        except (ValueError, IndexError):
-            continue
-        labels = dict(_LABEL.findall(line[brace + 1 : end]))
+BUCKET_DROPPED = ("response_code", "response_flags", "connection_security_policy")
+"""Labels summed away from duration buckets: no latency panel groups by them."""
+_BUCKET_KEEP = tuple(name not in BUCKET_DROPPED for name in KEPT_LABELS)
+
+
+class Parser:
+    """Parses expositions, remembering each label set it has seen: a sidecar shows the same
+    series scrape after scrape, so most lines cost a dictionary lookup."""
+
+    def __init__(self, max_cached: int = 500_000) -> None:
+        self.max_cached = max_cached
+        self._keys: dict[str, tuple[str, Key]] = {}
+
+    def _key(self, name: str, inside: str) -> Key:
+        cached = self._keys.get(inside)
+        if cached is not None and cached[0] == name:
+            return cached[1]
+        labels = dict(_LABEL.findall(inside))
         key = tuple(labels.get(k, "") for k in KEPT_LABELS)
-        series = out[name]
-        series[key] = series.get(key, 0.0) + value
-    return out
+        if name == DURATION_BUCKET:
+            key = tuple(v if keep else "" for v, keep in zip(key, _BUCKET_KEEP, strict=True))
+        if len(self._keys) >= self.max_cached:
+            self._keys.clear()
+        self._keys[inside] = (name, key)
+        return key
+
+    def parse(self, text: str) -> Samples:
+        """The kept metrics of a Prometheus text exposition, summed over dropped labels."""
+        out: Samples = {name: {} for name in KEPT_METRICS}
+        for line in text.splitlines():
+            if not line.startswith("istio_"):
+                continue
+            brace = line.find("{")
+            if brace < 0:
+                continue
+            series = out.get(line[:brace])
+            if series is None:
+                continue
+            end = line.rfind("}")
+            try:
+                value = float(line[end + 1 :].split()[0])
+            except (ValueError, IndexError):
+                continue
+            key = self._key(line[:brace], line[brace + 1 : end])
+            series[key] = series.get(key, 0.0) + value
+        return out
+
+
+def parse_exposition(text: str) -> Samples:
+    return Parser().parse(text)
+
+
+LABEL_INDEX = {name: i for i, name in enumerate(KEPT_LABELS)}
 
 
 def label(key: Key, name: str) -> str:
-    return key[KEPT_LABELS.index(name)]
+    return key[LABEL_INDEX[name]]
 
 
 @dataclass(frozen=True)
@@ -91,10 +122,12 @@ class Target:
 
 @dataclass
 class Scrape:
-    """One round: when, and what each target answered (a target that failed is absent)."""
+    """One round: when, and what each target answered (a target that failed is absent).
+    `memo` keeps what queries computed from it (a scrape does not change once kept)."""
 
     at: float
     by_target: dict[str, Samples] = field(default_factory=dict)
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -107,6 +140,8 @@ class History:
     scrapes: deque[Scrape] = field(default_factory=deque)
 
     def add(self, scrape: Scrape) -> None:
+        if self.scrapes:
+            self.scrapes[-1].memo.clear()  # queries only ever end at the newest scrape
         self.scrapes.append(scrape)
         self._thin(scrape.at)
 

@@ -28,7 +28,7 @@ from pilotfish.ui.explain import destination_of, explain
 from pilotfish.ui.graph import build_graph
 from pilotfish.ui.node_config import node_config, traffic_hint, workload_instances
 from pilotfish.ui.scraper import Scraper
-from pilotfish.ui.series import Target
+from pilotfish.ui.series import Scrape, Target
 
 STATIC = resources.files("pilotfish.ui") / "static"
 CONTENT_TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/css",
@@ -108,9 +108,20 @@ class UiServer:
         window = _window(request)
         span, meta = await self._meta(window)
         targets = self.source.targets()
-        body = build_graph(targets, span) | meta
+        body = self._graph(targets, span) | meta
         body["hint"] = traffic_hint(self.source.push(), targets)
         return web.json_response(body)
+
+    def _graph(self, targets: list[Target], span: tuple[Scrape, Scrape] | None) -> dict[str, Any]:
+        """The graph, computed once per window and newest scrape."""
+        if span is None:
+            return build_graph(targets, None)
+        first, last = span
+        key = ("graph", id(first), first.at, tuple(targets))
+        graph = last.memo.get(key)
+        if not isinstance(graph, dict):
+            graph = last.memo[key] = build_graph(targets, span)
+        return graph
 
     async def node(self, request: web.Request) -> web.Response:
         node_id = request.query.get("id", "")
@@ -120,7 +131,7 @@ class UiServer:
             return web.json_response({"error": f"unknown node {node_id!r}"}, status=404)
         window = _window(request)
         span, meta = await self._meta(window)
-        graph = build_graph(self.source.targets(), span)
+        graph = self._graph(self.source.targets(), span)
         push = self.source.push()
         info = node_config(push, "service" if kind == "svc" else "workload", namespace, name)
         sync = self.source.sync_status()
@@ -142,18 +153,20 @@ class UiServer:
         if span is None:
             return web.json_response(meta | {"empty": True})
         first, last = span
-        if kind == "mesh":
-            body = dashboards.mesh(first, last)
-        elif kind == "service":
-            body = dashboards.service(first, last, request.query.get("host", ""))
-        elif kind == "workload":
-            namespace, name = (
-                request.query.get("namespace", "default"),
-                request.query.get("name", ""),
-            )
-            body = dashboards.workload(first, last, namespace, name)
-        else:
-            return web.json_response({"error": f"no dashboard {kind!r}"}, status=404)
+        query = request.query
+        args = (query.get("host", ""), query.get("namespace", "default"), query.get("name", ""))
+        key = ("dashboard", kind, args, id(first), first.at)
+        body = last.memo.get(key)
+        if not isinstance(body, dict):
+            if kind == "mesh":
+                body = dashboards.mesh(first, last)
+            elif kind == "service":
+                body = dashboards.service(first, last, args[0])
+            elif kind == "workload":
+                body = dashboards.workload(first, last, args[1], args[2])
+            else:
+                return web.json_response({"error": f"no dashboard {kind!r}"}, status=404)
+            last.memo[key] = body
         return web.json_response(meta | body)
 
     async def controlplane(self, request: web.Request) -> web.Response:
