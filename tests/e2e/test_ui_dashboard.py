@@ -83,6 +83,10 @@ def test_graph_shows_the_80_20_split_in_the_browser(mesh: LocalMesh, tmp_path: P
     assert ("wl:istio-system/istio-ingressgateway", "svc:default/productpage") in rps
     assert ("wl:default/reviews-v2", "svc:default/ratings") in rps
     assert ("wl:default/reviews-v1", "svc:default/ratings") not in rps  # v1 shows no stars
+    mtls = {(e.attrs["data-source"], e.attrs["data-target"]): e.attrs["data-mtls"]
+            for e in dom.having("edge")}  # fmt: skip
+    assert mtls[("wl:default/productpage-v1", "svc:default/reviews")] == "true"  # auto mTLS
+    assert dom.having("lock")  # drawn on the mTLS edges
     nodes = {e.attrs["data-id"]: e.attrs["data-health"] for e in dom.having("node")}
     assert nodes["wl:default/reviews-v1"] == "healthy" and nodes["wl:default/reviews-v3"] == "idle"
     assert dom.having("edge", data_health="healthy")

@@ -58,7 +58,7 @@ async def serve(
     api = Api(cp, xds, metrics, admin_token, signer)
     pusher = asyncio.create_task(api.push_registry_changes())
     app = api.app()
-    ui = UiServer(ControlPlaneSource(cp, xds, metrics))
+    ui = UiServer(ControlPlaneSource(cp, xds, metrics, address))
     app.add_routes(ui.routes())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,6 +1,7 @@
 """The control plane as the UI's `MeshSource`: the proxies to scrape (every connected Envoy),
 the current `PushContext`, each proxy's xDS sync state (as `proxy-status` says it), its own
-pilot_* metrics, and where each local instance's Envoy writes its access log."""
+pilot_* metrics, where each local instance's Envoy writes its access log, and the trace
+collector's Zipkin API."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from pilotfish.xds.messages import type_state
 from pilotfish.xds.server import XdsServer
 
 ZIPKIN_ENV = "PILOTFISH_ZIPKIN_URL"
+ZIPKIN_PORT = 9411
 
 
 class ControlPlaneSource:
-    def __init__(self, cp: ControlPlane, xds: XdsServer, metrics: CollectorRegistry) -> None:
+    def __init__(
+        self, cp: ControlPlane, xds: XdsServer, metrics: CollectorRegistry, address: str
+    ) -> None:
+        self.address = address
         self.cp = cp
         self.xds = xds
         self.metrics = metrics
@@ -65,4 +70,6 @@ class ControlPlaneSource:
         return path if path.is_file() else None
 
     def zipkin_url(self) -> str | None:
-        return os.environ.get(ZIPKIN_ENV) or None
+        """The mesh's trace collector: `pilotfish up` starts it on the control plane's address at
+        the Zipkin provider's port (Istio's default zipkin port 9411), unless overridden."""
+        return os.environ.get(ZIPKIN_ENV) or f"http://{self.address}:{ZIPKIN_PORT}"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
-from pilotfish.ui.series import History, Parser, Samples, Scrape, Target
+from pilotfish.ui.series import History, Parser, Scrape, Target
 
 
 class Scraper:
@@ -67,20 +67,24 @@ class Scraper:
     async def scrape_once(self) -> Scrape:
         targets = list(self.targets())
         started = time.time()
-        answers = await asyncio.gather(*(self._fetch(t) for t in targets))
+        texts = await asyncio.gather(*(self._fetch(t) for t in targets))
+        # Parsing a round of a large mesh takes a while: a worker thread keeps the control
+        # plane's event loop (xDS, API) answering meanwhile.
+        parsed = await asyncio.to_thread(
+            lambda: [None if text is None else self.parser.parse(text) for text in texts]
+        )
         scrape = Scrape(at=started)
-        for target, samples in zip(targets, answers, strict=True):
+        for target, samples in zip(targets, parsed, strict=True):
             if samples is not None:
                 scrape.by_target[target.instance] = samples
         return scrape
 
-    async def _fetch(self, target: Target) -> Samples | None:
+    async def _fetch(self, target: Target) -> str | None:
         assert self._session is not None
         try:
             async with self._session.get(target.url) as resp:
                 if resp.status != 200:
                     return None
-                text = await resp.text()
+                return await resp.text()
         except (aiohttp.ClientError, TimeoutError, OSError):
             return None
-        return self.parser.parse(text)

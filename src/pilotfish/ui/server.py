@@ -230,10 +230,14 @@ class UiServer:
             ):
                 body = await resp.read()
                 return web.Response(body=body, status=resp.status, content_type="application/json")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError):
             waited = round(time.monotonic() - started, 1)
             return web.json_response(
-                {"error": f"trace collector at {base} did not answer ({exc}, {waited} s)"},
+                {
+                    "error": f"no trace collector answers at {base} ({waited} s): turn tracing on "
+                    "with a zipkin extensionProvider in the mesh config and a Telemetry `tracing` "
+                    "rule, and `pilotfish up` starts one"
+                },
                 status=502,
             )
 
