@@ -11,9 +11,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.config.hosts import host_matches, resolve_host
 from pilotfish.config.objects import ConfigObject
-from pilotfish.model.hosts import host_matches
-from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.model.push_context import PushContext
 from pilotfish.ui.access_log import Entry
 from pilotfish.ui.flags import RBAC_DENIED, RBAC_WORDS, describe_flags
 

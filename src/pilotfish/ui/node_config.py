@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pilotfish.config.hosts import host_matches, resolve_host
 from pilotfish.config.objects import ConfigObject
-from pilotfish.model.hosts import host_matches
-from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service, WorkloadInstance
 from pilotfish.ui.series import Target
 
