@@ -262,7 +262,8 @@ async function loadServices() {
   const sel = $("#trace-service");
   try {
     const services = await getJSON("/ui/api/traces/services");
-    sel.innerHTML = services.map((s) => `<option>${esc(s)}</option>`).join("");
+    const entry = services.find((s) => s.includes("ingressgateway")) || services.find((s) => s.includes("productpage")) || services[0];
+    sel.innerHTML = services.map((s) => `<option ${s === entry ? "selected" : ""}>${esc(s)}</option>`).join("");
     if (!services.length) $("#trace-list").innerHTML = `<div class="empty">No traces yet. Send requests through the mesh (e.g. <code>${esc((state.graph && state.graph.hint) || "curl http://INGRESS:8080/productpage")}</code>); sidecars report spans to the collector.</div>`;
   } catch (err) {
     $("#trace-list").innerHTML = `<div class="empty">${esc(err.message)}.</div>`;
@@ -301,7 +302,7 @@ async function showTrace(id) {
       const svc = (s.localEndpoint || {}).serviceName || "?";
       const err = s.tags && (s.tags.error || (s.tags["http.status_code"] || "").startsWith("5"));
       return `<div class="span-row" data-service="${esc(svc)}" data-span="${esc(s.name)}"><div class="span-name" style="padding-left:${depth * 14}px" title="${esc(svc)} ${esc(s.name)}"><b>${esc(svc)}</b> ${esc(s.name)}</div>` +
-        `<div class="span-bar-track"><div class="span-bar${err ? " error" : ""}" style="left:${left}%;width:${width}%"></div><span class="span-dur" style="left:${Math.min(left + width, 85)}%">&nbsp;${fmtMs((s.duration || 0) / 1000)}</span></div></div>`;
+        `<div class="span-bar-track"><div class="span-bar${err ? " error" : ""}" style="left:${left}%;width:${width}%"></div>${left + width > 82 ? `<span class="span-dur inside" style="right:${Math.max(100 - left - width, 0) + 0.5}%">${fmtMs((s.duration || 0) / 1000)}</span>` : `<span class="span-dur" style="left:${left + width}%">&nbsp;${fmtMs((s.duration || 0) / 1000)}</span>`}</div></div>`;
     }).join("") + `</div></div>`;
 }
 
@@ -324,7 +325,11 @@ async function route() {
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("on", a.dataset.view === state.view));
   if (state.view === "dashboards" && rest.length) { state.dash = rest[0]; state.dashPick = rest.slice(1).join("/"); }
   await refresh();
-  if (state.view === "traces") { await loadServices(); if (rest.length) await showTrace(rest[0]); }
+  if (state.view === "traces") {
+    await loadServices();
+    if (rest.length) await showTrace(rest[0]);
+    else if ($("#trace-service").value) await findTraces();
+  }
   if (state.view === "explain") {
     const g = state.graph || await getJSON(`/ui/api/graph?window=${win()}`).catch(() => ({ nodes: [] }));
     $("#explain-pods").innerHTML = g.nodes.filter((n) => n.type === "workload").map((n) => `<option value="${esc(n.name)}">`).join("");
