@@ -122,10 +122,10 @@ def timed_get(url: str) -> float:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--services", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=40)
-    args = parser.parse_args()
+    options = argparse.ArgumentParser()
+    options.add_argument("--services", type=int, default=50)
+    options.add_argument("--requests", type=int, default=40)
+    args = options.parse_args()
     source = Source(args.services)
     scraper = Scraper(source.targets, idle_after=0)
     texts = [exposition(args.services, s, v, 1) for s in range(args.services) for v in (1, 2)]
