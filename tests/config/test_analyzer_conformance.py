@@ -40,11 +40,13 @@ def gateway(name: str, selector: str, servers: str, namespace: str = "default") 
 
 HTTP80 = "[{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*.example.com']}]"
 GW_POD = pod("gw-0", "{app: gw}", "gw-ns")
-GW_SVC = service("gw", "{app: gw}", "[{port: 80, targetPort: 8080, protocol: TCP}]", "gw-ns")
+GW_SVC = service(
+    "gw", "{app: gw}", "[{name: http, port: 80, targetPort: 8080, protocol: TCP}]", "gw-ns"
+)
 TLS443 = "[{port: {number: 443, name: https, protocol: HTTPS}, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: %s}}]"
 VS = "spec: {hosts: [%s], gateways: [%s], http: [{route: [{destination: {host: reviews}}]}]}"
 REVIEWS = (
-    service("reviews", "{app: reviews}", "[{port: 9080}]")
+    service("reviews", "{app: reviews}", "[{name: http, port: 9080}]")
     + "---\n"
     + pod("reviews-0", "{app: reviews}")
 )
@@ -153,7 +155,7 @@ CASES = [
     (
         "destination to a Service with two ports and no port",
         [
-            service("two", "{app: two}", "[{port: 80}, {port: 81}]"),
+            service("two", "{app: two}", "[{name: http, port: 80}, {name: http-b, port: 81}]"),
             kdoc(
                 NET,
                 "VirtualService",
@@ -236,7 +238,7 @@ CASES = [
         "policy naming an unknown namespace",
         [
             pod("p", "{app: a}"),
-            kdoc("v1", "Namespace", "default", "spec: {}", ""),
+            kdoc("v1", "Namespace", "default", "spec: {}", "", "{istio-injection: enabled}"),
             kdoc(
                 SEC,
                 "AuthorizationPolicy",
@@ -245,6 +247,60 @@ CASES = [
             ),
         ],
         {"IST0101"},
+    ),
+    (
+        "Service port named against the convention",
+        [service("s", "{app: s}", "[{name: web, port: 80}]")],
+        {"IST0118"},
+    ),
+    (
+        "Service port named by protocol",
+        [service("s", "{app: s}", "[{name: grpc-api, port: 80}]")],
+        set(),
+    ),
+    (
+        "Service in a system namespace",
+        [service("s", "{app: s}", "[{port: 80}]", "kube-system")],
+        set(),
+    ),
+    (
+        "application running as the proxy's UID",
+        [
+            kdoc(
+                "v1",
+                "Pod",
+                "p",
+                "spec: {securityContext: {runAsUser: 1337}, containers: [{name: app, image: a}, {name: istio-proxy, image: p}]}",
+            )
+        ],
+        {"IST0144"},
+    ),
+    (
+        "namespace without injection label",
+        [kdoc("v1", "Namespace", "plain", "spec: {}", "")],
+        {"IST0102"},
+    ),
+    (
+        "injected namespace with a pod missing its proxy",
+        [
+            kdoc("v1", "Namespace", "apps", "spec: {}", "", "{istio-injection: enabled}"),
+            pod("p", "{app: a}", "apps", proxy=False),
+        ],
+        {"IST0103"},
+    ),
+    (
+        "namespace with two injection labels",
+        [
+            kdoc(
+                "v1",
+                "Namespace",
+                "apps",
+                "spec: {}",
+                "",
+                "{istio-injection: enabled, istio.io/rev: canary}",
+            )
+        ],
+        {"IST0123"},
     ),
     (
         "a v1 List of the same objects",

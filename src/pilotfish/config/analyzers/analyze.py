@@ -22,6 +22,7 @@ from pilotfish.config.analyzers.gateway_pods import (
 )
 from pilotfish.config.analyzers.inventory import INGRESS_GATEWAY, Inventory, inventory_from_inputs
 from pilotfish.config.analyzers.kube import Kube, KubeObject, kube_from_documents
+from pilotfish.config.analyzers.kube_objects import kube_object_messages
 from pilotfish.config.analyzers.messages import (
     DOMAIN,
     SEVERITY_RANK,
@@ -114,6 +115,7 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
     messages += workload_selectors(by_kind["Sidecar"], "Sidecar", kube)
     messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
     messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
+    messages += kube_object_messages(kube)
     for se in by_kind["ServiceEntry"]:
         spec = se.spec
         if (
