@@ -5,6 +5,7 @@ collector's Zipkin API."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -70,6 +71,13 @@ class ControlPlaneSource:
         return path if path.is_file() else None
 
     def zipkin_url(self) -> str | None:
-        """The mesh's trace collector: `pilotfish up` starts it on the control plane's address at
-        the Zipkin provider's port (Istio's default zipkin port 9411), unless overridden."""
-        return os.environ.get(ZIPKIN_ENV) or f"http://{self.address}:{ZIPKIN_PORT}"
+        """The mesh's trace collector: the one `pilotfish up` started (`trace_collectors` in
+        run/mesh.json), else the control plane's address at Zipkin's port, unless overridden."""
+        if os.environ.get(ZIPKIN_ENV):
+            return os.environ[ZIPKIN_ENV]
+        try:
+            info = json.loads((self.cp.state_dir / "run" / "mesh.json").read_text())
+            collectors = [str(url) for url in info.get("trace_collectors") or []]
+        except (OSError, ValueError, AttributeError):
+            collectors = []
+        return collectors[0] if collectors else f"http://{self.address}:{ZIPKIN_PORT}"
