@@ -109,14 +109,12 @@ async def scenario(tmp_path: Path, delta: bool) -> None:
                 lds = next(t for t in server.status()[0].types if t.type_url == LISTENER)
                 assert lds.last_nack is not None and lds.last_nack.error_message == error
                 assert lds.nack_count == 1
-                rejects = registry.get_sample_value(
-                    "pilot_total_xds_rejects_total", {"type": "lds"}
-                )
+                rejects = registry.get_sample_value("pilot_total_xds_rejects", {"type": "lds"})
                 assert rejects == 1.0
-                pushes = registry.get_sample_value("pilot_xds_pushes_total", {"type": "rds"})
+                pushes = registry.get_sample_value("pilot_xds_pushes", {"type": "rds"})
                 assert pushes is not None and pushes >= 2
-                assert registry.get_sample_value("pilot_xds") == 1.0
+                assert registry.get_sample_value("pilot_xds", {"version": "unknown"}) == 1.0
         finally:
             await server.stop(0.5)
     assert server.connected() == []
-    assert registry.get_sample_value("pilot_xds") == 0.0
+    assert registry.get_sample_value("pilot_xds", {"version": "unknown"}) == 0.0

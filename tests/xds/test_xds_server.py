@@ -19,6 +19,7 @@ from tests.xds.xds_testlib import (
     sotw_request,
 )
 
+from pilotfish.xds.metrics import exposition
 from pilotfish.xds.resources import CLUSTER, ROUTE, Snapshot
 from pilotfish.xds.server import XdsServer
 
@@ -69,7 +70,19 @@ async def _sotw_scenario(tmp_path: Path) -> None:
             server.set_snapshot(NODE, changed)
             pushed = await call.read()
             assert pushed.version_info == changed.version_of(ROUTE)
-            assert registry.get_sample_value("pilot_xds_pushes_total", {"type": "rds"}) == 2.0
+            assert registry.get_sample_value("pilot_xds_pushes", {"type": "rds"}) == 2.0
+            text = exposition(registry).decode()
+            # istiod's names and types: sums without `_total`, Istio's buckets
+            assert 'pilot_xds_pushes{type="rds"} 2.0' in text, text
+            assert "# TYPE pilot_xds_pushes counter" in text
+            assert "pilot_xds_pushes_total" not in text and "rejects_total" not in text
+            assert 'pilot_xds{version="unknown"} 1.0' in text
+            assert 'pilot_xds_config_size_bytes_bucket{le="10000.0",type="rds"}' in text
+            assert 'pilot_proxy_convergence_time_bucket{le="0.1"}' in text
+            assert 'pilot_xds_push_time_bucket{le="0.01",type="rds"}' in text
+            assert 'pilot_proxy_queue_time_bucket{le="0.1"}' in text
+            queued = registry.get_sample_value("pilot_proxy_queue_time_count")
+            assert queued is not None and queued >= 1
             call.cancel()
 
         # The stream closed: the node's state is gone, its snapshot stays.

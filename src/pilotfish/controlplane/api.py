@@ -11,7 +11,7 @@ GET  /debug/syncz       per-proxy xDS sync status (what `pilotfish proxy-status`
 GET  /debug/config_dump ?proxyID=                  the resources generated for one proxy
 GET  /debug/registryz   services and instances
 GET  /metrics           Prometheus metrics (pilot_*)
-GET  /ready             200 once serving
+GET  /ready             200 once serving, with the newest instance list pushed
 
 Writes (POST/PUT/DELETE) need the owner's token (`controlplane.auth`); reads stay open.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from pilotfish.ca.service import CaService
 from pilotfish.controlplane.auth import (
@@ -38,6 +38,7 @@ from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_fro
 from pilotfish.controlplane.store import DocKey
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.xds.debounce import run_debounced
+from pilotfish.xds.metrics import exposition
 from pilotfish.xds.resources import Snapshot
 from pilotfish.xds.server import XdsServer
 
@@ -90,7 +91,7 @@ class Api:
             "changes": result.changes,
         }
         if result.ok:
-            self._push(result.expected)
+            self._push(result.expected, "config")
             if body.get("wait", True) and result.expected:
                 report = await self.xds.wait_acked(result.expected, float(body.get("timeout", 10)))
                 out["convergence"] = {
@@ -103,7 +104,14 @@ class Api:
             out["affected"] = result.affected
         return web.json_response(out, status=200 if result.ok else 422)
 
-    def _push(self, snapshots: dict[str, Snapshot]) -> None:
+    def _push(self, snapshots: dict[str, Snapshot], trigger: str) -> None:
+        """Hand changed snapshots to xDS; count the push by its reason (Istio's
+        pilot_push_triggers: config, endpoint) and refresh the registry gauges."""
+        metrics = self.xds.metrics
+        metrics.services.set(len(self.cp.push.services))
+        metrics.virtual_services.set(len(self.cp.push.kind("VirtualService")))
+        if snapshots:
+            metrics.triggers.labels(trigger).inc()
         for node_id, snapshot in snapshots.items():
             self.xds.set_snapshot(node_id, snapshot)
 
@@ -186,7 +194,7 @@ class Api:
             generation, instances = batch[-1]
             async with self.cp.lock:
                 changed = self.cp.set_instances(instances)
-            self._push(changed)
+            self._push(changed, "endpoint")
             self.registry_applied = generation
 
         await run_debounced(self.registry_events, handle)
@@ -217,7 +225,12 @@ class Api:
                 {"error": f"proxy {node_id!r} not found", "known": sorted(self.cp.snapshots)},
                 status=404,
             )
-        resources = self.cp.generated.get(matches[0], {})
+        parts = self.cp.generated.get(matches[0])
+        resources: Any = {}
+        if parts:
+            resources = parts[1]
+            for part in reversed(parts[0]):
+                resources = part.merged(resources)
         dump = {
             type_url: [
                 redact_private_key(MessageToDict(m, preserving_proto_field_name=True))
@@ -237,10 +250,10 @@ class Api:
         )
 
     async def prometheus(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.metrics), content_type="text/plain")
+        return web.Response(body=exposition(self.metrics), content_type="text/plain")
 
     async def ready(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True})
+        return web.json_response({"ready": True, "registry_applied": self.registry_applied})
 
 
 def _namespace(body: dict[str, Any]) -> str | None:

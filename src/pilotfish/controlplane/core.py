@@ -30,8 +30,11 @@ from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.state_files import STORE_FILE, write_atomically
-from pilotfish.translate import check_invariants, generate
-from pilotfish.xds.resources import Snapshot
+from pilotfish.translate import check_invariants
+from pilotfish.translate.carry import Carry
+from pilotfish.translate.generate import generate_parts
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.xds.resources import EncodeCache, Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
 
@@ -55,6 +58,8 @@ class ControlPlane:
         self.instances_path = state_dir / "instances.json"
         self.instances: tuple[WorkloadInstance, ...] = ()
         self.parsed = Parsed([], Manifest(), [])
+        self.carry = Carry()  # translation units reused from one push context to the next
+        self.encoded = EncodeCache()  # their serialised form, reused likewise
         self.push = PushContext(RegistrySnapshot())
         self.proxies: dict[str, Proxy] = {}
         self.snapshots: dict[str, Snapshot] = {}
@@ -62,7 +67,11 @@ class ControlPlane:
         self.lock = asyncio.Lock()
         self.generation_errors: dict[str, list[str]] = {}
         self.translation_notes: dict[str, list[Diagnostic]] = {}  # what translation warned of
-        self.generated: dict[str, Any] = {}  # node id -> last pushed ProxyResources (config_dump)
+        self.generated: dict[str, tuple[tuple[ProxyResources, ...], ProxyResources]] = {}
+        """node id -> (shared parts, own part) of the last pushed resources (config_dump)."""
+        self._shared: dict[int, tuple[ProxyResources, Snapshot, list[str]]] = {}
+        """id(shared part) -> (it, its snapshot, its invariant problems), for this push context:
+        the part several proxies share is checked and serialised once."""
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
 
     # ---- loading state ----------------------------------------------------------------------
@@ -84,6 +93,13 @@ class ControlPlane:
         return parsed.diagnostics
 
     def _rebuild(self) -> None:
+        self.push = self.push_context(carry=self.carry)
+        self._shared = {}
+        self.encoded.rotate()
+
+    def push_context(self, carry: Carry | None = None) -> PushContext:
+        """The push context of the current config and registry; with `carry`, translation
+        reuses what it built for earlier ones (without: everything is built from scratch)."""
         manifest = self.parsed.manifest
         registry = RegistrySnapshot(
             services=manifest.services, instances=self.instances, secrets=manifest.secrets
@@ -95,7 +111,9 @@ class ControlPlane:
             extension_providers=manifest.security.ext_authz_providers,
             trust_domain=manifest.mesh.trust_domain or DEFAULT_TRUST_DOMAIN,
         )
-        self.push = PushContext(registry=registry, configs=tuple(self.parsed.objects), mesh=mesh)
+        return PushContext(
+            registry=registry, configs=tuple(self.parsed.objects), mesh=mesh, carry=carry
+        )
 
     # ---- proxies --------------------------------------------------------------------------
     def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
@@ -112,17 +130,28 @@ class ControlPlane:
         return snapshot or self.snapshots.get(node_id)
 
     def _generate(self, node_id: str, proxy: Proxy) -> Snapshot | None:
-        resources = generate(proxy, self.push)
-        self.translation_notes[node_id] = list(resources.diagnostics)
-        problems = check_invariants(resources)
+        shared, own = generate_parts(proxy, self.push)
+        parts: list[Snapshot] = []
+        problems: list[str] = []
+        for index, part in enumerate(shared):
+            known = self._shared.get(id(part))
+            if known is None or known[0] is not part:
+                checked = check_invariants(part, context=shared[:index])
+                known = (part, Snapshot(part, cache=self.encoded), checked)
+                self._shared[id(part)] = known
+            parts.append(known[1])
+            problems.extend(known[2])
+        notes = [d for part in shared for d in part.diagnostics]
+        self.translation_notes[node_id] = notes + list(own.diagnostics)
+        problems.extend(check_invariants(own, context=shared))
         if problems:
             self.generation_errors[node_id] = problems
             log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
             return None
         self.generation_errors.pop(node_id, None)
-        snapshot = Snapshot(resources)
+        snapshot = Snapshot.compose([*parts, Snapshot(own)])
         if snapshot != self.snapshots.get(node_id):
-            self.generated[node_id] = resources
+            self.generated[node_id] = (shared, own)
         return snapshot
 
     def regenerate(self, node_ids: list[str]) -> dict[str, Snapshot]:

@@ -53,10 +53,23 @@ class DocumentStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._docs: dict[DocKey, dict[str, Any]] = {}
+        self._rendered: dict[int, tuple[dict[str, Any], str]] = {}
+        """id(document) -> (document, its YAML): a change re-renders only the documents it
+        brings (stored documents are never mutated; the pure-Python emitter is slow)."""
 
     @property
     def text(self) -> str:
-        return dump_yaml(self._docs.values()) if self._docs else ""
+        return self._render(list(self._docs.values()))
+
+    def _render(self, docs: list[dict[str, Any]]) -> str:
+        rendered: dict[int, tuple[dict[str, Any], str]] = {}
+        for doc in docs:
+            known = self._rendered.get(id(doc))
+            if known is None or known[0] is not doc:
+                known = (doc, dump_yaml([doc]))
+            rendered[id(doc)] = known
+        self._rendered = rendered
+        return "---\n".join(text for _, text in rendered.values())
 
     def read_text(self) -> str:
         return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
@@ -101,6 +114,6 @@ class DocumentStore:
 
     def commit(self, docs: list[dict[str, Any]]) -> None:
         """Persist then adopt: if the write fails, memory still holds the last good set."""
-        text = dump_yaml(docs) if docs else ""
+        text = self._render(docs)
         write_atomically(self.path, text)
         self.replace_all(docs)

@@ -8,11 +8,12 @@ and endpoints exactly like the manifest's services and instances.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, host_matches, resolve_host, specificity
 from pilotfish.config.mesh_security import ExtAuthzProvider
@@ -33,6 +34,7 @@ from pilotfish.registry.types import (
 )
 
 MESH_GATEWAY = "mesh"
+T = TypeVar("T")
 
 
 def exported_to(config: ConfigObject[Any], namespace: str) -> bool:
@@ -73,6 +75,9 @@ class PushContext:
     registry: RegistrySnapshot
     configs: tuple[ConfigObject[Any], ...] = ()
     mesh: MeshConfig = field(default_factory=MeshConfig)
+    carry: object = field(default=None, compare=False, repr=False)
+    """What translation keeps from one push context to the next (`translate.carry.Carry`),
+    passed from each push context to the one that replaces it; None: nothing is kept."""
 
     def __post_init__(self) -> None:
         entries = [c for c in self.configs if c.meta.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
@@ -115,7 +120,26 @@ class PushContext:
 
     def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
         """Instances the service selects (and its ServiceEntry endpoints), at the port's target
-        port, sorted by address; from an index built once per push context."""
+        port, sorted by address; from an index built once per push context, memoised."""
+        key = (service, port)
+        memo = self._endpoint_memo
+        if key not in memo:
+            memo[key] = self._endpoints(service, port)
+        return memo[key]
+
+    @cached_property
+    def _endpoint_memo(self) -> dict[tuple[Service, ServicePort], tuple[Endpoint, ...]]:
+        return {}
+
+    @cached_property
+    def services_by_namespace(self) -> dict[str, tuple[Service, ...]]:
+        """Registry services of each namespace, sorted by hostname."""
+        found: dict[str, list[Service]] = {}
+        for service in self.services:
+            found.setdefault(service.namespace, []).append(service)
+        return {namespace: tuple(services) for namespace, services in found.items()}
+
+    def _endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
         found = [
             Endpoint(
                 address=i.address,
@@ -143,9 +167,54 @@ class PushContext:
         return self.kind("VirtualService")
 
     def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
-        """Objects of one kind, sorted by (namespace, name): the order Istio resolves ties in.
-        Indexed once per push context."""
-        return self._by_kind.get(kind, ())
+        """Like `of_kind`, computed once per push context. Recorded while `recording`: what a
+        cached translation unit read, so it is reused only while that is unchanged."""
+        found = self._by_kind.get(kind, ())
+        for reads in self._recorders:
+            reads[kind] = found
+        return found
+
+    @cached_property
+    def _recorders(self) -> list[dict[str, tuple[ConfigObject[Any], ...]]]:
+        return []
+
+    @contextlib.contextmanager
+    def recording(self, reads: dict[str, tuple[ConfigObject[Any], ...]]) -> Iterator[None]:
+        """Record into `reads` every kind read with `kind()` inside the block."""
+        self._recorders.append(reads)
+        try:
+            yield
+        finally:
+            self._recorders.remove(reads)
+
+    def memoized(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()`, once per push context; the kinds it read are recorded again on every
+        later use, so a cached translation unit that uses the result depends on them too."""
+        found = self.memo.get(key)
+        if found is None:
+            reads: dict[str, tuple[ConfigObject[Any], ...]] = {}
+            with self.recording(reads):
+                value = build()
+            found = self.memo[key] = (value, reads)
+        else:
+            for recorder in self._recorders:
+                recorder.update(found[1])
+        result: T = found[0]
+        return result
+
+    def same_kind(self, kind: str, objects: tuple[ConfigObject[Any], ...]) -> bool:
+        """Whether `kind` is exactly `objects` here (the same objects, in the same order)."""
+        key = ("pilotfish.model.same_kind", kind, id(objects))
+        same = self.memo.get(key)
+        if same is None:
+            current = self._by_kind.get(kind, ())
+            same = current is objects or (
+                len(current) == len(objects)
+                and all(a is b for a, b in zip(current, objects, strict=True))
+            )
+            self.memo[key] = (same, objects)
+            return same
+        return bool(same[0])
 
     def destination_rule(
         self, host: str, proxy_namespace: str, service_namespace: str = ""
@@ -154,54 +223,97 @@ class PushContext:
 
         Namespaces are tried in order: the proxy's, the service's, the root namespace; inside
         one, the most specific host wins (exact before wildcard), ties by namespace/name.
+        Found through a host index (exact hosts by name, wildcards scanned), memoised.
         """
+        key = (host, proxy_namespace, service_namespace)
+        memo = self._rule_memo
+        if key in memo:
+            return memo[key]
+        found = None
         order = [proxy_namespace, service_namespace, self.mesh.root_namespace]
         for namespace in dict.fromkeys(n for n in order if n):
-            candidates = [
-                (specificity(resolved, host), rule)
-                for resolved, rule in self._rules_by_namespace.get(namespace, ())
-                if host_matches(resolved, host) and exported_to(rule, proxy_namespace)
-            ]
-            if candidates:
-                return min(candidates, key=lambda pair: pair[0])[1]
-        return None
+            found = _most_specific(self._rules_by_namespace.get(namespace), host, proxy_namespace)
+            if found is not None:
+                break
+        memo[key] = found
+        return found
+
+    def has_own_rule(self, host: str, namespace: str) -> bool:
+        """Whether a DestinationRule of `namespace` itself names `host` (exactly or by a
+        wildcard): only then may its proxies resolve `host` unlike the host's own namespace."""
+        index = self._rules_by_namespace.get(namespace)
+        if index is None:
+            return False
+        return host.lower() in index.exact or any(
+            host_matches(pattern, host) for _, pattern, _ in index.wildcards
+        )
 
     @cached_property
-    def _rules_by_namespace(self) -> dict[str, list[tuple[str, DestinationRule]]]:
-        """DestinationRules with their resolved host, by namespace, in namespace/name order."""
-        index: dict[str, list[tuple[str, DestinationRule]]] = {}
-        for rule in self.kind("DestinationRule"):
+    def _rule_memo(self) -> dict[tuple[str, str, str], ConfigObject[Any] | None]:
+        return {}
+
+    @cached_property
+    def _rules_by_namespace(self) -> dict[str, HostIndex]:
+        """DestinationRules by namespace, indexed by their resolved host."""
+        index: dict[str, HostIndex] = {}
+        for order, rule in enumerate(self._by_kind.get("DestinationRule", ())):
             if rule.spec.host:
                 resolved = resolve_host(rule.spec.host, rule.meta.namespace)
-                index.setdefault(rule.meta.namespace, []).append((resolved, rule))
+                index.setdefault(rule.meta.namespace, HostIndex()).add(resolved, order, rule)
+        return index
+
+    def mesh_virtual_service(self, host: str, namespace: str) -> ConfigObject[Any] | None:
+        """The sidecar VirtualService for a service host, among those exported to the proxy's
+        namespace: most specific host, then ns/name. From a host index, memoised."""
+        key = (host, namespace)
+        memo = self._vs_memo
+        if key not in memo:
+            memo[key] = _most_specific(self._mesh_vs_index, host, namespace)
+        return memo[key]
+
+    @cached_property
+    def _vs_memo(self) -> dict[tuple[str, str], ConfigObject[Any] | None]:
+        return {}
+
+    @cached_property
+    def _mesh_vs_index(self) -> HostIndex:
+        index = HostIndex()
+        for order, vs in enumerate(self._mesh_virtual_services):
+            for written in vs.spec.hosts or ():
+                index.add(resolve_host(written, vs.meta.namespace), order, vs)
         return index
 
     def mesh_virtual_services(self) -> tuple[VirtualService, ...]:
         """VirtualServices that apply to sidecars: `gateways` empty or containing `mesh`."""
+        self.kind("VirtualService")  # recorded: the caller reads them all
         return self._mesh_virtual_services
 
     @cached_property
     def _mesh_virtual_services(self) -> tuple[VirtualService, ...]:
         return tuple(
             vs
-            for vs in self.kind("VirtualService")
+            for vs in self._by_kind.get("VirtualService", ())
             if not (vs.spec.gateways or ()) or MESH_GATEWAY in vs.spec.gateways
         )
 
-    def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:
-        """The sidecar VirtualService for a service host, among those exported to the proxy's
-        namespace: most specific host, then namespace/name."""
-        best: tuple[tuple[int, int], int, VirtualService] | None = None
-        for order, vs in enumerate(self._mesh_virtual_services):
-            if not exported_to(vs, namespace):
-                continue
-            for written in vs.spec.hosts or ():
-                pattern = resolve_host(written, vs.meta.namespace)
-                if host_matches(pattern, host):
-                    candidate = (specificity(pattern, host), order, vs)
-                    if best is None or candidate[:2] < best[:2]:
-                        best = candidate
-        return None if best is None else best[2]
+    def source_label_matches(self) -> bool:
+        """Whether any VirtualService matches on `sourceLabels`: only then does a sidecar's
+        route configuration depend on its own labels (as Istio, which stops caching then)."""
+        return self._source_matches[0]
+
+    def source_matches(self) -> tuple[bool, bool]:
+        """Whether any VirtualService HTTP match uses `sourceLabels`, `sourceNamespace`."""
+        return self._source_matches
+
+    @cached_property
+    def _source_matches(self) -> tuple[bool, bool]:
+        labels = namespace = False
+        for vs in self._by_kind.get("VirtualService", ()):
+            for http in vs.spec.http or ():
+                for match in http.match or ():
+                    labels = labels or bool(getattr(match, "source_labels", None))
+                    namespace = namespace or bool(getattr(match, "source_namespace", None))
+        return labels, namespace
 
     def gateway_virtual_services(self, gateway_key: str) -> tuple[VirtualService, ...]:
         """VirtualServices bound to a Gateway (`ns/name`; short names resolve in the VS's ns)."""
@@ -228,6 +340,37 @@ class PushContext:
         digest.update(repr(self.registry.services).encode())
         digest.update(repr(self.registry.instances).encode())
         return digest.hexdigest()[:12]
+
+
+class HostIndex:
+    """Configs by the host patterns they name: exact hosts in a dict (lower-cased), wildcard
+    patterns in a list; `order` is the config's position in namespace/name order."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[tuple[int, str, ConfigObject[Any]]]] = {}
+        self.wildcards: list[tuple[int, str, ConfigObject[Any]]] = []
+
+    def add(self, pattern: str, order: int, config: ConfigObject[Any]) -> None:
+        if pattern.startswith("*"):
+            self.wildcards.append((order, pattern, config))
+        else:
+            self.exact.setdefault(pattern.lower(), []).append((order, pattern, config))
+
+
+def _most_specific(index: HostIndex | None, host: str, namespace: str) -> ConfigObject[Any] | None:
+    """Among configs exported to `namespace` whose pattern covers `host`: the most specific
+    pattern (exact before longer wildcards), then the first in namespace/name order."""
+    if index is None:
+        return None
+    best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
+    candidates = index.exact.get(host.lower(), []) + index.wildcards
+    for order, pattern, config in candidates:
+        if not host_matches(pattern, host) or not exported_to(config, namespace):
+            continue
+        candidate = (specificity(pattern, host), order, config)
+        if best is None or candidate[:2] < best[:2]:
+            best = candidate
+    return None if best is None else best[2]
 
 
 def _identity(configs: Iterable[ConfigObject[Any]]) -> Iterable[str]:

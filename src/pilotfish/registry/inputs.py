@@ -81,9 +81,20 @@ class StoredDocument:
 
 
 def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]:
-    """The manifest held in stored documents (cheap: no YAML involved)."""
-    return parse_manifest(
-        StoredDocument(d)
-        for d in docs
-        if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
-    )
+    """The manifest held in stored documents (cheap: no YAML involved). Recent results are
+    kept: a change that brings no manifest document (stored documents are never mutated, so
+    the same objects mean the same manifest) does not parse thousands of them again, and the
+    registry keeps the same `Service` objects."""
+    chosen = [d for d in docs if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))]
+    key = tuple(id(d) for d in chosen)
+    known = _recent_manifests.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):
+        return known[1][0], list(known[1][1])
+    result = parse_manifest(StoredDocument(d) for d in chosen)
+    _recent_manifests[key] = (chosen, result)
+    while len(_recent_manifests) > 4:
+        del _recent_manifests[next(iter(_recent_manifests))]
+    return result
+
+
+_recent_manifests: dict[tuple[int, ...], Any] = {}

@@ -102,6 +102,8 @@ class WorkloadInstance:
 
     def port_for(self, port: ServicePort) -> int:
         """The port this instance serves a service port on (WorkloadEntry `ports` first)."""
+        if not self.port_map:
+            return port.target_port
         return dict(self.port_map).get(port.name, port.target_port)
 
     @property

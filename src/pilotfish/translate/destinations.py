@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from pilotfish.config.hosts import resolve_host
 from pilotfish.config.objects import Diagnostic, VirtualService
-from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.registry.types import Service
 from pilotfish.translate import names
 
 if TYPE_CHECKING:
@@ -39,6 +39,12 @@ D = TypeVar("D", "HTTPRouteDestination", "RouteDestination")
 """A route's destination: HTTP routes' carry headers, TCP/TLS routes' do not."""
 
 
+class ServiceLookup(Protocol):
+    """What routes read of the registry (a `RegistrySnapshot`, or a view of one)."""
+
+    def service(self, hostname: str) -> Service | None: ...
+
+
 @dataclass(frozen=True)
 class Target(Generic[D]):
     """One usable destination of a route: its cluster and weight (100 when it is alone)."""
@@ -53,7 +59,7 @@ class Destinations:
     """Where a route's destinations are resolved: the registry, the outbound clusters that
     exist, the port the route serves, and where diagnostics go."""
 
-    registry: RegistrySnapshot
+    registry: ServiceLookup
     clusters: Mapping[str, object]
     port: int
     diagnostics: list[Diagnostic]

@@ -11,11 +11,12 @@ Pure: reads only its arguments; never raises for config problems.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
+from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
-from pilotfish.config.objects import DestinationRule, Diagnostic
+from pilotfish.config.objects import Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
@@ -23,15 +24,13 @@ from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import (
     gateway_tls_tcp,
     listeners,
-    mesh_tls,
     names,
     service_entries,
     sidecar_scope,
     tcp,
 )
-from pilotfish.translate.authz import authz_filters
+from pilotfish.translate.authz import AuthzFilters, authz_filters
 from pilotfish.translate.clusters import OutboundClusterSpec
-from pilotfish.translate.endpoints import load_assignment
 from pilotfish.translate.gateway_http import (
     apply_https_redirect,
     gateway_ports,
@@ -39,67 +38,11 @@ from pilotfish.translate.gateway_http import (
     with_blackhole_vhost,
 )
 from pilotfish.translate.observability import decorate
+from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
-
-if TYPE_CHECKING:
-    from pilotfish.config.models.networking import (
-        Subset,
-    )
-
-
-def outbound_cluster_specs(
-    namespace: str, push: PushContext, diagnostics: list[Diagnostic]
-) -> dict[str, OutboundClusterSpec]:
-    """Every outbound cluster for proxies in `namespace`, by name, in sorted order."""
-    specs: dict[str, OutboundClusterSpec] = {}
-    for service in push.services:
-        rule = push.destination_rule(service.hostname, namespace, service.namespace)
-        top = rule.spec.traffic_policy if rule is not None else None
-        subsets = _subsets(rule, diagnostics) if rule is not None else []
-        for port in service.ports:
-            base = OutboundClusterSpec(service, port, policy=effective_policy(top, None, port.port))
-            specs[base.name] = base
-            if rule is not None and _passthrough(base):
-                diagnostics.append(_passthrough_note(rule, service.hostname, port.port))
-            for subset in subsets:
-                spec = OutboundClusterSpec(
-                    service,
-                    port,
-                    subset=subset.name or "",
-                    subset_labels=cluster_builders.subset_labels(subset),
-                    policy=effective_policy(top, subset.traffic_policy, port.port),
-                )
-                specs[spec.name] = spec
-    return dict(sorted(specs.items()))
-
-
-def _passthrough(spec: OutboundClusterSpec) -> bool:
-    lb = spec.policy.load_balancer
-    return lb is not None and lb.simple == "PASSTHROUGH"
-
-
-def _passthrough_note(rule: DestinationRule, host: str, port: int) -> Diagnostic:
-    """Istio's PASSTHROUGH sends a connection to the address the caller dialled. In local mode
-    callers address services by name through their sidecar, so there is no such address."""
-    return rule.diagnostic(
-        f"loadBalancer PASSTHROUGH for {host}:{port} needs the address the caller dialled, which "
-        "local mode does not have (apps reach services by name): requests will get 503",
-        "spec.trafficPolicy.loadBalancer.simple",
-    )
-
-
-def _subsets(rule: DestinationRule, diagnostics: list[Diagnostic]) -> list[Subset]:
-    kept: dict[str, Subset] = {}
-    for index, subset in enumerate(rule.spec.subsets or ()):
-        if not subset.name or subset.name in kept:
-            message = f"subset {subset.name!r} is unnamed or repeated: ignored"
-            diagnostics.append(rule.diagnostic(message, f"spec.subsets[{index}]"))
-            continue
-        kept[subset.name] = subset
-    return list(kept.values())
+from pilotfish.type_urls import CLUSTER, ENDPOINT
 
 
 def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bool:
@@ -107,8 +50,8 @@ def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bo
     labels = proxy.label_map
     protocols = [
         port.protocol
-        for service in push.services
-        if service.namespace == proxy.namespace and service.selects(labels)
+        for service in push.services_by_namespace.get(proxy.namespace, ())
+        if service.selects(labels)
         for port in service.ports
         if port.target_port == container_port
     ]
@@ -117,58 +60,47 @@ def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bo
 
 def _outbound(
     namespace: str, push: PushContext
-) -> tuple[dict[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]:
-    """Outbound cluster specs, clusters and endpoints: the same for every proxy of a namespace,
-    so computed once per push context and namespace (the messages are shared: never mutate)."""
-    key = ("pilotfish.translate.outbound", namespace)
-    if key not in push.memo:
-        diagnostics: list[Diagnostic] = []
-        specs = outbound_cluster_specs(namespace, push, diagnostics)
-        messages: list[Message] = []
-        for spec in specs.values():
-            cluster = cluster_builders.outbound_cluster(spec)
-            mesh_tls.apply_mesh_tls(cluster, spec, push)
-            if service_entries.needs_own_endpoints(spec):
-                messages.append(service_entries.reshape_cluster(cluster, spec, push))
-                continue
-            messages.append(cluster)
-            messages.append(load_assignment(spec, push))
-        push.memo[key] = (specs, tuple(messages), tuple(diagnostics))
-    result: tuple[dict[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]
-    result = push.memo[key]
-    return result
+) -> tuple[Mapping[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]:
+    """Outbound cluster specs, clusters and endpoints for proxies of a namespace (shared: never
+    mutate the messages)."""
+    block = outbound_block(namespace, push)
+    messages = (*block.resources[CLUSTER].values(), *block.resources[ENDPOINT].values())
+    return block.specs, messages, block.diagnostics
 
 
 def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
+    """Everything `proxy` needs: the parts it shares and its own part, merged."""
+    shared, own = generate_parts(proxy, push)
+    merged = own
+    for part in reversed(shared):
+        merged = part.merged(merged)
+    return merged
+
+
+def generate_parts(
+    proxy: Proxy, push: PushContext
+) -> tuple[tuple[ProxyResources, ...], ProxyResources]:
+    """(shared parts, own part). Shared: the outbound clusters and endpoints (one object for
+    every namespace that resolves them alike), then what sidecars of one namespace (and scope)
+    share — the `http_proxy` route configuration and the special clusters; each built once per
+    push context and handed to every proxy as the same object. Own: the listeners bound to the
+    proxy's address and its inbound side. Gateways get everything as their own part."""
     full_push, push = push, sidecar_scope.scoped_push(proxy, push)
-    specs, outbound, found = _outbound(proxy.namespace, push)
-    diagnostics = list(found)
-    messages = list(outbound)
-    messages.append(cluster_builders.blackhole_cluster())
     authz = authz_filters(proxy, full_push)
-    diagnostics.extend(authz.http_notes)
-    normalization = push.mesh.path_normalization
     if proxy.is_gateway:
-        for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
-            messages.append(
-                listeners.gateway_listener(proxy.bind_address, port, authz.http, normalization)
-            )
-            config = gateway_route_config(gateway_port, push, specs, diagnostics)
-            config = apply_https_redirect(config, gateway_port)
-            messages.append(with_blackhole_vhost(config, port))
-        messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
-        return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
-    forward_proxy = any(service_entries.uses_forward_proxy(s) for s in specs.values())
+        return (), _gateway(proxy, push, full_push, authz)
+    block = outbound_block(proxy.namespace, push)
+    shared = (block.resources, _namespace_part(proxy, push))
+    diagnostics: list[Diagnostic] = list(authz.http_notes)
+    normalization = push.mesh.path_normalization
+    specs = block.specs
+    forward_proxy = block.forward_proxy
     passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"
-    if passthrough:
-        messages.append(cluster_builders.passthrough_cluster())
-    messages.append(
+    messages: list[Message] = [
         listeners.outbound_http_proxy_listener(
             proxy.ip, proxy.outbound_port, passthrough=passthrough or forward_proxy
         )
-    )
-    http_proxy = http_proxy_route_config(proxy, push, specs, diagnostics)
-    messages.append(service_entries.tidy_http_proxy_domains(http_proxy, push))
+    ]
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     if ingress is None:
@@ -195,7 +127,62 @@ def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))
         if http:
             messages.append(inbound_route_config(container_port))
+    route_config, notes = _http_proxy_route(proxy, push)
+    messages.append(route_config)
+    diagnostics.extend(notes)
+    return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
+
+
+def _gateway(
+    proxy: Proxy, push: PushContext, full_push: PushContext, authz: AuthzFilters
+) -> ProxyResources:
+    specs, outbound, found = _outbound(proxy.namespace, push)
+    diagnostics = list(found) + list(authz.http_notes)
+    messages = list(outbound)
+    messages.append(cluster_builders.blackhole_cluster())
+    normalization = push.mesh.path_normalization
+    for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
+        messages.append(
+            listeners.gateway_listener(proxy.bind_address, port, authz.http, normalization)
+        )
+        config = gateway_route_config(gateway_port, push, specs, diagnostics)
+        config = apply_https_redirect(config, gateway_port)
+        messages.append(with_blackhole_vhost(config, port))
+    messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
-__all__ = ["generate", "names", "outbound_cluster_specs"]
+def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
+    """What sidecars of one namespace share besides the outbound block: the special clusters
+    (and the outbound block's diagnostics), memoised per push context."""
+    key = ("pilotfish.translate.namespace_part", proxy.namespace)
+    found: ProxyResources | None = push.memo.get(key)
+    if found is None:
+        messages: list[Message] = [cluster_builders.blackhole_cluster()]
+        if push.mesh.outbound_traffic_policy != "REGISTRY_ONLY":
+            messages.append(cluster_builders.passthrough_cluster())
+        found = ProxyResources.build(messages, outbound_block(proxy.namespace, push).diagnostics)
+        push.memo[key] = found
+    return found
+
+
+def _http_proxy_route(
+    proxy: Proxy, push: PushContext
+) -> tuple[route_pb2.RouteConfiguration, tuple[Diagnostic, ...]]:
+    """The `http_proxy` route configuration before `decorate` (which adds the proxy's own peer
+    metadata header to each route, so the decorated copy is the proxy's own): the same for the
+    sidecars of a namespace (and for their labels only when some VirtualService matches on
+    `sourceLabels`), memoised per push context; never mutate it."""
+    labels = proxy.labels if push.source_label_matches() else ()
+    key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels)
+    found: tuple[route_pb2.RouteConfiguration, tuple[Diagnostic, ...]] | None = push.memo.get(key)
+    if found is None:
+        diagnostics: list[Diagnostic] = []
+        specs = outbound_block(proxy.namespace, push).specs
+        config = http_proxy_route_config(proxy, push, specs, diagnostics)
+        found = (service_entries.tidy_http_proxy_domains(config, push), tuple(diagnostics))
+        push.memo[key] = found
+    return found
+
+
+__all__ = ["generate", "generate_parts", "names", "outbound_cluster_specs"]

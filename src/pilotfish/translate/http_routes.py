@@ -22,11 +22,10 @@ from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from google.protobuf import wrappers_pb2
 
 from pilotfish.config.objects import ConfigObject, Diagnostic, VirtualService
-from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.delegates import http_routes
-from pilotfish.translate.destinations import Destinations, lone_destination, split
+from pilotfish.translate.destinations import Destinations, ServiceLookup, lone_destination, split
 from pilotfish.translate.envoy_pb import duration, duration_of, pack
 from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import match_applies, route_match
@@ -59,7 +58,7 @@ def with_istio_route_defaults(
 class RouteContext:
     """What building routes for one virtual host needs to know; collects diagnostics."""
 
-    registry: RegistrySnapshot
+    registry: ServiceLookup
     clusters: Mapping[str, OutboundClusterSpec]
     port: int
     gateway: str  # "mesh" for sidecars, "ns/name" for a gateway

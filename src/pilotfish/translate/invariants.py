@@ -9,7 +9,7 @@ bind the same address and port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -24,15 +24,51 @@ from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, resource_name
 
 
-def check_invariants(resources: ProxyResources) -> list[str]:
-    """Problems with a snapshot, one message each; an empty list means it is consistent."""
+class _Any(Mapping[str, object]):
+    """Membership in any of several mappings (a proxy's own part and the parts it shares)."""
+
+    def __init__(self, parts: list[Mapping[str, object]]) -> None:
+        self.parts = parts
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in part for part in self.parts)
+
+    def __getitem__(self, key: str) -> object:
+        for part in self.parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(k for part in self.parts for k in part))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def check_invariants(
+    resources: ProxyResources, context: Sequence[ProxyResources] = ()
+) -> list[str]:
+    """Problems with a snapshot, one message each; an empty list means it is consistent.
+
+    With `context` (the parts a proxy shares with others, each checked once on its own),
+    `resources` is one more part: references may point into any of them, names must not repeat
+    across them, and only `resources` is walked — so a proxy costs what it owns, not what it
+    shares.
+    """
     problems: list[str] = []
-    for type_url in (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET):
+    types = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET)
+    for type_url in types:
         for key, message in resources[type_url].items():
             name = resource_name(type_url, message)
             if name != key:
                 problems.append(f"{type_url}: key {key!r} != name {name!r}")
-    clusters = resources[CLUSTER]
+            if any(key in part[type_url] for part in context):
+                problems.append(f"{type_url}: {key!r} is both shared and the proxy's own")
+    seen: Mapping[str, Mapping[str, object]] = (
+        {t: _Any([resources[t], *(p[t] for p in context)]) for t in types} if context else resources
+    )
+    clusters = seen[CLUSTER]
     for config_name, config in resources[ROUTE].items():
         assert isinstance(config, route_pb2.RouteConfiguration)
         domains: set[str] = set()
@@ -57,19 +93,19 @@ def check_invariants(resources: ProxyResources) -> list[str]:
             problems.append(f"listeners {addresses[where]} and {name} both bind {where}")
         addresses.setdefault(where, name)
         for rds in _listener_rds_names(listener):
-            if rds not in resources[ROUTE]:
+            if rds not in seen[ROUTE]:
                 problems.append(f"listener {name}: route configuration {rds!r} does not exist")
         for cluster in _listener_tcp_clusters(listener):
             if cluster not in clusters:
                 problems.append(f"listener {name}: cluster {cluster!r} does not exist")
         for secret in _listener_sds_names(listener):
-            if secret not in resources[SECRET]:
+            if secret not in seen[SECRET]:
                 problems.append(f"listener {name}: SDS secret {secret!r} does not exist")
-    for name, cluster in clusters.items():
+    for name, cluster in resources[CLUSTER].items():
         assert isinstance(cluster, cluster_pb2.Cluster)
         if cluster.type == cluster_pb2.Cluster.EDS and not cluster.HasField("cluster_type"):
             service = cluster.eds_cluster_config.service_name or name
-            if service not in resources[ENDPOINT]:
+            if service not in seen[ENDPOINT]:
                 problems.append(f"EDS cluster {name}: no ClusterLoadAssignment {service!r}")
     return problems
 

@@ -53,10 +53,7 @@ def _has_selector(policy: Any) -> bool:
 
 def effective_mtls(namespace: str, labels: dict[str, str], push: PushContext) -> EffectiveMtls:
     key = ("pilotfish.translate.peer_authentication", namespace, tuple(sorted(labels.items())))
-    if key not in push.memo:
-        push.memo[key] = _compose(namespace, labels, push)
-    result: EffectiveMtls = push.memo[key]
-    return result
+    return push.memoized(key, lambda: _compose(namespace, labels, push))
 
 
 def _compose(namespace: str, labels: dict[str, str], push: PushContext) -> EffectiveMtls:

@@ -64,6 +64,15 @@ class ProxyResources(Mapping[str, Mapping[str, Message]]):
             found[type_url][name] = message
         return cls(found, problems)
 
+    def merged(self, other: ProxyResources) -> ProxyResources:
+        """Both parts in one (names are unique across them: `check_invariants` says so)."""
+        if not any(other.values()) and not other.diagnostics:
+            return self
+        return ProxyResources(
+            {t: {**self[t], **other[t]} for t in RESOURCE_TYPES},
+            self.diagnostics + other.diagnostics,
+        )
+
     def __getitem__(self, type_url: str) -> Mapping[str, Message]:
         return self._by_type[type_url]
 

@@ -162,9 +162,14 @@ def sidecar_tcp_listeners(
 ) -> list[listener_pb2.Listener]:
     """One outbound listener per TCP-family service port the proxy can see; listen ports are
     allocated over `all_services` (unscoped), as the agent does for the app's environment."""
-    inbound = [container for container, _ in proxy.app_ports]
+    inbound = tuple(container for container, _ in proxy.app_ports)
     found = []
-    for item in outbound_tcp_ports(all_services, inbound):
+    services = tuple(all_services)
+    key = ("pilotfish.translate.tcp_ports", id(services) if services else 0, inbound)
+    ports = push.memo.get(key)
+    if ports is None or ports[0] is not services:  # the same for every proxy: memoised
+        ports = push.memo[key] = (services, outbound_tcp_ports(services, inbound))
+    for item in ports[1]:
         service, port = item.service, item.port
         if names.outbound_cluster(port.port, service.hostname) not in clusters:
             continue

@@ -10,16 +10,20 @@ sends unknown hosts to the passthrough cluster (ALLOW_ANY) or answers 502 (REGIS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.config.objects import Diagnostic
+from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Service, ServicePort
 from pilotfish.translate import names
+from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import duration
 from pilotfish.translate.http_routes import (
@@ -52,6 +56,19 @@ def http_proxy_route_config(
     clusters: Mapping[str, OutboundClusterSpec],
     diagnostics: list[Diagnostic],
 ) -> route_pb2.RouteConfiguration:
+    """The sidecar's `http_proxy` route configuration. Each virtual host is a `Carry` unit keyed
+    by what it depends on (service, port, domains, the VirtualService object, the cluster specs
+    object, the proxy's labels and namespace only when some VirtualService matches on them), plus
+    the services and the config kinds its routes looked up: a VirtualService change rebuilds only
+    the virtual hosts of its hosts, and one virtual host serves every namespace alike."""
+    carry = carry_of(push)
+    by_host = push.memo.get("pilotfish.translate.services_by_host")
+    if by_host is None:
+        by_host = push.memo["pilotfish.translate.services_by_host"] = {
+            s.hostname: s for s in push.services
+        }
+    carry.provide(push, "services", by_host)
+    labels_matter, namespace_matters = push.source_matches()
     config = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     claimed: set[str] = set()
     for service in push.services:
@@ -59,36 +76,118 @@ def http_proxy_route_config(
         for port in service.ports:
             if not port.protocol.is_http:
                 continue
-            domains = [
-                d for d in service_domains(service, port, proxy.namespace) if d not in claimed
-            ]
+            domains = _domains(push, service, port, proxy.namespace)
+            if claimed.intersection(domains):
+                domains = tuple(d for d in domains if d not in claimed)
             if not domains:
                 continue
             claimed.update(domains)
-            ctx = RouteContext(
-                registry=push.registry,
-                clusters=clusters,
-                port=port.port,
-                gateway=MESH_GATEWAY,
-                proxy_labels=proxy.label_map,
-                diagnostics=diagnostics,
-                proxy_namespace=proxy.namespace,
-                virtual_services=push.kind("VirtualService"),
+            labels = proxy.labels if labels_matter and _may_match_labels(vs) else ()
+            key = (
+                "pilotfish.translate.vhost",
+                id(service),
+                port.port,
+                domains,
+                id(vs),
+                id(clusters),
+                labels,
+                proxy.namespace if namespace_matters else "",
             )
-            routes = virtual_service_routes(vs, ctx) if vs is not None else []
-            if not routes:
-                cluster = names.outbound_cluster(port.port, service.hostname)
-                routes = [
-                    default_route(cluster, hash_policies(clusters[cluster].policy.load_balancer))
-                ]
-            config.virtual_hosts.append(
-                rc_pb2.VirtualHost(
-                    name=names.vhost(service.hostname, port.port), domains=domains, routes=routes
-                )
+            build = partial(
+                _vhost, push, carry, proxy, service, port, domains, vs, clusters, labels
             )
+            unit = carry.unit(push, key, build, keep=(vs, clusters, service))
+            diagnostics.extend(unit.diagnostics)
+            config.virtual_hosts.append(unit.vhost)
     config.virtual_hosts.extend(connect_vhosts(proxy, push, clusters, claimed))
     config.virtual_hosts.append(catch_all_vhost(push.mesh.outbound_traffic_policy))
     return with_istio_route_defaults(config)
+
+
+def _may_match_labels(vs: ConfigObject[Any] | None) -> bool:
+    """Whether routes built from `vs` may depend on the caller's labels (a `sourceLabels`
+    match, or a delegate, whose matches are the delegate's)."""
+    for http in (vs.spec.http or ()) if vs is not None else ():
+        if http.delegate is not None:
+            return True
+        if any(getattr(m, "source_labels", None) for m in http.match or ()):
+            return True
+    return False
+
+
+def _domains(
+    push: PushContext, service: Service, port: ServicePort, namespace: str
+) -> tuple[str, ...]:
+    """`service_domains`, memoised per push context (it depends on the namespace only through
+    whether it is the service's own)."""
+    key = ("pilotfish.translate.domains", id(service), port.port, service.namespace == namespace)
+    found: tuple[str, ...] | None = push.memo.get(key)
+    if found is None:
+        found = tuple(service_domains(service, port, namespace))
+        push.memo[key] = found
+    return found
+
+
+@dataclass(frozen=True)
+class _VhostUnit:
+    vhost: rc_pb2.VirtualHost
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class _ServicesByHost:
+    """`RegistrySnapshot.service` over a watched hostname -> Service mapping."""
+
+    def __init__(self, by_host: Mapping[str, Service]) -> None:
+        self.by_host = by_host
+
+    def service(self, hostname: str) -> Service | None:
+        found: Service | None = self.by_host.get(hostname)
+        return found
+
+
+class _LazyKind(Sequence[ConfigObject[Any]]):
+    """`push.kind(kind)`, read (and so recorded) only if something looks at it."""
+
+    def __init__(self, push: PushContext, kind: str) -> None:
+        self.push, self.kind = push, kind
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.push.kind(self.kind)[index]
+
+    def __len__(self) -> int:
+        return len(self.push.kind(self.kind))
+
+
+def _vhost(
+    push: PushContext,
+    carry: Carry,
+    proxy: Proxy,
+    service: Service,
+    port: ServicePort,
+    domains: tuple[str, ...],
+    vs: ConfigObject[Any] | None,
+    clusters: Mapping[str, OutboundClusterSpec],
+    labels: tuple[tuple[str, str], ...],
+) -> _VhostUnit:
+    notes: list[Diagnostic] = []
+    ctx = RouteContext(
+        registry=_ServicesByHost(carry.watch("services")),
+        clusters=clusters,
+        port=port.port,
+        gateway=MESH_GATEWAY,
+        proxy_labels=dict(labels),
+        diagnostics=notes,
+        proxy_namespace=proxy.namespace,
+        virtual_services=_LazyKind(push, "VirtualService"),
+    )
+    routes = virtual_service_routes(vs, ctx) if vs is not None else []
+    if not routes:
+        cluster = names.outbound_cluster(port.port, service.hostname)
+        routes = [default_route(cluster, hash_policies(clusters[cluster].policy.load_balancer))]
+    vhost = rc_pb2.VirtualHost(
+        name=names.vhost(service.hostname, port.port), domains=domains, routes=routes
+    )
+    return _VhostUnit(vhost, tuple(notes))
 
 
 def connect_route(name: str, cluster: str) -> rc_pb2.Route:

@@ -1,50 +1,137 @@
-"""Prometheus metrics of the xDS server, named as Istio's pilot names them where they exist.
+"""Prometheus metrics of the control plane, with istiod's names, types, labels and buckets.
 
 Owns: `XdsMetrics`, registered in a `CollectorRegistry` passed in (never the global one), so
-several servers in one process do not clash.
+several servers in one process do not clash. Istio's sums are exported as counters WITHOUT the
+`_total` suffix, as istiod exports them (`pilot_xds_pushes{type="cds"} 12`).
 
-| metric | kind | labels | meaning |
+| metric | kind | labels | meaning (Istio's) |
 |---|---|---|---|
-| `pilot_xds_pushes` (`_total`) | counter | type (cds, eds, lds, rds, sds) | responses sent |
-| `pilot_total_xds_rejects` (`_total`) | counter | type | NACKs received from proxies |
-| `pilot_xds_push_time` | histogram | type | seconds from sending a response to its ACK |
+| `pilot_xds` | gauge | version | proxies connected over xDS |
+| `pilot_xds_pushes` | counter | type (cds, eds, lds, rds, sds) | responses sent |
+| `pilot_xds_push_time` | histogram | type | seconds from queueing a response to written |
+| `pilot_proxy_queue_time` | histogram | — | seconds a response waits for a write slot |
 | `pilot_proxy_convergence_time` | histogram | — | seconds from a new snapshot to all of it ACKed |
-| `pilot_xds` | gauge | — | open ADS streams |
+| `pilot_push_triggers` | counter | type (config, endpoint) | pushes, by reason |
+| `pilot_total_xds_rejects` | counter | type | responses NACKed by proxies |
+| `pilot_xds_config_size_bytes` | histogram | type | size of the responses pushed |
+| `pilot_services` | gauge | — | services known to the control plane |
+| `pilot_virt_services` | gauge | — | VirtualServices known to the control plane |
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterator
 
-_PUSH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-_CONVERGENCE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 3, 5, 10, 20, 30)
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+
+_TIME_BUCKETS = (0.01, 0.1, 1, 3, 5, 10, 20, 30)  # pilot_xds_push_time
+_PROXY_BUCKETS = (0.1, 0.5, 1, 3, 5, 10, 20, 30)  # convergence, queue time
+_SIZE_BUCKETS = (1, 10_000, 1_000_000, 4_000_000, 10_000_000, 40_000_000)
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The text format of `registry`, with sums named as istiod names them: prometheus_client
+    writes `_total` into the HELP/TYPE lines of every counter, istiod does not."""
+    text = generate_latest(registry)
+    for name in SUM_NAMES:
+        raw = name.encode()
+        text = text.replace(b"# HELP " + raw + b"_total ", b"# HELP " + raw + b" ")
+        text = text.replace(b"# TYPE " + raw + b"_total ", b"# TYPE " + raw + b" ")
+    return text
+
+
+SUM_NAMES = ("pilot_xds_pushes", "pilot_total_xds_rejects", "pilot_push_triggers")
+
+
+class Sum:
+    """A counter exported as istiod does, without `_total`: `.labels(type).inc()`."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.values: dict[str, float] = {}
+        registry.register(self)
+
+    def labels(self, kind: str) -> _Child:
+        return _Child(self, kind)
+
+    def value(self, kind: str) -> float:
+        return self.values.get(kind, 0.0)
+
+    def collect(self) -> Iterator[Metric]:
+        metric = Metric(self.name, self.documentation, "counter")
+        for kind, value in sorted(self.values.items()):
+            metric.add_sample(self.name, {"type": kind}, value)
+        yield metric
+
+    def describe(self) -> Iterator[Metric]:
+        yield Metric(self.name, self.documentation, "counter")
+
+
+class _Child:
+    def __init__(self, parent: Sum, kind: str) -> None:
+        self.parent, self.kind = parent, kind
+
+    def inc(self, amount: float = 1.0) -> None:
+        values = self.parent.values
+        values[self.kind] = values.get(self.kind, 0.0) + amount
 
 
 class XdsMetrics:
-    """The server's counters, histograms and gauge, all in one registry."""
+    """The control plane's metrics, all in one registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.pushes = Counter(
-            "pilot_xds_pushes", "xDS responses sent, by type.", ["type"], registry=registry
+        self.pushes = Sum(
+            "pilot_xds_pushes",
+            "Pilot build and send errors for lds, rds, cds and eds.",
+            registry,
         )
-        self.rejects = Counter(
+        self.rejects = Sum(
             "pilot_total_xds_rejects",
-            "xDS responses rejected (NACKed) by proxies, by type.",
-            ["type"],
-            registry=registry,
+            "Total number of XDS responses from pilot rejected.",
+            registry,
+        )
+        self.triggers = Sum(
+            "pilot_push_triggers",
+            "Total number of times a push was triggered, labeled by reason for the push.",
+            registry,
         )
         self.push_time = Histogram(
             "pilot_xds_push_time",
-            "Seconds from sending an xDS response to its ACK, by type.",
+            "Total time in seconds Pilot takes to push lds, rds, cds and eds.",
             ["type"],
-            buckets=_PUSH_BUCKETS,
+            buckets=_TIME_BUCKETS,
+            registry=registry,
+        )
+        self.queue_time = Histogram(
+            "pilot_proxy_queue_time",
+            "Time in seconds, a proxy is in the push queue before being dequeued.",
+            buckets=_PROXY_BUCKETS,
             registry=registry,
         )
         self.convergence_time = Histogram(
             "pilot_proxy_convergence_time",
-            "Seconds from a new snapshot to the proxy having ACKed all of it.",
-            buckets=_CONVERGENCE_BUCKETS,
+            "Delay in seconds between config change and a proxy receiving all required "
+            "configuration.",
+            buckets=_PROXY_BUCKETS,
             registry=registry,
         )
-        self.connections = Gauge("pilot_xds", "Open ADS streams from proxies.", registry=registry)
+        self.config_size = Histogram(
+            "pilot_xds_config_size_bytes",
+            "Distribution of configuration sizes pushed to clients",
+            ["type"],
+            buckets=_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.connections = Gauge(
+            "pilot_xds",
+            "Number of endpoints connected to this pilot using XDS.",
+            ["version"],
+            registry=registry,
+        )
+        self.services = Gauge("pilot_services", "Total services known to pilot.", registry=registry)
+        self.virtual_services = Gauge(
+            "pilot_virt_services", "Total virtual services known to pilot.", registry=registry
+        )

