@@ -116,11 +116,16 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
     messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
     messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
     messages += kube_object_messages(kube)
+    auto_allocated = _dns_auto_allocation(kube)
     for se in by_kind["ServiceEntry"]:
         spec = se.spec
+        status = se.raw.get("status")
+        allocated = isinstance(status, dict) and bool(status.get("addresses"))
         if (
             isinstance(spec, ServiceEntrySpec)
             and not spec.addresses
+            and not allocated
+            and not auto_allocated
             and any((p.protocol or "TCP").upper() == "TCP" for p in spec.ports)
         ):
             text = "ServiceEntry addresses are required for this protocol."
@@ -128,6 +133,29 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
                 AnalysisMessage("Warning", "IST0134", *_ident(se)[:2], text, se.meta.source)
             )
     return messages
+
+
+def _dns_auto_allocation(kube: Kube) -> bool:
+    """The mesh config (ConfigMap istio in istio-system) captures DNS and allocates addresses
+    for ServiceEntries, as Istio's ProtocolAddressesAnalyzer reads it."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    for config_map in kube.config_maps:
+        if (config_map.namespace, config_map.name) != ("istio-system", "istio"):
+            continue
+        try:
+            mesh = YAML(typ="safe").load(str((config_map.data.get("data") or {}).get("mesh", "")))
+        except YAMLError:
+            return False
+        metadata = ((mesh or {}).get("defaultConfig") or {}).get("proxyMetadata") or {}
+        if metadata.get("ISTIO_META_DNS_CAPTURE") != "true":
+            return False
+        return "true" in (
+            metadata.get("ISTIO_META_DNS_AUTO_ALLOCATE"),
+            metadata.get("PILOT_ENABLE_IP_AUTOALLOCATE"),
+        )
+    return False
 
 
 def _virtual_service(

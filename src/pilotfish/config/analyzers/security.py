@@ -1,17 +1,8 @@
-"""Analyzers of who a policy applies to: IST0127 (NoMatchingWorkloadsFound, Warning) and IST0113
-(MTLSPolicyConflict, Error).
-
-IST0127, as Istio's AuthorizationPolicy analyzer: a policy in the root namespace (istio-system)
-with a selector must match a workload anywhere; elsewhere a selector must match a workload of
-its namespace, and a selector-less AuthorizationPolicy needs some workload in its namespace.
-pilotfish applies the selector rule to every kind with a workload selector
-(PeerAuthentication, RequestAuthentication, Telemetry: `selector.matchLabels`; Sidecar,
-EnvoyFilter: `workloadSelector.labels`). Policies bound by `targetRef(s)` are not checked.
-
-IST0113: a DestinationRule whose `trafficPolicy.tls.mode` says mTLS (ISTIO_MUTUAL) or not
-(DISABLE, SIMPLE, MUTUAL) while the PeerAuthentication in force for the host's workloads says
-DISABLE or STRICT respectively. The PeerAuthentication in force is the most specific one with a
-mode other than UNSET: workload selector, then namespace, then root namespace. Pure: no I/O.
+"""IST0113 (MTLSPolicyConflict, Error): a DestinationRule whose `trafficPolicy.tls.mode` says
+mTLS (ISTIO_MUTUAL) or not (DISABLE, SIMPLE, MUTUAL) while the PeerAuthentication in force for
+the host's workloads says DISABLE or STRICT respectively. The PeerAuthentication in force is the
+most specific one with a mode other than UNSET: workload selector, then namespace, then root
+namespace. (Who a policy selects, IST0127 and friends: `selectors`.) Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -24,20 +15,10 @@ from pilotfish.config.analyzers.messages import (
     AnalysisMessage,
     fqdn,
     message_for,
-    selector_text,
     selects,
 )
 from pilotfish.config.models.selectors import SidecarWorkloadSelector, WorkloadSelector
 from pilotfish.config.objects import ConfigObject
-
-SELECTOR_KINDS = (
-    "AuthorizationPolicy",
-    "PeerAuthentication",
-    "RequestAuthentication",
-    "Telemetry",
-    "Sidecar",
-    "EnvoyFilter",
-)
 
 
 def _selector(spec: Any) -> dict[str, str] | None:
@@ -49,29 +30,6 @@ def _selector(spec: Any) -> dict[str, str] | None:
         if isinstance(value, SidecarWorkloadSelector):
             return dict(value.labels)
     return None
-
-
-def no_matching_workloads(obj: ConfigObject[Any], inventory: Inventory) -> list[AnalysisMessage]:
-    if obj.meta.kind not in SELECTOR_KINDS:
-        return []
-    spec = obj.spec
-    if getattr(spec, "target_ref", None) is not None or bool(getattr(spec, "target_refs", None)):
-        return []
-    namespace = obj.meta.namespace
-    selector = _selector(spec)
-    template = "No matching workloads for this resource with the following labels: {}"
-    if selector is None:
-        if (
-            obj.meta.kind == "AuthorizationPolicy"
-            and namespace != ROOT_NAMESPACE
-            and not inventory.in_namespace(namespace)
-        ):
-            return [message_for(obj, "Warning", "IST0127", template.format(""))]
-        return []
-    scope = None if namespace == ROOT_NAMESPACE else namespace
-    if inventory.selected(selector, scope):
-        return []
-    return [message_for(obj, "Warning", "IST0127", template.format(selector_text(selector)))]
 
 
 def _mtls_mode(pa: ConfigObject[Any]) -> str | None:
