@@ -106,3 +106,11 @@ def test_missing_subset_and_rbac_denial() -> None:
         "AuthorizationPolicy",
         "deny-get",
     )
+
+
+def test_without_access_logs_it_says_how_to_turn_them_on() -> None:
+    (line_,) = render("httpbin-v1", [], logged=0)
+    assert "accessLogFile: /dev/stdout" in line_
+    assert render("httpbin-v1", [], logged=5) == [
+        "httpbin-v1: no failed requests in its recent access log"
+    ]

@@ -26,5 +26,5 @@ def explain_command(pod: str, output: str, state_dir: Path) -> int:
     if output == "json":
         print(json.dumps(body, indent=2))
     else:
-        print("\n".join(render(pod, body.get("findings", []))))
+        print("\n".join(render(pod, body.get("findings", []), int(body.get("logged", 0)))))
     return 0

@@ -222,8 +222,17 @@ def explain(entries: Iterable[Entry], push: PushContext, namespace: str) -> list
     return sorted(groups.values(), key=lambda f: f.last_time, reverse=True)
 
 
-def render(pod: str, findings: Sequence[dict[str, Any]]) -> list[str]:
-    """The text `pilotfish x explain POD` prints, from findings as JSON (`Finding.as_json`)."""
+NO_LOGS = (
+    "no access log lines to read: turn Istio's access logs on (mesh config "
+    "`accessLogFile: /dev/stdout`, or a Telemetry `accessLogging` rule) and try again"
+)
+
+
+def render(pod: str, findings: Sequence[dict[str, Any]], logged: int = 1) -> list[str]:
+    """The text `pilotfish x explain POD` prints, from findings as JSON (`Finding.as_json`);
+    `logged` is how many access log lines were read."""
+    if not logged:
+        return [f"{pod}: {NO_LOGS}"]
     if not findings:
         return [f"{pod}: no failed requests in its recent access log"]
     total = sum(int(f["count"]) for f in findings)

@@ -175,18 +175,21 @@ class UiServer:
     def _instances(self, pod: str) -> list[Target]:
         return [t for t in self.source.targets() if pod in (t.instance, t.workload)]
 
-    def _findings(self, targets: list[Target], host: str = "") -> list[dict[str, Any]]:
+    def _findings(self, targets: list[Target], host: str = "") -> dict[str, Any]:
+        """{findings, logged}: `logged` counts the access log lines read (0: logs are off)."""
         push = self.source.push()
         out: list[dict[str, Any]] = []
+        logged = 0
         for target in targets:
             path = self.source.access_log(target.instance)
             entries = parse_lines(tail(path)) if path else []
+            logged += len(entries)
             if host:
                 entries = [e for e in entries
                            if destination_of(e, target.namespace)[0] == host]  # fmt: skip
             for finding in explain(entries, push, target.namespace):
                 out.append(finding.as_json() | {"pod": target.instance})
-        return out
+        return {"findings": out, "logged": logged}
 
     async def explain(self, request: web.Request) -> web.Response:
         pod = request.query.get("pod", "")
@@ -194,8 +197,7 @@ class UiServer:
         if not targets:
             known = sorted(t.instance for t in self.source.targets())
             return web.json_response({"error": f"no pod {pod!r}", "known": known}, status=404)
-        return web.json_response({"pods": [t.instance for t in targets],
-                                  "findings": self._findings(targets)})  # fmt: skip
+        return web.json_response({"pods": [t.instance for t in targets]} | self._findings(targets))
 
     async def edge(self, request: web.Request) -> web.Response:
         source, _, target = request.query.get("id", "").partition("->")
@@ -212,7 +214,7 @@ class UiServer:
         if dst_kind == "wl":  # service -> workload: what the destination saw inbound
             targets = [t for t in self.source.targets() if t.instance in
                        {i.name for i in workload_instances(push, dst_ns, dst_name)}]  # fmt: skip
-        return web.json_response({"findings": self._findings(targets, host)})
+        return web.json_response(self._findings(targets, host))
 
     async def traces(self, request: web.Request) -> web.Response:
         base = self.source.zipkin_url()

@@ -176,13 +176,14 @@ async function selectEdge(e) {
   if (e.error_rate > 0 || Object.keys(e.flags).length) {
     $("#edge-why").innerHTML = `<p class="hint">reading the access logs…</p>`;
     const why = await getJSON(`/ui/api/edge?id=${encodeURIComponent(e.id)}`).catch((err) => ({ findings: [], error: err.message }));
-    $("#edge-why").innerHTML = `<h3>Why requests fail</h3>` + findingsHtml(why.findings, why.error);
+    $("#edge-why").innerHTML = `<h3>Why requests fail</h3>` + findingsHtml(why.findings, why.error, why.logged);
   }
 }
 
 /* ---------- explain ---------- */
-function findingsHtml(findings, error) {
+function findingsHtml(findings, error, logged) {
   if (error) return `<p class="hint">${esc(error)}</p>`;
+  if (logged === 0) return `<p class="hint">No access log lines to read: turn Istio's access logs on (mesh config <code>accessLogFile: /dev/stdout</code>, or a Telemetry <code>accessLogging</code> rule).</p>`;
   if (!findings.length) return `<p class="hint">no failed requests in the recent access log</p>`;
   return findings.map((f) => `<div class="finding" data-flags="${esc(f.flags)}" data-code="${f.code}"><b>${f.count} × ${esc(f.code)} ${esc(f.flags)}</b> ${esc(f.direction)} to <code>${esc(f.destination)}</code> <span class="hint">(${esc(f.pod)}, last ${esc(f.last_time)})</span>` +
     f.words.map((w) => `<div>${esc(w)}</div>`).join("") +
@@ -196,7 +197,7 @@ async function runExplain(pod) {
   $("#explain-pod").value = pod;
   $("#explain-body").innerHTML = `<p class="hint">reading ${esc(pod)}'s access log…</p>`;
   const r = await getJSON(`/ui/api/explain?pod=${encodeURIComponent(pod)}`).catch((err) => ({ findings: [], error: err.message }));
-  $("#explain-body").innerHTML = findingsHtml(r.findings, r.error);
+  $("#explain-body").innerHTML = findingsHtml(r.findings, r.error, r.logged);
 }
 
 /* ---------- dashboards ---------- */
