@@ -230,3 +230,37 @@ def test_the_ca_over_tls_on_15012_signs_only_for_the_token_holder(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         asyncio.run(call("not-a-token"))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+GATEWAY = """apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http: [{route: [{destination: {host: strict, port: {number: 8000}}}]}]
+"""
+
+
+def test_ingress_gateway_reaches_a_strict_sidecar_over_mtls(
+    mesh: tuple[LocalMesh, Path], tmp_path: Path
+) -> None:
+    running, records = mesh
+    path = tmp_path / "edge.yaml"
+    path.write_text(GATEWAY)
+    running.apply(str(path))
+    marker = _marker()
+    running.wait_for(
+        lambda: running.get(f"/record?m={marker}").status == 200, what="the gateway route"
+    )
+    xfcc = _xfcc(running.get(f"/record?m={marker}").body)
+    gateway = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    assert f"URI={gateway}" in xfcc, xfcc
+    assert marker in recorded(records, "strict-0")
