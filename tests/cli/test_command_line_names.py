@@ -106,3 +106,34 @@ def test_proxy_config_secret_table(tmp_path: Path) -> None:
     rows = secret_rows(section)
     assert rows[1][:4] == ["kubernetes://cred", "Cert Chain", "ACTIVE", "true"]
     assert rows[2][:4] == ["kubernetes://cred-cacert", "CA", "ACTIVE", "false"]
+
+
+def test_proxy_config_secret_shows_the_workload_identity() -> None:
+    import datetime
+
+    from pilotfish.ca import certs
+    from pilotfish.ca.authority import CertificateAuthority, SigningMaterial
+    from pilotfish.ca.identity import Identity
+
+    key = certs.generate_key()
+    now = datetime.datetime.now(datetime.UTC)
+    root = certs.self_signed_root(key, "cluster.local", now, certs.ROOT_LIFETIME)
+    ca = CertificateAuthority(SigningMaterial(root, key, (), (root,), "test"))
+    uri = "spiffe://cluster.local/ns/foo/sa/sleep"
+    chain = ca.sign(certs.csr_for(certs.generate_key(), uri), Identity("foo", "sleep"), 60, now)
+    section = {
+        "dynamic_active_secrets": [
+            {
+                "name": "default",
+                "secret": {"tls_certificate": {"certificate_chain": {"inline_string": chain[0]}}},
+            },
+            {
+                "name": "ROOTCA",
+                "secret": {"validation_context": {"trusted_ca": {"inline_string": chain[-1]}}},
+            },
+        ]
+    }
+    rows = secret_rows(section)
+    assert rows[0][-1] == "IDENTITY"
+    assert rows[1][0] == "default" and rows[1][-1] == uri
+    assert rows[2][0] == "ROOTCA" and rows[2][-1] == "-"

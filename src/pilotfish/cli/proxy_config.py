@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pilotfish.ca.certs import summarize
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.config.yaml_text import dump_yaml
@@ -107,9 +108,10 @@ def route_rows(section: dict[str, Any]) -> list[list[str]]:
 
 
 def secret_rows(section: dict[str, Any]) -> list[list[str]]:
-    """istioctl's secret table: each SDS secret, its type, and its first certificate's dates."""
+    """istioctl's secret table: each SDS secret, its type, and its first certificate's dates;
+    then the identity the certificate carries (its SPIFFE URI SAN; `-` for a CA)."""
     rows = [["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER",
-             "NOT BEFORE"]]  # fmt: skip
+             "NOT BEFORE", "IDENTITY"]]  # fmt: skip
     for status, key in (
         ("ACTIVE", "dynamic_active_secrets"),
         ("WARMING", "dynamic_warming_secrets"),
@@ -136,15 +138,12 @@ def _cert_facts(source: dict[str, Any]) -> list[str]:
     try:
         cert = x509.load_pem_x509_certificate(text.encode())
     except ValueError:
-        return ["false", "-", "-", "-"]
+        return ["false", "-", "-", "-", "-"]
     now = datetime.now(UTC)
     valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
-    return [
-        str(valid).lower(),
-        format(cert.serial_number, "x"),
-        cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    ]
+    facts = summarize(cert)
+    identity = ",".join(facts.identities) or "-"
+    return [str(valid).lower(), facts.serial, facts.not_after, facts.not_before, identity]
 
 
 def endpoint_rows(clusters: dict[str, Any]) -> list[list[str]]:
