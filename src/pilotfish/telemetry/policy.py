@@ -4,17 +4,20 @@ Telemetry objects apply at three levels: the root namespace (mesh-wide, no selec
 proxy's namespace (no selector), and the workload (`selector.matchLabels` a subset of the
 proxy's labels). For metrics, overrides accumulate in that order (later ones win) and the most
 specific `providers` list wins; the default provider is `prometheus`, as in Istio's default
-`defaultProviders.metrics`.
+`defaultProviders.metrics`. Access logging: see `access_logs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
+from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
+from pilotfish.telemetry.access_log import STDOUT, FileLog
 from pilotfish.telemetry.labels import Reporter
 from pilotfish.telemetry.metrics import STANDARD_METRICS, MetricsPolicy, TagOverride
 
@@ -87,3 +90,59 @@ def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
 
 def _is_prometheus(name: str, push: PushContext) -> bool:
     return name == PROMETHEUS or push.mesh.telemetry.provider_kind(name) == PROMETHEUS
+
+
+def _mode_matches(mode: str | None, reporter: Reporter, gateway: bool) -> bool:
+    if mode in (None, "CLIENT_AND_SERVER"):
+        return True
+    if gateway:  # Istio logs a gateway's requests as the server side
+        return mode == "SERVER"
+    return _MODES[mode] == (reporter,)
+
+
+def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[FileLog]:
+    """The file access logs of one listener side, as Istio resolves them: with no Telemetry
+    `accessLogging`, the mesh config's `accessLogFile`; otherwise, per provider, the most specific
+    entry decides (`disabled`, `filter.expression`); entries naming no provider use
+    `defaultProviders.accessLogging` (else `envoy` when `accessLogFile` is set)."""
+    mesh = push.mesh.telemetry
+    entries = [
+        entry
+        for telemetry in applicable(proxy, push)
+        for entry in telemetry.spec.access_logging
+        if _mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway)
+    ]
+    if not entries:
+        if not mesh.access_log_file:
+            return []
+        return [_mesh_file_log(push, mesh.access_log_file)]
+    defaults = mesh.default_access_log_providers or (
+        (ENVOY_PROVIDER,) if mesh.access_log_file else ()
+    )
+    decided: dict[str, str | None] = {}  # provider -> CEL filter ("" = all), None = disabled
+    for entry in entries:
+        for name in provider_names(entry.providers) or defaults:
+            expression = entry.filter.expression if entry.filter is not None else None
+            decided[name] = None if entry.disabled else (expression or "")
+    logs = []
+    for name, expression in decided.items():
+        if expression is None:
+            continue
+        found = _provider_log(push, name)
+        if found is not None:
+            logs.append(replace(found, filter=expression))
+    return logs
+
+
+def _mesh_file_log(push: PushContext, path: str) -> FileLog:
+    mesh = push.mesh.telemetry
+    return FileLog(path=path, text=mesh.access_log_format, json=mesh.access_log_encoding == "JSON")
+
+
+def _provider_log(push: PushContext, name: str) -> FileLog | None:
+    provider = push.mesh.telemetry.provider(name)
+    if provider is None:
+        return _mesh_file_log(push, STDOUT) if name == ENVOY_PROVIDER else None
+    if provider.kind != "envoyFileAccessLog":
+        return None
+    return FileLog(path=provider.path or STDOUT, text=provider.text_format, labels=provider.labels)

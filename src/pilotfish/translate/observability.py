@@ -3,7 +3,8 @@ one proxy's generated resources.
 
 - Listeners: every HTTP connection manager gets the peer-exchange filter first (inbound: learn the
   client from the request; outbound and gateways: learn the server from the response) and the
-  metric loggers of its reporter; every TCP proxy gets the TCP metric loggers.
+  metric loggers of its reporter; every TCP proxy gets the TCP metric loggers. Both get the
+  file access logs the mesh config / Telemetry API ask for on that side.
 - Route configurations: inbound ones add this proxy's identity to responses, the others to
   requests routed to mesh services (not to hosts outside the mesh, as Istio skips external
   clusters).
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
+from envoy.data.accesslog.v3.accesslog_pb2 import TcpConnectionEnd
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -29,9 +32,10 @@ from google.protobuf.message import Message
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry import exchange
+from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import MetricsPolicy, http_stats_logs, tcp_stats_logs
-from pilotfish.telemetry.policy import metrics_policy
+from pilotfish.telemetry.policy import access_logs, metrics_policy
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, pack
 from pilotfish.translate.names import parse_outbound_cluster
 
@@ -40,10 +44,14 @@ INBOUND_ROUTE_PREFIX = "inbound|"
 
 def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> list[Message]:
     policy = metrics_policy(proxy, push)
+    logs = {
+        reporter: [file_access_log(log) for log in access_logs(proxy, push, reporter)]
+        for reporter in Reporter
+    }
     out: list[Message] = []
     for message in messages:
         if isinstance(message, listener_pb2.Listener):
-            message = _listener(proxy, push, policy, message)
+            message = _listener(proxy, push, policy, logs, message)
         elif isinstance(message, route_pb2.RouteConfiguration):
             message = _route_config(proxy, push, message)
         out.append(message)
@@ -69,7 +77,11 @@ def inbound_service(proxy: Proxy, push: PushContext, container_port: int) -> Ser
 
 
 def _listener(
-    proxy: Proxy, push: PushContext, policy: MetricsPolicy, listener: listener_pb2.Listener
+    proxy: Proxy,
+    push: PushContext,
+    policy: MetricsPolicy,
+    logs: dict[Reporter, list[accesslog_pb2.AccessLog]],
+    listener: listener_pb2.Listener,
 ) -> listener_pb2.Listener:
     inbound = listener.traffic_direction == base_pb2.INBOUND
     reporter = Reporter.DESTINATION if inbound else Reporter.SOURCE
@@ -86,9 +98,9 @@ def _listener(
     for chain in result.filter_chains:
         for network_filter in chain.filters:
             if network_filter.name == HCM_FILTER:
-                _decorate_hcm(network_filter, reporter, me, policy, service)
+                _decorate_hcm(network_filter, reporter, me, policy, service, logs[reporter])
             elif network_filter.name == TCP_PROXY_FILTER:
-                _decorate_tcp(network_filter, reporter, me, policy, service)
+                _decorate_tcp(network_filter, reporter, me, policy, service, logs[reporter])
     return result
 
 
@@ -98,6 +110,7 @@ def _decorate_hcm(
     me: exchange.Identity,
     policy: MetricsPolicy,
     service: ServiceLabels | None,
+    logs: list[accesslog_pb2.AccessLog],
 ) -> None:
     manager = hcm_pb2.HttpConnectionManager()
     network_filter.typed_config.Unpack(manager)
@@ -110,6 +123,7 @@ def _decorate_hcm(
     del manager.http_filters[:]
     manager.http_filters.extend(filters)
     manager.access_log.extend(http_stats_logs(reporter, me, policy, service))
+    manager.access_log.extend(logs)
     network_filter.typed_config.CopyFrom(pack(manager))
 
 
@@ -119,13 +133,19 @@ def _decorate_tcp(
     me: exchange.Identity,
     policy: MetricsPolicy,
     service: ServiceLabels | None,
+    logs: list[accesslog_pb2.AccessLog],
 ) -> None:
     proxy = tcp_proxy_pb2.TcpProxy()
     network_filter.typed_config.Unpack(proxy)
-    logs = tcp_stats_logs(reporter, me, policy, service)
-    if logs:
-        proxy.access_log.extend(logs)
+    stats = tcp_stats_logs(reporter, me, policy, service)
+    if stats:
+        proxy.access_log.extend(stats)
         proxy.access_log_options.flush_access_log_on_connected = True
+    for log in logs:  # the file log once, at close (not when the upstream connects)
+        closing = proxy.access_log.add()
+        closing.CopyFrom(log)
+        if stats:
+            closing.filter.log_type_filter.types.append(TcpConnectionEnd)
     network_filter.typed_config.CopyFrom(pack(proxy))
 
 
