@@ -3,6 +3,8 @@ Envoy admin UI, opened in a browser unless `--browser=false`. In local mode ever
 listens on its own loopback address, so there is nothing to port-forward: the URL works as is.
 `pilotfish dashboard controlz` gives the control plane's debug endpoints the same way;
 `kiali`, `grafana`, `jaeger`, `zipkin` and `mesh` open the built-in web UI's views (`ui_views`).
+`pilotfish dashboard prometheus` starts the mesh's Prometheus (once; `pilotfish down` stops it),
+scraping every sidecar and gateway as Istio's Prometheus addon does, and opens its UI.
 """
 
 from __future__ import annotations
@@ -10,15 +12,37 @@ from __future__ import annotations
 import sys
 import webbrowser
 from pathlib import Path
+from typing import Any
 
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.cli.ui_views import UI_VIEWS, ui_url
+from pilotfish.local import prometheus
+from pilotfish.local.client import call
+from pilotfish.registry.inputs import manifest_of
 
 CONTROLZ_PATHS = ("/debug/syncz", "/debug/registryz", "/debug/config_dump?proxyID=", "/metrics")
 
 
-def dashboard_command(kind: str, name: str | None, browser: bool, state_dir: Path) -> int:
+def _prometheus(info: dict[str, Any], state_dir: Path, scrape_interval: str) -> str | None:
+    status, body = call(info["api"], "GET", "/api/v1/manifest")
+    if status != 200:
+        print(f"error: the control plane answered {status}", file=sys.stderr)
+        return None
+    manifest, _ = manifest_of(body["documents"])
+    control_plane = info["api"].split("//", 1)[1].rsplit(":", 1)[0]
+    try:
+        return prometheus.start(
+            state_dir, control_plane, info["proxies"], manifest, scrape_interval
+        )
+    except prometheus.PrometheusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def dashboard_command(
+    kind: str, name: str | None, browser: bool, state_dir: Path, scrape_interval: str = "15s"
+) -> int:
     info = running_mesh(state_dir)
     if kind == "envoy":
         if not name:
@@ -37,9 +61,16 @@ def dashboard_command(kind: str, name: str | None, browser: bool, state_dir: Pat
         url = f"{info['api']}/debug/syncz"
         for path in CONTROLZ_PATHS:
             print(f"{info['api']}{path}")
+    elif kind == "prometheus":
+        found_url = _prometheus(info, state_dir, scrape_interval)
+        if found_url is None:
+            return 1
+        url = found_url
+        print(url)
     else:
         print(
-            f"error: unknown dashboard {kind!r}: envoy, controlz, {', '.join(UI_VIEWS)}",
+            f"error: unknown dashboard {kind!r}: envoy, controlz, prometheus, "
+            f"{', '.join(UI_VIEWS)}",
             file=sys.stderr,
         )
         return 1

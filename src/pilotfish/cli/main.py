@@ -304,15 +304,21 @@ app.add_typer(experimental, name="x")
 def dashboard(
     kind: Annotated[
         str,
-        typer.Argument(help="envoy, controlz, or a UI view: kiali, grafana, jaeger, zipkin, mesh"),
+        typer.Argument(
+            help="envoy, controlz, prometheus, or a UI view: kiali, grafana, jaeger, zipkin, mesh"
+        ),
     ],
     proxy: Annotated[str | None, typer.Argument(help="for envoy: instance or workload")] = None,
     browser: Annotated[bool, typer.Option("--browser/--no-browser", help="open a browser")] = True,
+    scrape_interval: Annotated[
+        str, typer.Option(help="prometheus: scrape and rule evaluation interval")
+    ] = "15s",
 ) -> None:
-    """Open a proxy's Envoy admin UI (or list the control plane's debug endpoints)."""
+    """Open a proxy's Envoy admin UI, the mesh's Prometheus (started on first use), or list the
+    control plane's debug endpoints."""
     from pilotfish.cli.dashboard import dashboard_command
 
-    _exit(dashboard_command(kind, proxy, browser, state.state_dir))
+    _exit(dashboard_command(kind, proxy, browser, state.state_dir, scrape_interval))
 
 
 @app.command()

@@ -4,7 +4,8 @@ model, short names) and the Kubernetes-shaped kinds of the mesh manifest.
 Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use),
 `lookup(api_version, kind)` which tells an Istio document (any served version maps to the same
 kind) from everything else, `MANIFEST_KINDS` / `is_manifest_kind` (`v1 Service`, `Namespace`,
-`Secret`, ..., `pilotfish.io/v1alpha1 Workload`: parsed by `pilotfish.registry.manifest`), and
+`Secret`, ..., `pilotfish.io/v1alpha1 Workload`, `monitoring.coreos.com/v1 PrometheusRule` and
+`ServiceMonitor`: parsed by `pilotfish.registry.manifest`), and
 `resolve_kind` for kind names as users type them (`vs`, `virtualservices`, `VirtualService`).
 """
 
@@ -148,6 +149,7 @@ def is_istio_group(api_version: str) -> bool:
 
 
 MANIFEST_API = "pilotfish.io/v1alpha1"
+MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's kinds
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ MANIFEST_KINDS: dict[tuple[str, str], KindName] = {
         ("v1", KindName("", "ConfigMap", ("cm",))),
         ("v1", KindName("", "Secret")),
         (MANIFEST_API, KindName("pilotfish.io", "Workload", ("wl",))),
+        (MONITORING_API, KindName("monitoring.coreos.com", "PrometheusRule", ("promrule",))),
+        (MONITORING_API, KindName("monitoring.coreos.com", "ServiceMonitor", ("smon",))),
     )
 }
 """The non-Istio kinds pilotfish reads (the mesh manifest), by (apiVersion, kind)."""

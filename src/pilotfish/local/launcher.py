@@ -29,6 +29,7 @@ from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.ca.storage import write_private
+from pilotfish.local import prometheus
 from pilotfish.local.network import (
     CP_HTTP_PORT,
     CP_TLS_PORT,
@@ -75,6 +76,7 @@ class Mesh:
     ready_after: float = 0.0
     http: aiohttp.ClientSession | None = None
     mesh_settings: MeshSettings = field(default_factory=MeshSettings)
+    manifest: Manifest | None = None  # the last one reconciled
 
     @property
     def api(self) -> str:
@@ -223,6 +225,7 @@ class Mesh:
         manifest, _ = manifest_of(body["documents"])
         self.manifest_version = body["version"]
         self.mesh_settings = manifest.mesh
+        self.manifest = manifest
         wanted = self._wanted_specs(manifest)
         for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
             await self._stop_agent(name)
@@ -331,6 +334,25 @@ class Mesh:
         ) and all([await a.is_ready() for a in self.agents.values()])
 
     def write_status(self, ready: bool) -> None:
+        proxies: dict[str, dict[str, Any]] = {
+            name: {
+                "id": a.spec.proxy.id,
+                "ip": a.spec.proxy.ip,
+                "type": a.spec.proxy.type.value,
+                "workload": a.spec.proxy.workload,
+                "namespace": a.spec.proxy.namespace,
+                "labels": dict(a.spec.proxy.labels),
+                "outbound_port": a.spec.proxy.outbound_port,
+                "run_dir": str(a.spec.run_dir),
+                "envoy_pid": a.envoy.process.pid if a.envoy.process else None,
+                "envoy_restarts": a.envoy.restarts,
+                "app_pid": a.app.process.pid if a.app.process else None,
+                "app_restarts": a.app.restarts,
+                "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
+                "sidecar": a.spec.sidecar,
+            }
+            for name, a in sorted(self.agents.items())
+        }
         info = {
             "pid": os.getpid(),
             "state_dir": str(self.options.state_dir),
@@ -341,26 +363,16 @@ class Mesh:
             "ready": ready,
             "startup_seconds": self.ready_after,
             "control_plane_pid": self.control_plane.pid if self.control_plane else None,
-            "proxies": {
-                name: {
-                    "id": a.spec.proxy.id,
-                    "ip": a.spec.proxy.ip,
-                    "type": a.spec.proxy.type.value,
-                    "workload": a.spec.proxy.workload,
-                    "namespace": a.spec.proxy.namespace,
-                    "outbound_port": a.spec.proxy.outbound_port,
-                    "run_dir": str(a.spec.run_dir),
-                    "envoy_pid": a.envoy.process.pid if a.envoy.process else None,
-                    "envoy_restarts": a.envoy.restarts,
-                    "app_pid": a.app.process.pid if a.app.process else None,
-                    "app_restarts": a.app.restarts,
-                    "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
-                    "sidecar": a.spec.sidecar,
-                }
-                for name, a in sorted(self.agents.items())
-            },
+            "proxies": proxies,
         }
         write_atomically(self.run_dir / "mesh.json", json.dumps(info, indent=1))
+        if self.manifest is not None:  # keep a running Prometheus in step (targets, rules)
+            prometheus.refresh(
+                self.options.state_dir,
+                self.network.control_plane_ip,
+                proxies,
+                self.manifest,
+            )
 
     # ---- steady state and stop ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -383,6 +395,7 @@ class Mesh:
                 await asyncio.wait_for(stop.wait(), 0.25)
 
     async def stop(self) -> None:
+        await asyncio.to_thread(prometheus.stop, self.options.state_dir)
         await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
         self.agents.clear()
         if self.control_plane is not None:

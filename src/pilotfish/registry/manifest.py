@@ -22,7 +22,8 @@ Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`
 `istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`,
 `trustDomain`, `defaultConfig.proxyMetadata.SECRET_TTL`, the telemetry
 (`pilotfish.config.mesh_telemetry`) and authorization (`pilotfish.config.mesh_security`) fields
-are honoured), and the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`).
+are honoured), the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`), and
+the Prometheus Operator's `PrometheusRule` and `ServiceMonitor` (`pilotfish.registry.monitoring`).
 
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
@@ -40,7 +41,7 @@ from typing import Any, Protocol
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.durations import parse_duration
-from pilotfish.config.kinds import MANIFEST_API
+from pilotfish.config.kinds import MANIFEST_API, MONITORING_API
 from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
 from pilotfish.config.mesh_telemetry import (
     MeshTelemetry,
@@ -49,6 +50,12 @@ from pilotfish.config.mesh_telemetry import (
     with_legacy_tracing,
 )
 from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.registry.monitoring import (
+    PrometheusRule,
+    ServiceMonitor,
+    parse_prometheus_rule,
+    parse_service_monitor,
+)
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
@@ -100,6 +107,8 @@ class Manifest:
     telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)  # ditto, + `istio-tracing`
     security: MeshSecurity = field(default_factory=MeshSecurity)  # ditto: authz settings
     mesh: MeshSettings = field(default_factory=lambda: MeshSettings())
+    prometheus_rules: tuple[PrometheusRule, ...] = ()
+    service_monitors: tuple[ServiceMonitor, ...] = ()
 
     def workload(self, name: str) -> WorkloadSpec | None:
         return next((w for w in self.workloads if w.name == name), None)
@@ -344,6 +353,23 @@ def _legacy_tracing(p: _Parser, doc: RawDocumentLike) -> str:
     return endpoint
 
 
+def _monitoring(p: _Parser, doc: RawDocumentLike) -> PrometheusRule | ServiceMonitor | None:
+    head = _meta(p, doc)
+    if head is None:
+        return None
+    name, namespace, _ = head
+    errors: list[tuple[str, str]] = []
+    spec = doc.data.get("spec")
+    found: PrometheusRule | ServiceMonitor | None = None
+    if doc.kind == "PrometheusRule":
+        found = parse_prometheus_rule(name, namespace, spec, errors)
+    elif doc.kind == "ServiceMonitor":
+        found = parse_service_monitor(name, namespace, spec, errors)
+    for path, message in errors:
+        p.error(doc, path, message)
+    return found
+
+
 # Ports a sidecar uses itself on every workload address (Istio's numbers).
 RESERVED_PORTS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
 
@@ -359,6 +385,8 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
     telemetry = MeshTelemetry()
     security = MeshSecurity()
     tracing_endpoint = ""
+    rules: dict[tuple[str, str], PrometheusRule] = {}
+    monitors: dict[tuple[str, str], ServiceMonitor] = {}
     for doc in docs:
         if not isinstance(doc.data, dict):
             continue
@@ -393,6 +421,12 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
             head = _meta(p, doc)
             if head:
                 namespaces.add(head[0])
+        elif doc.api_version == MONITORING_API:
+            found = _monitoring(p, doc)
+            if isinstance(found, PrometheusRule):
+                rules[(found.namespace, found.name)] = found
+            elif isinstance(found, ServiceMonitor):
+                monitors[(found.namespace, found.name)] = found
     manifest = Manifest(
         services=tuple(sorted(services.values(), key=lambda s: (s.namespace, s.name))),
         workloads=tuple(sorted(workloads.values(), key=lambda w: (w.namespace, w.name))),
@@ -403,5 +437,7 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
         telemetry=with_legacy_tracing(telemetry, tracing_endpoint),
         security=security,
         mesh=mesh_settings,
+        prometheus_rules=tuple(rules[k] for k in sorted(rules)),
+        service_monitors=tuple(monitors[k] for k in sorted(monitors)),
     )
     return manifest, p.diagnostics

@@ -23,6 +23,7 @@ from envoy.data.accesslog.v3 import accesslog_pb2 as log_data_pb2
 from envoy.extensions.access_loggers.stats.v3 import stats_pb2
 from google.protobuf import wrappers_pb2
 
+from pilotfish.config.istio_metrics import METRIC_NAMES
 from pilotfish.telemetry.envoy import pack
 from pilotfish.telemetry.exchange import Identity
 from pilotfish.telemetry.labels import Reporter, ServiceLabels, label_values
@@ -51,23 +52,20 @@ class Metric:
 
 
 _W_IN, _W_OUT = "%DOWNSTREAM_WIRE_BYTES_RECEIVED%", "%DOWNSTREAM_WIRE_BYTES_SENT%"
+_N = METRIC_NAMES
 STANDARD_METRICS = (
-    Metric("REQUEST_COUNT", "requests_total", Kind.COUNTER),
-    Metric("REQUEST_DURATION", "request_duration_milliseconds", Kind.HISTOGRAM, "%DURATION%",
+    Metric("REQUEST_COUNT", _N["REQUEST_COUNT"], Kind.COUNTER),
+    Metric("REQUEST_DURATION", _N["REQUEST_DURATION"], Kind.HISTOGRAM, "%DURATION%",
            Unit.Milliseconds),
-    Metric("REQUEST_SIZE", "request_bytes", Kind.HISTOGRAM, _W_IN, Unit.Bytes),
-    Metric("RESPONSE_SIZE", "response_bytes", Kind.HISTOGRAM, _W_OUT, Unit.Bytes),
-    Metric("TCP_OPENED_CONNECTIONS", "tcp_connections_opened_total", Kind.COUNTER, tcp=True,
+    Metric("REQUEST_SIZE", _N["REQUEST_SIZE"], Kind.HISTOGRAM, _W_IN, Unit.Bytes),
+    Metric("RESPONSE_SIZE", _N["RESPONSE_SIZE"], Kind.HISTOGRAM, _W_OUT, Unit.Bytes),
+    Metric("TCP_OPENED_CONNECTIONS", _N["TCP_OPENED_CONNECTIONS"], Kind.COUNTER, tcp=True,
            at_open=True),
-    Metric("TCP_CLOSED_CONNECTIONS", "tcp_connections_closed_total", Kind.COUNTER, tcp=True),
-    Metric("TCP_SENT_BYTES", "tcp_sent_bytes_total", Kind.COUNTER, "%BYTES_SENT%", tcp=True),
-    Metric("TCP_RECEIVED_BYTES", "tcp_received_bytes_total", Kind.COUNTER, "%BYTES_RECEIVED%",
+    Metric("TCP_CLOSED_CONNECTIONS", _N["TCP_CLOSED_CONNECTIONS"], Kind.COUNTER, tcp=True),
+    Metric("TCP_SENT_BYTES", _N["TCP_SENT_BYTES"], Kind.COUNTER, "%BYTES_SENT%", tcp=True),
+    Metric("TCP_RECEIVED_BYTES", _N["TCP_RECEIVED_BYTES"], Kind.COUNTER, "%BYTES_RECEIVED%",
            tcp=True),
 )  # fmt: skip
-METRIC_ENUMS = frozenset(m.enum for m in STANDARD_METRICS) | {
-    "GRPC_REQUEST_MESSAGES",
-    "GRPC_RESPONSE_MESSAGES",
-}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ regex), IST0101 (referenced host, subset or gateway not found; the registry is t
 services: `v1 Service` documents, ServiceEntries, and the running mesh with `--use-mesh`), IST0109
 (mesh VirtualServices sharing a host), IST0132 (VirtualService host not in its Gateway), IST0134
 (ServiceEntry addresses required), and runs those of `pilotfish.config.analyzers` (IST0113,
-IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162). Pure: no I/O.
+IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162), and PF0001 (a PrometheusRule using a
+metric the mesh does not export). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pilotfish.config.analyzers.messages import (
     fqdn,
     host_matches,
 )
+from pilotfish.config.analyzers.monitoring import unexported_metrics
 from pilotfish.config.analyzers.routes import unused_rules
 from pilotfish.config.analyzers.security import mtls_conflicts
 from pilotfish.config.analyzers.selectors import authorization_policies, workload_selectors
@@ -132,6 +134,8 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
             messages.append(
                 AnalysisMessage("Warning", "IST0134", *_ident(se)[:2], text, se.meta.source)
             )
+    for doc in result.others:
+        messages += unexported_metrics(doc)
     return messages
 
 

@@ -1,0 +1,203 @@
+"""A real Prometheus (`pilotfish dashboard prometheus`) scraping the local Bookinfo and tcp-echo,
+queried with PromQL as Istio's docs and dashboards write it. One mesh; tests run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.httpkit import apply_yaml
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
+from tests.e2e.telemetrykit import KIALI_HTTP_LABELS, fetch, poll
+
+NET = "samples/bookinfo/networking"
+REVIEWS = 'destination_service="reviews.default.svc.cluster.local"'
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
+        mesh.apply("samples/tcp-echo/tcp-echo.yaml")
+        mesh.wait_for(lambda: "tcp-client-0" in mesh.info["proxies"], 60, "tcp-client")
+        result = mesh.pilotfish(
+            "dashboard", "prometheus", "--no-browser", "--scrape-interval", "1s"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.strip().splitlines()[-1] == prometheus_url(mesh)
+        yield mesh
+
+
+def prometheus_url(mesh: LocalMesh) -> str:
+    """The URL `dashboard prometheus` recorded for this mesh's Prometheus."""
+    return str(json.loads((mesh.home / "run" / "prometheus.json").read_text())["url"])
+
+
+def query(mesh: LocalMesh, promql: str) -> list[dict[str, Any]]:
+    url = f"{prometheus_url(mesh)}/api/v1/query?query={urllib.parse.quote(promql)}"
+    body = json.loads(fetch(url))
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def by(mesh: LocalMesh, promql: str, label: str) -> dict[str, float]:
+    return {r["metric"].get(label, ""): float(r["value"][1]) for r in query(mesh, promql)}
+
+
+def test_every_sidecar_is_a_target_with_pod_and_namespace_labels(mesh: LocalMesh) -> None:
+    expected = set(mesh.info["proxies"])
+
+    def all_up() -> bool:
+        up = query(mesh, 'up{job="kubernetes-pods"} == 1')
+        return {r["metric"]["pod"] for r in up} == expected
+
+    poll(all_up, 60, "every sidecar and the gateway scraped")
+    (reviews,) = query(mesh, 'up{job="kubernetes-pods", pod="reviews-v2-0"}')
+    assert (
+        reviews["metric"] | {"namespace": "default", "app": "reviews", "version": "v2"}
+        == (reviews["metric"])
+    )
+
+
+def test_80_20_rule_as_request_rate_by_destination_version(mesh: LocalMesh) -> None:
+    mesh.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-reviews-80-20.yaml")
+    promql = f'sum by (destination_version) (istio_requests_total{{reporter="source", {REVIEWS}}})'
+    before = by(mesh, promql, "destination_version")
+    mesh.served_by(400, workers=8)
+
+    def counted() -> bool:
+        now = by(mesh, promql, "destination_version")
+        return sum(now.values()) - sum(before.values()) >= 400
+
+    poll(counted, 60, "Prometheus to see the 400 requests")
+    after = by(mesh, promql, "destination_version")
+    delta = {v: after.get(v, 0) - before.get(v, 0) for v in after}
+    assert delta.get("v3", 0) == 0, delta
+    share = delta["v1"] / (delta["v1"] + delta["v2"])
+    assert 0.75 <= share <= 0.85, delta
+    # the same split as a rate, as Istio's docs query it
+    rate = by(
+        mesh,
+        "sum by (destination_version) "
+        f'(rate(istio_requests_total{{{REVIEWS}, reporter="source"}}[30s]))',
+        "destination_version",
+    )
+    assert rate["v1"] > rate["v2"] > 0, rate
+
+
+def test_every_kiali_label_on_every_http_series(mesh: LocalMesh) -> None:
+    series = query(mesh, "istio_requests_total")
+    assert series
+    for row in series:
+        missing = [k for k in KIALI_HTTP_LABELS if k not in row["metric"]]
+        assert not missing, (missing, row["metric"])
+        assert row["metric"]["pod"] and row["metric"]["namespace"]
+
+
+def test_5xx_rate_after_a_fault_abort(mesh: LocalMesh) -> None:
+    mesh.apply(
+        f"{NET}/virtual-service-reviews-test-v2.yaml",
+        f"{NET}/virtual-service-ratings-test-abort.yaml",
+    )
+    cookie = mesh.login("jason")
+    for _ in range(20):
+        assert mesh.get("/productpage", headers={"cookie": cookie}).status == 200
+    promql = (
+        'sum(rate(istio_requests_total{reporter="source", response_code=~"5..", '
+        'destination_service=~"ratings.*"}[30s]))'
+    )
+    poll(lambda: bool(query(mesh, promql)) and float(query(mesh, promql)[0]["value"][1]) > 0, 60,
+         "a 5xx rate for ratings")  # fmt: skip
+    (row,) = query(
+        mesh,
+        'istio_requests_total{reporter="source", response_code="500", '
+        'destination_service_name="ratings"}',
+    )
+    assert (
+        row["metric"]["response_flags"] == "FI" and row["metric"]["source_workload"] == "reviews-v2"
+    )
+
+
+def test_p90_duration_by_destination_workload_after_a_delay(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    apply_yaml(mesh, tmp_path, """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - fault: {delay: {fixedDelay: 300ms, percentage: {value: 100}}}
+    route: [{destination: {host: ratings, subset: v1}}]
+""")  # fmt: skip
+    cookie = mesh.login("jason")
+    for _ in range(15):
+        assert mesh.get("/productpage", headers={"cookie": cookie}).status == 200
+    promql = (
+        "histogram_quantile(0.9, sum by (le, destination_workload) (rate("
+        'istio_request_duration_milliseconds_bucket{reporter="source", '
+        'destination_workload="ratings-v1"}[30s])))'
+    )
+
+    def slow() -> bool:
+        found = by(mesh, promql, "destination_workload")
+        return found.get("ratings-v1", 0) >= 250
+
+    poll(slow, 60, "p90 of ratings-v1 over 250 ms")
+    assert by(mesh, promql, "destination_workload")["ratings-v1"] < 1000
+
+
+def test_tcp_bytes_for_tcp_echo(mesh: LocalMesh) -> None:
+    ip = mesh.info["proxies"]["tcp-client-0"]["ip"]
+    for i in range(5):
+        assert http(f"http://{ip}:8080/echo?msg=m{i}").status == 200
+    promql = 'sum by (destination_service) (istio_tcp_sent_bytes_total{reporter="source"})'
+    tcp_echo = "tcp-echo.default.svc.cluster.local"
+    poll(lambda: by(mesh, promql, "destination_service").get(tcp_echo, 0) > 0, 60, "tcp bytes")
+    received = 'sum(istio_tcp_received_bytes_total{destination_service_name="tcp-echo"})'
+    assert float(query(mesh, received)[0]["value"][1]) > 0
+
+
+def test_prometheus_rule_alert_fires_and_service_monitor_scrapes_istiod(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    apply_yaml(mesh, tmp_path, """
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: bookinfo-rules}
+spec:
+  groups:
+  - name: bookinfo.rules
+    rules:
+    - alert: BookinfoServed
+      expr: >-
+        sum(istio_requests_total{reporter="destination",
+        destination_workload="productpage-v1"}) > 0
+      labels: {severity: info}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: istio-monitor}
+spec:
+  selector: {matchLabels: {istio: pilot}}
+  endpoints: [{port: http-monitoring}]
+""")  # fmt: skip
+
+    def firing() -> bool:
+        alerts = json.loads(fetch(f"{prometheus_url(mesh)}/api/v1/alerts"))["data"]["alerts"]
+        return any(
+            a["labels"]["alertname"] == "BookinfoServed" and a["state"] == "firing" for a in alerts
+        )
+
+    poll(firing, 60, "the BookinfoServed alert")
+    poll(
+        lambda: bool(query(mesh, 'up{job="istiod", namespace="istio-system"} == 1')),
+        60,
+        "istiod scraped",
+    )
