@@ -22,6 +22,7 @@ from google.protobuf import json_format
 from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.model.node import node_metadata
 from pilotfish.model.proxy import Proxy
+from pilotfish.telemetry.exchange import identity_of
 
 ADMIN_PORT = 15000
 HEALTH_PORT = 15021
@@ -125,7 +126,9 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     data: dict[str, Any] = {
         "node": {
             "id": proxy.id,
-            "cluster": f"{proxy.workload or proxy.instance}.{proxy.namespace}",
+            # Istio's service cluster `<canonical service>.<namespace>`: the service name of
+            # this proxy's spans
+            "cluster": f"{identity_of(proxy).canonical_service}.{proxy.namespace}",
             "metadata": node_metadata(proxy),
         },
         "admin": {"address": _address(proxy.ip, ADMIN_PORT)},

@@ -49,8 +49,11 @@ class ChangeResult:
 
 
 class ControlPlane:
-    def __init__(self, state_dir: Path, ca: CaState | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, ca: CaState | None = None, trace_collector_address: str = ""
+    ) -> None:
         self.state_dir = state_dir
+        self.trace_collector_address = trace_collector_address  # the local trace collector
         self.ca = ca or CaState(state_dir)
         self.tokens = TokenRegistry(state_dir / "ca" / "tokens.json")
         self.tokens.load()
@@ -110,6 +113,7 @@ class ControlPlane:
             path_normalization=manifest.security.path_normalization,
             extension_providers=manifest.security.ext_authz_providers,
             trust_domain=manifest.mesh.trust_domain or DEFAULT_TRUST_DOMAIN,
+            trace_collector_address=self.trace_collector_address,
         )
         return PushContext(
             registry=registry, configs=tuple(self.parsed.objects), mesh=mesh, carry=carry

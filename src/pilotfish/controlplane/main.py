@@ -42,7 +42,7 @@ async def serve(
     ca: CaState,
     tls_port: int = 0,
 ) -> None:
-    cp = ControlPlane(state_dir, ca)
+    cp = ControlPlane(state_dir, ca, trace_collector_address=address)
     for problem in cp.load_state():
         log.warning("state: %s", problem)
     ca.start(cp.push.mesh.trust_domain, datetime.datetime.now(datetime.UTC))

@@ -41,6 +41,7 @@ from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.inputs import manifest_of
 from pilotfish.registry.manifest import Manifest, MeshSettings, WorkloadSpec
 from pilotfish.state_files import STORE_FILE, read_admin_token, write_atomically
+from pilotfish.telemetry.tracing import collector_ports
 
 log = logging.getLogger("pilotfish.up")
 
@@ -77,6 +78,7 @@ class Mesh:
     http: aiohttp.ClientSession | None = None
     mesh_settings: MeshSettings = field(default_factory=MeshSettings)
     manifest: Manifest | None = None  # the last one reconciled
+    collectors: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
@@ -226,6 +228,7 @@ class Mesh:
         self.manifest_version = body["version"]
         self.mesh_settings = manifest.mesh
         self.manifest = manifest
+        await self._ensure_collectors(manifest)
         wanted = self._wanted_specs(manifest)
         for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
             await self._stop_agent(name)
@@ -236,6 +239,24 @@ class Mesh:
                 await self._stop_agent(name)
             await self._start_agent(spec)
         self.network.save(self.options.state_dir / "network.json")
+
+    async def _ensure_collectors(self, manifest: Manifest) -> None:
+        """Start the trace collector on each port a tracing provider needs (see
+        `telemetry.tracing.collector_ports`); it keeps running until the mesh stops."""
+        hosts = {s.hostname for s in manifest.services}
+        for port in collector_ports(manifest.telemetry.providers, hosts):
+            process = self.collectors.get(port)
+            if process is not None and process.returncode is None:
+                continue
+            argv = [
+                sys.executable, "-m", "pilotfish.ui.collector",
+                "--address", self.network.control_plane_ip,
+                "--port", str(port),
+                "--db", str(self.options.state_dir / "traces.sqlite"),
+            ]  # fmt: skip
+            log_path = self.options.state_dir / "logs" / "collector.log"
+            self.collectors[port] = await spawn(argv, os.environ, log_path)
+            log.info("trace collector on %s:%d", self.network.control_plane_ip, port)
 
     def _wanted_specs(self, manifest: Manifest) -> dict[str, AgentSpec]:
         wanted: dict[str, AgentSpec] = {}
@@ -364,6 +385,11 @@ class Mesh:
             "startup_seconds": self.ready_after,
             "control_plane_pid": self.control_plane.pid if self.control_plane else None,
             "proxies": proxies,
+            "trace_collectors": [
+                f"http://{self.network.control_plane_ip}:{port}"
+                for port, process in sorted(self.collectors.items())
+                if process.returncode is None
+            ],
         }
         write_atomically(self.run_dir / "mesh.json", json.dumps(info, indent=1))
         if self.manifest is not None:  # keep a running Prometheus in step (targets, rules)
@@ -396,6 +422,8 @@ class Mesh:
 
     async def stop(self) -> None:
         await asyncio.to_thread(prometheus.stop, self.options.state_dir)
+        for process in self.collectors.values():
+            await terminate(process)
         await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
         self.agents.clear()
         if self.control_plane is not None:

@@ -59,6 +59,7 @@ class MeshConfig:
     proxy_admin_port: int = 15000
     ingress_selector: str = "ingressgateway"
     telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)
+    trace_collector_address: str = ""  # where the mesh's own trace collector listens (local)
     path_normalization: str = "BASE"  # NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES
     extension_providers: tuple[ExtAuthzProvider, ...] = ()
 

@@ -4,7 +4,7 @@ Telemetry objects apply at three levels: the root namespace (mesh-wide, no selec
 proxy's namespace (no selector), and the workload (`selector.matchLabels` a subset of the
 proxy's labels). For metrics, overrides accumulate in that order (later ones win) and the most
 specific `providers` list wins; the default provider is `prometheus`, as in Istio's default
-`defaultProviders.metrics`. Access logging: see `access_logs`.
+`defaultProviders.metrics`. Access logging: see `access_logs`; tracing: `tracing_settings`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry.access_log import STDOUT, FileLog
 from pilotfish.telemetry.labels import Reporter
 from pilotfish.telemetry.metrics import STANDARD_METRICS, MetricsPolicy, TagOverride
+from pilotfish.telemetry.tracing import TracingSettings, provider_host, provider_port
 
 TELEMETRY = "Telemetry"
 PROMETHEUS = "prometheus"
@@ -146,3 +147,50 @@ def _provider_log(push: PushContext, name: str) -> FileLog | None:
     if provider.kind != "envoyFileAccessLog":
         return None
     return FileLog(path=provider.path or STDOUT, text=provider.text_format, labels=provider.labels)
+
+
+def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> TracingSettings | None:
+    """Istio's precedence: Telemetry `tracing` (root, namespace, workload; later wins, per field)
+    over the mesh config (`defaultProviders.tracing`, `defaultConfig.tracing.sampling`, the
+    legacy Zipkin address). None: no spans (tracing off, no provider, disableSpanReporting)."""
+    mesh = push.mesh.telemetry
+    if not mesh.enable_tracing:
+        return None
+    providers = mesh.default_tracing_providers
+    sampling = mesh.sampling
+    disabled = False
+    tags: dict[str, tuple[str, str, str]] = {k: ("literal", v, "") for k, v in mesh.custom_tags}
+    for telemetry in applicable(proxy, push):
+        for entry in telemetry.spec.tracing:
+            if not _mode_matches(entry.match.mode if entry.match else None, reporter, False):
+                continue
+            providers = provider_names(entry.providers) or providers
+            if entry.random_sampling_percentage is not None:
+                sampling = float(entry.random_sampling_percentage)
+            if entry.disable_span_reporting is not None:
+                disabled = bool(entry.disable_span_reporting)
+            for tag, custom in entry.custom_tags.items():
+                tags[tag] = _custom_tag(custom)
+    provider = mesh.provider(providers[0]) if providers else None
+    if disabled or provider is None or provider.kind not in ("zipkin", "opentelemetry"):
+        return None
+    cluster = f"outbound|{provider_port(provider)}||{provider_host(provider)}"
+    return TracingSettings(
+        provider=provider,
+        cluster=cluster,
+        sampling=sampling,
+        custom_tags=tuple((k, *v) for k, v in sorted(tags.items()) if v[0]),
+        gateway=proxy.is_gateway,
+    )
+
+
+def _custom_tag(custom: Any) -> tuple[str, str, str]:
+    if custom.literal is not None:
+        return ("literal", str(custom.literal.value or ""), "")
+    if custom.environment is not None:
+        env = custom.environment
+        return ("environment", str(env.name or ""), str(env.default_value or ""))
+    if custom.header is not None:
+        header = custom.header
+        return ("header", str(header.name or ""), str(header.default_value or ""))
+    return ("", "", "")  # `formatter` tags: not supported, dropped

@@ -4,7 +4,8 @@ one proxy's generated resources.
 - Listeners: every HTTP connection manager gets the peer-exchange filter first (inbound: learn the
   client from the request; outbound and gateways: learn the server from the response) and the
   metric loggers of its reporter; every TCP proxy gets the TCP metric loggers. Both get the
-  file access logs the mesh config / Telemetry API ask for on that side.
+  file access logs the mesh config / Telemetry API ask for on that side, and HTTP connection
+  managers their tracing (plus the cluster to the mesh's trace collector when spans go there).
 - Route configurations: inbound ones add this proxy's identity to responses, the others to
   requests routed to mesh services (not to hosts outside the mesh, as Istio skips external
   clusters).
@@ -35,7 +36,14 @@ from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import MetricsPolicy, http_stats_logs, tcp_stats_logs
-from pilotfish.telemetry.policy import access_logs, metrics_policy
+from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
+from pilotfish.telemetry.tracing import (
+    TracingSettings,
+    collector_cluster,
+    hcm_tracing,
+    provider_host,
+    provider_port,
+)
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, pack
 from pilotfish.translate.names import parse_outbound_cluster
 
@@ -48,10 +56,17 @@ def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> li
         reporter: [file_access_log(log) for log in access_logs(proxy, push, reporter)]
         for reporter in Reporter
     }
+    traces = {reporter: tracing_settings(proxy, push, reporter) for reporter in Reporter}
     out: list[Message] = []
+    for settings in dict.fromkeys(t for t in traces.values() if t is not None):
+        collector = _collector_cluster(push, settings)
+        if collector is None:
+            traces = {r: None if t == settings else t for r, t in traces.items()}
+        elif collector is not True:
+            out.append(collector)
     for message in messages:
         if isinstance(message, listener_pb2.Listener):
-            message = _listener(proxy, push, policy, logs, message)
+            message = _listener(proxy, push, policy, logs, traces, message)
         elif isinstance(message, route_pb2.RouteConfiguration):
             message = _route_config(proxy, push, message)
         out.append(message)
@@ -81,6 +96,7 @@ def _listener(
     push: PushContext,
     policy: MetricsPolicy,
     logs: dict[Reporter, list[accesslog_pb2.AccessLog]],
+    traces: dict[Reporter, TracingSettings | None],
     listener: listener_pb2.Listener,
 ) -> listener_pb2.Listener:
     inbound = listener.traffic_direction == base_pb2.INBOUND
@@ -99,6 +115,8 @@ def _listener(
         for network_filter in chain.filters:
             if network_filter.name == HCM_FILTER:
                 _decorate_hcm(network_filter, reporter, me, policy, service, logs[reporter])
+                if traces[reporter] is not None:
+                    _trace(network_filter, traces[reporter], me)
             elif network_filter.name == TCP_PROXY_FILTER:
                 _decorate_tcp(network_filter, reporter, me, policy, service, logs[reporter])
     return result
@@ -125,6 +143,28 @@ def _decorate_hcm(
     manager.access_log.extend(http_stats_logs(reporter, me, policy, service))
     manager.access_log.extend(logs)
     network_filter.typed_config.CopyFrom(pack(manager))
+
+
+def _trace(
+    network_filter: lc_pb2.Filter, settings: TracingSettings | None, me: exchange.Identity
+) -> None:
+    assert settings is not None
+    manager = hcm_pb2.HttpConnectionManager()
+    network_filter.typed_config.Unpack(manager)
+    manager.tracing.CopyFrom(hcm_tracing(settings, me))
+    network_filter.typed_config.CopyFrom(pack(manager))
+
+
+def _collector_cluster(push: PushContext, settings: TracingSettings) -> Message | bool | None:
+    """The cluster spans go to: True when the registry has the provider's service (its outbound
+    cluster exists), the mesh's own collector otherwise, None when there is none."""
+    host = provider_host(settings.provider)
+    if push.registry.service(host) is not None:
+        return True
+    address = push.mesh.trace_collector_address
+    if not address:
+        return None
+    return collector_cluster(settings.cluster, address, provider_port(settings.provider))
 
 
 def _decorate_tcp(
@@ -157,12 +197,32 @@ def _route_config(
     header = exchange.peer_header(proxy)
     if config.name.startswith(INBOUND_ROUTE_PREFIX):
         result.response_headers_to_add.append(header)
+        container_port = int(config.name.split("|")[1])
+        operation = _inbound_operation(proxy, push, container_port)
+        for vhost in result.virtual_hosts:
+            for route in vhost.routes:
+                route.decorator.operation = operation
         return result
     for vhost in result.virtual_hosts:
         for route in vhost.routes:
             if route.HasField("route") and _to_mesh(route.route, push):
                 route.request_headers_to_add.append(header)
+            if route.HasField("route") and not route.HasField("decorator"):
+                parsed = parse_outbound_cluster(route.route.cluster)
+                if parsed is not None:  # Istio's span name: `<host>:<port>/*`
+                    route.decorator.operation = f"{parsed[2]}:{parsed[0]}/*"
     return result
+
+
+def _inbound_operation(proxy: Proxy, push: PushContext, container_port: int) -> str:
+    """Istio names server spans after the service: `<host>:<service port>/*`."""
+    labels = proxy.label_map
+    for service in push.services:
+        if service.namespace == proxy.namespace and service.selects(labels):
+            for port in service.ports:
+                if port.target_port == container_port:
+                    return f"{service.hostname}:{port.port}/*"
+    return f"inbound|{container_port}||/*"
 
 
 def _to_mesh(action: rc_pb2.RouteAction, push: PushContext) -> bool:

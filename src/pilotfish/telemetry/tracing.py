@@ -1,0 +1,170 @@
+"""Tracing as Istio configures it: one provider (`zipkin` or `opentelemetry` from the mesh
+config's `extensionProviders`, or the legacy Zipkin address), Istio's default 1% random sampling
+(`defaultConfig.tracing.sampling`; the Telemetry API's `randomSamplingPercentage` wins), client
+and overall sampling 100% (so an `x-b3-sampled`/`traceparent` decision from the caller is
+honoured), Istio's span tags (`istio.canonical_service`, …) plus `customTags`
+(literal, environment, header), and `disableSpanReporting`.
+
+The provider's `service` names a host: a registry service's outbound cluster when the mesh has
+it, else the mesh's own trace collector (`pilotfish.ui.collector`, which `pilotfish up` starts)
+behind a static cluster of Istio's name `outbound|<port>||<host>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import grpc_service_pb2, http_uri_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.trace.v3 import http_tracer_pb2, opentelemetry_pb2, zipkin_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.type.tracing.v3 import custom_tag_pb2
+from envoy.type.v3 import percent_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
+
+from pilotfish.config.mesh_telemetry import Provider
+from pilotfish.registry.types import CLUSTER_DOMAIN
+from pilotfish.telemetry.envoy import pack
+from pilotfish.telemetry.exchange import Identity
+
+ZIPKIN_PATH = "/api/v2/spans"
+OTLP_HTTP_PATH = "/v1/traces"
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """The tracing of one proxy, resolved (see `policy.tracing_settings`)."""
+
+    provider: Provider
+    cluster: str  # the collector's cluster
+    sampling: float  # percent
+    custom_tags: tuple[tuple[str, str, str, str], ...] = ()  # (tag, kind, name|value, default)
+    gateway: bool = False
+
+
+def provider_host(provider: Provider, namespace: str = "istio-system") -> str:
+    """`zipkin.istio-system` or `zipkin` -> `zipkin.istio-system.svc.cluster.local`; a `ns/host`
+    prefix is dropped; other names stay."""
+    host = provider.service.split("/", 1)[-1]
+    parts = host.split(".")
+    if len(parts) == 1:
+        return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
+    if len(parts) == 2:
+        return f"{host}.svc.{CLUSTER_DOMAIN}"
+    return host
+
+
+def provider_port(provider: Provider) -> int:
+    return provider.port or (9411 if provider.kind == "zipkin" else 4318)
+
+
+def collector_cluster(name: str, address: str, port: int) -> cluster_pb2.Cluster:
+    """A static cluster to the mesh's own trace collector."""
+    endpoint = ep_pb2.LbEndpoint(
+        endpoint=ep_pb2.Endpoint(
+            address={"socket_address": {"address": address, "port_value": port}}
+        )
+    )
+    return cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=duration_pb2.Duration(seconds=1),
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name, endpoints=[ep_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])]
+        ),
+    )
+
+
+def _provider_config(settings: TracingSettings, me: Identity) -> http_tracer_pb2.Tracing.Http:
+    provider = settings.provider
+    host = provider_host(provider)
+    if provider.kind == "zipkin":
+        config = zipkin_pb2.ZipkinConfig(
+            collector_cluster=settings.cluster,
+            collector_endpoint=provider.path or ZIPKIN_PATH,
+            collector_endpoint_version=zipkin_pb2.ZipkinConfig.HTTP_JSON,
+            collector_hostname=host,
+            trace_id_128bit=True,
+            shared_span_context=wrappers_pb2.BoolValue(value=False),
+        )
+        if provider.b3_and_w3c:
+            config.trace_context_option = zipkin_pb2.ZipkinConfig.USE_B3_WITH_W3C_PROPAGATION
+        return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=pack(config))
+    otel = opentelemetry_pb2.OpenTelemetryConfig(
+        service_name=f"{me.canonical_service}.{me.namespace}"
+    )
+    if provider.otel_http:
+        otel.http_service.http_uri.CopyFrom(
+            http_uri_pb2.HttpUri(
+                uri=f"http://{host}:{provider_port(provider)}{provider.path or OTLP_HTTP_PATH}",
+                cluster=settings.cluster,
+                timeout=duration_pb2.Duration(seconds=5),
+            )
+        )
+    else:
+        otel.grpc_service.CopyFrom(
+            grpc_service_pb2.GrpcService(
+                envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(
+                    cluster_name=settings.cluster, authority=host
+                )
+            )
+        )
+    return http_tracer_pb2.Tracing.Http(name="envoy.tracers.opentelemetry", typed_config=pack(otel))
+
+
+def _tags(settings: TracingSettings, me: Identity) -> list[custom_tag_pb2.CustomTag]:
+    istio = {
+        "istio.canonical_revision": me.canonical_revision,
+        "istio.canonical_service": me.canonical_service,
+        "istio.mesh_id": CLUSTER_DOMAIN,
+        "istio.namespace": me.namespace,
+        "istio.cluster_id": me.cluster,
+    }
+    tags = [
+        custom_tag_pb2.CustomTag(tag=k, literal=custom_tag_pb2.CustomTag.Literal(value=v))
+        for k, v in istio.items()
+    ]
+    for tag, kind, name, default in settings.custom_tags:
+        if kind == "literal":
+            tags.append(
+                custom_tag_pb2.CustomTag(
+                    tag=tag, literal=custom_tag_pb2.CustomTag.Literal(value=name)
+                )
+            )
+        elif kind == "environment":
+            env = custom_tag_pb2.CustomTag.Environment(name=name, default_value=default)
+            tags.append(custom_tag_pb2.CustomTag(tag=tag, environment=env))
+        elif kind == "header":
+            header = custom_tag_pb2.CustomTag.Header(name=name, default_value=default)
+            tags.append(custom_tag_pb2.CustomTag(tag=tag, request_header=header))
+    return sorted(tags, key=lambda t: t.tag)
+
+
+def hcm_tracing(settings: TracingSettings, me: Identity) -> hcm_pb2.HttpConnectionManager.Tracing:
+    tracing = hcm_pb2.HttpConnectionManager.Tracing(
+        client_sampling=percent_pb2.Percent(value=100.0),
+        overall_sampling=percent_pb2.Percent(value=100.0),
+        random_sampling=percent_pb2.Percent(value=settings.sampling),
+        provider=_provider_config(settings, me),
+        custom_tags=_tags(settings, me),
+        max_path_tag_length={"value": settings.provider.max_tag_length},
+    )
+    if settings.gateway:
+        tracing.spawn_upstream_span.value = True
+    return tracing
+
+
+def collector_ports(providers: tuple[Provider, ...], registry_hosts: set[str]) -> list[int]:
+    """Ports the mesh's own collector must listen on: one per Zipkin provider whose host is not a
+    service of the mesh (OTLP providers need a collector of their own)."""
+    return sorted(
+        {
+            provider_port(p)
+            for p in providers
+            if p.kind == "zipkin" and provider_host(p) not in registry_hosts
+        }
+    )

@@ -1,0 +1,206 @@
+"""Tracing through real Envoys into the mesh's own collector, read back through the Zipkin v2
+API: the seed's legacy `istio-tracing` ConfigMap with Istio's default 1% sampling, B3 and W3C
+`traceparent` decisions honoured, a whole Bookinfo trace with its parent-child links, and the
+Telemetry API (sampling, custom tags, disableSpanReporting). One mesh; tests run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.httpkit import apply_yaml
+from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.telemetrykit import fetch, poll
+
+ZIPKIN_FLUSH_SECONDS = 5  # Envoy's Zipkin tracer flushes every 5 s (or every 5 spans)
+LEGACY = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio-tracing}
+data:
+  zipkin: |
+    enabled: true
+    endpoint: http://zipkin.istio-system:9411/api/v2/spans
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
+        yield mesh
+
+
+def collector(mesh: LocalMesh) -> str:
+    (url,) = mesh.info["trace_collectors"]
+    return str(url)
+
+
+def zipkin(mesh: LocalMesh, path: str) -> Any:
+    return json.loads(fetch(f"{collector(mesh)}/api/v2{path}"))
+
+
+def trace(mesh: LocalMesh, trace_id: str) -> list[dict[str, Any]]:
+    try:
+        spans: list[dict[str, Any]] = zipkin(mesh, f"/trace/{trace_id}")
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return []
+        raise
+    return spans
+
+
+def b3(sampled: str = "1") -> tuple[str, dict[str, str]]:
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": span_id, "x-b3-sampled": sampled}
+    return trace_id, headers
+
+
+def test_legacy_configmap_starts_the_collector_with_istios_1_percent(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    apply_yaml(mesh, tmp_path, LEGACY)
+    mesh.wait_for(lambda: zipkin(mesh, "/services") == [], 30, "the collector")
+    trace_ids = []
+    for _ in range(60):  # no tracing headers: Envoy decides, at 1%
+        resp = mesh.get("/productpage")
+        assert resp.status == 200
+    forced, headers = b3()
+    assert mesh.get("/productpage", headers=headers).status == 200
+    trace_ids.append(forced)
+    poll(lambda: len(trace(mesh, forced)) >= 9, 30, "the forced trace")
+    traces = zipkin(mesh, "/traces?limit=1000")
+    assert len(traces) <= 6, len(traces)  # 1 forced + ~0.6 expected at 1% of 60
+
+
+def test_a_bookinfo_trace_has_every_hop_with_parent_links(mesh: LocalMesh) -> None:
+    trace_id, headers = b3()
+    assert mesh.get("/productpage", headers=headers).status == 200
+    poll(lambda: len(trace(mesh, trace_id)) >= 9, 30, "all spans of the trace")
+    spans = trace(mesh, trace_id)
+    by_id = {s["id"]: s for s in spans}
+    assert {s["traceId"] for s in spans} == {trace_id}
+
+    def server(service: str) -> dict[str, Any]:
+        (found,) = [
+            s
+            for s in spans
+            if s["kind"] == "SERVER" and s["localEndpoint"]["serviceName"] == service
+        ]
+        return found
+
+    def caller_of(span: dict[str, Any]) -> str:
+        client = by_id[span["parentId"]]
+        assert client["kind"] == "CLIENT"
+        return str(client["localEndpoint"]["serviceName"])
+
+    assert caller_of(server("productpage.default")) == "istio-ingressgateway.istio-system"
+    assert caller_of(server("details.default")) == "productpage.default"
+    assert caller_of(server("reviews.default")) == "productpage.default"
+    gateway = server("istio-ingressgateway.istio-system")
+    assert gateway["parentId"] == headers["x-b3-spanid"]  # the caller's span is the root's parent
+    assert server("details.default")["name"] == "details.default.svc.cluster.local:9080/*"
+    tags = server("reviews.default")["tags"]
+    assert tags["istio.canonical_service"] == "reviews" and tags["istio.namespace"] == "default"
+    assert set(zipkin(mesh, "/services")) >= {
+        "istio-ingressgateway.istio-system", "productpage.default", "details.default",
+        "reviews.default",
+    }  # fmt: skip
+
+
+def test_a_caller_that_says_not_sampled_is_honoured(mesh: LocalMesh) -> None:
+    trace_id, headers = b3("0")
+    assert mesh.get("/productpage", headers=headers).status == 200
+    forced, forced_headers = b3(
+        "1"
+    )  # a later, sampled request: once it is in, so would be the first
+    assert mesh.get("/productpage", headers=forced_headers).status == 200
+    poll(lambda: len(trace(mesh, forced)) >= 9, 30, "the sampled trace")
+    assert trace(mesh, trace_id) == []
+
+
+def test_w3c_traceparent_with_the_mesh_configs_zipkin_provider(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    apply_yaml(mesh, tmp_path, """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: zipkin-w3c
+      zipkin:
+        service: zipkin.istio-system.svc.cluster.local
+        port: 9411
+        traceContextOption: USE_B3_WITH_W3C_PROPAGATION
+    defaultProviders:
+      tracing: [zipkin-w3c]
+""")  # fmt: skip
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = {"traceparent": f"00-{trace_id}-{parent}-01"}
+
+    def traced() -> bool:
+        assert mesh.get("/productpage", headers=traceparent).status == 200
+        return len(trace(mesh, trace_id)) >= 9
+
+    poll(traced, 30, "a trace continuing the caller's traceparent")
+
+
+def test_telemetry_sampling_and_custom_tags(mesh: LocalMesh, tmp_path: Path) -> None:
+    apply_yaml(mesh, tmp_path, """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing:
+  - randomSamplingPercentage: 100
+    customTags:
+      team: {literal: {value: bookinfo}}
+      user: {header: {name: x-user, defaultValue: anonymous}}
+""")  # fmt: skip
+    user = f"alice-{secrets.token_hex(6)}"  # no tracing headers: only the sampling rate decides
+
+    def spans() -> list[dict[str, Any]]:
+        found = zipkin(mesh, "/traces?serviceName=istio-ingressgateway.istio-system&limit=50")
+        return [s for t in found for s in t if s["tags"].get("user") == user]
+
+    def sampled() -> bool:
+        assert mesh.get("/productpage", headers={"x-user": user}).status == 200
+        return bool(spans())
+
+    poll(sampled, 30, "a trace sampled by randomSamplingPercentage 100")
+    span = next(s for s in spans() if s["kind"] == "SERVER")
+    assert span["tags"]["team"] == "bookinfo"
+    for _ in range(5):
+        assert mesh.get("/productpage", headers={"x-user": user}).status == 200
+    poll(lambda: len({s["traceId"] for s in spans()}) >= 6, 30, "every request traced")
+
+
+def test_disable_span_reporting_for_one_workload(mesh: LocalMesh, tmp_path: Path) -> None:
+    apply_yaml(mesh, tmp_path, """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: quiet-productpage, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  tracing:
+  - disableSpanReporting: true
+""")  # fmt: skip
+    trace_id, headers = b3()
+    assert mesh.get("/productpage", headers=headers).status == 200
+
+    def others_reported() -> bool:
+        services = {s["localEndpoint"]["serviceName"] for s in trace(mesh, trace_id)}
+        return {"istio-ingressgateway.istio-system", "details.default"} <= services
+
+    poll(others_reported, 30, "spans of the other workloads")
+    time.sleep(ZIPKIN_FLUSH_SECONDS + 1)  # a negative check: give productpage a full flush
+    services = {s["localEndpoint"]["serviceName"] for s in trace(mesh, trace_id)}
+    assert "productpage.default" not in services, services

@@ -1,0 +1,73 @@
+"""Unit tests: the tracing a proxy's HTTP connection managers get (providers, Istio's default 1%
+sampling, Telemetry overrides) and the collector cluster when the mesh has no such service."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from envoy.config.trace.v3 import zipkin_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.config.mesh_telemetry import MeshTelemetry, with_legacy_tracing
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate import generate
+from pilotfish.type_urls import CLUSTER, LISTENER
+
+SAMPLING_50 = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: t, namespace: default}
+spec:
+  tracing: [{randomSamplingPercentage: 50, customTags: {env: {environment: {name: ENV}}}}]
+"""
+
+
+def _traced(config_yaml: str = "", address: str = "127.9.0.1") -> tuple[PushContext, dict]:
+    push = bookinfo_push(config_yaml)
+    telemetry = with_legacy_tracing(MeshTelemetry(), "http://zipkin.istio-system:9411/api/v2/spans")
+    push = replace(
+        push, mesh=replace(push.mesh, telemetry=telemetry, trace_collector_address=address)
+    )
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    return push, generate(proxy, push)  # type: ignore[return-value]
+
+
+def _tracing(resources: dict) -> hcm_pb2.HttpConnectionManager.Tracing:
+    listener = next(v for k, v in resources[LISTENER].items() if k.startswith("inbound_"))
+    manager = hcm_pb2.HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    return manager.tracing
+
+
+def test_legacy_zipkin_address_with_istios_default_sampling() -> None:
+    _, resources = _traced()
+    tracing = _tracing(resources)
+    assert tracing.random_sampling.value == 1.0
+    assert (tracing.client_sampling.value, tracing.overall_sampling.value) == (100.0, 100.0)
+    zipkin = zipkin_pb2.ZipkinConfig()
+    tracing.provider.typed_config.Unpack(zipkin)
+    name = "outbound|9411||zipkin.istio-system.svc.cluster.local"
+    assert (zipkin.collector_cluster, zipkin.collector_endpoint) == (name, "/api/v2/spans")
+    cluster = resources[CLUSTER][name]
+    address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address
+    assert (address.socket_address.address, address.socket_address.port_value) == (
+        "127.9.0.1",
+        9411,
+    )
+    assert {t.tag for t in tracing.custom_tags} >= {"istio.canonical_service", "istio.namespace"}
+
+
+def test_telemetry_sampling_and_environment_tag() -> None:
+    _, resources = _traced(SAMPLING_50)
+    tracing = _tracing(resources)
+    assert tracing.random_sampling.value == 50.0
+    env = next(t for t in tracing.custom_tags if t.tag == "env")
+    assert env.environment.name == "ENV"
+
+
+def test_no_collector_address_means_no_tracing() -> None:
+    _, resources = _traced(address="")
+    assert not _tracing(resources).HasField("provider")

@@ -1,0 +1,74 @@
+"""Unit tests: the trace collector's span store and its Zipkin v2 HTTP API (a real aiohttp
+server on loopback, queried over a socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from pathlib import Path
+
+from aiohttp import web
+
+from pilotfish.ui.collector import SpanStore, make_app
+
+TRACE = "463ac35c9f6413ad48485a3953bb6124"
+
+
+def _span(span_id: str, parent: str | None, service: str, ts: int, kind: str = "SERVER") -> dict:
+    span = {"traceId": TRACE, "id": span_id, "name": f"{service}:9080/*", "kind": kind,
+            "timestamp": ts, "duration": 10, "localEndpoint": {"serviceName": service}}  # fmt: skip
+    if parent:
+        span["parentId"] = parent
+    return span
+
+
+def test_store_keeps_spans_by_trace_and_service(tmp_path: Path) -> None:
+    store = SpanStore(tmp_path / "t.sqlite")
+    store.add(
+        [_span("a" * 16, None, "gateway", 1_000), _span("b" * 16, "a" * 16, "reviews", 2_000)]
+    )
+    assert [s["id"] for s in store.trace(TRACE.upper())] == ["a" * 16, "b" * 16]
+    assert store.services() == ["gateway", "reviews"]
+    assert store.span_names("reviews") == ["reviews:9080/*"]
+    assert [len(t) for t in store.traces(service="reviews", end_us=3_000)] == [2]
+    assert store.traces(service="reviews", end_us=3_000, lookback_us=500) == []
+    store.add([_span("a" * 16, None, "gateway", 1_000)])  # a resent span replaces itself
+    assert len(store.trace(TRACE)) == 2
+
+
+def test_zipkin_api_round_trip(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        runner = web.AppRunner(make_app(SpanStore(tmp_path / "t.sqlite")))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        base = f"http://127.0.0.1:{port}/api/v2"
+
+        def call(path: str, body: object | None = None) -> tuple[int, object]:
+            data = json.dumps(body).encode() if body is not None else None
+            request = urllib.request.Request(
+                base + path, data=data, method="POST" if data else "GET"
+            )
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            try:
+                with opener.open(request, timeout=5) as resp:
+                    text = resp.read()
+                    return resp.status, json.loads(text) if text else None
+            except urllib.error.HTTPError as err:
+                return err.code, None
+
+        try:
+            spans = [_span("a" * 16, None, "gateway", 1_000), _span("b" * 16, "a" * 16, "x", 2_000)]
+            assert await asyncio.to_thread(call, "/spans", spans) == (202, None)
+            status, found = await asyncio.to_thread(call, f"/trace/{TRACE}")
+            assert status == 200 and isinstance(found, list) and len(found) == 2
+            assert await asyncio.to_thread(call, "/services") == (200, ["gateway", "x"])
+            assert (await asyncio.to_thread(call, "/trace/00ff"))[0] == 404
+            assert (await asyncio.to_thread(call, "/spans", {"not": "a list"}))[0] == 400
+            assert (await asyncio.to_thread(call, "/traces?limit=x"))[0] == 400
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
