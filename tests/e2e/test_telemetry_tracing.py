@@ -19,6 +19,10 @@ from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, running_mesh
 from tests.e2e.telemetrykit import fetch, poll
 
+NET = "samples/bookinfo/networking"
+# ingress (server + client span), productpage (server, client to details, client to reviews),
+# details and reviews (server): 7 spans; reviews v2/v3 add a client and a ratings server span
+HOPS = 7
 ZIPKIN_FLUSH_SECONDS = 5  # Envoy's Zipkin tracer flushes every 5 s (or every 5 spans)
 LEGACY = """
 apiVersion: v1
@@ -74,12 +78,13 @@ def test_legacy_configmap_starts_the_collector_with_istios_1_percent(
     forced, headers = b3()
     assert mesh.get("/productpage", headers=headers).status == 200
     trace_ids.append(forced)
-    poll(lambda: len(trace(mesh, forced)) >= 9, 30, "the forced trace")
+    poll(lambda: len(trace(mesh, forced)) >= HOPS, 30, "the forced trace")
     traces = zipkin(mesh, "/traces?limit=1000")
     assert len(traces) <= 6, len(traces)  # 1 forced + ~0.6 expected at 1% of 60
 
 
 def test_a_bookinfo_trace_has_every_hop_with_parent_links(mesh: LocalMesh) -> None:
+    mesh.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-reviews-v3.yaml")
     trace_id, headers = b3()
     assert mesh.get("/productpage", headers=headers).status == 200
     poll(lambda: len(trace(mesh, trace_id)) >= 9, 30, "all spans of the trace")
@@ -103,6 +108,7 @@ def test_a_bookinfo_trace_has_every_hop_with_parent_links(mesh: LocalMesh) -> No
     assert caller_of(server("productpage.default")) == "istio-ingressgateway.istio-system"
     assert caller_of(server("details.default")) == "productpage.default"
     assert caller_of(server("reviews.default")) == "productpage.default"
+    assert caller_of(server("ratings.default")) == "reviews.default"
     gateway = server("istio-ingressgateway.istio-system")
     assert gateway["parentId"] == headers["x-b3-spanid"]  # the caller's span is the root's parent
     assert server("details.default")["name"] == "details.default.svc.cluster.local:9080/*"
@@ -121,7 +127,7 @@ def test_a_caller_that_says_not_sampled_is_honoured(mesh: LocalMesh) -> None:
         "1"
     )  # a later, sampled request: once it is in, so would be the first
     assert mesh.get("/productpage", headers=forced_headers).status == 200
-    poll(lambda: len(trace(mesh, forced)) >= 9, 30, "the sampled trace")
+    poll(lambda: len(trace(mesh, forced)) >= HOPS, 30, "the sampled trace")
     assert trace(mesh, trace_id) == []
 
 
@@ -148,7 +154,7 @@ data:
 
     def traced() -> bool:
         assert mesh.get("/productpage", headers=traceparent).status == 200
-        return len(trace(mesh, trace_id)) >= 9
+        return len(trace(mesh, trace_id)) >= HOPS
 
     poll(traced, 30, "a trace continuing the caller's traceparent")
 
