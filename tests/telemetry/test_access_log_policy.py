@@ -25,12 +25,12 @@ spec:
 """
 
 
-def _with_mesh(push: PushContext, **fields: object) -> PushContext:
-    return replace(push, mesh=replace(push.mesh, telemetry=replace(MeshTelemetry(), **fields)))
+def _with_mesh(push: PushContext, telemetry: MeshTelemetry) -> PushContext:
+    return replace(push, mesh=replace(push.mesh, telemetry=telemetry))
 
 
 def test_mesh_access_log_file_logs_both_sides_in_istios_format() -> None:
-    push = _with_mesh(bookinfo_push(), access_log_file="/dev/stdout")
+    push = _with_mesh(bookinfo_push(), MeshTelemetry(access_log_file="/dev/stdout"))
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
     for reporter in Reporter:
         assert access_logs(proxy, push, reporter) == [FileLog("/dev/stdout")]
@@ -42,7 +42,7 @@ def test_telemetry_mode_provider_and_filter() -> None:
     provider = Provider(
         "json-file", "envoyFileAccessLog", path="/tmp/x.log", labels=(("c", "%RESPONSE_CODE%"),)
     )
-    push = _with_mesh(bookinfo_push(CLIENT_ONLY), providers=(provider,))
+    push = _with_mesh(bookinfo_push(CLIENT_ONLY), MeshTelemetry(providers=(provider,)))
     reviews = sidecar_for(push, "reviews-v2-0", (9080, 40000))
     (client,) = access_logs(reviews, push, Reporter.SOURCE)
     assert (client.path, client.labels, client.filter) == (

@@ -13,7 +13,7 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.mesh_telemetry import MeshTelemetry, with_legacy_tracing
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import generate
+from pilotfish.translate import ProxyResources, generate
 from pilotfish.type_urls import CLUSTER, LISTENER
 
 SAMPLING_50 = """
@@ -25,17 +25,19 @@ spec:
 """
 
 
-def _traced(config_yaml: str = "", address: str = "127.9.0.1") -> tuple[PushContext, dict]:
+def _traced(
+    config_yaml: str = "", address: str = "127.9.0.1"
+) -> tuple[PushContext, ProxyResources]:
     push = bookinfo_push(config_yaml)
     telemetry = with_legacy_tracing(MeshTelemetry(), "http://zipkin.istio-system:9411/api/v2/spans")
     push = replace(
         push, mesh=replace(push.mesh, telemetry=telemetry, trace_collector_address=address)
     )
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
-    return push, generate(proxy, push)  # type: ignore[return-value]
+    return push, generate(proxy, push)
 
 
-def _tracing(resources: dict) -> hcm_pb2.HttpConnectionManager.Tracing:
+def _tracing(resources: ProxyResources) -> hcm_pb2.HttpConnectionManager.Tracing:
     listener = next(v for k, v in resources[LISTENER].items() if k.startswith("inbound_"))
     manager = hcm_pb2.HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(manager)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -15,9 +16,13 @@ from pilotfish.ui.collector import SpanStore, make_app
 TRACE = "463ac35c9f6413ad48485a3953bb6124"
 
 
-def _span(span_id: str, parent: str | None, service: str, ts: int, kind: str = "SERVER") -> dict:
-    span = {"traceId": TRACE, "id": span_id, "name": f"{service}:9080/*", "kind": kind,
-            "timestamp": ts, "duration": 10, "localEndpoint": {"serviceName": service}}  # fmt: skip
+def _span(
+    span_id: str, parent: str | None, service: str, ts: int, kind: str = "SERVER"
+) -> dict[str, Any]:
+    span: dict[str, Any] = {
+        "traceId": TRACE, "id": span_id, "name": f"{service}:9080/*", "kind": kind,
+        "timestamp": ts, "duration": 10, "localEndpoint": {"serviceName": service},
+    }  # fmt: skip
     if parent:
         span["parentId"] = parent
     return span
