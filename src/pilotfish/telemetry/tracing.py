@@ -26,8 +26,8 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
+from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.config.mesh_telemetry import Provider
-from pilotfish.registry.types import CLUSTER_DOMAIN
 from pilotfish.telemetry.envoy import pack
 from pilotfish.telemetry.exchange import Identity
 
