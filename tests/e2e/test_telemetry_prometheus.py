@@ -195,7 +195,12 @@ spec:
             a["labels"]["alertname"] == "BookinfoServed" and a["state"] == "firing" for a in alerts
         )
 
-    poll(firing, 60, "the BookinfoServed alert")
+    try:
+        poll(firing, 60, "the BookinfoServed alert")
+    except AssertionError as exc:  # say what Prometheus holds
+        rules = fetch(f"{prometheus_url(mesh)}/api/v1/rules")
+        files = sorted(p.name for p in (mesh.home / "prometheus" / "rules").glob("*"))
+        raise AssertionError(f"{exc}; rule files {files}; rules {rules[:1500]}") from None
     poll(
         lambda: bool(query(mesh, 'up{job="istiod", namespace="istio-system"} == 1')),
         60,

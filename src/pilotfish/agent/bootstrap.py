@@ -35,6 +35,7 @@ _HCM = (
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _H2 = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+STATS_BUFFER_LIMIT = 256 * 1024 * 1024  # a stats page of many clusters and label sets
 # Istio's metrics live in Envoy's `istio` stats scope, which Envoy prints as `envoy_istio_*`;
 # Istio's Envoy prints them as `istio_*` (its stats filter uses a custom stat namespace that the
 # standard build cannot register). 15090 rewrites the names in Envoy, per scrape, not per request.
@@ -107,7 +108,7 @@ def _admin_proxy_listener(
         "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
         "http_filters": filters,
     }
-    return {
+    listener: dict[str, Any] = {
         "name": name,
         "address": _address(ip, port),
         "filter_chains": [
@@ -118,6 +119,9 @@ def _admin_proxy_listener(
             }
         ],
     }
+    if lua:  # the Lua filter holds the whole stats page: past Envoy's 1 MiB default, it fails
+        listener["per_connection_buffer_limit_bytes"] = STATS_BUFFER_LIMIT
+    return listener
 
 
 def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
