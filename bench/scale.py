@@ -154,9 +154,8 @@ class RealEnvoys:
     """Envoys with the agent's bootstrap (pilotfish.agent.bootstrap), for the given instances."""
 
     def __init__(self, instances: list[Instance], xds: tuple[str, int], tmp: Path) -> None:
-        from pilotfish.controlplane.proxies import proxy_from_node
-
         from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
+        from pilotfish.model.node import proxy_from_node
 
         self.instances = instances
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -514,7 +513,7 @@ def main() -> None:
     }
 
     def med(kind: str, attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in by[kind])
+        return float(statistics.median(getattr(r, attr) for r in by[kind]))
 
     print(
         f"scale: services={args.services} proxies={args.proxies} "

@@ -33,7 +33,7 @@ class Instance:
         return f"sidecar~{self.address}~{self.name}.{self.namespace}~{domain}"
 
     def metadata(self, app_port: int = 0) -> dict[str, Any]:
-        """Node metadata as `pilotfish.controlplane.proxies.node_metadata` writes it."""
+        """Node metadata as `pilotfish.model.node.node_metadata` writes it."""
         return {
             "NAME": self.name,
             "NAMESPACE": self.namespace,

@@ -23,7 +23,8 @@ import pytest
 
 from pilotfish.controlplane.core import ControlPlane, instance_from_json
 from pilotfish.translate.generate import generate
-from pilotfish.translate.resources import RESOURCE_TYPES, ProxyResources
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import RESOURCE_TYPES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_mesh import Topology
