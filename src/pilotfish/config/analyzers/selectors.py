@@ -3,8 +3,9 @@ inputs' Pods, pilotfish Workloads and WorkloadEntries, the running mesh's instan
 
 Sidecar (Istio's sidecar SelectorAnalyzer): IST0101 a selector matching no pod of its namespace,
 IST0110 several Sidecars selecting one pod, IST0111 several selector-less Sidecars in a
-namespace. Telemetry: IST0101, IST0159 (several selecting one pod), IST0160 (several
-selector-less in a namespace). AuthorizationPolicy: IST0127 (no matching pod in the mesh: in its
+namespace, IST0167 a Sidecar for an ambient pod or namespace (no sidecar runs there).
+Telemetry: IST0101, IST0159 (several selecting one pod), IST0160 (several selector-less in a
+namespace). AuthorizationPolicy: IST0127 (no matching pod in the mesh: in its
 namespace, or anywhere for the root namespace), IST0101 for a `source.namespaces` entry matching
 no known Namespace (only checked when the inputs name Namespaces). Pure.
 """
@@ -59,7 +60,12 @@ def workload_selectors(
             per_pod[(pod.namespace, pod.name)].append(obj)
     same_pod, no_selector = ("IST0110", "IST0111") if kind == "Sidecar" else ("IST0159", "IST0160")
     plural = "Sidecars" if kind == "Sidecar" else "Telemetries"
+    ineffective: set[str] = set()
+    ambient_pods = {(p.namespace, p.name) for p in kube.pods if _ambient_pod(p)}
     for (namespace, pod_name), group in sorted(per_pod.items()):
+        if kind == "Sidecar" and (namespace, pod_name) in ambient_pods:
+            out += _no_impact(group, "selected workload is in ambient mode", ineffective)
+            continue
         if len(group) < 2:
             continue
         names = _go_list([o.meta.name for o in group])
@@ -71,6 +77,9 @@ def workload_selectors(
     for namespace, group in sorted(per_namespace.items()):
         if kind == "Telemetry" and namespace == ROOT_NAMESPACE:
             continue
+        if kind == "Sidecar" and _ambient_namespace(kube.namespaces.get(namespace)):
+            out += _no_impact(group, "namespace is in ambient mode", ineffective)
+            continue
         if len(group) < 2:
             continue
         names = _go_list([o.meta.name for o in group])
@@ -79,6 +88,33 @@ def workload_selectors(
             "can lead to undefined behavior."
         )
         out += [message_for(o, "Error", no_selector, text) for o in group]
+    return out
+
+
+def _ambient_pod(pod: KubeObject) -> bool:
+    return pod.annotations.get("ambient.istio.io/redirection") == "enabled"
+
+
+def _ambient_namespace(namespace: KubeObject | None) -> bool:
+    if namespace is None:
+        return False
+    labels = namespace.labels
+    if labels.get("istio-injection") == "enabled" or labels.get("istio.io/rev"):
+        return False
+    return labels.get("istio.io/dataplane-mode") == "ambient"
+
+
+def _no_impact(
+    group: list[ConfigObject[Any]], reason: str, reported: set[str]
+) -> list[AnalysisMessage]:
+    """IST0167 once per Sidecar: it cannot act where no sidecar runs."""
+    out: list[AnalysisMessage] = []
+    for obj in group:
+        key = f"{obj.meta.namespace}/{obj.meta.name}"
+        if key not in reported:
+            reported.add(key)
+            text = f"The policy has no impact: {reason}, the policy has no impact."
+            out.append(message_for(obj, "Warning", "IST0167", text))
     return out
 
 
