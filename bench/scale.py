@@ -59,10 +59,15 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+TOKEN: dict[str, str] = {}  # the mesh owner's token (state/admin-token), sent with writes
+
+
 def call(base: str, method: str, path: str, body: Any = None, timeout: float = 600) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    if "token" in TOKEN:
+        request.add_header("Authorization", f"Bearer {TOKEN['token']}")
     try:
         with DIRECT.open(request, timeout=timeout) as response:
             text = response.read().decode()
@@ -249,7 +254,8 @@ async def settle(received: Received, start: float, quiet: float, timeout: float)
         await asyncio.sleep(quiet / 4)
         if time.monotonic() - max(received.last, start) >= quiet:
             return
-    raise RuntimeError("proxies kept receiving until the timeout")
+    recent = received.events[-8:]
+    raise RuntimeError(f"proxies kept receiving until the timeout; last: {recent}")
 
 
 @dataclass
@@ -327,6 +333,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             if time.monotonic() > deadline or cp.poll() is not None:
                 raise RuntimeError((tmp / "controlplane.log").read_text()[-3000:])
             await asyncio.sleep(0.1)
+        TOKEN["token"] = (tmp / "state" / "admin-token").read_text().strip()
         started = time.monotonic()
         files = [["manifest.yaml", topo.manifest_yaml()], ["config.yaml", topo.config_yaml()]]
         answer = call(base, "POST", "/api/v1/apply", {"files": files, "wait": False})
