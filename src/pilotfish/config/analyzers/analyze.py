@@ -60,7 +60,9 @@ PROXY = ({"name": "istio-proxy", "image": "pilotfish"},)
 
 def _kube(result: LoadResult, inventory: Inventory, mesh: Inventory | None) -> Kube:
     """The Kubernetes view: the inputs' objects, every known workload as a pod with its sidecar,
-    and, without a running mesh, istioctl's offline ingress gateway pod and Service."""
+    and the ingress gateway's Service with an Istio install's ports (a running local mesh has the
+    gateway pods but no Service object for them); without a running mesh, also istioctl's
+    offline ingress gateway pod."""
     kube = kube_from_documents(result.others)
     for workload in inventory.workloads:
         if workload == INGRESS_GATEWAY and mesh is None:
@@ -69,8 +71,7 @@ def _kube(result: LoadResult, inventory: Inventory, mesh: Inventory | None) -> K
         kube.pods.append(
             KubeObject("Pod", workload.name, workload.namespace, workload.label_map, data=spec)
         )
-    if mesh is None:
-        add_default_ingress(kube)
+    add_default_ingress(kube)
     return kube
 
 
