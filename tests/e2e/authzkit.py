@@ -54,11 +54,22 @@ print("listening", flush=True)
 server.serve_forever()
 """
 
+# Serves samples/jwt (jwks.json) inside the mesh, so Envoy fetches the keys of a jwksUri from a
+# mesh service's cluster, never from outside.
+JWKS_APP = f"""
+import functools, http.server, os
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="{ROOT}/samples/jwt")
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), handler)
+print("listening", flush=True)
+server.serve_forever()
+"""
+
 
 def authz_manifest(folder: Path) -> Path:
     """Write the mesh's manifest into `folder` (returned, for `pilotfish up`)."""
     (folder / "guarded_app.py").write_text(GUARDED_APP)
     (folder / "lenient_app.py").write_text(LENIENT_APP)
+    (folder / "jwks_app.py").write_text(JWKS_APP)
     samples = ROOT / "samples"
     (folder / "mesh.yaml").write_text(
         f"""
@@ -140,6 +151,20 @@ kind: Workload
 metadata: {{name: lenient, labels: {{app: lenient, role: guarded}}}}
 spec:
   command: ["{sys.executable}", "{folder}/lenient_app.py"]
+  ports: [8080]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: jwks, labels: {{app: jwks}}}}
+spec:
+  ports: [{{name: http, port: 8000, targetPort: 8080}}]
+  selector: {{app: jwks}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: jwks, labels: {{app: jwks}}}}
+spec:
+  command: ["{sys.executable}", "{folder}/jwks_app.py"]
   ports: [8080]
 """
     )

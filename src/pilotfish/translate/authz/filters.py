@@ -1,4 +1,4 @@
-"""The authorization filters one proxy gets, in Istio's order: CUSTOM, (JWT), AUDIT, DENY, ALLOW.
+"""The authorization filters one proxy gets, in Istio's order: CUSTOM, JWT, AUDIT, DENY, ALLOW.
 
 Each action is its own RBAC filter (`envoy.filters.http.rbac` on HTTP chains,
 `envoy.filters.network.rbac` with stat prefix `tcp.` on TCP chains), with one RBAC policy per
@@ -24,8 +24,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from pilotfish.config.objects import Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate.authz import custom, rbac
-from pilotfish.translate.authz.scope import applied_policies
+from pilotfish.translate.authz import custom, jwt, rbac
+from pilotfish.translate.authz.scope import applied_policies, applied_request_authentications
 
 ACTIONS = {"DENY": rbac_pb2.RBAC.DENY, "ALLOW": rbac_pb2.RBAC.ALLOW, "AUDIT": rbac_pb2.RBAC.LOG}
 
@@ -40,6 +40,18 @@ class AuthzFilters:
     tcp_notes: tuple[Diagnostic, ...] = ()  # fail-safe warnings: report when a TCP port exists
 
 
+def claim_routing(push: PushContext) -> bool:
+    """Some VirtualService matches on `@request.auth.claims.*` headers: the JWT filter must clear
+    the route cache so routes are chosen again with the verified claims (Istio does the same)."""
+    return any(
+        str(name).startswith("@request.auth.claims")
+        for vs in push.kind("VirtualService")
+        for route in vs.spec.http or ()
+        for match in route.match or ()
+        for name in (match.headers or {})
+    )
+
+
 def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     """Every authorization filter of the proxy, for its HTTP chains and its TCP chains."""
     applied = applied_policies(proxy, push)
@@ -51,6 +63,14 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
         built = custom.custom_filters(applied.custom, push, http_notes, tcp_notes)
         http.extend(built.http)
         network.extend(built.network)
+    authentication = jwt.jwt_filter(
+        applied_request_authentications(proxy, push),
+        push,
+        http_notes,
+        clear_route_cache=proxy.is_gateway and claim_routing(push),
+    )
+    if authentication is not None:
+        http.append(authentication)
     for action in ("AUDIT", "DENY", "ALLOW"):
         policies = getattr(applied, action.lower())
         if not policies:
