@@ -13,7 +13,8 @@ on `requestPrincipals` can require one (403).
 Keys: `jwks` inline; `jwksUri` is fetched by Envoy through the outbound cluster of the mesh
 service its host and port name (timeout from `timeout`, default 5 s; cached 5 min). A `jwksUri`
 outside the mesh is never fetched (no request to arbitrary hosts from the proxy): the provider
-gets a key nobody holds, so its tokens are rejected, and a warning says so (the same for an\ninline `jwks` Envoy would refuse, which would otherwise reject the whole listener).
+gets a key nobody holds, so its tokens are rejected, and a warning says so (the same for an
+inline `jwks` Envoy would refuse, which would otherwise reject the whole listener).
 """
 
 from __future__ import annotations
