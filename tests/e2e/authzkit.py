@@ -112,6 +112,22 @@ spec:
   ports: [80]
 ---
 apiVersion: v1
+kind: Namespace
+metadata: {{name: other}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: sleep, namespace: other}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: sleep-other, namespace: other, labels: {{app: sleep}}}}
+spec:
+  serviceAccount: sleep
+  command: ["{sys.executable}", "{samples}/sleep/sleep.py"]
+  ports: [80]
+---
+apiVersion: v1
 kind: Service
 metadata: {{name: tcp-echo, labels: {{app: tcp-echo}}}}
 spec:

@@ -29,7 +29,7 @@ from pilotfish.translate import (
     sidecar_scope,
     tcp,
 )
-from pilotfish.translate.authz import AuthzFilters, authz_filters
+from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.gateway_http import (
     apply_https_redirect,
@@ -126,7 +126,7 @@ def generate_parts(
         )
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))
         if http:
-            messages.append(inbound_route_config(container_port))
+            messages.append(with_route_rbac(inbound_route_config(container_port), authz.per_route))
     route_config, notes = _http_proxy_route(proxy, push)
     messages.append(route_config)
     diagnostics.extend(notes)
@@ -147,7 +147,7 @@ def _gateway(
         )
         config = gateway_route_config(gateway_port, push, specs, diagnostics)
         config = apply_https_redirect(config, gateway_port)
-        messages.append(with_blackhole_vhost(config, port))
+        messages.append(with_route_rbac(with_blackhole_vhost(config, port), authz.per_route))
     messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 

@@ -8,6 +8,6 @@ Owns: which policies apply to a proxy (`scope`), the rule model (`rules`: Istio'
 model and translate helpers; never grpc, xds, the agent, local, cli or kube.
 """
 
-from pilotfish.translate.authz.filters import AuthzFilters, authz_filters
+from pilotfish.translate.authz.filters import AuthzFilters, authz_filters, with_route_rbac
 
-__all__ = ["AuthzFilters", "authz_filters"]
+__all__ = ["AuthzFilters", "authz_filters", "with_route_rbac"]

@@ -1,11 +1,15 @@
 """The authorization filters one proxy gets, in Istio's order: CUSTOM, JWT, AUDIT, DENY, ALLOW.
 
-Each action is its own RBAC filter (`envoy.filters.http.rbac` on HTTP chains,
+Each action is its own RBAC filter (`pilotfish.authz.audit|deny|allow` on HTTP chains,
 `envoy.filters.network.rbac` with stat prefix `tcp.` on TCP chains), with one RBAC policy per
-rule named `ns[<ns>]-policy[<name>]-rule[<i>]`. Dry-run policies go into `shadow_rules` (stat
-prefix `istio_dry_run_allow_` / `istio_dry_run_deny_`): evaluated, counted and recorded in
-dynamic metadata, never enforced. A denied request gets Envoy's `403 RBAC: access denied`; a
-denied TCP connection is closed.
+rule named `ns[<ns>]-policy[<name>]-rule[<i>]`. On HTTP the filters are always present and empty;
+their rules are per-route config on every virtual host of the inbound/gateway route
+configurations (`with_route_rbac`), delivered by RDS: a policy change never drains a listener, so
+kept-alive connections cannot go on with the old policy. TCP rules live in the listener (a new
+rule applies to new connections, as in Istio); CUSTOM and JWT stay in the listener too.
+Dry-run policies go into `shadow_rules` (stat prefix `istio_dry_run_allow_` /
+`istio_dry_run_deny_`): evaluated, counted and recorded in dynamic metadata, never enforced.
+A denied request gets Envoy's `403 RBAC: access denied`; a denied TCP connection is closed.
 
 On TCP chains HTTP-only fields cannot be checked: a rule of an ALLOW policy that uses one is
 dropped, a DENY rule loses the element (so it denies more) -- each reported as a warning.
@@ -13,10 +17,12 @@ dropped, a DENY rule loses the element (so it denies more) -- each reported as a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.rbac.v3 import rbac_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -26,6 +32,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate.authz import custom, jwt, rbac
 from pilotfish.translate.authz.scope import applied_policies, applied_request_authentications
+from pilotfish.translate.envoy_pb import pack
 
 ACTIONS = {"DENY": rbac_pb2.RBAC.DENY, "ALLOW": rbac_pb2.RBAC.ALLOW, "AUDIT": rbac_pb2.RBAC.LOG}
 
@@ -38,6 +45,7 @@ class AuthzFilters:
     network: tuple[lc_pb2.Filter, ...] = ()
     http_notes: tuple[Diagnostic, ...] = ()
     tcp_notes: tuple[Diagnostic, ...] = ()  # fail-safe warnings: report when a TCP port exists
+    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = field(default_factory=dict)
 
 
 def claim_routing(push: PushContext) -> bool:
@@ -71,12 +79,32 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     )
     if authentication is not None:
         http.append(authentication)
+    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = {}
     for action in ("AUDIT", "DENY", "ALLOW"):
+        # The HTTP filter is always there with no rules; the rules ride on the routes (RDS), so
+        # a policy change never replaces the listener: open connections see it on their next
+        # request, and a DENY acknowledged by Envoy applies to every request after it.
+        prefix = rbac.SHADOW_PREFIX.get(ACTIONS[action], "")
+        http.append(rbac.http_rbac(None, None, rbac.ACTION_FILTER[action], prefix))
         policies = getattr(applied, action.lower())
         if not policies:
             continue
         rules, shadow = rbac.build_rbac(policies, ACTIONS[action], tcp=False, notes=http_notes)
-        http.append(rbac.http_rbac(rules, shadow))
+        per_route[rbac.ACTION_FILTER[action]] = rbac.per_route(rules, shadow)
         rules, shadow = rbac.build_rbac(policies, ACTIONS[action], tcp=True, notes=tcp_notes)
         network.append(rbac.network_rbac(rules, shadow))
-    return AuthzFilters(tuple(http), tuple(network), tuple(http_notes), tuple(tcp_notes))
+    return AuthzFilters(tuple(http), tuple(network), tuple(http_notes), tuple(tcp_notes), per_route)
+
+
+def with_route_rbac(
+    config: route_pb2.RouteConfiguration, per_route: dict[str, http_rbac_pb2.RBACPerRoute]
+) -> route_pb2.RouteConfiguration:
+    """A copy of `config` whose every virtual host carries the proxy's RBAC rules."""
+    if not per_route:
+        return config
+    found = route_pb2.RouteConfiguration()
+    found.CopyFrom(config)
+    for vhost in found.virtual_hosts:
+        for name, rules in sorted(per_route.items()):
+            vhost.typed_per_filter_config[name].CopyFrom(pack(rules))
+    return found

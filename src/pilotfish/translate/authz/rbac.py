@@ -30,6 +30,12 @@ from pilotfish.translate.envoy_pb import pack
 HTTP_RBAC = "envoy.filters.http.rbac"
 NETWORK_RBAC = "envoy.filters.network.rbac"
 TCP_STAT_PREFIX = "tcp."
+# HTTP RBAC filters by action: distinct names, so routes can carry each one's rules
+ACTION_FILTER = {
+    "AUDIT": "pilotfish.authz.audit",
+    "DENY": "pilotfish.authz.deny",
+    "ALLOW": "pilotfish.authz.allow",
+}
 SHADOW_PREFIX = {
     rbac_pb2.RBAC.ALLOW: "istio_dry_run_allow_",
     rbac_pb2.RBAC.DENY: "istio_dry_run_deny_",
@@ -109,34 +115,34 @@ def build_rbac(
     return (enforced if has_enforced else None), (shadow if has_shadow else None)
 
 
-def _http_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> hcm_pb2.HttpFilter:
+def _http_config(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> http_rbac_pb2.RBAC:
     config = http_rbac_pb2.RBAC()
     if rules is not None:
         config.rules.CopyFrom(rules)
     if shadow is not None:
         config.shadow_rules.CopyFrom(shadow)
         config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
-    return hcm_pb2.HttpFilter(name=HTTP_RBAC, typed_config=pack(config))
+    return config
 
 
-def _network_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> lc_pb2.Filter:
-    config = network_rbac_pb2.RBAC(stat_prefix=TCP_STAT_PREFIX)
-    if rules is not None:
-        config.rules.CopyFrom(rules)
-    if shadow is not None:
-        config.shadow_rules.CopyFrom(shadow)
-        config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
-    return lc_pb2.Filter(name=NETWORK_RBAC, typed_config=pack(config))
+def http_rbac(
+    rules: rbac_pb2.RBAC | None,
+    shadow: rbac_pb2.RBAC | None,
+    name: str = HTTP_RBAC,
+    shadow_prefix: str = "",
+) -> hcm_pb2.HttpFilter:
+    """An HTTP RBAC filter; `shadow_prefix` names the dry-run counters of rules that come later
+    per route (Envoy takes stat prefixes from the filter, not from the route)."""
+    config = _http_config(rules, shadow)
+    if shadow_prefix:
+        config.shadow_rules_stat_prefix = shadow_prefix
+    return hcm_pb2.HttpFilter(name=name, typed_config=pack(config))
 
 
-def http_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> hcm_pb2.HttpFilter:
-    config = http_rbac_pb2.RBAC()
-    if rules is not None:
-        config.rules.CopyFrom(rules)
-    if shadow is not None:
-        config.shadow_rules.CopyFrom(shadow)
-        config.shadow_rules_stat_prefix = SHADOW_PREFIX.get(shadow.action, "")
-    return hcm_pb2.HttpFilter(name=HTTP_RBAC, typed_config=pack(config))
+def per_route(
+    rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None
+) -> http_rbac_pb2.RBACPerRoute:
+    return http_rbac_pb2.RBACPerRoute(rbac=_http_config(rules, shadow))
 
 
 def network_rbac(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> lc_pb2.Filter:
