@@ -33,8 +33,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf import empty_pb2
 
+from pilotfish.config.hosts import resolve_host
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.model.push_context import PushContext, resolve_host
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
 from pilotfish.translate.authz.matchers import JWT_FILTER, JWT_PAYLOAD
 from pilotfish.translate.authz.rbac import note
