@@ -4,7 +4,10 @@ access loggers translation generates, in variants run alternately in one process
 
 - none:    no stats logger;
 - literal: the loggers with every CEL-valued label replaced by a fixed string;
-- full:    the loggers as generated (principals, security policy, protocol from CEL).
+- chain:   as generated for an inbound filter chain whose transport is known (plaintext here):
+           principals and security policy are fixed strings, CEL only for the protocol and the
+           client side's principals;
+- full:    as generated when the chain is not known (every such label from CEL).
 
 Reports Envoy CPU per 1,000 requests (from /proc) for a fixed request count.
 
@@ -38,7 +41,7 @@ ADDRESS, ADMIN, CLIENT, SERVER = "127.254.9.9", 19100, 19101, 19102
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
 ME = Identity("bench", "default", "bench", "v1", "bench", "v1")
-VARIANTS = ("none", "literal", "full")
+VARIANTS = ("none", "literal", "chain", "full")
 
 
 def _logs(variant: str, reporter: Reporter) -> list[dict[str, Any]]:
@@ -46,7 +49,13 @@ def _logs(variant: str, reporter: Reporter) -> list[dict[str, Any]]:
         return []
     logs = [
         json.loads(json_format.MessageToJson(log))
-        for log in http_stats_logs(reporter, ME, MetricsPolicy())
+        for log in http_stats_logs(
+            reporter,
+            ME,
+            MetricsPolicy(),
+            None,
+            False if variant == "chain" and reporter is Reporter.DESTINATION else None,
+        )
     ]
     if variant == "literal":
         for log in logs:

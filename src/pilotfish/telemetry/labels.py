@@ -136,20 +136,36 @@ def _unknown_peer(prefix: str) -> dict[str, str]:
 
 
 def label_values(
-    reporter: Reporter, me: Identity, service: ServiceLabels | None, *, tcp: bool
+    reporter: Reporter,
+    me: Identity,
+    service: ServiceLabels | None,
+    *,
+    tcp: bool,
+    mtls: bool | None = None,
 ) -> dict[str, str]:
-    """Every label of one report, as format strings, in Istio's order."""
+    """Every label of one report, as format strings, in Istio's order. `mtls`: whether the
+    inbound filter chain terminates Istio mutual TLS (None: not known, decided per connection
+    by CEL). Known per chain, the principals and the security policy cost no CEL evaluation
+    (which is most of the metrics' CPU cost: see BENCHMARKS.md)."""
     values: dict[str, str] = {"reporter": reporter.value}
     if reporter is Reporter.DESTINATION:
         values |= _unknown_peer("source") if tcp else _peer("source")
         values |= _local("destination", me)
         values["source_principal"] = _SERVER_PRINCIPAL
         values["destination_principal"] = _LOCAL_PRINCIPAL
+        policy = "%CEL(connection.mtls ? 'mutual_tls' : 'none')%"
+        if mtls is True:
+            values["source_principal"] = "%DOWNSTREAM_PEER_URI_SAN%"
+            values["destination_principal"] = "%DOWNSTREAM_LOCAL_URI_SAN%"
+            policy = "mutual_tls"
+        elif mtls is False:
+            values["source_principal"] = values["destination_principal"] = UNKNOWN
+            policy = "none"
         target = service or ServiceLabels(me.canonical_service, me.canonical_service, me.namespace)
         values["destination_service"] = literal(target.host)
         values["destination_service_name"] = literal(target.name)
         values["destination_service_namespace"] = literal(me.namespace)
-        values["connection_security_policy"] = "%CEL(connection.mtls ? 'mutual_tls' : 'none')%"
+        values["connection_security_policy"] = policy
     else:
         values |= _local("source", me)
         values |= _endpoint_peer("destination") if tcp else _peer("destination")

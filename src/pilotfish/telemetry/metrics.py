@@ -140,9 +140,10 @@ def http_stats_logs(
     me: Identity,
     policy: MetricsPolicy,
     service: ServiceLabels | None = None,
+    mtls: bool | None = None,
 ) -> list[accesslog_pb2.AccessLog]:
     """The HTTP connection manager's loggers for Istio's request metrics."""
-    values = label_values(reporter, me, service, tcp=False)
+    values = label_values(reporter, me, service, tcp=False, mtls=mtls)
     config = _logger([m for m in STANDARD_METRICS if not m.tcp], reporter, values, policy)
     if not (config.counters or config.histograms):
         return []
@@ -154,10 +155,11 @@ def tcp_stats_logs(
     me: Identity,
     policy: MetricsPolicy,
     service: ServiceLabels | None = None,
+    mtls: bool | None = None,
 ) -> list[accesslog_pb2.AccessLog]:
     """The TCP proxy's loggers: one when the upstream connection opens, one at close (the TCP
     proxy must flush its access log on connect: see `decorate`)."""
-    values = label_values(reporter, me, service, tcp=True)
+    values = label_values(reporter, me, service, tcp=True, mtls=mtls)
     tcp = [m for m in STANDARD_METRICS if m.tcp]
     opened = _logger([m for m in tcp if m.at_open], reporter, values, policy)
     closed = _logger([m for m in tcp if not m.at_open], reporter, values, policy)

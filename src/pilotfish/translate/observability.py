@@ -45,6 +45,7 @@ from pilotfish.telemetry.tracing import (
     provider_port,
 )
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, pack
+from pilotfish.translate.mtls import TLS_SOCKET
 from pilotfish.translate.names import parse_outbound_cluster
 
 INBOUND_ROUTE_PREFIX = "inbound|"
@@ -112,13 +113,14 @@ def _listener(
     result = listener_pb2.Listener()
     result.CopyFrom(listener)
     for chain in result.filter_chains:
+        mtls = _terminates_mtls(chain) if inbound else None
         for network_filter in chain.filters:
             if network_filter.name == HCM_FILTER:
-                _decorate_hcm(network_filter, reporter, me, policy, service, logs[reporter])
+                _decorate_hcm(network_filter, reporter, me, policy, service, logs[reporter], mtls)
                 if traces[reporter] is not None:
                     _trace(network_filter, traces[reporter], me)
             elif network_filter.name == TCP_PROXY_FILTER:
-                _decorate_tcp(network_filter, reporter, me, policy, service, logs[reporter])
+                _decorate_tcp(network_filter, reporter, me, policy, service, logs[reporter], mtls)
     return result
 
 
@@ -129,6 +131,7 @@ def _decorate_hcm(
     policy: MetricsPolicy,
     service: ServiceLabels | None,
     logs: list[accesslog_pb2.AccessLog],
+    mtls: bool | None,
 ) -> None:
     manager = hcm_pb2.HttpConnectionManager()
     network_filter.typed_config.Unpack(manager)
@@ -140,9 +143,15 @@ def _decorate_hcm(
     filters = [peer, *manager.http_filters]
     del manager.http_filters[:]
     manager.http_filters.extend(filters)
-    manager.access_log.extend(http_stats_logs(reporter, me, policy, service))
+    manager.access_log.extend(http_stats_logs(reporter, me, policy, service, mtls))
     manager.access_log.extend(logs)
     network_filter.typed_config.CopyFrom(pack(manager))
+
+
+def _terminates_mtls(chain: lc_pb2.FilterChain) -> bool:
+    """An inbound chain ends Istio mTLS when it has the TLS transport socket (the mTLS chain);
+    plaintext and TLS-passthrough chains do not (`mtls.inbound_chains`)."""
+    return bool(chain.transport_socket.name == TLS_SOCKET)
 
 
 def _trace(
@@ -174,10 +183,11 @@ def _decorate_tcp(
     policy: MetricsPolicy,
     service: ServiceLabels | None,
     logs: list[accesslog_pb2.AccessLog],
+    mtls: bool | None,
 ) -> None:
     proxy = tcp_proxy_pb2.TcpProxy()
     network_filter.typed_config.Unpack(proxy)
-    stats = tcp_stats_logs(reporter, me, policy, service)
+    stats = tcp_stats_logs(reporter, me, policy, service, mtls)
     if stats:
         proxy.access_log.extend(stats)
         proxy.access_log_options.flush_access_log_on_connected = True
