@@ -112,6 +112,32 @@ def test_fault_abort_names_the_virtual_service(mesh: LocalMesh, tmp_path: Path) 
     delete_yaml(mesh, tmp_path, ABORT)
 
 
+DENY = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-status}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/status/*]}}]}]
+"""
+
+
+def test_an_authorization_deny_names_the_policy(mesh: LocalMesh, tmp_path: Path) -> None:
+    apply_yaml(mesh, tmp_path, DENY)
+    client = SidecarClient(mesh, POD)
+    mesh.wait_for(lambda: client.request("http://httpbin:8000/status/200").status == 403, 30,
+                  "the deny")  # fmt: skip
+    mesh.wait_for(
+        lambda: ("AuthorizationPolicy", "deny-status", "spec.rules[0]")
+        in culprits(explain(mesh), "RBAC"), 30, "the denial explained",
+    )  # fmt: skip
+    text = mesh.pilotfish("x", "explain", "httpbin-v1").stdout
+    assert "denied by an authorization policy" in text
+    assert "caused by AuthorizationPolicy default/deny-status at spec.rules[0]: action DENY" in text
+    delete_yaml(mesh, tmp_path, DENY)
+
+
 def test_unknown_pod_is_a_clear_error(mesh: LocalMesh) -> None:
     result = mesh.pilotfish("x", "explain", "nosuch")
     assert result.returncode == 1 and "no pod 'nosuch'" in result.stderr
