@@ -48,6 +48,21 @@ class ChangeResult:
     expected: dict[str, Snapshot] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _GenerationState:
+    """What a change replaces, kept until the change has translated (restored if it fails)."""
+
+    parsed: Parsed
+    version: int
+    push: PushContext
+    shared: dict[int, tuple[ProxyResources, Snapshot, list[str]]]
+    proxies: dict[str, Proxy]
+    snapshots: dict[str, Snapshot]
+    generated: dict[str, tuple[tuple[ProxyResources, ...], ProxyResources]]
+    notes: dict[str, list[Diagnostic]]
+    errors: dict[str, list[str]]
+
+
 class ControlPlane:
     def __init__(
         self, state_dir: Path, ca: CaState | None = None, trace_collector_address: str = ""
@@ -209,17 +224,45 @@ class ControlPlane:
         keys = {doc_key(d) for d in merged}
         objects = {doc_key(o.raw): o for o in self.parsed.objects}
         objects.update((doc_key(o.raw), o) for o in incoming)
-        before = self.parsed.manifest
-        self.store.commit(merged)
+        saved = self._save_generation_state()
+        root = self.push.mesh.root_namespace
         self.parsed = Parsed([o for k, o in objects.items() if k in keys], manifest, [])
-        if manifest != before:
+        if manifest != saved.parsed.manifest:
             self.manifest_version += 1
-        self.ca.adopt(manifest, self.push.mesh.root_namespace)
-        self._rebuild()
-        changed = self.regenerate(self.live_nodes())
+        try:
+            self.ca.adopt(manifest, root)
+            self._rebuild()
+            changed = self.regenerate(self.live_nodes())
+        except Exception as exc:  # a translation bug must not cost the last good config
+            log.exception("translating the change failed; it is not applied")
+            self._restore_generation_state(saved)
+            self.ca.adopt(saved.parsed.manifest, root)
+            problem = f"internal error while translating the change ({type(exc).__name__}: {exc})"
+            return ChangeResult(False, [*notes, Diagnostic("error", problem)])
+        self.store.commit(merged)  # only a change that translated is kept
         return ChangeResult(
             True, notes + self._notes_about(incoming), changes, sorted(changed), changed
         )
+
+    def _save_generation_state(self) -> _GenerationState:
+        return _GenerationState(
+            self.parsed,
+            self.manifest_version,
+            self.push,
+            self._shared,
+            dict(self.proxies),
+            dict(self.snapshots),
+            dict(self.generated),
+            dict(self.translation_notes),
+            dict(self.generation_errors),
+        )
+
+    def _restore_generation_state(self, saved: _GenerationState) -> None:
+        self.parsed, self.manifest_version, self.push = saved.parsed, saved.version, saved.push
+        self._shared = saved.shared
+        self.proxies, self.snapshots = saved.proxies, saved.snapshots
+        self.generated, self.translation_notes = saved.generated, saved.notes
+        self.generation_errors = saved.errors
 
     def _notes_about(self, objects: list[ConfigObject[Any]]) -> list[Diagnostic]:
         """Translation's warnings (a subset no rule defines, a setting local mode cannot honour)
