@@ -17,3 +17,23 @@ HTTP2_NATIVE = frozenset({"HTTP2", "GRPC"})
 """Speak HTTP/2 to the upstream without being told to (Istio's `Protocol.IsHTTP2`)."""
 GATEWAY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "TCP", "TLS")
 """What a Gateway server port may name (Istio's validation)."""
+GRPC_STATUS_CODES = (
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
+"""gRPC status names in code order (`GRPC_STATUS_CODES.index(name)` is the number)."""

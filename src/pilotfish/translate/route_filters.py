@@ -13,6 +13,7 @@ from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from google.protobuf import wrappers_pb2
 
+from pilotfish.config.protocols import GRPC_STATUS_CODES
 from pilotfish.translate.envoy_pb import duration_of, fractional_percent, pack, seconds_of
 from pilotfish.translate.route_match import string_matcher
 
@@ -66,29 +67,8 @@ def _fault(fault: HTTPFaultInjection | None) -> fault_pb2.HTTPFault | None:
     return result if result.ByteSize() else None
 
 
-_GRPC_CODES = (
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-)
-
-
 def _grpc_code(name: str) -> int:
-    return _GRPC_CODES.index(name) if name in _GRPC_CODES else 2
+    return GRPC_STATUS_CODES.index(name) if name in GRPC_STATUS_CODES else 2
 
 
 def _cors(policy: CorsPolicy | None) -> cors_pb2.CorsPolicy | None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pilotfish.config.protocols import GRPC_STATUS_CODES
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
 
@@ -40,27 +41,7 @@ RETRY_ON = frozenset(
         "unavailable",
     ]
 )
-GRPC_STATUS = frozenset(
-    [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ]
-)
+GRPC_STATUS = frozenset(GRPC_STATUS_CODES)
 CORS_METHODS = frozenset(
     ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"]
 )
