@@ -36,6 +36,7 @@ from sample_server import (
     json_response,
     pod_name,
     serve,
+    text_response,
 )
 
 MAX_DELAY_SECONDS = 10.0
@@ -118,6 +119,19 @@ def echo(request: Request, with_body: bool, with_method: bool = False) -> dict[s
     return document
 
 
+TEAPOT = """
+    -=[ teapot ]=-
+
+       _...._
+     .'  _ _ `.
+    | ."` ^ `". _,
+    \\_;`"---"`|//
+      |       ;/
+      \\_     _/
+        `\"\"\"`
+"""
+
+
 def pick_status(spec: str) -> int | None:
     """One code from `500`, `500,503` or `200:0.9,503:0.1`; None if the spec is malformed."""
     codes: list[int] = []
@@ -169,6 +183,10 @@ def handle(request: Request, counter: RequestCounter) -> Response:
         code = pick_status(path.removeprefix("/status/"))
         if code is None:
             return json_response({"error": "Invalid status code"}, 400)
+        if code == 418:  # httpbin's teapot, as Istio's Secure Gateways task shows it
+            return text_response(
+                TEAPOT, 418, (("x-more-info", "http://tools.ietf.org/html/rfc2324"),)
+            )
         return Response(code, b"", "text/plain; charset=utf-8")
     if path.startswith("/delay/"):
         try:

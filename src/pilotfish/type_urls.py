@@ -18,6 +18,11 @@ ENDPOINT = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
 SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
 RESOURCE_TYPES: tuple[str, ...] = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET)
 
+ADMIN_SELF_CLUSTER = "admin_self"
+"""A static cluster of every proxy's bootstrap (agent): the proxy's own Envoy admin, :15000."""
+BOOTSTRAP_CLUSTERS = frozenset({ADMIN_SELF_CLUSTER})
+"""Clusters Envoy holds without xDS, which generated routes may name."""
+
 SHORT_NAMES: dict[str, str] = {
     LISTENER: "lds",
     ROUTE: "rds",

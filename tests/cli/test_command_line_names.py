@@ -8,8 +8,8 @@ from typing import Any
 
 from tests.pki import Pki
 
-from pilotfish.cli.exec_cmd import find_proxy
 from pilotfish.cli.logs import last_lines, log_file
+from pilotfish.cli.pods import find_proxy
 from pilotfish.cli.proxy_config import filter_rows, secret_rows, section_name
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.controlplane.store import same_document

@@ -342,3 +342,15 @@ spec:
         "      9080: DISABLE",
         "   Pod ports: 9080 DISABLE",
     ]
+
+
+def test_tcp_service_on_the_ingress_gateway_is_served_by_it() -> None:
+    """Issue 8 item 10: tcp-echo exposed on 31400 (Istio's TCP traffic shifting task)."""
+    tcp_echo = ROOT / "samples" / "tcp-echo"
+    manifest = _documents((tcp_echo / "tcp-echo.yaml").read_text())
+    istio = _documents((tcp_echo / "networking" / "tcp-echo-all-v1.yaml").read_text())
+    registryz = _registryz(manifest)
+    view = mesh_view(manifest + istio, registryz, _syncz(registryz["instances"]), INGRESS)
+    lines = report(view, "svc", "tcp-echo")
+    assert f"Exposed on Ingress Gateway tcp://{INGRESS}:31400" in lines, lines
+    assert not any("no gateway proxy" in line for line in lines), lines

@@ -202,7 +202,7 @@ class Raw:
 
 def inbound(mesh: LocalMesh, instance: str) -> str:
     """The instance's address (its sidecar's inbound listeners bind it)."""
-    ip: str = mesh.info["proxies"][instance]["ip"]
+    ip: str = mesh.proxy(instance)["ip"]
     return ip
 
 

@@ -45,7 +45,7 @@ class SidecarClient:
     Redirects are not followed (the test looks at them)."""
 
     def __init__(self, mesh: LocalMesh, instance: str) -> None:
-        proxy = mesh.info["proxies"][instance]
+        proxy = mesh.proxy(instance)
         self.mesh, self.instance = mesh, instance
         self.proxy_url = f"http://{proxy['ip']}:{proxy['outbound_port']}"
         self.admin = f"http://{proxy['ip']}:15000"
@@ -105,7 +105,7 @@ class SidecarClient:
 
 def app_requests(mesh: LocalMesh, instance: str, reset: bool = False) -> dict[str, Any]:
     """An httpbin instance's own request counters, read from the app directly (not the mesh)."""
-    port = mesh.info["proxies"][instance]["app_ports"]["8080"]
+    port = mesh.proxy(instance)["app_ports"]["8080"]
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/stats/requests", method="DELETE" if reset else "GET"
     )

@@ -104,6 +104,13 @@ class LocalMesh:
         data: dict[str, Any] = json.loads((self.home / "run" / "mesh.json").read_text())
         return data
 
+    def proxy(self, pod: str) -> dict[str, Any]:
+        """mesh.json's row for a pod, named as the CLI names it: `sleep-0.foo`, or `sleep-0`
+        (the default namespace first, else the one namespace that has it)."""
+        from pilotfish.cli.pods import resolve_pod
+
+        return resolve_pod(self.info, pod)[1]
+
     def url(self, path: str, port: int = 8080) -> str:
         return f"http://{self.ingress}:{port}{path}"
 

@@ -119,7 +119,7 @@ def test_exec_reaches_services_by_name_through_the_sidecar(bookinfo: LocalMesh) 
 def test_applying_a_workload_starts_it_and_exec_uses_its_sidecar(bookinfo: LocalMesh) -> None:
     result = bookinfo.apply("samples/sleep/sleep.yaml")
     assert "workload/sleep created" in result.stdout, result.stdout
-    bookinfo.wait_for(lambda: "sleep-0" in bookinfo.info["proxies"], what="sleep to start")
+    bookinfo.wait_for(lambda: "sleep-0.default" in bookinfo.info["proxies"], what="sleep to start")
     bookinfo.wait_for(
         lambda: bookinfo.pilotfish("exec", "sleep", "--", "true").returncode == 0,
         what="sleep to be reachable",
@@ -129,11 +129,13 @@ def test_applying_a_workload_starts_it_and_exec_uses_its_sidecar(bookinfo: Local
         "http://productpage:9080/productpage",
     )  # fmt: skip
     assert curl.stdout == "200", curl.stdout + curl.stderr
-    stats = bookinfo.info["proxies"]["sleep-0"]
+    stats = bookinfo.info["proxies"]["sleep-0.default"]
     assert stats["namespace"] == "default"
     result = bookinfo.pilotfish("delete", "-f", "samples/sleep/sleep.yaml")
     assert result.returncode == 0, result.stderr
-    bookinfo.wait_for(lambda: "sleep-0" not in bookinfo.info["proxies"], what="sleep to stop")
+    bookinfo.wait_for(
+        lambda: "sleep-0.default" not in bookinfo.info["proxies"], what="sleep to stop"
+    )
 
 
 def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh) -> None:
@@ -154,7 +156,9 @@ def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh
         ("reviews.default.svc.cluster.local", "9080", s) for s in ("-", "v1", "v2", "v3")
     }, clusters.stdout
     endpoints = bookinfo.pilotfish("proxy-config", "endpoint", "productpage-v1").stdout
-    reviews_ips = {bookinfo.info["proxies"][f"reviews-{v}-0"]["ip"] for v in ("v1", "v2", "v3")}
+    reviews_ips = {
+        bookinfo.info["proxies"][f"reviews-{v}-0.default"]["ip"] for v in ("v1", "v2", "v3")
+    }
     assert {ip for ip in reviews_ips if f"{ip}:9080" in endpoints} == reviews_ips, endpoints
 
 

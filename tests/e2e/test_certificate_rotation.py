@@ -107,7 +107,7 @@ class Load:
 
 
 def identity(mesh: LocalMesh, pod: str) -> dict[str, Any]:
-    path = Path(mesh.info["proxies"][pod]["run_dir"]) / "identity.json"
+    path = Path(mesh.proxy(pod)["run_dir"]) / "identity.json"
     data: dict[str, Any] = json.loads(path.read_text())
     return data
 

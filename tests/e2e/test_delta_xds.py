@@ -26,5 +26,5 @@ def test_routing_changes_over_delta_xds(delta_mesh: LocalMesh) -> None:
     assert delta_mesh.served_by(10) == {"reviews-v1-0": 10}
     delta_mesh.apply(f"{NET}/virtual-service-reviews-v3.yaml")
     assert delta_mesh.served_by(10) == {"reviews-v3-0": 10}
-    bootstrap = (delta_mesh.home / "run" / "reviews-v1-0" / "envoy.json").read_text()
+    bootstrap = (delta_mesh.home / "run" / "reviews-v1-0.default" / "envoy.json").read_text()
     assert '"DELTA_GRPC"' in bootstrap

@@ -34,7 +34,7 @@ def outside() -> Iterator[dict[str, tuple[str, int]]]:
 
 
 def _proxy(mesh: LocalMesh) -> tuple[str, int]:
-    row = mesh.info["proxies"]["sleep-0"]
+    row = mesh.info["proxies"]["sleep-0.default"]
     return row["ip"], row["outbound_port"]
 
 

@@ -115,7 +115,7 @@ def websocket_echo(address: tuple[str, int], target: str, host: str, text: str) 
 
 
 def test_websocket_upgrades_pass_the_sidecars(mesh: LocalMesh) -> None:
-    proxy = mesh.info["proxies"]["client-0"]
+    proxy = mesh.info["proxies"]["client-0.default"]
     address = (proxy["ip"], proxy["outbound_port"])
     assert websocket_echo(address, f"{URL}/ws", "echo:8000", "hi") == "echo:hi"
 

@@ -48,8 +48,10 @@ def gw_mesh(
         config = tmp_path_factory.mktemp("config") / "gateway.yaml"
         config.write_text(_config(pki, secure_backend, plain_backend))
         mesh.apply(str(config))
-        mesh.wait_for(lambda: "httpbin-v1-0" in mesh.info["proxies"], 30, "httpbin to start")
-        mesh.wait_for(lambda: "sleep-0" in mesh.info["proxies"], 30, "sleep to start")
+        mesh.wait_for(
+            lambda: "httpbin-v1-0.default" in mesh.info["proxies"], 30, "httpbin to start"
+        )
+        mesh.wait_for(lambda: "sleep-0.default" in mesh.info["proxies"], 30, "sleep to start")
         yield mesh
     finally:
         mesh.down()
@@ -138,7 +140,7 @@ metadata: {{name: istio-egressgateway}}
 spec:
   selector: {{istio: egressgateway}}
   servers:
-  - port: {{number: 8088, name: http, protocol: HTTP}}
+  - port: {{number: 80, name: http, protocol: HTTP}}
     hosts: [edition.example]
 ---
 apiVersion: networking.istio.io/v1
@@ -152,8 +154,8 @@ spec:
     route:
     - destination:
         host: istio-egressgateway.istio-system.svc.cluster.local
-        port: {{number: 8088}}
-  - match: [{{gateways: [istio-egressgateway], port: 8088}}]
+        port: {{number: 80}}
+  - match: [{{gateways: [istio-egressgateway], port: 80}}]
     route:
     - destination: {{host: edition.example, port: {{number: 80}}}}
 """
@@ -211,9 +213,9 @@ def test_https_redirect_and_plain_http_on_one_port(gw_mesh: LocalMesh) -> None:
 def test_egress_gateway_carries_sidecar_traffic_to_the_external_service(
     gw_mesh: LocalMesh,
 ) -> None:
-    sleep = gw_mesh.info["proxies"]["sleep-0"]
+    sleep = gw_mesh.info["proxies"]["sleep-0.default"]
     proxy = (sleep["ip"], sleep["outbound_port"])
-    egress_ip = gw_mesh.info["proxies"]["istio-egressgateway-0"]["ip"]
+    egress_ip = gw_mesh.info["proxies"]["istio-egressgateway-0.istio-system"]["ip"]
 
     def counted() -> int:
         stats = http(f"http://{egress_ip}:15000/stats?filter=edition.example").body
@@ -226,3 +228,45 @@ def test_egress_gateway_carries_sidecar_traffic_to_the_external_service(
         status, _, body = proxy_get(proxy, "http://edition.example/politics")
         assert status == 200 and body.startswith("edition /politics"), (status, body)
     assert counted() >= before + 3
+
+
+def _curl(*args: str) -> str:
+    import subprocess
+
+    result = subprocess.run(
+        ["curl", "-s", "-i", "--max-time", "10", *args], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_secure_gateway_speaks_http2_and_serves_the_teapot(gw_mesh: LocalMesh, pki: Pki) -> None:
+    """Istio's Secure Gateways task: `curl -v -HHost:… --resolve … --cacert … /status/418`."""
+    gw_mesh.wait_for(
+        lambda: (
+            https_get(gw_mesh.ingress, 8443, "httpbin.example.com", "/status/200", pki.ca_path)[0]
+            == 200
+        ),
+        what="HTTPS ingress",
+    )
+    out = _curl(
+        "-HHost:httpbin.example.com", "--resolve", f"httpbin.example.com:8443:{gw_mesh.ingress}",
+        "--cacert", str(pki.ca_path), "https://httpbin.example.com:8443/status/418",
+    )  # fmt: skip
+    assert out.startswith("HTTP/2 418"), out
+    assert "server: istio-envoy" in out and "-=[ teapot ]=-" in out and '`"""`' in out, out
+
+
+def test_gateway_sees_the_clients_address(gw_mesh: LocalMesh) -> None:
+    """As Istio's gateways (use_remote_address, no trusted hops by default): the app sees the
+    client's address in X-Forwarded-For and X-Envoy-External-Address, and a forged
+    X-Forwarded-For is not taken for the client's."""
+    url = f"http://{gw_mesh.ingress}:8080/headers"
+    body = _curl("-HHost:plain.example.com", url)
+    assert (
+        '"X-Forwarded-For": "127.0.0.1"' in body
+        and '"X-Envoy-External-Address": "127.0.0.1"' in body
+    ), body
+    forged = _curl("-HHost:plain.example.com", "-H", "X-Forwarded-For: 6.6.6.6", url)
+    assert '"X-Envoy-External-Address": "127.0.0.1"' in forged, forged
+    assert '"X-Forwarded-For": "6.6.6.6,127.0.0.1"' in forged, forged

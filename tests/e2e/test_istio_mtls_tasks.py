@@ -70,7 +70,7 @@ def _call(mesh: LocalMesh, source: str, target: str) -> int:
     """HTTP status of `sleep.<source>` -> `httpbin.<target>:8000/ip`; 0 when the connection is
     refused or reset (curl prints 000)."""
     if source == "legacy":
-        address = mesh.info["proxies"][f"httpbin-{target}-0"]["ip"]
+        address = mesh.proxy(f"httpbin-{target}-0")["ip"]
         try:
             http_direct(f"http://{address}:8080/ip")
         except OSError:

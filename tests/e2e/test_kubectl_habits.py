@@ -204,3 +204,89 @@ def test_istioctl_short_names_and_proxy_config_filters(mesh: LocalMesh) -> None:
     assert clusters.returncode == 0, clusters.stderr
     lines = clusters.stdout.splitlines()
     assert len(lines) >= 2 and all(line.startswith(fqdn) for line in lines[1:]), lines
+
+
+def _table(text: str) -> dict[str, list[str]]:
+    """kubectl table rows by their first column."""
+    return {line.split()[0]: line.split() for line in text.splitlines()[1:] if line.strip()}
+
+
+def test_get_pods_as_kubectl_shows_them(mesh: LocalMesh) -> None:
+    pods = mesh.pilotfish("get", "pods")
+    assert pods.returncode == 0, pods.stderr
+    assert pods.stdout.splitlines()[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    row = _table(pods.stdout)["productpage-v1-0"]
+    assert row[1:4] == ["2/2", "Running", "0"], row
+    assert "istiod-0" not in pods.stdout  # another namespace
+    system = _table(mesh.pilotfish("get", "pods", "-n", "istio-system", "-o", "wide").stdout)
+    assert system["istiod-0"][1:3] == ["1/1", "Running"], system
+    gateway = system["istio-ingressgateway-0"]
+    assert (
+        gateway[1:3] == ["1/1", "Running"]
+        and gateway[5] == mesh.proxy("istio-ingressgateway-0.istio-system")["ip"]
+    )
+    every = mesh.pilotfish("get", "pods", "-A").stdout
+    assert (
+        every.splitlines()[0].startswith("NAMESPACE")
+        and "istiod-0" in every
+        and "reviews-v3-0" in every
+    )
+
+
+def test_istio_docs_read_the_ingress_gateway_service(mesh: LocalMesh) -> None:
+    svc = ["-n", "istio-system", "get", "service", "istio-ingressgateway"]
+    host = mesh.pilotfish(
+        *svc, "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"
+    ).stdout.strip()
+    port = mesh.pilotfish(
+        *svc, "-o", 'jsonpath={.spec.ports[?(@.name=="http2")].port}'
+    ).stdout.strip()
+    assert (host, port) == (mesh.ingress, "8080")
+    from tests.e2e.meshctl import http
+
+    assert http(f"http://{host}:{port}/productpage").status == 200
+    listed = _table(mesh.pilotfish("get", "svc", "-n", "istio-system").stdout)
+    assert listed["istio-ingressgateway"][1:4] == [
+        "LoadBalancer",
+        mesh.proxy("istio-ingressgateway-0.istio-system")["ip"],
+        mesh.ingress,
+    ]
+    assert "istiod" in listed
+    assert "productpage" in _table(mesh.pilotfish("get", "svc").stdout)
+
+
+def test_get_deploy_and_get_all(mesh: LocalMesh) -> None:
+    deploys = _table(mesh.pilotfish("get", "deploy").stdout)
+    assert deploys["reviews-v2"][1] == "1/1", deploys
+    every = mesh.pilotfish("get", "all").stdout
+    for name in ("pod/ratings-v1-0", "service/reviews", "deployment.apps/details-v1"):
+        assert name in every, every
+
+
+def test_create_with_the_namespace_before_the_subcommand(mesh: LocalMesh, tmp_path: Path) -> None:
+    pki = Pki.create(tmp_path)
+    cert, key = pki.issue("httpbin", ["httpbin.example.com"])
+    created = mesh.pilotfish(
+        "create",
+        "-n",
+        "istio-system",
+        "secret",
+        "tls",
+        "qa-before",
+        "--key",
+        str(key),
+        "--cert",
+        str(cert),
+    )
+    assert created.returncode == 0, created.stderr
+    assert mesh.pilotfish("get", "secret", "qa-before", "-n", "istio-system").returncode == 0
+
+
+def test_proxy_config_all_prints_every_table(mesh: LocalMesh) -> None:
+    every = mesh.pilotfish("proxy-config", "all", "productpage-v1")
+    assert every.returncode == 0 and every.stderr == "", every.stderr
+    for header in ("SERVICE FQDN", "CHAINS", "VHOST NAME", "OUTLIER CHECK", "RESOURCE NAME"):
+        assert header in every.stdout, (header, every.stdout[:3000])
+    assert '"configs"' not in every.stdout and "@type" not in every.stdout
+    secrets = mesh.pilotfish("proxy-config", "secret", "istio-ingressgateway", "-n", "istio-system")
+    assert secrets.returncode == 0 and secrets.stderr == "", secrets.stderr

@@ -53,7 +53,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMesh, 
 
 
 def _ip(mesh: LocalMesh, pod: str) -> str:
-    return str(mesh.info["proxies"][pod]["ip"])
+    return str(mesh.proxy(pod)["ip"])
 
 
 def _proxy(mesh: LocalMesh) -> str:
@@ -150,7 +150,7 @@ def test_sidecar_client_talks_plaintext_to_a_server_without_sidecar(
     mesh: tuple[LocalMesh, Path],
 ) -> None:
     running, records = mesh
-    assert running.info["proxies"]["legacy-0"]["sidecar"] is False
+    assert running.proxy("legacy-0")["sidecar"] is False
     marker = _marker()
     status, body = http_via_sidecar(_proxy(running), f"http://legacy:8000/record?m={marker}")
     assert status == 200, body
@@ -214,7 +214,7 @@ def test_the_ca_over_tls_on_15012_signs_only_for_the_token_holder(
     the mesh CA. The token decides the identity; no token, no certificate."""
     running, _ = mesh
     root = (running.home / "ca" / "root-cert.pem").read_bytes()
-    token = (Path(running.info["proxies"]["client-0"]["run_dir"]) / "istio-token").read_text()
+    token = (Path(running.proxy("client-0")["run_dir"]) / "istio-token").read_text()
     address = running.info["xds"].replace(":15010", ":15012")
     csr = certs.csr_for(certs.generate_key(), "spiffe://cluster.local/ns/default/sa/client")
 

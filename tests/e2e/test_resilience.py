@@ -37,11 +37,11 @@ def test_traffic_survives_control_plane_death_and_it_reconverges(bookinfo: Local
 
 def test_agent_restarts_a_killed_envoy(bookinfo: LocalMesh) -> None:
     bookinfo.apply(f"{NET}/virtual-service-reviews-v3.yaml")
-    proxy = bookinfo.info["proxies"]["reviews-v3-0"]
+    proxy = bookinfo.info["proxies"]["reviews-v3-0.default"]
     old_pid = proxy["envoy_pid"]
     os.kill(old_pid, signal.SIGKILL)
     bookinfo.wait_for(
-        lambda: bookinfo.info["proxies"]["reviews-v3-0"]["envoy_pid"] != old_pid,
+        lambda: bookinfo.info["proxies"]["reviews-v3-0.default"]["envoy_pid"] != old_pid,
         what="the agent to restart Envoy",
     )
     deadline = time.monotonic() + 20
@@ -50,7 +50,7 @@ def test_agent_restarts_a_killed_envoy(bookinfo: LocalMesh) -> None:
             break
         time.sleep(0.2)
     assert bookinfo.served_by(10) == {"reviews-v3-0": 10}
-    assert bookinfo.info["proxies"]["reviews-v3-0"]["envoy_restarts"] >= 1
+    assert bookinfo.info["proxies"]["reviews-v3-0.default"]["envoy_restarts"] >= 1
 
 
 GATEWAY_ON_BUSY_PORT = """\
@@ -90,7 +90,7 @@ def test_a_nack_is_reported_by_apply_and_proxy_status(bookinfo: LocalMesh, tmp_p
 
 
 def test_a_proxy_that_does_not_answer_is_named(bookinfo: LocalMesh) -> None:
-    envoy_pid = bookinfo.info["proxies"]["ratings-v1-0"]["envoy_pid"]
+    envoy_pid = bookinfo.info["proxies"]["ratings-v1-0.default"]["envoy_pid"]
     os.kill(envoy_pid, signal.SIGSTOP)
     try:
         result = bookinfo.pilotfish(
@@ -126,13 +126,13 @@ def test_a_restarted_envoy_still_receives_later_changes(
     bookinfo: LocalMesh, tmp_path: Path
 ) -> None:
     bookinfo.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-reviews-v3.yaml")
-    old_pid = bookinfo.info["proxies"]["reviews-v3-0"]["envoy_pid"]
+    old_pid = bookinfo.info["proxies"]["reviews-v3-0.default"]["envoy_pid"]
     os.kill(old_pid, signal.SIGKILL)
     # A change while that Envoy is away: the control plane forgets the disconnected proxy.
     bookinfo.apply(f"{NET}/virtual-service-ratings-test-delay.yaml")
     bookinfo.wait_for(
         lambda: (
-            bookinfo.info["proxies"]["reviews-v3-0"]["envoy_pid"] != old_pid
+            bookinfo.info["proxies"]["reviews-v3-0.default"]["envoy_pid"] != old_pid
             and "STALE" not in bookinfo.pilotfish("proxy-status", "reviews-v3-0").stdout
             and "reviews-v3-0" in bookinfo.pilotfish("proxy-status").stdout
         ),

@@ -41,7 +41,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 
 
 def test_ingress_listeners_replace_the_derived_ones(mesh: LocalMesh, tmp_path: Path) -> None:
-    ip = mesh.info["proxies"]["httpbin-v1-0"]["ip"]
+    ip = mesh.info["proxies"]["httpbin-v1-0.default"]["ip"]
     assert http(f"http://{ip}:8080/get").status == 200  # derived from the container port
     assert status(f"http://{ip}:9999/get") == 0  # nothing listens there yet
     apply_yaml(mesh, tmp_path, INGRESS)

@@ -42,7 +42,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 
 def _envoy_config(mesh: LocalMesh, instance: str) -> tuple[int, int]:
     """(dynamic clusters, config_dump bytes) as the instance's Envoy holds them."""
-    ip = mesh.info["proxies"][instance]["ip"]
+    ip = mesh.proxy(instance)["ip"]
     dump = http(f"http://{ip}:15000/config_dump?include_eds").body
     clusters = 0
     for section in json.loads(dump)["configs"]:
@@ -71,7 +71,7 @@ def test_egress_hosts_shrink_the_config_and_the_page_still_works(
 
 
 def test_root_namespace_sidecar_applies_mesh_wide(mesh: LocalMesh, tmp_path: Path) -> None:
-    row = mesh.info["proxies"]["productpage-v1-0"]
+    row = mesh.info["proxies"]["productpage-v1-0.default"]
     proxy = (row["ip"], row["outbound_port"])
     with http_server("outside") as (host, port):
         assert proxy_get(proxy, f"http://{host}:{port}/")[0] == 200

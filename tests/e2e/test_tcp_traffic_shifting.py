@@ -23,7 +23,7 @@ def tcp_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 
 
 def _via_client(mesh: LocalMesh, n: int) -> Counter[str]:
-    ip = mesh.info["proxies"]["tcp-client-0"]["ip"]
+    ip = mesh.info["proxies"]["tcp-client-0.default"]["ip"]
 
     def one(i: int) -> str:
         resp = http(f"http://{ip}:8080/echo?msg=m{i}")

@@ -34,15 +34,17 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
         apps = tmp_path_factory.mktemp("apps")
         (apps / "probe.yaml").write_text(probe_manifest(apps))
         mesh.apply("samples/tcp-echo/tcp-echo.yaml", str(apps / "probe.yaml"))
-        mesh.wait_for(lambda: "probe-v1-0" in mesh.info["proxies"], 60, "probe started")
-        mesh.wait_for(lambda: "tcp-client-0" in mesh.info["proxies"], 60, "tcp-client started")
+        mesh.wait_for(lambda: "probe-v1-0.default" in mesh.info["proxies"], 60, "probe started")
+        mesh.wait_for(
+            lambda: "tcp-client-0.default" in mesh.info["proxies"], 60, "tcp-client started"
+        )
         client = SidecarClient(mesh, "productpage-v1-0")
         mesh.wait_for(lambda: client.request(PROBE).status == 200, 60, "probe reachable")
         yield mesh
 
 
 def _stats(mesh: LocalMesh, instance: str, port: int = 15090) -> str:
-    ip = mesh.info["proxies"][instance]["ip"]
+    ip = mesh.proxy(instance)["ip"]
     return f"http://{ip}:{port}/stats/prometheus"
 
 
@@ -148,7 +150,7 @@ def test_peer_header_never_reaches_apps_and_cannot_be_forged(mesh: LocalMesh) ->
     seen = {s.labels["source_workload"] for s in select(scrape(url), "istio_requests_total")}
     assert seen == {"productpage-v1"}, seen
     # A caller outside the mesh (no sidecar) is `unknown`, whatever header it sends.
-    ip = mesh.info["proxies"]["probe-v1-0"]["ip"]
+    ip = mesh.proxy("probe-v1-0")["ip"]
     direct = http(f"http://{ip}:8080/headers", headers={PEER_HEADER: forged})
     assert direct.status == 200 and PEER_HEADER not in json.loads(direct.body)
 
@@ -178,7 +180,7 @@ spec:
 
 
 def test_tcp_metrics_for_tcp_echo(mesh: LocalMesh) -> None:
-    ip = mesh.info["proxies"]["tcp-client-0"]["ip"]
+    ip = mesh.proxy("tcp-client-0")["ip"]
     for i in range(6):
         resp = http(f"http://{ip}:8080/echo?msg=hello{i}")
         assert resp.status == 200 and resp.body.strip().endswith(f"hello{i}"), resp.body

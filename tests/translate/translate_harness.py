@@ -37,7 +37,7 @@ from pilotfish.registry.types import (
     WorkloadInstance,
     protocol_from_port,
 )
-from pilotfish.translate import ProxyResources
+from pilotfish.translate import ProxyResources, names
 
 TESTDATA = Path(__file__).parent / "testdata"
 GOLDEN_TYPES = {
@@ -164,11 +164,13 @@ def validate_bootstrap(resources: ProxyResources) -> str:
             cluster.ClearField("eds_cluster_config")
             cluster.load_assignment.CopyFrom(endpoints[cluster.name])
         clusters.append(MessageToDict(cluster))
-    # The agent's SDS cluster, as the real bootstrap has it (mesh mTLS secrets come from it).
+    # The agent's SDS cluster and the other bootstrap clusters routes may name (admin_self), as
+    # the real bootstrap has them (mesh mTLS secrets come from the SDS one).
     sds = BootstrapSettings(Proxy(ProxyType.SIDECAR, "127.0.0.1", "validate", "default"), "", 0)
     sds_bootstrap = build_bootstrap(replace(sds, sds_socket="/tmp/pilotfish-validate-sds.sock"))
+    wanted = {SDS_CLUSTER, *names.BOOTSTRAP_CLUSTERS}
     clusters += [
-        MessageToDict(c) for c in sds_bootstrap.static_resources.clusters if c.name == SDS_CLUSTER
+        MessageToDict(c) for c in sds_bootstrap.static_resources.clusters if c.name in wanted
     ]
     bootstrap = {
         "node": {

@@ -23,6 +23,7 @@ from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.model.node import node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.exchange import identity_of
+from pilotfish.type_urls import ADMIN_SELF_CLUSTER
 
 ADMIN_PORT = 15000
 HEALTH_PORT = 15021
@@ -94,7 +95,7 @@ def _admin_proxy_listener(
     """A listener that exposes one admin path on a public port, as Istio's 15090 and 15021."""
     route = {
         "match": {"prefix": match},
-        "route": {"cluster": "admin_self", "prefix_rewrite": rewrite},
+        "route": {"cluster": ADMIN_SELF_CLUSTER, "prefix_rewrite": rewrite},
     }
     filters: list[dict[str, Any]] = [
         {"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}
@@ -149,7 +150,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
         "static_resources": {
             "clusters": [
                 _static_cluster("xds-grpc", settings.xds_host, settings.xds_port, http2=True),
-                _static_cluster("admin_self", proxy.ip, ADMIN_PORT),
+                _static_cluster(ADMIN_SELF_CLUSTER, proxy.ip, ADMIN_PORT),
             ],
             "listeners": [
                 _admin_proxy_listener(

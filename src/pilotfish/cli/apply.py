@@ -13,6 +13,7 @@ from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.cli.rollout import Rollout, Wanted, wait_for_rollout, wanted_replicas
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.registry.inputs import parse_documents
 
@@ -42,7 +43,9 @@ def apply_command(
         _err("invalid configuration: nothing was applied")
         return 1
     body = {"files": files, "namespace": namespace, "wait": wait, "timeout": timeout}
-    return _send(state_dir, "/api/v1/apply", body, timeout)
+    return _send(
+        state_dir, "/api/v1/apply", body, timeout, wanted_replicas(parsed.manifest.workloads)
+    )
 
 
 def delete_command(
@@ -69,18 +72,47 @@ def delete_command(
         _err("say what to delete: -f FILE, or KIND NAME")
         return 1
     body = {"files": files, "keys": keys, "namespace": namespace, "wait": wait, "timeout": timeout}
-    return _send(state_dir, "/api/v1/delete", body, timeout)
+    gone = wanted_replicas(parse_documents(files, namespace)[1].manifest.workloads, deleted=True)
+    gone.update({(k[2], k[3]): 0 for k in keys if k[1] == "Workload"})
+    return _send(state_dir, "/api/v1/delete", body, timeout, gone)
 
 
-def _send(state_dir: Path, path: str, body: dict[str, Any], timeout: float) -> int:
-    status, reply = mesh_call(running_mesh(state_dir), "POST", path, body, timeout=timeout + 10)
+ROLLOUT_TIMEOUT = 60.0  # at least: starting instances takes longer than an ACK
+
+
+def _send(
+    state_dir: Path,
+    path: str,
+    body: dict[str, Any],
+    timeout: float,
+    workloads: Wanted | None = None,
+) -> int:
+    info = running_mesh(state_dir)
+    status, reply = mesh_call(info, "POST", path, body, timeout=timeout + 10)
     print_diagnostics(reply.get("diagnostics", []))
     if status != 200:
         _err("rejected: nothing was changed")
         return 1
     for line in reply.get("changes", []):
         print(line)
-    return report_convergence(reply, body.get("wait", True))
+    code = report_convergence(reply, body.get("wait", True))
+    if code == 0 and workloads and body.get("wait", True):
+        code = report_rollout(
+            wait_for_rollout(info["api"], workloads, max(timeout, ROLLOUT_TIMEOUT)), workloads
+        )
+    return code
+
+
+def report_rollout(rollout: Rollout, workloads: Wanted) -> int:
+    """The second half of `--wait` for Workloads: their instances run and every proxy has them."""
+    names = ", ".join(f"{name}.{ns}" for ns, name in sorted(workloads))
+    if rollout.ready:
+        print(f"rolled out: {names} on {rollout.proxies} proxies in {rollout.elapsed_ms:.0f} ms")
+        return 0
+    print(f"not rolled out after {rollout.elapsed_ms / 1000:.1f} s: {names}")
+    for what in rollout.waiting_for:
+        print(f"  waiting for {what}")
+    return 1
 
 
 def report_convergence(reply: dict[str, Any], waited: bool) -> int:

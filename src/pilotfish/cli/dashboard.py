@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.exec_cmd import find_proxy
+from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.cli.ui_views import UI_VIEWS, ui_url
 from pilotfish.local import prometheus
 from pilotfish.local.client import call
@@ -41,16 +41,22 @@ def _prometheus(info: dict[str, Any], state_dir: Path, scrape_interval: str) -> 
 
 
 def dashboard_command(
-    kind: str, name: str | None, browser: bool, state_dir: Path, scrape_interval: str = "15s"
+    kind: str,
+    name: str | None,
+    browser: bool,
+    state_dir: Path,
+    scrape_interval: str = "15s",
+    namespace: str | None = None,
 ) -> int:
     info = running_mesh(state_dir)
     if kind == "envoy":
         if not name:
             print("error: say which proxy: pilotfish dashboard envoy PROXY", file=sys.stderr)
             return 1
-        found = find_proxy(info, name)
-        if found is None:
-            print(f"error: no proxy {name!r} in this mesh", file=sys.stderr)
+        try:
+            found = resolve_pod(info, name, namespace)
+        except PodNotFound as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 1
         url = f"http://{found[1]['ip']}:15000/"
         print(url)

@@ -1,8 +1,11 @@
-"""`pilotfish exec WORKLOAD -- CMD…`: run a command as if inside a workload.
+"""`pilotfish exec POD [-c CONTAINER] [-n NS] -- CMD…`: run a command as if inside a pod.
 
-The command's outbound HTTP goes through that workload's sidecar (HTTP_PROXY/http_proxy point at
-its outbound port), the local analogue of `kubectl exec`. WORKLOAD is an instance name
-(`reviews-v2-0`) or a workload name (`reviews-v2`, first instance).
+The local analogue of `kubectl exec`: the command's outbound HTTP goes through that pod's sidecar
+(HTTP_PROXY/HTTPS_PROXY point at its outbound port), `localhost:15000` (Envoy's admin),
+`localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its
+own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
+named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or the app
+(its `app` label or workload name); both see the same network, as containers of a pod do.
 """
 
 from __future__ import annotations
@@ -15,59 +18,92 @@ from typing import Any
 
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.cli.errors import running_mesh
-from pilotfish.state_files import STORE_FILE
+from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
+from pilotfish.state_files import STORE_FILE, write_atomically
+
+PROXY_CONTAINER = "istio-proxy"
+PROXY_ALIASES = (PROXY_CONTAINER, "envoy", "proxy")
+
+__all__ = ["container_problem", "exec_command", "find_proxy", "pod_env"]
 
 
-def find_proxy(
-    info: dict[str, Any], name: str, namespace: str | None = None
-) -> tuple[str, dict[str, Any]] | None:
-    """The proxy named as istioctl users name pods: `reviews-v2-0`, `reviews-v2`, or either
-    with `.NAMESPACE` (as `proxy-status` prints it); `namespace` (`-n`) narrows the search."""
-    proxies: dict[str, dict[str, Any]] = info.get("proxies", {})
-    if name in proxies and namespace in (None, proxies[name].get("namespace")):
-        return name, proxies[name]
-    wanted = {(name, namespace)}
-    if "." in name:
-        short, _, suffix = name.partition(".")
-        if namespace in (None, suffix):
-            wanted.add((short, suffix))
-    for instance, proxy in sorted(proxies.items()):
-        for short, ns in wanted:
-            if ns not in (None, proxy.get("namespace")):
-                continue
-            if proxy.get("workload") == short or instance.split(".")[0] == short:
-                return instance, proxy
-    return None
+def container_problem(key: str, proxy: dict[str, Any], container: str | None) -> str | None:
+    """kubectl's error when CONTAINER is not one of the pod's containers, else None."""
+    if container is None or container in PROXY_ALIASES:
+        return None
+    apps = app_containers(proxy)
+    if proxy.get("type") == "sidecar" and container in apps:
+        return None
+    choices = " ".join([*(apps if proxy.get("type") == "sidecar" else []), PROXY_CONTAINER])
+    return f"container {container} is not valid for pod {key}: choose one of [{choices}]"
 
 
-def exec_command(workload: str, argv: list[str], state_dir: Path) -> int:
-    if not argv:
-        print("error: say what to run: pilotfish exec WORKLOAD -- CMD [ARGS…]", file=sys.stderr)
-        return 1
-    info = running_mesh(state_dir)
-    found = find_proxy(info, workload)
-    if found is None or found[1].get("type") != "sidecar":
-        known = ", ".join(
-            n for n, p in info.get("proxies", {}).items() if p.get("type") == "sidecar"
-        )
-        print(f"error: no workload {workload!r} in this mesh (known: {known})", file=sys.stderr)
-        return 1
-    instance, proxy = found
+def app_containers(proxy: dict[str, Any]) -> list[str]:
+    """The names the app container answers to: its `app` label and its workload name."""
+    names = [str(proxy.get("app") or ""), str(proxy.get("workload") or "")]
+    return [n for i, n in enumerate(names) if n and n not in names[:i]]
+
+
+def pilot_agent_shim(state_dir: Path) -> Path:
+    """A `bin/` holding `pilot-agent` (see `pilotfish.cli.pilot_agent`), for exec's PATH."""
+    bin_dir = state_dir / "bin"
+    shim = bin_dir / "pilot-agent"
+    text = (
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "from pilotfish.cli.pilot_agent import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    if not shim.exists() or shim.read_text() != text:
+        write_atomically(shim, text)
+    shim.chmod(0o755)
+    return bin_dir
+
+
+def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, str]:
+    """The environment of a process inside the pod (what its containers see)."""
     outbound = f"http://{proxy['ip']}:{proxy['outbound_port']}"
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
+    state_dir = Path(info["state_dir"])
+    path = os.pathsep.join([str(pilot_agent_shim(state_dir)), env.get("PATH", os.defpath)])
     env.update(
         HTTP_PROXY=outbound,
         http_proxy=outbound,
         HTTPS_PROXY=outbound,
         https_proxy=outbound,
-        POD_NAME=instance,
+        POD_NAME=str(proxy.get("instance") or key.split(".")[0]),
         POD_NAMESPACE=proxy["namespace"],
+        INSTANCE_IP=proxy["ip"],
+        PATH=path,
     )
     container_ports = [int(p) for p in proxy.get("app_ports", {})]
-    config_path = Path(info["state_dir"]) / STORE_FILE
+    config_path = state_dir / STORE_FILE
     env.update(tcp_service_env(proxy["ip"], proxy["namespace"], container_ports, config_path))
+    return env
+
+
+def exec_command(
+    pod: str,
+    argv: list[str],
+    state_dir: Path,
+    container: str | None = None,
+    namespace: str | None = None,
+) -> int:
+    if not argv:
+        print("error: say what to run: pilotfish exec POD -- CMD [ARGS…]", file=sys.stderr)
+        return 1
+    info = running_mesh(state_dir)
     try:
-        return subprocess.call(argv, env=env)
+        key, proxy = resolve_pod(info, pod, namespace)
+    except PodNotFound as exc:
+        print(f"Error from server (NotFound): {exc}", file=sys.stderr)
+        return 1
+    problem = container_problem(key, proxy, container)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    try:
+        return subprocess.call(argv, env=pod_env(info, key, proxy))
     except FileNotFoundError:
         print(f"error: {argv[0]}: command not found", file=sys.stderr)
         return 127

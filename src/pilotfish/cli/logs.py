@@ -1,17 +1,19 @@
-"""`pilotfish logs POD [-c CONTAINER] [--tail N]`: a workload's logs, as `kubectl logs` shows them.
+"""`pilotfish logs POD [-c CONTAINER] [--tail N]`: a pod's logs, as `kubectl logs` shows them.
 
 CONTAINER is the app (default; any name but the proxy's) or `istio-proxy` (its Envoy). POD is
-named as for `exec` (`httpbin-v2-0`, `httpbin-v2`, `NAME.NAMESPACE`). Reads the files the agent
-writes under the instance's run directory (`app.log`, `envoy.log`).
+named as kubectl names pods (`httpbin-v2-0`, `httpbin-v2`, `NAME.NAMESPACE`, `deploy/NAME`,
+with `-n`); `-l key=value[,key=value]` prints the logs of every pod with those labels. Reads the
+files the agent writes under the instance's run directory (`app.log`, `envoy.log`).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.exec_cmd import find_proxy
+from pilotfish.cli.pods import PodNotFound, resolve_pod
 
 PROXY_CONTAINERS = ("istio-proxy", "envoy", "proxy")
 
@@ -29,21 +31,66 @@ def last_lines(text: str, tail: int) -> str:
     return "".join(lines[-tail:]) if tail else ""
 
 
+def parse_selector(selector: str) -> dict[str, str] | None:
+    """`app=sleep,version=v1` as a dict; None when it is not `key=value` pairs."""
+    pairs: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            return None
+        pairs[key.strip()] = value.lstrip("=").strip()
+    return pairs or None
+
+
+def selected_pods(
+    info: dict[str, Any], labels: dict[str, str], namespace: str | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """Pods whose labels include every pair of `labels`, in namespace (default: `default`)."""
+    return [
+        (key, proxy)
+        for key, proxy in sorted(info.get("proxies", {}).items())
+        if proxy.get("namespace") == (namespace or "default")
+        and all((proxy.get("labels") or {}).get(k) == v for k, v in labels.items())
+    ]
+
+
 def logs_command(
-    pod: str, container: str | None, tail: int, namespace: str | None, state_dir: Path
+    pod: str | None,
+    container: str | None,
+    tail: int,
+    namespace: str | None,
+    state_dir: Path,
+    selector: str | None = None,
 ) -> int:
     info = running_mesh(state_dir)
-    found = find_proxy(info, pod, namespace)
-    if found is None:
-        print(f'Error from server (NotFound): pods "{pod}" not found', file=sys.stderr)
+    if selector is not None:
+        labels = parse_selector(selector)
+        if labels is None:
+            print(f"error: -l {selector!r}: expected key=value[,key=value]", file=sys.stderr)
+            return 1
+        pods = selected_pods(info, labels, namespace)
+        if not pods:
+            print(f"No resources found in {namespace or 'default'} namespace.", file=sys.stderr)
+            return 0
+    elif pod is None:
+        print("error: say which pod: pilotfish logs POD (or -l key=value)", file=sys.stderr)
         return 1
-    instance, proxy = found
-    if proxy.get("type") == "router" and container is None:
-        container = "istio-proxy"  # a gateway is only its Envoy
-    path = log_file(Path(proxy["run_dir"]), container)
-    if not path.exists():
-        what = "container" if container else "app"
-        print(f"error: {instance} has no {what} {container or ''} log ({path})", file=sys.stderr)
-        return 1
-    sys.stdout.write(last_lines(path.read_text(errors="replace"), tail))
-    return 0
+    else:
+        try:
+            pods = [resolve_pod(info, pod, namespace)]
+        except PodNotFound as exc:
+            print(f"Error from server (NotFound): {exc}", file=sys.stderr)
+            return 1
+    code = 0
+    for key, proxy in pods:
+        which = container
+        if proxy.get("type") == "router" and which is None:
+            which = "istio-proxy"  # a gateway is only its Envoy
+        path = log_file(Path(proxy["run_dir"]), which)
+        if not path.exists():
+            what = f"container {which}" if which else "app"
+            print(f"error: {key} has no {what} log ({path})", file=sys.stderr)
+            code = 1
+            continue
+        sys.stdout.write(last_lines(path.read_text(errors="replace"), tail))
+    return code

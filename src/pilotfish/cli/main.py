@@ -38,14 +38,22 @@ Files = Annotated[
 
 class _State:
     state_dir: Path = Path(".")
+    create_namespace: str | None = None
+    namespace: str | None = None  # `pilotfish -n NS get …`, kubectl's order
 
 
 state = _State()
 
 
 @app.callback()
-def _root(state_dir: StateDir = None) -> None:
+def _root(
+    state_dir: StateDir = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="as kubectl: `-n NS get …`")
+    ] = None,
+) -> None:
     state.state_dir = (state_dir or default_state_dir()).expanduser().absolute()
+    state.namespace = namespace
 
 
 def _exit(code: int) -> None:
@@ -65,11 +73,69 @@ def up(
     ] = "127.0.0.1",
     delta: Annotated[bool, typer.Option(help="Envoys use incremental (delta) xDS")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the mesh to be ready")] = 60.0,
+    ingress_gateway: Annotated[
+        bool, typer.Option("--ingress-gateway/--no-ingress-gateway", help="run the ingress gateway")
+    ] = True,
 ) -> None:
     """Start the control plane, the ingress gateway and every workload of DIR with its sidecar."""
     from pilotfish.cli.up import up_command
 
-    _exit(up_command(directory, state.state_dir, ingress_address, detach, delta, timeout))
+    _exit(
+        up_command(
+            directory, state.state_dir, ingress_address, detach, delta, timeout, ingress_gateway
+        )
+    )
+
+
+@app.command()
+def install(
+    filename: Annotated[
+        list[str] | None, typer.Option("--filename", "-f", help="IstioOperator YAML")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="KEY=VALUE, e.g. profile=demo")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--skip-confirmation", "-y", help="do not ask")] = False,
+    kubernetes: Annotated[
+        bool, typer.Option("--kubernetes", help="not yet in this version")
+    ] = False,
+    ingress_address: Annotated[
+        str, typer.Option(help="address the ingress gateway's servers bind")
+    ] = "127.0.0.1",
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the mesh to be ready")] = 60.0,
+) -> None:
+    """Install an Istio profile (default, demo, minimal, empty) as a local mesh, detached."""
+    from pilotfish.cli.install import install_command
+
+    _exit(
+        install_command(
+            filename or [], set_ or [], yes, kubernetes, state.state_dir, ingress_address, timeout
+        )
+    )
+
+
+@app.command()
+def uninstall(
+    purge: Annotated[bool, typer.Option("--purge", help="accepted, as istioctl")] = False,
+    yes: Annotated[bool, typer.Option("--skip-confirmation", "-y")] = False,
+) -> None:
+    """Stop what `pilotfish install` started (as `pilotfish down`)."""
+    from pilotfish.cli.up import down_command
+
+    _exit(down_command(state.state_dir))
+
+
+@app.command("kube-inject")
+def kube_inject(
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+) -> None:
+    """Inject sidecars into Kubernetes manifests (not yet in this version)."""
+    print(
+        "error: kube-inject: not yet in this version: pilotfish runs meshes locally; "
+        "in local mode every Workload gets its sidecar from `pilotfish apply -f`",
+        file=sys.stderr,
+    )
+    _exit(1)
 
 
 @app.command()
@@ -125,7 +191,16 @@ def get(
         bool, typer.Option("--all-namespaces", "-A", help="every namespace (the default)")
     ] = False,
 ) -> None:
-    """List config held by the running mesh (KIND may be a list: vs,dr)."""
+    """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services
+    and deployments as kubectl shows them (`get pods -n istio-system`, `get svc`, `get all`)."""
+    from pilotfish.cli.kube_get import VIEW_KINDS
+
+    namespace = namespace or state.namespace
+    if kind.lower() in VIEW_KINDS:
+        from pilotfish.cli.kube_get import view_command
+
+        ns = None if all_namespaces else (namespace or "")
+        _exit(view_command(kind, name, ns, output, state.state_dir))
     from pilotfish.cli.get import get_command
 
     _exit(get_command(kind, name, None if all_namespaces else namespace, output, state.state_dir))
@@ -133,30 +208,45 @@ def get(
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(
-    workload: Annotated[
-        str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")
+    pod: Annotated[
+        str, typer.Argument(help="pod (sleep-0, sleep.foo, deploy/sleep) as kubectl names it")
     ],
     command: Annotated[list[str] | None, typer.Argument(help="-- CMD [ARGS…]")] = None,
+    container: Annotated[
+        str | None, typer.Option("--container", "-c", help="istio-proxy or the app (default)")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", "-i", help="accepted (stdin is passed)")
+    ] = False,
+    tty: Annotated[
+        bool, typer.Option("--tty", "-t", help="accepted (the terminal is kept)")
+    ] = False,
 ) -> None:
-    """Run a command as if inside WORKLOAD: its HTTP goes out through that workload's sidecar."""
+    """Run a command as if inside POD: its HTTP goes out through that pod's sidecar."""
     from pilotfish.cli.exec_cmd import exec_command
 
-    _exit(exec_command(workload, command or [], state.state_dir))
+    _exit(exec_command(pod, command or [], state.state_dir, container, namespace))
 
 
 @app.command()
 def logs(
-    pod: Annotated[str, typer.Argument(help="instance (httpbin-v2-0) or workload (httpbin-v2)")],
+    pod: Annotated[
+        str | None, typer.Argument(help="pod (httpbin-v2-0, httpbin-v2, NAME.NS, deploy/NAME)")
+    ] = None,
     container: Annotated[
         str | None, typer.Option("--container", "-c", help="the app (default) or istio-proxy")
     ] = None,
     tail: Annotated[int, typer.Option("--tail", help="last N lines (-1: all)")] = -1,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="pods with labels key=value[,…]")
+    ] = None,
 ) -> None:
-    """Print a workload's app log, or its Envoy's (`-c istio-proxy`), as `kubectl logs`."""
+    """Print a pod's app log, or its Envoy's (`-c istio-proxy`), as `kubectl logs`."""
     from pilotfish.cli.logs import logs_command
 
-    _exit(logs_command(pod, container, tail, namespace, state.state_dir))
+    _exit(logs_command(pod, container, tail, namespace, state.state_dir, selector))
 
 
 @app.command()
@@ -197,11 +287,14 @@ def analyze(
 
 
 @app.command("proxy-status")
-def proxy_status(proxy: Annotated[str | None, typer.Argument()] = None) -> None:
+def proxy_status(
+    proxy: Annotated[str | None, typer.Argument()] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
     """Show each proxy's xDS sync state (SYNCED, STALE, NACKED, NOT SENT)."""
     from pilotfish.cli.proxy_status import proxy_status_command
 
-    _exit(proxy_status_command(proxy, state.state_dir))
+    _exit(proxy_status_command(proxy, state.state_dir, namespace))
 
 
 app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
@@ -255,6 +348,12 @@ app.add_typer(create_app, name="create")
 Namespace = Annotated[str | None, typer.Option("--namespace", "-n")]
 
 
+@create_app.callback()
+def _create_root(namespace: Namespace = None) -> None:
+    """kubectl accepts `create -n NS secret …` as well as `create secret … -n NS`."""
+    state.create_namespace = namespace
+
+
 @create_secret.command("tls")
 def create_secret_tls(
     name: Annotated[str, typer.Argument()],
@@ -265,7 +364,8 @@ def create_secret_tls(
     """A TLS secret (tls.crt, tls.key), as `kubectl create secret tls`."""
     from pilotfish.cli.create import run_create
 
-    _exit(run_create(name, namespace, "kubernetes.io/tls", state.state_dir, cert=cert, key=key))
+    ns = namespace or state.create_namespace
+    _exit(run_create(name, ns, "kubernetes.io/tls", state.state_dir, cert=cert, key=key))
 
 
 @create_secret.command("generic")
@@ -279,7 +379,8 @@ def create_secret_generic(
     """A secret from files (e.g. tls.crt, tls.key, ca.crt), as `kubectl create secret generic`."""
     from pilotfish.cli.create import run_create
 
-    _exit(run_create(name, namespace, "Opaque", state.state_dir, from_file=from_file))
+    ns = namespace or state.create_namespace
+    _exit(run_create(name, ns, "Opaque", state.state_dir, from_file=from_file))
 
 
 experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
@@ -313,12 +414,13 @@ def dashboard(
     scrape_interval: Annotated[
         str, typer.Option(help="prometheus: scrape and rule evaluation interval")
     ] = "15s",
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
 ) -> None:
     """Open a proxy's Envoy admin UI, the mesh's Prometheus (started on first use), or list the
     control plane's debug endpoints."""
     from pilotfish.cli.dashboard import dashboard_command
 
-    _exit(dashboard_command(kind, proxy, browser, state.state_dir, scrape_interval))
+    _exit(dashboard_command(kind, proxy, browser, state.state_dir, scrape_interval, namespace))
 
 
 @app.command()

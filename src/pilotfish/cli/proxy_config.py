@@ -13,13 +13,14 @@ import json
 import sys
 import urllib.error
 import urllib.request
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pilotfish.ca.certs import summarize
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.exec_cmd import find_proxy
+from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.config.yaml_text import dump_yaml
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -135,13 +136,15 @@ def _cert_facts(source: dict[str, Any]) -> list[str]:
     text = source.get("inline_string") or ""
     if not text and source.get("inline_bytes"):
         text = base64.b64decode(source["inline_bytes"]).decode(errors="replace")
-    try:
-        cert = x509.load_pem_x509_certificate(text.encode())
-    except ValueError:
-        return ["false", "-", "-", "-", "-"]
-    now = datetime.now(UTC)
-    valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
-    facts = summarize(cert)
+    with warnings.catch_warnings():  # cryptography's notes on odd certificates: not for users
+        warnings.simplefilter("ignore")
+        try:
+            cert = x509.load_pem_x509_certificate(text.encode())
+        except ValueError:
+            return ["false", "-", "-", "-", "-"]
+        now = datetime.now(UTC)
+        valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+        facts = summarize(cert)
     identity = ",".join(facts.identities) or "-"
     return [str(valid).lower(), facts.serial, facts.not_after, facts.not_before, identity]
 
@@ -215,10 +218,10 @@ def proxy_config_command(
         )
         return 1
     info = running_mesh(state_dir)
-    found = find_proxy(info, name, namespace)
-    if found is None:
-        where = f" in namespace {namespace}" if namespace else ""
-        print(f"error: no proxy {name!r}{where} in this mesh", file=sys.stderr)
+    try:
+        found = resolve_pod(info, name, namespace)
+    except PodNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     ip = found[1]["ip"]
     try:
@@ -228,6 +231,8 @@ def proxy_config_command(
         print(f"error: cannot read {found[0]}'s Envoy admin at {ip}:15000: {exc}", file=sys.stderr)
         return 1
     kinds = list(SECTIONS) if kind == "all" else [kind]
+    if kind == "all" and output not in ("json", "yaml"):
+        kinds = [k for k in kinds if k != "bootstrap"]  # istioctl's `all`: the tables
     if output in ("json", "yaml"):
         payload = {k: _section(dump, SECTIONS[k]) for k in kinds}
         data = payload if kind == "all" else payload[kind]

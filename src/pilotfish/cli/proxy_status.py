@@ -10,21 +10,29 @@ import sys
 from pathlib import Path
 
 from pilotfish.cli.errors import mesh_call, running_mesh
+from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.xds.messages import type_state
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
 
 COLUMNS = (("CDS", CLUSTER), ("LDS", LISTENER), ("EDS", ENDPOINT), ("RDS", ROUTE), ("SDS", SECRET))
 
 
-def proxy_status_command(name: str | None, state_dir: Path) -> int:
+def proxy_status_command(name: str | None, state_dir: Path, namespace: str | None = None) -> int:
     info = running_mesh(state_dir)
     _status, body = mesh_call(info, "GET", "/debug/syncz")
+    try:
+        wanted = resolve_pod(info, name, namespace)[0] if name else None
+    except PodNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     rows = [["NAME", "TYPE", "ADDRESS", *(c for c, _ in COLUMNS), "CONTROL PLANE"]]
     problems: list[str] = []
     found = False
     for proxy in sorted(body.get("proxies", []), key=lambda p: p["node_id"]):
         _, ip, instance_ns, _ = proxy["node_id"].split("~")
-        if name and name not in (instance_ns, instance_ns.split(".")[0]):
+        if wanted not in (None, instance_ns):
+            continue
+        if namespace not in (None, instance_ns.rsplit(".", 1)[-1]):
             continue
         found = True
         types = {t["type_url"]: t for t in proxy["types"]}

@@ -35,6 +35,7 @@ def up_command(
     detach: bool,
     delta: bool,
     timeout: float,
+    ingress_gateway: bool = True,
 ) -> int:
     try:
         info = read_mesh(state_dir)
@@ -56,8 +57,10 @@ def up_command(
         if not parsed.ok:
             return _fail(f"{directory}: invalid configuration; nothing was started")
     if detach:
-        return _detach(directory, state_dir, ingress_address, delta, timeout)
-    options = UpOptions(state_dir, tuple(files), ingress_address, delta, timeout)
+        return _detach(directory, state_dir, ingress_address, delta, timeout, ingress_gateway)
+    options = UpOptions(
+        state_dir, tuple(files), ingress_address, delta, timeout, ingress_gateway=ingress_gateway
+    )
     return asyncio.run(_run_foreground(options))
 
 
@@ -102,13 +105,19 @@ async def _run_foreground(options: UpOptions) -> int:
 
 
 def _detach(
-    directory: str | None, state_dir: Path, ingress: str, delta: bool, timeout: float
+    directory: str | None,
+    state_dir: Path,
+    ingress: str,
+    delta: bool,
+    timeout: float,
+    ingress_gateway: bool = True,
 ) -> int:
     argv = [sys.executable, "-m", "pilotfish", "--state-dir", str(state_dir), "up"]
     argv += [directory] if directory else []
     argv += ["--ingress-address", ingress, "--timeout", str(timeout)] + (
         ["--delta"] if delta else []
     )
+    argv += [] if ingress_gateway else ["--no-ingress-gateway"]
     log_path = state_dir / "logs" / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -171,12 +180,14 @@ def render_summary(info: dict[str, Any]) -> str:
         f"  control plane     xDS {info['xds']}   API {info['api']}",
     ]
     gateways = [(n, p) for n, p in info["proxies"].items() if p["type"] == "router"]
-    for name, _ in gateways:
-        lines.append(f"  ingress gateway   {name} listening on {info['ingress_address']}")
+    for name, gw in gateways:
+        pod = gw.get("instance") or name
+        lines.append(f"  ingress gateway   {pod} listening on {info['ingress_address']}")
     lines.append("  workloads (each with its own address and Envoy sidecar, admin on :15000):")
     for name, proxy in info["proxies"].items():
         if proxy["type"] == "sidecar":
-            lines.append(f"    {name:<28} {proxy['namespace']:<12} {proxy['ip']}")
+            pod = proxy.get("instance") or name
+            lines.append(f"    {pod:<28} {proxy['namespace']:<12} {proxy['ip']}")
     for port in _gateway_ports(info["api"]):
         lines.append(f"  gateway port      http://{info['ingress_address']}:{port}/")
     return "\n".join(lines)

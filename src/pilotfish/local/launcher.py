@@ -3,7 +3,7 @@
 manifest, restart what dies, report ready instances to the control plane); stops all of it.
 
 Each agent gets a bearer token the control plane issues for its instance (kept in
-`run/<instance>/istio-token`, mode 0600) to obtain its workload certificate. The launcher talks
+`run/<NAME.NS>/istio-token`, mode 0600) to obtain its workload certificate. The launcher talks
 to the write API with the owner's token (`<state>/admin-token`). Plug-in CA files in
 `<state>/cacerts/` are handed to the control plane.
 """
@@ -61,6 +61,7 @@ class UpOptions:
     ingress_address: str = "127.0.0.1"
     delta: bool = False
     ready_timeout: float = 60.0
+    ingress_gateway: bool = True  # `install` profiles `minimal` and `empty` run none
 
 
 @dataclass
@@ -75,6 +76,9 @@ class Mesh:
     registry_generation = 0  # the control plane's number for our latest instance report
     started: float = field(default_factory=time.monotonic)
     ready_after: float = 0.0
+    created: dict[str, float] = field(default_factory=dict)  # pod -> wall-clock start (AGE)
+    ready_pods: set[str] = field(default_factory=set)  # pods whose last readiness check passed
+    control_plane_created: float = 0.0
     http: aiohttp.ClientSession | None = None
     mesh_settings: MeshSettings = field(default_factory=MeshSettings)
     manifest: Manifest | None = None  # the last one reconciled
@@ -113,7 +117,8 @@ class Mesh:
                 )
         log.info("config applied after %.2f s", time.monotonic() - self.started)
         await self.reconcile()
-        await self._start_gateway()
+        if self.options.ingress_gateway:
+            await self._start_gateway()
         log.info("all agents started after %.2f s", time.monotonic() - self.started)
         await self._wait_ready()
         log.info(
@@ -134,6 +139,7 @@ class Mesh:
         cacerts = self.options.state_dir / "cacerts"
         if cacerts.is_dir():
             argv += ["--cacerts", str(cacerts)]
+        self.control_plane_created = time.time()
         self.control_plane = await spawn(
             argv, os.environ, self.options.state_dir / "logs" / "controlplane.log"
         )
@@ -174,7 +180,7 @@ class Mesh:
         await self._start_agent(self._agent_spec(proxy, None))
 
     def _agent_spec(self, proxy: Proxy, app: AppSpec | None, sidecar: bool = True) -> AgentSpec:
-        run_dir = self.run_dir / proxy.instance
+        run_dir = self.run_dir / proxy.pod_name
         identity = IdentitySpec(
             ca_address=f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
             token_path=run_dir / TOKEN_FILE,
@@ -214,8 +220,9 @@ class Mesh:
     async def _start_agent(self, spec: AgentSpec) -> None:
         await self._issue_token(spec)
         agent = Agent(spec)
-        self.agents[spec.proxy.instance] = agent
-        self.specs[spec.proxy.instance] = spec
+        self.agents[spec.proxy.pod_name] = agent
+        self.specs[spec.proxy.pod_name] = spec
+        self.created[spec.proxy.pod_name] = time.time()
         await agent.start()
 
     # ---- reconcile ----------------------------------------------------------------------------
@@ -259,11 +266,12 @@ class Mesh:
             log.info("trace collector on %s:%d", self.network.control_plane_ip, port)
 
     def _wanted_specs(self, manifest: Manifest) -> dict[str, AgentSpec]:
+        """Keyed `NAME.NAMESPACE`: `sleep-0` may run in `default` and in `foo` at once."""
         wanted: dict[str, AgentSpec] = {}
         for workload in manifest.workloads:
             for instance in workload.instance_names():
-                old = self.specs.get(instance)
-                wanted[instance] = self._instance_spec(workload, instance, old)
+                key = f"{instance}.{workload.namespace}"
+                wanted[key] = self._instance_spec(workload, instance, self.specs.get(key))
         return wanted
 
     def _instance_spec(
@@ -274,7 +282,7 @@ class Mesh:
             reuse = {p: p for p in workload.ports}
         proxy = Proxy(
             type=ProxyType.SIDECAR,
-            ip=self.network.ip_for(instance),
+            ip=self.network.ip_for(f"{instance}.{workload.namespace}"),
             instance=instance,
             namespace=workload.namespace,
             labels=workload.labels,
@@ -294,13 +302,14 @@ class Mesh:
     # ---- readiness and status -------------------------------------------------------------------
     async def ready_instances(self) -> list[dict[str, Any]]:
         results = await asyncio.gather(*(a.is_ready() for a in self.agents.values()))
+        self.ready_pods = {k for k, ok in zip(self.agents, results, strict=True) if ok}
         rows = []
-        for (name, agent), ready in zip(self.agents.items(), results, strict=True):
+        for agent, ready in zip(self.agents.values(), results, strict=True):
             proxy = agent.spec.proxy
             if proxy.type is ProxyType.SIDECAR and ready:
                 rows.append(
                     {
-                        "name": name,
+                        "name": proxy.instance,
                         "workload": proxy.workload,
                         "namespace": proxy.namespace,
                         "address": proxy.ip,
@@ -358,6 +367,10 @@ class Mesh:
         proxies: dict[str, dict[str, Any]] = {
             name: {
                 "id": a.spec.proxy.id,
+                "instance": a.spec.proxy.instance,
+                "app": a.spec.proxy.label_map.get("app", ""),
+                "ready": name in self.ready_pods,
+                "created": self.created.get(name, 0.0),
                 "ip": a.spec.proxy.ip,
                 "type": a.spec.proxy.type.value,
                 "workload": a.spec.proxy.workload,
@@ -384,6 +397,7 @@ class Mesh:
             "ready": ready,
             "startup_seconds": self.ready_after,
             "control_plane_pid": self.control_plane.pid if self.control_plane else None,
+            "control_plane_created": self.control_plane_created,
             "proxies": proxies,
             "trace_collectors": [
                 f"http://{self.network.control_plane_ip}:{port}"

@@ -39,6 +39,12 @@ class Proxy:
         return f"{self.type.value}~{self.ip}~{self.instance}.{self.namespace}~{domain}"
 
     @property
+    def pod_name(self) -> str:
+        """`NAME.NAMESPACE`, as `proxy-status` prints it: unique in a mesh (a name alone is
+        unique only within its namespace, as pods are)."""
+        return f"{self.instance}.{self.namespace}"
+
+    @property
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
 

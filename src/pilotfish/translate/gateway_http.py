@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
@@ -127,6 +128,24 @@ def with_blackhole_vhost(
         config.virtual_hosts.append(
             rc_pb2.VirtualHost(name=names.vhost(names.BLACKHOLE_VHOST, port), domains=["*"])
         )
+    return config
+
+
+def with_client_address(config: route_pb2.RouteConfiguration) -> route_pb2.RouteConfiguration:
+    """Gateways append the client's address to `X-Forwarded-For`, as Istio's do through
+    `use_remote_address`. Envoy itself appends its host's address instead when the client is
+    127.0.0.1 (it takes that for a local sidecar), which is every local client in local mode; so
+    the connection manager skips its append (`skip_xff_append`, see `listeners`) and the route
+    configuration appends the real downstream address. `x-envoy-external-address` and
+    `remoteIpBlocks` keep using the address Envoy trusts, as in Istio."""
+    config.request_headers_to_add.append(
+        base_pb2.HeaderValueOption(
+            header=base_pb2.HeaderValue(
+                key="x-forwarded-for", value="%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"
+            ),
+            append_action=base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD,
+        )
+    )
     return config
 
 

@@ -51,7 +51,12 @@ from pilotfish.translate.envoy_pb import (
     pack,
     socket_address,
 )
-from pilotfish.translate.gateway_http import GatewayPort, gateway_route_config, with_blackhole_vhost
+from pilotfish.translate.gateway_http import (
+    GatewayPort,
+    gateway_route_config,
+    with_blackhole_vhost,
+    with_client_address,
+)
 from pilotfish.translate.listeners import fault_and_cors_filters, http_connection_manager
 from pilotfish.translate.tcp import l4_match_applies, tcp_proxy, tls_inspector
 
@@ -190,8 +195,9 @@ def _tls_context(
     context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
     if mutual:
         context.require_client_certificate.CopyFrom(wrappers_pb2.BoolValue(value=True))
-    if _protocol(server) == "HTTPS":
-        common.alpn_protocols.extend(["h2", "http/1.1"])
+    if _protocol(server) == "HTTPS":  # as Istio's gateways: HTTP/2 when the client offers it
+        # (the constructor above copied `common`: set it on the context's own copy)
+        context.common_tls_context.alpn_protocols.extend(["h2", "http/1.1"])
     return context
 
 
@@ -295,7 +301,7 @@ def _server_chains(
             GatewayPort(port, [(gateway, server)]), push, clusters, diagnostics
         )
         config.name = names.gateway_tls_route_config(port, key, index)
-        routes.append(with_blackhole_vhost(config, port))
+        routes.append(with_client_address(with_blackhole_vhost(config, port)))
         manager = http_connection_manager(
             f"outbound_0.0.0.0_{port}", config.name, fault_and_cors_filters(), gateway=True
         )

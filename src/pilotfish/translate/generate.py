@@ -36,6 +36,7 @@ from pilotfish.translate.gateway_http import (
     gateway_ports,
     gateway_route_config,
     with_blackhole_vhost,
+    with_client_address,
 )
 from pilotfish.translate.observability import decorate
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
@@ -147,7 +148,11 @@ def _gateway(
         )
         config = gateway_route_config(gateway_port, push, specs, diagnostics)
         config = apply_https_redirect(config, gateway_port)
-        messages.append(with_route_rbac(with_blackhole_vhost(config, port), authz.per_route))
+        messages.append(
+            with_client_address(
+                with_route_rbac(with_blackhole_vhost(config, port), authz.per_route)
+            )
+        )
     messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 

@@ -127,11 +127,21 @@ def _default_retry_policy(consistent_hash: bool = False) -> rc_pb2.RetryPolicy:
 
 
 def _set_timeout(action: rc_pb2.RouteAction, timeout: object = None) -> None:
-    """As Istio: `timeout` (0 = none) and the same cap on gRPC's own timeout header. Not
-    `max_stream_duration`: a route that sets it makes Envoy ignore the route `timeout`."""
+    """As Istio: `timeout` (0 = none), and gRPC's own `grpc-timeout` header honoured up to it."""
     value = duration_of(timeout) or duration(0)
     action.timeout.CopyFrom(value)
-    action.max_grpc_timeout.CopyFrom(value)
+    set_grpc_timeout_cap(action, value)
+
+
+def set_grpc_timeout_cap(action: rc_pb2.RouteAction, value: Any) -> None:
+    """Istio caps `grpc-timeout` with the deprecated `max_grpc_timeout` (its replacement
+    `max_stream_duration` makes Envoy ignore the route `timeout`), and Envoy then logs a
+    deprecation warning for every route. Same behaviour, no warning: with no route timeout, the
+    header is honoured uncapped through `max_stream_duration.grpc_timeout_header_max: 0`; with
+    one, the route timeout applies to gRPC too (a shorter client deadline still ends the call
+    at the client)."""
+    if not value.seconds and not value.nanos:
+        action.max_stream_duration.grpc_timeout_header_max.CopyFrom(value)
 
 
 def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]) -> rc_pb2.Route:

@@ -20,6 +20,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
+from pilotfish.translate import names
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, resource_name
 
@@ -79,7 +80,7 @@ def check_invariants(
                 domains.add(domain)
             for route in vhost.routes:
                 for cluster in _route_clusters(route):
-                    if cluster not in clusters:
+                    if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
                         problems.append(
                             f"route {config_name}/{vhost.name}/{route.name or '?'}: "
                             f"cluster {cluster!r} does not exist"

@@ -77,6 +77,7 @@ def http_connection_manager(
     apply_normalization(manager, path_normalization)
     if gateway:
         manager.strip_any_host_port = True
+        manager.skip_xff_append = True  # the route config appends it: `with_client_address`
     return manager
 
 

@@ -7,6 +7,9 @@ route configurations.
 
 from __future__ import annotations
 
+from pilotfish.type_urls import ADMIN_SELF_CLUSTER as ADMIN_SELF_CLUSTER
+from pilotfish.type_urls import BOOTSTRAP_CLUSTERS as BOOTSTRAP_CLUSTERS
+
 BLACKHOLE_CLUSTER = "BlackHoleCluster"
 PASSTHROUGH_CLUSTER = "PassthroughCluster"
 OUTBOUND_HTTP_PROXY_LISTENER = "outbound_http_proxy"
@@ -16,6 +19,7 @@ ALLOW_ANY_VHOST = "allow_any"
 BLOCK_ALL_VHOST = "block_all"
 BLACKHOLE_VHOST = "blackhole"  # Istio's host name for a gateway port's empty route config
 DNS_CACHE_NAME = "pilotfish_passthrough_dns_cache"
+POD_LOCAL_VHOST = "pod_local"
 
 
 def outbound_cluster(port: int, host: str, subset: str = "") -> str:

@@ -92,6 +92,61 @@ def tcp_proxy(
     return proxy
 
 
+def l4_targets(
+    vs: VirtualService | None,
+    route: TCPRoute | TLSRoute | None,
+    port: int,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+    path: str,
+) -> list[tuple[str, int]]:
+    """(cluster, weight) of one `tcp`/`tls` route's destinations, as `tcp_proxy` splits them."""
+    if vs is None or route is None:
+        return []
+    destinations = Destinations(push.registry, clusters, port, diagnostics)
+    traffic = split(route, destinations.targets(vs, route, path))
+    if isinstance(traffic, str):
+        return [(traffic, 100)]
+    return [(t.cluster, t.weight) for t in traffic or ()]
+
+
+def connect_targets(
+    proxy: Proxy,
+    push: PushContext,
+    service: Service,
+    number: int,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+) -> list[tuple[str, int]]:
+    """Where `CONNECT host:port` through the HTTP proxy goes: as the TCP listener would send
+    it. The sidecar decides when the tunnel opens, before any TLS, so a `tls` route matches
+    when its `sniHosts` name the CONNECT host (the SNI an `https://host` client sends); then the
+    first applying `tcp` route; else the service itself."""
+    vs = push.mesh_virtual_service(service.hostname, proxy.namespace)
+    own = [(names.outbound_cluster(number, service.hostname), 100)]
+    if vs is None:
+        return own
+    addresses = _service_addresses(service, push)
+
+    def applies(match: L4MatchAttributes | TLSMatchAttributes) -> bool:
+        return l4_match_applies(
+            match, port=number, gateway=MESH_GATEWAY, vs_namespace=vs.meta.namespace,
+            labels=proxy.label_map, namespace=proxy.namespace, addresses=addresses,
+        )  # fmt: skip
+
+    for index, route in enumerate(vs.spec.tls or ()):
+        for match in route.match or ():
+            sni = {resolve_host(h, vs.meta.namespace) for h in match.sni_hosts}
+            if (service.hostname in sni or "*" in sni) and applies(match):
+                path = f"spec.tls[{index}]"
+                return l4_targets(vs, route, number, push, clusters, diagnostics, path) or own
+    tcp_route, path = first_tcp_route(vs, applies)
+    if tcp_route is None:
+        return own
+    return l4_targets(vs, tcp_route, number, push, clusters, diagnostics, path) or own
+
+
 def _in_subnets(subnets: Iterable[str], addresses: Iterable[str]) -> bool:
     networks = []
     for subnet in subnets:

@@ -29,9 +29,11 @@ from pilotfish.translate.envoy_pb import duration
 from pilotfish.translate.http_routes import (
     RouteContext,
     default_route,
+    set_grpc_timeout_cap,
     virtual_service_routes,
     with_istio_route_defaults,
 )
+from pilotfish.translate.tcp import connect_targets
 from pilotfish.translate.traffic_policy import hash_policies
 
 
@@ -99,7 +101,8 @@ def http_proxy_route_config(
             unit = carry.unit(push, key, build, keep=(vs, clusters, service))
             diagnostics.extend(unit.diagnostics)
             config.virtual_hosts.append(unit.vhost)
-    config.virtual_hosts.extend(connect_vhosts(proxy, push, clusters, claimed))
+    config.virtual_hosts.extend(connect_vhosts(proxy, push, clusters, claimed, diagnostics))
+    config.virtual_hosts.append(pod_local_vhost())
     config.virtual_hosts.append(catch_all_vhost(push.mesh.outbound_traffic_policy))
     return with_istio_route_defaults(config)
 
@@ -190,12 +193,18 @@ def _vhost(
     return _VhostUnit(vhost, tuple(notes))
 
 
-def connect_route(name: str, cluster: str) -> rc_pb2.Route:
-    """Terminate `CONNECT` and tunnel the bytes to `cluster` (TLS stays end to end)."""
+def connect_route(name: str, targets: list[tuple[str, int]]) -> rc_pb2.Route:
+    """Terminate `CONNECT` and tunnel the bytes to the target cluster(s) (TLS stays end to
+    end); several targets are weighted as the VirtualService's L4 route says."""
     upgrade = rc_pb2.RouteAction.UpgradeConfig(
         upgrade_type="CONNECT", connect_config=rc_pb2.RouteAction.UpgradeConfig.ConnectConfig()
     )
-    action = rc_pb2.RouteAction(cluster=cluster, timeout=duration(0), upgrade_configs=[upgrade])
+    action = rc_pb2.RouteAction(timeout=duration(0), upgrade_configs=[upgrade])
+    if len(targets) == 1:
+        action.cluster = targets[0][0]
+    else:
+        for cluster, weight in targets:
+            action.weighted_clusters.clusters.add(name=cluster).weight.value = weight
     match = rc_pb2.RouteMatch(connect_matcher=rc_pb2.RouteMatch.ConnectMatcher())
     return rc_pb2.Route(name=name, match=match, route=action)
 
@@ -205,9 +214,11 @@ def connect_vhosts(
     push: PushContext,
     clusters: Mapping[str, OutboundClusterSpec],
     claimed: set[str],
+    diagnostics: list[Diagnostic],
 ) -> list[rc_pb2.VirtualHost]:
     """Non-HTTP service ports (TLS, HTTPS, TCP) reached with `CONNECT host:port` through the HTTP
-    proxy, the way `https://` URLs go through HTTPS_PROXY: one virtual host per port."""
+    proxy, the way `https://` URLs go through HTTPS_PROXY: one virtual host per port, routed by
+    the host's VirtualService `tls`/`tcp` routes as its TCP listener is (`tcp.connect_targets`)."""
     found = []
     for service in push.services:
         for port in service.ports:
@@ -223,12 +234,29 @@ def connect_vhosts(
                 continue
             claimed.update(domains)
             name = names.vhost(service.hostname, port.port)
+            targets = connect_targets(proxy, push, service, port.port, clusters, diagnostics)
             found.append(
                 rc_pb2.VirtualHost(
-                    name=name, domains=domains, routes=[connect_route(name, cluster)]
+                    name=name, domains=domains, routes=[connect_route(name, targets)]
                 )
             )
     return found
+
+
+POD_LOCAL_PORTS = (15000,)  # Envoy's admin
+
+
+def pod_local_vhost() -> rc_pb2.VirtualHost:
+    """Local mode: inside a pod, `localhost:15000` is that pod's Envoy admin (`kubectl exec … --
+    curl localhost:15000/stats`). Apps share the machine's loopback, so a request for it comes
+    to the sidecar as a proxied `http://localhost:15000/…`, which goes to the sidecar's own admin
+    (a bootstrap cluster)."""
+    domains = [f"{host}:{port}" for port in POD_LOCAL_PORTS for host in ("localhost", "127.0.0.1")]
+    action = rc_pb2.RouteAction(cluster=names.ADMIN_SELF_CLUSTER, timeout=duration(0))
+    route = rc_pb2.Route(
+        name=names.POD_LOCAL_VHOST, match=rc_pb2.RouteMatch(prefix="/"), route=action
+    )
+    return rc_pb2.VirtualHost(name=names.POD_LOCAL_VHOST, domains=domains, routes=[route])
 
 
 def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
@@ -244,14 +272,13 @@ def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
                 rc_pb2.Route(name=names.BLOCK_ALL_VHOST, match=everything, direct_response=refuse),
             ],
         )
-    action = rc_pb2.RouteAction(
-        cluster=names.PASSTHROUGH_CLUSTER, timeout=duration(0), max_grpc_timeout=duration(0)
-    )
+    action = rc_pb2.RouteAction(cluster=names.PASSTHROUGH_CLUSTER, timeout=duration(0))
+    set_grpc_timeout_cap(action, duration(0))
     return rc_pb2.VirtualHost(
         name=names.ALLOW_ANY_VHOST,
         domains=["*"],
         routes=[
-            connect_route(names.ALLOW_ANY_VHOST, names.PASSTHROUGH_CLUSTER),
+            connect_route(names.ALLOW_ANY_VHOST, [(names.PASSTHROUGH_CLUSTER, 100)]),
             rc_pb2.Route(name=names.ALLOW_ANY_VHOST, match=everything, route=action),
         ],
     )
@@ -259,7 +286,7 @@ def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
 
 def inbound_route_config(container_port: int) -> route_pb2.RouteConfiguration:
     action = rc_pb2.RouteAction(cluster=names.inbound_cluster(container_port), timeout=duration(0))
-    action.max_grpc_timeout.CopyFrom(duration(0))
+    set_grpc_timeout_cap(action, duration(0))
     return route_pb2.RouteConfiguration(
         name=names.inbound_route_config(container_port),
         virtual_hosts=[

@@ -298,15 +298,22 @@ def route_verdict(
 def gateway_urls(
     gateway: Gateway, vs: VirtualService, routers: Sequence[ProxyState]
 ) -> tuple[str, ...]:
-    """`http://<ingress address>:<port>` for each HTTP(S) server of `gateway` that serves one of
-    the VirtualService's hosts, on every gateway proxy the Gateway selects."""
+    """`http://<ingress address>:<port>` for each server of `gateway` that serves one of the
+    VirtualService's hosts, on every gateway proxy the Gateway selects (`tcp://`, `tls://` for
+    TCP and TLS servers, such as tcp-echo's on 31400)."""
     urls = []
     for router in routers:
         if not gateway.spec.selector or not selects(dict(gateway.spec.selector), router.label_map):
             continue
         for server in gateway.spec.servers:
             protocol = str(server.port.protocol if server.port else "").upper()
-            scheme = "http" if protocol in HTTP_FAMILY else "https" if protocol == "HTTPS" else None
+            scheme = (
+                "http" if protocol in HTTP_FAMILY
+                else "https" if protocol == "HTTPS"
+                else "tls" if protocol == "TLS"
+                else "tcp" if protocol in ("TCP", "MONGO")
+                else None
+            )  # fmt: skip
             hosts = [h.split("/", 1)[-1] for h in server.hosts]
             if (
                 scheme is None
@@ -319,7 +326,7 @@ def gateway_urls(
             ):
                 continue
             number = int(server.port.number or 0)
-            default = {"http": 80, "https": 443}[scheme]
+            default = {"http": 80, "https": 443}.get(scheme, 0)
             urls.append(
                 f"{scheme}://{router.address}" + (f":{number}" if number != default else "")
             )

@@ -1,0 +1,219 @@
+"""`pilotfish install` / `uninstall`: istioctl's installation steps, in local mode.
+
+`install --set profile=default|demo|minimal|empty -y` or `install -f istio-config.yaml` (an
+`IstioOperator`, with `--set` overlays on top) starts, detached, what the profile installs:
+`default` the control plane and the ingress gateway, `demo` also the egress gateway with access
+logs on and 100% trace sampling, `minimal` the control plane only, `empty` nothing but the
+control plane local mode always runs. Honoured: `spec.profile`, `spec.meshConfig` (as Istio's
+`istio` ConfigMap), `components.ingressGateways`/`egressGateways` (`name`, `namespace`,
+`enabled`, `label`, `k8s.service.ports` — the egress gateway's Service), and `values.global`
+(accepted; local mode has no images or resources to set). Workloads are then added with
+`pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
+`<state-dir>/install/` (the mesh restarts from them). `uninstall` stops it all.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML, YAMLError
+
+from pilotfish.config.yaml_text import dump_yaml
+from pilotfish.state_files import write_atomically
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"ingress": True, "egress": False, "mesh": {}},
+    "demo": {
+        "ingress": True,
+        "egress": True,
+        "mesh": {"accessLogFile": "/dev/stdout", "defaultConfig": {"tracing": {"sampling": 100}}},
+    },
+    "minimal": {"ingress": False, "egress": False, "mesh": {}},
+    "empty": {"ingress": False, "egress": False, "mesh": {}},
+}
+EGRESS_PORTS = [
+    {"name": "http2", "port": 80, "protocol": "TCP"},
+    {"name": "https", "port": 443, "protocol": "TCP"},
+]
+NOT_YET = "not yet in this version: pilotfish runs meshes locally (`pilotfish install` without "
+_INDEX = re.compile(r"^([A-Za-z0-9_]+)\[(\d+)\]$")
+
+
+class InstallError(Exception):
+    """Bad IstioOperator input (the message names the file or --set)."""
+
+
+def set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """istioctl's `--set a.b[0].c=v` on a nested dict."""
+    node: Any = tree
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        match = _INDEX.match(part)
+        key = match.group(1) if match else part
+        if not isinstance(node, dict):
+            raise InstallError(f"--set {dotted}: {'.'.join(parts[:i])} is not a map")
+        if match:
+            items = node.setdefault(key, [])
+            index = int(match.group(2))
+            while len(items) <= index:
+                items.append({})
+            if last:
+                items[index] = value
+            node = items[index]
+        elif last:
+            node[key] = value
+        else:
+            node = node.setdefault(key, {})
+
+
+def _scalar(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def operator_spec(files: list[str], sets: list[str]) -> dict[str, Any]:
+    """The merged IstioOperator `spec` of the files and `--set` values."""
+    spec: dict[str, Any] = {}
+    for name in files:
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text()
+            doc = YAML(typ="safe", pure=True).load(text) or {}
+        except (OSError, YAMLError) as exc:
+            raise InstallError(f"{name}: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("kind") != "IstioOperator":
+            raise InstallError(f"{name}: not an IstioOperator (kind: IstioOperator)")
+        if not isinstance(doc.get("spec") or {}, dict):
+            raise InstallError(f"{name}: spec must be a map")
+        _merge(spec, doc.get("spec") or {})
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise InstallError(f"--set {item}: expected KEY=VALUE")
+        key = key.removeprefix("spec.")
+        set_path(spec, key, _scalar(value))
+    return spec
+
+
+def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _gateways(spec: dict[str, Any], kind: str, default: bool, name: str) -> list[dict[str, Any]]:
+    """Enabled gateways of `components.<kind>` (the profile's one if none are listed)."""
+    listed = ((spec.get("components") or {}).get(kind)) or [{"name": name, "enabled": default}]
+    if not isinstance(listed, list):
+        raise InstallError(f"components.{kind} must be a list")
+    found = []
+    for i, gw in enumerate(listed):
+        if not isinstance(gw, dict):
+            raise InstallError(f"components.{kind}[{i}] must be a map")
+        if gw.get("enabled", default if i == 0 else True):
+            found.append({"name": name, **gw})
+    return found
+
+
+def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
+    """(run the ingress gateway?, manifest documents) for a merged IstioOperator spec."""
+    profile_name = str(spec.get("profile") or "default")
+    if profile_name not in PROFILES:
+        raise InstallError(f"unknown profile {profile_name!r}: one of {', '.join(PROFILES)}")
+    profile = PROFILES[profile_name]
+    mesh: dict[str, Any] = {}
+    _merge(mesh, profile["mesh"])
+    _merge(mesh, dict(spec.get("meshConfig") or {}))
+    ingress = _gateways(spec, "ingressGateways", profile["ingress"], "istio-ingressgateway")
+    egress = _gateways(spec, "egressGateways", profile["egress"], "istio-egressgateway")
+    if len(ingress) > 1 or any(g["name"] != "istio-ingressgateway" for g in ingress):
+        raise InstallError("local mode runs one ingress gateway, named istio-ingressgateway")
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "istio", "namespace": "istio-system"},
+            "data": {"mesh": dump_yaml([mesh]) if mesh else "{}\n"},
+        },
+    ]
+    for gw in egress:
+        docs.extend(_egress_gateway(gw))
+    return bool(ingress), docs
+
+
+def _egress_gateway(gw: dict[str, Any]) -> list[dict[str, Any]]:
+    name, namespace = str(gw["name"]), str(gw.get("namespace") or "istio-system")
+    labels = {"app": name, "istio": "egressgateway", **dict(gw.get("label") or {})}
+    ports: list[dict[str, Any]] = ((gw.get("k8s") or {}).get("service") or {}).get(
+        "ports"
+    ) or EGRESS_PORTS
+    service_ports = [
+        {"name": str(p.get("name", f"port-{p['port']}")), "port": int(p["port"])} for p in ports
+    ]
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": f"{name}-service-account", "namespace": namespace}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"selector": labels, "ports": service_ports}},
+        {
+            "apiVersion": "pilotfish.io/v1alpha1",
+            "kind": "Workload",
+            "metadata": meta,
+            "spec": {
+                "serviceAccount": f"{name}-service-account",
+                # a gateway is only its Envoy: the "app" waits
+                "command": ["python", "-c", "import signal; signal.pause()"],
+            },
+        },
+    ]  # fmt: skip
+
+
+def install_command(
+    files: list[str],
+    sets: list[str],
+    yes: bool,
+    kubernetes: bool,
+    state_dir: Path,
+    ingress_address: str,
+    timeout: float,
+) -> int:
+    from pilotfish.cli.up import up_command
+
+    if kubernetes:
+        print(f"error: install --kubernetes: {NOT_YET}--kubernetes)", file=sys.stderr)
+        return 1
+    try:
+        ingress, docs = install_documents(operator_spec(files, sets))
+    except (InstallError, KeyError, TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not yes and sys.stdin.isatty():
+        answer = input("This will install the Istio profile into the local mesh. Proceed? (y/N) ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Cancelled.")
+            return 1
+    folder = state_dir / "install"
+    shutil.rmtree(folder, ignore_errors=True)
+    write_atomically(folder / "istio.yaml", dump_yaml(docs))
+    code = up_command(str(folder), state_dir, ingress_address, True, False, timeout, ingress)
+    if code == 0:
+        print("✔ Installation complete")
+    return code

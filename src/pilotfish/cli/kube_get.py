@@ -1,0 +1,200 @@
+"""`pilotfish get pods|svc|deploy|all` as kubectl prints them (tables, `-o wide|name|yaml|json`
+and `-o jsonpath=…`, which Istio's docs use to read the ingress gateway's address and ports).
+
+The objects come from `kube_views`; this module fetches what they need and prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli import kube_views
+from pilotfish.cli.errors import running_mesh
+from pilotfish.config.yaml_text import dump_yaml
+from pilotfish.local.client import ApiError, call
+
+POD_KINDS = ("pod", "pods", "po")
+SERVICE_KINDS = ("svc", "service", "services")
+DEPLOY_KINDS = ("deploy", "deployment", "deployments", "deployment.apps", "deployments.apps")
+VIEW_KINDS = (*POD_KINDS, *SERVICE_KINDS, *DEPLOY_KINDS, "all")
+
+
+def _config(api: str, kind: str) -> list[dict[str, Any]]:
+    status, body = call(api, "GET", "/api/v1/config?" + urllib.parse.urlencode({"kind": kind}))
+    return list(body.get("documents", [])) if status == 200 else []
+
+
+def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
+    api = str(info["api"])
+    if kind in POD_KINDS:
+        return kube_views.pods(info)
+    if kind in DEPLOY_KINDS:
+        return kube_views.deployments(info, _config(api, "Workload"))
+    return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"))
+
+
+def view_command(
+    kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path
+) -> int:
+    """`namespace` None means every namespace (-A); "" means the default one."""
+    kind = kind.lower()
+    info = running_mesh(state_dir)
+    try:
+        groups = (
+            [("pod", objects("pod", info)), ("service", objects("svc", info)),
+             ("deployment.apps", objects("deploy", info))]
+            if kind == "all" else [(kind, objects(kind, info))]
+        )  # fmt: skip
+    except ApiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    ns = "default" if namespace == "" else namespace
+    selected = [(k, [o for o in found if _matches(o, name, ns)]) for k, found in groups]
+    everything = [o for _, found in selected for o in found]
+    if name and not everything:
+        noun = _noun(kind)
+        print(f'Error from server (NotFound): {noun} "{name}" not found', file=sys.stderr)
+        return 1
+    if output.startswith("jsonpath="):
+        payload = everything[0] if name else {"kind": "List", "items": everything}
+        print(" ".join(str(v) for v in jsonpath(payload, output.partition("=")[2])))
+        return 0
+    if output in ("yaml", "json"):
+        payload = (
+            everything[0] if name else {"apiVersion": "v1", "kind": "List", "items": everything}
+        )
+        print(
+            json.dumps(payload, indent=2) if output == "json" else dump_yaml([payload]),
+            end="\n" if output == "json" else "",
+        )
+        return 0
+    if not everything:
+        print(f"No resources found in {ns or 'any'} namespace.", file=sys.stderr)
+        return 0
+    now = time.time()
+    blocks = []
+    for k, found in selected:
+        if not found:
+            continue
+        prefix = f"{k}/" if kind == "all" or output == "name" else ""
+        if output == "name":
+            blocks.append("\n".join(prefix + o["metadata"]["name"] for o in found))
+            continue
+        blocks.append(_table(k, found, now, prefix, ns is None, output == "wide"))
+    print("\n\n".join(blocks))
+    return 0
+
+
+def _noun(kind: str) -> str:
+    if kind in POD_KINDS:
+        return "pods"
+    return "services" if kind in SERVICE_KINDS else "deployments.apps"
+
+
+def _matches(obj: dict[str, Any], name: str | None, namespace: str | None) -> bool:
+    meta = obj["metadata"]
+    return namespace in (None, meta.get("namespace")) and name in (None, meta.get("name"))
+
+
+def _table(
+    kind: str, found: list[dict[str, Any]], now: float, prefix: str, all_ns: bool, wide: bool
+) -> str:
+    head, rows = _rows(kind, found, now, prefix, wide)
+    if all_ns:
+        head = ["NAMESPACE", *head]
+        rows = [[o["metadata"]["namespace"], *r] for o, r in zip(found, rows, strict=True)]
+    table = [head, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table
+    )
+
+
+def _rows(
+    kind: str, found: list[dict[str, Any]], now: float, prefix: str, wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    if kind in POD_KINDS or kind == "pod":
+        head = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] + (["IP", "NODE"] if wide else [])
+        rows = []
+        for o in found:
+            st = o["status"]
+            row = [
+                prefix + o["metadata"]["name"],
+                f"{st['ready']}/{st['containers']}",
+                st["phase"],
+                str(st["restarts"]),
+                kube_views.age_of(o["metadata"], now),
+            ]
+            rows.append(row + ([str(st.get("podIP")), "localhost"] if wide else []))
+        return head, rows
+    if kind in DEPLOY_KINDS or kind == "deployment.apps":
+        head = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+        rows = [
+            [
+                prefix + o["metadata"]["name"],
+                f"{o['status']['readyReplicas']}/{o['spec']['replicas']}",
+                str(o["status"]["updatedReplicas"]),
+                str(o["status"]["availableReplicas"]),
+                kube_views.age_of(o["metadata"], now),
+            ]
+            for o in found
+        ]
+        return head, rows
+    head = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    rows = []
+    for o in found:
+        spec = o.get("spec") or {}
+        ingress = ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        ports = ",".join(
+            f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []
+        )
+        rows.append(
+            [
+                prefix + o["metadata"]["name"],
+                str(spec.get("type", "ClusterIP")),
+                str(spec.get("clusterIP", "None")),
+                ingress[0].get("ip", "<none>") if ingress else "<none>",
+                ports or "<none>",
+                kube_views.age_of(o["metadata"], now),
+            ]
+        )
+    return head, rows
+
+
+_STEP = re.compile(
+    r"\.([A-Za-z0-9_-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
+)
+
+
+def jsonpath(data: Any, template: str) -> list[Any]:
+    """kubectl's `-o jsonpath` for the forms Istio's docs use: `{.a.b[0].c}`, `[*]` and
+    `[?(@.name=="http2")]` filters. Several `{…}` are printed one after another."""
+    values: list[Any] = []
+    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
+        current = [data]
+        for field, index, key, wanted in _STEP.findall(expr.strip()):
+            nxt: list[Any] = []
+            for item in current:
+                if field and isinstance(item, dict) and field in item:
+                    nxt.append(item[field])
+                elif index == "*" and isinstance(item, list):
+                    nxt.extend(item)
+                elif index and isinstance(item, list) and int(index) < len(item):
+                    nxt.append(item[int(index)])
+                elif key and isinstance(item, list):
+                    nxt.extend(x for x in item if str(_dig(x, key)) == wanted)
+            current = nxt
+        values.extend(current)
+    return values
+
+
+def _dig(item: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        item = item.get(part) if isinstance(item, dict) else None
+    return item

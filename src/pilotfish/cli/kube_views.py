@@ -1,0 +1,234 @@
+"""What `kubectl get pods|svc|deploy|all` shows, for the local mesh (pure: mesh.json + config in,
+Kubernetes-shaped objects out).
+
+Pods are the instances `mesh.json` lists (sidecars `2/2` — app and istio-proxy — gateways
+`1/1`) plus the control plane `istiod-0` in `istio-system`; Deployments are Workloads (and
+`istiod`, `istio-ingressgateway`); Services are the manifest's plus the two Istio's install
+creates in `istio-system`: `istiod` and `istio-ingressgateway` (type LoadBalancer, its external
+IP the ingress address and its ports those the Gateways open there, named as Istio's Service
+names them: `http2`, `https`, `tcp`, `tls`), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT`
+commands work.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+CONTROL_PLANE = "istiod"
+INGRESS = "istio-ingressgateway"
+ISTIO_SYSTEM = "istio-system"
+PORT_NAMES = {"HTTP": "http2", "HTTP2": "http2", "GRPC": "http2", "HTTPS": "https"}
+ISTIOD_PORTS = (("grpc-xds", 15010), ("http-monitoring", 15014))
+
+
+def age(seconds: float) -> str:
+    """kubectl's short age: 45s, 3m20s, 42m, 5h12m, 3d."""
+    s = max(int(seconds), 0)
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    return f"{h}h" if h < 48 else f"{h // 24}d"
+
+
+def timestamp(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def age_of(meta: dict[str, Any], now: float) -> str:
+    """AGE from `metadata.creationTimestamp` ("<unknown>" without one, as kubectl)."""
+    stamp = meta.get("creationTimestamp")
+    if not stamp:
+        return "<unknown>"
+    created = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return age(now - created.timestamp())
+
+
+def _meta(name: str, namespace: str, created: float, labels: dict[str, str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
+    if created:
+        meta["creationTimestamp"] = timestamp(created)
+    return meta
+
+
+def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": _meta(
+                f"{CONTROL_PLANE}-0",
+                ISTIO_SYSTEM,
+                float(info.get("control_plane_created") or 0),
+                {"app": CONTROL_PLANE, "istio": "pilot"},
+            ),
+            "spec": {"containers": [{"name": "discovery"}]},
+            "status": {
+                "phase": "Running",
+                "podIP": str(info.get("api", "")).split("//")[-1].split(":")[0],
+                "containers": 1,
+                "ready": 1,
+                "restarts": 0,
+            },
+        }
+    ]
+    for key, proxy in sorted(info.get("proxies", {}).items()):
+        sidecar = proxy.get("type") == "sidecar"
+        names = [str(proxy.get("app") or proxy.get("workload"))] if sidecar else []
+        running = bool(proxy.get("envoy_pid")) and (bool(proxy.get("app_pid")) or not sidecar)
+        containers = len(names) + 1
+        found.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": _meta(
+                    str(proxy.get("instance") or key.split(".")[0]),
+                    str(proxy.get("namespace")),
+                    float(proxy.get("created") or 0),
+                    dict(proxy.get("labels") or {}),
+                ),
+                "spec": {"containers": [{"name": n} for n in [*names, "istio-proxy"]]},
+                "status": {
+                    "phase": "Running" if running else "Pending",
+                    "podIP": proxy.get("ip"),
+                    "containers": containers,
+                    "ready": containers if proxy.get("ready") else 0,
+                    "restarts": int(proxy.get("envoy_restarts") or 0)
+                    + int(proxy.get("app_restarts") or 0),
+                },
+            }
+        )
+    return found
+
+
+def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Workload documents (and Istio's own deployments) with their ready instances counted."""
+    running = pods(info)
+    found = []
+    wanted = [
+        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}),
+        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}),
+    ]
+    for doc in workloads:
+        meta = doc.get("metadata") or {}
+        replicas = (doc.get("spec") or {}).get("replicas", 1)
+        wanted.append(
+            (str(meta.get("name")), str(meta.get("namespace") or "default"), int(replicas), {})
+        )
+    for name, namespace, replicas, labels in wanted:
+        mine = [
+            p
+            for p in running
+            if p["metadata"]["namespace"] == namespace
+            and p["metadata"]["name"].rsplit("-", 1)[0] == name
+        ]
+        if not mine and name in (CONTROL_PLANE, INGRESS) and replicas == 1:
+            continue
+        ready = sum(1 for p in mine if p["status"]["ready"] == p["status"]["containers"])
+        stamps = [p["metadata"].get("creationTimestamp", "") for p in mine]
+        created = min(
+            (datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+             for t in stamps if t),
+            default=0.0,
+        )  # fmt: skip
+        found.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": _meta(name, namespace, created, labels),
+                "spec": {"replicas": replicas},
+                "status": {
+                    "replicas": len(mine),
+                    "readyReplicas": ready,
+                    "availableReplicas": ready,
+                    "updatedReplicas": len(mine),
+                },
+            }
+        )
+    return found
+
+
+def services(
+    info: dict[str, Any], manifest_services: list[dict[str, Any]], gateways: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The manifest's Services, and Istio's `istiod` and `istio-ingressgateway`."""
+    started = float(info.get("control_plane_created") or 0)
+    cp_ip = str(info.get("api", "")).split("//")[-1].split(":")[0]
+    gateway_ip = next(
+        (p.get("ip") for p in info.get("proxies", {}).values() if p.get("workload") == INGRESS),
+        None,
+    )
+    found = [
+        _service(CONTROL_PLANE, cp_ip, "ClusterIP", None, ISTIOD_PORTS, started, "istiod"),
+    ]
+    if gateway_ip:
+        ports = ingress_ports(gateways)
+        ingress = str(info.get("ingress_address") or "")
+        found.append(
+            _service(INGRESS, gateway_ip, "LoadBalancer", ingress, ports, started, "ingressgateway")
+        )
+    for doc in manifest_services:
+        doc = dict(doc)
+        meta = dict(doc.get("metadata") or {})
+        meta.setdefault("namespace", "default")
+        if started:
+            meta.setdefault("creationTimestamp", timestamp(started))
+        doc["metadata"] = meta
+        spec = dict(doc.get("spec") or {})
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("clusterIP", "None")  # no VIP: sidecars route service names
+        doc["spec"] = spec
+        found.append(doc)
+    return found
+
+
+def ingress_ports(gateways: list[dict[str, Any]]) -> tuple[tuple[str, int], ...]:
+    """(name, number) for each port a Gateway selecting the ingress gateway opens."""
+    names: dict[int, str] = {}
+    for gw in gateways:
+        spec = gw.get("spec") or {}
+        if (spec.get("selector") or {}).get("istio") not in (None, "ingressgateway"):
+            continue
+        for server in spec.get("servers") or []:
+            port = server.get("port") or {}
+            number = port.get("number")
+            if not isinstance(number, int) or number in names:
+                continue
+            protocol = str(port.get("protocol", "")).upper()
+            base = PORT_NAMES.get(protocol, protocol.lower() or "tcp")
+            taken = set(names.values())
+            name = base if base not in taken else f"{base}-{number}"
+            names[number] = name
+    return tuple((n, p) for p, n in sorted(names.items()))
+
+
+def _service(
+    name: str,
+    ip: str,
+    kind: str,
+    external: str | None,
+    ports: tuple[tuple[str, int], ...],
+    created: float,
+    istio_label: str,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, ISTIO_SYSTEM, created, {"app": name, "istio": istio_label}),
+        "spec": {
+            "type": kind,
+            "clusterIP": ip,
+            "selector": {"app": name},
+            "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports],
+        },
+    }
+    if external:
+        doc["status"] = {"loadBalancer": {"ingress": [{"ip": external}]}}
+    return doc

@@ -1,0 +1,87 @@
+"""Naming a pod on the command line as kubectl and istioctl users do.
+
+A local instance is a pod: its name (`sleep-0`) is unique only within its namespace, so the same
+workload may run in `default` and `foo` at once. Every command that names one (`exec`, `logs`,
+`proxy-config`, `proxy-status`, `describe`, `dashboard`) accepts:
+
+- `sleep-0` (an instance) or `sleep` (a workload: its first instance), with `-n NS`;
+- `NAME.NS`, as `proxy-status` prints it;
+- `deploy/NAME` (`deployment/`), and `pod/NAME` (`po/`, `pods/`).
+
+Without a namespace the `default` one wins, as in kubectl; a name found only in one other
+namespace (the gateways in `istio-system`) is found there too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+WORKLOAD_PREFIXES = ("deploy/", "deployment/", "deployments/", "deployment.apps/", "workload/")
+POD_PREFIXES = ("pod/", "pods/", "po/")
+
+
+class PodNotFound(Exception):
+    """No pod of that name (the message says what was looked for, kubectl's way)."""
+
+
+def split_pod_name(name: str, namespace: str | None) -> tuple[str, str, str | None]:
+    """(kind: "pod", "workload" or "any"; short name; namespace or None)."""
+    kind = "any"
+    for prefixes, which in ((WORKLOAD_PREFIXES, "workload"), (POD_PREFIXES, "pod")):
+        for prefix in prefixes:
+            if name.startswith(prefix):
+                name, kind = name[len(prefix) :], which
+    if "." in name:
+        short, _, suffix = name.partition(".")
+        if namespace not in (None, suffix):
+            raise PodNotFound(f'pods "{name}" not found in namespace "{namespace}"')
+        name, namespace = short, suffix
+    return kind, name, namespace
+
+
+def resolve_pod(
+    info: dict[str, Any], name: str, namespace: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The (key, row) of `mesh.json`'s proxy that NAME means. Raises PodNotFound."""
+    kind, short, namespace = split_pod_name(name, namespace)
+    proxies: dict[str, dict[str, Any]] = info.get("proxies", {})
+    found: list[tuple[int, str, str, dict[str, Any]]] = []
+    for key, proxy in proxies.items():
+        ns = str(proxy.get("namespace", "default"))
+        if namespace not in (None, ns):
+            continue
+        instance = str(proxy.get("instance") or key.split(".")[0])
+        if kind != "workload" and instance == short:
+            found.append((0, ns, key, proxy))
+        elif kind != "pod" and proxy.get("workload") == short:
+            found.append((1, ns, key, proxy))
+    if not found:
+        where = f' in namespace "{namespace}"' if namespace else ""
+        raise PodNotFound(f'pods "{short}" not found{where}')
+    if namespace is None:
+        namespaces = sorted({ns for _, ns, _, _ in found})
+        if "default" in namespaces:
+            found = [f for f in found if f[1] == "default"]
+        elif len(namespaces) > 1:
+            raise PodNotFound(
+                f'"{short}" runs in namespaces {", ".join(namespaces)}: '
+                f"say which with -n NAMESPACE or {short}.NAMESPACE"
+            )
+    _, _, key, proxy = min(found, key=lambda f: (f[0], _natural(f[2])))
+    return key, proxy
+
+
+def find_proxy(
+    info: dict[str, Any], name: str, namespace: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """`resolve_pod`, or None when there is no such pod."""
+    try:
+        return resolve_pod(info, name, namespace)
+    except PodNotFound:
+        return None
+
+
+def _natural(key: str) -> tuple[str, int]:
+    """`sleep-2` before `sleep-10`."""
+    head, _, tail = key.split(".")[0].rpartition("-")
+    return (head, int(tail)) if tail.isdigit() else (key, 0)

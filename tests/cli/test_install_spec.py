@@ -1,0 +1,102 @@
+"""`pilotfish install`'s IstioOperator handling (pure): --set paths, profiles, meshConfig and
+gateway components become the manifest the local mesh starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from pilotfish.cli.install import InstallError, install_documents, operator_spec, set_path
+from pilotfish.cli.kube_get import jsonpath
+from pilotfish.cli.kube_views import age, ingress_ports
+
+
+def _mesh(docs: list[dict[str, object]]) -> dict[str, object]:
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    data = config["data"]
+    assert isinstance(data, dict)
+    loaded: dict[str, object] = YAML(typ="safe").load(data["mesh"])
+    return loaded
+
+
+def test_set_paths_as_istioctl() -> None:
+    tree: dict[str, object] = {}
+    set_path(tree, "components.egressGateways[0].enabled", True)
+    set_path(tree, "meshConfig.accessLogFile", "/dev/stdout")
+    assert tree == {
+        "components": {"egressGateways": [{"enabled": True}]},
+        "meshConfig": {"accessLogFile": "/dev/stdout"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("profile", "ingress", "egress"),
+    [
+        ("default", True, False),
+        ("demo", True, True),
+        ("minimal", False, False),
+        ("empty", False, False),
+    ],
+)
+def test_profiles(profile: str, ingress: bool, egress: bool) -> None:
+    run_ingress, docs = install_documents(operator_spec([], [f"profile={profile}"]))
+    assert run_ingress is ingress
+    assert any(d["kind"] == "Workload" for d in docs) is egress
+    if profile == "demo":
+        assert _mesh(docs) == {
+            "accessLogFile": "/dev/stdout",
+            "defaultConfig": {"tracing": {"sampling": 100}},
+        }
+
+
+def test_operator_file_with_set_overlay(tmp_path: Path) -> None:
+    path = tmp_path / "op.yaml"
+    path.write_text(
+        "kind: IstioOperator\nspec:\n  profile: demo\n  meshConfig:\n    accessLogEncoding: JSON\n"
+    )
+    spec = operator_spec([str(path)], ["components.egressGateways[0].enabled=false"])
+    run_ingress, docs = install_documents(spec)
+    assert run_ingress and not any(d["kind"] == "Workload" for d in docs)
+    assert _mesh(docs)["accessLogEncoding"] == "JSON"
+
+
+def test_bad_input_is_named() -> None:
+    with pytest.raises(InstallError, match="unknown profile"):
+        install_documents(operator_spec([], ["profile=nope"]))
+    with pytest.raises(InstallError, match="KEY=VALUE"):
+        operator_spec([], ["profile"])
+
+
+def test_jsonpath_forms_istio_docs_use() -> None:
+    svc = {
+        "spec": {"ports": [{"name": "http2", "port": 8080}, {"name": "https", "port": 8443}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}},
+    }
+    assert jsonpath(svc, "{.status.loadBalancer.ingress[0].ip}") == ["127.0.0.1"]
+    assert jsonpath(svc, '{.spec.ports[?(@.name=="https")].port}') == [8443]
+    assert jsonpath(svc, "{.spec.ports[*].name}") == ["http2", "https"]
+
+
+def test_ingress_ports_named_as_istios_service() -> None:
+    gateways = [
+        {"spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+            {"port": {"number": 8080, "protocol": "HTTP"}},
+            {"port": {"number": 8443, "protocol": "HTTPS"}},
+            {"port": {"number": 31400, "protocol": "TCP"}},
+        ]}},
+        {"spec": {"selector": {"istio": "egressgateway"},
+                  "servers": [{"port": {"number": 80, "protocol": "HTTP"}}]}},
+    ]  # fmt: skip
+    assert ingress_ports(gateways) == (("http2", 8080), ("https", 8443), ("tcp", 31400))
+
+
+def test_kubectl_ages() -> None:
+    assert [age(s) for s in (5, 200, 1500, 4 * 3600 + 60, 3 * 86400)] == [
+        "5s",
+        "3m20s",
+        "25m",
+        "4h1m",
+        "3d",
+    ]

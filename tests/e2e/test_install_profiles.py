@@ -1,0 +1,95 @@
+"""Istio's installation steps in local mode (issue 8, item 9): `pilotfish install --set
+profile=demo -y`, then Bookinfo added with `pilotfish apply -f` serves the product page through
+the ingress gateway, with the demo profile's egress gateway running and its mesh config (access
+logs to /dev/stdout, 100% sampling) in place;
+`install -f` an IstioOperator (profile minimal, meshConfig, an egress gateway with its ports);
+`uninstall`; `kube-inject` and `install --kubernetes` say they are not in this version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.e2e.meshctl import LocalMesh
+
+OPERATOR = """\
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  profile: minimal
+  meshConfig:
+    outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+  components:
+    egressGateways:
+    - name: istio-egressgateway
+      enabled: true
+      k8s:
+        service:
+          ports:
+          - {name: http2, port: 80, targetPort: 8080}
+          - {name: https, port: 443, targetPort: 8443}
+  values:
+    global:
+      proxy: {logLevel: warning}
+"""
+
+
+def _install(mesh: LocalMesh, *args: str) -> None:
+    result = mesh.pilotfish("install", *args, "-y", "--ingress-address", mesh.ingress, timeout=180)
+    if result.returncode != 0:
+        mesh.dump_logs()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Installation complete" in result.stdout
+
+
+def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> None:
+    mesh = LocalMesh(tmp_path / "home", None)
+    try:
+        _install(mesh, "--set", "profile=demo")
+        pods = mesh.pilotfish("get", "pods", "-n", "istio-system").stdout
+        for pod in ("istiod-0", "istio-ingressgateway-0", "istio-egressgateway-0"):
+            assert pod in pods, pods
+        mesh.apply("samples/bookinfo/bookinfo.yaml", "samples/bookinfo/bookinfo-gateway.yaml")
+        mesh.wait_for(lambda: mesh.get("/productpage").status == 200, 30, "the product page")
+        assert "Reviews served by" in mesh.get("/productpage").body
+        mesh_config = mesh.pilotfish("get", "cm", "istio", "-n", "istio-system", "-o", "yaml")
+        assert "accessLogFile: /dev/stdout" in mesh_config.stdout, mesh_config.stdout  # demo
+        uninstalled = mesh.pilotfish("uninstall", "-y")
+        assert uninstalled.returncode == 0, uninstalled.stderr
+        assert mesh.processes() == []
+    finally:
+        mesh.down()
+
+
+def test_istio_operator_file_minimal_with_an_egress_gateway(tmp_path: Path) -> None:
+    mesh = LocalMesh(tmp_path / "home", None)
+    config = tmp_path / "istio-config.yaml"
+    config.write_text(OPERATOR)
+    try:
+        _install(mesh, "-f", str(config))
+        pods = mesh.pilotfish("get", "pods", "-n", "istio-system").stdout
+        assert "istio-egressgateway-0" in pods and "istio-ingressgateway" not in pods, pods
+        svc = mesh.pilotfish(
+            "get", "svc", "istio-egressgateway", "-n", "istio-system", "-o", "json"
+        )
+        assert '"port": 443' in svc.stdout, svc.stdout
+        mesh_config = mesh.pilotfish(
+            "get", "configmap", "istio", "-n", "istio-system", "-o", "yaml"
+        )
+        assert "REGISTRY_ONLY" in mesh_config.stdout, mesh_config.stdout
+    finally:
+        mesh.down()
+
+
+@pytest.mark.parametrize(
+    "args", [["kube-inject", "-f", "samples/sleep/sleep.yaml"], ["install", "--kubernetes", "-y"]]
+)
+def test_kubernetes_commands_say_not_yet(tmp_path: Path, args: list[str]) -> None:
+    result = LocalMesh(tmp_path / "home", None).pilotfish(*args)
+    assert result.returncode == 1 and "not yet in this version" in result.stderr, result.stderr
+    assert "No such command" not in result.stderr
+
+
+def test_bad_profile_is_refused(tmp_path: Path) -> None:
+    result = LocalMesh(tmp_path / "home", None).pilotfish("install", "--set", "profile=huge", "-y")
+    assert result.returncode == 1 and "unknown profile 'huge'" in result.stderr, result.stderr

@@ -1,0 +1,182 @@
+"""Pods as kubectl and istioctl name them (issue 8, items 0, 4 and 6), through real Envoys.
+
+Istio's security tasks run `sleep` in `default`, `foo` and `bar` at once: one workload name in
+two namespaces must be two running pods, each reached with `-n NS` or `NAME.NS` by every command
+that names a pod. `exec POD -c istio-proxy -- curl localhost:15000/stats` reads that pod's Envoy
+admin, as in a pod; `pilot-agent request GET stats` too. The proxy log has no deprecation noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+
+SLEEP = "samples/sleep/sleep.yaml"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/httpbin") as m:
+        m.apply(SLEEP)
+        result = m.pilotfish("apply", "-n", "foo", "-f", SLEEP)
+        assert result.returncode == 0, result.stderr
+        assert "workload/sleep created" in result.stdout, result.stdout
+        yield m
+
+
+def curl(mesh: LocalMesh, *args: str) -> str:
+    result = mesh.pilotfish("exec", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_same_workload_runs_in_two_namespaces(mesh: LocalMesh) -> None:
+    assert {"sleep-0.default", "sleep-0.foo"} <= set(mesh.info["proxies"])
+    assert mesh.proxy("sleep-0.foo")["ip"] != mesh.proxy("sleep-0")["ip"]
+    status = mesh.pilotfish("proxy-status")
+    assert "sleep-0.default" in status.stdout and "sleep-0.foo" in status.stdout, status.stdout
+    only_foo = mesh.pilotfish("proxy-status", "-n", "foo")
+    assert "sleep-0.foo" in only_foo.stdout and "sleep-0.default" not in only_foo.stdout
+
+
+@pytest.mark.parametrize(
+    "pod", [["sleep.foo"], ["-n", "foo", "sleep"], ["sleep-0.foo"], ["-n", "foo", "deploy/sleep"]]
+)
+def test_exec_reaches_the_pod_named(mesh: LocalMesh, pod: list[str]) -> None:
+    code = "import os; print(os.environ['POD_NAMESPACE'], os.environ['POD_NAME'])"
+    assert curl(mesh, *pod, "--", "python3", "-c", code).split() == ["foo", "sleep-0"]
+    url = "http://httpbin.default:8000/ip"  # from foo, as from a pod in foo
+    assert curl(mesh, *pod, "--", "curl", "-s", "-w", "%{http_code}", url).endswith("200")
+
+
+def test_localhost_15000_is_the_pods_own_envoy_admin(mesh: LocalMesh) -> None:
+    for pod, node in [("sleep.foo", "sleep-0.foo~"), ("sleep", "sleep-0.default~")]:
+        info = curl(
+            mesh, pod, "-c", "istio-proxy", "--", "curl", "-s", "localhost:15000/server_info"
+        )
+        assert node in info, info[:400]
+    stats = curl(
+        mesh, "-it", "sleep", "-c", "istio-proxy", "--", "curl", "-s", "localhost:15000/stats"
+    )
+    assert "server.live: 1" in stats and "cluster_manager.active_clusters" in stats
+    prom = curl(
+        mesh, "sleep", "-c", "sleep", "--", "curl", "-s", "http://127.0.0.1:15000/stats/prometheus"
+    )
+    assert "envoy_server_live" in prom
+
+
+def test_pilot_agent_request_get_stats(mesh: LocalMesh) -> None:
+    stats = curl(
+        mesh,
+        "-n",
+        "foo",
+        "deploy/sleep",
+        "-c",
+        "istio-proxy",
+        "--",
+        "pilot-agent",
+        "request",
+        "GET",
+        "stats",
+    )
+    assert "server.live: 1" in stats
+    assert "cluster.outbound|8000||httpbin.default.svc.cluster.local." in stats
+
+
+def test_unknown_container_and_pod_are_refused(mesh: LocalMesh) -> None:
+    wrong = mesh.pilotfish("exec", "sleep", "-c", "nginx", "--", "true")
+    assert wrong.returncode == 1 and "choose one of [sleep istio-proxy]" in wrong.stderr
+    missing = mesh.pilotfish("exec", "-n", "bar", "sleep", "--", "true")
+    assert missing.returncode == 1 and 'pods "sleep" not found in namespace "bar"' in missing.stderr
+
+
+def test_other_commands_take_namespace_and_name_ns(mesh: LocalMesh) -> None:
+    for args in (["sleep.foo"], ["sleep", "-n", "foo"]):
+        clusters = mesh.pilotfish("proxy-config", "cluster", *args)
+        assert clusters.returncode == 0 and "httpbin.default.svc.cluster.local" in clusters.stdout
+        described = mesh.pilotfish("describe", "pod", *args)
+        assert described.returncode == 0, described.stderr
+        foo_ip = mesh.proxy("sleep-0.foo")["ip"]  # "Pod: sleep-0" as istioctl, in namespace foo
+        assert f"Address: {foo_ip}" in described.stdout, described.stdout
+        url = mesh.pilotfish("dashboard", "envoy", *args, "--no-browser")
+        assert url.stdout.strip() == f"http://{mesh.proxy('sleep-0.foo')['ip']}:15000/"
+    logs = mesh.pilotfish("logs", "-n", "foo", "deploy/sleep", "-c", "istio-proxy")
+    assert logs.returncode == 0, logs.stderr
+    by_label = mesh.pilotfish("logs", "-l", "app=sleep", "-n", "foo")
+    assert by_label.returncode == 0, by_label.stderr
+
+
+def test_proxy_log_has_no_route_deprecation_warnings(mesh: LocalMesh) -> None:
+    """Issue 8 item 6: routes no longer use the deprecated `max_grpc_timeout` (82 of 83 log
+    lines). The telemetry stats logger's `stat_prefix` warning is the telemetry's to remove."""
+    curl(mesh, "sleep", "--", "curl", "-s", "http://httpbin:8000/ip")
+    for pod in ("sleep", "sleep.foo", "httpbin-v1"):
+        log = mesh.pilotfish("logs", pod, "-c", "istio-proxy")
+        assert log.returncode == 0, log.stderr
+        deprecated = [line for line in log.stdout.splitlines() if "deprecated" in line.lower()]
+        assert not [line for line in deprecated if "route" in line or "grpc" in line], deprecated
+
+
+def test_deleting_in_one_namespace_leaves_the_other(mesh: LocalMesh) -> None:
+    gone = mesh.pilotfish("delete", "-n", "foo", "-f", SLEEP)
+    assert gone.returncode == 0, gone.stderr
+    mesh.wait_for(lambda: "sleep-0.foo" not in mesh.info["proxies"], 30, "sleep.foo to stop")
+    assert "sleep-0.default" in mesh.info["proxies"]
+    assert (
+        curl(
+            mesh,
+            "sleep",
+            "--",
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://httpbin:8000/ip",
+        )
+        == "200"
+    )
+
+
+def test_apply_of_a_new_workload_returns_once_its_endpoint_is_live(mesh: LocalMesh) -> None:
+    applied = mesh.pilotfish("apply", "-n", "bar", "-f", "samples/httpbin/httpbin.yaml")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "rolled out: httpbin-v1.bar on" in applied.stdout, applied.stdout
+    code = curl(
+        mesh,
+        "sleep",
+        "--",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "http://httpbin.bar:8000/ip",
+    )
+    assert code == "200"  # the very first request, with no retry loop: the endpoint is there
+    scaled = mesh.pilotfish("apply", "-n", "bar", "-f", "-", stdin=_scaled_httpbin(2))
+    assert scaled.returncode == 0 and "rolled out" in scaled.stdout, scaled.stdout + scaled.stderr
+    endpoints = mesh.pilotfish(
+        "proxy-config",
+        "endpoint",
+        "sleep",
+        "--cluster",
+        "outbound|8000||httpbin.bar.svc.cluster.local",
+    )
+    ips = {mesh.proxy(f"httpbin-v1-{i}.bar")["ip"] for i in range(2)}
+    assert all(f"{ip}:" in endpoints.stdout for ip in ips), endpoints.stdout
+    gone = mesh.pilotfish("delete", "-n", "bar", "-f", "samples/httpbin/httpbin.yaml")
+    assert gone.returncode == 0 and "rolled out" in gone.stdout, gone.stdout + gone.stderr
+    assert not any(key.endswith(".bar") for key in mesh.info["proxies"])
+
+
+def _scaled_httpbin(replicas: int) -> str:
+    text = (ROOT / "samples/httpbin/httpbin.yaml").read_text()
+    assert "replicas: 1" in text
+    workdir = f"replicas: {replicas}\n  workingDir: {ROOT / 'samples/httpbin'}"
+    return text.replace("replicas: 1", workdir)
