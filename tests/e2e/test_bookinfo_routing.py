@@ -197,7 +197,7 @@ def test_dashboard_gives_working_admin_and_debug_urls(bookinfo: LocalMesh) -> No
     result = bookinfo.pilotfish("dashboard", "envoy", "reviews-v1", "--no-browser")
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip()
-    assert url == f"http://{bookinfo.info['proxies']['reviews-v1-0']['ip']}:15000/"
+    assert url == f"http://{bookinfo.proxy('reviews-v1-0')['ip']}:15000/"
     page = http(url)
     assert page.status == 200 and "Envoy Admin" in page.body, page.body[:300]
     controlz = bookinfo.pilotfish("dashboard", "controlz", "--no-browser").stdout.split()

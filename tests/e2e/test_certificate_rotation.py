@@ -78,7 +78,7 @@ class Load:
     """Requests from sleep to httpbin, back to back, on two threads; counts every outcome."""
 
     def __init__(self, mesh: LocalMesh) -> None:
-        self.proxy = f"http://{mesh.info['proxies']['sleep-0']['ip']}:15001"
+        self.proxy = f"http://{mesh.proxy('sleep-0')['ip']}:15001"
         self.outcomes: Counter[str] = Counter()
         self.failures: list[str] = []  # the first few, with when and what
         self.phase = "rotation"

@@ -76,7 +76,7 @@ def _call(mesh: LocalMesh, source: str, target: str) -> int:
         except OSError:
             return 0
         return 200
-    proxy = f"http://{mesh.info['proxies'][f'sleep-{source}-0']['ip']}:15001"
+    proxy = f"http://{mesh.proxy(f'sleep-{source}-0')['ip']}:15001"
     return http_via_sidecar(proxy, f"http://httpbin.{target}:8000/ip")[0]
 
 
