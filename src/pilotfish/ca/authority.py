@@ -150,7 +150,13 @@ def _parse_csr(csr_pem: str) -> x509.CertificateSigningRequest:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         valid = csr.is_signature_valid
         csr.public_key()
-    except (ValueError, TypeError, UnicodeEncodeError, UnsupportedAlgorithm) as exc:
+    except (
+        ValueError,
+        TypeError,
+        UnicodeEncodeError,
+        UnsupportedAlgorithm,
+        x509.InvalidVersion,
+    ) as exc:
         raise CsrRejected(f"malformed CSR: {exc}") from exc
     if not valid:
         raise CsrRejected("malformed CSR: its signature does not verify")
