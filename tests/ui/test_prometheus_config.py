@@ -21,7 +21,7 @@ from pilotfish.registry.monitoring import (
 from pilotfish.ui.prometheus_config import pod_targets, prometheus_config, rule_file
 
 PROXIES = {
-    "reviews-v2-0": {
+    "reviews-v2-0.default": {  # mesh.json keys pods NAME.NAMESPACE
         "ip": "127.50.1.5",
         "namespace": "default",
         "labels": {"app": "reviews", "version": "v2", "service.istio.io/canonical-name": "r"},

@@ -34,12 +34,13 @@ def pod_targets(proxies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """file_sd entries for every sidecar and gateway, with the meta labels Kubernetes SD gives
     a pod Istio injected (annotations `prometheus.io/scrape|port|path`)."""
     entries = []
-    for instance, proxy in sorted(proxies.items()):
+    for key, proxy in sorted(proxies.items()):
         if proxy.get("sidecar") is False:  # no injection, no annotations, nothing on 15020
             continue
+        pod = str(proxy.get("instance") or key.split(".")[0])  # mesh.json keys: NAME.NAMESPACE
         labels = {
             "__meta_kubernetes_namespace": proxy.get("namespace", "default"),
-            "__meta_kubernetes_pod_name": instance,
+            "__meta_kubernetes_pod_name": pod,
             "__meta_kubernetes_pod_ip": proxy["ip"],
             "__meta_kubernetes_pod_phase": "Running",
             "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
