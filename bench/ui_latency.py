@@ -106,7 +106,7 @@ class Source:
     def pilot_metrics(self) -> str:
         return "# TYPE pilot_xds gauge\npilot_xds 100\n"
 
-    def access_log(self, instance: str) -> Path | None:
+    def access_log(self, instance: str, namespace: str) -> Path | None:
         return None
 
     def zipkin_url(self) -> str | None:

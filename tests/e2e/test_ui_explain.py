@@ -14,12 +14,6 @@ import pytest
 from tests.e2e.httpkit import SidecarClient, apply_yaml, delete_yaml
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
 
-# KNOWN BROKEN on main: see the session note.
-pytestmark = pytest.mark.xfail(
-    reason="KNOWN BROKEN, see the session note",
-    strict=False,
-)
-
 POD = "httpbin-v1-0"
 ACCESS_LOGS = """
 apiVersion: v1

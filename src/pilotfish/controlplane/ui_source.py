@@ -66,8 +66,8 @@ class ControlPlaneSource:
     def pilot_metrics(self) -> str:
         return generate_latest(self.metrics).decode()
 
-    def access_log(self, instance: str) -> Path | None:
-        path = self.cp.state_dir / "run" / instance / "envoy.log"
+    def access_log(self, instance: str, namespace: str) -> Path | None:
+        path = self.cp.state_dir / "run" / f"{instance}.{namespace}" / "envoy.log"  # pod_name
         return path if path.is_file() else None
 
     def zipkin_url(self) -> str | None:

@@ -43,7 +43,7 @@ class MeshSource(Protocol):
     def push(self) -> PushContext: ...
     def sync_status(self) -> dict[str, dict[str, str]]: ...  # instance -> xDS type -> state
     def pilot_metrics(self) -> str: ...
-    def access_log(self, instance: str) -> Path | None: ...
+    def access_log(self, instance: str, namespace: str) -> Path | None: ...
     def zipkin_url(self) -> str | None: ...
 
 
@@ -181,7 +181,7 @@ class UiServer:
         out: list[dict[str, Any]] = []
         logged = 0
         for target in targets:
-            path = self.source.access_log(target.instance)
+            path = self.source.access_log(target.instance, target.namespace)
             entries = parse_lines(tail(path)) if path else []
             logged += len(entries)
             if host:
