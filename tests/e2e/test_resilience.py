@@ -8,14 +8,7 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
 from tests.e2e.meshctl import LocalMesh
-
-# KNOWN BROKEN on main: see the session note.
-pytestmark = pytest.mark.xfail(
-    reason="KNOWN BROKEN, see the session note",
-    strict=False,
-)
 
 NET = "samples/bookinfo/networking"
 

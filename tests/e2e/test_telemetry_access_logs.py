@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.e2e.meshctl import LocalMesh, running_mesh
 from tests.e2e.telemetrykit import poll
 
 POD = "httpbin-v1-0"
+FLUSH_S = 1.5  # the sidecar flushes its access log every second (Istio's fileFlushInterval)
 MESH_CONFIG = """
 apiVersion: v1
 kind: ConfigMap
@@ -51,9 +53,11 @@ def _proxy_log(mesh: LocalMesh) -> list[str]:
 
 
 def _call(mesh: LocalMesh, path: str) -> str:
-    """One request from httpbin's app to httpbin, through its sidecar; its x-request-id."""
+    """One request from httpbin's app to httpbin, through its sidecar; its user-agent marker."""
     marker = f"t-{uuid.uuid4()}"
-    SidecarClient(mesh, POD).request(f"http://httpbin:8000{path}", headers={"user-agent": marker})
+    url = f"http://httpbin:8000{path}"
+    response = SidecarClient(mesh, POD).request(url, headers={"user-agent": marker})
+    assert str(response.status) == path.rsplit("/", 1)[-1], (path, response.status)
     return marker
 
 
@@ -71,6 +75,7 @@ def _lines_with(mesh: LocalMesh, marker: str, count: int) -> list[str]:
 def test_no_access_log_by_default(mesh: LocalMesh) -> None:
     marker = _call(mesh, "/status/200")
     _call(mesh, "/status/200")
+    time.sleep(FLUSH_S)
     assert not [line for line in _proxy_log(mesh) if marker in line]
 
 
@@ -130,6 +135,7 @@ spec:
     mesh.wait_for(lambda: not _proxy_log(mesh) or _quiet_for(mesh, "/status/200"), 30, "the filter")
     ok, failed = _call(mesh, "/status/200"), _call(mesh, "/status/500")  # 503s are retried
     assert len(_lines_with(mesh, failed, 2)) == 2
+    time.sleep(FLUSH_S)
     assert not [line for line in _proxy_log(mesh) if ok in line]
 
 
@@ -145,11 +151,13 @@ spec:
 """)  # fmt: skip
     mesh.wait_for(lambda: _quiet_for(mesh, "/status/500"), 30, "access logs to stop")
     marker = _call(mesh, "/status/500")
-    _call(mesh, "/status/200")  # a later request: if the first had been logged, it is by now
+    _call(mesh, "/status/200")
+    time.sleep(FLUSH_S)  # had the first been logged, the sidecar has written it by now
     assert not [line for line in _proxy_log(mesh) if marker in line]
 
 
 def _quiet_for(mesh: LocalMesh, path: str) -> bool:
     marker = _call(mesh, path)
     _call(mesh, "/status/200")
+    time.sleep(FLUSH_S)
     return not [line for line in _proxy_log(mesh) if marker in line]

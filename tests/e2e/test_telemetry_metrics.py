@@ -207,10 +207,6 @@ def test_tcp_metrics_for_tcp_echo(mesh: LocalMesh) -> None:
     assert served >= 6
 
 
-@pytest.mark.xfail(
-    reason="KNOWN BROKEN, see the session note",
-    strict=False,
-)
 def test_telemetry_api_disables_a_metric_removes_and_adds_tags(
     mesh: LocalMesh, tmp_path: Path
 ) -> None:

@@ -15,12 +15,6 @@ from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
 from tests.e2e.telemetrykit import KIALI_HTTP_LABELS, fetch, poll
 
-# KNOWN BROKEN on main: see the session note.
-pytestmark = pytest.mark.xfail(
-    reason="KNOWN BROKEN, see the session note",
-    strict=False,
-)
-
 NET = "samples/bookinfo/networking"
 REVIEWS = 'destination_service="reviews.default.svc.cluster.local"'
 
