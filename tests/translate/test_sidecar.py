@@ -229,3 +229,22 @@ def test_gateway_only_virtual_service_does_not_touch_sidecars() -> None:
     bound = JASON + "  gateways: [bookinfo-gateway]\n"
     route = vhost(build(DR_REVIEWS + "---" + bound), REVIEWS).routes[0]
     assert route.name == "default"
+
+
+def test_root_namespace_sidecar_dot_means_the_workloads_namespace() -> None:
+    """Istio's mesh-wide default `hosts: ["./*", "istio-system/*"]` in the root namespace lets
+    every sidecar reach its own namespace's services: `.` is the workload's namespace there."""
+    mesh_default = """
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: istio-system}
+spec:
+  egress: [{hosts: ["./*", "istio-system/*"]}]
+"""
+    clusters = build(HTTPBIN + "---" + mesh_default).clusters
+    assert "outbound|9080||reviews.default.svc.cluster.local" in clusters
+    assert not [name for name in clusters if name.endswith("httpbin.tools.svc.cluster.local")]
+    push = bookinfo_push(HTTPBIN + "---" + mesh_default)
+    tools_proxy = generate(sidecar_for(push, "httpbin-v1-0", (8000, 18000)), push)
+    assert "outbound|80||httpbin.tools.svc.cluster.local" in tools_proxy.clusters
+    assert "outbound|9080||reviews.default.svc.cluster.local" not in tools_proxy.clusters

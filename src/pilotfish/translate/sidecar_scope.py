@@ -4,10 +4,11 @@ Selection (Istio's order): in the proxy's namespace, a Sidecar whose `workloadSe
 the proxy's labels (first by name); else that namespace's Sidecar without a selector; else the
 root namespace's (istio-system) Sidecar without a selector, which applies mesh-wide.
 
-- `egress[].hosts` (`ns/dnsName`: `.` = the Sidecar's namespace, `*` = any, `~` = none; the
-  dnsName may be `*` or `*.suffix`): the proxy receives clusters, endpoints, HTTP-proxy virtual
-  hosts and TCP listeners only for the services it may reach. An egress listener with a `port`
-  limits that entry to services exposing that port.
+- `egress[].hosts` (`ns/dnsName`: `.` = the proxy's own namespace, which for a root-namespace
+  Sidecar applying mesh-wide is each workload's namespace, not istio-system; `*` = any,
+  `~` = none; the dnsName may be `*` or `*.suffix`): the proxy receives clusters, endpoints,
+  HTTP-proxy virtual hosts and TCP listeners only for the services it may reach. An egress
+  listener with a `port` limits that entry to services exposing that port.
 - `outboundTrafficPolicy.mode` overrides MeshConfig for the selected proxies (ALLOW_ANY passes
   unknown hosts through, REGISTRY_ONLY answers 502 from the `block_all` route, as Istio's
   BlackHoleCluster does).
@@ -56,7 +57,7 @@ def selected_sidecar(proxy: Proxy, push: PushContext) -> Sidecar | None:
     return None
 
 
-def _host_allows(written: str, sidecar_namespace: str, service: Service) -> bool:
+def _host_allows(written: str, proxy_namespace: str, service: Service) -> bool:
     if "/" not in written:
         namespace, host = "*", written
     else:
@@ -64,19 +65,21 @@ def _host_allows(written: str, sidecar_namespace: str, service: Service) -> bool
     if namespace == "~":
         return False
     if namespace == ".":
-        namespace = sidecar_namespace
+        namespace = proxy_namespace
     if namespace != "*" and namespace != service.namespace:
         return False
     return host == "*" or host_matches(host, service.hostname)
 
 
-def visible(sidecar: Sidecar, service: Service) -> bool:
-    """True if one of the Sidecar's egress listeners lets the proxy reach `service`."""
+def visible(sidecar: Sidecar, proxy_namespace: str, service: Service) -> bool:
+    """True if one of the Sidecar's egress listeners lets a proxy in `proxy_namespace` reach
+    `service` (Istio resolves `.` against the workload's namespace, so a mesh-wide default in the
+    root namespace written `./*` means "the workload's own namespace")."""
     for egress in sidecar.spec.egress:
         number = egress.port.number if egress.port is not None else None
         if number and service.port(number) is None:
             continue
-        if any(_host_allows(h, sidecar.meta.namespace, service) for h in egress.hosts):
+        if any(_host_allows(h, proxy_namespace, service) for h in egress.hosts):
             return True
     return False
 
@@ -86,14 +89,14 @@ def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
     sidecar = None if proxy.is_gateway else selected_sidecar(proxy, push)
     if sidecar is None:
         return push
-    key = ("pilotfish.translate.sidecar_scope", sidecar.meta.key)
+    key = ("pilotfish.translate.sidecar_scope", sidecar.meta.key, proxy.namespace)
     if key in push.memo:
         found: PushContext = push.memo[key]
         return found
     registry = push.registry
     if sidecar.spec.egress:
         registry = RegistrySnapshot(
-            services=tuple(s for s in registry.services if visible(sidecar, s)),
+            services=tuple(s for s in registry.services if visible(sidecar, proxy.namespace, s)),
             instances=registry.instances,
             secrets=registry.secrets,
         )
