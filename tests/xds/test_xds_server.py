@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,15 @@ async def _sotw_scenario(tmp_path: Path) -> None:
                 NODE, Snapshot({ROUTE: {"local": route_to_cluster("local", "backend")}})
             )
             changed = base.updated({ROUTE: {"local": route_direct("local", "x")}})
-            server.set_snapshot(NODE, changed)
+            # the change reached the control plane 4 s before its snapshot was ready
+            server.set_snapshot(NODE, changed, changed_at=time.monotonic() - 4)
             pushed = await call.read()
             assert pushed.version_info == changed.version_of(ROUTE)
+            await call.write(sotw_request(ROUTE, ["local"], pushed.version_info, pushed.nonce))
+            assert (await server.wait_acked({NODE: changed}, timeout=5)).acked == (NODE,)
+            slow = registry.get_sample_value("pilot_proxy_convergence_time_bucket", {"le": "3.0"})
+            total = registry.get_sample_value("pilot_proxy_convergence_time_count")
+            assert total is not None and slow is not None and total - slow == 1  # counted from 4 s
             assert registry.get_sample_value("pilot_xds_pushes", {"type": "rds"}) == 2.0
             text = exposition(registry).decode()
             # istiod's names and types: sums without `_total`, Istio's buckets

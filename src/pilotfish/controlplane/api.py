@@ -57,7 +57,10 @@ class Api:
         self.ca = ca
         self.xds = xds
         self.metrics = metrics
-        self.registry_events: asyncio.Queue[tuple[int, list[WorkloadInstance]]] = asyncio.Queue()
+        # (generation, instances, monotonic time received): the time starts convergence
+        self.registry_events: asyncio.Queue[tuple[int, list[WorkloadInstance], float]] = (
+            asyncio.Queue()
+        )
         self.registry_received = 0  # instance lists received (PUT /api/v1/instances)
         self.registry_applied = 0  # the newest of them whose push has been handed to xDS
 
@@ -91,7 +94,7 @@ class Api:
             "changes": result.changes,
         }
         if result.ok:
-            self._push(result.expected, "config")
+            self._push(result.expected, "config", changed_at=started)
             if body.get("wait", True) and result.expected:
                 report = await self.xds.wait_acked(result.expected, float(body.get("timeout", 10)))
                 out["convergence"] = {
@@ -104,16 +107,18 @@ class Api:
             out["affected"] = result.affected
         return web.json_response(out, status=200 if result.ok else 422)
 
-    def _push(self, snapshots: dict[str, Snapshot], trigger: str) -> None:
+    def _push(self, snapshots: dict[str, Snapshot], trigger: str, changed_at: float) -> None:
         """Hand changed snapshots to xDS; count the push by its reason (Istio's
-        pilot_push_triggers: config, endpoint) and refresh the registry gauges."""
+        pilot_push_triggers: config, endpoint) and refresh the registry gauges. `changed_at`
+        (monotonic) is when the change reached the control plane: the first event of a debounced
+        batch, or the arrival of the apply, as Istio's PushRequest.Start."""
         metrics = self.xds.metrics
         metrics.services.set(len(self.cp.push.services))
         metrics.virtual_services.set(len(self.cp.push.kind("VirtualService")))
         if snapshots:
             metrics.triggers.labels(trigger).inc()
         for node_id, snapshot in snapshots.items():
-            self.xds.set_snapshot(node_id, snapshot)
+            self.xds.set_snapshot(node_id, snapshot, changed_at)
 
     async def apply(self, request: web.Request) -> web.Response:
         started = time.monotonic()
@@ -183,18 +188,18 @@ class Api:
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "error": f"bad instance: {exc}"}, status=400)
         self.registry_received += 1
-        self.registry_events.put_nowait((self.registry_received, instances))
+        self.registry_events.put_nowait((self.registry_received, instances, time.monotonic()))
         return web.json_response({"ok": True, "generation": self.registry_received}, status=202)
 
     async def push_registry_changes(self) -> None:
         """Registry changes are debounced (Istio's PILOT_DEBOUNCE_*): a burst of instance
         updates becomes one push, computed from the newest list."""
 
-        async def handle(batch: list[tuple[int, list[WorkloadInstance]]]) -> None:
-            generation, instances = batch[-1]
+        async def handle(batch: list[tuple[int, list[WorkloadInstance], float]]) -> None:
+            generation, instances, _ = batch[-1]
             async with self.cp.lock:
                 changed = self.cp.set_instances(instances)
-            self._push(changed, "endpoint")
+            self._push(changed, "endpoint", changed_at=batch[0][2])
             self.registry_applied = generation
 
         await run_debounced(self.registry_events, handle)

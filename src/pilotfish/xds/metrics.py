@@ -10,7 +10,7 @@ several servers in one process do not clash. Istio's sums are exported as counte
 | `pilot_xds_pushes` | counter | type (cds, eds, lds, rds, sds) | responses sent |
 | `pilot_xds_push_time` | histogram | type | seconds from queueing a response to written |
 | `pilot_proxy_queue_time` | histogram | — | seconds a response waits for a write slot |
-| `pilot_proxy_convergence_time` | histogram | — | seconds from a new snapshot to all of it ACKed |
+| `pilot_proxy_convergence_time` | histogram | — | seconds from the config change to all ACKed |
 | `pilot_push_triggers` | counter | type (config, endpoint) | pushes, by reason |
 | `pilot_total_xds_rejects` | counter | type | responses NACKed by proxies |
 | `pilot_xds_config_size_bytes` | histogram | type | size of the responses pushed |

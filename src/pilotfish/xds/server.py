@@ -84,7 +84,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self.metrics = XdsMetrics(registry if registry is not None else CollectorRegistry())
         self._snapshots: dict[str, Snapshot] = {}
         self._connections: dict[str, list[_Connection]] = {}
-        self._set_at: dict[str, float] = {}  # node → monotonic time of its unconverged snapshot
+        self._set_at: dict[str, float] = {}  # node → monotonic time of its first unconverged change
         self._progress = asyncio.Event()
         self._waiters: dict[int, set[str]] = {}  # wait_acked calls → nodes that answered since
         self._waiter_counter = 0
@@ -133,13 +133,19 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             await self._server.stop(grace)
             self._server = None
 
-    def set_snapshot(self, node_id: str, snapshot: Snapshot) -> None:
-        """Store `snapshot` for `node_id` and push what changed to its open streams."""
+    def set_snapshot(
+        self, node_id: str, snapshot: Snapshot, changed_at: float | None = None
+    ) -> None:
+        """Store `snapshot` for `node_id` and push what changed to its open streams.
+        `changed_at` (monotonic) is when the config change that made it reached the control
+        plane; convergence is counted from there (now if not given)."""
         previous = self._snapshots.get(node_id)
         self._snapshots[node_id] = snapshot
         if previous is not None and previous.version == snapshot.version:
             return
-        self._set_at[node_id] = time.monotonic()
+        pending_since = self._set_at.get(node_id)  # an earlier change not yet converged
+        start = time.monotonic() if changed_at is None else changed_at
+        self._set_at[node_id] = start if pending_since is None else min(pending_since, start)
         now = time.time()  # streams record wall-clock times (shown in status)
         for connection in self._connections.get(node_id, ()):
             self._deliver(connection, connection.stream.push(snapshot, now))
