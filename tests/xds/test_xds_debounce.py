@@ -47,13 +47,20 @@ def test_driver_coalesces_a_burst() -> None:
         async def handle(batch: list[int]) -> None:
             batches.append(batch)
 
-        task = asyncio.create_task(run_debounced(events, handle, quiet=0.02, max_delay=1.0))
+        async def batches_reach(count: int) -> None:
+            for _ in range(500):  # up to ~10 s on a loaded machine
+                if len(batches) >= count:
+                    return
+                await asyncio.sleep(0.02)
+
+        # a quiet period far longer than the gaps in the burst, so load cannot split it
+        task = asyncio.create_task(run_debounced(events, handle, quiet=0.3, max_delay=5.0))
         for value in range(5):
             events.put_nowait(value)
             await asyncio.sleep(0.001)
-        await asyncio.sleep(0.2)
+        await batches_reach(1)
         events.put_nowait(99)
-        await asyncio.sleep(0.2)
+        await batches_reach(2)
         task.cancel()
         return batches
 
