@@ -164,5 +164,5 @@ def test_app_keeps_connections_alive_and_stops_on_sigterm(apps: AppRunner, scrip
         connection.close()
     started = time.monotonic()
     app.process.send_signal(signal.SIGTERM)
-    assert app.process.wait(timeout=1.0) == 0
-    assert time.monotonic() - started < 1.0
+    assert app.process.wait(timeout=5.0) == 0  # exits promptly, and cleanly, on the signal
+    assert time.monotonic() - started < 5.0

@@ -88,7 +88,8 @@ async def scenario(tmp_path: Path, delta: bool) -> None:
                     server.set_snapshot(NODE, retuned)
                     report = await server.wait_acked({NODE: retuned}, timeout=3)
                     assert report.converged, report
-                    assert report.elapsed < 1.0, report
+                    # not the 15 s initial_fetch_timeout a warming cluster would wait
+                    assert report.elapsed < 5.0, report
                     stats = await asyncio.to_thread(
                         envoy.admin_get, "/stats?filter=cluster_manager.warming_clusters"
                     )
