@@ -54,6 +54,12 @@ def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> N
         assert "Reviews served by" in mesh.get("/productpage").body
         mesh_config = mesh.pilotfish("get", "cm", "istio", "-n", "istio-system", "-o", "yaml")
         assert "accessLogFile: /dev/stdout" in mesh_config.stdout, mesh_config.stdout  # demo
+
+        def access_logged() -> bool:  # the demo profile's access log, as Istio's docs read it
+            log = mesh.pilotfish("logs", "productpage-v1-0", "-c", "istio-proxy").stdout
+            return any('"GET /productpage HTTP/1.1" 200' in line for line in log.splitlines())
+
+        mesh.wait_for(access_logged, 30, "productpage's sidecar to log the request")
         uninstalled = mesh.pilotfish("uninstall", "-y")
         assert uninstalled.returncode == 0, uninstalled.stderr
         assert mesh.processes() == []
