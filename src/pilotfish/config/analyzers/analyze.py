@@ -30,7 +30,6 @@ from pilotfish.config.analyzers.messages import (
     AnalysisMessage,
     Severity,
     fqdn,
-    host_matches,
 )
 from pilotfish.config.analyzers.monitoring import unexported_metrics
 from pilotfish.config.analyzers.routes import unused_rules
@@ -53,7 +52,6 @@ __all__ = [
     "Severity",
     "analyze",
     "fqdn",
-    "host_matches",
 ]
 PROXY = ({"name": "istio-proxy", "image": "pilotfish"},)
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilotfish.config.analyzers.messages import DOMAIN, fqdn, host_matches, selects
+from pilotfish.config.analyzers.messages import DOMAIN, fqdn, selects
+from pilotfish.config.hosts import host_matches
 from pilotfish.config.kinds import MANIFEST_API
 from pilotfish.config.load import DEFAULT_NAMESPACE, LoadResult
 
@@ -59,7 +60,9 @@ class Inventory:
         return {s.host for s in self.services}
 
     def knows_host(self, host: str) -> bool:
-        return any(host_matches(s.host, host) or host_matches(host, s.host) for s in self.services)
+        """Istio's destination lookup (analyzers/util GetDestinationHost): a service of that exact
+        name, or a wildcard service host covering it, compared as Istio names (case-sensitive)."""
+        return any(host_matches(s.host, host, "name") for s in self.services)
 
     def selected(self, selector: dict[str, str], namespace: str | None) -> list[KnownWorkload]:
         """Workloads whose labels match `selector`, in `namespace` (None: anywhere)."""

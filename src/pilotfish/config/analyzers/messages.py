@@ -1,6 +1,6 @@
 """What an analyzer reports: `AnalysisMessage` printed as istioctl analyze prints it, plus the
-host and label helpers every analyzer shares (short-name resolution, wildcard matching, the
-Kubernetes selector string). Pure: no I/O.
+host and label helpers every analyzer shares (short-name resolution, the Kubernetes selector
+string; hosts are compared by `config.hosts`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -39,14 +39,6 @@ def message_for(
     """A message about one config object, pointing at the object's file:line."""
     name = f"{obj.meta.name}.{obj.meta.namespace}"
     return AnalysisMessage(severity, code, obj.meta.kind, name, text, obj.meta.source)
-
-
-def host_matches(pattern: str, host: str) -> bool:
-    if pattern == "*" or pattern == host:
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return False
 
 
 def selector_text(labels: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pilotfish.config.hosts import hosts_overlap
 from pilotfish.config.protocols import GRPC_STATUS_CODES
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
@@ -76,18 +77,6 @@ def _map(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def names_overlap(a: str, b: str) -> bool:
-    """Istio's host.Name.Matches."""
-    if a.startswith("*") and b.startswith("*"):
-        shorter, longer = sorted((a[1:], b[1:]), key=len)
-        return longer.endswith(shorter)
-    if a.startswith("*"):
-        return b.endswith(a[1:])
-    if b.startswith("*"):
-        return a.endswith(b[1:])
-    return a == b
 
 
 def header_value_problem(value: str) -> str | None:
@@ -287,7 +276,7 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
         )
     for i, first in enumerate(hosts):
         for j in range(i + 1, len(hosts)):
-            if names_overlap(first, hosts[j]):
+            if hosts_overlap(first, hosts[j], "name"):
                 add(
                     join_path(join_path(root, "hosts"), j),
                     f"duplicate hosts in virtual service: {first} & {hosts[j]}",
@@ -298,7 +287,9 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
         for m_index, match in enumerate(_list(_map(tls).get("match"))):
             where = join_path(join_path(join_path(root, "tls"), index), "match")
             for s_index, sni in enumerate(_list(_map(match).get("sniHosts"))):
-                if isinstance(sni, str) and hosts and not any(names_overlap(sni, h) for h in hosts):
+                if not isinstance(sni, str) or not hosts:
+                    continue
+                if not any(hosts_overlap(sni, h, "name") for h in hosts):
                     add(
                         join_path(join_path(join_path(where, m_index), "sniHosts"), s_index),
                         f'SNI host "{sni}" is not a compatible subset of any of the virtual '
