@@ -162,6 +162,27 @@ spec:
 """
 
 
+# Istio's task reads the gateway's access log ("if access logging is enabled"): enable it.
+ACCESS_LOGS = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    accessLogFile: /dev/stdout
+"""
+
+
+def _gateway_logged(mesh: LocalMesh, request_line: str) -> bool:
+    """`kubectl logs -l istio=egressgateway -c istio-proxy -n istio-system`, as the task reads
+    it, has a line for `request_line` ("GET /politics") answered 200."""
+    logs = mesh.pilotfish(
+        "logs", "-l", "istio=egressgateway", "-c", "istio-proxy", "-n", "istio-system"
+    ).stdout
+    pattern = re.compile(rf'"{re.escape(request_line)} HTTP/(1\.1|2)" 200 ')
+    return any(pattern.search(line) for line in logs.splitlines())
+
+
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki.create(tmp_path_factory.mktemp("pki"))
@@ -184,7 +205,7 @@ def mesh(
         m.apply("samples/sleep/sleep.yaml")
         address, http_port, https_port = cnn
         entry = SERVICE_ENTRY.format(address=address, http=http_port, https=https_port)
-        applied = m.pilotfish("apply", "-f", "-", stdin=entry)
+        applied = m.pilotfish("apply", "-f", "-", stdin=entry + "---\n" + ACCESS_LOGS)
         assert applied.returncode == 0, applied.stderr
         yield m
 
@@ -222,6 +243,7 @@ def test_http_through_the_egress_gateway(mesh: LocalMesh, tmp_path: Path) -> Non
     assert "cnn-http /politics host=edition.cnn.com" in body, body
     after = _gateway_stat(mesh, "cluster.outbound|80||edition.cnn.com.upstream_rq_200")
     assert after == before + 1  # the request passed through the egress gateway's Envoy
+    mesh.wait_for(lambda: _gateway_logged(mesh, "GET /politics"), 20, "the gateway's log line")
 
 
 def test_https_passthrough_through_the_egress_gateway(
