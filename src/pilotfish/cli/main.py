@@ -230,6 +230,47 @@ def exec_(
 
 
 @app.command()
+def iptables(
+    proxy_port: Annotated[int, typer.Option("--envoy-port", "-p")] = 15001,
+    inbound_port: Annotated[int, typer.Option("--inbound-capture-port", "-z")] = 15006,
+    uid: Annotated[int, typer.Option("--proxy-uid", "-u")] = 1337,
+    gid: Annotated[int, typer.Option("--proxy-gid", "-g")] = 1337,
+    include_ips: Annotated[str, typer.Option("--outbound-ip-ranges-include", "-i")] = "*",
+    exclude_ips: Annotated[str, typer.Option("--outbound-ip-ranges-exclude", "-x")] = "",
+    include_inbound: Annotated[str, typer.Option("--inbound-ports-include", "-b")] = "*",
+    exclude_inbound: Annotated[
+        str, typer.Option("--local-exclude-ports", "-d")
+    ] = "15090,15021,15020",
+    exclude_outbound: Annotated[str, typer.Option("--outbound-ports-exclude", "-o")] = "",
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option("--annotation", help="a pod's traffic.sidecar.istio.io/KEY=VALUE"),
+    ] = None,
+    netns: Annotated[str | None, typer.Option("--netns", help="network namespace name")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the rules")] = False,
+) -> None:
+    """Install Istio's capture rules (istio-iptables) in a network namespace (root)."""
+    from pilotfish.cli.iptables_cmd import iptables_command
+
+    _exit(
+        iptables_command(
+            proxy_port=proxy_port,
+            inbound_capture_port=inbound_port,
+            proxy_uid=uid,
+            proxy_gid=gid,
+            include_ips=include_ips,
+            exclude_ips=exclude_ips,
+            include_inbound=include_inbound,
+            exclude_inbound=exclude_inbound,
+            exclude_outbound=exclude_outbound,
+            annotations=annotation or [],
+            netns=netns,
+            dry_run=dry_run,
+        )
+    )
+
+
+@app.command()
 def logs(
     pod: Annotated[
         str | None, typer.Argument(help="pod (httpbin-v2-0, httpbin-v2, NAME.NS, deploy/NAME)")
