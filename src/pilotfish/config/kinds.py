@@ -6,21 +6,67 @@ Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use)
 kind) from everything else, `MANIFEST_KINDS` / `is_manifest_kind` (`v1 Service`, `Namespace`,
 `Secret`, ..., `pilotfish.io/v1alpha1 Workload`, `monitoring.coreos.com/v1 PrometheusRule` and
 `ServiceMonitor`: parsed by `pilotfish.registry.manifest`), and
-`resolve_kind` for kind names as users type them (`vs`, `virtualservices`, `VirtualService`).
+`resolve_kind` for kind names as users type them (`vs`, `virtualservices`, `VirtualService`),
+and each Istio kind's name as a typed `Kind` (`VIRTUAL_SERVICE`, `AUTHORIZATION_POLICY`, ...):
+a plain string at run time that tells the type checker the kind's spec model, so
+`push.kind(SIDECAR)` is a tuple of `ConfigObject[SidecarSpec]`. Imports no other pilotfish
+package (the spec models only for the type checker).
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import (
+        DestinationRuleSpec,
+        EnvoyFilterSpec,
+        GatewaySpec,
+        ProxyConfigSpec,
+        ServiceEntrySpec,
+        SidecarSpec,
+        VirtualServiceSpec,
+        WorkloadEntrySpec,
+        WorkloadGroupSpec,
+    )
+    from pilotfish.config.models.security import (
+        AuthorizationPolicySpec,
+        PeerAuthenticationSpec,
+        RequestAuthenticationSpec,
+    )
+    from pilotfish.config.models.telemetry import TelemetrySpec
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 TELEMETRY = "telemetry.istio.io"
 _NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 _MODELS = "pilotfish.config.models"
+SpecT = TypeVar("SpecT")
+
+
+class Kind(str, Generic[SpecT]):
+    """An Istio kind's name (`"VirtualService"`), typed by its spec model for the checker."""
+
+    __slots__ = ()
+
+
+VIRTUAL_SERVICE: Kind[VirtualServiceSpec] = Kind("VirtualService")
+DESTINATION_RULE: Kind[DestinationRuleSpec] = Kind("DestinationRule")
+GATEWAY: Kind[GatewaySpec] = Kind("Gateway")
+SERVICE_ENTRY: Kind[ServiceEntrySpec] = Kind("ServiceEntry")
+WORKLOAD_ENTRY: Kind[WorkloadEntrySpec] = Kind("WorkloadEntry")
+WORKLOAD_GROUP: Kind[WorkloadGroupSpec] = Kind("WorkloadGroup")
+SIDECAR: Kind[SidecarSpec] = Kind("Sidecar")
+PROXY_CONFIG: Kind[ProxyConfigSpec] = Kind("ProxyConfig")
+ENVOY_FILTER: Kind[EnvoyFilterSpec] = Kind("EnvoyFilter")
+PEER_AUTHENTICATION: Kind[PeerAuthenticationSpec] = Kind("PeerAuthentication")
+AUTHORIZATION_POLICY: Kind[AuthorizationPolicySpec] = Kind("AuthorizationPolicy")
+REQUEST_AUTHENTICATION: Kind[RequestAuthenticationSpec] = Kind("RequestAuthentication")
+TELEMETRY_KIND: Kind[TelemetrySpec] = Kind("Telemetry")
 
 
 @dataclass(frozen=True)
@@ -35,6 +81,9 @@ class KindInfo:
     namespaced: bool = True
     short: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", str(self.kind))  # a plain str from here on
+
     @property
     def spec(self) -> type[BaseModel]:
         module, _, name = self.spec_name.partition(":")
@@ -48,77 +97,75 @@ ISTIO_KINDS: dict[str, KindInfo] = {
     for info in (
         KindInfo(
             NETWORKING,
-            "VirtualService",
+            VIRTUAL_SERVICE,
             _NETWORKING_VERSIONS,
             "networking.virtual_service:VirtualServiceSpec",
             short=("vs",),
         ),
         KindInfo(
             NETWORKING,
-            "DestinationRule",
+            DESTINATION_RULE,
             _NETWORKING_VERSIONS,
             "networking.destination_rule:DestinationRuleSpec",
             short=("dr",),
         ),
         KindInfo(
             NETWORKING,
-            "Gateway",
+            GATEWAY,
             _NETWORKING_VERSIONS,
             "networking.gateway:GatewaySpec",
             short=("gw",),
         ),
         KindInfo(
             NETWORKING,
-            "ServiceEntry",
+            SERVICE_ENTRY,
             _NETWORKING_VERSIONS,
             "networking.service_entry:ServiceEntrySpec",
             short=("se",),
         ),
         KindInfo(
             NETWORKING,
-            "WorkloadEntry",
+            WORKLOAD_ENTRY,
             _NETWORKING_VERSIONS,
             "networking.workload_entry:WorkloadEntrySpec",
             short=("we",),
         ),
         KindInfo(
             NETWORKING,
-            "WorkloadGroup",
+            WORKLOAD_GROUP,
             _NETWORKING_VERSIONS,
             "networking.workload_entry:WorkloadGroupSpec",
             short=("wg",),
         ),
-        KindInfo(NETWORKING, "Sidecar", _NETWORKING_VERSIONS, "networking.sidecar:SidecarSpec"),
+        KindInfo(NETWORKING, SIDECAR, _NETWORKING_VERSIONS, "networking.sidecar:SidecarSpec"),
+        KindInfo(NETWORKING, PROXY_CONFIG, ("v1beta1",), "networking.proxy_config:ProxyConfigSpec"),
         KindInfo(
-            NETWORKING, "ProxyConfig", ("v1beta1",), "networking.proxy_config:ProxyConfigSpec"
-        ),
-        KindInfo(
-            NETWORKING, "EnvoyFilter", ("v1alpha3",), "networking.envoy_filter:EnvoyFilterSpec"
+            NETWORKING, ENVOY_FILTER, ("v1alpha3",), "networking.envoy_filter:EnvoyFilterSpec"
         ),
         KindInfo(
             SECURITY,
-            "PeerAuthentication",
+            PEER_AUTHENTICATION,
             ("v1", "v1beta1"),
             "security.peer_authentication:PeerAuthenticationSpec",
             short=("pa",),
         ),
         KindInfo(
             SECURITY,
-            "AuthorizationPolicy",
+            AUTHORIZATION_POLICY,
             ("v1", "v1beta1"),
             "security.authorization_policy:AuthorizationPolicySpec",
             short=("ap",),
         ),
         KindInfo(
             SECURITY,
-            "RequestAuthentication",
+            REQUEST_AUTHENTICATION,
             ("v1", "v1beta1"),
             "security.request_authentication:RequestAuthenticationSpec",
             short=("ra",),
         ),
         KindInfo(
             TELEMETRY,
-            "Telemetry",
+            TELEMETRY_KIND,
             ("v1", "v1alpha1"),
             "telemetry.telemetry:TelemetrySpec",
             short=("telemetry",),

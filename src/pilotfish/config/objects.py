@@ -13,10 +13,19 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
         DestinationRuleSpec,  # noqa: F401
+        EnvoyFilterSpec,  # noqa: F401
         GatewaySpec,  # noqa: F401
+        ServiceEntrySpec,  # noqa: F401
         SidecarSpec,  # noqa: F401
         VirtualServiceSpec,  # noqa: F401
+        WorkloadEntrySpec,  # noqa: F401
     )
+    from pilotfish.config.models.security import (
+        AuthorizationPolicySpec,  # noqa: F401
+        PeerAuthenticationSpec,  # noqa: F401
+        RequestAuthenticationSpec,  # noqa: F401
+    )
+    from pilotfish.config.models.telemetry import TelemetrySpec  # noqa: F401
 
 SpecT = TypeVar("SpecT")
 
@@ -113,4 +122,14 @@ VirtualService = ConfigObject["VirtualServiceSpec"]
 DestinationRule = ConfigObject["DestinationRuleSpec"]
 Gateway = ConfigObject["GatewaySpec"]
 Sidecar = ConfigObject["SidecarSpec"]
+ServiceEntry = ConfigObject["ServiceEntrySpec"]
+WorkloadEntry = ConfigObject["WorkloadEntrySpec"]
+EnvoyFilter = ConfigObject["EnvoyFilterSpec"]
+PeerAuthentication = ConfigObject["PeerAuthenticationSpec"]
+AuthorizationPolicy = ConfigObject["AuthorizationPolicySpec"]
+RequestAuthentication = ConfigObject["RequestAuthenticationSpec"]
+Telemetry = ConfigObject["TelemetrySpec"]
 """Typed config objects of the kinds translation reads (the spec models import lazily)."""
+AnyConfig = ConfigObject[Any]
+"""A config object of any kind: the members of a list of every kind (`PushContext.configs`),
+read only through `meta` or after picking one kind (`PushContext.kind(VIRTUAL_SERVICE)`)."""

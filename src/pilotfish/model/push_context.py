@@ -13,9 +13,17 @@ import hashlib
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, host_matches, resolve_host, specificity
+from pilotfish.config.kinds import (
+    DESTINATION_RULE,
+    GATEWAY,
+    SERVICE_ENTRY,
+    VIRTUAL_SERVICE,
+    WORKLOAD_ENTRY,
+    Kind,
+)
 from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.objects import (
@@ -24,7 +32,7 @@ from pilotfish.config.objects import (
     Gateway,
     VirtualService,
 )
-from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY, with_entries
+from pilotfish.registry.service_entries import with_entries
 from pilotfish.registry.types import (
     Endpoint,
     RegistrySnapshot,
@@ -35,6 +43,7 @@ from pilotfish.registry.types import (
 
 MESH_GATEWAY = "mesh"
 T = TypeVar("T")
+SpecT = TypeVar("SpecT")
 
 
 def exported_to(config: ConfigObject[Any], namespace: str) -> bool:
@@ -165,11 +174,16 @@ class PushContext:
         return {kind: tuple(found) for kind, found in by_kind.items()}
 
     def virtual_services(self) -> tuple[VirtualService, ...]:
-        return self.kind("VirtualService")
+        return self.kind(VIRTUAL_SERVICE)
 
+    @overload
+    def kind(self, kind: Kind[SpecT]) -> tuple[ConfigObject[SpecT], ...]: ...
+    @overload
+    def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]: ...
     def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
-        """Like `of_kind`, computed once per push context. Recorded while `recording`: what a
-        cached translation unit read, so it is reused only while that is unchanged."""
+        """The configs of one kind (typed by a `config.kinds` key), sorted by namespace/name,
+        computed once per push context. Recorded while `recording`: what a cached translation
+        unit read, so it is reused only while that is unchanged."""
         found = self._by_kind.get(kind, ())
         for reads in self._recorders:
             reads[kind] = found
@@ -257,7 +271,7 @@ class PushContext:
     def _rules_by_namespace(self) -> dict[str, HostIndex]:
         """DestinationRules by namespace, indexed by their resolved host."""
         index: dict[str, HostIndex] = {}
-        for order, rule in enumerate(self._by_kind.get("DestinationRule", ())):
+        for order, rule in enumerate(self._by_kind.get(DESTINATION_RULE, ())):
             if rule.spec.host:
                 resolved = resolve_host(rule.spec.host, rule.meta.namespace)
                 index.setdefault(rule.meta.namespace, HostIndex()).add(resolved, order, rule)
@@ -286,14 +300,14 @@ class PushContext:
 
     def mesh_virtual_services(self) -> tuple[VirtualService, ...]:
         """VirtualServices that apply to sidecars: `gateways` empty or containing `mesh`."""
-        self.kind("VirtualService")  # recorded: the caller reads them all
+        self.kind(VIRTUAL_SERVICE)  # recorded: the caller reads them all
         return self._mesh_virtual_services
 
     @cached_property
     def _mesh_virtual_services(self) -> tuple[VirtualService, ...]:
         return tuple(
             vs
-            for vs in self._by_kind.get("VirtualService", ())
+            for vs in self._by_kind.get(VIRTUAL_SERVICE, ())
             if not (vs.spec.gateways or ()) or MESH_GATEWAY in vs.spec.gateways
         )
 
@@ -309,7 +323,7 @@ class PushContext:
     @cached_property
     def _source_matches(self) -> tuple[bool, bool]:
         labels = namespace = False
-        for vs in self._by_kind.get("VirtualService", ()):
+        for vs in self._by_kind.get(VIRTUAL_SERVICE, ()):
             for http in vs.spec.http or ():
                 for match in http.match or ():
                     labels = labels or bool(getattr(match, "source_labels", None))
@@ -320,7 +334,7 @@ class PushContext:
         """VirtualServices bound to a Gateway (`ns/name`; short names resolve in the VS's ns)."""
         return tuple(
             vs
-            for vs in self.kind("VirtualService")
+            for vs in self.kind(VIRTUAL_SERVICE)
             if gateway_key in (gateway_ref(g, vs.meta.namespace) for g in vs.spec.gateways or ())
         )
 
@@ -328,7 +342,7 @@ class PushContext:
         """Gateways whose `selector` is a non-empty subset of `labels`."""
         return tuple(
             gw
-            for gw in self.kind("Gateway")
+            for gw in self.kind(GATEWAY)
             if gw.spec.selector
             and all(labels.get(k) == v for k, v in dict(gw.spec.selector).items())
         )

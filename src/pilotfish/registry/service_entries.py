@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pilotfish.config.kinds import SERVICE_ENTRY, WORKLOAD_ENTRY
 from pilotfish.registry.types import (
     RegistrySnapshot,
     Service,
@@ -29,8 +30,6 @@ from pilotfish.registry.types import (
     protocol_from_port,
 )
 
-SERVICE_ENTRY = "ServiceEntry"
-WORKLOAD_ENTRY = "WorkloadEntry"
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
 
 

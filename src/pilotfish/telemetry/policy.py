@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from pilotfish.config.kinds import TELEMETRY_KIND
 from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.proxy import Proxy
@@ -22,7 +23,6 @@ from pilotfish.telemetry.labels import Reporter
 from pilotfish.telemetry.metrics import STANDARD_METRICS, MetricsPolicy, TagOverride
 from pilotfish.telemetry.tracing import TracingSettings, provider_host, provider_port
 
-TELEMETRY = "Telemetry"
 PROMETHEUS = "prometheus"
 _MODES: dict[str | None, tuple[Reporter, ...]] = {
     None: (Reporter.SOURCE, Reporter.DESTINATION),
@@ -37,7 +37,7 @@ def applicable(proxy: Proxy, push: PushContext) -> list[ConfigObject[Any]]:
     root = push.mesh.root_namespace
     labels = proxy.label_map
     levels: list[list[ConfigObject[Any]]] = [[], [], []]
-    for telemetry in push.kind(TELEMETRY):
+    for telemetry in push.kind(TELEMETRY_KIND):
         selector = telemetry.spec.selector
         match_labels = dict(selector.match_labels or {}) if selector is not None else {}
         namespace = telemetry.meta.namespace

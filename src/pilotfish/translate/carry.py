@@ -21,11 +21,17 @@ returns what building would have returned; `tests/.../test_incremental.py` check
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar, cast, overload
 
+from pilotfish.config.objects import AnyConfig
 from pilotfish.model.push_context import PushContext
 
 T = TypeVar("T")
+V = TypeVar("V")
+Kinds = dict[str, tuple[AnyConfig, ...]]
+"""What a unit read through `PushContext.kind`: kind -> the objects it saw."""
+Seen = list[tuple[Hashable, dict[str, object]]]
+"""What a unit looked up in watched mappings: (name, {key: what it gave})."""
 
 
 class _Entry:
@@ -33,10 +39,10 @@ class _Entry:
 
     def __init__(
         self,
-        value: Any,
+        value: object,
         keep: object,
-        kinds: dict[str, tuple[Any, ...]],
-        watched: list[tuple[Hashable, dict[str, Any]]],
+        kinds: Kinds,
+        watched: Seen,
     ) -> None:
         self.value = value
         self.keep = keep  # objects whose id() is part of the key stay alive with the entry
@@ -44,13 +50,13 @@ class _Entry:
         self.watched = watched
 
 
-class _Watched(Mapping[str, Any]):
+class _Watched(Mapping[str, V]):
     """A mapping that records the names looked up in it (and what they gave)."""
 
-    def __init__(self, inner: Mapping[str, Any], seen: dict[str, Any]) -> None:
+    def __init__(self, inner: Mapping[str, V], seen: dict[str, object]) -> None:
         self.inner, self.seen = inner, seen
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> V:
         value = self.inner[name]
         self.seen[name] = value
         return value
@@ -61,7 +67,11 @@ class _Watched(Mapping[str, Any]):
             self.seen[name] = found
         return found is not None
 
-    def get(self, name: str, default: Any = None) -> Any:
+    @overload
+    def get(self, name: str, /) -> V | None: ...
+    @overload
+    def get(self, name: str, /, default: V | T) -> V | T: ...
+    def get(self, name: str, /, default: object = None) -> object:
         found = self.inner.get(name)
         self.seen[name] = found
         return default if found is None else found
@@ -79,7 +89,7 @@ class Carry:
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry] = {}
         self._previous: dict[Hashable, _Entry] = {}
-        self._frames: list[tuple[dict[str, tuple[Any, ...]], list[Any]]] = []
+        self._frames: list[tuple[Kinds, Seen]] = []
         self._push: PushContext | None = None
         self.hits = 0
         self.builds = 0
@@ -109,10 +119,9 @@ class Carry:
         if entry is not None:
             self.hits += 1
             self._record_into_frames(entry)
-            value: T = entry.value
-            return value
-        kinds: dict[str, tuple[Any, ...]] = {}
-        watched: list[Any] = []
+            return cast(T, entry.value)  # built by the same `build` for this key
+        kinds: Kinds = {}
+        watched: Seen = []
         self._frames.append((kinds, watched))
         try:
             with push.recording(kinds):
@@ -125,31 +134,31 @@ class Carry:
         self._record_into_frames(entry)
         return value
 
-    def stable(self, name: Hashable, mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    def stable(self, name: Hashable, mapping: Mapping[str, V]) -> Mapping[str, V]:
         """`mapping`, or the one returned for `name` in the previous push context if it holds
         the very same objects: so a mapping whose id() is part of a key stays the same object
         while its content does."""
         key = ("pilotfish.translate.carry.stable", name)
         previous = self._previous.get(key)
-        if previous is not None and len(previous.value) == len(mapping):
-            old: Mapping[str, Any] = previous.value
-            if all(old.get(k) is v for k, v in mapping.items()):
+        if previous is not None:
+            old = cast("Mapping[str, V]", previous.value)  # stored by this method for `name`
+            if len(old) == len(mapping) and all(old.get(k) is v for k, v in mapping.items()):
                 mapping = old
         self._entries[key] = _Entry(mapping, None, {}, [])
         return mapping
 
     @staticmethod
-    def provide(push: PushContext, name: Hashable, mapping: Mapping[str, Any]) -> None:
+    def provide(push: PushContext, name: Hashable, mapping: Mapping[str, object]) -> None:
         """In `push`, the mapping known as `name` (e.g. a namespace's cluster specs) is
         `mapping`: what units recorded reading from `name` is checked against it."""
         push.memo[("pilotfish.translate.carry.watched", name)] = mapping
 
-    def watch(self, name: Hashable) -> Any:
-        """The mapping provided as `name` for the push context being translated, recording
-        what the unit being built looks up in it."""
+    def watch(self, name: Hashable, _values: type[V]) -> Mapping[str, V]:
+        """The mapping provided as `name` (of `_values`) for the push context being translated,
+        recording what the unit being built looks up in it."""
         assert self._push is not None and self._frames, "watch() belongs inside a unit"
-        mapping = self._push.memo[("pilotfish.translate.carry.watched", name)]
-        seen: dict[str, Any] = {}
+        mapping: Mapping[str, V] = self._push.memo[("pilotfish.translate.carry.watched", name)]
+        seen: dict[str, object] = {}
         self._frames[-1][1].append((name, seen))
         return _Watched(mapping, seen)
 

@@ -11,14 +11,15 @@ delegate route left without matches is dropped. Delegates of delegates are not f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pilotfish.config.objects import ConfigObject, VirtualService
+from pilotfish.config.objects import VirtualService
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import HTTPMatchRequest, HTTPRoute, StringMatch
 
-Report = Callable[[str, ConfigObject[Any], str], None]
+Report = Callable[[str, VirtualService, str], None]
+"""(message, the VirtualService it is about, field path)."""
 _SINGLE = ("scheme", "method", "authority", "source_namespace")
 _MAPS = ("headers", "query_params", "without_headers", "source_labels")
 
@@ -73,7 +74,7 @@ def merged_route(root: HTTPRoute, child: HTTPRoute) -> HTTPRoute | None:
 
 def merge_match(root: HTTPMatchRequest, child: HTTPMatchRequest) -> HTTPMatchRequest | None:
     """One delegate match block narrowed by one root match block; None if they contradict."""
-    update: dict[str, Any] = {}
+    update: dict[str, object] = {}  # field name -> value, for `model_copy`
     if root.uri is not None:
         if child.uri is None:
             update["uri"] = root.uri

@@ -14,14 +14,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
-from google.protobuf import wrappers_pb2
+from google.protobuf import duration_pb2, wrappers_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic, VirtualService
+from pilotfish.config.objects import Diagnostic, VirtualService
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.delegates import http_routes
@@ -67,7 +67,7 @@ class RouteContext:
     proxy_namespace: str = ""
     virtual_services: Sequence[VirtualService] = ()  # where delegates are looked up
 
-    def report(self, level: str, message: str, config: ConfigObject[Any], path: str) -> None:
+    def report(self, level: str, message: str, config: VirtualService, path: str) -> None:
         self.diagnostics.append(
             config.diagnostic(message, path, "error" if level == "error" else "warning")
         )
@@ -133,7 +133,7 @@ def _set_timeout(action: rc_pb2.RouteAction, timeout: object = None) -> None:
     set_grpc_timeout_cap(action, value)
 
 
-def set_grpc_timeout_cap(action: rc_pb2.RouteAction, value: Any) -> None:
+def set_grpc_timeout_cap(action: rc_pb2.RouteAction, value: duration_pb2.Duration) -> None:
     """Istio caps `grpc-timeout` with the deprecated `max_grpc_timeout` (its replacement
     `max_stream_duration` makes Envoy ignore the route `timeout`), and Envoy then logs a
     deprecation warning for every route. Same behaviour, no warning: with no route timeout, the

@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
-from pilotfish.config.objects import ConfigObject, DestinationRule, Diagnostic
+from pilotfish.config.kinds import DESTINATION_RULE
+from pilotfish.config.objects import DestinationRule, Diagnostic
 from pilotfish.model.push_context import PushContext, exported_to
 from pilotfish.registry.types import Service
 from pilotfish.translate import clusters as cluster_builders
@@ -35,6 +36,9 @@ from pilotfish.translate.endpoints import load_assignment
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.type_urls import CLUSTER, ENDPOINT
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import Subset
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +86,7 @@ def outbound_block(namespace: str, push: PushContext) -> OutboundBlock:
     return found
 
 
-def _default_rule(service: Service, push: PushContext) -> ConfigObject[Any] | None:
+def _default_rule(service: Service, push: PushContext) -> DestinationRule | None:
     return push.destination_rule(service.hostname, service.namespace, service.namespace)
 
 
@@ -97,13 +101,13 @@ def _default_block(push: PushContext) -> OutboundBlock:
     return found
 
 
-def _resolved_differently(namespace: str, push: PushContext) -> dict[str, Any]:
+def _resolved_differently(namespace: str, push: PushContext) -> dict[str, DestinationRule | None]:
     """Services whose rule for proxies of `namespace` is not their default one, with it."""
-    if any(not _exported_everywhere(rule) for rule in push.kind("DestinationRule")):
+    if any(not _exported_everywhere(rule) for rule in push.kind(DESTINATION_RULE)):
         candidates = list(push.services)  # exportTo narrows some rule: check every service
     else:
         candidates = [s for s in push.services if push.has_own_rule(s.hostname, namespace)]
-    differ: dict[str, Any] = {}
+    differ: dict[str, DestinationRule | None] = {}
     for service in candidates:
         rule = push.destination_rule(service.hostname, namespace, service.namespace)
         if rule is not _default_rule(service, push):
@@ -111,12 +115,14 @@ def _resolved_differently(namespace: str, push: PushContext) -> dict[str, Any]:
     return differ
 
 
-def _exported_everywhere(rule: ConfigObject[Any]) -> bool:
-    export_to = tuple(getattr(rule.spec, "export_to", ()) or ())
+def _exported_everywhere(rule: DestinationRule) -> bool:
+    export_to = rule.spec.export_to
     return not export_to or "*" in export_to
 
 
-def _block(push: PushContext, rules: dict[str, Any], base: OutboundBlock | None) -> OutboundBlock:
+def _block(
+    push: PushContext, rules: Mapping[str, DestinationRule | None], base: OutboundBlock | None
+) -> OutboundBlock:
     """Specs and resources for the services in `rules` (hostname -> rule), over `base`."""
     carry = carry_of(push)
     specs: dict[str, OutboundClusterSpec] = dict(base.specs) if base else {}
@@ -236,8 +242,8 @@ def _passthrough_note(rule: DestinationRule, host: str, port: int) -> Diagnostic
     )
 
 
-def _subsets(rule: DestinationRule, diagnostics: list[Diagnostic]) -> list[Any]:
-    kept: dict[str, Any] = {}
+def _subsets(rule: DestinationRule, diagnostics: list[Diagnostic]) -> list[Subset]:
+    kept: dict[str, Subset] = {}
     for index, subset in enumerate(rule.spec.subsets or ()):
         if not subset.name or subset.name in kept:
             message = f"subset {subset.name!r} is unnamed or repeated: ignored"

@@ -16,11 +16,15 @@ Pure: reads only its arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+from pilotfish.config.kinds import PEER_AUTHENTICATION
 from pilotfish.model.push_context import PushContext
 
-PEER_AUTHENTICATION = "PeerAuthentication"
+if TYPE_CHECKING:
+    from pilotfish.config.models.security import MutualTLS
+    from pilotfish.config.objects import PeerAuthentication
+
 STRICT, PERMISSIVE, DISABLE, UNSET = "STRICT", "PERMISSIVE", "DISABLE", "UNSET"
 
 
@@ -36,19 +40,18 @@ class EffectiveMtls:
         return dict(self.ports).get(port, self.mode)
 
 
-def _mode(mtls: Any) -> str:
-    mode = getattr(mtls, "mode", None) if mtls is not None else None
-    return str(getattr(mode, "value", mode) or UNSET)
+def _mode(mtls: MutualTLS | None) -> str:
+    return str(mtls.mode or UNSET) if mtls is not None else UNSET
 
 
-def _age(policy: Any) -> tuple[str, str]:
+def _age(policy: PeerAuthentication) -> tuple[str, str]:
     created = str((policy.raw.get("metadata") or {}).get("creationTimestamp") or "")
     return (created or "~", policy.meta.name)  # no timestamp sorts after any timestamp
 
 
-def _has_selector(policy: Any) -> bool:
+def _selector(policy: PeerAuthentication) -> dict[str, str]:
     selector = policy.spec.selector
-    return selector is not None and bool(selector.match_labels)
+    return dict(selector.match_labels) if selector is not None else {}
 
 
 def effective_mtls(namespace: str, labels: dict[str, str], push: PushContext) -> EffectiveMtls:
@@ -58,24 +61,23 @@ def effective_mtls(namespace: str, labels: dict[str, str], push: PushContext) ->
 
 def _compose(namespace: str, labels: dict[str, str], push: PushContext) -> EffectiveMtls:
     root = push.mesh.root_namespace
-    mesh: Any = None
-    own_namespace: Any = None
-    workload: Any = None
+    mesh: PeerAuthentication | None = None
+    own_namespace: PeerAuthentication | None = None
+    workload: PeerAuthentication | None = None
     for policy in push.kind(PEER_AUTHENTICATION):
         ns = policy.meta.namespace
         if ns not in (root, namespace):
             continue
-        if not _has_selector(policy):
+        selector = _selector(policy)
+        if not selector:
             if ns == root:
                 mesh = _older(mesh, policy)
             else:
                 own_namespace = _older(own_namespace, policy)
-        elif ns != root and all(
-            labels.get(k) == v for k, v in dict(policy.spec.selector.match_labels).items()
-        ):
+        elif ns != root and all(labels.get(k) == v for k, v in selector.items()):
             workload = _older(workload, policy)
     mode = PERMISSIVE
-    used = []
+    used: list[str] = []
     for level in (mesh, own_namespace, workload):
         if level is None:
             continue
@@ -91,7 +93,7 @@ def _compose(namespace: str, labels: dict[str, str], push: PushContext) -> Effec
     return EffectiveMtls(mode, tuple(sorted(ports)), tuple(used))
 
 
-def _older(current: Any, candidate: Any) -> Any:
+def _older(current: PeerAuthentication | None, candidate: PeerAuthentication) -> PeerAuthentication:
     if current is None or _age(candidate) < _age(current):
         return candidate
     return current

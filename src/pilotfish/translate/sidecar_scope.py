@@ -26,14 +26,12 @@ from __future__ import annotations
 import dataclasses
 
 from pilotfish.config.hosts import host_matches
+from pilotfish.config.kinds import SERVICE_ENTRY, SIDECAR, WORKLOAD_ENTRY
 from pilotfish.config.objects import Sidecar
 from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.service_entries import SERVICE_ENTRY, WORKLOAD_ENTRY
 from pilotfish.registry.types import RegistrySnapshot, Service
-
-SIDECAR = "Sidecar"
 
 
 def selected_sidecar(proxy: Proxy, push: PushContext) -> Sidecar | None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TypeVar, overload
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.kinds import VIRTUAL_SERVICE, Kind
+from pilotfish.config.objects import ConfigObject, Diagnostic, VirtualService
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Service, ServicePort
@@ -107,13 +108,13 @@ def http_proxy_route_config(
     return with_istio_route_defaults(config)
 
 
-def _may_match_labels(vs: ConfigObject[Any] | None) -> bool:
+def _may_match_labels(vs: VirtualService | None) -> bool:
     """Whether routes built from `vs` may depend on the caller's labels (a `sourceLabels`
     match, or a delegate, whose matches are the delegate's)."""
     for http in (vs.spec.http or ()) if vs is not None else ():
         if http.delegate is not None:
             return True
-        if any(getattr(m, "source_labels", None) for m in http.match or ()):
+        if any(m.source_labels for m in http.match or ()):
             return True
     return False
 
@@ -148,13 +149,22 @@ class _ServicesByHost:
         return found
 
 
-class _LazyKind(Sequence[ConfigObject[Any]]):
+SpecT = TypeVar("SpecT")
+
+
+class _LazyKind(Sequence[ConfigObject[SpecT]]):
     """`push.kind(kind)`, read (and so recorded) only if something looks at it."""
 
-    def __init__(self, push: PushContext, kind: str) -> None:
+    def __init__(self, push: PushContext, kind: Kind[SpecT]) -> None:
         self.push, self.kind = push, kind
 
-    def __getitem__(self, index: Any) -> Any:
+    @overload
+    def __getitem__(self, index: int) -> ConfigObject[SpecT]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ConfigObject[SpecT]]: ...
+    def __getitem__(
+        self, index: int | slice
+    ) -> ConfigObject[SpecT] | Sequence[ConfigObject[SpecT]]:
         return self.push.kind(self.kind)[index]
 
     def __len__(self) -> int:
@@ -168,20 +178,20 @@ def _vhost(
     service: Service,
     port: ServicePort,
     domains: tuple[str, ...],
-    vs: ConfigObject[Any] | None,
+    vs: VirtualService | None,
     clusters: Mapping[str, OutboundClusterSpec],
     labels: tuple[tuple[str, str], ...],
 ) -> _VhostUnit:
     notes: list[Diagnostic] = []
     ctx = RouteContext(
-        registry=_ServicesByHost(carry.watch("services")),
+        registry=_ServicesByHost(carry.watch("services", Service)),
         clusters=clusters,
         port=port.port,
         gateway=MESH_GATEWAY,
         proxy_labels=dict(labels),
         diagnostics=notes,
         proxy_namespace=proxy.namespace,
-        virtual_services=_LazyKind(push, "VirtualService"),
+        virtual_services=_LazyKind(push, VIRTUAL_SERVICE),
     )
     routes = virtual_service_routes(vs, ctx) if vs is not None else []
     if not routes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.rbac.v3 import rbac_pb2
@@ -22,7 +21,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import AuthorizationPolicy, Diagnostic
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate.authz import providers, rbac
 from pilotfish.translate.authz.scope import is_dry_run
@@ -40,18 +39,18 @@ class CustomFilters:
     network: tuple[lc_pb2.Filter, ...] = ()
 
 
-def _provider(policy: ConfigObject[Any]) -> str:
+def _provider(policy: AuthorizationPolicy) -> str:
     provider = policy.spec.provider
     return (provider.name or "") if provider is not None else ""
 
 
 def custom_filters(
-    policies: Sequence[ConfigObject[Any]],
+    policies: Sequence[AuthorizationPolicy],
     push: PushContext,
     http_notes: list[Diagnostic],
     tcp_notes: list[Diagnostic],
 ) -> CustomFilters:
-    by_provider: dict[str, list[ConfigObject[Any]]] = {}
+    by_provider: dict[str, list[AuthorizationPolicy]] = {}
     for policy in policies:
         by_provider.setdefault(_provider(policy), []).append(policy)
     http: list[hcm_pb2.HttpFilter] = []

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from envoy.config.core.v3 import base_pb2, http_uri_pb2
@@ -34,12 +34,15 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import empty_pb2
 
 from pilotfish.config.hosts import resolve_host
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import Diagnostic, RequestAuthentication
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
 from pilotfish.translate.authz.matchers import JWT_FILTER, JWT_PAYLOAD
 from pilotfish.translate.authz.rbac import note
 from pilotfish.translate.envoy_pb import duration, pack, seconds_of
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.security import JWTRule
 
 DEFAULT_SPACE_DELIMITED = ("permission", "scope")
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -67,7 +70,11 @@ def _jwks_cluster(uri: str, push: PushContext, namespace: str) -> str | None:
 
 
 def _provider(
-    rule: Any, config: ConfigObject[Any], index: int, push: PushContext, notes: list[Diagnostic]
+    rule: JWTRule,
+    config: RequestAuthentication,
+    index: int,
+    push: PushContext,
+    notes: list[Diagnostic],
 ) -> jwt_pb2.JwtProvider:
     claims = sorted(set(rule.space_delimited_claims) | set(DEFAULT_SPACE_DELIMITED))
     provider = jwt_pb2.JwtProvider(
@@ -176,7 +183,7 @@ def _requirement(provider_names: Sequence[str]) -> jwt_pb2.JwtRequirement:
 
 
 def jwt_filter(
-    configs: Sequence[ConfigObject[Any]],
+    configs: Sequence[RequestAuthentication],
     push: PushContext,
     notes: list[Diagnostic],
     *,

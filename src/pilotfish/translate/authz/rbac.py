@@ -12,7 +12,7 @@ loses those fields (it matches more).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeVar
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.rbac.v3 import rbac_pb2
@@ -22,7 +22,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 
-from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.objects import AuthorizationPolicy, ConfigObject, Diagnostic, Level
 from pilotfish.translate.authz.rules import MATCH_NEVER, InvalidRule, Unsupported, rule_policy
 from pilotfish.translate.authz.scope import is_dry_run
 from pilotfish.translate.envoy_pb import pack
@@ -36,29 +36,23 @@ ACTION_FILTER = {
     "DENY": "pilotfish.authz.deny",
     "ALLOW": "pilotfish.authz.allow",
 }
+SpecT = TypeVar("SpecT")
 SHADOW_PREFIX = {
     rbac_pb2.RBAC.ALLOW: "istio_dry_run_allow_",
     rbac_pb2.RBAC.DENY: "istio_dry_run_deny_",
 }
 
 
-def policy_name(policy: ConfigObject[Any], index: int, prefix: str = "") -> str:
+def policy_name(policy: ConfigObject[SpecT], index: int, prefix: str = "") -> str:
     return f"{prefix}ns[{policy.meta.namespace}]-policy[{policy.meta.name}]-rule[{index}]"
 
 
-def note(policy: ConfigObject[Any], path: str, text: str, level: str = "warning") -> Diagnostic:
-    return Diagnostic(
-        level,  # type: ignore[arg-type]
-        text,
-        path=path,
-        source=policy.meta.source,
-        kind=policy.meta.kind,
-        name=f"{policy.meta.namespace}/{policy.meta.name}",
-    )
+def note(policy: ConfigObject[SpecT], path: str, text: str, level: Level = "warning") -> Diagnostic:
+    return policy.diagnostic(text, path, level)
 
 
 def build_rbac(
-    policies: Sequence[ConfigObject[Any]],
+    policies: Sequence[AuthorizationPolicy],
     action: rbac_pb2.RBAC.Action.ValueType,
     *,
     tcp: bool,

@@ -18,7 +18,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from envoy.config.core.v3 import address_pb2, extension_pb2
 from envoy.config.rbac.v3 import rbac_pb2
@@ -27,6 +27,11 @@ from envoy.type.matcher.v3 import metadata_pb2, value_pb2
 
 from pilotfish.translate.authz import matchers as m
 from pilotfish.translate.envoy_pb import pack
+
+if TYPE_CHECKING:
+    from envoy.type.matcher.v3 import string_pb2
+
+    from pilotfish.config.models.security import Condition, Operation, Rule, Source
 
 SPIFFE_PREFIX = "spiffe://"
 ENVOY_FILTER_KEY = "experimental.envoy.filters."
@@ -40,12 +45,17 @@ class InvalidRule(ValueError):
     """The rule cannot be used at all (unknown `when` key): skipped whatever the action."""
 
 
+M = TypeVar("M", Permission, Principal)
+"""What an element of a rule becomes: a Permission (to, when on the destination) or a
+Principal (from, when on the source)."""
+
+
 @dataclass(frozen=True)
-class _Element:
+class _Element(Generic[M]):
     key: str
     values: tuple[str, ...]
     not_values: tuple[str, ...]
-    make: Callable[..., Any]  # (key, value, tcp) -> Permission | Principal
+    make: Callable[..., M]  # (key, value, tcp), or (key, values, tcp) when extended
     extended: bool = False  # `make` takes every value at once (a tuple) instead of one
 
 
@@ -72,7 +82,7 @@ def _http_only(key: str, tcp: bool) -> None:
         raise Unsupported(f"{key!r} is HTTP only")
 
 
-def _authenticated(matcher: Any) -> Principal:
+def _authenticated(matcher: string_pb2.StringMatcher) -> Principal:
     """The peer certificate's identity (URI SAN): only mTLS connections have one, so on a
     plaintext connection this never matches (fail closed)."""
     return Principal(authenticated=Principal.Authenticated(principal_name=matcher))
@@ -173,7 +183,7 @@ def _principal(_: str, value: str, __: bool) -> Principal:
     return _authenticated(m.string(value, SPIFFE_PREFIX))
 
 
-def _claim_and(issuer: Any, subject: Any) -> Principal:
+def _claim_and(issuer: string_pb2.StringMatcher, subject: string_pb2.StringMatcher) -> Principal:
     return Principal(
         and_ids=Principal.Set(
             ids=[
@@ -243,29 +253,31 @@ def _request_header(key: str, value: str, tcp: bool) -> Principal:
 
 
 # ---- rule -> policy ------------------------------------------------------------------------
-_PERMISSION_KEYS: dict[str, Callable[[str, str, bool], Any]] = {
+_PERMISSION_KEYS: dict[str, Callable[[str, str, bool], Permission]] = {
     "destination.ip": _dest_ip,
     "destination.port": _dest_port,
     "connection.sni": _sni,
 }
-_PRINCIPAL_KEYS: dict[str, Callable[[str, str, bool], Any]] = {
+_PRINCIPAL_KEYS: dict[str, Callable[[str, str, bool], Principal]] = {
     "source.ip": _src_ip,
     "remote.ip": _remote_ip,
     "source.namespace": _namespace,
     "source.trustDomain": _trust_domain,
     "source.principal": _principal,
 }
-_EXTENDED_PRINCIPAL_KEYS: dict[str, Callable[[str, tuple[str, ...], bool], Any]] = {
+_EXTENDED_PRINCIPAL_KEYS: dict[str, Callable[[str, tuple[str, ...], bool], Principal]] = {
     "request.auth.principal": _request_principal,
     "request.auth.audiences": _claim_list("aud"),
     "request.auth.presenter": _claim_list("azp"),
 }
 
 
-def _when(conditions: Sequence[Any], namespace: str) -> tuple[list[_Element], list[_Element]]:
+def _when(
+    conditions: Sequence[Condition], namespace: str
+) -> tuple[list[_Element[Permission]], list[_Element[Principal]]]:
     """`when` conditions split into permission and principal elements (appended last)."""
-    permissions: list[_Element] = []
-    principals: list[_Element] = []
+    permissions: list[_Element[Permission]] = []
+    principals: list[_Element[Principal]] = []
     for condition in conditions:
         key = condition.key or ""
         values, nots = tuple(condition.values), tuple(condition.not_values)
@@ -289,7 +301,7 @@ def _when(conditions: Sequence[Any], namespace: str) -> tuple[list[_Element], li
     return permissions, principals
 
 
-def _source(source: Any, namespace: str) -> list[_Element]:
+def _source(source: Source, namespace: str) -> list[_Element[Principal]]:
     s = source
     found = [
         _Element("source.principal", s.principals, s.not_principals, _principal),
@@ -314,7 +326,7 @@ def _source(source: Any, namespace: str) -> list[_Element]:
     return [e for e in found if e.values or e.not_values]
 
 
-def _operation(o: Any) -> list[_Element]:
+def _operation(o: Operation) -> list[_Element[Permission]]:
     found = [
         _Element("hosts", o.hosts, o.not_hosts, _host),
         _Element("methods", o.methods, o.not_methods, _method),
@@ -324,11 +336,10 @@ def _operation(o: Any) -> list[_Element]:
     return [e for e in found if e.values or e.not_values]
 
 
-def _generate(element: _Element, *, tcp: bool, strict: bool) -> list[Any]:
+def _generate(element: _Element[M], *, tcp: bool, strict: bool) -> list[M]:
     """AND-parts for one element: OR of values, NOT(OR of notValues). With `strict` (ALLOW) a
     failure drops the rule; otherwise the failing part is left out."""
-    kind = Permission if element.make in _PERMISSION_MAKERS else Principal
-    parts: list[Any] = []
+    parts: list[M] = []
     for values, negate in ((element.values, False), (element.not_values, True)):
         if not values:
             continue
@@ -336,7 +347,7 @@ def _generate(element: _Element, *, tcp: bool, strict: bool) -> list[Any]:
             if element.extended:
                 made = element.make(element.key, values, tcp)
             else:
-                ored = []
+                ored: list[M] = []
                 for value in values:
                     try:
                         ored.append(element.make(element.key, value, tcp))
@@ -345,29 +356,30 @@ def _generate(element: _Element, *, tcp: bool, strict: bool) -> list[Any]:
                             raise
                 if not ored:
                     continue
-                made = _or(kind, ored)
+                made = _or(ored)
         except Unsupported:
             if strict:
                 raise
             continue
-        parts.append(_not(kind, made) if negate else made)
+        parts.append(_not(made) if negate else made)
     return parts
 
 
-_PERMISSION_MAKERS = {_dest_ip, _dest_port, _sni, _host, _method, _path, _envoy_filter}
-
-
-def _or(kind: Any, items: list[Any]) -> Any:
-    if kind is Permission:
+def _or(items: list[M]) -> M:
+    """OR of matchers of one type (not empty: its first item tells which)."""
+    first = items[0]
+    if isinstance(first, Permission):
         return Permission(or_rules=Permission.Set(rules=items))
     return Principal(or_ids=Principal.Set(ids=items))
 
 
-def _not(kind: Any, item: Any) -> Any:
-    return Permission(not_rule=item) if kind is Permission else Principal(not_id=item)
+def _not(item: M) -> M:
+    if isinstance(item, Permission):
+        return Permission(not_rule=item)
+    return Principal(not_id=item)
 
 
-def rule_policy(rule: Any, namespace: str, *, tcp: bool, strict: bool) -> rbac_pb2.Policy:
+def rule_policy(rule: Rule, namespace: str, *, tcp: bool, strict: bool) -> rbac_pb2.Policy:
     """The RBAC policy of one rule. Raises `Unsupported` (strict: ALLOW) or `InvalidRule`."""
     base_permission, base_principal = _when(rule.when or (), namespace)
     permission_lists = [

@@ -13,45 +13,61 @@ are evaluated and counted but never enforced.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.kinds import AUTHORIZATION_POLICY, REQUEST_AUTHENTICATION, Kind
+from pilotfish.config.objects import AuthorizationPolicy, ConfigObject, RequestAuthentication
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 
-AUTHORIZATION_POLICY = "AuthorizationPolicy"
-REQUEST_AUTHENTICATION = "RequestAuthentication"
+if TYPE_CHECKING:
+    from pilotfish.config.models.selectors import PolicyTargetReference, WorkloadSelector
+
 DRY_RUN_ANNOTATION = "istio.io/dry-run"
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+
+
+class Attachable(Protocol):
+    """What scoping reads of a policy's spec (AuthorizationPolicy, RequestAuthentication)."""
+
+    @property
+    def selector(self) -> WorkloadSelector | None: ...
+    @property
+    def target_ref(self) -> PolicyTargetReference | None: ...
+    @property
+    def target_refs(self) -> tuple[PolicyTargetReference, ...]: ...
+
+
+SpecT = TypeVar("SpecT", bound=Attachable)
 
 
 @dataclass(frozen=True)
 class Applied:
     """The policies that apply to one proxy, by action, in Istio's evaluation order."""
 
-    custom: tuple[ConfigObject[Any], ...] = ()
-    deny: tuple[ConfigObject[Any], ...] = ()
-    allow: tuple[ConfigObject[Any], ...] = ()
-    audit: tuple[ConfigObject[Any], ...] = ()
-    all: tuple[ConfigObject[Any], ...] = field(default=())
+    custom: tuple[AuthorizationPolicy, ...] = ()
+    deny: tuple[AuthorizationPolicy, ...] = ()
+    allow: tuple[AuthorizationPolicy, ...] = ()
+    audit: tuple[AuthorizationPolicy, ...] = ()
+    all: tuple[AuthorizationPolicy, ...] = field(default=())
 
     def __bool__(self) -> bool:
         return bool(self.all)
 
 
-def is_dry_run(policy: ConfigObject[Any]) -> bool:
+def is_dry_run(policy: AuthorizationPolicy) -> bool:
     value = dict(policy.meta.annotations).get(DRY_RUN_ANNOTATION, "")
     return value.strip().lower() in ("true", "1", "t")
 
 
-def _targets(spec: Any) -> list[Any]:
+def _targets(spec: Attachable) -> list[PolicyTargetReference]:
     refs = list(spec.target_refs or ())
     if spec.target_ref is not None:
         refs.insert(0, spec.target_ref)
     return refs
 
 
-def attaches(config: ConfigObject[Any], proxy: Proxy, root_namespace: str) -> bool:
+def attaches(config: ConfigObject[SpecT], proxy: Proxy, root_namespace: str) -> bool:
     """Istio's ShouldAttachPolicy for one selector/targetRef policy and one proxy."""
     if config.meta.namespace not in (root_namespace, proxy.namespace):
         return False
@@ -74,7 +90,7 @@ def attaches(config: ConfigObject[Any], proxy: Proxy, root_namespace: str) -> bo
     return True
 
 
-def _ordered(push: PushContext, kind: str, proxy: Proxy) -> list[ConfigObject[Any]]:
+def _ordered(push: PushContext, kind: Kind[SpecT], proxy: Proxy) -> list[ConfigObject[SpecT]]:
     root = push.mesh.root_namespace
     found = [c for c in push.kind(kind) if attaches(c, proxy, root)]
     return sorted(found, key=lambda c: (c.meta.namespace != root, c.meta.namespace, c.meta.name))
@@ -83,11 +99,11 @@ def _ordered(push: PushContext, kind: str, proxy: Proxy) -> list[ConfigObject[An
 def applied_policies(proxy: Proxy, push: PushContext) -> Applied:
     found = _ordered(push, AUTHORIZATION_POLICY, proxy)
 
-    def of(action: str) -> tuple[ConfigObject[Any], ...]:
+    def of(action: str) -> tuple[AuthorizationPolicy, ...]:
         return tuple(c for c in found if (c.spec.action or "ALLOW") == action)
 
     return Applied(of("CUSTOM"), of("DENY"), of("ALLOW"), of("AUDIT"), tuple(found))
 
 
-def applied_request_authentications(proxy: Proxy, push: PushContext) -> list[ConfigObject[Any]]:
+def applied_request_authentications(proxy: Proxy, push: PushContext) -> list[RequestAuthentication]:
     return _ordered(push, REQUEST_AUTHENTICATION, proxy)
