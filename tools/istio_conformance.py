@@ -23,8 +23,10 @@ from ruamel.yaml import YAML
 from pilotfish.cli.analyze import load_inputs
 from pilotfish.config import load
 from pilotfish.config.analyzers.analyze import analyze
+from pilotfish.config.analyzers.mesh_config import parse_mesh_yaml
 from pilotfish.config.kinds import is_istio_group
-from pilotfish.config.yaml_text import parse_yaml
+from pilotfish.config.objects import Source
+from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 SAFE = YAML(typ="safe")
 MULTI = (
@@ -90,7 +92,9 @@ def _grid(root: Path) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     grid = source[source.index("var testGrid") : source.index("var ignoreAnalyzers")]
     cases = []
     for chunk in re.split(r"\n\t\{\n", grid)[1:]:
-        skip = re.findall(r'(?:meshConfigFile|meshNetworksFile):\s*"([^"]*)"', chunk)
+        mesh_config = re.findall(r'meshConfigFile:\s*"([^"]*)"', chunk)
+        mesh_networks = re.findall(r'meshNetworksFile:\s*"([^"]*)"', chunk)
+        skip = mesh_config + mesh_networks
         cases.append(
             {
                 "name": re.search(r'name:\s*"([^"]*)"', chunk).group(1),  # type: ignore[union-attr]
@@ -98,6 +102,8 @@ def _grid(root: Path) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
                 "analyzer": re.search(r"analyzer:\s*&?([\w.]+)", chunk).group(1),  # type: ignore[union-attr]
                 "expected": {codes[m] for m in re.findall(r"\{msg\.(\w+),", chunk)},
                 "skip": "skipAll: true" in chunk,
+                "mesh_config": mesh_config[0] if mesh_config else None,
+                "mesh_networks": mesh_networks[0] if mesh_networks else None,
             }
         )
     owned: dict[str, list[str]] = {}
@@ -130,6 +136,16 @@ def _said_by(analyzer: str, codes: set[str], code: str, text: str) -> bool:
     return analyzer in SELECTOR_OWNERS if what == "selector" else OWNER.get(what) == analyzer
 
 
+def _mesh_networks_map(path: Path) -> RawDocument:
+    data = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"meshNetworks": path.read_text()},
+    }
+    return RawDocument(data, Source(str(path), 1))
+
+
 def analyzer_cases(root: Path, verbose: bool) -> str:
     cases, owned = _grid(root)
     base = root / "pkg/config/analysis/analyzers"
@@ -140,7 +156,14 @@ def analyzer_cases(root: Path, verbose: bool) -> str:
         n += 1
         analyzer = case["analyzer"]
         mine = set(owned.get(analyzer) or owned.get(analyzer.split(".")[0], []))
-        messages = analyze(load_inputs([str(base / f) for f in case["files"]]))
+        result = load_inputs([str(base / f) for f in case["files"]])
+        if case["mesh_networks"]:  # istioctl reads MeshNetworks from the istio ConfigMap
+            result.others.append(_mesh_networks_map(base / case["mesh_networks"]))
+        mesh_config = None
+        if case["mesh_config"]:
+            path = base / case["mesh_config"]
+            mesh_config = parse_mesh_yaml(path.read_text(), str(path))
+        messages = analyze(result, mesh_config=mesh_config)
 
         got = {m.code for m in messages}
         got_scoped = {m.code for m in messages if _said_by(analyzer, mine, m.code, m.message)}

@@ -29,6 +29,13 @@ metadata: {name: reviews-v1}
 spec: {replicas: 1, whatever: [1, 2]}
 """
 
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-v1-0, labels: {app: reviews, version: v1}}
+spec: {containers: [{name: reviews, image: reviews}, {name: istio-proxy, image: proxyv2}]}
+"""  # the pod subset v1 selects (Istio's IST0173 reads Pods only)
+
 
 def pilotfish(
     *args: str, stdin: str | None = None, home: Path | None = None
@@ -97,7 +104,7 @@ def test_validate_reads_stdin_and_reports_usage_errors(tmp_path: Path) -> None:
 
 
 def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
-    good = write(tmp_path / "good.yaml", SERVICE, RULE, ROUTE, DEPLOYMENT)
+    good = write(tmp_path / "good.yaml", SERVICE, RULE, ROUTE, DEPLOYMENT, POD)
     run = pilotfish("analyze", "-f", good)
     assert (run.returncode, run.stdout) == (
         0,
@@ -111,6 +118,7 @@ def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
         RULE.replace("name: reviews}", "name: tls}").replace(
             "  subsets:", "  trafficPolicy: {tls: {mode: SIMPLE}}\n  subsets:"
         ),
+        POD,
     )
     run = pilotfish("analyze", "-f", broken)
     lines = run.stdout.splitlines()
@@ -125,6 +133,7 @@ def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
         tmp_path / "w.yaml",
         SERVICE,
         RULE.replace("  subsets:", "  trafficPolicy: {tls: {mode: SIMPLE}}\n  subsets:"),
+        POD,
     )
     assert pilotfish("analyze", "-f", warning_only).returncode == 0
     assert (

@@ -17,6 +17,12 @@ kind: Service
 metadata: {name: reviews}
 spec: {ports: [{port: 9080, name: http}]}
 """
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: reviews-v1-0, labels: {app: reviews, version: v1}}
+spec: {containers: [{name: reviews, image: reviews}, {name: istio-proxy, image: proxyv2}]}
+"""  # the pod subset v1 selects (Istio's IST0173 reads Pods only)
 GOOD = "---\n".join((SERVICE, REVIEWS_RULE, virtual_service("reviews", "reviews", "v1")))
 
 
@@ -43,7 +49,7 @@ def test_validate_invalid_and_strict(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_analyze_clean_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "good.yaml").write_text(GOOD + "---\n" + POD)
     assert analyze_command([str(tmp_path)]) == 0
     assert "No validation issues found" in capsys.readouterr().out
 
@@ -56,6 +62,8 @@ def test_analyze_reports_missing_host_subset_and_gateway(
         GOOD.replace("destination: {host: reviews, subset: v1}", "destination: {host: reviews2}")
         + "  gateways: [bookinfo-gateway]\n---\n"
         + virtual_service("r2", "reviews", "v9")
+        + "---\n"
+        + POD
     )
     assert analyze_command([str(path)]) == 79
     assert capsys.readouterr().out.splitlines() == [
@@ -77,7 +85,7 @@ def test_analyze_schema_errors_conflicts_and_threshold(
         "spec: {hosts: [db.example.com], ports: [{number: 5432, name: tcp, protocol: TCP}], "
         "resolution: DNS}\n"
     )
-    path.write_text(GOOD + "---\n" + second + "---\n" + se)
+    path.write_text(GOOD + "---\n" + second + "---\n" + se + "---\n" + POD)
     assert analyze_command([str(path)], failure_threshold="Error") == 79
     out = capsys.readouterr().out.splitlines()
     assert [line.split(" (")[0] for line in out] == [
@@ -88,7 +96,7 @@ def test_analyze_schema_errors_conflicts_and_threshold(
     assert out[2].endswith("ServiceEntry addresses are required for this protocol.")
     assert analyze_command([str(path)], output_threshold="Error", failure_threshold="Error") == 79
     assert "IST0134" not in capsys.readouterr().out
-    path.write_text(GOOD + "---\n" + se)
+    path.write_text(GOOD + "---\n" + se + "---\n" + POD)
     assert analyze_command([str(path)], failure_threshold="Error") == 0
     assert analyze_command([str(path)], failure_threshold="Warning") == 79
     capsys.readouterr()

@@ -1,4 +1,5 @@
-"""`pilotfish analyze [-f FILES...] [--use-mesh]`: istioctl analyze, with its output and exit codes.
+"""`pilotfish analyze [-f FILES...] [--use-mesh] [--meshConfigFile FILE]`: istioctl analyze,
+with its output and exit codes.
 
 `analyze_report(messages, output_threshold, failure_threshold, target)` is the pure core; the
 command prints `Severity [CODE] (Kind name.namespace file:line) message` lines and returns 79 when
@@ -6,7 +7,8 @@ a message reaches the failure threshold (Error by default), 0 otherwise, 2 for a
 and 1 when the running mesh cannot be read. With `--use-mesh` the running local mesh (found from
 the state directory) is analysed, as it is when no file is given and a mesh runs: its stored
 documents (`GET /api/v1/config`) and its registry (`GET /debug/registryz`), with `-f` files
-overriding objects of the same kind/namespace/name.
+overriding objects of the same kind/namespace/name. `--meshConfigFile` gives the MeshConfig the
+analyzers read (DNS auto-allocation, providers, proxy image type), as istioctl's option does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.config import LoadResult, load
 from pilotfish.config.analyzers.analyze import SEVERITY_RANK, AnalysisMessage, Inventory, analyze
+from pilotfish.config.analyzers.mesh_config import MeshConfigError, parse_mesh_yaml
 
 ANALYZE_FAILED = 79
 SEVERITIES = ("Info", "Warning", "Error")
@@ -79,6 +82,17 @@ def load_inputs(paths: list[str], recursive: bool = False) -> LoadResult:
     )
 
 
+def _mesh_config(path: str | None) -> dict[str, Any] | None:
+    """The `--meshConfigFile` mapping (None without the option); InputError when unreadable."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--meshConfigFile {path}: {exc}") from None
+    return parse_mesh_yaml(text, path)
+
+
 def analyze_command(
     paths: list[str],
     output_threshold: str = "Info",
@@ -86,6 +100,7 @@ def analyze_command(
     use_mesh: bool = False,
     state_dir: Path | None = None,
     recursive: bool = False,
+    mesh_config_file: str | None = None,
 ) -> int:
     for value in (output_threshold, failure_threshold):
         if value not in SEVERITIES:
@@ -98,7 +113,8 @@ def analyze_command(
         use_mesh = True
     try:
         result = load_inputs(paths, recursive) if paths else LoadResult()
-    except InputError as exc:
+        mesh_config = _mesh_config(mesh_config_file)
+    except (InputError, MeshConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     mesh: Inventory | None = None
@@ -112,7 +128,8 @@ def analyze_command(
         result = combine(documents, result)
         mesh = inventory_from_registryz(registry)
         target = "the running mesh" + (" and the given files" if paths else "")
-    lines, code = analyze_report(analyze(result, mesh), output_threshold, failure_threshold, target)
+    messages = analyze(result, mesh, mesh_config)
+    lines, code = analyze_report(messages, output_threshold, failure_threshold, target)
     for line in lines:
         print(line)
     return code

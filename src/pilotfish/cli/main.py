@@ -311,6 +311,10 @@ def analyze(
     all_namespaces: Annotated[
         bool, typer.Option("--all-namespaces", "-A", help="accepted; every namespace is analysed")
     ] = False,
+    mesh_config_file: Annotated[
+        str | None,
+        typer.Option("--meshConfigFile", help="a MeshConfig YAML file to analyse with"),
+    ] = None,
 ) -> None:
     """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
     from pilotfish.cli.analyze import analyze_command
@@ -323,6 +327,7 @@ def analyze(
             use_mesh,
             state.state_dir,
             recursive,
+            mesh_config_file,
         )
     )
 

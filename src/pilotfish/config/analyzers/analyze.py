@@ -24,6 +24,7 @@ from pilotfish.config.analyzers.gateway_pods import (
 from pilotfish.config.analyzers.inventory import INGRESS_GATEWAY, Inventory, inventory_from_inputs
 from pilotfish.config.analyzers.kube import Kube, KubeObject, kube_from_documents
 from pilotfish.config.analyzers.kube_objects import kube_object_messages
+from pilotfish.config.analyzers.mesh_config import mesh_inputs
 from pilotfish.config.analyzers.messages import (
     DOMAIN,
     SEVERITY_RANK,
@@ -32,6 +33,7 @@ from pilotfish.config.analyzers.messages import (
     fqdn,
 )
 from pilotfish.config.analyzers.monitoring import unexported_metrics
+from pilotfish.config.analyzers.more import topic_messages
 from pilotfish.config.analyzers.routes import unused_rules
 from pilotfish.config.analyzers.security import mtls_conflicts
 from pilotfish.config.analyzers.selectors import authorization_policies, workload_selectors
@@ -39,7 +41,6 @@ from pilotfish.config.analyzers.vs_gateways import vs_gateways
 from pilotfish.config.load import LoadResult
 from pilotfish.config.models.networking import (
     DestinationRuleSpec,
-    ServiceEntrySpec,
     VirtualServiceSpec,
 )
 from pilotfish.config.objects import ConfigObject, Source
@@ -77,8 +78,14 @@ def _ident(obj: ConfigObject[Any]) -> tuple[str, str, Source]:
     return obj.meta.kind, f"{obj.meta.name}.{obj.meta.namespace}", obj.meta.source
 
 
-def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisMessage]:
-    """Messages for everything in `result`; `mesh` adds the running mesh's registry."""
+def analyze(
+    result: LoadResult,
+    mesh: Inventory | None = None,
+    mesh_config: dict[str, Any] | None = None,
+) -> list[AnalysisMessage]:
+    """Messages for everything in `result`; `mesh` adds the running mesh's registry and
+    `mesh_config` (a MeshConfig mapping, istioctl's `--meshConfigFile`) replaces the mesh config
+    found among the inputs."""
     inventory = inventory_from_inputs(result)
     if mesh is not None:
         inventory.extend(mesh)
@@ -117,48 +124,15 @@ def analyze(result: LoadResult, mesh: Inventory | None = None) -> list[AnalysisM
     messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
     messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
     messages += kube_object_messages(kube)
-    auto_allocated = _dns_auto_allocation(kube)
-    for se in by_kind["ServiceEntry"]:
-        spec = se.spec
-        status = se.raw.get("status")
-        allocated = isinstance(status, dict) and bool(status.get("addresses"))
-        if (
-            isinstance(spec, ServiceEntrySpec)
-            and not spec.addresses
-            and not allocated
-            and not auto_allocated
-            and any((p.protocol or "TCP").upper() == "TCP" for p in spec.ports)
-        ):
-            text = "ServiceEntry addresses are required for this protocol."
-            messages.append(
-                AnalysisMessage("Warning", "IST0134", *_ident(se)[:2], text, se.meta.source)
-            )
+    messages += topic_messages(result, inventory, kube, mesh_inputs(kube, mesh_config))
     for doc in result.others:
         messages += unexported_metrics(doc)
-    return messages
+    return _deduplicated(messages)
 
 
-def _dns_auto_allocation(kube: Kube) -> bool:
-    """The mesh config (ConfigMap istio in istio-system) captures DNS and allocates addresses
-    for ServiceEntries, as Istio's ProtocolAddressesAnalyzer reads it."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    for config_map in kube.config_maps:
-        if (config_map.namespace, config_map.name) != ("istio-system", "istio"):
-            continue
-        try:
-            mesh = YAML(typ="safe").load(str((config_map.data.get("data") or {}).get("mesh", "")))
-        except YAMLError:
-            return False
-        metadata = ((mesh or {}).get("defaultConfig") or {}).get("proxyMetadata") or {}
-        if metadata.get("ISTIO_META_DNS_CAPTURE") != "true":
-            return False
-        return "true" in (
-            metadata.get("ISTIO_META_DNS_AUTO_ALLOCATE"),
-            metadata.get("PILOT_ENABLE_IP_AUTOALLOCATE"),
-        )
-    return False
+def _deduplicated(messages: list[AnalysisMessage]) -> list[AnalysisMessage]:
+    """Each message once (istioctl drops messages printing the same, e.g. one per patch)."""
+    return list(dict.fromkeys(messages))
 
 
 def _virtual_service(
