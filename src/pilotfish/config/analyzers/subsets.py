@@ -14,13 +14,8 @@ from typing import Any
 from pilotfish.config.analyzers.documents import as_list, as_map, as_strings, documents, spec_of
 from pilotfish.config.analyzers.inventory import Inventory
 from pilotfish.config.analyzers.kube import Kube, KubeObject
-from pilotfish.config.analyzers.messages import (
-    AnalysisMessage,
-    fqdn,
-    host_matches,
-    message_for,
-    selects,
-)
+from pilotfish.config.analyzers.messages import AnalysisMessage, fqdn, message_for, selects
+from pilotfish.config.hosts import host_matches
 from pilotfish.config.load import LoadResult
 from pilotfish.config.objects import ConfigObject
 
@@ -54,11 +49,13 @@ def _entry_selectors(entries: list[ConfigObject[Any]]) -> dict[str, dict[str, st
 
 
 def _service_for(host: str, inventory: Inventory) -> str | None:
+    """The known service host a DestinationRule host resolves to (Istio's GetDestinationHost:
+    the exact name first, else a wildcard service host covering it)."""
     for service in inventory.services:
         if service.host == host:
             return service.host
     for service in inventory.services:
-        if host_matches(service.host, host.removeprefix("*")) or host_matches(service.host, host):
+        if host_matches(service.host, host, "name"):
             return service.host
     return None
 
