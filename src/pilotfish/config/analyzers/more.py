@@ -4,6 +4,7 @@ analysis: `topic_messages(result, inventory, kube, mesh)`. `analyze` calls it on
 
 from __future__ import annotations
 
+from pilotfish.config.analyzers.annotations import annotation_messages
 from pilotfish.config.analyzers.conditions import negative_conditions
 from pilotfish.config.analyzers.deployments import service_associations, unrestricted_jwks
 from pilotfish.config.analyzers.deprecations import deprecated_fields, removed_kinds
@@ -66,4 +67,5 @@ def topic_messages(
         *service_associations(kube),
         *unrestricted_jwks(authns, kube),
         *unknown_registries(mesh, kube),
+        *annotation_messages(kube),
     ]
