@@ -9,42 +9,44 @@ its PortSelector (`number:443`). Pure: no I/O.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import DestinationRule
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import ClientTLSSettings
 
 _UNVERIFIED = ("SIMPLE", "MUTUAL")
 
 
-def _unverified(tls: Any, has_selector: bool) -> str | None:
-    mode = getattr(tls, "mode", None)
-    if mode not in _UNVERIFIED or getattr(tls, "ca_certificates", None):
+def _unverified(tls: ClientTLSSettings | None, has_selector: bool) -> str | None:
+    if tls is None or tls.mode not in _UNVERIFIED or tls.ca_certificates:
         return None
-    if getattr(tls, "credential_name", None) and has_selector:
+    if tls.credential_name and has_selector:
         return None
-    return str(mode)
+    return str(tls.mode)
 
 
-def unverified_server_tls(rule: ConfigObject[Any]) -> list[AnalysisMessage]:
+def unverified_server_tls(rule: DestinationRule) -> list[AnalysisMessage]:
     spec = rule.spec
-    policy = getattr(spec, "traffic_policy", None)
+    policy = spec.traffic_policy
     if policy is None:
         return []
-    has_selector = getattr(spec, "workload_selector", None) is not None
+    has_selector = spec.workload_selector is not None
     name, namespace = f"{rule.meta.namespace}/{rule.meta.name}", rule.meta.namespace
-    host = getattr(spec, "host", None) or ""
+    host = spec.host or ""
     head = f"DestinationRule {name} in namespace {namespace} has TLS mode set to"
     tail = "but no caCertificates are set to validate server identity for host:"
     out: list[AnalysisMessage] = []
-    mode = _unverified(getattr(policy, "tls", None), has_selector)
+    mode = _unverified(policy.tls, has_selector)
     if mode is not None:
         out.append(message_for(rule, "Warning", "IST0128", f"{head} {mode} {tail} {host}"))
-    for setting in getattr(policy, "port_level_settings", ()):
-        mode = _unverified(getattr(setting, "tls", None), has_selector)
+    for setting in policy.port_level_settings:
+        mode = _unverified(setting.tls, has_selector)
         if mode is None:
             continue
-        number = getattr(getattr(setting, "port", None), "number", None)
+        number = setting.port.number if setting.port is not None else None
         port = f"number:{number}" if number else ""
         text = f"{head} {mode} {tail} {host} at port {port}"
         out.append(message_for(rule, "Warning", "IST0129", text))

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pilotfish.config.analyzers.kube import Kube, KubeObject
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for, selector_text
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import Gateway
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import Server
 
 ROOT = "istio-system"
 INGRESS = "istio-ingressgateway"
@@ -44,19 +47,19 @@ def add_default_ingress(kube: Kube) -> None:
         )
 
 
-def _selector(gateway: ConfigObject[Any]) -> dict[str, str]:
-    return dict(getattr(gateway.spec, "selector", {}) or {})
+def _selector(gateway: Gateway) -> dict[str, str]:
+    return dict(gateway.spec.selector)
 
 
-def _servers(gateway: ConfigObject[Any]) -> list[Any]:
-    return list(getattr(gateway.spec, "servers", ()))
+def _servers(gateway: Gateway) -> list[Server]:
+    return list(gateway.spec.servers)
 
 
-def _not_found(obj: ConfigObject[Any], what: str, value: str) -> AnalysisMessage:
+def _not_found(obj: Gateway, what: str, value: str) -> AnalysisMessage:
     return message_for(obj, "Error", "IST0101", f'Referenced {what} not found: "{value}"')
 
 
-def _int(value: Any) -> int:
+def _int(value: object) -> int:
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -66,7 +69,7 @@ def _int(value: Any) -> int:
     return 0
 
 
-def gateway_ports(gateway: ConfigObject[Any], kube: Kube) -> list[AnalysisMessage]:
+def gateway_ports(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
     """IST0101 (selector) and IST0162, as Istio's IngressGatewayPortAnalyzer."""
     selector = _selector(gateway)
     pods = kube.pods_selected(selector, None)
@@ -124,7 +127,7 @@ def _parses(pem: bytes) -> bool:
     return True
 
 
-def gateway_secrets(gateway: ConfigObject[Any], kube: Kube) -> list[AnalysisMessage]:
+def gateway_secrets(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
     """IST0101 (credentialName) and IST0161, as Istio's gateway SecretAnalyzer."""
     pods = kube.pods_selected(_selector(gateway), None)
     if not pods:
@@ -132,7 +135,7 @@ def gateway_secrets(gateway: ConfigObject[Any], kube: Kube) -> list[AnalysisMess
     namespace = pods[0].namespace
     out: list[AnalysisMessage] = []
     for server in _servers(gateway):
-        name = getattr(server.tls, "credential_name", None) if server.tls is not None else None
+        name = server.tls.credential_name if server.tls is not None else None
         if not name:
             continue
         ns, _, short = name.rpartition("/")
@@ -148,7 +151,7 @@ def gateway_secrets(gateway: ConfigObject[Any], kube: Kube) -> list[AnalysisMess
     return out
 
 
-def conflicting_gateways(gateways: list[ConfigObject[Any]], kube: Kube) -> list[AnalysisMessage]:
+def conflicting_gateways(gateways: list[Gateway], kube: Kube) -> list[AnalysisMessage]:
     """IST0145, as Istio's ConflictingGatewayAnalyzer: same pods (same selector, or selectors
     one containing the other that select a common pod), same port, a host bound twice."""
     keyed: list[tuple[str, int, str, dict[str, str]]] = []  # selector, port, gateway, host→bind
@@ -183,7 +186,7 @@ def conflicting_gateways(gateways: list[ConfigObject[Any]], kube: Kube) -> list[
     return out
 
 
-def _full(gw: ConfigObject[Any]) -> str:
+def _full(gw: Gateway) -> str:
     return f"{gw.meta.namespace}/{gw.meta.name}"
 
 

@@ -6,10 +6,10 @@ string; hosts are compared by `config.hosts`). Pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, resolve_host
-from pilotfish.config.objects import ConfigObject, Source
+from pilotfish.config.objects import AnyConfig, Source
 
 Severity = Literal["Error", "Warning", "Info"]
 SEVERITY_RANK = {"Info": 0, "Warning": 1, "Error": 2}
@@ -33,9 +33,7 @@ class AnalysisMessage:
         return f"{self.severity} [{self.code}] ({self.kind} {self.name}{where}) {self.message}"
 
 
-def message_for(
-    obj: ConfigObject[Any], severity: Severity, code: str, text: str
-) -> AnalysisMessage:
+def message_for(obj: AnyConfig, severity: Severity, code: str, text: str) -> AnalysisMessage:
     """A message about one config object, pointing at the object's file:line."""
     name = f"{obj.meta.name}.{obj.meta.namespace}"
     return AnalysisMessage(severity, code, obj.meta.kind, name, text, obj.meta.source)

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for
 from pilotfish.config.models.base import IstioModel
 from pilotfish.config.models.networking import VirtualServiceSpec
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import VirtualService
 
 
 def _named(name: str | None, index: int) -> str:
@@ -31,7 +30,7 @@ def _content(match: IstioModel) -> str:
 
 
 def _rules(
-    obj: ConfigObject[Any], rules: Sequence[tuple[str | None, Sequence[IstioModel]]]
+    obj: VirtualService, rules: Sequence[tuple[str | None, Sequence[IstioModel]]]
 ) -> list[AnalysisMessage]:
     out: list[AnalysisMessage] = []
 
@@ -70,7 +69,7 @@ def _rules(
     return out
 
 
-def unused_rules(vs: ConfigObject[Any]) -> list[AnalysisMessage]:
+def unused_rules(vs: VirtualService) -> list[AnalysisMessage]:
     spec = vs.spec
     if not isinstance(spec, VirtualServiceSpec):
         return []

@@ -18,7 +18,7 @@ from pilotfish.config.analyzers.messages import (
     selects,
 )
 from pilotfish.config.models.selectors import SidecarWorkloadSelector, WorkloadSelector
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import DestinationRule, PeerAuthentication
 
 
 def _selector(spec: Any) -> dict[str, str] | None:
@@ -32,16 +32,15 @@ def _selector(spec: Any) -> dict[str, str] | None:
     return None
 
 
-def _mtls_mode(pa: ConfigObject[Any]) -> str | None:
-    mtls = getattr(pa.spec, "mtls", None)
-    mode = getattr(mtls, "mode", None)
-    return mode if isinstance(mode, str) and mode != "UNSET" else None
+def _mtls_mode(pa: PeerAuthentication) -> str | None:
+    mode = pa.spec.mtls.mode if pa.spec.mtls is not None else None
+    return mode if mode is not None and mode != "UNSET" else None
 
 
 def _policy_in_force(
-    policies: list[ConfigObject[Any]], namespace: str, labels: dict[str, str] | None
-) -> tuple[ConfigObject[Any], str] | None:
-    levels: list[list[ConfigObject[Any]]] = [
+    policies: list[PeerAuthentication], namespace: str, labels: dict[str, str] | None
+) -> tuple[PeerAuthentication, str] | None:
+    levels: list[list[PeerAuthentication]] = [
         [
             pa
             for pa in policies
@@ -62,12 +61,12 @@ def _policy_in_force(
 
 
 def mtls_conflicts(
-    rule: ConfigObject[Any], policies: list[ConfigObject[Any]], inventory: Inventory
+    rule: DestinationRule, policies: list[PeerAuthentication], inventory: Inventory
 ) -> list[AnalysisMessage]:
-    policy = getattr(rule.spec, "traffic_policy", None)
-    mode = getattr(getattr(policy, "tls", None), "mode", None)
-    host = getattr(rule.spec, "host", None)
-    if mode is None or not isinstance(host, str):
+    policy = rule.spec.traffic_policy
+    mode = policy.tls.mode if policy is not None and policy.tls is not None else None
+    host = rule.spec.host
+    if mode is None or host is None:
         return []
     wants_mtls = mode == "ISTIO_MUTUAL"
     target = fqdn(host, rule.meta.namespace)
