@@ -176,20 +176,33 @@ def _describe(error: Any) -> str:
     return str(error.get("msg", "invalid value"))
 
 
-def _type_name(value: Any) -> str:
+def json_type(value: object) -> str:
+    """The JSON Schema type of a decoded YAML/JSON value (`null`, `boolean`, `integer`, `number`,
+    `string`, `array`, `object`); another Python value, its type's name."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
         return "number"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):
-        return "list"
+        return "array"
     if isinstance(value, dict):
-        return "map"
+        return "object"
     return type(value).__name__
+
+
+_TYPE_WORDS = {"integer": "number", "array": "list", "object": "map"}
+"""How a type reads in the messages about models (any number is a number)."""
+
+
+def _type_name(value: object) -> str:
+    found = json_type(value)
+    return _TYPE_WORDS.get(found, found)
 
 
 def build_spec(

@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from pilotfish.config.schema import Problem
+from pilotfish.config.schema import Problem, json_type
 from pilotfish.config.yaml_text import join_path
 
 # Every schema keyword this checker enforces or deliberately accepts as information only.
@@ -100,24 +100,8 @@ def openapi_problems(
     return checker.problems
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
 def _type_ok(expected: str, value: Any) -> bool:
-    actual = _type_name(value)
+    actual = json_type(value)
     if expected == "number":
         return actual in ("integer", "number")
     if expected == "integer" and actual == "number":
@@ -126,7 +110,7 @@ def _type_ok(expected: str, value: Any) -> bool:
 
 
 def _one_line(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str | int | float | bool) else _type_name(value)
+    return json.dumps(value) if isinstance(value, str | int | float | bool) else json_type(value)
 
 
 def _only_one_of(options: list[Any]) -> list[str]:
@@ -169,14 +153,14 @@ class _Checker:
 
     def _type(self, schema: dict[str, Any], value: Any, path: str) -> bool:
         if schema.get("x-kubernetes-int-or-string"):
-            if _type_name(value) in ("integer", "string"):
+            if json_type(value) in ("integer", "string"):
                 return True
-            self.add(path, f"must be of type integer or string, got {_type_name(value)}")
+            self.add(path, f"must be of type integer or string, got {json_type(value)}")
             return False
         expected = schema.get("type")
         if expected is None or _type_ok(expected, value):
             return True
-        self.add(path, f"must be of type {expected}, got {_type_name(value)}")
+        self.add(path, f"must be of type {expected}, got {json_type(value)}")
         return False
 
     def _object(self, schema: dict[str, Any], value: dict[str, Any], path: str) -> None:
