@@ -140,3 +140,49 @@ def test_a_forbidden_import_is_reported(tmp_path: Path) -> None:
         "pilotfish/translate/leak.py:1: translate -> xds (pilotfish.xds.server)",
         "pilotfish/translate/leak.py:2: translate -> grpc (must stay pure)",
     ]
+
+
+INSIDE_CONFIG: dict[str, tuple[str, ...]] = {
+    "pilotfish.config.models": ("pilotfish.config.models",),
+    "pilotfish.config.validation": ("pilotfish.config.analyzers",),
+    "pilotfish.config.analyzers": (),
+}
+"""Inside `config`: the models import only themselves (a kind loads alone); validation never
+imports the analyzers (analysis runs on what validation let through, not the other way)."""
+
+
+def inner_violations(src: Path) -> list[str]:
+    found: list[str] = []
+    for path in sorted((src / "config").rglob("*.py")):
+        name = ".".join(("pilotfish", *path.relative_to(src).with_suffix("").parts))
+        for home, rule in INSIDE_CONFIG.items():
+            if not (name == home or name.startswith(home + ".")):
+                continue
+            for line, module in imported_modules(path):
+                if not module.startswith("pilotfish."):
+                    continue
+                only = home == "pilotfish.config.models"
+                inside = any(module == r or module.startswith(r + ".") for r in rule)
+                if (only and not inside) or (not only and inside):
+                    found.append(f"{path.relative_to(src.parent)}:{line}: {name} -> {module}")
+    return found
+
+
+def test_config_keeps_its_inner_order() -> None:
+    assert inner_violations(SRC) == []
+
+
+def test_an_inner_config_violation_is_reported(tmp_path: Path) -> None:
+    src = tmp_path / "pilotfish"
+    (src / "config" / "models").mkdir(parents=True)
+    (src / "config" / "validation").mkdir()
+    (src / "config" / "models" / "x.py").write_text("from pilotfish.config.hosts import a\n")
+    (src / "config" / "validation" / "y.py").write_text(
+        "from pilotfish.config.models.base import IstioModel\n"
+        "import pilotfish.config.analyzers.inventory\n"
+    )
+    assert inner_violations(src) == [
+        "pilotfish/config/models/x.py:1: pilotfish.config.models.x -> pilotfish.config.hosts",
+        "pilotfish/config/validation/y.py:2: pilotfish.config.validation.y -> "
+        "pilotfish.config.analyzers.inventory",
+    ]

@@ -9,5 +9,6 @@ IST0161, IST0162), `selectors` (Sidecar/Telemetry/AuthorizationPolicy selectors:
 IST0110/0111, IST0127, IST0159/0160), `vs_gateways` (IST0101, IST0132, IST0165), `kube_objects`
 (IST0102/0103/0118/0123/0144/0148/0150); `analyze` runs them all (`analyze(result, inventory)`)
 and holds the reference checks (IST0101 hosts and subsets, IST0106, IST0109, IST0112, IST0122,
-IST0134). Pure: no I/O.
+IST0134). Pure: no I/O. Imports only the rest of `config` (hosts are compared by `config.hosts`,
+as everywhere): never model, registry, translate, xds or cli.
 """

@@ -2,7 +2,8 @@
 
 Each module holds the checks of one kind; `common` holds the shared collector and checks.
 Validators are pure and never raise for user mistakes. A kind's module is imported the first time
-a document of that kind is validated (it imports that kind's models).
+a document of that kind is validated (it imports that kind's models). Imports only the rest of
+`config`: never model, registry, translate or the analyzers.
 """
 
 from __future__ import annotations

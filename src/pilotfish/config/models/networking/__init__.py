@@ -3,6 +3,7 @@
 Spec classes: `VirtualServiceSpec`, `DestinationRuleSpec`, `GatewaySpec`, `ServiceEntrySpec`,
 `WorkloadEntrySpec`, `WorkloadGroupSpec`, `SidecarSpec`, `ProxyConfigSpec`, `EnvoyFilterSpec`.
 Nested classes carry Istio's proto message names (`HTTPRoute`, `StringMatch`, `Subset`, ...).
+Imports nothing outside `config.models`; a kind's module is imported on first use.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """security.istio.io models: `PeerAuthenticationSpec`, `AuthorizationPolicySpec`,
-`RequestAuthenticationSpec` and their messages (Istio's proto names).
+`RequestAuthenticationSpec` and their messages (Istio's proto names). Imports nothing outside
+`config.models`; a kind's module is imported on first use.
 """
 
 from __future__ import annotations

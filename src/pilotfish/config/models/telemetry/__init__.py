@@ -1,4 +1,7 @@
-"""telemetry.istio.io models: `TelemetrySpec` and its messages (Istio's proto names)."""
+"""telemetry.istio.io models: `TelemetrySpec` and its messages (Istio's proto names).
+
+Imports nothing outside `config.models`; the module is imported on first use.
+"""
 
 from __future__ import annotations
 
