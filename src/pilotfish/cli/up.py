@@ -20,6 +20,7 @@ from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, MeshError, UpOptions
+from pilotfish.registry.drain import env_drain_seconds
 from pilotfish.registry.inputs import parse_documents
 
 
@@ -59,7 +60,13 @@ def up_command(
     if detach:
         return _detach(directory, state_dir, ingress_address, delta, timeout, ingress_gateway)
     options = UpOptions(
-        state_dir, tuple(files), ingress_address, delta, timeout, ingress_gateway=ingress_gateway
+        state_dir,
+        tuple(files),
+        ingress_address,
+        delta,
+        timeout,
+        ingress_gateway=ingress_gateway,
+        env_drain=env_drain_seconds(os.environ),
     )
     return asyncio.run(_run_foreground(options))
 

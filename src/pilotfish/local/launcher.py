@@ -38,6 +38,7 @@ from pilotfish.local.network import (
     load_or_choose,
 )
 from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.inputs import manifest_of
 from pilotfish.registry.manifest import Manifest, MeshSettings, WorkloadSpec
 from pilotfish.state_files import STORE_FILE, read_admin_token, write_atomically
@@ -48,6 +49,7 @@ log = logging.getLogger("pilotfish.up")
 GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
 GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
 TOKEN_FILE = "istio-token"
+MIN_EDS_WAIT = 2.0  # seconds a leaving pod waits at most for EDS, even with no drain
 
 
 class MeshError(Exception):
@@ -62,6 +64,7 @@ class UpOptions:
     delta: bool = False
     ready_timeout: float = 60.0
     ingress_gateway: bool = True  # `install` profiles `minimal` and `empty` run none
+    env_drain: float | None = None  # TERMINATION_DRAIN_DURATION_SECONDS (`registry.drain`)
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Mesh:
     mesh_settings: MeshSettings = field(default_factory=MeshSettings)
     manifest: Manifest | None = None  # the last one reconciled
     collectors: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
+    terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
 
     @property
     def api(self) -> str:
@@ -179,7 +183,13 @@ class Mesh:
         )
         await self._start_agent(self._agent_spec(proxy, None))
 
-    def _agent_spec(self, proxy: Proxy, app: AppSpec | None, sidecar: bool = True) -> AgentSpec:
+    def _agent_spec(
+        self,
+        proxy: Proxy,
+        app: AppSpec | None,
+        sidecar: bool = True,
+        drain: float | None = None,
+    ) -> AgentSpec:
         run_dir = self.run_dir / proxy.pod_name
         identity = IdentitySpec(
             ca_address=f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
@@ -197,6 +207,9 @@ class Mesh:
             delta=self.options.delta,
             identity=identity if sidecar else None,
             sidecar=sidecar,
+            termination_drain=termination_drain(
+                drain, self.mesh_settings.termination_drain, self.options.env_drain
+            ),
         )
 
     async def _issue_token(self, spec: AgentSpec) -> None:
@@ -218,6 +231,9 @@ class Mesh:
         write_private(spec.identity.token_path, str(body["token"]))
 
     async def _start_agent(self, spec: AgentSpec) -> None:
+        leaving = self.terminating.get(spec.proxy.pod_name)
+        if leaving is not None:  # its address and ports are free once it has stopped
+            await asyncio.gather(leaving, return_exceptions=True)
         await self._issue_token(spec)
         agent = Agent(spec)
         self.agents[spec.proxy.pod_name] = agent
@@ -237,14 +253,14 @@ class Mesh:
         self.manifest = manifest
         await self._ensure_collectors(manifest)
         wanted = self._wanted_specs(manifest)
-        for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
-            await self._stop_agent(name)
         for name, spec in wanted.items():
-            if name in self.agents and _same_workload(self.specs[name], spec):
-                continue
-            if name in self.agents:
-                await self._stop_agent(name)
-            await self._start_agent(spec)
+            if name in self.agents and not _same_workload(self.specs[name], spec):
+                self._terminate(name)
+        for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
+            self._terminate(name)
+        for name, spec in wanted.items():
+            if name not in self.agents:
+                await self._start_agent(spec)
         self.network.save(self.options.state_dir / "network.json")
 
     async def _ensure_collectors(self, manifest: Manifest) -> None:
@@ -291,13 +307,46 @@ class Mesh:
             app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
         )
         app = AppSpec(workload.command, workload.env, workload.workdir)
-        spec = self._agent_spec(proxy, app, sidecar=workload.sidecar)
+        spec = self._agent_spec(proxy, app, workload.sidecar, workload.termination_drain)
         return replace(spec, app_metrics=app_scrape(dict(workload.annotations), proxy.app_ports))
 
-    async def _stop_agent(self, name: str) -> None:
+    def _terminate(self, name: str) -> None:
+        """A pod leaves as in Kubernetes + Istio, in the background: its endpoint leaves EDS
+        first, then its sidecar drains for `terminationDrainDuration`, then it stops."""
         agent = self.agents.pop(name)
         self.specs.pop(name, None)
-        await agent.stop()
+        self.terminating[name] = asyncio.create_task(self._drain_and_stop(name, agent))
+
+    async def _drain_and_stop(self, name: str, agent: Agent, in_eds: bool = True) -> None:
+        started = time.monotonic()
+        drain = agent.spec.termination_drain
+        try:
+            if in_eds:
+                log.info("%s: leaving the registry, then draining for %.1f s", name, drain)
+                await self.report_instances()
+                await self._wait_synced(started + max(drain, MIN_EDS_WAIT))
+            await agent.drain_listeners()
+            await asyncio.sleep(max(0.0, started + drain - time.monotonic()))
+        except (aiohttp.ClientError, OSError, MeshError) as exc:
+            log.warning("%s: draining: %s", name, exc)
+        finally:
+            await agent.stop()
+            if self.terminating.get(name) is asyncio.current_task():
+                del self.terminating[name]
+            log.info("%s: stopped after %.1f s", name, time.monotonic() - started)
+
+    async def _wait_synced(self, deadline: float) -> None:
+        """Until the control plane has pushed our newest instance list and every proxy has
+        ACKed what it holds (or the deadline)."""
+        while time.monotonic() < deadline:
+            status, body = await self._call("GET", "/debug/syncz")
+            if (
+                status == 200
+                and body.get("registry_applied", 0) >= self.registry_generation
+                and all(_synced(row) for row in body["proxies"])
+            ):
+                return
+            await asyncio.sleep(0.05)
 
     # ---- readiness and status -------------------------------------------------------------------
     async def ready_instances(self) -> list[dict[str, Any]]:
@@ -352,8 +401,7 @@ class Mesh:
             return False
         synced = set()
         for row in body["proxies"]:
-            acked = {t["type_url"]: t["acked_version"] for t in row["types"]}
-            if all(acked.get(t) == v for t, v in row["latest"].items()):
+            if _synced(row):
                 synced.add(row["node_id"])
             nacks = [t["last_nack"] for t in row["types"] if t.get("last_nack")]
             if nacks and row["node_id"] not in synced:
@@ -438,7 +486,9 @@ class Mesh:
         await asyncio.to_thread(prometheus.stop, self.options.state_dir)
         for process in self.collectors.values():
             await terminate(process)
-        await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
+        # `pilotfish down` drains as pods do (Envoys drain, then stop), all pods at once
+        leaving = [self._drain_and_stop(n, a, in_eds=False) for n, a in self.agents.items()]
+        await asyncio.gather(*leaving, *self.terminating.values(), return_exceptions=True)
         self.agents.clear()
         if self.control_plane is not None:
             await terminate(self.control_plane)
@@ -453,6 +503,12 @@ def _same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         return (s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity)
 
     return key(a) == key(b)
+
+
+def _synced(row: dict[str, Any]) -> bool:
+    """A /debug/syncz row whose proxy has ACKed the newest version of every type."""
+    acked = {t["type_url"]: t["acked_version"] for t in row["types"]}
+    return all(acked.get(t) == v for t, v in row["latest"].items())
 
 
 def _last_error(log_path: Path) -> str:

@@ -20,7 +20,8 @@ sidecar: its app listens on the instance address itself and talks plaintext (a "
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
 `istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`,
-`trustDomain`, `defaultConfig.proxyMetadata.SECRET_TTL`, the telemetry
+`trustDomain`, `defaultConfig.proxyMetadata.SECRET_TTL`, `defaultConfig.terminationDrainDuration`
+(with the pod annotation `proxy.istio.io/config`: `pilotfish.registry.drain`), the telemetry
 (`pilotfish.config.mesh_telemetry`) and authorization (`pilotfish.config.mesh_security`) fields
 are honoured), the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`), and
 the Prometheus Operator's `PrometheusRule` and `ServiceMonitor` (`pilotfish.registry.monitoring`).
@@ -50,6 +51,7 @@ from pilotfish.config.mesh_telemetry import (
     with_legacy_tracing,
 )
 from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.registry.drain import annotation_drain, drain_in_proxy_config
 from pilotfish.registry.monitoring import (
     PrometheusRule,
     ServiceMonitor,
@@ -91,6 +93,7 @@ class WorkloadSpec:
     workdir: str = "."
     annotations: tuple[tuple[str, str], ...] = ()  # e.g. prometheus.io/scrape|port|path
     sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
+    termination_drain: float | None = None  # `proxy.istio.io/config` (`registry.drain`)
 
     def instance_names(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.replicas)]
@@ -214,7 +217,11 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
     ):
         p.error(doc, "spec.ports", f"must be a list of ports 1-65535, not {sorted(RESERVED_PORTS)}")
         ok = False
-    if not ok:
+    drain_errors: list[tuple[str, str]] = []
+    drain = annotation_drain(dict(_labels(meta.get("annotations"))), drain_errors)
+    for path, message in drain_errors:
+        p.error(doc, path, message)
+    if not ok or drain_errors:
         return None
     return WorkloadSpec(
         name=name,
@@ -232,6 +239,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
             (k, v) for k, v in _labels(meta.get("annotations")) if k != WORKDIR_ANNOTATION
         ),
         sidecar=_injected(meta),
+        termination_drain=drain,
     )
 
 
@@ -278,6 +286,7 @@ class MeshSettings:
     outbound_traffic_policy: str = ""
     trust_domain: str = ""
     secret_ttl_seconds: int = 0  # defaultConfig.proxyMetadata.SECRET_TTL (workload cert lifetime)
+    termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
 
 
 def _mesh_config(p: _Parser, doc: RawDocumentLike) -> dict[str, Any] | None:
@@ -322,7 +331,11 @@ def _mesh_settings(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> Me
             f"defaultConfig.proxyMetadata.SECRET_TTL {ttl_text!r} is not a duration",
         )
         ttl = 0
-    return MeshSettings(str(mode), trust_domain, int(ttl))
+    errors: list[tuple[str, str]] = []
+    drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
+    for path, message in errors:
+        p.error(doc, "data.mesh", f"{path}: {message}")
+    return MeshSettings(str(mode), trust_domain, int(ttl), drain)
 
 
 def _mesh_security(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:

@@ -1,0 +1,413 @@
+"""Soak: Bookinfo with two replicas per workload under constant load through the ingress, every
+page checked for content, while faults are injected on a schedule (not a timed test).
+
+    python bench/soak.py --duration 600 --rate 40 [--faults churn,cp-kill,...]
+
+Each page must be a 200 with the details and reviews sections, no "Error fetching …", no
+"Ratings service is currently unavailable", and a reviews version the active rule allows (a
+rule applied counts from the moment its `apply` returns — converged — and either version counts
+while it is being applied). Fault classes, in rotation:
+
+- churn: an Istio Bookinfo routing file applied every second, in rotation;
+- delete-reapply: every VirtualService but the gateway's deleted, then applied again;
+- cp-kill: SIGKILL the control plane (the launcher restarts it);
+- envoy-kill / app-kill: SIGKILL one Envoy, one app, of a workload's two replicas;
+- scale: a workload scaled 2 -> 1 -> 2;
+- gateway-restart: SIGKILL the ingress gateway's Envoy (the agent restarts it; the one entry
+  point, so failures are expected there).
+
+Prints per class: requests, failed (not 200), degraded (200 without the expected content),
+worst latency. `run_soak` is also what the short variant in tests/e2e/test_churn.py calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOKINFO = ROOT / "samples" / "bookinfo"
+NET = BOOKINFO / "networking"
+SERVED_BY = re.compile(r"Reviews served by:\s*<u>reviews-(v\d)-\d+</u>")
+ALL = frozenset({"v1", "v2", "v3"})
+# Istio's Bookinfo routing files and the reviews versions an anonymous user may see under each
+RULES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("virtual-service-all-v1.yaml", frozenset({"v1"})),
+    ("virtual-service-reviews-v3.yaml", frozenset({"v3"})),
+    ("virtual-service-reviews-50-v3.yaml", frozenset({"v1", "v3"})),
+    ("virtual-service-reviews-v2-v3.yaml", frozenset({"v2", "v3"})),
+    ("virtual-service-reviews-80-20.yaml", frozenset({"v1", "v2"})),
+    ("virtual-service-reviews-test-v2.yaml", frozenset({"v1"})),
+    ("virtual-service-reviews-jason-v2-v3.yaml", frozenset({"v3"})),
+    ("virtual-service-reviews-90-10.yaml", frozenset({"v1", "v2"})),
+)
+CLASSES = (
+    "churn",
+    "cp-kill",
+    "delete-reapply",
+    "app-kill",
+    "scale",
+    "envoy-kill",
+    "gateway-restart",
+)
+
+
+class MeshHandle(Protocol):
+    """What the soak needs of a running mesh (tests' LocalMesh, or `_BenchHandle`)."""
+
+    @property
+    def info(self) -> dict[str, Any]: ...
+    @property
+    def ingress(self) -> str: ...
+    def pilotfish(self, *args: str) -> subprocess.CompletedProcess[str]: ...
+
+
+@dataclass
+class Outcome:
+    started: float
+    latency: float
+    status: int
+    problem: str  # "" when the page is complete and as the rule says
+    version: str
+
+
+@dataclass
+class Timeline:
+    """Which reviews versions are allowed when: (applied from, converged at, old, new)."""
+
+    changes: list[tuple[float, float, frozenset[str], frozenset[str]]] = field(default_factory=list)
+    current: frozenset[str] = ALL
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def allowed(self, started: float, ended: float) -> frozenset[str]:
+        with self.lock:
+            base, overlapping = ALL, set()
+            for begin, converged, old, new in self.changes:  # in the order applied
+                if converged and converged <= started:
+                    base = new  # in force for the whole request
+                elif begin <= ended:
+                    overlapping |= old | new  # being applied meanwhile: either is fine
+            return frozenset(base | overlapping)
+
+
+def check_page(status: int, body: str) -> tuple[str, str]:
+    """(problem, reviews version) of one product page; problem "" means complete."""
+    if status != 200:
+        return f"status {status}", ""
+    for needle, problem in (
+        ("Error fetching product details", "details error"),
+        ("Error fetching product reviews", "reviews error"),
+        ("Ratings service is currently unavailable", "ratings error"),
+    ):
+        if needle in body:
+            return problem, ""
+    if "<h4>Book Details</h4>" not in body or "<h4>Book Reviews</h4>" not in body:
+        return "section missing", ""
+    match = SERVED_BY.search(body)
+    if match is None:
+        return "no reviews pod", ""
+    version = match.group(1)
+    if version in ("v2", "v3") and "star full" not in body:
+        return "no stars", version
+    return "", version
+
+
+class Load:
+    """`workers` threads, each with its own keep-alive connection (as a browser), together
+    about `rate` pages per second."""
+
+    def __init__(self, ingress: str, rate: float, workers: int, timeline: Timeline) -> None:
+        self.ingress, self.rate, self.workers, self.timeline = ingress, rate, workers, timeline
+        self.outcomes: list[Outcome] = []
+        self.stop = threading.Event()
+        self.in_flight = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def _run(self) -> None:
+        interval = self.workers / self.rate
+        conn: http.client.HTTPConnection | None = None
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            next_at += interval
+            if conn is None:
+                conn = http.client.HTTPConnection(self.ingress, 8080, timeout=30)
+            started = time.monotonic()
+            with self._lock:
+                self.in_flight += 1
+            try:
+                conn.request("GET", "/productpage")
+                resp = conn.getresponse()
+                status, body = resp.status, resp.read().decode(errors="replace")
+                if resp.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as exc:
+                status, body = 0, type(exc).__name__
+                conn.close()
+                conn = None
+            ended = time.monotonic()
+            with self._lock:
+                self.in_flight -= 1
+            problem, version = check_page(status, body)
+            if status == 0:
+                problem = f"connection: {body}"
+            if not problem and version not in self.timeline.allowed(started, ended):
+                problem = f"reviews {version} not allowed by the rule"
+            with self._lock:
+                self.outcomes.append(Outcome(started, ended - started, status, problem, version))
+            self.stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+@dataclass
+class Soak:
+    mesh: MeshHandle
+    workdir: Path  # for generated manifests (scaled workloads)
+    timeline: Timeline = field(default_factory=Timeline)
+    phases: list[tuple[str, float, float]] = field(default_factory=list)  # class, from, to
+    notes: list[str] = field(default_factory=list)
+    rule_index: int = 0
+
+    # ---- actions --------------------------------------------------------------------------
+    def run(self, *args: str) -> None:
+        result = self.mesh.pilotfish(*args)
+        if result.returncode != 0:
+            self.notes.append(f"pilotfish {' '.join(args)}: {result.stdout}{result.stderr}")
+
+    def apply_rule(self, name: str, versions: frozenset[str], *verb: str) -> None:
+        begin = time.monotonic()
+        with self.timeline.lock:
+            old = self.timeline.current
+            index = len(self.timeline.changes)
+            self.timeline.changes.append((begin, 0.0, old, versions))
+        self.run(*(verb or ("apply",)), "-f", str(NET / name))
+        with self.timeline.lock:
+            self.timeline.changes[index] = (begin, time.monotonic(), old, versions)
+            self.timeline.current = versions
+
+    def next_rule(self) -> None:
+        name, versions = RULES[self.rule_index % len(RULES)]
+        self.rule_index += 1
+        self.apply_rule(name, versions)
+
+    def workloads(self, replicas: dict[str, int], default: int = 2) -> None:
+        """Apply Bookinfo's Workloads with these replica counts (others: `default`)."""
+        yaml = YAML()
+        docs = [d for d in yaml.load_all((BOOKINFO / "bookinfo.yaml").read_text()) if d]
+        out = []
+        for doc in docs:
+            if doc.get("kind") == "Workload":
+                doc["spec"]["replicas"] = replicas.get(doc["metadata"]["name"], default)
+                doc["spec"]["workingDir"] = str(BOOKINFO)
+                out.append(doc)
+        path = self.workdir / "workloads.yaml"
+        with path.open("w") as handle:
+            yaml.dump_all(out, handle)
+        self.run("apply", "-f", str(path))
+
+    def pod(self, name: str) -> dict[str, Any]:
+        return dict(self.mesh.info["proxies"][name])
+
+    def wait_pods(self, count: int, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proxies = self.mesh.info["proxies"].values()
+            if sum(1 for p in proxies if p["ready"]) >= count:
+                return
+            time.sleep(0.2)
+        self.notes.append(f"only some of {count} pods ready after {timeout} s")
+
+    def kill(self, pid: int | None) -> None:
+        if pid:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def wait_restarted(self, key: str, old: int | None, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.mesh.info.get(key) not in (None, old):
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+
+    # ---- one fault of each class ---------------------------------------------------------------
+    def fault(self, kind: str, load: Load) -> None:
+        if kind == "churn":
+            for _ in range(10):
+                began = time.monotonic()
+                self.next_rule()
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+        elif kind == "delete-reapply":
+            self.apply_rule("virtual-service-all-v1.yaml", ALL, "delete")
+            time.sleep(1)
+            self.apply_rule("virtual-service-all-v1.yaml", frozenset({"v1"}))
+            time.sleep(1)
+            self.next_rule()
+            time.sleep(2)
+        elif kind == "cp-kill":
+            old = self.mesh.info["control_plane_pid"]
+            self.kill(old)
+            self.wait_restarted("control_plane_pid", old)
+            time.sleep(3)
+            self.next_rule()  # a change right after the restart
+            time.sleep(3)
+        elif kind in ("envoy-kill", "app-kill"):
+            child = "envoy_pid" if kind == "envoy-kill" else "app_pid"
+            pod = "reviews-v2-1.default" if kind == "envoy-kill" else "details-v1-1.default"
+            self.notes.append(f"{kind}: {load.in_flight} requests in flight at the kill")
+            self.kill(self.pod(pod)[child])
+            time.sleep(8)
+        elif kind == "scale":
+            self.workloads({"reviews-v1": 1, "reviews-v2": 1, "reviews-v3": 1})
+            time.sleep(7)
+            self.workloads({})
+            self.wait_pods(13)
+            time.sleep(2)
+        elif kind == "gateway-restart":
+            self.kill(self.pod("istio-ingressgateway-0.istio-system")["envoy_pid"])
+            time.sleep(8)
+
+
+def run_soak(
+    mesh: MeshHandle,
+    seconds: float,
+    classes: tuple[str, ...] = CLASSES,
+    rate: float = 40,
+    workers: int = 8,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Run the faults of `classes` in rotation for `seconds` under load; returns per-class
+    figures (requests, failed, degraded, worst_ms, problems) and notes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        soak = Soak(mesh, Path(tmp))
+        soak.run("apply", "-f", str(NET / "destination-rule-all.yaml"))
+        soak.workloads({})
+        soak.wait_pods(13)
+        soak.next_rule()
+        load = Load(mesh.ingress, rate, workers, soak.timeline)
+        load.start()
+        began = time.monotonic()
+        try:
+            time.sleep(2)
+            soak.phases.append(("baseline", began, time.monotonic()))
+            index = 0
+            while time.monotonic() - began < seconds:
+                kind = classes[index % len(classes)]
+                index += 1
+                start = time.monotonic()
+                soak.fault(kind, load)
+                soak.phases.append((kind, start, time.monotonic()))
+                log(f"{time.monotonic() - began:6.1f} s  {kind} done")
+        finally:
+            load.finish()
+    return summarize(load.outcomes, soak.phases), soak.notes
+
+
+def summarize(
+    outcomes: list[Outcome], phases: list[tuple[str, float, float]]
+) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for outcome in outcomes:
+        kind = next(
+            (k for k, a, b in phases if a <= outcome.started < b), phases[-1][0] if phases else "?"
+        )
+        row = table.setdefault(
+            kind, {"requests": 0, "failed": 0, "degraded": 0, "worst_ms": 0.0, "problems": {}}
+        )
+        row["requests"] += 1
+        if outcome.problem:
+            row["failed" if outcome.status != 200 else "degraded"] += 1
+            row["problems"] = dict(Counter(row["problems"]) + Counter([outcome.problem]))
+        row["worst_ms"] = max(row["worst_ms"], round(outcome.latency * 1000, 1))
+    return table
+
+
+def render(table: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{'fault class':16} {'requests':>9} {'failed':>7} {'degraded':>9} {'worst ms':>9}"]
+    for kind, row in table.items():
+        lines.append(
+            f"{kind:16} {row['requests']:9d} {row['failed']:7d} {row['degraded']:9d} "
+            f"{row['worst_ms']:9.0f}  {row['problems'] or ''}"
+        )
+    return "\n".join(lines)
+
+
+class _BenchHandle:
+    """A mesh for the command line: fresh PILOTFISH_HOME, `pilotfish up --detach`, down."""
+
+    def __init__(self, ingress: str) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="pilotfish-soak-"))
+        self.ingress = ingress
+        self.env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        self.env["PILOTFISH_HOME"] = str(self.home)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        import json
+
+        data: dict[str, Any] = json.loads((self.home / "run" / "mesh.json").read_text())
+        return data
+
+    def pilotfish(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pilotfish", *args],
+            env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+
+
+@contextmanager
+def bench_mesh(ingress: str) -> Iterator[_BenchHandle]:
+    mesh = _BenchHandle(ingress)
+    result = mesh.pilotfish("up", "--detach", "--ingress-address", ingress, str(BOOKINFO))
+    if result.returncode != 0:
+        raise SystemExit(result.stdout + result.stderr)
+    try:
+        yield mesh
+    finally:
+        mesh.pilotfish("down")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=600, help="seconds")
+    parser.add_argument("--rate", type=float, default=40, help="pages per second")
+    parser.add_argument("--faults", default=",".join(CLASSES))
+    parser.add_argument("--ingress", default="127.254.9.9")
+    args = parser.parse_args()
+    classes = tuple(k for k in args.faults.split(",") if k)
+    with bench_mesh(args.ingress) as mesh:
+        table, notes = run_soak(mesh, args.duration, classes, args.rate, log=print)
+    print(render(table))
+    for note in notes:
+        print("note:", note)
+
+
+if __name__ == "__main__":
+    main()

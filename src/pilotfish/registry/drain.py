@@ -1,0 +1,75 @@
+"""Istio's `terminationDrainDuration`: how long a sidecar drains before its pod's processes stop.
+
+Where it comes from, first match wins (as Istio's pilot-agent):
+1. the pod annotation `proxy.istio.io/config` (ProxyConfig as YAML or JSON), field
+   `terminationDrainDuration` (a duration, e.g. "1s");
+2. the mesh config's `defaultConfig.terminationDrainDuration`;
+3. the agent's environment `TERMINATION_DRAIN_DURATION_SECONDS` (whole seconds, the older
+   pilot-agent setting; tests use it to keep `pilotfish down` fast);
+4. 5 s.
+
+Pure apart from `env_drain_seconds`, which reads the environment it is handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ruamel.yaml import YAML, YAMLError
+
+from pilotfish.config.durations import parse_duration
+
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+DRAIN_FIELD = "terminationDrainDuration"
+DRAIN_ENV = "TERMINATION_DRAIN_DURATION_SECONDS"
+DEFAULT_DRAIN_SECONDS = 5.0
+MAX_DRAIN_SECONDS = 3600.0
+
+
+def drain_in_proxy_config(config: Any, where: str, errors: list[tuple[str, str]]) -> float | None:
+    """`terminationDrainDuration` of a ProxyConfig map, or None when it is not set."""
+    if not isinstance(config, dict) or DRAIN_FIELD not in config:
+        return None
+    text = config[DRAIN_FIELD]
+    try:
+        seconds = parse_duration(str(text))
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= MAX_DRAIN_SECONDS:
+        errors.append((f"{where}.{DRAIN_FIELD}", f"{text!r} is not a duration from 0s to 1h"))
+        return None
+    return seconds
+
+
+def annotation_drain(annotations: Mapping[str, str], errors: list[tuple[str, str]]) -> float | None:
+    """The drain a pod's `proxy.istio.io/config` annotation sets (None: not set)."""
+    text = annotations.get(PROXY_CONFIG_ANNOTATION)
+    if text is None:
+        return None
+    path = f"metadata.annotations[{PROXY_CONFIG_ANNOTATION}]"
+    try:
+        config = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        errors.append((path, f"is not YAML or JSON: {exc}"))
+        return None
+    if config is not None and not isinstance(config, dict):
+        errors.append((path, "must be a map (ProxyConfig)"))
+        return None
+    return drain_in_proxy_config(config, path, errors)
+
+
+def env_drain_seconds(environ: Mapping[str, str]) -> float | None:
+    """`TERMINATION_DRAIN_DURATION_SECONDS` (whole seconds); None when unset or unreadable."""
+    text = environ.get(DRAIN_ENV, "")
+    return float(text) if text.strip().isdigit() else None
+
+
+def termination_drain(
+    pod: float | None, mesh: float | None, environment: float | None = None
+) -> float:
+    """The drain in force for one pod: its annotation, the mesh default, the env, then 5 s."""
+    for seconds in (pod, mesh, environment):
+        if seconds is not None:
+            return seconds
+    return DEFAULT_DRAIN_SECONDS
