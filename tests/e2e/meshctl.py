@@ -53,7 +53,11 @@ class LocalMesh:
         self.directory = directory
         self.delta = delta
         self.ingress = f"127.255.{random.randint(1, 254)}.{random.randint(1, 254)}"
-        self.env = dict(os.environ, PILOTFISH_HOME=str(home))
+        # Istio's pilot-agent setting: no drain wait when a test's mesh goes down (a test of the
+        # drain sets it per pod with `proxy.istio.io/config`)
+        self.env = dict(
+            os.environ, PILOTFISH_HOME=str(home), TERMINATION_DRAIN_DURATION_SECONDS="0"
+        )
         for key in list(self.env):
             if key.lower() in ("http_proxy", "https_proxy", "no_proxy"):
                 del self.env[key]

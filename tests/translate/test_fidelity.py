@@ -171,3 +171,46 @@ spec:
     policy = reviews_route(vs).route.retry_policy
     assert policy.retry_back_off.base_interval.ToMilliseconds() == 250
     assert list(policy.retriable_status_codes) == []
+
+
+def _reviews_retries(retries: str) -> rc_pb2.RetryPolicy:
+    vs = f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews}}
+spec:
+  hosts: [reviews]
+  http:
+  - retries: {retries}
+    route: [{{destination: {{host: reviews}}}}]
+---
+"""
+    policy: rc_pb2.RetryPolicy = reviews_route(vs).route.retry_policy
+    return policy
+
+
+def test_default_retry_policy_is_istios() -> None:
+    policy = reviews_route("").route.retry_policy
+    assert policy.num_retries.value == 2
+    assert policy.retry_on == DEFAULT_RETRY_ON
+    assert list(policy.retriable_status_codes) == [503]
+    assert policy.host_selection_retry_max_attempts == 5
+    assert [p.name for p in policy.retry_host_predicate] == [
+        "envoy.retry_host_predicates.previous_hosts"
+    ]
+    assert not policy.HasField("retry_priority")
+
+
+def test_retry_on_status_codes_and_remote_localities_as_istio() -> None:
+    # Istio (retry.go): its own retryOn replaces the default conditions and codes
+    policy = _reviews_retries(
+        '{attempts: 4, retryOn: "gateway-error,504", retryRemoteLocalities: true}'
+    )
+    assert policy.num_retries.value == 4
+    assert list(policy.retriable_status_codes) == [504]
+    assert policy.retry_on == "gateway-error,retriable-status-codes"
+    assert policy.retry_priority.name == "envoy.retry_priorities.previous_priorities"
+
+
+def test_zero_attempts_disables_retries() -> None:
+    assert _reviews_retries("{attempts: 0}") == rc_pb2.RetryPolicy()

@@ -14,11 +14,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
+from envoy.extensions.retry.priority.previous_priorities.v3 import (
+    previous_priorities_config_pb2,
+)
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from pilotfish.config.objects import Diagnostic, VirtualService
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 MAX_DIRECT_RESPONSE_BODY_BYTES = 1024 * 1024  # Istio's, where Envoy's default is 4 KiB
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 PREVIOUS_HOSTS_PREDICATE = "envoy.retry_host_predicates.previous_hosts"
+PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities"
+HTTP_STATUS_CODES = frozenset(int(s) for s in HTTPStatus)  # Go's http.StatusText set
 
 
 def with_istio_route_defaults(
@@ -83,13 +89,14 @@ def retry_policy(
     per_try_timeout: object = None,
     ignore_previous_hosts: bool = True,
     backoff: object = None,
+    remote_localities: bool = False,
 ) -> rc_pb2.RetryPolicy:
-    """Istio's retry policy; numeric `retry_on` entries become retriable status codes. Without
-    `retry_on`, Istio's default conditions and 503."""
+    """Istio's retry policy; `retry_on` entries that are HTTP status codes become retriable
+    status codes. Without `retry_on`, Istio's default conditions and 503."""
     conditions: list[str] = []
     codes: list[int] = []
     for token in (t.strip() for t in (retry_on or DEFAULT_RETRY_ON).split(",")):
-        if token.isdigit():
+        if token.isdigit() and int(token) in HTTP_STATUS_CODES:
             codes.append(int(token))
         elif token and token not in conditions:
             conditions.append(token)
@@ -113,6 +120,11 @@ def retry_policy(
     per_try = duration_of(per_try_timeout)
     if per_try is not None:
         policy.per_try_timeout.CopyFrom(per_try)
+    if remote_localities:  # as Istio: retries prefer other priorities (localities)
+        policy.retry_priority.name = PREVIOUS_PRIORITIES
+        policy.retry_priority.typed_config.CopyFrom(
+            pack(previous_priorities_config_pb2.PreviousPrioritiesConfig(update_frequency=2))
+        )
     base_interval = duration_of(backoff)
     if base_interval is not None:
         policy.retry_back_off.base_interval.CopyFrom(base_interval)
@@ -214,6 +226,7 @@ def _forward_action(
                 per_try_timeout=retries.per_try_timeout,
                 ignore_previous_hosts=not hashed if ignore is None else bool(ignore),
                 backoff=retries.backoff,
+                remote_localities=bool(retries.retry_remote_localities),
             )
         )
     traffic = split(http, targets)
