@@ -401,7 +401,7 @@ class _BenchHandle:
 
 
 @contextmanager
-def bench_mesh(ingress: str) -> Iterator[_BenchHandle]:
+def bench_mesh(ingress: str, keep: bool = False) -> Iterator[_BenchHandle]:
     mesh = _BenchHandle(ingress)
     result = mesh.pilotfish("up", "--detach", "--ingress-address", ingress, str(BOOKINFO))
     if result.returncode != 0:
@@ -410,7 +410,10 @@ def bench_mesh(ingress: str) -> Iterator[_BenchHandle]:
         yield mesh
     finally:
         mesh.pilotfish("down")
-        shutil.rmtree(mesh.home, ignore_errors=True)
+        if keep:
+            print(f"logs kept in {mesh.home}")
+        else:
+            shutil.rmtree(mesh.home, ignore_errors=True)
 
 
 def main() -> None:
@@ -419,9 +422,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=40, help="pages per second")
     parser.add_argument("--faults", default=",".join(CLASSES))
     parser.add_argument("--ingress", default="127.254.9.9")
+    parser.add_argument("--keep", action="store_true", help="keep the mesh's logs")
     args = parser.parse_args()
     classes = tuple(k for k in args.faults.split(",") if k)
-    with bench_mesh(args.ingress) as mesh:
+    with bench_mesh(args.ingress, args.keep) as mesh:
         table, notes = run_soak(mesh, args.duration, classes, args.rate, log=print)
     print(render(table))
     for note in notes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pilotfish.config.yaml_text import MAX_DEPTH, parse_yaml
+from pilotfish.config.yaml_text import MAX_DEPTH, MAX_OBJECT_BYTES, parse_yaml
 
 
 def test_yaml_1_2_scalars_stay_as_written() -> None:
@@ -69,3 +69,18 @@ def test_alias_bomb_is_bounded() -> None:
 def test_timestamps_become_text() -> None:
     docs, _ = parse_yaml("t: 2020-01-02\n", "t.yaml")
     assert docs[0].data == {"t": "2020-01-02"}
+
+
+def test_an_object_over_kubernetes_1_5_mib_is_refused_naming_its_line() -> None:
+    routes = "".join(f"  - {{match: [{{uri: {{exact: /p{i:07d}}}}}]}}\n" for i in range(40_000))
+    big = f"kind: VirtualService\nmetadata: {{name: big}}\nspec:\n  http:\n{routes}"
+    started = time.monotonic()
+    docs, problems = parse_yaml("kind: A\n---\n" + big + "---\nkind: B\n", "big.yaml")
+    assert time.monotonic() - started < 1  # refused before parsing, which is the cost
+    assert docs == []  # rejected whole
+    (problem,) = problems
+    assert problem.source.line == 2
+    assert f"at most {MAX_OBJECT_BYTES} bytes (1.5 MiB" in problem.message
+    one_mib = "kind: A\na: " + "x" * (1 << 20) + "\n"
+    docs, problems = parse_yaml(one_mib + "---\n" + one_mib, "ok.yaml")  # 2 MiB, 2 objects
+    assert problems == [] and len(docs) == 2

@@ -4,7 +4,8 @@ a line for every field path) and `dump_yaml` (what `get -o yaml` prints and the 
 Owns: YAML 1.2 parsing (ruamel round-trip: `yes`/`on` stay strings, quoted scalars stay strings,
 integer map keys become strings, timestamps become their ISO text), multi-document streams,
 conversion to plain Python values, and the path → line table used by every diagnostic.
-Pathological input is bounded: a size cap, a nesting-depth cap and a node budget (alias bombs).
+Pathological input is bounded: a size cap per input and per object, a nesting-depth cap and a
+node budget (alias bombs).
 Syntax errors come back as `Diagnostic`s with file:line; nothing here raises for bad input.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +28,10 @@ from pilotfish.config.objects import Diagnostic, Source
 
 MAX_BYTES = 8 * 1024 * 1024
 """Largest input accepted, per file or stream."""
+MAX_OBJECT_BYTES = 1_572_864
+"""Largest document accepted, as text (Kubernetes' limit for an object: 1.5 MiB). Checked before
+parsing, since parsing is what a large object costs."""
+_DOCUMENT_START = re.compile(r"^---", re.MULTILINE)
 MAX_DEPTH = 64
 """Deepest nesting of maps and lists accepted (Istio specs need fewer than 15)."""
 MAX_NODES = 250_000
@@ -148,6 +154,17 @@ def _plain_scalar(value: Any) -> Any:
     return str(value)
 
 
+def _oversized_document(text: str) -> tuple[int, int] | None:
+    """(first line, size) of the first document over MAX_OBJECT_BYTES, or None."""
+    if len(text) <= MAX_OBJECT_BYTES:
+        return None
+    starts = [0, *(m.start() for m in _DOCUMENT_START.finditer(text)), len(text)]
+    for begin, end in itertools.pairwise(starts):
+        if end - begin > MAX_OBJECT_BYTES:
+            return text.count("\n", 0, begin) + 1, end - begin
+    return None
+
+
 def _flow_depth_exceeded(text: str) -> bool:
     """Cheap pre-check: deeply nested flow collections would exhaust the parser's stack."""
     depth = 0
@@ -166,6 +183,14 @@ def parse_yaml(text: str, source: str) -> tuple[list[RawDocument], list[Diagnost
     a mapping, or that cannot be parsed, becomes an error Diagnostic."""
     if len(text) > MAX_BYTES:
         return [], [_error(source, 0, f"input is larger than {MAX_BYTES} bytes")]
+    oversized = _oversized_document(text)
+    if oversized is not None:
+        line, size = oversized
+        message = (
+            f"document is {size} bytes; an object may be at most {MAX_OBJECT_BYTES} bytes "
+            "(1.5 MiB, as in Kubernetes)"
+        )
+        return [], [_error(source, line, message)]
     if _FLOW_OPENERS.search(text) and _flow_depth_exceeded(text):
         return [], [_error(source, 0, f"nesting deeper than {MAX_DEPTH} levels")]
     yaml = YAML(typ="rt")

@@ -13,13 +13,16 @@ GET  /debug/registryz   services and instances
 GET  /metrics           Prometheus metrics (pilot_*)
 GET  /ready             200 once serving, with the newest instance list pushed
 
-Writes (POST/PUT/DELETE) need the owner's token (`controlplane.auth`); reads stay open.
+Writes (POST/PUT/DELETE) need the owner's token (`controlplane.auth`); reads stay open. Request
+limits (size, shape, writes waiting) are `controlplane.limits`. A change is validated and
+translated in a worker thread, so xDS and this API keep answering while a large one is processed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -35,6 +38,13 @@ from pilotfish.controlplane.auth import (
     write_guard,
 )
 from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_from_json
+from pilotfish.controlplane.limits import (
+    MAX_REQUEST_BYTES,
+    ApiLimits,
+    Refused,
+    json_body,
+    text_pairs,
+)
 from pilotfish.controlplane.store import DocKey
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.xds.debounce import run_debounced
@@ -63,10 +73,13 @@ class Api:
         )
         self.registry_received = 0  # instance lists received (PUT /api/v1/instances)
         self.registry_applied = 0  # the newest of them whose push has been handed to xDS
+        self.limits = ApiLimits(metrics)
 
     def app(self) -> web.Application:
-        middlewares = [write_guard(self.admin_token, self.cp.state_dir)] if self.admin_token else []
-        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
+        middlewares: list[Any] = [self.limits.middleware]
+        if self.admin_token:
+            middlewares.append(write_guard(self.admin_token, self.cp.state_dir))
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=middlewares)
         app.add_routes(
             [
                 web.post("/api/v1/apply", self.apply),
@@ -122,20 +135,33 @@ class Api:
 
     async def apply(self, request: web.Request) -> web.Response:
         started = time.monotonic()
-        body = await request.json()
-        async with self.cp.lock:
-            result = self.cp.apply(_files(body), _namespace(body))
+        body = await json_body(request)
+        files = text_pairs(body.get("files"), "files")
+        result = await self._change(self.cp.apply, files, _namespace(body))
         return await self._finish(result, body, started)
 
     async def delete(self, request: web.Request) -> web.Response:
         started = time.monotonic()
-        body = await request.json()
-        keys: list[DocKey] = [
-            (str(g), str(k), str(ns), str(n)) for g, k, ns, n in body.get("keys", [])
-        ]
-        async with self.cp.lock:
-            result = self.cp.delete(_files(body), keys, _namespace(body))
+        body = await json_body(request)
+        keys = _keys(body.get("keys"))
+        files = text_pairs(body.get("files"), "files")
+        result = await self._change(self.cp.delete, files, keys, _namespace(body))
         return await self._finish(result, body, started)
+
+    async def _change(self, change: Callable[..., ChangeResult], *args: Any) -> ChangeResult:
+        """One change at a time, translated off the event loop; proxies that connected
+        meanwhile are brought up to date with it."""
+        self.limits.begin_write()
+        try:
+            async with self.cp.lock:
+                result = await asyncio.to_thread(change, *args)
+                if result.ok:
+                    late = self.cp.catch_up()
+                    result.expected.update(late)
+                    result.affected = sorted(set(result.affected) | set(late))
+        finally:
+            self.limits.end_write()
+        return result
 
     async def get_config(self, request: web.Request) -> web.Response:
         kind = request.query.get("kind", "").lower()
@@ -163,7 +189,7 @@ class Api:
         return web.json_response({"version": self.cp.manifest_version, "documents": docs})
 
     async def issue_token(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await json_body(request)
         try:
             instance, namespace = str(body["instance"]), str(body["namespace"])
             account = str(body.get("service_account") or "default")
@@ -182,9 +208,9 @@ class Api:
         )
 
     async def put_instances(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await json_body(request)
         try:
-            instances = [instance_from_json(row) for row in body.get("instances", [])]
+            instances = [instance_from_json(row) for row in body.get("instances") or []]
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "error": f"bad instance: {exc}"}, status=400)
         self.registry_received += 1
@@ -222,7 +248,7 @@ class Api:
         node_id = request.query.get("proxyID", "")
         matches = [
             n
-            for n in self.cp.snapshots
+            for n in list(self.cp.snapshots)
             if node_id in (n, n.split("~")[2], n.split("~")[2].split(".")[0])
         ]
         if len(matches) != 1:
@@ -266,8 +292,15 @@ def _namespace(body: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-def _files(body: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(str(source), str(text)) for source, text in body.get("files", [])]
+def _keys(value: Any) -> list[DocKey]:
+    """`[[group, kind, namespace, name], ...]` of a delete request, or `Refused`."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+        isinstance(k, list) and len(k) == 4 and all(isinstance(x, str) for x in k) for k in value
+    ):
+        raise Refused(400, "malformed", "keys must be a list of [group, kind, namespace, name]")
+    return [(g, k, ns, n) for g, k, ns, n in value]
 
 
 def _diag(d: Any) -> dict[str, Any]:

@@ -91,6 +91,7 @@ class ControlPlane:
         """id(shared part) -> (it, its snapshot, its invariant problems), for this push context:
         the part several proxies share is checked and serialised once."""
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
+        self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
 
     # ---- loading state ----------------------------------------------------------------------
     def load_state(self) -> list[Diagnostic]:
@@ -149,7 +150,9 @@ class ControlPlane:
         return snapshot or self.snapshots.get(node_id)
 
     def _generate(self, node_id: str, proxy: Proxy) -> Snapshot | None:
-        shared, own = generate_parts(proxy, self.push)
+        push = self.push
+        self._made_from[node_id] = push
+        shared, own = generate_parts(proxy, push)
         parts: list[Snapshot] = []
         problems: list[str] = []
         for index, part in enumerate(shared):
@@ -185,6 +188,13 @@ class ControlPlane:
                 self.snapshots[node_id] = snapshot
                 changed[node_id] = snapshot
         return changed
+
+    def catch_up(self) -> dict[str, Snapshot]:
+        """Changed snapshots of proxies whose last one was built from an older push context:
+        those that connected while a change was being translated in a worker thread."""
+        push = self.push
+        late = [n for n in list(self.proxies) if self._made_from.get(n) is not push]
+        return self.regenerate(late)
 
     # ---- changes ------------------------------------------------------------------------
     def apply(self, files: list[tuple[str, str]], namespace: str | None = None) -> ChangeResult:
@@ -227,8 +237,6 @@ class ControlPlane:
         saved = self._save_generation_state()
         root = self.push.mesh.root_namespace
         self.parsed = Parsed([o for k, o in objects.items() if k in keys], manifest, [])
-        if manifest != saved.parsed.manifest:
-            self.manifest_version += 1
         try:
             self.ca.adopt(manifest, root)
             self._rebuild()
@@ -240,6 +248,9 @@ class ControlPlane:
             problem = f"internal error while translating the change ({type(exc).__name__}: {exc})"
             return ChangeResult(False, [*notes, Diagnostic("error", problem)])
         self.store.commit(merged)  # only a change that translated is kept
+        if manifest != saved.parsed.manifest:  # after the commit: readers of the manifest (the
+            self.manifest_version += 1  # launcher) run on the event loop while this runs in a
+            # worker thread, and must never see the new version with the old documents
         return ChangeResult(
             True, notes + self._notes_about(incoming), changes, sorted(changed), changed
         )
@@ -289,12 +300,22 @@ class ControlPlane:
         """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is
         known again from its node metadata, and gets a fresh snapshot)."""
         connected = set(self.connected())
-        for node_id in [n for n in self.proxies if n not in connected]:
-            del self.proxies[node_id]
-            self.snapshots.pop(node_id, None)
-            self.generated.pop(node_id, None)
-            self.translation_notes.pop(node_id, None)
-        return sorted(self.proxies)
+        for node_id in [n for n in list(self.proxies) if n not in connected]:
+            self.forget(node_id)
+        return sorted(list(self.proxies))
+
+    def forget(self, node_id: str) -> None:
+        """A proxy whose last xDS stream closed: keep nothing of it (memory stays bounded by
+        the proxies connected, whatever node ids clients invent)."""
+        for table in (
+            self.proxies,
+            self.snapshots,
+            self.generated,
+            self.translation_notes,
+            self.generation_errors,
+            self._made_from,
+        ):
+            table.pop(node_id, None)
 
     def authority(self) -> CertificateAuthority:
         """The CA in force now (it changes when a plug-in CA Secret is applied)."""

@@ -48,7 +48,7 @@ async def serve(
     ca.start(cp.push.mesh.trust_domain, datetime.datetime.now(datetime.UTC))
     admin_token = ensure_admin_token(state_dir)
     metrics = CollectorRegistry()
-    xds = XdsServer(cp.snapshot_for_node, registry=metrics)
+    xds = XdsServer(cp.snapshot_for_node, registry=metrics, forget=cp.forget)
     cp.connected = xds.connected
     signer = CaService(cp.authority, cp.tokens)
     secure = None

@@ -350,10 +350,11 @@ class Mesh:
 
     # ---- readiness and status -------------------------------------------------------------------
     async def ready_instances(self) -> list[dict[str, Any]]:
-        results = await asyncio.gather(*(a.is_ready() for a in self.agents.values()))
-        self.ready_pods = {k for k, ok in zip(self.agents, results, strict=True) if ok}
+        agents = dict(self.agents)  # pods may come and go while we wait
+        results = await asyncio.gather(*(a.is_ready() for a in agents.values()))
+        self.ready_pods = {k for k, ok in zip(agents, results, strict=True) if ok}
         rows = []
-        for agent, ready in zip(self.agents.values(), results, strict=True):
+        for agent, ready in zip(agents.values(), results, strict=True):
             proxy = agent.spec.proxy
             if proxy.type is ProxyType.SIDECAR and ready:
                 rows.append(

@@ -230,7 +230,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         replicas=replicas,
         service_account=str(spec.get("serviceAccount", "default")),
         command=tuple(str(c) for c in command or ()),
-        env=tuple((str(k), str(v)) for k, v in env.items()),
+        env=tuple(sorted((str(k), str(v)) for k, v in env.items())),  # stored order may differ
         ports=tuple(ports),
         workdir=os.path.normpath(
             os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "."))

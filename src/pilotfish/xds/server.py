@@ -4,6 +4,9 @@ Owns: `XdsServer` — per-node snapshots, open streams, pushes on `set_snapshot`
 status, `wait_acked` convergence reports, NACK logging, Prometheus metrics. All protocol
 decisions are in `xds.stream` / `xds.delta_stream`; this module only does I/O and bookkeeping.
 
+Limits on what one client may cost (streams, queued responses, slow readers, message size) are
+`xds.limits`.
+
 Threading: every method except `__init__` must be called from the event loop running the server.
 Responses are written as pre-assembled bytes (the gRPC response serializer is the identity), so a
 resource shared by many proxies is serialised once. Errors: `XdsServerError` for misuse (start
@@ -24,8 +27,10 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
 
+from pilotfish.xds.limits import DEFAULT_LIMITS, MAX_REQUEST_BYTES, Refusals, StreamLimits
 from pilotfish.xds.messages import (
     Ack,
     ConvergenceReport,
@@ -38,6 +43,7 @@ from pilotfish.xds.resources import Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 
 log = logging.getLogger(__name__)
+SLOT_HOLD = 0.5  # seconds a write may hold one of the shared write slots
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 SnapshotGenerator = Callable[[str, dict[str, Any]], Snapshot | None]
@@ -48,7 +54,8 @@ GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
     # when thousands of proxies connect at once (measured: bench/xds_push.py).
     ("grpc.server.max_pending_requests", 20_000),
     ("grpc.server.max_pending_requests_hard_limit", 40_000),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    # bigger than `MAX_REQUEST_BYTES` so that `_checked` sees, counts and refuses what is over it
+    ("grpc.max_receive_message_length", 4 * MAX_REQUEST_BYTES),
     ("grpc.max_send_message_length", 256 * 1024 * 1024),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
@@ -57,6 +64,10 @@ GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
 
 class XdsServerError(RuntimeError):
     """The server was used wrongly (e.g. started twice)."""
+
+
+class RefusedRequest(ValueError):
+    """A request over a limit or not a discovery request (the stream ends)."""
 
 
 @dataclass(eq=False)
@@ -69,6 +80,7 @@ class _Connection:
     """(response bytes, its type's short name, when it was queued)."""
     node_id: str = ""
     version: str = ""
+    closing: bool = False  # over a limit: the writer stops at the next message
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -79,9 +91,16 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         generate: SnapshotGenerator,
         registry: CollectorRegistry | None = None,
         max_inflight_writes: int = 64,
+        limits: StreamLimits = DEFAULT_LIMITS,
+        forget: Callable[[str], None] = lambda node_id: None,
     ) -> None:
         self._generate = generate
+        self._forget = forget  # told when a node's last stream closes
+        self.limits = limits
         self.metrics = XdsMetrics(registry if registry is not None else CollectorRegistry())
+        self.refusals = Refusals(self.metrics.registry)
+        self._open = 0  # ADS streams open, registered or not
+        self._idle: dict[str, None] = {}  # disconnected nodes whose snapshot is kept, oldest first
         self._snapshots: dict[str, Snapshot] = {}
         self._connections: dict[str, list[_Connection]] = {}
         self._set_at: dict[str, float] = {}  # node → monotonic time of its first unconverged change
@@ -109,12 +128,12 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         handlers = {
             "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
                 self.StreamAggregatedResources,
-                request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+                request_deserializer=self._checked(discovery_pb2.DiscoveryRequest.FromString),
                 response_serializer=bytes,
             ),
             "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
                 self.DeltaAggregatedResources,
-                request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+                request_deserializer=self._checked(discovery_pb2.DeltaDiscoveryRequest.FromString),
                 response_serializer=bytes,
             ),
         }
@@ -126,6 +145,24 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self._server.add_secure_port(*secure)
         await self._server.start()
         return port
+
+    def _checked(self, parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        """A request deserializer that refuses (metric + log) oversized and malformed messages;
+        gRPC then ends the stream."""
+
+        def deserialize(data: bytes) -> Any:
+            if len(data) > MAX_REQUEST_BYTES:
+                self.refusals.refuse(
+                    "size", f"refusing a request of {len(data)} bytes (limit {MAX_REQUEST_BYTES})"
+                )
+                raise RefusedRequest("request too large")
+            try:
+                return parse(data)
+            except DecodeError:
+                self.refusals.refuse("malformed", "refusing a request: not a discovery request")
+                raise RefusedRequest("not a discovery request") from None
+
+        return deserialize
 
     async def stop(self, grace: float) -> None:
         """Stop accepting streams; close open ones after `grace` seconds."""
@@ -241,22 +278,40 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         requests: AsyncIterator[Any],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
+        if self._open >= self.limits.max_streams:
+            self.refusals.refuse(
+                "streams",
+                f"refusing a stream from {context.peer()}: {self._open} streams open "
+                f"(limit {self.limits.max_streams})",
+            )
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many xDS streams")
+            return
+        self._open += 1
         reader = asyncio.create_task(self._read(connection, requests))
         slots = self._write_slots
         assert slots is not None
         metrics = self.metrics
         try:
-            while (item := await connection.outbox.get()) is not None:
+            while (item := await connection.outbox.get()) is not None and not connection.closing:
                 payload, kind, queued = item
-                async with slots:
+                write = asyncio.ensure_future(context.write(payload))
+                async with slots:  # a client slow to read gives its slot back after a moment
                     metrics.queue_time.observe(time.monotonic() - queued)
-                    await context.write(payload)
+                    await asyncio.wait({write}, timeout=SLOT_HOLD)
+                await asyncio.wait_for(write, self.limits.write_timeout)
                 metrics.push_time.labels(kind).observe(time.monotonic() - queued)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            self.refusals.refuse(
+                "slow",
+                f"closing the stream of {connection.node_id!r}: a write waited more than "
+                f"{self.limits.write_timeout:.0f} s for the client to read",
+            )
         except Exception as error:  # the proxy went away mid-write
             log.info("xds stream of %r closed while writing: %s", connection.node_id, error)
         finally:
+            self._open -= 1
             reader.cancel()
             self._unregister(connection)
 
@@ -269,6 +324,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             raise
         except grpc.aio.AioRpcError as error:
             log.info("xds stream of %r ended: %s", connection.node_id or "?", error.code())
+        except RefusedRequest:  # counted and logged when it was refused
+            pass
         except Exception:  # a broken stream (or generate()) must not take the server down
             log.warning("xds stream of %r failed", connection.node_id or "?", exc_info=True)
         finally:
@@ -277,7 +334,15 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     def _on_request(self, connection: _Connection, request: Any) -> bool:
         if not connection.node_id:
             if not request.HasField("node") or not request.node.id:
-                log.warning("xds stream closed: first request has no node id")
+                self.refusals.refuse("no_node", "closing a stream: first request has no node id")
+                return False
+            streams = len(self._connections.get(request.node.id, ()))
+            if streams >= self.limits.max_streams_per_node:
+                self.refusals.refuse(
+                    "node_streams",
+                    f"closing a stream of {request.node.id!r}: it has {streams} open "
+                    f"(limit {self.limits.max_streams_per_node})",
+                )
                 return False
             self._register(connection, request.node)
         snapshot = self._snapshots.get(connection.node_id)
@@ -289,6 +354,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         node_id = node.id
         connection.node_id = node_id
         self._connections.setdefault(node_id, []).append(connection)
+        self._idle.pop(node_id, None)
         metadata = json_format.MessageToDict(node.metadata)
         connection.version = str(metadata.get("ISTIO_VERSION") or "unknown")
         self.metrics.connections.labels(connection.version).inc()
@@ -309,10 +375,25 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if not connections:
             del self._connections[connection.node_id]  # the snapshot stays for a reconnect
             self._set_at.pop(connection.node_id, None)
+            self._idle[connection.node_id] = None
+            while len(self._idle) > self.limits.max_idle_snapshots:
+                oldest = next(iter(self._idle))
+                del self._idle[oldest]
+                self._snapshots.pop(oldest, None)
+            self._forget(connection.node_id)
         self._notify(connection.node_id)
 
     def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
         now = time.monotonic()
+        if connection.outbox.qsize() + len(output.responses) > self.limits.max_queued:
+            self.refusals.refuse(
+                "queue",
+                f"closing the stream of {connection.node_id!r}: more than "
+                f"{self.limits.max_queued} responses wait for it to read",
+            )
+            connection.closing = True
+            connection.outbox.put_nowait(None)
+            return
         for response in output.responses:
             payload = response.to_bytes()
             kind = short_name(response.type_url)
