@@ -275,6 +275,20 @@ class Soak:
                 pass
             time.sleep(0.1)
 
+    def wait_reconnected(self, timeout: float = 30) -> None:
+        """Until every proxy has an xDS stream to the (restarted) control plane."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                info = self.mesh.info
+                _, body = call(info["api"], "GET", "/debug/syncz", timeout=5)
+                if len(body["proxies"]) >= sum(1 for p in info["proxies"].values() if p["sidecar"]):
+                    return
+            except (ApiError, OSError, KeyError, ValueError, TypeError):
+                pass
+            time.sleep(0.2)
+        self.notes.append(f"not every proxy reconnected within {timeout} s")
+
     # ---- one fault of each class ---------------------------------------------------------------
     def fault(self, kind: str, load: Load) -> None:
         if kind == "churn":
@@ -293,7 +307,8 @@ class Soak:
             old = self.mesh.info["control_plane_pid"]
             self.kill(old)
             self.wait_restarted("control_plane_pid", old)
-            time.sleep(3)
+            self.wait_reconnected()
+            time.sleep(2)
             self.next_rule()  # a change right after the restart
             time.sleep(3)
         elif kind in ("envoy-kill", "app-kill"):

@@ -51,3 +51,10 @@ def test_standard_ports_on_the_instance_address() -> None:
         for lst in data["static_resources"]["listeners"]
     }
     assert ports == {"stats_prometheus": 15090, "health_ready": 15021}
+
+
+def test_envoy_reconnects_to_a_restarted_control_plane_within_a_second() -> None:
+    data = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
+    (service,) = data["dynamic_resources"]["ads_config"]["grpc_services"]
+    back_off = service["envoy_grpc"]["retry_policy"]["retry_back_off"]
+    assert back_off == {"base_interval": "0.100s", "max_interval": "1s"}
