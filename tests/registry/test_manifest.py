@@ -67,3 +67,11 @@ def test_errors_name_the_field_and_line() -> None:
 def test_service_without_ports_is_an_error() -> None:
     _, problems = _parse("apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {}\n")
     assert [p.path for p in problems] == ["spec.ports"]
+
+
+def test_env_order_does_not_make_a_different_workload() -> None:
+    # The control plane's store writes env back in its own order; a workload that compared
+    # unequal after a control-plane restart had all its pods restarted (issue 15's soak).
+    one, _ = _parse(GOOD.replace("env: {STAR_COLOR: black}", "env: {B: '1', A: '2'}"))
+    two, _ = _parse(GOOD.replace("env: {STAR_COLOR: black}", "env: {A: '2', B: '1'}"))
+    assert one.workloads == two.workloads
