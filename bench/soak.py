@@ -17,7 +17,8 @@ while it is being applied). Fault classes, in rotation:
   point, so failures are expected there).
 
 Prints per class: requests, failed (not 200), degraded (200 without the expected content),
-worst latency. `run_soak` is also what the short variant in tests/e2e/test_churn.py calls.
+worst latency; a request counts in the class during which it started, or failed if it did.
+`run_soak` is also what the short variant in tests/e2e/test_churn.py calls.
 """
 
 from __future__ import annotations
@@ -368,9 +369,10 @@ def summarize(
 ) -> dict[str, dict[str, Any]]:
     table: dict[str, dict[str, Any]] = {}
     for outcome in outcomes:
-        kind = next(
-            (k for k, a, b in phases if a <= outcome.started < b), phases[-1][0] if phases else "?"
-        )
+        # a request counts where it started; one that failed, where it failed (a kill at the
+        # start of a phase cuts requests that started in the one before)
+        at = outcome.started + (outcome.latency if outcome.problem else 0.0)
+        kind = next((k for k, a, b in phases if a <= at < b), phases[-1][0] if phases else "?")
         row = table.setdefault(
             kind, {"requests": 0, "failed": 0, "degraded": 0, "worst_ms": 0.0, "problems": {}}
         )

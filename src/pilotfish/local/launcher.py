@@ -50,6 +50,7 @@ GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
 GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
 TOKEN_FILE = "istio-token"
 MIN_EDS_WAIT = 2.0  # seconds a leaving pod waits at most for EDS, even with no drain
+FAILURE_THRESHOLD = 3  # Kubernetes' readinessProbe default
 
 
 class MeshError(Exception):
@@ -87,6 +88,7 @@ class Mesh:
     manifest: Manifest | None = None  # the last one reconciled
     collectors: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
     terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
+    probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
 
     @property
     def api(self) -> str:
@@ -315,6 +317,7 @@ class Mesh:
         first, then its sidecar drains for `terminationDrainDuration`, then it stops."""
         agent = self.agents.pop(name)
         self.specs.pop(name, None)
+        self.probe_failures.pop(name, None)
         self.terminating[name] = asyncio.create_task(self._drain_and_stop(name, agent))
 
     async def _drain_and_stop(self, name: str, agent: Agent, in_eds: bool = True) -> None:
@@ -351,7 +354,8 @@ class Mesh:
     # ---- readiness and status -------------------------------------------------------------------
     async def ready_instances(self) -> list[dict[str, Any]]:
         agents = dict(self.agents)  # pods may come and go while we wait
-        results = await asyncio.gather(*(a.is_ready() for a in agents.values()))
+        checks = await asyncio.gather(*(a.is_ready() for a in agents.values()))
+        results = [self._probe(name, ok) for name, ok in zip(agents, checks, strict=True)]
         self.ready_pods = {k for k, ok in zip(agents, results, strict=True) if ok}
         rows = []
         for agent, ready in zip(agents.values(), results, strict=True):
@@ -370,6 +374,17 @@ class Mesh:
                     }
                 )
         return rows
+
+    def _probe(self, name: str, ok: bool) -> bool:
+        """Kubernetes' readiness semantics: ready after one passing check, unready only after
+        `FAILURE_THRESHOLD` failing ones in a row (a slow check on a busy machine must not
+        take a pod out of every load balancer)."""
+        if ok:
+            self.probe_failures[name] = 0
+            return True
+        failures = self.probe_failures.get(name, FAILURE_THRESHOLD) + 1
+        self.probe_failures[name] = failures
+        return failures < FAILURE_THRESHOLD and name in self.ready_pods
 
     async def report_instances(self, force: bool = False) -> None:
         rows = await self.ready_instances()
