@@ -38,6 +38,7 @@ from pilotfish.config.analyzers.routes import unused_rules
 from pilotfish.config.analyzers.security import mtls_conflicts
 from pilotfish.config.analyzers.selectors import authorization_policies, workload_selectors
 from pilotfish.config.analyzers.vs_gateways import vs_gateways
+from pilotfish.config.analyzers.vs_mesh_hosts import mesh_host_conflicts
 from pilotfish.config.load import LoadResult
 from pilotfish.config.models.networking import (
     DestinationRuleSpec,
@@ -113,7 +114,7 @@ def analyze(
         messages += _virtual_service(vs, inventory, subsets)
         messages += vs_gateways(vs, gateways, kube)
         messages += unused_rules(vs)
-    messages += _mesh_host_conflicts(by_kind["VirtualService"])
+    messages += mesh_host_conflicts(by_kind["VirtualService"])
     messages += conflicting_gateways(by_kind["Gateway"], kube)
     for gw in by_kind["Gateway"]:
         messages += gateway_ports(gw, kube) + gateway_secrets(gw, kube)
@@ -180,26 +181,4 @@ def _virtual_service(
                     f'"{dest.host}+{dest.subset}"'
                 )
                 out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-    return out
-
-
-def _mesh_host_conflicts(services: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
-    owners: dict[str, list[ConfigObject[Any]]] = defaultdict(list)
-    for vs in services:
-        spec = vs.spec
-        if isinstance(spec, VirtualServiceSpec) and (not spec.gateways or "mesh" in spec.gateways):
-            for host in spec.hosts:
-                owners[fqdn(host, vs.meta.namespace)].append(vs)
-    out: list[AnalysisMessage] = []
-    for host, group in sorted(owners.items()):
-        if len(group) < 2:
-            continue
-        names = ",".join(f"{v.meta.namespace}/{v.meta.name}" for v in group)
-        text = (
-            f"The VirtualServices {names} associated with mesh gateway define the same host "
-            f'"{host}" which can lead to undefined behavior. This can be fixed by merging the '
-            "conflicting VirtualServices into a single resource."
-        )
-        for vs in group:
-            out.append(AnalysisMessage("Error", "IST0109", *_ident(vs)[:2], text, vs.meta.source))
     return out

@@ -118,13 +118,21 @@ def _has_certificate(secret: KubeObject) -> bool:
 
 
 def _parses(pem: bytes) -> bool:
+    """A PEM certificate valid now (Istio's xds.ValidateCertificate: expired or not yet valid
+    certificates are refused)."""
+    import warnings
+    from datetime import UTC, datetime
+
     from cryptography import x509
 
     try:
-        x509.load_pem_x509_certificate(pem)
+        with warnings.catch_warnings():  # e.g. a non-positive serial, which Go accepts
+            warnings.simplefilter("ignore")
+            cert = x509.load_pem_x509_certificate(pem)
     except ValueError:
         return False
-    return True
+    now = datetime.now(UTC)
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
 def gateway_secrets(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
