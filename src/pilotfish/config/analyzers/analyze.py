@@ -154,11 +154,13 @@ def _virtual_service(
     mirrors += [m.destination for h in spec.http for m in getattr(h, "mirrors", ())]
     for what, dests in (("host", routes), ("mirror host", mirrors)):
         for dest in dests:
-            if dest is None or not dest.host:
+            if dest is None or not dest.host:  # Istio looks the empty host up, finding nothing
+                text = f'Referenced {what} not found: ""'
+                out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
                 continue
             host = fqdn(dest.host, namespace)
             known = inventory.services_for_host(host)
-            if not inventory.knows_host(host):
+            if not inventory.knows_host(host, namespace, tuple(spec.export_to)):
                 text = f'Referenced {what} not found: "{dest.host}"'
                 out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
             elif len(known) == 1 and dest.port is None and len(known[0].ports) > 1:

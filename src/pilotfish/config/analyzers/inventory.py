@@ -27,6 +27,11 @@ class KnownService:
     namespace: str
     selector: Labels = ()
     ports: tuple[tuple[int, int], ...] = ()  # (port, targetPort)
+    export_to: tuple[str, ...] = ()  # namespaces that see it ("." resolved); () or "*": all
+
+    def visible_to(self, scope: str) -> bool:
+        """Istio's exportTo scopes: `scope` is a namespace, or "*" (every namespace)."""
+        return not self.export_to or "*" in self.export_to or scope in self.export_to
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,29 @@ class Inventory:
     def hosts(self) -> set[str]:
         return {s.host for s in self.services}
 
-    def knows_host(self, host: str) -> bool:
+    def knows_host(
+        self, host: str, namespace: str | None = None, export_to: tuple[str, ...] = ()
+    ) -> bool:
         """Istio's destination lookup (analyzers/util GetDestinationHost): a service of that exact
-        name, or a wildcard service host covering it, compared as Istio names (case-sensitive)."""
-        return any(host_matches(s.host, host, "name") for s in self.services)
+        name, or a wildcard service host covering it, compared as Istio names (case-sensitive).
+        From config in `namespace` exported to `export_to`, only what is exported there counts:
+        an exact host seen by every namespace or by each of the config's audiences (its own
+        namespace by default), a wildcard host seen by every namespace or by `namespace`."""
+        if namespace is None:
+            return any(host_matches(s.host, host, "name") for s in self.services)
+        scopes = [namespace if e == "." else e for e in export_to] or [namespace]
+        for service in self.services:
+            if service.host == host and (
+                service.visible_to("*") or any(service.visible_to(s) for s in scopes)
+            ):
+                return True
+            if (
+                service.host.startswith("*")
+                and (service.visible_to("*") or service.visible_to(namespace))
+                and host_matches(service.host, host, "name")
+            ):
+                return True
+        return False
 
     def selected(self, selector: dict[str, str], namespace: str | None) -> list[KnownWorkload]:
         """Workloads whose labels match `selector`, in `namespace` (None: anywhere)."""
@@ -118,6 +142,15 @@ def _service_ports(ports: Any, port_key: str, target_key: str) -> tuple[tuple[in
     return tuple(out)
 
 
+EXPORT_TO = "networking.istio.io/exportTo"
+
+
+def _export_to(values: list[str], namespace: str) -> tuple[str, ...]:
+    """exportTo values with "." as the namespace itself; () when exported everywhere."""
+    scopes = tuple(namespace if v.strip() == "." else v.strip() for v in values if v.strip())
+    return () if "*" in scopes else scopes
+
+
 def inventory_from_inputs(result: LoadResult) -> Inventory:
     """Services and workloads declared by the inputs themselves."""
     inventory = Inventory()
@@ -129,12 +162,15 @@ def inventory_from_inputs(result: LoadResult) -> Inventory:
         spec = doc.data.get("spec")
         spec = spec if isinstance(spec, dict) else {}
         if doc.api_version == "v1" and doc.kind == "Service":
+            annotations = meta.get("annotations")
+            export = annotations.get(EXPORT_TO) if isinstance(annotations, dict) else None
             inventory.services.append(
                 KnownService(
                     f"{name}.{namespace}.{DOMAIN}",
                     namespace,
                     _pairs(spec.get("selector")),
                     _service_ports(spec.get("ports"), "port", "targetPort"),
+                    _export_to(str(export).split(",") if export else [], namespace),
                 )
             )
         elif doc.api_version == MANIFEST_API and doc.kind == "Workload":
@@ -147,9 +183,10 @@ def inventory_from_inputs(result: LoadResult) -> Inventory:
                 for p in getattr(obj.spec, "ports", ())
                 if p.number is not None
             )
+            export = _export_to(list(getattr(obj.spec, "export_to", ())), namespace)
             for host in getattr(obj.spec, "hosts", ()):
                 inventory.services.append(
-                    KnownService(fqdn(host, namespace), namespace, ports=ports)
+                    KnownService(fqdn(host, namespace), namespace, ports=ports, export_to=export)
                 )
         elif obj.meta.kind == "WorkloadEntry":
             labels = _pairs(getattr(obj.spec, "labels", {}))
