@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import (
+    ROOT,
+    LocalMesh,
+    account_yaml,
+    running_mesh,
+    service_yaml,
+    workload_yaml,
+)
 
 SECRET = "ADMIN-SECRET-7f3a"
 GUARDED_APP = f"""
@@ -71,118 +78,41 @@ def authz_manifest(folder: Path) -> Path:
     (folder / "lenient_app.py").write_text(LENIENT_APP)
     (folder / "jwks_app.py").write_text(JWKS_APP)
     samples = ROOT / "samples"
+    python = sys.executable
+    sleep = [python, f"{samples}/sleep/sleep.py"]
+    own = {"guarded": {"role": "guarded"}, "lenient": {"role": "guarded"}, "jwks": {}}
     (folder / "mesh.yaml").write_text(
-        f"""
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: httpbin}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: sleep}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, labels: {{app: httpbin}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: httpbin}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: httpbin, labels: {{app: httpbin, version: v1}}}}
-spec:
-  serviceAccount: httpbin
-  command: ["{sys.executable}", "{samples}/httpbin/httpbin.py"]
-  ports: [8080]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: sleep, labels: {{app: sleep}}}}
-spec:
-  ports: [{{name: http, port: 80}}]
-  selector: {{app: sleep}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: sleep, labels: {{app: sleep}}}}
-spec:
-  serviceAccount: sleep
-  command: ["{sys.executable}", "{samples}/sleep/sleep.py"]
-  ports: [80]
----
-apiVersion: v1
-kind: Namespace
-metadata: {{name: other}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: sleep, namespace: other}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: sleep-other, namespace: other, labels: {{app: sleep}}}}
-spec:
-  serviceAccount: sleep
-  command: ["{sys.executable}", "{samples}/sleep/sleep.py"]
-  ports: [80]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: tcp-echo, labels: {{app: tcp-echo}}}}
-spec:
-  ports: [{{name: tcp, port: 9000}}]
-  selector: {{app: tcp-echo}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: tcp-echo, labels: {{app: tcp-echo}}}}
-spec:
-  command: ["{sys.executable}", "{samples}/tcp-echo/tcp_echo.py", "one"]
-  ports: [9000]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: guarded, labels: {{app: guarded}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: guarded}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: guarded, labels: {{app: guarded, role: guarded}}}}
-spec:
-  command: ["{sys.executable}", "{folder}/guarded_app.py"]
-  ports: [8080]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: lenient, labels: {{app: lenient}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: lenient}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: lenient, labels: {{app: lenient, role: guarded}}}}
-spec:
-  command: ["{sys.executable}", "{folder}/lenient_app.py"]
-  ports: [8080]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: jwks, labels: {{app: jwks}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: jwks}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: jwks, labels: {{app: jwks}}}}
-spec:
-  command: ["{sys.executable}", "{folder}/jwks_app.py"]
-  ports: [8080]
-"""
+        account_yaml("httpbin")
+        + account_yaml("sleep")
+        + service_yaml("httpbin", 8000, 8080)
+        + workload_yaml(
+            "httpbin",
+            [python, f"{samples}/httpbin/httpbin.py"],
+            [8080],
+            labels={"app": "httpbin", "version": "v1"},
+            service_account="httpbin",
+        )
+        + service_yaml("sleep", 80)
+        + workload_yaml("sleep", sleep, [80], service_account="sleep")
+        + "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\n"
+        + account_yaml("sleep", namespace="other")
+        + workload_yaml(
+            "sleep-other",
+            sleep,
+            [80],
+            labels={"app": "sleep"},
+            service_account="sleep",
+            namespace="other",
+        )
+        + service_yaml("tcp-echo", 9000, port_name="tcp")
+        + workload_yaml("tcp-echo", [python, f"{samples}/tcp-echo/tcp_echo.py", "one"], [9000])
+        + "".join(
+            service_yaml(name, 8000, 8080)
+            + workload_yaml(
+                name, [python, f"{folder}/{name}_app.py"], [8080], labels={"app": name, **more}
+            )
+            for name, more in own.items()
+        )
     )
     return folder
 

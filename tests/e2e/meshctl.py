@@ -191,3 +191,55 @@ def running_mesh(factory: Any, directory: str | None, delta: bool = False) -> It
         yield mesh
     finally:
         mesh.down()
+
+
+def _flow(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in labels.items()) + "}"
+
+
+def _metadata(name: str, labels: dict[str, str], namespace: str | None) -> str:
+    where = f", namespace: {namespace}" if namespace else ""
+    return f"metadata: {{name: {name}{where}, labels: {_flow(labels)}}}"
+
+
+def account_yaml(name: str, *, namespace: str | None = None) -> str:
+    """A manifest `v1 ServiceAccount` (YAML ending with ---)."""
+    where = f", namespace: {namespace}" if namespace else ""
+    return f"apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}{where}}}\n---\n"
+
+
+def service_yaml(
+    name: str,
+    port: int,
+    target_port: int | None = None,
+    *,
+    port_name: str = "http",
+    namespace: str | None = None,
+) -> str:
+    """A manifest `v1 Service` selecting `app: <name>`, one port (YAML ending with ---)."""
+    target = f", targetPort: {target_port}" if target_port is not None else ""
+    return (
+        f"apiVersion: v1\nkind: Service\n{_metadata(name, {'app': name}, namespace)}\n"
+        f"spec:\n  ports: [{{name: {port_name}, port: {port}{target}}}]\n"
+        f"  selector: {{app: {name}}}\n---\n"
+    )
+
+
+def workload_yaml(
+    name: str,
+    command: list[str],
+    ports: list[int],
+    *,
+    labels: dict[str, str] | None = None,
+    service_account: str | None = None,
+    namespace: str | None = None,
+) -> str:
+    """A manifest `Workload` running `command` (labels default to `app: <name>`; YAML ending
+    with ---)."""
+    account = f"  serviceAccount: {service_account}\n" if service_account else ""
+    listed = f"  ports: {json.dumps(ports)}\n" if ports else ""
+    return (
+        "apiVersion: pilotfish.io/v1alpha1\nkind: Workload\n"
+        f"{_metadata(name, labels or {'app': name}, namespace)}\n"
+        f"spec:\n{account}  command: {json.dumps([str(c) for c in command])}\n{listed}---\n"
+    )

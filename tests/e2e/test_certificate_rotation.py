@@ -21,48 +21,41 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh, service_yaml, workload_yaml
 from tests.e2e.mtlskit import http_via_sidecar
 
 from pilotfish.ca import certs
 
-MESH = f"""apiVersion: v1
+MESH = """apiVersion: v1
 kind: ConfigMap
-metadata: {{name: istio, namespace: istio-system}}
+metadata: {name: istio, namespace: istio-system}
 data:
   mesh: |
     defaultConfig:
-      proxyMetadata: {{SECRET_TTL: 20s}}
+      proxyMetadata: {SECRET_TTL: 20s}
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
-metadata: {{name: httpbin}}
+metadata: {name: httpbin}
 spec:
   host: httpbin
-  trafficPolicy: {{connectionPool: {{http: {{maxRequestsPerConnection: 1}}}}}}
+  trafficPolicy: {connectionPool: {http: {maxRequestsPerConnection: 1}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {{name: httpbin, labels: {{app: httpbin}}}}
-spec:
-  ports: [{{name: http, port: 8000, targetPort: 8080}}]
-  selector: {{app: httpbin}}
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: httpbin, labels: {{app: httpbin}}}}
-spec:
-  serviceAccount: httpbin
-  command: ["python", "{ROOT / "samples" / "httpbin" / "httpbin.py"}"]
-  ports: [8080]
----
-apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {{name: sleep, labels: {{app: sleep}}}}
-spec:
-  serviceAccount: sleep
-  command: ["python", "{ROOT / "samples" / "sleep" / "sleep.py"}"]
-"""
+""" + (
+    service_yaml("httpbin", 8000, 8080)
+    + workload_yaml(
+        "httpbin",
+        ["python", str(ROOT / "samples" / "httpbin" / "httpbin.py")],
+        [8080],
+        service_account="httpbin",
+    )
+    + workload_yaml(
+        "sleep",
+        ["python", str(ROOT / "samples" / "sleep" / "sleep.py")],
+        [],
+        service_account="sleep",
+    )
+)
 PODS = ("httpbin-0", "sleep-0")
 
 

@@ -118,15 +118,20 @@ def port_problem(number: int | None, what: str = "port number") -> str | None:
     return None
 
 
-def cidr_problem(value: str) -> str | None:
+def is_ip_or_cidr(value: str) -> bool:
+    """An IP address, or a CIDR range (host bits may be set, as Istio accepts)."""
     try:
         if "/" in value:
             ipaddress.ip_network(value, strict=False)
         else:
             ipaddress.ip_address(value)
     except ValueError:
-        return f'"{value}" is not a valid IP address or CIDR'
-    return None
+        return False
+    return True
+
+
+def cidr_problem(value: str) -> str | None:
+    return None if is_ip_or_cidr(value) else f'"{value}" is not a valid IP address or CIDR'
 
 
 def labels_problem(labels: dict[str, str]) -> tuple[str, str] | None:

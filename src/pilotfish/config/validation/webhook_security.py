@@ -6,9 +6,9 @@ IP blocks, ports, path templates, condition keys and their values, CUSTOM restri
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
+from pilotfish.config.formats import is_ip_or_cidr
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
 
@@ -71,14 +71,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def _ip_problem(value: str) -> str | None:
-    try:
-        if "/" in value:
-            ipaddress.ip_network(value, strict=False)
-        else:
-            ipaddress.ip_address(value)
-    except ValueError:
-        return f"bad IP address or CIDR range ({value})"
-    return None
+    return None if is_ip_or_cidr(value) else f"bad IP address or CIDR range ({value})"
 
 
 def _port_problem(value: str) -> str | None:
