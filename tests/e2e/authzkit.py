@@ -117,6 +117,17 @@ def authz_manifest(folder: Path) -> Path:
     return folder
 
 
+def policy(name: str, action: str | None, rules: str, app: str = "httpbin") -> str:
+    """An AuthorizationPolicy in `default` selecting `app`; `rules` is the YAML list under
+    `rules:` (items at column 2)."""
+    verb = f"  action: {action}\n" if action else ""
+    return (
+        "\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+        f"metadata: {{name: {name}, namespace: default}}\nspec:\n"
+        f"  selector: {{matchLabels: {{app: {app}}}}}\n{verb}  rules:\n{rules}"
+    )
+
+
 @contextlib.contextmanager
 def authz_mesh(factory: Any) -> Iterator[LocalMesh]:
     with running_mesh(factory, str(authz_manifest(factory.mktemp("authz-mesh")))) as mesh:

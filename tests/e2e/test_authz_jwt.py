@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.authzkit import authz_mesh, inbound, raw_http
+from tests.e2e.authzkit import authz_mesh, inbound, policy, raw_http
 from tests.e2e.httpkit import apply_yaml, delete_yaml
 from tests.e2e.meshctl import ROOT, LocalMesh
 
@@ -56,31 +56,17 @@ spec:
     audiences: [httpbin]
     jwksUri: http://jwks.default.svc.cluster.local:8000/jwks.json
 """
-REQUIRE_PRINCIPAL = f"""
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {{name: require-jwt, namespace: default}}
-spec:
-  selector: {{matchLabels: {{app: httpbin}}}}
-  action: ALLOW
-  rules:
+REQUIRE_PRINCIPAL = policy("require-jwt", "ALLOW", f"""\
   - from:
     - source: {{requestPrincipals: ["{ISSUER}/{ISSUER}"]}}
-"""
-REQUIRE_GROUP = """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: require-jwt, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: ALLOW
-  rules:
+""")  # fmt: skip
+REQUIRE_GROUP = policy("require-jwt", "ALLOW", """\
   - from:
     - source: {requestPrincipals: ["*"]}
     when:
     - key: request.auth.claims[groups]
       values: [group1]
-"""
+""")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

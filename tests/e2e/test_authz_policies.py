@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.authzkit import authz_mesh, inbound, raw_http
+from tests.e2e.authzkit import authz_mesh, inbound, policy, raw_http
 from tests.e2e.httpkit import SidecarClient, apply_yaml, delete_yaml
 from tests.e2e.meshctl import LocalMesh
 
@@ -67,19 +67,12 @@ spec: {}
     status, body = httpbin(mesh, "/get")
     assert (status, body) == (403, DENIED)
     assert via_sleep(mesh, "/headers") == 403
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: httpbin-viewer, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: ALLOW
-  rules:
+    apply(mesh, tmp_path, policies, policy("httpbin-viewer", "ALLOW", """\
   - to:
     - operation:
         methods: [GET]
         paths: [/get, "/status/*", "/anything/{*}/info"]
-""")  # fmt: skip
+"""))  # fmt: skip
     assert httpbin(mesh, "/get")[0] == 200
     assert httpbin(mesh, "/status/201")[0] == 201
     assert httpbin(mesh, "/anything/x/info")[0] == 200
@@ -96,66 +89,39 @@ spec:
 def test_explicit_deny(mesh: LocalMesh, tmp_path: Path, policies: list[str]) -> None:
     """Istio's "Explicit Deny" task: deny GET with `x-token: admin`, then deny every path but
     /ip, then an ALLOW next to the DENY."""
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-method-get, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: DENY
-  rules:
+    apply(mesh, tmp_path, policies, policy("deny-method-get", "DENY", """\
   - to:
     - operation: {methods: [GET]}
     when:
     - key: request.headers[x-token]
       values: [admin]
-""")  # fmt: skip
+"""))  # fmt: skip
     assert httpbin(mesh, "/get", headers=(("x-token", "admin"),)) == (403, DENIED)
     assert httpbin(mesh, "/get", headers=(("x-token", "guest"),))[0] == 200
     assert httpbin(mesh, "/post", method="POST", headers=(("x-token", "admin"),))[0] == 200
     # a second header with the same name does not hide the first
     repeated = (("x-token", "guest"), ("x-token", "admin"))
     assert httpbin(mesh, "/get", headers=repeated)[0] == 403
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-path-not-ip, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: DENY
-  rules:
+    apply(mesh, tmp_path, policies, policy("deny-path-not-ip", "DENY", """\
   - to:
     - operation: {notPaths: [/ip]}
-""")  # fmt: skip
+"""))  # fmt: skip
     assert httpbin(mesh, "/ip")[0] == 200
     assert httpbin(mesh, "/get") == (403, DENIED)
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-path-ip, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: ALLOW
-  rules:
+    apply(mesh, tmp_path, policies, policy("allow-path-ip", "ALLOW", """\
   - to:
     - operation: {paths: [/ip, /get]}
-""")  # fmt: skip
+"""))  # fmt: skip
     assert httpbin(mesh, "/ip")[0] == 200
     assert httpbin(mesh, "/get") == (403, DENIED)  # DENY is evaluated first
     assert httpbin(mesh, "/ip", headers=(("x-token", "admin"),)) == (403, DENIED)
 
 
 def test_source_ip_blocks(mesh: LocalMesh, tmp_path: Path, policies: list[str]) -> None:
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: only-from, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  rules:
+    apply(mesh, tmp_path, policies, policy("only-from", None, """\
   - from:
     - source: {ipBlocks: [127.201.0.0/16], notIpBlocks: [127.201.0.9]}
-""")  # fmt: skip
+"""))  # fmt: skip
     assert httpbin(mesh, "/get", source="127.201.3.4")[0] == 200
     assert httpbin(mesh, "/get", source="127.201.0.9") == (403, DENIED)
     assert httpbin(mesh, "/get", source="127.202.0.1") == (403, DENIED)
@@ -169,18 +135,12 @@ def test_principals_never_match_plaintext(
 ) -> None:
     """`principals`/`namespaces` name the peer certificate: a plaintext connection has none, so
     an ALLOW on them admits nothing and forged identity headers do not help."""
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: only-sleep, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  rules:
+    apply(mesh, tmp_path, policies, policy("only-sleep", None, """\
   - from:
     - source: {principals: ["*"]}
   - from:
     - source: {namespaces: [default]}
-""")  # fmt: skip
+"""))  # fmt: skip
     forged = (
         ("x-forwarded-client-cert", "By=spiffe://cluster.local/ns/default/sa/httpbin;"
          "URI=spiffe://cluster.local/ns/default/sa/sleep"),
@@ -229,17 +189,10 @@ def test_tcp_fail_safe(mesh: LocalMesh, tmp_path: Path, policies: list[str]) -> 
     """Istio's "TCP Traffic" task: ports work on TCP; HTTP-only fields make an ALLOW rule match
     nothing and a DENY rule match everything, and `apply` says so."""
     assert _tcp_echo(mesh) == "one hello"
-    allow_port = """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: tcp-policy, namespace: default}
-spec:
-  selector: {matchLabels: {app: tcp-echo}}
-  action: ALLOW
-  rules:
+    allow_port = policy("tcp-policy", "ALLOW", """\
   - to:
     - operation: {ports: ["9000"]}
-"""
+""", app="tcp-echo")  # fmt: skip
     apply(mesh, tmp_path, policies, allow_port)
     assert _tcp_echo(mesh) == "one hello"
     path = tmp_path / "tcp-methods.yaml"
@@ -258,50 +211,31 @@ def test_principals_and_namespaces_over_mtls(
     mesh: LocalMesh, tmp_path: Path, policies: list[str]
 ) -> None:
     """Istio's "HTTP Traffic" service-account step: the peer certificate's SPIFFE id decides."""
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: from-sleep, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  rules:
+    apply(mesh, tmp_path, policies, policy("from-sleep", None, """\
   - from:
     - source: {principals: [cluster.local/ns/default/sa/sleep]}
     to:
     - operation: {methods: [GET]}
-""")  # fmt: skip
+"""))  # fmt: skip
     assert via_sleep(mesh, "/get") == 200
     assert via_sleep(mesh, "/get", method="POST") == 403
     assert via_sleep(mesh, "/get", instance="sleep-other-0") == 403  # other namespace's sleep
     assert httpbin(mesh, "/get") == (403, DENIED)  # plaintext: no identity at all
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: from-other, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  rules:
+    apply(mesh, tmp_path, policies, policy("from-other", None, """\
   - from:
     - source: {namespaces: [other]}
     when:
     - key: source.principal
       values: ["*/sa/sleep"]
-""")  # fmt: skip
+"""))  # fmt: skip
     assert via_sleep(mesh, "/get", instance="sleep-other-0") == 200
     assert via_sleep(mesh, "/headers", instance="sleep-other-0") == 200
     assert via_sleep(mesh, "/headers", method="POST", instance="sleep-other-0") == 200
     assert via_sleep(mesh, "/headers", method="POST") == 403  # default's sleep: GET only
-    apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-other, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: DENY
-  rules:
+    apply(mesh, tmp_path, policies, policy("deny-other", "DENY", """\
   - from:
     - source: {notNamespaces: [default]}
-""")  # fmt: skip
+"""))  # fmt: skip
     assert via_sleep(mesh, "/get", instance="sleep-other-0") == 403
     assert via_sleep(mesh, "/get") == 200
     # DENY on notNamespaces also catches the identity-less plaintext caller
@@ -329,17 +263,10 @@ def test_deny_under_load_is_never_bypassed_once_acknowledged(
         worker.start()
     try:
         mesh.wait_for(lambda: sum(s == 200 for _, s in results) >= 20, 20, "traffic flowing")
-        apply(mesh, tmp_path, policies, """
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: deny-get, namespace: default}
-spec:
-  selector: {matchLabels: {app: httpbin}}
-  action: DENY
-  rules:
+        apply(mesh, tmp_path, policies, policy("deny-get", "DENY", """\
   - to:
     - operation: {methods: [GET]}
-""")  # fmt: skip
+"""))  # fmt: skip
         acknowledged = time.monotonic()
         mesh.wait_for(
             lambda: sum(t > acknowledged for t, _ in results) >= 40, 30, "traffic after the DENY"
