@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, host_matches, resolve_host, specificity
 from pilotfish.config.kinds import (
@@ -27,6 +27,7 @@ from pilotfish.config.kinds import (
 from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.objects import (
+    AnyConfig,
     ConfigObject,
     DestinationRule,
     Gateway,
@@ -41,12 +42,15 @@ from pilotfish.registry.types import (
     WorkloadInstance,
 )
 
+if TYPE_CHECKING:
+    from pilotfish.config.models.networking import DestinationRuleSpec, VirtualServiceSpec
+
 MESH_GATEWAY = "mesh"
 T = TypeVar("T")
 SpecT = TypeVar("SpecT")
 
 
-def exported_to(config: ConfigObject[Any], namespace: str) -> bool:
+def exported_to(config: AnyConfig, namespace: str) -> bool:
     """Istio's `exportTo`: empty or "*" = every namespace, "." = the config's own, "~" = none,
     otherwise the namespaces listed."""
     export_to = tuple(getattr(config.spec, "export_to", ()) or ())
@@ -83,7 +87,7 @@ def gateway_ref(ref: str, namespace: str) -> str:
 @dataclass(frozen=True)
 class PushContext:
     registry: RegistrySnapshot
-    configs: tuple[ConfigObject[Any], ...] = ()
+    configs: tuple[AnyConfig, ...] = ()
     mesh: MeshConfig = field(default_factory=MeshConfig)
     carry: object = field(default=None, compare=False, repr=False)
     """What translation keeps from one push context to the next (`translate.carry.Carry`),
@@ -167,8 +171,8 @@ class PushContext:
         return tuple(sorted(found, key=lambda e: (e.address, e.port)))
 
     @cached_property
-    def _by_kind(self) -> dict[str, tuple[ConfigObject[Any], ...]]:
-        by_kind: dict[str, list[ConfigObject[Any]]] = {}
+    def _by_kind(self) -> dict[str, tuple[AnyConfig, ...]]:
+        by_kind: dict[str, list[AnyConfig]] = {}
         for config in sorted(self.configs, key=lambda c: (c.meta.namespace, c.meta.name)):
             by_kind.setdefault(config.meta.kind, []).append(config)
         return {kind: tuple(found) for kind, found in by_kind.items()}
@@ -179,8 +183,8 @@ class PushContext:
     @overload
     def kind(self, kind: Kind[SpecT]) -> tuple[ConfigObject[SpecT], ...]: ...
     @overload
-    def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]: ...
-    def kind(self, kind: str) -> tuple[ConfigObject[Any], ...]:
+    def kind(self, kind: str) -> tuple[AnyConfig, ...]: ...
+    def kind(self, kind: str) -> tuple[AnyConfig, ...]:
         """The configs of one kind (typed by a `config.kinds` key), sorted by namespace/name,
         computed once per push context. Recorded while `recording`: what a cached translation
         unit read, so it is reused only while that is unchanged."""
@@ -190,11 +194,11 @@ class PushContext:
         return found
 
     @cached_property
-    def _recorders(self) -> list[dict[str, tuple[ConfigObject[Any], ...]]]:
+    def _recorders(self) -> list[dict[str, tuple[AnyConfig, ...]]]:
         return []
 
     @contextlib.contextmanager
-    def recording(self, reads: dict[str, tuple[ConfigObject[Any], ...]]) -> Iterator[None]:
+    def recording(self, reads: dict[str, tuple[AnyConfig, ...]]) -> Iterator[None]:
         """Record into `reads` every kind read with `kind()` inside the block."""
         self._recorders.append(reads)
         try:
@@ -207,7 +211,7 @@ class PushContext:
         later use, so a cached translation unit that uses the result depends on them too."""
         found = self.memo.get(key)
         if found is None:
-            reads: dict[str, tuple[ConfigObject[Any], ...]] = {}
+            reads: dict[str, tuple[AnyConfig, ...]] = {}
             with self.recording(reads):
                 value = build()
             found = self.memo[key] = (value, reads)
@@ -217,7 +221,7 @@ class PushContext:
         result: T = found[0]
         return result
 
-    def same_kind(self, kind: str, objects: tuple[ConfigObject[Any], ...]) -> bool:
+    def same_kind(self, kind: str, objects: tuple[AnyConfig, ...]) -> bool:
         """Whether `kind` is exactly `objects` here (the same objects, in the same order)."""
         key = ("pilotfish.model.same_kind", kind, id(objects))
         same = self.memo.get(key)
@@ -264,20 +268,21 @@ class PushContext:
         )
 
     @cached_property
-    def _rule_memo(self) -> dict[tuple[str, str, str], ConfigObject[Any] | None]:
+    def _rule_memo(self) -> dict[tuple[str, str, str], DestinationRule | None]:
         return {}
 
     @cached_property
-    def _rules_by_namespace(self) -> dict[str, HostIndex]:
+    def _rules_by_namespace(self) -> dict[str, HostIndex[DestinationRuleSpec]]:
         """DestinationRules by namespace, indexed by their resolved host."""
-        index: dict[str, HostIndex] = {}
-        for order, rule in enumerate(self._by_kind.get(DESTINATION_RULE, ())):
+        index: dict[str, HostIndex[DestinationRuleSpec]] = {}
+        rules: tuple[DestinationRule, ...] = self._by_kind.get(DESTINATION_RULE, ())
+        for order, rule in enumerate(rules):
             if rule.spec.host:
                 resolved = resolve_host(rule.spec.host, rule.meta.namespace)
                 index.setdefault(rule.meta.namespace, HostIndex()).add(resolved, order, rule)
         return index
 
-    def mesh_virtual_service(self, host: str, namespace: str) -> ConfigObject[Any] | None:
+    def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:
         """The sidecar VirtualService for a service host, among those exported to the proxy's
         namespace: most specific host, then ns/name. From a host index, memoised."""
         key = (host, namespace)
@@ -287,12 +292,12 @@ class PushContext:
         return memo[key]
 
     @cached_property
-    def _vs_memo(self) -> dict[tuple[str, str], ConfigObject[Any] | None]:
+    def _vs_memo(self) -> dict[tuple[str, str], VirtualService | None]:
         return {}
 
     @cached_property
-    def _mesh_vs_index(self) -> HostIndex:
-        index = HostIndex()
+    def _mesh_vs_index(self) -> HostIndex[VirtualServiceSpec]:
+        index: HostIndex[VirtualServiceSpec] = HostIndex()
         for order, vs in enumerate(self._mesh_virtual_services):
             for written in vs.spec.hosts or ():
                 index.add(resolve_host(written, vs.meta.namespace), order, vs)
@@ -357,27 +362,29 @@ class PushContext:
         return digest.hexdigest()[:12]
 
 
-class HostIndex:
-    """Configs by the host patterns they name: exact hosts in a dict (lower-cased), wildcard
-    patterns in a list; `order` is the config's position in namespace/name order."""
+class HostIndex(Generic[SpecT]):
+    """Configs of one kind by the host patterns they name: exact hosts in a dict (lower-cased),
+    wildcard patterns in a list; `order` is the config's position in namespace/name order."""
 
     def __init__(self) -> None:
-        self.exact: dict[str, list[tuple[int, str, ConfigObject[Any]]]] = {}
-        self.wildcards: list[tuple[int, str, ConfigObject[Any]]] = []
+        self.exact: dict[str, list[tuple[int, str, ConfigObject[SpecT]]]] = {}
+        self.wildcards: list[tuple[int, str, ConfigObject[SpecT]]] = []
 
-    def add(self, pattern: str, order: int, config: ConfigObject[Any]) -> None:
+    def add(self, pattern: str, order: int, config: ConfigObject[SpecT]) -> None:
         if pattern.startswith("*"):
             self.wildcards.append((order, pattern, config))
         else:
             self.exact.setdefault(pattern.lower(), []).append((order, pattern, config))
 
 
-def _most_specific(index: HostIndex | None, host: str, namespace: str) -> ConfigObject[Any] | None:
+def _most_specific(
+    index: HostIndex[SpecT] | None, host: str, namespace: str
+) -> ConfigObject[SpecT] | None:
     """Among configs exported to `namespace` whose pattern covers `host`: the most specific
     pattern (exact before longer wildcards), then the first in namespace/name order."""
     if index is None:
         return None
-    best: tuple[tuple[int, int], int, ConfigObject[Any]] | None = None
+    best: tuple[tuple[int, int], int, ConfigObject[SpecT]] | None = None
     candidates = index.exact.get(host.lower(), []) + index.wildcards
     for order, pattern, config in candidates:
         if not host_matches(pattern, host) or not exported_to(config, namespace):
@@ -388,6 +395,6 @@ def _most_specific(index: HostIndex | None, host: str, namespace: str) -> Config
     return None if best is None else best[2]
 
 
-def _identity(configs: Iterable[ConfigObject[Any]]) -> Iterable[str]:
+def _identity(configs: Iterable[AnyConfig]) -> Iterable[str]:
     for c in sorted(configs, key=lambda c: c.meta.key):
         yield repr((c.meta.key, c.raw.get("spec")))
