@@ -5,7 +5,7 @@ Sidecar (Istio's sidecar SelectorAnalyzer): IST0101 a selector matching no pod o
 IST0110 several Sidecars selecting one pod, IST0111 several selector-less Sidecars in a
 namespace, IST0167 a Sidecar for an ambient pod or namespace (no sidecar runs there).
 Telemetry: IST0101, IST0159 (several selecting one pod), IST0160 (several selector-less in a
-namespace). AuthorizationPolicy: IST0127 (no matching pod in the mesh: in its
+namespace). AuthorizationPolicy: IST0127 (no matching pod in the mesh, sidecar or ambient: in its
 namespace, or anywhere for the root namespace), IST0101 for a `source.namespaces` entry matching
 no known Namespace (only checked when the inputs name Namespaces). Pure.
 """
@@ -135,7 +135,7 @@ def _namespace_matches(namespace: str, pattern: str) -> bool:
 
 def authorization_policies(policies: list[ConfigObject[Any]], kube: Kube) -> list[AnalysisMessage]:
     """IST0127 and IST0101 (namespace), as Istio's AuthorizationPoliciesAnalyzer."""
-    meshed: list[KubeObject] = [p for p in kube.pods if kube.in_mesh(p)]
+    meshed: list[KubeObject] = [p for p in kube.pods if kube.in_mesh(p) or _ambient_pod(p)]
     out: list[AnalysisMessage] = []
     template = "No matching workloads for this resource with the following labels: {}"
     for policy in policies:
