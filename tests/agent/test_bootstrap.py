@@ -58,3 +58,10 @@ def test_envoy_reconnects_to_a_restarted_control_plane_within_a_second() -> None
     (service,) = data["dynamic_resources"]["ads_config"]["grpc_services"]
     back_off = service["envoy_grpc"]["retry_policy"]["retry_back_off"]
     assert back_off == {"base_interval": "0.100s", "max_interval": "1s"}
+
+
+def test_istios_runtime_flags_set_the_global_connection_limit() -> None:
+    data = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
+    layer, admin = data["layered_runtime"]["layers"]
+    assert admin == {"name": "admin", "admin_layer": {}}
+    assert layer["static_layer"]["overload.global_downstream_max_connections"] == "2147483647"

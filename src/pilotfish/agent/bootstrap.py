@@ -40,6 +40,12 @@ _LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
 # default back-off grows to 30 s; Istio's Envoy talks to its local pilot-agent, which reconnects
 # to istiod promptly): a change applied right after a restart reaches every proxy.
 XDS_RETRY = {"retry_back_off": {"base_interval": "0.1s", "max_interval": "1s"}}
+# Istio's runtime defaults (bootstrap `extractRuntimeFlags`): Envoy's global connection limit set
+# (to Istio's value) and RE2's program size error level
+RUNTIME_FLAGS = {
+    "overload.global_downstream_max_connections": "2147483647",
+    "re2.max_program_size.error_level": "32768",
+}
 STATS_BUFFER_LIMIT = 256 * 1024 * 1024  # a stats page of many clusters and label sets
 # Istio's metrics live in Envoy's `istio` stats scope, which Envoy prints as `envoy_istio_*`;
 # Istio's Envoy prints them as `istio_*` (its stats filter uses a custom stat namespace that the
@@ -141,6 +147,12 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             "metadata": node_metadata(proxy),
         },
         "admin": {"address": _address(proxy.ip, ADMIN_PORT)},
+        "layered_runtime": {
+            "layers": [
+                {"name": "global config", "static_layer": RUNTIME_FLAGS},
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
         "dynamic_resources": {
             "ads_config": {
                 "api_type": "DELTA_GRPC" if settings.delta else "GRPC",
