@@ -21,12 +21,11 @@ from ruamel.yaml.error import YAMLError
 
 from pilotfish.config.analyzers.documents import doc_message
 from pilotfish.config.analyzers.kube import Kube, KubeObject
+from pilotfish.config.analyzers.kube_objects import REVISION
 from pilotfish.config.analyzers.messages import AnalysisMessage, Severity
 
 CATALOGUE = Path(__file__).with_name("istio_annotations.json")
-IGNORED = frozenset(
-    ["sidecar.istio.io/status", "gateway.istio.io/controller-version", "istio.io/rev"]
-)
+IGNORED = frozenset(["sidecar.istio.io/status", "gateway.istio.io/controller-version", REVISION])
 DEPRECATION_EXTRA = {"sidecar.istio.io/inject": ' in favor of the "sidecar.istio.io/inject" label'}
 QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$")
 INTERFACE = re.compile(r"^[^/\s:]{1,15}$")

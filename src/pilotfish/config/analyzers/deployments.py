@@ -14,10 +14,10 @@ from typing import Any
 
 from pilotfish.config.analyzers.documents import as_list, as_map, as_strings, doc_message
 from pilotfish.config.analyzers.kube import Kube, KubeObject
+from pilotfish.config.analyzers.kube_objects import MANAGED
 from pilotfish.config.analyzers.messages import AnalysisMessage, selects
 from pilotfish.config.objects import ConfigObject
 
-MANAGED = "gateway.istio.io/managed"
 WAYPOINT_CONTROLLER = "istio.io-mesh-controller"
 
 

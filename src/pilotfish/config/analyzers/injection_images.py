@@ -20,12 +20,12 @@ from ruamel.yaml.error import YAMLError
 
 from pilotfish.config.analyzers.documents import as_map, as_strings, doc_message, istio_objects
 from pilotfish.config.analyzers.kube import INJECTION_LABEL, PROXY_CONTAINER, Kube, KubeObject
+from pilotfish.config.analyzers.kube_objects import REVISION
 from pilotfish.config.analyzers.mesh_config import MeshInputs
 from pilotfish.config.analyzers.messages import AnalysisMessage, selects
 from pilotfish.config.load import LoadResult
 
 INJECTOR = "istio-sidecar-injector"
-REVISION = "istio.io/rev"
 PROXY_IMAGE = "sidecar.istio.io/proxyImage"
 PROXY_CONFIG = "proxy.istio.io/config"
 

@@ -27,12 +27,12 @@ from pilotfish.config.analyzers.documents import (
     label_selector_matches,
 )
 from pilotfish.config.analyzers.kube import INJECT, INJECTION_LABEL, PROXY_CONTAINER, Kube
+from pilotfish.config.analyzers.kube_objects import REVISION
 from pilotfish.config.analyzers.messages import AnalysisMessage
 from pilotfish.config.load import LoadResult
 from pilotfish.config.yaml_text import RawDocument
 
 ADMISSION = "admissionregistration.k8s.io"
-REVISION = "istio.io/rev"
 VALIDATOR = "istiod-default-validator"
 VALIDATOR_PREFIX = "istio-validator"
 INJECTOR_PREFIX = "istio-sidecar-injector"
