@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.load import DEFAULT_NAMESPACE
+from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.yaml_text import RawDocument
 
 INJECT = "sidecar.istio.io/inject"
@@ -21,16 +22,8 @@ PROXY_CONTAINER = "istio-proxy"
 KUBE_GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _strings(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in _map(value).items()}
+    return {str(k): str(v) for k, v in as_map(value).items()}
 
 
 @dataclass(frozen=True)
@@ -47,7 +40,7 @@ class KubeObject:
 
     @property
     def spec(self) -> dict[str, Any]:
-        return _map(self.data.get("spec"))
+        return as_map(self.data.get("spec"))
 
     @property
     def full_name(self) -> str:
@@ -57,8 +50,10 @@ class KubeObject:
         """Containers and init containers of a Pod, or of a Deployment's pod template."""
         spec = self.spec
         if self.kind == "Deployment":
-            spec = _map(_map(spec.get("template")).get("spec"))
-        return [_map(c) for c in _list(spec.get("containers")) + _list(spec.get("initContainers"))]
+            spec = as_map(as_map(spec.get("template")).get("spec"))
+        return [
+            as_map(c) for c in as_list(spec.get("containers")) + as_list(spec.get("initContainers"))
+        ]
 
 
 @dataclass

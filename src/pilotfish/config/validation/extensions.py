@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
 
@@ -20,14 +21,6 @@ SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 SHA256 = re.compile(r"^[a-f0-9]{64}$")
 ONE_SELECTOR = "only one of targetRefs or selector can be set"
 LUA_MAX = 65536
-
-
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _url_problem(url: Any) -> str | None:
@@ -48,7 +41,7 @@ def _selectors(spec: dict[str, Any], path: str, add: Callable[[str, str], None])
     chosen = [k for k in ("selector", "targetRef", "targetRefs") if spec.get(k) is not None]
     if len(chosen) > 1:
         add(path, ONE_SELECTOR)
-    labels = _map(_map(spec.get("selector")).get("matchLabels"))
+    labels = as_map(as_map(spec.get("selector")).get("matchLabels"))
     where = join_path(join_path(path, "selector"), "matchLabels")
     for key, value in labels.items():
         if not key:
@@ -60,10 +53,10 @@ def _selectors(spec: dict[str, Any], path: str, add: Callable[[str, str], None])
     refs = [(join_path(path, "targetRef"), spec.get("targetRef"))]
     refs += [
         (join_path(join_path(path, "targetRefs"), i), r)
-        for i, r in enumerate(_list(spec.get("targetRefs")))
+        for i, r in enumerate(as_list(spec.get("targetRefs")))
     ]
     for where, ref in refs:
-        if _map(ref).get("namespace"):
+        if as_map(ref).get("namespace"):
             add(
                 join_path(where, "namespace"),
                 "cross namespace referencing is not currently supported",
@@ -79,8 +72,8 @@ def _wasm(spec: dict[str, Any], path: str, add: Callable[[str, str], None]) -> N
         add(join_path(path, "sha256"), "sha256 field must match [a-f0-9]{64} pattern")
     env_path = join_path(join_path(path, "vmConfig"), "env")
     seen: set[str] = set()
-    for index, env in enumerate(_list(_map(spec.get("vmConfig")).get("env"))):
-        env = _map(env)
+    for index, env in enumerate(as_list(as_map(spec.get("vmConfig")).get("env"))):
+        env = as_map(env)
         where = join_path(env_path, index)
         name = env.get("name")
         if isinstance(name, str) and name in seen:
@@ -92,10 +85,10 @@ def _wasm(spec: dict[str, Any], path: str, add: Callable[[str, str], None]) -> N
 
 
 def _match_ports(spec: dict[str, Any], path: str, add: Callable[[str, str], None]) -> None:
-    for i, selector in enumerate(_list(spec.get("match"))):
+    for i, selector in enumerate(as_list(spec.get("match"))):
         ports = join_path(join_path(join_path(path, "match"), i), "ports")
-        for j, port in enumerate(_list(_map(selector).get("ports"))):
-            number = _map(port).get("number")
+        for j, port in enumerate(as_list(as_map(selector).get("ports"))):
+            number = as_map(port).get("number")
             if isinstance(number, int) and not 0 < number <= 65535:
                 add(join_path(join_path(ports, j), "number"), f"port {number} is out of range")
 
@@ -106,7 +99,7 @@ def validate_wasm_plugin(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
+    spec = as_map(spec)
     _selectors(spec, root, add)
     _wasm(spec, root, add)
     _match_ports(spec, root, add)
@@ -119,15 +112,15 @@ def validate_traffic_extension(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
+    spec = as_map(spec)
     if (spec.get("wasm") is None) == (spec.get("lua") is None):
         add(root, "exactly one of wasm or lua must be set")
     _selectors(spec, root, add)
     if spec.get("wasm") is not None:
-        _wasm(_map(spec.get("wasm")), join_path(root, "wasm"), add)
+        _wasm(as_map(spec.get("wasm")), join_path(root, "wasm"), add)
     lua = spec.get("lua")
     if lua is not None:
-        code = _map(lua).get("inlineCode")
+        code = as_map(lua).get("inlineCode")
         where = join_path(join_path(root, "lua"), "inlineCode")
         if not code:
             add(where, "lua.inlineCode cannot be empty")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pilotfish.config.formats import host_problem, is_ip, labels_problem
+from pilotfish.config.raw import as_list, as_map, as_strings
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.webhook_routes import virtual_service_problems
 from pilotfish.config.validation.webhook_security import authorization_policy_problems
@@ -23,22 +24,10 @@ from pilotfish.config.yaml_text import join_path
 Add = Callable[[str, str], None]
 
 
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in _list(value)]
-
-
 def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) -> None:
     if policy is None:
         return
-    policy = _map(policy)
+    policy = as_map(policy)
     if not policy and not port_level:
         add(path, "traffic policy must have at least one field")
     if port_level and set(policy) <= {"port"}:
@@ -46,9 +35,9 @@ def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) 
     if policy.get("tunnel") is not None and policy.get("proxyProtocol") is not None:
         add(path, "tunnel and proxyProtocol must not be set together")
     pool = policy.get("connectionPool")
-    if pool is not None and not _map(pool):
+    if pool is not None and not as_map(pool):
         add(join_path(path, "connectionPool"), "connection pool must have at least one field")
-    http = _map(_map(pool).get("http"))
+    http = as_map(as_map(pool).get("http"))
     if http.get("h2UpgradePolicy") == "UPGRADE" and http.get("useClientProtocol"):
         add(
             join_path(join_path(path, "connectionPool"), "http"),
@@ -57,19 +46,19 @@ def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) 
     keepalive = http.get("http2KeepAlive")
     if keepalive is not None:
         where = join_path(join_path(join_path(path, "connectionPool"), "http"), "http2KeepAlive")
-        if not _map(keepalive).get("interval"):
+        if not as_map(keepalive).get("interval"):
             add(where, "http2 keepalive interval is required")
-        if not _map(keepalive).get("timeout"):
+        if not as_map(keepalive).get("timeout"):
             add(where, "http2 keepalive timeout is required")
-    hashing = _map(_map(policy.get("loadBalancer")).get("consistentHash"))
+    hashing = as_map(as_map(policy.get("loadBalancer")).get("consistentHash"))
     where = join_path(join_path(path, "loadBalancer"), "consistentHash")
     cookie = hashing.get("httpCookie")
     if cookie is not None:
-        if not _map(cookie).get("name"):
+        if not as_map(cookie).get("name"):
             add(join_path(where, "httpCookie"), "name required for HttpCookie")
         names: set[str] = set()
-        for attribute in _list(_map(cookie).get("attributes")):
-            name = _map(attribute).get("name")
+        for attribute in as_list(as_map(cookie).get("attributes")):
+            name = as_map(attribute).get("name")
             if not name:
                 add(join_path(where, "httpCookie"), "cookie attribute name cannot be empty")
             elif name in names:
@@ -79,7 +68,7 @@ def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) 
         add(where, "only one of MinimumRingSize or Maglev/Ringhash can be specified")
     maglev = hashing.get("maglev")
     if maglev is not None:
-        size = _map(maglev).get("tableSize")
+        size = as_map(maglev).get("tableSize")
         if not size:
             add(join_path(where, "maglev"), "tableSize must be set for maglev")
         elif isinstance(size, int) and size >= 5000011:
@@ -88,13 +77,13 @@ def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) 
             add(join_path(where, "maglev"), "tableSize must be a prime number for maglev")
     _client_tls(policy.get("tls"), join_path(path, "tls"), add)
     if not port_level:
-        for index, setting in enumerate(_list(policy.get("portLevelSettings"))):
+        for index, setting in enumerate(as_list(policy.get("portLevelSettings"))):
             where = join_path(join_path(path, "portLevelSettings"), index)
             _traffic_policy(setting, where, add, port_level=True)
 
 
 def _client_tls(tls: Any, path: str, add: Add) -> None:
-    tls = _map(tls)
+    tls = as_map(tls)
     if not tls.get("insecureSkipVerify"):
         return
     mode = tls.get("mode")
@@ -120,7 +109,7 @@ def _is_prime(number: int) -> bool:
 
 
 def _export_to(values: Any, path: str, add: Add, has_selector: bool = False) -> None:
-    entries = _strings(values)
+    entries = as_strings(values)
     seen: set[str] = set()
     for entry in entries:
         if entry in seen:
@@ -143,11 +132,11 @@ def destination_rule_problems(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
+    spec = as_map(spec)
     _traffic_policy(spec.get("trafficPolicy"), join_path(root, "trafficPolicy"), add)
-    for index, subset in enumerate(_list(spec.get("subsets"))):
+    for index, subset in enumerate(as_list(spec.get("subsets"))):
         where = join_path(join_path(join_path(root, "subsets"), index), "trafficPolicy")
-        _traffic_policy(_map(subset).get("trafficPolicy"), where, add)
+        _traffic_policy(as_map(subset).get("trafficPolicy"), where, add)
     selector = spec.get("workloadSelector") is not None
     _export_to(spec.get("exportTo"), join_path(root, "exportTo"), add, selector)
     return found
@@ -159,16 +148,16 @@ def gateway_problems(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    for index, server in enumerate(_list(_map(spec).get("servers"))):
-        server = _map(server)
+    for index, server in enumerate(as_list(as_map(spec).get("servers"))):
+        server = as_map(server)
         where = join_path(join_path(root, "servers"), index)
-        port = _map(server.get("port"))
+        port = as_map(server.get("port"))
         bind = server.get("bind")
         if isinstance(bind, str) and bind.startswith("unix://") and port.get("number"):
             add(join_path(where, "port"), "port number must be 0 for unix domain socket")
         if port.get("targetPort"):
             add(join_path(where, "port"), "targetPort has no impact on Gateways")
-        tls = _map(server.get("tls"))
+        tls = as_map(server.get("tls"))
         files = any(tls.get(k) for k in ("serverCertificate", "privateKey"))
         kinds = [
             bool(tls.get("credentialName")),
@@ -199,17 +188,17 @@ def service_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
-    ports = _list(spec.get("ports"))
-    for index, endpoint in enumerate(_list(spec.get("endpoints"))):
-        address = str(_map(endpoint).get("address") or "")
+    spec = as_map(spec)
+    ports = as_list(spec.get("ports"))
+    for index, endpoint in enumerate(as_list(spec.get("endpoints"))):
+        address = str(as_map(endpoint).get("address") or "")
         if address.startswith("unix://") and len(ports) > 1:
             add(
                 join_path(join_path(root, "endpoints"), index),
                 "exactly 1 service port required for unix endpoints",
             )
     for index, port in enumerate(ports):
-        name = _map(port).get("name")
+        name = as_map(port).get("name")
         if isinstance(name, str) and not re.fullmatch(
             r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?", name
         ):
@@ -228,14 +217,14 @@ def service_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
                 join_path(root, "addresses"),
                 "addresses are not supported with DYNAMIC_DNS resolution",
             )
-        for index, host in enumerate(_strings(spec.get("hosts"))):
+        for index, host in enumerate(as_strings(spec.get("hosts"))):
             if not host.startswith("*"):
                 add(
                     join_path(join_path(root, "hosts"), index),
                     "host must be wildcarded for resolution mode DYNAMIC_DNS",
                 )
         for index, port in enumerate(ports):
-            protocol = str(_map(port).get("protocol") or "").upper()
+            protocol = str(as_map(port).get("protocol") or "").upper()
             if protocol not in ("HTTP", "TLS", "GRPC", "HTTP2"):
                 add(
                     join_path(join_path(join_path(root, "ports"), index), "protocol"),
@@ -248,7 +237,7 @@ def service_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
 
 def sidecar_problems(spec: Any, root: str = "spec") -> list[Problem]:
     found: list[Problem] = []
-    policy = _map(_map(spec).get("outboundTrafficPolicy"))
+    policy = as_map(as_map(spec).get("outboundTrafficPolicy"))
     where = join_path(root, "outboundTrafficPolicy")
     if policy.get("mode") == "ALLOW_ANY_DYNAMIC_DNS":
         found.append(
@@ -263,7 +252,7 @@ def sidecar_problems(spec: Any, root: str = "spec") -> list[Problem]:
 
 
 def _labels(labels: Any, path: str, add: Add) -> None:
-    found = labels_problem({str(k): str(v) for k, v in _map(labels).items()})
+    found = labels_problem({str(k): str(v) for k, v in as_map(labels).items()})
     if found is not None:
         add(join_path(path, found[0]), found[1])
 
@@ -274,7 +263,7 @@ def workload_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
+    spec = as_map(spec)
     address = spec.get("address")
     if (
         isinstance(address, str)
@@ -297,9 +286,9 @@ def workload_group_problems(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
+    spec = as_map(spec)
     meta = join_path(root, "metadata")
-    _labels(_map(spec.get("metadata")).get("labels"), join_path(meta, "labels"), add)
+    _labels(as_map(spec.get("metadata")).get("labels"), join_path(meta, "labels"), add)
     template = spec.get("template")
     if template is not None:
         found += workload_entry_problems(template, join_path(root, "template"))
@@ -308,8 +297,8 @@ def workload_group_problems(spec: Any, root: str = "spec") -> list[Problem]:
 
 def request_authentication_problems(spec: Any, root: str = "spec") -> list[Problem]:
     found: list[Problem] = []
-    for index, rule in enumerate(_list(_map(spec).get("jwtRules"))):
-        jwks = _map(rule).get("jwks")
+    for index, rule in enumerate(as_list(as_map(spec).get("jwtRules"))):
+        jwks = as_map(rule).get("jwks")
         if not isinstance(jwks, str) or not jwks:
             continue
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pilotfish.config.hosts import hosts_overlap
 from pilotfish.config.protocols import GRPC_STATUS_CODES
+from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
 
@@ -71,14 +72,6 @@ HTTP_STATUS_TEXT = frozenset(
 )
 
 
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def header_value_problem(value: str) -> str | None:
     """Envoy's header formatter: `%%` is a literal, `%VAR%` a command; a lone `%` is refused."""
     if any(ord(c) < 9 or 9 < ord(c) < 32 or ord(c) == 127 for c in value):
@@ -105,10 +98,10 @@ def _header_ops(headers: Any, path: str, add: Add) -> str | None:
     """Header manipulation checks; returns the authority value set, if any."""
     authority: str | None = None
     for side in ("request", "response"):
-        ops = _map(_map(headers).get(side))
+        ops = as_map(as_map(headers).get(side))
         where = join_path(path, side)
         for verb in ("set", "add"):
-            for name, value in _map(ops.get(verb)).items():
+            for name, value in as_map(ops.get(verb)).items():
                 at = join_path(join_path(where, verb), str(name))
                 name = str(name)
                 if not name:
@@ -128,7 +121,7 @@ def _header_ops(headers: Any, path: str, add: Add) -> str | None:
                     if authority is not None:
                         add(at, "authority header cannot be set multiple times")
                     authority = str(value)
-        for index, name in enumerate(_list(ops.get("remove"))):
+        for index, name in enumerate(as_list(ops.get("remove"))):
             at = join_path(join_path(where, "remove"), index)
             name = str(name)
             if not name:
@@ -141,7 +134,7 @@ def _header_ops(headers: Any, path: str, add: Add) -> str | None:
 
 
 def _string_match(match: Any, path: str, add: Add, allow_empty_prefix: bool = False) -> None:
-    match = _map(match)
+    match = as_map(match)
     if "prefix" in match and match["prefix"] == "" and not allow_empty_prefix:
         add(join_path(path, "prefix"), "prefix string match should not be empty")
     if "regex" in match and match["regex"] == "":
@@ -149,9 +142,9 @@ def _string_match(match: Any, path: str, add: Add, allow_empty_prefix: bool = Fa
 
 
 def _match(match: Any, path: str, add: Add, gateway_bound: bool, gateways: list[str]) -> None:
-    match = _map(match)
+    match = as_map(match)
     for key in ("headers", "withoutHeaders"):
-        for name, value in _map(match.get(key)).items():
+        for name, value in as_map(match.get(key)).items():
             at = join_path(join_path(path, key), str(name))
             if not name:
                 add(at, "header name cannot be empty")
@@ -161,12 +154,12 @@ def _match(match: Any, path: str, add: Add, gateway_bound: bool, gateways: list[
                     f"JWT claim based routing (key: {name}) is only supported for gateway, "
                     f"found no gateways: [{' '.join(gateways)}]",
                 )
-            if not (key == "withoutHeaders" and _map(value).get("regex") == "*"):
+            if not (key == "withoutHeaders" and as_map(value).get("regex") == "*"):
                 _string_match(value, at, add)
     _string_match(match.get("uri"), join_path(path, "uri"), add, allow_empty_prefix=True)
     for key in ("scheme", "method", "authority"):
         _string_match(match.get(key), join_path(path, key), add)
-    for name, value in _map(match.get("queryParams")).items():
+    for name, value in as_map(match.get("queryParams")).items():
         _string_match(value, join_path(join_path(path, "queryParams"), str(name)), add)
     namespace = match.get("sourceNamespace")
     if isinstance(namespace, str) and namespace and not DNS_LABEL.match(namespace):
@@ -174,7 +167,7 @@ def _match(match: Any, path: str, add: Add, gateway_bound: bool, gateways: list[
 
 
 def _retries(retries: Any, path: str, add: Add) -> None:
-    retries = _map(retries)
+    retries = as_map(retries)
     if not retries:
         return
     attempts = retries.get("attempts", 0)
@@ -191,20 +184,20 @@ def _retries(retries: Any, path: str, add: Add) -> None:
 
 
 def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: list[str]) -> None:
-    route = _map(route)
-    matches = _list(route.get("match"))
+    route = as_map(route)
+    matches = as_list(route.get("match"))
     for index, match in enumerate(matches):
         _match(match, join_path(join_path(path, "match"), index), add, gateway_bound, gateways)
     authority = _header_ops(route.get("headers"), join_path(path, "headers"), add)
-    rewrite = _map(route.get("rewrite"))
+    rewrite = as_map(route.get("rewrite"))
     if rewrite.get("authority") and authority is not None:
         add(join_path(path, "headers"), "authority header cannot be set multiple times")
     if rewrite.get("uri") and rewrite.get("uriRegexRewrite"):
         add(join_path(path, "rewrite"), "rewrite may only contain one of URI or UriRegexRewrite")
-    redirect = _map(route.get("redirect"))
+    redirect = as_map(route.get("redirect"))
     if redirect.get("prefixRewrite"):
         for match in matches:
-            uri = _map(_map(match).get("uri"))
+            uri = as_map(as_map(match).get("uri"))
             if uri and "prefix" not in uri:
                 add(
                     join_path(path, "redirect"),
@@ -212,7 +205,7 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
                 )
                 break
     _retries(route.get("retries"), join_path(path, "retries"), add)
-    abort = _map(_map(route.get("fault")).get("abort"))
+    abort = as_map(as_map(route.get("fault")).get("abort"))
     status = abort.get("grpcStatus")
     if isinstance(status, str) and status not in GRPC_STATUS:
         add(
@@ -221,8 +214,8 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
         )
     if "http2Error" in abort:
         add(join_path(path, "fault.abort"), "HTTP/2 abort fault injection not supported yet")
-    cors = _map(route.get("corsPolicy"))
-    for index, method in enumerate(_list(cors.get("allowMethods"))):
+    cors = as_map(route.get("corsPolicy"))
+    for index, method in enumerate(as_list(cors.get("allowMethods"))):
         if method not in CORS_METHODS:
             at = join_path(join_path(join_path(path, "corsPolicy"), "allowMethods"), index)
             add(at, f'"{method}" is not a supported HTTP method')
@@ -238,9 +231,9 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
         )
     if route.get("mirror") is not None and route.get("mirrors"):
         add(path, "HTTP route cannot contain both mirror and mirrors")
-    for index, dest in enumerate(_list(route.get("route"))):
+    for index, dest in enumerate(as_list(route.get("route"))):
         where = join_path(join_path(join_path(path, "route"), index), "headers")
-        _header_ops(_map(dest).get("headers"), where, add)
+        _header_ops(as_map(dest).get("headers"), where, add)
 
 
 def _gateway_reference(ref: Any, path: str, add: Add) -> None:
@@ -263,12 +256,12 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
-    gateways = [g for g in _list(spec.get("gateways")) if isinstance(g, str)]
+    spec = as_map(spec)
+    gateways = [g for g in as_list(spec.get("gateways")) if isinstance(g, str)]
     gateway_bound = bool(gateways) and "mesh" not in gateways
     for index, ref in enumerate(gateways):
         _gateway_reference(ref, join_path(join_path(root, "gateways"), index), add)
-    hosts = [h for h in _list(spec.get("hosts")) if isinstance(h, str)]
+    hosts = [h for h in as_list(spec.get("hosts")) if isinstance(h, str)]
     if not gateway_bound and "*" in hosts:
         add(
             join_path(join_path(root, "hosts"), hosts.index("*")),
@@ -281,12 +274,12 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
                     join_path(join_path(root, "hosts"), j),
                     f"duplicate hosts in virtual service: {first} & {hosts[j]}",
                 )
-    for index, route in enumerate(_list(spec.get("http"))):
+    for index, route in enumerate(as_list(spec.get("http"))):
         _http_route(route, join_path(join_path(root, "http"), index), add, gateway_bound, gateways)
-    for index, tls in enumerate(_list(spec.get("tls"))):
-        for m_index, match in enumerate(_list(_map(tls).get("match"))):
+    for index, tls in enumerate(as_list(spec.get("tls"))):
+        for m_index, match in enumerate(as_list(as_map(tls).get("match"))):
             where = join_path(join_path(join_path(root, "tls"), index), "match")
-            for s_index, sni in enumerate(_list(_map(match).get("sniHosts"))):
+            for s_index, sni in enumerate(as_list(as_map(match).get("sniHosts"))):
                 if not isinstance(sni, str) or not hosts:
                     continue
                 if not any(hosts_overlap(sni, h, "name") for h in hosts):

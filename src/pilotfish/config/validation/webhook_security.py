@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilotfish.config.formats import is_ip_or_cidr
+from pilotfish.config.raw import as_list, as_map, as_strings
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
 
@@ -56,18 +57,6 @@ OPERATION_LISTS = [
     "notPaths",
     "notHosts",
 ]
-
-
-def _map(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(v) for v in _list(value)]
 
 
 def _ip_problem(value: str) -> str | None:
@@ -121,19 +110,19 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
     def add(path: str, message: str) -> None:
         found.append(Problem(path, message))
 
-    spec = _map(spec)
+    spec = as_map(spec)
     action = spec.get("action", "ALLOW")
     rules_path = join_path(root, "rules")
     # CUSTOM/DENY without rules and a provider on other actions: validation.security
-    for i, rule in enumerate(_list(spec.get("rules"))):
-        rule = _map(rule)
+    for i, rule in enumerate(as_list(spec.get("rules"))):
+        rule = as_map(rule)
         at = join_path(rules_path, i)
-        if "from" in rule and not _list(rule.get("from")):
+        if "from" in rule and not as_list(rule.get("from")):
             add(join_path(at, "from"), f"`from` must not be empty, found at rule {i}")
-        for j, entry in enumerate(_list(rule.get("from"))):
+        for j, entry in enumerate(as_list(rule.get("from"))):
             where = join_path(join_path(join_path(at, "from"), j), "source")
-            source = _map(_map(entry).get("source"))
-            if "source" in _map(entry) and not source:
+            source = as_map(as_map(entry).get("source"))
+            if "source" in as_map(entry) and not source:
                 add(where, f"`from.source` must not be empty, found at rule {i}")
             if action == "CUSTOM":
                 for key in ("namespaces", "notNamespaces", "principals", "notPrincipals"):
@@ -144,7 +133,7 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
                             "not supported with CUSTOM action",
                         )
             for key in SOURCE_LISTS:
-                values = _strings(source.get(key))
+                values = as_strings(source.get(key))
                 if "" in values:
                     add(join_path(where, key), f"empty value not allowed, found in {key}")
                 if "ipblocks" in key.lower():
@@ -152,15 +141,15 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
                         problem = _ip_problem(value) if value else None
                         if problem is not None:
                             add(join_path(join_path(where, key), k), problem)
-        if "to" in rule and not _list(rule.get("to")):
+        if "to" in rule and not as_list(rule.get("to")):
             add(join_path(at, "to"), f"`to` must not be empty, found at rule {i}")
-        for j, entry in enumerate(_list(rule.get("to"))):
+        for j, entry in enumerate(as_list(rule.get("to"))):
             where = join_path(join_path(join_path(at, "to"), j), "operation")
-            operation = _map(_map(entry).get("operation"))
-            if not any(_list(operation.get(k)) for k in OPERATION_LISTS):
+            operation = as_map(as_map(entry).get("operation"))
+            if not any(as_list(operation.get(k)) for k in OPERATION_LISTS):
                 add(where, f"`to.operation` must not be empty, found at rule {i}")
             for key in OPERATION_LISTS:
-                values = _strings(operation.get(key))
+                values = as_strings(operation.get(key))
                 if "" in values:
                     add(join_path(where, key), f"empty value not allowed, found in {key}")
                 for k, value in enumerate(values):
@@ -173,13 +162,13 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
                     )
                     if value and problem is not None:
                         add(join_path(join_path(where, key), k), problem)
-        for j, condition in enumerate(_list(rule.get("when"))):
-            condition = _map(condition)
+        for j, condition in enumerate(as_list(rule.get("when"))):
+            condition = as_map(condition)
             where = join_path(join_path(at, "when"), j)
             attribute = condition.get("key")
             values, not_values = (
-                _strings(condition.get("values")),
-                _strings(condition.get("notValues")),
+                as_strings(condition.get("values")),
+                as_strings(condition.get("notValues")),
             )
             if not attribute:
                 add(join_path(where, "key"), "`key` must not be empty")
@@ -202,7 +191,7 @@ def dry_run_problem(kind: str, annotations: dict[str, Any], spec: Any) -> str | 
         return None
     if kind != "AuthorizationPolicy":
         return f"unsupported annotation {DRY_RUN}, please remove the annotation"
-    action = _map(spec).get("action", "ALLOW")
+    action = as_map(spec).get("action", "ALLOW")
     if action not in ("ALLOW", "DENY"):
         return f"the annotation {DRY_RUN} currently only supports action ALLOW/DENY, found {action}"
     value = annotations[DRY_RUN]
