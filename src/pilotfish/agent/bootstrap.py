@@ -138,6 +138,8 @@ def _admin_proxy_listener(
 def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     proxy = settings.proxy
     source = {"ads": {}, "resource_api_version": "V3"}
+    # a captured pod's admin is Istio's localhost:15000 (its pod address is captured)
+    admin_ip = "127.0.0.1" if proxy.captured else proxy.ip
     data: dict[str, Any] = {
         "node": {
             "id": proxy.id,
@@ -146,7 +148,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             "cluster": f"{identity_of(proxy).canonical_service}.{proxy.namespace}",
             "metadata": node_metadata(proxy),
         },
-        "admin": {"address": _address(proxy.ip, ADMIN_PORT)},
+        "admin": {"address": _address(admin_ip, ADMIN_PORT)},
         "layered_runtime": {
             "layers": [
                 {"name": "global config", "static_layer": RUNTIME_FLAGS},
@@ -168,7 +170,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
         "static_resources": {
             "clusters": [
                 _static_cluster("xds-grpc", settings.xds_host, settings.xds_port, http2=True),
-                _static_cluster(ADMIN_SELF_CLUSTER, proxy.ip, ADMIN_PORT),
+                _static_cluster(ADMIN_SELF_CLUSTER, admin_ip, ADMIN_PORT),
             ],
             "listeners": [
                 _admin_proxy_listener(

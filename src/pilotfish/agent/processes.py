@@ -27,9 +27,14 @@ def _die_with_parent() -> None:
 
 
 async def spawn(
-    argv: Sequence[str], env: Mapping[str, str], log_path: Path, cwd: str | None = None
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log_path: Path,
+    cwd: str | None = None,
+    group: int | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start a child whose stdout and stderr append to log_path."""
+    """Start a child whose stdout and stderr append to log_path (with `group`: as that group,
+    e.g. Istio's proxy gid 1337 that the capture rules let through)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return await asyncio.create_subprocess_exec(
@@ -41,6 +46,7 @@ async def spawn(
             cwd=cwd,
             preexec_fn=_die_with_parent,
             start_new_session=True,
+            group=group,
         )
 
 

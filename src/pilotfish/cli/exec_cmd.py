@@ -6,6 +6,11 @@ The local analogue of `kubectl exec`: the command's outbound HTTP goes through t
 own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
 named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or the app
 (its `app` label or workload name); both see the same network, as containers of a pod do.
+
+In an isolated mesh (`up --isolated`) the command runs inside the pod's network namespace (with
+its /etc/hosts) and needs no proxy variables: the app container's connections are captured like
+the app's; `istio-proxy` runs with the proxy's gid 1337, which capture lets through, as Istio's
+container does.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.capture.rules import PROXY_GID
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
 from pilotfish.state_files import STORE_FILE, write_atomically
@@ -66,11 +72,13 @@ def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, 
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     state_dir = Path(info["state_dir"])
     path = os.pathsep.join([str(pilot_agent_shim(state_dir)), env.get("PATH", os.defpath)])
+    if proxy.get("netns"):  # captured: no proxy variables at all
+        env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
+    else:
+        env.update(
+            HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
+        )
     env.update(
-        HTTP_PROXY=outbound,
-        http_proxy=outbound,
-        HTTPS_PROXY=outbound,
-        https_proxy=outbound,
         POD_NAME=str(proxy.get("instance") or key.split(".")[0]),
         POD_NAMESPACE=proxy["namespace"],
         INSTANCE_IP=proxy["ip"],
@@ -102,8 +110,13 @@ def exec_command(
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 1
+    group = None
+    if proxy.get("netns"):
+        argv = ["ip", "netns", "exec", str(proxy["netns"]), *argv]
+        if container in PROXY_ALIASES:
+            group = PROXY_GID
     try:
-        return subprocess.call(argv, env=pod_env(info, key, proxy))
+        return subprocess.call(argv, env=pod_env(info, key, proxy), group=group)
     except FileNotFoundError:
         print(f"error: {argv[0]}: command not found", file=sys.stderr)
         return 127

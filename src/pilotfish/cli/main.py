@@ -76,13 +76,26 @@ def up(
     ingress_gateway: Annotated[
         bool, typer.Option("--ingress-gateway/--no-ingress-gateway", help="run the ingress gateway")
     ] = True,
+    isolated: Annotated[
+        bool,
+        typer.Option(
+            "--isolated", help="root: each pod in its own network namespace, traffic captured"
+        ),
+    ] = False,
 ) -> None:
     """Start the control plane, the ingress gateway and every workload of DIR with its sidecar."""
     from pilotfish.cli.up import up_command
 
     _exit(
         up_command(
-            directory, state.state_dir, ingress_address, detach, delta, timeout, ingress_gateway
+            directory,
+            state.state_dir,
+            ingress_address,
+            detach,
+            delta,
+            timeout,
+            ingress_gateway,
+            isolated,
         )
     )
 

@@ -7,6 +7,7 @@ starts itself in the background, returns once the mesh is ready, and `pilotfish 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -16,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.errors import running_mesh
+from pilotfish.capture.netns import MeshBridge, require_root
+from pilotfish.capture.rules import CaptureError
+from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, MeshError, UpOptions
@@ -37,7 +40,13 @@ def up_command(
     delta: bool,
     timeout: float,
     ingress_gateway: bool = True,
+    isolated: bool = False,
 ) -> int:
+    if isolated:
+        try:
+            require_root("pilotfish up --isolated")
+        except CaptureError as exc:
+            return _fail(str(exc))
     try:
         info = read_mesh(state_dir)
         return _fail(
@@ -58,7 +67,9 @@ def up_command(
         if not parsed.ok:
             return _fail(f"{directory}: invalid configuration; nothing was started")
     if detach:
-        return _detach(directory, state_dir, ingress_address, delta, timeout, ingress_gateway)
+        return _detach(
+            directory, state_dir, ingress_address, delta, timeout, ingress_gateway, isolated
+        )
     options = UpOptions(
         state_dir,
         tuple(files),
@@ -67,6 +78,7 @@ def up_command(
         timeout,
         ingress_gateway=ingress_gateway,
         env_drain=env_drain_seconds(os.environ),
+        isolated=isolated,
     )
     return asyncio.run(_run_foreground(options))
 
@@ -118,6 +130,7 @@ def _detach(
     delta: bool,
     timeout: float,
     ingress_gateway: bool = True,
+    isolated: bool = False,
 ) -> int:
     argv = [sys.executable, "-m", "pilotfish", "--state-dir", str(state_dir), "up"]
     argv += [directory] if directory else []
@@ -125,6 +138,7 @@ def _detach(
         ["--delta"] if delta else []
     )
     argv += [] if ingress_gateway else ["--no-ingress-gateway"]
+    argv += ["--isolated"] if isolated else []
     log_path = state_dir / "logs" / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -156,7 +170,13 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def down_command(state_dir: Path, timeout: float = 30) -> int:
-    info = running_mesh(state_dir)
+    try:
+        info = read_mesh(state_dir)
+    except MeshNotRunning:
+        if _remove_stale_pods(state_dir):  # what a killed `up --isolated` left behind
+            print(f"no mesh was running; removed the pods and bridge it left in {state_dir}")
+            return 0
+        info = running_mesh(state_dir)  # the usual error
     pid = int(info["pid"])
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -165,8 +185,27 @@ def down_command(state_dir: Path, timeout: float = 30) -> int:
     if pid_alive(pid) and not _reaped(pid):
         os.kill(pid, signal.SIGKILL)
     mesh_file(state_dir).unlink(missing_ok=True)
+    _remove_stale_pods(state_dir)  # if it had to be killed
     print(f"mesh stopped (pid {pid})")
     return 0
+
+
+def _remove_stale_pods(state_dir: Path) -> bool:
+    """Remove the namespaces and bridge an isolated mesh of `state_dir` left (its `up` was
+    killed); False when there are none."""
+    try:
+        block = int(json.loads((state_dir / "network.json").read_text())["block"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    bridge = MeshBridge(block, str(state_dir.resolve()))
+    if not bridge.ours():
+        return False
+    try:
+        require_root("removing an isolated mesh's pods")
+        bridge.remove()
+    except CaptureError as exc:
+        raise UserError(str(exc)) from None
+    return True
 
 
 def _reaped(pid: int) -> bool:

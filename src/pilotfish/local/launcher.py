@@ -29,6 +29,7 @@ from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.ca.storage import write_private
+from pilotfish.capture.rules import CaptureError
 from pilotfish.local import prometheus
 from pilotfish.local.network import (
     CP_HTTP_PORT,
@@ -37,6 +38,7 @@ from pilotfish.local.network import (
     MeshNetwork,
     load_or_choose,
 )
+from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods, check_annotations
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.inputs import manifest_of
@@ -66,6 +68,7 @@ class UpOptions:
     ready_timeout: float = 60.0
     ingress_gateway: bool = True  # `install` profiles `minimal` and `empty` run none
     env_drain: float | None = None  # TERMINATION_DRAIN_DURATION_SECONDS (`registry.drain`)
+    isolated: bool = False  # a network namespace per pod, traffic captured (root: `pods`)
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Mesh:
     collectors: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
     terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
     probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
+    pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
 
     @property
     def api(self) -> str:
@@ -109,7 +113,14 @@ class Mesh:
     # ---- start ------------------------------------------------------------------------------
     async def start(self) -> None:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
-        self.network = load_or_choose(self.options.state_dir)
+        self.network = load_or_choose(self.options.state_dir, self.options.isolated)
+        if self.options.isolated:
+            self.pods = IsolatedPods.for_mesh(self.network.block, self.options.state_dir)
+            try:
+                await self.pods.create()
+            except CaptureError as exc:
+                self.pods = None
+                raise MeshError(str(exc)) from None
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self._start_control_plane()
         log.info("control plane ready after %.2f s", time.monotonic() - self.started)
@@ -236,6 +247,11 @@ class Mesh:
         leaving = self.terminating.get(spec.proxy.pod_name)
         if leaving is not None:  # its address and ports are free once it has stopped
             await asyncio.gather(leaving, return_exceptions=True)
+        if spec.netns and self.pods is not None and self.manifest is not None:
+            try:
+                await self.pods.add_pod(self.manifest, self.network.instances, spec.proxy)
+            except CaptureError as exc:
+                raise MeshError(f"pod {spec.proxy.pod_name}: {exc}") from None
         await self._issue_token(spec)
         agent = Agent(spec)
         self.agents[spec.proxy.pod_name] = agent
@@ -250,6 +266,11 @@ class Mesh:
         if status != 200 or body["version"] == self.manifest_version:
             return
         manifest, _ = manifest_of(body["documents"])
+        if self.pods is not None:
+            try:
+                check_annotations(manifest)
+            except CaptureError as exc:
+                raise MeshError(str(exc)) from None
         self.manifest_version = body["version"]
         self.mesh_settings = manifest.mesh
         self.manifest = manifest
@@ -264,6 +285,8 @@ class Mesh:
             if name not in self.agents:
                 await self._start_agent(spec)
         self.network.save(self.options.state_dir / "network.json")
+        if self.pods is not None:  # new services or instances: names resolve to new addresses
+            await self.pods.refresh_hosts(manifest, self.network.instances)
 
     async def _ensure_collectors(self, manifest: Manifest) -> None:
         """Start the trace collector on each port a tracing provider needs (see
@@ -296,7 +319,7 @@ class Mesh:
         self, workload: WorkloadSpec, instance: str, old: AgentSpec | None
     ) -> AgentSpec:
         reuse = dict(old.proxy.app_ports) if old else {}
-        if not workload.sidecar:  # the app itself listens on the instance address
+        if not workload.sidecar or self.pods is not None:  # the app listens on its own port
             reuse = {p: p for p in workload.ports}
         proxy = Proxy(
             type=ProxyType.SIDECAR,
@@ -307,9 +330,12 @@ class Mesh:
             workload=workload.name,
             service_account=workload.service_account,
             app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
+            interception=INTERCEPTION_MODE if self.pods is not None and workload.sidecar else "",
         )
         app = AppSpec(workload.command, workload.env, workload.workdir)
         spec = self._agent_spec(proxy, app, workload.sidecar, workload.termination_drain)
+        if self.pods is not None:
+            spec = replace(spec, netns=self.pods.netns_name(proxy.pod_name))
         return replace(spec, app_metrics=app_scrape(dict(workload.annotations), proxy.app_ports))
 
     def _terminate(self, name: str) -> None:
@@ -334,6 +360,8 @@ class Mesh:
             log.warning("%s: draining: %s", name, exc)
         finally:
             await agent.stop()
+            if agent.spec.netns and self.pods is not None:
+                await self.pods.remove_pod(name)
             if self.terminating.get(name) is asyncio.current_task():
                 del self.terminating[name]
             log.info("%s: stopped after %.1f s", name, time.monotonic() - started)
@@ -448,6 +476,7 @@ class Mesh:
                 "app_restarts": a.app.restarts,
                 "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
                 "sidecar": a.spec.sidecar,
+                "netns": a.spec.netns,
             }
             for name, a in sorted(self.agents.items())
         }
@@ -457,6 +486,7 @@ class Mesh:
             "api": self.api,
             "xds": f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
             "block": self.network.block,
+            "isolated": self.pods is not None,
             "ingress_address": self.options.ingress_address,
             "ready": ready,
             "startup_seconds": self.ready_after,
@@ -508,6 +538,8 @@ class Mesh:
         self.agents.clear()
         if self.control_plane is not None:
             await terminate(self.control_plane)
+        if self.pods is not None:
+            await self.pods.remove()
         if self.http is not None:
             await self.http.close()
         (self.run_dir / "mesh.json").unlink(missing_ok=True)

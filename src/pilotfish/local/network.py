@@ -5,6 +5,11 @@ port numbers on it (15000 admin, 15001 outbound, 15021 health, 15090 stats, its 
 for inbound). The control plane is 127.A.0.1, the ingress gateway 127.A.0.2. A is chosen from
 the state directory's path, skipping blocks in use, and remembered in `network.json`, so a
 mesh keeps its addresses across restarts and two meshes on one machine never share one.
+
+An isolated mesh (`up --isolated`) uses the same block number for its pods' 10.A.0.0/16 (see
+`pilotfish.capture.netns`): the control plane is 10.A.0.1 (the bridge), instances 10.A.1.1, ….
+A block is free when its control-plane ports on 127.A.0.1 are free and no bridge `pfbrA` exists
+(unless it is this mesh's own, left by a killed `up`: it is cleaned up and reused).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pilotfish.agent.processes import port_is_free
+from pilotfish.capture.netns import MeshBridge
 from pilotfish.state_files import write_atomically
 
 FIRST_BLOCK, LAST_BLOCK = 16, 254
@@ -25,10 +31,15 @@ CP_XDS_PORT, CP_HTTP_PORT, CP_TLS_PORT = 15010, 15014, 15012
 class MeshNetwork:
     block: int
     instances: dict[str, str] = field(default_factory=dict)  # instance name -> ip
+    isolated: bool = False
+
+    @property
+    def prefix(self) -> str:
+        return f"10.{self.block}" if self.isolated else f"127.{self.block}"
 
     @property
     def control_plane_ip(self) -> str:
-        return f"127.{self.block}.0.1"
+        return f"{self.prefix}.0.1"
 
     @property
     def gateway_ip(self) -> str:
@@ -40,7 +51,7 @@ class MeshNetwork:
             used = set(self.instances.values())
             n = 0
             while True:
-                candidate = f"127.{self.block}.{1 + n // 250}.{1 + n % 250}"
+                candidate = f"{self.prefix}.{1 + n // 250}.{1 + n % 250}"
                 if candidate not in used:
                     break
                 n += 1
@@ -48,23 +59,29 @@ class MeshNetwork:
         return self.instances[instance]
 
     def save(self, path: Path) -> None:
-        write_atomically(
-            path, json.dumps({"block": self.block, "instances": self.instances}, indent=1)
-        )
+        data = {"block": self.block, "instances": self.instances, "isolated": self.isolated}
+        write_atomically(path, json.dumps(data, indent=1))
 
 
-def block_is_free(block: int) -> bool:
+def block_is_free(block: int, owner: str = "") -> bool:
     ip = f"127.{block}.0.1"
+    bridge = MeshBridge(block, owner)
+    if bridge.exists() and not (owner and bridge.ours()):
+        return False
     return port_is_free(ip, CP_XDS_PORT) and port_is_free(ip, CP_HTTP_PORT)
 
 
-def load_or_choose(state_dir: Path) -> MeshNetwork:
+def load_or_choose(state_dir: Path, isolated: bool = False) -> MeshNetwork:
     path = state_dir / "network.json"
+    owner = str(state_dir.resolve())
     if path.exists():
         try:
             data = json.loads(path.read_text())
             network = MeshNetwork(int(data["block"]), dict(data.get("instances", {})))
-            if block_is_free(network.block):
+            network.isolated = bool(data.get("isolated", False))
+            if network.isolated != isolated:  # other addresses: start afresh, same block
+                network = MeshNetwork(network.block, isolated=isolated)
+            if block_is_free(network.block, owner):
                 return network
         except (ValueError, KeyError, TypeError):
             pass
@@ -73,7 +90,7 @@ def load_or_choose(state_dir: Path) -> MeshNetwork:
     for i in range(span):
         block = FIRST_BLOCK + (start + i) % span
         if block_is_free(block):
-            network = MeshNetwork(block)
+            network = MeshNetwork(block, isolated=isolated)
             network.save(path)
             return network
     raise OSError("no free 127.x.0.0/16 block for a mesh on this machine")

@@ -3,7 +3,8 @@ and the `Proxy` the xDS server reads back from it.
 
 Metadata keys follow Istio's where Istio has one (NAME, NAMESPACE, LABELS, INSTANCE_IPS,
 SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
-("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT and PILOTFISH_GATEWAY_ADDRESS.
+("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT and PILOTFISH_GATEWAY_ADDRESS;
+INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def node_metadata(proxy: Proxy) -> dict[str, Any]:
         "PILOTFISH_APP_PORTS": ",".join(f"{c}:{a}" for c, a in proxy.app_ports),
         "PILOTFISH_OUTBOUND_PORT": str(proxy.outbound_port),
         "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
-    }
+    } | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})
 
 
 def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
@@ -50,4 +51,5 @@ def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
         gateway_address=str(metadata.get("PILOTFISH_GATEWAY_ADDRESS") or ""),
         outbound_port=int(metadata.get("PILOTFISH_OUTBOUND_PORT") or 15001),
         app_ports=tuple(sorted(app_ports)),
+        interception=str(metadata.get("INTERCEPTION_MODE") or ""),
     )

@@ -32,6 +32,14 @@ class Proxy:
     app_ports: tuple[tuple[int, int], ...] = ()
     """Sidecars: (container port, port the app really listens on at 127.0.0.1). The sidecar's
     inbound listener binds ip:container_port and forwards to 127.0.0.1:app_port."""
+    interception: str = ""
+    """Istio's INTERCEPTION_MODE: "REDIRECT" when the pod's traffic is captured by iptables
+    (the isolated mode: listeners 15001/15006 with original destinations, admin on
+    127.0.0.1); "" for pilotfish's explicit mode (apps use the sidecar as HTTP proxy)."""
+
+    @property
+    def captured(self) -> bool:
+        return self.interception == "REDIRECT"
 
     @property
     def id(self) -> str:

@@ -3,9 +3,10 @@
 Orchestrates the other modules: outbound cluster specs (service ports x DestinationRule
 subsets, with the rule Istio would pick for this proxy), their clusters and endpoints, the
 special clusters, then sidecar listeners/routes (outbound HTTP proxy, outbound TCP listeners,
-inbound ports) or gateway listeners/routes (HTTP, then HTTPS/TLS/TCP servers and their SDS
-secrets). A `Sidecar` resource narrows the push context first (`sidecar_scope`); Istio's
-telemetry is added last (`observability`).
+inbound ports; a captured pod gets Istio's virtual listeners instead: `captured`) or gateway
+listeners/routes (HTTP, then HTTPS/TLS/TCP servers and their SDS secrets). A `Sidecar`
+resource narrows the push context first (`sidecar_scope`); Istio's telemetry is added last
+(`observability`).
 Pure: reads only its arguments; never raises for config problems.
 """
 
@@ -20,8 +21,8 @@ from pilotfish.config.objects import Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
-from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import (
+    captured,
     gateway_tls_tcp,
     listeners,
     names,
@@ -29,6 +30,7 @@ from pilotfish.translate import (
     sidecar_scope,
     tcp,
 )
+from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.gateway_http import (
@@ -97,11 +99,15 @@ def generate_parts(
     specs = block.specs
     forward_proxy = block.forward_proxy
     passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"
-    messages: list[Message] = [
-        listeners.outbound_http_proxy_listener(
-            proxy.ip, proxy.outbound_port, passthrough=passthrough or forward_proxy
-        )
-    ]
+    messages: list[Message] = (
+        captured.outbound_listeners(specs, allow_any=passthrough, forward_proxy=forward_proxy)
+        if proxy.captured
+        else [
+            listeners.outbound_http_proxy_listener(
+                proxy.ip, proxy.outbound_port, passthrough=passthrough or forward_proxy
+            )
+        ]
+    )
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     if ingress is None:
@@ -112,22 +118,38 @@ def generate_parts(
     if not all(http for _, _, http in ingress):
         diagnostics.extend(authz.tcp_notes)
     peer_authentication = effective_mtls(proxy.namespace, proxy.label_map, full_push)
+    inbound_chains = []
     for container_port, app_port, http in ingress:
-        messages.append(
-            listeners.inbound_listener(
-                proxy.ip,
+        mode = peer_authentication.at(container_port)
+        if proxy.captured:
+            chains = listeners.inbound_filter_chains(
                 container_port,
                 http=http,
                 policy_filters=authz.http,
                 network_filters=authz.network,
                 path_normalization=normalization,
-                mode=peer_authentication.at(container_port),
+                mode=mode,
                 trust_domain=push.mesh.trust_domain,
             )
-        )
+            inbound_chains.append((container_port, chains, mode))
+        else:
+            messages.append(
+                listeners.inbound_listener(
+                    proxy.ip,
+                    container_port,
+                    http=http,
+                    policy_filters=authz.http,
+                    network_filters=authz.network,
+                    path_normalization=normalization,
+                    mode=mode,
+                    trust_domain=push.mesh.trust_domain,
+                )
+            )
         messages.append(cluster_builders.inbound_cluster(container_port, app_port))
         if http:
             messages.append(with_route_rbac(inbound_route_config(container_port), authz.per_route))
+    if proxy.captured:
+        messages.append(captured.virtual_inbound_listener(inbound_chains))
     route_config, notes = _http_proxy_route(proxy, push)
     messages.append(route_config)
     diagnostics.extend(notes)
@@ -160,12 +182,16 @@ def _gateway(
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     """What sidecars of one namespace share besides the outbound block: the special clusters
     (and the outbound block's diagnostics), memoised per push context."""
-    key = ("pilotfish.translate.namespace_part", proxy.namespace)
+    key = ("pilotfish.translate.namespace_part", proxy.namespace, proxy.captured)
     found: ProxyResources | None = push.memo.get(key)
     if found is None:
         messages: list[Message] = [cluster_builders.blackhole_cluster()]
         if push.mesh.outbound_traffic_policy != "REGISTRY_ONLY":
-            messages.append(cluster_builders.passthrough_cluster())
+            messages.append(
+                captured.passthrough_cluster()
+                if proxy.captured
+                else cluster_builders.passthrough_cluster()
+            )
         found = ProxyResources.build(messages, outbound_block(proxy.namespace, push).diagnostics)
         push.memo[key] = found
     return found

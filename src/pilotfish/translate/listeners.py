@@ -81,7 +81,7 @@ def http_connection_manager(
     return manager
 
 
-def _hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc_pb2.Filter:
+def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc_pb2.Filter:
     return lc_pb2.Filter(name=HCM_FILTER, typed_config=pack(manager))
 
 
@@ -110,7 +110,7 @@ def outbound_http_proxy_listener(ip: str, port: int, *, passthrough: bool) -> li
         name=names.OUTBOUND_HTTP_PROXY_LISTENER,
         address=socket_address(ip, port),
         traffic_direction=base_pb2.OUTBOUND,
-        filter_chains=[lc_pb2.FilterChain(filters=[_hcm_filter(manager)])],
+        filter_chains=[lc_pb2.FilterChain(filters=[hcm_filter(manager)])],
     )
 
 
@@ -138,7 +138,7 @@ def inbound_filter_chains(
         manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
         details = manager.set_current_client_cert_details
         details.subject.value, details.uri, details.dns = True, True, True
-        network_filter = _hcm_filter(manager)
+        network_filter = hcm_filter(manager)
     else:
         proxy = tcp_proxy_pb2.TcpProxy(
             stat_prefix=names.inbound_cluster(container_port),
@@ -196,5 +196,5 @@ def gateway_listener(
         name=names.gateway_listener(port),
         address=socket_address(address, port),
         traffic_direction=base_pb2.OUTBOUND,
-        filter_chains=[lc_pb2.FilterChain(filters=[_hcm_filter(manager)])],
+        filter_chains=[lc_pb2.FilterChain(filters=[hcm_filter(manager)])],
     )

@@ -20,6 +20,13 @@ BLOCK_ALL_VHOST = "block_all"
 BLACKHOLE_VHOST = "blackhole"  # Istio's host name for a gateway port's empty route config
 DNS_CACHE_NAME = "pilotfish_passthrough_dns_cache"
 POD_LOCAL_VHOST = "pod_local"
+VIRTUAL_OUTBOUND_LISTENER = "virtualOutbound"  # captured pods: 0.0.0.0:15001
+VIRTUAL_INBOUND_LISTENER = "virtualInbound"  # captured pods: 0.0.0.0:15006
+
+
+def outbound_port_listener(port: int) -> str:
+    """Istio's per-port HTTP listener of a captured pod, `0.0.0.0_9080` (bind_to_port false)."""
+    return f"0.0.0.0_{port}"
 
 
 def outbound_cluster(port: int, host: str, subset: str = "") -> str:

@@ -104,15 +104,14 @@ def _listener(
     reporter = Reporter.DESTINATION if inbound else Reporter.SOURCE
     if proxy.type is ProxyType.ROUTER:
         reporter = Reporter.SOURCE
-    service = (
-        inbound_service(proxy, push, listener.address.socket_address.port_value)
-        if inbound
-        else None
-    )
     me = exchange.identity_of(proxy)
     result = listener_pb2.Listener()
     result.CopyFrom(listener)
     for chain in result.filter_chains:
+        # a captured pod's virtualInbound: each chain says its port (`destination_port`)
+        port = chain.filter_chain_match.destination_port.value
+        port = port or listener.address.socket_address.port_value
+        service = inbound_service(proxy, push, port) if inbound else None
         mtls = _terminates_mtls(chain) if inbound else None
         for network_filter in chain.filters:
             if network_filter.name == HCM_FILTER:

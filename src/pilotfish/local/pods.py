@@ -1,0 +1,126 @@
+"""The isolated local mode (`pilotfish up --isolated`, root): each workload instance is a pod in
+its own network namespace on the mesh's bridge (`pilotfish.capture.netns`), with Istio's capture
+rules (`pilotfish.capture.rules`) unless it runs without a sidecar.
+
+Names resolve through each pod's /etc/hosts, as a headless Kubernetes service would through DNS:
+a service's names (`reviews`, in its own namespace; `reviews.default`, `reviews.default.svc`,
+`reviews.default.svc.cluster.local` everywhere) map to the address of one of its instances (the
+first by name). The sidecar's outbound listeners route on the Host header and the dialled port,
+so which instance the name points at matters only to `loadBalancer: PASSTHROUGH` (which sends
+the connection exactly there) and to pods without a sidecar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pilotfish.capture import netns
+from pilotfish.capture.rules import CaptureError, nat_rules, settings_for
+from pilotfish.config.hosts import CLUSTER_DOMAIN
+from pilotfish.model.proxy import Proxy
+from pilotfish.registry.manifest import Manifest
+
+INTERCEPTION_MODE = "REDIRECT"
+
+
+@dataclass
+class IsolatedPods:
+    bridge: netns.MeshBridge
+    hosts: dict[str, str] = field(default_factory=dict)  # netns -> /etc/hosts text
+
+    @classmethod
+    def for_mesh(cls, block: int, state_dir: Path) -> IsolatedPods:
+        return cls(netns.MeshBridge(block, str(state_dir.resolve())))
+
+    @property
+    def address(self) -> str:
+        return self.bridge.address
+
+    def netns_name(self, pod: str) -> str:
+        return self.bridge.netns_name(pod)
+
+    async def create(self) -> None:
+        netns.require_root("pilotfish up --isolated")
+        await asyncio.to_thread(self.bridge.create)
+
+    async def remove(self) -> None:
+        await asyncio.to_thread(self.bridge.remove)
+
+    async def add_pod(self, manifest: Manifest, addresses: dict[str, str], proxy: Proxy) -> None:
+        """The pod's namespace, address, /etc/hosts and (with a sidecar) capture rules.
+        Raises CaptureError (a bad `traffic.sidecar.istio.io/*` annotation, a failed step)."""
+        workload = next(
+            w
+            for w in manifest.workloads
+            if (w.name, w.namespace) == (proxy.workload, proxy.namespace)
+        )
+        rules = nat_rules(settings_for(dict(workload.annotations))) if workload.sidecar else None
+        ns = self.netns_name(proxy.pod_name)
+        hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace)
+        self.hosts[ns] = hosts
+        await asyncio.to_thread(netns.add_pod, self.bridge, ns, proxy.ip, hosts, rules)
+
+    async def remove_pod(self, name: str) -> None:
+        ns = self.netns_name(name)
+        self.hosts.pop(ns, None)
+        await asyncio.to_thread(netns.remove_pod, ns)
+
+    async def refresh_hosts(self, manifest: Manifest, addresses: dict[str, str]) -> None:
+        """Rewrite the /etc/hosts of running pods whose names changed."""
+        for workload in manifest.workloads:
+            for instance in workload.instance_names():
+                await self._refresh(
+                    f"{instance}.{workload.namespace}",
+                    hosts_file(manifest, addresses, instance, workload.namespace),
+                )
+
+    async def _refresh(self, name: str, text: str) -> None:
+        ns = self.netns_name(name)
+        if ns in self.hosts and self.hosts[ns] != text:
+            self.hosts[ns] = text
+            await asyncio.to_thread(netns.write_hosts, ns, text)
+
+
+def check_annotations(manifest: Manifest) -> None:
+    """Raises CaptureError naming the workload for a bad `traffic.sidecar.istio.io/*` value."""
+    for workload in manifest.workloads:
+        try:
+            settings_for(dict(workload.annotations))
+        except CaptureError as exc:
+            raise CaptureError(f"Workload {workload.namespace}/{workload.name}: {exc}") from None
+
+
+def hosts_file(manifest: Manifest, addresses: dict[str, str], instance: str, namespace: str) -> str:
+    """/etc/hosts of pod `instance` in `namespace`; `addresses` maps `NAME.NAMESPACE` pod keys
+    to their IPs."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    own = addresses.get(f"{instance}.{namespace}")
+    if own:
+        lines.append(f"{own}\t{instance}")
+    for service in sorted(manifest.services, key=lambda s: (s.namespace, s.name)):
+        if service.from_service_entry or not service.selector:
+            continue
+        ip = _first_instance_ip(manifest, addresses, service.namespace, dict(service.selector))
+        if ip is None:
+            continue
+        base = f"{service.name}.{service.namespace}"
+        names = [f"{base}.svc.{CLUSTER_DOMAIN}", f"{base}.svc", base]
+        if service.namespace == namespace:
+            names.append(service.name)
+        lines.append(f"{ip}\t{' '.join(names)}")
+    return "\n".join(lines) + "\n"
+
+
+def _first_instance_ip(
+    manifest: Manifest, addresses: dict[str, str], namespace: str, selector: dict[str, str]
+) -> str | None:
+    keys = sorted(
+        f"{instance}.{w.namespace}"
+        for w in manifest.workloads
+        if w.namespace == namespace and all(dict(w.labels).get(k) == v for k, v in selector.items())
+        for instance in w.instance_names()
+    )
+    found = [addresses[k] for k in keys if k in addresses]
+    return found[0] if found else None

@@ -1,0 +1,140 @@
+"""Listeners of a pod whose traffic iptables captures (Istio's REDIRECT interception, the
+isolated local mode), in Istio's shapes:
+
+- `virtualOutbound` on 0.0.0.0:15001 with `use_original_dst`: Envoy hands each connection to the
+  listener for the address the app dialled; one `0.0.0.0_<port>` listener (not bound to a port)
+  per HTTP service port carries the outbound HTTP routes (the same `http_proxy` route
+  configuration the explicit mode uses: virtual hosts are matched on the Host header, which a
+  plain request to `http://reviews:9080/` carries as `reviews:9080`). A connection no listener
+  wants goes to `PassthroughCluster` (an ORIGINAL_DST cluster: where the app sent it) under
+  ALLOW_ANY, to `BlackHoleCluster` under REGISTRY_ONLY.
+- `virtualInbound` on 0.0.0.0:15006 with the `original_dst` listener filter: one set of filter
+  chains per inbound port, chosen by `destination_port` (then transport protocol/ALPN, as
+  PeerAuthentication asks); a port the pod does not declare matches no chain and is refused.
+
+Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.filters.http.dynamic_forward_proxy.v3 import dynamic_forward_proxy_pb2
+from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import wrappers_pb2
+
+from pilotfish.registry.types import Protocol
+from pilotfish.translate import mtls, names
+from pilotfish.translate.clusters import OutboundClusterSpec, dns_cache_config
+from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, duration, pack, socket_address
+from pilotfish.translate.listeners import (
+    DFP_FILTER,
+    fault_and_cors_filters,
+    hcm_filter,
+    http_connection_manager,
+)
+from pilotfish.translate.traffic_policy import default_circuit_breakers
+
+OUTBOUND_PORT, INBOUND_PORT = 15001, 15006
+ORIGINAL_DST_FILTER = "envoy.filters.listener.original_dst"
+ANY = "0.0.0.0"
+
+
+def passthrough_cluster() -> cluster_pb2.Cluster:
+    """Istio's `PassthroughCluster`: ORIGINAL_DST, the connection goes where the app sent it."""
+    return cluster_pb2.Cluster(
+        name=names.PASSTHROUGH_CLUSTER,
+        type=cluster_pb2.Cluster.ORIGINAL_DST,
+        lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
+        connect_timeout=duration(10),
+        circuit_breakers=default_circuit_breakers(),
+    )
+
+
+def _tcp_chain(cluster: str, name: str) -> lc_pb2.FilterChain:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)
+    return lc_pb2.FilterChain(
+        name=name, filters=[lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))]
+    )
+
+
+def virtual_outbound_listener(allow_any: bool) -> listener_pb2.Listener:
+    cluster = names.PASSTHROUGH_CLUSTER if allow_any else names.BLACKHOLE_CLUSTER
+    return listener_pb2.Listener(
+        name=names.VIRTUAL_OUTBOUND_LISTENER,
+        address=socket_address(ANY, OUTBOUND_PORT),
+        use_original_dst=wrappers_pb2.BoolValue(value=True),
+        traffic_direction=base_pb2.OUTBOUND,
+        default_filter_chain=_tcp_chain(cluster, cluster),
+    )
+
+
+def http_ports(specs: Mapping[str, OutboundClusterSpec]) -> list[int]:
+    """Service ports whose traffic is HTTP (or sniffed as such): one listener each."""
+    ports = {
+        spec.port.port
+        for spec in specs.values()
+        if spec.port.protocol.is_http or spec.port.protocol == Protocol.UNKNOWN
+    }
+    return sorted(ports - {OUTBOUND_PORT, INBOUND_PORT})
+
+
+def outbound_port_listener(port: int, forward_proxy: bool) -> listener_pb2.Listener:
+    filters = fault_and_cors_filters()
+    if forward_proxy:  # ServiceEntry `resolution: NONE` hosts go through the DNS forward proxy
+        config = dynamic_forward_proxy_pb2.FilterConfig(dns_cache_config=dns_cache_config())
+        filters.append(hcm_pb2.HttpFilter(name=DFP_FILTER, typed_config=pack(config)))
+    manager = http_connection_manager(
+        f"outbound_0.0.0.0_{port}", names.HTTP_PROXY_ROUTE_CONFIG, filters
+    )
+    return listener_pb2.Listener(
+        name=names.outbound_port_listener(port),
+        address=socket_address(ANY, port),
+        bind_to_port=wrappers_pb2.BoolValue(value=False),
+        traffic_direction=base_pb2.OUTBOUND,
+        filter_chains=[lc_pb2.FilterChain(filters=[hcm_filter(manager)])],
+    )
+
+
+def outbound_listeners(
+    specs: Mapping[str, OutboundClusterSpec], *, allow_any: bool, forward_proxy: bool
+) -> list[listener_pb2.Listener]:
+    return [
+        virtual_outbound_listener(allow_any),
+        *(outbound_port_listener(port, forward_proxy) for port in http_ports(specs)),
+    ]
+
+
+def virtual_inbound_listener(
+    ports: Iterable[tuple[int, list[lc_pb2.FilterChain], str]],
+) -> listener_pb2.Listener:
+    """`ports`: (container port, its chains from `listeners.inbound_filter_chains`, its mTLS
+    mode)."""
+    listener = listener_pb2.Listener(
+        name=names.VIRTUAL_INBOUND_LISTENER,
+        address=socket_address(ANY, INBOUND_PORT),
+        traffic_direction=base_pb2.INBOUND,
+        listener_filters=[
+            lc_pb2.ListenerFilter(
+                name=ORIGINAL_DST_FILTER, typed_config=pack(original_dst_pb2.OriginalDst())
+            )
+        ],
+    )
+    inspect = False
+    for port, chains, mode in ports:
+        inspect = inspect or mtls.needs_tls_inspector(mode)
+        for chain in chains:
+            chain.filter_chain_match.destination_port.value = port
+            chain.name = f"{port}-{chain.name}" if chain.name else str(port)
+            listener.filter_chains.append(chain)
+    if inspect:
+        listener.listener_filters.append(mtls.tls_inspector())
+    return listener
