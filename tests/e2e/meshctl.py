@@ -48,10 +48,13 @@ def http(
 
 
 class LocalMesh:
-    def __init__(self, home: Path, directory: str | None, delta: bool = False) -> None:
+    def __init__(
+        self, home: Path, directory: str | None, delta: bool = False, isolated: bool = False
+    ) -> None:
         self.home = home
         self.directory = directory
         self.delta = delta
+        self.isolated = isolated
         self.ingress = f"127.255.{random.randint(1, 254)}.{random.randint(1, 254)}"
         # Istio's pilot-agent setting: no drain wait when a test's mesh goes down (a test of the
         # drain sets it per pod with `proxy.istio.io/config`)
@@ -74,6 +77,7 @@ class LocalMesh:
         args = ["up", "--detach", "--ingress-address", self.ingress, "--timeout", "60"]
         args += [self.directory] if self.directory else []
         args += ["--delta"] if self.delta else []
+        args += ["--isolated"] if self.isolated else []
         result = self.pilotfish(*args)
         if result.returncode != 0:
             self.dump_logs()
