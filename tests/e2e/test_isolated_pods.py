@@ -90,10 +90,11 @@ def mesh(
         + _workload("legacy", app, records, sidecar=False)
         + STRICT
     )
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/bookinfo", isolated=True)
-    first = mesh.up()
+    mesh = LocalMesh(tmp_path_factory.mktemp("home"), str(folder), isolated=True)
+    first = mesh.up()  # the two small pods first
     assert first.returncode == 0, first.stdout + first.stderr
     os.kill(int(mesh.info["pid"]), signal.SIGKILL)  # leaves namespaces, links and the bridge
+    mesh.directory = "samples/bookinfo"
     again = mesh.up()
     try:
         assert again.returncode == 0, again.stdout + again.stderr
@@ -131,13 +132,12 @@ def test_bookinfo_routes_with_no_proxy_variables(mesh: tuple[LocalMesh, Path]) -
 
 
 def _pods_answering(bookinfo: LocalMesh, ip: str, n: int) -> Counter[str]:
-    """Which reviews pod answers `http://reviews:9080/` when the caller dials `ip`."""
-    seen: Counter[str] = Counter()
-    for _ in range(n):
-        out = curl(bookinfo, "productpage-v1-0", "--resolve", f"reviews:9080:{ip}",
-                   "http://reviews:9080/reviews/1")  # fmt: skip
-        seen[json.loads(out.stdout)["podname"]] += 1
-    return seen
+    """Which reviews pods answer `http://reviews:9080/` when productpage dials `ip` (n calls,
+    from inside productpage's pod)."""
+    curl = f"curl -s --max-time 5 --resolve reviews:9080:{ip} http://reviews:9080/reviews/1"
+    loop = f"for i in $(seq {n}); do {curl}; echo; done"
+    out = exec_(bookinfo, "productpage-v1-0", "sh", "-c", loop)
+    return Counter(json.loads(line)["podname"] for line in out.stdout.splitlines() if line)
 
 
 def test_destination_rule_passthrough_goes_where_the_caller_dialled(

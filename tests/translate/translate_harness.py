@@ -109,6 +109,7 @@ def load_case(case: Path) -> tuple[Proxy, PushContext]:
         workload=pod.workload,
         service_account=pod.service_account,
         app_ports=tuple(tuple(p) for p in settings.get("app_ports", [])),
+        interception=str(settings.get("interception", "")),
     )
     mesh = MeshConfig(**settings.get("mesh", {}))
     return proxy, PushContext(registry=registry, configs=tuple(result.objects), mesh=mesh)

@@ -1,0 +1,91 @@
+"""The isolated mode's pure parts: the clear error when not root, each pod's /etc/hosts, the
+mesh's 10.A addresses, and the node metadata that tells the control plane a pod is captured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilotfish.capture import netns
+from pilotfish.capture.rules import CaptureError
+from pilotfish.cli.up import up_command
+from pilotfish.local.network import MeshNetwork
+from pilotfish.local.pods import hosts_file
+from pilotfish.model.node import node_metadata, proxy_from_node
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.manifest import Manifest, WorkloadSpec
+from pilotfish.registry.types import Protocol, Service, ServicePort
+
+
+def test_not_root_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    with pytest.raises(CaptureError, match="needs root"):
+        netns.require_root("pilotfish up --isolated")
+    code = up_command(None, tmp_path, "127.0.0.1", False, False, 5.0, isolated=True)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: pilotfish up --isolated needs root"), err
+    assert not (tmp_path / "network.json").exists()  # nothing was started
+
+
+def _service(name: str, namespace: str = "default") -> Service:
+    return Service(
+        name,
+        namespace,
+        (ServicePort("http", 9080, Protocol.HTTP, 9080),),
+        selector=(("app", name),),
+    )
+
+
+def test_hosts_map_service_names_to_an_instance() -> None:
+    manifest = Manifest(
+        services=(_service("reviews"), _service("ratings"), _service("httpbin", "foo")),
+        workloads=(
+            WorkloadSpec("reviews-v2", "default", (("app", "reviews"),)),
+            WorkloadSpec("reviews-v1", "default", (("app", "reviews"),)),
+            WorkloadSpec("httpbin", "foo", (("app", "httpbin"),)),
+        ),
+    )
+    addresses = {
+        "reviews-v2-0.default": "10.9.1.1",
+        "reviews-v1-0.default": "10.9.1.2",
+        "httpbin-0.foo": "10.9.1.3",
+    }
+    text = hosts_file(manifest, addresses, "reviews-v2-0", "default")
+    lines = text.splitlines()
+    assert lines[0] == "127.0.0.1\tlocalhost"
+    assert "10.9.1.1\treviews-v2-0" in lines
+    # the first instance by name; short names only in the pod's own namespace
+    assert (
+        "10.9.1.2\treviews.default.svc.cluster.local reviews.default.svc reviews.default reviews"
+        in lines
+    )
+    assert "10.9.1.3\thttpbin.foo.svc.cluster.local httpbin.foo.svc httpbin.foo" in lines
+    assert not any("ratings" in line for line in lines)  # no instance: no name
+
+
+def test_isolated_network_addresses() -> None:
+    network = MeshNetwork(37, isolated=True)
+    assert network.control_plane_ip == "10.37.0.1"
+    assert network.ip_for("a-0.default") == "10.37.1.1"
+    assert MeshNetwork(37).control_plane_ip == "127.37.0.1"
+    bridge = netns.MeshBridge(37, "/tmp/x")
+    assert (bridge.name, bridge.address, bridge.netns_name("a-0.default")) == (
+        "pfbr37",
+        "10.37.0.1",
+        "pf37-a-0.default",
+    )
+    assert len(netns.host_link(254, "10.254.250.250")) <= 15  # Linux's interface name limit
+
+
+def test_interception_mode_travels_in_node_metadata() -> None:
+    proxy = Proxy(ProxyType.SIDECAR, "10.9.1.1", "a-0", "default", interception="REDIRECT")
+    metadata = node_metadata(proxy)
+    assert metadata["INTERCEPTION_MODE"] == "REDIRECT"
+    assert proxy_from_node(proxy.id, metadata).captured
+    plain = Proxy(ProxyType.SIDECAR, "127.9.1.1", "a-0", "default")
+    assert "INTERCEPTION_MODE" not in node_metadata(plain)
+    assert not proxy_from_node(plain.id, node_metadata(plain)).captured
