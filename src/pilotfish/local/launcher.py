@@ -53,6 +53,7 @@ GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
 TOKEN_FILE = "istio-token"
 MIN_EDS_WAIT = 2.0  # seconds a leaving pod waits at most for EDS, even with no drain
 FAILURE_THRESHOLD = 3  # Kubernetes' readinessProbe default
+CONTROL_PLANE_READY_SECONDS = 60  # generous: a loaded 2-core machine takes over 20 s
 
 
 class MeshError(Exception):
@@ -160,7 +161,7 @@ class Mesh:
         self.control_plane = await spawn(
             argv, os.environ, self.options.state_dir / "logs" / "controlplane.log"
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + CONTROL_PLANE_READY_SECONDS
         while time.monotonic() < deadline:
             if self.control_plane.returncode is not None:
                 log_path = self.options.state_dir / "logs" / "controlplane.log"
@@ -174,7 +175,9 @@ class Mesh:
             except (aiohttp.ClientError, OSError):
                 pass
             await asyncio.sleep(0.05)
-        raise MeshError("the control plane did not become ready in 20 s")
+        raise MeshError(
+            f"the control plane did not become ready in {CONTROL_PLANE_READY_SECONDS} s"
+        )
 
     async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         assert self.http is not None
