@@ -21,7 +21,7 @@ from pilotfish.registry.types import Protocol, Service, ServicePort
 def test_not_root_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
     with pytest.raises(CaptureError, match="needs root"):
         netns.require_root("pilotfish up --isolated")
     code = up_command(None, tmp_path, "127.0.0.1", False, False, 5.0, isolated=True)

@@ -31,7 +31,7 @@ async def _calls(state_dir: Path) -> dict[str, Any]:
         release.wait(10)  # a large change, translating in its worker thread
         return slow_apply(*args)
 
-    cp.apply = slow  # type: ignore[method-assign]
+    cp.apply = slow  # type: ignore[assignment]
     out: dict[str, Any] = {}
     async with TestClient(TestServer(api.app())) as client:
         big = b'{"files": [["a.yaml", "' + b"x" * MAX_REQUEST_BYTES + b'"]]}'

@@ -22,7 +22,7 @@ def test_manifest_version_moves_only_after_the_documents_are_committed(tmp_path:
         seen.append((cp.manifest_version, cp.manifest_documents() == before))
         commit(merged)
 
-    cp.store.commit = spying  # type: ignore[method-assign]
+    cp.store.commit = spying  # type: ignore[assignment]
     version = cp.manifest_version
     scaled = topo.manifest_yaml().replace("replicas: ", "replicas: 1", 1)
     assert cp.apply([("m.yaml", scaled)]).ok

@@ -4,11 +4,14 @@ of config churn and control-plane kills gives no failed and no degraded page."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from bench.soak import BOOKINFO, Load, Timeline, check_page, render, run_soak
 from tests.e2e.meshctl import LocalMesh
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from soak import BOOKINFO, Load, Timeline, check_page, render, run_soak
 
 NET = "samples/bookinfo/networking"
 
