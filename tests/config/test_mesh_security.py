@@ -36,13 +36,16 @@ def test_ext_authz_providers() -> None:
                 },
             },
             {"name": "grpc", "envoyExtAuthzGrpc": {"service": "ext-authz", "port": 0}},
+            {"name": "task", "envoyExtAuthzGrpc": {"service": "ext-authz", "port": "9000"}},
         ]
     }
     found = parse_mesh_security(mesh, errors)
     assert [(p.name, p.kind, p.grpc) for p in found.ext_authz_providers] == [
         ("sample-ext-authz-http", "envoyExtAuthzHttp", False),
         ("grpc", "envoyExtAuthzGrpc", True),
+        ("task", "envoyExtAuthzGrpc", True),
     ]
+    assert found.ext_authz_providers[2].port == 9000  # Istio's task writes ports as strings
     http = found.ext_authz_providers[0]
     assert http.include_request_headers_in_check == ("x-ext-authz",)
     assert http.headers_to_upstream_on_allow == ("x-ext-authz-check-result",)

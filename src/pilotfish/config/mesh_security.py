@@ -67,7 +67,9 @@ def _provider(name: str, kind: str, body: Any, path: str, errors: Errors) -> Ext
     if not isinstance(service, str) or not service:
         errors.append((f"{path}.service", "is required"))
     port = body.get("port", 0)
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    if isinstance(port, str) and port.isdigit():  # protobuf JSON: uint32 may be a string
+        port = int(port)
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         errors.append((f"{path}.port", f"{port!r} is not a port in [1, 65535]"))
         port = 0
     body_check = body.get("includeRequestBodyInCheck") or {}

@@ -102,9 +102,10 @@ def _set_http_protocol_options(
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
 
 
-def inbound_cluster(container_port: int, app_port: int) -> cluster_pb2.Cluster:
+def inbound_cluster(container_port: int, app_port: int, http2: bool = False) -> cluster_pb2.Cluster:
+    """The local app's port; HTTP/2 without TLS (h2c) when the port speaks gRPC or HTTP/2."""
     name = names.inbound_cluster(container_port)
-    return cluster_pb2.Cluster(
+    cluster = cluster_pb2.Cluster(
         name=name,
         type=cluster_pb2.Cluster.STATIC,
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
@@ -123,6 +124,11 @@ def inbound_cluster(container_port: int, app_port: int) -> cluster_pb2.Cluster:
             ],
         ),
     )
+    if http2:
+        options = upstream_http_pb2.HttpProtocolOptions()
+        options.explicit_http_config.http2_protocol_options.SetInParent()
+        cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
+    return cluster
 
 
 def blackhole_cluster() -> cluster_pb2.Cluster:

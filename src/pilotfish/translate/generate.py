@@ -18,6 +18,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
+from pilotfish.config.protocols import HTTP2_NATIVE
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
@@ -48,17 +49,28 @@ from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_r
 from pilotfish.type_urls import CLUSTER, ENDPOINT
 
 
-def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bool:
-    """HTTP unless every service port targeting this container port says TCP/TLS."""
+def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
+    """The protocols of every service port of the proxy's services targeting this port."""
     labels = proxy.label_map
-    protocols = [
+    return [
         port.protocol
         for service in push.services_by_namespace.get(proxy.namespace, ())
         if service.selects(labels)
         for port in service.ports
         if port.target_port == container_port
     ]
+
+
+def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bool:
+    """HTTP unless every service port targeting this container port says TCP/TLS."""
+    protocols = _inbound_protocols(proxy, push, container_port)
     return not protocols or any(p.is_http or p == Protocol.UNKNOWN for p in protocols)
+
+
+def _inbound_is_http2(proxy: Proxy, push: PushContext, container_port: int) -> bool:
+    """The app speaks HTTP/2 (h2c) on this port: a service port names it `grpc`/`http2` (Istio's
+    inbound cluster upgrade for `Protocol.IsHTTP2`)."""
+    return any(p in HTTP2_NATIVE for p in _inbound_protocols(proxy, push, container_port))
 
 
 def _outbound(
@@ -145,7 +157,11 @@ def generate_parts(
                     trust_domain=push.mesh.trust_domain,
                 )
             )
-        messages.append(cluster_builders.inbound_cluster(container_port, app_port))
+        messages.append(
+            cluster_builders.inbound_cluster(
+                container_port, app_port, http2=_inbound_is_http2(proxy, push, container_port)
+            )
+        )
         if http:
             messages.append(with_route_rbac(inbound_route_config(container_port), authz.per_route))
     if proxy.captured:

@@ -1,32 +1,38 @@
 """CUSTOM action: delegation to an external authorizer (Envoy `ext_authz`), as Istio builds it.
 
-Per provider (MeshConfig `extensionProviders`, `envoyExtAuthzHttp` / `envoyExtAuthzGrpc`): an
-RBAC filter whose `shadow_rules` hold the CUSTOM rules (prefix `istio_ext_authz_`, policy names
-`istio-ext-authz-<provider>-ns[..]-policy[..]-rule[i]`), then an `ext_authz` filter enabled only
-when that shadow evaluation matched (`filter_enabled_metadata`). So only requests a CUSTOM rule
-selects are sent to the provider (dry-run CUSTOM policies are left out, with a warning).
-Fail closed: a provider that is missing or invalid turns the
-rules into a DENY (`...-deny-due-to-bad-CUSTOM-action`); an unreachable provider answers 403
-(`failOpen: false`, Istio's default).
+Per ext_authz provider of MeshConfig `extensionProviders` (`envoyExtAuthzHttp` /
+`envoyExtAuthzGrpc`), every inbound and gateway HTTP chain has a pair of filters: an RBAC filter
+(`pilotfish.authz.custom.<provider>`) whose `shadow_rules` only mark requests, then an
+`ext_authz` filter enabled only when that shadow evaluation matched (`filter_enabled_metadata`).
+The CUSTOM rules themselves (Istio's names, prefix `istio-ext-authz-<provider>-`) ride on the
+routes as per-route config, like the other actions' rules: a CUSTOM policy applied or deleted
+changes no listener, so a kept-alive connection cannot keep the old policy. Only requests a CUSTOM
+rule selects are sent to the provider; dry-run CUSTOM policies are left out, with a warning.
+Fail closed: a provider that is missing or unusable turns its rules into DENY rules
+(`...-deny-due-to-bad-CUSTOM-action`, enforced with the DENY action's rules, as Istio denies
+every matching request); an unreachable provider answers 403 (`failOpen: false`, Istio's
+default) or `statusOnError`. TCP chains of proxies with CUSTOM policies get the gRPC provider's
+network `ext_authz` in the listener (TCP rules live there, as in Istio).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.rbac.v3 import rbac_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
+from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.objects import AuthorizationPolicy, Diagnostic
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate.authz import providers, rbac
 from pilotfish.translate.authz.scope import is_dry_run
 
-EXT_AUTHZ_PREFIX = "istio-ext-authz"
 BAD_CUSTOM_SUFFIX = "-deny-due-to-bad-CUSTOM-action"
 DRY_RUN_IGNORED = (
     "istio.io/dry-run on a CUSTOM policy: its rules are neither enforced nor sent to the provider"
@@ -35,8 +41,22 @@ DRY_RUN_IGNORED = (
 
 @dataclass(frozen=True)
 class CustomFilters:
+    """The provider filters, the CUSTOM rules per route, and the DENY rules of bad providers."""
+
     http: tuple[hcm_pb2.HttpFilter, ...] = ()
     network: tuple[lc_pb2.Filter, ...] = ()
+    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = field(default_factory=dict)
+    http_deny: rbac_pb2.RBAC | None = None
+
+
+def usable_providers(push: PushContext) -> list[ExtAuthzProvider]:
+    """The mesh's ext_authz providers CUSTOM policies can use, by name."""
+    found = {p.name: p for p in push.mesh.extension_providers}
+    return [
+        provider
+        for name in sorted(found)
+        if isinstance(provider := providers.resolve(name, push), ExtAuthzProvider)
+    ]
 
 
 def _provider(policy: AuthorizationPolicy) -> str:
@@ -50,14 +70,18 @@ def custom_filters(
     http_notes: list[Diagnostic],
     tcp_notes: list[Diagnostic],
 ) -> CustomFilters:
+    http: list[hcm_pb2.HttpFilter] = []
+    for provider in usable_providers(push):
+        http.extend(providers.http_pair(provider, push))
     by_provider: dict[str, list[AuthorizationPolicy]] = {}
     for policy in policies:
         by_provider.setdefault(_provider(policy), []).append(policy)
-    http: list[hcm_pb2.HttpFilter] = []
     network: list[lc_pb2.Filter] = []
+    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = {}
+    http_deny: rbac_pb2.RBAC | None = None
     for name in sorted(by_provider):
         group = by_provider[name]
-        prefix = f"{EXT_AUTHZ_PREFIX}-{name}-"
+        prefix = providers.policy_prefix(name)
         found = providers.resolve(name, push)
         if isinstance(found, str):
             for policy in group:
@@ -66,16 +90,14 @@ def custom_filters(
                         policy, "spec.provider.name", f"CUSTOM action denies: {found}", "error"
                     )
                 )
-            for tcp in (False, True):
-                notes = tcp_notes if tcp else http_notes
-                rules, shadow = rbac.build_rbac(
-                    group, rbac_pb2.RBAC.DENY, tcp=tcp, notes=notes, prefix=prefix
-                )
-                deny = _bad_custom(rules, shadow)
-                if tcp:
-                    network.append(rbac.network_rbac(deny, None))
-                else:
-                    http.append(rbac.http_rbac(deny, None))
+            rules, shadow = rbac.build_rbac(
+                group, rbac_pb2.RBAC.DENY, tcp=False, notes=http_notes, prefix=prefix
+            )
+            http_deny = _bad_custom(http_deny, rules, shadow)
+            rules, shadow = rbac.build_rbac(
+                group, rbac_pb2.RBAC.DENY, tcp=True, notes=tcp_notes, prefix=prefix
+            )
+            network.append(rbac.network_rbac(_bad_custom(None, rules, shadow), None))
             continue
         rules, shadow = rbac.build_rbac(
             group, rbac_pb2.RBAC.DENY, tcp=False, notes=http_notes, prefix=prefix
@@ -86,18 +108,22 @@ def custom_filters(
                 for p in group
                 if is_dry_run(p)
             )
-        http.extend(providers.http_pair(found, push, rules, None))
+        if rules is not None:
+            per_route[providers.rbac_filter_name(name)] = providers.marking_rules(rules)
         if found.grpc:
-            rules, shadow = rbac.build_rbac(
+            rules, _ = rbac.build_rbac(
                 group, rbac_pb2.RBAC.DENY, tcp=True, notes=tcp_notes, prefix=prefix
             )
-            network.extend(providers.network_pair(found, push, rules, None))
-    return CustomFilters(tuple(http), tuple(network))
+            if rules is not None:
+                network.extend(providers.network_pair(found, push, rules))
+    return CustomFilters(tuple(http), tuple(network), per_route, http_deny)
 
 
-def _bad_custom(rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None) -> rbac_pb2.RBAC:
+def _bad_custom(
+    into: rbac_pb2.RBAC | None, rules: rbac_pb2.RBAC | None, shadow: rbac_pb2.RBAC | None
+) -> rbac_pb2.RBAC:
     """Every CUSTOM rule of a provider that cannot be used becomes a DENY (dry-run ones too)."""
-    deny = rbac_pb2.RBAC(action=rbac_pb2.RBAC.DENY)
+    deny = into if into is not None else rbac_pb2.RBAC(action=rbac_pb2.RBAC.DENY)
     for source in (rules, shadow):
         for key, policy in (source.policies if source is not None else {}).items():
             deny.policies[key + BAD_CUSTOM_SUFFIX].CopyFrom(policy)

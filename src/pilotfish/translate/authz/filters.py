@@ -1,4 +1,5 @@
 """The authorization filters one proxy gets, in Istio's order: CUSTOM, JWT, AUDIT, DENY, ALLOW.
+(The DENY rules of a CUSTOM policy whose provider is unusable are enforced with the DENY rules.)
 
 Each action is its own RBAC filter (`pilotfish.authz.audit|deny|allow` on HTTP chains,
 `envoy.filters.network.rbac` with stat prefix `tcp.` on TCP chains), with one RBAC policy per
@@ -67,10 +68,9 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     tcp_notes: list[Diagnostic] = []
     http: list[hcm_pb2.HttpFilter] = []
     network: list[lc_pb2.Filter] = []
-    if applied.custom:
-        built = custom.custom_filters(applied.custom, push, http_notes, tcp_notes)
-        http.extend(built.http)
-        network.extend(built.network)
+    built = custom.custom_filters(applied.custom, push, http_notes, tcp_notes)
+    http.extend(built.http)
+    network.extend(built.network)
     authentication = jwt.jwt_filter(
         applied_request_authentications(proxy, push),
         push,
@@ -79,7 +79,7 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     )
     if authentication is not None:
         http.append(authentication)
-    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = {}
+    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = dict(built.per_route)
     for action in ("AUDIT", "DENY", "ALLOW"):
         # The HTTP filter is always there with no rules; the rules ride on the routes (RDS), so
         # a policy change never replaces the listener: open connections see it on their next
@@ -87,13 +87,26 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
         prefix = rbac.SHADOW_PREFIX.get(ACTIONS[action], "")
         http.append(rbac.http_rbac(None, None, rbac.ACTION_FILTER[action], prefix))
         policies = getattr(applied, action.lower())
-        if not policies:
+        bad_custom = built.http_deny if action == "DENY" else None
+        if not policies and bad_custom is None:
             continue
         rules, shadow = rbac.build_rbac(policies, ACTIONS[action], tcp=False, notes=http_notes)
+        if bad_custom is not None:
+            rules = _merged(bad_custom, rules)
         per_route[rbac.ACTION_FILTER[action]] = rbac.per_route(rules, shadow)
+        if not policies:
+            continue
         rules, shadow = rbac.build_rbac(policies, ACTIONS[action], tcp=True, notes=tcp_notes)
         network.append(rbac.network_rbac(rules, shadow))
     return AuthzFilters(tuple(http), tuple(network), tuple(http_notes), tuple(tcp_notes), per_route)
+
+
+def _merged(first: rbac_pb2.RBAC, then: rbac_pb2.RBAC | None) -> rbac_pb2.RBAC:
+    merged = rbac_pb2.RBAC()
+    merged.CopyFrom(first)
+    for key, policy in (then.policies if then is not None else {}).items():
+        merged.policies[key].CopyFrom(policy)
+    return merged
 
 
 def with_route_rbac(

@@ -31,6 +31,8 @@ from pilotfish.translate.envoy_pb import duration, pack, seconds_of
 HTTP_EXT_AUTHZ = "envoy.filters.http.ext_authz"
 NETWORK_EXT_AUTHZ = "envoy.filters.network.ext_authz"
 EXT_AUTHZ_STAT_PREFIX = "istio_ext_authz_"
+EXT_AUTHZ_POLICY_PREFIX = "istio-ext-authz-"
+CUSTOM_FILTER_PREFIX = "pilotfish.authz.custom."
 DEFAULT_TIMEOUT_SECONDS = 600.0
 
 
@@ -91,7 +93,7 @@ def _enabled_when(filter_name: str, provider: str) -> metadata_pb2.MetadataMatch
             )
         ],
         value=value_pb2.ValueMatcher(
-            string_match=string_pb2.StringMatcher(prefix=f"istio-ext-authz-{provider}")
+            string_match=string_pb2.StringMatcher(prefix=policy_prefix(provider))
         ),
     )
 
@@ -160,38 +162,39 @@ def http_ext_authz(provider: ExtensionProvider, push: PushContext) -> http_ext_a
     return config
 
 
-def http_pair(
-    provider: ExtensionProvider,
-    push: PushContext,
-    rules: rbac_pb2.RBAC | None,
-    shadow: rbac_pb2.RBAC | None,
-) -> list[hcm_pb2.HttpFilter]:
-    """The shadow RBAC (CUSTOM rules only mark requests) and the ext_authz filter it enables.
-    Dry-run CUSTOM rules also mark requests, as in Istio."""
-    rbac = http_rbac_pb2.RBAC(shadow_rules_stat_prefix=EXT_AUTHZ_STAT_PREFIX)
-    if rules is not None:
-        rbac.shadow_rules.CopyFrom(rules)
-    if shadow is not None and shadow.policies:
-        rbac.rules.CopyFrom(shadow)
+def rbac_filter_name(provider: str) -> str:
+    """The RBAC filter that marks requests for `provider` (its rules come per route)."""
+    return f"{CUSTOM_FILTER_PREFIX}{provider}"
+
+
+def policy_prefix(provider: str) -> str:
+    """Istio's prefix of a CUSTOM rule's policy name; the ext_authz filter of the provider runs
+    when the matched rule's name starts with it (the trailing `-` keeps provider `a` from
+    matching the rules of provider `ab`)."""
+    return f"{EXT_AUTHZ_POLICY_PREFIX}{provider}-"
+
+
+def marking_rules(rules: rbac_pb2.RBAC) -> http_rbac_pb2.RBACPerRoute:
+    """A route's CUSTOM rules for one provider: shadow rules, which mark and never enforce."""
+    return http_rbac_pb2.RBACPerRoute(rbac=http_rbac_pb2.RBAC(shadow_rules=rules))
+
+
+def http_pair(provider: ExtensionProvider, push: PushContext) -> list[hcm_pb2.HttpFilter]:
+    """The marking RBAC filter (no rules of its own) and the ext_authz filter it enables."""
+    marker = http_rbac_pb2.RBAC(shadow_rules_stat_prefix=EXT_AUTHZ_STAT_PREFIX)
     return [
-        hcm_pb2.HttpFilter(name=HTTP_RBAC, typed_config=pack(rbac)),
+        hcm_pb2.HttpFilter(name=rbac_filter_name(provider.name), typed_config=pack(marker)),
         hcm_pb2.HttpFilter(name=HTTP_EXT_AUTHZ, typed_config=pack(http_ext_authz(provider, push))),
     ]
 
 
 def network_pair(
-    provider: ExtensionProvider,
-    push: PushContext,
-    rules: rbac_pb2.RBAC | None,
-    shadow: rbac_pb2.RBAC | None,
+    provider: ExtensionProvider, push: PushContext, rules: rbac_pb2.RBAC
 ) -> list[lc_pb2.Filter]:
-    rbac = network_rbac_pb2.RBAC(
+    marker = network_rbac_pb2.RBAC(
         stat_prefix=TCP_STAT_PREFIX, shadow_rules_stat_prefix=EXT_AUTHZ_STAT_PREFIX
     )
-    if rules is not None:
-        rbac.shadow_rules.CopyFrom(rules)
-    if shadow is not None and shadow.policies:
-        rbac.rules.CopyFrom(shadow)
+    marker.shadow_rules.CopyFrom(rules)
     check = tcp_ext_authz_pb2.ExtAuthz(
         stat_prefix=TCP_STAT_PREFIX,
         failure_mode_allow=provider.fail_open,
@@ -200,6 +203,6 @@ def network_pair(
         filter_enabled_metadata=_enabled_when(NETWORK_RBAC, provider.name),
     )
     return [
-        lc_pb2.Filter(name=NETWORK_RBAC, typed_config=pack(rbac)),
+        lc_pb2.Filter(name=NETWORK_RBAC, typed_config=pack(marker)),
         lc_pb2.Filter(name=NETWORK_EXT_AUTHZ, typed_config=pack(check)),
     ]
