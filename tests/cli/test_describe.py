@@ -354,3 +354,70 @@ def test_tcp_service_on_the_ingress_gateway_is_served_by_it() -> None:
     lines = report(view, "svc", "tcp-echo")
     assert f"Exposed on Ingress Gateway tcp://{INGRESS}:31400" in lines, lines
     assert not any("no gateway proxy" in line for line in lines), lines
+
+
+AUTHZ = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-nothing, namespace: istio-system}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-viewer, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/bookinfo-reviews]}}]
+    to: [{operation: {methods: [GET]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-post
+  namespace: default
+  annotations: {istio.io/dry-run: "true"}
+spec:
+  action: DENY
+  rules:
+  - to: [{operation: {methods: [POST]}}]
+  - to: [{operation: {methods: [PUT]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  action: CUSTOM
+  provider: {name: my-authz}
+  rules:
+  - to: [{operation: {paths: [/admin]}}]
+"""
+
+
+def test_pod_lists_the_authorization_policies_that_apply_to_it() -> None:
+    view = bookinfo(extra=AUTHZ)
+    assert section(report(view, "pod", "ratings-v1-0"), "Applied AuthorizationPolicy") == [
+        "Applied AuthorizationPolicy:",
+        "   CUSTOM ext.default (provider my-authz, 1 rule)",
+        "   DENY   deny-post.default (2 rules, dry-run: not enforced)",
+        "   ALLOW  allow-nothing.istio-system (no rules: matches nothing)",
+        "   ALLOW  ratings-viewer.default (1 rule)",
+        "   ALLOW policies apply: a request no ALLOW rule matches is denied",
+    ]
+    rbac = next(line for line in report(view, "pod", "ratings-v1-0") if "RBAC policies" in line)
+    assert rbac == (
+        "RBAC policies: istio-ext-authz-my-authz-ns[default]-policy[ext]-rule[0], "
+        "ns[default]-policy[deny-post]-rule[0], ns[default]-policy[deny-post]-rule[1], "
+        "ns[istio-system]-policy[allow-nothing]-rule[0], "
+        "ns[default]-policy[ratings-viewer]-rule[0]"
+    )
+    # details: the mesh-wide allow-nothing and the namespace's dry-run DENY only
+    details = section(report(view, "pod", "details-v1-0"), "Applied AuthorizationPolicy")
+    assert [line.split("(")[0].strip() for line in details[1:3]] == [
+        "DENY   deny-post.default",
+        "ALLOW  allow-nothing.istio-system",
+    ]
+    no_policy = report(bookinfo(), "pod", "details-v1-0")
+    assert "AuthorizationPolicy: none applies to this pod (every request is allowed)" in no_policy

@@ -457,6 +457,21 @@ def explain(
     _exit(explain_command(pod, output, state.state_dir))
 
 
+authz_app = typer.Typer(help="istioctl's `x authz`", no_args_is_help=True)
+
+
+@authz_app.command("check")
+def authz_check(
+    pod: Annotated[str, typer.Argument(help="instance (httpbin-0), workload, or NAME.NAMESPACE")],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """The AuthorizationPolicy rules the pod's Envoy enforces, from its config dump."""
+    from pilotfish.cli.authz_check import authz_check_command
+
+    _exit(authz_check_command(pod, namespace, state.state_dir))
+
+
+experimental.add_typer(authz_app, name="authz")
 app.add_typer(experimental, name="x")
 
 

@@ -2,6 +2,7 @@
 
 Modules: `mesh_view` (API answers -> PushContext + proxy sync states), `rules` (which
 DestinationRule, subsets, VirtualService and Gateway apply; pure), `render` (istioctl's wording),
+`authz` (the AuthorizationPolicies of a pod; pure),
 `report` (one pod or service, pure), `command` (the I/O).
 
 Tells what translation does by calling it (`translate.delegates`, `translate.peer_authentication`)

@@ -8,6 +8,7 @@ no such pod/service exists, 2 for an unknown resource type. Pure: no I/O.
 
 from __future__ import annotations
 
+from pilotfish.cli.describe.authz import authz_lines
 from pilotfish.cli.describe.mesh_view import MeshView
 from pilotfish.cli.describe.render import (
     SEPARATOR,
@@ -78,6 +79,7 @@ def pod_report(view: MeshView, pod: WorkloadInstance) -> list[str]:
     services = services_selecting(view.push, pod.label_map, pod.namespace)
     lines = pod_lines(pod, services, view.proxy(pod.name, pod.namespace), current)
     lines += [SEPARATOR, *mtls_lines(pod, effective_mtls(pod.namespace, pod.label_map, view.push))]
+    lines += [SEPARATOR, *authz_lines(pod, view.push)]
     exposed: list[str] = []
     for service in services:
         description = describe_service(

@@ -14,7 +14,8 @@ IST0149), `subsets` (IST0173/0174), `service_entries` (IST0134, IST0177), `envoy
 (IST0151-0155), `deprecations` (IST0002), `telemetry_providers` (IST0157, IST0002 Lightstep),
 `conditions` (IST0171), `kube_gateway_checks` (IST0166, IST0176), `webhooks` (IST0139,
 IST0146/0147, IST0163/0164), `injection_images` (IST0158), `deployments` (IST0116/0137, IST0175),
-`annotations` (IST0107/0108/0125/0135), `kube_objects` (IST0102/0103/0118/0123/0144/0148/0150);
+`annotations` (IST0107/0108/0125/0135), `authz` (PF0101: peer identity in a policy where mTLS
+is off), `kube_objects` (IST0102/0103/0118/0123/0144/0148/0150);
 `more` runs the topic modules and `analyze` runs them all (`analyze(result, inventory,
 mesh_config)`) and holds the reference checks (IST0101 hosts and subsets, IST0106, IST0112,
 IST0122). Pure: no I/O (the annotation catalogue is package data read once). Imports only the

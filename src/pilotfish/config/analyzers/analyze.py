@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from pilotfish.config.analyzers.authz import authz_messages
 from pilotfish.config.analyzers.destinations import unverified_server_tls
 from pilotfish.config.analyzers.gateway_pods import (
     add_default_ingress,
@@ -124,6 +125,7 @@ def analyze(
     messages += workload_selectors(by_kind["Sidecar"], "Sidecar", kube)
     messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
     messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
+    messages += authz_messages(by_kind, gateways, kube)
     messages += kube_object_messages(kube)
     messages += topic_messages(result, inventory, kube, mesh_inputs(kube, mesh_config))
     for doc in result.others:
