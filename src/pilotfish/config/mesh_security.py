@@ -1,7 +1,8 @@
 """The authorization part of Istio's MeshConfig (the `istio` ConfigMap's `mesh` key), parsed.
 
 Honoured fields, with Istio's names and defaults: `pathNormalization.normalization` (NONE, BASE
-(default; DEFAULT means BASE), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES) and the
+(default; DEFAULT means BASE), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES),
+`defaultConfig.gatewayTopology.numTrustedProxies` (0), `trustDomainAliases` (none) and the
 `extensionProviders` of kind `envoyExtAuthzHttp` / `envoyExtAuthzGrpc` (the providers CUSTOM
 AuthorizationPolicies delegate to). Other provider kinds belong to `mesh_telemetry`. Parsing never
 raises: problems come back as (field path, message) pairs.
@@ -9,6 +10,7 @@ raises: problems come back as (field path, message) pairs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,8 @@ class ExtAuthzProvider:
 class MeshSecurity:
     path_normalization: str = "BASE"
     ext_authz_providers: tuple[ExtAuthzProvider, ...] = ()
+    num_trusted_proxies: int = 0
+    trust_domain_aliases: tuple[str, ...] = ()
 
 
 def _strings(value: Any, path: str, errors: Errors) -> tuple[str, ...]:
@@ -138,4 +142,28 @@ def parse_mesh_security(mesh: dict[str, Any], errors: Errors) -> MeshSecurity:
                 providers.append(
                     _provider(str(entry.get("name") or ""), kind, entry[kind], path, errors)
                 )
-    return MeshSecurity(mode, tuple(providers))
+    return MeshSecurity(
+        mode, tuple(providers), _trusted_proxies(mesh, errors), _aliases(mesh, errors)
+    )
+
+
+def _trusted_proxies(mesh: dict[str, Any], errors: Errors) -> int:
+    default = mesh.get("defaultConfig") or {}
+    topology = (default.get("gatewayTopology") or {}) if isinstance(default, dict) else {}
+    value = topology.get("numTrustedProxies", 0) if isinstance(topology, dict) else 0
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        path = "defaultConfig.gatewayTopology.numTrustedProxies"
+        errors.append((path, f"{value!r} is not a number of proxies (0 or more)"))
+        return 0
+    return value
+
+
+def _aliases(mesh: dict[str, Any], errors: Errors) -> tuple[str, ...]:
+    found = _strings(mesh.get("trustDomainAliases"), "trustDomainAliases", errors)
+    for index, alias in enumerate(found):
+        if not re.fullmatch(r"[A-Za-z0-9.*-]+", alias):
+            errors.append((f"trustDomainAliases[{index}]", f"{alias!r} is not a trust domain"))
+            return ()
+    return found

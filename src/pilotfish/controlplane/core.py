@@ -128,6 +128,8 @@ class ControlPlane:
             telemetry=manifest.telemetry,
             path_normalization=manifest.security.path_normalization,
             extension_providers=manifest.security.ext_authz_providers,
+            num_trusted_proxies=manifest.security.num_trusted_proxies,
+            trust_domain_aliases=manifest.security.trust_domain_aliases,
             trust_domain=manifest.mesh.trust_domain or DEFAULT_TRUST_DOMAIN,
             trace_collector_address=self.trace_collector_address,
         )

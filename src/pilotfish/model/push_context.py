@@ -75,6 +75,8 @@ class MeshConfig:
     trace_collector_address: str = ""  # where the mesh's own trace collector listens (local)
     path_normalization: str = "BASE"  # NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES
     extension_providers: tuple[ExtAuthzProvider, ...] = ()
+    num_trusted_proxies: int = 0  # defaultConfig.gatewayTopology.numTrustedProxies
+    trust_domain_aliases: tuple[str, ...] = ()
 
 
 def gateway_ref(ref: str, namespace: str) -> str:

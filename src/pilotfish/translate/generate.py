@@ -34,6 +34,7 @@ from pilotfish.translate import (
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
 from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.gateway_authz import with_gateway_authz
 from pilotfish.translate.gateway_http import (
     apply_https_redirect,
     gateway_ports,
@@ -182,7 +183,9 @@ def _gateway(
     normalization = push.mesh.path_normalization
     for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
         messages.append(
-            listeners.gateway_listener(proxy.bind_address, port, authz.http, normalization)
+            listeners.gateway_listener(
+                proxy.bind_address, port, authz.http, normalization, push.mesh.num_trusted_proxies
+            )
         )
         config = gateway_route_config(gateway_port, push, specs, diagnostics)
         config = apply_https_redirect(config, gateway_port)
@@ -191,7 +194,8 @@ def _gateway(
                 with_route_rbac(with_blackhole_vhost(config, port), authz.per_route)
             )
         )
-    messages.extend(gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics))
+    tls = gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics)
+    messages.extend(with_gateway_authz(tls, authz, normalization, push.mesh.num_trusted_proxies))
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 

@@ -36,6 +36,7 @@ from pilotfish.translate.envoy_pb import (
     router_filter,
     socket_address,
 )
+from pilotfish.translate.gateway_authz import trusting
 from pilotfish.translate.route_filters import CORS_FILTER, FAULT_FILTER
 
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
@@ -184,6 +185,7 @@ def gateway_listener(
     port: int,
     policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
     path_normalization: str = DEFAULT_NORMALIZATION,
+    trusted_hops: int = 0,
 ) -> listener_pb2.Listener:
     manager = http_connection_manager(
         f"outbound_0.0.0.0_{port}",
@@ -192,6 +194,7 @@ def gateway_listener(
         gateway=True,
         path_normalization=path_normalization,
     )
+    trusting(manager, trusted_hops)
     return listener_pb2.Listener(
         name=names.gateway_listener(port),
         address=socket_address(address, port),

@@ -5,17 +5,23 @@ withoutHeaders -> header matchers (`method`/`authority`/`scheme` become the `:me
 `:authority`, `:scheme` pseudo-headers), queryParams -> query parameter matchers. A match block
 that names a port, gateways, source labels or a source namespace only applies on that port /
 gateway / workload / namespace: the route is generated only for the proxies it applies to.
+A header named `@request.auth.claims.a.b` (or `@request.auth.claims[a][b]`) matches the verified
+JWT's claim instead (Istio's JWT claim based routing; only gateways route on it, as the webhook
+checks): a dynamic metadata matcher on the payload jwt_authn records, a string claim or a list
+containing the value.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.matcher.v3 import metadata_pb2, regex_pb2, string_pb2, value_pb2
 from google.protobuf import wrappers_pb2
 
 from pilotfish.model.push_context import gateway_ref
+from pilotfish.translate.authz.matchers import jwt_claim
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
@@ -24,6 +30,21 @@ if TYPE_CHECKING:
     )
 
 _PSEUDO_HEADERS = (("method", ":method"), ("authority", ":authority"), ("scheme", ":scheme"))
+CLAIM_HEADER = "@request.auth.claims"
+
+
+def routing_claim(name: str) -> list[str] | None:
+    """The claim path a `@request.auth.claims...` header names (Istio's ToRoutingClaim), or None
+    for an ordinary header (or a malformed claim name, left as a header no request carries)."""
+    if not name.startswith(CLAIM_HEADER):
+        return None
+    rest = name[len(CLAIM_HEADER) :]
+    if rest.startswith(".") and all(rest[1:].split(".")):
+        return rest[1:].split(".")
+    names = re.findall(r"\[([^\[\]]+)\]", rest)
+    if names and "".join(f"[{n}]" for n in names) == rest:
+        return names
+    return None
 
 
 def match_applies(
@@ -79,13 +100,21 @@ def route_match(match: HTTPMatchRequest | None) -> rc_pb2.RouteMatch:
     # stays case-sensitive (Istio does not rewrite the regex either).
     result.case_sensitive.CopyFrom(wrappers_pb2.BoolValue(value=not match.ignore_uri_case))
     for name, header in sorted((match.headers or {}).items()):
-        result.headers.append(_header_matcher(name, header, invert=False))
+        claim = routing_claim(name)
+        if claim is not None:
+            result.dynamic_metadata.append(_claim_matcher(claim, header, invert=False))
+        else:
+            result.headers.append(_header_matcher(name, header, invert=False))
     for attribute, pseudo in _PSEUDO_HEADERS:
         value = getattr(match, attribute, None)
         if value is not None:
             result.headers.append(_header_matcher(pseudo, value, invert=False))
     for name, header in sorted((match.without_headers or {}).items()):
-        result.headers.append(_header_matcher(name, header, invert=True))
+        claim = routing_claim(name)
+        if claim is not None:
+            result.dynamic_metadata.append(_claim_matcher(claim, header, invert=True))
+        else:
+            result.headers.append(_header_matcher(name, header, invert=True))
     for name, param in sorted((match.query_params or {}).items()):
         matcher = string_matcher(param)
         query = rc_pb2.QueryParameterMatcher(name=name)
@@ -95,6 +124,19 @@ def route_match(match: HTTPMatchRequest | None) -> rc_pb2.RouteMatch:
             query.string_match.CopyFrom(matcher)
         result.query_parameters.append(query)
     return result
+
+
+def _claim_matcher(
+    claim: list[str], match: StringMatch, *, invert: bool
+) -> metadata_pb2.MetadataMatcher:
+    matcher = string_matcher(match)
+    if matcher is None:
+        value = value_pb2.ValueMatcher(present_match=True)
+    else:
+        value = value_pb2.ValueMatcher(string_match=matcher)
+    found = jwt_claim(claim, value)
+    found.invert = invert
+    return found
 
 
 def _header_matcher(name: str, match: StringMatch, *, invert: bool) -> rc_pb2.HeaderMatcher:

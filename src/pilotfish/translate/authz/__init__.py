@@ -3,7 +3,8 @@
 Owns: which policies apply to a proxy (`scope`), the rule model (`rules`: Istio's
 `pilot/pkg/security/authz/model`, one `Policy` per rule), string/header/path matchers
 (`matchers`), the RBAC and ext_authz filters in Istio's order CUSTOM -> DENY -> ALLOW
-(`filters`), and JWT (`jwt`). Called from the listener builders through one hook each
+(`filters`), JWT (`jwt`), trust domain aliases in principals
+(`trust_domains`). Called from the listener builders through one hook each
 (`http_filters`, `network_filters`). Pure, like all of translate: imports only config, registry,
 model and translate helpers; never grpc, xds, the agent, local, cli or kube.
 """

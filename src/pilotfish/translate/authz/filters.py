@@ -32,7 +32,12 @@ from pilotfish.config.objects import Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate.authz import custom, jwt, rbac
-from pilotfish.translate.authz.scope import applied_policies, applied_request_authentications
+from pilotfish.translate.authz.scope import (
+    Applied,
+    applied_policies,
+    applied_request_authentications,
+)
+from pilotfish.translate.authz.trust_domains import with_bundle
 from pilotfish.translate.envoy_pb import pack
 
 ACTIONS = {"DENY": rbac_pb2.RBAC.DENY, "ALLOW": rbac_pb2.RBAC.ALLOW, "AUDIT": rbac_pb2.RBAC.LOG}
@@ -57,13 +62,21 @@ def claim_routing(push: PushContext) -> bool:
         for vs in push.kind("VirtualService")
         for route in vs.spec.http or ()
         for match in route.match or ()
-        for name in (match.headers or {})
+        for name in [*(match.headers or {}), *(match.without_headers or {})]
     )
 
 
 def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     """Every authorization filter of the proxy, for its HTTP chains and its TCP chains."""
-    applied = applied_policies(proxy, push)
+    found = applied_policies(proxy, push)
+    bundle = (push.mesh.trust_domain, *push.mesh.trust_domain_aliases)
+    applied = Applied(
+        custom=with_bundle(found.custom, bundle),
+        deny=with_bundle(found.deny, bundle),
+        allow=with_bundle(found.allow, bundle),
+        audit=with_bundle(found.audit, bundle),
+        all=found.all,
+    )
     http_notes: list[Diagnostic] = []
     tcp_notes: list[Diagnostic] = []
     http: list[hcm_pb2.HttpFilter] = []
