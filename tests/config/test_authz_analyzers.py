@@ -1,59 +1,13 @@
-"""The authz analyzers (IST0149 as istioctl's JWTClaimRouteAnalyzer, PF0101 peer identity where
-mTLS is off), as `pilotfish analyze` prints them."""
+"""The authz analyzer PF0101 (peer identity where mTLS is off), as `pilotfish analyze` prints it."""
 
 from __future__ import annotations
 
 from pilotfish.config import load
 from pilotfish.config.analyzers.analyze import analyze
 
-GATEWAY = """apiVersion: pilotfish.io/v1alpha1
-kind: Workload
-metadata: {name: ingress, namespace: istio-system, labels: {istio: ingressgateway}}
-spec: {}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: claims}
-spec:
-  hosts: ["*"]
-  gateways: [istio-system/gw]
-  http:
-  - match: [{headers: {"@request.auth.claims.groups": {exact: group1}}}]
-    route: [{destination: {host: httpbin}}]
-  - route: [{destination: {host: httpbin}}]
-"""
-JWT = """---
-apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata: {name: ingress-jwt, namespace: istio-system}
-spec:
-  selector: {matchLabels: {istio: ingressgateway}}
-  jwtRules: [{issuer: testing@secure.istio.io, jwksUri: "http://jwks.default:8000/jwks.json"}]
-"""
-
 
 def codes(text: str, code: str) -> list[str]:
     return [str(m) for m in analyze(load(text, "a.yaml")) if m.code == code]
-
-
-def test_claim_routing_without_request_authentication() -> None:
-    assert codes(GATEWAY, "IST0149") == [
-        "Error [IST0149] (VirtualService claims.default a.yaml:13) The virtual service uses the "
-        "JWT claim based routing (key: @request.auth.claims.groups) but found no request "
-        "authentication for the gateway (istio-system/gw) pod (ingress). The request "
-        "authentication must first be applied for the gateway pods to validate the JWT token "
-        "and make the claims available for routing."
-    ]
-    assert codes(GATEWAY + JWT, "IST0149") == []
-    elsewhere = JWT.replace("istio-system}", "default}")  # not the gateway's namespace
-    assert len(codes(GATEWAY + elsewhere, "IST0149")) == 1
 
 
 WORKLOADS = """apiVersion: pilotfish.io/v1alpha1

@@ -125,7 +125,7 @@ def analyze(
     messages += workload_selectors(by_kind["Sidecar"], "Sidecar", kube)
     messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
     messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
-    messages += authz_messages(by_kind, gateways, kube)
+    messages += authz_messages(by_kind, kube)
     messages += kube_object_messages(kube)
     messages += topic_messages(result, inventory, kube, mesh_inputs(kube, mesh_config))
     for doc in result.others:

@@ -1,10 +1,6 @@
-"""Authorization and end-user authentication analyzers beside Istio's AuthorizationPolicies
-analyzer (IST0127 and the IST0101 namespace check live in `selectors`):
+"""Authorization analysis beyond Istio's AuthorizationPolicies analyzer (IST0127 and the IST0101
+namespace check live in `selectors`, IST0149 JWT claim routing in `vs_rules`):
 
-- IST0149 JwtClaimBasedRoutingWithoutRequestAuthN (Error), as Istio's
-  `virtualservice.JWTClaimRouteAnalyzer`: a VirtualService routes on `@request.auth.claims.*`
-  headers through a Gateway whose pods no RequestAuthentication (own namespace or
-  `istio-system`) selects, so the claims are never there to route on;
 - PF0101 (Warning; istioctl has no code for it): an AuthorizationPolicy matches on peer identity
   (`principals`, `namespaces`, their `not*` forms, or `source.principal`/`source.namespace`
   conditions) for workloads whose PeerAuthentication in force is DISABLE: plaintext carries no
@@ -16,23 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilotfish.config.analyzers.kube import Kube, KubeObject
+from pilotfish.config.analyzers.kube import Kube
 from pilotfish.config.analyzers.messages import ROOT_NAMESPACE, AnalysisMessage, message_for
 from pilotfish.config.analyzers.security import _policy_in_force
 from pilotfish.config.objects import ConfigObject
 
-CLAIM_HEADER = "@request.auth.claims."
 IDENTITY_WITHOUT_MTLS = "PF0101"
-IDENTITY_KEYS = ("source.principal", "source.namespace")
-
-
-def _claim_key(vs: ConfigObject[Any]) -> str:
-    for route in getattr(vs.spec, "http", None) or ():
-        for match in route.match or ():
-            for key in [*(match.headers or {}), *(match.without_headers or {})]:
-                if str(key).startswith(CLAIM_HEADER):
-                    return str(key)
-    return ""
 
 
 def _selector(spec: Any) -> dict[str, str]:
@@ -40,46 +25,7 @@ def _selector(spec: Any) -> dict[str, str]:
     return dict(getattr(selector, "match_labels", {}) or {})
 
 
-def jwt_claim_routes(
-    services: list[ConfigObject[Any]],
-    authentications: list[ConfigObject[Any]],
-    gateways: dict[tuple[str, str], ConfigObject[Any]],
-    kube: Kube,
-) -> list[AnalysisMessage]:
-    """IST0149 per gateway pod of a claim-routing VirtualService that nothing authenticates."""
-    out: list[AnalysisMessage] = []
-    for vs in services:
-        key = _claim_key(vs)
-        if not key:
-            continue
-        for name in getattr(vs.spec, "gateways", None) or ():
-            if name == "mesh":
-                continue
-            namespace, _, short = name.rpartition("/")
-            full = (namespace or vs.meta.namespace, short)
-            gateway = gateways.get(full)
-            if gateway is None:
-                continue  # a missing gateway is IST0101's business
-            selector = dict(getattr(gateway.spec, "selector", None) or {})
-            for pod in kube.pods_selected(selector, None):
-                if not _authenticated(pod, authentications):
-                    text = (
-                        f"The virtual service uses the JWT claim based routing (key: {key}) but "
-                        f"found no request authentication for the gateway ({full[0]}/{full[1]}) "
-                        f"pod ({pod.name}). The request authentication must first be applied for "
-                        "the gateway pods to validate the JWT token and make the claims available "
-                        "for routing."
-                    )
-                    out.append(message_for(vs, "Error", "IST0149", text))
-    return out
-
-
-def _authenticated(pod: KubeObject, authentications: list[ConfigObject[Any]]) -> bool:
-    return any(
-        ra.meta.namespace in (ROOT_NAMESPACE, pod.namespace)
-        and all(pod.labels.get(k) == v for k, v in _selector(ra.spec).items())
-        for ra in authentications
-    )
+IDENTITY_KEYS = ("source.principal", "source.namespace")
 
 
 def _uses_identity(policy: ConfigObject[Any]) -> bool:
@@ -120,11 +66,9 @@ def identity_without_mtls(
 
 
 def authz_messages(
-    by_kind: dict[str, list[ConfigObject[Any]]],
-    gateways: dict[tuple[str, str], ConfigObject[Any]],
-    kube: Kube,
+    by_kind: dict[str, list[ConfigObject[Any]]], kube: Kube
 ) -> list[AnalysisMessage]:
     """Every message of this module, for the analysis' objects by kind."""
-    return jwt_claim_routes(
-        by_kind["VirtualService"], by_kind["RequestAuthentication"], gateways, kube
-    ) + identity_without_mtls(by_kind["AuthorizationPolicy"], by_kind["PeerAuthentication"], kube)
+    return identity_without_mtls(
+        by_kind["AuthorizationPolicy"], by_kind["PeerAuthentication"], kube
+    )
