@@ -16,6 +16,7 @@ for script in (
     "config_overhead.py",
     "memory.py",
     "xds_push.py",
+    "authz.py",
 ):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], cwd=HERE.parent, check=False)
