@@ -9,7 +9,11 @@ both (it is what the metrics need, and is a few header operations). Reported per
 p50/p99 at a constant rate, and the Envoy's CPU time per 1,000 requests (from /proc).
 
     .venv/bin/python bench/telemetry_overhead.py [--seconds 10] [--rate 50] [--concurrency 4]
-        [--rounds 3]
+        [--rounds 3] [--compare-src DIR]
+
+`--compare-src` runs a second mesh from another source tree (e.g. the commit before a change:
+`git archive COMMIT src | tar -x -C /tmp/before`, then `--compare-src /tmp/before/src`), its
+phases alternating with this tree's, so both face the same machine load.
 """
 
 from __future__ import annotations
@@ -41,52 +45,75 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
+def _start(mesh: BenchMesh) -> tuple[str, str, int]:
+    mesh.run("up", "samples/httpbin", "--detach", "--ingress-address", mesh.ingress)
+    proxy = mesh.proxy("httpbin-v1")
+    outbound = f"http://{proxy['ip']}:{proxy['outbound_port']}"
+    url = "http://httpbin:8000/get"
+    assert get_status(url, proxy=outbound) == 200
+    return url, outbound, int(proxy["envoy_pid"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=int, default=50, help="requests/s per connection")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="another pilotfish source tree (its `src/`, e.g. from `git archive`): run a second "
+        "mesh from it and alternate its phases with this tree's, in the same run",
+    )
     args = parser.parse_args()
     if shutil.which("hey") is None:
         print("needs `hey` (Debian package hey)", file=sys.stderr)
         return 2
-    mesh = BenchMesh(ingress="127.254.8.8")
+    meshes = {"this": BenchMesh(ingress="127.254.8.8")}
+    if args.compare_src is not None:
+        meshes["other"] = BenchMesh(ingress="127.254.8.9")
+        meshes["other"].env["PYTHONPATH"] = str(args.compare_src.resolve())
     rules = Path(tempfile.mkdtemp(prefix="pilotfish-telemetry-bench-"))
     (rules / "on.yaml").write_text(ON)
     (rules / "off.yaml").write_text(OFF)
-    results: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
+    results: dict[str, list[dict[str, float]]] = {}
     try:
-        mesh.run("up", "samples/httpbin", "--detach", "--ingress-address", mesh.ingress)
-        proxy = mesh.proxy("httpbin-v1")
-        outbound = f"http://{proxy['ip']}:{proxy['outbound_port']}"
-        url = "http://httpbin:8000/get"
-        assert get_status(url, proxy=outbound) == 200
-        pid = int(proxy["envoy_pid"])
-        hey(url, 2, args.concurrency, args.rate, outbound)  # warm up
+        targets = {name: _start(mesh) for name, mesh in meshes.items()}
+        for url, outbound, _ in targets.values():
+            hey(url, 2, args.concurrency, args.rate, outbound)  # warm up
         for _ in range(args.rounds):
-            for mode in ("on", "off"):
-                mesh.run("apply", "-f", str(rules / f"{mode}.yaml"))
-                before = cpu_seconds(pid)
-                run = hey(url, args.seconds, args.concurrency, args.rate, outbound)
-                run["cpu_ms_per_1k"] = (cpu_seconds(pid) - before) * 1000 / run["total"] * 1000
-                results[mode].append(run)
+            for name, mesh in meshes.items():
+                url, outbound, pid = targets[name]
+                for mode in ("on", "off"):
+                    mesh.run("apply", "-f", str(rules / f"{mode}.yaml"))
+                    before = cpu_seconds(pid)
+                    run = hey(url, args.seconds, args.concurrency, args.rate, outbound)
+                    run["cpu_ms_per_1k"] = (cpu_seconds(pid) - before) * 1000 / run["total"] * 1000
+                    results.setdefault(f"{name} {mode}", []).append(run)
     finally:
-        mesh.down()
+        for mesh in meshes.values():
+            mesh.down()
     print(f"machine: {machine()} (shared with other jobs: compare the ratio, not absolutes)")
     print(f"{args.rounds} rounds x {args.seconds} s per phase, {args.concurrency} connections x "
           f"{args.rate} req/s each (constant rate)")  # fmt: skip
-    keys = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_1k")
-    print(f"{'metrics':<8}" + "".join(f"{k:>15}" for k in keys) + f"{'non-200':>9}")
-    medians = {}
-    for mode, runs in results.items():
-        medians[mode] = {k: statistics.median(r[k] for r in runs) for k in keys}
-        errors = sum(r["non_200"] for r in runs)
+    if args.compare_src is not None:
         print(
-            f"{mode:<8}" + "".join(f"{medians[mode][k]:>15.3f}" for k in keys) + f"{errors:>9.0f}"
+            f"this = {Path(__file__).resolve().parent.parent / 'src'}, other = {args.compare_src}"
         )
-    ratio = "".join(f"{medians['on'][k] / medians['off'][k]:>15.3f}" for k in keys)
-    print(f"{'on/off':<8}{ratio}   (medians)")
+    keys = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_1k")
+    print(f"{'phase':<12}" + "".join(f"{k:>15}" for k in keys) + f"{'non-200':>9}")
+    medians = {}
+    for phase, runs in results.items():
+        medians[phase] = {k: statistics.median(r[k] for r in runs) for k in keys}
+        errors = sum(r["non_200"] for r in runs)
+        cells = "".join(f"{medians[phase][k]:>15.3f}" for k in keys)
+        print(f"{phase:<12}{cells}{errors:>9.0f}")
+    for name in meshes:
+        ratio = "".join(
+            f"{medians[f'{name} on'][k] / medians[f'{name} off'][k]:>15.3f}" for k in keys
+        )
+        print(f"{name + ' on/off':<12}{ratio}   (medians)")
     return 0
 
 

@@ -3,6 +3,7 @@ the mesh config's telemetry fields, as translation writes them for Envoy."""
 
 from __future__ import annotations
 
+import pytest
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.access_loggers.stats.v3 import stats_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -12,8 +13,16 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.mesh_telemetry import legacy_tracing_address, parse_mesh_telemetry
 from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.telemetry.exchange import PEER_HEADER, identity_of
-from pilotfish.telemetry.labels import HTTP_LABELS, TCP_LABELS
+from pilotfish.telemetry.exchange import PEER_HEADER, Identity, identity_of
+from pilotfish.telemetry.labels import (
+    FIXED_TAG,
+    HTTP_LABELS,
+    PEER_TAGS,
+    TCP_LABELS,
+    Reporter,
+    label_plan,
+)
+from pilotfish.telemetry.metrics import _ISTIO_SCOPE
 from pilotfish.translate import generate
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
 from pilotfish.type_urls import ROUTE as ROUTE_TYPE
@@ -32,14 +41,25 @@ def _stats_configs(listener: listener_pb2.Listener) -> list[stats_pb2.Config]:
 
 
 def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConnectionManager]:
+    """The inbound listener's logger for plain HTTP requests (the other one is for gRPC)."""
     push = bookinfo_push(config_yaml)
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
     resources = generate(proxy, push)
     listener = resources[LISTENER_TYPE][f"inbound_{proxy.ip}_9080"]
     manager = hcm_pb2.HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
-    (config,) = _stats_configs(listener)
-    return config, manager
+    http, grpc = _stats_configs(listener)
+    assert [log.filter.header_filter.header.invert_match for log in manager.access_log[:2]] == [
+        True, False,
+    ]  # fmt: skip
+    assert _fixed(http.counters[0].stat).get("request_protocol", "http") == "http"
+    assert _fixed(grpc.counters[0].stat).get("request_protocol", "grpc") == "grpc"
+    return http, manager
+
+
+def _fixed(stat: stats_pb2.Config.Stat) -> dict[str, str]:
+    (packed,) = [t.value_format for t in stat.tags if t.name == FIXED_TAG]
+    return dict(item.split("=", 1) for item in packed.split(";") if "=" in item)
 
 
 def test_canonical_names_follow_istios_label_precedence() -> None:
@@ -71,12 +91,37 @@ def test_inbound_listener_reports_as_destination_with_every_istio_label() -> Non
     assert names == ["requests_total", "request_duration_milliseconds", "request_bytes",
                      "response_bytes"]  # fmt: skip
     tags = {t.name: t.value_format for t in config.counters[0].stat.tags}
-    assert tuple(tags) == HTTP_LABELS
-    assert tags["reporter"] == "destination"
-    assert tags["destination_workload"] == "reviews-v2"
-    assert tags["destination_service"] == "reviews.default.svc.cluster.local"
-    assert tags["source_workload"] == "%DYNAMIC_METADATA(pilotfish.peer:workload)%"
+    fixed = _fixed(config.counters[0].stat)
+    assert fixed["reporter"] == "destination"
+    assert fixed["destination_workload"] == "reviews-v2"
+    assert fixed["destination_service"] == "reviews.default.svc.cluster.local"
+    assert tags[PEER_TAGS["source"]] == "%DYNAMIC_METADATA(pilotfish.peer:identity)%"
     assert config.histograms[0].unit == stats_pb2.Config.Histogram.Milliseconds
+    # Istio's stats scope, as `stats_scope` (not the deprecated `stat_prefix`)
+    assert not config.stat_prefix and _ISTIO_SCOPE in config.SerializeToString()
+
+
+@pytest.mark.parametrize("mtls", [True, False, None])
+@pytest.mark.parametrize("protocol", ["http", "grpc", "tcp"])
+@pytest.mark.parametrize("reporter", list(Reporter))
+def test_every_istio_label_has_one_source_and_no_cel_runs_per_request(
+    reporter: Reporter, protocol: str, mtls: bool | None
+) -> None:
+    me = Identity("w", "ns", "w", "v1", "w", "v1")
+    plan = label_plan(reporter, me, None, protocol=protocol, mtls=mtls)
+    packed = [label for _, labels in plan.packs.values() for label in labels]
+    sources = [*plan.fixed, *packed, *plan.dynamic]
+    assert sorted(sources) == sorted(TCP_LABELS if protocol == "tcp" else HTTP_LABELS)
+    cel = [k for k, v in plan.dynamic.items() if "%CEL(" in v]
+    # only an inbound chain whose transport is not known asks CEL (for the security policy)
+    assert cel == (
+        ["connection_security_policy"] if reporter is Reporter.DESTINATION and mtls is None else []
+    )
+    tags = plan.tags(frozenset({"source_app", "destination_version"}), {"team": "%CEL('a')%"})
+    assert "team" in tags and "destination_version" not in tags
+    assert "source_app" not in _fixed(stats_pb2.Config.Stat(tags=[
+        stats_pb2.Config.Tag(name=k, value_format=v) for k, v in tags.items()
+    ]))  # fmt: skip
 
 
 def test_inbound_routes_answer_with_the_identity_and_outbound_routes_send_it() -> None:
@@ -112,7 +157,7 @@ spec:
     names = [h.stat.name for h in config.histograms]
     assert "request_bytes" not in names and "response_bytes" in names
     tags = {t.name: t.value_format for t in config.counters[0].stat.tags}
-    assert "request_protocol" not in tags
+    assert "request_protocol" not in _fixed(config.counters[0].stat)
     assert tags["user_agent"] == "%CEL(request.headers['user-agent'])%"
 
 

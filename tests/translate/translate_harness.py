@@ -18,10 +18,14 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.access_loggers.stats.v3 import stats_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
 from ruamel.yaml import YAML
 
 from pilotfish.agent.bootstrap import BootstrapSettings, build_bootstrap
@@ -139,6 +143,30 @@ def _dump(data: Any) -> str:
     return stream.getvalue()
 
 
+def _with_stats_scopes(listener: listener_pb2.Listener, data: dict[str, Any]) -> dict[str, Any]:
+    """JSON drops what the xds-protos bindings do not know: the stats loggers' `stats_scope`
+    (Envoy 1.40's field 6, sent to Envoy as bytes). Put it back from those bytes."""
+    for i, chain in enumerate(listener.filter_chains):
+        for j, network_filter in enumerate(chain.filters):
+            holder: Message
+            holder = hcm_pb2.HttpConnectionManager()
+            if not network_filter.typed_config.Unpack(holder):
+                holder = tcp_proxy_pb2.TcpProxy()
+                if not network_filter.typed_config.Unpack(holder):
+                    continue
+            for k, log in enumerate(holder.access_log):
+                config = stats_pb2.Config()
+                if not log.typed_config.Unpack(config):
+                    continue
+                for found in UnknownFieldSet(config):
+                    if found.field_number == 6:  # envoy.type.v3.Scope, its `prefix` is field 5
+                        assert found.data[0] == 0x2A and found.data[1] == len(found.data) - 2
+                        prefix = found.data[2:].decode()
+                        typed = data["filterChains"][i]["filters"][j]["typedConfig"]
+                        typed["accessLog"][k]["typedConfig"]["statsScope"] = {"prefix": prefix}
+    return data
+
+
 def validate_bootstrap(resources: ProxyResources) -> str:
     """An Envoy bootstrap (JSON) holding the snapshot as static resources (RDS, EDS inlined)."""
     routes = resources[GOLDEN_TYPES["routes"]]
@@ -155,7 +183,7 @@ def validate_bootstrap(resources: ProxyResources) -> str:
                     route_config.CopyFrom(routes[manager.rds.route_config_name])
                     manager.route_config.CopyFrom(route_config)
                     network_filter.typed_config.Pack(manager)
-        listeners.append(MessageToDict(listener))
+        listeners.append(_with_stats_scopes(listener, MessageToDict(listener)))
     clusters = []
     for message in resources[GOLDEN_TYPES["clusters"]].values():
         cluster = cluster_pb2.Cluster()

@@ -23,6 +23,7 @@ from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.model.node import node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.exchange import identity_of
+from pilotfish.telemetry.scrape import expand_lua
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER
 
 ADMIN_PORT = 15000
@@ -47,19 +48,6 @@ RUNTIME_FLAGS = {
     "re2.max_program_size.error_level": "32768",
 }
 STATS_BUFFER_LIMIT = 256 * 1024 * 1024  # a stats page of many clusters and label sets
-# Istio's metrics live in Envoy's `istio` stats scope, which Envoy prints as `envoy_istio_*`;
-# Istio's Envoy prints them as `istio_*` (its stats filter uses a custom stat namespace that the
-# standard build cannot register). 15090 rewrites the names in Envoy, per scrape, not per request.
-ISTIO_NAMES_LUA = """
-function envoy_on_response(handle)
-  local body = handle:body()
-  if body == nil then return end
-  local text = "\\n" .. body:getBytes(0, body:length())
-  text = text:gsub("\\nenvoy_istio_", "\\nistio_")
-  text = text:gsub("\\n# TYPE envoy_istio_", "\\n# TYPE istio_")
-  body:setBytes(text:sub(2))
-end
-"""
 
 
 @dataclass(frozen=True)
@@ -179,7 +167,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                     STATS_PORT,
                     "/stats/prometheus",
                     "/stats/prometheus",
-                    lua=ISTIO_NAMES_LUA,
+                    lua=expand_lua(),
                 ),
                 _admin_proxy_listener(
                     "health_ready", proxy.ip, HEALTH_PORT, "/healthz/ready", "/ready"

@@ -3,9 +3,10 @@ standard Envoy pieces.
 
 The sending sidecar sets one header with its own identity (the client on requests, the server on
 responses), overwriting whatever the app sent, so an app cannot pose as another workload; the
-receiving sidecar's `header_to_metadata` filter copies the fields into dynamic metadata under
-`PEER_NAMESPACE` and removes the header, so apps never see it. Missing header: `unknown` (and
-`latest` for the canonical revision), Istio's defaults for a peer it knows nothing about.
+receiving sidecar's `header_to_metadata` filter copies the value into dynamic metadata
+(`PEER_NAMESPACE`/`PEER_KEY`) and removes the header, so apps never see it. The metric labels
+unpack the fields (`labels`); a missing header or field becomes `unknown` (`latest` for the
+canonical revision), Istio's defaults for a peer it knows nothing about.
 
 Header value: `workload;namespace;canonical service;canonical revision;app;version;cluster`.
 """
@@ -28,6 +29,7 @@ from pilotfish.telemetry.envoy import pack
 
 PEER_HEADER = "x-pilotfish-peer-metadata"
 PEER_NAMESPACE = "pilotfish.peer"
+PEER_KEY = "identity"
 FILTER_NAME = "envoy.filters.http.header_to_metadata"
 DEFAULT_CLUSTER_ID = "Kubernetes"  # Istio's CLUSTER_ID default (global.multiCluster.clusterName)
 FIELDS = (
@@ -39,7 +41,8 @@ FIELDS = (
     "version",
     "cluster",
 )
-_UNSAFE = re.compile(r"[;\s]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")  # never inside a field (`;` separates them)
+_UNSENT = re.compile(r"[^A-Za-z0-9._;-]+")  # never in a header a sidecar sends
 
 
 @dataclass(frozen=True)
@@ -96,32 +99,22 @@ def peer_header(proxy: Proxy) -> base_pb2.HeaderValueOption:
     )
 
 
-def _default(name: str) -> str:
-    return "latest" if name == "canonical_revision" else "unknown"
-
-
 def _rules() -> list[h2m_pb2.Config.Rule]:
-    rules = []
-    for index, name in enumerate(FIELDS):
-        rest = "(;.*)?$" if index < len(FIELDS) - 1 else "$"
-        pattern = "^" + "[^;]*;" * index + "([^;]*)" + rest
-        rules.append(
-            h2m_pb2.Config.Rule(
-                header=PEER_HEADER,
-                on_header_present=h2m_pb2.Config.KeyValuePair(
-                    metadata_namespace=PEER_NAMESPACE,
-                    key=name,
-                    regex_value_rewrite=regex_pb2.RegexMatchAndSubstitute(
-                        pattern=regex_pb2.RegexMatcher(regex=pattern), substitution="\\1"
-                    ),
-                ),
-                on_header_missing=h2m_pb2.Config.KeyValuePair(
-                    metadata_namespace=PEER_NAMESPACE, key=name, value=_default(name)
-                ),
-                remove=index == len(FIELDS) - 1,  # read by every rule, removed by the last
-            )
+    """One rule: the whole header into one metadata value (the labels unpack it at scrape time,
+    not per request), with any character a sidecar never sends removed, so a client outside the
+    mesh cannot break the packing."""
+    rewrite = regex_pb2.RegexMatchAndSubstitute(
+        pattern=regex_pb2.RegexMatcher(regex=_UNSENT.pattern), substitution=""
+    )
+    return [
+        h2m_pb2.Config.Rule(
+            header=PEER_HEADER,
+            on_header_present=h2m_pb2.Config.KeyValuePair(
+                metadata_namespace=PEER_NAMESPACE, key=PEER_KEY, regex_value_rewrite=rewrite
+            ),
+            remove=True,
         )
-    return rules
+    ]
 
 
 def downstream_peer_filter() -> hcm_pb2.HttpFilter:
@@ -138,6 +131,7 @@ def upstream_peer_filter() -> hcm_pb2.HttpFilter:
     )
 
 
-def peer_value(name: str) -> str:
-    """The access-log operator that reads one learned peer field."""
-    return f"%DYNAMIC_METADATA({PEER_NAMESPACE}:{name})%"
+def peer_value() -> str:
+    """The access-log operator that reads the learned peer (its packed header value; empty when
+    the peer sent none: every field is then Istio's default)."""
+    return f"%DYNAMIC_METADATA({PEER_NAMESPACE}:{PEER_KEY})%"

@@ -1,21 +1,30 @@
 """Istio's standard metric labels, in Istio's order, and where each value comes from.
 
-The values are Envoy access-log operators evaluated per request (or TCP connection) by the
-`stats` access logger. The local side of a report is known at translation time (literals from
-the proxy's identity); the peer side is learned (`exchange`), read from the peer certificate
-(`principal`), from cluster metadata (`destination_service*`, set on every outbound cluster) or,
-for TCP, from the upstream endpoint's metadata. Unknown values are `unknown`, as in Istio.
+Every label of a report is one of:
+- **fixed**: known at translation time (the reporter, the proxy's own identity, the protocol of
+  the logger, the destination service of an inbound port, the security policy and principals of
+  a plaintext chain). All of them travel as ONE literal Envoy tag, `FIXED_TAG`
+  (`label=value;...`), so Envoy formats and interns one string per metric instead of a dozen;
+- **packed peer fields**: the peer's seven identity labels, as learned (`exchange`: the peer
+  header, one dynamic-metadata value) or, for TCP clients, the endpoint's metadata: one tag
+  (`PEER_TAGS`), one lookup;
+- **dynamic**: per-request operators (`response_code`, principals from the certificates, ...).
+
+No CEL runs per request unless a Telemetry `tagOverrides` asks for it. Envoy's `/stats` thus
+holds packed series; `scrape.expand_lua` (15090, per scrape, not per request) unpacks them into
+Istio's labels, in Istio's order, with Istio's `unknown` defaults.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import struct_pb2
 
-from pilotfish.telemetry.exchange import Identity, peer_value
+from pilotfish.telemetry.exchange import FIELDS, Identity, peer_value
 
 HTTP_LABELS = (
     "reporter",
@@ -48,24 +57,40 @@ TCP_LABELS = tuple(
     label for label in HTTP_LABELS if label not in ("response_code", "grpc_response_status")
 )
 
-SERVICE_METADATA = "pilotfish.service"  # outbound cluster metadata: host, name, namespace
-ENDPOINT_METADATA = "pilotfish"  # endpoint metadata: workload, namespace, app, version, ...
+SERVICE_METADATA = "pilotfish.service"  # outbound cluster metadata: `labels` = host;name;namespace
+ENDPOINT_METADATA = "pilotfish"  # endpoint metadata: `peer` = the workload's packed identity
 UNKNOWN = "unknown"
 
-_SERVER_PRINCIPAL = "%CEL(connection.mtls ? connection.uri_san_peer_certificate : 'unknown')%"
-_LOCAL_PRINCIPAL = "%CEL(connection.mtls ? connection.uri_san_local_certificate : 'unknown')%"
-_UPSTREAM_PRINCIPAL = (
-    "%CEL(has(upstream.uri_san_peer_certificate) && upstream.uri_san_peer_certificate != ''"
-    " ? upstream.uri_san_peer_certificate : 'unknown')%"
+FIXED_TAG = "pilotfish_fixed"
+SERVICE_TAG = "pilotfish_service"
+PEER_TAGS = {"source": "pilotfish_source", "destination": "pilotfish_destination"}
+# the label suffix of each packed identity field, in `exchange.FIELDS` order, and its default
+PEER_SUFFIXES = dict(
+    zip(
+        FIELDS,
+        (
+            "workload",
+            "workload_namespace",
+            "canonical_service",
+            "canonical_revision",
+            "app",
+            "version",
+            "cluster",
+        ),
+        strict=True,
+    )
 )
-_UPSTREAM_LOCAL_PRINCIPAL = (
-    "%CEL(has(upstream.uri_san_local_certificate) && upstream.uri_san_local_certificate != ''"
-    " ? upstream.uri_san_local_certificate : 'unknown')%"
+SERVICE_LABELS = (
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
 )
-_PROTOCOL = (
-    "%CEL('content-type' in request.headers && "
-    "request.headers['content-type'].startsWith('application/grpc') ? 'grpc' : 'http')%"
-)
+PRINCIPALS = ("source_principal", "destination_principal")  # empty (no certificate): unknown
+
+
+def peer_default(field_name: str) -> str:
+    """Istio's value for a peer field it knows nothing about."""
+    return "latest" if field_name == "canonical_revision" else UNKNOWN
 
 
 class Reporter(StrEnum):
@@ -83,125 +108,112 @@ class ServiceLabels:
 
 
 def literal(value: str) -> str:
-    """A fixed tag value (a format string with no operator; never empty, never `%`)."""
-    return value.replace("%", "") or UNKNOWN
+    """A fixed value: never empty, and free of the characters the fixed tag's format uses (`%`
+    starts an Envoy operator, `;` and `=` separate the packed labels)."""
+    return value.replace("%", "").replace(";", "_").replace("=", "_") or UNKNOWN
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    """Where each label of one report comes from (see the module docstring)."""
+
+    fixed: dict[str, str]
+    packs: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # tag: fmt, labels
+    dynamic: dict[str, str] = field(default_factory=dict)  # label: access-log operator
+
+    def tags(
+        self, removed: frozenset[str] = frozenset(), upserted: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The Envoy tags of one metric, after Telemetry `tagOverrides` (`removed` labels;
+        `upserted`: label -> operator, which wins over a fixed or packed value)."""
+        upserted = upserted or {}
+        gone = removed | set(upserted)
+        fixed = [f"{k}={v}" for k, v in self.fixed.items() if k not in gone]
+        dropped = [f"!{k}" for _, labels in self.packs.values() for k in labels if k in removed]
+        tags = {FIXED_TAG: ";".join(fixed + dropped) or ";"}
+        tags |= {tag: fmt for tag, (fmt, _) in self.packs.items()}
+        tags |= {k: v for k, v in self.dynamic.items() if k not in gone}
+        return tags | dict(upserted)
 
 
 def _local(prefix: str, me: Identity) -> dict[str, str]:
     return {
-        f"{prefix}_workload": literal(me.workload),
-        f"{prefix}_workload_namespace": literal(me.namespace),
-        f"{prefix}_canonical_service": literal(me.canonical_service),
-        f"{prefix}_canonical_revision": literal(me.canonical_revision),
-        f"{prefix}_app": literal(me.app),
-        f"{prefix}_version": literal(me.version),
-        f"{prefix}_cluster": literal(me.cluster),
+        f"{prefix}_{suffix}": literal(getattr(me, name)) for name, suffix in PEER_SUFFIXES.items()
     }
 
 
-def _peer(prefix: str) -> dict[str, str]:
-    return {
-        f"{prefix}_workload": peer_value("workload"),
-        f"{prefix}_workload_namespace": peer_value("namespace"),
-        f"{prefix}_canonical_service": peer_value("canonical_service"),
-        f"{prefix}_canonical_revision": peer_value("canonical_revision"),
-        f"{prefix}_app": peer_value("app"),
-        f"{prefix}_version": peer_value("version"),
-        f"{prefix}_cluster": peer_value("cluster"),
-    }
+def _peer_pack(prefix: str, fmt: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    labels = tuple(f"{prefix}_{suffix}" for suffix in PEER_SUFFIXES.values())
+    return {PEER_TAGS[prefix]: (fmt, labels)}
 
 
-def _endpoint_peer(prefix: str) -> dict[str, str]:
-    """TCP outbound: no headers to exchange, so the peer is the chosen endpoint (as Istio's
-    fallback to the endpoint's `istio.workload` metadata)."""
-    return {
-        f"{prefix}_workload": f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:workload)%",
-        f"{prefix}_workload_namespace": f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:namespace)%",
-        f"{prefix}_canonical_service": (
-            f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:canonical_service)%"
-        ),
-        f"{prefix}_canonical_revision": (
-            f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:canonical_revision)%"
-        ),
-        f"{prefix}_app": f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:app)%",
-        f"{prefix}_version": f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:version)%",
-        f"{prefix}_cluster": f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:cluster)%",
-    }
-
-
-def _unknown_peer(prefix: str) -> dict[str, str]:
-    values = dict.fromkeys(_peer(prefix), UNKNOWN)
-    values[f"{prefix}_canonical_revision"] = "latest"
-    return values
-
-
-def label_values(
+def label_plan(
     reporter: Reporter,
     me: Identity,
     service: ServiceLabels | None,
     *,
-    tcp: bool,
+    protocol: str,
     mtls: bool | None = None,
-) -> dict[str, str]:
-    """Every label of one report, as format strings, in Istio's order. `mtls`: whether the
-    inbound filter chain terminates Istio mutual TLS (None: not known, decided per connection
-    by CEL). Known per chain, the principals and the security policy cost no CEL evaluation
-    (which is most of the metrics' CPU cost: see BENCHMARKS.md)."""
-    values: dict[str, str] = {"reporter": reporter.value}
+) -> LabelPlan:
+    """One report's labels. `protocol`: `http`, `grpc` or `tcp` (one logger per protocol).
+    `mtls`: whether the inbound filter chain terminates Istio mutual TLS (None: not known,
+    decided per connection)."""
+    tcp = protocol == "tcp"
+    fixed: dict[str, str] = {"reporter": reporter.value, "request_protocol": protocol}
+    dynamic: dict[str, str] = {}
     if reporter is Reporter.DESTINATION:
-        values |= _unknown_peer("source") if tcp else _peer("source")
-        values |= _local("destination", me)
-        values["source_principal"] = _SERVER_PRINCIPAL
-        values["destination_principal"] = _LOCAL_PRINCIPAL
-        policy = "%CEL(connection.mtls ? 'mutual_tls' : 'none')%"
-        if mtls is True:
-            values["source_principal"] = "%DOWNSTREAM_PEER_URI_SAN%"
-            values["destination_principal"] = "%DOWNSTREAM_LOCAL_URI_SAN%"
-            policy = "mutual_tls"
-        elif mtls is False:
-            values["source_principal"] = values["destination_principal"] = UNKNOWN
-            policy = "none"
+        if tcp:  # no headers to learn the client from: Istio's unknown peer
+            fixed |= {f"source_{s}": peer_default(n) for n, s in PEER_SUFFIXES.items()}
+            packs = {}
+        else:
+            packs = _peer_pack("source", peer_value())
+        fixed |= _local("destination", me)
         target = service or ServiceLabels(me.canonical_service, me.canonical_service, me.namespace)
-        values["destination_service"] = literal(target.host)
-        values["destination_service_name"] = literal(target.name)
-        values["destination_service_namespace"] = literal(me.namespace)
-        values["connection_security_policy"] = policy
+        fixed["destination_service"] = literal(target.host)
+        fixed["destination_service_name"] = literal(target.name)
+        fixed["destination_service_namespace"] = literal(me.namespace)
+        if mtls is False:
+            fixed |= dict.fromkeys(PRINCIPALS, UNKNOWN)
+            fixed["connection_security_policy"] = "none"
+        else:
+            dynamic["source_principal"] = "%DOWNSTREAM_PEER_URI_SAN%"
+            dynamic["destination_principal"] = "%DOWNSTREAM_LOCAL_URI_SAN%"
+            if mtls:
+                fixed["connection_security_policy"] = "mutual_tls"
+            else:
+                dynamic["connection_security_policy"] = (
+                    "%CEL(connection.mtls ? 'mutual_tls' : 'none')%"
+                )
     else:
-        values |= _local("source", me)
-        values |= _endpoint_peer("destination") if tcp else _peer("destination")
-        values["source_principal"] = _UPSTREAM_LOCAL_PRINCIPAL
-        values["destination_principal"] = _UPSTREAM_PRINCIPAL
-        for key in ("host", "name", "namespace"):
-            label = "destination_service" + ("" if key == "host" else f"_{key}")
-            values[label] = f"%CLUSTER_METADATA({SERVICE_METADATA}:{key})%"
-        values["connection_security_policy"] = UNKNOWN  # Istio: always unknown client side
-    values["request_protocol"] = "tcp" if tcp else _PROTOCOL
+        fixed |= _local("source", me)
+        peer = f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:peer)%" if tcp else peer_value()
+        packs = _peer_pack("destination", peer)
+        packs[SERVICE_TAG] = (f"%CLUSTER_METADATA({SERVICE_METADATA}:labels)%", SERVICE_LABELS)
+        dynamic["source_principal"] = "%UPSTREAM_LOCAL_URI_SAN%"
+        dynamic["destination_principal"] = "%UPSTREAM_PEER_URI_SAN%"
+        fixed["connection_security_policy"] = UNKNOWN  # Istio: always unknown client side
     if not tcp:
-        values["response_code"] = "%RESPONSE_CODE%"
-        values["grpc_response_status"] = "%GRPC_STATUS_NUMBER%"
-    values["response_flags"] = "%RESPONSE_FLAGS%"
-    order = TCP_LABELS if tcp else HTTP_LABELS
-    return {label: values[label] for label in order}
+        dynamic["response_code"] = "%RESPONSE_CODE%"
+        dynamic["grpc_response_status"] = "%GRPC_STATUS_NUMBER%"
+    dynamic["response_flags"] = "%RESPONSE_FLAGS%"
+    return LabelPlan(fixed, packs, dynamic)
+
+
+def _pack(*values: str) -> str:
+    return ";".join(literal(v) for v in values)
 
 
 def service_metadata(host: str, name: str, namespace: str) -> base_pb2.Metadata:
-    """Cluster metadata the client side reads `destination_service*` from (Istio keeps the same
-    facts in `istio.services`)."""
+    """Cluster metadata the client side reads `destination_service*` from, packed in one value
+    (Istio keeps the same facts in `istio.services`)."""
     fields = struct_pb2.Struct()
-    fields.update({"host": host, "name": name, "namespace": namespace})
+    fields.update({"labels": _pack(host, name, namespace)})
     metadata = base_pb2.Metadata()
     metadata.filter_metadata[SERVICE_METADATA].CopyFrom(fields)
     return metadata
 
 
 def endpoint_fields(me: Identity) -> dict[str, str]:
-    """Endpoint metadata (under `ENDPOINT_METADATA`) a TCP client reads its peer from."""
-    return {
-        "workload": me.workload,
-        "namespace": me.namespace,
-        "canonical_service": me.canonical_service,
-        "canonical_revision": me.canonical_revision,
-        "app": me.app or UNKNOWN,
-        "version": me.version or UNKNOWN,
-        "cluster": me.cluster,
-    }
+    """Endpoint metadata (under `ENDPOINT_METADATA`) a TCP client reads its peer from: the same
+    packed identity an HTTP peer sends in its header."""
+    return {"peer": me.header_value()}

@@ -26,10 +26,15 @@ from google.protobuf import wrappers_pb2
 from pilotfish.config.istio_metrics import METRIC_NAMES
 from pilotfish.telemetry.envoy import pack
 from pilotfish.telemetry.exchange import Identity
-from pilotfish.telemetry.labels import Reporter, ServiceLabels, label_values
+from pilotfish.telemetry.labels import LabelPlan, Reporter, ServiceLabels, label_plan
 
 STATS_LOGGER = "envoy.access_loggers.stats"
 SCOPE_PREFIX = "istio"
+GRPC_CONTENT_TYPE = "application/grpc"
+# `stats_scope: {prefix: istio}` (Config field 6, `envoy.type.v3.Scope` field 5): Envoy 1.40
+# deprecates `stat_prefix` for it, but the xds-protos bindings do not have the field yet, so it
+# is added as encoded bytes (kept through serialisation as an unknown field).
+_ISTIO_SCOPE = bytes([0x32, len(SCOPE_PREFIX) + 2, 0x2A, len(SCOPE_PREFIX)]) + SCOPE_PREFIX.encode()
 Unit = stats_pb2.Config.Histogram
 
 
@@ -88,18 +93,22 @@ class MetricsPolicy:
     def emits(self, metric: Metric, reporter: Reporter) -> bool:
         return self.enabled and (metric.enum, reporter) not in self.disabled
 
-    def tags(self, metric: Metric, reporter: Reporter, values: dict[str, str]) -> dict[str, str]:
-        tags = dict(values)
+    def tags(self, metric: Metric, reporter: Reporter, plan: LabelPlan) -> dict[str, str]:
+        """The Envoy tags of `metric`, after the `tagOverrides` that apply to it, in order."""
+        removed: set[str] = set()
+        upserted: dict[str, str] = {}
         for override in self.overrides:
             if override.metric not in ("ALL_METRICS", metric.enum):
                 continue
             if override.reporter not in (None, reporter):
                 continue
             if override.remove:
-                tags.pop(override.tag, None)
+                removed.add(override.tag)
+                upserted.pop(override.tag, None)
             else:
-                tags[override.tag] = f"%CEL({override.expression})%"
-        return tags
+                upserted[override.tag] = f"%CEL({override.expression})%"
+                removed.discard(override.tag)
+        return plan.tags(frozenset(removed), upserted)
 
 
 def _stat(name: str, tags: dict[str, str]) -> stats_pb2.Config.Stat:
@@ -110,28 +119,39 @@ def _stat(name: str, tags: dict[str, str]) -> stats_pb2.Config.Stat:
 
 
 def _logger(
-    metrics: Sequence[Metric], reporter: Reporter, values: dict[str, str], policy: MetricsPolicy
+    metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
 ) -> stats_pb2.Config:
-    # `stat_prefix` is deprecated in Envoy 1.40 (for `stats_scope`, which the xds-protos
-    # bindings do not have yet): Envoy logs one warning per logger it builds.
-    config = stats_pb2.Config(stat_prefix=SCOPE_PREFIX)
+    config = stats_pb2.Config()
     for metric in metrics:
         if not policy.emits(metric, reporter):
             continue
-        stat = _stat(metric.name, policy.tags(metric, reporter, values))
+        stat = _stat(metric.name, policy.tags(metric, reporter, plan))
         if metric.kind is Kind.HISTOGRAM:
             config.histograms.add(stat=stat, unit=metric.unit, value_format=metric.value)
         elif metric.value:
             config.counters.add(stat=stat, value_format=metric.value)
         else:
             config.counters.add(stat=stat, value_fixed=wrappers_pb2.UInt64Value(value=1))
+    if config.counters or config.histograms:
+        config.MergeFromString(_ISTIO_SCOPE)
     return config
 
 
-def _access_log(config: stats_pb2.Config, *log_types: int) -> accesslog_pb2.AccessLog:
+def _access_log(
+    config: stats_pb2.Config, *log_types: int, content_type: bool | None = None
+) -> accesslog_pb2.AccessLog:
+    """`content_type`: True logs only gRPC requests (Istio's `request_protocol` is `grpc` when
+    the request's content type is `application/grpc*`), False only the others: a header match
+    per request instead of a CEL evaluation per label and metric."""
     log = accesslog_pb2.AccessLog(name=STATS_LOGGER, typed_config=pack(config))
     if log_types:
         log.filter.log_type_filter.types.extend(log_types)
+    if content_type is not None:
+        header = log.filter.header_filter.header
+        header.name = "content-type"
+        header.string_match.prefix = GRPC_CONTENT_TYPE
+        header.invert_match = not content_type
+        header.treat_missing_header_as_empty = True
     return log
 
 
@@ -142,12 +162,16 @@ def http_stats_logs(
     service: ServiceLabels | None = None,
     mtls: bool | None = None,
 ) -> list[accesslog_pb2.AccessLog]:
-    """The HTTP connection manager's loggers for Istio's request metrics."""
-    values = label_values(reporter, me, service, tcp=False, mtls=mtls)
-    config = _logger([m for m in STANDARD_METRICS if not m.tcp], reporter, values, policy)
-    if not (config.counters or config.histograms):
-        return []
-    return [_access_log(config)]
+    """The HTTP connection manager's loggers for Istio's request metrics: one for gRPC
+    requests, one for the others."""
+    metrics = [m for m in STANDARD_METRICS if not m.tcp]
+    logs = []
+    for grpc in (False, True):
+        plan = label_plan(reporter, me, service, protocol="grpc" if grpc else "http", mtls=mtls)
+        config = _logger(metrics, reporter, plan, policy)
+        if config.counters or config.histograms:
+            logs.append(_access_log(config, content_type=grpc))
+    return logs
 
 
 def tcp_stats_logs(
@@ -159,10 +183,10 @@ def tcp_stats_logs(
 ) -> list[accesslog_pb2.AccessLog]:
     """The TCP proxy's loggers: one when the upstream connection opens, one at close (the TCP
     proxy must flush its access log on connect: see `decorate`)."""
-    values = label_values(reporter, me, service, tcp=True, mtls=mtls)
+    plan = label_plan(reporter, me, service, protocol="tcp", mtls=mtls)
     tcp = [m for m in STANDARD_METRICS if m.tcp]
-    opened = _logger([m for m in tcp if m.at_open], reporter, values, policy)
-    closed = _logger([m for m in tcp if not m.at_open], reporter, values, policy)
+    opened = _logger([m for m in tcp if m.at_open], reporter, plan, policy)
+    closed = _logger([m for m in tcp if not m.at_open], reporter, plan, policy)
     logs = []
     if opened.counters:
         logs.append(_access_log(opened, log_data_pb2.TcpUpstreamConnected))

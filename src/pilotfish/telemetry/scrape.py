@@ -1,0 +1,153 @@
+"""What 15090 does to Envoy's Prometheus page, per scrape (never per request): Istio's metric
+names and Istio's labels.
+
+- Names: Istio's metrics live in Envoy's `istio` stats scope, which Envoy prints as
+  `envoy_istio_*`; Istio's Envoy prints `istio_*` (its stats filter uses a custom stat
+  namespace the standard build cannot register).
+- Labels: translation packs the labels it knows in advance, and the peer's identity, into a few
+  tags (`labels`: what each holds); this unpacks them into Istio's labels, in Istio's order
+  (`HTTP_LABELS`, then any label a `tagOverrides` added, then `le`), with Istio's defaults for
+  a field the peer did not send and `unknown` for a principal without a certificate.
+
+`expand_lua()` is the source of the Envoy Lua filter that does both on the 15090 listener.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pilotfish.telemetry.labels import (
+    FIXED_TAG,
+    HTTP_LABELS,
+    PEER_SUFFIXES,
+    PEER_TAGS,
+    PRINCIPALS,
+    SERVICE_LABELS,
+    SERVICE_TAG,
+    UNKNOWN,
+    peer_default,
+)
+from pilotfish.telemetry.metrics import SCOPE_PREFIX
+
+
+def _lua_list(values: tuple[str, ...] | list[str]) -> str:
+    return "{" + ", ".join(json.dumps(v) for v in values) + "}"
+
+
+def _lua_map(values: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in values.items()) + "}"
+
+
+_BODY = r"""
+local RANK = {}
+for i, name in ipairs(ORDER) do RANK[name] = i end
+
+-- labels of one series, in their order; values stay escaped as Envoy printed them
+local function parse(body)
+  local values, names = {}, {}
+  local i, n = 1, #body
+  while i <= n do
+    local eq = body:find('="', i, true)
+    if eq == nil then return nil end
+    local name = body:sub(i, eq - 1)
+    local j = eq + 2
+    while true do
+      local c = body:byte(j)
+      if c == nil then return nil end
+      if c == 92 then j = j + 2 elseif c == 34 then break else j = j + 1 end
+    end
+    values[name] = body:sub(eq + 2, j - 1)
+    names[#names + 1] = name
+    i = j + 2
+  end
+  return values, names
+end
+
+local function split(value)
+  local out = {}
+  for item in (value .. ";"):gmatch("([^;]*);") do out[#out + 1] = item end
+  return out
+end
+
+local function unpack_into(out, value, labels, defaults)
+  local fields = split(value)
+  for k, label in ipairs(labels) do
+    local v = fields[k]
+    if v == nil or v == "" then v = defaults[k] end
+    out[label] = v
+  end
+end
+
+local function expand(name, body)
+  if body:find(FIXED_TAG .. '="', 1, true) == nil then return nil end
+  local given, names = parse(body)
+  if given == nil then return nil end
+  local out, dropped, extra = {}, {}, {}
+  for tag, prefix in pairs(PEER_TAGS) do
+    if given[tag] ~= nil then
+      local labels = {}
+      for k, suffix in ipairs(PEER_SUFFIXES) do labels[k] = prefix .. "_" .. suffix end
+      unpack_into(out, given[tag], labels, PEER_DEFAULTS)
+    end
+  end
+  if given[SERVICE_TAG] ~= nil then
+    unpack_into(out, given[SERVICE_TAG], SERVICE_LABELS, SERVICE_DEFAULTS)
+  end
+  for _, item in ipairs(split(given[FIXED_TAG])) do
+    if item:sub(1, 1) == "!" then
+      dropped[item:sub(2)] = true
+    else
+      local k, v = item:match("^([^=]+)=(.*)$")
+      if k ~= nil then out[k] = v end
+    end
+  end
+  for _, k in ipairs(names) do
+    if k:sub(1, 10) ~= "pilotfish_" then
+      local v = given[k]
+      if v == "" and PRINCIPAL[k] then v = UNKNOWN end
+      out[k] = v
+      if RANK[k] == nil then extra[#extra + 1] = k end
+    end
+  end
+  local parts = {}
+  for _, k in ipairs(ORDER) do
+    if out[k] ~= nil and not dropped[k] then parts[#parts + 1] = k .. '="' .. out[k] .. '"' end
+  end
+  for _, k in ipairs(extra) do parts[#parts + 1] = k .. '="' .. out[k] .. '"' end
+  return name .. "{" .. table.concat(parts, ",") .. "}"
+end
+
+function envoy_on_response(handle)
+  local body = handle:body()
+  if body == nil then return end
+  local text = "\n" .. body:getBytes(0, body:length())
+  text = text:gsub("\nenvoy_" .. SCOPE .. "_", "\n" .. SCOPE .. "_")
+  text = text:gsub("\n# TYPE envoy_" .. SCOPE .. "_", "\n# TYPE " .. SCOPE .. "_")
+  text = text:gsub("\n(" .. SCOPE .. "_[%w_]*){([^\n]*)}", function(name, labels)
+    local expanded = expand(name, labels)
+    if expanded == nil then return nil end
+    return "\n" .. expanded
+  end)
+  body:setBytes(text:sub(2))
+end
+"""
+
+
+def expand_lua() -> str:
+    """The 15090 Lua filter's source (constants generated from `labels`, the one place they
+    are defined)."""
+    constants = {
+        "ORDER": _lua_list(HTTP_LABELS),
+        "PEER_SUFFIXES": _lua_list(list(PEER_SUFFIXES.values())),
+        "PEER_DEFAULTS": _lua_list([peer_default(name) for name in PEER_SUFFIXES]),
+        "PEER_TAGS": _lua_map({tag: prefix for prefix, tag in PEER_TAGS.items()}),
+        "SERVICE_LABELS": _lua_list(SERVICE_LABELS),
+        "SERVICE_DEFAULTS": _lua_list([UNKNOWN] * len(SERVICE_LABELS)),
+        "PRINCIPAL": _lua_map(dict.fromkeys(PRINCIPALS, "true")).replace('"true"', "true"),
+        "FIXED_TAG": json.dumps(FIXED_TAG),
+        "SERVICE_TAG": json.dumps(SERVICE_TAG),
+        "UNKNOWN": json.dumps(UNKNOWN),
+        "SCOPE": json.dumps(SCOPE_PREFIX),
+    }
+    header = "\n".join(f"local {name} = {value}" for name, value in constants.items())
+    return header + "\n" + _BODY
