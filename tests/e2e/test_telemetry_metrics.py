@@ -247,3 +247,14 @@ spec:
     # REQUEST_SIZE is off on the server side: its count does not move while the others do
     assert total(scrape(url), "istio_request_bytes_count", reporter="destination") == before
     mesh.pilotfish("delete", "telemetry", "probe-metrics")
+
+
+def test_no_sidecar_logs_a_deprecation_warning(mesh: LocalMesh) -> None:
+    """After Bookinfo's traffic (every test above), no Envoy warns about a deprecated field:
+    the metric loggers use `stats_scope`, not Envoy 1.40's deprecated `stat_prefix`."""
+    assert mesh.get("/productpage").status == 200
+    logs = sorted((mesh.home / "run").glob("*/envoy.log"))
+    assert len(logs) >= len(mesh.info["proxies"]) >= 8
+    for log in logs:
+        warned = [line for line in log.read_text().splitlines() if "deprecated" in line.lower()]
+        assert not warned, (log, warned[:3])

@@ -5,8 +5,9 @@ regex), IST0101 (referenced host, subset or gateway not found; the registry is t
 services: `v1 Service` documents, ServiceEntries, and the running mesh with `--use-mesh`), IST0109
 (mesh VirtualServices sharing a host), IST0132 (VirtualService host not in its Gateway), IST0134
 (ServiceEntry addresses required), and runs those of `pilotfish.config.analyzers` (IST0113,
-IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162), and PF0001 (a PrometheusRule using a
-metric the mesh does not export). Pure: no I/O.
+IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162), and pilotfish's own PF0001 (a PrometheusRule
+using a metric the mesh does not export: istioctl has no such analyzer, see `monitoring`).
+Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """Analysis of the Prometheus Operator's `PrometheusRule`: a rule whose expression uses an
 `istio_*` metric the mesh does not export never fires (Istio removed, e.g.,
-`istio_request_duration_seconds` for `istio_request_duration_milliseconds`). istioctl has no code
-for this; pilotfish reports it as `PF0001` with istioctl's wording style. Pure: no I/O.
+`istio_request_duration_seconds` for `istio_request_duration_milliseconds`).
+
+This is pilotfish's own check, not one of Istio's: istioctl has no analyzer for PrometheusRules, and
+`istioctl analyze` on the same file reports nothing. So it has a `PF` code (never an `IST` one,
+which would pretend to be Istio's) and its message says it is pilotfish's. Kept because the
+mistake it catches (an alert on a metric Istio removed never fires) is silent otherwise.
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from pilotfish.config.istio_metrics import replacement, unknown_istio_metrics
 from pilotfish.config.yaml_text import RawDocument
 
 UNEXPORTED_METRIC = "PF0001"
+PILOTFISH_ONLY = "(pilotfish check: istioctl analyze has no such analyzer)"
 
 
 def unexported_metrics(doc: RawDocument) -> list[AnalysisMessage]:
@@ -31,7 +37,10 @@ def unexported_metrics(doc: RawDocument) -> list[AnalysisMessage]:
                 instead = replacement(metric)
                 hint = f"; use {instead}" if instead else ""
                 label = rule.get("alert") or rule.get("record") or f"rules[{r}]"
-                text = f"Rule {label} uses metric {metric}, which the mesh does not export{hint}."
+                text = (
+                    f"Rule {label} uses metric {metric}, which the mesh does not export{hint}. "
+                    f"{PILOTFISH_ONLY}"
+                )
                 messages.append(
                     AnalysisMessage(
                         "Warning", UNEXPORTED_METRIC, doc.kind, name, text, doc.source_of(path)
