@@ -210,3 +210,39 @@ spec:
     time.sleep(ZIPKIN_FLUSH_SECONDS + 1)  # a negative check: give productpage a full flush
     services = {s["localEndpoint"]["serviceName"] for s in trace(mesh, trace_id)}
     assert "productpage.default" not in services, services
+
+
+def test_an_opentelemetry_provider_sends_otlp_to_the_collector(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Envoy's OpenTelemetry tracer (OTLP/HTTP protobuf on /v1/traces) into the same collector,
+    read back through the Zipkin API. Last: it switches the mesh's default provider."""
+    apply_yaml(mesh, tmp_path, """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: otel
+      opentelemetry:
+        service: otel-collector.istio-system.svc.cluster.local
+        port: 9411
+        http: {path: /v1/traces}
+    defaultProviders:
+      tracing: [otel]
+""")  # fmt: skip
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = {"traceparent": f"00-{trace_id}-{parent}-01"}
+
+    def traced() -> bool:
+        assert mesh.get("/productpage", headers=traceparent).status == 200
+        return len(trace(mesh, trace_id)) >= HOPS
+
+    poll(traced, 40, "an OTLP trace in the collector")
+    spans = trace(mesh, trace_id)
+    servers = {s["localEndpoint"]["serviceName"] for s in spans if s.get("kind") == "SERVER"}
+    assert {"productpage.default", "details.default"} <= servers, servers
+    ids = {s["id"] for s in spans}
+    entry = [s for s in spans if s.get("parentId") == parent]
+    assert entry and all(s.get("parentId") in ids | {parent} for s in spans)

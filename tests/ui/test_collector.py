@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 from pilotfish.ui.collector import SpanStore, make_app
 
@@ -75,5 +80,69 @@ def test_zipkin_api_round_trip(tmp_path: Path) -> None:
             assert (await asyncio.to_thread(call, "/traces?limit=x"))[0] == 400
         finally:
             await runner.cleanup()
+
+    asyncio.run(scenario())
+
+
+def _otlp_export() -> bytes:
+    span = trace_pb2.Span(
+        trace_id=bytes.fromhex(TRACE), span_id=bytes.fromhex("c" * 16),
+        parent_span_id=bytes.fromhex("a" * 16), name="reviews:9080/*",
+        kind=trace_pb2.Span.SPAN_KIND_SERVER, start_time_unix_nano=5_000_000,
+        end_time_unix_nano=7_500_000,
+        attributes=[common_pb2.KeyValue(key="http.status_code",
+                                        value=common_pb2.AnyValue(string_value="503"))],
+        status=trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR),
+    )  # fmt: skip
+    resource = resource_pb2.Resource(
+        attributes=[
+            common_pb2.KeyValue(
+                key="service.name", value=common_pb2.AnyValue(string_value="reviews.default")
+            )
+        ]
+    )
+    request = trace_service_pb2.ExportTraceServiceRequest(
+        resource_spans=[
+            trace_pb2.ResourceSpans(
+                resource=resource, scope_spans=[trace_pb2.ScopeSpans(spans=[span])]
+            )
+        ]
+    )
+    return request.SerializeToString()
+
+
+def test_otlp_http_export_becomes_zipkin_spans(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        store = SpanStore(tmp_path / "t.sqlite")
+        runner = web.AppRunner(make_app(store))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/traces"
+
+        def post(body: bytes) -> tuple[int, bytes]:
+            request = urllib.request.Request(
+                url, data=body, headers={"Content-Type": "application/x-protobuf"}
+            )
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            try:
+                with opener.open(request, timeout=5) as resp:
+                    return resp.status, resp.read()
+            except urllib.error.HTTPError as err:
+                return err.code, b""
+
+        try:
+            status, answer = await asyncio.to_thread(post, _otlp_export())
+            assert status == 200
+            trace_service_pb2.ExportTraceServiceResponse().ParseFromString(answer)
+            assert (await asyncio.to_thread(post, b"\xff\xff not protobuf"))[0] == 400
+        finally:
+            await runner.cleanup()
+        (span,) = store.trace(TRACE)
+        assert span == {
+            "traceId": TRACE, "id": "c" * 16, "parentId": "a" * 16, "name": "reviews:9080/*",
+            "kind": "SERVER", "timestamp": 5_000, "duration": 2_500,
+            "localEndpoint": {"serviceName": "reviews.default"},
+            "tags": {"http.status_code": "503", "error": "true"},
+        }  # fmt: skip
 
     asyncio.run(scenario())

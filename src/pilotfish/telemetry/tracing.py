@@ -159,12 +159,12 @@ def hcm_tracing(settings: TracingSettings, me: Identity) -> hcm_pb2.HttpConnecti
 
 
 def collector_ports(providers: tuple[Provider, ...], registry_hosts: set[str]) -> list[int]:
-    """Ports the mesh's own collector must listen on: one per Zipkin provider whose host is not a
-    service of the mesh (OTLP providers need a collector of their own)."""
+    """Ports the mesh's own collector must listen on: one per Zipkin or OTLP/HTTP provider whose
+    host is not a service of the mesh (OTLP over gRPC needs a collector of its own)."""
     return sorted(
         {
             provider_port(p)
             for p in providers
-            if p.kind == "zipkin" and provider_host(p) not in registry_hosts
+            if (p.kind == "zipkin" or p.otel_http) and provider_host(p) not in registry_hosts
         }
     )

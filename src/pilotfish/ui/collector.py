@@ -3,8 +3,10 @@
 Speaks the Zipkin v2 HTTP API that Envoy's Zipkin tracer posts to and that Zipkin and Jaeger UIs
 query: `POST /api/v2/spans` (JSON list of spans), `GET /api/v2/trace/{traceId}`,
 `GET /api/v2/traces?serviceName=&spanName=&limit=&lookback=&endTs=`, `GET /api/v2/services`,
-`GET /api/v2/spans?serviceName=`. Spans are kept in SQLite (`SpanStore`), one row per span with
-its JSON as posted, so a later reader (the web UI) can use the same store or the same API.
+`GET /api/v2/spans?serviceName=`, and OTLP/HTTP's `POST /v1/traces` (protobuf or JSON, converted
+to Zipkin v2 spans by `otlp`) for `opentelemetry` providers. Spans are kept in SQLite
+(`SpanStore`), one row per span with its Zipkin JSON, so a later reader (the web UI) can use the
+same store or the same API.
 
 Run as `python -m pilotfish.ui.collector --address A --port 9411 --db FILE` (what `pilotfish up`
 does when a tracing provider names a host the mesh does not have).
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from pilotfish.ui import otlp
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -126,6 +130,13 @@ def make_app(store: SpanStore) -> web.Application:
             return web.Response(status=400, text=f"{exc}\n")
         return web.Response(status=202)
 
+    async def post_otlp(request: web.Request) -> web.Response:
+        try:
+            store.add(otlp.zipkin_spans(await request.read(), request.content_type))
+        except ValueError as exc:
+            return web.Response(status=400, text=f"{exc}\n")
+        return web.Response(body=otlp.export_response(), content_type=otlp.PROTOBUF)
+
     async def get_trace(request: web.Request) -> web.Response:
         spans = store.trace(request.match_info["trace_id"])
         if not spans:
@@ -150,6 +161,7 @@ def make_app(store: SpanStore) -> web.Application:
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/api/v2/spans", post_spans)
+    app.router.add_post(otlp.OTLP_TRACES_PATH, post_otlp)
     app.router.add_get("/api/v2/spans", get_span_names)
     app.router.add_get("/api/v2/trace/{trace_id}", get_trace)
     app.router.add_get("/api/v2/traces", get_traces)

@@ -1,0 +1,91 @@
+"""OTLP traces into the collector's Zipkin v2 model: what lets an `opentelemetry` tracing
+provider (Envoy's OpenTelemetry tracer over OTLP/HTTP) point at pilotfish's collector.
+
+`zipkin_spans(body, content_type)` decodes an OTLP/HTTP `ExportTraceServiceRequest` (protobuf, or
+its JSON mapping) and returns the spans as Zipkin v2 JSON objects, mapped as the OpenTelemetry
+Collector's Zipkin exporter maps them: the resource's `service.name` becomes the local
+endpoint's service name, attributes become string tags, an error status the `error` tag, kinds
+SERVER/CLIENT/PRODUCER/CONSUMER keep their names. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's default path for traces
+PROTOBUF = "application/x-protobuf"
+_KINDS = {
+    trace_pb2.Span.SPAN_KIND_SERVER: "SERVER",
+    trace_pb2.Span.SPAN_KIND_CLIENT: "CLIENT",
+    trace_pb2.Span.SPAN_KIND_PRODUCER: "PRODUCER",
+    trace_pb2.Span.SPAN_KIND_CONSUMER: "CONSUMER",
+}
+
+
+def decode(body: bytes, content_type: str) -> trace_service_pb2.ExportTraceServiceRequest:
+    """Raises ValueError on a body that is not an OTLP trace export."""
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    try:
+        if content_type.split(";")[0].strip() == "application/json":
+            json_format.Parse(body, request)
+        else:
+            request.ParseFromString(body)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
+    return request
+
+
+def _text(value: common_pb2.AnyValue) -> str:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return ""
+    if kind in ("array_value", "kvlist_value", "bytes_value"):
+        return str(json_format.MessageToJson(value, indent=None))
+    raw = getattr(value, kind)
+    return ("true" if raw else "false") if kind == "bool_value" else str(raw)
+
+
+def _attributes(values: Any) -> dict[str, str]:
+    return {kv.key: _text(kv.value) for kv in values}
+
+
+def zipkin_span(span: trace_pb2.Span, service: str) -> dict[str, Any]:
+    tags = _attributes(span.attributes)
+    if span.status.code == trace_pb2.Status.STATUS_CODE_ERROR:
+        tags["error"] = span.status.message or "true"
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    zipkin: dict[str, Any] = {
+        "traceId": span.trace_id.hex(),
+        "id": span.span_id.hex(),
+        "name": span.name,
+        "timestamp": start // 1000,
+        "duration": max(end - start, 0) // 1000,
+        "localEndpoint": {"serviceName": service},
+        "tags": tags,
+    }
+    if span.parent_span_id:
+        zipkin["parentId"] = span.parent_span_id.hex()
+    if span.kind in _KINDS:
+        zipkin["kind"] = _KINDS[span.kind]
+    return zipkin
+
+
+def zipkin_spans(body: bytes, content_type: str = PROTOBUF) -> list[dict[str, Any]]:
+    spans: list[dict[str, Any]] = []
+    for resource_spans in decode(body, content_type).resource_spans:
+        resource = _attributes(resource_spans.resource.attributes)
+        service = resource.get("service.name", "")
+        for scope_spans in resource_spans.scope_spans:
+            spans.extend(zipkin_span(span, service) for span in scope_spans.spans)
+    return spans
+
+
+def export_response() -> bytes:
+    """OTLP/HTTP's success answer (an empty `ExportTraceServiceResponse`)."""
+    return bytes(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
