@@ -8,8 +8,14 @@ a metric disabled for a mode is not emitted; `tagOverrides` remove a label or se
 expression, as Istio does.
 
 TCP: `tcp_connections_opened_total` counts when the upstream connection is up, the rest when the
-connection closes (Istio also reports byte deltas every 5 s while a connection is open; here bytes
-are counted at close).
+connection closes. Istio also reports byte deltas every 5 s while a connection is open; here
+bytes are counted at close: the TCP proxy's periodic flush (`access_log_flush_interval`) works,
+but the standard build's byte operators (`%BYTES_SENT%`, `%DOWNSTREAM_WIRE_BYTES_SENT%`, ...) are
+cumulative and no operator gives the bytes since the last flush, so counting at each flush adds the
+same bytes again (measured: 100 bytes a second reads 100, 300, 600, 1000).
+
+HTTP: two loggers, one for gRPC requests (content type `application/grpc*`, Istio's test for
+`request_protocol="grpc"`) and one for the others, selected by a header filter.
 """
 
 from __future__ import annotations
