@@ -63,6 +63,7 @@ UNKNOWN = "unknown"
 
 FIXED_TAG = "pilotfish_fixed"
 SERVICE_TAG = "pilotfish_service"
+MESSAGES_TAG = "pilotfish_messages"  # gRPC calls: `request,response` message counts
 PEER_TAGS = {"source": "pilotfish_source", "destination": "pilotfish_destination"}
 # the label suffix of each packed identity field, in `exchange.FIELDS` order, and its default
 PEER_SUFFIXES = dict(

@@ -27,12 +27,22 @@ from enum import Enum
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.data.accesslog.v3 import accesslog_pb2 as log_data_pb2
 from envoy.extensions.access_loggers.stats.v3 import stats_pb2
+from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as grpc_stats_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
 from google.protobuf import wrappers_pb2
 
 from pilotfish.config.istio_metrics import METRIC_NAMES
 from pilotfish.telemetry.envoy import pack
 from pilotfish.telemetry.exchange import Identity
-from pilotfish.telemetry.labels import LabelPlan, Reporter, ServiceLabels, label_plan
+from pilotfish.telemetry.labels import (
+    MESSAGES_TAG,
+    LabelPlan,
+    Reporter,
+    ServiceLabels,
+    label_plan,
+)
 
 STATS_LOGGER = "envoy.access_loggers.stats"
 SCOPE_PREFIX = "istio"
@@ -60,6 +70,7 @@ class Metric:
     unit: int = Unit.Unspecified
     tcp: bool = False
     at_open: bool = False  # TCP: counted when the upstream connection opens
+    grpc: bool = False  # gRPC calls only: message counts (see `GRPC_MESSAGES`)
 
 
 _W_IN, _W_OUT = "%DOWNSTREAM_WIRE_BYTES_RECEIVED%", "%DOWNSTREAM_WIRE_BYTES_SENT%"
@@ -76,7 +87,16 @@ STANDARD_METRICS = (
     Metric("TCP_SENT_BYTES", _N["TCP_SENT_BYTES"], Kind.COUNTER, "%BYTES_SENT%", tcp=True),
     Metric("TCP_RECEIVED_BYTES", _N["TCP_RECEIVED_BYTES"], Kind.COUNTER, "%BYTES_RECEIVED%",
            tcp=True),
+    Metric("GRPC_REQUEST_MESSAGES", _N["GRPC_REQUEST_MESSAGES"], Kind.COUNTER, grpc=True),
+    Metric("GRPC_RESPONSE_MESSAGES", _N["GRPC_RESPONSE_MESSAGES"], Kind.COUNTER, grpc=True),
 )  # fmt: skip
+# gRPC message counts, as Istio gets them: Envoy's grpc_stats filter counts each call's messages
+# and leaves `request,response` in filter state. No operator turns that text into a number, so
+# each call counts 1 in a series tagged with its counts (`MESSAGES_TAG`), and 15090 adds up
+# calls x messages per label set (`scrape`). One series per distinct count pair: streaming calls
+# with many different counts make more series than Istio's.
+GRPC_STATS_FILTER = "envoy.filters.http.grpc_stats"
+GRPC_MESSAGES = f"%FILTER_STATE({GRPC_STATS_FILTER}:PLAIN)%"
 
 
 @dataclass(frozen=True)
@@ -131,7 +151,10 @@ def _logger(
     for metric in metrics:
         if not policy.emits(metric, reporter):
             continue
-        stat = _stat(metric.name, policy.tags(metric, reporter, plan))
+        tags = policy.tags(metric, reporter, plan)
+        if metric.grpc:
+            tags[MESSAGES_TAG] = GRPC_MESSAGES
+        stat = _stat(metric.name, tags)
         if metric.kind is Kind.HISTOGRAM:
             config.histograms.add(stat=stat, unit=metric.unit, value_format=metric.value)
         elif metric.value:
@@ -170,14 +193,25 @@ def http_stats_logs(
 ) -> list[accesslog_pb2.AccessLog]:
     """The HTTP connection manager's loggers for Istio's request metrics: one for gRPC
     requests, one for the others."""
-    metrics = [m for m in STANDARD_METRICS if not m.tcp]
     logs = []
     for grpc in (False, True):
+        metrics = [m for m in STANDARD_METRICS if not m.tcp and (grpc or not m.grpc)]
         plan = label_plan(reporter, me, service, protocol="grpc" if grpc else "http", mtls=mtls)
         config = _logger(metrics, reporter, plan, policy)
         if config.counters or config.histograms:
             logs.append(_access_log(config, content_type=grpc))
     return logs
+
+
+def grpc_stats_filter(reporter: Reporter, policy: MetricsPolicy) -> hcm_pb2.HttpFilter | None:
+    """Envoy's grpc_stats filter (as Istio configures it: filter state on, no per-method stats)
+    when a gRPC message metric is emitted on this side."""
+    if not any(policy.emits(m, reporter) for m in STANDARD_METRICS if m.grpc):
+        return None
+    config = grpc_stats_pb2.FilterConfig(
+        emit_filter_state=True, stats_for_all_methods=wrappers_pb2.BoolValue(value=False)
+    )
+    return hcm_pb2.HttpFilter(name=GRPC_STATS_FILTER, typed_config=pack(config))
 
 
 def tcp_stats_logs(

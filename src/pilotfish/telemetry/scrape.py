@@ -8,6 +8,7 @@ names and Istio's labels.
   tags (`labels`: what each holds); this unpacks them into Istio's labels, in Istio's order
   (`HTTP_LABELS`, then any label a `tagOverrides` added, then `le`), with Istio's defaults for
   a field the peer did not send and `unknown` for a principal without a certificate.
+- gRPC message counts: summed from per-count-pair series (see `metrics.GRPC_MESSAGES`).
 
 `expand_lua()` is the source of the Envoy Lua filter that does both on the 15090 listener.
 """
@@ -19,6 +20,7 @@ import json
 from pilotfish.telemetry.labels import (
     FIXED_TAG,
     HTTP_LABELS,
+    MESSAGES_TAG,
     PEER_SUFFIXES,
     PEER_TAGS,
     PRINCIPALS,
@@ -27,7 +29,13 @@ from pilotfish.telemetry.labels import (
     UNKNOWN,
     peer_default,
 )
-from pilotfish.telemetry.metrics import SCOPE_PREFIX
+from pilotfish.telemetry.metrics import SCOPE_PREFIX, STANDARD_METRICS
+
+# the order of the counts in grpc_stats' filter state: `request,response`
+_MESSAGE_METRICS = tuple(
+    next(m for m in STANDARD_METRICS if m.enum == enum)
+    for enum in ("GRPC_REQUEST_MESSAGES", "GRPC_RESPONSE_MESSAGES")
+)
 
 
 def _lua_list(values: tuple[str, ...] | list[str]) -> str:
@@ -117,12 +125,50 @@ local function expand(name, body)
   return name .. "{" .. table.concat(parts, ",") .. "}"
 end
 
+-- gRPC message counts: each series counts calls with one `request,response` count pair; the
+-- family's value per label set is the sum of calls x messages
+local function add_messages(text)
+  local sums, order = {}, {}
+  text = text:gsub("\n(" .. SCOPE .. "_[%w_]*){([^\n]*)} ([^\n]*)", function(name, labels, value)
+    local which = MESSAGE_FAMILIES[name]
+    if which == nil then return nil end
+    local counts = labels:match(MESSAGES_TAG .. '="([^"]*)"')
+    local expanded = expand(name, labels)
+    local calls = tonumber(value)
+    if counts == nil or expanded == nil or calls == nil then return "" end
+    local fields = {}
+    for part in (counts .. ","):gmatch("([^,]*),") do fields[#fields + 1] = part end
+    local n = tonumber(fields[which] or "")
+    if n == nil then return "" end
+    if sums[expanded] == nil then
+      order[name] = order[name] or {}
+      table.insert(order[name], expanded)
+      sums[expanded] = 0
+    end
+    sums[expanded] = sums[expanded] + calls * n
+    return ""
+  end)
+  for name, _ in pairs(MESSAGE_FAMILIES) do
+    local lines = {}
+    for _, key in ipairs(order[name] or {}) do
+      lines[#lines + 1] = key .. " " .. string.format("%.0f", sums[key])
+    end
+    if #lines > 0 then
+      text = text:gsub("\n# TYPE " .. name .. " counter\n", function(header)
+        return header .. table.concat(lines, "\n") .. "\n"
+      end)
+    end
+  end
+  return text
+end
+
 function envoy_on_response(handle)
   local body = handle:body()
   if body == nil then return end
   local text = "\n" .. body:getBytes(0, body:length())
   text = text:gsub("\nenvoy_" .. SCOPE .. "_", "\n" .. SCOPE .. "_")
   text = text:gsub("\n# TYPE envoy_" .. SCOPE .. "_", "\n# TYPE " .. SCOPE .. "_")
+  text = add_messages(text)
   text = text:gsub("\n(" .. SCOPE .. "_[%w_]*){([^\n]*)}", function(name, labels)
     local expanded = expand(name, labels)
     if expanded == nil then return nil end
@@ -148,6 +194,12 @@ def expand_lua() -> str:
         "SERVICE_TAG": json.dumps(SERVICE_TAG),
         "UNKNOWN": json.dumps(UNKNOWN),
         "SCOPE": json.dumps(SCOPE_PREFIX),
+        "MESSAGES_TAG": json.dumps(MESSAGES_TAG),
+        "MESSAGE_FAMILIES": _lua_map(
+            {f"{SCOPE_PREFIX}_{m.name}": str(i) for i, m in enumerate(_MESSAGE_METRICS, 1)}
+        )
+        .replace('"1"', "1")
+        .replace('"2"', "2"),
     }
     header = "\n".join(f"local {name} = {value}" for name, value in constants.items())
     return header + "\n" + _BODY

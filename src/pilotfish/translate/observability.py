@@ -35,7 +35,12 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
-from pilotfish.telemetry.metrics import MetricsPolicy, http_stats_logs, tcp_stats_logs
+from pilotfish.telemetry.metrics import (
+    MetricsPolicy,
+    grpc_stats_filter,
+    http_stats_logs,
+    tcp_stats_logs,
+)
 from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
 from pilotfish.telemetry.tracing import (
     TracingSettings,
@@ -139,7 +144,8 @@ def _decorate_hcm(
         if reporter is Reporter.DESTINATION
         else exchange.upstream_peer_filter()
     )
-    filters = [peer, *manager.http_filters]
+    grpc = grpc_stats_filter(reporter, policy)
+    filters = [peer, *([grpc] if grpc is not None else []), *manager.http_filters]
     del manager.http_filters[:]
     manager.http_filters.extend(filters)
     manager.access_log.extend(http_stats_logs(reporter, me, policy, service, mtls))
