@@ -258,3 +258,50 @@ def test_no_sidecar_logs_a_deprecation_warning(mesh: LocalMesh) -> None:
     for log in logs:
         warned = [line for line in log.read_text().splitlines() if "deprecated" in line.lower()]
         assert not warned, (log, warned[:3])
+
+
+def _grpc_frames(*messages: bytes) -> bytes:
+    return b"".join(b"\x00" + len(m).to_bytes(4, "big") + m for m in messages)
+
+
+def test_grpc_calls_count_their_messages_on_both_sides(mesh: LocalMesh) -> None:
+    """A bidirectional gRPC call with 3 request messages (each echoed): Istio's message counters
+    on the client's and the server's sidecar, with `request_protocol="grpc"`."""
+    mesh.apply("samples/grpc-echo/grpc-echo.yaml")
+    mesh.wait_for(lambda: "grpc-echo-v1-0.default" in mesh.info["proxies"], 60, "grpc-echo")
+    client = SidecarClient(mesh, "productpage-v1-0")
+    headers = {"content-type": "application/grpc", "te": "trailers"}
+    calls = 0
+
+    def called() -> bool:
+        nonlocal calls
+        answer = client.request(
+            "http://grpc-echo:7070/pilotfish.Echo/Stream", "POST", headers,
+            _grpc_frames(b"a", b"b", b"c"),
+        )  # fmt: skip
+        calls += answer.status == 200 and answer.body.count("one ") == 3
+        return calls >= 2
+
+    poll(called, 60, "two streaming calls answered")
+    server, source = _stats(mesh, "grpc-echo-v1-0"), _stats(mesh, "productpage-v1-0")
+    for url, reporter in ((server, "destination"), (source, "source")):
+        labels = {
+            "reporter": reporter,
+            "destination_workload": "grpc-echo-v1",
+            "response_code": "200",
+        }
+
+        def counted(url: str = url, labels: dict[str, str] = labels) -> bool:
+            samples = scrape(url)
+            return total(samples, "istio_request_messages_total", **labels) >= 3 * calls
+
+        poll(counted, 30, f"message counts ({reporter})")
+        samples = scrape(url)
+        assert total(samples, "istio_request_messages_total", **labels) == 3 * calls
+        assert total(samples, "istio_response_messages_total", **labels) == 3 * calls
+        (series,) = select(samples, "istio_request_messages_total", **labels)
+        assert list(series.labels) == list(HTTP_LABELS)
+        assert series.labels["request_protocol"] == "grpc"
+        assert series.labels["source_workload"] == "productpage-v1"
+        (requests,) = select(samples, "istio_requests_total", **labels)
+        assert requests.value == calls and requests.labels["request_protocol"] == "grpc"

@@ -17,6 +17,7 @@ from pilotfish.telemetry.exchange import PEER_HEADER, Identity, identity_of
 from pilotfish.telemetry.labels import (
     FIXED_TAG,
     HTTP_LABELS,
+    MESSAGES_TAG,
     PEER_TAGS,
     TCP_LABELS,
     Reporter,
@@ -54,6 +55,14 @@ def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConne
     ]  # fmt: skip
     assert _fixed(http.counters[0].stat).get("request_protocol", "http") == "http"
     assert _fixed(grpc.counters[0].stat).get("request_protocol", "grpc") == "grpc"
+    messages = {c.stat.name: c for c in grpc.counters if c.stat.name.endswith("messages_total")}
+    # gRPC calls only, from the grpc_stats filter's filter state
+    assert sorted(messages) == ["request_messages_total", "response_messages_total"]
+    assert manager.http_filters[1].name == "envoy.filters.http.grpc_stats"
+    for counter in messages.values():
+        tags = {t.name: t.value_format for t in counter.stat.tags}
+        assert tags[MESSAGES_TAG] == "%FILTER_STATE(envoy.filters.http.grpc_stats:PLAIN)%"
+    assert not [c for c in http.counters if c.stat.name.endswith("messages_total")]
     return http, manager
 
 
