@@ -55,6 +55,11 @@ def dump() -> dict[str, Any]:
         "client_filter": js(exchange.upstream_peer_filter()),
         "server_filter": js(exchange.downstream_peer_filter()),
         "header": {"key": exchange.PEER_HEADER, "value": me.header_value()},
+        "grpc_filters": [  # with metrics on, when a gRPC message metric is emitted (newer trees)
+            js(f)
+            for reporter in (labels.Reporter.SOURCE, labels.Reporter.DESTINATION)
+            if (f := getattr(metrics, "grpc_stats_filter", lambda *_: None)(reporter, policy))
+        ],
         "cluster_metadata": js(labels.service_metadata("server.default.svc", "server", "default")),
         "bytes": {  # fields the JSON form cannot carry (see metrics._ISTIO_SCOPE)
             "scope": "stats_scope" if hasattr(metrics, "_ISTIO_SCOPE") else "stat_prefix",
@@ -75,14 +80,14 @@ def _listener(
     port: int,
     route: dict[str, Any],
     logs: list[dict[str, Any]],
-    peer_filter: dict[str, Any],
+    peer_filters: list[dict[str, Any]],
 ) -> dict[str, Any]:
     manager = {
         "@type": HCM + "HttpConnectionManager", "stat_prefix": name,
         "access_log": logs,
         "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
         "http_filters": [
-            peer_filter,
+            *peer_filters,
             {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}},
         ],
     }  # fmt: skip
@@ -99,6 +104,7 @@ def config(parts: dict[str, Any], metrics_on: bool) -> dict[str, Any]:
     upstream = {"socket_address": {"address": ADDRESS, "port_value": SERVER}}
     header = {"header": parts["header"], "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
     scope = parts["bytes"]["scope"]
+    grpc = parts.get("grpc_filters", []) if metrics_on else []
     client_logs = _with_scope(parts["client_logs"], scope) if metrics_on else []
     server_logs = _with_scope(parts["server_logs"], scope) if metrics_on else []
     to_server = {
@@ -120,8 +126,10 @@ def config(parts: dict[str, Any], metrics_on: bool) -> dict[str, Any]:
                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": upstream}}]}],
             }}],
             "listeners": [
-                _listener("client", CLIENT, to_server, client_logs, parts["client_filter"]),
-                _listener("server", SERVER, answer, server_logs, parts["server_filter"]),
+                _listener("client", CLIENT, to_server, client_logs,
+                          [parts["client_filter"], *grpc[:1]]),
+                _listener("server", SERVER, answer, server_logs,
+                          [parts["server_filter"], *grpc[1:]]),
             ],
         },
     }  # fmt: skip
