@@ -162,10 +162,9 @@ local function add_messages(text)
   return text
 end
 
-function envoy_on_response(handle)
-  local body = handle:body()
-  if body == nil then return end
-  local text = "\n" .. body:getBytes(0, body:length())
+-- one family ("# TYPE envoy_istio_... kind" and its series): Istio's names and labels
+local function family(block)
+  local text = "\n" .. block
   text = text:gsub("\nenvoy_" .. SCOPE .. "_", "\n" .. SCOPE .. "_")
   text = text:gsub("\n# TYPE envoy_" .. SCOPE .. "_", "\n# TYPE " .. SCOPE .. "_")
   text = add_messages(text)
@@ -174,7 +173,29 @@ function envoy_on_response(handle)
     if expanded == nil then return nil end
     return "\n" .. expanded
   end)
-  body:setBytes(text:sub(2))
+  return text:sub(2)
+end
+
+-- Envoy prints each family after its "# TYPE" line: only Istio's families are rewritten (found
+-- with plain searches), the rest of the page (most of it) is copied as it is
+function envoy_on_response(handle)
+  local body = handle:body()
+  if body == nil then return end
+  local text = body:getBytes(0, body:length())
+  local marker = "# TYPE envoy_" .. SCOPE .. "_"
+  if text:find(marker, 1, true) == nil then return end
+  local parts, pos = {}, 1
+  while true do
+    local first = text:find(marker, pos, true)
+    if first == nil then break end
+    local stop = text:find("\n# TYPE ", first, true)
+    local last = stop or (#text + 1)
+    parts[#parts + 1] = text:sub(pos, first - 1)
+    parts[#parts + 1] = family(text:sub(first, last - 1))
+    pos = last
+  end
+  parts[#parts + 1] = text:sub(pos)
+  body:setBytes(table.concat(parts))
 end
 """
 
