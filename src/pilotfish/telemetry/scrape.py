@@ -154,8 +154,9 @@ local function add_messages(text)
       lines[#lines + 1] = key .. " " .. string.format("%.0f", sums[key])
     end
     if #lines > 0 then
-      text = text:gsub("\n# TYPE " .. name .. " counter\n", function(header)
-        return header .. table.concat(lines, "\n") .. "\n"
+      -- the family's series were removed above: its block ends with its "# TYPE" line
+      text = text:gsub("\n# TYPE " .. name .. " counter", function(header)
+        return header .. "\n" .. table.concat(lines, "\n")
       end)
     end
   end
