@@ -64,4 +64,8 @@ def test_istios_runtime_flags_set_the_global_connection_limit() -> None:
     data = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
     layer, admin = data["layered_runtime"]["layers"]
     assert admin == {"name": "admin", "admin_layer": {}}
-    assert layer["static_layer"]["overload.global_downstream_max_connections"] == "2147483647"
+    # Istio's limit, through the resource monitor (Istio's runtime key is deprecated in Envoy 1.40)
+    assert "overload.global_downstream_max_connections" not in layer["static_layer"]
+    (monitor,) = data["overload_manager"]["resource_monitors"]
+    assert monitor["name"] == "envoy.resource_monitors.global_downstream_max_connections"
+    assert monitor["typed_config"]["max_active_downstream_connections"] == "2147483647"

@@ -16,6 +16,9 @@ from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401  (r
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
 )
+from envoy.extensions.resource_monitors.downstream_connections.v3 import (  # noqa: F401
+    downstream_connections_pb2,  # registers the type
+)
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format
 
@@ -41,11 +44,19 @@ _LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
 # default back-off grows to 30 s; Istio's Envoy talks to its local pilot-agent, which reconnects
 # to istiod promptly): a change applied right after a restart reaches every proxy.
 XDS_RETRY = {"retry_back_off": {"base_interval": "0.1s", "max_interval": "1s"}}
-# Istio's runtime defaults (bootstrap `extractRuntimeFlags`): Envoy's global connection limit set
-# (to Istio's value) and RE2's program size error level
-RUNTIME_FLAGS = {
-    "overload.global_downstream_max_connections": "2147483647",
-    "re2.max_program_size.error_level": "32768",
+# Istio's runtime defaults (bootstrap `extractRuntimeFlags`): RE2's program size error level, and
+# Envoy's global connection limit at Istio's value. Istio sets the limit with the runtime key
+# `overload.global_downstream_max_connections`, which Envoy 1.40 deprecates (a warning in every
+# envoy.log); the same limit is set here with the resource monitor Envoy names instead.
+RUNTIME_FLAGS = {"re2.max_program_size.error_level": "32768"}
+GLOBAL_MAX_CONNECTIONS = 2147483647
+_CONNECTIONS_MONITOR = {
+    "name": "envoy.resource_monitors.global_downstream_max_connections",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+        "downstream_connections.v3.DownstreamConnectionsConfig",
+        "max_active_downstream_connections": GLOBAL_MAX_CONNECTIONS,
+    },
 }
 STATS_BUFFER_LIMIT = 256 * 1024 * 1024  # a stats page of many clusters and label sets
 
@@ -143,6 +154,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                 {"name": "admin", "admin_layer": {}},
             ]
         },
+        "overload_manager": {"resource_monitors": [_CONNECTIONS_MONITOR]},
         "dynamic_resources": {
             "ads_config": {
                 "api_type": "DELTA_GRPC" if settings.delta else "GRPC",
