@@ -108,7 +108,7 @@ def _otlp_export() -> bytes:
             )
         ]
     )
-    return request.SerializeToString()
+    return bytes(request.SerializeToString())
 
 
 def test_otlp_http_export_becomes_zipkin_spans(tmp_path: Path) -> None:
