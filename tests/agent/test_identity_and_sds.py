@@ -51,7 +51,7 @@ async def _retry_then_succeed(tmp_path: Path) -> tuple[int, list[str], int]:
     await asyncio.sleep(1.0)  # the CA is not there yet: the agent retries
     failures_before = manager.failures
     server = grpc.aio.server()
-    server.add_generic_rpc_handlers((CaService(_authority, tokens).handler(),))
+    server.add_generic_rpc_handlers(CaService(_authority, tokens).handlers())
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     try:

@@ -1,6 +1,9 @@
 """The mesh the mTLS end-to-end tests share: a recording app behind servers under every
 PeerAuthentication mode, a sidecar client, and a server with no sidecar.
 
+The `strict` server's agent generates ECDSA P-256 keys (asked for per pod, as in Istio); the
+other agents RSA 2048 keys (Istio's default).
+
 The recording app (`record_app.py`) serves HTTP on container port 8080 (`/record?m=MARKER`
 answers the request headers as JSON) and a line echo on TCP port 9000; it appends everything it
 receives to `<records>/<pod>.log`, so a test can prove a refused connection delivered no byte.
@@ -72,8 +75,18 @@ spec:
 """
 
 
+# The `strict` server's agent makes ECDSA keys (Istio's ECC_SIGNATURE_ALGORITHM through the
+# `proxy.istio.io/config` annotation); every other agent makes Istio's default, RSA 2048.
+ECDSA_SERVER = "strict"
+
+
 def _workload(name: str, app: Path, records: Path, sidecar: bool = True) -> str:
     annotations = "" if sidecar else ', annotations: {sidecar.istio.io/inject: "false"}'
+    if name == ECDSA_SERVER:
+        annotations = (
+            ", annotations: {proxy.istio.io/config: "
+            '"proxyMetadata: {ECC_SIGNATURE_ALGORITHM: ECDSA}"}'
+        )
     return f"""apiVersion: pilotfish.io/v1alpha1
 kind: Workload
 metadata: {{name: {name}, labels: {{app: {name}}}{annotations}}}

@@ -11,7 +11,10 @@ uses it (HTTP proxy, TCP service listeners).
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -264,3 +267,106 @@ def test_ingress_gateway_reaches_a_strict_sidecar_over_mtls(
     gateway = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
     assert f"URI={gateway}" in xfcc, xfcc
     assert marker in recorded(records, "strict-0")
+
+
+def _envoy_secrets(mesh: LocalMesh, pod: str) -> dict[str, list[x509.Certificate]]:
+    """What the pod's Envoy holds (its admin config dump): `default` -> the workload chain,
+    `ROOTCA` -> the trust bundle."""
+    url = f"http://{_ip(mesh, pod)}:15000/config_dump?resource=dynamic_active_secrets"
+    found: dict[str, list[x509.Certificate]] = {}
+    for entry in json.loads(http_direct(url))["configs"]:
+        secret = entry["secret"]
+        if "tls_certificate" in secret:
+            source = secret["tls_certificate"]["certificate_chain"]
+        elif "validation_context" in secret:
+            source = secret["validation_context"]["trusted_ca"]
+        else:
+            continue
+        text = source.get("inline_string") or base64.b64decode(source["inline_bytes"]).decode()
+        found[secret["name"]] = x509.load_pem_x509_certificates(text.encode())
+    return found
+
+
+def _sidecars(mesh: LocalMesh) -> list[str]:
+    return sorted(name for name, row in mesh.info["proxies"].items() if row.get("sidecar", True))
+
+
+def test_workload_keys_are_rsa_2048_unless_the_pod_asks_for_ecdsa(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    """Istio's agent default is RSA 2048; `ECC_SIGNATURE_ALGORITHM: ECDSA` (here through the
+    pod's `proxy.istio.io/config`) gives ECDSA P-256. What Envoy serves is what was asked."""
+    running, records = mesh
+    expected = {"client-0": "RSA 2048", "permissive-0": "RSA 2048", "strict-0": "EC P-256"}
+    for pod, key in expected.items():
+        leaf = _envoy_secrets(running, pod)["default"][0]
+        assert certs.key_description(leaf.public_key()) == key, pod
+    marker = _marker()  # an RSA client and an ECDSA server: the mTLS handshake succeeds
+    status, body = http_via_sidecar(_proxy(running), f"http://strict:8000/record?m={marker}")
+    assert status == 200, body
+    assert CLIENT_IDENTITY in _xfcc(body)
+    assert marker in recorded(records, "strict-0")
+
+
+def test_the_agent_and_envoy_export_the_certificate_expiry(mesh: tuple[LocalMesh, Path]) -> None:
+    running, _ = mesh
+    text = http_direct(f"http://{_ip(running, 'client-0')}:15020/stats/prometheus")
+    found = re.search(
+        r'^istio_agent_cert_expiry_seconds\{resource_name="default"\} (\S+)$', text, re.M
+    )
+    assert found, text[:2000]
+    assert 23 * 3600 < float(found.group(1)) <= 24 * 3600  # Istio's 24 h workload certificate
+    days = re.search(r"^envoy_server_days_until_first_cert_expiring\S* (\S+)$", text, re.M)
+    assert days and float(days.group(1)) == 0, text[:2000]  # it expires within the day
+
+
+def test_a_new_root_reaches_every_envoy_within_seconds(
+    mesh: tuple[LocalMesh, Path], tmp_path: Path
+) -> None:
+    """A plug-in `cacerts` that adds a root (still signing with the old one) is pushed to every
+    agent over its trust bundle watch and on to its Envoy's ROOTCA, without waiting for the
+    24 h certificates to rotate; removing it goes back the same way."""
+    running, _ = mesh
+    ca_dir = running.home / "ca"
+    old_root, old_key = (ca_dir / "root-cert.pem").read_text(), (ca_dir / "ca-key.pem").read_text()
+    now = datetime.datetime.now(datetime.UTC)
+    new_root = certs.self_signed_root(certs.generate_key(), "new-root", now, certs.ROOT_LIFETIME)
+    issued = {pod: _envoy_secrets(running, pod)["default"][0].serial_number for pod in ["client-0"]}
+
+    def roots(pod: str) -> set[int]:
+        return {c.serial_number for c in _envoy_secrets(running, pod).get("ROOTCA", [])}
+
+    def pem_block(text: str) -> str:
+        return "\n".join("    " + line for line in text.strip().splitlines())
+
+    secret = tmp_path / "cacerts.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: cacerts, namespace: istio-system}\n"
+        f"stringData:\n  ca-cert.pem: |\n{pem_block(old_root)}\n"
+        f"  ca-key.pem: |\n{pem_block(old_key)}\n"
+        f"  root-cert.pem: |\n{pem_block(old_root + certs.cert_pem(new_root))}\n"
+    )
+    pods = _sidecars(running)
+    assert len(pods) >= 6, pods
+    running.apply(str(secret))
+    try:
+        for pod in pods:
+            running.wait_for(
+                lambda p=pod: new_root.serial_number in roots(p),  # type: ignore[misc]
+                timeout=10,
+                what=f"the new root in {pod}'s ROOTCA",
+            )
+        # pushed, not rotated: the workload certificate is the one it was
+        assert _envoy_secrets(running, "client-0")["default"][0].serial_number == issued["client-0"]
+        status, body = http_via_sidecar(_proxy(running), f"http://strict:8000/record?m={_marker()}")
+        assert status == 200, body
+    finally:
+        assert (
+            running.pilotfish("delete", "secret", "cacerts", "-n", "istio-system").returncode == 0
+        )
+    for pod in pods:
+        running.wait_for(
+            lambda p=pod: new_root.serial_number not in roots(p),  # type: ignore[misc]
+            timeout=10,
+            what=f"the new root gone from {pod}'s ROOTCA",
+        )

@@ -43,6 +43,7 @@ from pilotfish.agent.processes import spawn, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.ca.certs import load_certs, summarize
+from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_GID
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
@@ -166,6 +167,7 @@ class Agent:
             socket = str(self.sds.socket_path)
             self.identity = IdentityManager(self.spec.identity, self._new_secret)
             self._tasks.append(asyncio.create_task(self.identity.run()))
+            self._tasks.append(asyncio.create_task(self.identity.watch_roots()))
         settings = BootstrapSettings(
             self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta, socket
         )
@@ -198,6 +200,7 @@ class Agent:
             "not_before": leaf.not_before,
             "not_after": leaf.not_after,
             "issuer": leaf.issuer,
+            "key": leaf.key,
             "roots": len(load_certs(secret.roots_pem)),
             "issued": self.identity.issued if self.identity else 0,
         }
@@ -248,14 +251,27 @@ class Agent:
         return all([await tcp_open("127.0.0.1", real) for _, real in proxy.app_ports])
 
     def agent_metrics(self) -> str:
-        """The agent's own series in the merged output (Istio's `istio_build` and restarts)."""
-        return (
+        """The agent's own series in the merged output: Istio's `istio_build`, the agent's
+        `istio_agent_cert_expiry_seconds` (time left on the workload certificate it serves,
+        negative once expired), and the restarts of its children."""
+        text = (
             "# TYPE istio_build gauge\n"
             f'istio_build{{component="proxy",tag="{__version__}"}} 1\n'
             "# TYPE pilotfish_agent_child_restarts_total counter\n"
             f'pilotfish_agent_child_restarts_total{{child="envoy"}} {self.envoy.restarts}\n'
             f'pilotfish_agent_child_restarts_total{{child="app"}} {self.app.restarts}\n'
         )
+        current = self.identity.current if self.identity is not None else None
+        if current is not None:
+            left = current.not_after - time.time()
+            text += (
+                "# HELP istio_agent_cert_expiry_seconds The time remaining, in seconds, before "
+                "the certificate chain will expire. A negative value indicates the cert is "
+                "expired.\n"
+                "# TYPE istio_agent_cert_expiry_seconds gauge\n"
+                f'istio_agent_cert_expiry_seconds{{resource_name="{WORKLOAD_SECRET}"}} {left:.3f}\n'
+            )
+        return text
 
     async def drain_listeners(self) -> None:
         """What Istio's pilot-agent does on SIGTERM: Envoy drains its listeners (a sidecar its

@@ -122,10 +122,11 @@ class CertificateAuthority:
         leaf = certs.workload_leaf(
             public_key, wanted, self.material.signer, self.material.key, now, lifetime
         )
-        chain = [leaf, *self._intermediates()]
+        chain = [leaf, *self.intermediates()]
         return [certs.cert_pem(c) for c in chain] + [certs.cert_pem(r) for r in self.material.roots]
 
-    def _intermediates(self) -> list[x509.Certificate]:
+    def intermediates(self) -> list[x509.Certificate]:
+        """The signer and the certificates above it, without the roots."""
         path = [self.material.signer, *self.material.chain]
         return [c for c in path if c not in self.material.roots]
 

@@ -5,7 +5,9 @@ Facts from Istio's CA: a self-signed root lives 10 years, is named `O=<trust dom
 only sign (keyCertSign|cRLSign, CA=true); a workload leaf has an empty subject, exactly one URI
 SAN (critical, since the subject is empty), KeyUsage digitalSignature|keyEncipherment (critical),
 EKU serverAuth+clientAuth, CA=false, NotBefore backdated 2 minutes and NotAfter never past its
-signer's. ECDSA P-256 by default, RSA 2048 as an option.
+signer's. Workload keys (made by the agent) follow Istio's agent: RSA 2048 unless ECDSA is asked
+for (`pilotfish.config.proxy_metadata`); the mesh's own root and the control plane's serving key
+are ECDSA P-256.
 """
 
 from __future__ import annotations
@@ -21,16 +23,40 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-KeyAlgorithm = Literal["EC", "RSA"]
+KeyAlgorithm = Literal["EC", "EC-P384", "RSA", "RSA-3072", "RSA-4096"]
+KEY_ALGORITHMS: tuple[KeyAlgorithm, ...] = ("EC", "EC-P384", "RSA", "RSA-3072", "RSA-4096")
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 ROOT_LIFETIME = datetime.timedelta(days=3650)
 BACKDATE = datetime.timedelta(minutes=2)
 
 
+def key_algorithm(name: str) -> KeyAlgorithm:
+    """`name` as a KeyAlgorithm; raises ValueError for anything else."""
+    for known in KEY_ALGORITHMS:
+        if name == known:
+            return known
+    raise ValueError(f"unknown key algorithm {name!r} (one of {', '.join(KEY_ALGORITHMS)})")
+
+
 def generate_key(algorithm: KeyAlgorithm = "EC") -> PrivateKey:
-    if algorithm == "RSA":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """`EC` is P-256, `EC-P384` P-384, `RSA` 2048 bits, `RSA-<bits>` that many."""
+    if algorithm.startswith("RSA"):
+        bits = int(algorithm.partition("-")[2] or 2048)
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if algorithm == "EC-P384":
+        return ec.generate_private_key(ec.SECP384R1())
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def key_description(key: object) -> str:
+    """`RSA 2048` or `EC P-256` (`secp256r1` named as TLS names it), for status and tests."""
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        return {"secp256r1": "EC P-256", "secp384r1": "EC P-384"}.get(
+            key.curve.name, f"EC {key.curve.name}"
+        )
+    return type(key).__name__
 
 
 def key_pem(key: PrivateKey) -> str:
@@ -215,6 +241,7 @@ class CertSummary:
     identities: tuple[str, ...]
     issuer: str
     is_ca: bool
+    key: str = ""  # "RSA 2048", "EC P-256"
 
 
 def summarize(cert: x509.Certificate) -> CertSummary:
@@ -229,4 +256,5 @@ def summarize(cert: x509.Certificate) -> CertSummary:
         identities=tuple(uri_sans(cert)),
         issuer=cert.issuer.rfc4514_string(),
         is_ca=is_ca,
+        key=key_description(cert.public_key()),
     )

@@ -5,25 +5,26 @@
 The messages are built from a descriptor here (Istio's field numbers), so no generated code is
 needed. A refused call ends with UNAUTHENTICATED (no or unknown token) or INVALID_ARGUMENT (the
 CSR: another identity, extra SANs, lifetime, malformed), with the reason as the status details.
+
+pilotfish adds `pilotfish.ca.v1.TrustBundleService/Watch` (server streaming, same bearer token):
+the trust bundle (PEM roots) now and again each time it changes (a plug-in `cacerts` applied
+or removed), so agents push a new `ROOTCA` to their Envoy at once instead of at their next
+rotation. This stands in for Istio's `istio-ca-root-cert` ConfigMap that agents watch.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import datetime
-import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
-from cryptography import x509
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, struct_pb2
 
-from pilotfish.ca import certs
 from pilotfish.ca.authority import CertificateAuthority
 from pilotfish.ca.errors import CsrRejected, Unauthenticated
-from pilotfish.ca.identity import Identity
 from pilotfish.ca.tokens import TokenRegistry
 
 log = logging.getLogger("pilotfish.ca")
@@ -31,6 +32,8 @@ log = logging.getLogger("pilotfish.ca")
 SERVICE = "istio.v1.auth.IstioCertificateService"
 METHOD = "CreateCertificate"
 FULL_METHOD = f"/{SERVICE}/{METHOD}"
+BUNDLE_SERVICE = "pilotfish.ca.v1.TrustBundleService"
+BUNDLE_METHOD = f"/{BUNDLE_SERVICE}/Watch"
 
 
 def _messages() -> tuple[Any, Any]:
@@ -96,6 +99,33 @@ class CaService:
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self.signed = 0
         self.refused = 0
+        self.watchers = 0
+        self._roots_changed = asyncio.Event()
+
+    def notify_roots(self) -> None:
+        """The CA's material may have changed: wake every trust bundle watch."""
+        self._roots_changed.set()
+        self._roots_changed = asyncio.Event()
+
+    async def WatchTrustBundle(
+        self, request: bytes, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        try:
+            self.tokens.authenticate(bearer_token(context.invocation_metadata()))
+        except Unauthenticated as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        self.watchers += 1
+        try:
+            sent = ""
+            while True:
+                changed = self._roots_changed
+                roots = self.authority().material.roots_pem
+                if roots != sent:
+                    sent = roots
+                    yield roots.encode()
+                await changed.wait()
+        finally:
+            self.watchers -= 1
 
     def create(self, request: Any, token: str | None) -> Any:
         """The protocol without I/O: raises Unauthenticated or CsrRejected."""
@@ -120,42 +150,23 @@ class CaService:
         self.signed += 1
         return response
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(
-            SERVICE,
-            {
-                METHOD: grpc.unary_unary_rpc_method_handler(
-                    self.CreateCertificate,
-                    request_deserializer=CertificateRequest.FromString,
-                    response_serializer=CertificateResponse.SerializeToString,
-                )
-            },
+    def handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        return (
+            grpc.method_handlers_generic_handler(
+                SERVICE,
+                {
+                    METHOD: grpc.unary_unary_rpc_method_handler(
+                        self.CreateCertificate,
+                        request_deserializer=CertificateRequest.FromString,
+                        response_serializer=CertificateResponse.SerializeToString,
+                    )
+                },
+            ),
+            grpc.method_handlers_generic_handler(
+                BUNDLE_SERVICE,
+                {"Watch": grpc.unary_stream_rpc_method_handler(self.WatchTrustBundle)},
+            ),
         )
-
-
-CONTROL_PLANE_NAMES = ("istiod.istio-system.svc", "istiod")
-CONTROL_PLANE_CERT_TTL = datetime.timedelta(days=30)
-
-
-def server_credentials(authority: CertificateAuthority, address: str) -> grpc.ServerCredentials:
-    """TLS for the control plane's 15012: its own certificate from the CA (identity
-    `istiod` in `istio-system`, DNS `istiod.istio-system.svc`, its address), made at start."""
-    key = certs.generate_key()
-    now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = [x509.DNSName(n) for n in CONTROL_PLANE_NAMES]
-    with contextlib.suppress(ValueError):
-        names.append(x509.IPAddress(ipaddress.ip_address(address)))
-    leaf = certs.workload_leaf(
-        key.public_key(),
-        Identity("istio-system", "istiod", authority.trust_domain).uri,
-        authority.material.signer,
-        authority.material.key,
-        now,
-        CONTROL_PLANE_CERT_TTL,
-        names,
-    )
-    chain = certs.bundle([leaf, *authority.material.chain])
-    return grpc.ssl_server_credentials([(certs.key_pem(key).encode(), chain.encode())])
 
 
 async def request_certificate(
@@ -173,3 +184,11 @@ async def request_certificate(
         timeout=timeout,
     )
     return list(response.cert_chain)
+
+
+async def watch_trust_bundle(channel: grpc.aio.Channel, token: str) -> AsyncIterator[str]:
+    """The trust bundle now, then each new one. Raises grpc.aio.AioRpcError when the stream
+    ends (refused, or the control plane went away)."""
+    call = channel.unary_stream(BUNDLE_METHOD)
+    async for message in call(b"", metadata=(("authorization", f"Bearer {token}"),)):
+        yield bytes(message).decode()

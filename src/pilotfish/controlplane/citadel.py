@@ -4,14 +4,25 @@
 Material, in Istio's order: a `v1 Secret` `cacerts` (or `istio-ca-secret`) in the root namespace
 (`pilotfish.ca.storage` reads both key-name forms), else plug-in files (`--cacerts DIR`), else the
 self-signed root in `<state>/ca/` (created on first start; a lost key refuses to start).
+
+`CitadelMetrics` exports istiod's CA gauges on 15014/metrics, read from the material in force at
+scrape time: `citadel_server_root_cert_expiry_timestamp` (the earliest root of the trust bundle)
+and `citadel_server_cert_chain_expiry_timestamp` (the earliest of the signing certificate and its
+chain), as Unix seconds, and their `_seconds` twins (time left, negative once expired).
 """
 
 from __future__ import annotations
 
 import datetime
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from pilotfish.ca import certs, storage
 from pilotfish.ca.authority import MAX_TTL, CertificateAuthority, SigningMaterial
@@ -41,6 +52,7 @@ class CaState:
     base: SigningMaterial | None = None
     _plugged: dict[tuple[tuple[str, str], ...], SigningMaterial] = field(default_factory=dict)
     _secret: TlsSecret | None = None
+    on_change: Callable[[], None] | None = None  # the CA secret changed (roots may have)
 
     def start(self, trust_domain: str, now: datetime.datetime) -> None:
         """Load (or, on first start, create) the base material. Raises CaStateError."""
@@ -78,7 +90,11 @@ class CaState:
         return []
 
     def adopt(self, manifest: Manifest, root_namespace: str) -> None:
-        self._secret = ca_secret(manifest, root_namespace)
+        secret = ca_secret(manifest, root_namespace)
+        changed = secret != self._secret
+        self._secret = secret
+        if changed and self.on_change is not None:
+            self.on_change()
 
     @property
     def material(self) -> SigningMaterial:
@@ -102,3 +118,36 @@ class CaState:
             "roots": [certs.summarize(r).__dict__ for r in material.roots],
             "max_workload_cert_ttl_seconds": int(self.max_ttl.total_seconds()),
         }
+
+
+class CitadelMetrics:
+    """istiod's certificate expiry gauges (a collector: computed when scraped)."""
+
+    def __init__(self, ca: CaState, registry: CollectorRegistry) -> None:
+        self.ca = ca
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            material = self.ca.material
+        except CaStateError:  # not started yet
+            return
+        root = min(r.not_valid_after_utc for r in material.roots).timestamp()
+        chain = min(c.not_valid_after_utc for c in (material.signer, *material.chain)).timestamp()
+        now = time.time()
+        for what, expiry in (("root_cert", root), ("cert_chain", chain)):
+            label = "root cert" if what == "root_cert" else "cert chain"
+            yield GaugeMetricFamily(
+                f"citadel_server_{what}_expiry_timestamp",
+                f"The unix timestamp, in seconds, when Citadel {label} will expire.",
+                value=expiry,
+            )
+            yield GaugeMetricFamily(
+                f"citadel_server_{what}_expiry_seconds",
+                f"The time remaining, in seconds, before Citadel {label} will expire. "
+                "A negative value indicates the cert is expired.",
+                value=expiry - now,
+            )
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())

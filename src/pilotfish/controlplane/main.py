@@ -1,10 +1,10 @@
 """Entry point of the control-plane process: `python -m pilotfish.controlplane`.
 
 Serves xDS and the CA (gRPC: Istio's 15010 plaintext for loopback, 15012 over TLS with its own
-certificate from the CA) and the HTTP API + debug endpoints + the web UI (`/ui/`, `pilotfish.ui`)
-(Istio's 15014) on one address; reads and writes the state directory. SIGTERM/SIGINT stop it
-cleanly. If the state says a CA exists but its key is lost, it refuses to start (exit status 2)
-instead of re-rooting the mesh.
+certificate from the CA, renewed before it expires: `pilotfish.ca.serving`) and the HTTP API +
+debug endpoints + the web UI (`/ui/`, `pilotfish.ui`) (Istio's 15014) on one address; reads
+and writes the state directory. SIGTERM/SIGINT stop it cleanly. If the state says a CA exists
+but its key is lost, it refuses to start (exit status 2) instead of re-rooting the mesh.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from prometheus_client import CollectorRegistry
 
 from pilotfish.ca.authority import MAX_TTL
 from pilotfish.ca.errors import CaStateError
-from pilotfish.ca.service import CaService, server_credentials
+from pilotfish.ca.service import CaService
+from pilotfish.ca.serving import SERVING_CERT_TTL, ServingCertificate
 from pilotfish.controlplane.api import Api
 from pilotfish.controlplane.auth import ensure_admin_token
-from pilotfish.controlplane.citadel import CaState
+from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
 from pilotfish.ui.server import UiServer
@@ -41,6 +42,7 @@ async def serve(
     http_port: int,
     ca: CaState,
     tls_port: int = 0,
+    serving_ttl: datetime.timedelta = SERVING_CERT_TTL,
 ) -> None:
     cp = ControlPlane(state_dir, ca, trace_collector_address=address)
     for problem in cp.load_state():
@@ -48,13 +50,16 @@ async def serve(
     ca.start(cp.push.mesh.trust_domain, datetime.datetime.now(datetime.UTC))
     admin_token = ensure_admin_token(state_dir)
     metrics = CollectorRegistry()
+    CitadelMetrics(ca, metrics)
     xds = XdsServer(cp.snapshot_for_node, registry=metrics, forget=cp.forget)
     cp.connected = xds.connected
     signer = CaService(cp.authority, cp.tokens)
+    ca.on_change = signer.notify_roots
     secure = None
     if tls_port:
-        secure = (f"{address}:{tls_port}", server_credentials(cp.authority(), address))
-    bound = await xds.start(f"{address}:{xds_port}", (signer.handler(),), secure)
+        serving = ServingCertificate(cp.authority, address, serving_ttl)
+        secure = (f"{address}:{tls_port}", serving.credentials())
+    bound = await xds.start(f"{address}:{xds_port}", signer.handlers(), secure)
     api = Api(cp, xds, metrics, admin_token, signer)
     pusher = asyncio.create_task(api.push_registry_changes())
     app = api.app()
@@ -84,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--xds-port", type=int, default=15010)
     parser.add_argument("--http-port", type=int, default=15014)
     parser.add_argument("--tls-port", type=int, default=0, help="xDS + CA over TLS (15012)")
+    parser.add_argument(
+        "--serving-cert-ttl",
+        type=float,
+        default=SERVING_CERT_TTL.total_seconds(),
+        help="lifetime of the 15012 serving certificate, seconds (renewed at half)",
+    )
     parser.add_argument("--cacerts", type=Path, default=None, help="plug-in CA files folder")
     parser.add_argument(
         "--max-workload-cert-ttl", type=float, default=MAX_TTL.total_seconds(), help="seconds"
@@ -102,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         asyncio.run(
-            serve(args.state_dir, args.address, args.xds_port, args.http_port, ca, args.tls_port)
+            serve(
+                args.state_dir,
+                args.address,
+                args.xds_port,
+                args.http_port,
+                ca,
+                args.tls_port,
+                datetime.timedelta(seconds=args.serving_cert_ttl),
+            )
         )
     except CaStateError as exc:
         log.error("refusing to start: %s", exc)

@@ -27,9 +27,11 @@ from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import app_scrape
 from pilotfish.agent.processes import free_port, spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
+from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
+from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
 from pilotfish.local import prometheus
 from pilotfish.local.network import (
     CP_HTTP_PORT,
@@ -100,8 +102,8 @@ class Mesh:
         return f"http://{self.network.control_plane_ip}:{CP_HTTP_PORT}"
 
     @property
-    def secret_ttl(self) -> int:
-        return self.mesh_settings.secret_ttl_seconds
+    def mesh_proxy_metadata(self) -> ProxyMetadata:
+        return self.mesh_settings.proxy
 
     @property
     def trust_domain(self) -> str:
@@ -205,13 +207,16 @@ class Mesh:
         app: AppSpec | None,
         sidecar: bool = True,
         drain: float | None = None,
+        pod_metadata: ProxyMetadata = NOT_SET,
     ) -> AgentSpec:
         run_dir = self.run_dir / proxy.pod_name
+        metadata = pod_metadata.over(self.mesh_proxy_metadata)
         identity = IdentitySpec(
             ca_address=f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
             token_path=run_dir / TOKEN_FILE,
             uri=spiffe_id(self.trust_domain, proxy.namespace, proxy.service_account),
-            ttl_seconds=self.secret_ttl,
+            ttl_seconds=metadata.secret_ttl_seconds or 0,
+            key_algorithm=key_algorithm(metadata.key_algorithm),
         )
         return AgentSpec(
             proxy=proxy,
@@ -336,7 +341,9 @@ class Mesh:
             interception=INTERCEPTION_MODE if self.pods is not None and workload.sidecar else "",
         )
         app = AppSpec(workload.command, workload.env, workload.workdir)
-        spec = self._agent_spec(proxy, app, workload.sidecar, workload.termination_drain)
+        spec = self._agent_spec(
+            proxy, app, workload.sidecar, workload.termination_drain, workload.proxy_metadata
+        )
         if self.pods is not None:
             spec = replace(spec, netns=self.pods.netns_name(proxy.pod_name))
         return replace(spec, app_metrics=app_scrape(dict(workload.annotations), proxy.app_ports))

@@ -19,8 +19,8 @@ from typing import Any
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.durations import parse_duration
+from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION
 
-PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 DRAIN_FIELD = "terminationDrainDuration"
 DRAIN_ENV = "TERMINATION_DRAIN_DURATION_SECONDS"
 DEFAULT_DRAIN_SECONDS = 5.0

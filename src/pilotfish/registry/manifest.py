@@ -15,13 +15,16 @@ A Workload document:
       ports: [9080]                    # container ports served behind the sidecar
 
 As in Istio, the annotation `sidecar.istio.io/inject: "false"` runs the workload with no
-sidecar: its app listens on the instance address itself and talks plaintext (a "legacy" pod).
+sidecar: its app listens on the instance address itself and talks plaintext (a "legacy" pod);
+`proxy.istio.io/config` (a ProxyConfig) overrides the mesh's `proxyMetadata` for its pods
+(`pilotfish.config.proxy_metadata`: SECRET_TTL, ECC_SIGNATURE_ALGORITHM, ...).
 
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
 `istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`,
-`trustDomain`, `defaultConfig.proxyMetadata.SECRET_TTL`, `defaultConfig.terminationDrainDuration`
-(with the pod annotation `proxy.istio.io/config`: `pilotfish.registry.drain`), the telemetry
+`trustDomain`, `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
+`defaultConfig.terminationDrainDuration` (with the pod annotation `proxy.istio.io/config`:
+`pilotfish.registry.drain`), the telemetry
 (`pilotfish.config.mesh_telemetry`) and authorization (`pilotfish.config.mesh_security`) fields
 are honoured), the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`), and
 the Prometheus Operator's `PrometheusRule` and `ServiceMonitor` (`pilotfish.registry.monitoring`).
@@ -41,7 +44,6 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML, YAMLError
 
-from pilotfish.config.durations import parse_duration
 from pilotfish.config.kinds import MANIFEST_API, MONITORING_API
 from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
 from pilotfish.config.mesh_telemetry import (
@@ -51,6 +53,13 @@ from pilotfish.config.mesh_telemetry import (
     with_legacy_tracing,
 )
 from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.config.proxy_metadata import (
+    NOT_SET,
+    PROXY_CONFIG_ANNOTATION,
+    ProxyMetadata,
+    parse_proxy_config_annotation,
+    parse_proxy_metadata,
+)
 from pilotfish.registry.drain import annotation_drain, drain_in_proxy_config
 from pilotfish.registry.monitoring import (
     PrometheusRule,
@@ -94,6 +103,7 @@ class WorkloadSpec:
     annotations: tuple[tuple[str, str], ...] = ()  # e.g. prometheus.io/scrape|port|path
     sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
     termination_drain: float | None = None  # `proxy.istio.io/config` (`registry.drain`)
+    proxy_metadata: ProxyMetadata = NOT_SET  # annotation `proxy.istio.io/config`
 
     def instance_names(self) -> list[str]:
         return [f"{self.name}-{i}" for i in range(self.replicas)]
@@ -240,7 +250,20 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         ),
         sidecar=_injected(meta),
         termination_drain=drain,
+        proxy_metadata=_pod_proxy_metadata(p, doc, meta),
     )
+
+
+def _pod_proxy_metadata(p: _Parser, doc: RawDocumentLike, meta: dict[str, Any]) -> ProxyMetadata:
+    notes = meta.get("annotations")
+    if not isinstance(notes, dict) or PROXY_CONFIG_ANNOTATION not in notes:
+        return ProxyMetadata()
+    errors: list[tuple[str, str]] = []
+    found = parse_proxy_config_annotation(notes[PROXY_CONFIG_ANNOTATION], errors)
+    for path, message in errors:
+        if path != f"metadata.annotations[{PROXY_CONFIG_ANNOTATION}]":  # `drain` reports those
+            p.error(doc, path, message)
+    return found
 
 
 def _injected(meta: dict[str, Any]) -> bool:
@@ -285,7 +308,7 @@ class MeshSettings:
 
     outbound_traffic_policy: str = ""
     trust_domain: str = ""
-    secret_ttl_seconds: int = 0  # defaultConfig.proxyMetadata.SECRET_TTL (workload cert lifetime)
+    proxy: ProxyMetadata = NOT_SET  # defaultConfig.proxyMetadata (SECRET_TTL, key type)
     termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
 
 
@@ -318,24 +341,14 @@ def _mesh_settings(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> Me
     if trust_domain and not re.fullmatch(r"[a-z0-9.-]+", trust_domain):
         p.error(doc, "data.mesh", f"trustDomain {trust_domain!r} is not a valid trust domain")
         trust_domain = ""
-    metadata = (mesh.get("defaultConfig") or {}).get("proxyMetadata") or {}
-    ttl_text = str(metadata.get("SECRET_TTL") or "") if isinstance(metadata, dict) else ""
-    try:
-        ttl = parse_duration(ttl_text) if ttl_text else 0.0
-    except ValueError:
-        ttl = -1.0
-    if ttl < 0:
-        p.error(
-            doc,
-            "data.mesh",
-            f"defaultConfig.proxyMetadata.SECRET_TTL {ttl_text!r} is not a duration",
-        )
-        ttl = 0
     errors: list[tuple[str, str]] = []
+    default_config = mesh.get("defaultConfig") or {}
+    raw = default_config.get("proxyMetadata") if isinstance(default_config, dict) else None
+    proxy = parse_proxy_metadata(raw, "defaultConfig.proxyMetadata", errors)
     drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
-    return MeshSettings(str(mode), trust_domain, int(ttl), drain)
+    return MeshSettings(str(mode), trust_domain, proxy, drain)
 
 
 def _mesh_security(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:
@@ -379,7 +392,8 @@ def _monitoring(p: _Parser, doc: RawDocumentLike) -> PrometheusRule | ServiceMon
     elif doc.kind == "ServiceMonitor":
         found = parse_service_monitor(name, namespace, spec, errors)
     for path, message in errors:
-        p.error(doc, path, message)
+        if path != f"metadata.annotations[{PROXY_CONFIG_ANNOTATION}]":  # `drain` reports those
+            p.error(doc, path, message)
     return found
 
 
