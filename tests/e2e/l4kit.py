@@ -33,7 +33,13 @@ class _Hello(http.server.BaseHTTPRequestHandler):
     body = b"hello"
 
     def do_GET(self) -> None:
-        payload = self.body + f" {self.path} host={self.headers.get('host')}\n".encode()
+        peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        client = ""
+        if peer:  # a client certificate (servers that ask for one): its common name
+            names = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
+            client = f" client={names[0] if names else '?'}"
+        line = f" {self.path} host={self.headers.get('host')}{client}\n"
+        payload = self.body + line.encode()
         self.send_response(200)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
@@ -49,14 +55,21 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def http_server(
-    body: str, tls: tuple[Path, Path] | None = None, address: str = ""
+    body: str,
+    tls: tuple[Path, Path] | None = None,
+    address: str = "",
+    client_ca: Path | None = None,
 ) -> Iterator[tuple[str, int]]:
-    """An HTTP (or HTTPS, with (cert, key)) server answering `<body> <path> host=<host>`."""
+    """An HTTP (or HTTPS, with (cert, key)) server answering `<body> <path> host=<host>`; with
+    `client_ca` it requires a client certificate from that CA and adds ` client=<its CN>`."""
     handler = type("Handler", (_Hello,), {"body": body.encode()})
     server = _HTTPServer((address or random_loopback(), 0), handler)
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(tls[0]), str(tls[1]))
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(str(client_ca))
         server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -310,3 +310,162 @@ def test_egress_tls_origination(
     body = _curl(mesh, "-D", "-", "http://edition.cnn.com/politics")
     assert body.startswith("HTTP/1.1 200"), body
     assert "cnn-https /politics host=edition.cnn.com" in body, body  # reached over TLS
+
+
+MTLS_ORIGINATION = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: my-nginx   # local mode: stands in for Istio's Service my-nginx in mesh-external
+spec:
+  hosts:
+  - my-nginx.mesh-external.svc.cluster.local
+  ports:
+  - number: 80
+    name: http
+    protocol: HTTP
+  - number: 443
+    name: https
+    protocol: HTTPS
+  resolution: STATIC
+  endpoints:
+  - address: {address}
+    ports: {{http: {port}, https: {port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: istio-egressgateway
+spec:
+  selector:
+    istio: egressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    hosts:
+    - my-nginx.mesh-external.svc.cluster.local
+    tls:
+      mode: ISTIO_MUTUAL
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: egressgateway-for-nginx
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: nginx
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+      portLevelSettings:
+      - port:
+          number: 443
+        tls:
+          mode: ISTIO_MUTUAL
+          sni: my-nginx.mesh-external.svc.cluster.local
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: direct-nginx-through-egress-gateway
+spec:
+  hosts:
+  - my-nginx.mesh-external.svc.cluster.local
+  gateways:
+  - istio-egressgateway
+  - mesh
+  http:
+  - match:
+    - gateways:
+      - mesh
+      port: 80
+    route:
+    - destination:
+        host: istio-egressgateway.istio-system.svc.cluster.local
+        subset: nginx
+        port:
+          number: 443
+      weight: 100
+  - match:
+    - gateways:
+      - istio-egressgateway
+      port: 443
+    route:
+    - destination:
+        host: my-nginx.mesh-external.svc.cluster.local
+        port:
+          number: 443
+      weight: 100
+"""
+
+ORIGINATE_MTLS = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: originate-mtls-for-nginx
+spec:
+  host: my-nginx.mesh-external.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      simple: ROUND_ROBIN
+    portLevelSettings:
+    - port:
+        number: 443
+      tls:
+        mode: MUTUAL
+        credentialName: client-credential # this must match the secret created earlier
+        sni: my-nginx.mesh-external.svc.cluster.local
+"""
+
+
+def test_egress_gateway_mutual_tls_origination(mesh: LocalMesh, tmp_path: Path, pki: Pki) -> None:
+    """Istio's "Egress Gateways with TLS Origination", mutual TLS part: sleep speaks HTTP, its
+    sidecar reaches the egress gateway over the mesh's mTLS (ISTIO_MUTUAL), and the gateway
+    originates mutual TLS with the client certificate of the Secret `client-credential` — read
+    from the gateway's own namespace only (the same Secret in `default` does not count)."""
+    server_cert = pki.issue("my-nginx", ["my-nginx.mesh-external.svc.cluster.local"])
+    client_cert, client_key = pki.issue("client", ["client.example.com"])
+    with http_server("my-nginx", tls=server_cert, client_ca=pki.ca_path) as (address, port):
+        _apply(mesh, MTLS_ORIGINATION.format(address=address, port=port), tmp_path)
+        (tmp_path / "originate.yaml").write_text(ORIGINATE_MTLS)
+        applied = mesh.pilotfish(
+            "apply", "-n", "istio-system", "-f", str(tmp_path / "originate.yaml")
+        )
+        assert applied.returncode == 0, applied.stderr
+
+        def create(namespace: str) -> None:
+            created = mesh.pilotfish(
+                "create", "secret", "generic", "client-credential", "-n", namespace,
+                f"--from-file=tls.key={client_key}", f"--from-file=tls.crt={client_cert}",
+                f"--from-file=ca.crt={pki.ca_path}",
+            )  # fmt: skip
+            assert created.returncode == 0, created.stderr
+
+        url = "http://my-nginx.mesh-external.svc.cluster.local"
+        create("istio-system")
+        mesh.wait_for(
+            lambda: "client=client.example.com" in _curl(mesh, url + "/"),
+            what="the gateway to originate mTLS with the istio-system Secret",
+        )
+        body = _curl(mesh, "-D", "-", url + "/index.html")
+        assert body.startswith("HTTP/1.1 200"), body
+        assert "my-nginx /index.html host=my-nginx.mesh-external.svc.cluster.local" in body
+        assert "client=client.example.com" in body  # the server saw the Secret's certificate
+        sent = _gateway_stat(
+            mesh, "cluster.outbound|443||my-nginx.mesh-external.svc.cluster.local.ssl.handshake"
+        )
+        assert sent >= 1  # the gateway's Envoy made the TLS connection, not the sidecar
+        # the same Secret in another namespace (`default`) is never the gateway's
+        create("default")
+        deleted = mesh.pilotfish("delete", "secret", "client-credential", "-n", "istio-system")
+        assert deleted.returncode == 0, deleted.stderr
+
+        def status() -> str:
+            result = mesh.pilotfish("exec", "sleep", "--", "curl", "-sS", "-o", "/dev/null",
+                                    "-w", "%{http_code}", "--max-time", "10", url)  # fmt: skip
+            return result.stdout.strip()
+
+        mesh.wait_for(lambda: status() == "503", what="no client certificate, no answer")

@@ -8,10 +8,12 @@ server's hosts; `*` means any), in config order; a repeated SNI set keeps the fi
 
 - HTTPS, or TLS with mode SIMPLE/MUTUAL: TLS is terminated with a `DownstreamTlsContext`. The
   certificate comes from files (`serverCertificate`, `privateKey`, `caCertificates`: read by
-  Envoy) or from `credentialName`: a `v1 Secret` of the gateway workload's namespace only (as
-  Istio since CVE-2021-34824: a Gateway in another namespace cannot read its own or any other)
-  delivered over SDS as `kubernetes://<name>` (`tls.crt`/`tls.key`) and, for MUTUAL,
-  `kubernetes://<name>-cacert` (the Secret's `ca.crt`, or a Secret named `<name>-cacert`).
+  Envoy) or from `credentialName` (`credentials`: a `v1 Secret` of the gateway workload's
+  namespace only, as Istio since CVE-2021-34824, over SDS as `kubernetes://<name>` and, for
+  MUTUAL, `kubernetes://<name>-cacert`).
+- ISTIO_MUTUAL: the mesh's mTLS, as a sidecar's inbound: the gateway's own workload certificate
+  (`default` from its agent), clients must present a certificate of the mesh (`ROOTCA`, trust
+  domain) — how sidecars reach an egress gateway in Istio's egress tasks.
   MUTUAL requires a client certificate signed by that CA. `minProtocolVersion`,
   `maxProtocolVersion`, `cipherSuites` and `subjectAltNames` (of the client) are honoured.
   HTTPS servers get an HTTP connection manager with RDS `https.<port>.<index>.<ns>/<gateway>`
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
@@ -41,13 +43,11 @@ from pilotfish.config.objects import Diagnostic, Gateway, VirtualService
 from pilotfish.config.protocols import L4_FAMILY, TLS_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import TlsSecret
-from pilotfish.translate import names
+from pilotfish.translate import credentials, mtls, names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import (
     HCM_FILTER,
     TCP_PROXY_FILTER,
-    ads_config_source,
     pack,
     socket_address,
 )
@@ -70,7 +70,7 @@ if TYPE_CHECKING:
         VirtualServiceSpec,
     )
 
-TERMINATING = ("SIMPLE", "MUTUAL")
+TERMINATING = ("SIMPLE", "MUTUAL", "ISTIO_MUTUAL")
 TLS_VERSIONS = {
     "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
     "TLSV1_0": common_pb2.TlsParameters.TLSv1_0,
@@ -99,16 +99,6 @@ def _server_names(server: Server) -> list[str]:
     return [] if not hosts or "*" in hosts else sorted(set(hosts))
 
 
-def _secret_lookup(proxy: Proxy, push: PushContext, name: str) -> TlsSecret | None:
-    """As Istio since CVE-2021-34824: a gateway reads `credentialName` Secrets from its own
-    (the gateway workload's) namespace only, whoever wrote the Gateway; `ns/name` naming any
-    other namespace is refused (None)."""
-    namespace, _, short = name.rpartition("/")
-    if namespace and namespace != proxy.namespace:
-        return None
-    return push.registry.secret(proxy.namespace, short)
-
-
 def _tls_context(
     proxy: Proxy,
     gateway: Gateway,
@@ -120,6 +110,8 @@ def _tls_context(
     tls = server.tls
     if tls is None:
         return None
+    if _mode(server) == "ISTIO_MUTUAL":  # the gateway's own workload certificate, mesh peers
+        return mtls.downstream_context(push.mesh.trust_domain, http=_protocol(server) == "HTTPS")
     common = tls_pb2.CommonTlsContext()
     params = common.tls_params
     if tls.min_protocol_version:
@@ -137,44 +129,27 @@ def _tls_context(
             )
         )
     if tls.credential_name:
-        secret = _secret_lookup(proxy, push, tls.credential_name)
-        if secret is None or not secret.certificate or not secret.private_key:
+        credential = credentials.resolve(proxy, push, tls.credential_name)
+        if credential.certificate is None:
             report(
                 f"credentialName {tls.credential_name!r}: no such TLS Secret in "
                 f"{proxy.namespace}, the gateway's namespace (a gateway reads Secrets from its "
                 "own namespace only, as Istio since CVE-2021-34824)"
             )
             return None
-        name = names.sds_credential(tls.credential_name)
-        secrets[name] = secret_pb2.Secret(
-            name=name,
-            tls_certificate=common_pb2.TlsCertificate(
-                certificate_chain=base_pb2.DataSource(inline_string=secret.certificate),
-                private_key=base_pb2.DataSource(inline_string=secret.private_key),
-            ),
-        )
+        secrets[credential.certificate.name] = credential.certificate
         common.tls_certificate_sds_secret_configs.append(
-            secret_pb2.SdsSecretConfig(name=name, sds_config=ads_config_source())
+            credentials.sds_reference(credential.certificate)
         )
         if mutual:
-            ca = secret.ca_certificate
-            if not ca:
-                other = _secret_lookup(proxy, push, f"{tls.credential_name}-cacert")
-                ca = other.ca_certificate if other is not None else ""
-            if not ca:
+            if credential.ca is None:
                 report(f"MUTUAL credentialName {tls.credential_name!r}: no ca.crt")
                 return None
-            ca_name = names.sds_credential_ca(tls.credential_name)
-            secrets[ca_name] = secret_pb2.Secret(
-                name=ca_name,
-                validation_context=common_pb2.CertificateValidationContext(
-                    trusted_ca=base_pb2.DataSource(inline_string=ca)
-                ),
-            )
+            secrets[credential.ca.name] = credential.ca
             combined = common.combined_validation_context
             combined.default_validation_context.CopyFrom(validation)
             combined.validation_context_sds_secret_config.CopyFrom(
-                secret_pb2.SdsSecretConfig(name=ca_name, sds_config=ads_config_source())
+                credentials.sds_reference(credential.ca)
             )
     elif tls.server_certificate and tls.private_key:
         common.tls_certificates.append(

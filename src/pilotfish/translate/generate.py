@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from envoy.config.route.v3 import route_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
@@ -46,6 +47,7 @@ from pilotfish.translate.observability import decorate
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.upstream_tls import with_credentials
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
 from pilotfish.type_urls import CLUSTER, ENDPOINT
 
@@ -178,7 +180,11 @@ def _gateway(
 ) -> ProxyResources:
     specs, outbound, found = _outbound(proxy.namespace, push)
     diagnostics = list(found) + list(authz.http_notes)
-    messages = list(outbound)
+
+    def report(spec: OutboundClusterSpec, text: str) -> None:
+        diagnostics.append(Diagnostic("warning", f"{spec.name}: {text}", kind="DestinationRule"))
+
+    messages, credential_secrets = with_credentials(proxy, push, specs, outbound, report)
     messages.append(cluster_builders.blackhole_cluster())
     normalization = push.mesh.path_normalization
     for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
@@ -196,6 +202,8 @@ def _gateway(
         )
     tls = gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics)
     messages.extend(with_gateway_authz(tls, authz, normalization, push.mesh.num_trusted_proxies))
+    emitted = {getattr(m, "name", "") for m in messages if isinstance(m, secret_pb2.Secret)}
+    messages.extend(s for s in credential_secrets if getattr(s, "name", "") not in emitted)
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 

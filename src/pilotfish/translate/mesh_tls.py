@@ -1,6 +1,7 @@
 """Which outbound connections use Istio mutual TLS (the decisions; `mtls` builds the pieces).
 
-- DestinationRule `tls.mode: ISTIO_MUTUAL`: always mTLS with the mesh certificates.
+- DestinationRule `tls.mode: ISTIO_MUTUAL`: always mTLS with the mesh certificates (the rule's
+  `sni` and `subjectAltNames` replace the automatic ones when set, as in Istio).
 - `DISABLE`, `SIMPLE`, `MUTUAL`: not mesh mTLS (`upstream_tls` originates SIMPLE/MUTUAL).
 - no TLS setting: auto mTLS (MeshConfig `enableAutoMtls`, on by default): per endpoint, mTLS
   when the instance has a sidecar (not a gateway, not `sidecar.istio.io/inject: "false"`,
@@ -55,9 +56,11 @@ def apply_mesh_tls(
     ):
         return
     protocol = spec.port.protocol
+    tls = spec.policy.tls if mode == ISTIO_MUTUAL else None
     context = mtls.upstream_context(
-        service_accounts(spec.service, push),
-        mtls.sni(spec.port.port, spec.subset, spec.service.hostname),
+        # as Istio: an ISTIO_MUTUAL rule's own subjectAltNames and sni, when it sets them
+        (tls.subject_alt_names if tls else ()) or service_accounts(spec.service, push),
+        (tls.sni if tls else "") or mtls.sni(spec.port.port, spec.subset, spec.service.hostname),
         http=protocol.is_http or protocol == Protocol.UNKNOWN,
         http2=protocol in (Protocol.HTTP2, Protocol.GRPC),
     )
