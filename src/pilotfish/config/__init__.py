@@ -5,7 +5,8 @@ Errors are returned as `Diagnostic`s, never raised for user mistakes.
 
 Entry points: `load(text, source)` and `load_paths(paths)` → `LoadResult` (objects, others,
 diagnostics, ok). Models: `pilotfish.config.models.networking`. Durations:
-`pilotfish.config.durations.parse_duration`.
+`pilotfish.config.durations.parse_duration`. ProxyConfig `proxyMetadata` keys the agent honours:
+`pilotfish.config.proxy_metadata`.
 """
 
 from pilotfish.config.files import load_paths
