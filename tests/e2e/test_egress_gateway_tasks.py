@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from tests.e2e.l4kit import http_server
 from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.mtlskit import http_via_sidecar
 from tests.pki import Pki
 
 SERVICE_ENTRY = """\
@@ -445,9 +446,15 @@ def test_egress_gateway_mutual_tls_origination(mesh: LocalMesh, tmp_path: Path, 
             assert created.returncode == 0, created.stderr
 
         url = "http://my-nginx.mesh-external.svc.cluster.local"
+        sidecar = f"http://{mesh.proxy('sleep-0')['ip']}:15001"  # what sleep's curl goes through
+
+        def get() -> tuple[int, str]:  # polling without a CLI process per try
+            return http_via_sidecar(sidecar, url + "/", timeout=10)
+
         create("istio-system")
         mesh.wait_for(
-            lambda: "client=client.example.com" in _curl(mesh, url + "/"),
+            lambda: "client=client.example.com" in get()[1],
+            timeout=60,
             what="the gateway to originate mTLS with the istio-system Secret",
         )
         body = _curl(mesh, "-D", "-", url + "/index.html")
@@ -462,10 +469,4 @@ def test_egress_gateway_mutual_tls_origination(mesh: LocalMesh, tmp_path: Path, 
         create("default")
         deleted = mesh.pilotfish("delete", "secret", "client-credential", "-n", "istio-system")
         assert deleted.returncode == 0, deleted.stderr
-
-        def status() -> str:
-            result = mesh.pilotfish("exec", "sleep", "--", "curl", "-sS", "-o", "/dev/null",
-                                    "-w", "%{http_code}", "--max-time", "10", url)  # fmt: skip
-            return result.stdout.strip()
-
-        mesh.wait_for(lambda: status() == "503", what="no client certificate, no answer")
+        mesh.wait_for(lambda: get()[0] == 503, timeout=60, what="no client certificate, no answer")
