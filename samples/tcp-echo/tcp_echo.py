@@ -1,7 +1,8 @@
 """tcp-echo for pilotfish, after Istio's sample: a TCP server that answers every line it reads
 with `<prefix> <line>` (`one hello`), so a client sees which version served it.
 
-Usage: `python tcp_echo.py PREFIX`. Listens on 127.0.0.1 at every `PORT_<n>` the agent sets
+Usage: `python tcp_echo.py PREFIX`, or Istio's server's `PORTS PREFIX` (`9000,9001 hello`: the
+ports are used only when the agent sets none). Listens on 127.0.0.1 at every `PORT_<n>` the agent sets
 (one per container port; `PORT` alone otherwise, default 9000). Stops on SIGTERM.
 """
 
@@ -31,10 +32,15 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 def main() -> None:
-    _Echo.prefix = sys.argv[1] if len(sys.argv) > 1 else "one"
+    args = sys.argv[1:]
+    listed: list[int] = []
+    if len(args) > 1:  # Istio's tcp-echo-server form: PORTS PREFIX ("9000,9001,9002 hello")
+        listed = [int(p) for p in args[0].split(",") if p.strip().isdigit()]
+        args = args[1:]
+    _Echo.prefix = args[0] if args else "one"
     host = os.environ.get("HOST", "127.0.0.1")
     ports = [int(v) for k, v in os.environ.items() if k.startswith("PORT_")]
-    ports = ports or [int(os.environ.get("PORT", "9000"))]
+    ports = ports or [int(os.environ.get("PORT") or (listed or [9000])[0])]
     servers = [_Server((host, port), _Echo) for port in ports]
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -2,14 +2,15 @@
 `enablePrometheusMerge: true`): Envoy's own stats (from 15090, where Istio's metrics already have
 Istio's names), the agent's, and the app's if the workload declares `prometheus.io/scrape: "true"`
 (with `prometheus.io/port` and `prometheus.io/path`, default `/metrics`), as Istio's agent
-merges them. Scrape path only: nothing here touches requests between workloads.
+merges them; and `/app-health/<container>/readyz`, where Istio's injector points a container's
+rewritten readiness probe. Scrape path only: nothing here touches requests between workloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -54,9 +55,15 @@ class MergedMetrics:
     """An aiohttp server on ip:15020 for one proxy; `agent_lines` gives the agent's own series."""
 
     def __init__(
-        self, ip: str, stats_url: str, app: AppScrape | None, agent_lines: Callable[[], str]
+        self,
+        ip: str,
+        stats_url: str,
+        app: AppScrape | None,
+        agent_lines: Callable[[], str],
+        app_health: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.ip = ip
+        self.app_health = app_health  # container -> its readiness probe passes
         self.stats_url = stats_url
         self.app = app
         self.agent_lines = agent_lines
@@ -67,6 +74,7 @@ class MergedMetrics:
         application = web.Application()
         application.router.add_get("/stats/prometheus", self._handle)
         application.router.add_get("/metrics", self._handle)
+        application.router.add_get("/app-health/{container}/readyz", self._app_health)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.ip, MERGED_PORT, reuse_address=True)
@@ -92,6 +100,13 @@ class MergedMetrics:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("metrics merge: cannot read %s: %s", url, exc)
             return ""
+
+    async def _app_health(self, request: web.Request) -> web.Response:
+        """Istio's rewritten readiness probe: 200 when the container's own probe passes."""
+        if self.app_health is None:
+            return web.Response(status=404)
+        ok = await self.app_health(request.match_info["container"])
+        return web.Response(status=200 if ok else 500)
 
     async def _handle(self, request: web.Request) -> web.Response:
         sources = [self._fetch(self.stats_url)]

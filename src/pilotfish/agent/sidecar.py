@@ -1,7 +1,8 @@
 """`Agent`: one workload instance's pilot-agent. Writes Envoy's bootstrap, starts Envoy and the
 app, restarts either if it dies (with backoff, like a kubelet's restartPolicy: Always), reports
-readiness (Envoy's /ready says LIVE and the app accepts connections), serves the merged metrics
-on 15020 (`metrics`) and stops everything cleanly.
+readiness (Envoy's /ready says LIVE and the app's readiness probe passes, or without one, the app
+accepts connections), serves the merged metrics and `/app-health/<container>/readyz` on 15020
+(`metrics`, `probes`) and stops everything cleanly.
 
 With an `IdentitySpec` it also obtains the workload certificate (`identity`) and serves it to
 its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio's
@@ -39,6 +40,7 @@ from pilotfish.agent.bootstrap import (
 )
 from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
+from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import spawn, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
@@ -47,6 +49,7 @@ from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_GID
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
+from pilotfish.registry.workloads import ReadinessProbe
 from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.agent")
@@ -77,6 +80,7 @@ class AgentSpec:
     sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
     termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
     netns: str = ""  # isolated mode: the pod's network namespace (Envoy and app run inside)
+    readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
 
 
 @dataclass
@@ -183,6 +187,7 @@ class Agent:
             f"http://{proxy.ip}:{STATS_PORT}/stats/prometheus",
             self.spec.app_metrics,
             self.agent_metrics,
+            self.app_health,
         )
         try:
             await self._metrics.start()
@@ -237,18 +242,35 @@ class Agent:
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def is_ready(self) -> bool:
+        """Envoy is LIVE (with a sidecar) and the app is ready: its readiness probe passes, or,
+        without one, every port it serves accepts connections."""
         proxy = self.spec.proxy
-        if self.spec.netns:
+        if self.spec.netns:  # (a readinessProbe is not run in the isolated mode yet)
             app = self.app.process
             ports = [real for _, real in proxy.app_ports]
             if ports and (app is None or not listening(app.pid, ports)):
                 return False
             return not self.spec.sidecar or await asyncio.to_thread(_envoy_ready, proxy.ip)
-        if not self.spec.sidecar:
-            return all([await tcp_open(proxy.ip, port) for port, _ in proxy.app_ports])
-        if not await asyncio.to_thread(_envoy_ready, proxy.ip):
+        host = "127.0.0.1" if self.spec.sidecar else proxy.ip
+        if self.spec.sidecar and not await asyncio.to_thread(_envoy_ready, proxy.ip):
             return False
-        return all([await tcp_open("127.0.0.1", real) for _, real in proxy.app_ports])
+        if self.spec.readiness is not None:
+            return await self.app_health(self.spec.readiness.container)
+        return all([await tcp_open(host, real) for _, real in proxy.app_ports])
+
+    async def app_health(self, container: str) -> bool:
+        """The app's readiness probe (`/app-health/<container>/readyz` on 15020, as Istio's
+        agent serves the rewritten probe): False for another container, before the probe's
+        `initialDelaySeconds`, or when the app does not answer as the probe wants."""
+        probe = self.spec.readiness
+        if probe is None or container != probe.container or self.app.process is None:
+            return False
+        if time.monotonic() - self.app.started_at < probe.initial_delay_seconds:
+            return False
+        proxy = self.spec.proxy
+        host = "127.0.0.1" if self.spec.sidecar else proxy.ip
+        real = dict(proxy.app_ports).get(probe.port, probe.port)
+        return await run_probe(probe, host, real)
 
     def agent_metrics(self) -> str:
         """The agent's own series in the merged output: Istio's `istio_build`, the agent's

@@ -73,10 +73,11 @@ def delete_command(
         return 1
     body = {"files": files, "keys": keys, "namespace": namespace, "wait": wait, "timeout": timeout}
     gone = wanted_replicas(parse_documents(files, namespace)[1].manifest.workloads, deleted=True)
-    gone.update({(k[2], k[3]): 0 for k in keys if k[1] == "Workload"})
+    gone.update({(k[2], k[3]): frozenset() for k in keys if k[1] in WORKLOAD_KINDS})
     return _send(state_dir, "/api/v1/delete", body, timeout, gone)
 
 
+WORKLOAD_KINDS = ("Workload", "Deployment", "Pod")
 ROLLOUT_TIMEOUT = 60.0  # at least: starting instances takes longer than an ACK
 
 

@@ -35,7 +35,7 @@ def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
     if kind in POD_KINDS:
         return kube_views.pods(info)
     if kind in DEPLOY_KINDS:
-        return kube_views.deployments(info, _config(api, "Workload"))
+        return kube_views.deployments(info, _config(api, "Workload") + _config(api, "Deployment"))
     return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"))
 
 

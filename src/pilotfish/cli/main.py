@@ -82,6 +82,13 @@ def up(
             "--isolated", help="root: each pod in its own network namespace, traffic captured"
         ),
     ] = False,
+    image_map: Annotated[
+        str | None,
+        typer.Option(
+            help="your image map (container image -> local command), read before pilotfish's; "
+            "default $PILOTFISH_IMAGE_MAP"
+        ),
+    ] = None,
 ) -> None:
     """Start the control plane, the ingress gateway and every workload of DIR with its sidecar."""
     from pilotfish.cli.up import up_command
@@ -96,6 +103,7 @@ def up(
             timeout,
             ingress_gateway,
             isolated,
+            image_map,
         )
     )
 

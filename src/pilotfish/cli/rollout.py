@@ -1,4 +1,4 @@
-"""After `apply`/`delete` of Workloads: wait until the change is live everywhere.
+"""After `apply`/`delete` of workloads (Workload, Deployment, Pod): wait until the change is live.
 
 The control plane ACKs config at once, but a new or scaled Workload needs its instances started
 by the launcher (the kubelet's part), reported ready, and their endpoints pushed to every proxy.
@@ -16,7 +16,7 @@ from typing import Any
 
 from pilotfish.local.client import ApiError, call
 
-Wanted = dict[tuple[str, str], int]  # (namespace, workload) -> replicas
+Wanted = dict[tuple[str, str], frozenset[str]]  # (namespace, workload) -> its instance names
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,11 @@ class Rollout:
 
 
 def wanted_replicas(workloads: Iterable[Any], deleted: bool = False) -> Wanted:
-    """From `WorkloadSpec`s (registry.manifest): how many instances each should have."""
-    return {(w.namespace, w.name): 0 if deleted else int(w.replicas) for w in workloads}
+    """From `WorkloadSpec`s (registry.workloads): the instances each should have."""
+    return {
+        (w.namespace, w.name): frozenset() if deleted else frozenset(w.instance_names())
+        for w in workloads
+    }
 
 
 def missing_instances(wanted: Wanted, registryz: dict[str, Any]) -> list[str]:
@@ -40,8 +43,7 @@ def missing_instances(wanted: Wanted, registryz: dict[str, Any]) -> list[str]:
         if row.get("ready", True):
             have.setdefault(key, set()).add(str(row.get("name")))
     problems = []
-    for (namespace, name), replicas in sorted(wanted.items()):
-        expected = {f"{name}-{i}" for i in range(replicas)}
+    for (namespace, name), expected in sorted(wanted.items()):
         if have.get((namespace, name), set()) != expected:
             problems.append(f"{name}.{namespace}")
     return problems

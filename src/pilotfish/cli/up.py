@@ -24,6 +24,7 @@ from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, MeshError, UpOptions
 from pilotfish.registry.drain import env_drain_seconds
+from pilotfish.registry.images import IMAGE_MAP_ENV, ImageMapError, load_image_map
 from pilotfish.registry.inputs import parse_documents
 
 
@@ -41,12 +42,19 @@ def up_command(
     timeout: float,
     ingress_gateway: bool = True,
     isolated: bool = False,
+    image_map: str | None = None,
 ) -> int:
     if isolated:
         try:
             require_root("pilotfish up --isolated")
         except CaptureError as exc:
             return _fail(str(exc))
+    if image_map:  # the control plane (a child, as is a detached `up`) reads it on each apply
+        try:
+            load_image_map(image_map)
+        except ImageMapError as exc:
+            return _fail(str(exc))
+        os.environ[IMAGE_MAP_ENV] = str(Path(image_map).resolve())
     try:
         info = read_mesh(state_dir)
         return _fail(

@@ -4,13 +4,13 @@ model, short names) and the Kubernetes-shaped kinds of the mesh manifest.
 Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use),
 `lookup(api_version, kind)` which tells an Istio document (any served version maps to the same
 kind) from everything else, `MANIFEST_KINDS` / `is_manifest_kind` (`v1 Service`, `Namespace`,
-`Secret`, ..., `pilotfish.io/v1alpha1 Workload`, `monitoring.coreos.com/v1 PrometheusRule` and
-`ServiceMonitor`: parsed by `pilotfish.registry.manifest`), and
-`resolve_kind` for kind names as users type them (`vs`, `virtualservices`, `VirtualService`),
-and each Istio kind's name as a typed `Kind` (`VIRTUAL_SERVICE`, `AUTHORIZATION_POLICY`, ...):
-a plain string at run time that tells the type checker the kind's spec model, so
-`push.kind(SIDECAR)` is a tuple of `ConfigObject[SidecarSpec]`. Imports no other pilotfish
-package (the spec models only for the type checker).
+`Secret`, ..., `pilotfish.io/v1alpha1 Workload`, `apps/v1 Deployment`, `v1 Pod`,
+`monitoring.coreos.com/v1 PrometheusRule` and `ServiceMonitor`: parsed by
+`pilotfish.registry.manifest`), and `resolve_kind` for kind names as users type them (`vs`,
+`virtualservices`, `VirtualService`), and each Istio kind's name as a typed `Kind`
+(`VIRTUAL_SERVICE`, `AUTHORIZATION_POLICY`, ...): a plain string at run time that tells the type
+checker the kind's spec model, so `push.kind(SIDECAR)` is a tuple of `ConfigObject[SidecarSpec]`.
+Imports no other pilotfish package (the spec models only for the type checker).
 """
 
 from __future__ import annotations
@@ -218,6 +218,8 @@ MANIFEST_KINDS: dict[tuple[str, str], KindName] = {
         ("v1", KindName("", "ConfigMap", ("cm",))),
         ("v1", KindName("", "Secret")),
         (MANIFEST_API, KindName("pilotfish.io", "Workload", ("wl",))),
+        ("apps/v1", KindName("apps", "Deployment", ("deploy",))),
+        ("v1", KindName("", "Pod", ("po",))),
         (MONITORING_API, KindName("monitoring.coreos.com", "PrometheusRule", ("promrule",))),
         (MONITORING_API, KindName("monitoring.coreos.com", "ServiceMonitor", ("smon",))),
     )

@@ -8,6 +8,7 @@ xDS server. Validation is all-or-nothing: a change with one bad document changes
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -26,6 +27,7 @@ from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MeshConfig, PushContext
+from pilotfish.registry.images import ImageMap, load_image_map
 from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
@@ -65,9 +67,14 @@ class _GenerationState:
 
 class ControlPlane:
     def __init__(
-        self, state_dir: Path, ca: CaState | None = None, trace_collector_address: str = ""
+        self,
+        state_dir: Path,
+        ca: CaState | None = None,
+        trace_collector_address: str = "",
+        image_map: str | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.image_map = image_map  # the user's image map file (registry.images), read on apply
         self.trace_collector_address = trace_collector_address  # the local trace collector
         self.ca = ca or CaState(state_dir)
         self.tokens = TokenRegistry(state_dir / "ca" / "tokens.json")
@@ -200,13 +207,16 @@ class ControlPlane:
 
     # ---- changes ------------------------------------------------------------------------
     def apply(self, files: list[tuple[str, str]], namespace: str | None = None) -> ChangeResult:
-        raws, incoming = parse_documents(files, namespace)
+        raws, incoming = parse_documents(files, namespace, functools.cache(self._images))
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         if not raws:
             return ChangeResult(False, [Diagnostic("error", "no objects passed to apply")])
         merged, changes = self.store.preview_apply(raws)
         return self._adopt(merged, incoming.objects, changes, incoming.diagnostics)
+
+    def _images(self) -> ImageMap:
+        return load_image_map(self.image_map)
 
     def delete(
         self, files: list[tuple[str, str]], keys: list[DocKey], namespace: str | None = None

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import datetime
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ from pilotfish.controlplane.auth import ensure_admin_token
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
+from pilotfish.registry.images import IMAGE_MAP_ENV
 from pilotfish.ui.server import UiServer
 from pilotfish.xds.server import XdsServer
 
@@ -43,8 +45,9 @@ async def serve(
     ca: CaState,
     tls_port: int = 0,
     serving_ttl: datetime.timedelta = SERVING_CERT_TTL,
+    image_map: str | None = None,
 ) -> None:
-    cp = ControlPlane(state_dir, ca, trace_collector_address=address)
+    cp = ControlPlane(state_dir, ca, trace_collector_address=address, image_map=image_map)
     for problem in cp.load_state():
         log.warning("state: %s", problem)
     ca.start(cp.push.mesh.trust_domain, datetime.datetime.now(datetime.UTC))
@@ -100,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         "--max-workload-cert-ttl", type=float, default=MAX_TTL.total_seconds(), help="seconds"
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--image-map",
+        default=os.environ.get(IMAGE_MAP_ENV) or None,
+        help=f"the user's image map (default ${IMAGE_MAP_ENV}); read on each apply",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -121,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 ca,
                 args.tls_port,
                 datetime.timedelta(seconds=args.serving_cert_ttl),
+                args.image_map,
             )
         )
     except CaStateError as exc:

@@ -44,7 +44,8 @@ from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods, check_annotati
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.inputs import manifest_of
-from pilotfish.registry.manifest import Manifest, MeshSettings, WorkloadSpec
+from pilotfish.registry.manifest import Manifest, MeshSettings
+from pilotfish.registry.workloads import WorkloadSpec
 from pilotfish.state_files import STORE_FILE, read_admin_token, write_atomically
 from pilotfish.telemetry.tracing import collector_ports
 
@@ -346,7 +347,8 @@ class Mesh:
         )
         if self.pods is not None:
             spec = replace(spec, netns=self.pods.netns_name(proxy.pod_name))
-        return replace(spec, app_metrics=app_scrape(dict(workload.annotations), proxy.app_ports))
+        metrics = app_scrape(dict(workload.annotations), proxy.app_ports)
+        return replace(spec, app_metrics=metrics, readiness=workload.readiness)
 
     def _terminate(self, name: str) -> None:
         """A pod leaves as in Kubernetes + Istio, in the background: its endpoint leaves EDS
@@ -558,7 +560,10 @@ class Mesh:
 def _same_workload(a: AgentSpec, b: AgentSpec) -> bool:
     def key(s: AgentSpec) -> tuple[Any, ...]:
         ports = [c for c, _ in s.proxy.app_ports]
-        return (s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity)
+        return (
+            s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
+            s.readiness,
+        )  # fmt: skip
 
     return key(a) == key(b)
 

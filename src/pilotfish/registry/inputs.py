@@ -9,13 +9,18 @@ every `apply`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
-from pilotfish.registry.manifest import WORKDIR_ANNOTATION, Manifest, parse_manifest
+from pilotfish.config.yaml_text import RawDocument
+from pilotfish.registry.images import ImageMap, ImageMapError
+from pilotfish.registry.kube_workloads import diagnostics_for, is_kube_workload, resolve_images
+from pilotfish.registry.manifest import Manifest, parse_manifest
+from pilotfish.registry.workloads import WORKDIR_ANNOTATION
 
 
 @dataclass
@@ -30,10 +35,14 @@ class Parsed:
 
 
 def parse_documents(
-    files: list[tuple[str, str]], namespace: str | None = None
+    files: list[tuple[str, str]],
+    namespace: str | None = None,
+    images: Callable[[], ImageMap] | None = None,
 ) -> tuple[list[dict[str, Any]], Parsed]:
     """Load (source, text) pairs with `pilotfish.config.load`; returns the raw documents and
-    what they parse to: Istio objects and the manifest (`namespace` is `-n`)."""
+    what they parse to: Istio objects and the manifest (`namespace` is `-n`). With `images`
+    (the control plane, on apply), each Deployment's and Pod's images are resolved to local
+    commands and recorded on the document; without, unresolved images are not checked."""
     raws: list[dict[str, Any]] = []
     objects: list[ConfigObject[Any]] = []
     others = []
@@ -46,11 +55,22 @@ def parse_documents(
             raws.append(obj.raw)
         for doc in result.others:
             _remember_workdir(doc.data, source)
+            if images is not None and is_kube_workload(doc):
+                _resolve(doc, images, diagnostics)
             others.append(doc)
             raws.append(doc.data)
-    manifest, problems = parse_manifest(others)
+    manifest, problems = parse_manifest(others, require_images=False)  # `_resolve` said it
     diagnostics.extend(problems)
     return raws, Parsed(objects, manifest, diagnostics)
+
+
+def _resolve(doc: RawDocument, images: Callable[[], ImageMap], found: list[Diagnostic]) -> None:
+    try:
+        chosen = images()
+    except ImageMapError as exc:
+        found.append(Diagnostic("error", str(exc), source=doc.source, kind=doc.kind))
+        return
+    resolve_images(doc, chosen, diagnostics_for(doc, found))
 
 
 def _remember_workdir(data: dict[str, Any], source: str) -> None:

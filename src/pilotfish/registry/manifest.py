@@ -1,5 +1,6 @@
-"""The local mesh manifest: Kubernetes-shaped `v1 Service`, `v1 ServiceAccount`, `v1 Namespace`
-and pilotfish's `pilotfish.io/v1alpha1 Workload` (a Deployment stand-in), parsed into typed form.
+"""The local mesh manifest: Kubernetes-shaped `v1 Service`, `v1 ServiceAccount`, `v1 Namespace`,
+`apps/v1 Deployment` and `v1 Pod` (as written for Kubernetes: `pilotfish.registry.kube_workloads`)
+and pilotfish's `pilotfish.io/v1alpha1 Workload` (a Deployment shorthand), parsed into typed form.
 
 A Workload document:
 
@@ -40,7 +41,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from ruamel.yaml import YAML, YAMLError
 
@@ -61,6 +62,11 @@ from pilotfish.config.proxy_metadata import (
     parse_proxy_metadata,
 )
 from pilotfish.registry.drain import annotation_drain, drain_in_proxy_config
+from pilotfish.registry.kube_workloads import (
+    diagnostics_for,
+    is_kube_workload,
+    parse_kube_workload,
+)
 from pilotfish.registry.monitoring import (
     PrometheusRule,
     ServiceMonitor,
@@ -68,45 +74,16 @@ from pilotfish.registry.monitoring import (
     parse_service_monitor,
 )
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
+from pilotfish.registry.workloads import (
+    INJECT_ANNOTATION,
+    PILOTFISH_ANNOTATIONS,
+    RESERVED_PORTS,
+    WORKDIR_ANNOTATION,
+    RawDocumentLike,
+    WorkloadSpec,
+)
 
-WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
-INJECT_ANNOTATION = "sidecar.istio.io/inject"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-class RawDocumentLike(Protocol):
-    """What `pilotfish.config.RawDocument` offers (kept structural to avoid an import cycle)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def api_version(self) -> str: ...
-    @property
-    def data(self) -> dict[str, Any]: ...
-    @property
-    def source(self) -> Source: ...
-
-    def line_of(self, path: str) -> int: ...
-
-
-@dataclass(frozen=True)
-class WorkloadSpec:
-    name: str
-    namespace: str
-    labels: tuple[tuple[str, str], ...]
-    replicas: int = 1
-    service_account: str = "default"
-    command: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    ports: tuple[int, ...] = ()
-    workdir: str = "."
-    annotations: tuple[tuple[str, str], ...] = ()  # e.g. prometheus.io/scrape|port|path
-    sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
-    termination_drain: float | None = None  # `proxy.istio.io/config` (`registry.drain`)
-    proxy_metadata: ProxyMetadata = NOT_SET  # annotation `proxy.istio.io/config`
-
-    def instance_names(self) -> list[str]:
-        return [f"{self.name}-{i}" for i in range(self.replicas)]
 
 
 @dataclass(frozen=True)
@@ -246,7 +223,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
             os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "."))
         ),
         annotations=tuple(
-            (k, v) for k, v in _labels(meta.get("annotations")) if k != WORKDIR_ANNOTATION
+            (k, v) for k, v in _labels(meta.get("annotations")) if k not in PILOTFISH_ANNOTATIONS
         ),
         sidecar=_injected(meta),
         termination_drain=drain,
@@ -264,6 +241,18 @@ def _pod_proxy_metadata(p: _Parser, doc: RawDocumentLike, meta: dict[str, Any]) 
         if path != f"metadata.annotations[{PROXY_CONFIG_ANNOTATION}]":  # `drain` reports those
             p.error(doc, path, message)
     return found
+
+
+def _parse_any_workload(
+    p: _Parser, doc: RawDocumentLike, require_images: bool
+) -> WorkloadSpec | None:
+    if doc.kind == "Workload":
+        return _parse_workload(p, doc)
+    head = _meta(p, doc)
+    if head is None:
+        return None
+    report = diagnostics_for(doc, p.diagnostics)
+    return parse_kube_workload(doc, head[0], head[1], report, require_images)
 
 
 def _injected(meta: dict[str, Any]) -> bool:
@@ -397,11 +386,11 @@ def _monitoring(p: _Parser, doc: RawDocumentLike) -> PrometheusRule | ServiceMon
     return found
 
 
-# Ports a sidecar uses itself on every workload address (Istio's numbers).
-RESERVED_PORTS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
-
-
-def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diagnostic]]:
+def parse_manifest(
+    docs: Iterable[RawDocumentLike], require_images: bool = True
+) -> tuple[Manifest, list[Diagnostic]]:
+    """Without `require_images`, a Deployment or Pod whose images were not resolved yet (the
+    CLI's check before sending a change) is not an error (`kube_workloads`)."""
     p = _Parser()
     services: dict[tuple[str, str], Service] = {}
     workloads: dict[tuple[str, str], WorkloadSpec] = {}
@@ -422,11 +411,11 @@ def parse_manifest(docs: Iterable[RawDocumentLike]) -> tuple[Manifest, list[Diag
             if svc is not None:
                 services[(svc.namespace, svc.name)] = svc
                 namespaces.add(svc.namespace)
-        elif (doc.api_version, doc.kind) == (MANIFEST_API, "Workload"):
-            wl = _parse_workload(p, doc)
+        elif (doc.api_version, doc.kind) == (MANIFEST_API, "Workload") or is_kube_workload(doc):
+            wl = _parse_any_workload(p, doc, require_images)
             if wl is not None:
                 if (wl.namespace, wl.name) in workloads:
-                    p.error(doc, "metadata.name", f"duplicate Workload {wl.namespace}/{wl.name}")
+                    p.error(doc, "metadata.name", f"duplicate workload {wl.namespace}/{wl.name}")
                 workloads[(wl.namespace, wl.name)] = wl
                 namespaces.add(wl.namespace)
         elif (doc.api_version, doc.kind) == ("v1", "ServiceAccount"):

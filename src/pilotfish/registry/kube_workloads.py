@@ -1,0 +1,334 @@
+"""Kubernetes workload YAML, unchanged: `apps/v1 Deployment` and `v1 Pod` -> `WorkloadSpec`.
+
+What local mode honours: `replicas`, the pod's labels (the template's, for a Deployment) and
+annotations (`sidecar.istio.io/inject`, also as a pod label, which wins as in Istio's injector;
+`traffic.sidecar.istio.io/*`, `prometheus.io/*` are carried; `proxy.istio.io/config`'s
+`terminationDrainDuration` as for Workloads), `serviceAccountName`, and of the
+one container: `image` (through the image map, `pilotfish.registry.images`), `command`, `args`
+(with `$(VAR)` expanded as the kubelet does), `env` (`value`, or `valueFrom.fieldRef` of
+`metadata.namespace` / `spec.serviceAccountName`), `ports[].containerPort` and `readinessProbe`
+(`httpGet` or `tcpSocket`; Istio's injector rewrites such probes so that its agent runs them,
+which is what pilotfish's agent does). Other Kubernetes fields are accepted and not used;
+fields Kubernetes does not have are warned about (`FIELDS`), as unknown fields of Istio kinds.
+
+Images resolve at apply time (`resolve_images`): the local command is kept on the stored
+document in the `pilotfish.io/images` annotation, so a stored Deployment needs no map later.
+Pure: no I/O. Must not import the agent, the CLI or the control plane.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.registry.drain import annotation_drain
+from pilotfish.registry.images import ImageEntry, ImageMap
+from pilotfish.registry.kube_fields import FIELDS, unknown_fields
+from pilotfish.registry.workloads import (
+    IMAGES_ANNOTATION,
+    INJECT_ANNOTATION,
+    PILOTFISH_ANNOTATIONS,
+    RESERVED_PORTS,
+    RawDocumentLike,
+    ReadinessProbe,
+    WorkloadSpec,
+)
+
+KUBE_WORKLOAD_KINDS = frozenset({("apps/v1", "Deployment"), ("v1", "Pod")})
+STATIC_FIELD_REFS = ("metadata.namespace", "spec.serviceAccountName", "spec.serviceAccount")
+_VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
+
+Report = Callable[[str, str, str], None]  # (level, field path, message)
+
+
+def is_kube_workload(doc: RawDocumentLike) -> bool:
+    return (doc.api_version, doc.kind) in KUBE_WORKLOAD_KINDS
+
+
+def diagnostics_for(doc: RawDocumentLike, found: list[Diagnostic]) -> Report:
+    """A `Report` that appends `Diagnostic`s naming doc's file, the field's line and the kind."""
+    meta = doc.data.get("metadata")
+    name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+    def report(level: str, path: str, message: str) -> None:
+        line = doc.line_of(path) or doc.source.line
+        where = Source(doc.source.file, line)
+        found.append(Diagnostic("error" if level == "error" else "warning", message, path, where,
+                                doc.kind, name))  # fmt: skip
+
+    return report
+
+
+def pod_parts(doc: RawDocumentLike) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(path prefix, pod metadata, pod spec): a Deployment's template, or the Pod itself."""
+    if doc.kind == "Deployment":
+        spec = doc.data.get("spec")
+        template = spec.get("template") if isinstance(spec, dict) else None
+        template = template if isinstance(template, dict) else {}
+        return "spec.template.", _map(template.get("metadata")), _map(template.get("spec"))
+    return "", _map(doc.data.get("metadata")), _map(doc.data.get("spec"))
+
+
+def resolve_images(doc: RawDocumentLike, images: ImageMap, report: Report) -> None:
+    """Record each container image's local command on doc (the `pilotfish.io/images`
+    annotation), or report an error naming the image. A document that already carries the
+    annotation (the store, `get -o yaml` applied back) keeps it."""
+    meta = doc.data.get("metadata")
+    if not isinstance(meta, dict):
+        return
+    notes = meta.get("annotations")
+    if isinstance(notes, dict) and IMAGES_ANNOTATION in notes:
+        return
+    prefix, _, spec = pod_parts(doc)
+    resolved: dict[str, Any] = {}
+    for index, container in enumerate(_list(spec.get("containers"))):
+        image = _map(container).get("image")
+        if not isinstance(image, str) or not image:
+            continue  # parse_kube_workload reports it
+        entry = images.resolve(image)
+        if entry is None:
+            report(
+                "error",
+                f"{prefix}spec.containers[{index}].image",
+                f"image {image!r} has no entry in the image map (read: {', '.join(images.files)});"
+                " add one to your own map (PILOTFISH_IMAGE_MAP or `pilotfish up --image-map`)",
+            )
+            continue
+        resolved[image] = entry.to_json()
+    if resolved:
+        if not isinstance(notes, dict):
+            notes = meta["annotations"] = {}
+        notes[IMAGES_ANNOTATION] = json.dumps(resolved, sort_keys=True)
+
+
+def parse_kube_workload(
+    doc: RawDocumentLike, name: str, namespace: str, report: Report, require_images: bool = True
+) -> WorkloadSpec | None:
+    """The WorkloadSpec of a Deployment or Pod (None after reporting an error). Without
+    `require_images` (the CLI's check before sending, which has no image map) an image not yet
+    resolved is not an error and the command stays empty."""
+    for path, message in unknown_fields(doc.data, FIELDS[doc.kind]):
+        report("warning", path, message)
+    errors: list[str] = []
+
+    def error(path: str, message: str) -> None:
+        errors.append(path)
+        report("error", path, message)
+
+    prefix, pod_meta, spec = pod_parts(doc)
+    replicas = 1
+    if doc.kind == "Deployment":
+        replicas = _deployment_checks(doc, pod_meta, error)
+    containers = _list(spec.get("containers"))
+    at = f"{prefix}spec.containers"
+    if len(containers) != 1 or not isinstance(containers[0], dict):
+        error(at, f"local mode runs exactly one container per pod, not {len(containers)}")
+        return None
+    container: dict[str, Any] = containers[0]
+    at = f"{at}[0]"
+    if _list(spec.get("initContainers")):
+        report(
+            "warning", f"{prefix}spec.initContainers", "init containers do not run in local mode"
+        )
+    if "workingDir" in container:
+        report("warning", f"{at}.workingDir", "local mode runs in the image map's workingDir")
+    ports, names = _ports(container, at, error)
+    env = _env(container.get("env"), f"{at}.env", namespace, spec, error)
+    entry = _image_entry(doc, container, at, error, require_images)
+    probe = _probe(container, at, ports, names, report, error)
+    command, args = container.get("command") or [], container.get("args") or []
+    for key, value in (("command", command), ("args", args)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            error(f"{at}.{key}", "must be a list of strings")
+    notes = {str(k): str(v) for k, v in _map(pod_meta.get("annotations")).items()}
+    drain_errors: list[tuple[str, str]] = []
+    drain = annotation_drain(notes, drain_errors)
+    for path, message in drain_errors:
+        error(f"{prefix}{path}", message)
+    if errors:
+        return None
+    labels = _map(pod_meta.get("labels"))
+    image_env = dict(entry.env) if entry else {}
+    full_env = {**image_env, **dict(env)}
+    argv = entry.argv(_expand(command, full_env), _expand(args, full_env)) if entry else ()
+    inject = labels.get(INJECT_ANNOTATION, notes.get(INJECT_ANNOTATION))
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    own_notes = [(k, v) for k, v in notes.items() if k not in PILOTFISH_ANNOTATIONS]
+    return WorkloadSpec(
+        name=name,
+        namespace=namespace,
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        replicas=replicas,
+        service_account=str(account),
+        command=argv,
+        env=tuple(full_env.items()),
+        ports=ports,
+        workdir=entry.workdir if entry else ".",
+        annotations=tuple(sorted(own_notes)),
+        sidecar=str(inject).lower() != "false" if inject is not None else True,
+        termination_drain=drain,
+        readiness=probe,
+        kind=doc.kind,
+    )  # fmt: skip
+
+
+def _deployment_checks(
+    doc: RawDocumentLike, pod_meta: dict[str, Any], error: Callable[[str, str], None]
+) -> int:
+    spec = _map(doc.data.get("spec"))
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 100:
+        error("spec.replicas", "must be an integer from 0 to 100")
+        replicas = 1
+    if not isinstance(spec.get("template"), dict):
+        error("spec.template", "is required")
+    selector = spec.get("selector")
+    wanted = _map(selector).get("matchLabels") if isinstance(selector, dict) else None
+    labels = _map(pod_meta.get("labels"))
+    if not isinstance(wanted, dict) or not wanted:
+        error("spec.selector", "is required (matchLabels)")
+    elif any(str(labels.get(k)) != str(v) for k, v in wanted.items()):
+        error("spec.selector", "`selector` does not match template `labels`")
+    return replicas
+
+
+def _ports(
+    container: dict[str, Any], at: str, error: Callable[[str, str], None]
+) -> tuple[tuple[int, ...], dict[str, int]]:
+    ports: list[int] = []
+    names: dict[str, int] = {}
+    for index, raw in enumerate(_list(container.get("ports"))):
+        number = _map(raw).get("containerPort")
+        path = f"{at}.ports[{index}].containerPort"
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 65536:
+            error(path, "is required: a port from 1 to 65535")
+        elif number in RESERVED_PORTS:
+            error(path, f"{number} is a sidecar port (reserved: {sorted(RESERVED_PORTS)})")
+        elif number not in ports:
+            ports.append(number)
+            if isinstance(_map(raw).get("name"), str):
+                names[str(_map(raw)["name"])] = number
+    return tuple(ports), names
+
+
+def _env(
+    raw: Any, at: str, namespace: str, spec: dict[str, Any], error: Callable[[str, str], None]
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    statics = {
+        "metadata.namespace": namespace,
+        "spec.serviceAccountName": str(spec.get("serviceAccountName") or "default"),
+        "spec.serviceAccount": str(spec.get("serviceAccountName") or "default"),
+    }
+    for index, item in enumerate(_list(raw)):
+        item = _map(item)
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            error(f"{at}[{index}].name", "is required")
+            continue
+        if "valueFrom" in item:
+            path = _map(_map(item["valueFrom"]).get("fieldRef")).get("fieldPath")
+            if path not in STATIC_FIELD_REFS:
+                error(f"{at}[{index}].valueFrom", "local mode supports only fieldRef "
+                      f"{', '.join(STATIC_FIELD_REFS)}")  # fmt: skip
+                continue
+            found.append((name, statics[str(path)]))
+            continue
+        value = item.get("value", "")
+        found.append((name, _expand([str(value)], dict(found))[0]))
+    return found
+
+
+def _image_entry(
+    doc: RawDocumentLike,
+    container: dict[str, Any],
+    at: str,
+    error: Callable[[str, str], None],
+    require: bool,
+) -> ImageEntry | None:
+    image = container.get("image")
+    if not isinstance(image, str) or not image:
+        error(f"{at}.image", "is required")
+        return None
+    notes = _map(_map(doc.data.get("metadata")).get("annotations"))
+    try:
+        known = json.loads(str(notes.get(IMAGES_ANNOTATION) or "{}"))
+    except ValueError:
+        known = {}
+    entry = ImageEntry.from_json(_map(known).get(image))
+    if entry is None and require:
+        error(f"{at}.image", f"image {image!r} is not resolved to a local command (image map)")
+    return entry
+
+
+def _probe(
+    container: dict[str, Any],
+    at: str,
+    ports: tuple[int, ...],
+    names: dict[str, int],
+    report: Report,
+    error: Callable[[str, str], None],
+) -> ReadinessProbe | None:
+    raw = container.get("readinessProbe")
+    if raw is None:
+        return None
+    raw, at = _map(raw), f"{at}.readinessProbe"
+    handler = next((k for k in ("httpGet", "tcpSocket", "exec", "grpc") if k in raw), "")
+    if handler in ("exec", "grpc") or not handler:
+        report("warning", at, f"{handler or 'a probe without handler'} is not run in local mode;"
+               " the instance is ready when its ports accept connections")  # fmt: skip
+        return None
+    action = _map(raw[handler])
+    port = action.get("port")
+    number = names.get(port) if isinstance(port, str) else port
+    if not isinstance(number, int) or number not in ports:
+        error(f"{at}.{handler}.port", f"{port!r} is not one of the container's ports {list(ports)}")
+        return None
+    if action.get("host"):
+        report("warning", f"{at}.{handler}.host", "ignored: local mode probes the pod itself")
+    scheme = str(action.get("scheme") or "HTTP").upper()
+    if scheme not in ("HTTP", "HTTPS"):
+        error(f"{at}.{handler}.scheme", f"{scheme!r} is not HTTP or HTTPS")
+        return None
+    headers = tuple(
+        (str(_map(h).get("name", "")), str(_map(h).get("value", "")))
+        for h in _list(action.get("httpHeaders"))
+    )
+    path = str(action.get("path") or "/")
+    return ReadinessProbe(
+        container=str(container.get("name") or ""),
+        kind="http" if handler == "httpGet" else "tcp",
+        port=number,
+        path=path if path.startswith("/") else f"/{path}",
+        scheme=scheme,
+        headers=headers,
+        initial_delay_seconds=_int(raw.get("initialDelaySeconds"), 0),
+        timeout_seconds=max(1, _int(raw.get("timeoutSeconds"), 1)),
+    )
+
+
+def _expand(values: list[Any], env: dict[str, str]) -> list[str]:
+    """Kubernetes' `$(VAR)` expansion: defined variables are replaced, `$$` is `$`, anything
+    else stays as written."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return [_VAR.sub(one, str(v)) for v in values] if isinstance(values, list) else []
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

@@ -1,0 +1,77 @@
+"""What a workload is once parsed, whichever kind it was written as (pilotfish's `Workload`
+shorthand, `apps/v1 Deployment` or `v1 Pod`): `WorkloadSpec`, its `ReadinessProbe`, and the
+annotation and port names both parsers share. Data only: parsing lives in
+`pilotfish.registry.manifest` (Workload) and `pilotfish.registry.kube_workloads` (Deployment, Pod).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pilotfish.config.objects import Source
+from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
+
+WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
+IMAGES_ANNOTATION = "pilotfish.io/images"  # set on apply: each container image's local command
+INJECT_ANNOTATION = "sidecar.istio.io/inject"
+PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION})
+
+# Ports a sidecar uses itself on every workload address (Istio's numbers).
+RESERVED_PORTS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
+
+
+class RawDocumentLike(Protocol):
+    """What `pilotfish.config.RawDocument` offers (kept structural to avoid an import cycle)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def source(self) -> Source: ...
+
+    def line_of(self, path: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class ReadinessProbe:
+    """A container's `readinessProbe`, as Istio's agent runs it once the injector has rewritten
+    it to `/app-health/<container>/readyz` on 15020: `http` (httpGet) or `tcp` (tcpSocket)
+    against one of the container's ports. Success is kubelet's: HTTP 200-399, or a connection."""
+
+    container: str
+    kind: str  # "http" | "tcp"
+    port: int  # a container port (the agent maps it to where the app really listens)
+    path: str = "/"
+    scheme: str = "HTTP"  # HTTP | HTTPS (certificate not verified, as kubelet does)
+    headers: tuple[tuple[str, str], ...] = ()
+    initial_delay_seconds: int = 0
+    timeout_seconds: int = 1
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    replicas: int = 1
+    service_account: str = "default"
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    ports: tuple[int, ...] = ()
+    workdir: str = "."
+    annotations: tuple[tuple[str, str], ...] = ()  # the pod's: prometheus.io/*, traffic.sidecar.*
+    sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
+    termination_drain: float | None = None  # `proxy.istio.io/config` (`registry.drain`)
+    proxy_metadata: ProxyMetadata = NOT_SET  # annotation `proxy.istio.io/config`
+    readiness: ReadinessProbe | None = None
+    kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
+
+    def instance_names(self) -> list[str]:
+        """`NAME-0` … `NAME-(replicas-1)`; a `v1 Pod` is one instance named as the pod."""
+        if self.kind == "Pod":
+            return [self.name]
+        return [f"{self.name}-{i}" for i in range(self.replicas)]
