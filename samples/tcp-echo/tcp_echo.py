@@ -2,8 +2,8 @@
 with `<prefix> <line>` (`one hello`), so a client sees which version served it.
 
 Usage: `python tcp_echo.py PREFIX`, or Istio's server's `PORTS PREFIX` (`9000,9001 hello`: the
-ports are used only when the agent sets none). Listens on 127.0.0.1 at every `PORT_<n>` the agent sets
-(one per container port; `PORT` alone otherwise, default 9000). Stops on SIGTERM.
+ports are used only when the agent sets none). Listens on 127.0.0.1 at every `PORT_<n>` the
+agent sets (one per container port; `PORT` alone otherwise, default 9000). Stops on SIGTERM.
 """
 
 from __future__ import annotations

@@ -1,0 +1,165 @@
+"""Istio's own Kubernetes manifests, unchanged (`tests/data/istio-samples`: Bookinfo, httpbin,
+sleep, curl), run as a local mesh: their images resolve through the image map, and they serve
+what pilotfish's own samples serve (the assertions of test_bookinfo_routing and the httpbin
+samples). Also: kubectl habits on Deployments, a `v1 Pod` with a readiness probe that keeps it
+out of the endpoints until it passes, a user image map, and an unknown image rejecting an
+apply whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.e2e.meshctl import ROOT, LocalMesh, http
+
+ISTIO_SAMPLES = "tests/data/istio-samples"
+SPLIT = "=====8<====="
+
+USER_MAP = f"""\
+images:
+- names: [example.com/shop/gate]
+  command: [python, httpbin.py]
+  workingDir: {ROOT / "samples" / "httpbin"}
+"""
+
+GATE_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata: {name: gate, labels: {app: gate}}
+spec:
+  ports: [{name: http, port: 8000, targetPort: 8080}]
+  selector: {app: gate}
+"""
+
+
+def gate_pod(name: str, ready_path: str) -> str:
+    return f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels: {{app: gate}}
+spec:
+  containers:
+  - name: gate
+    image: example.com/shop/gate:3.1
+    ports: [{{containerPort: 8080, name: web}}]
+    readinessProbe:
+      httpGet: {{path: "{ready_path}", port: web}}
+      periodSeconds: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
+    folder = tmp_path_factory.mktemp("images")
+    (folder / "map.yaml").write_text(USER_MAP)
+    m = LocalMesh(tmp_path_factory.mktemp("home"), ISTIO_SAMPLES)
+    m.env["PILOTFISH_IMAGE_MAP"] = str(folder / "map.yaml")
+    result = m.up()
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        yield m
+    finally:
+        m.down()
+
+
+def exec_sh(mesh: LocalMesh, pod: str, script: str) -> str:
+    result = mesh.pilotfish("exec", pod, "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_bookinfo_serves_productpage_with_every_reviews_version(mesh: LocalMesh) -> None:
+    loop = (
+        f"for i in $(seq 24); do curl -s http://productpage:9080/productpage; echo '{SPLIT}'; done"
+    )
+    pages: dict[str, str] = {}
+    for body in exec_sh(mesh, "deploy/sleep", loop).split(SPLIT)[:-1]:
+        assert "Reviews served by:" in body, body[:500]
+        served = body.split("Reviews served by:", 1)[1].split("<u>")[1].split("</u>")[0]
+        pages[served] = body
+    assert set(pages) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, sorted(pages)
+    assert 'color="black"' in pages["reviews-v2-0"] and 'color="red"' not in pages["reviews-v2-0"]
+    assert 'color="red"' in pages["reviews-v3-0"]
+    assert 'color="' not in pages["reviews-v1-0"]
+    assert all("The Comedy of Errors" in p and "ISBN-10" in p for p in pages.values())
+
+
+def test_httpbin_headers_from_sleep_carry_sleeps_identity(mesh: LocalMesh) -> None:
+    out = exec_sh(mesh, "deploy/sleep", "curl -s http://httpbin:8000/headers")
+    headers = {k.lower(): v for k, v in json.loads(out)["headers"].items()}
+    assert "URI=spiffe://cluster.local/ns/default/sa/sleep" in headers["x-forwarded-client-cert"]
+    assert "By=spiffe://cluster.local/ns/default/sa/httpbin" in headers["x-forwarded-client-cert"]
+    out = exec_sh(mesh, "deploy/curl", "curl -s -o /dev/null -w '%{http_code}' httpbin:8000/ip")
+    assert out == "200"
+
+
+def test_kubectl_habits_on_deployments(mesh: LocalMesh) -> None:
+    deploys = mesh.pilotfish("get", "deploy")
+    assert deploys.returncode == 0, deploys.stderr
+    rows = {line.split()[0]: line.split()[1] for line in deploys.stdout.splitlines()[1:]}
+    for name in ("productpage-v1", "reviews-v3", "httpbin", "sleep", "curl"):
+        assert rows.get(name) == "1/1", deploys.stdout
+    pods = mesh.pilotfish("get", "pods")
+    assert pods.returncode == 0, pods.stderr
+    ready = {line.split()[0]: line.split()[1] for line in pods.stdout.splitlines()[1:]}
+    assert ready.get("httpbin-0") == "2/2" and ready.get("details-v1-0") == "2/2", pods.stdout
+    admin = exec_sh(mesh, "deploy/httpbin", "curl -s localhost:15000/server_info")
+    assert '"state": "LIVE"' in admin
+
+
+def test_pod_joins_endpoints_only_when_its_readiness_probe_passes(mesh: LocalMesh) -> None:
+    def status_from_sleep(url: str) -> str:
+        return exec_sh(mesh, "deploy/sleep", f"curl -s -o /dev/null -w '%{{http_code}}' {url}")
+
+    first = GATE_SERVICE + "---\n" + gate_pod("gate-a", "/status/503")
+    applied = mesh.pilotfish("apply", "--no-wait", "-f", "-", stdin=first)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    mesh.wait_for(lambda: "gate-a.default" in mesh.info["proxies"], 30, "gate-a to start")
+    row = mesh.proxy("gate-a")
+    app = f"http://127.0.0.1:{row['app_ports']['8080']}"
+    mesh.wait_for(lambda: http(f"{app}/get").status == 200, 30, "gate-a's app to answer")
+    # the app answers, but its probe (/status/503) fails: not ready, so not an endpoint
+    health = f"http://{row['ip']}:15020/app-health/gate/readyz"
+    assert http(health).status == 500
+    assert status_from_sleep("gate:8000/get") == "503"
+    applied = mesh.pilotfish("apply", "-f", "-", stdin=gate_pod("gate-b", "/status/200"))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "rolled out" in applied.stdout, applied.stdout
+    assert http(f"http://{mesh.proxy('gate-b')['ip']}:15020/app-health/gate/readyz").status == 200
+    assert http(f"http://{mesh.proxy('gate-b')['ip']}:15020/app-health/other/readyz").status == 500
+    served = exec_sh(
+        mesh, "deploy/sleep",
+        "for i in 1 2 3 4 5 6; do curl -s -D - -o /dev/null gate:8000/get; done",
+    )  # fmt: skip
+    assert served.lower().count("x-served-by: gate-b") == 6, served
+    assert http(health).status == 500  # gate-a still failing its probe
+    pods = mesh.pilotfish("get", "pods").stdout
+    ready = {line.split()[0]: line.split()[1] for line in pods.splitlines()[1:]}
+    assert (ready.get("gate-a"), ready.get("gate-b")) == ("0/2", "2/2"), pods
+    assert mesh.pilotfish("delete", "-f", "-", stdin=first).returncode == 0
+    mesh.wait_for(lambda: "gate-a.default" not in mesh.info["proxies"], 30, "gate-a to stop")
+
+
+def test_unknown_image_rejects_the_whole_apply(mesh: LocalMesh, tmp_path: Path) -> None:
+    rule = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        "metadata: {name: kube-manifests-dr}\nspec: {host: httpbin}\n"
+    )
+    bad = gate_pod("mystery", "/").replace("example.com/shop/gate:3.1", "quay.io/acme/mystery:9")
+    path = tmp_path / "bad.yaml"
+    text = rule + "---\n" + bad
+    path.write_text(text)
+    result = mesh.pilotfish("apply", "-f", str(path))
+    assert result.returncode == 1
+    line = text.splitlines().index("    image: quay.io/acme/mystery:9") + 1
+    assert (
+        f"{path}:{line}: Pod mystery at spec.containers[0].image: image 'quay.io/acme/mystery:9' "
+        "has no entry in the image map"
+    ) in result.stderr, result.stderr
+    assert mesh.pilotfish("get", "dr", "kube-manifests-dr").returncode == 1  # nothing applied
+    assert "mystery" not in mesh.pilotfish("get", "pods").stdout
