@@ -185,10 +185,14 @@ class LocalMesh:
 
 
 @contextlib.contextmanager
-def running_mesh(factory: Any, directory: str | None, delta: bool = False) -> Iterator[LocalMesh]:
+def running_mesh(
+    factory: Any, directory: str | None, delta: bool = False, env: dict[str, str] | None = None
+) -> Iterator[LocalMesh]:
     """Start a mesh from `directory` in a fresh home and always stop it (for module fixtures:
-    `with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh: yield mesh`)."""
+    `with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh: yield mesh`); `env` is
+    added to the environment of every `pilotfish` command (so of the mesh it starts)."""
     mesh = LocalMesh(factory.mktemp("home"), directory, delta=delta)
+    mesh.env.update(env or {})
     result = mesh.up()
     assert result.returncode == 0, result.stdout + result.stderr
     try:

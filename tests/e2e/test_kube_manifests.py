@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh, http
+from tests.e2e.meshctl import ROOT, LocalMesh, http, running_mesh
 
 ISTIO_SAMPLES = "tests/data/istio-samples"
 SPLIT = "=====8<====="
@@ -57,14 +57,9 @@ spec:
 def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
     folder = tmp_path_factory.mktemp("images")
     (folder / "map.yaml").write_text(USER_MAP)
-    m = LocalMesh(tmp_path_factory.mktemp("home"), ISTIO_SAMPLES)
-    m.env["PILOTFISH_IMAGE_MAP"] = str(folder / "map.yaml")
-    result = m.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    env = {"PILOTFISH_IMAGE_MAP": str(folder / "map.yaml")}
+    with running_mesh(tmp_path_factory, ISTIO_SAMPLES, env=env) as m:
         yield m
-    finally:
-        m.down()
 
 
 def exec_sh(mesh: LocalMesh, pod: str, script: str) -> str:

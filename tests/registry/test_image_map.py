@@ -3,6 +3,9 @@ user map read first, Kubernetes' command/args rules, and errors naming file and 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,17 @@ def test_entry_round_trips_through_the_stored_annotation() -> None:
     assert ImageEntry.from_json(entry.to_json()) == entry
     assert ImageEntry.from_json({"command": "python"}) is None
     assert ImageEntry.from_json("nope") is None
+
+
+def test_up_refuses_a_bad_image_map_before_starting_anything(tmp_path: Path) -> None:
+    bad = tmp_path / "map.yaml"
+    bad.write_text("images:\n- names: [a/b]\n")
+    env = {k: v for k, v in os.environ.items() if k != "PILOTFISH_IMAGE_MAP"}
+    env["PILOTFISH_HOME"] = str(tmp_path / "home")
+    run = subprocess.run(
+        [sys.executable, "-m", "pilotfish", "up", "--image-map", str(bad)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"error: {bad}:2: images[0].command must be a non-empty list" in run.stderr
+    assert not (tmp_path / "home" / "run").exists()
