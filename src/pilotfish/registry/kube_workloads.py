@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.config.objects import Diagnostic, Level, Source
 from pilotfish.registry.drain import annotation_drain
 from pilotfish.registry.images import ImageEntry, ImageMap
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
@@ -54,10 +54,9 @@ def diagnostics_for(doc: RawDocumentLike, found: list[Diagnostic]) -> Report:
     name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
 
     def report(level: str, path: str, message: str) -> None:
-        line = doc.line_of(path) or doc.source.line
-        where = Source(doc.source.file, line)
-        found.append(Diagnostic("error" if level == "error" else "warning", message, path, where,
-                                doc.kind, name))  # fmt: skip
+        where = Source(doc.source.file, doc.line_of(path) or doc.source.line)
+        chosen: Level = "error" if level == "error" else "warning"
+        found.append(Diagnostic(chosen, message, path, where, doc.kind, name))
 
     return report
 
@@ -232,8 +231,8 @@ def _env(
         if "valueFrom" in item:
             path = _map(_map(item["valueFrom"]).get("fieldRef")).get("fieldPath")
             if path not in STATIC_FIELD_REFS:
-                error(f"{at}[{index}].valueFrom", "local mode supports only fieldRef "
-                      f"{', '.join(STATIC_FIELD_REFS)}")  # fmt: skip
+                supported = ", ".join(STATIC_FIELD_REFS)
+                error(f"{at}[{index}].valueFrom", f"local mode supports only fieldRef {supported}")
                 continue
             found.append((name, statics[str(path)]))
             continue
@@ -278,8 +277,9 @@ def _probe(
     raw, at = _map(raw), f"{at}.readinessProbe"
     handler = next((k for k in ("httpGet", "tcpSocket", "exec", "grpc") if k in raw), "")
     if handler in ("exec", "grpc") or not handler:
-        report("warning", at, f"{handler or 'a probe without handler'} is not run in local mode;"
-               " the instance is ready when its ports accept connections")  # fmt: skip
+        what = handler or "a probe without handler"
+        report("warning", at, f"{what} is not run in local mode; the instance is ready when its"
+               " ports accept connections")  # fmt: skip
         return None
     action = _map(raw[handler])
     port = action.get("port")
