@@ -108,36 +108,29 @@ def test_kubectl_habits_on_deployments(mesh: LocalMesh) -> None:
 
 
 def test_pod_joins_endpoints_only_when_its_readiness_probe_passes(mesh: LocalMesh) -> None:
-    def status_from_sleep(url: str) -> str:
-        return exec_sh(mesh, "deploy/sleep", f"curl -s -o /dev/null -w '%{{http_code}}' {url}")
+    """gate-a's app answers but its probe (/status/503) fails; gate-b's probe passes."""
+    pods = [gate_pod("gate-a", "/status/503"), gate_pod("gate-b", "/status/200")]
+    manifest = "---\n".join([GATE_SERVICE, *pods])
+    applied = mesh.pilotfish("apply", "--no-wait", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
 
-    first = GATE_SERVICE + "---\n" + gate_pod("gate-a", "/status/503")
-    applied = mesh.pilotfish("apply", "--no-wait", "-f", "-", stdin=first)
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    mesh.wait_for(lambda: "gate-a.default" in mesh.info["proxies"], 30, "gate-a to start")
-    row = mesh.proxy("gate-a")
-    app = f"http://127.0.0.1:{row['app_ports']['8080']}"
+    def health(pod: str, container: str = "gate") -> int:
+        ip = mesh.info["proxies"][f"{pod}.default"]["ip"]  # KeyError until it starts
+        return http(f"http://{ip}:15020/app-health/{container}/readyz").status
+
+    mesh.wait_for(lambda: health("gate-b") == 200, 40, "gate-b's probe to pass")
+    app = f"http://127.0.0.1:{mesh.info['proxies']['gate-a.default']['app_ports']['8080']}"
     mesh.wait_for(lambda: http(f"{app}/get").status == 200, 30, "gate-a's app to answer")
-    # the app answers, but its probe (/status/503) fails: not ready, so not an endpoint
-    health = f"http://{row['ip']}:15020/app-health/gate/readyz"
-    assert http(health).status == 500
-    assert status_from_sleep("gate:8000/get") == "503"
-    applied = mesh.pilotfish("apply", "-f", "-", stdin=gate_pod("gate-b", "/status/200"))
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert "rolled out" in applied.stdout, applied.stdout
-    assert http(f"http://{mesh.proxy('gate-b')['ip']}:15020/app-health/gate/readyz").status == 200
-    assert http(f"http://{mesh.proxy('gate-b')['ip']}:15020/app-health/other/readyz").status == 500
-    served = exec_sh(
-        mesh, "deploy/sleep",
-        "for i in 1 2 3 4 5 6; do curl -s -D - -o /dev/null gate:8000/get; done",
-    )  # fmt: skip
-    assert served.lower().count("x-served-by: gate-b") == 6, served
-    assert http(health).status == 500  # gate-a still failing its probe
-    pods = mesh.pilotfish("get", "pods").stdout
-    ready = {line.split()[0]: line.split()[1] for line in pods.splitlines()[1:]}
-    assert (ready.get("gate-a"), ready.get("gate-b")) == ("0/2", "2/2"), pods
-    assert mesh.pilotfish("delete", "-f", "-", stdin=first).returncode == 0
-    mesh.wait_for(lambda: "gate-a.default" not in mesh.info["proxies"], 30, "gate-a to stop")
+    assert (health("gate-a"), health("gate-b", "other")) == (500, 500)
+    loop = "for i in $(seq 12); do curl -s -D - -o /dev/null gate:8000/get; done"
+    mesh.wait_for(lambda: "x-served-by: gate-b" in exec_sh(mesh, "deploy/sleep", loop).lower())
+    served = exec_sh(mesh, "deploy/sleep", loop).lower()
+    assert served.count("x-served-by: gate-b") == 12, served  # never gate-a, not an endpoint
+    assert health("gate-a") == 500
+    listed = mesh.pilotfish("get", "pods").stdout
+    ready = {line.split()[0]: line.split()[1] for line in listed.splitlines()[1:]}
+    assert (ready.get("gate-a"), ready.get("gate-b")) == ("0/2", "2/2"), listed
+    assert mesh.pilotfish("delete", "-f", "-", stdin=manifest).returncode == 0
 
 
 def test_unknown_image_rejects_the_whole_apply(mesh: LocalMesh, tmp_path: Path) -> None:
