@@ -14,8 +14,9 @@ from pilotfish.local.network import MeshNetwork
 from pilotfish.local.pods import hosts_file
 from pilotfish.model.node import node_metadata, proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.registry.manifest import Manifest, WorkloadSpec
+from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.registry.workloads import WorkloadSpec
 
 
 def test_not_root_is_a_clear_error(
