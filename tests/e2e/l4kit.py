@@ -15,6 +15,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 
 def random_loopback() -> str:
@@ -36,7 +37,9 @@ class _Hello(http.server.BaseHTTPRequestHandler):
         peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         client = ""
         if peer:  # a client certificate (servers that ask for one): its common name
-            names = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
+            # ssl's subject: relative distinguished names, each a tuple of (key, value) pairs
+            subject = cast("tuple[tuple[tuple[str, str], ...], ...]", peer.get("subject", ()))
+            names = [v for rdn in subject for k, v in rdn if k == "commonName"]
             client = f" client={names[0] if names else '?'}"
         line = f" {self.path} host={self.headers.get('host')}{client}\n"
         payload = self.body + line.encode()
