@@ -23,6 +23,8 @@ import pytest
 from tests.e2e.meshctl import LocalMesh
 from tests.e2e.mtlskit import RECORD_APP, _service, _workload, recorded
 
+from pilotfish.local.client import pid_alive
+
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("iptables-restore") is None,
     reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
@@ -92,7 +94,9 @@ def mesh(
     mesh = LocalMesh(tmp_path_factory.mktemp("home"), str(folder), isolated=True)
     first = mesh.up()  # the two small pods first
     assert first.returncode == 0, first.stdout + first.stderr
-    os.kill(int(mesh.info["pid"]), signal.SIGKILL)  # leaves namespaces, links and the bridge
+    killed = int(mesh.info["pid"])
+    os.kill(killed, signal.SIGKILL)  # leaves namespaces, links and the bridge
+    mesh.wait_for(lambda: not pid_alive(killed), 20, "the killed up to exit")
     mesh.directory = "samples/bookinfo"
     again = mesh.up()
     try:

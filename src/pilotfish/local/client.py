@@ -34,13 +34,18 @@ def mesh_file(state_dir: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    """True if `pid` is a live process: a killed one not yet reaped (a zombie) is not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces and parentheses
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def read_mesh(state_dir: Path) -> dict[str, Any]:
