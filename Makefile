@@ -9,6 +9,10 @@ $(BIN)/pilotfish: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# xds-protos ships an old copy of the OpenTelemetry protos into the same package directory;
+	# the pinned opentelemetry-proto (OTLP's ScopeSpans) must be the one on disk, whatever order
+	# pip installed them in
+	$(BIN)/pip install -q --force-reinstall --no-deps "$$(grep -o 'opentelemetry-proto==[0-9.]*' pyproject.toml)"
 	touch $@
 
 venv: $(BIN)/pilotfish

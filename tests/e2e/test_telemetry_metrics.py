@@ -6,6 +6,7 @@ names, labels and values as Istio's dashboards and Kiali read them.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,6 +235,9 @@ spec:
         return bool(select(scrape(url), "istio_requests_total", team="blue"))
 
     poll(tagged, 30, "requests counted with the team tag")
+    # the new config is in force; the listener it replaced drains for a second, and its
+    # logger's series go with it: count from after that
+    time.sleep(3)
     samples = scrape(url)
     (series,) = select(samples, "istio_requests_total", team="blue")
     assert "request_protocol" not in series.labels
