@@ -13,7 +13,9 @@ while it is being applied). Fault classes, in rotation:
 - cp-kill: SIGKILL the control plane (the launcher restarts it);
 - envoy-kill / app-kill: SIGKILL one Envoy, one app, of a workload's two replicas;
 - scale: a workload scaled 2 -> 1 -> 2;
-- gateway-restart: SIGKILL the ingress gateway's Envoy (the agent restarts it; the one entry
+- gateway-restart: `pilotfish rollout restart deploy/istio-ingressgateway` (a rolling update:
+  the new Envoy takes the listeners over, then the old one drains; no request may fail);
+- gateway-kill: SIGKILL the ingress gateway's Envoy (the agent restarts it; the one entry
   point, so failures are expected there).
 
 Prints per class: requests, failed (not 200), degraded (200 without the expected content),
@@ -43,13 +45,14 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML
 
-from pilotfish.local.client import ApiError, call, owner_token
+from pilotfish.local.client import ApiError, call, owner_token, pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOKINFO = ROOT / "samples" / "bookinfo"
 NET = BOOKINFO / "networking"
 SERVED_BY = re.compile(r"Reviews served by:\s*<u>reviews-(v\d)-\d+</u>")
 ALL = frozenset({"v1", "v2", "v3"})
+GATEWAY = "istio-ingressgateway-0.istio-system"
 # Istio's Bookinfo routing files and the reviews versions an anonymous user may see under each
 RULES: tuple[tuple[str, frozenset[str]], ...] = (
     ("virtual-service-all-v1.yaml", frozenset({"v1"})),
@@ -69,6 +72,7 @@ CLASSES = (
     "scale",
     "envoy-kill",
     "gateway-restart",
+    "gateway-kill",
 )
 
 
@@ -325,7 +329,14 @@ class Soak:
             self.wait_pods(13)
             time.sleep(2)
         elif kind == "gateway-restart":
-            self.kill(self.pod("istio-ingressgateway-0.istio-system")["envoy_pid"])
+            old = self.pod(GATEWAY)["envoy_pid"]
+            self.run("rollout", "restart", "deploy/istio-ingressgateway", "-n", "istio-system")
+            deadline = time.monotonic() + 30
+            while pid_alive(old) and time.monotonic() < deadline:  # until the old one drained
+                time.sleep(0.2)
+            time.sleep(2)
+        elif kind == "gateway-kill":
+            self.kill(self.pod(GATEWAY)["envoy_pid"])
             time.sleep(8)
 
 

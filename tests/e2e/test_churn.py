@@ -95,6 +95,39 @@ def test_scale_down_under_load_loses_no_request(bookinfo: LocalMesh, tmp_path: P
     assert "reviews-v3-1.default" not in bookinfo.info["proxies"]
 
 
+def test_gateway_rollout_restart_under_load_loses_no_request(bookinfo: LocalMesh) -> None:
+    """The one entry point restarts (a rolling update) under load: the new Envoy takes the
+    listeners over before the old one drains, as Istio's hot restart did: no request fails."""
+    from pilotfish.local.client import pid_alive
+
+    gateway = "istio-ingressgateway-0.istio-system"
+    before = bookinfo.info["proxies"][gateway]
+    load = Load(bookinfo.ingress, rate=15, workers=6, timeline=Timeline())
+    load.start()
+    try:
+        time.sleep(2)
+        restarted_at = time.monotonic()
+        result = bookinfo.pilotfish("rollout", "restart", "deploy/istio-ingressgateway")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "deployment.apps/istio-ingressgateway restarted" in result.stdout
+        bookinfo.wait_for(lambda: not pid_alive(before["envoy_pid"]), 30, "the old Envoy to exit")
+        time.sleep(1)
+    finally:
+        load.finish()
+    after = bookinfo.info["proxies"][gateway]
+    assert after["envoy_pid"] != before["envoy_pid"]
+    assert after["envoy_epoch"] == before["envoy_epoch"] + 1
+    assert after["envoy_restarts"] == before["envoy_restarts"]  # a restart, not a crash
+    during = [o for o in load.outcomes if o.started >= restarted_at]
+    assert len(during) > 40, len(during)
+    bad = [(o.status, o.problem) for o in load.outcomes if o.problem]
+    assert not bad, bad
+    # a sidecar's workload is not restarted in place: said, not pretended
+    refused = bookinfo.pilotfish("rollout", "restart", "deployment/productpage-v1")
+    assert refused.returncode == 1
+    assert "only gateways restart in place" in refused.stderr + refused.stdout
+
+
 def test_short_soak_config_churn_and_control_plane_kills(
     bookinfo: LocalMesh, tmp_path: Path
 ) -> None:

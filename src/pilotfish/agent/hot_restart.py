@@ -1,0 +1,68 @@
+"""Envoy's hot restart, for a gateway's Envoy (what Istio's pilot-agent did for years).
+
+A restart starts a new Envoy (restart epoch N+1) beside the running one. Over a unix socket the
+new one asks the old for its listen sockets (the same sockets, so no connection is refused while
+both run) and to close its admin listener; once initialised it tells the old one to drain: the
+old Envoy's listeners stop accepting, HTTP responses ask clients to close (`--drain-time-s`),
+requests in flight finish, and the old Envoy exits after `--parent-shutdown-time-s`. A restart
+therefore loses no request, unlike a stop and start.
+
+Every Envoy on the host needs its own base id (its shared memory and socket names): the first
+start lets Envoy choose one (`--use-dynamic-base-id`, written to `envoy-base-id` in the run
+directory); later starts reuse it — epoch 0 after a crash (Envoy reinitialises the region), the
+next epoch for a hot restart. `cleanup` removes the shared memory region once the last Envoy has
+stopped (Envoy leaves it behind).
+
+Pure bookkeeping apart from reading the base id file and removing the region.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+SHM_DIR = Path("/dev/shm")
+BASE_ID_FILE = "envoy-base-id"
+LDS_DRAIN_SECONDS = 1  # also Envoy's drain of a listener removed over LDS (kept short)
+
+
+@dataclass
+class HotRestart:
+    run_dir: Path
+    termination_drain: float  # Istio's terminationDrainDuration: the old Envoy's requests finish
+    epoch: int = 0
+
+    @property
+    def base_id_path(self) -> Path:
+        return self.run_dir / BASE_ID_FILE
+
+    @property
+    def parent_shutdown_seconds(self) -> int:
+        """How long the old Envoy lives once the new one runs: the drain, plus time for the
+        requests the drain left in flight (at least 3 s of them)."""
+        return LDS_DRAIN_SECONDS + math.ceil(max(self.termination_drain, 3.0)) + 1
+
+    def base_id(self) -> int | None:
+        try:
+            return int(self.base_id_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def flags(self) -> list[str]:
+        """Envoy's command line flags for the current epoch."""
+        timing = [
+            "--drain-time-s", str(LDS_DRAIN_SECONDS),
+            "--parent-shutdown-time-s", str(self.parent_shutdown_seconds),
+        ]  # fmt: skip
+        base = self.base_id()
+        if base is None:
+            self.epoch = 0
+            return ["--use-dynamic-base-id", "--base-id-path", str(self.base_id_path), *timing]
+        return ["--base-id", str(base), "--restart-epoch", str(self.epoch), *timing]
+
+    def cleanup(self) -> None:
+        """Remove the shared memory region of this base id (Envoy scales the id by 10)."""
+        base = self.base_id()
+        if base is not None:
+            (SHM_DIR / f"envoy_shared_memory_{base * 10}").unlink(missing_ok=True)
