@@ -4,17 +4,21 @@ A synthetic mesh: N services (default 50), two versions each, every version call
 two services; each of the 2N sidecars exposes what Envoy would on 15090 (istio_requests_total
 with both reporters and three response codes, and istio_request_duration_milliseconds buckets
 with Istio's 20 bounds). An hour of scrapes (every 5 s for 2 minutes, then the UI's sparse
-history) is loaded into the UI's own history, and the UI's aiohttp routes are served on
-loopback; each endpoint is then asked `--requests` times over HTTP. Also: the time to parse
-one full scrape round (the scraper's background work every 5 s).
+history) is loaded into the UI's own history, the UI's aiohttp routes are served on loopback,
+and the real scraper loop keeps adding rounds (every `--interval` s: the 100 expositions parsed
+in a worker thread, counters growing) while a client asks every endpoint in turn over HTTP for
+`--seconds`. Two modes, side by side in one run: every answer computed when first asked after
+a new round (`UiServer(precompute=False)`, the code before), and answers prepared in the
+background before a round is shown (the default).
 
-    .venv/bin/python bench/ui_latency.py [--services 50] [--requests 40]
+    .venv/bin/python bench/ui_latency.py [--services 50] [--seconds 30] [--interval 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import urllib.request
@@ -112,6 +116,9 @@ class Source:
     def zipkin_url(self) -> str | None:
         return None
 
+    def prometheus_url(self) -> str | None:
+        return None
+
 
 def timed_get(url: str) -> float:
     started = time.perf_counter()
@@ -121,13 +128,107 @@ def timed_get(url: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+PATHS = (
+    "/api/graph?window=60",
+    "/api/graph?window=3600",
+    "/api/dashboard/mesh?window=60",
+    "/api/dashboard/service?window=300&host=svc3.default.svc.cluster.local",
+    "/api/node?id=wl:default/svc3-v1&window=60",
+    "/",
+)
+
+
+def synthetic_history(source: Source, texts: list[str], rounds: list[int]) -> list[Scrape]:
+    """Rounds of scrapes `tick * 5` s ago (counters grow with time), oldest first."""
+    base = {t.instance: parse_exposition(text) for t, text in zip(source.targets(), texts,
+                                                                     strict=True)}  # fmt: skip
+    now = time.time()
+    out = []
+    for tick in sorted(rounds, reverse=True):
+        scrape = Scrape(now - tick * 5)
+        for instance, samples in base.items():
+            scrape.by_target[instance] = {
+                name: {k: v * (720 - tick) for k, v in series.items()}
+                for name, series in samples.items()
+            }
+        out.append(scrape)
+    return out
+
+
+class LiveScraper(Scraper):
+    """The real scraper loop, the sidecars replaced by the synthetic expositions: each round
+    parses all of them (the real parser, in a worker thread) and adds a round whose counters
+    grew, as a busy mesh's do."""
+
+    def __init__(self, source: Source, texts: list[str], interval: float) -> None:
+        super().__init__(source.targets, interval=interval, idle_after=3600)
+        ticks = list(range(1, 25)) + list(range(30, 720, 6))
+        self.history.scrapes.extend(synthetic_history(source, texts, ticks))
+        self.base = synthetic_history(source, texts, [0])[0]
+        self.texts = texts
+        self.rounds = 0
+
+    async def scrape_once(self) -> Scrape:
+        self.rounds += 1
+        await asyncio.to_thread(lambda: [self.parser.parse(text) for text in self.texts])
+        scrape = Scrape(time.time())
+        grow = 1 + self.rounds / 100
+        for instance, samples in self.base.by_target.items():
+            scrape.by_target[instance] = {
+                name: {k: v * grow for k, v in series.items()} for name, series in samples.items()
+            }
+        return scrape
+
+
+async def measure(
+    source: Source, texts: list[str], precompute: bool, seconds: float, interval: float
+) -> tuple[dict[str, list[float]], int]:
+    """Every endpoint asked in turn for `seconds` while the scraper adds a round every
+    `interval` s (after a warm-up of two rounds); every latency (the first one: the very first
+    request), and how many rounds were added meanwhile."""
+    scraper = LiveScraper(source, texts, interval)
+    server = UiServer(source, scraper, precompute=precompute)
+    app = web.Application()
+    app.add_routes(server.routes())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/ui"
+    first = [await asyncio.to_thread(timed_get, url + path) for path in PATHS]
+    warm_until = scraper.rounds + 2  # the page's steady state: every query asked before
+    while scraper.rounds < warm_until:
+        for path in PATHS:
+            await asyncio.to_thread(timed_get, url + path)
+        await asyncio.sleep(0.2)
+    times: dict[str, list[float]] = {path: [t] for path, t in zip(PATHS, first, strict=True)}
+    rounds = scraper.rounds
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for path in PATHS:
+            times[path].append(await asyncio.to_thread(timed_get, url + path))
+        await asyncio.sleep(0.05)
+    added = scraper.rounds - rounds
+    await server.close()
+    await runner.cleanup()
+    return times, added
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
 async def main() -> None:
     options = argparse.ArgumentParser()
     options.add_argument("--services", type=int, default=50)
-    options.add_argument("--requests", type=int, default=40)
+    options.add_argument("--seconds", type=float, default=30, help="per mode")
+    options.add_argument(
+        "--interval", type=float, default=5.0, help="scrape interval, s (the UI: 5)"
+    )
     args = options.parse_args()
     source = Source(args.services)
-    scraper = Scraper(source.targets, idle_after=0)
     texts = [exposition(args.services, s, v, 1) for s in range(args.services) for v in (1, 2)]
     series = sum(t.count("\n") for t in texts)
     parser = Parser()
@@ -137,48 +238,29 @@ async def main() -> None:
     for text in texts:
         parser.parse(text)
     parse_ms = (time.perf_counter() - started) * 1000
-    now = time.time()
-    ticks = list(range(0, 25)) + list(range(30, 720, 6))  # 2 min every 5 s, then every 30 s
-    base = {t.instance: parse_exposition(text) for t, text in zip(source.targets(), texts,
-                                                                     strict=True)}  # fmt: skip
-    for tick in sorted(ticks, reverse=True):
-        scrape = Scrape(now - tick * 5)
-        for instance, samples in base.items():
-            scrape.by_target[instance] = {
-                name: {k: v * (720 - tick) for k, v in series.items()}
-                for name, series in samples.items()
-            }
-        scraper.history.scrapes.append(scrape)
-    scraper._first.set()
-    scraper.look = _no_scrape(scraper)  # type: ignore[method-assign]
-    server = UiServer(source, scraper)
-    app = web.Application()
-    app.add_routes(server.routes())
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}/ui"
     print(f"{args.services} services, {len(source.targets())} sidecars, {series} series per "
-          f"round, {len(scraper.history.scrapes)} rounds kept")  # fmt: skip
-    print(f"parse one scrape round: {parse_ms:.0f} ms (in a worker thread, every 5 s)")
-    print("| endpoint | median ms | p90 ms | max ms |\n|---|---|---|---|")
-    for path in ("/api/graph?window=60", "/api/graph?window=3600", "/api/dashboard/mesh?window=60",
-                 "/api/dashboard/service?window=300&host=svc3.default.svc.cluster.local",
-                 "/api/node?id=wl:default/svc3-v1&window=60", "/"):  # fmt: skip
-        times = [await asyncio.to_thread(timed_get, url + path) for _ in range(args.requests)]
-        times.sort()
-        print(f"| `{path}` | {statistics.median(times):.0f} | "
-              f"{times[int(len(times) * 0.9) - 1]:.0f} | {times[-1]:.0f} |")  # fmt: skip
-    await runner.cleanup()
-
-
-def _no_scrape(scraper: Scraper):  # type: ignore[no-untyped-def]
-    async def look() -> object:
-        return scraper.history
-
-    return look
+          f"round; a round every {args.interval} s, {args.seconds} s per mode; load average "
+          f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"parse one scrape round: {parse_ms:.0f} ms (in a worker thread)")
+    before, rounds_before = await measure(source, texts, False, args.seconds, args.interval)
+    after, rounds_after = await measure(source, texts, True, args.seconds, args.interval)
+    print(f"rounds added: {rounds_before} (computed when asked), {rounds_after} (prepared)")
+    print(
+        "Measured after two rounds of warm-up (every endpoint asked); the very first request "
+        "of each endpoint (the first look, which waits for the first round) is shown last."
+    )
+    print(
+        "| endpoint | requests | computed when asked: median / p90 / max ms | "
+        "prepared in the background: median / p90 / max ms | max ratio | first ask ms |"
+    )
+    print("|---|---|---|---|---|---|")
+    for path in PATHS:
+        b, a = before[path][1:], after[path][1:]
+        print(f"| `{path}` | {len(b)} / {len(a)} | {statistics.median(b):.0f} / "
+              f"{pct(b, 0.9):.0f} / {max(b):.0f} | {statistics.median(a):.0f} / "
+              f"{pct(a, 0.9):.0f} / {max(a):.0f} | {max(b) / max(a):.1f} | "
+              f"{before[path][0]:.0f} / {after[path][0]:.0f} |")  # fmt: skip
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, http
 from tests.e2e.mtlskit import RECORD_APP, _service, _workload, recorded
 
 from pilotfish.local.client import pid_alive
@@ -205,6 +206,25 @@ def test_exec_istio_proxy_reads_envoy_admin_in_the_pod(mesh: tuple[LocalMesh, Pa
     stats = exec_(bookinfo, "productpage-v1-0", "curl", "-s", "localhost:15000/stats", proxy=True)
     assert stats.returncode == 0, stats.stderr
     assert "cluster.outbound|9080||reviews.default.svc.cluster.local." in stats.stdout
+
+
+def test_a_pod_reads_the_web_ui_only_with_the_ui_token(mesh: tuple[LocalMesh, Path]) -> None:
+    """The control plane's 15014 is on the bridge (agents need its API), but its web UI is the
+    host's: a pod is refused, forged forwarding headers change nothing; with the token of the
+    URL `pilotfish dashboard mesh` prints it reads the graph; the host needs no token."""
+    bookinfo, _ = mesh
+    graph = f"{bookinfo.info['api']}/ui/api/graph"
+    status = ("-o", "/dev/null", "-w", "%{http_code}")
+    assert curl(bookinfo, "legacy-0", *status, graph).stdout == "401"
+    forged = ("-H", "X-Forwarded-For: 127.0.0.1", "-H", "Forwarded: for=127.0.0.1")
+    assert curl(bookinfo, "legacy-0", *status, *forged, graph).stdout == "401"
+    printed = bookinfo.pilotfish("dashboard", "mesh", "--no-browser").stdout.strip()
+    assert printed.startswith(f"{bookinfo.info['api']}/ui/?token=") and printed.endswith("#graph")
+    token = parse_qs(urlsplit(printed).query)["token"][0]
+    assert curl(bookinfo, "legacy-0", *status, f"{graph}?token=wrong").stdout == "401"
+    answer = curl(bookinfo, "legacy-0", "-H", f"Authorization: Bearer {token}", graph)
+    assert '"edges"' in answer.stdout, answer.stdout + answer.stderr
+    assert http(graph).status == 200
 
 
 def test_down_leaves_the_host_as_before(

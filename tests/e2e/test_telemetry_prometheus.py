@@ -90,6 +90,29 @@ def test_80_20_rule_as_request_rate_by_destination_version(mesh: LocalMesh) -> N
     assert rate["v1"] > rate["v2"] > 0, rate
 
 
+def test_the_web_ui_reads_this_prometheus(mesh: LocalMesh) -> None:
+    """With a Prometheus running, the UI's graph and dashboards come from it: the first look
+    already has the rates of the traffic above (its own scrape would need two rounds first)."""
+
+    def ui(path: str) -> dict[str, Any]:
+        resp = http(f"{mesh.info['api']}/ui/api/{path}")
+        assert resp.status == 200, resp.body
+        body: dict[str, Any] = json.loads(resp.body)
+        return body
+
+    graph = ui("graph?window=300")
+    assert prometheus_url(mesh) in graph["source"], graph["source"]
+    rps = {(e["source"], e["target"]): e["rps"] for e in graph["edges"]}
+    v1 = rps[("svc:default/reviews", "wl:default/reviews-v1")]
+    v2 = rps[("svc:default/reviews", "wl:default/reviews-v2")]
+    assert v1 > v2 > 0, rps
+    assert ("svc:default/reviews", "wl:default/reviews-v3") not in rps
+    service = ui("dashboard/service?window=300&host=reviews.default.svc.cluster.local")
+    assert prometheus_url(mesh) in service["source"]
+    assert {r["source_workload"] for r in service["by_source"]} == {"productpage-v1"}
+    assert service["server"]["p99"] is not None and service["server"]["success_rate"] == 1
+
+
 def test_every_kiali_label_on_every_http_series(mesh: LocalMesh) -> None:
     series = query(mesh, "istio_requests_total")
     assert series

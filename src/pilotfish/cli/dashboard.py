@@ -61,7 +61,7 @@ def dashboard_command(
         url = f"http://{found[1]['ip']}:15000/"
         print(url)
     elif kind in UI_VIEWS:
-        url = ui_url(info, kind)
+        url = ui_url(info, kind, state_dir)
         print(url)
     elif kind == "controlz":
         url = f"{info['api']}/debug/syncz"

@@ -27,9 +27,10 @@ def token_path(state_dir: Path) -> Path:
     return state_dir / ADMIN_TOKEN_FILE
 
 
-def ensure_admin_token(state_dir: Path) -> str:
-    path = token_path(state_dir)
-    existing = read_admin_token(state_dir)
+def ensure_admin_token(state_dir: Path, name: str = ADMIN_TOKEN_FILE) -> str:
+    """The token in `<state>/<name>` (the owner's, or the UI's), created on first use."""
+    path = state_dir / name
+    existing = read_admin_token(state_dir, name)
     if existing:
         return existing
     token = secrets.token_urlsafe(32)

@@ -31,6 +31,8 @@ from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
 from pilotfish.registry.images import IMAGE_MAP_ENV
+from pilotfish.state_files import UI_TOKEN_FILE
+from pilotfish.ui.guard import ui_guard
 from pilotfish.ui.server import UiServer
 from pilotfish.xds.server import XdsServer
 
@@ -67,6 +69,7 @@ async def serve(
     pusher = asyncio.create_task(api.push_registry_changes())
     app = api.app()
     ui = UiServer(ControlPlaneSource(cp, xds, metrics, address))
+    app.middlewares.append(ui_guard(ensure_admin_token(state_dir, UI_TOKEN_FILE)))
     app.add_routes(ui.routes())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,7 +1,7 @@
 """The control plane as the UI's `MeshSource`: the proxies to scrape (every connected Envoy),
 the current `PushContext`, each proxy's xDS sync state (as `proxy-status` says it), its own
-pilot_* metrics, where each local instance's Envoy writes its access log, and the trace
-collector's Zipkin API."""
+pilot_* metrics, where each local instance's Envoy writes its access log, the trace
+collector's Zipkin API and the mesh's Prometheus when one runs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.model.push_context import PushContext
+from pilotfish.state_files import running_prometheus
 from pilotfish.ui.series import Target
 from pilotfish.xds.messages import type_state
 from pilotfish.xds.server import XdsServer
@@ -69,6 +70,11 @@ class ControlPlaneSource:
     def access_log(self, instance: str, namespace: str) -> Path | None:
         path = self.cp.state_dir / "run" / f"{instance}.{namespace}" / "envoy.log"  # pod_name
         return path if path.is_file() else None
+
+    def prometheus_url(self) -> str | None:
+        """The mesh's Prometheus (`pilotfish dashboard prometheus`) while it runs."""
+        found = running_prometheus(self.cp.state_dir)
+        return str(found["url"]) if found and found.get("url") else None
 
     def zipkin_url(self) -> str | None:
         """The mesh's trace collector: the one `pilotfish up` started (`trace_collectors` in

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.registry.manifest import Manifest
-from pilotfish.state_files import write_atomically
+from pilotfish.state_files import PROMETHEUS_RECORD, running_prometheus, write_atomically
 from pilotfish.ui.prometheus_config import (
     RULES_DIR,
     TARGETS_FILE,
@@ -45,17 +45,12 @@ def _dir(state_dir: Path) -> Path:
 
 
 def _record(state_dir: Path) -> Path:
-    return state_dir / "run" / "prometheus.json"
+    return state_dir / PROMETHEUS_RECORD
 
 
 def running(state_dir: Path) -> dict[str, Any] | None:
     """The running Prometheus of this mesh ({pid, url, scrape_interval}), or None."""
-    try:
-        info: dict[str, Any] = json.loads(_record(state_dir).read_text())
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return None
-    return info
+    return running_prometheus(state_dir)
 
 
 def _write_if_changed(path: Path, text: str) -> bool:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pilotfish.ui.promql import Matcher, matcher, quantiles_by, rate, sum_by
-from pilotfish.ui.series import DURATION_BUCKET, REQUESTS, Key, Scrape, label
+from pilotfish.ui.promql import Matcher, Rates, matcher, quantiles_by, sum_by
+from pilotfish.ui.series import DURATION_BUCKET, REQUESTS, Key, label
 
 QUANTILES = (0.5, 0.9, 0.99)
 
@@ -32,15 +32,15 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def table(first: Scrape, last: Scrape, match: Matcher, by: Sequence[str]) -> list[dict[str, Any]]:
+def table(rates: Rates, match: Matcher, by: Sequence[str]) -> list[dict[str, Any]]:
     """One row per group of `by`: rate, success rate and p50/p90/p99, busiest first."""
-    requests = rate(first, last, REQUESTS, match)
+    requests = rates.rate(REQUESTS, match)
     volume = sum_by(requests, by)
     ok = sum_by({k: v for k, v in requests.items() if _ok(k)}, by)
     errors_4xx = sum_by(
         {k: v for k, v in requests.items() if label(k, "response_code").startswith("4")}, by
     )
-    latency = quantiles_by(rate(first, last, DURATION_BUCKET, match), by, QUANTILES)
+    latency = quantiles_by(rates.rate(DURATION_BUCKET, match), by, QUANTILES)
     rows = []
     for group, rps in sorted(volume.items(), key=lambda kv: (-kv[1], kv[0])):
         p50, p90, p99 = latency.get(group, [None, None, None])
@@ -59,44 +59,42 @@ def table(first: Scrape, last: Scrape, match: Matcher, by: Sequence[str]) -> lis
     return rows
 
 
-def _summary(first: Scrape, last: Scrape, match: Matcher) -> Any:
-    rows = table(first, last, match, [])
+def _summary(rates: Rates, match: Matcher) -> Any:
+    rows = table(rates, match, [])
     return rows[0] if rows else None
 
 
-def mesh(first: Scrape, last: Scrape) -> dict[str, Any]:
+def mesh(rates: Rates) -> dict[str, Any]:
     source = matcher(reporter="source")
     by = ["destination_workload", "destination_workload_namespace", "destination_service"]
     return {
-        "summary": _summary(first, last, source),
-        "workloads": table(first, last, source, by),
+        "summary": _summary(rates, source),
+        "workloads": table(rates, source, by),
     }
 
 
-def service(first: Scrape, last: Scrape, host: str) -> dict[str, Any]:
+def service(rates: Rates, host: str) -> dict[str, Any]:
     dest = matcher(destination_service=host)
     client = _and(dest, matcher(reporter="source"))
     server = _and(dest, matcher(reporter="destination"))
     return {
-        "client": _summary(first, last, client),
-        "server": _summary(first, last, server),
-        "by_source": table(first, last, server, ["source_workload", "source_workload_namespace"]),
+        "client": _summary(rates, client),
+        "server": _summary(rates, server),
+        "by_source": table(rates, server, ["source_workload", "source_workload_namespace"]),
         "by_destination_workload": table(
-            first, last, server, ["destination_workload", "destination_workload_namespace"]
+            rates, server, ["destination_workload", "destination_workload_namespace"]
         ),
     }
 
 
-def workload(first: Scrape, last: Scrape, namespace: str, name: str) -> dict[str, Any]:
+def workload(rates: Rates, namespace: str, name: str) -> dict[str, Any]:
     inbound = matcher(
         reporter="destination", destination_workload=name, destination_workload_namespace=namespace
     )
     outbound = matcher(reporter="source", source_workload=name, source_workload_namespace=namespace)
     return {
-        "inbound": _summary(first, last, inbound),
-        "outbound": _summary(first, last, outbound),
-        "by_source": table(first, last, inbound, ["source_workload", "source_workload_namespace"]),
-        "by_destination": table(
-            first, last, outbound, ["destination_service", "destination_workload"]
-        ),
+        "inbound": _summary(rates, inbound),
+        "outbound": _summary(rates, outbound),
+        "by_source": table(rates, inbound, ["source_workload", "source_workload_namespace"]),
+        "by_destination": table(rates, outbound, ["destination_service", "destination_workload"]),
     }

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilotfish.ui.promql import quantiles_by, rate, sum_by
-from pilotfish.ui.series import DURATION_BUCKET, REQUESTS, Key, Scrape, Target, label
+from pilotfish.ui.promql import Rates, quantiles_by, sum_by
+from pilotfish.ui.series import DURATION_BUCKET, REQUESTS, Key, Target, label
 
 UNKNOWN = "unknown"
 FAILURE_RATE = 0.2  # Kiali's default "failure" threshold (red)
@@ -99,7 +99,7 @@ def _hops(group: tuple[str, ...]) -> list[tuple[str, str]]:
     return hops
 
 
-def build_graph(targets: Iterable[Target], window: tuple[Scrape, Scrape] | None) -> dict[str, Any]:
+def build_graph(targets: Iterable[Target], rates: Rates | None) -> dict[str, Any]:
     """The graph JSON the UI draws: {nodes, edges}; every scraped workload is a node."""
     targets = list(targets)
     nodes: dict[str, dict[str, Any]] = {}
@@ -107,10 +107,9 @@ def build_graph(targets: Iterable[Target], window: tuple[Scrape, Scrape] | None)
         nodes[workload_id(t.namespace, t.workload)] = _node("workload", t.namespace, t.workload)
         nodes[workload_id(t.namespace, t.workload)]["gateway"] = t.gateway
     edges: dict[tuple[str, str], EdgeStats] = {}
-    if window is not None:
+    if rates is not None:
         scraped = {(t.namespace, t.workload) for t in targets}
-        first, last = window
-        requests = rate(first, last, REQUESTS)
+        requests = rates.rate(REQUESTS)
         chosen = {k: v for k, v in requests.items() if counted(k, scraped)}
         for (*group, code, flags), value in sum_by(
             chosen, [*GROUP, "response_code", "response_flags"]
@@ -123,7 +122,7 @@ def build_graph(targets: Iterable[Target], window: tuple[Scrape, Scrape] | None)
                 for hop in _hops(tuple(group)):
                     if hop in edges:
                         edges[hop].mtls += value
-        buckets = rate(first, last, DURATION_BUCKET)
+        buckets = rates.rate(DURATION_BUCKET)
         chosen_buckets = {k: v for k, v in buckets.items() if counted(k, scraped)}
         per_hop: dict[tuple[str, str], dict[Key, float]] = {}
         for key, value in chosen_buckets.items():

@@ -11,7 +11,9 @@ series on the first request), so the first requests of a new edge are not lost.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from pilotfish.ui.series import KEPT_LABELS, Key, Scrape
 
@@ -47,6 +49,37 @@ def rate(
     if match is None:
         return dict(rates)
     return {k: v for k, v in rates.items() if match(k)}
+
+
+class Rates(Protocol):
+    """`rate(metric[window])` of every series, from one round of metrics: two of the UI's own
+    scrapes (`ScrapeRates`) or a Prometheus server's answer (`pilotfish.ui.prometheus_reader`).
+    `memo` keeps what is computed from it; `key` names the window within the round."""
+
+    @property
+    def key(self) -> Hashable: ...
+    @property
+    def memo(self) -> dict[object, object]: ...
+    def rate(self, metric: str, match: Matcher | None = None) -> dict[Key, float]: ...
+
+
+@dataclass(frozen=True)
+class ScrapeRates:
+    """The rates between the first and the last scrape of a window of the UI's own history."""
+
+    first: Scrape
+    last: Scrape
+
+    @property
+    def key(self) -> Hashable:
+        return (id(self.first), self.first.at)
+
+    @property
+    def memo(self) -> dict[object, object]:
+        return self.last.memo
+
+    def rate(self, metric: str, match: Matcher | None = None) -> dict[Key, float]:
+        return rate(self.first, self.last, metric, match)
 
 
 def _rate(first: Scrape, last: Scrape, metric: str) -> dict[Key, float]:

@@ -1,6 +1,10 @@
 """The UI's own scrape of every proxy's 15090, used when no Prometheus runs: a round every
 `interval` seconds while somebody has looked at the UI in the last `idle_after` seconds (the
-first look scrapes at once, and again a second later, so rates appear quickly)."""
+first look scrapes at once, and again a second later, so rates appear quickly).
+
+All the work of a round happens in the background: fetching, parsing (in a worker thread), and
+`prepare(history)` (in a worker thread too: the UI computes the answers asked recently) on a
+new `History` that requests do not see until it is ready; then it replaces `history`."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -21,8 +26,10 @@ class Scraper:
         interval: float = 5.0,
         idle_after: float = 600.0,
         timeout: float = 3.0,
+        prepare: Callable[[History], Any] | None = None,
     ) -> None:
         self.targets = targets
+        self.prepare = prepare
         self.interval = interval
         self.idle_after = idle_after
         self.timeout = timeout
@@ -59,10 +66,19 @@ class Scraper:
             )
         rounds = 0
         while time.monotonic() - self._last_look < self.idle_after:
-            self.history.add(await self.scrape_once())
+            await self.add(await self.scrape_once())
             self._first.set()
             rounds += 1
             await asyncio.sleep(1.0 if rounds == 1 else self.interval)
+
+    async def add(self, scrape: Scrape) -> None:
+        """Show a new round once `prepare` has computed on it."""
+        new = self.history.extended(scrape)
+        if self.prepare is not None:
+            await asyncio.to_thread(self.prepare, new)
+        previous, self.history = self.history, new
+        if previous.scrapes and previous.scrapes[-1] is not scrape:
+            previous.scrapes[-1].memo.clear()  # queries only ever end at the newest scrape
 
     async def scrape_once(self) -> Scrape:
         targets = list(self.targets())

@@ -145,6 +145,14 @@ class History:
         self.scrapes.append(scrape)
         self._thin(scrape.at)
 
+    def extended(self, scrape: Scrape) -> History:
+        """A new history: this one's scrapes and `scrape` (this one is left as it is, so
+        readers keep a consistent view while the new one is prepared)."""
+        new = History(self.keep_all, self.keep_sparse, self.sparse_every, deque(self.scrapes))
+        new.scrapes.append(scrape)
+        new._thin(scrape.at)
+        return new
+
     def _thin(self, now: float) -> None:
         kept: deque[Scrape] = deque()
         last_sparse = -1e18

@@ -21,14 +21,19 @@ import aiohttp
 from aiohttp import web
 
 from pilotfish.model.push_context import PushContext
-from pilotfish.ui import dashboards
 from pilotfish.ui.access_log import parse_lines, tail
+from pilotfish.ui.answers import DASHBOARDS, Answers, Query, RatesFor
 from pilotfish.ui.control_panel import control_panel
 from pilotfish.ui.explain import destination_of, explain
-from pilotfish.ui.graph import build_graph
 from pilotfish.ui.node_config import node_config, traffic_hint, workload_instances
+from pilotfish.ui.prometheus_reader import (
+    PrometheusRates,
+    PrometheusReader,
+    PrometheusUnavailable,
+)
+from pilotfish.ui.promql import Rates, ScrapeRates
 from pilotfish.ui.scraper import Scraper
-from pilotfish.ui.series import Scrape, Target
+from pilotfish.ui.series import History, Target
 
 STATIC = resources.files("pilotfish.ui") / "static"
 CONTENT_TYPES = {".html": "text/html", ".js": "application/javascript", ".css": "text/css",
@@ -45,6 +50,7 @@ class MeshSource(Protocol):
     def pilot_metrics(self) -> str: ...
     def access_log(self, instance: str, namespace: str) -> Path | None: ...
     def zipkin_url(self) -> str | None: ...
+    def prometheus_url(self) -> str | None: ...  # the mesh's Prometheus, when one runs
 
 
 def _window(request: web.Request) -> int:
@@ -56,9 +62,16 @@ def _window(request: web.Request) -> int:
 
 
 class UiServer:
-    def __init__(self, source: MeshSource, scraper: Scraper | None = None) -> None:
+    def __init__(
+        self, source: MeshSource, scraper: Scraper | None = None, precompute: bool = True
+    ) -> None:
         self.source = source
         self.scraper = scraper or Scraper(source.targets)
+        self.answers = Answers()
+        self.prometheus = PrometheusReader(max_age=self.scraper.interval)
+        self.prometheus_problem = ""
+        if precompute:  # else every query is computed when asked (the benchmark's "before")
+            self.scraper.prepare = lambda history: self.answers.prepare(self._rates_for(history))
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -92,36 +105,46 @@ class UiServer:
         return web.Response(body=item.read_bytes(), content_type=CONTENT_TYPES[Path(name).suffix],
                             headers={"Cache-Control": "no-cache"})  # fmt: skip
 
-    async def _meta(self, window: int) -> tuple[Any, dict[str, Any]]:
+    def _rates_for(self, history: History) -> RatesFor:
+        def rates_for(window: int) -> Rates | None:
+            span = history.window(window)
+            return None if span is None else ScrapeRates(*span)
+
+        return rates_for
+
+    async def _answer(self, query: Query) -> dict[str, Any]:
+        """The query's answer and where it comes from: the mesh's Prometheus when one runs
+        (and answers), else the UI's own scrape."""
+        url = self.source.prometheus_url()
+        if url:
+            try:
+                rates = await self.prometheus.rates(url, query.window, self._prepare_prometheus)
+            except PrometheusUnavailable as exc:
+                self.prometheus_problem = str(exc)  # and the own scrape answers
+            else:
+                meta = {"window": query.window, "scrapes": None, "scraped_at": rates.at,
+                        "interval": self.prometheus.max_age,
+                        "source": f"the mesh's Prometheus ({url})"}  # fmt: skip
+                return meta | self.answers.get(query, lambda _: rates)
         history = await self.scraper.look()
-        span = history.window(window)
+        source = "pilotfish scrape of every proxy's :15090/stats/prometheus"
         meta = {
-            "window": window,
+            "window": query.window,
             "scrapes": len(history.scrapes),
             "scraped_at": history.scrapes[-1].at if history.scrapes else None,
             "interval": self.scraper.interval,
-            "source": "pilotfish scrape of every proxy's :15090/stats/prometheus",
+            "source": f"{source} ({self.prometheus_problem})" if url else source,
         }
-        return span, meta
+        return meta | self.answers.get(query, self._rates_for(history))
+
+    def _prepare_prometheus(self, rates: PrometheusRates, window: int) -> None:
+        self.answers.prepare(lambda _: rates, window)
 
     async def graph(self, request: web.Request) -> web.Response:
-        window = _window(request)
-        span, meta = await self._meta(window)
         targets = self.source.targets()
-        body = self._graph(targets, span) | meta
+        body = await self._answer(Query("graph", _window(request), targets=tuple(targets)))
         body["hint"] = traffic_hint(self.source.push(), targets)
         return web.json_response(body)
-
-    def _graph(self, targets: list[Target], span: tuple[Scrape, Scrape] | None) -> dict[str, Any]:
-        """The graph, computed once per window and newest scrape."""
-        if span is None:
-            return build_graph(targets, None)
-        first, last = span
-        key = ("graph", id(first), first.at, tuple(targets))
-        graph = last.memo.get(key)
-        if not isinstance(graph, dict):
-            graph = last.memo[key] = build_graph(targets, span)
-        return graph
 
     async def node(self, request: web.Request) -> web.Response:
         node_id = request.query.get("id", "")
@@ -129,9 +152,10 @@ class UiServer:
         namespace, _, name = rest.partition("/")
         if kind not in ("wl", "svc") or not name:
             return web.json_response({"error": f"unknown node {node_id!r}"}, status=404)
-        window = _window(request)
-        span, meta = await self._meta(window)
-        graph = self._graph(self.source.targets(), span)
+        graph = await self._answer(
+            Query("graph", _window(request), targets=tuple(self.source.targets()))
+        )
+        meta = {k: v for k, v in graph.items() if k not in ("nodes", "edges")}
         push = self.source.push()
         info = node_config(push, "service" if kind == "svc" else "workload", namespace, name)
         sync = self.source.sync_status()
@@ -148,26 +172,11 @@ class UiServer:
 
     async def dashboard(self, request: web.Request) -> web.Response:
         kind = request.match_info["kind"]
-        window = _window(request)
-        span, meta = await self._meta(window)
-        if span is None:
-            return web.json_response(meta | {"empty": True})
-        first, last = span
+        if kind not in DASHBOARDS:
+            return web.json_response({"error": f"no dashboard {kind!r}"}, status=404)
         query = request.query
         args = (query.get("host", ""), query.get("namespace", "default"), query.get("name", ""))
-        key = ("dashboard", kind, args, id(first), first.at)
-        body = last.memo.get(key)
-        if not isinstance(body, dict):
-            if kind == "mesh":
-                body = dashboards.mesh(first, last)
-            elif kind == "service":
-                body = dashboards.service(first, last, args[0])
-            elif kind == "workload":
-                body = dashboards.workload(first, last, args[1], args[2])
-            else:
-                return web.json_response({"error": f"no dashboard {kind!r}"}, status=404)
-            last.memo[key] = body
-        return web.json_response(meta | body)
+        return web.json_response(await self._answer(Query(kind, _window(request), args)))
 
     async def controlplane(self, request: web.Request) -> web.Response:
         return web.json_response(control_panel(self.source.pilot_metrics()))
@@ -244,4 +253,5 @@ class UiServer:
             )
 
     async def close(self) -> None:
+        await self.prometheus.close()
         await self.scraper.stop()
