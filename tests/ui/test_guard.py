@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from unittest import mock
 
 from aiohttp import web
@@ -94,12 +94,16 @@ def _remote(path: str, headers: dict[str, str] | None = None) -> web.Request:
     )
 
 
-def _run(request: web.Request) -> web.StreamResponse:
-    guard: Callable[..., Awaitable[web.StreamResponse]] = ui_guard(TOKEN)  # type: ignore[assignment]
-    try:
-        return asyncio.run(guard(request, _ok))
-    except web.HTTPException as exc:
-        return exc
+def _run(request: web.Request, token: str = TOKEN) -> web.StreamResponse:
+    guard = ui_guard(token)
+
+    async def call() -> web.StreamResponse:
+        try:
+            return await guard(request, _ok)
+        except web.HTTPException as exc:
+            return exc
+
+    return asyncio.run(call())
 
 
 def test_a_remote_peer_needs_the_token() -> None:
@@ -121,13 +125,5 @@ def test_a_remote_peer_needs_the_token() -> None:
 
 
 def test_an_empty_token_never_matches() -> None:
-    guard = ui_guard("")
-    request = _remote("/ui/api/graph?token=")
-
-    async def run() -> int:
-        try:
-            return (await guard(request, _ok)).status  # type: ignore[call-arg,arg-type]
-        except web.HTTPException as exc:
-            return exc.status
-
-    assert asyncio.run(run()) == 401
+    assert _run(_remote("/ui/api/graph?token="), token="").status == 401
+    assert _run(_remote("/ui/api/graph", {"Authorization": "Bearer "}), token="").status == 401
