@@ -17,6 +17,9 @@ CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
 ENDPOINT = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
 SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
 RESOURCE_TYPES: tuple[str, ...] = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET)
+HEALTH_INFO = PREFIX + "istio.v1.HealthInformation"
+"""Istio's agent reports its workload's health probe (WorkloadGroup `probe`) as a request of
+this type on its xDS stream: no `error_detail` is healthy, one is unhealthy with its message."""
 
 ADMIN_SELF_CLUSTER = "admin_self"
 """A static cluster of every proxy's bootstrap (agent): the proxy's own Envoy admin, :15000."""

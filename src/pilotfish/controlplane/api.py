@@ -5,7 +5,9 @@ POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]
 GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
 GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
 PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
-POST /api/v1/tokens     {"instance", "namespace", "service_account"} -> {"token"} for its agent
+POST /api/v1/tokens     {"instance", "namespace", "service_account"} -> {"token"} for its agent;
+                        {"workload_group", "namespace", "service_account", "duration"} ->
+                        {"token", "expires", "root_cert"}: a VM's bootstrap token
 GET  /debug/ca          the CA: where its key material comes from, roots, certificates signed
 GET  /debug/syncz       per-proxy xDS sync status (what `pilotfish proxy-status` shows)
 GET  /debug/config_dump ?proxyID=                  the resources generated for one proxy
@@ -21,6 +23,8 @@ translated in a worker thread, so xDS and this API keep answering while a large 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -51,6 +55,9 @@ from pilotfish.xds.debounce import run_debounced
 from pilotfish.xds.metrics import exposition
 from pilotfish.xds.resources import Snapshot
 from pilotfish.xds.server import XdsServer
+
+log = logging.getLogger("pilotfish.controlplane")
+DEFAULT_TOKEN_DURATION = 3600.0  # istioctl's --tokenDuration
 
 
 class Api:
@@ -163,6 +170,23 @@ class Api:
             self.limits.end_write()
         return result
 
+    async def change_documents(self, docs: list[dict[str, Any]], keys: list[DocKey]) -> bool:
+        """A change the control plane makes itself (auto-registered WorkloadEntries): applies
+        `docs` or deletes `keys` through the same path as `apply`/`delete`, then pushes."""
+        started = time.monotonic()
+        if docs:
+            text = "\n---\n".join(json.dumps(d) for d in docs)
+            result = await self._change(self.cp.apply, [("<auto-registration>", text)], None)
+        else:
+            result = await self._change(self.cp.delete, [], keys, None)
+        if result.ok:
+            self._push(result.expected, "config", changed_at=started)
+        else:
+            log.warning(
+                "auto-registration change refused: %s", "; ".join(map(str, result.diagnostics))
+            )
+        return result.ok
+
     async def get_config(self, request: web.Request) -> web.Response:
         kind = request.query.get("kind", "").lower()
         namespace = request.query.get("namespace", "")
@@ -191,12 +215,24 @@ class Api:
     async def issue_token(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         try:
-            instance, namespace = str(body["instance"]), str(body["namespace"])
+            namespace = str(body["namespace"])
             account = str(body.get("service_account") or "default")
+            group = body.get("workload_group")
+            if group is None:
+                token = self.cp.tokens.issue(str(body["instance"]), namespace, account)
+                return web.json_response({"ok": True, "token": token})
+            duration = float(body.get("duration") or DEFAULT_TOKEN_DURATION)
+            token, expires = self.cp.tokens.issue_bootstrap(
+                str(group), namespace, account, duration
+            )
         except (KeyError, TypeError) as exc:
             return web.json_response({"ok": False, "error": f"missing {exc}"}, status=400)
-        token = self.cp.tokens.issue(instance, namespace, account)
-        return web.json_response({"ok": True, "token": token})
+        except ValueError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        roots = self.cp.authority().material.roots_pem
+        return web.json_response(
+            {"ok": True, "token": token, "expires": expires, "root_cert": roots}
+        )
 
     async def ca_status(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -336,6 +336,9 @@ class ControlPlane:
     def ca_status(self) -> dict[str, Any]:
         return self.ca.status()
 
+    def documents_of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [d for d in self.store.documents() if d.get("kind") == kind]
+
     def manifest_documents(self) -> list[dict[str, Any]]:
         return [
             d

@@ -27,6 +27,7 @@ from pilotfish.ca.service import CaService
 from pilotfish.ca.serving import SERVING_CERT_TTL, ServingCertificate
 from pilotfish.controlplane.api import Api
 from pilotfish.controlplane.auth import ensure_admin_token
+from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
@@ -56,7 +57,14 @@ async def serve(
     admin_token = ensure_admin_token(state_dir)
     metrics = CollectorRegistry()
     CitadelMetrics(ca, metrics)
-    xds = XdsServer(cp.snapshot_for_node, registry=metrics, forget=cp.forget)
+    registration = AutoRegistration(
+        cp.tokens,
+        cp.documents_of_kind,
+        lambda docs, keys: api.change_documents(docs, keys),
+        controller=f"pilotfish-{address}",
+        grace=grace_period(),
+    )
+    xds = XdsServer(cp.snapshot_for_node, registry=metrics, forget=cp.forget, observer=registration)
     cp.connected = xds.connected
     signer = CaService(cp.authority, cp.tokens)
     ca.on_change = signer.notify_roots
@@ -67,6 +75,7 @@ async def serve(
     bound = await xds.start(f"{address}:{xds_port}", signer.handlers(), secure)
     api = Api(cp, xds, metrics, admin_token, signer)
     pusher = asyncio.create_task(api.push_registry_changes())
+    registrar = asyncio.create_task(registration.run())
     app = api.app()
     ui = UiServer(ControlPlaneSource(cp, xds, metrics, address))
     app.middlewares.append(ui_guard(ensure_admin_token(state_dir, UI_TOKEN_FILE)))
@@ -83,6 +92,7 @@ async def serve(
     await stop.wait()
     log.info("control plane stopping")
     pusher.cancel()
+    registrar.cancel()
     await ui.close()
     await runner.cleanup()
     await xds.stop(grace=0.5)

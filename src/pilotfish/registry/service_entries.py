@@ -9,7 +9,10 @@
   registered by address and labels) and manifest workloads of the same namespace.
 - Every WorkloadEntry becomes a `WorkloadInstance` (name = the entry's name), so a Kubernetes
   `Service` whose selector matches its labels gets it as an endpoint too, as in Istio.
-  WorkloadEntry `ports` (port name -> number) override the service's target port.
+  WorkloadEntry `ports` (port name -> number) override the service's target port. An entry
+  speaks mesh mTLS with label `security.istio.io/tlsMode: istio` or, without that label, when it
+  has a `serviceAccount` (Istio's rule); a health-checked entry (auto-registered with a probe) is
+  ready only while its `Healthy` condition is "True".
 - A ServiceEntry host that is already a registry hostname is ignored (the first one wins).
 
 Pure: reads only its arguments. Config objects are duck-typed (`meta`, `spec`), so this module
@@ -31,15 +34,31 @@ from pilotfish.registry.types import (
 )
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
+HEALTH_CHECKS_ANNOTATION = "proxy.istio.io/health-checks-enabled"
+HEALTHY = "Healthy"
+
+
+def is_healthy(annotations: dict[str, str], status: Any) -> bool:
+    """Istio's `isHealthy`: a WorkloadEntry with health checks enabled (the annotation, set on
+    auto-registration when the proxy has a readiness probe) is healthy only once its `Healthy`
+    condition says "True"; any other entry always is."""
+    if str(annotations.get(HEALTH_CHECKS_ANNOTATION, "")).lower() not in ("true", "1", "t"):
+        return True
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for condition in conditions or []:
+        if isinstance(condition, dict) and condition.get("type") == HEALTHY:
+            return str(condition.get("status")) == "True"
+    return False
 
 
 def _labels(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in dict(value or {}).items()))
 
 
-def _instance(name: str, namespace: str, entry: Any) -> WorkloadInstance | None:
+def _instance(name: str, namespace: str, entry: Any, ready: bool = True) -> WorkloadInstance | None:
     if not entry.address:
         return None
+    labels = dict(entry.labels or {})
     return WorkloadInstance(
         name=name,
         workload=name,
@@ -48,8 +67,10 @@ def _instance(name: str, namespace: str, entry: Any) -> WorkloadInstance | None:
         labels=_labels(entry.labels),
         service_account=str(entry.service_account or "default"),
         port_map=tuple(sorted((str(k), int(v)) for k, v in dict(entry.ports or {}).items())),
-        # As Istio: an entry speaks mesh mTLS only when labelled so (its sidecar says it can).
-        sidecar=dict(entry.labels or {}).get(TLS_MODE_LABEL) == "istio",
+        # As Istio: an entry speaks mesh mTLS when labelled so (its sidecar says it can), or,
+        # without the label, when it names a service account.
+        sidecar=labels.get(TLS_MODE_LABEL, "istio" if entry.service_account else "") == "istio",
+        ready=ready,
     )
 
 
@@ -59,7 +80,8 @@ def workload_entry_instances(configs: Iterable[Any]) -> list[WorkloadInstance]:
     for entry in configs:
         if entry.meta.kind != WORKLOAD_ENTRY:
             continue
-        instance = _instance(entry.meta.name, entry.meta.namespace, entry.spec)
+        healthy = is_healthy(dict(entry.meta.annotations), entry.raw.get("status"))
+        instance = _instance(entry.meta.name, entry.meta.namespace, entry.spec, healthy)
         if instance is not None:
             found.append(instance)
     return found

@@ -9,6 +9,8 @@ Modules:
 - `messages`: responses, events, and the status / convergence records the server reports.
 - `server`: `XdsServer`, grpc.aio; only moves messages between gRPC and the state machines.
 - `metrics`: Istio-named Prometheus metrics in a registry passed in.
+- `observer`: `StreamObserver`, what the server tells the control plane (admission, connects,
+  disconnects, reported health).
 - `debounce`: `Debouncer` / `run_debounced`, coalescing config change events before a push
   (10 ms quiet / 1 s max by default; Istio uses 100 ms / 10 s).
 

@@ -9,8 +9,9 @@
 | one write to the client | `write_timeout` 30 s | closed (it was holding a write slot) |
 | snapshots of gone nodes | `max_idle_snapshots` 1,024 | the oldest are forgotten |
 
-Each refusal counts in `pilotfish_xds_refused_streams_total{reason}` (reasons: streams,
-node_streams, queue, slow, size, malformed, no_node) and logs a WARNING line saying which limit — at
+Each refusal counts in `pilotfish_xds_refused_streams_total{reason}` (reasons: unauthenticated
+(the observer refused its credential), streams, node_streams, queue, slow, size, malformed,
+no_node) and logs a WARNING line saying which limit — at
 most one line per reason every 10 s, with the count refused meanwhile, so a flood of bad
 clients cannot flood the log. Pure bookkeeping: no I/O but logging.
 """

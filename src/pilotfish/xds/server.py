@@ -30,6 +30,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
 
+from pilotfish.type_urls import HEALTH_INFO
 from pilotfish.xds.limits import DEFAULT_LIMITS, MAX_REQUEST_BYTES, Refusals, StreamLimits
 from pilotfish.xds.messages import (
     Ack,
@@ -39,6 +40,7 @@ from pilotfish.xds.messages import (
     StreamOutput,
 )
 from pilotfish.xds.metrics import XdsMetrics
+from pilotfish.xds.observer import NO_OBSERVER, Refused, StreamObserver
 from pilotfish.xds.resources import Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 
@@ -81,6 +83,7 @@ class _Connection:
     node_id: str = ""
     version: str = ""
     closing: bool = False  # over a limit: the writer stops at the next message
+    credential: object = None  # what the observer admitted the stream with
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -93,8 +96,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         max_inflight_writes: int = 64,
         limits: StreamLimits = DEFAULT_LIMITS,
         forget: Callable[[str], None] = lambda node_id: None,
+        observer: StreamObserver = NO_OBSERVER,
     ) -> None:
         self._generate = generate
+        self.observer = observer  # admits streams; told of connections and reported health
         self._forget = forget  # told when a node's last stream closes
         self.limits = limits
         self.metrics = XdsMetrics(registry if registry is not None else CollectorRegistry())
@@ -286,6 +291,15 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             )
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many xDS streams")
             return
+        secure = context.auth_context().get("transport_security_type") == [b"ssl"]
+        try:
+            connection.credential = self.observer.admit(context.invocation_metadata() or (), secure)
+        except Refused as exc:
+            self.refusals.refuse(
+                "unauthenticated", f"refusing a stream from {context.peer()}: {exc}"
+            )
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            return
         self._open += 1
         reader = asyncio.create_task(self._read(connection, requests))
         slots = self._write_slots
@@ -345,6 +359,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 )
                 return False
             self._register(connection, request.node)
+        if request.type_url == HEALTH_INFO:  # the agent's probe result, not a subscription
+            failed = request.HasField("error_detail")
+            self.observer.health(connection.node_id, not failed, request.error_detail.message)
+            return True
         snapshot = self._snapshots.get(connection.node_id)
         output = connection.stream.on_request(request, snapshot, time.time())
         self._deliver(connection, output)
@@ -356,6 +374,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._connections.setdefault(node_id, []).append(connection)
         self._idle.pop(node_id, None)
         metadata = json_format.MessageToDict(node.metadata)
+        self.observer.connected(node_id, metadata, connection.credential)
         connection.version = str(metadata.get("ISTIO_VERSION") or "unknown")
         self.metrics.connections.labels(connection.version).inc()
         # Always ask: the node may be new to the control plane (restarted, or forgotten while it
@@ -371,6 +390,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if connections is None or connection not in connections:
             return
         connections.remove(connection)
+        self.observer.disconnected(connection.node_id, connection.credential)
         self.metrics.connections.labels(connection.version).dec()
         if not connections:
             del self._connections[connection.node_id]  # the snapshot stays for a reconnect

@@ -1,0 +1,165 @@
+"""Auto-registration's pure parts against Istio's rules (`pilot/pkg/autoregistration`): entry
+names, the entry made from a WorkloadGroup, who may control it, health conditions; bootstrap
+tokens' expiry; an entry's mTLS and readiness in the registry."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pilotfish.ca.errors import Unauthenticated
+from pilotfish.ca.identity import Identity
+from pilotfish.ca.tokens import TokenRegistry
+from pilotfish.controlplane.autoregister import (
+    Joining,
+    entry_from_group,
+    entry_name,
+    grace_period,
+    identity_problem,
+    timestamp,
+    with_condition,
+)
+from pilotfish.registry.service_entries import is_healthy, workload_entry_instances
+
+NOW = datetime.datetime(2026, 11, 30, 16, 0, 0, 120000, tzinfo=datetime.UTC)
+
+
+def test_entry_names_follow_istio() -> None:
+    assert entry_name("vm", "10.0.0.1") == "vm-10.0.0.1"
+    assert entry_name("vm", "2001:db8::1", "net1") == "vm-2001-db8--1-net1"
+    long = entry_name("g" * 300, "10.0.0.1")
+    assert len(long) == 253 and long.endswith("-10.0.0.1")  # cut from the front
+
+
+def test_timestamps_are_rfc3339_nano_without_trailing_zeros() -> None:
+    assert timestamp(NOW) == "2026-11-30T16:00:00.12Z"
+    assert timestamp(NOW.replace(microsecond=0)) == "2026-11-30T16:00:00Z"
+
+
+def test_the_grace_period_reads_istios_variable() -> None:
+    assert grace_period({}) == 10.0
+    assert grace_period({"PILOT_WORKLOAD_ENTRY_GRACE_PERIOD": "1.5s"}) == 1.5
+    assert grace_period({"PILOT_WORKLOAD_ENTRY_GRACE_PERIOD": "soon"}) == 10.0
+
+
+def _joining(**metadata: object) -> Joining:
+    found = Joining.of(
+        "sidecar~10.1.2.3~host.vm~vm.svc.cluster.local",
+        {"AUTO_REGISTER_GROUP": "vm", "NAMESPACE": "vm"} | metadata,
+    )
+    assert found is not None
+    return found
+
+
+def test_the_entry_is_made_from_the_group_template_metadata_and_proxy() -> None:
+    group = {
+        "metadata": {"name": "vm", "namespace": "vm"},
+        "spec": {
+            "metadata": {"labels": {"app": "a", "tier": "m"}, "annotations": {"team": "blue"}},
+            "template": {"serviceAccount": "sa", "labels": {"app": "t", "x": "1"}, "weight": 3},
+        },
+    }
+    joining = _joining(
+        LABELS={"tier": "p"}, NETWORK="n1", PROXY_CONFIG={"readinessProbe": {"tcpSocket": {}}}
+    )
+    doc = entry_from_group(joining, group, "pilotfish-1", NOW)
+    assert doc["metadata"]["name"] == "vm-10.1.2.3-n1"
+    assert doc["metadata"]["namespace"] == "vm"
+    # node metadata > WorkloadGroup.metadata > WorkloadGroup.template
+    assert doc["spec"]["labels"] == {"app": "a", "tier": "p", "x": "1"}
+    assert doc["metadata"]["labels"] == doc["spec"]["labels"]
+    assert doc["spec"]["address"] == "10.1.2.3"
+    assert doc["spec"]["network"] == "n1"
+    assert doc["spec"]["weight"] == 3 and doc["spec"]["serviceAccount"] == "sa"
+    assert doc["metadata"]["annotations"] == {
+        "istio.io/autoRegistrationGroup": "vm",
+        "team": "blue",
+        "istio.io/workloadController": "pilotfish-1",
+        "istio.io/connectedAt": "2026-11-30T16:00:00.12Z",
+        "proxy.istio.io/health-checks-enabled": "true",
+    }
+    without_probe = entry_from_group(_joining(), group, "pilotfish-1", NOW)
+    assert "proxy.istio.io/health-checks-enabled" not in without_probe["metadata"]["annotations"]
+
+
+def test_a_proxy_without_a_group_or_node_id_of_ours_does_not_register() -> None:
+    assert Joining.of("sidecar~10.1.2.3~host.vm~vm.svc.cluster.local", {}) is None
+    assert Joining.of("garbage", {"AUTO_REGISTER_GROUP": "vm"}) is None
+
+
+def test_only_the_groups_identity_may_control_its_entries() -> None:
+    assert identity_problem(Identity("vm", "sa"), "vm", "sa") == ""
+    assert identity_problem(Identity("vm", "any"), "vm", "") == ""  # no SA in the template
+    assert "verified identity" in identity_problem(None, "vm", "sa")
+    assert "namespace" in identity_problem(Identity("other", "sa"), "vm", "sa")
+    assert "service account" in identity_problem(Identity("vm", "other"), "vm", "sa")
+
+
+def test_health_conditions_replace_each_other_and_gate_readiness() -> None:
+    annotations = {"proxy.istio.io/health-checks-enabled": "true"}
+    doc: dict[str, object] = {"metadata": {"name": "e", "annotations": annotations}}
+    assert not is_healthy(annotations, doc.get("status"))  # no condition yet: not healthy
+    bad = with_condition(doc, False, "refused", "t1")
+    assert bad["status"] == {
+        "conditions": [
+            {
+                "type": "Healthy",
+                "status": "False",
+                "lastProbeTime": "t1",
+                "lastTransitionTime": "t1",
+                "message": "refused",
+            }
+        ]
+    }
+    assert not is_healthy(annotations, bad["status"])
+    good = with_condition(bad, True, "", "t2")
+    assert len(good["status"]["conditions"]) == 1
+    assert is_healthy(annotations, good["status"])
+    assert is_healthy({}, bad["status"])  # health checks not enabled: always healthy
+
+
+def _entry(labels: dict[str, str], account: str | None, raw: dict[str, object]) -> object:
+    spec = SimpleNamespace(address="10.0.0.9", labels=labels, service_account=account, ports={})
+    meta = SimpleNamespace(
+        kind="WorkloadEntry",
+        name="e",
+        namespace="vm",
+        annotations=tuple(dict(raw.get("annotations", {})).items()),  # type: ignore[call-overload]
+    )
+    return SimpleNamespace(meta=meta, spec=spec, raw=raw)
+
+
+def test_registry_mtls_and_readiness_of_entries_follow_istio() -> None:
+    checked = {"annotations": {"proxy.istio.io/health-checks-enabled": "true"}}
+    [with_sa, labelled_off, plain, unhealthy] = workload_entry_instances(
+        [
+            _entry({}, "sa", {}),
+            _entry({"security.istio.io/tlsMode": "disabled"}, "sa", {}),
+            _entry({}, None, {}),
+            _entry({}, "sa", checked),
+        ]
+    )
+    assert with_sa.sidecar and not labelled_off.sidecar and not plain.sidecar
+    assert with_sa.ready and not unhealthy.ready
+
+
+def test_bootstrap_tokens_expire_and_several_stay_valid(tmp_path: Path) -> None:
+    now = [1000.0]
+    tokens = TokenRegistry(tmp_path / "tokens.json", clock=lambda: now[0])
+    first, expires = tokens.issue_bootstrap("vm", "vm", "sa", 60)
+    second, _ = tokens.issue_bootstrap("vm", "vm", "sa", 600)
+    assert expires == 1060.0
+    assert tokens.authenticate(first) == (Identity("vm", "sa"), "workloadgroup/vm")
+    assert tokens.authenticate(second)[0] == Identity("vm", "sa")
+    reloaded = TokenRegistry(tmp_path / "tokens.json", clock=lambda: now[0])
+    reloaded.load()
+    now[0] = 1061.0
+    with pytest.raises(Unauthenticated, match="expired"):
+        reloaded.authenticate(first)
+    assert reloaded.authenticate(second)[0] == Identity("vm", "sa")
+    with pytest.raises(ValueError):
+        tokens.issue_bootstrap("vm", "vm", "sa", 0)
+    assert first not in (tmp_path / "tokens.json").read_text()
