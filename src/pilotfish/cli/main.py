@@ -498,6 +498,62 @@ def authz_check(
 
 
 experimental.add_typer(authz_app, name="authz")
+workload_app = typer.Typer(help="istioctl's `x workload`", no_args_is_help=True)
+entry_app = typer.Typer(help="istioctl's `x workload entry`", no_args_is_help=True)
+
+
+@entry_app.command("configure")
+def workload_entry_configure(
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="the WorkloadGroup file (else --name)")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="WorkloadGroup in the mesh")] = None,
+    namespace: Namespace = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="folder for the files")] = "",
+    cluster_id: Annotated[str, typer.Option("--clusterID", help="cluster id")] = "Kubernetes",
+    token_duration: Annotated[
+        int, typer.Option("--tokenDuration", help="token lifetime, seconds")
+    ] = 3600,
+    ingress_ip: Annotated[
+        str | None,
+        typer.Option("--ingressIP", help="address the host reaches the control plane at"),
+    ] = None,
+    autoregister: Annotated[
+        bool, typer.Option("--autoregister", help="a WorkloadEntry is created on connect")
+    ] = False,
+    capture_dns: Annotated[
+        bool, typer.Option("--capture-dns/--no-capture-dns", help="ISTIO_META_DNS_CAPTURE")
+    ] = True,
+    internal_ip: Annotated[
+        str | None, typer.Option("--internalIP", help="internal IP of the workload")
+    ] = None,
+    external_ip: Annotated[
+        str | None, typer.Option("--externalIP", help="external IP of the workload")
+    ] = None,
+) -> None:
+    """Write cluster.env, mesh.yaml, root-cert.pem, istio-token and hosts for a WorkloadGroup."""
+    from pilotfish.cli.workload_entry import configure_command
+
+    _exit(
+        configure_command(
+            state.state_dir,
+            file=file,
+            name=name,
+            namespace=namespace or state.namespace,
+            output=output,
+            cluster_id=cluster_id,
+            token_duration=token_duration,
+            ingress_ip=ingress_ip,
+            autoregister=autoregister,
+            capture_dns=capture_dns,
+            internal_ip=internal_ip,
+            external_ip=external_ip,
+        )
+    )
+
+
+workload_app.add_typer(entry_app, name="entry")
+experimental.add_typer(workload_app, name="workload")
 app.add_typer(experimental, name="x")
 
 

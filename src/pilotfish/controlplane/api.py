@@ -231,7 +231,13 @@ class Api:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         roots = self.cp.authority().material.roots_pem
         return web.json_response(
-            {"ok": True, "token": token, "expires": expires, "root_cert": roots}
+            {
+                "ok": True,
+                "token": token,
+                "expires": expires,
+                "root_cert": roots,
+                "trust_domain": self.cp.push.mesh.trust_domain,
+            }
         )
 
     async def ca_status(self, request: web.Request) -> web.Response:
