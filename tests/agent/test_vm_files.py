@@ -74,21 +74,21 @@ def test_without_ports_or_autoregister() -> None:
 
 
 def test_malformed_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(VmFilesError, match="cluster.env: cannot read"):
+    with pytest.raises(VmFilesError, match=r"cluster\.env: cannot read"):
         load(tmp_path)
     (tmp_path / "cluster.env").write_text("A='1'\nthis is not an assignment\n")
-    with pytest.raises(VmFilesError, match="cluster.env:2: expected KEY=VALUE"):
+    with pytest.raises(VmFilesError, match=r"cluster\.env:2: expected KEY=VALUE"):
         load(tmp_path)
     (tmp_path / "cluster.env").write_text("A='unterminated\n")
-    with pytest.raises(VmFilesError, match="cluster.env:1"):
+    with pytest.raises(VmFilesError, match=r"cluster\.env:1"):
         load(tmp_path)
     (tmp_path / "cluster.env").write_text("A='1'\n")
     (tmp_path / "mesh.yaml").write_text("defaultConfig: [1]\n")
-    with pytest.raises(VmFilesError, match="mesh.yaml: defaultConfig must be a map"):
+    with pytest.raises(VmFilesError, match=r"mesh\.yaml: defaultConfig must be a map"):
         load(tmp_path)
     (tmp_path / "mesh.yaml").write_text("defaultConfig: {}\n")
     (tmp_path / "root-cert.pem").write_text("nothing")
-    with pytest.raises(VmFilesError, match="root-cert.pem: no PEM"):
+    with pytest.raises(VmFilesError, match=r"root-cert\.pem: no PEM"):
         load(tmp_path)
     (tmp_path / "root-cert.pem").write_text(ROOT)
     (tmp_path / "istio-token").write_text("\n")
