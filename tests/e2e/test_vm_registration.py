@@ -17,6 +17,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -27,6 +28,8 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 from tests.e2e.test_control_plane_certificates import ControlPlane
 
+from pilotfish.agent.health_report import HealthReporter, health_check
+from pilotfish.agent.upstream import ControlPlaneTls
 from pilotfish.ca import certs
 from pilotfish.ca.service import request_certificate
 from pilotfish.type_urls import HEALTH_INFO
@@ -275,3 +278,55 @@ def test_the_token_response_carries_the_mesh_root(cp: ControlPlane) -> None:
     with contextlib.suppress(FileNotFoundError):
         rows = json.loads((cp.home / "ca" / "tokens.json").read_text())
         assert all(issued["token"] not in json.dumps(r) for r in rows)  # only digests stored
+
+
+async def _agent_reports(cp: ControlPlane, issued: dict[str, Any], folder: Path) -> list[Any]:
+    """The agent's HealthReporter probing a real HTTP server whose answer the test flips."""
+    answer = {"status": 503}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(f"HTTP/1.1 {answer['status']} X\r\ncontent-length: 0\r\n\r\n".encode())
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    (folder / "root-cert.pem").write_text(str(issued["root_cert"]))
+    (folder / "istio-token").write_text(str(issued["token"]))
+    tls = ControlPlaneTls(folder / "root-cert.pem", SERVER_NAME, folder / "istio-token")
+    probe = {"httpGet": {"port": port, "path": "/ready"}, "periodSeconds": 0.2}
+    check = health_check(probe | {"failureThreshold": 2})
+    assert check is not None and check.failure_threshold == 2
+    metadata = {"NAMESPACE": "vm", "AUTO_REGISTER_GROUP": "vm", "PROXY_CONFIG": {
+        "readinessProbe": probe}}  # fmt: skip
+    reporter = HealthReporter(
+        check,
+        "sidecar~10.99.0.7~h.vm~vm.svc.cluster.local",
+        metadata,
+        f"{cp.address}:{cp.tls}",
+        tls,
+    )
+    task = asyncio.create_task(reporter.run())
+    name = "vm-10.99.0.7"
+
+    def status() -> str:
+        doc = entries(cp).get(name) or {}
+        conditions = doc.get("status", {}).get("conditions") or [{}]
+        return str(conditions[0].get("status", ""))
+
+    seen = [await asyncio.to_thread(wait_for, "False", lambda: status() == "False" and "False")]
+    answer["status"] = 200
+    seen.append(await asyncio.to_thread(wait_for, "True", lambda: status() == "True" and "True"))
+    answer["status"] = 500
+    seen.append(await asyncio.to_thread(wait_for, "False", lambda: status() == "False" and "False"))
+    seen.append(reporter.reported)
+    task.cancel()
+    server.close()
+    await asyncio.to_thread(wait_for, "cleanup", lambda: name not in entries(cp))
+    return seen
+
+
+def test_the_agents_probe_reports_flip_the_entrys_health(cp: ControlPlane, tmp_path: Path) -> None:
+    issued = bootstrap(cp, "vm", "vm-sa")
+    assert asyncio.run(_agent_reports(cp, issued, tmp_path)) == ["False", "True", "False", 3]

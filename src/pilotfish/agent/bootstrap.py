@@ -19,6 +19,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noq
 from envoy.extensions.resource_monitors.downstream_connections.v3 import (  # noqa: F401
     downstream_connections_pb2,  # registers the type
 )
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401  (registers type)
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from google.protobuf import json_format
 
@@ -40,6 +41,7 @@ _HCM = (
 _ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 _H2 = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+_UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 # Reconnect to a restarted control plane within a second, however long it was away (Envoy's
 # default back-off grows to 30 s; Istio's Envoy talks to its local pilot-agent, which reconnects
 # to istiod promptly): a change applied right after a restart reaches every proxy.
@@ -62,12 +64,23 @@ STATS_BUFFER_LIMIT = 256 * 1024 * 1024  # a stats page of many clusters and labe
 
 
 @dataclass(frozen=True)
+class XdsTls:
+    """ADS over TLS to the control plane (a host outside the mesh, Istio's 15012): the mesh
+    root that verifies it, the name its certificate carries, and the agent's bearer token."""
+
+    root_cert: str  # path of the PEM file
+    server_name: str
+    token: str
+
+
+@dataclass(frozen=True)
 class BootstrapSettings:
     proxy: Proxy
     xds_host: str
     xds_port: int
     delta: bool = False
     sds_socket: str = ""  # the agent's SDS unix socket ("" = no workload identity)
+    xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
 
 
 def _address(host: str, port: int) -> dict[str, Any]:
@@ -193,7 +206,32 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                 SDS_CLUSTER, "", 0, http2=True, address={"pipe": {"path": settings.sds_socket}}
             )
         )
+    if settings.xds_tls is not None:
+        _secure_xds(data, settings.xds_tls)
     return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
+
+
+def _secure_xds(data: dict[str, Any], tls: XdsTls) -> None:
+    """The token on the ADS stream, TLS on its cluster (the server's DNS SAN checked)."""
+    service = data["dynamic_resources"]["ads_config"]["grpc_services"][0]
+    service["initial_metadata"] = [{"key": "authorization", "value": f"Bearer {tls.token}"}]
+    cluster = data["static_resources"]["clusters"][0]
+    cluster["transport_socket"] = {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": _UPSTREAM_TLS,
+            "sni": tls.server_name,
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "validation_context": {
+                    "trusted_ca": {"filename": tls.root_cert},
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "DNS", "matcher": {"exact": tls.server_name}}
+                    ],
+                },
+            },
+        },
+    }
 
 
 def bootstrap_json(settings: BootstrapSettings) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 import grpc
 from cryptography import x509
 
+from pilotfish.agent.upstream import ControlPlaneTls, channel
 from pilotfish.ca import certs
 from pilotfish.ca.service import request_certificate, watch_trust_bundle
 
@@ -44,6 +45,7 @@ class IdentitySpec:
     uri: str  # the identity this agent expects (the CA decides; a mismatch is logged)
     ttl_seconds: int = 0  # 0: the CA's default (24 h)
     key_algorithm: certs.KeyAlgorithm = "RSA"  # Istio's agent: RSA 2048 unless ECDSA is asked
+    tls: ControlPlaneTls | None = None  # a host outside the mesh: the CA over TLS (15012)
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,8 @@ class IdentityManager:
         key = self._key
         csr = certs.csr_for(key, self.spec.uri)
         token = self.spec.token_path.read_text().strip()
-        async with grpc.aio.insecure_channel(self.spec.ca_address) as channel:
-            chain = await request_certificate(channel, csr, token, self.spec.ttl_seconds)
+        async with channel(self.spec.ca_address, self.spec.tls) as ca:
+            chain = await request_certificate(ca, csr, token, self.spec.ttl_seconds)
         chain_pem, roots_pem = split_chain(chain)
         leaf = x509.load_pem_x509_certificate(chain[0].encode())
         if certs.uri_sans(leaf) != [self.spec.uri]:
@@ -144,8 +146,8 @@ class IdentityManager:
         while True:
             try:
                 token = self.spec.token_path.read_text().strip()
-                async with grpc.aio.insecure_channel(self.spec.ca_address) as channel:
-                    async for roots in watch_trust_bundle(channel, token):
+                async with channel(self.spec.ca_address, self.spec.tls) as ca:
+                    async for roots in watch_trust_bundle(ca, token):
                         backoff = RETRY_FIRST
                         self.new_roots(roots)
             except (OSError, grpc.aio.AioRpcError) as exc:
