@@ -29,8 +29,10 @@ typecheck: venv
 	$(BIN)/mypy src tests bench
 
 ## Set up and run every check: lint, types, unit, golden and end-to-end tests.
+# Modules spread over two xdist workers, each module on one (its shared mesh starts once); the
+# `host_network` modules take turns through a lock (tests/conftest.py).
 test: venv lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 unit: venv
 	$(BIN)/pytest -q -m "not e2e"

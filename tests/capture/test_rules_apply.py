@@ -14,10 +14,13 @@ import pytest
 
 TESTDATA = Path(__file__).parent / "testdata"
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("iptables-restore") is None,
-    reason="needs root and iptables (network namespaces); CI runs as root",
-)
+pytestmark = [
+    pytest.mark.host_network,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("iptables-restore") is None,
+        reason="needs root and iptables (network namespaces); CI runs as root",
+    ),
+]
 
 
 def _sh(*argv: str) -> str:

@@ -26,10 +26,13 @@ from tests.e2e.mtlskit import RECORD_APP, _service, _workload, recorded
 
 from pilotfish.local.client import pid_alive
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("iptables-restore") is None,
-    reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
-)
+pytestmark = [
+    pytest.mark.host_network,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("iptables-restore") is None,
+        reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
+    ),
+]
 
 NET = "samples/bookinfo/networking"
 STRICT = """apiVersion: security.istio.io/v1
