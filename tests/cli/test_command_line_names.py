@@ -49,7 +49,13 @@ def test_proxy_config_types_as_istioctl_accepts_them() -> None:
 
 
 def test_manifest_kinds_apply_accepts_are_kinds_get_and_delete_know() -> None:
-    for typed, kind in [("configmap", "ConfigMap"), ("cm", "ConfigMap"), ("secrets", "Secret")]:
+    for typed, kind in [
+        ("configmap", "ConfigMap"),
+        ("cm", "ConfigMap"),
+        ("secrets", "Secret"),
+        ("workloadentries", "WorkloadEntry"),  # kubectl's plural of -y
+        ("serviceentries", "ServiceEntry"),
+    ]:
         resolved = resolve_kind(typed)
         assert resolved is not None and resolved.kind == kind, typed
 

@@ -245,7 +245,10 @@ def resolve_kind(text: str) -> KindName | None:
     """`vs`, `virtualservice`, `virtualservices`, `VirtualService.networking.istio.io`: the kind."""
     wanted = text.lower().split(".", 1)[0]
     for k in KIND_NAMES:
-        names = {k.kind.lower(), k.kind.lower() + "s", k.kind.lower() + "es", *k.short}
+        kind = k.kind.lower()
+        names = {kind, kind + "s", kind + "es", *k.short}
+        if kind.endswith("y"):  # workloadentry -> workloadentries, as kubectl's plural
+            names.add(kind[:-1] + "ies")
         if wanted in names:
             return k
     return None
