@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.browser import Dom, dump_dom
 from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
 from tests.e2e.telemetrykit import KIALI_HTTP_LABELS, fetch, poll
@@ -90,7 +91,7 @@ def test_80_20_rule_as_request_rate_by_destination_version(mesh: LocalMesh) -> N
     assert rate["v1"] > rate["v2"] > 0, rate
 
 
-def test_the_web_ui_reads_this_prometheus(mesh: LocalMesh) -> None:
+def test_the_web_ui_reads_this_prometheus(mesh: LocalMesh, tmp_path: Path) -> None:
     """With a Prometheus running, the UI's graph and dashboards come from it: the first look
     already has the rates of the traffic above (its own scrape would need two rounds first)."""
 
@@ -111,6 +112,9 @@ def test_the_web_ui_reads_this_prometheus(mesh: LocalMesh) -> None:
     assert prometheus_url(mesh) in service["source"]
     assert {r["source_workload"] for r in service["by_source"]} == {"productpage-v1"}
     assert service["server"]["p99"] is not None and service["server"]["success_rate"] == 1
+    dom = Dom(dump_dom(f"{mesh.info['api']}/ui/#dashboards/mesh", tmp_path))
+    (shown,) = [e for e in dom.elements if e.attrs.get("id") == "metrics-source"]
+    assert prometheus_url(mesh) in " ".join(shown.text), shown.text
 
 
 def test_every_kiali_label_on_every_http_series(mesh: LocalMesh) -> None:

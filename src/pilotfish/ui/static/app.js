@@ -121,7 +121,7 @@ function drawGraph(g) {
   const empty = $("#graph-empty");
   if (!g.edges.length) {
     empty.hidden = false;
-    const wait = g.scrapes < 2 ? `<p>Collecting: the first rates appear after the second scrape (every ${g.interval} s).</p>` : "";
+    const wait = g.scrapes !== null && g.scrapes < 2 ? `<p>Collecting: the first rates appear after the second scrape (every ${g.interval} s).</p>` : "";
     empty.innerHTML = `<b>No traffic in the ${esc($("#window").selectedOptions[0].text)} yet.</b> ${wait}` +
       `<p>Send some requests, for example <code>${esc(g.hint || "curl http://INGRESS:8080/productpage")}</code>, and the graph fills in by itself.</p>`;
   } else empty.hidden = true;
@@ -130,6 +130,7 @@ function drawGraph(g) {
 async function refreshGraph() {
   const g = await getJSON(`/ui/api/graph?window=${win()}`);
   state.graph = g;
+  $("#live").title = `updates every few seconds; metrics from ${g.source}`;
   drawGraph(g);
   if (state.selected) await showNode(state.selected, false);
 }
@@ -232,15 +233,16 @@ async function refreshDashboards() {
   const d = await getJSON(url);
   const body = $("#dash-body");
   if (d.empty) { body.innerHTML = `<div class="empty">Collecting metrics: the panels fill in after the second scrape (every ${d.interval} s). No traffic yet? Send some, e.g. <code>${esc(g.hint || "")}</code>.</div>`; return; }
+  const from = `<p class="hint" id="metrics-source">metrics from ${esc(d.source)}</p>`;
   if (state.dash === "mesh") {
-    body.innerHTML = `<h2>Istio Mesh Dashboard</h2>` + cards("Global (reporter=source)", d.summary) +
+    body.innerHTML = `<h2>Istio Mesh Dashboard</h2>${from}` + cards("Global (reporter=source)", d.summary) +
       rowsTable("HTTP/gRPC workloads", d.workloads, [["destination_service", "service"], ["destination_workload", "workload"], ["destination_workload_namespace", "namespace"]]);
   } else if (state.dash === "service") {
-    body.innerHTML = `<h2>Istio Service Dashboard: ${esc(state.dashPick)}</h2>` + cards("Client view (reporter=source)", d.client) + cards("Server view (reporter=destination)", d.server) +
+    body.innerHTML = `<h2>Istio Service Dashboard: ${esc(state.dashPick)}</h2>${from}` + cards("Client view (reporter=source)", d.client) + cards("Server view (reporter=destination)", d.server) +
       rowsTable("Incoming requests by source workload", d.by_source, [["source_workload", "source"], ["source_workload_namespace", "namespace"]]) +
       rowsTable("Incoming requests by destination workload", d.by_destination_workload, [["destination_workload", "workload"], ["destination_workload_namespace", "namespace"]]);
   } else {
-    body.innerHTML = `<h2>Istio Workload Dashboard: ${esc(state.dashPick)}</h2>` + cards("Inbound (reporter=destination)", d.inbound) + cards("Outbound (reporter=source)", d.outbound) +
+    body.innerHTML = `<h2>Istio Workload Dashboard: ${esc(state.dashPick)}</h2>${from}` + cards("Inbound (reporter=destination)", d.inbound) + cards("Outbound (reporter=source)", d.outbound) +
       rowsTable("Inbound by source workload", d.by_source, [["source_workload", "source"], ["source_workload_namespace", "namespace"]]) +
       rowsTable("Outbound by destination", d.by_destination, [["destination_service", "service"], ["destination_workload", "workload"]]);
   }
