@@ -55,10 +55,13 @@ def test_queries_not_asked_recently_are_not_prepared() -> None:
     history = History()
     history.add(scrape(100, 10))
     history.add(scrape(110, 30))
+    mesh = Query("mesh", 60, ("", "default", ""))
     with mock.patch("pilotfish.ui.answers.time.monotonic", return_value=1000.0):
-        answers.get(Query("mesh", 60, ("", "default", "")), rates_for(history))
+        answers.text(mesh, rates_for(history))
+    with mock.patch("pilotfish.ui.answers.time.monotonic", return_value=1030.0):
+        assert answers.prepare(rates_for(history.extended(scrape(120, 50)))) == 1
     with mock.patch("pilotfish.ui.answers.time.monotonic", return_value=1061.0):
-        assert answers.warm() == []
+        assert answers.warm() == []  # preparing it did not count as asking
 
 
 def test_the_scraper_shows_a_round_only_once_prepared() -> None:

@@ -12,6 +12,7 @@ round is the newest one.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -59,11 +60,19 @@ class Answers:
 
     def get(self, query: Query, rates_for: RatesFor) -> dict[str, Any]:
         """The answer to `query` in the round `rates_for` shows (computed now if not ready)."""
+        self._asked_now(query)
+        return self._answer(query, rates_for)
+
+    def text(self, query: Query, rates_for: RatesFor) -> str:
+        """The same as JSON text, serialised once per round."""
+        self._asked_now(query)
+        return self._text(query, rates_for)
+
+    def _asked_now(self, query: Query) -> None:
         with self._lock:
             self._asked[query] = time.monotonic()
             if len(self._asked) > self.max_warm:  # forget the least recently asked
                 del self._asked[min(self._asked, key=self._asked.__getitem__)]
-        return self._answer(query, rates_for)
 
     def warm(self) -> list[Query]:
         """The queries asked in the last `keep_warm` seconds."""
@@ -78,8 +87,18 @@ class Answers:
         how many were computed."""
         queries = [q for q in self.warm() if window is None or q.window == window]
         for query in queries:
-            self._answer(query, rates_for)
+            self._text(query, rates_for)
         return len(queries)
+
+    def _text(self, query: Query, rates_for: RatesFor) -> str:
+        rates = rates_for(query.window)
+        if rates is None:
+            return json.dumps(query.run(None))
+        key = ("json", query, rates.key)
+        found = rates.memo.get(key)
+        if not isinstance(found, str):
+            found = rates.memo[key] = json.dumps(self._answer(query, rates_for))
+        return found
 
     @staticmethod
     def _answer(query: Query, rates_for: RatesFor) -> dict[str, Any]:

@@ -12,6 +12,7 @@ GET /ui/api/traces/...                 the trace collector's Zipkin v2 API, pass
 
 from __future__ import annotations
 
+import json
 import time
 from importlib import resources
 from pathlib import Path
@@ -112,9 +113,9 @@ class UiServer:
 
         return rates_for
 
-    async def _answer(self, query: Query) -> dict[str, Any]:
-        """The query's answer and where it comes from: the mesh's Prometheus when one runs
-        (and answers), else the UI's own scrape."""
+    async def _lookup(self, query: Query) -> tuple[dict[str, Any], RatesFor]:
+        """Where the query's answer comes from: the mesh's Prometheus when one runs (and
+        answers), else the UI's own scrape; and the rates to answer it from."""
         url = self.source.prometheus_url()
         if url:
             try:
@@ -125,7 +126,7 @@ class UiServer:
                 meta = {"window": query.window, "scrapes": None, "scraped_at": rates.at,
                         "interval": self.prometheus.max_age,
                         "source": f"the mesh's Prometheus ({url})"}  # fmt: skip
-                return meta | self.answers.get(query, lambda _: rates)
+                return meta, lambda _: rates
         history = await self.scraper.look()
         source = "pilotfish scrape of every proxy's :15090/stats/prometheus"
         meta = {
@@ -135,16 +136,28 @@ class UiServer:
             "interval": self.scraper.interval,
             "source": f"{source} ({self.prometheus_problem})" if url else source,
         }
-        return meta | self.answers.get(query, self._rates_for(history))
+        return meta, self._rates_for(history)
+
+    async def _answer(self, query: Query) -> dict[str, Any]:
+        meta, rates_for = await self._lookup(query)
+        return meta | self.answers.get(query, rates_for)
+
+    async def _respond(self, query: Query, **extra: Any) -> web.Response:
+        """The answer as JSON, serialised once per round (the graph of a large mesh is ~100 KB)
+        and joined to this request's fields."""
+        meta, rates_for = await self._lookup(query)
+        head = json.dumps(meta | extra)
+        body = self.answers.text(query, rates_for)
+        text = head if body == "{}" else f"{head[:-1]}, {body[1:]}"
+        return web.Response(text=text, content_type="application/json")
 
     def _prepare_prometheus(self, rates: PrometheusRates, window: int) -> None:
         self.answers.prepare(lambda _: rates, window)
 
     async def graph(self, request: web.Request) -> web.Response:
         targets = self.source.targets()
-        body = await self._answer(Query("graph", _window(request), targets=tuple(targets)))
-        body["hint"] = traffic_hint(self.source.push(), targets)
-        return web.json_response(body)
+        query = Query("graph", _window(request), targets=tuple(targets))
+        return await self._respond(query, hint=traffic_hint(self.source.push(), targets))
 
     async def node(self, request: web.Request) -> web.Response:
         node_id = request.query.get("id", "")
@@ -176,7 +189,7 @@ class UiServer:
             return web.json_response({"error": f"no dashboard {kind!r}"}, status=404)
         query = request.query
         args = (query.get("host", ""), query.get("namespace", "default"), query.get("name", ""))
-        return web.json_response(await self._answer(Query(kind, _window(request), args)))
+        return await self._respond(Query(kind, _window(request), args))
 
     async def controlplane(self, request: web.Request) -> web.Response:
         return web.json_response(control_panel(self.source.pilot_metrics()))
