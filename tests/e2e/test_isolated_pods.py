@@ -4,7 +4,8 @@ captured by Istio's iptables rules, apps with no proxy variables.
 One mesh for the module: Bookinfo, plus a recording server under STRICT mTLS (`strict`) and a
 pod without a sidecar (`legacy`). The fixture first kills an `up` with SIGKILL and starts again
 on the same state directory (stale namespaces and bridge are cleaned up); the last test stops
-the mesh and checks that the host's namespaces, links, routes and iptables are as before.
+the mesh and checks that the host's namespaces, links, routes and iptables are as before, and
+that every pod's agent (`pilotfish agent`, a process inside its pod) drained and stopped.
 """
 
 from __future__ import annotations
@@ -230,9 +231,75 @@ def test_a_pod_reads_the_web_ui_only_with_the_ui_token(mesh: tuple[LocalMesh, Pa
     assert http(graph).status == 200
 
 
+def test_each_pod_runs_its_own_agent_process_inside_its_namespace(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    bookinfo, _ = mesh
+    row = bookinfo.proxy("reviews-v2-0")
+    agent = row["agent_pid"]
+    argv = Path(f"/proc/{agent}/cmdline").read_bytes().decode().split("\0")
+    assert argv[1:5] == ["-m", "pilotfish", "agent", "proxy"], argv
+    pod_net = os.readlink(f"/proc/{row['app_pid']}/ns/net")
+    assert os.readlink(f"/proc/{agent}/ns/net") == pod_net != os.readlink("/proc/self/ns/net")
+    for child in ("envoy_pid", "app_pid"):  # the agent supervises both
+        status = Path(f"/proc/{row[child]}/status").read_text()
+        assert f"PPid:\t{agent}\n" in status, (child, status)
+    assert _gids(row["envoy_pid"]) == {1337}  # Istio's proxy group, exempt from capture
+    assert 1337 not in _gids(row["app_pid"])  # the app's traffic is captured
+
+
+def _gids(pid: int) -> set[int]:
+    """Real, effective, saved and filesystem group ids of a process."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Gid:"):
+            return {int(g) for g in line.split()[1:]}
+    raise AssertionError(f"no Gid line for {pid}")
+
+
+def test_merged_metrics_and_app_health_are_served_on_15020_per_pod(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    bookinfo, _ = mesh
+    ip = bookinfo.proxy("productpage-v1-0")["ip"]
+    bookinfo.served_by(2)
+    text = ""
+
+    def merged() -> bool:
+        nonlocal text
+        text = http(f"http://{ip}:15020/stats/prometheus").body
+        return "istio_requests_total{" in text
+
+    bookinfo.wait_for(merged, 20, "Istio's metrics on 15020")
+    assert 'istio_build{component="proxy"' in text
+    assert 'istio_agent_cert_expiry_seconds{resource_name="default"}' in text
+    assert 'destination_workload="productpage-v1"' in text
+
+
+def test_proxy_config_dashboard_and_proxy_status_reach_an_isolated_pod(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    bookinfo, _ = mesh
+    clusters = bookinfo.pilotfish("proxy-config", "cluster", "productpage-v1-0")
+    assert clusters.returncode == 0, clusters.stderr
+    assert "reviews.default.svc.cluster.local" in clusters.stdout
+    dashboard = bookinfo.pilotfish("dashboard", "envoy", "productpage-v1-0", "--no-browser")
+    assert dashboard.returncode == 0, dashboard.stderr
+    url = dashboard.stdout.strip()
+    assert url.startswith("http://127.") and url.endswith(":15000/"), url
+    info = http(url + "server_info")
+    assert info.status == 200 and '"state": "LIVE"' in info.body, info
+    assert bookinfo.proxy("productpage-v1-0")["ip"] in info.body  # that pod's Envoy
+    status = bookinfo.pilotfish("x", "proxy-status", "productpage-v1-0")
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"productpage-v1-0\.default\s+sidecar\s+\S+\s+SYNCED", status.stdout)
+
+
 def test_down_leaves_the_host_as_before(
     mesh: tuple[LocalMesh, Path], before: dict[str, str]
 ) -> None:
     bookinfo, _ = mesh
+    run = bookinfo.home / "run" / "reviews-v1-0.default"
     bookinfo.down()
     assert host_state() == before
+    agent_log = (run / "agent.log").read_text()  # Istio's order: drain, then stop
+    assert agent_log.index("draining for") < agent_log.index("stopped after"), agent_log

@@ -81,6 +81,13 @@ class BootstrapSettings:
     delta: bool = False
     sds_socket: str = ""  # the agent's SDS unix socket ("" = no workload identity)
     xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
+    extra_metadata: tuple[tuple[str, Any], ...] = ()  # the agent's ISTIO_META_* (ours win)
+
+
+def admin_host(proxy: Proxy) -> str:
+    """Where the proxy's Envoy admin listens: a captured pod's is Istio's localhost:15000 (its
+    pod address is captured), others' their own address."""
+    return "127.0.0.1" if proxy.captured else proxy.ip
 
 
 def _address(host: str, port: int) -> dict[str, Any]:
@@ -150,15 +157,14 @@ def _admin_proxy_listener(
 def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     proxy = settings.proxy
     source = {"ads": {}, "resource_api_version": "V3"}
-    # a captured pod's admin is Istio's localhost:15000 (its pod address is captured)
-    admin_ip = "127.0.0.1" if proxy.captured else proxy.ip
+    admin_ip = admin_host(proxy)
     data: dict[str, Any] = {
         "node": {
             "id": proxy.id,
             # Istio's service cluster `<canonical service>.<namespace>`: the service name of
             # this proxy's spans
             "cluster": f"{identity_of(proxy).canonical_service}.{proxy.namespace}",
-            "metadata": node_metadata(proxy),
+            "metadata": dict(settings.extra_metadata) | node_metadata(proxy),
         },
         "admin": {"address": _address(admin_ip, ADMIN_PORT)},
         "layered_runtime": {

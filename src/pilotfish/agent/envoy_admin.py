@@ -2,7 +2,8 @@
 `/server_info`), and whether a process listens on its ports (read from /proc).
 
 Blocking calls (the agent runs them in a thread); no proxy variables are honoured: every address
-is the instance's own loopback address.
+is the instance's own loopback address (for a captured pod's admin, the pod's own 127.0.0.1:
+`bootstrap.admin_host`).
 """
 
 from __future__ import annotations

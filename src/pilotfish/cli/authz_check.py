@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.pods import PodNotFound, resolve_pod
+from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.cli.proxy_config import _admin, _section, _table
 
 RBAC_TYPES = (
@@ -100,11 +100,11 @@ def authz_check_command(pod: str, namespace: str | None, state_dir: Path) -> int
     except PodNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ip = row["ip"]
+    admin = admin_address(row)
     try:
-        dump = _admin(ip, "/config_dump")
+        dump = _admin(admin, "/config_dump")
     except (OSError, ValueError) as exc:
-        print(f"error: cannot read {name}'s Envoy admin at {ip}:15000: {exc}", file=sys.stderr)
+        print(f"error: cannot read {name}'s Envoy admin at {admin}: {exc}", file=sys.stderr)
         return 1
     print(
         f"Checked {len(_section(dump, 'ListenersConfigDump').get('dynamic_listeners', []))}"

@@ -1,6 +1,7 @@
 """`pilotfish dashboard envoy PROXY` (istioctl's `dashboard envoy`): the address of one sidecar's
 Envoy admin UI, opened in a browser unless `--browser=false`. In local mode every Envoy's admin
-listens on its own loopback address, so there is nothing to port-forward: the URL works as is.
+listens on its own loopback address, and an isolated pod's is forwarded to one by the launcher
+(`pilotfish.local.admin_bridge`), so there is nothing to port-forward: the URL works as is.
 `pilotfish dashboard controlz` gives the control plane's debug endpoints the same way;
 `kiali`, `grafana`, `jaeger`, `zipkin` and `mesh` open the built-in web UI's views (`ui_views`).
 `pilotfish dashboard prometheus` starts the mesh's Prometheus (once; `pilotfish down` stops it),
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.pods import PodNotFound, resolve_pod
+from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.cli.ui_views import UI_VIEWS, ui_url
 from pilotfish.local import prometheus
 from pilotfish.local.client import call
@@ -58,7 +59,7 @@ def dashboard_command(
         except PodNotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        url = f"http://{found[1]['ip']}:15000/"
+        url = f"http://{admin_address(found[1])}/"
         print(url)
     elif kind in UI_VIEWS:
         url = ui_url(info, kind, state_dir)

@@ -268,6 +268,22 @@ def exec_(
     _exit(exec_command(pod, command or [], state.state_dir, container, namespace))
 
 
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+def agent(ctx: typer.Context) -> None:
+    """Run one pod's pilot-agent (Envoy, certificates, health, metrics, drain): Istio's
+    `pilot-agent proxy sidecar`, configured by its flags and environment (see --help)."""
+    from pilotfish.cli.agent_cmd import agent_command
+
+    _exit(agent_command(list(ctx.args), sys.argv))
+
+
 @app.command()
 def iptables(
     proxy_port: Annotated[int, typer.Option("--envoy-port", "-p")] = 15001,
@@ -470,6 +486,9 @@ def create_secret_generic(
 
 experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
 experimental.command("describe")(describe)
+experimental.command("proxy-status", help="Alias of proxy-status (istioctl's older spelling).")(
+    proxy_status
+)
 
 
 @experimental.command("explain")

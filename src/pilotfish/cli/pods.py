@@ -85,3 +85,9 @@ def _natural(key: str) -> tuple[str, int]:
     """`sleep-2` before `sleep-10`."""
     head, _, tail = key.split(".")[0].rpartition("-")
     return (head, int(tail)) if tail.isdigit() else (key, 0)
+
+
+def admin_address(proxy: dict[str, Any]) -> str:
+    """HOST:PORT where this machine reaches the pod's Envoy admin: its own address, or for an
+    isolated pod the loopback bridge the launcher keeps (`pilotfish.local.admin_bridge`)."""
+    return str(proxy.get("admin") or f"{proxy['ip']}:15000")

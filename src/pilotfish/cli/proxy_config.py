@@ -20,7 +20,7 @@ from typing import Any
 
 from pilotfish.ca.certs import summarize
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.pods import PodNotFound, resolve_pod
+from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.config.yaml_text import dump_yaml
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -35,8 +35,9 @@ SECTIONS = {
 }
 
 
-def _admin(ip: str, path: str) -> Any:
-    with _DIRECT.open(f"http://{ip}:15000{path}", timeout=10) as resp:
+def _admin(address: str, path: str) -> Any:
+    """GET `path` from the Envoy admin at `address` (see `pods.admin_address`) as JSON."""
+    with _DIRECT.open(f"http://{address}{path}", timeout=10) as resp:
         return json.loads(resp.read())
 
 
@@ -223,12 +224,12 @@ def proxy_config_command(
     except PodNotFound as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ip = found[1]["ip"]
+    admin = admin_address(found[1])
     try:
-        dump = _admin(ip, "/config_dump?include_eds")
-        clusters = _admin(ip, "/clusters?format=json") if kind in ("endpoint", "all") else {}
+        dump = _admin(admin, "/config_dump?include_eds")
+        clusters = _admin(admin, "/clusters?format=json") if kind in ("endpoint", "all") else {}
     except (OSError, ValueError) as exc:
-        print(f"error: cannot read {found[0]}'s Envoy admin at {ip}:15000: {exc}", file=sys.stderr)
+        print(f"error: cannot read {found[0]}'s Envoy admin at {admin}: {exc}", file=sys.stderr)
         return 1
     kinds = list(SECTIONS) if kind == "all" else [kind]
     if kind == "all" and output not in ("json", "yaml"):

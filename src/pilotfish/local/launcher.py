@@ -40,6 +40,7 @@ from pilotfish.local.network import (
     MeshNetwork,
     load_or_choose,
 )
+from pilotfish.local.pod_agent import PodAgent
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods, check_annotations
 from pilotfish.local.restarts import RestartResult, take_requests
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -80,7 +81,7 @@ class UpOptions:
 class Mesh:
     options: UpOptions
     network: MeshNetwork = field(init=False)
-    agents: dict[str, Agent] = field(default_factory=dict)
+    agents: dict[str, Agent | PodAgent] = field(default_factory=dict)
     specs: dict[str, AgentSpec] = field(default_factory=dict)
     control_plane: asyncio.subprocess.Process | None = None
     manifest_version: int = -1
@@ -265,7 +266,8 @@ class Mesh:
             except CaptureError as exc:
                 raise MeshError(f"pod {spec.proxy.pod_name}: {exc}") from None
         await self._issue_token(spec)
-        agent = Agent(spec)
+        # an isolated pod's sidecar: its agent runs as its own process inside the pod
+        agent = PodAgent(spec) if spec.netns and spec.sidecar else Agent(spec)
         self.agents[spec.proxy.pod_name] = agent
         self.specs[spec.proxy.pod_name] = spec
         self.created[spec.proxy.pod_name] = time.time()
@@ -361,7 +363,9 @@ class Mesh:
         self.probe_failures.pop(name, None)
         self.terminating[name] = asyncio.create_task(self._drain_and_stop(name, agent))
 
-    async def _drain_and_stop(self, name: str, agent: Agent, in_eds: bool = True) -> None:
+    async def _drain_and_stop(
+        self, name: str, agent: Agent | PodAgent, in_eds: bool = True
+    ) -> None:
         started = time.monotonic()
         drain = agent.spec.termination_drain
         try:
@@ -485,14 +489,11 @@ class Mesh:
                 "labels": dict(a.spec.proxy.labels),
                 "outbound_port": a.spec.proxy.outbound_port,
                 "run_dir": str(a.spec.run_dir),
-                "envoy_pid": a.envoy.process.pid if a.envoy.process else None,
-                "envoy_restarts": a.envoy.restarts,
-                "app_pid": a.app.process.pid if a.app.process else None,
-                "app_restarts": a.app.restarts,
+                **a.child_status(),
                 "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
                 "sidecar": a.spec.sidecar,
                 "netns": a.spec.netns,
-                "envoy_epoch": a.hot.epoch if a.hot else None,
+                "envoy_epoch": a.hot.epoch if isinstance(a, Agent) and a.hot else None,
                 "restart": self.restarts[name].row() if name in self.restarts else None,
             }
             for name, a in sorted(self.agents.items())
@@ -551,7 +552,7 @@ class Mesh:
         the background; the result goes to the pod's row of mesh.json."""
         for name, request in take_requests(self.run_dir):
             agent = self.agents.get(name)
-            if agent is None or agent.hot is None:
+            if agent is None or isinstance(agent, PodAgent) or agent.hot is None:
                 why = "no such pod" if agent is None else "only a gateway restarts in place"
                 self.restarts[name] = RestartResult(request, False, error=why)
                 continue

@@ -1,0 +1,105 @@
+"""An `AgentSpec` written the way Istio's injector writes the `istio-proxy` container: the
+environment (`POD_NAME`, `PROXY_CONFIG`, `ISTIO_META_*`, …) and the arguments of
+`pilotfish agent`. The inverse of `pilotfish.agent.config.load_agent_config` (a unit test holds
+the round trip); the local launcher uses it to start an isolated pod's agent as a process.
+
+Pure: no I/O (the app's environment file is returned as text for the caller to write).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pilotfish.agent.config import DEFAULT_CLUSTER_ID, PROBE_PREFIX
+from pilotfish.agent.sidecar import AgentSpec
+from pilotfish.ca.identity import parse_spiffe_id
+from pilotfish.registry.workloads import ReadinessProbe
+
+
+def agent_environment(spec: AgentSpec) -> dict[str, str]:
+    """The Istio variables that make `pilotfish agent` run `spec` (app aside)."""
+    proxy = spec.proxy
+    proxy_config = {
+        "discoveryAddress": f"{spec.xds_host}:{spec.xds_port}",
+        "configPath": str(spec.run_dir),
+        "concurrency": spec.concurrency,
+        "terminationDrainDuration": f"{spec.termination_drain:g}s",
+    }
+    env = {
+        "POD_NAME": proxy.instance,
+        "POD_NAMESPACE": proxy.namespace,
+        "INSTANCE_IP": proxy.ip,
+        "SERVICE_ACCOUNT": proxy.service_account,
+        "PROXY_CONFIG": json.dumps(proxy_config),
+        "ISTIO_META_INTERCEPTION_MODE": "REDIRECT" if proxy.captured else "NONE",
+        "ISTIO_META_WORKLOAD_NAME": proxy.workload,
+        "ISTIO_METAJSON_LABELS": json.dumps(dict(proxy.labels)),
+        "ISTIO_META_CLUSTER_ID": DEFAULT_CLUSTER_ID,
+    }
+    for key, value in spec.extra_metadata:
+        if key != "LABELS":
+            name = f"ISTIO_META_{key}" if isinstance(value, str) else f"ISTIO_METAJSON_{key}"
+            env[name] = value if isinstance(value, str) else json.dumps(value)
+    if proxy.app_ports:
+        ports = [{"containerPort": port, "protocol": "TCP"} for port, _ in proxy.app_ports]
+        env["ISTIO_META_POD_PORTS"] = json.dumps(ports)
+    if spec.delta:
+        env["ISTIO_DELTA_XDS"] = "true"
+    if spec.identity is not None:
+        identity = spec.identity
+        env["CA_ADDR"] = identity.ca_address
+        parsed = parse_spiffe_id(identity.uri)
+        if parsed is not None:
+            env["TRUST_DOMAIN"] = parsed.trust_domain
+        if identity.ttl_seconds:
+            env["SECRET_TTL"] = f"{identity.ttl_seconds}s"
+        env.update(_key_variables(identity.key_algorithm))
+    if spec.readiness is not None:
+        env["ISTIO_KUBE_APP_PROBERS"] = json.dumps(app_probers(spec.readiness))
+    if spec.app_metrics is not None:
+        scrape = {"scrape": "true", "port": str(spec.app_metrics.port)}
+        env["ISTIO_PROMETHEUS_ANNOTATIONS"] = json.dumps(scrape | {"path": spec.app_metrics.path})
+    return env
+
+
+def _key_variables(algorithm: str) -> dict[str, str]:
+    """`EC` / `EC-P384` / `RSA-<bits>` as Istio's ECC_SIGNATURE_ALGORITHM, ECC_CURVE and
+    WORKLOAD_RSA_KEY_SIZE."""
+    if algorithm.startswith("EC"):
+        curve = {"ECC_CURVE": "P384"} if algorithm == "EC-P384" else {}
+        return {"ECC_SIGNATURE_ALGORITHM": "ECDSA"} | curve
+    size = algorithm.partition("-")[2]
+    return {"WORKLOAD_RSA_KEY_SIZE": size} if size else {}
+
+
+def app_probers(probe: ReadinessProbe) -> dict[str, object]:
+    """ISTIO_KUBE_APP_PROBERS for one container's readiness probe, as the injector rewrites it
+    (kubelet keeps `initialDelaySeconds`; the prober does not carry it)."""
+    action: dict[str, object] = {"port": probe.port}
+    if probe.kind == "http":
+        action |= {"path": probe.path, "scheme": probe.scheme}
+        if probe.headers:
+            action["httpHeaders"] = [{"name": n, "value": v} for n, v in probe.headers]
+    kind = "httpGet" if probe.kind == "http" else "tcpSocket"
+    path = f"{PROBE_PREFIX}{probe.container}/readyz"
+    return {path: {kind: action, "timeoutSeconds": probe.timeout_seconds}}
+
+
+def agent_arguments(spec: AgentSpec, app_env_file: Path | None) -> list[str]:
+    """`pilotfish agent`'s arguments for `spec`: proxy type, log levels, token, and the app."""
+    args = ["proxy", spec.proxy.type.value, "--proxyLogLevel", spec.envoy_log_level]
+    if spec.envoy_component_log_level:
+        args += ["--proxyComponentLogLevel", spec.envoy_component_log_level]
+    if spec.identity is not None:
+        args += ["--token-path", str(spec.identity.token_path)]
+    if spec.app is not None:
+        if app_env_file is not None:
+            args += ["--app-env-file", str(app_env_file)]
+        args += ["--app-dir", spec.app.workdir, "--", *spec.app.command]
+    return args
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """An app environment for `--app-env-file` (JSON: any value survives, newlines included)."""
+    return json.dumps(env, indent=1, sort_keys=True) + "\n"

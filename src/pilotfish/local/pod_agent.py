@@ -1,0 +1,164 @@
+"""`PodAgent`: an isolated pod's pilot-agent as its own process, `pilotfish agent`, started
+inside the pod's network namespace (`ip netns exec`) with the environment Istio's injector gives
+the `istio-proxy` container (`pilotfish.agent.environment`). The launcher uses it as it uses an
+in-process `Agent` (start, readiness, drain, stop, children's pids), playing the kubelet:
+
+- it restarts the agent process if it dies (with backoff);
+- readiness is the kubelet's: the proxy's 15021 `/healthz/ready`, and the app's readiness probe
+  through the agent's rewritten `/app-health/<container>/readyz` on 15020 (after the probe's
+  `initialDelaySeconds`), or without a probe, the app's ports listening in the pod;
+- stopping a pod sends SIGTERM: the agent drains for `terminationDrainDuration`, stops the app,
+  then Envoy, and exits; after the drain and a grace period the process group is killed.
+
+The agent writes its children's pids to `agent.json` in its run dir; the app's environment goes
+to `app-env.json` beside it (0600). The pod's Envoy admin is reached from the host through an
+`AdminBridge` (`admin` in the children's status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilotfish.agent.environment import agent_arguments, agent_environment, env_file_text
+from pilotfish.agent.envoy_admin import envoy_ready, listening
+from pilotfish.agent.metrics import MERGED_PORT
+from pilotfish.agent.processes import ChildState, spawn, supervise
+from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.agent.sidecar import AgentSpec
+from pilotfish.ca.storage import write_private
+from pilotfish.capture.netns import in_netns
+from pilotfish.local.admin_bridge import AdminBridge
+
+log = logging.getLogger("pilotfish.up")
+
+STOP_GRACE = 10.0  # seconds past the drain before the agent's process group is killed
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class PodAgent:
+    spec: AgentSpec  # what the agent process runs (spec.netns: the pod's namespace)
+    agent: ChildState = field(default_factory=lambda: ChildState("agent"))
+    bridge: AdminBridge | None = None
+    _task: asyncio.Task[None] | None = None
+    _stopping: bool = False
+    _signalled: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.proxy.pod_name
+
+    def argv(self) -> list[str]:
+        env_file = self.spec.run_dir / "app-env.json" if self.spec.app is not None else None
+        inner = [sys.executable, "-m", "pilotfish", "agent", *agent_arguments(self.spec, env_file)]
+        return in_netns(self.spec.netns, inner)
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        return env | agent_environment(self.spec)
+
+    def _write_app_env(self) -> None:
+        app, proxy = self.spec.app, self.spec.proxy
+        if app is None:
+            return
+        env: dict[str, str] = {}
+        if self.spec.mesh_config is not None:
+            ports = [c for c, _ in proxy.app_ports]
+            env |= tcp_service_env(proxy.ip, proxy.namespace, ports, self.spec.mesh_config)
+        write_private(self.spec.run_dir / "app-env.json", env_file_text(env | dict(app.env)))
+
+    async def start(self) -> None:
+        self.spec.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.spec.run_dir / "agent.json").unlink(missing_ok=True)
+        self.bridge = AdminBridge(self.spec.netns, self.spec.proxy.ip)
+        await self.bridge.start()
+        self._task = asyncio.create_task(
+            supervise(self.agent, self._launch, lambda: self._stopping, self.name)
+        )
+
+    async def _launch(self) -> asyncio.subprocess.Process:
+        self._write_app_env()
+        return await spawn(self.argv(), self.environment(), self.spec.run_dir / "agent.log")
+
+    async def is_ready(self) -> bool:
+        process = self.agent.process
+        if process is None or process.returncode is not None:
+            return False
+        proxy = self.spec.proxy
+        if not await asyncio.to_thread(envoy_ready, proxy.ip):
+            return False
+        probe = self.spec.readiness
+        if probe is not None:
+            if time.monotonic() - self.agent.started_at < probe.initial_delay_seconds:
+                return False
+            url = f"http://{proxy.ip}:{MERGED_PORT}/app-health/{probe.container}/readyz"
+            return await asyncio.to_thread(_get_ok, url, probe.timeout_seconds + 1)
+        return listening(process.pid, [port for port, _ in proxy.app_ports])
+
+    def child_status(self) -> dict[str, Any]:
+        """The agent's pid and restarts, its children's (from its `agent.json`), and where the
+        host reaches its Envoy's admin."""
+        status: dict[str, Any] = {"envoy_pid": None, "app_pid": None}
+        status |= {"envoy_restarts": 0, "app_restarts": 0}
+        with contextlib.suppress(OSError, ValueError):
+            written = json.loads((self.spec.run_dir / "agent.json").read_text())
+            status |= {k: written.get(k) for k in status}
+        process = self.agent.process
+        status["agent_pid"] = process.pid if process is not None else None
+        status["agent_restarts"] = self.agent.restarts
+        if self.bridge is not None and self.bridge.server is not None:
+            status["admin"] = self.bridge.address
+        return status
+
+    async def drain_listeners(self) -> None:
+        """SIGTERM: the agent drains its Envoy for `terminationDrainDuration`, then stops."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        self._stopping = True
+        process = self.agent.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(sig)
+            self._signalled = True
+
+    async def stop(self) -> None:
+        """Wait for the draining agent to exit (a stop without a drain asks it twice, which
+        cuts its drain short); kill its process group past the grace period."""
+        if not self._signalled:
+            self._signal(signal.SIGTERM)
+            await asyncio.sleep(0.1)
+            self._signal(signal.SIGTERM)
+        self._stopping = True
+        process = self.agent.process
+        if process is not None:
+            try:
+                await asyncio.wait_for(process.wait(), self.spec.termination_drain + STOP_GRACE)
+            except TimeoutError:
+                log.warning("%s: agent did not stop in time; killing it", self.name)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.bridge is not None:
+            await self.bridge.stop()
+
+
+def _get_ok(url: str, timeout: float) -> bool:
+    try:
+        with _DIRECT.open(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
