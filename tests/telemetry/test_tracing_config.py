@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from envoy.config.trace.v3 import zipkin_pb2
+from envoy.config.trace.v3 import opentelemetry_pb2, zipkin_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
-from pilotfish.config.mesh_telemetry import MeshTelemetry, with_legacy_tracing
+from pilotfish.config.mesh_telemetry import MeshTelemetry, parse_mesh_telemetry, with_legacy_tracing
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import ProxyResources, generate
 from pilotfish.type_urls import CLUSTER, LISTENER
@@ -51,8 +51,9 @@ def test_legacy_zipkin_address_with_istios_default_sampling() -> None:
     assert (tracing.client_sampling.value, tracing.overall_sampling.value) == (100.0, 100.0)
     zipkin = zipkin_pb2.ZipkinConfig()
     tracing.provider.typed_config.Unpack(zipkin)
-    name = "outbound|9411||zipkin.istio-system.svc.cluster.local"
+    name = "trace-collector|9411"  # the mesh's own collector: no zipkin service in the mesh
     assert (zipkin.collector_cluster, zipkin.collector_endpoint) == (name, "/api/v2/spans")
+    assert zipkin.collector_hostname == "zipkin.istio-system.svc.cluster.local"
     cluster = resources[CLUSTER][name]
     address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address
     assert (address.socket_address.address, address.socket_address.port_value) == (
@@ -73,3 +74,25 @@ def test_telemetry_sampling_and_environment_tag() -> None:
 def test_no_collector_address_means_no_tracing() -> None:
     _, resources = _traced(address="")
     assert not _tracing(resources).HasField("provider")
+
+
+def test_a_provider_change_keeps_the_cluster_of_the_meshs_own_collector() -> None:
+    """The replaced tracer lives on while its listener drains: its cluster must stay."""
+    errors: list[tuple[str, str]] = []
+    otel = parse_mesh_telemetry(
+        {
+            "extensionProviders": [
+                {"name": "otel", "opentelemetry": {"service": "otel.istio-system", "port": 9411}}
+            ],
+            "defaultProviders": {"tracing": ["otel"]},
+        },
+        errors,
+    )
+    assert not errors
+    before, _ = _traced()
+    after = replace(before, mesh=replace(before.mesh, telemetry=otel))
+    proxy = sidecar_for(after, "reviews-v2-0", (9080, 40000))
+    otel_config = opentelemetry_pb2.OpenTelemetryConfig()
+    _tracing(generate(proxy, after)).provider.typed_config.Unpack(otel_config)
+    assert otel_config.grpc_service.envoy_grpc.cluster_name == "trace-collector|9411"
+    assert otel_config.grpc_service.envoy_grpc.authority == "otel.istio-system.svc.cluster.local"

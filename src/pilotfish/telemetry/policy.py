@@ -21,7 +21,12 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry.access_log import STDOUT, FileLog
 from pilotfish.telemetry.labels import Reporter
 from pilotfish.telemetry.metrics import STANDARD_METRICS, MetricsPolicy, TagOverride
-from pilotfish.telemetry.tracing import TracingSettings, provider_host, provider_port
+from pilotfish.telemetry.tracing import (
+    TracingSettings,
+    own_collector_cluster,
+    provider_host,
+    provider_port,
+)
 
 PROMETHEUS = "prometheus"
 _MODES: dict[str | None, tuple[Reporter, ...]] = {
@@ -174,7 +179,9 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
     provider = mesh.provider(providers[0]) if providers else None
     if disabled or provider is None or provider.kind not in ("zipkin", "opentelemetry"):
         return None
-    cluster = f"outbound|{provider_port(provider)}||{provider_host(provider)}"
+    host, port = provider_host(provider), provider_port(provider)
+    in_mesh = push.registry.service(host) is not None
+    cluster = f"outbound|{port}||{host}" if in_mesh else own_collector_cluster(port)
     return TracingSettings(
         provider=provider,
         cluster=cluster,

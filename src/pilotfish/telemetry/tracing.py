@@ -7,7 +7,7 @@ honoured), Istio's span tags (`istio.canonical_service`, …) plus `customTags`
 
 The provider's `service` names a host: a registry service's outbound cluster when the mesh has
 it, else the mesh's own trace collector (`pilotfish.ui.collector`, which `pilotfish up` starts)
-behind a static cluster of Istio's name `outbound|<port>||<host>`.
+behind a static cluster named after that collector (`own_collector_cluster`).
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ def provider_host(provider: Provider, namespace: str = "istio-system") -> str:
 
 def provider_port(provider: Provider) -> int:
     return provider.port or (9411 if provider.kind == "zipkin" else 4318)
+
+
+def own_collector_cluster(port: int) -> str:
+    """The cluster to the mesh's own collector on `port`, named after the collector rather than
+    after the provider pointing at it: a change of provider keeps it, so the replaced tracer,
+    alive on draining connections for a moment, still gets its spans through."""
+    return f"trace-collector|{port}"
 
 
 def collector_cluster(name: str, address: str, port: int) -> cluster_pb2.Cluster:
