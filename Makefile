@@ -10,8 +10,9 @@ $(BIN)/pilotfish: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	# xds-protos ships an old copy of the OpenTelemetry protos into the same package directory;
-	# the pinned opentelemetry-proto (OTLP's ScopeSpans) must be the one on disk, whatever order
-	# pip installed them in
+	# the tests compare the collector's own OTLP messages with the pinned opentelemetry-proto,
+	# which must be the one on disk, whatever order pip installed them in (pilotfish itself
+	# imports neither copy)
 	$(BIN)/pip install -q --force-reinstall --no-deps "$$(grep -o 'opentelemetry-proto==[0-9.]*' pyproject.toml)"
 	touch $@
 

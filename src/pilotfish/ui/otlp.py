@@ -5,7 +5,8 @@ provider (Envoy's OpenTelemetry tracer over OTLP/HTTP) point at pilotfish's coll
 its JSON mapping) and returns the spans as Zipkin v2 JSON objects, mapped as the OpenTelemetry
 Collector's Zipkin exporter maps them: the resource's `service.name` becomes the local
 endpoint's service name, attributes become string tags, an error status the `error` tag, kinds
-SERVER/CLIENT/PRODUCER/CONSUMER keep their names. Pure: no I/O.
+SERVER/CLIENT/PRODUCER/CONSUMER keep their names. The messages are `otlp_schema`'s, not the
+`opentelemetry.proto` modules (two packages install different copies of those). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.trace.v1 import trace_pb2
+
+from pilotfish.ui import otlp_schema
+from pilotfish.ui.otlp_schema import Span, Status
 
 OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's default path for traces
 PROTOBUF = "application/x-protobuf"
 _KINDS = {
-    trace_pb2.Span.SPAN_KIND_SERVER: "SERVER",
-    trace_pb2.Span.SPAN_KIND_CLIENT: "CLIENT",
-    trace_pb2.Span.SPAN_KIND_PRODUCER: "PRODUCER",
-    trace_pb2.Span.SPAN_KIND_CONSUMER: "CONSUMER",
+    Span.SPAN_KIND_SERVER: "SERVER",
+    Span.SPAN_KIND_CLIENT: "CLIENT",
+    Span.SPAN_KIND_PRODUCER: "PRODUCER",
+    Span.SPAN_KIND_CONSUMER: "CONSUMER",
 }
 
 
-def decode(body: bytes, content_type: str) -> trace_service_pb2.ExportTraceServiceRequest:
-    """Raises ValueError on a body that is not an OTLP trace export."""
-    request = trace_service_pb2.ExportTraceServiceRequest()
+def decode(body: bytes, content_type: str) -> Any:
+    """An `ExportTraceServiceRequest` (`otlp_schema`); raises ValueError on a body that is not an
+    OTLP trace export."""
+    request = otlp_schema.ExportTraceServiceRequest()
     try:
         if content_type.split(";")[0].strip() == "application/json":
             json_format.Parse(body, request)
@@ -41,7 +43,7 @@ def decode(body: bytes, content_type: str) -> trace_service_pb2.ExportTraceServi
     return request
 
 
-def _text(value: common_pb2.AnyValue) -> str:
+def _text(value: Any) -> str:
     kind = value.WhichOneof("value")
     if kind is None:
         return ""
@@ -55,9 +57,9 @@ def _attributes(values: Any) -> dict[str, str]:
     return {kv.key: _text(kv.value) for kv in values}
 
 
-def zipkin_span(span: trace_pb2.Span, service: str) -> dict[str, Any]:
+def zipkin_span(span: Any, service: str) -> dict[str, Any]:
     tags = _attributes(span.attributes)
-    if span.status.code == trace_pb2.Status.STATUS_CODE_ERROR:
+    if span.status.code == Status.STATUS_CODE_ERROR:
         tags["error"] = span.status.message or "true"
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     zipkin: dict[str, Any] = {
@@ -88,4 +90,4 @@ def zipkin_spans(body: bytes, content_type: str = PROTOBUF) -> list[dict[str, An
 
 def export_response() -> bytes:
     """OTLP/HTTP's success answer (an empty `ExportTraceServiceResponse`)."""
-    return bytes(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
+    return bytes(otlp_schema.ExportTraceServiceResponse().SerializeToString())
