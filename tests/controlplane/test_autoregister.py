@@ -4,7 +4,9 @@ tokens' expiry; an entry's mTLS and readiness in the registry."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ from pilotfish.ca.errors import Unauthenticated
 from pilotfish.ca.identity import Identity
 from pilotfish.ca.tokens import TokenRegistry
 from pilotfish.controlplane.autoregister import (
+    AutoRegistration,
     Joining,
     entry_from_group,
     entry_name,
@@ -163,3 +166,116 @@ def test_bootstrap_tokens_expire_and_several_stay_valid(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         tokens.issue_bootstrap("vm", "vm", "sa", 0)
     assert first not in (tmp_path / "tokens.json").read_text()
+
+
+class _Store:
+    """The control plane's change path, as the controller sees it: documents by kind."""
+
+    def __init__(self, docs: list[dict[str, object]]) -> None:
+        self.docs = docs
+        self.changes = 0
+
+    def documents(self, kind: str) -> list[dict[str, object]]:
+        return [d for d in self.docs if d["kind"] == kind]
+
+    async def change(self, docs: list[dict[str, object]], keys: list[tuple[str, ...]]) -> bool:
+        self.changes += 1
+        named = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}  # type: ignore[index]
+        gone = {(k[2], k[3]) for k in keys}
+        self.docs = [
+            d
+            for d in self.docs
+            if (d["metadata"]["namespace"], d["metadata"]["name"]) not in named | gone  # type: ignore[index]
+        ] + docs
+        return True
+
+
+GROUP_DOC = {
+    "kind": "WorkloadGroup",
+    "metadata": {"name": "vm", "namespace": "vm"},
+    "spec": {"template": {"serviceAccount": "sa"}},
+}
+NODE = "sidecar~10.1.2.3~host.vm~vm.svc.cluster.local"
+META = {
+    "AUTO_REGISTER_GROUP": "vm",
+    "NAMESPACE": "vm",
+    "PROXY_CONFIG": {"readinessProbe": {"tcpSocket": {"port": 80}}},
+}
+
+
+async def _drain(controller: object, store: _Store, until: Callable[[], bool]) -> None:
+    runner = asyncio.create_task(controller.run())  # type: ignore[attr-defined]
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if until():
+            break
+    runner.cancel()
+
+
+def _controller(store: _Store, grace: float = 0.05) -> AutoRegistration:
+    tokens = TokenRegistry(Path("/nonexistent/tokens.json"))
+    return AutoRegistration(tokens, store.documents, store.change, "cp-1", grace=grace)
+
+
+def test_two_streams_one_entry_removed_after_both_close_and_the_grace_period() -> None:
+    store = _Store([dict(GROUP_DOC)])
+    controller = _controller(store)
+    me = Identity("vm", "sa")
+
+    async def scenario() -> list[object]:
+        seen: list[object] = []
+        controller.connected(NODE, META, me)  # Envoy's stream
+        controller.connected(NODE, META, me)  # the agent's health stream
+        controller.health(NODE, False, "down")
+        await _drain(controller, store, lambda: store.changes >= 3)
+        entry = store.documents("WorkloadEntry")[0]
+        seen.append(entry["status"]["conditions"][0]["status"])  # type: ignore[index]
+        controller.disconnected(NODE, me)
+        await _drain(controller, store, lambda: False)
+        seen.append(len(store.documents("WorkloadEntry")))  # one stream left: kept, connected
+        controller.disconnected(NODE, me)
+        await _drain(controller, store, lambda: not store.documents("WorkloadEntry"))
+        seen.append(len(store.documents("WorkloadEntry")))
+        return seen
+
+    assert asyncio.run(scenario()) == ["False", 1, 0]
+
+
+def test_a_reconnect_within_the_grace_period_keeps_the_entry() -> None:
+    store = _Store([dict(GROUP_DOC)])
+    controller = _controller(store, grace=0.3)
+    me = Identity("vm", "sa")
+
+    async def scenario() -> dict[str, str]:
+        controller.connected(NODE, META, me)
+        controller.disconnected(NODE, me)
+        controller.connected(NODE, META, me)
+        await _drain(controller, store, lambda: False)  # past the grace period
+        [entry] = store.documents("WorkloadEntry")
+        return dict(entry["metadata"]["annotations"])  # type: ignore[index]
+
+    annotations = asyncio.run(scenario())
+    assert "istio.io/connectedAt" in annotations
+    assert "istio.io/disconnectedAt" not in annotations
+
+
+def test_refused_registrations_and_entries_left_from_before_a_restart() -> None:
+    left = {
+        "kind": "WorkloadEntry",
+        "metadata": {"name": "vm-10.9.9.9", "namespace": "vm",
+                     "annotations": {"istio.io/autoRegistrationGroup": "vm"}},
+        "spec": {"address": "10.9.9.9"},
+    }  # fmt: skip
+    mine = {"kind": "WorkloadEntry", "metadata": {"name": "manual", "namespace": "vm"}, "spec": {}}
+    store = _Store([dict(GROUP_DOC), left, mine])
+    controller = _controller(store)
+
+    async def scenario() -> None:
+        controller.connected(NODE, META, None)  # plaintext: no verified identity
+        controller.connected(NODE, META, Identity("vm", "other"))
+        controller.connected(NODE, META | {"AUTO_REGISTER_GROUP": "nope"}, Identity("vm", "sa"))
+        await _drain(controller, store, lambda: False)
+
+    asyncio.run(scenario())
+    assert controller.refused == 3
+    assert [d["metadata"]["name"] for d in store.documents("WorkloadEntry")] == ["manual"]  # type: ignore[index]

@@ -17,7 +17,8 @@ Registration is refused (logged, nothing written) without a verified identity, o
 identity's namespace is not the entry's or its service account is not the template's — a
 plaintext stream (15010) cannot register anything. When the proxy's last stream closes, the entry
 gets `istio.io/disconnectedAt` (and loses `connectedAt`); if it has not reconnected after the
-grace period (`PILOT_WORKLOAD_ENTRY_GRACE_PERIOD`, 10 s) it is deleted. Health reports set the
+grace period (`PILOT_WORKLOAD_ENTRY_GRACE_PERIOD`, 10 s) it is deleted; so are entries left from
+before this control plane started whose proxy has not reconnected after that long. Health reports set the
 entry's `Healthy` condition (`status.conditions`); the registry treats a health-checked entry as
 ready only with `Healthy: "True"`.
 
@@ -247,6 +248,12 @@ class AutoRegistration:
 
     # ---- the worker -------------------------------------------------------------------------
     async def run(self) -> None:
+        # entries registered before this control plane started (it restarted, or was killed
+        # while hosts were connected): those whose proxy has not come back within the grace
+        # period go, as Istio's periodic cleanup removes leaked entries
+        asyncio.get_running_loop().call_later(
+            self.grace, self.events.put_nowait, ("sweep", None)
+        )
         while True:
             what, arg = await self.events.get()
             try:
@@ -258,6 +265,8 @@ class AutoRegistration:
                     await self._health(*arg)
                 elif what == "cleanup":
                     await self._cleanup(*arg)
+                elif what == "sweep":
+                    await self._sweep()
             except Exception:  # one bad event must not stop registration
                 log.exception("auto-registration: handling %s failed", what)
 
@@ -340,6 +349,17 @@ class AutoRegistration:
             return
         if await self.change([], [key]):
             log.info("cleaned up auto-registered WorkloadEntry %s/%s", key[2], key[3])
+
+    async def _sweep(self) -> None:
+        stale = []
+        for doc in self.documents("WorkloadEntry"):
+            meta = doc.get("metadata") or {}
+            annotations = dict(meta.get("annotations") or {})
+            key = _key(str(meta.get("namespace") or "default"), str(meta.get("name")))
+            if annotations.get(GROUP_ANNOTATION) and key not in self.streams:
+                stale.append(key)
+        if stale and await self.change([], stale):
+            log.info("cleaned up %d auto-registered WorkloadEntries left from before", len(stale))
 
     async def _health(self, node_id: str, healthy: bool, message: str) -> None:
         key = self.entry_of.get(node_id)
