@@ -18,9 +18,9 @@ identity's namespace is not the entry's or its service account is not the templa
 plaintext stream (15010) cannot register anything. When the proxy's last stream closes, the entry
 gets `istio.io/disconnectedAt` (and loses `connectedAt`); if it has not reconnected after the
 grace period (`PILOT_WORKLOAD_ENTRY_GRACE_PERIOD`, 10 s) it is deleted; so are entries left from
-before this control plane started whose proxy has not reconnected after that long. Health reports set the
-entry's `Healthy` condition (`status.conditions`); the registry treats a health-checked entry as
-ready only with `Healthy: "True"`.
+before this control plane started whose proxy has not reconnected after that long. Health
+reports set the entry's `Healthy` condition (`status.conditions`); the registry treats a
+health-checked entry as ready only with `Healthy: "True"`.
 
 Events are handled one at a time, in arrival order, by `run()`; every change goes through the
 control plane's ordinary change path (validated, translated, pushed), given as `change`.
