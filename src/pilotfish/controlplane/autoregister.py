@@ -251,9 +251,7 @@ class AutoRegistration:
         # entries registered before this control plane started (it restarted, or was killed
         # while hosts were connected): those whose proxy has not come back within the grace
         # period go, as Istio's periodic cleanup removes leaked entries
-        asyncio.get_running_loop().call_later(
-            self.grace, self.events.put_nowait, ("sweep", None)
-        )
+        asyncio.get_running_loop().call_later(self.grace, self.events.put_nowait, ("sweep", None))
         while True:
             what, arg = await self.events.get()
             try:
