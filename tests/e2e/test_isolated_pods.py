@@ -226,6 +226,11 @@ def test_exec_istio_proxy_reads_envoy_admin_in_the_pod(mesh: tuple[LocalMesh, Pa
     stats = exec_(bookinfo, "productpage-v1-0", "curl", "-s", "localhost:15000/stats", proxy=True)
     assert stats.returncode == 0, stats.stderr
     assert "cluster.outbound|9080||reviews.default.svc.cluster.local." in stats.stdout
+    request = exec_(
+        bookinfo, "productpage-v1-0", "pilot-agent", "request", "GET", "stats", proxy=True
+    )
+    assert request.returncode == 0, request.stderr
+    assert "cluster.outbound|9080||reviews.default.svc.cluster.local." in request.stdout
 
 
 def test_a_pod_reads_the_web_ui_only_with_the_ui_token(mesh: tuple[LocalMesh, Path]) -> None:
@@ -308,6 +313,24 @@ def test_proxy_config_dashboard_and_proxy_status_reach_an_isolated_pod(
     status = bookinfo.pilotfish("x", "proxy-status", "productpage-v1-0")
     assert status.returncode == 0, status.stderr
     assert re.search(r"productpage-v1-0\.default\s+sidecar\s+\S+\s+SYNCED", status.stdout)
+
+
+def test_a_killed_agent_is_restarted_with_its_envoy_and_app(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    bookinfo, _ = mesh
+    old = bookinfo.proxy("details-v1-0")
+    os.kill(old["agent_pid"], signal.SIGKILL)  # its Envoy and app die with it
+
+    def back() -> bool:
+        row = bookinfo.proxy("details-v1-0")
+        fresh = row["envoy_pid"] not in (None, old["envoy_pid"])
+        return bool(row["ready"] and row["agent_restarts"] == 1 and fresh)
+
+    bookinfo.wait_for(back, 60, "details' agent to come back")
+    assert not pid_alive(old["envoy_pid"]) and not pid_alive(old["app_pid"])
+    page = curl(bookinfo, "productpage-v1-0", "http://productpage:9080/productpage")
+    assert "Book Details" in page.stdout and "Error fetching product details" not in page.stdout
 
 
 def test_down_leaves_the_host_as_before(

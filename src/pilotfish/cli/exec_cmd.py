@@ -74,6 +74,8 @@ def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, 
     path = os.pathsep.join([str(pilot_agent_shim(state_dir)), env.get("PATH", os.defpath)])
     if proxy.get("netns"):  # captured: no proxy variables at all
         env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
+        if proxy.get("sidecar", True):  # as the istio-proxy container's environment says
+            env["ISTIO_META_INTERCEPTION_MODE"] = "REDIRECT"
     else:
         env.update(
             HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound

@@ -1,7 +1,8 @@
 """`pilot-agent request METHOD PATH [BODY]` inside `pilotfish exec` (Istio's circuit-breaking task
 runs `kubectl exec … -c istio-proxy -- pilot-agent request GET stats`): sends the request to the
-pod's Envoy admin (its `INSTANCE_IP`, port 15000) and prints the answer. Other `pilot-agent`
-subcommands belong to the real agent, which the local launcher runs.
+pod's Envoy admin (its `INSTANCE_IP`, port 15000, or in a captured pod, where
+`ISTIO_META_INTERCEPTION_MODE` is `REDIRECT`, Istio's `localhost:15000`) and prints the answer.
+Other `pilot-agent` subcommands belong to the real agent, `pilotfish agent`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def main(argv: list[str]) -> int:
             "error: pilot-agent runs inside a pod: use `pilotfish exec POD -- …`", file=sys.stderr
         )
         return 1
+    if os.environ.get("ISTIO_META_INTERCEPTION_MODE") == "REDIRECT":
+        ip = "127.0.0.1"  # a captured pod's admin (its own address is captured)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(f"http://{ip}:{ADMIN_PORT}/{path}", data=body, method=method)
     try:

@@ -79,7 +79,6 @@ class PodAgent:
 
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.spec.run_dir / "agent.json").unlink(missing_ok=True)
         self.bridge = AdminBridge(self.spec.netns, self.spec.proxy.ip)
         await self.bridge.start()
         self._task = asyncio.create_task(
@@ -87,6 +86,7 @@ class PodAgent:
         )
 
     async def _launch(self) -> asyncio.subprocess.Process:
+        (self.spec.run_dir / "agent.json").unlink(missing_ok=True)  # the last run's children
         self._write_app_env()
         return await spawn(self.argv(), self.environment(), self.spec.run_dir / "agent.log")
 
