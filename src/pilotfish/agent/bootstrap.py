@@ -92,8 +92,8 @@ class BootstrapSettings:
     xds_port: int
     delta: bool = False
     sds_socket: str = ""  # the agent's SDS unix socket ("" = no workload identity)
-    xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # the agent's ISTIO_META_* (ours win)
+    xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
 
 
 def admin_host(proxy: Proxy) -> str:

@@ -27,6 +27,10 @@ bearer token for the CA, Istio's `./var/run/secrets/tokens/istio-token`), and th
 it supervises: `-- CMD ARGS…`, its environment `--app-env-file` (KEY=VALUE lines, or a JSON
 object) and working directory `--app-dir`.
 
+On a host outside the mesh (Istio's VM layout in the working folder: `cluster.env`,
+`./etc/certs/root-cert.pem`), `pilotfish.agent.vm_start` adds what Istio's VM start does: the
+environment from cluster.env, that root, and TLS with the token to the control plane.
+
 Every mistake raises `AgentConfigError` with a message naming the flag, variable or file.
 """
 
@@ -46,6 +50,8 @@ from ruamel.yaml.error import YAMLError
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import PATH_ANNOTATION, PORT_ANNOTATION, SCRAPE_ANNOTATION, app_scrape
 from pilotfish.agent.sidecar import AgentSpec, AppSpec
+from pilotfish.agent.vm_files import VmFilesError
+from pilotfish.agent.vm_start import control_plane_tls, resolve, vm_root_cert, with_cluster_env
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import parse_proxy_metadata
@@ -112,6 +118,10 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         at = argv.index("--")
         argv, app_command = argv[:at], argv[at + 1 :]
     args = _parser().parse_args(argv)
+    try:  # a host outside the mesh: Istio's VM layout (`pilotfish.agent.vm_start`)
+        environ = with_cluster_env(environ)
+    except VmFilesError as exc:
+        raise AgentConfigError(str(exc)) from None
     kind = _proxy_type(args.words)
     mesh_file = Path(args.meshConfig)
     if args.meshConfig != DEFAULT_MESH_CONFIG and not mesh_file.is_file():
@@ -149,13 +159,25 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         raise AgentConfigError(f"--token-path {token}: no token file there (the CA needs it)")
     trust_domain = env.get("TRUST_DOMAIN") or DEFAULT_TRUST_DOMAIN
     ca_address = env.get("CA_ADDR") or discovery
-    _host_port(ca_address, "CA_ADDR")
+    ca_host, ca_port = _host_port(ca_address, "CA_ADDR")
+    provider = env.get("PILOT_CERT_PROVIDER") or "istiod"
+    if provider not in ROOT_CERTS:
+        raise AgentConfigError(f"PILOT_CERT_PROVIDER={provider!r}: one of {', '.join(ROOT_CERTS)}")
+    root = vm_root_cert() or (
+        Path(ROOT_CERTS[provider]).absolute() if ROOT_CERTS[provider] else None
+    )
+    known_root = root if root is not None and root.is_file() else None
+    xds_tls = control_plane_tls(xds_host, xds_port, known_root, token.absolute())
+    ca_tls = control_plane_tls(ca_host, ca_port, known_root, token.absolute())
+    if ca_tls is not None:  # dial the address, verify the name
+        ca_address = f"{_resolved(ca_host, 'CA_ADDR')}:{ca_port}"
     identity = IdentitySpec(
         ca_address=ca_address,
         token_path=token.absolute(),
         uri=spiffe_id(trust_domain, namespace, service_account),
         ttl_seconds=metadata.secret_ttl_seconds or 0,
         key_algorithm=key_algorithm(metadata.key_algorithm),
+        tls=ca_tls,
     )
     level, components = _log_levels(args.proxyLogLevel, args.proxyComponentLogLevel)
     concurrency = args.concurrency or _int(proxy_config, "concurrency", DEFAULT_CONCURRENCY)
@@ -163,7 +185,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         raise AgentConfigError(f"--concurrency {concurrency}: must be at least 1")
     spec = AgentSpec(
         proxy=proxy,
-        xds_host=xds_host,
+        xds_host=_resolved(xds_host, "discoveryAddress") if xds_tls else xds_host,
         xds_port=xds_port,
         run_dir=Path(str(proxy_config.get("configPath") or DEFAULT_CONFIG_PATH)).absolute(),
         app=_app(app_command, args.app_env_file, args.app_dir),
@@ -175,12 +197,9 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         identity=identity,
         termination_drain=termination_drain(drain, None, env_drain_seconds(env)),
         readiness=_readiness(env.get("ISTIO_KUBE_APP_PROBERS", "")),
-        extra_metadata=_node_metadata(env),
+        extra_metadata=(*_node_metadata(env), ("PROXY_CONFIG", proxy_config)),
+        control_plane_tls=xds_tls,
     )
-    provider = env.get("PILOT_CERT_PROVIDER") or "istiod"
-    if provider not in ROOT_CERTS:
-        raise AgentConfigError(f"PILOT_CERT_PROVIDER={provider!r}: one of {', '.join(ROOT_CERTS)}")
-    root = Path(ROOT_CERTS[provider]).absolute() if ROOT_CERTS[provider] else None
     own_level = args.log_output_level.rpartition(":")[2] or "info"
     return AgentConfig(spec, own_level, root, proxy_config)
 
@@ -248,6 +267,13 @@ def _host_port(address: str, where: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise AgentConfigError(f"{where} {address!r}: expected HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _resolved(host: str, where: str) -> str:
+    try:
+        return resolve(host)
+    except OSError as exc:
+        raise AgentConfigError(f"{where}: cannot resolve {host!r}: {exc}") from None
 
 
 def _local_address(host: str, port: int) -> str:

@@ -27,7 +27,9 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from pilotfish.agent.probes import run_probe
+from pilotfish.agent.sidecar import AgentSpec
 from pilotfish.agent.upstream import ControlPlaneTls, channel
+from pilotfish.model.node import node_metadata
 from pilotfish.registry.workloads import ReadinessProbe
 from pilotfish.type_urls import HEALTH_INFO
 
@@ -159,3 +161,15 @@ class HealthReporter:
                 backoff = RETRY_FIRST
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RETRY_MAX)
+
+
+def reporter_for(spec: AgentSpec, proxy_config: dict[str, Any]) -> HealthReporter | None:
+    """The reporter of an agent whose ProxyConfig has a `readinessProbe` (the WorkloadGroup's,
+    from `mesh.yaml`); None otherwise."""
+    probe = proxy_config.get("readinessProbe")
+    check = health_check(probe) if isinstance(probe, dict) else None
+    if check is None:
+        return None
+    metadata = dict(spec.extra_metadata) | node_metadata(spec.proxy)
+    address = f"{spec.xds_host}:{spec.xds_port}"
+    return HealthReporter(check, spec.proxy.id, metadata, address, spec.control_plane_tls)

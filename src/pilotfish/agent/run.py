@@ -23,6 +23,7 @@ import signal
 import time
 
 from pilotfish.agent.config import AgentConfig
+from pilotfish.agent.health_report import reporter_for
 from pilotfish.agent.sidecar import Agent
 from pilotfish.capture.rules import PROXY_GID
 
@@ -57,7 +58,11 @@ async def serve(config: AgentConfig) -> int:
         spec.run_dir,
     )
     await agent.start()
+    reporter = reporter_for(spec, config.proxy_config)  # a host outside the mesh: its probe
+    health = asyncio.create_task(reporter.run()) if reporter is not None else None
     await stop.wait()
+    if health is not None:
+        health.cancel()
     started = time.monotonic()
     log.info("draining for %.1f s (terminationDrainDuration)", spec.termination_drain)
     await agent.drain_listeners()

