@@ -8,15 +8,19 @@ rules and, as Istio's VM guide says, the `hosts` file in its /etc/hosts. Its fil
 Istio's VM paths in a folder of its own (the VM never sees the control plane's state directory)
 and `pilotfish agent` runs there, next to httpbin's app on 8080.
 
-Checked: the agent gets its certificate and connects over 15012 with the bootstrap token; its
-WorkloadEntry `vm-<ip>` appears with Istio's annotations and turns healthy; sleep calls the VM's
-service over mTLS (the VM's app sees sleep's identity) and the VM calls httpbin in the mesh (httpbin
-sees the VM's identity); when the agent stops, the entry is marked disconnected and removed after
-the grace period (1 s here). The host is left as before.
+Checked, as an attacker would first: streams on 15012 with no token, a forged or an expired one
+are refused (the CA too); a plaintext stream (15010) or a token of another service account naming
+the group registers nothing. Then: the agent gets its certificate and connects over 15012 with
+the bootstrap token; its WorkloadEntry `vm-<ip>` appears with Istio's name, annotations and owner
+and turns healthy; sleep calls the VM's service over mTLS (the VM's app sees sleep's identity)
+and the VM calls httpbin in the mesh (httpbin sees the VM's identity); the group's probe marks it
+unhealthy when its app stops (no traffic to it) and healthy again; when the agent stops, the
+entry is removed after the grace period (1 s here).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -24,16 +28,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import json_format
+from google.rpc import status_pb2
 from tests.e2e.meshctl import ROOT, LocalMesh, http
 
 from pilotfish.agent.vm_files import parse_env
+from pilotfish.ca import certs
+from pilotfish.ca.service import request_certificate
 from pilotfish.capture import netns
 from pilotfish.capture.rules import nat_rules, settings_for
+from pilotfish.state_files import read_admin_token
+from pilotfish.type_urls import HEALTH_INFO
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("iptables-restore") is None,
@@ -64,6 +77,7 @@ spec:
   selector: {app: vmapp}
   ports: [{name: http, port: 8080, targetPort: 8080}]
 """
+ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 VM_PATHS = {  # file from `configure` -> where Istio's VM guide puts it
     "cluster.env": "var/lib/istio/envoy/cluster.env",
     "mesh.yaml": "etc/istio/config/mesh",
@@ -179,6 +193,117 @@ def vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMesh, Vm
         mesh.down()
 
 
+def node(ip: str, group: str = "vm", labels: dict[str, str] | None = None) -> base_pb2.Node:
+    metadata = {
+        "NAMESPACE": "vm",
+        "AUTO_REGISTER_GROUP": group,
+        "LABELS": labels or {},
+        "PROXY_CONFIG": {"readinessProbe": {"httpGet": {"port": 8080}}},
+    }
+    result = base_pb2.Node(id=f"sidecar~{ip}~vm-host.vm~vm.svc.cluster.local")
+    json_format.ParseDict(metadata, result.metadata)
+    return result
+
+
+def health(ip: str, healthy: bool, message: str = "") -> discovery_pb2.DiscoveryRequest:
+    request = discovery_pb2.DiscoveryRequest(type_url=HEALTH_INFO, node=node(ip))
+    if not healthy:
+        request.error_detail.CopyFrom(status_pb2.Status(code=500, message=message))
+    return request
+
+
+class Stream:
+    """One ADS stream held open; `send` queues requests, `close` ends it."""
+
+    def __init__(self, channel: grpc.aio.Channel, token: str | None) -> None:
+        self.queue: asyncio.Queue[discovery_pb2.DiscoveryRequest | None] = asyncio.Queue()
+        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        call = channel.stream_stream(
+            ADS,
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+        )
+        self.call = call(self._requests(), metadata=metadata)
+
+    async def _requests(self) -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
+        while (item := await self.queue.get()) is not None:
+            yield item
+
+    def send(self, request: discovery_pb2.DiscoveryRequest) -> None:
+        self.queue.put_nowait(request)
+
+    async def refused(self) -> grpc.StatusCode:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            async for _ in self.call:
+                pass
+        self.details = error.value.details()
+        return error.value.code()
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+        self.call.cancel()
+
+
+def secure_channel(address: str, roots: str) -> grpc.aio.Channel:
+    credentials = grpc.ssl_channel_credentials(root_certificates=roots.encode())
+    options = (("grpc.ssl_target_name_override", "istiod.istio-system.svc"),)
+    return grpc.aio.secure_channel(address, credentials, options)
+
+
+def bootstrap(mesh: LocalMesh, group: str, account: str, duration: float = 600) -> Any:
+    body = {"workload_group": group, "namespace": "vm", "service_account": account}
+    answer = http(
+        f"{mesh.info['api']}/api/v1/tokens",
+        json.dumps(body | {"duration": duration}).encode(),
+        {"authorization": f"Bearer {read_admin_token(mesh.home)}"},
+    )
+    assert answer.status == 200, answer.body
+    return json.loads(answer.body)
+
+
+async def _attacks(mesh: LocalMesh, roots: str, other: str, expired: str) -> dict[str, Any]:
+    address = str(mesh.info["xds"]).rsplit(":", 1)[0]
+    codes: dict[str, Any] = {}
+    async with secure_channel(f"{address}:15012", roots) as channel:
+        for name, token in (("none", None), ("forged", "x" * 43), ("expired", expired)):
+            stream = Stream(channel, token)
+            stream.send(health("10.99.0.1", True))
+            codes[name] = (await stream.refused(), stream.details)
+        try:
+            key = certs.generate_key("ECDSA")
+            csr = certs.csr_for(key, "spiffe://cluster.local/ns/vm/sa/vm-sa")
+            await request_certificate(channel, csr, "x" * 43, 3600)
+        except grpc.aio.AioRpcError as error:
+            codes["csr-forged"] = (error.code(), error.details())
+        # a valid token of another service account names group `vm`: a mesh identity, but
+        # not the one the group's entries belong to
+        foreign = Stream(channel, other)
+        foreign.send(health("10.99.0.2", True))
+        async with grpc.aio.insecure_channel(f"{address}:15010") as plain:
+            anonymous = Stream(plain, None)  # no verified identity at all
+            anonymous.send(health("10.99.0.3", True))
+            await asyncio.sleep(1)
+            anonymous.close()
+        foreign.close()
+    return codes
+
+
+def test_no_token_forged_expired_plaintext_or_foreign_identity_registers_nothing(
+    vm: tuple[LocalMesh, Vm],
+) -> None:
+    mesh, _ = vm
+    issued = bootstrap(mesh, "vm", "vm-sa")
+    other = bootstrap(mesh, "other", "other-sa")
+    expired = bootstrap(mesh, "vm", "vm-sa", duration=0.2)
+    time.sleep(0.3)
+    codes = asyncio.run(_attacks(mesh, issued["root_cert"], other["token"], expired["token"]))
+    for attempt in ("none", "forged", "expired", "csr-forged"):
+        assert codes[attempt][0] == grpc.StatusCode.UNAUTHENTICATED, codes
+    assert "expired" in codes["expired"][1], codes
+    # registration events are handled in order: the VM's own (next test) comes after these
+    assert not [n for n in entries(mesh) if n.startswith("vm-10.99.")]
+
+
 def test_the_vm_registers_with_istios_name_and_annotations_and_turns_healthy(
     vm: tuple[LocalMesh, Vm],
 ) -> None:
@@ -199,6 +324,10 @@ def test_the_vm_registers_with_istios_name_and_annotations_and_turns_healthy(
     assert entry["spec"]["address"] == host.ip
     assert entry["spec"]["serviceAccount"] == "vm-sa"
     assert entry["spec"]["labels"]["app"] == "vmapp"
+    assert entry["spec"]["ports"] == {"http": 8080}
+    assert annotations["istio.io/workloadController"].startswith("pilotfish-")
+    assert entry["metadata"]["ownerReferences"][0]["kind"] == "WorkloadGroup"
+    assert not [n for n in entries(mesh) if n.startswith("vm-10.99.")]  # the attempts, refused
     assert healthy[0]["type"] == "Healthy"
     assert "istio-token" not in (host.folder / "agent.log").read_text()
 
