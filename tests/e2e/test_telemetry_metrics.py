@@ -250,7 +250,27 @@ spec:
     poll(lambda: total(scrape(url), name, reporter="destination") >= responses + 3, 30, name)
     # REQUEST_SIZE is off on the server side: its count does not move while the others do
     assert total(scrape(url), "istio_request_bytes_count", reporter="destination") == before
+    # Deleting it replaces the listener again, with no traffic while the old one drains: Envoy
+    # frees that listener's series (15090), 15020 keeps them and counts on from there
+    merged, count = _stats(mesh, "probe-v1-0", 15020), "istio_request_duration_milliseconds_count"
+    kept = total(scrape(merged), count, reporter="destination")
+    admin = f"http://{mesh.proxy('probe-v1-0')['ip']}:15000/stats?filter=^listener_manager\\."
+
+    def listeners() -> tuple[int, int]:  # (updates, still draining)
+        stats = dict(line.split(": ", 1) for line in fetch(admin).splitlines())
+        updates = int(stats["listener_manager.listener_in_place_updated"])
+        updates += int(stats["listener_manager.listener_modified"])
+        draining = int(stats["listener_manager.total_filter_chains_draining"])
+        return updates, draining + int(stats["listener_manager.total_listeners_draining"])
+
+    updated = listeners()[0]
     mesh.pilotfish("delete", "telemetry", "probe-metrics")
+    poll(lambda: listeners()[0] > updated and not listeners()[1], 30, "the old listener drained")
+    assert not select(scrape(url), count, reporter="destination")  # gone from Envoy's own
+    assert total(scrape(merged), count, reporter="destination") == kept
+    assert client.request(PROBE).status == 200
+    poll(lambda: total(scrape(merged), count, reporter="destination") == kept + 1, 30, "+1")
+    assert total(scrape(url), count, reporter="destination") == 1  # Envoy counted from zero
 
 
 def test_no_sidecar_logs_a_deprecation_warning(mesh: LocalMesh) -> None:

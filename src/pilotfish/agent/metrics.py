@@ -1,6 +1,7 @@
 """The agent's merged metrics endpoint, Istio's 15020 `/stats/prometheus` (MeshConfig
 `enablePrometheusMerge: true`): Envoy's own stats (from 15090, where Istio's metrics already have
-Istio's names), the agent's, and the app's if the workload declares `prometheus.io/scrape: "true"`
+Istio's names; their series kept across listener replacement by `continuity`), the agent's,
+and the app's if the workload declares `prometheus.io/scrape: "true"`
 (with `prometheus.io/port` and `prometheus.io/path`, default `/metrics`), as Istio's agent
 merges them; and `/app-health/<container>/readyz`, where Istio's injector points a container's
 rewritten readiness probe. Scrape path only: nothing here touches requests between workloads.
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+
+from pilotfish.agent.continuity import SeriesKeeper
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -69,6 +72,7 @@ class MergedMetrics:
         self.agent_lines = agent_lines
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._keeper = SeriesKeeper()  # Istio's series survive listener replacement
 
     async def start(self) -> None:
         application = web.Application()
@@ -113,6 +117,7 @@ class MergedMetrics:
         if self.app is not None:
             sources.append(self._fetch(f"http://127.0.0.1:{self.app.port}{self.app.path}"))
         parts = await asyncio.gather(*sources)
-        merged = [parts[0], self.agent_lines(), *parts[1:]]
+        envoy = self._keeper.apply(parts[0]) if parts[0] else ""
+        merged = [envoy, self.agent_lines(), *parts[1:]]
         text = "".join(p if p.endswith("\n") or not p else p + "\n" for p in merged)
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
