@@ -1,9 +1,11 @@
 """Helpers for the telemetry end-to-end tests: scrape a Prometheus endpoint the way Prometheus
-does (text format, parsed by prometheus_client), and a small app that echoes the request headers
-it receives and serves its own metrics (for 15020's merge)."""
+does (text format, parsed by prometheus_client), a small app that echoes the request headers
+it receives and serves its own metrics (for 15020's merge), and tracing's set-up (the legacy
+`istio-tracing` ConfigMap, B3 headers that start a trace)."""
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 import urllib.request
@@ -24,6 +26,25 @@ KIALI_HTTP_LABELS = (
     "destination_canonical_service", "destination_canonical_revision", "request_protocol",
     "response_code", "response_flags",
 )  # fmt: skip
+
+
+ISTIO_TRACING = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio-tracing}
+data:
+  zipkin: |
+    enabled: true
+    endpoint: http://zipkin.istio-system:9411/api/v2/spans
+"""
+"""The seed's legacy `istio-tracing` ConfigMap: Zipkin tracing, into the mesh's own collector."""
+
+
+def b3(sampled: str = "1") -> tuple[str, dict[str, str]]:
+    """A new trace id, and the B3 headers that start that trace (sampled or not)."""
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": span_id, "x-b3-sampled": sampled}
+    return trace_id, headers
 
 
 @dataclass(frozen=True)

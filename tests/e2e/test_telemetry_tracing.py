@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, running_mesh
-from tests.e2e.telemetrykit import fetch, poll
+from tests.e2e.telemetrykit import ISTIO_TRACING, b3, fetch, poll
 
 from pilotfish.agent.bootstrap import TRACER_FLUSH_MS
 
@@ -27,15 +27,6 @@ NET = "samples/bookinfo/networking"
 # details and reviews (server): 7 spans; reviews v2/v3 add a client and a ratings server span
 HOPS = 7
 FLUSH_SECONDS = TRACER_FLUSH_MS / 1000  # how often the sidecars' tracers send their spans
-LEGACY = """
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: istio-tracing}
-data:
-  zipkin: |
-    enabled: true
-    endpoint: http://zipkin.istio-system:9411/api/v2/spans
-"""
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +54,10 @@ def trace(mesh: LocalMesh, trace_id: str) -> list[dict[str, Any]]:
     return spans
 
 
-def b3(sampled: str = "1") -> tuple[str, dict[str, str]]:
-    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
-    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": span_id, "x-b3-sampled": sampled}
-    return trace_id, headers
-
-
 def test_legacy_configmap_starts_the_collector_with_istios_1_percent(
     mesh: LocalMesh, tmp_path: Path
 ) -> None:
-    apply_yaml(mesh, tmp_path, LEGACY)
+    apply_yaml(mesh, tmp_path, ISTIO_TRACING)
     mesh.wait_for(lambda: zipkin(mesh, "/services") == [], 30, "the collector")
     trace_ids = []
     for _ in range(60):  # no tracing headers: Envoy decides, at 1%

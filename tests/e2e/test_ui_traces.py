@@ -5,7 +5,6 @@ productpage, details and reviews spans in parent-child order."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,16 +12,7 @@ import pytest
 from tests.e2e.browser import Dom, dump_dom, screenshot
 from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
-
-TRACING = """
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: istio-tracing}
-data:
-  zipkin: |
-    enabled: true
-    endpoint: http://zipkin.istio-system:9411/api/v2/spans
-"""
+from tests.e2e.telemetrykit import ISTIO_TRACING, b3
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +22,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 
 
 def test_a_trace_waterfall_shows_the_bookinfo_spans(mesh: LocalMesh, tmp_path: Path) -> None:
-    apply_yaml(mesh, tmp_path, TRACING)
+    apply_yaml(mesh, tmp_path, ISTIO_TRACING)
     ui = f"{mesh.info['api']}/ui/"
     mesh.wait_for(lambda: http(ui + "api/traces/services").status == 200, 30, "the collector")
-    trace_id = secrets.token_hex(16)
-    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": secrets.token_hex(8), "x-b3-sampled": "1"}
+    trace_id, headers = b3()
     assert mesh.get("/productpage", headers=headers).status == 200
 
     def spans() -> list[dict[str, object]]:
