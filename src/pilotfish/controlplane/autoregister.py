@@ -313,7 +313,8 @@ class AutoRegistration:
         if await self.change([doc], []):
             self.entry_of[joining.node_id] = key
             self.streams[key] = self.streams.get(key, 0) + 1
-            log.info("auto-registered WorkloadEntry %s/%s", key[2], key[3])
+            what = "updated auto-registered" if existing is not None else "auto-registered"
+            log.info("%s WorkloadEntry %s/%s", what, key[2], key[3])
 
     async def _disconnect(self, node_id: str) -> None:
         key = self.entry_of.get(node_id)
