@@ -21,8 +21,9 @@ from pilotfish.capture.netns import MeshBridge, require_root
 from pilotfish.capture.rules import CaptureError
 from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.local import MeshError
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
-from pilotfish.local.launcher import Mesh, MeshError, UpOptions
+from pilotfish.local.launcher import Mesh, UpOptions
 from pilotfish.registry.drain import env_drain_seconds
 from pilotfish.registry.images import IMAGE_MAP_ENV, ImageMapError, load_image_map
 from pilotfish.registry.inputs import parse_documents

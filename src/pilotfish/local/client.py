@@ -1,6 +1,7 @@
 """Talking to a running local mesh: find it from the state directory, call its API.
 
-A running `pilotfish up` writes `<state-dir>/run/mesh.json`; every other command reads it.
+A running `pilotfish up` writes `<state-dir>/run/mesh.json` (a pod's row there is
+`pod_status`); every other command reads it.
 The state directory is `--state-dir`, else $PILOTFISH_HOME, else ~/.pilotfish.
 """
 
@@ -11,9 +12,13 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilotfish.state_files import read_admin_token
+
+if TYPE_CHECKING:
+    from pilotfish.agent.sidecar import Agent
+    from pilotfish.local.pod_agent import PodAgent
 
 
 class MeshNotRunning(Exception):
@@ -31,6 +36,36 @@ def default_state_dir() -> Path:
 
 def mesh_file(state_dir: Path) -> Path:
     return state_dir / "run" / "mesh.json"
+
+
+def pod_status(
+    agent: Agent | PodAgent, ready: bool, created: float, restart: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One pod's entry in mesh.json's `proxies` (what `get pods`, `proxy-status` … read);
+    `restart`: the outcome of its last `rollout restart` (`local.restarts`)."""
+    from pilotfish.agent.sidecar import Agent  # the launcher's import, not the CLI's
+
+    proxy = agent.spec.proxy
+    return {
+        "id": proxy.id,
+        "instance": proxy.instance,
+        "app": proxy.label_map.get("app", ""),
+        "ready": ready,
+        "created": created,
+        "ip": proxy.ip,
+        "type": proxy.type.value,
+        "workload": proxy.workload,
+        "namespace": proxy.namespace,
+        "labels": dict(proxy.labels),
+        "outbound_port": proxy.outbound_port,
+        "run_dir": str(agent.spec.run_dir),
+        **agent.child_status(),
+        "app_ports": {str(c): real for c, real in proxy.app_ports},
+        "sidecar": agent.spec.sidecar,
+        "netns": agent.spec.netns,
+        "envoy_epoch": agent.hot.epoch if isinstance(agent, Agent) and agent.hot else None,
+        "restart": restart,
+    }
 
 
 def pid_alive(pid: int) -> bool:

@@ -4,8 +4,8 @@ manifest, restart what dies, report ready instances to the control plane); stops
 
 Each agent gets a bearer token the control plane issues for its instance (kept in
 `run/<NAME.NS>/istio-token`, mode 0600) to obtain its workload certificate. The launcher talks
-to the write API with the owner's token (`<state>/admin-token`). Plug-in CA files in
-`<state>/cacerts/` are handed to the control plane.
+to the write API with the owner's token (`control_plane`); what each agent runs is built from
+the manifest in `specs`.
 """
 
 from __future__ import annotations
@@ -17,52 +17,40 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from pilotfish.agent.identity import IdentitySpec
-from pilotfish.agent.metrics import app_scrape
-from pilotfish.agent.processes import free_port, spawn, terminate
-from pilotfish.agent.sidecar import Agent, AgentSpec, AppSpec
-from pilotfish.ca.certs import key_algorithm
-from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
+from pilotfish.agent.processes import spawn, terminate
+from pilotfish.agent.sidecar import Agent, AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
-from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
-from pilotfish.local import prometheus
-from pilotfish.local.network import (
-    CP_HTTP_PORT,
-    CP_TLS_PORT,
-    CP_XDS_PORT,
-    MeshNetwork,
-    load_or_choose,
-)
+from pilotfish.local import MeshError, prometheus
+from pilotfish.local.client import mesh_file, pod_status
+from pilotfish.local.control_plane import ControlPlaneProcess
+from pilotfish.local.network import MeshNetwork, load_or_choose
 from pilotfish.local.pod_agent import PodAgent
-from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods, check_annotations
+from pilotfish.local.pods import IsolatedPods, check_annotations
 from pilotfish.local.restarts import RestartResult, take_requests
-from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.registry.drain import termination_drain
+from pilotfish.local.specs import (
+    SpecContext,
+    agent_spec,
+    gateway_proxy,
+    same_workload,
+    wanted_specs,
+)
+from pilotfish.model.proxy import ProxyType
 from pilotfish.registry.inputs import manifest_of
 from pilotfish.registry.manifest import Manifest, MeshSettings
-from pilotfish.registry.workloads import WorkloadSpec
-from pilotfish.state_files import STORE_FILE, read_admin_token, write_atomically
+from pilotfish.state_files import write_atomically
 from pilotfish.telemetry.tracing import collector_ports
 
 log = logging.getLogger("pilotfish.up")
 
-GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
-GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
-TOKEN_FILE = "istio-token"
 MIN_EDS_WAIT = 2.0  # seconds a leaving pod waits at most for EDS, even with no drain
 FAILURE_THRESHOLD = 3  # Kubernetes' readinessProbe default
-CONTROL_PLANE_READY_SECONDS = 60  # generous: a loaded 2-core machine takes over 20 s
-
-
-class MeshError(Exception):
-    """The mesh could not start (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +71,7 @@ class Mesh:
     network: MeshNetwork = field(init=False)
     agents: dict[str, Agent | PodAgent] = field(default_factory=dict)
     specs: dict[str, AgentSpec] = field(default_factory=dict)
-    control_plane: asyncio.subprocess.Process | None = None
+    control_plane: ControlPlaneProcess = field(init=False)
     manifest_version: int = -1
     reported: list[dict[str, Any]] | None = None
     registry_generation = 0  # the control plane's number for our latest instance report
@@ -91,8 +79,6 @@ class Mesh:
     ready_after: float = 0.0
     created: dict[str, float] = field(default_factory=dict)  # pod -> wall-clock start (AGE)
     ready_pods: set[str] = field(default_factory=set)  # pods whose last readiness check passed
-    control_plane_created: float = 0.0
-    http: aiohttp.ClientSession | None = None
     mesh_settings: MeshSettings = field(default_factory=MeshSettings)
     manifest: Manifest | None = None  # the last one reconciled
     collectors: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
@@ -102,17 +88,8 @@ class Mesh:
     restarts: dict[str, RestartResult] = field(default_factory=dict)  # pod -> last restart
     restarting: set[asyncio.Task[None]] = field(default_factory=set)
 
-    @property
-    def api(self) -> str:
-        return f"http://{self.network.control_plane_ip}:{CP_HTTP_PORT}"
-
-    @property
-    def mesh_proxy_metadata(self) -> ProxyMetadata:
-        return self.mesh_settings.proxy
-
-    @property
-    def trust_domain(self) -> str:
-        return self.mesh_settings.trust_domain or DEFAULT_TRUST_DOMAIN
+    def __post_init__(self) -> None:
+        self.control_plane = ControlPlaneProcess(self.options.state_dir)
 
     @property
     def run_dir(self) -> Path:
@@ -129,8 +106,7 @@ class Mesh:
             except CaptureError as exc:
                 self.pods = None
                 raise MeshError(str(exc)) from None
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        await self._start_control_plane()
+        await self.control_plane.start(self.network.control_plane_ip)
         log.info("control plane ready after %.2f s", time.monotonic() - self.started)
         if self.options.files:
             status, body = await self._call(
@@ -152,91 +128,23 @@ class Mesh:
         self.ready_after = round(time.monotonic() - self.started, 2)
         self.write_status(ready=True)
 
-    async def _start_control_plane(self) -> None:
-        argv = [
-            sys.executable, "-m", "pilotfish.controlplane",
-            "--state-dir", str(self.options.state_dir),
-            "--address", self.network.control_plane_ip,
-            "--xds-port", str(CP_XDS_PORT),
-            "--http-port", str(CP_HTTP_PORT),
-            "--tls-port", str(CP_TLS_PORT),
-        ]  # fmt: skip
-        cacerts = self.options.state_dir / "cacerts"
-        if cacerts.is_dir():
-            argv += ["--cacerts", str(cacerts)]
-        self.control_plane_created = time.time()
-        self.control_plane = await spawn(
-            argv, os.environ, self.options.state_dir / "logs" / "controlplane.log"
+    @property
+    def _spec_context(self) -> SpecContext:
+        return SpecContext(
+            self.network,
+            self.options.state_dir,
+            self.mesh_settings,
+            self.options.delta,
+            self.options.env_drain,
+            self.pods,
         )
-        deadline = time.monotonic() + CONTROL_PLANE_READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.control_plane.returncode is not None:
-                log_path = self.options.state_dir / "logs" / "controlplane.log"
-                raise MeshError(
-                    f"the control plane exited: {_last_error(log_path)}; see {log_path}"
-                )
-            try:
-                status, _ = await self._call("GET", "/ready")
-                if status == 200:
-                    return
-            except (aiohttp.ClientError, OSError):
-                pass
-            await asyncio.sleep(0.05)
-        raise MeshError(
-            f"the control plane did not become ready in {CONTROL_PLANE_READY_SECONDS} s"
-        )
-
-    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        assert self.http is not None
-        token = read_admin_token(self.options.state_dir)
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        async with self.http.request(method, self.api + path, json=body, headers=headers) as resp:
-            return resp.status, await resp.json(content_type=None)
 
     async def _start_gateway(self) -> None:
-        proxy = Proxy(
-            type=ProxyType.ROUTER,
-            ip=self.network.gateway_ip,
-            instance=f"{GATEWAY_NAME}-0",
-            namespace=GATEWAY_NAMESPACE,
-            labels=GATEWAY_LABELS,
-            workload=GATEWAY_NAME,
-            service_account=f"{GATEWAY_NAME}-service-account",
-            gateway_address=self.options.ingress_address,
-        )
-        await self._start_agent(self._agent_spec(proxy, None))
+        proxy = gateway_proxy(self.network, self.options.ingress_address)
+        await self._start_agent(agent_spec(self._spec_context, proxy, None))
 
-    def _agent_spec(
-        self,
-        proxy: Proxy,
-        app: AppSpec | None,
-        sidecar: bool = True,
-        drain: float | None = None,
-        pod_metadata: ProxyMetadata = NOT_SET,
-    ) -> AgentSpec:
-        run_dir = self.run_dir / proxy.pod_name
-        metadata = pod_metadata.over(self.mesh_proxy_metadata)
-        identity = IdentitySpec(
-            ca_address=f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
-            token_path=run_dir / TOKEN_FILE,
-            uri=spiffe_id(self.trust_domain, proxy.namespace, proxy.service_account),
-            ttl_seconds=metadata.secret_ttl_seconds or 0,
-            key_algorithm=key_algorithm(metadata.key_algorithm),
-        )
-        return AgentSpec(
-            proxy=proxy,
-            xds_host=self.network.control_plane_ip,
-            xds_port=CP_XDS_PORT,
-            run_dir=run_dir,
-            mesh_config=self.options.state_dir / STORE_FILE,
-            app=app,
-            delta=self.options.delta,
-            identity=identity if sidecar else None,
-            sidecar=sidecar,
-            termination_drain=termination_drain(
-                drain, self.mesh_settings.termination_drain, self.options.env_drain
-            ),
-        )
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return await self.control_plane.call(method, path, body)
 
     async def _issue_token(self, spec: AgentSpec) -> None:
         """The control plane's credential for this instance's agent, in a 0600 file."""
@@ -289,9 +197,9 @@ class Mesh:
         self.mesh_settings = manifest.mesh
         self.manifest = manifest
         await self._ensure_collectors(manifest)
-        wanted = self._wanted_specs(manifest)
+        wanted = wanted_specs(self._spec_context, manifest, self.specs)
         for name, spec in wanted.items():
-            if name in self.agents and not _same_workload(self.specs[name], spec):
+            if name in self.agents and not same_workload(self.specs[name], spec):
                 self._terminate(name)
         for name in [n for n in self.agents if n not in wanted and self.specs[n].app is not None]:
             self._terminate(name)
@@ -320,41 +228,6 @@ class Mesh:
             self.collectors[port] = await spawn(argv, os.environ, log_path)
             log.info("trace collector on %s:%d", self.network.control_plane_ip, port)
 
-    def _wanted_specs(self, manifest: Manifest) -> dict[str, AgentSpec]:
-        """Keyed `NAME.NAMESPACE`: `sleep-0` may run in `default` and in `foo` at once."""
-        wanted: dict[str, AgentSpec] = {}
-        for workload in manifest.workloads:
-            for instance in workload.instance_names():
-                key = f"{instance}.{workload.namespace}"
-                wanted[key] = self._instance_spec(workload, instance, self.specs.get(key))
-        return wanted
-
-    def _instance_spec(
-        self, workload: WorkloadSpec, instance: str, old: AgentSpec | None
-    ) -> AgentSpec:
-        reuse = dict(old.proxy.app_ports) if old else {}
-        if not workload.sidecar or self.pods is not None:  # the app listens on its own port
-            reuse = {p: p for p in workload.ports}
-        proxy = Proxy(
-            type=ProxyType.SIDECAR,
-            ip=self.network.ip_for(f"{instance}.{workload.namespace}"),
-            instance=instance,
-            namespace=workload.namespace,
-            labels=workload.labels,
-            workload=workload.name,
-            service_account=workload.service_account,
-            app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
-            interception=INTERCEPTION_MODE if self.pods is not None and workload.sidecar else "",
-        )
-        app = AppSpec(workload.command, workload.env, workload.workdir)
-        spec = self._agent_spec(
-            proxy, app, workload.sidecar, workload.termination_drain, workload.proxy_metadata
-        )
-        if self.pods is not None:
-            spec = replace(spec, netns=self.pods.netns_name(proxy.pod_name))
-        metrics = app_scrape(dict(workload.annotations), proxy.app_ports)
-        return replace(spec, app_metrics=metrics, readiness=workload.readiness)
-
     def _terminate(self, name: str) -> None:
         """A pod leaves as in Kubernetes + Istio, in the background: its endpoint leaves EDS
         first, then its sidecar drains for `terminationDrainDuration`, then it stops."""
@@ -372,7 +245,8 @@ class Mesh:
             if in_eds:
                 log.info("%s: leaving the registry, then draining for %.1f s", name, drain)
                 await self.report_instances()
-                await self._wait_synced(started + max(drain, MIN_EDS_WAIT))
+                deadline = started + max(drain, MIN_EDS_WAIT)
+                await self.control_plane.wait_synced(self.registry_generation, deadline)
             await agent.drain_listeners()
             await asyncio.sleep(max(0.0, started + drain - time.monotonic()))
         except (aiohttp.ClientError, OSError, MeshError) as exc:
@@ -384,19 +258,6 @@ class Mesh:
             if self.terminating.get(name) is asyncio.current_task():
                 del self.terminating[name]
             log.info("%s: stopped after %.1f s", name, time.monotonic() - started)
-
-    async def _wait_synced(self, deadline: float) -> None:
-        """Until the control plane has pushed our newest instance list and every proxy has
-        ACKed what it holds (or the deadline)."""
-        while time.monotonic() < deadline:
-            status, body = await self._call("GET", "/debug/syncz")
-            if (
-                status == 200
-                and body.get("registry_applied", 0) >= self.registry_generation
-                and all(_synced(row) for row in body["proxies"])
-            ):
-                return
-            await asyncio.sleep(0.05)
 
     # ---- readiness and status -------------------------------------------------------------------
     async def ready_instances(self) -> list[dict[str, Any]]:
@@ -459,57 +320,35 @@ class Mesh:
         )
 
     async def _all_synced(self) -> bool:
-        status, body = await self._call("GET", "/debug/syncz")
-        if status != 200 or body.get("registry_applied", 0) < self.registry_generation:
+        synced = await self.control_plane.synced_nodes(self.registry_generation)
+        if synced is None:
             return False
-        synced = set()
-        for row in body["proxies"]:
-            if _synced(row):
-                synced.add(row["node_id"])
-            nacks = [t["last_nack"] for t in row["types"] if t.get("last_nack")]
-            if nacks and row["node_id"] not in synced:
-                name = row["node_id"].split("~")[2]
-                raise MeshError(f"{name} rejected its config: {nacks[-1]['error_message']}")
         return all(
             a.spec.proxy.id in synced for a in self.agents.values() if a.spec.sidecar
         ) and all([await a.is_ready() for a in self.agents.values()])
 
     def write_status(self, ready: bool) -> None:
-        proxies: dict[str, dict[str, Any]] = {
-            name: {
-                "id": a.spec.proxy.id,
-                "instance": a.spec.proxy.instance,
-                "app": a.spec.proxy.label_map.get("app", ""),
-                "ready": name in self.ready_pods,
-                "created": self.created.get(name, 0.0),
-                "ip": a.spec.proxy.ip,
-                "type": a.spec.proxy.type.value,
-                "workload": a.spec.proxy.workload,
-                "namespace": a.spec.proxy.namespace,
-                "labels": dict(a.spec.proxy.labels),
-                "outbound_port": a.spec.proxy.outbound_port,
-                "run_dir": str(a.spec.run_dir),
-                **a.child_status(),
-                "app_ports": {str(c): real for c, real in a.spec.proxy.app_ports},
-                "sidecar": a.spec.sidecar,
-                "netns": a.spec.netns,
-                "envoy_epoch": a.hot.epoch if isinstance(a, Agent) and a.hot else None,
-                "restart": self.restarts[name].row() if name in self.restarts else None,
-            }
+        proxies = {
+            name: pod_status(
+                a,
+                name in self.ready_pods,
+                self.created.get(name, 0.0),
+                self.restarts[name].row() if name in self.restarts else None,
+            )
             for name, a in sorted(self.agents.items())
         }
         info = {
             "pid": os.getpid(),
             "state_dir": str(self.options.state_dir),
-            "api": self.api,
-            "xds": f"{self.network.control_plane_ip}:{CP_XDS_PORT}",
+            "api": self.control_plane.api,
+            "xds": self.control_plane.xds,
             "block": self.network.block,
             "isolated": self.pods is not None,
             "ingress_address": self.options.ingress_address,
             "ready": ready,
             "startup_seconds": self.ready_after,
-            "control_plane_pid": self.control_plane.pid if self.control_plane else None,
-            "control_plane_created": self.control_plane_created,
+            "control_plane_pid": cp.pid if (cp := self.control_plane.process) else None,
+            "control_plane_created": self.control_plane.created,
             "proxies": proxies,
             "trace_collectors": [
                 f"http://{self.network.control_plane_ip}:{port}"
@@ -517,7 +356,7 @@ class Mesh:
                 if process.returncode is None
             ],
         }
-        write_atomically(self.run_dir / "mesh.json", json.dumps(info, indent=1))
+        write_atomically(mesh_file(self.options.state_dir), json.dumps(info, indent=1))
         if self.manifest is not None:  # keep a running Prometheus in step (targets, rules)
             prometheus.refresh(
                 self.options.state_dir,
@@ -531,9 +370,9 @@ class Mesh:
         last_force = time.monotonic()
         while not stop.is_set():
             try:
-                if self.control_plane is None or self.control_plane.returncode is not None:
+                if not self.control_plane.running:
                     log.warning("control plane exited; restarting it")
-                    await self._start_control_plane()
+                    await self.control_plane.start(self.network.control_plane_ip)
                     self.reported = None
                 await self.reconcile()
                 self._take_restart_requests()
@@ -579,37 +418,7 @@ class Mesh:
         leaving = [self._drain_and_stop(n, a, in_eds=False) for n, a in self.agents.items()]
         await asyncio.gather(*leaving, *self.terminating.values(), return_exceptions=True)
         self.agents.clear()
-        if self.control_plane is not None:
-            await terminate(self.control_plane)
+        await self.control_plane.stop()
         if self.pods is not None:
             await self.pods.remove()
-        if self.http is not None:
-            await self.http.close()
-        (self.run_dir / "mesh.json").unlink(missing_ok=True)
-
-
-def _same_workload(a: AgentSpec, b: AgentSpec) -> bool:
-    def key(s: AgentSpec) -> tuple[Any, ...]:
-        ports = [c for c, _ in s.proxy.app_ports]
-        return (
-            s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
-            s.readiness,
-        )  # fmt: skip
-
-    return key(a) == key(b)
-
-
-def _synced(row: dict[str, Any]) -> bool:
-    """A /debug/syncz row whose proxy has ACKed the newest version of every type."""
-    acked = {t["type_url"]: t["acked_version"] for t in row["types"]}
-    return all(acked.get(t) == v for t, v in row["latest"].items())
-
-
-def _last_error(log_path: Path) -> str:
-    """The control plane's last ERROR line (e.g. why it refused to start)."""
-    try:
-        lines = log_path.read_text().splitlines()
-    except OSError:
-        return "no log"
-    errors = [line.split(": ", 1)[-1] for line in lines if " ERROR " in line]
-    return errors[-1] if errors else "no error logged"
+        mesh_file(self.options.state_dir).unlink(missing_ok=True)

@@ -1,0 +1,146 @@
+"""What each agent of a local mesh runs, built from the manifest (a kubelet's pod specs): the
+ingress gateway's proxy, one `AgentSpec` per workload instance (its address, app ports,
+identity, drain, metrics scrape, readiness), and whether a running instance must be replaced.
+
+Pure apart from choosing free ports and new addresses (`MeshNetwork.ip_for`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pilotfish.agent.identity import IdentitySpec
+from pilotfish.agent.metrics import app_scrape
+from pilotfish.agent.processes import free_port
+from pilotfish.agent.sidecar import AgentSpec, AppSpec
+from pilotfish.ca.certs import key_algorithm
+from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
+from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
+from pilotfish.local.network import CP_XDS_PORT, MeshNetwork
+from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
+from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.drain import termination_drain
+from pilotfish.registry.manifest import Manifest, MeshSettings
+from pilotfish.registry.workloads import WorkloadSpec
+from pilotfish.state_files import STORE_FILE
+
+GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
+GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
+TOKEN_FILE = "istio-token"
+
+
+@dataclass(frozen=True)
+class SpecContext:
+    """What every agent spec of one mesh depends on besides its workload."""
+
+    network: MeshNetwork
+    state_dir: Path
+    settings: MeshSettings
+    delta: bool = False
+    env_drain: float | None = None  # TERMINATION_DRAIN_DURATION_SECONDS (`registry.drain`)
+    pods: IsolatedPods | None = None  # the isolated mode's namespaces
+
+    @property
+    def trust_domain(self) -> str:
+        return self.settings.trust_domain or DEFAULT_TRUST_DOMAIN
+
+
+def gateway_proxy(network: MeshNetwork, ingress_address: str) -> Proxy:
+    """The ingress gateway (`istio-ingressgateway` in `istio-system`, as Istio installs it)."""
+    return Proxy(
+        type=ProxyType.ROUTER,
+        ip=network.gateway_ip,
+        instance=f"{GATEWAY_NAME}-0",
+        namespace=GATEWAY_NAMESPACE,
+        labels=GATEWAY_LABELS,
+        workload=GATEWAY_NAME,
+        service_account=f"{GATEWAY_NAME}-service-account",
+        gateway_address=ingress_address,
+    )
+
+
+def agent_spec(
+    ctx: SpecContext,
+    proxy: Proxy,
+    app: AppSpec | None,
+    sidecar: bool = True,
+    drain: float | None = None,
+    pod_metadata: ProxyMetadata = NOT_SET,
+) -> AgentSpec:
+    run_dir = ctx.state_dir / "run" / proxy.pod_name
+    metadata = pod_metadata.over(ctx.settings.proxy)
+    identity = IdentitySpec(
+        ca_address=f"{ctx.network.control_plane_ip}:{CP_XDS_PORT}",
+        token_path=run_dir / TOKEN_FILE,
+        uri=spiffe_id(ctx.trust_domain, proxy.namespace, proxy.service_account),
+        ttl_seconds=metadata.secret_ttl_seconds or 0,
+        key_algorithm=key_algorithm(metadata.key_algorithm),
+    )
+    return AgentSpec(
+        proxy=proxy,
+        xds_host=ctx.network.control_plane_ip,
+        xds_port=CP_XDS_PORT,
+        run_dir=run_dir,
+        mesh_config=ctx.state_dir / STORE_FILE,
+        app=app,
+        delta=ctx.delta,
+        identity=identity if sidecar else None,
+        sidecar=sidecar,
+        termination_drain=termination_drain(drain, ctx.settings.termination_drain, ctx.env_drain),
+    )
+
+
+def wanted_specs(
+    ctx: SpecContext, manifest: Manifest, running: Mapping[str, AgentSpec]
+) -> dict[str, AgentSpec]:
+    """Keyed `NAME.NAMESPACE`: `sleep-0` may run in `default` and in `foo` at once. A running
+    instance keeps its app ports."""
+    wanted: dict[str, AgentSpec] = {}
+    for workload in manifest.workloads:
+        for instance in workload.instance_names():
+            key = f"{instance}.{workload.namespace}"
+            wanted[key] = instance_spec(ctx, workload, instance, running.get(key))
+    return wanted
+
+
+def instance_spec(
+    ctx: SpecContext, workload: WorkloadSpec, instance: str, old: AgentSpec | None
+) -> AgentSpec:
+    reuse = dict(old.proxy.app_ports) if old else {}
+    if not workload.sidecar or ctx.pods is not None:  # the app listens on its own port
+        reuse = {p: p for p in workload.ports}
+    proxy = Proxy(
+        type=ProxyType.SIDECAR,
+        ip=ctx.network.ip_for(f"{instance}.{workload.namespace}"),
+        instance=instance,
+        namespace=workload.namespace,
+        labels=workload.labels,
+        workload=workload.name,
+        service_account=workload.service_account,
+        app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
+        interception=INTERCEPTION_MODE if ctx.pods is not None and workload.sidecar else "",
+    )
+    app = AppSpec(workload.command, workload.env, workload.workdir)
+    spec = agent_spec(
+        ctx, proxy, app, workload.sidecar, workload.termination_drain, workload.proxy_metadata
+    )
+    if ctx.pods is not None:
+        spec = replace(spec, netns=ctx.pods.netns_name(proxy.pod_name))
+    metrics = app_scrape(dict(workload.annotations), proxy.app_ports)
+    return replace(spec, app_metrics=metrics, readiness=workload.readiness)
+
+
+def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
+    """False when a running instance must be replaced to match the manifest."""
+
+    def key(s: AgentSpec) -> tuple[Any, ...]:
+        ports = [c for c, _ in s.proxy.app_ports]
+        return (
+            s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
+            s.readiness,
+        )  # fmt: skip
+
+    return key(a) == key(b)
