@@ -114,7 +114,7 @@ class Api:
             "changes": result.changes,
         }
         if result.ok:
-            self._push(result.expected, "config", changed_at=started)
+            self._count_push(result.expected, "config")
             if body.get("wait", True) and result.expected:
                 report = await self.xds.wait_acked(result.expected, float(body.get("timeout", 10)))
                 out["convergence"] = {
@@ -127,24 +127,21 @@ class Api:
             out["affected"] = result.affected
         return web.json_response(out, status=200 if result.ok else 422)
 
-    def _push(self, snapshots: dict[str, Snapshot], trigger: str, changed_at: float) -> None:
-        """Hand changed snapshots to xDS; count the push by its reason (Istio's
-        pilot_push_triggers: config, endpoint) and refresh the registry gauges. `changed_at`
-        (monotonic) is when the change reached the control plane: the first event of a debounced
-        batch, or the arrival of the apply, as Istio's PushRequest.Start."""
+    def _count_push(self, snapshots: dict[str, Snapshot], trigger: str) -> None:
+        """Count a change that published snapshots (the control plane publishes them in the
+        cache the xDS server pushes from) by its reason (Istio's pilot_push_triggers: config,
+        endpoint) and refresh the registry gauges."""
         metrics = self.xds.metrics
         metrics.services.set(len(self.cp.push.services))
         metrics.virtual_services.set(len(self.cp.push.kind("VirtualService")))
         if snapshots:
             metrics.triggers.labels(trigger).inc()
-        for node_id, snapshot in snapshots.items():
-            self.xds.set_snapshot(node_id, snapshot, changed_at)
 
     async def apply(self, request: web.Request) -> web.Response:
         started = time.monotonic()
         body = await json_body(request)
         files = text_pairs(body.get("files"), "files")
-        result = await self._change(self.cp.apply, files, _namespace(body))
+        result = await self._change(started, self.cp.apply, files, _namespace(body))
         return await self._finish(result, body, started)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -152,18 +149,21 @@ class Api:
         body = await json_body(request)
         keys = _keys(body.get("keys"))
         files = text_pairs(body.get("files"), "files")
-        result = await self._change(self.cp.delete, files, keys, _namespace(body))
+        result = await self._change(started, self.cp.delete, files, keys, _namespace(body))
         return await self._finish(result, body, started)
 
-    async def _change(self, change: Callable[..., ChangeResult], *args: Any) -> ChangeResult:
+    async def _change(
+        self, started: float, change: Callable[..., ChangeResult], *args: Any
+    ) -> ChangeResult:
         """One change at a time, translated off the event loop; proxies that connected
-        meanwhile are brought up to date with it."""
+        meanwhile are brought up to date with it. `started` (monotonic): when it arrived, as
+        Istio's PushRequest.Start (convergence is counted from there)."""
         self.limits.begin_write()
         try:
             async with self.cp.lock:
-                result = await asyncio.to_thread(change, *args)
+                result = await asyncio.to_thread(change, *args, started)  # its changed_at
                 if result.ok:
-                    late = self.cp.catch_up()
+                    late = self.cp.catch_up(started)
                     result.expected.update(late)
                     result.affected = sorted(set(result.affected) | set(late))
         finally:
@@ -176,11 +176,13 @@ class Api:
         started = time.monotonic()
         if docs:
             text = "\n---\n".join(json.dumps(d) for d in docs)
-            result = await self._change(self.cp.apply, [("<auto-registration>", text)], None)
+            result = await self._change(
+                started, self.cp.apply, [("<auto-registration>", text)], None
+            )
         else:
-            result = await self._change(self.cp.delete, [], keys, None)
+            result = await self._change(started, self.cp.delete, [], keys, None)
         if result.ok:
-            self._push(result.expected, "config", changed_at=started)
+            self._count_push(result.expected, "config")
         else:
             log.warning(
                 "auto-registration change refused: %s", "; ".join(map(str, result.diagnostics))
@@ -265,9 +267,9 @@ class Api:
 
         async def handle(batch: list[tuple[int, list[WorkloadInstance], float]]) -> None:
             generation, instances, _ = batch[-1]
-            async with self.cp.lock:
-                changed = self.cp.set_instances(instances)
-            self._push(changed, "endpoint", changed_at=batch[0][2])
+            async with self.cp.lock:  # convergence counts from the batch's first event
+                changed = self.cp.set_instances(instances, changed_at=batch[0][2])
+            self._count_push(changed, "endpoint")
             self.registry_applied = generation
 
         await run_debounced(self.registry_events, handle)

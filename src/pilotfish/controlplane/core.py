@@ -1,8 +1,9 @@
 """`ControlPlane`: config store + registry -> push context -> per-proxy snapshots -> xDS.
 
 Every change (apply, delete, instance registration) builds a new immutable `PushContext`,
-regenerates the snapshot of every connected proxy, checks it, and hands the changed ones to the
-xDS server. Validation is all-or-nothing: a change with one bad document changes nothing.
+regenerates the snapshot of every connected proxy, checks it, and publishes the changed ones in
+the `SnapshotCache` it shares with the xDS server (which pushes them), once the change is
+committed. Validation is all-or-nothing: a change with one bad document changes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pilotfish.translate import check_invariants
 from pilotfish.translate.carry import Carry
 from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
 from pilotfish.xds.resources import EncodeCache, Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
@@ -59,7 +61,6 @@ class _GenerationState:
     push: PushContext
     shared: dict[int, tuple[ProxyResources, Snapshot, list[str]]]
     proxies: dict[str, Proxy]
-    snapshots: dict[str, Snapshot]
     generated: dict[str, tuple[tuple[ProxyResources, ...], ProxyResources]]
     notes: dict[str, list[Diagnostic]]
     errors: dict[str, list[str]]
@@ -72,6 +73,7 @@ class ControlPlane:
         ca: CaState | None = None,
         trace_collector_address: str = "",
         image_map: str | None = None,
+        cache: SnapshotCache | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.image_map = image_map  # the user's image map file (registry.images), read on apply
@@ -87,7 +89,8 @@ class ControlPlane:
         self.encoded = EncodeCache()  # their serialised form, reused likewise
         self.push = PushContext(RegistrySnapshot())
         self.proxies: dict[str, Proxy] = {}
-        self.snapshots: dict[str, Snapshot] = {}
+        self.cache = cache if cache is not None else SnapshotCache()
+        """Where snapshots are published: shared with the xDS server, which pushes them."""
         self.manifest_version = 0
         self.lock = asyncio.Lock()
         self.generation_errors: dict[str, list[str]] = {}
@@ -99,6 +102,11 @@ class ControlPlane:
         the part several proxies share is checked and serialised once."""
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
         self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
+
+    @property
+    def snapshots(self) -> NodeSnapshots:
+        """The published snapshot of each proxy this control plane knows (read only)."""
+        return NodeSnapshots(self.cache, self.proxies)
 
     # ---- loading state ----------------------------------------------------------------------
     def load_state(self) -> list[Diagnostic]:
@@ -155,8 +163,8 @@ class ControlPlane:
         self.proxies[node_id] = proxy
         snapshot = self._generate(node_id, proxy)
         if snapshot is not None:
-            self.snapshots[node_id] = snapshot
-        return snapshot or self.snapshots.get(node_id)
+            self.cache.set(node_id, snapshot)
+        return self.cache.get(node_id)  # a failed generation keeps the last good one
 
     def _generate(self, node_id: str, proxy: Proxy) -> Snapshot | None:
         push = self.push
@@ -181,12 +189,21 @@ class ControlPlane:
             return None
         self.generation_errors.pop(node_id, None)
         snapshot = Snapshot.compose([*parts, Snapshot(own)])
-        if snapshot != self.snapshots.get(node_id):
+        if snapshot != self.snapshots.get(node_id) or node_id not in self.generated:
             self.generated[node_id] = (shared, own)
         return snapshot
 
-    def regenerate(self, node_ids: list[str]) -> dict[str, Snapshot]:
-        """New snapshots for the given nodes; returns only those that changed."""
+    def regenerate(
+        self, node_ids: list[str], changed_at: float | None = None
+    ) -> dict[str, Snapshot]:
+        """New snapshots for the given nodes, published; returns only those that changed.
+        `changed_at` (monotonic): when the change reached the control plane (`SnapshotCache`)."""
+        changed = self._regenerate(node_ids)
+        self.cache.set_many(changed, changed_at)
+        return changed
+
+    def _regenerate(self, node_ids: list[str]) -> dict[str, Snapshot]:
+        """The changed snapshots of the given nodes, not published yet."""
         changed: dict[str, Snapshot] = {}
         for node_id in node_ids:
             proxy = self.proxies.get(node_id)
@@ -194,32 +211,41 @@ class ControlPlane:
                 continue
             snapshot = self._generate(node_id, proxy)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
-                self.snapshots[node_id] = snapshot
                 changed[node_id] = snapshot
         return changed
 
-    def catch_up(self) -> dict[str, Snapshot]:
+    def catch_up(self, changed_at: float | None = None) -> dict[str, Snapshot]:
         """Changed snapshots of proxies whose last one was built from an older push context:
         those that connected while a change was being translated in a worker thread."""
         push = self.push
         late = [n for n in list(self.proxies) if self._made_from.get(n) is not push]
-        return self.regenerate(late)
+        return self.regenerate(late, changed_at)
 
     # ---- changes ------------------------------------------------------------------------
-    def apply(self, files: list[tuple[str, str]], namespace: str | None = None) -> ChangeResult:
+    def apply(
+        self,
+        files: list[tuple[str, str]],
+        namespace: str | None = None,
+        changed_at: float | None = None,
+    ) -> ChangeResult:
+        """`changed_at` (monotonic, default now): when the change reached the control plane."""
         raws, incoming = parse_documents(files, namespace, functools.cache(self._images))
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         if not raws:
             return ChangeResult(False, [Diagnostic("error", "no objects passed to apply")])
         merged, changes = self.store.preview_apply(raws)
-        return self._adopt(merged, incoming.objects, changes, incoming.diagnostics)
+        return self._adopt(merged, incoming.objects, changes, incoming.diagnostics, changed_at)
 
     def _images(self) -> ImageMap:
         return load_image_map(self.image_map)
 
     def delete(
-        self, files: list[tuple[str, str]], keys: list[DocKey], namespace: str | None = None
+        self,
+        files: list[tuple[str, str]],
+        keys: list[DocKey],
+        namespace: str | None = None,
+        changed_at: float | None = None,
     ) -> ChangeResult:
         raws, incoming = parse_documents(files, namespace)
         if not incoming.ok:
@@ -229,7 +255,7 @@ class ControlPlane:
         if missing and not deleted:
             return ChangeResult(False, [Diagnostic("error", m) for m in missing])
         notes = [Diagnostic("warning", m) for m in missing]
-        return self._adopt(merged, [], deleted, notes)
+        return self._adopt(merged, [], deleted, notes, changed_at)
 
     def _adopt(
         self,
@@ -237,8 +263,10 @@ class ControlPlane:
         incoming: list[ConfigObject[Any]],
         changes: list[str],
         notes: list[Diagnostic],
+        changed_at: float | None,
     ) -> ChangeResult:
-        """Adopt a validated change: objects already parsed are reused, never re-read."""
+        """Adopt a validated change: objects already parsed are reused, never re-read. Its
+        snapshots are published only once it is committed."""
         manifest, problems = manifest_of(merged)
         problems += self.ca.check(manifest, self.push.mesh.root_namespace)
         if any(p.level == "error" for p in problems):
@@ -252,7 +280,7 @@ class ControlPlane:
         try:
             self.ca.adopt(manifest, root)
             self._rebuild()
-            changed = self.regenerate(self.live_nodes())
+            changed = self._regenerate(self.live_nodes())
         except Exception as exc:  # a translation bug must not cost the last good config
             log.exception("translating the change failed; it is not applied")
             self._restore_generation_state(saved)
@@ -260,6 +288,7 @@ class ControlPlane:
             problem = f"internal error while translating the change ({type(exc).__name__}: {exc})"
             return ChangeResult(False, [*notes, Diagnostic("error", problem)])
         self.store.commit(merged)  # only a change that translated is kept
+        self.cache.set_many(changed, changed_at)
         if manifest != saved.parsed.manifest:  # after the commit: readers of the manifest (the
             self.manifest_version += 1  # launcher) run on the event loop while this runs in a
             # worker thread, and must never see the new version with the old documents
@@ -274,7 +303,6 @@ class ControlPlane:
             self.push,
             self._shared,
             dict(self.proxies),
-            dict(self.snapshots),
             dict(self.generated),
             dict(self.translation_notes),
             dict(self.generation_errors),
@@ -283,7 +311,7 @@ class ControlPlane:
     def _restore_generation_state(self, saved: _GenerationState) -> None:
         self.parsed, self.manifest_version, self.push = saved.parsed, saved.version, saved.push
         self._shared = saved.shared
-        self.proxies, self.snapshots = saved.proxies, saved.snapshots
+        self.proxies = saved.proxies
         self.generated, self.translation_notes = saved.generated, saved.notes
         self.generation_errors = saved.errors
 
@@ -298,7 +326,9 @@ class ControlPlane:
                     found.setdefault(str(note), note)
         return list(found.values())
 
-    def set_instances(self, instances: list[WorkloadInstance]) -> dict[str, Snapshot]:
+    def set_instances(
+        self, instances: list[WorkloadInstance], changed_at: float | None = None
+    ) -> dict[str, Snapshot]:
         new = tuple(sorted(instances, key=lambda i: i.name))
         if new == self.instances:
             return {}
@@ -306,7 +336,7 @@ class ControlPlane:
         write_atomically(self.instances_path, json.dumps(rows, indent=1))
         self.instances = new
         self._rebuild()
-        return self.regenerate(self.live_nodes())
+        return self.regenerate(self.live_nodes(), changed_at)
 
     def live_nodes(self) -> list[str]:
         """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is
@@ -318,10 +348,11 @@ class ControlPlane:
 
     def forget(self, node_id: str) -> None:
         """A proxy whose last xDS stream closed: keep nothing of it (memory stays bounded by
-        the proxies connected, whatever node ids clients invent)."""
+        the proxies connected, whatever node ids clients invent); its published snapshot is
+        kept a while for a reconnect (`SnapshotCache.release`)."""
+        self.cache.release(node_id)
         for table in (
             self.proxies,
-            self.snapshots,
             self.generated,
             self.translation_notes,
             self.generation_errors,

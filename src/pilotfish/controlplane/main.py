@@ -64,7 +64,13 @@ async def serve(
         controller=f"pilotfish-{address}",
         grace=grace_period(),
     )
-    xds = XdsServer(cp.snapshot_for_node, registry=metrics, forget=cp.forget, observer=registration)
+    xds = XdsServer(
+        cp.snapshot_for_node,
+        registry=metrics,
+        forget=cp.forget,
+        observer=registration,
+        cache=cp.cache,
+    )
     cp.connected = xds.connected
     signer = CaService(cp.authority, cp.tokens)
     ca.on_change = signer.notify_roots

@@ -7,7 +7,12 @@ Modules:
 - `stream` (`SotwStream`) and `delta_stream` (`DeltaStream`): the ADS protocol state machines,
   no I/O (like h11); `stream_state` holds their shared per-type bookkeeping.
 - `messages`: responses, events, and the status / convergence records the server reports.
+- `cache`: `SnapshotCache`, the one home of per-node snapshots: the control plane publishes,
+  the server reads and watches; equal content is held once for every node.
+- `push_queue`: `PushQueue` (bounded, coalescing, Istio's push queue) and its driver `Pusher`.
+- `convergence`: when each node's change started, and waiting for nodes to ACK.
 - `server`: `XdsServer`, grpc.aio; only moves messages between gRPC and the state machines.
+- `limits`: what one client may cost, and refusing what is over it.
 - `metrics`: Istio-named Prometheus metrics in a registry passed in.
 - `observer`: `StreamObserver`, what the server tells the control plane (admission, connects,
   disconnects, reported health).

@@ -20,14 +20,33 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry, Counter
 
 log = logging.getLogger("pilotfish.xds")
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 LOG_EVERY = 10.0  # seconds between two log lines of one reason
+
+GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
+    # grpc.aio accepts calls one at a time: the default pending-call limits cancel streams
+    # when thousands of proxies connect at once (measured: bench/xds_push.py).
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
+    # bigger than `MAX_REQUEST_BYTES` so that `checked` sees, counts and refuses what is over it
+    ("grpc.max_receive_message_length", 4 * MAX_REQUEST_BYTES),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+)
+
+
+class RefusedRequest(ValueError):
+    """A request over a limit or not a discovery request (the stream ends)."""
 
 
 @dataclass(frozen=True)
@@ -69,3 +88,22 @@ class Refusals:
         suffix = f" ({more} more refused for this reason since the last line)" if more else ""
         log.warning("xds: %s%s", message, suffix)
         self._last_logged[reason] = now
+
+
+def checked(parse: Callable[[bytes], Any], refusals: Refusals) -> Callable[[bytes], Any]:
+    """A gRPC request deserializer that refuses (metric + log) oversized and malformed
+    messages with `RefusedRequest`; gRPC then ends the stream."""
+
+    def deserialize(data: bytes) -> Any:
+        if len(data) > MAX_REQUEST_BYTES:
+            refusals.refuse(
+                "size", f"refusing a request of {len(data)} bytes (limit {MAX_REQUEST_BYTES})"
+            )
+            raise RefusedRequest("request too large")
+        try:
+            return parse(data)
+        except DecodeError:
+            refusals.refuse("malformed", "refusing a request: not a discovery request")
+            raise RefusedRequest("not a discovery request") from None
+
+    return deserialize

@@ -9,7 +9,8 @@ several servers in one process do not clash. Istio's sums are exported as counte
 | `pilot_xds` | gauge | version | proxies connected over xDS |
 | `pilot_xds_pushes` | counter | type (cds, eds, lds, rds, sds) | responses sent |
 | `pilot_xds_push_time` | histogram | type | seconds from queueing a response to written |
-| `pilot_proxy_queue_time` | histogram | — | seconds a response waits for a write slot |
+| `pilot_proxy_queue_time` | histogram | — | seconds a proxy waits in the push queue |
+| `pilot_push_queue_depth` | gauge | — | proxies in the push queue (pilotfish's: istiod has none) |
 | `pilot_proxy_convergence_time` | histogram | — | seconds from the config change to all ACKed |
 | `pilot_push_triggers` | counter | type (config, endpoint) | pushes, by reason |
 | `pilot_total_xds_rejects` | counter | type | responses NACKed by proxies |
@@ -109,6 +110,11 @@ class XdsMetrics:
             "pilot_proxy_queue_time",
             "Time in seconds, a proxy is in the push queue before being dequeued.",
             buckets=_PROXY_BUCKETS,
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "pilot_push_queue_depth",
+            "Number of proxies waiting in the push queue.",
             registry=registry,
         )
         self.convergence_time = Histogram(

@@ -14,7 +14,7 @@ resource stored under a name that is not its own, or a message of the wrong type
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
@@ -212,7 +212,7 @@ class Snapshot:
     the changed resources (None removes one).
     """
 
-    __slots__ = ("_messages", "_parts", "_types", "version")
+    __slots__ = ("__weakref__", "_messages", "_parts", "_types", "version")
 
     def __init__(
         self,
@@ -275,6 +275,19 @@ class Snapshot:
             EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
         )
         return snapshot
+
+    def share_types(self, pool: MutableMapping[tuple[str, str], TypeResources]) -> None:
+        """Use, for each type, the equal resources (same type and content version) already in
+        `pool`, and add the others to it. The content is unchanged; the memory and the
+        responses cached on a type's resources are then shared by every snapshot using them
+        (`xds.cache.SnapshotCache` does this for what it holds)."""
+        for type_url, found in self._types.items():
+            key = (type_url, found.version)
+            held = pool.get(key)
+            if held is None:
+                pool[key] = found
+            elif held is not found:
+                self._types[type_url] = held
 
     def _all_messages(self) -> dict[str, dict[str, Message]]:
         if self._messages is None:

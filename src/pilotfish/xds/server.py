@@ -1,13 +1,16 @@
 """The ADS gRPC server (grpc.aio): moves messages between Envoy and the stream state machines.
 
-Owns: `XdsServer` — per-node snapshots, open streams, pushes on `set_snapshot`, per-proxy sync
-status, `wait_acked` convergence reports, NACK logging, Prometheus metrics. All protocol
-decisions are in `xds.stream` / `xds.delta_stream`; this module only does I/O and bookkeeping.
+Owns: `XdsServer` — open streams, pushes of what is published in its `SnapshotCache` (shared
+with the control plane, `xds.cache`) through a bounded, coalescing push queue
+(`xds.push_queue`), per-proxy sync status, `wait_acked` convergence reports, NACK logging,
+Prometheus metrics. All protocol decisions are in `xds.stream` / `xds.delta_stream`; this
+module only does I/O and bookkeeping.
 
 Limits on what one client may cost (streams, queued responses, slow readers, message size) are
 `xds.limits`.
 
-Threading: every method except `__init__` must be called from the event loop running the server.
+Threading: every method except `__init__` must be called from the event loop running the server;
+the cache may be published to from any thread (its pushes move to the loop).
 Responses are written as pre-assembled bytes (the gRPC response serializer is the identity), so a
 resource shared by many proxies is serialised once. Errors: `XdsServerError` for misuse (start
 twice, node-less first message is logged and the stream closed).
@@ -16,7 +19,6 @@ twice, node-less first message is logged and the stream closed).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,11 +29,19 @@ import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry
 
 from pilotfish.type_urls import HEALTH_INFO
-from pilotfish.xds.limits import DEFAULT_LIMITS, MAX_REQUEST_BYTES, Refusals, StreamLimits
+from pilotfish.xds.cache import SnapshotCache
+from pilotfish.xds.convergence import Convergence
+from pilotfish.xds.limits import (
+    DEFAULT_LIMITS,
+    GRPC_OPTIONS,
+    Refusals,
+    RefusedRequest,
+    StreamLimits,
+    checked,
+)
 from pilotfish.xds.messages import (
     Ack,
     ConvergenceReport,
@@ -41,6 +51,7 @@ from pilotfish.xds.messages import (
 )
 from pilotfish.xds.metrics import XdsMetrics
 from pilotfish.xds.observer import NO_OBSERVER, Refused, StreamObserver
+from pilotfish.xds.push_queue import Pusher, PushQueue
 from pilotfish.xds.resources import Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 
@@ -52,25 +63,9 @@ SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 SnapshotGenerator = Callable[[str, dict[str, Any]], Snapshot | None]
 """(node id, node metadata as a dict) → the node's first snapshot, or None (wait for one)."""
 
-GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
-    # grpc.aio accepts calls one at a time: the default pending-call limits cancel streams
-    # when thousands of proxies connect at once (measured: bench/xds_push.py).
-    ("grpc.server.max_pending_requests", 20_000),
-    ("grpc.server.max_pending_requests_hard_limit", 40_000),
-    # bigger than `MAX_REQUEST_BYTES` so that `_checked` sees, counts and refuses what is over it
-    ("grpc.max_receive_message_length", 4 * MAX_REQUEST_BYTES),
-    ("grpc.max_send_message_length", 256 * 1024 * 1024),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
-)
-
 
 class XdsServerError(RuntimeError):
     """The server was used wrongly (e.g. started twice)."""
-
-
-class RefusedRequest(ValueError):
-    """A request over a limit or not a discovery request (the stream ends)."""
 
 
 @dataclass(eq=False)
@@ -98,6 +93,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         limits: StreamLimits = DEFAULT_LIMITS,
         forget: Callable[[str], None] = lambda node_id: None,
         observer: StreamObserver = NO_OBSERVER,
+        cache: SnapshotCache | None = None,
     ) -> None:
         self._generate = generate
         self.observer = observer  # admits streams; told of connections and reported health
@@ -105,14 +101,13 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self.limits = limits
         self.metrics = XdsMetrics(registry if registry is not None else CollectorRegistry())
         self.refusals = Refusals(self.metrics.registry)
+        self.cache = cache if cache is not None else SnapshotCache(limits.max_idle_snapshots)
+        self.cache.watch(self._published)
+        queue = PushQueue(limits.max_streams, self.metrics.queue_time, self.metrics.queue_depth)
+        self._pusher = Pusher(queue, self._push_now)
         self._open = 0  # ADS streams open, registered or not
-        self._idle: dict[str, None] = {}  # disconnected nodes whose snapshot is kept, oldest first
-        self._snapshots: dict[str, Snapshot] = {}
         self._connections: dict[str, list[_Connection]] = {}
-        self._set_at: dict[str, float] = {}  # node → monotonic time of its first unconverged change
-        self._progress = asyncio.Event()
-        self._waiters: dict[int, set[str]] = {}  # wait_acked calls → nodes that answered since
-        self._waiter_counter = 0
+        self.convergence = Convergence(self.metrics.convergence_time)
         self._max_inflight = max_inflight_writes
         self._write_slots: asyncio.Semaphore | None = None
         self._server: grpc.aio.Server | None = None
@@ -130,16 +125,21 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if self._server is not None:
             raise XdsServerError("server already started")
         self._write_slots = asyncio.Semaphore(self._max_inflight)
+        self._pusher.start()
         self._server = grpc.aio.server(options=list(GRPC_OPTIONS))
         handlers = {
             "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
                 self.StreamAggregatedResources,
-                request_deserializer=self._checked(discovery_pb2.DiscoveryRequest.FromString),
+                request_deserializer=checked(
+                    discovery_pb2.DiscoveryRequest.FromString, self.refusals
+                ),
                 response_serializer=bytes,
             ),
             "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
                 self.DeltaAggregatedResources,
-                request_deserializer=self._checked(discovery_pb2.DeltaDiscoveryRequest.FromString),
+                request_deserializer=checked(
+                    discovery_pb2.DeltaDiscoveryRequest.FromString, self.refusals
+                ),
                 response_serializer=bytes,
             ),
         }
@@ -152,50 +152,23 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         await self._server.start()
         return port
 
-    def _checked(self, parse: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
-        """A request deserializer that refuses (metric + log) oversized and malformed messages;
-        gRPC then ends the stream."""
-
-        def deserialize(data: bytes) -> Any:
-            if len(data) > MAX_REQUEST_BYTES:
-                self.refusals.refuse(
-                    "size", f"refusing a request of {len(data)} bytes (limit {MAX_REQUEST_BYTES})"
-                )
-                raise RefusedRequest("request too large")
-            try:
-                return parse(data)
-            except DecodeError:
-                self.refusals.refuse("malformed", "refusing a request: not a discovery request")
-                raise RefusedRequest("not a discovery request") from None
-
-        return deserialize
-
     async def stop(self, grace: float) -> None:
         """Stop accepting streams; close open ones after `grace` seconds."""
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self._pusher.stop()
 
     def set_snapshot(
         self, node_id: str, snapshot: Snapshot, changed_at: float | None = None
     ) -> None:
-        """Store `snapshot` for `node_id` and push what changed to its open streams.
-        `changed_at` (monotonic) is when the config change that made it reached the control
-        plane; convergence is counted from there (now if not given)."""
-        previous = self._snapshots.get(node_id)
-        self._snapshots[node_id] = snapshot
-        if previous is not None and previous.version == snapshot.version:
-            return
-        pending_since = self._set_at.get(node_id)  # an earlier change not yet converged
-        start = time.monotonic() if changed_at is None else changed_at
-        self._set_at[node_id] = start if pending_since is None else min(pending_since, start)
-        now = time.time()  # streams record wall-clock times (shown in status)
-        for connection in self._connections.get(node_id, ()):
-            self._deliver(connection, connection.stream.push(snapshot, now))
+        """Publish `snapshot` for `node_id` in the cache (see `SnapshotCache.set`); what
+        changed is pushed to its open streams."""
+        self.cache.set(node_id, snapshot, changed_at)
 
     def snapshot(self, node_id: str) -> Snapshot | None:
-        """The last snapshot set (or generated) for a node, connected or not."""
-        return self._snapshots.get(node_id)
+        """The last snapshot published (or generated) for a node, connected or not."""
+        return self.cache.get(node_id)
 
     def connected(self) -> list[str]:
         """Node ids with at least one open stream."""
@@ -219,46 +192,9 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return result
 
     async def wait_acked(self, expected: dict[str, Snapshot], timeout: float) -> ConvergenceReport:
-        """Wait until every node in `expected` ACKed (or NACKed) that snapshot, or `timeout`.
-
-        Nodes are re-checked only when one of their streams answered, so waiting on thousands
-        of nodes costs O(answers), not O(nodes x answers)."""
-        started = time.monotonic()
-        pending = set(expected)
-        acked: list[str] = []
-        nacked: dict[str, str] = {}
-        dirty = set(expected)
-        key = self._waiter_counter = self._waiter_counter + 1
-        self._waiters[key] = dirty
-        try:
-            while True:
-                for node_id in dirty & pending:
-                    # A snapshot set after the expected one supersedes it (the control plane only
-                    # moves forward): ACKing the newer one counts.
-                    target = self._snapshots.get(node_id, expected[node_id])
-                    state, message = self._node_sync_state(node_id, target)
-                    if state is SyncState.NACKED:
-                        nacked[node_id] = message
-                    elif state is SyncState.ACKED:
-                        acked.append(node_id)
-                    else:
-                        continue
-                    pending.discard(node_id)
-                dirty.clear()
-                remaining = started + timeout - time.monotonic()
-                if not pending or remaining <= 0:
-                    break
-                progress = self._progress
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(progress.wait(), remaining)
-        finally:
-            del self._waiters[key]
-        return ConvergenceReport(
-            acked=tuple(sorted(acked)),
-            nacked=dict(sorted(nacked.items())),
-            missing=tuple(sorted(pending)),
-            elapsed=time.monotonic() - started,
-        )
+        """Wait until every node in `expected` ACKed (or NACKed) that snapshot, or a newer one
+        published since, or `timeout` (`Convergence.wait`)."""
+        return await self.convergence.wait(expected, timeout, self._node_sync_state, self.cache.get)
 
     # ---- gRPC handlers ----------------------------------------------------------------------
 
@@ -315,7 +251,6 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 payload, kind, queued = item
                 write = asyncio.ensure_future(context.write(payload))
                 async with slots:  # a client slow to read gives its slot back after a moment
-                    metrics.queue_time.observe(time.monotonic() - queued)
                     await asyncio.wait({write}, timeout=SLOT_HOLD)
                 await asyncio.wait_for(write, self.limits.write_timeout)
                 metrics.push_time.labels(kind).observe(time.monotonic() - queued)
@@ -368,7 +303,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             failed = request.HasField("error_detail")
             self.observer.health(connection.node_id, not failed, request.error_detail.message)
             return True
-        snapshot = self._snapshots.get(connection.node_id)
+        snapshot = self.cache.get(connection.node_id)
         output = connection.stream.on_request(request, snapshot, time.time())
         self._deliver(connection, output)
         return True
@@ -377,7 +312,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         node_id = node.id
         connection.node_id = node_id
         self._connections.setdefault(node_id, []).append(connection)
-        self._idle.pop(node_id, None)
+        self.cache.acquire(node_id)
         metadata = json_format.MessageToDict(node.metadata)
         self.observer.connected(node_id, metadata, connection.credential)
         connection.version = str(metadata.get("ISTIO_VERSION") or "unknown")
@@ -385,9 +320,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         # Always ask: the node may be new to the control plane (restarted, or forgotten while it
         # was away), and config may have changed meanwhile. Fall back to the stored snapshot.
         generated = self._generate(node_id, metadata)
-        if generated is not None and generated != self._snapshots.get(node_id):
-            self._snapshots[node_id] = generated
-            self._set_at[node_id] = time.monotonic()
+        if generated is not None:
+            self.cache.set(node_id, generated)
         log.debug("xds: %s connected (%s)", node_id, "delta" if connection.stream.delta else "sotw")
 
     def _unregister(self, connection: _Connection) -> None:
@@ -398,15 +332,30 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self.observer.disconnected(connection.node_id, connection.credential)
         self.metrics.connections.labels(connection.version).dec()
         if not connections:
-            del self._connections[connection.node_id]  # the snapshot stays for a reconnect
-            self._set_at.pop(connection.node_id, None)
-            self._idle[connection.node_id] = None
-            while len(self._idle) > self.limits.max_idle_snapshots:
-                oldest = next(iter(self._idle))
-                del self._idle[oldest]
-                self._snapshots.pop(oldest, None)
+            del self._connections[connection.node_id]
+            self.convergence.forget(connection.node_id)
+            self._pusher.discard(connection.node_id)
+            self.cache.release(connection.node_id)  # the snapshot stays for a reconnect
             self._forget(connection.node_id)
-        self._notify(connection.node_id)
+        self.convergence.answered(connection.node_id)
+
+    def _published(self, node_id: str, snapshot: Snapshot, changed_at: float) -> None:
+        """The cache's watcher, called in the publishing thread (the control plane publishes
+        from a worker thread): the rest happens on the event loop."""
+        self._pusher.on_loop(self._schedule, node_id, changed_at)
+
+    def _schedule(self, node_id: str, changed_at: float) -> None:
+        self.convergence.changed(node_id, changed_at)
+        if node_id in self._connections:
+            self._pusher.schedule(node_id)
+
+    def _push_now(self, node_id: str) -> None:
+        snapshot = self.cache.get(node_id)
+        if snapshot is None:
+            return
+        now = time.time()  # streams record wall-clock times (shown in status)
+        for connection in self._connections.get(node_id, ()):
+            self._deliver(connection, connection.stream.push(snapshot, now))
 
     def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
         now = time.monotonic()
@@ -441,22 +390,14 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 )
         if answered:
             self._observe_convergence(connection)
-            self._notify(connection.node_id)
+            self.convergence.answered(connection.node_id)
 
     def _observe_convergence(self, connection: _Connection) -> None:
-        set_at = self._set_at.get(connection.node_id)
-        snapshot = self._snapshots.get(connection.node_id)
-        if set_at is None or snapshot is None:
+        snapshot = self.cache.get(connection.node_id)
+        if snapshot is None or not self.convergence.pending(connection.node_id):
             return
         if connection.stream.sync_state(snapshot)[0] is SyncState.ACKED:
-            self.metrics.convergence_time.observe(time.monotonic() - set_at)
-            del self._set_at[connection.node_id]
-
-    def _notify(self, node_id: str) -> None:
-        for dirty in self._waiters.values():
-            dirty.add(node_id)
-        self._progress.set()
-        self._progress = asyncio.Event()
+            self.convergence.converged(connection.node_id)
 
     def _node_sync_state(self, node_id: str, snapshot: Snapshot) -> tuple[SyncState, str]:
         """NACKED if any open stream of the node rejected it, ACKED if one has all of it."""
