@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,12 @@ from typing import Any
 
 import aiohttp
 
-from pilotfish.agent.processes import spawn, terminate
 from pilotfish.agent.sidecar import Agent, AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
 from pilotfish.local import MeshError, prometheus
 from pilotfish.local.client import mesh_file, pod_status
+from pilotfish.local.collectors import TraceCollectors
 from pilotfish.local.control_plane import ControlPlaneProcess
 from pilotfish.local.network import MeshNetwork, load_or_choose
 from pilotfish.local.pod_agent import PodAgent
@@ -45,7 +44,6 @@ from pilotfish.model.proxy import ProxyType
 from pilotfish.registry.inputs import manifest_of
 from pilotfish.registry.manifest import Manifest, MeshSettings
 from pilotfish.state_files import write_atomically
-from pilotfish.telemetry.tracing import collector_ports
 
 log = logging.getLogger("pilotfish.up")
 
@@ -81,7 +79,7 @@ class Mesh:
     ready_pods: set[str] = field(default_factory=set)  # pods whose last readiness check passed
     mesh_settings: MeshSettings = field(default_factory=MeshSettings)
     manifest: Manifest | None = None  # the last one reconciled
-    collectors: dict[int, asyncio.subprocess.Process] = field(default_factory=dict)
+    collectors: TraceCollectors = field(init=False)
     terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
     probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
     pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
@@ -90,6 +88,7 @@ class Mesh:
 
     def __post_init__(self) -> None:
         self.control_plane = ControlPlaneProcess(self.options.state_dir)
+        self.collectors = TraceCollectors(self.options.state_dir)
 
     @property
     def run_dir(self) -> Path:
@@ -196,7 +195,7 @@ class Mesh:
         self.manifest_version = body["version"]
         self.mesh_settings = manifest.mesh
         self.manifest = manifest
-        await self._ensure_collectors(manifest)
+        await self.collectors.ensure(manifest, self.network.control_plane_ip)
         wanted = wanted_specs(self._spec_context, manifest, self.specs)
         for name, spec in wanted.items():
             if name in self.agents and not same_workload(self.specs[name], spec):
@@ -209,24 +208,6 @@ class Mesh:
         self.network.save(self.options.state_dir / "network.json")
         if self.pods is not None:  # new services or instances: names resolve to new addresses
             await self.pods.refresh_hosts(manifest, self.network.instances)
-
-    async def _ensure_collectors(self, manifest: Manifest) -> None:
-        """Start the trace collector on each port a tracing provider needs (see
-        `telemetry.tracing.collector_ports`); it keeps running until the mesh stops."""
-        hosts = {s.hostname for s in manifest.services}
-        for port in collector_ports(manifest.telemetry.providers, hosts):
-            process = self.collectors.get(port)
-            if process is not None and process.returncode is None:
-                continue
-            argv = [
-                sys.executable, "-m", "pilotfish.ui.collector",
-                "--address", self.network.control_plane_ip,
-                "--port", str(port),
-                "--db", str(self.options.state_dir / "traces.sqlite"),
-            ]  # fmt: skip
-            log_path = self.options.state_dir / "logs" / "collector.log"
-            self.collectors[port] = await spawn(argv, os.environ, log_path)
-            log.info("trace collector on %s:%d", self.network.control_plane_ip, port)
 
     def _terminate(self, name: str) -> None:
         """A pod leaves as in Kubernetes + Istio, in the background: its endpoint leaves EDS
@@ -350,11 +331,7 @@ class Mesh:
             "control_plane_pid": cp.pid if (cp := self.control_plane.process) else None,
             "control_plane_created": self.control_plane.created,
             "proxies": proxies,
-            "trace_collectors": [
-                f"http://{self.network.control_plane_ip}:{port}"
-                for port, process in sorted(self.collectors.items())
-                if process.returncode is None
-            ],
+            "trace_collectors": self.collectors.urls(self.network.control_plane_ip),
         }
         write_atomically(mesh_file(self.options.state_dir), json.dumps(info, indent=1))
         if self.manifest is not None:  # keep a running Prometheus in step (targets, rules)
@@ -412,8 +389,7 @@ class Mesh:
             task.cancel()
         await asyncio.gather(*self.restarting, return_exceptions=True)
         await asyncio.to_thread(prometheus.stop, self.options.state_dir)
-        for process in self.collectors.values():
-            await terminate(process)
+        await self.collectors.stop()
         # `pilotfish down` drains as pods do (Envoys drain, then stop), all pods at once
         leaving = [self._drain_and_stop(n, a, in_eds=False) for n, a in self.agents.items()]
         await asyncio.gather(*leaving, *self.terminating.values(), return_exceptions=True)
