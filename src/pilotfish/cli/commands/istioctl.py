@@ -1,0 +1,255 @@
+"""istioctl's commands: `validate`, `analyze`, `proxy-status`, `proxy-config`, `describe`,
+`x explain`, `x authz check`, `x workload entry configure`, `iptables` (istio-iptables),
+`kube-inject` (typer glue; each command's logic is its own module)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from pilotfish.cli.app import Files, Namespace, app, exit_with, state
+
+
+@app.command("kube-inject")
+def kube_inject(
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+) -> None:
+    """Inject sidecars into Kubernetes manifests (not yet in this version)."""
+    print(
+        "error: kube-inject: not yet in this version: pilotfish runs meshes locally; "
+        "in local mode every Workload gets its sidecar from `pilotfish apply -f`",
+        file=sys.stderr,
+    )
+    exit_with(1)
+
+
+@app.command()
+def iptables(
+    proxy_port: Annotated[int, typer.Option("--envoy-port", "-p")] = 15001,
+    inbound_port: Annotated[int, typer.Option("--inbound-capture-port", "-z")] = 15006,
+    uid: Annotated[int, typer.Option("--proxy-uid", "-u")] = 1337,
+    gid: Annotated[int, typer.Option("--proxy-gid", "-g")] = 1337,
+    include_ips: Annotated[str, typer.Option("--outbound-ip-ranges-include", "-i")] = "*",
+    exclude_ips: Annotated[str, typer.Option("--outbound-ip-ranges-exclude", "-x")] = "",
+    include_inbound: Annotated[str, typer.Option("--inbound-ports-include", "-b")] = "*",
+    exclude_inbound: Annotated[
+        str, typer.Option("--local-exclude-ports", "-d")
+    ] = "15090,15021,15020",
+    exclude_outbound: Annotated[str, typer.Option("--outbound-ports-exclude", "-o")] = "",
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option("--annotation", help="a pod's traffic.sidecar.istio.io/KEY=VALUE"),
+    ] = None,
+    netns: Annotated[str | None, typer.Option("--netns", help="network namespace name")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the rules")] = False,
+) -> None:
+    """Install Istio's capture rules (istio-iptables) in a network namespace (root)."""
+    from pilotfish.cli.iptables_cmd import iptables_command
+
+    exit_with(
+        iptables_command(
+            proxy_port=proxy_port,
+            inbound_capture_port=inbound_port,
+            proxy_uid=uid,
+            proxy_gid=gid,
+            include_ips=include_ips,
+            exclude_ips=exclude_ips,
+            include_inbound=include_inbound,
+            exclude_inbound=exclude_inbound,
+            exclude_outbound=exclude_outbound,
+            annotations=annotation or [],
+            netns=netns,
+            dry_run=dry_run,
+        )
+    )
+
+
+@app.command()
+def validate(
+    filename: Files,
+    strict: Annotated[bool, typer.Option("--strict", help="unknown fields are errors")] = False,
+) -> None:
+    """Validate Istio config files as `istioctl validate` does (exit 0 when all valid)."""
+    from pilotfish.cli.validate import validate_command
+
+    exit_with(validate_command(filename, strict))
+
+
+@app.command()
+def analyze(
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    output_threshold: Annotated[str, typer.Option("--output-threshold")] = "Info",
+    failure_threshold: Annotated[str, typer.Option("--failure-threshold")] = "Error",
+    use_mesh: Annotated[bool, typer.Option("--use-mesh", help="include the running mesh")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-R", help="into subfolders")] = False,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="accepted; every namespace is analysed")
+    ] = False,
+    mesh_config_file: Annotated[
+        str | None,
+        typer.Option("--meshConfigFile", help="a MeshConfig YAML file to analyse with"),
+    ] = None,
+) -> None:
+    """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
+    from pilotfish.cli.analyze import analyze_command
+
+    exit_with(
+        analyze_command(
+            filename or [],
+            output_threshold,
+            failure_threshold,
+            use_mesh,
+            state.state_dir,
+            recursive,
+            mesh_config_file,
+        )
+    )
+
+
+@app.command("proxy-status")
+def proxy_status(
+    proxy: Annotated[str | None, typer.Argument()] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """Show each proxy's xDS sync state (SYNCED, STALE, NACKED, NOT SENT)."""
+    from pilotfish.cli.proxy_status import proxy_status_command
+
+    exit_with(proxy_status_command(proxy, state.state_dir, namespace))
+
+
+app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
+
+
+@app.command("proxy-config")
+def proxy_config(
+    kind: Annotated[
+        str, typer.Argument(help="cluster, listener, route, endpoint, secret, bootstrap, all")
+    ],
+    proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    fqdn: Annotated[str, typer.Option(help="table filter: cluster's service FQDN")] = "",
+    port: Annotated[str, typer.Option(help="table filter: port")] = "",
+    subset: Annotated[str, typer.Option(help="table filter: cluster subset")] = "",
+    direction: Annotated[str, typer.Option(help="table filter: inbound or outbound")] = "",
+    name: Annotated[str, typer.Option(help="table filter: listener or route name")] = "",
+    address: Annotated[str, typer.Option(help="table filter: listener address")] = "",
+    cluster: Annotated[str, typer.Option(help="table filter: endpoint's cluster")] = "",
+) -> None:
+    """Show the config one Envoy holds, read from its admin API."""
+    from pilotfish.cli.proxy_config import proxy_config_command
+
+    filters = dict(
+        fqdn=fqdn, port=port, subset=subset, direction=direction, name=name, address=address,
+        cluster=cluster,
+    )  # fmt: skip
+    exit_with(proxy_config_command(kind, proxy, output, state.state_dir, namespace, filters))
+
+
+app.command("pc", hidden=True, help="Alias of proxy-config.")(proxy_config)
+
+
+@app.command()
+def describe(
+    kind: Annotated[str, typer.Argument(help="pod (po) or service (svc)")],
+    name: Annotated[str, typer.Argument(help="instance, workload or service (or NAME.NAMESPACE)")],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """Show the rules that apply to a pod or service, as `istioctl x describe` does."""
+    from pilotfish.cli.describe import describe_command
+
+    exit_with(describe_command(kind, name, namespace, state.state_dir))
+
+
+experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
+experimental.command("describe")(describe)
+experimental.command("proxy-status", help="Alias of proxy-status (istioctl's older spelling).")(
+    proxy_status
+)
+
+
+@experimental.command("explain")
+def explain(
+    pod: Annotated[str, typer.Argument(help="instance (reviews-v1-0) or workload (reviews-v1)")],
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Why did requests fail? The pod's recent failed requests, explained (beyond istioctl)."""
+    from pilotfish.cli.explain import explain_command
+
+    exit_with(explain_command(pod, output, state.state_dir))
+
+
+authz_app = typer.Typer(help="istioctl's `x authz`", no_args_is_help=True)
+
+
+@authz_app.command("check")
+def authz_check(
+    pod: Annotated[str, typer.Argument(help="instance (httpbin-0), workload, or NAME.NAMESPACE")],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """The AuthorizationPolicy rules the pod's Envoy enforces, from its config dump."""
+    from pilotfish.cli.authz_check import authz_check_command
+
+    exit_with(authz_check_command(pod, namespace, state.state_dir))
+
+
+experimental.add_typer(authz_app, name="authz")
+workload_app = typer.Typer(help="istioctl's `x workload`", no_args_is_help=True)
+entry_app = typer.Typer(help="istioctl's `x workload entry`", no_args_is_help=True)
+
+
+@entry_app.command("configure")
+def workload_entry_configure(
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="the WorkloadGroup file (else --name)")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="WorkloadGroup in the mesh")] = None,
+    namespace: Namespace = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="folder for the files")] = "",
+    cluster_id: Annotated[str, typer.Option("--clusterID", help="cluster id")] = "Kubernetes",
+    token_duration: Annotated[
+        int, typer.Option("--tokenDuration", help="token lifetime, seconds")
+    ] = 3600,
+    ingress_ip: Annotated[
+        str | None,
+        typer.Option("--ingressIP", help="address the host reaches the control plane at"),
+    ] = None,
+    autoregister: Annotated[
+        bool, typer.Option("--autoregister", help="a WorkloadEntry is created on connect")
+    ] = False,
+    capture_dns: Annotated[
+        bool, typer.Option("--capture-dns/--no-capture-dns", help="ISTIO_META_DNS_CAPTURE")
+    ] = True,
+    internal_ip: Annotated[
+        str | None, typer.Option("--internalIP", help="internal IP of the workload")
+    ] = None,
+    external_ip: Annotated[
+        str | None, typer.Option("--externalIP", help="external IP of the workload")
+    ] = None,
+) -> None:
+    """Write cluster.env, mesh.yaml, root-cert.pem, istio-token and hosts for a WorkloadGroup."""
+    from pilotfish.cli.workload_entry import configure_command
+
+    exit_with(
+        configure_command(
+            state.state_dir,
+            file=file,
+            name=name,
+            namespace=namespace or state.namespace,
+            output=output,
+            cluster_id=cluster_id,
+            token_duration=token_duration,
+            ingress_ip=ingress_ip,
+            autoregister=autoregister,
+            capture_dns=capture_dns,
+            internal_ip=internal_ip,
+            external_ip=external_ip,
+        )
+    )
+
+
+workload_app.add_typer(entry_app, name="entry")
+experimental.add_typer(workload_app, name="workload")
+app.add_typer(experimental, name="x")

@@ -1,0 +1,156 @@
+"""kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`,
+`create secret` (typer glue; each command's logic is its own module)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pilotfish.cli.app import Files, Namespace, app, exit_with, state
+
+
+@app.command()
+def apply(
+    filename: Files,
+    recursive: Annotated[bool, typer.Option("--recursive", "-R")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="wait for every affected proxy to ACK")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for ACKs")] = 10.0,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="for objects that name none")
+    ] = None,
+) -> None:
+    """Apply Istio config or manifest objects to the running mesh (all or nothing)."""
+    from pilotfish.cli.apply import apply_command
+
+    exit_with(apply_command(filename, state.state_dir, recursive, wait, timeout, namespace))
+
+
+@app.command()
+def delete(
+    kind: Annotated[str | None, typer.Argument()] = None,
+    names: Annotated[list[str] | None, typer.Argument()] = None,
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+    timeout: Annotated[float, typer.Option()] = 10.0,
+) -> None:
+    """Delete config: `delete -f FILE` or `delete KIND NAME…`."""
+    from pilotfish.cli.apply import delete_command
+
+    exit_with(
+        delete_command(filename or [], kind, names or [], namespace, state.state_dir, wait, timeout)
+    )
+
+
+@app.command()
+def get(
+    kind: Annotated[str, typer.Argument(help="vs, dr, gw, se, … or the full kind name")],
+    name: Annotated[str | None, typer.Argument()] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="yaml, json, or a table")] = "table",
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="every namespace (the default)")
+    ] = False,
+) -> None:
+    """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services
+    and deployments as kubectl shows them (`get pods -n istio-system`, `get svc`, `get all`)."""
+    from pilotfish.cli.kube_get import VIEW_KINDS
+
+    namespace = namespace or state.namespace
+    if kind.lower() in VIEW_KINDS:
+        from pilotfish.cli.kube_get import view_command
+
+        ns = None if all_namespaces else (namespace or "")
+        exit_with(view_command(kind, name, ns, output, state.state_dir))
+    from pilotfish.cli.get import get_command
+
+    exit_with(
+        get_command(kind, name, None if all_namespaces else namespace, output, state.state_dir)
+    )
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(
+    pod: Annotated[
+        str, typer.Argument(help="pod (sleep-0, sleep.foo, deploy/sleep) as kubectl names it")
+    ],
+    command: Annotated[list[str] | None, typer.Argument(help="-- CMD [ARGS…]")] = None,
+    container: Annotated[
+        str | None, typer.Option("--container", "-c", help="istio-proxy or the app (default)")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", "-i", help="accepted (stdin is passed)")
+    ] = False,
+    tty: Annotated[
+        bool, typer.Option("--tty", "-t", help="accepted (the terminal is kept)")
+    ] = False,
+) -> None:
+    """Run a command as if inside POD: its HTTP goes out through that pod's sidecar."""
+    from pilotfish.cli.exec_cmd import exec_command
+
+    exit_with(exec_command(pod, command or [], state.state_dir, container, namespace))
+
+
+@app.command()
+def logs(
+    pod: Annotated[
+        str | None, typer.Argument(help="pod (httpbin-v2-0, httpbin-v2, NAME.NS, deploy/NAME)")
+    ] = None,
+    container: Annotated[
+        str | None, typer.Option("--container", "-c", help="the app (default) or istio-proxy")
+    ] = None,
+    tail: Annotated[int, typer.Option("--tail", help="last N lines (-1: all)")] = -1,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="pods with labels key=value[,…]")
+    ] = None,
+) -> None:
+    """Print a pod's app log, or its Envoy's (`-c istio-proxy`), as `kubectl logs`."""
+    from pilotfish.cli.logs import logs_command
+
+    exit_with(logs_command(pod, container, tail, namespace, state.state_dir, selector))
+
+
+create_app = typer.Typer(help="kubectl's `create secret tls|generic`", no_args_is_help=True)
+create_secret = typer.Typer(help="a v1 Secret (a gateway's credentialName)", no_args_is_help=True)
+create_app.add_typer(create_secret, name="secret")
+app.add_typer(create_app, name="create")
+
+
+@create_app.callback()
+def _create_root(namespace: Namespace = None) -> None:
+    """kubectl accepts `create -n NS secret …` as well as `create secret … -n NS`."""
+    state.create_namespace = namespace
+
+
+@create_secret.command("tls")
+def create_secret_tls(
+    name: Annotated[str, typer.Argument()],
+    cert: Annotated[str, typer.Option("--cert", help="PEM certificate (chain) file")],
+    key: Annotated[str, typer.Option("--key", help="PEM private key file")],
+    namespace: Namespace = None,
+) -> None:
+    """A TLS secret (tls.crt, tls.key), as `kubectl create secret tls`."""
+    from pilotfish.cli.create import run_create
+
+    ns = namespace or state.create_namespace
+    exit_with(run_create(name, ns, "kubernetes.io/tls", state.state_dir, cert=cert, key=key))
+
+
+@create_secret.command("generic")
+def create_secret_generic(
+    name: Annotated[str, typer.Argument()],
+    from_file: Annotated[
+        list[str] | None, typer.Option("--from-file", help="KEY=PATH or PATH, repeatable")
+    ] = None,
+    namespace: Namespace = None,
+) -> None:
+    """A secret from files (e.g. tls.crt, tls.key, ca.crt), as `kubectl create secret generic`."""
+    from pilotfish.cli.create import run_create
+
+    ns = namespace or state.create_namespace
+    exit_with(run_create(name, ns, "Opaque", state.state_dir, from_file=from_file))
