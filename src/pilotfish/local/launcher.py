@@ -42,7 +42,8 @@ from pilotfish.local.specs import (
 )
 from pilotfish.model.proxy import ProxyType
 from pilotfish.registry.inputs import manifest_of
-from pilotfish.registry.manifest import Manifest, MeshSettings
+from pilotfish.registry.manifest import Manifest
+from pilotfish.registry.mesh_config import MeshSettings
 from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.up")

@@ -23,7 +23,8 @@ from pilotfish.local.network import CP_XDS_PORT, MeshNetwork
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
-from pilotfish.registry.manifest import Manifest, MeshSettings
+from pilotfish.registry.manifest import Manifest
+from pilotfish.registry.mesh_config import MeshSettings
 from pilotfish.registry.workloads import WorkloadSpec
 from pilotfish.state_files import STORE_FILE
 

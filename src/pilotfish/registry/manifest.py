@@ -21,14 +21,9 @@ sidecar: its app listens on the instance address itself and talks plaintext (a "
 (`pilotfish.config.proxy_metadata`: SECRET_TTL, ECC_SIGNATURE_ALGORITHM, ...).
 
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
-`ca.crt` under `data` (base64) or `stringData`), and Istio's mesh ConfigMap (`v1 ConfigMap`
-`istio` in `istio-system`, key `mesh`: MeshConfig YAML, of which `outboundTrafficPolicy.mode`,
-`trustDomain`, `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
-`defaultConfig.terminationDrainDuration` (with the pod annotation `proxy.istio.io/config`:
-`pilotfish.registry.drain`), the telemetry
-(`pilotfish.config.mesh_telemetry`) and authorization (`pilotfish.config.mesh_security`) fields
-are honoured), the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`), and
-the Prometheus Operator's `PrometheusRule` and `ServiceMonitor` (`pilotfish.registry.monitoring`).
+`ca.crt` under `data` (base64) or `stringData`), Istio's mesh ConfigMaps (`istio` in
+`istio-system`, `istio-tracing`: `pilotfish.registry.mesh_config`), and the Prometheus
+Operator's `PrometheusRule` and `ServiceMonitor` (`pilotfish.registry.monitoring`).
 
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
@@ -38,35 +33,27 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML, YAMLError
-
 from pilotfish.config.kinds import MANIFEST_API, MONITORING_API
-from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
-from pilotfish.config.mesh_telemetry import (
-    MeshTelemetry,
-    legacy_tracing_address,
-    parse_mesh_telemetry,
-    with_legacy_tracing,
-)
+from pilotfish.config.mesh_security import MeshSecurity
+from pilotfish.config.mesh_telemetry import MeshTelemetry, with_legacy_tracing
 from pilotfish.config.objects import Diagnostic, Source
 from pilotfish.config.proxy_metadata import (
-    NOT_SET,
     PROXY_CONFIG_ANNOTATION,
     ProxyMetadata,
     parse_proxy_config_annotation,
-    parse_proxy_metadata,
 )
-from pilotfish.registry.drain import annotation_drain, drain_in_proxy_config
+from pilotfish.registry.doc_parser import DocParser, labels, read_meta
+from pilotfish.registry.drain import annotation_drain
 from pilotfish.registry.kube_workloads import (
     diagnostics_for,
     is_kube_workload,
     parse_kube_workload,
 )
+from pilotfish.registry.mesh_config import MeshSettings, legacy_tracing, parse_mesh_configmap
 from pilotfish.registry.monitoring import (
     PrometheusRule,
     ServiceMonitor,
@@ -82,8 +69,6 @@ from pilotfish.registry.workloads import (
     RawDocumentLike,
     WorkloadSpec,
 )
-
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -104,48 +89,8 @@ class Manifest:
         return next((w for w in self.workloads if w.name == name), None)
 
 
-@dataclass
-class _Parser:
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-
-    def error(self, doc: RawDocumentLike, path: str, message: str) -> None:
-        meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
-        name = meta.get("name", "") if isinstance(meta, dict) else ""
-        self.diagnostics.append(
-            Diagnostic(
-                level="error",
-                message=message,
-                path=path,
-                source=Source(doc.source.file, doc.line_of(path) or doc.source.line),
-                kind=doc.kind,
-                name=str(name),
-            )
-        )
-
-
-def _labels(value: Any) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, dict):
-        return ()
-    return tuple(sorted((str(k), str(v)) for k, v in value.items()))
-
-
-def _meta(p: _Parser, doc: RawDocumentLike) -> tuple[str, str, dict[str, Any]] | None:
-    meta = doc.data.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        p.error(doc, "metadata.name", "is required")
-        return None
-    name, namespace = meta["name"], meta.get("namespace", "default")
-    if not DNS_LABEL.match(name):
-        p.error(doc, "metadata.name", f"{name!r} is not a valid DNS label")
-        return None
-    if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
-        p.error(doc, "metadata.namespace", f"{namespace!r} is not a valid DNS label")
-        return None
-    return name, namespace, meta
-
-
-def _parse_service(p: _Parser, doc: RawDocumentLike) -> Service | None:
-    head = _meta(p, doc)
+def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
+    head = read_meta(p, doc)
     spec = doc.data.get("spec") or {}
     if head is None or not isinstance(spec, dict):
         return None
@@ -171,13 +116,13 @@ def _parse_service(p: _Parser, doc: RawDocumentLike) -> Service | None:
         name=name,
         namespace=namespace,
         ports=tuple(ports),
-        selector=_labels(spec.get("selector")),
-        labels=_labels(meta.get("labels")),
+        selector=labels(spec.get("selector")),
+        labels=labels(meta.get("labels")),
     )
 
 
-def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
-    head = _meta(p, doc)
+def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
+    head = read_meta(p, doc)
     spec = doc.data.get("spec")
     if head is None:
         return None
@@ -205,7 +150,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
         p.error(doc, "spec.ports", f"must be a list of ports 1-65535, not {sorted(RESERVED_PORTS)}")
         ok = False
     drain_errors: list[tuple[str, str]] = []
-    drain = annotation_drain(dict(_labels(meta.get("annotations"))), drain_errors)
+    drain = annotation_drain(dict(labels(meta.get("annotations"))), drain_errors)
     for path, message in drain_errors:
         p.error(doc, path, message)
     if not ok or drain_errors:
@@ -213,7 +158,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
     return WorkloadSpec(
         name=name,
         namespace=namespace,
-        labels=_labels(meta.get("labels")),
+        labels=labels(meta.get("labels")),
         replicas=replicas,
         service_account=str(spec.get("serviceAccount", "default")),
         command=tuple(str(c) for c in command or ()),
@@ -223,7 +168,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
             os.path.join(_workdir(meta, doc.source), str(spec.get("workingDir") or "."))
         ),
         annotations=tuple(
-            (k, v) for k, v in _labels(meta.get("annotations")) if k not in PILOTFISH_ANNOTATIONS
+            (k, v) for k, v in labels(meta.get("annotations")) if k not in PILOTFISH_ANNOTATIONS
         ),
         sidecar=_injected(meta),
         termination_drain=drain,
@@ -231,7 +176,7 @@ def _parse_workload(p: _Parser, doc: RawDocumentLike) -> WorkloadSpec | None:
     )
 
 
-def _pod_proxy_metadata(p: _Parser, doc: RawDocumentLike, meta: dict[str, Any]) -> ProxyMetadata:
+def _pod_proxy_metadata(p: DocParser, doc: RawDocumentLike, meta: dict[str, Any]) -> ProxyMetadata:
     notes = meta.get("annotations")
     if not isinstance(notes, dict) or PROXY_CONFIG_ANNOTATION not in notes:
         return ProxyMetadata()
@@ -244,11 +189,11 @@ def _pod_proxy_metadata(p: _Parser, doc: RawDocumentLike, meta: dict[str, Any]) 
 
 
 def _parse_any_workload(
-    p: _Parser, doc: RawDocumentLike, require_images: bool
+    p: DocParser, doc: RawDocumentLike, require_images: bool
 ) -> WorkloadSpec | None:
     if doc.kind == "Workload":
         return _parse_workload(p, doc)
-    head = _meta(p, doc)
+    head = read_meta(p, doc)
     if head is None:
         return None
     report = diagnostics_for(doc, p.diagnostics)
@@ -268,8 +213,8 @@ def _workdir(meta: dict[str, Any], source: Source) -> str:
     return os.path.dirname(os.path.abspath(source.file)) if source.file else "."
 
 
-def _parse_secret(p: _Parser, doc: RawDocumentLike) -> TlsSecret | None:
-    head = _meta(p, doc)
+def _parse_secret(p: DocParser, doc: RawDocumentLike) -> TlsSecret | None:
+    head = read_meta(p, doc)
     if head is None:
         return None
     name, namespace, _ = head
@@ -291,85 +236,8 @@ def _parse_secret(p: _Parser, doc: RawDocumentLike) -> TlsSecret | None:
     )
 
 
-@dataclass(frozen=True)
-class MeshSettings:
-    """What the `istio` mesh ConfigMap sets that pilotfish honours (empty = Istio's default)."""
-
-    outbound_traffic_policy: str = ""
-    trust_domain: str = ""
-    proxy: ProxyMetadata = NOT_SET  # defaultConfig.proxyMetadata (SECRET_TTL, key type)
-    termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
-
-
-def _mesh_config(p: _Parser, doc: RawDocumentLike) -> dict[str, Any] | None:
-    """The MeshConfig of the `istio` ConfigMap in istio-system (None for other ConfigMaps)."""
-    head = _meta(p, doc)
-    if head is None or head[:2] != ("istio", "istio-system"):
-        return None
-    text = dict(doc.data.get("data") or {}).get("mesh") or ""
-    try:
-        mesh = YAML(typ="safe", pure=True).load(str(text)) or {}
-    except YAMLError as exc:
-        p.error(doc, "data.mesh", f"is not YAML: {exc}")
-        return None
-    if not isinstance(mesh, dict):
-        p.error(doc, "data.mesh", "must be a map (MeshConfig)")
-        return None
-    return mesh
-
-
-def _mesh_settings(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSettings:
-    """Outbound policy, trust domain and workload certificate lifetime of the mesh config."""
-    mode = (mesh.get("outboundTrafficPolicy") or {}).get("mode", "")
-    if mode not in ("", "ALLOW_ANY", "REGISTRY_ONLY"):
-        p.error(
-            doc, "data.mesh", f"outboundTrafficPolicy.mode {mode!r} is not ALLOW_ANY|REGISTRY_ONLY"
-        )
-        mode = ""
-    trust_domain = str(mesh.get("trustDomain") or "")
-    if trust_domain and not re.fullmatch(r"[a-z0-9.-]+", trust_domain):
-        p.error(doc, "data.mesh", f"trustDomain {trust_domain!r} is not a valid trust domain")
-        trust_domain = ""
-    errors: list[tuple[str, str]] = []
-    default_config = mesh.get("defaultConfig") or {}
-    raw = default_config.get("proxyMetadata") if isinstance(default_config, dict) else None
-    proxy = parse_proxy_metadata(raw, "defaultConfig.proxyMetadata", errors)
-    drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
-    for path, message in errors:
-        p.error(doc, "data.mesh", f"{path}: {message}")
-    return MeshSettings(str(mode), trust_domain, proxy, drain)
-
-
-def _mesh_security(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:
-    errors: list[tuple[str, str]] = []
-    found = parse_mesh_security(mesh, errors)
-    for path, message in errors:
-        p.error(doc, "data.mesh", f"{path}: {message}")
-    return found
-
-
-def _mesh_telemetry(p: _Parser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshTelemetry:
-    errors: list[tuple[str, str]] = []
-    found = parse_mesh_telemetry(mesh, errors)
-    for path, message in errors:
-        p.error(doc, "data.mesh", f"{path}: {message}")
-    return found
-
-
-def _legacy_tracing(p: _Parser, doc: RawDocumentLike) -> str:
-    """The Zipkin endpoint of an `istio-tracing` ConfigMap (any namespace), else ""."""
-    head = _meta(p, doc)
-    if head is None or head[0] != "istio-tracing":
-        return ""
-    errors: list[tuple[str, str]] = []
-    endpoint = legacy_tracing_address(dict(doc.data.get("data") or {}), errors)
-    for path, message in errors:
-        p.error(doc, path, message)
-    return endpoint
-
-
-def _monitoring(p: _Parser, doc: RawDocumentLike) -> PrometheusRule | ServiceMonitor | None:
-    head = _meta(p, doc)
+def _monitoring(p: DocParser, doc: RawDocumentLike) -> PrometheusRule | ServiceMonitor | None:
+    head = read_meta(p, doc)
     if head is None:
         return None
     name, namespace, _ = head
@@ -391,7 +259,7 @@ def parse_manifest(
 ) -> tuple[Manifest, list[Diagnostic]]:
     """Without `require_images`, a Deployment or Pod whose images were not resolved yet (the
     CLI's check before sending a change) is not an error (`kube_workloads`)."""
-    p = _Parser()
+    p = DocParser()
     services: dict[tuple[str, str], Service] = {}
     workloads: dict[tuple[str, str], WorkloadSpec] = {}
     accounts: set[tuple[str, str]] = set()
@@ -419,7 +287,7 @@ def parse_manifest(
                 workloads[(wl.namespace, wl.name)] = wl
                 namespaces.add(wl.namespace)
         elif (doc.api_version, doc.kind) == ("v1", "ServiceAccount"):
-            head = _meta(p, doc)
+            head = read_meta(p, doc)
             if head:
                 accounts.add((head[1], head[0]))
         elif (doc.api_version, doc.kind) == ("v1", "Secret"):
@@ -427,14 +295,12 @@ def parse_manifest(
             if secret is not None:
                 secrets[(secret.namespace, secret.name)] = secret
         elif (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
-            mesh = _mesh_config(p, doc)
-            if mesh is not None:
-                mesh_settings = _mesh_settings(p, doc, mesh)
-                telemetry = _mesh_telemetry(p, doc, mesh)
-                security = _mesh_security(p, doc, mesh)
-            tracing_endpoint = _legacy_tracing(p, doc) or tracing_endpoint
+            found_mesh = parse_mesh_configmap(p, doc)
+            if found_mesh is not None:
+                mesh_settings, telemetry, security = found_mesh
+            tracing_endpoint = legacy_tracing(p, doc) or tracing_endpoint
         elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
-            head = _meta(p, doc)
+            head = read_meta(p, doc)
             if head:
                 namespaces.add(head[0])
         elif doc.api_version == MONITORING_API:

@@ -1,0 +1,122 @@
+"""Istio's mesh ConfigMaps in a manifest: `istio` in `istio-system` (key `mesh`: MeshConfig
+YAML, of which pilotfish honours `outboundTrafficPolicy.mode`, `trustDomain`,
+`defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
+`defaultConfig.terminationDrainDuration` (`registry.drain`), the telemetry fields
+(`config.mesh_telemetry`) and the authorization fields (`config.mesh_security`)), and the legacy
+`istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`). Problems are diagnostics on the
+ConfigMap's `data.mesh`; never raises for user mistakes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ruamel.yaml import YAML, YAMLError
+
+from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
+from pilotfish.config.mesh_telemetry import (
+    MeshTelemetry,
+    legacy_tracing_address,
+    parse_mesh_telemetry,
+)
+from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata, parse_proxy_metadata
+from pilotfish.registry.doc_parser import DocParser, read_meta
+from pilotfish.registry.drain import drain_in_proxy_config
+from pilotfish.registry.workloads import RawDocumentLike
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """What the `istio` mesh ConfigMap sets that pilotfish honours (empty = Istio's default)."""
+
+    outbound_traffic_policy: str = ""
+    trust_domain: str = ""
+    proxy: ProxyMetadata = NOT_SET  # defaultConfig.proxyMetadata (SECRET_TTL, key type)
+    termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
+
+
+def _mesh_config(p: DocParser, doc: RawDocumentLike) -> dict[str, Any] | None:
+    """The MeshConfig of the `istio` ConfigMap in istio-system (None for other ConfigMaps)."""
+    head = read_meta(p, doc)
+    if head is None or head[:2] != ("istio", "istio-system"):
+        return None
+    text = dict(doc.data.get("data") or {}).get("mesh") or ""
+    try:
+        mesh = YAML(typ="safe", pure=True).load(str(text)) or {}
+    except YAMLError as exc:
+        p.error(doc, "data.mesh", f"is not YAML: {exc}")
+        return None
+    if not isinstance(mesh, dict):
+        p.error(doc, "data.mesh", "must be a map (MeshConfig)")
+        return None
+    return mesh
+
+
+def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSettings:
+    """Outbound policy, trust domain and workload certificate lifetime of the mesh config."""
+    mode = (mesh.get("outboundTrafficPolicy") or {}).get("mode", "")
+    if mode not in ("", "ALLOW_ANY", "REGISTRY_ONLY"):
+        p.error(
+            doc, "data.mesh", f"outboundTrafficPolicy.mode {mode!r} is not ALLOW_ANY|REGISTRY_ONLY"
+        )
+        mode = ""
+    trust_domain = str(mesh.get("trustDomain") or "")
+    if trust_domain and not re.fullmatch(r"[a-z0-9.-]+", trust_domain):
+        p.error(doc, "data.mesh", f"trustDomain {trust_domain!r} is not a valid trust domain")
+        trust_domain = ""
+    errors: list[tuple[str, str]] = []
+    default_config = mesh.get("defaultConfig") or {}
+    raw = default_config.get("proxyMetadata") if isinstance(default_config, dict) else None
+    proxy = parse_proxy_metadata(raw, "defaultConfig.proxyMetadata", errors)
+    drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
+    for path, message in errors:
+        p.error(doc, "data.mesh", f"{path}: {message}")
+    return MeshSettings(str(mode), trust_domain, proxy, drain)
+
+
+def _mesh_security(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:
+    errors: list[tuple[str, str]] = []
+    found = parse_mesh_security(mesh, errors)
+    for path, message in errors:
+        p.error(doc, "data.mesh", f"{path}: {message}")
+    return found
+
+
+def _mesh_telemetry(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshTelemetry:
+    errors: list[tuple[str, str]] = []
+    found = parse_mesh_telemetry(mesh, errors)
+    for path, message in errors:
+        p.error(doc, "data.mesh", f"{path}: {message}")
+    return found
+
+
+def legacy_tracing(p: DocParser, doc: RawDocumentLike) -> str:
+    """The Zipkin endpoint of an `istio-tracing` ConfigMap (any namespace), else ""."""
+    head = read_meta(p, doc)
+    if head is None or head[0] != "istio-tracing":
+        return ""
+    errors: list[tuple[str, str]] = []
+    endpoint = legacy_tracing_address(dict(doc.data.get("data") or {}), errors)
+    for path, message in errors:
+        p.error(doc, path, message)
+    return endpoint
+
+
+class MeshConfigMap(NamedTuple):
+    """What the `istio` ConfigMap's MeshConfig sets."""
+
+    settings: MeshSettings
+    telemetry: MeshTelemetry
+    security: MeshSecurity
+
+
+def parse_mesh_configmap(p: DocParser, doc: RawDocumentLike) -> MeshConfigMap | None:
+    """The `istio` ConfigMap's MeshConfig, parsed (None for any other ConfigMap)."""
+    mesh = _mesh_config(p, doc)
+    if mesh is None:
+        return None
+    return MeshConfigMap(
+        _mesh_settings(p, doc, mesh), _mesh_telemetry(p, doc, mesh), _mesh_security(p, doc, mesh)
+    )
