@@ -1,7 +1,8 @@
 """AuthorizationPolicy and RequestAuthentication -> Envoy filters (Istio's authz/authn builders).
 
 Owns: which policies apply to a proxy (`scope`), the rule model (`rules`: Istio's
-`pilot/pkg/security/authz/model`, one `Policy` per rule), string/header/path matchers
+`pilot/pkg/security/authz/model`, one `Policy` per rule, from the matchers of each attribute:
+`attributes`), string/header/path matchers
 (`matchers`), the RBAC and ext_authz filters in Istio's order CUSTOM -> DENY -> ALLOW
 (`filters`), JWT (`jwt`), trust domain aliases in principals
 (`trust_domains`). Called from the listener builders through one hook each

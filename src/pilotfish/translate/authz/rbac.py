@@ -23,7 +23,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 
 from pilotfish.config.objects import AuthorizationPolicy, ConfigObject, Diagnostic, Level
-from pilotfish.translate.authz.rules import MATCH_NEVER, InvalidRule, Unsupported, rule_policy
+from pilotfish.translate.authz.attributes import Unsupported
+from pilotfish.translate.authz.rules import MATCH_NEVER, InvalidRule, rule_policy
 from pilotfish.translate.authz.scope import is_dry_run
 from pilotfish.translate.envoy_pb import pack
 
