@@ -12,11 +12,11 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-from pilotfish.config.analyzers.authz import authz_messages
+from pilotfish.config.analyzers.authz import identity_without_mtls
 from pilotfish.config.analyzers.destinations import unverified_server_tls
+from pilotfish.config.analyzers.documents import istio_objects
 from pilotfish.config.analyzers.gateway_pods import (
     add_default_ingress,
     conflicting_gateways,
@@ -41,12 +41,19 @@ from pilotfish.config.analyzers.security import mtls_conflicts
 from pilotfish.config.analyzers.selectors import authorization_policies, workload_selectors
 from pilotfish.config.analyzers.vs_gateways import vs_gateways
 from pilotfish.config.analyzers.vs_mesh_hosts import mesh_host_conflicts
-from pilotfish.config.load import LoadResult
-from pilotfish.config.models.networking import (
-    DestinationRuleSpec,
-    VirtualServiceSpec,
+from pilotfish.config.kinds import (
+    AUTHORIZATION_POLICY,
+    DESTINATION_RULE,
+    GATEWAY,
+    PEER_AUTHENTICATION,
+    SIDECAR,
+    TELEMETRY_KIND,
+    VIRTUAL_SERVICE,
 )
-from pilotfish.config.objects import ConfigObject, Source
+from pilotfish.config.load import LoadResult
+from pilotfish.config.models.networking import VirtualServiceSpec
+from pilotfish.config.models.networking.virtual_service import Destination
+from pilotfish.config.objects import AnyConfig, Source, VirtualService
 
 __all__ = [
     "DOMAIN",
@@ -77,7 +84,7 @@ def _kube(result: LoadResult, inventory: Inventory, mesh: Inventory | None) -> K
     return kube
 
 
-def _ident(obj: ConfigObject[Any]) -> tuple[str, str, Source]:
+def _ident(obj: AnyConfig) -> tuple[str, str, Source]:
     return obj.meta.kind, f"{obj.meta.name}.{obj.meta.namespace}", obj.meta.source
 
 
@@ -100,33 +107,34 @@ def analyze(
         name = d.name.split("/", 1)
         ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
         messages.append(AnalysisMessage("Error", code, d.kind or "Document", ident, text, d.source))
-    by_kind: dict[str, list[ConfigObject[Any]]] = defaultdict(list)
-    for obj in [*result.objects, *result.rejected]:
-        by_kind[obj.meta.kind].append(obj)
+    destination_rules = istio_objects(result, DESTINATION_RULE)
+    gateway_list = istio_objects(result, GATEWAY)
+    virtual_services = istio_objects(result, VIRTUAL_SERVICE)
+    peer_authentications = istio_objects(result, PEER_AUTHENTICATION)
+    authorization = istio_objects(result, AUTHORIZATION_POLICY)
     subsets = {
         (fqdn(dr.spec.host or "", dr.meta.namespace), s.name)
-        for dr in by_kind["DestinationRule"]
-        if isinstance(dr.spec, DestinationRuleSpec)
+        for dr in destination_rules
         for s in dr.spec.subsets
         if s.name
     }
-    gateways = {(g.meta.namespace, g.meta.name): g for g in by_kind["Gateway"]}
+    gateways = {(g.meta.namespace, g.meta.name): g for g in gateway_list}
     kube = _kube(result, inventory, mesh)
-    for vs in by_kind["VirtualService"]:
+    for vs in virtual_services:
         messages += _virtual_service(vs, inventory, subsets)
         messages += vs_gateways(vs, gateways, kube)
         messages += unused_rules(vs)
-    messages += mesh_host_conflicts(by_kind["VirtualService"])
-    messages += conflicting_gateways(by_kind["Gateway"], kube)
-    for gw in by_kind["Gateway"]:
+    messages += mesh_host_conflicts(virtual_services)
+    messages += conflicting_gateways(gateway_list, kube)
+    for gw in gateway_list:
         messages += gateway_ports(gw, kube) + gateway_secrets(gw, kube)
-    for dr in by_kind["DestinationRule"]:
+    for dr in destination_rules:
         messages += unverified_server_tls(dr)
-        messages += mtls_conflicts(dr, by_kind["PeerAuthentication"], inventory)
-    messages += workload_selectors(by_kind["Sidecar"], "Sidecar", kube)
-    messages += workload_selectors(by_kind["Telemetry"], "Telemetry", kube)
-    messages += authorization_policies(by_kind["AuthorizationPolicy"], kube)
-    messages += authz_messages(by_kind, kube)
+        messages += mtls_conflicts(dr, peer_authentications, inventory)
+    messages += workload_selectors(istio_objects(result, SIDECAR), "Sidecar", kube)
+    messages += workload_selectors(istio_objects(result, TELEMETRY_KIND), "Telemetry", kube)
+    messages += authorization_policies(authorization, kube)
+    messages += identity_without_mtls(authorization, peer_authentications, kube)
     messages += kube_object_messages(kube)
     messages += topic_messages(result, inventory, kube, mesh_inputs(kube, mesh_config))
     for doc in result.others:
@@ -140,7 +148,7 @@ def _deduplicated(messages: list[AnalysisMessage]) -> list[AnalysisMessage]:
 
 
 def _virtual_service(
-    vs: ConfigObject[Any],
+    vs: VirtualService,
     inventory: Inventory,
     subsets: set[tuple[str, str]],
 ) -> list[AnalysisMessage]:
@@ -153,8 +161,8 @@ def _virtual_service(
     routes = [r.destination for h in spec.http for r in h.route]
     routes += [r.destination for t in spec.tcp for r in t.route]
     routes += [r.destination for t in spec.tls for r in t.route]
-    mirrors = [h.mirror for h in spec.http if h.mirror is not None]
-    mirrors += [m.destination for h in spec.http for m in getattr(h, "mirrors", ())]
+    mirrors: list[Destination | None] = [h.mirror for h in spec.http if h.mirror is not None]
+    mirrors += [m.destination for h in spec.http for m in h.mirrors]
     for what, dests in (("host", routes), ("mirror host", mirrors)):
         for dest in dests:
             if dest is None or not dest.host:  # Istio looks the empty host up, finding nothing

@@ -10,38 +10,42 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pilotfish.config.analyzers.kube import Kube
 from pilotfish.config.analyzers.messages import ROOT_NAMESPACE, AnalysisMessage, message_for
 from pilotfish.config.analyzers.security import _policy_in_force
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import AuthorizationPolicy, PeerAuthentication
+
+if TYPE_CHECKING:
+    from pilotfish.config.models.security import AuthorizationPolicySpec
 
 IDENTITY_WITHOUT_MTLS = "PF0101"
 
 
-def _selector(spec: Any) -> dict[str, str]:
-    selector = getattr(spec, "selector", None)
-    return dict(getattr(selector, "match_labels", {}) or {})
+def _selector(spec: AuthorizationPolicySpec) -> dict[str, str]:
+    return dict(spec.selector.match_labels) if spec.selector is not None else {}
 
 
 IDENTITY_KEYS = ("source.principal", "source.namespace")
 
 
-def _uses_identity(policy: ConfigObject[Any]) -> bool:
-    for rule in getattr(policy.spec, "rules", None) or ():
-        for source in getattr(rule, "from_", None) or ():
-            src = getattr(source, "source", None)
-            for field in ("principals", "not_principals", "namespaces", "not_namespaces"):
-                if getattr(src, field, None):
-                    return True
-        if any((c.key or "") in IDENTITY_KEYS for c in getattr(rule, "when", None) or ()):
+def _uses_identity(policy: AuthorizationPolicy) -> bool:
+    for rule in policy.spec.rules:
+        for source in (f.source for f in rule.from_ if f.source is not None):
+            if source.principals or source.not_principals:
+                return True
+            if source.namespaces or source.not_namespaces:
+                return True
+        if any((c.key or "") in IDENTITY_KEYS for c in rule.when):
             return True
     return False
 
 
 def identity_without_mtls(
-    policies: list[ConfigObject[Any]], peer_authentications: list[ConfigObject[Any]], kube: Kube
+    policies: list[AuthorizationPolicy],
+    peer_authentications: list[PeerAuthentication],
+    kube: Kube,
 ) -> list[AnalysisMessage]:
     """PF0101 once per policy that names peer identities for a workload without mTLS."""
     out: list[AnalysisMessage] = []
@@ -63,12 +67,3 @@ def identity_without_mtls(
                 out.append(message_for(policy, "Warning", IDENTITY_WITHOUT_MTLS, text))
                 break
     return out
-
-
-def authz_messages(
-    by_kind: dict[str, list[ConfigObject[Any]]], kube: Kube
-) -> list[AnalysisMessage]:
-    """Every message of this module, for the analysis' objects by kind."""
-    return identity_without_mtls(
-        by_kind["AuthorizationPolicy"], by_kind["PeerAuthentication"], kube
-    )

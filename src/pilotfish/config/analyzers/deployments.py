@@ -16,7 +16,7 @@ from pilotfish.config.analyzers.documents import as_list, as_map, as_strings, do
 from pilotfish.config.analyzers.kube import Kube, KubeObject
 from pilotfish.config.analyzers.kube_objects import MANAGED
 from pilotfish.config.analyzers.messages import AnalysisMessage, selects
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import RequestAuthentication
 
 WAYPOINT_CONTROLLER = "istio.io-mesh-controller"
 
@@ -99,7 +99,7 @@ def service_associations(kube: Kube) -> list[AnalysisMessage]:
     return out
 
 
-def unrestricted_jwks(authns: list[ConfigObject[Any]], kube: Kube) -> list[AnalysisMessage]:
+def unrestricted_jwks(authns: list[RequestAuthentication], kube: Kube) -> list[AnalysisMessage]:
     if not authns:
         return []
     names = [f"{a.meta.namespace}/{a.meta.name}" for a in authns]

@@ -5,12 +5,10 @@ CustomResourceDefinitions of the removed rbac.istio.io kinds. Pure.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pilotfish.config.analyzers.documents import as_list, as_map, doc_message, documents, spec_of
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for
 from pilotfish.config.load import LoadResult
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import AnyConfig, Sidecar, VirtualService
 
 REMOVED_KINDS = (
     ("rbac.istio.io", "ClusterRbacConfig"),
@@ -20,12 +18,12 @@ REMOVED_KINDS = (
 )
 
 
-def deprecated(obj: ConfigObject[Any], detail: str) -> AnalysisMessage:
+def deprecated(obj: AnyConfig, detail: str) -> AnalysisMessage:
     return message_for(obj, "Warning", "IST0002", f"Deprecated: {detail}")
 
 
 def deprecated_fields(
-    virtual_services: list[ConfigObject[Any]], sidecars: list[ConfigObject[Any]]
+    virtual_services: list[VirtualService], sidecars: list[Sidecar]
 ) -> list[AnalysisMessage]:
     out: list[AnalysisMessage] = []
     for vs in virtual_services:

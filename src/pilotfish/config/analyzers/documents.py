@@ -6,11 +6,12 @@ selectors (`matchLabels` + `matchExpressions`) and the Istio objects of a load. 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, overload
 
 from pilotfish.config.analyzers.messages import AnalysisMessage, Severity
+from pilotfish.config.kinds import Kind, SpecT
 from pilotfish.config.load import LoadResult
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import AnyConfig, ConfigObject
 from pilotfish.config.yaml_text import RawDocument
 
 
@@ -66,16 +67,21 @@ def documents(result: LoadResult, kind: str, group: str | None = None) -> Iterat
             yield doc
 
 
-def istio_objects(result: LoadResult, kind: str) -> list[ConfigObject[Any]]:
-    """The Istio objects of `kind`, accepted or rejected by validation (analyzers read both)."""
+@overload
+def istio_objects(result: LoadResult, kind: Kind[SpecT]) -> list[ConfigObject[SpecT]]: ...
+@overload
+def istio_objects(result: LoadResult, kind: str) -> list[AnyConfig]: ...
+def istio_objects(result: LoadResult, kind: str) -> list[AnyConfig]:
+    """The Istio objects of `kind` (typed by a `config.kinds` key), accepted or rejected by
+    validation (analyzers read both: a rejected object's spec is still its kind's model)."""
     return [o for o in [*result.objects, *result.rejected] if o.meta.kind == kind]
 
 
-def spec_of(obj: ConfigObject[Any]) -> dict[str, Any]:
+def spec_of(obj: AnyConfig) -> dict[str, Any]:
     return as_map(obj.raw.get("spec"))
 
 
-def full_name(obj: ConfigObject[Any]) -> str:
+def full_name(obj: AnyConfig) -> str:
     """`namespace/name`, Istio's resource.FullName."""
     return f"{obj.meta.namespace}/{obj.meta.name}"
 

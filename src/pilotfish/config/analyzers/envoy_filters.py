@@ -14,7 +14,7 @@ from typing import Any
 
 from pilotfish.config.analyzers.documents import as_map, spec_of
 from pilotfish.config.analyzers.messages import AnalysisMessage, Severity, message_for
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import EnvoyFilter
 
 ROUTE_TARGETS = frozenset({"ROUTE_CONFIGURATION", "HTTP_ROUTE"})
 REPLACEABLE = frozenset({"HTTP_FILTER", "NETWORK_FILTER", "VIRTUAL_HOST"})
@@ -55,7 +55,7 @@ def _priority(spec: dict[str, Any]) -> int:
 
 
 def _filter_messages(
-    obj: ConfigObject[Any], versioned: list[FilterName]
+    obj: EnvoyFilter, versioned: list[FilterName]
 ) -> list[tuple[Severity, str, str]]:
     spec = spec_of(obj)
     out: list[tuple[Severity, str, str]] = []
@@ -93,7 +93,7 @@ def _filter_messages(
     return out
 
 
-def envoy_filter_patches(filters: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
+def envoy_filter_patches(filters: list[EnvoyFilter]) -> list[AnalysisMessage]:
     versioned: list[FilterName] = []
     return [
         message_for(obj, severity, code, text)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pilotfish.config.analyzers.documents import as_list, as_map, as_strings, full_name, spec_of
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import Gateway
 
 
 def _same_certificate(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -28,12 +28,12 @@ def _included(selector: dict[str, str], other: dict[str, str]) -> bool:
     return all(other.get(k) == v for k, v in selector.items())
 
 
-def _tls(gateway: ConfigObject[Any]) -> list[dict[str, Any]]:
+def _tls(gateway: Gateway) -> list[dict[str, Any]]:
     servers = as_list(spec_of(gateway).get("servers"))
     return [as_map(as_map(s).get("tls")) for s in servers if isinstance(as_map(s).get("tls"), dict)]
 
 
-def duplicate_certificates(gateways: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
+def duplicate_certificates(gateways: list[Gateway]) -> list[AnalysisMessage]:
     out: list[AnalysisMessage] = []
     for gateway in gateways:
         selector = as_strings(spec_of(gateway).get("selector"))

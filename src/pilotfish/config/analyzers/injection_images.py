@@ -23,11 +23,12 @@ from pilotfish.config.analyzers.kube import INJECTION_LABEL, PROXY_CONTAINER, Ku
 from pilotfish.config.analyzers.kube_objects import REVISION
 from pilotfish.config.analyzers.mesh_config import MeshInputs
 from pilotfish.config.analyzers.messages import AnalysisMessage, selects
+from pilotfish.config.kinds import PROXY_CONFIG
 from pilotfish.config.load import LoadResult
+from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION
 
 INJECTOR = "istio-sidecar-injector"
 PROXY_IMAGE = "sidecar.istio.io/proxyImage"
-PROXY_CONFIG = "proxy.istio.io/config"
 
 
 def injector_image(config_map: KubeObject) -> str:
@@ -49,7 +50,7 @@ def _image_type(value: Any) -> str:
 
 def _variant(pod: KubeObject, result: LoadResult, mesh: MeshInputs) -> str:
     variant = _image_type(mesh.default_config)
-    configs = istio_objects(result, "ProxyConfig")
+    configs = istio_objects(result, PROXY_CONFIG)
     for config in configs:
         if config.meta.namespace == mesh.root_namespace and _image_type(config.raw.get("spec")):
             variant = _image_type(config.raw.get("spec"))
@@ -68,9 +69,12 @@ def _variant(pod: KubeObject, result: LoadResult, mesh: MeshInputs) -> str:
             and selects(labels, pod.labels)
         ):
             variant = _image_type(spec) or variant
-    if PROXY_CONFIG in pod.annotations:
+    if PROXY_CONFIG_ANNOTATION in pod.annotations:
         with suppress(YAMLError):
-            variant = _image_type(YAML(typ="safe").load(pod.annotations[PROXY_CONFIG])) or variant
+            variant = (
+                _image_type(YAML(typ="safe").load(pod.annotations[PROXY_CONFIG_ANNOTATION]))
+                or variant
+            )
     return "" if variant == "default" else variant
 
 

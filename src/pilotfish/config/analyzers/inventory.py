@@ -13,9 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.config.analyzers.documents import istio_objects
 from pilotfish.config.analyzers.messages import DOMAIN, fqdn, selects
 from pilotfish.config.hosts import host_matches
-from pilotfish.config.kinds import MANIFEST_API
+from pilotfish.config.kinds import MANIFEST_API, SERVICE_ENTRY, WORKLOAD_ENTRY
 from pilotfish.config.load import DEFAULT_NAMESPACE, LoadResult
 
 Labels = tuple[tuple[str, str], ...]
@@ -175,22 +176,21 @@ def inventory_from_inputs(result: LoadResult) -> Inventory:
             )
         elif doc.api_version == MANIFEST_API and doc.kind == "Workload":
             inventory.workloads.append(KnownWorkload(name, namespace, _pairs(meta.get("labels"))))
-    for obj in [*result.objects, *result.rejected]:
-        namespace = obj.meta.namespace
-        if obj.meta.kind == "ServiceEntry":
-            ports = tuple(
-                (p.number, p.target_port or p.number)
-                for p in getattr(obj.spec, "ports", ())
-                if p.number is not None
+    for entry in istio_objects(result, SERVICE_ENTRY):
+        namespace = entry.meta.namespace
+        ports = tuple(
+            (p.number, p.target_port or p.number) for p in entry.spec.ports if p.number is not None
+        )
+        export = _export_to(list(entry.spec.export_to), namespace)
+        for host in entry.spec.hosts:
+            inventory.services.append(
+                KnownService(fqdn(host, namespace), namespace, ports=ports, export_to=export)
             )
-            export = _export_to(list(getattr(obj.spec, "export_to", ())), namespace)
-            for host in getattr(obj.spec, "hosts", ()):
-                inventory.services.append(
-                    KnownService(fqdn(host, namespace), namespace, ports=ports, export_to=export)
-                )
-        elif obj.meta.kind == "WorkloadEntry":
-            labels = _pairs(getattr(obj.spec, "labels", {}))
-            inventory.workloads.append(KnownWorkload(obj.meta.name, namespace, labels))
+    for workload_entry in istio_objects(result, WORKLOAD_ENTRY):
+        labels = _pairs(dict(workload_entry.spec.labels))
+        inventory.workloads.append(
+            KnownWorkload(workload_entry.meta.name, workload_entry.meta.namespace, labels)
+        )
     return inventory
 
 

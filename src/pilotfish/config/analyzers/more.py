@@ -32,27 +32,37 @@ from pilotfish.config.analyzers.webhooks import (
     image_auto,
     overlapping_webhooks,
 )
+from pilotfish.config.kinds import (
+    DESTINATION_RULE,
+    ENVOY_FILTER,
+    GATEWAY,
+    REQUEST_AUTHENTICATION,
+    SERVICE_ENTRY,
+    SIDECAR,
+    TELEMETRY_KIND,
+    VIRTUAL_SERVICE,
+)
 from pilotfish.config.load import LoadResult
 
 
 def topic_messages(
     result: LoadResult, inventory: Inventory, kube: Kube, mesh: MeshInputs
 ) -> list[AnalysisMessage]:
-    services = istio_objects(result, "VirtualService")
-    gateways = istio_objects(result, "Gateway")
-    entries = istio_objects(result, "ServiceEntry")
-    telemetries = istio_objects(result, "Telemetry")
-    authns = istio_objects(result, "RequestAuthentication")
+    services = istio_objects(result, VIRTUAL_SERVICE)
+    gateways = istio_objects(result, GATEWAY)
+    entries = istio_objects(result, SERVICE_ENTRY)
+    telemetries = istio_objects(result, TELEMETRY_KIND)
+    authns = istio_objects(result, REQUEST_AUTHENTICATION)
     return [
-        *envoy_filter_patches(istio_objects(result, "EnvoyFilter")),
-        *deprecated_fields(services, istio_objects(result, "Sidecar")),
+        *envoy_filter_patches(istio_objects(result, ENVOY_FILTER)),
+        *deprecated_fields(services, istio_objects(result, SIDECAR)),
         *removed_kinds(result),
         *empty_providers(telemetries, mesh),
         *lightstep_tracing(telemetries, mesh),
         *addresses_required(entries, mesh),
         *conflicting_protocols(entries),
         *unselected_subsets(
-            result, istio_objects(result, "DestinationRule"), entries, inventory, kube
+            result, istio_objects(result, DESTINATION_RULE), entries, inventory, kube
         ),
         *duplicate_certificates(gateways),
         *subset_rules_at_gateways(services),

@@ -7,8 +7,6 @@ namespace. (Who a policy selects, IST0127 and friends: `selectors`.) Pure: no I/
 
 from __future__ import annotations
 
-from typing import Any
-
 from pilotfish.config.analyzers.inventory import Inventory, KnownWorkload
 from pilotfish.config.analyzers.messages import (
     ROOT_NAMESPACE,
@@ -21,10 +19,10 @@ from pilotfish.config.models.selectors import SidecarWorkloadSelector, WorkloadS
 from pilotfish.config.objects import DestinationRule, PeerAuthentication
 
 
-def _selector(spec: Any) -> dict[str, str] | None:
+def selector_labels(spec: object) -> dict[str, str] | None:
     """The labels a policy selects workloads by, or None when it has no selector."""
     for attribute in ("selector", "workload_selector"):
-        value = getattr(spec, attribute, None)
+        value = getattr(spec, attribute, None)  # a kind's selector field is one of the two
         if isinstance(value, WorkloadSelector):
             return dict(value.match_labels)
         if isinstance(value, SidecarWorkloadSelector):
@@ -45,12 +43,16 @@ def _policy_in_force(
             pa
             for pa in policies
             if pa.meta.namespace == namespace
-            and (selector := _selector(pa.spec))
+            and (selector := selector_labels(pa.spec))
             and labels is not None
             and selects(selector, labels)
         ],
-        [pa for pa in policies if pa.meta.namespace == namespace and not _selector(pa.spec)],
-        [pa for pa in policies if pa.meta.namespace == ROOT_NAMESPACE and not _selector(pa.spec)],
+        [pa for pa in policies if pa.meta.namespace == namespace and not selector_labels(pa.spec)],
+        [
+            pa
+            for pa in policies
+            if pa.meta.namespace == ROOT_NAMESPACE and not selector_labels(pa.spec)
+        ],
     ]
     for level in levels:
         for pa in sorted(level, key=lambda p: p.meta.name):

@@ -13,7 +13,6 @@ no known Namespace (only checked when the inputs name Namespaces). Pure.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from pilotfish.config.analyzers.kube import Kube, KubeObject
 from pilotfish.config.analyzers.messages import (
@@ -22,16 +21,14 @@ from pilotfish.config.analyzers.messages import (
     message_for,
     selector_text,
 )
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.analyzers.security import selector_labels
+from pilotfish.config.models.security import AuthorizationPolicySpec
+from pilotfish.config.models.telemetry import TelemetrySpec
+from pilotfish.config.objects import AuthorizationPolicy, Sidecar, Telemetry
 
 
-def _labels(obj: ConfigObject[Any]) -> dict[str, str]:
-    spec = obj.spec
-    if obj.meta.kind == "Sidecar":
-        selector = getattr(spec, "workload_selector", None)
-        return dict(getattr(selector, "labels", {}) or {})
-    selector = getattr(spec, "selector", None)
-    return dict(getattr(selector, "match_labels", {}) or {})
+def _labels(obj: Sidecar | Telemetry) -> dict[str, str]:
+    return selector_labels(obj.spec) or {}
 
 
 def _go_list(names: list[str]) -> str:
@@ -39,14 +36,14 @@ def _go_list(names: list[str]) -> str:
 
 
 def workload_selectors(
-    objects: list[ConfigObject[Any]], kind: str, kube: Kube
+    objects: list[Sidecar] | list[Telemetry], kind: str, kube: Kube
 ) -> list[AnalysisMessage]:
     """IST0101 + IST0110/IST0111 (Sidecar) or IST0159/IST0160 (Telemetry)."""
-    per_pod: dict[tuple[str, str], list[ConfigObject[Any]]] = defaultdict(list)
-    per_namespace: dict[str, list[ConfigObject[Any]]] = defaultdict(list)
+    per_pod: dict[tuple[str, str], list[Sidecar | Telemetry]] = defaultdict(list)
+    per_namespace: dict[str, list[Sidecar | Telemetry]] = defaultdict(list)
     out: list[AnalysisMessage] = []
     for obj in objects:
-        if kind == "Telemetry" and _targeted(obj.spec):
+        if isinstance(obj.spec, TelemetrySpec) and _targeted(obj.spec):
             continue
         labels = _labels(obj)
         if not labels:
@@ -105,7 +102,7 @@ def _ambient_namespace(namespace: KubeObject | None) -> bool:
 
 
 def _no_impact(
-    group: list[ConfigObject[Any]], reason: str, reported: set[str]
+    group: list[Sidecar | Telemetry], reason: str, reported: set[str]
 ) -> list[AnalysisMessage]:
     """IST0167 once per Sidecar: it cannot act where no sidecar runs."""
     out: list[AnalysisMessage] = []
@@ -118,9 +115,8 @@ def _no_impact(
     return out
 
 
-def _targeted(spec: Any) -> bool:
-    refs: tuple[Any, ...] = getattr(spec, "target_refs", None) or ()
-    return getattr(spec, "target_ref", None) is not None or len(refs) > 0
+def _targeted(spec: TelemetrySpec | AuthorizationPolicySpec) -> bool:
+    return spec.target_ref is not None or len(spec.target_refs) > 0
 
 
 def _namespace_matches(namespace: str, pattern: str) -> bool:
@@ -133,7 +129,9 @@ def _namespace_matches(namespace: str, pattern: str) -> bool:
     return namespace.lower() == pattern.lower()
 
 
-def authorization_policies(policies: list[ConfigObject[Any]], kube: Kube) -> list[AnalysisMessage]:
+def authorization_policies(
+    policies: list[AuthorizationPolicy], kube: Kube
+) -> list[AnalysisMessage]:
     """IST0127 and IST0101 (namespace), as Istio's AuthorizationPoliciesAnalyzer."""
     meshed: list[KubeObject] = [p for p in kube.pods if kube.in_mesh(p) or _ambient_pod(p)]
     out: list[AnalysisMessage] = []
@@ -142,8 +140,8 @@ def authorization_policies(policies: list[ConfigObject[Any]], kube: Kube) -> lis
         spec = policy.spec
         namespace = policy.meta.namespace
         targeted = _targeted(spec)
-        selector = getattr(spec, "selector", None)
-        labels = dict(getattr(selector, "match_labels", {}) or {})
+        selector = spec.selector
+        labels = dict(selector.match_labels) if selector is not None else {}
         if targeted:
             pass
         elif namespace == ROOT_NAMESPACE:
@@ -162,10 +160,9 @@ def authorization_policies(policies: list[ConfigObject[Any]], kube: Kube) -> lis
             )
         if not kube.namespaces:
             continue
-        for rule in getattr(spec, "rules", ()):
-            for source in getattr(rule, "from_", ()) or getattr(rule, "sources", ()):
-                src = getattr(source, "source", None)
-                names = [*getattr(src, "namespaces", ()), *getattr(src, "not_namespaces", ())]
+        for rule in spec.rules:
+            for src in (f.source for f in rule.from_ if f.source is not None):
+                names = [*src.namespaces, *src.not_namespaces]
                 for name in names:
                     if not any(_namespace_matches(n, name) for n in kube.namespaces):
                         text = f'Referenced namespace not found: "{name}"'

@@ -12,7 +12,7 @@ from typing import Any
 from pilotfish.config.analyzers.documents import as_list, as_map, full_name, spec_of
 from pilotfish.config.analyzers.mesh_config import MeshInputs
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import ServiceEntry
 
 ALL = "*"
 
@@ -27,7 +27,7 @@ def _auto_allocated(mesh: MeshInputs) -> bool:
     )
 
 
-def addresses_required(entries: list[ConfigObject[Any]], mesh: MeshInputs) -> list[AnalysisMessage]:
+def addresses_required(entries: list[ServiceEntry], mesh: MeshInputs) -> list[AnalysisMessage]:
     if _auto_allocated(mesh):
         return []
     out: list[AnalysisMessage] = []
@@ -51,8 +51,8 @@ def _scopes(spec: dict[str, Any], namespace: str) -> set[str]:
     return {namespace if e == "." else e for e in export}
 
 
-def conflicting_protocols(entries: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
-    index: dict[tuple[str, str, int], list[tuple[str, ConfigObject[Any]]]] = defaultdict(list)
+def conflicting_protocols(entries: list[ServiceEntry]) -> list[AnalysisMessage]:
+    index: dict[tuple[str, str, int], list[tuple[str, ServiceEntry]]] = defaultdict(list)
     for se in entries:
         spec = spec_of(se)
         for scope in sorted(_scopes(spec, se.meta.namespace)):

@@ -9,15 +9,13 @@ subset (Istio's analyzer reads the Service as a ServiceEntry without workloadSel
 
 from __future__ import annotations
 
-from typing import Any
-
 from pilotfish.config.analyzers.documents import as_list, as_map, as_strings, documents, spec_of
 from pilotfish.config.analyzers.inventory import Inventory
 from pilotfish.config.analyzers.kube import Kube, KubeObject
 from pilotfish.config.analyzers.messages import AnalysisMessage, fqdn, message_for, selects
 from pilotfish.config.hosts import host_matches
 from pilotfish.config.load import LoadResult
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import DestinationRule, ServiceEntry
 
 REGION = "topology.kubernetes.io/region"
 ZONE = "topology.kubernetes.io/zone"
@@ -37,7 +35,7 @@ def _pod_labels(pod: KubeObject, nodes: dict[str, dict[str, str]]) -> dict[str, 
     return labels
 
 
-def _entry_selectors(entries: list[ConfigObject[Any]]) -> dict[str, dict[str, str]]:
+def _entry_selectors(entries: list[ServiceEntry]) -> dict[str, dict[str, str]]:
     """Host (FQDN) -> the workloadSelector labels of the ServiceEntry defining it."""
     out: dict[str, dict[str, str]] = {}
     for se in entries:
@@ -62,8 +60,8 @@ def _service_for(host: str, inventory: Inventory) -> str | None:
 
 def unselected_subsets(
     result: LoadResult,
-    rules: list[ConfigObject[Any]],
-    entries: list[ConfigObject[Any]],
+    rules: list[DestinationRule],
+    entries: list[ServiceEntry],
     inventory: Inventory,
     kube: Kube,
 ) -> list[AnalysisMessage]:

@@ -6,18 +6,14 @@ provider, deprecated for OpenTelemetry). Pure.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pilotfish.config.analyzers.deprecations import deprecated
 from pilotfish.config.analyzers.documents import as_list, as_map, spec_of
 from pilotfish.config.analyzers.mesh_config import MeshInputs
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import Telemetry
 
 
-def empty_providers(
-    telemetries: list[ConfigObject[Any]], mesh: MeshInputs
-) -> list[AnalysisMessage]:
+def empty_providers(telemetries: list[Telemetry], mesh: MeshInputs) -> list[AnalysisMessage]:
     defaults = as_map(mesh.config.get("defaultProviders"))
     if as_list(defaults.get("accessLogging")):
         return []
@@ -35,9 +31,7 @@ def empty_providers(
     return out
 
 
-def lightstep_tracing(
-    telemetries: list[ConfigObject[Any]], mesh: MeshInputs
-) -> list[AnalysisMessage]:
+def lightstep_tracing(telemetries: list[Telemetry], mesh: MeshInputs) -> list[AnalysisMessage]:
     names = {p.get("name") for p in mesh.extension_providers() if "lightstep" in p}
     if not names:
         return []

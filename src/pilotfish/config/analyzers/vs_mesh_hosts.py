@@ -8,30 +8,28 @@ Pure.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pilotfish.config.analyzers.documents import as_list, full_name, spec_of
 from pilotfish.config.analyzers.messages import AnalysisMessage, fqdn, message_for
 from pilotfish.config.hosts import hosts_overlap
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import VirtualService
 
 ALL = "*"
 
 
-def _scopes(vs: ConfigObject[Any]) -> list[str]:
+def _scopes(vs: VirtualService) -> list[str]:
     export = [str(e) for e in as_list(spec_of(vs).get("exportTo"))]
     if not export or ALL in export:
         return [ALL]
     return sorted({vs.meta.namespace if e == "." else e for e in export})
 
 
-def _mesh_bound(vs: ConfigObject[Any]) -> bool:
+def _mesh_bound(vs: VirtualService) -> bool:
     gateways = as_list(spec_of(vs).get("gateways"))
     return not gateways or "mesh" in gateways
 
 
-def mesh_host_conflicts(services: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
-    hosts: dict[tuple[str, str], list[ConfigObject[Any]]] = {}
+def mesh_host_conflicts(services: list[VirtualService]) -> list[AnalysisMessage]:
+    hosts: dict[tuple[str, str], list[VirtualService]] = {}
     for vs in services:
         if not _mesh_bound(vs):
             continue

@@ -17,12 +17,12 @@ from pilotfish.config.analyzers.messages import (
     message_for,
     selects,
 )
-from pilotfish.config.objects import ConfigObject
+from pilotfish.config.objects import Gateway, RequestAuthentication, VirtualService
 
 CLAIM_PREFIX = "@request.auth.claims"
 
 
-def _routes(vs: ConfigObject[Any]) -> list[dict[str, Any]]:
+def _routes(vs: VirtualService) -> list[dict[str, Any]]:
     return [
         as_map(as_map(route).get("destination"))
         for http in as_list(spec_of(vs).get("http"))
@@ -30,7 +30,7 @@ def _routes(vs: ConfigObject[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def subset_rules_at_gateways(services: list[ConfigObject[Any]]) -> list[AnalysisMessage]:
+def subset_rules_at_gateways(services: list[VirtualService]) -> list[AnalysisMessage]:
     by_subset: dict[str, list[str]] = {}  # VirtualService -> its subset-routed own hosts
     for vs in services:
         hosts = as_list(spec_of(vs).get("hosts"))
@@ -65,7 +65,7 @@ def _is_claim(header: str) -> bool:
     )
 
 
-def _claim_key(vs: ConfigObject[Any]) -> str:
+def _claim_key(vs: VirtualService) -> str:
     for http in as_list(spec_of(vs).get("http")):
         for match in as_list(as_map(http).get("match")):
             for field in ("headers", "withoutHeaders"):
@@ -76,9 +76,9 @@ def _claim_key(vs: ConfigObject[Any]) -> str:
 
 
 def claim_routes_without_authn(
-    services: list[ConfigObject[Any]],
-    gateways: list[ConfigObject[Any]],
-    authns: list[ConfigObject[Any]],
+    services: list[VirtualService],
+    gateways: list[Gateway],
+    authns: list[RequestAuthentication],
     kube: Kube,
 ) -> list[AnalysisMessage]:
     selectors: dict[str, list[dict[str, str]]] = {}
