@@ -12,7 +12,6 @@ import asyncio
 import functools
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -397,7 +396,3 @@ def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
         ready=bool(row.get("ready", True)),
         sidecar=bool(row.get("sidecar", True)),
     )
-
-
-def monotonic_ms(start: float) -> float:
-    return (time.monotonic() - start) * 1000

@@ -15,13 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import Histogram
 
 from pilotfish.xds.messages import ConvergenceReport
 from pilotfish.xds.resources import Snapshot
-from pilotfish.xds.stream_state import SyncState
+from pilotfish.xds.stream_state import StreamBase, SyncState
+
+
+def node_sync_state(streams: Sequence[StreamBase], snapshot: Snapshot) -> tuple[SyncState, str]:
+    """A node's state for `snapshot`, from its open streams: NACKED if any rejected it, ACKED if
+    one has all of it, else PENDING."""
+    states = [stream.sync_state(snapshot) for stream in streams]
+    for state in states:
+        if state[0] is SyncState.NACKED:
+            return state
+    if any(state is SyncState.ACKED for state, _ in states):
+        return SyncState.ACKED, ""
+    return SyncState.PENDING, ""
+
 
 SyncOf = Callable[[str, Snapshot], tuple[SyncState, str]]
 """(node id, snapshot) → whether the node's streams hold it (NACKED with the error message)."""

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotfish.type_urls import HEALTH_INFO
 from pilotfish.xds.cache import SnapshotCache
-from pilotfish.xds.convergence import Convergence
+from pilotfish.xds.convergence import Convergence, node_sync_state
 from pilotfish.xds.limits import (
     DEFAULT_LIMITS,
     GRPC_OPTIONS,
@@ -400,11 +400,4 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self.convergence.converged(connection.node_id)
 
     def _node_sync_state(self, node_id: str, snapshot: Snapshot) -> tuple[SyncState, str]:
-        """NACKED if any open stream of the node rejected it, ACKED if one has all of it."""
-        states = [c.stream.sync_state(snapshot) for c in self._connections.get(node_id, ())]
-        for state in states:
-            if state[0] is SyncState.NACKED:
-                return state
-        if any(state is SyncState.ACKED for state, _ in states):
-            return SyncState.ACKED, ""
-        return SyncState.PENDING, ""
+        return node_sync_state([c.stream for c in self._connections.get(node_id, ())], snapshot)
