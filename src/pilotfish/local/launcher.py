@@ -109,7 +109,7 @@ class Mesh:
         await self.control_plane.start(self.network.control_plane_ip)
         log.info("control plane ready after %.2f s", time.monotonic() - self.started)
         if self.options.files:
-            status, body = await self._call(
+            status, body = await self.control_plane.call(
                 "POST", "/api/v1/apply", {"files": list(self.options.files), "wait": False}
             )
             if status != 200:
@@ -143,15 +143,12 @@ class Mesh:
         proxy = gateway_proxy(self.network, self.options.ingress_address)
         await self._start_agent(agent_spec(self._spec_context, proxy, None))
 
-    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        return await self.control_plane.call(method, path, body)
-
     async def _issue_token(self, spec: AgentSpec) -> None:
         """The control plane's credential for this instance's agent, in a 0600 file."""
         if spec.identity is None:
             return
         proxy = spec.proxy
-        status, body = await self._call(
+        status, body = await self.control_plane.call(
             "POST",
             "/api/v1/tokens",
             {
@@ -184,7 +181,7 @@ class Mesh:
     # ---- reconcile ----------------------------------------------------------------------------
     async def reconcile(self) -> None:
         """Make the running instances match the manifest held by the control plane."""
-        status, body = await self._call("GET", "/api/v1/manifest")
+        status, body = await self.control_plane.call("GET", "/api/v1/manifest")
         if status != 200 or body["version"] == self.manifest_version:
             return
         manifest, _ = manifest_of(body["documents"])
@@ -279,7 +276,9 @@ class Mesh:
     async def report_instances(self, force: bool = False) -> None:
         rows = await self.ready_instances()
         if rows != self.reported or force:
-            status, body = await self._call("PUT", "/api/v1/instances", {"instances": rows})
+            status, body = await self.control_plane.call(
+                "PUT", "/api/v1/instances", {"instances": rows}
+            )
             if status in (200, 202):
                 self.reported = rows
                 self.registry_generation = int(body.get("generation", 0))
