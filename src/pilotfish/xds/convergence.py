@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import Histogram
 
-from pilotfish.xds.messages import ConvergenceReport
+from pilotfish.xds.messages import ConvergenceReport, ProxySyncStatus
 from pilotfish.xds.resources import Snapshot
 from pilotfish.xds.stream_state import StreamBase, SyncState
 
@@ -34,6 +34,19 @@ def node_sync_state(streams: Sequence[StreamBase], snapshot: Snapshot) -> tuple[
     if any(state is SyncState.ACKED for state, _ in states):
         return SyncState.ACKED, ""
     return SyncState.PENDING, ""
+
+
+def proxy_status(node_id: str, streams: Sequence[tuple[float, StreamBase]]) -> ProxySyncStatus:
+    """A connected node's sync status (`/debug/syncz`): that of its newest stream, given as
+    (connected at, stream) pairs."""
+    newest = max(streams, key=lambda pair: pair[0])[1]
+    return ProxySyncStatus(
+        node_id=node_id,
+        connected_since=min(at for at, _ in streams),
+        streams=len(streams),
+        delta=newest.delta,
+        types=newest.status(),
+    )
 
 
 SyncOf = Callable[[str, Snapshot], tuple[SyncState, str]]

@@ -19,6 +19,7 @@ twice, node-less first message is logged and the stream closed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -33,7 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotfish.type_urls import HEALTH_INFO
 from pilotfish.xds.cache import SnapshotCache
-from pilotfish.xds.convergence import Convergence, node_sync_state
+from pilotfish.xds.convergence import Convergence, node_sync_state, proxy_status
 from pilotfish.xds.limits import (
     DEFAULT_LIMITS,
     GRPC_OPTIONS,
@@ -175,21 +176,11 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return sorted(self._connections)
 
     def status(self) -> list[ProxySyncStatus]:
-        """Sync status of every connected node (its newest stream)."""
-        result = []
-        for node_id in sorted(self._connections):
-            connections = self._connections[node_id]
-            newest = max(connections, key=lambda c: c.connected_at)
-            result.append(
-                ProxySyncStatus(
-                    node_id=node_id,
-                    connected_since=min(c.connected_at for c in connections),
-                    streams=len(connections),
-                    delta=newest.stream.delta,
-                    types=newest.stream.status(),
-                )
-            )
-        return result
+        """Sync status of every connected node (`convergence.proxy_status`)."""
+        return [
+            proxy_status(node_id, [(c.connected_at, c.stream) for c in connections])
+            for node_id, connections in sorted(self._connections.items())
+        ]
 
     async def wait_acked(self, expected: dict[str, Snapshot], timeout: float) -> ConvergenceReport:
         """Wait until every node in `expected` ACKed (or NACKed) that snapshot, or a newer one
