@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -124,7 +125,7 @@ def test_health_conditions_replace_each_other_and_gate_readiness() -> None:
     assert is_healthy({}, bad["status"])  # health checks not enabled: always healthy
 
 
-def _entry(labels: dict[str, str], account: str | None, raw: dict[str, object]) -> object:
+def _entry(labels: dict[str, str], account: str | None, raw: Mapping[str, object]) -> object:
     spec = SimpleNamespace(address="10.0.0.9", labels=labels, service_account=account, ports={})
     meta = SimpleNamespace(
         kind="WorkloadEntry",
@@ -171,21 +172,23 @@ def test_bootstrap_tokens_expire_and_several_stay_valid(tmp_path: Path) -> None:
 class _Store:
     """The control plane's change path, as the controller sees it: documents by kind."""
 
-    def __init__(self, docs: list[dict[str, object]]) -> None:
+    def __init__(self, docs: list[dict[str, Any]]) -> None:
         self.docs = docs
         self.changes = 0
 
-    def documents(self, kind: str) -> list[dict[str, object]]:
+    def documents(self, kind: str) -> list[dict[str, Any]]:
         return [d for d in self.docs if d["kind"] == kind]
 
-    async def change(self, docs: list[dict[str, object]], keys: list[tuple[str, ...]]) -> bool:
+    async def change(
+        self, docs: list[dict[str, Any]], keys: list[tuple[str, str, str, str]]
+    ) -> bool:
         self.changes += 1
-        named = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}  # type: ignore[index]
+        named = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs}
         gone = {(k[2], k[3]) for k in keys}
         self.docs = [
             d
             for d in self.docs
-            if (d["metadata"]["namespace"], d["metadata"]["name"]) not in named | gone  # type: ignore[index]
+            if (d["metadata"]["namespace"], d["metadata"]["name"]) not in named | gone
         ] + docs
         return True
 
@@ -229,7 +232,7 @@ def test_two_streams_one_entry_removed_after_both_close_and_the_grace_period() -
         controller.health(NODE, False, "down")
         await _drain(controller, store, lambda: store.changes >= 3)
         entry = store.documents("WorkloadEntry")[0]
-        seen.append(entry["status"]["conditions"][0]["status"])  # type: ignore[index]
+        seen.append(entry["status"]["conditions"][0]["status"])
         controller.disconnected(NODE, me)
         await _drain(controller, store, lambda: False)
         seen.append(len(store.documents("WorkloadEntry")))  # one stream left: kept, connected
@@ -252,7 +255,7 @@ def test_a_reconnect_within_the_grace_period_keeps_the_entry() -> None:
         controller.connected(NODE, META, me)
         await _drain(controller, store, lambda: False)  # past the grace period
         [entry] = store.documents("WorkloadEntry")
-        return dict(entry["metadata"]["annotations"])  # type: ignore[index]
+        return dict(entry["metadata"]["annotations"])
 
     annotations = asyncio.run(scenario())
     assert "istio.io/connectedAt" in annotations
@@ -278,4 +281,4 @@ def test_refused_registrations_and_entries_left_from_before_a_restart() -> None:
 
     asyncio.run(scenario())
     assert controller.refused == 3
-    assert [d["metadata"]["name"] for d in store.documents("WorkloadEntry")] == ["manual"]  # type: ignore[index]
+    assert [d["metadata"]["name"] for d in store.documents("WorkloadEntry")] == ["manual"]

@@ -270,7 +270,7 @@ async def _attacks(mesh: LocalMesh, roots: str, other: str, expired: str) -> dic
             stream.send(health("10.99.0.1", True))
             codes[name] = (await stream.refused(), stream.details)
         try:
-            key = certs.generate_key("ECDSA")
+            key = certs.generate_key("EC")
             csr = certs.csr_for(key, "spiffe://cluster.local/ns/vm/sa/vm-sa")
             await request_certificate(channel, csr, "x" * 43, 3600)
         except grpc.aio.AioRpcError as error:
