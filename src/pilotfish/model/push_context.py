@@ -13,9 +13,9 @@ import hashlib
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from pilotfish.config.hosts import CLUSTER_DOMAIN, host_matches, resolve_host, specificity
+from pilotfish.config.hosts import CLUSTER_DOMAIN, host_matches, resolve_host
 from pilotfish.config.kinds import (
     DESTINATION_RULE,
     GATEWAY,
@@ -33,6 +33,7 @@ from pilotfish.config.objects import (
     Gateway,
     VirtualService,
 )
+from pilotfish.model.host_index import HostIndex, most_specific
 from pilotfish.registry.service_entries import with_entries
 from pilotfish.registry.types import (
     Endpoint,
@@ -48,16 +49,6 @@ if TYPE_CHECKING:
 MESH_GATEWAY = "mesh"
 T = TypeVar("T")
 SpecT = TypeVar("SpecT")
-
-
-def exported_to(config: AnyConfig, namespace: str) -> bool:
-    """Istio's `exportTo`: empty or "*" = every namespace, "." = the config's own, "~" = none,
-    otherwise the namespaces listed."""
-    export_to = tuple(getattr(config.spec, "export_to", ()) or ())
-    if not export_to or "*" in export_to:
-        return True
-    own = config.meta.namespace
-    return any(e == namespace or (e == "." and own == namespace) for e in export_to)
 
 
 @dataclass(frozen=True)
@@ -253,7 +244,7 @@ class PushContext:
         found = None
         order = [proxy_namespace, service_namespace, self.mesh.root_namespace]
         for namespace in dict.fromkeys(n for n in order if n):
-            found = _most_specific(self._rules_by_namespace.get(namespace), host, proxy_namespace)
+            found = most_specific(self._rules_by_namespace.get(namespace), host, proxy_namespace)
             if found is not None:
                 break
         memo[key] = found
@@ -290,7 +281,7 @@ class PushContext:
         key = (host, namespace)
         memo = self._vs_memo
         if key not in memo:
-            memo[key] = _most_specific(self._mesh_vs_index, host, namespace)
+            memo[key] = most_specific(self._mesh_vs_index, host, namespace)
         return memo[key]
 
     @cached_property
@@ -362,39 +353,6 @@ class PushContext:
         digest.update(repr(self.registry.services).encode())
         digest.update(repr(self.registry.instances).encode())
         return digest.hexdigest()[:12]
-
-
-class HostIndex(Generic[SpecT]):
-    """Configs of one kind by the host patterns they name: exact hosts in a dict (lower-cased),
-    wildcard patterns in a list; `order` is the config's position in namespace/name order."""
-
-    def __init__(self) -> None:
-        self.exact: dict[str, list[tuple[int, str, ConfigObject[SpecT]]]] = {}
-        self.wildcards: list[tuple[int, str, ConfigObject[SpecT]]] = []
-
-    def add(self, pattern: str, order: int, config: ConfigObject[SpecT]) -> None:
-        if pattern.startswith("*"):
-            self.wildcards.append((order, pattern, config))
-        else:
-            self.exact.setdefault(pattern.lower(), []).append((order, pattern, config))
-
-
-def _most_specific(
-    index: HostIndex[SpecT] | None, host: str, namespace: str
-) -> ConfigObject[SpecT] | None:
-    """Among configs exported to `namespace` whose pattern covers `host`: the most specific
-    pattern (exact before longer wildcards), then the first in namespace/name order."""
-    if index is None:
-        return None
-    best: tuple[tuple[int, int], int, ConfigObject[SpecT]] | None = None
-    candidates = index.exact.get(host.lower(), []) + index.wildcards
-    for order, pattern, config in candidates:
-        if not host_matches(pattern, host) or not exported_to(config, namespace):
-            continue
-        candidate = (specificity(pattern, host), order, config)
-        if best is None or candidate[:2] < best[:2]:
-            best = candidate
-    return None if best is None else best[2]
 
 
 def _identity(configs: Iterable[AnyConfig]) -> Iterable[str]:

@@ -26,7 +26,8 @@ from google.protobuf.message import Message
 
 from pilotfish.config.kinds import DESTINATION_RULE
 from pilotfish.config.objects import DestinationRule, Diagnostic
-from pilotfish.model.push_context import PushContext, exported_to
+from pilotfish.model.host_index import exported_to
+from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import mesh_tls, service_entries

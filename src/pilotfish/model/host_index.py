@@ -1,0 +1,56 @@
+"""Which config of a kind applies to a host: the index of configs by the host patterns they name
+(`HostIndex`), Istio's `exportTo` visibility (`exported_to`), and the most specific visible
+match (`most_specific`: exact before longer wildcards, then namespace/name order). Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pilotfish.config.hosts import host_matches, specificity
+from pilotfish.config.objects import AnyConfig, ConfigObject
+
+SpecT = TypeVar("SpecT")
+
+
+def exported_to(config: AnyConfig, namespace: str) -> bool:
+    """Istio's `exportTo`: empty or "*" = every namespace, "." = the config's own, "~" = none,
+    otherwise the namespaces listed."""
+    export_to = tuple(getattr(config.spec, "export_to", ()) or ())
+    if not export_to or "*" in export_to:
+        return True
+    own = config.meta.namespace
+    return any(e == namespace or (e == "." and own == namespace) for e in export_to)
+
+
+class HostIndex(Generic[SpecT]):
+    """Configs of one kind by the host patterns they name: exact hosts in a dict (lower-cased),
+    wildcard patterns in a list; `order` is the config's position in namespace/name order."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[tuple[int, str, ConfigObject[SpecT]]]] = {}
+        self.wildcards: list[tuple[int, str, ConfigObject[SpecT]]] = []
+
+    def add(self, pattern: str, order: int, config: ConfigObject[SpecT]) -> None:
+        if pattern.startswith("*"):
+            self.wildcards.append((order, pattern, config))
+        else:
+            self.exact.setdefault(pattern.lower(), []).append((order, pattern, config))
+
+
+def most_specific(
+    index: HostIndex[SpecT] | None, host: str, namespace: str
+) -> ConfigObject[SpecT] | None:
+    """Among configs exported to `namespace` whose pattern covers `host`: the most specific
+    pattern (exact before longer wildcards), then the first in namespace/name order."""
+    if index is None:
+        return None
+    best: tuple[tuple[int, int], int, ConfigObject[SpecT]] | None = None
+    candidates = index.exact.get(host.lower(), []) + index.wildcards
+    for order, pattern, config in candidates:
+        if not host_matches(pattern, host) or not exported_to(config, namespace):
+            continue
+        candidate = (specificity(pattern, host), order, config)
+        if best is None or candidate[:2] < best[:2]:
+            best = candidate
+    return None if best is None else best[2]
