@@ -33,18 +33,22 @@ def test_the_file_must_hold_one_valid_workload_group(tmp_path: Path) -> None:
         _group_from_file(str(tmp_path / "missing.yaml"))
 
 
+def _configure(
+    state_dir: Path, output: str, token_duration: int, internal_ip: str | None, external: str | None
+) -> int:
+    return configure_command(
+        state_dir, file="wg.yaml", name=None, namespace=None, output=output,
+        cluster_id="Kubernetes", token_duration=token_duration, ingress_ip=None,
+        autoregister=True, capture_dns=True, internal_ip=internal_ip, external_ip=external,
+    )  # fmt: skip
+
+
 def test_flags_are_checked_before_the_mesh_is_asked(tmp_path: Path) -> None:
-    common = {"file": "wg.yaml", "name": None, "namespace": None, "cluster_id": "Kubernetes",
-              "ingress_ip": None, "autoregister": True, "capture_dns": True}  # fmt: skip
     with pytest.raises(UserError, match="mutually exclusive"):
-        configure_command(tmp_path, output="o", token_duration=3600, internal_ip="1.1.1.1",
-                          external_ip="2.2.2.2", **common)  # fmt: skip
+        _configure(tmp_path, "o", 3600, "1.1.1.1", "2.2.2.2")
     with pytest.raises(UserError, match="-o DIR"):
-        configure_command(tmp_path, output="", token_duration=3600, internal_ip=None,
-                          external_ip=None, **common)  # fmt: skip
+        _configure(tmp_path, "", 3600, None, None)
     with pytest.raises(UserError, match="tokenDuration"):
-        configure_command(tmp_path, output="o", token_duration=0, internal_ip=None,
-                          external_ip=None, **common)  # fmt: skip
+        _configure(tmp_path, "o", 0, None, None)
     with pytest.raises(UserError, match="no mesh is running"):
-        configure_command(tmp_path, output="o", token_duration=60, internal_ip=None,
-                          external_ip=None, **common)  # fmt: skip
+        _configure(tmp_path, "o", 60, None, None)
