@@ -7,7 +7,9 @@ scale benchmark's mesh (CI-sized: 60 services in 3 namespaces, 60 proxies) — e
 then a few more: VirtualService weights, deletions and sourceLabels matches; DestinationRules
 changed, deleted, overriding another namespace's host, with narrow exportTo, wildcards in the
 root namespace; workloads scaled and made not ready; the mesh's outbound policy; a Sidecar; a
-PeerAuthentication —
+PeerAuthentication; an AuthorizationPolicy, a Telemetry, a gateway-only
+VirtualService, one exported to its namespace only, and another namespace's rule for a host a
+Sidecar-narrowed namespace sees (changes that `translate.affected` scopes to some proxies) —
 every connected proxy's pushed resources must equal a from-scratch generation, message for
 message (and diagnostics), and its snapshot must hold exactly those names. Not a timed test.
 """
@@ -29,7 +31,7 @@ from pilotfish.type_urls import RESOURCE_TYPES
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_mesh import Topology
 
-SERVICES, PROXIES, EXTRA_STEPS = 60, 60, 2
+SERVICES, PROXIES, EXTRA_STEPS, KINDS = 60, 60, 2, 17
 
 
 _BYTES: dict[int, tuple[Any, bytes]] = {}
@@ -96,7 +98,7 @@ class Mesh:
         return self.rng.choice(self.topo.names)
 
     def change(self, choice: int) -> str:
-        """One change of kind `choice` (0-12) on random objects; returns what it was."""
+        """One change of kind `choice` (0-16) on random objects; returns what it was."""
         ns, svc = self.service()
         other_ns, other = self.service()
         if choice == 0:
@@ -129,6 +131,35 @@ class Mesh:
                 "        version: v2\n",
             )
             self.apply(text)
+        elif choice == 13:  # an AuthorizationPolicy: only its namespace's proxies are translated
+            self.apply(
+                "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                f"metadata:\n  name: deny-admin\n  namespace: {ns}\n"
+                "spec:\n  action: DENY\n  rules:\n  - to:\n    - operation:\n"
+                "        paths: [/admin]\n"
+            )
+            assert self.cp.regenerated < len(self.cp.proxies), "not scoped to one namespace"
+        elif choice == 14:  # a VirtualService exported to its own namespace only
+            vs = self.topo.virtual_service(ns, svc, self.rng.choice((20, 40)))
+            self.apply(vs.replace("spec:\n", "spec:\n  exportTo: ['.']\n", 1))
+        elif choice == 15:  # a namespace that sees only itself, then another's rule for its host
+            self.apply(
+                "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                f"metadata:\n  name: default\n  namespace: {ns}\n"
+                "spec:\n  egress:\n  - hosts: ['./*']\n"
+            )
+            vs = self.topo.virtual_service(other_ns, f"for-{svc}", 30)
+            self.apply(vs.replace(f"for-{svc}", f"{svc}.{ns}.svc.cluster.local"))
+        elif choice == 16:  # a gateway-only VirtualService and a Telemetry in one namespace
+            gateway = self.topo.virtual_service(ns, svc, 60).replace(
+                "spec:\n", "spec:\n  gateways: [gw]\n", 1
+            )
+            self.apply(gateway.replace(f"name: {svc}\n", f"name: gw-only-{svc}\n", 1))
+            self.apply(
+                "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\n"
+                f"metadata:\n  name: logs\n  namespace: {ns}\n"
+                "spec:\n  accessLogging:\n  - providers:\n    - name: envoy\n"
+            )
         elif choice == 12:  # PeerAuthentication: mTLS off in one namespace (auto mTLS follows)
             self.apply(
                 "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
@@ -159,13 +190,13 @@ class Mesh:
                 assert sorted(held) == sorted(expected[type_url]), f"{what}: {node_id} names"
 
 
-@pytest.mark.timeout(900)  # 15 generations of 60 proxies, twice each, on a loaded CI machine
+@pytest.mark.timeout(900)  # 19 generations of 60 proxies, twice each, on a loaded CI machine
 @pytest.mark.parametrize("seed", [7])
 def test_incremental_translation_equals_full_regeneration(tmp_path: Path, seed: int) -> None:
     mesh = Mesh(tmp_path, seed)
     mesh.check("initial")
-    kinds = mesh.rng.sample(range(13), 13)  # every kind of change once, in a random order,
-    kinds += [mesh.rng.randrange(13) for _ in range(EXTRA_STEPS)]  # then a few more
+    kinds = mesh.rng.sample(range(KINDS), KINDS)  # every kind of change once, in random order,
+    kinds += [mesh.rng.randrange(KINDS) for _ in range(EXTRA_STEPS)]  # then a few more
     for step, choice in enumerate(kinds):
         what = f"step {step}: {mesh.change(choice)}"
         mesh.check(what)

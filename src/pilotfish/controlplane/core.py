@@ -1,7 +1,8 @@
 """`ControlPlane`: config store + registry -> push context -> per-proxy snapshots -> xDS.
 
 Every change (apply, delete, instance registration) builds a new immutable `PushContext`,
-regenerates the snapshot of every connected proxy, checks it, and publishes the changed ones in
+regenerates the snapshot of every connected proxy the change can affect (`translate.affected`:
+all of them for a manifest or registry change), checks it, and publishes the changed ones in
 the `SnapshotCache` it shares with the xDS server (which pushes them), once the change is
 committed. Validation is all-or-nothing: a change with one bad document changes nothing.
 """
@@ -33,6 +34,7 @@ from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.state_files import STORE_FILE, write_atomically
 from pilotfish.translate import check_invariants
+from pilotfish.translate.affected import affected_proxies, changed_configs
 from pilotfish.translate.carry import Carry
 from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.resources import ProxyResources
@@ -101,6 +103,8 @@ class ControlPlane:
         the part several proxies share is checked and serialised once."""
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
         self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
+        self.scope_pushes = True  # False: every change regenerates every proxy (benchmarks)
+        self.regenerated = 0  # proxies the last config change translated again
 
     @property
     def snapshots(self) -> NodeSnapshots:
@@ -279,7 +283,7 @@ class ControlPlane:
         try:
             self.ca.adopt(manifest, root)
             self._rebuild()
-            changed = self._regenerate(self.live_nodes())
+            changed = self._regenerate(self._affected_nodes(saved))
         except Exception as exc:  # a translation bug must not cost the last good config
             log.exception("translating the change failed; it is not applied")
             self._restore_generation_state(saved)
@@ -294,6 +298,28 @@ class ControlPlane:
         return ChangeResult(
             True, notes + self._notes_about(incoming), changes, sorted(changed), changed
         )
+
+    def _affected_nodes(self, saved: _GenerationState) -> list[str]:
+        """The connected proxies a config change can affect; the others keep their snapshot,
+        which is what the new push context gives them too."""
+        nodes = self.live_nodes()
+        self.regenerated = len(nodes)
+        if not self.scope_pushes or self.parsed.manifest != saved.parsed.manifest:
+            return nodes
+        changed = changed_configs(saved.parsed.objects, self.parsed.objects)
+        proxies = {n: self.proxies[n] for n in nodes}
+        affected = affected_proxies(proxies, changed, self.push, saved.push)
+        if affected is None:
+            return nodes
+        for node_id in nodes:
+            if node_id in affected:
+                continue
+            if self._made_from.get(node_id) is saved.push:
+                self._made_from[node_id] = self.push
+            else:  # built from an older push context (connected meanwhile): build it again
+                affected.add(node_id)
+        self.regenerated = len(affected)
+        return sorted(affected)
 
     def _save_generation_state(self) -> _GenerationState:
         return _GenerationState(

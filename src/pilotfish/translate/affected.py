@@ -1,0 +1,117 @@
+"""Which proxies a config change can affect: only those are translated again and pushed.
+
+Istio scopes a push by what changed (`PushRequest.ConfigsUpdated`, `DefaultProxyNeedsPush`,
+`SidecarScope.DependsOnConfig`); pilotfish does the same, conservatively — when in doubt, a
+proxy is affected:
+- gateways are affected by every change (there are few of them, and they read most kinds);
+- a `Gateway` affects only gateways; a VirtualService whose `gateways` do not include `mesh`
+  also affects only gateways;
+- a namespaced policy (AuthorizationPolicy, RequestAuthentication, Telemetry, Sidecar) affects
+  the proxies of its namespace, every proxy when it is in the root namespace;
+- a VirtualService or DestinationRule affects the proxies of the namespaces it is exported to;
+  a ServiceEntry every proxy (its `exportTo` does not narrow the registry here). Of those, a
+  proxy whose `Sidecar` narrows its egress is affected only if one of the services the object's
+  hosts name is visible to it (every proxy that can see it when the hosts name no service);
+- anything else (PeerAuthentication, which clients read for auto mTLS, EnvoyFilter, the
+  manifest, kinds not listed here) affects every proxy: `affected_proxies` returns None.
+Both versions of a changed object count (what it was, what it is). Pure; checked against
+translation from scratch by `tests/controlplane/test_incremental.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from pilotfish.config.hosts import host_matches, resolve_host
+from pilotfish.config.kinds import (
+    AUTHORIZATION_POLICY,
+    DESTINATION_RULE,
+    GATEWAY,
+    REQUEST_AUTHENTICATION,
+    SERVICE_ENTRY,
+    SIDECAR,
+    TELEMETRY_KIND,
+    VIRTUAL_SERVICE,
+)
+from pilotfish.config.objects import AnyConfig
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext, exported_to
+from pilotfish.registry.types import Service
+from pilotfish.translate.sidecar_scope import selected_sidecar, visible
+
+NAMESPACED: frozenset[str] = frozenset(
+    {AUTHORIZATION_POLICY, REQUEST_AUTHENTICATION, TELEMETRY_KIND, SIDECAR}
+)
+ROUTING: frozenset[str] = frozenset({VIRTUAL_SERVICE, DESTINATION_RULE, SERVICE_ENTRY})
+
+
+def changed_configs(old: Iterable[AnyConfig], new: Iterable[AnyConfig]) -> list[AnyConfig]:
+    """Both versions of every object that is not the same in `old` and `new` (by store key)."""
+    before = {c.meta.key: c for c in old}
+    after = {c.meta.key: c for c in new}
+    changed: list[AnyConfig] = []
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        if was is now or (was is not None and now is not None and was.raw == now.raw):
+            continue
+        changed.extend(c for c in (was, now) if c is not None)
+    return changed
+
+
+def affected_proxies(
+    proxies: Mapping[str, Proxy],
+    changed: Iterable[AnyConfig],
+    push: PushContext,
+    previous: PushContext,
+) -> set[str] | None:
+    """Node ids of the proxies the changed objects can affect; None: every proxy."""
+    changed = list(changed)
+    if any(c.meta.kind not in NAMESPACED | ROUTING | {GATEWAY} for c in changed):
+        return None
+    if any(_selects_workloads(c) for c in changed):
+        return None
+    if push.source_matches() != previous.source_matches():
+        return None  # whether routes depend on the proxy's own labels changed
+    affected = set()
+    for node_id, proxy in proxies.items():
+        if proxy.is_gateway or any(_depends(proxy, c, push, previous) for c in changed):
+            affected.add(node_id)
+    return affected
+
+
+def _selects_workloads(config: AnyConfig) -> bool:
+    """A ServiceEntry with a `workloadSelector` makes pods its endpoints (and changes them)."""
+    return config.meta.kind == SERVICE_ENTRY and bool(
+        getattr(config.spec, "workload_selector", None)
+    )
+
+
+def _depends(proxy: Proxy, config: AnyConfig, push: PushContext, previous: PushContext) -> bool:
+    kind, namespace = config.meta.kind, config.meta.namespace
+    if kind == GATEWAY:
+        return False
+    if kind in NAMESPACED:
+        return namespace in (proxy.namespace, push.mesh.root_namespace)
+    if kind == VIRTUAL_SERVICE:
+        gateways = tuple(getattr(config.spec, "gateways", ()) or ())
+        if gateways and MESH_GATEWAY not in gateways:
+            return False
+    if kind != SERVICE_ENTRY and not exported_to(config, proxy.namespace):
+        return False
+    sidecar = selected_sidecar(proxy, push)
+    if sidecar is None or not sidecar.spec.egress:
+        return True
+    services = [*_named_services(config, push), *_named_services(config, previous)]
+    return not services or any(visible(sidecar, proxy.namespace, s) for s in services)
+
+
+def _named_services(config: AnyConfig, push: PushContext) -> list[Service]:
+    """Services of `push` that the object's hosts (`hosts`, or a DestinationRule's `host`)
+    name or cover."""
+    spec = config.spec
+    written = list(getattr(spec, "hosts", ()) or ())
+    host = getattr(spec, "host", None)
+    if isinstance(host, str):
+        written.append(host)
+    patterns = [resolve_host(h, config.meta.namespace) for h in written]
+    return [s for s in push.services if any(host_matches(p, s.hostname) for p in patterns)]
