@@ -111,3 +111,81 @@ async def _until(check: Any, timeout: float = 10) -> None:
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         await asyncio.sleep(0.02)
+
+
+def test_the_stream_cap_holds_over_tcp_across_connections_and_frees_its_slots() -> None:
+    """The cap (4,096 by default; lowered here) counts streams of every connection, refuses the
+    ones over it with RESOURCE_EXHAUSTED and a metric, and gives slots back when streams close."""
+    asyncio.run(asyncio.wait_for(_stream_cap(cap=24, connections=4, per_connection=8), 60))
+
+
+async def _stream_cap(cap: int, connections: int, per_connection: int) -> None:
+    base = Snapshot({ROUTE: {"r0": route_direct("r0", "ok")}})
+    registry = CollectorRegistry()
+    server = XdsServer(lambda n, m: base, registry, limits=StreamLimits(max_streams=cap))
+    port = await server.start("127.0.0.1:0")
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(connections)]
+    try:
+
+        async def open_streams(round_: int) -> list[Any]:
+            calls = []
+            for c, channel in enumerate(channels):
+                stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+                for s in range(per_connection):
+                    call = stub.StreamAggregatedResources()
+                    i = (round_ * 1000) + c * per_connection + s
+                    node_id = f"sidecar~10.1.{i // 250}.{i % 250}~p-{i}.default~x.svc"
+                    await call.write(sotw_request(ROUTE, ["r0"], node_id=node_id))
+                    calls.append(call)
+            return calls
+
+        calls = await open_streams(0)
+        over = connections * per_connection - cap
+        await _until(lambda: refused(registry, "streams") >= over)
+        refused_calls = [c for c in calls if c.done()]
+        codes = [await c.code() for c in refused_calls]
+        assert codes == [grpc.StatusCode.RESOURCE_EXHAUSTED] * over, codes
+        await _until(lambda: len(server.connected()) == cap)
+        assert refused(registry, "streams") == over
+        for call in calls:
+            call.cancel()
+        await _until(lambda: not server.connected())
+        # every slot is free again: a full set of new streams is served
+        again = await open_streams(1)
+        await _until(lambda: len(server.connected()) == cap)
+        answered = [c for c in again if not c.done()]
+        first = await answered[0].read()
+        assert first.version_info == base.version_of(ROUTE)
+        for call in again:
+            call.cancel()
+    finally:
+        for channel in channels:
+            await channel.close()
+        await server.stop(0)
+
+
+def test_a_response_over_the_size_cap_is_counted_and_its_stream_closed(tmp_path: Path) -> None:
+    asyncio.run(asyncio.wait_for(_oversized_response(tmp_path), 60))
+
+
+async def _oversized_response(tmp_path: Path) -> None:
+    small = Snapshot({ROUTE: {"r0": route_direct("r0", "ok")}})
+    large = Snapshot({ROUTE: {"r0": route_direct("r0", "x" * 200_000)}})
+    registry = CollectorRegistry()
+    limits = StreamLimits(max_response_bytes=100_000)
+    server = XdsServer(lambda n, m: large if "big" in n else small, registry, limits=limits)
+    address = f"unix:{tmp_path / 'xds.sock'}"
+    await server.start(address)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+            big = stub.StreamAggregatedResources()
+            await big.write(sotw_request(ROUTE, ["r0"], node_id=node(1).replace("rogue", "big")))
+            assert await big.code() == grpc.StatusCode.OK  # closed by the server, nothing sent
+            assert refused(registry, "response_size") == 1
+            good = stub.StreamAggregatedResources()
+            await good.write(sotw_request(ROUTE, ["r0"], node_id=GOOD))
+            assert (await good.read()).version_info == small.version_of(ROUTE)
+            good.cancel()
+    finally:
+        await server.stop(0)

@@ -3,6 +3,7 @@
 | limit | default | when exceeded |
 |---|---|---|
 | request message | `MAX_REQUEST_BYTES` 4 MiB (gRPC's default) | stream ends (over 16 MiB: gRPC) |
+| response message | `max_response_bytes` 256 MiB (gRPC's send cap) | stream closed, not sent |
 | open ADS streams | `max_streams` 4,096 | the new stream ends: RESOURCE_EXHAUSTED |
 | streams of one node id | `max_streams_per_node` 8 | the new stream is closed |
 | responses queued, one stream | `max_queued` 256 | closed (a client that stopped reading) |
@@ -10,10 +11,15 @@
 | snapshots of gone nodes | `max_idle_snapshots` 1,024 | the oldest are forgotten |
 
 Each refusal counts in `pilotfish_xds_refused_streams_total{reason}` (reasons: unauthenticated
-(the observer refused its credential), streams, node_streams, queue, slow, size, malformed,
-no_node) and logs a WARNING line saying which limit — at
-most one line per reason every 10 s, with the count refused meanwhile, so a flood of bad
-clients cannot flood the log. Pure bookkeeping: no I/O but logging.
+(the observer refused its credential), streams, node_streams, queue, slow, size, response_size,
+malformed, no_node) and logs a WARNING line saying which limit — at most one line per reason
+every 10 s, with the count refused meanwhile, so a flood of bad clients cannot flood the log.
+
+A request over 16 MiB is refused by gRPC itself before any of our code sees it
+(RESOURCE_EXHAUSTED to the client; memory stays bounded) and is not counted: grpc.aio ends the
+handler's request stream exactly as when a client cancels (measured). A response is measured
+before it is queued: one over `max_response_bytes` (gRPC would fail the write) is counted,
+logged with its type and size, and the stream closed. Pure bookkeeping: no I/O but logging.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter
 log = logging.getLogger("pilotfish.xds")
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 LOG_EVERY = 10.0  # seconds between two log lines of one reason
 
 GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
@@ -39,7 +46,7 @@ GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.server.max_pending_requests_hard_limit", 40_000),
     # bigger than `MAX_REQUEST_BYTES` so that `checked` sees, counts and refuses what is over it
     ("grpc.max_receive_message_length", 4 * MAX_REQUEST_BYTES),
-    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+    ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 )
@@ -56,6 +63,7 @@ class StreamLimits:
     max_queued: int = 256
     write_timeout: float = 30.0
     max_idle_snapshots: int = 1024
+    max_response_bytes: int = MAX_RESPONSE_BYTES  # gRPC's send cap (`GRPC_OPTIONS`)
 
 
 DEFAULT_LIMITS = StreamLimits()

@@ -362,6 +362,16 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         for response in output.responses:
             payload = response.to_bytes()
             kind = short_name(response.type_url)
+            if len(payload) > self.limits.max_response_bytes:
+                self.refusals.refuse(
+                    "response_size",
+                    f"closing the stream of {connection.node_id!r}: its {kind} response of "
+                    f"{len(payload)} bytes is over the {self.limits.max_response_bytes} bytes "
+                    "an xDS message may be",
+                )
+                connection.closing = True
+                connection.outbox.put_nowait(None)
+                return
             connection.outbox.put_nowait((payload, kind, now))
             self.metrics.pushes.labels(kind).inc()
             self.metrics.config_size.labels(kind).observe(len(payload))
