@@ -5,7 +5,9 @@
   another token, a forged token or a header spelled like the claim get no route (404) or 401;
 - `remoteIpBlocks` with MeshConfig `numTrustedProxies: 1` (the client address is the last
   `X-Forwarded-For` hop the trusted proxy appended: an address an attacker prepends is ignored),
-  and `ipBlocks` (the connection's own peer: `X-Forwarded-For` cannot fake it);
+  and `ipBlocks` (the connection's own peer: `X-Forwarded-For` cannot fake it); a second
+  ingress gateway pod whose `proxy.istio.io/config` annotation says
+  `gatewayTopology: {numTrustedProxies: 2}` trusts two proxies, the mesh's gateway still one;
 - a DENY at the gateway holds on its HTTPS server as on its HTTP one;
 - MeshConfig `trustDomainAliases`: a policy written for `old-td/ns/default/sa/sleep` still
   matches `sleep` in a mesh whose trust domain is `new-td`; `cluster.local/...` means the local
@@ -31,6 +33,8 @@ DEMO = (ROOT / "samples/jwt/demo.jwt").read_text().strip()
 HOST = "httpbin.example.com"
 TRUSTED = "10.1.2.3"  # inside the remoteIpBlocks the gateway allows /ip from
 UNTRUSTED = "10.9.9.9"
+PROXY_HOP = "192.0.2.7"  # an address a proxy in front of the gateway appended
+EDGE = "edge-gateway-0.istio-system"
 DENIED_SOURCE = "127.0.0.10"  # a loopback address this test connects from (ipBlocks)
 OTHER_SOURCE = "127.0.0.11"
 
@@ -65,12 +69,30 @@ spec:
         ("sleep", "other", 80, samples / "sleep/sleep.py"),
         ("jwks", "default", 8000, folder / "jwks_app.py"),
     ]
-    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---"
+    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---" + EDGE_GATEWAY
     for name, ns, port, script in apps:
         text += workload.format(name=name, ns=ns, port=port, python=sys.executable, script=script)
     (folder / "mesh.yaml").write_text(text + CONFIG.format(cert=cert, key=key))
     return str(folder)
 
+
+EDGE_GATEWAY = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: edge-gateway, namespace: istio-system}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata:
+  name: edge-gateway
+  namespace: istio-system
+  labels: {app: edge-gateway, istio: ingressgateway}
+  annotations:
+    proxy.istio.io/config: '{"gatewayTopology": {"numTrustedProxies": 2}}'
+spec:
+  serviceAccount: edge-gateway
+  command: ["python", "-c", "import signal; signal.pause()"]
+---"""
 
 CONFIG = """
 apiVersion: v1
@@ -197,6 +219,25 @@ def test_remote_ip_blocks_trust_one_proxy(mesh: LocalMesh) -> None:
     two = (("x-forwarded-for", TRUSTED), ("x-forwarded-for", UNTRUSTED))  # two headers
     assert gateway(mesh, "/ip", headers=two)[0] == 403
     assert gateway(mesh, "/ip", headers=(("x-envoy-external-address", TRUSTED),))[0] == 403
+
+
+def test_a_gateway_pod_trusts_its_own_number_of_proxies(mesh: LocalMesh) -> None:
+    """The edge gateway's annotation (2 proxies in front) overrides the mesh's 1 for that
+    gateway only: the client is the second address from the right there, the last one at the
+    mesh's gateway; what an attacker prepends is ignored by both."""
+    edge = mesh.proxy(EDGE)["ip"]
+
+    def ip(address: str, xff: str) -> int:
+        headers = (("x-forwarded-for", xff),)
+        return raw_http(address, 8080, "/ip", headers=headers, authority=HOST).status
+
+    mesh.wait_for(lambda: ip(edge, f"{TRUSTED}, {PROXY_HOP}") == 200, 30, "the edge gateway")
+    assert ip(edge, f"{UNTRUSTED}, {TRUSTED}") == 403  # the client is UNTRUSTED there
+    assert ip(edge, f"{TRUSTED}, {UNTRUSTED}, {PROXY_HOP}") == 403  # TRUSTED prepended
+    assert ip(edge, TRUSTED) == 403  # fewer hops than trusted: the connection's peer
+    # the same headers at the mesh's gateway (one trusted proxy): the last address is the client
+    assert ip(mesh.ingress, f"{TRUSTED}, {PROXY_HOP}") == 403
+    assert ip(mesh.ingress, f"{UNTRUSTED}, {TRUSTED}") == 200
 
 
 def test_ip_blocks_are_the_connection_peer(mesh: LocalMesh) -> None:

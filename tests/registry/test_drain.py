@@ -74,3 +74,21 @@ def test_precedence_pod_then_mesh_then_env_then_five_seconds() -> None:
         == 5.0
     )
     assert termination_drain(None, None) == 5.0
+
+
+def test_a_gateway_pod_sets_its_own_trusted_proxies() -> None:
+    """`gatewayTopology.numTrustedProxies` in the same annotation (Istio's per-gateway
+    override); a bad value is an error naming the field; unset leaves the mesh's."""
+    manifest, problems = _parse(
+        WORKLOAD.format(config='{"gatewayTopology": {"numTrustedProxies": 2}}')
+    )
+    assert problems == []
+    assert manifest.workloads[0].num_trusted_proxies == 2
+    unset, _ = _parse(WORKLOAD.format(config='{"terminationDrainDuration": "1s"}'))
+    assert unset.workloads[0].num_trusted_proxies is None
+    bad, problems = _parse(WORKLOAD.format(config='{"gatewayTopology": {"numTrustedProxies": -1}}'))
+    assert bad.workloads == ()
+    assert [str(p) for p in problems] == [
+        "m.yaml:5: Workload reviews-v2 at metadata.annotations[proxy.istio.io/config]"
+        ".gatewayTopology.numTrustedProxies: -1 is not a number of proxies (0 or more)"
+    ]

@@ -148,15 +148,22 @@ def parse_mesh_security(mesh: dict[str, Any], errors: Errors) -> MeshSecurity:
 
 
 def _trusted_proxies(mesh: dict[str, Any], errors: Errors) -> int:
-    default = mesh.get("defaultConfig") or {}
-    topology = (default.get("gatewayTopology") or {}) if isinstance(default, dict) else {}
-    value = topology.get("numTrustedProxies", 0) if isinstance(topology, dict) else 0
+    return trusted_proxies_in(mesh.get("defaultConfig"), "defaultConfig", errors) or 0
+
+
+def trusted_proxies_in(proxy_config: Any, where: str, errors: Errors) -> int | None:
+    """`gatewayTopology.numTrustedProxies` of a ProxyConfig map (the mesh's `defaultConfig`, or
+    a gateway pod's `proxy.istio.io/config` annotation); None when it is not set."""
+    topology = proxy_config.get("gatewayTopology") if isinstance(proxy_config, dict) else None
+    if not isinstance(topology, dict) or "numTrustedProxies" not in topology:
+        return None
+    value = topology["numTrustedProxies"]
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        path = "defaultConfig.gatewayTopology.numTrustedProxies"
+        path = f"{where}.gatewayTopology.numTrustedProxies"
         errors.append((path, f"{value!r} is not a number of proxies (0 or more)"))
-        return 0
+        return None
     return value
 
 

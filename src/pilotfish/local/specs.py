@@ -123,6 +123,7 @@ def instance_spec(
         service_account=workload.service_account,
         app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
         interception=INTERCEPTION_MODE if ctx.pods is not None and workload.sidecar else "",
+        num_trusted_proxies=workload.num_trusted_proxies,
     )
     app = AppSpec(workload.command, workload.env, workload.workdir)
     spec = agent_spec(
@@ -141,7 +142,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         ports = [c for c, _ in s.proxy.app_ports]
         return (
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
-            s.readiness,
+            s.readiness, s.proxy.num_trusted_proxies,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -4,7 +4,8 @@ and the `Proxy` the xDS server reads back from it.
 Metadata keys follow Istio's where Istio has one (NAME, NAMESPACE, LABELS, INSTANCE_IPS,
 SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
 ("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT and PILOTFISH_GATEWAY_ADDRESS;
-INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures.
+INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures; PROXY_CONFIG
+(Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` when the pod sets it.
 """
 
 from __future__ import annotations
@@ -16,17 +17,43 @@ from pilotfish.model.proxy import Proxy
 
 def node_metadata(proxy: Proxy) -> dict[str, Any]:
     """The inverse of `proxy_from_node`: what the agent puts in the bootstrap's node metadata."""
-    return {
-        "NAME": proxy.instance,
-        "NAMESPACE": proxy.namespace,
-        "LABELS": dict(proxy.labels),
-        "INSTANCE_IPS": proxy.ip,
-        "SERVICE_ACCOUNT": proxy.service_account,
-        "WORKLOAD_NAME": proxy.workload,
-        "PILOTFISH_APP_PORTS": ",".join(f"{c}:{a}" for c, a in proxy.app_ports),
-        "PILOTFISH_OUTBOUND_PORT": str(proxy.outbound_port),
-        "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
-    } | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})
+    return (
+        {
+            "NAME": proxy.instance,
+            "NAMESPACE": proxy.namespace,
+            "LABELS": dict(proxy.labels),
+            "INSTANCE_IPS": proxy.ip,
+            "SERVICE_ACCOUNT": proxy.service_account,
+            "WORKLOAD_NAME": proxy.workload,
+            "PILOTFISH_APP_PORTS": ",".join(f"{c}:{a}" for c, a in proxy.app_ports),
+            "PILOTFISH_OUTBOUND_PORT": str(proxy.outbound_port),
+            "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
+        }
+        | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})
+        | _proxy_config(proxy)
+    )
+
+
+def _proxy_config(proxy: Proxy) -> dict[str, Any]:
+    if proxy.num_trusted_proxies is None:
+        return {}
+    topology = {"numTrustedProxies": proxy.num_trusted_proxies}
+    return {"PROXY_CONFIG": {"gatewayTopology": topology}}
+
+
+def _trusted_proxies(metadata: dict[str, Any]) -> int | None:
+    config = metadata.get("PROXY_CONFIG")
+    topology = config.get("gatewayTopology") if isinstance(config, dict) else None
+    value = topology.get("numTrustedProxies") if isinstance(topology, dict) else None
+    if value is None:
+        return None
+    try:  # node metadata is a protobuf Struct: its numbers arrive as floats
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or number < 0 or not number.is_integer():
+        raise ValueError("PROXY_CONFIG.gatewayTopology.numTrustedProxies must be 0 or more")
+    return int(number)
 
 
 def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
@@ -52,4 +79,5 @@ def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
         outbound_port=int(metadata.get("PILOTFISH_OUTBOUND_PORT") or 15001),
         app_ports=tuple(sorted(app_ports)),
         interception=str(metadata.get("INTERCEPTION_MODE") or ""),
+        num_trusted_proxies=_trusted_proxies(metadata),
     )

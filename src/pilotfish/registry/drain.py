@@ -19,6 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.durations import parse_duration
+from pilotfish.config.mesh_security import trusted_proxies_in
 from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION
 
 DRAIN_FIELD = "terminationDrainDuration"
@@ -42,21 +43,40 @@ def drain_in_proxy_config(config: Any, where: str, errors: list[tuple[str, str]]
     return seconds
 
 
-def annotation_drain(annotations: Mapping[str, str], errors: list[tuple[str, str]]) -> float | None:
-    """The drain a pod's `proxy.istio.io/config` annotation sets (None: not set)."""
+ANNOTATION_PATH = f"metadata.annotations[{PROXY_CONFIG_ANNOTATION}]"
+
+
+def annotation_proxy_config(
+    annotations: Mapping[str, str], errors: list[tuple[str, str]]
+) -> dict[str, Any] | None:
+    """A pod's `proxy.istio.io/config` annotation as a map (None: not set, or not a map)."""
     text = annotations.get(PROXY_CONFIG_ANNOTATION)
     if text is None:
         return None
-    path = f"metadata.annotations[{PROXY_CONFIG_ANNOTATION}]"
     try:
         config = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
-        errors.append((path, f"is not YAML or JSON: {exc}"))
+        errors.append((ANNOTATION_PATH, f"is not YAML or JSON: {exc}"))
         return None
     if config is not None and not isinstance(config, dict):
-        errors.append((path, "must be a map (ProxyConfig)"))
+        errors.append((ANNOTATION_PATH, "must be a map (ProxyConfig)"))
         return None
-    return drain_in_proxy_config(config, path, errors)
+    return config
+
+
+def annotation_drain(annotations: Mapping[str, str], errors: list[tuple[str, str]]) -> float | None:
+    """The drain a pod's `proxy.istio.io/config` annotation sets (None: not set)."""
+    config = annotation_proxy_config(annotations, errors)
+    return None if config is None else drain_in_proxy_config(config, ANNOTATION_PATH, errors)
+
+
+def annotation_trusted_proxies(
+    annotations: Mapping[str, str], errors: list[tuple[str, str]]
+) -> int | None:
+    """A gateway pod's own `gatewayTopology.numTrustedProxies` (None: the mesh's applies).
+    An unreadable annotation is reported by `annotation_drain`, not twice."""
+    config = annotation_proxy_config(annotations, [])
+    return None if config is None else trusted_proxies_in(config, ANNOTATION_PATH, errors)
 
 
 def env_drain_seconds(environ: Mapping[str, str]) -> float | None:

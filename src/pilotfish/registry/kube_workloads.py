@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
-from pilotfish.registry.drain import annotation_drain
+from pilotfish.registry.drain import annotation_drain, annotation_trusted_proxies
 from pilotfish.registry.images import ImageEntry, ImageMap
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
 from pilotfish.registry.workloads import (
@@ -145,6 +145,7 @@ def parse_kube_workload(
     notes = {str(k): str(v) for k, v in _map(pod_meta.get("annotations")).items()}
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(notes, drain_errors)
+    trusted = annotation_trusted_proxies(notes, drain_errors)
     for path, message in drain_errors:
         error(f"{prefix}{path}", message)
     if errors:
@@ -169,6 +170,7 @@ def parse_kube_workload(
         annotations=tuple(sorted(own_notes)),
         sidecar=str(inject).lower() != "false" if inject is not None else True,
         termination_drain=drain,
+        num_trusted_proxies=trusted,
         readiness=probe,
         kind=doc.kind,
     )  # fmt: skip

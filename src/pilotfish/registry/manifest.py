@@ -47,7 +47,7 @@ from pilotfish.config.proxy_metadata import (
     parse_proxy_config_annotation,
 )
 from pilotfish.registry.doc_parser import DocParser, labels, read_meta
-from pilotfish.registry.drain import annotation_drain
+from pilotfish.registry.drain import annotation_drain, annotation_trusted_proxies
 from pilotfish.registry.kube_workloads import (
     diagnostics_for,
     is_kube_workload,
@@ -151,6 +151,7 @@ def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
         ok = False
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(dict(labels(meta.get("annotations"))), drain_errors)
+    trusted = annotation_trusted_proxies(dict(labels(meta.get("annotations"))), drain_errors)
     for path, message in drain_errors:
         p.error(doc, path, message)
     if not ok or drain_errors:
@@ -173,6 +174,7 @@ def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
         sidecar=_injected(meta),
         termination_drain=drain,
         proxy_metadata=_pod_proxy_metadata(p, doc, meta),
+        num_trusted_proxies=trusted,
     )
 
 

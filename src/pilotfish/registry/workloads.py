@@ -67,6 +67,7 @@ class WorkloadSpec:
     sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
     termination_drain: float | None = None  # `proxy.istio.io/config` (`registry.drain`)
     proxy_metadata: ProxyMetadata = NOT_SET  # annotation `proxy.istio.io/config`
+    num_trusted_proxies: int | None = None  # its `gatewayTopology` (a gateway's), `registry.drain`
     readiness: ReadinessProbe | None = None
     kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
 

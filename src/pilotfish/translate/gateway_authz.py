@@ -3,9 +3,11 @@ the same policy filters, per-route rules, path normalization and trusted-proxy c
 HTTP ones, and the TCP/TLS-passthrough chains the network RBAC filters (before `tcp_proxy`).
 Without this a DENY at the ingress would hold on port 80 and be sidestepped on 443.
 
-`xff_num_trusted_hops` is MeshConfig `defaultConfig.gatewayTopology.numTrustedProxies`: the
-client address a gateway trusts (`remoteIpBlocks`, `remote.ip`, `x-envoy-external-address`) is
-that many hops from the right of `X-Forwarded-For`; 0 (Istio's default) is the connection's peer,
+`xff_num_trusted_hops` is the gateway pod's own `gatewayTopology.numTrustedProxies` (annotation
+`proxy.istio.io/config`, as Istio reads it), else MeshConfig
+`defaultConfig.gatewayTopology.numTrustedProxies` (`trusted_hops`): the client address a gateway
+trusts (`remoteIpBlocks`, `remote.ip`, `x-envoy-external-address`) is that many hops from the
+right of `X-Forwarded-For`; 0 (Istio's default) is the connection's peer,
 so a forged header changes nothing. Pure.
 """
 
@@ -20,9 +22,17 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf.message import Message
 
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate.authz import AuthzFilters, with_route_rbac
 from pilotfish.translate.authz.normalization import apply_normalization
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, pack
+
+
+def trusted_hops(proxy: Proxy, push: PushContext) -> int:
+    """The proxies in front of this gateway: its pod's own setting, else the mesh's."""
+    own = proxy.num_trusted_proxies
+    return push.mesh.num_trusted_proxies if own is None else own
 
 
 def trusting(manager: hcm_pb2.HttpConnectionManager, trusted_hops: int) -> None:

@@ -35,7 +35,7 @@ from pilotfish.translate import (
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
 from pilotfish.translate.clusters import OutboundClusterSpec
-from pilotfish.translate.gateway_authz import with_gateway_authz
+from pilotfish.translate.gateway_authz import trusted_hops, with_gateway_authz
 from pilotfish.translate.gateway_http import (
     apply_https_redirect,
     gateway_ports,
@@ -190,7 +190,7 @@ def _gateway(
     for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
         messages.append(
             listeners.gateway_listener(
-                proxy.bind_address, port, authz.http, normalization, push.mesh.num_trusted_proxies
+                proxy.bind_address, port, authz.http, normalization, trusted_hops(proxy, push)
             )
         )
         config = gateway_route_config(gateway_port, push, specs, diagnostics)
@@ -201,7 +201,7 @@ def _gateway(
             )
         )
     tls = gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics)
-    messages.extend(with_gateway_authz(tls, authz, normalization, push.mesh.num_trusted_proxies))
+    messages.extend(with_gateway_authz(tls, authz, normalization, trusted_hops(proxy, push)))
     emitted = {getattr(m, "name", "") for m in messages if isinstance(m, secret_pb2.Secret)}
     messages.extend(s for s in credential_secrets if getattr(s, "name", "") not in emitted)
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
