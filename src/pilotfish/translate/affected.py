@@ -46,13 +46,19 @@ ROUTING: frozenset[str] = frozenset({VIRTUAL_SERVICE, DESTINATION_RULE, SERVICE_
 
 
 def changed_configs(old: Iterable[AnyConfig], new: Iterable[AnyConfig]) -> list[AnyConfig]:
-    """Both versions of every object that is not the same in `old` and `new` (by store key)."""
+    """Both versions of every object that is not the same in `old` and `new` (by store key):
+    re-applying an unchanged object from the same file changes nothing."""
     before = {c.meta.key: c for c in old}
     after = {c.meta.key: c for c in new}
     changed: list[AnyConfig] = []
     for key in sorted(before.keys() | after.keys()):
         was, now = before.get(key), after.get(key)
-        if was is now or (was is not None and now is not None and was.raw == now.raw):
+        if was is now or (
+            was is not None
+            and now is not None
+            and was.raw == now.raw
+            and was.meta.source == now.meta.source  # translation's notes name file and line
+        ):
             continue
         changed.extend(c for c in (was, now) if c is not None)
     return changed
