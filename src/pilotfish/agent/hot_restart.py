@@ -11,20 +11,25 @@ Every Envoy on the host needs its own base id (its shared memory and socket name
 start lets Envoy choose one (`--use-dynamic-base-id`, written to `envoy-base-id` in the run
 directory); later starts reuse it — epoch 0 after a crash (Envoy reinitialises the region), the
 next epoch for a hot restart. `cleanup` removes the shared memory region once the last Envoy has
-stopped (Envoy leaves it behind).
+stopped (Envoy leaves it behind); `sweep_stale_regions` removes those of Envoys killed together
+with their agent (no process maps them any more), as `pilotfish up` and `down` start and end.
 
-Pure bookkeeping apart from reading the base id file and removing the region.
+Bookkeeping apart from reading the base id file, /proc/*/maps and removing regions.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 SHM_DIR = Path("/dev/shm")
 BASE_ID_FILE = "envoy-base-id"
 LDS_DRAIN_SECONDS = 1  # also Envoy's drain of a listener removed over LDS (kept short)
+REGION = "envoy_shared_memory_"
+STALE_AFTER = 60.0  # seconds: a region this old that no process maps is left over
 
 
 @dataclass
@@ -61,8 +66,35 @@ class HotRestart:
             return ["--use-dynamic-base-id", "--base-id-path", str(self.base_id_path), *timing]
         return ["--base-id", str(base), "--restart-epoch", str(self.epoch), *timing]
 
-    def cleanup(self) -> None:
+    def cleanup(self, shm: Path = SHM_DIR) -> None:
         """Remove the shared memory region of this base id (Envoy scales the id by 10)."""
         base = self.base_id()
         if base is not None:
-            (SHM_DIR / f"envoy_shared_memory_{base * 10}").unlink(missing_ok=True)
+            (shm / f"{REGION}{base * 10}").unlink(missing_ok=True)
+
+
+def sweep_stale_regions(shm: Path = SHM_DIR, proc: Path = Path("/proc")) -> list[Path]:
+    """Remove the hot-restart regions no process maps any more and older than `STALE_AFTER`
+    (an Envoy starting this instant has created its region but maybe not mapped it yet)."""
+    regions = list(shm.glob(f"{REGION}*"))
+    if not regions:
+        return []
+    mapped: set[str] = set()
+    for maps in proc.glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:
+            continue
+        if REGION in text:
+            mapped.update(re.findall(rf"/({REGION}\d+)$", text, flags=re.M))
+    removed = []
+    now = time.time()
+    for region in regions:
+        try:
+            age = now - region.stat().st_mtime
+        except OSError:
+            continue
+        if region.name not in mapped and age > STALE_AFTER:
+            region.unlink(missing_ok=True)
+            removed.append(region)
+    return removed

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from pilotfish.agent.hot_restart import sweep_stale_regions
 from pilotfish.agent.sidecar import Agent, AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
@@ -98,6 +99,7 @@ class Mesh:
     # ---- start ------------------------------------------------------------------------------
     async def start(self) -> None:
         self.options.state_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(sweep_stale_regions)  # left by meshes killed outright
         self.network = load_or_choose(self.options.state_dir, self.options.isolated)
         if self.options.isolated:
             self.pods = IsolatedPods.for_mesh(self.network.block, self.options.state_dir)
