@@ -34,8 +34,9 @@ from pilotfish.config.kinds import (
     VIRTUAL_SERVICE,
 )
 from pilotfish.config.objects import AnyConfig
+from pilotfish.model.host_index import exported_to
 from pilotfish.model.proxy import Proxy
-from pilotfish.model.push_context import MESH_GATEWAY, PushContext, exported_to
+from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Service
 from pilotfish.translate.sidecar_scope import selected_sidecar, visible
 
