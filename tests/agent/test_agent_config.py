@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pilotfish.agent.config import AgentConfigError, load_agent_config, read_env_file
+from pilotfish.agent.config import load_agent_config
 from pilotfish.agent.environment import agent_arguments, agent_environment, env_file_text
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import AppScrape
-from pilotfish.agent.sidecar import AgentSpec, AppSpec
+from pilotfish.agent.pod_env import AgentConfigError, read_env_file
+from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.cli.main import main
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.workloads import ReadinessProbe

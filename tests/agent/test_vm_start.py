@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from pilotfish.agent.bootstrap import BootstrapSettings, build_bootstrap
-from pilotfish.agent.config import AgentConfigError, load_agent_config
+from pilotfish.agent.config import load_agent_config
 from pilotfish.agent.health_report import reporter_for
-from pilotfish.agent.sidecar import _xds_tls
+from pilotfish.agent.pod_env import AgentConfigError
+from pilotfish.agent.spec import xds_tls
 from pilotfish.agent.vm_files import render
 from pilotfish.agent.vm_start import with_cluster_env
 
@@ -66,7 +67,7 @@ def test_a_vm_folder_starts_the_agent_over_tls_with_its_token(vm_root: Path) -> 
     assert metadata["AUTO_REGISTER_GROUP"] == "vm"
     assert metadata["PROXY_CONFIG"]["readinessProbe"]["httpGet"]["port"] == 8080
     bootstrap = build_bootstrap(
-        BootstrapSettings(spec.proxy, spec.xds_host, spec.xds_port, xds_tls=_xds_tls(tls))
+        BootstrapSettings(spec.proxy, spec.xds_host, spec.xds_port, xds_tls=xds_tls(tls))
     )
     ads = bootstrap.dynamic_resources.ads_config.grpc_services[0]
     assert [(m.key, m.value) for m in ads.initial_metadata] == [

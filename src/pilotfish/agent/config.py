@@ -31,13 +31,13 @@ On a host outside the mesh (Istio's VM layout in the working folder: `cluster.en
 `./etc/certs/root-cert.pem`), `pilotfish.agent.vm_start` adds what Istio's VM start does: the
 environment from cluster.env, that root, and TLS with the token to the control plane.
 
-Every mistake raises `AgentConfigError` with a message naming the flag, variable or file.
+Every mistake raises `AgentConfigError` with a message naming the flag, variable or file. The
+injector's variables and the app container are decoded in `pilotfish.agent.pod_env`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,8 +48,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from pilotfish.agent.identity import IdentitySpec
-from pilotfish.agent.metrics import PATH_ANNOTATION, PORT_ANNOTATION, SCRAPE_ANNOTATION, app_scrape
-from pilotfish.agent.sidecar import AgentSpec, AppSpec
+from pilotfish.agent.pod_env import (
+    AgentConfigError,
+    app_metrics,
+    app_spec,
+    json_map,
+    log_levels,
+    node_metadata,
+    pod_ports,
+    readiness,
+)
+from pilotfish.agent.spec import AgentSpec
 from pilotfish.agent.vm_files import VmFilesError
 from pilotfish.agent.vm_start import control_plane_tls, resolve, vm_root_cert, with_cluster_env
 from pilotfish.ca.certs import key_algorithm
@@ -57,13 +66,11 @@ from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import parse_proxy_metadata
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import drain_in_proxy_config, env_drain_seconds, termination_drain
-from pilotfish.registry.workloads import ReadinessProbe
 
 DEFAULT_MESH_CONFIG = "./etc/istio/config/mesh"
 DEFAULT_DISCOVERY = "istiod.istio-system.svc:15012"
 DEFAULT_CONFIG_PATH = "./etc/istio/proxy"
 DEFAULT_TOKEN = "./var/run/secrets/tokens/istio-token"
-DEFAULT_CLUSTER_ID = "Kubernetes"
 DEFAULT_CONCURRENCY = 2
 ROOT_CERTS = {  # PILOT_CERT_PROVIDER -> the root certificate that verifies the control plane
     "istiod": "./var/run/secrets/istio/root-cert.pem",
@@ -72,11 +79,6 @@ ROOT_CERTS = {  # PILOT_CERT_PROVIDER -> the root certificate that verifies the 
     "none": "",
 }
 INTERCEPTION = {"REDIRECT": "REDIRECT", "NONE": ""}  # Istio's mode -> Proxy.interception
-PROBE_PREFIX = "/app-health/"
-
-
-class AgentConfigError(Exception):
-    """A bad flag, environment variable or file (the message says which)."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
     xds_host, xds_port = _host_port(discovery, "ProxyConfig.discoveryAddress")
     namespace = env.get("POD_NAMESPACE") or "default"
     service_account = env.get("SERVICE_ACCOUNT") or "default"
-    ports = _pod_ports(env.get("ISTIO_META_POD_PORTS", ""))
+    ports = pod_ports(env.get("ISTIO_META_POD_PORTS", ""))
     mode = env.get("ISTIO_META_INTERCEPTION_MODE") or "REDIRECT"
     if mode not in INTERCEPTION:
         raise AgentConfigError(
@@ -143,7 +145,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         ip=env.get("INSTANCE_IP") or _local_address(xds_host, xds_port),
         instance=env.get("POD_NAME") or socket.gethostname(),
         namespace=namespace,
-        labels=tuple(sorted(_json_map(env, "ISTIO_METAJSON_LABELS").items())),
+        labels=tuple(sorted(json_map(env, "ISTIO_METAJSON_LABELS").items())),
         workload=env.get("ISTIO_META_WORKLOAD_NAME", ""),
         service_account=service_account,
         app_ports=tuple((p, p) for p in ports),
@@ -179,7 +181,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         key_algorithm=key_algorithm(metadata.key_algorithm),
         tls=ca_tls,
     )
-    level, components = _log_levels(args.proxyLogLevel, args.proxyComponentLogLevel)
+    level, components = log_levels(args.proxyLogLevel, args.proxyComponentLogLevel)
     concurrency = args.concurrency or _int(proxy_config, "concurrency", DEFAULT_CONCURRENCY)
     if concurrency < 1:
         raise AgentConfigError(f"--concurrency {concurrency}: must be at least 1")
@@ -188,16 +190,16 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         xds_host=_resolved(xds_host, "discoveryAddress") if xds_tls else xds_host,
         xds_port=xds_port,
         run_dir=Path(str(proxy_config.get("configPath") or DEFAULT_CONFIG_PATH)).absolute(),
-        app=_app(app_command, args.app_env_file, args.app_dir),
+        app=app_spec(app_command, args.app_env_file, args.app_dir),
         delta=env.get("ISTIO_DELTA_XDS", "").lower() == "true",
         envoy_log_level=level,
         envoy_component_log_level=components,
         concurrency=concurrency,
-        app_metrics=_app_metrics(env, proxy.app_ports),
+        app_metrics=app_metrics(env, proxy.app_ports),
         identity=identity,
         termination_drain=termination_drain(drain, None, env_drain_seconds(env)),
-        readiness=_readiness(env.get("ISTIO_KUBE_APP_PROBERS", "")),
-        extra_metadata=(*_node_metadata(env), ("PROXY_CONFIG", proxy_config)),
+        readiness=readiness(env.get("ISTIO_KUBE_APP_PROBERS", "")),
+        extra_metadata=(*node_metadata(env), ("PROXY_CONFIG", proxy_config)),
         control_plane_tls=xds_tls,
     )
     own_level = args.log_output_level.rpartition(":")[2] or "info"
@@ -286,140 +288,3 @@ def _local_address(host: str, port: int) -> str:
         raise AgentConfigError(
             f"INSTANCE_IP is not set and {host} cannot be reached to find it: {exc}"
         ) from None
-
-
-def _json(env: Mapping[str, str], name: str) -> Any:
-    text = env.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise AgentConfigError(f"{name}: not JSON: {exc}") from None
-
-
-def _json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
-    data = _json(env, name) or {}
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise AgentConfigError(f'{name}: expected a JSON object of strings, e.g. {{"app": "x"}}')
-    return {str(k): v for k, v in data.items()}
-
-
-def _pod_ports(text: str) -> list[int]:
-    """ISTIO_META_POD_PORTS: `[{"containerPort": 9080, "protocol": "TCP"}, …]`."""
-    data = _json({"ISTIO_META_POD_PORTS": text}, "ISTIO_META_POD_PORTS") or []
-    ports: list[int] = []
-    for i, entry in enumerate(data if isinstance(data, list) else [None]):
-        port = entry.get("containerPort") if isinstance(entry, dict) else None
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise AgentConfigError(f"ISTIO_META_POD_PORTS[{i}].containerPort: a port is needed")
-        ports.append(port)
-    return ports
-
-
-def _log_levels(level: str, component: str) -> tuple[str, str]:
-    """`--proxyLogLevel warning,misc:error` → Envoy's `--log-level` and
-    `--component-log-level` (with `--proxyComponentLogLevel` added)."""
-    levels = ("trace", "debug", "info", "warning", "error", "critical", "off")
-    base, parts = "warning", [p for p in component.split(",") if p]
-    for item in (p.strip() for p in level.split(",") if p.strip()):
-        if ":" in item:
-            parts.append(item)
-        else:
-            base = item
-    for item in [base, *(p.partition(":")[2] for p in parts)]:
-        if item not in levels:
-            raise AgentConfigError(f"--proxyLogLevel: {item!r} is not one of {', '.join(levels)}")
-    return base, ",".join(parts)
-
-
-def _node_metadata(env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:
-    """`ISTIO_META_X=v` → node metadata `X: "v"`; `ISTIO_METAJSON_X` → `X:` the JSON value."""
-    found: dict[str, Any] = {"CLUSTER_ID": DEFAULT_CLUSTER_ID}
-    for name, value in env.items():
-        if name.startswith("ISTIO_METAJSON_"):
-            found[name.removeprefix("ISTIO_METAJSON_")] = _json(env, name)
-        elif name.startswith("ISTIO_META_") and name != "ISTIO_META_POD_PORTS":
-            found[name.removeprefix("ISTIO_META_")] = value
-    return tuple(sorted(found.items()))
-
-
-def _app_metrics(env: Mapping[str, str], app_ports: tuple[tuple[int, int], ...]) -> Any:
-    """ISTIO_PROMETHEUS_ANNOTATIONS `{"scrape": "true", "port": "9080", "path": "/metrics"}`."""
-    data = _json_map(env, "ISTIO_PROMETHEUS_ANNOTATIONS")
-    keys = {"scrape": SCRAPE_ANNOTATION, "port": PORT_ANNOTATION, "path": PATH_ANNOTATION}
-    return app_scrape({keys[k]: v for k, v in data.items() if k in keys}, app_ports)
-
-
-def _readiness(text: str) -> ReadinessProbe | None:
-    """The first `/app-health/<container>/readyz` entry of ISTIO_KUBE_APP_PROBERS."""
-    name = "ISTIO_KUBE_APP_PROBERS"
-    data = _json({name: text}, name) or {}
-    if not isinstance(data, dict):
-        raise AgentConfigError(f"{name}: expected a JSON object keyed by /app-health/… paths")
-    for path, prober in sorted(data.items()):
-        container, _, kind = path.removeprefix(PROBE_PREFIX).partition("/")
-        if not path.startswith(PROBE_PREFIX) or kind != "readyz":
-            continue
-        if not isinstance(prober, dict):
-            raise AgentConfigError(f"{name}[{path}]: expected an object")
-        timeout = prober.get("timeoutSeconds", 1)
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-            raise AgentConfigError(f"{name}[{path}].timeoutSeconds: a whole number from 1")
-        http, tcp = prober.get("httpGet"), prober.get("tcpSocket")
-        action: dict[str, Any] = http if isinstance(http, dict) else tcp or {}
-        port = action.get("port") if isinstance(action, dict) else None
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise AgentConfigError(f"{name}[{path}]: httpGet or tcpSocket with a port needed")
-        if action is tcp:
-            return ReadinessProbe(container, "tcp", port, timeout_seconds=timeout)
-        headers = tuple(
-            (str(h.get("name", "")), str(h.get("value", "")))
-            for h in action.get("httpHeaders") or []
-            if isinstance(h, dict)
-        )
-        return ReadinessProbe(
-            container,
-            "http",
-            port,
-            path=str(action.get("path") or "/"),
-            scheme=str(action.get("scheme") or "HTTP").upper(),
-            headers=headers,
-            timeout_seconds=timeout,
-        )
-    return None
-
-
-def _app(command: list[str], env_file: str, workdir: str) -> AppSpec | None:
-    if not command:
-        if env_file or workdir:
-            raise AgentConfigError("--app-env-file and --app-dir need an app: -- CMD [ARGS…]")
-        return None
-    env = read_env_file(Path(env_file)) if env_file else {}
-    folder = Path(workdir or ".").absolute()
-    if not folder.is_dir():
-        raise AgentConfigError(f"--app-dir {workdir}: not a directory")
-    return AppSpec(tuple(command), tuple(sorted(env.items())), str(folder))
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines (`#` comments, blank lines, optional quotes), or one JSON object."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise AgentConfigError(f"--app-env-file {path}: {exc.strerror}") from None
-    if text.lstrip().startswith("{"):
-        return _json_map({"--app-env-file": text}, "--app-env-file")
-    env: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise AgentConfigError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        env[key.strip()] = value
-    return env

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pilotfish.agent.config import DEFAULT_CLUSTER_ID, PROBE_PREFIX
-from pilotfish.agent.sidecar import AgentSpec
+from pilotfish.agent.pod_env import DEFAULT_CLUSTER_ID, PROBE_PREFIX
+from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.identity import parse_spiffe_id
 from pilotfish.registry.workloads import ReadinessProbe
 

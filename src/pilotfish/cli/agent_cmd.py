@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from pilotfish.agent.config import AgentConfigError, load_agent_config
+from pilotfish.agent.config import load_agent_config
+from pilotfish.agent.pod_env import AgentConfigError
 from pilotfish.agent.run import run_agent
 from pilotfish.cli.errors import UserError
 

@@ -23,7 +23,8 @@ from typing import Any
 import aiohttp
 
 from pilotfish.agent.hot_restart import sweep_stale_regions
-from pilotfish.agent.sidecar import Agent, AgentSpec
+from pilotfish.agent.sidecar import Agent
+from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
 from pilotfish.local import MeshError, prometheus

