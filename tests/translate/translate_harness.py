@@ -30,6 +30,7 @@ from ruamel.yaml import YAML
 
 from pilotfish.agent.bootstrap import BootstrapSettings, build_bootstrap
 from pilotfish.ca.identity import SDS_CLUSTER
+from pilotfish.cli.describe.authz import pod_proxy
 from pilotfish.config import load
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -104,14 +105,9 @@ def load_case(case: Path) -> tuple[Proxy, PushContext]:
         others.extend(load(shared.read_text(), shared.name).others)
     registry = registry_from(others)
     pod = next(i for i in registry.instances if i.name == settings["instance"])
-    proxy = Proxy(
+    proxy = replace(
+        pod_proxy(pod),
         type=ProxyType(settings.get("type", "sidecar")),
-        ip=pod.address,
-        instance=pod.name,
-        namespace=pod.namespace,
-        labels=pod.labels,
-        workload=pod.workload,
-        service_account=pod.service_account,
         app_ports=tuple(tuple(p) for p in settings.get("app_ports", [])),
         interception=str(settings.get("interception", "")),
     )

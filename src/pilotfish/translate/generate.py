@@ -136,30 +136,19 @@ def generate_parts(
     inbound_chains = []
     for container_port, app_port, http in ingress:
         mode = peer_authentication.at(container_port)
+        chains = listeners.inbound_filter_chains(
+            container_port,
+            http=http,
+            policy_filters=authz.http,
+            network_filters=authz.network,
+            path_normalization=normalization,
+            mode=mode,
+            trust_domain=push.mesh.trust_domain,
+        )
         if proxy.captured:
-            chains = listeners.inbound_filter_chains(
-                container_port,
-                http=http,
-                policy_filters=authz.http,
-                network_filters=authz.network,
-                path_normalization=normalization,
-                mode=mode,
-                trust_domain=push.mesh.trust_domain,
-            )
             inbound_chains.append((container_port, chains, mode))
         else:
-            messages.append(
-                listeners.inbound_listener(
-                    proxy.ip,
-                    container_port,
-                    http=http,
-                    policy_filters=authz.http,
-                    network_filters=authz.network,
-                    path_normalization=normalization,
-                    mode=mode,
-                    trust_domain=push.mesh.trust_domain,
-                )
-            )
+            messages.append(listeners.inbound_listener(proxy.ip, container_port, chains, mode))
         messages.append(
             cluster_builders.inbound_cluster(
                 container_port, app_port, http2=_inbound_is_http2(proxy, push, container_port)

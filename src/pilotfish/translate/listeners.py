@@ -151,29 +151,15 @@ def inbound_filter_chains(
 
 
 def inbound_listener(
-    ip: str,
-    container_port: int,
-    *,
-    http: bool,
-    policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
-    network_filters: Sequence[lc_pb2.Filter] = (),
-    path_normalization: str = DEFAULT_NORMALIZATION,
-    mode: str = mtls.DISABLE,
-    trust_domain: str = DEFAULT_TRUST_DOMAIN,
+    ip: str, container_port: int, chains: Sequence[lc_pb2.FilterChain], mode: str
 ) -> listener_pb2.Listener:
+    """The explicit mode's listener of one inbound port, on the instance address: the port's
+    `inbound_filter_chains` (the captured mode puts them under `virtualInbound` instead)."""
     listener = listener_pb2.Listener(
         name=names.inbound_listener(ip, container_port),
         address=socket_address(ip, container_port),
         traffic_direction=base_pb2.INBOUND,
-        filter_chains=inbound_filter_chains(
-            container_port,
-            http=http,
-            policy_filters=policy_filters,
-            network_filters=network_filters,
-            path_normalization=path_normalization,
-            mode=mode,
-            trust_domain=trust_domain,
-        ),
+        filter_chains=chains,
     )
     if mtls.needs_tls_inspector(mode):
         listener.listener_filters.append(mtls.tls_inspector())
