@@ -3,6 +3,11 @@
 Every process pilotfish starts gets PR_SET_PDEATHSIG, so a killed `pilotfish up` leaves no
 orphan Envoys or apps behind, and its own process group, so a stop reaches its children too.
 `supervise` restarts a child that exits, with backoff, like a kubelet's restartPolicy: Always.
+
+Children are started through util-linux's `setpriv` (death signal, group), never with a Python
+`preexec_fn` or `group=`: either makes CPython fork() instead of vfork(), and a fork of a process
+that runs gRPC runs gRPC's at-fork handlers in the child, whose event-engine threads then abort
+the child (SIGABRT, "epoll_wait error: Bad file descriptor") when the fds are closed before exec.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import time
@@ -75,6 +81,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def _setpriv_prefix(group: int | None) -> list[str] | None:
+    """The `setpriv` words that give a child the death signal (and `group`) before it execs its
+    program, or None where setpriv is missing (then a pre-exec hook does it, with a fork)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    words = [setpriv, "--pdeathsig", "KILL"]
+    if group is not None:
+        words += ["--regid", str(group), "--keep-groups"]
+    return [*words, "--"]
+
+
 async def spawn(
     argv: Sequence[str],
     env: Mapping[str, str],
@@ -85,7 +103,19 @@ async def spawn(
     """Start a child whose stdout and stderr append to log_path (with `group`: as that group,
     e.g. Istio's proxy gid 1337 that the capture rules let through)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = _setpriv_prefix(group)
     with open(log_path, "ab") as log:
+        if prefix is not None:
+            return await asyncio.create_subprocess_exec(
+                *prefix,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
         return await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
