@@ -34,7 +34,7 @@ from pilotfish.local.control_plane import ControlPlaneProcess
 from pilotfish.local.network import MeshNetwork, load_or_choose
 from pilotfish.local.pod_agent import PodAgent
 from pilotfish.local.pods import IsolatedPods, check_annotations
-from pilotfish.local.restarts import RestartResult, take_requests
+from pilotfish.local.restarts import InPlaceRestarts
 from pilotfish.local.specs import (
     SpecContext,
     agent_spec,
@@ -86,8 +86,7 @@ class Mesh:
     terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
     probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
     pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
-    restarts: dict[str, RestartResult] = field(default_factory=dict)  # pod -> last restart
-    restarting: set[asyncio.Task[None]] = field(default_factory=set)
+    restarts: InPlaceRestarts = field(default_factory=InPlaceRestarts)  # `rollout restart`
 
     def __post_init__(self) -> None:
         self.control_plane = ControlPlaneProcess(self.options.state_dir)
@@ -317,7 +316,7 @@ class Mesh:
                 a,
                 name in self.ready_pods,
                 self.created.get(name, 0.0),
-                self.restarts[name].row() if name in self.restarts else None,
+                self.restarts.row(name),
             )
             for name, a in sorted(self.agents.items())
         }
@@ -355,7 +354,7 @@ class Mesh:
                     await self.control_plane.start(self.network.control_plane_ip)
                     self.reported = None
                 await self.reconcile()
-                self._take_restart_requests()
+                self.restarts.take(self.run_dir, self.agents, lambda: self.write_status(True))
                 force = time.monotonic() - last_force > 5
                 await self.report_instances(force=force)
                 if force:
@@ -366,31 +365,8 @@ class Mesh:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.25)
 
-    def _take_restart_requests(self) -> None:
-        """`pilotfish rollout restart`: a gateway's Envoy restarts in place (hot restart), in
-        the background; the result goes to the pod's row of mesh.json."""
-        for name, request in take_requests(self.run_dir):
-            agent = self.agents.get(name)
-            if agent is None or isinstance(agent, PodAgent) or agent.hot is None:
-                why = "no such pod" if agent is None else "only a gateway restarts in place"
-                self.restarts[name] = RestartResult(request, False, error=why)
-                continue
-            task = asyncio.create_task(self._restart(name, agent, request))
-            self.restarting.add(task)
-            task.add_done_callback(self.restarting.discard)
-
-    async def _restart(self, name: str, agent: Agent, request: str) -> None:
-        log.info("%s: restarting its Envoy in place (hot restart)", name)
-        epoch = await agent.hot_restart()
-        error = "" if epoch else f"the new Envoy did not start; see {agent.spec.run_dir}"
-        self.restarts[name] = RestartResult(request, epoch is not None, epoch, error)
-        log.info("%s: %s", name, f"restarted (epoch {epoch})" if epoch is not None else error)
-        self.write_status(ready=True)
-
     async def stop(self) -> None:
-        for task in list(self.restarting):
-            task.cancel()
-        await asyncio.gather(*self.restarting, return_exceptions=True)
+        await self.restarts.cancel()
         await asyncio.to_thread(prometheus.stop, self.options.state_dir)
         await self.collectors.stop()
         # `pilotfish down` drains as pods do (Envoys drain, then stop), all pods at once
