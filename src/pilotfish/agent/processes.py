@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -104,28 +105,20 @@ async def spawn(
     e.g. Istio's proxy gid 1337 that the capture rules let through)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     prefix = _setpriv_prefix(group)
+    fork_only: dict[str, Any] = {}  # what makes CPython fork: only where setpriv is missing
+    if prefix is None:
+        prefix, fork_only = [], {"preexec_fn": _die_with_parent, "group": group}
     with open(log_path, "ab") as log:
-        if prefix is not None:
-            return await asyncio.create_subprocess_exec(
-                *prefix,
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=dict(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
         return await asyncio.create_subprocess_exec(
+            *prefix,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             env=dict(env),
             cwd=cwd,
-            preexec_fn=_die_with_parent,
             start_new_session=True,
-            group=group,
+            **fork_only,
         )
 
 
