@@ -4,8 +4,11 @@ the mesh config's telemetry fields, as translation writes them for Envoy."""
 from __future__ import annotations
 
 import pytest
+from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2
 from envoy.extensions.access_loggers.stats.v3 import stats_pb2
+from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -13,7 +16,7 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.mesh_telemetry import legacy_tracing_address, parse_mesh_telemetry
 from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.telemetry.exchange import PEER_HEADER, Identity, identity_of
+from pilotfish.telemetry.exchange import IDENTITY_FILTER, PEER_HEADER, Identity, identity_of
 from pilotfish.telemetry.labels import (
     FIXED_TAG,
     HTTP_LABELS,
@@ -25,6 +28,7 @@ from pilotfish.telemetry.labels import (
 )
 from pilotfish.telemetry.metrics import _ISTIO_SCOPE
 from pilotfish.translate import generate
+from pilotfish.translate.generate import generate_parts
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
 from pilotfish.type_urls import ROUTE as ROUTE_TYPE
 
@@ -133,18 +137,67 @@ def test_every_istio_label_has_one_source_and_no_cel_runs_per_request(
     ]))  # fmt: skip
 
 
-def test_inbound_routes_answer_with_the_identity_and_outbound_routes_send_it() -> None:
+def _identity_sent(listener: listener_pb2.Listener) -> str:
+    """The peer header value a listener's identity filter sends on requests."""
+    manager = hcm_pb2.HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    (found,) = [f for f in manager.http_filters if f.name == IDENTITY_FILTER]
+    config = header_mutation_pb2.HeaderMutation()
+    found.typed_config.Unpack(config)
+    (mutation,) = config.mutations.request_mutations
+    assert mutation.append.header.key == PEER_HEADER
+    assert mutation.append.append_action == base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+    return str(mutation.append.header.value)
+
+
+def _identity_off(route: route_components_pb2.Route) -> bool:
+    config = route.typed_per_filter_config.get(IDENTITY_FILTER)
+    if config is None:
+        return False
+    off = route_components_pb2.FilterConfig()
+    config.Unpack(off)
+    return bool(off.disabled)
+
+
+def test_inbound_routes_answer_with_the_identity_and_outbound_listeners_send_it() -> None:
     push = bookinfo_push()
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
-    routes = generate(proxy, push)[ROUTE_TYPE]
+    resources = generate(proxy, push)
+    routes = resources[ROUTE_TYPE]
     inbound = routes["inbound|9080||"]
     assert [h.header.key for h in inbound.response_headers_to_add] == [PEER_HEADER]
+    assert [h.header.value for h in inbound.response_headers_to_add] == [
+        identity_of(proxy).header_value()
+    ]
+    # requests: the proxy's own outbound listener says who it is, overwriting the app's header
+    listener = resources[LISTENER_TYPE]["outbound_http_proxy"]
+    assert _identity_sent(listener) == identity_of(proxy).header_value()
     outbound = routes["http_proxy"]
     to_ratings = next(v for v in outbound.virtual_hosts if v.name.startswith("ratings."))
-    assert PEER_HEADER in [h.header.key for h in to_ratings.routes[0].request_headers_to_add]
+    assert not _identity_off(to_ratings.routes[0])
+    assert PEER_HEADER not in [h.header.key for h in to_ratings.routes[0].request_headers_to_add]
     assert outbound.virtual_hosts[-1].name in ("allow_any", "block_all")
-    for route in outbound.virtual_hosts[-1].routes:  # never to hosts outside the mesh
-        assert PEER_HEADER not in [h.header.key for h in route.request_headers_to_add]
+    routed = [r for r in outbound.virtual_hosts[-1].routes if r.HasField("route")]
+    assert routed and all(_identity_off(r) for r in routed)  # never to hosts outside the mesh
+
+
+def test_outbound_route_configuration_holds_nothing_of_the_proxy() -> None:
+    """Two workloads of one namespace (different identities, labels, addresses) get the very same
+    `http_proxy` route configuration object from one push context (built once), while each one's
+    listener sends its own identity."""
+    push = bookinfo_push()
+    reviews = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    productpage = sidecar_for(push, "productpage-v1-0", (9080, 40001))
+    shared_r, own_r = generate_parts(reviews, push)
+    shared_p, own_p = generate_parts(productpage, push)
+    route_r = [part for part in shared_r if part.routes]
+    route_p = [part for part in shared_p if part.routes]
+    assert len(route_r) == 1 and route_r[0] is route_p[0]
+    assert "http_proxy" not in own_r.routes and "http_proxy" not in own_p.routes
+    sent = {_identity_sent(own[LISTENER_TYPE]["outbound_http_proxy"]) for own in (own_r, own_p)}
+    assert sent == {identity_of(reviews).header_value(), identity_of(productpage).header_value()}
+    # and it is what the proxy gets merged
+    assert generate(reviews, push).routes["http_proxy"] is route_r[0].routes["http_proxy"]
 
 
 def test_telemetry_disables_a_metric_per_mode_and_overrides_tags() -> None:

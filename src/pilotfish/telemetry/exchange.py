@@ -9,6 +9,12 @@ unpack the fields (`labels`); a missing header or field becomes `unknown` (`late
 canonical revision), Istio's defaults for a peer it knows nothing about.
 
 Header value: `workload;namespace;canonical service;canonical revision;app;version;cluster`.
+
+Where the proxy's own identity is written (Istio keeps it in the node's metadata, read by its
+metadata-exchange filter, so route configurations stay the same for every proxy that sees the
+same routes): on requests, by a header-mutation filter in the proxy's own outbound and gateway
+connection managers (`identity_filter`), turned off on routes to hosts outside the mesh
+(`identity_off`); on responses, by the proxy's inbound route configurations (`peer_header`).
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from envoy.config.common.mutation_rules.v3 import mutation_rules_pb2
 from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2
 from envoy.extensions.filters.http.header_to_metadata.v3 import header_to_metadata_pb2 as h2m_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.type.matcher.v3 import regex_pb2
+from google.protobuf import any_pb2
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.envoy import pack
@@ -31,6 +41,7 @@ PEER_HEADER = "x-pilotfish-peer-metadata"
 PEER_NAMESPACE = "pilotfish.peer"
 PEER_KEY = "identity"
 FILTER_NAME = "envoy.filters.http.header_to_metadata"
+IDENTITY_FILTER = "pilotfish.peer_identity"  # the header-mutation filter sending the identity
 DEFAULT_CLUSTER_ID = "Kubernetes"  # Istio's CLUSTER_ID default (global.multiCluster.clusterName)
 FIELDS = (
     "workload",
@@ -93,10 +104,31 @@ def identity(labels: Mapping[str, str], workload: str, namespace: str) -> Identi
 
 def peer_header(proxy: Proxy) -> base_pb2.HeaderValueOption:
     """The header a proxy adds to what it sends (requests outbound, responses inbound)."""
+    return _header(identity_of(proxy))
+
+
+def _header(me: Identity) -> base_pb2.HeaderValueOption:
+    """Overwrites whatever the app sent under that name: an app cannot pose as another."""
     return base_pb2.HeaderValueOption(
-        header=base_pb2.HeaderValue(key=PEER_HEADER, value=identity_of(proxy).header_value()),
+        header=base_pb2.HeaderValue(key=PEER_HEADER, value=me.header_value()),
         append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
     )
+
+
+def identity_filter(me: Identity) -> hcm_pb2.HttpFilter:
+    """Outbound and gateways: `me` on every request sent (a filter of the proxy's own listener,
+    so the route configurations it uses can be shared with other proxies)."""
+    mutation = mutation_rules_pb2.HeaderMutation(append=_header(me))
+    config = header_mutation_pb2.HeaderMutation(
+        mutations=header_mutation_pb2.Mutations(request_mutations=[mutation])
+    )
+    return hcm_pb2.HttpFilter(name=IDENTITY_FILTER, typed_config=pack(config))
+
+
+def identity_off() -> tuple[str, any_pb2.Any]:
+    """The per-route filter config that keeps `identity_filter` off a route (to a host outside
+    the mesh: Istio sends its metadata only to mesh clusters)."""
+    return IDENTITY_FILTER, pack(rc_pb2.FilterConfig(disabled=True))
 
 
 def _rules() -> list[h2m_pb2.Config.Rule]:

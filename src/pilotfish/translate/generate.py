@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
@@ -43,7 +42,7 @@ from pilotfish.translate.gateway_http import (
     with_blackhole_vhost,
     with_client_address,
 )
-from pilotfish.translate.observability import decorate
+from pilotfish.translate.observability import decorate, outbound_routes
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
@@ -100,7 +99,7 @@ def generate_parts(
 ) -> tuple[tuple[ProxyResources, ...], ProxyResources]:
     """(shared parts, own part). Shared: the outbound clusters and endpoints (one object for
     every namespace that resolves them alike), then what sidecars of one namespace (and scope)
-    share — the `http_proxy` route configuration and the special clusters; each built once per
+    share — the special clusters, and the `http_proxy` route configuration; each built once per
     push context and handed to every proxy as the same object. Own: the listeners bound to the
     proxy's address and its inbound side. Gateways get everything as their own part."""
     full_push, push = push, sidecar_scope.scoped_push(proxy, push)
@@ -108,7 +107,7 @@ def generate_parts(
     if proxy.is_gateway:
         return (), _gateway(proxy, push, full_push, authz)
     block = outbound_block(proxy.namespace, push)
-    shared = (block.resources, _namespace_part(proxy, push))
+    shared = (block.resources, _namespace_part(proxy, push), _http_proxy_route(proxy, push))
     diagnostics: list[Diagnostic] = list(authz.http_notes)
     normalization = push.mesh.path_normalization
     specs = block.specs
@@ -158,9 +157,6 @@ def generate_parts(
             messages.append(with_route_rbac(inbound_route_config(container_port), authz.per_route))
     if proxy.captured:
         messages.append(captured.virtual_inbound_listener(inbound_chains))
-    route_config, notes = _http_proxy_route(proxy, push)
-    messages.append(route_config)
-    diagnostics.extend(notes)
     return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
@@ -214,21 +210,20 @@ def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     return found
 
 
-def _http_proxy_route(
-    proxy: Proxy, push: PushContext
-) -> tuple[route_pb2.RouteConfiguration, tuple[Diagnostic, ...]]:
-    """The `http_proxy` route configuration before `decorate` (which adds the proxy's own peer
-    metadata header to each route, so the decorated copy is the proxy's own): the same for the
-    sidecars of a namespace (and for their labels only when some VirtualService matches on
-    `sourceLabels`), memoised per push context; never mutate it."""
+def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
+    """The `http_proxy` route configuration, telemetry included (`observability.outbound_routes`:
+    nothing of the proxy itself, whose identity its listener sends), as a shared part: the same
+    for the sidecars of a namespace and Sidecar scope (and for their labels only when some
+    VirtualService matches on `sourceLabels`), memoised per push context; never mutate it."""
     labels = proxy.labels if push.source_label_matches() else ()
     key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels)
-    found: tuple[route_pb2.RouteConfiguration, tuple[Diagnostic, ...]] | None = push.memo.get(key)
+    found: ProxyResources | None = push.memo.get(key)
     if found is None:
         diagnostics: list[Diagnostic] = []
         specs = outbound_block(proxy.namespace, push).specs
         config = http_proxy_route_config(proxy, push, specs, diagnostics)
-        found = (service_entries.tidy_http_proxy_domains(config, push), tuple(diagnostics))
+        config = service_entries.tidy_http_proxy_domains(config, push)
+        found = ProxyResources.build([outbound_routes(push, config)], diagnostics)
         push.memo[key] = found
     return found
 

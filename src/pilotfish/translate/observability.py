@@ -6,9 +6,11 @@ one proxy's generated resources.
   metric loggers of its reporter; every TCP proxy gets the TCP metric loggers. Both get the
   file access logs the mesh config / Telemetry API ask for on that side, and HTTP connection
   managers their tracing (plus the cluster to the mesh's trace collector when spans go there).
-- Route configurations: inbound ones add this proxy's identity to responses, the others to
-  requests routed to mesh services (not to hosts outside the mesh, as Istio skips external
-  clusters).
+- Route configurations: inbound ones add this proxy's identity to responses. Outbound and
+  gateway connection managers send the proxy's identity with a filter of their own listener
+  (`exchange.identity_filter`), so the route configurations they use hold nothing of the proxy
+  (`outbound_routes`: span names, and the identity filter turned off on routes to hosts outside
+  the mesh, as Istio skips external clusters) and proxies that see the same routes share them.
 
 Messages are copied before being changed: translation may share them between proxies.
 """
@@ -145,7 +147,8 @@ def _decorate_hcm(
         else exchange.upstream_peer_filter()
     )
     grpc = grpc_stats_filter(reporter, policy)
-    filters = [peer, *([grpc] if grpc is not None else []), *manager.http_filters]
+    mine = [exchange.identity_filter(me)] if reporter is Reporter.SOURCE else []
+    filters = [peer, *mine, *([grpc] if grpc is not None else []), *manager.http_filters]
     del manager.http_filters[:]
     manager.http_filters.extend(filters)
     manager.access_log.extend(http_stats_logs(reporter, me, policy, service, mtls))
@@ -207,21 +210,31 @@ def _decorate_tcp(
 def _route_config(
     proxy: Proxy, push: PushContext, config: route_pb2.RouteConfiguration
 ) -> route_pb2.RouteConfiguration:
+    if not config.name.startswith(INBOUND_ROUTE_PREFIX):
+        return outbound_routes(push, config)
     result = route_pb2.RouteConfiguration()
     result.CopyFrom(config)
-    header = exchange.peer_header(proxy)
-    if config.name.startswith(INBOUND_ROUTE_PREFIX):
-        result.response_headers_to_add.append(header)
-        container_port = int(config.name.split("|")[1])
-        operation = _inbound_operation(proxy, push, container_port)
-        for vhost in result.virtual_hosts:
-            for route in vhost.routes:
-                route.decorator.operation = operation
-        return result
+    result.response_headers_to_add.append(exchange.peer_header(proxy))
+    container_port = int(config.name.split("|")[1])
+    operation = _inbound_operation(proxy, push, container_port)
     for vhost in result.virtual_hosts:
         for route in vhost.routes:
-            if route.HasField("route") and _to_mesh(route.route, push):
-                route.request_headers_to_add.append(header)
+            route.decorator.operation = operation
+    return result
+
+
+def outbound_routes(
+    push: PushContext, config: route_pb2.RouteConfiguration
+) -> route_pb2.RouteConfiguration:
+    """An outbound or gateway route configuration's telemetry, the same for every proxy using
+    it: Istio's span name per route, and no identity header to hosts outside the mesh."""
+    result = route_pb2.RouteConfiguration()
+    result.CopyFrom(config)
+    off_name, off = exchange.identity_off()
+    for vhost in result.virtual_hosts:
+        for route in vhost.routes:
+            if route.HasField("route") and not _to_mesh(route.route, push):
+                route.typed_per_filter_config[off_name].CopyFrom(off)
             if route.HasField("route") and not route.HasField("decorator"):
                 parsed = parse_outbound_cluster(route.route.cluster)
                 if parsed is not None:  # Istio's span name: `<host>:<port>/*`
