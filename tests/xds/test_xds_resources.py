@@ -108,3 +108,24 @@ def test_updated_reencodes_only_changes_and_deletes_with_none() -> None:
         {ENDPOINT: {"backend-1": endpoints("backend-1", ("127.0.0.1", 9))}}
     )
     assert pruned == rebuilt  # same content, same version, however it was built
+
+
+def test_a_composed_type_requested_by_name_has_the_version_its_subscribers_ack() -> None:
+    """A proxy's route configurations split over a shared part and its own: the type version
+    (what `/debug/syncz` and `pilotfish up` compare ACKs with) is what a subscriber of all its
+    names ACKs, as for the same routes in one part; a wildcard type keeps the parts' hash."""
+    shared = route_direct("http_proxy", "shared")
+    own = route_direct("inbound|9080||", "own")
+    whole = Snapshot({ROUTE: {"http_proxy": shared, "inbound|9080||": own}})
+    composed = Snapshot.compose(
+        [Snapshot({ROUTE: {"http_proxy": shared}}), Snapshot({ROUTE: {"inbound|9080||": own}})]
+    )
+    both = frozenset({"http_proxy", "inbound|9080||"})
+    assert composed.version_of(ROUTE) == whole.version_of(ROUTE)
+    assert composed.version_of(ROUTE) == composed.resources(ROUTE).view_version(both)
+    first = cluster_pb2.Cluster(name="a")
+    second = cluster_pb2.Cluster(name="b")
+    clusters = Snapshot.compose(
+        [Snapshot({CLUSTER: {"a": first}}), Snapshot({CLUSTER: {"b": second}})]
+    )
+    assert clusters.resources(CLUSTER).sotw_view(None).version == clusters.version_of(CLUSTER)

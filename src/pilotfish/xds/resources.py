@@ -252,8 +252,10 @@ class Snapshot:
         """One snapshot from parts whose names do not overlap (what a proxy shares with others,
         and what is its own), encoding nothing again: a type that only one part has IS that
         part's `TypeResources`, so the views cached on it are shared by every proxy composed
-        from it. A type several parts have gets the union (in part order) and, as version, the
-        hash of the parts' versions."""
+        from it. A type several parts have gets the union (in part order) and, as version: for
+        a wildcard type, the hash of the parts' versions (cheap for thousands of clusters); for
+        a type requested by name, the version a subscriber of all its names ACKs (so the type
+        version `/debug/syncz` compares ACKs with is the same whether or not it was split)."""
         snapshot = cls.__new__(cls)
         types: dict[str, TypeResources] = {}
         for type_url in sorted({t for part in parts for t in part._types}):
@@ -264,9 +266,13 @@ class Snapshot:
                 by_name: dict[str, EncodedResource] = {}
                 for found in present:
                     by_name.update(found.by_name)
-                version = _view_version(
-                    EncodedResource(str(i), r.version, b"", b"", b"") for i, r in enumerate(present)
-                )
+                if type_url in WILDCARD_TYPES:
+                    version = _view_version(
+                        EncodedResource(str(i), r.version, b"", b"", b"")
+                        for i, r in enumerate(present)
+                    )
+                else:  # what a subscriber of every name ACKs (`view_version`), as unsplit
+                    version = _view_version(by_name[n] for n in sorted(by_name))
                 types[type_url] = TypeResources(type_url, by_name, version)
         snapshot._types = types
         snapshot._messages = None
