@@ -80,3 +80,46 @@ def test_root_namespace_sidecar_applies_mesh_wide(mesh: LocalMesh, tmp_path: Pat
         mesh.apply(str(path))
         assert proxy_get(proxy, f"http://{host}:{port}/")[0] == 502
     assert mesh.get("/productpage").status == 200
+
+
+def _entry(host: str, port: int, export: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: outside-api}}
+spec:
+  hosts: [outside-api.example]
+  exportTo: {export}
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints: [{{address: {host}}}]
+  ports: [{{number: {port}, name: http, protocol: HTTP}}]
+"""
+
+
+def test_service_entry_export_to_decides_which_namespaces_reach_it(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """With REGISTRY_ONLY mesh-wide, a sidecar reaches a ServiceEntry's host only when the entry
+    is exported to its namespace (Istio's exportTo); the gateway's Envoy holds its cluster only
+    when exported to istio-system."""
+    row = mesh.info["proxies"]["productpage-v1-0.default"]
+    proxy = (row["ip"], row["outbound_port"])
+    root = tmp_path / "root.yaml"
+    root.write_text(ROOT_REGISTRY_ONLY)
+    mesh.apply(str(root))
+    cluster = "outbound|{port}||outside-api.example"
+    with http_server("outside") as (host, port):
+        url = f"http://outside-api.example:{port}/"
+        entry = tmp_path / "entry.yaml"
+        entry.write_text(_entry(host, port, "['istio-system']"))
+        mesh.apply(str(entry))
+        gateway = mesh.proxy("istio-ingressgateway-0")["ip"]
+        dump = f"http://{gateway}:15000/config_dump?resource=dynamic_active_clusters"
+        mesh.wait_for(lambda: cluster.format(port=port) in http(dump).body, what="gateway")
+        assert proxy_get(proxy, url)[0] == 502  # not exported to default: unknown, blocked
+        entry.write_text(_entry(host, port, "['.']"))
+        mesh.apply(str(entry))
+        mesh.wait_for(lambda: proxy_get(proxy, url)[0] == 200, what="exported to default")
+        assert proxy_get(proxy, url)[2].startswith("outside")
+        mesh.wait_for(lambda: cluster.format(port=port) not in http(dump).body, what="gateway")

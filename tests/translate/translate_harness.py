@@ -35,12 +35,11 @@ from pilotfish.config import load
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import MeshConfig, PushContext
+from pilotfish.registry.manifest import parse_manifest
 from pilotfish.registry.types import (
     RegistrySnapshot,
     Service,
-    ServicePort,
     WorkloadInstance,
-    protocol_from_port,
 )
 from pilotfish.translate import ProxyResources, names
 
@@ -66,18 +65,10 @@ def registry_from(documents: list[RawDocument]) -> RegistrySnapshot:
     for doc in documents:
         meta, spec = doc.metadata, doc.data.get("spec") or {}
         namespace = meta.get("namespace", "default")
-        if doc.kind == "Service":
-            ports = tuple(
-                ServicePort(
-                    name=p.get("name", ""),
-                    port=int(p["port"]),
-                    protocol=protocol_from_port(p.get("name", ""), p.get("appProtocol")),
-                    target_port=int(p.get("targetPort", p["port"])),
-                )
-                for p in spec.get("ports", [])
-            )
-            selector = tuple(sorted((spec.get("selector") or {}).items()))
-            services.append(Service(meta["name"], namespace, ports, selector))
+        if doc.kind == "Service":  # as the mesh manifest reads it (ports, exportTo annotation)
+            manifest, problems = parse_manifest([doc])
+            assert not [d for d in problems if d.level == "error"], problems
+            services.extend(manifest.services)
         elif doc.kind == "Pod":
             name = meta["name"]
             instances.append(

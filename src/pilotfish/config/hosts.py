@@ -20,6 +20,14 @@ def resolve_host(host: str, namespace: str) -> str:
     return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
 
 
+def exported_to(export_to: tuple[str, ...], own_namespace: str, namespace: str) -> bool:
+    """Istio's `exportTo` (of a config or a service): empty or "*" = every namespace, "." = its
+    own, "~" = none, otherwise the namespaces listed."""
+    if not export_to or "*" in export_to:
+        return True
+    return any(e == namespace or (e == "." and own_namespace == namespace) for e in export_to)
+
+
 def is_wildcard(host: str) -> bool:
     return host.startswith("*")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from pilotfish.config.hosts import exported_to as visible_in
 from pilotfish.config.hosts import host_matches, specificity
 from pilotfish.config.objects import AnyConfig, ConfigObject
 
@@ -17,10 +18,7 @@ def exported_to(config: AnyConfig, namespace: str) -> bool:
     """Istio's `exportTo`: empty or "*" = every namespace, "." = the config's own, "~" = none,
     otherwise the namespaces listed."""
     export_to = tuple(getattr(config.spec, "export_to", ()) or ())
-    if not export_to or "*" in export_to:
-        return True
-    own = config.meta.namespace
-    return any(e == namespace or (e == "." and own == namespace) for e in export_to)
+    return visible_in(export_to, config.meta.namespace, namespace)
 
 
 class HostIndex(Generic[SpecT]):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,13 +113,42 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
     if not ports:
         p.error(doc, "spec.ports", "a Service needs at least one port")
         return None
+    export_to = _service_export_to(p, doc, meta)
+    if export_to is None:
+        return None
     return Service(
         name=name,
         namespace=namespace,
         ports=tuple(ports),
         selector=labels(spec.get("selector")),
         labels=labels(meta.get("labels")),
+        export_to=export_to,
     )
+
+
+EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _service_export_to(
+    p: DocParser, doc: RawDocumentLike, meta: dict[str, Any]
+) -> tuple[str, ...] | None:
+    """Istio's `networking.istio.io/exportTo` annotation (comma-separated: `.`, `*`, `~` or
+    namespaces); None (and an error) when it is malformed."""
+    notes = meta.get("annotations")
+    raw = notes.get(EXPORT_TO_ANNOTATION) if isinstance(notes, dict) else None
+    if raw is None:
+        return ()
+    values = tuple(v.strip() for v in str(raw).split(","))
+    path = f"metadata.annotations[{EXPORT_TO_ANNOTATION}]"
+    bad = [v for v in values if v not in (".", "*", "~") and not _NAMESPACE.match(v)]
+    if bad:
+        p.error(doc, path, f"{bad[0]!r} is not '.', '*', '~' or a namespace name")
+        return None
+    if "*" in values and len(values) > 1:
+        p.error(doc, path, "cannot have both public (*) and non-public exportTo values")
+        return None
+    return values
 
 
 def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:

@@ -125,6 +125,7 @@ def service_entry_services(configs: Iterable[Any]) -> list[Service]:
                     resolution=str(spec.resolution or "NONE"),
                     addresses=tuple(str(a) for a in spec.addresses or ()),
                     entries=tuple(i for i in inline if i is not None),
+                    export_to=tuple(str(e) for e in spec.export_to or ()),
                 )
             )
     return services

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pilotfish.config.hosts import CLUSTER_DOMAIN
+from pilotfish.config.hosts import CLUSTER_DOMAIN, exported_to
 from pilotfish.config.protocols import HTTP_FAMILY
 
 
@@ -69,6 +69,9 @@ class Service:
     resolution: str = ""  # ServiceEntry resolution: NONE, STATIC, DNS ("" = registry endpoints)
     addresses: tuple[str, ...] = ()  # ServiceEntry `addresses` (VIPs or CIDRs)
     entries: tuple[WorkloadInstance, ...] = ()  # ServiceEntry inline `endpoints`
+    export_to: tuple[str, ...] = ()
+    """Istio's `exportTo` (ServiceEntry field, or a Service's `networking.istio.io/exportTo`
+    annotation): the namespaces whose proxies see the service; () = every namespace."""
 
     @property
     def hostname(self) -> str:
@@ -77,6 +80,10 @@ class Service:
     @property
     def from_service_entry(self) -> bool:
         return bool(self.host)
+
+    def exported_to(self, namespace: str) -> bool:
+        """Whether proxies of `namespace` see this service (and get its clusters and routes)."""
+        return exported_to(self.export_to, self.namespace, namespace)
 
     def port(self, number: int) -> ServicePort | None:
         return next((p for p in self.ports if p.port == number), None)

@@ -17,6 +17,10 @@ root namespace's (istio-system) Sidecar without a selector, which applies mesh-w
   endpoint port that is one of the workload's container ports goes to the port its app really
   listens on. The port's `protocol` says HTTP (HTTP connection manager) or TCP.
 
+Before any Sidecar, Istio's `exportTo` of services (a ServiceEntry's field, a Service's
+`networking.istio.io/exportTo` annotation) hides a service from proxies of the namespaces it is
+not exported to, gateways included.
+
 Scoping is done by handing translation a narrower `PushContext` (memoised per scope in the full
 one), so every translator sees the same, smaller registry. Pure.
 """
@@ -82,24 +86,40 @@ def visible(sidecar: Sidecar, proxy_namespace: str, service: Service) -> bool:
     return False
 
 
+def _restricted_exports(push: PushContext) -> bool:
+    """Whether some service is not exported to every namespace (memoised per push context)."""
+    key = "pilotfish.translate.sidecar_scope.restricted"
+    found: bool | None = push.memo.get(key)
+    if found is None:
+        found = push.memo[key] = any(s.export_to for s in push.registry.services)
+    return found
+
+
 def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
-    """`push` narrowed to what the proxy's Sidecar lets it see (itself when no Sidecar)."""
+    """`push` narrowed to what the proxy may see: the services exported to its namespace
+    (gateways included, as Istio), then what its Sidecar lets it reach (itself when every service
+    is exported everywhere and no Sidecar applies)."""
     sidecar = None if proxy.is_gateway else selected_sidecar(proxy, push)
-    if sidecar is None:
+    restricted = _restricted_exports(push)
+    if sidecar is None and not restricted:
         return push
-    key = ("pilotfish.translate.sidecar_scope", sidecar.meta.key, proxy.namespace)
+    sidecar_key = sidecar.meta.key if sidecar is not None else None
+    key = ("pilotfish.translate.sidecar_scope", sidecar_key, proxy.namespace)
     if key in push.memo:
         found: PushContext = push.memo[key]
         return found
     registry = push.registry
-    if sidecar.spec.egress:
+    services = registry.services
+    if restricted:
+        services = tuple(s for s in services if s.exported_to(proxy.namespace))
+    if sidecar is not None and sidecar.spec.egress:
+        services = tuple(s for s in services if visible(sidecar, proxy.namespace, s))
+    if services is not registry.services:
         registry = RegistrySnapshot(
-            services=tuple(s for s in registry.services if visible(sidecar, proxy.namespace, s)),
-            instances=registry.instances,
-            secrets=registry.secrets,
+            services=services, instances=registry.instances, secrets=registry.secrets
         )
     mesh = push.mesh
-    policy = sidecar.spec.outbound_traffic_policy
+    policy = sidecar.spec.outbound_traffic_policy if sidecar is not None else None
     if policy is not None and policy.mode:
         mesh = dataclasses.replace(mesh, outbound_traffic_policy=policy.mode)
     # ServiceEntries are already merged into the registry: leave them out, or they would be
