@@ -255,7 +255,14 @@ async def settle(received: Received, start: float, quiet: float, timeout: float)
         if time.monotonic() - max(received.last, start) >= quiet:
             return
     recent = received.events[-8:]
-    raise RuntimeError(f"proxies kept receiving until the timeout; last: {recent}")
+    per: dict[tuple[int, str], int] = {}
+    for index, short, _, _ in received.since(start):
+        per[index, short] = per.get((index, short), 0) + 1
+    most = sorted(per.items(), key=lambda kv: -kv[1])[:4]
+    raise RuntimeError(
+        f"proxies kept receiving until the timeout; most responses per proxy: {most}; "
+        f"last: {recent}"
+    )
 
 
 @dataclass
