@@ -11,7 +11,9 @@ medians of `--rounds`, and how many proxies each translated again:
 - a VirtualService exported to its own namespace only (`exportTo: ['.']`);
 - a VirtualService in a mesh where every namespace has Istio's recommended Sidecar
   (`egress: ./*, istio-system/*`): only the namespace that sees the host;
-- a VirtualService seen by every proxy (no Sidecar, default exportTo): nothing to scope.
+- a VirtualService seen by every proxy (no Sidecar, default exportTo): nothing to scope;
+- an endpoint change (one pod made not ready, then ready): an EDS-only push, sidecars take new
+  endpoint assignments and keep everything else (`affected.endpoint_change`).
 """
 
 from __future__ import annotations
@@ -82,6 +84,30 @@ def measure(cp: ControlPlane, change: Callable[[int], str], rounds: int) -> dict
     }
 
 
+def measure_endpoints(cp: ControlPlane, topo: Topology, rounds: int) -> dict[str, float]:
+    """Like `measure`, for a registry change: one pod made not ready (odd steps: ready again)."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    counts: dict[bool, int] = {}
+    for i in range(rounds):
+        for scoped in (False, True):
+            cp.scope_pushes = scoped
+            rows = [p.row() for p in topo.instances()]
+            rows[0]["ready"] = (2 * i + int(scoped)) % 2 == 1
+            started = time.perf_counter()
+            changed = cp.set_instances([instance_from_json(r) for r in rows])
+            times[scoped].append(time.perf_counter() - started)
+            assert changed, "nothing pushed"
+            counts[scoped] = cp.regenerated
+    before, after = statistics.median(times[False]), statistics.median(times[True])
+    return {
+        "before_ms": before * 1000,
+        "after_ms": after * 1000,
+        "ratio": before / after,
+        "proxies_before": counts[False],
+        "proxies_after": counts[True],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=100)
@@ -104,6 +130,8 @@ def main() -> int:
             cp, lambda i: weights(i, "  exportTo: ['.']\n"), args.rounds)))  # fmt: skip
         rows.append(("VirtualService seen by every proxy", measure(
             cp, weights, args.rounds)))  # fmt: skip
+        rows.append(("endpoint: one pod not ready / ready", measure_endpoints(
+            cp, topo, args.rounds)))  # fmt: skip
         cp = control_plane(topo, Path(tmp) / "b", sidecars(topo))
         rows.append(("VirtualService, Sidecar per namespace", measure(
             cp, weights, args.rounds)))  # fmt: skip

@@ -26,7 +26,8 @@ import pytest
 from pilotfish.controlplane.core import ControlPlane, instance_from_json
 from pilotfish.translate.generate import generate
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.type_urls import RESOURCE_TYPES
+from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
+from pilotfish.xds.resources import Snapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_mesh import Topology
@@ -65,6 +66,21 @@ def _rule(namespace: str, name: str, host: str, subset: str) -> str:
     )
 
 
+def _differ(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows that are in one list and not the other (by name, then content)."""
+    before, after = {r["name"]: r for r in old}, {r["name"]: r for r in new}
+    return [
+        r
+        for name in before.keys() | after.keys()
+        for r in (before.get(name), after.get(name))
+        if r is not None and before.get(name) != after.get(name)
+    ]
+
+
+def _runs(rows: list[dict[str, Any]], app: str) -> bool:
+    return any(r["labels"]["app"] == app for r in rows)
+
+
 class Mesh:
     def __init__(self, tmp: Path, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -72,6 +88,7 @@ class Mesh:
         self.cp = ControlPlane(tmp)
         self.cp.load_state()
         self.scaled: tuple[str, str, str] | None = None
+        self.rows: list[dict[str, Any]] = []
         files = [("m.yaml", self.topo.manifest_yaml()), ("c.yaml", self.topo.config_yaml())]
         assert self.cp.apply(files).ok
         self.cp.connected = lambda: list(self.cp.proxies)
@@ -81,10 +98,40 @@ class Mesh:
         rows = [i.row() for i in self.topo.instances(scaled=self.scaled)]
         if 0 <= not_ready < len(rows):
             rows[not_ready]["ready"] = False
-        self.cp.set_instances([instance_from_json(r) for r in rows])
+        before = {n: self.cp.snapshots[n] for n in self.cp.proxies}
+        changed = self.cp.set_instances([instance_from_json(r) for r in rows])
+        moved = {str(r["labels"]["app"]) for r in _differ(self.rows, rows)}
+        # a service whose first instance comes or last goes changes the service accounts its
+        # clusters name (secure naming): a full push, as in Istio
+        accounts = all(_runs(self.rows, app) == _runs(rows, app) for app in moved)
+        self.rows = rows
+        if before and accounts:
+            self.check_eds_only(before, changed, moved)
+        elif before:
+            assert self.cp.regenerated == len(before), "service accounts changed: a full push"
         for instance in self.topo.instances(scaled=self.scaled):
             if instance.node_id not in self.cp.proxies:
                 self.cp.snapshot_for_node(instance.node_id, instance.metadata(9000))
+
+    def check_eds_only(
+        self, before: dict[str, Snapshot], changed: dict[str, Snapshot], moved: set[str]
+    ) -> None:
+        # endpoints moved, nothing else: an EDS-only push (Istio's incremental EDS), of the
+        # clusters of the services that moved, to the proxies that have them
+        assert self.cp.regenerated == 0, "an endpoint change translated proxies again"
+        assert set(changed) == set(before), "a proxy that sees the service was not pushed"
+        for node_id, snapshot in changed.items():
+            old = before[node_id]
+            for type_url in RESOURCE_TYPES:
+                if type_url != ENDPOINT:
+                    assert snapshot.version_of(type_url) == old.version_of(type_url), node_id
+            differ = {
+                name
+                for name, found in snapshot.resources(ENDPOINT).by_name.items()
+                if old.resources(ENDPOINT).by_name[name].version != found.version
+            }
+            hosts = {name.split("|")[3].split(".")[0] for name in differ}
+            assert hosts == moved, f"{node_id}: endpoints of {hosts} pushed, {moved} moved"
 
     def apply(self, text: str) -> None:
         result = self.cp.apply([("change.yaml", text)])

@@ -7,8 +7,14 @@ from pilotfish import config
 from pilotfish.config.objects import AnyConfig
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import RegistrySnapshot
-from pilotfish.translate.affected import affected_proxies, changed_configs
+from pilotfish.registry.types import (
+    Protocol,
+    RegistrySnapshot,
+    Service,
+    ServicePort,
+    WorkloadInstance,
+)
+from pilotfish.translate.affected import affected_proxies, changed_configs, endpoint_change
 
 POLICY = """\
 apiVersion: security.istio.io/v1
@@ -60,3 +66,75 @@ def test_a_namespaced_policy_affects_its_namespace_and_gateways_only() -> None:
 def test_a_peer_authentication_affects_every_proxy() -> None:
     new = _objects(PEER)  # clients read it too (auto mTLS)
     assert affected_proxies(PROXIES, new, _push(new), _push([])) is None
+
+
+# ---- endpoint changes: Istio's incremental EDS ----------------------------------------------
+
+REVIEWS = Service(
+    "reviews", "foo", (ServicePort("http", 9080, Protocol.HTTP, 9080),), (("app", "reviews"),)
+)
+SUBNETS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: foo}
+spec:
+  hosts: [db]
+  tcp: [{match: [{destinationSubnets: [127.9.0.0/16]}], route: [{destination: {host: db}}]}]
+"""
+DNS_ENTRY = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: foo}
+spec:
+  hosts: [ext.example.com]
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 9080}]
+  workloadSelector: {labels: {app: reviews}}
+"""
+
+
+def _pod(name: str, address: str, ready: bool = True, account: str = "reviews") -> WorkloadInstance:
+    return WorkloadInstance(
+        name, "reviews-v1", "foo", address, (("app", "reviews"),), account, (9080,), ready
+    )
+
+
+def _registry(*pods: WorkloadInstance, configs: list[AnyConfig] | None = None) -> PushContext:
+    registry = RegistrySnapshot(services=(REVIEWS,), instances=pods)
+    return PushContext(registry=registry, configs=tuple(configs or ()))
+
+
+def test_an_endpoint_change_names_the_services_whose_endpoints_moved() -> None:
+    one = _pod("r-0", "127.1.0.5")
+    two = _pod("r-1", "127.1.0.6")
+    host = "reviews.foo.svc.cluster.local"
+    assert endpoint_change(_registry(one), _registry(one)) == frozenset()
+    assert endpoint_change(_registry(one), _registry(one, two)) == {host}  # scaled up
+    assert endpoint_change(_registry(one, two), _registry(one)) == {host}  # scaled down
+    not_ready = _pod("r-1", "127.1.0.6", ready=False)
+    assert endpoint_change(_registry(one, two), _registry(one, not_ready)) == {host}
+
+
+def test_an_endpoint_change_that_can_change_more_than_endpoints_is_a_full_push() -> None:
+    one = _pod("r-0", "127.1.0.5")
+    # a new service account: secure naming lists it in the clusters (CDS)
+    other = _pod("r-1", "127.1.0.6", account="reviews-canary")
+    assert endpoint_change(_registry(one), _registry(one, other)) is None
+    # the first endpoint of a service (its service accounts change too)
+    assert endpoint_change(_registry(), _registry(one)) is None
+    # config or services differ: not an endpoint change at all
+    policy = _objects(POLICY.format(ns="foo", path="/a"))
+    assert endpoint_change(_registry(one), _registry(one, configs=policy)) is None
+    # a DNS ServiceEntry (here selecting the pods) carries its endpoints in its cluster
+    entry = _objects(DNS_ENTRY)
+    two = _pod("r-1", "127.1.0.6")
+    assert (
+        endpoint_change(_registry(one, configs=entry), _registry(one, two, configs=entry)) is None
+    )
+    # a TCP route matching destination subnets reads the endpoint addresses (listeners)
+    subnets = _objects(SUBNETS)
+    assert (
+        endpoint_change(_registry(one, configs=subnets), _registry(one, two, configs=subnets))
+        is None
+    )
+    assert endpoint_change(_registry(one, two), _registry(one, two)) == frozenset()

@@ -2,9 +2,11 @@
 
 Every change (apply, delete, instance registration) builds a new immutable `PushContext`,
 regenerates the snapshot of every connected proxy the change can affect (`translate.affected`:
-all of them for a manifest or registry change), checks it, and publishes the changed ones in
-the `SnapshotCache` it shares with the xDS server (which pushes them), once the change is
-committed. Validation is all-or-nothing: a change with one bad document changes nothing.
+all of them for a manifest change; for a registry change that moves only endpoints, sidecars
+take new endpoint assignments and keep everything else, as Istio's incremental EDS), checks it,
+and publishes the changed ones in the `SnapshotCache` it shares with the xDS server (which
+pushes them), once the change is committed. Validation is all-or-nothing: a change with one
+bad document changes nothing.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.state_files import STORE_FILE, write_atomically
 from pilotfish.translate import check_invariants
-from pilotfish.translate.affected import affected_proxies, changed_configs
+from pilotfish.translate.affected import affected_proxies, changed_configs, endpoint_change
 from pilotfish.translate.carry import Carry
-from pilotfish.translate.generate import generate_parts
+from pilotfish.translate.generate import generate_parts, with_new_endpoints
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import CLUSTER, ENDPOINT
 from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
 from pilotfish.xds.resources import EncodeCache, Snapshot
 
@@ -103,6 +106,7 @@ class ControlPlane:
         the part several proxies share is checked and serialised once."""
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
         self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
+        self._own: dict[str, tuple[ProxyResources, Snapshot]] = {}  # node id -> published own
         self.scope_pushes = True  # False: every change regenerates every proxy (benchmarks)
         self.regenerated = 0  # proxies the last config change translated again
 
@@ -173,6 +177,18 @@ class ControlPlane:
         push = self.push
         self._made_from[node_id] = push
         shared, own = generate_parts(proxy, push)
+        return self._checked(node_id, shared, own)
+
+    def _checked(
+        self,
+        node_id: str,
+        shared: tuple[ProxyResources, ...],
+        own: ProxyResources,
+        same_names: bool = False,
+    ) -> Snapshot | None:
+        """The node's snapshot composed of its parts, checked (None if invalid). `same_names`:
+        the shared parts name what they named when `own` was last checked and published, so
+        its check and serialised form stand."""
         parts: list[Snapshot] = []
         problems: list[str] = []
         for index, part in enumerate(shared):
@@ -185,13 +201,17 @@ class ControlPlane:
             problems.extend(known[2])
         notes = [d for part in shared for d in part.diagnostics]
         self.translation_notes[node_id] = notes + list(own.diagnostics)
-        problems.extend(check_invariants(own, context=shared))
+        known_own = self._own.get(node_id)
+        if not same_names or known_own is None or known_own[0] is not own:
+            problems.extend(check_invariants(own, context=shared))
+            known_own = (own, Snapshot(own))
         if problems:
             self.generation_errors[node_id] = problems
             log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
             return None
         self.generation_errors.pop(node_id, None)
-        snapshot = Snapshot.compose([*parts, Snapshot(own)])
+        self._own[node_id] = known_own
+        snapshot = Snapshot.compose([*parts, known_own[1]])
         if snapshot != self.snapshots.get(node_id) or node_id not in self.generated:
             self.generated[node_id] = (shared, own)
         return snapshot
@@ -360,8 +380,41 @@ class ControlPlane:
         rows = [instance_to_json(i) for i in new]
         write_atomically(self.instances_path, json.dumps(rows, indent=1))
         self.instances = new
+        previous = self.push
         self._rebuild()
-        return self.regenerate(self.live_nodes(), changed_at)
+        nodes = self.live_nodes()
+        moved = endpoint_change(previous, self.push) if self.scope_pushes else None
+        if moved is None:
+            self.regenerated = len(nodes)
+            return self.regenerate(nodes, changed_at)
+        changed = self._regenerate_endpoints(nodes, previous)
+        self.cache.set_many(changed, changed_at)
+        return changed
+
+    def _regenerate_endpoints(self, nodes: list[str], previous: PushContext) -> dict[str, Snapshot]:
+        """Only endpoints moved (Istio's incremental EDS): a sidecar whose snapshot was built from
+        `previous` gets its outbound block from the new push context and keeps every other part;
+        a gateway, or a proxy built from an older push context, is translated again."""
+        changed: dict[str, Snapshot] = {}
+        translate: list[str] = []
+        for node_id in nodes:
+            proxy, parts = self.proxies[node_id], self.generated.get(node_id)
+            if parts is None or self._made_from.get(node_id) is not previous:
+                translate.append(node_id)
+                continue
+            updated = with_new_endpoints(proxy, self.push, parts)
+            if updated is None:
+                translate.append(node_id)
+                continue
+            self._made_from[node_id] = self.push
+            names = [(t, *sorted(p[t])) for p in parts[0] for t in (CLUSTER, ENDPOINT)]
+            same = names == [(t, *sorted(p[t])) for p in updated[0] for t in (CLUSTER, ENDPOINT)]
+            snapshot = self._checked(node_id, *updated, same_names=same)
+            if snapshot is not None and snapshot != self.snapshots.get(node_id):
+                changed[node_id] = snapshot
+        self.regenerated = len(translate)  # fully translated: the others took new endpoints
+        changed.update(self._regenerate(translate))
+        return changed
 
     def live_nodes(self) -> list[str]:
         """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is
@@ -382,6 +435,7 @@ class ControlPlane:
             self.translation_notes,
             self.generation_errors,
             self._made_from,
+            self._own,
         ):
             table.pop(node_id, None)
 

@@ -14,8 +14,16 @@ proxy is affected:
   hosts name is visible to it (every proxy that can see it when the hosts name no service);
 - anything else (PeerAuthentication, which clients read for auto mTLS, EnvoyFilter, the
   manifest, kinds not listed here) affects every proxy: `affected_proxies` returns None.
-Both versions of a changed object count (what it was, what it is). Pure; checked against
-translation from scratch by `tests/controlplane/test_incremental.py`.
+Both versions of a changed object count (what it was, what it is).
+
+A registry change that moves only endpoints (pods scaled, made ready or not ready, with the same
+services and config) is Istio's incremental EDS push: `endpoint_change` names the services whose
+endpoints moved, and the control plane rebuilds only the outbound clusters' endpoint assignments
+(`generate.with_new_endpoints`), so sidecars are sent EDS for those clusters and nothing else. As
+in Istio, it is a full push when more than endpoints can change: the service accounts secure
+naming lists in a cluster (`mesh_tls.service_accounts`), a service whose clusters carry their
+endpoints (DNS ServiceEntries), or endpoint addresses a TCP route matches (`destinationSubnets`).
+Pure; checked against translation from scratch by `tests/controlplane/test_incremental.py`.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ from pilotfish.config.objects import AnyConfig
 from pilotfish.model.host_index import exported_to
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
-from pilotfish.registry.types import Service
+from pilotfish.registry.types import Endpoint, Service
+from pilotfish.translate.mesh_tls import service_accounts
+from pilotfish.translate.service_entries import carries_endpoints
 from pilotfish.translate.sidecar_scope import selected_sidecar, visible
 
 NAMESPACED: frozenset[str] = frozenset(
@@ -122,3 +132,48 @@ def _named_services(config: AnyConfig, push: PushContext) -> list[Service]:
         written.append(host)
     patterns = [resolve_host(h, config.meta.namespace) for h in written]
     return [s for s in push.services if any(host_matches(p, s.hostname) for p in patterns)]
+
+
+def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] | None:
+    """Hostnames of the services whose endpoints differ from `previous` to `push` when nothing
+    but endpoint assignments can differ (an EDS-only push); None when the change needs a full
+    push (see the module's docstring)."""
+    if (
+        previous.services != push.services
+        or previous.configs != push.configs
+        or previous.mesh != push.mesh
+    ):
+        return None
+    moved: set[str] = set()
+    for service in push.services:
+        before = [previous.endpoints(service, p) for p in service.ports]
+        after = [push.endpoints(service, p) for p in service.ports]
+        if before == after:
+            continue
+        if any(carries_endpoints(service, p) for p in service.ports):
+            return None
+        if service_accounts(service, previous) != service_accounts(service, push):
+            return None
+        if (
+            not service.addresses
+            and _addresses(before) != _addresses(after)
+            and _matches_destination_subnets(push)
+        ):
+            return None
+        moved.add(service.hostname)
+    return frozenset(moved)
+
+
+def _addresses(endpoints: list[tuple[Endpoint, ...]]) -> set[str]:
+    return {e.address for found in endpoints for e in found}
+
+
+def _matches_destination_subnets(push: PushContext) -> bool:
+    """Some TCP/TLS route matches on destination subnets (`translate.tcp` reads the endpoint
+    addresses of a service without `addresses` for them)."""
+    for vs in push.virtual_services():
+        if any(m.destination_subnets for r in vs.spec.tcp or () for m in r.match or ()):
+            return True
+        if any(m.destination_subnets for r in vs.spec.tls or () for m in r.match or ()):
+            return True
+    return False

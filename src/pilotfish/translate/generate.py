@@ -160,6 +160,22 @@ def generate_parts(
     return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
+def with_new_endpoints(
+    proxy: Proxy,
+    push: PushContext,
+    parts: tuple[tuple[ProxyResources, ...], ProxyResources],
+) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
+    """A sidecar's parts after a change that moved only endpoints (`affected.endpoint_change`):
+    its outbound block (clusters and endpoints, rebuilt from `push` where they changed) is
+    taken from `push`, every other part is kept. None for a gateway (its endpoints are in its
+    own part: translate it again)."""
+    shared, own = parts
+    if proxy.is_gateway or not shared:
+        return None
+    block = outbound_block(proxy.namespace, sidecar_scope.scoped_push(proxy, push))
+    return (block.resources, *shared[1:]), own
+
+
 def _gateway(
     proxy: Proxy, push: PushContext, full_push: PushContext, authz: AuthzFilters
 ) -> ProxyResources:
@@ -228,4 +244,4 @@ def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
     return found
 
 
-__all__ = ["generate", "generate_parts", "names", "outbound_cluster_specs"]
+__all__ = ["generate", "generate_parts", "names", "outbound_cluster_specs", "with_new_endpoints"]

@@ -25,6 +25,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
 
 from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Service, ServicePort
 from pilotfish.translate import names
 from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
 from pilotfish.translate.envoy_pb import pack, socket_address
@@ -37,8 +38,13 @@ DNS_RESOLUTIONS = {
 
 def needs_own_endpoints(spec: OutboundClusterSpec) -> bool:
     """True when the cluster carries its endpoints itself (no EDS)."""
-    return spec.service.resolution in DNS_RESOLUTIONS or (
-        spec.service.resolution == "NONE" and spec.port.protocol.is_http
+    return carries_endpoints(spec.service, spec.port)
+
+
+def carries_endpoints(service: Service, port: ServicePort) -> bool:
+    """True when the clusters of this service port carry their endpoints themselves (no EDS)."""
+    return service.resolution in DNS_RESOLUTIONS or (
+        service.resolution == "NONE" and port.protocol.is_http
     )
 
 
