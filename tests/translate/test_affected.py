@@ -109,10 +109,10 @@ def test_an_endpoint_change_names_the_services_whose_endpoints_moved() -> None:
     two = _pod("r-1", "127.1.0.6")
     host = "reviews.foo.svc.cluster.local"
     assert endpoint_change(_registry(one), _registry(one)) == frozenset()
-    assert endpoint_change(_registry(one), _registry(one, two)) == {host}  # scaled up
-    assert endpoint_change(_registry(one, two), _registry(one)) == {host}  # scaled down
+    assert endpoint_change(_registry(one), _registry(one, two)) == frozenset({host})  # scaled up
+    assert endpoint_change(_registry(one, two), _registry(one)) == frozenset({host})  # scaled down
     not_ready = _pod("r-1", "127.1.0.6", ready=False)
-    assert endpoint_change(_registry(one, two), _registry(one, not_ready)) == {host}
+    assert endpoint_change(_registry(one, two), _registry(one, not_ready)) == frozenset({host})
 
 
 def test_an_endpoint_change_that_can_change_more_than_endpoints_is_a_full_push() -> None:
