@@ -14,7 +14,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from prometheus_client import CollectorRegistry
 from tests.xds.xds_testlib import route_direct, route_to_cluster, sotw_request
 
-from pilotfish.xds.limits import MAX_REQUEST_BYTES, StreamLimits
+from pilotfish.xds.limits import HARD_REQUEST_BYTES, MAX_REQUEST_BYTES, StreamLimits
 from pilotfish.xds.resources import ROUTE, Snapshot
 from pilotfish.xds.server import SERVICE, XdsServer
 
@@ -194,6 +194,53 @@ async def _oversized_response(tmp_path: Path) -> None:
             good = stub.StreamAggregatedResources()
             await good.write(sotw_request(ROUTE, ["r0"], node_id=GOOD))
             assert (await good.read()).version_info == small.version_of(ROUTE)
+            good.cancel()
+    finally:
+        await server.stop(0)
+
+
+def test_an_oversized_or_malformed_request_ends_with_grpcs_status_and_is_counted(
+    tmp_path: Path,
+) -> None:
+    """What Envoy (or any gRPC client) sees is the status gRPC itself gives — never a clean OK —
+    and every refusal up to gRPC's own receive cap is counted, also past the 16 MiB that gRPC
+    used to refuse by itself, uncounted."""
+    asyncio.run(asyncio.wait_for(_oversized(tmp_path), 60))
+
+
+async def _oversized(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    base = Snapshot({ROUTE: {"r0": route_direct("r0", "ok")}})
+    server = XdsServer(lambda n, m: base, registry)
+    address = f"unix:{tmp_path / 'xds.sock'}"
+    await server.start(address)
+    options = [("grpc.max_send_message_length", HARD_REQUEST_BYTES)]
+    try:
+        async with grpc.aio.insecure_channel(address, options=options) as channel:
+            raw = channel.stream_stream(
+                f"/{SERVICE}/StreamAggregatedResources",
+                request_serializer=lambda b: b,
+                response_deserializer=lambda b: b,
+            )
+            for count, size in enumerate((MAX_REQUEST_BYTES + 1, 20 << 20), start=1):
+                request = discovery_pb2.DiscoveryRequest(type_url=ROUTE)
+                request.node.id = node(count)
+                request.error_detail.message = "y" * size
+                call = raw()
+                await call.write(request.SerializeToString())
+                assert await call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "Received message larger than max" in await call.details()
+                assert refused(registry, "size") == count
+            garbage = raw()
+            await garbage.write(b"\xff\xff\xff\xff not a protobuf")
+            assert await garbage.code() == grpc.StatusCode.INTERNAL
+            assert "error unmarshalling request" in await garbage.details()
+            assert refused(registry, "malformed") == 1
+            # a well-behaved proxy is served meanwhile
+            stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+            good = stub.StreamAggregatedResources()
+            await good.write(sotw_request(ROUTE, ["r0"], node_id=GOOD))
+            assert (await good.read()).version_info == base.version_of(ROUTE)
             good.cancel()
     finally:
         await server.stop(0)

@@ -2,7 +2,7 @@
 
 | limit | default | when exceeded |
 |---|---|---|
-| request message | `MAX_REQUEST_BYTES` 4 MiB (gRPC's default) | stream ends (over 16 MiB: gRPC) |
+| request message | `MAX_REQUEST_BYTES` 4 MiB (gRPC's default) | stream ends: RESOURCE_EXHAUSTED |
 | response message | `max_response_bytes` 256 MiB (gRPC's send cap) | stream closed, not sent |
 | open ADS streams | `max_streams` 4,096 | the new stream ends: RESOURCE_EXHAUSTED |
 | streams of one node id | `max_streams_per_node` 8 | the new stream is closed |
@@ -15,9 +15,14 @@ Each refusal counts in `pilotfish_xds_refused_streams_total{reason}` (reasons: u
 malformed, no_node) and logs a WARNING line saying which limit — at most one line per reason
 every 10 s, with the count refused meanwhile, so a flood of bad clients cannot flood the log.
 
-A request over 16 MiB is refused by gRPC itself before any of our code sees it
-(RESOURCE_EXHAUSTED to the client; memory stays bounded) and is not counted: grpc.aio ends the
-handler's request stream exactly as when a client cancels (measured). A response is measured
+A refused request ends its stream with the status gRPC itself gives (what Envoy logs as "gRPC
+config stream closed: 8, Received message larger than max …"): RESOURCE_EXHAUSTED for a request
+over `MAX_REQUEST_BYTES`, INTERNAL for one that is not a discovery request (grpc-go's "error
+unmarshalling request"), never a clean OK. gRPC's own receive cap is `HARD_REQUEST_BYTES` (64 MiB,
+what one stream may make the server buffer), so every request up to it reaches `checked` and is
+counted; one declaring more is refused by gRPC from its length prefix, with the same status,
+before any of our code sees it, and is the one refusal not counted: grpc.aio ends the handler's
+request stream exactly as when a client cancels (measured). A response is measured
 before it is queued: one over `max_response_bytes` (gRPC would fail the write) is counted,
 logged with its type and size, and the stream closed. Pure bookkeeping: no I/O but logging.
 """
@@ -36,6 +41,7 @@ from prometheus_client import CollectorRegistry, Counter
 log = logging.getLogger("pilotfish.xds")
 
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+HARD_REQUEST_BYTES = 64 * 1024 * 1024  # gRPC's receive cap: over it, gRPC refuses (uncounted)
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 LOG_EVERY = 10.0  # seconds between two log lines of one reason
 
@@ -45,7 +51,7 @@ GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.server.max_pending_requests", 20_000),
     ("grpc.server.max_pending_requests_hard_limit", 40_000),
     # bigger than `MAX_REQUEST_BYTES` so that `checked` sees, counts and refuses what is over it
-    ("grpc.max_receive_message_length", 4 * MAX_REQUEST_BYTES),
+    ("grpc.max_receive_message_length", HARD_REQUEST_BYTES),
     ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
@@ -53,7 +59,12 @@ GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
 
 
 class RefusedRequest(ValueError):
-    """A request over a limit or not a discovery request (the stream ends)."""
+    """A request over a limit or not a discovery request: the stream ends with `status` (a
+    `grpc.StatusCode` name) and the message, as gRPC would end it."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -107,11 +118,13 @@ def checked(parse: Callable[[bytes], Any], refusals: Refusals) -> Callable[[byte
             refusals.refuse(
                 "size", f"refusing a request of {len(data)} bytes (limit {MAX_REQUEST_BYTES})"
             )
-            raise RefusedRequest("request too large")
+            text = f"Received message larger than max ({len(data)} vs. {MAX_REQUEST_BYTES})"
+            raise RefusedRequest("RESOURCE_EXHAUSTED", text)
         try:
             return parse(data)
         except DecodeError:
             refusals.refuse("malformed", "refusing a request: not a discovery request")
-            raise RefusedRequest("not a discovery request") from None
+            text = "error unmarshalling request: not a discovery request"
+            raise RefusedRequest("INTERNAL", text) from None
 
     return deserialize

@@ -81,6 +81,7 @@ class _Connection:
     version: str = ""
     closing: bool = False  # over a limit: the writer stops at the next message
     credential: object = None  # what the observer admitted the stream with
+    refused: RefusedRequest | None = None  # a request refused: the stream ends with its status
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -259,6 +260,9 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self._open -= 1
             reader.cancel()
             self._unregister(connection)
+        if connection.refused is not None:  # end it as gRPC would, never with a clean OK
+            refused = connection.refused
+            await context.abort(grpc.StatusCode[refused.status], str(refused))
 
     async def _read(self, connection: _Connection, requests: AsyncIterator[Any]) -> None:
         try:
@@ -269,8 +273,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             raise
         except grpc.aio.AioRpcError as error:
             log.info("xds stream of %r ended: %s", connection.node_id or "?", error.code())
-        except RefusedRequest:  # counted and logged when it was refused
-            pass
+        except RefusedRequest as refused:  # counted and logged when it was refused
+            connection.refused = refused
         except Exception:  # a broken stream (or generate()) must not take the server down
             log.warning("xds stream of %r failed", connection.node_id or "?", exc_info=True)
         finally:
