@@ -59,6 +59,16 @@ def _ready(mesh: LocalMesh, pod: str) -> bool:
     return bool(mesh.info["proxies"].get(pod, {}).get("ready"))
 
 
+def _load_until(load: Load, count: int, since: float = 0.0, timeout: float = 60) -> None:
+    """Keep the load running until `count` requests that started after `since` have finished
+    (a loaded machine serves fewer per second: wait for them, with a deadline, rather than a
+    fixed time)."""
+    deadline = time.monotonic() + timeout
+    while sum(1 for o in list(load.outcomes) if o.started >= since) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} requests in {timeout} s"
+        time.sleep(0.1)
+
+
 def test_scale_down_under_load_loses_no_request(bookinfo: LocalMesh, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text(SLOW_NO_RETRY)
@@ -75,15 +85,15 @@ def test_scale_down_under_load_loses_no_request(bookinfo: LocalMesh, tmp_path: P
     load = Load(bookinfo.ingress, rate=12, workers=8, timeline=timeline)
     load.start()
     try:
-        time.sleep(3)  # requests in flight on both replicas, each ~1 s long
+        _load_until(load, 12)  # requests flowing to both replicas, each ~1 s long
         workload.write_text(REVIEWS_V3.format(replicas=1, workdir=BOOKINFO))
         bookinfo.apply(str(workload))
         bookinfo.wait_for(
             lambda: "reviews-v3-1.default" not in bookinfo.info["proxies"], 30, "the scale-down"
         )
         gone = time.monotonic()
-        while time.monotonic() - gone < 3:
-            time.sleep(0.1)
+        _load_until(load, 12, since=gone)  # and on the replica left, after the scale-down
+        _load_until(load, 41)
     finally:
         load.finish()
     bad = [(o.status, o.problem) for o in load.outcomes if o.problem]
@@ -105,13 +115,13 @@ def test_gateway_rollout_restart_under_load_loses_no_request(bookinfo: LocalMesh
     load = Load(bookinfo.ingress, rate=15, workers=6, timeline=Timeline())
     load.start()
     try:
-        time.sleep(2)
+        _load_until(load, 20)
         restarted_at = time.monotonic()
         result = bookinfo.pilotfish("rollout", "restart", "deploy/istio-ingressgateway")
         assert result.returncode == 0, result.stdout + result.stderr
         assert "deployment.apps/istio-ingressgateway restarted" in result.stdout
         bookinfo.wait_for(lambda: not pid_alive(before["envoy_pid"]), 30, "the old Envoy to exit")
-        time.sleep(1)
+        _load_until(load, 41, since=restarted_at)
     finally:
         load.finish()
     after = bookinfo.info["proxies"][gateway]
