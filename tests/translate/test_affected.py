@@ -63,6 +63,25 @@ def test_a_namespaced_policy_affects_its_namespace_and_gateways_only() -> None:
     assert everyone == {"a", "b", "gw"}
 
 
+ENVOY_FILTER = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {{name: lua, namespace: {ns}}}
+spec:
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match: {{context: SIDECAR_INBOUND}}
+    patch: {{operation: INSERT_BEFORE, value: {{name: envoy.filters.http.lua}}}}
+"""
+
+
+def test_an_envoy_filter_affects_its_namespace_and_gateways_as_istio_scopes_it() -> None:
+    new = _objects(ENVOY_FILTER.format(ns="foo"))
+    assert affected_proxies(PROXIES, new, _push(new), _push([])) == {"a", "gw"}
+    root = _objects(ENVOY_FILTER.format(ns="istio-system"))
+    assert affected_proxies(PROXIES, root, _push(root), _push([])) == {"a", "b", "gw"}
+
+
 def test_a_peer_authentication_affects_every_proxy() -> None:
     new = _objects(PEER)  # clients read it too (auto mTLS)
     assert affected_proxies(PROXIES, new, _push(new), _push([])) is None

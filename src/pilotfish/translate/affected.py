@@ -6,14 +6,16 @@ proxy is affected:
 - gateways are affected by every change (there are few of them, and they read most kinds);
 - a `Gateway` affects only gateways; a VirtualService whose `gateways` do not include `mesh`
   also affects only gateways;
-- a namespaced policy (AuthorizationPolicy, RequestAuthentication, Telemetry, Sidecar) affects
-  the proxies of its namespace, every proxy when it is in the root namespace;
+- a namespaced policy (AuthorizationPolicy, RequestAuthentication, Telemetry, Sidecar,
+  EnvoyFilter: Istio's namespace-scoped kinds) affects the proxies of its namespace, every
+  proxy when it is in the root namespace;
 - a VirtualService or DestinationRule affects the proxies of the namespaces it is exported to;
   a ServiceEntry every proxy (its `exportTo` does not narrow the registry here). Of those, a
   proxy whose `Sidecar` narrows its egress is affected only if one of the services the object's
   hosts name is visible to it (every proxy that can see it when the hosts name no service);
-- anything else (PeerAuthentication, which clients read for auto mTLS, EnvoyFilter, the
-  manifest, kinds not listed here) affects every proxy: `affected_proxies` returns None.
+- anything else (PeerAuthentication, which clients read for auto mTLS — Istio pushes it to every
+  proxy too —, the manifest, kinds not listed here) affects every proxy: `affected_proxies`
+  returns None.
 Both versions of a changed object count (what it was, what it is).
 
 A registry change that moves only endpoints (pods scaled, made ready or not ready, with the same
@@ -34,6 +36,7 @@ from pilotfish.config.hosts import host_matches, resolve_host
 from pilotfish.config.kinds import (
     AUTHORIZATION_POLICY,
     DESTINATION_RULE,
+    ENVOY_FILTER,
     GATEWAY,
     REQUEST_AUTHENTICATION,
     SERVICE_ENTRY,
@@ -51,7 +54,7 @@ from pilotfish.translate.service_entries import carries_endpoints
 from pilotfish.translate.sidecar_scope import selected_sidecar, visible
 
 NAMESPACED: frozenset[str] = frozenset(
-    {AUTHORIZATION_POLICY, REQUEST_AUTHENTICATION, TELEMETRY_KIND, SIDECAR}
+    {AUTHORIZATION_POLICY, REQUEST_AUTHENTICATION, TELEMETRY_KIND, SIDECAR, ENVOY_FILTER}
 )
 ROUTING: frozenset[str] = frozenset({VIRTUAL_SERVICE, DESTINATION_RULE, SERVICE_ENTRY})
 

@@ -1,0 +1,240 @@
+"""A control plane on the scale benchmark's mesh, connected proxies included, that makes random
+changes of every kind and checks every proxy's pushed resources against translation from scratch
+(`Mesh.check`). `tests/controlplane/test_incremental.py` runs a short sequence; `scope_soak.py`
+keeps it up for minutes. In-process, no xDS, no Envoy.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from scale_mesh import Topology
+
+from pilotfish.controlplane.core import ControlPlane, instance_from_json
+from pilotfish.translate.generate import generate
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
+from pilotfish.xds.resources import Snapshot
+
+SERVICES, PROXIES, KINDS = 60, 60, 19
+
+
+_BYTES: dict[int, tuple[Any, bytes]] = {}
+
+
+def _bytes(message: Any) -> bytes:
+    known = _BYTES.get(id(message))
+    if known is None or known[0] is not message:
+        known = _BYTES[id(message)] = (message, message.SerializeToString(deterministic=True))
+    return known[1]
+
+
+def _dump(resources: Any) -> dict[str, dict[str, bytes]]:
+    return {t: {n: _bytes(m) for n, m in resources[t].items()} for t in RESOURCE_TYPES}
+
+
+def _pushed(cp: ControlPlane, node_id: str) -> ProxyResources:
+    shared, own = cp.generated[node_id]
+    merged = own
+    for part in reversed(shared):
+        merged = part.merged(merged)
+    return merged
+
+
+def _rule(namespace: str, name: str, host: str, subset: str) -> str:
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f"spec:\n  host: {host}\n  subsets:\n  - name: {subset}\n"
+        f"    labels:\n      version: {subset}\n"
+    )
+
+
+def _differ(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows that are in one list and not the other (by name, then content)."""
+    before, after = {r["name"]: r for r in old}, {r["name"]: r for r in new}
+    return [
+        r
+        for name in before.keys() | after.keys()
+        for r in (before.get(name), after.get(name))
+        if r is not None and before.get(name) != after.get(name)
+    ]
+
+
+def _runs(rows: list[dict[str, Any]], app: str) -> bool:
+    return any(r["labels"]["app"] == app for r in rows)
+
+
+class Mesh:
+    def __init__(self, tmp: Path, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.topo = Topology(SERVICES, PROXIES)
+        self.cp = ControlPlane(tmp)
+        self.cp.load_state()
+        self.scaled: tuple[str, str, str] | None = None
+        self.rows: list[dict[str, Any]] = []
+        files = [("m.yaml", self.topo.manifest_yaml()), ("c.yaml", self.topo.config_yaml())]
+        assert self.cp.apply(files).ok
+        self.cp.connected = lambda: list(self.cp.proxies)
+        self.set_instances()
+
+    def set_instances(self, not_ready: int = -1) -> None:
+        rows = [i.row() for i in self.topo.instances(scaled=self.scaled)]
+        if 0 <= not_ready < len(rows):
+            rows[not_ready]["ready"] = False
+        before = {n: self.cp.snapshots[n] for n in self.cp.proxies}
+        changed = self.cp.set_instances([instance_from_json(r) for r in rows])
+        moved = {str(r["labels"]["app"]) for r in _differ(self.rows, rows)}
+        # a service whose first instance comes or last goes changes the service accounts its
+        # clusters name (secure naming): a full push, as in Istio
+        accounts = all(_runs(self.rows, app) == _runs(rows, app) for app in moved)
+        self.rows = rows
+        if before and accounts:
+            self.check_eds_only(before, changed, moved)
+        elif before:
+            assert self.cp.regenerated == len(before), "service accounts changed: a full push"
+        for instance in self.topo.instances(scaled=self.scaled):
+            if instance.node_id not in self.cp.proxies:
+                self.cp.snapshot_for_node(instance.node_id, instance.metadata(9000))
+
+    def check_eds_only(
+        self, before: dict[str, Snapshot], changed: dict[str, Snapshot], moved: set[str]
+    ) -> None:
+        # endpoints moved, nothing else: an EDS-only push (Istio's incremental EDS), of the
+        # clusters of the services that moved, to the proxies that have them
+        assert self.cp.regenerated == 0, "an endpoint change translated proxies again"
+        assert set(changed) == set(before), "a proxy that sees the service was not pushed"
+        for node_id, snapshot in changed.items():
+            old = before[node_id]
+            for type_url in RESOURCE_TYPES:
+                if type_url != ENDPOINT:
+                    assert snapshot.version_of(type_url) == old.version_of(type_url), node_id
+            differ = {
+                name
+                for name, found in snapshot.resources(ENDPOINT).by_name.items()
+                if old.resources(ENDPOINT).by_name[name].version != found.version
+            }
+            hosts = {name.split("|")[3].split(".")[0] for name in differ}
+            assert hosts == moved, f"{node_id}: endpoints of {hosts} pushed, {moved} moved"
+
+    def apply(self, text: str) -> None:
+        result = self.cp.apply([("change.yaml", text)])
+        assert result.ok, [str(d) for d in result.diagnostics]
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        group = "networking.istio.io"
+        assert self.cp.delete([], [(group, kind, namespace, name)]).ok
+
+    def service(self) -> tuple[str, str]:
+        return self.rng.choice(self.topo.names)
+
+    def change(self, choice: int) -> str:
+        """One change of kind `choice` (0 to KINDS - 1) on random objects; returns what it was."""
+        ns, svc = self.service()
+        other_ns, other = self.service()
+        if choice == 0:
+            self.apply(self.topo.virtual_service(ns, svc, self.rng.choice((10, 50, 70, 90))))
+        elif choice == 1:
+            self.delete("VirtualService", ns, svc)
+        elif choice == 2:
+            policy = "  trafficPolicy:\n    loadBalancer:\n      simple: ROUND_ROBIN\n"
+            self.apply(self.topo.destination_rule(ns, svc, policy))
+        elif choice == 3:
+            self.delete("DestinationRule", ns, svc)
+        elif choice == 4:  # a namespace's own rule for another namespace's host
+            self.apply(_rule(ns, f"x-{other}", f"{other}.{other_ns}.svc.cluster.local", "v9"))
+        elif choice == 5:  # exportTo: only its own namespace
+            self.apply(self.topo.destination_rule(ns, svc, "  exportTo: ['.']\n"))
+        elif choice == 6:  # a wildcard rule in the root namespace
+            self.apply(_rule("istio-system", f"wild-{ns}", f"'*.{ns}.svc.cluster.local'", "v3"))
+        elif choice == 7:
+            self.scaled = self.rng.choice(self.topo.workloads())
+            self.set_instances()
+        elif choice == 8:
+            self.set_instances(not_ready=self.rng.randrange(PROXIES))
+        elif choice == 9:
+            mode = self.rng.choice(("REGISTRY_ONLY", "ALLOW_ANY"))
+            self.apply(self.topo.mesh_config(mode))
+        elif choice == 10:  # a VirtualService that matches on the caller's labels
+            text = self.topo.virtual_service(ns, svc).replace(
+                "        end-user:\n          exact: jason\n",
+                "        end-user:\n          exact: jason\n      sourceLabels:\n"
+                "        version: v2\n",
+            )
+            self.apply(text)
+        elif choice == 13:  # an AuthorizationPolicy: only its namespace's proxies are translated
+            self.apply(
+                "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                f"metadata:\n  name: deny-admin\n  namespace: {ns}\n"
+                "spec:\n  action: DENY\n  rules:\n  - to:\n    - operation:\n"
+                "        paths: [/admin]\n"
+            )
+            assert self.cp.regenerated < len(self.cp.proxies), "not scoped to one namespace"
+        elif choice == 14:  # a VirtualService exported to its own namespace only
+            vs = self.topo.virtual_service(ns, svc, self.rng.choice((20, 40)))
+            self.apply(vs.replace("spec:\n", "spec:\n  exportTo: ['.']\n", 1))
+        elif choice == 15:  # a namespace that sees only itself, then another's rule for its host
+            self.apply(
+                "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                f"metadata:\n  name: default\n  namespace: {ns}\n"
+                "spec:\n  egress:\n  - hosts: ['./*']\n"
+            )
+            vs = self.topo.virtual_service(other_ns, f"for-{svc}", 30)
+            self.apply(vs.replace(f"for-{svc}", f"{svc}.{ns}.svc.cluster.local"))
+        elif choice == 16:  # a gateway-only VirtualService and a Telemetry in one namespace
+            gateway = self.topo.virtual_service(ns, svc, 60).replace(
+                "spec:\n", "spec:\n  gateways: [gw]\n", 1
+            )
+            self.apply(gateway.replace(f"name: {svc}\n", f"name: gw-only-{svc}\n", 1))
+            self.apply(
+                "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\n"
+                f"metadata:\n  name: logs\n  namespace: {ns}\n"
+                "spec:\n  accessLogging:\n  - providers:\n    - name: envoy\n"
+            )
+        elif choice == 17:  # a ServiceEntry for an external host, exported to its namespace
+            self.apply(
+                "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                f"metadata:\n  name: ext-{svc}\n  namespace: {ns}\n"
+                f"spec:\n  hosts: [{svc}.example.com]\n  location: MESH_EXTERNAL\n"
+                f"  exportTo: ['{self.rng.choice(('.', '*'))}']\n  resolution: STATIC\n"
+                "  ports: [{number: 80, name: http, protocol: HTTP}]\n"
+                f"  endpoints: [{{address: 127.9.0.{self.rng.randrange(2, 250)}}}]\n"
+            )
+        elif choice == 18:  # an EnvoyFilter (namespace-scoped, as Istio scopes its pushes)
+            self.apply(
+                "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n"
+                f"metadata:\n  name: lua\n  namespace: {ns}\n"
+                "spec:\n  configPatches:\n  - applyTo: HTTP_FILTER\n"
+                "    match: {context: SIDECAR_INBOUND}\n"
+                "    patch: {operation: INSERT_BEFORE, value: {name: envoy.filters.http.lua}}\n"
+            )
+        elif choice == 12:  # PeerAuthentication: mTLS off in one namespace (auto mTLS follows)
+            self.apply(
+                "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+                f"metadata:\n  name: default\n  namespace: {ns}\n"
+                "spec:\n  mtls:\n    mode: DISABLE\n"
+            )
+        else:  # a Sidecar narrowing one namespace's egress
+            self.apply(
+                "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+                f"metadata:\n  name: default\n  namespace: {ns}\n"
+                f"spec:\n  egress:\n  - hosts: ['./*', '{other_ns}/*']\n"
+            )
+        return f"change {choice} ({ns}/{svc}, {other_ns}/{other})"
+
+    def check(self, what: str) -> None:
+        fresh = self.cp.push_context()
+        assert self.cp.proxies, "no proxy connected"
+        for node_id in sorted(self.cp.proxies):
+            proxy = self.cp.proxies[node_id]
+            expected = generate(proxy, fresh)
+            pushed = _pushed(self.cp, node_id)
+            assert _dump(pushed) == _dump(expected), f"{what}: {node_id} differs from scratch"
+            notes = sorted(str(d) for d in expected.diagnostics)
+            assert sorted(str(d) for d in self.cp.translation_notes[node_id]) == notes, what
+            snapshot = self.cp.snapshots[node_id]
+            for type_url in RESOURCE_TYPES:
+                held = {n: r.any_bytes for n, r in snapshot.resources(type_url).by_name.items()}
+                assert sorted(held) == sorted(expected[type_url]), f"{what}: {node_id} names"
