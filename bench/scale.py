@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -247,6 +248,21 @@ def convergence_metric(base: str) -> tuple[float, float]:
     return total, count
 
 
+async def synced_proxies(base: str, expected: int, timeout: float) -> tuple[int, int]:
+    """(proxies whose ACKed versions are the newest of every type, proxies connected), from
+    /debug/syncz, polled until all `expected` are synced or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = call(base, "GET", "/debug/syncz")["proxies"]
+        synced = 0
+        for row in rows:
+            acked = {t["type_url"]: t["acked_version"] for t in row["types"]}
+            synced += all(acked.get(t) == v for t, v in row["latest"].items())
+        if synced >= expected or time.monotonic() > deadline:
+            return synced, len(rows)
+        await asyncio.sleep(0.2)
+
+
 async def settle(received: Received, start: float, quiet: float, timeout: float) -> None:
     """Wait until nothing was received for `quiet` seconds (after at least `quiet`)."""
     deadline = start + timeout
@@ -450,6 +466,8 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             )
         _, rss = proc_stats(cp.pid)
         results.append(ChangeResult("rss_mb", 0, rss, rss, rss, 0, 0, 0.0))
+        synced, total = await synced_proxies(base, len(instances), 15)
+        print(f"synced: {synced}/{total} proxies hold the newest version of every type", flush=True)
     finally:
         if clients is not None:
             await clients.stop()
@@ -461,6 +479,8 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         except subprocess.TimeoutExpired:
             cp.kill()
             cp.wait(5)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
@@ -516,6 +536,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--quiet", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--keep", action="store_true", help="keep the logs and state (tmp dir)")
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(HEADER)
