@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from scale_mesh import Topology
+from scale_mesh import PORT, Topology
 
 from pilotfish.controlplane.core import ControlPlane, instance_from_json
 from pilotfish.translate.generate import generate
@@ -18,7 +18,7 @@ from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
 from pilotfish.xds.resources import Snapshot
 
-SERVICES, PROXIES, KINDS = 60, 60, 19
+SERVICES, PROXIES, KINDS = 60, 60, 20
 
 
 _BYTES: dict[int, tuple[Any, bytes]] = {}
@@ -210,6 +210,16 @@ class Mesh:
                 "    match: {context: SIDECAR_INBOUND}\n"
                 "    patch: {operation: INSERT_BEFORE, value: {name: envoy.filters.http.lua}}\n"
             )
+        elif choice == 19:  # a Workload of the manifest scaled: no proxy is translated again
+            ns, svc, version = self.rng.choice(self.topo.workloads())
+            self.apply(
+                "apiVersion: pilotfish.io/v1alpha1\nkind: Workload\n"
+                f"metadata:\n  name: {svc}-{version}\n  namespace: {ns}\n"
+                f"  labels:\n    app: {svc}\n    version: {version}\n"
+                f"spec:\n  replicas: {self.rng.randrange(2, 5)}\n  command: [sleep, infinity]\n"
+                f"  ports: [{PORT}]\n"
+            )
+            assert self.cp.regenerated == 0, "a workload's replicas translated proxies again"
         elif choice == 12:  # PeerAuthentication: mTLS off in one namespace (auto mTLS follows)
             self.apply(
                 "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"

@@ -44,6 +44,7 @@ NAMES = {
     16: "gateway VS + Telemetry",
     17: "ServiceEntry",
     18: "EnvoyFilter",
+    19: "manifest: Workload replicas",
 }
 
 

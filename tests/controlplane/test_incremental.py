@@ -10,7 +10,8 @@ root namespace; workloads scaled and made not ready; the mesh's outbound policy;
 PeerAuthentication; an AuthorizationPolicy, a Telemetry, a gateway-only
 VirtualService, one exported to its namespace only, and another namespace's rule for a host a
 Sidecar-narrowed namespace sees (changes that `translate.affected` scopes to some proxies); a
-ServiceEntry; an EnvoyFilter (`bench/scope_mesh.py` makes the changes and the checks) —
+ServiceEntry; an EnvoyFilter; a manifest Workload's replicas (`bench/scope_mesh.py` makes the
+changes and the checks) —
 every connected proxy's pushed resources must equal a from-scratch generation, message for
 message (and diagnostics), and its snapshot must hold exactly those names. Not a timed test.
 """
@@ -28,7 +29,7 @@ from scope_mesh import KINDS, Mesh
 EXTRA_STEPS = 2
 
 
-@pytest.mark.timeout(900)  # 21 generations of 60 proxies, twice each, on a loaded CI machine
+@pytest.mark.timeout(900)  # 22 generations of 60 proxies, twice each, on a loaded CI machine
 @pytest.mark.parametrize("seed", [7])
 def test_incremental_translation_equals_full_regeneration(tmp_path: Path, seed: int) -> None:
     mesh = Mesh(tmp_path, seed)

@@ -324,8 +324,8 @@ class ControlPlane:
         which is what the new push context gives them too."""
         nodes = self.live_nodes()
         self.regenerated = len(nodes)
-        if not self.scope_pushes or self.parsed.manifest != saved.parsed.manifest:
-            return nodes
+        if not self.scope_pushes or not _same_manifest_inputs(self.push, saved.push):
+            return nodes  # a change of services, gateway secrets or mesh config: every proxy
         changed = changed_configs(saved.parsed.objects, self.parsed.objects)
         proxies = {n: self.proxies[n] for n in nodes}
         affected = affected_proxies(proxies, changed, self.push, saved.push)
@@ -455,6 +455,18 @@ class ControlPlane:
             for d in self.store.documents()
             if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
         ]
+
+
+def _same_manifest_inputs(push: PushContext, previous: PushContext) -> bool:
+    """Whether the two push contexts read the same from the manifest (`push_context`: its
+    services, secrets and mesh config). A manifest change of workloads only (replicas, command,
+    env) then affects no proxy: as a Deployment in Istio, it moves pods, whose endpoints come
+    as registry changes."""
+    return (
+        push.mesh == previous.mesh
+        and push.registry.services == previous.registry.services
+        and push.registry.secrets == previous.registry.secrets
+    )
 
 
 def instance_to_json(instance: WorkloadInstance) -> dict[str, Any]:
