@@ -124,7 +124,7 @@ def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
     lines = run.stdout.splitlines()
     assert run.returncode == 79
     assert lines == [
-        f'Error [IST0101] (VirtualService reviews.default {broken}:14) Referenced host+subset in destinationrule not found: "reviews+v2"',  # noqa: E501
+        f'Error [IST0101] (VirtualService reviews.default {broken}:21) Referenced host+subset in destinationrule not found: "reviews+v2"',  # noqa: E501
         f"Warning [IST0128] (DestinationRule tls.default {broken}:23) DestinationRule default/tls in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews",  # noqa: E501
     ]
     only_errors = pilotfish("analyze", "--output-threshold", "Error", "-f", broken)

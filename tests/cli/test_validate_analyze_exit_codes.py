@@ -67,10 +67,10 @@ def test_analyze_reports_missing_host_subset_and_gateway(
     )
     assert analyze_command([str(path)]) == 79
     assert capsys.readouterr().out.splitlines() == [
-        f'Error [IST0101] (VirtualService reviews.default {path}:14) Referenced host not found: "reviews2"',  # noqa: E501
-        f'Error [IST0101] (VirtualService reviews.default {path}:14) Referenced gateway not found: "bookinfo-gateway"',  # noqa: E501
-        f"Warning [IST0132] (VirtualService reviews.default {path}:14) one or more host [reviews] defined in VirtualService default/reviews not found in Gateway default/bookinfo-gateway.",  # noqa: E501
-        f'Error [IST0101] (VirtualService r2.default {path}:24) Referenced host+subset in destinationrule not found: "reviews+v9"',  # noqa: E501
+        f'Error [IST0101] (VirtualService reviews.default {path}:21) Referenced host not found: "reviews2"',  # noqa: E501
+        f'Error [IST0101] (VirtualService reviews.default {path}:22) Referenced gateway not found: "bookinfo-gateway"',  # noqa: E501
+        f"Warning [IST0132] (VirtualService reviews.default {path}:22) one or more host [reviews] defined in VirtualService default/reviews not found in Gateway default/bookinfo-gateway.",  # noqa: E501
+        f'Error [IST0101] (VirtualService r2.default {path}:31) Referenced host+subset in destinationrule not found: "reviews+v9"',  # noqa: E501
     ]
     assert analyze_command([str(path)], failure_threshold="Error", output_threshold="Error") == 79
 

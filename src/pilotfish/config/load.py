@@ -230,6 +230,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
             ),
             spec=spec,
             raw=document.data,
+            lines=document.lines,
         )
     )
 

@@ -7,6 +7,7 @@ that every later message can point at a file and line.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -41,6 +42,24 @@ class Source:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}" if self.line else self.file
+
+
+def parent_path(path: str) -> str:
+    """`spec.http[0].route` → `spec.http[0]` → `spec.http` → `spec` → ``."""
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
+
+
+def line_at(lines: Mapping[str, int], path: str, default: int) -> int:
+    """Line of a field path such as `spec.http[0].route[1].weight` in a path → line table, or
+    of its nearest ancestor that has one; `default` when nothing matches."""
+    candidate = path
+    while candidate:
+        found = lines.get(candidate)
+        if found is not None:
+            return found
+        candidate = parent_path(candidate)
+    return default
 
 
 @dataclass(frozen=True)
@@ -105,14 +124,23 @@ class ConfigObject(Generic[SpecT]):
     spec: SpecT
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     """The document as read (plain dicts/lists), for `get -o yaml` and round-tripping."""
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    """Field path → line in `meta.source.file`, as read (empty when not read from text)."""
+
+    def source_of(self, path: str) -> Source:
+        """Where the field at `path` (or its nearest ancestor read from the file) was read: its
+        own line, not the object's."""
+        source = self.meta.source
+        return Source(source.file, line_at(self.lines, path, source.line)) if path else source
 
     def diagnostic(self, message: str, path: str = "", level: Level = "warning") -> Diagnostic:
-        """A problem with this object, pointing at its file, kind and namespace/name."""
+        """A problem with this object, pointing at its file, the line of the field at `path`,
+        its kind and namespace/name."""
         return Diagnostic(
             level,
             message,
             path=path,
-            source=self.meta.source,
+            source=self.source_of(path),
             kind=self.meta.kind,
             name=f"{self.meta.namespace}/{self.meta.name}",
         )

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from pilotfish.config.objects import Diagnostic, Source
+from pilotfish.config.objects import Diagnostic, Source, line_at
 
 MAX_BYTES = 8 * 1024 * 1024
 """Largest input accepted, per file or stream."""
@@ -66,20 +66,10 @@ class RawDocument:
     def line_of(self, path: str) -> int:
         """Line of a field path such as `spec.http[0].route[1].weight`, or of its nearest
         ancestor that has one; the document's first line when nothing matches."""
-        candidate = path
-        while candidate:
-            if candidate in self.lines:
-                return self.lines[candidate]
-            candidate = _parent_path(candidate)
-        return self.source.line
+        return line_at(self.lines, path, self.source.line)
 
     def source_of(self, path: str) -> Source:
         return Source(self.source.file, self.line_of(path))
-
-
-def _parent_path(path: str) -> str:
-    cut = max(path.rfind("."), path.rfind("["))
-    return path[:cut] if cut > 0 else ""
 
 
 def join_path(parent: str, key: str | int) -> str:

@@ -72,6 +72,7 @@ def changed_configs(old: Iterable[AnyConfig], new: Iterable[AnyConfig]) -> list[
             and now is not None
             and was.raw == now.raw
             and was.meta.source == now.meta.source  # translation's notes name file and line
+            and was.lines == now.lines
         ):
             continue
         changed.extend(c for c in (was, now) if c is not None)

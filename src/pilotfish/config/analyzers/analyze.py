@@ -12,6 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pilotfish.config.analyzers.authz import identity_without_mtls
@@ -33,6 +34,7 @@ from pilotfish.config.analyzers.messages import (
     AnalysisMessage,
     Severity,
     fqdn,
+    message_for,
 )
 from pilotfish.config.analyzers.monitoring import unexported_metrics
 from pilotfish.config.analyzers.more import topic_messages
@@ -52,8 +54,12 @@ from pilotfish.config.kinds import (
 )
 from pilotfish.config.load import LoadResult
 from pilotfish.config.models.networking import VirtualServiceSpec
-from pilotfish.config.models.networking.virtual_service import Destination
-from pilotfish.config.objects import AnyConfig, Source, VirtualService
+from pilotfish.config.models.networking.virtual_service import (
+    Destination,
+    HTTPRouteDestination,
+    RouteDestination,
+)
+from pilotfish.config.objects import VirtualService
 
 __all__ = [
     "DOMAIN",
@@ -84,10 +90,6 @@ def _kube(result: LoadResult, inventory: Inventory, mesh: Inventory | None) -> K
     return kube
 
 
-def _ident(obj: AnyConfig) -> tuple[str, str, Source]:
-    return obj.meta.kind, f"{obj.meta.name}.{obj.meta.namespace}", obj.meta.source
-
-
 def analyze(
     result: LoadResult,
     mesh: Inventory | None = None,
@@ -101,12 +103,15 @@ def analyze(
         inventory.extend(mesh)
     messages: list[AnalysisMessage] = []
     for d in result.errors:
-        code, text = "IST0106", f"Schema validation error: {d.message}"
+        said = f"{d.path}: {d.message}" if d.path else d.message
+        code, text = "IST0106", f"Schema validation error: {said}"
         if "regex" in d.message:
             code, text = "IST0122", f'Field "{d.path}" regular expression invalid: {d.message}'
         name = d.name.split("/", 1)
         ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
-        messages.append(AnalysisMessage("Error", code, d.kind or "Document", ident, text, d.source))
+        messages.append(
+            AnalysisMessage("Error", code, d.kind or "Document", ident, text, d.source, d.path)
+        )
     destination_rules = istio_objects(result, DESTINATION_RULE)
     gateway_list = istio_objects(result, GATEWAY)
     virtual_services = istio_objects(result, VIRTUAL_SERVICE)
@@ -144,7 +149,32 @@ def analyze(
 
 def _deduplicated(messages: list[AnalysisMessage]) -> list[AnalysisMessage]:
     """Each message once (istioctl drops messages printing the same, e.g. one per patch)."""
-    return list(dict.fromkeys(messages))
+    printed: dict[str, AnalysisMessage] = {}
+    for message in messages:
+        printed.setdefault(str(message), message)
+    return list(printed.values())
+
+
+def _destinations(spec: VirtualServiceSpec) -> list[tuple[str, str, Destination | None]]:
+    """(kind of reference, path of the destination, destination) of every route and mirror, in
+    Istio's order (http, tcp, tls routes; then mirrors)."""
+    found: list[tuple[str, str, Destination | None]] = []
+    routes: list[tuple[str, int, Sequence[HTTPRouteDestination | RouteDestination]]]
+    routes = [("http", i, r.route) for i, r in enumerate(spec.http)]
+    routes += [("tcp", i, r.route) for i, r in enumerate(spec.tcp)]
+    routes += [("tls", i, r.route) for i, r in enumerate(spec.tls)]
+    for section, i, destinations in routes:
+        for j, route in enumerate(destinations):
+            path = f"spec.{section}[{i}].route[{j}].destination"
+            found.append(("host", path, route.destination))
+    for i, http in enumerate(spec.http):
+        if http.mirror is not None:
+            found.append(("mirror host", f"spec.http[{i}].mirror", http.mirror))
+        for j, mirror in enumerate(http.mirrors):
+            found.append(
+                ("mirror host", f"spec.http[{i}].mirrors[{j}].destination", mirror.destination)
+            )
+    return found
 
 
 def _virtual_service(
@@ -152,46 +182,43 @@ def _virtual_service(
     inventory: Inventory,
     subsets: set[tuple[str, str]],
 ) -> list[AnalysisMessage]:
+    """IST0101 and IST0112 of each destination, on the line of its `host` (Istio names that
+    line for a missing port or subset too)."""
     spec = vs.spec
     if not isinstance(spec, VirtualServiceSpec):
         return []
-    kind, name, source = _ident(vs)
     out: list[AnalysisMessage] = []
     namespace = vs.meta.namespace
-    routes = [r.destination for h in spec.http for r in h.route]
-    routes += [r.destination for t in spec.tcp for r in t.route]
-    routes += [r.destination for t in spec.tls for r in t.route]
-    mirrors: list[Destination | None] = [h.mirror for h in spec.http if h.mirror is not None]
-    mirrors += [m.destination for h in spec.http for m in h.mirrors]
-    for what, dests in (("host", routes), ("mirror host", mirrors)):
-        for dest in dests:
-            if dest is None or not dest.host:  # Istio looks the empty host up, finding nothing
-                text = f'Referenced {what} not found: ""'
-                out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-                continue
-            host = fqdn(dest.host, namespace)
-            known = inventory.services_for_host(host)
-            if not inventory.knows_host(host, namespace, tuple(spec.export_to)):
-                text = f'Referenced {what} not found: "{dest.host}"'
-                out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-            elif len(known) == 1 and dest.port is None and len(known[0].ports) > 1:
-                numbers = " ".join(str(p) for p, _ in known[0].ports)
-                text = (
-                    f'This VirtualService routes to a service "{dest.host}" that exposes '
-                    f"multiple ports [{numbers}]. Specifying a port in the destination is "
-                    "required to disambiguate."
-                )
-                out.append(AnalysisMessage("Error", "IST0112", kind, name, text, source))
-            elif len(known) == 1 and dest.port is not None and known[0].ports:
-                number = dest.port.number
-                if number not in {p for p, _ in known[0].ports}:
-                    text = f'Referenced host:port not found: "{dest.host}:{number}"'
-                    out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
-            if dest.subset and (host, dest.subset) not in subsets:
-                ref = "host" if what == "host" else "mirror"
-                text = (
-                    f"Referenced {ref}+subset in destinationrule not found: "
-                    f'"{dest.host}+{dest.subset}"'
-                )
-                out.append(AnalysisMessage("Error", "IST0101", kind, name, text, source))
+
+    def report(code: str, text: str, path: str) -> None:
+        out.append(message_for(vs, "Error", code, text, path))
+
+    for what, path, dest in _destinations(spec):
+        host_path = f"{path}.host"
+        if dest is None or not dest.host:  # Istio looks the empty host up, finding nothing
+            report("IST0101", f'Referenced {what} not found: ""', host_path)
+            continue
+        host = fqdn(dest.host, namespace)
+        known = inventory.services_for_host(host)
+        if not inventory.knows_host(host, namespace, tuple(spec.export_to)):
+            report("IST0101", f'Referenced {what} not found: "{dest.host}"', host_path)
+        elif len(known) == 1 and dest.port is None and len(known[0].ports) > 1:
+            numbers = " ".join(str(p) for p, _ in known[0].ports)
+            text = (
+                f'This VirtualService routes to a service "{dest.host}" that exposes '
+                f"multiple ports [{numbers}]. Specifying a port in the destination is "
+                "required to disambiguate."
+            )
+            report("IST0112", text, host_path)
+        elif len(known) == 1 and dest.port is not None and known[0].ports:
+            number = dest.port.number
+            if number not in {p for p, _ in known[0].ports}:
+                text = f'Referenced host:port not found: "{dest.host}:{number}"'
+                report("IST0101", text, host_path)
+        if dest.subset and (host, dest.subset) not in subsets:
+            ref = "host" if what == "host" else "mirror"
+            text = (
+                f'Referenced {ref}+subset in destinationrule not found: "{dest.host}+{dest.subset}"'
+            )
+            report("IST0101", text, host_path)
     return out

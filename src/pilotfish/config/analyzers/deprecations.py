@@ -18,8 +18,8 @@ REMOVED_KINDS = (
 )
 
 
-def deprecated(obj: AnyConfig, detail: str) -> AnalysisMessage:
-    return message_for(obj, "Warning", "IST0002", f"Deprecated: {detail}")
+def deprecated(obj: AnyConfig, detail: str, path: str = "") -> AnalysisMessage:
+    return message_for(obj, "Warning", "IST0002", f"Deprecated: {detail}", path)
 
 
 def deprecated_fields(
@@ -27,7 +27,7 @@ def deprecated_fields(
 ) -> list[AnalysisMessage]:
     out: list[AnalysisMessage] = []
     for vs in virtual_services:
-        for route in as_list(spec_of(vs).get("http")):
+        for index, route in enumerate(as_list(spec_of(vs).get("http"))):
             delay = as_map(as_map(as_map(route).get("fault")).get("delay"))
             percent = delay.get("percent")
             if isinstance(percent, int | float) and not isinstance(percent, bool) and percent > 0:
@@ -35,11 +35,12 @@ def deprecated_fields(
                     "HTTPRoute.fault.delay.percent is deprecated; "
                     "use HTTPRoute.fault.delay.percentage"
                 )
-                out.append(deprecated(vs, detail))
+                out.append(deprecated(vs, detail, f"spec.http[{index}].fault.delay.percent"))
     for sidecar in sidecars:
         policy = as_map(spec_of(sidecar).get("outboundTrafficPolicy"))
         if policy.get("egressProxy") is not None:
-            out.append(deprecated(sidecar, "OutboundTrafficPolicy.EgressProxy ignored"))
+            path = "spec.outboundTrafficPolicy.egressProxy"
+            out.append(deprecated(sidecar, "OutboundTrafficPolicy.EgressProxy ignored", path))
     return out
 
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import ClientTLSSettings
 
 _UNVERIFIED = ("SIMPLE", "MUTUAL")
+_CA_CERTIFICATES = "spec.trafficPolicy.tls.caCertificates"
+"""Where Istio points IST0128 (absent, so the line of `tls`, its nearest ancestor read)."""
 
 
 def _unverified(tls: ClientTLSSettings | None, has_selector: bool) -> str | None:
@@ -41,13 +43,15 @@ def unverified_server_tls(rule: DestinationRule) -> list[AnalysisMessage]:
     out: list[AnalysisMessage] = []
     mode = _unverified(policy.tls, has_selector)
     if mode is not None:
-        out.append(message_for(rule, "Warning", "IST0128", f"{head} {mode} {tail} {host}"))
-    for setting in policy.port_level_settings:
+        text = f"{head} {mode} {tail} {host}"
+        out.append(message_for(rule, "Warning", "IST0128", text, _CA_CERTIFICATES))
+    for index, setting in enumerate(policy.port_level_settings):
         mode = _unverified(setting.tls, has_selector)
         if mode is None:
             continue
         number = setting.port.number if setting.port is not None else None
         port = f"number:{number}" if number else ""
         text = f"{head} {mode} {tail} {host} at port {port}"
-        out.append(message_for(rule, "Warning", "IST0129", text))
+        path = f"spec.trafficPolicy.portLevelSettings[{index}].tls.caCertificates"
+        out.append(message_for(rule, "Warning", "IST0129", text, path))
     return out

@@ -96,7 +96,7 @@ def _filter_messages(
 def envoy_filter_patches(filters: list[EnvoyFilter]) -> list[AnalysisMessage]:
     versioned: list[FilterName] = []
     return [
-        message_for(obj, severity, code, text)
-        for obj in filters
-        for severity, code, text in _filter_messages(obj, versioned)
+        message_for(obj, severity, code, text)  # Istio aims at `patch.value`, a map: its line
+        for obj in filters  # is not in Istio's table (scalars only), so the object's line it is,
+        for severity, code, text in _filter_messages(obj, versioned)  # and repeats print once
     ]

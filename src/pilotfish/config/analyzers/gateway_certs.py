@@ -50,5 +50,7 @@ def duplicate_certificates(gateways: list[Gateway]) -> list[AnalysisMessage]:
                             f"Duplicate certificate in multiple gateways {names} may cause 404s "
                             "if clients re-use HTTP2 connections."
                         )
-                        out.append(message_for(gateway, "Warning", "IST0138", text))
+                        out.append(
+                            message_for(gateway, "Warning", "IST0138", text, "metadata.name")
+                        )
     return out

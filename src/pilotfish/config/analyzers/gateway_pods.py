@@ -55,8 +55,15 @@ def _servers(gateway: Gateway) -> list[Server]:
     return list(gateway.spec.servers)
 
 
-def _not_found(obj: Gateway, what: str, value: str) -> AnalysisMessage:
-    return message_for(obj, "Error", "IST0101", f'Referenced {what} not found: "{value}"')
+def _selector_path(gateway: Gateway) -> str:
+    """Where Istio points a message about the gateway's pods: a label of its selector."""
+    labels = sorted(gateway.spec.selector)
+    return f"spec.selector.{labels[0]}" if labels else "spec.selector"
+
+
+def _not_found(obj: Gateway, what: str, value: str, path: str) -> AnalysisMessage:
+    text = f'Referenced {what} not found: "{value}"'
+    return message_for(obj, "Error", "IST0101", text, path)
 
 
 def _int(value: object) -> int:
@@ -75,7 +82,7 @@ def gateway_ports(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
     pods = kube.pods_selected(selector, None)
     text = selector_text(selector)
     if not pods:
-        return [_not_found(gateway, "selector", text)]
+        return [_not_found(gateway, "selector", text, _selector_path(gateway))]
     ports: set[int] = set()
     for pod in pods:
         for service in kube.services:
@@ -100,7 +107,7 @@ def gateway_ports(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
             "need to access the gateway port through the gateway Service, it will not be "
             "available."
         )
-        out.append(message_for(gateway, "Warning", "IST0162", message))
+        out.append(message_for(gateway, "Warning", "IST0162", message, _selector_path(gateway)))
     return out
 
 
@@ -142,20 +149,21 @@ def gateway_secrets(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
         return []  # reported once, by gateway_ports
     namespace = pods[0].namespace
     out: list[AnalysisMessage] = []
-    for server in _servers(gateway):
+    for index, server in enumerate(_servers(gateway)):
+        path = f"spec.servers[{index}].tls.credentialName"
         name = server.tls.credential_name if server.tls is not None else None
         if not name:
             continue
         ns, _, short = name.rpartition("/")
         secret = kube.secrets.get((ns or namespace, short))
         if secret is None:
-            out.append(_not_found(gateway, "credentialName", name))
+            out.append(_not_found(gateway, "credentialName", name, path))
         elif not _has_certificate(secret):
             text = (
                 f"The credential referenced by the Gateway {gateway.meta.name} in namespace "
                 f"{namespace} is invalid, which can cause the traffic not to work as expected."
             )
-            out.append(message_for(gateway, "Error", "IST0161", text))
+            out.append(message_for(gateway, "Error", "IST0161", text, path))
     return out
 
 
@@ -190,7 +198,7 @@ def conflicting_gateways(gateways: list[Gateway], kube: Kube) -> list[AnalysisMe
                     f"Conflict with gateways {','.join(others)} (workload selector {text}, port "
                     f"{number}, hosts {','.join(server.hosts)})."
                 )
-                out.append(message_for(gw, "Error", "IST0145", message))
+                out.append(message_for(gw, "Error", "IST0145", message, _selector_path(gw)))
     return out
 
 

@@ -27,16 +27,22 @@ class AnalysisMessage:
     name: str  # name.namespace, as istioctl prints it
     message: str
     source: Source = field(default_factory=Source)
+    path: str = ""
+    """The field the message is about (`spec.http[0].route[1].destination.host`), whose line
+    `source` names; istioctl prints the line, not the path."""
 
     def __str__(self) -> str:
         where = f" {self.source}" if self.source.file != "<unknown>" else ""
         return f"{self.severity} [{self.code}] ({self.kind} {self.name}{where}) {self.message}"
 
 
-def message_for(obj: AnyConfig, severity: Severity, code: str, text: str) -> AnalysisMessage:
-    """A message about one config object, pointing at the object's file:line."""
+def message_for(
+    obj: AnyConfig, severity: Severity, code: str, text: str, path: str = ""
+) -> AnalysisMessage:
+    """A message about one config object, pointing at the line of the field at `path` (as
+    Istio's analyzers do) or, with no path, at the object's first line."""
     name = f"{obj.meta.name}.{obj.meta.namespace}"
-    return AnalysisMessage(severity, code, obj.meta.kind, name, text, obj.meta.source)
+    return AnalysisMessage(severity, code, obj.meta.kind, name, text, obj.source_of(path), path)
 
 
 def selector_text(labels: dict[str, str]) -> str:

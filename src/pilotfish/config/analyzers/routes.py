@@ -89,33 +89,36 @@ def _overlapping_prefixes(
                 f"{later['prefix']} is not used (duplicate/overlapping match in rule "
                 f"{earlier['match']} of prefix {earlier['prefix']} on {earlier['rule']})."
             )
-            out.append(message_for(obj, "Info", "IST0131", text))
+            out.append(message_for(obj, "Info", "IST0131", text, later["path"]))
     return out
 
 
 def _rules(
-    obj: VirtualService, rules: Sequence[tuple[str | None, Sequence[IstioModel]]]
+    obj: VirtualService, section: str, rules: Sequence[tuple[str | None, Sequence[IstioModel]]]
 ) -> list[AnalysisMessage]:
+    """The messages of one section (`http`, `tcp`, `tls`), each on the line of its rule or
+    match."""
     out: list[AnalysisMessage] = []
     prefixes: list[dict[str, Any]] = []
 
-    def unreachable(rule: str, reason: str) -> None:
+    def unreachable(rule: str, reason: str, path: str) -> None:
         text = f"VirtualService rule {rule} not used ({reason})."
-        out.append(message_for(obj, "Warning", "IST0130", text))
+        out.append(message_for(obj, "Warning", "IST0130", text, path))
 
     seen: dict[str, int] = {}
     catch_all = -1
     for index, (name, matches) in enumerate(rules):
         rule = _named(name, index)
+        at = f"spec.{section}[{index}]"
         if not matches:
             if catch_all >= 0:
-                unreachable(rule, "only the last rule can have no matches")
+                unreachable(rule, "only the last rule can have no matches", at)
             catch_all = index
             continue
         duplicates = 0
         for match_index, match in enumerate(matches):
             if catch_all >= 0:
-                unreachable(rule, "route without matches defined before")
+                unreachable(rule, "route without matches defined before", at)
                 continue
             key = _content(match)
             if key in seen:
@@ -125,16 +128,16 @@ def _rules(
                     f"{_named(getattr(match, 'name', None), match_index)} is not used "
                     f"(duplicate/overlapping match in rule {_named(rules[earlier][0], earlier)})."
                 )
-                out.append(message_for(obj, "Info", "IST0131", text))
+                out.append(message_for(obj, "Info", "IST0131", text, f"{at}.match[{match_index}]"))
                 duplicates += 1
                 continue
             seen[key] = index
             if isinstance(match, HTTPMatchRequest):
                 found = _prefix_match(rule, match, match_index)
                 if found is not None:
-                    prefixes.append(found)
+                    prefixes.append({**found, "path": f"{at}.match[{match_index}]"})
         if duplicates == len(matches):
-            unreachable(rule, "all matches used by prior rules")
+            unreachable(rule, "all matches used by prior rules", at)
     return out + _overlapping_prefixes(obj, prefixes)
 
 
@@ -145,4 +148,4 @@ def unused_rules(vs: VirtualService) -> list[AnalysisMessage]:
     http = [(r.name, r.match) for r in spec.http]
     tcp: list[tuple[str | None, Sequence[IstioModel]]] = [(None, r.match) for r in spec.tcp]
     tls: list[tuple[str | None, Sequence[IstioModel]]] = [(None, r.match) for r in spec.tls]
-    return _rules(vs, http) + _rules(vs, tcp) + _rules(vs, tls)
+    return _rules(vs, "http", http) + _rules(vs, "tcp", tcp) + _rules(vs, "tls", tls)

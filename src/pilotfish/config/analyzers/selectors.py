@@ -31,6 +31,16 @@ def _labels(obj: Sidecar | Telemetry) -> dict[str, str]:
     return selector_labels(obj.spec) or {}
 
 
+def _selector_path(obj: Sidecar | Telemetry, labels: dict[str, str]) -> str:
+    """Where Istio points a selector matching nothing: the line of one of its labels."""
+    parent = (
+        "spec.selector.matchLabels"
+        if isinstance(obj.spec, TelemetrySpec)
+        else "spec.workloadSelector.labels"
+    )
+    return f"{parent}.{sorted(labels)[0]}"
+
+
 def _go_list(names: list[str]) -> str:
     return "[" + " ".join(sorted(names)) + "]"
 
@@ -52,7 +62,7 @@ def workload_selectors(
         pods = kube.pods_selected(labels, obj.meta.namespace)
         if not pods:
             text = f'Referenced selector not found: "{selector_text(labels)}"'
-            out.append(message_for(obj, "Error", "IST0101", text))
+            out.append(message_for(obj, "Error", "IST0101", text, _selector_path(obj, labels)))
         for pod in pods:
             per_pod[(pod.namespace, pod.name)].append(obj)
     same_pod, no_selector = ("IST0110", "IST0111") if kind == "Sidecar" else ("IST0159", "IST0160")
@@ -70,7 +80,7 @@ def workload_selectors(
             f'The {plural} {names} in namespace "{namespace}" select the same workload pod '
             f'"{pod_name}", which can lead to undefined behavior.'
         )
-        out += [message_for(o, "Error", same_pod, text) for o in group]
+        out += [message_for(o, "Error", same_pod, text, "metadata.name") for o in group]
     for namespace, group in sorted(per_namespace.items()):
         if kind == "Telemetry" and namespace == ROOT_NAMESPACE:
             continue
@@ -84,7 +94,7 @@ def workload_selectors(
             f'The {plural} {names} in namespace "{namespace}" have no workload selector, which '
             "can lead to undefined behavior."
         )
-        out += [message_for(o, "Error", no_selector, text) for o in group]
+        out += [message_for(o, "Error", no_selector, text, "metadata.name") for o in group]
     return out
 
 
@@ -160,13 +170,17 @@ def authorization_policies(
             )
         if not kube.namespaces:
             continue
-        for rule in spec.rules:
-            for src in (f.source for f in rule.from_ if f.source is not None):
-                names = [*src.namespaces, *src.not_namespaces]
-                for name in names:
+        for i, rule in enumerate(spec.rules):
+            for j, src in enumerate(f.source for f in rule.from_):
+                if src is None:
+                    continue
+                at = f"spec.rules[{i}].from[{j}].source"
+                named = [(f"{at}.namespaces[{k}]", n) for k, n in enumerate(src.namespaces)]
+                named += [(f"{at}.notNamespaces[{k}]", n) for k, n in enumerate(src.not_namespaces)]
+                for path, name in named:
                     if not any(_namespace_matches(n, name) for n in kube.namespaces):
                         text = f'Referenced namespace not found: "{name}"'
-                        out.append(message_for(policy, "Error", "IST0101", text))
+                        out.append(message_for(policy, "Error", "IST0101", text, path))
     return out
 
 

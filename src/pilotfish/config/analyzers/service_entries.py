@@ -37,10 +37,11 @@ def addresses_required(entries: list[ServiceEntry], mesh: MeshInputs) -> list[An
             as_map(se.raw.get("status")).get("addresses")
         ):
             continue
-        for port in as_list(spec.get("ports")):
+        for index, port in enumerate(as_list(spec.get("ports"))):
             if str(as_map(port).get("protocol") or "TCP").upper() == "TCP":
                 text = "ServiceEntry addresses are required for this protocol."
-                out.append(message_for(se, "Warning", "IST0134", text))
+                path = f"spec.ports[{index}].name"
+                out.append(message_for(se, "Warning", "IST0134", text, path))
     return out
 
 
@@ -78,7 +79,7 @@ def conflicting_protocols(entries: list[ServiceEntry]) -> list[AnalysisMessage]:
                 f"Multiple ServiceEntries ({names}) define the same host {_quote(host)} and port "
                 f"{number} with conflicting protocols ({', '.join(protocols)})."
             )
-            out.append(message_for(se, "Warning", "IST0177", text))
+            out.append(message_for(se, "Warning", "IST0177", text, "metadata.name"))
     return out
 
 

@@ -81,9 +81,9 @@ def unselected_subsets(
                 f"The host {host} defined in the DestinationRule does not match any services in "
                 "the mesh."
             )
-            out.append(message_for(rule, "Warning", "IST0174", text))
+            out.append(message_for(rule, "Warning", "IST0174", text, "spec.host"))
             continue
-        for subset in as_list(spec.get("subsets")):
+        for index, subset in enumerate(as_list(spec.get("subsets"))):
             subset = as_map(subset)
             wanted = {**selectors.get(found, {}), **as_strings(subset.get("labels"))}
             if not any(selects(wanted, labels) for labels in pods):
@@ -91,5 +91,6 @@ def unselected_subsets(
                     f"The Subset {subset.get('name')} defined in the DestinationRule does not "
                     "select any pods. Which may lead to 503 UH (NoHealthyUpstream)."
                 )
-                out.append(message_for(rule, "Error", "IST0173", text))
+                path = f"spec.subsets[{index}].name"
+                out.append(message_for(rule, "Error", "IST0173", text, path))
     return out

@@ -19,7 +19,7 @@ def empty_providers(telemetries: list[Telemetry], mesh: MeshInputs) -> list[Anal
         return []
     out: list[AnalysisMessage] = []
     for telemetry in telemetries:
-        for entry in as_list(spec_of(telemetry).get("accessLogging")):
+        for index, entry in enumerate(as_list(spec_of(telemetry).get("accessLogging"))):
             entry = as_map(entry)
             if entry.get("disabled") is True or as_list(entry.get("providers")):
                 continue
@@ -27,7 +27,8 @@ def empty_providers(telemetries: list[Telemetry], mesh: MeshInputs) -> list[Anal
                 f"The Telemetry {telemetry.meta.name} in namespace "
                 f'"{telemetry.meta.namespace}" with empty providers will be ignored.'
             )
-            out.append(message_for(telemetry, "Warning", "IST0157", text))
+            path = f"spec.accessLogging[{index}]"
+            out.append(message_for(telemetry, "Warning", "IST0157", text, path))
     return out
 
 

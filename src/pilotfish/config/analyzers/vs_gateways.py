@@ -49,7 +49,8 @@ def vs_gateways(
     full = f"{namespace}/{vs.meta.name}"
     hosts = list(vs.spec.hosts)
     out: list[AnalysisMessage] = []
-    for ref in vs.spec.gateways:
+    for index, ref in enumerate(vs.spec.gateways):
+        path = f"spec.gateways[{index}]"
         if ref == "mesh":
             continue
         if INTERNAL in ref.partition("/")[2 if "/" in ref else 0]:
@@ -57,14 +58,14 @@ def vs_gateways(
                 f"Gateway reference in VirtualService {full} is to an implementation-generated "
                 f"internal Gateway: {ref}."
             )
-            out.append(message_for(vs, "Warning", "IST0165", text))
+            out.append(message_for(vs, "Warning", "IST0165", text, path))
             continue
         gw_ns, _, gw_name = ref.rpartition("/")
         key = (gw_ns or namespace, gw_name)
         gateway, kube_gateway = gateways.get(key), kube.kube_gateways.get(key)
         if gateway is None and kube_gateway is None:
             out.append(
-                message_for(vs, "Error", "IST0101", f'Referenced gateway not found: "{ref}"')
+                message_for(vs, "Error", "IST0101", f'Referenced gateway not found: "{ref}"', path)
             )
         if kube_gateway is not None and gateway is None:
             served = _kube_gateway_hosts(kube_gateway)
@@ -76,5 +77,5 @@ def vs_gateways(
                 f"one or more host [{' '.join(hosts)}] defined in VirtualService {full} not "
                 f"found in Gateway {key[0]}/{key[1]}."
             )
-            out.append(message_for(vs, "Warning", "IST0132", text))
+            out.append(message_for(vs, "Warning", "IST0132", text, path))
     return out

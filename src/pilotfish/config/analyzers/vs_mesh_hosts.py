@@ -56,5 +56,5 @@ def mesh_host_conflicts(services: list[VirtualService]) -> list[AnalysisMessage]
                 f"{scope}/{host} which can lead to undefined behavior. This can be fixed by "
                 "merging the conflicting VirtualServices into a single resource."
             )
-            out.append(message_for(vs, "Error", "IST0109", text))
+            out.append(message_for(vs, "Error", "IST0109", text, "metadata.name"))
     return out

@@ -22,11 +22,12 @@ from pilotfish.config.objects import Gateway, RequestAuthentication, VirtualServ
 CLAIM_PREFIX = "@request.auth.claims"
 
 
-def _routes(vs: VirtualService) -> list[dict[str, Any]]:
+def _routes(vs: VirtualService) -> list[tuple[str, dict[str, Any]]]:
+    """(path of the destination, destination) of every HTTP route."""
     return [
-        as_map(as_map(route).get("destination"))
-        for http in as_list(spec_of(vs).get("http"))
-        for route in as_list(as_map(http).get("route"))
+        (f"spec.http[{i}].route[{j}].destination", as_map(as_map(route).get("destination")))
+        for i, http in enumerate(as_list(spec_of(vs).get("http")))
+        for j, route in enumerate(as_list(as_map(http).get("route")))
     ]
 
 
@@ -34,14 +35,14 @@ def subset_rules_at_gateways(services: list[VirtualService]) -> list[AnalysisMes
     by_subset: dict[str, list[str]] = {}  # VirtualService -> its subset-routed own hosts
     for vs in services:
         hosts = as_list(spec_of(vs).get("hosts"))
-        for dest in _routes(vs):
+        for _, dest in _routes(vs):
             if dest.get("subset") and dest.get("host") in hosts:
                 by_subset.setdefault(full_name(vs), []).append(str(dest.get("host")))
     out: list[AnalysisMessage] = []
     for vs in services:
         if not as_list(spec_of(vs).get("gateways")):
             continue
-        for dest in _routes(vs):
+        for path, dest in _routes(vs):
             if dest.get("subset"):
                 continue
             for owner, hosts in by_subset.items():
@@ -51,7 +52,7 @@ def subset_rules_at_gateways(services: list[VirtualService]) -> list[AnalysisMes
                             f"Subset in virtual service {owner} has no effect on ingress gateway "
                             f"{full_name(vs)} requests"
                         )
-                        out.append(message_for(vs, "Warning", "IST0140", text))
+                        out.append(message_for(vs, "Warning", "IST0140", text, f"{path}.host"))
     return out
 
 
@@ -91,7 +92,7 @@ def claim_routes_without_authn(
         key = _claim_key(vs)
         if not key:
             continue
-        for ref in as_list(spec_of(vs).get("gateways")):
+        for index, ref in enumerate(as_list(spec_of(vs).get("gateways"))):
             if ref == "mesh":
                 continue
             ref = str(ref) if "/" in str(ref) else f"{vs.meta.namespace}/{ref}"
@@ -111,5 +112,6 @@ def claim_routes_without_authn(
                     "request authentication must first be applied for the gateway pods to "
                     "validate the JWT token and make the claims available for routing."
                 )
-                out.append(message_for(vs, "Error", "IST0149", text))
+                path = f"spec.gateways[{index}]"
+                out.append(message_for(vs, "Error", "IST0149", text, path))
     return out
