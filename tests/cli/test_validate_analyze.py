@@ -125,7 +125,7 @@ def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
     assert run.returncode == 79
     assert lines == [
         f'Error [IST0101] (VirtualService reviews.default {broken}:21) Referenced host+subset in destinationrule not found: "reviews+v2"',  # noqa: E501
-        f"Warning [IST0128] (DestinationRule tls.default {broken}:23) DestinationRule default/tls in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews",  # noqa: E501
+        f"Warning [IST0128] (DestinationRule tls.default {broken}:28) DestinationRule default/tls in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews",  # noqa: E501
     ]
     only_errors = pilotfish("analyze", "--output-threshold", "Error", "-f", broken)
     assert (only_errors.returncode, only_errors.stdout.splitlines()) == (79, lines[:1])
