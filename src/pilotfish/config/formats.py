@@ -110,6 +110,18 @@ def _gateway_or_sidecar_name_problem(name: str, gateway: bool) -> str | None:
     return partial_wildcard_problem(name)
 
 
+def unix_address_problem(address: str) -> str | None:
+    """Istio's ValidateUnixAddress of what follows `unix://`: an abstract socket (`@name`) or
+    an absolute path to a file."""
+    if not address:
+        return "unix address must not be empty"
+    if address.startswith("@"):
+        return None
+    if not address.startswith("/") or address.endswith("/"):
+        return f"{address} is not an absolute path to a file"
+    return None
+
+
 def port_problem(number: int | None, what: str = "port number") -> str | None:
     if number is None:
         return f"{what} is required"

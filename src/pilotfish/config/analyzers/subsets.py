@@ -16,10 +16,8 @@ from pilotfish.config.analyzers.messages import AnalysisMessage, fqdn, message_f
 from pilotfish.config.hosts import host_matches
 from pilotfish.config.load import LoadResult
 from pilotfish.config.objects import DestinationRule, ServiceEntry
+from pilotfish.config.validation.destination_rule import REGION, SUBZONE, ZONE
 
-REGION = "topology.kubernetes.io/region"
-ZONE = "topology.kubernetes.io/zone"
-SUBZONE = "topology.istio.io/subzone"
 HOSTNAME = "kubernetes.io/hostname"
 
 

@@ -85,8 +85,9 @@ def _common_policy(
 ) -> None:
     if load_balancer is not None:
         _load_balancer(found, f"{path}.loadBalancer", load_balancer)
+        _zone_aware(found, f"{path}.loadBalancer", load_balancer, outlier)
     if pool is not None:
-        _connection_pool(found, f"{path}.connectionPool", pool)
+        connection_pool(found, f"{path}.connectionPool", pool)
     if outlier is not None:
         _outlier(found, f"{path}.outlierDetection", outlier)
     if tls is not None:
@@ -128,7 +129,9 @@ def _load_balancer(found: Findings, path: str, lb: LoadBalancerSettings) -> None
                 )
 
 
-def _connection_pool(found: Findings, path: str, pool: ConnectionPoolSettings) -> None:
+def connection_pool(found: Findings, path: str, pool: ConnectionPoolSettings) -> None:
+    """Istio's validateConnectionPool numbers and durations (a DestinationRule's and a
+    Sidecar's pools; emptiness and keepalive: `webhook_policies`)."""
     if pool.http is not None:
         http = pool.http
         for name, value in (
@@ -160,6 +163,54 @@ def _outlier(found: Findings, path: str, outlier: OutlierDetection) -> None:
         if value is not None and not 0 <= value <= 100:
             found.error(f"{path}.{name}", f"percentage {value} is out of range 0-100")
     found.non_negative(f"{path}.consecutiveErrors", outlier.consecutive_errors)
+    if outlier.consecutive_local_origin_failures and not outlier.split_external_local_origin_errors:
+        found.error(
+            f"{path}.consecutiveLocalOriginFailures",
+            "outlier detection consecutive local origin failures is specified, but split "
+            "external local origin errors is set to false",
+        )
+
+
+REGION = "topology.kubernetes.io/region"
+ZONE = "topology.kubernetes.io/zone"
+SUBZONE = "topology.istio.io/subzone"
+TOPOLOGY_LABELS = (REGION, ZONE, SUBZONE)
+"""The locality labels of a workload (Kubernetes' node topology and Istio's subzone)."""
+
+
+def _zone_aware(
+    found: Findings, path: str, lb: LoadBalancerSettings, outlier: OutlierDetection | None
+) -> None:
+    """Istio's rules of zoneAwareLbSetting: not with localityLbSetting; failover between
+    distinct regions named without zone, subzone or wildcard; no topology label in
+    failoverPriority (Envoy orders those itself); failover needs outlier detection (a warning)."""
+    zone = lb.zone_aware_lb_setting
+    if zone is None:
+        return
+    where = f"{path}.zoneAwareLbSetting"
+    if lb.locality_lb_setting is not None:
+        found.error(path, "only one of localityLbSetting and zoneAwareLbSetting can be set")
+    for index, label in enumerate(zone.failover_priority):
+        if label in TOPOLOGY_LABELS:
+            found.error(
+                f"{where}.failoverPriority[{index}]",
+                f"'failover_priority' for zone aware lb must not use topology label '{label}'; "
+                "region- and zone-level routing are handled automatically",
+            )
+    if (zone.failover or zone.failover_priority) and outlier is None:
+        found.warn(where, "outlier detection policy must be provided for failover")
+    for index, failover in enumerate(zone.failover):
+        at, regions = f"{where}.failover[{index}]", (failover.from_ or "", failover.to or "")
+        if regions[0] == regions[1]:
+            found.error(at, "zone aware lb failover settings must specify different regions")
+        if any("/" in r for r in regions):
+            found.error(
+                at,
+                "zone aware lb failover only specifies region; zone and subzone failover are "
+                "handled automatically",
+            )
+        if any("*" in r for r in regions):
+            found.error(at, "zone aware lb failover region should not contain '*' wildcard")
 
 
 def _client_tls(found: Findings, path: str, tls: ClientTLSSettings) -> None:

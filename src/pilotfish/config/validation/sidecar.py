@@ -6,15 +6,21 @@ rules (durations, TLS credential one-ofs, selector wildcards) are in `cel`."""
 
 from __future__ import annotations
 
-from pilotfish.config.formats import is_ip, namespaced_host_problem
+from pilotfish.config.formats import (
+    host_problem,
+    is_ip,
+    namespaced_host_problem,
+    unix_address_problem,
+)
 from pilotfish.config.models.networking import (
     IstioEgressListener,
     IstioIngressListener,
     SidecarSpec,
 )
-from pilotfish.config.protocols import TLS_FAMILY
+from pilotfish.config.protocols import HTTP_FAMILY, TLS_FAMILY
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
+from pilotfish.config.validation.destination_rule import connection_pool
 from pilotfish.config.yaml_text import join_path
 
 UNIX = "unix://"
@@ -24,8 +30,7 @@ UNIQUE_PORTS = "sidecar: ports on IP bound listeners must be unique"
 
 def _default_endpoint(found: Findings, path: str, endpoint: str) -> None:
     if endpoint.startswith(UNIX):
-        if not endpoint[len(UNIX) :].startswith(("/", "@")):
-            found.error(path, "unix address must be an absolute path or abstract socket")
+        found.add(path, unix_address_problem(endpoint[len(UNIX) :]))
         return
     host, sep, port = endpoint.rpartition(":")
     host = host.strip("[]")
@@ -57,6 +62,16 @@ def _ingress(found: Findings, path: str, listener: IstioIngressListener, seen: s
         found.error(join_path(path, "bind"), f"{listener.bind} is not a valid IP address")
     if listener.default_endpoint:
         _default_endpoint(found, join_path(path, "defaultEndpoint"), listener.default_endpoint)
+    pool = listener.connection_pool
+    if pool is not None:
+        connection_pool(found, join_path(path, "connectionPool"), pool)
+        if pool.http is not None and (port.protocol or "").upper() not in HTTP_FAMILY:
+            found.warn(
+                join_path(join_path(path, "connectionPool"), "http"),
+                f"sidecar: HTTP connection pool settings are configured for port {port.number} "
+                f'("{port.name or ""}") but its protocol is not HTTP ({port.protocol or ""}); '
+                "only TCP settings will apply",
+            )
     tls = listener.tls
     if tls is None:
         return
@@ -65,6 +80,13 @@ def _ingress(found: Findings, path: str, listener: IstioIngressListener, seen: s
         found.error(tls_path, "sidecar: subjectAltNames is not supported in ingress tls")
     if tls.https_redirect:
         found.error(tls_path, "sidecar: httpsRedirect is not supported")
+    for field, value, name in (
+        ("credentialName", tls.credential_name, "credentialName"),
+        ("credentialNames", tls.credential_names, "credentialNames"),
+        ("tlsCertificates", tls.tls_certificates, "tls_certificates"),
+    ):
+        if value:
+            found.error(join_path(tls_path, field), f"sidecar: {name} is not currently supported")
     if tls.mode in ("ISTIO_MUTUAL", "AUTO_PASSTHROUGH"):
         found.error(
             join_path(tls_path, "mode"),
@@ -92,6 +114,13 @@ def _egress(
                 found.error(
                     join_path(path, "bind"),
                     "sidecar: ports with 0 value must have a unix domain socket bind address",
+                )
+            elif bind.startswith(UNIX):
+                found.add(join_path(path, "bind"), unix_address_problem(bind[len(UNIX) :]))
+            if listener.capture_mode not in (None, "DEFAULT", "NONE"):
+                found.error(
+                    join_path(path, "captureMode"),
+                    "sidecar: captureMode must be DEFAULT/NONE for unix domain socket listeners",
                 )
             if bind in binds:
                 found.error(
@@ -142,10 +171,33 @@ def validate_sidecar(spec: SidecarSpec) -> list[Problem]:
                     "in the list",
                 )
         _egress(found, path, egress, seen, binds)
-    policy = spec.outbound_traffic_policy
-    if policy is not None and policy.egress_proxy is not None and policy.mode != "ALLOW_ANY":
-        found.error(
-            "spec.outboundTrafficPolicy.egressProxy",
-            "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode",
+    _outbound_policy(found, spec)
+    if spec.inbound_connection_pool is not None:
+        connection_pool(found, "spec.inboundConnectionPool", spec.inbound_connection_pool)
+    if spec.workload_selector is not None and not spec.workload_selector.labels:
+        found.warn(
+            "spec.workloadSelector",
+            "sidecar: workload selector specified without labels, will be applied to all "
+            "services in namespace",
         )
     return found.problems
+
+
+def _outbound_policy(found: Findings, spec: SidecarSpec) -> None:
+    policy = spec.outbound_traffic_policy
+    proxy = policy.egress_proxy if policy is not None else None
+    if policy is None or proxy is None:
+        return
+    path = "spec.outboundTrafficPolicy.egressProxy"
+    if policy.mode != "ALLOW_ANY":
+        found.error(
+            path,
+            "sidecar: egress_proxy must be set only with ALLOW_ANY outbound_traffic_policy mode",
+        )
+        return
+    found.add(
+        join_path(path, "host"),
+        host_problem(proxy.host or "", allow_ip=False, allow_star=False, partial_wildcard=False),
+    )
+    if proxy.port is None:
+        found.error(join_path(path, "port"), "sidecar: egress_proxy port must be non-nil")

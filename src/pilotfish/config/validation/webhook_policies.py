@@ -34,22 +34,7 @@ def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) 
         add(path, "port traffic policy must have at least one field")
     if policy.get("tunnel") is not None and policy.get("proxyProtocol") is not None:
         add(path, "tunnel and proxyProtocol must not be set together")
-    pool = policy.get("connectionPool")
-    if pool is not None and not as_map(pool):
-        add(join_path(path, "connectionPool"), "connection pool must have at least one field")
-    http = as_map(as_map(pool).get("http"))
-    if http.get("h2UpgradePolicy") == "UPGRADE" and http.get("useClientProtocol"):
-        add(
-            join_path(join_path(path, "connectionPool"), "http"),
-            "use client protocol must not be true when H2UpgradePolicy is UPGRADE",
-        )
-    keepalive = http.get("http2KeepAlive")
-    if keepalive is not None:
-        where = join_path(join_path(join_path(path, "connectionPool"), "http"), "http2KeepAlive")
-        if not as_map(keepalive).get("interval"):
-            add(where, "http2 keepalive interval is required")
-        if not as_map(keepalive).get("timeout"):
-            add(where, "http2 keepalive timeout is required")
+    connection_pool_problems(policy.get("connectionPool"), join_path(path, "connectionPool"), add)
     hashing = as_map(as_map(policy.get("loadBalancer")).get("consistentHash"))
     where = join_path(join_path(path, "loadBalancer"), "consistentHash")
     cookie = hashing.get("httpCookie")
@@ -80,6 +65,28 @@ def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) 
         for index, setting in enumerate(as_list(policy.get("portLevelSettings"))):
             where = join_path(join_path(path, "portLevelSettings"), index)
             _traffic_policy(setting, where, add, port_level=True)
+
+
+def connection_pool_problems(pool: Any, path: str, add: Add) -> None:
+    """Istio's validateConnectionPool on the pool as read (a DestinationRule's, a Sidecar's
+    inbound one): not empty, h2 upgrade without the client's protocol, keepalive complete."""
+    if pool is None:
+        return
+    if not as_map(pool):
+        add(path, "connection pool must have at least one field")
+    http = as_map(as_map(pool).get("http"))
+    if http.get("h2UpgradePolicy") == "UPGRADE" and http.get("useClientProtocol"):
+        add(
+            join_path(path, "http"),
+            "use client protocol must not be true when H2UpgradePolicy is UPGRADE",
+        )
+    keepalive = http.get("http2KeepAlive")
+    if keepalive is not None:
+        where = join_path(join_path(path, "http"), "http2KeepAlive")
+        if not as_map(keepalive).get("interval"):
+            add(where, "http2 keepalive interval is required")
+        if not as_map(keepalive).get("timeout"):
+            add(where, "http2 keepalive timeout is required")
 
 
 def _client_tls(tls: Any, path: str, add: Add) -> None:
@@ -248,6 +255,16 @@ def sidecar_problems(spec: Any, root: str = "spec") -> list[Problem]:
             )
         )
     # egressProxy with a mode other than ALLOW_ANY: validation.sidecar
+
+    def add(path: str, message: str) -> None:
+        found.append(Problem(path, message))
+
+    connection_pool_problems(
+        as_map(spec).get("inboundConnectionPool"), join_path(root, "inboundConnectionPool"), add
+    )
+    for index, listener in enumerate(as_list(as_map(spec).get("ingress"))):
+        where = join_path(join_path(join_path(root, "ingress"), index), "connectionPool")
+        connection_pool_problems(as_map(listener).get("connectionPool"), where, add)
     return found
 
 
