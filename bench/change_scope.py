@@ -28,7 +28,8 @@ from pathlib import Path
 
 from scale_mesh import Topology
 
-from pilotfish.controlplane.core import ControlPlane, instance_from_json
+from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
 
 
 def control_plane(topo: Topology, home: Path, extra: str = "") -> ControlPlane:

@@ -41,7 +41,8 @@ ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 
 def worker(services: int, proxies: int) -> dict[str, Any]:
     """One measurement in this process, with whichever pilotfish is on sys.path."""
-    from pilotfish.controlplane.core import ControlPlane, instance_from_json
+    from pilotfish.controlplane.core import ControlPlane
+    from pilotfish.controlplane.instances import instance_from_json
 
     topo = Topology(services, proxies)
     ns, svc = topo.names[0]

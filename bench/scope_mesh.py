@@ -12,7 +12,8 @@ from typing import Any
 
 from scale_mesh import PORT, Topology
 
-from pilotfish.controlplane.core import ControlPlane, instance_from_json
+from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.translate.generate import generate
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale_mesh import Topology
 
-from pilotfish.controlplane.core import ControlPlane, instance_from_json
+from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.xds import cache as cache_module
 from pilotfish.xds.resources import CLUSTER, LISTENER, PUSH_ORDER, Snapshot
 

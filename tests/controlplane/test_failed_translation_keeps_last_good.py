@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pilotfish.controlplane.core import ControlPlane, instance_from_json
+from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.translate.generate import generate_parts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))

@@ -41,7 +41,8 @@ from pilotfish.controlplane.auth import (
     redact_secret,
     write_guard,
 )
-from pilotfish.controlplane.core import ChangeResult, ControlPlane, instance_from_json
+from pilotfish.controlplane.core import ChangeResult, ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.controlplane.limits import (
     MAX_REQUEST_BYTES,
     ApiLimits,

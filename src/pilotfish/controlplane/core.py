@@ -16,7 +16,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pilotfish.ca.tokens import TokenRegistry
 from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.controlplane.citadel import CaState
+from pilotfish.controlplane.instances import instance_from_json, instance_to_json
 from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
@@ -36,7 +37,12 @@ from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.state_files import STORE_FILE, write_atomically
 from pilotfish.translate import check_invariants
-from pilotfish.translate.affected import affected_proxies, changed_configs, endpoint_change
+from pilotfish.translate.affected import (
+    affected_proxies,
+    changed_configs,
+    endpoint_change,
+    manifest_affects_proxies,
+)
 from pilotfish.translate.carry import Carry
 from pilotfish.translate.generate import generate_parts, with_new_endpoints
 from pilotfish.translate.resources import ProxyResources
@@ -324,7 +330,7 @@ class ControlPlane:
         which is what the new push context gives them too."""
         nodes = self.live_nodes()
         self.regenerated = len(nodes)
-        if not self.scope_pushes or not _same_manifest_inputs(self.push, saved.push):
+        if not self.scope_pushes or manifest_affects_proxies(self.push, saved.push):
             return nodes  # a change of services, gateway secrets or mesh config: every proxy
         changed = changed_configs(saved.parsed.objects, self.parsed.objects)
         proxies = {n: self.proxies[n] for n in nodes}
@@ -455,36 +461,3 @@ class ControlPlane:
             for d in self.store.documents()
             if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
         ]
-
-
-def _same_manifest_inputs(push: PushContext, previous: PushContext) -> bool:
-    """Whether the two push contexts read the same from the manifest (`push_context`: its
-    services, secrets and mesh config). A manifest change of workloads only (replicas, command,
-    env) then affects no proxy: as a Deployment in Istio, it moves pods, whose endpoints come
-    as registry changes."""
-    return (
-        push.mesh == previous.mesh
-        and push.registry.services == previous.registry.services
-        and push.registry.secrets == previous.registry.secrets
-    )
-
-
-def instance_to_json(instance: WorkloadInstance) -> dict[str, Any]:
-    row = asdict(instance)
-    row["labels"] = dict(instance.labels)
-    return row
-
-
-def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
-    """Raises KeyError/TypeError/ValueError on a malformed row."""
-    return WorkloadInstance(
-        name=str(row["name"]),
-        workload=str(row["workload"]),
-        namespace=str(row.get("namespace", "default")),
-        address=str(row["address"]),
-        labels=tuple(sorted((str(k), str(v)) for k, v in dict(row.get("labels", {})).items())),
-        service_account=str(row.get("service_account", "default")),
-        ports=tuple(int(p) for p in row.get("ports", [])),
-        ready=bool(row.get("ready", True)),
-        sidecar=bool(row.get("sidecar", True)),
-    )

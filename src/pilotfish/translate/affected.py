@@ -181,3 +181,15 @@ def _matches_destination_subnets(push: PushContext) -> bool:
         if any(m.destination_subnets for r in vs.spec.tls or () for m in r.match or ()):
             return True
     return False
+
+
+def manifest_affects_proxies(push: PushContext, previous: PushContext) -> bool:
+    """Whether a manifest change can affect any proxy: translation reads of the manifest only
+    what the push context holds of it (services, gateway secrets, mesh config). A change of
+    workloads only (replicas, command, env) affects none: as a Deployment in Istio, it moves
+    pods, whose endpoints come as registry changes (`endpoint_change`)."""
+    return (
+        push.mesh != previous.mesh
+        or push.registry.services != previous.registry.services
+        or push.registry.secrets != previous.registry.secrets
+    )
