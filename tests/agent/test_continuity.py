@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from pilotfish.agent.continuity import SeriesKeeper
+from pilotfish.telemetry.scrape import OPEN_PREFIX
 
 REQ = 'istio_requests_total{reporter="destination",response_code="200"}'
 DUR = "istio_request_duration_milliseconds"
@@ -54,3 +55,31 @@ def test_a_reset_without_a_gap_is_offset_too() -> None:
     keeper.apply(_scrape(10))
     again = _values(keeper.apply(_scrape(2)))
     assert again[REQ_KEY] == 12
+
+
+SENT = 'istio_tcp_sent_bytes_total{reporter="source"}'
+SENT_KEY = "istio_tcp_sent_bytes_total[('reporter', 'source')]"
+
+
+def _tcp(closed: int, open_part: int | None) -> str:
+    """15090's TCP byte counter: closed connections' bytes plus the open ones' (listed first)."""
+    lines = []
+    if open_part is not None:
+        lines += [
+            f"# TYPE {OPEN_PREFIX}istio_tcp_sent_bytes_total gauge",
+            f"{OPEN_PREFIX}{SENT} {open_part}",
+        ]
+    lines += ["# TYPE istio_tcp_sent_bytes_total counter", f"{SENT} {closed + (open_part or 0)}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_open_connections_bytes_count_and_their_move_at_close_is_no_reset() -> None:
+    keeper = SeriesKeeper()
+    first = keeper.apply(_tcp(100, 40))
+    assert _values(first)[SENT_KEY] == 140 and OPEN_PREFIX not in first  # helper consumed
+    assert _values(keeper.apply(_tcp(100, 90)))[SENT_KEY] == 190
+    # the page was read between the open part's zero and the closed count (a dip): held
+    assert _values(keeper.apply(_tcp(100, None)))[SENT_KEY] == 190
+    assert _values(keeper.apply(_tcp(200, None)))[SENT_KEY] == 200  # counted at close
+    # a real reset (the closed part lower) is still offset, open bytes on top
+    assert _values(keeper.apply(_tcp(10, 5)))[SENT_KEY] == 215

@@ -5,6 +5,7 @@ queried with PromQL as Istio's docs and dashboards write it. One mesh; tests run
 from __future__ import annotations
 
 import json
+import socket
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,9 @@ from tests.e2e.browser import Dom, dump_dom
 from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
 from tests.e2e.telemetrykit import KIALI_HTTP_LABELS, fetch, poll
+
+from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.state_files import STORE_FILE
 
 NET = "samples/bookinfo/networking"
 REVIEWS = 'destination_service="reviews.default.svc.cluster.local"'
@@ -196,6 +200,67 @@ def test_tcp_bytes_for_tcp_echo(mesh: LocalMesh) -> None:
     poll(lambda: by(mesh, promql, "destination_service").get(tcp_echo, 0) > 0, 60, "tcp bytes")
     received = 'sum(istio_tcp_received_bytes_total{destination_service_name="tcp-echo"})'
     assert float(query(mesh, received)[0]["value"][1]) > 0
+
+
+def _total(mesh: LocalMesh, promql: str) -> float:
+    result = query(mesh, promql)
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def test_tcp_bytes_of_a_long_lived_connection_show_while_it_is_open(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Istio reports a TCP connection's bytes every `reportingInterval` (default 5 s) while it
+    is open: a dashboard sees a long-lived stream's traffic before it ends, and the counter
+    never goes back when the connection closes."""
+    apply_yaml(mesh, tmp_path, """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: tcp-reporting, namespace: istio-system}
+spec:
+  metrics:
+  - reportingInterval: 1s
+""")  # fmt: skip
+    client = str(mesh.proxy("tcp-client-0.default")["ip"])
+    env = tcp_service_env(client, "default", [8080], mesh.home / STORE_FILE)
+    target = env["TCP_ECHO_SERVICE_HOST"], int(env["TCP_ECHO_SERVICE_PORT"])
+    sent = 'sum(istio_tcp_sent_bytes_total{reporter="source",source_workload="tcp-client"})'
+    received = (
+        'sum(istio_tcp_received_bytes_total{reporter="destination",'
+        'destination_service_name="tcp-echo"})'
+    )
+    closed = 'sum(istio_tcp_connections_closed_total{source_workload="tcp-client"})'
+    before_sent, before_received = _total(mesh, sent), _total(mesh, received)
+    before_closed = _total(mesh, closed)
+    line = b"x" * 99 + b"\n"
+    # the socket closes when both it and its file are closed
+    with socket.create_connection(target, timeout=10) as conn, conn.makefile("rb") as replies:
+        for _ in range(20):  # 2,000 bytes out; each line comes back as "one|two xxx...\n"
+            conn.sendall(line)
+            assert replies.readline().endswith(b"x\n")
+        poll(
+            lambda: (
+                _total(mesh, sent) >= before_sent + 20 * 104
+                and _total(mesh, received) >= before_received + 20 * 100
+            ),
+            60,
+            "an open connection's bytes in Prometheus, on both sides",
+        )
+        conn.sendall(line)  # the connection was open all along
+        assert replies.readline().endswith(b"x\n")
+        open_sent = _total(mesh, sent)
+    poll(
+        lambda: _total(mesh, closed) > before_closed and _total(mesh, sent) >= open_sent,
+        60,
+        "the closed connection counted",
+    )
+    assert _total(mesh, sent) >= before_sent + 21 * 104
+    resets = 'sum(resets(istio_tcp_sent_bytes_total{source_workload="tcp-client"}[5m]))'
+    assert _total(mesh, resets) == 0
+    merged = fetch(f"http://{client}:15020/stats/prometheus")
+    assert "istio_tcp_sent_bytes_total{" in merged
+    assert "pilotfish_open_" not in merged and "_total_open" not in merged
+    mesh.pilotfish("delete", "telemetry", "tcp-reporting", "-n", "istio-system")
 
 
 def test_prometheus_rule_alert_fires_and_service_monitor_scrapes_istiod(

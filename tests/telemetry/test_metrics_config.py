@@ -7,6 +7,7 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2
+from envoy.data.accesslog.v3.accesslog_pb2 import TcpConnectionEnd, TcpPeriodic
 from envoy.extensions.access_loggers.stats.v3 import stats_pb2
 from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -26,7 +27,14 @@ from pilotfish.telemetry.labels import (
     Reporter,
     label_plan,
 )
-from pilotfish.telemetry.metrics import _ISTIO_SCOPE
+from pilotfish.telemetry.metrics import (
+    _ISTIO_SCOPE,
+    CONNECTION_TAG,
+    MetricsPolicy,
+    tcp_stats_logs,
+)
+from pilotfish.telemetry.policy import metrics_policy
+from pilotfish.telemetry.stats_gauges import gauges_of
 from pilotfish.translate import generate
 from pilotfish.translate.generate import generate_parts
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
@@ -278,3 +286,58 @@ def test_legacy_istio_tracing_configmap() -> None:
     assert legacy_tracing_address({"zipkin": "enabled: false\n"}, errors) == ""
     assert legacy_tracing_address({"zipkin": "enabled: true\n"}, errors) == ""
     assert errors == [("data.zipkin.endpoint", "is required when zipkin is enabled")]
+
+
+def test_open_tcp_connections_bytes_are_gauges_set_each_report_and_zeroed_at_close() -> None:
+    me = Identity("w", "ns", "w", "v1", "w", "v1")
+    _, periodic, closed = tcp_stats_logs(Reporter.SOURCE, me, MetricsPolicy())
+    assert list(periodic.filter.log_type_filter.types) == [TcpPeriodic, TcpConnectionEnd]
+    assert list(closed.filter.log_type_filter.types) == [TcpConnectionEnd]  # after the zeroing
+    config = stats_pb2.Config()
+    periodic.typed_config.Unpack(config)
+    gauges = gauges_of(config)
+    assert [(g.stat.name, g.set.log_type, g.value_format) for g in gauges] == [
+        ("tcp_sent_bytes_total_open", TcpPeriodic, "%BYTES_SENT%"),
+        ("tcp_sent_bytes_total_open", TcpConnectionEnd, "%CEL(0)%"),
+        ("tcp_received_bytes_total_open", TcpPeriodic, "%BYTES_RECEIVED%"),
+        ("tcp_received_bytes_total_open", TcpConnectionEnd, "%CEL(0)%"),
+    ]
+    tags = {t.name: t.value_format for t in gauges[0].stat.tags}
+    assert tags[CONNECTION_TAG] == "%CONNECTION_ID%"  # one gauge per connection
+    # an open connection's flags: the zero at close lands on the series its bytes are in
+    assert _fixed(gauges[0].stat)["response_flags"] == "-"
+    assert _ISTIO_SCOPE in config.SerializeToString()
+    counted = stats_pb2.Config()
+    closed.typed_config.Unpack(counted)
+    assert _fixed(counted.counters[0].stat)["response_flags"] == "%RESPONSE_FLAGS%"
+    disabled = MetricsPolicy(
+        disabled=frozenset(
+            {("TCP_SENT_BYTES", Reporter.SOURCE), ("TCP_RECEIVED_BYTES", Reporter.SOURCE)}
+        )
+    )
+    assert len(tcp_stats_logs(Reporter.SOURCE, me, disabled)) == 2  # no gauges, no periodic log
+
+
+def test_reporting_interval_from_the_most_specific_telemetry() -> None:
+    push = bookinfo_push("""
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics: [{reportingInterval: 10s}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  metrics: [{reportingInterval: 1500ms}]
+""")
+    reviews = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    ratings = sidecar_for(push, "ratings-v1-0", (9080, 40000))
+    assert metrics_policy(reviews, push).reporting_interval == 1.5
+    assert metrics_policy(ratings, push).reporting_interval == 10
+    default = bookinfo_push("")
+    assert metrics_policy(sidecar_for(default, "ratings-v1-0", (9080, 40000)), default) == (
+        MetricsPolicy(reporting_interval=5)
+    )

@@ -41,6 +41,7 @@ from pilotfish.registry.types import (
     Service,
     WorkloadInstance,
 )
+from pilotfish.telemetry.stats_gauges import gauges_of
 from pilotfish.translate import ProxyResources, names
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -118,10 +119,18 @@ def golden_texts(resources: ProxyResources) -> dict[str, str]:
     """`<type>.golden.yaml` file name -> YAML text of that resource type, plus diagnostics."""
     texts: dict[str, str] = {}
     for short, type_url in GOLDEN_TYPES.items():
-        data = {name: MessageToDict(m) for name, m in resources[type_url].items()}
+        data = {name: _as_dict(m) for name, m in resources[type_url].items()}
         texts[f"{short}.golden.yaml"] = _dump(data)
     texts["diagnostics.golden.yaml"] = _dump(sorted(str(d) for d in resources.diagnostics))
     return texts
+
+
+def _as_dict(message: Message) -> dict[str, Any]:
+    """JSON of a resource; a listener's stats loggers with their gauges (see below)."""
+    if isinstance(message, listener_pb2.Listener):
+        return _with_stats_scopes(message, MessageToDict(message), scopes=False)
+    data: dict[str, Any] = MessageToDict(message)
+    return data
 
 
 def _dump(data: Any) -> str:
@@ -130,9 +139,12 @@ def _dump(data: Any) -> str:
     return stream.getvalue()
 
 
-def _with_stats_scopes(listener: listener_pb2.Listener, data: dict[str, Any]) -> dict[str, Any]:
+def _with_stats_scopes(
+    listener: listener_pb2.Listener, data: dict[str, Any], scopes: bool = True
+) -> dict[str, Any]:
     """JSON drops what the xds-protos bindings do not know: the stats loggers' `stats_scope`
-    (Envoy 1.40's field 6, sent to Envoy as bytes). Put it back from those bytes."""
+    (Envoy 1.40's field 6, sent to Envoy as bytes) and `gauges` (field 5, `stats_gauges`). Put
+    them back from those bytes."""
     for i, chain in enumerate(listener.filter_chains):
         for j, network_filter in enumerate(chain.filters):
             holder: Message
@@ -145,11 +157,14 @@ def _with_stats_scopes(listener: listener_pb2.Listener, data: dict[str, Any]) ->
                 config = stats_pb2.Config()
                 if not log.typed_config.Unpack(config):
                     continue
-                for found in UnknownFieldSet(config):
+                typed = data["filterChains"][i]["filters"][j]["typedConfig"]
+                gauges = [MessageToDict(g) for g in gauges_of(config)]
+                if gauges:
+                    typed["accessLog"][k]["typedConfig"]["gauges"] = gauges
+                for found in UnknownFieldSet(config) if scopes else ():
                     if found.field_number == 6:  # envoy.type.v3.Scope, its `prefix` is field 5
                         assert found.data[0] == 0x2A and found.data[1] == len(found.data) - 2
                         prefix = found.data[2:].decode()
-                        typed = data["filterChains"][i]["filters"][j]["typedConfig"]
                         typed["accessLog"][k]["typedConfig"]["statsScope"] = {"prefix": prefix}
     return data
 

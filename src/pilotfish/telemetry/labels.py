@@ -3,12 +3,16 @@
 Every label of a report is one of:
 - **fixed**: known at translation time (the reporter, the proxy's own identity, the protocol of
   the logger, the destination service of an inbound port, the security policy and principals of
-  a plaintext chain). All of them travel as ONE literal Envoy tag, `FIXED_TAG`
-  (`label=value;...`), so Envoy formats and interns one string per metric instead of a dozen;
+  a plaintext chain);
 - **packed peer fields**: the peer's seven identity labels, as learned (`exchange`: the peer
   header, one dynamic-metadata value) or, for TCP clients, the endpoint's metadata: one tag
   (`PEER_TAGS`), one lookup;
 - **dynamic**: per-request operators (`response_code`, principals from the certificates, ...).
+
+Fixed and dynamic labels travel in ONE Envoy tag, `FIXED_TAG` (`label=value;...`, the dynamic
+values as operators inside that format string): Envoy's stats logger formats and interns every
+tag of every metric of every request, so each tag saved is 4-6 string formats and symbol-table
+encodings per request.
 
 No CEL runs per request unless a Telemetry `tagOverrides` asks for it. Envoy's `/stats` thus
 holds packed series; `scrape.expand_lua` (15090, per scrape, not per request) unpacks them into
@@ -130,10 +134,10 @@ class LabelPlan:
         upserted = upserted or {}
         gone = removed | set(upserted)
         fixed = [f"{k}={v}" for k, v in self.fixed.items() if k not in gone]
+        measured = [f"{k}={v}" for k, v in self.dynamic.items() if k not in gone]
         dropped = [f"!{k}" for _, labels in self.packs.values() for k in labels if k in removed]
-        tags = {FIXED_TAG: ";".join(fixed + dropped) or ";"}
+        tags = {FIXED_TAG: ";".join(fixed + measured + dropped) or ";"}
         tags |= {tag: fmt for tag, (fmt, _) in self.packs.items()}
-        tags |= {k: v for k, v in self.dynamic.items() if k not in gone}
         return tags | dict(upserted)
 
 

@@ -8,11 +8,15 @@ a metric disabled for a mode is not emitted; `tagOverrides` remove a label or se
 expression, as Istio does.
 
 TCP: `tcp_connections_opened_total` counts when the upstream connection is up, the rest when the
-connection closes. Istio also reports byte deltas every 5 s while a connection is open; here
-bytes are counted at close: the TCP proxy's periodic flush (`access_log_flush_interval`) works,
-but the standard build's byte operators (`%BYTES_SENT%`, `%DOWNSTREAM_WIRE_BYTES_SENT%`, ...) are
-cumulative and no operator gives the bytes since the last flush, so counting at each flush adds the
-same bytes again (measured: 100 bytes a second reads 100, 300, 600, 1000).
+connection closes. Istio also reports byte deltas every `reportingInterval` (Telemetry API,
+default 5 s) while a connection is open. The standard build's byte operators (`%BYTES_SENT%`, ...)
+are cumulative, and no operator gives the bytes since the last flush (adding them at each flush
+counts the same bytes again). So each open connection's bytes so far are a gauge of its own
+(`<metric>_open`, tagged with the connection's id, set at each periodic flush of the TCP proxy
+and set to 0 just before the connection's bytes are counted at close), and 15090 shows the byte
+counters as closed connections' bytes plus the open ones' (`scrape`). Memory: one zero gauge
+per direction stays for each connection that outlived a reporting interval, until its listener
+is replaced.
 
 HTTP: two loggers, one for gRPC requests (content type `application/grpc*`, Istio's test for
 `request_protocol="grpc"`) and one for the others, selected by a header filter.
@@ -21,7 +25,7 @@ HTTP: two loggers, one for gRPC requests (content type `application/grpc*`, Isti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from envoy.config.accesslog.v3 import accesslog_pb2
@@ -43,6 +47,7 @@ from pilotfish.telemetry.labels import (
     ServiceLabels,
     label_plan,
 )
+from pilotfish.telemetry.stats_gauges import add_gauges, set_gauge
 
 STATS_LOGGER = "envoy.access_loggers.stats"
 SCOPE_PREFIX = "istio"
@@ -70,6 +75,7 @@ class Metric:
     unit: int = Unit.Unspecified
     tcp: bool = False
     at_open: bool = False  # TCP: counted when the upstream connection opens
+    periodic: bool = False  # TCP bytes: also shown while the connection is open
     grpc: bool = False  # gRPC calls only: message counts (see `GRPC_MESSAGES`)
 
 
@@ -84,9 +90,10 @@ STANDARD_METRICS = (
     Metric("TCP_OPENED_CONNECTIONS", _N["TCP_OPENED_CONNECTIONS"], Kind.COUNTER, tcp=True,
            at_open=True),
     Metric("TCP_CLOSED_CONNECTIONS", _N["TCP_CLOSED_CONNECTIONS"], Kind.COUNTER, tcp=True),
-    Metric("TCP_SENT_BYTES", _N["TCP_SENT_BYTES"], Kind.COUNTER, "%BYTES_SENT%", tcp=True),
+    Metric("TCP_SENT_BYTES", _N["TCP_SENT_BYTES"], Kind.COUNTER, "%BYTES_SENT%", tcp=True,
+           periodic=True),
     Metric("TCP_RECEIVED_BYTES", _N["TCP_RECEIVED_BYTES"], Kind.COUNTER, "%BYTES_RECEIVED%",
-           tcp=True),
+           tcp=True, periodic=True),
     Metric("GRPC_REQUEST_MESSAGES", _N["GRPC_REQUEST_MESSAGES"], Kind.COUNTER, grpc=True),
     Metric("GRPC_RESPONSE_MESSAGES", _N["GRPC_RESPONSE_MESSAGES"], Kind.COUNTER, grpc=True),
 )  # fmt: skip
@@ -97,6 +104,12 @@ STANDARD_METRICS = (
 # with many different counts make more series than Istio's.
 GRPC_STATS_FILTER = "envoy.filters.http.grpc_stats"
 GRPC_MESSAGES = f"%FILTER_STATE({GRPC_STATS_FILTER}:PLAIN)%"
+# an open connection's bytes so far: gauge `<metric name><OPEN_SUFFIX>`, one per connection
+OPEN_SUFFIX = "_open"
+CONNECTION_TAG = "pilotfish_connection"
+DEFAULT_REPORTING_INTERVAL = 5.0  # seconds: Istio's stats filter `tcp_reporting_duration`
+_ZERO = "%CEL(0)%"
+RESPONSE_FLAGS = "response_flags"
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ class MetricsPolicy:
     """What the Telemetry API says about Istio's metrics for one proxy."""
 
     enabled: bool = True  # the prometheus provider is selected
+    reporting_interval: float = DEFAULT_REPORTING_INTERVAL  # seconds, TCP byte reports
     disabled: frozenset[tuple[str, Reporter]] = frozenset()
     overrides: tuple[TagOverride, ...] = field(default=())
 
@@ -163,6 +177,30 @@ def _logger(
             config.counters.add(stat=stat, value_fixed=wrappers_pb2.UInt64Value(value=1))
     if config.counters or config.histograms:
         config.MergeFromString(_ISTIO_SCOPE)
+    return config
+
+
+def _open_bytes_logger(
+    metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
+) -> stats_pb2.Config | None:
+    """Gauges of each open connection's bytes so far: set at every periodic flush, and to 0 at
+    close (this logger runs before the one that counts the connection's bytes at close). The
+    gauge's `response_flags` is `-`, an open connection's: the flags a connection closes with
+    (an idle timeout) would otherwise make its zero land on another series than its bytes."""
+    gauges = []
+    for metric in metrics:
+        if not policy.emits(metric, reporter):
+            continue
+        steady = replace(plan, dynamic={**plan.dynamic, RESPONSE_FLAGS: "-"})
+        tags = {**policy.tags(metric, reporter, steady), CONNECTION_TAG: "%CONNECTION_ID%"}
+        stat = _stat(metric.name + OPEN_SUFFIX, tags)
+        gauges.append(set_gauge(stat, metric.value, log_data_pb2.TcpPeriodic))
+        gauges.append(set_gauge(stat, _ZERO, log_data_pb2.TcpConnectionEnd))
+    if not gauges:
+        return None
+    config = stats_pb2.Config()
+    add_gauges(config, gauges)
+    config.MergeFromString(_ISTIO_SCOPE)
     return config
 
 
@@ -221,15 +259,20 @@ def tcp_stats_logs(
     service: ServiceLabels | None = None,
     mtls: bool | None = None,
 ) -> list[accesslog_pb2.AccessLog]:
-    """The TCP proxy's loggers: one when the upstream connection opens, one at close (the TCP
-    proxy must flush its access log on connect: see `decorate`)."""
+    """The TCP proxy's loggers: one when the upstream connection opens, one for open
+    connections' bytes (periodic flushes), one at close (the TCP proxy must flush its access log
+    on connect and every `policy.reporting_interval`: see `decorate`)."""
     plan = label_plan(reporter, me, service, protocol="tcp", mtls=mtls)
     tcp = [m for m in STANDARD_METRICS if m.tcp]
     opened = _logger([m for m in tcp if m.at_open], reporter, plan, policy)
+    open_bytes = _open_bytes_logger([m for m in tcp if m.periodic], reporter, plan, policy)
     closed = _logger([m for m in tcp if not m.at_open], reporter, plan, policy)
     logs = []
     if opened.counters:
         logs.append(_access_log(opened, log_data_pb2.TcpUpstreamConnected))
+    if open_bytes is not None:
+        periodic = (log_data_pb2.TcpPeriodic, log_data_pb2.TcpConnectionEnd)
+        logs.append(_access_log(open_bytes, *periodic))
     if closed.counters:
         logs.append(_access_log(closed, log_data_pb2.TcpConnectionEnd))
     return logs

@@ -3,16 +3,19 @@
 Telemetry objects apply at three levels: the root namespace (mesh-wide, no selector), the
 proxy's namespace (no selector), and the workload (`selector.matchLabels` a subset of the
 proxy's labels). For metrics, overrides accumulate in that order (later ones win) and the most
-specific `providers` list wins; the default provider is `prometheus`, as in Istio's default
-`defaultProviders.metrics`. Access logging: see `access_logs`; tracing: `tracing_settings`.
+specific `providers` list (and `reportingInterval`) wins; the default provider is `prometheus`,
+as in Istio's default `defaultProviders.metrics`. Access logging: see `access_logs`; tracing:
+`tracing_settings`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from pilotfish.config.durations import parse_duration
 from pilotfish.config.kinds import TELEMETRY_KIND
 from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER
 from pilotfish.config.objects import ConfigObject
@@ -20,7 +23,12 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry.access_log import STDOUT, FileLog
 from pilotfish.telemetry.labels import Reporter
-from pilotfish.telemetry.metrics import STANDARD_METRICS, MetricsPolicy, TagOverride
+from pilotfish.telemetry.metrics import (
+    DEFAULT_REPORTING_INTERVAL,
+    STANDARD_METRICS,
+    MetricsPolicy,
+    TagOverride,
+)
 from pilotfish.telemetry.tracing import (
     TracingSettings,
     own_collector_cluster,
@@ -66,11 +74,15 @@ def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
     providers: tuple[str, ...] = push.mesh.telemetry.default_metrics_providers
     disabled: set[tuple[str, Reporter]] = set()
     overrides: list[TagOverride] = []
+    interval = DEFAULT_REPORTING_INTERVAL
     all_enums = [m.enum for m in STANDARD_METRICS]
     for telemetry in applicable(proxy, push):
         for section in telemetry.spec.metrics:
             if section.providers:
                 providers = provider_names(section.providers)
+            if section.reporting_interval:
+                with contextlib.suppress(ValueError):  # validation rejects bad durations
+                    interval = parse_duration(section.reporting_interval)
             for override in section.overrides:
                 match = override.match
                 metric = (match.metric if match is not None else None) or "ALL_METRICS"
@@ -91,7 +103,12 @@ def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
                     only = reporters[0] if len(reporters) == 1 else None
                     overrides.append(TagOverride(metric, only, tag, remove, change.value or ""))
     enabled = any(_is_prometheus(name, push) for name in providers)
-    return MetricsPolicy(enabled=enabled, disabled=frozenset(disabled), overrides=tuple(overrides))
+    return MetricsPolicy(
+        enabled=enabled,
+        reporting_interval=interval,
+        disabled=frozenset(disabled),
+        overrides=tuple(overrides),
+    )
 
 
 def _is_prometheus(name: str, push: PushContext) -> bool:

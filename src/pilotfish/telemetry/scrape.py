@@ -9,6 +9,10 @@ names and Istio's labels.
   (`HTTP_LABELS`, then any label a `tagOverrides` added, then `le`), with Istio's defaults for
   a field the peer did not send and `unknown` for a principal without a certificate.
 - gRPC message counts: summed from per-count-pair series (see `metrics.GRPC_MESSAGES`).
+- TCP bytes of open connections: each connection's `<counter>_open` gauge (`metrics`) is
+  summed per label set and added to the counter's series (a series is added when no connection
+  with those labels has closed yet); the sums are also listed, before the counter, as the gauge
+  family `pilotfish_open_<counter>`, which the agent's 15020 uses (`agent.continuity`) and hides.
 
 `expand_lua()` is the source of the Envoy Lua filter that does both on the 15090 listener.
 """
@@ -29,7 +33,9 @@ from pilotfish.telemetry.labels import (
     UNKNOWN,
     peer_default,
 )
-from pilotfish.telemetry.metrics import SCOPE_PREFIX, STANDARD_METRICS
+from pilotfish.telemetry.metrics import OPEN_SUFFIX, SCOPE_PREFIX, STANDARD_METRICS
+
+OPEN_PREFIX = "pilotfish_open_"  # open connections' part of a TCP byte counter, per series
 
 # the order of the counts in grpc_stats' filter state: `request,response`
 _MESSAGE_METRICS = tuple(
@@ -106,7 +112,10 @@ local function expand(name, body)
       dropped[item:sub(2)] = true
     else
       local k, v = item:match("^([^=]+)=(.*)$")
-      if k ~= nil then out[k] = v end
+      if k ~= nil then
+        if v == "" and PRINCIPAL[k] then v = UNKNOWN end
+        out[k] = v
+      end
     end
   end
   for _, k in ipairs(names) do
@@ -177,6 +186,66 @@ local function family(block)
   return text:sub(2)
 end
 
+-- open connections' bytes so far (one gauge `<counter>_open` per connection): the families are
+-- taken out of the page, their series summed per Istio label set of the counter
+local function take_open(text)
+  local open, order = {}, {}
+  local marker = "# TYPE envoy_" .. SCOPE .. "_"
+  local parts, pos = {}, 1
+  while true do
+    local first = text:find(marker, pos, true)
+    if first == nil then break end
+    local stop = text:find("\n# TYPE ", first, true)
+    local last = stop or (#text + 1)
+    local gauge = text:match("^# TYPE envoy_" .. SCOPE .. "_([%w_]+) gauge", first)
+    local counter = gauge and gauge:match("^(.*)" .. OPEN_SUFFIX .. "$")
+    if counter ~= nil then
+      parts[#parts + 1] = text:sub(pos, first - 1)
+      local name = SCOPE .. "_" .. counter
+      local block = "\n" .. text:sub(first, last - 1)
+      for labels, value in block:gmatch("\nenvoy_" .. SCOPE .. "_[%w_]*{([^\n]*)} ([^\n]*)") do
+        local key = expand(name, labels)
+        local v = tonumber(value)
+        if key ~= nil and v ~= nil and v > 0 then
+          if open[key] == nil then
+            open[key] = 0
+            order[name] = order[name] or {}
+            table.insert(order[name], key)
+          end
+          open[key] = open[key] + v
+        end
+      end
+      pos = stop and (stop + 1) or last
+    else
+      parts[#parts + 1] = text:sub(pos, last - 1)
+      pos = last
+    end
+  end
+  parts[#parts + 1] = text:sub(pos)
+  return table.concat(parts), open, order
+end
+
+-- a counter family (rewritten) with its open connections' bytes added, after the helper
+-- family that lists them
+local function with_open(name, block, open, keys)
+  local shown = {}
+  block = block:gsub("\n(" .. SCOPE .. "_[%w_]*{[^\n]*}) ([^\n]*)", function(key, value)
+    local extra, v = open[key], tonumber(value)
+    if extra == nil or v == nil then return nil end
+    shown[key] = true
+    return "\n" .. key .. " " .. string.format("%.0f", v + extra)
+  end)
+  local trail = block:match("\n*$")
+  block = block:sub(1, #block - #trail)
+  local helper = {"# TYPE " .. OPEN_PREFIX .. name .. " gauge"}
+  for _, key in ipairs(keys) do
+    local value = string.format("%.0f", open[key])
+    if not shown[key] then block = block .. "\n" .. key .. " " .. value end
+    helper[#helper + 1] = OPEN_PREFIX .. key .. " " .. value
+  end
+  return table.concat(helper, "\n") .. "\n" .. block .. trail
+end
+
 -- Envoy prints each family after its "# TYPE" line: only Istio's families are rewritten (found
 -- with plain searches), the rest of the page (most of it) is copied as it is
 function envoy_on_response(handle)
@@ -185,17 +254,31 @@ function envoy_on_response(handle)
   local text = body:getBytes(0, body:length())
   local marker = "# TYPE envoy_" .. SCOPE .. "_"
   if text:find(marker, 1, true) == nil then return end
-  local parts, pos = {}, 1
+  local open, order
+  text, open, order = take_open(text)
+  local parts, pos, done = {}, 1, {}
   while true do
     local first = text:find(marker, pos, true)
     if first == nil then break end
     local stop = text:find("\n# TYPE ", first, true)
     local last = stop or (#text + 1)
     parts[#parts + 1] = text:sub(pos, first - 1)
-    parts[#parts + 1] = family(text:sub(first, last - 1))
+    local rewritten = family(text:sub(first, last - 1))
+    local name = rewritten:match("^# TYPE ([%w_]+)")
+    if name ~= nil and order[name] ~= nil then
+      rewritten = with_open(name, rewritten, open, order[name])
+      done[name] = true
+    end
+    parts[#parts + 1] = rewritten
     pos = last
   end
   parts[#parts + 1] = text:sub(pos)
+  for name, keys in pairs(order) do  -- no connection with these labels has closed yet
+    if not done[name] then
+      if parts[#parts]:sub(-1) ~= "\n" then parts[#parts + 1] = "\n" end
+      parts[#parts + 1] = with_open(name, "# TYPE " .. name .. " counter", open, keys) .. "\n"
+    end
+  end
   body:setBytes(table.concat(parts))
 end
 """
@@ -217,6 +300,8 @@ def expand_lua() -> str:
         "UNKNOWN": json.dumps(UNKNOWN),
         "SCOPE": json.dumps(SCOPE_PREFIX),
         "MESSAGES_TAG": json.dumps(MESSAGES_TAG),
+        "OPEN_SUFFIX": json.dumps(OPEN_SUFFIX),
+        "OPEN_PREFIX": json.dumps(OPEN_PREFIX),
         "MESSAGE_FAMILIES": _lua_map(
             {f"{SCOPE_PREFIX}_{m.name}": str(i) for i, m in enumerate(_MESSAGE_METRICS, 1)}
         )

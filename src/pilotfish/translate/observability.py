@@ -25,7 +25,7 @@ from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
-from envoy.data.accesslog.v3.accesslog_pb2 import TcpConnectionEnd
+from envoy.data.accesslog.v3.accesslog_pb2 import TcpConnectionEnd, TcpPeriodic
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -51,7 +51,7 @@ from pilotfish.telemetry.tracing import (
     provider_host,
     provider_port,
 )
-from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, pack
+from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration, pack
 from pilotfish.translate.mtls import TLS_SOCKET
 from pilotfish.translate.names import parse_outbound_cluster
 
@@ -199,6 +199,9 @@ def _decorate_tcp(
     if stats:
         proxy.access_log.extend(stats)
         proxy.access_log_options.flush_access_log_on_connected = True
+        if any(TcpPeriodic in log.filter.log_type_filter.types for log in stats):
+            interval = duration(policy.reporting_interval)
+            proxy.access_log_options.access_log_flush_interval.CopyFrom(interval)
     for log in logs:  # the file log once, at close (not when the upstream connects)
         closing = proxy.access_log.add()
         closing.CopyFrom(log)
