@@ -279,3 +279,42 @@ data:
     ids = {s["id"] for s in spans}
     entry = [s for s in spans if s.get("parentId") == parent]
     assert entry and all(s.get("parentId") in ids | {parent} for s in spans)
+
+
+def test_opentelemetry_follows_the_callers_traceparent_at_a_tiny_rate(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Envoy's OpenTelemetry tracer with a sampling rate near zero: a caller's sampled
+    `traceparent` (`-01`) still gives a whole trace under its trace id, a `-00` gives none.
+    Runs after the OTLP test (the mesh's provider is OpenTelemetry)."""
+    apply_yaml(mesh, tmp_path, """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing:
+  - randomSamplingPercentage: 0.0001
+""")  # fmt: skip
+    proxies = mesh.info["proxies"]
+
+    def tiny_rate_everywhere() -> bool:  # one in a million, no listener left with the old rate
+        for proxy in proxies.values():
+            admin = f"http://{proxy['ip']}:15000"
+            dump = fetch(f"{admin}/config_dump?resource=dynamic_listeners")
+            rates = re.findall(r'"sampling_percentage": \{([^}]*)\}', dump)
+            if not rates or any('"numerator": 1,' not in r for r in rates):
+                return False
+        return all(not tracers_and_draining(p)[1] for p in proxies.values())
+
+    poll(tiny_rate_everywhere, 30, "the new sampling rate in every Envoy")
+    sampled, parent = secrets.token_hex(16), secrets.token_hex(8)
+    unsampled = secrets.token_hex(16)
+    headers = {"traceparent": f"00-{sampled}-{parent}-01"}
+    assert mesh.get("/productpage", headers=headers).status == 200
+    headers = {"traceparent": f"00-{unsampled}-{secrets.token_hex(8)}-00"}
+    assert mesh.get("/productpage", headers=headers).status == 200
+    wanted = {"istio-ingressgateway.istio-system", "details.default", "reviews.default"}
+    poll(lambda: wanted <= servers(mesh, sampled), 30, "the caller's sampled trace")
+    assert any(s.get("parentId") == parent for s in trace(mesh, sampled))
+    time.sleep(10 * FLUSH_SECONDS + 1)  # a negative check: give every tracer ten flushes
+    assert trace(mesh, unsampled) == []

@@ -9,6 +9,11 @@ from envoy.config.trace.v3 import opentelemetry_pb2, zipkin_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
+    parent_based_sampler_pb2,
+    trace_id_ratio_based_sampler_pb2,
+)
+from envoy.type.v3 import percent_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.mesh_telemetry import MeshTelemetry, parse_mesh_telemetry, with_legacy_tracing
@@ -96,3 +101,37 @@ def test_a_provider_change_keeps_the_cluster_of_the_meshs_own_collector() -> Non
     _tracing(generate(proxy, after)).provider.typed_config.Unpack(otel_config)
     assert otel_config.grpc_service.envoy_grpc.cluster_name == "trace-collector|9411"
     assert otel_config.grpc_service.envoy_grpc.authority == "otel.istio-system.svc.cluster.local"
+
+
+def test_opentelemetry_samples_by_the_callers_traceparent_then_by_the_rate() -> None:
+    """Envoy 1.40's OpenTelemetry tracer follows only the connection manager's random decision
+    unless its own sampler decides: a parent-based one around a trace-id ratio at Istio's
+    rate, with every request handed to it."""
+    errors: list[tuple[str, str]] = []
+    otel = parse_mesh_telemetry(
+        {
+            "extensionProviders": [
+                {"name": "otel", "opentelemetry": {"service": "otel.istio-system", "port": 4317}}
+            ],
+            "defaultProviders": {"tracing": ["otel"]},
+            "defaultConfig": {"tracing": {"sampling": 2.5}},
+        },
+        errors,
+    )
+    assert not errors
+    push, _ = _traced()
+    push = replace(push, mesh=replace(push.mesh, telemetry=otel))
+    tracing = _tracing(generate(sidecar_for(push, "reviews-v2-0", (9080, 40000)), push))
+    assert tracing.random_sampling.value == 100.0
+    config = opentelemetry_pb2.OpenTelemetryConfig()
+    tracing.provider.typed_config.Unpack(config)
+    assert config.sampler.name == "envoy.tracers.opentelemetry.samplers.parent_based"
+    parent = parent_based_sampler_pb2.ParentBasedSamplerConfig()
+    config.sampler.typed_config.Unpack(parent)
+    assert (
+        parent.wrapped_sampler.name == "envoy.tracers.opentelemetry.samplers.trace_id_ratio_based"
+    )
+    ratio = trace_id_ratio_based_sampler_pb2.TraceIdRatioBasedSamplerConfig()
+    parent.wrapped_sampler.typed_config.Unpack(ratio)
+    assert ratio.sampling_percentage.numerator == 25_000  # per million: 2.5%
+    assert ratio.sampling_percentage.denominator == percent_pb2.FractionalPercent.MILLION

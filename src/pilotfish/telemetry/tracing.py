@@ -2,7 +2,8 @@
 config's `extensionProviders`, or the legacy Zipkin address), Istio's default 1% random sampling
 (`defaultConfig.tracing.sampling`; the Telemetry API's `randomSamplingPercentage` wins), client
 and overall sampling 100% (so an `x-b3-sampled`/`traceparent` decision from the caller is
-honoured), Istio's span tags (`istio.canonical_service`, …) plus `customTags`
+honoured; for OpenTelemetry the rate and the caller's decision are its tracer's parent-based
+sampler's), Istio's span tags (`istio.canonical_service`, …) plus `customTags`
 (literal, environment, header), and `disableSpanReporting`.
 
 The provider's `service` names a host: a registry service's outbound cluster when the mesh has
@@ -15,12 +16,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import extension_pb2 as core_pb2
 from envoy.config.core.v3 import grpc_service_pb2, http_uri_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.trace.v3 import http_tracer_pb2, opentelemetry_pb2, zipkin_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
+    parent_based_sampler_pb2,
+    trace_id_ratio_based_sampler_pb2,
 )
 from envoy.type.tracing.v3 import custom_tag_pb2
 from envoy.type.v3 import percent_pb2
@@ -102,7 +108,7 @@ def _provider_config(settings: TracingSettings, me: Identity) -> http_tracer_pb2
             config.trace_context_option = zipkin_pb2.ZipkinConfig.USE_B3_WITH_W3C_PROPAGATION
         return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=pack(config))
     otel = opentelemetry_pb2.OpenTelemetryConfig(
-        service_name=f"{me.canonical_service}.{me.namespace}"
+        service_name=f"{me.canonical_service}.{me.namespace}", sampler=_parent_based(settings)
     )
     if provider.otel_http:
         otel.http_service.http_uri.CopyFrom(
@@ -121,6 +127,28 @@ def _provider_config(settings: TracingSettings, me: Identity) -> http_tracer_pb2
             )
         )
     return http_tracer_pb2.Tracing.Http(name="envoy.tracers.opentelemetry", typed_config=pack(otel))
+
+
+def _parent_based(settings: TracingSettings) -> core_pb2.TypedExtensionConfig:
+    """OpenTelemetry's parent-based sampler around a trace-id ratio of the sampling percentage:
+    a caller's `traceparent` decides (`-01` sampled, `-00` not), a request without one is
+    sampled at the rate. Envoy 1.40's tracer otherwise follows only its connection manager's
+    random decision, and drops a sampled caller's trace 99 times in 100 at Istio's 1%."""
+    ratio = trace_id_ratio_based_sampler_pb2.TraceIdRatioBasedSamplerConfig(
+        sampling_percentage=percent_pb2.FractionalPercent(
+            numerator=round(settings.sampling * 10_000),
+            denominator=percent_pb2.FractionalPercent.MILLION,
+        )
+    )
+    parent = parent_based_sampler_pb2.ParentBasedSamplerConfig(
+        wrapped_sampler=core_pb2.TypedExtensionConfig(
+            name="envoy.tracers.opentelemetry.samplers.trace_id_ratio_based",
+            typed_config=pack(ratio),
+        )
+    )
+    return core_pb2.TypedExtensionConfig(
+        name="envoy.tracers.opentelemetry.samplers.parent_based", typed_config=pack(parent)
+    )
 
 
 def _tags(settings: TracingSettings, me: Identity) -> list[custom_tag_pb2.CustomTag]:
@@ -152,10 +180,12 @@ def _tags(settings: TracingSettings, me: Identity) -> list[custom_tag_pb2.Custom
 
 
 def hcm_tracing(settings: TracingSettings, me: Identity) -> hcm_pb2.HttpConnectionManager.Tracing:
+    # OpenTelemetry: every request reaches the tracer, whose sampler decides (`_parent_based`)
+    otel = settings.provider.kind == "opentelemetry"
     tracing = hcm_pb2.HttpConnectionManager.Tracing(
         client_sampling=percent_pb2.Percent(value=100.0),
         overall_sampling=percent_pb2.Percent(value=100.0),
-        random_sampling=percent_pb2.Percent(value=settings.sampling),
+        random_sampling=percent_pb2.Percent(value=100.0 if otel else settings.sampling),
         provider=_provider_config(settings, me),
         custom_tags=_tags(settings, me),
         max_path_tag_length={"value": settings.provider.max_tag_length},
