@@ -3,9 +3,9 @@ unique port names, and server TLS settings."""
 
 from __future__ import annotations
 
-from pilotfish.config.formats import is_ip, namespaced_host_problem
+from pilotfish.config.formats import is_ip, namespaced_host_problem, unix_address_problem
 from pilotfish.config.models.networking import GatewaySpec, Server
-from pilotfish.config.protocols import GATEWAY_PROTOCOLS, TLS_FAMILY
+from pilotfish.config.protocols import GATEWAY_PROTOCOLS, HTTP_FAMILY, TLS_FAMILY
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
 
@@ -36,7 +36,8 @@ def _server(found: Findings, path: str, server: Server) -> None:
     if port is None:
         found.error(f"{path}.port", "port is required")
         return
-    found.port(f"{path}.port.number", port.number)
+    if port.number or not (server.bind or "").startswith("unix://"):
+        found.port(f"{path}.port.number", port.number)  # 0 is a unix socket's
     if port.target_port is not None:
         found.port(f"{path}.port.targetPort", port.target_port, "target port")
     protocol = (port.protocol or "").upper()
@@ -48,14 +49,15 @@ def _server(found: Findings, path: str, server: Server) -> None:
         found.error(f"{path}.port.name", "port name is required")
     if server.bind and not (is_ip(server.bind) or server.bind.startswith("unix://")):
         found.error(f"{path}.bind", f'bind "{server.bind}" must be an IP address or unix:// path')
+    elif server.bind and server.bind.startswith("unix://"):
+        found.add(f"{path}.bind", unix_address_problem(server.bind[len("unix://") :]))
     tls = server.tls
     if protocol in TLS_FAMILY and tls is None:
         found.error(f"{path}.tls", f"server must have TLS settings for {protocol} protocol")
     if tls is None:
         return
     t_path = f"{path}.tls"
-    if tls.https_redirect and protocol not in ("HTTP", ""):
-        pass
+    _plain_text_tls(found, t_path, protocol, server)
     has_credential = bool(tls.credential_name or tls.credential_names or tls.tls_certificates)
     if tls.mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL") and not has_credential:
         if not tls.server_certificate:
@@ -70,3 +72,24 @@ def _server(found: Findings, path: str, server: Server) -> None:
         found.error(t_path, "only one of credentialName and credentialNames may be set")
     if tls.credential_names and tls.tls_certificates:
         found.error(t_path, "only one of credentialNames and tlsCertificates may be set")
+
+
+def _plain_text_tls(found: Findings, path: str, protocol: str, server: Server) -> None:
+    """TLS settings on a port that is not HTTPS/TLS: on HTTP only a passthrough mode (the
+    default) without certificates, for `httpsRedirect`; elsewhere none. `httpsRedirect` on
+    anything but HTTP is ignored (a warning)."""
+    tls = server.tls
+    if tls is None or protocol not in GATEWAY_PROTOCOLS:
+        return
+    if tls.https_redirect and protocol != "HTTP":
+        found.warn(
+            f"{path}.httpsRedirect", "tls.httpsRedirect should only be used with http servers"
+        )
+    if protocol in TLS_FAMILY:
+        return
+    if protocol not in HTTP_FAMILY:
+        found.error(path, "server cannot have TLS settings for non HTTPS/TLS ports")
+        return
+    passthrough = tls.mode in (None, "PASSTHROUGH", "AUTO_PASSTHROUGH")
+    if not passthrough or tls.ca_certificates or tls.private_key or tls.server_certificate:
+        found.error(path, "server cannot have TLS settings for plain text HTTP ports")

@@ -19,6 +19,8 @@ from pilotfish.config.raw import as_list, as_map, as_strings
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.webhook_routes import virtual_service_problems
 from pilotfish.config.validation.webhook_security import authorization_policy_problems
+from pilotfish.config.validation.webhook_targets import with_targets
+from pilotfish.config.validation.webhook_telemetry import telemetry_problems
 from pilotfish.config.yaml_text import join_path
 
 Add = Callable[[str, str], None]
@@ -329,9 +331,10 @@ def request_authentication_problems(spec: Any, root: str = "spec") -> list[Probl
 RAW_CHECKS: dict[str, Callable[[Any], list[Problem]]] = {
     "WorkloadEntry": workload_entry_problems,
     "WorkloadGroup": workload_group_problems,
-    "RequestAuthentication": request_authentication_problems,
+    "RequestAuthentication": with_targets(request_authentication_problems),
+    "Telemetry": with_targets(telemetry_problems),
     "VirtualService": virtual_service_problems,
-    "AuthorizationPolicy": authorization_policy_problems,
+    "AuthorizationPolicy": with_targets(authorization_policy_problems),
     "DestinationRule": destination_rule_problems,
     "Gateway": gateway_problems,
     "ServiceEntry": service_entry_problems,
