@@ -14,12 +14,12 @@ from pilotfish.controlplane.core import ControlPlane
 
 def test_manifest_version_moves_only_after_the_documents_are_committed(tmp_path: Path) -> None:
     cp, topo, _ = _control_plane(tmp_path)
-    before = cp.manifest_documents()
+    before = cp.store.manifest_documents()
     seen: list[tuple[int, bool]] = []  # (version, old documents still served) at commit time
     commit = cp.store.commit
 
     def spying(merged: list[dict[str, Any]]) -> None:
-        seen.append((cp.manifest_version, cp.manifest_documents() == before))
+        seen.append((cp.manifest_version, cp.store.manifest_documents() == before))
         commit(merged)
 
     cp.store.commit = spying  # type: ignore[assignment]
@@ -27,7 +27,7 @@ def test_manifest_version_moves_only_after_the_documents_are_committed(tmp_path:
     scaled = topo.manifest_yaml().replace("replicas: ", "replicas: 1", 1)
     assert cp.apply([("m.yaml", scaled)]).ok
     assert seen == [(version, True)]  # the old documents went with the old version
-    assert cp.manifest_version == version + 1 and cp.manifest_documents() != before
+    assert cp.manifest_version == version + 1 and cp.store.manifest_documents() != before
 
 
 def test_late_proxies_are_caught_up_and_gone_ones_forgotten(tmp_path: Path) -> None:

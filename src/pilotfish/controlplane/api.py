@@ -212,7 +212,7 @@ class Api:
         return [redact_secret(d) for d in docs]
 
     async def get_manifest(self, request: web.Request) -> web.Response:
-        docs = self._shown(request, self.cp.manifest_documents())
+        docs = self._shown(request, self.cp.store.manifest_documents())
         return web.json_response({"version": self.cp.manifest_version, "documents": docs})
 
     async def issue_token(self, request: web.Request) -> web.Response:
@@ -245,7 +245,7 @@ class Api:
 
     async def ca_status(self, request: web.Request) -> web.Response:
         return web.json_response(
-            self.cp.ca_status()
+            self.cp.ca.status()
             | {
                 "signed": self.ca.signed if self.ca else 0,
                 "refused": self.ca.refused if self.ca else 0,

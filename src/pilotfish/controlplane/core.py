@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.ca.authority import CertificateAuthority
-from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN
 from pilotfish.ca.tokens import TokenRegistry
-from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.controlplane.assembly import SharedChecks, SnapshotAssembly, notes_about
 from pilotfish.controlplane.citadel import CaState
-from pilotfish.controlplane.instances import instance_from_json, instance_to_json
+from pilotfish.controlplane.instances import read_instances, write_instances
 from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
@@ -35,8 +33,7 @@ from pilotfish.registry.images import ImageMap, load_image_map
 from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
-from pilotfish.state_files import STORE_FILE, write_atomically
-from pilotfish.translate import check_invariants
+from pilotfish.state_files import STORE_FILE
 from pilotfish.translate.affected import (
     affected_proxies,
     changed_configs,
@@ -48,7 +45,7 @@ from pilotfish.translate.generate import generate_parts, with_new_endpoints
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, ENDPOINT
 from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
-from pilotfish.xds.resources import EncodeCache, Snapshot
+from pilotfish.xds.resources import Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
 
@@ -69,7 +66,7 @@ class _GenerationState:
     parsed: Parsed
     version: int
     push: PushContext
-    shared: dict[int, tuple[ProxyResources, Snapshot, list[str]]]
+    shared: SharedChecks
     proxies: dict[str, Proxy]
     generated: dict[str, tuple[tuple[ProxyResources, ...], ProxyResources]]
     notes: dict[str, list[Diagnostic]]
@@ -96,7 +93,7 @@ class ControlPlane:
         self.instances: tuple[WorkloadInstance, ...] = ()
         self.parsed = Parsed([], Manifest(), [])
         self.carry = Carry()  # translation units reused from one push context to the next
-        self.encoded = EncodeCache()  # their serialised form, reused likewise
+        self.assembly = SnapshotAssembly()  # snapshots of checked parts, serialised once
         self.push = PushContext(RegistrySnapshot())
         self.proxies: dict[str, Proxy] = {}
         self.cache = cache if cache is not None else SnapshotCache()
@@ -107,12 +104,8 @@ class ControlPlane:
         self.translation_notes: dict[str, list[Diagnostic]] = {}  # what translation warned of
         self.generated: dict[str, tuple[tuple[ProxyResources, ...], ProxyResources]] = {}
         """node id -> (shared parts, own part) of the last pushed resources (config_dump)."""
-        self._shared: dict[int, tuple[ProxyResources, Snapshot, list[str]]] = {}
-        """id(shared part) -> (it, its snapshot, its invariant problems), for this push context:
-        the part several proxies share is checked and serialised once."""
         self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
         self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
-        self._own: dict[str, tuple[ProxyResources, Snapshot]] = {}  # node id -> published own
         self.scope_pushes = True  # False: every change regenerates every proxy (benchmarks)
         self.regenerated = 0  # proxies the last config change translated again
 
@@ -130,19 +123,13 @@ class ControlPlane:
             self.store.replace_all(raws)
             self.parsed = parsed
             self.ca.adopt(parsed.manifest, self.push.mesh.root_namespace)
-        if self.instances_path.exists():
-            try:
-                rows = json.loads(self.instances_path.read_text())
-                self.instances = tuple(instance_from_json(r) for r in rows)
-            except (ValueError, TypeError, KeyError) as exc:
-                log.error("ignoring unreadable %s: %s", self.instances_path, exc)
+        self.instances = read_instances(self.instances_path) or self.instances
         self._rebuild()
         return parsed.diagnostics
 
     def _rebuild(self) -> None:
         self.push = self.push_context(carry=self.carry)
-        self._shared = {}
-        self.encoded.rotate()
+        self.assembly.rotate()
 
     def push_context(self, carry: Carry | None = None) -> PushContext:
         """The push context of the current config and registry; with `carry`, translation
@@ -151,16 +138,7 @@ class ControlPlane:
         registry = RegistrySnapshot(
             services=manifest.services, instances=self.instances, secrets=manifest.secrets
         )
-        mesh = MeshConfig(
-            outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY",
-            telemetry=manifest.telemetry,
-            path_normalization=manifest.security.path_normalization,
-            extension_providers=manifest.security.ext_authz_providers,
-            num_trusted_proxies=manifest.security.num_trusted_proxies,
-            trust_domain_aliases=manifest.security.trust_domain_aliases,
-            trust_domain=manifest.mesh.trust_domain or DEFAULT_TRUST_DOMAIN,
-            trace_collector_address=self.trace_collector_address,
-        )
+        mesh = MeshConfig.of(manifest, self.trace_collector_address)
         return PushContext(
             registry=registry, configs=tuple(self.parsed.objects), mesh=mesh, carry=carry
         )
@@ -192,32 +170,16 @@ class ControlPlane:
         own: ProxyResources,
         same_names: bool = False,
     ) -> Snapshot | None:
-        """The node's snapshot composed of its parts, checked (None if invalid). `same_names`:
-        the shared parts name what they named when `own` was last checked and published, so
-        its check and serialised form stand."""
-        parts: list[Snapshot] = []
-        problems: list[str] = []
-        for index, part in enumerate(shared):
-            known = self._shared.get(id(part))
-            if known is None or known[0] is not part:
-                checked = check_invariants(part, context=shared[:index])
-                known = (part, Snapshot(part, cache=self.encoded), checked)
-                self._shared[id(part)] = known
-            parts.append(known[1])
-            problems.extend(known[2])
+        """The node's snapshot composed of its parts, checked (None if invalid; the problems
+        are kept for `proxy-status`); `same_names` as `SnapshotAssembly.compose`."""
         notes = [d for part in shared for d in part.diagnostics]
         self.translation_notes[node_id] = notes + list(own.diagnostics)
-        known_own = self._own.get(node_id)
-        if not same_names or known_own is None or known_own[0] is not own:
-            problems.extend(check_invariants(own, context=shared))
-            known_own = (own, Snapshot(own))
-        if problems:
+        snapshot, problems = self.assembly.compose(node_id, shared, own, same_names)
+        if snapshot is None:
             self.generation_errors[node_id] = problems
             log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
             return None
         self.generation_errors.pop(node_id, None)
-        self._own[node_id] = known_own
-        snapshot = Snapshot.compose([*parts, known_own[1]])
         if snapshot != self.snapshots.get(node_id) or node_id not in self.generated:
             self.generated[node_id] = (shared, own)
         return snapshot
@@ -321,9 +283,8 @@ class ControlPlane:
         if manifest != saved.parsed.manifest:  # after the commit: readers of the manifest (the
             self.manifest_version += 1  # launcher) run on the event loop while this runs in a
             # worker thread, and must never see the new version with the old documents
-        return ChangeResult(
-            True, notes + self._notes_about(incoming), changes, sorted(changed), changed
-        )
+        notes = notes + notes_about(incoming, self.translation_notes)
+        return ChangeResult(True, notes, changes, sorted(changed), changed)
 
     def _affected_nodes(self, saved: _GenerationState) -> list[str]:
         """The connected proxies a config change can affect; the others keep their snapshot,
@@ -352,7 +313,7 @@ class ControlPlane:
             self.parsed,
             self.manifest_version,
             self.push,
-            self._shared,
+            self.assembly.shared,
             dict(self.proxies),
             dict(self.generated),
             dict(self.translation_notes),
@@ -361,21 +322,10 @@ class ControlPlane:
 
     def _restore_generation_state(self, saved: _GenerationState) -> None:
         self.parsed, self.manifest_version, self.push = saved.parsed, saved.version, saved.push
-        self._shared = saved.shared
+        self.assembly.shared = saved.shared
         self.proxies = saved.proxies
         self.generated, self.translation_notes = saved.generated, saved.notes
         self.generation_errors = saved.errors
-
-    def _notes_about(self, objects: list[ConfigObject[Any]]) -> list[Diagnostic]:
-        """Translation's warnings (a subset no rule defines, a setting local mode cannot honour)
-        about the objects of this change, once each, so `apply` can show them."""
-        touched = {(o.meta.kind, f"{o.meta.namespace}/{o.meta.name}") for o in objects}
-        found: dict[str, Diagnostic] = {}
-        for node_id in sorted(self.proxies):
-            for note in self.translation_notes.get(node_id, []):
-                if (note.kind, note.name) in touched:
-                    found.setdefault(str(note), note)
-        return list(found.values())
 
     def set_instances(
         self, instances: list[WorkloadInstance], changed_at: float | None = None
@@ -383,8 +333,7 @@ class ControlPlane:
         new = tuple(sorted(instances, key=lambda i: i.name))
         if new == self.instances:
             return {}
-        rows = [instance_to_json(i) for i in new]
-        write_atomically(self.instances_path, json.dumps(rows, indent=1))
+        write_instances(self.instances_path, new)
         self.instances = new
         previous = self.push
         self._rebuild()
@@ -435,29 +384,16 @@ class ControlPlane:
         the proxies connected, whatever node ids clients invent); its published snapshot is
         kept a while for a reconnect (`SnapshotCache.release`)."""
         self.cache.release(node_id)
+        self.assembly.forget(node_id)
         for table in (
             self.proxies,
             self.generated,
             self.translation_notes,
             self.generation_errors,
             self._made_from,
-            self._own,
         ):
             table.pop(node_id, None)
 
     def authority(self) -> CertificateAuthority:
         """The CA in force now (it changes when a plug-in CA Secret is applied)."""
         return self.ca.authority(self.push.mesh.trust_domain)
-
-    def ca_status(self) -> dict[str, Any]:
-        return self.ca.status()
-
-    def documents_of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.store.documents() if d.get("kind") == kind]
-
-    def manifest_documents(self) -> list[dict[str, Any]]:
-        return [
-            d
-            for d in self.store.documents()
-            if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
-        ]

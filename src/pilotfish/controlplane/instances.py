@@ -1,11 +1,18 @@
-"""Workload instances as rows of `instances.json` (and of the registry API's PUT body)."""
+"""Workload instances as rows of `instances.json` (and of the registry API's PUT body), and
+that file, read and written (atomically)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from pilotfish.registry.types import WorkloadInstance
+from pilotfish.state_files import write_atomically
+
+log = logging.getLogger("pilotfish.controlplane")
 
 
 def instance_to_json(instance: WorkloadInstance) -> dict[str, Any]:
@@ -27,3 +34,18 @@ def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
         ready=bool(row.get("ready", True)),
         sidecar=bool(row.get("sidecar", True)),
     )
+
+
+def read_instances(path: Path) -> tuple[WorkloadInstance, ...] | None:
+    """The instances kept in `path`; None if there is none or it is unreadable (logged)."""
+    if not path.exists():
+        return None
+    try:
+        return tuple(instance_from_json(r) for r in json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as exc:
+        log.error("ignoring unreadable %s: %s", path, exc)
+        return None
+
+
+def write_instances(path: Path, instances: tuple[WorkloadInstance, ...]) -> None:
+    write_atomically(path, json.dumps([instance_to_json(i) for i in instances], indent=1))

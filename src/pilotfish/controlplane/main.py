@@ -59,7 +59,7 @@ async def serve(
     CitadelMetrics(ca, metrics)
     registration = AutoRegistration(
         cp.tokens,
-        cp.documents_of_kind,
+        cp.store.of_kind,
         lambda docs, keys: api.change_documents(docs, keys),
         controller=f"pilotfish-{address}",
         grace=grace_period(),

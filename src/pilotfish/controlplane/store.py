@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
 
@@ -79,6 +80,17 @@ class DocumentStore:
 
     def documents(self) -> list[dict[str, Any]]:
         return list(self._docs.values())
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [d for d in self.documents() if d.get("kind") == kind]
+
+    def manifest_documents(self) -> list[dict[str, Any]]:
+        """The documents that make up the manifest (services, workloads, secrets, mesh)."""
+        return [
+            d
+            for d in self.documents()
+            if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
+        ]
 
     def preview_apply(
         self, docs: Iterable[dict[str, Any]]

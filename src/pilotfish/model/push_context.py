@@ -45,6 +45,7 @@ from pilotfish.registry.types import (
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import DestinationRuleSpec, VirtualServiceSpec
+    from pilotfish.registry.manifest import Manifest
 
 MESH_GATEWAY = "mesh"
 T = TypeVar("T")
@@ -68,6 +69,21 @@ class MeshConfig:
     extension_providers: tuple[ExtAuthzProvider, ...] = ()
     num_trusted_proxies: int = 0  # defaultConfig.gatewayTopology.numTrustedProxies
     trust_domain_aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, manifest: Manifest, trace_collector_address: str = "") -> MeshConfig:
+        """What the manifest's mesh config sets; Istio's defaults for what it leaves out."""
+        security = manifest.security
+        return cls(
+            outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY",
+            telemetry=manifest.telemetry,
+            path_normalization=security.path_normalization,
+            extension_providers=security.ext_authz_providers,
+            num_trusted_proxies=security.num_trusted_proxies,
+            trust_domain_aliases=security.trust_domain_aliases,
+            trust_domain=manifest.mesh.trust_domain or cls.trust_domain,
+            trace_collector_address=trace_collector_address,
+        )
 
 
 def gateway_ref(ref: str, namespace: str) -> str:

@@ -1,0 +1,80 @@
+"""`SnapshotAssembly`: a proxy's snapshot composed of its translated parts, each part checked
+(`translate.check_invariants`) before anything is published. A part several proxies share is
+checked and serialised once per push context (`rotate` starts a new one); a proxy's own part is
+checked again only when it, or the names its shared parts give it, changed. `notes_about`
+picks what translation warned of about the objects of a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.translate import check_invariants
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.xds.resources import EncodeCache, Snapshot
+
+SharedChecks = dict[int, tuple[ProxyResources, Snapshot, list[str]]]
+"""id(shared part) -> (it, its snapshot, its invariant problems)."""
+
+
+@dataclass
+class SnapshotAssembly:
+    encoded: EncodeCache = field(default_factory=EncodeCache)  # serialised units, reused
+    shared: SharedChecks = field(default_factory=dict)  # for the current push context
+    own: dict[str, tuple[ProxyResources, Snapshot]] = field(default_factory=dict)
+    """node id -> its own part and snapshot, as last published."""
+
+    def rotate(self) -> None:
+        """A new push context: shared parts are new objects; serialised units age by one."""
+        self.shared = {}
+        self.encoded.rotate()
+
+    def compose(
+        self,
+        node_id: str,
+        shared: tuple[ProxyResources, ...],
+        own: ProxyResources,
+        same_names: bool = False,
+    ) -> tuple[Snapshot | None, list[str]]:
+        """The node's snapshot of its parts and no problem, or None and the problems found.
+        `same_names`: the shared parts name what they named when `own` was last checked and
+        published, so its check and serialised form stand."""
+        parts: list[Snapshot] = []
+        problems: list[str] = []
+        for index, part in enumerate(shared):
+            known = self.shared.get(id(part))
+            if known is None or known[0] is not part:
+                checked = check_invariants(part, context=shared[:index])
+                known = (part, Snapshot(part, cache=self.encoded), checked)
+                self.shared[id(part)] = known
+            parts.append(known[1])
+            problems.extend(known[2])
+        known_own = self.own.get(node_id)
+        if not same_names or known_own is None or known_own[0] is not own:
+            problems.extend(check_invariants(own, context=shared))
+            known_own = (own, Snapshot(own))
+        if problems:
+            return None, problems
+        self.own[node_id] = known_own
+        return Snapshot.compose([*parts, known_own[1]]), []
+
+    def forget(self, node_id: str) -> None:
+        self.own.pop(node_id, None)
+
+
+def notes_about(
+    objects: Sequence[ConfigObject[Any]], notes: Mapping[str, Sequence[Diagnostic]]
+) -> list[Diagnostic]:
+    """Translation's warnings (`notes`: node id -> what translating its snapshot noted, e.g. a
+    subset no rule defines, a setting local mode cannot honour) about `objects`, once each, so
+    `apply` can show them."""
+    touched = {(o.meta.kind, f"{o.meta.namespace}/{o.meta.name}") for o in objects}
+    found: dict[str, Diagnostic] = {}
+    for node_id in sorted(notes):
+        for note in notes[node_id]:
+            if (note.kind, note.name) in touched:
+                found.setdefault(str(note), note)
+    return list(found.values())
