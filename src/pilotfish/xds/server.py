@@ -1,19 +1,13 @@
 """The ADS gRPC server (grpc.aio): moves messages between Envoy and the stream state machines.
 
-Owns: `XdsServer` — open streams, pushes of what is published in its `SnapshotCache` (shared
-with the control plane, `xds.cache`) through a bounded, coalescing push queue
-(`xds.push_queue`), per-proxy sync status, `wait_acked` convergence reports, NACK logging,
-Prometheus metrics. All protocol decisions are in `xds.stream` / `xds.delta_stream`; this
-module only does I/O and bookkeeping.
-
-Limits on what one client may cost (streams, queued responses, slow readers, message size) are
-`xds.limits`.
-
-Threading: every method except `__init__` must be called from the event loop running the server;
-the cache may be published to from any thread (its pushes move to the loop).
-Responses are written as pre-assembled bytes (the gRPC response serializer is the identity), so a
-resource shared by many proxies is serialised once. Errors: `XdsServerError` for misuse (start
-twice, node-less first message is logged and the stream closed).
+Owns `XdsServer`: open streams; pushes of what is published in its `SnapshotCache` (shared with
+the control plane, `xds.cache`) through a bounded, coalescing push queue (`xds.push_queue`);
+per-proxy sync status; `wait_acked` convergence reports; NACK logging; Prometheus metrics.
+Protocol decisions are in `xds.stream` / `xds.delta_stream`, limits on what one client may cost
+in `xds.limits`; this module does I/O and bookkeeping. Every method but `__init__` runs on the
+server's event loop; the cache may be published to from any thread. Responses are written as
+pre-assembled bytes (a resource shared by many proxies is serialised once). `XdsServerError`:
+misuse (start twice); a node-less first message is logged and its stream closed.
 """
 
 from __future__ import annotations
@@ -355,26 +349,17 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
         now = time.monotonic()
         if connection.outbox.qsize() + len(output.responses) > self.limits.max_queued:
-            self.refusals.refuse(
-                "queue",
-                f"closing the stream of {connection.node_id!r}: more than "
-                f"{self.limits.max_queued} responses wait for it to read",
+            self._close(
+                connection, "queue", f"more than {self.limits.max_queued} responses wait for it"
             )
-            connection.closing = True
-            connection.outbox.put_nowait(None)
             return
         for response in output.responses:
             payload = response.to_bytes()
             kind = short_name(response.type_url)
             if len(payload) > self.limits.max_response_bytes:
-                self.refusals.refuse(
-                    "response_size",
-                    f"closing the stream of {connection.node_id!r}: its {kind} response of "
-                    f"{len(payload)} bytes is over the {self.limits.max_response_bytes} bytes "
-                    "an xDS message may be",
-                )
-                connection.closing = True
-                connection.outbox.put_nowait(None)
+                limit = self.limits.max_response_bytes
+                why = f"its {kind} response of {len(payload)} bytes is over the {limit} bytes"
+                self._close(connection, "response_size", why + " an xDS message may be")
                 return
             connection.outbox.put_nowait((payload, kind, now))
             self.metrics.pushes.labels(kind).inc()
@@ -396,6 +381,12 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if answered:
             self._observe_convergence(connection)
             self.convergence.answered(connection.node_id)
+
+    def _close(self, connection: _Connection, reason: str, why: str) -> None:
+        """Over a limit: count it and end the stream once its writer reaches this point."""
+        self.refusals.refuse(reason, f"closing the stream of {connection.node_id!r}: {why}")
+        connection.closing = True
+        connection.outbox.put_nowait(None)
 
     def _observe_convergence(self, connection: _Connection) -> None:
         snapshot = self.cache.get(connection.node_id)
