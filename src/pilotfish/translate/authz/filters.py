@@ -1,5 +1,7 @@
 """The authorization filters one proxy gets, in Istio's order: CUSTOM, JWT, AUDIT, DENY, ALLOW.
 (The DENY rules of a CUSTOM policy whose provider is unusable are enforced with the DENY rules.)
+Before them all, the filter that writes the fully normalized path (`path_view`), enabled on the
+routes of proxies whose policies match on paths; their routes also drop its header upstream.
 
 Each action is its own RBAC filter (`pilotfish.authz.audit|deny|allow` on HTTP chains,
 `envoy.filters.network.rbac` with stat prefix `tcp.` on TCP chains), with one RBAC policy per
@@ -23,15 +25,15 @@ from dataclasses import dataclass, field
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate.authz import custom, jwt, rbac
+from pilotfish.translate.authz import custom, jwt, path_view, rbac
 from pilotfish.translate.authz.scope import (
     Applied,
     applied_policies,
@@ -51,7 +53,7 @@ class AuthzFilters:
     network: tuple[lc_pb2.Filter, ...] = ()
     http_notes: tuple[Diagnostic, ...] = ()
     tcp_notes: tuple[Diagnostic, ...] = ()  # fail-safe warnings: report when a TCP port exists
-    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = field(default_factory=dict)
+    per_route: dict[str, Message] = field(default_factory=dict)  # filter name -> its config
 
 
 def claim_routing(push: PushContext) -> bool:
@@ -79,7 +81,7 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     )
     http_notes: list[Diagnostic] = []
     tcp_notes: list[Diagnostic] = []
-    http: list[hcm_pb2.HttpFilter] = []
+    http: list[hcm_pb2.HttpFilter] = [path_view.http_filter()]
     network: list[lc_pb2.Filter] = []
     built = custom.custom_filters(applied.custom, push, http_notes, tcp_notes)
     http.extend(built.http)
@@ -92,7 +94,9 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     )
     if authentication is not None:
         http.append(authentication)
-    per_route: dict[str, http_rbac_pb2.RBACPerRoute] = dict(built.per_route)
+    per_route: dict[str, Message] = dict(built.per_route)
+    if path_view.uses_paths(found.all):
+        per_route[path_view.FILTER] = path_view.enabled()
     for action in ("AUDIT", "DENY", "ALLOW"):
         # The HTTP filter is always there with no rules; the rules ride on the routes (RDS), so
         # a policy change never replaces the listener: open connections see it on their next
@@ -123,9 +127,10 @@ def _merged(first: rbac_pb2.RBAC, then: rbac_pb2.RBAC | None) -> rbac_pb2.RBAC:
 
 
 def with_route_rbac(
-    config: route_pb2.RouteConfiguration, per_route: dict[str, http_rbac_pb2.RBACPerRoute]
+    config: route_pb2.RouteConfiguration, per_route: dict[str, Message]
 ) -> route_pb2.RouteConfiguration:
-    """A copy of `config` whose every virtual host carries the proxy's RBAC rules."""
+    """A copy of `config` whose every virtual host carries the proxy's RBAC rules (and, with the
+    path view on, removes its internal header before forwarding)."""
     if not per_route:
         return config
     found = route_pb2.RouteConfiguration()
@@ -133,4 +138,6 @@ def with_route_rbac(
     for vhost in found.virtual_hosts:
         for name, rules in sorted(per_route.items()):
             vhost.typed_per_filter_config[name].CopyFrom(pack(rules))
+        if path_view.FILTER in per_route:
+            vhost.request_headers_to_remove.append(path_view.HEADER)
     return found

@@ -96,6 +96,13 @@ def path_template(value: str) -> uri_template_match_pb2.UriTemplateMatchConfig:
     return uri_template_match_pb2.UriTemplateMatchConfig(path_template=template)
 
 
+def path_template_regex(value: str) -> str:
+    """The same template as a regex on a whole path: `{*}` one segment, `{**}` the rest."""
+    parts = re.split(r"(\{\*\*?\})", value)
+    mapped = {"{*}": "[^/]+", "{**}": ".*"}
+    return "".join(mapped.get(part) or re.escape(part) for part in parts)
+
+
 def value_or(values: Sequence[str]) -> value_pb2.ValueMatcher:
     """Istio's StringOrMatcher: one string matcher per value, OR-ed (a single one stays bare)."""
     matchers = [value_pb2.ValueMatcher(string_match=string(v)) for v in values]

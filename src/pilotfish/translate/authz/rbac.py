@@ -24,7 +24,7 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb
 
 from pilotfish.config.objects import AuthorizationPolicy, ConfigObject, Diagnostic, Level
 from pilotfish.translate.authz.attributes import Unsupported
-from pilotfish.translate.authz.rules import MATCH_NEVER, InvalidRule, rule_policy
+from pilotfish.translate.authz.rules import MATCH_NEVER, InvalidRule, Views, rule_policy
 from pilotfish.translate.authz.scope import is_dry_run
 from pilotfish.translate.envoy_pb import pack
 
@@ -59,13 +59,17 @@ def build_rbac(
     tcp: bool,
     notes: list[Diagnostic],
     prefix: str = "",
+    path_view: bool = True,
 ) -> tuple[rbac_pb2.RBAC | None, rbac_pb2.RBAC | None]:
-    """(enforced rules, dry-run rules) for policies of one action; None when there are none."""
+    """(enforced rules, dry-run rules) for policies of one action; None when there are none.
+    With `path_view` (what proxies get), paths are also checked on the fully normalized path
+    (`authz.path_view`): a DENY on either view, an ALLOW on both; without, as Istio does."""
     enforced = rbac_pb2.RBAC(action=action)
     shadow = rbac_pb2.RBAC(action=action)
     has_enforced = has_shadow = False
     strict = action == rbac_pb2.RBAC.ALLOW
     where = "TCP" if tcp else "HTTP"
+    views: Views = "raw" if tcp or not path_view else ("both" if strict else "either")
     for policy in policies:
         target = shadow if is_dry_run(policy) else enforced
         if is_dry_run(policy):
@@ -79,7 +83,7 @@ def build_rbac(
             name = policy_name(policy, index, prefix)
             path = f"spec.rules[{index}]"
             try:
-                made = rule_policy(rule, policy.meta.namespace, tcp=tcp, strict=True)
+                made = rule_policy(rule, policy.meta.namespace, tcp=tcp, strict=True, views=views)
                 target.policies[name].CopyFrom(made)
                 continue
             except InvalidRule as exc:
@@ -97,7 +101,7 @@ def build_rbac(
                     )
                     continue
             target.policies[name].CopyFrom(
-                rule_policy(rule, policy.meta.namespace, tcp=tcp, strict=False)
+                rule_policy(rule, policy.meta.namespace, tcp=tcp, strict=False, views=views)
             )
             notes.append(
                 note(

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.rbac.v3.rbac_pb2 import Permission, Principal
 
 from pilotfish.translate.authz import attributes as a
+from pilotfish.translate.authz import path_view
 from pilotfish.translate.authz.attributes import Unsupported
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ class InvalidRule(ValueError):
     """The rule cannot be used at all (unknown `when` key): skipped whatever the action."""
 
 
+Views = Literal["raw", "either", "both"]
+"""Which views of the path a rule's `paths`/`notPaths` are checked on (`authz.path_view`): the
+path as normalized only (Istio's rule), either view (DENY, AUDIT, CUSTOM) or both (ALLOW)."""
 M = TypeVar("M", Permission, Principal)
 """What an element of a rule becomes: a Permission (to, when on the destination) or a
 Principal (from, when on the source)."""
@@ -139,6 +143,35 @@ def _generate(element: _Element[M], *, tcp: bool, strict: bool) -> list[M]:
     return parts
 
 
+def _paths(
+    element: _Element[Permission], *, tcp: bool, strict: bool, views: Views
+) -> list[Permission]:
+    """AND-parts of a `paths` element on the views asked for. On the fully normalized view the
+    comparison ignores case where that makes the rule deny more."""
+    raw = _generate(element, tcp=tcp, strict=strict)
+    if views == "raw" or not raw:  # TCP: paths are HTTP-only, no part left (or raised)
+        return raw
+    deny_more = views == "either"
+
+    def on_view(ignore_case: bool) -> Callable[[str, str, bool], Permission]:
+        return lambda _key, value, _tcp: path_view.matcher(value, ignore_case=ignore_case)
+
+    normalized = [
+        *_generate(_Element(element.key, element.values, (), on_view(deny_more)), tcp=tcp,
+                   strict=strict),
+        *_generate(_Element(element.key, (), element.not_values, on_view(not deny_more)),
+                   tcp=tcp, strict=strict),
+    ]  # fmt: skip
+    if views == "both":
+        return raw + normalized
+    either = [_and(raw), _and(normalized), path_view.missing()]
+    return [Permission(or_rules=Permission.Set(rules=either))]
+
+
+def _and(items: list[Permission]) -> Permission:
+    return items[0] if len(items) == 1 else Permission(and_rules=Permission.Set(rules=items))
+
+
 def _or(items: list[M]) -> M:
     """OR of matchers of one type (not empty: its first item tells which)."""
     first = items[0]
@@ -153,8 +186,11 @@ def _not(item: M) -> M:
     return Principal(not_id=item)
 
 
-def rule_policy(rule: Rule, namespace: str, *, tcp: bool, strict: bool) -> rbac_pb2.Policy:
-    """The RBAC policy of one rule. Raises `Unsupported` (strict: ALLOW) or `InvalidRule`."""
+def rule_policy(
+    rule: Rule, namespace: str, *, tcp: bool, strict: bool, views: Views = "raw"
+) -> rbac_pb2.Policy:
+    """The RBAC policy of one rule, its paths checked on `views`. Raises `Unsupported` (strict:
+    ALLOW) or `InvalidRule`."""
     base_permission, base_principal = _when(rule.when or (), namespace)
     permission_lists = [
         _operation(to.operation) + base_permission if to.operation else list(base_permission)
@@ -166,7 +202,15 @@ def rule_policy(rule: Rule, namespace: str, *, tcp: bool, strict: bool) -> rbac_
     ] or [list(base_principal)]
     permissions = []
     for elements in permission_lists:
-        ands = [p for e in elements for p in _generate(e, tcp=tcp, strict=strict)]
+        ands = [
+            p
+            for e in elements
+            for p in (
+                _paths(e, tcp=tcp, strict=strict, views=views)
+                if e.key == "paths"
+                else _generate(e, tcp=tcp, strict=strict)
+            )
+        ]
         permissions.append(
             Permission(and_rules=Permission.Set(rules=ands or [Permission(any=True)]))
         )
