@@ -3,8 +3,8 @@ server listener that answers 200 directly, the server's connection manager carry
 filter pilotfish generates (`translate.authz.rbac`, the same code the mesh uses) for:
 
 - none: no RBAC filter at all;
-- 0:    the ALLOW filter with no policy applied and the path-view filter disabled (what every
-        pilotfish proxy carries);
+- 0:    the ALLOW filter with no policy applied and the path-view filter, turned off by the route
+        (what every pilotfish proxy without path rules carries);
 - 10-istio, 100-istio: an ALLOW AuthorizationPolicy of that many rules (each: a path, methods, a
         header), where the request matches only the last rule, so every rule is evaluated; paths
         checked as Istio does (the normalized `:path` only);
@@ -94,8 +94,8 @@ def server_route(variant: str) -> dict[str, Any]:
         "match": {"prefix": "/"},
         "direct_response": {"status": 200, "body": {"inline_string": "ok"}},
     }
-    if variant not in ("none", "0") and not variant.endswith("-istio"):
-        route["typed_per_filter_config"] = {path_view.FILTER: _dict(pack(path_view.enabled()))}
+    if variant == "0" or variant.endswith("-istio"):
+        route["typed_per_filter_config"] = {path_view.FILTER: _dict(pack(path_view.turned_off()))}
     return route
 
 

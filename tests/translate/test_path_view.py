@@ -85,9 +85,10 @@ def test_templates_become_a_regex_on_the_view() -> None:
     assert '"regex": ".+"' in _header("*", ignore_case=True)  # any path: no case to ignore
 
 
-def test_only_policies_on_paths_turn_the_view_on() -> None:
+def test_only_policies_on_paths_keep_the_view_on() -> None:
     assert path_view.uses_paths(_policies("DENY", "notPaths: [/x]"))
     assert not path_view.uses_paths(_policies("DENY", "methods: [GET]"))
-    assert path_view.http_filter().disabled
-    script = path_view.enabled().config
-    assert script.type_url.endswith("LuaPerRoute")
+    chain = path_view.http_filter()
+    assert not chain.disabled  # on before any route is known (a JWT filter may re-route)
+    assert path_view.is_on({})
+    assert not path_view.is_on({path_view.FILTER: path_view.turned_off()})

@@ -1,7 +1,8 @@
 """The authorization filters one proxy gets, in Istio's order: CUSTOM, JWT, AUDIT, DENY, ALLOW.
 (The DENY rules of a CUSTOM policy whose provider is unusable are enforced with the DENY rules.)
-Before them all, the filter that writes the fully normalized path (`path_view`), enabled on the
-routes of proxies whose policies match on paths; their routes also drop its header upstream.
+Before them all, the filter that writes the fully normalized path (`path_view`), turned off on the
+routes of proxies whose policies do not match on paths; the others' routes drop its header
+before forwarding.
 
 Each action is its own RBAC filter (`pilotfish.authz.audit|deny|allow` on HTTP chains,
 `envoy.filters.network.rbac` with stat prefix `tcp.` on TCP chains), with one RBAC policy per
@@ -95,8 +96,8 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     if authentication is not None:
         http.append(authentication)
     per_route: dict[str, Message] = dict(built.per_route)
-    if path_view.uses_paths(found.all):
-        per_route[path_view.FILTER] = path_view.enabled()
+    if not path_view.uses_paths(found.all):
+        per_route[path_view.FILTER] = path_view.turned_off()
     for action in ("AUDIT", "DENY", "ALLOW"):
         # The HTTP filter is always there with no rules; the rules ride on the routes (RDS), so
         # a policy change never replaces the listener: open connections see it on their next
@@ -138,6 +139,6 @@ def with_route_rbac(
     for vhost in found.virtual_hosts:
         for name, rules in sorted(per_route.items()):
             vhost.typed_per_filter_config[name].CopyFrom(pack(rules))
-        if path_view.FILTER in per_route:
+        if path_view.is_on(per_route):
             vhost.request_headers_to_remove.append(path_view.HEADER)
     return found

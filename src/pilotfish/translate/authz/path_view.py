@@ -24,14 +24,17 @@ case-insensitive apps to the operator). The fully normalized view is compared ig
 where that denies more (a DENY's `paths`, an ALLOW's `notPaths`), so `/Admin` cannot reach an app
 that ignores case; the first view keeps Istio's exact comparison, so an ALLOW stays exact.
 
-The filter is in every inbound and gateway HTTP chain, disabled; routes of a proxy whose policies
-use paths enable it (per-route config, delivered with the rules by RDS), so no listener changes
-when such a policy comes or goes, and proxies without path rules pay nothing.
+The filter (with its script) is in every inbound and gateway HTTP chain; the routes of a proxy
+whose policies do not use paths turn it off (per-route config, delivered with the rules by RDS),
+so no listener changes when such a policy comes or goes, and proxies without path rules pay only
+a per-route lookup. It is on unless a route says otherwise -- not off unless a route turns it
+on -- because Envoy decides which filters a request gets before a JWT filter may re-route it
+(claim-based routing at gateways): a request that first matches no route must still get the view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.rbac.v3.rbac_pb2 import Permission
@@ -40,6 +43,7 @@ from envoy.extensions.filters.http.lua.v3 import lua_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from google.protobuf.message import Message
 
 from pilotfish.config.objects import AuthorizationPolicy
 from pilotfish.translate.authz import matchers as m
@@ -99,14 +103,20 @@ def uses_paths(policies: Iterable[AuthorizationPolicy]) -> bool:
 
 
 def http_filter() -> hcm_pb2.HttpFilter:
-    """The filter as every inbound/gateway chain carries it: disabled unless a route enables it."""
-    return hcm_pb2.HttpFilter(name=FILTER, typed_config=pack(lua_pb2.Lua()), disabled=True)
+    """The filter as every inbound/gateway chain carries it: on, unless a route turns it off."""
+    script = lua_pb2.Lua(default_source_code=base_pb2.DataSource(inline_string=SCRIPT))
+    return hcm_pb2.HttpFilter(name=FILTER, typed_config=pack(script))
 
 
-def enabled() -> rc_pb2.FilterConfig:
-    """Per-route config that turns the filter on, with its script."""
-    script = lua_pb2.LuaPerRoute(source_code=base_pb2.DataSource(inline_string=SCRIPT))
-    return rc_pb2.FilterConfig(config=pack(script))
+def turned_off() -> lua_pb2.LuaPerRoute:
+    """Per-route config of a proxy without path rules: the script does not run."""
+    return lua_pb2.LuaPerRoute(disabled=True)
+
+
+def is_on(per_route: Mapping[str, Message]) -> bool:
+    """The routes carrying these per-filter configs compute the view."""
+    found = per_route.get(FILTER)
+    return not (isinstance(found, lua_pb2.LuaPerRoute) and found.disabled)
 
 
 def matcher(value: str, *, ignore_case: bool) -> Permission:
