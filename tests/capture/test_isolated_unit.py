@@ -55,7 +55,7 @@ def test_hosts_map_service_names_to_an_instance() -> None:
         "reviews-v1-0.default": "10.9.1.2",
         "httpbin-0.foo": "10.9.1.3",
     }
-    text = hosts_file(manifest, addresses, "reviews-v2-0", "default")
+    text = hosts_file(manifest, addresses, "reviews-v2-0", "default", {})
     lines = text.splitlines()
     assert lines[0] == "127.0.0.1\tlocalhost"
     assert "10.9.1.1\treviews-v2-0" in lines
@@ -66,12 +66,28 @@ def test_hosts_map_service_names_to_an_instance() -> None:
     )
     assert "10.9.1.3\thttpbin.foo.svc.cluster.local httpbin.foo.svc httpbin.foo" in lines
     assert not any("ratings" in line for line in lines)  # no instance: no name
+    # a pod with a sidecar: every name resolves to its service's cluster IP (with or without
+    # instances), the pod's own name to its own address
+    vips = {
+        "reviews.default.svc.cluster.local": "10.9.240.7",
+        "ratings.default.svc.cluster.local": "10.9.240.8",
+    }
+    lines = hosts_file(manifest, addresses, "reviews-v2-0", "default", vips).splitlines()
+    assert "10.9.1.1\treviews-v2-0" in lines
+    assert (
+        "10.9.240.7\treviews.default.svc.cluster.local reviews.default.svc reviews.default reviews"
+        in lines
+    )
+    assert any(line.startswith("10.9.240.8\tratings.default.svc.cluster.local") for line in lines)
+    assert "10.9.1.3\thttpbin.foo.svc.cluster.local httpbin.foo.svc httpbin.foo" in lines
 
 
 def test_isolated_network_addresses() -> None:
     network = MeshNetwork(37, isolated=True)
     assert network.control_plane_ip == "10.37.0.1"
     assert network.ip_for("a-0.default") == "10.37.1.1"
+    assert network.service_cidr == "10.37.240.0/21"  # VIPs: inside the mesh's 10.37.0.0/16
+    assert MeshNetwork(37).service_cidr == ""  # not isolated: no capture, no VIPs
     assert MeshNetwork(37).control_plane_ip == "127.37.0.1"
     bridge = netns.MeshBridge(37, "/tmp/x")
     assert (bridge.name, bridge.address, bridge.netns_name("a-0.default")) == (

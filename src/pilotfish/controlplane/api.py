@@ -3,7 +3,8 @@
 POST /api/v1/apply      {"files": [[source, text], ...], "namespace": null, "wait": true, ...}
 POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
 GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
-GET  /api/v1/manifest   manifest documents and their version (the launcher polls this)
+GET  /api/v1/manifest   manifest documents, their version and the services' cluster IPs
+                        (the launcher polls this)
 PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
 POST /api/v1/tokens     {"instance", "namespace", "service_account"} -> {"token"} for its agent;
                         {"workload_group", "namespace", "service_account", "duration"} ->
@@ -213,7 +214,13 @@ class Api:
 
     async def get_manifest(self, request: web.Request) -> web.Response:
         docs = self._shown(request, self.cp.store.manifest_documents())
-        return web.json_response({"version": self.cp.manifest_version, "documents": docs})
+        return web.json_response(
+            {
+                "version": self.cp.manifest_version,
+                "documents": docs,
+                "cluster_ips": self.cp.service_vips(),
+            }
+        )
 
     async def issue_token(self, request: web.Request) -> web.Response:
         body = await json_body(request)

@@ -29,6 +29,7 @@ from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MeshConfig, PushContext
+from pilotfish.registry.cluster_ips import ClusterIpCache, cluster_ips
 from pilotfish.registry.images import ImageMap, load_image_map
 from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
@@ -81,8 +82,10 @@ class ControlPlane:
         trace_collector_address: str = "",
         image_map: str | None = None,
         cache: SnapshotCache | None = None,
+        service_cidr: str = "",
     ) -> None:
         self.state_dir = state_dir
+        self.cluster_ips = ClusterIpCache(service_cidr)  # captured pods dial services' VIPs
         self.image_map = image_map  # the user's image map file (registry.images), read on apply
         self.trace_collector_address = trace_collector_address  # the local trace collector
         self.ca = ca or CaState(state_dir)
@@ -136,7 +139,9 @@ class ControlPlane:
         reuses what it built for earlier ones (without: everything is built from scratch)."""
         manifest = self.parsed.manifest
         registry = RegistrySnapshot(
-            services=manifest.services, instances=self.instances, secrets=manifest.secrets
+            services=self.cluster_ips.services(manifest.services),
+            instances=self.instances,
+            secrets=manifest.secrets,
         )
         mesh = MeshConfig.of(manifest, self.trace_collector_address)
         return PushContext(
@@ -397,3 +402,7 @@ class ControlPlane:
     def authority(self) -> CertificateAuthority:
         """The CA in force now (it changes when a plug-in CA Secret is applied)."""
         return self.ca.authority(self.push.mesh.trust_domain)
+
+    def service_vips(self) -> dict[str, str]:
+        """hostname -> cluster IP of the manifest's services (none unless `service_cidr`)."""
+        return dict(cluster_ips(self.cluster_ips.services(self.parsed.manifest.services)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import ipaddress
 import logging
 import os
 import signal
@@ -49,8 +50,15 @@ async def serve(
     tls_port: int = 0,
     serving_ttl: datetime.timedelta = SERVING_CERT_TTL,
     image_map: str | None = None,
+    service_cidr: str = "",
 ) -> None:
-    cp = ControlPlane(state_dir, ca, trace_collector_address=address, image_map=image_map)
+    cp = ControlPlane(
+        state_dir,
+        ca,
+        trace_collector_address=address,
+        image_map=image_map,
+        service_cidr=service_cidr,
+    )
     for problem in cp.load_state():
         log.warning("state: %s", problem)
     ca.start(cp.push.mesh.trust_domain, datetime.datetime.now(datetime.UTC))
@@ -121,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-workload-cert-ttl", type=float, default=MAX_TTL.total_seconds(), help="seconds"
     )
+    parser.add_argument(
+        "--service-cidr",
+        default="",
+        help="give Kubernetes-shaped services a cluster IP from this range (captured pods)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
         "--image-map",
@@ -133,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        ipaddress.ip_network(args.service_cidr or "0.0.0.0/32", strict=False)
+    except ValueError as exc:
+        log.error("refusing to start: --service-cidr: %s", exc)
+        return 2
     ca = CaState(
         args.state_dir,
         args.cacerts,
@@ -149,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.tls_port,
                 datetime.timedelta(seconds=args.serving_cert_ttl),
                 args.image_map,
+                args.service_cidr,
             )
         )
     except CaStateError as exc:

@@ -19,7 +19,7 @@ import aiohttp
 
 from pilotfish.agent.processes import spawn, terminate
 from pilotfish.local import MeshError
-from pilotfish.local.network import CP_HTTP_PORT, CP_TLS_PORT, CP_XDS_PORT
+from pilotfish.local.network import CP_HTTP_PORT, CP_TLS_PORT, CP_XDS_PORT, MeshNetwork
 from pilotfish.state_files import read_admin_token
 
 CONTROL_PLANE_READY_SECONDS = 60  # generous: a loaded 2-core machine takes over 20 s
@@ -51,9 +51,10 @@ class ControlPlaneProcess:
     def log_path(self) -> Path:
         return self.state_dir / "logs" / "controlplane.log"
 
-    async def start(self, address: str) -> None:
-        """Start (or restart) the process and wait until it answers `/ready`."""
-        self.address = address
+    async def start(self, network: MeshNetwork) -> None:
+        """Start (or restart) the process on the mesh's address and wait until it answers
+        `/ready`; an isolated mesh's control plane gives services cluster IPs."""
+        self.address = address = network.control_plane_ip
         if self.http is None:
             self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         argv = [
@@ -64,6 +65,7 @@ class ControlPlaneProcess:
             "--http-port", str(CP_HTTP_PORT),
             "--tls-port", str(CP_TLS_PORT),
         ]  # fmt: skip
+        argv += ["--service-cidr", network.service_cidr] if network.service_cidr else []
         cacerts = self.state_dir / "cacerts"
         if cacerts.is_dir():
             argv += ["--cacerts", str(cacerts)]

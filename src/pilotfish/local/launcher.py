@@ -108,7 +108,7 @@ class Mesh:
             except CaptureError as exc:
                 self.pods = None
                 raise MeshError(str(exc)) from None
-        await self.control_plane.start(self.network.control_plane_ip)
+        await self.control_plane.start(self.network)
         log.info("control plane ready after %.2f s", time.monotonic() - self.started)
         if self.options.files:
             status, body = await self.control_plane.call(
@@ -195,6 +195,8 @@ class Mesh:
         self.manifest_version = body["version"]
         self.mesh_settings = manifest.mesh
         self.manifest = manifest
+        if self.pods is not None:
+            self.pods.cluster_ips = dict(body.get("cluster_ips") or {})
         await self.collectors.ensure(manifest, self.network.control_plane_ip)
         wanted = wanted_specs(self._spec_context, manifest, self.specs)
         for name, spec in wanted.items():
@@ -351,7 +353,7 @@ class Mesh:
             try:
                 if not self.control_plane.running:
                     log.warning("control plane exited; restarting it")
-                    await self.control_plane.start(self.network.control_plane_ip)
+                    await self.control_plane.start(self.network)
                     self.reported = None
                 await self.reconcile()
                 self.restarts.take(self.run_dir, self.agents, lambda: self.write_status(True))

@@ -7,7 +7,8 @@ the state directory's path, skipping blocks in use, and remembered in `network.j
 mesh keeps its addresses across restarts and two meshes on one machine never share one.
 
 An isolated mesh (`up --isolated`) uses the same block number for its pods' 10.A.0.0/16 (see
-`pilotfish.capture.netns`): the control plane is 10.A.0.1 (the bridge), instances 10.A.1.1, ….
+`pilotfish.capture.netns`): the control plane is 10.A.0.1 (the bridge), instances 10.A.1.1, …,
+and services' cluster IPs come from 10.A.240.0/21 (`pilotfish.registry.cluster_ips`).
 A block is free when its control-plane ports on 127.A.0.1 are free and no bridge `pfbrA` exists
 (unless it is this mesh's own, left by a killed `up`: it is cleaned up and reused).
 """
@@ -40,6 +41,11 @@ class MeshNetwork:
     @property
     def control_plane_ip(self) -> str:
         return f"{self.prefix}.0.1"
+
+    @property
+    def service_cidr(self) -> str:
+        """Where services' cluster IPs come from: only an isolated mesh's pods dial them."""
+        return f"10.{self.block}.240.0/21" if self.isolated else ""
 
     @property
     def gateway_ip(self) -> str:

@@ -2,17 +2,21 @@
 its own network namespace on the mesh's bridge (`pilotfish.capture.netns`), with Istio's capture
 rules (`pilotfish.capture.rules`) unless it runs without a sidecar.
 
-Names resolve through each pod's /etc/hosts, as a headless Kubernetes service would through DNS:
-a service's names (`reviews`, in its own namespace; `reviews.default`, `reviews.default.svc`,
-`reviews.default.svc.cluster.local` everywhere) map to the address of one of its instances (the
-first by name). The sidecar's outbound listeners route on the Host header and the dialled port,
-so which instance the name points at matters only to `loadBalancer: PASSTHROUGH` (which sends
-the connection exactly there) and to pods without a sidecar.
+Names resolve through each pod's /etc/hosts, as Kubernetes DNS resolves a service: a service's
+names (`reviews`, in its own namespace; `reviews.default`, `reviews.default.svc`,
+`reviews.default.svc.cluster.local` everywhere) map to its cluster IP (the control plane's
+`pilotfish.registry.cluster_ips`, handed over with the manifest). Only capture gives that
+address a meaning: the pod's sidecar takes the connection (`<VIP>_<port>` for TCP, the port's
+HTTP listener and route configuration for HTTP) and balances it over the service's endpoints
+with mTLS. A pod without a sidecar has no capture (and this machine has no kube-proxy), so its
+names map to the address of one of the service's instances (the first by name), as a headless
+service's would; so do a sidecar pod's names of a service that has no cluster IP.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,7 @@ INTERCEPTION_MODE = "REDIRECT"
 class IsolatedPods:
     bridge: netns.MeshBridge
     hosts: dict[str, str] = field(default_factory=dict)  # netns -> /etc/hosts text
+    cluster_ips: dict[str, str] = field(default_factory=dict)  # service hostname -> its VIP
 
     @classmethod
     def for_mesh(cls, block: int, state_dir: Path) -> IsolatedPods:
@@ -58,7 +63,8 @@ class IsolatedPods:
         )
         rules = nat_rules(settings_for(dict(workload.annotations))) if workload.sidecar else None
         ns = self.netns_name(proxy.pod_name)
-        hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace)
+        vips = self.cluster_ips if workload.sidecar else {}
+        hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace, vips)
         self.hosts[ns] = hosts
         await asyncio.to_thread(netns.add_pod, self.bridge, ns, proxy.ip, hosts, rules)
 
@@ -73,7 +79,13 @@ class IsolatedPods:
             for instance in workload.instance_names():
                 await self._refresh(
                     f"{instance}.{workload.namespace}",
-                    hosts_file(manifest, addresses, instance, workload.namespace),
+                    hosts_file(
+                        manifest,
+                        addresses,
+                        instance,
+                        workload.namespace,
+                        self.cluster_ips if workload.sidecar else {},
+                    ),
                 )
 
     async def _refresh(self, name: str, text: str) -> None:
@@ -92,9 +104,15 @@ def check_annotations(manifest: Manifest) -> None:
             raise CaptureError(f"Workload {workload.namespace}/{workload.name}: {exc}") from None
 
 
-def hosts_file(manifest: Manifest, addresses: dict[str, str], instance: str, namespace: str) -> str:
+def hosts_file(
+    manifest: Manifest,
+    addresses: dict[str, str],
+    instance: str,
+    namespace: str,
+    cluster_ips: Mapping[str, str],
+) -> str:
     """/etc/hosts of pod `instance` in `namespace`; `addresses` maps `NAME.NAMESPACE` pod keys
-    to their IPs."""
+    to their IPs, `cluster_ips` service hostnames to their VIPs (empty: no capture)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     own = addresses.get(f"{instance}.{namespace}")
     if own:
@@ -102,7 +120,9 @@ def hosts_file(manifest: Manifest, addresses: dict[str, str], instance: str, nam
     for service in sorted(manifest.services, key=lambda s: (s.namespace, s.name)):
         if service.from_service_entry or not service.selector:
             continue
-        ip = _first_instance_ip(manifest, addresses, service.namespace, dict(service.selector))
+        ip = cluster_ips.get(service.hostname) or _first_instance_ip(
+            manifest, addresses, service.namespace, dict(service.selector)
+        )
         if ip is None:
             continue
         base = f"{service.name}.{service.namespace}"

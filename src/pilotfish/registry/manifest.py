@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Iterable
@@ -114,6 +115,10 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
         p.error(doc, "spec.ports", "a Service needs at least one port")
         return None
     export_to = _service_export_to(p, doc, meta)
+    cluster_ip = spec.get("clusterIP") or ""
+    if cluster_ip not in ("", "None") and not _is_ip(cluster_ip):
+        p.error(doc, "spec.clusterIP", f"{cluster_ip!r} is not an IP address (or None)")
+        return None
     if export_to is None:
         return None
     return Service(
@@ -123,6 +128,8 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
         selector=labels(spec.get("selector")),
         labels=labels(meta.get("labels")),
         export_to=export_to,
+        addresses=(cluster_ip,) if cluster_ip not in ("", "None") else (),
+        headless=cluster_ip == "None",
     )
 
 
@@ -149,6 +156,14 @@ def _service_export_to(
         p.error(doc, path, "cannot have both public (*) and non-public exportTo values")
         return None
     return values
+
+
+def _is_ip(value: object) -> bool:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
 
 
 def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:

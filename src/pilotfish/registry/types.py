@@ -67,7 +67,8 @@ class Service:
     mesh_external: bool = False
     host: str = ""  # ServiceEntry host (`api.example.com`); Kubernetes services leave it empty
     resolution: str = ""  # ServiceEntry resolution: NONE, STATIC, DNS ("" = registry endpoints)
-    addresses: tuple[str, ...] = ()  # ServiceEntry `addresses` (VIPs or CIDRs)
+    addresses: tuple[str, ...] = ()  # ServiceEntry `addresses` (VIPs or CIDRs), or a clusterIP
+    headless: bool = False  # `clusterIP: None`: no cluster IP (`registry.cluster_ips`)
     entries: tuple[WorkloadInstance, ...] = ()  # ServiceEntry inline `endpoints`
     export_to: tuple[str, ...] = ()
     """Istio's `exportTo` (ServiceEntry field, or a Service's `networking.istio.io/exportTo`

@@ -2,12 +2,14 @@
 isolated local mode), in Istio's shapes:
 
 - `virtualOutbound` on 0.0.0.0:15001 with `use_original_dst`: Envoy hands each connection to the
-  listener for the address the app dialled; one `0.0.0.0_<port>` listener (not bound to a port)
-  per HTTP service port carries the outbound HTTP routes (the same `http_proxy` route
-  configuration the explicit mode uses: virtual hosts are matched on the Host header, which a
-  plain request to `http://reviews:9080/` carries as `reviews:9080`). A connection no listener
-  wants goes to `PassthroughCluster` (an ORIGINAL_DST cluster: where the app sent it) under
-  ALLOW_ANY, to `BlackHoleCluster` under REGISTRY_ONLY.
+  listener for the address the app dialled: `<VIP>_<port>` for a TCP service's cluster IP
+  (`tcp.at_vip`), else `0.0.0.0_<port>` (not bound to a port), one per HTTP service port, whose
+  route configuration is named by the port (`"9080"`) as in Istio: only the virtual hosts of
+  services with that port (routing is by dialled port, then Host), each with the domains of
+  the explicit mode's `http_proxy` configuration (same routes) plus their port-less forms and
+  the service's cluster IP (`10.A.240.7`, `10.A.240.7:9080`), then the catch-all. A connection
+  no listener wants goes to `PassthroughCluster` (an ORIGINAL_DST cluster: where the app sent
+  it) under ALLOW_ANY, to `BlackHoleCluster` under REGISTRY_ONLY.
 - `virtualInbound` on 0.0.0.0:15006 with the `original_dst` listener filter: one set of filter
   chains per inbound port, chosen by `destination_port` (then transport protocol/ALPN, as
   PeerAuthentication asks); a port the pod does not declare matches no chain and is refused.
@@ -23,6 +25,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.dynamic_forward_proxy.v3 import dynamic_forward_proxy_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -31,10 +34,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 
-from pilotfish.registry.types import Protocol
+from pilotfish.registry.cluster_ips import cluster_ip
+from pilotfish.registry.types import Protocol, Service
 from pilotfish.translate import mtls, names
 from pilotfish.translate.clusters import OutboundClusterSpec, dns_cache_config
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, duration, pack, socket_address
+from pilotfish.translate.http_routes import with_istio_route_defaults
 from pilotfish.translate.listeners import (
     DFP_FILTER,
     fault_and_cors_filters,
@@ -42,6 +47,7 @@ from pilotfish.translate.listeners import (
     http_connection_manager,
 )
 from pilotfish.translate.traffic_policy import default_circuit_breakers
+from pilotfish.translate.virtual_hosts import catch_all_vhost
 
 OUTBOUND_PORT, INBOUND_PORT = 15001, 15006
 ORIGINAL_DST_FILTER = "envoy.filters.listener.original_dst"
@@ -93,7 +99,7 @@ def outbound_port_listener(port: int, forward_proxy: bool) -> listener_pb2.Liste
         config = dynamic_forward_proxy_pb2.FilterConfig(dns_cache_config=dns_cache_config())
         filters.append(hcm_pb2.HttpFilter(name=DFP_FILTER, typed_config=pack(config)))
     manager = http_connection_manager(
-        f"outbound_0.0.0.0_{port}", names.HTTP_PROXY_ROUTE_CONFIG, filters
+        f"outbound_0.0.0.0_{port}", names.outbound_port_route_config(port), filters
     )
     return listener_pb2.Listener(
         name=names.outbound_port_listener(port),
@@ -111,6 +117,45 @@ def outbound_listeners(
         virtual_outbound_listener(allow_any),
         *(outbound_port_listener(port, forward_proxy) for port in http_ports(specs)),
     ]
+
+
+def port_route_configs(
+    http_proxy: route_pb2.RouteConfiguration,
+    ports: Iterable[int],
+    services: Iterable[Service],
+    outbound_traffic_policy: str,
+) -> list[route_pb2.RouteConfiguration]:
+    """Istio's per-port outbound route configurations, from the `http_proxy` configuration's
+    virtual hosts (never mutated: copies)."""
+    by_name = {vhost.name: vhost for vhost in http_proxy.virtual_hosts}
+    found = []
+    for port in ports:
+        config = route_pb2.RouteConfiguration(name=names.outbound_port_route_config(port))
+        claimed: set[str] = set()
+        for service in services:
+            if not any(p.port == port and p.protocol.is_http for p in service.ports):
+                continue
+            vhost = by_name.get(names.vhost(service.hostname, port))
+            if vhost is None:
+                continue
+            suffix = f":{port}"
+            vip = cluster_ip(service)
+            wanted = [
+                *vhost.domains,
+                *(d.removesuffix(suffix) for d in vhost.domains if d.endswith(suffix)),
+                *((vip, f"{vip}{suffix}") if vip else ()),
+            ]
+            domains = [d for d in dict.fromkeys(wanted) if d not in claimed]
+            if not domains:
+                continue
+            claimed.update(domains)
+            copied = config.virtual_hosts.add()
+            copied.CopyFrom(vhost)
+            del copied.domains[:]
+            copied.domains.extend(domains)
+        config.virtual_hosts.append(catch_all_vhost(outbound_traffic_policy))
+        found.append(with_istio_route_defaults(config))
+    return found
 
 
 def virtual_inbound_listener(

@@ -227,19 +227,25 @@ def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
 
 
 def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
-    """The `http_proxy` route configuration, telemetry included (`observability.outbound_routes`:
-    nothing of the proxy itself, whose identity its listener sends), as a shared part: the same
-    for the sidecars of a namespace and Sidecar scope (and for their labels only when some
-    VirtualService matches on `sourceLabels`), memoised per push context; never mutate it."""
+    """The `http_proxy` route configuration (a captured pod: Istio's route configurations by
+    port, `captured.port_route_configs`, from the same virtual hosts), telemetry included
+    (`observability.outbound_routes`: nothing of the proxy itself, whose identity its listener
+    sends), as a shared part: the same for the sidecars of a namespace and Sidecar scope (and
+    for their labels only when some VirtualService matches on `sourceLabels`), memoised per
+    push context; never mutate it."""
     labels = proxy.labels if push.source_label_matches() else ()
-    key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels)
+    key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels, proxy.captured)
     found: ProxyResources | None = push.memo.get(key)
     if found is None:
         diagnostics: list[Diagnostic] = []
         specs = outbound_block(proxy.namespace, push).specs
         config = http_proxy_route_config(proxy, push, specs, diagnostics)
-        config = service_entries.tidy_http_proxy_domains(config, push)
-        found = ProxyResources.build([outbound_routes(push, config)], diagnostics)
+        configs = [service_entries.tidy_http_proxy_domains(config, push)]
+        if proxy.captured:
+            ports = captured.http_ports(specs)
+            policy = push.mesh.outbound_traffic_policy
+            configs = captured.port_route_configs(configs[0], ports, push.services, policy)
+        found = ProxyResources.build([outbound_routes(push, c) for c in configs], diagnostics)
         push.memo[key] = found
     return found
 

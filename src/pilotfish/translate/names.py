@@ -29,6 +29,11 @@ def outbound_port_listener(port: int) -> str:
     return f"0.0.0.0_{port}"
 
 
+def outbound_port_route_config(port: int) -> str:
+    """Istio's outbound route configuration of a captured pod's HTTP port, `9080`."""
+    return str(port)
+
+
 def outbound_cluster(port: int, host: str, subset: str = "") -> str:
     return f"outbound|{port}|{subset}|{host}"
 
@@ -55,6 +60,11 @@ def inbound_listener(ip: str, port: int) -> str:
 
 def outbound_tcp_listener(ip: str, port: int) -> str:
     return f"outbound_{ip}_{port}"
+
+
+def outbound_vip_listener(vip: str, port: int) -> str:
+    """Istio's outbound TCP listener for a service's cluster IP in a captured pod."""
+    return f"{vip}_{port}"
 
 
 def gateway_tls_route_config(port: int, gateway: str, server: int) -> str:

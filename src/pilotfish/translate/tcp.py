@@ -17,6 +17,10 @@ host (the most specific one bound to `mesh`):
   (ServiceEntry `addresses`, else its endpoint addresses): in local mode the connection's own
   destination is the sidecar's listener, so the subnet is checked against the service instead.
 
+A captured pod (`up --isolated`) also gets, for each such port of a service with a cluster IP,
+Istio's `<VIP>_<port>` listener (not bound; the same chains): a connection its app makes to
+the VIP is handed there by `virtualOutbound`.
+
 Destinations become one cluster, or `weighted_clusters` for several (the rules of
 `destinations.py`, shared with HTTP routes; nothing left -> `BlackHoleCluster`). Pure.
 """
@@ -38,6 +42,7 @@ from pilotfish.config.objects import Diagnostic, VirtualService
 from pilotfish.config.protocols import TLS_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext, gateway_ref
+from pilotfish.registry.cluster_ips import cluster_ip
 from pilotfish.registry.tcp_ports import outbound_tcp_ports
 from pilotfish.registry.types import Service
 from pilotfish.translate import names
@@ -281,4 +286,18 @@ def sidecar_tcp_listeners(
             default.cluster = stat
         listener.filter_chains.append(lc_pb2.FilterChain(filters=[_filter(default)]))
         found.append(listener)
+        vip = cluster_ip(service)
+        if proxy.captured and vip:  # what a captured connection to the service's VIP finds
+            found.append(at_vip(listener, vip, port.port))
+    return found
+
+
+def at_vip(listener: listener_pb2.Listener, vip: str, port: int) -> listener_pb2.Listener:
+    """Istio's `<VIP>_<port>` outbound listener of a captured pod: the same filter chains,
+    not bound (virtualOutbound hands it the connections the app dialled to `vip:port`)."""
+    found = listener_pb2.Listener()
+    found.CopyFrom(listener)
+    found.name = names.outbound_vip_listener(vip, port)
+    found.address.CopyFrom(socket_address(vip, port))
+    found.bind_to_port.value = False
     return found
