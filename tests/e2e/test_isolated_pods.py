@@ -1,11 +1,12 @@
 """`pilotfish up --isolated` (root): every pod in its own network namespace, its traffic
 captured by Istio's iptables rules, apps with no proxy variables.
 
-One mesh for the module: Bookinfo, plus a recording server under STRICT mTLS (`strict`) and a
-pod without a sidecar (`legacy`). The fixture first kills an `up` with SIGKILL and starts again
-on the same state directory (stale namespaces and bridge are cleaned up); the last test stops
-the mesh and checks that the host's namespaces, links, routes and iptables are as before, and
-that every pod's agent (`pilotfish agent`, a process inside its pod) drained and stopped.
+One mesh for the module: Bookinfo, plus a recording server under STRICT mTLS (`strict`, two
+pods, HTTP on 8000 and TCP echo on 9000) and a pod without a sidecar (`legacy`). The fixture
+first kills an `up` with SIGKILL and starts again on the same state directory (stale namespaces
+and bridge are cleaned up); the last test stops the mesh and checks that the host's namespaces,
+links, routes and iptables are as before, and that every pod's agent (`pilotfish agent`, a
+process inside its pod) drained and stopped.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def mesh(
     extra = folder / "extra.yaml"
     extra.write_text(
         _service("strict")
-        + _workload("strict", app, records)
+        + _workload("strict", app, records).replace("spec:\n", "spec:\n  replicas: 2\n", 1)
         + _service("legacy")
         + _workload("legacy", app, records, sidecar=False)
         + STRICT
@@ -124,7 +125,8 @@ def mesh(
         assert again.returncode == 0, again.stdout + again.stderr
         mesh.apply(str(extra))
         mesh.wait_for(lambda: mesh.info["proxies"]["legacy-0.default"]["ready"], 40, "legacy")
-        mesh.wait_for(lambda: mesh.info["proxies"]["strict-0.default"]["ready"], 40, "strict")
+        strict = ("strict-0.default", "strict-1.default")
+        mesh.wait_for(lambda: all(mesh.info["proxies"][p]["ready"] for p in strict), 40, "strict")
         yield mesh, records
     finally:
         mesh.down()
@@ -176,6 +178,9 @@ def test_destination_rule_passthrough_goes_where_the_caller_dialled(
     bookinfo.wait_for(lambda: _pods_answering(bookinfo, v3, 1) == {"reviews-v3-0": 1}, 20)
     assert _pods_answering(bookinfo, v3, 6) == {"reviews-v3-0": 6}
     assert _pods_answering(bookinfo, v2, 6) == {"reviews-v2-0": 6}
+    # PASSTHROUGH sends a connection to the address dialled: `reviews` itself resolves to its
+    # cluster IP, which (with no kube-proxy here) leads nowhere; the later tests call reviews
+    assert bookinfo.pilotfish("delete", "destinationrule", "reviews").returncode == 0
 
 
 def test_another_namespace_reaches_an_app_only_through_its_sidecar(
@@ -197,16 +202,57 @@ def test_strict_refuses_a_plaintext_pod_and_no_byte_reaches_the_app(
     bookinfo, records = mesh
     good = curl(bookinfo, "productpage-v1-0", "http://strict:8000/record?m=from-sidecar")
     assert good.returncode == 0 and "from-sidecar" not in good.stderr, good
-    bookinfo.wait_for(lambda: "from-sidecar" in recorded(records, "strict-0"), 10, "record")
+    bookinfo.wait_for(lambda: "from-sidecar" in _records(records), 10, "record")
     refused = curl(bookinfo, "legacy-0", "-i", "http://strict.default:8000/record?m=plaintext")
     assert refused.returncode != 0 and "HTTP/" not in refused.stdout, refused
     probe = exec_(
         bookinfo, "legacy-0", "python3", "-c", _TCP_PROBE % bookinfo.proxy("strict-0")["ip"]
     )
     assert probe.returncode == 0, probe.stderr
+    by_name = exec_(bookinfo, "legacy-0", "python3", "-c", _TCP_PROBE % "strict.default")
+    assert by_name.returncode == 0, by_name.stderr  # a legacy pod's name: an instance's address
     time.sleep(1)
-    assert "plaintext" not in recorded(records, "strict-0")
-    assert "raw-bytes" not in recorded(records, "strict-0")
+    assert "plaintext" not in _records(records)
+    assert "raw-bytes" not in _records(records)
+
+
+def _records(records: Path) -> str:
+    return "".join(recorded(records, f"strict-{i}") for i in (0, 1))
+
+
+_TCP_CALLS = """
+import socket
+print(socket.gethostbyname("strict"))
+for i in range(20):
+    with socket.create_connection(("strict", 9000), timeout=5) as s:
+        s.sendall(b"balanced-%d\\n" % i)
+        assert s.makefile("rb").readline() == b"echo balanced-%d\\n" % i
+"""
+
+
+def test_a_tcp_service_is_balanced_over_its_pods_with_mtls_by_its_cluster_ip(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    """`strict:9000` from a pod with a sidecar: the name is the service's VIP (inside the mesh's
+    10.A.0.0/16, no pod's address); captured, it reaches both pods over mTLS (their STRICT
+    sidecars take nothing else), the client sidecar's `outbound|9000||strict…` cluster counting
+    the TLS handshakes."""
+    bookinfo, records = mesh
+    block = int(bookinfo.info["block"])
+    calls = exec_(bookinfo, "productpage-v1-0", "python3", "-c", _TCP_CALLS)
+    assert calls.returncode == 0, calls.stdout + calls.stderr
+    vip = calls.stdout.split()[0]
+    octets = [int(o) for o in vip.split(".")]
+    assert octets[:2] == [10, block] and 240 <= octets[2] < 248, vip
+    assert vip not in {row["ip"] for row in bookinfo.info["proxies"].values()}
+    for pod in ("strict-0", "strict-1"):
+        seen = re.findall(r"^tcp balanced-(\d+)$", recorded(records, pod), re.MULTILINE)
+        assert seen, f"{pod} got none of the 20 connections"
+    assert len(re.findall(r"^tcp balanced-", _records(records), re.MULTILINE)) == 20
+    stats = exec_(bookinfo, "productpage-v1-0", "curl", "-s", "localhost:15000/stats", proxy=True)
+    cluster = re.escape("cluster.outbound|9000||strict.default.svc.cluster.local")
+    handshakes = re.search(rf"^{cluster}\.ssl\.handshake: (\d+)$", stats.stdout, re.MULTILINE)
+    assert handshakes and int(handshakes.group(1)) >= 20, stats.stdout[-2000:]
 
 
 _TCP_PROBE = """
@@ -265,16 +311,17 @@ def test_each_pod_runs_its_own_agent_process_inside_its_namespace(
     for child in ("envoy_pid", "app_pid"):  # the agent supervises both
         status = Path(f"/proc/{row[child]}/status").read_text()
         assert f"PPid:\t{agent}\n" in status, (child, status)
-    assert _gids(row["envoy_pid"]) == {1337}  # Istio's proxy group, exempt from capture
-    assert 1337 not in _gids(row["app_pid"])  # the app's traffic is captured
+    # Istio's istio-proxy user and group, exempt from capture; the app's traffic is captured
+    assert _ids(row["envoy_pid"], "Uid") == _ids(row["envoy_pid"], "Gid") == {1337}
+    assert 1337 not in _ids(row["app_pid"], "Gid") | _ids(row["app_pid"], "Uid")
 
 
-def _gids(pid: int) -> set[int]:
-    """Real, effective, saved and filesystem group ids of a process."""
+def _ids(pid: int, kind: str) -> set[int]:
+    """Real, effective, saved and filesystem user (`Uid`) or group (`Gid`) ids of a process."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Gid:"):
+        if line.startswith(f"{kind}:"):
             return {int(g) for g in line.split()[1:]}
-    raise AssertionError(f"no Gid line for {pid}")
+    raise AssertionError(f"no {kind} line for {pid}")
 
 
 def test_merged_metrics_and_app_health_are_served_on_15020_per_pod(
