@@ -16,7 +16,7 @@ from pilotfish.agent.environment import agent_arguments, agent_environment, env_
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import AppScrape
 from pilotfish.agent.pod_env import AgentConfigError, read_env_file
-from pilotfish.agent.spec import AgentSpec, AppSpec, envoy_argv
+from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.cli.main import main
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.workloads import ReadinessProbe
@@ -67,11 +67,6 @@ def test_istio_variables_make_the_proxy(tmp_path: Path, token: Path) -> None:
     assert proxy.workload == "reviews-v1" and proxy.service_account == "bookinfo-reviews"
     assert proxy.app_ports == ((9080, 9080),)
     assert proxy.captured  # Istio's default interception mode, REDIRECT
-    argv = envoy_argv(spec, [])  # as istio-proxy, uid and gid 1337, dying with the agent
-    assert argv[: argv.index("--inh-caps")] == [
-        "setpriv", "--reuid", "1337", "--regid", "1337", "--clear-groups",
-    ]  # fmt: skip
-    assert argv[argv.index("--pdeathsig") + 1] == "SIGKILL" and "-c" in argv
     assert (spec.xds_host, spec.xds_port) == ("10.20.0.1", 15010)
     assert spec.run_dir == tmp_path / "proxy"
     assert spec.delta and spec.concurrency == 1 and spec.sidecar

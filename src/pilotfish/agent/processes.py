@@ -82,14 +82,26 @@ def _die_with_parent() -> None:
         pass
 
 
-def _setpriv_prefix(group: int | None) -> list[str] | None:
+FILE_CAPS = "+dac_override,+dac_read_search"  # what a child run as `user` keeps of root's
+
+
+def setpriv_prefix(group: int | None, user: int | None = None) -> list[str] | None:
     """The `setpriv` words that give a child the death signal (and `group`) before it execs its
-    program, or None where setpriv is missing (then a pre-exec hook does it, with a fork)."""
+    program, or None where setpriv is missing (then a pre-exec hook does it, with a fork).
+    With `user` (Istio's istio-proxy, uid 1337, for a captured pod's Envoy: the capture rules
+    check the uid first) the child runs as that user and group, keeping root's access to the
+    files it reads (bootstrap, SDS socket, its log) as ambient capabilities; setpriv sets the
+    death signal after changing ids, which clears it."""
     setpriv = shutil.which("setpriv")
     if setpriv is None:
+        if user is not None:
+            raise OSError("setpriv (util-linux) is needed to run a process as another user")
         return None
     words = [setpriv, "--pdeathsig", "KILL"]
-    if group is not None:
+    if user is not None:
+        words += ["--reuid", str(user), "--regid", str(user if group is None else group)]
+        words += ["--clear-groups", "--inh-caps", FILE_CAPS, "--ambient-caps", FILE_CAPS]
+    elif group is not None:
         words += ["--regid", str(group), "--keep-groups"]
     return [*words, "--"]
 
@@ -100,11 +112,12 @@ async def spawn(
     log_path: Path,
     cwd: str | None = None,
     group: int | None = None,
+    user: int | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start a child whose stdout and stderr append to log_path (with `group`: as that group,
-    e.g. Istio's proxy gid 1337 that the capture rules let through)."""
+    """Start a child whose stdout and stderr append to log_path (with `group`/`user`: as that
+    group/user, e.g. Istio's proxy uid and gid 1337 that the capture rules let through)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = _setpriv_prefix(group)
+    prefix = setpriv_prefix(group, user)
     fork_only: dict[str, Any] = {}  # what makes CPython fork: only where setpriv is missing
     if prefix is None:
         prefix, fork_only = [], {"preexec_fn": _die_with_parent, "group": group}

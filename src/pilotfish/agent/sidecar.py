@@ -9,7 +9,7 @@ its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio
 `sidecar.istio.io/inject: "false"`) runs only its app, listening on the instance address itself.
 
 In a captured pod (`Proxy.captured`, the isolated mode) Envoy runs as Istio's proxy uid and gid
-1337 (which the capture rules let through, `spec.as_istio_proxy`) and the app, with its real
+1337 (which the capture rules let through, `processes.setpriv_prefix`) and the app, with its real
 group, on its own ports with no proxy variables. There the agent itself runs inside the pod
 (`pilotfish agent`, see `pilotfish.agent.run`). A pod without a sidecar may be run from outside
 its namespace (`netns`): the app is started inside it, and its readiness is its listening
@@ -47,6 +47,7 @@ from pilotfish.agent.sds import SdsServer
 from pilotfish.agent.spec import AgentSpec, app_argv, app_env, envoy_argv, xds_tls
 from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.ca.identity import WORKLOAD_SECRET
+from pilotfish.capture.rules import PROXY_UID
 from pilotfish.model.proxy import ProxyType
 from pilotfish.state_files import write_atomically
 
@@ -139,13 +140,14 @@ class Agent:
     async def _launch(self, child: ChildState) -> asyncio.subprocess.Process:
         logs = self.spec.run_dir
         captured = self.spec.proxy.captured
-        if child is self.envoy:  # in a captured pod, as uid/gid 1337 (`as_istio_proxy`)
+        if child is self.envoy:
             if self.hot is not None:
                 restart = self.hot.flags()
             else:
                 restart = ["--disable-hot-restart", "--drain-time-s", str(LDS_DRAIN_SECONDS)]
             argv = envoy_argv(self.spec, restart)
-            return await spawn(argv, os.environ, logs / "envoy.log")
+            proxy = PROXY_UID if captured else None  # Istio's istio-proxy, uid and gid 1337
+            return await spawn(argv, os.environ, logs / "envoy.log", group=proxy, user=proxy)
         assert self.spec.app is not None
         return await spawn(
             app_argv(self.spec),

