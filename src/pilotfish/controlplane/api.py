@@ -52,6 +52,7 @@ from pilotfish.controlplane.limits import (
     text_pairs,
 )
 from pilotfish.controlplane.store import DocKey
+from pilotfish.registry.cluster_ips import cluster_ips
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.xds.debounce import run_debounced
 from pilotfish.xds.metrics import exposition
@@ -218,9 +219,13 @@ class Api:
             {
                 "version": self.cp.manifest_version,
                 "documents": docs,
-                "cluster_ips": self.cp.service_vips(),
+                "cluster_ips": self._service_vips(),
             }
         )
+
+    def _service_vips(self) -> dict[str, str]:
+        """hostname -> cluster IP of the manifest's services (none unless a service CIDR)."""
+        return dict(cluster_ips(self.cp.cluster_ips.services(self.cp.parsed.manifest.services)))
 
     async def issue_token(self, request: web.Request) -> web.Response:
         body = await json_body(request)

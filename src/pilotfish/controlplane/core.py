@@ -29,7 +29,7 @@ from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MeshConfig, PushContext
-from pilotfish.registry.cluster_ips import ClusterIpCache, cluster_ips
+from pilotfish.registry.cluster_ips import ClusterIpCache
 from pilotfish.registry.images import ImageMap, load_image_map
 from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
@@ -138,15 +138,10 @@ class ControlPlane:
         """The push context of the current config and registry; with `carry`, translation
         reuses what it built for earlier ones (without: everything is built from scratch)."""
         manifest = self.parsed.manifest
-        registry = RegistrySnapshot(
-            services=self.cluster_ips.services(manifest.services),
-            instances=self.instances,
-            secrets=manifest.secrets,
-        )
+        services = self.cluster_ips.services(manifest.services)  # with VIPs where given
+        registry = RegistrySnapshot(services, self.instances, manifest.secrets)
         mesh = MeshConfig.of(manifest, self.trace_collector_address)
-        return PushContext(
-            registry=registry, configs=tuple(self.parsed.objects), mesh=mesh, carry=carry
-        )
+        return PushContext(registry, tuple(self.parsed.objects), mesh, carry=carry)
 
     # ---- proxies --------------------------------------------------------------------------
     def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
@@ -402,7 +397,3 @@ class ControlPlane:
     def authority(self) -> CertificateAuthority:
         """The CA in force now (it changes when a plug-in CA Secret is applied)."""
         return self.ca.authority(self.push.mesh.trust_domain)
-
-    def service_vips(self) -> dict[str, str]:
-        """hostname -> cluster IP of the manifest's services (none unless `service_cidr`)."""
-        return dict(cluster_ips(self.cluster_ips.services(self.parsed.manifest.services)))
