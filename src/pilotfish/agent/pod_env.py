@@ -9,7 +9,7 @@ for reading the app's env file and checking its folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,20 @@ def app_spec(command: list[str], env_file: str, workdir: str) -> AppSpec | None:
     return AppSpec(tuple(command), tuple(sorted(env.items())), str(folder))
 
 
+def env_assignments(text: str) -> Iterator[tuple[int, str, str]]:
+    """The `[export ]KEY=value` lines of an env file: (line number, key, raw value), skipping
+    blank lines and `#` comments; the key is "" where the line is no assignment of a name.
+    Each reader decodes the value its own way (one pair of quotes here, shell words in
+    `cluster.env`)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        key = key.strip()
+        yield number, key if sep and key.isidentifier() else "", value.strip()
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines (`#` comments, blank lines, optional quotes), or one JSON object."""
     try:
@@ -148,15 +162,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     if text.lstrip().startswith("{"):
         return json_map({"--app-env-file": text}, "--app-env-file")
     env: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or not key.strip().isidentifier():
+    for number, key, value in env_assignments(text):
+        if not key:
             raise AgentConfigError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
         if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
-        env[key.strip()] = value
+        env[key] = value
     return env

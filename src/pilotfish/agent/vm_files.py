@@ -31,6 +31,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from pilotfish.agent.pod_env import env_assignments
 from pilotfish.telemetry.exchange import identity
 
 CLUSTER_ENV, MESH_YAML, ROOT_CERT, TOKEN, HOSTS = (
@@ -167,17 +168,13 @@ class VmConfig:
 def parse_env(text: str, source: str = CLUSTER_ENV) -> dict[str, str]:
     """`KEY=value` lines with shell quoting; blank lines and `#` comments are skipped."""
     env: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
+    for number, key, value in env_assignments(text):
         try:
             words = shlex.split(value)
         except ValueError as exc:
             raise VmFilesError(f"{source}:{number}: {exc}") from None
-        if not sep or not key.isidentifier() or len(words) > 1:
-            raise VmFilesError(f"{source}:{number}: expected KEY=VALUE, got {line!r}")
+        if not key or len(words) > 1:
+            raise VmFilesError(f"{source}:{number}: expected KEY=VALUE (one shell word)")
         env[key] = words[0] if words else ""
     return env
 
