@@ -138,7 +138,13 @@ CASES = [
         "bad redirect code",
         "VirtualService",
         "hosts: [r]\nhttp:\n- redirect: {uri: /new, redirectCode: 200}\n",
-        [(8, "spec.http[0].redirect.redirectCode", "200 is not a valid redirect code")],
+        [
+            (
+                8,
+                "spec.http[0].redirect.redirectCode",
+                "200 is not a valid redirect code, must be 3xx",
+            )
+        ],
     ),
     (
         "duplicate subset name",

@@ -15,6 +15,7 @@ MAX_REGEX_LENGTH = 4096
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
 _WILDCARD_FIRST_LABEL = re.compile(r"^(\*|(\*|\*-)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)$")
+_AUTO_SNI = "outbound_.<PORT>_._.<HOSTNAME>"
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _UNSUPPORTED_REGEX = (
@@ -74,6 +75,41 @@ def host_problem(
             return f'invalid host "{host}": a wildcard "*" is only allowed as the leading label'
         if len(label) > 63 or not _DNS1123_LABEL.match(label):
             return f'invalid host "{host}": "{label}" is not a valid DNS label'
+    return None
+
+
+def fqdn_problem(name: str) -> str | None:
+    """Istio's ValidateFQDN: DNS-1123 labels, a top-level domain not all digits, an optional
+    trailing dot (`istio.io.`)."""
+    if not name:
+        return "empty domain name not allowed"
+    if len(name) > 255:
+        return f'domain name "{name}" too long (max 255)'
+    labels = name.split(".")
+    if labels[-1].isdigit():
+        return (
+            f'domain name "{name}" invalid (top level domain "{labels[-1]}" cannot be all-numeric)'
+        )
+    for index, label in enumerate(labels):
+        if index == len(labels) - 1 and not label:
+            break
+        if len(label) > 63 or not _DNS1123_LABEL.match(label):
+            return f'domain name "{name}" invalid (label "{label}" invalid)'
+    return None
+
+
+def auto_sni_problem(domain: str) -> str | None:
+    """The SNI names Envoy generates for AUTO_PASSTHROUGH (`outbound_.<PORT>_._.<HOSTNAME>`),
+    which Istio accepts as hosts of a VirtualService with TLS SNI routes bound to gateways."""
+    parts = domain.split("_")
+    if len(parts) < 4:
+        return f"domain name {domain} invalid, should follow '{_AUTO_SNI}' format"
+    port, host = parts[1].strip("."), parts[3].strip(".")
+    if parts[0] != "outbound":
+        return f'domain name "{domain}" invalid (label "{parts[0]}" invalid)'
+    for label, pattern in ((port, "[0-9]"), (host, "[a-zA-Z]")):
+        if not re.search(pattern, label):
+            return f'domain name "{domain}" invalid (label "{label}" invalid): {_AUTO_SNI}'
     return None
 
 

@@ -3,7 +3,7 @@ regexes, durations, redirects, faults, retries, mirrors and delegation."""
 
 from __future__ import annotations
 
-from pilotfish.config.formats import cidr_problem, regex_problem
+from pilotfish.config.formats import auto_sni_problem, cidr_problem, regex_problem
 from pilotfish.config.models.networking import (
     Destination,
     HTTPMatchRequest,
@@ -16,18 +16,18 @@ from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
 from pilotfish.config.yaml_text import join_path
 
-REDIRECT_CODES = (301, 302, 303, 307, 308)
-
 
 def validate_virtual_service(spec: VirtualServiceSpec) -> list[Problem]:
     found = Findings()
     is_delegate = not spec.hosts
     if is_delegate and spec.gateways:
         found.error("spec.gateways", "a delegate VirtualService (no hosts) must not set gateways")
+    # Envoy's AUTO_PASSTHROUGH SNI names are hosts of a VirtualService with SNI routes bound to
+    # gateways, and SNI hosts of any VirtualService not bound to the mesh (Istio's isGateway)
+    not_mesh = "mesh" not in spec.gateways
+    sni = any(m.sni_hosts for tls in spec.tls for m in tls.match)
     for index, host in enumerate(spec.hosts):
-        found.host(f"spec.hosts[{index}]", host)
-    for index, gateway in enumerate(spec.gateways):
-        _gateway_name(found, f"spec.gateways[{index}]", gateway)
+        _host(found, f"spec.hosts[{index}]", host, bool(spec.gateways) and not_mesh and sni)
     if not (spec.http or spec.tcp or spec.tls):
         found.error("spec", "http, tcp or tls must be provided in virtual service")
     for index, http in enumerate(spec.http):
@@ -48,19 +48,18 @@ def validate_virtual_service(spec: VirtualServiceSpec) -> list[Problem]:
             m_path = f"{path}.match[{m_index}]"
             if not tls_match.sni_hosts:
                 found.error(f"{m_path}.sniHosts", "TLS match must have at least one SNI host")
-            for s_index, sni in enumerate(tls_match.sni_hosts):
-                found.host(f"{m_path}.sniHosts[{s_index}]", sni)
+            for s_index, sni_host in enumerate(tls_match.sni_hosts):
+                _host(found, f"{m_path}.sniHosts[{s_index}]", sni_host, not_mesh)
             _subnets(found, m_path, tls_match.destination_subnets, None)
         _route_destinations(found, f"{path}.route", tls.route)
     return found.problems
 
 
-def _gateway_name(found: Findings, path: str, gateway: str) -> None:
-    if gateway == "mesh":
-        return
-    name = gateway.split("/", 1)[-1]
-    if not name or "/" in name or "*" in name:
-        found.error(path, f'invalid gateway name "{gateway}": expected "name" or "namespace/name"')
+def _host(found: Findings, path: str, host: str, auto_sni: bool) -> None:
+    if auto_sni and host.startswith("outbound_"):
+        found.add(path, auto_sni_problem(host))
+    else:
+        found.host(path, host)
 
 
 def _subnets(found: Findings, path: str, destination: tuple[str, ...], source: str | None) -> None:
@@ -147,12 +146,9 @@ def _http_route(found: Findings, path: str, http: HTTPRoute, in_delegate: bool) 
 
 def _http_options(found: Findings, path: str, http: HTTPRoute) -> None:
     found.duration(f"{path}.timeout", http.timeout)
-    if http.redirect is not None:
-        code = http.redirect.redirect_code
-        if code is not None and code not in REDIRECT_CODES:
-            found.error(f"{path}.redirect.redirectCode", f"{code} is not a valid redirect code")
-        if http.redirect.port is not None and http.redirect.derive_port is not None:
-            found.error(f"{path}.redirect", "only one of port and derivePort may be set")
+    redirect = http.redirect
+    if redirect is not None and redirect.port is not None and redirect.derive_port is not None:
+        found.error(f"{path}.redirect", "only one of port and derivePort may be set")
     if http.direct_response is not None:
         status = http.direct_response.status
         if status is None or not 200 <= status <= 599:
@@ -181,6 +177,16 @@ def _http_options(found: Findings, path: str, http: HTTPRoute) -> None:
                 found.error(a_path, "abort must set httpStatus or grpcStatus")
     if http.mirror is not None:
         _destination(found, f"{path}.mirror", http.mirror)
+    if http.mirror_percent is not None:
+        if http.mirror_percent > 100:
+            found.error(
+                f"{path}.mirrorPercent",
+                f"mirror_percent must have a max value of 100 (it has {http.mirror_percent})",
+            )
+        found.warn(
+            f"{path}.mirrorPercent",
+            'using deprecated setting "mirrorPercent", use "mirrorPercentage" instead',
+        )
     if http.mirror_percentage is not None:
         found.percent(f"{path}.mirrorPercentage.value", http.mirror_percentage.value)
     for index, mirror in enumerate(http.mirrors):

@@ -14,62 +14,22 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pilotfish.config.formats import fqdn_problem, is_ip
 from pilotfish.config.hosts import hosts_overlap
 from pilotfish.config.protocols import GRPC_STATUS_CODES
 from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
+from pilotfish.config.validation.webhook_http_actions import (
+    header_name_problem,
+    http_action_problems,
+)
 from pilotfish.config.yaml_text import join_path
 
 Add = Callable[[str, str], None]
 DNS_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 CLAIM = "@request.auth.claims"
-RETRY_ON = frozenset(
-    [
-        "5xx",
-        "gateway-error",
-        "reset",
-        "reset-before-request",
-        "connect-failure",
-        "retriable-4xx",
-        "refused-stream",
-        "retriable-status-codes",
-        "retriable-headers",
-        "envoy-ratelimited",
-        "http3-post-connect-failure",
-        "cancelled",
-        "deadline-exceeded",
-        "internal",
-        "resource-exhausted",
-        "unavailable",
-    ]
-)
 GRPC_STATUS = frozenset(GRPC_STATUS_CODES)
-CORS_METHODS = frozenset(
-    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"]
-)
 PSEUDO = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
-HTTP_STATUS_TEXT = frozenset(
-    [
-        *range(100, 104),
-        *range(200, 209),
-        226,
-        *range(300, 309),
-        *range(400, 419),
-        421,
-        422,
-        423,
-        424,
-        425,
-        426,
-        428,
-        429,
-        431,
-        451,
-        *range(500, 509),
-        510,
-        511,
-    ]
-)
 
 
 def header_value_problem(value: str) -> str | None:
@@ -148,6 +108,10 @@ def _match(match: Any, path: str, add: Add, gateway_bound: bool, gateways: list[
             at = join_path(join_path(path, key), str(name))
             if not name:
                 add(at, "header name cannot be empty")
+            elif not _claim(str(name)) and name not in PSEUDO:
+                problem = header_name_problem(str(name))
+                if problem is not None:
+                    add(at, problem)
             elif _claim(str(name)) and not gateway_bound:
                 add(
                     at,
@@ -166,23 +130,6 @@ def _match(match: Any, path: str, add: Add, gateway_bound: bool, gateways: list[
         add(join_path(path, "sourceNamespace"), f"sourceNamespace match {namespace} is invalid")
 
 
-def _retries(retries: Any, path: str, add: Add) -> None:
-    retries = as_map(retries)
-    if not retries:
-        return
-    attempts = retries.get("attempts", 0)
-    if attempts == 0 and any(
-        retries.get(k) for k in ("perTryTimeout", "retryOn", "retryRemoteLocalities")
-    ):
-        add(path, "http retry policy configured when attempts are set to 0 (disabled)")
-    retry_on = retries.get("retryOn")
-    if isinstance(retry_on, str) and retry_on:
-        for policy in retry_on.split(","):
-            code = int(policy) if policy.isdigit() else 0
-            if code not in HTTP_STATUS_TEXT and policy not in RETRY_ON:
-                add(join_path(path, "retryOn"), f'"{policy}" is not a valid retryOn policy')
-
-
 def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: list[str]) -> None:
     route = as_map(route)
     matches = as_list(route.get("match"))
@@ -192,19 +139,7 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
     rewrite = as_map(route.get("rewrite"))
     if rewrite.get("authority") and authority is not None:
         add(join_path(path, "headers"), "authority header cannot be set multiple times")
-    if rewrite.get("uri") and rewrite.get("uriRegexRewrite"):
-        add(join_path(path, "rewrite"), "rewrite may only contain one of URI or UriRegexRewrite")
-    redirect = as_map(route.get("redirect"))
-    if redirect.get("prefixRewrite"):
-        for match in matches:
-            uri = as_map(as_map(match).get("uri"))
-            if uri and "prefix" not in uri:
-                add(
-                    join_path(path, "redirect"),
-                    "redirect prefix_rewrite requires all URI matches to use prefix match type",
-                )
-                break
-    _retries(route.get("retries"), join_path(path, "retries"), add)
+    http_action_problems(route, matches, path, add)
     abort = as_map(as_map(route.get("fault")).get("abort"))
     status = abort.get("grpcStatus")
     if isinstance(status, str) and status not in GRPC_STATUS:
@@ -214,21 +149,6 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
         )
     if "http2Error" in abort:
         add(join_path(path, "fault.abort"), "HTTP/2 abort fault injection not supported yet")
-    cors = as_map(route.get("corsPolicy"))
-    for index, method in enumerate(as_list(cors.get("allowMethods"))):
-        if method not in CORS_METHODS:
-            at = join_path(join_path(join_path(path, "corsPolicy"), "allowMethods"), index)
-            add(at, f'"{method}" is not a supported HTTP method')
-    max_age = cors.get("maxAge")
-    if (
-        isinstance(max_age, str)
-        and re.fullmatch(r"\d+(\.\d+)?(ms|us|µs|ns)", max_age)
-        and (not max_age.endswith("ms") or int(float(max_age[:-2])) % 1000)
-    ):
-        add(
-            join_path(join_path(path, "corsPolicy"), "maxAge"),
-            "max_age duration is accurate only to seconds precision",
-        )
     if route.get("mirror") is not None and route.get("mirrors"):
         add(path, "HTTP route cannot contain both mirror and mirrors")
     for index, dest in enumerate(as_list(route.get("route"))):
@@ -236,18 +156,35 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
         _header_ops(as_map(dest).get("headers"), where, add)
 
 
-def _gateway_reference(ref: Any, path: str, add: Add) -> None:
-    if not isinstance(ref, str) or ref == "mesh":
-        return
-    namespace, sep, name = ref.partition("/")
-    if not sep:
-        return
-    if not namespace or not name:
-        add(path, "config namespace and gateway name cannot be empty")
-    elif not DNS_LABEL.match(namespace):
-        add(path, f'invalid value for namespace: "{namespace}"')
-    elif not DNS_LABEL.match(name):
-        add(path, f'invalid value for gateway name: "{name}"')
+def _gateway_names(names: Any, path: str, found: list[Problem]) -> None:
+    """Istio's validateGatewayNames, as it behaves: `namespace/name` with DNS-label parts, or
+    an FQDN (`name.namespace` warned as legacy); the first name without a `/` ends the check."""
+    for index, ref in enumerate(as_list(names)):
+        at = join_path(path, index)
+        if not isinstance(ref, str):
+            continue
+        namespace, sep, name = ref.partition("/")
+        if not sep:
+            if "." in ref:
+                parts = ref.split(".")
+                found.append(
+                    Problem(
+                        at,
+                        f'using legacy gatewayName format "{ref}"; prefer the '
+                        f'<namespace>/<name> format: "{parts[1]}/{parts[0]}"',
+                        "warning",
+                    )
+                )
+            problem = fqdn_problem(ref)
+            if problem is not None:
+                found.append(Problem(at, problem))
+            return
+        if not namespace or not name:
+            found.append(Problem(at, "config namespace and gateway name cannot be empty"))
+        if not DNS_LABEL.match(namespace):
+            found.append(Problem(at, f'invalid value for namespace: "{namespace}"'))
+        if not DNS_LABEL.match(name):
+            found.append(Problem(at, f'invalid value for gateway name: "{name}"'))
 
 
 def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
@@ -259,8 +196,14 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
     spec = as_map(spec)
     gateways = [g for g in as_list(spec.get("gateways")) if isinstance(g, str)]
     gateway_bound = bool(gateways) and "mesh" not in gateways
-    for index, ref in enumerate(gateways):
-        _gateway_reference(ref, join_path(join_path(root, "gateways"), index), add)
+    _gateway_names(spec.get("gateways"), join_path(root, "gateways"), found)
+    for kind in ("http", "tls", "tcp"):
+        for index, route in enumerate(as_list(spec.get(kind))):
+            for m_index, match in enumerate(as_list(as_map(route).get("match"))):
+                where = join_path(
+                    join_path(join_path(join_path(root, kind), index), "match"), m_index
+                )
+                _gateway_names(as_map(match).get("gateways"), join_path(where, "gateways"), found)
     hosts = [h for h in as_list(spec.get("hosts")) if isinstance(h, str)]
     if not gateway_bound and "*" in hosts:
         add(
@@ -281,6 +224,16 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
             where = join_path(join_path(join_path(root, "tls"), index), "match")
             for s_index, sni in enumerate(as_list(as_map(match).get("sniHosts"))):
                 if not isinstance(sni, str) or not hosts:
+                    continue
+                if is_ip(sni):  # Istio warns and checks no further
+                    found.append(
+                        Problem(
+                            join_path(join_path(join_path(where, m_index), "sniHosts"), s_index),
+                            f'using an IP address ("{sni}") goes against SNI spec and most '
+                            "clients do not support this",
+                            "warning",
+                        )
+                    )
                     continue
                 if not any(hosts_overlap(sni, h, "name") for h in hosts):
                     add(
