@@ -20,13 +20,18 @@ while it is being applied). Fault classes, in rotation:
 
 Prints per class: requests, failed (not 200), degraded (200 without the expected content),
 worst latency; a request counts in the class during which it started, or failed if it did.
-`run_soak` is also what the short variant in tests/e2e/test_churn.py calls.
+Before each Envoy or app kill it reads, from that pod's Envoy admin, the requests in flight on
+it (the inbound `downstream_rq_active`). With `--access-log` (the default here) every Envoy
+writes Istio's JSON access log, and the soak ends with every logged request that was not a
+plain 200 counted by phase, pod, code and response flags: the evidence of where each failure
+came from. `run_soak` is also what the short variant in tests/e2e/test_churn.py calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import shutil
@@ -294,6 +299,23 @@ class Soak:
             time.sleep(0.2)
         self.notes.append(f"not every proxy reconnected within {timeout} s")
 
+    def in_flight(self, admin: str | None) -> int | str:
+        """Requests in flight on one Envoy (its listeners' HTTP managers, not its admin)."""
+        if not admin:
+            return "?"
+        try:
+            conn = http.client.HTTPConnection(admin, timeout=2)  # "host:port"
+            conn.request("GET", "/stats?filter=downstream_rq_active$")
+            text = conn.getresponse().read().decode()
+            conn.close()
+        except (OSError, http.client.HTTPException, ValueError):
+            return "?"
+        return sum(
+            int(value)
+            for name, _, value in (line.partition(": ") for line in text.splitlines())
+            if name.startswith("http.") and not name.startswith("http.admin.") and value.isdigit()
+        )
+
     # ---- one fault of each class ---------------------------------------------------------------
     def fault(self, kind: str, load: Load) -> None:
         if kind == "churn":
@@ -319,8 +341,13 @@ class Soak:
         elif kind in ("envoy-kill", "app-kill"):
             child = "envoy_pid" if kind == "envoy-kill" else "app_pid"
             pod = "reviews-v2-1.default" if kind == "envoy-kill" else "details-v1-1.default"
-            self.notes.append(f"{kind}: {load.in_flight} requests in flight at the kill")
-            self.kill(self.pod(pod)[child])
+            status = self.pod(pod)
+            on_pod = self.in_flight(status.get("admin"))
+            self.notes.append(
+                f"{kind} {pod}: {on_pod} requests in flight on it at the kill "
+                f"({load.in_flight} pages in flight through the ingress)"
+            )
+            self.kill(status[child])
             time.sleep(8)
         elif kind == "scale":
             self.workloads({"reviews-v1": 1, "reviews-v2": 1, "reviews-v3": 1})
@@ -347,11 +374,17 @@ def run_soak(
     rate: float = 40,
     workers: int = 8,
     log: Callable[[str], None] = lambda _: None,
+    access_log: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Run the faults of `classes` in rotation for `seconds` under load; returns per-class
-    figures (requests, failed, degraded, worst_ms, problems) and notes."""
+    figures (requests, failed, degraded, worst_ms, problems) and notes (with `access_log`, the
+    non-200 access log entries of every Envoy, by phase)."""
     with tempfile.TemporaryDirectory() as tmp:
         soak = Soak(mesh, Path(tmp))
+        if access_log:
+            mesh_config = Path(tmp) / "istio.yaml"
+            mesh_config.write_text(ACCESS_LOG_CONFIG)
+            soak.run("apply", "-f", str(mesh_config))
         soak.run("apply", "-f", str(NET / "destination-rule-all.yaml"))
         soak.workloads({})
         soak.wait_pods(13)
@@ -369,10 +402,64 @@ def run_soak(
                 start = time.monotonic()
                 soak.fault(kind, load)
                 soak.phases.append((kind, start, time.monotonic()))
-                log(f"{time.monotonic() - began:6.1f} s  {kind} done")
+                log(
+                    f"{time.monotonic() - began:6.1f} s  {kind} done, load {os.getloadavg()[0]:.1f}"
+                )
         finally:
             load.finish()
-    return summarize(load.outcomes, soak.phases), soak.notes
+    table = summarize(load.outcomes, soak.phases)
+    if access_log:
+        try:
+            soak.notes.extend(access_log_report(mesh.home, soak.phases))
+        except OSError as exc:
+            soak.notes.append(f"access logs not read: {exc}")
+    return table, soak.notes
+
+
+ACCESS_LOG_CONFIG = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    accessLogFile: /dev/stdout
+    accessLogEncoding: JSON
+"""
+
+
+def access_log_report(home: Path, phases: list[tuple[str, float, float]]) -> list[str]:
+    """Every access log entry of every Envoy under `home` that is not a 200 without response
+    flags, counted by (phase, pod, code, flags, details); phases are monotonic times, the log's
+    start times wall-clock."""
+    offset = time.time() - time.monotonic()
+    counts: Counter[tuple[str, str, str, str, str]] = Counter()
+    for path in sorted(home.glob("**/envoy.log")):
+        with path.open(errors="replace") as handle:
+            for line in handle:
+                if not line.startswith("{"):
+                    continue
+                try:
+                    entry = json.loads(line)
+                    code, flags = str(entry["response_code"]), str(entry["response_flags"])
+                    started = _wall(str(entry["start_time"])) - offset
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if code == "200" and flags in ("-", "None", ""):
+                    continue
+                phase = next((k for k, a, b in phases if a <= started < b), "outside phases")
+                details = str(entry.get("response_code_details"))
+                counts[(phase, path.parent.name, code, flags, details)] += 1
+    return [
+        f"access log: {phase}: {pod} {code} {flags} {details} x{n}"
+        for (phase, pod, code, flags, details), n in sorted(counts.items())
+    ]
+
+
+def _wall(start_time: str) -> float:
+    """Envoy's %START_TIME% (2026-11-30T21:58:42.123Z) as a Unix time."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(start_time.replace("Z", "+00:00")).timestamp()
 
 
 def summarize(
@@ -451,10 +538,19 @@ def main() -> None:
     parser.add_argument("--faults", default=",".join(CLASSES))
     parser.add_argument("--ingress", default="127.254.9.9")
     parser.add_argument("--keep", action="store_true", help="keep the mesh's logs")
+    parser.add_argument(
+        "--no-access-log", action="store_true", help="no access logs (less load, no evidence)"
+    )
     args = parser.parse_args()
     classes = tuple(k for k in args.faults.split(",") if k)
+    print(
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}"
+    )
     with bench_mesh(args.ingress, args.keep) as mesh:
-        table, notes = run_soak(mesh, args.duration, classes, args.rate, log=print)
+        table, notes = run_soak(
+            mesh, args.duration, classes, args.rate, log=print, access_log=not args.no_access_log
+        )
+    print(f"ended {time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}")
     print(render(table))
     for note in notes:
         print("note:", note)
