@@ -342,7 +342,7 @@ class Soak:
             child = "envoy_pid" if kind == "envoy-kill" else "app_pid"
             pod = "reviews-v2-1.default" if kind == "envoy-kill" else "details-v1-1.default"
             status = self.pod(pod)
-            on_pod = self.in_flight(status.get("admin"))
+            on_pod = self.in_flight(status.get("admin") or f"{status['ip']}:15000")
             self.notes.append(
                 f"{kind} {pod}: {on_pod} requests in flight on it at the kill "
                 f"({load.in_flight} pages in flight through the ingress)"
