@@ -204,7 +204,9 @@ def test_an_oversized_or_malformed_request_ends_with_grpcs_status_and_is_counted
 ) -> None:
     """What Envoy (or any gRPC client) sees is the status gRPC itself gives — never a clean OK —
     and every refusal up to gRPC's own receive cap is counted, also past the 16 MiB that gRPC
-    used to refuse by itself, uncounted."""
+    used to refuse by itself, uncounted; a first message over gRPC's cap, which gRPC refuses
+    before pilotfish sees it, counts as `no_request`; a proxy that leaves after its requests
+    does not count."""
     asyncio.run(asyncio.wait_for(_oversized(tmp_path), 60))
 
 
@@ -214,7 +216,7 @@ async def _oversized(tmp_path: Path) -> None:
     server = XdsServer(lambda n, m: base, registry)
     address = f"unix:{tmp_path / 'xds.sock'}"
     await server.start(address)
-    options = [("grpc.max_send_message_length", HARD_REQUEST_BYTES)]
+    options = [("grpc.max_send_message_length", 2 * HARD_REQUEST_BYTES)]
     try:
         async with grpc.aio.insecure_channel(address, options=options) as channel:
             raw = channel.stream_stream(
@@ -231,6 +233,12 @@ async def _oversized(tmp_path: Path) -> None:
                 assert await call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert "Received message larger than max" in await call.details()
                 assert refused(registry, "size") == count
+            huge = raw()
+            with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError):
+                await huge.write(b"\x0a" * (HARD_REQUEST_BYTES + 1))
+            assert await huge.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            await _until(lambda: refused(registry, "no_request") == 1)
+            assert refused(registry, "size") == 2
             garbage = raw()
             await garbage.write(b"\xff\xff\xff\xff not a protobuf")
             assert await garbage.code() == grpc.StatusCode.INTERNAL
@@ -242,5 +250,7 @@ async def _oversized(tmp_path: Path) -> None:
             await good.write(sotw_request(ROUTE, ["r0"], node_id=GOOD))
             assert (await good.read()).version_info == base.version_of(ROUTE)
             good.cancel()
+            await _until(lambda: not server.connected())
+            assert refused(registry, "no_request") == 1  # a proxy that left is no refusal
     finally:
         await server.stop(0)

@@ -12,19 +12,25 @@
 
 Each refusal counts in `pilotfish_xds_refused_streams_total{reason}` (reasons: unauthenticated
 (the observer refused its credential), streams, node_streams, queue, slow, size, response_size,
-malformed, no_node) and logs a WARNING line saying which limit — at most one line per reason
-every 10 s, with the count refused meanwhile, so a flood of bad clients cannot flood the log.
+malformed, no_node, no_request) and logs a WARNING line saying which limit — at most one line
+per reason every 10 s, with the count refused meanwhile, so a flood of bad clients cannot flood
+the log.
 
 A refused request ends its stream with the status gRPC itself gives (what Envoy logs as "gRPC
 config stream closed: 8, Received message larger than max …"): RESOURCE_EXHAUSTED for a request
 over `MAX_REQUEST_BYTES`, INTERNAL for one that is not a discovery request (grpc-go's "error
 unmarshalling request"), never a clean OK. gRPC's own receive cap is `HARD_REQUEST_BYTES` (64 MiB,
 what one stream may make the server buffer), so every request up to it reaches `checked` and is
-counted; one declaring more is refused by gRPC from its length prefix, with the same status,
-before any of our code sees it, and is the one refusal not counted: grpc.aio ends the handler's
-request stream exactly as when a client cancels (measured). A response is measured
-before it is queued: one over `max_response_bytes` (gRPC would fail the write) is counted,
-logged with its type and size, and the stream closed. Pure bookkeeping: no I/O but logging.
+counted as `size`; one declaring more is refused by gRPC from its length prefix (the server
+buffers ~nothing of it, measured), with the same status, before any of our code sees it:
+grpc.aio ends the handler's request stream exactly as when a client cancels (measured; no status,
+no flag tells them apart). Such a first message is counted as `no_request`: a stream that ended
+before its first request was read, which a conforming client (Envoy sends its first request as
+it opens the stream) never does; the line logged says both causes. Past the first request, a
+message over gRPC's cap looks like a client that went away and is not counted. A response is
+measured before it is queued: one over `max_response_bytes` (gRPC would fail the write) is
+counted, logged with its type and size, and the stream closed. Pure bookkeeping: no I/O but
+logging.
 """
 
 from __future__ import annotations
@@ -107,6 +113,15 @@ class Refusals:
         suffix = f" ({more} more refused for this reason since the last line)" if more else ""
         log.warning("xds: %s%s", message, suffix)
         self._last_logged[reason] = now
+
+    def unread(self, peer: str) -> None:
+        """A stream ended before its first request was read (see the module docstring)."""
+        self.refuse(
+            "no_request",
+            f"a stream from {peer} ended before its first request: a message over gRPC's "
+            f"receive cap of {HARD_REQUEST_BYTES >> 20} MiB (refused by gRPC from its length "
+            "prefix, RESOURCE_EXHAUSTED, unread), or a client that left without one",
+        )
 
 
 def checked(parse: Callable[[bytes], Any], refusals: Refusals) -> Callable[[bytes], Any]:

@@ -76,6 +76,7 @@ class _Connection:
     closing: bool = False  # over a limit: the writer stops at the next message
     credential: object = None  # what the observer admitted the stream with
     refused: RefusedRequest | None = None  # a request refused: the stream ends with its status
+    requests: int = 0  # requests read (none: see `Refusals.unread`)
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -107,6 +108,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._max_inflight = max_inflight_writes
         self._write_slots: asyncio.Semaphore | None = None
         self._server: grpc.aio.Server | None = None
+        self._stopping = False  # streams the server itself ends are no client's doing
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -121,6 +123,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if self._server is not None:
             raise XdsServerError("server already started")
         self._write_slots = asyncio.Semaphore(self._max_inflight)
+        self._stopping = False
         self._pusher.start()
         self._server = grpc.aio.server(options=list(GRPC_OPTIONS))
         handlers = {
@@ -150,6 +153,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
 
     async def stop(self, grace: float) -> None:
         """Stop accepting streams; close open ones after `grace` seconds."""
+        self._stopping = True
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
@@ -254,6 +258,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self._open -= 1
             reader.cancel()
             self._unregister(connection)
+            if not connection.requests and connection.refused is None and not self._stopping:
+                self.refusals.unread(context.peer())
         if connection.refused is not None:  # end it as gRPC would, never with a clean OK
             refused = connection.refused
             await context.abort(grpc.StatusCode[refused.status], str(refused))
@@ -261,6 +267,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     async def _read(self, connection: _Connection, requests: AsyncIterator[Any]) -> None:
         try:
             async for request in requests:
+                connection.requests += 1
                 if not self._on_request(connection, request):
                     break
         except asyncio.CancelledError:
