@@ -108,7 +108,6 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._max_inflight = max_inflight_writes
         self._write_slots: asyncio.Semaphore | None = None
         self._server: grpc.aio.Server | None = None
-        self._stopping = False  # streams the server itself ends are no client's doing
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -123,7 +122,6 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if self._server is not None:
             raise XdsServerError("server already started")
         self._write_slots = asyncio.Semaphore(self._max_inflight)
-        self._stopping = False
         self._pusher.start()
         self._server = grpc.aio.server(options=list(GRPC_OPTIONS))
         handlers = {
@@ -153,10 +151,9 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
 
     async def stop(self, grace: float) -> None:
         """Stop accepting streams; close open ones after `grace` seconds."""
-        self._stopping = True
-        if self._server is not None:
-            await self._server.stop(grace)
-            self._server = None
+        server, self._server = self._server, None  # streams it now ends are no client's doing
+        if server is not None:
+            await server.stop(grace)
         await self._pusher.stop()
 
     def set_snapshot(
@@ -258,10 +255,9 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self._open -= 1
             reader.cancel()
             self._unregister(connection)
-            if not connection.requests and connection.refused is None and not self._stopping:
+            if not connection.requests and connection.refused is None and self._server is not None:
                 self.refusals.unread(context.peer())
-        if connection.refused is not None:  # end it as gRPC would, never with a clean OK
-            refused = connection.refused
+        if (refused := connection.refused) is not None:  # end it as gRPC would, never with OK
             await context.abort(grpc.StatusCode[refused.status], str(refused))
 
     async def _read(self, connection: _Connection, requests: AsyncIterator[Any]) -> None:
@@ -377,14 +373,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 answered = True
             elif isinstance(event, Nack):
                 answered = True
-                self.metrics.rejects.labels(short_name(event.type_url)).inc()
-                log.warning(
-                    "xds NACK from %s for %s version %s: %s",
-                    connection.node_id,
-                    short_name(event.type_url),
-                    event.version,
-                    event.error_message,
-                )
+                kind = short_name(event.type_url)
+                self.metrics.rejects.labels(kind).inc()
+                why = f"{kind} version {event.version}: {event.error_message}"
+                log.warning("xds NACK from %s for %s", connection.node_id, why)
         if answered:
             self._observe_convergence(connection)
             self.convergence.answered(connection.node_id)
