@@ -16,7 +16,8 @@ while it is being applied). Fault classes, in rotation:
 - gateway-restart: `pilotfish rollout restart deploy/istio-ingressgateway` (a rolling update:
   the new Envoy takes the listeners over, then the old one drains; no request may fail);
 - gateway-kill: SIGKILL the ingress gateway's Envoy (the agent restarts it; the one entry
-  point, so failures are expected there).
+  point, so failures are expected there: every client's keep-alive connection is cut, and
+  connections are refused until the agent has restarted it).
 
 Prints per class: requests, failed (not 200), degraded (200 without the expected content),
 worst latency; a request counts in the class during which it started, or failed if it did.
@@ -363,7 +364,10 @@ class Soak:
                 time.sleep(0.2)
             time.sleep(2)
         elif kind == "gateway-kill":
-            self.kill(self.pod(GATEWAY)["envoy_pid"])
+            status = self.pod(GATEWAY)
+            on_pod = self.in_flight(status.get("admin") or f"{status['ip']}:15000")
+            self.notes.append(f"gateway-kill: {on_pod} requests in flight on it at the kill")
+            self.kill(status["envoy_pid"])
             time.sleep(8)
 
 
