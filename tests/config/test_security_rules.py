@@ -67,9 +67,9 @@ CASES = [
         "RequestAuthentication",
         "jwtRules:\n- jwks: '{}'\n  jwksUri: ftp://x\n",
         [
-            (7, "spec.jwtRules[0].issuer", "issuer must be set"),
             (7, "spec.jwtRules[0]", "only one of jwks and jwksUri may be set"),
             (8, "spec.jwtRules[0].jwksUri", 'invalid jwksUri "ftp://x"'),
+            (7, "spec.jwtRules[0].jwks", "jwks parse error: every key needs a kty"),
         ],
     ),
 ]

@@ -3,10 +3,13 @@
 EnvoyFilter, per config patch: applyTo, patch and its operation present, a value unless REMOVE, a
 proxyVersion that compiles, a match of the class `applyTo` names (listener, route configuration,
 cluster), a filter match with a name, a subFilter only for HTTP_FILTER under the HTTP connection
-manager. ProxyConfig: concurrency not negative. Envoy's own parsing of `patch.value` is not done.
+manager, no type of Envoy's v2 API in the value. ProxyConfig: concurrency not negative. Envoy's own
+parsing of `patch.value` is not done.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pilotfish.config.formats import regex_problem
 from pilotfish.config.models.networking import (
@@ -23,6 +26,22 @@ HCM = ("envoy.filters.network.http_connection_manager", "envoy.http_connection_m
 E = "Envoy filter: "
 
 
+def _v2_type(value: Any) -> str | None:
+    """The first `@type` of Envoy's v2 API in a patch value: Istio no longer knows those types,
+    so its parsing of the value fails (the value's other contents are not parsed here)."""
+    if isinstance(value, dict):
+        kind = value.get("@type")
+        name = kind.rsplit("/", 1)[-1] if isinstance(kind, str) else ""
+        if name.startswith("envoy.") and ".v2." in f"{name}.":
+            return f"could not resolve Any message type: {kind}"
+        values: Any = value.values()
+    elif isinstance(value, list):
+        values = value
+    else:
+        return None
+    return next((t for t in (_v2_type(v) for v in values) if t is not None), None)
+
+
 def _patch(found: Findings, path: str, cp: EnvoyConfigObjectPatch) -> None:
     if cp.apply_to in (None, "INVALID"):
         found.error(f"{path}.applyTo", E + "missing applyTo")
@@ -33,8 +52,15 @@ def _patch(found: Findings, path: str, cp: EnvoyConfigObjectPatch) -> None:
     if cp.patch.operation in (None, "INVALID"):
         found.error(f"{path}.patch", E + "missing patch operation")
         return
-    if cp.patch.operation != "REMOVE" and not cp.patch.value:
+    if cp.patch.operation != "REMOVE" and cp.patch.value is None:
         found.error(f"{path}.patch", E + "missing patch value for non-remove operation")
+        return
+    v2 = _v2_type(cp.patch.value)
+    if v2 is not None:
+        found.error(
+            f"{path}.patch.value",
+            E + f"referenced type unknown (hint: try using the v3 XDS API): {v2}",
+        )
         return
     match = cp.match
     if match is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
+from pilotfish.config.validation.webhook_targets import with_targets
 from pilotfish.config.yaml_text import join_path
 
 URL_SCHEMES = ("", "http", "https", "file", "oci")
@@ -131,6 +132,6 @@ def validate_traffic_extension(spec: Any, root: str = "spec") -> list[Problem]:
 
 
 RAW_VALIDATORS: dict[str, Callable[[Any], list[Problem]]] = {
-    "WasmPlugin": validate_wasm_plugin,
-    "TrafficExtension": validate_traffic_extension,
+    "WasmPlugin": with_targets(validate_wasm_plugin),
+    "TrafficExtension": with_targets(validate_traffic_extension),
 }

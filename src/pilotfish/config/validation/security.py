@@ -68,22 +68,28 @@ def validate_peer_authentication(spec: PeerAuthenticationSpec) -> list[Problem]:
 
 def validate_request_authentication(spec: RequestAuthenticationSpec) -> list[Problem]:
     found = Findings()
-    issuers: set[str] = set()
     for index, rule in enumerate(spec.jwt_rules):
         path = f"spec.jwtRules[{index}]"
-        if not rule.issuer:
-            found.error(f"{path}.issuer", "issuer must be set")
-        elif rule.issuer in issuers:
-            found.error(f"{path}.issuer", f'duplicate issuer "{rule.issuer}"')
-        issuers.add(rule.issuer or "")
+        if not rule.issuer and not rule.jwks_uri:  # several rules may share an issuer
+            found.error(f"{path}.issuer", "issuer or jwksUri must be non-empty string")
         if rule.jwks and rule.jwks_uri:
             found.error(path, "only one of jwks and jwksUri may be set")
         if rule.jwks_uri:
-            url = urlparse(rule.jwks_uri)
-            if url.scheme not in ("http", "https") or not url.hostname:
-                found.error(f"{path}.jwksUri", f'invalid jwksUri "{rule.jwks_uri}"')
+            found.add(f"{path}.jwksUri", _jwks_uri_problem(rule.jwks_uri))
         for h_index, header in enumerate(rule.from_headers):
             if not header.name:
                 found.error(f"{path}.fromHeaders[{h_index}].name", "header name must be set")
         found.duration(f"{path}.timeout", rule.timeout)
     return found.problems
+
+
+def _jwks_uri_problem(uri: str) -> str | None:
+    """Istio's ParseJwksURI: an http or https URL whose port, if any, is a number."""
+    url = urlparse(uri)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f'invalid jwksUri "{uri}"'
+    try:
+        url.port  # noqa: B018  (urlparse raises on a port that is not a number)
+    except ValueError:
+        return f'invalid jwksUri "{uri}": the port is not a number'
+    return None

@@ -311,7 +311,28 @@ def workload_group_problems(spec: Any, root: str = "spec") -> list[Problem]:
     template = spec.get("template")
     if template is not None:
         found += workload_entry_problems(template, join_path(root, "template"))
+    probe = spec.get("probe")
+    if isinstance(probe, dict) and not any(k in probe for k in ("httpGet", "tcpSocket", "exec")):
+        # Istio's webhook knows these three methods only (a grpc probe is refused as well)
+        add(join_path(root, "probe"), "unknown health check method")
     return found
+
+
+def jwks_problem(text: str) -> tuple[str | None, list[int]]:
+    """A JWKS as Istio's parser takes it: a JSON object, either a key (with `kty`) or a set of
+    them under `keys`. Returns the problem, if any, and the indexes of keys that hold private
+    material (`d` of an RSA, EC or OKP key; any symmetric `oct` key)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return str(exc), []
+    if not isinstance(data, dict):
+        return "a JWKS must be a JSON object", []
+    keys = data.get("keys") if "keys" in data else [data]
+    if not isinstance(keys, list) or not all(isinstance(k, dict) and k.get("kty") for k in keys):
+        return "every key needs a kty", []
+    private = [i for i, k in enumerate(keys) if k.get("kty") == "oct" or "d" in k]
+    return None, private
 
 
 def request_authentication_problems(spec: Any, root: str = "spec") -> list[Problem]:
@@ -320,11 +341,19 @@ def request_authentication_problems(spec: Any, root: str = "spec") -> list[Probl
         jwks = as_map(rule).get("jwks")
         if not isinstance(jwks, str) or not jwks:
             continue
-        try:
-            json.loads(jwks)
-        except ValueError as exc:
-            where = join_path(join_path(join_path(root, "jwtRules"), index), "jwks")
-            found.append(Problem(where, f"jwks parse error: {exc}"))
+        where = join_path(join_path(join_path(root, "jwtRules"), index), "jwks")
+        problem, private = jwks_problem(jwks)
+        if problem is not None:
+            found.append(Problem(where, f"jwks parse error: {problem}"))
+        for key in private:
+            found.append(
+                Problem(
+                    where,
+                    f"jwks key at index {key} contains private key material; only public keys "
+                    "are used for verification",
+                    "warning",
+                )
+            )
     return found
 
 

@@ -119,7 +119,7 @@ class Patch(IstioModel):
         ]
         | None
     ) = None
-    value: dict[str, Any] = Field(default_factory=dict)
+    value: dict[str, Any] | None = None  # `{}` is a value (Istio refuses only a missing one)
 
 
 class EnvoyConfigObjectPatch(IstioModel):
