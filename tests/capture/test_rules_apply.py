@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pilotfish.capture.rules import nat_rules, settings_for
+
 TESTDATA = Path(__file__).parent / "testdata"
 
 pytestmark = [
@@ -81,3 +83,33 @@ def test_cli_installs_default_rules(netns: str) -> None:
     assert "-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001" in saved
     assert "-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006" in saved
     assert "--gid-owner 1337 -j RETURN" in saved
+
+
+def test_service_chains_follow_istios_and_are_replaced_whole(netns: str) -> None:
+    """kube-proxy's chains go in after Istio's (OUTPUT: ISTIO_OUTPUT, then KUBE-SERVICES), and
+    a later `--noflush` update replaces both tables' KUBE-SERVICES and nothing else."""
+    inside = ["ip", "netns", "exec", netns]
+    subprocess.run(
+        [*inside, "iptables-restore"], input=nat_rules(settings_for({})), text=True, check=True
+    )
+    first = (TESTDATA / "services" / "pod-first-install.golden").read_text()
+    subprocess.run([*inside, "iptables-restore", "--noflush"], input=first, text=True, check=True)
+    update = (TESTDATA / "services" / "pod-is-an-endpoint.golden").read_text()
+    subprocess.run([*inside, "iptables-restore", "--noflush"], input=update, text=True, check=True)
+    nat = [
+        line
+        for line in _sh(*inside, "iptables-save", "-t", "nat").splitlines()
+        if line.startswith("-A ")
+    ]
+    assert [r for r in nat if r.startswith("-A OUTPUT")] == [
+        "-A OUTPUT -j ISTIO_OUTPUT",
+        "-A OUTPUT -j KUBE-SERVICES",
+    ]
+    istio = [
+        line for line in nat_rules(settings_for({})).splitlines() if line.startswith("-A ISTIO")
+    ]
+    assert _by_chain([r for r in nat if r.split()[1].startswith("ISTIO")]) == _by_chain(istio)
+    dnat = [r.split("--to-destination ")[1] for r in nat if r.startswith("-A KUBE-SERVICES")]
+    assert dnat == ["10.7.0.5:9080", "10.7.0.7:9080"]  # the update's only, this pod left out
+    saved = _sh(*inside, "iptables-save", "-t", "filter")
+    assert "-A OUTPUT -j KUBE-SERVICES" in saved and "REJECT" not in saved

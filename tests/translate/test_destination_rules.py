@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from envoy.config.cluster.v3 import cluster_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.models.networking import OutlierDetection
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate import check_invariants, generate
 from pilotfish.translate.traffic_policy import (
     EffectivePolicy,
@@ -115,3 +118,44 @@ def test_export_to_limits_which_namespaces_see_a_rule() -> None:
     assert in_gateway_ns.lb_policy == cluster_pb2.Cluster.LEAST_REQUEST
     hidden = private.replace('exportTo: ["."]', 'exportTo: ["~"]')
     assert lb_policy(hidden) == cluster_pb2.Cluster.LEAST_REQUEST
+
+
+def _passthrough_tls(config: str, without_sidecar: str = "") -> str:
+    """What a PASSTHROUGH (ORIGINAL_DST) reviews cluster sends: "mtls", "plain" or "matches"."""
+    push = bookinfo_push(rule("reviews", "default", "reviews", "PASSTHROUGH") + config)
+    if without_sidecar:
+        instances = tuple(
+            replace(i, sidecar=False) if i.name == without_sidecar else i
+            for i in push.registry.instances
+        )
+        push = PushContext(replace(push.registry, instances=instances), push.configs, push.mesh)
+    cluster = generate(sidecar_for(push, "productpage-v1-0"), push).clusters[REVIEWS]
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    assert cluster.type == cluster_pb2.Cluster.ORIGINAL_DST
+    if cluster.transport_socket_matches:
+        return "matches"
+    return "mtls" if cluster.HasField("transport_socket") else "plain"
+
+
+def test_passthrough_keeps_auto_mtls_as_istio_infers_it() -> None:
+    """Istio's BestEffortInferServiceMTLSMode: an ORIGINAL_DST cluster has no endpoints to
+    choose a transport socket per endpoint, so every connection is mTLS when every instance has
+    a sidecar and the mesh/namespace PeerAuthentication is not DISABLE (a workload policy is
+    not consulted), plaintext otherwise."""
+    namespace_disable = """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: DISABLE}}
+---"""
+    workload_disable = """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews, namespace: default}
+spec: {selector: {matchLabels: {app: reviews}}, mtls: {mode: DISABLE}}
+---"""
+    assert _passthrough_tls("") == "mtls"
+    assert _passthrough_tls(namespace_disable) == "plain"
+    assert _passthrough_tls(workload_disable) == "mtls"
+    assert _passthrough_tls("", without_sidecar="reviews-v2-0") == "plain"
+    assert _passthrough_tls("", without_sidecar="ratings-v1-0") == "mtls"

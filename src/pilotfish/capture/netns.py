@@ -9,7 +9,8 @@ control plane listens on the bridge's address, which is how pods reach it.
 Each pod is a namespace `pf<A>-<name>.<namespace>` with its own loopback and a veth pair: the
 host end `pf<A>h<x>x<y>` on the bridge, the pod end renamed `eth0` with `10.A.x.y/16`. Its
 `/etc/hosts` is `/etc/netns/<ns>/hosts` (what `ip netns exec` shows its processes); its nat
-table gets Istio's rules (`rules.nat_rules`) unless it has no sidecar.
+table gets Istio's rules (`rules.nat_rules`) unless it has no sidecar, then kube-proxy's
+service chains (`services.service_rules`), which `update_services` replaces as endpoints change.
 
 The bridge's alias records the state directory that made it, so a later `up`/`down` of the same
 mesh finds and removes what a killed `up` left behind (namespaces, their processes, the bridge,
@@ -62,10 +63,11 @@ def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> st
     return done.stdout
 
 
-def apply_rules(rules: str, netns: str | None = None) -> None:
-    """Load `rules` (iptables-restore text) into a namespace's tables (or the current one)."""
+def apply_rules(rules: str, netns: str | None = None, noflush: bool = False) -> None:
+    """Load `rules` (iptables-restore text) into a namespace's tables (or the current one);
+    `noflush`: only the chains it declares are replaced, the rest of each table stays."""
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    run([*prefix, "iptables-restore"], stdin=rules)
+    run([*prefix, "iptables-restore", *(["--noflush"] if noflush else [])], stdin=rules)
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,12 @@ def host_link(block: int, ip: str) -> str:
     return f"pf{block}h{x}x{y}"
 
 
-def add_pod(bridge: MeshBridge, netns: str, ip: str, hosts: str, rules: str | None) -> None:
-    """A pod namespace on the bridge with address `ip`, its /etc/hosts and (with `rules`)
-    Istio's capture rules."""
+def add_pod(
+    bridge: MeshBridge, netns: str, ip: str, hosts: str, rules: str | None, services: str
+) -> None:
+    """A pod namespace on the bridge with address `ip`, its /etc/hosts, (with `rules`) Istio's
+    capture rules, then `services` (`services.service_rules` with its hooks: kube-proxy's
+    chains, after Istio's)."""
     if Path(NETNS_RUN / netns).exists():
         remove_pod(netns)
     write_hosts(netns, hosts)
@@ -180,9 +185,16 @@ def add_pod(bridge: MeshBridge, netns: str, ip: str, hosts: str, rules: str | No
         run([*inside, "ip", "link", "set", "eth0", "up"])
         if rules is not None:
             apply_rules(rules, netns)
+        apply_rules(services, netns, noflush=True)
     except CaptureError:
         remove_pod(netns)
         raise
+
+
+def update_services(netns: str, services: str) -> None:
+    """Replace the pod's KUBE-SERVICES chains (`services.service_rules` without hooks) in one
+    `iptables-restore --noflush` commit."""
+    apply_rules(services, netns, noflush=True)
 
 
 def write_hosts(netns: str, text: str) -> None:

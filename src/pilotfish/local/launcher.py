@@ -279,6 +279,8 @@ class Mesh:
 
     async def report_instances(self, force: bool = False) -> None:
         rows = await self.ready_instances()
+        if self.pods is not None and self.manifest is not None:  # kube-proxy's part first
+            await self.pods.sync_services(self.manifest, rows)
         if rows != self.reported or force:
             status, body = await self.control_plane.call(
                 "PUT", "/api/v1/instances", {"instances": rows}

@@ -1,32 +1,41 @@
 """The isolated local mode (`pilotfish up --isolated`, root): each workload instance is a pod in
 its own network namespace on the mesh's bridge (`pilotfish.capture.netns`), with Istio's capture
-rules (`pilotfish.capture.rules`) unless it runs without a sidecar.
+rules (`pilotfish.capture.rules`) unless it runs without a sidecar, and kube-proxy's service
+rules (`pilotfish.capture.services`) in every pod.
 
 Names resolve through each pod's /etc/hosts, as Kubernetes DNS resolves a service: a service's
 names (`reviews`, in its own namespace; `reviews.default`, `reviews.default.svc`,
 `reviews.default.svc.cluster.local` everywhere) map to its cluster IP (the control plane's
-`pilotfish.registry.cluster_ips`, handed over with the manifest). Only capture gives that
-address a meaning: the pod's sidecar takes the connection (`<VIP>_<port>` for TCP, the port's
-HTTP listener and route configuration for HTTP) and balances it over the service's endpoints
-with mTLS. A pod without a sidecar has no capture (and this machine has no kube-proxy), so its
-names map to the address of one of the service's instances (the first by name), as a headless
-service's would; so do a sidecar pod's names of a service that has no cluster IP.
+`pilotfish.registry.cluster_ips`, handed over with the manifest); a service without one
+(headless) maps to the address of one of its instances (the first by name). A pod with a sidecar
+has its connection to a cluster IP captured: the sidecar knows the service from the address
+(`<VIP>_<port>` for TCP, the port's HTTP listener and route configuration for HTTP) and balances
+it over the service's endpoints with mTLS. What the sidecar itself sends to a cluster IP (a
+DestinationRule's `PASSTHROUGH`), and every connection of a pod without a sidecar, is DNATed to
+one of the service's ready instances by the pod's KUBE-SERVICES chains, as kube-proxy would:
+`sync_services` keeps them in step with the ready instances the launcher reports (scale,
+readiness, deletion), replacing each pod's chains in one commit when they change.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pilotfish.capture import netns
 from pilotfish.capture.rules import CaptureError, nat_rules, settings_for
+from pilotfish.capture.services import ServiceRoute, service_routes, service_rules
 from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.model.proxy import Proxy
 from pilotfish.registry.manifest import Manifest
+from pilotfish.registry.types import WorkloadInstance
 
 INTERCEPTION_MODE = "REDIRECT"
+SERVICES_HOOKS = ("OUTPUT",)  # after Istio's `-j ISTIO_OUTPUT`: see `capture.services`
+log = logging.getLogger("pilotfish.up")
 
 
 @dataclass
@@ -34,6 +43,9 @@ class IsolatedPods:
     bridge: netns.MeshBridge
     hosts: dict[str, str] = field(default_factory=dict)  # netns -> /etc/hosts text
     cluster_ips: dict[str, str] = field(default_factory=dict)  # service hostname -> its VIP
+    routes: tuple[ServiceRoute, ...] = ()  # kube-proxy's view: VIP:port -> ready endpoints
+    services: dict[str, tuple[str, str]] = field(default_factory=dict)  # netns -> (ip, rules)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # pods' service chains
 
     @classmethod
     def for_mesh(cls, block: int, state_dir: Path) -> IsolatedPods:
@@ -63,15 +75,45 @@ class IsolatedPods:
         )
         rules = nat_rules(settings_for(dict(workload.annotations))) if workload.sidecar else None
         ns = self.netns_name(proxy.pod_name)
-        vips = self.cluster_ips if workload.sidecar else {}
-        hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace, vips)
+        hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace, self.cluster_ips)
         self.hosts[ns] = hosts
-        await asyncio.to_thread(netns.add_pod, self.bridge, ns, proxy.ip, hosts, rules)
+        async with self.lock:
+            services = service_rules(self.routes, SERVICES_HOOKS, exclude=proxy.ip)
+            await asyncio.to_thread(
+                netns.add_pod, self.bridge, ns, proxy.ip, hosts, rules, services
+            )
+            self.services[ns] = (proxy.ip, service_rules(self.routes, exclude=proxy.ip))
 
     async def remove_pod(self, name: str) -> None:
         ns = self.netns_name(name)
         self.hosts.pop(ns, None)
-        await asyncio.to_thread(netns.remove_pod, ns)
+        async with self.lock:
+            self.services.pop(ns, None)
+            await asyncio.to_thread(netns.remove_pod, ns)
+
+    async def sync_services(
+        self, manifest: Manifest, ready: Sequence[Mapping[str, object]]
+    ) -> None:
+        """Make every pod's KUBE-SERVICES chains route the services' cluster IPs to the `ready`
+        instances (the launcher's report rows); a pod whose chains change gets them replaced in
+        one `iptables-restore --noflush` commit."""
+        instances = [_ready_instance(row) for row in ready]
+        routes = service_routes(manifest.services, self.cluster_ips, instances)
+        if routes == self.routes:
+            return
+        async with self.lock:
+            self.routes = routes
+            for ns, (ip, applied) in list(self.services.items()):
+                text = service_rules(routes, exclude=ip)
+                if text == applied:
+                    continue
+                try:
+                    await asyncio.to_thread(netns.update_services, ns, text)
+                except CaptureError as exc:  # a pod being removed
+                    log.warning("%s: service rules: %s", ns, exc)
+                    continue
+                if ns in self.services:
+                    self.services[ns] = (ip, text)
 
     async def refresh_hosts(self, manifest: Manifest, addresses: dict[str, str]) -> None:
         """Rewrite the /etc/hosts of running pods whose names changed."""
@@ -84,7 +126,7 @@ class IsolatedPods:
                         addresses,
                         instance,
                         workload.namespace,
-                        self.cluster_ips if workload.sidecar else {},
+                        self.cluster_ips,
                     ),
                 )
 
@@ -112,7 +154,8 @@ def hosts_file(
     cluster_ips: Mapping[str, str],
 ) -> str:
     """/etc/hosts of pod `instance` in `namespace`; `addresses` maps `NAME.NAMESPACE` pod keys
-    to their IPs, `cluster_ips` service hostnames to their VIPs (empty: no capture)."""
+    to their IPs, `cluster_ips` service hostnames to their VIPs (a service without one: an
+    instance's address)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     own = addresses.get(f"{instance}.{namespace}")
     if own:
@@ -144,3 +187,16 @@ def _first_instance_ip(
     )
     found = [addresses[k] for k in keys if k in addresses]
     return found[0] if found else None
+
+
+def _ready_instance(row: Mapping[str, object]) -> WorkloadInstance:
+    """A ready instance from the launcher's report row (`Mesh.ready_instances`)."""
+    labels = row.get("labels")
+    pairs = labels.items() if isinstance(labels, dict) else ()
+    return WorkloadInstance(
+        name=str(row["name"]),
+        workload=str(row["workload"]),
+        namespace=str(row["namespace"]),
+        address=str(row["address"]),
+        labels=tuple(sorted((str(k), str(v)) for k, v in pairs)),
+    )

@@ -6,7 +6,10 @@
 - no TLS setting: auto mTLS (MeshConfig `enableAutoMtls`, on by default): per endpoint, mTLS
   when the instance has a sidecar (not a gateway, not `sidecar.istio.io/inject: "false"`,
   WorkloadEntries only when labelled `security.istio.io/tlsMode: istio`) and its effective
-  PeerAuthentication does not DISABLE that port; plaintext otherwise.
+  PeerAuthentication does not DISABLE that port; plaintext otherwise. A PASSTHROUGH cluster
+  (ORIGINAL_DST: no endpoints, so no per-endpoint choice) gets mTLS for every connection when
+  every instance of the service has a sidecar and the mesh/namespace PeerAuthentication does
+  not DISABLE, and none otherwise (Istio's `BestEffortInferServiceMTLSMode`).
 Secure naming: the client accepts only a server certificate naming a service account that runs
 the destination service. Pure.
 """
@@ -49,10 +52,12 @@ def apply_mesh_tls(
     mode = (spec.policy.tls.mode or "") if spec.policy.tls is not None else ""
     if mode in NOT_MESH_TLS:
         return
+    passthrough = cluster.type == cluster_pb2.Cluster.ORIGINAL_DST
     if mode != ISTIO_MUTUAL and (
         not push.mesh.enable_auto_mtls
         or spec.service.mesh_external
-        or cluster.type != cluster_pb2.Cluster.EDS
+        or cluster.type not in (cluster_pb2.Cluster.EDS, cluster_pb2.Cluster.ORIGINAL_DST)
+        or (passthrough and not _all_mtls(spec, push))
     ):
         return
     protocol = spec.port.protocol
@@ -64,10 +69,22 @@ def apply_mesh_tls(
         http=protocol.is_http or protocol == Protocol.UNKNOWN,
         http2=protocol in (Protocol.HTTP2, Protocol.GRPC),
     )
-    if mode == ISTIO_MUTUAL:
+    if mode == ISTIO_MUTUAL or passthrough:
         mtls.set_istio_mutual(cluster, context)
     else:
         mtls.set_auto_mtls(cluster, context)
+
+
+def _all_mtls(spec: OutboundClusterSpec, push: PushContext) -> bool:
+    """Istio's guess for a PASSTHROUGH service port: every instance has a sidecar (tlsMode
+    istio) and the mesh/namespace PeerAuthentication (no workload selector) is not DISABLE."""
+    if spec.service.from_service_entry:  # its endpoints carry no sidecar fact
+        return False
+    found = push.endpoints(spec.service, spec.port)
+    gateway = any(dict(e.labels).get("istio") in GATEWAY_LABELS for e in found)
+    if not found or gateway or not all(e.sidecar for e in found):
+        return False
+    return effective_mtls(spec.service.namespace, {}, push).mode != DISABLE
 
 
 def speaks_mtls(endpoint: Endpoint, namespace: str, push: PushContext) -> bool:

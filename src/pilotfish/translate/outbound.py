@@ -235,12 +235,13 @@ def _passthrough(spec: OutboundClusterSpec) -> bool:
 
 def _passthrough_note(rule: DestinationRule, host: str, port: int) -> Diagnostic:
     """Istio's PASSTHROUGH sends a connection to the address the caller dialled. Captured pods
-    (`up --isolated`) have it; apps that use their sidecar as HTTP proxy reach services by name,
-    so there is no such address."""
+    (`up --isolated`) have it (a service name's cluster IP, which their kube-proxy rules then
+    take to one of its instances); apps that use their sidecar as HTTP proxy reach services by
+    name, so there is no such address."""
     return rule.diagnostic(
         f"loadBalancer PASSTHROUGH for {host}:{port} needs the address the caller dialled: only "
         "pods of an isolated mesh (`up --isolated`) have one; requests from apps that use their "
-        "sidecar as HTTP proxy get 503",
+        "sidecar as HTTP proxy (the mesh without --isolated) get 503",
         "spec.trafficPolicy.loadBalancer.simple",
     )
 
