@@ -178,9 +178,97 @@ def test_destination_rule_passthrough_goes_where_the_caller_dialled(
     bookinfo.wait_for(lambda: _pods_answering(bookinfo, v3, 1) == {"reviews-v3-0": 1}, 20)
     assert _pods_answering(bookinfo, v3, 6) == {"reviews-v3-0": 6}
     assert _pods_answering(bookinfo, v2, 6) == {"reviews-v2-0": 6}
-    # PASSTHROUGH sends a connection to the address dialled: `reviews` itself resolves to its
-    # cluster IP, which (with no kube-proxy here) leads nowhere; the later tests call reviews
     assert bookinfo.pilotfish("delete", "destinationrule", "reviews").returncode == 0
+
+
+STRICT_PASSTHROUGH = PASSTHROUGH.replace("name: reviews", "name: strict").replace(
+    "host: reviews", "host: strict"
+)
+_CONCURRENT_CALLS = """
+import socket, sys, threading, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+tag, n = sys.argv[1], int(sys.argv[2])
+barrier, codes = threading.Barrier(n), []
+def call(i):
+    barrier.wait()  # n requests at once: the sidecar opens n upstream connections
+    with opener.open("http://strict:8000/record?m=%s-%d" % (tag, i), timeout=10) as answer:
+        codes.append(answer.status)
+threads = [threading.Thread(target=call, args=(i,)) for i in range(n)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(socket.gethostbyname("strict"), *codes)
+"""
+
+
+def _cluster_hosts(bookinfo: LocalMesh, pod: str, cluster: str) -> set[str]:
+    """The hosts (address:port) a pod's Envoy holds for `cluster` (admin `/clusters`)."""
+    text = exec_(bookinfo, pod, "curl", "-s", "localhost:15000/clusters", proxy=True).stdout
+    return set(re.findall(rf"^{re.escape(cluster)}::([\d.]+:\d+)::", text, re.MULTILINE))
+
+
+def test_passthrough_by_name_is_balanced_by_the_pods_kube_proxy_rules_over_mtls(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    """`http://strict:8000` with PASSTHROUGH: the sidecar's ORIGINAL_DST cluster dials the
+    service's cluster IP (its only host), the pod's KUBE-SERVICES chain DNATs each connection to
+    one ready pod, and both pods answer. STRICT pods take nothing but mTLS: auto mTLS still
+    applies to the passthrough cluster, as in Istio (every instance has a sidecar)."""
+    bookinfo, records = mesh
+    cluster = "outbound|8000||strict.default.svc.cluster.local"
+    pods = {f"{bookinfo.proxy(f'strict-{i}')['ip']}:8080" for i in (0, 1)}  # EDS: the pods
+    bookinfo.wait_for(lambda: _cluster_hosts(bookinfo, "productpage-v1-0", cluster) == pods, 20)
+    applied = bookinfo.pilotfish("apply", "-f", "-", stdin=STRICT_PASSTHROUGH)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    bookinfo.wait_for(
+        lambda: not _cluster_hosts(bookinfo, "productpage-v1-0", cluster), 20, "ORIGINAL_DST"
+    )
+    before = _handshakes(bookinfo, cluster)
+    rounds: list[str] = []
+
+    def both_answered() -> bool:
+        tag = f"pt{len(rounds)}"
+        calls = exec_(bookinfo, "productpage-v1-0", "python3", "-c", _CONCURRENT_CALLS, tag, "12")
+        assert calls.returncode == 0, calls.stdout + calls.stderr
+        rounds.append(calls.stdout)
+        return all("http /record?m=pt" in recorded(records, f"strict-{i}") for i in (0, 1))
+
+    try:
+        bookinfo.wait_for(both_answered, 40, "both strict pods to answer")
+        vip, *codes = rounds[0].split()
+        assert set(codes) == {"200"} and len(codes) == 12, rounds
+        assert f"{vip}:8080" not in pods
+        assert _cluster_hosts(bookinfo, "productpage-v1-0", cluster) == {f"{vip}:8000"}
+        assert _handshakes(bookinfo, cluster) >= before + 2  # TLS to each pod at least
+    finally:
+        assert bookinfo.pilotfish("delete", "destinationrule", "strict").returncode == 0
+
+
+def _handshakes(bookinfo: LocalMesh, cluster: str) -> int:
+    stats = exec_(bookinfo, "productpage-v1-0", "curl", "-s", "localhost:15000/stats", proxy=True)
+    found = re.search(rf"^cluster\.{re.escape(cluster)}\.ssl\.handshake: (\d+)$",
+                      stats.stdout, re.MULTILINE)  # fmt: skip
+    return int(found.group(1)) if found else 0
+
+
+def test_a_pod_without_sidecar_reaches_every_instance_by_name(
+    mesh: tuple[LocalMesh, Path],
+) -> None:
+    """A legacy pod resolves `reviews.default` to the cluster IP as on Kubernetes, and its
+    KUBE-SERVICES chain spreads its connections over the three reviews pods."""
+    bookinfo, _ = mesh
+    resolved = exec_(bookinfo, "legacy-0", "getent", "hosts", "reviews.default").stdout.split()
+    pods = {bookinfo.proxy(f"reviews-{v}-0")["ip"] for v in ("v1", "v2", "v3")}
+    assert resolved and resolved[0] not in pods, resolved
+    seen: Counter[str] = Counter()
+    call = "curl -s --max-time 5 http://reviews.default:9080/reviews/1"
+    loop = f"for i in $(seq 9); do {call}; echo; done"
+
+    def all_three() -> bool:
+        out = exec_(bookinfo, "legacy-0", "sh", "-c", loop).stdout
+        seen.update(re.findall(r'"podname":\s*"([^"]+)"', out))
+        return set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}
+
+    bookinfo.wait_for(all_three, 30, "every reviews pod")
 
 
 def test_another_namespace_reaches_an_app_only_through_its_sidecar(
@@ -210,7 +298,7 @@ def test_strict_refuses_a_plaintext_pod_and_no_byte_reaches_the_app(
     )
     assert probe.returncode == 0, probe.stderr
     by_name = exec_(bookinfo, "legacy-0", "python3", "-c", _TCP_PROBE % "strict.default")
-    assert by_name.returncode == 0, by_name.stderr  # a legacy pod's name: an instance's address
+    assert by_name.returncode == 0, by_name.stderr  # the cluster IP, DNATed to a strict pod
     time.sleep(1)
     assert "plaintext" not in _records(records)
     assert "raw-bytes" not in _records(records)
@@ -378,6 +466,46 @@ def test_a_killed_agent_is_restarted_with_its_envoy_and_app(
     assert not pid_alive(old["envoy_pid"]) and not pid_alive(old["app_pid"])
     page = curl(bookinfo, "productpage-v1-0", "http://productpage:9080/productpage")
     assert "Book Details" in page.stdout and "Error fetching product details" not in page.stdout
+
+
+def _dnat_targets(bookinfo: LocalMesh, pod: str, vip: str, port: int) -> set[str]:
+    """Where the pod's KUBE-SERVICES chain sends connections to `vip:port`."""
+    netns = f"pf{bookinfo.info['block']}-{pod}.default"
+    saved = subprocess.run(
+        ["ip", "netns", "exec", netns, "iptables-save", "-t", "nat"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    pattern = (
+        rf"^-A KUBE-SERVICES -d {re.escape(vip)}/32 .*--dport {port} .*--to-destination (\S+)$"
+    )
+    return set(re.findall(pattern, saved, re.MULTILINE))
+
+
+def test_service_rules_follow_scaling_in_every_pod(mesh: tuple[LocalMesh, Path]) -> None:
+    """Scale `strict` to 3 then back to 2: every pod's KUBE-SERVICES chain (sidecar or not)
+    gains the new ready pod, then loses it; the new pod's own chain leaves itself out."""
+    bookinfo, records = mesh
+    extra = records.parent / "extra.yaml"
+    vip = exec_(bookinfo, "productpage-v1-0", "getent", "hosts", "strict").stdout.split()[0]
+    two = {f"{bookinfo.proxy(f'strict-{i}')['ip']}:8080" for i in (0, 1)}
+    for pod in ("productpage-v1-0", "legacy-0"):
+        assert _dnat_targets(bookinfo, pod, vip, 8000) == two, pod
+    three = records.parent / "extra-3.yaml"
+    three.write_text(extra.read_text().replace("replicas: 2", "replicas: 3", 1))
+    bookinfo.apply(str(three))
+    bookinfo.wait_for(lambda: bookinfo.info["proxies"]["strict-2.default"]["ready"], 40)
+    added = two | {f"{bookinfo.proxy('strict-2')['ip']}:8080"}
+    pods = ("productpage-v1-0", "legacy-0")
+
+    def everywhere(targets: set[str]) -> bool:
+        return all(_dnat_targets(bookinfo, pod, vip, 8000) == targets for pod in pods)
+
+    bookinfo.wait_for(lambda: everywhere(added), 20, "strict-2 in every pod's chain")
+    assert _dnat_targets(bookinfo, "strict-2", vip, 8000) == two  # not itself
+    bookinfo.apply(str(extra))
+    bookinfo.wait_for(lambda: everywhere(two), 20, "strict-2 out of every pod's chain")
+    gone = Path(f"/run/netns/pf{bookinfo.info['block']}-strict-2.default")
+    bookinfo.wait_for(lambda: not gone.exists(), 30, "strict-2's namespace to go")
 
 
 def test_down_leaves_the_host_as_before(

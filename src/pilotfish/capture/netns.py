@@ -162,11 +162,16 @@ def host_link(block: int, ip: str) -> str:
 
 
 def add_pod(
-    bridge: MeshBridge, netns: str, ip: str, hosts: str, rules: str | None, services: str
+    bridge: MeshBridge,
+    netns: str,
+    ip: str,
+    hosts: str,
+    rules: str | None,
+    services: str | None = None,
 ) -> None:
     """A pod namespace on the bridge with address `ip`, its /etc/hosts, (with `rules`) Istio's
-    capture rules, then `services` (`services.service_rules` with its hooks: kube-proxy's
-    chains, after Istio's)."""
+    capture rules, then (with `services`: `services.service_rules` with its hooks) kube-proxy's
+    chains, after Istio's. A VM's namespace has no kube-proxy."""
     if Path(NETNS_RUN / netns).exists():
         remove_pod(netns)
     write_hosts(netns, hosts)
@@ -185,7 +190,8 @@ def add_pod(
         run([*inside, "ip", "link", "set", "eth0", "up"])
         if rules is not None:
             apply_rules(rules, netns)
-        apply_rules(services, netns, noflush=True)
+        if services is not None:
+            apply_rules(services, netns, noflush=True)
     except CaptureError:
         remove_pod(netns)
         raise
