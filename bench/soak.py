@@ -198,6 +198,8 @@ class Load:
                 problem = f"reviews {version} not allowed by the rule"
             with self._lock:
                 self.outcomes.append(Outcome(started, ended - started, status, problem, version))
+            if status == 0:  # no catching up on a schedule missed while nothing answered:
+                next_at = max(next_at, time.monotonic())  # failures = rate x time down
             self.stop.wait(max(0.0, next_at - time.monotonic()))
 
 
