@@ -2,12 +2,15 @@
 (v1 and v2 behind Istio's `helloworld-gateway.yaml`), `curl` (Istio's newer name for sleep), and
 the websockets sample reached through a sidecar as an HTTP proxy (absolute-form
 `GET http://tornado:8888/ws` with `Upgrade: websocket`), as proxy-aware clients do in local
-mode."""
+mode, by a raw socket and by aiohttp; and the README's limit: `GET ws://…` is refused by Envoy's
+HTTP/1 codec (400, `http1.invalid_scheme`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+
+import sys
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
@@ -34,6 +37,22 @@ data = b""
 while len(data) < (size & 0x7F):
     data += s.recv(64)
 print(data.decode())
+"""
+
+# aiohttp as the README says to use it in local mode: a session with `trust_env=True` (HTTP_PROXY)
+# and the `http://` form of the URL; then `ws://` through the sidecar as an explicit proxy.
+AIOHTTP_CLIENT = r"""
+import asyncio, os, aiohttp
+async def main() -> None:
+    async with aiohttp.ClientSession(trust_env=True) as session:
+        async with session.ws_connect("http://tornado:8888/ws") as ws:
+            await ws.send_str("hello aiohttp")
+            print((await ws.receive(timeout=10)).data)
+        try:
+            await session.ws_connect("ws://tornado:8888/ws", proxy=os.environ["HTTP_PROXY"])
+        except aiohttp.WSServerHandshakeError as err:
+            print(err.status)
+asyncio.run(main())
 """
 
 
@@ -72,3 +91,13 @@ def test_websocket_upgrade_through_the_sidecar(mesh: LocalMesh) -> None:
     status, echo = result.stdout.splitlines()
     assert status == "HTTP/1.1 101 Switching Protocols"
     assert echo == "tornado-0: hello mesh"
+
+
+def test_aiohttp_websocket_through_the_sidecar(mesh: LocalMesh) -> None:
+    result = mesh.pilotfish("exec", "curl", "--", sys.executable, "-c", AIOHTTP_CLIENT)
+    assert result.returncode == 0, result.stderr
+    echo, ws_scheme_status = result.stdout.splitlines()
+    assert echo == "tornado-0: hello aiohttp"
+    # README "Which clients work": Envoy's HTTP/1 codec accepts only http/https in an
+    # absolute-form request line, with no option to widen it
+    assert ws_scheme_status == "400"
