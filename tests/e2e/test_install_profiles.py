@@ -2,15 +2,40 @@
 profile=demo -y`, then Bookinfo added with `pilotfish apply -f` serves the product page through
 the ingress gateway, with the demo profile's egress gateway running and its mesh config (access
 logs to /dev/stdout, 100% sampling) in place;
-`install -f` an IstioOperator (profile minimal, meshConfig, an egress gateway with its ports);
+`install -f` an IstioOperator (profile minimal, meshConfig, an ingress gateway whose Service
+forwards 80 to 8080 as Istio's does, an egress gateway with its ports);
 `uninstall`; `kube-inject` and `install --kubernetes` say they are not in this version."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, http
+
+# Istio's httpbin Gateway on the ingress gateway's target port 8080 (as Bookinfo's), reached
+# through the Service's port 80 as Istio's docs read INGRESS_PORT
+HTTPBIN_GATEWAY = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: httpbin-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin}
+spec:
+  hosts: ["*"]
+  gateways: [httpbin-gateway]
+  http:
+  - route:
+    - destination: {host: httpbin, port: {number: 8000}}
+"""
 
 OPERATOR = """\
 apiVersion: install.istio.io/v1alpha1
@@ -20,6 +45,15 @@ spec:
   meshConfig:
     outboundTrafficPolicy: {mode: REGISTRY_ONLY}
   components:
+    ingressGateways:
+    - name: istio-ingressgateway
+      enabled: true
+      k8s:
+        service:
+          ports:
+          - {name: status-port, port: 15021, targetPort: 15021}
+          - {name: http2, port: 80, targetPort: 8080}
+          - {name: https, port: 443, targetPort: 8443}
     egressGateways:
     - name: istio-egressgateway
       enabled: true
@@ -32,6 +66,10 @@ spec:
     global:
       proxy: {logLevel: warning}
 """
+
+
+def _answers(url: str, status: int) -> bool:
+    return http(url).status == status
 
 
 def _install(mesh: LocalMesh, *args: str) -> None:
@@ -74,7 +112,20 @@ def test_istio_operator_file_minimal_with_an_egress_gateway(tmp_path: Path) -> N
     try:
         _install(mesh, "-f", str(config))
         pods = mesh.pilotfish("get", "pods", "-n", "istio-system").stdout
-        assert "istio-egressgateway-0" in pods and "istio-ingressgateway" not in pods, pods
+        assert "istio-egressgateway-0" in pods and "istio-ingressgateway-0" in pods, pods
+        port = mesh.pilotfish(
+            "get", "-n", "istio-system", "service", "istio-ingressgateway", "-o",
+            'jsonpath={.spec.ports[?(@.name=="http2")].port}',
+        ).stdout.strip()  # fmt: skip
+        assert port == "80", port
+        listed = mesh.pilotfish("get", "svc", "-n", "istio-system").stdout
+        assert "15021/TCP,80/TCP,443/TCP" in listed, listed
+        gateway = tmp_path / "httpbin-gateway.yaml"
+        gateway.write_text(HTTPBIN_GATEWAY)
+        mesh.apply("samples/httpbin/httpbin.yaml", str(gateway))
+        for number in (80, 8080):  # the Service's port, and the gateway's own (target) port
+            url = mesh.url("/status/418", port=number)
+            mesh.wait_for(partial(_answers, url, 418), 30, f"httpbin on {url}")
         svc = mesh.pilotfish(
             "get", "svc", "istio-egressgateway", "-n", "istio-system", "-o", "json"
         )

@@ -7,10 +7,9 @@ HTTP/1 codec (400, `http1.invalid_scheme`)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
-
-import sys
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, http, running_mesh

@@ -126,3 +126,44 @@ def test_credential_name_reads_only_the_gateway_workloads_namespace() -> None:
         resources = generate(sidecar_for(push, "istio-ingressgateway-0"), push)
         assert not resources.secrets
         assert any("CVE-2021-34824" in d.message for d in resources.diagnostics)
+
+
+# the Service an IstioOperator's `k8s.service.ports` installs for the ingress gateway
+GATEWAY_SERVICE = """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  type: LoadBalancer
+  selector: {istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: 8080}
+  - {name: http-alt, port: 8000, targetPort: 8080}
+  - {name: https, port: 443, targetPort: 8443}
+  - {name: http-shop, port: 8081, targetPort: 9081}
+"""
+
+
+def _bound(listener: object) -> tuple[int, list[int]]:
+    assert isinstance(listener, listener_pb2.Listener)
+    extra = [a.address.socket_address.port_value for a in listener.additional_addresses]
+    return listener.address.socket_address.port_value, extra
+
+
+def test_service_ports_forward_to_their_target_port() -> None:
+    """8080 is every http Service port's target: it also accepts on 80 and 8000 (the load
+    balancer's ports, on the same address in local mode). Server port 8081 is a Service port
+    whose target is 9081: it listens there, as Istio resolves it, and on 8081."""
+    resources = build(GATEWAY + GATEWAY_SERVICE)
+    assert _bound(resources.listeners["0.0.0.0_8080"]) == (8080, [80, 8000])
+    assert _bound(resources.listeners["0.0.0.0_8081"]) == (9081, [8081])
+
+
+def test_a_service_port_never_moves_a_listener_onto_another() -> None:
+    """Server ports 80 and 8080 with Service 80 -> 8080: Istio would merge them on 8080; here
+    each keeps its own port (two listeners on 8080 would be refused by Envoy)."""
+    config = GATEWAY.replace("number: 8081, name: http-shop", "number: 80, name: http-shop")
+    resources = build(config + GATEWAY_SERVICE)
+    assert _bound(resources.listeners["0.0.0.0_8080"]) == (8080, [8000])
+    assert _bound(resources.listeners["0.0.0.0_80"]) == (80, [])

@@ -6,7 +6,8 @@
 logs on and 100% trace sampling, `minimal` the control plane only, `empty` nothing but the
 control plane local mode always runs. Honoured: `spec.profile`, `spec.meshConfig` (as Istio's
 `istio` ConfigMap), `components.ingressGateways`/`egressGateways` (`name`, `namespace`,
-`enabled`, `label`, `k8s.service.ports` — the egress gateway's Service), and `values.global`
+`enabled`, `label`, `k8s.service.ports` — the gateway's Service: the ingress gateway's
+forwards each `port` to its `targetPort` on the ingress address), and `values.global`
 (accepted; local mode has no images or resources to set). Workloads are then added with
 `pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
 `<state-dir>/install/` (the mesh restarts from them). `uninstall` stops it all.
@@ -152,17 +153,47 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
             "data": {"mesh": dump_yaml([mesh]) if mesh else "{}\n"},
         },
     ]
+    for gw in ingress:
+        if _declared_ports(gw):
+            docs.append(_ingress_service(gw))
     for gw in egress:
         docs.extend(_egress_gateway(gw))
     return bool(ingress), docs
 
 
+def _declared_ports(gw: dict[str, Any]) -> list[dict[str, Any]]:
+    ports = ((gw.get("k8s") or {}).get("service") or {}).get("ports") or []
+    if not isinstance(ports, list) or not all(isinstance(p, dict) for p in ports):
+        raise InstallError(f"components gateway {gw['name']}: k8s.service.ports must be a list")
+    return ports
+
+
+def _ingress_service(gw: dict[str, Any]) -> dict[str, Any]:
+    """The ingress gateway's Service with the operator's ports: `port` -> `targetPort`, as the
+    gateway's load balancer forwards them (local mode: both on the ingress address)."""
+    labels = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+    ports = [
+        {
+            "name": str(p.get("name", f"port-{p['port']}")),
+            "port": int(p["port"]),
+            "targetPort": int(p.get("targetPort", p["port"])),
+            "protocol": str(p.get("protocol", "TCP")),
+        }
+        for p in _declared_ports(gw)
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": gw["name"], "namespace": "istio-system",
+                     "labels": {**labels, **dict(gw.get("label") or {})}},
+        "spec": {"type": "LoadBalancer", "selector": labels, "ports": ports},
+    }  # fmt: skip
+
+
 def _egress_gateway(gw: dict[str, Any]) -> list[dict[str, Any]]:
     name, namespace = str(gw["name"]), str(gw.get("namespace") or "istio-system")
     labels = {"app": name, "istio": "egressgateway", **dict(gw.get("label") or {})}
-    ports: list[dict[str, Any]] = ((gw.get("k8s") or {}).get("service") or {}).get(
-        "ports"
-    ) or EGRESS_PORTS
+    ports: list[dict[str, Any]] = _declared_ports(gw) or EGRESS_PORTS
     service_ports = [
         {"name": str(p.get("name", f"port-{p['port']}")), "port": int(p["port"])} for p in ports
     ]

@@ -6,7 +6,8 @@ Pods are the instances `mesh.json` lists (sidecars `2/2` — app and istio-proxy
 `istiod`, `istio-ingressgateway`); Services are the manifest's plus the two Istio's install
 creates in `istio-system`: `istiod` and `istio-ingressgateway` (type LoadBalancer, its external
 IP the ingress address and its ports those the Gateways open there, named as Istio's Service
-names them: `http2`, `https`, `tcp`, `tls`), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT`
+names them: `http2`, `https`, `tcp`, `tls`; or, after `install -f` an IstioOperator giving its
+`k8s.service.ports`, that Service as installed), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT`
 commands work.
 """
 
@@ -168,9 +169,10 @@ def services(
     found = [
         _service(CONTROL_PLANE, cp_ip, "ClusterIP", None, ISTIOD_PORTS, started, "istiod"),
     ]
-    if gateway_ip:
+    ingress = str(info.get("ingress_address") or "")
+    installed = any(_is_ingress(doc) for doc in manifest_services)  # IstioOperator's ports
+    if gateway_ip and not installed:
         ports = ingress_ports(gateways)
-        ingress = str(info.get("ingress_address") or "")
         found.append(
             _service(INGRESS, gateway_ip, "LoadBalancer", ingress, ports, started, "ingressgateway")
         )
@@ -184,9 +186,17 @@ def services(
         spec = dict(doc.get("spec") or {})
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("clusterIP", "None")  # no VIP: sidecars route service names
+        if _is_ingress(doc) and gateway_ip:
+            spec["clusterIP"] = gateway_ip
+            doc["status"] = {"loadBalancer": {"ingress": [{"ip": ingress}]}}
         doc["spec"] = spec
         found.append(doc)
     return found
+
+
+def _is_ingress(doc: dict[str, Any]) -> bool:
+    meta = doc.get("metadata") or {}
+    return bool(meta.get("name") == INGRESS and meta.get("namespace") == ISTIO_SYSTEM)
 
 
 def ingress_ports(gateways: list[dict[str, Any]]) -> tuple[tuple[str, int], ...]:

@@ -9,6 +9,12 @@ namespace/name order, as Istio does on gateways. A port no VirtualService binds 
 listener and a `blackhole:<port>` virtual host (404), as Istio. HTTP servers with
 `tls.httpsRedirect` answer 301 to https (`require_tls: ALL`) for their hosts. HTTPS, TLS and TCP
 servers are served by `gateway_tls_tcp`.
+
+A gateway's own Services (those of its namespace selecting it, e.g. the `istio-ingressgateway`
+Service an IstioOperator's `k8s.service.ports` gives) map a Service port to a target port. As
+Istio resolves a server port, one that is a Service port listens on its target port; and as
+the gateway's address is also its load balancer's (local mode), the listener also accepts on
+every Service port that targets it (`generate.with_service_ports`).
 """
 
 from __future__ import annotations
@@ -64,6 +70,18 @@ def gateway_ports(
                 continue
             ports.setdefault(number, GatewayPort(number)).servers.append((gateway, server))
     return dict(sorted(ports.items()))
+
+
+def service_ports(proxy: Proxy, push: PushContext) -> dict[int, int]:
+    """Service port -> target port, for the gateway's own Services (those of its namespace
+    selecting it; Kubernetes' `port` -> `targetPort`, as a load balancer forwards them)."""
+    found: dict[int, int] = {}
+    labels = proxy.label_map
+    for service in push.services_by_namespace.get(proxy.namespace, ()):
+        if not service.from_service_entry and service.selects(labels):
+            for port in service.ports:
+                found.setdefault(port.port, port.target_port)
+    return found
 
 
 def _server_host(written: str, gateway_namespace: str, vs_namespace: str) -> str | None:

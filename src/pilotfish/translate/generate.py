@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
@@ -34,11 +35,13 @@ from pilotfish.translate import (
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
 from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import socket_address
 from pilotfish.translate.gateway_authz import trusted_hops, with_gateway_authz
 from pilotfish.translate.gateway_http import (
     apply_https_redirect,
     gateway_ports,
     gateway_route_config,
+    service_ports,
     with_blackhole_vhost,
     with_client_address,
 )
@@ -203,9 +206,33 @@ def _gateway(
         )
     tls = gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics)
     messages.extend(with_gateway_authz(tls, authz, normalization, trusted_hops(proxy, push)))
+    with_service_ports(proxy, push, messages)
     emitted = {getattr(m, "name", "") for m in messages if isinstance(m, secret_pb2.Secret)}
     messages.extend(s for s in credential_secrets if getattr(s, "name", "") not in emitted)
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
+
+
+def with_service_ports(proxy: Proxy, push: PushContext, messages: list[Message]) -> None:
+    """Gateway listeners as the gateway's Services forward to them: a server port that is a
+    Service port listens on its target port (Istio's port resolution), and also on the other
+    Service ports that target it and no listener of its own takes (`additional_addresses`)."""
+    targets = service_ports(proxy, push)
+    if not targets:
+        return
+    found = [m for m in messages if isinstance(m, listener_pb2.Listener)]
+    taken = {m.address.socket_address.port_value for m in found}
+    for listener in found:  # never onto a port another listener holds (Envoy would refuse)
+        address = listener.address.socket_address
+        target = targets.get(address.port_value, address.port_value)
+        if target not in taken:
+            taken.add(target)
+            address.port_value = target
+    taken = {m.address.socket_address.port_value for m in found}
+    for listener in found:
+        target = listener.address.socket_address.port_value
+        for alias in sorted(p for p, t in targets.items() if t == target and p not in taken):
+            extra = listener.additional_addresses.add()
+            extra.address.CopyFrom(socket_address(proxy.bind_address, alias))
 
 
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
