@@ -19,6 +19,8 @@ def test_flags_choose_a_base_id_once_then_reuse_it(tmp_path: Path) -> None:
     again = hot.flags()
     assert again[:4] == ["--base-id", "4242", "--restart-epoch", "1"]
     assert again[again.index("--parent-shutdown-time-s") + 1] == "7"  # drain 1 + 5 + 1
+    # As Istio's pilot-agent: every response on a draining connection asks its client to close.
+    assert again[again.index("--drain-strategy") + 1] == "immediate"
     region = tmp_path / "envoy_shared_memory_42420"
     region.write_text("")
     hot.cleanup(shm=tmp_path)

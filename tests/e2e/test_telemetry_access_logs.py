@@ -6,11 +6,13 @@ so one Envoy logs both the outbound (client) and inbound (server) side. Tests ru
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,66 @@ def _quiet_for(mesh: LocalMesh, path: str) -> bool:
     _call(mesh, "/status/200")
     time.sleep(FLUSH_S)
     return not [line for line in _proxy_log(mesh) if marker in line]
+
+
+METRICS_SWITCH = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: mesh-default, namespace: istio-system}}
+spec:
+  accessLogging: [{{providers: [{{name: envoy}}], disabled: true}}]
+  metrics: [{{overrides: [{{match: {{metric: ALL_METRICS}}, disabled: {disabled}}}]}}]
+"""
+
+
+def test_listener_change_asks_keepalive_clients_to_close(mesh: LocalMesh, tmp_path: Path) -> None:
+    """A Telemetry change replaces the sidecar's listeners; Envoy drains the old ones for a second,
+    then closes the connections left on them. As Istio's pilot-agent runs it (`--drain-strategy
+    immediate`), the first response on a draining connection says `connection: close`, so no
+    client sends its next request down a connection the drain is about to cut. (With Envoy's
+    gradual default, busy keep-alive connections stayed in use until the drain's end closed them
+    under a request: a 503 UC at the calling sidecar, or a reset at the app, per change under
+    load.) The request must be answered while the old listener still drains; a slow machine that
+    misses that window gets another change, never a weaker check."""
+    proxy = mesh.proxy(POD)
+    admin = SidecarClient(mesh, POD)
+
+    def draining() -> bool:
+        gauges = admin.stats("listener_manager.total_")
+        return any(gauges.get(f"listener_manager.total_{kind}_draining", 0)
+                   for kind in ("listeners", "filter_chains"))  # fmt: skip
+
+    for attempt in range(5):
+        conn = http.client.HTTPConnection(proxy["ip"], proxy["outbound_port"], timeout=15)
+        try:
+            first = _get(conn)
+            assert first.status == 200 and first.getheader("connection") != "close"
+            mesh.wait_for(lambda: not draining(), 20, "no listener left draining")
+            change = METRICS_SWITCH.format(disabled=str(attempt % 2 == 0))
+            with ThreadPoolExecutor(1) as pool:  # the drain is short: watch for it meanwhile
+                applied = pool.submit(apply_yaml, mesh, tmp_path, change)
+                mesh.wait_for(_either(draining, applied.done), 60, "the change")
+                second = _get(conn)
+                in_drain = draining()
+                applied.result()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            in_drain = False  # the drain ended before the request: the window was missed
+        finally:
+            conn.close()
+        if in_drain:
+            assert second.status == 200
+            assert second.getheader("connection") == "close", second.getheaders()
+            return
+    pytest.fail("five listener changes, and never a request answered while the old one drained")
+
+
+def _get(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+    """One request from the app, on its keep-alive connection to its sidecar's outbound port."""
+    conn.request("GET", "http://httpbin:8000/status/200")
+    response = conn.getresponse()
+    response.read()
+    return response
+
+
+def _either(*checks: Callable[[], bool]) -> Callable[[], bool]:
+    return lambda: any(check() for check in checks)

@@ -38,7 +38,7 @@ from pilotfish.agent.bootstrap import (
     bootstrap_json,
 )
 from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
-from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS, HotRestart
+from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
 from pilotfish.agent.identity import IdentityManager, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, MergedMetrics
 from pilotfish.agent.probes import run_probe
@@ -144,7 +144,7 @@ class Agent:
             if self.hot is not None:
                 restart = self.hot.flags()
             else:
-                restart = ["--disable-hot-restart", "--drain-time-s", str(LDS_DRAIN_SECONDS)]
+                restart = ["--disable-hot-restart", *DRAIN_FLAGS]
             argv = envoy_argv(self.spec, restart)
             proxy = PROXY_UID if captured else None  # Istio's istio-proxy, uid and gid 1337
             return await spawn(argv, os.environ, logs / "envoy.log", group=proxy, user=proxy)
