@@ -103,6 +103,9 @@ def hey(
     codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
     result["non_200"] = float(sum(int(n) for c, n in codes if c != "200"))
     result["total"] = float(sum(int(n) for _, n in codes))
+    # requests that got no HTTP answer at all (connection reset or closed under the request)
+    failed = out.split("Error distribution:", 1)[1] if "Error distribution:" in out else ""
+    result["errors"] = float(sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", failed, re.M)))
     return result
 
 
