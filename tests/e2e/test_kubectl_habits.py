@@ -293,3 +293,54 @@ def test_proxy_config_all_prints_every_table(mesh: LocalMesh) -> None:
     assert '"configs"' not in every.stdout and "@type" not in every.stdout
     secrets = mesh.pilotfish("proxy-config", "secret", "istio-ingressgateway", "-n", "istio-system")
     assert secrets.returncode == 0 and secrets.stderr == "", secrets.stderr
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_the_seeds_cluster_checks(mesh: LocalMesh) -> None:
+    """The seed's first steps: `version --short`, `get nodes`, `describe nodes`,
+    `top pods -n istio-system`, as kubectl/istioctl print them for this machine."""
+    pods = json.loads(mesh.pilotfish("get", "pods", "-A", "-o", "json").stdout)["items"]
+    version = mesh.pilotfish("version", "--short")
+    assert version.returncode == 0, version.stderr
+    assert f"({len(pods) - 1} proxies)" in version.stdout, version.stdout  # all but istiod
+    nodes = mesh.pilotfish("get", "nodes", "-o", "wide")
+    assert nodes.returncode == 0, nodes.stderr
+    head, node = (line.split() for line in nodes.stdout.splitlines())
+    assert head[:6] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP"], head
+    istiod = next(p for p in pods if p["metadata"]["name"] == "istiod-0")
+    assert node[:3] == ["localhost", "Ready", "control-plane"]
+    assert node[5] == istiod["status"]["podIP"], nodes.stdout
+    described = mesh.pilotfish("describe", "nodes")
+    assert described.returncode == 0, described.stderr
+    assert f"Non-terminated Pods:  ({len(pods)} in total)" in described.stdout
+    assert "productpage-v1-0" in described.stdout
+    assert mesh.pilotfish("get", "node", "elsewhere").returncode == 1
+
+
+def test_top_pods_and_nodes_read_the_pods_processes(mesh: LocalMesh) -> None:
+    system = mesh.pilotfish("top", "pods", "-n", "istio-system")
+    assert system.returncode == 0, system.stderr
+    rows = _table(system.stdout)
+    assert system.stdout.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+    listed = _table(mesh.pilotfish("get", "pods", "-n", "istio-system").stdout)
+    assert set(rows) == set(listed) and "istiod-0" in rows, (rows, listed)
+    assert all(r[1].endswith("m") and r[2].endswith("Mi") for r in rows.values()), rows
+    proxy = mesh.proxy("productpage-v1-0.default")
+    split = mesh.pilotfish("top", "pod", "productpage-v1-0", "--containers")
+    assert split.returncode == 0, split.stderr
+    containers = {line.split()[1]: line.split() for line in split.stdout.splitlines()[1:]}
+    assert set(containers) == {"productpage", "istio-proxy"}, split.stdout
+    shown = int(containers["istio-proxy"][3].removesuffix("Mi"))
+    assert abs(shown - _rss_mib(int(proxy["envoy_pid"]))) <= max(2, shown * 0.1), split.stdout
+    nodes = mesh.pilotfish("top", "nodes")
+    assert nodes.returncode == 0, nodes.stderr
+    node = nodes.stdout.splitlines()[1].split()
+    assert node[0] == "localhost" and node[2].endswith("%") and node[4].endswith("%"), node
+    missing = mesh.pilotfish("top", "pod", "nosuch-0")
+    assert missing.returncode == 1 and 'pods "nosuch-0" not found' in missing.stderr

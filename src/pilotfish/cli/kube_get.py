@@ -14,7 +14,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli import kube_views
+from pilotfish.cli import kube_views, usage
 from pilotfish.cli.errors import running_mesh
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import ApiError, call
@@ -22,7 +22,8 @@ from pilotfish.local.client import ApiError, call
 POD_KINDS = ("pod", "pods", "po")
 SERVICE_KINDS = ("svc", "service", "services")
 DEPLOY_KINDS = ("deploy", "deployment", "deployments", "deployment.apps", "deployments.apps")
-VIEW_KINDS = (*POD_KINDS, *SERVICE_KINDS, *DEPLOY_KINDS, "all")
+NODE_KINDS = ("no", "node", "nodes")  # cluster-scoped: no namespace
+VIEW_KINDS = (*POD_KINDS, *SERVICE_KINDS, *DEPLOY_KINDS, *NODE_KINDS, "all")
 
 
 def _config(api: str, kind: str) -> list[dict[str, Any]]:
@@ -34,6 +35,8 @@ def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
     api = str(info["api"])
     if kind in POD_KINDS:
         return kube_views.pods(info)
+    if kind in NODE_KINDS:
+        return [usage.node_object(info)]
     if kind in DEPLOY_KINDS:
         return kube_views.deployments(info, _config(api, "Workload") + _config(api, "Deployment"))
     return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"))
@@ -54,7 +57,7 @@ def view_command(
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ns = "default" if namespace == "" else namespace
+    ns = None if kind in NODE_KINDS else "default" if namespace == "" else namespace
     selected = [(k, [o for o in found if _matches(o, name, ns)]) for k, found in groups]
     everything = [o for _, found in selected for o in found]
     if name and not everything:
@@ -75,7 +78,7 @@ def view_command(
         )
         return 0
     if not everything:
-        print(f"No resources found in {ns or 'any'} namespace.", file=sys.stderr)
+        print("No resources found" + (f" in {ns} namespace." if ns else "."), file=sys.stderr)
         return 0
     now = time.time()
     blocks = []
@@ -86,7 +89,8 @@ def view_command(
         if output == "name":
             blocks.append("\n".join(prefix + o["metadata"]["name"] for o in found))
             continue
-        blocks.append(_table(k, found, now, prefix, ns is None, output == "wide"))
+        all_ns = ns is None and kind not in NODE_KINDS
+        blocks.append(_table(k, found, now, prefix, all_ns, output == "wide"))
     print("\n\n".join(blocks))
     return 0
 
@@ -94,6 +98,8 @@ def view_command(
 def _noun(kind: str) -> str:
     if kind in POD_KINDS:
         return "pods"
+    if kind in NODE_KINDS:
+        return "nodes"
     return "services" if kind in SERVICE_KINDS else "deployments.apps"
 
 
@@ -133,6 +139,8 @@ def _rows(
             ]
             rows.append(row + ([str(st.get("podIP")), "localhost"] if wide else []))
         return head, rows
+    if kind in NODE_KINDS:
+        return _node_rows(found, now, wide)
     if kind in DEPLOY_KINDS or kind == "deployment.apps":
         head = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
         rows = [
@@ -165,6 +173,25 @@ def _rows(
             ]
         )
     return head, rows
+
+
+def _node_rows(
+    found: list[dict[str, Any]], now: float, wide: bool
+) -> tuple[list[str], list[list[str]]]:
+    head = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    extra = ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = []
+    for o in found:
+        st, labels = o["status"], o["metadata"]["labels"]
+        roles = [k.rpartition("/")[2] for k in labels if k.startswith("node-role.kubernetes.io/")]
+        system = st["nodeInfo"]
+        row = [o["metadata"]["name"], "Ready", ",".join(roles) or "<none>"]
+        row += [kube_views.age_of(o["metadata"], now), system["kubeletVersion"]]
+        internal = [a["address"] for a in st["addresses"] if a["type"] == "InternalIP"]
+        details = [internal[0] if internal else "<none>", "<none>", system["osImage"]]
+        details += [system["kernelVersion"], system["containerRuntimeVersion"]]
+        rows.append(row + (details if wide else []))
+    return head + (extra if wide else []), rows
 
 
 _STEP = re.compile(

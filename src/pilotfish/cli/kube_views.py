@@ -59,50 +59,61 @@ def _meta(name: str, namespace: str, created: float, labels: dict[str, str]) -> 
     return meta
 
 
-def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": _meta(
-                f"{CONTROL_PLANE}-0",
-                ISTIO_SYSTEM,
-                float(info.get("control_plane_created") or 0),
-                {"app": CONTROL_PLANE, "istio": "pilot"},
-            ),
-            "spec": {"containers": [{"name": "discovery"}]},
-            "status": {
-                "phase": "Running",
-                "podIP": str(info.get("api", "")).split("//")[-1].split(":")[0],
-                "containers": 1,
-                "ready": 1,
-                "restarts": 0,
-            },
-        }
+def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | None]]]:
+    """(namespace, name, {container: pid}) of every pod `pods` lists, in its order: the control
+    plane's `discovery`, a sidecar's app and `istio-proxy`, a gateway's `istio-proxy`."""
+    found: list[tuple[str, str, dict[str, int | None]]] = [
+        (ISTIO_SYSTEM, f"{CONTROL_PLANE}-0", {"discovery": _pid(info.get("control_plane_pid"))})
     ]
     for key, proxy in sorted(info.get("proxies", {}).items()):
-        sidecar = proxy.get("type") == "sidecar"
-        names = [str(proxy.get("app") or proxy.get("workload"))] if sidecar else []
-        running = bool(proxy.get("envoy_pid")) and (bool(proxy.get("app_pid")) or not sidecar)
-        containers = len(names) + 1
+        containers: dict[str, int | None] = {}
+        if proxy.get("type") == "sidecar":
+            containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
+        containers["istio-proxy"] = _pid(proxy.get("envoy_pid"))
+        name = str(proxy.get("instance") or key.split(".")[0])
+        found.append((str(proxy.get("namespace")), name, containers))
+    return found
+
+
+def _pid(value: Any) -> int | None:
+    return int(value) if value else None
+
+
+def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = sorted(info.get("proxies", {}).items())
+    found = []
+    for (namespace, name, containers), proxy in zip(
+        pod_processes(info), [None, *(proxy for _, proxy in rows)], strict=True
+    ):
+        if proxy is None:  # the control plane
+            created, labels = (
+                info.get("control_plane_created"),
+                {"app": CONTROL_PLANE, "istio": "pilot"},
+            )
+            address = str(info.get("api", "")).split("//")[-1].split(":")[0]
+            running = ready = True
+            restarts = 0
+        else:
+            created, labels, address = (
+                proxy.get("created"),
+                dict(proxy.get("labels") or {}),
+                proxy.get("ip"),
+            )
+            running = all(containers.values())
+            ready = bool(proxy.get("ready"))
+            restarts = int(proxy.get("envoy_restarts") or 0) + int(proxy.get("app_restarts") or 0)
         found.append(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": _meta(
-                    str(proxy.get("instance") or key.split(".")[0]),
-                    str(proxy.get("namespace")),
-                    float(proxy.get("created") or 0),
-                    dict(proxy.get("labels") or {}),
-                ),
-                "spec": {"containers": [{"name": n} for n in [*names, "istio-proxy"]]},
+                "metadata": _meta(name, namespace, float(created or 0), labels),
+                "spec": {"containers": [{"name": n} for n in containers]},
                 "status": {
                     "phase": "Running" if running else "Pending",
-                    "podIP": proxy.get("ip"),
-                    "containers": containers,
-                    "ready": containers if proxy.get("ready") else 0,
-                    "restarts": int(proxy.get("envoy_restarts") or 0)
-                    + int(proxy.get("app_restarts") or 0),
+                    "podIP": address,
+                    "containers": len(containers),
+                    "ready": len(containers) if ready else 0,
+                    "restarts": restarts,
                 },
             }
         )

@@ -153,11 +153,20 @@ app.command("pc", hidden=True, help="Alias of proxy-config.")(proxy_config)
 
 @app.command()
 def describe(
-    kind: Annotated[str, typer.Argument(help="pod (po) or service (svc)")],
-    name: Annotated[str, typer.Argument(help="instance, workload or service (or NAME.NAMESPACE)")],
+    kind: Annotated[str, typer.Argument(help="pod (po), service (svc) or node (no)")],
+    name: Annotated[
+        str | None, typer.Argument(help="instance, workload or service (or NAME.NAMESPACE)")
+    ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
 ) -> None:
-    """Show the rules that apply to a pod or service, as `istioctl x describe` does."""
+    """Show the rules that apply to a pod or service, as `istioctl x describe` does (and this
+    machine, the mesh's one node, as `kubectl describe nodes`)."""
+    if kind.lower() in ("no", "node", "nodes"):
+        from pilotfish.cli.usage import describe_command as describe_node
+
+        exit_with(describe_node(name, state.state_dir))
+    if name is None:
+        raise typer.BadParameter("a pod or service name is needed", param_hint="NAME")
     from pilotfish.cli.describe import describe_command
 
     exit_with(describe_command(kind, name, namespace, state.state_dir))

@@ -1,4 +1,4 @@
-"""kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`,
+"""kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`, `top`,
 `create secret` (typer glue; each command's logic is its own module)."""
 
 from __future__ import annotations
@@ -113,6 +113,23 @@ def logs(
     from pilotfish.cli.logs import logs_command
 
     exit_with(logs_command(pod, container, tail, namespace, state.state_dir, selector))
+
+
+@app.command()
+def top(
+    kind: Annotated[str, typer.Argument(help="pods (po) or nodes (no)")],
+    name: Annotated[str | None, typer.Argument()] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+    containers: Annotated[
+        bool, typer.Option("--containers", help="each container's usage")
+    ] = False,
+) -> None:
+    """CPU and memory of the mesh's pods or of this machine (its one node), as `kubectl top`."""
+    from pilotfish.cli.usage import top_command
+
+    ns = None if all_namespaces else (namespace or state.namespace or "")
+    exit_with(top_command(kind, name, ns, containers, state.state_dir))
 
 
 create_app = typer.Typer(help="kubectl's `create secret tls|generic`", no_args_is_help=True)

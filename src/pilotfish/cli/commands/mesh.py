@@ -163,8 +163,13 @@ def dashboard(
 
 
 @app.command()
-def version() -> None:
+def version(
+    output: Annotated[str, typer.Option("--output", "-o", help="json or yaml")] = "",
+    short: Annotated[
+        bool, typer.Option("--short", "-s", help="accepted as istioctl's: the default form")
+    ] = True,
+) -> None:
     """Print the client, control plane and data plane versions."""
     from pilotfish.cli.version import version_command
 
-    exit_with(version_command(state.state_dir))
+    exit_with(version_command(state.state_dir, output))
