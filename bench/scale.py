@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -109,6 +111,7 @@ class Clients:
         self.received = Received()
         self.procs: list[asyncio.subprocess.Process] = []
         self.readers: list[asyncio.Task[None]] = []
+        self.resets: list[tuple[int, int, float]] = []  # (proxy index, gRPC status code, time)
 
     async def start(self) -> None:
         per = (self.count + self.processes - 1) // self.processes
@@ -129,6 +132,14 @@ class Clients:
             assert proc.stdout is not None
             await proc.stdout.readline()  # "ready": imported, not connected yet
 
+    def reset_summary(self) -> str:
+        """How many simulated streams failed and were opened again, by gRPC status."""
+        codes: dict[str, int] = {}
+        for _, code, _ in self.resets:
+            name = next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+            codes[name] = codes.get(name, 0) + 1
+        return f"stream resets (reconnected): {len(self.resets)} {codes or ''}".rstrip()
+
     def go(self) -> None:
         for proc in self.procs:
             assert proc.stdin is not None
@@ -139,6 +150,9 @@ class Clients:
         assert proc.stdout is not None
         async for line in proc.stdout:
             index, short, size, at = line.decode().split()
+            if short == "reset":  # a stream failed (size: its gRPC status code); reconnected
+                self.resets.append((int(index), int(size), float(at)))
+                continue
             self.received.events.append((int(index), short, int(size), float(at)))
             self.received.last = time.monotonic()
 
@@ -449,7 +463,10 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             if done == len(nodes):
                 break
             if time.monotonic() - start > args.timeout:
-                raise RuntimeError(f"connect storm: only {done}/{len(nodes)} proxies synced")
+                raise RuntimeError(
+                    f"connect storm: only {done}/{len(nodes)} proxies synced; "
+                    f"{clients.reset_summary()}"
+                )
             await asyncio.sleep(0.05)
         await settle(clients.received, start, args.quiet, args.timeout)
         cpu1, _ = proc_stats(cp.pid)
@@ -526,6 +543,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         results.append(ChangeResult("rss_mb", 0, rss, rss, rss, 0, 0, 0.0))
         synced, total = await synced_proxies(base, len(instances), 15)
         print(f"synced: {synced}/{total} proxies hold the newest version of every type", flush=True)
+        print(clients.reset_summary(), flush=True)
     finally:
         if clients is not None:
             await clients.stop()

@@ -76,10 +76,21 @@ class Proxy:
         self.out.append(f"{self.index} {SHORT.get(type_url, '?')} {size} {time.monotonic():.6f}")
 
     async def run(self, channel: grpc.aio.Channel) -> None:
-        if self.delta:
-            await self._delta(channel)
-        else:
-            await self._sotw(channel)
+        """Stream until cancelled; a stream that fails is reported (`reset` with its status
+        code's value as size) and opened again after a second, as Envoy retries its ADS."""
+        while True:
+            try:
+                if self.delta:
+                    await self._delta(channel)
+                else:
+                    await self._sotw(channel)
+                code = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as error:
+                code = error.code()
+            self.out.append(f"{self.index} reset {code.value[0]} {time.monotonic():.6f}")
+            self.clusters, self.listeners = {}, {}
+            self.subscribed = {ENDPOINT: set(), ROUTE: set()}
+            await asyncio.sleep(1.0)
 
     def _wanted(self, type_url: str) -> set[str] | None:
         """After a CDS/LDS update: the EDS/RDS names Envoy would subscribe to now."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -174,4 +175,50 @@ async def _superseded_scenario(tmp_path: Path) -> None:
             assert report.acked == (NODE,) and not report.missing, report
             call.cancel()
     finally:
+        await server.stop(0)
+
+
+def test_a_slow_generation_does_not_stall_other_streams(tmp_path: Path) -> None:
+    """A node's first snapshot is generated off the event loop: while one connecting node's
+    translation takes long, connected nodes still get their pushes (a connect storm translated
+    on the loop starved gRPC, which cancels the calls it has not taken in time)."""
+    run(_slow_generation_scenario(tmp_path))
+
+
+async def _slow_generation_scenario(tmp_path: Path) -> None:
+    release = threading.Event()
+    base = Snapshot({ROUTE: {"local": route_to_cluster("local", "backend")}})
+    threads: list[int] = []
+
+    def generate(node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
+        threads.append(threading.get_ident())
+        if node_id.startswith("slow"):
+            release.wait(10)  # a long translation (the test releases it)
+        return base
+
+    server = XdsServer(generate, CollectorRegistry())
+    address = f"unix:{tmp_path / 'xds.sock'}"
+    await server.start(address)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+            fast = stub.StreamAggregatedResources()
+            await fast.write(sotw_request(ROUTE, ["local"], node_id=NODE))
+            first = await asyncio.wait_for(fast.read(), 5)
+            await fast.write(sotw_request(ROUTE, ["local"], first.version_info, first.nonce))
+            slow = stub.StreamAggregatedResources()
+            await slow.write(sotw_request(ROUTE, ["local"], node_id="slow~" + NODE))
+            while len(threads) < 2:
+                await asyncio.sleep(0.01)
+            changed = base.updated({ROUTE: {"local": route_direct("local", "x")}})
+            server.set_snapshot(NODE, changed)
+            pushed = await asyncio.wait_for(fast.read(), 5)  # while "slow" is translated
+            assert pushed.version_info == changed.version_of(ROUTE)
+            release.set()
+            assert (await asyncio.wait_for(slow.read(), 5)).type_url == ROUTE
+            assert threading.get_ident() not in threads
+            fast.cancel()
+            slow.cancel()
+    finally:
+        release.set()
         await server.stop(0)

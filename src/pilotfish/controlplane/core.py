@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,7 @@ class ControlPlane:
         self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
         self.scope_pushes = True  # False: every change regenerates every proxy (benchmarks)
         self.regenerated = 0  # proxies the last config change translated again
+        self._connecting = threading.Lock()  # a connecting node's generation, or a catch-up
 
     @property
     def snapshots(self) -> NodeSnapshots:
@@ -145,20 +147,29 @@ class ControlPlane:
 
     # ---- proxies --------------------------------------------------------------------------
     def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
-        """Called by the xDS server when a node connects: remember it, build its snapshot."""
+        """Called by the xDS server (in its generation thread) when a node connects: remember
+        it, build its snapshot. A change adopted meanwhile (in the API's worker thread) is
+        built again, so what is published last comes from the newest push context."""
         try:
             proxy = proxy_from_node(node_id, metadata)
         except ValueError as exc:
             log.warning("refusing node %s: %s", node_id, exc)
             return None
-        self.proxies[node_id] = proxy
-        snapshot = self._generate(node_id, proxy)
-        if snapshot is not None:
-            self.cache.set(node_id, snapshot)
+        with self._connecting:
+            self.proxies[node_id] = proxy
+            while True:
+                push = self.push
+                snapshot = self._generate(node_id, proxy, push)
+                if snapshot is not None:
+                    self.cache.set(node_id, snapshot)
+                if self.push is push:
+                    break
         return self.cache.get(node_id)  # a failed generation keeps the last good one
 
-    def _generate(self, node_id: str, proxy: Proxy) -> Snapshot | None:
-        push = self.push
+    def _generate(
+        self, node_id: str, proxy: Proxy, push: PushContext | None = None
+    ) -> Snapshot | None:
+        push = push or self.push
         self._made_from[node_id] = push
         shared, own = generate_parts(proxy, push)
         return self._checked(node_id, shared, own)
@@ -208,9 +219,10 @@ class ControlPlane:
     def catch_up(self, changed_at: float | None = None) -> dict[str, Snapshot]:
         """Changed snapshots of proxies whose last one was built from an older push context:
         those that connected while a change was being translated in a worker thread."""
-        push = self.push
-        late = [n for n in list(self.proxies) if self._made_from.get(n) is not push]
-        return self.regenerate(late, changed_at)
+        with self._connecting:  # after a connecting node's generation: it is seen here
+            push = self.push
+            late = [n for n in list(self.proxies) if self._made_from.get(n) is not push]
+            return self.regenerate(late, changed_at)
 
     # ---- changes ------------------------------------------------------------------------
     def apply(

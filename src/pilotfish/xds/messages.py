@@ -28,14 +28,11 @@ class _ResponseHead:
     resource_names: tuple[str, ...]
 
     def _wire(self, body: bytes, trailer: bytes = b"") -> bytes:
-        """version_info (1), the encoded resources, type_url (4), nonce (5), then `trailer`."""
-        return (
-            encode_field(1, self.version.encode())
-            + body
-            + encode_field(4, self.type_url.encode())
-            + encode_field(5, self.nonce.encode())
-            + trailer
-        )
+        """version_info (1), the encoded resources, type_url (4), nonce (5), then `trailer`.
+        One join: `body` (megabytes for a big mesh's CDS) is copied once, not once per `+`."""
+        version = encode_field(1, self.version.encode())
+        type_url = encode_field(4, self.type_url.encode())
+        return b"".join((version, body, type_url, encode_field(5, self.nonce.encode()), trailer))
 
 
 @dataclass(frozen=True)
