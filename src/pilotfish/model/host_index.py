@@ -14,20 +14,23 @@ from pilotfish.config.objects import AnyConfig, ConfigObject
 SpecT = TypeVar("SpecT")
 
 
-def exported_to(config: AnyConfig, namespace: str) -> bool:
+def exported_to(config: AnyConfig, namespace: str, default: tuple[str, ...] = ()) -> bool:
     """Istio's `exportTo`: empty or "*" = every namespace, "." = the config's own, "~" = none,
-    otherwise the namespaces listed."""
-    export_to = tuple(getattr(config.spec, "export_to", ()) or ())
+    otherwise the namespaces listed. A config that sets none has `default` (the mesh's
+    `default…ExportTo` of its kind; () = every namespace)."""
+    export_to = tuple(getattr(config.spec, "export_to", ()) or ()) or default
     return visible_in(export_to, config.meta.namespace, namespace)
 
 
 class HostIndex(Generic[SpecT]):
     """Configs of one kind by the host patterns they name: exact hosts in a dict (lower-cased),
-    wildcard patterns in a list; `order` is the config's position in namespace/name order."""
+    wildcard patterns in a list; `order` is the config's position in namespace/name order;
+    `default_export`: the exportTo of those that set none (the mesh's default for the kind)."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_export: tuple[str, ...] = ()) -> None:
         self.exact: dict[str, list[tuple[int, str, ConfigObject[SpecT]]]] = {}
         self.wildcards: list[tuple[int, str, ConfigObject[SpecT]]] = []
+        self.default_export = default_export
 
     def add(self, pattern: str, order: int, config: ConfigObject[SpecT]) -> None:
         if pattern.startswith("*"):
@@ -46,7 +49,9 @@ def most_specific(
     best: tuple[tuple[int, int], int, ConfigObject[SpecT]] | None = None
     candidates = index.exact.get(host.lower(), []) + index.wildcards
     for order, pattern, config in candidates:
-        if not host_matches(pattern, host) or not exported_to(config, namespace):
+        if not host_matches(pattern, host):
+            continue
+        if not exported_to(config, namespace, index.default_export):
             continue
         candidate = (specificity(pattern, host), order, config)
         if best is None or candidate[:2] < best[:2]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -34,6 +34,7 @@ from pilotfish.config.objects import (
     VirtualService,
 )
 from pilotfish.model.host_index import HostIndex, most_specific
+from pilotfish.registry.mesh_config import ExportDefaults
 from pilotfish.registry.service_entries import with_entries
 from pilotfish.registry.types import (
     Endpoint,
@@ -69,6 +70,7 @@ class MeshConfig:
     extension_providers: tuple[ExtAuthzProvider, ...] = ()
     num_trusted_proxies: int = 0  # defaultConfig.gatewayTopology.numTrustedProxies
     trust_domain_aliases: tuple[str, ...] = ()
+    export_defaults: ExportDefaults = field(default_factory=ExportDefaults)
 
     @classmethod
     def of(cls, manifest: Manifest, trace_collector_address: str = "") -> MeshConfig:
@@ -83,6 +85,7 @@ class MeshConfig:
             trust_domain_aliases=security.trust_domain_aliases,
             trust_domain=manifest.mesh.trust_domain or cls.trust_domain,
             trace_collector_address=trace_collector_address,
+            export_defaults=manifest.mesh.export_defaults,
         )
 
 
@@ -106,6 +109,12 @@ class PushContext:
         entries = [c for c in self.configs if c.meta.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
         if entries:
             object.__setattr__(self, "registry", with_entries(self.registry, entries))
+        default = self.mesh.export_defaults.service
+        if default and any(not s.export_to for s in self.registry.services):
+            services = tuple(
+                s if s.export_to else replace(s, export_to=default) for s in self.registry.services
+            )
+            object.__setattr__(self, "registry", replace(self.registry, services=services))
 
     @cached_property
     def services(self) -> tuple[Service, ...]:
@@ -288,7 +297,8 @@ class PushContext:
         for order, rule in enumerate(rules):
             if rule.spec.host:
                 resolved = resolve_host(rule.spec.host, rule.meta.namespace)
-                index.setdefault(rule.meta.namespace, HostIndex()).add(resolved, order, rule)
+                default = self.mesh.export_defaults.destination_rule
+                index.setdefault(rule.meta.namespace, HostIndex(default)).add(resolved, order, rule)
         return index
 
     def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:
@@ -306,7 +316,7 @@ class PushContext:
 
     @cached_property
     def _mesh_vs_index(self) -> HostIndex[VirtualServiceSpec]:
-        index: HostIndex[VirtualServiceSpec] = HostIndex()
+        index: HostIndex[VirtualServiceSpec] = HostIndex(self.mesh.export_defaults.virtual_service)
         for order, vs in enumerate(self._mesh_virtual_services):
             for written in vs.spec.hosts or ():
                 index.add(resolve_host(written, vs.meta.namespace), order, vs)

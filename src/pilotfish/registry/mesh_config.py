@@ -1,5 +1,7 @@
 """Istio's mesh ConfigMaps in a manifest: `istio` in `istio-system` (key `mesh`: MeshConfig
 YAML, of which pilotfish honours `outboundTrafficPolicy.mode`, `trustDomain`,
+`defaultServiceExportTo` / `defaultVirtualServiceExportTo` / `defaultDestinationRuleExportTo`
+(the exportTo of what sets none; Istio's default: every namespace),
 `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
 `defaultConfig.terminationDrainDuration` (`registry.drain`), the telemetry fields
 (`config.mesh_telemetry`) and the authorization fields (`config.mesh_security`)), and the legacy
@@ -10,7 +12,7 @@ ConfigMap's `data.mesh`; never raises for user mistakes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ruamel.yaml import YAML, YAMLError
@@ -35,6 +37,48 @@ class MeshSettings:
     trust_domain: str = ""
     proxy: ProxyMetadata = NOT_SET  # defaultConfig.proxyMetadata (SECRET_TTL, key type)
     termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
+    export_defaults: ExportDefaults = field(default_factory=lambda: ExportDefaults())
+
+
+@dataclass(frozen=True)
+class ExportDefaults:
+    """MeshConfig's `defaultServiceExportTo`, `defaultVirtualServiceExportTo` and
+    `defaultDestinationRuleExportTo`: the exportTo of a service, VirtualService or
+    DestinationRule that sets none (() = Istio's default, every namespace)."""
+
+    service: tuple[str, ...] = ()
+    virtual_service: tuple[str, ...] = ()
+    destination_rule: tuple[str, ...] = ()
+
+
+EXPORT_DEFAULT_FIELDS = {
+    "defaultServiceExportTo": "service",
+    "defaultVirtualServiceExportTo": "virtual_service",
+    "defaultDestinationRuleExportTo": "destination_rule",
+}
+
+
+def _export_defaults(mesh: dict[str, Any], errors: list[tuple[str, str]]) -> ExportDefaults:
+    """The three defaults, checked as Istio checks exportTo: names, ".", "*" or "~"; "*" alone."""
+    found: dict[str, tuple[str, ...]] = {}
+    for key, attr in EXPORT_DEFAULT_FIELDS.items():
+        values = mesh.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            errors.append((key, 'must be a list of namespaces, ".", "*" or "~"'))
+            continue
+        bad = [v for v in values if v not in (".", "*", "~") and not _DNS_LABEL.fullmatch(v)]
+        if bad:
+            errors.append((key, f'{bad[0]!r} is not a namespace name, ".", "*" or "~"'))
+        elif "*" in values and len(values) > 1:
+            errors.append((key, "cannot have both public (*) and non-public values"))
+        else:
+            found[attr] = tuple(values)
+    return ExportDefaults(**found)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _mesh_config(p: DocParser, doc: RawDocumentLike) -> dict[str, Any] | None:
@@ -71,9 +115,10 @@ def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> 
     raw = default_config.get("proxyMetadata") if isinstance(default_config, dict) else None
     proxy = parse_proxy_metadata(raw, "defaultConfig.proxyMetadata", errors)
     drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
+    exports = _export_defaults(mesh, errors)
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
-    return MeshSettings(str(mode), trust_domain, proxy, drain)
+    return MeshSettings(str(mode), trust_domain, proxy, drain, exports)
 
 
 def _mesh_security(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:

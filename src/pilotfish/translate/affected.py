@@ -117,7 +117,9 @@ def _depends(proxy: Proxy, config: AnyConfig, push: PushContext, previous: PushC
         gateways = tuple(getattr(config.spec, "gateways", ()) or ())
         if gateways and MESH_GATEWAY not in gateways:
             return False
-    if kind != SERVICE_ENTRY and not exported_to(config, proxy.namespace):
+    defaults = push.mesh.export_defaults
+    default = defaults.virtual_service if kind == VIRTUAL_SERVICE else defaults.destination_rule
+    if kind != SERVICE_ENTRY and not exported_to(config, proxy.namespace, default):
         return False
     sidecar = selected_sidecar(proxy, push)
     if sidecar is None or not sidecar.spec.egress:

@@ -17,7 +17,7 @@ are recorded by `Carry`. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -104,7 +104,11 @@ def _default_block(push: PushContext) -> OutboundBlock:
 
 def _resolved_differently(namespace: str, push: PushContext) -> dict[str, DestinationRule | None]:
     """Services whose rule for proxies of `namespace` is not their default one, with it."""
-    if any(not _exported_everywhere(rule) for rule in push.kind(DESTINATION_RULE)):
+    default = push.mesh.export_defaults.destination_rule
+    if any(
+        not _exported_everywhere(rule.spec.export_to or default)
+        for rule in push.kind(DESTINATION_RULE)
+    ):
         candidates = list(push.services)  # exportTo narrows some rule: check every service
     else:
         candidates = [s for s in push.services if push.has_own_rule(s.hostname, namespace)]
@@ -116,8 +120,8 @@ def _resolved_differently(namespace: str, push: PushContext) -> dict[str, Destin
     return differ
 
 
-def _exported_everywhere(rule: DestinationRule) -> bool:
-    export_to = rule.spec.export_to
+def _exported_everywhere(export_to: Iterable[str]) -> bool:
+    export_to = tuple(export_to)
     return not export_to or "*" in export_to
 
 
