@@ -40,24 +40,23 @@ STREAMS_PER_CHANNEL = 100
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
-def eds_names(clusters: list[cluster_pb2.Cluster]) -> set[str]:
-    return {
-        c.eds_cluster_config.service_name or c.name
-        for c in clusters
-        if c.type == cluster_pb2.Cluster.EDS
-    }
+def eds_name(cluster: cluster_pb2.Cluster) -> str | None:
+    """The ClusterLoadAssignment an EDS cluster asks for (None for other clusters)."""
+    if cluster.type != cluster_pb2.Cluster.EDS:
+        return None
+    return str(cluster.eds_cluster_config.service_name or cluster.name)
 
 
-def rds_names(listeners: list[listener_pb2.Listener]) -> set[str]:
+def rds_names(listener: listener_pb2.Listener) -> frozenset[str]:
+    """The route configurations a listener's connection managers name."""
     found = set()
-    for listener in listeners:
-        for chain in listener.filter_chains:
-            for f in chain.filters:
-                if f.typed_config.type_url.endswith(HCM):
-                    hcm = hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
-                    if hcm.HasField("rds"):
-                        found.add(hcm.rds.route_config_name)
-    return found
+    for chain in listener.filter_chains:
+        for f in chain.filters:
+            if f.typed_config.type_url.endswith(HCM):
+                hcm = hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
+                if hcm.HasField("rds"):
+                    found.add(hcm.rds.route_config_name)
+    return frozenset(found)
 
 
 class Proxy:
@@ -68,8 +67,10 @@ class Proxy:
         json_format.ParseDict(node["metadata"], self.metadata)
         self.delta = bool(node["delta"])
         self.out = out
-        self.clusters: dict[str, cluster_pb2.Cluster] = {}
-        self.listeners: dict[str, listener_pb2.Listener] = {}
+        # only what the subscriptions need (a parsed copy of every resource of 2,000 proxies
+        # would take gigabytes): cluster name -> its EDS name, listener name -> its RDS names
+        self.clusters: dict[str, str | None] = {}
+        self.listeners: dict[str, frozenset[str]] = {}
         self.subscribed: dict[str, set[str]] = {ENDPOINT: set(), ROUTE: set()}
 
     def report(self, type_url: str, size: int) -> None:
@@ -95,9 +96,9 @@ class Proxy:
     def _wanted(self, type_url: str) -> set[str] | None:
         """After a CDS/LDS update: the EDS/RDS names Envoy would subscribe to now."""
         if type_url == CLUSTER:
-            return eds_names(list(self.clusters.values()))
+            return {name for name in self.clusters.values() if name is not None}
         if type_url == LISTENER:
-            return rds_names(list(self.listeners.values()))
+            return set().union(*self.listeners.values())
         return None
 
     async def _sotw(self, channel: grpc.aio.Channel) -> None:
@@ -118,12 +119,12 @@ class Proxy:
                 self.clusters = {}
                 for any_ in response.resources:
                     c = cluster_pb2.Cluster.FromString(any_.value)
-                    self.clusters[c.name] = c
+                    self.clusters[c.name] = eds_name(c)
             elif type_url == LISTENER:
                 self.listeners = {}
                 for any_ in response.resources:
                     lis = listener_pb2.Listener.FromString(any_.value)
-                    self.listeners[lis.name] = lis
+                    self.listeners[lis.name] = rds_names(lis)
             names = self.subscribed.get(type_url, set())
             await call.write(
                 discovery_pb2.DiscoveryRequest(
@@ -164,13 +165,13 @@ class Proxy:
             if type_url == CLUSTER:
                 for resource in response.resources:
                     c = cluster_pb2.Cluster.FromString(resource.resource.value)
-                    self.clusters[c.name] = c
+                    self.clusters[c.name] = eds_name(c)
                 for name in response.removed_resources:
                     self.clusters.pop(name, None)
             elif type_url == LISTENER:
                 for resource in response.resources:
                     lis = listener_pb2.Listener.FromString(resource.resource.value)
-                    self.listeners[lis.name] = lis
+                    self.listeners[lis.name] = rds_names(lis)
                 for name in response.removed_resources:
                     self.listeners.pop(name, None)
             await call.write(
