@@ -123,3 +123,47 @@ def test_service_entry_export_to_decides_which_namespaces_reach_it(
         mesh.wait_for(lambda: proxy_get(proxy, url)[0] == 200, what="exported to default")
         assert proxy_get(proxy, url)[2].startswith("outside")
         mesh.wait_for(lambda: cluster.format(port=port) not in http(dump).body, what="gateway")
+
+
+def _mesh_default_export(namespaces: str) -> str:
+    return (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\n"
+        f"data:\n  mesh: |\n    defaultServiceExportTo: {namespaces}\n"
+    )
+
+
+def test_mesh_default_service_export_to_scopes_an_entry_that_sets_none(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """MeshConfig's defaultServiceExportTo is the exportTo of a ServiceEntry that sets none:
+    [".", "istio-system"] hides one of namespace `tools` from the default namespace's sidecars
+    (REGISTRY_ONLY: blocked) and gives it to the gateway; ["*"] gives it to every namespace.
+    (Bookinfo's own services stay visible to their namespace: ".")"""
+    row = mesh.info["proxies"]["productpage-v1-0.default"]
+    proxy = (row["ip"], row["outbound_port"])
+    root = tmp_path / "root.yaml"
+    root.write_text(ROOT_REGISTRY_ONLY)
+    mesh.apply(str(root))
+    settings = tmp_path / "mesh.yaml"
+    settings.write_text(_mesh_default_export('[".", "istio-system"]'))
+    mesh.apply(str(settings))
+    try:
+        with http_server("outside") as (host, port):
+            url = f"http://outside-api.example:{port}/"
+            entry = tmp_path / "entry.yaml"
+            entry.write_text(
+                _entry(host, port, "[]").replace(
+                    "{name: outside-api}", "{name: outside-api, namespace: tools}"
+                )
+            )
+            mesh.apply(str(entry))
+            gateway = mesh.proxy("istio-ingressgateway-0")["ip"]
+            dump = f"http://{gateway}:15000/config_dump?resource=dynamic_active_clusters"
+            cluster = f"outbound|{port}||outside-api.example"
+            mesh.wait_for(lambda: cluster in http(dump).body, what="gateway")
+            assert proxy_get(proxy, url)[0] == 502  # the default hides it from `default`
+            settings.write_text(_mesh_default_export('["*"]'))
+            mesh.apply(str(settings))
+            mesh.wait_for(lambda: proxy_get(proxy, url)[0] == 200, what="exported everywhere")
+    finally:
+        mesh.pilotfish("delete", "-f", str(settings))
