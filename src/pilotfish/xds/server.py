@@ -312,15 +312,11 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return True
 
     async def _first_snapshot(self, connection: _Connection, node: base_pb2.Node) -> None:
-        """Register the stream, then have the node's snapshot generated in the generation
-        thread: translating a proxy takes milliseconds to tens of milliseconds, and a connect
-        storm of hundreds on the event loop starved gRPC of the time to take new calls, which it
-        cancels after `grpc.server_max_unrequested_time_in_server` (measured: bench/scale.py at
-        300 services / 600 proxies on one core, a third of the streams CANCELLED)."""
+        """Register the stream; generate the node's snapshot off the loop (a connect storm
+        translated on it starved gRPC, which CANCELS calls not taken in time: BENCHMARKS.md).
+        Always asked: the node may be new, or config changed while it was away."""
         metadata = self._register(connection, node)
         loop = asyncio.get_running_loop()
-        # Always ask: the node may be new to the control plane (restarted, or forgotten while it
-        # was away), and config may have changed meanwhile. Fall back to the stored snapshot.
         generated = await loop.run_in_executor(self._generator, self._generate, node.id, metadata)
         if generated is not None:
             self.cache.set(node.id, generated)
