@@ -149,17 +149,14 @@ def test_mesh_default_service_export_to_scopes_an_entry_that_sets_none(
     mesh.apply(str(settings))
     try:
         with http_server("outside") as (host, port):
-            url = f"http://outside-api.example:{port}/"
+            url = f"http://defaulted-api.example:{port}/"
             entry = tmp_path / "entry.yaml"
-            entry.write_text(
-                _entry(host, port, "[]").replace(
-                    "{name: outside-api}", "{name: outside-api, namespace: tools}"
-                )
-            )
+            text = _entry(host, port, "[]").replace("outside-api", "defaulted-api")
+            entry.write_text(text.replace("{name: defaulted-api}", "{name: x, namespace: tools}"))
             mesh.apply(str(entry))
             gateway = mesh.proxy("istio-ingressgateway-0")["ip"]
             dump = f"http://{gateway}:15000/config_dump?resource=dynamic_active_clusters"
-            cluster = f"outbound|{port}||outside-api.example"
+            cluster = f"outbound|{port}||defaulted-api.example"
             mesh.wait_for(lambda: cluster in http(dump).body, what="gateway")
             assert proxy_get(proxy, url)[0] == 502  # the default hides it from `default`
             settings.write_text(_mesh_default_export('["*"]'))
