@@ -604,6 +604,17 @@ def _row(r: ChangeResult) -> str:
     )
 
 
+async def _cancellable(work: Any) -> list[ChangeResult]:
+    """`work`, cancelled by SIGTERM or SIGINT so that its cleanup runs (the control plane,
+    clients and Envoys it started are stopped, not left behind by `timeout` or Ctrl-C)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    result: list[ChangeResult] = await task
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--services", type=int, default=1000)
@@ -618,7 +629,7 @@ def main() -> None:
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(HEADER)
     print("|" + "---|" * 11)
-    results = asyncio.run(run(args))
+    results = asyncio.run(_cancellable(run(args)))
     by = {
         r.name.split(" ")[0]: [x for x in results if x.name.startswith(r.name.split(" ")[0])]
         for r in results
