@@ -100,7 +100,7 @@ def _load_balancer(found: Findings, path: str, lb: LoadBalancerSettings) -> None
     if lb.warmup is not None:
         found.duration(f"{path}.warmup.duration", lb.warmup.duration)
         found.percent(f"{path}.warmup.minimumPercent", lb.warmup.minimum_percent)
-        if lb.warmup.aggression is not None and lb.warmup.aggression <= 0:
+        if lb.warmup.aggression == 0:  # a negative one is the schema's (minimum 0)
             found.error(f"{path}.warmup.aggression", "aggression should be greater than 0")
     hashing = lb.consistent_hash
     if hashing is not None:
