@@ -84,8 +84,12 @@ class ControlPlane:
         image_map: str | None = None,
         cache: SnapshotCache | None = None,
         service_cidr: str = "",
+        filter_gateway_clusters: bool = False,
     ) -> None:
         self.state_dir = state_dir
+        self.filter_gateway_clusters = (
+            filter_gateway_clusters  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG
+        )
         self.cluster_ips = ClusterIpCache(service_cidr)  # captured pods dial services' VIPs
         self.image_map = image_map  # the user's image map file (registry.images), read on apply
         self.trace_collector_address = trace_collector_address  # the local trace collector
@@ -142,7 +146,7 @@ class ControlPlane:
         manifest = self.parsed.manifest
         services = self.cluster_ips.services(manifest.services)  # with VIPs where given
         registry = RegistrySnapshot(services, self.instances, manifest.secrets)
-        mesh = MeshConfig.of(manifest, self.trace_collector_address)
+        mesh = MeshConfig.of(manifest, self.trace_collector_address, self.filter_gateway_clusters)
         return PushContext(registry, tuple(self.parsed.objects), mesh, carry=carry)
 
     # ---- proxies --------------------------------------------------------------------------

@@ -51,6 +51,7 @@ async def serve(
     serving_ttl: datetime.timedelta = SERVING_CERT_TTL,
     image_map: str | None = None,
     service_cidr: str = "",
+    filter_gateway_clusters: bool = False,
 ) -> None:
     cp = ControlPlane(
         state_dir,
@@ -58,6 +59,7 @@ async def serve(
         trace_collector_address=address,
         image_map=image_map,
         service_cidr=service_cidr,
+        filter_gateway_clusters=filter_gateway_clusters,
     )
     for problem in cp.load_state():
         log.warning("state: %s", problem)
@@ -168,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                 datetime.timedelta(seconds=args.serving_cert_ttl),
                 args.image_map,
                 args.service_cidr,
+                # Istio's flag (default off): gateways get only the clusters they route to
+                os.environ.get("PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "").lower() == "true",
             )
         )
     except CaStateError as exc:

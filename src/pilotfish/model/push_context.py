@@ -71,9 +71,12 @@ class MeshConfig:
     num_trusted_proxies: int = 0  # defaultConfig.gatewayTopology.numTrustedProxies
     trust_domain_aliases: tuple[str, ...] = ()
     export_defaults: ExportDefaults = field(default_factory=ExportDefaults)
+    filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
 
     @classmethod
-    def of(cls, manifest: Manifest, trace_collector_address: str = "") -> MeshConfig:
+    def of(
+        cls, manifest: Manifest, trace_collector_address: str = "", filter_gateways: bool = False
+    ) -> MeshConfig:
         """What the manifest's mesh config sets; Istio's defaults for what it leaves out."""
         security = manifest.security
         return cls(
@@ -86,6 +89,7 @@ class MeshConfig:
             trust_domain=manifest.mesh.trust_domain or cls.trust_domain,
             trace_collector_address=trace_collector_address,
             export_defaults=manifest.mesh.export_defaults,
+            filter_gateway_clusters=filter_gateways,
         )
 
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
@@ -209,7 +212,29 @@ def _gateway(
     with_service_ports(proxy, push, messages)
     emitted = {getattr(m, "name", "") for m in messages if isinstance(m, secret_pb2.Secret)}
     messages.extend(s for s in credential_secrets if getattr(s, "name", "") not in emitted)
-    return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
+    decorated = decorate(proxy, full_push, messages)
+    if push.mesh.filter_gateway_clusters:
+        decorated = _referenced_clusters_only(decorated)
+    return ProxyResources.build(decorated, diagnostics)
+
+
+def _referenced_clusters_only(messages: list[Message]) -> list[Message]:
+    """Istio's PILOT_FILTER_GATEWAY_CLUSTER_CONFIG: a gateway keeps only the outbound service
+    clusters (and their endpoints) that its listeners and routes name — by its bound
+    VirtualServices' routes, TCP/TLS servers, authorization providers or tracing. A name is
+    looked up in the serialised listeners and routes, so nothing they use can be dropped."""
+    used = b"".join(
+        m.SerializeToString()
+        for m in messages
+        if isinstance(m, listener_pb2.Listener | route_pb2.RouteConfiguration)
+    )
+
+    def kept(message: Message) -> bool:
+        name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+        is_service = isinstance(message, cluster_pb2.Cluster | endpoint_pb2.ClusterLoadAssignment)
+        return not (is_service and name.startswith("outbound|")) or name.encode() in used
+
+    return [m for m in messages if kept(m)]
 
 
 def with_service_ports(proxy: Proxy, push: PushContext, messages: list[Message]) -> None:
