@@ -69,17 +69,23 @@ def test_every_sidecar_is_a_target_with_pod_and_namespace_labels(mesh: LocalMesh
     )
 
 
+SPLIT_REQUESTS = 800
+
+
 def test_80_20_rule_as_request_rate_by_destination_version(mesh: LocalMesh) -> None:
     mesh.apply(f"{NET}/destination-rule-all.yaml", f"{NET}/virtual-service-reviews-80-20.yaml")
     promql = f'sum by (destination_version) (istio_requests_total{{reporter="source", {REVIEWS}}})'
     before = by(mesh, promql, "destination_version")
-    mesh.served_by(400, workers=8)
+    # Envoy picks the weighted cluster at random per request: with 400 requests the share's
+    # standard deviation is 2 points and 1 run in ~80 fell outside Istio's docs' +/-5 (measured
+    # 0.8525 once); 800 make it 1.4 points (3.5 deviations: ~1 run in 2,500).
+    mesh.served_by(SPLIT_REQUESTS, workers=8)
 
     def counted() -> bool:
         now = by(mesh, promql, "destination_version")
-        return sum(now.values()) - sum(before.values()) >= 400
+        return sum(now.values()) - sum(before.values()) >= SPLIT_REQUESTS
 
-    poll(counted, 60, "Prometheus to see the 400 requests")
+    poll(counted, 60, f"Prometheus to see the {SPLIT_REQUESTS} requests")
     after = by(mesh, promql, "destination_version")
     delta = {v: after.get(v, 0) - before.get(v, 0) for v in after}
     assert delta.get("v3", 0) == 0, delta
