@@ -85,8 +85,10 @@ def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> N
     try:
         _install(mesh, "--set", "profile=demo")
         pods = mesh.pilotfish("get", "pods", "-n", "istio-system").stdout
+        rows = {line.split()[0]: line.split() for line in pods.splitlines()[1:]}
         for pod in ("istiod-0", "istio-ingressgateway-0", "istio-egressgateway-0"):
-            assert pod in pods, pods
+            assert rows[pod][1:3] == ["1/1", "Running"], pods  # a gateway is its Envoy only
+        assert list(rows) == sorted(rows), pods  # kubectl's order
         mesh.apply("samples/bookinfo/bookinfo.yaml", "samples/bookinfo/bookinfo-gateway.yaml")
         mesh.wait_for(lambda: mesh.get("/productpage").status == 200, 30, "the product page")
         assert "Reviews served by" in mesh.get("/productpage").body

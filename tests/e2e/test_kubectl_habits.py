@@ -255,7 +255,30 @@ def test_istio_docs_read_the_ingress_gateway_service(mesh: LocalMesh) -> None:
         mesh.ingress,
     ]
     assert "istiod" in listed
-    assert "productpage" in _table(mesh.pilotfish("get", "svc").stdout)
+    services = list(_table(mesh.pilotfish("get", "svc").stdout))
+    assert services == sorted(services) and "productpage" in services  # kubectl's order
+
+
+def test_istio_docs_pick_a_pod_by_label(mesh: LocalMesh) -> None:
+    """Bookinfo's first step: `kubectl exec "$(kubectl get pod -l app=ratings -o
+    jsonpath='{.items[0].metadata.name}')" -c ratings -- curl -sS productpage:9080/productpage`;
+    and `{.items..metadata.name}` (SOURCE_POD in the security tasks)."""
+    by_label = ["get", "pod", "-l", "app=ratings", "-o"]
+    pod = mesh.pilotfish(*by_label, "jsonpath={.items[0].metadata.name}").stdout.strip()
+    assert pod == "ratings-v1-0", pod
+    page = mesh.pilotfish(
+        "exec", pod, "-c", "ratings", "--", "curl", "-sS", "productpage:9080/productpage"
+    )
+    assert "<title>Simple Bookstore App</title>" in page.stdout, page.stdout[-500:]
+    reviews = ["get", "pods", "-l", "app=reviews", "-o", "jsonpath={.items..metadata.name}"]
+    names = mesh.pilotfish(*reviews).stdout.split()
+    assert names == ["reviews-v1-0", "reviews-v2-0", "reviews-v3-0"], names
+    v2 = _table(mesh.pilotfish("get", "deploy", "-l", "app=reviews,version=v2").stdout)
+    assert list(v2) == ["reviews-v2"], v2
+    none = mesh.pilotfish("get", "pods", "-l", "app=nothing")
+    assert none.returncode == 0 and "No resources found" in none.stderr, none.stderr
+    bad = mesh.pilotfish("get", "pods", "-l", "app")
+    assert bad.returncode == 1 and "expected key=value" in bad.stderr, bad.stderr
 
 
 def test_get_deploy_and_get_all(mesh: LocalMesh) -> None:

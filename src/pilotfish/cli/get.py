@@ -16,16 +16,22 @@ OUTPUTS = ("table", "wide", "yaml", "json", "name")
 
 
 def get_command(
-    kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    output: str,
+    state_dir: Path,
+    labels: dict[str, str] | None = None,
 ) -> int:
-    """kubectl get: `KIND[,KIND…] [NAME]`; several kinds print one after another."""
+    """kubectl get: `KIND[,KIND…] [NAME] [-l key=value,…]`; several kinds print one after
+    another."""
     kinds = [k for k in kind.split(",") if k]
     if len(kinds) > 1:
         codes = []
         for index, one in enumerate(kinds):
             if index and output == "yaml":
                 print("---")  # one YAML stream, so the whole output applies back
-            codes.append(get_command(one, name, namespace, output, state_dir))
+            codes.append(get_command(one, name, namespace, output, state_dir, labels))
         return max(codes)
     if output not in OUTPUTS:
         print(
@@ -46,6 +52,7 @@ def get_command(
     info = running_mesh(state_dir)
     status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
+    docs = [d for d in docs if has_labels(d, labels or {})]
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:
             meta = doc.setdefault("metadata", {})
@@ -70,6 +77,12 @@ def get_command(
     else:
         print(_table(resolved.kind, docs))
     return 0
+
+
+def has_labels(doc: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether an object carries every `-l key=value` label."""
+    found = (doc.get("metadata") or {}).get("labels") or {}
+    return all(str(found.get(k)) == v for k, v in labels.items())
 
 
 def _table(kind: str, docs: list[dict[str, Any]]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pilotfish.cli import kube_views, usage
 from pilotfish.cli.errors import running_mesh
+from pilotfish.cli.get import has_labels
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import ApiError, call
 
@@ -43,9 +44,15 @@ def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def view_command(
-    kind: str, name: str | None, namespace: str | None, output: str, state_dir: Path
+    kind: str,
+    name: str | None,
+    namespace: str | None,
+    output: str,
+    state_dir: Path,
+    labels: dict[str, str] | None = None,
 ) -> int:
-    """`namespace` None means every namespace (-A); "" means the default one."""
+    """`namespace` None means every namespace (-A); "" means the default one. Objects come in
+    kubectl's order (namespace, then name); `labels` keeps those carrying every one."""
     kind = kind.lower()
     info = running_mesh(state_dir)
     try:
@@ -58,7 +65,10 @@ def view_command(
         print(f"error: {exc}", file=sys.stderr)
         return 1
     ns = None if kind in NODE_KINDS else "default" if namespace == "" else namespace
-    selected = [(k, [o for o in found if _matches(o, name, ns)]) for k, found in groups]
+    selected = [
+        (k, sorted((o for o in found if _matches(o, name, ns, labels or {})), key=_order))
+        for k, found in groups
+    ]
     everything = [o for _, found in selected for o in found]
     if name and not everything:
         noun = _noun(kind)
@@ -103,9 +113,20 @@ def _noun(kind: str) -> str:
     return "services" if kind in SERVICE_KINDS else "deployments.apps"
 
 
-def _matches(obj: dict[str, Any], name: str | None, namespace: str | None) -> bool:
+def _matches(
+    obj: dict[str, Any], name: str | None, namespace: str | None, labels: dict[str, str]
+) -> bool:
     meta = obj["metadata"]
-    return namespace in (None, meta.get("namespace")) and name in (None, meta.get("name"))
+    return (
+        namespace in (None, meta.get("namespace"))
+        and name in (None, meta.get("name"))
+        and has_labels(obj, labels)
+    )
+
+
+def _order(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return str(meta.get("namespace")), str(meta.get("name"))
 
 
 def _table(
@@ -195,20 +216,24 @@ def _node_rows(
 
 
 _STEP = re.compile(
-    r"\.([A-Za-z0-9_-]+)|\[(\d+|\*)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
+    r"(\.\.?)([A-Za-z0-9_-]+)|\[(\d+|\*)\]"
+    r"|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
 )
 
 
 def jsonpath(data: Any, template: str) -> list[Any]:
-    """kubectl's `-o jsonpath` for the forms Istio's docs use: `{.a.b[0].c}`, `[*]` and
-    `[?(@.name=="http2")]` filters. Several `{…}` are printed one after another."""
+    """kubectl's `-o jsonpath` for the forms Istio's docs use: `{.a.b[0].c}`, `[*]`,
+    `[?(@.name=="http2")]` filters and recursive descent (`{.items..metadata.name}`). Several
+    `{…}` are printed one after another."""
     values: list[Any] = []
     for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
         current = [data]
-        for field, index, key, wanted in _STEP.findall(expr.strip()):
+        for dots, field, index, key, wanted in _STEP.findall(expr.strip()):
             nxt: list[Any] = []
             for item in current:
-                if field and isinstance(item, dict) and field in item:
+                if field and dots == "..":
+                    nxt.extend(_descend(item, field))
+                elif field and isinstance(item, dict) and field in item:
                     nxt.append(item[field])
                 elif index == "*" and isinstance(item, list):
                     nxt.extend(item)
@@ -219,6 +244,20 @@ def jsonpath(data: Any, template: str) -> list[Any]:
             current = nxt
         values.extend(current)
     return values
+
+
+def _descend(item: Any, field: str) -> list[Any]:
+    """Every value of `field` at any depth under `item`, in document order (jsonpath `..`)."""
+    found: list[Any] = []
+    if isinstance(item, dict):
+        for key, value in item.items():
+            if key == field:
+                found.append(value)
+            found.extend(_descend(value, field))
+    elif isinstance(item, list):
+        for value in item:
+            found.extend(_descend(value, field))
+    return found
 
 
 def _dig(item: Any, dotted: str) -> Any:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from pilotfish.model.proxy import GATEWAY_LABELS
+
 CONTROL_PLANE = "istiod"
 INGRESS = "istio-ingressgateway"
 ISTIO_SYSTEM = "istio-system"
@@ -67,7 +69,8 @@ def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | 
     ]
     for key, proxy in sorted(info.get("proxies", {}).items()):
         containers: dict[str, int | None] = {}
-        if proxy.get("type") == "sidecar":
+        gateway = (proxy.get("labels") or {}).get("istio") in GATEWAY_LABELS  # egress too
+        if proxy.get("type") == "sidecar" and not gateway:
             containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
         containers["istio-proxy"] = _pid(proxy.get("envoy_pid"))
         name = str(proxy.get("instance") or key.split(".")[0])
@@ -131,8 +134,9 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
     for doc in workloads:
         meta = doc.get("metadata") or {}
         replicas = (doc.get("spec") or {}).get("replicas", 1)
+        labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
         wanted.append(
-            (str(meta.get("name")), str(meta.get("namespace") or "default"), int(replicas), {})
+            (str(meta.get("name")), str(meta.get("namespace") or "default"), int(replicas), labels)
         )
     for name, namespace, replicas, labels in wanted:
         mine = [

@@ -54,22 +54,30 @@ def get(
     all_namespaces: Annotated[
         bool, typer.Option("--all-namespaces", "-A", help="every namespace (the default)")
     ] = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="labels key=value[,…]")
+    ] = None,
 ) -> None:
     """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services
-    and deployments as kubectl shows them (`get pods -n istio-system`, `get svc`, `get all`)."""
+    and deployments as kubectl shows them (`get pods -n istio-system`, `get svc`, `get all`,
+    `get pod -l app=ratings -o jsonpath='{.items[0].metadata.name}'`)."""
     from pilotfish.cli.kube_get import VIEW_KINDS
+    from pilotfish.cli.logs import parse_selector
 
     namespace = namespace or state.namespace
+    labels = parse_selector(selector) if selector is not None else {}
+    if labels is None:
+        typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
+        exit_with(1)
     if kind.lower() in VIEW_KINDS:
         from pilotfish.cli.kube_get import view_command
 
         ns = None if all_namespaces else (namespace or "")
-        exit_with(view_command(kind, name, ns, output, state.state_dir))
+        exit_with(view_command(kind, name, ns, output, state.state_dir, labels or {}))
     from pilotfish.cli.get import get_command
 
-    exit_with(
-        get_command(kind, name, None if all_namespaces else namespace, output, state.state_dir)
-    )
+    ns = None if all_namespaces else namespace
+    exit_with(get_command(kind, name, ns, output, state.state_dir, labels or {}))
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
