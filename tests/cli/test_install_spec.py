@@ -77,6 +77,25 @@ def test_jsonpath_forms_istio_docs_use() -> None:
     assert jsonpath(svc, "{.status.loadBalancer.ingress[0].ip}") == ["127.0.0.1"]
     assert jsonpath(svc, '{.spec.ports[?(@.name=="https")].port}') == [8443]
     assert jsonpath(svc, "{.spec.ports[*].name}") == ["http2", "https"]
+    pods = {"items": [{"metadata": {"name": "sleep-0", "labels": {"name": "x"}}},
+                      {"metadata": {"name": "sleep-1"}}]}  # fmt: skip
+    assert jsonpath(pods, "{.items..metadata.name}") == ["sleep-0", "sleep-1"]
+    assert jsonpath(pods, "{.items[0].metadata.name}") == ["sleep-0"]
+
+
+def test_install_gives_the_ingress_gateway_its_operator_ports() -> None:
+    spec = operator_spec([], ["components.ingressGateways[0].name=istio-ingressgateway"])
+    spec["components"]["ingressGateways"][0]["k8s"] = {
+        "service": {"ports": [{"name": "http2", "port": 80, "targetPort": 8080}]}
+    }
+    ingress, docs = install_documents(spec)
+    (service,) = [d for d in docs if d["kind"] == "Service"]
+    assert ingress and service["metadata"]["name"] == "istio-ingressgateway"
+    assert service["spec"]["ports"] == [
+        {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"}
+    ]
+    default_ingress, default_docs = install_documents({})
+    assert default_ingress and not [d for d in default_docs if d["kind"] == "Service"]
 
 
 def test_ingress_ports_named_as_istios_service() -> None:

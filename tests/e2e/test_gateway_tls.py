@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import http_server, https_get, proxy_get
@@ -270,3 +271,30 @@ def test_gateway_sees_the_clients_address(gw_mesh: LocalMesh) -> None:
     forged = _curl("-HHost:plain.example.com", "-H", "X-Forwarded-For: 6.6.6.6", url)
     assert '"X-Envoy-External-Address": "127.0.0.1"' in forged, forged
     assert '"X-Forwarded-For": "6.6.6.6,127.0.0.1"' in forged, forged
+
+
+MISSING_CREDENTIAL = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mygateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 9443, name: https, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: httpbin-credential-missing}
+    hosts: [missing.example.com]
+"""
+
+
+def test_analyze_reports_a_missing_credential_secret(gw_mesh: LocalMesh, tmp_path: Path) -> None:
+    """Issue 8 item 10: istioctl analyze's IST0101 for a Gateway whose credentialName Secret is
+    not in the gateway's namespace, on the running mesh (the file analysed as if applied)."""
+    config = tmp_path / "gateway.yaml"
+    config.write_text(MISSING_CREDENTIAL)
+    result = gw_mesh.pilotfish("analyze", "--use-mesh", "-f", str(config))
+    assert result.returncode == 79, result.stdout + result.stderr  # an Error was found
+    lines = [line for line in result.stdout.splitlines() if "IST0101" in line]
+    assert len(lines) == 1 and "Gateway default/mygateway" in lines[0], result.stdout
+    assert 'Referenced credential not found: "httpbin-credential-missing"' in lines[0]
+    quiet = gw_mesh.pilotfish("analyze", "--use-mesh")  # the mesh as it runs: its secrets exist
+    assert "IST0101" not in quiet.stdout, quiet.stdout

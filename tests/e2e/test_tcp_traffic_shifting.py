@@ -57,6 +57,16 @@ def test_all_v1_at_the_gateway_and_in_the_mesh(tcp_mesh: LocalMesh) -> None:
     assert _via_client(tcp_mesh, 20) == {"one": 20}
 
 
+def test_x_describe_says_the_gateway_serves_tcp_echo(tcp_mesh: LocalMesh) -> None:
+    """Issue 8 item 10: tcp-echo exposed on the ingress gateway's TCP server (31400)."""
+    for args in (["svc", "tcp-echo"], ["pod", "tcp-echo-v1-0"]):
+        result = tcp_mesh.pilotfish("x", "describe", *args)
+        assert result.returncode == 0, result.stderr
+        assert f"Exposed on Ingress Gateway tcp://{tcp_mesh.ingress}:31400" in result.stdout, (
+            result.stdout
+        )
+
+
 def test_20_percent_to_v2(tcp_mesh: LocalMesh) -> None:
     tcp_mesh.apply(f"{NET}/tcp-echo-20-v2.yaml")
     seen = _via_gateway(tcp_mesh, 400)
