@@ -5,7 +5,10 @@ Namespaces, Secrets), and the exact set of codes `pilotfish analyze` must report
 # ruff: noqa: E501  (one YAML document per line reads as a table)
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from tests.pki import Pki
 
 from pilotfish.config import load
 from pilotfish.config.analyzers.analyze import analyze
@@ -315,4 +318,23 @@ CASES = [
 @pytest.mark.parametrize(("documents", "codes"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_exactly_istios_codes(documents: list[str], codes: set[str]) -> None:
     result = load("---\n".join(documents), "k.yaml")
+    assert {m.code for m in analyze(result)} == codes, [str(m) for m in analyze(result)]
+
+
+@pytest.mark.parametrize(("valid", "codes"), [(True, {"IST0162"}), (False, {"IST0161", "IST0162"})])
+def test_credential_secret_given_as_string_data(
+    tmp_path: Path, valid: bool, codes: set[str]
+) -> None:
+    """`stringData` is what Kubernetes merges into `data` on write: a certificate given there
+    is a certificate (no IST0161), and garbage there is not."""
+    cert, key = Pki.create(tmp_path).issue("gw", ["a.example.com"])
+    pem = cert.read_text() if valid else "not a certificate\n"
+    block = "\n".join("    " + line for line in pem.splitlines())
+    keys = "\n".join("    " + line for line in key.read_text().splitlines())
+    secret = kdoc(
+        "v1", "Secret", "ok", f"stringData:\n  tls.crt: |\n{block}\n  tls.key: |\n{keys}", "gw-ns"
+    )
+    result = load(
+        "---\n".join([GW_POD, GW_SVC, secret, gateway("gw", "{app: gw}", TLS443 % "ok")]), "k.yaml"
+    )
     assert {m.code for m in analyze(result)} == codes, [str(m) for m in analyze(result)]

@@ -112,10 +112,16 @@ def gateway_ports(gateway: Gateway, kube: Kube) -> list[AnalysisMessage]:
 
 
 def _has_certificate(secret: KubeObject) -> bool:
+    """A certificate and key under `data` (base64) or `stringData` (plain text, which
+    Kubernetes merges into `data` on write, so a Secret applied with it is the same)."""
     data = secret.data.get("data")
-    data = data if isinstance(data, dict) else {}
+    data = dict(data) if isinstance(data, dict) else {}
+    plain = secret.data.get("stringData")
+    plain = plain if isinstance(plain, dict) else {}
     for cert_key, key_key in (("tls.crt", "tls.key"), ("cert", "key")):
-        if cert_key in data and key_key in data:
+        if cert_key in plain and (key_key in plain or key_key in data):
+            return _parses(str(plain[cert_key]).encode())
+        if cert_key in data and (key_key in data or key_key in plain):
             try:
                 pem = base64.b64decode(str(data[cert_key]), validate=False)
             except (binascii.Error, ValueError):
