@@ -58,14 +58,21 @@ def _server(found: Findings, path: str, server: Server) -> None:
         return
     t_path = f"{path}.tls"
     _plain_text_tls(found, t_path, protocol, server)
-    has_credential = bool(tls.credential_name or tls.credential_names or tls.tls_certificates)
+    has_credential = bool(tls.credential_name or tls.credential_names)
     if tls.mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL") and not has_credential:
-        if not tls.server_certificate:
-            found.error(
-                f"{t_path}.serverCertificate", "server certificate required for simple/mutual TLS"
-            )
-        if not tls.private_key:
-            found.error(f"{t_path}.privateKey", "private key required for simple/mutual TLS")
+        # every certificate of tlsCertificates, else the server's own pair, must be complete
+        pairs = [
+            (f"{t_path}.tlsCertificates[{i}].", c.server_certificate, c.private_key)
+            for i, c in enumerate(tls.tls_certificates)
+        ] or [(f"{t_path}.", tls.server_certificate, tls.private_key)]
+        for prefix, certificate, key in pairs:
+            if not certificate:
+                found.error(
+                    f"{prefix}serverCertificate",
+                    "server certificate required for simple/mutual TLS",
+                )
+            if not key:
+                found.error(f"{prefix}privateKey", "private key required for simple/mutual TLS")
         if tls.mode != "SIMPLE" and not tls.ca_certificates:
             found.error(f"{t_path}.caCertificates", "CA certificates required for mutual TLS")
     if tls.credential_name and tls.credential_names:
