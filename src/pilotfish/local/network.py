@@ -9,13 +9,17 @@ mesh keeps its addresses across restarts and two meshes on one machine never sha
 An isolated mesh (`up --isolated`) uses the same block number for its pods' 10.A.0.0/16 (see
 `pilotfish.capture.netns`): the control plane is 10.A.0.1 (the bridge), instances 10.A.1.1, …,
 and services' cluster IPs come from 10.A.240.0/21 (`pilotfish.registry.cluster_ips`).
-A block is free when its control-plane ports on 127.A.0.1 are free and no bridge `pfbrA` exists
-(unless it is this mesh's own, left by a killed `up`: it is cleaned up and reused).
+A block is free when no other running mesh claims it, its control-plane ports on 127.A.0.1 are
+free and no bridge `pfbrA` exists (unless it is this mesh's own, left by a killed `up`: it is
+cleaned up and reused). The mesh's process holds its claim (an abstract Unix socket) while it
+lives, so a mesh whose control plane is restarting, its ports free for a moment, keeps its
+block, and two meshes starting at once cannot both take one.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +37,7 @@ class MeshNetwork:
     block: int
     instances: dict[str, str] = field(default_factory=dict)  # instance name -> ip
     isolated: bool = False
+    claim: socket.socket | None = field(default=None, repr=False, compare=False)  # held block
 
     @property
     def prefix(self) -> str:
@@ -69,6 +74,31 @@ class MeshNetwork:
         write_atomically(path, json.dumps(data, indent=1))
 
 
+_HELD: dict[int, tuple[str, socket.socket]] = {}  # this process's claims: block -> owner
+
+
+def _claimed(block: int, owner: str) -> tuple[bool, socket.socket | None]:
+    """(usable, the claim): a block is claimed by binding the abstract Unix socket
+    `@pilotfish-block-A`, which the kernel releases when its process dies and which leaves no
+    file behind. A block this process already holds for the same owner is usable again."""
+    held = _HELD.get(block)
+    if held and held[1].fileno() != -1:
+        return held[0] == owner, None
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0pilotfish-block-{block}")
+    except OSError:
+        claim.close()
+        return False, None
+    _HELD[block] = (owner, claim)
+    return True, claim
+
+
+def _release(claim: socket.socket | None) -> None:
+    if claim is not None:
+        claim.close()
+
+
 def block_is_free(block: int, owner: str = "") -> bool:
     ip = f"127.{block}.0.1"
     bridge = MeshBridge(block, owner)
@@ -87,16 +117,20 @@ def load_or_choose(state_dir: Path, isolated: bool = False) -> MeshNetwork:
             network.isolated = bool(data.get("isolated", False))
             if network.isolated != isolated:  # other addresses: start afresh, same block
                 network = MeshNetwork(network.block, isolated=isolated)
-            if block_is_free(network.block, owner):
+            usable, network.claim = _claimed(network.block, owner)
+            if usable and block_is_free(network.block, owner):
                 return network
+            _release(network.claim)
         except (ValueError, KeyError, TypeError):
             pass
     span = LAST_BLOCK - FIRST_BLOCK + 1
     start = zlib.crc32(str(state_dir.resolve()).encode()) % span
     for i in range(span):
         block = FIRST_BLOCK + (start + i) % span
-        if block_is_free(block):
-            network = MeshNetwork(block, isolated=isolated)
+        usable, claim = _claimed(block, owner)
+        if usable and block_is_free(block):
+            network = MeshNetwork(block, isolated=isolated, claim=claim)
             network.save(path)
             return network
+        _release(claim)
     raise OSError("no free 127.x.0.0/16 block for a mesh on this machine")
