@@ -164,3 +164,24 @@ def test_mesh_default_service_export_to_scopes_an_entry_that_sets_none(
             mesh.wait_for(lambda: proxy_get(proxy, url)[0] == 200, what="exported everywhere")
     finally:
         mesh.pilotfish("delete", "-f", str(settings))
+
+
+def test_a_change_that_leaves_sidecars_no_endpoints_converges(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """defaultServiceExportTo: ["istio-system"] hides every service from Bookinfo's sidecars:
+    they lose every EDS cluster, and Envoy drops its EDS watch and never answers the empty EDS
+    response. `apply` must still see them converge (it waited for an EDS ACK that never comes)."""
+    settings = tmp_path / "mesh.yaml"
+    settings.write_text(_mesh_default_export('["istio-system"]'))
+    try:
+        hidden = mesh.pilotfish("apply", "-f", str(settings))
+        assert hidden.returncode == 0, hidden.stderr
+        assert "not converged" not in hidden.stdout + hidden.stderr, hidden.stdout
+        assert "converged:" in hidden.stdout, hidden.stdout
+        row = mesh.info["proxies"]["productpage-v1-0.default"]
+        dump = f"http://{row['ip']}:15000/config_dump?resource=dynamic_active_clusters"
+        assert "outbound|9080||reviews.default" not in http(dump).body
+    finally:
+        restored = mesh.pilotfish("delete", "-f", str(settings))
+        assert "not converged" not in restored.stdout + restored.stderr, restored.stdout

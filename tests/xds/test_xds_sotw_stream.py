@@ -7,9 +7,11 @@ from tests.xds.xds_testlib import (
     LISTEN,
     OTHER_BACKEND,
     endpoints,
+    listener,
     mesh_snapshot,
     only_response,
     route_direct,
+    route_to_cluster,
     sotw_request,
     sync_subscriptions,
 )
@@ -193,3 +195,29 @@ def test_no_snapshot_yet_then_push_answers_pending_requests() -> None:
     snapshot = mesh_snapshot(LISTEN, BACKEND)
     assert only(stream.push(snapshot, 0.1)).type_url == CLUSTER
     assert stream.sync_state(snapshot)[0] is SyncState.PENDING
+
+
+def test_a_stream_that_needs_no_endpoints_any_more_is_in_sync() -> None:
+    """A change that leaves a proxy no EDS cluster (e.g. a mesh-wide exportTo hiding every
+    service): Envoy unsubscribes from every EDS name and gets no EDS response; the stream holds
+    the new snapshot once it ACKed the rest (`apply` must not wait for an EDS ACK forever)."""
+    stream, last = synced_stream()
+    emptied = Snapshot(
+        {
+            LISTENER: {"http": listener("http", LISTEN[0], LISTEN[1], "local")},
+            ROUTE: {"local": route_to_cluster("local", "backend")},
+            CLUSTER: {},
+            ENDPOINT: {},
+        }
+    )
+    clusters, endpoints_ = stream.push(emptied, 3.0).responses
+    assert clusters.type_url == CLUSTER and endpoints_.type_url == ENDPOINT
+    assert stream.sync_state(emptied)[0] is SyncState.PENDING  # CDS not ACKed yet
+    stream.on_request(sotw_request(CLUSTER, [], clusters.version, clusters.nonce), emptied, 4.0)
+    # Envoy dropped its last EDS watch with the clusters and ignores the empty EDS response:
+    # nothing more comes for EDS (measured with Envoy 1.40).
+    assert stream.sync_state(emptied) == (SyncState.ACKED, "")
+    # An Envoy that does answer it, keeping its last accepted version, is in sync too.
+    old = last[ENDPOINT].version
+    stream.on_request(sotw_request(ENDPOINT, [], old, endpoints_.nonce), emptied, 4.1)
+    assert stream.sync_state(emptied) == (SyncState.ACKED, "")

@@ -145,7 +145,10 @@ class StreamBase:
 
     def sync_state(self, snapshot: Snapshot) -> tuple[SyncState, str]:
         """Whether this stream has ACKed every type of `snapshot` it needs (types with resources,
-        and every type it subscribes to). NACKED (with Envoy's message) wins over PENDING."""
+        and every type it subscribes to). NACKED (with Envoy's message) wins over PENDING. A
+        type subscribed by name (EDS, RDS) of which the snapshot has nothing needs nothing: the
+        resources that named them are gone, Envoy dropped its last watch with them and answers
+        no more versions of it (measured: the empty EDS response is never ACKed)."""
         needed = set(snapshot.type_urls()) | set(self.types)
         pending = False
         for type_url in sorted(needed):
@@ -153,7 +156,10 @@ class StreamBase:
             if state is None:
                 pending = True
                 continue
-            expected = snapshot.resources(type_url).view_version(state.scope)
+            resources = snapshot.resources(type_url)
+            if not state.wildcard and not resources.by_name:
+                continue
+            expected = resources.view_version(state.scope)
             if state.acked_version == expected:
                 continue
             if state.last_nack is not None and state.last_nack.version == expected:
