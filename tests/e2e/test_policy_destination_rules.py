@@ -189,6 +189,7 @@ def test_least_request_avoids_the_busy_replica(
     holder.join()
     busy = slow[0].headers["x-served-by"]
     # Round robin would give the busy replica 15 of 45; least request picks it only when both
-    # of its two random choices are that replica (1 in 9: about 5).
+    # of its two random choices are that replica (1 in 9: about 5, and none at all in 1 run of
+    # 200: (8/9)^45, seen in CI).
     assert seen[busy] <= 10, (busy, seen)
-    assert sum(seen.values()) == 45 and len(seen) == 3, seen
+    assert sum(seen.values()) == 45 and len(set(seen) - {busy}) == 2, seen

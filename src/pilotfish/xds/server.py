@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -29,6 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotfish.type_urls import HEALTH_INFO
 from pilotfish.xds.cache import SnapshotCache
+from pilotfish.xds.connection import Connection
 from pilotfish.xds.convergence import Convergence, node_sync_state, proxy_status
 from pilotfish.xds.limits import (
     DEFAULT_LIMITS,
@@ -52,7 +52,6 @@ from pilotfish.xds.resources import Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 
 log = logging.getLogger(__name__)
-SLOT_HOLD = 0.5  # seconds a write may hold one of the shared write slots
 REFUSAL_READ_WAIT = 1.0  # seconds a refused stream's first message is waited for
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
@@ -63,22 +62,6 @@ Called in the server's generation thread (one node at a time), never on the even
 
 class XdsServerError(RuntimeError):
     """The server was used wrongly (e.g. started twice)."""
-
-
-@dataclass(eq=False)
-class _Connection:
-    """One open ADS stream."""
-
-    stream: SotwStream | DeltaStream
-    connected_at: float
-    outbox: asyncio.Queue[tuple[bytes, str, float] | None] = field(default_factory=asyncio.Queue)
-    """(response bytes, its type's short name, when it was queued)."""
-    node_id: str = ""
-    version: str = ""
-    closing: bool = False  # over a limit: the writer stops at the next message
-    credential: object = None  # what the observer admitted the stream with
-    refused: RefusedRequest | None = None  # a request refused: the stream ends with its status
-    requests: int = 0  # requests read (none: see `Refusals.unread`)
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -105,7 +88,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         queue = PushQueue(limits.max_streams, self.metrics.queue_time, self.metrics.queue_depth)
         self._pusher = Pusher(queue, self._push_now)
         self._open = 0  # ADS streams open, registered or not
-        self._connections: dict[str, list[_Connection]] = {}
+        self._connections: dict[str, list[Connection]] = {}
         self.convergence = Convergence(self.metrics.convergence_time)
         self._max_inflight = max_inflight_writes
         self._write_slots: asyncio.Semaphore | None = None
@@ -195,20 +178,20 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
-        await self._serve(_Connection(SotwStream(), time.time()), requests, context)
+        await self._serve(Connection(SotwStream(), time.time()), requests, context)
 
     async def DeltaAggregatedResources(
         self,
         requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
-        await self._serve(_Connection(DeltaStream(), time.time()), requests, context)
+        await self._serve(Connection(DeltaStream(), time.time()), requests, context)
 
     # ---- internals --------------------------------------------------------------------------
 
     async def _serve(
         self,
-        connection: _Connection,
+        connection: Connection,
         requests: AsyncIterator[Any],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> None:
@@ -237,15 +220,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         reader = asyncio.create_task(self._read(connection, requests))
         slots = self._write_slots
         assert slots is not None
-        metrics = self.metrics
         try:
-            while (item := await connection.outbox.get()) is not None and not connection.closing:
-                payload, kind, queued = item
-                write = asyncio.ensure_future(context.write(payload))
-                async with slots:  # a client slow to read gives its slot back after a moment
-                    await asyncio.wait({write}, timeout=SLOT_HOLD)
-                await asyncio.wait_for(write, self.limits.write_timeout)
-                metrics.push_time.labels(kind).observe(time.monotonic() - queued)
+            await connection.write_out(
+                context, slots, self.limits.write_timeout, self.metrics.push_time
+            )
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -265,7 +243,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if (refused := connection.refused) is not None:  # end it as gRPC would, never with OK
             await context.abort(grpc.StatusCode[refused.status], str(refused))
 
-    async def _read(self, connection: _Connection, requests: AsyncIterator[Any]) -> None:
+    async def _read(self, connection: Connection, requests: AsyncIterator[Any]) -> None:
         try:
             async for request in requests:
                 connection.requests += 1
@@ -286,7 +264,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         finally:
             connection.outbox.put_nowait(None)
 
-    def _admit_node(self, connection: _Connection, request: Any) -> bool:
+    def _admit_node(self, connection: Connection, request: Any) -> bool:
         """The stream's first request: it names a node with room for one more stream."""
         if not request.HasField("node") or not request.node.id:
             self.refusals.refuse("no_node", "closing a stream: first request has no node id")
@@ -301,7 +279,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             return False
         return True
 
-    def _on_request(self, connection: _Connection, request: Any) -> bool:
+    def _on_request(self, connection: Connection, request: Any) -> bool:
         if request.type_url == HEALTH_INFO:  # the agent's probe result, not a subscription
             failed = request.HasField("error_detail")
             self.observer.health(connection.node_id, not failed, request.error_detail.message)
@@ -311,7 +289,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._deliver(connection, output)
         return True
 
-    async def _first_snapshot(self, connection: _Connection, node: base_pb2.Node) -> None:
+    async def _first_snapshot(self, connection: Connection, node: base_pb2.Node) -> None:
         """Register the stream; generate the node's snapshot off the loop (a connect storm
         translated on it starved gRPC, which CANCELS calls not taken in time: BENCHMARKS.md).
         Always asked: the node may be new, or config changed while it was away."""
@@ -321,7 +299,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if generated is not None:
             self.cache.set(node.id, generated)
 
-    def _register(self, connection: _Connection, node: base_pb2.Node) -> dict[str, Any]:
+    def _register(self, connection: Connection, node: base_pb2.Node) -> dict[str, Any]:
         node_id = node.id
         connection.node_id = node_id
         self._connections.setdefault(node_id, []).append(connection)
@@ -333,7 +311,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         log.debug("xds: %s connected (%s)", node_id, "delta" if connection.stream.delta else "sotw")
         return metadata
 
-    def _unregister(self, connection: _Connection) -> None:
+    def _unregister(self, connection: Connection) -> None:
         connections = self._connections.get(connection.node_id)
         if connections is None or connection not in connections:
             return
@@ -366,7 +344,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         for connection in self._connections.get(node_id, ()):
             self._deliver(connection, connection.stream.push(snapshot, now))
 
-    def _deliver(self, connection: _Connection, output: StreamOutput) -> None:
+    def _deliver(self, connection: Connection, output: StreamOutput) -> None:
         now = time.monotonic()
         if connection.outbox.qsize() + len(output.responses) > self.limits.max_queued:
             self._close(
@@ -398,13 +376,13 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self._observe_convergence(connection)
             self.convergence.answered(connection.node_id)
 
-    def _close(self, connection: _Connection, reason: str, why: str) -> None:
+    def _close(self, connection: Connection, reason: str, why: str) -> None:
         """Over a limit: count it and end the stream once its writer reaches this point."""
         self.refusals.refuse(reason, f"closing the stream of {connection.node_id!r}: {why}")
         connection.closing = True
         connection.outbox.put_nowait(None)
 
-    def _observe_convergence(self, connection: _Connection) -> None:
+    def _observe_convergence(self, connection: Connection) -> None:
         snapshot = self.cache.get(connection.node_id)
         if snapshot is None or not self.convergence.pending(connection.node_id):
             return
