@@ -76,6 +76,12 @@ class BenchMesh:
         self.run("down", check=False)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def get_status(url: str, proxy: str | None = None, timeout: float = 2) -> int:
     handlers = [urllib.request.ProxyHandler({"http": proxy} if proxy else {})]
     try:

@@ -14,13 +14,12 @@ new TLS handshake). Also Envoy CPU (both sidecars, from /proc) per 1,000 request
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from meshbench import BenchMesh, hey, machine
+from meshbench import BenchMesh, cpu_seconds, hey, machine
 
 PLAINTEXT = """apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -36,11 +35,6 @@ spec:
   host: httpbin
   trafficPolicy: {connectionPool: {http: {maxRequestsPerConnection: 1}}}
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import re
 import shutil
 import statistics
@@ -34,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from meshbench import BenchMesh, get_status, hey, machine
+from meshbench import BenchMesh, cpu_seconds, get_status, hey, machine
 
 OFF = """
 apiVersion: telemetry.istio.io/v1
@@ -54,12 +53,6 @@ POD = "httpbin-v1-0"
 LOG_LINE = re.compile(
     r'" (?P<code>\d+) (?P<flags>\S+) (?P<details>\S+) .* (?P<cluster>(in|out)bound\S*) '
 )
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def _manifest(upstream: str) -> str:

@@ -1,0 +1,183 @@
+"""The data plane against its limit: what the generated sidecar pair costs next to a hand-written
+minimal Envoy pair and next to no proxy at all, in one run, at a constant rate with an open-loop
+generator (`openloop.py`) and a fast upstream (nginx serving 1 KiB, `nginx_upstream.py`).
+
+Paths, each phase measured in turn, in interleaved rounds (the order rotates every round):
+- direct: the generator to nginx;
+- minimal: generator -> client-side Envoy -> server-side Envoy -> nginx, static configs with
+  nothing but a listener, a route and a cluster each (`minimal_pair.py`), plaintext
+  (`minimal-plain`) and mutual TLS (`minimal-mtls`); same worker count as the sidecars;
+- generated: generator -> the `sleep` sidecar (its HTTP proxy port) -> the nginx Workload's
+  sidecar -> nginx, in a real local mesh (auto mTLS, as pilotfish configures it).
+
+Reported per path: medians over the rounds of p50/p90/p99 latency (send to last byte) and of the
+p99 from the due time, the CPU of both Envoys of the path per 1,000 requests (from
+/proc/<pid>/stat), then the ratios of the medians to minimal-mtls (the like-for-like baseline
+of the mTLS sidecars; goal <= 1.05) and to direct, and the spread (min-max over rounds) of
+each ratio computed per round.
+
+    .venv/bin/python bench/dataplane_limit.py [--rate 500] [--seconds 5] [--rounds 4]
+        [--apply FILE ...]
+
+`--apply FILE` applies Istio YAML to the mesh before measuring (e.g. a Telemetry that turns the
+metrics off), to see what one piece of the generated config costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nginx_upstream
+import openloop
+from meshbench import BenchMesh, cpu_seconds, get_status, machine
+from minimal_pair import MinimalPair
+
+HERE = Path(__file__).resolve().parent
+SERVICE = """apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: nginx}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: nginx
+  labels: {{app: nginx, service: nginx}}
+spec:
+  ports:
+  - {{name: http, port: 8000, targetPort: 8080}}
+  selector: {{app: nginx}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata:
+  name: nginx
+  labels: {{app: nginx, version: v1}}
+spec:
+  replicas: 1
+  serviceAccount: nginx
+  command: ["python", "{upstream}"]
+  ports: [8080]
+"""
+MESH_URL = "http://nginx:8000" + nginx_upstream.PATH
+KEYS = ("p50_ms", "p90_ms", "p99_ms", "due_p99_ms", "cpu_ms_per_1k")
+BASELINE = "minimal-mtls"
+
+
+def manifest(directory: Path) -> Path:
+    """nginx as a Workload, and `sleep` (the client) from the samples, absolute paths."""
+    (directory / "nginx.yaml").write_text(SERVICE.format(upstream=HERE / "nginx_upstream.py"))
+    sleep = (HERE.parent / "samples/sleep/sleep.yaml").read_text()
+    sleep_py = HERE.parent / "samples/sleep/sleep.py"
+    (directory / "sleep.yaml").write_text(sleep.replace('"sleep.py"', f'"{sleep_py}"'))
+    return directory
+
+
+def wait_ok(url: str, proxy: str | None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while get_status(url, proxy) != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} via {proxy} never answered 200")
+        time.sleep(0.1)
+
+
+def measure(
+    url: str, proxy: str | None, pids: list[int], rate: int, seconds: int
+) -> dict[str, float]:
+    before = sum(cpu_seconds(p) for p in pids)
+    result = openloop.run(url, rate, seconds, proxy)
+    used = sum(cpu_seconds(p) for p in pids) - before
+    result["cpu_ms_per_1k"] = used * 1000 / max(result["total"], 1) * 1000 if pids else 0.0
+    return result
+
+
+def spread(ratios: list[float]) -> str:
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
+
+
+def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    print(f"machine: {machine()} (loaded: shared with other jobs; compare ratios, not absolutes)")
+    print(f"open loop, {args.rate} req/s, {args.seconds} s per phase, {args.rounds} rounds "
+          f"interleaved; upstream nginx 1 KiB; applied: {args.apply or 'nothing'}")  # fmt: skip
+    head = "".join(f"{k:>14}" for k in KEYS)
+    print(f"{'path':<16}{head}{'non-200':>9}{'errors':>8}{'lag_p99':>9}{'new conns':>10}")
+    medians = {}
+    for path, runs in results.items():
+        medians[path] = {k: statistics.median(r[k] for r in runs) for k in KEYS}
+        cells = "".join(f"{medians[path][k]:>14.3f}" for k in KEYS)
+        bad = sum(r["non_200"] for r in runs)
+        errors = sum(r["errors"] for r in runs)
+        lag = statistics.median(r["lag_p99_ms"] for r in runs)
+        opened = sum(r["connections_opened"] for r in runs)
+        print(f"{path:<16}{cells}{bad:>9.0f}{errors:>8.0f}{lag:>9.2f}{opened:>10.0f}")
+    for base in (BASELINE, "direct"):
+        for path in results:
+            if path in (base, "direct"):
+                continue
+            ratios = []
+            for k in KEYS:
+                if k == "cpu_ms_per_1k" and base == "direct":
+                    ratios.append(" " * 14)
+                    continue
+                per_round = [r[k] / b[k] for r, b in zip(results[path], results[base], strict=True)]
+                ratio = medians[path][k] / medians[base][k]
+                ratios.append(f"{ratio:>6.2f} {spread(per_round):>7}")
+            print(f"{path + ' / ' + base:<30}" + "".join(ratios))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=500, help="requests/s (open loop)")
+    parser.add_argument("--seconds", type=int, default=5, help="per phase")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=2, help="Envoy workers (minimal)")
+    parser.add_argument("--apply", action="append", default=[], help="Istio YAML for the mesh")
+    args = parser.parse_args()
+    if not nginx_upstream.available():
+        print("needs nginx (Debian: apt-get install -y nginx-light)", file=sys.stderr)
+        return 2
+    mesh = BenchMesh(ingress="127.254.21.21")
+    work = Path(tempfile.mkdtemp(prefix="pilotfish-dp-limit-"))
+    pair: MinimalPair | None = None
+    results: dict[str, list[dict[str, float]]] = {}
+    try:
+        mesh.run("up", str(manifest(work)), "--detach", "--ingress-address", mesh.ingress)
+        for path in args.apply:
+            mesh.run("apply", "-f", path)
+        client, server = mesh.wait_proxy("sleep"), mesh.wait_proxy("nginx")
+        app_port = int(next(iter(server["app_ports"].values())))
+        direct = f"http://127.0.0.1:{app_port}{nginx_upstream.PATH}"
+        sidecar = f"http://{client['ip']}:{client['outbound_port']}"
+        (work / "pair").mkdir()
+        pair = MinimalPair(work / "pair", app_port, args.concurrency)
+        pair.start()
+        mesh_pids = [int(client["envoy_pid"]), int(server["envoy_pid"])]
+        paths: dict[str, tuple[str, str | None, list[int]]] = {
+            "direct": (direct, None, []),
+            "minimal-plain": (MESH_URL, pair.proxy("plain"), pair.pids),
+            "minimal-mtls": (MESH_URL, pair.proxy("mtls"), pair.pids),
+            "generated": (MESH_URL, sidecar, mesh_pids),
+        }
+        for url, proxy, _ in paths.values():
+            wait_ok(url, proxy)
+            openloop.run(url, args.rate, 1, proxy)  # warm up: connections, TLS, pools
+        order = list(paths)
+        for round_ in range(args.rounds):
+            for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
+                url, proxy, pids = paths[name]
+                run = measure(url, proxy, pids, args.rate, args.seconds)
+                results.setdefault(name, []).append(run)
+    finally:
+        if pair is not None:
+            pair.stop()
+        mesh.down()
+    report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

