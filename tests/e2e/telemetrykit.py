@@ -61,6 +61,8 @@ def fetch(url: str) -> str:
 
 def scrape(url: str) -> list[Sample]:
     text = fetch(url)
+    types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types)), f"a family printed twice by {url}"
     return [
         Sample(s.name, dict(s.labels), s.value)
         for family in text_string_to_metric_families(text)

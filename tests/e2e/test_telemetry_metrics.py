@@ -54,11 +54,18 @@ def test_bookinfo_requests_carry_istios_labels_on_both_sides(mesh: LocalMesh) ->
         assert mesh.get("/productpage").status == 200
     url = _stats(mesh, "productpage-v1-0")
 
-    def inbound() -> bool:
-        found = select(scrape(url), "istio_requests_total", reporter="destination")
-        return total(found, "istio_requests_total", source_workload="istio-ingressgateway") >= 10
+    def counted() -> bool:  # requests_total comes from the duration histogram: Envoy's flush
+        samples = scrape(url)
+        found = select(samples, "istio_requests_total", reporter="destination")
+        outbound = select(
+            samples, "istio_requests_total", reporter="source", destination_service_name="reviews"
+        )
+        return (
+            total(found, "istio_requests_total", source_workload="istio-ingressgateway") >= 10
+            and sum(s.value for s in outbound) >= 10
+        )
 
-    poll(inbound, what="productpage's inbound requests")
+    poll(counted, what="productpage's inbound and outbound requests")
     samples = scrape(url)
     (server,) = select(
         samples, "istio_requests_total", reporter="destination",
@@ -222,7 +229,7 @@ spec:
     overrides:
     - match: {metric: REQUEST_SIZE, mode: SERVER}
       disabled: true
-    - match: {metric: REQUEST_COUNT}
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
       tagOverrides:
         request_protocol: {operation: REMOVE}
         team: {value: "request.headers['x-team']"}
@@ -250,6 +257,22 @@ spec:
     poll(lambda: total(scrape(url), name, reporter="destination") >= responses + 3, 30, name)
     # REQUEST_SIZE is off on the server side: its count does not move while the others do
     assert total(scrape(url), "istio_request_bytes_count", reporter="destination") == before
+    # the probe calling itself: its client side counts requests with the duration histogram
+    # (no override there), its server side with the tagged counter; one family on 15090
+    durations = "istio_request_duration_milliseconds_count"
+    served = total(scrape(url), durations, reporter="destination")
+    own = SidecarClient(mesh, "probe-v1-0")
+    assert own.request(PROBE, headers={"x-team": "blue"}).status == 200
+
+    def both() -> bool:
+        samples = scrape(url)  # asserts each family is printed once
+        mine = select(samples, "istio_requests_total", reporter="source")
+        return bool(mine) and total(samples, durations, reporter="destination") == served + 1
+
+    poll(both, 30, "the probe's client and server requests")
+    (mine,) = select(scrape(url), "istio_requests_total", reporter="source")
+    assert list(mine.labels) == list(HTTP_LABELS) and mine.value == 1
+    assert mine.labels["source_workload"] == mine.labels["destination_workload"] == "probe-v1"
     # Deleting it replaces the listener again, with no traffic while the old one drains: Envoy
     # frees that listener's series (15090), 15020 keeps them and counts on from there
     merged, count = _stats(mesh, "probe-v1-0", 15020), "istio_request_duration_milliseconds_count"
@@ -317,7 +340,10 @@ def test_grpc_calls_count_their_messages_on_both_sides(mesh: LocalMesh) -> None:
 
         def counted(url: str = url, labels: dict[str, str] = labels) -> bool:
             samples = scrape(url)
-            return total(samples, "istio_request_messages_total", **labels) >= 3 * calls
+            return (
+                total(samples, "istio_request_messages_total", **labels) >= 3 * calls
+                and total(samples, "istio_requests_total", **labels) >= calls
+            )
 
         poll(counted, 30, f"message counts ({reporter})")
         samples = scrape(url)

@@ -25,6 +25,7 @@ from pilotfish.telemetry.labels import (
     PEER_TAGS,
     TCP_LABELS,
     Reporter,
+    fixed_labels,
     label_plan,
 )
 from pilotfish.telemetry.metrics import (
@@ -65,8 +66,8 @@ def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConne
     assert [log.filter.header_filter.header.invert_match for log in manager.access_log[:2]] == [
         True, False,
     ]  # fmt: skip
-    assert _fixed(http.counters[0].stat).get("request_protocol", "http") == "http"
-    assert _fixed(grpc.counters[0].stat).get("request_protocol", "grpc") == "grpc"
+    assert _fixed(http.histograms[0].stat).get("request_protocol", "http") == "http"
+    assert _fixed(grpc.histograms[0].stat).get("request_protocol", "grpc") == "grpc"
     messages = {c.stat.name: c for c in grpc.counters if c.stat.name.endswith("messages_total")}
     # gRPC calls only, from the grpc_stats filter's filter state
     assert sorted(messages) == ["request_messages_total", "response_messages_total"]
@@ -80,7 +81,7 @@ def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConne
 
 def _fixed(stat: stats_pb2.Config.Stat) -> dict[str, str]:
     (packed,) = [t.value_format for t in stat.tags if t.name == FIXED_TAG]
-    return dict(item.split("=", 1) for item in packed.split(";") if "=" in item)
+    return fixed_labels(packed)
 
 
 def test_canonical_names_follow_istios_label_precedence() -> None:
@@ -109,10 +110,11 @@ def test_inbound_listener_reports_as_destination_with_every_istio_label() -> Non
     config, manager = _inbound()
     assert manager.http_filters[0].name == "envoy.filters.http.header_to_metadata"
     names = [c.stat.name for c in config.counters] + [h.stat.name for h in config.histograms]
-    assert names == ["requests_total", "request_duration_milliseconds", "request_bytes",
+    # requests_total: 15090 prints the duration histogram's `_count` under its name
+    assert names == ["request_duration_milliseconds_with_total", "request_bytes",
                      "response_bytes"]  # fmt: skip
-    tags = {t.name: t.value_format for t in config.counters[0].stat.tags}
-    fixed = _fixed(config.counters[0].stat)
+    tags = {t.name: t.value_format for t in config.histograms[0].stat.tags}
+    fixed = _fixed(config.histograms[0].stat)
     assert fixed["reporter"] == "destination"
     assert fixed["destination_workload"] == "reviews-v2"
     assert fixed["destination_service"] == "reviews.default.svc.cluster.local"
@@ -143,6 +145,14 @@ def test_every_istio_label_has_one_source_and_no_cel_runs_per_request(
     assert "source_app" not in _fixed(stats_pb2.Config.Stat(tags=[
         stats_pb2.Config.Tag(name=k, value_format=v) for k, v in tags.items()
     ]))  # fmt: skip
+    # the fixed tag names its labels by one-letter codes, and says which packed ones go
+    decoded = fixed_labels(tags[FIXED_TAG])
+    removed = ("source_app", "destination_version")
+    kept = {k for k in [*plan.fixed, *plan.dynamic] if k not in removed}
+    dropped = {f"!{k}" for k in packed if k in removed}
+    assert set(decoded) == kept | dropped
+    assert all(decoded[k] == v for k, v in plan.fixed.items() if k in kept)
+    assert "reporter" not in tags[FIXED_TAG] and len(tags[FIXED_TAG]) < 330
 
 
 def _identity_sent(listener: listener_pb2.Listener) -> str:
@@ -226,9 +236,34 @@ spec:
 """)
     names = [h.stat.name for h in config.histograms]
     assert "request_bytes" not in names and "response_bytes" in names
-    tags = {t.name: t.value_format for t in config.counters[0].stat.tags}
-    assert "request_protocol" not in _fixed(config.counters[0].stat)
+    tags = {t.name: t.value_format for t in config.histograms[0].stat.tags}
+    assert "request_protocol" not in _fixed(config.histograms[0].stat)
     assert tags["user_agent"] == "%CEL(request.headers['user-agent'])%"
+    assert [c.stat.name for c in config.counters] == []  # same tags: counted by the duration
+
+
+def test_requests_total_is_its_own_counter_when_an_override_sets_it_apart() -> None:
+    one_side = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics:
+  - providers: [{name: prometheus}]
+    overrides:
+    - match: {metric: %s, mode: SERVER}
+      %s
+"""
+    for metric, override in (
+        ("REQUEST_COUNT", "tagOverrides: {team: {value: \"'blue'\"}}"),
+        ("REQUEST_DURATION", "disabled: true"),
+        ("REQUEST_DURATION", "tagOverrides: {request_protocol: {operation: REMOVE}}"),
+    ):
+        config, _ = _inbound(one_side % (metric, override))
+        assert [c.stat.name for c in config.counters] == ["requests_total"], (metric, override)
+        assert "request_duration_milliseconds_with_total" not in [
+            h.stat.name for h in config.histograms
+        ]
 
 
 def test_no_prometheus_provider_means_no_metrics() -> None:

@@ -19,7 +19,12 @@ per direction stays for each connection that outlived a reporting interval, unti
 is replaced.
 
 HTTP: two loggers, one for gRPC requests (content type `application/grpc*`, Istio's test for
-`request_protocol="grpc"`) and one for the others, selected by a header filter.
+`request_protocol="grpc"`) and one for the others, selected by a header filter. When
+`requests_total` and the duration histogram have the same labels (no Telemetry override treats
+them apart), the counter is not emitted: the histogram is named `<duration>` + `COUNTED_SUFFIX`
+and 15090 prints its `_count` series as `istio_requests_total` too (`scrape`), one metric less
+per request. Envoy merges histograms at each stats flush (5 s), so that counter then moves in
+steps of up to 5 s, like the histogram it comes from.
 """
 
 from __future__ import annotations
@@ -109,6 +114,8 @@ OPEN_SUFFIX = "_open"
 CONNECTION_TAG = "pilotfish_connection"
 DEFAULT_REPORTING_INTERVAL = 5.0  # seconds: Istio's stats filter `tcp_reporting_duration`
 _ZERO = "%CEL(0)%"
+# the duration histogram that also stands for `requests_total` (15090 derives the counter)
+COUNTED_SUFFIX = "_with_total"
 RESPONSE_FLAGS = "response_flags"
 
 
@@ -162,13 +169,15 @@ def _logger(
     metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
 ) -> stats_pb2.Config:
     config = stats_pb2.Config()
+    counted = _counted_by_duration(metrics, reporter, plan, policy)
     for metric in metrics:
-        if not policy.emits(metric, reporter):
+        if not policy.emits(metric, reporter) or metric.enum == counted:
             continue
         tags = policy.tags(metric, reporter, plan)
         if metric.grpc:
             tags[MESSAGES_TAG] = GRPC_MESSAGES
-        stat = _stat(metric.name, tags)
+        name = metric.name + (COUNTED_SUFFIX if counted and metric is _DURATION else "")
+        stat = _stat(name, tags)
         if metric.kind is Kind.HISTOGRAM:
             config.histograms.add(stat=stat, unit=metric.unit, value_format=metric.value)
         elif metric.value:
@@ -178,6 +187,22 @@ def _logger(
     if config.counters or config.histograms:
         config.MergeFromString(_ISTIO_SCOPE)
     return config
+
+
+_BY_ENUM = {m.enum: m for m in STANDARD_METRICS}
+_COUNT, _DURATION = _BY_ENUM["REQUEST_COUNT"], _BY_ENUM["REQUEST_DURATION"]
+
+
+def _counted_by_duration(
+    metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
+) -> str:
+    """`REQUEST_COUNT` when the duration histogram can stand for it (both emitted here, with
+    the same tags), else ""."""
+    pair = (_COUNT, _DURATION)
+    if not all(m in metrics and policy.emits(m, reporter) for m in pair):
+        return ""
+    same = policy.tags(_COUNT, reporter, plan) == policy.tags(_DURATION, reporter, plan)
+    return _COUNT.enum if same else ""
 
 
 def _open_bytes_logger(

@@ -8,6 +8,9 @@ names and Istio's labels.
   tags (`labels`: what each holds); this unpacks them into Istio's labels, in Istio's order
   (`HTTP_LABELS`, then any label a `tagOverrides` added, then `le`), with Istio's defaults for
   a field the peer did not send and `unknown` for a principal without a certificate.
+- `requests_total`, when Envoy does not count it: the `_count` series of the duration
+  histogram that stands for it (`metrics.COUNTED_SUFFIX`), renamed. Istio's families are printed
+  after the rest of the page, each once (families printed under one name are merged).
 - gRPC message counts: summed from per-count-pair series (see `metrics.GRPC_MESSAGES`).
 - TCP bytes of open connections: each connection's `<counter>_open` gauge (`metrics`) is
   summed per label set and added to the counter's series (a series is added when no connection
@@ -21,9 +24,11 @@ from __future__ import annotations
 
 import json
 
+from pilotfish.config.istio_metrics import METRIC_NAMES
 from pilotfish.telemetry.labels import (
     FIXED_TAG,
     HTTP_LABELS,
+    LABEL_CODES,
     MESSAGES_TAG,
     PEER_SUFFIXES,
     PEER_TAGS,
@@ -33,7 +38,12 @@ from pilotfish.telemetry.labels import (
     UNKNOWN,
     peer_default,
 )
-from pilotfish.telemetry.metrics import OPEN_SUFFIX, SCOPE_PREFIX, STANDARD_METRICS
+from pilotfish.telemetry.metrics import (
+    COUNTED_SUFFIX,
+    OPEN_SUFFIX,
+    SCOPE_PREFIX,
+    STANDARD_METRICS,
+)
 
 OPEN_PREFIX = "pilotfish_open_"  # open connections' part of a TCP byte counter, per series
 
@@ -109,10 +119,11 @@ local function expand(name, body)
   end
   for _, item in ipairs(split(given[FIXED_TAG])) do
     if item:sub(1, 1) == "!" then
-      dropped[item:sub(2)] = true
+      dropped[CODES[item:sub(2)] or item:sub(2)] = true
     else
       local k, v = item:match("^([^=]+)=(.*)$")
       if k ~= nil then
+        k = CODES[k] or k
         if v == "" and PRINCIPAL[k] then v = UNKNOWN end
         out[k] = v
       end
@@ -246,8 +257,29 @@ local function with_open(name, block, open, keys)
   return table.concat(helper, "\n") .. "\n" .. block .. trail
 end
 
+-- series lines of families printed under one name: values of the same series are added up
+-- (a histogram standing for `requests_total` next to the plain one while a change drains)
+local function merged(chunks)
+  if #chunks == 1 then return chunks[1] end
+  local sums, keys = {}, {}
+  for _, chunk in ipairs(chunks) do
+    for key, value in ("\n" .. chunk):gmatch("\n([^\n]*) ([^ \n]*)") do
+      local v = tonumber(value)
+      if v ~= nil then
+        if sums[key] == nil then keys[#keys + 1] = key; sums[key] = 0 end
+        sums[key] = sums[key] + v
+      end
+    end
+  end
+  local lines = {}
+  for _, key in ipairs(keys) do
+    lines[#lines + 1] = key .. " " .. string.format("%.17g", sums[key])
+  end
+  return table.concat(lines, "\n")
+end
+
 -- Envoy prints each family after its "# TYPE" line: only Istio's families are rewritten (found
--- with plain searches), the rest of the page (most of it) is copied as it is
+-- with plain searches) and printed after the rest of the page, which is copied as it is
 function envoy_on_response(handle)
   local body = handle:body()
   if body == nil then return end
@@ -256,28 +288,56 @@ function envoy_on_response(handle)
   if text:find(marker, 1, true) == nil then return end
   local open, order
   text, open, order = take_open(text)
-  local parts, pos, done = {}, 1, {}
+  local rest, pos = {}, 1
+  local heads, chunks, names = {}, {}, {}
+  local function add(name, head, series)
+    if heads[name] == nil then
+      heads[name] = head
+      chunks[name] = {}
+      names[#names + 1] = name
+    end
+    series = series:gsub("^\n+", ""):gsub("\n+$", "")
+    if series ~= "" then table.insert(chunks[name], series) end
+  end
+  local counts = {}
   while true do
     local first = text:find(marker, pos, true)
     if first == nil then break end
     local stop = text:find("\n# TYPE ", first, true)
     local last = stop or (#text + 1)
-    parts[#parts + 1] = text:sub(pos, first - 1)
-    local rewritten = family(text:sub(first, last - 1))
-    local name = rewritten:match("^# TYPE ([%w_]+)")
-    if name ~= nil and order[name] ~= nil then
-      rewritten = with_open(name, rewritten, open, order[name])
-      done[name] = true
+    rest[#rest + 1] = text:sub(pos, first - 1)
+    local block = family(text:sub(first, last - 1))
+    local head, series = block:match("^([^\n]*)(.*)$")
+    local name = head:match("^# TYPE ([%w_]+)")
+    if name == COUNTED then  -- the duration histogram that also counts the requests
+      head = head:gsub(COUNTED, DURATION)
+      series = series:gsub(COUNTED, DURATION)
+      name = DURATION
+      local found = {}
+      for labels, value in series:gmatch("\n" .. DURATION .. "_count({[^\n]*}) ([^\n]*)") do
+        found[#found + 1] = TOTAL .. labels .. " " .. value
+      end
+      if #found > 0 then counts[#counts + 1] = table.concat(found, "\n") end
     end
-    parts[#parts + 1] = rewritten
+    add(name, head, series)
     pos = last
   end
-  parts[#parts + 1] = text:sub(pos)
-  for name, keys in pairs(order) do  -- no connection with these labels has closed yet
-    if not done[name] then
-      if parts[#parts]:sub(-1) ~= "\n" then parts[#parts + 1] = "\n" end
-      parts[#parts + 1] = with_open(name, "# TYPE " .. name .. " counter", open, keys) .. "\n"
+  rest[#rest + 1] = text:sub(pos)
+  for _, series in ipairs(counts) do add(TOTAL, "# TYPE " .. TOTAL .. " counter", series) end
+  local page = table.concat(rest)
+  if page ~= "" and page:sub(-1) ~= "\n" then page = page .. "\n" end
+  local parts = {page}
+  for _, name in ipairs(names) do
+    local block = heads[name]
+    if #chunks[name] > 0 then block = block .. "\n" .. merged(chunks[name]) end
+    if order[name] ~= nil then
+      block = with_open(name, block, open, order[name])
+      order[name] = nil
     end
+    parts[#parts + 1] = block .. "\n"
+  end
+  for name, keys in pairs(order) do  -- no connection with these labels has closed yet
+    parts[#parts + 1] = with_open(name, "# TYPE " .. name .. " counter", open, keys) .. "\n"
   end
   body:setBytes(table.concat(parts))
 end
@@ -289,6 +349,7 @@ def expand_lua() -> str:
     are defined)."""
     constants = {
         "ORDER": _lua_list(HTTP_LABELS),
+        "CODES": _lua_map({code: label for label, code in LABEL_CODES.items()}),
         "PEER_SUFFIXES": _lua_list(list(PEER_SUFFIXES.values())),
         "PEER_DEFAULTS": _lua_list([peer_default(name) for name in PEER_SUFFIXES]),
         "PEER_TAGS": _lua_map({tag: prefix for prefix, tag in PEER_TAGS.items()}),
@@ -302,6 +363,9 @@ def expand_lua() -> str:
         "MESSAGES_TAG": json.dumps(MESSAGES_TAG),
         "OPEN_SUFFIX": json.dumps(OPEN_SUFFIX),
         "OPEN_PREFIX": json.dumps(OPEN_PREFIX),
+        "DURATION": json.dumps(f"{SCOPE_PREFIX}_{METRIC_NAMES['REQUEST_DURATION']}"),
+        "COUNTED": json.dumps(f"{SCOPE_PREFIX}_{METRIC_NAMES['REQUEST_DURATION']}{COUNTED_SUFFIX}"),
+        "TOTAL": json.dumps(f"{SCOPE_PREFIX}_{METRIC_NAMES['REQUEST_COUNT']}"),
         "MESSAGE_FAMILIES": _lua_map(
             {f"{SCOPE_PREFIX}_{m.name}": str(i) for i, m in enumerate(_MESSAGE_METRICS, 1)}
         )
