@@ -184,15 +184,22 @@ local function add_messages(text)
 end
 
 -- one family ("# TYPE envoy_istio_... kind" and its series): Istio's names and labels
-local function family(block)
+local function family(block, counts)
   local text = "\n" .. block
   text = text:gsub("\nenvoy_" .. SCOPE .. "_", "\n" .. SCOPE .. "_")
   text = text:gsub("\n# TYPE envoy_" .. SCOPE .. "_", "\n# TYPE " .. SCOPE .. "_")
   text = add_messages(text)
-  text = text:gsub("\n(" .. SCOPE .. "_[%w_]*){([^\n]*)}", function(name, labels)
+  local counted = text:find("\n# TYPE " .. COUNTED .. " ", 1, true) ~= nil
+  text = text:gsub("\n(" .. SCOPE .. "_[%w_]*){([^\n]*)}( [^\n]*)", function(name, labels, value)
+    if counted and name:sub(1, #COUNTED) == COUNTED then
+      name = DURATION .. name:sub(#COUNTED + 1)
+    end
     local expanded = expand(name, labels)
     if expanded == nil then return nil end
-    return "\n" .. expanded
+    if counted and name == DURATION .. "_count" then
+      counts[#counts + 1] = TOTAL .. expanded:sub(#name + 1) .. value
+    end
+    return "\n" .. expanded .. value
   end)
   return text:sub(2)
 end
@@ -288,7 +295,7 @@ function envoy_on_response(handle)
   if text:find(marker, 1, true) == nil then return end
   local open, order
   text, open, order = take_open(text)
-  local rest, pos = {}, 1
+  local parts, pos = {}, 1
   local heads, chunks, names = {}, {}, {}
   local function add(name, head, series)
     if heads[name] == nil then
@@ -296,37 +303,35 @@ function envoy_on_response(handle)
       chunks[name] = {}
       names[#names + 1] = name
     end
-    series = series:gsub("^\n+", ""):gsub("\n+$", "")
-    if series ~= "" then table.insert(chunks[name], series) end
+    local first, last = 1, #series
+    while series:byte(first) == 10 do first = first + 1 end
+    while last >= first and series:byte(last) == 10 do last = last - 1 end
+    if last >= first then table.insert(chunks[name], series:sub(first, last)) end
   end
-  local counts = {}
+  local counts = {}  -- `requests_total` series from the duration histogram that stands for it
   while true do
     local first = text:find(marker, pos, true)
     if first == nil then break end
     local stop = text:find("\n# TYPE ", first, true)
     local last = stop or (#text + 1)
-    rest[#rest + 1] = text:sub(pos, first - 1)
-    local block = family(text:sub(first, last - 1))
-    local head, series = block:match("^([^\n]*)(.*)$")
+    parts[#parts + 1] = text:sub(pos, first - 1)
+    local block = family(text:sub(first, last - 1), counts)
+    local eol = block:find("\n", 1, true) or (#block + 1)
+    local head, series = block:sub(1, eol - 1), block:sub(eol)
     local name = head:match("^# TYPE ([%w_]+)")
-    if name == COUNTED then  -- the duration histogram that also counts the requests
-      head = head:gsub(COUNTED, DURATION)
-      series = series:gsub(COUNTED, DURATION)
+    if name == COUNTED then
       name = DURATION
-      local found = {}
-      for labels, value in series:gmatch("\n" .. DURATION .. "_count({[^\n]*}) ([^\n]*)") do
-        found[#found + 1] = TOTAL .. labels .. " " .. value
-      end
-      if #found > 0 then counts[#counts + 1] = table.concat(found, "\n") end
+      head = "# TYPE " .. DURATION .. " histogram"
     end
     add(name, head, series)
     pos = last
   end
-  rest[#rest + 1] = text:sub(pos)
-  for _, series in ipairs(counts) do add(TOTAL, "# TYPE " .. TOTAL .. " counter", series) end
-  local page = table.concat(rest)
-  if page ~= "" and page:sub(-1) ~= "\n" then page = page .. "\n" end
-  local parts = {page}
+  parts[#parts + 1] = text:sub(pos)
+  if #counts > 0 then
+    add(TOTAL, "# TYPE " .. TOTAL .. " counter", table.concat(counts, "\n"))
+  end
+  local tail = parts[#parts]
+  if tail ~= "" and tail:sub(-1) ~= "\n" then parts[#parts + 1] = "\n" end
   for _, name in ipairs(names) do
     local block = heads[name]
     if #chunks[name] > 0 then block = block .. "\n" .. merged(chunks[name]) end
