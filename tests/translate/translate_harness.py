@@ -1,8 +1,9 @@
 """Test helpers for translation: cases from YAML, snapshots to YAML, Envoy validate bootstraps.
 
 A case directory holds `input.yaml` (Istio config, plus optional `v1 Service`/`v1 Pod` registry
-documents), `proxy.yaml` (who asks: `instance`, `type`, `app_ports`, optional `registry:` file of
-shared registry documents and `mesh:` settings) and `<type>.golden.yaml` files.
+documents), `proxy.yaml` (who asks: `instance`, `type`, `app_ports`, `delta_xds`, optional
+`registry:` file of shared registry documents and `mesh:` settings) and `<type>.golden.yaml`
+files.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def load_case(case: Path) -> tuple[Proxy, PushContext]:
         type=ProxyType(settings.get("type", "sidecar")),
         app_ports=tuple(tuple(p) for p in settings.get("app_ports", [])),
         interception=str(settings.get("interception", "")),
+        delta_xds=bool(settings.get("delta_xds", False)),
     )
     mesh = MeshConfig(**settings.get("mesh", {}))
     return proxy, PushContext(registry=registry, configs=tuple(result.objects), mesh=mesh)

@@ -25,7 +25,7 @@ from google.protobuf import json_format
 
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.ca.identity import SDS_CLUSTER
-from pilotfish.model.node import node_metadata
+from pilotfish.model.node import DELTA_XDS_KEY, node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.exchange import identity_of
 from pilotfish.telemetry.scrape import expand_lua
@@ -176,7 +176,9 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             # Istio's service cluster `<canonical service>.<namespace>`: the service name of
             # this proxy's spans
             "cluster": f"{identity_of(proxy).canonical_service}.{proxy.namespace}",
-            "metadata": dict(settings.extra_metadata) | node_metadata(proxy),
+            "metadata": dict(settings.extra_metadata)
+            | node_metadata(proxy)
+            | ({DELTA_XDS_KEY: "true"} if settings.delta else {}),
         },
         "admin": {"address": _address(admin_ip, ADMIN_PORT)},
         "layered_runtime": {

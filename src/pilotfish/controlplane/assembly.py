@@ -38,10 +38,12 @@ class SnapshotAssembly:
         shared: tuple[ProxyResources, ...],
         own: ProxyResources,
         same_names: bool = False,
+        published: tuple[ProxyResources, ...] | None = None,
     ) -> tuple[Snapshot | None, list[str]]:
         """The node's snapshot of its parts and no problem, or None and the problems found.
         `same_names`: the shared parts name what they named when `own` was last checked and
-        published, so its check and serialised form stand."""
+        published, so its check and serialised form stand. `published`: what is sent instead
+        of `shared`, part by part a subset of it (on-demand clusters): checked as `shared`."""
         parts: list[Snapshot] = []
         problems: list[str] = []
         for index, part in enumerate(shared):
@@ -50,8 +52,15 @@ class SnapshotAssembly:
                 checked = check_invariants(part, context=shared[:index])
                 known = (part, Snapshot(part, cache=self.encoded), checked)
                 self.shared[id(part)] = known
-            parts.append(known[1])
             problems.extend(known[2])
+            sent = part if published is None else published[index]
+            if sent is not part:  # a subset of a checked part: serialised, not checked again
+                subset = self.shared.get(id(sent))
+                if subset is None or subset[0] is not sent:
+                    subset = (sent, Snapshot(sent, cache=self.encoded), [])
+                    self.shared[id(sent)] = subset
+                known = subset
+            parts.append(known[1])
         known_own = self.own.get(node_id)
         if not same_names or known_own is None or known_own[0] is not own:
             problems.extend(check_invariants(own, context=shared))

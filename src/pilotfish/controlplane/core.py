@@ -36,6 +36,7 @@ from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.state_files import STORE_FILE
+from pilotfish.translate import on_demand
 from pilotfish.translate.affected import (
     affected_proxies,
     changed_configs,
@@ -85,11 +86,15 @@ class ControlPlane:
         cache: SnapshotCache | None = None,
         service_cidr: str = "",
         filter_gateway_clusters: bool = False,
+        on_demand_clusters: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.filter_gateway_clusters = (
             filter_gateway_clusters  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG
         )
+        self.on_demand_clusters = on_demand_clusters  # PILOTFISH_ON_DEMAND_CLUSTERS
+        self.demanded: dict[str, frozenset[str]] = {}
+        """node id -> the services whose clusters it asked for (on-demand clusters only)."""
         self.cluster_ips = ClusterIpCache(service_cidr)  # captured pods dial services' VIPs
         self.image_map = image_map  # the user's image map file (registry.images), read on apply
         self.trace_collector_address = trace_collector_address  # the local trace collector
@@ -146,7 +151,12 @@ class ControlPlane:
         manifest = self.parsed.manifest
         services = self.cluster_ips.services(manifest.services)  # with VIPs where given
         registry = RegistrySnapshot(services, self.instances, manifest.secrets)
-        mesh = MeshConfig.of(manifest, self.trace_collector_address, self.filter_gateway_clusters)
+        mesh = MeshConfig.of(
+            manifest,
+            self.trace_collector_address,
+            self.filter_gateway_clusters,
+            self.on_demand_clusters,
+        )
         return PushContext(registry, tuple(self.parsed.objects), mesh, carry=carry)
 
     # ---- proxies --------------------------------------------------------------------------
@@ -189,15 +199,46 @@ class ControlPlane:
         are kept for `proxy-status`); `same_names` as `SnapshotAssembly.compose`."""
         notes = [d for part in shared for d in part.diagnostics]
         self.translation_notes[node_id] = notes + list(own.diagnostics)
-        snapshot, problems = self.assembly.compose(node_id, shared, own, same_names)
+        published = self._on_demand_parts(node_id, shared, own)
+        snapshot, problems = self.assembly.compose(node_id, shared, own, same_names, published)
         if snapshot is None:
             self.generation_errors[node_id] = problems
             log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
             return None
         self.generation_errors.pop(node_id, None)
-        if snapshot != self.snapshots.get(node_id) or node_id not in self.generated:
-            self.generated[node_id] = (shared, own)
+        unchanged = snapshot == self.snapshots.get(node_id) and published is None
+        if not unchanged or node_id not in self.generated:  # narrowed: the same snapshot
+            self.generated[node_id] = (shared, own)  # may come of new parts (`demand` reads)
         return snapshot
+
+    def _on_demand_parts(
+        self, node_id: str, shared: tuple[ProxyResources, ...], own: ProxyResources
+    ) -> tuple[ProxyResources, ...] | None:
+        """What an on-demand sidecar is sent of its shared parts: the clusters of the services
+        it asked for (`translate.on_demand`); None for every other proxy."""
+        proxy = self.proxies.get(node_id)
+        if proxy is None or not on_demand.applies(proxy, self.push):
+            return None
+        hosts = self.demanded.get(node_id, frozenset())
+        return on_demand.narrowed(shared, own, hosts, self.push)
+
+    def demand(self, node_id: str, cluster_names: tuple[str, ...]) -> Snapshot | None:
+        """Envoy asked for clusters it lacks (on-demand CDS): add their services (and those
+        their routes name with them) to the node's scope and publish its new snapshot. Called
+        by the xDS server in its generation thread; returns the node's snapshot."""
+        with self._connecting:
+            parts = self.generated.get(node_id)
+            if node_id not in self.proxies or parts is None:
+                return self.cache.get(node_id)
+            hosts = on_demand.hosts_for(cluster_names, parts[0])
+            known = self.demanded.get(node_id, frozenset())
+            if hosts <= known:
+                return self.cache.get(node_id)
+            self.demanded[node_id] = known | hosts
+            snapshot = self._checked(node_id, *parts)
+            if snapshot is not None:
+                self.cache.set(node_id, snapshot)
+        return self.cache.get(node_id)
 
     def regenerate(
         self, node_ids: list[str], changed_at: float | None = None
@@ -407,6 +448,7 @@ class ControlPlane:
             self.translation_notes,
             self.generation_errors,
             self._made_from,
+            self.demanded,
         ):
             table.pop(node_id, None)
 

@@ -32,6 +32,7 @@ from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
+from pilotfish.model.push_context import on_demand_enabled
 from pilotfish.registry.images import IMAGE_MAP_ENV
 from pilotfish.state_files import UI_TOKEN_FILE
 from pilotfish.ui.guard import ui_guard
@@ -52,6 +53,7 @@ async def serve(
     image_map: str | None = None,
     service_cidr: str = "",
     filter_gateway_clusters: bool = False,
+    on_demand_clusters: bool = False,
 ) -> None:
     cp = ControlPlane(
         state_dir,
@@ -60,6 +62,7 @@ async def serve(
         image_map=image_map,
         service_cidr=service_cidr,
         filter_gateway_clusters=filter_gateway_clusters,
+        on_demand_clusters=on_demand_clusters,
     )
     for problem in cp.load_state():
         log.warning("state: %s", problem)
@@ -80,6 +83,7 @@ async def serve(
         forget=cp.forget,
         observer=registration,
         cache=cp.cache,
+        demand=cp.demand,
     )
     cp.connected = xds.connected
     signer = CaService(cp.authority, cp.tokens)
@@ -172,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.service_cidr,
                 # Istio's flag (default off): gateways get only the clusters they route to
                 os.environ.get("PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "").lower() == "true",
+                # pilotfish's option: sidecars get clusters on demand (translate.on_demand)
+                on_demand_enabled(os.environ),
             )
         )
     except CaStateError as exc:

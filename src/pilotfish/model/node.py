@@ -4,6 +4,7 @@ and the `Proxy` the xDS server reads back from it.
 Metadata keys follow Istio's where Istio has one (NAME, NAMESPACE, LABELS, INSTANCE_IPS,
 SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
 ("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT and PILOTFISH_GATEWAY_ADDRESS;
+PILOTFISH_DELTA_XDS ("true") says the agent's Envoy speaks delta ADS;
 INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures; PROXY_CONFIG
 (Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` when the pod sets it.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from pilotfish.model.proxy import Proxy
+
+DELTA_XDS_KEY = "PILOTFISH_DELTA_XDS"
 
 
 def node_metadata(proxy: Proxy) -> dict[str, Any]:
@@ -30,6 +33,7 @@ def node_metadata(proxy: Proxy) -> dict[str, Any]:
             "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
         }
         | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})
+        | ({DELTA_XDS_KEY: "true"} if proxy.delta_xds else {})
         | _proxy_config(proxy)
     )
 
@@ -77,6 +81,7 @@ def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
         service_account=str(metadata.get("SERVICE_ACCOUNT") or "default"),
         gateway_address=str(metadata.get("PILOTFISH_GATEWAY_ADDRESS") or ""),
         outbound_port=int(metadata.get("PILOTFISH_OUTBOUND_PORT") or 15001),
+        delta_xds=str(metadata.get(DELTA_XDS_KEY) or "").lower() == "true",
         app_ports=tuple(sorted(app_ports)),
         interception=str(metadata.get("INTERCEPTION_MODE") or ""),
         num_trusted_proxies=_trusted_proxies(metadata),

@@ -36,6 +36,9 @@ class Proxy:
     """Istio's INTERCEPTION_MODE: "REDIRECT" when the pod's traffic is captured by iptables
     (the isolated mode: listeners 15001/15006 with original destinations, admin on
     127.0.0.1); "" for pilotfish's explicit mode (apps use the sidecar as HTTP proxy)."""
+    delta_xds: bool = False
+    """The proxy speaks delta (incremental) ADS (its agent says so in the node metadata):
+    needed for on-demand clusters (`translate.on_demand`)."""
     num_trusted_proxies: int | None = None
     """Gateways: the pod's own ProxyConfig `gatewayTopology.numTrustedProxies` (annotation
     `proxy.istio.io/config`), over the mesh's; None: the mesh's applies."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -53,6 +53,17 @@ T = TypeVar("T")
 SpecT = TypeVar("SpecT")
 
 
+ON_DEMAND_ENV = "PILOTFISH_ON_DEMAND_CLUSTERS"
+"""pilotfish's option (not Istio's): sidecars get outbound clusters on demand
+(`translate.on_demand`); set in the environment of the control plane and of `pilotfish up`
+(whose sidecars then speak delta xDS, which on-demand clusters need)."""
+
+
+def on_demand_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether `ON_DEMAND_ENV` is on in this environment (read once in a `main`)."""
+    return environ.get(ON_DEMAND_ENV, "").lower() == "true"
+
+
 @dataclass(frozen=True)
 class MeshConfig:
     """The subset of Istio's MeshConfig that pilotfish honours (same names, same defaults)."""
@@ -72,10 +83,15 @@ class MeshConfig:
     trust_domain_aliases: tuple[str, ...] = ()
     export_defaults: ExportDefaults = field(default_factory=ExportDefaults)
     filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
+    on_demand_clusters: bool = False  # PILOTFISH_ON_DEMAND_CLUSTERS (translate.on_demand)
 
     @classmethod
     def of(
-        cls, manifest: Manifest, trace_collector_address: str = "", filter_gateways: bool = False
+        cls,
+        manifest: Manifest,
+        trace_collector_address: str = "",
+        filter_gateways: bool = False,
+        on_demand: bool = False,
     ) -> MeshConfig:
         """What the manifest's mesh config sets; Istio's defaults for what it leaves out."""
         security = manifest.security
@@ -90,6 +106,7 @@ class MeshConfig:
             trace_collector_address=trace_collector_address,
             export_defaults=manifest.mesh.export_defaults,
             filter_gateway_clusters=filter_gateways,
+            on_demand_clusters=on_demand,
         )
 
 

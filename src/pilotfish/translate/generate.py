@@ -31,6 +31,7 @@ from pilotfish.translate import (
     gateway_tls_tcp,
     listeners,
     names,
+    on_demand,
     service_entries,
     sidecar_scope,
     tcp,
@@ -128,6 +129,8 @@ def generate_parts(
             )
         ]
     )
+    if on_demand.applies(proxy, full_push):  # clusters come when a request needs them
+        messages = [on_demand.with_filter(m) for m in messages]
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     if ingress is None:

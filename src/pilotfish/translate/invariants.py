@@ -79,7 +79,7 @@ def check_invariants(
                     problems.append(f"route {config_name}: domain {domain!r} in two virtual hosts")
                 domains.add(domain)
             for route in vhost.routes:
-                for cluster in _route_clusters(route):
+                for cluster in route_clusters(route):
                     if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
                         problems.append(
                             f"route {config_name}/{vhost.name}/{route.name or '?'}: "
@@ -111,7 +111,8 @@ def check_invariants(
     return problems
 
 
-def _route_clusters(route: route_pb2.Route) -> Iterator[str]:
+def route_clusters(route: route_pb2.Route) -> Iterator[str]:
+    """Every cluster a route sends to: its cluster, weighted clusters and mirrors."""
     if not route.HasField("route"):
         return
     action = route.route

@@ -39,7 +39,7 @@ from pilotfish.xds.resources import (
     EncodedResource,
     Snapshot,
 )
-from pilotfish.xds.stream_state import StreamBase, TypeState
+from pilotfish.xds.stream_state import AnyRequest, StreamBase, TypeState
 
 
 class DeltaStream(StreamBase):
@@ -76,6 +76,19 @@ class DeltaStream(StreamBase):
             return StreamOutput(events=tuple(events))
         response = self._diff(state, snapshot, now, always=first, report_missing=added)
         return StreamOutput(responses=(response,) if response else (), events=tuple(events))
+
+    def on_demand_names(self, request: AnyRequest) -> tuple[str, ...]:
+        """Names a CDS request subscribes while the stream's CDS is (or this request makes it)
+        wildcard: Envoy's on-demand CDS over ADS asks for a cluster by its plain name this way,
+        and its reconnect sends `*` with them."""
+        if request.type_url != CLUSTER or not isinstance(
+            request, discovery_pb2.DeltaDiscoveryRequest
+        ):
+            return ()
+        subscribe = list(request.resource_names_subscribe)
+        state = self.types.get(CLUSTER)
+        wildcard = WILDCARD in subscribe or (state.wildcard if state is not None else False)
+        return tuple(n for n in subscribe if n != WILDCARD) if wildcard else ()
 
     def push(self, snapshot: Snapshot, now: float) -> StreamOutput:
         """Changed and removed resources of every subscribed type, in push order."""
@@ -142,6 +155,8 @@ class DeltaStream(StreamBase):
         if state.wildcard:
             changed = [r for name, r in by_name.items() if held.get(name) != r.version]
             removed = sorted(name for name in held if name not in by_name)
+            # named on top of the wildcard (on-demand) and not there: say so, or Envoy waits
+            removed += sorted(n for n in report_missing if n not in by_name and n not in held)
         else:
             for name in sorted(state.names):
                 found = by_name.get(name)

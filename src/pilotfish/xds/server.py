@@ -48,7 +48,7 @@ from pilotfish.xds.messages import (
 from pilotfish.xds.metrics import XdsMetrics
 from pilotfish.xds.observer import NO_OBSERVER, Refused, StreamObserver
 from pilotfish.xds.push_queue import Pusher, PushQueue
-from pilotfish.xds.resources import Snapshot, short_name
+from pilotfish.xds.resources import CLUSTER, Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,9 @@ SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 SnapshotGenerator = Callable[[str, dict[str, Any]], Snapshot | None]
 """(node id, node metadata as a dict) → the node's first snapshot, or None (wait for one).
 Called in the server's generation thread (one node at a time), never on the event loop."""
+Demand = Callable[[str, tuple[str, ...]], Snapshot | None]
+"""(node id, cluster names its Envoy asked for on demand) → its snapshot holding them if they
+exist. Called in the generation thread, before the request is answered."""
 
 
 class XdsServerError(RuntimeError):
@@ -76,8 +79,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         forget: Callable[[str], None] = lambda node_id: None,
         observer: StreamObserver = NO_OBSERVER,
         cache: SnapshotCache | None = None,
+        demand: Demand | None = None,
     ) -> None:
         self._generate = generate
+        self._demand = demand  # on-demand clusters (`DeltaStream.on_demand_names`)
         self.observer = observer  # admits streams; told of connections and reported health
         self._forget = forget  # told when a node's last stream closes
         self.limits = limits
@@ -251,6 +256,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                     if not self._admit_node(connection, request):
                         break
                     await self._first_snapshot(connection, request.node)
+                await self._on_demand(connection, request)
                 if not self._on_request(connection, request):
                     break
         except asyncio.CancelledError:
@@ -263,6 +269,18 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             log.warning("xds stream of %r failed", connection.node_id or "?", exc_info=True)
         finally:
             connection.outbox.put_nowait(None)
+
+    async def _on_demand(self, connection: Connection, request: Any) -> None:
+        """Clusters Envoy asks for on demand that the node's snapshot lacks: the control plane
+        adds them (off the loop) before the request is answered."""
+        snapshot = self.cache.get(connection.node_id)
+        names = connection.stream.on_demand_names(request)
+        if snapshot is not None:
+            names = tuple(n for n in names if n not in snapshot.resources(CLUSTER).by_name)
+        if not names or self._demand is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._generator, self._demand, connection.node_id, names)
 
     def _admit_node(self, connection: Connection, request: Any) -> bool:
         """The stream's first request: it names a node with room for one more stream."""

@@ -121,6 +121,12 @@ class StreamBase:
         type_url: str = request.type_url
         return type_url
 
+    def on_demand_names(self, request: AnyRequest) -> tuple[str, ...]:
+        """Cluster names a request asks for on top of a wildcard CDS subscription (Envoy's
+        on-demand CDS); none on a state-of-the-world stream, where Envoy's reconnect does not
+        tell them from a named subscription (`DeltaStream` overrides this)."""
+        return ()
+
     def _types_in_push_order(self) -> list[str]:
         return sorted(self.types, key=push_rank)
 

@@ -1,0 +1,169 @@
+"""On-demand clusters (pilotfish's option `PILOTFISH_ON_DEMAND_CLUSTERS`, beyond Istio): a
+sidecar holds every listener and route configuration, but the outbound clusters (and so their
+endpoints) only of the services it has called.
+
+How: its outbound HTTP connection managers run Envoy's `envoy.filters.http.on_demand` filter
+with `odcds` over ADS, just before the router. A request whose route names a cluster the
+sidecar lacks is paused while Envoy asks the control plane for it (a CDS subscription by that
+cluster's plain name on the ADS stream), then resumed. The control plane remembers which
+services each sidecar asked for (`hosts_for`) and narrows the sidecar's outbound block to them
+(`narrowed`): what other services change is never pushed to it.
+
+Who gets it (`applies`): sidecars that speak delta ADS (Envoy's state-of-the-world reconnect
+sends the on-demand names without `*`, so a server cannot tell a wildcard CDS from a named one:
+measured, README) and that no `Sidecar` resource selects (a user's explicit scope is kept
+exactly as written). Gateways never (they have `PILOT_FILTER_GATEWAY_CLUSTER_CONFIG`).
+Clusters the listeners name (TCP proxies, ext_authz, tracing) are always kept; TCP traffic
+therefore needs no on-demand step.
+
+Pure: reads only its arguments (memoised per push context).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.on_demand.v3 import on_demand_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from google.protobuf.message import Message
+
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate import names, sidecar_scope
+from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
+from pilotfish.translate.invariants import route_clusters
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+ON_DEMAND_FILTER = "envoy.filters.http.on_demand"
+DISCOVERY_TIMEOUT_SECONDS = 10.0
+"""How long Envoy holds a request while its cluster is fetched (Envoy's default is 5 s; a
+loaded control plane translating a connect storm may need longer)."""
+
+
+def applies(proxy: Proxy, push: PushContext) -> bool:
+    """Whether this proxy's clusters come on demand."""
+    return (
+        push.mesh.on_demand_clusters
+        and proxy.delta_xds
+        and not proxy.is_gateway
+        and sidecar_scope.selected_sidecar(proxy, push) is None
+    )
+
+
+def on_demand_filter() -> hcm_pb2.HttpFilter:
+    """`envoy.filters.http.on_demand` asking for missing clusters over ADS."""
+    config = on_demand_pb2.OnDemand()
+    config.odcds.source.CopyFrom(ads_config_source())
+    config.odcds.timeout.CopyFrom(duration(DISCOVERY_TIMEOUT_SECONDS))
+    return hcm_pb2.HttpFilter(name=ON_DEMAND_FILTER, typed_config=pack(config))
+
+
+def cluster_host(name: str) -> str | None:
+    """The service host of an outbound cluster name (None for any other cluster)."""
+    parsed = names.parse_outbound_cluster(name)
+    return parsed[2] if parsed is not None else None
+
+
+def hosts_for(cluster_names: Iterable[str], parts: Iterable[ProxyResources]) -> frozenset[str]:
+    """The services a sidecar asking for `cluster_names` gets: each cluster's host, and the hosts
+    of every cluster the virtual hosts routing to it name (the other subsets and weighted
+    destinations of the same service, its mirrors), so that the next request to that service
+    needs no further round trip and a mirror is never skipped for want of its cluster. Only
+    services the parts have clusters of: a name Envoy is made to ask for cannot grow it."""
+    wanted = set(cluster_names)
+    hosts = {h for h in (cluster_host(n) for n in wanted) if h is not None}
+    clusters: set[str] = set()
+    for part in parts:
+        clusters.update(part[CLUSTER])
+        for config in part[ROUTE].values():
+            assert isinstance(config, route_pb2.RouteConfiguration)
+            for vhost in config.virtual_hosts:
+                named = [c for route in vhost.routes for c in route_clusters(route)]
+                if wanted.intersection(named):
+                    hosts.update(h for h in map(cluster_host, named) if h is not None)
+    return frozenset(hosts.intersection(map(cluster_host, clusters)))
+
+
+def narrowed(
+    shared: tuple[ProxyResources, ...],
+    own: ProxyResources,
+    hosts: frozenset[str],
+    push: PushContext,
+) -> tuple[ProxyResources, ...]:
+    """The shared parts with the outbound block (the first) narrowed to the clusters of `hosts`,
+    the clusters the listeners name, and every cluster that is not a service's; their endpoints
+    follow. Memoised per push context (sidecars asking for the same services share it)."""
+    if not shared:
+        return shared
+    block = shared[0]
+    used = frozenset(listener_clusters(own[LISTENER].values()))
+    key = ("pilotfish.translate.on_demand", id(block), hosts, used)
+    found: ProxyResources | None = push.memo.get(key)
+    if found is None:
+        found = _narrow(block, hosts, used)
+        push.memo[key] = found
+    return (found, *shared[1:])
+
+
+def listener_clusters(listeners: Iterable[Message]) -> set[str]:
+    """The outbound cluster names anywhere in these listeners (TCP proxies, ext_authz
+    services, tracers): looked up in their serialised bytes, so nothing they use is missed.
+    A match may run on into the next field's bytes: a name is used if it starts one."""
+    found: set[str] = set()
+    for listener in listeners:
+        data = listener.SerializeToString()
+        found.update(m.decode() for m in _OUTBOUND_NAME.findall(data))
+    return found
+
+
+_OUTBOUND_NAME = re.compile(rb"outbound\|[0-9]+\|[^|\x00-\x20]*\|[A-Za-z0-9.*_-]+")
+
+
+def _narrow(block: ProxyResources, hosts: frozenset[str], used: frozenset[str]) -> ProxyResources:
+    def kept(name: str) -> bool:
+        host = cluster_host(name)
+        return host is None or host in hosts or any(u.startswith(name) for u in used)
+
+    clusters: Mapping[str, Message] = {n: c for n, c in block[CLUSTER].items() if kept(n)}
+    return ProxyResources(
+        {
+            CLUSTER: clusters,
+            ENDPOINT: {n: e for n, e in block[ENDPOINT].items() if kept(n)},
+        },
+        block.diagnostics,
+    )
+
+
+def with_filter(listener: listener_pb2.Listener) -> listener_pb2.Listener:
+    """`listener` with the on-demand filter just before the router of each of its HTTP
+    connection managers (a new message; the argument is not changed)."""
+    changed = listener_pb2.Listener()
+    changed.CopyFrom(listener)
+    for chain in changed.filter_chains:
+        for network_filter in chain.filters:
+            manager = hcm_pb2.HttpConnectionManager()
+            if not network_filter.typed_config.Unpack(manager):
+                continue
+            filters = list(manager.http_filters)
+            filters.insert(max(len(filters) - 1, 0), on_demand_filter())
+            del manager.http_filters[:]
+            manager.http_filters.extend(filters)
+            network_filter.typed_config.Pack(manager)
+    return changed
+
+
+__all__ = [
+    "ON_DEMAND_FILTER",
+    "applies",
+    "cluster_host",
+    "hosts_for",
+    "narrowed",
+    "on_demand_filter",
+    "with_filter",
+]

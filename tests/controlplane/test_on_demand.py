@@ -1,0 +1,121 @@
+"""On-demand clusters in the control plane (`PILOTFISH_ON_DEMAND_CLUSTERS`): a delta sidecar's
+snapshot starts with no service cluster; `demand` (what the xDS server calls when Envoy asks for
+a cluster) adds the service's clusters (every subset of it) and endpoints and nothing else;
+changes to services it never asked for leave its snapshot alone (no push); a SotW sidecar, or
+one a Sidecar resource selects, gets every service as before; the proxy's routes and listeners
+are the same as without the option (plus the filter)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.model.node import DELTA_XDS_KEY
+from pilotfish.translate.on_demand import ON_DEMAND_FILTER
+from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from scale_mesh import Instance, Topology
+
+
+def _mesh(tmp_path: Path, on_demand: bool = True) -> tuple[ControlPlane, Topology, list[Instance]]:
+    topo = Topology(4, 8)
+    cp = ControlPlane(tmp_path, on_demand_clusters=on_demand)
+    cp.load_state()
+    assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
+    cp.connected = lambda: list(cp.proxies)
+    instances = topo.instances()
+    cp.set_instances([instance_from_json(i.row()) for i in instances])
+    return cp, topo, instances
+
+
+def _connect(cp: ControlPlane, instance: Instance, delta: bool = True) -> None:
+    metadata = instance.metadata(9000) | ({DELTA_XDS_KEY: "true"} if delta else {})
+    assert cp.snapshot_for_node(instance.node_id, metadata) is not None
+
+
+def _services(cp: ControlPlane, node_id: str, type_url: str = CLUSTER) -> set[str]:
+    names = cp.snapshots[node_id].resources(type_url).by_name
+    return {n.split("|")[3] for n in names if n.startswith("outbound|")}
+
+
+def test_demand_brings_the_service_and_only_it(tmp_path: Path) -> None:
+    cp, topo, instances = _mesh(tmp_path)
+    client = instances[0]
+    other = next(i for i in instances[1:] if i.namespace == client.namespace)
+    _connect(cp, client)
+    _connect(cp, other, delta=False)
+    assert _services(cp, client.node_id) == set()
+    assert _services(cp, client.node_id, ENDPOINT) == set()
+    everything = _services(cp, other.node_id)  # state of the world: every service, as before
+    assert len(everything) == len(topo.names)
+    snapshot = cp.snapshots[client.node_id]
+    assert ON_DEMAND_FILTER.encode() in b"".join(
+        r.any_bytes for r in snapshot.resources(LISTENER).by_name.values()
+    )
+    assert ON_DEMAND_FILTER.encode() not in b"".join(
+        r.any_bytes for r in cp.snapshots[other.node_id].resources(LISTENER).by_name.values()
+    )
+    # the routes are everyone's: every service is routable, its cluster comes when asked for
+    routes = cp.snapshots[other.node_id].resources(ROUTE).by_name
+    assert snapshot.resources(ROUTE).by_name["http_proxy"] is routes["http_proxy"]
+
+    ns, svc = topo.names[1]
+    host = f"{svc}.{ns}.svc.cluster.local"
+    asked = f"outbound|8080|v1|{host}"
+    assert asked in cp.snapshots[other.node_id].resources(CLUSTER).by_name
+    after = cp.demand(client.node_id, (asked,))
+    assert after is not None and after is cp.snapshots[client.node_id]
+    assert _services(cp, client.node_id) == {host}
+    assert _services(cp, client.node_id, ENDPOINT) == {host}
+    clusters = set(after.resources(CLUSTER).by_name)
+    assert {f"outbound|8080|{s}|{host}" for s in ("", "v1", "v2")} <= clusters  # every subset
+    assert cp.demand(client.node_id, (asked,)) is after  # known: nothing new to publish
+
+    made_up = "outbound|8080||nowhere.example.svc.cluster.local"
+    assert cp.demand(client.node_id, (made_up,)) is after  # not a service: scope unchanged
+    assert cp.demanded[client.node_id] == frozenset({host})
+
+
+def test_changes_to_services_never_called_are_not_pushed(tmp_path: Path) -> None:
+    cp, topo, instances = _mesh(tmp_path)
+    client = instances[0]
+    _connect(cp, client)
+    ns, svc = topo.names[1]
+    cp.demand(client.node_id, (f"outbound|8080||{svc}.{ns}.svc.cluster.local",))
+    before = cp.snapshots[client.node_id]
+
+    far_ns, far_svc = topo.names[2]  # scale a service the client never called
+    scaled = topo.instances(scaled=(far_ns, far_svc, "v1"))
+    changed = cp.set_instances([instance_from_json(i.row()) for i in scaled])
+    assert client.node_id not in changed
+    assert cp.snapshots[client.node_id] is before
+
+    rule = topo.destination_rule(far_ns, far_svc, "  trafficPolicy:\n    tls: {mode: DISABLE}\n")
+    result = cp.apply([("dr.yaml", rule)])
+    assert result.ok and client.node_id not in result.affected
+
+    near = topo.instances(scaled=(ns, svc, "v1"))  # the service it called: pushed
+    changed = cp.set_instances([instance_from_json(i.row()) for i in near])
+    assert client.node_id in changed
+    assert _services(cp, client.node_id, ENDPOINT) == {f"{svc}.{ns}.svc.cluster.local"}
+
+
+def test_option_off_or_sidecar_resource_keeps_every_service(tmp_path: Path) -> None:
+    cp, topo, instances = _mesh(tmp_path / "off", on_demand=False)
+    _connect(cp, instances[0])
+    assert len(_services(cp, instances[0].node_id)) == len(topo.names)
+
+    cp, topo, instances = _mesh(tmp_path / "on")
+    ns = instances[0].namespace
+    sidecar = (
+        "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+        f"metadata: {{name: default, namespace: {ns}}}\n"
+        "spec:\n  egress:\n  - hosts: ['./*']\n"
+    )
+    assert cp.apply([("sidecar.yaml", sidecar)]).ok
+    _connect(cp, instances[0])
+    in_namespace = {f"{s}.{n}.svc.cluster.local" for n, s in topo.names if n == ns}
+    assert _services(cp, instances[0].node_id) == in_namespace  # the Sidecar's scope, whole
