@@ -194,6 +194,29 @@ def _plain_cluster(listener: Config, cluster: Config) -> None:
         cluster.pop(key, None)
 
 
+def _plain_tls(listener: Config, cluster: Config) -> None:
+    """No TLS inspector, filter chain match, ALPN or SNI: one TLS chain, as the minimal pair."""
+    listener.pop("listener_filters", None)
+    chains = listener["filter_chains"]
+    listener["filter_chains"] = [c for c in chains if "transport_socket" in c] or chains
+    sockets = [c["transport_socket"] for c in listener["filter_chains"] if "transport_socket" in c]
+    for chain in listener["filter_chains"]:
+        chain.pop("filter_chain_match", None)
+        chain.pop("name", None)
+    for match in cluster.get("transport_socket_matches", []):
+        if match["transport_socket"]["name"] == TSM:
+            sockets.append(match["transport_socket"])
+    for socket in sockets:
+        socket["typed_config"].pop("sni", None)
+        socket["typed_config"]["common_tls_context"].pop("alpn_protocols", None)
+
+
+def _everything(listener: Config, cluster: Config) -> None:
+    for name, variant in VARIANTS.items():
+        if name not in ("full", "-all"):
+            variant(listener, cluster)
+
+
 Variant = Callable[[Config, Config], None]
 VARIANTS: dict[str, Variant] = {
     "full": lambda listener, cluster: None,
@@ -214,6 +237,8 @@ VARIANTS: dict[str, Variant] = {
     "-hcm-settings": _default_hcm,
     "-route-extras": _plain_routes,
     "-cluster-extras": _plain_cluster,
+    "-tls-extras": _plain_tls,
+    "-all": _everything,
 }
 
 
