@@ -12,12 +12,12 @@ Paths, each phase measured in turn, in interleaved rounds (the order rotates eve
 
 Reported per path: medians over the rounds of p50/p90/p99 latency (send to last byte) and of the
 p99 from the due time, the CPU of both Envoys of the path per 1,000 requests (from
-/proc/<pid>/stat), then the ratios of the medians to minimal-mtls (the like-for-like baseline
-of the mTLS sidecars; goal <= 1.05) and to direct, and the spread (min-max over rounds) of
-each ratio computed per round.
+/proc/<pid>/stat, net of what they burn idle, measured for 5 s before the rounds), then the
+ratios of the medians to minimal-mtls (the like-for-like baseline of the mTLS sidecars; goal
+<= 1.05) and to direct, and the spread (min-max over rounds) of each ratio computed per round.
 
-    .venv/bin/python bench/dataplane_limit.py [--rate 500] [--seconds 5] [--rounds 4]
-        [--apply FILE ...]
+    .venv/bin/python bench/dataplane_limit.py [--rate 300] [--seconds 3] [--rounds 5]
+        [--apply FILE ...] [--bisect all | --bisect=-stats,-authz,...]
 
 `--apply FILE` applies Istio YAML to the mesh before measuring (e.g. a Telemetry that turns the
 metrics off), to see what one piece of the generated config costs.
@@ -88,12 +88,23 @@ def wait_ok(url: str, proxy: str | None, pairs: list[EnvoyPair], timeout: float 
         time.sleep(0.1)
 
 
+def idle_cpu(pids: set[int], seconds: float) -> dict[int, float]:
+    """CPU seconds per second each Envoy burns with no traffic (timers, stats flush, the agent's
+    readiness probes, xDS), measured for all at once before the rounds."""
+    before = {p: cpu_seconds(p) for p in pids}
+    time.sleep(seconds)
+    return {p: (cpu_seconds(p) - before[p]) / seconds for p in pids}
+
+
 def measure(
-    url: str, proxy: str | None, pids: list[int], rate: int, seconds: int
+    url: str, proxy: str | None, pids: list[int], idle: dict[int, float], rate: int, seconds: int
 ) -> dict[str, float]:
+    """One phase; `cpu_ms_per_1k` is the Envoys' CPU per 1,000 answers, net of their idle CPU."""
     before = sum(cpu_seconds(p) for p in pids)
+    began = time.monotonic()
     result = openloop.run(url, rate, seconds, proxy)
     used = sum(cpu_seconds(p) for p in pids) - before
+    used -= sum(idle[p] for p in pids) * (time.monotonic() - began)
     result["cpu_ms_per_1k"] = used * 1000 / max(result["total"], 1) * 1000 if pids else 0.0
     return result
 
@@ -156,9 +167,9 @@ def _minimal(
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=int, default=500, help="requests/s (open loop)")
-    parser.add_argument("--seconds", type=int, default=5, help="per phase")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=300, help="requests/s (open loop)")
+    parser.add_argument("--seconds", type=int, default=3, help="per phase")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=2, help="Envoy workers (minimal)")
     parser.add_argument("--apply", action="append", default=[], help="Istio YAML for the mesh")
     parser.add_argument(
@@ -203,11 +214,15 @@ def main() -> int:
         for url, proxy, _ in paths.values():
             wait_ok(url, proxy, pairs)
             openloop.run(url, args.rate, 1, proxy)  # warm up: connections, TLS, pools
+        idle = idle_cpu({p for _, _, pids in paths.values() for p in pids}, 5)
+        for name, (_, _, pids) in paths.items():
+            if pids:
+                print(f"idle CPU of {name}'s Envoys: {sum(idle[p] for p in pids) * 1000:.1f} ms/s")
         order = list(paths)
         for round_ in range(args.rounds):
             for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
                 url, proxy, pids = paths[name]
-                run = measure(url, proxy, pids, args.rate, args.seconds)
+                run = measure(url, proxy, pids, idle, args.rate, args.seconds)
                 results.setdefault(name, []).append(run)
     finally:
         for pair in pairs:
