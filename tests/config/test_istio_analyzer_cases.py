@@ -4,7 +4,10 @@ reports with the codes of the case's analyzer are exactly Istio's expected (code
 list, duplicates included (IST0101, which several of Istio's analyzers report, counts for the
 analyzer that checks that kind of reference). Cases with a mesh config pass it as
 `--meshConfigFile` does; mesh networks come in the `istio` ConfigMap, where istioctl reads them.
-The cases marked `strict_difference` in cases.json agree on codes only (see the README there)."""
+The cases marked `strict_difference` in cases.json agree on codes only (see the README there).
+The harness reads the Kubernetes objects of the inputs and runs every analyzer (`cluster=True`),
+where `istioctl analyze` offline would skip those reading them: test_istio_full_analyze checks
+what `pilotfish analyze` itself reports."""
 
 from __future__ import annotations
 
@@ -51,7 +54,10 @@ def _namespaced(origin: str) -> str:
     return f"{kind} default/{name}"
 
 
-def run_case(case: dict[str, Any]) -> list[AnalysisMessage]:
+def run_case(case: dict[str, Any], cluster: bool | None = True) -> list[AnalysisMessage]:
+    """The case analysed as Istio's test harness does (`cluster`: every analyzer runs, the
+    input's Pods, Services, Namespaces and Secrets read), or with `cluster=None` as `pilotfish
+    analyze` decides (istioctl's offline analysis when the input has no cluster objects)."""
     result = load_inputs([str(DATA / f) for f in case["files"]])
     if case["meshNetworksFile"]:
         path = DATA / case["meshNetworksFile"]
@@ -66,7 +72,7 @@ def run_case(case: dict[str, Any]) -> list[AnalysisMessage]:
     if case["meshConfigFile"]:
         path = DATA / case["meshConfigFile"]
         mesh_config = parse_mesh_yaml(path.read_text(), str(path))
-    return analyze(result, mesh_config=mesh_config)
+    return analyze(result, mesh_config=mesh_config, cluster=cluster)
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,14 @@
 """`analyze(result, inventory)`: every analyzer, with istioctl analyze's codes and wording.
 
-Owns the analyzers over references between objects: IST0106 (schema errors), IST0122 (invalid
-regex), IST0101 (referenced host, subset or gateway not found; the registry is the inventory's
-services: `v1 Service` documents, ServiceEntries, and the running mesh with `--use-mesh`), IST0109
-(mesh VirtualServices sharing a host), IST0132 (VirtualService host not in its Gateway), IST0134
-(ServiceEntry addresses required), and runs those of `pilotfish.config.analyzers` (IST0113,
-IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162), and pilotfish's own PF0001 (a PrometheusRule
-using a metric the mesh does not export: istioctl has no such analyzer, see `monitoring`).
-Pure: no I/O.
+Owns the analyzers over references between objects: IST0106 (Istio's webhook rules, invalid
+regexes included), IST0101 (referenced host, subset or gateway not found; the registry is the
+inventory's services: `v1 Service` documents, ServiceEntries, and the running mesh with
+`--use-mesh`), IST0109 (mesh VirtualServices sharing a host), IST0132 (VirtualService host not
+in its Gateway), IST0134 (ServiceEntry addresses required), and runs those of
+`pilotfish.config.analyzers` (IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162), and
+pilotfish's own PF0001 (a PrometheusRule using a metric the mesh does not export: istioctl has
+no such analyzer, see `monitoring`). Without a cluster's objects, only what istioctl reports
+offline (`offline`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from pilotfish.config.analyzers.messages import (
 )
 from pilotfish.config.analyzers.monitoring import unexported_metrics
 from pilotfish.config.analyzers.more import topic_messages
+from pilotfish.config.analyzers.offline import has_cluster_objects, needs_cluster
 from pilotfish.config.analyzers.routes import unused_rules
-from pilotfish.config.analyzers.security import mtls_conflicts
 from pilotfish.config.analyzers.selectors import authorization_policies, workload_selectors
 from pilotfish.config.analyzers.vs_gateways import vs_gateways
 from pilotfish.config.analyzers.vs_mesh_hosts import mesh_host_conflicts
@@ -94,19 +95,21 @@ def analyze(
     result: LoadResult,
     mesh: Inventory | None = None,
     mesh_config: dict[str, Any] | None = None,
+    cluster: bool | None = None,
 ) -> list[AnalysisMessage]:
     """Messages for everything in `result`; `mesh` adds the running mesh's registry and
     `mesh_config` (a MeshConfig mapping, istioctl's `--meshConfigFile`) replaces the mesh config
-    found among the inputs."""
+    found among the inputs. `cluster` says whether a cluster's objects are known (the analyzers
+    reading them run); by default when `mesh` is given or the input carries such objects, else
+    the analysis is istioctl's offline one (`offline`)."""
     inventory = inventory_from_inputs(result)
     if mesh is not None:
         inventory.extend(mesh)
     messages: list[AnalysisMessage] = []
     for d in result.errors:
         said = f"{d.path}: {d.message}" if d.path else d.message
+        # an invalid regex too (Istio retired IST0122, InvalidRegexp: its webhook rule says it)
         code, text = "IST0106", f"Schema validation error: {said}"
-        if "regex" in d.message:
-            code, text = "IST0122", f'Field "{d.path}" regular expression invalid: {d.message}'
         name = d.name.split("/", 1)
         ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
         messages.append(
@@ -135,7 +138,6 @@ def analyze(
         messages += gateway_ports(gw, kube) + gateway_secrets(gw, kube)
     for dr in destination_rules:
         messages += unverified_server_tls(dr)
-        messages += mtls_conflicts(dr, peer_authentications, inventory)
     messages += workload_selectors(istio_objects(result, SIDECAR), "Sidecar", kube)
     messages += workload_selectors(istio_objects(result, TELEMETRY_KIND), "Telemetry", kube)
     messages += authorization_policies(authorization, kube)
@@ -144,6 +146,10 @@ def analyze(
     messages += topic_messages(result, inventory, kube, mesh_inputs(kube, mesh_config))
     for doc in result.others:
         messages += unexported_metrics(doc)
+    if cluster is None:
+        cluster = mesh is not None or has_cluster_objects(result.others)
+    if not cluster:
+        messages = [m for m in messages if not needs_cluster(m)]
     return _deduplicated(messages)
 
 

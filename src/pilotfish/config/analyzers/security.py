@@ -1,22 +1,15 @@
-"""IST0113 (MTLSPolicyConflict, Error): a DestinationRule whose `trafficPolicy.tls.mode` says
-mTLS (ISTIO_MUTUAL) or not (DISABLE, SIMPLE, MUTUAL) while the PeerAuthentication in force for
-the host's workloads says DISABLE or STRICT respectively. The PeerAuthentication in force is the
-most specific one with a mode other than UNSET: workload selector, then namespace, then root
-namespace. (Who a policy selects, IST0127 and friends: `selectors`.) Pure: no I/O.
+"""Which labels a policy selects workloads by, and which PeerAuthentication is in force for a
+workload: the most specific one with a mode other than UNSET (workload selector, then namespace,
+then root namespace). Used by `authz` and `selectors`. (No analyzer reports IST0113,
+MTLSPolicyConflict, any more: Istio retired the code, pkg/config/analysis/msg/messages.yaml.)
+Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from pilotfish.config.analyzers.inventory import Inventory, KnownWorkload
-from pilotfish.config.analyzers.messages import (
-    ROOT_NAMESPACE,
-    AnalysisMessage,
-    fqdn,
-    message_for,
-    selects,
-)
+from pilotfish.config.analyzers.messages import ROOT_NAMESPACE, selects
 from pilotfish.config.models.selectors import SidecarWorkloadSelector, WorkloadSelector
-from pilotfish.config.objects import DestinationRule, PeerAuthentication
+from pilotfish.config.objects import PeerAuthentication
 
 
 def selector_labels(spec: object) -> dict[str, str] | None:
@@ -60,40 +53,3 @@ def _policy_in_force(
             if mode is not None:
                 return pa, mode
     return None
-
-
-def mtls_conflicts(
-    rule: DestinationRule, policies: list[PeerAuthentication], inventory: Inventory
-) -> list[AnalysisMessage]:
-    policy = rule.spec.traffic_policy
-    mode = policy.tls.mode if policy is not None and policy.tls is not None else None
-    host = rule.spec.host
-    if mode is None or host is None:
-        return []
-    wants_mtls = mode == "ISTIO_MUTUAL"
-    target = fqdn(host, rule.meta.namespace)
-    out: list[AnalysisMessage] = []
-    reported: set[tuple[str, str]] = set()
-    for service in inventory.services_for_host(target):
-        workloads: list[KnownWorkload | None] = list(inventory.workloads_of(service)) or [None]
-        for workload in workloads:
-            labels = workload.label_map if workload is not None else None
-            found = _policy_in_force(policies, service.namespace, labels)
-            if found is None:
-                continue
-            pa, pa_mode = found
-            conflict = (wants_mtls and pa_mode == "DISABLE") or (
-                not wants_mtls and pa_mode == "STRICT"
-            )
-            key = (pa.meta.namespace, pa.meta.name)
-            if not conflict or key in reported:
-                continue
-            reported.add(key)
-            text = (
-                f"A DestinationRule and Policy are in conflict with regards to mTLS for host "
-                f'{target}. The DestinationRule "{rule.meta.namespace}/{rule.meta.name}" '
-                f"specifies that mTLS must be {str(wants_mtls).lower()} but the Policy object "
-                f'"{pa.meta.namespace}/{pa.meta.name}" specifies {pa_mode}.'
-            )
-            out.append(message_for(rule, "Error", "IST0113", text))
-    return out
