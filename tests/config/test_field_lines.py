@@ -132,7 +132,7 @@ def test_analyzer_messages_carry_the_field_line_and_path() -> None:
     )
     result = load(text, "a.yaml")
     assert result.ok, [str(d) for d in result.diagnostics]
-    found = [(m.code, m.source.line, m.path, m.message) for m in analyze(result)]
+    found = [(m.code, m.source.line, m.path, m.message) for m in analyze(result, cluster=True)]
     destination = "spec.http[0].route[{}].destination.host"
     assert found == [
         ("IST0101", 17, destination.format(0), 'Referenced host not found: "reviews"'),
@@ -187,7 +187,7 @@ def test_cli_analyze_names_the_line_of_the_bad_field(tmp_path: Path) -> None:
         f"Error [IST0106] (VirtualService reviews.default {bad}:19) Schema validation error: "
         "spec.http[0].route[1].weight: must be >= 0"
     )
-    assert (
-        f"Error [IST0101] (VirtualService reviews.default {bad}:15) Referenced host not found: "
-        '"reviews"'
+    assert (  # the subset reference (the host one needs a cluster's Services: offline it is not)
+        f"Error [IST0101] (VirtualService reviews.default {bad}:15) Referenced host+subset in "
+        'destinationrule not found: "reviews+v1"'
     ) in lines

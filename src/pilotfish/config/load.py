@@ -167,7 +167,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     name = name if isinstance(name, str) else ""
     label = f"{namespace}/{name}" if name else ""
 
-    def report(problem: Problem) -> None:
+    def report(problem: Problem, webhook: bool = False) -> None:
         result.diagnostics.append(
             Diagnostic(
                 problem.level,
@@ -176,6 +176,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
                 document.source_of(problem.path) if problem.path else document.source,
                 kind,
                 label,
+                webhook,
             )
         )
 
@@ -213,8 +214,10 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic)
     flagged = {p.path for p in [*problems, *semantic] if p.level == "error"}
     schema = [p for p in openapi_problems(kind, version, raw_spec) if not _said(p, flagged)]
-    for problem in [*problems, *schema, *semantic]:
+    for problem in [*problems, *schema]:
         report(problem)
+    for problem in semantic:
+        report(problem, webhook=True)
     if spec is None:
         return
     errors = any(p.level == "error" for p in [*meta_problems, *problems, *schema, *semantic])

@@ -72,6 +72,7 @@ class Diagnostic:
     source: Source = field(default_factory=Source)
     kind: str = ""
     name: str = ""  # namespace/name of the object, when known
+    webhook: bool = False  # one of Istio's webhook rules (istioctl analyze: IST0106 / IST0133)
 
     def __str__(self) -> str:
         parts = [] if self.source == Source() else [str(self.source)]

@@ -1,12 +1,12 @@
 """`analyze(result, inventory)`: every analyzer, with istioctl analyze's codes and wording.
 
-Owns the analyzers over references between objects: IST0106 (Istio's webhook rules, invalid
-regexes included), IST0101 (referenced host, subset or gateway not found; the registry is the
-inventory's services: `v1 Service` documents, ServiceEntries, and the running mesh with
-`--use-mesh`), IST0109 (mesh VirtualServices sharing a host), IST0132 (VirtualService host not
-in its Gateway), IST0134 (ServiceEntry addresses required), and runs those of
-`pilotfish.config.analyzers` (IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162), and
-pilotfish's own PF0001 (a PrometheusRule using a metric the mesh does not export: istioctl has
+Owns the analyzers over references between objects: IST0106 and IST0133 (errors and warnings of
+Istio's webhook rules, invalid regexes included), IST0101 (referenced host, subset or gateway not
+found; the registry is the inventory's services: `v1 Service` documents, ServiceEntries, and the
+running mesh with `--use-mesh`), IST0109 (mesh VirtualServices sharing a host), IST0132
+(VirtualService host not in its Gateway), IST0134 (ServiceEntry addresses required), and runs
+those of `pilotfish.config.analyzers` (IST0127, IST0128/0129, IST0130/0131, IST0145, IST0162),
+and pilotfish's own PF0001 (a PrometheusRule using a metric the mesh does not export: istioctl has
 no such analyzer, see `monitoring`). Without a cluster's objects, only what istioctl reports
 offline (`offline`). Pure: no I/O.
 """
@@ -60,7 +60,7 @@ from pilotfish.config.models.networking.virtual_service import (
     HTTPRouteDestination,
     RouteDestination,
 )
-from pilotfish.config.objects import VirtualService
+from pilotfish.config.objects import Diagnostic, VirtualService
 
 __all__ = [
     "DOMAIN",
@@ -105,16 +105,7 @@ def analyze(
     inventory = inventory_from_inputs(result)
     if mesh is not None:
         inventory.extend(mesh)
-    messages: list[AnalysisMessage] = []
-    for d in result.errors:
-        said = f"{d.path}: {d.message}" if d.path else d.message
-        # an invalid regex too (Istio retired IST0122, InvalidRegexp: its webhook rule says it)
-        code, text = "IST0106", f"Schema validation error: {said}"
-        name = d.name.split("/", 1)
-        ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
-        messages.append(
-            AnalysisMessage("Error", code, d.kind or "Document", ident, text, d.source, d.path)
-        )
+    messages = [_schema_message(d) for d in result.diagnostics if d.level == "error" or d.webhook]
     destination_rules = istio_objects(result, DESTINATION_RULE)
     gateway_list = istio_objects(result, GATEWAY)
     virtual_services = istio_objects(result, VIRTUAL_SERVICE)
@@ -151,6 +142,22 @@ def analyze(
     if not cluster:
         messages = [m for m in messages if not needs_cluster(m)]
     return _deduplicated(messages)
+
+
+def _schema_message(d: Diagnostic) -> AnalysisMessage:
+    """IST0106 for an error (an invalid regex too: Istio retired IST0122, InvalidRegexp), IST0133
+    (SchemaWarning) for a warning of Istio's webhook rules, as Istio's schema analyzer says them."""
+    said = f"{d.path}: {d.message}" if d.path else d.message
+    name = d.name.split("/", 1)
+    ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
+    if d.level == "error":
+        return AnalysisMessage(
+            "Error", "IST0106", d.kind or "Document", ident, f"Schema validation error: {said}",
+            d.source, d.path,
+        )  # fmt: skip
+    text = f"Schema validation warning: {said}"
+    kind = d.kind or "Document"
+    return AnalysisMessage("Warning", "IST0133", kind, ident, text, d.source, d.path)
 
 
 def _deduplicated(messages: list[AnalysisMessage]) -> list[AnalysisMessage]:
