@@ -26,6 +26,7 @@ metrics off), to see what one piece of the generated config costs.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -62,6 +63,7 @@ spec:
   replicas: 1
   serviceAccount: nginx
   command: ["python", "{upstream}"]
+  env: {{NGINX_DIR: "{nginx_dir}"}}
   ports: [8080]
 """
 MESH_URL = "http://nginx:8000" + nginx_upstream.PATH
@@ -71,7 +73,8 @@ BASELINE = "minimal-mtls"
 
 def manifest(directory: Path) -> Path:
     """nginx as a Workload, and `sleep` (the client) from the samples, absolute paths."""
-    (directory / "nginx.yaml").write_text(SERVICE.format(upstream=HERE / "nginx_upstream.py"))
+    nginx = SERVICE.format(upstream=HERE / "nginx_upstream.py", nginx_dir=directory / "nginx")
+    (directory / "nginx.yaml").write_text(nginx)
     sleep = (HERE.parent / "samples/sleep/sleep.yaml").read_text()
     sleep_py = HERE.parent / "samples/sleep/sleep.py"
     (directory / "sleep.yaml").write_text(sleep.replace('"sleep.py"', f'"{sleep_py}"'))
@@ -228,6 +231,8 @@ def main() -> int:
         for pair in pairs:
             pair.stop()
         mesh.down()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(mesh.home, ignore_errors=True)
     report(results, args)
     return 0
 

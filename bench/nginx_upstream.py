@@ -3,7 +3,8 @@
 127.0.0.1:$PORT, access log off, keep-alive connections kept for the whole run.
 
 As a Workload's command (`["python", "<repo>/bench/nginx_upstream.py"]`) it takes the port the
-agent gives the app (`PORT`) and becomes nginx (exec), so the agent supervises nginx itself.
+agent gives the app (`PORT`) and becomes nginx (exec), so the agent supervises nginx itself; its
+files go to `NGINX_DIR` when set (else a new temporary directory).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def argv(config: Path) -> list[str]:
 
 def main() -> None:
     port = int(os.environ["PORT"])
-    config = write_config(Path(tempfile.mkdtemp(prefix="pilotfish-nginx-")), port)
+    home = os.environ.get("NGINX_DIR")  # the bench's work directory, removed with it
+    directory = Path(home) if home else Path(tempfile.mkdtemp(prefix="pilotfish-nginx-"))
+    config = write_config(directory, port)
     command = argv(config)
     sys.stdout.flush()
     os.execv(command[0], command)
