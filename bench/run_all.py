@@ -14,6 +14,7 @@ for script in (
     "dataplane.py",
     "mtls.py",
     "config_overhead.py",
+    "dataplane_limit.py",
     "memory.py",
     "xds_push.py",
     "authz.py",
