@@ -19,7 +19,7 @@ from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
 from pilotfish.xds.resources import Snapshot
 
-SERVICES, PROXIES, KINDS = 60, 60, 20
+SERVICES, PROXIES, KINDS = 60, 60, 21
 
 
 _BYTES: dict[int, tuple[Any, bytes]] = {}
@@ -53,6 +53,35 @@ def _rule(namespace: str, name: str, host: str, subset: str) -> str:
     )
 
 
+def _tcp_service(namespace: str, weight: int) -> str:
+    """A TCP ServiceEntry every sidecar sees (an outbound TCP listener each), its subsets and a
+    VirtualService splitting its `tcp` route: the listeners follow the route."""
+    host = f"db.{namespace}.example"
+    endpoints = "".join(
+        f"  - address: 127.9.1.{i + 1}\n    labels: {{version: {v}}}\n"
+        for i, v in enumerate(("a", "b"))
+    )
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+        f"metadata:\n  name: db\n  namespace: {namespace}\n"
+        f"spec:\n  hosts: [{host}]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+        f"  ports: [{{number: 27017, name: tcp, protocol: TCP}}]\n  endpoints:\n{endpoints}"
+        "---\n"
+        + _rule(namespace, "db", host, "a")
+        + "  - name: b\n    labels:\n      version: b\n---\n"
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        f"metadata:\n  name: db\n  namespace: {namespace}\n"
+        f"spec:\n  hosts: [{host}]\n  tcp:\n  - route:\n"
+        f"    - destination: {{host: {host}, subset: a}}\n      weight: {weight}\n"
+        f"    - destination: {{host: {host}, subset: b}}\n      weight: {100 - weight}\n"
+    )
+
+
+def _host(cluster: str) -> str:
+    """The service name of an outbound cluster (`outbound|port|subset|name.namespace...`)."""
+    return cluster.split("|")[3].split(".")[0]
+
+
 def _differ(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows that are in one list and not the other (by name, then content)."""
     before, after = {r["name"]: r for r in old}, {r["name"]: r for r in new}
@@ -76,6 +105,7 @@ class Mesh:
         self.cp.load_state()
         self.scaled: tuple[str, str, str] | None = None
         self.rows: list[dict[str, Any]] = []
+        self.tcp = ""  # the namespace of the TCP service once `change(20)` made it
         files = [("m.yaml", self.topo.manifest_yaml()), ("c.yaml", self.topo.config_yaml())]
         assert self.cp.apply(files).ok
         self.cp.connected = lambda: list(self.cp.proxies)
@@ -117,8 +147,9 @@ class Mesh:
                 for name, found in snapshot.resources(ENDPOINT).by_name.items()
                 if old.resources(ENDPOINT).by_name[name].version != found.version
             }
-            hosts = {name.split("|")[3].split(".")[0] for name in differ}
-            assert hosts == moved, f"{node_id}: endpoints of {hosts} pushed, {moved} moved"
+            hosts = {_host(name) for name in differ}
+            seen = {_host(n) for n in snapshot.resources(ENDPOINT).by_name} & moved  # its Sidecar
+            assert hosts == seen, f"{node_id}: endpoints of {hosts} pushed, {seen} moved"
 
     def apply(self, text: str) -> None:
         result = self.cp.apply([("change.yaml", text)])
@@ -137,6 +168,8 @@ class Mesh:
         other_ns, other = self.service()
         if choice == 0:
             self.apply(self.topo.virtual_service(ns, svc, self.rng.choice((10, 50, 70, 90))))
+            if not self.tcp:  # routes changed only: every sidecar keeps its own part
+                assert self.cp.regenerated == 0, "a VirtualService translated sidecars again"
         elif choice == 1:
             self.delete("VirtualService", ns, svc)
         elif choice == 2:
@@ -203,6 +236,10 @@ class Mesh:
                 "  ports: [{number: 80, name: http, protocol: HTTP}]\n"
                 f"  endpoints: [{{address: 127.9.0.{self.rng.randrange(2, 250)}}}]\n"
             )
+        elif choice == 20:  # a TCP service, then its route changed alone (its listeners follow)
+            self.tcp = self.tcp or ns
+            self.apply(_tcp_service(self.tcp, 100))
+            self.apply(_tcp_service(self.tcp, self.rng.choice((10, 30, 60))))
         elif choice == 18:  # an EnvoyFilter (namespace-scoped, as Istio scopes its pushes)
             self.apply(
                 "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n"

@@ -12,12 +12,13 @@ import pytest
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
-from pilotfish.translate.generate import generate_parts
+from pilotfish.translate.generate import generate_parts, with_new_routes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_mesh import Topology
 
 GENERATOR = "pilotfish.controlplane.core.generate_parts"
+ROUTES_ONLY = "pilotfish.controlplane.core.with_new_routes"  # what a VirtualService change calls
 
 
 def _control_plane(tmp_path: Path) -> tuple[ControlPlane, Topology, str]:
@@ -46,6 +47,7 @@ def test_a_translation_crash_is_refused_and_the_last_good_config_stays(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(GENERATOR, broken)
+    monkeypatch.setattr(ROUTES_ONLY, broken)
     result = cp.apply([("vs.yaml", topo.virtual_service(ns, svc, 10))])
     assert not result.ok
     assert any("internal error" in str(d) and "boom" in str(d) for d in result.diagnostics)
@@ -54,6 +56,7 @@ def test_a_translation_crash_is_refused_and_the_last_good_config_stays(
     assert sorted(o.meta.name for o in cp.push.kind("VirtualService")) == good_names
 
     monkeypatch.setattr(GENERATOR, generate_parts)  # the next good change builds on it
+    monkeypatch.setattr(ROUTES_ONLY, with_new_routes)
     assert cp.apply([("vs.yaml", topo.virtual_service(ns, svc, 30))]).ok
     assert cp.store.read_text() != good_store
     assert cp.snapshots[node_id] != good_snapshot

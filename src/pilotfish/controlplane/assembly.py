@@ -14,6 +14,7 @@ from typing import Any
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.translate import check_invariants
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import RESOURCE_TYPES
 from pilotfish.xds.resources import EncodeCache, Snapshot
 
 SharedChecks = dict[int, tuple[ProxyResources, Snapshot, list[str]]]
@@ -64,7 +65,8 @@ class SnapshotAssembly:
         known_own = self.own.get(node_id)
         if not same_names or known_own is None or known_own[0] is not own:
             problems.extend(check_invariants(own, context=shared))
-            known_own = (own, Snapshot(own))
+            if known_own is None or known_own[0] is not own:  # serialised again only if new
+                known_own = (own, Snapshot(own))
         if problems:
             return None, problems
         self.own[node_id] = known_own
@@ -72,6 +74,34 @@ class SnapshotAssembly:
 
     def forget(self, node_id: str) -> None:
         self.own.pop(node_id, None)
+
+
+class SharedNames:
+    """The names each type has in a proxy's shared parts (what its own part may reference),
+    computed once per distinct tuple of parts for one change (proxies share the objects)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, ...], tuple[ProxyResources, ...]] = {}
+        self._names: dict[tuple[int, ...], tuple[frozenset[str], ...]] = {}
+        self._same: dict[tuple[tuple[int, ...], tuple[int, ...]], bool] = {}
+
+    def same(self, old: tuple[ProxyResources, ...], new: tuple[ProxyResources, ...]) -> bool:
+        """Whether both tuples of parts name the same resources (`compose`'s `same_names`)."""
+        key = (tuple(id(p) for p in old), tuple(id(p) for p in new))
+        found = self._same.get(key)
+        if found is None:
+            found = self._same[key] = self.of(old) == self.of(new)
+        return found
+
+    def of(self, parts: tuple[ProxyResources, ...]) -> tuple[frozenset[str], ...]:
+        key = tuple(id(p) for p in parts)
+        found = self._names.get(key)
+        if found is None:
+            self._known[key] = parts  # kept alive: no other tuple takes these ids meanwhile
+            found = self._names[key] = tuple(
+                frozenset(n for p in parts for n in p[t]) for t in RESOURCE_TYPES
+            )
+        return found
 
 
 def notes_about(

@@ -22,8 +22,14 @@ from typing import Any
 
 from pilotfish.ca.authority import CertificateAuthority
 from pilotfish.ca.tokens import TokenRegistry
+from pilotfish.config.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.controlplane.assembly import SharedChecks, SnapshotAssembly, notes_about
+from pilotfish.controlplane.assembly import (
+    SharedChecks,
+    SharedNames,
+    SnapshotAssembly,
+    notes_about,
+)
 from pilotfish.controlplane.citadel import CaState
 from pilotfish.controlplane.instances import read_instances, write_instances
 from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
@@ -44,13 +50,16 @@ from pilotfish.translate.affected import (
     manifest_affects_proxies,
 )
 from pilotfish.translate.carry import Carry
-from pilotfish.translate.generate import generate_parts, with_new_endpoints
+from pilotfish.translate.generate import generate_parts, with_new_endpoints, with_new_routes
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.type_urls import CLUSTER, ENDPOINT
 from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
 from pilotfish.xds.resources import Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
+
+ROUTES = frozenset({VIRTUAL_SERVICE, DESTINATION_RULE})
+"""Kinds a sidecar's own part does not read (`generate.with_new_routes` checks the cases
+where it does)."""
 
 
 @dataclass
@@ -249,16 +258,35 @@ class ControlPlane:
         self.cache.set_many(changed, changed_at)
         return changed
 
-    def _regenerate(self, node_ids: list[str]) -> dict[str, Snapshot]:
-        """The changed snapshots of the given nodes, not published yet."""
+    def _regenerate(
+        self, node_ids: list[str], routes_from: PushContext | None = None
+    ) -> dict[str, Snapshot]:
+        """The changed snapshots of the given nodes, not published yet. `routes_from`: only
+        VirtualServices and DestinationRules changed since that push context, so a sidecar
+        whose snapshot was built from it takes its new shared parts and keeps its own
+        (`generate.with_new_routes`); the others are translated again."""
         changed: dict[str, Snapshot] = {}
+        names = SharedNames()
+        translated = 0
         for node_id in node_ids:
             proxy = self.proxies.get(node_id)
             if proxy is None:
                 continue
-            snapshot = self._generate(node_id, proxy)
+            parts = self.generated.get(node_id)
+            updated = None
+            if routes_from is not None and parts and self._made_from.get(node_id) is routes_from:
+                updated = with_new_routes(proxy, self.push, routes_from, parts)
+            if updated is None or parts is None:
+                translated += 1
+                snapshot = self._generate(node_id, proxy)
+            else:
+                self._made_from[node_id] = self.push
+                same = names.same(parts[0], updated[0])
+                snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
                 changed[node_id] = snapshot
+        if routes_from is not None:
+            self.regenerated = translated
         return changed
 
     def catch_up(self, changed_at: float | None = None) -> dict[str, Snapshot]:
@@ -328,7 +356,8 @@ class ControlPlane:
         try:
             self.ca.adopt(manifest, root)
             self._rebuild()
-            changed = self._regenerate(self._affected_nodes(saved))
+            nodes, routing_only = self._affected_nodes(saved)
+            changed = self._regenerate(nodes, saved.push if routing_only else None)
         except Exception as exc:  # a translation bug must not cost the last good config
             log.exception("translating the change failed; it is not applied")
             self._restore_generation_state(saved)
@@ -343,18 +372,20 @@ class ControlPlane:
         notes = notes + notes_about(incoming, self.translation_notes)
         return ChangeResult(True, notes, changes, sorted(changed), changed)
 
-    def _affected_nodes(self, saved: _GenerationState) -> list[str]:
-        """The connected proxies a config change can affect; the others keep their snapshot,
-        which is what the new push context gives them too."""
+    def _affected_nodes(self, saved: _GenerationState) -> tuple[list[str], bool]:
+        """The connected proxies a config change can affect (the others keep their snapshot,
+        which is what the new push context gives them too), and whether only VirtualServices
+        and DestinationRules changed (`_regenerate`'s `routes_from`)."""
         nodes = self.live_nodes()
         self.regenerated = len(nodes)
         if not self.scope_pushes or manifest_affects_proxies(self.push, saved.push):
-            return nodes  # a change of services, gateway secrets or mesh config: every proxy
+            return nodes, False  # a change of services, gateway secrets or mesh config
         changed = changed_configs(saved.parsed.objects, self.parsed.objects)
+        routing_only = all(c.meta.kind in ROUTES for c in changed)
         proxies = {n: self.proxies[n] for n in nodes}
         affected = affected_proxies(proxies, changed, self.push, saved.push)
         if affected is None:
-            return nodes
+            return nodes, routing_only
         for node_id in nodes:
             if node_id in affected:
                 continue
@@ -363,7 +394,7 @@ class ControlPlane:
             else:  # built from an older push context (connected meanwhile): build it again
                 affected.add(node_id)
         self.regenerated = len(affected)
-        return sorted(affected)
+        return sorted(affected), routing_only
 
     def _save_generation_state(self) -> _GenerationState:
         return _GenerationState(
@@ -409,6 +440,7 @@ class ControlPlane:
         a gateway, or a proxy built from an older push context, is translated again."""
         changed: dict[str, Snapshot] = {}
         translate: list[str] = []
+        names = SharedNames()
         for node_id in nodes:
             proxy, parts = self.proxies[node_id], self.generated.get(node_id)
             if parts is None or self._made_from.get(node_id) is not previous:
@@ -419,8 +451,7 @@ class ControlPlane:
                 translate.append(node_id)
                 continue
             self._made_from[node_id] = self.push
-            names = [(t, *sorted(p[t])) for p in parts[0] for t in (CLUSTER, ENDPOINT)]
-            same = names == [(t, *sorted(p[t])) for p in updated[0] for t in (CLUSTER, ENDPOINT)]
+            same = names.same(parts[0], updated[0])
             snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
                 changed[node_id] = snapshot

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
@@ -55,7 +56,7 @@ from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.upstream_tls import with_credentials
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
-from pilotfish.type_urls import CLUSTER, ENDPOINT
+from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 
 def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
@@ -114,7 +115,7 @@ def generate_parts(
     if proxy.is_gateway:
         return (), _gateway(proxy, push, full_push, authz)
     block = outbound_block(proxy.namespace, push)
-    shared = (block.resources, _namespace_part(proxy, push), _http_proxy_route(proxy, push))
+    shared = _shared_parts(proxy, push)
     diagnostics: list[Diagnostic] = list(authz.http_notes)
     normalization = push.mesh.path_normalization
     specs = block.specs
@@ -183,6 +184,42 @@ def with_new_endpoints(
         return None
     block = outbound_block(proxy.namespace, sidecar_scope.scoped_push(proxy, push))
     return (block.resources, *shared[1:]), own
+
+
+def with_new_routes(
+    proxy: Proxy,
+    push: PushContext,
+    previous: PushContext,
+    parts: tuple[tuple[ProxyResources, ...], ProxyResources],
+) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
+    """A sidecar's parts after a change of VirtualServices and DestinationRules only (no
+    service, mesh or other config changed), its parts built from `previous`: the shared parts
+    (clusters, endpoints, route configurations: each built once per namespace and scope) are
+    taken from `push` and its own part (its listeners and inbound side) is kept, since a
+    sidecar's own part reads routing only for its outbound TCP listeners and a captured pod's
+    outbound listeners, and the forward-proxy flag for its HTTP proxy listener. None when it
+    may read it (a gateway, a captured pod, a sidecar with an outbound TCP listener, the
+    forward-proxy flag changed): translate it again."""
+    shared, own = parts
+    if proxy.is_gateway or proxy.captured or not shared:
+        return None
+    if any(
+        name != names.OUTBOUND_HTTP_PROXY_LISTENER
+        and getattr(listener, "traffic_direction", None) != base_pb2.INBOUND
+        for name, listener in own[LISTENER].items()
+    ):
+        return None  # an outbound TCP listener (its filter chains follow TCP/TLS routes)
+    scoped = sidecar_scope.scoped_push(proxy, push)
+    before = outbound_block(proxy.namespace, sidecar_scope.scoped_push(proxy, previous))
+    if outbound_block(proxy.namespace, scoped).forward_proxy != before.forward_proxy:
+        return None
+    return _shared_parts(proxy, scoped), own
+
+
+def _shared_parts(proxy: Proxy, push: PushContext) -> tuple[ProxyResources, ...]:
+    """A sidecar's shared parts (`generate_parts`) from its scoped push context."""
+    block = outbound_block(proxy.namespace, push)
+    return (block.resources, _namespace_part(proxy, push), _http_proxy_route(proxy, push))
 
 
 def _gateway(
@@ -305,4 +342,11 @@ def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
     return found
 
 
-__all__ = ["generate", "generate_parts", "names", "outbound_cluster_specs", "with_new_endpoints"]
+__all__ = [
+    "generate",
+    "generate_parts",
+    "names",
+    "outbound_cluster_specs",
+    "with_new_endpoints",
+    "with_new_routes",
+]
