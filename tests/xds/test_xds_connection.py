@@ -11,7 +11,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 
+from pilotfish.type_urls import CLUSTER
 from pilotfish.xds.connection import Connection
+from pilotfish.xds.messages import SotwResponse
 from pilotfish.xds.stream import SotwStream
 
 
@@ -35,7 +37,8 @@ def test_a_write_left_by_a_cancelled_stream_fails_quietly() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _, ctx: unretrieved.append(ctx))
         context = _StuckContext()
         connection = Connection(SotwStream(), time.time())
-        connection.outbox.put_nowait((b"x", "Cluster", time.monotonic()))
+        response = SotwResponse(CLUSTER, "v", "1", (), b"x")
+        connection.outbox.put_nowait((response, "Cluster", time.monotonic()))
         push_time = Histogram("t", "t", ["kind"], registry=CollectorRegistry())
         writer = asyncio.create_task(
             connection.write_out(context, asyncio.Semaphore(1), 30.0, push_time)
@@ -64,14 +67,14 @@ def test_the_writer_stops_at_the_end_of_the_outbox_and_times_the_pushes() -> Non
     async def main() -> list[bytes]:
         context = _Context()
         connection = Connection(SotwStream(), time.time())
-        for payload in (b"a", b"b"):
-            connection.outbox.put_nowait((payload, "Cluster", time.monotonic()))
-        connection.outbox.put_nowait(None)
-        connection.outbox.put_nowait((b"never", "Cluster", time.monotonic()))
+        for body in (b"a", b"b", b"", b"never"):
+            item = (SotwResponse(CLUSTER, "v", "1", (), body), "Cluster", time.monotonic())
+            connection.outbox.put_nowait(item if body else None)  # None: the end
         registry = CollectorRegistry()
         push_time = Histogram("t", "t", ["kind"], registry=registry)
         await connection.write_out(context, asyncio.Semaphore(1), 30.0, push_time)
         assert registry.get_sample_value("t_count", {"kind": "Cluster"}) == 2
         return context.sent
 
-    assert asyncio.run(main()) == [b"a", b"b"]
+    expected = [SotwResponse(CLUSTER, "v", "1", (), b).to_bytes() for b in (b"a", b"b")]
+    assert asyncio.run(main()) == expected  # made when written

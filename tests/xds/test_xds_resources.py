@@ -85,7 +85,9 @@ def test_sotw_view_parses_back_to_the_same_resources() -> None:
 def test_delta_entries_carry_name_and_version() -> None:
     snapshot = Snapshot({ENDPOINT: {"a": endpoints("a", BACKEND)}})
     encoded = snapshot.resources(ENDPOINT).by_name["a"]
-    message = DeltaResponse(ENDPOINT, "v", "1", ("a",), ("gone",), encoded.delta_entry).to_message()
+    message = DeltaResponse(
+        ENDPOINT, "v", "1", ("a",), ("gone",), (encoded.delta_entry,)
+    ).to_message()
     assert [r.name for r in message.resources] == ["a"]
     assert message.resources[0].version == encoded.version
     assert list(message.removed_resources) == ["gone"]

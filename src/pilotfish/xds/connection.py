@@ -16,6 +16,7 @@ from prometheus_client import Histogram
 
 from pilotfish.xds.delta_stream import DeltaStream
 from pilotfish.xds.limits import RefusedRequest
+from pilotfish.xds.messages import Response
 from pilotfish.xds.stream import SotwStream
 
 SLOT_HOLD = 0.5  # seconds a write may hold one of the shared write slots
@@ -34,8 +35,11 @@ class Connection:
 
     stream: SotwStream | DeltaStream
     connected_at: float
-    outbox: asyncio.Queue[tuple[bytes, str, float] | None] = field(default_factory=asyncio.Queue)
-    """(response bytes, its type's short name, when it was queued)."""
+    outbox: asyncio.Queue[tuple[Response, str, float] | None] = field(default_factory=asyncio.Queue)
+    """(response, its type's short name, when it was queued). A queued response references
+    the encoded resources every stream shares; its own copy (the wire bytes) is made when it is
+    written, under a write slot, so a storm of pushes to thousands of streams holds one copy per
+    write in flight, not one per stream."""
     node_id: str = ""
     version: str = ""
     closing: bool = False  # over a limit: the writer stops at the next message
@@ -51,13 +55,14 @@ class Connection:
         push_time: Histogram,
     ) -> None:
         """Write queued responses until the outbox says stop (None) or the stream is closing.
-        A client slow to read holds a write slot for `SLOT_HOLD` at most; one that has not read
-        a response in `write_timeout` seconds raises TimeoutError."""
+        A response's bytes are made and its write started once it holds a write slot; a client
+        slow to read holds the slot for `SLOT_HOLD` at most; one that has not read a response
+        in `write_timeout` seconds raises TimeoutError."""
         while (item := await self.outbox.get()) is not None and not self.closing:
-            payload, kind, queued = item
-            write = asyncio.ensure_future(context.write(payload))
-            write.add_done_callback(_retrieve)
+            response, kind, queued = item
             async with slots:
+                write = asyncio.ensure_future(context.write(response.to_bytes()))
+                write.add_done_callback(_retrieve)
                 await asyncio.wait({write}, timeout=SLOT_HOLD)
             await asyncio.wait_for(write, write_timeout)
             push_time.labels(kind).observe(time.monotonic() - queued)

@@ -187,5 +187,5 @@ class DeltaStream(StreamBase):
             nonce=nonce,
             resource_names=tuple(r.name for r in changed),
             removed=tuple(removed),
-            body=b"".join(r.delta_entry for r in changed),
+            entries=tuple(r.delta_entry for r in changed),
         )

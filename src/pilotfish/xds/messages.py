@@ -8,6 +8,7 @@ Owns: `SotwResponse` / `DeltaResponse` (assembled from a snapshot's pre-encoded 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,19 +21,28 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class _ResponseHead:
-    """What both response kinds carry; `_wire` lays out the fields they share on the wire."""
+    """What both response kinds carry; `_wire` lays out the fields they share on the wire.
+    A response holds references to encoded resources shared by every stream; its wire bytes
+    (a copy per stream) are made by `to_bytes()` only when it is written."""
 
     type_url: str
     version: str
     nonce: str
     resource_names: tuple[str, ...]
 
-    def _wire(self, body: bytes, trailer: bytes = b"") -> bytes:
-        """version_info (1), the encoded resources, type_url (4), nonce (5), then `trailer`.
-        One join: `body` (megabytes for a big mesh's CDS) is copied once, not once per `+`."""
+    def _fields(self, trailer: bytes) -> tuple[bytes, bytes, bytes]:
+        """version_info (1) before the resources; type_url (4), nonce (5), `trailer` after."""
         version = encode_field(1, self.version.encode())
-        type_url = encode_field(4, self.type_url.encode())
-        return b"".join((version, body, type_url, encode_field(5, self.nonce.encode()), trailer))
+        after = encode_field(4, self.type_url.encode()) + encode_field(5, self.nonce.encode())
+        return version, after, trailer
+
+    def _wire(self, body: Sequence[bytes], trailer: bytes = b"") -> bytes:
+        """One join: `body` (megabytes for a big mesh's CDS) is copied once, not once per `+`."""
+        before, after, trailer = self._fields(trailer)
+        return b"".join((before, *body, after, trailer))
+
+    def _size(self, body: Sequence[bytes], trailer: bytes = b"") -> int:
+        return sum(map(len, self._fields(trailer))) + sum(map(len, body))
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,11 @@ class SotwResponse(_ResponseHead):
     """Encoded `resources` entries, shared between streams."""
 
     def to_bytes(self) -> bytes:
-        return self._wire(self.body)
+        return self._wire((self.body,))
+
+    def size(self) -> int:
+        """Length of `to_bytes()`, without making it."""
+        return self._size((self.body,))
 
     def to_message(self) -> discovery_pb2.DiscoveryResponse:
         return discovery_pb2.DiscoveryResponse.FromString(self.to_bytes())
@@ -54,12 +68,18 @@ class DeltaResponse(_ResponseHead):
     """An incremental `DeltaDiscoveryResponse` for one type: changed resources and removals."""
 
     removed: tuple[str, ...]
-    body: bytes = field(repr=False)
+    entries: tuple[bytes, ...] = field(repr=False)
+    """Encoded `resources` entries (each shared between streams), joined only when written."""
+
+    def _removals(self) -> bytes:
+        return b"".join(encode_field(6, name.encode()) for name in self.removed)
 
     def to_bytes(self) -> bytes:
-        return self._wire(
-            self.body, b"".join(encode_field(6, name.encode()) for name in self.removed)
-        )
+        return self._wire(self.entries, self._removals())
+
+    def size(self) -> int:
+        """Length of `to_bytes()`, without making it."""
+        return self._size(self.entries, self._removals())
 
     def to_message(self) -> discovery_pb2.DeltaDiscoveryResponse:
         return discovery_pb2.DeltaDiscoveryResponse.FromString(self.to_bytes())

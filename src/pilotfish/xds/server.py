@@ -370,16 +370,16 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             )
             return
         for response in output.responses:
-            payload = response.to_bytes()
+            size = response.size()  # its bytes are made when written (`Connection.write_out`)
             kind = short_name(response.type_url)
-            if len(payload) > self.limits.max_response_bytes:
+            if size > self.limits.max_response_bytes:
                 limit = self.limits.max_response_bytes
-                why = f"its {kind} response of {len(payload)} bytes is over the {limit} bytes"
+                why = f"its {kind} response of {size} bytes is over the {limit} bytes"
                 self._close(connection, "response_size", why + " an xDS message may be")
                 return
-            connection.outbox.put_nowait((payload, kind, now))
+            connection.outbox.put_nowait((response, kind, now))
             self.metrics.pushes.labels(kind).inc()
-            self.metrics.config_size.labels(kind).observe(len(payload))
+            self.metrics.config_size.labels(kind).observe(size)
         answered = False
         for event in output.events:
             if isinstance(event, Ack):
