@@ -39,7 +39,11 @@ from pilotfish.xds.resources import (
     EncodedResource,
     Snapshot,
 )
-from pilotfish.xds.stream_state import AnyRequest, StreamBase, TypeState
+from pilotfish.xds.stream_state import AnyRequest, StreamBase, TypeState, interned
+
+
+def _name(resource: EncodedResource) -> str:
+    return resource.name
 
 
 class DeltaStream(StreamBase):
@@ -117,7 +121,7 @@ class DeltaStream(StreamBase):
         events: list[Event],
     ) -> tuple[frozenset[str], bool]:
         """Apply subscribe/unsubscribe; returns (newly added names, whether anything changed)."""
-        added = {n for n in subscribe if n != WILDCARD and n not in state.names}
+        added = interned(n for n in subscribe if n != WILDCARD and n not in state.names)
         removed = {n for n in unsubscribe if n != WILDCARD and n in state.names}
         changed = bool(added or removed)
         if WILDCARD in subscribe and not state.wildcard:
@@ -152,7 +156,21 @@ class DeltaStream(StreamBase):
         held = state.client_versions
         changed: list[EncodedResource] = []
         removed: list[str] = []
-        if state.wildcard:
+        previous = state.diffed
+        if (
+            previous is not None
+            and state.diffed_version == previous.version
+            and not (always or report_missing)
+        ):
+            # the client holds what `previous` has of its names: the shared diff, narrowed
+            diff = resources.changes_since(previous)
+            if state.wildcard:
+                changed, removed = list(diff.changed), list(diff.removed)
+            else:
+                names = state.names
+                changed = sorted((r for r in diff.changed if r.name in names), key=_name)
+                removed = [n for n in diff.removed if n in names]
+        elif state.wildcard:
             changed = [r for name, r in by_name.items() if held.get(name) != r.version]
             removed = sorted(name for name in held if name not in by_name)
             # named on top of the wildcard (on-demand) and not there: say so, or Envoy waits
@@ -168,6 +186,7 @@ class DeltaStream(StreamBase):
             for name in [n for n in held if n not in state.names]:
                 del held[name]  # held but not subscribed: Envoy does not want it
         state.diffed_version = resources.version
+        state.diffed = resources
         version = resources.view_version(state.scope)
         if not changed and not removed and not always:
             # Already holds exactly this content: in sync without sending anything.

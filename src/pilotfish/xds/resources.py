@@ -134,6 +134,14 @@ class SotwView:
 
 
 @dataclass(frozen=True)
+class ResourceChanges:
+    """From one version of a type's resources to another (`TypeResources.changes_since`)."""
+
+    changed: tuple[EncodedResource, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TypeResources:
     """All resources of one type in a snapshot, sorted by name, with the type's version."""
 
@@ -145,6 +153,23 @@ class TypeResources:
     )
 
     _versions: dict[frozenset[str], str] = field(default_factory=dict, compare=False, repr=False)
+    _changes: dict[str, ResourceChanges] = field(default_factory=dict, compare=False, repr=False)
+
+    def changes_since(self, old: TypeResources) -> ResourceChanges:
+        """What differs from `old` to these resources: the resources that are new or whose
+        version changed, and the names that are gone. Computed once per pair of versions, so a
+        push to thousands of delta streams compares the two sets once, not once per stream."""
+        found = self._changes.get(old.version)
+        if found is None:
+            before = old.by_name
+            changed = tuple(
+                r
+                for n, r in self.by_name.items()
+                if (b := before.get(n)) is None or b.version != r.version
+            )
+            removed = tuple(sorted(n for n in before if n not in self.by_name))
+            found = self._changes[old.version] = ResourceChanges(changed, removed)
+        return found
 
     def view_version(self, names: frozenset[str] | None) -> str:
         """Version of what a subscriber of `names` (None = wildcard) holds: the type version

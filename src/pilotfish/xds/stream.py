@@ -32,7 +32,7 @@ from pilotfish.xds.messages import (
     Unsubscribe,
 )
 from pilotfish.xds.resources import CLUSTER, ENDPOINT, WILDCARD_TYPES, Snapshot
-from pilotfish.xds.stream_state import StreamBase, SyncState, TypeState
+from pilotfish.xds.stream_state import StreamBase, SyncState, TypeState, interned
 
 __all__ = ["DeltaStream", "SotwStream", "StreamBase", "SyncState"]
 
@@ -56,7 +56,9 @@ class SotwStream(StreamBase):
         state = self.types.get(type_url)
         if state is None:
             wildcard = type_url in WILDCARD_TYPES and (not names or WILDCARD in names)
-            state = TypeState(type_url, wildcard, names - {WILDCARD} if wildcard else names)
+            state = TypeState(
+                type_url, wildcard, interned(names - {WILDCARD} if wildcard else names)
+            )
             self.types[type_url] = state
             events.append(Subscribe(type_url, (WILDCARD,) if wildcard else tuple(sorted(names))))
             return self._answer(state, snapshot, now, events)
@@ -91,6 +93,7 @@ class SotwStream(StreamBase):
             return False  # wildcard stays wildcard on SotW (Envoy re-sends no names)
         if names == state.names:
             return False
+        names = interned(names)
         added = names - state.names
         removed = state.names - names
         if added:

@@ -10,6 +10,8 @@ the caller passes the time in.
 from __future__ import annotations
 
 import enum
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -25,9 +27,15 @@ from pilotfish.xds.messages import (
     StaleNonce,
     TypeSyncStatus,
 )
-from pilotfish.xds.resources import Snapshot, push_rank
+from pilotfish.xds.resources import Snapshot, TypeResources, push_rank
 
 AnyRequest: TypeAlias = discovery_pb2.DiscoveryRequest | discovery_pb2.DeltaDiscoveryRequest
+
+
+def interned(names: Iterable[str]) -> frozenset[str]:
+    """Subscribed names as one string object per name for every stream (`sys.intern`): each
+    request brings its own copies, thousands per stream for a big mesh's endpoints."""
+    return frozenset(map(sys.intern, names))
 
 
 @dataclass
@@ -50,6 +58,9 @@ class TypeState:
     """Delta only: resource name → version the client holds (as far as we know)."""
     diffed_version: str = ""
     """Delta only: type version of the snapshot last diffed against (fast path)."""
+    diffed: TypeResources | None = None
+    """Delta only: the resources last diffed against, while `client_versions` is exactly what
+    they hold of the subscribed names (a diff from them is then the same for every stream)."""
 
     @property
     def scope(self) -> frozenset[str] | None:
