@@ -18,6 +18,12 @@ Measured in one run, side by side:
 - mesh-wide change: the mesh ConfigMap's outboundTrafficPolicy (every sidecar sees it);
 - control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`
   read from :15014/metrics and compared with the clients' own measure.
+With --on-demand the control plane runs with PILOTFISH_ON_DEMAND_CLUSTERS=true, every proxy
+speaks delta, each simulated one asks for the clusters of two services right after its first
+CDS response (as Envoy does when its app first calls them), and a first and a second request
+are sent through each real Envoy to a service it never called (the first waits for its
+cluster). Run it once with and once without to compare config size, connect time, Envoy RSS
+(the real Envoys', after the storm) and push fan-out (`proxies pushed`).
 A change is over when no proxy has received anything for --quiet seconds. The last line is
 `scale: services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=...
 rss_mb=...`.
@@ -39,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +180,9 @@ class Clients:
 class RealEnvoys:
     """Envoys with the agent's bootstrap (pilotfish.agent.bootstrap), for the given instances."""
 
-    def __init__(self, instances: list[Instance], xds: tuple[str, int], tmp: Path) -> None:
+    def __init__(
+        self, instances: list[Instance], xds: tuple[str, int], tmp: Path, all_delta: bool = False
+    ) -> None:
         from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
         from pilotfish.model.node import proxy_from_node
 
@@ -187,7 +196,8 @@ class RealEnvoys:
             proxy = proxy_from_node(instance.node_id, instance.metadata(free_port("127.0.0.1")))
             sds = str(tmp / f"sds-{i}.sock")
             self.sds_paths.append(Path(sds))
-            settings = BootstrapSettings(proxy, xds[0], xds[1], delta=i % 2 == 1, sds_socket=sds)
+            delta = all_delta or i % 2 == 1
+            settings = BootstrapSettings(proxy, xds[0], xds[1], delta=delta, sds_socket=sds)
             text = bootstrap_json(settings)
             path = tmp / f"envoy-{i}.json"
             path.write_text(text)
@@ -253,6 +263,38 @@ class RealEnvoys:
             if pending:
                 time.sleep(0.05)
         return time.monotonic() - started
+
+    def memory(self) -> str:
+        """Each real Envoy's RSS and config_dump size now."""
+        rss = [proc_stats(p.pid)[1] for p in self.procs]
+        sizes = [len(json.dumps(self.config_dump(i))) / 1e6 for i in range(len(self.procs))]
+        return (
+            f"real Envoys: RSS MB {', '.join(f'{r:.0f}' for r in rss)}; "
+            f"config_dump MB {', '.join(f'{s:.2f}' for s in sizes)}"
+        )
+
+    def first_requests(self, service: tuple[str, str]) -> str:
+        """A first and a second request to `service` (never called) through each real Envoy's
+        outbound HTTP proxy (15001): ms each (no app answers: a 503 after the cluster is there)."""
+        ns, svc = service
+        timings = []
+        for instance in self.instances:
+            proxy = urllib.request.ProxyHandler({"http": f"http://{instance.address}:15001"})
+            opener = urllib.request.build_opener(proxy)
+            row: list[tuple[float, str]] = []
+            for _ in range(2):
+                started = time.monotonic()
+                try:
+                    status = str(opener.open(f"http://{svc}.{ns}:8080/", timeout=30).status)
+                except urllib.error.HTTPError as error:
+                    status = str(error.code)
+                except OSError as error:
+                    status = type(error).__name__
+                row.append(((time.monotonic() - started) * 1000, status))
+            timings.append(row)
+        first = ", ".join(f"{a[0]:.0f} ({a[1]})" for a, _ in timings)
+        second = ", ".join(f"{b[0]:.0f} ({b[1]})" for _, b in timings)
+        return f"first request to {svc}.{ns} through each real Envoy: {first} ms; then {second} ms"
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -396,6 +438,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
     base = f"http://{host}:{http_port}"
     tmp = Path(tempfile.mkdtemp(prefix="pilotfish-scale-"))
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["PILOTFISH_ON_DEMAND_CLUSTERS"] = "true" if args.on_demand else "false"
     cp = subprocess.Popen(
         [
             sys.executable,
@@ -442,12 +485,17 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
 
         real = instances[:: max(1, len(instances) // max(args.envoys, 1))][: args.envoys]
         simulated = [i for i in instances if i not in real]
-        nodes = [
+        nodes: list[dict[str, Any]] = [
             {"id": i.node_id, "metadata": i.metadata(), "delta": n % 2 == 1}
             for n, i in enumerate(simulated)
         ]
+        if args.on_demand:
+            for n, node in enumerate(nodes):
+                node["delta"] = True
+                node["metadata"] = node["metadata"] | {"PILOTFISH_DELTA_XDS": "true"}
+                node["demand"] = [topo.cluster((n + k) % len(topo.names)) for k in (1, 7)]
         clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, tmp)
-        envoys = RealEnvoys(real, (host, xds_port), tmp)
+        envoys = RealEnvoys(real, (host, xds_port), tmp, all_delta=args.on_demand)
         await clients.start()
         await envoys.start_sds()
         cpu0, _ = proc_stats(cp.pid)
@@ -471,9 +519,12 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         await settle(clients.received, start, args.quiet, args.timeout)
         cpu1, _ = proc_stats(cp.pid)
         storm = summarize("connect storm", clients.received, start, cpu1 - cpu0)
-        storm.envoy_ms = envoys.wait_for(lambda d: "outbound|8080|v1|" in d, 60) * 1000
+        mark = "outbound_http_proxy" if args.on_demand else "outbound|8080|v1|"
+        storm.envoy_ms = envoys.wait_for(lambda d, m=mark: m in d, 60) * 1000
         results.append(storm)
         print(_row(storm), flush=True)
+        print(envoys.memory(), flush=True)
+        print(envoys.first_requests(topo.names[len(topo.names) // 4]), flush=True)
 
         for repeat in range(args.repeats):
             # targeted change: one VirtualService's weights
@@ -625,6 +676,9 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the logs and state (tmp dir)")
+    parser.add_argument(
+        "--on-demand", action="store_true", help="PILOTFISH_ON_DEMAND_CLUSTERS on (see above)"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(HEADER)
@@ -645,6 +699,7 @@ def main() -> None:
         f"endpoint_ms={med('endpoint', 'max_ms'):.0f} "
         f"meshwide_s={med('mesh-wide', 'max_ms') / 1000:.2f} "
         f"rss_mb={med('rss_mb', 'p50_ms'):.0f} load={os.getloadavg()[0]:.1f}"
+        + (" on_demand=1" if args.on_demand else "")
     )
 
 

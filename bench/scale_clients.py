@@ -4,7 +4,9 @@
 
 Each proxy opens its own ADS stream (SotW or delta, as NODES_JSON says) with its real node id and
 metadata, subscribes like Envoy (CDS and LDS wildcard, then EDS for the EDS clusters it received
-and RDS for the route configs its listeners name), and ACKs every response. Every response is
+and RDS for the route configs its listeners name), and ACKs every response. A delta proxy with
+`demand` names asks for those clusters after its first CDS response, as Envoy's on-demand CDS
+does when its app first calls a service (`--on-demand`). Every response is
 reported on stdout as one line `index type_short bytes monotonic_time`, so the parent knows who
 received what and when (it shares this machine's monotonic clock). It prints `ready` once
 imported and connects on the line `go`; closing stdin stops it.
@@ -66,6 +68,7 @@ class Proxy:
         self.metadata = struct_pb2.Struct()
         json_format.ParseDict(node["metadata"], self.metadata)
         self.delta = bool(node["delta"])
+        self.demand: list[str] = list(node.get("demand", ()))  # asked for on demand, as Envoy
         self.out = out
         # only what the subscriptions need (a parsed copy of every resource of 2,000 proxies
         # would take gigabytes): cluster name -> its EDS name, listener name -> its RDS names
@@ -179,6 +182,13 @@ class Proxy:
                     type_url=type_url, response_nonce=response.nonce
                 )
             )
+            if type_url == CLUSTER and self.demand:  # its first calls (on-demand clusters)
+                asked, self.demand = self.demand, []
+                await call.write(
+                    discovery_pb2.DeltaDiscoveryRequest(
+                        type_url=CLUSTER, resource_names_subscribe=asked
+                    )
+                )
             wanted = self._wanted(type_url)
             if wanted is not None:
                 child = ENDPOINT if type_url == CLUSTER else ROUTE

@@ -121,6 +121,11 @@ class Topology:
             )
         return "---\n".join(docs)
 
+    def cluster(self, index: int) -> str:
+        """The subset-less outbound cluster of the index-th service."""
+        ns, svc = self.names[index]
+        return f"outbound|{PORT}||{svc}.{ns}.svc.cluster.local"
+
     def destination_rule(self, ns: str, svc: str, extra: str = "") -> str:
         return (
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
