@@ -22,7 +22,7 @@ Pure: reads only its arguments (memoised per push context).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
@@ -106,7 +106,7 @@ def narrowed(
     key = ("pilotfish.translate.on_demand", id(block), hosts, used)
     found: ProxyResources | None = push.memo.get(key)
     if found is None:
-        found = _narrow(block, hosts, used)
+        found = _narrow(_index(block, push), block, hosts, used)
         push.memo[key] = found
     return (found, *shared[1:])
 
@@ -123,21 +123,37 @@ def listener_clusters(listeners: Iterable[Message]) -> set[str]:
 
 
 _OUTBOUND_NAME = re.compile(rb"outbound\|[0-9]+\|[^|\x00-\x20]*\|[A-Za-z0-9.*_-]+")
+_Pieces = dict[str, dict[str, dict[str, Message]]]
+"""host ("" for what is no service's) -> type URL -> name -> message."""
 
 
-def _narrow(block: ProxyResources, hosts: frozenset[str], used: frozenset[str]) -> ProxyResources:
-    def kept(name: str) -> bool:
-        host = cluster_host(name)
-        return host is None or host in hosts or any(u.startswith(name) for u in used)
+def _index(block: ProxyResources, push: PushContext) -> _Pieces:
+    """The block's clusters and endpoints by service host, once per block and push context."""
+    key = ("pilotfish.translate.on_demand.index", id(block))
+    found: _Pieces | None = push.memo.get(key)
+    if found is None:
+        found = {}
+        for type_url in (CLUSTER, ENDPOINT):
+            for name, message in block[type_url].items():
+                host = cluster_host(name) or ""
+                found.setdefault(host, {CLUSTER: {}, ENDPOINT: {}})[type_url][name] = message
+        push.memo[key] = found
+    return found
 
-    clusters: Mapping[str, Message] = {n: c for n, c in block[CLUSTER].items() if kept(n)}
-    return ProxyResources(
-        {
-            CLUSTER: clusters,
-            ENDPOINT: {n: e for n, e in block[ENDPOINT].items() if kept(n)},
-        },
-        block.diagnostics,
-    )
+
+def _narrow(
+    pieces: _Pieces, block: ProxyResources, hosts: frozenset[str], used: frozenset[str]
+) -> ProxyResources:
+    kept: dict[str, dict[str, Message]] = {CLUSTER: {}, ENDPOINT: {}}
+    for host in sorted(hosts | {""}):
+        for type_url, messages in pieces.get(host, {}).items():
+            kept[type_url].update(messages)
+    for match in used:  # a listener's cluster of a service not asked for: that cluster only
+        host = cluster_host(match) or ""
+        for candidate in (h for h in pieces if h and host.startswith(h) and h not in hosts):
+            for type_url, messages in pieces[candidate].items():
+                kept[type_url].update((n, m) for n, m in messages.items() if match.startswith(n))
+    return ProxyResources(kept, block.diagnostics)
 
 
 def with_filter(listener: listener_pb2.Listener) -> listener_pb2.Listener:
