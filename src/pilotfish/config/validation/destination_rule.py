@@ -34,6 +34,8 @@ def validate_destination_rule(spec: DestinationRuleSpec) -> list[Problem]:
             _traffic_policy(found, f"{path}.trafficPolicy", subset.traffic_policy)
     if spec.workload_selector is not None:
         found.labels("spec.workloadSelector.matchLabels", spec.workload_selector.match_labels)
+        if not spec.workload_selector.match_labels:
+            found.warn("spec.workloadSelector", "workload selector specified without labels")
     return found.problems
 
 
