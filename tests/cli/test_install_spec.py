@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from pilotfish.cli.install import InstallError, install_documents, operator_spec, set_path
-from pilotfish.cli.kube_get import jsonpath
+from pilotfish.cli.jsonpath import jsonpath
 from pilotfish.cli.kube_views import age, ingress_ports
 
 

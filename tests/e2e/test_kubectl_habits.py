@@ -264,15 +264,18 @@ def test_istio_docs_pick_a_pod_by_label(mesh: LocalMesh) -> None:
     jsonpath='{.items[0].metadata.name}')" -c ratings -- curl -sS productpage:9080/productpage`;
     and `{.items..metadata.name}` (SOURCE_POD in the security tasks)."""
     by_label = ["get", "pod", "-l", "app=ratings", "-o"]
-    pod = mesh.pilotfish(*by_label, "jsonpath={.items[0].metadata.name}").stdout.strip()
-    assert pod == "ratings-v1-0", pod
+    pod = mesh.pilotfish(*by_label, "jsonpath={.items[0].metadata.name}").stdout
+    assert pod == "ratings-v1-0", repr(pod)  # as kubectl: no newline after a jsonpath
     page = mesh.pilotfish(
         "exec", pod, "-c", "ratings", "--", "curl", "-sS", "productpage:9080/productpage"
     )
     assert "<title>Simple Bookstore App</title>" in page.stdout, page.stdout[-500:]
     reviews = ["get", "pods", "-l", "app=reviews", "-o", "jsonpath={.items..metadata.name}"]
-    names = mesh.pilotfish(*reviews).stdout.split()
-    assert names == ["reviews-v1-0", "reviews-v2-0", "reviews-v3-0"], names
+    names = mesh.pilotfish(*reviews).stdout
+    assert names == "reviews-v1-0 reviews-v2-0 reviews-v3-0", repr(names)
+    ranged = '{range .items[*]}{.metadata.name}{"\\n"}{end}'
+    lines = mesh.pilotfish(*reviews[:-1], f"jsonpath={ranged}").stdout
+    assert lines == "reviews-v1-0\nreviews-v2-0\nreviews-v3-0\n", repr(lines)
     v2 = _table(mesh.pilotfish("get", "deploy", "-l", "app=reviews,version=v2").stdout)
     assert list(v2) == ["reviews-v2"], v2
     none = mesh.pilotfish("get", "pods", "-l", "app=nothing")

@@ -8,6 +8,7 @@ admin, as in a pod; `pilot-agent request GET stats` too. The proxy log has no de
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -180,3 +181,65 @@ def _scaled_httpbin(replicas: int) -> str:
     assert "replicas: 1" in text
     workdir = f"replicas: {replicas}\n  workingDir: {ROOT / 'samples/httpbin'}"
     return text.replace("replicas: 1", workdir)
+
+
+CIRCUIT_BREAKER = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: httpbin
+spec:
+  host: httpbin
+  trafficPolicy:
+    connectionPool:
+      tcp:
+        maxConnections: 1
+      http:
+        http1MaxPendingRequests: 1
+        maxRequestsPerConnection: 1
+    outlierDetection:
+      consecutive5xxErrors: 1
+      interval: 1s
+      baseEjectionTime: 3m
+      maxEjectionPercent: 100
+"""
+
+
+def _codes(report: str) -> dict[int, int]:
+    """fortio's `Code 200 : 13 (65.0 %)` lines."""
+    found = re.findall(r"^Code (-?\d+) : (\d+) \((\d+\.\d) %\)$", report, re.MULTILINE)
+    return {int(code): int(count) for code, count, _ in found}
+
+
+def test_istio_circuit_breaking_task_with_fortio(mesh: LocalMesh) -> None:
+    """Istio's "Circuit Breaking" task step by step: fortio's client, Istio's DestinationRule
+    (one connection, one pending request), `fortio load`, then the proxy's pending stats."""
+    mesh.apply("samples/httpbin/sample-client/fortio-deploy.yaml")
+    pod = mesh.pilotfish(
+        "get", "pods", "-l", "app=fortio", "-o", "jsonpath={.items[0].metadata.name}"
+    )
+    assert pod.stdout == "fortio-deploy-0", pod.stdout + pod.stderr
+    fortio = [pod.stdout, "-c", "fortio", "--", "/usr/bin/fortio"]
+    once = curl(mesh, *fortio, "curl", "-quiet", "http://httpbin:8000/get")
+    assert once.startswith("HTTP/1.1 200 OK\n") and '"url"' in once, once[:500]
+    assert mesh.pilotfish("apply", "-f", "-", stdin=CIRCUIT_BREAKER).returncode == 0
+    try:
+        load = ["load", "-c", "2", "-qps", "0", "-n", "20", "-loglevel", "Warning"]
+        report = curl(mesh, *fortio, *load, "http://httpbin:8000/get")
+        codes = _codes(report)
+        assert sum(codes.values()) == 20 and set(codes) <= {200, 503}, report
+        assert "Sockets used:" in report and "All done 20 calls" in report, report
+        # Three callers at once on a one-second call: one holds the only connection, one may
+        # wait, the third overflows (every time, whatever the timing within that second).
+        load = ["load", "-c", "3", "-qps", "0", "-n", "3", "-loglevel", "Warning"]
+        tripped = _codes(curl(mesh, *fortio, *load, "http://httpbin:8000/delay/1"))
+        assert tripped.get(503, 0) >= 1 and tripped.get(200, 0) >= 1, tripped
+        stats = curl(
+            mesh, pod.stdout, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"
+        )
+        pending = [line for line in stats.splitlines() if "httpbin" in line and "pending" in line]
+        overflow = [line for line in pending if ".upstream_rq_pending_overflow: " in line]
+        assert overflow and int(overflow[0].rsplit(" ", 1)[1]) >= tripped[503], pending
+    finally:
+        mesh.pilotfish("delete", "destinationrule", "httpbin")
+        mesh.pilotfish("delete", "-f", "samples/httpbin/sample-client/fortio-deploy.yaml")

@@ -16,6 +16,7 @@ container does.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,14 @@ from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.capture.rules import PROXY_GID
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
+from pilotfish.registry.images import load_image_map
 from pilotfish.state_files import STORE_FILE, write_atomically
 
 PROXY_CONTAINER = "istio-proxy"
 PROXY_ALIASES = (PROXY_CONTAINER, "envoy", "proxy")
+# Programs of a sample's image that Istio's tasks run in a pod (`kubectl exec FORTIO_POD -c fortio
+# -- /usr/bin/fortio load …`) and the host lacks: run as the image map's command for that image.
+IMAGE_PROGRAMS = {"fortio": "docker.io/fortio/fortio"}
 
 __all__ = ["container_problem", "exec_command", "find_proxy", "pod_env"]
 
@@ -64,6 +69,17 @@ def pilot_agent_shim(state_dir: Path) -> Path:
         write_atomically(shim, text)
     shim.chmod(0o755)
     return bin_dir
+
+
+def image_program(argv: list[str]) -> tuple[list[str], str | None]:
+    """`argv` with a program of `IMAGE_PROGRAMS` the host lacks (`/usr/bin/fortio`) replaced by
+    its image's command, and the directory to run it in (None: as given)."""
+    image = IMAGE_PROGRAMS.get(os.path.basename(argv[0]))
+    entry = load_image_map().resolve(image) if image and not shutil.which(argv[0]) else None
+    if entry is None:
+        return argv, None
+    command = [sys.executable if c in ("python", "python3") else c for c in entry.command]
+    return [*command, *argv[1:]], entry.workdir
 
 
 def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, str]:
@@ -113,12 +129,13 @@ def exec_command(
         print(f"error: {problem}", file=sys.stderr)
         return 1
     group = None
+    argv, workdir = image_program(argv)
     if proxy.get("netns"):
         argv = ["ip", "netns", "exec", str(proxy["netns"]), *argv]
         if container in PROXY_ALIASES:
             group = PROXY_GID
     try:
-        return subprocess.call(argv, env=pod_env(info, key, proxy), group=group)
+        return subprocess.call(argv, env=pod_env(info, key, proxy), group=group, cwd=workdir)
     except FileNotFoundError:
         print(f"error: {argv[0]}: command not found", file=sys.stderr)
         return 127

@@ -7,7 +7,6 @@ The objects come from `kube_views`; this module fetches what they need and print
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 import urllib.parse
@@ -17,6 +16,7 @@ from typing import Any
 from pilotfish.cli import kube_views, usage
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.get import has_labels
+from pilotfish.cli.jsonpath import JsonPathError, render
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import ApiError, call
 
@@ -76,7 +76,12 @@ def view_command(
         return 1
     if output.startswith("jsonpath="):
         payload = everything[0] if name else {"kind": "List", "items": everything}
-        print(" ".join(str(v) for v in jsonpath(payload, output.partition("=")[2])))
+        template = output.partition("=")[2]
+        try:
+            print(render(payload, template), end="")
+        except JsonPathError as exc:
+            print(f"error: error parsing jsonpath {template}, {exc}", file=sys.stderr)
+            return 1
         return 0
     if output in ("yaml", "json"):
         payload = (
@@ -213,54 +218,3 @@ def _node_rows(
         details += [system["kernelVersion"], system["containerRuntimeVersion"]]
         rows.append(row + (details if wide else []))
     return head + (extra if wide else []), rows
-
-
-_STEP = re.compile(
-    r"(\.\.?)([A-Za-z0-9_-]+)|\[(\d+|\*)\]"
-    r"|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
-)
-
-
-def jsonpath(data: Any, template: str) -> list[Any]:
-    """kubectl's `-o jsonpath` for the forms Istio's docs use: `{.a.b[0].c}`, `[*]`,
-    `[?(@.name=="http2")]` filters and recursive descent (`{.items..metadata.name}`). Several
-    `{…}` are printed one after another."""
-    values: list[Any] = []
-    for expr in re.findall(r"\{([^}]*)\}", template) or [template]:
-        current = [data]
-        for dots, field, index, key, wanted in _STEP.findall(expr.strip()):
-            nxt: list[Any] = []
-            for item in current:
-                if field and dots == "..":
-                    nxt.extend(_descend(item, field))
-                elif field and isinstance(item, dict) and field in item:
-                    nxt.append(item[field])
-                elif index == "*" and isinstance(item, list):
-                    nxt.extend(item)
-                elif index and isinstance(item, list) and int(index) < len(item):
-                    nxt.append(item[int(index)])
-                elif key and isinstance(item, list):
-                    nxt.extend(x for x in item if str(_dig(x, key)) == wanted)
-            current = nxt
-        values.extend(current)
-    return values
-
-
-def _descend(item: Any, field: str) -> list[Any]:
-    """Every value of `field` at any depth under `item`, in document order (jsonpath `..`)."""
-    found: list[Any] = []
-    if isinstance(item, dict):
-        for key, value in item.items():
-            if key == field:
-                found.append(value)
-            found.extend(_descend(value, field))
-    elif isinstance(item, list):
-        for value in item:
-            found.extend(_descend(value, field))
-    return found
-
-
-def _dig(item: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        item = item.get(part) if isinstance(item, dict) else None
-    return item
