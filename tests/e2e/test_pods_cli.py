@@ -8,6 +8,7 @@ admin, as in a pod; `pilot-agent request GET stats` too. The proxy log has no de
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,12 @@ def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
 
 def curl(mesh: LocalMesh, *args: str) -> str:
     result = mesh.pilotfish("exec", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _run(mesh: LocalMesh, *args: str) -> str:
+    result = mesh.pilotfish(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -108,6 +115,28 @@ def test_other_commands_take_namespace_and_name_ns(mesh: LocalMesh) -> None:
     assert logs.returncode == 0, logs.stderr
     by_label = mesh.pilotfish("logs", "-l", "app=sleep", "-n", "foo")
     assert by_label.returncode == 0, by_label.stderr
+
+
+def test_istio_docs_proxy_config_flags(mesh: LocalMesh) -> None:
+    """Flags Istio's debugging and security tasks type: `proxy-config log deploy/httpbin --level
+    "rbac:debug"`, `--reset`, `--fqdn … -o json` (the matching clusters only), endpoint
+    `--port`/`--address`/`--status`, and `istioctl experimental describe`."""
+    logged = _run(mesh, "proxy-config", "log", "deploy/httpbin-v1", "--level", "rbac:debug")
+    assert "  rbac: debug\n" in logged and "  http: warning\n" in logged, logged[:300]
+    reset = _run(mesh, "pc", "log", "httpbin-v1", "-r")
+    assert "  rbac: warning\n" in reset
+    fqdn = ["--fqdn", "httpbin.default.svc.cluster.local", "-o", "json"]
+    clusters = json.loads(_run(mesh, "proxy-config", "cluster", "sleep", *fqdn))
+    assert [c["name"] for c in clusters] == ["outbound|8000||httpbin.default.svc.cluster.local"]
+    httpbin_ip = mesh.proxy("httpbin-v1-0")["ip"]
+    ports = _run(mesh, "proxy-config", "endpoint", "sleep", "--port", "8080", "--status", "HEALTHY")
+    assert f"{httpbin_ip}:8080" in ports and ":15000" not in ports, ports
+    by_address = json.loads(
+        _run(mesh, "proxy-config", "endpoint", "sleep", "--address", httpbin_ip, "-o", "json")
+    )
+    assert {s["name"] for s in by_address} == {"outbound|8000||httpbin.default.svc.cluster.local"}
+    described = _run(mesh, "experimental", "describe", "pod", "sleep")
+    assert described.startswith("Pod: sleep-0"), described
 
 
 def test_proxy_log_has_no_route_deprecation_warnings(mesh: LocalMesh) -> None:

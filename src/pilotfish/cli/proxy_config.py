@@ -1,9 +1,11 @@
 """`pilotfish proxy-config TYPE PROXY`: what one Envoy really holds, read from its admin API
 (`/config_dump`, `/clusters`), as `istioctl proxy-config` shows it.
 
-TYPE is cluster, listener, route, endpoint, secret, bootstrap or all; PROXY an instance
-(`reviews-v2-0`), a workload (`reviews-v2`) or `istio-ingressgateway`. `-o json|yaml` prints the
-raw config dump sections instead of the table.
+TYPE is cluster, listener, route, endpoint, secret, bootstrap, all, or log (Envoy's logger
+levels, set with `--level [LOGGER:]LEVEL,…` or `--reset`); PROXY an instance (`reviews-v2-0`), a
+workload (`reviews-v2`) or `istio-ingressgateway`. `-o json|yaml` prints the raw config dump
+section instead of the table, or, with table filters (`--fqdn`, `--port`, …), the list of the
+resources they select, as istioctl does.
 """
 
 from __future__ import annotations
@@ -177,12 +179,24 @@ FILTER_COLUMNS = {
     "name": "NAME",
     "address": "ADDRESS",
     "cluster": "CLUSTER",
+    "status": "STATUS",
 }
 
 
 def filter_rows(rows: list[list[str]], filters: dict[str, str]) -> list[list[str]]:
     """istioctl's table filters (`--fqdn`, `--port`, `--name`, …): the header and the rows whose
-    column equals each given value; a filter naming a column this table lacks is ignored."""
+    column equals each given value; a filter naming a column this table lacks is ignored. In the
+    endpoint table `--address` and `--port` are the two halves of ENDPOINT, as istioctl's."""
+    header = rows[0]
+    if "ENDPOINT" in header:
+        at = header.index("ENDPOINT")
+        split = [[*r, *r[at].rpartition(":")[::2]] for r in rows[1:]]
+        kept = _filter_columns([[*header, "ADDRESS", "PORT"], *split], filters)
+        return [header] + [r[: len(header)] for r in kept[1:]]
+    return _filter_columns(rows, filters)
+
+
+def _filter_columns(rows: list[list[str]], filters: dict[str, str]) -> list[list[str]]:
     header = rows[0]
     checks = [
         (header.index(FILTER_COLUMNS[flag]), value)
@@ -192,10 +206,72 @@ def filter_rows(rows: list[list[str]], filters: dict[str, str]) -> list[list[str
     return [header] + [r for r in rows[1:] if all(r[i] == value for i, value in checks)]
 
 
+# Per type: where its resources sit in the dump, the resource inside each entry, the table
+# builder, and the section key that wraps one entry for that builder.
+_ENTRIES = {
+    "cluster": (("static_clusters", "dynamic_active_clusters"), "cluster"),
+    "listener": (("static_listeners", "dynamic_listeners"), "listener"),
+    "route": (("static_route_configs", "dynamic_route_configs"), "route_config"),
+}
+
+
+def matching_resources(kind: str, section: dict[str, Any], filters: dict[str, str]) -> list[Any]:
+    """istioctl's `-o json|yaml` with table filters: the resources (Cluster, Listener,
+    RouteConfiguration; for endpoints, /clusters' ClusterStatus) whose table rows pass them."""
+    builders = {"cluster": cluster_rows, "listener": listener_rows, "route": route_rows}
+    if kind == "endpoint":
+        return [
+            status
+            for status in section.get("cluster_statuses", [])
+            if len(filter_rows(endpoint_rows({"cluster_statuses": [status]}), filters)) > 1
+        ]
+    keys, field = _ENTRIES[kind]
+    found = []
+    for key in keys:
+        for entry in section.get(key, []):
+            if len(filter_rows(builders[kind]({key: [entry]}), filters)) > 1:
+                found.append(entry.get(field) or entry.get("active_state", {}).get(field, {}))
+    return found
+
+
+LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical", "off")
+
+
+def log_levels(admin: str, level: str, pod: str) -> int:
+    """`istioctl proxy-config log POD [--level [LOGGER:]LEVEL,…] [--reset]`: Envoy's loggers, set
+    with its admin's `POST /logging` (a bare LEVEL sets every logger, then `paths=` the named
+    ones; `--reset` is `warning`); prints the loggers as Envoy then reports them."""
+    bare, named = [], []
+    for item in filter(None, level.split(",")):
+        logger, _, wanted = item.rpartition(":")
+        if wanted not in LOG_LEVELS:
+            print(f"error: unrecognized logging level: {wanted}", file=sys.stderr)
+            return 1
+        (named if logger else bare).append(item)
+    queries = [f"?level={bare[-1]}"] if bare else []
+    queries += [f"?paths={','.join(named)}"] if named else []
+    text = ""
+    for query in queries or [""]:
+        request = urllib.request.Request(f"http://{admin}/logging{query}", method="POST")
+        try:
+            with _DIRECT.open(request, timeout=10) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            print(f"error: {pod}: {exc.read().decode().strip() or exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"error: cannot reach {pod}'s Envoy admin at {admin}: {exc}", file=sys.stderr)
+            return 1
+    print(f"{pod}:\n{text}", end="" if text.endswith("\n") else "\n")
+    return 0
+
+
 def section_name(typed: str) -> str | None:
     """istioctl's type as users type it: `cluster`, `clusters`, `c`, `routes`, `ep`, …"""
     word = typed.lower()
     aliases = {"c": "cluster", "l": "listener", "r": "route", "ep": "endpoint", "s": "secret"}
+    if word in ("log", "logs", "o"):
+        return "log"
     word = aliases.get(word, word)
     for known in (*SECTIONS, "all"):
         if word in (known, known + "s"):
@@ -212,9 +288,9 @@ def proxy_config_command(
     filters: dict[str, str] | None = None,
 ) -> int:
     kind = section_name(typed) or typed
-    if kind not in (*SECTIONS, "all"):
+    if kind not in (*SECTIONS, "all", "log"):
         print(
-            f"error: unknown type {typed!r}: one of {', '.join([*SECTIONS, 'all'])}",
+            f"error: unknown type {typed!r}: one of {', '.join([*SECTIONS, 'all', 'log'])}",
             file=sys.stderr,
         )
         return 1
@@ -225,6 +301,8 @@ def proxy_config_command(
         print(f"error: {exc}", file=sys.stderr)
         return 1
     admin = admin_address(found[1])
+    if kind == "log":
+        return log_levels(admin, (filters or {}).get("level", ""), found[0])
     try:
         dump = _admin(admin, "/config_dump?include_eds")
         clusters = _admin(admin, "/clusters?format=json") if kind in ("endpoint", "all") else {}
@@ -235,8 +313,11 @@ def proxy_config_command(
     if kind == "all" and output not in ("json", "yaml"):
         kinds = [k for k in kinds if k != "bootstrap"]  # istioctl's `all`: the tables
     if output in ("json", "yaml"):
-        payload = {k: _section(dump, SECTIONS[k]) for k in kinds}
+        payload: dict[str, Any] = {k: _section(dump, SECTIONS[k]) for k in kinds}
         data = payload if kind == "all" else payload[kind]
+        if any((filters or {}).values()) and kind in (*_ENTRIES, "endpoint"):
+            section = clusters if kind == "endpoint" else data
+            data = matching_resources(kind, section, filters or {})
         print(
             json.dumps(data, indent=2) if output == "json" else dump_yaml([data]),
             end="\n" if output == "json" else "",

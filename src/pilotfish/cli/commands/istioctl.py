@@ -125,7 +125,7 @@ app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
 @app.command("proxy-config")
 def proxy_config(
     kind: Annotated[
-        str, typer.Argument(help="cluster, listener, route, endpoint, secret, bootstrap, all")
+        str, typer.Argument(help="cluster, listener, route, endpoint, secret, bootstrap, all, log")
     ],
     proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
     output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
@@ -137,13 +137,18 @@ def proxy_config(
     name: Annotated[str, typer.Option(help="table filter: listener or route name")] = "",
     address: Annotated[str, typer.Option(help="table filter: listener address")] = "",
     cluster: Annotated[str, typer.Option(help="table filter: endpoint's cluster")] = "",
+    status: Annotated[str, typer.Option(help="table filter: endpoint's status")] = "",
+    level: Annotated[str, typer.Option(help="log: [LOGGER:]LEVEL,… to set (e.g. rbac:debug)")] = "",
+    reset: Annotated[
+        bool, typer.Option("--reset", "-r", help="log: every logger back to warning")
+    ] = False,
 ) -> None:
     """Show the config one Envoy holds, read from its admin API."""
     from pilotfish.cli.proxy_config import proxy_config_command
 
     filters = dict(
         fqdn=fqdn, port=port, subset=subset, direction=direction, name=name, address=address,
-        cluster=cluster,
+        cluster=cluster, status=status, level="warning" if reset else level,
     )  # fmt: skip
     exit_with(proxy_config_command(kind, proxy, output, state.state_dir, namespace, filters))
 
@@ -262,3 +267,4 @@ def workload_entry_configure(
 workload_app.add_typer(entry_app, name="entry")
 experimental.add_typer(workload_app, name="workload")
 app.add_typer(experimental, name="x")
+app.add_typer(experimental, name="experimental", hidden=True)  # istioctl's long name of `x`

@@ -1,0 +1,71 @@
+"""istioctl proxy-config's filters on tables and on `-o json` (issue 8, item d)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilotfish.cli.proxy_config import endpoint_rows, filter_rows, matching_resources, section_name
+
+HTTPBIN = "outbound|8000||httpbin.default.svc.cluster.local"
+CLUSTERS: dict[str, Any] = {
+    "static_clusters": [{"cluster": {"name": "admin_self", "type": "STATIC"}}],
+    "dynamic_active_clusters": [
+        {"cluster": {"name": HTTPBIN, "type": "EDS"}},
+        {"cluster": {"name": "outbound|8000|v1|httpbin.default.svc.cluster.local", "type": "EDS"}},
+    ],
+}
+STATUSES: dict[str, Any] = {
+    "cluster_statuses": [
+        {
+            "name": HTTPBIN,
+            "host_statuses": [
+                {"address": {"socket_address": {"address": "127.9.1.1", "port_value": 8080}}},
+                {
+                    "address": {"socket_address": {"address": "127.9.1.2", "port_value": 8080}},
+                    "health_status": {"failed_outlier_check": True},
+                },
+            ],
+        },
+        {
+            "name": "admin_self",
+            "host_statuses": [
+                {"address": {"socket_address": {"address": "127.9.1.3", "port_value": 15000}}}
+            ],
+        },
+    ]
+}
+
+
+def test_endpoint_table_filters_on_the_address_and_port_of_the_endpoint() -> None:
+    rows = endpoint_rows(STATUSES)
+    assert [r[0] for r in filter_rows(rows, {"port": "8080"})[1:]] == [
+        "127.9.1.1:8080",
+        "127.9.1.2:8080",
+    ]
+    assert [r[0] for r in filter_rows(rows, {"address": "127.9.1.3"})[1:]] == ["127.9.1.3:15000"]
+    assert filter_rows(rows, {"port": "9999"}) == [rows[0]]
+    assert filter_rows(rows, {"cluster": HTTPBIN, "port": "15000"}) == [rows[0]]
+
+
+def test_json_output_keeps_only_the_resources_the_filters_select() -> None:
+    fqdn = {"fqdn": "httpbin.default.svc.cluster.local", "subset": "-"}
+    assert matching_resources("cluster", CLUSTERS, fqdn) == [{"name": HTTPBIN, "type": "EDS"}]
+    by_port = matching_resources("cluster", CLUSTERS, {"port": "8000"})
+    assert [c["name"] for c in by_port] == [HTTPBIN, by_port[1]["name"]] and len(by_port) == 2
+    ejected = matching_resources("endpoint", STATUSES, {"address": "127.9.1.2"})
+    assert [s["name"] for s in ejected] == [HTTPBIN]
+    listeners = {
+        "dynamic_listeners": [
+            {"active_state": {"listener": {"name": "outbound_http_proxy", "address": {
+                "socket_address": {"address": "127.9.1.1", "port_value": 15001}}}}},
+            {"active_state": {"listener": {"name": "inbound", "address": {
+                "socket_address": {"address": "127.9.1.1", "port_value": 8080}}}}},
+        ]
+    }  # fmt: skip
+    (found,) = matching_resources("listener", listeners, {"port": "15001"})
+    assert found["name"] == "outbound_http_proxy"
+
+
+def test_log_is_a_proxy_config_type() -> None:
+    assert section_name("log") == section_name("o") == "log"
+    assert section_name("clusters") == "cluster"
