@@ -241,7 +241,8 @@ def log_levels(admin: str, level: str, pod: str) -> int:
     """`istioctl proxy-config log POD [--level [LOGGER:]LEVEL,…] [--reset]`: Envoy's loggers, set
     with its admin's `POST /logging` (a bare LEVEL sets every logger, then `paths=` the named
     ones; `--reset` is `warning`); prints the loggers as Envoy then reports them."""
-    bare, named = [], []
+    bare: list[str] = []
+    named: list[str] = []
     for item in filter(None, level.split(",")):
         logger, _, wanted = item.rpartition(":")
         if wanted not in LOG_LEVELS:
