@@ -139,6 +139,15 @@ def test_istio_docs_proxy_config_flags(mesh: LocalMesh) -> None:
     assert described.startswith("Pod: sleep-0"), described
 
 
+def test_control_plane_logs_as_istios_docs_read_them(mesh: LocalMesh) -> None:
+    """`kubectl logs -n istio-system -l app=istiod` and `kubectl -n istio-system logs
+    deploy/istiod`: the control plane's log."""
+    by_label = _run(mesh, "logs", "-n", "istio-system", "-l", "app=istiod")
+    assert "pilotfish." in by_label, by_label[-500:]
+    last = _run(mesh, "-n", "istio-system", "logs", "deploy/istiod", "--tail", "1")
+    assert len(last.splitlines()) == 1 and last.strip() in by_label, last
+
+
 def test_proxy_log_has_no_route_deprecation_warnings(mesh: LocalMesh) -> None:
     """Issue 8 item 6: routes no longer use the deprecated `max_grpc_timeout` (82 of 83 log
     lines). The telemetry stats logger's `stat_prefix` warning is the telemetry's to remove."""

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
+from pilotfish.cli.kube_views import CONTROL_PLANE, ISTIO_SYSTEM
 from pilotfish.cli.pods import PodNotFound, resolve_pod
+from pilotfish.local.control_plane import control_plane_log
 
 PROXY_CONTAINERS = ("istio-proxy", "envoy", "proxy")
 
@@ -45,13 +47,27 @@ def parse_selector(selector: str) -> dict[str, str] | None:
 def selected_pods(
     info: dict[str, Any], labels: dict[str, str], namespace: str | None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Pods whose labels include every pair of `labels`, in namespace (default: `default`)."""
-    return [
+    """Pods whose labels include every pair of `labels`, in namespace (default: `default`); the
+    control plane is `istiod-0` in istio-system, labelled `app: istiod, istio: pilot`."""
+    found = [
         (key, proxy)
         for key, proxy in sorted(info.get("proxies", {}).items())
         if proxy.get("namespace") == (namespace or "default")
         and all((proxy.get("labels") or {}).get(k) == v for k, v in labels.items())
     ]
+    istiod = control_plane_pod(info)
+    if namespace == ISTIO_SYSTEM and all(
+        istiod[1]["labels"].get(k) == v for k, v in labels.items()
+    ):
+        found.insert(0, istiod)
+    return found
+
+
+def control_plane_pod(info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The control plane as the pod kubectl shows (`istiod-0.istio-system`), with its log."""
+    log = control_plane_log(Path(info["state_dir"]))
+    labels = {"app": CONTROL_PLANE, "istio": "pilot"}
+    return f"{CONTROL_PLANE}-0.{ISTIO_SYSTEM}", {"labels": labels, "log": str(log)}
 
 
 def logs_command(
@@ -75,6 +91,12 @@ def logs_command(
     elif pod is None:
         print("error: say which pod: pilotfish logs POD (or -l key=value)", file=sys.stderr)
         return 1
+    elif namespace == ISTIO_SYSTEM and pod in (
+        CONTROL_PLANE,
+        f"{CONTROL_PLANE}-0",
+        f"deploy/{CONTROL_PLANE}",
+    ):
+        pods = [control_plane_pod(info)]
     else:
         try:
             pods = [resolve_pod(info, pod, namespace)]
@@ -86,7 +108,7 @@ def logs_command(
         which = container
         if proxy.get("type") == "router" and which is None:
             which = "istio-proxy"  # a gateway is only its Envoy
-        path = log_file(Path(proxy["run_dir"]), which)
+        path = Path(proxy["log"]) if "log" in proxy else log_file(Path(proxy["run_dir"]), which)
         if not path.exists():
             what = f"container {which}" if which else "app"
             print(f"error: {key} has no {what} log ({path})", file=sys.stderr)

@@ -25,6 +25,11 @@ from pilotfish.state_files import read_admin_token
 CONTROL_PLANE_READY_SECONDS = 60  # generous: a loaded 2-core machine takes over 20 s
 
 
+def control_plane_log(state_dir: Path) -> Path:
+    """Where a mesh's control plane writes its output (`logs -n istio-system -l app=istiod`)."""
+    return state_dir / "logs" / "controlplane.log"
+
+
 class ControlPlaneProcess:
     """One control plane child process and an HTTP session to its API."""
 
@@ -49,7 +54,7 @@ class ControlPlaneProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.state_dir / "logs" / "controlplane.log"
+        return control_plane_log(self.state_dir)
 
     async def start(self, network: MeshNetwork) -> None:
         """Start (or restart) the process on the mesh's address and wait until it answers

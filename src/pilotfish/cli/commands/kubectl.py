@@ -120,7 +120,9 @@ def logs(
     """Print a pod's app log, or its Envoy's (`-c istio-proxy`), as `kubectl logs`."""
     from pilotfish.cli.logs import logs_command
 
-    exit_with(logs_command(pod, container, tail, namespace, state.state_dir, selector))
+    exit_with(
+        logs_command(pod, container, tail, namespace or state.namespace, state.state_dir, selector)
+    )
 
 
 @app.command()
