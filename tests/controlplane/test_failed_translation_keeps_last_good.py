@@ -17,8 +17,8 @@ from pilotfish.translate.generate import generate_parts, with_new_routes
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_mesh import Topology
 
-GENERATOR = "pilotfish.controlplane.core.generate_parts"
-ROUTES_ONLY = "pilotfish.controlplane.core.with_new_routes"  # what a VirtualService change calls
+GENERATOR = "pilotfish.controlplane.generations.generate_parts"
+ROUTES_ONLY = "pilotfish.controlplane.generations.with_new_routes"  # what a VirtualService change calls
 
 
 def _control_plane(tmp_path: Path) -> tuple[ControlPlane, Topology, str]:

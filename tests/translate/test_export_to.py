@@ -8,7 +8,7 @@ import pytest
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.load import load
-from pilotfish.model.push_context import MeshConfig
+from pilotfish.model.mesh import MeshConfig
 from pilotfish.registry.manifest import parse_manifest
 from pilotfish.registry.mesh_config import ExportDefaults
 from pilotfish.translate import ProxyResources, check_invariants, generate

@@ -30,8 +30,9 @@ from tests.pki import Pki
 from tests.translate.translate_harness import registry_from, validate_bootstrap
 
 from pilotfish.config import load
+from pilotfish.model.mesh import MeshConfig
 from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.model.push_context import MeshConfig, PushContext
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate import generate
 
 MODES = {

@@ -34,8 +34,9 @@ from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.cli.describe.authz import pod_proxy
 from pilotfish.config import load
 from pilotfish.config.yaml_text import RawDocument
+from pilotfish.model.mesh import MeshConfig
 from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.model.push_context import MeshConfig, PushContext
+from pilotfish.model.push_context import PushContext
 from pilotfish.registry.manifest import parse_manifest
 from pilotfish.registry.types import (
     RegistrySnapshot,

@@ -24,7 +24,7 @@ from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.local import MeshError
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, UpOptions
-from pilotfish.model.push_context import on_demand_enabled
+from pilotfish.model.mesh import on_demand_enabled
 from pilotfish.registry.drain import env_drain_seconds
 from pilotfish.registry.images import IMAGE_MAP_ENV, ImageMapError, load_image_map
 from pilotfish.registry.inputs import parse_documents

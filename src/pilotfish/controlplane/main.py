@@ -32,7 +32,7 @@ from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
-from pilotfish.model.push_context import on_demand_enabled
+from pilotfish.model.mesh import on_demand_enabled
 from pilotfish.registry.images import IMAGE_MAP_ENV
 from pilotfish.state_files import UI_TOKEN_FILE
 from pilotfish.ui.guard import ui_guard

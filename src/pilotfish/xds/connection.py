@@ -1,8 +1,9 @@
 """One open ADS stream on the server: its protocol state, its outbox and its writer.
 
-Owns `Connection` (what `xds.server` keeps per stream) and `Connection.write_out`, the loop
-that moves queued responses to the client under the server's shared write slots. Imports only
-`xds.stream`/`xds.limits`-level modules; never the server.
+Owns `Connection` (what `xds.server` keeps per stream), `Connection.enqueue` (a push's
+responses queued within the stream's limits) and `Connection.write_out`, the loop that moves
+queued responses to the client under the server's shared write slots. Imports only
+`xds.stream`/`xds.limits`/`xds.metrics`-level modules; never the server.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 from prometheus_client import Histogram
 
 from pilotfish.xds.delta_stream import DeltaStream
-from pilotfish.xds.limits import RefusedRequest
+from pilotfish.xds.limits import RefusedRequest, StreamLimits
 from pilotfish.xds.messages import Response
+from pilotfish.xds.metrics import XdsMetrics
+from pilotfish.xds.resources import short_name
 from pilotfish.xds.stream import SotwStream
 
 SLOT_HOLD = 0.5  # seconds a write may hold one of the shared write slots
@@ -46,6 +49,29 @@ class Connection:
     credential: object = None  # what the observer admitted the stream with
     refused: RefusedRequest | None = None  # a request refused: the stream ends with its status
     requests: int = 0  # requests read (none: see `Refusals.unread`)
+
+    def enqueue(
+        self,
+        responses: tuple[Response, ...],
+        limits: StreamLimits,
+        metrics: XdsMetrics,
+    ) -> tuple[str, str] | None:
+        """Queue responses for the writer, counted in `metrics`; over a limit, (the refusal's
+        reason, why) and nothing more is queued: the server closes the stream."""
+        now = time.monotonic()
+        if self.outbox.qsize() + len(responses) > limits.max_queued:
+            return "queue", f"more than {limits.max_queued} responses wait for it"
+        for response in responses:
+            size = response.size()  # its bytes are made when written (`write_out`)
+            kind = short_name(response.type_url)
+            if size > limits.max_response_bytes:
+                limit = limits.max_response_bytes
+                why = f"its {kind} response of {size} bytes is over the {limit} bytes"
+                return "response_size", why + " an xDS message may be"
+            self.outbox.put_nowait((response, kind, now))
+            metrics.pushes.labels(kind).inc()
+            metrics.config_size.labels(kind).observe(size)
+        return None
 
     async def write_out(
         self,

@@ -363,23 +363,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             self._deliver(connection, connection.stream.push(snapshot, now))
 
     def _deliver(self, connection: Connection, output: StreamOutput) -> None:
-        now = time.monotonic()
-        if connection.outbox.qsize() + len(output.responses) > self.limits.max_queued:
-            self._close(
-                connection, "queue", f"more than {self.limits.max_queued} responses wait for it"
-            )
+        over = connection.enqueue(output.responses, self.limits, self.metrics)
+        if over is not None:
+            self._close(connection, *over)
             return
-        for response in output.responses:
-            size = response.size()  # its bytes are made when written (`Connection.write_out`)
-            kind = short_name(response.type_url)
-            if size > self.limits.max_response_bytes:
-                limit = self.limits.max_response_bytes
-                why = f"its {kind} response of {size} bytes is over the {limit} bytes"
-                self._close(connection, "response_size", why + " an xDS message may be")
-                return
-            connection.outbox.put_nowait((response, kind, now))
-            self.metrics.pushes.labels(kind).inc()
-            self.metrics.config_size.labels(kind).observe(size)
         answered = False
         for event in output.events:
             if isinstance(event, Ack):

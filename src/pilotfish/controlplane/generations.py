@@ -1,0 +1,237 @@
+"""`ProxyGenerations`: each connected proxy's translated parts and published snapshot.
+
+The part of the control plane that turns one push context into proxies' snapshots: a node
+connecting (`snapshot_for_node`), a change regenerating the proxies it affects (`_regenerate`,
+reusing a sidecar's own part when only routes moved: `generate.with_new_routes`), an endpoint
+move (`_regenerate_endpoints`, Istio's incremental EDS), on-demand clusters (`demand`), and
+forgetting a proxy whose stream closed. Every snapshot is checked before it is published in
+the `SnapshotCache` shared with the xDS server. `ControlPlane` (core) owns the config, the
+registry and the push context these read; this module must not import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pilotfish.config.objects import Diagnostic
+from pilotfish.controlplane.assembly import SharedNames, SnapshotAssembly
+from pilotfish.model.node import proxy_from_node
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate import on_demand
+from pilotfish.translate.generate import generate_parts, with_new_endpoints, with_new_routes
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
+from pilotfish.xds.resources import Snapshot
+
+log = logging.getLogger("pilotfish.controlplane")
+
+
+class ProxyGenerations:
+    """Per-proxy generation state; `push` and `on_demand_clusters` are the subclass's."""
+
+    push: PushContext
+    on_demand_clusters: bool
+
+    def __init__(self, cache: SnapshotCache | None) -> None:
+        self.demanded: dict[str, frozenset[str]] = {}
+        """node id -> the services whose clusters it asked for (on-demand clusters only)."""
+        self.assembly = SnapshotAssembly()  # snapshots of checked parts, serialised once
+        self.proxies: dict[str, Proxy] = {}
+        self.cache = cache if cache is not None else SnapshotCache()
+        """Where snapshots are published: shared with the xDS server, which pushes them."""
+        self.generation_errors: dict[str, list[str]] = {}
+        self.translation_notes: dict[str, list[Diagnostic]] = {}  # what translation warned of
+        self.generated: dict[str, tuple[tuple[ProxyResources, ...], ProxyResources]] = {}
+        """node id -> (shared parts, own part) of the last pushed resources (config_dump)."""
+        self.connected: Callable[[], list[str]] = lambda: list(self.proxies)  # set by the server
+        self._made_from: dict[str, PushContext] = {}  # node id -> push context of its snapshot
+        self.scope_pushes = True  # False: every change regenerates every proxy (benchmarks)
+        self.regenerated = 0  # proxies the last config change translated again
+        self._connecting = threading.Lock()  # a connecting node's generation, or a catch-up
+
+    @property
+    def snapshots(self) -> NodeSnapshots:
+        """The published snapshot of each proxy this control plane knows (read only)."""
+        return NodeSnapshots(self.cache, self.proxies)
+
+    # ---- proxies --------------------------------------------------------------------------
+    def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
+        """Called by the xDS server (in its generation thread) when a node connects: remember
+        it, build its snapshot. A change adopted meanwhile (in the API's worker thread) is
+        built again, so what is published last comes from the newest push context."""
+        try:
+            proxy = proxy_from_node(node_id, metadata)
+        except ValueError as exc:
+            log.warning("refusing node %s: %s", node_id, exc)
+            return None
+        with self._connecting:
+            self.proxies[node_id] = proxy
+            while True:
+                push = self.push
+                snapshot = self._generate(node_id, proxy, push)
+                if snapshot is not None:
+                    self.cache.set(node_id, snapshot)
+                if self.push is push:
+                    break
+        return self.cache.get(node_id)  # a failed generation keeps the last good one
+
+    def _generate(
+        self, node_id: str, proxy: Proxy, push: PushContext | None = None
+    ) -> Snapshot | None:
+        push = push or self.push
+        self._made_from[node_id] = push
+        shared, own = generate_parts(proxy, push)
+        return self._checked(node_id, shared, own)
+
+    def _checked(
+        self,
+        node_id: str,
+        shared: tuple[ProxyResources, ...],
+        own: ProxyResources,
+        same_names: bool = False,
+    ) -> Snapshot | None:
+        """The node's snapshot composed of its parts, checked (None if invalid; the problems
+        are kept for `proxy-status`); `same_names` as `SnapshotAssembly.compose`."""
+        notes = [d for part in shared for d in part.diagnostics]
+        self.translation_notes[node_id] = notes + list(own.diagnostics)
+        published = self._on_demand_parts(node_id, shared, own)
+        snapshot, problems = self.assembly.compose(node_id, shared, own, same_names, published)
+        if snapshot is None:
+            self.generation_errors[node_id] = problems
+            log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
+            return None
+        self.generation_errors.pop(node_id, None)
+        unchanged = snapshot == self.snapshots.get(node_id) and published is None
+        if not unchanged or node_id not in self.generated:  # narrowed: the same snapshot
+            self.generated[node_id] = (shared, own)  # may come of new parts (`demand` reads)
+        return snapshot
+
+    def _on_demand_parts(
+        self, node_id: str, shared: tuple[ProxyResources, ...], own: ProxyResources
+    ) -> tuple[ProxyResources, ...] | None:
+        """What an on-demand sidecar is sent of its shared parts: the clusters of the services
+        it asked for (`translate.on_demand`); None for every other proxy."""
+        proxy = self.proxies.get(node_id)
+        if proxy is None or not on_demand.applies(proxy, self.push):
+            return None
+        hosts = self.demanded.get(node_id, frozenset())
+        return on_demand.narrowed(shared, own, hosts, self.push)
+
+    def demand(self, node_id: str, cluster_names: tuple[str, ...]) -> Snapshot | None:
+        """Envoy asked for clusters it lacks (on-demand CDS): add their services (and those
+        their routes name with them) to the node's scope and publish its new snapshot. Called
+        by the xDS server in its generation thread; returns the node's snapshot."""
+        with self._connecting:
+            parts = self.generated.get(node_id)
+            if node_id not in self.proxies or parts is None:
+                return self.cache.get(node_id)
+            hosts = on_demand.hosts_for(cluster_names, parts[0])
+            known = self.demanded.get(node_id, frozenset())
+            if hosts <= known:
+                return self.cache.get(node_id)
+            self.demanded[node_id] = known | hosts
+            snapshot = self._checked(node_id, *parts)
+            if snapshot is not None:
+                self.cache.set(node_id, snapshot)
+        return self.cache.get(node_id)
+
+    def regenerate(
+        self, node_ids: list[str], changed_at: float | None = None
+    ) -> dict[str, Snapshot]:
+        """New snapshots for the given nodes, published; returns only those that changed.
+        `changed_at` (monotonic): when the change reached the control plane (`SnapshotCache`)."""
+        changed = self._regenerate(node_ids)
+        self.cache.set_many(changed, changed_at)
+        return changed
+
+    def _regenerate(
+        self, node_ids: list[str], routes_from: PushContext | None = None
+    ) -> dict[str, Snapshot]:
+        """The changed snapshots of the given nodes, not published yet. `routes_from`: only
+        VirtualServices and DestinationRules changed since that push context, so a sidecar
+        whose snapshot was built from it takes its new shared parts and keeps its own
+        (`generate.with_new_routes`); the others are translated again."""
+        changed: dict[str, Snapshot] = {}
+        names = SharedNames()
+        translated = 0
+        for node_id in node_ids:
+            proxy = self.proxies.get(node_id)
+            if proxy is None:
+                continue
+            parts = self.generated.get(node_id)
+            updated = None
+            if routes_from is not None and parts and self._made_from.get(node_id) is routes_from:
+                updated = with_new_routes(proxy, self.push, routes_from, parts)
+            if updated is None or parts is None:
+                translated += 1
+                snapshot = self._generate(node_id, proxy)
+            else:
+                self._made_from[node_id] = self.push
+                same = names.same(parts[0], updated[0])
+                snapshot = self._checked(node_id, *updated, same_names=same)
+            if snapshot is not None and snapshot != self.snapshots.get(node_id):
+                changed[node_id] = snapshot
+        if routes_from is not None:
+            self.regenerated = translated
+        return changed
+
+    def catch_up(self, changed_at: float | None = None) -> dict[str, Snapshot]:
+        """Changed snapshots of proxies whose last one was built from an older push context:
+        those that connected while a change was being translated in a worker thread."""
+        with self._connecting:  # after a connecting node's generation: it is seen here
+            push = self.push
+            late = [n for n in list(self.proxies) if self._made_from.get(n) is not push]
+            return self.regenerate(late, changed_at)
+
+    def _regenerate_endpoints(self, nodes: list[str], previous: PushContext) -> dict[str, Snapshot]:
+        """Only endpoints moved (Istio's incremental EDS): a sidecar whose snapshot was built from
+        `previous` gets its outbound block from the new push context and keeps every other part;
+        a gateway, or a proxy built from an older push context, is translated again."""
+        changed: dict[str, Snapshot] = {}
+        translate: list[str] = []
+        names = SharedNames()
+        for node_id in nodes:
+            proxy, parts = self.proxies[node_id], self.generated.get(node_id)
+            if parts is None or self._made_from.get(node_id) is not previous:
+                translate.append(node_id)
+                continue
+            updated = with_new_endpoints(proxy, self.push, parts)
+            if updated is None:
+                translate.append(node_id)
+                continue
+            self._made_from[node_id] = self.push
+            same = names.same(parts[0], updated[0])
+            snapshot = self._checked(node_id, *updated, same_names=same)
+            if snapshot is not None and snapshot != self.snapshots.get(node_id):
+                changed[node_id] = snapshot
+        self.regenerated = len(translate)  # fully translated: the others took new endpoints
+        changed.update(self._regenerate(translate))
+        return changed
+
+    def live_nodes(self) -> list[str]:
+        """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is
+        known again from its node metadata, and gets a fresh snapshot)."""
+        connected = set(self.connected())
+        for node_id in [n for n in list(self.proxies) if n not in connected]:
+            self.forget(node_id)
+        return sorted(list(self.proxies))
+
+    def forget(self, node_id: str) -> None:
+        """A proxy whose last xDS stream closed: keep nothing of it (memory stays bounded by
+        the proxies connected, whatever node ids clients invent); its published snapshot is
+        kept a while for a reconnect (`SnapshotCache.release`)."""
+        self.cache.release(node_id)
+        self.assembly.forget(node_id)
+        for table in (
+            self.proxies,
+            self.generated,
+            self.translation_notes,
+            self.generation_errors,
+            self._made_from,
+            self.demanded,
+        ):
+            table.pop(node_id, None)

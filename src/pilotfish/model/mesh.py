@@ -1,0 +1,75 @@
+"""`MeshConfig`: the subset of Istio's MeshConfig the translators read, with Istio's defaults,
+and pilotfish's own switches set from the control plane's environment. Plain data: it must not
+import translation, the control plane or the xDS server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pilotfish.config.hosts import CLUSTER_DOMAIN
+from pilotfish.config.mesh_security import ExtAuthzProvider
+from pilotfish.config.mesh_telemetry import MeshTelemetry
+from pilotfish.registry.mesh_config import ExportDefaults
+
+if TYPE_CHECKING:
+    from pilotfish.registry.manifest import Manifest
+
+
+ON_DEMAND_ENV = "PILOTFISH_ON_DEMAND_CLUSTERS"
+"""pilotfish's option (not Istio's): sidecars get outbound clusters on demand
+(`translate.on_demand`); set in the environment of the control plane and of `pilotfish up`
+(whose sidecars then speak delta xDS, which on-demand clusters need)."""
+
+
+def on_demand_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether `ON_DEMAND_ENV` is on in this environment (read once in a `main`)."""
+    return environ.get(ON_DEMAND_ENV, "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """The subset of Istio's MeshConfig that pilotfish honours (same names, same defaults)."""
+
+    root_namespace: str = "istio-system"
+    trust_domain: str = CLUSTER_DOMAIN
+    outbound_traffic_policy: str = "ALLOW_ANY"
+    enable_auto_mtls: bool = True
+    enable_prometheus_merge: bool = True
+    proxy_admin_port: int = 15000
+    ingress_selector: str = "ingressgateway"
+    telemetry: MeshTelemetry = field(default_factory=MeshTelemetry)
+    trace_collector_address: str = ""  # where the mesh's own trace collector listens (local)
+    path_normalization: str = "BASE"  # NONE | BASE | MERGE_SLASHES | DECODE_AND_MERGE_SLASHES
+    extension_providers: tuple[ExtAuthzProvider, ...] = ()
+    num_trusted_proxies: int = 0  # defaultConfig.gatewayTopology.numTrustedProxies
+    trust_domain_aliases: tuple[str, ...] = ()
+    export_defaults: ExportDefaults = field(default_factory=ExportDefaults)
+    filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
+    on_demand_clusters: bool = False  # PILOTFISH_ON_DEMAND_CLUSTERS (translate.on_demand)
+
+    @classmethod
+    def of(
+        cls,
+        manifest: Manifest,
+        trace_collector_address: str = "",
+        filter_gateways: bool = False,
+        on_demand: bool = False,
+    ) -> MeshConfig:
+        """What the manifest's mesh config sets; Istio's defaults for what it leaves out."""
+        security = manifest.security
+        return cls(
+            outbound_traffic_policy=manifest.outbound_traffic_policy or "ALLOW_ANY",
+            telemetry=manifest.telemetry,
+            path_normalization=security.path_normalization,
+            extension_providers=security.ext_authz_providers,
+            num_trusted_proxies=security.num_trusted_proxies,
+            trust_domain_aliases=security.trust_domain_aliases,
+            trust_domain=manifest.mesh.trust_domain or cls.trust_domain,
+            trace_collector_address=trace_collector_address,
+            export_defaults=manifest.mesh.export_defaults,
+            filter_gateway_clusters=filter_gateways,
+            on_demand_clusters=on_demand,
+        )
