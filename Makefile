@@ -31,9 +31,10 @@ typecheck: venv
 
 ## Set up and run every check: lint, types, unit, golden and end-to-end tests.
 # Modules spread over two xdist workers, each module on one (its shared mesh starts once); the
-# `host_network` modules take turns through a lock (tests/conftest.py).
+# `host_network` modules take turns through a lock (tests/conftest.py). The 25 slowest steps are
+# listed at the end, to keep the suite within its time budget.
 test: venv lint typecheck
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 unit: venv
 	$(BIN)/pytest -q -m "not e2e"
