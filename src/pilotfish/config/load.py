@@ -37,6 +37,7 @@ from pilotfish.config.openapi import kind_schema_group, openapi_problems
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.validation import validate_spec
 from pilotfish.config.validation.extensions import RAW_VALIDATORS
+from pilotfish.config.validation.webhook_metadata import metadata_rules
 from pilotfish.config.validation.webhook_policies import RAW_CHECKS
 from pilotfish.config.validation.webhook_security import DRY_RUN, dry_run_problem
 from pilotfish.config.yaml_text import RawDocument, parse_yaml
@@ -288,6 +289,7 @@ def _more_webhook_rules(
     check = RAW_CHECKS.get(kind)
     if check is not None and isinstance(raw_spec, dict):
         more = [p for p in check(raw_spec) if p.path not in flagged]
+    more += metadata_rules(kind, raw_spec, metadata)
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
         problem = dry_run_problem(kind, annotations, raw_spec)

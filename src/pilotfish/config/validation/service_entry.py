@@ -3,7 +3,7 @@ names), resolution against addresses and endpoints, endpoints and the workload s
 
 from __future__ import annotations
 
-from pilotfish.config.formats import cidr_problem, is_ip, partial_wildcard_problem
+from pilotfish.config.formats import cidr_problem, fqdn_problem, is_ip, partial_wildcard_problem
 from pilotfish.config.models.networking import ServiceEntrySpec
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
@@ -37,15 +37,17 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
     if spec.workload_selector is not None and spec.endpoints:
         found.error("spec", "only one of workloadSelector and endpoints may be set")
     resolution = spec.resolution or "NONE"
-    if resolution == "STATIC" and not spec.endpoints and spec.workload_selector is None:
-        found.error("spec.endpoints", "endpoints must be provided for resolution STATIC")
+    # STATIC without endpoints is valid (Istio: endpoints may come later, or never)
     if resolution in ("DNS", "DNS_ROUND_ROBIN") and not spec.endpoints:
         for index, host in enumerate(spec.hosts):
-            if host.startswith("*"):
+            problem = fqdn_problem(host)
+            if problem is not None:
                 found.error(
                     f"spec.hosts[{index}]",
-                    f'wildcard host "{host}" cannot be resolved by DNS without endpoints',
+                    "hosts must be FQDN or contain only prefix wildcards if no endpoints are "
+                    f"provided for resolution mode {resolution}, {problem}",
                 )
+                break
     if resolution in ("DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS") and any(
         "/" in a for a in spec.addresses
     ):
@@ -66,6 +68,14 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
             and not is_ip(address)
         ):
             found.error(f"{path}.address", f'endpoint address "{address}" must be an IP for STATIC')
+        elif (
+            resolution in ("DNS", "DNS_ROUND_ROBIN")
+            and not is_ip(address)
+            and fqdn_problem(address) is not None
+        ):
+            found.error(
+                f"{path}.address", f'endpoint address "{address}" is not a valid FQDN or an IP address'
+            )
         for port_name, number in endpoint.ports.items():
             found.port(f"{path}.ports.{port_name}", number)
             if spec.ports and port_name not in names:

@@ -1,6 +1,6 @@
 """More of Istio's webhook rules (pkg/config/validation), on the spec as read, for
 DestinationRule (empty policies and pools, h2 upgrade, keepalive, cookies, maglev, TLS with
-insecureSkipVerify, exportTo), Gateway (unix binds, certificate sources, ISTIO_MUTUAL, CRL),
+insecureSkipVerify), Gateway (unix binds, certificate sources, ISTIO_MUTUAL, CRL),
 ServiceEntry (unix endpoints, port names, DYNAMIC_DNS), Sidecar, WorkloadEntry/WorkloadGroup
 (addresses, labels) and RequestAuthentication (jwks); `RAW_CHECKS` maps every kind with such
 rules, VirtualService (`webhook_routes`) and AuthorizationPolicy (`webhook_security`) included.
@@ -117,24 +117,6 @@ def _is_prime(number: int) -> bool:
     return all(number % d for d in range(2, int(number**0.5) + 1))
 
 
-def _export_to(values: Any, path: str, add: Add, has_selector: bool = False) -> None:
-    entries = as_strings(values)
-    seen: set[str] = set()
-    for entry in entries:
-        if entry in seen:
-            add(path, f"duplicate entries in exportTo for entry {entry}")
-        seen.add(entry)
-    if "*" in entries and len(entries) > 1:
-        add(path, "cannot have both public (*) and non-public exportTo values for a resource")
-    if "~" in entries and len(entries) > 1:
-        add(path, "cannot export service entry to no one (~) and someone")
-    if has_selector and entries and entries != ["."]:
-        add(
-            path,
-            "destination rule with workload selector cannot have exportTo beyond current namespace",
-        )
-
-
 def destination_rule_problems(spec: Any, root: str = "spec") -> list[Problem]:
     found: list[Problem] = []
 
@@ -146,8 +128,6 @@ def destination_rule_problems(spec: Any, root: str = "spec") -> list[Problem]:
     for index, subset in enumerate(as_list(spec.get("subsets"))):
         where = join_path(join_path(join_path(root, "subsets"), index), "trafficPolicy")
         _traffic_policy(as_map(subset).get("trafficPolicy"), where, add)
-    selector = spec.get("workloadSelector") is not None
-    _export_to(spec.get("exportTo"), join_path(root, "exportTo"), add, selector)
     return found
 
 
@@ -240,7 +220,6 @@ def service_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
                     "only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type "
                     "DYNAMIC_DNS",
                 )
-    _export_to(spec.get("exportTo"), join_path(root, "exportTo"), add)
     return found
 
 

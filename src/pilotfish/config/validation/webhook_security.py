@@ -6,6 +6,7 @@ IP blocks, ports, path templates, condition keys and their values, CUSTOM restri
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pilotfish.config.formats import is_ip_or_cidr
@@ -47,6 +48,22 @@ SOURCE_LISTS = [
     "notIpBlocks",
     "notRemoteIpBlocks",
 ]
+SERVICE_ACCOUNT_LISTS = ("serviceAccounts", "notServiceAccounts")
+TRUST_DOMAIN_LISTS = ("trustDomains", "notTrustDomains")
+# sources and `when` keys a CUSTOM rule cannot use (Istio: not supported with CUSTOM action)
+CUSTOM_SOURCE_LISTS = (
+    "namespaces",
+    "notNamespaces",
+    *SERVICE_ACCOUNT_LISTS,
+    *TRUST_DOMAIN_LISTS,
+    "principals",
+    "notPrincipals",
+    "requestPrincipals",
+    "notRequestPrincipals",
+)
+CUSTOM_WHEN_KEYS = frozenset(
+    ["source.namespace", "source.serviceAccount", "source.trustDomain", "source.principal"]
+)
 OPERATION_LISTS = [
     "ports",
     "methods",
@@ -59,12 +76,50 @@ OPERATION_LISTS = [
 ]
 
 
+PATH_LITERAL = re.compile(r"[a-zA-Z0-9\-._~%!$&'()+,;:@=]+")
+
+
 def _ip_problem(value: str) -> str | None:
     return None if is_ip_or_cidr(value) else f"bad IP address or CIDR range ({value})"
 
 
 def _port_problem(value: str) -> str | None:
     return None if value.isdigit() and int(value) <= 65535 else f"bad port ({value})"
+
+
+def _service_account_problem(key: str, values: list[str]) -> str | None:
+    """Istio's CheckServiceAccount: 'serviceAccount' or 'namespace/serviceAccount', no wildcard."""
+    if len(values) > 16:
+        return "may not have more than 16 values"
+    for value in values:
+        if value == "":
+            return f"empty value not allowed, found in {key}"
+        if "*" in value:
+            return f"wildcard not allowed, found in {key}"
+        namespace, _, account = value.rpartition("/")
+        if value.count("/") > 1 or ("/" in value and not (namespace and account)):
+            return (
+                "expected format 'serviceAccount' or 'namespace/serviceAccount', "
+                f"found {value!r} in {key}"
+            )
+        if len(value) > 320:
+            return f"value cannot exceed 320 characters, found {value!r} in {key}"
+    return None
+
+
+def _wildcard_problem(key: str, values: list[str], trust_domain: bool = False) -> str | None:
+    """Istio's CheckWildcardValues (and CheckTrustDomainValues: no '/' either)."""
+    for value in values:
+        if value == "":
+            return f"empty value not allowed, found in {key}"
+        stars = value.count("*")
+        if stars > 1:
+            return f"at most one wildcard is allowed, found in {key}: {value!r}"
+        if stars == 1 and not (value.startswith("*") or value.endswith("*")):
+            return f"wildcard is only allowed at the start or end, found in {key}: {value!r}"
+        if trust_domain and "/" in value:
+            return f"trust domain must not contain '/', found in {key}: {value!r}"
+    return None
 
 
 def _attribute_problem(key: str, values: list[str]) -> str | None:
@@ -87,11 +142,18 @@ def _attribute_problem(key: str, values: list[str]) -> str | None:
         return next((p for v in values if (p := _ip_problem(v)) is not None), None)
     if key == "destination.port":
         return next((p for v in values if (p := _port_problem(v)) is not None), None)
+    if key == "source.serviceAccount":
+        return _service_account_problem(key, values)
+    if key == "source.trustDomain":
+        return _wildcard_problem(key, values)
     return None
 
 
 def _path_template_problem(path: str) -> str | None:
-    if "{" not in path:
+    """Istio's CheckValidPathTemplate: {*} and {**} whole segments, {**} last, and with a
+    template, every other segment a plain RFC 3986 pchar literal."""
+    templated = "{*}" in path or "{**}" in path
+    if "{" not in path and "}" not in path:
         return None
     seen_any = False
     for glob in path.strip("/").split("/"):
@@ -101,6 +163,8 @@ def _path_template_problem(path: str) -> str | None:
             seen_any = glob == "{**}"
         elif "{" in glob or "}" in glob:
             return f"invalid or unsupported path {path}"
+        elif templated and not PATH_LITERAL.fullmatch(glob):
+            return f"invalid or unsupported path {path}: segment {glob!r} is not a valid literal"
     return None
 
 
@@ -125,13 +189,21 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
             if "source" in as_map(entry) and not source:
                 add(where, f"`from.source` must not be empty, found at rule {i}")
             if action == "CUSTOM":
-                for key in ("namespaces", "notNamespaces", "principals", "notPrincipals"):
+                for key in CUSTOM_SOURCE_LISTS:
                     if source.get(key):
                         add(
                             join_path(where, key),
                             f"From.{key[0].upper()}{key[1:]} is currently "
                             "not supported with CUSTOM action",
                         )
+            for key in SERVICE_ACCOUNT_LISTS:
+                problem = _service_account_problem(key, as_strings(source.get(key)))
+                if problem is not None:
+                    add(join_path(where, key), problem)
+            for key in TRUST_DOMAIN_LISTS:
+                problem = _wildcard_problem(key, as_strings(source.get(key)), trust_domain=True)
+                if problem is not None:
+                    add(join_path(where, key), problem)
             for key in SOURCE_LISTS:
                 values = as_strings(source.get(key))
                 if "" in values:
@@ -170,6 +242,10 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
                 as_strings(condition.get("values")),
                 as_strings(condition.get("notValues")),
             )
+            if action == "CUSTOM" and (
+                attribute in CUSTOM_WHEN_KEYS or str(attribute).startswith("request.auth.")
+            ):
+                add(join_path(where, "key"), f"{attribute} is currently not supported with CUSTOM action")
             if not attribute:
                 add(join_path(where, "key"), "`key` must not be empty")
             elif not values and not not_values:
