@@ -5,9 +5,12 @@ Istio decides."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pilotfish.config import load
 
-Case = tuple[str, str, str, bool] | tuple[str, str, str, bool, str]
+# (name, kind, spec, Istio refuses[, metadata]); loose so tables may be built by comprehension
+Case = tuple[Any, ...]
 
 API = {
     "AuthorizationPolicy": "security.istio.io/v1",

@@ -22,7 +22,8 @@ A = "AuthorizationPolicy"
 SEL = "selector: {matchLabels: {app: httpbin, version: v1}}"
 TR = "rules: [{from: [{source: {principals: [temp]}}], to: [{operation: {ports: ['8080'], methods: [GET, DELETE]}}]}]"
 GW = "group: gateway.networking.k8s.io, kind: Gateway"
-def r(x): return "{rules: [" + x + "]}"
+def r(x: str) -> str:
+    return "{rules: [" + x + "]}"
 AUTHZ: list[Case] = [
  ("good", A, "{" + SEL + ", rules: [{from: [{source: {principals: [sa1]}}, {source: {principals: [sa2]}}], to: [{operation: {methods: [GET]}}, {operation: {methods: [POST]}}], when: [{key: source.ip, values: [1.2.3.4, 5.6.7.0/24]}, {key: 'request.headers[:authority]', values: [v1, v2]}]}]}", False),
  ("good serviceAccounts", A, "{" + SEL + ", rules: [{from: [{source: {serviceAccounts: [ns1/sa1, ns2/sa2]}}, {source: {principals: [sa2]}}]}]}", False),

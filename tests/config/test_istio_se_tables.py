@@ -16,7 +16,8 @@ X = "ServiceEntry"
 P2 = "ports: [{number: 80, protocol: http, name: http-valid1}, {number: 8080, protocol: http, name: http-valid2}]"
 P1 = "ports: [{number: 80, protocol: http, name: http-valid1}]"
 EP2 = "endpoints: [{address: lon.google.com, ports: {http-valid1: 8080}}, {address: in.google.com, ports: {http-valid2: 9080}}]"
-def se(s): return "{" + s + "}"
+def se(s: str) -> str:
+    return "{" + s + "}"
 SERVICE_ENTRIES: list[Case] = [
  ("dns", X, se(f"hosts: ['*.google.com'], {P2}, {EP2}, resolution: DNS"), False),
  ("dns rr", X, se(f"hosts: ['*.istio.io'], {P2}, endpoints: [{{address: api-v1.istio.io, ports: {{http-valid1: 8080}}}}], resolution: DNS_ROUND_ROBIN"), False),

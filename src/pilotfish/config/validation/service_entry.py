@@ -74,7 +74,8 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
             and fqdn_problem(address) is not None
         ):
             found.error(
-                f"{path}.address", f'endpoint address "{address}" is not a valid FQDN or an IP address'
+                f"{path}.address",
+                f'endpoint address "{address}" is not a valid FQDN or an IP address',
             )
         for port_name, number in endpoint.ports.items():
             found.port(f"{path}.ports.{port_name}", number)

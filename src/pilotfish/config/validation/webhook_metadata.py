@@ -44,8 +44,6 @@ def metadata_rules(kind: str, spec: Any, metadata: dict[str, Any]) -> list[Probl
     return found
 
 
-
-
 def export_to_problems(kind: str, spec: Any, namespace: str, root: str = "spec") -> list[Problem]:
     spec = as_map(spec)
     if kind not in EXPORTING_KINDS or not spec.get("exportTo"):

@@ -245,7 +245,10 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
             if action == "CUSTOM" and (
                 attribute in CUSTOM_WHEN_KEYS or str(attribute).startswith("request.auth.")
             ):
-                add(join_path(where, "key"), f"{attribute} is currently not supported with CUSTOM action")
+                add(
+                    join_path(where, "key"),
+                    f"{attribute} is currently not supported with CUSTOM action",
+                )
             if not attribute:
                 add(join_path(where, "key"), "`key` must not be empty")
             elif not values and not not_values:
