@@ -1,9 +1,9 @@
 """`openapi_problems`: a spec checked against its CRD's OpenAPI v3 schema, as the API server does.
 
 Works on the document as read (plain dicts and lists), so an empty string is told from an unset
-field. A null value counts as unset (kubectl drops it). Messages follow the API server's wording
-(`should be at least 1 chars long`, `Required value`, `should match '^…$'`); paths are the API
-field paths (`spec.jwtRules[0].audiences[0]`). Pure.
+field. A null field counts as unset (kubectl drops it); a null list item is refused. Messages
+follow the API server's wording (`should be at least 1 chars long`, `Required value`, `should
+match '^…$'`); paths are the API field paths (`spec.jwtRules[0].audiences[0]`). Pure.
 """
 
 from __future__ import annotations
@@ -196,6 +196,14 @@ class _Checker:
         items = schema.get("items")
         if isinstance(items, dict):
             for index, item in enumerate(value):
+                if item is None and not items.get("nullable"):
+                    # a list item is not a field kubectl could drop: null is a value of no type
+                    kind = "integer or string" if items.get("x-kubernetes-int-or-string") else None
+                    self.add(
+                        join_path(path, index),
+                        f"must be of type {kind or items.get('type', 'object')}, got null",
+                    )
+                    continue
                 self.check(items, item, join_path(path, index))
 
     def _unique(self, schema: dict[str, Any], value: list[Any], path: str) -> None:

@@ -24,6 +24,14 @@ from pilotfish.config.validation.webhook_telemetry import telemetry_problems
 from pilotfish.config.yaml_text import join_path
 
 Add = Callable[[str, str], None]
+ISTIO_MUTUAL_FORBIDDEN = (
+    "serverCertificate",
+    "privateKey",
+    "caCertificates",
+    "tlsCertificates",
+    "credentialName",
+    "credentialNames",
+)
 
 
 def _traffic_policy(policy: Any, path: str, add: Add, port_level: bool = False) -> None:
@@ -160,13 +168,18 @@ def gateway_problems(spec: Any, root: str = "spec") -> list[Problem]:
                 "only one of credential_name, credential_names, server_certificate/private_key, "
                 "tls_certificates should be specified",
             )
-        if tls.get("mode") == "ISTIO_MUTUAL":
-            for key in ("serverCertificate", "privateKey", "caCertificates", "credentialName"):
+        mode = tls.get("mode")
+        if mode == "ISTIO_MUTUAL":
+            for key in ISTIO_MUTUAL_FORBIDDEN:
                 if tls.get(key):
                     add(join_path(where, "tls"), f"ISTIO_MUTUAL TLS cannot have associated {key}")
+            continue
+        remote = tls.get("credentialName") or tls.get("credentialNames")
+        if mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL") and remote:
+            continue  # credentials fetched remotely: Istio checks nothing more (CRL included)
         if tls.get("caCrl") and tls.get("credentialName"):
             add(join_path(where, "tls"), "CRL is not supported with credentialName")
-        elif tls.get("caCrl") and tls.get("mode") == "SIMPLE":
+        elif tls.get("caCrl") and mode == "SIMPLE":
             add(join_path(where, "tls"), "CRL is not supported with SIMPLE TLS")
     return found
 

@@ -33,20 +33,56 @@ PSEUDO = frozenset({":method", ":scheme", ":authority", ":path", ":status"})
 
 
 def header_value_problem(value: str) -> str | None:
-    """Envoy's header formatter: `%%` is a literal, `%VAR%` a command; a lone `%` is refused."""
+    """Istio's ValidateHTTPHeaderValue: printable characters, then Envoy's header formatter
+    parser (header_parser.cc, as Istio ports it): `%%` is a literal, `%VAR%` or
+    `%VAR(args)%` a command (args a bare string or a JSON array of strings)."""
     if any(ord(c) < 9 or 9 < ord(c) < 32 or ord(c) == 127 for c in value):
         return f"header value configuration {value} is invalid"
-    pos = 0
+    problem = _formatter_problem(value)
+    return None if problem is None else f"header value configuration: {problem}"
+
+
+def _formatter_problem(value: str) -> str | None:
+    state, pos = "literal", 0
     while pos < len(value):
-        if value[pos] == "%":
-            if value.startswith("%%", pos):
-                pos += 2
-                continue
-            end = value.find("%", pos + 1)
-            if end < 0:
-                return "header value configuration: invalid header configuration. Un-escaped %"
-            pos = end
+        ch, more = value[pos], pos + 1 < len(value)
+        if state == "literal" and ch == "%":
+            if not more:
+                return "invalid header configuration. Un-escaped %"
+            if value[pos + 1] == "%":
+                pos += 1
+            else:
+                state = "name"
+        elif state == "name":
+            state = "literal" if ch == "%" else "array" if ch == "(" else state
+        elif state == "array":
+            state = "string_start" if ch == "[" else state if ch == " " else "string"
+        elif state == "delimiter":
+            if ch not in ", ]":
+                return "invalid header configuration. Expecting ',', ']', or whitespace"
+            state = "string_start" if ch == "," else "args_end" if ch == "]" else state
+        elif state == "string_start":
+            if ch not in '" ':
+                return "invalid header configuration. Expecting '\"'"
+            state = "string" if ch == '"' else state
+        elif state == "string":
+            if ch == "\\":
+                if not more:
+                    return "invalid header configuration. Un-terminated backslash in JSON string"
+                pos += 1
+            elif ch in ')"':
+                state = "variable_end" if ch == ")" else "delimiter"
+        elif state == "args_end":
+            if ch not in ") ":
+                return "invalid header configuration. Expecting ')' or whitespace"
+            state = "variable_end" if ch == ")" else state
+        elif state == "variable_end":
+            if ch not in "% ":
+                return "invalid header configuration. Expecting '%' or whitespace after"
+            state = "literal" if ch == "%" else state
         pos += 1
+    if state != "literal":
+        return f"invalid header configuration. Un-terminated variable expression '{value}'"
     return None
 
 

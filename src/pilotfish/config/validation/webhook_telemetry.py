@@ -1,8 +1,9 @@
 """Istio's webhook rules of a Telemetry (validateTelemetryTracing, validateTelemetryMetrics) on
 the spec as read: one tracing entry and one provider per entry (more are warnings, as Istio
 does not support them yet), custom tags with a name and a value of their kind, metric tag
-overrides that are not null. The CRD's CEL and OpenAPI rules (sampling range, UPSERT values,
-empty provider names, custom metrics) are checked elsewhere. Pure."""
+overrides that are not null, access-log filters that parse as CEL (validateTelemetryFilter).
+The CRD's CEL and OpenAPI rules (sampling range, UPSERT values, empty provider names, custom
+metrics) are checked elsewhere. Pure."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
+from pilotfish.config.validation.cel_syntax import cel_syntax_problem
 from pilotfish.config.yaml_text import join_path
 
 TAG_KINDS = (("literal", "value"), ("header", "name"), ("environment", "name"))
@@ -61,9 +63,20 @@ def _metrics(entries: list[Any], path: str, found: list[Problem]) -> None:
                     found.append(Problem(where, "tagOverrides may not be null"))
 
 
+def _access_logging(entries: list[Any], path: str, found: list[Problem]) -> None:
+    for index, entry in enumerate(entries):
+        expression = as_map(as_map(entry).get("filter")).get("expression")
+        if isinstance(expression, str):
+            problem = cel_syntax_problem(expression)
+            if problem is not None:
+                where = join_path(join_path(join_path(path, index), "filter"), "expression")
+                found.append(Problem(where, f"must be a valid CEL expression, {problem}"))
+
+
 def telemetry_problems(spec: Any, root: str = "spec") -> list[Problem]:
     found: list[Problem] = []
     spec = as_map(spec)
+    _access_logging(as_list(spec.get("accessLogging")), join_path(root, "accessLogging"), found)
     _tracing(as_list(spec.get("tracing")), join_path(root, "tracing"), found)
     _metrics(as_list(spec.get("metrics")), join_path(root, "metrics"), found)
     return found
