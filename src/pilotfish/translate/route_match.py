@@ -141,7 +141,8 @@ def _claim_matcher(
 
 def _header_matcher(name: str, match: StringMatch, *, invert: bool) -> rc_pb2.HeaderMatcher:
     header = rc_pb2.HeaderMatcher(name=name.lower(), invert_match=invert)
-    matcher = string_matcher(match)
+    # Istio: regex "*" is not RE2 but "present" (canBeConvertedToPresentMatch)
+    matcher = None if match.regex == "*" else string_matcher(match)
     if matcher is None:
         header.present_match = True
     else:

@@ -22,6 +22,11 @@ def validate_virtual_service(spec: VirtualServiceSpec) -> list[Problem]:
     is_delegate = not spec.hosts
     if is_delegate and spec.gateways:
         found.error("spec.gateways", "a delegate VirtualService (no hosts) must not set gateways")
+    for field, routes in (("tls", spec.tls), ("tcp", spec.tcp)):
+        if is_delegate and routes:
+            found.error(
+                f"spec.{field}", f"delegate virtual service must have no {field} route specified"
+            )
     # Envoy's AUTO_PASSTHROUGH SNI names are hosts of a VirtualService with SNI routes bound to
     # gateways, and SNI hosts of any VirtualService not bound to the mesh (Istio's isGateway)
     not_mesh = "mesh" not in spec.gateways
@@ -103,10 +108,10 @@ def _http_match(found: Findings, path: str, match: HTTPMatchRequest) -> None:
             key_path = join_path(f"{path}.{field}", key)
             if field == "headers" and key == "":
                 found.error(key_path, "header name must not be empty")
-            if field == "queryParams" and value.prefix is not None:
-                found.error(key_path, "query parameter matches support only exact and regex")
             if value.exact is None and value.prefix is None and value.regex is None:
                 continue  # an empty match means "header present"
+            if field == "withoutHeaders" and value.regex == "*":
+                continue  # Istio: not a regex, translated as a present match
             _string_match(found, key_path, value)
     if match.port is not None:
         found.port(f"{path}.port", match.port)
