@@ -14,6 +14,10 @@ from pilotfish.config.models.networking import (
 )
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
+from pilotfish.config.validation.locality import REGION as REGION
+from pilotfish.config.validation.locality import SUBZONE as SUBZONE
+from pilotfish.config.validation.locality import TOPOLOGY_LABELS, locality_lb
+from pilotfish.config.validation.locality import ZONE as ZONE
 
 
 def validate_destination_rule(spec: DestinationRuleSpec) -> list[Problem]:
@@ -88,6 +92,9 @@ def _common_policy(
     if load_balancer is not None:
         _load_balancer(found, f"{path}.loadBalancer", load_balancer)
         _zone_aware(found, f"{path}.loadBalancer", load_balancer, outlier)
+        if load_balancer.locality_lb_setting is not None:
+            where = f"{path}.loadBalancer.localityLbSetting"
+            locality_lb(found, where, load_balancer.locality_lb_setting, outlier)
     if pool is not None:
         connection_pool(found, f"{path}.connectionPool", pool)
     if outlier is not None:
@@ -120,17 +127,6 @@ def _load_balancer(found: Findings, path: str, lb: LoadBalancerSettings) -> None
             if not hashing.http_cookie.name:
                 found.error(f"{path}.consistentHash.httpCookie.name", "cookie name is required")
             found.duration(f"{path}.consistentHash.httpCookie.ttl", hashing.http_cookie.ttl)
-    locality = lb.locality_lb_setting
-    if locality is not None and locality.distribute and locality.failover:
-        found.error(f"{path}.localityLbSetting", "only one of distribute or failover may be set")
-    if locality is not None:
-        for index, rule in enumerate(locality.distribute):
-            total = sum(rule.to.values())
-            if total != 100:
-                found.error(
-                    f"{path}.localityLbSetting.distribute[{index}].to",
-                    f"weights must sum to 100, got {total}",
-                )
 
 
 def connection_pool(found: Findings, path: str, pool: ConnectionPoolSettings) -> None:
@@ -175,13 +171,6 @@ def _outlier(found: Findings, path: str, outlier: OutlierDetection) -> None:
         )
 
 
-REGION = "topology.kubernetes.io/region"
-ZONE = "topology.kubernetes.io/zone"
-SUBZONE = "topology.istio.io/subzone"
-TOPOLOGY_LABELS = (REGION, ZONE, SUBZONE)
-"""The locality labels of a workload (Kubernetes' node topology and Istio's subzone)."""
-
-
 def _zone_aware(
     found: Findings, path: str, lb: LoadBalancerSettings, outlier: OutlierDetection | None
 ) -> None:
@@ -218,13 +207,18 @@ def _zone_aware(
 
 
 def _client_tls(found: Findings, path: str, tls: ClientTLSSettings) -> None:
-    if tls.mode == "MUTUAL" and not tls.credential_name:
+    """Istio's ValidateTLS (insecureSkipVerify: webhook_policies): with a credentialName, SIMPLE
+    and MUTUAL take no certificate, key, CA or CRL; MUTUAL without one needs a certificate and a
+    key. Other modes ignore certificates (Istio accepts them)."""
+    if tls.mode in ("SIMPLE", "MUTUAL") and tls.credential_name:
+        if tls.client_certificate or tls.ca_certificates or tls.private_key or tls.ca_crl:
+            found.error(
+                path,
+                "cannot specify client certificates or CA certificate or CA CRL If credentialName "
+                "is set",
+            )
+    elif tls.mode == "MUTUAL":
         if not tls.client_certificate:
             found.error(f"{path}.clientCertificate", "client certificate required for mutual tls")
         if not tls.private_key:
             found.error(f"{path}.privateKey", "private key required for mutual tls")
-    if tls.mode in (None, "DISABLE", "ISTIO_MUTUAL") and (
-        tls.client_certificate or tls.private_key or tls.ca_certificates or tls.credential_name
-    ):
-        mode = tls.mode or "DISABLE"
-        found.error(path, f"certificates and credentialName cannot be set with mode {mode}")
