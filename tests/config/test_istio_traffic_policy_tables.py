@@ -4,7 +4,7 @@ insecureSkipVerify cases and TestValidateTrafficPolicy (pkg/config/validation/va
 TestValidateTLS, TestValidateLocalityLbSetting, TestValidateZoneAwareLbSetting and
 TestValidateLocalities (pkg/config/validation/agent/validation_test.go, commit 86c9f01; the
 localities are a distribute rule's sources), and TestValidateRouteDestination (on a TCP route).
-DestinationRule/traffic policy 15, client TLS 12, locality 34, route destinations 14. Before this
+DestinationRule/traffic policy 15, client TLS 12, locality 34 (+ the two examples of Istio's locality tasks), route destinations 14. Before this
 module's rules 21 were decided differently: a credentialName beside certificate files on a
 SIMPLE/MUTUAL client TLS, and every localityLbSetting rule but the distribute total (distribute
 weights of 0, failover regions, wildcards and zones, topology labels with failover, overlapping
@@ -106,6 +106,10 @@ LOCALITY: list[Case] = [
  ("localities valid", D, dist(["a1/*", "a2/*", "a3/b3/c3", "a4/b4", "a5/b5/*"]), False),
 ]
 
+LOCALITY += [  # the two localityLbSetting examples of Istio's locality load balancing tasks (istio.io)
+ ("docs weighted distribution", D, "{host: helloworld.sample.svc.cluster.local, trafficPolicy: {loadBalancer: {localityLbSetting: {enabled: true, distribute: [{from: region1/zone1/*, to: {'region1/zone1/*': 70, 'region1/zone2/*': 20, 'region3/zone4/*': 10}}]}}, outlierDetection: {consecutive5xxErrors: 100, interval: 1s, baseEjectionTime: 1m}}}", False),
+ ("docs failover", D, "{host: helloworld.sample.svc.cluster.local, trafficPolicy: {connectionPool: {http: {maxRequestsPerConnection: 1}}, loadBalancer: {simple: ROUND_ROBIN, localityLbSetting: {enabled: true, failover: [{from: region1, to: region2}]}}, outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m}}}", False),
+]
 V = "VirtualService"
 def tcp(routes: str) -> str:
     return "{hosts: [foo.bar], tcp: [{route: [" + routes + "]}]}"
