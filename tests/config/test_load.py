@@ -169,3 +169,19 @@ def test_load_paths_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(VS.format(version="v1")))
     result = load_paths(["-"])
     assert result.ok and result.objects[0].meta.source.file == "<stdin>"
+
+
+@pytest.mark.parametrize("kind", ["modelled", "validated only"])
+def test_top_level_fields_as_istioctl_validate_checks_them(kind: str) -> None:
+    """istioctl validate refuses a top-level field other than apiVersion, kind, metadata, spec
+    and status (checkFields); `status` (as `kubectl get -o yaml` writes it) is accepted."""
+    head = (
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a}\n"
+        "spec: {hosts: [a], http: [{route: [{destination: {host: a}}]}]}\n"
+        if kind == "modelled"
+        else "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: a}\n"
+        "spec: {url: 'oci://a/b'}\n"
+    )
+    assert load(head + "status: {observedGeneration: 2}\n", "t.yaml").ok
+    refused = load(head + "specs: {}\n", "t.yaml")
+    assert [(d.path, d.message) for d in refused.errors] == [("specs", 'unknown field "specs"')]

@@ -204,7 +204,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         served = ", ".join(f"{group}/{v}" for v in info.versions)
         report(Problem("apiVersion", f"{api_version} is not served for {kind} (served: {served})"))
         return
-    meta_problems = _metadata_problems(metadata, name)
+    meta_problems = _metadata_problems(metadata, name) + _top_level_problems(document.data)
     if kind == "Gateway" and not (len(name) <= 63 and _DNS_LABEL.match(name)):
         meta_problems.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
     for problem in meta_problems:
@@ -263,6 +263,7 @@ def _unenforced(
         return False
     name = document.metadata.get("name")
     problems = _metadata_problems(document.metadata, name if isinstance(name, str) else "")
+    problems += _top_level_problems(document.data)
     spec = document.data.get("spec")
     found = openapi_problems(kind, version, spec, unknown_fields=True)
     unknown: Level = "error" if strict else "warning"
@@ -305,6 +306,16 @@ def _said(problem: Problem, flagged: set[str]) -> bool:
         return True
     parent = problem.path.rpartition(".")[0]
     return problem.message == "Required value" and parent in flagged
+
+
+TOP_LEVEL_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+
+
+def _top_level_problems(data: dict[str, Any]) -> list[Problem]:
+    """istioctl validate's checkFields: an Istio object holds these top-level fields only."""
+    return [
+        Problem(str(key), f'unknown field "{key}"') for key in data if key not in TOP_LEVEL_FIELDS
+    ]
 
 
 def _metadata_problems(metadata: dict[str, Any], name: str) -> list[Problem]:
