@@ -116,7 +116,7 @@ def test_export_to_limits_which_namespaces_see_a_rule() -> None:
     in_gateway_ns = generate(sidecar_for(push, "istio-ingressgateway-0"), push).clusters[REVIEWS]
     assert in_default.lb_policy == cluster_pb2.Cluster.RANDOM
     assert in_gateway_ns.lb_policy == cluster_pb2.Cluster.LEAST_REQUEST
-    hidden = private.replace('exportTo: ["."]', 'exportTo: ["~"]')
+    hidden = private.replace('exportTo: ["."]', 'exportTo: ["elsewhere"]')
     assert lb_policy(hidden) == cluster_pb2.Cluster.LEAST_REQUEST
 
 
