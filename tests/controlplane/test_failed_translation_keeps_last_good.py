@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_mesh import Topology
 
 GENERATOR = "pilotfish.controlplane.generations.generate_parts"
-ROUTES_ONLY = "pilotfish.controlplane.generations.with_new_routes"  # what a VirtualService change calls
+# what a VirtualService change calls
+ROUTES_ONLY = "pilotfish.controlplane.generations.with_new_routes"
 
 
 def _control_plane(tmp_path: Path) -> tuple[ControlPlane, Topology, str]:
