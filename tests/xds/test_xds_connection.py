@@ -15,6 +15,7 @@ from pilotfish.type_urls import CLUSTER
 from pilotfish.xds.connection import Connection
 from pilotfish.xds.messages import SotwResponse
 from pilotfish.xds.stream import SotwStream
+from pilotfish.xds.write_window import WriteWindow
 
 
 class _StuckContext:
@@ -41,9 +42,9 @@ def test_a_write_left_by_a_cancelled_stream_fails_quietly() -> None:
         connection.outbox.put_nowait((response, "Cluster", time.monotonic()))
         push_time = Histogram("t", "t", ["kind"], registry=CollectorRegistry())
         writer = asyncio.create_task(
-            connection.write_out(context, asyncio.Semaphore(1), 30.0, push_time)
+            connection.write_out(context, WriteWindow(1), 30.0, push_time)
         )
-        await asyncio.sleep(0.05)  # the write is in flight, holding the write slot
+        await asyncio.sleep(0.05)  # the write is in flight, holding the write window
         writer.cancel()  # the handler is cancelled as gRPC cancels it when the client leaves
         await asyncio.gather(writer, return_exceptions=True)
         context.gone.set()
@@ -72,7 +73,7 @@ def test_the_writer_stops_at_the_end_of_the_outbox_and_times_the_pushes() -> Non
             connection.outbox.put_nowait(item if body else None)  # None: the end
         registry = CollectorRegistry()
         push_time = Histogram("t", "t", ["kind"], registry=registry)
-        await connection.write_out(context, asyncio.Semaphore(1), 30.0, push_time)
+        await connection.write_out(context, WriteWindow(1), 30.0, push_time)
         assert registry.get_sample_value("t_count", {"kind": "Cluster"}) == 2
         return context.sent
 

@@ -2,7 +2,7 @@
 
 Owns `Connection` (what `xds.server` keeps per stream), `Connection.enqueue` (a push's
 responses queued within the stream's limits) and `Connection.write_out`, the loop that moves
-queued responses to the client under the server's shared write slots. Imports only
+queued responses to the client within the server's shared write window (`xds.write_window`). Imports only
 `xds.stream`/`xds.limits`/`xds.metrics`-level modules; never the server.
 """
 
@@ -21,8 +21,9 @@ from pilotfish.xds.messages import Response
 from pilotfish.xds.metrics import XdsMetrics
 from pilotfish.xds.resources import short_name
 from pilotfish.xds.stream import SotwStream
+from pilotfish.xds.write_window import WriteWindow
 
-SLOT_HOLD = 0.5  # seconds a write may hold one of the shared write slots
+SLOT_HOLD = 0.5  # seconds a write may hold its bytes of the shared write window
 
 
 def _retrieve(write: asyncio.Future[None]) -> None:
@@ -41,7 +42,7 @@ class Connection:
     outbox: asyncio.Queue[tuple[Response, str, float] | None] = field(default_factory=asyncio.Queue)
     """(response, its type's short name, when it was queued). A queued response references
     the encoded resources every stream shares; its own copy (the wire bytes) is made when it is
-    written, under a write slot, so a storm of pushes to thousands of streams holds one copy per
+    written, within the write window, so a storm of pushes to thousands of streams holds one copy per
     write in flight, not one per stream."""
     node_id: str = ""
     version: str = ""
@@ -76,17 +77,17 @@ class Connection:
     async def write_out(
         self,
         context: Any,
-        slots: asyncio.Semaphore,
+        window: WriteWindow,
         write_timeout: float,
         push_time: Histogram,
     ) -> None:
         """Write queued responses until the outbox says stop (None) or the stream is closing.
-        A response's bytes are made and its write started once it holds a write slot; a client
-        slow to read holds the slot for `SLOT_HOLD` at most; one that has not read a response
-        in `write_timeout` seconds raises TimeoutError."""
+        A response's bytes are made and its write started once its size fits in the write
+        window; a client slow to read holds those bytes for `SLOT_HOLD` at most; one that has
+        not read a response in `write_timeout` seconds raises TimeoutError."""
         while (item := await self.outbox.get()) is not None and not self.closing:
             response, kind, queued = item
-            async with slots:
+            async with window.hold(response.size()):
                 write = asyncio.ensure_future(context.write(response.to_bytes()))
                 write.add_done_callback(_retrieve)
                 await asyncio.wait({write}, timeout=SLOT_HOLD)

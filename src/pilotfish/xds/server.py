@@ -50,6 +50,7 @@ from pilotfish.xds.observer import NO_OBSERVER, Refused, StreamObserver
 from pilotfish.xds.push_queue import Pusher, PushQueue
 from pilotfish.xds.resources import CLUSTER, Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
+from pilotfish.xds.write_window import DEFAULT_WINDOW_BYTES, WriteWindow
 
 log = logging.getLogger(__name__)
 REFUSAL_READ_WAIT = 1.0  # seconds a refused stream's first message is waited for
@@ -74,7 +75,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self,
         generate: SnapshotGenerator,
         registry: CollectorRegistry | None = None,
-        max_inflight_writes: int = 64,
+        write_window_bytes: int = DEFAULT_WINDOW_BYTES,
         limits: StreamLimits = DEFAULT_LIMITS,
         forget: Callable[[str], None] = lambda node_id: None,
         observer: StreamObserver = NO_OBSERVER,
@@ -95,8 +96,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._open = 0  # ADS streams open, registered or not
         self._connections: dict[str, list[Connection]] = {}
         self.convergence = Convergence(self.metrics.convergence_time)
-        self._max_inflight = max_inflight_writes
-        self._write_slots: asyncio.Semaphore | None = None
+        self._window_bytes = write_window_bytes  # responses being written (`xds.write_window`)
+        self._write_window: WriteWindow | None = None
         self._server: grpc.aio.Server | None = None
         # one thread: the generator is called for one node at a time, as it was on the loop
         self._generator = ThreadPoolExecutor(1, thread_name_prefix="xds-generate")
@@ -113,7 +114,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         services (the CA) may share the server; `secure` adds a TLS port (Istio's 15012)."""
         if self._server is not None:
             raise XdsServerError("server already started")
-        self._write_slots = asyncio.Semaphore(self._max_inflight)
+        self._write_window = WriteWindow(self._window_bytes)
         self._pusher.start()
         self._server = grpc.aio.server(options=list(GRPC_OPTIONS))
         handlers = {
@@ -223,11 +224,11 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             return
         self._open += 1
         reader = asyncio.create_task(self._read(connection, requests))
-        slots = self._write_slots
-        assert slots is not None
+        window = self._write_window
+        assert window is not None
         try:
             await connection.write_out(
-                context, slots, self.limits.write_timeout, self.metrics.push_time
+                context, window, self.limits.write_timeout, self.metrics.push_time
             )
         except asyncio.CancelledError:
             raise
