@@ -13,6 +13,7 @@ Pure: reads only its arguments; never raises for config problems.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
@@ -50,7 +51,7 @@ from pilotfish.translate.gateway_http import (
     with_blackhole_vhost,
     with_client_address,
 )
-from pilotfish.translate.observability import decorate, outbound_routes
+from pilotfish.translate.observability import decorate, outbound_routes, outbound_vhost
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
@@ -331,13 +332,15 @@ def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
     if found is None:
         diagnostics: list[Diagnostic] = []
         specs = outbound_block(proxy.namespace, push).specs
-        config = http_proxy_route_config(proxy, push, specs, diagnostics)
+        finish = partial(outbound_vhost, push)  # telemetry once per virtual host, not per copy
+        config = http_proxy_route_config(proxy, push, specs, diagnostics, finish)
         configs = [service_entries.tidy_http_proxy_domains(config, push)]
-        if proxy.captured:
+        if proxy.captured:  # per-port configurations add catch-all virtual hosts of their own
             ports = captured.http_ports(specs)
             policy = push.mesh.outbound_traffic_policy
             configs = captured.port_route_configs(configs[0], ports, push.services, policy)
-        found = ProxyResources.build([outbound_routes(push, c) for c in configs], diagnostics)
+            configs = [outbound_routes(push, c) for c in configs]
+        found = ProxyResources.build(configs, diagnostics)
         push.memo[key] = found
     return found
 

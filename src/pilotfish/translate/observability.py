@@ -233,16 +233,30 @@ def outbound_routes(
     it: Istio's span name per route, and no identity header to hosts outside the mesh."""
     result = route_pb2.RouteConfiguration()
     result.CopyFrom(config)
-    off_name, off = exchange.identity_off()
     for vhost in result.virtual_hosts:
-        for route in vhost.routes:
-            if route.HasField("route") and not _to_mesh(route.route, push):
-                route.typed_per_filter_config[off_name].CopyFrom(off)
-            if route.HasField("route") and not route.HasField("decorator"):
-                parsed = parse_outbound_cluster(route.route.cluster)
-                if parsed is not None:  # Istio's span name: `<host>:<port>/*`
-                    route.decorator.operation = f"{parsed[2]}:{parsed[0]}/*"
+        _outbound_routes_of(push, vhost)
     return result
+
+
+def outbound_vhost(push: PushContext, vhost: rc_pb2.VirtualHost) -> rc_pb2.VirtualHost:
+    """One virtual host of an outbound route configuration with `outbound_routes`' telemetry
+    (a copy). Applying it again changes nothing, so a configuration of such virtual hosts may
+    still go through `outbound_routes`."""
+    result = rc_pb2.VirtualHost()
+    result.CopyFrom(vhost)
+    _outbound_routes_of(push, result)
+    return result
+
+
+def _outbound_routes_of(push: PushContext, vhost: rc_pb2.VirtualHost) -> None:
+    off_name, off = exchange.identity_off()
+    for route in vhost.routes:
+        if route.HasField("route") and not _to_mesh(route.route, push):
+            route.typed_per_filter_config[off_name].CopyFrom(off)
+        if route.HasField("route") and not route.HasField("decorator"):
+            parsed = parse_outbound_cluster(route.route.cluster)
+            if parsed is not None:  # Istio's span name: `<host>:<port>/*`
+                route.decorator.operation = f"{parsed[2]}:{parsed[0]}/*"
 
 
 def _inbound_operation(proxy: Proxy, push: PushContext, container_port: int) -> str:

@@ -10,7 +10,7 @@ sends unknown hosts to the passthrough cluster (ALLOW_ANY) or answers 502 (REGIS
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar, overload
@@ -58,12 +58,16 @@ def http_proxy_route_config(
     push: PushContext,
     clusters: Mapping[str, OutboundClusterSpec],
     diagnostics: list[Diagnostic],
+    finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None = None,
 ) -> route_pb2.RouteConfiguration:
     """The sidecar's `http_proxy` route configuration. Each virtual host is a `Carry` unit keyed
     by what it depends on (service, port, domains, the VirtualService object, the cluster specs
     object, the proxy's labels and namespace only when some VirtualService matches on them), plus
     the services and the config kinds its routes looked up: a VirtualService change rebuilds only
-    the virtual hosts of its hosts, and one virtual host serves every namespace alike."""
+    the virtual hosts of its hosts, and one virtual host serves every namespace alike.
+    `finish` (e.g. telemetry) is applied to every virtual host, once per unit and push context
+    however many namespaces' configurations hold it (its result must depend only on the
+    virtual host and the push context)."""
     carry = carry_of(push)
     by_host = push.memo.get("pilotfish.translate.services_by_host")
     if by_host is None:
@@ -101,11 +105,30 @@ def http_proxy_route_config(
             )
             unit = carry.unit(push, key, build, keep=(vs, clusters, service))
             diagnostics.extend(unit.diagnostics)
-            config.virtual_hosts.append(unit.vhost)
-    config.virtual_hosts.extend(connect_vhosts(proxy, push, clusters, claimed, diagnostics))
-    config.virtual_hosts.append(pod_local_vhost())
-    config.virtual_hosts.append(catch_all_vhost(push.mesh.outbound_traffic_policy))
+            config.virtual_hosts.append(_finished(push, unit, finish))
+    others = [
+        *connect_vhosts(proxy, push, clusters, claimed, diagnostics),
+        pod_local_vhost(),
+        catch_all_vhost(push.mesh.outbound_traffic_policy),
+    ]
+    config.virtual_hosts.extend(others if finish is None else [finish(v) for v in others])
     return with_istio_route_defaults(config)
+
+
+def _finished(
+    push: PushContext,
+    unit: _VhostUnit,
+    finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None,
+) -> rc_pb2.VirtualHost:
+    """`unit`'s virtual host through `finish`, memoised per push context and unit (held with
+    it, so no other unit takes its id meanwhile)."""
+    if finish is None:
+        return unit.vhost
+    key = ("pilotfish.translate.vhost.finished", id(unit))
+    found: tuple[_VhostUnit, rc_pb2.VirtualHost] | None = push.memo.get(key)
+    if found is None or found[0] is not unit:
+        found = push.memo[key] = (unit, finish(unit.vhost))
+    return found[1]
 
 
 def _may_match_labels(vs: VirtualService | None) -> bool:
