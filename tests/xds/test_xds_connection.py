@@ -41,9 +41,7 @@ def test_a_write_left_by_a_cancelled_stream_fails_quietly() -> None:
         response = SotwResponse(CLUSTER, "v", "1", (), b"x")
         connection.outbox.put_nowait((response, "Cluster", time.monotonic()))
         push_time = Histogram("t", "t", ["kind"], registry=CollectorRegistry())
-        writer = asyncio.create_task(
-            connection.write_out(context, WriteWindow(1), 30.0, push_time)
-        )
+        writer = asyncio.create_task(connection.write_out(context, WriteWindow(1), 30.0, push_time))
         await asyncio.sleep(0.05)  # the write is in flight, holding the write window
         writer.cancel()  # the handler is cancelled as gRPC cancels it when the client leaves
         await asyncio.gather(writer, return_exceptions=True)

@@ -2,8 +2,8 @@
 
 Owns `Connection` (what `xds.server` keeps per stream), `Connection.enqueue` (a push's
 responses queued within the stream's limits) and `Connection.write_out`, the loop that moves
-queued responses to the client within the server's shared write window (`xds.write_window`). Imports only
-`xds.stream`/`xds.limits`/`xds.metrics`-level modules; never the server.
+queued responses to the client within the server's shared write window (`xds.write_window`).
+Imports only `xds.stream`/`xds.limits`/`xds.metrics`-level modules; never the server.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class Connection:
     outbox: asyncio.Queue[tuple[Response, str, float] | None] = field(default_factory=asyncio.Queue)
     """(response, its type's short name, when it was queued). A queued response references
     the encoded resources every stream shares; its own copy (the wire bytes) is made when it is
-    written, within the write window, so a storm of pushes to thousands of streams holds one copy per
-    write in flight, not one per stream."""
+    written, within the write window, so a storm of pushes to thousands of streams holds about
+    the window's bytes of copies, not one per stream."""
     node_id: str = ""
     version: str = ""
     closing: bool = False  # over a limit: the writer stops at the next message
