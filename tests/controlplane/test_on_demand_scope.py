@@ -1,9 +1,10 @@
 """On-demand clusters in the control plane (`PILOTFISH_ON_DEMAND_CLUSTERS`): a delta sidecar's
 snapshot starts with no service cluster; `demand` (what the xDS server calls when Envoy asks for
 a cluster) adds the service's clusters (every subset of it) and endpoints and nothing else;
-changes to services it never asked for leave its snapshot alone (no push); a SotW sidecar, or
-one a Sidecar resource selects, gets every service as before; the proxy's routes and listeners
-are the same as without the option (plus the filter)."""
+changes to services it never asked for leave its snapshot alone (no push); a SotW sidecar gets
+every service as before; a Sidecar resource restricts what on demand may bring (never more than
+without it); the proxy's routes and listeners are the same as without the option (plus the
+filter)."""
 
 from __future__ import annotations
 
@@ -103,19 +104,26 @@ def test_changes_to_services_never_called_are_not_pushed(tmp_path: Path) -> None
     assert _services(cp, client.node_id, ENDPOINT) == {f"{svc}.{ns}.svc.cluster.local"}
 
 
-def test_option_off_or_sidecar_resource_keeps_every_service(tmp_path: Path) -> None:
+def test_option_off_keeps_every_service_and_a_sidecar_resource_restricts_demand(
+    tmp_path: Path,
+) -> None:
     cp, topo, instances = _mesh(tmp_path / "off", on_demand=False)
     _connect(cp, instances[0])
     assert len(_services(cp, instances[0].node_id)) == len(topo.names)
 
     cp, topo, instances = _mesh(tmp_path / "on")
-    ns = instances[0].namespace
+    client = instances[0]
+    ns = client.namespace
     sidecar = (
         "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
         f"metadata: {{name: default, namespace: {ns}}}\n"
-        "spec:\n  egress:\n  - hosts: ['./*']\n"
+        f"spec:\n  egress:\n  - hosts: ['./{topo.names[1][1]}.{ns}.svc.cluster.local']\n"
     )
     assert cp.apply([("sidecar.yaml", sidecar)]).ok
-    _connect(cp, instances[0])
-    in_namespace = {f"{s}.{n}.svc.cluster.local" for n, s in topo.names if n == ns}
-    assert _services(cp, instances[0].node_id) == in_namespace  # the Sidecar's scope, whole
+    _connect(cp, client)
+    assert _services(cp, client.node_id) == set()  # on demand inside the Sidecar's scope
+    inside, outside = topo.names[1], topo.names[2]
+    wanted = [f"outbound|8080||{s}.{n}.svc.cluster.local" for n, s in (inside, outside)]
+    cp.demand(client.node_id, tuple(wanted))
+    # what is outside the Sidecar's egress hosts never comes, whatever Envoy asks for
+    assert _services(cp, client.node_id) == {f"{inside[1]}.{inside[0]}.svc.cluster.local"}

@@ -19,14 +19,15 @@ if TYPE_CHECKING:
 
 
 ON_DEMAND_ENV = "PILOTFISH_ON_DEMAND_CLUSTERS"
-"""pilotfish's option (not Istio's): sidecars get outbound clusters on demand
-(`translate.on_demand`); set in the environment of the control plane and of `pilotfish up`
-(whose sidecars then speak delta xDS, which on-demand clusters need)."""
+"""pilotfish's default (not Istio's): sidecars get outbound clusters on demand
+(`translate.on_demand`); `false` in the environment of the control plane and of `pilotfish up`
+turns it off (`up` then starts its sidecars on state-of-the-world xDS, Istio's default)."""
 
 
 def on_demand_enabled(environ: Mapping[str, str]) -> bool:
-    """Whether `ON_DEMAND_ENV` is on in this environment (read once in a `main`)."""
-    return environ.get(ON_DEMAND_ENV, "").lower() == "true"
+    """Whether on-demand clusters are on in this environment: unless `ON_DEMAND_ENV` is
+    `false` (read once in a `main`)."""
+    return environ.get(ON_DEMAND_ENV, "").strip().lower() != "false"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""On-demand clusters (pilotfish's option `PILOTFISH_ON_DEMAND_CLUSTERS`, beyond Istio): a
-sidecar holds every listener and route configuration, but the outbound clusters (and so their
+"""On-demand clusters (pilotfish's default, beyond Istio; `PILOTFISH_ON_DEMAND_CLUSTERS=false`
+turns it off): a sidecar holds every listener and route configuration, but the outbound clusters (and so their
 endpoints) only of the services it has called.
 
 How: its outbound HTTP connection managers run Envoy's `envoy.filters.http.on_demand` filter
@@ -11,8 +11,12 @@ services each sidecar asked for (`hosts_for`) and narrows the sidecar's outbound
 
 Who gets it (`applies`): sidecars that speak delta ADS (Envoy's state-of-the-world reconnect
 sends the on-demand names without `*`, so a server cannot tell a wildcard CDS from a named one:
-measured, README) and that no `Sidecar` resource selects (a user's explicit scope is kept
-exactly as written). Gateways never (they have `PILOT_FILTER_GATEWAY_CLUSTER_CONFIG`).
+measured, README; a SotW Envoy keeps getting every cluster). A `Sidecar` resource restricts
+what its proxies may reach (their outbound block is already scoped: `sidecar_scope`); on
+demand applies inside that scope, so a proxy never holds more clusters with a Sidecar than
+without, and a host outside it has no route (Istio's PassthroughCluster or BlackHole, as the
+mesh's outboundTrafficPolicy says). Gateways never (they have
+`PILOT_FILTER_GATEWAY_CLUSTER_CONFIG`).
 Clusters the listeners name (TCP proxies, ext_authz, tracing) are always kept; TCP traffic
 therefore needs no on-demand step.
 
@@ -34,7 +38,7 @@ from google.protobuf.message import Message
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import names, sidecar_scope
+from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
 from pilotfish.translate.resources import ProxyResources
@@ -48,12 +52,7 @@ loaded control plane translating a connect storm may need longer)."""
 
 def applies(proxy: Proxy, push: PushContext) -> bool:
     """Whether this proxy's clusters come on demand."""
-    return (
-        push.mesh.on_demand_clusters
-        and proxy.delta_xds
-        and not proxy.is_gateway
-        and sidecar_scope.selected_sidecar(proxy, push) is None
-    )
+    return push.mesh.on_demand_clusters and proxy.delta_xds and not proxy.is_gateway
 
 
 def on_demand_filter() -> hcm_pb2.HttpFilter:
