@@ -1,6 +1,7 @@
-"""`translate.on_demand`, pure: which services a demanded cluster brings (its host, and the hosts
-its virtual host routes or mirrors to), and what the narrowed outbound block keeps (the demanded
-services, what is no service's, and a cluster a listener names even if never asked for)."""
+"""`translate.on_demand`, pure: which clusters a demanded cluster brings (itself, and the other
+clusters of the routes sending to it: weighted destinations, mirrors), and what the narrowed
+outbound block keeps (the demanded clusters and their endpoints, what is no service's, and a
+cluster a listener names even if never asked for)."""
 
 from __future__ import annotations
 
@@ -40,14 +41,16 @@ def _parts(config: str = "") -> tuple[tuple[ProxyResources, ...], ProxyResources
     return generate_parts(proxy, push)
 
 
-def test_a_demanded_cluster_brings_what_its_virtual_host_routes_and_mirrors_to() -> None:
+def test_a_demanded_cluster_brings_what_its_routes_weigh_and_mirror_to() -> None:
     shared, _ = _parts(MIRROR)
     asked = f"outbound|9080||{HOST.format('reviews')}"
-    hosts = on_demand.hosts_for([asked], shared)
-    assert hosts == {HOST.format(s) for s in ("reviews", "details", "ratings")}
+    clusters = on_demand.clusters_for([asked], shared)
+    assert clusters == {
+        f"outbound|9080||{HOST.format(s)}" for s in ("reviews", "details", "ratings")
+    }
     plain, _ = _parts()
-    assert on_demand.hosts_for([asked], plain) == {HOST.format("reviews")}
-    assert on_demand.hosts_for(["outbound|9080||nowhere.svc.cluster.local"], plain) == set()
+    assert on_demand.clusters_for([asked], plain) == {asked}
+    assert on_demand.clusters_for(["outbound|9080||nowhere.svc.cluster.local"], plain) == set()
 
 
 def test_the_narrowed_block_keeps_the_demanded_and_the_listeners_clusters() -> None:
@@ -55,10 +58,11 @@ def test_the_narrowed_block_keeps_the_demanded_and_the_listeners_clusters() -> N
     proxy = replace(sidecar_for(push, "productpage-v1-0", (9080, 19080)), delta_xds=True)
     shared, own = generate_parts(proxy, push)
     reviews = HOST.format("reviews")
-    narrowed = on_demand.narrowed(shared, own, frozenset({reviews}), push)
+    asked = f"outbound|9080||{reviews}"
+    narrowed = on_demand.narrowed(shared, own, frozenset({asked}), push)
     kept = {n for n in narrowed[0][CLUSTER] if n.startswith("outbound|")}
-    assert kept == {n for n in shared[0][CLUSTER] if n.endswith(f"|{reviews}")}
-    assert set(narrowed[0][ENDPOINT]) <= set(shared[0][ENDPOINT])
+    assert kept == {asked}
+    assert {n for n in narrowed[0][ENDPOINT] if n.startswith("outbound|")} == {asked}
     assert narrowed[1:] == shared[1:]
     # a TCP listener naming the ratings cluster keeps it (and only it) without a demand
     ratings = f"outbound|9080||{HOST.format('ratings')}"

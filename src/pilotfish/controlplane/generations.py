@@ -38,7 +38,7 @@ class ProxyGenerations:
 
     def __init__(self, cache: SnapshotCache | None) -> None:
         self.demanded: dict[str, frozenset[str]] = {}
-        """node id -> the services whose clusters it asked for (on-demand clusters only)."""
+        """node id -> the outbound clusters it asked for (on-demand clusters only)."""
         self.assembly = SnapshotAssembly()  # snapshots of checked parts, serialised once
         self.proxies: dict[str, Proxy] = {}
         self.cache = cache if cache is not None else SnapshotCache()
@@ -113,27 +113,27 @@ class ProxyGenerations:
     def _on_demand_parts(
         self, node_id: str, shared: tuple[ProxyResources, ...], own: ProxyResources
     ) -> tuple[ProxyResources, ...] | None:
-        """What an on-demand sidecar is sent of its shared parts: the clusters of the services
-        it asked for (`translate.on_demand`); None for every other proxy."""
+        """What an on-demand sidecar is sent of its shared parts: the clusters it asked for
+        (`translate.on_demand`); None for every other proxy."""
         proxy = self.proxies.get(node_id)
         if proxy is None or not on_demand.applies(proxy, self.push):
             return None
-        hosts = self.demanded.get(node_id, frozenset())
-        return on_demand.narrowed(shared, own, hosts, self.push)
+        clusters = self.demanded.get(node_id, frozenset())
+        return on_demand.narrowed(shared, own, clusters, self.push)
 
     def demand(self, node_id: str, cluster_names: tuple[str, ...]) -> Snapshot | None:
-        """Envoy asked for clusters it lacks (on-demand CDS): add their services (and those
-        their routes name with them) to the node's scope and publish its new snapshot. Called
+        """Envoy asked for clusters it lacks (on-demand CDS): add them (and those their routes
+        name with them) to the node's scope and publish its new snapshot. Called
         by the xDS server in its generation thread; returns the node's snapshot."""
         with self._connecting:
             parts = self.generated.get(node_id)
             if node_id not in self.proxies or parts is None:
                 return self.cache.get(node_id)
-            hosts = on_demand.hosts_for(cluster_names, parts[0])
+            clusters = on_demand.clusters_for(cluster_names, parts[0])
             known = self.demanded.get(node_id, frozenset())
-            if hosts <= known:
+            if clusters <= known:
                 return self.cache.get(node_id)
-            self.demanded[node_id] = known | hosts
+            self.demanded[node_id] = known | clusters
             snapshot = self._checked(node_id, *parts)
             if snapshot is not None:
                 self.cache.set(node_id, snapshot)

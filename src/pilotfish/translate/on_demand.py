@@ -1,13 +1,13 @@
 """On-demand clusters (pilotfish's default, beyond Istio; `PILOTFISH_ON_DEMAND_CLUSTERS=false`
-turns it off): a sidecar holds every listener and route configuration, but the outbound clusters (and so their
-endpoints) only of the services it has called.
+turns it off): a sidecar holds every listener and route configuration, but only the outbound
+clusters (and so endpoints) it has called.
 
 How: its outbound HTTP connection managers run Envoy's `envoy.filters.http.on_demand` filter
 with `odcds` over ADS, just before the router. A request whose route names a cluster the
 sidecar lacks is paused while Envoy asks the control plane for it (a CDS subscription by that
 cluster's plain name on the ADS stream), then resumed. The control plane remembers which
-services each sidecar asked for (`hosts_for`) and narrows the sidecar's outbound block to them
-(`narrowed`): what other services change is never pushed to it.
+clusters each sidecar asked for (`clusters_for`) and narrows the sidecar's outbound block to
+them (`narrowed`): what other services change is never pushed to it.
 
 Who gets it (`applies`): sidecars that speak delta ADS (Envoy's state-of-the-world reconnect
 sends the on-demand names without `*`, so a server cannot tell a wildcard CDS from a named one:
@@ -69,43 +69,46 @@ def cluster_host(name: str) -> str | None:
     return parsed[2] if parsed is not None else None
 
 
-def hosts_for(cluster_names: Iterable[str], parts: Iterable[ProxyResources]) -> frozenset[str]:
-    """The services a sidecar asking for `cluster_names` gets: each cluster's host, and the hosts
-    of every cluster the virtual hosts routing to it name (the other subsets and weighted
-    destinations of the same service, its mirrors), so that the next request to that service
-    needs no further round trip and a mirror is never skipped for want of its cluster. Only
-    services the parts have clusters of: a name Envoy is made to ask for cannot grow it."""
+def clusters_for(cluster_names: Iterable[str], parts: Iterable[ProxyResources]) -> frozenset[str]:
+    """The outbound clusters a sidecar asking for `cluster_names` gets: each of them, and every
+    cluster a route sending to one of them names too (its other weighted destinations and its
+    mirrors: Envoy's on-demand filter asks only for the cluster a request was routed to, and a
+    mirror must never be skipped for want of its cluster). Not the service's other subsets:
+    each cluster costs Envoy a TLS context to build before the paused request goes on
+    (measured: README). Only clusters the parts have: a name Envoy is made to ask for cannot
+    grow it."""
     wanted = set(cluster_names)
-    hosts = {h for h in (cluster_host(n) for n in wanted) if h is not None}
+    found = set(wanted)
     clusters: set[str] = set()
     for part in parts:
         clusters.update(part[CLUSTER])
         for config in part[ROUTE].values():
             assert isinstance(config, route_pb2.RouteConfiguration)
             for vhost in config.virtual_hosts:
-                named = [c for route in vhost.routes for c in route_clusters(route)]
-                if wanted.intersection(named):
-                    hosts.update(h for h in map(cluster_host, named) if h is not None)
-    return frozenset(hosts.intersection(map(cluster_host, clusters)))
+                for route in vhost.routes:
+                    named = list(route_clusters(route))
+                    if wanted.intersection(named):
+                        found.update(named)
+    return frozenset(n for n in found & clusters if cluster_host(n) is not None)
 
 
 def narrowed(
     shared: tuple[ProxyResources, ...],
     own: ProxyResources,
-    hosts: frozenset[str],
+    clusters: frozenset[str],
     push: PushContext,
 ) -> tuple[ProxyResources, ...]:
-    """The shared parts with the outbound block (the first) narrowed to the clusters of `hosts`,
-    the clusters the listeners name, and every cluster that is not a service's; their endpoints
-    follow. Memoised per push context (sidecars asking for the same services share it)."""
+    """The shared parts with the outbound block (the first) narrowed to `clusters`, the
+    clusters the listeners name, and every cluster that is not a service's; their endpoints
+    follow. Memoised per push context (sidecars asking for the same clusters share it)."""
     if not shared:
         return shared
     block = shared[0]
     used = frozenset(listener_clusters(own[LISTENER].values()))
-    key = ("pilotfish.translate.on_demand", id(block), hosts, used)
+    key = ("pilotfish.translate.on_demand", id(block), clusters, used)
     found: ProxyResources | None = push.memo.get(key)
     if found is None:
-        found = _narrow(_index(block, push), block, hosts, used)
+        found = _narrow(_index(block, push), block, clusters, used)
         push.memo[key] = found
     return (found, *shared[1:])
 
@@ -141,15 +144,18 @@ def _index(block: ProxyResources, push: PushContext) -> _Pieces:
 
 
 def _narrow(
-    pieces: _Pieces, block: ProxyResources, hosts: frozenset[str], used: frozenset[str]
+    pieces: _Pieces, block: ProxyResources, clusters: frozenset[str], used: frozenset[str]
 ) -> ProxyResources:
     kept: dict[str, dict[str, Message]] = {CLUSTER: {}, ENDPOINT: {}}
-    for host in sorted(hosts | {""}):
-        for type_url, messages in pieces.get(host, {}).items():
-            kept[type_url].update(messages)
-    for match in used:  # a listener's cluster of a service not asked for: that cluster only
+    for type_url, messages in pieces.get("", {}).items():
+        kept[type_url].update(messages)
+    for name in sorted(clusters):  # a cluster and its endpoints share their name
+        for type_url, messages in pieces.get(cluster_host(name) or "", {}).items():
+            if name in messages:
+                kept[type_url][name] = messages[name]
+    for match in used:  # a listener's cluster never asked for: that cluster only
         host = cluster_host(match) or ""
-        for candidate in (h for h in pieces if h and host.startswith(h) and h not in hosts):
+        for candidate in (h for h in pieces if h and host.startswith(h)):
             for type_url, messages in pieces[candidate].items():
                 kept[type_url].update((n, m) for n, m in messages.items() if match.startswith(n))
     return ProxyResources(kept, block.diagnostics)
@@ -177,7 +183,7 @@ __all__ = [
     "ON_DEMAND_FILTER",
     "applies",
     "cluster_host",
-    "hosts_for",
+    "clusters_for",
     "narrowed",
     "on_demand_filter",
     "with_filter",
