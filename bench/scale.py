@@ -18,12 +18,13 @@ Measured in one run, side by side:
 - mesh-wide change: the mesh ConfigMap's outboundTrafficPolicy (every sidecar sees it);
 - control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`
   read from :15014/metrics and compared with the clients' own measure.
-With --on-demand the control plane runs with PILOTFISH_ON_DEMAND_CLUSTERS=true, every proxy
-speaks delta, each simulated one asks for the clusters of two services right after its first
-CDS response (as Envoy does when its app first calls them), and a first and a second request
-are sent through each real Envoy to a service it never called (the first waits for its
-cluster). Run it once with and once without to compare config size, connect time, Envoy RSS
-(the real Envoys', after the storm) and push fan-out (`proxies pushed`).
+With --on-demand the control plane runs with PILOTFISH_ON_DEMAND_CLUSTERS=true (else false),
+every proxy speaks delta, each simulated one asks for the clusters of two services right after
+its first CDS response (as Envoy does when its app first calls them), and a first and a second
+request are sent through each real Envoy to each of 5 services it never called (the first waits
+for its cluster; medians printed; the same requests without the option give the baseline). Run
+it once with and once without to compare config size, connect time, Envoy RSS (the real
+Envoys', after the storm) and push fan-out (`proxies pushed`).
 A change is over when no proxy has received anything for --quiet seconds. The last line is
 `scale: services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=...
 rss_mb=...`.
@@ -273,28 +274,33 @@ class RealEnvoys:
             f"config_dump MB {', '.join(f'{s:.2f}' for s in sizes)}"
         )
 
-    def first_requests(self, service: tuple[str, str]) -> str:
-        """A first and a second request to `service` (never called) through each real Envoy's
-        outbound HTTP proxy (15001): ms each (no app answers: a 503 after the cluster is there)."""
-        ns, svc = service
-        timings = []
-        for instance in self.instances:
-            proxy = urllib.request.ProxyHandler({"http": f"http://{instance.address}:15001"})
-            opener = urllib.request.build_opener(proxy)
-            row: list[tuple[float, str]] = []
-            for _ in range(2):
-                started = time.monotonic()
-                try:
-                    status = str(opener.open(f"http://{svc}.{ns}:8080/", timeout=30).status)
-                except urllib.error.HTTPError as error:
-                    status = str(error.code)
-                except OSError as error:
-                    status = type(error).__name__
-                row.append(((time.monotonic() - started) * 1000, status))
-            timings.append(row)
-        first = ", ".join(f"{a[0]:.0f} ({a[1]})" for a, _ in timings)
-        second = ", ".join(f"{b[0]:.0f} ({b[1]})" for _, b in timings)
-        return f"first request to {svc}.{ns} through each real Envoy: {first} ms; then {second} ms"
+    def first_requests(self, services: list[tuple[str, str]]) -> str:
+        """A first and a second request to each of `services` (never called) through each real
+        Envoy's outbound HTTP proxy (15001): the medians in ms (no app answers: a 503 after
+        the cluster is there; with on-demand clusters the first waits for it)."""
+        firsts: list[float] = []
+        seconds: list[float] = []
+        statuses: set[str] = set()
+        for ns, svc in services:
+            for instance in self.instances:
+                proxy = urllib.request.ProxyHandler({"http": f"http://{instance.address}:15001"})
+                opener = urllib.request.build_opener(proxy)
+                for timings in (firsts, seconds):
+                    started = time.monotonic()
+                    try:
+                        status = str(opener.open(f"http://{svc}.{ns}:8080/", timeout=30).status)
+                    except urllib.error.HTTPError as error:
+                        status = str(error.code)
+                    except OSError as error:
+                        status = type(error).__name__
+                    timings.append((time.monotonic() - started) * 1000)
+                    statuses.add(status)
+        return (
+            f"first requests to {len(services)} services never called, through each of "
+            f"{len(self.instances)} real Envoys: median first {statistics.median(firsts):.0f} ms "
+            f"(max {max(firsts):.0f}), then {statistics.median(seconds):.0f} ms "
+            f"(statuses {sorted(statuses)})"
+        )
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -524,7 +530,8 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         results.append(storm)
         print(_row(storm), flush=True)
         print(envoys.memory(), flush=True)
-        print(envoys.first_requests(topo.names[len(topo.names) // 4]), flush=True)
+        fresh = [topo.names[(len(topo.names) // 4 + 7 * k) % len(topo.names)] for k in range(5)]
+        print(envoys.first_requests(fresh), flush=True)
 
         for repeat in range(args.repeats):
             # targeted change: one VirtualService's weights

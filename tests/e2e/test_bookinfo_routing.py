@@ -1,12 +1,16 @@
 """Bookinfo through real Envoy sidecars and a real ingress gateway: Istio's routing tasks.
 
 The tests in this module share one mesh and run in order, as a user would walk through Istio's
-"request routing" and "traffic shifting" tasks.
+"request routing" and "traffic shifting" tasks. Sidecars get their outbound clusters on demand
+(pilotfish's default, translate.on_demand): they start with none, a first request to a service
+is held by Envoy's on-demand filter until its cluster arrives, and from then on a sidecar holds
+the clusters it called and nothing else; gateways hold everything.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from tests.e2e.meshctl import LocalMesh, http
@@ -14,9 +18,51 @@ from tests.e2e.meshctl import LocalMesh, http
 NET = "samples/bookinfo/networking"
 
 
+def service_clusters(mesh: LocalMesh, pod: str) -> set[str]:
+    """The outbound service hosts whose clusters the pod's Envoy holds (`proxy-config`)."""
+    result = mesh.pilotfish("proxy-config", "cluster", pod)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {
+        line.split()[0]
+        for line in result.stdout.splitlines()
+        if len(line.split()) >= 5 and line.split()[3] == "outbound"
+    }
+
+
+def page_ok(body: str) -> bool:
+    return "Reviews served by:" in body and "Error fetching" not in body
+
+
+def test_sidecars_start_with_no_service_cluster(bookinfo: LocalMesh) -> None:
+    for pod in ("productpage-v1", "reviews-v2", "ratings-v1"):
+        assert service_clusters(bookinfo, pod) == set(), pod
+    gateway = bookinfo.pilotfish("proxy-config", "cluster", "istio-ingressgateway.istio-system")
+    assert "productpage.default.svc.cluster.local" in gateway.stdout  # gateways: everything
+
+
+def test_first_request_succeeds_and_brings_only_the_called_clusters(bookinfo: LocalMesh) -> None:
+    started = time.monotonic()
+    first = bookinfo.get("/productpage")
+    first_seconds = time.monotonic() - started
+    assert first.status == 200 and page_ok(first.body), first.body[-600:]
+    later = []
+    for _ in range(5):
+        started = time.monotonic()
+        assert page_ok(bookinfo.get("/productpage").body)
+        later.append(time.monotonic() - started)
+    print(f"first /productpage {first_seconds * 1000:.0f} ms, then {min(later) * 1000:.0f} ms")
+    called = {"details.default.svc.cluster.local", "reviews.default.svc.cluster.local"}
+    assert service_clusters(bookinfo, "productpage-v1") == called
+
+
 def test_no_rules_round_robin_over_all_versions(bookinfo: LocalMesh) -> None:
     seen = bookinfo.served_by(30)
     assert set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, seen
+    ratings = {"ratings.default.svc.cluster.local"}  # on demand: what each sidecar called
+    assert service_clusters(bookinfo, "reviews-v2") == ratings
+    assert service_clusters(bookinfo, "reviews-v3") == ratings
+    assert service_clusters(bookinfo, "reviews-v1") == set()  # v1 shows no stars: calls nobody
+    assert service_clusters(bookinfo, "details-v1") == set()
 
 
 def test_productpage_shows_stars_per_version(bookinfo: LocalMesh) -> None:
@@ -45,6 +91,10 @@ def test_jason_gets_v2_others_v3(bookinfo: LocalMesh) -> None:
     assert bookinfo.served_by(10) == {"reviews-v3-0": 10}
     other = bookinfo.login("kim")
     assert bookinfo.served_by(5, cookie=other) == {"reviews-v3-0": 5}
+    # each subset's cluster came with the first request routed to it; still only what
+    # productpage called
+    hosts = service_clusters(bookinfo, "productpage-v1")
+    assert hosts == {"details.default.svc.cluster.local", "reviews.default.svc.cluster.local"}
 
 
 def test_80_20_split_over_1000_requests(bookinfo: LocalMesh) -> None:
@@ -100,6 +150,11 @@ def test_deleting_the_rule_restores_round_robin(bookinfo: LocalMesh) -> None:
     assert "virtualservice/reviews deleted" in result.stdout
     seen = bookinfo.served_by(30)
     assert set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, seen
+    ratings = {"ratings.default.svc.cluster.local"}  # on demand: what each sidecar called
+    assert service_clusters(bookinfo, "reviews-v2") == ratings
+    assert service_clusters(bookinfo, "reviews-v3") == ratings
+    assert service_clusters(bookinfo, "reviews-v1") == set()  # v1 shows no stars: calls nobody
+    assert service_clusters(bookinfo, "details-v1") == set()
 
 
 def test_exec_reaches_services_by_name_through_the_sidecar(bookinfo: LocalMesh) -> None:
@@ -143,12 +198,13 @@ def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh
     assert bookinfo.get("/productpage").status == 200  # productpage's clusters come on demand
     status = bookinfo.pilotfish("proxy-status")
     assert status.returncode == 0, status.stderr
-    rows = [line.split() for line in status.stdout.splitlines()[1:] if line.strip()]
+    lines = status.stdout.replace("NOT SENT", "NOT-SENT").splitlines()[1:]
+    rows = [line.split() for line in lines if line.strip()]
     assert len(rows) == 7, status.stdout
     # CDS LDS EDS RDS: a sidecar that never called a service holds no EDS cluster (on-demand
     # clusters), so it was never sent EDS: istioctl says NOT SENT for such a type too
     assert all(row[3:5] + row[6:7] == ["SYNCED"] * 3 for row in rows), status.stdout
-    assert all(row[5] in ("SYNCED", "NOT SENT") for row in rows), status.stdout
+    assert all(row[5] in ("SYNCED", "NOT-SENT") for row in rows), status.stdout
     for row in rows:
         held = bookinfo.pilotfish("proxy-config", "endpoint", row[0]).stdout
         has_outbound = any("outbound|" in line for line in held.splitlines())

@@ -4,6 +4,11 @@ from Envoy's admin API after Envoy ACKed it), plus traffic that must still flow.
 rules are part of the check: a port-level `connectionPool` replaces the whole destination-level
 one, a subset's `loadBalancer` replaces the destination's, `exportTo: ["."]` hides the rule from
 other namespaces, and `consecutiveGatewayErrors` ejects a replica answering 503.
+
+The mesh runs with on-demand clusters off (`PILOTFISH_ON_DEMAND_CLUSTERS=false`, so its sidecars
+speak state-of-the-world ADS, Istio's default): these tests read the clusters of subsets and
+services no request was routed to yet, which an on-demand sidecar only gets when it first calls
+them (tests/e2e/test_bookinfo_routing.py covers that); the clusters' contents are the same.
 """
 
 from __future__ import annotations
@@ -92,7 +97,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, TRAFFIC_MESH) as started:
+    env = {"PILOTFISH_ON_DEMAND_CLUSTERS": "false"}
+    with running_mesh(tmp_path_factory, TRAFFIC_MESH, env=env) as started:
         apply_yaml(started, tmp_path_factory.mktemp("rules"), HTTPBIN_RULE + "---\n" + FLAKY_RULE)
         yield started
 
