@@ -193,9 +193,9 @@ def running_mesh(
     added to the environment of every `pilotfish` command (so of the mesh it starts)."""
     mesh = LocalMesh(factory.mktemp("home"), directory, delta=delta)
     mesh.env.update(env or {})
-    result = mesh.up()
-    assert result.returncode == 0, result.stdout + result.stderr
-    try:
+    try:  # an `up` that failed or timed out may have started part of the mesh: stop it too
+        result = mesh.up()
+        assert result.returncode == 0, result.stdout + result.stderr
         yield mesh
     finally:
         mesh.down()
