@@ -228,6 +228,8 @@ def test_passthrough_by_name_is_balanced_by_the_pods_kube_proxy_rules_over_mtls(
     bookinfo, records = mesh
     cluster = "outbound|8000||strict.default.svc.cluster.local"
     pods = {f"{bookinfo.proxy(f'strict-{i}')['ip']}:8080" for i in (0, 1)}  # EDS: the pods
+    first = curl(bookinfo, "productpage-v1-0", "http://strict:8000/record?m=first")  # on demand
+    assert first.returncode == 0, first.stdout + first.stderr
     bookinfo.wait_for(lambda: _cluster_hosts(bookinfo, "productpage-v1-0", cluster) == pods, 20)
     applied = bookinfo.pilotfish("apply", "-f", "-", stdin=STRICT_PASSTHROUGH)
     assert applied.returncode == 0, applied.stdout + applied.stderr

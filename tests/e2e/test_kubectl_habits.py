@@ -203,6 +203,7 @@ def test_istioctl_short_names_and_proxy_config_filters(mesh: LocalMesh) -> None:
     status = mesh.pilotfish("ps")
     assert status.returncode == 0 and "reviews-v1-0.default" in status.stdout, status.stderr
     fqdn = "details.default.svc.cluster.local"
+    assert mesh.get("/productpage").status == 200  # productpage's clusters come on demand
     clusters = mesh.pilotfish("pc", "clusters", "productpage-v1-0.default", "--fqdn", fqdn)
     assert clusters.returncode == 0, clusters.stderr
     lines = clusters.stdout.splitlines()

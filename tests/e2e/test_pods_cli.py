@@ -125,6 +125,9 @@ def test_istio_docs_proxy_config_flags(mesh: LocalMesh) -> None:
     assert "  rbac: debug\n" in logged and "  http: warning\n" in logged, logged[:300]
     reset = _run(mesh, "pc", "log", "httpbin-v1", "-r")
     assert "  rbac: warning\n" in reset
+    # as Istio's tasks do, sleep calls httpbin first: its cluster comes on demand (the default)
+    called = curl(mesh, "sleep", "--", "curl", "-s", "-w", "%{http_code}", "http://httpbin:8000/ip")
+    assert called.endswith("200"), called
     fqdn = ["--fqdn", "httpbin.default.svc.cluster.local", "-o", "json"]
     clusters = json.loads(_run(mesh, "proxy-config", "cluster", "sleep", *fqdn))
     assert [c["name"] for c in clusters] == ["outbound|8000||httpbin.default.svc.cluster.local"]
