@@ -16,7 +16,7 @@ from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
 from pilotfish.config.validation.locality import REGION as REGION
 from pilotfish.config.validation.locality import SUBZONE as SUBZONE
-from pilotfish.config.validation.locality import TOPOLOGY_LABELS, locality_lb
+from pilotfish.config.validation.locality import TOPOLOGY_LABELS, failovers, locality_lb
 from pilotfish.config.validation.locality import ZONE as ZONE
 
 
@@ -190,20 +190,15 @@ def _zone_aware(
                 f"'failover_priority' for zone aware lb must not use topology label '{label}'; "
                 "region- and zone-level routing are handled automatically",
             )
-    if (zone.failover or zone.failover_priority) and outlier is None:
-        found.warn(where, "outlier detection policy must be provided for failover")
-    for index, failover in enumerate(zone.failover):
-        at, regions = f"{where}.failover[{index}]", (failover.from_ or "", failover.to or "")
-        if regions[0] == regions[1]:
-            found.error(at, "zone aware lb failover settings must specify different regions")
-        if any("/" in r for r in regions):
-            found.error(
-                at,
-                "zone aware lb failover only specifies region; zone and subzone failover are "
-                "handled automatically",
-            )
-        if any("*" in r for r in regions):
-            found.error(at, "zone aware lb failover region should not contain '*' wildcard")
+    failovers(
+        found,
+        where,
+        zone,
+        outlier,
+        "zone aware lb",
+        "zone aware lb failover only specifies region; zone and subzone failover are handled "
+        "automatically",
+    )
 
 
 def _client_tls(found: Findings, path: str, tls: ClientTLSSettings) -> None:

@@ -3,13 +3,14 @@
 beside failover; each distribute rule's weights in [1, 100] summing to 100, its source and
 destination localities (`region[/zone[/subzone]]`, one trailing `*` at most) not overlapping;
 failover between distinct regions named without zone or wildcard; failover needs outlier
-detection (a warning). Pure."""
+detection (a warning); `failovers` holds the rules a zoneAwareLbSetting shares. Pure."""
 
 from __future__ import annotations
 
 from pilotfish.config.models.networking.destination_rule import (
     LocalityLoadBalancerSetting,
     OutlierDetection,
+    ZoneAwareLoadBalancerSetting,
 )
 from pilotfish.config.validation.common import Findings
 
@@ -86,13 +87,27 @@ def locality_lb(
         found.add(at, localities_problem(list(rule.to)))
     sources = [rule.from_ or "" for rule in lb.distribute]
     found.add(f"{path}.distribute", localities_problem(sources))
+    failovers(found, path, lb, outlier, "locality lb", "locality lb failover only specify region")
+
+
+def failovers(
+    found: Findings,
+    path: str,
+    lb: LocalityLoadBalancerSetting | ZoneAwareLoadBalancerSetting,
+    outlier: OutlierDetection | None,
+    what: str,
+    region_only: str,
+) -> None:
+    """The failover rules a localityLbSetting and a zoneAwareLbSetting share (Istio words them
+    each its own way: `what`, `region_only`): distinct regions without zone or wildcard, and
+    failover needs outlier detection (a warning)."""
     if (lb.failover or lb.failover_priority) and outlier is None:
         found.warn(path, "outlier detection policy must be provided for failover")
     for index, failover in enumerate(lb.failover):
         at, regions = f"{path}.failover[{index}]", (failover.from_ or "", failover.to or "")
         if regions[0] == regions[1]:
-            found.error(at, "locality lb failover settings must specify different regions")
+            found.error(at, f"{what} failover settings must specify different regions")
         if any("/" in r for r in regions):
-            found.error(at, "locality lb failover only specify region")
+            found.error(at, region_only)
         if any("*" in r for r in regions):
-            found.error(at, "locality lb failover region should not contain '*' wildcard")
+            found.error(at, f"{what} failover region should not contain '*' wildcard")
