@@ -1,5 +1,7 @@
-"""`pilotfish analyze` reads its inputs as kubectl applies them: a directory's own files (its
-subfolders with -R), and one object per kind/namespace/name — the later definition wins."""
+"""`pilotfish analyze` reads its inputs as istioctl analyze gathers them: files given as
+arguments (or with -f), a directory's .json/.yaml/.yml files with its subfolders always (`-R`
+only says the flag was removed), other extensions skipped with a note, one object per
+kind/namespace/name — the later definition wins."""
 
 from __future__ import annotations
 
@@ -18,10 +20,14 @@ def analyze(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_a_directory_is_read_without_its_subfolders() -> None:
-    result = analyze("-f", "samples/bookinfo")
+def test_a_directory_is_read_with_its_subfolders() -> None:
+    result = analyze("samples/bookinfo/networking")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "No validation issues found" in result.stdout
+    assert result.stdout == "\n"
+    assert result.stderr.startswith("\u2714 No validation issues found when analyzing:\n  - ")
+    files = result.stderr.splitlines()[1:]
+    assert "  - samples/bookinfo/networking/bookinfo-gateway.yaml" in files
+    assert files == sorted(files)
 
 
 def test_an_object_defined_twice_is_one_object(tmp_path: Path) -> None:
@@ -29,27 +35,45 @@ def test_an_object_defined_twice_is_one_object(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(gateway)
     (tmp_path / "b.yaml").write_text(gateway)
     (tmp_path / "services.yaml").write_text(Path("samples/bookinfo/bookinfo.yaml").read_text())
-    result = analyze("-f", str(tmp_path))
+    result = analyze(str(tmp_path))
     assert "IST0145" not in result.stdout, result.stdout  # no conflict with itself
     assert result.returncode == 0, result.stdout
 
 
-def test_recursive_reads_subfolders_and_the_last_definition_wins(tmp_path: Path) -> None:
+def test_subfolders_are_read_and_the_last_definition_wins(tmp_path: Path) -> None:
     (tmp_path / "services.yaml").write_text(Path("samples/bookinfo/bookinfo.yaml").read_text())
+    (tmp_path / "notes.txt").write_text("not config")
     sub = tmp_path / "rules"
     sub.mkdir()
     good = Path("samples/bookinfo/networking/virtual-service-reviews-v3.yaml").read_text()
     (sub / "1-bad.yaml").write_text(good.replace("subset: v3", "subset: v9"))
-    assert "IST0101" not in analyze("-f", str(tmp_path)).stdout  # rules/ not read
-    result = analyze("-R", "-f", str(tmp_path))
+    result = analyze("-f", str(tmp_path))
     assert result.returncode == 79 and '"reviews+v9"' in result.stdout, result.stdout
+    assert f"Skipping file {tmp_path / 'notes.txt'}, recognized file extensions are: " in (
+        result.stderr
+    )
     (sub / "2-good.yaml").write_text(good)
     (sub / "0-dr.yaml").write_text(
         Path("samples/bookinfo/networking/destination-rule-all.yaml").read_text()
     )
-    result = analyze("-R", "-f", str(tmp_path))
+    result = analyze(str(tmp_path))
     # the good VirtualService replaced the bad one; what remains is Istio's IST0173 for the
     # mysql subsets of destination-rule-all.yaml, whose workloads bookinfo.yaml does not run
     codes = re.findall(r"\[(IST\d+)\]", result.stdout)
     assert codes == ["IST0173", "IST0173"], result.stdout
     assert "v2-mysql " in result.stdout and "v2-mysql-vm " in result.stdout
+
+
+def test_recursive_flag_only_says_it_was_removed(tmp_path: Path) -> None:
+    result = analyze("-R", str(tmp_path))
+    assert (result.returncode, result.stdout) == (
+        0,
+        "The recursive flag has been removed and is hardcoded to true without explicitly "
+        "specifying it.\n",
+    )
+
+
+def test_a_missing_path_is_an_error() -> None:
+    result = analyze("no-such-file.yaml")
+    assert result.returncode == 1
+    assert result.stderr == "Error: stat no-such-file.yaml: no such file or directory\n"

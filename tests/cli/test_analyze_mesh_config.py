@@ -36,8 +36,9 @@ def run(tmp_path: Path, inputs: str, mesh: str | None, capsys: pytest.CaptureFix
     if mesh is not None:
         (tmp_path / "mesh.yaml").write_text(mesh)
         config = str(tmp_path / "mesh.yaml")
-    analyze_command([str(tmp_path / "in.yaml")], mesh_config_file=config)
-    return capsys.readouterr().out
+    analyze_command([str(tmp_path / "in.yaml")], mesh_config_file=config, all_namespaces=True)
+    captured = capsys.readouterr()
+    return captured.out + captured.err
 
 
 def test_dns_auto_allocation_from_the_mesh_config_file(
@@ -53,7 +54,7 @@ def test_lightstep_provider_from_the_mesh_config_file(
 ) -> None:
     assert "IST0002" not in run(tmp_path, TELEMETRY, None, capsys)
     out = run(tmp_path, TELEMETRY, LIGHTSTEP, capsys)
-    assert "Warning [IST0002] (Telemetry mesh-default.istio-system" in out
+    assert "Warning [IST0002] (Telemetry istio-system/mesh-default" in out
     assert "The Lightstep provider ls is deprecated" in out
 
 

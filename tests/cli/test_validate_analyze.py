@@ -106,10 +106,8 @@ def test_validate_reads_stdin_and_reports_usage_errors(tmp_path: Path) -> None:
 def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
     good = write(tmp_path / "good.yaml", SERVICE, RULE, ROUTE, DEPLOYMENT, POD)
     run = pilotfish("analyze", "-f", good)
-    assert (run.returncode, run.stdout) == (
-        0,
-        "\u2714 No validation issues found when analyzing the given files.\n",
-    )
+    assert (run.returncode, run.stdout) == (0, "\n")
+    assert run.stderr == f"\u2714 No validation issues found when analyzing {good}.\n"
     broken = write(
         tmp_path / "broken.yaml",
         SERVICE,
@@ -120,12 +118,17 @@ def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
         ),
         POD,
     )
-    run = pilotfish("analyze", "-f", broken)
+    run = pilotfish("analyze", broken)  # files as istioctl takes them, or with -f
     lines = run.stdout.splitlines()
     assert run.returncode == 79
+    assert run.stderr == (
+        "Error: Analyzers found issues when analyzing namespace: default.\n"
+        "See https://istio.io/v1.30/docs/reference/config/analysis for more information about "
+        "causes and resolutions.\n"
+    )
     assert lines == [
-        f'Error [IST0101] (VirtualService reviews.default {broken}:21) Referenced host+subset in destinationrule not found: "reviews+v2"',  # noqa: E501
-        f"Warning [IST0128] (DestinationRule tls.default {broken}:28) DestinationRule default/tls in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews",  # noqa: E501
+        f'Error [IST0101] (VirtualService default/reviews {broken}:21) Referenced host+subset in destinationrule not found: "reviews+v2"',  # noqa: E501
+        f"Warning [IST0128] (DestinationRule default/tls {broken}:28) DestinationRule default/tls in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: reviews",  # noqa: E501
     ]
     only_errors = pilotfish("analyze", "--output-threshold", "Error", "-f", broken)
     assert (only_errors.returncode, only_errors.stdout.splitlines()) == (79, lines[:1])
@@ -139,19 +142,22 @@ def test_analyze_exit_codes_and_thresholds(tmp_path: Path) -> None:
     assert (
         pilotfish("analyze", "--failure-threshold", "Warning", "-f", warning_only).returncode == 79
     )
-    hidden = pilotfish("analyze", "--output-threshold", "Error", "-f", warning_only)
-    assert hidden.stdout == "\u2714 No validation issues found when analyzing the given files.\n"
+    hidden = pilotfish("analyze", "--output-threshold", "error", "-f", warning_only)
+    assert (hidden.stdout, hidden.stderr) == (
+        "\n",
+        f"\u2714 No validation issues found when analyzing {warning_only}.\n",
+    )
     bad = pilotfish("analyze", "--output-threshold", "Loud", "-f", good)
-    assert bad.returncode == 2
-    assert "threshold must be one of Info, Warning, Error" in bad.stderr
-    assert pilotfish("analyze").returncode == 2
+    assert bad.returncode == 64  # istioctl's ExitIncorrectUsage
+    assert "invalid level option" in bad.stderr
+    assert pilotfish("analyze").returncode == 1  # no file and no mesh running
 
 
 def test_analyze_from_stdin_reports_schema_errors() -> None:
-    run = pilotfish("analyze", "-f", "-", stdin=RULE.replace("host: reviews", "host: 'a*b'"))
+    run = pilotfish("analyze", "-", stdin=RULE.replace("host: reviews", "host: 'a*b'"))
     assert run.returncode == 79
-    assert run.stdout.startswith(
-        "Error [IST0106] (DestinationRule reviews.default <stdin>:5) Schema validation error: "
+    assert run.stdout.startswith(  # istioctl names standard input "-"
+        "Error [IST0106] (DestinationRule default/reviews -:5) Schema validation error: "
     )
 
 
@@ -174,34 +180,35 @@ MISSING_SUBSET = virtual_service("httpbin", "httpbin", "v9")
 @pytest.mark.e2e
 def test_analyze_use_mesh_reads_the_running_mesh(httpbin_mesh: LocalMesh, tmp_path: Path) -> None:
     clean = httpbin_mesh.pilotfish("analyze", "--use-mesh")
-    assert (clean.returncode, clean.stdout) == (
+    assert (clean.returncode, clean.stdout, clean.stderr) == (
         0,
-        "\u2714 No validation issues found when analyzing the running mesh.\n",
-    ), clean.stderr
+        "\n",
+        "\u2714 No validation issues found when analyzing namespace: default.\n",
+    )
     applied = write(tmp_path / "vs.yaml", MISSING_SUBSET)
     httpbin_mesh.apply(applied)
     run = httpbin_mesh.pilotfish("analyze", "--use-mesh")
     assert (run.returncode, run.stdout.splitlines()) == (
         79,
         [
-            "Error [IST0101] (VirtualService httpbin.default) Referenced host+subset in "
+            "Error [IST0101] (VirtualService default/httpbin) Referenced host+subset in "
             'destinationrule not found: "httpbin+v9"'
         ],
     ), run.stderr
     # A file overrides the stored object of the same kind/namespace/name, as istioctl does.
     fixed = write(tmp_path / "fixed.yaml", MISSING_SUBSET.replace(", subset: v9", ""))
     both = httpbin_mesh.pilotfish("analyze", "--use-mesh", "-f", fixed)
-    assert (both.returncode, both.stdout) == (
+    assert (both.returncode, both.stderr) == (
         0,
-        "\u2714 No validation issues found when analyzing the running mesh and the given files.\n",
+        f"\u2714 No validation issues found when analyzing {fixed}.\n",
     ), both.stdout + both.stderr
     # Files alone know nothing of the mesh's registry, and with no Service among them they are
     # analysed as istioctl analyze --use-kube=false does: the host check, which reads a
     # cluster's Services, is skipped (with the mesh's registry above, the host was found).
     alone = httpbin_mesh.pilotfish("analyze", "-f", fixed)
-    assert (alone.returncode, alone.stdout) == (
+    assert (alone.returncode, alone.stderr) == (
         0,
-        "\u2714 No validation issues found when analyzing the given files.\n",
+        f"\u2714 No validation issues found when analyzing {fixed}.\n",
     ), alone.stdout + alone.stderr
     missing = httpbin_mesh.pilotfish("analyze", "-f", applied)  # the subset check runs offline
     assert missing.returncode == 79 and '"httpbin+v9"' in missing.stdout, missing.stdout

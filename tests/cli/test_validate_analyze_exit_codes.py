@@ -51,7 +51,10 @@ def test_validate_invalid_and_strict(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_analyze_clean_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "good.yaml").write_text(GOOD + "---\n" + POD)
     assert analyze_command([str(tmp_path)]) == 0
-    assert "No validation issues found" in capsys.readouterr().out
+    captured = capsys.readouterr()  # istioctl: an empty line on stdout, the verdict on stderr
+    assert captured.out == "\n"
+    good = tmp_path / "good.yaml"
+    assert captured.err == f"\u2714 No validation issues found when analyzing {good}.\n"
 
 
 def test_analyze_reports_missing_host_subset_and_gateway(
@@ -66,11 +69,11 @@ def test_analyze_reports_missing_host_subset_and_gateway(
         + POD
     )
     assert analyze_command([str(path)]) == 79
-    assert capsys.readouterr().out.splitlines() == [
-        f'Error [IST0101] (VirtualService reviews.default {path}:21) Referenced host not found: "reviews2"',  # noqa: E501
-        f'Error [IST0101] (VirtualService reviews.default {path}:22) Referenced gateway not found: "bookinfo-gateway"',  # noqa: E501
-        f"Warning [IST0132] (VirtualService reviews.default {path}:22) one or more host [reviews] defined in VirtualService default/reviews not found in Gateway default/bookinfo-gateway.",  # noqa: E501
-        f'Error [IST0101] (VirtualService r2.default {path}:31) Referenced host+subset in destinationrule not found: "reviews+v9"',  # noqa: E501
+    assert capsys.readouterr().out.splitlines() == [  # istioctl's order: level, code, resource
+        f'Error [IST0101] (VirtualService default/r2 {path}:31) Referenced host+subset in destinationrule not found: "reviews+v9"',  # noqa: E501
+        f'Error [IST0101] (VirtualService default/reviews {path}:21) Referenced host not found: "reviews2"',  # noqa: E501
+        f'Error [IST0101] (VirtualService default/reviews {path}:22) Referenced gateway not found: "bookinfo-gateway"',  # noqa: E501
+        f"Warning [IST0132] (VirtualService default/reviews {path}:22) one or more host [reviews] defined in VirtualService default/reviews not found in Gateway default/bookinfo-gateway.",  # noqa: E501
     ]
     assert analyze_command([str(path)], failure_threshold="Error", output_threshold="Error") == 79
 
@@ -102,6 +105,7 @@ def test_analyze_schema_errors_conflicts_and_threshold(
     capsys.readouterr()
     path.write_text(GOOD.replace("host: reviews\n", "host: 'a*b'\n"))
     assert analyze_command([str(path)]) == 79
-    assert capsys.readouterr().out.startswith(
-        f"Error [IST0106] (DestinationRule reviews.default {path}:10) Schema validation error: "
+    assert (
+        f"Error [IST0106] (DestinationRule default/reviews {path}:10) Schema validation error: "
+        in capsys.readouterr().out
     )

@@ -65,14 +65,14 @@ CASES = [
         ("IST0127", "IST0101"),
         [
             # a Sidecar selecting no pod is IST0101, as Istio's sidecar SelectorAnalyzer says
-            'Error [IST0101] (Sidecar sc.default a.yaml:24) Referenced selector not found: "app=nope"',  # noqa: E501
+            'Error [IST0101] (Sidecar default/sc a.yaml:24) Referenced selector not found: "app=nope"',  # noqa: E501
             W127.format(
                 kind="AuthorizationPolicy",
-                name="ap.default",
+                name="default/ap",
                 line=11,
                 labels="app=ratings,version=v1",
             ),
-            W127.format(kind="AuthorizationPolicy", name="empty-ns.other", line=31, labels=""),
+            W127.format(kind="AuthorizationPolicy", name="other/empty-ns", line=31, labels=""),
         ],
     ),
     (
@@ -87,8 +87,8 @@ CASES = [
         ),
         ("IST0128", "IST0129"),
         [
-            "Warning [IST0128] (DestinationRule ext.default a.yaml:4) DestinationRule default/ext in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: api.example.com",  # noqa: E501
-            "Warning [IST0129] (DestinationRule ext.default a.yaml:4) DestinationRule default/ext in namespace default has TLS mode set to MUTUAL but no caCertificates are set to validate server identity for host: api.example.com at port number:443",  # noqa: E501
+            "Warning [IST0128] (DestinationRule default/ext a.yaml:4) DestinationRule default/ext in namespace default has TLS mode set to SIMPLE but no caCertificates are set to validate server identity for host: api.example.com",  # noqa: E501
+            "Warning [IST0129] (DestinationRule default/ext a.yaml:4) DestinationRule default/ext in namespace default has TLS mode set to MUTUAL but no caCertificates are set to validate server identity for host: api.example.com at port number:443",  # noqa: E501
         ],
     ),
     (
@@ -119,11 +119,11 @@ CASES = [
         ),
         ("IST0130", "IST0131"),
         [
-            'Info [IST0131] (VirtualService vs.default a.yaml:4) VirtualService rule #1 match "again" is not used (duplicate/overlapping match in rule "api").',  # noqa: E501
-            "Warning [IST0130] (VirtualService vs.default a.yaml:4) VirtualService rule #1 not used (all matches used by prior rules).",  # noqa: E501
-            'Info [IST0131] (VirtualService vs.default a.yaml:4) VirtualService rule #2 match #1 is not used (duplicate/overlapping match in rule "api").',  # noqa: E501
-            'Warning [IST0130] (VirtualService vs.default a.yaml:4) VirtualService rule "late" not used (route without matches defined before).',  # noqa: E501
-            "Warning [IST0130] (VirtualService vs.default a.yaml:4) VirtualService rule #5 not used (only the last rule can have no matches).",  # noqa: E501
+            'Info [IST0131] (VirtualService default/vs a.yaml:4) VirtualService rule #1 match "again" is not used (duplicate/overlapping match in rule "api").',  # noqa: E501
+            "Warning [IST0130] (VirtualService default/vs a.yaml:4) VirtualService rule #1 not used (all matches used by prior rules).",  # noqa: E501
+            'Info [IST0131] (VirtualService default/vs a.yaml:4) VirtualService rule #2 match #1 is not used (duplicate/overlapping match in rule "api").',  # noqa: E501
+            'Warning [IST0130] (VirtualService default/vs a.yaml:4) VirtualService rule "late" not used (route without matches defined before).',  # noqa: E501
+            "Warning [IST0130] (VirtualService default/vs a.yaml:4) VirtualService rule #5 not used (only the last rule can have no matches).",  # noqa: E501
         ],
     ),
     (
@@ -144,7 +144,7 @@ CASES = [
         ("IST0162",),
         [
             # as Istio: a Service's port number counts as well as its targetPort
-            "Warning [IST0162] (Gateway gw.default a.yaml:9) The gateway is listening on a target port (port 9090) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available.",  # noqa: E501
+            "Warning [IST0162] (Gateway default/gw a.yaml:9) The gateway is listening on a target port (port 9090) that is not defined in the Service associated with its workload instances (Pod selector istio=ingressgateway). If you need to access the gateway port through the gateway Service, it will not be available.",  # noqa: E501
         ],
     ),
     (

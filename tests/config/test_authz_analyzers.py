@@ -38,7 +38,7 @@ spec:
 def test_identity_where_mtls_is_disabled() -> None:
     found = codes(WORKLOADS + policy("{from: [{source: {principals: [a/b]}}]}"), "PF0101")
     assert found == [
-        "Warning [PF0101] (AuthorizationPolicy by-identity.default a.yaml:13) The policy matches "
+        "Warning [PF0101] (AuthorizationPolicy default/by-identity a.yaml:13) The policy matches "
         'on peer identity (principals, namespaces) but the PeerAuthentication "default/plain" '
         "disables mTLS for pod httpbin: plaintext requests carry no identity, so ALLOW rules on "
         "it never match and DENY rules with not* forms always do."

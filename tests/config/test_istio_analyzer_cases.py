@@ -20,8 +20,8 @@ import pytest
 
 from pilotfish.cli.analyze import load_inputs
 from pilotfish.config.analyzers.analyze import AnalysisMessage, analyze
-from pilotfish.config.analyzers.documents import CLUSTER_SCOPED
 from pilotfish.config.analyzers.mesh_config import parse_mesh_yaml
+from pilotfish.config.analyzers.messages import CLUSTER_SCOPED
 from pilotfish.config.objects import Source
 from pilotfish.config.yaml_text import RawDocument
 
@@ -31,10 +31,7 @@ CASES: list[dict[str, Any]] = json.loads((DATA / "cases.json").read_text())
 
 def _origin(message: AnalysisMessage) -> str:
     """Istio's resource origin ("Kind namespace/name", "Kind name" when cluster-scoped)."""
-    if message.kind in CLUSTER_SCOPED:
-        return f"{message.kind} {message.name}"
-    name, _, namespace = message.name.rpartition(".")
-    return f"{message.kind} {namespace}/{name}"
+    return message.origin
 
 
 def _said_by(case: dict[str, Any], message: AnalysisMessage) -> bool:

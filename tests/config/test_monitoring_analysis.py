@@ -28,7 +28,7 @@ def test_rule_with_a_removed_istio_metric_is_a_warning_at_its_line() -> None:
     assert result.ok, [str(d) for d in result.diagnostics]
     messages = [m for m in analyze(result) if m.code == "PF0001"]
     assert [str(m) for m in messages] == [
-        "Warning [PF0001] (PrometheusRule istio-rules.default rules.yaml:10) Rule "
+        "Warning [PF0001] (PrometheusRule default/istio-rules rules.yaml:10) Rule "
         "IstioHighLatency uses metric istio_request_duration_seconds_bucket, which the mesh "
         "does not export; use istio_request_duration_milliseconds_bucket. (pilotfish check: "
         "istioctl analyze has no such analyzer)"

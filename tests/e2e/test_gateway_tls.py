@@ -294,7 +294,7 @@ def test_analyze_reports_a_missing_credential_secret(gw_mesh: LocalMesh, tmp_pat
     result = gw_mesh.pilotfish("analyze", "--use-mesh", "-f", str(config))
     assert result.returncode == 79, result.stdout + result.stderr  # an Error was found
     lines = [line for line in result.stdout.splitlines() if "IST0101" in line]
-    assert len(lines) == 1 and "(Gateway mygateway.default " in lines[0], result.stdout
+    assert len(lines) == 1 and "(Gateway default/mygateway " in lines[0], result.stdout
     assert 'Referenced credentialName not found: "httpbin-credential-missing"' in lines[0]
     quiet = gw_mesh.pilotfish("analyze", "--use-mesh")  # the mesh as it runs: its secrets exist
     assert "IST0101" not in quiet.stdout and "IST0161" not in quiet.stdout, quiet.stdout

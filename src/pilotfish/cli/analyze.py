@@ -1,84 +1,182 @@
-"""`pilotfish analyze [-f FILES...] [--use-mesh] [--meshConfigFile FILE]`: istioctl analyze,
-with its output and exit codes.
+"""`pilotfish analyze [FILE|DIR|-]... [-f ...]`: istioctl analyze, with its options, output
+(`analyze_output`) and exit codes.
 
-`analyze_report(messages, output_threshold, failure_threshold, target)` is the pure core; the
-command prints `Severity [CODE] (Kind name.namespace file:line) message` lines and returns 79 when
-a message reaches the failure threshold (Error by default), 0 otherwise, 2 for a usage mistake
-and 1 when the running mesh cannot be read. With `--use-mesh` the running local mesh (found from
-the state directory) is analysed, as it is when no file is given and a mesh runs: its stored
-documents (`GET /api/v1/config`) and its registry (`GET /debug/registryz`), with `-f` files
-overriding objects of the same kind/namespace/name. `--meshConfigFile` gives the MeshConfig the
-analyzers read (DNS auto-allocation, providers, proxy image type), as istioctl's option does.
+Inputs as istioctl gathers them: `-` is standard input, a directory gives every .json, .yaml
+and .yml file under it (subfolders always: `-R` only says, as istioctl does, that the flag was
+removed), another extension is skipped with a note, and an object defined twice (same kind,
+namespace and name) is the later definition. A namespaced object naming no namespace is in the
+`-n` namespace (`default`); objects in kube-system, kube-public, kube-node-lease and
+local-path-storage are ignored, as istioctl's file source ignores them. Messages are kept for
+the analysed namespace only (`-n`, else `default`; every namespace with `-A`).
+
+Where the cluster's objects come from (`-k`/`--use-kube`, default true): pilotfish has no
+Kubernetes cluster, so the `v1` Pods, Services, Namespaces, Secrets and Nodes of the inputs
+(and the running mesh's registry with `--use-mesh`, or when no file is given and a mesh runs)
+stand for it; with `--use-kube=false` they are ignored, as istioctl ignores them in files, and
+the analyzers reading them are skipped (`pilotfish.config.analyzers.offline`).
+
+Exit codes (istioctl's): 79 when a kept message reaches `--failure-threshold` (log output
+only), 65 when an input could not be parsed (unless `--ignore-unknown`), 64 for a usage
+mistake, 1 when an input or the running mesh cannot be read, 0 otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.cli import analyze_output as out
 from pilotfish.config import LoadResult, load
-from pilotfish.config.analyzers.analyze import SEVERITY_RANK, AnalysisMessage, Inventory, analyze
+from pilotfish.config.analyzers.analyze import Inventory, analyze
+from pilotfish.config.analyzers.kube_objects import SYSTEM_NAMESPACES
 from pilotfish.config.analyzers.mesh_config import MeshConfigError, parse_mesh_yaml
+from pilotfish.config.analyzers.messages import CLUSTER_SCOPED
+from pilotfish.config.analyzers.offline import CLUSTER_KINDS, WORKLOAD
+from pilotfish.config.load import DEFAULT_NAMESPACE
+from pilotfish.config.objects import Diagnostic
+from pilotfish.config.yaml_text import RawDocument
 
-ANALYZE_FAILED = 79
-SEVERITIES = ("Info", "Warning", "Error")
-
-
-def analyze_report(
-    messages: list[AnalysisMessage],
-    output_threshold: str,
-    failure_threshold: str,
-    target: str = "the given files",
-) -> tuple[list[str], int]:
-    shown = [m for m in messages if SEVERITY_RANK[m.severity] >= SEVERITY_RANK[output_threshold]]
-    lines = [str(m) for m in shown]
-    if not shown:
-        lines.append(f"\u2714 No validation issues found when analyzing {target}.")
-    failed = any(SEVERITY_RANK[m.severity] >= SEVERITY_RANK[failure_threshold] for m in messages)
-    return lines, ANALYZE_FAILED if failed else 0
+SUFFIXES = (".json", ".yaml", ".yml")
+ANALYZERS = Path(__file__).parents[1] / "config" / "analyzers" / "istio_analyzers.json"
+RECURSIVE_REMOVED = (
+    "The recursive flag has been removed and is hardcoded to true without explicitly specifying it."
+)
 
 
-def _read_mesh(state_dir: Path) -> tuple[list[Any], Any]:
-    """The running mesh's stored documents and registry; UserError when it cannot be read."""
-    from pilotfish.cli.errors import UserError, mesh_call, running_mesh
-
-    info = running_mesh(state_dir)
-    status, config = mesh_call(info, "GET", "/api/v1/config")
-    if status != 200 or not isinstance(config, dict):
-        raise UserError(f"GET /api/v1/config: HTTP {status}")
-    status, registry = mesh_call(info, "GET", "/debug/registryz")
-    if status != 200:
-        raise UserError(f"GET /debug/registryz: HTTP {status}")
-    return list(config.get("documents") or []), registry
+class InputError(Exception):
+    """An input path that cannot be read; the message names it."""
 
 
-def _mesh_running(state_dir: Path | None) -> bool:
-    from pilotfish.local.client import MeshNotRunning, default_state_dir, read_mesh
+@dataclass
+class AnalyzeOptions:
+    """istioctl analyze's options (`-f` is pilotfish's spelling of the positional files)."""
 
-    try:
-        read_mesh(state_dir or default_state_dir())
-    except MeshNotRunning:
-        return False
-    return True
+    paths: list[str] = field(default_factory=list)
+    output_threshold: str = "Info"
+    failure_threshold: str = "Error"
+    use_mesh: bool = False
+    state_dir: Path | None = None
+    recursive: bool = False
+    mesh_config_file: str | None = None
+    all_namespaces: bool = False
+    namespace: str | None = None
+    output: str = "log"
+    suppress: list[str] = field(default_factory=list)
+    use_kube: bool = True
+    list_analyzers: bool = False
+    ignore_unknown: bool = False
 
 
-def load_inputs(paths: list[str], recursive: bool = False) -> LoadResult:
-    """The objects the inputs define, as kubectl would apply them: a directory gives its own
-    files (its subfolders too with `recursive`), and an object defined twice (same kind,
-    namespace and name) is the later definition only. Raises InputError for unreadable paths."""
+def gather_files(paths: list[str]) -> list[tuple[str, str]]:
+    """(name, text) of each input, as istioctl's gatherFiles reads them; InputError for a path
+    that does not exist or cannot be read."""
+    found: list[tuple[str, str]] = []
+    for raw in paths:
+        if raw == "-":
+            found.append(("-", sys.stdin.read()))
+            continue
+        path = Path(raw)
+        if not path.exists():
+            raise InputError(f"stat {raw}: no such file or directory")
+        for file in _walk(path) if path.is_dir() else [path]:
+            if file.suffix not in SUFFIXES:
+                print(
+                    f"Skipping file {file}, recognized file extensions are: [{' '.join(SUFFIXES)}]",
+                    file=sys.stderr,
+                )
+                continue
+            try:
+                found.append((str(file), file.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"open {file}: {exc}") from None
+    return found
+
+
+def _walk(directory: Path) -> list[Path]:
+    """The files under `directory`, in Go's filepath.Walk order (lexical, depth first)."""
+    files: list[Path] = []
+    for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+        files += _walk(entry) if entry.is_dir() else [entry]
+    return files
+
+
+def load_inputs(
+    paths: list[str], namespace: str = "default", files: list[tuple[str, str]] | None = None
+) -> LoadResult:
+    """The objects the inputs define, as istioctl's file source holds them: `namespace` given
+    to namespaced objects naming none, the later definition of an object winning, objects in
+    the namespaces istioctl ignores left out. Raises InputError for unreadable paths."""
     result = LoadResult()
-    for source, text in read_inputs(paths, recursive):
-        result.extend(load(text, source))
-    objects = {obj.meta.key: obj for obj in result.objects}
-    others = {
-        (doc.api_version.split("/")[0], doc.kind, doc.metadata.get("namespace") or "default",
-         doc.metadata.get("name")): doc
-        for doc in result.others
-    }  # fmt: skip
-    return LoadResult(
-        list(objects.values()), list(others.values()), result.diagnostics, result.rejected
+    given = namespace if namespace != DEFAULT_NAMESPACE else None  # else load's own default
+    for source, text in gather_files(paths) if files is None else files:
+        result.extend(load(text, source, default_namespace=given))
+    for doc in result.others:
+        if doc.kind in CLUSTER_SCOPED:  # istioctl clears a cluster-scoped object's namespace
+            doc.metadata.pop("namespace", None)
+    objects = {
+        obj.meta.key: obj for obj in result.objects if obj.meta.namespace not in SYSTEM_NAMESPACES
+    }
+    others: dict[tuple[str, str, str, Any], RawDocument] = {}
+    for doc in result.others:
+        doc_namespace = doc.metadata.get("namespace") or "default"
+        if doc_namespace in SYSTEM_NAMESPACES or (
+            doc.kind == "Namespace" and doc.metadata.get("name") in SYSTEM_NAMESPACES
+        ):
+            continue
+        key = (doc.api_version.split("/")[0], doc.kind, doc_namespace, doc.metadata.get("name"))
+        others[key] = doc
+    diagnostics = [
+        d for d in result.diagnostics if d.name.partition("/")[0] not in SYSTEM_NAMESPACES
+    ]
+    return LoadResult(list(objects.values()), list(others.values()), diagnostics, result.rejected)
+
+
+def offline_inputs(result: LoadResult) -> LoadResult:
+    """The inputs as `--use-kube=false` reads them: no Pods, Services, Namespaces, Secrets,
+    Nodes (nor pilotfish Workloads, which stand for a cluster's pods)."""
+    others = [
+        d
+        for d in result.others
+        if not (d.api_version == "v1" and d.kind in CLUSTER_KINDS)
+        and (d.api_version, d.kind) != WORKLOAD
+    ]
+    return LoadResult(result.objects, others, result.diagnostics, result.rejected)
+
+
+def _parse_errors(result: LoadResult) -> tuple[LoadResult, list[Diagnostic]]:
+    """Documents istioctl cannot parse (YAML syntax, no kind) are not analysed: istioctl says
+    so apart ("Error(s) adding files") instead of reporting a message."""
+    bad = [d for d in result.diagnostics if d.level == "error" and not d.kind]
+    kept = [d for d in result.diagnostics if not (d.level == "error" and not d.kind)]
+    return LoadResult(result.objects, result.others, kept, result.rejected), bad
+
+
+def suppress_annotations(result: LoadResult) -> dict[str, str]:
+    """`Kind namespace/name` -> its `galley.istio.io/analyze-suppress` annotation."""
+    found: dict[str, str] = {}
+    for obj in result.objects:
+        codes = dict(obj.meta.annotations).get(out.SUPPRESS_ANNOTATION)
+        if codes:
+            found[f"{obj.meta.kind} {obj.meta.namespace}/{obj.meta.name}"] = codes
+    for doc in result.others:
+        annotations = doc.metadata.get("annotations")
+        codes = annotations.get(out.SUPPRESS_ANNOTATION) if isinstance(annotations, dict) else None
+        if isinstance(codes, str) and codes:
+            namespace = doc.metadata.get("namespace")
+            name = doc.metadata.get("name")
+            found[f"{doc.kind} {namespace}/{name}" if namespace else f"{doc.kind} {name}"] = codes
+    return found
+
+
+def list_analyzers() -> str:
+    """`istioctl analyze -L`: each analyzer of Istio's `analyzers.All()`, sorted by name."""
+    catalogue: dict[str, str] = json.loads(ANALYZERS.read_text(encoding="utf-8"))
+    return "".join(
+        f"* {name}:\n" + (f"    {text}\n" if text else "")
+        for name, text in sorted(catalogue.items())
     )
 
 
@@ -93,43 +191,86 @@ def _mesh_config(path: str | None) -> dict[str, Any] | None:
     return parse_mesh_yaml(text, path)
 
 
-def analyze_command(
-    paths: list[str],
-    output_threshold: str = "Info",
-    failure_threshold: str = "Error",
-    use_mesh: bool = False,
-    state_dir: Path | None = None,
-    recursive: bool = False,
-    mesh_config_file: str | None = None,
-) -> int:
-    for value in (output_threshold, failure_threshold):
-        if value not in SEVERITIES:
-            print(f"error: threshold must be one of {', '.join(SEVERITIES)}", file=sys.stderr)
-            return 2
-    if not paths and not use_mesh:  # `istioctl analyze` alone analyses the live cluster
-        if not _mesh_running(state_dir):
-            print("error: no input: use -f FILE, DIR or -, or start a mesh", file=sys.stderr)
-            return 2
+def _usage(text: str) -> int:
+    print(f"Error: {text}", file=sys.stderr)
+    return out.USAGE
+
+
+def run(options: AnalyzeOptions) -> int:
+    """The whole command; returns istioctl's exit code."""
+    from pilotfish.cli.analyze_mesh import mesh_running, read_mesh_inputs
+
+    output = options.output.lower()
+    if output not in out.FORMATS:
+        return _usage(
+            f"{options.output} not a valid option for format. See istioctl analyze --help"
+        )
+    output_threshold = out.level(options.output_threshold)
+    failure_threshold = out.level(options.failure_threshold)
+    if output_threshold is None or failure_threshold is None:
+        return _usage("invalid argument for threshold flag: invalid level option")
+    if options.list_analyzers:
+        print(list_analyzers(), end="")
+        return 0
+    if options.recursive:
+        print(RECURSIVE_REMOVED)
+        return 0
+    suppressions = []
+    for value in options.suppress:
+        rule = out.parse_suppression(value)
+        if rule is None:
+            print(
+                f"Error: {value} is not a valid suppression value. See istioctl analyze --help",
+                file=sys.stderr,
+            )
+            return 1
+        suppressions.append(rule)
+    namespace = None if options.all_namespaces else (options.namespace or "default")
+    use_mesh = options.use_mesh
+    if not options.paths and not use_mesh and options.use_kube:
+        if not mesh_running(options.state_dir):  # `istioctl analyze` alone reads the cluster
+            print("error: no input: give FILE, DIR or -, or start a mesh", file=sys.stderr)
+            return 1
         use_mesh = True
     try:
-        result = load_inputs(paths, recursive) if paths else LoadResult()
-        mesh_config = _mesh_config(mesh_config_file)
+        files = gather_files(options.paths)
+        result = load_inputs(options.paths, options.namespace or "default", files)
+        mesh_config = _mesh_config(options.mesh_config_file)
     except (InputError, MeshConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
     mesh: Inventory | None = None
-    target = "the given files"
-    if use_mesh:
-        from pilotfish.config.analyzers.inventory import inventory_from_registryz
-        from pilotfish.config.analyzers.mesh import combine
-        from pilotfish.local.client import default_state_dir
+    if use_mesh and options.use_kube:
+        result, mesh = read_mesh_inputs(options.state_dir, result)
+    if not options.use_kube:
+        result = offline_inputs(result)
+    result, unparsed = _parse_errors(result)
+    for diagnostic in unparsed:
+        print(f"Error(s) adding files: {diagnostic}", file=sys.stderr)
+    messages = analyze(result, mesh, mesh_config, cluster=False if not options.use_kube else None)
+    messages = out.kept(messages, namespace, suppressions, suppress_annotations(result))
+    shown = out.at_least(messages, output_threshold)
+    print(out.render(shown, output))
+    if not shown:
+        if unparsed:
+            print(
+                f"No validation issues found when analyzing {out.target(namespace)} "
+                "(but 1 file could not be parsed).",
+                file=sys.stderr,
+            )
+        else:
+            print(out.no_issues([name for name, _ in files], namespace), file=sys.stderr)
+    if output != "log":
+        return 0
+    if out.at_least(messages, failure_threshold):
+        print(out.found_issues(namespace), file=sys.stderr)
+        return out.ANALYZE_FAILED
+    if unparsed and not options.ignore_unknown:
+        print("Error: Some files couldn't be parsed.", file=sys.stderr)
+        return out.PARSE_FAILED
+    return 0
 
-        documents, registry = _read_mesh(state_dir or default_state_dir())
-        result = combine(documents, result)
-        mesh = inventory_from_registryz(registry)
-        target = "the running mesh" + (" and the given files" if paths else "")
-    messages = analyze(result, mesh, mesh_config)
-    lines, code = analyze_report(messages, output_threshold, failure_threshold, target)
-    for line in lines:
-        print(line)
-    return code
+
+def analyze_command(paths: list[str], **options: Any) -> int:
+    """`run` with the options as keywords (the files first)."""
+    return run(AnalyzeOptions(paths=list(paths), **options))

@@ -87,14 +87,19 @@ def load(
     *,
     namespace: str | None = None,
     warn_unknown_kinds: bool = False,
+    default_namespace: str | None = None,
 ) -> LoadResult:
     """Parse and validate every document of a YAML stream. Never raises for bad input.
 
-    `namespace` (`-n`) is given to namespaced documents that name none; `warn_unknown_kinds`
-    adds a warning for each document that is neither an Istio kind nor a manifest kind."""
+    `namespace` (`-n`) is given to namespaced documents that name none (an error for those
+    naming another); `default_namespace` only to those naming none (istioctl analyze's `-n`);
+    `warn_unknown_kinds` adds a warning for each document that is neither an Istio kind nor a
+    manifest kind."""
     documents, syntax = parse_yaml(text, source)
     result = LoadResult(diagnostics=list(syntax))
     for document in expand_lists(documents):
+        if default_namespace:
+            _default_namespace(document, default_namespace, result, strict=False)
         if not namespace or _default_namespace(document, namespace, result):
             load_document(document, result, strict)
     if warn_unknown_kinds:
@@ -137,15 +142,17 @@ def expand_lists(documents: list[RawDocument]) -> list[RawDocument]:
     return out
 
 
-def _default_namespace(document: RawDocument, namespace: str, result: LoadResult) -> bool:
+def _default_namespace(
+    document: RawDocument, namespace: str, result: LoadResult, strict: bool = True
+) -> bool:
     """Give `namespace` to a namespaced document naming none; False (and an error) when the
-    document names another one."""
+    document names another one and `strict`."""
     if not is_namespaced(document.kind):
         return True
     meta = document.data.get("metadata")
     if isinstance(meta, dict) and not meta.get("namespace"):
         meta["namespace"] = namespace
-    elif isinstance(meta, dict) and meta.get("namespace") != namespace:
+    elif strict and isinstance(meta, dict) and meta.get("namespace") != namespace:
         message = (
             f"the namespace from the provided object {meta.get('namespace')!r} does not"
             f" match the namespace {namespace!r}: pass --namespace"

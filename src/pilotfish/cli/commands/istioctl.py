@@ -11,6 +11,9 @@ import typer
 
 from pilotfish.cli.app import Files, Namespace, app, exit_with, state
 
+BOOLEANS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
+"""Go's strconv.ParseBool, for istioctl's `--flag=false` (lower-cased before the look-up)."""
+
 
 @app.command("kube-inject")
 def kube_inject(
@@ -79,31 +82,67 @@ def validate(
 
 @app.command()
 def analyze(
+    files: Annotated[list[str] | None, typer.Argument(help="files, directories or -")] = None,
     filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="analyze all namespaces")
+    ] = False,
+    namespace: Namespace = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="log, json or yaml")] = "log",
     output_threshold: Annotated[str, typer.Option("--output-threshold")] = "Info",
     failure_threshold: Annotated[str, typer.Option("--failure-threshold")] = "Error",
+    suppress: Annotated[
+        list[str] | None, typer.Option("--suppress", "-S", help='"CODE=Kind name.ns"')
+    ] = None,
+    use_kube: Annotated[
+        str,
+        typer.Option(
+            "--use-kube",
+            "-k",
+            is_flag=False,
+            flag_value="true",
+            help="false: files only, their Pods/Services/Namespaces/Secrets ignored",
+        ),
+    ] = "true",
     use_mesh: Annotated[bool, typer.Option("--use-mesh", help="include the running mesh")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-R", help="into subfolders")] = False,
-    all_namespaces: Annotated[
-        bool, typer.Option("--all-namespaces", "-A", help="accepted; every namespace is analysed")
-    ] = False,
+    list_analyzers: Annotated[bool, typer.Option("--list-analyzers", "-L")] = False,
+    recursive: Annotated[bool, typer.Option("--recursive", "-R", help="removed (always)")] = False,
+    ignore_unknown: Annotated[bool, typer.Option("--ignore-unknown")] = False,
+    color: Annotated[
+        str, typer.Option("--color", is_flag=False, flag_value="true", help="never colours")
+    ] = "false",
     mesh_config_file: Annotated[
         str | None,
         typer.Option("--meshConfigFile", help="a MeshConfig YAML file to analyse with"),
     ] = None,
 ) -> None:
     """Analyse config as `istioctl analyze` does (IST codes; exit 79 past the threshold)."""
-    from pilotfish.cli.analyze import analyze_command
+    from pilotfish.cli.analyze import AnalyzeOptions, run
 
+    del color  # accepted as istioctl's; pilotfish never colours analyze output
+    paths = [*(files or []), *(filename or [])]
+    flag = use_kube.strip().lower()
+    if flag not in BOOLEANS:  # `-k FILE`: istioctl's -k takes no value (typer's would)
+        paths.insert(0, use_kube)
+        flag = "true"
     exit_with(
-        analyze_command(
-            filename or [],
-            output_threshold,
-            failure_threshold,
-            use_mesh,
-            state.state_dir,
-            recursive,
-            mesh_config_file,
+        run(
+            AnalyzeOptions(
+                paths=paths,
+                output_threshold=output_threshold,
+                failure_threshold=failure_threshold,
+                use_mesh=use_mesh,
+                state_dir=state.state_dir,
+                recursive=recursive,
+                mesh_config_file=mesh_config_file,
+                all_namespaces=all_namespaces,
+                namespace=namespace or state.namespace,
+                output=output,
+                suppress=suppress or [],
+                use_kube=BOOLEANS[flag],
+                list_analyzers=list_analyzers,
+                ignore_unknown=ignore_unknown,
+            )
         )
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, overload
 
-from pilotfish.config.analyzers.messages import AnalysisMessage, Severity
+from pilotfish.config.analyzers.messages import CLUSTER_SCOPED, AnalysisMessage, Severity
 from pilotfish.config.kinds import Kind, SpecT
 from pilotfish.config.load import LoadResult
 from pilotfish.config.objects import AnyConfig, ConfigObject
@@ -45,19 +45,6 @@ def doc_message(
     if namespaced and "." not in name and doc.kind not in CLUSTER_SCOPED:
         name = f"{name}.default"
     return AnalysisMessage(severity, code, doc.kind, name, text, doc.source)
-
-
-CLUSTER_SCOPED = frozenset(
-    [
-        "Namespace",
-        "Node",
-        "CustomResourceDefinition",
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-        "ClusterRole",
-        "ClusterRoleBinding",
-    ]
-)
 
 
 def documents(result: LoadResult, kind: str, group: str | None = None) -> Iterator[RawDocument]:

@@ -17,6 +17,18 @@ DOMAIN = f"svc.{CLUSTER_DOMAIN}"
 fqdn = resolve_host
 """Istio's short-name resolution (`reviews` in ns -> reviews.ns.svc.cluster.local)."""
 ROOT_NAMESPACE = "istio-system"
+CLUSTER_SCOPED = frozenset(
+    [
+        "Namespace",
+        "Node",
+        "CustomResourceDefinition",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ClusterRole",
+        "ClusterRoleBinding",
+    ]
+)
+"""Kinds without a namespace: a message about one names it alone."""
 
 
 @dataclass(frozen=True)
@@ -31,9 +43,45 @@ class AnalysisMessage:
     """The field the message is about (`spec.http[0].route[1].destination.host`), whose line
     `source` names; istioctl prints the line, not the path."""
 
+    @property
+    def namespace(self) -> str:
+        """The namespace the message is about, as istioctl filters by it: a Namespace's own
+        name, "" for a cluster-scoped resource."""
+        if self.kind == "Namespace":
+            return self.name
+        if self.kind in CLUSTER_SCOPED:
+            return ""
+        return self.name.rpartition(".")[2] if "." in self.name else ""
+
+    @property
+    def origin(self) -> str:
+        """istioctl's name of the resource: `Kind namespace/name`, `Kind name` when it has no
+        namespace (Istio's `Origin.FriendlyName`)."""
+        if self.kind in CLUSTER_SCOPED or "." not in self.name:
+            return f"{self.kind} {self.name}"
+        name, _, namespace = self.name.rpartition(".")
+        return f"{self.kind} {namespace}/{name}"
+
+    @property
+    def reference(self) -> str:
+        """Where the resource was read: `file:line` (a JSON file without its line, as Istio's
+        `Position`), "" when not read from a file."""
+        if self.source.file == "<unknown>":
+            return ""
+        if self.source.file.endswith(".json") or not self.source.line:
+            return self.source.file
+        return f"{self.source.file}:{self.source.line}"
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        """istioctl's order: errors first, then by code, resource (kind/name/namespace) and
+        text (`diag.Messages.Sort`)."""
+        name, _, namespace = self.name.rpartition(".") if self.namespace else ("", "", "")
+        comparator = f"{self.kind}/{name or self.name}/{namespace}"
+        return (-SEVERITY_RANK[self.severity], self.code, comparator, str(self))
+
     def __str__(self) -> str:
-        where = f" {self.source}" if self.source.file != "<unknown>" else ""
-        return f"{self.severity} [{self.code}] ({self.kind} {self.name}{where}) {self.message}"
+        where = f" {self.reference}" if self.reference else ""
+        return f"{self.severity} [{self.code}] ({self.origin}{where}) {self.message}"
 
 
 def message_for(
