@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.config.test_istio_messages import check_wording
 
 from pilotfish.cli.analyze import load_inputs
 from pilotfish.config.analyzers.analyze import AnalysisMessage, analyze
@@ -80,6 +81,7 @@ def test_istio_analyzer_case(case: dict[str, Any]) -> None:
     got = Counter((m.code, _origin(m)) for m in messages if _said_by(case, m))
     want = Counter((code, _namespaced(origin)) for code, origin in case["expected"])
     detail = "\n".join(str(m) for m in messages)
+    check_wording(messages)
     if case["strict_difference"]:  # a known difference, named in cases.json: the codes agree
         assert set(got) and {c for c, _ in got} == {c for c, _ in want}, detail
         assert got != want, f"now conforming: drop strict_difference of {case['name']}"

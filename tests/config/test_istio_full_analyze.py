@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.config.test_istio_analyzer_cases import CASES, run_case
+from tests.config.test_istio_messages import check_wording
 
 from pilotfish.cli.analyze import load_inputs
 from pilotfish.config import load
@@ -46,6 +47,7 @@ def test_full_analyze_codes_are_istioctls(index: int) -> None:
         assert not has_cluster_objects(inputs.others)
     want = (own - set(full.get("not_offline", {}))) | set(full["also"])
     messages = run_case(case, cluster=None)
+    check_wording(messages)
     assert {m.code for m in messages} == want, "\n".join(str(m) for m in messages)
 
 
