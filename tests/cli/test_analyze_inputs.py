@@ -77,3 +77,17 @@ def test_a_missing_path_is_an_error() -> None:
     result = analyze("no-such-file.yaml")
     assert result.returncode == 1
     assert result.stderr == "Error: stat no-such-file.yaml: no such file or directory\n"
+
+
+def test_use_kube_flag_as_istioctl_spells_it(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\n"
+        "spec:\n  selector: {app: typo}\n  servers:\n"
+        "  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: ['*']\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app, labels: {app: app}}\n"
+        "spec: {containers: [{name: app, image: app}]}\n"
+    )
+    assert analyze("-k", str(path)).returncode == 79  # the Pod read: no pod has app=typo
+    offline = analyze("--use-kube=false", "--color=false", str(path))
+    assert (offline.returncode, offline.stdout) == (0, "\n")  # istioctl ignores Pods in files

@@ -99,8 +99,6 @@ def analyze(
         typer.Option(
             "--use-kube",
             "-k",
-            is_flag=False,
-            flag_value="true",
             help="false: files only, their Pods/Services/Namespaces/Secrets ignored",
         ),
     ] = "true",
@@ -109,7 +107,7 @@ def analyze(
     recursive: Annotated[bool, typer.Option("--recursive", "-R", help="removed (always)")] = False,
     ignore_unknown: Annotated[bool, typer.Option("--ignore-unknown")] = False,
     color: Annotated[
-        str, typer.Option("--color", is_flag=False, flag_value="true", help="never colours")
+        str, typer.Option("--color", help="accepted (=false); never colours")
     ] = "false",
     mesh_config_file: Annotated[
         str | None,
