@@ -17,25 +17,41 @@ ratios of the medians to minimal-mtls (the like-for-like baseline of the mTLS si
 <= 1.05) and to direct, and the spread (min-max over rounds) of each ratio computed per round.
 
     .venv/bin/python bench/dataplane_limit.py [--rate 300] [--seconds 3] [--rounds 5]
-        [--apply FILE ...] [--bisect all | --bisect=-stats,-authz,...]
+        [--apply FILE ...] [--bisect all | --bisect=-stats,-authz,...] [--metrics-off]
+        [--instructions [--requests 100,300]]
 
 `--apply FILE` applies Istio YAML to the mesh before measuring (e.g. a Telemetry that turns the
-metrics off), to see what one piece of the generated config costs.
+metrics off), to see what one piece of the generated config costs. `--bisect` adds the generated
+pair rebuilt as static configs (`dump_pair`), whole (`static`) and without pieces.
+`--metrics-off` adds the same static rebuild of the mesh with a Telemetry turning every metric
+off (`static+metrics-off`, and each bisect variant `+metrics-off`), dumped in the same run.
+
+`--instructions` counts instructions instead of CPU time: the minimal mTLS pair and the static
+rebuilds (the live sidecars cannot run under valgrind; the rebuild costs what they cost) run
+under callgrind, and each phase sends N1 then N2 requests (`hey`, 4 keep-alive connections); the
+path's cost per request is the difference of the two Envoys' counts over N2 - N1 answers, so
+start-up, connection set-up and TLS handshakes cancel out, and what the Envoys execute idle
+(timers, measured for 5 s first) is subtracted. Deterministic to ~1% where CPU time on a shared
+machine moves by 10-30%.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import callgrind
 import nginx_upstream
 import openloop
-from dump_pair import VARIANTS, config_dump, pair_configs
+from dump_pair import VARIANTS, Config, client_side, config_dump, pair_configs, server_side
 from meshbench import BenchMesh, cpu_seconds, get_status, machine
 from minimal_pair import EnvoyPair, minimal_configs, write_certificates
 
@@ -69,6 +85,14 @@ spec:
 MESH_URL = "http://nginx:8000" + nginx_upstream.PATH
 KEYS = ("p50_ms", "p90_ms", "p99_ms", "due_p99_ms", "cpu_ms_per_1k")
 BASELINE = "minimal-mtls"
+OFF = "+metrics-off"
+METRICS_OFF = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics:
+  - overrides: [{match: {metric: ALL_METRICS}, disabled: %s}]
+"""
 
 
 def manifest(directory: Path) -> Path:
@@ -110,6 +134,70 @@ def measure(
     used -= sum(idle[p] for p in pids) * (time.monotonic() - began)
     result["cpu_ms_per_1k"] = used * 1000 / max(result["total"], 1) * 1000 if pids else 0.0
     return result
+
+
+def _hey(url: str, proxy: str | None, requests: int) -> int:
+    """`hey -n` through the path (4 keep-alive connections): the number of 200 answers."""
+    argv = ["hey", "-n", str(requests), "-c", "4", *(["-x", proxy] if proxy else []), url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
+    answered = re.search(r"\[200\]\s+(\d+) responses", out)
+    return int(answered.group(1)) if answered else 0
+
+
+def _counted(
+    url: str, proxy: str | None, outs: list[tuple[int, Path]], idle: dict[int, float], n: int
+) -> tuple[float, int]:
+    """The instructions the Envoys of a path execute (net of idle) while `n` requests are sent,
+    and the 200s answered."""
+    for pid, out in outs:
+        callgrind.dump(pid, out)  # count from here
+    began = time.monotonic()
+    answered = _hey(url, proxy, n)
+    spent = time.monotonic() - began
+    total = sum(callgrind.dump(pid, out) - idle[pid] * spent for pid, out in outs)
+    return total, answered
+
+
+def count_instructions(
+    url: str, proxy: str | None, outs: list[tuple[int, Path]], idle: dict[int, float],
+    requests: tuple[int, int],
+) -> dict[str, float]:  # fmt: skip
+    """One phase: thousands of instructions per request, from the difference between a run of
+    N1 and one of N2 requests (what does not grow with requests cancels out)."""
+    if not outs:
+        raise RuntimeError(f"no counted Envoy on the path via {proxy}")
+    (few, n1), (many, n2) = (_counted(url, proxy, outs, idle, n) for n in requests)
+    if n1 < requests[0] * 0.9 or n2 - n1 < (requests[1] - requests[0]) * 0.9:
+        raise RuntimeError(f"{url} via {proxy}: only {n1} and {n2} answered 200")
+    return {"k_instr_per_request": (many - few) / (n2 - n1) / 1000}
+
+
+def idle_instructions(outs: dict[int, Path], seconds: float) -> dict[int, float]:
+    """Instructions per second each counted Envoy executes with no traffic."""
+    for pid, out in outs.items():
+        callgrind.dump(pid, out)
+    time.sleep(seconds)
+    return {pid: callgrind.dump(pid, out) / seconds for pid, out in outs.items()}
+
+
+def report_instructions(
+    results: dict[str, list[dict[str, float]]], args: argparse.Namespace
+) -> None:
+    key = "k_instr_per_request"
+    print(f"machine: {machine()} (instructions counted by callgrind: load does not move them)")
+    print(f"requests per phase: {args.requests} (cost = difference / difference), {args.rounds} "
+          f"rounds; upstream nginx 1 KiB; applied: {args.apply or 'nothing'}")  # fmt: skip
+    values = {path: [r[key] for r in runs] for path, runs in results.items()}
+    for path, runs in values.items():
+        listed = ", ".join(f"{v:.1f}" for v in runs)
+        print(f"{path:<28} k instructions per request: {statistics.median(runs):8.1f}  ({listed})")
+    pairs = [(path, BASELINE) for path in values if path != BASELINE]
+    pairs += [(path[: -len(OFF)], path) for path in values if path.endswith(OFF)]
+    for path, base in pairs:
+        if path in values and base in values:
+            per_round = [a / b for a, b in zip(values[path], values[base], strict=True)]
+            ratio = statistics.median(values[path]) / statistics.median(values[base])
+            print(f"{path + ' / ' + base:<52} x{ratio:.3f}  (per round {spread(per_round)})")
 
 
 def spread(ratios: list[float]) -> str:
@@ -157,15 +245,47 @@ def _minimal(
     """The minimal pair, started, and the paths to measure besides the generated pair."""
     client, server, ports = minimal_configs(work, app_port)
     (work / "minimal").mkdir()
-    pair = EnvoyPair(work / "minimal", client, server, args.concurrency)
+    pair = EnvoyPair(work / "minimal", client, server, args.concurrency, args.instructions)
     pair.start()
     direct = f"http://127.0.0.1:{app_port}{nginx_upstream.PATH}"
     paths: dict[str, Path_] = {}
-    if not args.bisect:
+    if not args.bisect and not args.instructions:
         paths["direct"] = (direct, None, [])
         paths["minimal-plain"] = (MESH_URL, pair.proxy(ports["plain"]), pair.pids)
     paths["minimal-mtls"] = (MESH_URL, pair.proxy(ports["mtls"]), pair.pids)
     return pair, paths
+
+
+def _static(
+    mesh: BenchMesh, dumps: tuple[Config, Config], app_port: int, work: Path,
+    args: argparse.Namespace,
+) -> tuple[EnvoyPair, dict[str, Path_]]:  # fmt: skip
+    """The generated pair rebuilt as static configs: its variants, and with `--metrics-off` the
+    same from the mesh with every metric off (dumped, then the metrics are turned on again)."""
+    bisect = args.bisect or ""
+    names = list(VARIANTS) if bisect == "all" else ["full", *filter(None, bisect.split(","))]
+    more = None
+    if args.metrics_off:
+        switch = work / "telemetry.yaml"
+        switch.write_text(METRICS_OFF % "true")
+        mesh.run("apply", "-f", str(switch))  # returns once every Envoy has the change
+        client, server = mesh.proxy("sleep"), mesh.proxy("nginx")
+        off = config_dump(client["ip"]), config_dump(server["ip"])
+        rebuilt = [client_side(off[0], "x", 0, 0, ""), server_side(off[1], "x", 0, 0, "")]
+        if "envoy.access_loggers.stats" in json.dumps(rebuilt):
+            raise RuntimeError(f"the metrics are still on after the Telemetry: {rebuilt}")
+        more = (*off, OFF)
+        switch.write_text(METRICS_OFF % "false")
+        mesh.run("apply", "-f", str(switch))
+    client_config, server_config, ports = pair_configs(*dumps, app_port, str(work), names, more)
+    (work / "variants").mkdir()
+    variants = EnvoyPair(work / "variants", client_config, server_config, 2, args.instructions)
+    variants.start()
+    paths: dict[str, Path_] = {
+        "static" + name.removeprefix("full"): (MESH_URL, variants.proxy(port), variants.pids)
+        for name, port in ports.items()
+    }
+    return variants, paths
 
 
 def main() -> int:
@@ -181,7 +301,24 @@ def main() -> int:
         f"and without each piece (`all`, or some of {', '.join(list(VARIANTS)[1:])}, "
         "comma-separated)",
     )
+    parser.add_argument(
+        "--metrics-off",
+        action="store_true",
+        help="also the static rebuild of the mesh with a Telemetry turning every metric off",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the Envoys' instructions per request with callgrind instead of CPU time",
+    )
+    parser.add_argument("--requests", default="100,300", help="N1,N2 per phase (--instructions)")
     args = parser.parse_args()
+    counts = [int(n) for n in args.requests.split(",")]
+    requests = (counts[0], counts[-1])
+    if args.instructions and not (callgrind.available() and len(counts) == 2):
+        print("--instructions needs valgrind (Debian package valgrind), --requests N1,N2",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if not nginx_upstream.available():
         print("needs nginx (Debian: apt-get install -y nginx-light)", file=sys.stderr)
         return 2
@@ -201,31 +338,39 @@ def main() -> int:
         minimal, paths = _minimal(work, app_port, args)
         pairs.append(minimal)
         mesh_pids = [int(client["envoy_pid"]), int(server["envoy_pid"])]
-        paths["generated"] = (MESH_URL, sidecar, mesh_pids)
-        if args.bisect:
+        if not args.instructions:  # the live sidecars cannot run under callgrind
+            paths["generated"] = (MESH_URL, sidecar, mesh_pids)
+        if args.bisect or args.metrics_off or args.instructions:
             dumps = config_dump(client["ip"]), config_dump(server["ip"])
-            names = list(VARIANTS) if args.bisect == "all" else ["full", *args.bisect.split(",")]
-            client_config, server_config, ports = pair_configs(*dumps, app_port, str(work), names)
-            (work / "variants").mkdir()
-            variants = EnvoyPair(work / "variants", client_config, server_config, 2)
+            variants, static = _static(mesh, dumps, app_port, work, args)
             pairs.append(variants)
-            variants.start()
-            for name, port in ports.items():
-                paths[f"static{name}" if name != "full" else "static"] = (
-                    MESH_URL, variants.proxy(port), variants.pids,
-                )  # fmt: skip
+            paths |= static
         for url, proxy, _ in paths.values():
-            wait_ok(url, proxy, pairs)
-            openloop.run(url, args.rate, 1, proxy)  # warm up: connections, TLS, pools
-        idle = idle_cpu({p for _, _, pids in paths.values() for p in pids}, 5)
+            wait_ok(url, proxy, pairs, 600 if args.instructions else 30)
+            if args.instructions:
+                _hey(url, proxy, 50)  # warm up: connections, TLS, pools
+            else:
+                openloop.run(url, args.rate, 1, proxy)
+        outs = {pid: out for pair in pairs if pair.counted for pid, out in pair.counts}
+        for pid in outs:
+            callgrind.on(pid)
+        if args.instructions:
+            idle = idle_instructions(outs, 5)
+        else:
+            idle = idle_cpu({p for _, _, pids in paths.values() for p in pids}, 5)
+        unit, scale = ("k instructions/s", 1e-3) if args.instructions else ("CPU ms/s", 1e3)
         for name, (_, _, pids) in paths.items():
             if pids:
-                print(f"idle CPU of {name}'s Envoys: {sum(idle[p] for p in pids) * 1000:.1f} ms/s")
+                print(f"idle {name}'s Envoys: {sum(idle[p] for p in pids) * scale:.1f} {unit}")
         order = list(paths)
         for round_ in range(args.rounds):
             for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
                 url, proxy, pids = paths[name]
-                run = measure(url, proxy, pids, idle, args.rate, args.seconds)
+                if args.instructions:
+                    path_outs = [(p, outs[p]) for p in pids]
+                    run = count_instructions(url, proxy, path_outs, idle, requests)
+                else:
+                    run = measure(url, proxy, pids, idle, args.rate, args.seconds)
                 results.setdefault(name, []).append(run)
     finally:
         for pair in pairs:
@@ -233,7 +378,10 @@ def main() -> int:
         mesh.down()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(mesh.home, ignore_errors=True)
-    report(results, args)
+    if args.instructions:
+        report_instructions(results, args)
+    else:
+        report(results, args)
     return 0
 
 

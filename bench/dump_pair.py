@@ -243,10 +243,16 @@ VARIANTS: dict[str, Variant] = {
 
 
 def pair_configs(
-    client_dump: Config, server_dump: Config, app_port: int, certs: str, names: list[str]
+    client_dump: Config,
+    server_dump: Config,
+    app_port: int,
+    certs: str,
+    names: list[str],
+    more: tuple[Config, Config, str] | None = None,
 ) -> tuple[Config, Config, dict[str, int]]:
     """The client and server Envoy bootstraps with one listener + cluster per variant, and the
-    client port of each variant."""
+    client port of each variant. `more`: a second pair of dumps (e.g. the same mesh with its
+    metrics off) whose variants are added too, named with its suffix."""
     sides: dict[str, Config] = {}
     ports: dict[str, int] = {}
     for side, dump in (("client", client_dump), ("server", server_dump)):
@@ -258,11 +264,13 @@ def pair_configs(
             "static_resources": {"listeners": [], "clusters": []},
             **{k: boot[k] for k in ("overload_manager", "layered_runtime") if k in boot},
         }
-    for name in names:
-        server_port, ports[name] = free_port(), free_port()
+    dumps = [(client_dump, server_dump, ""), *([more] if more else [])]
+    for (client, server, suffix), name in ((d, n) for d in dumps for n in names):
+        key = name + suffix
+        server_port, ports[key] = free_port(), free_port()
         for side, (listener, cluster) in (
-            ("client", client_side(client_dump, name, ports[name], server_port, certs)),
-            ("server", server_side(server_dump, name, server_port, app_port, certs)),
+            ("client", client_side(client, key, ports[key], server_port, certs)),
+            ("server", server_side(server, key, server_port, app_port, certs)),
         ):
             VARIANTS[name](listener, cluster)
             sides[side]["static_resources"]["listeners"].append(listener)

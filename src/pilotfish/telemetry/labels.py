@@ -9,11 +9,14 @@ Every label of a report is one of:
   (`PEER_TAGS`), one lookup;
 - **dynamic**: per-request operators (`response_code`, principals from the certificates, ...).
 
-Fixed and dynamic labels travel in ONE Envoy tag, `FIXED_TAG` (`code=value;...`, the dynamic
+All of them travel in ONE Envoy tag, `FIXED_TAG`: first each packed value as
+`<PACK_CODES code>=<value>|`, then the fixed and dynamic labels as `code=value;...` (the dynamic
 values as operators inside that format string, each label named by its one-letter
-`LABEL_CODES`): Envoy's stats logger formats, copies and hashes every tag of every metric of every
+`LABEL_CODES`). Envoy's stats logger formats, copies and hashes every tag of every metric of every
 request, so each tag saved is 3-5 string formats and symbol-table encodings per request, and each
-character saved is copied and hashed 3-5 times less.
+character saved is copied and hashed 3-5 times less. A packed value never holds `|` (the peer
+header keeps `[A-Za-z0-9._;-]`, `literal` removes it), so the packs end at the last `|` before
+the labels.
 
 No CEL runs per request unless a Telemetry `tagOverrides` asks for it. Envoy's `/stats` thus
 holds packed series; `scrape.expand_lua` (15090, per scrape, not per request) unpacks them into
@@ -72,6 +75,9 @@ FIXED_TAG = "pilotfish_fixed"
 SERVICE_TAG = "pilotfish_service"
 MESSAGES_TAG = "pilotfish_messages"  # gRPC calls: `request,response` message counts
 PEER_TAGS = {"source": "pilotfish_source", "destination": "pilotfish_destination"}
+# the packs inside `FIXED_TAG` (`code=value|`), named by the tag each once was
+PACK_CODES = {PEER_TAGS["source"]: "S", PEER_TAGS["destination"]: "D", SERVICE_TAG: "V"}
+PACK_END = "|"
 # the label suffix of each packed identity field, in `exchange.FIELDS` order, and its default
 PEER_SUFFIXES = dict(
     zip(
@@ -117,8 +123,10 @@ class ServiceLabels:
 
 def literal(value: str) -> str:
     """A fixed value: never empty, and free of the characters the fixed tag's format uses (`%`
-    starts an Envoy operator, `;` and `=` separate the packed labels)."""
-    return value.replace("%", "").replace(";", "_").replace("=", "_") or UNKNOWN
+    starts an Envoy operator, `;`, `=` and `|` separate the packed labels)."""
+    for separator in (";", "=", PACK_END):
+        value = value.replace(separator, "_")
+    return value.replace("%", "") or UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,8 @@ class LabelPlan:
         self, removed: frozenset[str] = frozenset(), upserted: Mapping[str, str] | None = None
     ) -> dict[str, str]:
         """The Envoy tags of one metric, after Telemetry `tagOverrides` (`removed` labels;
-        `upserted`: label -> operator, which wins over a fixed or packed value)."""
+        `upserted`: label -> operator, which wins over a fixed or packed value): `FIXED_TAG`,
+        and one tag per upserted label."""
         upserted = upserted or {}
         gone = removed | set(upserted)
         code = LABEL_CODES
@@ -141,16 +150,27 @@ class LabelPlan:
         measured = [f"{code[k]}={v}" for k, v in self.dynamic.items() if k not in gone]
         packed = [k for _, labels in self.packs.values() for k in labels]
         dropped = [f"!{code[k]}" for k in packed if k in removed]
-        tags = {FIXED_TAG: ";".join(fixed + measured + dropped) or ";"}
-        tags |= {tag: fmt for tag, (fmt, _) in self.packs.items()}
-        return tags | dict(upserted)
+        packs = "".join(
+            f"{PACK_CODES[tag]}={fmt}{PACK_END}" for tag, (fmt, _) in self.packs.items()
+        )
+        return {FIXED_TAG: packs + (";".join(fixed + measured + dropped) or ";")} | dict(upserted)
+
+
+def split_packs(value: str) -> tuple[dict[str, str], str]:
+    """A `FIXED_TAG` value's packs (tag name: format) and the rest (its labels)."""
+    tags = {code: tag for tag, code in PACK_CODES.items()}
+    packs = {}
+    while (code := value.partition("=")[0]) in tags and PACK_END in value:
+        pack, _, value = value.partition(PACK_END)
+        packs[tags[code]] = pack[len(code) + 1 :]
+    return packs, value
 
 
 def fixed_labels(value: str) -> dict[str, str]:
     """The labels a `FIXED_TAG` value sets (`name`: value) and drops (`!name`: ""), by name."""
     names = {c: label for label, c in LABEL_CODES.items()}
     out = {}
-    for item in value.split(";"):
+    for item in split_packs(value)[1].split(";"):
         key, _, v = item.partition("=")
         dropped = key.startswith("!")
         name = names.get(key.removeprefix("!"))

@@ -4,10 +4,11 @@ names and Istio's labels.
 - Names: Istio's metrics live in Envoy's `istio` stats scope, which Envoy prints as
   `envoy_istio_*`; Istio's Envoy prints `istio_*` (its stats filter uses a custom stat
   namespace the standard build cannot register).
-- Labels: translation packs the labels it knows in advance, and the peer's identity, into a few
-  tags (`labels`: what each holds); this unpacks them into Istio's labels, in Istio's order
-  (`HTTP_LABELS`, then any label a `tagOverrides` added, then `le`), with Istio's defaults for
-  a field the peer did not send and `unknown` for a principal without a certificate.
+- Labels: translation packs the labels it knows in advance, and the peer's identity, into one
+  tag (`labels`: what it holds; series of older configs, a tag per pack, are read too); this
+  unpacks them into Istio's labels, in Istio's order (`HTTP_LABELS`, then any label a
+  `tagOverrides` added, then `le`), with Istio's defaults for a field the peer did not send and
+  `unknown` for a principal without a certificate.
 - `requests_total`, when Envoy does not count it: the `_count` series of the duration
   histogram that stands for it (`metrics.COUNTED_SUFFIX`), renamed. Istio's families are printed
   after the rest of the page, each once (families printed under one name are merged).
@@ -30,6 +31,7 @@ from pilotfish.telemetry.labels import (
     HTTP_LABELS,
     LABEL_CODES,
     MESSAGES_TAG,
+    PACK_CODES,
     PEER_SUFFIXES,
     PEER_TAGS,
     PRINCIPALS,
@@ -106,6 +108,15 @@ local function expand(name, body)
   if body:find(FIXED_TAG .. '="', 1, true) == nil then return nil end
   local given, names = parse(body)
   if given == nil then return nil end
+  -- the packs at the head of the fixed tag (`S=...|D=...|`), as if each were its own tag
+  local fixed, pos = given[FIXED_TAG], 1
+  while true do
+    local code, value, stop = fixed:match("^(%u)=([^|]*)|()", pos)
+    if code == nil or PACKS[code] == nil then break end
+    given[PACKS[code]] = value
+    pos = stop
+  end
+  given[FIXED_TAG] = fixed:sub(pos)
   local out, dropped, extra = {}, {}, {}
   for tag, prefix in pairs(PEER_TAGS) do
     if given[tag] ~= nil then
@@ -363,6 +374,7 @@ def expand_lua() -> str:
         "PRINCIPAL": _lua_map(dict.fromkeys(PRINCIPALS, "true")).replace('"true"', "true"),
         "FIXED_TAG": json.dumps(FIXED_TAG),
         "SERVICE_TAG": json.dumps(SERVICE_TAG),
+        "PACKS": _lua_map({code: tag for tag, code in PACK_CODES.items()}),
         "UNKNOWN": json.dumps(UNKNOWN),
         "SCOPE": json.dumps(SCOPE_PREFIX),
         "MESSAGES_TAG": json.dumps(MESSAGES_TAG),
