@@ -28,7 +28,7 @@ off (`static+metrics-off`, and each bisect variant `+metrics-off`), dumped in th
 
 `--instructions` counts instructions instead of CPU time: the minimal mTLS pair and the static
 rebuilds (the live sidecars cannot run under valgrind; the rebuild costs what they cost) run
-under callgrind, and each phase sends N1 then N2 requests (`hey`, 4 keep-alive connections); the
+under callgrind, and each phase sends N1 then N2 requests (`hey`, one keep-alive connection); the
 path's cost per request is the difference of the two Envoys' counts over N2 - N1 answers, so
 start-up, connection set-up and TLS handshakes cancel out, and what the Envoys execute idle
 (timers, measured for 5 s first) is subtracted. Deterministic to ~1% where CPU time on a shared
@@ -137,8 +137,10 @@ def measure(
 
 
 def _hey(url: str, proxy: str | None, requests: int) -> int:
-    """`hey -n` through the path (4 keep-alive connections): the number of 200 answers."""
-    argv = ["hey", "-n", str(requests), "-c", "4", *(["-x", proxy] if proxy else []), url]
+    """`hey -n` through the path, one keep-alive connection (requests one at a time: with more,
+    how many Envoy handles per wake-up, and so its instructions per request, follows the
+    machine's load): the number of 200 answers."""
+    argv = ["hey", "-n", str(requests), "-c", "1", *(["-x", proxy] if proxy else []), url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
     answered = re.search(r"\[200\]\s+(\d+) responses", out)
     return int(answered.group(1)) if answered else 0
