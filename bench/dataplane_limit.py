@@ -31,7 +31,7 @@ rebuilds (the live sidecars cannot run under valgrind; the rebuild costs what th
 under callgrind, and each phase sends N1 then N2 requests (`hey`, one keep-alive connection); the
 path's cost per request is the difference of the two Envoys' counts over N2 - N1 answers, so
 start-up, connection set-up and TLS handshakes cancel out, and what the Envoys execute idle
-(timers, measured for 5 s first) is subtracted. Deterministic to ~1% where CPU time on a shared
+(timers, measured for 15 s first) is subtracted. Deterministic to ~1% where CPU time on a shared
 machine moves by 10-30%.
 """
 
@@ -357,7 +357,7 @@ def main() -> int:
         for pid in outs:
             callgrind.on(pid)
         if args.instructions:
-            idle = idle_instructions(outs, 5)
+            idle = idle_instructions(outs, 15)  # three 5 s stats flushes: their count varies less
         else:
             idle = idle_cpu({p for _, _, pids in paths.values() for p in pids}, 5)
         unit, scale = ("k instructions/s", 1e-3) if args.instructions else ("CPU ms/s", 1e3)
