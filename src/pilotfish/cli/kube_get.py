@@ -1,7 +1,9 @@
-"""`pilotfish get pods|svc|deploy|all` as kubectl prints them (tables, `-o wide|name|yaml|json`
-and `-o jsonpath=…`, which Istio's docs use to read the ingress gateway's address and ports).
+"""`pilotfish get pods|svc|deploy|ns|ep|nodes|all` as kubectl prints them (tables, `-o
+wide|name|yaml|json` and `-o jsonpath=…`, which Istio's docs use to read the ingress gateway's
+address and ports).
 
-The objects come from `kube_views`; this module fetches what they need and prints them.
+The objects come from `kube_views` and `kube_namespaces`; this module fetches what they need
+and prints them (`--show-labels` and `-L KEY` add kubectl's label columns).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli import kube_views, usage
+from pilotfish.cli import kube_namespaces, kube_views, usage
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.get import has_labels
 from pilotfish.cli.jsonpath import JsonPathError, render
@@ -24,7 +26,10 @@ POD_KINDS = ("pod", "pods", "po")
 SERVICE_KINDS = ("svc", "service", "services")
 DEPLOY_KINDS = ("deploy", "deployment", "deployments", "deployment.apps", "deployments.apps")
 NODE_KINDS = ("no", "node", "nodes")  # cluster-scoped: no namespace
-VIEW_KINDS = (*POD_KINDS, *SERVICE_KINDS, *DEPLOY_KINDS, *NODE_KINDS, "all")
+NAMESPACE_KINDS = ("ns", "namespace", "namespaces")  # cluster-scoped too
+ENDPOINT_KINDS = ("ep", "endpoints")
+CLUSTER_KINDS = (*NODE_KINDS, *NAMESPACE_KINDS)
+VIEW_KINDS = (*POD_KINDS, *SERVICE_KINDS, *DEPLOY_KINDS, *CLUSTER_KINDS, *ENDPOINT_KINDS, "all")
 
 
 def _config(api: str, kind: str) -> list[dict[str, Any]]:
@@ -38,6 +43,10 @@ def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
         return kube_views.pods(info)
     if kind in NODE_KINDS:
         return [usage.node_object(info)]
+    if kind in NAMESPACE_KINDS:
+        return kube_namespaces.namespaces(info, _config(api, ""), kube_views.pods(info))
+    if kind in ENDPOINT_KINDS:
+        return kube_namespaces.endpoints(objects("svc", info), kube_views.pods(info))
     if kind in DEPLOY_KINDS:
         return kube_views.deployments(info, _config(api, "Workload") + _config(api, "Deployment"))
     return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"))
@@ -50,9 +59,11 @@ def view_command(
     output: str,
     state_dir: Path,
     labels: dict[str, str] | None = None,
+    label_columns: tuple[bool, list[str]] = (False, []),
 ) -> int:
     """`namespace` None means every namespace (-A); "" means the default one. Objects come in
-    kubectl's order (namespace, then name); `labels` keeps those carrying every one."""
+    kubectl's order (namespace, then name); `labels` keeps those carrying every one;
+    `label_columns` is (`--show-labels`, the `-L` keys)."""
     kind = kind.lower()
     info = running_mesh(state_dir)
     try:
@@ -64,7 +75,7 @@ def view_command(
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    ns = None if kind in NODE_KINDS else "default" if namespace == "" else namespace
+    ns = None if kind in CLUSTER_KINDS else "default" if namespace == "" else namespace
     selected = [
         (k, sorted((o for o in found if _matches(o, name, ns, labels or {})), key=_order))
         for k, found in groups
@@ -104,8 +115,9 @@ def view_command(
         if output == "name":
             blocks.append("\n".join(prefix + o["metadata"]["name"] for o in found))
             continue
-        all_ns = ns is None and kind not in NODE_KINDS
-        blocks.append(_table(k, found, now, prefix, all_ns, output == "wide"))
+        all_ns = ns is None and kind not in CLUSTER_KINDS
+        table = _table(k, found, now, prefix, all_ns, output == "wide", label_columns)
+        blocks.append(table)
     print("\n\n".join(blocks))
     return 0
 
@@ -115,6 +127,10 @@ def _noun(kind: str) -> str:
         return "pods"
     if kind in NODE_KINDS:
         return "nodes"
+    if kind in NAMESPACE_KINDS:
+        return "namespaces"
+    if kind in ENDPOINT_KINDS:
+        return "endpoints"
     return "services" if kind in SERVICE_KINDS else "deployments.apps"
 
 
@@ -135,12 +151,28 @@ def _order(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def _table(
-    kind: str, found: list[dict[str, Any]], now: float, prefix: str, all_ns: bool, wide: bool
+    kind: str,
+    found: list[dict[str, Any]],
+    now: float,
+    prefix: str,
+    all_ns: bool,
+    wide: bool,
+    label_columns: tuple[bool, list[str]] = (False, []),
 ) -> str:
     head, rows = _rows(kind, found, now, prefix, wide)
     if all_ns:
         head = ["NAMESPACE", *head]
         rows = [[o["metadata"]["namespace"], *r] for o, r in zip(found, rows, strict=True)]
+    show, keys = label_columns
+    for key in keys:  # kubectl's -L: a column named by the key's last segment, upper case
+        head.append(key.rpartition("/")[2].upper())
+        for o, r in zip(found, rows, strict=True):
+            r.append(str((o["metadata"].get("labels") or {}).get(key, "")))
+    if show:
+        head.append("LABELS")
+        for o, r in zip(found, rows, strict=True):
+            pairs = sorted((o["metadata"].get("labels") or {}).items())
+            r.append(",".join(f"{k}={v}" for k, v in pairs) or "<none>")
     table = [head, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     return "\n".join(
@@ -167,6 +199,22 @@ def _rows(
         return head, rows
     if kind in NODE_KINDS:
         return _node_rows(found, now, wide)
+    if kind in NAMESPACE_KINDS or kind == "namespace":
+        rows = [
+            [o["metadata"]["name"], o["status"]["phase"], kube_views.age_of(o["metadata"], now)]
+            for o in found
+        ]
+        return ["NAME", "STATUS", "AGE"], rows
+    if kind in ENDPOINT_KINDS:
+        rows = [
+            [
+                prefix + o["metadata"]["name"],
+                kube_namespaces.endpoint_list(o),
+                kube_views.age_of(o["metadata"], now),
+            ]
+            for o in found
+        ]
+        return ["NAME", "ENDPOINTS", "AGE"], rows
     if kind in DEPLOY_KINDS or kind == "deployment.apps":
         head = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
         rows = [

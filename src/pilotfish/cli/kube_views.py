@@ -82,8 +82,18 @@ def _pid(value: Any) -> int | None:
     return int(value) if value else None
 
 
+def node_address(info: dict[str, Any]) -> str:
+    """The address of the mesh's one node (this machine): where the ingress gateway accepts
+    (its Service's node ports), else the control plane's. Pods' `status.hostIP`."""
+    return (
+        str(info.get("ingress_address") or "")
+        or str(info.get("api", "")).split("//")[-1].split(":")[0]
+    )
+
+
 def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
     rows = sorted(info.get("proxies", {}).items())
+    host = node_address(info)
     found = []
     for (namespace, name, containers), proxy in zip(
         pod_processes(info), [None, *(proxy for _, proxy in rows)], strict=True
@@ -113,7 +123,10 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
                 "spec": {"containers": [{"name": n} for n in containers]},
                 "status": {
                     "phase": "Running" if running else "Pending",
+                    "hostIP": host,
+                    "hostIPs": [{"ip": host}],
                     "podIP": address,
+                    "podIPs": [{"ip": address}] if address else [],
                     "containers": len(containers),
                     "ready": len(containers) if ready else 0,
                     "restarts": restarts,
@@ -203,9 +216,21 @@ def services(
         spec.setdefault("clusterIP", "None")  # no VIP: sidecars route service names
         if _is_ingress(doc) and gateway_ip:
             spec["clusterIP"] = gateway_ip
+            spec["ports"] = [
+                {"nodePort": p.get("port")} | dict(p) for p in spec.get("ports") or []
+            ]  # the ingress address accepts on each port: a node port that answers
             doc["status"] = {"loadBalancer": {"ingress": [{"ip": ingress}]}}
         doc["spec"] = spec
         found.append(doc)
+    return found
+
+
+def _port(name: str, port: int, target: int, kind: str) -> dict[str, Any]:
+    """A Service port; a LoadBalancer's node port is its port: the ingress address (the node's,
+    `status.hostIP`) accepts on it, so Istio's NodePort recipe reads a port that answers."""
+    found: dict[str, Any] = {"name": name, "port": port, "targetPort": target, "protocol": "TCP"}
+    if kind == "LoadBalancer":
+        found["nodePort"] = port
     return found
 
 
@@ -251,7 +276,7 @@ def _service(
             "type": kind,
             "clusterIP": ip,
             "selector": {"app": name},
-            "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports],
+            "ports": [_port(n, p, p, kind) for n, p in ports],
         },
     }
     if external:

@@ -117,7 +117,7 @@ def node_object(info: dict[str, Any]) -> dict[str, Any]:
         "metadata": meta,
         "status": {
             "addresses": [
-                {"type": "InternalIP", "address": _address(info)},
+                {"type": "InternalIP", "address": kube_views.node_address(info)},
                 {"type": "Hostname", "address": NODE},
             ],
             "capacity": capacity,
@@ -133,10 +133,6 @@ def node_object(info: dict[str, Any]) -> dict[str, Any]:
             },
         },
     }
-
-
-def _address(info: dict[str, Any]) -> str:
-    return str(info.get("api", "")).split("//")[-1].split(":")[0]
 
 
 def _os_image() -> str:

@@ -1,5 +1,5 @@
-"""kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`, `top`,
-`create secret` (typer glue; each command's logic is its own module)."""
+"""kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`, `top`, `label`,
+`create secret|namespace` (typer glue; each command's logic is its own module)."""
 
 from __future__ import annotations
 
@@ -57,9 +57,16 @@ def get(
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="labels key=value[,…]")
     ] = None,
+    show_labels: Annotated[
+        bool, typer.Option("--show-labels", help="a LABELS column (pods, svc, ns, …)")
+    ] = False,
+    label_columns: Annotated[
+        list[str] | None, typer.Option("--label-columns", "-L", help="a column per label key")
+    ] = None,
 ) -> None:
-    """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services
-    and deployments as kubectl shows them (`get pods -n istio-system`, `get svc`, `get all`,
+    """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services,
+    deployments, namespaces and endpoints as kubectl shows them (`get pods -n istio-system`,
+    `get svc`, `get ns -L istio-injection`, `get ep`, `get all`,
     `get pod -l app=ratings -o jsonpath='{.items[0].metadata.name}'`)."""
     from pilotfish.cli.kube_get import VIEW_KINDS
     from pilotfish.cli.logs import parse_selector
@@ -73,7 +80,9 @@ def get(
         from pilotfish.cli.kube_get import view_command
 
         ns = None if all_namespaces else (namespace or "")
-        exit_with(view_command(kind, name, ns, output, state.state_dir, labels or {}))
+        keys = [k for value in label_columns or [] for k in value.split(",") if k]
+        columns = (show_labels, keys)
+        exit_with(view_command(kind, name, ns, output, state.state_dir, labels or {}, columns))
     from pilotfish.cli.get import get_command
 
     ns = None if all_namespaces else namespace
@@ -142,7 +151,21 @@ def top(
     exit_with(top_command(kind, name, ns, containers, state.state_dir))
 
 
-create_app = typer.Typer(help="kubectl's `create secret tls|generic`", no_args_is_help=True)
+@app.command()
+def label(
+    args: Annotated[list[str], typer.Argument(help="namespace NAME key=value… | key-…")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a label's value")] = False,
+) -> None:
+    """Label a namespace as `kubectl label namespace NS key=value` (`key-` removes one); says
+    what the label changes in local mode (istio-injection: every pod already has its sidecar)."""
+    from pilotfish.cli.label import label_command
+
+    exit_with(label_command(args, overwrite, state.state_dir))
+
+
+create_app = typer.Typer(
+    help="kubectl's `create secret tls|generic` and `create namespace`", no_args_is_help=True
+)
 create_secret = typer.Typer(help="a v1 Secret (a gateway's credentialName)", no_args_is_help=True)
 create_app.add_typer(create_secret, name="secret")
 app.add_typer(create_app, name="create")
@@ -181,3 +204,14 @@ def create_secret_generic(
 
     ns = namespace or state.create_namespace
     exit_with(run_create(name, ns, "Opaque", state.state_dir, from_file=from_file))
+
+
+@create_app.command("namespace")
+def create_namespace(name: Annotated[str, typer.Argument()]) -> None:
+    """A namespace, as `kubectl create namespace NAME` (alias `ns`)."""
+    from pilotfish.cli.label import create_namespace_command
+
+    exit_with(create_namespace_command(name, state.state_dir))
+
+
+create_app.command("ns", hidden=True, help="Alias of namespace.")(create_namespace)
