@@ -142,6 +142,38 @@ def test_istio_docs_proxy_config_flags(mesh: LocalMesh) -> None:
     assert described.startswith("Pod: sleep-0"), described
 
 
+def test_kubectl_namespaces_endpoints_and_host_ip(mesh: LocalMesh) -> None:
+    """`kubectl label namespace default istio-injection=enabled` (and `--overwrite`, `key-`),
+    `get ns -L`, `get ep`, the gateway pod's `{.status.hostIP}` (Istio's NodePort recipe for
+    INGRESS_HOST), and `proxy-config all -o json` printing Envoy's config dump as istioctl."""
+    labeled = mesh.pilotfish("label", "namespace", "default", "istio-injection=enabled")
+    assert labeled.returncode == 0 and labeled.stdout == "namespace/default labeled\n"
+    assert "every workload with its sidecar" in labeled.stderr, labeled.stderr
+    refused = mesh.pilotfish("label", "ns", "default", "istio-injection=disabled")
+    assert refused.returncode == 1 and "--overwrite is false" in refused.stderr
+    rows = [line.split() for line in _run(mesh, "get", "ns", "-L", "istio-injection").splitlines()]
+    assert rows[0] == ["NAME", "STATUS", "AGE", "ISTIO-INJECTION"], rows
+    assert {r[0]: r[1:2] + r[3:] for r in rows[1:]}["default"] == ["Active", "enabled"], rows
+    assert {"default", "foo", "istio-system"} <= {r[0] for r in rows[1:]}
+    _run(mesh, "label", "namespace", "default", "istio-injection-")
+    assert "istio-injection" not in _run(mesh, "get", "namespaces", "--show-labels")
+    endpoints = _run(mesh, "get", "ep", "-n", "default").splitlines()
+    assert endpoints[0].split() == ["NAME", "ENDPOINTS", "AGE"]
+    httpbin = next(line.split() for line in endpoints if line.startswith("httpbin "))
+    assert httpbin[1] == f"{mesh.proxy('httpbin-v1-0')['ip']}:8080", endpoints
+    every = _run(mesh, "get", "endpoints", "-A")
+    assert f"{mesh.proxy('sleep-0.foo')['ip']}:80" in every, every
+    host = _run(
+        mesh, "get", "po", "-l", "istio=ingressgateway", "-n", "istio-system",
+        "-o", "jsonpath={.items[0].status.hostIP}",
+    )  # fmt: skip
+    assert host == mesh.info["ingress_address"], host
+    dump = json.loads(_run(mesh, "proxy-config", "all", "sleep", "-o", "json"))
+    kinds = [c["@type"].rpartition(".")[2] for c in dump["configs"]]
+    assert kinds[:3] == ["BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump"]
+    assert "EndpointsConfigDump" not in kinds  # istioctl reads /config_dump without EDS
+
+
 def test_control_plane_logs_as_istios_docs_read_them(mesh: LocalMesh) -> None:
     """`kubectl logs -n istio-system -l app=istiod` and `kubectl -n istio-system logs
     deploy/istiod`: the control plane's log."""
