@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -14,7 +15,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
+from pilotfish.model.node import node_metadata, proxy_from_node
 from pilotfish.translate import ProxyResources, check_invariants, generate
+from pilotfish.translate.ws_scheme import WASM_FILTER as WASM
+from pilotfish.translate.ws_scheme import ws_scheme_module
 
 DR_REVIEWS = """
 apiVersion: networking.istio.io/v1
@@ -106,6 +110,45 @@ def test_outbound_listener_is_an_http_proxy() -> None:
     assert manager.rds.route_config_name == "http_proxy"
     assert manager.rds.config_source.HasField("ads")
     assert manager.http_filters[-1].name == "envoy.filters.http.router"
+
+
+def test_ws_proxy_listener_only_for_pods_that_ask_and_never_on_the_http_proxy() -> None:
+    """`pilotfish.io/ws-proxy: "true"` pods get a second HTTP proxy listener (their WS_PROXY)
+    behind the `ws_scheme` Wasm filter, with the same routes; the HTTP proxy listener, and every
+    listener of a pod that did not ask, has no Wasm filter (it would cost every request)."""
+    push = bookinfo_push("")
+    plain = sidecar_for(push, "productpage-v1-0", (9080, 19080))
+    asked = replace(plain, ws_proxy_port=15002)
+    without, with_ws = generate(plain, push), generate(asked, push)
+    assert check_invariants(with_ws) == []
+    assert "outbound_ws_proxy" not in without.listeners
+    assert with_ws.listeners["outbound_http_proxy"] == without.listeners["outbound_http_proxy"]
+    for resources in (without, with_ws):
+        for name, listener in resources.listeners.items():
+            assert isinstance(listener, listener_pb2.Listener)
+            filters = [f.name for c in listener.filter_chains for f in c.filters]
+            assert (WASM in filters) == (name == "outbound_ws_proxy"), (name, filters)
+    ws = with_ws.listeners["outbound_ws_proxy"]
+    assert isinstance(ws, listener_pb2.Listener)
+    assert ws.address.socket_address.port_value == 15002
+    assert ws.address.socket_address.address == plain.ip
+    wasm, hcm = ws.filter_chains[0].filters
+    assert wasm.name == WASM
+    manager = hcm_pb2.HttpConnectionManager()
+    assert hcm.typed_config.Unpack(manager)
+    assert manager.rds.route_config_name == "http_proxy"
+    assert manager.http_protocol_options.allow_absolute_url.value is True
+    metadata = node_metadata(asked)
+    assert metadata["PILOTFISH_WS_PROXY_PORT"] == "15002"
+    assert proxy_from_node(asked.id, metadata) == asked
+    assert "PILOTFISH_WS_PROXY_PORT" not in node_metadata(plain)
+
+
+def test_ws_scheme_module_is_a_small_deterministic_wasm_module() -> None:
+    module = ws_scheme_module()
+    assert module.startswith(b"\x00asm\x01\x00\x00\x00") and len(module) < 1024
+    assert b"proxy_on_downstream_data" in module and b"GET ws://" in module
+    assert ws_scheme_module() == module
 
 
 def test_unknown_hosts_pass_through_or_are_blocked() -> None:

@@ -87,6 +87,18 @@ def in_own_namespace(spec: AgentSpec) -> bool:
     return bool(spec.netns) or spec.proxy.captured
 
 
+def proxy_variables(ip: str, outbound_port: int, ws_proxy_port: int = 0) -> dict[str, str]:
+    """What makes a process of an explicit-mode pod send its traffic through the sidecar:
+    HTTP(S)_PROXY, and with a `ws://` listener WS_PROXY (and WSS_PROXY: a `CONNECT`, which the
+    HTTP proxy listener takes), which aiohttp reads for `ws://`/`wss://` URLs."""
+    outbound = f"http://{ip}:{outbound_port}"
+    found = dict.fromkeys(("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"), outbound)
+    if ws_proxy_port:
+        ws = f"http://{ip}:{ws_proxy_port}"
+        found |= {"WS_PROXY": ws, "ws_proxy": ws, "WSS_PROXY": outbound, "wss_proxy": outbound}
+    return found
+
+
 def app_env(spec: AgentSpec) -> dict[str, str]:
     """The app's environment: this process's, without proxy variables, plus the pod's own
     (`POD_NAME`, …, `PORT`), the sidecar's HTTP proxy and TCP service variables where apps
@@ -103,10 +115,7 @@ def app_env(spec: AgentSpec) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     if spec.sidecar and not proxy.captured:  # captured pods need no proxy variables
-        outbound = f"http://{proxy.ip}:{proxy.outbound_port}"
-        env.update(
-            HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
-        )
+        env.update(proxy_variables(proxy.ip, proxy.outbound_port, proxy.ws_proxy_port))
     if spec.mesh_config is not None:
         ports = [c for c, _ in proxy.app_ports]
         env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, spec.mesh_config))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.agent.service_env import tcp_service_env
+from pilotfish.agent.spec import proxy_variables
 from pilotfish.capture.rules import PROXY_GID
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
@@ -84,7 +85,6 @@ def image_program(argv: list[str]) -> tuple[list[str], str | None]:
 
 def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, str]:
     """The environment of a process inside the pod (what its containers see)."""
-    outbound = f"http://{proxy['ip']}:{proxy['outbound_port']}"
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     state_dir = Path(info["state_dir"])
     path = os.pathsep.join([str(pilot_agent_shim(state_dir)), env.get("PATH", os.defpath)])
@@ -93,9 +93,9 @@ def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, 
         if proxy.get("sidecar", True):  # as the istio-proxy container's environment says
             env["ISTIO_META_INTERCEPTION_MODE"] = "REDIRECT"
     else:
-        env.update(
-            HTTP_PROXY=outbound, http_proxy=outbound, HTTPS_PROXY=outbound, https_proxy=outbound
-        )
+        env = {k: v for k, v in env.items() if not k.lower().startswith(("ws_", "wss_"))}
+        ws_port = int(proxy.get("ws_proxy_port") or 0)
+        env.update(proxy_variables(proxy["ip"], int(proxy["outbound_port"]), ws_port))
     env.update(
         POD_NAME=str(proxy.get("instance") or key.split(".")[0]),
         POD_NAMESPACE=proxy["namespace"],

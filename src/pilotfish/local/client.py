@@ -58,6 +58,7 @@ def pod_status(
         "namespace": proxy.namespace,
         "labels": dict(proxy.labels),
         "outbound_port": proxy.outbound_port,
+        "ws_proxy_port": proxy.ws_proxy_port,
         "run_dir": str(agent.spec.run_dir),
         **agent.child_status(),
         "app_ports": {str(c): real for c, real in proxy.app_ports},

@@ -25,7 +25,7 @@ from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.mesh_config import MeshSettings
-from pilotfish.registry.workloads import WorkloadSpec
+from pilotfish.registry.workloads import WorkloadSpec, ws_proxy_port
 from pilotfish.state_files import STORE_FILE
 
 GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
@@ -124,6 +124,8 @@ def instance_spec(
         app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
         interception=INTERCEPTION_MODE if ctx.pods is not None and workload.sidecar else "",
         num_trusted_proxies=workload.num_trusted_proxies,
+        # captured pods send origin-form lines: no proxy variables, no `ws://` listener
+        ws_proxy_port=ws_proxy_port(dict(workload.annotations)) if ctx.pods is None else 0,
     )
     app = AppSpec(workload.command, workload.env, workload.workdir)
     spec = agent_spec(
@@ -142,7 +144,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         ports = [c for c, _ in s.proxy.app_ports]
         return (
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
-            s.readiness, s.proxy.num_trusted_proxies,
+            s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port,
         )  # fmt: skip
 
     return key(a) == key(b)

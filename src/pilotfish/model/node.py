@@ -3,7 +3,8 @@ and the `Proxy` the xDS server reads back from it.
 
 Metadata keys follow Istio's where Istio has one (NAME, NAMESPACE, LABELS, INSTANCE_IPS,
 SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
-("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT and PILOTFISH_GATEWAY_ADDRESS;
+("9080:40123,9443:40124"), PILOTFISH_OUTBOUND_PORT, PILOTFISH_WS_PROXY_PORT (when the pod has
+a `ws://` proxy listener) and PILOTFISH_GATEWAY_ADDRESS;
 PILOTFISH_DELTA_XDS ("true") says the agent's Envoy speaks delta ADS;
 INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures; PROXY_CONFIG
 (Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` when the pod sets it.
@@ -16,6 +17,7 @@ from typing import Any
 from pilotfish.model.proxy import Proxy
 
 DELTA_XDS_KEY = "PILOTFISH_DELTA_XDS"
+WS_PROXY_KEY = "PILOTFISH_WS_PROXY_PORT"
 
 
 def node_metadata(proxy: Proxy) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def node_metadata(proxy: Proxy) -> dict[str, Any]:
             "PILOTFISH_OUTBOUND_PORT": str(proxy.outbound_port),
             "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
         }
+        | ({WS_PROXY_KEY: str(proxy.ws_proxy_port)} if proxy.ws_proxy_port else {})
         | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})
         | ({DELTA_XDS_KEY: "true"} if proxy.delta_xds else {})
         | _proxy_config(proxy)
@@ -81,6 +84,7 @@ def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
         service_account=str(metadata.get("SERVICE_ACCOUNT") or "default"),
         gateway_address=str(metadata.get("PILOTFISH_GATEWAY_ADDRESS") or ""),
         outbound_port=int(metadata.get("PILOTFISH_OUTBOUND_PORT") or 15001),
+        ws_proxy_port=int(metadata.get(WS_PROXY_KEY) or 0),
         delta_xds=str(metadata.get(DELTA_XDS_KEY) or "").lower() == "true",
         app_ports=tuple(sorted(app_ports)),
         interception=str(metadata.get("INTERCEPTION_MODE") or ""),

@@ -17,8 +17,18 @@ IMAGES_ANNOTATION = "pilotfish.io/images"  # set on apply: each container image'
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
 PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION})
 
-# Ports a sidecar uses itself on every workload address (Istio's numbers).
-RESERVED_PORTS = frozenset({15000, 15001, 15006, 15020, 15021, 15090})
+WS_PROXY_ANNOTATION = "pilotfish.io/ws-proxy"  # "true": the sidecar takes `ws://` lines too
+WS_PROXY_PORT = 15002  # the listener the pod's WS_PROXY names (local mode's explicit proxying)
+
+# Ports a sidecar uses itself on every workload address (Istio's numbers, and WS_PROXY_PORT).
+RESERVED_PORTS = frozenset({15000, 15001, 15002, 15006, 15020, 15021, 15090})
+
+
+def ws_proxy_port(annotations: dict[str, str]) -> int:
+    """WS_PROXY_PORT when the pod asks for a `ws://` proxy listener
+    (`pilotfish.io/ws-proxy: "true"`), else 0. Off by default: Envoy then runs a Wasm VM (about
+    4 MiB per sidecar, measured in BENCHMARKS.md)."""
+    return WS_PROXY_PORT if annotations.get(WS_PROXY_ANNOTATION, "").lower() == "true" else 0
 
 
 class RawDocumentLike(Protocol):

@@ -127,8 +127,10 @@ def generate_parts(
         if proxy.captured
         else [
             listeners.outbound_http_proxy_listener(
-                proxy.ip, proxy.outbound_port, passthrough=passthrough or forward_proxy
+                proxy.ip, port, passthrough=passthrough or forward_proxy, ws_scheme=ws
             )
+            for port, ws in ((proxy.outbound_port, False), (proxy.ws_proxy_port, True))
+            if port
         ]
     )
     if on_demand.applies(proxy, full_push):  # clusters come when a request needs them
@@ -205,7 +207,7 @@ def with_new_routes(
     if proxy.is_gateway or proxy.captured or not shared:
         return None
     if any(
-        name != names.OUTBOUND_HTTP_PROXY_LISTENER
+        name not in (names.OUTBOUND_HTTP_PROXY_LISTENER, names.OUTBOUND_WS_PROXY_LISTENER)
         and getattr(listener, "traffic_direction", None) != base_pb2.INBOUND
         for name, listener in own[LISTENER].items()
     ):

@@ -38,6 +38,7 @@ from pilotfish.translate.envoy_pb import (
 )
 from pilotfish.translate.gateway_authz import trusting
 from pilotfish.translate.route_filters import CORS_FILTER, FAULT_FILTER
+from pilotfish.translate.ws_scheme import ws_scheme_filter
 
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
 # As Istio: inbound and gateway answers say `server: istio-envoy`; outbound keeps Envoy's "envoy".
@@ -86,8 +87,13 @@ def hcm_filter(manager: hcm_pb2.HttpConnectionManager) -> lc_pb2.Filter:
     return lc_pb2.Filter(name=HCM_FILTER, typed_config=pack(manager))
 
 
-def outbound_http_proxy_listener(ip: str, port: int, *, passthrough: bool) -> listener_pb2.Listener:
-    """The listener apps use as their HTTP proxy: absolute-form requests, RDS `http_proxy`."""
+def outbound_http_proxy_listener(
+    ip: str, port: int, *, passthrough: bool, ws_scheme: bool = False
+) -> listener_pb2.Listener:
+    """The listener apps use as their HTTP proxy: absolute-form requests, RDS `http_proxy`.
+    With `ws_scheme`, the pod's `WS_PROXY` listener (`outbound_ws_proxy`): the same, behind the
+    Wasm filter that makes `GET ws://` lines `GET http://` (`translate.ws_scheme`); a listener of
+    its own, so requests to the HTTP proxy never pay for the filter."""
     filters = fault_and_cors_filters()
     if passthrough:
         filters.append(
@@ -107,11 +113,12 @@ def outbound_http_proxy_listener(ip: str, port: int, *, passthrough: bool) -> li
     # `CONNECT host:port` (what clients send through HTTPS_PROXY) is terminated here and its
     # bytes sent to the host's cluster: see `virtual_hosts.connect_vhosts`.
     manager.upgrade_configs.add(upgrade_type="CONNECT")
+    chain = [ws_scheme_filter(), hcm_filter(manager)] if ws_scheme else [hcm_filter(manager)]
     return listener_pb2.Listener(
-        name=names.OUTBOUND_HTTP_PROXY_LISTENER,
+        name=names.OUTBOUND_WS_PROXY_LISTENER if ws_scheme else names.OUTBOUND_HTTP_PROXY_LISTENER,
         address=socket_address(ip, port),
         traffic_direction=base_pb2.OUTBOUND,
-        filter_chains=[lc_pb2.FilterChain(filters=[hcm_filter(manager)])],
+        filter_chains=[lc_pb2.FilterChain(filters=chain)],
     )
 
 

@@ -13,6 +13,7 @@ from pilotfish.type_urls import BOOTSTRAP_CLUSTERS as BOOTSTRAP_CLUSTERS
 BLACKHOLE_CLUSTER = "BlackHoleCluster"
 PASSTHROUGH_CLUSTER = "PassthroughCluster"
 OUTBOUND_HTTP_PROXY_LISTENER = "outbound_http_proxy"
+OUTBOUND_WS_PROXY_LISTENER = "outbound_ws_proxy"  # a pod's WS_PROXY (`ws://` request lines)
 HTTP_PROXY_ROUTE_CONFIG = "http_proxy"
 DEFAULT_ROUTE = "default"
 ALLOW_ANY_VHOST = "allow_any"
