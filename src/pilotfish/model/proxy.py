@@ -29,9 +29,6 @@ class Proxy:
     service_account: str = "default"
     gateway_address: str = ""  # routers: the address gateway servers bind (default: ip)
     outbound_port: int = 15001  # sidecars: the HTTP-proxy port apps send outbound traffic to
-    ws_proxy_port: int = 0
-    """Sidecars annotated `pilotfish.io/ws-proxy: "true"`: the port of a second HTTP proxy
-    listener that also takes `GET ws://…` request lines (the app's `WS_PROXY`); 0: none."""
     app_ports: tuple[tuple[int, int], ...] = ()
     """Sidecars: (container port, port the app really listens on at 127.0.0.1). The sidecar's
     inbound listener binds ip:container_port and forwards to 127.0.0.1:app_port."""
@@ -45,6 +42,9 @@ class Proxy:
     num_trusted_proxies: int | None = None
     """Gateways: the pod's own ProxyConfig `gatewayTopology.numTrustedProxies` (annotation
     `proxy.istio.io/config`), over the mesh's; None: the mesh's applies."""
+    ws_proxy_port: int = 0
+    """Sidecars annotated `pilotfish.io/ws-proxy: "true"`: the port of a second HTTP proxy
+    listener that also takes `GET ws://…` request lines (the app's `WS_PROXY`); 0: none."""
 
     @property
     def captured(self) -> bool:
