@@ -1,9 +1,12 @@
-"""The cost of the HTTP proxy listener's `ws_scheme` Wasm filter (`pilotfish.translate.ws_scheme`):
-two Envoys (one worker each) with the sidecar's outbound HTTP proxy listener as pilotfish builds
-it, one with the filter and one without, in front of the same fast upstream (an Envoy answering
-200 itself). `hey -x` sends plain `GET http://…` through each, the phases alternating in one run
-so the machine's noise hits both alike. Reported: requests/s, p50/p99, Envoy CPU time per 1,000
-requests (from /proc) and each Envoy's private memory (smaps_rollup) after the traffic.
+"""What the `ws://` proxy listener (`outbound_ws_proxy`, `pilotfish.translate.ws_scheme`) costs a
+sidecar: two Envoys (one worker each) with the sidecar's outbound HTTP proxy listener as
+pilotfish builds it, the second also with the `ws://` listener a pod annotated
+`pilotfish.io/ws-proxy: "true"` gets, in front of the same fast upstream (an Envoy answering 200
+itself). `hey -x` sends plain `GET http://…` through each one's HTTP proxy listener, the phases
+alternating in one run so the machine's noise hits both alike, then (`ws` row) through the
+second one's `ws://` listener, which pays the Wasm filter. Reported: requests/s, p50/p99, Envoy
+CPU time per request (from /proc) and each Envoy's private memory (smaps_rollup) after the
+traffic.
 
     .venv/bin/python bench/ws_scheme_cost.py [--seconds 8] [--rounds 3] [--concurrency 8]
 """
@@ -40,30 +43,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def proxy_config(
-    port: int, admin: int, upstream: int, with_filter: bool, runtime: str = ""
-) -> dict[str, Any]:
-    """pilotfish's HTTP proxy listener, its RDS swapped for one static route to the upstream."""
-    listener = json_format.MessageToDict(
-        outbound_http_proxy_listener("127.0.0.1", port, passthrough=False)
+def _static_listener(port: int, ws_scheme: bool) -> dict[str, Any]:
+    """A pilotfish HTTP proxy listener, its RDS swapped for one static route to the upstream."""
+    listener: dict[str, Any] = json_format.MessageToDict(
+        outbound_http_proxy_listener("127.0.0.1", port, passthrough=False, ws_scheme=ws_scheme)
     )
-    filters = listener["filterChains"][0]["filters"]
-    if not with_filter:
-        filters[:] = [f for f in filters if f["name"] != "envoy.filters.network.wasm"]
-    elif runtime:  # another of Envoy's Wasm runtimes (v8, wamr, wasmtime)
-        filters[0]["typedConfig"]["config"]["vmConfig"]["runtime"] = "envoy.wasm.runtime." + runtime
-    manager = filters[-1]["typedConfig"]
+    manager = listener["filterChains"][0]["filters"][-1]["typedConfig"]
     del manager["rds"]
     manager["routeConfig"] = {"virtualHosts": [{"name": "all", "domains": ["*"], "routes": [
         {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}]}  # fmt: skip
     manager["httpFilters"] = [f for f in manager["httpFilters"] if f["name"].endswith("router")]
+    return listener
+
+
+def proxy_config(port: int, admin: int, upstream: int, ws_port: int) -> dict[str, Any]:
+    """The HTTP proxy listener on `port`, and the `ws://` one on `ws_port` unless it is 0."""
+    listeners = [_static_listener(port, False)]
+    if ws_port:
+        listeners.append(_static_listener(ws_port, True))
     address = {"socket_address": {"address": "127.0.0.1", "port_value": upstream}}
     endpoints = [{"lb_endpoints": [{"endpoint": {"address": address}}]}]
     cluster = {"name": "upstream", "connect_timeout": "1s",
                "load_assignment": {"cluster_name": "upstream", "endpoints": endpoints}}  # fmt: skip
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+        "static_resources": {"listeners": listeners, "clusters": [cluster]},
     }
 
 
@@ -96,27 +100,28 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--runtime", default="", help="v8 (pilotfish's), wamr or wasmtime")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="pilotfish-ws-scheme-"))
     up_port = free_port()
     processes = [start(upstream_config(up_port), workdir, "upstream")]
-    ports = {kind: (free_port(), free_port()) for kind in ("with", "without")}
-    for kind, (port, admin) in ports.items():
-        config = proxy_config(port, admin, up_port, kind == "with", args.runtime)
-        processes.append(start(config, workdir, kind))
-    results: dict[str, list[dict[str, float]]] = {"with": [], "without": []}
+    ws_port = free_port()
+    ports = {"without": (free_port(), free_port(), 0), "with": (free_port(), free_port(), ws_port)}
+    for kind, (port, admin, ws) in ports.items():
+        processes.append(start(proxy_config(port, admin, up_port, ws), workdir, kind))
+    pids = {"without": processes[1].pid, "with": processes[2].pid}
+    phases = {"without": ("without", ports["without"][0]), "with": ("with", ports["with"][0])}
+    phases["ws"] = ("with", ws_port)
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in phases}
     try:
-        for port, _ in [(up_port, 0), *ports.values()]:
+        for port in (up_port, ports["without"][0], ports["with"][0], ws_port):
             wait_listening(port, time.monotonic() + 30)
-        pids = {"with": processes[1].pid, "without": processes[2].pid}
         for _ in range(args.rounds):
-            for kind in ("without", "with"):
-                before = cpu_seconds(pids[kind])
-                proxy = f"http://127.0.0.1:{ports[kind][0]}"
+            for phase, (envoy, port) in phases.items():
+                before = cpu_seconds(pids[envoy])
+                proxy = f"http://127.0.0.1:{port}"
                 run = hey("http://upstream/", args.seconds, args.concurrency, None, proxy)
-                run["cpu_us_per_req"] = (cpu_seconds(pids[kind]) - before) / run["total"] * 1e6
-                results[kind].append(run)
+                run["cpu_us_per_req"] = (cpu_seconds(pids[envoy]) - before) / run["total"] * 1e6
+                results[phase].append(run)
         memory = {kind: rollup(pid)["Private"] / 1024 for kind, pid in pids.items()}
     finally:
         for process in processes:
@@ -124,20 +129,28 @@ def main() -> int:
         for process in processes:
             process.wait(timeout=10)
     print(f"machine: {machine()}; {args.rounds} rounds x {args.seconds}s, -c {args.concurrency}")
-    print("| listener | req/s | p50 ms | p99 ms | Envoy CPU µs/req | private MiB | non-200 |")
+    print("| Envoy, listener requests go to | req/s | p50 ms | p99 ms | Envoy CPU µs/req "
+          "| private MiB | non-200 |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
-    for kind, runs in results.items():
+    labels = {
+        "without": "no ws:// listener, HTTP proxy",
+        "with": "with ws:// listener, HTTP proxy",
+        "ws": "with ws:// listener, ws:// listener",
+    }
+    for phase, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(
-            f"| {kind} ws_scheme | {med['rps']:.0f} | {med['p50_ms']:.2f} | {med['p99_ms']:.2f} "
-            f"| {med['cpu_us_per_req']:.1f} | {memory[kind]:.1f} "
+            f"| {labels[phase]} | {med['rps']:.0f} | {med['p50_ms']:.2f} | {med['p99_ms']:.2f} "
+            f"| {med['cpu_us_per_req']:.1f} | {memory[phases[phase][0]]:.1f} "
             f"| {sum(r['non_200'] + r['errors'] for r in runs):.0f} |"
         )
-    ratio = [
-        w["cpu_us_per_req"] / o["cpu_us_per_req"]
-        for w, o in zip(results["with"], results["without"], strict=True)
-    ]
-    print("CPU per request, with/without, per round: " + ", ".join(f"{r:.3f}" for r in ratio))
+    for phase in ("with", "ws"):
+        ratio = [
+            w["cpu_us_per_req"] / o["cpu_us_per_req"]
+            for w, o in zip(results[phase], results["without"], strict=True)
+        ]
+        print(f"CPU per request, {labels[phase]} / {labels['without']}, per round: "
+              + ", ".join(f"{r:.3f}" for r in ratio))  # fmt: skip
     return 0
 
 

@@ -60,7 +60,7 @@ def test_errors_name_the_field_and_line() -> None:
         "/srv/mesh/m.yaml:15: Workload reviews-v2 at spec.replicas: "
         "must be an integer from 0 to 100",
         "/srv/mesh/m.yaml:19: Workload reviews-v2 at spec.ports: must be a list of ports "
-        "1-65535, not [15000, 15001, 15006, 15020, 15021, 15090]",
+        "1-65535, not [15000, 15001, 15002, 15006, 15020, 15021, 15090]",
     ]
 
 
