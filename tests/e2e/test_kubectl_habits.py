@@ -343,7 +343,9 @@ def test_the_seeds_cluster_checks(mesh: LocalMesh) -> None:
     assert head[:6] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP"], head
     istiod = next(p for p in pods if p["metadata"]["name"] == "istiod-0")
     assert node[:3] == ["localhost", "Ready", "control-plane"]
-    assert node[5] == istiod["status"]["podIP"], nodes.stdout
+    # kubectl's invariant: the node's InternalIP is every pod's hostIP (here the ingress address,
+    # where the gateway's node ports answer)
+    assert node[5] == istiod["status"]["hostIP"] == mesh.info["ingress_address"], nodes.stdout
     described = mesh.pilotfish("describe", "nodes")
     assert described.returncode == 0, described.stderr
     assert f"Non-terminated Pods:  ({len(pods)} in total)" in described.stdout
