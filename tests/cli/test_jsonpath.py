@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pilotfish.cli.jsonpath import JsonPathError, render
@@ -65,3 +67,14 @@ def test_unbalanced_range_is_an_error() -> None:
         render(PODS, "{range .items[*]}{.metadata.name}")
     with pytest.raises(JsonPathError):
         render(PODS, "{.items[0].metadata.name}{end}")
+
+
+def test_get_prints_jsonpath_as_kubectl(capsys: Any) -> None:
+    """`get KIND -o jsonpath=…` for config kinds as for pods: no newline added; 1 when bad."""
+    from pilotfish.cli.get import print_jsonpath
+
+    payload = {"kind": "List", "items": [{"metadata": {"name": "istio"}, "data": {"mesh": "x"}}]}
+    assert print_jsonpath(payload, "jsonpath={.items[0].data.mesh}") == 0
+    assert capsys.readouterr().out == "x"
+    assert print_jsonpath(payload, "jsonpath={range .items[*]}x") == 1
+    assert "error parsing jsonpath" in capsys.readouterr().err

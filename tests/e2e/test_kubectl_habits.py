@@ -120,8 +120,13 @@ def test_istioctl_x_describe_spelling(mesh: LocalMesh) -> None:
 def test_get_output_formats_as_kubectl(mesh: LocalMesh) -> None:
     names = mesh.pilotfish("get", "vs", "-o", "name")
     assert names.stdout == "virtualservice.networking.istio.io/bookinfo\n", names.stdout
-    unknown = mesh.pilotfish("get", "vs", "-o", "jsonpath={.items}")
+    unknown = mesh.pilotfish("get", "vs", "-o", "xml")
     assert unknown.returncode == 1 and "allowed formats are" in unknown.stderr, unknown.stderr
+    # kubectl's jsonpath on config kinds too (Istio's docs: `get configmap istio -o jsonpath=…`)
+    host = mesh.pilotfish("get", "vs", "bookinfo", "-o", "jsonpath={.spec.hosts[0]}")
+    assert (host.returncode, host.stdout) == (0, "*"), host.stdout + host.stderr
+    listed = mesh.pilotfish("get", "vs", "-o", "jsonpath={.items[*].metadata.name}")
+    assert listed.stdout == "bookinfo", listed.stdout + listed.stderr
     one = mesh.pilotfish("get", "gw", "bookinfo-gateway", "-o", "json")
     assert json.loads(one.stdout)["metadata"]["namespace"] == "default", one.stdout
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
+from pilotfish.cli.jsonpath import JsonPathError, render
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 
@@ -33,10 +34,10 @@ def get_command(
                 print("---")  # one YAML stream, so the whole output applies back
             codes.append(get_command(one, name, namespace, output, state_dir, labels))
         return max(codes)
-    if output not in OUTPUTS:
+    if output not in OUTPUTS and not output.startswith("jsonpath="):
         print(
             f'error: unable to match a printer suitable for the output format "{output}",'
-            f" allowed formats are: {','.join(OUTPUTS)}",
+            f" allowed formats are: {','.join(OUTPUTS)},jsonpath",
             file=sys.stderr,
         )
         return 1
@@ -63,6 +64,8 @@ def get_command(
             file=sys.stderr,
         )
         return 1
+    if output.startswith("jsonpath="):  # Istio's docs: `get configmap istio -o jsonpath=…`
+        return print_jsonpath(docs[0] if name else {"kind": "List", "items": docs}, output)
     if output == "yaml":
         print(dump_yaml(docs) if len(docs) != 1 else dump_yaml(docs[:1]), end="")
     elif output == "json":
@@ -76,6 +79,17 @@ def get_command(
         print("No resources found.", file=sys.stderr)
     else:
         print(_table(resolved.kind, docs))
+    return 0
+
+
+def print_jsonpath(payload: Any, output: str) -> int:
+    """`-o jsonpath=TEMPLATE` as kubectl prints it (no newline added); 1 for a bad template."""
+    template = output.partition("=")[2]
+    try:
+        print(render(payload, template), end="")
+    except JsonPathError as exc:
+        print(f"error: error parsing jsonpath {template}, {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,8 +17,7 @@ from typing import Any
 
 from pilotfish.cli import kube_namespaces, kube_views, usage
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.get import has_labels
-from pilotfish.cli.jsonpath import JsonPathError, render
+from pilotfish.cli.get import has_labels, print_jsonpath
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import ApiError, call
 
@@ -86,14 +85,9 @@ def view_command(
         print(f'Error from server (NotFound): {noun} "{name}" not found', file=sys.stderr)
         return 1
     if output.startswith("jsonpath="):
-        payload = everything[0] if name else {"kind": "List", "items": everything}
-        template = output.partition("=")[2]
-        try:
-            print(render(payload, template), end="")
-        except JsonPathError as exc:
-            print(f"error: error parsing jsonpath {template}, {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return print_jsonpath(
+            everything[0] if name else {"kind": "List", "items": everything}, output
+        )
     if output in ("yaml", "json"):
         payload = (
             everything[0] if name else {"apiVersion": "v1", "kind": "List", "items": everything}
