@@ -3,11 +3,12 @@ turns it off): a sidecar holds every listener and route configuration, but only 
 clusters (and so endpoints) it has called.
 
 How: its outbound HTTP connection managers run Envoy's `envoy.filters.http.on_demand` filter
-with `odcds` over ADS, just before the router. A request whose route names a cluster the
-sidecar lacks is paused while Envoy asks the control plane for it (a CDS subscription by that
-cluster's plain name on the ADS stream), then resumed. The control plane remembers which
-clusters each sidecar asked for (`clusters_for`) and narrows the sidecar's outbound block to
-them (`narrowed`): what other services change is never pushed to it.
+with `odcds` over ADS, before the fault filter (an aborted request's metrics still name the
+service: Istio's stats read it from the cluster) or else just before the router. A request whose
+route names a cluster the sidecar lacks is paused while Envoy asks the control plane for it (a
+CDS subscription by that cluster's plain name on the ADS stream), then resumed. The control
+plane remembers which clusters each sidecar asked for (`clusters_for`) and narrows the sidecar's
+outbound block to them (`narrowed`): what other services change is never pushed to it.
 
 Who gets it (`applies`): sidecars that speak delta ADS (Envoy's state-of-the-world reconnect
 sends the on-demand names without `*`, so a server cannot tell a wildcard CDS from a named one:
@@ -42,6 +43,7 @@ from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.route_filters import FAULT_FILTER
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
 ON_DEMAND_FILTER = "envoy.filters.http.on_demand"
@@ -162,8 +164,9 @@ def _narrow(
 
 
 def with_filter(listener: listener_pb2.Listener) -> listener_pb2.Listener:
-    """`listener` with the on-demand filter just before the router of each of its HTTP
-    connection managers (a new message; the argument is not changed)."""
+    """`listener` with the on-demand filter before the fault filter (else just before the
+    router) of each of its HTTP connection managers (a new message; the argument is not
+    changed)."""
     changed = listener_pb2.Listener()
     changed.CopyFrom(listener)
     for chain in changed.filter_chains:
@@ -172,7 +175,9 @@ def with_filter(listener: listener_pb2.Listener) -> listener_pb2.Listener:
             if not network_filter.typed_config.Unpack(manager):
                 continue
             filters = list(manager.http_filters)
-            filters.insert(max(len(filters) - 1, 0), on_demand_filter())
+            names = [f.name for f in filters]  # before a fault that ends the request early: its
+            at = names.index(FAULT_FILTER) if FAULT_FILTER in names else len(filters) - 1
+            filters.insert(max(at, 0), on_demand_filter())  # metrics name the cluster's service
             del manager.http_filters[:]
             manager.http_filters.extend(filters)
             network_filter.typed_config.Pack(manager)
