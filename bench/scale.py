@@ -295,6 +295,8 @@ class RealEnvoys:
                         status = type(error).__name__
                     timings.append((time.monotonic() - started) * 1000)
                     statuses.add(status)
+        if not firsts:  # no real Envoy in this run (--envoys 0) or no service
+            return "first requests: not measured (no real Envoy or no service)"
         return (
             f"first requests to {len(services)} services never called, through each of "
             f"{len(self.instances)} real Envoys: median first {statistics.median(firsts):.0f} ms "
