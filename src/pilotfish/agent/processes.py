@@ -122,7 +122,7 @@ async def spawn(
     if prefix is None:
         prefix, fork_only = [], {"preexec_fn": _die_with_parent, "group": group}
     with open(log_path, "ab") as log:
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *prefix,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -133,6 +133,24 @@ async def spawn(
             start_new_session=True,
             **fork_only,
         )
+    if prefix:
+        await _past_setpriv(proc.pid, prefix[0])
+    return proc
+
+
+async def _past_setpriv(pid: int, setpriv: str, timeout: float = 5.0) -> None:
+    """Wait until the child has exec'd its program, so its death signal is set: setpriv sets
+    it just before that exec, and a parent killed in between would leave an orphan (seen under
+    load: the parent was killed right after spawn returned and the child outlived it)."""
+    setpriv_exe = os.path.realpath(setpriv)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{pid}/exe") != setpriv_exe:
+                return
+        except OSError:  # gone or a zombie already: nothing left to orphan
+            return
+        await asyncio.sleep(0.001)
 
 
 async def terminate(proc: asyncio.subprocess.Process, grace: float = 3.0) -> None:
