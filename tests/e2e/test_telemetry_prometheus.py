@@ -119,6 +119,9 @@ def test_the_web_ui_reads_this_prometheus(mesh: LocalMesh, tmp_path: Path) -> No
     assert v1 > v2 > 0, rps
     assert ("svc:default/reviews", "wl:default/reviews-v3") not in rps
     service_path = "dashboard/service?window=300&host=reviews.default.svc.cluster.local"
+    # the graph above reads the callers' (reporter=source) series; the servers' own series reach
+    # Prometheus at their sidecars' next stats flush and scrape, which may come a little later
+    poll(lambda: bool(ui(service_path)["by_source"]), 30, "the server side's series")
     service = ui(service_path)
     assert prometheus_url(mesh) in service["source"]
     assert {r["source_workload"] for r in service["by_source"]} == {"productpage-v1"}
