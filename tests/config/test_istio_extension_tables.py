@@ -2,8 +2,9 @@
 TestValidateProxyConfig and TestValidateHTTPHeaderValue (istio/istio
 pkg/config/validation/validation_test.go, commit 86c9f01), every case, written here afresh as
 YAML (tests/config/istio_table.py runs them); header values are set on a VirtualService route.
-TrafficExtension 23 (before: 2 decided differently, null match and port entries accepted: a null
-list item is now refused as the API server does), Telemetry 16 + 4 access-log filters, ProxyConfig
+TrafficExtension 23 (a null list item reads as an empty message, as istioctl's protobuf JSON reader
+reads it: a null match selects everything and is accepted, a null port is port 0 and refused; Go's
+nil map values have no YAML spelling, so a null custom tag, an empty tag, is accepted), Telemetry 16 + 4 access-log filters, ProxyConfig
 2, header values 8 (before: 1 decided differently, a false refusal: `%VAR(args)%` with `%` inside
 its arguments, now parsed as Envoy's header formatter is)."""
 
@@ -37,7 +38,7 @@ TRAFFIC_EXTENSIONS: list[Case] = [
  ("te lua selector", T, "{selector: {matchLabels: {app: test}}, " + LUA + "}", False),
  ("te lua targetRefs", T, "{targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gateway}], " + LUA + "}", False),
  ("te selector and targetRefs", T, "{selector: {matchLabels: {app: test}}, targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gateway}], " + LUA + "}", True),
- ("te null match", T, "{match: [null], " + LUA + "}", True),
+ ("te null match", T, "{match: [null], " + LUA + "}", False),
  ("te null port", T, "{match: [{ports: [null]}], " + LUA + "}", True),
  ("te port 0", T, "{match: [{ports: [{number: 0}]}], " + LUA + "}", True),
  ("te port 65536", T, "{match: [{ports: [{number: 65536}]}], " + LUA + "}", True),
@@ -56,7 +57,7 @@ TELEMETRY: list[Case] = [
  ("tel multiple tracers (warning)", T, "{tracing: [{}, {}]}", False),
  ("tel sampling 101", T, "{tracing: [{randomSamplingPercentage: 101}]}", True),
  ("tel good custom tag", T, "{" + TAG + "}", False),
- ("tel null custom tag", T, "{tracing: [{customTags: {clusterID: null}}]}", True),
+ ("tel null custom tag", T, "{tracing: [{customTags: {clusterID: null}}]}", False),
  ("tel upsert without value", T, "{metrics: [{overrides: [{tagOverrides: {my-tag: {operation: UPSERT, value: ''}}}]}]}", True),
  ("tel upsert value", T, "{metrics: [{overrides: [{tagOverrides: {my-tag: {operation: UPSERT, value: some-cel-expression}}}]}]}", False),
  ("tel multi access loggings", T, "{accessLogging: [{providers: [{name: envoy}]}, {providers: [{name: otel}]}]}", False),

@@ -86,7 +86,7 @@ def test_unknown_fields_warn_and_strict_rejects() -> None:
 
 
 def test_type_errors_name_path_and_line() -> None:
-    text = VS.format(version="v1").replace("attempts: 3", 'attempts: "3"')
+    text = VS.format(version="v1").replace("attempts: 3", 'attempts: "three"')
     result = load(text, "t.yaml")
     assert [str(d) for d in result.diagnostics] == [
         "t.yaml:18: VirtualService default/reviews at spec.http[0].retries.attempts: "

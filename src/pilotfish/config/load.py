@@ -33,8 +33,9 @@ from pilotfish.config.objects import (
     Level,
     Source,
 )
-from pilotfish.config.openapi import kind_schema_group, openapi_problems
+from pilotfish.config.openapi import kind_schema, kind_schema_group, openapi_problems
 from pilotfish.config.schema import Problem, build_spec
+from pilotfish.config.unmarshal import as_istio_reads, as_istio_reads_schema
 from pilotfish.config.validation import validate_spec
 from pilotfish.config.validation.extensions import RAW_VALIDATORS
 from pilotfish.config.validation.webhook_metadata import metadata_rules
@@ -216,7 +217,9 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         meta_problems.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
     for problem in meta_problems:
         report(problem)
-    raw_spec = document.data.get("spec")
+    raw_spec = as_istio_reads(info.spec, document.data.get("spec"))
+    if isinstance(raw_spec, dict):
+        document.data["spec"] = raw_spec
     spec, problems = build_spec(info.spec, raw_spec, "spec", strict)
     semantic = validate_spec(kind, spec) if spec is not None else []
     semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic)
@@ -272,6 +275,11 @@ def _unenforced(
     problems = _metadata_problems(document.metadata, name if isinstance(name, str) else "")
     problems += _top_level_problems(document.data)
     spec = document.data.get("spec")
+    found_schema = kind_schema(kind, version)
+    if found_schema is not None:
+        spec = as_istio_reads_schema(found_schema[0], spec)
+        if isinstance(spec, dict):
+            document.data["spec"] = spec
     found = openapi_problems(kind, version, spec, unknown_fields=True)
     unknown: Level = "error" if strict else "warning"
     problems += [

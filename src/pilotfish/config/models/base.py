@@ -1,7 +1,8 @@
 """The base of every Istio API model: frozen pydantic, camelCase aliases, Kubernetes scalar types.
 
-Owns `IstioModel` and the scalar aliases. Scalars are strict as the API server is strict: a
-quoted "5" is not an integer and `yes` is not a boolean; a float field accepts an integer.
+Owns `IstioModel` and the scalar aliases. Scalars are strict: `"true"` is not a boolean and 5
+is not a string; a float field accepts an integer. The leniency of istioctl's protobuf JSON reader
+(a quoted number for a number, null items) is applied before, by `pilotfish.config.unmarshal`.
 `defer_build=True`: a model's validator is built the first time it validates, not at import, so
 `import pilotfish.config` stays cheap and a document pays only for the kinds it uses.
 Unknown fields are not rejected here: `pilotfish.config.schema` reports them (warnings, or

@@ -1,7 +1,8 @@
 """`openapi_problems`: a spec checked against its CRD's OpenAPI v3 schema, as the API server does.
 
 Works on the document as read (plain dicts and lists), so an empty string is told from an unset
-field. A null field counts as unset (kubectl drops it); a null list item is refused. Messages
+field. A null field counts as unset (kubectl drops it); a null list item is refused (loading
+first reads nulls and quoted numbers as istioctl does: `pilotfish.config.unmarshal`). Messages
 follow the API server's wording (`should be at least 1 chars long`, `Required value`, `should
 match '^…$'`); paths are the API field paths (`spec.jwtRules[0].audiences[0]`). Pure.
 """

@@ -1,9 +1,10 @@
 """Istio's webhook rules of a Telemetry (validateTelemetryTracing, validateTelemetryMetrics) on
 the spec as read: one tracing entry and one provider per entry (more are warnings, as Istio
 does not support them yet), custom tags with a name and a value of their kind, metric tag
-overrides that are not null, access-log filters that parse as CEL (validateTelemetryFilter).
-The CRD's CEL and OpenAPI rules (sampling range, UPSERT values, empty provider names, custom
-metrics) are checked elsewhere. Pure."""
+overrides that are not null and hold a value unless REMOVE (UPSERT is the default operation),
+access-log filters that parse as CEL (validateTelemetryFilter). The CRD's CEL and OpenAPI rules
+(sampling range, an explicit UPSERT's value, empty provider names, custom metrics) are checked
+elsewhere. Pure."""
 
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ def _metrics(entries: list[Any], path: str, found: list[Problem]) -> None:
                     found.append(Problem(where, "tagOverrides.name may not be empty", "warning"))
                 if tag is None:
                     found.append(Problem(where, "tagOverrides may not be null"))
+                    continue
+                tag = as_map(tag)
+                if tag.get("operation") in (None, "UPSERT") and not tag.get("value"):
+                    # the operation defaults to UPSERT, which the CRD's rule does not see
+                    message = "tagOverrides.value must be set when operation is UPSERT"
+                    found.append(Problem(where, message))
 
 
 def _access_logging(entries: list[Any], path: str, found: list[Problem]) -> None:
