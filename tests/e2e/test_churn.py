@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.e2e.meshctl import LocalMesh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from soak import BOOKINFO, Load, Timeline, check_page, render, run_soak
+from soak import BOOKINFO, run_soak
+from soak_measure import Load, Timeline, check_page, render
 
 NET = "samples/bookinfo/networking"
 
