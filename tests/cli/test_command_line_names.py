@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
 from tests.pki import Pki
 
 from pilotfish.cli.logs import last_lines, log_file
 from pilotfish.cli.pods import find_proxy
 from pilotfish.cli.proxy_config import filter_rows, secret_rows, section_name
-from pilotfish.config.kinds import resolve_kind
+from pilotfish.config.kinds import is_gateway_api, resolve_kind
+from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.controlplane.store import same_document
 
 INFO: dict[str, Any] = {
@@ -143,3 +145,31 @@ def test_proxy_config_secret_shows_the_workload_identity() -> None:
     assert rows[0][-1] == "IDENTITY"
     assert rows[1][0] == "default" and rows[1][-1] == uri
     assert rows[2][0] == "ROOTCA" and rows[2][-1] == "-"
+
+
+def test_a_group_after_the_kind_must_be_the_kinds() -> None:
+    for typed, group in [
+        ("virtualservices.networking.istio.io", "networking.istio.io"),
+        ("virtualservices.v1.networking.istio.io", "networking.istio.io"),  # NAME.VERSION.GROUP
+        ("deployments.apps", "apps"),
+        ("gateway", "networking.istio.io"),  # plain `gateway` is Istio's, as in istioctl
+    ]:
+        resolved = resolve_kind(typed)
+        assert resolved is not None and resolved.group == group, typed
+    assert resolve_kind("gateways.gateway.networking.k8s.io") is None
+    assert resolve_kind("deployments.networking.istio.io") is None
+
+
+def test_gateway_api_names_are_recognised() -> None:
+    named = ("gtw", "httproute", "HTTPRoutes", "gatewayclasses", "referencegrants")
+    for typed in (*named, "gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io/v1"):
+        assert is_gateway_api(typed), typed
+    for typed in ("gw", "gateway", "gateways", "vs", "networking.istio.io/v1"):
+        assert not is_gateway_api(typed), typed
+
+
+def test_yaml_output_prints_multi_line_strings_as_blocks_kubectl_does() -> None:
+    text = dump_yaml([{"data": {"mesh": "a: 1\nb:\n  c: 2", "one": "x"}}])
+    assert text == "data:\n  mesh: |-\n    a: 1\n    b:\n      c: 2\n  one: x\n"
+    for value in ("a\r\nb", "a\x00\nb", " lead\nx", "x\n\n\n", "tab\n\tx", "\u2028\ny"):
+        assert YAML(typ="safe").load(dump_yaml([{"k": value}]))["k"] == value, repr(value)

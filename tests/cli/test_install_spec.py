@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from pilotfish.cli.install import InstallError, install_documents, operator_spec, set_path
+from pilotfish.cli.install import (
+    ISTIO_MESH_DEFAULTS,
+    InstallError,
+    install_documents,
+    operator_spec,
+    set_path,
+)
 from pilotfish.cli.jsonpath import jsonpath
 from pilotfish.cli.kube_views import age, ingress_ports
 
@@ -48,6 +54,7 @@ def test_profiles(profile: str, ingress: bool, egress: bool) -> None:
         assert _mesh(docs) == {
             "accessLogFile": "/dev/stdout",
             "defaultConfig": {"tracing": {"sampling": 100}},
+            **ISTIO_MESH_DEFAULTS,  # what Istio's install writes for every profile
         }
 
 

@@ -14,6 +14,7 @@ from pilotfish.config.kinds import resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
+ISTIO_SYSTEM = "istio-system"
 
 
 def get_command(
@@ -53,6 +54,8 @@ def get_command(
     info = running_mesh(state_dir)
     status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
+    if resolved.kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
+        docs += _istio_configmap(docs, name)
     docs = [d for d in docs if has_labels(d, labels or {})]
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:
@@ -80,6 +83,20 @@ def get_command(
     else:
         print(_table(resolved.kind, docs))
     return 0
+
+
+def _istio_configmap(stored: list[dict[str, Any]], name: str | None) -> list[dict[str, Any]]:
+    """Istio's install always leaves an `istio` ConfigMap in istio-system: when none was applied
+    (`up DIR` with none in it), the mesh runs on Istio's defaults, shown as that ConfigMap."""
+    if name not in (None, "istio") or any(
+        (d.get("metadata") or {}).get("name") == "istio"
+        and (d.get("metadata") or {}).get("namespace") == ISTIO_SYSTEM
+        for d in stored
+    ):
+        return []
+    from pilotfish.cli.install import ISTIO_MESH_DEFAULTS, istio_configmap
+
+    return [istio_configmap(ISTIO_MESH_DEFAULTS)]
 
 
 def print_jsonpath(payload: Any, output: str) -> int:

@@ -15,6 +15,7 @@ forwards each `port` to its `targetPort` on the ingress address), and `values.gl
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import sys
@@ -36,6 +37,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     "minimal": {"ingress": False, "egress": False, "mesh": {}},
     "empty": {"ingress": False, "egress": False, "mesh": {}},
 }
+ISTIO_MESH_DEFAULTS: dict[str, Any] = {
+    "defaultProviders": {"metrics": ["prometheus"]},
+    "enablePrometheusMerge": True,
+    "rootNamespace": "istio-system",
+    "trustDomain": "cluster.local",
+}
+"""What Istio's install writes into the `istio` ConfigMap's mesh besides the profile's settings
+(its `defaultConfig.discoveryAddress`, istiod's Service, has no meaning in local mode)."""
 EGRESS_PORTS = [
     {"name": "http2", "port": 80, "protocol": "TCP"},
     {"name": "https", "port": 443, "protocol": "TCP"},
@@ -137,7 +146,7 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
     if profile_name not in PROFILES:
         raise InstallError(f"unknown profile {profile_name!r}: one of {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
-    mesh: dict[str, Any] = {}
+    mesh: dict[str, Any] = copy.deepcopy(ISTIO_MESH_DEFAULTS)
     _merge(mesh, profile["mesh"])
     _merge(mesh, dict(spec.get("meshConfig") or {}))
     ingress = _gateways(spec, "ingressGateways", profile["ingress"], "istio-ingressgateway")
@@ -146,12 +155,7 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
         raise InstallError("local mode runs one ingress gateway, named istio-ingressgateway")
     docs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "istio", "namespace": "istio-system"},
-            "data": {"mesh": dump_yaml([mesh]) if mesh else "{}\n"},
-        },
+        istio_configmap(mesh),
     ]
     for gw in ingress:
         if _declared_ports(gw):
@@ -159,6 +163,17 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
     for gw in egress:
         docs.extend(_egress_gateway(gw))
     return bool(ingress), docs
+
+
+def istio_configmap(mesh: dict[str, Any]) -> dict[str, Any]:
+    """The `istio` ConfigMap in istio-system as Istio's install writes it: the MeshConfig as
+    YAML text under `mesh`, and `meshNetworks` (one network in local mode)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"mesh": dump_yaml([mesh]).rstrip("\n"), "meshNetworks": "networks: {}"},
+    }
 
 
 def _declared_ports(gw: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ import sys
 from pilotfish.cli.app import app
 from pilotfish.cli.errors import UserError
 
-for _group in ("mesh", "kubectl", "istioctl"):  # registers their commands on `app`, in the
-    importlib.import_module(f"pilotfish.cli.commands.{_group}")  # order `--help` lists them
+# importing each registers its commands on `app`, in the order `--help` lists them
+for _group in ("mesh", "kubectl", "kubectl_ops", "istioctl"):
+    importlib.import_module(f"pilotfish.cli.commands.{_group}")
 
 
 def main() -> None:

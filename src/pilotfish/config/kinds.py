@@ -241,10 +241,43 @@ def is_namespaced(kind: str) -> bool:
     return all(k.namespaced for k in KIND_NAMES if k.kind == kind)
 
 
+GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API_KINDS = (
+    "Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute",
+    "ReferenceGrant", "BackendTLSPolicy",
+)  # fmt: skip
+"""The Kubernetes Gateway API's kinds, which pilotfish does not serve yet (Istio does)."""
+GATEWAY_API_NOT_YET = (
+    "the Kubernetes Gateway API (gateway.networking.k8s.io) is not yet in this version: "
+    "use Istio's Gateway and VirtualService (networking.istio.io), as in Istio's tasks' "
+    '"Istio APIs" tab'
+)
+
+
+def is_gateway_api(text: str) -> bool:
+    """Whether a kind as typed (`gtw`, `httproutes`, `gateways.gateway.networking.k8s.io`)
+    or an apiVersion (`gateway.networking.k8s.io/v1`) names the Gateway API (plain `gateway`
+    is Istio's, as in istioctl)."""
+    lowered = text.lower()
+    name, _, group = lowered.partition(".")
+    if group.endswith(GATEWAY_API) or lowered.startswith(GATEWAY_API + "/"):
+        return True
+    names = {"gtw", "gc"}  # kubectl's short names for gateways and gatewayclasses
+    for kind in (k.lower() for k in GATEWAY_API_KINDS if k != "Gateway"):
+        names |= {kind, kind + "s", kind + "es", kind[:-1] + "ies"}
+    return not group and name in names
+
+
 def resolve_kind(text: str) -> KindName | None:
-    """`vs`, `virtualservice`, `virtualservices`, `VirtualService.networking.istio.io`: the kind."""
-    wanted = text.lower().split(".", 1)[0]
+    """`vs`, `virtualservice`, `virtualservices`, `VirtualService.networking.istio.io`: the kind.
+    A group after the name must be the kind's (`gateways.gateway.networking.k8s.io` is not
+    Istio's Gateway); kubectl's `NAME.VERSION.GROUP` form is accepted too."""
+    wanted, _, group = text.lower().partition(".")
+    if group and "." in group and group.split(".", 1)[0][:1] == "v" and group[1:2].isdigit():
+        group = group.split(".", 1)[1]  # virtualservices.v1.networking.istio.io
     for k in KIND_NAMES:
+        if group and group != k.group.lower():
+            continue
         kind = k.kind.lower()
         names = {kind, kind + "s", kind + "es", *k.short}
         if kind.endswith("y"):  # workloadentry -> workloadentries, as kubectl's plural

@@ -19,6 +19,8 @@ from typing import Any
 
 from pilotfish.config.formats import labels_problem
 from pilotfish.config.kinds import (
+    GATEWAY_API_NOT_YET,
+    is_gateway_api,
     is_istio_group,
     is_manifest_kind,
     is_namespaced,
@@ -113,6 +115,8 @@ def load(
                 + (
                     "is valid but not enforced in local mode; ignored"
                     if is_istio_group(doc.api_version)
+                    else f"ignored: {GATEWAY_API_NOT_YET}"
+                    if is_gateway_api(doc.api_version)
                     else "is not a kind pilotfish knows; ignored"
                 ),
                 source=doc.source,

@@ -23,6 +23,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.representer import SafeRepresenter
 
 from pilotfish.config.objects import Diagnostic, Source, line_at
 
@@ -227,8 +228,23 @@ def _error(source: str, line: int, message: str) -> Diagnostic:
     return Diagnostic("error", message, source=Source(source, line))
 
 
+class _KubectlRepresenter(SafeRepresenter):  # type: ignore[misc]
+    """Multi-line strings as literal blocks (`mesh: |-`), as kubectl prints them."""
+
+
+def _string(representer: SafeRepresenter, data: str) -> Any:
+    block = "\n" in data and all(c in "\n\t" or c.isprintable() for c in data)
+    style = "|" if block else None  # else quoted, escapes and all
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_KubectlRepresenter.add_representer(str, _string)
+
+
 def dump_yaml(docs: Iterable[dict[str, Any]]) -> str:
+    """YAML as kubectl prints it: block style, multi-line strings as literal blocks."""
     yaml = YAML(typ="safe", pure=True)
+    yaml.Representer = _KubectlRepresenter
     yaml.default_flow_style = False
     out = io.StringIO()
     yaml.dump_all(list(docs), out)

@@ -157,7 +157,8 @@ class ControlPlane(ProxyGenerations):
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         if not raws:
-            return ChangeResult(False, [Diagnostic("error", "no objects passed to apply")])
+            nothing = Diagnostic("error", "no objects passed to apply")
+            return ChangeResult(False, [*incoming.diagnostics, nothing])
         merged, changes = self.store.preview_apply(raws)
         return self._adopt(merged, incoming.objects, changes, incoming.diagnostics, changed_at)
 

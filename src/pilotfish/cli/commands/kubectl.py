@@ -65,17 +65,21 @@ def get(
     ] = None,
 ) -> None:
     """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services,
-    deployments, namespaces and endpoints as kubectl shows them (`get pods -n istio-system`,
-    `get svc`, `get ns -L istio-injection`, `get ep`, `get all`,
+    deployments, namespaces, endpoints, events and CRDs as kubectl shows them (`get pods -n
+    istio-system`, `get svc`, `get ns -L istio-injection`, `get ep`, `get all`, `get events`,
     `get pod -l app=ratings -o jsonpath='{.items[0].metadata.name}'`)."""
+    from pilotfish.cli.kube_cluster_views import CRD_KINDS, EVENT_KINDS, cluster_view
     from pilotfish.cli.kube_get import VIEW_KINDS
     from pilotfish.cli.logs import parse_selector
+    from pilotfish.config.kinds import is_gateway_api
 
     namespace = namespace or state.namespace
     labels = parse_selector(selector) if selector is not None else {}
     if labels is None:
         typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
         exit_with(1)
+    if kind.lower() in (*CRD_KINDS, *EVENT_KINDS) or is_gateway_api(kind):
+        exit_with(cluster_view(kind, name, namespace, all_namespaces, output, state.state_dir))
     if kind.lower() in VIEW_KINDS:
         from pilotfish.cli.kube_get import view_command
 

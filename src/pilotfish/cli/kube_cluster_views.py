@@ -1,0 +1,152 @@
+"""`pilotfish get crd` and `pilotfish get events`, as kubectl prints them for the local mesh.
+
+CRDs: the custom kinds the control plane serves (Istio's, e.g. `virtualservices.networking.
+istio.io`, pilotfish's `workloads.pilotfish.io`, the Prometheus Operator's two), created when
+the control plane started, so Istio's `kubectl get crds | grep 'istio.io'` check counts them.
+The Kubernetes Gateway API's CRDs are not there: pilotfish does not serve it yet.
+
+Events: what the local kubelet (the launcher and each pod's agent) did, derived from the pods
+it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
+a container that restarted gets kubectl's `BackOff` warning with its count (`(xN)`; local mode
+keeps no restart times, so LAST SEEN is `<unknown>`), a pod not ready an `Unhealthy` warning.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli import kube_get, kube_views
+from pilotfish.cli.errors import running_mesh
+from pilotfish.config.kinds import GATEWAY_API_NOT_YET, KIND_NAMES, is_gateway_api
+
+CRD_KINDS = ("crd", "crds", "customresourcedefinition", "customresourcedefinitions")
+EVENT_KINDS = ("ev", "event", "events")
+CORE_GROUPS = ("", "apps")  # built into Kubernetes: no CRD
+
+
+def _plural(kind: str) -> str:
+    lowered = kind.lower()
+    if lowered.endswith("y") and lowered[-2:-1] not in "aeiou":
+        return lowered[:-1] + "ies"
+    return lowered + ("es" if lowered.endswith("s") else "s")
+
+
+def crds(info: dict[str, Any]) -> list[tuple[str, float]]:
+    """(name, created) of every CRD the mesh serves, sorted by name."""
+    created = float(info.get("control_plane_created") or time.time())
+    names = {f"{_plural(k.kind)}.{k.group}" for k in KIND_NAMES if k.group not in CORE_GROUPS}
+    return [(name, created) for name in sorted(names)]
+
+
+def crd_command(name: str | None, output: str, state_dir: Path) -> int:
+    found = [c for c in crds(running_mesh(state_dir)) if name in (None, c[0])]
+    if name and not found:
+        print(
+            'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "'
+            f'{name}" not found',
+            file=sys.stderr,
+        )
+        return 1
+    if output == "name":
+        print("\n".join(f"customresourcedefinition.apiextensions.k8s.io/{n}" for n, _ in found))
+        return 0
+    rows = [("NAME", "CREATED AT")]
+    rows += [(n, kube_views.timestamp(at)) for n, at in found]
+    _print(rows)
+    return 0
+
+
+def events(info: dict[str, Any]) -> list[dict[str, Any]]:
+    """kubectl's Event objects (core/v1 fields) for the mesh's pods."""
+    found: list[dict[str, Any]] = []
+    for pod in kube_get.objects("pod", info):
+        meta, status = pod["metadata"], pod["status"]
+        name, stamp = meta["name"], meta.get("creationTimestamp")
+        node = f"Successfully assigned {meta['namespace']}/{name} to localhost"
+        seen: list[tuple[str, str, str, int, Any]] = [
+            ("Normal", "Scheduled", node, 1, stamp),
+            *(("Normal", "Started", f"Started container {c['name']}", 1, stamp)
+              for c in pod["spec"]["containers"]),
+        ]  # fmt: skip
+        if status.get("restarts"):
+            message = f"Back-off restarting failed container in pod {name}"
+            seen.append(("Warning", "BackOff", message, int(status["restarts"]), None))
+        if status.get("ready") != status.get("containers"):
+            seen.append(("Warning", "Unhealthy", "Readiness probe failed", 1, None))
+        found.extend(_event(meta, kind, reason, text, n, at) for kind, reason, text, n, at in seen)
+    return found
+
+
+def _event(
+    pod: dict[str, Any], kind: str, reason: str, message: str, count: int, at: str | None
+) -> dict[str, Any]:
+    name, ns = pod["name"], pod["namespace"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{name}.{reason.lower()}", "namespace": ns},
+        "type": kind,
+        "reason": reason,
+        "involvedObject": {"kind": "Pod", "name": name, "namespace": ns},
+        "message": message,
+        "count": count,
+        "lastTimestamp": at,
+        "source": {"component": "kubelet", "host": "localhost"},
+    }
+
+
+def events_command(namespace: str | None, output: str, state_dir: Path) -> int:
+    """`namespace` None: every namespace (-A), with kubectl's NAMESPACE column."""
+    import json
+
+    from pilotfish.config.yaml_text import dump_yaml
+
+    found = [
+        e
+        for e in events(running_mesh(state_dir))
+        if namespace in (None, e["metadata"]["namespace"])
+    ]
+    if output in ("yaml", "json"):
+        payload = {"apiVersion": "v1", "kind": "List", "items": found}
+        print(json.dumps(payload, indent=2) if output == "json" else dump_yaml([payload]), end="")
+        return 0
+    if not found:
+        where = f" in {namespace} namespace" if namespace else ""
+        print(f"No resources found{where}.", file=sys.stderr)
+        return 0
+    now = time.time()
+    head = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    rows = [(["NAMESPACE"] if namespace is None else []) + head]
+    for e in sorted(found, key=lambda e: (e["lastTimestamp"] or "", e["metadata"]["name"])):
+        seen = "<unknown>"
+        if e["lastTimestamp"]:
+            at = datetime.strptime(e["lastTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            seen = kube_views.age(now - at.timestamp())
+        message = e["message"] + (f" (x{e['count']})" if e["count"] > 1 else "")
+        obj = f"pod/{e['involvedObject']['name']}"
+        row = [seen, e["type"], e["reason"], obj, message]
+        rows.append(([e["metadata"]["namespace"]] if namespace is None else []) + row)
+    _print(rows)
+    return 0
+
+
+def cluster_view(
+    kind: str, name: str | None, namespace: str | None, every: bool, output: str, state_dir: Path
+) -> int:
+    """`get crd [NAME]`, `get events [-n NS | -A]`, and the Gateway API's kinds (not yet)."""
+    if is_gateway_api(kind):
+        print(f"error: {GATEWAY_API_NOT_YET}", file=sys.stderr)
+        return 1
+    if kind.lower() in CRD_KINDS:
+        return crd_command(name, output, state_dir)
+    return events_command(None if every else namespace or "default", output, state_dir)
+
+
+def _print(rows: list[Any]) -> None:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,191 @@
+"""`pilotfish wait --for=condition=Ready pod -l app=NAME` and `pilotfish rollout status
+deploy/NAME`: kubectl's ways of waiting until pods run, read from the local mesh.
+
+The objects are those `get pods|deploy` shows (`kube_get.objects`), read again every 100 ms:
+a pod is Ready when each of its containers is (app and istio-proxy, as its readiness probes
+say); a Deployment is Available when at least `replicas - maxUnavailable` (25%, rounded down,
+Kubernetes' default) of its pods are ready, and rolled out when it has exactly its replicas, all
+ready. `--for=delete` waits until the object is gone. Messages and exit codes are kubectl's.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pilotfish.cli import kube_get
+from pilotfish.cli.errors import UserError, running_mesh
+
+POLL = 0.1
+POD_CONDITIONS = {"ready", "containersready", "initialized", "podscheduled"}
+DEPLOY_CONDITIONS = {"available", "progressing"}
+GATEWAY_API = ("gtw", "gateway.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io")
+
+
+def parse_duration(text: str) -> float:
+    """kubectl's `--timeout`: `30s`, `5m`, `1h`, `1m30s`, or plain seconds."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UserError(f'invalid argument "{text}" for "--timeout" flag: expected e.g. 30s, 5m')
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def _targets(args: list[str]) -> tuple[str, list[str]]:
+    """`pod/a pod/b`, `pods a b` or `deployment` (with -l/--all): (kind, names)."""
+    if not args:
+        raise UserError("you must specify the type of resource to wait on (pod, deployment)")
+    if "/" in args[0]:
+        kinds = {a.split("/", 1)[0] for a in args}
+        if len(kinds) > 1 or any("/" not in a for a in args):
+            raise UserError("there is no need to specify a resource type as a separate argument")
+        return kinds.pop().lower(), [a.split("/", 1)[1] for a in args]
+    return args[0].lower(), args[1:]
+
+
+def _family(kind: str) -> str:
+    if kind in kube_get.POD_KINDS:
+        return "pod"
+    if kind in kube_get.DEPLOY_KINDS:
+        return "deploy"
+    if kind in GATEWAY_API:
+        raise UserError(
+            "Gateway API (gateway.networking.k8s.io) is not yet in this version: "
+            "use Istio's Gateway and VirtualService (networking.istio.io)"
+        )
+    raise UserError(
+        f'wait: resource type "{kind}" is not waited on in local mode (pod, deployment)'
+    )
+
+
+def _condition_met(family: str, obj: dict[str, Any], condition: str) -> bool:
+    status = obj.get("status") or {}
+    if family == "pod":
+        if condition in ("initialized", "podscheduled"):
+            return True  # local pods start as soon as they exist
+        return bool(status.get("containers")) and status.get("ready") == status.get("containers")
+    replicas = int((obj.get("spec") or {}).get("replicas", 1))
+    if condition == "progressing":
+        return True  # a local Deployment is never stuck: its pods start or it fails at apply
+    return int(status.get("availableReplicas") or 0) >= replicas - replicas // 4
+
+
+def _select(
+    objects: list[dict[str, Any]], names: list[str], namespace: str, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    from pilotfish.cli.get import has_labels
+
+    return [
+        o
+        for o in objects
+        if o["metadata"].get("namespace") == namespace
+        and (not names or o["metadata"]["name"] in names)
+        and has_labels(o, labels)
+    ]
+
+
+def wait_command(
+    args: list[str],
+    wanted: str,
+    namespace: str | None,
+    labels: dict[str, str],
+    every: bool,
+    timeout: float,
+    state_dir: Path,
+) -> int:
+    """`--for=condition=C` or `--for=delete`; prints `pod/NAME condition met` per object."""
+    kind, names = _targets(args)
+    family = _family(kind)
+    deleting = wanted == "delete"
+    condition = wanted.partition("=")[2].lower() if wanted.startswith("condition=") else ""
+    if not deleting and not condition:
+        raise UserError(f'unrecognized condition: "{wanted}" (condition=Ready, delete)')
+    known = POD_CONDITIONS if family == "pod" else DEPLOY_CONDITIONS
+    if condition and condition not in known:
+        raise UserError(f'condition "{condition}" is not one a local {family} reports: {known}')
+    if not names and not labels and not every:
+        raise UserError("resource(s) were provided, but no name was specified (-l, --all)")
+    ns = namespace or "default"
+    noun = "pod" if family == "pod" else "deployment.apps"
+    found = _select(kube_get.objects(family, running_mesh(state_dir)), names, ns, labels)
+    missing = [n for n in names if n not in {o["metadata"]["name"] for o in found}]
+    if missing and not deleting:
+        plural = "pods" if family == "pod" else "deployments.apps"
+        print(f'Error from server (NotFound): {plural} "{missing[0]}" not found', file=sys.stderr)
+        return 1
+    if not found and not deleting:
+        print("error: no matching resources found", file=sys.stderr)
+        return 1
+    pending = (
+        {o["metadata"]["name"] for o in found}
+        if not deleting
+        else set(names) or {o["metadata"]["name"] for o in found}
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        current = {
+            o["metadata"]["name"]: o
+            for o in _select(kube_get.objects(family, running_mesh(state_dir)), [], ns, {})
+        }
+        for name in sorted(pending):
+            obj = current.get(name)
+            done = (
+                obj is None
+                if deleting
+                else obj is not None and _condition_met(family, obj, condition)
+            )
+            if done:
+                print(f"{noun}/{name} condition met", flush=True)
+                pending.discard(name)
+        if not pending:
+            return 0
+        if time.monotonic() >= deadline:
+            plural = "pods" if family == "pod" else "deployments.apps"
+            name = sorted(pending)[0]
+            print(f"error: timed out waiting for the condition on {plural}/{name}", file=sys.stderr)
+            return 1
+        time.sleep(POLL)
+
+
+def rollout_status_command(
+    target: str, namespace: str | None, timeout: float, watch: bool, state_dir: Path
+) -> int:
+    """`rollout status deployment/NAME`: kubectl's progress lines until every replica is ready."""
+    kind, _, name = target.partition("/")
+    if not name or kind.lower() not in kube_get.DEPLOY_KINDS:
+        raise UserError(f'rollout status: expected deployment/NAME, got "{target}"')
+    ns = namespace or "default"
+    deadline = time.monotonic() + timeout if timeout > 0 else float("inf")
+    said = ""
+    while True:
+        found = _select(kube_get.objects("deploy", running_mesh(state_dir)), [name], ns, {})
+        if not found:
+            print(
+                f'Error from server (NotFound): deployments.apps "{name}" not found',
+                file=sys.stderr,
+            )
+            return 1
+        status, replicas = found[0]["status"], int(found[0]["spec"].get("replicas", 1))
+        have, ready = int(status.get("replicas") or 0), int(status.get("readyReplicas") or 0)
+        if have == replicas and ready == replicas:
+            print(f'deployment "{name}" successfully rolled out')
+            return 0
+        if have > replicas:
+            line = f"{have - replicas} old replicas are pending termination..."
+        else:
+            line = f"{ready} of {replicas} updated replicas are available..."
+        line = f'Waiting for deployment "{name}" rollout to finish: {line}'
+        if line != said:
+            print(line, flush=True)
+            said = line
+        if not watch:
+            return 0
+        if time.monotonic() >= deadline:
+            print("error: timed out waiting for the condition", file=sys.stderr)
+            return 1
+        time.sleep(POLL)

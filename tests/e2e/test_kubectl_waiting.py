@@ -1,0 +1,195 @@
+"""kubectl commands Istio's tasks type besides `get` and `apply` (issue 8, kubectl habits), on a
+real mesh: `wait --for=condition=Ready pod -l app=…`, `rollout status deploy/NAME`,
+`port-forward` (to the app's own port, around its sidecar, and to Envoy's admin), `get events`,
+`get crd`, the `istio` ConfigMap of a mesh started with `up`, and a clear "not yet" for the
+Kubernetes Gateway API's kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+
+HTTPBIN = "samples/httpbin/httpbin.yaml"
+SLEEP = "samples/sleep/sleep.yaml"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/httpbin") as m:
+        m.apply(SLEEP)
+        yield m
+
+
+def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
+    result = mesh.pilotfish(*args, stdin=stdin)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_wait_for_pods_ready_then_for_their_deletion(mesh: LocalMesh) -> None:
+    applied = _ok(mesh, "apply", "--no-wait", "-n", "waits", "-f", HTTPBIN)
+    assert "rolled out" not in applied  # returned at once: the pod may not run yet
+    waited = _ok(
+        mesh, "wait", "--for=condition=Ready", "pod", "-l", "app=httpbin", "-n", "waits",
+        "--timeout", "60s",
+    )  # fmt: skip
+    assert waited == "pod/httpbin-v1-0 condition met\n"
+    pods = _ok(mesh, "get", "pods", "-n", "waits")
+    assert pods.split("\n")[1].split()[:3] == ["httpbin-v1-0", "2/2", "Running"], pods
+    available = _ok(mesh, "wait", "--for=condition=available", "deployment", "--all", "-n", "waits")
+    assert available == "deployment.apps/httpbin-v1 condition met\n"
+    _ok(mesh, "delete", "--no-wait", "-n", "waits", "-f", HTTPBIN)
+    gone = _ok(mesh, "wait", "--for=delete", "pod/httpbin-v1-0", "-n", "waits", "--timeout=60s")
+    assert gone == "pod/httpbin-v1-0 condition met\n"
+    assert "httpbin-v1-0.waits" not in mesh.info["proxies"]
+
+
+def test_rollout_status_until_every_replica_is_ready(mesh: LocalMesh) -> None:
+    text = (ROOT / HTTPBIN).read_text()
+    workdir = f"replicas: 2\n  workingDir: {ROOT / 'samples/httpbin'}"
+    _ok(
+        mesh,
+        "apply",
+        "--no-wait",
+        "-n",
+        "rollouts",
+        "-f",
+        "-",
+        stdin=text.replace("replicas: 1", workdir),
+    )
+    status = _ok(mesh, "rollout", "status", "deploy/httpbin-v1", "-n", "rollouts", "--timeout=60s")
+    lines = status.splitlines()
+    assert lines[-1] == 'deployment "httpbin-v1" successfully rolled out', status
+    assert all(line.startswith('Waiting for deployment "httpbin-v1"') for line in lines[:-1])
+    deploy = json.loads(_ok(mesh, "get", "deploy", "httpbin-v1", "-n", "rollouts", "-o", "json"))
+    assert deploy["status"]["readyReplicas"] == 2
+    _ok(mesh, "delete", "-n", "rollouts", "-f", HTTPBIN)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["wait", "--for=condition=Ready", "pod/nope"], 'pods "nope" not found'),
+        (["wait", "--for=condition=Ready", "pod", "-l", "app=nope"], "no matching resources"),
+        (["wait", "--for=condition=Bogus", "pod", "--all"], 'condition "bogus"'),
+        (["wait", "--for=condition=Ready", "pod", "--all", "--timeout=1x"], "invalid argument"),
+        (["rollout", "status", "deploy/nope"], 'deployments.apps "nope" not found'),
+        (["wait", "--for=condition=programmed", "gtw", "httpbin-gateway"], "Gateway API"),
+    ],
+)
+def test_wait_errors_as_kubectl(mesh: LocalMesh, args: list[str], error: str) -> None:
+    result = mesh.pilotfish(*args)
+    assert result.returncode == 1 and error in result.stderr, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "No such command" not in result.stderr
+
+
+class PortForward:
+    def __init__(self, mesh: LocalMesh, *args: str) -> None:
+        command = [sys.executable, "-m", "pilotfish", "port-forward", *args]
+        self.process = subprocess.Popen(
+            command, env=mesh.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self.lines = [self.process.stdout.readline() for _ in args[1:]]  # one per port
+        self.ports = [int(line.split(":")[1].split()[0]) for line in self.lines]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _fetch(url: str) -> tuple[int, dict[str, str], bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=10) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def test_port_forward_reaches_the_pods_own_ports(mesh: LocalMesh) -> None:
+    app = PortForward(mesh, "svc/httpbin", ":8000")  # service port 8000 -> the pod's 8080
+    admin = PortForward(mesh, "deploy/httpbin-v1", ":15000")  # any free local port
+    try:
+        assert app.lines[0] == f"Forwarding from 127.0.0.1:{app.ports[0]} -> 8080\n"
+        status, headers, body = _fetch(f"http://127.0.0.1:{app.ports[0]}/headers")
+        assert status == 200 and "headers" in json.loads(body)
+        # the app's own socket, as kubectl reaches it inside the pod: not through the sidecar
+        assert "x-envoy-upstream-service-time" not in {k.lower() for k in headers}
+        assert admin.lines[0] == f"Forwarding from 127.0.0.1:{admin.ports[0]} -> 15000\n"
+        status, _, stats = _fetch(f"http://127.0.0.1:{admin.ports[0]}/stats")
+        assert status == 200 and b"server.live: 1" in stats
+    finally:
+        app.stop()
+        admin.stop()
+    assert app.process.stdout is not None
+    assert f"Handling connection for {app.ports[0]}" in app.process.stdout.read()
+
+
+def test_port_forward_refuses_what_is_not_there(mesh: LocalMesh) -> None:
+    no_port = mesh.pilotfish("port-forward", "svc/httpbin", "9999")
+    assert no_port.returncode == 1
+    assert "Service httpbin does not have a service port 9999" in no_port.stderr
+    addon = mesh.pilotfish("port-forward", "-n", "istio-system", "svc/kiali", "20001")
+    assert addon.returncode == 1 and "pilotfish dashboard kiali" in addon.stderr, addon.stderr
+
+
+def test_get_events_and_crds(mesh: LocalMesh) -> None:
+    events = _ok(mesh, "get", "events")
+    assert events.split("\n")[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert "Started container istio-proxy" in events and "pod/sleep-0" in events, events
+    crds = _ok(mesh, "get", "crd")
+    names = [line.split()[0] for line in crds.splitlines()[1:]]
+    assert (
+        "virtualservices.networking.istio.io" in names and "gateways.networking.istio.io" in names
+    )
+    missing = mesh.pilotfish("get", "crd", "gateways.gateway.networking.k8s.io")
+    assert missing.returncode == 1 and "NotFound" in missing.stderr  # Istio's docs then install it
+
+
+@pytest.mark.parametrize("kind", ["gtw", "httproute", "gateways.gateway.networking.k8s.io"])
+def test_gateway_api_kinds_say_not_yet(mesh: LocalMesh, kind: str) -> None:
+    result = mesh.pilotfish("get", kind)
+    assert result.returncode == 1, result.stdout
+    assert "Gateway API (gateway.networking.k8s.io) is not yet in this version" in result.stderr
+
+
+def test_applying_gateway_api_yaml_says_why_nothing_happened(mesh: LocalMesh) -> None:
+    doc = (
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: http\n"
+        "spec:\n  parentRefs:\n  - name: httpbin-gateway\n"
+    )
+    result = mesh.pilotfish("apply", "-f", "-", stdin=doc)
+    assert result.returncode == 1
+    assert "HTTPRoute ignored: the Kubernetes Gateway API" in result.stderr, result.stderr
+
+
+def test_istio_configmap_of_a_mesh_started_with_up(mesh: LocalMesh) -> None:
+    """Istio's egress task reads the mesh config from the `istio` ConfigMap: present with
+    Istio's defaults (no `mode: ALLOW_ANY` line: the default), edited and applied back it
+    changes the mesh."""
+    text = _ok(mesh, "get", "configmap", "istio", "-n", "istio-system", "-o", "yaml")
+    assert "  mesh: |-\n" in text and "mode: ALLOW_ANY" not in text, text
+    configmap = YAML(typ="safe").load(text)
+    mesh_config = YAML(typ="safe").load(configmap["data"]["mesh"])
+    assert mesh_config["enablePrometheusMerge"] is True
+    assert mesh_config["rootNamespace"] == "istio-system"
+    edited = text.replace(
+        "  mesh: |-\n", "  mesh: |-\n    outboundTrafficPolicy:\n      mode: REGISTRY_ONLY\n"
+    )
+    _ok(mesh, "apply", "-f", "-", stdin=edited)
+    try:
+        url = "http://unregistered.example/"  # apply returned: every proxy has the change
+        curl = ("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url)
+        assert _ok(mesh, "exec", "sleep", "--", *curl) == "502"  # BlackHoleCluster
+        again = _ok(mesh, "get", "cm", "istio", "-n", "istio-system", "-o", "yaml")
+        assert "mode: REGISTRY_ONLY" in again
+    finally:
+        _ok(mesh, "delete", "configmap", "istio", "-n", "istio-system")
