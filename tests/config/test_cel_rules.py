@@ -347,7 +347,7 @@ def errors_of(kind: str, spec: Any) -> list[tuple[str, str]]:
 
 # CEL messages whose rule Istio's webhook validation (which pilotfish follows) words otherwise.
 EQUIVALENT = {
-    "must be a valid duration greater than 1ms": re.compile(r"duration must be at least 1ms"),
+    "must be a valid duration greater than 1ms": re.compile(r"duration must be greater than 1ms"),
     "port must be between 1-65535": re.compile(
         r"(target )?port( number)? \S+ is out of range 1-65535"
     ),

@@ -26,8 +26,8 @@ def test_parse_duration_rejects(text: str) -> None:
     [
         ("1s", None),
         ("0.5s", None),
-        ("0s", "duration must be at least 1ms"),
-        ("-1s", "duration must be at least 1ms"),
+        ("0s", "duration must be greater than 1ms"),
+        ("-1s", "duration must be greater than 1ms"),
         ("1.0005s", "only durations to ms precision are supported"),
         ("5", "invalid duration '5': expected a number and unit, such as 1.5s or 100ms"),
     ],

@@ -119,7 +119,7 @@ CASES = [
         "zero timeout",
         "VirtualService",
         "hosts: [r]\nhttp:\n- route: [{destination: {host: a}}]\n  timeout: 0s\n",
-        [(9, "spec.http[0].timeout", "duration must be at least 1ms")],
+        [(9, "spec.http[0].timeout", "duration must be greater than 1ms")],
     ),
     (
         "bad duration text",

@@ -169,7 +169,7 @@ REFUSED = [
         "vs direct response status",
         N,
         "VirtualService",
-        "{hosts: [a], http: [{directResponse: {status: 600}}]}",
+        "{hosts: [a], http: [{directResponse: {status: 601}}]}",
     ),
     (
         "vs max age subsecond",
@@ -432,6 +432,12 @@ DRY_RUN = [
     ),
 ]
 ACCEPTED = [
+    (
+        "direct response status 600 (validateHTTPStatus refuses above 600)",
+        N,
+        "VirtualService",
+        "{hosts: [a], http: [{directResponse: {status: 600}}]}",
+    ),
     (
         "empty uri prefix",
         N,

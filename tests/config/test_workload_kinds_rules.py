@@ -238,7 +238,10 @@ CASES = [
         "    - tagOverrides: {a: {operation: REMOVE, value: v}, b: {operation: UPSERT}}\n",
         [
             line(
-                "Telemetry", 7, "spec.metrics[0].reportingInterval", "duration must be at least 1ms"
+                "Telemetry",
+                7,
+                "spec.metrics[0].reportingInterval",
+                "duration must be greater than 1ms",
             ),
             line(
                 "Telemetry",

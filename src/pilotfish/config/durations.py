@@ -2,8 +2,9 @@
 
 Owns `parse_duration` (Go/CEL duration syntax, which is what the CRDs' `duration(self)` rules
 accept, and a superset of protobuf JSON's "1.5s") and `duration_problem`, the Istio rule that a
-configured duration is at least 1ms and has at most millisecond precision. Pure; raises only
-`ValueError` from `parse_duration` for text that is not a duration.
+configured duration is at least 1ms (Istio says "greater than 1ms", 1ms included) and has at most
+millisecond precision. Pure; raises only `ValueError` from `parse_duration` for text that is not a
+duration.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def duration_problem(text: str) -> str | None:
     except ValueError:
         return f"invalid duration {text!r}: expected a number and unit, such as 1.5s or 100ms"
     if seconds < 0.001 - 1e-12:
-        return "duration must be at least 1ms"
+        return "duration must be greater than 1ms"
     millis = seconds * 1000
     if abs(millis - round(millis)) > 1e-6:
         return "only durations to ms precision are supported"

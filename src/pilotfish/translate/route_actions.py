@@ -64,7 +64,8 @@ def terminal_action(route: rc_pb2.Route, http: HTTPRoute, port: int = 0) -> bool
         return True
     if http.direct_response is not None:
         response = http.direct_response
-        route.direct_response.status = response.status or 200
+        # Istio's validation lets 600 through; Envoy's DirectResponseAction needs 200..599
+        route.direct_response.status = min(response.status or 200, 599)
         body = response.body
         if body is not None and body.string is not None:
             route.direct_response.body.inline_string = body.string

@@ -51,7 +51,8 @@ def _fault(fault: HTTPFaultInjection | None) -> fault_pb2.HTTPFault | None:
             )
         )
     abort = fault.abort
-    if abort is not None and abort.http_status:
+    if abort is not None and abort.http_status and abort.http_status < 600:
+        # Istio's validation lets 600 through; Envoy's FaultAbort refuses it (200 <= s < 600)
         result.abort.CopyFrom(
             fault_pb2.FaultAbort(
                 http_status=abort.http_status, percentage=fractional_percent(abort.percentage)

@@ -8,6 +8,7 @@ from pilotfish.config.models.networking import (
     Destination,
     HTTPMatchRequest,
     HTTPRoute,
+    Percent,
     RouteDestination,
     StringMatch,
     VirtualServiceSpec,
@@ -44,7 +45,7 @@ def validate_virtual_service(spec: VirtualServiceSpec) -> list[Problem]:
             _subnets(found, m_path, l4.destination_subnets, l4.source_subnet)
             if l4.port is not None:
                 found.port(f"{m_path}.port", l4.port)
-        _route_destinations(found, f"{path}.route", tcp.route)
+        _route_destinations(found, f"{path}.route", tcp.route, "TCP")
     for index, tls in enumerate(spec.tls):
         path = f"spec.tls[{index}]"
         if not tls.match:
@@ -56,7 +57,7 @@ def validate_virtual_service(spec: VirtualServiceSpec) -> list[Problem]:
             for s_index, sni_host in enumerate(tls_match.sni_hosts):
                 _host(found, f"{m_path}.sniHosts[{s_index}]", sni_host, not_mesh)
             _subnets(found, m_path, tls_match.destination_subnets, None)
-        _route_destinations(found, f"{path}.route", tls.route)
+        _route_destinations(found, f"{path}.route", tls.route, "TLS")
     return found.problems
 
 
@@ -85,9 +86,11 @@ def _destination(found: Findings, path: str, destination: Destination | None) ->
         found.port(f"{path}.port.number", destination.port.number)
 
 
-def _route_destinations(found: Findings, path: str, routes: tuple[RouteDestination, ...]) -> None:
+def _route_destinations(
+    found: Findings, path: str, routes: tuple[RouteDestination, ...], kind: str
+) -> None:
     if not routes:
-        found.error(path, "route is required")
+        found.error(path, f"{kind} route is required")
     for index, route in enumerate(routes):
         _destination(found, f"{path}[{index}].destination", route.destination)
     found.weights(path, [r.weight for r in routes])
@@ -118,35 +121,89 @@ def _http_match(found: Findings, path: str, match: HTTPMatchRequest) -> None:
     found.labels(f"{path}.sourceLabels", match.source_labels)
 
 
+def _route_conflicts(found: Findings, path: str, http: HTTPRoute, in_delegate: bool) -> None:
+    """Istio's validateHTTPRouteConflict: a root route (one that delegates) holds no route nor
+    redirect; otherwise a redirect or a direct response excludes routes, faults and rewrites,
+    and a route needs one of route, redirect, direct response."""
+    if http.delegate is not None and not in_delegate:
+        name = http.name or ""
+        if http.redirect is not None:
+            found.error(path, f"root HTTP route {name} must not specify redirect")
+        if http.route:
+            found.error(path, f"root HTTP route {name} must not specify route")
+        return
+    if in_delegate and http.delegate is not None:
+        found.error(f"{path}.delegate", "delegate HTTP route cannot contain delegate")
+    both = "HTTP route cannot contain both"
+    if http.redirect is not None:
+        for present, message in (
+            (bool(http.route), f"{both} route and redirect"),
+            (http.fault is not None, f"{both} fault and redirect"),
+            (http.rewrite is not None, "HTTP route rule cannot contain both rewrite and redirect"),
+            (
+                http.direct_response is not None,
+                "HTTP route rule cannot contain both direct_response and redirect",
+            ),
+        ):
+            if present:
+                found.error(path, message)
+    elif http.direct_response is not None:
+        for present, message in (
+            (bool(http.route), f"{both} route and direct_response"),
+            (http.fault is not None, f"{both} fault and direct_response"),
+            (
+                http.rewrite is not None,
+                "HTTP route rule cannot contain both rewrite and direct_response",
+            ),
+        ):
+            if present:
+                found.error(path, message)
+    elif not http.route:
+        found.error(path, "HTTP route, redirect or direct_response is required")
+
+
 def _http_route(found: Findings, path: str, http: HTTPRoute, in_delegate: bool) -> None:
     for index, match in enumerate(http.match):
         _http_match(found, f"{path}.match[{index}]", match)
-    actions = [
-        n
-        for n, v in (
-            ("route", http.route),
-            ("redirect", http.redirect),
-            ("directResponse", http.direct_response),
-            ("delegate", http.delegate),
-        )
-        if v
-    ]
-    if not actions:
-        found.error(path, "HTTP route, redirect, direct response or delegate is required")
-    elif len(actions) > 1 and actions != ["route", "delegate"]:
-        found.error(path, f"only one of {', '.join(actions)} may be set")
-    if http.delegate is not None:
-        if in_delegate:
-            found.error(f"{path}.delegate", "a delegate VirtualService cannot delegate again")
-        if http.route:
-            found.error(f"{path}.delegate", "delegate and route are mutually exclusive")
-        if not http.delegate.name:
-            found.error(f"{path}.delegate.name", "delegate name is required")
+    _route_conflicts(found, path, http, in_delegate)
     if http.route:
         for index, route in enumerate(http.route):
             _destination(found, f"{path}.route[{index}].destination", route.destination)
         found.weights(f"{path}.route", [r.weight for r in http.route])
     _http_options(found, path, http)
+
+
+def _fault_percent(found: Findings, path: str, percent: Percent | None) -> None:
+    """Istio's validatePercentage: 0, or from 0.0001 to 100."""
+    value = None if percent is None else percent.value
+    if value is not None and (not 0.0 <= value <= 100.0 or 0.0 < value < 0.0001):
+        found.error(path, f"percentage {value} is neither 0.0, nor in range [0.0001, 100.0]")
+
+
+def _fault(found: Findings, path: str, http: HTTPRoute) -> None:
+    """Istio's validateHTTPFaultInjection: an abort or a delay; an abort's status in 200-600 (a
+    warning when it has no kind, HTTP/2 errors unsupported); a delay's duration (exponential
+    delays unsupported)."""
+    fault = http.fault
+    if fault is None:
+        return
+    if fault.abort is None and fault.delay is None:
+        found.error(path, "HTTP fault injection must have an abort and/or a delay")
+    if fault.abort is not None:
+        abort, a_path = fault.abort, f"{path}.abort"
+        _fault_percent(found, f"{a_path}.percentage.value", abort.percentage)
+        status = abort.http_status
+        if status is not None and not 200 <= status <= 600:
+            found.error(f"{a_path}.httpStatus", f"HTTP status {status} is not in range 200-599")
+        if status is None and abort.grpc_status is None and abort.http2_error is None:
+            found.warn(a_path, "abort configured, but error type not set")
+    if fault.delay is not None:
+        delay, d_path = fault.delay, f"{path}.delay"
+        _fault_percent(found, f"{d_path}.percentage.value", delay.percentage)
+        found.duration(f"{d_path}.fixedDelay", delay.fixed_delay)
+        found.duration(f"{d_path}.exponentialDelay", delay.exponential_delay)
+        if delay.fixed_delay is None and delay.exponential_delay is not None:
+            found.error(f"{d_path}.exponentialDelay", "exponentialDelay not supported yet")
 
 
 def _http_options(found: Findings, path: str, http: HTTPRoute) -> None:
@@ -155,31 +212,19 @@ def _http_options(found: Findings, path: str, http: HTTPRoute) -> None:
     if redirect is not None and redirect.port is not None and redirect.derive_port is not None:
         found.error(f"{path}.redirect", "only one of port and derivePort may be set")
     if http.direct_response is not None:
-        status = http.direct_response.status
-        if status is None or not 200 <= status <= 599:
-            found.error(f"{path}.directResponse.status", f"{status} is not a valid HTTP status")
+        status = http.direct_response.status or 0
+        if not 200 <= status <= 600:  # Istio's validateHTTPStatus
+            found.error(
+                f"{path}.directResponse.status", f"HTTP status {status} is not in range 200-599"
+            )
     if http.retries is not None:
-        found.non_negative(f"{path}.retries.attempts", http.retries.attempts)
+        attempts = http.retries.attempts
+        if attempts is not None and attempts < 0:
+            found.error(f"{path}.retries.attempts", "attempts cannot be negative")
         found.duration(f"{path}.retries.perTryTimeout", http.retries.per_try_timeout)
         found.duration(f"{path}.retries.backoff", http.retries.backoff)
     if http.fault is not None:
-        if http.fault.delay is not None:
-            delay, d_path = http.fault.delay, f"{path}.fault.delay"
-            found.duration(f"{d_path}.fixedDelay", delay.fixed_delay)
-            found.duration(f"{d_path}.exponentialDelay", delay.exponential_delay)
-            if delay.percentage is not None:
-                found.percent(f"{d_path}.percentage.value", delay.percentage.value)
-            if delay.fixed_delay is None and delay.exponential_delay is None:
-                found.error(d_path, "delay must set fixedDelay")
-        if http.fault.abort is not None:
-            abort, a_path = http.fault.abort, f"{path}.fault.abort"
-            if abort.percentage is not None:
-                found.percent(f"{a_path}.percentage.value", abort.percentage.value)
-            status = abort.http_status
-            if status is not None and not 200 <= status <= 599:
-                found.error(f"{a_path}.httpStatus", f"{status} is not a valid HTTP status")
-            if status is None and abort.grpc_status is None and abort.http2_error is None:
-                found.error(a_path, "abort must set httpStatus or grpcStatus")
+        _fault(found, f"{path}.fault", http)
     if http.mirror is not None:
         _destination(found, f"{path}.mirror", http.mirror)
     if http.mirror_percent is not None:
@@ -198,8 +243,6 @@ def _http_options(found: Findings, path: str, http: HTTPRoute) -> None:
         _destination(found, f"{path}.mirrors[{index}].destination", mirror.destination)
         if mirror.percentage is not None:
             found.percent(f"{path}.mirrors[{index}].percentage.value", mirror.percentage.value)
-    if http.mirror is not None and http.mirrors:
-        found.error(f"{path}.mirrors", "only one of mirror and mirrors may be set")
     if http.cors_policy is not None:
         found.duration(f"{path}.corsPolicy.maxAge", http.cors_policy.max_age)
         for index, origin in enumerate(http.cors_policy.allow_origins):

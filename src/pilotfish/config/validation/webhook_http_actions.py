@@ -106,6 +106,10 @@ def _redirect(redirect: Any, matches: list[Any], path: str, add: Add) -> None:
     scheme = redirect.get("scheme")
     if scheme and scheme not in ("http", "https"):
         add(join_path(path, "scheme"), 'invalid redirect scheme, must be "http" or "https"')
+        return
+    port = redirect.get("port")
+    if isinstance(port, int) and port > 65535:
+        add(join_path(path, "port"), f"port number {port} must be in the range 1..65535")
 
 
 def _rewrite(rewrite: Any, path: str, add: Add) -> None:

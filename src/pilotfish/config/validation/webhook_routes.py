@@ -166,7 +166,9 @@ def _match(match: Any, path: str, add: Add, gateway_bound: bool, gateways: list[
         add(join_path(path, "sourceNamespace"), f"sourceNamespace match {namespace} is invalid")
 
 
-def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: list[str]) -> None:
+def _http_route(
+    route: Any, path: str, add: Add, gateway_bound: bool, gateways: list[str], delegate_vs: bool
+) -> None:
     route = as_map(route)
     matches = as_list(route.get("match"))
     for index, match in enumerate(matches):
@@ -185,7 +187,8 @@ def _http_route(route: Any, path: str, add: Add, gateway_bound: bool, gateways: 
         )
     if "http2Error" in abort:
         add(join_path(path, "fault.abort"), "HTTP/2 abort fault injection not supported yet")
-    if route.get("mirror") is not None and route.get("mirrors"):
+    root_route = route.get("delegate") is not None and not delegate_vs
+    if route.get("mirror") is not None and route.get("mirrors") and not root_route:
         add(path, "HTTP route cannot contain both mirror and mirrors")
     for index, dest in enumerate(as_list(route.get("route"))):
         where = join_path(join_path(join_path(path, "route"), index), "headers")
@@ -254,7 +257,8 @@ def virtual_service_problems(spec: Any, root: str = "spec") -> list[Problem]:
                     f"duplicate hosts in virtual service: {first} & {hosts[j]}",
                 )
     for index, route in enumerate(as_list(spec.get("http"))):
-        _http_route(route, join_path(join_path(root, "http"), index), add, gateway_bound, gateways)
+        where = join_path(join_path(root, "http"), index)
+        _http_route(route, where, add, gateway_bound, gateways, not hosts)
     for index, tls in enumerate(as_list(spec.get("tls"))):
         for m_index, match in enumerate(as_list(as_map(tls).get("match"))):
             where = join_path(join_path(join_path(root, "tls"), index), "match")
