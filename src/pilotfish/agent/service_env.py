@@ -11,17 +11,23 @@ from pathlib import Path
 from pilotfish.registry.inputs import parse_documents
 from pilotfish.registry.service_entries import with_entries
 from pilotfish.registry.tcp_ports import outbound_tcp_ports, service_environment
-from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.registry.types import RegistrySnapshot, Service
 
 
 def tcp_service_env(
     ip: str, namespace: str, container_ports: list[int], config_path: Path
 ) -> dict[str, str]:
+    listeners = outbound_tcp_ports(registry_services(config_path), container_ports)
+    return service_environment(ip, namespace, listeners)
+
+
+def registry_services(config_path: Path) -> tuple[Service, ...]:
+    """The mesh's services (ServiceEntries too) as the stored config defines them; () when it
+    cannot be read."""
     try:
         text = config_path.read_text()
     except OSError:
-        return {}
+        return ()
     _, parsed = parse_documents([(str(config_path), text)])
     registry = with_entries(RegistrySnapshot(services=parsed.manifest.services), parsed.objects)
-    listeners = outbound_tcp_ports(registry.services, container_ports)
-    return service_environment(ip, namespace, listeners)
+    return tuple(registry.services)

@@ -57,18 +57,20 @@ def app_containers(proxy: dict[str, Any]) -> list[str]:
 
 
 def pilot_agent_shim(state_dir: Path) -> Path:
-    """A `bin/` holding `pilot-agent` (see `pilotfish.cli.pilot_agent`), for exec's PATH."""
+    """A `bin/` holding the programs a pod's containers have and the host may lack, for exec's
+    PATH: `pilot-agent` (`pilotfish.cli.pilot_agent`) and `nc` (`pilotfish.cli.netcat`)."""
     bin_dir = state_dir / "bin"
-    shim = bin_dir / "pilot-agent"
-    text = (
-        f"#!{sys.executable}\n"
-        "import sys\n"
-        "from pilotfish.cli.pilot_agent import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
-    if not shim.exists() or shim.read_text() != text:
-        write_atomically(shim, text)
-    shim.chmod(0o755)
+    programs = {
+        "pilot-agent": "from pilotfish.cli.pilot_agent import main\nsys.exit(main(sys.argv[1:]))",
+        "nc": "from pilotfish.cli.netcat import main\n"
+        f"sys.exit(main(sys.argv[1:], {str(state_dir)!r}))",
+    }
+    for name, body in programs.items():
+        shim = bin_dir / name
+        text = f"#!{sys.executable}\nimport sys\n{body}\n"
+        if not shim.exists() or shim.read_text() != text:
+            write_atomically(shim, text)
+        shim.chmod(0o755)
     return bin_dir
 
 
