@@ -351,11 +351,9 @@ EQUIVALENT = {
     "port must be between 1-65535": re.compile(
         r"(target )?port( number)? \S+ is out of range 1-65535"
     ),
-    "wildcard not allowed in label key match": re.compile(r'invalid label key "[^"]*\*[^"]*"'),
-    "key must not be empty": re.compile(r'invalid label key ""'),
-    "wildcard not allowed in label value match": re.compile(
-        r'invalid label value "[^"]*\*[^"]*" for key "[^"]*"'
-    ),
+    "wildcard not allowed in label key match": re.compile(r'invalid tag key: "[^"]*\*[^"]*"'),
+    "key must not be empty": re.compile(r'invalid tag key: ""'),
+    "wildcard not allowed in label value match": re.compile(r'invalid tag value: "[^"]*\*[^"]*"'),
     "only one of targetRefs or selector can be set": re.compile(
         r"only one of selector, targetRef and targetRefs may be set"
     ),
@@ -377,9 +375,7 @@ EQUIVALENT = {
         r"only one of workloadSelector and endpoints may be set"
     ),
     "hostname cannot be wildcard": re.compile(r'host "\*" is not allowed here'),
-    "wildcard is not supported in selector": re.compile(
-        r'invalid label value "[^"]*\*[^"]*" for key "[^"]*"'
-    ),
+    "wildcard is not supported in selector": re.compile(r'invalid tag value: "[^"]*\*[^"]*"'),
 }
 
 

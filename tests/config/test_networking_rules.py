@@ -197,7 +197,7 @@ CASES = [
         "- port: {number: 81, name: web, protocol: SMTP}\n  hosts: ['*']\n",
         [
             (9, "spec.servers[1].port.protocol", 'unsupported protocol "SMTP"'),
-            (9, "spec.servers[1].port.name", 'port names in servers must be unique: "web"'),
+            (9, "spec.servers[1].port.name", "port names in servers must be unique: duplicate name web"),
         ],
     ),
     (

@@ -16,7 +16,10 @@ MAX_REGEX_LENGTH = 4096
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
 _WILDCARD_FIRST_LABEL = re.compile(r"^(\*|(\*|\*-)?[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)$")
 _AUTO_SNI = "outbound_.<PORT>_._.<HOSTNAME>"
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_LABEL_FMT = r"[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?"
+_TAG_KEY = re.compile(
+    rf"^({_DNS_LABEL_FMT}(?:\.{_DNS_LABEL_FMT})*/)?((?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _UNSUPPORTED_REGEX = (
     (re.compile(r"\(\?<?[=!]"), "lookaround assertions are not supported by RE2"),
@@ -182,14 +185,21 @@ def cidr_problem(value: str) -> str | None:
     return None if is_ip_or_cidr(value) else f'"{value}" is not a valid IP address or CIDR'
 
 
-def labels_problem(labels: dict[str, str]) -> tuple[str, str] | None:
-    """(key, message) of the first invalid label in a Kubernetes label map, or None."""
+def labels_problem(labels: dict[str, str], kube: bool = False) -> tuple[str, str] | None:
+    """(key, message) of the first invalid label, or None: Istio's labels.Instance.Validate
+    (a key is an optional DNS-subdomain prefix and `/`, then a qualified name of at most 63
+    characters; a value is empty or a qualified name); `kube` adds Kubernetes' 63-character
+    limit on values (a label in metadata)."""
     for key, value in labels.items():
-        name = key.rsplit("/", 1)[-1]
-        if "*" in key or not name or len(name) > 63 or not _LABEL_NAME.match(name):
-            return key, f'invalid label key "{key}"'
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
-            return key, f'invalid label value "{value}" for key "{key}"'
+        found = _TAG_KEY.match(key)
+        if found is None:
+            return key, f'invalid tag key: "{key}"'
+        if found.group(1) and len(found.group(1)) - 1 > 253:
+            return key, f'invalid tag key: "{key}" (DNS prefix is too long)'
+        if len(found.group(2)) > 63:
+            return key, f'invalid tag key: "{key}" (name is too long)'
+        if not _LABEL_VALUE.match(value) or (kube and len(value) > 63):
+            return key, f'invalid tag value: "{value}"'
     return None
 
 

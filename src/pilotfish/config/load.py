@@ -365,7 +365,7 @@ def _metadata_problems(metadata: dict[str, Any], name: str) -> list[Problem]:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             problems.append(Problem(f"metadata.{key}", f"{key} must be a map of strings"))
         elif key == "labels":
-            found = labels_problem(value)
+            found = labels_problem(value, kube=True)
             if found is not None:
                 problems.append(Problem(f"metadata.labels.{found[0]}", found[1], "warning"))
     return problems

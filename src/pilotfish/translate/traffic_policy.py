@@ -245,8 +245,8 @@ def _apply_outlier_detection(
     detection = outlier_detection_pb2.OutlierDetection()
     detection.enforcing_success_rate.value = 0
     five_xx = outlier.consecutive5xx_errors
-    if five_xx is None:
-        five_xx = outlier.consecutive_errors
+    if five_xx is None and (outlier.consecutive_errors or 0) > 0:
+        five_xx = outlier.consecutive_errors  # deprecated; Istio warns and lets a negative through
     if five_xx is not None:
         detection.consecutive_5xx.value = five_xx
         detection.enforcing_consecutive_5xx.value = 100 if five_xx else 0

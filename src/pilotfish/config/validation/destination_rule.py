@@ -4,6 +4,7 @@ settings) and the workload selector."""
 
 from __future__ import annotations
 
+from pilotfish.config.durations import duration_problem, parse_duration
 from pilotfish.config.models.networking import (
     ClientTLSSettings,
     ConnectionPoolSettings,
@@ -126,7 +127,20 @@ def _load_balancer(found: Findings, path: str, lb: LoadBalancerSettings) -> None
         if hashing.http_cookie is not None:
             if not hashing.http_cookie.name:
                 found.error(f"{path}.consistentHash.httpCookie.name", "cookie name is required")
-            found.duration(f"{path}.consistentHash.httpCookie.ttl", hashing.http_cookie.ttl)
+            ttl = hashing.http_cookie.ttl
+            if ttl is not None and duration_problem(ttl) is not None:
+                try:  # Istio checks no range: 0s is a session cookie
+                    parse_duration(ttl)
+                except ValueError:
+                    found.error(
+                        f"{path}.consistentHash.httpCookie.ttl", duration_problem(ttl) or ""
+                    )
+        if hashing.minimum_ring_size:
+            found.warn(
+                f"{path}.consistentHash.minimumRingSize",
+                "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash "
+                "configuration instead",
+            )
 
 
 def connection_pool(found: Findings, path: str, pool: ConnectionPoolSettings) -> None:
@@ -162,7 +176,12 @@ def _outlier(found: Findings, path: str, outlier: OutlierDetection) -> None:
     ):
         if value is not None and not 0 <= value <= 100:
             found.error(f"{path}.{name}", f"percentage {value} is out of range 0-100")
-    found.non_negative(f"{path}.consecutiveErrors", outlier.consecutive_errors)
+    if outlier.consecutive_errors:
+        found.warn(
+            f"{path}.consecutiveErrors",
+            "outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or "
+            "consecutive5xxErrors instead",
+        )
     if outlier.consecutive_local_origin_failures and not outlier.split_external_local_origin_errors:
         found.error(
             f"{path}.consecutiveLocalOriginFailures",

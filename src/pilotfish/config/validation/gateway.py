@@ -21,7 +21,8 @@ def validate_gateway(spec: GatewaySpec) -> list[Problem]:
         name = server.port.name if server.port is not None else None
         if name:
             if name in port_names:
-                found.error(f"{path}.port.name", f'port names in servers must be unique: "{name}"')
+                message = f"port names in servers must be unique: duplicate name {name}"
+                found.error(f"{path}.port.name", message)
             port_names.setdefault(name, index)
     found.labels("spec.selector", spec.selector)
     return found.problems

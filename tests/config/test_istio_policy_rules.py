@@ -1,0 +1,85 @@
+"""Istio's DestinationRule, Gateway and label rules read from its code where its tables have no
+case (pkg/config/validation: validateLoadBalancer, validateOutlierDetection, ValidateGateway;
+pkg/config/labels: Instance.Validate; commit 86c9f01), written here as YAML. Before these rules
+4 were decided differently: a cookie TTL of 0s (a session cookie) and a negative deprecated
+consecutiveErrors refused (Istio: no range, a warning), a label key with two slashes and a
+label value over 63 characters in a subset decided by Kubernetes' rule instead of Istio's."""
+
+# ruff: noqa: E501  (one case per line reads as a table)
+from __future__ import annotations
+
+import pytest
+from tests.config.istio_table import Case, decided_as_istio, ids
+
+from pilotfish.config import load
+
+# fmt: off
+D, G = "DestinationRule", "Gateway"
+def lb(hashing: str) -> str:
+    return "{host: r, trafficPolicy: {loadBalancer: {consistentHash: " + hashing + "}}}"
+SERVER = "{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}"
+POLICIES: list[Case] = [
+ ("cookie ttl 0s", D, lb("{httpCookie: {name: a, ttl: 0s}}"), False),
+ ("cookie ttl not a duration", D, lb("{httpCookie: {name: a, ttl: soon}}"), True),
+ ("minimumRingSize (a warning)", D, lb("{minimumRingSize: 10, httpHeaderName: x}"), False),
+ ("minimumRingSize with maglev", D, lb("{minimumRingSize: 10, maglev: {tableSize: 7}, httpHeaderName: x}"), True),
+ ("consecutiveErrors negative (a warning)", D, "{host: r, trafficPolicy: {outlierDetection: {consecutiveErrors: -5}}}", False),
+ ("subset label key with two slashes", D, "{host: r, subsets: [{name: a, labels: {'a/b/c': x}}]}", True),
+ ("subset label key with a prefix", D, "{host: r, subsets: [{name: a, labels: {'example.com/tier': x}}]}", False),
+ ("subset label value of 70 characters", D, "{host: r, subsets: [{name: a, labels: {tier: " + "x" * 70 + "}}]}", False),
+ ("subset label value with a space", D, "{host: r, subsets: [{name: a, labels: {tier: 'a b'}}]}", True),
+ ("gateway duplicate port name", G, "{selector: {istio: ingressgateway}, servers: [" + SERVER + ", " + SERVER.replace("80,", "81,") + "]}", True),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", POLICIES, ids=ids(POLICIES))
+def test_policy_rules_decided_as_istio(case: Case) -> None:
+    decided_as_istio(case)
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "path", "message", "level"),
+    [
+        (
+            D,
+            lb("{minimumRingSize: 10, httpHeaderName: x}"),
+            "spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize",
+            "consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash configuration instead",
+            "warning",
+        ),
+        (
+            D,
+            "{host: r, trafficPolicy: {outlierDetection: {consecutiveErrors: 5}}}",
+            "spec.trafficPolicy.outlierDetection.consecutiveErrors",
+            "outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or consecutive5xxErrors instead",
+            "warning",
+        ),
+        (
+            D,
+            "{host: r, subsets: [{name: a, labels: {'a/b/c': x}}]}",
+            "spec.subsets[0].labels.a/b/c",
+            'invalid tag key: "a/b/c"',
+            "error",
+        ),
+        (
+            G,
+            "{selector: {istio: ingressgateway}, servers: ["
+            + SERVER
+            + ", "
+            + SERVER.replace("80,", "81,")
+            + "]}",
+            "spec.servers[1].port.name",
+            "port names in servers must be unique: duplicate name http",
+            "error",
+        ),
+    ],
+)
+def test_policy_rules_say_istios_message(
+    kind: str, spec: str, path: str, message: str, level: str
+) -> None:
+    text = (
+        f"apiVersion: networking.istio.io/v1\nkind: {kind}\nmetadata: {{name: r}}\nspec: {spec}\n"
+    )
+    found = [(d.path, d.message, d.level) for d in load(text, "p.yaml").diagnostics]
+    assert (path, message, level) in found, found
