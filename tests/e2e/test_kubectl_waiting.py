@@ -1,5 +1,6 @@
 """kubectl commands Istio's tasks type besides `get` and `apply` (issue 8, kubectl habits), on a
-real mesh: `wait --for=condition=Ready pod -l app=…`, `rollout status deploy/NAME`,
+real mesh: `wait --for=condition=Ready pod -l app=…`, `rollout status deploy/NAME`, `scale`,
+`delete namespace` (everything in it, as every task's cleanup expects),
 `port-forward` (to the app's own port, around its sidecar, and to Envoy's admin), `get events`,
 `get crd`, the `istio` ConfigMap of a mesh started with `up`, and a clear "not yet" for the
 Kubernetes Gateway API's kinds.
@@ -75,6 +76,40 @@ def test_rollout_status_until_every_replica_is_ready(mesh: LocalMesh) -> None:
     _ok(mesh, "delete", "-n", "rollouts", "-f", HTTPBIN)
 
 
+def test_scale_returns_once_the_new_pods_are_endpoints(mesh: LocalMesh) -> None:
+    _ok(mesh, "apply", "-n", "scaled", "-f", HTTPBIN)
+    scaled = _ok(mesh, "scale", "deploy/httpbin-v1", "--replicas=2", "-n", "scaled")
+    assert scaled.endswith("deployment.apps/httpbin-v1 scaled\n"), scaled
+    assert "rolled out: httpbin-v1.scaled" in scaled
+    cluster = "outbound|8000||httpbin.scaled.svc.cluster.local"
+    # the endpoints are the sleep sidecar's once it has called the service (on-demand clusters)
+    curl = ("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://httpbin.scaled:8000/ip")
+    assert _ok(mesh, "exec", "sleep", "--", *curl) == "200"
+    endpoints = _ok(mesh, "proxy-config", "endpoint", "sleep", "--cluster", cluster)
+    ips = {mesh.proxy(f"httpbin-v1-{i}.scaled")["ip"] for i in range(2)}
+    assert all(f"{ip}:" in endpoints for ip in ips), endpoints
+    _ok(mesh, "scale", "deployment", "httpbin-v1", "--replicas", "1", "-n", "scaled")
+    assert "httpbin-v1-1.scaled" not in mesh.info["proxies"]
+    deploy = json.loads(_ok(mesh, "get", "deploy", "httpbin-v1", "-n", "scaled", "-o", "json"))
+    assert (deploy["spec"]["replicas"], deploy["status"]["readyReplicas"]) == (1, 1)
+
+
+def test_delete_namespace_deletes_what_is_in_it(mesh: LocalMesh) -> None:
+    _ok(mesh, "create", "namespace", "doomed")
+    _ok(mesh, "apply", "-n", "doomed", "-f", HTTPBIN, "-f", SLEEP)
+    assert {"httpbin-v1-0.doomed", "sleep-0.doomed"} <= set(mesh.info["proxies"])
+    deleted = _ok(mesh, "delete", "namespace", "doomed")
+    assert deleted.endswith('namespace "doomed" deleted\n'), deleted
+    assert not [key for key in mesh.info["proxies"] if key.endswith(".doomed")]
+    for kind in ("pods", "svc", "sa"):
+        result = mesh.pilotfish("get", kind, "-n", "doomed")
+        assert result.stdout == "" and "No resources found" in result.stderr, kind
+    assert "doomed" not in _ok(mesh, "get", "ns")
+    again = mesh.pilotfish("delete", "ns", "doomed")
+    assert again.returncode == 1 and 'namespaces "doomed" not found' in again.stderr
+    assert _ok(mesh, "get", "pods").count("Running") == 2  # default's httpbin and sleep stay
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [
@@ -83,6 +118,8 @@ def test_rollout_status_until_every_replica_is_ready(mesh: LocalMesh) -> None:
         (["wait", "--for=condition=Bogus", "pod", "--all"], 'condition "bogus"'),
         (["wait", "--for=condition=Ready", "pod", "--all", "--timeout=1x"], "invalid argument"),
         (["rollout", "status", "deploy/nope"], 'deployments.apps "nope" not found'),
+        (["scale", "deploy/nope", "--replicas=1"], 'deployments.apps "nope" not found'),
+        (["scale", "deploy/httpbin-v1"], "--replicas=COUNT flag is required"),
         (["wait", "--for=condition=programmed", "gtw", "httpbin-gateway"], "Gateway API"),
     ],
 )

@@ -8,6 +8,7 @@ config changed has ACKed it — or say which proxies NACKed (with Envoy's error)
 from __future__ import annotations
 
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,14 @@ def apply_command(
     except InputError as exc:
         _err(str(exc))
         return 1
+    return apply_files(files, state_dir, wait, timeout, namespace)
+
+
+def apply_files(
+    files: list[tuple[str, str]], state_dir: Path, wait: bool, timeout: float,
+    namespace: str | None = None,
+) -> int:  # fmt: skip
+    """Apply (source, text) pairs: validated here first, then by the control plane."""
     _, parsed = parse_documents(files, namespace)  # fail fast, before touching the mesh
     if not parsed.ok:
         for d in parsed.diagnostics:
@@ -67,6 +76,8 @@ def delete_command(
         if not names:
             _err("delete KIND needs at least one NAME")
             return 1
+        if resolved.kind == "Namespace":
+            return delete_namespaces(names, state_dir, wait, timeout)
         keys = [[resolved.group, resolved.kind, namespace or "default", n] for n in names]
     if not files and not keys:
         _err("say what to delete: -f FILE, or KIND NAME")
@@ -75,6 +86,36 @@ def delete_command(
     gone = wanted_replicas(parse_documents(files, namespace)[1].manifest.workloads, deleted=True)
     gone.update({(k[2], k[3]): frozenset() for k in keys if k[1] in WORKLOAD_KINDS})
     return _send(state_dir, "/api/v1/delete", body, timeout, gone)
+
+
+def delete_namespaces(names: list[str], state_dir: Path, wait: bool, timeout: float) -> int:
+    """`delete namespace NAME…` as Kubernetes does it: the namespace and everything in it (its
+    pods stop, its config goes from every proxy), in one change."""
+    info = running_mesh(state_dir)
+    keys: list[list[str]] = []
+    for name in names:
+        query = urllib.parse.urlencode({"namespace": name})
+        inside = mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
+        query = urllib.parse.urlencode({"kind": "Namespace", "name": name})
+        itself = mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
+        if not inside and not itself:
+            _err(f'namespaces "{name}" not found')
+            return 1
+        keys += [_key(d) for d in [*inside, *itself]]
+    body = {"files": [], "keys": keys, "wait": wait, "timeout": timeout}
+    gone = {(k[2], k[3]): frozenset[str]() for k in keys if k[1] in WORKLOAD_KINDS}
+    code = _send(state_dir, "/api/v1/delete", body, timeout, gone)
+    if code == 0:
+        for name in names:
+            print(f'namespace "{name}" deleted')
+    return code
+
+
+def _key(doc: dict[str, Any]) -> list[str]:
+    """The key `delete KIND NAME` sends: [group, kind, namespace, name]."""
+    group, _, _ = str(doc.get("apiVersion", "")).rpartition("/")
+    meta = doc.get("metadata") or {}
+    return [group, str(doc.get("kind")), str(meta.get("namespace") or "default"), meta["name"]]
 
 
 WORKLOAD_KINDS = ("Workload", "Deployment", "Pod")

@@ -1,11 +1,14 @@
-"""`pilotfish wait --for=condition=Ready pod -l app=NAME` and `pilotfish rollout status
-deploy/NAME`: kubectl's ways of waiting until pods run, read from the local mesh.
+"""`pilotfish wait --for=condition=Ready pod -l app=NAME`, `pilotfish rollout status
+deploy/NAME` and `pilotfish scale deploy/NAME --replicas=N`: kubectl's ways of waiting until pods
+run, and of changing how many run, on the local mesh.
 
 The objects are those `get pods|deploy` shows (`kube_get.objects`), read again every 100 ms:
 a pod is Ready when each of its containers is (app and istio-proxy, as its readiness probes
 say); a Deployment is Available when at least `replicas - maxUnavailable` (25%, rounded down,
 Kubernetes' default) of its pods are ready, and rolled out when it has exactly its replicas, all
-ready. `--for=delete` waits until the object is gone. Messages and exit codes are kubectl's.
+ready. `--for=delete` waits until the object is gone. `scale` applies the stored Workload or
+Deployment with the new `replicas` (so it returns, like `apply`, once the pods run and every
+proxy has their endpoints). Messages and exit codes are kubectl's.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +193,40 @@ def rollout_status_command(
             print("error: timed out waiting for the condition", file=sys.stderr)
             return 1
         time.sleep(POLL)
+
+
+def scale_command(
+    target: list[str], replicas: int, namespace: str | None, state_dir: Path, timeout: float
+) -> int:
+    """`scale deploy/NAME --replicas=N` (or `scale deployment NAME …`)."""
+    from pilotfish.cli.apply import apply_files
+    from pilotfish.cli.errors import mesh_call
+    from pilotfish.config.yaml_text import dump_yaml
+
+    kind, names = _targets(target)
+    if _family(kind) != "deploy" or len(names) != 1:
+        raise UserError("scale: expected deployment/NAME (local mode scales deployments)")
+    if replicas < 0:
+        raise UserError(
+            "The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0"
+        )
+    ns = namespace or "default"
+    info = running_mesh(state_dir)
+    found = []
+    for stored in ("Workload", "Deployment"):
+        query = urllib.parse.urlencode({"kind": stored, "namespace": ns, "name": names[0]})
+        found += mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
+    if not found:
+        print(
+            f'Error from server (NotFound): deployments.apps "{names[0]}" not found',
+            file=sys.stderr,
+        )
+        return 1
+    doc = found[0]
+    doc.setdefault("spec", {})["replicas"] = replicas
+    for key in ("creationTimestamp", "resourceVersion", "generation", "uid"):
+        (doc.get("metadata") or {}).pop(key, None)
+    code = apply_files([(f"<scale {names[0]}>", dump_yaml([doc]))], state_dir, True, timeout, ns)
+    if code == 0:
+        print(f"deployment.apps/{names[0]} scaled")
+    return code

@@ -1,5 +1,5 @@
-"""kubectl's waiting and reaching commands on a local mesh: `wait`, `rollout status`,
-`port-forward` (typer glue; the logic is in `kube_wait` and `port_forward`)."""
+"""kubectl's waiting, scaling and reaching commands on a local mesh: `wait`, `rollout status`,
+`scale`, `port-forward` (typer glue; the logic is in `kube_wait` and `port_forward`)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ def port_forward(
 
     ns = namespace or state.namespace
     exit_with(port_forward_command(target, ports, ns, address, state.state_dir))
+
+
+@app.command()
+def scale(
+    target: Annotated[list[str], typer.Argument(help="deploy/NAME, or deployment NAME")],
+    replicas: Annotated[int, typer.Option("--replicas", help="how many pods")] = -1,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the pods")] = 60.0,
+) -> None:
+    """Set how many pods a deployment runs, as `kubectl scale`; returns once they run and
+    every proxy has their endpoints (or once the removed ones are gone)."""
+    from pilotfish.cli.kube_wait import scale_command
+
+    ns = namespace or state.namespace
+    exit_with(scale_command(target, replicas, ns, state.state_dir, timeout))
