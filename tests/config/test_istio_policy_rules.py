@@ -1,9 +1,11 @@
-"""Istio's DestinationRule, Gateway and label rules read from its code where its tables have no
-case (pkg/config/validation: validateLoadBalancer, validateOutlierDetection, ValidateGateway;
-pkg/config/labels: Instance.Validate; commit 86c9f01), written here as YAML. Before these rules
-4 were decided differently: a cookie TTL of 0s (a session cookie) and a negative deprecated
-consecutiveErrors refused (Istio: no range, a warning), a label key with two slashes and a
-label value over 63 characters in a subset decided by Kubernetes' rule instead of Istio's."""
+"""Istio's DestinationRule, Gateway, ServiceEntry and label rules read from its code where its
+tables have no case (pkg/config/validation: validateLoadBalancer, validateOutlierDetection,
+ValidateGateway, ValidateServiceEntry; pkg/config/labels: Instance.Validate; pkg/config/protocol:
+Parse; commit 86c9f01), written here as YAML. Before these rules 9 were decided differently: a
+cookie TTL of 0s (a session cookie), a negative deprecated consecutiveErrors (Istio: a warning),
+a label value over 63 characters in a subset and a REDIS gateway port refused; a label key with
+two slashes, a ServiceEntry with several hosts on a TCP or unset-protocol port (DNS, STATIC), an
+unknown ServiceEntry port protocol and a DNS endpoint with no address accepted."""
 
 # ruff: noqa: E501  (one case per line reads as a table)
 from __future__ import annotations
@@ -83,3 +85,27 @@ def test_policy_rules_say_istios_message(
     )
     found = [(d.path, d.message, d.level) for d in load(text, "p.yaml").diagnostics]
     assert (path, message, level) in found, found
+
+
+# fmt: off
+X = "ServiceEntry"
+HTTP_PORT = "ports: [{number: 80, name: http, protocol: HTTP}]"
+SERVICE_ENTRIES: list[Case] = [
+ ("se two hosts, TCP port, DNS", X, "{hosts: [a.com, b.com], ports: [{number: 80, name: tcp, protocol: TCP}], resolution: DNS}", True),
+ ("se two hosts, unset protocol, STATIC", X, "{hosts: [a.com, b.com], ports: [{number: 80, name: tcp}], resolution: STATIC}", True),
+ ("se two hosts, TCP port, NONE", X, "{hosts: [a.com, b.com], ports: [{number: 80, name: tcp, protocol: TCP}]}", False),
+ ("se two hosts, HTTP and TLS ports, DNS", X, "{hosts: [a.com, b.com], ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS}], resolution: DNS}", False),
+ ("se unknown protocol", X, "{hosts: [a.com], ports: [{number: 80, name: p, protocol: FOO}], resolution: DNS}", True),
+ ("se lower-case protocol", X, "{hosts: [a.com], ports: [{number: 80, name: p, protocol: http}], resolution: DNS}", False),
+ ("se NONE with a workload selector (a warning)", X, "{hosts: [a.com], " + HTTP_PORT + ", workloadSelector: {labels: {app: x}}}", False),
+ ("se STATIC endpoint with a network only (a warning)", X, "{hosts: [a.com], " + HTTP_PORT + ", resolution: STATIC, endpoints: [{network: n1}]}", False),
+ ("se DNS endpoint with a network only", X, "{hosts: [a.com], " + HTTP_PORT + ", resolution: DNS, endpoints: [{network: n1}]}", True),
+ ("gateway REDIS port", G, "{selector: {istio: ingressgateway}, servers: [{port: {number: 6379, name: redis, protocol: REDIS}, hosts: ['*']}]}", False),
+ ("gateway port with no protocol", G, "{selector: {istio: ingressgateway}, servers: [{port: {number: 80, name: p}, hosts: ['*']}]}", True),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", SERVICE_ENTRIES, ids=ids(SERVICE_ENTRIES))
+def test_service_entry_and_protocol_rules_decided_as_istio(case: Case) -> None:
+    decided_as_istio(case)

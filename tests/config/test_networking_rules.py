@@ -196,8 +196,17 @@ CASES = [
         "servers:\n- port: {number: 80, name: web, protocol: HTTP}\n  hosts: ['*']\n"
         "- port: {number: 81, name: web, protocol: SMTP}\n  hosts: ['*']\n",
         [
-            (9, "spec.servers[1].port.protocol", 'unsupported protocol "SMTP"'),
-            (9, "spec.servers[1].port.name", "port names in servers must be unique: duplicate name web"),
+            (
+                9,
+                "spec.servers[1].port.protocol",
+                'invalid protocol "SMTP", supported protocols are HTTP, HTTP2, GRPC, GRPC-WEB, '
+                "MONGO, REDIS, MYSQL, TCP",
+            ),
+            (
+                9,
+                "spec.servers[1].port.name",
+                "port names in servers must be unique: duplicate name web",
+            ),
         ],
     ),
     (

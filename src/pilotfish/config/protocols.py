@@ -8,15 +8,18 @@ names are served by an HTTP connection manager, which carry TLS, and which speak
 from __future__ import annotations
 
 HTTP_FAMILY = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
-"""Served by an HTTP connection manager (Istio's `Protocol.IsHTTP`)."""
+"""Served by an HTTP connection manager (Istio's `Protocol.IsHTTP`, HTTP_PROXY aside)."""
+ISTIO_PROTOCOLS = frozenset(
+    {"TCP", "UDP", "GRPC", "GRPC-WEB", "HTTP", "HTTP_PROXY", "HTTP2", "HTTPS", "TLS"}
+    | {"MONGO", "REDIS", "MYSQL"}
+)
+"""Every name Istio's `protocol.Parse` knows (upper case; it compares case-insensitively)."""
 TLS_FAMILY = frozenset({"HTTPS", "TLS"})
 """Carry TLS on the wire (Istio's `Protocol.IsTLS`)."""
 L4_FAMILY = TLS_FAMILY | {"TCP"}
 """Gateway servers that are not plain HTTP: served by TLS/TCP filter chains."""
 HTTP2_NATIVE = frozenset({"HTTP2", "GRPC"})
 """Speak HTTP/2 to the upstream without being told to (Istio's `Protocol.IsHTTP2`)."""
-GATEWAY_PROTOCOLS = ("HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "TCP", "TLS")
-"""What a Gateway server port may name (Istio's validation)."""
 GRPC_STATUS_CODES = (
     "OK",
     "CANCELLED",

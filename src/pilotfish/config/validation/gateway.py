@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pilotfish.config.formats import is_ip, namespaced_host_problem, unix_address_problem
 from pilotfish.config.models.networking import GatewaySpec, Server
-from pilotfish.config.protocols import GATEWAY_PROTOCOLS, HTTP_FAMILY, TLS_FAMILY
+from pilotfish.config.protocols import HTTP_FAMILY, ISTIO_PROTOCOLS, TLS_FAMILY
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
 
@@ -42,10 +42,12 @@ def _server(found: Findings, path: str, server: Server) -> None:
     if port.target_port is not None:
         found.port(f"{path}.port.targetPort", port.target_port, "target port")
     protocol = (port.protocol or "").upper()
-    if not port.protocol:
-        found.error(f"{path}.port.protocol", "port protocol is required")
-    elif protocol not in GATEWAY_PROTOCOLS:
-        found.error(f"{path}.port.protocol", f'unsupported protocol "{port.protocol}"')
+    if protocol not in ISTIO_PROTOCOLS:
+        found.error(
+            f"{path}.port.protocol",
+            f'invalid protocol "{port.protocol or ""}", supported protocols are HTTP, HTTP2, GRPC, '
+            "GRPC-WEB, MONGO, REDIS, MYSQL, TCP",
+        )
     if not port.name:
         found.error(f"{path}.port.name", "port name is required")
     if server.bind and not (is_ip(server.bind) or server.bind.startswith("unix://")):
@@ -87,15 +89,15 @@ def _plain_text_tls(found: Findings, path: str, protocol: str, server: Server) -
     default) without certificates, for `httpsRedirect`; elsewhere none. `httpsRedirect` on
     anything but HTTP is ignored (a warning)."""
     tls = server.tls
-    if tls is None or protocol not in GATEWAY_PROTOCOLS:
+    if tls is None or protocol not in ISTIO_PROTOCOLS:
         return
-    if tls.https_redirect and protocol != "HTTP":
+    if tls.https_redirect and protocol not in HTTP_FAMILY | {"HTTP_PROXY"}:
         found.warn(
             f"{path}.httpsRedirect", "tls.httpsRedirect should only be used with http servers"
         )
     if protocol in TLS_FAMILY:
         return
-    if protocol not in HTTP_FAMILY:
+    if protocol not in HTTP_FAMILY | {"HTTP_PROXY"}:
         found.error(path, "server cannot have TLS settings for non HTTPS/TLS ports")
         return
     passthrough = tls.mode in (None, "PASSTHROUGH", "AUTO_PASSTHROUGH")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pilotfish.config.formats import cidr_problem, fqdn_problem, is_ip, partial_wildcard_problem
 from pilotfish.config.models.networking import ServiceEntrySpec
+from pilotfish.config.protocols import HTTP_FAMILY, ISTIO_PROTOCOLS, TLS_FAMILY
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.common import Findings
 
@@ -34,9 +35,25 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
             found.error(f"{path}.number", f"duplicate port number {port.number}")
         names.add(port.name or "")
         numbers.add(port.number or 0)
+        if port.protocol and port.protocol.upper() not in ISTIO_PROTOCOLS:
+            found.error(f"{path}.protocol", f"unsupported protocol: {port.protocol}")
     if spec.workload_selector is not None and spec.endpoints:
         found.error("spec", "only one of workloadSelector and endpoints may be set")
     resolution = spec.resolution or "NONE"
+    if resolution == "NONE" and spec.workload_selector is not None:
+        found.warn(
+            "spec.workloadSelector",
+            "workloadSelector should not be set when resolution mode is NONE",
+        )
+    if resolution != "NONE" and len(spec.hosts) > 1:
+        # only HTTP (authority) or TLS (SNI) tell the hosts apart on one port
+        for index, port in enumerate(spec.ports):
+            if (port.protocol or "").upper() not in HTTP_FAMILY | TLS_FAMILY | {"HTTP_PROXY"}:
+                found.error(
+                    f"spec.ports[{index}].protocol",
+                    "multiple hosts provided with non-HTTP, non-TLS ports",
+                )
+                break
     # STATIC without endpoints is valid (Istio: endpoints may come later, or never)
     if resolution in ("DNS", "DNS_ROUND_ROBIN") and not spec.endpoints:
         for index, host in enumerate(spec.hosts):
@@ -61,6 +78,11 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
         address = endpoint.address or ""
         if not address and not endpoint.network:
             found.error(f"{path}.address", "endpoint address or network is required")
+        elif not address and resolution in ("DNS", "DNS_ROUND_ROBIN"):
+            message = 'endpoint address "" is not a valid FQDN or an IP address'
+            found.error(f"{path}.address", message)
+        elif not address:
+            found.warn(f"{path}.address", f'address is unset with network "{endpoint.network}"')
         elif (
             resolution == "STATIC"
             and address
