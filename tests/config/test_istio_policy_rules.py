@@ -109,3 +109,39 @@ SERVICE_ENTRIES: list[Case] = [
 @pytest.mark.parametrize("case", SERVICE_ENTRIES, ids=ids(SERVICE_ENTRIES))
 def test_service_entry_and_protocol_rules_decided_as_istio(case: Case) -> None:
     decided_as_istio(case)
+
+
+# fmt: off
+A = "AuthorizationPolicy"
+AUTHZ: list[Case] = [
+ ("deny with HTTP attributes only (a warning)", A, "{action: DENY, rules: [{to: [{operation: {methods: [GET]}}]}]}", False),
+ ("from [] is unset", A, "{rules: [{from: [], to: [{operation: {methods: [GET]}}]}]}", False),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", AUTHZ, ids=ids(AUTHZ))
+def test_authorization_rules_decided_as_istio(case: Case) -> None:
+    decided_as_istio(case)
+
+
+@pytest.mark.parametrize(
+    ("rule", "warned"),
+    [
+        ("{to: [{operation: {methods: [GET]}}]}", True),
+        ("{to: [{operation: {methods: [GET], ports: ['80']}}]}", False),
+        ("{from: [{source: {requestPrincipals: ['*']}}]}", True),
+        ("{from: [{source: {namespaces: [a]}}]}", False),
+        ("{from: [{source: {namespaces: [a]}}], to: [{operation: {paths: [/a]}}]}", True),
+        ("{when: [{key: source.ip, values: [1.2.3.4]}]}", False),
+    ],
+)
+def test_a_deny_rule_of_http_attributes_only_is_warned_as_istio_does(
+    rule: str, warned: bool
+) -> None:
+    text = f"apiVersion: security.istio.io/v1\nkind: {A}\nmetadata: {{name: r}}\nspec: {{action: DENY, rules: [{rule}]}}\n"
+    result = load(text, "a.yaml")
+    assert result.ok
+    assert [d.path for d in result.warnings if "TCP ports" in d.message] == (
+        ["spec.rules[0]"] if warned else []
+    )

@@ -181,8 +181,8 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
     for i, rule in enumerate(as_list(spec.get("rules"))):
         rule = as_map(rule)
         at = join_path(rules_path, i)
-        if "from" in rule and not as_list(rule.get("from")):
-            add(join_path(at, "from"), f"`from` must not be empty, found at rule {i}")
+        # `from: []`/`to: []` read as unset (protobuf's JSON reader): Istio's "must not be empty"
+        # holds only for a Go value, never for a file
         for j, entry in enumerate(as_list(rule.get("from"))):
             where = join_path(join_path(join_path(at, "from"), j), "source")
             source = as_map(as_map(entry).get("source"))
@@ -213,8 +213,6 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
                         problem = _ip_problem(value) if value else None
                         if problem is not None:
                             add(join_path(join_path(where, key), k), problem)
-        if "to" in rule and not as_list(rule.get("to")):
-            add(join_path(at, "to"), f"`to` must not be empty, found at rule {i}")
         for j, entry in enumerate(as_list(rule.get("to"))):
             where = join_path(join_path(join_path(at, "to"), j), "operation")
             operation = as_map(as_map(entry).get("operation"))
@@ -261,7 +259,35 @@ def authorization_policy_problems(spec: Any, root: str = "spec") -> list[Problem
                     problem = _attribute_problem(str(attribute), given)
                     if problem is not None:
                         add(where, f"invalid `{label}` for `key` {attribute}: {problem}")
+        if action == "DENY" and _http_only_deny(rule):
+            found.append(Problem(at, DENY_TCP_WARNING, "warning"))
     return found
+
+
+DENY_TCP_WARNING = (
+    "configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to "
+    "the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the "
+    "port"
+)
+_TCP_SOURCE_LISTS = (
+    "principals", "notPrincipals", "ipBlocks", "notIpBlocks", "namespaces", "notNamespaces",
+    "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts",
+)  # fmt: skip
+
+
+def _http_only_deny(rule: dict[str, Any]) -> bool:
+    """Istio's warning condition: the rule's sources name no TCP attribute while it has no
+    operation, or its operations name no port."""
+    entries = [as_map(f) for f in as_list(rule.get("from"))]
+    sources = [as_map(f.get("source")) for f in entries if "source" in f]
+    operations = [as_map(t) for t in as_list(rule.get("to")) if "operation" in as_map(t)]
+    tcp_from = any(as_list(s.get(k)) for s in sources for k in _TCP_SOURCE_LISTS)
+    tcp_to = any(
+        as_list(as_map(t.get("operation")).get(k))
+        for t in operations
+        for k in ("ports", "notPorts")
+    )
+    return bool((sources and not operations and not tcp_from) or (operations and not tcp_to))
 
 
 def dry_run_problem(kind: str, annotations: dict[str, Any], spec: Any) -> str | None:
