@@ -5,7 +5,8 @@ Parse; commit 86c9f01), written here as YAML. Before these rules 9 were decided 
 cookie TTL of 0s (a session cookie), a negative deprecated consecutiveErrors (Istio: a warning),
 a label value over 63 characters in a subset and a REDIS gateway port refused; a label key with
 two slashes, a ServiceEntry with several hosts on a TCP or unset-protocol port (DNS, STATIC), an
-unknown ServiceEntry port protocol and a DNS endpoint with no address accepted."""
+unknown ServiceEntry port protocol and a DNS endpoint with no address accepted; `from: []` refused
+(Istio's reader leaves the list unset) and a DENY rule of HTTP attributes only not warned."""
 
 # ruff: noqa: E501  (one case per line reads as a table)
 from __future__ import annotations
@@ -145,3 +146,33 @@ def test_a_deny_rule_of_http_attributes_only_is_warned_as_istio_does(
     assert [d.path for d in result.warnings if "TCP ports" in d.message] == (
         ["spec.rules[0]"] if warned else []
     )
+
+
+@pytest.mark.parametrize(
+    ("hosts", "warnings"),
+    [
+        (
+            "['ns/a.com', 'ns/a.com']",
+            [("spec.egress[0].hosts[1]", "duplicated egress host: ns/a.com")],
+        ),
+        ("['ns/*', 'ns/a.com']", [("spec.egress[0].hosts[1]", "duplicated egress host: ns/a.com")]),
+        ("['ns/a.com', 'ns/*']", [("spec.egress[0].hosts[1]", "duplicated egress host: ns/*")]),
+        (
+            "['*/*', 'ns/a.com']",
+            [
+                (
+                    "spec.egress[0].hosts",
+                    "`*/*` host select all resources, no other hosts can be added",
+                )
+            ],
+        ),
+        ("['./a.com', 'istio-system/*', '~/b.com', '~/b.com']", []),
+    ],
+)
+def test_sidecar_egress_hosts_warned_as_istio_does(
+    hosts: str, warnings: list[tuple[str, str]]
+) -> None:
+    text = f"apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {{name: s}}\nspec: {{egress: [{{hosts: {hosts}}}]}}\n"
+    result = load(text, "s.yaml")
+    assert result.ok
+    assert [(d.path, d.message) for d in result.warnings] == warnings

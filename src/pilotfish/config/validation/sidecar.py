@@ -139,8 +139,21 @@ def _egress(
         found.error(
             join_path(path, "hosts"), "sidecar: egress listener must contain at least one host"
         )
+    by_namespace: dict[str, set[str]] = {}
     for index, host in enumerate(listener.hosts):
-        _egress_host(found, join_path(join_path(path, "hosts"), index), host)
+        where = join_path(join_path(path, "hosts"), index)
+        namespace, sep, name = host.partition("/")
+        if sep and not namespace.startswith("~"):
+            names = by_namespace.setdefault(namespace, set())
+            if (name != "*" and (name in names or "*" in names)) or (name == "*" and names):
+                found.warn(where, f"duplicated egress host: {host}")
+            names.add(name)
+        _egress_host(found, where, host)
+    if "*" in by_namespace.get("*", set()) and len(by_namespace) != 1:
+        found.warn(
+            join_path(path, "hosts"),
+            "`*/*` host select all resources, no other hosts can be added",
+        )
 
 
 def validate_sidecar(spec: SidecarSpec) -> list[Problem]:
