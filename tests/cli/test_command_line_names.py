@@ -3,12 +3,15 @@ them (`NAME.NAMESPACE`), proxy-config types in the plural, and `-n`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ruamel.yaml import YAML
 from tests.pki import Pki
 
+from pilotfish.cli.inputs import InputError, read_kustomization
 from pilotfish.cli.logs import last_lines, log_file
 from pilotfish.cli.pods import find_proxy
 from pilotfish.cli.proxy_config import filter_rows, secret_rows, section_name
@@ -173,3 +176,23 @@ def test_yaml_output_prints_multi_line_strings_as_blocks_kubectl_does() -> None:
     assert text == "data:\n  mesh: |-\n    a: 1\n    b:\n      c: 2\n  one: x\n"
     for value in ("a\r\nb", "a\x00\nb", " lead\nx", "x\n\n\n", "tab\n\tx", "\u2028\ny"):
         assert YAML(typ="safe").load(dump_yaml([{"k": value}]))["k"] == value, repr(value)
+
+
+def test_kustomization_resources_in_order_and_refusals(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("kind: A\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("kind: B\n")
+    (tmp_path / "sub" / "kustomization.yaml").write_text("resources: [b.yaml]\n")
+    (tmp_path / "kustomization.yaml").write_text("resources:\n- sub\n- a.yaml\n")
+    assert [text for _, text in read_kustomization(str(tmp_path))] == ["kind: B\n", "kind: A\n"]
+    for body, message in [
+        ("resources: [nope.yaml]\n", "resources: nope.yaml: no such file or directory"),
+        ("resources: [a.yaml]\npatches: []\n", "patches: not supported here (only resources)"),
+        ("resources: [.]\n", "resources include themselves"),
+        ("resources: a.yaml\n", "resources must be a list"),
+    ]:
+        (tmp_path / "kustomization.yaml").write_text(body)
+        with pytest.raises(InputError, match=re.escape(message)):
+            read_kustomization(str(tmp_path))
+    with pytest.raises(InputError, match=r"no kustomization\.yaml"):
+        read_kustomization(str(tmp_path / "sub" / "b.yaml"))

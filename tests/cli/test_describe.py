@@ -347,8 +347,8 @@ spec:
 def test_tcp_service_on_the_ingress_gateway_is_served_by_it() -> None:
     """Issue 8 item 10: tcp-echo exposed on 31400 (Istio's TCP traffic shifting task)."""
     tcp_echo = ROOT / "samples" / "tcp-echo"
-    manifest = _documents((tcp_echo / "tcp-echo.yaml").read_text())
-    istio = _documents((tcp_echo / "networking" / "tcp-echo-all-v1.yaml").read_text())
+    manifest = _documents((tcp_echo / "tcp-echo-services.yaml").read_text())
+    istio = _documents((tcp_echo / "tcp-echo-all-v1.yaml").read_text())
     registryz = _registryz(manifest)
     view = mesh_view(manifest + istio, registryz, _syncz(registryz["instances"]), INGRESS)
     lines = report(view, "svc", "tcp-echo")

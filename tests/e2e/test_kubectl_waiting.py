@@ -110,6 +110,18 @@ def test_delete_namespace_deletes_what_is_in_it(mesh: LocalMesh) -> None:
     assert _ok(mesh, "get", "pods").count("Running") == 2  # default's httpbin and sleep stay
 
 
+def test_apply_and_delete_a_kustomization(mesh: LocalMesh) -> None:
+    applied = _ok(mesh, "apply", "-k", "samples/tcp-echo", "-n", "kustomized")
+    assert "rolled out: tcp-client.kustomized, tcp-echo-v1.kustomized, tcp-echo-v2" in applied
+    url = "http://tcp-client.kustomized:8080/echo?msg=hi"  # tcp-client -> tcp-echo over TCP
+    reply = _ok(mesh, "exec", "sleep", "--", "curl", "-s", url)
+    assert reply.split() in (["one", "hi"], ["two", "hi"]), reply
+    _ok(mesh, "delete", "-k", "samples/tcp-echo", "-n", "kustomized")
+    assert not [key for key in mesh.info["proxies"] if key.endswith(".kustomized")]
+    neither = mesh.pilotfish("apply")
+    assert neither.returncode == 1 and "must specify one of -f and -k" in neither.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [

@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.l4kit import tcp_exchange
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
 
-NET = "samples/tcp-echo/networking"
+SAMPLE = "samples/tcp-echo"  # Istio's routing files at Istio's paths, pilotfish's in networking/
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,9 @@ def test_without_rules_both_versions_answer_inside_the_mesh(tcp_mesh: LocalMesh)
 
 
 def test_all_v1_at_the_gateway_and_in_the_mesh(tcp_mesh: LocalMesh) -> None:
-    tcp_mesh.apply(f"{NET}/tcp-echo-all-v1.yaml")
+    tcp_mesh.apply(
+        f"{SAMPLE}/tcp-echo-all-v1.yaml", f"{SAMPLE}/networking/tcp-echo-mesh-all-v1.yaml"
+    )
     tcp_mesh.wait_for(lambda: _via_gateway(tcp_mesh, 1) == {"one": 1}, what="gateway TCP")
     assert _via_gateway(tcp_mesh, 30) == {"one": 30}
     assert _via_client(tcp_mesh, 20) == {"one": 20}
@@ -68,7 +70,7 @@ def test_x_describe_says_the_gateway_serves_tcp_echo(tcp_mesh: LocalMesh) -> Non
 
 
 def test_20_percent_to_v2(tcp_mesh: LocalMesh) -> None:
-    tcp_mesh.apply(f"{NET}/tcp-echo-20-v2.yaml")
+    tcp_mesh.apply(f"{SAMPLE}/tcp-echo-20-v2.yaml", f"{SAMPLE}/networking/tcp-echo-mesh-20-v2.yaml")
     seen = _via_gateway(tcp_mesh, 400)
     assert set(seen) == {"one", "two"}, seen
     assert 0.13 <= seen["two"] / 400 <= 0.27, seen

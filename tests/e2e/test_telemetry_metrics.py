@@ -34,7 +34,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
         apps = tmp_path_factory.mktemp("apps")
         (apps / "probe.yaml").write_text(probe_manifest(apps))
-        mesh.apply("samples/tcp-echo/tcp-echo.yaml", str(apps / "probe.yaml"))
+        mesh.apply(
+            "samples/tcp-echo/tcp-echo-services.yaml",
+            "samples/tcp-echo/tcp-client.yaml",
+            str(apps / "probe.yaml"),
+        )
         mesh.wait_for(lambda: "probe-v1-0.default" in mesh.info["proxies"], 60, "probe started")
         mesh.wait_for(
             lambda: "tcp-client-0.default" in mesh.info["proxies"], 60, "tcp-client started"

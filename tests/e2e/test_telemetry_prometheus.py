@@ -27,7 +27,7 @@ REVIEWS = 'destination_service="reviews.default.svc.cluster.local"'
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
-        mesh.apply("samples/tcp-echo/tcp-echo.yaml")
+        mesh.apply("samples/tcp-echo/tcp-echo-services.yaml", "samples/tcp-echo/tcp-client.yaml")
         mesh.wait_for(lambda: "tcp-client-0.default" in mesh.info["proxies"], 60, "tcp-client")
         result = mesh.pilotfish(
             "dashboard", "prometheus", "--no-browser", "--scrape-interval", "1s"

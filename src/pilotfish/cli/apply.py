@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
-from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.cli.inputs import InputError, read_inputs, read_kustomization
 from pilotfish.cli.rollout import Rollout, Wanted, wait_for_rollout, wanted_replicas
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.registry.inputs import parse_documents
@@ -28,12 +28,24 @@ def print_diagnostics(diagnostics: list[dict[str, Any]]) -> None:
         print(f"{d['level']}: {d['text']}", file=sys.stderr)
 
 
+def _files(paths: tuple[list[str], list[str]], recursive: bool = False) -> list[tuple[str, str]]:
+    """The documents of `-f` paths and `-k` kustomization directories. Raises InputError."""
+    files = read_inputs(paths[0], recursive) if paths[0] else []
+    for directory in paths[1]:
+        files += read_kustomization(directory)
+    return files
+
+
 def apply_command(
-    paths: list[str], state_dir: Path, recursive: bool, wait: bool, timeout: float,
-    namespace: str | None = None,
+    paths: tuple[list[str], list[str]], state_dir: Path, recursive: bool, wait: bool,
+    timeout: float, namespace: str | None = None,
 ) -> int:  # fmt: skip
+    """`apply -f PATH… -k DIR…`."""
+    if not paths[0] and not paths[1]:
+        _err("must specify one of -f and -k")
+        return 1
     try:
-        files = read_inputs(paths, recursive)
+        files = _files(paths, recursive)
     except InputError as exc:
         _err(str(exc))
         return 1
@@ -58,13 +70,13 @@ def apply_files(
 
 
 def delete_command(
-    paths: list[str], kind: str | None, names: list[str], namespace: str | None, state_dir: Path,
-    wait: bool, timeout: float,
+    paths: tuple[list[str], list[str]], kind: str | None, names: list[str],
+    namespace: str | None, state_dir: Path, wait: bool, timeout: float,
 ) -> int:  # fmt: skip
     files: list[tuple[str, str]] = []
     keys: list[list[str]] = []
     try:
-        files = read_inputs(paths) if paths else []
+        files = _files(paths)
     except InputError as exc:
         _err(str(exc))
         return 1

@@ -20,7 +20,7 @@ from typing import Any
 from pilotfish.capture.netns import MeshBridge, require_root
 from pilotfish.capture.rules import CaptureError
 from pilotfish.cli.errors import UserError, running_mesh
-from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.cli.inputs import InputError, kustomization_of, read_inputs, read_kustomization
 from pilotfish.local import MeshError
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
 from pilotfish.local.launcher import Mesh, UpOptions
@@ -69,7 +69,8 @@ def up_command(
     files: list[tuple[str, str]] = []
     if directory is not None:
         try:
-            files = read_inputs([directory])
+            kustomized = kustomization_of(directory) is not None
+            files = read_kustomization(directory) if kustomized else read_inputs([directory])
         except InputError as exc:
             return _fail(str(exc))
         _, parsed = parse_documents(files)

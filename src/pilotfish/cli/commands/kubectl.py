@@ -7,12 +7,17 @@ from typing import Annotated
 
 import typer
 
-from pilotfish.cli.app import Files, Namespace, app, exit_with, state
+from pilotfish.cli.app import Namespace, app, exit_with, state
 
 
 @app.command()
 def apply(
-    filename: Files,
+    filename: Annotated[
+        list[str] | None, typer.Option("--filename", "-f", help="file, directory or - for stdin")
+    ] = None,
+    kustomize: Annotated[
+        list[str] | None, typer.Option("--kustomize", "-k", help="a kustomization directory")
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-R")] = False,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="wait for every affected proxy to ACK")
@@ -25,7 +30,8 @@ def apply(
     """Apply Istio config or manifest objects to the running mesh (all or nothing)."""
     from pilotfish.cli.apply import apply_command
 
-    exit_with(apply_command(filename, state.state_dir, recursive, wait, timeout, namespace))
+    paths = (filename or [], kustomize or [])
+    exit_with(apply_command(paths, state.state_dir, recursive, wait, timeout, namespace))
 
 
 @app.command()
@@ -33,16 +39,18 @@ def delete(
     kind: Annotated[str | None, typer.Argument()] = None,
     names: Annotated[list[str] | None, typer.Argument()] = None,
     filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    kustomize: Annotated[list[str] | None, typer.Option("--kustomize", "-k")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
     timeout: Annotated[float, typer.Option()] = 10.0,
 ) -> None:
-    """Delete config: `delete -f FILE` or `delete KIND NAME…`."""
+    """Delete config: `delete -f FILE`, `delete -k DIR` or `delete KIND NAME…` (`delete
+    namespace NAME` deletes everything in it)."""
     from pilotfish.cli.apply import delete_command
 
-    exit_with(
-        delete_command(filename or [], kind, names or [], namespace, state.state_dir, wait, timeout)
-    )
+    paths = (filename or [], kustomize or [])
+    code = delete_command(paths, kind, names or [], namespace, state.state_dir, wait, timeout)
+    exit_with(code)
 
 
 @app.command()
