@@ -4,7 +4,8 @@ the ingress gateway, with the demo profile's egress gateway running and its mesh
 logs to /dev/stdout, 100% sampling) in place;
 `install -f` an IstioOperator (profile minimal, meshConfig, an ingress gateway whose Service
 forwards 80 to 8080 as Istio's does, an egress gateway with its ports);
-`uninstall`; `kube-inject` and `install --kubernetes` say they are not in this version."""
+`x precheck` before and `verify-install` after, as Istio's steps run them; `uninstall`;
+`kube-inject` and `install --kubernetes` say they are not in this version."""
 
 from __future__ import annotations
 
@@ -83,7 +84,18 @@ def _install(mesh: LocalMesh, *args: str) -> None:
 def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> None:
     mesh = LocalMesh(tmp_path / "home", None)
     try:
+        precheck = mesh.pilotfish("x", "precheck")  # Istio's install steps, in their order
+        assert precheck.returncode == 0 and precheck.stdout.startswith("✔ No issues found")
         _install(mesh, "--set", "profile=demo")
+        verified = mesh.pilotfish("verify-install")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        for name in ("istiod", "istio-ingressgateway", "istio-egressgateway"):
+            assert f"✔ Deployment: {name}.istio-system checked successfully" in verified.stdout
+        assert verified.stdout.endswith("✔ Istio is installed and verified successfully\n")
+        other = ["--set", "profile=demo", "--set", "components.egressGateways[0].name=other-egress"]
+        unverified = mesh.pilotfish("verify-install", *other)
+        assert unverified.returncode == 1, unverified.stdout
+        assert "✘ Deployment: other-egress.istio-system: not found" in unverified.stdout
         pods = mesh.pilotfish("get", "pods", "-n", "istio-system").stdout
         rows = {line.split()[0]: line.split() for line in pods.splitlines()[1:]}
         for pod in ("istiod-0", "istio-ingressgateway-0", "istio-egressgateway-0"):

@@ -303,5 +303,30 @@ def workload_entry_configure(
 
 workload_app.add_typer(entry_app, name="entry")
 experimental.add_typer(workload_app, name="workload")
+
+
+@experimental.command("precheck")
+def precheck() -> None:
+    """Check that this machine can run a local mesh, as `istioctl x precheck` checks a cluster."""
+    from pilotfish.cli.install_checks import precheck_command
+
+    exit_with(precheck_command(state.state_dir))
+
+
+app.command("precheck", help="Alias of x precheck (istioctl's newer spelling).")(precheck)
+
+
+@app.command("verify-install")
+def verify_install(
+    filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", "-s", help="as install")] = None,
+) -> None:
+    """Check that the control plane and gateways run and are ready, as `istioctl
+    verify-install` (with -f: those the IstioOperator installs)."""
+    from pilotfish.cli.install_checks import verify_install_command
+
+    exit_with(verify_install_command(filename or [], sets or [], state.state_dir))
+
+
 app.add_typer(experimental, name="x")
 app.add_typer(experimental, name="experimental", hidden=True)  # istioctl's long name of `x`
