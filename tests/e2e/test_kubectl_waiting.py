@@ -242,3 +242,19 @@ def test_istio_configmap_of_a_mesh_started_with_up(mesh: LocalMesh) -> None:
         assert "mode: REGISTRY_ONLY" in again
     finally:
         _ok(mesh, "delete", "configmap", "istio", "-n", "istio-system")
+
+
+def test_names_as_kubectl_prints_them(mesh: LocalMesh) -> None:
+    names = _ok(mesh, "get", "pods", "-o", "name").split()
+    assert "pod/sleep-0" in names and all(n.startswith("pod/") for n in names), names
+    assert _ok(mesh, "get", "svc", "httpbin", "-o", "name") == "service/httpbin\n"
+    assert _ok(mesh, "get", "deploy", "-o", "name").startswith("deployment.apps/")
+
+
+def test_a_port_route_name_says_where_local_mode_keeps_the_routes(mesh: LocalMesh) -> None:
+    """Istio's debugging docs read `proxy-config routes POD --name 9080`; a local sidecar's
+    outbound HTTP routes are in `http_proxy` (it is the apps' HTTP proxy)."""
+    by_port = mesh.pilotfish("proxy-config", "routes", "sleep", "--name", "8000")
+    assert by_port.returncode == 0 and "route configuration http_proxy" in by_port.stderr
+    found = _ok(mesh, "proxy-config", "routes", "sleep", "--name", "http_proxy")
+    assert "httpbin.default.svc.cluster.local:8000" in found, found

@@ -69,7 +69,7 @@ def view_command(
         groups = (
             [("pod", objects("pod", info)), ("service", objects("svc", info)),
              ("deployment.apps", objects("deploy", info))]
-            if kind == "all" else [(kind, objects(kind, info))]
+            if kind == "all" else [(_canonical(kind), objects(kind, info))]
         )  # fmt: skip
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -114,6 +114,17 @@ def view_command(
         blocks.append(table)
     print("\n\n".join(blocks))
     return 0
+
+
+def _canonical(kind: str) -> str:
+    """The kind as kubectl's `-o name` spells it: `pod/x`, `service/x`, `deployment.apps/x`."""
+    for kinds, name in (
+        (POD_KINDS, "pod"), (SERVICE_KINDS, "service"), (DEPLOY_KINDS, "deployment.apps"),
+        (NODE_KINDS, "node"), (NAMESPACE_KINDS, "namespace"), (ENDPOINT_KINDS, "endpoints"),
+    ):  # fmt: skip
+        if kind in kinds:
+            return name
+    return kind
 
 
 def _noun(kind: str) -> str:

@@ -297,6 +297,21 @@ def section_name(typed: str) -> str | None:
     return None
 
 
+def _port_route_hint(
+    kind: str, rows: list[list[str]], filters: dict[str, str], proxy: dict[str, Any]
+) -> None:
+    """`routes --name 9080` (Istio's per-port route name) finds nothing on a sidecar of the
+    non-isolated local mode, whose outbound HTTP goes through one proxy listener: say so."""
+    name = filters.get("name", "")
+    if kind == "route" and len(rows) <= 1 and name.isdigit() and not proxy.get("netns"):
+        print(
+            f"note: local mode: a sidecar's outbound HTTP routes are in route configuration "
+            f"http_proxy (apps use the sidecar as HTTP proxy), not {name}: "
+            f"`--name http_proxy`; the isolated mode (up --isolated) has Istio's per-port names",
+            file=sys.stderr,
+        )
+
+
 def proxy_config_command(
     typed: str,
     name: str,
@@ -352,7 +367,9 @@ def proxy_config_command(
     }
     for k in kinds:
         if k in builders:
-            print(_table(filter_rows(builders[k](), filters or {})))
+            rows = filter_rows(builders[k](), filters or {})
+            print(_table(rows))
+            _port_route_hint(k, rows, filters or {}, found[1])
             if kind == "all":
                 print()
         else:
