@@ -38,7 +38,7 @@ from pilotfish.config.objects import (
 from pilotfish.config.openapi import kind_schema, kind_schema_group, openapi_problems
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.unmarshal import as_istio_reads, as_istio_reads_schema
-from pilotfish.config.validation import validate_spec
+from pilotfish.config.validation import split_spec_problems
 from pilotfish.config.validation.extensions import RAW_VALIDATORS
 from pilotfish.config.validation.webhook_metadata import metadata_rules
 from pilotfish.config.validation.webhook_policies import RAW_CHECKS
@@ -225,17 +225,19 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     if isinstance(raw_spec, dict):
         document.data["spec"] = raw_spec
     spec, problems = build_spec(info.spec, raw_spec, "spec", strict)
-    semantic = validate_spec(kind, spec) if spec is not None else []
-    semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic)
-    flagged = {p.path for p in [*problems, *semantic] if p.level == "error"}
+    semantic, cel = split_spec_problems(kind, spec) if spec is not None else ([], [])
+    semantic += _more_webhook_rules(kind, raw_spec, metadata, [*semantic, *cel])
+    flagged = {p.path for p in [*problems, *semantic, *cel] if p.level == "error"}
     schema = [p for p in openapi_problems(kind, version, raw_spec) if not _said(p, flagged)]
     for problem in [*problems, *schema]:
         report(problem)
     for problem in semantic:
         report(problem, webhook=True)
+    for problem in cel:
+        report(problem)  # the API server's rules: not Istio's webhook, not istioctl analyze's
     if spec is None:
         return
-    errors = any(p.level == "error" for p in [*meta_problems, *problems, *schema, *semantic])
+    errors = any(p.level == "error" for p in [*meta_problems, *problems, *schema, *semantic, *cel])
     (result.rejected if errors else result.objects).append(
         ConfigObject(
             meta=ConfigMeta(
