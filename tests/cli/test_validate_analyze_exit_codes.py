@@ -109,3 +109,35 @@ def test_analyze_schema_errors_conflicts_and_threshold(
         f"Error [IST0106] (DestinationRule default/reviews {path}:10) Schema validation error: "
         in capsys.readouterr().out
     )
+
+
+def test_analyze_reports_istios_webhook_rules_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """istioctl analyze runs Istio's webhook rules (IST0106), never the CRD's OpenAPI or CEL
+    rules an API server applies; a spec its protobuf JSON reader refuses is a file that could
+    not be parsed (exit 65), not a message."""
+    many = "\n".join("  - {}" for _ in range(513))
+    crd_only = tmp_path / "crd_only.yaml"
+    crd_only.write_text(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+        f"metadata: {{name: a, namespace: default}}\nspec:\n  rules:\n{many}\n"
+    )
+    assert validate_command([str(crd_only)]) == 1  # the API server's maxItems: 512
+    capsys.readouterr()
+    assert analyze_command([str(crd_only)], use_kube=False) == 0
+    assert capsys.readouterr().out == "\n"
+    webhook = tmp_path / "webhook.yaml"
+    webhook.write_text(crd_only.read_text().replace(many, "  - {from: [{source: {}}]}"))
+    assert analyze_command([str(webhook)], use_kube=False) == 79
+    assert "Error [IST0106] (AuthorizationPolicy default/a " in capsys.readouterr().out
+    unread = tmp_path / "unread.yaml"
+    unread.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec:\n"
+        "  servers: [{port: {number: eighty, name: http, protocol: HTTP}, hosts: ['*']}]\n"
+    )
+    assert analyze_command([str(unread)], use_kube=False) == 65
+    captured = capsys.readouterr()
+    assert "IST0106" not in captured.out
+    assert "Error(s) adding files: " in captured.err
+    assert "must be an integer, got string" in captured.err

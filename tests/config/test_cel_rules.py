@@ -351,11 +351,18 @@ EQUIVALENT = {
     "port must be between 1-65535": re.compile(
         r"(target )?port( number)? \S+ is out of range 1-65535"
     ),
-    "wildcard not allowed in label key match": re.compile(r'invalid tag key: "[^"]*\*[^"]*"'),
-    "key must not be empty": re.compile(r'invalid tag key: ""'),
-    "wildcard not allowed in label value match": re.compile(r'invalid tag value: "[^"]*\*[^"]*"'),
+    "wildcard not allowed in label key match": re.compile(
+        r'invalid tag key: "[^"]*\*[^"]*"|wildcard is not supported in selector: "[^"]*"'
+    ),
+    "key must not be empty": re.compile(
+        r'invalid tag key: ""|empty key is not supported in selector: "=[^"]*"'
+    ),
+    "wildcard not allowed in label value match": re.compile(
+        r'invalid tag value: "[^"]*\*[^"]*"|wildcard is not supported in selector: "[^"]*"'
+    ),
     "only one of targetRefs or selector can be set": re.compile(
-        r"only one of selector, targetRef and targetRefs may be set"
+        r"only one of (selector, targetRef and targetRefs may be set"
+        r"|targetRefs or workloadSelector can be set)"
     ),
     "only one of credentialName or credentialNames can be set": re.compile(
         r"only one of credentialName and credentialNames may be set"
@@ -376,6 +383,28 @@ EQUIVALENT = {
     ),
     "hostname cannot be wildcard": re.compile(r'host "\*" is not allowed here'),
     "wildcard is not supported in selector": re.compile(r'invalid tag value: "[^"]*\*[^"]*"'),
+    # the webhook's wording of rules both state (pilotfish.config.validation.webhook_twins)
+    "Cannot set serviceAccounts with namespaces or principals": re.compile(
+        r"cannot set serviceAccounts with namespaces or principals, found at rule \d+"
+    ),
+    "cross namespace referencing is not currently supported": re.compile(
+        r"targetRef namespace must not be set; cross namespace referencing is not supported"
+    ),
+    "UDS may not be a dir": re.compile(r"\S* is not an absolute path to a file"),
+    "UDS must be an absolute path or abstract socket": re.compile(
+        r"\S* is not an absolute path to a file|unix address must not be empty"
+    ),
+    "Address is required": re.compile(r"address is required"),
+    "UDS may not include ports": re.compile(r"unix endpoint \S+ must not include ports"),
+    "NONE mode cannot set endpoints": re.compile(
+        r"no endpoints should be provided for resolution type none"
+    ),
+    "value must be set when operation is UPSERT": re.compile(
+        r"tagOverrides.value must be set when operation is UPSERT"
+    ),
+    "value must not be set when operation is REMOVE": re.compile(
+        r"tagOverrides.value may only be set when operation is UPSERT"
+    ),
 }
 
 

@@ -201,13 +201,15 @@ CASES = [
         "workload entry address and unix socket",
         "WorkloadEntry",
         "  address: unix://run/app.sock\n  ports: {http: 8080}\n",
-        [
-            line("WorkloadEntry", 5, "spec", "UDS may not include ports"),
+        [  # Istio's webhook wording (validateWorkloadEntry), where the CRD's CEL says it too
+            line(
+                "WorkloadEntry", 6, "spec.address", "run/app.sock is not an absolute path to a file"
+            ),
             line(
                 "WorkloadEntry",
-                6,
-                "spec.address",
-                "UDS must be an absolute path or abstract socket",
+                5,
+                "spec",
+                "unix endpoint unix://run/app.sock must not include ports",
             ),
         ],
     ),
@@ -215,14 +217,19 @@ CASES = [
         "workload entry without address",
         "WorkloadEntry",
         "  labels: {app: a}\n",
-        [line("WorkloadEntry", 5, "spec", "Address is required")],
+        [line("WorkloadEntry", 5, "spec", "address is required")],
     ),
     (
         "workload group probe",
         "WorkloadGroup",
         "  template: {}\n  probe: {httpGet: {port: 0, scheme: FTP}}\n",
         [
-            line("WorkloadGroup", 7, "spec.probe.httpGet.port", "port must be between 1-65535"),
+            line(
+                "WorkloadGroup",
+                7,
+                "spec.probe.httpGet.port",
+                "port number 0 must be in the range 1..65535",
+            ),
             line(
                 "WorkloadGroup",
                 7,
@@ -236,24 +243,24 @@ CASES = [
         "Telemetry",
         "  metrics:\n  - reportingInterval: 0s\n    overrides:\n"
         "    - tagOverrides: {a: {operation: REMOVE, value: v}, b: {operation: UPSERT}}\n",
-        [
-            line(
-                "Telemetry",
-                7,
-                "spec.metrics[0].reportingInterval",
-                "duration must be greater than 1ms",
-            ),
+        [  # Istio's webhook wording (validateTelemetryMetrics) before the CRD's CEL rules
             line(
                 "Telemetry",
                 9,
                 "spec.metrics[0].overrides[0].tagOverrides.a",
-                "value must not be set when operation is REMOVE",
+                "tagOverrides.value may only be set when operation is UPSERT",
             ),
             line(
                 "Telemetry",
                 9,
                 "spec.metrics[0].overrides[0].tagOverrides.b",
-                "value must be set when operation is UPSERT",
+                "tagOverrides.value must be set when operation is UPSERT",
+            ),
+            line(
+                "Telemetry",
+                7,
+                "spec.metrics[0].reportingInterval",
+                "duration must be greater than 1ms",
             ),
         ],
     ),

@@ -267,3 +267,27 @@ def test_the_cli_check_without_a_map_accepts_unresolved_images() -> None:
     _, parsed = parse_documents([(SOURCE, text)])
     assert parsed.ok
     assert parsed.manifest.workloads[0].instance_names() == ["web-0", "web-1"]
+
+
+WASM = """apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: filter, namespace: default}
+spec:
+  url: oci://example.com/filter:1
+  priority: '10'
+"""
+
+
+def test_apply_says_which_istio_kinds_are_validated_but_not_enforced() -> None:
+    """WasmPlugin and TrafficExtension are checked like every Istio kind (schema, CEL, webhook
+    rules) and, when valid, named as not enforced in local mode; an invalid one is refused."""
+    _, parsed = parse(WASM)
+    assert parsed.ok
+    assert messages(parsed, "warning") == [
+        f"{SOURCE}:1: WasmPlugin: extensions.istio.io/v1alpha1 WasmPlugin is valid but not "
+        "enforced in local "
+        "mode; ignored"
+    ]
+    _, parsed = parse(WASM.replace("oci://", "ftp://"))
+    assert not parsed.ok
+    assert [d.path for d in parsed.diagnostics if d.level == "error"] == ["spec.url"]

@@ -147,10 +147,15 @@ def offline_inputs(result: LoadResult) -> LoadResult:
 
 
 def _parse_errors(result: LoadResult) -> tuple[LoadResult, list[Diagnostic]]:
-    """Documents istioctl cannot parse (YAML syntax, no kind) are not analysed: istioctl says
-    so apart ("Error(s) adding files") instead of reporting a message."""
-    bad = [d for d in result.diagnostics if d.level == "error" and not d.kind]
-    kept = [d for d in result.diagnostics if not (d.level == "error" and not d.kind)]
+    """Documents istioctl cannot parse (YAML syntax, no kind, a spec its protobuf JSON reader
+    refuses: a string for a number, an unknown enum value) are not analysed: istioctl says so
+    apart ("Error(s) adding files") instead of reporting a message."""
+
+    def unparsed(d: Diagnostic) -> bool:
+        return d.level == "error" and (not d.kind or d.unreadable)
+
+    bad = [d for d in result.diagnostics if unparsed(d)]
+    kept = [d for d in result.diagnostics if not unparsed(d)]
     return LoadResult(result.objects, result.others, kept, result.rejected), bad
 
 

@@ -43,6 +43,7 @@ from pilotfish.config.validation.extensions import RAW_VALIDATORS
 from pilotfish.config.validation.webhook_metadata import metadata_rules
 from pilotfish.config.validation.webhook_policies import RAW_CHECKS
 from pilotfish.config.validation.webhook_security import DRY_RUN, dry_run_problem
+from pilotfish.config.validation.webhook_twins import twin_problems
 from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 DEFAULT_NAMESPACE = "default"
@@ -180,7 +181,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
     name = name if isinstance(name, str) else ""
     label = f"{namespace}/{name}" if name else ""
 
-    def report(problem: Problem, webhook: bool = False) -> None:
+    def report(problem: Problem, webhook: bool = False, unreadable: bool = False) -> None:
         result.diagnostics.append(
             Diagnostic(
                 problem.level,
@@ -190,6 +191,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
                 kind,
                 label,
                 webhook,
+                unreadable,
             )
         )
 
@@ -217,8 +219,9 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         report(Problem("apiVersion", f"{api_version} is not served for {kind} (served: {served})"))
         return
     meta_problems = _metadata_problems(metadata, name) + _top_level_problems(document.data)
+    gateway_name = []  # ValidateGateway's rule (a webhook rule: istioctl analyze says it)
     if kind == "Gateway" and not (len(name) <= 63 and _DNS_LABEL.match(name)):
-        meta_problems.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
+        gateway_name.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
     for problem in meta_problems:
         report(problem)
     raw_spec = as_istio_reads(info.spec, document.data.get("spec"))
@@ -226,10 +229,15 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         document.data["spec"] = raw_spec
     spec, problems = build_spec(info.spec, raw_spec, "spec", strict)
     semantic, cel = split_spec_problems(kind, spec) if spec is not None else ([], [])
-    semantic += _more_webhook_rules(kind, raw_spec, metadata, [*semantic, *cel])
+    semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic)
+    semantic += gateway_name
+    said = {p.path for p in semantic if p.level == "error"}
+    cel = [p for p in cel if p.path not in said]  # a webhook rule at that path says it
     flagged = {p.path for p in [*problems, *semantic, *cel] if p.level == "error"}
     schema = [p for p in openapi_problems(kind, version, raw_spec) if not _said(p, flagged)]
-    for problem in [*problems, *schema]:
+    for problem in problems:  # a type the protobuf JSON reader refuses too: the spec is unread
+        report(problem, unreadable=spec is None and problem.level == "error")
+    for problem in schema:
         report(problem)
     for problem in semantic:
         report(problem, webhook=True)
@@ -260,21 +268,22 @@ def _unenforced(
     group: str,
     version: str,
     strict: bool,
-    report: Callable[[Problem], None],
+    report: Callable[[Problem, bool], None],
 ) -> bool:
     """An Istio kind pilotfish validates (its CRD schema, CEL and webhook rules) but does not
     model or enforce (WasmPlugin, TrafficExtension). True when the document is valid."""
     kind = document.kind
     schema = kind_schema_group(kind)
     if schema is None or schema[0] != group:
-        report(Problem("kind", f'unknown Istio kind "{kind}" in {document.api_version}'))
+        report(Problem("kind", f'unknown Istio kind "{kind}" in {document.api_version}'), False)
         return False
     if version not in schema[1]:
         served = ", ".join(f"{group}/{v}" for v in schema[1])
         report(
             Problem(
                 "apiVersion", f"{document.api_version} is not served for {kind} (served: {served})"
-            )
+            ),
+            False,
         )
         return False
     name = document.metadata.get("name")
@@ -296,8 +305,12 @@ def _unenforced(
     raw_rules = RAW_VALIDATORS.get(kind)
     if raw_rules is not None and spec is not None:
         problems += [p for p in raw_rules(spec) if p.path not in flagged]
+    flagged |= {p.path for p in problems}
+    problems += [p for p in twin_problems(kind, spec) if p.path not in flagged]
     for problem in problems:
-        report(problem)
+        # no model: its errors stand for the webhook's (istioctl analyze: IST0106), warnings
+        # (unknown fields) are the reader's
+        report(problem, problem.level == "error")
     return not any(p.level == "error" for p in problems)
 
 
@@ -311,6 +324,8 @@ def _more_webhook_rules(
     check = RAW_CHECKS.get(kind)
     if check is not None and isinstance(raw_spec, dict):
         more = [p for p in check(raw_spec) if p.path not in flagged]
+    flagged |= {p.path for p in more if p.level == "error"}
+    more += [p for p in twin_problems(kind, raw_spec) if p.path not in flagged]
     more += metadata_rules(kind, raw_spec, metadata)
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):

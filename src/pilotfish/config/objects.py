@@ -73,6 +73,7 @@ class Diagnostic:
     kind: str = ""
     name: str = ""  # namespace/name of the object, when known
     webhook: bool = False  # one of Istio's webhook rules (istioctl analyze: IST0106 / IST0133)
+    unreadable: bool = False  # istioctl's reader (protobuf JSON) refuses the document itself
 
     def __str__(self) -> str:
         parts = [] if self.source == Source() else [str(self.source)]

@@ -68,6 +68,9 @@ def _metrics(entries: list[Any], path: str, found: list[Problem]) -> None:
                     # the operation defaults to UPSERT, which the CRD's rule does not see
                     message = "tagOverrides.value must be set when operation is UPSERT"
                     found.append(Problem(where, message))
+                if tag.get("operation") == "REMOVE" and tag.get("value"):
+                    message = "tagOverrides.value may only be set when operation is UPSERT"
+                    found.append(Problem(where, message))
 
 
 def _access_logging(entries: list[Any], path: str, found: list[Problem]) -> None:
