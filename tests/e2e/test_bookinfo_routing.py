@@ -258,7 +258,8 @@ def test_apply_from_stdin_and_get_as_json(bookinfo: LocalMesh) -> None:
     spec = json.loads(got.stdout)["spec"]
     assert spec["http"][0]["match"][0]["headers"]["end-user"] == {"exact": "jason"}
     missing = bookinfo.pilotfish("get", "vs", "nope")
-    assert missing.returncode == 1 and 'virtualservices "nope" not found' in missing.stderr
+    assert missing.returncode == 1, missing.stdout
+    assert 'virtualservices.networking.istio.io "nope" not found' in missing.stderr
 
 
 def test_dashboard_gives_working_admin_and_debug_urls(bookinfo: LocalMesh) -> None:

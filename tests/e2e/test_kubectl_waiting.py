@@ -258,3 +258,40 @@ def test_a_port_route_name_says_where_local_mode_keeps_the_routes(mesh: LocalMes
     assert by_port.returncode == 0 and "route configuration http_proxy" in by_port.stderr
     found = _ok(mesh, "proxy-config", "routes", "sleep", "--name", "http_proxy")
     assert "httpbin.default.svc.cluster.local:8000" in found, found
+
+
+DR_IN_TWO_NAMESPACES = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: default}
+spec: {host: httpbin}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: tables}
+spec: {host: httpbin.default.svc.cluster.local}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: tables}
+spec: {mtls: {mode: PERMISSIVE}}
+"""
+
+
+def test_config_tables_as_kubectl_prints_them(mesh: LocalMesh) -> None:
+    """The current namespace unless -A, NAMESPACE only with -A, Istio's CRD printer columns."""
+    _ok(mesh, "apply", "-f", "-", stdin=DR_IN_TWO_NAMESPACES)
+    try:
+        here = _ok(mesh, "get", "dr").splitlines()
+        assert [line.split() for line in here] == [["NAME", "HOST"], ["httpbin", "httpbin"]]
+        every = [line.split() for line in _ok(mesh, "get", "destinationrules", "-A").splitlines()]
+        assert every[0] == ["NAMESPACE", "NAME", "HOST"]
+        assert ["tables", "httpbin", "httpbin.default.svc.cluster.local"] in every, every
+        modes = _ok(mesh, "get", "pa", "-n", "tables").splitlines()
+        assert [line.split() for line in modes] == [["NAME", "MODE"], ["default", "PERMISSIVE"]]
+        none = mesh.pilotfish("get", "pa")
+        assert none.stderr == "No resources found in default namespace.\n", none.stderr
+        missing = mesh.pilotfish("get", "vs", "nope")
+        assert 'virtualservices.networking.istio.io "nope" not found' in missing.stderr
+    finally:
+        _ok(mesh, "delete", "-f", "-", stdin=DR_IN_TWO_NAMESPACES)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.jsonpath import JsonPathError, render
-from pilotfish.config.kinds import resolve_kind
+from pilotfish.config.kinds import is_namespaced, plural, resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
@@ -26,7 +26,7 @@ def get_command(
     labels: dict[str, str] | None = None,
 ) -> int:
     """kubectl get: `KIND[,KIND…] [NAME] [-l key=value,…]`; several kinds print one after
-    another."""
+    another. `namespace` None means every namespace (-A)."""
     kinds = [k for k in kind.split(",") if k]
     if len(kinds) > 1:
         codes = []
@@ -46,6 +46,8 @@ def get_command(
     if resolved is None:
         print(f'error: the server doesn\'t have a resource type "{kind}"', file=sys.stderr)
         return 1
+    namespaced = is_namespaced(resolved.kind)
+    namespace = namespace if namespaced else None
     query = {"kind": resolved.kind}
     if namespace:
         query["namespace"] = namespace
@@ -62,11 +64,10 @@ def get_command(
             meta = doc.setdefault("metadata", {})
             meta["namespace"] = meta.get("namespace") or "default"
     if name and not docs:
-        print(
-            f'Error from server (NotFound): {resolved.kind.lower()}s "{name}" not found',
-            file=sys.stderr,
-        )
+        resource = plural(resolved.kind) + (f".{resolved.group}" if resolved.group else "")
+        print(f'Error from server (NotFound): {resource} "{name}" not found', file=sys.stderr)
         return 1
+    docs.sort(key=lambda d: (d["metadata"].get("namespace", ""), str(d["metadata"].get("name"))))
     if output.startswith("jsonpath="):  # Istio's docs: `get configmap istio -o jsonpath=…`
         return print_jsonpath(docs[0] if name else {"kind": "List", "items": docs}, output)
     if output == "yaml":
@@ -79,9 +80,10 @@ def get_command(
         for doc in docs:
             print(f"{resolved.kind.lower()}{group}/{(doc.get('metadata') or {}).get('name')}")
     elif not docs:
-        print("No resources found.", file=sys.stderr)
+        where = f" in {namespace} namespace" if namespace and namespaced else ""
+        print(f"No resources found{where}.", file=sys.stderr)
     else:
-        print(_table(resolved.kind, docs))
+        print(_table(resolved.kind, docs, namespaced and namespace is None))
     return 0
 
 
@@ -116,32 +118,46 @@ def has_labels(doc: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(str(found.get(k)) == v for k, v in labels.items())
 
 
-def _table(kind: str, docs: list[dict[str, Any]]) -> str:
-    rows = [["NAMESPACE", "NAME", *_columns(kind)[0]]]
+def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool) -> str:
+    """kubectl's table: NAMESPACE only with -A, then NAME and the kind's printer columns (those
+    of Istio's CRDs; no AGE: the mesh keeps no creation time for config)."""
+    head = ["NAMESPACE"] if every_namespace else []
+    rows = [[*head, "NAME", *_columns(kind)[0]]]
     for doc in docs:
         meta = doc.get("metadata") or {}
-        rows.append(
-            [
-                meta.get("namespace") or "default",
-                str(meta.get("name")),
-                *_columns(kind, doc.get("spec") or {})[1],
-            ]
-        )
+        first = [str(meta.get("namespace") or "default")] if every_namespace else []
+        rows.append([*first, str(meta.get("name")), *_columns(kind, doc)[1]])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
 
 
-def _columns(kind: str, spec: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
-    spec = spec or {}
-    if kind == "VirtualService":
-        return ["GATEWAYS", "HOSTS"], [
-            json.dumps(spec.get("gateways", [])),
-            json.dumps(spec.get("hosts", [])),
-        ]
-    if kind == "DestinationRule":
-        return ["HOST"], [str(spec.get("host", ""))]
-    if kind == "Gateway":
-        return ["SERVERS"], [str(len(spec.get("servers", []) or []))]
-    return [], []
+def _columns(kind: str, doc: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(headers, values): the additionalPrinterColumns of Istio's CRDs, kubectl's for v1 kinds."""
+    doc = doc or {}
+    spec = doc.get("spec") or {}
+
+    def text(value: Any) -> str:
+        return "" if value is None else json.dumps(value) if isinstance(value, list) else str(value)
+
+    columns: dict[str, list[tuple[str, Any]]] = {
+        "VirtualService": [("GATEWAYS", spec.get("gateways")), ("HOSTS", spec.get("hosts"))],
+        "DestinationRule": [("HOST", spec.get("host"))],
+        "ServiceEntry": [
+            ("HOSTS", spec.get("hosts")),
+            ("LOCATION", spec.get("location")),
+            ("RESOLUTION", spec.get("resolution")),
+        ],
+        "PeerAuthentication": [("MODE", (spec.get("mtls") or {}).get("mode"))],
+        "AuthorizationPolicy": [("ACTION", spec.get("action"))],
+        "WorkloadEntry": [("ADDRESS", spec.get("address"))],
+        "Secret": [
+            ("TYPE", doc.get("type", "Opaque")),
+            ("DATA", len({**(doc.get("data") or {}), **(doc.get("stringData") or {})})),
+        ],
+        "ConfigMap": [("DATA", len(doc.get("data") or {}))],
+        "ServiceAccount": [("SECRETS", len(doc.get("secrets") or []))],
+    }
+    found = columns.get(kind, [])
+    return [h for h, _ in found], [text(v) for _, v in found]

@@ -21,24 +21,17 @@ from typing import Any
 
 from pilotfish.cli import kube_get, kube_views
 from pilotfish.cli.errors import running_mesh
-from pilotfish.config.kinds import GATEWAY_API_NOT_YET, KIND_NAMES, is_gateway_api
+from pilotfish.config.kinds import GATEWAY_API_NOT_YET, KIND_NAMES, is_gateway_api, plural
 
 CRD_KINDS = ("crd", "crds", "customresourcedefinition", "customresourcedefinitions")
 EVENT_KINDS = ("ev", "event", "events")
 CORE_GROUPS = ("", "apps")  # built into Kubernetes: no CRD
 
 
-def _plural(kind: str) -> str:
-    lowered = kind.lower()
-    if lowered.endswith("y") and lowered[-2:-1] not in "aeiou":
-        return lowered[:-1] + "ies"
-    return lowered + ("es" if lowered.endswith("s") else "s")
-
-
 def crds(info: dict[str, Any]) -> list[tuple[str, float]]:
     """(name, created) of every CRD the mesh serves, sorted by name."""
     created = float(info.get("control_plane_created") or time.time())
-    names = {f"{_plural(k.kind)}.{k.group}" for k in KIND_NAMES if k.group not in CORE_GROUPS}
+    names = {f"{plural(k.kind)}.{k.group}" for k in KIND_NAMES if k.group not in CORE_GROUPS}
     return [(name, created) for name in sorted(names)]
 
 

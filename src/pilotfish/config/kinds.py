@@ -232,6 +232,14 @@ KIND_NAMES: tuple[KindName, ...] = (
 )
 
 
+def plural(kind: str) -> str:
+    """kubectl's resource name of a kind: `virtualservices`, `serviceentries`, `gateways`."""
+    lowered = kind.lower()
+    if lowered.endswith("y") and lowered[-2:-1] not in "aeiou":
+        return lowered[:-1] + "ies"
+    return lowered + ("es" if lowered.endswith("s") else "s")
+
+
 def is_manifest_kind(api_version: str, kind: str) -> bool:
     return (api_version, kind) in MANIFEST_KINDS
 

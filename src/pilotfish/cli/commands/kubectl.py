@@ -60,7 +60,7 @@ def get(
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="yaml, json, or a table")] = "table",
     all_namespaces: Annotated[
-        bool, typer.Option("--all-namespaces", "-A", help="every namespace (the default)")
+        bool, typer.Option("--all-namespaces", "-A", help="every namespace")
     ] = False,
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="labels key=value[,…]")
@@ -97,7 +97,7 @@ def get(
         exit_with(view_command(kind, name, ns, output, state.state_dir, labels or {}, columns))
     from pilotfish.cli.get import get_command
 
-    ns = None if all_namespaces else namespace
+    ns = None if all_namespaces else namespace or "default"  # kubectl's: the default namespace
     exit_with(get_command(kind, name, ns, output, state.state_dir, labels or {}))
 
 
