@@ -11,13 +11,16 @@ import pytest
 from ruamel.yaml import YAML
 from tests.samples.sample_apps import SAMPLES
 
+from pilotfish.cli.inputs import KUSTOMIZATIONS
 from pilotfish.config import load_paths
 from pilotfish.registry.manifest import parse_manifest
 
 BOOKINFO = SAMPLES / "bookinfo"
 NETWORKING = BOOKINFO / "networking"
 ISTIO_CRDS = Path("/work/shared/istio-crds/crd-all.gen.yaml")
-ALL_YAML = sorted(p for p in SAMPLES.rglob("*") if p.suffix in (".yaml", ".yml"))
+ALL_YAML = sorted(  # a kustomization.yaml lists files to apply; it is no object itself
+    p for p in SAMPLES.rglob("*") if p.suffix in (".yaml", ".yml") and p.name not in KUSTOMIZATIONS
+)
 ROUTING_FILES = [
     "bookinfo-gateway.yaml",
     "destination-rule-all.yaml",
