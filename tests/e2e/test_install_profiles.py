@@ -101,7 +101,15 @@ def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> N
         for pod in ("istiod-0", "istio-ingressgateway-0", "istio-egressgateway-0"):
             assert rows[pod][1:3] == ["1/1", "Running"], pods  # a gateway is its Envoy only
         assert list(rows) == sorted(rows), pods  # kubectl's order
-        mesh.apply("samples/bookinfo/bookinfo.yaml", "samples/bookinfo/bookinfo-gateway.yaml")
+        # Istio's Getting Started, with Istio's files at Istio's paths
+        mesh.apply("samples/bookinfo/platform/kube/bookinfo.yaml")
+        mesh.apply("samples/bookinfo/networking/bookinfo-gateway.yaml")
+        jsonpath = "jsonpath={.items[0].metadata.name}"
+        ratings = mesh.pilotfish("get", "pod", "-l", "app=ratings", "-o", jsonpath).stdout
+        inside = mesh.pilotfish(
+            "exec", ratings, "-c", "ratings", "--", "curl", "-sS", "productpage:9080/productpage"
+        )
+        assert "<title>Simple Bookstore App</title>" in inside.stdout, inside.stderr
         mesh.wait_for(lambda: mesh.get("/productpage").status == 200, 30, "the product page")
         assert "Reviews served by" in mesh.get("/productpage").body
         mesh_config = mesh.pilotfish("get", "cm", "istio", "-n", "istio-system", "-o", "yaml")
