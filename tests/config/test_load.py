@@ -185,3 +185,14 @@ def test_top_level_fields_as_istioctl_validate_checks_them(kind: str) -> None:
     assert load(head + "status: {observedGeneration: 2}\n", "t.yaml").ok
     refused = load(head + "specs: {}\n", "t.yaml")
     assert [(d.path, d.message) for d in refused.errors] == [("specs", 'unknown field "specs"')]
+
+
+def test_an_istio_operator_needs_no_name() -> None:
+    """As istioctl validate and install read it (Istio's samples ship IstioOperators with no
+    metadata); any other document still needs its name."""
+    text = "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec: {profile: demo}\n"
+    result = load(text, "iop.yaml")
+    assert result.ok and result.diagnostics == []
+    assert [d.kind for d in result.others] == ["IstioOperator"]
+    nameless = load(text.replace("install.istio.io/v1alpha1", "apps/v1"), "d.yaml")
+    assert [d.path for d in nameless.errors] == ["metadata.name"]

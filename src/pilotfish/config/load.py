@@ -200,7 +200,8 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         for key, present in (
             ("apiVersion", bool(api_version)),
             ("kind", bool(kind)),
-            ("metadata.name", bool(name)),
+            # an IstioOperator is read by kind (istioctl validate and install need no name)
+            ("metadata.name", bool(name) or api_version.startswith("install.istio.io/")),
         )
         if not present
     ]
