@@ -31,8 +31,9 @@ rebuilds (the live sidecars cannot run under valgrind; the rebuild costs what th
 under callgrind, and each phase sends N1 then N2 requests (`hey`, one keep-alive connection); the
 path's cost per request is the difference of the two Envoys' counts over N2 - N1 answers, so
 start-up, connection set-up and TLS handshakes cancel out, and what the Envoys execute idle
-(timers, measured for 15 s first) is subtracted. Deterministic to ~1% where CPU time on a shared
-machine moves by 10-30%.
+(timers, measured for 15 s first) is subtracted. The static bootstraps then flush stats only when
+asked (`stats_flush_on_admin`): without the 5 s flush timer, rounds agree to ~0.1-0.5% (with it,
++-2%), where CPU time on a shared machine moves by 10-30%.
 """
 
 from __future__ import annotations
@@ -246,6 +247,8 @@ def _minimal(
 ) -> tuple[EnvoyPair, dict[str, Path_]]:
     """The minimal pair, started, and the paths to measure besides the generated pair."""
     client, server, ports = minimal_configs(work, app_port)
+    _count_quietly(client, args)
+    _count_quietly(server, args)
     (work / "minimal").mkdir()
     pair = EnvoyPair(work / "minimal", client, server, args.concurrency, args.instructions)
     pair.start()
@@ -256,6 +259,14 @@ def _minimal(
         paths["minimal-plain"] = (MESH_URL, pair.proxy(ports["plain"]), pair.pids)
     paths["minimal-mtls"] = (MESH_URL, pair.proxy(ports["mtls"]), pair.pids)
     return pair, paths
+
+
+def _count_quietly(config: Config, args: argparse.Namespace) -> None:
+    """With `--instructions`, a static bootstrap without the 5 s stats-flush timer (Envoy then
+    flushes only when its admin is asked): a flush of every stat costs as much as a few hundred
+    requests, and how many fall into a phase made the idle subtraction the largest noise."""
+    if args.instructions:
+        config["stats_flush_on_admin"] = True
 
 
 def _static(
@@ -280,6 +291,8 @@ def _static(
         switch.write_text(METRICS_OFF % "false")
         mesh.run("apply", "-f", str(switch))
     client_config, server_config, ports = pair_configs(*dumps, app_port, str(work), names, more)
+    _count_quietly(client_config, args)
+    _count_quietly(server_config, args)
     (work / "variants").mkdir()
     variants = EnvoyPair(work / "variants", client_config, server_config, 2, args.instructions)
     variants.start()

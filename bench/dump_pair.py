@@ -251,10 +251,16 @@ VARIANTS: dict[str, Variant] = {
         "envoy.filters.http.cors",
         "envoy.filters.http.dynamic_forward_proxy",
     ),
-    # what the metrics' pieces cost (attribution only: these change Istio's labels)
+    # what the metrics' pieces cost (attribution only: these change Istio's labels; -local-san
+    # writes the bench mesh's server identity where the operator would print it)
     "-grpc-stats": _drop_filters("envoy.filters.http.grpc_stats"),
     "-metric-operators": _metric_tags(lambda fmt: "x" * len(fmt)),
     "-metric-tags": _metric_tags(lambda fmt: None),
+    "-local-san": _metric_tags(
+        lambda fmt: fmt.replace(
+            "%DOWNSTREAM_LOCAL_URI_SAN%", "spiffe://cluster.local/ns/default/sa/nginx"
+        )
+    ),
     "-hcm-settings": _default_hcm,
     "-route-extras": _plain_routes,
     "-cluster-extras": _plain_cluster,
