@@ -446,7 +446,9 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
     base = f"http://{host}:{http_port}"
     tmp = Path(tempfile.mkdtemp(prefix="pilotfish-scale-"))
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    args.on_demand = args.on_demand or args.on_demand_routes
     env["PILOTFISH_ON_DEMAND_CLUSTERS"] = "true" if args.on_demand else "false"
+    env["PILOTFISH_ON_DEMAND_ROUTES"] = "true" if args.on_demand_routes else "false"
     cp = subprocess.Popen(
         [
             sys.executable,
@@ -502,6 +504,10 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
                 node["delta"] = True
                 node["metadata"] = node["metadata"] | {"PILOTFISH_DELTA_XDS": "true"}
                 node["demand"] = [topo.cluster((n + k) % len(topo.names)) for k in (1, 7)]
+                node["demand_hosts"] = [
+                    "http_proxy/{1}.{0}:8080".format(*topo.names[(n + k) % len(topo.names)])
+                    for k in (1, 7)
+                ]
         clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, tmp)
         envoys = RealEnvoys(real, (host, xds_port), tmp, all_delta=args.on_demand)
         await clients.start()
@@ -534,6 +540,8 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         print(envoys.memory(), flush=True)
         fresh = [topo.names[(len(topo.names) // 4 + 7 * k) % len(topo.names)] for k in range(5)]
         print(envoys.first_requests(fresh), flush=True)
+        if args.on_demand_routes:  # the real Envoys hold the targeted service's virtual host
+            envoys.first_requests([topo.names[len(topo.names) // 2]])
 
         for repeat in range(args.repeats):
             # targeted change: one VirtualService's weights
@@ -688,6 +696,9 @@ def main() -> None:
     parser.add_argument(
         "--on-demand", action="store_true", help="PILOTFISH_ON_DEMAND_CLUSTERS on (see above)"
     )
+    parser.add_argument(
+        "--on-demand-routes", action="store_true", help="PILOTFISH_ON_DEMAND_ROUTES on, too"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(HEADER)
@@ -709,6 +720,7 @@ def main() -> None:
         f"meshwide_s={med('mesh-wide', 'max_ms') / 1000:.2f} "
         f"rss_mb={med('rss_mb', 'p50_ms'):.0f} load={os.getloadavg()[0]:.1f}"
         + (" on_demand=1" if args.on_demand else "")
+        + (" on_demand_routes=1" if args.on_demand_routes else "")
     )
 
 

@@ -6,7 +6,10 @@ Each proxy opens its own ADS stream (SotW or delta, as NODES_JSON says) with its
 metadata, subscribes like Envoy (CDS and LDS wildcard, then EDS for the EDS clusters it received
 and RDS for the route configs its listeners name), and ACKs every response. A delta proxy with
 `demand` names asks for those clusters after its first CDS response, as Envoy's on-demand CDS
-does when its app first calls a service (`--on-demand`). Every response is
+does when its app first calls a service (`--on-demand`). When its `http_proxy` route
+configuration names VHDS (`--on-demand-routes`), it subscribes to it as Envoy does (the route
+configuration's name, then each `http_proxy/<host>` of its `demand_hosts` once the first VHDS
+response came). Every response is
 reported on stdout as one line `index type_short bytes monotonic_time`, so the parent knows who
 received what and when (it shares this machine's monotonic clock). It prints `ready` once
 imported and connects on the line `go`; closing stdin stops it.
@@ -25,6 +28,7 @@ from typing import Any
 import grpc
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -37,7 +41,8 @@ CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
 ENDPOINT = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
 LISTENER = PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
-SHORT = {CLUSTER: "cds", ENDPOINT: "eds", LISTENER: "lds", ROUTE: "rds"}
+VHOST = PREFIX + "envoy.config.route.v3.VirtualHost"
+SHORT = {CLUSTER: "cds", ENDPOINT: "eds", LISTENER: "lds", ROUTE: "rds", VHOST: "vhds"}
 STREAMS_PER_CHANNEL = 100
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
@@ -69,6 +74,8 @@ class Proxy:
         json_format.ParseDict(node["metadata"], self.metadata)
         self.delta = bool(node["delta"])
         self.demand: list[str] = list(node.get("demand", ()))  # asked for on demand, as Envoy
+        self.demand_hosts: list[str] = list(node.get("demand_hosts", ()))  # VHDS names
+        self.vhds = False  # subscribed to VHDS (its route configuration names it)
         self.out = out
         # only what the subscriptions need (a parsed copy of every resource of 2,000 proxies
         # would take gigabytes): cluster name -> its EDS name, listener name -> its RDS names
@@ -92,7 +99,7 @@ class Proxy:
             except grpc.aio.AioRpcError as error:
                 code = error.code()
             self.out.append(f"{self.index} reset {code.value[0]} {time.monotonic():.6f}")
-            self.clusters, self.listeners = {}, {}
+            self.clusters, self.listeners, self.vhds = {}, {}, False
             self.subscribed = {ENDPOINT: set(), ROUTE: set()}
             await asyncio.sleep(1.0)
 
@@ -182,6 +189,7 @@ class Proxy:
                     type_url=type_url, response_nonce=response.nonce
                 )
             )
+            await self._vhds(call, type_url, response)
             if type_url == CLUSTER and self.demand:  # its first calls (on-demand clusters)
                 asked, self.demand = self.demand, []
                 await call.write(
@@ -202,6 +210,25 @@ class Proxy:
                             resource_names_unsubscribe=sorted(held - wanted),
                         )
                     )
+
+    async def _vhds(self, call: Any, type_url: str, response: Any) -> None:
+        """VHDS as Envoy asks for it: a route configuration naming it subscribes to its name;
+        the first VHDS response is followed by the hosts its app calls."""
+        if type_url == ROUTE and not self.vhds:
+            for resource in response.resources:
+                config = route_pb2.RouteConfiguration.FromString(resource.resource.value)
+                if config.HasField("vhds"):
+                    self.vhds = True
+                    await call.write(
+                        discovery_pb2.DeltaDiscoveryRequest(
+                            type_url=VHOST, resource_names_subscribe=[config.name]
+                        )
+                    )
+        elif type_url == VHOST and self.demand_hosts:
+            asked, self.demand_hosts = self.demand_hosts, []
+            await call.write(
+                discovery_pb2.DeltaDiscoveryRequest(type_url=VHOST, resource_names_subscribe=asked)
+            )
 
 
 async def main(address: str, nodes_path: str, first: int, last: int) -> None:

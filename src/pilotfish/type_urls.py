@@ -1,7 +1,7 @@
 """The xDS v3 resource types pilotfish serves: type URLs, short names and resource naming.
 
 A leaf both `translate` (which builds resources) and `xds` (which serves them) import, so the
-facts live once: the five type URLs (LDS, RDS, CDS, EDS, SDS), the type of a message, and the
+facts live once: the six type URLs (LDS, RDS, CDS, EDS, SDS, VHDS), the type of a message, and the
 name Envoy knows a resource by (a `ClusterLoadAssignment` by its `cluster_name`, the others by
 `name`). Imports nothing from pilotfish, and no generated Envoy module.
 """
@@ -16,7 +16,9 @@ ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
 CLUSTER = PREFIX + "envoy.config.cluster.v3.Cluster"
 ENDPOINT = PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
 SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
-RESOURCE_TYPES: tuple[str, ...] = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET)
+VIRTUAL_HOST = PREFIX + "envoy.config.route.v3.VirtualHost"
+"""VHDS: virtual hosts a route configuration gets on demand (`translate.on_demand_routes`)."""
+RESOURCE_TYPES: tuple[str, ...] = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET, VIRTUAL_HOST)
 HEALTH_INFO = PREFIX + "istio.v1.HealthInformation"
 """Istio's agent reports its workload's health probe (WorkloadGroup `probe`) as a request of
 this type on its xDS stream: no `error_detail` is healthy, one is unhealthy with its message."""
@@ -32,11 +34,12 @@ SHORT_NAMES: dict[str, str] = {
     CLUSTER: "cds",
     ENDPOINT: "eds",
     SECRET: "sds",
+    VIRTUAL_HOST: "vhds",
 }
 
 
 def short_name(type_url: str) -> str:
-    """`lds`/`rds`/`cds`/`eds`/`sds` for a known type URL, else the URL's last segment."""
+    """`lds`/`rds`/`cds`/`eds`/`sds`/`vhds` for a known type URL, else the URL's last segment."""
     return SHORT_NAMES.get(type_url, type_url.rsplit(".", 1)[-1])
 
 

@@ -45,6 +45,7 @@ from pilotfish.translate.affected import (
     changed_configs,
     endpoint_change,
     manifest_affects_proxies,
+    virtual_service_hosts,
 )
 from pilotfish.translate.carry import Carry
 from pilotfish.translate.resources import ProxyResources
@@ -92,6 +93,7 @@ class ControlPlane(ProxyGenerations):
         service_cidr: str = "",
         filter_gateway_clusters: bool = False,
         on_demand_clusters: bool = False,
+        on_demand_routes: bool = False,
     ) -> None:
         super().__init__(cache)
         self.state_dir = state_dir
@@ -99,6 +101,7 @@ class ControlPlane(ProxyGenerations):
             filter_gateway_clusters  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG
         )
         self.on_demand_clusters = on_demand_clusters  # PILOTFISH_ON_DEMAND_CLUSTERS
+        self.on_demand_routes = on_demand_routes  # PILOTFISH_ON_DEMAND_ROUTES
         self.cluster_ips = ClusterIpCache(service_cidr)  # captured pods dial services' VIPs
         self.image_map = image_map  # the user's image map file (registry.images), read on apply
         self.trace_collector_address = trace_collector_address  # the local trace collector
@@ -142,6 +145,7 @@ class ControlPlane(ProxyGenerations):
             self.trace_collector_address,
             self.filter_gateway_clusters,
             self.on_demand_clusters,
+            self.on_demand_routes,
         )
         return PushContext(registry, tuple(self.parsed.objects), mesh, carry=carry)
 
@@ -235,6 +239,10 @@ class ControlPlane(ProxyGenerations):
         affected = affected_proxies(proxies, changed, self.push, saved.push)
         if affected is None:
             return nodes, routing_only
+        hosts = virtual_service_hosts(changed, self.push, saved.push) if routing_only else None
+        if hosts is not None and self.on_demand_routes:
+            names = frozenset((c.meta.kind, f"{c.meta.namespace}/{c.meta.name}") for c in changed)
+            affected -= self.not_holding(sorted(affected), hosts, saved.push, names)
         for node_id in nodes:
             if node_id in affected:
                 continue

@@ -3,10 +3,11 @@
 The part of the control plane that turns one push context into proxies' snapshots: a node
 connecting (`snapshot_for_node`), a change regenerating the proxies it affects (`_regenerate`,
 reusing a sidecar's own part when only routes moved: `generate.with_new_routes`), an endpoint
-move (`_regenerate_endpoints`, Istio's incremental EDS), on-demand clusters (`demand`), and
-forgetting a proxy whose stream closed. Every snapshot is checked before it is published in
-the `SnapshotCache` shared with the xDS server. `ControlPlane` (core) owns the config, the
-registry and the push context these read; this module must not import it.
+move (`_regenerate_endpoints`, Istio's incremental EDS), on-demand clusters (`demand`) and
+virtual hosts (`demand_hosts`), and forgetting a proxy whose stream closed. Every snapshot is
+checked before it is published in the `SnapshotCache` shared with the xDS server.
+`ControlPlane` (core) owns the config, the registry and the push context these read; this
+module must not import it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from pilotfish.controlplane.assembly import SharedNames, SnapshotAssembly
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import on_demand
+from pilotfish.translate import on_demand, on_demand_routes
 from pilotfish.translate.generate import generate_parts, with_new_endpoints, with_new_routes
+from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import ROUTE
 from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
 from pilotfish.xds.resources import Snapshot
 
@@ -39,6 +42,18 @@ class ProxyGenerations:
     def __init__(self, cache: SnapshotCache | None) -> None:
         self.demanded: dict[str, frozenset[str]] = {}
         """node id -> the outbound clusters it asked for (on-demand clusters only)."""
+        self.asked_hosts: dict[str, frozenset[str]] = {}
+        """node id -> the VHDS names (`http_proxy/<host>`) it asked for (on-demand routes)."""
+        self.vhds_answers: dict[str, dict[str, str]] = {}
+        """node id -> VHDS name asked -> the virtual host answering it ("" for none), as last
+        published."""
+        self._published: dict[
+            str, tuple[ProxyResources, frozenset[str], ProxyResources, dict[str, str]]
+        ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
+        self.stale_routes: set[str] = set()
+        """Sidecars with on-demand routes left out of a VirtualService change whose virtual
+        hosts they do not hold (`not_holding`): their published snapshot is the new push
+        context's, but their route part is older; rebuilt before they ask for more."""
         self.assembly = SnapshotAssembly()  # snapshots of checked parts, serialised once
         self.proxies: dict[str, Proxy] = {}
         self.cache = cache if cache is not None else SnapshotCache()
@@ -84,6 +99,7 @@ class ProxyGenerations:
     ) -> Snapshot | None:
         push = push or self.push
         self._made_from[node_id] = push
+        self.stale_routes.discard(node_id)
         shared, own = generate_parts(proxy, push)
         return self._checked(node_id, shared, own)
 
@@ -114,20 +130,35 @@ class ProxyGenerations:
         self, node_id: str, shared: tuple[ProxyResources, ...], own: ProxyResources
     ) -> tuple[ProxyResources, ...] | None:
         """What an on-demand sidecar is sent of its shared parts: the clusters it asked for
-        (`translate.on_demand`); None for every other proxy."""
+        (`translate.on_demand`) and, with on-demand routes, the virtual hosts
+        (`translate.on_demand_routes`); None for every other proxy."""
         proxy = self.proxies.get(node_id)
         if proxy is None or not on_demand.applies(proxy, self.push):
             return None
         clusters = self.demanded.get(node_id, frozenset())
-        return on_demand.narrowed(shared, own, clusters, self.push)
+        parts = on_demand.narrowed(shared, own, clusters, self.push)
+        if not on_demand_routes.applies(proxy, self.push):
+            return parts
+        asked = self.asked_hosts.get(node_id, frozenset())
+        sent = list(parts)
+        for index, part in enumerate(parts):
+            if HTTP_PROXY_ROUTE_CONFIG not in part[ROUTE]:
+                continue
+            known = self._published.get(node_id)  # the same route part (an endpoint change)
+            if known is None or known[0] is not part or known[1] != asked:
+                made = on_demand_routes.published(part, asked, self.push)
+                known = self._published[node_id] = (part, asked, *made)
+            sent[index], self.vhds_answers[node_id] = known[2], known[3]
+        return tuple(sent)
 
     def demand(self, node_id: str, cluster_names: tuple[str, ...]) -> Snapshot | None:
         """Envoy asked for clusters it lacks (on-demand CDS): add them (and those their routes
         name with them) to the node's scope and publish its new snapshot. Called
         by the xDS server in its generation thread; returns the node's snapshot."""
         with self._connecting:
-            parts = self.generated.get(node_id)
-            if node_id not in self.proxies or parts is None:
+            proxy = self.proxies.get(node_id)
+            parts = self._fresh_parts(node_id, proxy) if proxy is not None else None
+            if parts is None:
                 return self.cache.get(node_id)
             clusters = on_demand.clusters_for(cluster_names, parts[0])
             known = self.demanded.get(node_id, frozenset())
@@ -138,6 +169,64 @@ class ProxyGenerations:
             if snapshot is not None:
                 self.cache.set(node_id, snapshot)
         return self.cache.get(node_id)
+
+    def not_holding(
+        self,
+        node_ids: list[str],
+        hosts: frozenset[str],
+        previous: PushContext,
+        changed: frozenset[tuple[str, str]],
+    ) -> set[str]:
+        """Of `node_ids`, the sidecars with on-demand routes, built from `previous`, holding no
+        virtual host of `hosts` (`on_demand_routes.holds_any`): a change of the
+        VirtualServices of those hosts changes nothing they were sent (`stale_routes`). What
+        translation noted about the `changed` objects ((kind, namespace/name)) is dropped
+        from their notes: it was about the old versions."""
+        found = set()
+        for node_id in node_ids:
+            proxy = self.proxies.get(node_id)
+            if proxy is None or self._made_from.get(node_id) is not previous:
+                continue
+            if not on_demand_routes.applies(proxy, self.push) or proxy.captured:
+                continue
+            if not on_demand_routes.holds_any(self.vhds_answers.get(node_id, {}), hosts):
+                found.add(node_id)
+                notes = self.translation_notes.get(node_id, [])
+                kept = [n for n in notes if (n.kind, n.name) not in changed]
+                self.translation_notes[node_id] = kept
+        self.stale_routes |= found
+        return found
+
+    def _fresh_parts(
+        self, node_id: str, proxy: Proxy
+    ) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
+        """The node's parts, translated again if its route part is stale (`stale_routes`)."""
+        if node_id in self.stale_routes:
+            self._generate(node_id, proxy)
+        return self.generated.get(node_id)
+
+    def demand_hosts(self, node_id: str, aliases: tuple[str, ...]) -> dict[str, str]:
+        """Envoy asked for virtual hosts by Host (VHDS `http_proxy/<host>`): add them to the
+        node's scope and publish its new snapshot. Returns, for each alias, the name of the
+        virtual host answering it ("" for none: not a proxy with on-demand routes, or over
+        `MAX_HOSTS_PER_PROXY`). Called by the xDS server in its generation thread."""
+        with self._connecting:
+            proxy = self.proxies.get(node_id)
+            if proxy is None or not on_demand_routes.applies(proxy, self.push):
+                return {}
+            parts = self._fresh_parts(node_id, proxy)
+            if parts is None:
+                return {}
+            known = self.asked_hosts.get(node_id, frozenset())
+            room = max(0, on_demand_routes.MAX_HOSTS_PER_PROXY - len(known))
+            new = [a for a in dict.fromkeys(aliases) if a not in known][:room]
+            if new:
+                self.asked_hosts[node_id] = known | frozenset(new)
+                snapshot = self._checked(node_id, *parts)
+                if snapshot is not None:
+                    self.cache.set(node_id, snapshot)
+            answers = self.vhds_answers.get(node_id, {})
+            return {a: answers.get(a, "") for a in aliases}
 
     def regenerate(
         self, node_ids: list[str], changed_at: float | None = None
@@ -171,6 +260,7 @@ class ProxyGenerations:
                 snapshot = self._generate(node_id, proxy)
             else:
                 self._made_from[node_id] = self.push
+                self.stale_routes.discard(node_id)
                 same = names.same(parts[0], updated[0])
                 snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
@@ -233,5 +323,9 @@ class ProxyGenerations:
             self.generation_errors,
             self._made_from,
             self.demanded,
+            self.asked_hosts,
+            self.vhds_answers,
+            self._published,
         ):
             table.pop(node_id, None)
+        self.stale_routes.discard(node_id)

@@ -32,7 +32,7 @@ from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.ui_source import ControlPlaneSource
-from pilotfish.model.mesh import on_demand_enabled
+from pilotfish.model.mesh import on_demand_enabled, on_demand_routes_enabled
 from pilotfish.registry.images import IMAGE_MAP_ENV
 from pilotfish.state_files import UI_TOKEN_FILE
 from pilotfish.ui.guard import ui_guard
@@ -54,6 +54,7 @@ async def serve(
     service_cidr: str = "",
     filter_gateway_clusters: bool = False,
     on_demand_clusters: bool = False,
+    on_demand_routes: bool = False,
 ) -> None:
     cp = ControlPlane(
         state_dir,
@@ -63,6 +64,7 @@ async def serve(
         service_cidr=service_cidr,
         filter_gateway_clusters=filter_gateway_clusters,
         on_demand_clusters=on_demand_clusters,
+        on_demand_routes=on_demand_routes,
     )
     for problem in cp.load_state():
         log.warning("state: %s", problem)
@@ -84,6 +86,7 @@ async def serve(
         observer=registration,
         cache=cp.cache,
         demand=cp.demand,
+        demand_hosts=cp.demand_hosts,
     )
     cp.connected = xds.connected
     signer = CaService(cp.authority, cp.tokens)
@@ -178,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ.get("PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", "").lower() == "true",
                 # pilotfish's option: sidecars get clusters on demand (translate.on_demand)
                 on_demand_enabled(os.environ),
+                # pilotfish's option: and their virtual hosts (translate.on_demand_routes)
+                on_demand_routes_enabled(os.environ),
             )
         )
     except CaStateError as exc:

@@ -30,6 +30,18 @@ def on_demand_enabled(environ: Mapping[str, str]) -> bool:
     return environ.get(ON_DEMAND_ENV, "").strip().lower() != "false"
 
 
+ON_DEMAND_ROUTES_ENV = "PILOTFISH_ON_DEMAND_ROUTES"
+"""pilotfish's option (off unless `true`): sidecars that get clusters on demand also get the
+virtual hosts of their `http_proxy` route configuration on demand (VHDS,
+`translate.on_demand_routes`); read from the control plane's environment."""
+
+
+def on_demand_routes_enabled(environ: Mapping[str, str]) -> bool:
+    """Whether on-demand virtual hosts are on in this environment: `ON_DEMAND_ROUTES_ENV` is
+    `true` (read once in a `main`)."""
+    return environ.get(ON_DEMAND_ROUTES_ENV, "").strip().lower() == "true"
+
+
 @dataclass(frozen=True)
 class MeshConfig:
     """The subset of Istio's MeshConfig that pilotfish honours (same names, same defaults)."""
@@ -50,6 +62,7 @@ class MeshConfig:
     export_defaults: ExportDefaults = field(default_factory=ExportDefaults)
     filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
     on_demand_clusters: bool = False  # PILOTFISH_ON_DEMAND_CLUSTERS (translate.on_demand)
+    on_demand_routes: bool = False  # PILOTFISH_ON_DEMAND_ROUTES (translate.on_demand_routes)
 
     @classmethod
     def of(
@@ -58,6 +71,7 @@ class MeshConfig:
         trace_collector_address: str = "",
         filter_gateways: bool = False,
         on_demand: bool = False,
+        on_demand_routes: bool = False,
     ) -> MeshConfig:
         """What the manifest's mesh config sets; Istio's defaults for what it leaves out."""
         security = manifest.security
@@ -73,4 +87,5 @@ class MeshConfig:
             export_defaults=manifest.mesh.export_defaults,
             filter_gateway_clusters=filter_gateways,
             on_demand_clusters=on_demand,
+            on_demand_routes=on_demand_routes,
         )

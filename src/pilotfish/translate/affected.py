@@ -100,6 +100,26 @@ def affected_proxies(
     return affected
 
 
+def virtual_service_hosts(
+    changed: Iterable[AnyConfig], push: PushContext, previous: PushContext
+) -> frozenset[str] | None:
+    """The hostnames of the services the changed objects name, when every one is a
+    VirtualService with HTTP routes only that names one at least (then it changes only the
+    virtual hosts of those services: `translate.on_demand_routes.holds_any`); else None."""
+    found: set[str] = set()
+    for config in changed:
+        spec = config.spec
+        if config.meta.kind != VIRTUAL_SERVICE or getattr(spec, "tcp", None):
+            return None
+        if getattr(spec, "tls", None):
+            return None
+        services = [*_named_services(config, push), *_named_services(config, previous)]
+        if not services:
+            return None
+        found.update(s.hostname for s in services)
+    return frozenset(found)
+
+
 def _selects_workloads(config: AnyConfig) -> bool:
     """A ServiceEntry with a `workloadSelector` makes pods its endpoints (and changes them)."""
     return config.meta.kind == SERVICE_ENTRY and bool(

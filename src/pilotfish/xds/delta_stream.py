@@ -16,10 +16,19 @@ Rules implemented:
 - a push sends only resources whose version differs from what the client holds, and removals;
 - after a cluster push, the endpoint versions of the pushed clusters are forgotten and the
   endpoints re-sent (Envoy sends no new request for them, and a re-added cluster would
-  otherwise stay warming until its endpoints arrive).
+  otherwise stay warming until its endpoints arrive);
+- VHDS (`VirtualHost`): the subscription to the route configuration's name (a namespace) is
+  wildcard over the node's virtual hosts; every name it then asks for on demand
+  (`http_proxy/<host>`, `on_demand_names`) is answered in the reply to that request, with the
+  virtual host the control plane resolved it to (`aliases`, set by the server) carrying the
+  name as an alias, even if the client holds it already (Envoy replays a paused request only
+  when its alias comes back), or with no body when nothing answers it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -35,9 +44,11 @@ from pilotfish.xds.messages import (
 from pilotfish.xds.resources import (
     CLUSTER,
     ENDPOINT,
+    VIRTUAL_HOST,
     WILDCARD_TYPES,
     EncodedResource,
     Snapshot,
+    aliased_entry,
 )
 from pilotfish.xds.stream_state import AnyRequest, StreamBase, TypeState, interned
 
@@ -50,6 +61,12 @@ class DeltaStream(StreamBase):
     """State of one incremental ADS stream (`DeltaAggregatedResources`)."""
 
     delta = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aliases: dict[str, str] = {}
+        """VHDS name asked -> the virtual host answering it ("" for none): the server sets it
+        (`XdsServer._on_demand`) before the request is handled."""
 
     def on_request(
         self,
@@ -65,7 +82,7 @@ class DeltaStream(StreamBase):
         state = self.types.get(type_url)
         first = state is None
         if state is None:
-            wildcard = type_url in WILDCARD_TYPES and not subscribe
+            wildcard = (type_url in WILDCARD_TYPES and not subscribe) or type_url == VIRTUAL_HOST
             state = TypeState(type_url, wildcard)
             state.client_versions = dict(request.initial_resource_versions)
             self.types[type_url] = state
@@ -76,15 +93,62 @@ class DeltaStream(StreamBase):
         added, changed = self._apply_subscription(
             state, subscribe, request.resource_names_unsubscribe, events
         )
-        if snapshot is None or not (first or changed):
+        asked = self._vhds_names(type_url, subscribe)
+        if snapshot is None or not (first or changed or asked):
             return StreamOutput(events=tuple(events))
-        response = self._diff(state, snapshot, now, always=first, report_missing=added)
+        missing = frozenset() if type_url == VIRTUAL_HOST else added
+        response = self._diff(
+            state, snapshot, now, always=first or bool(asked), report_missing=missing
+        )
+        if response is not None and asked:
+            response = self._with_aliases(response, asked, snapshot.resources(type_url).by_name)
         return StreamOutput(responses=(response,) if response else (), events=tuple(events))
+
+    @staticmethod
+    def _vhds_names(type_url: str, subscribe: list[str]) -> tuple[str, ...]:
+        """The VHDS names a request asks for on demand (`<route config>/<host>`): not the
+        route configuration's own name, which subscribes to all of its virtual hosts."""
+        if type_url != VIRTUAL_HOST:
+            return ()
+        return tuple(n for n in dict.fromkeys(subscribe) if "/" in n)
+
+    def _with_aliases(
+        self,
+        response: DeltaResponse,
+        asked: tuple[str, ...],
+        present: Mapping[str, EncodedResource],
+    ) -> DeltaResponse:
+        """`response` answering each asked VHDS name: the virtual host resolved for it with the
+        name as an alias (added if the response lacked it), else a body-less resource."""
+        by_answer: dict[str, list[str]] = {}
+        for alias in asked:
+            answer = self.aliases.get(alias, "")
+            by_answer.setdefault(answer if answer in present else "", []).append(alias)
+        names = list(response.resource_names)
+        entries = list(response.entries)
+        for answer, aliases in by_answer.items():
+            if not answer:
+                continue
+            if answer in names:
+                index = names.index(answer)
+                entries[index] = aliased_entry(answer, aliases, present[answer])
+            else:
+                names.append(answer)
+                entries.append(aliased_entry(answer, aliases, present[answer]))
+        for alias in by_answer.get("", ()):
+            if alias not in names:
+                names.append(alias)
+                entries.append(aliased_entry(alias, (alias,), None))
+        return replace(response, resource_names=tuple(names), entries=tuple(entries))
 
     def on_demand_names(self, request: AnyRequest) -> tuple[str, ...]:
         """Names a CDS request subscribes while the stream's CDS is (or this request makes it)
         wildcard: Envoy's on-demand CDS over ADS asks for a cluster by its plain name this way,
-        and its reconnect sends `*` with them."""
+        and its reconnect sends `*` with them. For VHDS, the virtual hosts asked by Host."""
+        if request.type_url == VIRTUAL_HOST and isinstance(
+            request, discovery_pb2.DeltaDiscoveryRequest
+        ):
+            return self._vhds_names(VIRTUAL_HOST, list(request.resource_names_subscribe))
         if request.type_url != CLUSTER or not isinstance(
             request, discovery_pb2.DeltaDiscoveryRequest
         ):

@@ -118,6 +118,21 @@ class Refusals:
         log.warning("xds: %s%s", message, suffix)
         self._last_logged[reason] = now
 
+    def admit_node(self, request: Any, open_streams: int, limit: int) -> bool:
+        """A stream's first request: it names a node (which has `open_streams` streams open)
+        with room for one more; else the refusal is counted and logged."""
+        if not request.HasField("node") or not request.node.id:
+            self.refuse("no_node", "closing a stream: first request has no node id")
+            return False
+        if open_streams >= limit:
+            self.refuse(
+                "node_streams",
+                f"closing a stream of {request.node.id!r}: it has {open_streams} open "
+                f"(limit {limit})",
+            )
+            return False
+        return True
+
     def unread(self, peer: str) -> None:
         """A stream ended before its first request was read (see the module docstring)."""
         self.refuse(

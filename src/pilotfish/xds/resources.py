@@ -26,13 +26,15 @@ from pilotfish.type_urls import (
     PREFIX,
     ROUTE,
     SECRET,
+    VIRTUAL_HOST,
     resource_name,
     short_name,
 )
 
 # Push order: secrets before the listeners/clusters using them, clusters before their endpoints,
-# listeners before their routes (Envoy's "make before break" order, as Istio pushes).
-PUSH_ORDER: tuple[str, ...] = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)
+# listeners before their routes, route configurations before their on-demand virtual hosts
+# (Envoy's "make before break" order, as Istio pushes).
+PUSH_ORDER: tuple[str, ...] = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE, VIRTUAL_HOST)
 
 
 def push_rank(type_url: str) -> int:
@@ -100,6 +102,18 @@ def _encode_resource(type_url: str, name: str, message: Message) -> EncodedResou
         sotw_entry=encode_field(2, any_bytes),
         delta_entry=encode_field(2, delta_resource),
     )
+
+
+def aliased_entry(name: str, aliases: Sequence[str], resource: EncodedResource | None) -> bytes:
+    """A `DeltaDiscoveryResponse.resources` entry answering on-demand `aliases` (VHDS: the
+    names Envoy asked with): `resource` with the aliases added, or, for None, a `Resource`
+    named `name` with the aliases and no body (Envoy's "could not resolve")."""
+    body = b""
+    if resource is not None:
+        body = encode_field(1, resource.version.encode()) + encode_field(2, resource.any_bytes)
+    body += encode_field(3, name.encode())
+    body += b"".join(encode_field(4, alias.encode()) for alias in aliases)
+    return encode_field(2, body)
 
 
 def _checked_encode(type_url: str, name: str, message: Message) -> EncodedResource:
@@ -390,9 +404,11 @@ __all__ = [
     "PUSH_ORDER",
     "ROUTE",
     "SECRET",
+    "VIRTUAL_HOST",
     "WILDCARD_TYPES",
     "Snapshot",
     "SnapshotError",
+    "aliased_entry",
     "resource_name",
     "short_name",
 ]

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import grpc
@@ -46,9 +47,16 @@ from pilotfish.xds.messages import (
     StreamOutput,
 )
 from pilotfish.xds.metrics import XdsMetrics
-from pilotfish.xds.observer import NO_OBSERVER, Refused, StreamObserver
+from pilotfish.xds.observer import (
+    NO_OBSERVER,
+    Demand,
+    DemandHosts,
+    Refused,
+    SnapshotGenerator,
+    StreamObserver,
+)
 from pilotfish.xds.push_queue import Pusher, PushQueue
-from pilotfish.xds.resources import CLUSTER, Snapshot, short_name
+from pilotfish.xds.resources import CLUSTER, VIRTUAL_HOST, Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 from pilotfish.xds.write_window import DEFAULT_WINDOW_BYTES, WriteWindow
 
@@ -56,12 +64,6 @@ log = logging.getLogger(__name__)
 REFUSAL_READ_WAIT = 1.0  # seconds a refused stream's first message is waited for
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
-SnapshotGenerator = Callable[[str, dict[str, Any]], Snapshot | None]
-"""(node id, node metadata as a dict) → the node's first snapshot, or None (wait for one).
-Called in the server's generation thread (one node at a time), never on the event loop."""
-Demand = Callable[[str, tuple[str, ...]], Snapshot | None]
-"""(node id, cluster names its Envoy asked for on demand) → its snapshot holding them if they
-exist. Called in the generation thread, before the request is answered."""
 
 
 class XdsServerError(RuntimeError):
@@ -81,9 +83,11 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         observer: StreamObserver = NO_OBSERVER,
         cache: SnapshotCache | None = None,
         demand: Demand | None = None,
+        demand_hosts: DemandHosts | None = None,
     ) -> None:
         self._generate = generate
         self._demand = demand  # on-demand clusters (`DeltaStream.on_demand_names`)
+        self._demand_hosts = demand_hosts  # on-demand virtual hosts (VHDS)
         self.observer = observer  # admits streams; told of connections and reported health
         self._forget = forget  # told when a node's last stream closes
         self.limits = limits
@@ -254,7 +258,9 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             async for request in requests:
                 connection.requests += 1
                 if not connection.node_id:
-                    if not self._admit_node(connection, request):
+                    streams = len(self._connections.get(request.node.id, ()))
+                    limit = self.limits.max_streams_per_node
+                    if not self.refusals.admit_node(request, streams, limit):
                         break
                     await self._first_snapshot(connection, request.node)
                 await self._on_demand(connection, request)
@@ -272,31 +278,20 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             connection.outbox.put_nowait(None)
 
     async def _on_demand(self, connection: Connection, request: Any) -> None:
-        """Clusters Envoy asks for on demand that the node's snapshot lacks: the control plane
+        """Clusters Envoy asks for on demand that the node's snapshot lacks, and virtual hosts
+        it asks for by Host (VHDS; the stream is told what answers each): the control plane
         adds them (off the loop) before the request is answered."""
-        snapshot = self.cache.get(connection.node_id)
-        names = connection.stream.on_demand_names(request)
-        if snapshot is not None:
-            names = tuple(n for n in names if n not in snapshot.resources(CLUSTER).by_name)
-        if not names or self._demand is None:
+        names, stream = connection.stream.on_demand_names(request), connection.stream
+        loop, node_id = asyncio.get_running_loop(), connection.node_id
+        if request.type_url == VIRTUAL_HOST and isinstance(stream, DeltaStream):
+            if names and self._demand_hosts is not None:
+                ask = partial(self._demand_hosts, node_id, names)
+                stream.aliases.update(await loop.run_in_executor(self._generator, ask))
             return
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._generator, self._demand, connection.node_id, names)
-
-    def _admit_node(self, connection: Connection, request: Any) -> bool:
-        """The stream's first request: it names a node with room for one more stream."""
-        if not request.HasField("node") or not request.node.id:
-            self.refusals.refuse("no_node", "closing a stream: first request has no node id")
-            return False
-        streams = len(self._connections.get(request.node.id, ()))
-        if streams >= self.limits.max_streams_per_node:
-            self.refusals.refuse(
-                "node_streams",
-                f"closing a stream of {request.node.id!r}: it has {streams} open "
-                f"(limit {self.limits.max_streams_per_node})",
-            )
-            return False
-        return True
+        if (snapshot := self.cache.get(connection.node_id)) is not None:
+            names = tuple(n for n in names if n not in snapshot.resources(CLUSTER).by_name)
+        if names and self._demand is not None:
+            await loop.run_in_executor(self._generator, self._demand, node_id, names)
 
     def _on_request(self, connection: Connection, request: Any) -> bool:
         if request.type_url == HEALTH_INFO:  # the agent's probe result, not a subscription

@@ -1,0 +1,280 @@
+"""On-demand virtual hosts (VHDS; pilotfish's option, beyond Istio: `PILOTFISH_ON_DEMAND_ROUTES`
+=true turns it on, `model.mesh`): a sidecar's `http_proxy` route configuration holds no
+service's virtual host up front; Envoy asks for the one a request needs.
+
+How: the route configuration a delta sidecar is sent (`up_front`) keeps only its pod-local
+virtual host and names VHDS over ADS (`vhds.config_source`). A request whose Host no virtual
+host matches is paused by the on-demand filter (`translate.on_demand`, already in the chain),
+and Envoy subscribes to `http_proxy/<host>` (type `VirtualHost`). The control plane remembers
+the hosts each sidecar asked for and answers each with the virtual host the full
+configuration (`virtual_hosts.http_proxy_route_config`, unchanged, shared by a namespace)
+would route that host to (`resolved`), renamed `http_proxy/<fqdn>:<port>`, the resource
+carrying the asked name as an alias. A host no service has gets a virtual host of its own
+holding exactly what the catch-all would do (passthrough under ALLOW_ANY, 502 under
+REGISTRY_ONLY): the catch-all (`*`) cannot stay up front, since a request it matches never
+asks. A change of a VirtualService then reaches only the sidecars holding its virtual host,
+with that virtual host alone.
+
+Who: sidecars that get clusters on demand (`on_demand.applies`: delta xDS, not gateways),
+not captured pods (their per-port route configurations are kept whole). A state-of-the-world
+Envoy cannot use VHDS (Envoy: "only 'DELTA_GRPC' or 'ADS' (which uses Delta xDS)").
+
+Envoy 1.40 facts this relies on (read in its source, vhds.cc, rds_impl.cc,
+route_config_update_receiver_impl.cc, on_demand_update.cc; checked through real Envoys by
+tests/e2e/test_on_demand_routes.py):
+- the VHDS subscription starts by subscribing to the route configuration's name (a namespace:
+  every resource named `<name>/...` is delivered to it), and must be answered (the route
+  configuration, and so the listener, waits for it);
+- Envoy keys VHDS virtual hosts by the VirtualHost's `name` and removes them by resource name
+  (`removed_resources`): so the two are the same;
+- after an update carrying the asked alias, Envoy checks whether a virtual host now exists
+  for the host and, if so, replays the request (a request whose body was buffered meanwhile
+  is not replayed: it continues, with the route now found); an alias answered with no
+  resource continues the request without a route (404 `NR`);
+- virtual host domains must stay unique across the route configuration and every VHDS
+  virtual host (Envoy rejects the update otherwise): every virtual host comes from the one
+  full configuration, whose domains are unique, and a host no service has is answered only
+  when it matches no other virtual host.
+
+Pure: reads only its arguments (memoised per push context).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
+
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate import names, on_demand
+from pilotfish.translate.envoy_pb import ads_config_source
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
+
+PREFIX = names.HTTP_PROXY_ROUTE_CONFIG + "/"
+"""What Envoy puts before the Host in a VHDS name: the route configuration's name and `/`."""
+UP_FRONT_VHOSTS = frozenset({names.POD_LOCAL_VHOST})
+"""Virtual hosts a sidecar always holds: they are no service's and name no on-demand
+cluster (`localhost:15000`, the pod's own admin). Sent over VHDS too: Envoy's route
+configuration waits for a first VHDS update with a resource in it (an empty one reaches only
+wildcard watches, and VHDS subscribes to its route configuration's name: measured, the
+listener stayed warming)."""
+MAX_HOSTS_PER_PROXY = 4096
+"""Hosts one sidecar may ask for (each may cost a virtual host): past this, a new host is
+answered with no resource, and the request fails with 404, as Envoy routes an unknown name."""
+
+
+def applies(proxy: Proxy, push: PushContext) -> bool:
+    """Whether this proxy's `http_proxy` virtual hosts come on demand."""
+    return push.mesh.on_demand_routes and on_demand.applies(proxy, push) and not proxy.captured
+
+
+def host_of(alias: str) -> str | None:
+    """The host of a VHDS name Envoy asks for (`http_proxy/reviews:9080` -> `reviews:9080`),
+    lower-cased and without a trailing dot as Envoy matches it; None for a name of another
+    route configuration."""
+    if not alias.startswith(PREFIX):
+        return None
+    host = alias[len(PREFIX) :].lower()
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and name.endswith("."):
+        host = f"{name[:-1]}:{port}"
+    return host.removesuffix(".") or None
+
+
+def holds_any(answers: Mapping[str, str], hostnames: Collection[str]) -> bool:
+    """Whether a sidecar whose asked names were answered with `answers` (VHDS name asked ->
+    virtual host) holds a virtual host of one of `hostnames`, or one of a wildcard host
+    (which may cover them)."""
+    for answer in answers.values():
+        rest = answer[len(PREFIX) :]
+        host = rest.rsplit(":", 1)[0] if ":" in rest else rest
+        if host in hostnames or host.startswith("*"):
+            return True
+    return False
+
+
+def resource_name(vhost_name: str) -> str:
+    """The VHDS resource (and virtual host) name of a virtual host of `http_proxy`."""
+    return PREFIX + vhost_name
+
+
+def up_front(config: route_pb2.RouteConfiguration) -> route_pb2.RouteConfiguration:
+    """`config` as a sidecar with on-demand virtual hosts is sent it: its settings, no virtual
+    host, and VHDS over ADS (the virtual hosts of `UP_FRONT_VHOSTS` come over VHDS)."""
+    trimmed = route_pb2.RouteConfiguration()  # field by field: a copy of the whole, emptied,
+    for field, value in config.ListFields():  # would keep its virtual hosts' memory (arena)
+        if field.name == "virtual_hosts":
+            continue
+        if field.is_repeated:
+            getattr(trimmed, field.name).extend(value)
+        elif field.type == field.TYPE_MESSAGE:
+            getattr(trimmed, field.name).CopyFrom(value)
+        else:
+            setattr(trimmed, field.name, value)
+    trimmed.vhds.config_source.CopyFrom(ads_config_source())
+    return trimmed
+
+
+def _renamed(vhost: rc_pb2.VirtualHost, push: PushContext) -> rc_pb2.VirtualHost:
+    """`vhost` named as its VHDS resource, memoised per push context."""
+    key = ("pilotfish.translate.vhds", id(vhost), "")
+    found: tuple[rc_pb2.VirtualHost, rc_pb2.VirtualHost] | None = push.memo.get(key)
+    if found is None or found[0] is not vhost:
+        answer = rc_pb2.VirtualHost()
+        answer.CopyFrom(vhost)
+        answer.name = resource_name(vhost.name)
+        found = push.memo[key] = (vhost, answer)
+    return found[1]
+
+
+@dataclass(frozen=True)
+class DomainIndex:
+    """A route configuration's virtual hosts by domain, as Envoy looks a host up: exact
+    domains, suffix wildcards (`*.example.com`) and prefix wildcards (`api.*`) longest first,
+    and the default (`*`). Built once per configuration (`index_of`)."""
+
+    exact: dict[str, rc_pb2.VirtualHost]
+    suffixes: tuple[tuple[str, rc_pb2.VirtualHost], ...]
+    prefixes: tuple[tuple[str, rc_pb2.VirtualHost], ...]
+    default: rc_pb2.VirtualHost | None
+
+    @classmethod
+    def of(cls, config: route_pb2.RouteConfiguration) -> DomainIndex:
+        exact: dict[str, rc_pb2.VirtualHost] = {}
+        suffixes: list[tuple[str, rc_pb2.VirtualHost]] = []
+        prefixes: list[tuple[str, rc_pb2.VirtualHost]] = []
+        default = None
+        for vhost in config.virtual_hosts:
+            for domain in (d.lower() for d in vhost.domains):
+                if domain == "*":
+                    default = default or vhost
+                elif domain.startswith("*"):
+                    suffixes.append((domain[1:], vhost))
+                elif domain.endswith("*"):
+                    prefixes.append((domain[:-1], vhost))
+                else:
+                    exact.setdefault(domain, vhost)
+        suffixes.sort(key=lambda item: -len(item[0]))  # stable: the first of a length wins
+        prefixes.sort(key=lambda item: -len(item[0]))
+        return cls(exact, tuple(suffixes), tuple(prefixes), default)
+
+    def lookup(self, host: str) -> rc_pb2.VirtualHost | None:
+        """The virtual host Envoy picks for `host` (lower case): an exact domain, else the
+        longest suffix wildcard, else the longest prefix wildcard (a wildcard matches one
+        character at least), else the one with `*`."""
+        found = self.exact.get(host)
+        if found is not None:
+            return found
+        for suffix, vhost in self.suffixes:
+            if len(host) > len(suffix) and host.endswith(suffix):
+                return vhost
+        for prefix, vhost in self.prefixes:
+            if len(host) > len(prefix) and host.startswith(prefix):
+                return vhost
+        return self.default
+
+
+def matching_vhost(config: route_pb2.RouteConfiguration, host: str) -> rc_pb2.VirtualHost | None:
+    """The virtual host of `config` Envoy picks for `host` (`DomainIndex.lookup`)."""
+    return DomainIndex.of(config).lookup(host.lower())
+
+
+def index_of(config: route_pb2.RouteConfiguration, push: PushContext) -> DomainIndex:
+    """`DomainIndex.of(config)`, memoised per push context."""
+    key = ("pilotfish.translate.vhds.index", id(config))
+    found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = push.memo.get(key)
+    if found is None or found[0] is not config:
+        found = push.memo[key] = (config, DomainIndex.of(config))
+    return found[1]
+
+
+def resolved(
+    config: route_pb2.RouteConfiguration, host: str, push: PushContext
+) -> rc_pb2.VirtualHost | None:
+    """The VHDS virtual host answering `host` for a sidecar whose full `http_proxy`
+    configuration is `config`: the virtual host Envoy would route it to, renamed; for a host
+    only the catch-all takes, a virtual host of that host alone with the catch-all's routes.
+    None when nothing would route it. Memoised per push context (shared by every sidecar)."""
+    vhost = index_of(config, push).lookup(host)
+    if vhost is None or vhost.name in UP_FRONT_VHOSTS:
+        return None
+    if "*" not in vhost.domains:
+        return _renamed(vhost, push)
+    key = ("pilotfish.translate.vhds", id(vhost), host)
+    found: tuple[rc_pb2.VirtualHost, rc_pb2.VirtualHost] | None = push.memo.get(key)
+    if found is None or found[0] is not vhost:
+        answer = rc_pb2.VirtualHost()
+        answer.CopyFrom(vhost)
+        answer.name = resource_name(host)
+        del answer.domains[:]
+        answer.domains.append(host)
+        found = push.memo[key] = (vhost, answer)
+    return found[1]
+
+
+def published(
+    route_part: ProxyResources, aliases: Iterable[str], push: PushContext
+) -> tuple[ProxyResources, dict[str, str]]:
+    """What a sidecar that asked for `aliases` (VHDS names as Envoy sent them) is sent of its
+    `http_proxy` route part: the route configuration `up_front` and the virtual hosts the
+    aliases' hosts resolve to; with the VHDS name each alias is answered by ("" for none).
+    Memoised per push context."""
+    asked = frozenset(aliases)
+    key = ("pilotfish.translate.vhds.part", id(route_part), asked)
+    found: tuple[ProxyResources, ProxyResources, dict[str, str]] | None = push.memo.get(key)
+    if found is not None and found[0] is route_part:
+        return found[1], found[2]
+    configs: dict[str, route_pb2.RouteConfiguration] = {}
+    for name, message in route_part[ROUTE].items():
+        assert isinstance(message, route_pb2.RouteConfiguration)
+        configs[name] = message
+    full = configs.get(names.HTTP_PROXY_ROUTE_CONFIG)
+    vhosts: dict[str, rc_pb2.VirtualHost] = {}
+    answers: dict[str, str] = {}
+    if full is not None:
+        configs[names.HTTP_PROXY_ROUTE_CONFIG] = _up_front(full, push)
+        for vhost in full.virtual_hosts:
+            if vhost.name in UP_FRONT_VHOSTS:
+                vhosts[resource_name(vhost.name)] = _renamed(vhost, push)
+        for alias in sorted(asked):
+            host = host_of(alias)
+            vhost = resolved(full, host, push) if host is not None else None
+            answers[alias] = vhost.name if vhost is not None else ""
+            if vhost is not None:
+                vhosts[vhost.name] = vhost
+    part = ProxyResources(
+        {**{t: route_part[t] for t in route_part}, ROUTE: configs, VIRTUAL_HOST: vhosts},
+        route_part.diagnostics,
+    )
+    push.memo[key] = (route_part, part, answers)
+    return part, answers
+
+
+def _up_front(
+    config: route_pb2.RouteConfiguration, push: PushContext
+) -> route_pb2.RouteConfiguration:
+    key = ("pilotfish.translate.vhds.up_front", id(config))
+    found: tuple[route_pb2.RouteConfiguration, route_pb2.RouteConfiguration] | None = push.memo.get(
+        key
+    )
+    if found is None or found[0] is not config:
+        found = push.memo[key] = (config, up_front(config))
+    return found[1]
+
+
+__all__ = [
+    "MAX_HOSTS_PER_PROXY",
+    "PREFIX",
+    "DomainIndex",
+    "applies",
+    "holds_any",
+    "host_of",
+    "matching_vhost",
+    "published",
+    "resolved",
+    "up_front",
+]
