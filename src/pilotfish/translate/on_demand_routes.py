@@ -22,9 +22,11 @@ Envoy cannot use VHDS (Envoy: "only 'DELTA_GRPC' or 'ADS' (which uses Delta xDS)
 Envoy 1.40 facts this relies on (read in its source, vhds.cc, rds_impl.cc,
 route_config_update_receiver_impl.cc, on_demand_update.cc; checked through real Envoys by
 tests/e2e/test_on_demand_routes.py):
-- the VHDS subscription starts by subscribing to the route configuration's name (a namespace:
-  every resource named `<name>/...` is delivered to it), and must be answered (the route
-  configuration, and so the listener, waits for it);
+- the VHDS watch is on the route configuration's name as a namespace (every resource named
+  `<name>/...` is delivered to it); its first request names no resource (measured), and must
+  be answered with one resource at least (the route configuration, and so the listener, waits
+  for it; an empty update reaches only wildcard watches: measured, the listener stayed
+  warming);
 - Envoy keys VHDS virtual hosts by the VirtualHost's `name` and removes them by resource name
   (`removed_resources`): so the two are the same;
 - after an update carrying the asked alias, Envoy checks whether a virtual host now exists

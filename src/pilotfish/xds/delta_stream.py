@@ -17,8 +17,9 @@ Rules implemented:
 - after a cluster push, the endpoint versions of the pushed clusters are forgotten and the
   endpoints re-sent (Envoy sends no new request for them, and a re-added cluster would
   otherwise stay warming until its endpoints arrive);
-- VHDS (`VirtualHost`): the subscription to the route configuration's name (a namespace) is
-  wildcard over the node's virtual hosts; every name it then asks for on demand
+- VHDS (`VirtualHost`) is wildcard over the node's virtual hosts (Envoy's first VHDS request
+  names none; a name without `/`, the route configuration's, changes nothing); every name it
+  then asks for on demand
   (`http_proxy/<host>`, `on_demand_names`) is answered in the reply to that request, with the
   virtual host the control plane resolved it to (`aliases`, set by the server) carrying the
   name as an alias, even if the client holds it already (Envoy replays a paused request only
