@@ -238,10 +238,8 @@ def published(
     vhosts: dict[str, rc_pb2.VirtualHost] = {}
     answers: dict[str, str] = {}
     if full is not None:
-        configs[names.HTTP_PROXY_ROUTE_CONFIG] = _up_front(full, push)
-        for vhost in full.virtual_hosts:
-            if vhost.name in UP_FRONT_VHOSTS:
-                vhosts[resource_name(vhost.name)] = _renamed(vhost, push)
+        configs[names.HTTP_PROXY_ROUTE_CONFIG], always = _up_front(full, push)
+        vhosts.update(always)
         for alias in sorted(asked):
             host = host_of(alias)
             vhost = resolved(full, host, push) if host is not None else None
@@ -258,13 +256,22 @@ def published(
 
 def _up_front(
     config: route_pb2.RouteConfiguration, push: PushContext
-) -> route_pb2.RouteConfiguration:
+) -> tuple[route_pb2.RouteConfiguration, dict[str, rc_pb2.VirtualHost]]:
+    """`up_front(config)` and the VHDS virtual hosts every sidecar holding it gets
+    (`UP_FRONT_VHOSTS`), memoised per push context (not looked for again per sidecar)."""
     key = ("pilotfish.translate.vhds.up_front", id(config))
-    found: tuple[route_pb2.RouteConfiguration, route_pb2.RouteConfiguration] | None = push.memo.get(
-        key
-    )
+    Found = tuple[
+        route_pb2.RouteConfiguration,
+        tuple[route_pb2.RouteConfiguration, dict[str, rc_pb2.VirtualHost]],
+    ]
+    found: Found | None = push.memo.get(key)
     if found is None or found[0] is not config:
-        found = push.memo[key] = (config, up_front(config))
+        always = {
+            resource_name(v.name): _renamed(v, push)
+            for v in config.virtual_hosts
+            if v.name in UP_FRONT_VHOSTS
+        }
+        found = push.memo[key] = (config, (up_front(config), always))
     return found[1]
 
 

@@ -1,0 +1,108 @@
+"""Control-plane CPU and memory of on-demand virtual hosts, in-process (no xDS, no sockets).
+
+    .venv/bin/python bench/on_demand_routes_cpu.py [--services 1000] [--proxies 2000]
+                                                   [--routes] [--profile targeted|endpoint|meshwide]
+
+`ControlPlane` as the API drives it, on the scale benchmark's mesh (`scale_mesh.Topology`): every
+proxy connects as a delta sidecar with on-demand clusters (`--routes`: and on-demand virtual
+hosts, PILOTFISH_ON_DEMAND_ROUTES) and asks for the clusters (and virtual hosts) of two
+services, as bench/scale.py's simulated proxies do. Then, timed in process CPU seconds: a
+targeted change (one VirtualService's weights, twice), an endpoint change (one workload scaled
+and back), the mesh-wide change (REGISTRY_ONLY); the RSS after each step. `--profile` prints the
+cProfile of the second targeted change, the first endpoint change or the mesh-wide change
+(cumulative, top 30).
+Run it once with and once without `--routes` to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from scale_mesh import Topology
+
+from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.model.node import DELTA_XDS_KEY
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096 / 1e6
+
+
+def timed(what: str, work: Callable[[], Any], profile: bool = False) -> None:
+    profiler = cProfile.Profile() if profile else None
+    started = time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    work()
+    if profiler is not None:
+        profiler.disable()
+    cpu = time.process_time() - started
+    gc.collect()
+    print(f"{what}: {cpu:.2f} s CPU, RSS {rss_mb():.0f} MB", flush=True)
+    if profiler is not None:
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--proxies", type=int, default=2000)
+    parser.add_argument("--routes", action="store_true", help="on-demand virtual hosts on")
+    parser.add_argument("--profile", choices=("targeted", "endpoint", "meshwide"), default=None)
+    args = parser.parse_args()
+    topo = Topology(args.services, args.proxies)
+    cp = ControlPlane(
+        Path(tempfile.mkdtemp(prefix="pilotfish-vhds-")),
+        on_demand_clusters=True,
+        on_demand_routes=args.routes,
+    )
+    cp.load_state()
+    assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
+    cp.connected = lambda: list(cp.proxies)
+    instances = topo.instances()
+    cp.set_instances([instance_from_json(i.row()) for i in instances])
+    names = topo.names
+
+    def connect() -> None:
+        for n, instance in enumerate(instances):
+            metadata = instance.metadata(9000) | {DELTA_XDS_KEY: "true"}
+            cp.snapshot_for_node(instance.node_id, metadata)
+            called = [(n + k) % len(names) for k in (1, 7)]
+            cp.demand(instance.node_id, tuple(topo.cluster(i) for i in called))
+            if args.routes:
+                hosts = tuple(f"http_proxy/{names[i][1]}.{names[i][0]}:8080" for i in called)
+                cp.demand_hosts(instance.node_id, hosts)
+
+    print(f"on-demand routes: {'on' if args.routes else 'off'}; RSS {rss_mb():.0f} MB")
+    timed(f"connect {len(instances)} proxies", connect)
+    ns, svc = names[len(names) // 2]
+    for weight in (80, 79):
+        profile = args.profile == "targeted" and weight == 79
+        change = [("vs.yaml", topo.virtual_service(ns, svc, weight))]
+        timed(f"targeted VirtualService {ns}/{svc} ({weight})", partial(cp.apply, change), profile)
+    scaled = topo.workloads()[len(topo.workloads()) // 3]
+    for step, scale in enumerate((scaled, None)):
+        rows = [instance_from_json(i.row()) for i in topo.instances(scaled=scale)]
+        profile = args.profile == "endpoint" and step == 0
+        timed(f"endpoint change {step + 1}", partial(cp.set_instances, rows), profile)
+    timed(
+        "mesh-wide (REGISTRY_ONLY)",
+        lambda: cp.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]),
+        args.profile == "meshwide",
+    )
+
+
+if __name__ == "__main__":
+    main()
