@@ -142,6 +142,22 @@ def test_every_kiali_label_on_every_http_series(mesh: LocalMesh) -> None:
         assert row["metric"]["pod"] and row["metric"]["namespace"]
 
 
+def test_mutual_tls_shows_in_connection_security_policy(mesh: LocalMesh) -> None:
+    """Auto mTLS (Istio's default) between sidecars: the servers' series say `mutual_tls`, as
+    Istio's "mutual TLS in the metrics" queries expect; the ingress gateway's own client side has
+    no such label value to show, so only reporter="destination" is asked."""
+    for _ in range(5):
+        assert mesh.get("/productpage").status == 200
+    promql = (
+        'sum by (connection_security_policy) (istio_requests_total{reporter="destination", '
+        'destination_service_name=~"productpage|reviews|details"})'
+    )
+    poll(lambda: "mutual_tls" in by(mesh, promql, "connection_security_policy"), 30, "mutual_tls")
+    assert set(by(mesh, promql, "connection_security_policy")) == {"mutual_tls"}
+    plain = 'istio_requests_total{reporter="destination", connection_security_policy="none"}'
+    assert query(mesh, plain) == []
+
+
 def test_5xx_rate_after_a_fault_abort(mesh: LocalMesh) -> None:
     mesh.apply(
         f"{NET}/virtual-service-reviews-test-v2.yaml",
