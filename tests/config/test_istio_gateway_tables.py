@@ -4,9 +4,9 @@ written here afresh as YAML (tests/config/istio_table.py runs them): servers and
 Gateway, TLS options on an HTTPS server. Gateway/server/port 34 cases, TLS 44 (the three cases
 whose message list repeats one input are one case here; the two "more than 2 certs" cases are
 left out: Istio's webhook only warns but the CRD schema, applied first, refuses three
-tlsCertificates). Two inputs Istio's webhook alone accepts (credentialName beside a lone
-serverCertificate or privateKey) are refused by the CRD schema's CEL rule, and are cases
-refused here. Before this module's rules 1 was decided differently: caCrl beside a
+tlsCertificates). A credentialName beside a lone serverCertificate or privateKey is accepted,
+as Istio's Go table says: its webhook counts certificate files as a source only when both are
+set, and no CEL rule of the CRD names them (an earlier reading refused them). Before this module's rules 1 was decided differently: caCrl beside a
 credentialName on a SIMPLE server (accepted by Istio, whose check stops at remote credentials)."""
 
 # ruff: noqa: E501  (one case per line reads as a table)
@@ -77,8 +77,8 @@ TLS: list[Case] = [
  ("tls simple server cert and tls certs", G, t(f"mode: SIMPLE, {SC}, {PK}, tlsCertificates: [{C1}, {C3}]"), True),
  ("tls simple 2 certs missing cert", G, t(f"mode: SIMPLE, tlsCertificates: [{{privateKey: riker}}, {C2}]"), True),
  ("tls simple 2 certs missing key", G, t(f"mode: SIMPLE, tlsCertificates: [{{serverCertificate: picard}}, {C2}]"), True),
- ("tls simple sds no server cert", G, t(f"mode: SIMPLE, serverCertificate: '', {PK}, credentialName: sds-name"), True),
- ("tls simple sds no private key", G, t(f"mode: SIMPLE, {SC}, privateKey: '', credentialName: sds-name"), True),
+ ("tls simple sds no server cert", G, t(f"mode: SIMPLE, serverCertificate: '', {PK}, credentialName: sds-name"), False),
+ ("tls simple sds no private key", G, t(f"mode: SIMPLE, {SC}, privateKey: '', credentialName: sds-name"), False),
  ("tls mutual", G, t(f"mode: MUTUAL, {SC}, {PK}, {CA}"), False),
  ("tls mutual sds", G, t(f"mode: MUTUAL, {CA}, credentialName: sds-name"), False),
  ("tls mutual sds and server cert", G, t(f"mode: MUTUAL, {SC}, {PK}, {CA}, credentialName: sds-name"), True),
@@ -87,7 +87,7 @@ TLS: list[Case] = [
  ("tls credentialNames and certs", G, t("mode: MUTUAL, serverCertificate: /etc/istio/certs/server/cert, privateKey: /etc/istio/certs/server/key, credentialNames: [server-certs]"), True),
  ("tls credentialNames and tls certs", G, t("mode: MUTUAL, tlsCertificates: [{serverCertificate: /etc/istio/certs/server/cert, privateKey: /etc/istio/certs/server/key, caCertificates: /etc/istio/certs/server/cacert2}], credentialNames: [server-certs]"), True),
  ("tls only tls certs", G, t("mode: MUTUAL, tlsCertificates: [{serverCertificate: /etc/istio/certs/server/cert, privateKey: /etc/istio/certs/server/key}], caCertificates: /etc/istio/certs/server/cacert2"), False),
- ("tls mutual sds no server cert", G, t(f"mode: MUTUAL, serverCertificate: '', {PK}, {CA}, credentialName: sds-name"), True),
+ ("tls mutual sds no server cert", G, t(f"mode: MUTUAL, serverCertificate: '', {PK}, {CA}, credentialName: sds-name"), False),
  ("tls mutual no client CA", G, t(f"mode: MUTUAL, {SC}, {PK}, caCertificates: ''"), True),
  ("tls mutual no certs", G, t("mode: MUTUAL, serverCertificate: '', privateKey: '', caCertificates: ''"), True),
  ("tls mutual server cert and tls certs", G, t(f"mode: MUTUAL, {SC}, {PK}, {CA}, tlsCertificates: [{C1}, {C3}]"), True),

@@ -15,6 +15,7 @@ import pytest
 from tests.config.istio_table import Case, decided_as_istio, ids
 
 from pilotfish.config import load
+from pilotfish.config.ciphers import filter_cipher_suites
 
 # fmt: off
 D, G = "DestinationRule", "Gateway"
@@ -176,3 +177,73 @@ def test_sidecar_egress_hosts_warned_as_istio_does(
     result = load(text, "s.yaml")
     assert result.ok
     assert [(d.path, d.message) for d in result.warnings] == warnings
+
+
+HTTPS = "{selector: {istio: ingressgateway}, servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ['*'], tls: %s}]}"
+
+
+@pytest.mark.parametrize(
+    ("tls", "warnings"),
+    [
+        (
+            "{mode: SIMPLE, credentialName: c, minProtocolVersion: TLSV1_1}",
+            [
+                (
+                    "spec.servers[0].tls.minProtocolVersion",
+                    "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer include compatible ciphers.",
+                )
+            ],
+        ),
+        (
+            "{mode: SIMPLE, credentialName: c, minProtocolVersion: TLSV1_1, cipherSuites: [AES128-SHA]}",
+            [],
+        ),
+        (
+            "{mode: SIMPLE, credentialName: c, cipherSuites: [FOO, AES128-SHA, AES128-SHA, '-AES', ALL]}",
+            [
+                ("spec.servers[0].tls.cipherSuites", "ignoring invalid cipher suites: [FOO]"),
+                (
+                    "spec.servers[0].tls.cipherSuites",
+                    "ignoring duplicate cipher suites: [AES128-SHA]",
+                ),
+            ],
+        ),
+        (
+            "{mode: PASSTHROUGH, credentialName: c}",
+            [
+                (
+                    "spec.servers[0].tls",
+                    "PASSTHROUGH mode does not use certificates, they will be ignored",
+                )
+            ],
+        ),
+        (
+            "{credentialName: c}",
+            [
+                (
+                    "spec.servers[0].tls",
+                    "PASSTHROUGH mode does not use certificates, they will be ignored",
+                )
+            ],
+        ),
+    ],
+)
+def test_gateway_tls_warned_as_istio_does(tls: str, warnings: list[tuple[str, str]]) -> None:
+    text = f"apiVersion: networking.istio.io/v1\nkind: {G}\nmetadata: {{name: g}}\nspec: {HTTPS % tls}\n"
+    result = load(text, "g.yaml")
+    assert result.ok, [str(d) for d in result.errors]
+    assert [(d.path, d.message) for d in result.warnings] == warnings
+
+
+def test_translation_drops_the_cipher_suites_istio_ignores() -> None:
+    """What validation warns about is what translation leaves out, so Envoy never NACKs."""
+    assert filter_cipher_suites(["FOO", "AES128-SHA", "AES128-SHA", "-AES", "ALL", ""]) == [
+        "AES128-SHA", "-AES", "ALL", "",
+    ]  # fmt: skip
+    assert filter_cipher_suites([]) == []
+
+
+def test_a_credential_beside_a_lone_certificate_file_is_accepted() -> None:
+    """Istio's webhook counts certificate files as a source only when both are set."""
+    text = f"apiVersion: networking.istio.io/v1\nkind: {G}\nmetadata: {{name: g}}\nspec: {HTTPS % '{mode: SIMPLE, credentialName: c, serverCertificate: /a}'}\n"
+    assert load(text, "g.yaml").ok

@@ -38,6 +38,7 @@ from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import wrappers_pb2
 from google.protobuf.message import Message
 
+from pilotfish.config.ciphers import filter_cipher_suites
 from pilotfish.config.hosts import intersect, resolve_host
 from pilotfish.config.objects import Diagnostic, Gateway, VirtualService
 from pilotfish.config.protocols import L4_FAMILY, TLS_FAMILY
@@ -118,7 +119,7 @@ def _tls_context(
         params.tls_minimum_protocol_version = TLS_VERSIONS[tls.min_protocol_version]
     if tls.max_protocol_version:
         params.tls_maximum_protocol_version = TLS_VERSIONS[tls.max_protocol_version]
-    params.cipher_suites.extend(tls.cipher_suites)
+    params.cipher_suites.extend(filter_cipher_suites(tls.cipher_suites))  # as Istio: no NACK
     mutual = _mode(server) == "MUTUAL"
     validation = common_pb2.CertificateValidationContext()
     for san in tls.subject_alt_names:

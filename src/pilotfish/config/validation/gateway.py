@@ -3,6 +3,7 @@ unique port names, and server TLS settings."""
 
 from __future__ import annotations
 
+from pilotfish.config.ciphers import cipher_warnings
 from pilotfish.config.formats import is_ip, namespaced_host_problem, unix_address_problem
 from pilotfish.config.models.networking import GatewaySpec, Server
 from pilotfish.config.protocols import HTTP_FAMILY, ISTIO_PROTOCOLS, TLS_FAMILY
@@ -61,9 +62,25 @@ def _server(found: Findings, path: str, server: Server) -> None:
         return
     t_path = f"{path}.tls"
     _plain_text_tls(found, t_path, protocol, server)
+    if tls.min_protocol_version in ("TLSV1_0", "TLSV1_1") and not tls.cipher_suites:
+        found.warn(
+            f"{t_path}.minProtocolVersion",
+            "TLS version below TLSV1_2 require setting compatible ciphers as by default they no "
+            "longer include compatible ciphers.",
+        )
+    for message in cipher_warnings(tls.cipher_suites):
+        found.warn(f"{t_path}.cipherSuites", message)
+    certificates = [
+        tls.ca_crl, tls.server_certificate, tls.private_key, tls.ca_certificates,
+        tls.tls_certificates, tls.credential_name, tls.credential_names,
+    ]  # fmt: skip
+    mode = tls.mode or "PASSTHROUGH"  # the proto's default
+    if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH") and any(certificates):
+        found.warn(t_path, f"{mode} mode does not use certificates, they will be ignored")
     has_credential = bool(tls.credential_name or tls.credential_names)
     if tls.mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL") and not has_credential:
         # every certificate of tlsCertificates, else the server's own pair, must be complete
+        label = "SIMPLE TLS" if tls.mode == "SIMPLE" else "MUTUAL TLS"
         pairs = [
             (f"{t_path}.tlsCertificates[{i}].", c.server_certificate, c.private_key)
             for i, c in enumerate(tls.tls_certificates)
@@ -72,12 +89,12 @@ def _server(found: Findings, path: str, server: Server) -> None:
             if not certificate:
                 found.error(
                     f"{prefix}serverCertificate",
-                    "server certificate required for simple/mutual TLS",
+                    f"{label} requires a server certificate",
                 )
             if not key:
-                found.error(f"{prefix}privateKey", "private key required for simple/mutual TLS")
+                found.error(f"{prefix}privateKey", f"{label} requires a private key")
         if tls.mode != "SIMPLE" and not tls.ca_certificates:
-            found.error(f"{t_path}.caCertificates", "CA certificates required for mutual TLS")
+            found.error(f"{t_path}.caCertificates", "MUTUAL TLS requires a client CA bundle")
     if tls.credential_name and tls.credential_names:
         found.error(t_path, "only one of credentialName and credentialNames may be set")
     if tls.credential_names and tls.tls_certificates:

@@ -155,7 +155,7 @@ def gateway_problems(spec: Any, root: str = "spec") -> list[Problem]:
         if port.get("targetPort"):
             add(join_path(where, "port"), "targetPort has no impact on Gateways")
         tls = as_map(server.get("tls"))
-        files = any(tls.get(k) for k in ("serverCertificate", "privateKey"))
+        files = all(tls.get(k) for k in ("serverCertificate", "privateKey"))  # Istio counts a pair
         kinds = [
             bool(tls.get("credentialName")),
             bool(tls.get("credentialNames")),
