@@ -295,3 +295,21 @@ def test_config_tables_as_kubectl_prints_them(mesh: LocalMesh) -> None:
         assert 'virtualservices.networking.istio.io "nope" not found' in missing.stderr
     finally:
         _ok(mesh, "delete", "-f", "-", stdin=DR_IN_TWO_NAMESPACES)
+
+
+def test_proxy_config_json_as_istioctl_prints_it(mesh: LocalMesh) -> None:
+    """Istio's certificate tasks: `istioctl proxy-config secret POD -o json | jq
+    '[.dynamicActiveSecrets[] | select(.name == "default")][0].secret.tlsCertificate
+    .certificateChain.inlineBytes' -r | base64 -d | openssl x509 -noout -text`."""
+    import base64
+
+    secrets = json.loads(_ok(mesh, "proxy-config", "secret", "sleep", "-o", "json"))
+    default = next(s for s in secrets["dynamicActiveSecrets"] if s["name"] == "default")
+    pem = base64.b64decode(default["secret"]["tlsCertificate"]["certificateChain"]["inlineBytes"])
+    assert pem.startswith(b"-----BEGIN CERTIFICATE-----"), pem[:40]
+    clusters = json.loads(_ok(mesh, "proxy-config", "cluster", "sleep", "-o", "json"))
+    assert isinstance(clusters, list) and all("connectTimeout" in c for c in clusters), clusters
+    dump = json.loads(_ok(mesh, "proxy-config", "all", "sleep", "-o", "json"))
+    assert "dynamicActiveClusters" in dump["configs"][1], list(dump["configs"][1])
+    node = dump["configs"][0]["bootstrap"]["node"]
+    assert "INSTANCE_IPS" in node["metadata"]  # a Struct's keys are data: unchanged

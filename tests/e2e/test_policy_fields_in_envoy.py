@@ -106,43 +106,42 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 def clusters(mesh: LocalMesh, instance: str) -> dict[str, dict[str, Any]]:
     result = mesh.pilotfish("proxy-config", "cluster", instance, "-o", "json")
     assert result.returncode == 0, result.stderr
-    dump = json.loads(result.stdout)
-    return {e["cluster"]["name"]: e["cluster"] for e in dump.get("dynamic_active_clusters", [])}
+    return {c["name"]: c for c in json.loads(result.stdout)}  # istioctl's: a list of clusters
 
 
 def test_destination_level_policy_with_port_level_override(mesh: LocalMesh) -> None:
     cluster = clusters(mesh, "sleep-0")[f"outbound|8000||{HTTPBIN}"]
-    assert cluster["lb_policy"] == "RANDOM"
-    (limits,) = cluster["circuit_breakers"]["thresholds"]
+    assert cluster["lbPolicy"] == "RANDOM"
+    (limits,) = cluster["circuitBreakers"]["thresholds"]
     # The port-level connectionPool replaces the destination's: maxConnections and
     # connectTimeout fall back to the defaults, http2MaxRequests is the port's.
-    assert limits["max_requests"] == 99
-    assert limits["max_connections"] == UNLIMITED and cluster["connect_timeout"] == "10s"
-    assert cluster["outlier_detection"] == {
+    assert limits["maxRequests"] == 99
+    assert limits["maxConnections"] == UNLIMITED and cluster["connectTimeout"] == "10s"
+    assert cluster["outlierDetection"] == {
         "interval": "2s",
-        "base_ejection_time": "10s",
-        "max_ejection_percent": 50,
-        "enforcing_success_rate": 0,
-        "consecutive_gateway_failure": 4,
-        "enforcing_consecutive_gateway_failure": 100,
+        "baseEjectionTime": "10s",
+        "maxEjectionPercent": 50,
+        "enforcingSuccessRate": 0,
+        "consecutiveGatewayFailure": 4,
+        "enforcingConsecutiveGatewayFailure": 100,
     }
-    assert cluster["common_lb_config"]["healthy_panic_threshold"]["value"] == 20
+    assert cluster["commonLbConfig"]["healthyPanicThreshold"]["value"] == 20
 
 
 def test_subset_load_balancers_replace_the_destinations(mesh: LocalMesh) -> None:
     found = clusters(mesh, "sleep-0")
     v1, v2 = found[f"outbound|8000|v1|{HTTPBIN}"], found[f"outbound|8000|v2|{HTTPBIN}"]
-    assert v1["lb_policy"] == "RING_HASH"
-    assert v1["ring_hash_lb_config"]["minimum_ring_size"] == "64"
-    assert v2["lb_policy"] == "LEAST_REQUEST"
-    assert v2["least_request_lb_config"]["slow_start_config"]["slow_start_window"] == "30s"
+    assert v1["lbPolicy"] == "RING_HASH"
+    assert v1["ringHashLbConfig"]["minimumRingSize"] == "64"
+    assert v2["lbPolicy"] == "LEAST_REQUEST"
+    assert v2["leastRequestLbConfig"]["slowStartConfig"]["slowStartWindow"] == "30s"
     # Everything the subset does not say is inherited.
-    assert v1["outlier_detection"]["consecutive_gateway_failure"] == 4
+    assert v1["outlierDetection"]["consecutiveGatewayFailure"] == 4
 
 
 def test_export_to_dot_hides_the_rule_from_other_namespaces(mesh: LocalMesh) -> None:
     other = clusters(mesh, "sleep-other-0")
-    assert other[f"outbound|8000||{HTTPBIN}"]["lb_policy"] == "LEAST_REQUEST"  # Istio's default
+    assert other[f"outbound|8000||{HTTPBIN}"]["lbPolicy"] == "LEAST_REQUEST"  # Istio's default
     assert f"outbound|8000|v1|{HTTPBIN}" not in other  # no subsets without the rule
     assert SidecarClient(mesh, "sleep-other-0").request(f"http://{HTTPBIN}:8000/get").status == 200
 
@@ -154,28 +153,28 @@ def test_random_reaches_every_replica(mesh: LocalMesh) -> None:
 
 def test_connection_pool_fields(mesh: LocalMesh) -> None:
     cluster = clusters(mesh, "sleep-0")[f"outbound|8000||{FLAKY}"]
-    assert cluster["connect_timeout"] == "3s"
-    assert cluster["circuit_breakers"]["thresholds"][0] == {
-        "max_connections": 50,
-        "max_pending_requests": 7,
-        "max_requests": 77,
-        "max_retries": 5,
-        "track_remaining": True,
+    assert cluster["connectTimeout"] == "3s"
+    assert cluster["circuitBreakers"]["thresholds"][0] == {
+        "maxConnections": 50,
+        "maxPendingRequests": 7,
+        "maxRequests": 77,
+        "maxRetries": 5,
+        "trackRemaining": True,
     }
-    assert cluster["upstream_connection_options"]["tcp_keepalive"] == {
-        "keepalive_probes": 3,
-        "keepalive_time": 60,
-        "keepalive_interval": 10,
+    assert cluster["upstreamConnectionOptions"]["tcpKeepalive"] == {
+        "keepaliveProbes": 3,
+        "keepaliveTime": 60,
+        "keepaliveInterval": 10,
     }
-    options = cluster["typed_extension_protocol_options"][
+    options = cluster["typedExtensionProtocolOptions"][
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     ]
-    assert options["common_http_protocol_options"] == {
-        "idle_timeout": "30s",
-        "max_connection_duration": "3600s",
-        "max_requests_per_connection": 10,
+    assert options["commonHttpProtocolOptions"] == {
+        "idleTimeout": "30s",
+        "maxConnectionDuration": "3600s",
+        "maxRequestsPerConnection": 10,
     }
-    assert "use_downstream_protocol_config" in options  # useClientProtocol
+    assert "useDownstreamProtocolConfig" in options  # useClientProtocol
 
 
 def test_consecutive_gateway_errors_eject_the_replica_answering_503(mesh: LocalMesh) -> None:

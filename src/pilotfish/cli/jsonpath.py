@@ -4,6 +4,8 @@ descent (`{.items..metadata.name}`), `{range …}…{end}` and string literals (
 
 Printed as kubectl prints it: text outside braces verbatim, the values of one `{…}` joined by a
 space, maps and lists as compact JSON, and no newline added at the end.
+
+Also `protojson`: Envoy's admin JSON with istioctl's field spelling, for `proxy-config -o json`.
 """
 
 from __future__ import annotations
@@ -157,3 +159,28 @@ def _dig(item: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         item = item.get(part) if isinstance(item, dict) else None
     return item
+
+
+_FIELD = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
+_STRUCTS = ("filter_metadata", "typed_filter_metadata")  # maps of Structs: their keys are data
+
+
+def protojson(value: Any, parent: str = "") -> Any:
+    """Envoy's admin JSON (proto field names, `lb_policy`) as istioctl prints it: protojson's
+    lowerCamelCase (`lbPolicy`), so Istio's `… -o json | jq '.dynamicActiveSecrets'` works. The
+    keys of maps of Structs (`filter_metadata`) and of the node's `metadata` Struct are data and
+    stay as they are."""
+    if isinstance(value, list):
+        return [protojson(v, parent) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if parent in _STRUCTS or (parent == "metadata" and "filter_metadata" not in value):
+        return value
+    converted = {}
+    for key, item in value.items():
+        name = key
+        if _FIELD.fullmatch(key):
+            head, *rest = key.split("_")
+            name = head + "".join(part[:1].upper() + part[1:] for part in rest)
+        converted[name] = protojson(item, key)
+    return converted

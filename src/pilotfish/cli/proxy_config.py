@@ -3,9 +3,10 @@
 
 TYPE is cluster, listener, route, endpoint, secret, bootstrap, all, or log (Envoy's logger
 levels, set with `--level [LOGGER:]LEVEL,…` or `--reset`); PROXY an instance (`reviews-v2-0`), a
-workload (`reviews-v2`) or `istio-ingressgateway`. `-o json|yaml` prints the raw config dump
-section instead of the table, or, with table filters (`--fqdn`, `--port`, …), the list of the
-resources they select, as istioctl does.
+workload (`reviews-v2`) or `istio-ingressgateway`. `-o json|yaml` prints, as istioctl does, the
+resources (clusters, listeners, route configurations, endpoints' cluster statuses) as a list —
+those the table filters (`--fqdn`, `--port`, …) select — or the config dump section (secret,
+bootstrap, all), with protojson's lowerCamelCase field names (`dynamicActiveSecrets`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from pilotfish.ca.certs import summarize
 from pilotfish.cli.errors import running_mesh
+from pilotfish.cli.jsonpath import protojson
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.config.yaml_text import dump_yaml
 
@@ -223,13 +225,15 @@ def matching_resources(kind: str, section: dict[str, Any], filters: dict[str, st
         return [
             status
             for status in section.get("cluster_statuses", [])
-            if len(filter_rows(endpoint_rows({"cluster_statuses": [status]}), filters)) > 1
+            if not any(filters.values())
+            or len(filter_rows(endpoint_rows({"cluster_statuses": [status]}), filters)) > 1
         ]
     keys, field = _ENTRIES[kind]
     found = []
     for key in keys:
         for entry in section.get(key, []):
-            if len(filter_rows(builders[kind]({key: [entry]}), filters)) > 1:
+            rows = builders[kind]({key: [entry]}) if any(filters.values()) else []
+            if not any(filters.values()) or len(filter_rows(rows, filters)) > 1:
                 found.append(entry.get(field) or entry.get("active_state", {}).get(field, {}))
     return found
 
@@ -272,13 +276,12 @@ def _full_dump(admin: str, pod: str, output: str) -> int:
     (without EDS, as istioctl asks for it), or that document as YAML."""
     try:
         with _DIRECT.open(f"http://{admin}/config_dump", timeout=10) as resp:
-            raw = resp.read().decode()
-        data = json.loads(raw)
+            data = protojson(json.loads(resp.read().decode()))
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {pod}'s Envoy admin at {admin}: {exc}", file=sys.stderr)
         return 1
     print(
-        raw.rstrip("\n") if output == "json" else dump_yaml([data]),
+        json.dumps(data, indent=2) if output == "json" else dump_yaml([data]),
         end="\n" if output == "json" else "",
     )
     return 0
@@ -350,9 +353,10 @@ def proxy_config_command(
     if output in ("json", "yaml"):
         payload: dict[str, Any] = {k: _section(dump, SECTIONS[k]) for k in kinds}
         data = payload if kind == "all" else payload[kind]
-        if any((filters or {}).values()) and kind in (*_ENTRIES, "endpoint"):
+        if kind in (*_ENTRIES, "endpoint"):  # istioctl prints the resources, as a list
             section = clusters if kind == "endpoint" else data
             data = matching_resources(kind, section, filters or {})
+        data = protojson(data)
         print(
             json.dumps(data, indent=2) if output == "json" else dump_yaml([data]),
             end="\n" if output == "json" else "",
