@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pilotfish.cli.jsonpath import protojson
 from pilotfish.cli.proxy_config import endpoint_rows, filter_rows, matching_resources, section_name
 
 HTTPBIN = "outbound|8000||httpbin.default.svc.cluster.local"
@@ -64,6 +65,38 @@ def test_json_output_keeps_only_the_resources_the_filters_select() -> None:
     }  # fmt: skip
     (found,) = matching_resources("listener", listeners, {"port": "15001"})
     assert found["name"] == "outbound_http_proxy"
+
+
+def test_without_filters_every_resource_as_a_list() -> None:
+    assert [c["name"] for c in matching_resources("cluster", CLUSTERS, {})] == [
+        "admin_self", HTTPBIN, "outbound|8000|v1|httpbin.default.svc.cluster.local"
+    ]  # fmt: skip
+    assert len(matching_resources("endpoint", STATUSES, {"address": ""})) == len(
+        STATUSES["cluster_statuses"]
+    )
+
+
+def test_protojson_spells_fields_as_istioctl_and_leaves_data_keys() -> None:
+    dump = {
+        "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+        "dynamic_active_secrets": [{"secret": {"tls_certificate": {"certificate_chain": {}}}}],
+        "cluster": {
+            "lb_policy": "RANDOM",
+            "metadata": {"filter_metadata": {"istio": {"default_original_port": 8000}}},
+            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.x": {}},
+        },
+        "node": {"metadata": {"INSTANCE_IPS": "1", "some_label": "x"}},
+    }
+    assert protojson(dump) == {
+        "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+        "dynamicActiveSecrets": [{"secret": {"tlsCertificate": {"certificateChain": {}}}}],
+        "cluster": {
+            "lbPolicy": "RANDOM",
+            "metadata": {"filterMetadata": {"istio": {"default_original_port": 8000}}},
+            "typedExtensionProtocolOptions": {"envoy.extensions.upstreams.http.v3.x": {}},
+        },
+        "node": {"metadata": {"INSTANCE_IPS": "1", "some_label": "x"}},
+    }
 
 
 def test_log_is_a_proxy_config_type() -> None:
