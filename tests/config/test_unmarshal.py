@@ -5,11 +5,14 @@ translation see is asserted too."""
 
 from __future__ import annotations
 
+import json
+from importlib import resources
 from typing import Any
 
 import pytest
 
 from pilotfish.config import load
+from pilotfish.config.openapi import kind_schema
 
 GATEWAY = """\
 apiVersion: networking.istio.io/v1
@@ -116,3 +119,132 @@ def test_a_kind_without_a_model_is_read_by_its_schema() -> None:
     (doc,) = result.others
     assert doc.data["spec"]["priority"] == 10
     assert doc.data["spec"]["match"] == [{"ports": [{"number": 8080}]}, {}]
+
+
+DR = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: d, namespace: default}}
+spec:
+  host: r
+  trafficPolicy:
+    tls: {{mode: {mode}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "name"), [("0", "DISABLE"), ("1", "SIMPLE"), ("3.0", "ISTIO_MUTUAL")]
+)
+def test_an_enum_value_given_by_its_number_is_read_as_its_name(mode: str, name: str) -> None:
+    obj = _one(DR.format(mode=mode))
+    assert obj.spec.traffic_policy.tls.mode == name
+    assert obj.raw["spec"]["trafficPolicy"]["tls"]["mode"] == name
+
+
+@pytest.mark.parametrize("mode", ["4", "-1", "'1'", "1.5", "true"])
+def test_a_number_that_is_no_value_of_the_enum_is_refused(mode: str) -> None:
+    result = load(DR.format(mode=mode), "d.yaml")
+    assert not result.ok
+    (error, *_) = result.errors
+    assert error.path == "spec.trafficPolicy.tls.mode"
+    assert str(error).startswith(
+        "d.yaml:7: DestinationRule default/d at spec.trafficPolicy.tls.mode"
+    )
+    assert "DISABLE" in error.message  # the values it may take are named
+
+
+def test_enum_numbers_in_lists_and_on_the_checks_path() -> None:
+    text = (
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\n"
+        "spec:\n  action: 1\n  rules: [{to: [{operation: {methods: [GET]}}]}]\n"
+        "---\n"
+        "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n"
+        "spec:\n  metrics:\n  - providers: [{name: prometheus}]\n"
+        "    overrides: [{match: {metric: 10, mode: 1}, disabled: true}]\n"
+        "---\n"
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\n"
+        "spec:\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n"
+        "    hosts: ['*']\n    tls: {mode: 4}\n"
+    )
+    result = load(text, "m.yaml")
+    assert result.ok, [str(d) for d in result.diagnostics]
+    policy, telemetry, gateway = result.objects
+    assert policy.spec.action == "DENY"
+    match = telemetry.spec.metrics[0].overrides[0].match
+    assert (match.metric, match.mode) == ("GRPC_RESPONSE_MESSAGES", "CLIENT")
+    # ISTIO_MUTUAL is number 4: a Gateway's rules then forbid certificate files, and this has none
+    assert gateway.spec.servers[0].tls.mode == "ISTIO_MUTUAL"
+
+
+def test_a_kind_without_a_model_reads_enum_numbers_by_its_schema() -> None:
+    text = (
+        "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {name: w}\n"
+        "spec:\n  url: oci://example.com/filter:1\n  phase: 2\n  failStrategy: 1\n"
+        "  match: [{mode: 3}]\n"
+    )
+    result = load(text, "w.yaml")
+    assert result.ok, [str(d) for d in result.diagnostics]
+    (doc,) = result.others
+    spec = doc.data["spec"]
+    assert (spec["phase"], spec["failStrategy"]) == ("AUTHZ", "FAIL_OPEN")
+    assert spec["match"] == [{"mode": "CLIENT_AND_SERVER"}]
+    bad = load(text.replace("phase: 2", "phase: 9"), "w.yaml")
+    (error,) = bad.errors
+    assert (error.path, error.source.line) == ("spec.phase", 6)
+
+
+# Enum numbers as istio/api's .proto files give them (every enum there counts from 0 in the
+# order the CRD schemas list the values): one per enum with a deprecated or late value.
+PROTO_NUMBERS = [
+    ("DestinationRule", "trafficPolicy.loadBalancer.simple", 4, "ROUND_ROBIN"),
+    ("DestinationRule", "trafficPolicy.connectionPool.http.h2UpgradePolicy", 2, "UPGRADE"),
+    ("ServiceEntry", "resolution", 4, "DYNAMIC_DNS"),
+    ("PeerAuthentication", "mtls.mode", 3, "STRICT"),
+    ("AuthorizationPolicy", "action", 3, "CUSTOM"),
+    ("Sidecar", "outboundTrafficPolicy.mode", 1, "ALLOW_ANY"),
+]
+
+
+def _schema_at(kind: str, path: str) -> dict[str, Any]:
+    found = kind_schema(kind, "v1")
+    assert found is not None
+    schema = found[0]
+    for key in path.split("."):
+        schema = schema["properties"][key]
+    return schema
+
+
+@pytest.mark.parametrize(("kind", "path", "number", "name"), PROTO_NUMBERS)
+def test_the_schema_lists_enum_values_in_protobuf_number_order(
+    kind: str, path: str, number: int, name: str
+) -> None:
+    assert _schema_at(kind, path)["enum"][number] == name
+
+
+def test_every_enum_of_the_schemas_is_a_string_the_reader_reaches() -> None:
+    """enum_names walks properties, items and additionalProperties: an enum anywhere else (in a
+    oneOf, or of another type) would not be read by number."""
+    data = json.loads(
+        resources.files("pilotfish.config.openapi").joinpath("crd_schemas.json").read_text()
+    )
+    reached: list[int] = []
+
+    def walk(schema: Any, reachable: bool) -> None:
+        if isinstance(schema, list):
+            for item in schema:
+                walk(item, False)
+        if not isinstance(schema, dict):
+            return
+        if "enum" in schema:
+            assert reachable and schema.get("type") == "string", schema
+            reached.append(len(schema["enum"]))
+        for key, value in schema.items():
+            if key == "properties":
+                for child in value.values():
+                    walk(child, reachable)
+            else:
+                walk(value, reachable and key in ("items", "additionalProperties"))
+
+    for schema in data["schemas"]:
+        walk(schema, True)
+    assert len(reached) > 30

@@ -225,7 +225,8 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         gateway_name.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
     for problem in meta_problems:
         report(problem)
-    raw_spec = as_istio_reads(info.spec, document.data.get("spec"))
+    crd = kind_schema(kind, version)
+    raw_spec = as_istio_reads(info.spec, document.data.get("spec"), crd[0] if crd else None)
     if isinstance(raw_spec, dict):
         document.data["spec"] = raw_spec
     spec, problems = build_spec(info.spec, raw_spec, "spec", strict)

@@ -10,7 +10,12 @@ accepts is accepted here, and every later check sees the values Istio's validati
   fraction (`80.0` reaches jsonpb as `80`);
 - a field set to null is unset, whatever it holds;
 - a null list item or map value is that type's zero value: an empty message (`match: [null]`
-  is one match that matches everything), `""`, `0`, `false`.
+  is one match that matches everything), `""`, `0`, `false`;
+- an enum field takes its value's number (`tls: {mode: 1}` is `SIMPLE`): `enum_names` reads it
+  by the field's CRD schema, whose `enum` lists the values in their protobuf order, numbered
+  from 0 (every enum of Istio's APIs is; tests/config/test_unmarshal.py checks the schemas).
+  A number that is no value of the enum is left for the checks to refuse (jsonpb would keep it
+  as an unnamed value; the API server and every Istio rule know only the names).
 
 What jsonpb refuses stays refused by the model: a number for a string, a quoted `true`, `8.5` for
 an integer. Free-form fields (`Any` in the models: Struct values) are left as written. Pure.
@@ -32,9 +37,12 @@ _LARGEST_EXACT = 2**53
 """Past this a float no longer holds its integer exactly (Go prints it in exponent form)."""
 
 
-def as_istio_reads(model: type[BaseModel], data: Any) -> Any:
+def as_istio_reads(model: type[BaseModel], data: Any, crd: dict[str, Any] | None = None) -> Any:
     """`data` (a message of `model`, as read from YAML) with jsonpb's leniency applied; values
-    of any other shape come back unchanged for the model to refuse."""
+    of any other shape come back unchanged for the model to refuse. `crd`: the message's CRD
+    schema, which names the enum values given as numbers."""
+    if crd is not None:
+        data = enum_names(crd, data)
     if not isinstance(data, dict):
         return data
     fields = message_fields(model)
@@ -115,6 +123,8 @@ def as_istio_reads_schema(schema: dict[str, Any], data: Any) -> Any:
     if schema.get("x-kubernetes-preserve-unknown-fields"):
         return data
     kind = schema.get("type")
+    if kind == "string" and "enum" in schema:
+        return _enum_name(schema["enum"], data)
     if kind == "integer":
         return _integer(data)
     if kind == "number":
@@ -143,3 +153,30 @@ def _schema_item(schema: dict[str, Any], value: Any) -> Any:
         zero = _SCHEMA_ZERO.get(schema.get("type", ""))
         return dict(zero) if isinstance(zero, dict) else zero
     return as_istio_reads_schema(schema, value)
+
+
+def enum_names(schema: dict[str, Any], data: Any) -> Any:
+    """`data` with every enum field given as a number (a value of `schema`, a CRD's OpenAPI
+    schema) replaced by the name of that value; everything else unchanged."""
+    if "enum" in schema and schema.get("type") == "string":
+        return _enum_name(schema["enum"], data)
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [enum_names(schema["items"], v) for v in data]
+    if not isinstance(data, dict):
+        return data
+    properties: dict[str, Any] = schema.get("properties", {})
+    extra = schema.get("additionalProperties")
+    out: dict[Any, Any] = {}
+    for key, value in data.items():
+        child = properties.get(key, extra)
+        out[key] = enum_names(child, value) if isinstance(child, dict) else value
+    return out
+
+
+def _enum_name(values: list[Any], value: Any) -> Any:
+    """The name of enum value number `value` (an integer, or a float without fraction as YAML
+    may give it), or `value` unchanged."""
+    number = _integer(value) if isinstance(value, float) else value
+    if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < len(values):
+        return values[number]
+    return value
