@@ -5,7 +5,9 @@ cluster a listener names even if never asked for)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import replace
+from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
@@ -48,6 +50,13 @@ def test_a_demanded_cluster_brings_what_its_routes_weigh_and_mirror_to() -> None
     assert clusters == {
         f"outbound|9080||{HOST.format(s)}" for s in ("reviews", "details", "ratings")
     }
+    memo: dict[Hashable, Any] = {}  # a push context's: each part's route groups kept there
+    assert on_demand.clusters_for([asked], shared, memo) == clusters
+    assert len(memo) == len(shared)
+    assert on_demand.clusters_for([asked], shared, memo) == clusters  # from the memo
+    for name in ("ratings", "details", "productpage"):  # the memo answers as a walk does
+        one = [f"outbound|9080||{HOST.format(name)}"]
+        assert on_demand.clusters_for(one, shared, memo) == on_demand.clusters_for(one, shared)
     plain, _ = _parts()
     assert on_demand.clusters_for([asked], plain) == {asked}
     assert on_demand.clusters_for(["outbound|9080||nowhere.svc.cluster.local"], plain) == set()

@@ -27,7 +27,8 @@ Pure: reads only its arguments (memoised per push context).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
@@ -71,27 +72,54 @@ def cluster_host(name: str) -> str | None:
     return parsed[2] if parsed is not None else None
 
 
-def clusters_for(cluster_names: Iterable[str], parts: Iterable[ProxyResources]) -> frozenset[str]:
+def clusters_for(
+    cluster_names: Iterable[str],
+    parts: Iterable[ProxyResources],
+    memo: dict[Hashable, Any] | None = None,
+) -> frozenset[str]:
     """The outbound clusters a sidecar asking for `cluster_names` gets: each of them, and every
     cluster a route sending to one of them names too (its other weighted destinations and its
     mirrors: Envoy's on-demand filter asks only for the cluster a request was routed to, and a
     mirror must never be skipped for want of its cluster). Not the service's other subsets:
     each cluster costs Envoy a TLS context to build before the paused request goes on
     (measured: README). Only clusters the parts have: a name Envoy is made to ask for cannot
-    grow it."""
-    wanted = set(cluster_names)
+    grow it. `memo` (a push context's): where each part's route groups are kept, so a demand
+    costs what it asks for, not a walk over every route (`_route_groups`)."""
+    parts, wanted = tuple(parts), frozenset(cluster_names)
     found = set(wanted)
-    clusters: set[str] = set()
     for part in parts:
-        clusters.update(part[CLUSTER])
+        groups = _route_groups(part, memo)
+        for name in wanted:
+            found.update(groups.get(name, ()))
+    return frozenset(
+        n
+        for n in found
+        if cluster_host(n) is not None and any(n in part[CLUSTER] for part in parts)
+    )
+
+
+def _route_groups(
+    part: ProxyResources, memo: dict[Hashable, Any] | None
+) -> Mapping[str, frozenset[str]]:
+    """cluster name -> every cluster named by a route of `part` that names it (itself
+    included), kept in `memo` with the part."""
+    key = ("pilotfish.translate.on_demand.groups", id(part))
+    found: tuple[ProxyResources, Mapping[str, frozenset[str]]] | None = (
+        memo.get(key) if memo is not None else None
+    )
+    if found is None or found[0] is not part:
+        groups: dict[str, set[str]] = {}
         for config in part[ROUTE].values():
             assert isinstance(config, route_pb2.RouteConfiguration)
             for vhost in config.virtual_hosts:
                 for route in vhost.routes:
-                    named = list(route_clusters(route))
-                    if wanted.intersection(named):
-                        found.update(named)
-    return frozenset(n for n in found & clusters if cluster_host(n) is not None)
+                    named = set(route_clusters(route))
+                    for name in named:
+                        groups.setdefault(name, set()).update(named)
+        found = (part, {name: frozenset(names) for name, names in groups.items()})
+        if memo is not None:
+            memo[key] = found
+    return found[1]
 
 
 def narrowed(
