@@ -43,14 +43,14 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 
 def vhosts(mesh: LocalMesh, pod: str) -> dict[str, dict[str, object]]:
     """The virtual hosts of the pod's Envoy's `http_proxy` route configuration, by name, as its
-    config_dump shows them (`proxy-config route -o json`)."""
+    config_dump shows them (`proxy-config route -o json`: istioctl's list of route
+    configurations, protojson field names)."""
     result = mesh.pilotfish("proxy-config", "route", pod, "-o", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     found: dict[str, dict[str, object]] = {}
-    for entry in json.loads(result.stdout).get("dynamic_route_configs", []):
-        config = entry.get("route_config", {})
+    for config in json.loads(result.stdout):
         if config.get("name") == "http_proxy":
-            found.update({v["name"]: v for v in config.get("virtual_hosts", [])})
+            found.update({v["name"]: v for v in config.get("virtualHosts", [])})
     return found
 
 
