@@ -62,12 +62,13 @@ def main() -> None:
     parser.add_argument("--routes", action="store_true", help="on-demand virtual hosts on")
     parser.add_argument("--profile", choices=("targeted", "endpoint", "meshwide"), default=None)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pilotfish-vhds-") as home:
+        run(args, Path(home))
+
+
+def run(args: argparse.Namespace, home: Path) -> None:
     topo = Topology(args.services, args.proxies)
-    cp = ControlPlane(
-        Path(tempfile.mkdtemp(prefix="pilotfish-vhds-")),
-        on_demand_clusters=True,
-        on_demand_routes=args.routes,
-    )
+    cp = ControlPlane(home, on_demand_clusters=True, on_demand_routes=args.routes)
     cp.load_state()
     assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
     cp.connected = lambda: list(cp.proxies)
