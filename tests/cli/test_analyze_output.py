@@ -199,7 +199,8 @@ def test_namespace_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     code, stdout, _ = run(tmp_path, text, capsys)
     assert code == 79 and "(Gateway default/gw " in stdout and "foo/x" not in stdout
     code, stdout, _ = run(tmp_path, text, capsys, all_namespaces=True)
-    assert "(Gateway default/gw " in stdout and "(Gateway foo/x " in stdout
+    # -A: istioctl gives an object naming no namespace none (Istio's FullName prints `gw`)
+    assert "(Gateway gw " in stdout and "(Gateway foo/x " in stdout
     code, stdout, stderr = run(tmp_path, text, capsys, namespace="foo")
     # -n foo: objects naming no namespace are in foo, and only foo is reported
     assert "(Gateway foo/gw " in stdout and "(Gateway foo/x " in stdout
@@ -263,3 +264,58 @@ def test_list_analyzers() -> None:
     names = [line[2:-1] for line in listed.splitlines() if line.startswith("* ")]
     assert names == sorted(names) and len(names) == 53
     assert "schema.ValidationAnalyzer.VirtualService" in names
+
+
+def test_all_namespaces_prints_an_object_naming_none_without_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "---\n".join(
+        [
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: my.vs}\n"
+            "spec: {hosts: [r], http: [{route: [{destination: {host: nothere}}]}]}\n",
+            GATEWAY.replace("{name: gw%s}", "{name: gw, namespace: default}"),
+            POD,
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n"
+            "spec: {selector: {app: app}, ports: [{port: 80, name: bad name}]}\n",
+        ]
+    )
+    code, stdout, _ = run(tmp_path, text, capsys, all_namespaces=True, namespace="foo")
+    assert code == 79
+    origins = [line.split(" (")[1].split(" ")[:2] for line in stdout.strip().splitlines()]
+    # istioctl's order: errors first, by code, then Kind/name/namespace
+    assert origins == [
+        ["Gateway", "default/gw"],
+        ["VirtualService", "my.vs"],
+        ["Service", "s"],
+    ]
+    for output in ("json", "yaml"):
+        code, stdout, _ = run(tmp_path, text, capsys, all_namespaces=True, output=output)
+        found = json.loads(stdout) if output == "json" else _yaml_origins(stdout)
+        origin = [m["origin"] for m in found]
+        assert origin == ["Gateway default/gw", "VirtualService my.vs", "Service s"]
+    # without -A the objects are in the -n namespace, as before
+    code, stdout, _ = run(tmp_path, text, capsys, namespace="foo")
+    assert "(VirtualService foo/my.vs " in stdout and "(Service foo/s " in stdout
+    # suppressions name the resource as istioctl prints it
+    code, stdout, _ = run(
+        tmp_path, text, capsys, all_namespaces=True, suppress=["IST0101=VirtualService my.vs"]
+    )
+    assert "my.vs" not in stdout and "default/gw" in stdout
+    annotated = text.replace(
+        "{name: my.vs}", "{name: my.vs, annotations: {galley.istio.io/analyze-suppress: IST0101}}"
+    )
+    code, stdout, _ = run(tmp_path, annotated, capsys, all_namespaces=True)
+    assert "my.vs" not in stdout and "default/gw" in stdout
+    # a Service naming no namespace, with or without -A
+    annotated = text.replace(
+        "{name: s}", "{name: s, annotations: {galley.istio.io/analyze-suppress: IST0118}}"
+    )
+    for every in (True, False):
+        code, stdout, _ = run(tmp_path, annotated, capsys, all_namespaces=every)
+        assert "IST0118" not in stdout and "IST0101" in stdout
+
+
+def _yaml_origins(text: str) -> list[dict[str, str]]:
+    """The `origin:` of each message of `-o yaml` output."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [{"origin": line.split(": ", 1)[1]} for line in lines if line.startswith("origin: ")]

@@ -5,9 +5,10 @@ Inputs as istioctl gathers them: `-` is standard input, a directory gives every 
 and .yml file under it (subfolders always: `-R` only says, as istioctl does, that the flag was
 removed), another extension is skipped with a note, and an object defined twice (same kind,
 namespace and name) is the later definition. A namespaced object naming no namespace is in the
-`-n` namespace (`default`); objects in kube-system, kube-public, kube-node-lease and
-local-path-storage are ignored, as istioctl's file source ignores them. Messages are kept for
-the analysed namespace only (`-n`, else `default`; every namespace with `-A`).
+`-n` namespace (`default`); with `-A` istioctl leaves its namespace empty and prints it
+`Kind name` (pilotfish still analyses it as in `default`); objects in kube-system, kube-public,
+kube-node-lease and local-path-storage are ignored, as istioctl's file source ignores them.
+Messages are kept for the analysed namespace only (`-n`, else `default`; all with `-A`).
 
 Where the cluster's objects come from (`-k`/`--use-kube`, default true): pilotfish has no
 Kubernetes cluster, so the `v1` Pods, Services, Namespaces, Secrets and Nodes of the inputs
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,9 @@ from pilotfish.config import LoadResult, load
 from pilotfish.config.analyzers.analyze import Inventory, analyze
 from pilotfish.config.analyzers.kube_objects import SYSTEM_NAMESPACES
 from pilotfish.config.analyzers.mesh_config import MeshConfigError, parse_mesh_yaml
-from pilotfish.config.analyzers.messages import CLUSTER_SCOPED
+from pilotfish.config.analyzers.messages import CLUSTER_SCOPED, AnalysisMessage
 from pilotfish.config.analyzers.offline import CLUSTER_KINDS, WORKLOAD
+from pilotfish.config.kinds import is_namespaced
 from pilotfish.config.load import DEFAULT_NAMESPACE
 from pilotfish.config.objects import Diagnostic
 from pilotfish.config.yaml_text import RawDocument
@@ -159,20 +161,58 @@ def _parse_errors(result: LoadResult) -> tuple[LoadResult, list[Diagnostic]]:
     return LoadResult(result.objects, result.others, kept, result.rejected), bad
 
 
-def suppress_annotations(result: LoadResult) -> dict[str, str]:
-    """`Kind namespace/name` -> its `galley.istio.io/analyze-suppress` annotation."""
+def unnamespaced(result: LoadResult) -> set[tuple[str, str]]:
+    """(kind, `name.default`) of each namespaced input naming no namespace, which istioctl's
+    `-A` leaves without one."""
+    found: set[tuple[str, str]] = set()
+    for obj in [*result.objects, *result.rejected]:
+        if is_namespaced(obj.meta.kind) and not _names_namespace(obj.raw):
+            found.add((obj.meta.kind, f"{obj.meta.name}.{DEFAULT_NAMESPACE}"))
+    for doc in result.others:
+        if doc.kind not in CLUSTER_SCOPED and not _names_namespace(doc.data):
+            found.add((doc.kind, f"{doc.metadata.get('name')}.{DEFAULT_NAMESPACE}"))
+    return found
+
+
+def _names_namespace(data: dict[str, Any]) -> bool:
+    metadata = data.get("metadata")
+    return isinstance(metadata, dict) and bool(metadata.get("namespace"))
+
+
+def without_namespace(
+    messages: list[AnalysisMessage], unnamed: set[tuple[str, str]]
+) -> list[AnalysisMessage]:
+    """The messages about the `unnamed` resources as istioctl `-A` prints them: `Kind name`."""
+    return [
+        replace(m, name=m.name.removesuffix(f".{DEFAULT_NAMESPACE}"), unnamespaced=True)
+        if (m.kind, m.name) in unnamed
+        else m
+        for m in messages
+    ]
+
+
+def suppress_annotations(
+    result: LoadResult, unnamed: set[tuple[str, str]] | None = None
+) -> dict[str, str]:
+    """`Kind namespace/name` (`Kind name` for the `unnamed` objects) -> its
+    `galley.istio.io/analyze-suppress` annotation."""
     found: dict[str, str] = {}
     for obj in result.objects:
         codes = dict(obj.meta.annotations).get(out.SUPPRESS_ANNOTATION)
-        if codes:
+        if codes and (obj.meta.kind, f"{obj.meta.name}.{obj.meta.namespace}") in (unnamed or ()):
+            found[f"{obj.meta.kind} {obj.meta.name}"] = codes
+        elif codes:
             found[f"{obj.meta.kind} {obj.meta.namespace}/{obj.meta.name}"] = codes
     for doc in result.others:
         annotations = doc.metadata.get("annotations")
         codes = annotations.get(out.SUPPRESS_ANNOTATION) if isinstance(annotations, dict) else None
         if isinstance(codes, str) and codes:
-            namespace = doc.metadata.get("namespace")
+            namespace = doc.metadata.get("namespace") or DEFAULT_NAMESPACE
             name = doc.metadata.get("name")
-            found[f"{doc.kind} {namespace}/{name}" if namespace else f"{doc.kind} {name}"] = codes
+            bare = doc.kind in CLUSTER_SCOPED or (doc.kind, f"{name}.{namespace}") in (
+                unnamed or ()
+            )
+            found[f"{doc.kind} {name}" if bare else f"{doc.kind} {namespace}/{name}"] = codes
     return found
 
 
@@ -239,7 +279,9 @@ def run(options: AnalyzeOptions) -> int:
         use_mesh = True
     try:
         files = gather_files(options.paths)
-        result = load_inputs(options.paths, options.namespace or "default", files)
+        given = "default" if options.all_namespaces else (options.namespace or "default")
+        result = load_inputs(options.paths, given, files)
+        unnamed = unnamespaced(result) if options.all_namespaces else set()  # files only
         mesh_config = _mesh_config(options.mesh_config_file)
     except (InputError, MeshConfigError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
@@ -253,7 +295,9 @@ def run(options: AnalyzeOptions) -> int:
     for diagnostic in unparsed:
         print(f"Error(s) adding files: {diagnostic}", file=sys.stderr)
     messages = analyze(result, mesh, mesh_config, cluster=False if not options.use_kube else None)
-    messages = out.kept(messages, namespace, suppressions, suppress_annotations(result))
+    messages = without_namespace(messages, unnamed)
+    annotations = suppress_annotations(result, unnamed)
+    messages = out.kept(messages, namespace, suppressions, annotations)
     shown = out.at_least(messages, output_threshold)
     print(out.render(shown, output))
     if not shown:

@@ -42,6 +42,9 @@ class AnalysisMessage:
     path: str = ""
     """The field the message is about (`spec.http[0].route[1].destination.host`), whose line
     `source` names; istioctl prints the line, not the path."""
+    unnamespaced: bool = False
+    """The resource named no namespace and istioctl's `-A` gave it none: `name` is the name
+    alone, printed `Kind name` (Istio's `FullName` without a namespace)."""
 
     @property
     def namespace(self) -> str:
@@ -49,7 +52,7 @@ class AnalysisMessage:
         name, "" for a cluster-scoped resource."""
         if self.kind == "Namespace":
             return self.name
-        if self.kind in CLUSTER_SCOPED:
+        if self.kind in CLUSTER_SCOPED or self.unnamespaced:
             return ""
         return self.name.rpartition(".")[2] if "." in self.name else ""
 
@@ -57,7 +60,7 @@ class AnalysisMessage:
     def origin(self) -> str:
         """istioctl's name of the resource: `Kind namespace/name`, `Kind name` when it has no
         namespace (Istio's `Origin.FriendlyName`)."""
-        if self.kind in CLUSTER_SCOPED or "." not in self.name:
+        if self.kind in CLUSTER_SCOPED or self.unnamespaced or "." not in self.name:
             return f"{self.kind} {self.name}"
         name, _, namespace = self.name.rpartition(".")
         return f"{self.kind} {namespace}/{name}"
