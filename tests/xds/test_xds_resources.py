@@ -14,6 +14,7 @@ from tests.xds.xds_testlib import (
     route_direct,
 )
 
+from pilotfish.xds.encoding import encode_varint
 from pilotfish.xds.messages import DeltaResponse, SotwResponse
 from pilotfish.xds.resources import (
     CLUSTER,
@@ -22,7 +23,6 @@ from pilotfish.xds.resources import (
     ROUTE,
     Snapshot,
     SnapshotError,
-    encode_varint,
     resource_name,
 )
 

@@ -15,7 +15,8 @@ from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.translate import check_invariants
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import RESOURCE_TYPES
-from pilotfish.xds.resources import EncodeCache, Snapshot
+from pilotfish.xds.encoding import EncodeCache
+from pilotfish.xds.resources import Snapshot
 
 SharedChecks = dict[int, tuple[ProxyResources, Snapshot, list[str]]]
 """id(shared part) -> (it, its snapshot, its invariant problems)."""

@@ -33,6 +33,7 @@ from dataclasses import replace
 
 from envoy.service.discovery.v3 import discovery_pb2
 
+from pilotfish.xds.encoding import EncodedResource, aliased_entry
 from pilotfish.xds.messages import (
     WILDCARD,
     DeltaResponse,
@@ -47,9 +48,7 @@ from pilotfish.xds.resources import (
     ENDPOINT,
     VIRTUAL_HOST,
     WILDCARD_TYPES,
-    EncodedResource,
     Snapshot,
-    aliased_entry,
 )
 from pilotfish.xds.stream_state import AnyRequest, StreamBase, TypeState, interned
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from pilotfish.xds.resources import encode_field
+from pilotfish.xds.encoding import encode_field
 
 WILDCARD = "*"
 

@@ -1,0 +1,119 @@
+"""The protobuf wire fragments xDS responses are assembled from: a resource serialised once
+into its `Any` bytes and its SotW and delta entries, the VHDS alias entry, content-hash versions,
+and the cache that keeps a reused message from being serialised again. Pure: no I/O; imports
+only protobuf and `pilotfish.type_urls`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from pilotfish.type_urls import PREFIX, resource_name, short_name
+
+
+class SnapshotError(ValueError):
+    """A snapshot was built from inconsistent input (wrong name, wrong message type)."""
+
+
+def encode_varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_field(field_number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2): tag, length, payload."""
+    return encode_varint(field_number << 3 | 2) + encode_varint(len(payload)) + payload
+
+
+def content_hash(data: bytes) -> str:
+    """Short, stable content hash used as a version string."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class EncodedResource:
+    """One resource, serialised once: its `Any` bytes and the wire fragments responses reuse."""
+
+    name: str
+    version: str
+    any_bytes: bytes
+    sotw_entry: bytes
+    """`DiscoveryResponse.resources` entry (field 2 holding the `Any`)."""
+    delta_entry: bytes
+    """`DeltaDiscoveryResponse.resources` entry (field 2 holding a `Resource`)."""
+
+
+def _encode_resource(type_url: str, name: str, message: Message) -> EncodedResource:
+    value = message.SerializeToString(deterministic=True)
+    any_bytes = encode_field(1, type_url.encode()) + encode_field(2, value)
+    version = content_hash(any_bytes)
+    delta_resource = (
+        encode_field(1, version.encode())
+        + encode_field(2, any_bytes)
+        + encode_field(3, name.encode())
+    )
+    return EncodedResource(
+        name=name,
+        version=version,
+        any_bytes=any_bytes,
+        sotw_entry=encode_field(2, any_bytes),
+        delta_entry=encode_field(2, delta_resource),
+    )
+
+
+def aliased_entry(name: str, aliases: Sequence[str], resource: EncodedResource | None) -> bytes:
+    """A `DeltaDiscoveryResponse.resources` entry answering on-demand `aliases` (VHDS: the
+    names Envoy asked with): `resource` with the aliases added, or, for None, a `Resource`
+    named `name` with the aliases and no body (Envoy's "could not resolve")."""
+    body = b""
+    if resource is not None:
+        body = encode_field(1, resource.version.encode()) + encode_field(2, resource.any_bytes)
+    body += encode_field(3, name.encode())
+    body += b"".join(encode_field(4, alias.encode()) for alias in aliases)
+    return encode_field(2, body)
+
+
+def checked_encode(type_url: str, name: str, message: Message) -> EncodedResource:
+    full_name = message.DESCRIPTOR.full_name
+    if full_name != type_url.removeprefix(PREFIX):
+        raise SnapshotError(f"{short_name(type_url)} {name!r}: got a {full_name}")
+    own_name = resource_name(type_url, message)
+    if own_name != name:
+        raise SnapshotError(
+            f"{short_name(type_url)} resource stored as {name!r} is named {own_name!r}"
+        )
+    return _encode_resource(type_url, name, message)
+
+
+class EncodeCache:
+    """Encoded resources by message identity, across snapshots: a message object reused by the
+    next snapshot (translation shares unchanged ones) is not serialised again. Entries not used
+    since the previous `rotate()` are dropped; messages must not be mutated once encoded."""
+
+    def __init__(self) -> None:
+        self._current: dict[int, tuple[Message, str, EncodedResource]] = {}
+        self._previous: dict[int, tuple[Message, str, EncodedResource]] = {}
+
+    def rotate(self) -> None:
+        self._previous, self._current = self._current, {}
+
+    def encode(self, type_url: str, name: str, message: Message) -> EncodedResource:
+        key = id(message)
+        found = self._current.get(key) or self._previous.get(key)
+        if found is None or found[0] is not message or found[1] != type_url:
+            found = (message, type_url, checked_encode(type_url, name, message))
+        elif found[2].name != name:
+            raise SnapshotError(f"{short_name(type_url)} stored as {name!r} is {found[2].name!r}")
+        self._current[key] = found
+        return found[2]
