@@ -382,7 +382,9 @@ EQUIVALENT = {
         r"only one of workloadSelector and endpoints may be set"
     ),
     "hostname cannot be wildcard": re.compile(r'host "\*" is not allowed here'),
-    "wildcard is not supported in selector": re.compile(r'invalid tag value: "[^"]*\*[^"]*"'),
+    "wildcard is not supported in selector": re.compile(
+        r'invalid tag value: "[^"]*\*[^"]*"|wildcard is not supported in selector: "[^"]*"'
+    ),
     # the webhook's wording of rules both state (pilotfish.config.validation.webhook_twins)
     "Cannot set serviceAccounts with namespaces or principals": re.compile(
         r"cannot set serviceAccounts with namespaces or principals, found at rule \d+"

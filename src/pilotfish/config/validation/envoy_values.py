@@ -6,8 +6,9 @@ parse as that message with unknown fields ignored (a field of the wrong type, an
 value, an `@type` no Envoy API defines: Istio's "referenced type unknown", with the hint to use
 the v3 API for a v2 type); otherwise the warning when it has fields Envoy's messages do not
 have (Istio's strict second parse, a warning so that values written for a newer Envoy still
-apply). The messages are the `envoy` / `xds` / `udpa` packages of `xds-protos`, imported when a
-value is first checked (they are slow to import), the package of each `@type` on demand.
+apply), or else when a filter in it is named without its typed_config. The messages are the
+`envoy` / `xds` / `udpa` packages of `xds-protos`, imported when a value is first checked (they
+are slow to import), the package of each `@type` on demand.
 Pure apart from those imports; no I/O of its own.
 """
 
@@ -91,11 +92,34 @@ def value_problems(apply_to: str, value: dict[str, Any]) -> tuple[str | None, st
         json_format.ParseDict(value, message_class(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         return E + _first_line(exc), None
+    message = message_class()
     try:
-        json_format.ParseDict(value, message_class())
+        json_format.ParseDict(value, message)
     except json_format.ParseError as exc:
         return None, E + _first_line(exc)
+    unnamed = _without_typed_config(message)
+    if unnamed:
+        return None, f"using deprecated types by name without typed_config; {', '.join(unnamed)}"
     return None, None
+
+
+def _without_typed_config(message: Any) -> list[str]:
+    """The names of the messages that have a typed_config field but neither it nor a
+    config_discovery set, children first, following set singular message fields only (Istio's
+    recurseMissingTypedConfig: filters named without their configuration)."""
+    fields = message.DESCRIPTOR.fields
+    names = [str(getattr(message, f.name)) for f in fields if f.json_name == "name"]
+    requires = any(f.json_name == "typedConfig" for f in fields)
+    configured = False
+    found: list[str] = []
+    for field in fields:
+        if field.message_type is None or field.is_repeated or not message.HasField(field.name):
+            continue
+        configured = configured or field.json_name in ("typedConfig", "configDiscovery")
+        found += _without_typed_config(getattr(message, field.name))
+    if requires and not configured:
+        found.append(names[-1] if names else "")
+    return found
 
 
 def _first_line(exc: Exception) -> str:
