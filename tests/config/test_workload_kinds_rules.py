@@ -238,7 +238,7 @@ CASES = [
                 "WorkloadGroup",
                 7,
                 "spec.probe.httpGet.scheme",
-                "scheme must be one of [HTTP, HTTPS]",
+                'httpGet.scheme must be one of "HTTPS", "HTTP"',
             ),
         ],
     ),

@@ -1,9 +1,10 @@
 """More of Istio's webhook rules (pkg/config/validation), on the spec as read, for
 DestinationRule (empty policies and pools, h2 upgrade, keepalive, cookies, maglev, TLS with
 insecureSkipVerify), Gateway (unix binds, certificate sources, ISTIO_MUTUAL, CRL),
-ServiceEntry (unix endpoints, port names, DYNAMIC_DNS), Sidecar, WorkloadEntry/WorkloadGroup
-(addresses, labels) and RequestAuthentication (jwks); `RAW_CHECKS` maps every kind with such
-rules, VirtualService (`webhook_routes`) and AuthorizationPolicy (`webhook_security`) included.
+ServiceEntry (unix endpoints, port names, DYNAMIC_DNS), Sidecar, WorkloadEntry (addresses,
+labels) and RequestAuthentication (jwks); `RAW_CHECKS` maps every kind with such rules,
+VirtualService (`webhook_routes`), AuthorizationPolicy (`webhook_security`) and WorkloadGroup
+(`webhook_workload_group`) included.
 Complements the model-based validators. Pure.
 """
 
@@ -21,6 +22,7 @@ from pilotfish.config.validation.webhook_routes import virtual_service_problems
 from pilotfish.config.validation.webhook_security import authorization_policy_problems
 from pilotfish.config.validation.webhook_targets import with_targets
 from pilotfish.config.validation.webhook_telemetry import telemetry_problems
+from pilotfish.config.validation.webhook_workload_group import workload_group_problems
 from pilotfish.config.yaml_text import join_path
 
 Add = Callable[[str, str], None]
@@ -288,25 +290,6 @@ def workload_entry_problems(spec: Any, root: str = "spec") -> list[Problem]:
             f'endpoint address "{address}" is not a valid FQDN or an IP address',
         )
     _labels(spec.get("labels"), join_path(root, "labels"), add)
-    return found
-
-
-def workload_group_problems(spec: Any, root: str = "spec") -> list[Problem]:
-    found: list[Problem] = []
-
-    def add(path: str, message: str) -> None:
-        found.append(Problem(path, message))
-
-    spec = as_map(spec)
-    meta = join_path(root, "metadata")
-    _labels(as_map(spec.get("metadata")).get("labels"), join_path(meta, "labels"), add)
-    template = spec.get("template")
-    if template is not None:
-        found += workload_entry_problems(template, join_path(root, "template"))
-    probe = spec.get("probe")
-    if isinstance(probe, dict) and not any(k in probe for k in ("httpGet", "tcpSocket", "exec")):
-        # Istio's webhook knows these three methods only (a grpc probe is refused as well)
-        add(join_path(root, "probe"), "unknown health check method")
     return found
 
 

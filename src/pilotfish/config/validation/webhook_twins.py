@@ -8,7 +8,7 @@ Each rule sits at the path the CRD's rule uses, so the CRD's is not said twice. 
 validatePolicyTargetReference, validateOneOfSelectorType, validateWorkloadSelector (policies,
 Telemetry, extensions), validateTelemetry{Tracing,Metrics,Providers}, AuthorizationPolicy
 sources, validateJwtRule locations and claim headers, ValidateServiceEntry's NONE endpoints and
-unix endpoints, validateWorkloadEntry, validateReadinessProbe, ValidatePeerAuthentication's empty
+unix endpoints, validateWorkloadEntry, ValidatePeerAuthentication's empty
 port map, validateConnectionPool's keepalive durations. Pure."""
 
 from __future__ import annotations
@@ -147,19 +147,6 @@ def _service_entry(spec: dict[str, Any], add: Add, root: str) -> None:
             _workload_entry(as_map(endpoint), add, join_path(join_path(root, "endpoints"), i))
 
 
-def _workload_group(spec: dict[str, Any], add: Add, root: str) -> None:
-    probe = as_map(spec.get("probe"))
-    where = join_path(root, "probe")
-    for method in ("httpGet", "tcpSocket"):
-        if method in probe and not as_map(probe.get(method)).get("port"):
-            add(
-                join_path(join_path(where, method), "port"),
-                "port number 0 must be in the range 1..65535",
-            )
-    if "exec" in probe and not as_list(as_map(probe.get("exec")).get("command")):
-        add(join_path(join_path(where, "exec"), "command"), "exec.command is required")
-
-
 def _peer_authentication(spec: dict[str, Any], add: Add, root: str) -> None:
     if "portLevelMtls" in spec and not as_map(spec.get("portLevelMtls")):
         add(
@@ -202,7 +189,6 @@ _RULES: dict[str, tuple[Callable[[dict[str, Any], Add, str], None], ...]] = {
     "TrafficExtension": (_targets,),
     "ServiceEntry": (_service_entry,),
     "WorkloadEntry": (lambda spec, add, root: _workload_entry(spec, add, root),),
-    "WorkloadGroup": (_workload_group,),
     "PeerAuthentication": (_peer_authentication,),
     "DestinationRule": (_destination_rule,),
 }
