@@ -125,6 +125,14 @@ CASES = [
         ],
     ),
     (
+        "a filter configured by discovery (ECDS) needs no typed_config",
+        "EnvoyFilter",
+        "  configPatches:\n  - applyTo: HTTP_FILTER\n    patch:\n      operation: INSERT_FIRST\n"
+        "      value: {name: something, config_discovery: {config_source: {ads: {}}, "
+        "type_urls: [type.googleapis.com/envoy.extensions.filters.http.router.v3.Router]}}\n",
+        [FIRST],
+    ),
+    (
         "a cluster's transport socket named without typed_config (nested, singular)",
         "EnvoyFilter",
         "  configPatches:\n  - applyTo: CLUSTER\n"
