@@ -99,7 +99,8 @@ def authz_manifest(folder: Path) -> Path:
         )
         + service_yaml("sleep", 80)
         + workload_yaml("sleep", sleep, [80], service_account="sleep")
-        + "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\n"
+        + "apiVersion: v1\nkind: Namespace\n"
+        + "metadata: {name: other, labels: {istio-injection: enabled}}\n---\n"
         + account_yaml("sleep", namespace="other")
         + workload_yaml(
             "sleep-other",

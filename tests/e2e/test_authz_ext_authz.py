@@ -26,7 +26,7 @@ def _manifest(folder: Path) -> str:
     (folder / "mesh.yaml").write_text(f"""
 apiVersion: v1
 kind: Namespace
-metadata: {{name: foo}}
+metadata: {{name: foo, labels: {{istio-injection: enabled}}}}
 ---
 apiVersion: v1
 kind: ServiceAccount

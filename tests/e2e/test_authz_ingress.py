@@ -69,7 +69,10 @@ spec:
         ("sleep", "other", 80, samples / "sleep/sleep.py"),
         ("jwks", "default", 8000, folder / "jwks_app.py"),
     ]
-    text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---" + EDGE_GATEWAY
+    text = (
+        "apiVersion: v1\nkind: Namespace\n"
+        "metadata: {name: other, labels: {istio-injection: enabled}}\n---" + EDGE_GATEWAY
+    )
     for name, ns, port, script in apps:
         text += workload.format(name=name, ns=ns, port=port, python=sys.executable, script=script)
     (folder / "mesh.yaml").write_text(text + CONFIG.format(cert=cert, key=key))

@@ -5,15 +5,16 @@ logs to /dev/stdout, 100% sampling) in place;
 `install -f` an IstioOperator (profile minimal, meshConfig, an ingress gateway whose Service
 forwards 80 to 8080 as Istio's does, an egress gateway with its ports);
 `x precheck` before and `verify-install` after, as Istio's steps run them; `uninstall`;
-`kube-inject` and `install --kubernetes` say they are not in this version."""
+`install --kubernetes` says it is not in this version; `kube-inject` labels pods for injection."""
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
 
-import pytest
-from tests.e2e.meshctl import LocalMesh, http
+from tests.e2e.meshctl import ROOT, LocalMesh, http
+
+SLEEP = ROOT / "samples" / "sleep" / "sleep.yaml"
 
 # Istio's httpbin Gateway on the ingress gateway's target port 8080 (as Bookinfo's), reached
 # through the Service's port 80 as Istio's docs read INGRESS_PORT
@@ -160,13 +161,20 @@ def test_istio_operator_file_minimal_with_an_egress_gateway(tmp_path: Path) -> N
         mesh.down()
 
 
-@pytest.mark.parametrize(
-    "args", [["kube-inject", "-f", "samples/sleep/sleep.yaml"], ["install", "--kubernetes", "-y"]]
-)
-def test_kubernetes_commands_say_not_yet(tmp_path: Path, args: list[str]) -> None:
-    result = LocalMesh(tmp_path / "home", None).pilotfish(*args)
+def test_install_kubernetes_says_not_yet(tmp_path: Path) -> None:
+    result = LocalMesh(tmp_path / "home", None).pilotfish("install", "--kubernetes", "-y")
     assert result.returncode == 1 and "not yet in this version" in result.stderr, result.stderr
     assert "No such command" not in result.stderr
+
+
+def test_kube_inject_labels_the_pods_for_apply_time_injection(tmp_path: Path) -> None:
+    mesh = LocalMesh(tmp_path / "home", None)
+    result = mesh.pilotfish("kube-inject", "-f", "-", stdin=SLEEP.read_text())
+    assert result.returncode == 0, result.stderr
+    assert "sidecar.istio.io/inject: 'true'" in result.stdout, result.stdout
+    assert result.stdout.count("\n---\n") == SLEEP.read_text().count("\n---\n")
+    assert result.stderr.count("\n") == 1, result.stderr  # the one-line note, not in the manifest
+    assert "injects sidecars when workloads are applied" in result.stderr, result.stderr
 
 
 def test_bad_profile_is_refused(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
-    """Istio's "Before you begin", as written (the namespace label is recorded, see README)."""
+    """Istio's "Before you begin", as written (the namespace label turns injection on)."""
     with running_mesh(tmp_path_factory, None) as m:
         _out(m, "create", "namespace", NS)
         _out(m, "label", "namespace", NS, "istio-injection=enabled")

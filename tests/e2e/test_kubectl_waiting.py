@@ -96,6 +96,7 @@ def test_scale_returns_once_the_new_pods_are_endpoints(mesh: LocalMesh) -> None:
 
 def test_delete_namespace_deletes_what_is_in_it(mesh: LocalMesh) -> None:
     _ok(mesh, "create", "namespace", "doomed")
+    _ok(mesh, "label", "namespace", "doomed", "istio-injection=enabled")
     _ok(mesh, "apply", "-n", "doomed", "-f", HTTPBIN, "-f", SLEEP)
     assert {"httpbin-v1-0.doomed", "sleep-0.doomed"} <= set(mesh.info["proxies"])
     deleted = _ok(mesh, "delete", "namespace", "doomed")

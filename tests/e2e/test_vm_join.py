@@ -55,7 +55,7 @@ pytestmark = pytest.mark.skipif(
 
 VM_CONFIG = """apiVersion: v1
 kind: Namespace
-metadata: {name: vm}
+metadata: {name: vm, labels: {istio-injection: enabled}}
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadGroup

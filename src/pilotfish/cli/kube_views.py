@@ -2,13 +2,13 @@
 Kubernetes-shaped objects out).
 
 Pods are the instances `mesh.json` lists (sidecars `2/2` — app and istio-proxy — gateways
-`1/1`) plus the control plane `istiod-0` in `istio-system`; Deployments are Workloads (and
-`istiod`, `istio-ingressgateway`); Services are the manifest's plus the two Istio's install
-creates in `istio-system`: `istiod` and `istio-ingressgateway` (type LoadBalancer, its external
-IP the ingress address and its ports those the Gateways open there, named as Istio's Service
-names them: `http2`, `https`, `tcp`, `tls`; or, after `install -f` an IstioOperator giving its
-`k8s.service.ports`, that Service as installed), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT`
-commands work.
+and pods without a sidecar `1/1`) plus the control plane `istiod-0` in `istio-system`;
+Deployments are Workloads (and `istiod`, `istio-ingressgateway`); Services are the manifest's
+plus the two Istio's install creates in `istio-system`: `istiod` and `istio-ingressgateway`
+(type LoadBalancer, its external IP the ingress address and its ports those the Gateways open
+there, named as Istio's Service names them: `http2`, `https`, `tcp`, `tls`; or, after
+`install -f` an IstioOperator giving its `k8s.service.ports`, that Service as installed), so
+Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def _meta(name: str, namespace: str, created: float, labels: dict[str, str]) -> 
 
 def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | None]]]:
     """(namespace, name, {container: pid}) of every pod `pods` lists, in its order: the control
-    plane's `discovery`, a sidecar's app and `istio-proxy`, a gateway's `istio-proxy`."""
+    plane's `discovery`, a sidecar's app and `istio-proxy`, a gateway's `istio-proxy`, the app
+    of a pod without a sidecar."""
     found: list[tuple[str, str, dict[str, int | None]]] = [
         (ISTIO_SYSTEM, f"{CONTROL_PLANE}-0", {"discovery": _pid(info.get("control_plane_pid"))})
     ]
@@ -72,7 +73,8 @@ def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | 
         gateway = (proxy.get("labels") or {}).get("istio") in GATEWAY_LABELS  # egress too
         if proxy.get("type") == "sidecar" and not gateway:
             containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
-        containers["istio-proxy"] = _pid(proxy.get("envoy_pid"))
+        if proxy.get("sidecar", True) or gateway:  # no sidecar: the app alone (`1/1`)
+            containers["istio-proxy"] = _pid(proxy.get("envoy_pid"))
         name = str(proxy.get("instance") or key.split(".")[0])
         found.append((str(proxy.get("namespace")), name, containers))
     return found

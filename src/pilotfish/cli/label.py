@@ -2,10 +2,12 @@
 create namespace NS`: kubectl's namespace commands, which Istio's docs run first
 (`kubectl create ns foo`, `kubectl label namespace default istio-injection=enabled`).
 
-The labels live on a `v1 Namespace` document applied to the mesh (so `get ns --show-labels`
-and `analyze` read them). What they change in local mode is said when they are set: every
-workload already runs with its sidecar (there is no injection to turn on or off), and there is
-no ambient data plane (`istio.io/dataplane-mode=ambient` leaves workloads on their sidecars).
+The labels live on a `v1 Namespace` document applied to the mesh (so `get ns --show-labels`,
+`analyze` and sidecar injection read them: `pilotfish.registry.injection`). What they change in
+local mode is said when they are set: `istio-injection` and `istio.io/rev` decide the sidecars
+of pods applied from then on (running pods keep theirs, as on Kubernetes until a restart), and
+there is no ambient data plane (`istio.io/dataplane-mode=ambient` leaves workloads on their
+sidecars).
 
 `edit_labels` is the pure part: kubectl's rules for adding, overwriting and removing.
 """
@@ -23,10 +25,10 @@ from pilotfish.cli.kube_namespaces import NAME_LABEL
 
 NAMESPACE_WORDS = ("ns", "namespace", "namespaces")
 LOCAL_MEANING = {
-    "istio-injection": "local mode starts every workload with its sidecar: "
-    "istio-injection is recorded (get ns, analyze) and changes no pod",
-    "istio.io/rev": "local mode runs one control plane: istio.io/rev is recorded and "
-    "changes no pod",
+    "istio-injection": "istio-injection decides the sidecars of pods applied from now on; "
+    "running pods keep theirs until they are applied again",
+    "istio.io/rev": "local mode runs one control plane: istio.io/rev enables injection "
+    "(as istio-injection=enabled) for pods applied from now on",
     "istio.io/dataplane-mode": "local mode has no ambient data plane (ztunnel): "
     "workloads keep their sidecars; the label is recorded",
 }

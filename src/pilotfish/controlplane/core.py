@@ -36,6 +36,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.cluster_ips import ClusterIpCache
 from pilotfish.registry.images import ImageMap, load_image_map
+from pilotfish.registry.injection import namespace_labels
 from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
@@ -157,7 +158,10 @@ class ControlPlane(ProxyGenerations):
         changed_at: float | None = None,
     ) -> ChangeResult:
         """`changed_at` (monotonic, default now): when the change reached the control plane."""
-        raws, incoming = parse_documents(files, namespace, functools.cache(self._images))
+        explicit = namespace_labels(self.store.of_kind("Namespace"))
+        raws, incoming = parse_documents(
+            files, namespace, functools.cache(self._images), namespaces=explicit
+        )
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         if not raws:

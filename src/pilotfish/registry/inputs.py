@@ -18,7 +18,13 @@ from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.registry.images import ImageMap, ImageMapError
-from pilotfish.registry.kube_workloads import diagnostics_for, is_kube_workload, resolve_images
+from pilotfish.registry.injection import namespace_labels, stamp_injection
+from pilotfish.registry.kube_workloads import (
+    diagnostics_for,
+    is_kube_workload,
+    pod_parts,
+    resolve_images,
+)
 from pilotfish.registry.manifest import Manifest, parse_manifest
 from pilotfish.registry.workloads import WORKDIR_ANNOTATION
 
@@ -38,11 +44,14 @@ def parse_documents(
     files: list[tuple[str, str]],
     namespace: str | None = None,
     images: Callable[[], ImageMap] | None = None,
+    namespaces: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[dict[str, Any]], Parsed]:
     """Load (source, text) pairs with `pilotfish.config.load`; returns the raw documents and
     what they parse to: Istio objects and the manifest (`namespace` is `-n`). With `images`
     (the control plane, on apply), each Deployment's and Pod's images are resolved to local
-    commands and recorded on the document; without, unresolved images are not checked."""
+    commands and recorded on the document; without, unresolved images are not checked. With
+    `namespaces` (the labels of the namespaces created explicitly, on apply), each workload's
+    sidecar injection is decided and recorded (`pilotfish.registry.injection`)."""
     raws: list[dict[str, Any]] = []
     objects: list[ConfigObject[Any]] = []
     others = []
@@ -59,6 +68,8 @@ def parse_documents(
                 _resolve(doc, images, diagnostics)
             others.append(doc)
             raws.append(doc.data)
+    if namespaces is not None:
+        _decide_injection(others, {**namespaces, **namespace_labels([d.data for d in others])})
     manifest, problems = parse_manifest(others, require_images=False)  # `_resolve` said it
     diagnostics.extend(problems)
     return raws, Parsed(objects, manifest, diagnostics)
@@ -71,6 +82,15 @@ def _resolve(doc: RawDocument, images: Callable[[], ImageMap], found: list[Diagn
         found.append(Diagnostic("error", str(exc), source=doc.source, kind=doc.kind))
         return
     resolve_images(doc, chosen, diagnostics_for(doc, found))
+
+
+def _decide_injection(docs: list[RawDocument], namespaces: dict[str, dict[str, str]]) -> None:
+    for doc in docs:
+        meta = doc.data.get("metadata")
+        if not isinstance(meta, dict) or not (is_kube_workload(doc) or doc.kind == "Workload"):
+            continue
+        namespace = meta.get("namespace") or "default"
+        stamp_injection(meta, pod_parts(doc)[1], namespaces.get(str(namespace)))
 
 
 def _remember_workdir(data: dict[str, Any], source: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from pilotfish.config.objects import Diagnostic, Level, Source
 from pilotfish.registry.drain import annotation_drain, annotation_trusted_proxies
 from pilotfish.registry.images import ImageEntry, ImageMap
+from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
 from pilotfish.registry.workloads import (
     IMAGES_ANNOTATION,
@@ -168,7 +169,10 @@ def parse_kube_workload(
         ports=ports,
         workdir=entry.workdir if entry else ".",
         annotations=tuple(sorted(own_notes)),
-        sidecar=str(inject).lower() != "false" if inject is not None else True,
+        sidecar=recorded_injection(
+            _map(_map(doc.data.get("metadata")).get("annotations")),
+            str(inject).lower() != "false" if inject is not None else True,
+        ),
         termination_drain=drain,
         num_trusted_proxies=trusted,
         readiness=probe,

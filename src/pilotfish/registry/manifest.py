@@ -50,6 +50,7 @@ from pilotfish.config.proxy_metadata import (
 )
 from pilotfish.registry.doc_parser import DocParser, labels, read_meta
 from pilotfish.registry.drain import annotation_drain, annotation_trusted_proxies
+from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_workloads import (
     diagnostics_for,
     is_kube_workload,
@@ -249,8 +250,9 @@ def _parse_any_workload(
 
 def _injected(meta: dict[str, Any]) -> bool:
     notes = meta.get("annotations")
-    value = notes.get(INJECT_ANNOTATION) if isinstance(notes, dict) else None
-    return str(value).lower() != "false" if value is not None else True
+    notes = notes if isinstance(notes, dict) else {}
+    value = notes.get(INJECT_ANNOTATION)
+    return recorded_injection(notes, str(value).lower() != "false" if value is not None else True)
 
 
 def _workdir(meta: dict[str, Any], source: Source) -> str:

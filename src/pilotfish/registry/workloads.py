@@ -15,7 +15,8 @@ from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
 IMAGES_ANNOTATION = "pilotfish.io/images"  # set on apply: each container image's local command
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
-PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION})
+INJECTED_ANNOTATION = "pilotfish.io/injected"  # set on apply: "true" or "false" (`injection`)
+PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION, INJECTED_ANNOTATION})
 
 WS_PROXY_ANNOTATION = "pilotfish.io/ws-proxy"  # "true": the sidecar takes `ws://` lines too
 WS_PROXY_PORT = 15002  # the listener the pod's WS_PROXY names (local mode's explicit proxying)

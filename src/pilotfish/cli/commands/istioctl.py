@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -19,13 +18,11 @@ BOOLEANS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false":
 def kube_inject(
     filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
 ) -> None:
-    """Inject sidecars into Kubernetes manifests (not yet in this version)."""
-    print(
-        "error: kube-inject: not yet in this version: pilotfish runs meshes locally; "
-        "in local mode every Workload gets its sidecar from `pilotfish apply -f`",
-        file=sys.stderr,
-    )
-    exit_with(1)
+    """Print the manifest with its pods labelled `sidecar.istio.io/inject: "true"` (local mode
+    injects sidecars when workloads are applied)."""
+    from pilotfish.cli.kube_inject import kube_inject_command
+
+    exit_with(kube_inject_command(filename or []))
 
 
 @app.command()

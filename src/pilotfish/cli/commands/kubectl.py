@@ -169,7 +169,7 @@ def label(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a label's value")] = False,
 ) -> None:
     """Label a namespace as `kubectl label namespace NS key=value` (`key-` removes one); says
-    what the label changes in local mode (istio-injection: every pod already has its sidecar)."""
+    what the label changes in local mode (istio-injection: the sidecars of pods applied later)."""
     from pilotfish.cli.label import label_command
 
     exit_with(label_command(args, overwrite, state.state_dir))

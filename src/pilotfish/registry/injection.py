@@ -1,0 +1,90 @@
+"""Sidecar injection, decided once when a Deployment, Pod or Workload is applied (as Istio's
+`istio-sidecar-injector` webhooks decide when a pod is created).
+
+Istio's rules, in their order: a namespace labelled `istio-injection=enabled` (or, with no
+`istio-injection` label, `istio.io/rev`) injects every pod except one labelled
+`sidecar.istio.io/inject: "false"`; after the webhook matched, the pod's
+`sidecar.istio.io/inject` (label, else annotation) is read as the injector reads it (`y`,
+`yes`, `true`, `on` or empty: inject; anything else: not). A namespace with neither label
+injects only pods labelled `sidecar.istio.io/inject: "true"`; `istio-injection=disabled` (or
+any other value) never injects.
+
+Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
+`v1 Namespace`) counts as `istio-injection=enabled`, so `pilotfish up samples/bookinfo` runs
+with sidecars. The decision is kept on the stored document (`pilotfish.io/injected`): a label
+changed later does not change running pods; applying the workload again decides again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pilotfish.registry.workloads import INJECT_ANNOTATION, INJECTED_ANNOTATION
+
+INJECTION_LABEL = "istio-injection"
+REVISION_LABEL = "istio.io/rev"
+TRUE_WORDS = frozenset({"y", "yes", "true", "on", ""})
+
+
+def injection_wanted(
+    pod_labels: Mapping[str, Any],
+    pod_annotations: Mapping[str, Any],
+    namespace_labels: Mapping[str, str] | None,
+) -> bool:
+    """Whether Istio's webhooks inject this pod; `namespace_labels` None: a namespace never
+    created explicitly (local mode: injection enabled)."""
+    label = pod_labels.get(INJECT_ANNOTATION)
+    ns = {INJECTION_LABEL: "enabled"} if namespace_labels is None else namespace_labels
+    if INJECTION_LABEL in ns:
+        matched = ns[INJECTION_LABEL] == "enabled" and str(label) != "false"
+    elif REVISION_LABEL in ns:
+        matched = str(label) != "false"
+    else:  # the object selector: the pod's own label, and no revision of its own
+        matched = str(label) == "true" and REVISION_LABEL not in pod_labels
+    if not matched:
+        return False
+    value = label if label is not None else pod_annotations.get(INJECT_ANNOTATION, "")
+    return str(value).lower() in TRUE_WORDS
+
+
+def stamp_injection(
+    meta: dict[str, Any], pod_meta: Mapping[str, Any], namespace_labels: Mapping[str, str] | None
+) -> None:
+    """Record the decision on a document's metadata (kept when already there: the store, or
+    `get -o yaml` applied back)."""
+    notes = meta.get("annotations")
+    if isinstance(notes, dict) and INJECTED_ANNOTATION in notes:
+        return
+    labels = pod_meta.get("labels")
+    pod_notes = pod_meta.get("annotations")
+    wanted = injection_wanted(
+        labels if isinstance(labels, dict) else {},
+        pod_notes if isinstance(pod_notes, dict) else {},
+        namespace_labels,
+    )
+    if not isinstance(notes, dict):
+        notes = meta["annotations"] = {}
+    notes[INJECTED_ANNOTATION] = "true" if wanted else "false"
+
+
+def recorded_injection(notes: Mapping[str, Any], legacy: bool) -> bool:
+    """The decision kept on the document, else `legacy` (a document stored before decisions
+    were recorded, or parsed outside the control plane)."""
+    value = notes.get(INJECTED_ANNOTATION)
+    return legacy if value is None else str(value) == "true"
+
+
+def namespace_labels(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The labels of each namespace created explicitly, from `v1 Namespace` documents."""
+    found: dict[str, dict[str, str]] = {}
+    for doc in docs:
+        if (doc.get("apiVersion"), doc.get("kind")) != ("v1", "Namespace"):
+            continue
+        meta = doc.get("metadata")
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            continue
+        labels = meta.get("labels")
+        labels = labels if isinstance(labels, dict) else {}
+        found[meta["name"]] = {str(k): str(v) for k, v in labels.items()}
+    return found

@@ -1,0 +1,138 @@
+"""Istio's injection decision (`pilotfish.registry.injection`): the webhooks' namespace and
+object selectors, then the injector's reading of `sidecar.istio.io/inject`; and the decision as
+it is recorded when documents are applied (`parse_documents(..., namespaces=...)`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pilotfish.registry.injection import injection_wanted, namespace_labels
+from pilotfish.registry.inputs import parse_documents
+
+INJECT = "sidecar.istio.io/inject"
+ENABLED = {"istio-injection": "enabled"}
+DISABLED = {"istio-injection": "disabled"}
+REVISION = {"istio.io/rev": "canary"}
+PLAIN: dict[str, str] = {}
+NEVER_CREATED = None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "labels", "annotations", "wanted"),
+    [
+        # a namespace never created explicitly: local mode's istio-injection=enabled
+        (NEVER_CREATED, {}, {}, True),
+        (NEVER_CREATED, {INJECT: "false"}, {}, False),
+        (NEVER_CREATED, {}, {INJECT: "false"}, False),
+        # istio-injection=enabled: every pod unless it says false
+        (ENABLED, {}, {}, True),
+        (ENABLED, {INJECT: "true"}, {}, True),
+        (ENABLED, {INJECT: "false"}, {}, False),
+        (ENABLED, {}, {INJECT: "false"}, False),
+        (ENABLED, {}, {INJECT: "no"}, False),  # the injector: only y/yes/true/on inject
+        (ENABLED, {}, {INJECT: "Yes"}, True),
+        (ENABLED, {INJECT: "true"}, {INJECT: "false"}, True),  # the label wins
+        (ENABLED, {INJECT: "false"}, {INJECT: "true"}, False),
+        # istio.io/rev without istio-injection: as enabled
+        (REVISION, {}, {}, True),
+        (REVISION, {INJECT: "false"}, {}, False),
+        # istio-injection wins over istio.io/rev; disabled (or any other value) never injects
+        ({**DISABLED, **REVISION}, {}, {}, False),
+        (DISABLED, {}, {}, False),
+        (DISABLED, {INJECT: "true"}, {}, False),
+        ({"istio-injection": "on"}, {}, {}, False),
+        # no injection label: only pods labelled true (an annotation is not enough)
+        (PLAIN, {}, {}, False),
+        (PLAIN, {INJECT: "true"}, {}, True),
+        (PLAIN, {}, {INJECT: "true"}, False),
+        (PLAIN, {INJECT: "true", "istio.io/rev": "canary"}, {}, False),
+        ({"team": "a"}, {INJECT: "true"}, {INJECT: "false"}, True),
+    ],
+)
+def test_decision_table(
+    namespace: dict[str, str] | None,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    wanted: bool,
+) -> None:
+    assert injection_wanted(labels, annotations, namespace) is wanted
+
+
+def _pod(name: str, namespace: str, labels: str = "{app: a}", notes: str = "{}") -> str:
+    return f"""apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: {name}, namespace: {namespace}, labels: {labels}, annotations: {notes}}}
+spec:
+  command: ["python", "app.py"]
+---
+"""
+
+
+def _deployment(name: str, namespace: str, template_labels: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {template_labels}}}
+    spec:
+      containers: [{{name: app, image: docker.io/x/y}}]
+---
+"""
+
+
+def _sidecars(text: str, stored: dict[str, dict[str, str]] | None) -> dict[str, bool]:
+    _, parsed = parse_documents([("m.yaml", text)], namespaces=stored)
+    assert parsed.ok, parsed.diagnostics
+    return {f"{w.name}.{w.namespace}": w.sidecar for w in parsed.manifest.workloads}
+
+
+def test_apply_records_the_decision_by_the_namespaces_labels() -> None:
+    stored = {"foo": {}, "on": dict(ENABLED)}
+    text = (
+        _pod("a", "default")  # never created: enabled
+        + _pod("b", "foo")  # created, no label: not injected
+        + _pod("c", "foo", "{app: c, sidecar.istio.io/inject: 'true'}")  # kube-inject's label
+        + _pod("d", "on")
+        + _pod("e", "off")  # created by a Namespace document in the same change
+        + "apiVersion: v1\nkind: Namespace\n"
+        + "metadata: {name: off, labels: {istio-injection: disabled}}\n"
+    )
+    assert _sidecars(text, stored) == {
+        "a.default": True,
+        "b.foo": False,
+        "c.foo": True,
+        "d.on": True,
+        "e.off": False,
+    }
+
+
+def test_a_deployments_template_labels_decide_and_the_decision_is_kept() -> None:
+    text = _deployment("web", "foo", "{app: web, sidecar.istio.io/inject: 'true'}")
+    raws, parsed = parse_documents([("m.yaml", text)], namespaces={"foo": {}})
+    notes: dict[str, Any] = raws[0]["metadata"]["annotations"]
+    assert notes["pilotfish.io/injected"] == "true"
+    assert [w.sidecar for w in parsed.manifest.workloads] == [True]
+    # the stored document keeps its decision whatever the namespace says now
+    again = _sidecars(_pod("b", "foo", notes="{pilotfish.io/injected: 'true'}"), {"foo": {}})
+    assert again == {"b.foo": True}
+    kept = _sidecars(_pod("b", "x", notes="{pilotfish.io/injected: 'false'}"), {})
+    assert kept == {"b.x": False}
+
+
+def test_without_namespaces_nothing_is_decided_and_the_pod_annotation_rules() -> None:
+    text = _pod("a", "foo") + _pod("b", "foo", notes="{sidecar.istio.io/inject: 'false'}")
+    assert _sidecars(text, None) == {"a.foo": True, "b.foo": False}
+
+
+def test_namespace_labels_reads_namespace_documents_only() -> None:
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "foo"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "on", "labels": ENABLED}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {}},
+    ]
+    assert namespace_labels(docs) == {"foo": {}, "on": ENABLED}
