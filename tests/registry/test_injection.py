@@ -123,6 +123,16 @@ def test_a_deployments_template_labels_decide_and_the_decision_is_kept() -> None
     assert kept == {"b.x": False}
 
 
+def test_a_gateway_keeps_its_envoy_in_a_namespace_without_injection() -> None:
+    text = _pod("egress", "istio-system", "{app: egress, istio: egressgateway}") + _pod(
+        "app", "istio-system"
+    )
+    assert _sidecars(text, {"istio-system": {}}) == {
+        "app.istio-system": False,
+        "egress.istio-system": True,
+    }
+
+
 def test_without_namespaces_nothing_is_decided_and_the_pod_annotation_rules() -> None:
     text = _pod("a", "foo") + _pod("b", "foo", notes="{sidecar.istio.io/inject: 'false'}")
     assert _sidecars(text, None) == {"a.foo": True, "b.foo": False}

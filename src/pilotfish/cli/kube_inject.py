@@ -26,6 +26,11 @@ from pilotfish.registry.injection import TRUE_WORDS
 from pilotfish.registry.workloads import INJECT_ANNOTATION, WORKDIR_ANNOTATION
 
 TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
+POD_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Workload": (),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
 NOTE = (
     "note: local mode injects sidecars when workloads are applied; "
     f'pods are labelled {INJECT_ANNOTATION}: "true"'
@@ -36,12 +41,8 @@ def pod_metadata(doc: Any) -> dict[str, Any] | None:
     """The metadata of the pod a document describes, created if missing (None: no pod)."""
     if not isinstance(doc, dict):
         return None
-    kind = doc.get("kind")
-    path = {"Pod": (), "Workload": (), "CronJob": ("spec", "jobTemplate", "spec", "template")}.get(
-        kind
-    )
-    if kind in TEMPLATE_KINDS:
-        path = ("spec", "template")
+    kind = str(doc.get("kind"))
+    path = POD_PATHS.get(kind, ("spec", "template") if kind in TEMPLATE_KINDS else None)
     if path is None:
         return None
     holder: Any = doc

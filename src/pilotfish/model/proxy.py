@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-GATEWAY_LABELS = ("ingressgateway", "egressgateway")
-"""Values of the `istio` label that make a workload a gateway (Istio's ingress/egress gateways)."""
+from pilotfish.registry.workloads import GATEWAY_LABELS
+
+__all__ = ["GATEWAY_LABELS", "Proxy", "ProxyType"]
 
 
 class ProxyType(StrEnum):

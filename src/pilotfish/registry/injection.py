@@ -9,6 +9,7 @@ Istio's rules, in their order: a namespace labelled `istio-injection=enabled` (o
 injects only pods labelled `sidecar.istio.io/inject: "true"`; `istio-injection=disabled` (or
 any other value) never injects.
 
+A gateway (`istio: ingressgateway|egressgateway`) is its Envoy, so it always has one.
 Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
 `v1 Namespace`) counts as `istio-injection=enabled`, so `pilotfish up samples/bookinfo` runs
 with sidecars. The decision is kept on the stored document (`pilotfish.io/injected`): a label
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pilotfish.registry.workloads import INJECT_ANNOTATION, INJECTED_ANNOTATION
+from pilotfish.registry.workloads import GATEWAY_LABELS, INJECT_ANNOTATION, INJECTED_ANNOTATION
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
@@ -57,12 +58,12 @@ def stamp_injection(
     if isinstance(notes, dict) and INJECTED_ANNOTATION in notes:
         return
     labels = pod_meta.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
     pod_notes = pod_meta.get("annotations")
-    wanted = injection_wanted(
-        labels if isinstance(labels, dict) else {},
-        pod_notes if isinstance(pod_notes, dict) else {},
-        namespace_labels,
-    )
+    pod_notes = pod_notes if isinstance(pod_notes, dict) else {}
+    gateway = labels.get("istio") in GATEWAY_LABELS  # its Envoy is the pod (Istio's `gateway`
+    # injection template, or the proxy container itself): never left without one
+    wanted = gateway or injection_wanted(labels, pod_notes, namespace_labels)
     if not isinstance(notes, dict):
         notes = meta["annotations"] = {}
     notes[INJECTED_ANNOTATION] = "true" if wanted else "false"

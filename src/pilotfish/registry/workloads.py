@@ -18,6 +18,9 @@ INJECT_ANNOTATION = "sidecar.istio.io/inject"
 INJECTED_ANNOTATION = "pilotfish.io/injected"  # set on apply: "true" or "false" (`injection`)
 PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION, INJECTED_ANNOTATION})
 
+GATEWAY_LABELS = ("ingressgateway", "egressgateway")
+"""Values of the `istio` label that make a workload a gateway (Istio's ingress/egress gateways)."""
+
 WS_PROXY_ANNOTATION = "pilotfish.io/ws-proxy"  # "true": the sidecar takes `ws://` lines too
 WS_PROXY_PORT = 15002  # the listener the pod's WS_PROXY names (local mode's explicit proxying)
 
