@@ -157,6 +157,8 @@ def test_kubectl_namespaces_endpoints_and_host_ip(mesh: LocalMesh) -> None:
     assert {"default", "foo", "istio-system"} <= {r[0] for r in rows[1:]}
     _run(mesh, "label", "namespace", "default", "istio-injection-")
     assert "istio-injection" not in _run(mesh, "get", "namespaces", "--show-labels")
+    # labelled, default follows its labels as in Istio: enabled again for the pods applied later
+    _run(mesh, "label", "namespace", "default", "istio-injection=enabled")
     endpoints = _run(mesh, "get", "ep", "-n", "default").splitlines()
     assert endpoints[0].split() == ["NAME", "ENDPOINTS", "AGE"]
     httpbin = next(line.split() for line in endpoints if line.startswith("httpbin "))
