@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilotfish.config.formats import labels_problem
 from pilotfish.config.kinds import (
     GATEWAY_API_NOT_YET,
     is_gateway_api,
@@ -27,6 +26,7 @@ from pilotfish.config.kinds import (
     lookup,
     split_api_version,
 )
+from pilotfish.config.object_meta import metadata_problems, top_level_problems
 from pilotfish.config.objects import (
     ConfigMeta,
     ConfigObject,
@@ -47,8 +47,6 @@ from pilotfish.config.validation.webhook_twins import twin_problems
 from pilotfish.config.yaml_text import RawDocument, parse_yaml
 
 DEFAULT_NAMESPACE = "default"
-_NAME_MAX = 253
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$")
 _DNS_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 
 
@@ -219,7 +217,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         served = ", ".join(f"{group}/{v}" for v in info.versions)
         report(Problem("apiVersion", f"{api_version} is not served for {kind} (served: {served})"))
         return
-    meta_problems = _metadata_problems(metadata, name) + _top_level_problems(document.data)
+    meta_problems = metadata_problems(metadata, name) + top_level_problems(document.data)
     gateway_name = []  # ValidateGateway's rule (a webhook rule: istioctl analyze says it)
     if kind == "Gateway" and not (len(name) <= 63 and _DNS_LABEL.match(name)):
         gateway_name.append(Problem("metadata.name", f'invalid gateway name: "{name}"'))
@@ -289,8 +287,8 @@ def _unenforced(
         )
         return False
     name = document.metadata.get("name")
-    problems = _metadata_problems(document.metadata, name if isinstance(name, str) else "")
-    problems += _top_level_problems(document.data)
+    problems = metadata_problems(document.metadata, name if isinstance(name, str) else "")
+    problems += top_level_problems(document.data)
     spec = document.data.get("spec")
     found_schema = kind_schema(kind, version)
     if found_schema is not None:
@@ -344,64 +342,6 @@ def _said(problem: Problem, flagged: set[str]) -> bool:
         return True
     parent = problem.path.rpartition(".")[0]
     return problem.message == "Required value" and parent in flagged
-
-
-TOP_LEVEL_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
-
-
-def _top_level_problems(data: dict[str, Any]) -> list[Problem]:
-    """istioctl validate's checkFields: an Istio object holds these top-level fields only."""
-    return [
-        Problem(str(key), f'unknown field "{key}"') for key in data if key not in TOP_LEVEL_FIELDS
-    ]
-
-
-def _metadata_problems(metadata: dict[str, Any], name: str) -> list[Problem]:
-    problems: list[Problem] = []
-    if len(name) > _NAME_MAX or not _SAFE_NAME.match(name) or name in (".", ".."):
-        problems.append(
-            Problem(
-                "metadata.name", f'invalid name "{name}": must be a lowercase DNS-1123 subdomain'
-            )
-        )
-    elif not _is_subdomain(name):
-        # istioctl validates files without the API server's name rule: a warning only.
-        problems.append(
-            Problem(
-                "metadata.name",
-                f'name "{name}" is not a lowercase DNS-1123 subdomain: a Kubernetes API server '
-                "would refuse it",
-                "warning",
-            )
-        )
-    namespace = metadata.get("namespace")
-    if namespace is not None and (not isinstance(namespace, str) or not _is_label(namespace)):
-        problems.append(Problem("metadata.namespace", f"invalid namespace {namespace!r}"))
-    for key in ("labels", "annotations"):
-        value = metadata.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            problems.append(Problem(f"metadata.{key}", f"{key} must be a map of strings"))
-        elif key == "labels":
-            found = labels_problem(value, kube=True)
-            if found is not None:
-                problems.append(Problem(f"metadata.labels.{found[0]}", found[1], "warning"))
-    return problems
-
-
-def _is_label(text: str) -> bool:
-    return (
-        0 < len(text) <= 63
-        and all(c.islower() or c.isdigit() or c == "-" for c in text if c.isascii())
-        and text.isascii()
-        and text[0].isalnum()
-        and text[-1].isalnum()
-    )
-
-
-def _is_subdomain(text: str) -> bool:
-    return bool(text) and all(_is_label(part) for part in text.split("."))
 
 
 def _string_pairs(value: Any) -> tuple[tuple[str, str], ...]:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pilotfish.config.durations import duration_problem
+from pilotfish.config.formats import unix_address_problem
 from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
 from pilotfish.config.yaml_text import join_path
@@ -116,23 +117,12 @@ def _jwt_rules(spec: dict[str, Any], add: Add, root: str) -> None:
                 add(join_path(where, "header"), f"header name {header} is not a valid header name")
 
 
-def _unix_address(address: str) -> str | None:
-    """Istio's ValidateUnixAddress on what follows `unix://`."""
-    if not address:
-        return "unix address must not be empty"
-    if address.startswith("@"):
-        return None
-    if not address.startswith("/") or address.endswith("/"):
-        return f"{address} is not an absolute path to a file"
-    return None
-
-
 def _workload_entry(entry: dict[str, Any], add: Add, at: str) -> None:
     address = str(entry.get("address") or "")
     if not address and not entry.get("network"):
         add(at, "address is required")
     if address.startswith("unix://"):
-        problem = _unix_address(address[len("unix://") :])
+        problem = unix_address_problem(address[len("unix://") :])
         if problem is not None:
             add(join_path(at, "address"), problem)
         if as_map(entry.get("ports")):
