@@ -255,6 +255,8 @@ def test_names_as_kubectl_prints_them(mesh: LocalMesh) -> None:
 def test_a_port_route_name_says_where_local_mode_keeps_the_routes(mesh: LocalMesh) -> None:
     """Istio's debugging docs read `proxy-config routes POD --name 9080`; a local sidecar's
     outbound HTTP routes are in `http_proxy` (it is the apps' HTTP proxy)."""
+    # on-demand virtual hosts (the default): sleep holds httpbin's once it has called it
+    _ok(mesh, "exec", "sleep", "--", "curl", "-s", "-o", "/dev/null", "http://httpbin:8000/get")
     by_port = mesh.pilotfish("proxy-config", "routes", "sleep", "--name", "8000")
     assert by_port.returncode == 0 and "route configuration http_proxy" in by_port.stderr
     found = _ok(mesh, "proxy-config", "routes", "sleep", "--name", "http_proxy")

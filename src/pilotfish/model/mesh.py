@@ -31,15 +31,15 @@ def on_demand_enabled(environ: Mapping[str, str]) -> bool:
 
 
 ON_DEMAND_ROUTES_ENV = "PILOTFISH_ON_DEMAND_ROUTES"
-"""pilotfish's option (off unless `true`): sidecars that get clusters on demand also get the
+"""pilotfish's default (off with `false`): sidecars that get clusters on demand also get the
 virtual hosts of their `http_proxy` route configuration on demand (VHDS,
 `translate.on_demand_routes`); read from the control plane's environment."""
 
 
 def on_demand_routes_enabled(environ: Mapping[str, str]) -> bool:
-    """Whether on-demand virtual hosts are on in this environment: `ON_DEMAND_ROUTES_ENV` is
-    `true` (read once in a `main`)."""
-    return environ.get(ON_DEMAND_ROUTES_ENV, "").strip().lower() == "true"
+    """Whether on-demand virtual hosts are on in this environment: unless `ON_DEMAND_ROUTES_ENV`
+    is `false` (read once in a `main`)."""
+    return environ.get(ON_DEMAND_ROUTES_ENV, "").strip().lower() != "false"
 
 
 @dataclass(frozen=True)
