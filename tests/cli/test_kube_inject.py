@@ -1,6 +1,7 @@
 """`kube-inject`'s output: each pod (Pod, Workload, pod templates, a CronJob's, a List's items)
-labelled `sidecar.istio.io/inject: "true"`, pods that opt out and other documents unchanged,
-comments kept; bad YAML named by file and line."""
+marked as istioctl marks it (`sidecar.istio.io/status`) and labelled `sidecar.istio.io/inject:
+"true"`; pods istioctl skips (opted out, hostNetwork, system namespaces) and other documents
+unchanged, with istioctl's skip lines; comments kept; bad YAML named by file and line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from pilotfish.cli.errors import UserError
-from pilotfish.cli.kube_inject import kube_inject
+from pilotfish.cli.kube_inject import STATUS, kube_inject
 
 MANIFEST = """# a comment that stays
 apiVersion: v1
@@ -55,16 +56,63 @@ def test_pods_are_labelled_and_the_rest_kept(tmp_path: Path) -> None:
     assert text.startswith("# a comment that stays\n")
     docs = list(YAML(typ="safe").load_all(text))
     assert [d["kind"] for d in docs] == ["Service", "Deployment", "Pod", "Pod", "CronJob", "List"]
-    inject = "sidecar.istio.io/inject"
+    inject, status = "sidecar.istio.io/inject", {"sidecar.istio.io/status": STATUS}
     assert docs[0] == YAML(typ="safe").load(MANIFEST.split("---")[0])
     assert docs[1]["spec"]["template"]["metadata"]["labels"] == {"app": "web", inject: "true"}
+    assert docs[1]["spec"]["template"]["metadata"]["annotations"] == status
     assert docs[2]["metadata"]["labels"] == {inject: "true"}
-    assert "labels" not in docs[3]["metadata"]  # it opted out
+    assert docs[2]["metadata"]["annotations"] == status
+    assert docs[3]["metadata"] == {"name": "out", "annotations": {inject: "false"}}  # opted out
     template = docs[4]["spec"]["jobTemplate"]["spec"]["template"]
     assert template["metadata"]["labels"] == {inject: "true"}
     workload = docs[5]["items"][0]["metadata"]
     assert workload["labels"] == {inject: "true"}
-    assert workload["annotations"] == {"pilotfish.io/workdir": str(tmp_path.resolve())}
+    workdir = {"pilotfish.io/workdir": str(tmp_path.resolve())}
+    assert workload["annotations"] == {**status, **workdir}
+    assert STATUS.startswith('{"initContainers":null,"containers":["istio-proxy"],')
+
+
+SKIPPED = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata:
+      labels: {sidecar.istio.io/inject: "off"}
+      annotations: {sidecar.istio.io/inject: "true"}
+    spec: {containers: [{name: web, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: host}
+spec: {hostNetwork: true, containers: [{name: p, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: dns, namespace: kube-system}
+spec: {containers: [{name: p, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: agreed, annotations: {sidecar.istio.io/inject: "Yes"}}
+spec: {containers: [{name: p, image: x}]}
+"""
+
+
+def test_pods_istioctl_skips_are_left_alone_and_named(tmp_path: Path) -> None:
+    """The label wins over the annotation; hostNetwork and the system namespaces are skipped
+    whatever the pod says; `Yes` is the injector's yes (istioctl's rules, from the pod alone)."""
+    path = tmp_path / "m.yaml"
+    path.write_text(SKIPPED)
+    skipped: list[str] = []
+    docs = list(YAML(typ="safe").load_all(kube_inject([str(path)], skipped)))
+    assert docs[:3] == list(YAML(typ="safe").load_all(SKIPPED))[:3]
+    assert docs[3]["metadata"]["annotations"]["sidecar.istio.io/status"] == STATUS
+    assert skipped == [
+        '===> Skipping injection because Deployment "shop/web" has sidecar injection disabled',
+        '===> Skipping injection because Pod "host" has host networking enabled',
+        '===> Skipping injection because Pod "kube-system/dns" has sidecar injection disabled',
+    ]
 
 
 def test_bad_yaml_and_missing_files_are_named(tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ def curl(mesh: LocalMesh, *args: str) -> str:
     return result.stdout
 
 
-def _run(mesh: LocalMesh, *args: str) -> str:
-    result = mesh.pilotfish(*args)
+def _run(mesh: LocalMesh, *args: str, stdin_text: str | None = None) -> str:
+    result = mesh.pilotfish(*args, stdin=stdin_text)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -332,3 +332,27 @@ def test_istio_circuit_breaking_task_with_fortio(mesh: LocalMesh) -> None:
     finally:
         mesh.pilotfish("delete", "destinationrule", "httpbin")
         mesh.pilotfish("delete", "-f", "samples/httpbin/sample-client/fortio-deploy.yaml")
+
+
+def test_kube_injected_pod_has_its_sidecar_in_a_namespace_with_injection_disabled(
+    mesh: LocalMesh,
+) -> None:
+    """istioctl's kube-inject decides from the pod alone, and its output carries the sidecar in:
+    applied to a namespace labelled `istio-injection=disabled` its pod runs with one (2/2), where
+    the same manifest applied as it is runs without (1/1)."""
+    _run(mesh, "create", "namespace", "quiet")
+    try:
+        _run(mesh, "label", "namespace", "quiet", "istio-injection=disabled")
+        injected = _run(mesh, "kube-inject", "-f", SLEEP)
+        _run(mesh, "apply", "-n", "quiet", "-f", "-", stdin_text=injected)
+        _run(mesh, "apply", "-n", "quiet", "-f", "samples/httpbin/httpbin.yaml")
+        pods = ("sleep-0.quiet", "httpbin-v1-0.quiet")
+        ready = lambda: all(mesh.info["proxies"].get(p, {}).get("ready") for p in pods)  # noqa: E731
+        mesh.wait_for(ready, 60, "sleep and httpbin in quiet")
+        rows = {r.split()[0]: r.split()[1] for r in _run(mesh, "get", "pods", "-n", "quiet")
+                .splitlines()[1:]}  # fmt: skip
+        assert rows == {"sleep-0": "2/2", "httpbin-v1-0": "1/1"}, rows
+        assert mesh.info["proxies"]["sleep-0.quiet"].get("sidecar", True) is True
+        assert mesh.info["proxies"]["httpbin-v1-0.quiet"]["sidecar"] is False
+    finally:
+        mesh.pilotfish("delete", "namespace", "quiet")

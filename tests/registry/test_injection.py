@@ -123,6 +123,15 @@ def test_a_deployments_template_labels_decide_and_the_decision_is_kept() -> None
     assert kept == {"b.x": False}
 
 
+def test_a_pod_injected_beforehand_keeps_its_sidecar_in_any_namespace() -> None:
+    """`kube-inject`'s mark (`sidecar.istio.io/status`) outlasts the namespace's labels: in
+    Istio the manifest already holds the istio-proxy container, which no webhook takes out."""
+    status = '{sidecar.istio.io/status: \'{"containers":["istio-proxy"]}\'}'
+    off = {"off": {"istio-injection": "disabled"}, "plain": {}}
+    text = _pod("a", "off", notes=status) + _pod("b", "plain", notes=status) + _pod("c", "off")
+    assert _sidecars(text, off) == {"a.off": True, "b.plain": True, "c.off": False}
+
+
 def test_a_gateway_keeps_its_envoy_in_a_namespace_without_injection() -> None:
     text = _pod("egress", "istio-system", "{app: egress, istio: egressgateway}") + _pod(
         "app", "istio-system"

@@ -1,29 +1,33 @@
 """`pilotfish kube-inject -f FILE|-`: istioctl's manual injection, for local mode.
 
-Local mode injects when a workload is applied (`pilotfish.registry.injection`), so what
-`kube-inject` prints is the manifest with each pod (a Pod, pilotfish's Workload, or the pod
-template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob) labelled
-`sidecar.istio.io/inject: "true"`: applied to a namespace without an injection label, its pods
-get sidecars, as istioctl's output does (one labelled `istio-injection=disabled` still refuses
-them, where istioctl's output would carry its sidecar in). A pod that opts out
-(`sidecar.istio.io/inject: "false"`) is left as it is, as istioctl leaves it. Other documents
-pass through unchanged; a Workload is given its file's folder (`pilotfish.io/workdir`, which
-`apply -f FILE` records) since its `command` is relative to it. The manifest goes to stdout
-(so `apply -f <(pilotfish kube-inject -f …)` and `| apply -f -` work), a one-line note to
-stderr.
+Local mode starts a pod's sidecar when the workload is applied (`pilotfish.registry.injection`),
+so what `kube-inject` prints is the manifest with each pod it injects (a Pod, pilotfish's
+Workload, or the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or
+CronJob) marked as istioctl's output marks it: the `sidecar.istio.io/status` annotation (whose
+pod then has its sidecar in any namespace, `istio-injection=disabled` too, as istioctl's output
+carries its container in), and labelled `sidecar.istio.io/inject: "true"` (so the analyzers see
+it in the mesh). Which pods, as istioctl decides offline from the pod alone (never its
+namespace's labels): not one with `hostNetwork`, nor one in kube-system, kube-public,
+kube-node-lease or local-path-storage, nor one whose `sidecar.istio.io/inject` (label, else
+annotation) is set to anything but `y`, `yes`, `true` or `on`; each skipped pod is left as it is
+with istioctl's `===> Skipping injection because ...` line on stderr. Other documents pass
+through unchanged; a Workload is given its file's folder (`pilotfish.io/workdir`, which `apply
+-f FILE` records) since its `command` is relative to it. The manifest goes to stdout (so `apply
+-f <(pilotfish kube-inject -f …)` and `| apply -f -` work), a one-line note to stderr.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 from typing import Any
 
 from pilotfish.cli.errors import UserError
 from pilotfish.cli.inputs import InputError, read_inputs
-from pilotfish.registry.injection import TRUE_WORDS
-from pilotfish.registry.workloads import INJECT_ANNOTATION, WORKDIR_ANNOTATION
+from pilotfish.config.analyzers.kube_objects import SYSTEM_NAMESPACES
+from pilotfish.registry.workloads import INJECT_ANNOTATION, STATUS_ANNOTATION, WORKDIR_ANNOTATION
 
 TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 POD_PATHS: dict[str, tuple[str, ...]] = {
@@ -31,14 +35,26 @@ POD_PATHS: dict[str, tuple[str, ...]] = {
     "Workload": (),
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
+YES_WORDS = frozenset({"y", "yes", "true", "on"})  # the injector's: "" is "not said"
+STATUS = json.dumps(  # what the sidecar adds in local mode: its istio-proxy
+    {
+        "initContainers": None,
+        "containers": ["istio-proxy"],
+        "volumes": None,
+        "imagePullSecrets": None,
+        "revision": "default",
+    },
+    separators=(",", ":"),
+)
 NOTE = (
     "note: local mode injects sidecars when workloads are applied; "
     f'pods are labelled {INJECT_ANNOTATION}: "true"'
 )
 
 
-def pod_metadata(doc: Any) -> dict[str, Any] | None:
-    """The metadata of the pod a document describes, created if missing (None: no pod)."""
+def pod_parts(doc: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The metadata (created if missing) and spec of the pod a document describes (None: no
+    pod)."""
     if not isinstance(doc, dict):
         return None
     kind = str(doc.get("kind"))
@@ -52,28 +68,53 @@ def pod_metadata(doc: Any) -> dict[str, Any] | None:
         return None
     if holder.get("metadata") is None:
         holder["metadata"] = {}
-    meta = holder["metadata"]
-    return meta if isinstance(meta, dict) else None
+    meta, spec = holder["metadata"], holder.get("spec")
+    if not isinstance(meta, dict):
+        return None
+    return meta, spec if isinstance(spec, dict) else {}
 
 
-def inject(doc: Any) -> None:
-    """Label the document's pods for injection (its List items too)."""
+def _skipped(doc: dict[str, Any], meta: dict[str, Any], spec: dict[str, Any]) -> str | None:
+    """istioctl's line for a pod it does not inject, None when it injects it."""
+    if spec.get("hostNetwork") is True:
+        reason = "has host networking enabled"
+    else:
+        labels, notes = meta.get("labels"), meta.get("annotations")
+        said = notes.get(INJECT_ANNOTATION) if isinstance(notes, dict) else None
+        if isinstance(labels, dict) and INJECT_ANNOTATION in labels:
+            said = labels[INJECT_ANNOTATION]  # the label wins over the annotation
+        said = "" if said is None else str(said).lower()
+        if meta.get("namespace") not in SYSTEM_NAMESPACES and (said in YES_WORDS or not said):
+            return None
+        reason = "has sidecar injection disabled"
+    owner = doc.get("metadata")
+    owner = owner if isinstance(owner, dict) else {}
+    name = meta.get("name") or owner.get("name") or ""
+    full = f"{owner['namespace']}/{name}" if owner.get("namespace") else str(name)
+    return f"===> Skipping injection because {doc.get('kind')} {json.dumps(full)} {reason}"
+
+
+def inject(doc: Any, skipped: list[str]) -> None:
+    """Mark the document's pods injected (its List items too); istioctl's line for each pod it
+    leaves alone goes to `skipped`."""
     if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
         for item in doc["items"]:
-            inject(item)
+            inject(item, skipped)
         return
-    meta = pod_metadata(doc)
-    if meta is None:
+    parts = pod_parts(doc)
+    if parts is None:
         return
-    labels, notes = meta.get("labels"), meta.get("annotations")
-    said = labels.get(INJECT_ANNOTATION) if isinstance(labels, dict) else None
-    if said is None and isinstance(notes, dict):
-        said = notes.get(INJECT_ANNOTATION)
-    if said is not None and str(said).lower() not in TRUE_WORDS:
-        return  # the pod opts out: istioctl leaves it alone
-    if not isinstance(labels, dict):
-        labels = meta["labels"] = {}
-    labels[INJECT_ANNOTATION] = "true"
+    meta, spec = parts
+    line = _skipped(doc, meta, spec)
+    if line is not None:
+        skipped.append(line)
+        return
+    if not isinstance(meta.get("labels"), dict):
+        meta["labels"] = {}
+    meta["labels"][INJECT_ANNOTATION] = "true"
+    if not isinstance(meta.get("annotations"), dict):
+        meta["annotations"] = {}
+    meta["annotations"][STATUS_ANNOTATION] = STATUS
 
 
 def _keep_workdir(doc: Any, source: str) -> None:
@@ -92,8 +133,9 @@ def _keep_workdir(doc: Any, source: str) -> None:
         meta["annotations"].setdefault(WORKDIR_ANNOTATION, folder)
 
 
-def kube_inject(paths: list[str]) -> str:
-    """The injected manifest of the files (YAML, documents separated by `---`)."""
+def kube_inject(paths: list[str], skipped: list[str] | None = None) -> str:
+    """The injected manifest of the files (YAML, documents separated by `---`); istioctl's
+    line for each pod left alone is added to `skipped`."""
     from ruamel.yaml import YAML, YAMLError
 
     if not paths:
@@ -116,7 +158,7 @@ def kube_inject(paths: list[str]) -> str:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise UserError(f"{source}{line}: invalid YAML: {problem}") from None
         for doc in found:
-            inject(doc)
+            inject(doc, [] if skipped is None else skipped)
             _keep_workdir(doc, source)
         docs.extend(found)
     yaml.dump_all(docs, out)
@@ -124,7 +166,10 @@ def kube_inject(paths: list[str]) -> str:
 
 
 def kube_inject_command(paths: list[str]) -> int:
-    text = kube_inject(paths)
+    skipped: list[str] = []
+    text = kube_inject(paths, skipped)
     sys.stdout.write(text)
+    for line in skipped:
+        print(line, file=sys.stderr)
     print(NOTE, file=sys.stderr)
     return 0

@@ -7,7 +7,9 @@ Istio's rules, in their order: a namespace labelled `istio-injection=enabled` (o
 `sidecar.istio.io/inject` (label, else annotation) is read as the injector reads it (`y`,
 `yes`, `true`, `on` or empty: inject; anything else: not). A namespace with neither label
 injects only pods labelled `sidecar.istio.io/inject: "true"`; `istio-injection=disabled` (or
-any other value) never injects.
+any other value) never injects. A pod that carries `sidecar.istio.io/status` (what
+`kube-inject` writes, as istioctl's output carries its sidecar in) has its sidecar whatever its
+namespace says: the webhook's decision does not take a container out.
 
 A gateway (`istio: ingressgateway|egressgateway`) is its Envoy, so it always has one.
 Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
@@ -21,7 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pilotfish.registry.workloads import GATEWAY_LABELS, INJECT_ANNOTATION, INJECTED_ANNOTATION
+from pilotfish.registry.workloads import (
+    GATEWAY_LABELS,
+    INJECT_ANNOTATION,
+    INJECTED_ANNOTATION,
+    STATUS_ANNOTATION,
+)
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
@@ -63,7 +70,8 @@ def stamp_injection(
     pod_notes = pod_notes if isinstance(pod_notes, dict) else {}
     gateway = labels.get("istio") in GATEWAY_LABELS  # its Envoy is the pod (Istio's `gateway`
     # injection template, or the proxy container itself): never left without one
-    wanted = gateway or injection_wanted(labels, pod_notes, namespace_labels)
+    carried = STATUS_ANNOTATION in pod_notes  # injected beforehand (`kube-inject`)
+    wanted = gateway or carried or injection_wanted(labels, pod_notes, namespace_labels)
     if not isinstance(notes, dict):
         notes = meta["annotations"] = {}
     notes[INJECTED_ANNOTATION] = "true" if wanted else "false"

@@ -16,6 +16,7 @@ WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command
 IMAGES_ANNOTATION = "pilotfish.io/images"  # set on apply: each container image's local command
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
 INJECTED_ANNOTATION = "pilotfish.io/injected"  # set on apply: "true" or "false" (`injection`)
+STATUS_ANNOTATION = "sidecar.istio.io/status"  # the injector's mark: this pod has its sidecar
 PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION, INJECTED_ANNOTATION})
 
 GATEWAY_LABELS = ("ingressgateway", "egressgateway")

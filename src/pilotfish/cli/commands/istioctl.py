@@ -18,8 +18,8 @@ BOOLEANS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false":
 def kube_inject(
     filename: Annotated[list[str] | None, typer.Option("--filename", "-f")] = None,
 ) -> None:
-    """Print the manifest with its pods labelled `sidecar.istio.io/inject: "true"` (local mode
-    injects sidecars when workloads are applied)."""
+    """Print the manifest with its pods marked injected (`sidecar.istio.io/status`; local mode
+    starts sidecars when workloads are applied, in any namespace for these pods)."""
     from pilotfish.cli.kube_inject import kube_inject_command
 
     exit_with(kube_inject_command(filename or []))
