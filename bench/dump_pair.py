@@ -106,6 +106,7 @@ def client_side(dump: Config, name: str, port: int, server_port: int, certs: str
     listener = _listener(dump, "outbound_http_proxy")
     cluster = _cluster(dump, "outbound|8000||nginx.")
     route = _route(dump, "http_proxy")
+    route.pop("vhds", None)  # on-demand virtual hosts: the dump holds the ones already fetched
     route["virtual_hosts"] = [vh for vh in route["virtual_hosts"] if "nginx:8000" in vh["domains"]]
     for vh in route["virtual_hosts"]:
         for r in vh["routes"]:
