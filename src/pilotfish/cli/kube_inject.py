@@ -27,6 +27,7 @@ from typing import Any
 from pilotfish.cli.errors import UserError
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.config.analyzers.kube_objects import SYSTEM_NAMESPACES
+from pilotfish.config.yaml_text import yaml_error_place
 from pilotfish.registry.workloads import INJECT_ANNOTATION, STATUS_ANNOTATION, WORKDIR_ANNOTATION
 
 TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
@@ -153,10 +154,8 @@ def kube_inject(paths: list[str], skipped: list[str] | None = None) -> str:
         try:
             found = [d for d in yaml.load_all(text) if d is not None]
         except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise UserError(f"{source}{line}: invalid YAML: {problem}") from None
+            where, problem = yaml_error_place(exc, source)
+            raise UserError(f"{where}: invalid YAML: {problem}") from None
         for doc in found:
             inject(doc, [] if skipped is None else skipped)
             _keep_workdir(doc, source)

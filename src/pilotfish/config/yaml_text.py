@@ -202,10 +202,9 @@ def parse_yaml(text: str, source: str) -> tuple[list[RawDocument], list[Diagnost
             data = converter.convert(loaded, "", 0)
             documents.append(RawDocument(data, Source(source, documents_line), converter.lines))
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
-        problem = exc.problem or exc.context or "invalid YAML"
-        return documents, [*problems, _error(source, line, f"YAML syntax error: {problem}")]
+        where, problem = yaml_error_place(exc, source)
+        found = Diagnostic("error", f"YAML syntax error: {problem}", source=where)
+        return documents, [*problems, found]
     except YAMLError as exc:
         return documents, [*problems, _error(source, 0, f"YAML error: {exc}")]
     except _Budget as exc:
@@ -215,6 +214,16 @@ def parse_yaml(text: str, source: str) -> tuple[list[RawDocument], list[Diagnost
     except (ValueError, TypeError, OverflowError) as exc:
         return documents, [*problems, _error(source, 0, f"YAML error: {exc}")]
     return documents, problems
+
+
+def yaml_error_place(exc: YAMLError, source: str) -> tuple[Source, str]:
+    """Where in `source` a YAML parse error is (its line from the problem's mark, else the
+    context's; 0 when it has neither) and what it says (its problem, else its context, else the
+    first line of its text): the one reading of ruamel's errors every caller prints."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else 0
+    said = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    return Source(source, line), str(said or (str(exc).splitlines() or ["invalid YAML"])[0])
 
 
 def _first_line(loaded: Any) -> int:

@@ -20,6 +20,7 @@ from pilotfish.config.analyzers.documents import as_list, as_map, as_strings
 from pilotfish.config.analyzers.kube import Kube
 from pilotfish.config.analyzers.messages import ROOT_NAMESPACE, AnalysisMessage
 from pilotfish.config.objects import Source
+from pilotfish.config.yaml_text import yaml_error_place
 
 MESH_CONFIG_MAP = ("istio-system", "istio")
 MULTICLUSTER_SECRET_LABEL = "istio/multiCluster"
@@ -58,10 +59,8 @@ def parse_mesh_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = YAML(typ="safe").load(text)
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise MeshConfigError(f"{source}{line}: not valid YAML: {problem}") from None
+        where, problem = yaml_error_place(exc, source)
+        raise MeshConfigError(f"{where}: not valid YAML: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
