@@ -130,3 +130,27 @@ def test_option_off_keeps_every_service_and_a_sidecar_resource_restricts_demand(
     cp.demand(client.node_id, tuple(wanted))
     # what is outside the Sidecar's egress hosts never comes, whatever Envoy asks for
     assert _services(cp, client.node_id) == {f"{inside[1]}.{inside[0]}.svc.cluster.local"}
+
+
+def test_an_endpoint_change_left_unpushed_is_there_when_the_service_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    cp, topo, instances = _mesh(tmp_path)
+    client = instances[0]
+    _connect(cp, client)
+    far_ns, far_svc = topo.names[2]
+    cluster = f"outbound|8080|v1|{far_svc}.{far_ns}.svc.cluster.local"
+    before = cp.snapshots[client.node_id]
+    scaled = topo.instances(scaled=(far_ns, far_svc, "v1"))
+    assert client.node_id not in cp.set_instances([instance_from_json(i.row()) for i in scaled])
+    assert cp.snapshots[client.node_id] is before  # held nothing of it: not composed again
+    after = cp.demand(client.node_id, (cluster,))
+    assert after is not None
+    assignment = after.messages(ENDPOINT)[cluster]
+    addresses = {
+        e.endpoint.address.socket_address.address
+        for group in assignment.endpoints
+        for e in group.lb_endpoints
+    }
+    wanted = {i.address for i in scaled if i.workload == f"{far_svc}-v1"}
+    assert len(wanted) == 2 and addresses == wanted  # the new replica, not the old list

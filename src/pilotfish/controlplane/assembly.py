@@ -1,7 +1,9 @@
 """`SnapshotAssembly`: a proxy's snapshot composed of its translated parts, each part checked
 (`translate.check_invariants`) before anything is published. A part several proxies share is
-checked and serialised once per push context (`rotate` starts a new one); a proxy's own part is
-checked again only when it, or the names its shared parts give it, changed. `notes_about`
+checked and serialised once (a part the next push context still uses, e.g. an outbound block
+no change touched, is not checked again: `rotate` keeps the previous context's checks one more
+push); a proxy's own part is checked again only when it, or the names its shared parts give
+it, changed. `notes_about`
 picks what translation warned of about the objects of a change.
 """
 
@@ -18,21 +20,38 @@ from pilotfish.type_urls import RESOURCE_TYPES
 from pilotfish.xds.encoding import EncodeCache
 from pilotfish.xds.resources import Snapshot
 
-SharedChecks = dict[int, tuple[ProxyResources, Snapshot, list[str]]]
-"""id(shared part) -> (it, its snapshot, its invariant problems)."""
+SharedChecks = dict[int, tuple[ProxyResources, Snapshot, list[str], tuple[ProxyResources, ...]]]
+"""id(shared part) -> (it, its snapshot, its invariant problems, the parts before it that it
+was checked with)."""
 
 
 @dataclass
 class SnapshotAssembly:
     encoded: EncodeCache = field(default_factory=EncodeCache)  # serialised units, reused
     shared: SharedChecks = field(default_factory=dict)  # for the current push context
+    previous: SharedChecks = field(default_factory=dict)  # the one before: reused if the same
     own: dict[str, tuple[ProxyResources, Snapshot]] = field(default_factory=dict)
     """node id -> its own part and snapshot, as last published."""
 
     def rotate(self) -> None:
-        """A new push context: shared parts are new objects; serialised units age by one."""
-        self.shared = {}
+        """A new push context: shared parts are mostly new objects; checks and serialised
+        units age by one."""
+        self.previous, self.shared = self.shared, {}
         self.encoded.rotate()
+
+    def _shared_check(
+        self, part: ProxyResources, context: tuple[ProxyResources, ...]
+    ) -> tuple[ProxyResources, Snapshot, list[str], tuple[ProxyResources, ...]]:
+        """`part`'s snapshot and problems, checked after `context` (the parts before it)."""
+        known = self.shared.get(id(part))
+        if known is not None and known[0] is part:
+            return known
+        known = self.previous.get(id(part))
+        if not (known is not None and known[0] is part and _same(known[3], context)):
+            checked = check_invariants(part, context=context)
+            known = (part, Snapshot(part, cache=self.encoded), checked, context)
+        self.shared[id(part)] = known
+        return known
 
     def compose(
         self,
@@ -49,17 +68,13 @@ class SnapshotAssembly:
         parts: list[Snapshot] = []
         problems: list[str] = []
         for index, part in enumerate(shared):
-            known = self.shared.get(id(part))
-            if known is None or known[0] is not part:
-                checked = check_invariants(part, context=shared[:index])
-                known = (part, Snapshot(part, cache=self.encoded), checked)
-                self.shared[id(part)] = known
+            known = self._shared_check(part, shared[:index])
             problems.extend(known[2])
             sent = part if published is None else published[index]
             if sent is not part:  # a subset of a checked part: serialised, not checked again
                 subset = self.shared.get(id(sent))
                 if subset is None or subset[0] is not sent:
-                    subset = (sent, Snapshot(sent, cache=self.encoded), [])
+                    subset = (sent, Snapshot(sent, cache=self.encoded), [], ())
                     self.shared[id(sent)] = subset
                 known = subset
             parts.append(known[1])
@@ -75,6 +90,10 @@ class SnapshotAssembly:
 
     def forget(self, node_id: str) -> None:
         self.own.pop(node_id, None)
+
+
+def _same(parts: tuple[ProxyResources, ...], others: tuple[ProxyResources, ...]) -> bool:
+    return len(parts) == len(others) and all(a is b for a, b in zip(parts, others, strict=True))
 
 
 class SharedNames:

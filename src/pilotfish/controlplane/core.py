@@ -291,7 +291,7 @@ class ControlPlane(ProxyGenerations):
         if moved is None:
             self.regenerated = len(nodes)
             return self.regenerate(nodes, changed_at)
-        changed = self._regenerate_endpoints(nodes, previous)
+        changed = self._regenerate_endpoints(nodes, previous, moved)
         self.cache.set_many(changed, changed_at)
         return changed
 

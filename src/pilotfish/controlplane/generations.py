@@ -26,7 +26,7 @@ from pilotfish.translate import on_demand, on_demand_routes
 from pilotfish.translate.generate import generate_parts, with_new_endpoints, with_new_routes
 from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.type_urls import ROUTE
+from pilotfish.type_urls import CLUSTER, ENDPOINT, ROUTE
 from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
 from pilotfish.xds.resources import Snapshot
 
@@ -277,10 +277,14 @@ class ProxyGenerations:
             late = [n for n in list(self.proxies) if self._made_from.get(n) is not push]
             return self.regenerate(late, changed_at)
 
-    def _regenerate_endpoints(self, nodes: list[str], previous: PushContext) -> dict[str, Snapshot]:
-        """Only endpoints moved (Istio's incremental EDS): a sidecar whose snapshot was built from
-        `previous` gets its outbound block from the new push context and keeps every other part;
-        a gateway, or a proxy built from an older push context, is translated again."""
+    def _regenerate_endpoints(
+        self, nodes: list[str], previous: PushContext, moved: frozenset[str]
+    ) -> dict[str, Snapshot]:
+        """Only the endpoints of the services `moved` (hostnames) moved (Istio's incremental
+        EDS): a sidecar whose snapshot was built from `previous` gets its outbound block from
+        the new push context and keeps every other part (an on-demand sidecar sent no endpoint
+        of those services keeps its published snapshot too: `_sent_none_of`); a gateway, or a
+        proxy built from an older push context, is translated again."""
         changed: dict[str, Snapshot] = {}
         translate: list[str] = []
         names = SharedNames()
@@ -294,6 +298,9 @@ class ProxyGenerations:
                 translate.append(node_id)
                 continue
             self._made_from[node_id] = self.push
+            if self._sent_none_of(node_id, proxy, moved):
+                self.generated[node_id] = updated  # what `demand` composes from next
+                continue
             same = names.same(parts[0], updated[0])
             snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
@@ -301,6 +308,23 @@ class ProxyGenerations:
         self.regenerated = len(translate)  # fully translated: the others took new endpoints
         changed.update(self._regenerate(translate))
         return changed
+
+    def _sent_none_of(self, node_id: str, proxy: Proxy, moved: frozenset[str]) -> bool:
+        """Whether `node_id` is an on-demand sidecar whose published snapshot (valid, no
+        problem noted) holds no cluster or endpoint assignment of the services `moved`: its
+        block narrowed to what it asked for is then the same resources in the new push
+        context (an endpoint change rebuilds only the assignments of `moved`), so composing
+        and checking it again would give the same snapshot."""
+        if not on_demand.applies(proxy, self.push) or node_id in self.generation_errors:
+            return False
+        snapshot = self.cache.get(node_id)
+        if snapshot is None:
+            return False
+        for type_url in (CLUSTER, ENDPOINT):
+            for name in snapshot.resources(type_url).by_name:
+                if on_demand.cluster_host(name) in moved:
+                    return False
+        return True
 
     def live_nodes(self) -> list[str]:
         """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is

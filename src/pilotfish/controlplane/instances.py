@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,14 @@ log = logging.getLogger("pilotfish.controlplane")
 
 
 def instance_to_json(instance: WorkloadInstance) -> dict[str, Any]:
-    row = asdict(instance)
+    row = {f.name: getattr(instance, f.name) for f in _FIELDS}  # flat: no deep copy (asdict)
     row["labels"] = dict(instance.labels)
+    row["ports"] = list(instance.ports)
+    row["port_map"] = [list(pair) for pair in instance.port_map]
     return row
+
+
+_FIELDS = fields(WorkloadInstance)
 
 
 def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
@@ -48,4 +53,7 @@ def read_instances(path: Path) -> tuple[WorkloadInstance, ...] | None:
 
 
 def write_instances(path: Path, instances: tuple[WorkloadInstance, ...]) -> None:
-    write_atomically(path, json.dumps([instance_to_json(i) for i in instances], indent=1))
+    """One row a line (each by the C encoder: `indent` would take the pure-Python one, ~4x
+    slower for thousands of instances, on every registry change)."""
+    rows = ",\n".join(json.dumps(instance_to_json(i)) for i in instances)
+    write_atomically(path, f"[\n{rows}\n]\n" if rows else "[]\n")

@@ -246,6 +246,14 @@ class PushContext:
             host_matches(pattern, host) for _, pattern, _ in index.wildcards
         )
 
+    def own_rule_hosts(self, namespace: str) -> tuple[frozenset[str], bool]:
+        """The exact hosts (lower case) DestinationRules of `namespace` itself name, and
+        whether one of them names a wildcard: `has_own_rule` without asking host by host."""
+        index = self._rules_by_namespace.get(namespace)
+        if index is None:
+            return frozenset(), False
+        return frozenset(index.exact), bool(index.wildcards)
+
     @cached_property
     def _rule_memo(self) -> dict[tuple[str, str, str], DestinationRule | None]:
         return {}

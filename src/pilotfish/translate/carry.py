@@ -14,8 +14,11 @@ unchanged:
 Config objects are never mutated (a change brings new objects), so identity is content.
 
 Entries live for the push they were used in and the next one (`start` sweeps the others), so
-memory follows the mesh, not its history. Results are shared: never mutate them. Pure: a hit
-returns what building would have returned; `tests/.../test_incremental.py` checks it.
+memory follows the mesh, not its history; a unit handed back keeps the units it was built of
+(they would be asked for again with the same keys: its inputs are unchanged), so a whole block
+reused for several push contexts still finds its pieces when it is next rebuilt. Results are
+shared: never mutate them. Pure: a hit returns what building would have returned;
+`tests/.../test_incremental.py` checks it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ Seen = list[tuple[Hashable, dict[str, object]]]
 
 
 class _Entry:
-    __slots__ = ("keep", "kinds", "value", "watched")
+    __slots__ = ("keep", "kinds", "parts", "value", "watched")
 
     def __init__(
         self,
@@ -43,11 +46,13 @@ class _Entry:
         keep: object,
         kinds: Kinds,
         watched: Seen,
+        parts: tuple[Hashable, ...] = (),
     ) -> None:
         self.value = value
         self.keep = keep  # objects whose id() is part of the key stay alive with the entry
         self.kinds = kinds
         self.watched = watched
+        self.parts = parts  # keys of the units (and stable mappings) it was built of
 
 
 class _Watched(Mapping[str, V]):
@@ -89,7 +94,7 @@ class Carry:
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry] = {}
         self._previous: dict[Hashable, _Entry] = {}
-        self._frames: list[tuple[Kinds, Seen]] = []
+        self._frames: list[tuple[Kinds, Seen, list[Hashable]]] = []
         self._push: PushContext | None = None
         self.hits = 0
         self.builds = 0
@@ -114,25 +119,40 @@ class Carry:
             entry = self._previous.get(key)
             if entry is not None and self._valid(entry, push):
                 self._entries[key] = entry
+                self._keep_parts(entry)
             else:
                 entry = None
         if entry is not None:
             self.hits += 1
-            self._record_into_frames(entry)
+            self._record_into_frames(key, entry)
             return cast(T, entry.value)  # built by the same `build` for this key
         kinds: Kinds = {}
         watched: Seen = []
-        self._frames.append((kinds, watched))
+        parts: list[Hashable] = []
+        self._frames.append((kinds, watched, parts))
         try:
             with push.recording(kinds):
                 value = build()
         finally:
             self._frames.pop()
         self.builds += 1
-        entry = _Entry(value, keep, kinds, watched)
+        entry = _Entry(value, keep, kinds, watched, tuple(dict.fromkeys(parts)))
         self._entries[key] = entry
-        self._record_into_frames(entry)
+        self._record_into_frames(key, entry)
         return value
+
+    def _keep_parts(self, entry: _Entry) -> None:
+        """A unit handed back from the previous push context: the units it was built of are
+        still right for this one (same inputs, same keys) and are kept for its next rebuild."""
+        pending = list(entry.parts)
+        while pending:
+            key = pending.pop()
+            if key in self._entries:
+                continue
+            part = self._previous.get(key)
+            if part is not None:
+                self._entries[key] = part
+                pending.extend(part.parts)
 
     def stable(self, name: Hashable, mapping: Mapping[str, V]) -> Mapping[str, V]:
         """`mapping`, or the one returned for `name` in the previous push context if it holds
@@ -145,6 +165,8 @@ class Carry:
             if len(old) == len(mapping) and all(old.get(k) is v for k, v in mapping.items()):
                 mapping = old
         self._entries[key] = _Entry(mapping, None, {}, [])
+        if self._frames:
+            self._frames[-1][2].append(key)
         return mapping
 
     @staticmethod
@@ -162,11 +184,14 @@ class Carry:
         self._frames[-1][1].append((name, seen))
         return _Watched(mapping, seen)
 
-    def _record_into_frames(self, entry: _Entry) -> None:
-        """A unit used inside another one: the outer one read what the inner one read."""
-        for kinds, watched in self._frames:
+    def _record_into_frames(self, key: Hashable, entry: _Entry) -> None:
+        """A unit used inside another one: the outer one read what the inner one read, and
+        is built of it."""
+        for kinds, watched, _ in self._frames:
             kinds.update(entry.kinds)
             watched.extend(entry.watched)
+        if self._frames:
+            self._frames[-1][2].append(key)
 
     @staticmethod
     def _valid(entry: _Entry, push: PushContext) -> bool:

@@ -92,32 +92,77 @@ def _default_rule(service: Service, push: PushContext) -> DestinationRule | None
 
 
 def _default_block(push: PushContext) -> OutboundBlock:
-    """The block of a namespace that resolves every service as its own namespace does."""
+    """The block of a namespace that resolves every service as its own namespace does. A
+    `Carry` unit itself: a push context with the same registry objects (services, instances:
+    the endpoints and service accounts), the same mesh settings and the same objects of every
+    kind its pieces read (DestinationRules, PeerAuthentications...) has the very same block,
+    as after a VirtualService change, so nothing of it is looked up, checked or encoded again."""
     key = "pilotfish.translate.outbound.default"
     found: OutboundBlock | None = push.memo.get(key)
     if found is None:
-        rules = {s.hostname: _default_rule(s, push) for s in push.services}
-        found = _block(push, rules, base=None)
+        registry = push.registry
+        found = carry_of(push).unit(
+            push,
+            (key, id(registry.services), id(registry.instances), _mesh_key(push)),
+            lambda: _build_default_block(push),
+            keep=(registry.services, registry.instances),
+        )
         push.memo[key] = found
     return found
 
 
+def _build_default_block(push: PushContext) -> OutboundBlock:
+    push.kind(DESTINATION_RULE)  # recorded: the rules are looked up through an index
+    rules = {s.hostname: _default_rule(s, push) for s in push.services}
+    return _block(push, rules, base=None)
+
+
 def _resolved_differently(namespace: str, push: PushContext) -> dict[str, DestinationRule | None]:
     """Services whose rule for proxies of `namespace` is not their default one, with it."""
-    default = push.mesh.export_defaults.destination_rule
-    if any(
-        not _exported_everywhere(rule.spec.export_to or default)
-        for rule in push.kind(DESTINATION_RULE)
-    ):
+    if _some_rule_narrowed(push):
         candidates = list(push.services)  # exportTo narrows some rule: check every service
-    else:
-        candidates = [s for s in push.services if push.has_own_rule(s.hostname, namespace)]
+    else:  # from the namespace's own rules, not a look-up per service
+        exact, wildcards = push.own_rule_hosts(namespace)
+        if wildcards:
+            candidates = [s for s in push.services if push.has_own_rule(s.hostname, namespace)]
+        else:
+            by_host = _services_by_lower_host(push)
+            found = [s for host in exact for s in by_host.get(host, ())]
+            candidates = sorted(found, key=lambda s: s.hostname)
     differ: dict[str, DestinationRule | None] = {}
     for service in candidates:
         rule = push.destination_rule(service.hostname, namespace, service.namespace)
         if rule is not _default_rule(service, push):
             differ[service.hostname] = rule
     return differ
+
+
+def _services_by_lower_host(push: PushContext) -> Mapping[str, tuple[Service, ...]]:
+    """The push context's services by lower-cased hostname (as rules' exact hosts are kept),
+    once per push context."""
+    key = "pilotfish.translate.outbound.by_lower_host"
+    found: dict[str, tuple[Service, ...]] | None = push.memo.get(key)
+    if found is None:
+        found = {}
+        for service in push.services:
+            host = service.hostname.lower()
+            found[host] = (*found.get(host, ()), service)
+        push.memo[key] = found
+    return found
+
+
+def _some_rule_narrowed(push: PushContext) -> bool:
+    """Whether some DestinationRule's exportTo (or the mesh's default) is not every namespace,
+    once per push context (the kind is recorded as read on every call)."""
+    rules = push.kind(DESTINATION_RULE)
+    key = "pilotfish.translate.outbound.narrowed"
+    found: bool | None = push.memo.get(key)
+    if found is None:
+        default = push.mesh.export_defaults.destination_rule
+        found = push.memo[key] = any(
+            not _exported_everywhere(rule.spec.export_to or default) for rule in rules
+        )
+    return found
 
 
 def _exported_everywhere(export_to: Iterable[str]) -> bool:
