@@ -190,6 +190,16 @@ def _no_peer_metadata(listener: Config, cluster: Config) -> None:
         hcm["route_config"].pop("response_headers_to_add", None)
 
 
+def _peer_rules_plain(listener: Config, cluster: Config) -> None:
+    """header_to_metadata copies the peer header as it came, without the regex rewrite."""
+    for hcm in _hcm(listener):
+        for f in hcm["http_filters"]:
+            if f["name"] == "envoy.filters.http.header_to_metadata":
+                config = f["typed_config"]
+                for rule in config.get("request_rules", []) + config.get("response_rules", []):
+                    rule.get("on_header_present", {}).pop("regex_value_rewrite", None)
+
+
 def _default_hcm(listener: Config, cluster: Config) -> None:
     keep = ("@type", "stat_prefix", "route_config", "http_filters", "access_log")
     for hcm in _hcm(listener):
@@ -240,6 +250,8 @@ VARIANTS: dict[str, Variant] = {
     "full": lambda listener, cluster: None,
     "-stats": _no_stats,
     "-peer-metadata": _no_peer_metadata,
+    "-peer-regex": _peer_rules_plain,
+    "-peer-reading": _drop_filters("envoy.filters.http.header_to_metadata"),
     "-authz": _drop_filters(
         "pilotfish.authz.path",
         "pilotfish.authz.audit",
