@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pilotfish.controlplane.store import DocumentStore, doc_key
 
-VS = {
+VS: dict[str, Any] = {
     "apiVersion": "networking.istio.io/v1",
     "kind": "VirtualService",
     "metadata": {"name": "reviews"},
@@ -25,13 +26,32 @@ def test_versions_of_a_kind_share_one_key() -> None:
 
 def test_apply_then_delete_round_trips_through_disk(tmp_path: Path) -> None:
     store = DocumentStore(tmp_path / "config.yaml")
-    merged, changes = store.preview_apply([VS])
+    merged, changes = store.preview_apply(
+        [dict(VS, metadata=dict(VS["metadata"]))], 1_700_000_000.0
+    )
     assert changes == ["virtualservice/reviews created"]
     store.commit(merged)
     again = DocumentStore(tmp_path / "config.yaml")
     assert "reviews" in again.read_text()
-    _, changes = store.preview_apply([VS])
+    _, changes = store.preview_apply([dict(VS, metadata=dict(VS["metadata"]))], 1_700_000_060.0)
     assert changes == ["virtualservice/reviews unchanged"]
     merged, deleted, missing = store.preview_delete([doc_key(VS), ("", "Service", "default", "x")])
     assert deleted == ["virtualservice/reviews deleted"]
     assert missing == ['services "x" not found in namespace default']
+
+
+def test_the_store_writes_creation_times_as_the_api_server_does(tmp_path: Path) -> None:
+    """Created: now; replaced: the first creation time kept; a given one is not taken."""
+    store = DocumentStore(tmp_path / "config.yaml")
+    given = {**VS, "metadata": {"name": "reviews", "creationTimestamp": "2001-01-01T00:00:00Z"}}
+    merged, _ = store.preview_apply([given], 1_700_000_000.0)
+    assert merged[0]["metadata"]["creationTimestamp"] == "2023-11-14T22:13:20Z"
+    assert given["metadata"]["creationTimestamp"] == "2023-11-14T22:13:20Z"  # what objects read
+    store.commit(merged)
+    changed = {**VS, "metadata": {"name": "reviews"}, "spec": {"hosts": ["reviews", "ratings"]}}
+    merged, changes = store.preview_apply([changed], 1_700_003_600.0)
+    assert changes == ["virtualservice/reviews configured"]
+    assert merged[0]["metadata"]["creationTimestamp"] == "2023-11-14T22:13:20Z"
+    store.commit(merged)
+    reread = DocumentStore(tmp_path / "config.yaml")
+    assert "creationTimestamp: '2023-11-14T22:13:20Z'" in reread.read_text()

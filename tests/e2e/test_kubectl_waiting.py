@@ -9,6 +9,7 @@ Kubernetes Gateway API's kinds.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -285,13 +286,16 @@ def test_config_tables_as_kubectl_prints_them(mesh: LocalMesh) -> None:
     """The current namespace unless -A, NAMESPACE only with -A, Istio's CRD printer columns."""
     _ok(mesh, "apply", "-f", "-", stdin=DR_IN_TWO_NAMESPACES)
     try:
-        here = _ok(mesh, "get", "dr").splitlines()
-        assert [line.split() for line in here] == [["NAME", "HOST"], ["httpbin", "httpbin"]]
+        here = [line.split() for line in _ok(mesh, "get", "dr").splitlines()]
+        assert here[0] == ["NAME", "HOST", "AGE"] and here[1][:2] == ["httpbin", "httpbin"]
+        assert re.fullmatch(r"\d+s", here[1][2]), here  # just created: seconds, as kubectl
         every = [line.split() for line in _ok(mesh, "get", "destinationrules", "-A").splitlines()]
-        assert every[0] == ["NAMESPACE", "NAME", "HOST"]
-        assert ["tables", "httpbin", "httpbin.default.svc.cluster.local"] in every, every
-        modes = _ok(mesh, "get", "pa", "-n", "tables").splitlines()
-        assert [line.split() for line in modes] == [["NAME", "MODE"], ["default", "PERMISSIVE"]]
+        assert every[0] == ["NAMESPACE", "NAME", "HOST", "AGE"]
+        assert ["tables", "httpbin", "httpbin.default.svc.cluster.local"] in [
+            row[:3] for row in every
+        ], every
+        modes = [line.split()[:2] for line in _ok(mesh, "get", "pa", "-n", "tables").splitlines()]
+        assert modes == [["NAME", "MODE"], ["default", "PERMISSIVE"]]
         none = mesh.pilotfish("get", "pa")
         assert none.stderr == "No resources found in default namespace.\n", none.stderr
         missing = mesh.pilotfish("get", "vs", "nope")

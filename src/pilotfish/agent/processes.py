@@ -38,6 +38,7 @@ class ChildState:
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
+    restarted_at: float | None = None  # epoch seconds of the last restart (`get events`)
 
 
 async def supervise(
@@ -70,6 +71,7 @@ async def supervise(
                 backoff = 0.2
         on_exit()
         child.restarts += 1
+        child.restarted_at = time.time()
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, MAX_BACKOFF)
 

@@ -158,12 +158,15 @@ class Agent:
         )
 
     def child_status(self) -> dict[str, Any]:
-        """The pids and restarts of Envoy and the app (what `agent.json` holds)."""
+        """The pids, restarts and last restart times of Envoy and the app (what `agent.json`
+        holds)."""
         return {
             "envoy_pid": self.envoy.process.pid if self.envoy.process else None,
             "envoy_restarts": self.envoy.restarts,
+            "envoy_restarted_at": self.envoy.restarted_at,
             "app_pid": self.app.process.pid if self.app.process else None,
             "app_restarts": self.app.restarts,
+            "app_restarted_at": self.app.restarted_at,
         }
 
     async def _supervise(self, child: ChildState) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.jsonpath import JsonPathError, render
+from pilotfish.cli.kube_views import age_of, timestamp
 from pilotfish.config.kinds import is_namespaced, plural, resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 
@@ -57,7 +59,7 @@ def get_command(
     status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
     if resolved.kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
-        docs += _istio_configmap(docs, name)
+        docs += _istio_configmap(docs, name, float(info.get("control_plane_created") or 0))
     docs = [d for d in docs if has_labels(d, labels or {})]
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:
@@ -87,9 +89,12 @@ def get_command(
     return 0
 
 
-def _istio_configmap(stored: list[dict[str, Any]], name: str | None) -> list[dict[str, Any]]:
+def _istio_configmap(
+    stored: list[dict[str, Any]], name: str | None, started: float
+) -> list[dict[str, Any]]:
     """Istio's install always leaves an `istio` ConfigMap in istio-system: when none was applied
-    (`up DIR` with none in it), the mesh runs on Istio's defaults, shown as that ConfigMap."""
+    (`up DIR` with none in it), the mesh runs on Istio's defaults, shown as that ConfigMap
+    (created when the control plane started)."""
     if name not in (None, "istio") or any(
         (d.get("metadata") or {}).get("name") == "istio"
         and (d.get("metadata") or {}).get("namespace") == ISTIO_SYSTEM
@@ -98,7 +103,10 @@ def _istio_configmap(stored: list[dict[str, Any]], name: str | None) -> list[dic
         return []
     from pilotfish.cli.install import ISTIO_MESH_DEFAULTS, istio_configmap
 
-    return [istio_configmap(ISTIO_MESH_DEFAULTS)]
+    default = istio_configmap(ISTIO_MESH_DEFAULTS)
+    if started:
+        default.setdefault("metadata", {})["creationTimestamp"] = timestamp(started)
+    return [default]
 
 
 def print_jsonpath(payload: Any, output: str) -> int:
@@ -119,45 +127,48 @@ def has_labels(doc: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool) -> str:
-    """kubectl's table: NAMESPACE only with -A, then NAME and the kind's printer columns (those
-    of Istio's CRDs; no AGE: the mesh keeps no creation time for config)."""
+    """kubectl's table: NAMESPACE only with -A, then NAME and the kind's columns (those of
+    Istio's CRDs, AGE where they put it; kubectl's for v1 kinds; NAME and AGE otherwise)."""
+    now = time.time()
     head = ["NAMESPACE"] if every_namespace else []
-    rows = [[*head, "NAME", *_columns(kind)[0]]]
+    rows = [[*head, "NAME", *(h for h, _ in _columns(kind, {}, now))]]
     for doc in docs:
         meta = doc.get("metadata") or {}
         first = [str(meta.get("namespace") or "default")] if every_namespace else []
-        rows.append([*first, str(meta.get("name")), *_columns(kind, doc)[1]])
+        rows.append([*first, str(meta.get("name")), *(v for _, v in _columns(kind, doc, now))])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
 
 
-def _columns(kind: str, doc: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
-    """(headers, values): the additionalPrinterColumns of Istio's CRDs, kubectl's for v1 kinds."""
-    doc = doc or {}
+def _columns(kind: str, doc: dict[str, Any], now: float) -> list[tuple[str, str]]:
+    """(header, value) after NAME: the additionalPrinterColumns of Istio's CRDs (a CRD without
+    them shows AGE alone), kubectl's for v1 kinds; AGE from `metadata.creationTimestamp`."""
     spec = doc.get("spec") or {}
 
     def text(value: Any) -> str:
         return "" if value is None else json.dumps(value) if isinstance(value, list) else str(value)
 
+    age = ("AGE", age_of(doc.get("metadata") or {}, now))
     columns: dict[str, list[tuple[str, Any]]] = {
-        "VirtualService": [("GATEWAYS", spec.get("gateways")), ("HOSTS", spec.get("hosts"))],
-        "DestinationRule": [("HOST", spec.get("host"))],
+        "VirtualService": [("GATEWAYS", spec.get("gateways")), ("HOSTS", spec.get("hosts")), age],
+        "DestinationRule": [("HOST", spec.get("host")), age],
         "ServiceEntry": [
             ("HOSTS", spec.get("hosts")),
             ("LOCATION", spec.get("location")),
             ("RESOLUTION", spec.get("resolution")),
+            age,
         ],
-        "PeerAuthentication": [("MODE", (spec.get("mtls") or {}).get("mode"))],
-        "AuthorizationPolicy": [("ACTION", spec.get("action"))],
-        "WorkloadEntry": [("ADDRESS", spec.get("address"))],
+        "PeerAuthentication": [("MODE", (spec.get("mtls") or {}).get("mode")), age],
+        "AuthorizationPolicy": [("ACTION", spec.get("action")), age],
+        "WorkloadEntry": [age, ("ADDRESS", spec.get("address"))],
         "Secret": [
             ("TYPE", doc.get("type", "Opaque")),
             ("DATA", len({**(doc.get("data") or {}), **(doc.get("stringData") or {})})),
+            age,
         ],
-        "ConfigMap": [("DATA", len(doc.get("data") or {}))],
-        "ServiceAccount": [("SECRETS", len(doc.get("secrets") or []))],
+        "ConfigMap": [("DATA", len(doc.get("data") or {})), age],
+        "ServiceAccount": [("SECRETS", len(doc.get("secrets") or [])), age],
     }
-    found = columns.get(kind, [])
-    return [h for h, _ in found], [text(v) for _, v in found]
+    return [(h, text(v)) for h, v in columns.get(kind, [age])]

@@ -7,15 +7,15 @@ The Kubernetes Gateway API's CRDs are not there: pilotfish does not serve it yet
 
 Events: what the local kubelet (the launcher and each pod's agent) did, derived from the pods
 it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
-a container that restarted gets kubectl's `BackOff` warning with its count (`(xN)`; local mode
-keeps no restart times, so LAST SEEN is `<unknown>`), a pod not ready an `Unhealthy` warning.
+a container that restarted gets kubectl's `BackOff` warning with its count (`(xN)`), last seen
+at its last restart, a pod not ready an `Unhealthy` warning, last seen when the launcher last
+read the pods' readiness (mesh.json's `written_at`).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,11 @@ def events(info: dict[str, Any]) -> list[dict[str, Any]]:
         ]  # fmt: skip
         if status.get("restarts"):
             message = f"Back-off restarting failed container in pod {name}"
-            seen.append(("Warning", "BackOff", message, int(status["restarts"]), None))
+            restarted = status.get("lastRestart")
+            seen.append(("Warning", "BackOff", message, int(status["restarts"]), restarted))
         if status.get("ready") != status.get("containers"):
-            seen.append(("Warning", "Unhealthy", "Readiness probe failed", 1, None))
+            read = kube_views.timestamp(float(info["written_at"])) if "written_at" in info else None
+            seen.append(("Warning", "Unhealthy", "Readiness probe failed", 1, read))
         found.extend(_event(meta, kind, reason, text, n, at) for kind, reason, text, n, at in seen)
     return found
 
@@ -115,10 +117,7 @@ def events_command(namespace: str | None, output: str, state_dir: Path) -> int:
     head = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     rows = [(["NAMESPACE"] if namespace is None else []) + head]
     for e in sorted(found, key=lambda e: (e["lastTimestamp"] or "", e["metadata"]["name"])):
-        seen = "<unknown>"
-        if e["lastTimestamp"]:
-            at = datetime.strptime(e["lastTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-            seen = kube_views.age(now - at.timestamp())
+        seen = kube_views.age_since(e["lastTimestamp"], now)
         message = e["message"] + (f" (x{e['count']})" if e["count"] > 1 else "")
         obj = f"pod/{e['involvedObject']['name']}"
         row = [seen, e["type"], e["reason"], obj, message]

@@ -176,8 +176,7 @@ def _table(
     if show:
         head.append("LABELS")
         for o, r in zip(found, rows, strict=True):
-            pairs = sorted((o["metadata"].get("labels") or {}).items())
-            r.append(",".join(f"{k}={v}" for k, v in pairs) or "<none>")
+            r.append(format_labels(o["metadata"].get("labels")))
     table = [head, *rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     return "\n".join(
@@ -234,6 +233,7 @@ def _rows(
         ]
         return head, rows
     head = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    head += ["SELECTOR"] if wide else []
     rows = []
     for o in found:
         spec = o.get("spec") or {}
@@ -250,8 +250,16 @@ def _rows(
                 ports or "<none>",
                 kube_views.age_of(o["metadata"], now),
             ]
+            + ([format_labels(spec.get("selector"))] if wide else [])
         )
     return head, rows
+
+
+def format_labels(labels: Any) -> str:
+    """kubectl's LABELS and SELECTOR: `key=value` pairs sorted by key, comma-separated;
+    `<none>`."""
+    pairs = sorted((str(k), str(v)) for k, v in (labels or {}).items())
+    return ",".join(f"{k}={v}" for k, v in pairs) or "<none>"
 
 
 def _node_rows(

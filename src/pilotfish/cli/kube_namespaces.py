@@ -2,7 +2,9 @@
 `kube_views` builds and the stored config in, Kubernetes-shaped objects out).
 
 A namespace exists when it holds config or pods, when a `Namespace` document names it (`create
-namespace`, `label namespace` write one), and always `default` and `istio-system`. Endpoints are
+namespace`, `label namespace` write one), and always `default` and `istio-system`; its AGE runs
+from the first of its `Namespace` document and its objects (`default` and `istio-system`: from
+the control plane's start). Endpoints are
 kubectl's: per Service with a selector, the pods of its namespace that carry the selector's
 labels, at the Service's target ports.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilotfish.cli.kube_views import ISTIO_SYSTEM, timestamp
+from pilotfish.cli.kube_views import ISTIO_SYSTEM, created_of, timestamp
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # the label Kubernetes puts on every namespace
 
@@ -23,18 +25,24 @@ def namespaces(
     names (with its labels: `label namespace` writes them) and those holding config or pods."""
     started = float(info.get("control_plane_created") or 0)
     labels: dict[str, dict[str, str]] = {ISTIO_SYSTEM: {}, "default": {}}
+    created = {ISTIO_SYSTEM: [started], "default": [started]}  # there from the start
     for doc in [*documents, *running]:
         meta = doc.get("metadata") or {}
         if doc.get("kind") == "Namespace":
-            found = labels.setdefault(str(meta.get("name")), {})
+            name = str(meta.get("name"))
+            found = labels.setdefault(name, {})
             found.update({str(k): str(v) for k, v in (meta.get("labels") or {}).items()})
         else:
-            labels.setdefault(str(meta.get("namespace") or "default"), {})
+            name = str(meta.get("namespace") or "default")
+            labels.setdefault(name, {})
+        created.setdefault(name, []).append(created_of(meta))  # its first object's, else own
     return [
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": _namespace_meta(name, started, labels[name]),
+            "metadata": _namespace_meta(
+                name, min((t for t in created.get(name, []) if t), default=started), labels[name]
+            ),
             "spec": {"finalizers": ["kubernetes"]},
             "status": {"phase": "Active"},
         }

@@ -13,9 +13,9 @@ Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from pilotfish.config.object_meta import CREATED, kube_time, kube_time_of
 from pilotfish.model.proxy import GATEWAY_LABELS
 
 CONTROL_PLANE = "istiod"
@@ -26,32 +26,50 @@ ISTIOD_PORTS = (("grpc-xds", 15010), ("http-monitoring", 15014))
 
 
 def age(seconds: float) -> str:
-    """kubectl's short age: 45s, 3m20s, 42m, 5h12m, 3d."""
-    s = max(int(seconds), 0)
+    """kubectl's AGE (apimachinery's HumanDuration): 45s, 3m20s, 42m, 5h12m, 20h, 2d3h, 9d, 2y4d;
+    `<invalid>` for a moment ahead by 2 s or more."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
     if s < 120:
-        return f"{s}s"
-    m = s // 60
+        return f"{max(s, 0)}s"
+    m, h = s // 60, s // 3600
     if m < 10:
         return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
     if m < 180:
         return f"{m}m"
-    h = m // 60
     if h < 8:
         return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    return f"{h}h" if h < 48 else f"{h // 24}d"
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if h < 24 * 8:
+        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
+    if h < 24 * 365 * 2:
+        return f"{d}d"
+    if h < 24 * 365 * 8:
+        return f"{d // 365}y{d % 365}d" if d % 365 else f"{d // 365}y"
+    return f"{d // 365}y"
 
 
 def timestamp(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return kube_time(epoch)
 
 
 def age_of(meta: dict[str, Any], now: float) -> str:
     """AGE from `metadata.creationTimestamp` ("<unknown>" without one, as kubectl)."""
-    stamp = meta.get("creationTimestamp")
-    if not stamp:
-        return "<unknown>"
-    created = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return age(now - created.timestamp())
+    return age_since(meta.get(CREATED), now)
+
+
+def age_since(stamp: Any, now: float) -> str:
+    """kubectl's age of an API server timestamp (an event's LAST SEEN too); `<unknown>`."""
+    at = kube_time_of(stamp)
+    return "<unknown>" if at is None else age(now - at)
+
+
+def created_of(meta: dict[str, Any]) -> float:
+    """The epoch seconds of `metadata.creationTimestamp`, 0 without one."""
+    return kube_time_of(meta.get(CREATED)) or 0.0
 
 
 def _meta(name: str, namespace: str, created: float, labels: dict[str, str]) -> dict[str, Any]:
@@ -107,7 +125,7 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             )
             address = str(info.get("api", "")).split("//")[-1].split(":")[0]
             running = ready = True
-            restarts = 0
+            restarts, restarted = 0, None
         else:
             created, labels, address = (
                 proxy.get("created"),
@@ -117,6 +135,8 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             running = all(containers.values())
             ready = bool(proxy.get("ready"))
             restarts = int(proxy.get("envoy_restarts") or 0) + int(proxy.get("app_restarts") or 0)
+            times = [proxy.get(f"{c}_restarted_at") for c in ("envoy", "app")]
+            restarted = max((float(t) for t in times if t), default=None)
         found.append(
             {
                 "apiVersion": "v1",
@@ -132,6 +152,7 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
                     "containers": len(containers),
                     "ready": len(containers) if ready else 0,
                     "restarts": restarts,
+                    "lastRestart": kube_time(restarted) if restarted else None,
                 },
             }
         )
@@ -143,17 +164,16 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
     running = pods(info)
     found = []
     wanted = [
-        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}),
-        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}),
+        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}, 0.0),
+        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}, 0.0),
     ]
     for doc in workloads:
         meta = doc.get("metadata") or {}
         replicas = (doc.get("spec") or {}).get("replicas", 1)
         labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
-        wanted.append(
-            (str(meta.get("name")), str(meta.get("namespace") or "default"), int(replicas), labels)
-        )
-    for name, namespace, replicas, labels in wanted:
+        namespace = str(meta.get("namespace") or "default")
+        wanted.append((str(meta.get("name")), namespace, int(replicas), labels, created_of(meta)))
+    for name, namespace, replicas, labels, applied in wanted:
         mine = [
             p
             for p in running
@@ -163,12 +183,8 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
         if not mine and name in (CONTROL_PLANE, INGRESS) and replicas == 1:
             continue
         ready = sum(1 for p in mine if p["status"]["ready"] == p["status"]["containers"])
-        stamps = [p["metadata"].get("creationTimestamp", "") for p in mine]
-        created = min(
-            (datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-             for t in stamps if t),
-            default=0.0,
-        )  # fmt: skip
+        started = [created_of(p["metadata"]) for p in mine]  # Istio's own: their first pod's
+        created = applied or min((t for t in started if t), default=0.0)
         found.append(
             {
                 "apiVersion": "apps/v1",

@@ -1,11 +1,13 @@
 """The checks of an object's envelope as `istioctl validate -f` reads a file: only Kubernetes'
 top-level fields, and `metadata` (name, namespace, labels, annotations) with the API server's
-name rule as a warning where istioctl itself does not enforce it. Pure; imports only
-`pilotfish.config` leaf modules."""
+name rule as a warning where istioctl itself does not enforce it; and `metadata.
+creationTimestamp` as the API server writes it (RFC 3339 in UTC, to the second: `kube_time`,
+read back by `kube_time_of`). Pure; imports only `pilotfish.config` leaf modules."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from pilotfish.config.formats import labels_problem
@@ -13,6 +15,24 @@ from pilotfish.config.schema import Problem
 
 _NAME_MAX = 253
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]*$")
+
+
+CREATED = "creationTimestamp"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def kube_time(epoch: float) -> str:
+    """A moment as the API server writes `creationTimestamp`: `2026-12-01T13:04:05Z`."""
+    return datetime.fromtimestamp(epoch, UTC).strftime(_TIME_FORMAT)
+
+
+def kube_time_of(text: Any) -> float | None:
+    """The moment a `creationTimestamp` (or an event's `lastTimestamp`) names; None when it is
+    missing or not in the API server's form."""
+    try:
+        return datetime.strptime(str(text), _TIME_FORMAT).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 TOP_LEVEL_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})

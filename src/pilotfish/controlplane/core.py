@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ class ControlPlane(ProxyGenerations):
         if not raws:
             nothing = Diagnostic("error", "no objects passed to apply")
             return ChangeResult(False, [*incoming.diagnostics, nothing])
-        merged, changes = self.store.preview_apply(raws)
+        merged, changes = self.store.preview_apply(raws, time.time())
         return self._adopt(merged, incoming.objects, changes, incoming.diagnostics, changed_at)
 
     def _images(self) -> ImageMap:

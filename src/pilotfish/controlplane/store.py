@@ -4,7 +4,9 @@ One file, `<state-dir>/config.yaml` (`pilotfish.state_files.STORE_FILE`), rewrit
 (temp file, fsync, rename) on every change, so a crash never leaves half a write. Documents are
 kept as plain data and keyed by (apiVersion group, kind, namespace, name): applying a document
 with the same key replaces it, across API versions of the same kind (v1 and v1beta1
-VirtualService are one object).
+VirtualService are one object). As the API server does, the store writes each object's
+`metadata.creationTimestamp`: the moment it was created, kept when it is replaced (a timestamp
+the document gives is not taken), so `get` shows AGE.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.config.kinds import is_manifest_kind
+from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
 
@@ -93,14 +96,16 @@ class DocumentStore:
         ]
 
     def preview_apply(
-        self, docs: Iterable[dict[str, Any]]
+        self, docs: Iterable[dict[str, Any]], now: float
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        """The documents after applying `docs`, and a line per change (created, configured…)."""
+        """The documents after applying `docs` at `now` (epoch seconds), and a line per change
+        (created, configured…)."""
         merged = dict(self._docs)
         changes: list[str] = []
         for doc in docs:
             key = doc_key(doc)
             before = merged.get(key)
+            doc = _stamped(doc, before, now)
             if before is None:
                 verb = "created"
             elif same_document(before, doc):
@@ -129,3 +134,15 @@ class DocumentStore:
         text = self._render(docs)
         write_atomically(self.path, text)
         self.replace_all(docs)
+
+
+def _stamped(doc: dict[str, Any], before: dict[str, Any] | None, now: float) -> dict[str, Any]:
+    """`doc` given the creation time the API server gives it: the replaced object's, else `now`
+    (never the one the document says). Written into the incoming document itself (fresh from
+    its request, not stored yet), so the objects parsed from it (PeerAuthentication's oldest
+    policy) read the time the store keeps."""
+    meta = doc.get("metadata")
+    if isinstance(meta, dict):
+        kept = (before.get("metadata") or {}).get(CREATED) if before is not None else None
+        meta[CREATED] = kept or kube_time(now)
+    return doc

@@ -333,6 +333,7 @@ class Mesh:
             "isolated": self.pods is not None,
             "ingress_address": self.options.ingress_address,
             "ready": ready,
+            "written_at": time.time(),  # when the pods' readiness was last read
             "startup_seconds": self.ready_after,
             "control_plane_pid": cp.pid if (cp := self.control_plane.process) else None,
             "control_plane_created": self.control_plane.created,

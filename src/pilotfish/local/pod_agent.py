@@ -110,6 +110,7 @@ class PodAgent:
         host reaches its Envoy's admin."""
         status: dict[str, Any] = {"envoy_pid": None, "app_pid": None}
         status |= {"envoy_restarts": 0, "app_restarts": 0}
+        status |= {"envoy_restarted_at": None, "app_restarted_at": None}
         with contextlib.suppress(OSError, ValueError):
             written = json.loads((self.spec.run_dir / "agent.json").read_text())
             status |= {k: written.get(k) for k in status}
