@@ -4,10 +4,6 @@ back what `get -o json|yaml` printed (a `v1 List`), and `delete -f` of what was 
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -383,45 +379,3 @@ def test_top_pods_and_nodes_read_the_pods_processes(mesh: LocalMesh) -> None:
     assert node[0] == "localhost" and node[2].endswith("%") and node[4].endswith("%"), node
     missing = mesh.pilotfish("top", "pod", "nosuch-0")
     assert missing.returncode == 1 and 'pods "nosuch-0" not found' in missing.stderr
-
-
-AGE = re.compile(r"^\d+s$|^\d+m(\d+s)?$")  # a mesh of minutes: kubectl's 45s, 3m12s, 12m
-
-
-def test_ages_selectors_and_last_seen_as_kubectl_shows_them(mesh: LocalMesh) -> None:
-    """AGE from the creation time the store writes (kept when the object is applied again),
-    `get svc -o wide`'s SELECTOR, and a restarted container's BackOff event last seen then."""
-    vs = _table(mesh.pilotfish("get", "vs").stdout)
-    assert mesh.pilotfish("get", "vs").stdout.split("\n")[0].split()[-1] == "AGE"
-    assert AGE.match(vs["bookinfo"][-1]), vs
-    created = ["get", "vs", "bookinfo", "-o", "jsonpath={.metadata.creationTimestamp}"]
-    first = mesh.pilotfish(*created).stdout
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first), first
-    time.sleep(1.1)
-    again = mesh.apply("samples/bookinfo/networking/bookinfo-gateway.yaml")
-    assert "virtualservice/bookinfo unchanged" in again.stdout, again.stdout
-    assert mesh.pilotfish(*created).stdout == first
-    for kind in ("deploy", "svc", "gw"):
-        ages = {row[0]: row[-1] for row in _rows(mesh.pilotfish("get", kind).stdout)[1:]}
-        assert all(AGE.match(a) for a in ages.values()), (kind, ages)
-    wide = _rows(mesh.pilotfish("get", "svc", "-o", "wide").stdout)
-    assert wide[0][-1] == "SELECTOR" and ["productpage", "app=productpage"] in [
-        [r[0], r[-1]] for r in wide
-    ], wide
-    os.kill(int(mesh.proxy("details-v1-0")["app_pid"]), signal.SIGKILL)
-
-    def backoff() -> str | None:
-        head, *events = _rows(mesh.pilotfish("get", "events").stdout)
-        for row in events:
-            if "BackOff" in row and "pod/details-v1-0" in row:
-                return row[head.index("LAST-SEEN")]
-        return None
-
-    mesh.wait_for(lambda: backoff() is not None, 30, "details' BackOff event")
-    seen = backoff()
-    assert seen is not None and AGE.match(seen), seen
-
-
-def _rows(text: str) -> list[list[str]]:
-    """A kubectl table's rows, LAST SEEN kept as one cell."""
-    return [line.replace("LAST SEEN", "LAST-SEEN").split() for line in text.splitlines()]

@@ -1,17 +1,21 @@
 """kubectl commands Istio's tasks type besides `get` and `apply` (issue 8, kubectl habits), on a
 real mesh: `wait --for=condition=Ready pod -l app=…`, `rollout status deploy/NAME`, `scale`,
 `delete namespace` (everything in it, as every task's cleanup expects),
-`port-forward` (to the app's own port, around its sidecar, and to Envoy's admin), `get events`,
-`get crd`, the `istio` ConfigMap of a mesh started with `up`, and a clear "not yet" for the
-Kubernetes Gateway API's kinds.
+`port-forward` (to the app's own port, around its sidecar, and to Envoy's admin), `get events`
+(a restarted container's BackOff last seen then), `get crd`, the `istio` ConfigMap of a mesh
+started with `up`, AGE from the creation time the store writes, `get svc -o wide`'s SELECTOR,
+and a clear "not yet" for the Kubernetes Gateway API's kinds.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -320,3 +324,49 @@ def test_proxy_config_json_as_istioctl_prints_it(mesh: LocalMesh) -> None:
     assert "dynamicActiveClusters" in dump["configs"][1], list(dump["configs"][1])
     node = dump["configs"][0]["bootstrap"]["node"]
     assert "INSTANCE_IPS" in node["metadata"]  # a Struct's keys are data: unchanged
+
+
+AGE = re.compile(r"^\d+s$|^\d+m(\d+s)?$")  # a mesh of minutes: kubectl's 45s, 3m12s, 12m
+DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: aged}\n"
+
+
+def test_ages_selectors_and_last_seen_as_kubectl_shows_them(mesh: LocalMesh) -> None:
+    """AGE from the creation time the store writes (kept when the object is applied again),
+    `get svc -o wide`'s SELECTOR, and a restarted container's BackOff event last seen then."""
+    _ok(mesh, "apply", "-f", "-", stdin=DR + "spec: {host: httpbin}\n")
+    try:
+        rows = _rows(_ok(mesh, "get", "dr", "aged"))
+        assert rows[0][-1] == "AGE" and AGE.match(rows[1][-1]), rows
+        created = ["get", "dr", "aged", "-o", "jsonpath={.metadata.creationTimestamp}"]
+        first = _ok(mesh, *created)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first), first
+        time.sleep(1.1)
+        again = _ok(mesh, "apply", "-f", "-", stdin=DR + "spec: {host: httpbin.default}\n")
+        assert "destinationrule/aged configured" in again, again
+        assert _ok(mesh, *created) == first  # the API server keeps the first creation time
+    finally:
+        _ok(mesh, "delete", "dr", "aged")
+    for kind in ("deploy", "svc", "ns"):
+        ages = {row[0]: row[-1] for row in _rows(_ok(mesh, "get", kind))[1:]}
+        assert ages and all(AGE.match(a) for a in ages.values()), (kind, ages)
+    wide = _rows(_ok(mesh, "get", "svc", "-o", "wide"))
+    assert wide[0][-1] == "SELECTOR" and ["httpbin", "app=httpbin"] in [
+        [r[0], r[-1]] for r in wide
+    ], wide
+    os.kill(int(mesh.proxy("sleep-0")["app_pid"]), signal.SIGKILL)
+
+    def backoff() -> str | None:
+        head, *events = _rows(_ok(mesh, "get", "events"))
+        for row in events:
+            if "BackOff" in row and "pod/sleep-0" in row:
+                return row[head.index("LAST-SEEN")]
+        return None
+
+    mesh.wait_for(lambda: backoff() is not None, 30, "sleep's BackOff event")
+    seen = backoff()
+    assert seen is not None and AGE.match(seen), seen
+
+
+def _rows(text: str) -> list[list[str]]:
+    """A kubectl table's rows, LAST SEEN kept as one cell."""
+    return [line.replace("LAST SEEN", "LAST-SEEN").split() for line in text.splitlines()]
