@@ -26,24 +26,16 @@ pair rebuilt as static configs (`dump_pair`), whole (`static`) and without piece
 `--metrics-off` adds the same static rebuild of the mesh with a Telemetry turning every metric
 off (`static+metrics-off`, and each bisect variant `+metrics-off`), dumped in the same run.
 
-`--instructions` counts instructions instead of CPU time: the minimal mTLS pair and the static
-rebuilds (the live sidecars cannot run under valgrind; the rebuild costs what they cost) run
-under callgrind, and each phase sends N1 then N2 requests (`hey`, one keep-alive connection); the
-path's cost per request is the difference of the two Envoys' counts over N2 - N1 answers, so
-start-up, connection set-up and TLS handshakes cancel out, and what the Envoys execute idle
-(timers, measured for 15 s first) is subtracted. The static bootstraps then flush stats only when
-asked (`stats_flush_on_admin`): without the 5 s flush timer, rounds agree to ~0.1-0.5% (with it,
-+-2%), where CPU time on a shared machine moves by 10-30%.
+`--instructions` counts the Envoys' instructions per request with callgrind instead of CPU time
+(how, and why that is steadier on a shared machine: `dataplane_instructions.py`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +44,14 @@ from pathlib import Path
 import callgrind
 import nginx_upstream
 import openloop
+from dataplane_instructions import (
+    count_instructions,
+    count_quietly,
+    hey,
+    idle_instructions,
+    report_instructions,
+    spread,
+)
 from dump_pair import VARIANTS, Config, client_side, config_dump, pair_configs, server_side
 from meshbench import BenchMesh, cpu_seconds, get_status, machine
 from minimal_pair import EnvoyPair, minimal_configs, write_certificates
@@ -137,76 +137,6 @@ def measure(
     return result
 
 
-def _hey(url: str, proxy: str | None, requests: int) -> int:
-    """`hey -n` through the path, one keep-alive connection (requests one at a time: with more,
-    how many Envoy handles per wake-up, and so its instructions per request, follows the
-    machine's load): the number of 200 answers."""
-    argv = ["hey", "-n", str(requests), "-c", "1", *(["-x", proxy] if proxy else []), url]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
-    answered = re.search(r"\[200\]\s+(\d+) responses", out)
-    return int(answered.group(1)) if answered else 0
-
-
-def _counted(
-    url: str, proxy: str | None, outs: list[tuple[int, Path]], idle: dict[int, float], n: int
-) -> tuple[float, int]:
-    """The instructions the Envoys of a path execute (net of idle) while `n` requests are sent,
-    and the 200s answered."""
-    for pid, out in outs:
-        callgrind.dump(pid, out)  # count from here
-    began = time.monotonic()
-    answered = _hey(url, proxy, n)
-    spent = time.monotonic() - began
-    total = sum(callgrind.dump(pid, out) - idle[pid] * spent for pid, out in outs)
-    return total, answered
-
-
-def count_instructions(
-    url: str, proxy: str | None, outs: list[tuple[int, Path]], idle: dict[int, float],
-    requests: tuple[int, int],
-) -> dict[str, float]:  # fmt: skip
-    """One phase: thousands of instructions per request, from the difference between a run of
-    N1 and one of N2 requests (what does not grow with requests cancels out)."""
-    if not outs:
-        raise RuntimeError(f"no counted Envoy on the path via {proxy}")
-    (few, n1), (many, n2) = (_counted(url, proxy, outs, idle, n) for n in requests)
-    if n1 < requests[0] * 0.9 or n2 - n1 < (requests[1] - requests[0]) * 0.9:
-        raise RuntimeError(f"{url} via {proxy}: only {n1} and {n2} answered 200")
-    return {"k_instr_per_request": (many - few) / (n2 - n1) / 1000}
-
-
-def idle_instructions(outs: dict[int, Path], seconds: float) -> dict[int, float]:
-    """Instructions per second each counted Envoy executes with no traffic."""
-    for pid, out in outs.items():
-        callgrind.dump(pid, out)
-    time.sleep(seconds)
-    return {pid: callgrind.dump(pid, out) / seconds for pid, out in outs.items()}
-
-
-def report_instructions(
-    results: dict[str, list[dict[str, float]]], args: argparse.Namespace
-) -> None:
-    key = "k_instr_per_request"
-    print(f"machine: {machine()} (instructions counted by callgrind: load does not move them)")
-    print(f"requests per phase: {args.requests} (cost = difference / difference), {args.rounds} "
-          f"rounds; upstream nginx 1 KiB; applied: {args.apply or 'nothing'}")  # fmt: skip
-    values = {path: [r[key] for r in runs] for path, runs in results.items()}
-    for path, runs in values.items():
-        listed = ", ".join(f"{v:.1f}" for v in runs)
-        print(f"{path:<28} k instructions per request: {statistics.median(runs):8.1f}  ({listed})")
-    pairs = [(path, BASELINE) for path in values if path != BASELINE]
-    pairs += [(path[: -len(OFF)], path) for path in values if path.endswith(OFF)]
-    for path, base in pairs:
-        if path in values and base in values:
-            per_round = [a / b for a, b in zip(values[path], values[base], strict=True)]
-            ratio = statistics.median(values[path]) / statistics.median(values[base])
-            print(f"{path + ' / ' + base:<52} x{ratio:.3f}  (per round {spread(per_round)})")
-
-
-def spread(ratios: list[float]) -> str:
-    return f"{min(ratios):.2f}-{max(ratios):.2f}"
-
-
 def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
     print(f"machine: {machine()} (loaded: shared with other jobs; compare ratios, not absolutes)")
     print(f"open loop, {args.rate} req/s, {args.seconds} s per phase, {args.rounds} rounds "
@@ -247,8 +177,8 @@ def _minimal(
 ) -> tuple[EnvoyPair, dict[str, Path_]]:
     """The minimal pair, started, and the paths to measure besides the generated pair."""
     client, server, ports = minimal_configs(work, app_port)
-    _count_quietly(client, args)
-    _count_quietly(server, args)
+    count_quietly(client, args)
+    count_quietly(server, args)
     (work / "minimal").mkdir()
     pair = EnvoyPair(work / "minimal", client, server, args.concurrency, args.instructions)
     pair.start()
@@ -259,14 +189,6 @@ def _minimal(
         paths["minimal-plain"] = (MESH_URL, pair.proxy(ports["plain"]), pair.pids)
     paths["minimal-mtls"] = (MESH_URL, pair.proxy(ports["mtls"]), pair.pids)
     return pair, paths
-
-
-def _count_quietly(config: Config, args: argparse.Namespace) -> None:
-    """With `--instructions`, a static bootstrap without the 5 s stats-flush timer (Envoy then
-    flushes only when its admin is asked): a flush of every stat costs as much as a few hundred
-    requests, and how many fall into a phase made the idle subtraction the largest noise."""
-    if args.instructions:
-        config["stats_flush_on_admin"] = True
 
 
 def _static(
@@ -291,8 +213,8 @@ def _static(
         switch.write_text(METRICS_OFF % "false")
         mesh.run("apply", "-f", str(switch))
     client_config, server_config, ports = pair_configs(*dumps, app_port, str(work), names, more)
-    _count_quietly(client_config, args)
-    _count_quietly(server_config, args)
+    count_quietly(client_config, args)
+    count_quietly(server_config, args)
     (work / "variants").mkdir()
     variants = EnvoyPair(work / "variants", client_config, server_config, 2, args.instructions)
     variants.start()
@@ -363,7 +285,7 @@ def main() -> int:
         for url, proxy, _ in paths.values():
             wait_ok(url, proxy, pairs, 600 if args.instructions else 30)
             if args.instructions:
-                _hey(url, proxy, 50)  # warm up: connections, TLS, pools
+                hey(url, proxy, 50)  # warm up: connections, TLS, pools
             else:
                 openloop.run(url, args.rate, 1, proxy)
         outs = {pid: out for pair in pairs if pair.counted for pid, out in pair.counts}
@@ -394,7 +316,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(mesh.home, ignore_errors=True)
     if args.instructions:
-        report_instructions(results, args)
+        report_instructions(results, args, BASELINE, OFF)
     else:
         report(results, args)
     return 0
