@@ -8,34 +8,12 @@ what a from-scratch generation gives for the same hosts asked."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from envoy.config.route.v3 import route_pb2
+from tests.controlplane.scale_kit import MakeMesh, connect
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
-from pilotfish.model.node import DELTA_XDS_KEY
 from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from scale_mesh import Instance, Topology
-
-
-def _mesh(tmp_path: Path, routes: bool = True) -> tuple[ControlPlane, Topology, list[Instance]]:
-    topo = Topology(4, 8)
-    cp = ControlPlane(tmp_path, on_demand_clusters=True, on_demand_routes=routes)
-    cp.load_state()
-    assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
-    cp.connected = lambda: list(cp.proxies)
-    instances = topo.instances()
-    cp.set_instances([instance_from_json(i.row()) for i in instances])
-    return cp, topo, instances
-
-
-def _connect(cp: ControlPlane, instance: Instance, delta: bool = True) -> None:
-    metadata = instance.metadata(9000) | ({DELTA_XDS_KEY: "true"} if delta else {})
-    assert cp.snapshot_for_node(instance.node_id, metadata) is not None
 
 
 def _vhosts(cp: ControlPlane, node_id: str) -> dict[str, bytes]:
@@ -49,11 +27,11 @@ def _http_proxy(cp: ControlPlane, node_id: str) -> route_pb2.RouteConfiguration:
     return config
 
 
-def test_a_delta_sidecar_starts_with_no_virtual_host_and_asks(tmp_path: Path) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+def test_a_delta_sidecar_starts_with_no_virtual_host_and_asks(on_demand_mesh: MakeMesh) -> None:
+    cp, topo, instances = on_demand_mesh(routes=True)
     client, sotw = instances[0], instances[1]
-    _connect(cp, client)
-    _connect(cp, sotw, delta=False)
+    connect(cp, client)
+    connect(cp, sotw, delta=False)
     config = _http_proxy(cp, client.node_id)
     assert list(config.virtual_hosts) == [] and config.HasField("vhds")
     assert set(_vhosts(cp, client.node_id)) == {"http_proxy/pod_local"}
@@ -76,11 +54,11 @@ def test_a_delta_sidecar_starts_with_no_virtual_host_and_asks(tmp_path: Path) ->
     assert cp.demand_hosts(sotw.node_id, (alias,)) == {}  # not a VHDS proxy: no answer
 
 
-def test_a_virtual_service_change_reaches_only_the_holders(tmp_path: Path) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+def test_a_virtual_service_change_reaches_only_the_holders(on_demand_mesh: MakeMesh) -> None:
+    cp, topo, instances = on_demand_mesh(routes=True)
     holder, other = instances[0], instances[1]
-    _connect(cp, holder)
-    _connect(cp, other)
+    connect(cp, holder)
+    connect(cp, other)
     ns, svc = topo.names[2]
     name = f"http_proxy/{svc}.{ns}.svc.cluster.local:8080"
     assert cp.demand_hosts(holder.node_id, (f"http_proxy/{svc}.{ns}:8080",)) == {
@@ -98,10 +76,10 @@ def test_a_virtual_service_change_reaches_only_the_holders(tmp_path: Path) -> No
     assert "value: 70" in str(vhost) and "value: 30" in str(vhost)
 
 
-def test_published_after_changes_is_what_a_fresh_generation_gives(tmp_path: Path) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+def test_published_after_changes_is_what_a_fresh_generation_gives(on_demand_mesh: MakeMesh) -> None:
+    cp, topo, instances = on_demand_mesh(routes=True)
     client = instances[0]
-    _connect(cp, client)
+    connect(cp, client)
     asked = (*tuple(f"http_proxy/{s}.{n}:8080" for n, s in topo.names[:3]), "http_proxy/x:1")
     cp.demand_hosts(client.node_id, asked)
     ns, svc = topo.names[0]
@@ -125,33 +103,33 @@ def test_published_after_changes_is_what_a_fresh_generation_gives(tmp_path: Path
     assert "value: 55" in str(cp.snapshots[client.node_id].messages(VIRTUAL_HOST)[far])
     incremental = cp.snapshots[client.node_id]
 
-    fresh, _, _ = _mesh(tmp_path / "fresh")
+    fresh, _, _ = on_demand_mesh("fresh", routes=True)
     assert fresh.apply([("vs.yaml", topo.virtual_service(ns, svc, 60))]).ok
     assert fresh.apply([("far.yaml", topo.virtual_service(far_ns, far_svc, 55))]).ok
     assert fresh.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
     fresh.set_instances([instance_from_json(i.row()) for i in scaled])
-    _connect(fresh, client)
+    connect(fresh, client)
     fresh.demand_hosts(client.node_id, asked)
     assert fresh.snapshots[client.node_id].version == incremental.version
 
 
-def test_option_off_sends_the_full_route_configuration(tmp_path: Path) -> None:
-    cp, topo, instances = _mesh(tmp_path, routes=False)
-    _connect(cp, instances[0])
+def test_option_off_sends_the_full_route_configuration(on_demand_mesh: MakeMesh) -> None:
+    cp, topo, instances = on_demand_mesh()
+    connect(cp, instances[0])
     config = _http_proxy(cp, instances[0].node_id)
     assert not config.HasField("vhds") and len(config.virtual_hosts) > len(topo.names)
     assert cp.demand_hosts(instances[0].node_id, ("http_proxy/a:1",)) == {}
 
 
 def test_apply_notes_come_from_the_holders_and_never_from_an_old_version(
-    tmp_path: Path,
+    on_demand_mesh: MakeMesh,
 ) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+    cp, topo, instances = on_demand_mesh(routes=True)
     ns, svc = topo.names[3]
     bad = topo.virtual_service(ns, svc, 70).replace("subset: v2", "subset: v9")
     assert cp.apply([("bad.yaml", bad)]).ok
     for instance in instances:  # connected now: translated with the bad rule, noted by all
-        _connect(cp, instance)
+        connect(cp, instance)
     assert all(any("v9" in str(n) for n in notes) for notes in cp.translation_notes.values())
     cp.demand_hosts(instances[0].node_id, (f"http_proxy/{svc}.{ns}:8080",))
     again = cp.apply([("bad.yaml", bad.replace("weight: 70", "weight: 60"))])

@@ -8,33 +8,12 @@ filter)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from tests.controlplane.scale_kit import MakeMesh, connect
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
-from pilotfish.model.node import DELTA_XDS_KEY
 from pilotfish.translate.on_demand import ON_DEMAND_FILTER
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from scale_mesh import Instance, Topology
-
-
-def _mesh(tmp_path: Path, on_demand: bool = True) -> tuple[ControlPlane, Topology, list[Instance]]:
-    topo = Topology(4, 8)
-    cp = ControlPlane(tmp_path, on_demand_clusters=on_demand)
-    cp.load_state()
-    assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
-    cp.connected = lambda: list(cp.proxies)
-    instances = topo.instances()
-    cp.set_instances([instance_from_json(i.row()) for i in instances])
-    return cp, topo, instances
-
-
-def _connect(cp: ControlPlane, instance: Instance, delta: bool = True) -> None:
-    metadata = instance.metadata(9000) | ({DELTA_XDS_KEY: "true"} if delta else {})
-    assert cp.snapshot_for_node(instance.node_id, metadata) is not None
 
 
 def _services(cp: ControlPlane, node_id: str, type_url: str = CLUSTER) -> set[str]:
@@ -42,12 +21,12 @@ def _services(cp: ControlPlane, node_id: str, type_url: str = CLUSTER) -> set[st
     return {n.split("|")[3] for n in names if n.startswith("outbound|")}
 
 
-def test_demand_brings_the_service_and_only_it(tmp_path: Path) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+def test_demand_brings_the_service_and_only_it(on_demand_mesh: MakeMesh) -> None:
+    cp, topo, instances = on_demand_mesh()
     client = instances[0]
     other = next(i for i in instances[1:] if i.namespace == client.namespace)
-    _connect(cp, client)
-    _connect(cp, other, delta=False)
+    connect(cp, client)
+    connect(cp, other, delta=False)
     assert _services(cp, client.node_id) == set()
     assert _services(cp, client.node_id, ENDPOINT) == set()
     everything = _services(cp, other.node_id)  # state of the world: every service, as before
@@ -83,10 +62,10 @@ def test_demand_brings_the_service_and_only_it(tmp_path: Path) -> None:
     assert cp.demanded[client.node_id] == frozenset(clusters)
 
 
-def test_changes_to_services_never_called_are_not_pushed(tmp_path: Path) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+def test_changes_to_services_never_called_are_not_pushed(on_demand_mesh: MakeMesh) -> None:
+    cp, topo, instances = on_demand_mesh()
     client = instances[0]
-    _connect(cp, client)
+    connect(cp, client)
     ns, svc = topo.names[1]
     cp.demand(client.node_id, (f"outbound|8080||{svc}.{ns}.svc.cluster.local",))
     before = cp.snapshots[client.node_id]
@@ -108,13 +87,13 @@ def test_changes_to_services_never_called_are_not_pushed(tmp_path: Path) -> None
 
 
 def test_option_off_keeps_every_service_and_a_sidecar_resource_restricts_demand(
-    tmp_path: Path,
+    on_demand_mesh: MakeMesh,
 ) -> None:
-    cp, topo, instances = _mesh(tmp_path / "off", on_demand=False)
-    _connect(cp, instances[0])
+    cp, topo, instances = on_demand_mesh("off", clusters=False)
+    connect(cp, instances[0])
     assert len(_services(cp, instances[0].node_id)) == len(topo.names)
 
-    cp, topo, instances = _mesh(tmp_path / "on")
+    cp, topo, instances = on_demand_mesh("on")
     client = instances[0]
     ns = client.namespace
     sidecar = (
@@ -123,7 +102,7 @@ def test_option_off_keeps_every_service_and_a_sidecar_resource_restricts_demand(
         f"spec:\n  egress:\n  - hosts: ['./{topo.names[1][1]}.{ns}.svc.cluster.local']\n"
     )
     assert cp.apply([("sidecar.yaml", sidecar)]).ok
-    _connect(cp, client)
+    connect(cp, client)
     assert _services(cp, client.node_id) == set()  # on demand inside the Sidecar's scope
     inside, outside = topo.names[1], topo.names[2]
     wanted = [f"outbound|8080||{s}.{n}.svc.cluster.local" for n, s in (inside, outside)]
@@ -133,11 +112,11 @@ def test_option_off_keeps_every_service_and_a_sidecar_resource_restricts_demand(
 
 
 def test_an_endpoint_change_left_unpushed_is_there_when_the_service_is_asked_for(
-    tmp_path: Path,
+    on_demand_mesh: MakeMesh,
 ) -> None:
-    cp, topo, instances = _mesh(tmp_path)
+    cp, topo, instances = on_demand_mesh()
     client = instances[0]
-    _connect(cp, client)
+    connect(cp, client)
     far_ns, far_svc = topo.names[2]
     cluster = f"outbound|8080|v1|{far_svc}.{far_ns}.svc.cluster.local"
     before = cp.snapshots[client.node_id]
