@@ -20,9 +20,23 @@ from pilotfish.type_urls import RESOURCE_TYPES
 from pilotfish.xds.encoding import EncodeCache
 from pilotfish.xds.resources import Snapshot
 
-SharedChecks = dict[int, tuple[ProxyResources, Snapshot, list[str], tuple[ProxyResources, ...]]]
-"""id(shared part) -> (it, its snapshot, its invariant problems, the parts before it that it
-was checked with)."""
+
+class _Checked:
+    """A shared part, its invariant problems, the parts before it that it was checked with,
+    and its snapshot, made only when some proxy is sent the part whole (an on-demand sidecar
+    is sent a subset of it: serialising the whole would be wasted)."""
+
+    __slots__ = ("context", "part", "problems", "snapshot")
+
+    def __init__(
+        self, part: ProxyResources, problems: list[str], context: tuple[ProxyResources, ...]
+    ) -> None:
+        self.part, self.problems, self.context = part, problems, context
+        self.snapshot: Snapshot | None = None
+
+
+SharedChecks = dict[int, _Checked]
+"""id(shared part) -> its check."""
 
 
 @dataclass
@@ -39,19 +53,21 @@ class SnapshotAssembly:
         self.previous, self.shared = self.shared, {}
         self.encoded.rotate()
 
-    def _shared_check(
-        self, part: ProxyResources, context: tuple[ProxyResources, ...]
-    ) -> tuple[ProxyResources, Snapshot, list[str], tuple[ProxyResources, ...]]:
-        """`part`'s snapshot and problems, checked after `context` (the parts before it)."""
+    def _shared_check(self, part: ProxyResources, context: tuple[ProxyResources, ...]) -> _Checked:
+        """`part`'s check after `context` (the parts before it)."""
         known = self.shared.get(id(part))
-        if known is not None and known[0] is part:
+        if known is not None and known.part is part:
             return known
         known = self.previous.get(id(part))
-        if not (known is not None and known[0] is part and _same(known[3], context)):
-            checked = check_invariants(part, context=context)
-            known = (part, Snapshot(part, cache=self.encoded), checked, context)
+        if not (known is not None and known.part is part and _same(known.context, context)):
+            known = _Checked(part, check_invariants(part, context=context), context)
         self.shared[id(part)] = known
         return known
+
+    def _snapshot(self, known: _Checked) -> Snapshot:
+        if known.snapshot is None:
+            known.snapshot = Snapshot(known.part, cache=self.encoded)
+        return known.snapshot
 
     def compose(
         self,
@@ -69,15 +85,14 @@ class SnapshotAssembly:
         problems: list[str] = []
         for index, part in enumerate(shared):
             known = self._shared_check(part, shared[:index])
-            problems.extend(known[2])
+            problems.extend(known.problems)
             sent = part if published is None else published[index]
             if sent is not part:  # a subset of a checked part: serialised, not checked again
                 subset = self.shared.get(id(sent))
-                if subset is None or subset[0] is not sent:
-                    subset = (sent, Snapshot(sent, cache=self.encoded), [], ())
-                    self.shared[id(sent)] = subset
+                if subset is None or subset.part is not sent:
+                    subset = self.shared[id(sent)] = _Checked(sent, [], ())
                 known = subset
-            parts.append(known[1])
+            parts.append(self._snapshot(known))
         known_own = self.own.get(node_id)
         if not same_names or known_own is None or known_own[0] is not own:
             problems.extend(check_invariants(own, context=shared))

@@ -205,8 +205,9 @@ class ControlPlane(ProxyGenerations):
         problems += self.ca.check(manifest, self.push.mesh.root_namespace)
         if any(p.level == "error" for p in problems):
             return ChangeResult(False, notes + problems)
-        keys = {doc_key(d) for d in merged}
-        objects = {doc_key(o.raw): o for o in self.parsed.objects}
+        key = self.store.key
+        keys = {key(d) for d in merged}
+        objects = {key(o.raw): o for o in self.parsed.objects}
         objects.update((doc_key(o.raw), o) for o in incoming)
         saved = self._save_generation_state()
         root = self.push.mesh.root_namespace

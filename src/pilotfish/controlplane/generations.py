@@ -50,6 +50,7 @@ class ProxyGenerations:
         self._published: dict[
             str, tuple[ProxyResources, frozenset[str], ProxyResources, dict[str, str]]
         ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
+        self._held: dict[str, on_demand_routes.Held] = {}  # node id -> hosts of its answers
         self.stale_routes: set[str] = set()
         """Sidecars with on-demand routes left out of a VirtualService change whose virtual
         hosts they do not hold (`not_holding`): their published snapshot is the new push
@@ -148,6 +149,7 @@ class ProxyGenerations:
             if known is None or known[0] is not part or known[1] != asked:
                 made = on_demand_routes.published(part, asked, self.push)
                 known = self._published[node_id] = (part, asked, *made)
+                self._held[node_id] = on_demand_routes.held_hosts(made[1])
             sent[index], self.vhds_answers[node_id] = known[2], known[3]
         return tuple(sent)
 
@@ -189,7 +191,8 @@ class ProxyGenerations:
                 continue
             if not on_demand_routes.applies(proxy, self.push) or proxy.captured:
                 continue
-            if not on_demand_routes.holds_any(self.vhds_answers.get(node_id, {}), hosts):
+            held = self._held.get(node_id)
+            if held is None or not held.holds_any(hosts):
                 found.add(node_id)
                 notes = self.translation_notes.get(node_id, [])
                 kept = [n for n in notes if (n.kind, n.name) not in changed]
@@ -350,6 +353,7 @@ class ProxyGenerations:
             self.asked_hosts,
             self.vhds_answers,
             self._published,
+            self._held,
         ):
             table.pop(node_id, None)
         self.stale_routes.discard(node_id)

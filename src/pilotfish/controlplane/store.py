@@ -60,6 +60,8 @@ class DocumentStore:
         self._rendered: dict[int, tuple[dict[str, Any], str]] = {}
         """id(document) -> (document, its YAML): a change re-renders only the documents it
         brings (stored documents are never mutated; the pure-Python emitter is slow)."""
+        self._keys: dict[int, tuple[dict[str, Any], DocKey]] = {}
+        """id(document) -> (document, its key), for the stored documents."""
 
     @property
     def text(self) -> str:
@@ -79,7 +81,14 @@ class DocumentStore:
         return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
 
     def replace_all(self, docs: Iterable[dict[str, Any]]) -> None:
-        self._docs = {doc_key(d): d for d in docs}
+        self._docs = {self.key(d): d for d in docs}
+        self._keys = {id(d): (d, k) for k, d in self._docs.items()}
+
+    def key(self, doc: dict[str, Any]) -> DocKey:
+        """`doc_key(doc)`, not computed again for a stored document (a change of one document
+        in thousands looks every key up several times)."""
+        known = self._keys.get(id(doc))
+        return known[1] if known is not None and known[0] is doc else doc_key(doc)
 
     def documents(self) -> list[dict[str, Any]]:
         return list(self._docs.values())

@@ -144,15 +144,19 @@ class Carry:
     def _keep_parts(self, entry: _Entry) -> None:
         """A unit handed back from the previous push context: the units it was built of are
         still right for this one (same inputs, same keys) and are kept for its next rebuild."""
+        if not entry.parts:
+            return
+        entries, previous = self._entries, self._previous
         pending = list(entry.parts)
         while pending:
             key = pending.pop()
-            if key in self._entries:
+            if key in entries:
                 continue
-            part = self._previous.get(key)
+            part = previous.get(key)
             if part is not None:
-                self._entries[key] = part
-                pending.extend(part.parts)
+                entries[key] = part
+                if part.parts:
+                    pending.extend(part.parts)
 
     def stable(self, name: Hashable, mapping: Mapping[str, V]) -> Mapping[str, V]:
         """`mapping`, or the one returned for `name` in the previous push context if it holds

@@ -51,7 +51,7 @@ from pilotfish.translate.gateway_http import (
     with_blackhole_vhost,
     with_client_address,
 )
-from pilotfish.translate.observability import decorate, outbound_routes, outbound_vhost
+from pilotfish.translate.observability import decorate, outbound_routes, reused_outbound_vhost
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.resources import ProxyResources
@@ -334,7 +334,7 @@ def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
     if found is None:
         diagnostics: list[Diagnostic] = []
         specs = outbound_block(proxy.namespace, push).specs
-        finish = partial(outbound_vhost, push)  # telemetry once per virtual host, not per copy
+        finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
         config = http_proxy_route_config(proxy, push, specs, diagnostics, finish)
         configs = [service_entries.tidy_http_proxy_domains(config, push)]
         if proxy.captured:  # per-port configurations add catch-all virtual hosts of their own

@@ -51,6 +51,7 @@ from pilotfish.telemetry.tracing import (
     provider_host,
     provider_port,
 )
+from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration, pack
 from pilotfish.translate.mtls import TLS_SOCKET
 from pilotfish.translate.names import parse_outbound_cluster
@@ -246,6 +247,19 @@ def outbound_vhost(push: PushContext, vhost: rc_pb2.VirtualHost) -> rc_pb2.Virtu
     result.CopyFrom(vhost)
     _outbound_routes_of(push, result)
     return result
+
+
+def reused_outbound_vhost(push: PushContext, vhost: rc_pb2.VirtualHost) -> rc_pb2.VirtualHost:
+    """`outbound_vhost`, kept from one push context to the next (a `Carry` unit) while the
+    virtual host is the same object and so are the registry's services (what it reads of the
+    push context): a change of one VirtualService finishes one virtual host, not all."""
+    services = push.registry.services
+    return carry_of(push).unit(
+        push,
+        ("pilotfish.translate.observability.outbound_vhost", id(vhost), id(services)),
+        lambda: outbound_vhost(push, vhost),
+        keep=(vhost, services),
+    )
 
 
 def _outbound_routes_of(push: PushContext, vhost: rc_pb2.VirtualHost) -> None:

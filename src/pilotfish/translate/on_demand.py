@@ -41,6 +41,7 @@ from google.protobuf.message import Message
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
+from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
 from pilotfish.translate.resources import ProxyResources
@@ -160,16 +161,18 @@ _Pieces = dict[str, dict[str, dict[str, Message]]]
 
 
 def _index(block: ProxyResources, push: PushContext) -> _Pieces:
-    """The block's clusters and endpoints by service host, once per block and push context."""
+    """The block's clusters and endpoints by service host, once per block (kept from one push
+    context to the next while the block is the same object: `translate.carry`)."""
     key = ("pilotfish.translate.on_demand.index", id(block))
-    found: _Pieces | None = push.memo.get(key)
-    if found is None:
-        found = {}
-        for type_url in (CLUSTER, ENDPOINT):
-            for name, message in block[type_url].items():
-                host = cluster_host(name) or ""
-                found.setdefault(host, {CLUSTER: {}, ENDPOINT: {}})[type_url][name] = message
-        push.memo[key] = found
+    return carry_of(push).unit(push, key, lambda: _index_of(block), keep=block)
+
+
+def _index_of(block: ProxyResources) -> _Pieces:
+    found: _Pieces = {}
+    for type_url in (CLUSTER, ENDPOINT):
+        for name, message in block[type_url].items():
+            host = cluster_host(name) or ""
+            found.setdefault(host, {CLUSTER: {}, ENDPOINT: {}})[type_url][name] = message
     return found
 
 

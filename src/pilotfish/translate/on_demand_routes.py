@@ -91,12 +91,27 @@ def holds_any(answers: Mapping[str, str], hostnames: Collection[str]) -> bool:
     """Whether a sidecar whose asked names were answered with `answers` (VHDS name asked ->
     virtual host) holds a virtual host of one of `hostnames`, or one of a wildcard host
     (which may cover them)."""
+    return held_hosts(answers).holds_any(hostnames)
+
+
+@dataclass(frozen=True)
+class Held:
+    """The hosts of the virtual hosts a sidecar holds, and whether one is a wildcard host."""
+
+    hosts: frozenset[str]
+    wildcard: bool
+
+    def holds_any(self, hostnames: Collection[str]) -> bool:
+        return self.wildcard or not self.hosts.isdisjoint(hostnames)
+
+
+def held_hosts(answers: Mapping[str, str]) -> Held:
+    """What `answers` (VHDS name asked -> virtual host) hold (`holds_any`)."""
+    hosts = set()
     for answer in answers.values():
         rest = answer[len(PREFIX) :]
-        host = rest.rsplit(":", 1)[0] if ":" in rest else rest
-        if host in hostnames or host.startswith("*"):
-            return True
-    return False
+        hosts.add(rest.rsplit(":", 1)[0] if ":" in rest else rest)
+    return Held(frozenset(hosts), any(h.startswith("*") for h in hosts))
 
 
 def resource_name(vhost_name: str) -> str:
@@ -279,7 +294,9 @@ __all__ = [
     "MAX_HOSTS_PER_PROXY",
     "PREFIX",
     "DomainIndex",
+    "Held",
     "applies",
+    "held_hosts",
     "holds_any",
     "host_of",
     "matching_vhost",

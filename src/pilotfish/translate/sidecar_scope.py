@@ -40,8 +40,10 @@ from pilotfish.registry.types import RegistrySnapshot, Service
 
 def selected_sidecar(proxy: Proxy, push: PushContext) -> Sidecar | None:
     """The Sidecar that applies to `proxy`, or None."""
-    labels = proxy.label_map
     sidecars: tuple[Sidecar, ...] = push.kind(SIDECAR)
+    if not sidecars:  # the common case, asked for every proxy a change may reach
+        return None
+    labels = proxy.label_map
     local = [s for s in sidecars if s.meta.namespace == proxy.namespace]
     root = [s for s in sidecars if s.meta.namespace == push.mesh.root_namespace]
     for sidecar in local:
