@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pilotfish import config
 from pilotfish.registry.manifest import parse_manifest
-from pilotfish.registry.types import Protocol
+from pilotfish.registry.types import Protocol, protocol_from_port
 
 GOOD = """\
 apiVersion: v1
@@ -75,3 +75,11 @@ def test_env_order_does_not_make_a_different_workload() -> None:
     one, _ = _parse(GOOD.replace("env: {STAR_COLOR: black}", "env: {B: '1', A: '2'}"))
     two, _ = _parse(GOOD.replace("env: {STAR_COLOR: black}", "env: {A: '2', B: '1'}"))
     assert one.workloads == two.workloads
+
+
+def test_istios_tcp_protocol_names_get_tcp_listeners() -> None:
+    # Istio's protocol.Parse: mongo, redis and mysql are TCP to its listeners (IsTCP);
+    # Bookinfo's mongodb Service names its port `mongo`
+    for name in ("mongo", "redis-cache", "mysql", "tcp-db"):
+        assert protocol_from_port(name) is Protocol.TCP, name
+    assert protocol_from_port("postgres") is Protocol.UNKNOWN

@@ -29,7 +29,9 @@ class Protocol(StrEnum):
 
 
 def protocol_from_port(name: str, app_protocol: str | None = None) -> Protocol:
-    """Istio's protocol selection: `appProtocol` first, then the port name prefix (`http-…`)."""
+    """Istio's protocol selection: `appProtocol` first, then the port name prefix (`http-…`).
+    Istio's `mongo`, `redis` and `mysql` are TCP to its listeners (`Instance.IsTCP`), and so
+    here (Bookinfo's `mongodb` Service names its port `mongo`)."""
     candidates = [app_protocol] if app_protocol else []
     candidates.append(name.split("-", 1)[0] if name else "")
     for candidate in candidates:
@@ -42,6 +44,9 @@ def protocol_from_port(name: str, app_protocol: str | None = None) -> Protocol:
             "https": Protocol.HTTPS,
             "tls": Protocol.TLS,
             "tcp": Protocol.TCP,
+            "mongo": Protocol.TCP,
+            "redis": Protocol.TCP,
+            "mysql": Protocol.TCP,
             "kubernetes.io/h2c": Protocol.HTTP2,
         }
         if value in mapping:

@@ -1,0 +1,79 @@
+"""Istio's metrics tasks (istio.io "Tasks > Observability > Metrics") run as their pages write
+them, with Istio's own files: Bookinfo from `samples/bookinfo/platform/kube/bookinfo.yaml`, a
+real Prometheus from `pilotfish dashboard prometheus` (the page's `istioctl dashboard
+prometheus`), the page's PromQL, and the page's `kubectl exec … -c istio-proxy -- curl
+localhost:15000/stats/prometheus` as `pilotfish exec`. One mesh; tests run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.telemetrykit import fetch, poll
+
+KUBE = "samples/bookinfo/platform/kube"
+NET = "samples/bookinfo/networking"
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, None) as mesh:
+        mesh.apply(f"{KUBE}/bookinfo.yaml", f"{NET}/bookinfo-gateway.yaml")
+        mesh.wait_for(lambda: mesh.get("/productpage").status == 200, 60, "productpage")
+        result = mesh.pilotfish(
+            "dashboard", "prometheus", "--no-browser", "--scrape-interval", "1s"
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield mesh
+
+
+def query(mesh: LocalMesh, promql: str) -> list[dict[str, Any]]:
+    base = json.loads((mesh.home / "run" / "prometheus.json").read_text())["url"]
+    body = json.loads(fetch(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}"))
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+STARS = re.compile(r'<font color="red">((?:<span class="star (?:full|empty)">[^<]*</span>)+)')
+
+
+def test_tcp_metrics_task_with_ratings_v2_and_its_mongodb(mesh: LocalMesh) -> None:
+    """ "Collecting Metrics for TCP Services": ratings v2 reads Bookinfo's MongoDB over TCP."""
+    for step in (
+        f"{KUBE}/bookinfo-ratings-v2.yaml",
+        f"{KUBE}/bookinfo-db.yaml",
+        f"{NET}/destination-rule-all.yaml",
+        f"{NET}/virtual-service-ratings-db.yaml",
+    ):
+        mesh.apply(step)
+
+    def red_stars_from_the_database() -> bool:
+        page = mesh.get("/productpage").body
+        return [s.count("star full") for s in STARS.findall(page)] == [5, 4]
+
+    poll(red_stars_from_the_database, 60, "reviews v3 showing the database's 5 and 4 stars")
+    for _ in range(4):
+        assert mesh.get("/productpage").status == 200
+    for metric in ("istio_tcp_connections_opened_total", "istio_tcp_connections_closed_total"):
+        promql = f'{metric}{{destination_service="mongodb.default.svc.cluster.local"}}'
+
+        def reported(promql: str = promql) -> bool:
+            series = [r["metric"] for r in query(mesh, promql)]
+            return {s["reporter"] for s in series} == {"source", "destination"}
+
+        poll(reported, 60, f"{metric} to mongodb from both sides")
+        (source,) = [r for r in query(mesh, promql) if r["metric"]["reporter"] == "source"]
+        labels = source["metric"]
+        assert labels["destination_version"] == "v1", labels
+        assert labels["destination_workload"] == "mongodb-v1", labels
+        assert labels["source_canonical_service"] == "ratings", labels
+        assert labels["source_canonical_revision"] == "v2", labels
+        assert labels["request_protocol"] == "tcp", labels
+        assert float(source["value"][1]) >= 5  # a connection per ratings request
