@@ -151,7 +151,13 @@ def test_gateway_file_is_linked_at_the_top_of_bookinfo() -> None:
 
 def test_routing_files_reference_subsets_that_select_workloads() -> None:
     assert sorted(p.name for p in NETWORKING.glob("*.yaml")) == sorted(
-        [*ROUTING_FILES, "virtual-service-details-v2.yaml"]
+        [
+            *ROUTING_FILES,
+            "virtual-service-details-v2.yaml",
+            # Istio's TCP metrics task: ratings v2 and its database come from platform/kube
+            "virtual-service-ratings-db.yaml",
+            "destination-rule-all-mtls.yaml",
+        ]
     )
     rules = by_kind(documents(NETWORKING / "destination-rule-all.yaml"), "DestinationRule")
     workloads = by_kind(documents(BOOKINFO / "bookinfo.yaml"), "Workload")
