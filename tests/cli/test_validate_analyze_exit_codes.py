@@ -141,3 +141,34 @@ def test_analyze_reports_istios_webhook_rules_only(
     assert "IST0106" not in captured.out
     assert "Error(s) adding files: " in captured.err
     assert "must be an integer, got string" in captured.err
+
+
+OPEN_MODE = """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy:
+    tls: {mode: MODE}
+"""
+
+
+def test_an_enum_number_naming_no_value_is_read_as_istioctl_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tls: {mode: 7}`: istioctl's protobuf JSON reader keeps 7 (proto3 enums are open) and
+    Istio's DestinationRule rules say nothing of it: `validate` and `analyze` accept it. A name
+    that is no value is refused, as jsonpb refuses it."""
+    number = tmp_path / "number.yaml"
+    number.write_text(OPEN_MODE.replace("MODE", "7"))
+    assert validate_command([str(number)]) == 0
+    assert "validation succeeded" in capsys.readouterr().out
+    assert analyze_command([str(number)]) == 0
+    assert "No validation issues found" in capsys.readouterr().err
+    name = tmp_path / "name.yaml"
+    name.write_text(OPEN_MODE.replace("MODE", "SEVEN"))
+    assert validate_command([str(name)]) == 1
+    assert (
+        f"{name}:7: DestinationRule default/reviews at spec.trafficPolicy.tls.mode: unsupported "
+        "value 'SEVEN'"
+    ) in capsys.readouterr().out

@@ -40,13 +40,16 @@ class FieldShape:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """Drop Optional and Annotated wrappers: `Str | None` → str."""
+    """Drop Optional and Annotated wrappers: `Str | None` → str; an enum field is its names."""
     while True:
         origin = get_origin(annotation)
         if origin is Annotated:
             annotation = get_args(annotation)[0]
         elif origin in (Union, types.UnionType):
             args = [a for a in get_args(annotation) if a is not type(None)]
+            names = [a for a in args if get_origin(a) is Literal]
+            if len(args) == 2 and len(names) == 1:  # an enum: its names (or a number, `base`)
+                return names[0]
             if len(args) != 1:
                 return annotation
             annotation = args[0]
@@ -218,7 +221,26 @@ def build_spec(
     try:
         return model.model_validate(cleaned), problems
     except ValidationError as exc:
-        for error in exc.errors():
-            path = _loc_to_path(model, tuple(error["loc"]), root)
-            problems.append(Problem(path, _describe(error)))
+        for loc, error in _enum_errors(exc.errors()):
+            problems.append(Problem(_loc_to_path(model, loc, root), _describe(error)))
         return None, problems
+
+
+def _enum_errors(errors: list[Any]) -> list[tuple[tuple[int | str, ...], Any]]:
+    """(loc, error) of each error. An enum field is its names or a number (`EnumNumber`):
+    pydantic refuses a value once per member, the member's tag closing the loc; only the names'
+    error is kept, at the field's own loc (`unsupported value 'x': must be one of …`)."""
+    enums = {
+        tuple(e["loc"][:-1])
+        for e in errors
+        if e["loc"] and str(e["loc"][-1]).startswith("literal[")
+    }
+    found = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        if loc[:-1] in enums:
+            if not str(loc[-1]).startswith("literal["):
+                continue  # the number member's: said by the names' error
+            loc = loc[:-1]
+        found.append((loc, error))
+    return found

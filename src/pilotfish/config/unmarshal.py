@@ -14,8 +14,9 @@ accepts is accepted here, and every later check sees the values Istio's validati
 - an enum field takes its value's number (`tls: {mode: 1}` is `SIMPLE`): `enum_names` reads it
   by the field's CRD schema, whose `enum` lists the values in their protobuf order, numbered
   from 0 (every enum of Istio's APIs is; tests/config/test_unmarshal.py checks the schemas).
-  A number that is no value of the enum is left for the checks to refuse (jsonpb would keep it
-  as an unnamed value; the API server and every Istio rule know only the names).
+  A number that is no value of the enum (any int32) is kept as that number, as jsonpb keeps it
+  (proto3 enums are open): the models take it (`EnumNumber`), the CRD check lets it through,
+  and Istio's rules see it matching none of the names.
 
 What jsonpb refuses stays refused by the model: a number for a string, a quoted `true`, `8.5` for
 an integer. Free-form fields (`Any` in the models: Struct values) are left as written. Pure.

@@ -89,7 +89,7 @@ def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
                 if match is not None and match.custom_metric:
                     continue  # custom metrics are not supported: nothing to match
                 mode = match.mode if match is not None else None
-                reporters = _MODES[mode]
+                reporters = _MODES.get(mode if isinstance(mode, str) else None, _MODES[None])
                 enums = all_enums if metric == "ALL_METRICS" else [metric]
                 if override.disabled is not None:
                     for enum in enums:
@@ -99,6 +99,9 @@ def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
                             else:
                                 disabled.discard((enum, reporter))
                 for tag, change in sorted(override.tag_overrides.items()):
+                    if change.operation is not None and not isinstance(change.operation, str):
+                        continue  # a number naming no operation: Istio passes an empty upsert,
+                        # an expression Envoy's CEL refuses (the whole listener): left out
                     remove = change.operation == "REMOVE"
                     only = reporters[0] if len(reporters) == 1 else None
                     overrides.append(TagOverride(metric, only, tag, remove, change.value or ""))
@@ -115,12 +118,14 @@ def _is_prometheus(name: str, push: PushContext) -> bool:
     return name == PROMETHEUS or push.mesh.telemetry.provider_kind(name) == PROMETHEUS
 
 
-def _mode_matches(mode: str | None, reporter: Reporter, gateway: bool) -> bool:
+def _mode_matches(mode: str | int | None, reporter: Reporter, gateway: bool) -> bool:
+    """Whether a selector's `mode` takes this side (a number naming no mode: neither, as in
+    Istio, where it equals neither CLIENT nor SERVER; an override's number takes both)."""
     if mode in (None, "CLIENT_AND_SERVER"):
         return True
     if gateway:  # Istio logs a gateway's requests as the server side
         return mode == "SERVER"
-    return _MODES[mode] == (reporter,)
+    return isinstance(mode, str) and _MODES[mode] == (reporter,)
 
 
 def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[FileLog]:

@@ -79,6 +79,7 @@ TLS_VERSIONS = {
     "TLSV1_2": common_pb2.TlsParameters.TLSv1_2,
     "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
 }
+AUTO = common_pb2.TlsParameters.TLS_AUTO
 TRANSPORT_SOCKET_TLS = "envoy.transport_sockets.tls"
 
 
@@ -115,10 +116,10 @@ def _tls_context(
         return mtls.downstream_context(push.mesh.trust_domain, http=_protocol(server) == "HTTPS")
     common = tls_pb2.CommonTlsContext()
     params = common.tls_params
-    if tls.min_protocol_version:
-        params.tls_minimum_protocol_version = TLS_VERSIONS[tls.min_protocol_version]
+    if tls.min_protocol_version:  # a number naming no version: TLS_AUTO, as Istio maps it
+        params.tls_minimum_protocol_version = TLS_VERSIONS.get(str(tls.min_protocol_version), AUTO)
     if tls.max_protocol_version:
-        params.tls_maximum_protocol_version = TLS_VERSIONS[tls.max_protocol_version]
+        params.tls_maximum_protocol_version = TLS_VERSIONS.get(str(tls.max_protocol_version), AUTO)
     params.cipher_suites.extend(filter_cipher_suites(tls.cipher_suites))  # as Istio: no NACK
     mutual = _mode(server) == "MUTUAL"
     validation = common_pb2.CertificateValidationContext()

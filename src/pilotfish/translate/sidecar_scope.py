@@ -122,8 +122,9 @@ def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
         )
     mesh = push.mesh
     policy = sidecar.spec.outbound_traffic_policy if sidecar is not None else None
-    if policy is not None and policy.mode:
-        mesh = dataclasses.replace(mesh, outbound_traffic_policy=policy.mode)
+    if policy is not None and policy.mode:  # Istio allows any only for ALLOW_ANY: a number
+        mode = policy.mode if isinstance(policy.mode, str) else "REGISTRY_ONLY"  # naming none
+        mesh = dataclasses.replace(mesh, outbound_traffic_policy=mode)
     # ServiceEntries are already merged into the registry: leave them out, or they would be
     # merged again (and the scoped-out ones come back).
     configs = tuple(c for c in push.configs if c.meta.kind not in (SERVICE_ENTRY, WORKLOAD_ENTRY))

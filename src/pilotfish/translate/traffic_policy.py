@@ -213,7 +213,7 @@ def _apply_connection_pool(
     upgrade = (http.h2_upgrade_policy if http else None) or ""
     return UpstreamHttp(
         common=options if options.ByteSize() else None,
-        http2={"UPGRADE": True, "DO_NOT_UPGRADE": False}.get(upgrade),
+        http2={"UPGRADE": True, "DO_NOT_UPGRADE": False}.get(str(upgrade)),  # a number: default
         use_client_protocol=bool(http and http.use_client_protocol),
         max_concurrent_streams=max(0, (http.max_concurrent_streams if http else None) or 0),
     )

@@ -24,8 +24,9 @@ def selector_labels(spec: object) -> dict[str, str] | None:
 
 
 def _mtls_mode(pa: PeerAuthentication) -> str | None:
+    """The mode a policy sets (a number naming no mode: as written, matching none of them)."""
     mode = pa.spec.mtls.mode if pa.spec.mtls is not None else None
-    return mode if mode is not None and mode != "UNSET" else None
+    return str(mode) if mode is not None and mode != "UNSET" else None
 
 
 def _policy_in_force(

@@ -7,12 +7,18 @@ is not a string; a float field accepts an integer. The leniency of istioctl's pr
 `import pilotfish.config` stays cheap and a document pays only for the kinds it uses.
 Unknown fields are not rejected here: `pilotfish.config.schema` reports them (warnings, or
 errors under `strict`) and strips them before a model is built.
+
+An enum field is `Literal[<its names>] | EnumNumber`: proto3 enums are open, and istioctl's
+protobuf JSON reader keeps a number that names no value (`tls: {mode: 7}`) as that number, which
+Istio's rules then see matching none of the names (`unmarshal` turns the numbers that do name a
+value into their names first).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Strict
 from pydantic.alias_generators import to_camel
 
@@ -20,6 +26,8 @@ Str = Annotated[str, Strict()]
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Float = Annotated[float, Strict()]
+EnumNumber = Annotated[int, Strict(), Interval(ge=-(2**31), le=2**31 - 1)]
+"""An enum value given by a number that names none of its values (a protobuf enum is int32)."""
 
 
 class IstioModel(BaseModel):

@@ -121,6 +121,19 @@ def _only_one_of(options: list[Any]) -> list[str]:
     return names if len(names) == len(options) - 1 else []
 
 
+def _enum_number(schema: dict[str, Any], value: Any) -> bool:
+    """An enum field given a number (int32) that names none of its values: istioctl's protobuf
+    JSON reader keeps it as that number (`pilotfish.config.unmarshal` names the others), so it is
+    read as istioctl reads it, not refused as the API server's type check would."""
+    return (
+        schema.get("type") == "string"
+        and "enum" in schema
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and -(2**31) <= value < 2**31
+    )
+
+
 class _Checker:
     def __init__(self, unknown_fields: bool) -> None:
         self.unknown_fields = unknown_fields
@@ -135,7 +148,7 @@ class _Checker:
         return not probe.problems
 
     def check(self, schema: dict[str, Any], value: Any, path: str) -> None:
-        if value is None:
+        if value is None or _enum_number(schema, value):
             return
         if not self._type(schema, value, path):
             return

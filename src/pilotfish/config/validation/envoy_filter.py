@@ -86,7 +86,7 @@ def _patch(found: Findings, path: str, cp: EnvoyConfigObjectPatch) -> None:
     if _match_stops(found, path, cp):
         return
     if isinstance(cp.patch.value, dict):  # then the value as Envoy's message (Istio's order)
-        error, warning = value_problems(cp.apply_to, cp.patch.value)
+        error, warning = value_problems(str(cp.apply_to), cp.patch.value)
         if error is not None:
             found.error(f"{path}.patch.value", error)
         elif warning is not None:

@@ -40,6 +40,8 @@ def validate_service_entry(spec: ServiceEntrySpec) -> list[Problem]:
     if spec.workload_selector is not None and spec.endpoints:
         found.error("spec", "only one of workloadSelector and endpoints may be set")
     resolution = spec.resolution or "NONE"
+    if not isinstance(resolution, str):  # a number naming no mode: Istio's switch has no case
+        found.error("spec.resolution", "unsupported resolution type ")  # nor a name to print
     if resolution == "NONE" and spec.workload_selector is not None:
         found.warn(
             "spec.workloadSelector",

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import Bool, Float, Int, IstioModel, Str
+from pilotfish.config.models.base import Bool, EnumNumber, Float, Int, IstioModel, Str
 from pilotfish.config.models.networking.virtual_service import PortSelector
 from pilotfish.config.models.selectors import WorkloadSelector as WorkloadSelector
 
@@ -21,7 +21,7 @@ class Http2KeepAlive(IstioModel):
 
 
 class HTTPSettings(IstioModel):
-    h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
+    h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | EnumNumber | None = None
     http1_max_pending_requests: Int | None = None
     http2_keep_alive: Http2KeepAlive | None = None
     http2_max_requests: Int | None = None
@@ -127,6 +127,7 @@ class LoadBalancerSettings(IstioModel):
         Literal[
             "UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"
         ]
+        | EnumNumber
         | None
     ) = None
     warmup: WarmupConfiguration | None = None
@@ -153,7 +154,7 @@ class ClientTLSSettings(IstioModel):
     client_certificate: Str | None = None
     credential_name: Str | None = None
     insecure_skip_verify: Bool | None = None
-    mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] | None = None
+    mode: Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] | EnumNumber | None = None
     private_key: Str | None = None
     sni: Str | None = None
     subject_alt_names: tuple[Str, ...] = ()
@@ -168,7 +169,7 @@ class PortTrafficPolicy(IstioModel):
 
 
 class ProxyProtocol(IstioModel):
-    version: Literal["V1", "V2"] | None = None
+    version: Literal["V1", "V2"] | EnumNumber | None = None
 
 
 class RetryBudget(IstioModel):

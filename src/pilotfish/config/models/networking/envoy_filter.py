@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import Int, IstioModel, Str
+from pilotfish.config.models.base import EnumNumber, Int, IstioModel, Str
 from pilotfish.config.models.selectors import (
     PolicyTargetReference as PolicyTargetReference,
 )
@@ -59,7 +59,7 @@ class ProxyMatch(IstioModel):
 
 
 class RouteMatch(IstioModel):
-    action: Literal["ANY", "ROUTE", "REDIRECT", "DIRECT_RESPONSE"] | None = None
+    action: Literal["ANY", "ROUTE", "REDIRECT", "DIRECT_RESPONSE"] | EnumNumber | None = None
     name: Str | None = None
 
 
@@ -94,9 +94,11 @@ class WaypointMatch(IstioModel):
 
 class EnvoyConfigObjectMatch(IstioModel):
     cluster: ClusterMatch | None = None
-    context: Literal["ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY", "WAYPOINT"] | None = (
-        None
-    )
+    context: (
+        Literal["ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY", "WAYPOINT"]
+        | EnumNumber
+        | None
+    ) = None
     listener: ListenerMatch | None = None
     proxy: ProxyMatch | None = None
     route_configuration: RouteConfigurationMatch | None = None
@@ -104,7 +106,7 @@ class EnvoyConfigObjectMatch(IstioModel):
 
 
 class Patch(IstioModel):
-    filter_class: Literal["UNSPECIFIED", "AUTHN", "AUTHZ", "STATS"] | None = None
+    filter_class: Literal["UNSPECIFIED", "AUTHN", "AUTHZ", "STATS"] | EnumNumber | None = None
     operation: (
         Literal[
             "INVALID",
@@ -117,6 +119,7 @@ class Patch(IstioModel):
             "REPLACE",
             "MERGE_AND_REPLACE_LIST",
         ]
+        | EnumNumber
         | None
     ) = None
     value: dict[str, Any] | None = None  # `{}` is a value (Istio refuses only a missing one)
@@ -138,6 +141,7 @@ class EnvoyConfigObjectPatch(IstioModel):
             "BOOTSTRAP",
             "LISTENER_FILTER",
         ]
+        | EnumNumber
         | None
     ) = None
     match: EnvoyConfigObjectMatch | None = None

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import Bool, Int, IstioModel, Str
+from pilotfish.config.models.base import Bool, EnumNumber, Int, IstioModel, Str
 
 
 class Port(IstioModel):
@@ -36,16 +36,17 @@ class ServerTLSSettings(IstioModel):
     ecdh_curves: tuple[Str, ...] = ()
     https_redirect: Bool | None = None
     insecure_skip_verify: Bool | None = None
-    max_protocol_version: Literal["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] | None = (
-        None
-    )
-    min_protocol_version: Literal["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] | None = (
-        None
-    )
+    max_protocol_version: (
+        Literal["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] | EnumNumber | None
+    ) = None
+    min_protocol_version: (
+        Literal["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"] | EnumNumber | None
+    ) = None
     mode: (
         Literal[
             "PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"
         ]
+        | EnumNumber
         | None
     ) = None
     private_key: Str | None = None

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import Int, IstioModel, Str
+from pilotfish.config.models.base import EnumNumber, Int, IstioModel, Str
 
 
 class WorkloadEntry(IstioModel):
@@ -39,8 +39,10 @@ class ServiceEntrySpec(IstioModel):
     endpoints: tuple[WorkloadEntry, ...] = ()
     export_to: tuple[Str, ...] = ()
     hosts: tuple[Str, ...] = ()
-    location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] | None = None
+    location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] | EnumNumber | None = None
     ports: tuple[ServicePort, ...] = ()
-    resolution: Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] | None = None
+    resolution: (
+        Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] | EnumNumber | None
+    ) = None
     subject_alt_names: tuple[Str, ...] = ()
     workload_selector: ServiceEntryWorkloadSelector | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pilotfish.config.models.base import Int, IstioModel, Str
+from pilotfish.config.models.base import EnumNumber, Int, IstioModel, Str
 from pilotfish.config.models.networking.destination_rule import ConnectionPoolSettings
 from pilotfish.config.models.networking.gateway import ServerTLSSettings
 from pilotfish.config.models.networking.virtual_service import Destination
@@ -24,14 +24,14 @@ class SidecarPort(IstioModel):
 
 class IstioEgressListener(IstioModel):
     bind: Str | None = None
-    capture_mode: Literal["DEFAULT", "IPTABLES", "NONE"] | None = None
+    capture_mode: Literal["DEFAULT", "IPTABLES", "NONE"] | EnumNumber | None = None
     hosts: tuple[Str, ...] = ()
     port: SidecarPort | None = None
 
 
 class IstioIngressListener(IstioModel):
     bind: Str | None = None
-    capture_mode: Literal["DEFAULT", "IPTABLES", "NONE"] | None = None
+    capture_mode: Literal["DEFAULT", "IPTABLES", "NONE"] | EnumNumber | None = None
     connection_pool: ConnectionPoolSettings | None = None
     default_endpoint: Str | None = None
     port: SidecarPort | None = None
@@ -40,7 +40,7 @@ class IstioIngressListener(IstioModel):
 
 class OutboundTrafficPolicy(IstioModel):
     egress_proxy: Destination | None = None
-    mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] | None = None
+    mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] | EnumNumber | None = None
 
 
 class SidecarSpec(IstioModel):

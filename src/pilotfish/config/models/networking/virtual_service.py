@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field
 
-from pilotfish.config.models.base import Bool, Float, Int, IstioModel, Str
+from pilotfish.config.models.base import Bool, EnumNumber, Float, Int, IstioModel, Str
 
 
 class StringMatch(IstioModel):
@@ -27,7 +27,7 @@ class CorsPolicy(IstioModel):
     allow_origins: tuple[StringMatch, ...] = ()
     expose_headers: tuple[Str, ...] = ()
     max_age: Str | None = None
-    unmatched_preflights: Literal["UNSPECIFIED", "FORWARD", "IGNORE"] | None = None
+    unmatched_preflights: Literal["UNSPECIFIED", "FORWARD", "IGNORE"] | EnumNumber | None = None
 
 
 class Delegate(IstioModel):
@@ -113,7 +113,7 @@ class HTTPMirrorPolicy(IstioModel):
 
 class HTTPRedirect(IstioModel):
     authority: Str | None = None
-    derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = None
+    derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | EnumNumber | None = None
     port: Int | None = None
     prefix_rewrite: Str | None = None
     redirect_code: Int | None = None

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import IstioModel, Str
+from pilotfish.config.models.base import EnumNumber, IstioModel, Str
 from pilotfish.config.models.selectors import (
     PolicyTargetReference as PolicyTargetReference,
 )
@@ -72,7 +72,7 @@ class Rule(IstioModel):
 
 
 class AuthorizationPolicySpec(IstioModel):
-    action: Literal["ALLOW", "DENY", "AUDIT", "CUSTOM"] | None = None
+    action: Literal["ALLOW", "DENY", "AUDIT", "CUSTOM"] | EnumNumber | None = None
     provider: ExtensionProvider | None = None
     rules: tuple[Rule, ...] = ()
     selector: WorkloadSelector | None = None

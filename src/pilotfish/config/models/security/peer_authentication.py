@@ -10,12 +10,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import IstioModel
+from pilotfish.config.models.base import EnumNumber, IstioModel
 from pilotfish.config.models.selectors import WorkloadSelector as WorkloadSelector
 
 
 class MutualTLS(IstioModel):
-    mode: Literal["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] | None = None
+    mode: Literal["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] | EnumNumber | None = None
 
 
 class PeerAuthenticationSpec(IstioModel):

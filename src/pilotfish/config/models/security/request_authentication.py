@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field
 
-from pilotfish.config.models.base import Bool, IstioModel, Str
+from pilotfish.config.models.base import Bool, EnumNumber, IstioModel, Str
 from pilotfish.config.models.selectors import (
     PolicyTargetReference as PolicyTargetReference,
 )
@@ -40,7 +40,7 @@ class JWTRule(IstioModel):
     jwks_uri: Str | None = Field(default=None, validation_alias=AliasChoices("jwksUri", "jwks_uri"))
     output_claim_to_headers: tuple[ClaimToHeader, ...] = ()
     output_payload_to_header: Str | None = None
-    presence: Literal["OPTIONAL", "REQUIRED"] | None = None
+    presence: Literal["OPTIONAL", "REQUIRED"] | EnumNumber | None = None
     space_delimited_claims: tuple[Str, ...] = ()
     timeout: Str | None = None
 

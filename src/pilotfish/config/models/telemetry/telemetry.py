@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pilotfish.config.models.base import Bool, Float, IstioModel, Str
+from pilotfish.config.models.base import Bool, EnumNumber, Float, IstioModel, Str
 from pilotfish.config.models.selectors import (
     PolicyTargetReference as PolicyTargetReference,
 )
@@ -24,7 +24,7 @@ class AccessLoggingFilter(IstioModel):
 
 
 class AccessLoggingSelector(IstioModel):
-    mode: Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"] | None = None
+    mode: Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"] | EnumNumber | None = None
 
 
 class ProviderRef(IstioModel):
@@ -54,13 +54,14 @@ class MetricSelector(IstioModel):
             "GRPC_REQUEST_MESSAGES",
             "GRPC_RESPONSE_MESSAGES",
         ]
+        | EnumNumber
         | None
     ) = None
-    mode: Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"] | None = None
+    mode: Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"] | EnumNumber | None = None
 
 
 class TagOverride(IstioModel):
-    operation: Literal["UPSERT", "REMOVE"] | None = None
+    operation: Literal["UPSERT", "REMOVE"] | EnumNumber | None = None
     value: Str | None = None
 
 
@@ -102,7 +103,7 @@ class CustomTag(IstioModel):
 
 
 class TracingSelector(IstioModel):
-    mode: Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"] | None = None
+    mode: Literal["CLIENT_AND_SERVER", "CLIENT", "SERVER"] | EnumNumber | None = None
 
 
 class Tracing(IstioModel):
