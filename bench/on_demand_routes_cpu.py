@@ -1,7 +1,7 @@
 """Control-plane CPU and memory of on-demand virtual hosts, in-process (no xDS, no sockets).
 
-    .venv/bin/python bench/on_demand_routes_cpu.py [--services 1000] [--proxies 2000]
-                                                   [--routes] [--profile targeted|endpoint|meshwide]
+    .venv/bin/python bench/on_demand_routes_cpu.py [--services 1000] [--proxies 2000] [--routes]
+                                      [--profile connect|targeted|endpoint|meshwide]
 
 `ControlPlane` as the API drives it, on the scale benchmark's mesh (`scale_mesh.Topology`): every
 proxy connects as a delta sidecar with on-demand clusters (`--routes`: and on-demand virtual
@@ -9,8 +9,8 @@ hosts, PILOTFISH_ON_DEMAND_ROUTES) and asks for the clusters (and virtual hosts)
 services, as bench/scale.py's simulated proxies do. Then, timed in process CPU seconds: a
 targeted change (one VirtualService's weights, twice), an endpoint change (one workload scaled
 and back), the mesh-wide change (REGISTRY_ONLY); the RSS after each step. `--profile` prints the
-cProfile of the second targeted change, the first endpoint change or the mesh-wide change
-(cumulative, top 30).
+cProfile of the connect of every proxy, the second targeted change, the first endpoint change
+or the mesh-wide change (cumulative, top 30).
 Run it once with and once without `--routes` to compare.
 """
 
@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=1000)
     parser.add_argument("--proxies", type=int, default=2000)
     parser.add_argument("--routes", action="store_true", help="on-demand virtual hosts on")
-    parser.add_argument("--profile", choices=("targeted", "endpoint", "meshwide"), default=None)
+    parser.add_argument(
+        "--profile", choices=("connect", "targeted", "endpoint", "meshwide"), default=None
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pilotfish-vhds-") as home:
         run(args, Path(home))
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace, home: Path) -> None:
                 cp.demand_hosts(instance.node_id, hosts)
 
     print(f"on-demand routes: {'on' if args.routes else 'off'}; RSS {rss_mb():.0f} MB")
-    timed(f"connect {len(instances)} proxies", connect)
+    timed(f"connect {len(instances)} proxies", connect, args.profile == "connect")
     ns, svc = names[len(names) // 2]
     for weight in (80, 79):
         profile = args.profile == "targeted" and weight == 79

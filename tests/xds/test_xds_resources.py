@@ -14,7 +14,7 @@ from tests.xds.xds_testlib import (
     route_direct,
 )
 
-from pilotfish.xds.encoding import encode_varint
+from pilotfish.xds.encoding import EncodeCache, encode_varint
 from pilotfish.xds.messages import DeltaResponse, SotwResponse
 from pilotfish.xds.resources import (
     CLUSTER,
@@ -86,7 +86,7 @@ def test_delta_entries_carry_name_and_version() -> None:
     snapshot = Snapshot({ENDPOINT: {"a": endpoints("a", BACKEND)}})
     encoded = snapshot.resources(ENDPOINT).by_name["a"]
     message = DeltaResponse(
-        ENDPOINT, "v", "1", ("a",), ("gone",), (encoded.delta_entry,)
+        ENDPOINT, "v", "1", ("a",), ("gone",), (encoded.delta_pieces,)
     ).to_message()
     assert [r.name for r in message.resources] == ["a"]
     assert message.resources[0].version == encoded.version
@@ -94,6 +94,31 @@ def test_delta_entries_carry_name_and_version() -> None:
     assignment = endpoint_pb2.ClusterLoadAssignment()
     assert message.resources[0].resource.Unpack(assignment)
     assert assignment == endpoints("a", BACKEND)
+
+
+def test_an_entry_is_pieces_around_the_one_copy_of_the_resource() -> None:
+    snapshot = Snapshot({CLUSTER: {"a": eds_cluster("a")}})
+    encoded = snapshot.resources(CLUSTER).by_name["a"]
+    assert encoded.delta_pieces[1] is encoded.any_bytes
+    assert encoded.sotw_pieces[1] is encoded.any_bytes
+    sotw = SotwResponse(CLUSTER, "v", "1", ("a",), encoded.sotw_entry).to_message()
+    assert sotw.resources[0].SerializeToString() == encoded.any_bytes
+    delta = DeltaResponse(CLUSTER, "v", "1", ("a",), (), (encoded.delta_pieces,)).to_message()
+    assert delta.resources[0].resource.SerializeToString() == encoded.any_bytes
+    assert (delta.resources[0].name, delta.resources[0].version) == ("a", encoded.version)
+
+
+def test_the_encode_cache_forgets_what_was_not_encoded_since_the_last_rotation() -> None:
+    cache = EncodeCache()
+    kept, dropped = eds_cluster("kept"), eds_cluster("dropped")
+    first_kept = cache.encode(CLUSTER, "kept", kept)
+    first_dropped = cache.encode(CLUSTER, "dropped", dropped)
+    cache.rotate()
+    assert cache.encode(CLUSTER, "kept", kept) is first_kept  # reused across one rotation
+    cache.forget_previous()
+    assert cache.encode(CLUSTER, "kept", kept) is first_kept
+    again = cache.encode(CLUSTER, "dropped", dropped)
+    assert again is not first_dropped and again == first_dropped  # encoded anew, same bytes
 
 
 def test_updated_reencodes_only_changes_and_deletes_with_none() -> None:

@@ -69,6 +69,13 @@ class SnapshotAssembly:
             known.snapshot = Snapshot(known.part, cache=self.encoded)
         return known.snapshot
 
+    def settle(self) -> None:
+        """Every proxy's snapshot was composed since the last `rotate`: the checks and
+        serialised units of the push context before are no longer needed (dropped now, not at
+        the next `rotate`: they hold its parts and their bytes)."""
+        self.previous = {}
+        self.encoded.forget_previous()
+
     def compose(
         self,
         node_id: str,

@@ -13,9 +13,10 @@ unchanged:
   the same object for every name it asked for.
 Config objects are never mutated (a change brings new objects), so identity is content.
 
-Entries live for the push they were used in and the next one (`start` sweeps the others), so
-memory follows the mesh, not its history; a unit handed back keeps the units it was built of
-(they would be asked for again with the same keys: its inputs are unchanged), so a whole block
+Entries live for the push they were used in and the next one (`start` sweeps the others;
+`forget_previous` sooner, once a push context was translated for every proxy), so memory
+follows the mesh, not its history; a unit handed back keeps the units it was built of (they
+would be asked for again with the same keys: its inputs are unchanged), so a whole block
 reused for several push contexts still finds its pieces when it is next rebuilt. Results are
 shared: never mutate them. Pure: a hit returns what building would have returned;
 `tests/.../test_incremental.py` checks it.
@@ -105,6 +106,13 @@ class Carry:
             return
         self._previous, self._entries = self._entries, {}
         self._push = push
+
+    def forget_previous(self, push: PushContext) -> None:
+        """`push` has been translated for every proxy: the previous push context's entries it
+        did not reuse are dropped now rather than at the next `start` (a proxy that connects
+        later builds what it needs of them again)."""
+        if push is self._push:
+            self._previous = {}
 
     def unit(
         self,

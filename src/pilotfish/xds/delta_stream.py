@@ -270,5 +270,5 @@ class DeltaStream(StreamBase):
             nonce=nonce,
             resource_names=tuple(r.name for r in changed),
             removed=tuple(removed),
-            entries=tuple(r.delta_entry for r in changed),
+            entries=tuple(r.delta_pieces for r in changed),
         )

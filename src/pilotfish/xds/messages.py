@@ -68,18 +68,22 @@ class DeltaResponse(_ResponseHead):
     """An incremental `DeltaDiscoveryResponse` for one type: changed resources and removals."""
 
     removed: tuple[str, ...]
-    entries: tuple[bytes, ...] = field(repr=False)
-    """Encoded `resources` entries (each shared between streams), joined only when written."""
+    entries: tuple[tuple[bytes, ...], ...] = field(repr=False)
+    """Encoded `resources` entries, each as its pieces (`EncodedResource.delta_pieces`: the
+    resource's bytes are shared between streams), joined only when written."""
 
     def _removals(self) -> bytes:
         return b"".join(encode_field(6, name.encode()) for name in self.removed)
 
+    def _body(self) -> list[bytes]:
+        return [piece for entry in self.entries for piece in entry]
+
     def to_bytes(self) -> bytes:
-        return self._wire(self.entries, self._removals())
+        return self._wire(self._body(), self._removals())
 
     def size(self) -> int:
         """Length of `to_bytes()`, without making it."""
-        return self._size(self.entries, self._removals())
+        return self._size(self._body(), self._removals())
 
     def to_message(self) -> discovery_pb2.DeltaDiscoveryResponse:
         return discovery_pb2.DeltaDiscoveryResponse.FromString(self.to_bytes())

@@ -2,9 +2,9 @@
 
 Owns the push order of the types (the type URLs and resource names are `pilotfish.type_urls`,
 re-exported here) and `Snapshot`, which serialises every resource ONCE into `Any` bytes and
-pre-encodes the protobuf wire fragments that responses are assembled from (SotW `resources`
-entries, delta `Resource` entries; `pilotfish.xds.encoding`), so a push to many streams copies
-bytes and packs nothing.
+pre-encodes the protobuf wire fragments that responses are assembled from (the pieces of SotW
+`resources` entries and delta `Resource` entries around the one copy of each resource's bytes;
+`pilotfish.xds.encoding`), so a push to many streams copies bytes and packs nothing.
 
 Versions are content hashes: a resource's version is the hash of its `Any` bytes; a type's version
 is the hash of its (name, resource version) pairs. Equal content gives equal versions, so an
@@ -132,7 +132,7 @@ class TypeResources:
             view = SotwView(
                 version=self.view_version(names),
                 names=tuple(r.name for r in chosen),
-                body=b"".join(r.sotw_entry for r in chosen),
+                body=b"".join(piece for r in chosen for piece in r.sotw_pieces),
             )
             self._views[names] = view
         return view
@@ -183,7 +183,7 @@ class Snapshot:
         self._messages: dict[str, dict[str, Message]] | None = messages
         self._parts: tuple[Snapshot, ...] = ()
         self.version = _view_version(
-            EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
+            EncodedResource(t, types[t].version, b"") for t in sorted(types)
         )
         """Version of the whole snapshot (hash of its type versions)."""
 
@@ -208,8 +208,7 @@ class Snapshot:
                     by_name.update(found.by_name)
                 if type_url in WILDCARD_TYPES:
                     version = _view_version(
-                        EncodedResource(str(i), r.version, b"", b"", b"")
-                        for i, r in enumerate(present)
+                        EncodedResource(str(i), r.version, b"") for i, r in enumerate(present)
                     )
                 else:  # what a subscriber of every name ACKs (`view_version`), as unsplit
                     version = _view_version(by_name[n] for n in sorted(by_name))
@@ -218,7 +217,7 @@ class Snapshot:
         snapshot._messages = None
         snapshot._parts = tuple(parts)
         snapshot.version = _view_version(
-            EncodedResource(t, types[t].version, b"", b"", b"") for t in sorted(types)
+            EncodedResource(t, types[t].version, b"") for t in sorted(types)
         )
         return snapshot
 
