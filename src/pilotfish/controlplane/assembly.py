@@ -18,7 +18,7 @@ from pilotfish.translate import check_invariants
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import RESOURCE_TYPES
 from pilotfish.xds.encoding import EncodeCache
-from pilotfish.xds.resources import Snapshot
+from pilotfish.xds.resources import Snapshot, TypeResources
 
 
 class _Checked:
@@ -44,8 +44,11 @@ class SnapshotAssembly:
     encoded: EncodeCache = field(default_factory=EncodeCache)  # serialised units, reused
     shared: SharedChecks = field(default_factory=dict)  # for the current push context
     previous: SharedChecks = field(default_factory=dict)  # the one before: reused if the same
-    own: dict[str, tuple[ProxyResources, Snapshot]] = field(default_factory=dict)
-    """node id -> its own part and snapshot, as last published."""
+    own: dict[str, tuple[ProxyResources, Snapshot, tuple[ProxyResources, ...]]] = field(
+        default_factory=dict
+    )
+    """node id -> its own part and snapshot, as last published, and the shared parts it was
+    last checked with."""
 
     def rotate(self) -> None:
         """A new push context: shared parts are mostly new objects; checks and serialised
@@ -101,13 +104,17 @@ class SnapshotAssembly:
                 known = subset
             parts.append(self._snapshot(known))
         known_own = self.own.get(node_id)
-        if not same_names or known_own is None or known_own[0] is not own:
+        same_own = known_own is not None and known_own[0] is own
+        if not same_names and same_own and known_own is not None:
+            same_names = _same(known_own[2], shared)  # the very parts it was checked with (an
+            # on-demand sidecar asking for more: its parts are as they were)
+        if not same_names or not same_own or known_own is None:
             problems.extend(check_invariants(own, context=shared))
-            if known_own is None or known_own[0] is not own:  # serialised again only if new
-                known_own = (own, Snapshot(own))
+            if known_own is None or not same_own:  # serialised again only if new
+                known_own = (own, _own_snapshot(own, known_own), shared)
         if problems:
             return None, problems
-        self.own[node_id] = known_own
+        self.own[node_id] = (own, known_own[1], shared)
         return Snapshot.compose([*parts, known_own[1]]), []
 
     def forget(self, node_id: str) -> None:
@@ -116,6 +123,26 @@ class SnapshotAssembly:
 
 def _same(parts: tuple[ProxyResources, ...], others: tuple[ProxyResources, ...]) -> bool:
     return len(parts) == len(others) and all(a is b for a, b in zip(parts, others, strict=True))
+
+
+def _own_snapshot(
+    own: ProxyResources, before: tuple[ProxyResources, Snapshot, object] | None
+) -> Snapshot:
+    """`own` serialised, reusing what `before` (the node's last own part and its snapshot)
+    serialised of the very same messages (a change that rebuilt a few of them)."""
+    if before is None:
+        return Snapshot(own)
+    part, snapshot = before[0], before[1]
+    reuse = {}
+    for type_url in RESOURCE_TYPES:
+        held, now = part[type_url], own[type_url]
+        same = {
+            name: encoded
+            for name, encoded in snapshot.resources(type_url).by_name.items()
+            if name in now and held.get(name) is now[name]
+        }
+        reuse[type_url] = TypeResources(type_url, same, "")
+    return Snapshot(own, reuse)
 
 
 class SharedNames:

@@ -47,6 +47,7 @@ from pilotfish.translate.affected import (
     changed_configs,
     endpoint_change,
     manifest_affects_proxies,
+    outbound_policy_change,
     virtual_service_hosts,
 )
 from pilotfish.translate.carry import Carry
@@ -216,7 +217,15 @@ class ControlPlane(ProxyGenerations):
             self.ca.adopt(manifest, root)
             self._rebuild()
             nodes, routing_only = self._affected_nodes(saved)
-            changed = self._regenerate(nodes, saved.push if routing_only else None)
+            policy_only = self.scope_pushes and outbound_policy_change(self.push, saved.push)
+            policy_only = policy_only and not changed_configs(
+                saved.parsed.objects, self.parsed.objects
+            )
+            changed = self._regenerate(
+                nodes,
+                saved.push if routing_only else None,
+                policy_from=saved.push if policy_only else None,
+            )
             self._settle(nodes)
         except Exception as exc:  # a translation bug must not cost the last good config
             log.exception("translating the change failed; it is not applied")

@@ -23,7 +23,12 @@ from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import on_demand, on_demand_routes
-from pilotfish.translate.generate import generate_parts, with_new_endpoints, with_new_routes
+from pilotfish.translate.generate import (
+    generate_parts,
+    with_new_endpoints,
+    with_new_outbound_policy,
+    with_new_routes,
+)
 from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, ENDPOINT, ROUTE
@@ -241,12 +246,17 @@ class ProxyGenerations:
         return changed
 
     def _regenerate(
-        self, node_ids: list[str], routes_from: PushContext | None = None
+        self,
+        node_ids: list[str],
+        routes_from: PushContext | None = None,
+        policy_from: PushContext | None = None,
     ) -> dict[str, Snapshot]:
         """The changed snapshots of the given nodes, not published yet. `routes_from`: only
         VirtualServices and DestinationRules changed since that push context, so a sidecar
         whose snapshot was built from it takes its new shared parts and keeps its own
-        (`generate.with_new_routes`); the others are translated again."""
+        (`generate.with_new_routes`); `policy_from`: only the mesh's outbound traffic policy
+        changed since that one, so such a sidecar keeps its own part but its HTTP proxy
+        listeners (`generate.with_new_outbound_policy`); the others are translated again."""
         changed: dict[str, Snapshot] = {}
         names = SharedNames()
         translated = 0
@@ -256,8 +266,11 @@ class ProxyGenerations:
                 continue
             parts = self.generated.get(node_id)
             updated = None
-            if routes_from is not None and parts and self._made_from.get(node_id) is routes_from:
+            made_from = self._made_from.get(node_id)
+            if routes_from is not None and parts and made_from is routes_from:
                 updated = with_new_routes(proxy, self.push, routes_from, parts)
+            elif policy_from is not None and parts and made_from is policy_from:
+                updated = with_new_outbound_policy(proxy, self.push, parts)
             if updated is None or parts is None:
                 translated += 1
                 snapshot = self._generate(node_id, proxy)
@@ -268,7 +281,7 @@ class ProxyGenerations:
                 snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
                 changed[node_id] = snapshot
-        if routes_from is not None:
+        if routes_from is not None or policy_from is not None:
             self.regenerated = translated
         return changed
 

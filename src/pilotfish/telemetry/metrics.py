@@ -29,6 +29,7 @@ steps of up to 5 s, like the histogram it comes from.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -57,6 +58,7 @@ from pilotfish.telemetry.stats_gauges import add_gauges, set_gauge
 STATS_LOGGER = "envoy.access_loggers.stats"
 SCOPE_PREFIX = "istio"
 GRPC_CONTENT_TYPE = "application/grpc"
+HTTP_STATS_MEMO = 8192  # `http_stats_logs` results kept (~3 KB each; two per proxy)
 # `stats_scope: {prefix: istio}` (Config field 6, `envoy.type.v3.Scope` field 5): Envoy 1.40
 # deprecates `stat_prefix` for it, but the xds-protos bindings do not have the field yet, so it
 # is added as encoded bytes (kept through serialisation as an unknown field).
@@ -128,6 +130,10 @@ class TagOverride:
     expression: str = ""  # CEL, for UPSERT
 
 
+TagMemo = dict[tuple[frozenset[str], tuple[tuple[str, str], ...]], dict[str, str]]
+"""(labels removed, labels upserted) -> the tags `LabelPlan.tags` gives, for one plan."""
+
+
 @dataclass(frozen=True)
 class MetricsPolicy:
     """What the Telemetry API says about Istio's metrics for one proxy."""
@@ -140,8 +146,12 @@ class MetricsPolicy:
     def emits(self, metric: Metric, reporter: Reporter) -> bool:
         return self.enabled and (metric.enum, reporter) not in self.disabled
 
-    def tags(self, metric: Metric, reporter: Reporter, plan: LabelPlan) -> dict[str, str]:
-        """The Envoy tags of `metric`, after the `tagOverrides` that apply to it, in order."""
+    def tags(
+        self, metric: Metric, reporter: Reporter, plan: LabelPlan, memo: TagMemo | None = None
+    ) -> dict[str, str]:
+        """The Envoy tags of `metric`, after the `tagOverrides` that apply to it, in order.
+        `memo` (one per `plan`): metrics the same overrides apply to share their tags, made
+        once (a new dict each call)."""
         removed: set[str] = set()
         upserted: dict[str, str] = {}
         for override in self.overrides:
@@ -155,7 +165,13 @@ class MetricsPolicy:
             else:
                 upserted[override.tag] = f"%CEL({override.expression})%"
                 removed.discard(override.tag)
-        return plan.tags(frozenset(removed), upserted)
+        if memo is None:
+            return plan.tags(frozenset(removed), upserted)
+        key = (frozenset(removed), tuple(upserted.items()))
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = plan.tags(key[0], upserted)
+        return dict(found)
 
 
 def _stat(name: str, tags: dict[str, str]) -> stats_pb2.Config.Stat:
@@ -169,11 +185,12 @@ def _logger(
     metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
 ) -> stats_pb2.Config:
     config = stats_pb2.Config()
-    counted = _counted_by_duration(metrics, reporter, plan, policy)
+    memo: TagMemo = {}
+    counted = _counted_by_duration(metrics, reporter, plan, policy, memo)
     for metric in metrics:
         if not policy.emits(metric, reporter) or metric.enum == counted:
             continue
-        tags = policy.tags(metric, reporter, plan)
+        tags = policy.tags(metric, reporter, plan, memo)
         if metric.grpc:
             tags[MESSAGES_TAG] = GRPC_MESSAGES
         name = metric.name + (COUNTED_SUFFIX if counted and metric is _DURATION else "")
@@ -194,14 +211,18 @@ _COUNT, _DURATION = _BY_ENUM["REQUEST_COUNT"], _BY_ENUM["REQUEST_DURATION"]
 
 
 def _counted_by_duration(
-    metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
+    metrics: Sequence[Metric],
+    reporter: Reporter,
+    plan: LabelPlan,
+    policy: MetricsPolicy,
+    memo: TagMemo | None = None,
 ) -> str:
     """`REQUEST_COUNT` when the duration histogram can stand for it (both emitted here, with
     the same tags), else ""."""
     pair = (_COUNT, _DURATION)
     if not all(m in metrics and policy.emits(m, reporter) for m in pair):
         return ""
-    same = policy.tags(_COUNT, reporter, plan) == policy.tags(_DURATION, reporter, plan)
+    same = policy.tags(_COUNT, reporter, plan, memo) == policy.tags(_DURATION, reporter, plan, memo)
     return _COUNT.enum if same else ""
 
 
@@ -255,15 +276,31 @@ def http_stats_logs(
     mtls: bool | None = None,
 ) -> list[accesslog_pb2.AccessLog]:
     """The HTTP connection manager's loggers for Istio's request metrics: one for gRPC
-    requests, one for the others."""
+    requests, one for the others (new messages: the caller may change them)."""
+    found = _http_stats_bytes(reporter, me, policy, service, mtls)
+    return [accesslog_pb2.AccessLog.FromString(data) for data in found]
+
+
+@functools.lru_cache(maxsize=HTTP_STATS_MEMO)
+def _http_stats_bytes(
+    reporter: Reporter,
+    me: Identity,
+    policy: MetricsPolicy,
+    service: ServiceLabels | None,
+    mtls: bool | None,
+) -> tuple[bytes, ...]:
+    """`http_stats_logs` serialised, memoised on its arguments (all it reads): a proxy's
+    outbound and WebSocket managers share them, and a change that translates every proxy
+    again (a mesh setting) finds each proxy's built before (measured: ~150 us a call, 1 us
+    to parse back; BENCHMARKS.md)."""
     logs = []
     for grpc in (False, True):
         metrics = [m for m in STANDARD_METRICS if not m.tcp and (grpc or not m.grpc)]
         plan = label_plan(reporter, me, service, protocol="grpc" if grpc else "http", mtls=mtls)
         config = _logger(metrics, reporter, plan, policy)
         if config.counters or config.histograms:
-            logs.append(_access_log(config, content_type=grpc))
-    return logs
+            logs.append(_access_log(config, content_type=grpc).SerializeToString())
+    return tuple(logs)
 
 
 def grpc_stats_filter(reporter: Reporter, policy: MetricsPolicy) -> hcm_pb2.HttpFilter | None:

@@ -16,7 +16,9 @@ proxy is affected:
 - anything else (PeerAuthentication, which clients read for auto mTLS — Istio pushes it to every
   proxy too —, the manifest, kinds not listed here) affects every proxy: `affected_proxies`
   returns None.
-Both versions of a changed object count (what it was, what it is).
+Both versions of a changed object count (what it was, what it is). A manifest change of the
+mesh's outbound traffic policy alone affects every proxy, but of a sidecar's own part only its
+HTTP proxy listeners (`outbound_policy_change`, `generate.with_new_outbound_policy`).
 
 A registry change that moves only endpoints (pods scaled, made ready or not ready, with the same
 services and config) is Istio's incremental EDS push: `endpoint_change` names the services whose
@@ -30,6 +32,7 @@ Pure; checked against translation from scratch by `tests/controlplane/test_incre
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from pilotfish.config.hosts import host_matches, resolve_host
@@ -203,6 +206,20 @@ def _matches_destination_subnets(push: PushContext) -> bool:
         if any(m.destination_subnets for r in vs.spec.tls or () for m in r.match or ()):
             return True
     return False
+
+
+def outbound_policy_change(push: PushContext, previous: PushContext) -> bool:
+    """Whether the mesh's `outboundTrafficPolicy` is all that differs between two push contexts
+    built from the same config objects: a sidecar's shared parts (its clusters, route
+    configurations) change, and of its own part only its HTTP proxy listeners
+    (`generate.with_new_outbound_policy`)."""
+    before = previous.mesh
+    return (
+        push.mesh != before
+        and dataclasses.replace(push.mesh, outbound_traffic_policy=before.outbound_traffic_policy)
+        == before
+        and push.registry == previous.registry
+    )
 
 
 def manifest_affects_proxies(push: PushContext, previous: PushContext) -> bool:

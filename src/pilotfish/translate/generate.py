@@ -33,7 +33,6 @@ from pilotfish.translate import (
     gateway_tls_tcp,
     listeners,
     names,
-    on_demand,
     service_entries,
     sidecar_scope,
     tcp,
@@ -54,6 +53,7 @@ from pilotfish.translate.gateway_http import (
 from pilotfish.translate.observability import decorate, outbound_routes, reused_outbound_vhost
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
+from pilotfish.translate.proxy_listeners import outbound_listeners
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.upstream_tls import with_credentials
 from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
@@ -120,21 +120,7 @@ def generate_parts(
     diagnostics: list[Diagnostic] = list(authz.http_notes)
     normalization = push.mesh.path_normalization
     specs = block.specs
-    forward_proxy = block.forward_proxy
-    passthrough = push.mesh.outbound_traffic_policy != "REGISTRY_ONLY"
-    messages: list[Message] = (
-        captured.outbound_listeners(specs, allow_any=passthrough, forward_proxy=forward_proxy)
-        if proxy.captured
-        else [
-            listeners.outbound_http_proxy_listener(
-                proxy.ip, port, passthrough=passthrough or forward_proxy, ws_scheme=ws
-            )
-            for port, ws in ((proxy.outbound_port, False), (proxy.ws_proxy_port, True))
-            if port
-        ]
-    )
-    if on_demand.applies(proxy, full_push):  # clusters come when a request needs them
-        messages = [on_demand.with_filter(m) for m in messages]
+    messages = outbound_listeners(proxy, push, full_push)
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     if ingress is None:
@@ -173,6 +159,42 @@ def generate_parts(
     return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
+def with_new_outbound_policy(
+    proxy: Proxy,
+    push: PushContext,
+    parts: tuple[tuple[ProxyResources, ...], ProxyResources],
+) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
+    """A sidecar's parts after a change of the mesh's outbound traffic policy alone
+    (`affected.outbound_policy_change`), its parts built from the push context before it: new
+    shared parts, and its own part with only its HTTP proxy listeners built again (their
+    passthrough filter): the rest of its own part reads nothing the change touched. None for a
+    gateway, a captured pod or a sidecar with an outbound TCP listener: translate it again."""
+    shared, own = parts
+    if proxy.is_gateway or proxy.captured or not shared or _has_tcp_listener(own):
+        return None
+    scoped = sidecar_scope.scoped_push(proxy, push)
+    rebuilt = decorate(proxy, push, outbound_listeners(proxy, scoped, push))
+    mine = {getattr(m, "name", ""): m for m in rebuilt if isinstance(m, listener_pb2.Listener)}
+    if set(mine) != {n for n in own[LISTENER] if n in _PROXY_LISTENERS}:
+        return None
+    resources = {t: dict(own[t]) for t in own}
+    resources[LISTENER].update(mine)
+    return _shared_parts(proxy, scoped), ProxyResources(resources, own.diagnostics)
+
+
+_PROXY_LISTENERS = (names.OUTBOUND_HTTP_PROXY_LISTENER, names.OUTBOUND_WS_PROXY_LISTENER)
+
+
+def _has_tcp_listener(own: ProxyResources) -> bool:
+    """An outbound listener other than the HTTP proxy ones (its filter chains follow TCP/TLS
+    routes)."""
+    return any(
+        name not in _PROXY_LISTENERS
+        and getattr(listener, "traffic_direction", None) != base_pb2.INBOUND
+        for name, listener in own[LISTENER].items()
+    )
+
+
 def with_new_endpoints(
     proxy: Proxy,
     push: PushContext,
@@ -206,12 +228,8 @@ def with_new_routes(
     shared, own = parts
     if proxy.is_gateway or proxy.captured or not shared:
         return None
-    if any(
-        name not in (names.OUTBOUND_HTTP_PROXY_LISTENER, names.OUTBOUND_WS_PROXY_LISTENER)
-        and getattr(listener, "traffic_direction", None) != base_pb2.INBOUND
-        for name, listener in own[LISTENER].items()
-    ):
-        return None  # an outbound TCP listener (its filter chains follow TCP/TLS routes)
+    if _has_tcp_listener(own):
+        return None
     scoped = sidecar_scope.scoped_push(proxy, push)
     before = outbound_block(proxy.namespace, sidecar_scope.scoped_push(proxy, previous))
     if outbound_block(proxy.namespace, scoped).forward_proxy != before.forward_proxy:
@@ -353,5 +371,6 @@ __all__ = [
     "names",
     "outbound_cluster_specs",
     "with_new_endpoints",
+    "with_new_outbound_policy",
     "with_new_routes",
 ]
