@@ -4,8 +4,10 @@ measured (`pilot_proxy_queue_time`, `pilot_push_queue_depth`)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -14,7 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from tests.xds.xds_testlib import route_direct, route_to_cluster, sotw_request
 
 from pilotfish.xds.metrics import exposition
-from pilotfish.xds.push_queue import PushQueue
+from pilotfish.xds.push_queue import Pusher, PushQueue
 from pilotfish.xds.resources import ROUTE, Snapshot
 from pilotfish.xds.server import XdsServer
 
@@ -87,3 +89,48 @@ async def _burst(tmp_path: Path) -> None:
             call.cancel()
     finally:
         await server.stop(0)
+
+
+def test_calls_from_another_thread_run_on_the_loop_in_order_with_one_wake_up() -> None:
+    asyncio.run(_hand_over_from_a_thread())
+
+
+async def _hand_over_from_a_thread() -> None:
+    loop = asyncio.get_running_loop()
+    pusher = Pusher(PushQueue(10), lambda node_id: None)
+    pusher.start()
+    wake_ups = 0
+    handed = loop.call_soon_threadsafe
+
+    def counted(callback: Any, *args: Any) -> Any:
+        nonlocal wake_ups
+        wake_ups += 1
+        return handed(callback, *args)
+
+    loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+    ran: list[tuple[int, bool]] = []
+
+    def record(n: int) -> None:
+        ran.append((n, threading.current_thread() is threading.main_thread()))
+        if n == 3:
+            raise RuntimeError("one failing call does not stop the others")
+
+    def publisher() -> None:
+        for n in range(500):
+            pusher.on_loop(record, n)
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    thread.join()  # the loop is held meanwhile: all 500 wait for it
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(ran) == 500:
+                break
+        assert ran == [(n, True) for n in range(500)]
+        assert wake_ups == 1
+        pusher.on_loop(record, 500)  # called on the loop: at once
+        assert ran[-1] == (500, True)
+    finally:
+        del loop.call_soon_threadsafe
+        await pusher.stop()

@@ -21,6 +21,7 @@ the event loop, and brings calls made from other threads onto that loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -97,6 +98,10 @@ class Pusher:
         self._queued = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._handed: collections.deque[tuple[Callable[..., None], tuple[Any, ...]]] = (
+            collections.deque()
+        )  # calls from other threads, waiting for the loop (`on_loop`)
+        self._waking = False
 
     def start(self) -> None:
         """Start pushing (from the event loop that serves the streams)."""
@@ -110,12 +115,27 @@ class Pusher:
             self._task = None
 
     def on_loop(self, call: Callable[..., None], *args: Any) -> None:
-        """`call(*args)` now if on the pusher's loop (or before `start`), else soon on it."""
+        """`call(*args)` now if on the pusher's loop (or before `start`), else soon on it, in
+        the order of the calls. Calls from another thread are handed over in batches: one
+        wake-up of the loop for all that came before it ran (a change publishes thousands of
+        snapshots at once; each wake-up is a write to the loop's self-pipe)."""
         loop = self._loop
-        if loop is not None and not _running_in(loop):
-            loop.call_soon_threadsafe(call, *args)
-        else:
+        if loop is None or _running_in(loop):
             call(*args)
+            return
+        self._handed.append((call, args))
+        if not self._waking:  # else the scheduled `_run_handed` takes this one too
+            self._waking = True
+            loop.call_soon_threadsafe(self._run_handed)
+
+    def _run_handed(self) -> None:
+        self._waking = False  # before taking: a call handed from now on wakes the loop again
+        while self._handed:
+            call, args = self._handed.popleft()
+            try:
+                call(*args)
+            except Exception:  # as the loop does for a callback: the others still run
+                log.exception("callback %r failed", call)
 
     def schedule(self, node_id: str) -> None:
         """Queue a push for `node_id`; pushed at once if not started or the queue is full."""
