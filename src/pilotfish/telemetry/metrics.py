@@ -121,6 +121,27 @@ COUNTED_SUFFIX = "_with_total"
 RESPONSE_FLAGS = "response_flags"
 
 
+def envoy_cel(expression: str) -> str:
+    """A tag value's CEL as Envoy's formatter takes it. Istio's stats filter converts the
+    result to the label's string; Envoy's formatter prints any result as text too, but its CEL
+    has no `string()` conversion and rejects the listener that asks for one (`No overload found
+    in reference resolve step for string`). So a `string(...)` around the whole expression
+    (Istio's "Customizing Istio Metrics": `string(destination.port)`) is left to the
+    formatter, which prints the same text."""
+    expression = expression.strip()
+    while expression.startswith("string(") and expression.endswith(")"):
+        inner = expression[len("string(") : -1]
+        depth = 0
+        for char in inner:  # the parentheses must close the `string(`, not an inner call
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth < 0:
+                return expression
+        if depth:
+            return expression
+        expression = inner.strip()
+    return expression
+
+
 @dataclass(frozen=True)
 class TagOverride:
     metric: str  # a Telemetry metric enum, or ALL_METRICS
@@ -163,7 +184,7 @@ class MetricsPolicy:
                 removed.add(override.tag)
                 upserted.pop(override.tag, None)
             else:
-                upserted[override.tag] = f"%CEL({override.expression})%"
+                upserted[override.tag] = f"%CEL({envoy_cel(override.expression)})%"
                 removed.discard(override.tag)
         if memo is None:
             return plan.tags(frozenset(removed), upserted)
