@@ -25,7 +25,10 @@ this type on its xDS stream: no `error_detail` is healthy, one is unhealthy with
 
 ADMIN_SELF_CLUSTER = "admin_self"
 """A static cluster of every proxy's bootstrap (agent): the proxy's own Envoy admin, :15000."""
-BOOTSTRAP_CLUSTERS = frozenset({ADMIN_SELF_CLUSTER})
+STATS_SELF_CLUSTER = "stats_self"
+"""A static cluster of every proxy's bootstrap (agent): the proxy's own 15090, Envoy's Prometheus
+page with Istio's names and labels."""
+BOOTSTRAP_CLUSTERS = frozenset({ADMIN_SELF_CLUSTER, STATS_SELF_CLUSTER})
 """Clusters Envoy holds without xDS, which generated routes may name."""
 
 SHORT_NAMES: dict[str, str] = {

@@ -11,9 +11,11 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import LocalMesh, running_mesh
 from tests.e2e.telemetrykit import fetch, poll
 
@@ -45,7 +47,7 @@ STARS = re.compile(r'<font color="red">((?:<span class="star (?:full|empty)">[^<
 
 
 def test_tcp_metrics_task_with_ratings_v2_and_its_mongodb(mesh: LocalMesh) -> None:
-    """ "Collecting Metrics for TCP Services": ratings v2 reads Bookinfo's MongoDB over TCP."""
+    """Istio's "Collecting Metrics for TCP Services": ratings v2 reads its MongoDB over TCP."""
     for step in (
         f"{KUBE}/bookinfo-ratings-v2.yaml",
         f"{KUBE}/bookinfo-db.yaml",
@@ -77,3 +79,52 @@ def test_tcp_metrics_task_with_ratings_v2_and_its_mongodb(mesh: LocalMesh) -> No
         assert labels["source_canonical_revision"] == "v2", labels
         assert labels["request_protocol"] == "tcp", labels
         assert float(source["value"][1]) >= 5  # a connection per ratings request
+
+
+CUSTOM_METRICS = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: namespace-metrics
+spec:
+  metrics:
+  - providers:
+    - name: prometheus
+    overrides:
+    - match:
+        metric: REQUEST_COUNT
+      tagOverrides:
+        destination_port:
+          value: "string(destination.port)"
+        request_host:
+          value: "request.host"
+"""
+"""Istio's "Customizing Istio Metrics" (Telemetry API version), as the page writes it."""
+
+
+def test_customized_metrics_as_the_page_checks_them(mesh: LocalMesh, tmp_path: Path) -> None:
+    """`string(destination.port)` is accepted by every Envoy (their CEL has no `string()`), and
+    the page's check, `curl localhost:15000/stats/prometheus` in the istio-proxy container,
+    shows `istio_requests_total` with Istio's labels and the two new ones."""
+    apply_yaml(mesh, tmp_path, CUSTOM_METRICS)  # every proxy ACKs
+    pod = mesh.pilotfish(
+        "get", "pod", "-l", "app=productpage", "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout
+
+    def shown() -> list[str]:
+        for _ in range(3):
+            assert mesh.get("/productpage").status == 200
+        out = mesh.pilotfish(
+            "exec", pod, "-c", "istio-proxy", "--",
+            "curl", "-sS", "localhost:15000/stats/prometheus",
+        ).stdout  # fmt: skip
+        return [line for line in out.splitlines() if line.startswith("istio_requests_total{")]
+
+    poll(lambda: any("request_host=" in line for line in shown()), 60, "the new labels")
+    lines = shown()
+    inbound = [line for line in lines if 'reporter="destination"' in line]
+    outbound = [line for line in lines if 'reporter="source"' in line]
+    assert inbound and outbound, lines
+    assert all('destination_port="9080"' in line for line in inbound), inbound
+    assert any('request_host="details:9080"' in line for line in outbound), outbound
+    assert all('destination_workload="' in line for line in lines), lines

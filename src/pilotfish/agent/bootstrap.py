@@ -29,7 +29,7 @@ from pilotfish.model.node import DELTA_XDS_KEY, node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.exchange import identity_of
 from pilotfish.telemetry.scrape import expand_lua
-from pilotfish.type_urls import ADMIN_SELF_CLUSTER
+from pilotfish.type_urls import ADMIN_SELF_CLUSTER, STATS_SELF_CLUSTER
 
 ADMIN_PORT = 15000
 HEALTH_PORT = 15021
@@ -204,6 +204,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             "clusters": [
                 _static_cluster("xds-grpc", settings.xds_host, settings.xds_port, http2=True),
                 _static_cluster(ADMIN_SELF_CLUSTER, admin_ip, ADMIN_PORT),
+                _static_cluster(STATS_SELF_CLUSTER, proxy.ip, STATS_PORT),
             ],
             "listeners": [
                 _admin_proxy_listener(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER as ADMIN_SELF_CLUSTER
 from pilotfish.type_urls import BOOTSTRAP_CLUSTERS as BOOTSTRAP_CLUSTERS
+from pilotfish.type_urls import STATS_SELF_CLUSTER as STATS_SELF_CLUSTER
 
 BLACKHOLE_CLUSTER = "BlackHoleCluster"
 PASSTHROUGH_CLUSTER = "PassthroughCluster"

@@ -17,6 +17,7 @@ from typing import TypeVar, overload
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
+from envoy.type.matcher.v3 import string_pb2
 
 from pilotfish.config.kinds import VIRTUAL_SERVICE, Kind
 from pilotfish.config.objects import ConfigObject, Diagnostic, VirtualService
@@ -276,20 +277,36 @@ def connect_vhosts(
     return found
 
 
-POD_LOCAL_PORTS = (15000,)  # Envoy's admin
+POD_LOCAL_PORTS = (15000, 15090)  # Envoy's admin, and its Prometheus page as Istio serves it
+_STATS_PAGE = "/stats/prometheus"
 
 
 def pod_local_vhost() -> rc_pb2.VirtualHost:
     """Local mode: inside a pod, `localhost:15000` is that pod's Envoy admin (`kubectl exec … --
     curl localhost:15000/stats`). Apps share the machine's loopback, so a request for it comes
     to the sidecar as a proxied `http://localhost:15000/…`, which goes to the sidecar's own admin
-    (a bootstrap cluster)."""
+    (a bootstrap cluster). Its `/stats/prometheus`, and `localhost:15090`, go to the pod's 15090,
+    where Istio's metrics have Istio's names and labels, as Istio's Envoy prints them on both
+    (`kubectl exec POD -c istio-proxy -- curl localhost:15000/stats/prometheus | grep
+    istio_requests_total`, Istio's "Customizing Istio Metrics")."""
     domains = [f"{host}:{port}" for port in POD_LOCAL_PORTS for host in ("localhost", "127.0.0.1")]
-    action = rc_pb2.RouteAction(cluster=names.ADMIN_SELF_CLUSTER, timeout=duration(0))
-    route = rc_pb2.Route(
-        name=names.POD_LOCAL_VHOST, match=rc_pb2.RouteMatch(prefix="/"), route=action
-    )
-    return rc_pb2.VirtualHost(name=names.POD_LOCAL_VHOST, domains=domains, routes=[route])
+    stats_port = [
+        rc_pb2.HeaderMatcher(
+            name=":authority",
+            string_match=string_pb2.StringMatcher(suffix=f":{POD_LOCAL_PORTS[1]}"),
+        )
+    ]
+
+    def route(match: rc_pb2.RouteMatch, cluster: str) -> rc_pb2.Route:
+        action = rc_pb2.RouteAction(cluster=cluster, timeout=duration(0))
+        return rc_pb2.Route(name=names.POD_LOCAL_VHOST, match=match, route=action)
+
+    routes = [
+        route(rc_pb2.RouteMatch(prefix="/", headers=stats_port), names.STATS_SELF_CLUSTER),
+        route(rc_pb2.RouteMatch(path_separated_prefix=_STATS_PAGE), names.STATS_SELF_CLUSTER),
+        route(rc_pb2.RouteMatch(prefix="/"), names.ADMIN_SELF_CLUSTER),
+    ]
+    return rc_pb2.VirtualHost(name=names.POD_LOCAL_VHOST, domains=domains, routes=routes)
 
 
 def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
