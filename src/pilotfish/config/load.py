@@ -229,7 +229,7 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         document.data["spec"] = raw_spec
     spec, problems = build_spec(info.spec, raw_spec, "spec", strict)
     semantic, cel = split_spec_problems(kind, spec) if spec is not None else ([], [])
-    semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic)
+    semantic += _more_webhook_rules(kind, raw_spec, metadata, semantic, f"{namespace}/{name}")
     semantic += gateway_name
     said = {p.path for p in semantic if p.level == "error"}
     cel = [p for p in cel if p.path not in said]  # a webhook rule at that path says it
@@ -315,7 +315,7 @@ def _unenforced(
 
 
 def _more_webhook_rules(
-    kind: str, raw_spec: Any, metadata: dict[str, Any], found: list[Problem]
+    kind: str, raw_spec: Any, metadata: dict[str, Any], found: list[Problem], where: str
 ) -> list[Problem]:
     """Istio's webhook rules checked on the spec as read (`validation.webhook_*`), where the
     model-based validator found nothing at the same path; and the dry-run annotation rule."""
@@ -329,7 +329,7 @@ def _more_webhook_rules(
     more += metadata_rules(kind, raw_spec, metadata)
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
-        problem = dry_run_problem(kind, annotations, raw_spec)
+        problem = dry_run_problem(kind, annotations, raw_spec, where)
         if problem is not None:
             more.append(Problem(f"metadata.annotations.{DRY_RUN}", problem))
     return more

@@ -6,6 +6,7 @@ IP blocks, ports, path templates, condition keys and their values, CUSTOM restri
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -290,16 +291,25 @@ def _http_only_deny(rule: dict[str, Any]) -> bool:
     return bool((sources and not operations and not tcp_from) or (operations and not tcp_to))
 
 
-def dry_run_problem(kind: str, annotations: dict[str, Any], spec: Any) -> str | None:
-    """The `istio.io/dry-run` annotation: AuthorizationPolicy only, ALLOW/DENY, a boolean."""
+def dry_run_problem(kind: str, annotations: dict[str, Any], spec: Any, where: str) -> str | None:
+    """The `istio.io/dry-run` annotation: AuthorizationPolicy only, ALLOW/DENY, a boolean (Go's
+    ParseBool); Istio's messages, naming the object (`where`: namespace/name) and the action as
+    Go prints it (a number naming no action: that number)."""
     if DRY_RUN not in annotations:
         return None
     if kind != "AuthorizationPolicy":
-        return f"unsupported annotation {DRY_RUN}, please remove the annotation"
+        return f"{where} has unsupported annotation {DRY_RUN}, please remove the annotation"
     action = as_map(spec).get("action", "ALLOW")
     if action not in ("ALLOW", "DENY"):
-        return f"the annotation {DRY_RUN} currently only supports action ALLOW/DENY, found {action}"
-    value = annotations[DRY_RUN]
-    if str(value) not in BOOLEAN:
-        return f"annotation {DRY_RUN} has an invalid value ({value}): must be true or false"
+        return (
+            f"the annotation {DRY_RUN} currently only supports action ALLOW/DENY, found action "
+            f"{action} in {where}"
+        )
+    value = str(annotations[DRY_RUN])
+    if value not in BOOLEAN:
+        said = json.dumps(value, ensure_ascii=False)  # Go's %q, for printable text
+        return (
+            f"{where} has annotation {DRY_RUN} with invalid value ({value}): "
+            f"strconv.ParseBool: parsing {said}: invalid syntax"
+        )
     return None
