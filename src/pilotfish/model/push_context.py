@@ -124,6 +124,26 @@ class PushContext:
     def _endpoint_memo(self) -> dict[tuple[Service, ServicePort], tuple[Endpoint, ...]]:
         return {}
 
+    def moved_by(self, before: tuple[WorkloadInstance, ...]) -> frozenset[str] | None:
+        """Hostnames of the services selecting an instance that differs between `before` and
+        this registry's instances (compared by name): the only services whose endpoints (and
+        service accounts) can differ when nothing but instances changed. None when names
+        repeat (instances not told apart)."""
+        after = self.registry.instances
+        old = {i.name: i for i in before}
+        new = {i.name: i for i in after}
+        if len(old) != len(before) or len(new) != len(after):
+            return None
+        changed = [i for n, i in old.items() if new.get(n) != i]
+        changed += [i for n, i in new.items() if old.get(n) != i]
+        moved: set[str] = set()
+        for instance in changed:
+            labels = instance.label_map
+            for service in self.services_by_namespace.get(instance.namespace, ()):
+                if service.selects(labels):
+                    moved.add(service.hostname)
+        return frozenset(moved)
+
     @cached_property
     def services_by_namespace(self) -> dict[str, tuple[Service, ...]]:
         """Registry services of each namespace, sorted by hostname."""

@@ -173,8 +173,11 @@ def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] 
         or previous.mesh != push.mesh
     ):
         return None
+    candidates = push.moved_by(previous.registry.instances)  # selecting a changed instance
     moved: set[str] = set()
     for service in push.services:
+        if candidates is not None and service.hostname not in candidates:
+            continue
         before = [previous.endpoints(service, p) for p in service.ports]
         after = [push.endpoints(service, p) for p in service.ports]
         if before == after:

@@ -47,13 +47,14 @@ class _Entry:
         keep: object,
         kinds: Kinds,
         watched: Seen,
-        parts: tuple[Hashable, ...] = (),
+        parts: dict[Hashable, _Entry] | None = None,
     ) -> None:
         self.value = value
         self.keep = keep  # objects whose id() is part of the key stay alive with the entry
         self.kinds = kinds
         self.watched = watched
-        self.parts = parts  # keys of the units (and stable mappings) it was built of
+        self.parts = parts or {}
+        """The units (and stable mappings) it was built of, theirs included, by key."""
 
 
 class _Watched(Mapping[str, V]):
@@ -92,11 +93,18 @@ class _Watched(Mapping[str, V]):
 class Carry:
     """Cross-push memo of translation units (see the module docstring)."""
 
+    MANY_PARTS = 8
+    """A unit built of more units than this keeps them in its own `parts` (looked up there by
+    a rebuild: `_find_previous`) instead of having them copied forward one by one."""
+
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry] = {}
         self._previous: dict[Hashable, _Entry] = {}
-        self._frames: list[tuple[Kinds, Seen, list[Hashable]]] = []
+        self._holders: list[_Entry] = []  # units of many parts used in this push context
+        self._previous_holders: list[_Entry] = []  # ... and in the previous one
+        self._frames: list[tuple[Kinds, Seen, dict[Hashable, _Entry]]] = []
         self._push: PushContext | None = None
+        self._latest: dict[Hashable, object] = {}
         self.hits = 0
         self.builds = 0
 
@@ -105,6 +113,7 @@ class Carry:
         if push is self._push:
             return
         self._previous, self._entries = self._entries, {}
+        self._previous_holders, self._holders = self._holders, []
         self._push = push
 
     def forget_previous(self, push: PushContext) -> None:
@@ -124,10 +133,9 @@ class Carry:
         """`build()`'s result for `key`, reused while everything it read is unchanged."""
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._previous.get(key)
+            entry = self._find_previous(key)
             if entry is not None and self._valid(entry, push):
-                self._entries[key] = entry
-                self._keep_parts(entry)
+                self._adopt(key, entry)
             else:
                 entry = None
         if entry is not None:
@@ -136,7 +144,7 @@ class Carry:
             return cast(T, entry.value)  # built by the same `build` for this key
         kinds: Kinds = {}
         watched: Seen = []
-        parts: list[Hashable] = []
+        parts: dict[Hashable, _Entry] = {}
         self._frames.append((kinds, watched, parts))
         try:
             with push.recording(kinds):
@@ -144,41 +152,70 @@ class Carry:
         finally:
             self._frames.pop()
         self.builds += 1
-        entry = _Entry(value, keep, kinds, watched, tuple(dict.fromkeys(parts)))
-        self._entries[key] = entry
+        entry = _Entry(value, keep, kinds, watched, parts)
+        self._adopt(key, entry)
         self._record_into_frames(key, entry)
         return value
 
-    def _keep_parts(self, entry: _Entry) -> None:
-        """A unit handed back from the previous push context: the units it was built of are
-        still right for this one (same inputs, same keys) and are kept for its next rebuild."""
-        if not entry.parts:
-            return
-        entries, previous = self._entries, self._previous
-        pending = list(entry.parts)
-        while pending:
-            key = pending.pop()
-            if key in entries:
-                continue
-            part = previous.get(key)
-            if part is not None:
-                entries[key] = part
-                if part.parts:
-                    pending.extend(part.parts)
+    def _find_previous(self, key: Hashable) -> _Entry | None:
+        """The entry of `key` used in the previous push context, or one a unit of many parts
+        used since was built of."""
+        found = self._previous.get(key)
+        if found is None:
+            for holder in (*self._holders, *self._previous_holders):
+                found = holder.parts.get(key)
+                if found is not None:
+                    break
+        return found
+
+    def _adopt(self, key: Hashable, entry: _Entry) -> None:
+        """`entry` is used in this push context; so are the units it was built of (same
+        inputs, same keys: still right), kept for its next rebuild."""
+        self._entries[key] = entry
+        if len(entry.parts) > self.MANY_PARTS:
+            self._holders.append(entry)
+        elif entry.parts:
+            for part_key, part in entry.parts.items():
+                self._entries.setdefault(part_key, part)
+
+    def inherit(self, key: Hashable, push: PushContext, max_parts: int) -> bool:
+        """Inside a unit being built as the unit `key` (of this push context or the previous
+        one) with some of its pieces rebuilt: the new unit read what that one read and is
+        built of the units it was built of (kept), besides those it uses itself. False, and
+        nothing recorded, if that unit is gone, not valid for `push`, or already built of
+        more than `max_parts` units (derived again and again: a full rebuild sheds them)."""
+        entry = self._entries.get(key) or self._find_previous(key)
+        if entry is None or not self._frames or len(entry.parts) > max_parts:
+            return False
+        if not self._valid(entry, push):
+            return False
+        for kinds, watched, _ in self._frames:
+            kinds.update(entry.kinds)
+            watched.extend(entry.watched)
+        self._frames[-1][2].update(entry.parts)
+        return True
+
+    def latest(self, name: Hashable) -> object:
+        """What was last `remember`ed as `name` (None if nothing): kept across push contexts,
+        one value per name."""
+        return self._latest.get(name)
+
+    def remember(self, name: Hashable, value: object) -> None:
+        self._latest[name] = value
 
     def stable(self, name: Hashable, mapping: Mapping[str, V]) -> Mapping[str, V]:
         """`mapping`, or the one returned for `name` in the previous push context if it holds
         the very same objects: so a mapping whose id() is part of a key stays the same object
         while its content does."""
         key = ("pilotfish.translate.carry.stable", name)
-        previous = self._previous.get(key)
+        previous = self._find_previous(key)
         if previous is not None:
             old = cast("Mapping[str, V]", previous.value)  # stored by this method for `name`
             if len(old) == len(mapping) and all(old.get(k) is v for k, v in mapping.items()):
                 mapping = old
-        self._entries[key] = _Entry(mapping, None, {}, [])
+        entry = self._entries[key] = _Entry(mapping, None, {}, [])
         if self._frames:
-            self._frames[-1][2].append(key)
+            self._frames[-1][2][key] = entry
         return mapping
 
     @staticmethod
@@ -198,12 +235,15 @@ class Carry:
 
     def _record_into_frames(self, key: Hashable, entry: _Entry) -> None:
         """A unit used inside another one: the outer one read what the inner one read, and
-        is built of it."""
+        is built of it (and of what it is built of)."""
         for kinds, watched, _ in self._frames:
             kinds.update(entry.kinds)
             watched.extend(entry.watched)
         if self._frames:
-            self._frames[-1][2].append(key)
+            parts = self._frames[-1][2]
+            parts[key] = entry
+            if entry.parts:
+                parts.update(entry.parts)
 
     @staticmethod
     def _valid(entry: _Entry, push: PushContext) -> bool:

@@ -17,7 +17,7 @@ are recorded by `Carry`. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -28,7 +28,7 @@ from pilotfish.config.kinds import DESTINATION_RULE
 from pilotfish.config.objects import DestinationRule, Diagnostic
 from pilotfish.model.host_index import exported_to
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Service
+from pilotfish.registry.types import Service, WorkloadInstance
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import mesh_tls, service_entries
 from pilotfish.translate.carry import Carry, carry_of
@@ -96,19 +96,60 @@ def _default_block(push: PushContext) -> OutboundBlock:
     `Carry` unit itself: a push context with the same registry objects (services, instances:
     the endpoints and service accounts), the same mesh settings and the same objects of every
     kind its pieces read (DestinationRules, PeerAuthentications...) has the very same block,
-    as after a VirtualService change, so nothing of it is looked up, checked or encoded again."""
+    as after a VirtualService change, so nothing of it is looked up, checked or encoded again;
+    when only the instances changed, it is the last block with the services they move rebuilt
+    (`_derived`)."""
     key = "pilotfish.translate.outbound.default"
     found: OutboundBlock | None = push.memo.get(key)
     if found is None:
-        registry = push.registry
-        found = carry_of(push).unit(
+        registry, carry, mesh = push.registry, carry_of(push), _mesh_key(push)
+        unit_key = (key, id(registry.services), id(registry.instances), mesh)
+        last = carry.latest(key)
+        found = carry.unit(
             push,
-            (key, id(registry.services), id(registry.instances), _mesh_key(push)),
-            lambda: _build_default_block(push),
+            unit_key,
+            lambda: _derived(push, last) or _build_default_block(push),
             keep=(registry.services, registry.instances),
         )
+        carry.remember(key, _Last(registry.services, registry.instances, mesh, unit_key, found))
         push.memo[key] = found
     return found
+
+
+@dataclass(frozen=True)
+class _Last:
+    """The last default block and what it was made of (`_derived`)."""
+
+    services: tuple[Service, ...]
+    instances: tuple[WorkloadInstance, ...]
+    mesh: str
+    key: Hashable
+    block: OutboundBlock
+
+
+def _derived(push: PushContext, last: object) -> OutboundBlock | None:
+    """The default block from the last one when only the registry's instances changed (the
+    same services object, mesh settings and config objects it read: `Carry.inherit`): the
+    clusters and assignments of the services whose instances moved are rebuilt, every other
+    resource is the same object. None when that does not hold."""
+    registry = push.registry
+    if not isinstance(last, _Last) or last.services is not registry.services:
+        return None
+    if last.mesh != _mesh_key(push):
+        return None
+    moved = push.moved_by(last.instances)
+    if moved is None:
+        return None
+    carry = carry_of(push)
+    if not carry.inherit(last.key, push, max_parts=3 * len(last.block.specs) + 64):
+        return None
+    clusters = dict(last.block.resources[CLUSTER])
+    endpoints = dict(last.block.resources[ENDPOINT])
+    for spec in last.block.specs.values():
+        if spec.service.hostname in moved:  # its entries are replaced in place (same order)
+            _add_resources(spec, push, carry, clusters, endpoints)
+    resources = ProxyResources({CLUSTER: clusters, ENDPOINT: endpoints})
+    return OutboundBlock(specs=last.block.specs, resources=resources, notes=last.block.notes)
 
 
 def _build_default_block(push: PushContext) -> OutboundBlock:
