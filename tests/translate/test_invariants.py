@@ -7,11 +7,12 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from tests.translate.translate_harness import TESTDATA, load_case
 
-from pilotfish.translate import ProxyResources, check_invariants, generate
+from pilotfish.translate import ProxyResources, check_invariants, generate, on_demand_routes
 from pilotfish.type_urls import CLUSTER as CLUSTER_TYPE
 from pilotfish.type_urls import ENDPOINT as ENDPOINT_TYPE
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
 from pilotfish.type_urls import ROUTE as ROUTE_TYPE
+from pilotfish.type_urls import VIRTUAL_HOST as VIRTUAL_HOST_TYPE
 
 
 def snapshot() -> ProxyResources:
@@ -61,3 +62,35 @@ def test_duplicate_names_keep_the_first_with_a_diagnostic() -> None:
     assert built.clusters["c"].type == cluster_pb2.Cluster.STATIC
     assert len(built.diagnostics) == 1
     assert dict(built[LISTENER_TYPE]) == {}
+
+
+def test_on_demand_virtual_hosts_are_checked_as_route_configurations_are() -> None:
+    """What an on-demand sidecar is sent of its route part (the configuration without its
+    virtual hosts, and those it asked for over VHDS) is checked on its own, against the
+    clusters of the whole shared parts before it."""
+    resources = snapshot()
+    full = resources[ROUTE_TYPE]["http_proxy"]
+    assert isinstance(full, route_pb2.RouteConfiguration)
+    sent, answers = on_demand_routes.published(
+        ProxyResources({ROUTE_TYPE: {"http_proxy": full}}),
+        ("http_proxy/reviews:9080", "http_proxy/ratings:9080"),
+        load_case(TESTDATA / "reviews-80-20")[1],
+    )
+    assert len(sent[VIRTUAL_HOST_TYPE]) == 3 and all(answers.values())  # + pod_local
+    clusters = ProxyResources({CLUSTER_TYPE: resources[CLUSTER_TYPE]})
+    assert check_invariants(sent, context=[clusters]) == []
+
+    vhosts = dict(sent[VIRTUAL_HOST_TYPE])
+    reviews = next(n for n in vhosts if "reviews" in n)
+    broken = type(vhosts[reviews])()
+    broken.CopyFrom(vhosts[reviews])
+    broken.routes[0].route.cluster = "outbound|9080||nowhere.default.svc.cluster.local"
+    twice = type(broken)()
+    twice.CopyFrom(vhosts[reviews])
+    twice.name = "http_proxy/twice"
+    vhosts |= {reviews: broken, "http_proxy/twice": twice}
+    problems = check_invariants(
+        ProxyResources({**sent, VIRTUAL_HOST_TYPE: vhosts}), context=[clusters]
+    )
+    assert any("nowhere" in p and "does not exist" in p for p in problems), problems
+    assert any("held twice" in p for p in problems), problems

@@ -1,11 +1,10 @@
 """`SnapshotAssembly`: a proxy's snapshot composed of its translated parts, each part checked
-(`translate.check_invariants`) before anything is published. A part several proxies share is
-checked and serialised once (a part the next push context still uses, e.g. an outbound block
-no change touched, is not checked again: `rotate` keeps the previous context's checks one more
-push); a proxy's own part is checked again only when it, or the names its shared parts give
-it, changed. `notes_about`
-picks what translation warned of about the objects of a change.
-"""
+(`translate.check_invariants`) before anything is published. What a proxy is sent of a part
+several proxies share (the part, or an on-demand sidecar's subset of it) is checked and
+serialised once (one the next push context still uses, e.g. an outbound block no change
+touched, is not checked again: `rotate` keeps the previous context's checks one more push); a
+proxy's own part is checked again only when it, or the names its shared parts give it,
+changed. `notes_about` picks what translation warned of about the objects of a change."""
 
 from __future__ import annotations
 
@@ -22,9 +21,12 @@ from pilotfish.xds.resources import Snapshot, TypeResources
 
 
 class _Checked:
-    """A shared part, its invariant problems, the parts before it that it was checked with,
-    and its snapshot, made only when some proxy is sent the part whole (an on-demand sidecar
-    is sent a subset of it: serialising the whole would be wasted)."""
+    """A shared part (or the subset of one an on-demand sidecar is sent), its invariant
+    problems, the parts before it that it was checked with (whole: a subset's references may
+    name what the sidecar gets on demand), and its snapshot, made when some proxy is first
+    sent it. A part only ever sent in subsets is never checked or serialised whole: a change
+    of one VirtualService costs its holders' subsets, not their namespaces' whole route
+    configurations."""
 
     __slots__ = ("context", "part", "problems", "snapshot")
 
@@ -90,18 +92,14 @@ class SnapshotAssembly:
         """The node's snapshot of its parts and no problem, or None and the problems found.
         `same_names`: the shared parts name what they named when `own` was last checked and
         published, so its check and serialised form stand. `published`: what is sent instead
-        of `shared`, part by part a subset of it (on-demand clusters): checked as `shared`."""
+        of `shared`, part by part a subset of it (on-demand clusters and virtual hosts): it is
+        what is checked, against the whole parts before it."""
         parts: list[Snapshot] = []
         problems: list[str] = []
         for index, part in enumerate(shared):
-            known = self._shared_check(part, shared[:index])
-            problems.extend(known.problems)
             sent = part if published is None else published[index]
-            if sent is not part:  # a subset of a checked part: serialised, not checked again
-                subset = self.shared.get(id(sent))
-                if subset is None or subset.part is not sent:
-                    subset = self.shared[id(sent)] = _Checked(sent, [], ())
-                known = subset
+            known = self._shared_check(sent, shared[:index])  # what is sent, whole or not
+            problems.extend(known.problems)
             parts.append(self._snapshot(known))
         known_own = self.own.get(node_id)
         same_own = known_own is not None and known_own[0] is own

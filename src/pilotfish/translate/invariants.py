@@ -1,10 +1,12 @@
 """Snapshot invariants checked before anything is published (and on every test snapshot).
 
-Every route (including weighted clusters and mirrors) names an existing cluster, every RDS name
-a listener uses exists, every TCP proxy (weighted or not) names an existing cluster, every SDS
-secret a TLS filter chain names is in the snapshot, every EDS cluster has a
-ClusterLoadAssignment, resource names match their keys and are unique, and no two listeners
-bind the same address and port.
+Every route (including weighted clusters and mirrors, and those of on-demand virtual hosts)
+names an existing cluster, every RDS name a listener uses exists, every TCP proxy (weighted or
+not) names an existing cluster, every SDS secret a TLS filter chain names is in the snapshot,
+every EDS cluster has a ClusterLoadAssignment, resource names match their keys and are unique,
+a domain is in one virtual host only (of a route configuration, or of the on-demand virtual
+hosts with the configurations that take them), and no two listeners bind the same address and
+port.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -22,7 +25,15 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from pilotfish.translate import names
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, resource_name
+from pilotfish.type_urls import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    SECRET,
+    VIRTUAL_HOST,
+    resource_name,
+)
 
 
 class _Any(Mapping[str, object]):
@@ -58,7 +69,7 @@ def check_invariants(
     shares.
     """
     problems: list[str] = []
-    types = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET)
+    types = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET, VIRTUAL_HOST)
     for type_url in types:
         for key, message in resources[type_url].items():
             name = resource_name(type_url, message)
@@ -85,6 +96,7 @@ def check_invariants(
                             f"route {config_name}/{vhost.name}/{route.name or '?'}: "
                             f"cluster {cluster!r} does not exist"
                         )
+    problems.extend(_on_demand_vhost_problems(resources, clusters))
     addresses: dict[tuple[str, int], str] = {}
     for name, listener in resources[LISTENER].items():
         assert isinstance(listener, listener_pb2.Listener)
@@ -108,6 +120,35 @@ def check_invariants(
             service = cluster.eds_cluster_config.service_name or name
             if service not in seen[ENDPOINT]:
                 problems.append(f"EDS cluster {name}: no ClusterLoadAssignment {service!r}")
+    return problems
+
+
+def _on_demand_vhost_problems(
+    resources: ProxyResources, clusters: Mapping[str, object]
+) -> list[str]:
+    """On-demand (VHDS) virtual hosts: their routes name existing clusters, and no domain is
+    in two of them or in one and a route configuration that takes them (Envoy refuses it)."""
+    problems: list[str] = []
+    if not resources[VIRTUAL_HOST]:
+        return problems
+    domains: set[str] = set()
+    for config in resources[ROUTE].values():
+        assert isinstance(config, route_pb2.RouteConfiguration)
+        if config.HasField("vhds"):
+            domains.update(d for vhost in config.virtual_hosts for d in vhost.domains)
+    for key, vhost in resources[VIRTUAL_HOST].items():
+        assert isinstance(vhost, rc_pb2.VirtualHost)
+        for domain in vhost.domains:
+            if domain in domains:
+                problems.append(f"virtual host {key}: domain {domain!r} is held twice")
+            domains.add(domain)
+        for route in vhost.routes:
+            for cluster in route_clusters(route):
+                if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
+                    problems.append(
+                        f"virtual host {key}/{route.name or '?'}: "
+                        f"cluster {cluster!r} does not exist"
+                    )
     return problems
 
 
