@@ -1,5 +1,6 @@
 """`kube-inject`'s output: each pod (Pod, Workload, pod templates, a CronJob's, a List's items)
-marked as istioctl marks it (`sidecar.istio.io/status`) and labelled `sidecar.istio.io/inject:
+marked as istioctl marks it (`sidecar.istio.io/status`, `istio.io/rev`, the default container,
+the injection template's tlsMode and canonical labels) and labelled `sidecar.istio.io/inject:
 "true"`; pods istioctl skips (opted out, hostNetwork, system namespaces) and other documents
 unchanged, with istioctl's skip lines; comments kept; bad YAML named by file and line."""
 
@@ -57,18 +58,34 @@ def test_pods_are_labelled_and_the_rest_kept(tmp_path: Path) -> None:
     docs = list(YAML(typ="safe").load_all(text))
     assert [d["kind"] for d in docs] == ["Service", "Deployment", "Pod", "Pod", "CronJob", "List"]
     inject, status = "sidecar.istio.io/inject", {"sidecar.istio.io/status": STATUS}
+    rev = {"istio.io/rev": "default"}
+
+    def istio(name: str) -> dict[str, str]:  # the injection template's labels
+        return {
+            "security.istio.io/tlsMode": "istio",
+            "service.istio.io/canonical-name": name,
+            "service.istio.io/canonical-revision": "latest",
+        }
+
+    def default_container(name: str) -> dict[str, str]:
+        return {
+            "kubectl.kubernetes.io/default-logs-container": name,
+            "kubectl.kubernetes.io/default-container": name,
+        }
+
     assert docs[0] == YAML(typ="safe").load(MANIFEST.split("---")[0])
-    assert docs[1]["spec"]["template"]["metadata"]["labels"] == {"app": "web", inject: "true"}
-    assert docs[1]["spec"]["template"]["metadata"]["annotations"] == status
-    assert docs[2]["metadata"]["labels"] == {inject: "true"}
-    assert docs[2]["metadata"]["annotations"] == status
+    template = docs[1]["spec"]["template"]["metadata"]
+    assert template["labels"] == {"app": "web", **istio("web"), inject: "true"}
+    assert template["annotations"] == {**rev, **default_container("web"), **status}
+    assert docs[2]["metadata"]["labels"] == {**istio("p"), inject: "true"}
+    assert docs[2]["metadata"]["annotations"] == {**rev, **default_container("p"), **status}
     assert docs[3]["metadata"] == {"name": "out", "annotations": {inject: "false"}}  # opted out
     template = docs[4]["spec"]["jobTemplate"]["spec"]["template"]
-    assert template["metadata"]["labels"] == {inject: "true"}
+    assert template["metadata"]["labels"] == {**istio("c"), inject: "true"}
     workload = docs[5]["items"][0]["metadata"]
-    assert workload["labels"] == {inject: "true"}
+    assert workload["labels"] == {**istio("w"), inject: "true"}
     workdir = {"pilotfish.io/workdir": str(tmp_path.resolve())}
-    assert workload["annotations"] == {**status, **workdir}
+    assert workload["annotations"] == {**rev, **status, **workdir}
     assert STATUS.startswith('{"initContainers":null,"containers":["istio-proxy"],')
 
 
@@ -113,6 +130,61 @@ def test_pods_istioctl_skips_are_left_alone_and_named(tmp_path: Path) -> None:
         '===> Skipping injection because Pod "host" has host networking enabled',
         '===> Skipping injection because Pod "kube-system/dns" has sidecar injection disabled',
     ]
+
+
+CANONICAL = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v2}
+spec:
+  template:
+    metadata:
+      labels: {app: reviews, version: v2}
+      annotations: {kubectl.kubernetes.io/default-container: app}
+    spec: {containers: [{name: istio-proxy, image: x}, {name: reviews, image: x}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  labels:
+    app.kubernetes.io/name: "--shop.front-end-with-a-name-much-longer-than-sixty-three-characters-x"
+    app: ignored
+    app.kubernetes.io/version: "2.1"
+    version: ignored
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: q
+  labels:
+    security.istio.io/tlsMode: disabled
+    service.istio.io/canonical-name: mine
+    service.istio.io/canonical-revision: r7
+    app: ignored
+"""
+
+
+def test_canonical_labels_as_istios_injection_template_gives_them(tmp_path: Path) -> None:
+    """`app.kubernetes.io/name` before `app`, `app.kubernetes.io/version` before `version`, a
+    pod's own labels kept; the name cut to 63 characters and trimmed of `-_.`; the default
+    container is the first that is not istio-proxy, unless the pod names one."""
+    path = tmp_path / "m.yaml"
+    path.write_text(CANONICAL)
+    docs = list(YAML(typ="safe").load_all(kube_inject([str(path)])))
+    meta = docs[0]["spec"]["template"]["metadata"]
+    assert meta["labels"]["service.istio.io/canonical-name"] == "reviews"
+    assert meta["labels"]["service.istio.io/canonical-revision"] == "v2"
+    assert meta["annotations"]["kubectl.kubernetes.io/default-container"] == "app"
+    assert meta["annotations"]["kubectl.kubernetes.io/default-logs-container"] == "reviews"
+    labels = docs[1]["metadata"]["labels"]
+    long = "--shop.front-end-with-a-name-much-longer-than-sixty-three-characters-x"
+    assert labels["service.istio.io/canonical-name"] == long[:63].strip("-.")
+    assert labels["service.istio.io/canonical-name"].startswith("shop.front-end")
+    assert labels["service.istio.io/canonical-revision"] == "2.1"
+    labels = docs[2]["metadata"]["labels"]
+    assert labels["security.istio.io/tlsMode"] == "disabled"
+    assert labels["service.istio.io/canonical-name"] == "mine"
+    assert labels["service.istio.io/canonical-revision"] == "r7"
 
 
 def test_bad_yaml_and_missing_files_are_named(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ so what `kube-inject` prints is the manifest with each pod it injects (a Pod, pi
 Workload, or the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or
 CronJob) marked as istioctl's output marks it: the `sidecar.istio.io/status` annotation (whose
 pod then has its sidecar in any namespace, `istio-injection=disabled` too, as istioctl's output
-carries its container in), and labelled `sidecar.istio.io/inject: "true"` (so the analyzers see
-it in the mesh). Which pods, as istioctl decides offline from the pod alone (never its
+carries its container in), `istio.io/rev` and the `kubectl.kubernetes.io/default-container`s,
+the injection template's labels (`security.istio.io/tlsMode`, `service.istio.io/canonical-name`
+and `-revision`), and labelled `sidecar.istio.io/inject: "true"` (so the analyzers see it in
+the mesh). Which pods, as istioctl decides offline from the pod alone (never its
 namespace's labels): not one with `hostNetwork`, nor one in kube-system, kube-public,
 kube-node-lease or local-path-storage, nor one whose `sidecar.istio.io/inject` (label, else
 annotation) is set to anything but `y`, `yes`, `true` or `on`; each skipped pod is left as it is
@@ -28,6 +30,7 @@ from pilotfish.cli.errors import UserError
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.config.analyzers.kube_objects import SYSTEM_NAMESPACES
 from pilotfish.config.yaml_text import yaml_error_place
+from pilotfish.registry.service_entries import TLS_MODE_LABEL
 from pilotfish.registry.workloads import INJECT_ANNOTATION, STATUS_ANNOTATION, WORKDIR_ANNOTATION
 
 TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
@@ -46,6 +49,13 @@ STATUS = json.dumps(  # what the sidecar adds in local mode: its istio-proxy
         "revision": "default",
     },
     separators=(",", ":"),
+)
+CANONICAL_NAME = "service.istio.io/canonical-name"
+CANONICAL_REVISION = "service.istio.io/canonical-revision"
+REV_ANNOTATION = "istio.io/rev"
+DEFAULT_CONTAINER_ANNOTATIONS = (
+    "kubectl.kubernetes.io/default-logs-container",
+    "kubectl.kubernetes.io/default-container",
 )
 NOTE = (
     "note: local mode injects sidecars when workloads are applied; "
@@ -112,10 +122,49 @@ def inject(doc: Any, skipped: list[str]) -> None:
         return
     if not isinstance(meta.get("labels"), dict):
         meta["labels"] = {}
-    meta["labels"][INJECT_ANNOTATION] = "true"
+    labels = meta["labels"]
+    owner = doc.get("metadata") if isinstance(doc, dict) else None
+    owner_name = str(owner.get("name") or "") if isinstance(owner, dict) else ""
+    for key, value in injected_labels(labels, owner_name).items():
+        labels[key] = value
+    labels[INJECT_ANNOTATION] = "true"
     if not isinstance(meta.get("annotations"), dict):
         meta["annotations"] = {}
-    meta["annotations"][STATUS_ANNOTATION] = STATUS
+    notes = meta["annotations"]
+    notes[REV_ANNOTATION] = "default"
+    containers = spec.get("containers")
+    names = [
+        str(c.get("name"))
+        for c in (containers if isinstance(containers, list) else [])
+        if isinstance(c, dict) and c.get("name") not in (None, "istio-proxy")
+    ]
+    if names:
+        for key in DEFAULT_CONTAINER_ANNOTATIONS:
+            if key not in notes:
+                notes[key] = names[0]
+    notes[STATUS_ANNOTATION] = STATUS
+
+
+def injected_labels(labels: dict[str, Any], deployment: str) -> dict[str, str]:
+    """The labels Istio's injection template gives a pod: `security.istio.io/tlsMode` (its
+    own, else `istio`) and the canonical service name and revision (their own, else
+    `app.kubernetes.io/name`/`app` and `app.kubernetes.io/version`/`version`, else the
+    deployment's name and `latest`; the name cut to 63 characters, trimmed of `-_.`)."""
+
+    def first(*keys: str) -> str:
+        for key in keys:
+            value = labels.get(key)
+            if value is not None and str(value) != "":
+                return str(value)
+        return ""
+
+    name = first(CANONICAL_NAME, "app.kubernetes.io/name", "app") or deployment
+    revision = first(CANONICAL_REVISION, "app.kubernetes.io/version", "version") or "latest"
+    return {
+        TLS_MODE_LABEL: first(TLS_MODE_LABEL) or "istio",
+        CANONICAL_NAME: name[:63].strip("-_."),
+        CANONICAL_REVISION: revision,
+    }
 
 
 def _keep_workdir(doc: Any, source: str) -> None:
