@@ -128,3 +128,104 @@ def test_customized_metrics_as_the_page_checks_them(mesh: LocalMesh, tmp_path: P
     assert all('destination_port="9080"' in line for line in inbound), inbound
     assert any('request_host="details:9080"' in line for line in outbound), outbound
     assert all('destination_workload="' in line for line in lines), lines
+
+
+ATTRIBUTEGEN = """
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata:
+  name: istio-attributegen-filter
+spec:
+  workloadSelector:
+    labels:
+      app: reviews
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      context: SIDECAR_INBOUND
+      proxy:
+        proxyVersion: '1\\.9.*'
+      listener:
+        filterChain:
+          filter:
+            name: "envoy.filters.network.http_connection_manager"
+            subFilter:
+              name: "istio.stats"
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: istio.attributegen
+        typed_config:
+          "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+          type_url: type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+          value:
+            config:
+              configuration:
+                "@type": type.googleapis.com/google.protobuf.StringValue
+                value: |
+                  {"attributes": [{"output_attribute": "istio_operationId", "match": [
+                    {"value": "GetReview", "condition": "request.method == 'GET'"}]}]}
+              vm_config:
+                runtime: envoy.wasm.runtime.null
+                code:
+                  local: { inline_string: "envoy.wasm.attributegen" }
+"""
+"""Istio's "Classifying Metrics Based on Request or Response" (EnvoyFilter version)."""
+
+CLASSIFY = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: classify
+spec:
+  selector:
+    matchLabels:
+      app: reviews
+  metrics:
+  - providers:
+    - name: prometheus
+    overrides:
+    - match:
+        metric: REQUEST_COUNT
+        mode: SERVER
+      tagOverrides:
+        request_operation:
+          value: >-
+            request.url_path == '/reviews' && request.method == 'GET' ? 'ListReviews' :
+            request.url_path.matches('^/reviews/[[:alnum:]]*$') && request.method == 'GET'
+            ? 'GetReview' : 'unknown'
+        response_code:
+          value: "response.code >= 200 && response.code <= 299 ? '2xx' : response.code"
+"""
+"""The same classification as a Telemetry tagOverrides CEL value: no Wasm."""
+
+
+def test_classifying_requests_without_the_attributegen_wasm(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """The page's EnvoyFilter is accepted (its `google.protobuf.StringValue` is a type Istio
+    knows) and `apply` says it is not applied and how to classify here; the CEL classification
+    then labels reviews' requests through real Envoys."""
+    path = tmp_path / "attribute_gen_service.yaml"
+    path.write_text(ATTRIBUTEGEN)
+    result = mesh.pilotfish("-n", "istio-system", "apply", "-f", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored but not applied" in result.stderr, result.stderr
+    assert "tagOverrides value in CEL" in result.stderr, result.stderr
+    apply_yaml(mesh, tmp_path, CLASSIFY)
+    reviews = mesh.pilotfish(
+        "get", "pod", "-l", "app=reviews", "-o", "jsonpath={.items[*].status.podIP}"
+    ).stdout.split()
+    assert reviews
+
+    def classified() -> bool:
+        assert mesh.get("/productpage").status == 200
+        for ip in reviews:
+            page = fetch(f"http://{ip}:15090/stats/prometheus")
+            wanted = ('reporter="destination"', 'response_code="2xx"', 'operation="GetReview"')
+            for line in page.splitlines():
+                if line.startswith("istio_requests_total{") and all(w in line for w in wanted):
+                    return True
+        return False
+
+    poll(classified, 60, 'reviews counting request_operation="GetReview", response_code="2xx"')

@@ -16,6 +16,7 @@ from typing import Any
 from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
+from pilotfish.config.unenforced import unenforced_notes
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.registry.images import ImageMap, ImageMapError
 from pilotfish.registry.injection import namespace_labels, stamp_injection
@@ -62,6 +63,7 @@ def parse_documents(
         for obj in result.objects:
             objects.append(obj)
             raws.append(obj.raw)
+            diagnostics.extend(unenforced_notes(obj))
         for doc in result.others:
             _remember_workdir(doc.data, source)
             if images is not None and is_kube_workload(doc):

@@ -39,6 +39,7 @@ APPLY_TO_MESSAGE = {
     "LISTENER_FILTER": ("envoy.config.listener.v3.listener_components_pb2", "ListenerFilter"),
 }
 E = "Envoy filter: "
+_WELL_KNOWN = ("wrappers_pb2", "struct_pb2", "any_pb2", "duration_pb2", "empty_pb2")
 _GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|ms|s|m|h)")
 _UNIT = {"ns": "1e-9", "us": "1e-6", "\u00b5s": "1e-6", "ms": "1e-3", "s": "1", "m": "60"}
 _UNIT["h"] = "3600"
@@ -135,6 +136,9 @@ def _known_type(url: str) -> bool:
     name = url.rsplit("/", 1)[-1]
     if "/" not in url or (name.startswith("envoy.") and ".v2." in f"{name}."):
         return False
+    if name.startswith("google.protobuf."):  # Istio's resolver knows every well-known type
+        for module in _WELL_KNOWN:  # StringValue (attributegen's `configuration`), Struct, ...
+            importlib.import_module(f"google.protobuf.{module}")
     _import_package(name.rpartition(".")[0])
     try:
         descriptor_pool.Default().FindMessageTypeByName(name)
