@@ -212,6 +212,9 @@ def test_classifying_requests_without_the_attributegen_wasm(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stored but not applied" in result.stderr, result.stderr
     assert "tagOverrides value in CEL" in result.stderr, result.stderr
+    # the page's `kubectl -n istio-system apply -f …`: the global -n names the namespace
+    listed = mesh.pilotfish("get", "envoyfilter", "-n", "istio-system").stdout
+    assert "istio-attributegen-filter" in listed, listed
     apply_yaml(mesh, tmp_path, CLASSIFY)
     reviews = mesh.pilotfish(
         "get", "pod", "-l", "app=reviews", "-o", "jsonpath={.items[*].status.podIP}"

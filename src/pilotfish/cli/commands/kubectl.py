@@ -31,6 +31,7 @@ def apply(
     from pilotfish.cli.apply import apply_command
 
     paths = (filename or [], kustomize or [])
+    namespace = namespace or state.namespace  # kubectl's `-n NS apply -f …` too
     exit_with(apply_command(paths, state.state_dir, recursive, wait, timeout, namespace))
 
 
@@ -49,6 +50,7 @@ def delete(
     from pilotfish.cli.apply import delete_command
 
     paths = (filename or [], kustomize or [])
+    namespace = namespace or state.namespace
     code = delete_command(paths, kind, names or [], namespace, state.state_dir, wait, timeout)
     exit_with(code)
 
