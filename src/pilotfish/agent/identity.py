@@ -2,11 +2,13 @@
 
 The private key is generated here and never leaves the agent except to its own Envoy over SDS:
 not in Envoy's bootstrap, not to the control plane (which sees only the CSR). The agent sends the
-CSR with its bearer token, keeps the certificate and the trust bundle, rotates at about half the
-certificate's lifetime (50% ± 1% jitter, counted from when it was received, as Istio does),
-retries with exponential backoff while the CA is unreachable or refuses, and keeps serving the
-current certificate meanwhile. A new key is made for every new certificate (RSA 2048 unless the spec
-asks for ECDSA, as Istio's `ECC_SIGNATURE_ALGORITHM`).
+CSR with its bearer token, keeps the certificate chain as the CA answers it (leaf, intermediates,
+roots: Istio's agent serves the whole chain as `default`, so a handshake shows the root too) and
+the trust bundle, rotates at about half the certificate's lifetime (50% ± 1% jitter, counted
+from when it was received, as Istio does), retries with exponential backoff while the CA is
+unreachable or refuses, and keeps serving the current certificate meanwhile. A new key is made
+for every new certificate (RSA 2048 unless the spec asks for ECDSA, as Istio's
+`ECC_SIGNATURE_ALGORITHM`).
 
 It also watches the CA's trust bundle (`watch_roots`): a new bundle is pushed to Envoy as
 `ROOTCA` at once, and when the workload certificate no longer chains to a root of it, a new
@@ -65,16 +67,16 @@ class WorkloadSecret:
 
 
 def split_chain(chain: list[str]) -> tuple[str, str]:
-    """Istio's cert_chain is the leaf, its intermediates, then the roots: split it into
-    (leaf + intermediates, roots). Raises ValueError on an empty or unparsable chain."""
+    """Istio's cert_chain is the leaf, its intermediates, then the roots: (the whole chain, as
+    Istio's agent serves it for `default`, roots included; the roots). Raises ValueError on an
+    empty or unparsable chain."""
     parsed = [x509.load_pem_x509_certificate(c.encode()) for c in chain]
     if not parsed or certs.is_self_signed(parsed[0]):
         raise ValueError("the CA answered without a workload certificate")
-    leaf_and_chain = [c for c in parsed if not certs.is_self_signed(c)]
     roots = [c for c in parsed if certs.is_self_signed(c)]
     if not roots:
         raise ValueError("the CA answered without a root certificate")
-    return certs.bundle(leaf_and_chain), certs.bundle(roots)
+    return certs.bundle(parsed), certs.bundle(roots)
 
 
 @dataclass
@@ -171,7 +173,7 @@ class IdentityManager:
         log.info("new trust bundle: %d root(s)", len(roots))
         self.current = replace(current, roots_pem=roots_pem)
         self.on_update(self.current)
-        top = certs.load_certs(current.chain_pem)[-1]
+        top = [c for c in certs.load_certs(current.chain_pem) if not certs.is_self_signed(c)][-1]
         if not any(top.issuer == root.subject for root in roots):
             self.refresh()
 
