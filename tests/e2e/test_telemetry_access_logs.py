@@ -226,3 +226,42 @@ def _get(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
 
 def _either(*checks: Callable[[], bool]) -> Callable[[], bool]:
     return lambda: any(check() for check in checks)
+
+
+OTEL_ALS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: otel
+      envoyOtelAls:
+        service: opentelemetry-collector.istio-system.svc.cluster.local
+        port: 4317
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: otel-logging}
+spec:
+  accessLogging:
+  - providers: [{name: otel}]
+  - providers: [{name: nowhere}]
+"""
+"""Istio's "OpenTelemetry" access log task's provider (samples/open-telemetry/loki/iop.yaml)."""
+
+
+def test_an_access_log_provider_this_version_lacks_is_said_not_silent(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    path = tmp_path / "otel.yaml"
+    path.write_text(OTEL_ALS)
+    result = mesh.pilotfish("apply", "-f", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "Telemetry default/otel" in line]
+    assert len(warnings) == 2, result.stderr
+    assert warnings[0].endswith(
+        'at spec.accessLogging[0].providers[0].name: provider "otel" is an extension provider '
+        "of type envoyOtelAls, which this version does not implement: nothing is logged for it"
+    ), warnings
+    assert 'provider "nowhere" is defined by no extensionProviders entry' in warnings[1]

@@ -42,6 +42,7 @@ from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.state_files import STORE_FILE
+from pilotfish.telemetry.provider_notes import provider_notes
 from pilotfish.translate.affected import (
     affected_proxies,
     changed_configs,
@@ -239,6 +240,7 @@ class ControlPlane(ProxyGenerations):
             self.manifest_version += 1  # launcher) run on the event loop while this runs in a
             # worker thread, and must never see the new version with the old documents
         notes = notes + notes_about(incoming, self.translation_notes)
+        notes += provider_notes(incoming, self.push.mesh.telemetry)
         return ChangeResult(True, notes, changes, sorted(changed), changed)
 
     def _affected_nodes(self, saved: _GenerationState) -> tuple[list[str], bool]:
