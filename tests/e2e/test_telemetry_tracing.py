@@ -320,3 +320,49 @@ spec:
     assert any(s.get("parentId") == parent for s in trace(mesh, sampled))
     time.sleep(10 * FLUSH_SECONDS + 1)  # a negative check: give every tracer ten flushes
     assert trace(mesh, unsampled) == []
+
+
+OTEL_GRPC = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: otel-tracing
+      opentelemetry:
+        port: 4317
+        service: opentelemetry-collector.observability.svc.cluster.local
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: otel-demo
+spec:
+  tracing:
+  - providers:
+    - name: otel-tracing
+    randomSamplingPercentage: 100
+    customTags:
+      "my-attribute":
+        literal:
+          value: "default-value"
+"""
+"""Istio's "OpenTelemetry" tracing task: its provider (OTLP/gRPC to the collector the task
+deploys in `observability`) and its Telemetry, as written."""
+
+
+def test_an_otlp_grpc_provider_outside_the_mesh_is_said_to_send_nothing(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    path = tmp_path / "otel.yaml"
+    path.write_text(OTEL_GRPC)
+    result = mesh.pilotfish("apply", "-f", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "Telemetry default/otel-demo at spec.tracing[0].providers[0].name: provider "
+        '"otel-tracing" sends OTLP over gRPC to '
+        "opentelemetry-collector.observability.svc.cluster.local:4317, which is not a service "
+        "of the mesh"
+    ) in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith("no span is sent for it"), result.stderr

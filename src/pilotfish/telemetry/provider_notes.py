@@ -3,17 +3,20 @@ of silence: a provider no `extensionProviders` entry (nor a built-in name) defin
 kind this version does not implement (`envoyOtelAls`, `envoyHttpAls`, `envoyTcpAls`, Datadog,
 SkyWalking, Stackdriver, ...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mesh config
 accepts as Istio does but which then sends nothing. Built-ins: `envoy` (the file access log on
-stdout) and `prometheus`. Pure.
+stdout) and `prometheus`. Also an `opentelemetry` tracing provider that sends OTLP over gRPC to a
+host that is not a service of the mesh (Istio's OpenTelemetry tracing task points at a collector
+it deploys): the mesh's own collector takes Zipkin and OTLP/HTTP only, so no span is sent. Pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pilotfish.config.kinds import TELEMETRY_KIND
 from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, MeshTelemetry
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.telemetry.tracing import OTLP_HTTP_PATH, provider_host, provider_port
 
 PROMETHEUS = "prometheus"
 SERVED = {  # section -> (its provider kinds served here, built-in names, what is lost)
@@ -24,8 +27,13 @@ SERVED = {  # section -> (its provider kinds served here, built-in names, what i
 SECTION_FIELDS = {"accessLogging": "access_logging", "tracing": "tracing", "metrics": "metrics"}
 
 
-def provider_notes(objects: Sequence[ConfigObject[Any]], mesh: MeshTelemetry) -> list[Diagnostic]:
-    """A warning per provider reference of each Telemetry in `objects` the mesh cannot serve."""
+def provider_notes(
+    objects: Sequence[ConfigObject[Any]],
+    mesh: MeshTelemetry,
+    in_mesh: Callable[[str], bool] = lambda host: False,
+) -> list[Diagnostic]:
+    """A warning per provider reference of each Telemetry in `objects` the mesh cannot serve
+    (`in_mesh`: whether a host is a service of the mesh)."""
     found: list[Diagnostic] = []
     for obj in objects:
         if obj.meta.gvk.kind != TELEMETRY_KIND:
@@ -36,14 +44,13 @@ def provider_notes(objects: Sequence[ConfigObject[Any]], mesh: MeshTelemetry) ->
                 for j, ref in enumerate(entry.providers):
                     name = str(ref.name or "")
                     kind = mesh.provider_kind(name)
-                    if not name or kind in kinds or (not kind and name in builtins):
+                    otlp = section == "tracing" and kind == "opentelemetry"
+                    if otlp and not _reachable_otlp(mesh, name, in_mesh):
+                        why = _grpc_outside(mesh, name)
+                    elif not name or kind in kinds or (not kind and name in builtins):
                         continue
-                    why = (
-                        f"is an extension provider of type {kind}, which this version does not "
-                        "implement"
-                        if kind
-                        else "is defined by no extensionProviders entry of the mesh config"
-                    )
+                    else:
+                        why = _unserved(kind)
                     found.append(
                         Diagnostic(
                             "warning",
@@ -55,3 +62,27 @@ def provider_notes(objects: Sequence[ConfigObject[Any]], mesh: MeshTelemetry) ->
                         )
                     )
     return found
+
+
+def _unserved(kind: str) -> str:
+    return (
+        f"is an extension provider of type {kind}, which this version does not implement"
+        if kind
+        else "is defined by no extensionProviders entry of the mesh config"
+    )
+
+
+def _reachable_otlp(mesh: MeshTelemetry, name: str, in_mesh: Callable[[str], bool]) -> bool:
+    provider = mesh.provider(name)
+    return provider is None or provider.otel_http or in_mesh(provider_host(provider))
+
+
+def _grpc_outside(mesh: MeshTelemetry, name: str) -> str:
+    provider = mesh.provider(name)
+    assert provider is not None
+    where = f"{provider_host(provider)}:{provider_port(provider)}"
+    return (
+        f"sends OTLP over gRPC to {where}, which is not a service of the mesh, and the mesh's own "
+        f"collector takes Zipkin and OTLP/HTTP only (give the provider `http: {{path: "
+        f"{OTLP_HTTP_PATH}}}` to send to it)"
+    )
