@@ -8,6 +8,8 @@ filter)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.controlplane.scale_kit import MakeMesh, connect
 
 from pilotfish.controlplane.core import ControlPlane
@@ -123,13 +125,18 @@ def test_an_endpoint_change_left_unpushed_is_there_when_the_service_is_asked_for
     scaled = topo.instances(scaled=(far_ns, far_svc, "v1"))
     assert client.node_id not in cp.set_instances([instance_from_json(i.row()) for i in scaled])
     assert cp.snapshots[client.node_id] is before  # held nothing of it: not composed again
+    wanted = {i.address for i in scaled if i.workload == f"{far_svc}-v1"}
+    assert len(wanted) == 2
+    parts = cp.current_parts(client.node_id)  # what a config dump shows: the new list
+    assert parts is not None and _addresses(parts[0][0][ENDPOINT][cluster]) == wanted
     after = cp.demand(client.node_id, (cluster,))
     assert after is not None
-    assignment = after.messages(ENDPOINT)[cluster]
-    addresses = {
+    assert _addresses(after.messages(ENDPOINT)[cluster]) == wanted  # not the old list
+
+
+def _addresses(assignment: Any) -> set[str]:
+    return {
         e.endpoint.address.socket_address.address
         for group in assignment.endpoints
         for e in group.lb_endpoints
     }
-    wanted = {i.address for i in scaled if i.workload == f"{far_svc}-v1"}
-    assert len(wanted) == 2 and addresses == wanted  # the new replica, not the old list

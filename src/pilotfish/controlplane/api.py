@@ -313,7 +313,7 @@ class Api:
                 {"error": f"proxy {node_id!r} not found", "known": sorted(self.cp.snapshots)},
                 status=404,
             )
-        parts = self.cp.generated.get(matches[0])
+        parts = await asyncio.to_thread(self.cp.current_parts, matches[0])  # takes a lock
         resources: Any = {}
         if parts:
             resources = parts[1]

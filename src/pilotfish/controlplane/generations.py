@@ -57,6 +57,10 @@ class ProxyGenerations:
         ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
         self._held: dict[str, on_demand_routes.Held] = {}  # node id -> hosts of its answers
         self.stale_routes: set[str] = set()
+        self.stale_endpoints: set[str] = set()
+        """On-demand sidecars an endpoint change left alone (they were sent nothing of the
+        services it moved: `_sent_none_of`): their published snapshot is the new push
+        context's, their outbound block part older; taken anew before they ask for more."""
         """Sidecars with on-demand routes left out of a VirtualService change whose virtual
         hosts they do not hold (`not_holding`): their published snapshot is the new push
         context's, but their route part is older; rebuilt before they ask for more."""
@@ -106,6 +110,7 @@ class ProxyGenerations:
         push = push or self.push
         self._made_from[node_id] = push
         self.stale_routes.discard(node_id)
+        self.stale_endpoints.discard(node_id)
         shared, own = generate_parts(proxy, push)
         return self._checked(node_id, shared, own)
 
@@ -208,10 +213,28 @@ class ProxyGenerations:
     def _fresh_parts(
         self, node_id: str, proxy: Proxy
     ) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
-        """The node's parts, translated again if its route part is stale (`stale_routes`)."""
+        """The node's parts, translated again if its route part is stale (`stale_routes`),
+        with the current outbound block if that is (`stale_endpoints`)."""
         if node_id in self.stale_routes:
             self._generate(node_id, proxy)
+        elif node_id in self.stale_endpoints:
+            self.stale_endpoints.discard(node_id)
+            parts = self.generated.get(node_id)
+            updated = with_new_endpoints(proxy, self.push, parts) if parts else None
+            if updated is None:
+                self._generate(node_id, proxy)
+            else:
+                self.generated[node_id] = updated
         return self.generated.get(node_id)
+
+    def current_parts(
+        self, node_id: str
+    ) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
+        """The node's translated parts (shared, own) as of the current push context (what a
+        config dump shows), None for a node not known."""
+        with self._connecting:
+            proxy = self.proxies.get(node_id)
+            return self._fresh_parts(node_id, proxy) if proxy is not None else None
 
     def demand_hosts(self, node_id: str, aliases: tuple[str, ...]) -> dict[str, str]:
         """Envoy asked for virtual hosts by Host (VHDS `http_proxy/<host>`): add them to the
@@ -277,6 +300,7 @@ class ProxyGenerations:
             else:
                 self._made_from[node_id] = self.push
                 self.stale_routes.discard(node_id)
+                self.stale_endpoints.discard(node_id)  # its block is taken from the push
                 same = names.same(parts[0], updated[0])
                 snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
@@ -309,14 +333,16 @@ class ProxyGenerations:
             if parts is None or self._made_from.get(node_id) is not previous:
                 translate.append(node_id)
                 continue
+            if self._sent_none_of(node_id, proxy, moved):
+                self._made_from[node_id] = self.push
+                self.stale_endpoints.add(node_id)  # its block is taken anew when it asks
+                continue
             updated = with_new_endpoints(proxy, self.push, parts)
             if updated is None:
                 translate.append(node_id)
                 continue
             self._made_from[node_id] = self.push
-            if self._sent_none_of(node_id, proxy, moved):
-                self.generated[node_id] = updated  # what `demand` composes from next
-                continue
+            self.stale_endpoints.discard(node_id)
             same = names.same(parts[0], updated[0])
             snapshot = self._checked(node_id, *updated, same_names=same)
             if snapshot is not None and snapshot != self.snapshots.get(node_id):
@@ -370,3 +396,4 @@ class ProxyGenerations:
         ):
             table.pop(node_id, None)
         self.stale_routes.discard(node_id)
+        self.stale_endpoints.discard(node_id)
