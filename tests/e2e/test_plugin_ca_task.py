@@ -1,7 +1,8 @@
 """Istio's "Plug in CA Certificates" task, step by step: the four files Istio's
 `Makefile.selfsigned.mk` makes (`root-ca`, then `cluster1-cacerts`: an intermediate signed by the
 root, `cert-chain.pem` = intermediate + root) go into the `cacerts` Secret with `create secret
-generic --from-file`, Istio's httpbin and curl samples run in `foo` (through `kube-inject`) under a
+generic --from-file` before the mesh is started (as the page does before `istioctl install`),
+Istio's httpbin and curl samples run in `foo` (through `kube-inject`) under a
 STRICT PeerAuthentication, and the workload's chain is read back as the page and Istio's CA
 debugging read it: `proxy-config secret … -o json` (`dynamicActiveSecrets[0]`'s
 `certificateChain.inlineBytes`) and the chain httpbin's sidecar sends in a handshake (the page's
@@ -26,7 +27,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import ROOT, LocalMesh
 
 from pilotfish.ca import certs
 
@@ -65,18 +66,27 @@ def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMesh, Path]]:
+    """The page's order: istio-system and `cacerts` first, then the mesh starts."""
     folder = tmp_path_factory.mktemp("certs")
     _make_certs(folder)
-    with running_mesh(tmp_path_factory, None) as running:
-        files = [f"--from-file={folder / 'cluster1' / name}" for name in ("ca-cert.pem",
-                 "ca-key.pem", "root-cert.pem", "cert-chain.pem")]  # fmt: skip
-        _ok(running, "create", "secret", "generic", "cacerts", "-n", "istio-system", *files)
+    running = LocalMesh(tmp_path_factory.mktemp("home"), None)
+    files = [f"--from-file={folder / 'cluster1' / name}" for name in ("ca-cert.pem",
+             "ca-key.pem", "root-cert.pem", "cert-chain.pem")]  # fmt: skip
+    assert _ok(running, "create", "namespace", "istio-system") == "namespace/istio-system created\n"
+    assert _ok(running, "create", "secret", "generic", "cacerts", "-n", "istio-system", *files) == (
+        "secret/cacerts created\n"
+    )
+    try:
+        result = running.up()
+        assert result.returncode == 0, result.stdout + result.stderr
         _ok(running, "create", "namespace", "foo")
         for sample in ("httpbin", "curl"):
             injected = _ok(running, "kube-inject", "-f", str(SAMPLES / f"{sample}.yaml"))
             _ok(running, "apply", "-f", "-", "-n", "foo", stdin=injected)
         _ok(running, "apply", "-n", "foo", "-f", "-", stdin=STRICT)
         yield running, folder
+    finally:
+        running.down()
 
 
 def _pod(mesh: LocalMesh, app: str) -> str:

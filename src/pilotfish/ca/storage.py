@@ -26,6 +26,7 @@ from pilotfish.ca.errors import CaStateError
 from pilotfish.state_files import write_atomically
 
 CACERTS_SECRET = "cacerts"
+CA_SECRET_NAMES = (CACERTS_SECRET, "istio-ca-secret")  # in the root namespace, in this order
 CA_CERT, CA_KEY, ROOT_CERT, CERT_CHAIN = (
     "ca-cert.pem",
     "ca-key.pem",

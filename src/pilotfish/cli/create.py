@@ -2,7 +2,8 @@
 Secure Gateways task uses for a gateway's `credentialName`.
 
 `secret_document` is the pure part (files' contents -> a `v1 Secret` document); the command reads
-the files and applies the document like `pilotfish apply` would.
+the files and applies the document like `pilotfish apply` would (while no mesh runs, it is stored
+for the next start: `pilotfish.cli.offline_create`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.apply import _send
+from pilotfish.cli.offline_create import create_offline
+from pilotfish.local.client import MeshNotRunning, read_mesh
 
 
 class CreateError(Exception):
@@ -52,6 +55,10 @@ def create_secret_command(
     name: str, namespace: str | None, secret_type: str, values: dict[str, bytes], state_dir: Path
 ) -> int:
     document = secret_document(name, namespace or "default", secret_type, values)
+    try:
+        read_mesh(state_dir)
+    except MeshNotRunning:  # before `install`, as kubectl before Istio is installed
+        return create_offline(state_dir, document, "secrets")
     files = [("<create secret>", json.dumps(document))]
     return _send(state_dir, "/api/v1/apply", {"files": files, "wait": True, "timeout": 10.0}, 10.0)
 

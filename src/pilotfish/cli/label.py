@@ -22,6 +22,8 @@ from typing import Any
 
 from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 from pilotfish.cli.kube_namespaces import NAME_LABEL
+from pilotfish.cli.offline_create import create_offline
+from pilotfish.local.client import MeshNotRunning, read_mesh
 
 NAMESPACE_WORDS = ("ns", "namespace", "namespaces")
 LOCAL_MEANING = {
@@ -126,7 +128,10 @@ def label_command(args: list[str], overwrite: bool, state_dir: Path) -> int:
 
 
 def create_namespace_command(name: str, state_dir: Path) -> int:
-    info = running_mesh(state_dir)
+    try:
+        info = read_mesh(state_dir)
+    except MeshNotRunning:  # before `install`, as kubectl before Istio is installed
+        return create_offline(state_dir, namespace_document(name, {}), "namespaces")
     if _known(info, name):
         print(
             f'Error from server (AlreadyExists): namespaces "{name}" already exists',

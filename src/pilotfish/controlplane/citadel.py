@@ -31,7 +31,7 @@ from pilotfish.config.objects import Diagnostic
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import TlsSecret
 
-CA_SECRET_NAMES = (storage.CACERTS_SECRET, "istio-ca-secret")
+CA_SECRET_NAMES = storage.CA_SECRET_NAMES
 
 
 def ca_secret(manifest: Manifest, root_namespace: str) -> TlsSecret | None:
