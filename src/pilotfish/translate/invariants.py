@@ -43,7 +43,10 @@ class _Any(Mapping[str, object]):
         self.parts = parts
 
     def __contains__(self, key: object) -> bool:
-        return any(key in part for part in self.parts)
+        for part in self.parts:  # noqa: SIM110 (any() over a generator: ~5x slower per route)
+            if key in part:
+                return True
+        return False
 
     def __getitem__(self, key: str) -> object:
         for part in self.parts:

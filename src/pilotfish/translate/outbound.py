@@ -18,7 +18,7 @@ are recorded by `Carry`. Pure.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -287,10 +287,13 @@ def _cluster(spec: OutboundClusterSpec, push: PushContext) -> Message:
 
 
 def _mesh_key(push: PushContext) -> str:
-    """The mesh settings as a key part (clusters and endpoints read several of them)."""
+    """The mesh settings as a key part (clusters and endpoints read several of them), but the
+    outbound traffic policy, which none of them reads (the listeners, the special clusters and
+    the route configurations do): a change of it keeps every outbound block."""
     found: str | None = push.memo.get("pilotfish.translate.outbound.mesh")
     if found is None:
-        found = push.memo["pilotfish.translate.outbound.mesh"] = repr(push.mesh)
+        read = replace(push.mesh, outbound_traffic_policy="")
+        found = push.memo["pilotfish.translate.outbound.mesh"] = repr(read)
     return found
 
 
