@@ -232,3 +232,62 @@ def test_classifying_requests_without_the_attributegen_wasm(
         return False
 
     poll(classified, 60, 'reviews counting request_operation="GetReview", response_code="2xx"')
+
+
+CUSTOM_TAGS = """
+apiVersion: telemetry.istio.io/v1alpha1
+kind: Telemetry
+metadata:
+  name: custom-tags
+  namespace: istio-system
+spec:
+  metrics:
+    - overrides:
+        - match:
+            metric: REQUEST_COUNT
+            mode: CLIENT
+          tagOverrides:
+            destination_x:
+              value: upstream_peer.labels['app'].value
+        - match:
+            metric: REQUEST_COUNT
+            mode: SERVER
+          tagOverrides:
+            source_x:
+              value: downstream_peer.labels['app'].value
+      providers:
+        - name: prometheus
+"""
+"""Istio's "Telemetry API" metrics task (Override metrics), as written."""
+
+
+def test_peer_attributes_in_tag_overrides(mesh: LocalMesh, tmp_path: Path) -> None:
+    """`upstream_peer.labels['app'].value` on the client side is the server's app, and
+    `downstream_peer...` on the server side the client's, as the page shows them."""
+    apply_yaml(mesh, tmp_path, CUSTOM_TAGS)
+    productpage = mesh.pilotfish(
+        "get", "pod", "-l", "app=productpage", "-o", "jsonpath={.items[0].status.podIP}"
+    ).stdout
+    details = mesh.pilotfish(
+        "get", "pod", "-l", "app=details", "-o", "jsonpath={.items[0].status.podIP}"
+    ).stdout
+
+    def series(ip: str, label: str) -> list[str]:
+        assert mesh.get("/productpage").status == 200
+        page = fetch(f"http://{ip}:15090/stats/prometheus")
+        return [
+            line
+            for line in page.splitlines()
+            if line.startswith("istio_requests_total{") and f"{label}=" in line
+        ]
+
+    poll(lambda: bool(series(details, "source_x")), 60, "source_x on details")
+    inbound = series(details, "source_x")
+    assert all('source_x="productpage"' in line for line in inbound), inbound
+    outbound = [
+        line
+        for line in series(productpage, "destination_x")
+        if 'destination_workload="details-v1"' in line
+    ]
+    assert outbound, series(productpage, "destination_x")
+    assert all('destination_x="details"' in line for line in outbound), outbound

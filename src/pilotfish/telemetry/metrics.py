@@ -53,6 +53,7 @@ from pilotfish.telemetry.labels import (
     ServiceLabels,
     label_plan,
 )
+from pilotfish.telemetry.peer_attributes import peer_reference
 from pilotfish.telemetry.stats_gauges import add_gauges, set_gauge
 
 STATS_LOGGER = "envoy.access_loggers.stats"
@@ -184,7 +185,9 @@ class MetricsPolicy:
                 removed.add(override.tag)
                 upserted.pop(override.tag, None)
             else:
-                upserted[override.tag] = f"%CEL({envoy_cel(override.expression)})%"
+                upserted[override.tag] = peer_reference(override.expression, reporter) or (
+                    f"%CEL({envoy_cel(override.expression)})%"
+                )
                 removed.discard(override.tag)
         if memo is None:
             return plan.tags(frozenset(removed), upserted)

@@ -46,6 +46,7 @@ from pilotfish.telemetry.metrics import (
     SCOPE_PREFIX,
     STANDARD_METRICS,
 )
+from pilotfish.telemetry.peer_attributes import PEER_REF
 
 OPEN_PREFIX = "pilotfish_open_"  # open connections' part of a TCP byte counter, per series
 
@@ -143,6 +144,7 @@ local function expand(name, body)
   for _, k in ipairs(names) do
     if k:sub(1, 10) ~= "pilotfish_" then
       local v = given[k]
+      if v:sub(1, #PEER_REF) == PEER_REF then v = out[v:sub(#PEER_REF + 1)] or UNKNOWN end
       if v == "" and PRINCIPAL[k] then v = UNKNOWN end
       out[k] = v
       if RANK[k] == nil then extra[#extra + 1] = k end
@@ -376,6 +378,7 @@ def expand_lua() -> str:
         "SERVICE_TAG": json.dumps(SERVICE_TAG),
         "PACKS": _lua_map({code: tag for tag, code in PACK_CODES.items()}),
         "UNKNOWN": json.dumps(UNKNOWN),
+        "PEER_REF": json.dumps(PEER_REF),
         "SCOPE": json.dumps(SCOPE_PREFIX),
         "MESSAGES_TAG": json.dumps(MESSAGES_TAG),
         "OPEN_SUFFIX": json.dumps(OPEN_SUFFIX),
