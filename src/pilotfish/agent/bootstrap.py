@@ -1,5 +1,6 @@
 """Envoy's bootstrap for a sidecar or gateway: node identity, admin, ADS, and the static
-listeners Istio's pilot-agent also puts there (15090 Prometheus stats, 15021 readiness).
+listeners Istio's pilot-agent also puts there (15090 Prometheus stats, 15021 readiness), with
+Istio's log line format and stats tags.
 
 Built as data, then parsed into the real `Bootstrap` protobuf so a misspelt field fails here,
 not inside Envoy. Pure: no I/O.
@@ -73,6 +74,36 @@ _CONNECTIONS_MONITOR = {
     },
 }
 STATS_BUFFER_LIMIT = 256 * 1024 * 1024  # a stats page of many clusters and label sets
+# Istio's Envoy log line (its bootstrap's `application_log_config`): what `logs -c istio-proxy`
+# shows, e.g. `<time>\tdebug\tenvoy rbac <file>:<line>\tshadow denied, …\tthread=…`.
+ISTIO_LOG_FORMAT = "%Y-%m-%dT%T.%fZ\t%l\tenvoy %n %g:%#\t%v\tthread=%t"
+# Istio's bootstrap `stats_tags` (Envoy's default tags off): the tags 15090 prints, such as
+# `envoy_cluster_upstream_rq{response_code="200",cluster_name="xds-grpc"}` and the dry-run
+# task's `envoy_http_inbound_0_0_0_0_80_rbac{authz_dry_run_action="deny",…}`.
+ISTIO_STATS_TAGS = (
+    ("cluster_name", r"^cluster(\.(.+);)"),
+    (
+        "http_conn_manager_prefix",
+        r"^http\.(((?:[_.[:digit:]\w]*|[_\[\]aAbBcCdDeEfF[:digit:]\w\:]*));\.)",
+    ),
+    ("thread_name", r"^server(\.(.+))\.watchdog"),
+    ("tcp_prefix", r"^tcp\.((.*?)\.)\w+?$"),
+    ("response_code", r"_rq(_(\d{3}))$"),
+    ("response_code_class", r"_rq(_(\dxx))$"),
+    (
+        "http_conn_manager_listener_prefix",
+        r"^listener(?=\.).*?\.http\.(((?:[_.[:digit:]]*|[_\[\]aAbBcCdDeEfF[:digit:]]*))\.)",
+    ),
+    ("listener_address", r"^listener\.(((?:[_.[:digit:]]*|[_\[\]aAbBcCdDeEfF[:digit:]]*))\.)"),
+    ("mongo_prefix", r"^mongo\.(.+?)\.(collection|cmd|cx_|op_|delays_|decoding_)(.*?)$"),
+    ("cache", r"(cache\.(.+?)\.)"),
+    ("component", r"(component\.(.+?)\.)"),
+    ("tag", r"(tag\.(.+?);\.)"),
+    ("wasm_filter", r"(wasm_filter\.(.+?)\.)"),
+    ("authz_enforce_result", r"rbac(\.(allowed|denied))"),
+    ("authz_dry_run_action", r"(\.istio_dry_run_(allow|deny)_)"),
+    ("authz_dry_run_result", r"(\.shadow_(allowed|denied))"),
+)
 
 
 @dataclass(frozen=True)
@@ -171,6 +202,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     source = {"ads": {}, "resource_api_version": "V3"}
     admin_ip = admin_host(proxy)
     data: dict[str, Any] = {
+        "application_log_config": {"log_format": {"text_format": ISTIO_LOG_FORMAT}},
         "node": {
             "id": proxy.id,
             # Istio's service cluster `<canonical service>.<namespace>`: the service name of
@@ -179,6 +211,10 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             "metadata": dict(settings.extra_metadata)
             | node_metadata(proxy)
             | ({DELTA_XDS_KEY: "true"} if settings.delta else {}),
+        },
+        "stats_config": {
+            "use_all_default_tags": False,
+            "stats_tags": [{"tag_name": n, "regex": r} for n, r in ISTIO_STATS_TAGS],
         },
         "admin": {"address": _address(admin_ip, ADMIN_PORT)},
         "layered_runtime": {
