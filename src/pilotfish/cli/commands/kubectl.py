@@ -1,5 +1,5 @@
 """kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`, `top`, `label`,
-`create secret|namespace` (typer glue; each command's logic is its own module)."""
+`annotate`, `create secret|namespace` (typer glue; each command's logic is its own module)."""
 
 from __future__ import annotations
 
@@ -163,6 +163,19 @@ def top(
 
     ns = None if all_namespaces else (namespace or state.namespace or "")
     exit_with(top_command(kind, name, ns, containers, state.state_dir))
+
+
+@app.command()
+def annotate(
+    args: Annotated[list[str], typer.Argument(help="TYPE NAME key=value… | key-… (or TYPE/NAME)")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a value")] = False,
+    namespace: Namespace = None,
+) -> None:
+    """Annotate an object the mesh holds, as `kubectl annotate` (`key-` removes one); Istio's
+    Dry Run task: `annotate --overwrite authorizationpolicies NAME -n NS istio.io/dry-run=true`."""
+    from pilotfish.cli.annotate import annotate_command
+
+    exit_with(annotate_command(args, overwrite, namespace or state.namespace, state.state_dir))
 
 
 @app.command()
