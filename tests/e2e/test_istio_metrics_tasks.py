@@ -293,3 +293,29 @@ def test_peer_attributes_in_tag_overrides(mesh: LocalMesh, tmp_path: Path) -> No
     ]
     assert outbound, series(productpage, "destination_x")
     assert all('destination_x="details"' in line for line in outbound), outbound
+
+
+def test_x_envoy_stats_as_the_page_verifies(mesh: LocalMesh) -> None:
+    """The page's check, `istioctl x es POD -oprom | grep istio_requests_total`, after the
+    previous test's overrides; and the other outputs istioctl has."""
+    pod = mesh.pilotfish(
+        "get", "pod", "-l", "app=productpage", "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout
+    result = mesh.pilotfish("x", "es", pod, "-oprom")
+    assert result.returncode == 0, result.stderr
+    client = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("istio_requests_total{") and 'reporter="destination"' not in line
+    ]
+    assert any('destination_x="details"' in line for line in client), client
+    merged = mesh.pilotfish("x", "envoy-stats", "-l", "app=details", "-o", "prom-merged")
+    assert 'source_x="productpage"' in merged.stdout, merged.stderr
+    assert "istio_agent_" in merged.stdout  # 15020: the agent's own series too
+    short = mesh.pilotfish("x", "es", pod).stdout
+    assert "server.live: 1" in short.splitlines(), short[:500]
+    clusters = json.loads(mesh.pilotfish("x", "es", pod, "-t", "clusters", "-o", "json").stdout)
+    assert "cluster_statuses" in clusters
+    wrong = mesh.pilotfish("x", "es", pod, "-t", "clusters", "-o", "prom")
+    assert wrong.returncode == 1
+    assert "allowed formats are: json,yaml,short" in wrong.stderr, wrong.stderr

@@ -229,6 +229,26 @@ def explain(
     exit_with(explain_command(pod, output, state.state_dir))
 
 
+@experimental.command("envoy-stats")
+def envoy_stats(
+    pod: Annotated[str | None, typer.Argument(help="instance, workload, or NAME.NAMESPACE")] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="short|json|yaml|prom|prom-merged")
+    ] = "short",
+    kind: Annotated[str, typer.Option("--type", "-t", help="server|clusters")] = "server",
+    selector: Annotated[str | None, typer.Option("--selector", "-l")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """Retrieves Envoy metrics in the specified pod, as `istioctl x envoy-stats` (alias `es`)."""
+    from pilotfish.cli.envoy_stats import envoy_stats_command
+
+    ns = namespace or state.namespace
+    exit_with(envoy_stats_command(pod, output, kind, ns, selector, state.state_dir))
+
+
+experimental.command("es", hidden=True)(envoy_stats)  # istioctl's alias
+
+
 authz_app = typer.Typer(help="istioctl's `x authz`", no_args_is_help=True)
 
 
