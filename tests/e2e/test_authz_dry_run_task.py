@@ -5,16 +5,23 @@ with `annotate --overwrite authorizationpolicies … istio.io/dry-run='true'`, r
 /headers that still get 200, and the three places the page reads the shadow result: the proxy
 log (`logs … -c istio-proxy | grep "shadow denied"`, in Istio's Envoy log format), the metric
 `envoy_http_inbound_0_0_0_0_<port>_rbac{authz_dry_run_action="deny",
-authz_dry_run_result="denied"}` on the pod's Prometheus port, and (annotated false) enforcement.
+authz_dry_run_result="denied"}` on the pod's Prometheus port, and the span tags
+`istio.authorization.dry_run.deny_policy.name|result` in Zipkin (the mesh's collector, with the
+legacy `istio-tracing` ConfigMap standing for the page's Zipkin install); then, annotated false,
+enforcement.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.telemetrykit import ISTIO_TRACING, fetch
 
 SAMPLES = ROOT / "tests" / "data" / "istio-samples"
 POLICY = """apiVersion: security.istio.io/v1
@@ -54,6 +61,7 @@ def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     with running_mesh(tmp_path_factory, None) as running:
+        apply_yaml(running, tmp_path_factory.mktemp("zipkin"), ISTIO_TRACING)  # "Deploy Zipkin"
         _ok(running, "create", "ns", "foo")
         _ok(running, "label", "ns", "foo", "istio-injection=enabled")
         _ok(running, "apply", "-f", str(SAMPLES / "httpbin.yaml"), "-n", "foo")
@@ -84,6 +92,21 @@ def _shadow_denied(mesh: LocalMesh) -> int:
     return int(found.group(1))
 
 
+def _dry_run_tags(mesh: LocalMesh) -> list[dict[str, str]]:
+    """The dry-run tags of httpbin's spans in the mesh's Zipkin (the page's `dashboard zipkin`)."""
+    (collector,) = mesh.info["trace_collectors"]
+    traces: list[list[dict[str, Any]]] = json.loads(
+        fetch(f"{collector}/api/v2/traces?serviceName=httpbin.foo&limit=100")
+    )
+    prefix = "istio.authorization.dry_run."
+    found = []
+    for span in (s for t in traces for s in t):
+        tags = {k: v for k, v in span.get("tags", {}).items() if k.startswith(prefix)}
+        if tags:
+            found.append(tags)
+    return found
+
+
 def test_the_dry_run_task_as_the_page_runs_it(mesh: LocalMesh) -> None:
     logged = _ok(mesh, "proxy-config", "log", "deploy/httpbin.foo", "--level", "rbac:debug")
     assert [line.strip() for line in logged.splitlines() if "rbac" in line] == ["rbac: debug"]
@@ -101,6 +124,11 @@ def test_the_dry_run_task_as_the_page_runs_it(mesh: LocalMesh) -> None:
     log = _ok(mesh, "logs", _pod(mesh, "httpbin"), "-c", "istio-proxy", "-n", "foo")
     shadow = [line for line in log.splitlines() if "shadow denied" in line]
     assert len(shadow) >= 3 and all(SHADOW_LINE.match(line) for line in shadow), shadow[-3:]
+    denied = {
+        "istio.authorization.dry_run.deny_policy.name": "ns[foo]-policy[deny-path-headers]-rule[0]",
+        "istio.authorization.dry_run.deny_policy.result": "denied",
+    }
+    mesh.wait_for(lambda: denied in _dry_run_tags(mesh), 30, "the page's tags in a Zipkin span")
 
     # without --overwrite a changed value is refused, and the policy stays in dry-run
     refused = mesh.pilotfish(

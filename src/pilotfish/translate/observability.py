@@ -51,6 +51,7 @@ from pilotfish.telemetry.tracing import (
     provider_host,
     provider_port,
 )
+from pilotfish.translate.authz.rbac import dry_run_trace_tags
 from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration, pack
 from pilotfish.translate.mtls import TLS_SOCKET
@@ -169,7 +170,11 @@ def _trace(
     assert settings is not None
     manager = hcm_pb2.HttpConnectionManager()
     network_filter.typed_config.Unpack(manager)
-    manager.tracing.CopyFrom(hcm_tracing(settings, me))
+    tracing = hcm_tracing(settings, me)
+    tags = [*tracing.custom_tags, *dry_run_trace_tags()]  # as Istio: on every proxy's HCM
+    del tracing.custom_tags[:]
+    tracing.custom_tags.extend(sorted(tags, key=lambda t: t.tag))
+    manager.tracing.CopyFrom(tracing)
     network_filter.typed_config.CopyFrom(pack(manager))
 
 

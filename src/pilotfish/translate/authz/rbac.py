@@ -4,9 +4,10 @@ Policy names are Istio's `ns[<ns>]-policy[<name>]-rule[<i>]` (CUSTOM adds a prov
 policy with no rules matches nothing. Dry-run policies (`istio.io/dry-run`) go into
 `shadow_rules` with stat prefix `istio_dry_run_allow_` / `istio_dry_run_deny_`: evaluated,
 counted (`rbac.istio_dry_run_*_shadow_allowed|denied`) and recorded in dynamic metadata, never
-enforced. On TCP chains (`envoy.filters.network.rbac`, stat prefix `tcp.`) the fail-safe of
-`rules` applies and is reported: an ALLOW rule using HTTP-only fields is dropped, a DENY rule
-loses those fields (it matches more).
+enforced; Istio's span tags read that metadata (`dry_run_trace_tags`). On TCP chains
+(`envoy.filters.network.rbac`, stat prefix `tcp.`) the fail-safe of `rules` applies and is
+reported: an ALLOW rule using HTTP-only fields is dropped, a DENY rule loses those fields (it
+matches more).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
+from envoy.type.metadata.v3 import metadata_pb2
+from envoy.type.tracing.v3 import custom_tag_pb2
 
 from pilotfish.config.objects import AuthorizationPolicy, ConfigObject, Diagnostic, Level
 from pilotfish.translate.authz.attributes import Unsupported
@@ -42,6 +45,30 @@ SHADOW_PREFIX = {
     rbac_pb2.RBAC.ALLOW: "istio_dry_run_allow_",
     rbac_pb2.RBAC.DENY: "istio_dry_run_deny_",
 }
+
+
+def dry_run_trace_tags() -> list[custom_tag_pb2.CustomTag]:
+    """Istio's span tags for dry-run policies (`istio.authorization.dry_run.{allow,deny}_policy.
+    {name,result}`), read from the RBAC filters' dynamic metadata (Envoy writes it under
+    `envoy.filters.http.rbac`, whatever the filter's name): absent when no dry-run policy ran."""
+    tags = []
+    for action, word in ((rbac_pb2.RBAC.ALLOW, "allow"), (rbac_pb2.RBAC.DENY, "deny")):
+        for field, what in (
+            ("shadow_effective_policy_id", "name"),
+            ("shadow_engine_result", "result"),
+        ):
+            key = metadata_pb2.MetadataKey(
+                key=HTTP_RBAC,
+                path=[metadata_pb2.MetadataKey.PathSegment(key=SHADOW_PREFIX[action] + field)],
+            )
+            request = metadata_pb2.MetadataKind(request=metadata_pb2.MetadataKind.Request())
+            tags.append(
+                custom_tag_pb2.CustomTag(
+                    tag=f"istio.authorization.dry_run.{word}_policy.{what}",
+                    metadata=custom_tag_pb2.CustomTag.Metadata(kind=request, metadata_key=key),
+                )
+            )
+    return tags
 
 
 def policy_name(policy: ConfigObject[SpecT], index: int, prefix: str = "") -> str:
