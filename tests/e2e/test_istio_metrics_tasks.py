@@ -125,10 +125,16 @@ def test_customized_metrics_as_the_page_checks_them(mesh: LocalMesh, tmp_path: P
     poll(lambda: any("request_host=" in line for line in shown()), 60, "the new labels")
     lines = shown()
     inbound = [line for line in lines if 'reporter="destination"' in line]
-    outbound = [line for line in lines if 'reporter="source"' in line]
+    outbound = [
+        line
+        for line in lines
+        if 'reporter="source"' in line and 'destination_service_namespace="default"' in line
+    ]
     assert inbound and outbound, lines
     assert all('destination_port="9080"' in line for line in inbound), inbound
     assert any('request_host="details:9080"' in line for line in outbound), outbound
+    # the client side's destination.port is the service port, as Istio's original destination
+    assert all('destination_port="9080"' in line for line in outbound), outbound
     assert all('destination_workload="' in line for line in lines), lines
 
 

@@ -26,3 +26,13 @@ def test_a_string_conversion_of_the_whole_value_is_left_to_the_formatter(
     istio: str, envoy: str
 ) -> None:
     assert envoy_cel(istio) == envoy
+
+
+def test_the_client_sides_destination_port_is_the_service_port() -> None:
+    from pilotfish.telemetry.labels import Reporter
+    from pilotfish.telemetry.metrics import CLIENT_DESTINATION_PORT, client_cel
+
+    assert client_cel("destination.port", Reporter.SOURCE) == CLIENT_DESTINATION_PORT
+    assert "['port']" in CLIENT_DESTINATION_PORT
+    assert client_cel("destination.port", Reporter.DESTINATION) == "destination.port"
+    assert client_cel("destination.port + 1", Reporter.SOURCE) == "destination.port + 1"

@@ -246,11 +246,12 @@ def _pack(*values: str) -> str:
     return ";".join(literal(v) for v in values)
 
 
-def service_metadata(host: str, name: str, namespace: str) -> base_pb2.Metadata:
+def service_metadata(host: str, name: str, namespace: str, port: int = 0) -> base_pb2.Metadata:
     """Cluster metadata the client side reads `destination_service*` from, packed in one value
-    (Istio keeps the same facts in `istio.services`)."""
+    (Istio keeps the same facts in `istio.services`), and the service port (`port`, a string),
+    Istio's client-side `destination.port` (`metrics.client_cel`)."""
     fields = struct_pb2.Struct()
-    fields.update({"labels": _pack(host, name, namespace)})
+    fields.update({"labels": _pack(host, name, namespace)} | ({"port": str(port)} if port else {}))
     metadata = base_pb2.Metadata()
     metadata.filter_metadata[SERVICE_METADATA].CopyFrom(fields)
     return metadata

@@ -48,6 +48,7 @@ from pilotfish.telemetry.envoy import pack
 from pilotfish.telemetry.exchange import Identity
 from pilotfish.telemetry.labels import (
     MESSAGES_TAG,
+    SERVICE_METADATA,
     LabelPlan,
     Reporter,
     ServiceLabels,
@@ -143,6 +144,25 @@ def envoy_cel(expression: str) -> str:
     return expression
 
 
+_ALL = "xds.cluster_metadata.filter_metadata"
+_SERVICE = f"{_ALL}['{SERVICE_METADATA}']"
+CLIENT_DESTINATION_PORT = (
+    f"xds.node.id.startsWith('sidecar~') && '{SERVICE_METADATA}' in {_ALL} && 'port' in "
+    f"{_SERVICE} ? {_SERVICE}['port'] : destination.port"
+)
+
+
+def client_cel(expression: str, reporter: Reporter) -> str:
+    """`destination.port` on a sidecar's client side is Istio's original destination port, the
+    service port (`string(destination.port)` in "Customizing Istio Metrics"); a local-mode
+    sidecar's is its HTTP proxy port (15001), so it is read from the cluster's metadata
+    (`labels.service_metadata`). Gateways' (their listener port) and the server side's are
+    Envoy's own."""
+    if reporter is Reporter.SOURCE and expression == "destination.port":
+        return CLIENT_DESTINATION_PORT
+    return expression
+
+
 @dataclass(frozen=True)
 class TagOverride:
     metric: str  # a Telemetry metric enum, or ALL_METRICS
@@ -185,8 +205,9 @@ class MetricsPolicy:
                 removed.add(override.tag)
                 upserted.pop(override.tag, None)
             else:
-                upserted[override.tag] = peer_reference(override.expression, reporter) or (
-                    f"%CEL({envoy_cel(override.expression)})%"
+                cel = client_cel(envoy_cel(override.expression), reporter)
+                upserted[override.tag] = (
+                    peer_reference(override.expression, reporter) or f"%CEL({cel})%"
                 )
                 removed.discard(override.tag)
         if memo is None:

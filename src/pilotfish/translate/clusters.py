@@ -67,7 +67,9 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
         lb_policy=cluster_pb2.Cluster.LEAST_REQUEST,  # Istio's default balancer
         circuit_breakers=default_circuit_breakers(),
-        metadata=service_metadata(spec.service.hostname, spec.service.name, spec.service.namespace),
+        metadata=service_metadata(
+            spec.service.hostname, spec.service.name, spec.service.namespace, spec.port.port
+        ),
     )
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
