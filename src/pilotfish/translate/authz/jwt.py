@@ -12,9 +12,11 @@ on `requestPrincipals` can require one (403).
 
 Keys: `jwks` inline; `jwksUri` is fetched by Envoy through the outbound cluster of the mesh
 service its host and port name (timeout from `timeout`, default 5 s; cached 5 min). A `jwksUri`
-outside the mesh is never fetched (no request to arbitrary hosts from the proxy): the provider
-gets a key nobody holds, so its tokens are rejected, and a warning says so (the same for an
-inline `jwks` Envoy would refuse, which would otherwise reject the whole listener).
+outside the mesh is never fetched (no request to arbitrary hosts from the proxy): Istio's sample
+key set, which Istio's tasks name by its GitHub URI, is given inline (`known_jwks`); for any
+other the provider gets a key nobody holds, so its tokens are rejected, and a warning says so
+(the same for an inline `jwks` Envoy would refuse, which would otherwise reject the whole
+listener).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pilotfish.config.hosts import resolve_host
 from pilotfish.config.objects import Diagnostic, RequestAuthentication
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
+from pilotfish.translate.authz.known_jwks import known_jwks
 from pilotfish.translate.authz.matchers import JWT_FILTER, JWT_PAYLOAD
 from pilotfish.translate.authz.rbac import note
 from pilotfish.translate.envoy_pb import duration, pack, seconds_of
@@ -112,6 +115,10 @@ def _provider(
                     cache_duration=duration(JWKS_CACHE_SECONDS),
                 )
             )
+            return provider
+        known = known_jwks(rule.jwks_uri)
+        if known is not None:  # Istio's sample key set: given inline, never fetched
+            provider.local_jwks.CopyFrom(base_pb2.DataSource(inline_string=known))
             return provider
         notes.append(
             note(
