@@ -64,9 +64,13 @@ ROUTING: frozenset[str] = frozenset({VIRTUAL_SERVICE, DESTINATION_RULE, SERVICE_
 
 def changed_configs(old: Iterable[AnyConfig], new: Iterable[AnyConfig]) -> list[AnyConfig]:
     """Both versions of every object that is not the same in `old` and `new` (by store key):
-    re-applying an unchanged object from the same file changes nothing."""
-    before = {c.meta.key: c for c in old}
-    after = {c.meta.key: c for c in new}
+    re-applying an unchanged object from the same file changes nothing. Objects found in both
+    (the same object: parsed objects are reused) are set aside first by identity, so a change
+    costs what it changed, not a key per object."""
+    old, new = list(old), list(new)
+    old_ids, new_ids = {id(c) for c in old}, {id(c) for c in new}
+    before = {c.meta.key: c for c in old if id(c) not in new_ids}
+    after = {c.meta.key: c for c in new if id(c) not in old_ids}
     changed: list[AnyConfig] = []
     for key in sorted(before.keys() | after.keys()):
         was, now = before.get(key), after.get(key)
