@@ -28,10 +28,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     with running_mesh(tmp_path_factory, None) as mesh:
         mesh.apply(f"{KUBE}/bookinfo.yaml", f"{NET}/bookinfo-gateway.yaml")
         mesh.wait_for(lambda: mesh.get("/productpage").status == 200, 60, "productpage")
-        result = mesh.pilotfish(
-            "dashboard", "prometheus", "--no-browser", "--scrape-interval", "1s"
-        )
+        # every observability task's first step: Istio's Prometheus addon
+        result = mesh.pilotfish("apply", "-f", "samples/addons/prometheus.yaml")
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "Istio's prometheus addon is built in" in result.stdout, result.stdout
         yield mesh
 
 
@@ -41,6 +41,22 @@ def query(mesh: LocalMesh, promql: str) -> list[dict[str, Any]]:
     assert body["status"] == "success", body
     result: list[dict[str, Any]] = body["data"]["result"]
     return result
+
+
+def test_querying_metrics_as_the_page_does(mesh: LocalMesh) -> None:
+    """Istio's "Querying Metrics from Prometheus": the addon's Service, then its PromQL."""
+    listed = mesh.pilotfish("-n", "istio-system", "get", "svc", "prometheus").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    control_plane = mesh.info["api"].split("//")[1].split(":")[0]
+    assert listed[1].split()[:5] == ["prometheus", "ClusterIP", control_plane, "<none>", "9090/TCP"]
+    for _ in range(3):
+        assert mesh.get("/productpage").status == 200
+    page = 'istio_requests_total{destination_service="productpage.default.svc.cluster.local"}'
+    poll(lambda: bool(query(mesh, page)), 60, "productpage's requests in Prometheus")
+    rate = (
+        'rate(istio_requests_total{destination_service=~"productpage.*", response_code="200"}[5m])'
+    )
+    poll(lambda: bool(query(mesh, rate)), 60, "the rate of productpage's 200s")
 
 
 STARS = re.compile(r'<font color="red">((?:<span class="star (?:full|empty)">[^<]*</span>)+)')

@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.addons import install_addons, split_addons
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs, read_kustomization
 from pilotfish.cli.rollout import Rollout, Wanted, wait_for_rollout, wanted_replicas
@@ -56,7 +57,13 @@ def apply_files(
     files: list[tuple[str, str]], state_dir: Path, wait: bool, timeout: float,
     namespace: str | None = None,
 ) -> int:  # fmt: skip
-    """Apply (source, text) pairs: validated here first, then by the control plane."""
+    """Apply (source, text) pairs: validated here first, then by the control plane. Istio's
+    addon files (`cli.addons`) are not sent: what stands for each is started or named."""
+    files, addons = split_addons(files)
+    if addons:
+        code = install_addons(addons, state_dir)
+        if code or not files:
+            return code
     _, parsed = parse_documents(files, namespace)  # fail fast, before touching the mesh
     if not parsed.ok:
         for d in parsed.diagnostics:

@@ -41,6 +41,11 @@ def _prometheus(info: dict[str, Any], state_dir: Path, scrape_interval: str) -> 
         return None
 
 
+def start_prometheus(info: dict[str, Any], state_dir: Path) -> str | None:
+    """The mesh's Prometheus, started unless it runs (Istio's addon applied: `cli.addons`)."""
+    return _prometheus(info, state_dir, "15s")
+
+
 def dashboard_command(
     kind: str,
     name: str | None,

@@ -13,12 +13,18 @@ Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pilotfish.config.object_meta import CREATED, kube_time, kube_time_of
 from pilotfish.model.proxy import GATEWAY_LABELS
+from pilotfish.state_files import running_prometheus
 
 CONTROL_PLANE = "istiod"
+PROMETHEUS_LABELS = {
+    "app.kubernetes.io/name": "prometheus",
+    "app.kubernetes.io/instance": "prometheus",
+}
 INGRESS = "istio-ingressgateway"
 ISTIO_SYSTEM = "istio-system"
 PORT_NAMES = {"HTTP": "http2", "HTTP2": "http2", "GRPC": "http2", "HTTPS": "https"}
@@ -215,6 +221,7 @@ def services(
     found = [
         _service(CONTROL_PLANE, cp_ip, "ClusterIP", None, ISTIOD_PORTS, started, "istiod"),
     ]
+    found += _prometheus_service(info, cp_ip)
     ingress = str(info.get("ingress_address") or "")
     installed = any(_is_ingress(doc) for doc in manifest_services)  # IstioOperator's ports
     if gateway_ip and not installed:
@@ -241,6 +248,19 @@ def services(
         doc["spec"] = spec
         found.append(doc)
     return found
+
+
+def _prometheus_service(info: dict[str, Any], ip: str) -> list[dict[str, Any]]:
+    """Istio's Prometheus addon's Service (`kubectl -n istio-system get svc prometheus`, Istio's
+    "Querying Metrics"), while the mesh's own Prometheus runs (`dashboard prometheus`, or the
+    addon applied): ClusterIP on the control plane's address, 9090."""
+    record = Path(str(info.get("state_dir") or "")) / "run" / "prometheus.json"
+    if not info.get("state_dir") or running_prometheus(record.parents[1]) is None:
+        return []
+    doc = _service("prometheus", ip, "ClusterIP", None, (("http", 9090),), 0, "")
+    doc["metadata"] = _meta("prometheus", ISTIO_SYSTEM, record.stat().st_mtime, PROMETHEUS_LABELS)
+    doc["spec"]["selector"] = dict(PROMETHEUS_LABELS)
+    return [doc]
 
 
 def _port(name: str, port: int, target: int, kind: str) -> dict[str, Any]:
