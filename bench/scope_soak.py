@@ -45,6 +45,7 @@ NAMES = {
     17: "ServiceEntry",
     18: "EnvoyFilter",
     19: "manifest: Workload replicas",
+    20: "TCP service, its route alone",
 }
 
 
