@@ -31,7 +31,6 @@ from pilotfish.controlplane.auth import ensure_admin_token
 from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.core import ControlPlane
-from pilotfish.controlplane.gc_idle import collect_when_idle
 from pilotfish.controlplane.ui_source import ControlPlaneSource
 from pilotfish.model.mesh import on_demand_enabled, on_demand_routes_enabled
 from pilotfish.registry.images import IMAGE_MAP_ENV
@@ -99,7 +98,6 @@ async def serve(
     bound = await xds.start(f"{address}:{xds_port}", signer.handlers(), secure)
     api = Api(cp, xds, metrics, admin_token, signer)
     pusher = asyncio.create_task(api.push_registry_changes())
-    collector = asyncio.create_task(collect_when_idle())
     registrar = asyncio.create_task(registration.run())
     app = api.app()
     ui = UiServer(ControlPlaneSource(cp, xds, metrics, address))
@@ -117,7 +115,6 @@ async def serve(
     await stop.wait()
     log.info("control plane stopping")
     pusher.cancel()
-    collector.cancel()
     registrar.cancel()
     await ui.close()
     await runner.cleanup()
