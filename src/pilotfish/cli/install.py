@@ -10,7 +10,8 @@ control plane local mode always runs. Honoured: `spec.profile`, `spec.meshConfig
 forwards each `port` to its `targetPort` on the ingress address), and `values.global`
 (accepted; local mode has no images or resources to set). Workloads are then added with
 `pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
-`<state-dir>/install/` (the mesh restarts from them). `uninstall` stops it all.
+`<state-dir>/install/` (the mesh restarts from them). On a running mesh, `install` changes it in
+place (`reinstall`), as istioctl does. `uninstall` stops it all.
 """
 
 from __future__ import annotations
@@ -241,7 +242,9 @@ def install_command(
     ingress_address: str,
     timeout: float,
 ) -> int:
+    from pilotfish.cli.reinstall import reinstall
     from pilotfish.cli.up import up_command
+    from pilotfish.local.client import MeshNotRunning, read_mesh
 
     if kubernetes:
         print(f"error: install --kubernetes: {NOT_YET}--kubernetes)", file=sys.stderr)
@@ -256,10 +259,15 @@ def install_command(
         if answer.strip().lower() not in ("y", "yes"):
             print("Cancelled.")
             return 1
-    folder = state_dir / "install"
-    shutil.rmtree(folder, ignore_errors=True)
-    write_atomically(folder / "istio.yaml", dump_yaml(docs))
-    code = up_command(str(folder), state_dir, ingress_address, True, False, timeout, ingress)
+    try:
+        read_mesh(state_dir)
+    except MeshNotRunning:
+        folder = state_dir / "install"
+        shutil.rmtree(folder, ignore_errors=True)
+        write_atomically(folder / "istio.yaml", dump_yaml(docs))
+        code = up_command(str(folder), state_dir, ingress_address, True, False, timeout, ingress)
+    else:  # istioctl install over an installed mesh: changed in place (`reinstall`)
+        code = reinstall(docs, state_dir, timeout)
     if code == 0:
         print("✔ Installation complete")
     return code
