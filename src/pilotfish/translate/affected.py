@@ -100,9 +100,18 @@ def affected_proxies(
         return None
     if push.source_matches() != previous.source_matches():
         return None  # whether routes depend on the proxy's own labels changed
+    by_namespace: dict[str, bool] = {}  # with no Sidecar, a sidecar's namespace decides
+    per_namespace = not push.kind(SIDECAR)
     affected = set()
     for node_id, proxy in proxies.items():
-        if proxy.is_gateway or any(_depends(proxy, c, push, previous) for c in changed):
+        if proxy.is_gateway:
+            affected.add(node_id)
+            continue
+        found = by_namespace.get(proxy.namespace) if per_namespace else None
+        if found is None:
+            found = any(_depends(proxy, c, push, previous) for c in changed)
+            by_namespace[proxy.namespace] = found
+        if found:
             affected.add(node_id)
     return affected
 
