@@ -120,6 +120,15 @@ def test_the_dry_run_task_as_the_page_runs_it(mesh: LocalMesh) -> None:
     assert annotated == "authorizationpolicies.security.istio.io/deny-path-headers annotated\n"
     before = _shadow_denied(mesh)
     assert [_curl(mesh, "/headers") for _ in range(3)] == ["200\n"] * 3
+    client = _ok(
+        mesh, "exec", _pod(mesh, "curl"), "-c", "istio-proxy", "-n", "foo", "--",
+        "curl", "-s", "localhost:15090/stats/prometheus",
+    )  # fmt: skip
+    wanted = 'cluster_name="outbound|8000||httpbin.foo.svc.cluster.local"}'  # Istio's tags
+    assert any(
+        line.startswith("envoy_cluster_upstream_rq_total{") and line.split(" ")[0].endswith(wanted)
+        for line in client.splitlines()
+    ), [line for line in client.splitlines() if "upstream_rq_total" in line]
     mesh.wait_for(lambda: _shadow_denied(mesh) == before + 3, 10, "3 shadow denials counted")
     log = _ok(mesh, "logs", _pod(mesh, "httpbin"), "-c", "istio-proxy", "-n", "foo")
     shadow = [line for line in log.splitlines() if "shadow denied" in line]

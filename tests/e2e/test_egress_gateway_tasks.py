@@ -238,11 +238,11 @@ def _curl(mesh: LocalMesh, *args: str) -> str:
 def test_http_through_the_egress_gateway(mesh: LocalMesh, tmp_path: Path) -> None:
     out = _apply(mesh, HTTP_THROUGH_GATEWAY, tmp_path)
     assert "is not defined" not in out, out  # subset cnn: defined in the same apply
-    before = _gateway_stat(mesh, "cluster.outbound|80||edition.cnn.com.upstream_rq_200")
+    before = _gateway_stat(mesh, "cluster.outbound|80||edition.cnn.com;.upstream_rq_200")
     body = _curl(mesh, "-D", "-", "http://edition.cnn.com/politics")
     assert body.startswith("HTTP/1.1 200"), body
     assert "cnn-http /politics host=edition.cnn.com" in body, body
-    after = _gateway_stat(mesh, "cluster.outbound|80||edition.cnn.com.upstream_rq_200")
+    after = _gateway_stat(mesh, "cluster.outbound|80||edition.cnn.com;.upstream_rq_200")
     assert after == before + 1  # the request passed through the egress gateway's Envoy
     mesh.wait_for(lambda: _gateway_logged(mesh, "GET /politics"), 20, "the gateway's log line")
 
@@ -251,10 +251,10 @@ def test_https_passthrough_through_the_egress_gateway(
     mesh: LocalMesh, tmp_path: Path, pki: Pki
 ) -> None:
     _apply(mesh, HTTPS_PASSTHROUGH, tmp_path)
-    before = _gateway_stat(mesh, "cluster.outbound|443||edition.cnn.com.upstream_cx_total")
+    before = _gateway_stat(mesh, "cluster.outbound|443||edition.cnn.com;.upstream_cx_total")
     body = _curl(mesh, "-D", "-", "--cacert", str(pki.ca_path), "https://edition.cnn.com/politics")
     assert "cnn-https /politics host=edition.cnn.com" in body, body
-    after = _gateway_stat(mesh, "cluster.outbound|443||edition.cnn.com.upstream_cx_total")
+    after = _gateway_stat(mesh, "cluster.outbound|443||edition.cnn.com;.upstream_cx_total")
     assert after >= before + 1  # CONNECT followed the VirtualService tls route to the gateway
 
 
@@ -462,7 +462,7 @@ def test_egress_gateway_mutual_tls_origination(mesh: LocalMesh, tmp_path: Path, 
         assert "my-nginx /index.html host=my-nginx.mesh-external.svc.cluster.local" in body
         assert "client=client.example.com" in body  # the server saw the Secret's certificate
         sent = _gateway_stat(
-            mesh, "cluster.outbound|443||my-nginx.mesh-external.svc.cluster.local.ssl.handshake"
+            mesh, "cluster.outbound|443||my-nginx.mesh-external.svc.cluster.local;.ssl.handshake"
         )
         assert sent >= 1  # the gateway's Envoy made the TLS connection, not the sidecar
         # the same Secret in another namespace (`default`) is never the gateway's

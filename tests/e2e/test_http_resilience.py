@@ -78,7 +78,7 @@ def test_retries_attempts_retry_on_and_defaults(
   - route: [{destination: {host: httpbin, subset: v2}}]
 """
     apply_yaml(mesh, tmp_path, virtual_service(rules))
-    retry_stat = f"cluster.{V2_CLUSTER}.upstream_rq_retry"
+    retry_stat = f"cluster.{V2_CLUSTER};.upstream_rq_retry"
     # policy -> upstream attempts: attempts + 1, bare status codes retry too, 0 disables, and
     # with no `retries` Istio's default policy (2 retries on 503) applies.
     for policy, attempts in (("three", 4), ("bare-code", 3), ("zero", 1), ("", 3)):

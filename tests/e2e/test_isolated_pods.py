@@ -352,7 +352,7 @@ def test_a_tcp_service_is_balanced_over_its_pods_with_mtls_by_its_cluster_ip(
         assert seen, f"{pod} got none of the 20 connections"
     assert len(re.findall(r"^tcp balanced-", _records(records), re.MULTILINE)) == 20
     stats = exec_(bookinfo, "productpage-v1-0", "curl", "-s", "localhost:15000/stats", proxy=True)
-    cluster = re.escape("cluster.outbound|9000||strict.default.svc.cluster.local")
+    cluster = re.escape("cluster.outbound|9000||strict.default.svc.cluster.local;")
     handshakes = re.search(rf"^{cluster}\.ssl\.handshake: (\d+)$", stats.stdout, re.MULTILINE)
     assert handshakes and int(handshakes.group(1)) >= 20, stats.stdout[-2000:]
 
@@ -373,12 +373,12 @@ def test_exec_istio_proxy_reads_envoy_admin_in_the_pod(mesh: tuple[LocalMesh, Pa
     bookinfo, _ = mesh
     stats = exec_(bookinfo, "productpage-v1-0", "curl", "-s", "localhost:15000/stats", proxy=True)
     assert stats.returncode == 0, stats.stderr
-    assert "cluster.outbound|9080||reviews.default.svc.cluster.local." in stats.stdout
+    assert "cluster.outbound|9080||reviews.default.svc.cluster.local;." in stats.stdout
     request = exec_(
         bookinfo, "productpage-v1-0", "pilot-agent", "request", "GET", "stats", proxy=True
     )
     assert request.returncode == 0, request.stderr
-    assert "cluster.outbound|9080||reviews.default.svc.cluster.local." in request.stdout
+    assert "cluster.outbound|9080||reviews.default.svc.cluster.local;." in request.stdout
 
 
 def test_a_pod_reads_the_web_ui_only_with_the_ui_token(mesh: tuple[LocalMesh, Path]) -> None:

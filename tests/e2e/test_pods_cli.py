@@ -91,7 +91,7 @@ def test_pilot_agent_request_get_stats(mesh: LocalMesh) -> None:
         "stats",
     )
     assert "server.live: 1" in stats
-    assert "cluster.outbound|8000||httpbin.default.svc.cluster.local." in stats
+    assert "cluster.outbound|8000||httpbin.default.svc.cluster.local;." in stats  # as Istio
 
 
 def test_unknown_container_and_pod_are_refused(mesh: LocalMesh) -> None:
@@ -327,7 +327,8 @@ def test_istio_circuit_breaking_task_with_fortio(mesh: LocalMesh) -> None:
             mesh, pod.stdout, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"
         )
         pending = [line for line in stats.splitlines() if "httpbin" in line and "pending" in line]
-        overflow = [line for line in pending if ".upstream_rq_pending_overflow: " in line]
+        # as Istio's page prints it: cluster.outbound|8000||httpbin.default.svc.cluster.local;.…
+        overflow = [line for line in pending if ";.upstream_rq_pending_overflow: " in line]
         assert overflow and int(overflow[0].rsplit(" ", 1)[1]) >= tripped[503], pending
     finally:
         mesh.pilotfish("delete", "destinationrule", "httpbin")

@@ -70,7 +70,7 @@ def test_circuit_breaker_overflows_with_one_connection_and_one_pending(
         "http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}}}"
     )
     apply_yaml(mesh, tmp_path, httpbin_rule(policy))
-    overflow = f"cluster.outbound|8000|v1|{HTTPBIN}.upstream_rq_pending_overflow"
+    overflow = f"cluster.outbound|8000|v1|{HTTPBIN};.upstream_rq_pending_overflow"
     before = sleep.stat(overflow)
     results: list[Response] = []
     lock = threading.Lock()
@@ -126,7 +126,7 @@ spec:
     statuses = [sleep.request("http://flaky:8000/get").status for _ in range(30)]
     assert statuses.count(503) == 1, statuses  # its first failure ejects it
     assert app_requests(mesh, "flaky-bad-0")["total"] == 1
-    prefix = f"cluster.outbound|8000||{FLAKY}.outlier_detection."
+    prefix = f"cluster.outbound|8000||{FLAKY};.outlier_detection."
     assert sleep.stat(prefix + "ejections_active") == 1
     assert sleep.stat(prefix + "ejections_enforced_consecutive_5xx") >= 1
 
@@ -182,7 +182,7 @@ def test_least_request_avoids_the_busy_replica(
     holder = threading.Thread(target=lambda: slow.append(sleep.request(URL + "/delay/4")))
     holder.start()
     mesh.wait_for(
-        lambda: sleep.stat(f"cluster.outbound|8000|v1|{HTTPBIN}.upstream_rq_active") == 1,
+        lambda: sleep.stat(f"cluster.outbound|8000|v1|{HTTPBIN};.upstream_rq_active") == 1,
         what="the slow request to be in flight",
     )
     seen = pinned(sleep, 45)

@@ -181,6 +181,6 @@ def test_consecutive_gateway_errors_eject_the_replica_answering_503(mesh: LocalM
     sleep = SidecarClient(mesh, "sleep-0")
     statuses = [sleep.request("http://flaky:8000/get").status for _ in range(30)]
     assert statuses.count(503) == 1, statuses  # 503 is a gateway error: one ejects it
-    prefix = f"cluster.outbound|8000||{FLAKY}.outlier_detection."
+    prefix = f"cluster.outbound|8000||{FLAKY};.outlier_detection."
     assert sleep.stat(prefix + "ejections_active") == 1
     assert sleep.stat(prefix + "ejections_enforced_consecutive_gateway_failure") >= 1

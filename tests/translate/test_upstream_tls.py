@@ -169,7 +169,7 @@ def _stat(admin: str, name: str) -> int:
 
 
 def _cluster(service: str) -> str:
-    return f"cluster.outbound|8443||{service}.default.svc.cluster.local"
+    return f"cluster.outbound|8443||{service}.default.svc.cluster.local;"  # alt_stat_name
 
 
 def test_mutual_presents_the_client_certificate(envoy: tuple[str, str]) -> None:

@@ -28,6 +28,7 @@ from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.model.node import DELTA_XDS_KEY, node_metadata
 from pilotfish.model.proxy import Proxy
+from pilotfish.telemetry.envoy import alt_stat_name
 from pilotfish.telemetry.exchange import identity_of
 from pilotfish.telemetry.scrape import expand_lua
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER, STATS_SELF_CLUSTER
@@ -142,6 +143,7 @@ def _static_cluster(
 ) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": name,
+        "alt_stat_name": alt_stat_name(name),
         "type": "STATIC",
         "connect_timeout": "1s",
         "load_assignment": {

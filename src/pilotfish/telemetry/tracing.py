@@ -34,7 +34,7 @@ from google.protobuf import duration_pb2, wrappers_pb2
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.config.mesh_telemetry import Provider
-from pilotfish.telemetry.envoy import pack
+from pilotfish.telemetry.envoy import alt_stat_name, pack
 from pilotfish.telemetry.exchange import Identity
 
 ZIPKIN_PATH = "/api/v2/spans"
@@ -84,6 +84,7 @@ def collector_cluster(name: str, address: str, port: int) -> cluster_pb2.Cluster
     )
     return cluster_pb2.Cluster(
         name=name,
+        alt_stat_name=alt_stat_name(name),
         type=cluster_pb2.Cluster.STATIC,
         connect_timeout=duration_pb2.Duration(seconds=1),
         load_assignment=endpoint_pb2.ClusterLoadAssignment(

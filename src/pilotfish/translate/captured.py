@@ -36,6 +36,7 @@ from google.protobuf import wrappers_pb2
 
 from pilotfish.registry.cluster_ips import cluster_ip
 from pilotfish.registry.types import Protocol, Service
+from pilotfish.telemetry.envoy import alt_stat_name
 from pilotfish.translate import mtls, names
 from pilotfish.translate.clusters import OutboundClusterSpec, dns_cache_config
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, duration, pack, socket_address
@@ -58,6 +59,7 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
     """Istio's `PassthroughCluster`: ORIGINAL_DST, the connection goes where the app sent it."""
     return cluster_pb2.Cluster(
         name=names.PASSTHROUGH_CLUSTER,
+        alt_stat_name=alt_stat_name(names.PASSTHROUGH_CLUSTER),
         type=cluster_pb2.Cluster.ORIGINAL_DST,
         lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
         connect_timeout=duration(10),

@@ -21,6 +21,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upst
 
 from pilotfish.config.protocols import HTTP2_NATIVE
 from pilotfish.registry.types import Service, ServicePort
+from pilotfish.telemetry.envoy import alt_stat_name
 from pilotfish.telemetry.labels import UNKNOWN, service_metadata
 from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
@@ -60,6 +61,7 @@ class OutboundClusterSpec:
 def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(
         name=spec.name,
+        alt_stat_name=alt_stat_name(spec.name),
         type=cluster_pb2.Cluster.EDS,
         eds_cluster_config=cluster_pb2.Cluster.EdsClusterConfig(
             eds_config=ads_config_source(), service_name=spec.name
@@ -109,6 +111,7 @@ def inbound_cluster(container_port: int, app_port: int, http2: bool = False) -> 
     name = names.inbound_cluster(container_port)
     cluster = cluster_pb2.Cluster(
         name=name,
+        alt_stat_name=alt_stat_name(name),
         type=cluster_pb2.Cluster.STATIC,
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
         lb_policy=cluster_pb2.Cluster.ROUND_ROBIN,
@@ -136,6 +139,7 @@ def inbound_cluster(container_port: int, app_port: int, http2: bool = False) -> 
 def blackhole_cluster() -> cluster_pb2.Cluster:
     return cluster_pb2.Cluster(
         name=names.BLACKHOLE_CLUSTER,
+        alt_stat_name=alt_stat_name(names.BLACKHOLE_CLUSTER),
         type=cluster_pb2.Cluster.STATIC,
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
         metadata=service_metadata(UNKNOWN, names.BLACKHOLE_CLUSTER, UNKNOWN),
@@ -153,6 +157,7 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
     config = dfp_cluster_pb2.ClusterConfig(dns_cache_config=dns_cache_config())
     cluster = cluster_pb2.Cluster(
         name=names.PASSTHROUGH_CLUSTER,
+        alt_stat_name=alt_stat_name(names.PASSTHROUGH_CLUSTER),
         connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
         lb_policy=cluster_pb2.Cluster.CLUSTER_PROVIDED,
         circuit_breakers=default_circuit_breakers(),
