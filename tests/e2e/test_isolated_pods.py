@@ -259,7 +259,7 @@ def test_passthrough_by_name_is_balanced_by_the_pods_kube_proxy_rules_over_mtls(
 
 def _handshakes(bookinfo: LocalMesh, cluster: str) -> int:
     stats = _admin(bookinfo, "productpage-v1-0", "stats")
-    found = re.search(rf"^cluster\.{re.escape(cluster)}\.ssl\.handshake: (\d+)$",
+    found = re.search(rf"^cluster\.{re.escape(cluster)};\.ssl\.handshake: (\d+)$",
                       stats, re.MULTILINE)  # fmt: skip
     return int(found.group(1)) if found else 0
 
