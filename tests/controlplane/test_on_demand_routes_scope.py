@@ -114,43 +114,6 @@ def test_published_after_changes_is_what_a_fresh_generation_gives(on_demand_mesh
     assert fresh.snapshots[client.node_id].version == incremental.version
 
 
-def test_a_policy_change_after_a_change_a_sidecar_was_left_out_of(
-    on_demand_mesh: MakeMesh,
-) -> None:
-    """The route configuration after an outbound policy change is made from the one before
-    (only its catch-all differs) for a sidecar whose route part is current; a sidecar left out
-    of a VirtualService change (its route part older) gets it built anew: asked for later, the
-    changed virtual host is the changed one, under the new policy."""
-    cp, topo, instances = on_demand_mesh(routes=True)
-    holder, other = instances[-1], instances[0]
-    assert other.node_id < holder.node_id  # the left-out one comes first in a change
-    connect(cp, holder)
-    connect(cp, other)
-    far_ns, far_svc = topo.names[-1]
-    alias = f"http_proxy/{far_svc}.{far_ns}:8080"
-    cp.demand_hosts(holder.node_id, (alias,))
-    result = cp.apply([("far.yaml", topo.virtual_service(far_ns, far_svc, 55))])
-    assert result.affected == [holder.node_id]  # the other one is left out: its part is older
-    assert cp.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
-    assert cp.regenerated == 0
-    cp.demand_hosts(other.node_id, (alias, "http_proxy/x:1"))
-    far = f"http_proxy/{far_svc}.{far_ns}.svc.cluster.local:8080"
-    for node in (holder, other):
-        held = cp.snapshots[node.node_id].messages(VIRTUAL_HOST)
-        assert "value: 55" in str(held[far]), node.node_id
-    assert "direct_response" in str(
-        cp.snapshots[other.node_id].messages(VIRTUAL_HOST)["http_proxy/x:1"]
-    )
-
-    fresh, _, _ = on_demand_mesh("fresh", routes=True)
-    assert fresh.apply([("far.yaml", topo.virtual_service(far_ns, far_svc, 55))]).ok
-    assert fresh.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
-    for node, asked in ((holder, (alias,)), (other, (alias, "http_proxy/x:1"))):
-        connect(fresh, node)
-        fresh.demand_hosts(node.node_id, asked)
-        assert fresh.snapshots[node.node_id].version == cp.snapshots[node.node_id].version
-
-
 def test_option_off_sends_the_full_route_configuration(on_demand_mesh: MakeMesh) -> None:
     cp, topo, instances = on_demand_mesh()
     connect(cp, instances[0])

@@ -293,8 +293,7 @@ class ProxyGenerations:
             if routes_from is not None and parts and made_from is routes_from:
                 updated = with_new_routes(proxy, self.push, routes_from, parts)
             elif policy_from is not None and parts and made_from is policy_from:
-                current = node_id not in self.stale_routes  # its route part is of `policy_from`
-                updated = with_new_outbound_policy(proxy, self.push, parts, current)
+                updated = with_new_outbound_policy(proxy, self.push, parts)
             if updated is None or parts is None:
                 translated += 1
                 snapshot = self._generate(node_id, proxy)

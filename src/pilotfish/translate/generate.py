@@ -56,12 +56,8 @@ from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.proxy_listeners import outbound_listeners
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.upstream_tls import with_credentials
-from pilotfish.translate.virtual_hosts import (
-    http_proxy_route_config,
-    inbound_route_config,
-    with_catch_all,
-)
-from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
+from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 
 def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
@@ -167,15 +163,12 @@ def with_new_outbound_policy(
     proxy: Proxy,
     push: PushContext,
     parts: tuple[tuple[ProxyResources, ...], ProxyResources],
-    routes_current: bool = False,
 ) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
     """A sidecar's parts after a change of the mesh's outbound traffic policy alone
     (`affected.outbound_policy_change`), its parts built from the push context before it: new
     shared parts, and its own part with only its HTTP proxy listeners built again (their
     passthrough filter): the rest of its own part reads nothing the change touched. None for a
-    gateway, a captured pod or a sidecar with an outbound TCP listener: translate it again.
-    `routes_current`: its route part is the one that push context gave, so the new one is made
-    from it (`virtual_hosts.with_catch_all`) rather than built again."""
+    gateway, a captured pod or a sidecar with an outbound TCP listener: translate it again."""
     shared, own = parts
     if proxy.is_gateway or proxy.captured or not shared or _has_tcp_listener(own):
         return None
@@ -186,9 +179,7 @@ def with_new_outbound_policy(
         return None
     resources = {t: dict(own[t]) for t in own}
     resources[LISTENER].update(mine)
-    route_before = shared[2] if routes_current and len(shared) == 3 else None
-    new_shared = _shared_parts(proxy, scoped, route_before)
-    return new_shared, ProxyResources(resources, own.diagnostics)
+    return _shared_parts(proxy, scoped), ProxyResources(resources, own.diagnostics)
 
 
 _PROXY_LISTENERS = (names.OUTBOUND_HTTP_PROXY_LISTENER, names.OUTBOUND_WS_PROXY_LISTENER)
@@ -246,13 +237,10 @@ def with_new_routes(
     return _shared_parts(proxy, scoped), own
 
 
-def _shared_parts(
-    proxy: Proxy, push: PushContext, route_before: ProxyResources | None = None
-) -> tuple[ProxyResources, ...]:
+def _shared_parts(proxy: Proxy, push: PushContext) -> tuple[ProxyResources, ...]:
     """A sidecar's shared parts (`generate_parts`) from its scoped push context."""
     block = outbound_block(proxy.namespace, push)
-    route = _http_proxy_route(proxy, push, route_before)
-    return (block.resources, _namespace_part(proxy, push), route)
+    return (block.resources, _namespace_part(proxy, push), _http_proxy_route(proxy, push))
 
 
 def _gateway(
@@ -351,30 +339,20 @@ def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     return found
 
 
-def _http_proxy_route(
-    proxy: Proxy, push: PushContext, before: ProxyResources | None = None
-) -> ProxyResources:
+def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
     """The `http_proxy` route configuration (a captured pod: Istio's route configurations by
     port, `captured.port_route_configs`, from the same virtual hosts), telemetry included
     (`observability.outbound_routes`: nothing of the proxy itself, whose identity its listener
     sends), as a shared part: the same for the sidecars of a namespace and Sidecar scope (and
     for their labels only when some VirtualService matches on `sourceLabels`), memoised per
-    push context; never mutate it. `before`: the proxy's route part of a push context that
-    differs from `push` only in the outbound traffic policy (`with_new_outbound_policy`): its
-    configuration with the new catch-all virtual host (`virtual_hosts.with_catch_all`)."""
+    push context; never mutate it."""
     labels = proxy.labels if push.source_label_matches() else ()
     key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels, proxy.captured)
     found: ProxyResources | None = push.memo.get(key)
-    finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
-    old = before[ROUTE].get(names.HTTP_PROXY_ROUTE_CONFIG) if before is not None else None
-    if found is None and isinstance(old, route_pb2.RouteConfiguration) and not proxy.captured:
-        policy = push.mesh.outbound_traffic_policy  # the only input that changed
-        config = with_catch_all(old, policy, finish)
-        if config is not None and before is not None:
-            found = push.memo[key] = ProxyResources.build([config], before.diagnostics)
     if found is None:
         diagnostics: list[Diagnostic] = []
         specs = outbound_block(proxy.namespace, push).specs
+        finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
         config = http_proxy_route_config(proxy, push, specs, diagnostics, finish)
         configs = [service_entries.tidy_http_proxy_domains(config, push)]
         if proxy.captured:  # per-port configurations add catch-all virtual hosts of their own

@@ -309,25 +309,6 @@ def pod_local_vhost() -> rc_pb2.VirtualHost:
     return rc_pb2.VirtualHost(name=names.POD_LOCAL_VHOST, domains=domains, routes=routes)
 
 
-def with_catch_all(
-    config: route_pb2.RouteConfiguration,
-    outbound_traffic_policy: str,
-    finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None = None,
-) -> route_pb2.RouteConfiguration | None:
-    """A copy of `config` (an `http_proxy` configuration `http_proxy_route_config` built, with
-    the same `finish`) with the catch-all virtual host of `outbound_traffic_policy` instead of
-    its own: what it builds when that policy is all that changed, since nothing else in it
-    reads the policy. None if its last virtual host is no catch-all."""
-    catch_alls = (names.ALLOW_ANY_VHOST, names.BLOCK_ALL_VHOST)
-    if not config.virtual_hosts or config.virtual_hosts[-1].name not in catch_alls:
-        return None
-    result = route_pb2.RouteConfiguration()
-    result.CopyFrom(config)
-    vhost = catch_all_vhost(outbound_traffic_policy)
-    result.virtual_hosts[-1].CopyFrom(vhost if finish is None else finish(vhost))
-    return with_istio_route_defaults(result)
-
-
 def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
     everything = rc_pb2.RouteMatch(prefix="/")
     if outbound_traffic_policy == "REGISTRY_ONLY":
