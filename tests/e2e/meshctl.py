@@ -251,3 +251,12 @@ def workload_yaml(
         f"{_metadata(name, labels or {'app': name}, namespace)}\n"
         f"spec:\n{account}  command: {json.dumps([str(c) for c in command])}\n{listed}---\n"
     )
+
+
+def pilotfish_ok(
+    mesh: LocalMesh, *args: str, stdin: str | None = None, timeout: float = 120
+) -> str:
+    """`pilotfish ARGS` in `mesh`, asserted to succeed (its output in the failure); its stdout."""
+    result = mesh.pilotfish(*args, stdin=stdin, timeout=timeout)
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result.stdout

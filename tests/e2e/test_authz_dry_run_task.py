@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.httpkit import apply_yaml
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok, running_mesh
 from tests.e2e.telemetrykit import ISTIO_TRACING, fetch
 
 SAMPLES = ROOT / "tests" / "data" / "istio-samples"
@@ -52,10 +52,7 @@ METRIC = re.compile(
 )
 
 
-def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
-    result = mesh.pilotfish(*args, stdin=stdin)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+_ok = pilotfish_ok
 
 
 @pytest.fixture(scope="module")

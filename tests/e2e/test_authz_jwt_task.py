@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok, running_mesh
 
 SAMPLES = ROOT / "tests" / "data" / "istio-samples"
 TOKENS = ROOT / "tests" / "data" / "istio-jwt"
@@ -52,10 +52,7 @@ GROUP_CLAIM = """    when:
 """
 
 
-def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
-    result = mesh.pilotfish(*args, stdin=stdin)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+_ok = pilotfish_ok
 
 
 @pytest.fixture(scope="module")

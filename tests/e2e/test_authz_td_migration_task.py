@@ -12,10 +12,11 @@ without being re-created): `rollout restart deployment -n istio-system istiod` a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh
+from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok
 
 SAMPLES = ROOT / "tests" / "data" / "istio-samples"
 POLICY = """apiVersion: security.istio.io/v1
@@ -48,10 +49,7 @@ spec:
 """
 
 
-def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
-    result = mesh.pilotfish(*args, stdin=stdin, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+_ok = partial(pilotfish_ok, timeout=180)
 
 
 def _install(mesh: LocalMesh, *args: str) -> str:

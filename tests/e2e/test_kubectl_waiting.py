@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok, running_mesh
 
 HTTPBIN = "samples/httpbin/httpbin.yaml"
 SLEEP = "samples/sleep/sleep.yaml"
@@ -35,10 +35,7 @@ def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
         yield m
 
 
-def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
-    result = mesh.pilotfish(*args, stdin=stdin)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+_ok = pilotfish_ok
 
 
 def test_wait_for_pods_ready_then_for_their_deletion(mesh: LocalMesh) -> None:

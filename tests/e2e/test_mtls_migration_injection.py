@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import LocalMesh, pilotfish_ok
 
 pytestmark = [
     pytest.mark.host_network,
@@ -35,10 +35,7 @@ spec:
 """
 
 
-def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
-    result = mesh.pilotfish(*args, stdin=stdin)
-    assert result.returncode == 0, (args, result.stdout, result.stderr)
-    return result.stdout
+_ok = pilotfish_ok
 
 
 def _injected(mesh: LocalMesh, sample: str) -> str:

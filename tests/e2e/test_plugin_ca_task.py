@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from tests.e2e.meshctl import ROOT, LocalMesh
+from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok
 
 from pilotfish.ca import certs
 
@@ -58,10 +58,7 @@ def _make_certs(folder: Path) -> None:
     (folder / "cluster1" / "cert-chain.pem").write_text(certs.bundle([ca, root]))
 
 
-def _ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
-    result = mesh.pilotfish(*args, stdin=stdin)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+_ok = pilotfish_ok
 
 
 @pytest.fixture(scope="module")

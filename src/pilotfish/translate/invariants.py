@@ -92,13 +92,7 @@ def check_invariants(
                 if domain in domains:
                     problems.append(f"route {config_name}: domain {domain!r} in two virtual hosts")
                 domains.add(domain)
-            for route in vhost.routes:
-                for cluster in route_clusters(route):
-                    if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
-                        problems.append(
-                            f"route {config_name}/{vhost.name}/{route.name or '?'}: "
-                            f"cluster {cluster!r} does not exist"
-                        )
+            problems.extend(_missing_clusters(f"route {config_name}/{vhost.name}", vhost, clusters))
     problems.extend(_on_demand_vhost_problems(resources, clusters))
     addresses: dict[tuple[str, int], str] = {}
     for name, listener in resources[LISTENER].items():
@@ -145,14 +139,19 @@ def _on_demand_vhost_problems(
             if domain in domains:
                 problems.append(f"virtual host {key}: domain {domain!r} is held twice")
             domains.add(domain)
-        for route in vhost.routes:
-            for cluster in route_clusters(route):
-                if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
-                    problems.append(
-                        f"virtual host {key}/{route.name or '?'}: "
-                        f"cluster {cluster!r} does not exist"
-                    )
+        problems.extend(_missing_clusters(f"virtual host {key}", vhost, clusters))
     return problems
+
+
+def _missing_clusters(
+    where: str, vhost: rc_pb2.VirtualHost, clusters: Mapping[str, object]
+) -> Iterator[str]:
+    """One problem per cluster a route of `vhost` names that is neither in `clusters` nor one
+    of the bootstrap's."""
+    for route in vhost.routes:
+        for cluster in route_clusters(route):
+            if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
+                yield f"{where}/{route.name or '?'}: cluster {cluster!r} does not exist"
 
 
 def route_clusters(route: route_pb2.Route) -> Iterator[str]:
