@@ -27,16 +27,50 @@ def notes(text: str) -> list[str]:
     return [str(d) for obj in load(text, "f.yaml").objects for d in unenforced_notes(obj)]
 
 
-def test_every_envoy_filter_is_said_to_be_stored_but_not_applied() -> None:
-    (note,) = notes(LUA % HCM)
-    assert note.startswith("f.yaml:1: EnvoyFilter default/lua: stored but not applied"), note
-    assert CLASSIFY_HINT not in note
+def test_an_envoy_filter_the_mesh_applies_gets_no_note() -> None:
+    assert notes(LUA % HCM) == []
 
 
 def test_a_patch_of_istios_stats_filter_says_how_to_classify_here() -> None:
     (note,) = notes(LUA % STATS)
+    assert note.startswith("f.yaml:1: EnvoyFilter default/lua at spec.configPatches[0]: "), note
     assert note.endswith(CLASSIFY_HINT)
     assert "Telemetry" in note and "tagOverrides" in note
+
+
+UNAPPLIED = """apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: mixed, namespace: default}
+spec:
+  configPatches:
+  - applyTo: HTTP_ROUTE
+    match: {context: SIDECAR_OUTBOUND, routeConfiguration: {vhost: {name: "reviews:9080"}}}
+    patch: {operation: MERGE, value: {timeout: 3s}}
+  - applyTo: CLUSTER
+    match: {context: ANY, cluster: {service: reviews.default.svc.cluster.local}}
+    patch: {operation: MERGE, value: {connect_timeout: 3s}}
+  - applyTo: CLUSTER
+    match: {context: SIDECAR_OUTBOUND}
+    patch: {operation: ADD, value: {name: extra, type: STATIC}}
+  - applyTo: HTTP_FILTER
+    match: {context: SIDECAR_INBOUND, proxy: {proxyVersion: '^1\\.2.*'}}
+    patch: {operation: INSERT_FIRST, value: {name: envoy.filters.http.cors}}
+  - applyTo: BOOTSTRAP
+    patch: {operation: MERGE, value: {}}
+  - applyTo: HTTP_ROUTE
+    match: {context: SIDECAR_INBOUND}
+    patch: {operation: MERGE, value: {timeout: 3s}}
+"""
+
+
+def test_patches_that_reach_no_proxy_are_named_with_their_path() -> None:
+    found = {n.split(": ", 2)[1]: n.split(": ", 2)[2] for n in notes(UNAPPLIED)}
+    prefix = "EnvoyFilter default/mixed at spec.configPatches"
+    assert set(found) == {f"{prefix}[{i}]" for i in (0, 1, 3, 4)}, found
+    assert "outbound route configurations" in found[f"{prefix}[0]"]
+    assert "inbound and gateway ones are patched" in found[f"{prefix}[1]"]
+    assert "proxyVersion" in found[f"{prefix}[3]"]
+    assert "BOOTSTRAP" in found[f"{prefix}[4]"]
 
 
 def test_enforced_kinds_get_no_note() -> None:

@@ -1,12 +1,14 @@
 """What the mesh stores but does not enforce, said when it is applied rather than left silent.
 
-EnvoyFilter: validated as Istio's webhook validates it (`validation.envoy_filter`) and stored,
-but no translation reads it: pilotfish builds each Envoy's configuration from Istio's other
-APIs, and its Envoys have none of Istio's own filters (`istio.stats`, `istio.metadata_exchange`,
-the attributegen Wasm module) that Istio's EnvoyFilters usually patch. `apply` says so for every
-EnvoyFilter; for one that patches Istio's stats filter or loads attributegen (Istio's
-"Classifying Metrics Based on Request or Response"), it also says how the same classification
-is written here: a Telemetry `tagOverrides` value in CEL, which Envoy evaluates per request.
+EnvoyFilter: applied by translation (`translate.envoy_filters`) to gateways and to each sidecar's
+own part (its listeners, inbound routes and clusters, what patches ADD). `apply` warns, per
+config patch, about what reaches no proxy here: a patch of the routes or service clusters a
+sidecar sends to (shared by every sidecar that sees the same services); EXTENSION_CONFIG and
+BOOTSTRAP patches; the WAYPOINT context; a `proxyVersion` or `metadata` match (these proxies
+report neither: Istio matches no proxy without them); targetRefs (Istio applies such an
+EnvoyFilter to no proxy). A patch of Istio's own filters (`istio.stats`, attributegen), which
+these Envoys do not have, also says how the same classification is written here: a Telemetry
+`tagOverrides` value in CEL, which Envoy evaluates per request.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ import json
 from typing import Any
 
 from pilotfish.config.kinds import ENVOY_FILTER
+from pilotfish.config.models.networking.envoy_filter import (
+    APPLY_TO,
+    CONTEXTS,
+    OPERATIONS,
+    enum_name,
+)
 from pilotfish.config.objects import ConfigObject, Diagnostic
 
 ISTIO_STATS_MARKS = ("istio.stats", "attributegen", "envoy.wasm.stats")
@@ -28,22 +36,58 @@ CLASSIFY_HINT = (
 
 
 def unenforced_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
-    """The warnings `apply` prints for `obj` (none for a kind the mesh enforces)."""
+    """The warnings `apply` prints for `obj` (none for a kind the mesh enforces fully)."""
     if obj.meta.gvk.kind != ENVOY_FILTER:
         return []
-    message = (
-        "stored but not applied: pilotfish builds each Envoy's configuration from Istio's "
-        "APIs and applies no EnvoyFilter configPatches"
-    )
-    spec = json.dumps(obj.raw.get("spec"), default=str)
-    if any(mark in spec for mark in ISTIO_STATS_MARKS):
-        message += CLASSIFY_HINT
+    found: list[tuple[str, str]] = []
+    if obj.spec.target_refs:
+        found.append(("spec.targetRefs", "an EnvoyFilter with targetRefs applies to no proxy"))
+    for index, cp in enumerate(obj.spec.config_patches):
+        path = f"spec.configPatches[{index}]"
+        reason = _unapplied(cp)
+        if reason:
+            found.append((path, f"not applied: {reason}"))
+        elif any(mark in json.dumps(cp.model_dump(), default=str) for mark in ISTIO_STATS_MARKS):
+            found.append((path, "matches no filter here" + CLASSIFY_HINT))
     return [
         Diagnostic(
             "warning",
             message,
+            path=path,
             source=obj.meta.source,
             kind=obj.meta.gvk.kind,
             name=f"{obj.meta.namespace}/{obj.meta.name}",
         )
+        for path, message in found
     ]
+
+
+def _unapplied(cp: Any) -> str:
+    """Why a config patch reaches no proxy here ("" when it may)."""
+    apply_to = enum_name(cp.apply_to, APPLY_TO)
+    match = cp.match
+    context = enum_name(match.context if match else None, CONTEXTS)
+    operation = enum_name(cp.patch.operation if cp.patch else None, OPERATIONS)
+    if apply_to in ("EXTENSION_CONFIG", "BOOTSTRAP"):
+        return f"applyTo {apply_to} is not supported (only listeners, routes and clusters)"
+    if context == "WAYPOINT":
+        return "there are no waypoint proxies here"
+    proxy = match.proxy if match is not None else None
+    if proxy is not None and (proxy.proxy_version or proxy.metadata):
+        return (
+            "its match.proxy names a proxyVersion or metadata, which these proxies do not "
+            "report (Istio matches no proxy without them)"
+        )
+    outbound = context in ("ANY", "SIDECAR_OUTBOUND")
+    if outbound and apply_to in ("ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE"):
+        return _SHARED % "outbound route configurations" + (
+            "; inbound and gateway ones are patched" if context == "ANY" else ""
+        )
+    if outbound and apply_to == "CLUSTER" and operation != "ADD":
+        return _SHARED % "outbound service clusters" + (
+            "; inbound and gateway ones are patched" if context == "ANY" else ""
+        )
+    return ""
+
+
+_SHARED = "sidecars' %s are shared by every sidecar that sees the same services and are not patched"

@@ -30,6 +30,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
 from pilotfish.translate import (
     captured,
+    envoy_filters,
     gateway_tls_tcp,
     listeners,
     names,
@@ -110,7 +111,15 @@ def generate_parts(
     every namespace that resolves them alike), then what sidecars of one namespace (and scope)
     share — the special clusters, and the `http_proxy` route configuration; each built once per
     push context and handed to every proxy as the same object. Own: the listeners bound to the
-    proxy's address and its inbound side. Gateways get everything as their own part."""
+    proxy's address and its inbound side, after the EnvoyFilters that apply to the proxy
+    (`envoy_filters`). Gateways get everything as their own part."""
+    shared, own = _translated_parts(proxy, push)
+    return shared, envoy_filters.patched(proxy, push, own)
+
+
+def _translated_parts(
+    proxy: Proxy, push: PushContext
+) -> tuple[tuple[ProxyResources, ...], ProxyResources]:
     full_push, push = push, sidecar_scope.scoped_push(proxy, push)
     authz = authz_filters(proxy, full_push)
     if proxy.is_gateway:
@@ -172,6 +181,8 @@ def with_new_outbound_policy(
     shared, own = parts
     if proxy.is_gateway or proxy.captured or not shared or _has_tcp_listener(own):
         return None
+    if envoy_filters.patches_for(proxy, push):
+        return None  # its listeners may be patched: built again whole
     scoped = sidecar_scope.scoped_push(proxy, push)
     rebuilt = decorate(proxy, push, outbound_listeners(proxy, scoped, push))
     mine = {getattr(m, "name", ""): m for m in rebuilt if isinstance(m, listener_pb2.Listener)}

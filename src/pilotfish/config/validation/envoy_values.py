@@ -104,6 +104,38 @@ def value_problems(apply_to: str, value: dict[str, Any]) -> tuple[str | None, st
     return None, None
 
 
+def parsed_value(apply_to: str, value: dict[str, Any]) -> Any | None:
+    """`value` as the Envoy message of `apply_to`, read as istiod reads a patch when it builds
+    its push context (unknown fields ignored); None when it does not parse (`value_problems`
+    says why at apply)."""
+    from google.protobuf import json_format
+
+    target = APPLY_TO_MESSAGE.get(apply_to)
+    if target is None or any(not _known_type(url) for url in _type_urls(value)):
+        return None
+    message_class = getattr(importlib.import_module(target[0]), target[1])
+    value, enum_problem = _as_proto_json(value, message_class.DESCRIPTOR, target[1])
+    if enum_problem is not None:
+        return None
+    message = message_class()
+    try:
+        json_format.ParseDict(value, message, ignore_unknown_fields=True)
+    except json_format.ParseError:
+        return None
+    return message
+
+
+def message_class(type_url: str) -> Any | None:
+    """The generated class of the message an `@type` / Any type URL names (its package
+    imported on demand), or None for a type no imported API defines."""
+    from google.protobuf import descriptor_pool, message_factory
+
+    if not _known_type(type_url if "/" in type_url else f"type.googleapis.com/{type_url}"):
+        return None
+    descriptor = descriptor_pool.Default().FindMessageTypeByName(type_url.rsplit("/", 1)[-1])
+    return message_factory.GetMessageClass(descriptor)
+
+
 def _without_typed_config(message: Any) -> list[str]:
     """The names of the messages that have a typed_config field but neither it nor a
     config_discovery set, children first, following set singular message fields only (Istio's

@@ -18,6 +18,27 @@ from pilotfish.config.models.selectors import (
     SidecarWorkloadSelector as SidecarWorkloadSelector,
 )
 
+CONTEXTS = ("ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY", "WAYPOINT")
+APPLY_TO = (
+    "INVALID", "LISTENER", "FILTER_CHAIN", "NETWORK_FILTER", "HTTP_FILTER",
+    "ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE", "CLUSTER", "EXTENSION_CONFIG",
+    "BOOTSTRAP", "LISTENER_FILTER",
+)  # fmt: skip
+OPERATIONS = (
+    "INVALID", "MERGE", "ADD", "REMOVE", "INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST",
+    "REPLACE", "MERGE_AND_REPLACE_LIST",
+)  # fmt: skip
+ROUTE_ACTIONS = ("ANY", "ROUTE", "REDIRECT", "DIRECT_RESPONSE")
+
+
+def enum_name(value: object, names: tuple[str, ...]) -> str:
+    """An enum field's name, from its name or number (the first name when unset)."""
+    if value is None:
+        return names[0]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return names[value] if 0 <= value < len(names) else str(value)
+    return str(value)
+
 
 class ClusterMatch(IstioModel):
     name: Str | None = None

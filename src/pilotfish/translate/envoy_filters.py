@@ -1,0 +1,370 @@
+"""EnvoyFilter: Istio's `configPatches` applied to what translation built for one proxy.
+
+Which apply (Istio's `PushContext.EnvoyFilters`): the EnvoyFilters of the mesh's root namespace
+and of the proxy's namespace whose workloadSelector selects the proxy's labels (no selector:
+every proxy there); one with targetRefs applies to no proxy, as in Istio. They apply in order of
+priority, then the root namespace's first, then creation time, then `name.namespace`; of each,
+the patches whose `match.proxy` fits the proxy. These proxies report no Istio version and no
+node metadata to match, so a patch with a `proxyVersion` or `metadata` match fits none of them
+(Istio's rule for a proxy without them); `config.unenforced` says so at apply.
+
+What is patched: a gateway's whole configuration (context GATEWAY); of a sidecar, its own part —
+its listeners (inbound: SIDECAR_INBOUND, the others SIDECAR_OUTBOUND), its inbound route
+configurations and clusters (SIDECAR_INBOUND) — and the listeners and clusters patches ADD. A
+sidecar's outbound clusters and `http_proxy` routes are shared by every sidecar that sees the
+same services (and come on demand), so route and cluster patches never reach those; apply says
+that too. The operations are Istio's (envoyfilter package): listeners in
+`envoy_filter_listeners`, route configurations and clusters here. MERGE is a proto merge whose
+Durations are replaced whole (`merge`).
+Pure: it patches copies and never changes a message it is given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+from envoy.config.route.v3 import route_pb2
+from google.protobuf.message import Message
+
+from pilotfish.config.kinds import ENVOY_FILTER
+from pilotfish.config.models.networking.envoy_filter import (
+    APPLY_TO,
+    CONTEXTS,
+    OPERATIONS,
+    ROUTE_ACTIONS,
+    EnvoyConfigObjectMatch,
+    enum_name,
+)
+from pilotfish.config.objects import ConfigObject
+from pilotfish.config.validation.envoy_values import parsed_value
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate.resources import ProxyResources
+from pilotfish.type_urls import CLUSTER, LISTENER, ROUTE
+
+_INSERTS = ("INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST")
+_INSERTABLE = ("HTTP_FILTER", "NETWORK_FILTER", "HTTP_ROUTE")
+_DURATION = "google.protobuf.Duration"
+
+
+@dataclass(frozen=True)
+class ConfigPatch:
+    """One patch of one EnvoyFilter, its enums by name and its value as an Envoy message."""
+
+    apply_to: str
+    context: str
+    operation: str
+    match: EnvoyConfigObjectMatch
+    value: Message | None
+    source: str  # namespace/name of its EnvoyFilter
+
+
+def config_patches(envoy_filter: ConfigObject[Any]) -> tuple[ConfigPatch, ...]:
+    """The patches of one EnvoyFilter, as istiod reads them (INSERT_* on anything but filters
+    and routes is ADD; a patch whose value does not parse has none)."""
+    out = []
+    source = f"{envoy_filter.meta.namespace}/{envoy_filter.meta.name}"
+    for cp in envoy_filter.spec.config_patches:
+        apply_to = enum_name(cp.apply_to, APPLY_TO)
+        operation = enum_name(cp.patch.operation if cp.patch else None, OPERATIONS)
+        if operation in _INSERTS and apply_to not in _INSERTABLE:
+            operation = "ADD"
+        raw = cp.patch.value if cp.patch else None
+        value = parsed_value(apply_to, raw) if raw is not None else None
+        match = cp.match or EnvoyConfigObjectMatch()
+        context = enum_name(match.context, CONTEXTS)
+        out.append(ConfigPatch(apply_to, context, operation, match, value, source))
+    return tuple(out)
+
+
+def patches_for(proxy: Proxy, push: PushContext) -> dict[str, list[ConfigPatch]]:
+    """applyTo -> the patches that apply to `proxy`, in Istio's order ({} for none)."""
+    envoy_filters = push.kind(ENVOY_FILTER)
+    if not envoy_filters:
+        return {}
+    root = push.mesh.root_namespace
+    labels = proxy.label_map
+    chosen = [
+        f
+        for f in envoy_filters
+        if f.meta.namespace in (root, proxy.namespace)
+        and not f.spec.target_refs
+        and (
+            f.spec.workload_selector is None
+            or all(labels.get(k) == v for k, v in f.spec.workload_selector.labels.items())
+        )
+    ]
+    chosen.sort(
+        key=lambda f: (
+            f.spec.priority or 0,
+            f.meta.namespace != root,
+            str(f.raw.get("metadata", {}).get("creationTimestamp") or ""),
+            f"{f.meta.name}.{f.meta.namespace}",
+        )
+    )
+    out: dict[str, list[ConfigPatch]] = {}
+    for envoy_filter in chosen:
+        key = ("pilotfish.envoy_filters", envoy_filter.meta.key, id(envoy_filter))
+        for patch in push.memoized(key, partial(config_patches, envoy_filter)):
+            if patch.match.proxy is None or not (
+                patch.match.proxy.proxy_version or patch.match.proxy.metadata
+            ):
+                out.setdefault(patch.apply_to, []).append(patch)
+    return out
+
+
+def context_matches(patch: ConfigPatch, context: str) -> bool:
+    return patch.context in (context, "ANY")
+
+
+def merge(dst: Message, src: Message) -> None:
+    """Istio's `merge.Merge`: proto merge (lists appended, map entries replaced, scalars and
+    bytes set, messages merged field by field) except that a Duration is replaced whole."""
+    for field, value in src.ListFields():
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            target = getattr(dst, field.name)
+            value_field = field.message_type.fields_by_name["value"]
+            for key, item in value.items():
+                if value_field.message_type is not None:
+                    target[key].CopyFrom(item)
+                else:
+                    target[key] = item
+        elif field.is_repeated:
+            getattr(dst, field.name).extend(value)
+        elif field.message_type is not None:
+            child = getattr(dst, field.name)
+            if field.message_type.full_name == _DURATION:
+                child.CopyFrom(value)
+            else:
+                child.SetInParent()
+                merge(child, value)
+        else:
+            setattr(dst, field.name, value)
+
+
+def kept_after(item: Message, matched: Iterable[ConfigPatch], replace: bool = False) -> bool:
+    """Apply to `item`, in place and in order, the REMOVE and MERGE patches (REPLACE too when
+    `replace`) of `matched` (the patches whose match selects it); False once one removes it."""
+    for patch in matched:
+        if patch.operation == "REMOVE":
+            return False
+        if not isinstance(patch.value, type(item)):
+            continue
+        if patch.operation == "MERGE":
+            merge(item, patch.value)
+        elif replace and patch.operation == "REPLACE":
+            item.CopyFrom(patch.value)
+    return True
+
+
+def copied(message: Message) -> Any:
+    twin = type(message)()
+    twin.CopyFrom(message)
+    return twin
+
+
+def patched(proxy: Proxy, push: PushContext, own: ProxyResources) -> ProxyResources:
+    """`own` (a gateway's everything, a sidecar's own part) with the EnvoyFilter patches that
+    apply to `proxy`; `own` itself when none applies."""
+    patches = patches_for(proxy, push)
+    if not patches:
+        return own
+    from pilotfish.translate import envoy_filter_listeners
+
+    listeners: list[listener_pb2.Listener] = list(own[LISTENER].values())
+    if proxy.is_gateway:
+        groups = {"GATEWAY": listeners}
+    else:
+        inbound = [lis for lis in listeners if lis.traffic_direction == base_pb2.INBOUND]
+        groups = {
+            "SIDECAR_INBOUND": inbound,
+            "SIDECAR_OUTBOUND": [lis for lis in listeners if lis not in inbound],
+        }
+    new_listeners = [
+        lis
+        for context, group in groups.items()
+        for lis in envoy_filter_listeners.patched_listeners(context, patches, group)
+    ]
+    routes = [
+        patched_route_config(_route_context(proxy, config), patches, config)
+        for config in own[ROUTE].values()
+    ]
+    clusters = _patched_clusters(proxy, patches, own[CLUSTER].values())
+    others = [m for t in own if t not in (LISTENER, ROUTE, CLUSTER) for m in own[t].values()]
+    messages: Iterable[Message] = (*new_listeners, *routes, *clusters, *others)
+    return ProxyResources.build(messages, own.diagnostics)
+
+
+def _route_context(proxy: Proxy, config: route_pb2.RouteConfiguration) -> str:
+    if proxy.is_gateway:
+        return "GATEWAY"
+    return "SIDECAR_INBOUND" if config.name.startswith("inbound|") else "SIDECAR_OUTBOUND"
+
+
+def _cluster_context(proxy: Proxy, name: str) -> str:
+    if proxy.is_gateway:
+        return "GATEWAY"
+    return "SIDECAR_INBOUND" if name.startswith("inbound|") else "SIDECAR_OUTBOUND"
+
+
+def _patched_clusters(
+    proxy: Proxy, patches: Mapping[str, list[ConfigPatch]], clusters: Iterable[Message]
+) -> list[Message]:
+    found = patches.get("CLUSTER", [])
+    out: list[Message] = []
+    for cluster in clusters:
+        assert isinstance(cluster, cluster_pb2.Cluster)
+        context = _cluster_context(proxy, cluster.name)
+        matched = [p for p in found if context_matches(p, context) and _cluster_matches(cluster, p)]
+        mine = copied(cluster) if matched else cluster
+        if kept_after(mine, matched):
+            out.append(mine)
+    contexts = ("GATEWAY",) if proxy.is_gateway else ("SIDECAR_OUTBOUND", "SIDECAR_INBOUND")
+    for patch in found:
+        if patch.operation != "ADD" or not isinstance(patch.value, cluster_pb2.Cluster):
+            continue
+        if any(patch.context == c for c in contexts) or patch.context == "ANY":
+            out.append(copied(patch.value))
+    return out
+
+
+def _cluster_matches(cluster: cluster_pb2.Cluster, patch: ConfigPatch) -> bool:
+    match = patch.match.cluster
+    if match is None:
+        return True
+    if match.name:
+        return bool(match.name == cluster.name)
+    parts = cluster.name.split("|")
+    if len(parts) != 4:
+        parts = ["", "", "", ""]
+    direction, port, subset, host = parts
+    if match.subset and match.subset != subset:
+        return False
+    if match.service and (direction == "inbound" or match.service != host):
+        return False
+    return not match.port_number or str(match.port_number) == port
+
+
+def patched_route_config(
+    context: str, patches: Mapping[str, list[ConfigPatch]], config: route_pb2.RouteConfiguration
+) -> route_pb2.RouteConfiguration:
+    """One route configuration after ROUTE_CONFIGURATION, VIRTUAL_HOST and HTTP_ROUTE patches
+    (Istio's rc_patch); `config` itself when none matches it."""
+    relevant = [
+        p
+        for kind in ("ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE")
+        for p in patches.get(kind, [])
+        if context_matches(p, context) and _route_config_matches(context, config, p)
+    ]
+    if not relevant:
+        return config
+    out: route_pb2.RouteConfiguration = copied(config)
+    for patch in relevant:
+        merging = patch.apply_to == "ROUTE_CONFIGURATION" and patch.operation == "MERGE"
+        if merging and isinstance(patch.value, route_pb2.RouteConfiguration):
+            merge(out, patch.value)
+    vhosts: list[rc_pb2.VirtualHost] = []
+    for vhost in out.virtual_hosts:
+        matched = [p for p in relevant if p.apply_to == "VIRTUAL_HOST" and _vhost_matches(vhost, p)]
+        if kept_after(vhost, matched, replace=True):
+            _patch_routes(relevant, vhost)
+            vhosts.append(copied(vhost))
+    for patch in relevant:
+        adding = patch.apply_to == "VIRTUAL_HOST" and patch.operation == "ADD"
+        if adding and isinstance(patch.value, rc_pb2.VirtualHost):
+            vhosts.append(copied(patch.value))
+    del out.virtual_hosts[:]
+    out.virtual_hosts.extend(vhosts)
+    return out
+
+
+def _patch_routes(patches: list[ConfigPatch], vhost: rc_pb2.VirtualHost) -> None:
+    mine = [p for p in patches if p.apply_to == "HTTP_ROUTE" and _vhost_matches(vhost, p)]
+    routes: list[rc_pb2.Route] = []
+    for route in vhost.routes:
+        if kept_after(route, [p for p in mine if _route_matches(route, p)]):
+            routes.append(copied(route))
+    for patch in mine:
+        if not isinstance(patch.value, rc_pb2.Route):
+            continue
+        specific = _has_route_match(patch)
+        if patch.operation == "ADD" or (patch.operation == "INSERT_AFTER" and not specific):
+            routes.append(copied(patch.value))
+        elif patch.operation in ("INSERT_BEFORE", "INSERT_FIRST") and not specific:
+            routes.insert(0, copied(patch.value))
+        elif patch.operation in _INSERTS:
+            at = next((i for i, r in enumerate(routes) if _route_matches(r, patch)), None)
+            if at is not None:
+                where = {"INSERT_BEFORE": at, "INSERT_AFTER": at + 1}.get(patch.operation, 0)
+                routes.insert(where, copied(patch.value))
+    del vhost.routes[:]
+    vhost.routes.extend(routes)
+
+
+def _route_config_matches(
+    context: str, config: route_pb2.RouteConfiguration, patch: ConfigPatch
+) -> bool:
+    match = patch.match.route_configuration
+    if match is None:
+        return True
+    if match.name and match.name != config.name:
+        return False
+    if context != "GATEWAY":
+        parts = config.name.split("|")
+        port = parts[1] if config.name.startswith("inbound|") and len(parts) > 1 else config.name
+        return not match.port_number or str(match.port_number) == port
+    number, port_name, gateway = _gateway_route_name(config.name)
+    if match.port_number and match.port_number != number:
+        return False
+    if match.port_name and match.port_name != port_name:
+        return False
+    return not match.gateway or match.gateway == gateway
+
+
+_GATEWAY_HTTPS = re.compile(r"https\.(\d+)\.([^.]*)\.(.+)")
+
+
+def _gateway_route_name(name: str) -> tuple[int, str, str]:
+    """(port, port name, gateway `namespace/name`) of a gateway's route configuration name:
+    `http.8080`, or `https.443.<server>.<namespace>/<name>` (`names.gateway_tls_route_config`,
+    whose server index stands where Istio's name has the port name)."""
+    if name.startswith("http."):
+        number = name.split(".")[1]
+        return (int(number) if number.isdigit() else 0), "", ""
+    found = _GATEWAY_HTTPS.fullmatch(name)
+    if found is None:
+        return 0, "", ""
+    return int(found.group(1)), found.group(2), found.group(3)
+
+
+def _vhost_matches(vhost: rc_pb2.VirtualHost, patch: ConfigPatch) -> bool:
+    match = patch.match.route_configuration
+    if match is None or match.vhost is None:
+        return True
+    return not match.vhost.name or match.vhost.name == vhost.name
+
+
+def _has_route_match(patch: ConfigPatch) -> bool:
+    match = patch.match.route_configuration
+    return match is not None and match.vhost is not None and match.vhost.route is not None
+
+
+def _route_matches(route: rc_pb2.Route, patch: ConfigPatch) -> bool:
+    configuration = patch.match.route_configuration
+    vhost = configuration.vhost if configuration else None
+    match = vhost.route if vhost else None
+    if match is None:
+        return True
+    if match.name and match.name != route.name:
+        return False
+    action = enum_name(match.action, ROUTE_ACTIONS)
+    kind = {"route": "ROUTE", "redirect": "REDIRECT", "direct_response": "DIRECT_RESPONSE"}
+    return action == "ANY" or kind.get(route.WhichOneof("action") or "") == action
