@@ -26,6 +26,7 @@ from pilotfish.ca.authority import MAX_TTL
 from pilotfish.ca.errors import CaStateError
 from pilotfish.ca.service import CaService
 from pilotfish.ca.serving import SERVING_CERT_TTL, ServingCertificate
+from pilotfish.controlplane import gc_freeze
 from pilotfish.controlplane.api import Api
 from pilotfish.controlplane.auth import ensure_admin_token
 from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cacerts,
         datetime.timedelta(seconds=args.max_workload_cert_ttl),
     )
+    gc_freeze.install()  # full collections stay short however large the heap grows
     try:
         asyncio.run(
             serve(

@@ -1,0 +1,63 @@
+"""Python's full garbage collections kept short: what survives a long one is frozen.
+
+At 1,000 services / 2,000 proxies the control plane holds ~750 MB of long-lived objects
+(translated parts, published snapshots). CPython runs a full collection when the objects that
+survived its young collections reach a quarter of those alive after the last full one, and a
+full collection walks every tracked object: 0.25–2.5 s at that size (BENCHMARKS.md), landing in
+whichever change allocates at that moment (in process, 3 targeted changes of 20 took 0.3–0.4 s
+of CPU instead of 0.1 s).
+
+`install()` registers a `gc.callbacks` hook: after a full collection that took
+`LONG_COLLECTION_S` or more, everything that survived it is moved to the permanent generation
+(`gc.freeze`), so later full collections walk only what was allocated since (a few thousand
+objects per change) and stay short. Nothing unreachable is frozen: the collection has just freed
+every unreachable cycle. Frozen objects are still freed by reference counting when the last
+reference goes (the push contexts and snapshots a change replaces are: measured, a change leaves
+no cycle of them, `tests/controlplane/test_gc_freeze.py`); only a reference cycle among frozen
+objects that becomes garbage later stays, which is why a short collection (a small heap) freezes
+nothing. The idle-time full collections tried before (reverted, cbec817) moved the pause to
+where a lone request arrived; this removes the pause instead.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+LONG_COLLECTION_S = 0.02
+"""A full collection this long (~100,000 objects walked) freezes what survived it."""
+
+
+class FreezeAfterLongCollections:
+    """The `gc.callbacks` hook (`install`); counts the freezes it made."""
+
+    def __init__(self, threshold_s: float = LONG_COLLECTION_S) -> None:
+        self.threshold_s = threshold_s
+        self.started = 0.0
+        self.freezes = 0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif phase == "stop" and time.perf_counter() - self.started >= self.threshold_s:
+            gc.freeze()  # between collections: the generation lists are complete
+            self.freezes += 1
+
+
+def install(threshold_s: float = LONG_COLLECTION_S) -> FreezeAfterLongCollections:
+    """Register the hook once for the process (the one already registered is returned)."""
+    for hook in gc.callbacks:
+        if isinstance(hook, FreezeAfterLongCollections):
+            return hook
+    hook = FreezeAfterLongCollections(threshold_s)
+    gc.callbacks.append(hook)
+    return hook
+
+
+def uninstall(hook: FreezeAfterLongCollections) -> None:
+    """Remove the hook (tests); what it froze stays frozen until `gc.unfreeze()`."""
+    if hook in gc.callbacks:
+        gc.callbacks.remove(hook)

@@ -1,0 +1,80 @@
+"""`controlplane.gc_freeze`: what survives a long full collection is frozen, garbage is not,
+and what a change replaces is still freed although it was frozen (no reference cycle holds a
+push context)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+from tests.controlplane.scale_kit import MakeMesh, connect
+
+from pilotfish.controlplane import gc_freeze
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def _cycle() -> _Node:
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return a
+
+
+@pytest.fixture
+def hook() -> Iterator[gc_freeze.FreezeAfterLongCollections]:
+    gc.collect()
+    gc.unfreeze()
+    hook = gc_freeze.install(threshold_s=0.0)  # every full collection counts as long
+    try:
+        yield hook
+    finally:
+        gc_freeze.uninstall(hook)
+        gc.unfreeze()
+
+
+def test_a_long_collection_freezes_what_survives_it_and_frees_garbage(
+    hook: gc_freeze.FreezeAfterLongCollections,
+) -> None:
+    live = _cycle()
+    dead = weakref.ref(_cycle())  # unreachable at once: only the collector frees it
+    assert dead() is not None
+    gc.collect()
+    assert dead() is None
+    assert hook.freezes >= 1 and gc.get_freeze_count() > 0
+    assert not any(o is live for o in gc.get_objects())  # frozen: walked no more
+    assert gc_freeze.install() is hook  # once per process
+
+
+def test_a_short_collection_freezes_nothing() -> None:
+    gc.collect()
+    gc.unfreeze()
+    hook = gc_freeze.install(threshold_s=60.0)
+    try:
+        gc.collect()
+        assert hook.freezes == 0 and gc.get_freeze_count() == 0
+    finally:
+        gc_freeze.uninstall(hook)
+
+
+def test_a_replaced_push_context_is_freed_although_frozen(
+    on_demand_mesh: MakeMesh, hook: gc_freeze.FreezeAfterLongCollections
+) -> None:
+    cp, topo, instances = on_demand_mesh(routes=True)
+    for instance in instances:
+        connect(cp, instance)
+    gc.collect()  # freezes every push context, part and snapshot alive now
+    assert hook.freezes >= 1
+    before = weakref.ref(cp.push)
+    gc.disable()  # reference counting alone from here
+    try:
+        ns, svc = topo.names[0]
+        assert cp.apply([("vs.yaml", topo.virtual_service(ns, svc, 70))]).ok
+        assert cp.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
+        assert before() is None, "a frozen push context outlived its change: a cycle holds it"
+    finally:
+        gc.enable()
