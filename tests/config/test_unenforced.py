@@ -60,17 +60,19 @@ spec:
   - applyTo: HTTP_ROUTE
     match: {context: SIDECAR_INBOUND}
     patch: {operation: MERGE, value: {timeout: 3s}}
+  - applyTo: ROUTE_CONFIGURATION
+    match: {context: SIDECAR_OUTBOUND, routeConfiguration: {portNumber: 9080}}
+    patch: {operation: MERGE, value: {validate_clusters: false}}
 """
 
 
 def test_patches_that_reach_no_proxy_are_named_with_their_path() -> None:
     found = {n.split(": ", 2)[1]: n.split(": ", 2)[2] for n in notes(UNAPPLIED)}
     prefix = "EnvoyFilter default/mixed at spec.configPatches"
-    assert set(found) == {f"{prefix}[{i}]" for i in (0, 1, 3, 4)}, found
-    assert "outbound route configurations" in found[f"{prefix}[0]"]
-    assert "inbound and gateway ones are patched" in found[f"{prefix}[1]"]
+    assert set(found) == {f"{prefix}[{i}]" for i in (3, 4, 6)}, found
     assert "proxyVersion" in found[f"{prefix}[3]"]
     assert "BOOTSTRAP" in found[f"{prefix}[4]"]
+    assert "VIRTUAL_HOST with this portNumber" in found[f"{prefix}[6]"]
 
 
 def test_enforced_kinds_get_no_note() -> None:

@@ -94,6 +94,29 @@ spec:
                 handle:headers():add("x-envoyfilter-lua", "gateway")
               end
 """
+OUTBOUND_HEADER = """apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata:
+  name: ratings-outbound
+  namespace: default
+spec:
+  workloadSelector:
+    labels:
+      app: ratings
+  configPatches:
+  - applyTo: VIRTUAL_HOST
+    match:
+      context: SIDECAR_OUTBOUND
+      routeConfiguration:
+        portNumber: 9080
+        vhost:
+          name: productpage.default.svc.cluster.local:9080
+    patch:
+      operation: MERGE
+      value:
+        response_headers_to_add:
+        - header: {key: x-envoyfilter-outbound, value: ratings}
+"""
 _ok = pilotfish_ok
 
 
@@ -105,9 +128,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
         yield mesh
 
 
-def _from_ratings(mesh: LocalMesh) -> tuple[str, str]:
-    """(status line and rate-limit header, body) of productpage:9080/productpage asked from
-    the ratings pod, as the task's verification step asks it."""
+def _from_ratings(mesh: LocalMesh, header: str = "x-local-rate-limit") -> tuple[str, str]:
+    """(status line and `header`'s line, body) of productpage:9080/productpage asked from the
+    ratings pod, as the task's verification step asks it."""
     path = "jsonpath={.items[0].metadata.name}"
     pod = _ok(mesh, "get", "pod", "-l", "app=ratings", "-o", path).strip()
     out = _ok(
@@ -116,7 +139,7 @@ def _from_ratings(mesh: LocalMesh) -> tuple[str, str]:
     )  # fmt: skip
     head, _, body = out.replace("\r\n", "\n").partition("\n\n")
     lines = head.lower().splitlines()
-    limited = next((line for line in lines if line.startswith("x-local-rate-limit:")), "")
+    limited = next((line for line in lines if line.startswith(f"{header}:")), "")
     return f"{lines[0] if lines else ''} {limited}".strip(), body
 
 
@@ -154,3 +177,15 @@ def test_a_lua_filter_on_the_gateway(mesh: LocalMesh) -> None:
     _ok(mesh, "delete", "envoyfilter", "gateway-lua", "-n", "istio-system")
     mesh.wait_for(lambda: not added(), 30, "the Lua filter gone")
     assert mesh.get("/productpage").status == 200
+
+
+def test_an_outbound_virtual_host_patch_on_the_sidecar_it_selects(mesh: LocalMesh) -> None:
+    header = "x-envoyfilter-outbound"
+    assert header not in _from_ratings(mesh, header)[0]
+    _ok(mesh, "apply", "-f", "-", stdin=OUTBOUND_HEADER)
+    patched = f"{header}: ratings"
+    mesh.wait_for(lambda: patched in _from_ratings(mesh, header)[0], 30, "the outbound header")
+    assert " 200" in _from_ratings(mesh, header)[0]
+    assert header not in {k.lower() for k in mesh.get("/productpage").headers}  # not the gateway
+    _ok(mesh, "delete", "envoyfilter", "ratings-outbound")
+    mesh.wait_for(lambda: header not in _from_ratings(mesh, header)[0], 30, "the header gone")

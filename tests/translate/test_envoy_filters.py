@@ -5,6 +5,8 @@ Envoy itself validates the patched configuration of the `envoy-filters` golden c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -14,8 +16,9 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import generate
+from pilotfish.translate import generate, names, on_demand
 from pilotfish.translate.envoy_filters import merge, patches_for
+from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.invariants import check_invariants
 from pilotfish.type_urls import CLUSTER, LISTENER, ROUTE
 
@@ -237,3 +240,56 @@ def test_gateway_context_and_a_typed_struct_merge() -> None:
                 managers.append(manager)
     assert managers and all(m.server_name == "my-gateway" for m in managers)
     assert all("not-on-gateways" not in [f.name for f in m.http_filters] for m in managers)
+
+
+OUTBOUND = """apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: outbound, namespace: default}
+spec:
+  workloadSelector: {labels: {app: productpage}}
+  configPatches:
+  - applyTo: VIRTUAL_HOST
+    match: {context: SIDECAR_OUTBOUND, routeConfiguration: {portNumber: 9080}}
+    patch:
+      operation: MERGE
+      value: {response_headers_to_add: [{header: {key: x-port-9080, value: "1"}}]}
+  - applyTo: HTTP_ROUTE
+    match:
+      context: SIDECAR_OUTBOUND
+      routeConfiguration: {vhost: {name: "reviews.default.svc.cluster.local:9080"}}
+    patch: {operation: MERGE, value: {route: {timeout: 7s}}}
+  - applyTo: CLUSTER
+    match: {context: SIDECAR_OUTBOUND, cluster: {service: ratings.default.svc.cluster.local}}
+    patch: {operation: MERGE, value: {per_connection_buffer_limit_bytes: 4096}}
+"""
+
+
+def test_outbound_routes_and_clusters_of_the_sidecars_it_selects() -> None:
+    push = bookinfo_push(OUTBOUND, on_demand_clusters=True, on_demand_routes=True)
+    mine = replace(productpage(push), delta_xds=True)
+    other = replace(sidecar_for(push, "reviews-v1-0", (9080, 19080)), delta_xds=True)
+    assert not on_demand.applies(mine, push)  # it gets all it needs as its own part
+    assert on_demand.applies(other, push)
+    shared, own = generate_parts(mine, push)
+    assert shared == ()
+    assert check_invariants(own) == []
+    config = own[ROUTE][names.HTTP_PROXY_ROUTE_CONFIG]
+    assert isinstance(config, route_pb2.RouteConfiguration)
+    by_name = {vhost.name: vhost for vhost in config.virtual_hosts}
+    reviews = by_name["reviews.default.svc.cluster.local:9080"]
+    assert [h.header.key for h in reviews.response_headers_to_add][-1:] == ["x-port-9080"]
+    assert all(r.route.timeout.seconds == 7 for r in reviews.routes)
+    assert all(
+        "x-port-9080" not in [h.header.key for h in v.response_headers_to_add]
+        for name, v in by_name.items()
+        if not name.endswith(":9080")
+    )
+    ratings = own[CLUSTER]["outbound|9080||ratings.default.svc.cluster.local"]
+    assert ratings.per_connection_buffer_limit_bytes.value == 4096
+    details = own[CLUSTER]["outbound|9080||details.default.svc.cluster.local"]
+    assert not details.HasField("per_connection_buffer_limit_bytes")
+    # the other sidecars share what they shared, unpatched
+    other_shared, _ = generate_parts(other, push)
+    assert other_shared
+    shared_ratings = other_shared[0][CLUSTER]["outbound|9080||ratings.default.svc.cluster.local"]
+    assert not shared_ratings.HasField("per_connection_buffer_limit_bytes")

@@ -1,14 +1,13 @@
 """What the mesh stores but does not enforce, said when it is applied rather than left silent.
 
-EnvoyFilter: applied by translation (`translate.envoy_filters`) to gateways and to each sidecar's
-own part (its listeners, inbound routes and clusters, what patches ADD). `apply` warns, per
-config patch, about what reaches no proxy here: a patch of the routes or service clusters a
-sidecar sends to (shared by every sidecar that sees the same services); EXTENSION_CONFIG and
-BOOTSTRAP patches; the WAYPOINT context; a `proxyVersion` or `metadata` match (these proxies
-report neither: Istio matches no proxy without them); targetRefs (Istio applies such an
-EnvoyFilter to no proxy). A patch of Istio's own filters (`istio.stats`, attributegen), which
-these Envoys do not have, also says how the same classification is written here: a Telemetry
-`tagOverrides` value in CEL, which Envoy evaluates per request.
+EnvoyFilter: applied by translation (`translate.envoy_filters`). `apply` warns, per config
+patch, about what reaches no proxy here: EXTENSION_CONFIG and BOOTSTRAP patches; the WAYPOINT
+context; a ROUTE_CONFIGURATION merge into one outbound port's configuration (a sidecar that is
+not a captured pod has one, `http_proxy`, for every port); a `proxyVersion` or `metadata`
+match (these proxies report neither: Istio matches no proxy without them); targetRefs (Istio
+applies such an EnvoyFilter to no proxy). A patch of Istio's own filters (`istio.stats`,
+attributegen), which these Envoys do not have, also says how the same classification is written
+here: a Telemetry `tagOverrides` value in CEL, which Envoy evaluates per request.
 """
 
 from __future__ import annotations
@@ -78,16 +77,13 @@ def _unapplied(cp: Any) -> str:
             "its match.proxy names a proxyVersion or metadata, which these proxies do not "
             "report (Istio matches no proxy without them)"
         )
+    configuration = match.route_configuration if match is not None else None
+    port = configuration.port_number if configuration is not None else None
     outbound = context in ("ANY", "SIDECAR_OUTBOUND")
-    if outbound and apply_to in ("ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE"):
-        return _SHARED % "outbound route configurations" + (
-            "; inbound and gateway ones are patched" if context == "ANY" else ""
-        )
-    if outbound and apply_to == "CLUSTER" and operation != "ADD":
-        return _SHARED % "outbound service clusters" + (
-            "; inbound and gateway ones are patched" if context == "ANY" else ""
+    if outbound and apply_to == "ROUTE_CONFIGURATION" and port and operation == "MERGE":
+        return (
+            "a sidecar that is not a captured pod has one outbound route configuration for "
+            f"every port (http_proxy), so a merge into port {port}'s alone cannot be made; "
+            "patch its virtual hosts (VIRTUAL_HOST with this portNumber) instead"
         )
     return ""
-
-
-_SHARED = "sidecars' %s are shared by every sidecar that sees the same services and are not patched"

@@ -8,14 +8,16 @@ the patches whose `match.proxy` fits the proxy. These proxies report no Istio ve
 node metadata to match, so a patch with a `proxyVersion` or `metadata` match fits none of them
 (Istio's rule for a proxy without them); `config.unenforced` says so at apply.
 
-What is patched: a gateway's whole configuration (context GATEWAY); of a sidecar, its own part —
-its listeners (inbound: SIDECAR_INBOUND, the others SIDECAR_OUTBOUND), its inbound route
-configurations and clusters (SIDECAR_INBOUND) — and the listeners and clusters patches ADD. A
-sidecar's outbound clusters and `http_proxy` routes are shared by every sidecar that sees the
-same services (and come on demand), so route and cluster patches never reach those; apply says
-that too. The operations are Istio's (envoyfilter package): listeners in
-`envoy_filter_listeners`, route configurations and clusters here. MERGE is a proto merge whose
-Durations are replaced whole (`merge`).
+What is patched: a gateway's whole configuration (context GATEWAY); a sidecar's listeners
+(inbound: SIDECAR_INBOUND, the others SIDECAR_OUTBOUND), route configurations and clusters
+(`inbound|...`: SIDECAR_INBOUND), and what patches ADD. A sidecar's outbound routes and service
+clusters are shared with every sidecar that sees the same services (and come on demand): one
+that a patch may change (`patches_shared_parts`) gets them as its own part instead, nothing on
+demand. Its one `http_proxy` route configuration serves every port, so a `portNumber` match
+selects its virtual hosts of that port (`host:port`); a ROUTE_CONFIGURATION merge with a
+`portNumber` has nothing to apply to there (`config.unenforced` says so). The operations are
+Istio's (envoyfilter package): listeners in `envoy_filter_listeners`, route configurations and
+clusters here. MERGE is a proto merge whose Durations are replaced whole (`merge`).
 Pure: it patches copies and never changes a message it is given.
 """
 
@@ -47,6 +49,7 @@ from pilotfish.config.objects import ConfigObject
 from pilotfish.config.validation.envoy_values import parsed_value
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
+from pilotfish.translate import names
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, LISTENER, ROUTE
 
@@ -86,10 +89,34 @@ def config_patches(envoy_filter: ConfigObject[Any]) -> tuple[ConfigPatch, ...]:
 
 
 def patches_for(proxy: Proxy, push: PushContext) -> dict[str, list[ConfigPatch]]:
-    """applyTo -> the patches that apply to `proxy`, in Istio's order ({} for none)."""
-    envoy_filters = push.kind(ENVOY_FILTER)
-    if not envoy_filters:
+    """applyTo -> the patches that apply to `proxy`, in Istio's order ({} for none); made
+    once per push context for each namespace and label set (never mutate it)."""
+    if not push.kind(ENVOY_FILTER):
         return {}
+    key = ("pilotfish.envoy_filters.for", proxy.namespace, proxy.labels)
+    return push.memoized(key, partial(_patches_for, proxy, push))
+
+
+def patches_shared_parts(proxy: Proxy, push: PushContext) -> bool:
+    """Whether a patch that applies to sidecar `proxy` may change a route configuration or
+    cluster it would share with other sidecars (context ANY or SIDECAR_OUTBOUND): then it gets
+    them as its own part, none on demand (`generate.generate_parts`, `on_demand.applies`)."""
+    if proxy.is_gateway or not push.kind(ENVOY_FILTER):
+        return False
+    patches = patches_for(proxy, push)
+    return any(
+        p.context in ("ANY", "SIDECAR_OUTBOUND")
+        and not (kind == "CLUSTER" and p.operation == "ADD")
+        for kind in _SHARED_KINDS
+        for p in patches.get(kind, [])
+    )
+
+
+_SHARED_KINDS = ("ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE", "CLUSTER")
+
+
+def _patches_for(proxy: Proxy, push: PushContext) -> dict[str, list[ConfigPatch]]:
+    envoy_filters = push.kind(ENVOY_FILTER)
     root = push.mesh.root_namespace
     labels = proxy.label_map
     chosen = [
@@ -273,9 +300,13 @@ def patched_route_config(
             merge(out, patch.value)
     vhosts: list[rc_pb2.VirtualHost] = []
     for vhost in out.virtual_hosts:
-        matched = [p for p in relevant if p.apply_to == "VIRTUAL_HOST" and _vhost_matches(vhost, p)]
+        matched = [
+            p
+            for p in relevant
+            if p.apply_to == "VIRTUAL_HOST" and _vhost_matches(config.name, vhost, p)
+        ]
         if kept_after(vhost, matched, replace=True):
-            _patch_routes(relevant, vhost)
+            _patch_routes(config.name, relevant, vhost)
             vhosts.append(copied(vhost))
     for patch in relevant:
         adding = patch.apply_to == "VIRTUAL_HOST" and patch.operation == "ADD"
@@ -286,8 +317,8 @@ def patched_route_config(
     return out
 
 
-def _patch_routes(patches: list[ConfigPatch], vhost: rc_pb2.VirtualHost) -> None:
-    mine = [p for p in patches if p.apply_to == "HTTP_ROUTE" and _vhost_matches(vhost, p)]
+def _patch_routes(config: str, patches: list[ConfigPatch], vhost: rc_pb2.VirtualHost) -> None:
+    mine = [p for p in patches if p.apply_to == "HTTP_ROUTE" and _vhost_matches(config, vhost, p)]
     routes: list[rc_pb2.Route] = []
     for route in vhost.routes:
         if kept_after(route, [p for p in mine if _route_matches(route, p)]):
@@ -318,6 +349,9 @@ def _route_config_matches(
     if match.name and match.name != config.name:
         return False
     if context != "GATEWAY":
+        if match.port_number and config.name == names.HTTP_PROXY_ROUTE_CONFIG:
+            # one configuration for every port: the port is matched per virtual host
+            return patch.apply_to != "ROUTE_CONFIGURATION"
         parts = config.name.split("|")
         port = parts[1] if config.name.startswith("inbound|") and len(parts) > 1 else config.name
         return not match.port_number or str(match.port_number) == port
@@ -345,11 +379,14 @@ def _gateway_route_name(name: str) -> tuple[int, str, str]:
     return int(found.group(1)), found.group(2), found.group(3)
 
 
-def _vhost_matches(vhost: rc_pb2.VirtualHost, patch: ConfigPatch) -> bool:
+def _vhost_matches(config: str, vhost: rc_pb2.VirtualHost, patch: ConfigPatch) -> bool:
     match = patch.match.route_configuration
-    if match is None or match.vhost is None:
+    if match is None:
         return True
-    return not match.vhost.name or match.vhost.name == vhost.name
+    port = match.port_number
+    if port and config == names.HTTP_PROXY_ROUTE_CONFIG and not vhost.name.endswith(f":{port}"):
+        return False
+    return match.vhost is None or not match.vhost.name or match.vhost.name == vhost.name
 
 
 def _has_route_match(patch: ConfigPatch) -> bool:

@@ -97,7 +97,10 @@ def _outbound(
 
 def generate(proxy: Proxy, push: PushContext) -> ProxyResources:
     """Everything `proxy` needs: the parts it shares and its own part, merged."""
-    shared, own = generate_parts(proxy, push)
+    return _merged(*generate_parts(proxy, push))
+
+
+def _merged(shared: tuple[ProxyResources, ...], own: ProxyResources) -> ProxyResources:
     merged = own
     for part in reversed(shared):
         merged = part.merged(merged)
@@ -112,8 +115,11 @@ def generate_parts(
     share — the special clusters, and the `http_proxy` route configuration; each built once per
     push context and handed to every proxy as the same object. Own: the listeners bound to the
     proxy's address and its inbound side, after the EnvoyFilters that apply to the proxy
-    (`envoy_filters`). Gateways get everything as their own part."""
+    (`envoy_filters`). Gateways get everything as their own part, and so does a sidecar an
+    EnvoyFilter may patch the shared parts of (`envoy_filters.patches_shared_parts`)."""
     shared, own = _translated_parts(proxy, push)
+    if shared and envoy_filters.patches_shared_parts(proxy, push):
+        shared, own = (), _merged(shared, own)
     return shared, envoy_filters.patched(proxy, push, own)
 
 

@@ -40,7 +40,7 @@ from google.protobuf.message import Message
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import names
+from pilotfish.translate import envoy_filters, names
 from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
@@ -55,8 +55,14 @@ loaded control plane translating a connect storm may need longer)."""
 
 
 def applies(proxy: Proxy, push: PushContext) -> bool:
-    """Whether this proxy's clusters come on demand."""
-    return push.mesh.on_demand_clusters and proxy.delta_xds and not proxy.is_gateway
+    """Whether this proxy's clusters come on demand (not when an EnvoyFilter may patch what it
+    would share: it gets everything as its own then)."""
+    return (
+        push.mesh.on_demand_clusters
+        and proxy.delta_xds
+        and not proxy.is_gateway
+        and not envoy_filters.patches_shared_parts(proxy, push)
+    )
 
 
 def on_demand_filter() -> hcm_pb2.HttpFilter:
