@@ -16,14 +16,14 @@ that a patch may change (`patches_shared_parts`) gets them as its own part inste
 demand. Its one `http_proxy` route configuration serves every port, so a `portNumber` match
 selects its virtual hosts of that port (`host:port`); a ROUTE_CONFIGURATION merge with a
 `portNumber` has nothing to apply to there (`config.unenforced` says so). The operations are
-Istio's (envoyfilter package): listeners in `envoy_filter_listeners`, route configurations and
-clusters here. MERGE is a proto merge whose Durations are replaced whole (`merge`).
+Istio's (envoyfilter package): listeners in `envoy_filter_listeners`, route configurations in
+`envoy_filter_routes`, clusters here. MERGE is a proto merge whose Durations are replaced
+whole (`merge`).
 Pure: it patches copies and never changes a message it is given.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -32,7 +32,6 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
@@ -41,7 +40,6 @@ from pilotfish.config.models.networking.envoy_filter import (
     APPLY_TO,
     CONTEXTS,
     OPERATIONS,
-    ROUTE_ACTIONS,
     EnvoyConfigObjectMatch,
     enum_name,
 )
@@ -49,11 +47,10 @@ from pilotfish.config.objects import ConfigObject
 from pilotfish.config.validation.envoy_values import parsed_value
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import names
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, LISTENER, ROUTE
 
-_INSERTS = ("INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST")
+INSERTS = ("INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST")
 _INSERTABLE = ("HTTP_FILTER", "NETWORK_FILTER", "HTTP_ROUTE")
 _DURATION = "google.protobuf.Duration"
 
@@ -78,7 +75,7 @@ def config_patches(envoy_filter: ConfigObject[Any]) -> tuple[ConfigPatch, ...]:
     for cp in envoy_filter.spec.config_patches:
         apply_to = enum_name(cp.apply_to, APPLY_TO)
         operation = enum_name(cp.patch.operation if cp.patch else None, OPERATIONS)
-        if operation in _INSERTS and apply_to not in _INSERTABLE:
+        if operation in INSERTS and apply_to not in _INSERTABLE:
             operation = "ADD"
         raw = cp.patch.value if cp.patch else None
         value = parsed_value(apply_to, raw) if raw is not None else None
@@ -204,7 +201,7 @@ def patched(proxy: Proxy, push: PushContext, own: ProxyResources) -> ProxyResour
     patches = patches_for(proxy, push)
     if not patches:
         return own
-    from pilotfish.translate import envoy_filter_listeners
+    from pilotfish.translate import envoy_filter_listeners, envoy_filter_routes
 
     listeners: list[listener_pb2.Listener] = list(own[LISTENER].values())
     if proxy.is_gateway:
@@ -221,7 +218,7 @@ def patched(proxy: Proxy, push: PushContext, own: ProxyResources) -> ProxyResour
         for lis in envoy_filter_listeners.patched_listeners(context, patches, group)
     ]
     routes = [
-        patched_route_config(_route_context(proxy, config), patches, config)
+        envoy_filter_routes.patched_route_config(_route_context(proxy, config), patches, config)
         for config in own[ROUTE].values()
     ]
     clusters = _patched_clusters(proxy, patches, own[CLUSTER].values())
@@ -278,130 +275,3 @@ def _cluster_matches(cluster: cluster_pb2.Cluster, patch: ConfigPatch) -> bool:
     if match.service and (direction == "inbound" or match.service != host):
         return False
     return not match.port_number or str(match.port_number) == port
-
-
-def patched_route_config(
-    context: str, patches: Mapping[str, list[ConfigPatch]], config: route_pb2.RouteConfiguration
-) -> route_pb2.RouteConfiguration:
-    """One route configuration after ROUTE_CONFIGURATION, VIRTUAL_HOST and HTTP_ROUTE patches
-    (Istio's rc_patch); `config` itself when none matches it."""
-    relevant = [
-        p
-        for kind in ("ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE")
-        for p in patches.get(kind, [])
-        if context_matches(p, context) and _route_config_matches(context, config, p)
-    ]
-    if not relevant:
-        return config
-    out: route_pb2.RouteConfiguration = copied(config)
-    for patch in relevant:
-        merging = patch.apply_to == "ROUTE_CONFIGURATION" and patch.operation == "MERGE"
-        if merging and isinstance(patch.value, route_pb2.RouteConfiguration):
-            merge(out, patch.value)
-    vhosts: list[rc_pb2.VirtualHost] = []
-    for vhost in out.virtual_hosts:
-        matched = [
-            p
-            for p in relevant
-            if p.apply_to == "VIRTUAL_HOST" and _vhost_matches(config.name, vhost, p)
-        ]
-        if kept_after(vhost, matched, replace=True):
-            _patch_routes(config.name, relevant, vhost)
-            vhosts.append(copied(vhost))
-    for patch in relevant:
-        adding = patch.apply_to == "VIRTUAL_HOST" and patch.operation == "ADD"
-        if adding and isinstance(patch.value, rc_pb2.VirtualHost):
-            vhosts.append(copied(patch.value))
-    del out.virtual_hosts[:]
-    out.virtual_hosts.extend(vhosts)
-    return out
-
-
-def _patch_routes(config: str, patches: list[ConfigPatch], vhost: rc_pb2.VirtualHost) -> None:
-    mine = [p for p in patches if p.apply_to == "HTTP_ROUTE" and _vhost_matches(config, vhost, p)]
-    routes: list[rc_pb2.Route] = []
-    for route in vhost.routes:
-        if kept_after(route, [p for p in mine if _route_matches(route, p)]):
-            routes.append(copied(route))
-    for patch in mine:
-        if not isinstance(patch.value, rc_pb2.Route):
-            continue
-        specific = _has_route_match(patch)
-        if patch.operation == "ADD" or (patch.operation == "INSERT_AFTER" and not specific):
-            routes.append(copied(patch.value))
-        elif patch.operation in ("INSERT_BEFORE", "INSERT_FIRST") and not specific:
-            routes.insert(0, copied(patch.value))
-        elif patch.operation in _INSERTS:
-            at = next((i for i, r in enumerate(routes) if _route_matches(r, patch)), None)
-            if at is not None:
-                where = {"INSERT_BEFORE": at, "INSERT_AFTER": at + 1}.get(patch.operation, 0)
-                routes.insert(where, copied(patch.value))
-    del vhost.routes[:]
-    vhost.routes.extend(routes)
-
-
-def _route_config_matches(
-    context: str, config: route_pb2.RouteConfiguration, patch: ConfigPatch
-) -> bool:
-    match = patch.match.route_configuration
-    if match is None:
-        return True
-    if match.name and match.name != config.name:
-        return False
-    if context != "GATEWAY":
-        if match.port_number and config.name == names.HTTP_PROXY_ROUTE_CONFIG:
-            # one configuration for every port: the port is matched per virtual host
-            return patch.apply_to != "ROUTE_CONFIGURATION"
-        parts = config.name.split("|")
-        port = parts[1] if config.name.startswith("inbound|") and len(parts) > 1 else config.name
-        return not match.port_number or str(match.port_number) == port
-    number, port_name, gateway = _gateway_route_name(config.name)
-    if match.port_number and match.port_number != number:
-        return False
-    if match.port_name and match.port_name != port_name:
-        return False
-    return not match.gateway or match.gateway == gateway
-
-
-_GATEWAY_HTTPS = re.compile(r"https\.(\d+)\.([^.]*)\.(.+)")
-
-
-def _gateway_route_name(name: str) -> tuple[int, str, str]:
-    """(port, port name, gateway `namespace/name`) of a gateway's route configuration name:
-    `http.8080`, or `https.443.<server>.<namespace>/<name>` (`names.gateway_tls_route_config`,
-    whose server index stands where Istio's name has the port name)."""
-    if name.startswith("http."):
-        number = name.split(".")[1]
-        return (int(number) if number.isdigit() else 0), "", ""
-    found = _GATEWAY_HTTPS.fullmatch(name)
-    if found is None:
-        return 0, "", ""
-    return int(found.group(1)), found.group(2), found.group(3)
-
-
-def _vhost_matches(config: str, vhost: rc_pb2.VirtualHost, patch: ConfigPatch) -> bool:
-    match = patch.match.route_configuration
-    if match is None:
-        return True
-    port = match.port_number
-    if port and config == names.HTTP_PROXY_ROUTE_CONFIG and not vhost.name.endswith(f":{port}"):
-        return False
-    return match.vhost is None or not match.vhost.name or match.vhost.name == vhost.name
-
-
-def _has_route_match(patch: ConfigPatch) -> bool:
-    match = patch.match.route_configuration
-    return match is not None and match.vhost is not None and match.vhost.route is not None
-
-
-def _route_matches(route: rc_pb2.Route, patch: ConfigPatch) -> bool:
-    configuration = patch.match.route_configuration
-    vhost = configuration.vhost if configuration else None
-    match = vhost.route if vhost else None
-    if match is None:
-        return True
-    if match.name and match.name != route.name:
-        return False
-    action = enum_name(match.action, ROUTE_ACTIONS)
-    kind = {"route": "ROUTE", "redirect": "REDIRECT", "direct_response": "DIRECT_RESPONSE"}
-    return action == "ANY" or kind.get(route.WhichOneof("action") or "") == action
