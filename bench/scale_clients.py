@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import threading
 import time
@@ -44,6 +45,9 @@ ROUTE = PREFIX + "envoy.config.route.v3.RouteConfiguration"
 VHOST = PREFIX + "envoy.config.route.v3.VirtualHost"
 SHORT = {CLUSTER: "cds", ENDPOINT: "eds", LISTENER: "lds", ROUTE: "rds", VHOST: "vhds"}
 STREAMS_PER_CHANNEL = 100
+OWN_CONNECTIONS = "SCALE_CLIENTS_OWN_CONNECTIONS"
+"""Set (bench/storm_split.py): each channel of 100 streams opens its own TCP connection
+(grpc shares one per target and process otherwise), so SO_REUSEPORT can spread them."""
 HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
@@ -237,8 +241,11 @@ async def main(address: str, nodes_path: str, first: int, last: int) -> None:
     print("ready", flush=True)  # imports done: the parent starts every client at once
     await asyncio.to_thread(sys.stdin.readline)
     out: list[str] = []
+    options = [("grpc.max_receive_message_length", 1 << 28)]
+    if os.environ.get(OWN_CONNECTIONS):  # one TCP connection per channel, not one per process
+        options.append(("grpc.use_local_subchannel_pool", 1))
     channels = [
-        grpc.aio.insecure_channel(address, options=[("grpc.max_receive_message_length", 1 << 28)])
+        grpc.aio.insecure_channel(address, options=options)
         for _ in range((len(nodes) + STREAMS_PER_CHANNEL - 1) // STREAMS_PER_CHANNEL)
     ]
     tasks = [

@@ -29,7 +29,6 @@ steps of up to 5 s, like the histogram it comes from.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -60,7 +59,6 @@ from pilotfish.telemetry.stats_gauges import add_gauges, set_gauge
 STATS_LOGGER = "envoy.access_loggers.stats"
 SCOPE_PREFIX = "istio"
 GRPC_CONTENT_TYPE = "application/grpc"
-HTTP_STATS_MEMO = 8192  # `http_stats_logs` results kept (~3 KB each; two per proxy)
 # `stats_scope: {prefix: istio}` (Config field 6, `envoy.type.v3.Scope` field 5): Envoy 1.40
 # deprecates `stat_prefix` for it, but the xds-protos bindings do not have the field yet, so it
 # is added as encoded bytes (kept through serialisation as an unknown field).
@@ -226,7 +224,7 @@ def _stat(name: str, tags: dict[str, str]) -> stats_pb2.Config.Stat:
     )
 
 
-def _logger(
+def logger_config(
     metrics: Sequence[Metric], reporter: Reporter, plan: LabelPlan, policy: MetricsPolicy
 ) -> stats_pb2.Config:
     config = stats_pb2.Config()
@@ -295,7 +293,7 @@ def _open_bytes_logger(
     return config
 
 
-def _access_log(
+def stats_access_log(
     config: stats_pb2.Config, *log_types: int, content_type: bool | None = None
 ) -> accesslog_pb2.AccessLog:
     """`content_type`: True logs only gRPC requests (Istio's `request_protocol` is `grpc` when
@@ -311,41 +309,6 @@ def _access_log(
         header.invert_match = not content_type
         header.treat_missing_header_as_empty = True
     return log
-
-
-def http_stats_logs(
-    reporter: Reporter,
-    me: Identity,
-    policy: MetricsPolicy,
-    service: ServiceLabels | None = None,
-    mtls: bool | None = None,
-) -> list[accesslog_pb2.AccessLog]:
-    """The HTTP connection manager's loggers for Istio's request metrics: one for gRPC
-    requests, one for the others (new messages: the caller may change them)."""
-    found = _http_stats_bytes(reporter, me, policy, service, mtls)
-    return [accesslog_pb2.AccessLog.FromString(data) for data in found]
-
-
-@functools.lru_cache(maxsize=HTTP_STATS_MEMO)
-def _http_stats_bytes(
-    reporter: Reporter,
-    me: Identity,
-    policy: MetricsPolicy,
-    service: ServiceLabels | None,
-    mtls: bool | None,
-) -> tuple[bytes, ...]:
-    """`http_stats_logs` serialised, memoised on its arguments (all it reads): a proxy's
-    outbound and WebSocket managers share them, and a change that translates every proxy
-    again (a mesh setting) finds each proxy's built before (measured: ~150 us a call, 1 us
-    to parse back; BENCHMARKS.md)."""
-    logs = []
-    for grpc in (False, True):
-        metrics = [m for m in STANDARD_METRICS if not m.tcp and (grpc or not m.grpc)]
-        plan = label_plan(reporter, me, service, protocol="grpc" if grpc else "http", mtls=mtls)
-        config = _logger(metrics, reporter, plan, policy)
-        if config.counters or config.histograms:
-            logs.append(_access_log(config, content_type=grpc).SerializeToString())
-    return tuple(logs)
 
 
 def grpc_stats_filter(reporter: Reporter, policy: MetricsPolicy) -> hcm_pb2.HttpFilter | None:
@@ -371,15 +334,15 @@ def tcp_stats_logs(
     on connect and every `policy.reporting_interval`: see `decorate`)."""
     plan = label_plan(reporter, me, service, protocol="tcp", mtls=mtls)
     tcp = [m for m in STANDARD_METRICS if m.tcp]
-    opened = _logger([m for m in tcp if m.at_open], reporter, plan, policy)
+    opened = logger_config([m for m in tcp if m.at_open], reporter, plan, policy)
     open_bytes = _open_bytes_logger([m for m in tcp if m.periodic], reporter, plan, policy)
-    closed = _logger([m for m in tcp if not m.at_open], reporter, plan, policy)
+    closed = logger_config([m for m in tcp if not m.at_open], reporter, plan, policy)
     logs = []
     if opened.counters:
-        logs.append(_access_log(opened, log_data_pb2.TcpUpstreamConnected))
+        logs.append(stats_access_log(opened, log_data_pb2.TcpUpstreamConnected))
     if open_bytes is not None:
         periodic = (log_data_pb2.TcpPeriodic, log_data_pb2.TcpConnectionEnd)
-        logs.append(_access_log(open_bytes, *periodic))
+        logs.append(stats_access_log(open_bytes, *periodic))
     if closed.counters:
-        logs.append(_access_log(closed, log_data_pb2.TcpConnectionEnd))
+        logs.append(stats_access_log(closed, log_data_pb2.TcpConnectionEnd))
     return logs

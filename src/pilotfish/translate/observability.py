@@ -36,13 +36,9 @@ from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
+from pilotfish.telemetry.http_stats import http_stats_logs
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
-from pilotfish.telemetry.metrics import (
-    MetricsPolicy,
-    grpc_stats_filter,
-    http_stats_logs,
-    tcp_stats_logs,
-)
+from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, tcp_stats_logs
 from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
 from pilotfish.telemetry.tracing import (
     TracingSettings,
@@ -93,8 +89,8 @@ def inbound_service(proxy: Proxy, push: PushContext, container_port: int) -> Ser
     """The first service (by hostname) that sends this container port traffic: Istio's
     `destination_service` for an inbound listener."""
     labels = proxy.label_map
-    for service in push.services:
-        if service.namespace != proxy.namespace or not service.selects(labels):
+    for service in push.services_by_namespace.get(proxy.namespace, ()):  # by hostname
+        if not service.selects(labels):
             continue
         if any(port.target_port == container_port for port in service.ports):
             return ServiceLabels(service.hostname, service.name, service.namespace)
@@ -281,8 +277,8 @@ def _outbound_routes_of(push: PushContext, vhost: rc_pb2.VirtualHost) -> None:
 def _inbound_operation(proxy: Proxy, push: PushContext, container_port: int) -> str:
     """Istio names server spans after the service: `<host>:<service port>/*`."""
     labels = proxy.label_map
-    for service in push.services:
-        if service.namespace == proxy.namespace and service.selects(labels):
+    for service in push.services_by_namespace.get(proxy.namespace, ()):  # by hostname
+        if service.selects(labels):
             for port in service.ports:
                 if port.target_port == container_port:
                     return f"{service.hostname}:{port.port}/*"
