@@ -216,6 +216,136 @@ def _peer_rules_plain(listener: Config, cluster: Config) -> None:
                     rule.get("on_header_present", {}).pop("regex_value_rewrite", None)
 
 
+IDENTITY = "pilotfish.peer_identity"
+PEER = "x-pilotfish-peer-metadata"
+IDLE = (
+    "envoy.filters.http.grpc_stats",
+    "envoy.filters.http.fault",
+    "envoy.filters.http.cors",
+    "envoy.filters.http.dynamic_forward_proxy",
+)
+
+
+def _no_peer_sending(listener: Config, cluster: Config) -> None:
+    """The peer read as now, but nothing sent: no identity filter, no response header."""
+    _drop_filters(IDENTITY)(listener, cluster)
+    for hcm in _hcm(listener):
+        hcm["route_config"].pop("response_headers_to_add", None)
+
+
+def _identity_header(listener: Config) -> Config | None:
+    for hcm in _hcm(listener):
+        for f in hcm["http_filters"]:
+            if f["name"] == IDENTITY:
+                found: Config = f["typed_config"]["mutations"]["request_mutations"][0]["append"]
+                return found
+    return None
+
+
+def _identity_on_routes(listener: Config, cluster: Config) -> None:
+    """The identity header added by the route configuration instead of the filter."""
+    append = _identity_header(listener)
+    _drop_filters(IDENTITY)(listener, cluster)
+    for hcm in _hcm(listener):
+        if append is not None:
+            hcm["route_config"].setdefault("request_headers_to_add", []).append(append)
+
+
+def _identity_from_listener(listener: Config, cluster: Config) -> None:
+    """The identity kept in the listener's metadata, sent by the (shareable) route
+    configuration with `%METADATA(LISTENER:...)%`."""
+    append = _identity_header(listener)
+    _drop_filters(IDENTITY)(listener, cluster)
+    if append is None:
+        return
+    listener["metadata"] = {"filter_metadata": {"pilotfish.peer": {
+        "identity": append["header"]["value"]}}}  # fmt: skip
+    header = {"key": PEER, "value": "%METADATA(LISTENER:pilotfish.peer:identity)%"}
+    for hcm in _hcm(listener):
+        hcm["route_config"].setdefault("request_headers_to_add", []).append(
+            {"header": header, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+        )
+
+
+def _idle_disabled(listener: Config, cluster: Config) -> None:
+    """The idle filters stay in the chain, `disabled: true` (no route turns them on)."""
+    for hcm in _hcm(listener):
+        for f in hcm["http_filters"]:
+            if f["name"] in IDLE:
+                f["disabled"] = True
+
+
+def _no_exchange_removal(listener: Config, cluster: Config) -> None:
+    """No peer exchange at all, the header only removed by the route configuration (both
+    ways), as a pair with no consumer of the peer would have it."""
+    _no_peer_metadata(listener, cluster)
+    for hcm in _hcm(listener):
+        hcm["route_config"]["request_headers_to_remove"] = [PEER]
+        hcm["route_config"]["response_headers_to_remove"] = [PEER]
+
+
+def _upstream_from_eds(listener: Config, cluster: Config) -> None:
+    """The client learns the server from its endpoint's metadata (`%UPSTREAM_METADATA%`, as the
+    TCP metrics do), not from a response header: no response header, no reading filter on the
+    client side."""
+    for hcm in _hcm(listener):
+        route = hcm["route_config"]
+        for header in route.pop("response_headers_to_add", []):
+            if header["header"]["key"] != PEER:
+                route.setdefault("response_headers_to_add", []).append(header)
+        filters = hcm["http_filters"]
+        for f in list(filters):
+            reader = f["name"] == "envoy.filters.http.header_to_metadata"
+            if reader and "response_rules" in f["typed_config"]:
+                filters.remove(f)
+        if listener["name"].startswith("client|"):
+            text = json.dumps(hcm.get("access_log", [])).replace(
+                "%DYNAMIC_METADATA(pilotfish.peer:identity)%", "%UPSTREAM_METADATA(pilotfish:peer)%"
+            )
+            hcm["access_log"] = json.loads(text)
+    if not listener["name"].startswith("client|"):
+        return
+    for group in cluster.get("load_assignment", {}).get("endpoints", []):
+        for endpoint in group.get("lb_endpoints", []):
+            filter_metadata = endpoint.setdefault("metadata", {}).setdefault("filter_metadata", {})
+            filter_metadata["pilotfish"] = {"peer": "nginx;default;nginx;v1;nginx;v1;Kubernetes"}
+
+
+def _cheap_exchange(listener: Config, cluster: Config) -> None:
+    """`+upstream-from-eds` and the server's reading without its regex (on the mTLS chain the
+    header comes from a sidecar, which sends only safe characters)."""
+    _upstream_from_eds(listener, cluster)
+    _peer_rules_plain(listener, cluster)
+
+
+def _grpc_stats_matcher(listener: Config, cluster: Config) -> None:
+    """grpc_stats behind a matcher that skips it unless the content type is gRPC's."""
+    grpc = {"single_predicate": {
+        "input": {"name": "content-type", "typed_config": {
+            "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+            "header_name": "content-type"}},
+        "value_match": {"prefix": "application/grpc"}}}  # fmt: skip
+    skip = {"name": "skip", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"
+    }}  # fmt: skip
+    for hcm in _hcm(listener):
+        for f in hcm["http_filters"]:
+            if f["name"] == "envoy.filters.http.grpc_stats":
+                f["typed_config"] = {
+                    "@type": "type.googleapis.com/envoy.extensions.common.matching.v3."
+                    "ExtensionWithMatcher",
+                    "extension_config": {"name": f["name"], "typed_config": f["typed_config"]},
+                    "xds_matcher": {"matcher_list": {"matchers": [{
+                        "predicate": {"not_matcher": grpc}, "on_match": {"action": skip}}]}},
+                }  # fmt: skip
+
+
+def _no_xfcc(listener: Config, cluster: Config) -> None:
+    for hcm in _hcm(listener):
+        hcm.pop("forward_client_cert_details", None)
+        hcm.pop("set_current_client_cert_details", None)
+
+
 def _default_hcm(listener: Config, cluster: Config) -> None:
     keep = ("@type", "stat_prefix", "route_config", "http_filters", "access_log")
     for hcm in _hcm(listener):
@@ -255,10 +385,15 @@ def _plain_tls(listener: Config, cluster: Config) -> None:
         socket["typed_config"]["common_tls_context"].pop("alpn_protocols", None)
 
 
+EVERY_PIECE = (
+    "-stats", "-peer-metadata", "-authz", "-idle-filters", "-hcm-settings", "-route-extras",
+    "-cluster-extras", "-tls-extras",
+)  # fmt: skip
+
+
 def _everything(listener: Config, cluster: Config) -> None:
-    for name, variant in VARIANTS.items():
-        if name.startswith("-") and name != "-all":
-            variant(listener, cluster)
+    for name in EVERY_PIECE:
+        VARIANTS[name](listener, cluster)
 
 
 Variant = Callable[[Config, Config], None]
@@ -291,6 +426,16 @@ VARIANTS: dict[str, Variant] = {
         )
     ),
     "-hcm-settings": _default_hcm,
+    # candidate levers (issue 9 item 6)
+    "-peer-sending": _no_peer_sending,
+    "+route-identity": _identity_on_routes,
+    "+listener-identity": _identity_from_listener,
+    "+idle-disabled": _idle_disabled,
+    "-exchange+removal": _no_exchange_removal,
+    "-xfcc": _no_xfcc,
+    "+upstream-from-eds": _upstream_from_eds,
+    "+cheap-exchange": _cheap_exchange,
+    "+grpc-stats-matcher": _grpc_stats_matcher,
     "-route-extras": _plain_routes,
     "-cluster-extras": _plain_cluster,
     "-tls-extras": _plain_tls,
@@ -325,7 +470,7 @@ def pair_configs(
         }
     dumps = [(client_dump, server_dump, ""), *([more] if more else [])]
     for (client, server, suffix), name in ((d, n) for d in dumps for n in names):
-        if suffix and name.startswith("+"):
+        if suffix and name.startswith("+module"):
             continue  # a replacement of the metrics: nothing to replace with them off
         key = name + suffix
         server_port, ports[key] = free_port(), free_port()

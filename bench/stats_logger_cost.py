@@ -19,6 +19,7 @@ moves CPU time by +-25% on a shared machine.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -46,18 +47,27 @@ def dump() -> dict[str, Any]:
     peer header and cluster metadata, as JSON."""
     from pilotfish.telemetry import exchange, labels, metrics
 
+    try:  # the loggers' home since the per-shape templates; `metrics` in older trees
+        loggers = importlib.import_module("pilotfish.telemetry.http_stats").http_stats_logs
+    except ModuleNotFoundError:
+        loggers = metrics.http_stats_logs  # type: ignore[attr-defined]
+
     def js(message: Any) -> Any:
         return json.loads(json_format.MessageToJson(message))
 
     me = exchange.Identity("bench", "default", "bench", "v1", "bench", "v1")
     policy = metrics.MetricsPolicy()
+    # trees before the client learned the server from its endpoint: a response header read by a
+    # filter; since, the server endpoint's metadata
+    upstream = getattr(exchange, "upstream_peer_filter", None)
+    endpoint = {"filter_metadata": {labels.ENDPOINT_METADATA: labels.endpoint_fields(me)}}
     return {
-        "client_logs": [js(x) for x in metrics.http_stats_logs(labels.Reporter.SOURCE, me, policy)],
+        "client_logs": [js(x) for x in loggers(labels.Reporter.SOURCE, me, policy)],
         "server_logs": [
-            js(x)
-            for x in metrics.http_stats_logs(labels.Reporter.DESTINATION, me, policy, None, False)
+            js(x) for x in loggers(labels.Reporter.DESTINATION, me, policy, None, False)
         ],
-        "client_filter": js(exchange.upstream_peer_filter()),
+        "client_filter": js(upstream()) if upstream else None,
+        "endpoint_metadata": None if upstream else endpoint,
         "server_filter": js(exchange.downstream_peer_filter()),
         "header": {"key": exchange.PEER_HEADER, "value": me.header_value()},
         "grpc_filters": [  # with metrics on, when a gRPC message metric is emitted (newer trees)
@@ -122,20 +132,23 @@ def config(parts: dict[str, Any], metrics_on: bool) -> dict[str, Any]:
     }
     answer = {
         "match": {"prefix": "/"},
-        "response_headers_to_add": [header],
+        "response_headers_to_add": [header] if parts["client_filter"] else [],
         "direct_response": {"status": 200, "body": {"inline_string": "ok"}},
     }
+    endpoint: dict[str, Any] = {"endpoint": {"address": upstream}}
+    if parts.get("endpoint_metadata"):
+        endpoint["metadata"] = parts["endpoint_metadata"]
+    client_filters = [f for f in (parts["client_filter"], *grpc[:1]) if f]
     return {
         "admin": {"address": {"socket_address": {"address": ADDRESS, "port_value": ADMIN}}},
         "static_resources": {
             "clusters": [{"name": "server", "type": "STATIC", "metadata": parts["cluster_metadata"],
                           "load_assignment": {
                 "cluster_name": "server",
-                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": upstream}}]}],
+                "endpoints": [{"lb_endpoints": [endpoint]}],
             }}],
             "listeners": [
-                http_listener("client", CLIENT, to_server, client_logs,
-                          [parts["client_filter"], *grpc[:1]]),
+                http_listener("client", CLIENT, to_server, client_logs, client_filters),
                 http_listener("server", SERVER, answer, server_logs,
                           [parts["server_filter"], *grpc[1:]]),
             ],

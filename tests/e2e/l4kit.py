@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
+from pilotfish.telemetry.exchange import PEER_HEADER
+
 
 def random_loopback() -> str:
     return f"127.{random.randint(200, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
@@ -41,7 +43,9 @@ class _Hello(http.server.BaseHTTPRequestHandler):
             subject = cast("tuple[tuple[tuple[str, str], ...], ...]", peer.get("subject", ()))
             names = [v for rdn in subject for k, v in rdn if k == "commonName"]
             client = f" client={names[0] if names else '?'}"
-        line = f" {self.path} host={self.headers.get('host')}{client}\n"
+        sent = self.headers.get(PEER_HEADER)  # a sidecar's identity: never for hosts outside
+        told = f" peer={sent}" if sent is not None else ""
+        line = f" {self.path} host={self.headers.get('host')}{client}{told}\n"
         payload = self.body + line.encode()
         self.send_response(200)
         self.send_header("content-length", str(len(payload)))

@@ -51,6 +51,7 @@ def test_allow_any_passes_unknown_hosts(
     host, port = outside["unknown"]
     status, _, body = proxy_get(_proxy(sleep_mesh), f"http://{host}:{port}/x")
     assert (status, body.split()[0]) == (200, "unknown"), body
+    assert " peer=" not in body, body  # the sidecar's identity stays inside the mesh
 
 
 def test_service_entries_static_dns_and_workload_entry(
@@ -125,6 +126,8 @@ spec:
     ]:
         status, _, body = proxy_get(proxy, url)
         assert (status, body.split()[0]) == (200, expected), (url, status, body)
+        # the identity header goes to hosts of the mesh only (MESH_INTERNAL), as Istio's
+        assert (" peer=sleep;default;" in body) == (expected == "vm"), (url, body)
     assert tcp_exchange(proxy[0], 9400, "hi") == "external hi"
 
 

@@ -19,6 +19,7 @@ from pilotfish.config.mesh_telemetry import legacy_tracing_address, parse_mesh_t
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.telemetry.exchange import IDENTITY_FILTER, PEER_HEADER, Identity, identity_of
 from pilotfish.telemetry.labels import (
+    ENDPOINT_METADATA,
     FIXED_TAG,
     HTTP_LABELS,
     MESSAGES_TAG,
@@ -39,6 +40,7 @@ from pilotfish.telemetry.policy import metrics_policy
 from pilotfish.telemetry.stats_gauges import gauges_of
 from pilotfish.translate import generate
 from pilotfish.translate.generate import generate_parts
+from pilotfish.type_urls import ENDPOINT as ENDPOINT_TYPE
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
 from pilotfish.type_urls import ROUTE as ROUTE_TYPE
 
@@ -175,24 +177,34 @@ def _identity_sent(listener: listener_pb2.Listener) -> str:
 
 
 def _identity_off(route: route_components_pb2.Route) -> bool:
+    """The identity filter off on the route, and the header removed by the route (what holds
+    when the request's filters were chosen before its route was known)."""
     config = route.typed_per_filter_config.get(IDENTITY_FILTER)
+    removed = PEER_HEADER in route.request_headers_to_remove
     if config is None:
-        return False
+        return removed
     off = route_components_pb2.FilterConfig()
     config.Unpack(off)
-    return bool(off.disabled)
+    assert bool(off.disabled) == removed
+    return removed
 
 
-def test_inbound_routes_answer_with_the_identity_and_outbound_listeners_send_it() -> None:
+def test_outbound_listeners_send_the_identity_and_clients_read_the_servers_endpoint() -> None:
     push = bookinfo_push()
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
     resources = generate(proxy, push)
     routes = resources[ROUTE_TYPE]
+    # responses carry no identity: the client reads the server's from its endpoint's metadata
     inbound = routes["inbound|9080||"]
-    assert [h.header.key for h in inbound.response_headers_to_add] == [PEER_HEADER]
-    assert [h.header.value for h in inbound.response_headers_to_add] == [
-        identity_of(proxy).header_value()
-    ]
+    assert PEER_HEADER not in [h.header.key for h in inbound.response_headers_to_add]
+    ratings = resources[ENDPOINT_TYPE]["outbound|9080||ratings.default.svc.cluster.local"]
+    (endpoint,) = ratings.endpoints[0].lb_endpoints
+    peer = endpoint.metadata.filter_metadata[ENDPOINT_METADATA]["peer"]
+    assert peer == "ratings-v1;default;ratings;v1;ratings;v1;Kubernetes"
+    client = hcm_pb2.HttpConnectionManager()
+    outbound = resources[LISTENER_TYPE]["outbound_http_proxy"]
+    outbound.filter_chains[0].filters[0].typed_config.Unpack(client)
+    assert "envoy.filters.http.header_to_metadata" not in [f.name for f in client.http_filters]
     # requests: the proxy's own outbound listener says who it is, overwriting the app's header
     listener = resources[LISTENER_TYPE]["outbound_http_proxy"]
     assert _identity_sent(listener) == identity_of(proxy).header_value()

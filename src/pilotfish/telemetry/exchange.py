@@ -1,20 +1,27 @@
 """Peer metadata exchange, as Istio's `istio.metadata_exchange` does it over HTTP, with
 standard Envoy pieces.
 
-The sending sidecar sets one header with its own identity (the client on requests, the server on
-responses), overwriting whatever the app sent, so an app cannot pose as another workload; the
-receiving sidecar's `header_to_metadata` filter copies the value into dynamic metadata
-(`PEER_NAMESPACE`/`PEER_KEY`) and removes the header, so apps never see it. The metric labels
-unpack the fields (`labels`); a missing header or field becomes `unknown` (`latest` for the
-canonical revision), Istio's defaults for a peer it knows nothing about.
+Requests: the client's sidecar sets one header with its own identity, overwriting whatever the
+app sent, so an app cannot pose as another workload; the server's sidecar copies the value into
+dynamic metadata (`PEER_NAMESPACE`/`PEER_KEY`) with `header_to_metadata` and removes the header,
+so apps never see it. Responses carry nothing: the client learns the server from the endpoint
+its request went to (EDS metadata, `labels.ENDPOINT_METADATA`: the same packed identity, what
+Istio's stats fall back to from its `istio.workload` endpoint metadata), as its TCP metrics do.
+That saves a response header on every server and a `header_to_metadata` filter on every client
+(measured: BENCHMARKS.md, "The generated pair, cheaper"). The metric labels unpack the fields
+(`labels`); a missing header or field becomes `unknown` (`latest` for the canonical revision),
+Istio's defaults for a peer it knows nothing about.
 
 Header value: `workload;namespace;canonical service;canonical revision;app;version;cluster`.
 
+The server's reading rewrites the value to the characters a sidecar sends (`[A-Za-z0-9._;-]`)
+only on chains a client outside the mesh can reach (plaintext): on an Istio mTLS chain the peer
+is a sidecar, which sends nothing else (`Identity.header_value`), so the regex is skipped there.
+
 Where the proxy's own identity is written (Istio keeps it in the node's metadata, read by its
 metadata-exchange filter, so route configurations stay the same for every proxy that sees the
-same routes): on requests, by a header-mutation filter in the proxy's own outbound and gateway
-connection managers (`identity_filter`), turned off on routes to hosts outside the mesh
-(`identity_off`); on responses, by the proxy's inbound route configurations (`peer_header`).
+same routes): by a header-mutation filter in the proxy's own outbound and gateway connection
+managers (`identity_filter`), kept off routes to hosts outside the mesh (`identity_off`).
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.type.matcher.v3 import regex_pb2
-from google.protobuf import any_pb2
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.envoy import pack
@@ -102,11 +108,6 @@ def identity(labels: Mapping[str, str], workload: str, namespace: str) -> Identi
     )
 
 
-def peer_header(proxy: Proxy) -> base_pb2.HeaderValueOption:
-    """The header a proxy adds to what it sends (requests outbound, responses inbound)."""
-    return _header(identity_of(proxy))
-
-
 def _header(me: Identity) -> base_pb2.HeaderValueOption:
     """Overwrites whatever the app sent under that name: an app cannot pose as another."""
     return base_pb2.HeaderValueOption(
@@ -125,45 +126,42 @@ def identity_filter(me: Identity) -> hcm_pb2.HttpFilter:
     return hcm_pb2.HttpFilter(name=IDENTITY_FILTER, typed_config=pack(config))
 
 
-def identity_off() -> tuple[str, any_pb2.Any]:
-    """The per-route filter config that keeps `identity_filter` off a route (to a host outside
-    the mesh: Istio sends its metadata only to mesh clusters)."""
-    return IDENTITY_FILTER, pack(rc_pb2.FilterConfig(disabled=True))
+def identity_off(route: rc_pb2.Route) -> None:
+    """Keep the proxy's identity off a route to a host outside the mesh (Istio sends its
+    metadata only to mesh clusters): `identity_filter` turned off on the route, and the header
+    removed by the route itself. The removal is what holds: Envoy decides which filters a
+    request runs when it creates the request's filter chain, from the route known then, and a
+    request that fetches its virtual host on demand (VHDS) or is routed again later has none
+    yet, so the filter still runs for it (measured: tests/e2e/test_external_services.py)."""
+    route.typed_per_filter_config[IDENTITY_FILTER].CopyFrom(
+        pack(rc_pb2.FilterConfig(disabled=True))
+    )
+    if PEER_HEADER not in route.request_headers_to_remove:
+        route.request_headers_to_remove.append(PEER_HEADER)
 
 
-def _rules() -> list[h2m_pb2.Config.Rule]:
+def _rules(sanitize: bool) -> list[h2m_pb2.Config.Rule]:
     """One rule: the whole header into one metadata value (the labels unpack it at scrape time,
-    not per request), with any character a sidecar never sends removed, so a client outside the
-    mesh cannot break the packing."""
-    rewrite = regex_pb2.RegexMatchAndSubstitute(
-        pattern=regex_pb2.RegexMatcher(regex=_UNSENT.pattern), substitution=""
-    )
-    return [
-        h2m_pb2.Config.Rule(
-            header=PEER_HEADER,
-            on_header_present=h2m_pb2.Config.KeyValuePair(
-                metadata_namespace=PEER_NAMESPACE, key=PEER_KEY, regex_value_rewrite=rewrite
-            ),
-            remove=True,
+    not per request). With `sanitize`, any character a sidecar never sends is removed, so a
+    client outside the mesh cannot break the packing."""
+    value = h2m_pb2.Config.KeyValuePair(metadata_namespace=PEER_NAMESPACE, key=PEER_KEY)
+    if sanitize:
+        value.regex_value_rewrite.CopyFrom(
+            regex_pb2.RegexMatchAndSubstitute(
+                pattern=regex_pb2.RegexMatcher(regex=_UNSENT.pattern), substitution=""
+            )
         )
-    ]
+    return [h2m_pb2.Config.Rule(header=PEER_HEADER, on_header_present=value, remove=True)]
 
 
-def downstream_peer_filter() -> hcm_pb2.HttpFilter:
-    """Inbound: learn the client from the request header (and remove it)."""
-    return hcm_pb2.HttpFilter(
-        name=FILTER_NAME, typed_config=pack(h2m_pb2.Config(request_rules=_rules()))
-    )
-
-
-def upstream_peer_filter() -> hcm_pb2.HttpFilter:
-    """Outbound and gateways: learn the server from the response header (and remove it)."""
-    return hcm_pb2.HttpFilter(
-        name=FILTER_NAME, typed_config=pack(h2m_pb2.Config(response_rules=_rules()))
-    )
+def downstream_peer_filter(*, from_sidecar: bool = False) -> hcm_pb2.HttpFilter:
+    """Inbound: learn the client from the request header (and remove it). `from_sidecar`: the
+    chain takes only Istio mTLS, so the header comes from a sidecar (no rewrite)."""
+    config = h2m_pb2.Config(request_rules=_rules(sanitize=not from_sidecar))
+    return hcm_pb2.HttpFilter(name=FILTER_NAME, typed_config=pack(config))
 
 
 def peer_value() -> str:
-    """The access-log operator that reads the learned peer (its packed header value; empty when
-    the peer sent none: every field is then Istio's default)."""
+    """The access-log operator that reads the client a server learned (its packed header value;
+    empty when the peer sent none: every field is then Istio's default)."""
     return f"%DYNAMIC_METADATA({PEER_NAMESPACE}:{PEER_KEY})%"

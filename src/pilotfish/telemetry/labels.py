@@ -4,9 +4,9 @@ Every label of a report is one of:
 - **fixed**: known at translation time (the reporter, the proxy's own identity, the protocol of
   the logger, the destination service of an inbound port, the security policy and principals of
   a plaintext chain);
-- **packed peer fields**: the peer's seven identity labels, as learned (`exchange`: the peer
-  header, one dynamic-metadata value) or, for TCP clients, the endpoint's metadata: one tag
-  (`PEER_TAGS`), one lookup;
+- **packed peer fields**: the peer's seven identity labels, as learned (`exchange`: on the
+  server side from the client's header, one dynamic-metadata value; on the client side from the
+  server endpoint's metadata): one tag (`PEER_TAGS`), one lookup;
 - **dynamic**: per-request operators (`response_code`, principals from the certificates, ...).
 
 All of them travel in ONE Envoy tag, `FIXED_TAG`: first each packed value as
@@ -229,8 +229,8 @@ def label_plan(
                 )
     else:
         fixed |= _local("source", me)
-        peer = f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:peer)%" if tcp else peer_value()
-        packs = _peer_pack("destination", peer)
+        # the server: its endpoint's metadata (`endpoint_fields`), HTTP and TCP alike
+        packs = _peer_pack("destination", f"%UPSTREAM_METADATA({ENDPOINT_METADATA}:peer)%")
         packs[SERVICE_TAG] = (f"%CLUSTER_METADATA({SERVICE_METADATA}:labels)%", SERVICE_LABELS)
         dynamic["source_principal"] = "%UPSTREAM_LOCAL_URI_SAN%"
         dynamic["destination_principal"] = "%UPSTREAM_PEER_URI_SAN%"
@@ -258,6 +258,6 @@ def service_metadata(host: str, name: str, namespace: str, port: int = 0) -> bas
 
 
 def endpoint_fields(me: Identity) -> dict[str, str]:
-    """Endpoint metadata (under `ENDPOINT_METADATA`) a TCP client reads its peer from: the same
-    packed identity an HTTP peer sends in its header."""
+    """Endpoint metadata (under `ENDPOINT_METADATA`) a client reads its server from: the same
+    packed identity a client sends a server in its header."""
     return {"peer": me.header_value()}

@@ -2,15 +2,15 @@
 one proxy's generated resources.
 
 - Listeners: every HTTP connection manager gets the peer-exchange filter first (inbound: learn the
-  client from the request; outbound and gateways: learn the server from the response) and the
-  metric loggers of its reporter; every TCP proxy gets the TCP metric loggers. Both get the
-  file access logs the mesh config / Telemetry API ask for on that side, and HTTP connection
+  client from the request; outbound and gateways: send the proxy's identity, with a filter of its
+  own listener, `exchange.identity_filter`; they learn the server from its endpoint's metadata)
+  and the metric loggers of its reporter; every TCP proxy gets the TCP metric loggers. Both get
+  the file access logs the mesh config / Telemetry API ask for on that side, and HTTP connection
   managers their tracing (plus the cluster to the mesh's trace collector when spans go there).
-- Route configurations: inbound ones add this proxy's identity to responses. Outbound and
-  gateway connection managers send the proxy's identity with a filter of their own listener
-  (`exchange.identity_filter`), so the route configurations they use hold nothing of the proxy
-  (`outbound_routes`: span names, and the identity filter turned off on routes to hosts outside
-  the mesh, as Istio skips external clusters) and proxies that see the same routes share them.
+- Route configurations: inbound ones name their spans after the service. Outbound and gateway
+  ones hold nothing of the proxy (`outbound_routes`: span names, and the identity filter turned
+  off on routes to hosts outside the mesh, as Istio skips external clusters), so proxies that
+  see the same routes share them.
 
 Messages are copied before being changed: translation may share them between proxies.
 """
@@ -139,14 +139,12 @@ def _decorate_hcm(
 ) -> None:
     manager = hcm_pb2.HttpConnectionManager()
     network_filter.typed_config.Unpack(manager)
-    peer = (
-        exchange.downstream_peer_filter()
-        if reporter is Reporter.DESTINATION
-        else exchange.upstream_peer_filter()
-    )
+    if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
+        exchange_filters = [exchange.downstream_peer_filter(from_sidecar=bool(mtls))]
+    else:  # tell the server who is calling
+        exchange_filters = [exchange.identity_filter(me)]
     grpc = grpc_stats_filter(reporter, policy)
-    mine = [exchange.identity_filter(me)] if reporter is Reporter.SOURCE else []
-    filters = [peer, *mine, *([grpc] if grpc is not None else []), *manager.http_filters]
+    filters = [*exchange_filters, *([grpc] if grpc is not None else []), *manager.http_filters]
     del manager.http_filters[:]
     manager.http_filters.extend(filters)
     manager.access_log.extend(http_stats_logs(reporter, me, policy, service, mtls))
@@ -219,7 +217,6 @@ def _route_config(
         return outbound_routes(push, config)
     result = route_pb2.RouteConfiguration()
     result.CopyFrom(config)
-    result.response_headers_to_add.append(exchange.peer_header(proxy))
     container_port = int(config.name.split("|")[1])
     operation = _inbound_operation(proxy, push, container_port)
     for vhost in result.virtual_hosts:
@@ -264,10 +261,9 @@ def reused_outbound_vhost(push: PushContext, vhost: rc_pb2.VirtualHost) -> rc_pb
 
 
 def _outbound_routes_of(push: PushContext, vhost: rc_pb2.VirtualHost) -> None:
-    off_name, off = exchange.identity_off()
     for route in vhost.routes:
         if route.HasField("route") and not _to_mesh(route.route, push):
-            route.typed_per_filter_config[off_name].CopyFrom(off)
+            exchange.identity_off(route)
         if route.HasField("route") and not route.HasField("decorator"):
             parsed = parse_outbound_cluster(route.route.cluster)
             if parsed is not None:  # Istio's span name: `<host>:<port>/*`

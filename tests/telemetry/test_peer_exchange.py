@@ -1,0 +1,66 @@
+"""The peer exchange as translation writes it (`telemetry.exchange`): who sends, who reads, and
+where the server rewrites what it reads."""
+
+from __future__ import annotations
+
+from envoy.extensions.filters.http.header_to_metadata.v3 import header_to_metadata_pb2 as h2m_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.telemetry.exchange import FILTER_NAME, PEER_HEADER, PEER_KEY, PEER_NAMESPACE
+from pilotfish.translate import generate
+from pilotfish.translate.mtls import MTLS_CHAIN, PLAINTEXT_CHAIN
+from pilotfish.type_urls import LISTENER as LISTENER_TYPE
+
+STRICT = """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+"""
+
+
+def _readers(config_yaml: str = "") -> dict[str, list[h2m_pb2.Config]]:
+    """reviews-v2's inbound port 9080: each filter chain's `header_to_metadata` configs."""
+    push = bookinfo_push(config_yaml)
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    listener = generate(proxy, push)[LISTENER_TYPE][f"inbound_{proxy.ip}_9080"]
+    found: dict[str, list[h2m_pb2.Config]] = {}
+    for chain in listener.filter_chains:
+        manager = hcm_pb2.HttpConnectionManager()
+        chain.filters[-1].typed_config.Unpack(manager)
+        configs = found.setdefault(chain.name, [])
+        for http_filter in manager.http_filters:
+            if http_filter.name == FILTER_NAME:
+                configs.append(h2m_pb2.Config())
+                http_filter.typed_config.Unpack(configs[-1])
+    return found
+
+
+def test_the_server_reads_the_client_header_first_and_removes_it() -> None:
+    readers = _readers()
+    assert set(readers) == {MTLS_CHAIN, PLAINTEXT_CHAIN}  # PERMISSIVE, Istio's default
+    for chain, configs in readers.items():
+        (config,) = configs
+        (rule,) = config.request_rules
+        assert not config.response_rules, chain
+        assert (rule.header, rule.remove) == (PEER_HEADER, True)
+        value = rule.on_header_present
+        assert (value.metadata_namespace, value.key) == (PEER_NAMESPACE, PEER_KEY)
+
+
+def test_only_a_chain_open_to_clients_outside_the_mesh_rewrites_what_it_reads() -> None:
+    """A plaintext client may be anything and send anything: the value keeps only what a sidecar
+    sends (the packing of the labels stays whole). On the mTLS chain the client is a sidecar (a
+    mesh certificate is required), which sends nothing else: no regex per request."""
+    readers = _readers()
+    (plain,) = readers[PLAINTEXT_CHAIN][0].request_rules
+    rewrite = plain.on_header_present.regex_value_rewrite
+    assert (rewrite.pattern.regex, rewrite.substitution) == ("[^A-Za-z0-9._;-]+", "")
+    (mutual,) = readers[MTLS_CHAIN][0].request_rules
+    assert not mutual.on_header_present.HasField("regex_value_rewrite")
+    # STRICT: only the mTLS chain, no rewrite
+    (strict,) = _readers(STRICT)[MTLS_CHAIN]
+    assert not strict.request_rules[0].on_header_present.HasField("regex_value_rewrite")
