@@ -114,6 +114,30 @@ def test_published_after_changes_is_what_a_fresh_generation_gives(on_demand_mesh
     assert fresh.snapshots[client.node_id].version == incremental.version
 
 
+def test_a_policy_change_builds_no_virtual_host_again(on_demand_mesh: MakeMesh) -> None:
+    """The manifest is read again for a mesh setting, but its services are equal: they stay the
+    very objects, so every virtual host (keyed on them) is reused, not built again; what is
+    published is what a fresh generation gives."""
+    cp, topo, instances = on_demand_mesh(routes=True)
+    client = instances[0]
+    connect(cp, client)
+    asked = (*tuple(f"http_proxy/{s}.{n}:8080" for n, s in topo.names[:3]), "http_proxy/x:1")
+    cp.demand_hosts(client.node_id, asked)
+    services = cp.push.registry.services
+    built = cp.carry.builds
+    assert cp.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
+    assert cp.push.registry.services is services
+    assert cp.carry.builds - built < len(topo.names)  # the catch-all's, not one per service
+    incremental = cp.snapshots[client.node_id]
+    assert "direct_response" in str(incremental.messages(VIRTUAL_HOST)["http_proxy/x:1"])
+
+    fresh, _, _ = on_demand_mesh("fresh", routes=True)
+    assert fresh.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
+    connect(fresh, client)
+    fresh.demand_hosts(client.node_id, asked)
+    assert fresh.snapshots[client.node_id].version == incremental.version
+
+
 def test_option_off_sends_the_full_route_configuration(on_demand_mesh: MakeMesh) -> None:
     cp, topo, instances = on_demand_mesh()
     connect(cp, instances[0])

@@ -3,6 +3,8 @@ and the `Proxy` <-> Envoy node codec, without translating anything."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from pilotfish.config import load
@@ -10,7 +12,7 @@ from pilotfish.config.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
 from pilotfish.model.node import node_metadata, proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.registry.types import Protocol, RegistrySnapshot, Service, ServicePort
 
 NET = "apiVersion: networking.istio.io/v1\n"
 
@@ -87,6 +89,37 @@ def test_mesh_virtual_service_skips_gateway_only_ones() -> None:
     other = push.mesh_virtual_service("ratings.default.svc.cluster.local", "default")
     assert other is not None and other.meta.name == "wildcard"
     assert push.mesh_virtual_service("x.other.svc.cluster.local", "default") is None
+
+
+def test_mesh_virtual_service_by_namespace_only_when_one_is_not_exported_everywhere() -> None:
+    """The VirtualService a host gets is asked once per host while every one is exported to
+    every namespace, and per namespace as soon as one is not (its own namespace sees it)."""
+    open_push = push_of(service("everyone", "reviews"))
+    for namespace in ("default", "client", "other"):
+        found = open_push.mesh_virtual_service(REVIEWS, namespace)
+        assert found is not None and found.meta.name == "everyone"
+    private = service("mine", "reviews").replace("spec: {", "spec: {exportTo: ['.'], ")
+    push = push_of(private)
+    found = push.mesh_virtual_service(REVIEWS, "default")
+    assert found is not None and found.meta.name == "mine"
+    assert push.mesh_virtual_service(REVIEWS, "client") is None
+    assert push.mesh_virtual_service(REVIEWS, "default") is found
+
+
+def test_equal_services_of_the_push_context_before_are_kept() -> None:
+    """A push context built with the services of the one before (`previous_services`) keeps
+    those very objects when they are equal (what translation keyed on their identity stays
+    valid), and its own when they differ."""
+    reviews = Service("reviews", "default", (ServicePort("http", 9080, Protocol.HTTP, 9080),))
+    first = PushContext(RegistrySnapshot((reviews,)))
+    same = PushContext(
+        RegistrySnapshot((replace(reviews),)), previous_services=first.registry.services
+    )
+    assert same.registry.services is first.registry.services
+    assert same.registry.service(reviews.hostname) is reviews
+    moved = replace(reviews, ports=(ServicePort("http", 9081, Protocol.HTTP, 9081),))
+    other = PushContext(RegistrySnapshot((moved,)), previous_services=first.registry.services)
+    assert other.registry.services == (moved,) and other.registry.services[0] is moved
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,8 @@ class ControlPlane(ProxyGenerations):
             self.on_demand_clusters,
             self.on_demand_routes,
         )
-        return PushContext(registry, tuple(self.parsed.objects), mesh, carry=carry)
+        before = self.push.registry.services if carry is not None else None
+        return PushContext(registry, tuple(self.parsed.objects), mesh, carry, before)
 
     # ---- changes ------------------------------------------------------------------------
     def apply(

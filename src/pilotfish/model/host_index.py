@@ -31,8 +31,14 @@ class HostIndex(Generic[SpecT]):
         self.exact: dict[str, list[tuple[int, str, ConfigObject[SpecT]]]] = {}
         self.wildcards: list[tuple[int, str, ConfigObject[SpecT]]] = []
         self.default_export = default_export
+        self.restricted = False
+        """Whether some config is not exported to every namespace (only then does the answer
+        for a host depend on the namespace asking)."""
 
     def add(self, pattern: str, order: int, config: ConfigObject[SpecT]) -> None:
+        export_to = tuple(getattr(config.spec, "export_to", ()) or ()) or self.default_export
+        if export_to and "*" not in export_to:
+            self.restricted = True
         if pattern.startswith("*"):
             self.wildcards.append((order, pattern, config))
         else:

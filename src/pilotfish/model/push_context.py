@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -65,8 +65,12 @@ class PushContext:
     carry: object = field(default=None, compare=False, repr=False)
     """What translation keeps from one push context to the next (`translate.carry.Carry`),
     passed from each push context to the one that replaces it; None: nothing is kept."""
+    previous_services: InitVar[tuple[Service, ...] | None] = None
+    """The services of the push context this one replaces: kept (the very objects) if equal,
+    so what translation keyed on their identity (`translate.carry`) stays valid across a
+    change that re-read the manifest without changing a service (e.g. a mesh setting)."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, previous_services: tuple[Service, ...] | None) -> None:
         entries = [c for c in self.configs if c.meta.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
         if entries:
             object.__setattr__(self, "registry", with_entries(self.registry, entries))
@@ -76,6 +80,11 @@ class PushContext:
                 s if s.export_to else replace(s, export_to=default) for s in self.registry.services
             )
             object.__setattr__(self, "registry", replace(self.registry, services=services))
+        found = self.registry
+        before = previous_services
+        if before is not None and found.services is not before and found.services == before:
+            kept = RegistrySnapshot(before, found.instances, found.secrets)
+            object.__setattr__(self, "registry", kept)
 
     @cached_property
     def services(self) -> tuple[Service, ...]:
@@ -293,10 +302,11 @@ class PushContext:
     def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:
         """The sidecar VirtualService for a service host, among those exported to the proxy's
         namespace: most specific host, then ns/name. From a host index, memoised."""
-        key = (host, namespace)
+        index = self._mesh_vs_index
+        key = (host, namespace if index.restricted else "")  # else: the same for every one
         memo = self._vs_memo
         if key not in memo:
-            memo[key] = most_specific(self._mesh_vs_index, host, namespace)
+            memo[key] = most_specific(index, host, namespace)
         return memo[key]
 
     @cached_property
