@@ -144,31 +144,49 @@ def _own_snapshot(
 
 
 class SharedNames:
-    """The names each type has in a proxy's shared parts (what its own part may reference),
-    computed once per distinct tuple of parts for one change (proxies share the objects)."""
+    """Whether two tuples of a proxy's shared parts name the same resources (what its own part
+    may reference), for one change: proxies share the part objects, so each part's names are
+    listed once, and a pair of tuples is compared once."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[int, ...], tuple[ProxyResources, ...]] = {}
-        self._names: dict[tuple[int, ...], tuple[frozenset[str], ...]] = {}
+        self._parts: dict[int, tuple[ProxyResources, tuple[frozenset[str], ...]]] = {}
         self._same: dict[tuple[tuple[int, ...], tuple[int, ...]], bool] = {}
+        self._held: list[tuple[ProxyResources, ...]] = []  # no other tuple takes their ids
 
     def same(self, old: tuple[ProxyResources, ...], new: tuple[ProxyResources, ...]) -> bool:
-        """Whether both tuples of parts name the same resources (`compose`'s `same_names`)."""
+        """Whether both tuples of parts name the same resources (`compose`'s `same_names`):
+        of each type, what the parts the two do not have in common name differs by nothing
+        that is not named by the parts they have in common."""
         key = (tuple(id(p) for p in old), tuple(id(p) for p in new))
         found = self._same.get(key)
         if found is None:
-            found = self._same[key] = self.of(old) == self.of(new)
+            self._held.append(old + new)
+            both = [p for p in old if any(p is q for q in new)]
+            only = (
+                [p for p in old if not any(p is q for q in both)],
+                [p for p in new if not any(p is q for q in both)],
+            )
+            found = True
+            for index in range(len(RESOURCE_TYPES)):
+                before, after = (
+                    frozenset().union(*(self.of(p)[index] for p in side)) for side in only
+                )
+                differ = before ^ after
+                if differ and not all(any(n in self.of(p)[index] for p in both) for n in differ):
+                    found = False
+                    break
+            self._same[key] = found
         return found
 
-    def of(self, parts: tuple[ProxyResources, ...]) -> tuple[frozenset[str], ...]:
-        key = tuple(id(p) for p in parts)
-        found = self._names.get(key)
-        if found is None:
-            self._known[key] = parts  # kept alive: no other tuple takes these ids meanwhile
-            found = self._names[key] = tuple(
-                frozenset(n for p in parts for n in p[t]) for t in RESOURCE_TYPES
+    def of(self, part: ProxyResources) -> tuple[frozenset[str], ...]:
+        """The names of each type (in `RESOURCE_TYPES` order) in one part."""
+        found = self._parts.get(id(part))
+        if found is None or found[0] is not part:
+            found = self._parts[id(part)] = (
+                part,
+                tuple(frozenset(part[t]) for t in RESOURCE_TYPES),
             )
-        return found
+        return found[1]
 
 
 def notes_about(

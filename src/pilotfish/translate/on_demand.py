@@ -41,7 +41,7 @@ from google.protobuf.message import Message
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import envoy_filters, names
-from pilotfish.translate.carry import carry_of
+from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
 from pilotfish.translate.resources import ProxyResources
@@ -137,17 +137,24 @@ def narrowed(
 ) -> tuple[ProxyResources, ...]:
     """The shared parts with the outbound block (the first) narrowed to `clusters`, the
     clusters the listeners name, and every cluster that is not a service's; their endpoints
-    follow. Memoised per push context (sidecars asking for the same clusters share it)."""
+    follow. A `Carry` unit (sidecars asking for the same clusters share it; a later push
+    context with the same block reuses it, and so does the check of what it is sent)."""
     if not shared:
         return shared
     block = shared[0]
-    used = frozenset(listener_clusters(own[LISTENER].values()))
+    carry = carry_of(push)
+    used = frozenset().union(*(_used(carry, push, m) for m in own[LISTENER].values()))
     key = ("pilotfish.translate.on_demand", id(block), clusters, used)
-    found: ProxyResources | None = push.memo.get(key)
-    if found is None:
-        found = _narrow(_index(block, push), block, clusters, used)
-        push.memo[key] = found
+    found = carry.unit(
+        push, key, lambda: _narrow(_index(block, push), block, clusters, used), keep=block
+    )
     return (found, *shared[1:])
+
+
+def _used(carry: Carry, push: PushContext, listener: Message) -> frozenset[str]:
+    """`listener_clusters` of one listener, kept while it is the same object."""
+    key = ("pilotfish.translate.on_demand.used", id(listener))
+    return carry.unit(push, key, lambda: frozenset(listener_clusters((listener,))), keep=listener)
 
 
 def listener_clusters(listeners: Iterable[Message]) -> set[str]:
