@@ -15,10 +15,13 @@ Config objects are never mutated (a change brings new objects), so identity is c
 
 Entries live for the push they were used in and the next one (`start` sweeps the others;
 `forget_previous` sooner, once a push context was translated for every proxy), so memory
-follows the mesh, not its history; a unit handed back keeps the units it was built of (they
-would be asked for again with the same keys: its inputs are unchanged), so a whole block
-reused for several push contexts still finds its pieces when it is next rebuilt. Results are
-shared: never mutate them. Pure: a hit returns what building would have returned;
+follows the mesh, not its history. A unit asked for as `lasting` (a virtual host: small, and
+otherwise built again by the next change that translates every proxy's routes once a few
+changes that did not read it came between) lives `LASTING_PUSHES` push contexts after its
+last use. A unit handed back keeps the units it was built of (they would be asked for again
+with the same keys: its inputs are unchanged), so a whole block reused for several push
+contexts still finds its pieces when it is next rebuilt. Results are shared: never mutate
+them. Pure: a hit returns what building would have returned;
 `tests/.../test_incremental.py` checks it.
 """
 
@@ -96,6 +99,9 @@ class Carry:
     MANY_PARTS = 8
     """A unit built of more units than this keeps them in its own `parts` (looked up there by
     a rebuild: `_find_previous`) instead of having them copied forward one by one."""
+    LASTING_PUSHES = 8
+    """How many push contexts a `lasting` unit outlives its last use by, at least (it is
+    dropped at the first sweep after that: sweeps come every `LASTING_PUSHES` push contexts)."""
 
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry] = {}
@@ -105,6 +111,8 @@ class Carry:
         self._frames: list[tuple[Kinds, Seen, dict[Hashable, _Entry]]] = []
         self._push: PushContext | None = None
         self._latest: dict[Hashable, object] = {}
+        self._lasting: dict[Hashable, tuple[_Entry, int]] = {}  # key -> (entry, push used)
+        self._pushes = 0  # push contexts started
         self.hits = 0
         self.builds = 0
 
@@ -115,6 +123,10 @@ class Carry:
         self._previous, self._entries = self._entries, {}
         self._previous_holders, self._holders = self._holders, []
         self._push = push
+        self._pushes += 1
+        oldest = self._pushes - self.LASTING_PUSHES
+        if self._lasting and self._pushes % self.LASTING_PUSHES == 0:
+            self._lasting = {k: v for k, v in self._lasting.items() if v[1] >= oldest}
 
     def forget_previous(self, push: PushContext) -> None:
         """`push` has been translated for every proxy: the previous push context's entries it
@@ -129,11 +141,16 @@ class Carry:
         key: Hashable,
         build: Callable[[], T],
         keep: object = None,
+        lasting: bool = False,
     ) -> T:
-        """`build()`'s result for `key`, reused while everything it read is unchanged."""
+        """`build()`'s result for `key`, reused while everything it read is unchanged;
+        `lasting`: kept for `LASTING_PUSHES` push contexts after its last use."""
         entry = self._entries.get(key)
         if entry is None:
             entry = self._find_previous(key)
+            if entry is None and lasting:
+                found = self._lasting.get(key)
+                entry = found[0] if found is not None else None
             if entry is not None and self._valid(entry, push):
                 self._adopt(key, entry)
             else:
@@ -141,6 +158,8 @@ class Carry:
         if entry is not None:
             self.hits += 1
             self._record_into_frames(key, entry)
+            if lasting:
+                self._lasting[key] = (entry, self._pushes)
             return cast(T, entry.value)  # built by the same `build` for this key
         kinds: Kinds = {}
         watched: Seen = []
@@ -155,6 +174,8 @@ class Carry:
         entry = _Entry(value, keep, kinds, watched, parts)
         self._adopt(key, entry)
         self._record_into_frames(key, entry)
+        if lasting:
+            self._lasting[key] = (entry, self._pushes)
         return value
 
     def _find_previous(self, key: Hashable) -> _Entry | None:

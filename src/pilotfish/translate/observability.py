@@ -257,6 +257,7 @@ def reused_outbound_vhost(push: PushContext, vhost: rc_pb2.VirtualHost) -> rc_pb
         ("pilotfish.translate.observability.outbound_vhost", id(vhost), id(services)),
         lambda: outbound_vhost(push, vhost),
         keep=(vhost, services),
+        lasting=True,  # as the virtual host it finishes
     )
 
 

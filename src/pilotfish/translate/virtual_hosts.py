@@ -104,7 +104,7 @@ def http_proxy_route_config(
             build = partial(
                 _vhost, push, carry, proxy, service, port, domains, vs, clusters, labels
             )
-            unit = carry.unit(push, key, build, keep=(vs, clusters, service))
+            unit = carry.unit(push, key, build, keep=(vs, clusters, service), lasting=True)
             diagnostics.extend(unit.diagnostics)
             config.virtual_hosts.append(_finished(push, unit, finish))
     others = [
