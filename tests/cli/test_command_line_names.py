@@ -159,14 +159,19 @@ def test_a_group_after_the_kind_must_be_the_kinds() -> None:
     ]:
         resolved = resolve_kind(typed)
         assert resolved is not None and resolved.group == group, typed
-    assert resolve_kind("gateways.gateway.networking.k8s.io") is None
+    other = resolve_kind("gateways.gateway.networking.k8s.io")
+    assert other is not None and other.group == "gateway.networking.k8s.io"  # the Gateway API's
     assert resolve_kind("deployments.networking.istio.io") is None
 
 
-def test_gateway_api_names_are_recognised() -> None:
-    named = ("gtw", "httproute", "HTTPRoutes", "gatewayclasses", "referencegrants")
-    for typed in (*named, "gateways.gateway.networking.k8s.io", "gateway.networking.k8s.io/v1"):
-        assert is_gateway_api(typed), typed
+def test_gateway_api_names_are_served_and_the_others_recognised() -> None:
+    served = ("gtw", "httproute", "HTTPRoutes", "gatewayclasses", "referencegrants", "gc")
+    for typed in (*served, "gateways.gateway.networking.k8s.io"):
+        found = resolve_kind(typed)
+        assert found is not None and found.group == "gateway.networking.k8s.io", typed
+        assert not is_gateway_api(typed), typed
+    for typed in ("grpcroute", "TCPRoutes", "tlsroutes.gateway.networking.k8s.io", "udproute"):
+        assert is_gateway_api(typed), typed  # not yet: said so
     for typed in ("gw", "gateway", "gateways", "vs", "networking.istio.io/v1"):
         assert not is_gateway_api(typed), typed
 

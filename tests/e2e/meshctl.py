@@ -184,6 +184,24 @@ class LocalMesh:
             print(f"==== {path}\n" + "\n".join(text), file=sys.stderr)
 
 
+class PortForward:
+    """`pilotfish port-forward ARGS` running in the background: the local ports it bound."""
+
+    def __init__(self, mesh: LocalMesh, *args: str) -> None:
+        command = [sys.executable, "-m", "pilotfish", "port-forward", *args]
+        self.process = subprocess.Popen(
+            command, env=mesh.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self.lines = [self.process.stdout.readline() for _ in args[1:]]  # one per port
+        self.ports = [int(line.split(":")[1].split()[0]) for line in self.lines]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def running_mesh(
     factory: Any, directory: str | None, delta: bool = False, env: dict[str, str] | None = None

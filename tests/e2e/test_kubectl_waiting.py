@@ -4,7 +4,7 @@ real mesh: `wait --for=condition=Ready pod -l app=…`, `rollout status deploy/N
 `port-forward` (to the app's own port, around its sidecar, and to Envoy's admin), `get events`
 (a restarted container's BackOff last seen then), `get crd`, the `istio` ConfigMap of a mesh
 started with `up`, AGE from the creation time the store writes, `get svc -o wide`'s SELECTOR,
-and a clear "not yet" for the Kubernetes Gateway API's kinds.
+and a clear "not yet" for the Kubernetes Gateway API's kinds not served yet.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok, running_mesh
+from tests.e2e.meshctl import ROOT, LocalMesh, PortForward, pilotfish_ok, running_mesh
 
 HTTPBIN = "samples/httpbin/httpbin.yaml"
 SLEEP = "samples/sleep/sleep.yaml"
@@ -135,29 +133,16 @@ def test_apply_and_delete_a_kustomization(mesh: LocalMesh) -> None:
         (["rollout", "status", "deploy/nope"], 'deployments.apps "nope" not found'),
         (["scale", "deploy/nope", "--replicas=1"], 'deployments.apps "nope" not found'),
         (["scale", "deploy/httpbin-v1"], "--replicas=COUNT flag is required"),
-        (["wait", "--for=condition=programmed", "gtw", "httpbin-gateway"], "Gateway API"),
+        (
+            ["wait", "--for=condition=programmed", "gtw", "httpbin-gateway"],
+            'Error from server (NotFound): gateways.gateway.networking.k8s.io "httpbin-gateway"',
+        ),
     ],
 )
 def test_wait_errors_as_kubectl(mesh: LocalMesh, args: list[str], error: str) -> None:
     result = mesh.pilotfish(*args)
     assert result.returncode == 1 and error in result.stderr, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "No such command" not in result.stderr
-
-
-class PortForward:
-    def __init__(self, mesh: LocalMesh, *args: str) -> None:
-        command = [sys.executable, "-m", "pilotfish", "port-forward", *args]
-        self.process = subprocess.Popen(
-            command, env=mesh.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        self.lines = [self.process.stdout.readline() for _ in args[1:]]  # one per port
-        self.ports = [int(line.split(":")[1].split()[0]) for line in self.lines]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 def _fetch(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -202,25 +187,41 @@ def test_get_events_and_crds(mesh: LocalMesh) -> None:
     assert (
         "virtualservices.networking.istio.io" in names and "gateways.networking.istio.io" in names
     )
-    missing = mesh.pilotfish("get", "crd", "gateways.gateway.networking.k8s.io")
-    assert missing.returncode == 1 and "NotFound" in missing.stderr  # Istio's docs then install it
+    # served: Istio's Getting Started finds the Gateway API's CRDs and installs none
+    gateway_api = mesh.pilotfish("get", "crd", "gateways.gateway.networking.k8s.io")
+    assert gateway_api.returncode == 0, gateway_api.stderr
+    missing = mesh.pilotfish("get", "crd", "grpcroutes.gateway.networking.k8s.io")
+    assert missing.returncode == 1 and "NotFound" in missing.stderr
 
 
-@pytest.mark.parametrize("kind", ["gtw", "httproute", "gateways.gateway.networking.k8s.io"])
-def test_gateway_api_kinds_say_not_yet(mesh: LocalMesh, kind: str) -> None:
+@pytest.mark.parametrize("kind", ["grpcroute", "tcproutes", "tlsroutes.gateway.networking.k8s.io"])
+def test_gateway_api_kinds_not_served_say_not_yet(mesh: LocalMesh, kind: str) -> None:
     result = mesh.pilotfish("get", kind)
     assert result.returncode == 1, result.stdout
-    assert "Gateway API (gateway.networking.k8s.io) is not yet in this version" in result.stderr
+    said = "this kind of the Kubernetes Gateway API (gateway.networking.k8s.io) is not yet"
+    assert said in result.stderr, result.stderr
+
+
+def test_gateway_api_kinds_served_list_as_kubectl(mesh: LocalMesh) -> None:
+    result = mesh.pilotfish("get", "httproute")
+    assert result.returncode == 0 and "No resources found in default namespace." in result.stderr
 
 
 def test_applying_gateway_api_yaml_says_why_nothing_happened(mesh: LocalMesh) -> None:
     doc = (
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: http\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata:\n  name: grpc\n"
         "spec:\n  parentRefs:\n  - name: httpbin-gateway\n"
     )
     result = mesh.pilotfish("apply", "-f", "-", stdin=doc)
     assert result.returncode == 1
-    assert "HTTPRoute ignored: the Kubernetes Gateway API" in result.stderr, result.stderr
+    assert "GRPCRoute ignored: this kind of the Kubernetes Gateway API" in result.stderr
+    bad = doc.replace("GRPCRoute", "HTTPRoute") + "  rules:\n  - backendRefs:\n    - name: x\n"
+    result = mesh.pilotfish("apply", "-f", "-", stdin=bad)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "<stdin>:10: HTTPRoute default/grpc at spec.rules[0].backendRefs[0]: Must have port for"
+        " Service reference" in result.stderr
+    ), result.stderr
 
 
 def test_istio_configmap_of_a_mesh_started_with_up(mesh: LocalMesh) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.jsonpath import JsonPathError, render
-from pilotfish.cli.kube_views import age_of, timestamp
-from pilotfish.config.kinds import is_namespaced, plural, resolve_kind
+from pilotfish.cli.kube_views import age_of, gateway_api_columns, timestamp
+from pilotfish.config.kinds import GATEWAY_API_GROUP, is_namespaced, plural, resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
@@ -51,6 +51,8 @@ def get_command(
     namespaced = is_namespaced(resolved.kind)
     namespace = namespace if namespaced else None
     query = {"kind": resolved.kind}
+    if resolved.group:
+        query["group"] = resolved.group  # `get gw` is Istio's Gateway, `get gtw` the other
     if namespace:
         query["namespace"] = namespace
     if name:
@@ -85,7 +87,7 @@ def get_command(
         where = f" in {namespace} namespace" if namespace and namespaced else ""
         print(f"No resources found{where}.", file=sys.stderr)
     else:
-        print(_table(resolved.kind, docs, namespaced and namespace is None))
+        print(_table(resolved.kind, docs, namespaced and namespace is None, resolved.group))
     return 0
 
 
@@ -126,16 +128,17 @@ def has_labels(doc: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(str(found.get(k)) == v for k, v in labels.items())
 
 
-def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool) -> str:
+def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool, group: str = "") -> str:
     """kubectl's table: NAMESPACE only with -A, then NAME and the kind's columns (those of
     Istio's CRDs, AGE where they put it; kubectl's for v1 kinds; NAME and AGE otherwise)."""
     now = time.time()
     head = ["NAMESPACE"] if every_namespace else []
-    rows = [[*head, "NAME", *(h for h, _ in _columns(kind, {}, now))]]
+    columns = gateway_api_columns if group == GATEWAY_API_GROUP else _columns
+    rows = [[*head, "NAME", *(h for h, _ in columns(kind, {}, now))]]
     for doc in docs:
         meta = doc.get("metadata") or {}
         first = [str(meta.get("namespace") or "default")] if every_namespace else []
-        rows.append([*first, str(meta.get("name")), *(v for _, v in _columns(kind, doc, now))])
+        rows.append([*first, str(meta.get("name")), *(v for _, v in columns(kind, doc, now))])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows

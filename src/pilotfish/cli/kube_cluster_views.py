@@ -3,7 +3,8 @@
 CRDs: the custom kinds the control plane serves (Istio's, e.g. `virtualservices.networking.
 istio.io`, pilotfish's `workloads.pilotfish.io`, the Prometheus Operator's two), created when
 the control plane started, so Istio's `kubectl get crds | grep 'istio.io'` check counts them.
-The Kubernetes Gateway API's CRDs are not there: pilotfish does not serve it yet.
+The Kubernetes Gateway API's served kinds are there too, so Istio's Getting Started check
+(`get crd gateways.gateway.networking.k8s.io || apply -k …`) finds them installed.
 
 Events: what the local kubelet (the launcher and each pod's agent) did, derived from the pods
 it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
@@ -129,7 +130,8 @@ def events_command(namespace: str | None, output: str, state_dir: Path) -> int:
 def cluster_view(
     kind: str, name: str | None, namespace: str | None, every: bool, output: str, state_dir: Path
 ) -> int:
-    """`get crd [NAME]`, `get events [-n NS | -A]`, and the Gateway API's kinds (not yet)."""
+    """`get crd [NAME]`, `get events [-n NS | -A]`, and the Gateway API's kinds not served
+    yet (GRPCRoute, TCPRoute, ...: said so)."""
     if is_gateway_api(kind):
         print(f"error: {GATEWAY_API_NOT_YET}", file=sys.stderr)
         return 1

@@ -13,11 +13,12 @@ Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from pilotfish.config.object_meta import CREATED, kube_time, kube_time_of
-from pilotfish.model.proxy import GATEWAY_LABELS
+from pilotfish.model.proxy import is_gateway_pod
 from pilotfish.state_files import running_prometheus
 
 CONTROL_PLANE = "istiod"
@@ -94,7 +95,7 @@ def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | 
     ]
     for key, proxy in sorted(info.get("proxies", {}).items()):
         containers: dict[str, int | None] = {}
-        gateway = (proxy.get("labels") or {}).get("istio") in GATEWAY_LABELS  # egress too
+        gateway = is_gateway_pod(proxy.get("labels") or {})  # egress, Gateway API's too
         if proxy.get("type") == "sidecar" and not gateway:
             containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
         if proxy.get("sidecar", True) or gateway:  # no sidecar: the app alone (`1/1`)
@@ -320,3 +321,32 @@ def _service(
     if external:
         doc["status"] = {"loadBalancer": {"ingress": [{"ip": external}]}}
     return doc
+
+
+def gateway_api_columns(kind: str, doc: dict[str, Any], now: float) -> list[tuple[str, str]]:
+    """(header, value) after NAME for the Gateway API's kinds: their CRDs' printer columns
+    (`get gtw`: CLASS, ADDRESS, PROGRAMMED, AGE; `get httproute`: HOSTNAMES, AGE)."""
+    spec, status = doc.get("spec") or {}, doc.get("status") or {}
+
+    def condition(name: str) -> str:
+        found = [c for c in status.get("conditions") or [] if c.get("type") == name]
+        return str(found[0].get("status", "")) if found else "Unknown"
+
+    age = ("AGE", age_of(doc.get("metadata") or {}, now))
+    if kind == "Gateway":
+        addresses = status.get("addresses") or [{}]
+        return [
+            ("CLASS", str(spec.get("gatewayClassName", ""))),
+            ("ADDRESS", str(addresses[0].get("value", ""))),
+            ("PROGRAMMED", condition("Programmed")),
+            age,
+        ]
+    if kind == "GatewayClass":
+        return [
+            ("CONTROLLER", str(spec.get("controllerName", ""))),
+            ("ACCEPTED", condition("Accepted")),
+            age,
+        ]
+    if kind == "HTTPRoute":
+        return [("HOSTNAMES", json.dumps(spec["hostnames"]) if spec.get("hostnames") else ""), age]
+    return [age]

@@ -8,7 +8,9 @@ say); a Deployment is Available when at least `replicas - maxUnavailable` (25%, 
 Kubernetes' default) of its pods are ready, and rolled out when it has exactly its replicas, all
 ready. `--for=delete` waits until the object is gone. `scale` applies the stored Workload or
 Deployment with the new `replicas` (so it returns, like `apply`, once the pods run and every
-proxy has their endpoints). Messages and exit codes are kubectl's.
+proxy has their endpoints). Messages and exit codes are kubectl's. The Gateway API's objects (`wait
+--for=condition=programmed gtw NAME`, Istio's Getting Started) are waited on through the
+conditions Istio's controller writes (`config.gateway_api.status`; compared without case).
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli import kube_get
-from pilotfish.cli.errors import UserError, running_mesh
+from pilotfish.cli.errors import UserError, mesh_call, running_mesh
+from pilotfish.config.kinds import GATEWAY_API_GROUP, KindName, plural, resolve_kind
 
 POLL = 0.1
 POD_CONDITIONS = {"ready", "containersready", "initialized", "podscheduled"}
 DEPLOY_CONDITIONS = {"available", "progressing"}
-GATEWAY_API = ("gtw", "gateway.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io")
 
 
 def parse_duration(text: str) -> float:
@@ -57,11 +59,6 @@ def _family(kind: str) -> str:
         return "pod"
     if kind in kube_get.DEPLOY_KINDS:
         return "deploy"
-    if kind in GATEWAY_API:
-        raise UserError(
-            "Gateway API (gateway.networking.k8s.io) is not yet in this version: "
-            "use Istio's Gateway and VirtualService (networking.istio.io)"
-        )
     raise UserError(
         f'wait: resource type "{kind}" is not waited on in local mode (pod, deployment)'
     )
@@ -104,6 +101,9 @@ def wait_command(
 ) -> int:
     """`--for=condition=C` or `--for=delete`; prints `pod/NAME condition met` per object."""
     kind, names = _targets(args)
+    resolved = resolve_kind(kind)
+    if resolved is not None and resolved.group == GATEWAY_API_GROUP:
+        return wait_gateway_api(resolved, names, wanted, namespace, every, timeout, state_dir)
     family = _family(kind)
     deleting = wanted == "delete"
     condition = wanted.partition("=")[2].lower() if wanted.startswith("condition=") else ""
@@ -154,6 +154,75 @@ def wait_command(
             print(f"error: timed out waiting for the condition on {plural}/{name}", file=sys.stderr)
             return 1
         time.sleep(POLL)
+
+
+def _gateway_api_objects(
+    kind: KindName, namespace: str, state_dir: Path
+) -> dict[str, dict[str, Any]]:
+    query = {"kind": kind.kind, "group": kind.group}
+    if kind.namespaced:
+        query["namespace"] = namespace
+    status, body = mesh_call(
+        running_mesh(state_dir), "GET", "/api/v1/config?" + urllib.parse.urlencode(query)
+    )
+    docs = body.get("documents", []) if status == 200 else []
+    return {str((d.get("metadata") or {}).get("name")): d for d in docs}
+
+
+def _gateway_api_met(doc: dict[str, Any], condition: str) -> bool:
+    return any(
+        str(c.get("type", "")).lower() == condition and c.get("status") == "True"
+        for c in (doc.get("status") or {}).get("conditions") or []
+    )
+
+
+def wait_gateway_api(
+    kind: KindName,
+    names: list[str],
+    wanted: str,
+    namespace: str | None,
+    every: bool,
+    timeout: float,
+    state_dir: Path,
+) -> int:
+    deleting = wanted == "delete"
+    condition = wanted.partition("=")[2].lower() if wanted.startswith("condition=") else ""
+    if not deleting and not condition:
+        raise UserError(f'unrecognized condition: "{wanted}" (condition=Programmed, delete)')
+    ns = namespace or "default"
+    resource = f"{plural(kind.kind)}.{kind.group}"
+    noun = f"{kind.kind.lower()}.{kind.group}"
+    found = _gateway_api_objects(kind, ns, state_dir)
+    if not names and every:
+        names = sorted(found)
+    if not names:
+        raise UserError("resource(s) were provided, but no name was specified (--all)")
+    missing = [n for n in names if n not in found]
+    if missing and not deleting:
+        print(f'Error from server (NotFound): {resource} "{missing[0]}" not found', file=sys.stderr)
+        return 1
+    pending = set(names)
+    deadline = time.monotonic() + timeout
+    while True:
+        for name in sorted(pending):
+            doc = found.get(name)
+            if (
+                (doc is None)
+                if deleting
+                else (doc is not None and _gateway_api_met(doc, condition))
+            ):
+                print(f"{noun}/{name} condition met", flush=True)
+                pending.discard(name)
+        if not pending:
+            return 0
+        if time.monotonic() >= deadline:
+            name = sorted(pending)[0]
+            print(
+                f"error: timed out waiting for the condition on {resource}/{name}", file=sys.stderr
+            )
+            return 1
+        time.sleep(POLL)
+        found = _gateway_api_objects(kind, ns, state_dir)
 
 
 def rollout_status_command(

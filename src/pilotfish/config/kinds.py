@@ -6,7 +6,9 @@ Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use)
 kind) from everything else, `MANIFEST_KINDS` / `is_manifest_kind` (`v1 Service`, `Namespace`,
 `Secret`, ..., `pilotfish.io/v1alpha1 Workload`, `apps/v1 Deployment`, `v1 Pod`,
 `monitoring.coreos.com/v1 PrometheusRule` and `ServiceMonitor`: parsed by
-`pilotfish.registry.manifest`), and `resolve_kind` for kind names as users type them (`vs`,
+`pilotfish.registry.manifest`), the Kubernetes Gateway API's kinds (`GATEWAY_API_SERVED`, read
+by `pilotfish.config.gateway_api`; `GATEWAY_API_KINDS` not served yet), and `resolve_kind` for
+kind names as users type them (`vs`,
 `virtualservices`, `VirtualService`), and each Istio kind's name as a typed `Kind`
 (`VIRTUAL_SERVICE`, `AUTHORIZATION_POLICY`, ...): a plain string at run time that tells the type
 checker the kind's spec model, so `push.kind(SIDECAR)` is a tuple of `ConfigObject[SidecarSpec]`.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -199,6 +201,53 @@ MANIFEST_API = "pilotfish.io/v1alpha1"
 MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's kinds
 
 
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+CONTROLLER_NAME = "istio.io/gateway-controller"  # Istio's GatewayClass controller
+ISTIO_CLASS_NAME = "istio"  # the GatewayClass Istio's install creates
+
+
+@dataclass(frozen=True)
+class GatewayApiKind:
+    """One kind of the Kubernetes Gateway API pilotfish serves (`config.gateway_api`)."""
+
+    kind: str
+    versions: tuple[str, ...]
+    model: str  # the spec model's class name in `config.gateway_api.models`
+    short: tuple[str, ...] = ()
+    namespaced: bool = True
+
+
+GATEWAY_API_SERVED: dict[str, GatewayApiKind] = {
+    k.kind: k
+    for k in (
+        GatewayApiKind("GatewayClass", ("v1", "v1beta1"), "GatewayClassSpec", ("gc",), False),
+        GatewayApiKind("Gateway", ("v1", "v1beta1"), "GatewaySpec", ("gtw",)),
+        GatewayApiKind("HTTPRoute", ("v1", "v1beta1"), "HTTPRouteSpec"),
+        GatewayApiKind(
+            "ReferenceGrant", ("v1beta1", "v1alpha2"), "ReferenceGrantSpec", ("refgrant",)
+        ),
+    )
+}
+"""The Gateway API kinds served, by kind name."""
+
+
+def is_gateway_api_version(api_version: str) -> bool:
+    return api_version.rpartition("/")[0] == GATEWAY_API_GROUP
+
+
+def gateway_api_kind(api_version: str, kind: str) -> GatewayApiKind | None:
+    """The served Gateway API kind of a document, or None."""
+    return GATEWAY_API_SERVED.get(kind) if is_gateway_api_version(api_version) else None
+
+
+def is_gateway_api_doc(doc: dict[str, Any], kind: str | None = None) -> bool:
+    """A (stored) Gateway API document (of `kind`, when given)."""
+    return is_gateway_api_version(str(doc.get("apiVersion", ""))) and kind in (
+        None,
+        doc.get("kind"),
+    )
+
+
 @dataclass(frozen=True)
 class KindName:
     """A kind as the command line names it: API group ("" for the core `v1` kinds) and kind."""
@@ -229,7 +278,13 @@ MANIFEST_KINDS: dict[tuple[str, str], KindName] = {
 KIND_NAMES: tuple[KindName, ...] = (
     *(KindName(i.group, i.kind, i.short, i.namespaced) for i in ISTIO_KINDS.values()),
     *MANIFEST_KINDS.values(),
+    *(
+        KindName(GATEWAY_API_GROUP, k.kind, k.short, k.namespaced)
+        for k in GATEWAY_API_SERVED.values()
+    ),
 )
+"""Every kind the command line names (Istio's `Gateway` before the Gateway API's, as
+istioctl: `gateway` is Istio's, `gtw` and `gateways.gateway.networking.k8s.io` the other)."""
 
 
 def plural(kind: str) -> str:
@@ -249,31 +304,26 @@ def is_namespaced(kind: str) -> bool:
     return all(k.namespaced for k in KIND_NAMES if k.kind == kind)
 
 
-GATEWAY_API = "gateway.networking.k8s.io"
-GATEWAY_API_KINDS = (
-    "Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute",
-    "ReferenceGrant", "BackendTLSPolicy",
-)  # fmt: skip
-"""The Kubernetes Gateway API's kinds, which pilotfish does not serve yet (Istio does)."""
+GATEWAY_API_KINDS = ("GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute", "BackendTLSPolicy")
+"""The Kubernetes Gateway API's kinds pilotfish does not serve yet (Istio does)."""
 GATEWAY_API_NOT_YET = (
-    "the Kubernetes Gateway API (gateway.networking.k8s.io) is not yet in this version: "
-    "use Istio's Gateway and VirtualService (networking.istio.io), as in Istio's tasks' "
-    '"Istio APIs" tab'
+    "this kind of the Kubernetes Gateway API (gateway.networking.k8s.io) is not yet in this "
+    "version (Gateway, GatewayClass, HTTPRoute and ReferenceGrant are): use Istio's Gateway and "
+    "VirtualService (networking.istio.io), as in Istio's tasks' \"Istio APIs\" tab"
 )
 
 
 def is_gateway_api(text: str) -> bool:
-    """Whether a kind as typed (`gtw`, `httproutes`, `gateways.gateway.networking.k8s.io`)
-    or an apiVersion (`gateway.networking.k8s.io/v1`) names the Gateway API (plain `gateway`
-    is Istio's, as in istioctl)."""
+    """Whether a kind as typed (`grpcroutes`, `tcproute.gateway.networking.k8s.io`) names a
+    Gateway API kind pilotfish does not serve yet."""
     lowered = text.lower()
     name, _, group = lowered.partition(".")
-    if group.endswith(GATEWAY_API) or lowered.startswith(GATEWAY_API + "/"):
-        return True
-    names = {"gtw", "gc"}  # kubectl's short names for gateways and gatewayclasses
-    for kind in (k.lower() for k in GATEWAY_API_KINDS if k != "Gateway"):
+    if group and not group.endswith(GATEWAY_API_GROUP):
+        return False
+    names: set[str] = set()
+    for kind in (k.lower() for k in GATEWAY_API_KINDS):
         names |= {kind, kind + "s", kind + "es", kind[:-1] + "ies"}
-    return not group and name in names
+    return name in names
 
 
 def resolve_kind(text: str) -> KindName | None:

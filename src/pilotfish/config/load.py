@@ -4,7 +4,8 @@ The one loading path of every input (files, `apply`, the store, `up`). Owns, as 
 documents, a `v1 List` standing for its items and `-n` given to every namespaced document that
 names none (one naming another is an error); the document-level rules (apiVersion, kind and
 metadata.name present; a served version of the kind; metadata shape); the split between Istio
-kinds (spec parsed into the model, then Istio's semantic checks) and other documents (passed
+kinds (spec parsed into the model, then Istio's semantic checks), the Gateway API's (checked by
+`gateway_api.rules`, then kept as read in `others`) and other documents (passed
 through untouched in `others`, with a warning for a kind pilotfish does not read when asked);
 and turning every `Problem` into a `Diagnostic` with file:line, kind and namespace/name.
 Pure: no I/O.
@@ -19,7 +20,8 @@ from typing import Any
 
 from pilotfish.config.kinds import (
     GATEWAY_API_NOT_YET,
-    is_gateway_api,
+    gateway_api_kind,
+    is_gateway_api_version,
     is_istio_group,
     is_manifest_kind,
     is_namespaced,
@@ -105,8 +107,8 @@ def load(
         if not namespace or _default_namespace(document, namespace, result):
             load_document(document, result, strict)
     if warn_unknown_kinds:
-        unknown = [d for d in result.others if not is_manifest_kind(d.api_version, d.kind)]
-        result.others = [d for d in result.others if is_manifest_kind(d.api_version, d.kind)]
+        unknown = [d for d in result.others if not _stored_kind(d)]
+        result.others = [d for d in result.others if _stored_kind(d)]
         result.diagnostics.extend(
             Diagnostic(
                 "warning",
@@ -115,7 +117,7 @@ def load(
                     "is valid but not enforced in local mode; ignored"
                     if is_istio_group(doc.api_version)
                     else f"ignored: {GATEWAY_API_NOT_YET}"
-                    if is_gateway_api(doc.api_version)
+                    if is_gateway_api_version(doc.api_version)
                     else "is not a kind pilotfish knows; ignored"
                 ),
                 source=doc.source,
@@ -124,6 +126,14 @@ def load(
             for doc in unknown
         )
     return result
+
+
+def _stored_kind(doc: RawDocument) -> bool:
+    """A manifest kind or a served Gateway API kind: kept with the config, not ignored."""
+    return (
+        is_manifest_kind(doc.api_version, doc.kind)
+        or gateway_api_kind(doc.api_version, doc.kind) is not None
+    )
 
 
 def expand_lists(documents: list[RawDocument]) -> list[RawDocument]:
@@ -209,6 +219,16 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
         return
     info = lookup(api_version, kind)
     group, version = split_api_version(api_version)
+    if info is None and is_gateway_api_version(api_version):
+        from pilotfish.config.gateway_api.rules import document_problems  # its models
+
+        found = document_problems(document.data, strict)
+        if found is not None:  # a served Gateway API kind: stored as read, converted later
+            for problem in found:
+                report(problem)
+            if not any(p.level == "error" for p in found):
+                result.others.append(document)
+            return
     if info is None:
         if not is_istio_group(api_version) or _unenforced(document, group, version, strict, report):
             result.others.append(document)

@@ -2,7 +2,7 @@
 
 POST /api/v1/apply      {"files": [[source, text], ...], "namespace": null, "wait": true, ...}
 POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
-GET  /api/v1/config     ?kind=&namespace=&name=     documents as stored
+GET  /api/v1/config     ?kind=&group=&namespace=&name= stored documents (Gateway API: + status)
 GET  /api/v1/manifest   manifest documents, their version and the services' cluster IPs
                         (the launcher polls this)
 PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
@@ -36,6 +36,7 @@ from google.protobuf.json_format import MessageToDict
 from prometheus_client import CollectorRegistry
 
 from pilotfish.ca.service import CaService
+from pilotfish.config.gateway_api.status import Pod, with_status
 from pilotfish.controlplane.auth import (
     authenticated,
     redact_private_key,
@@ -52,6 +53,7 @@ from pilotfish.controlplane.limits import (
     text_pairs,
 )
 from pilotfish.controlplane.store import DocKey
+from pilotfish.model.proxy import ProxyType
 from pilotfish.registry.cluster_ips import cluster_ips
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.xds.debounce import run_debounced
@@ -196,10 +198,20 @@ class Api:
         kind = request.query.get("kind", "").lower()
         namespace = request.query.get("namespace", "")
         name = request.query.get("name", "")
+        group = request.query.get("group")
         docs = []
-        for doc in self.cp.store.documents():
+        stored = self.cp.store.documents()
+        pods = [Pod(i.namespace, i.address, i.labels, i.ready) for i in self.cp.instances]
+        pods += [  # the ingress gateway (a Gateway naming it in `spec.addresses`): where it binds
+            Pod(p.namespace, p.bind_address, p.labels, True)
+            for p in self.cp.proxies.values()
+            if p.type is ProxyType.ROUTER
+        ]
+        for doc in with_status(stored, pods, kind):
             meta = doc.get("metadata") or {}
             if kind and str(doc.get("kind", "")).lower() not in (kind, kind.rstrip("s")):
+                continue
+            if group is not None and str(doc.get("apiVersion", "")).rpartition("/")[0] != group:
                 continue
             if namespace and (meta.get("namespace") or "default") != namespace:
                 continue

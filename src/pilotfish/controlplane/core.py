@@ -22,6 +22,8 @@ from typing import Any
 
 from pilotfish.ca.authority import CertificateAuthority
 from pilotfish.ca.tokens import TokenRegistry
+from pilotfish.config.gateway_api.convert import with_gateway_api
+from pilotfish.config.gateway_api.deployment import owned_keys
 from pilotfish.config.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.controlplane.assembly import (
@@ -128,6 +130,7 @@ class ControlPlane(ProxyGenerations):
         raws, parsed = parse_documents([(str(self.store.path), text)] if text else [])
         if parsed.ok:
             self.store.replace_all(raws)
+            parsed.objects = with_gateway_api(parsed.objects, raws)
             self.parsed = parsed
             self.ca.adopt(parsed.manifest, self.push.mesh.root_namespace)
         self.instances = read_instances(self.instances_path) or self.instances
@@ -188,6 +191,7 @@ class ControlPlane(ProxyGenerations):
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)
         wanted = [doc_key(r) for r in raws] + keys
+        wanted += [k for k in owned_keys(wanted, self.store.documents()) if k not in wanted]
         merged, deleted, missing = self.store.preview_delete(wanted)
         if missing and not deleted:
             return ChangeResult(False, [Diagnostic("error", m) for m in missing])
@@ -214,7 +218,8 @@ class ControlPlane(ProxyGenerations):
         objects.update((doc_key(o.raw), o) for o in incoming)
         saved = self._save_generation_state()
         root = self.push.mesh.root_namespace
-        self.parsed = Parsed([o for k, o in objects.items() if k in keys], manifest, [])
+        kept = [o for k, o in objects.items() if k in keys]
+        self.parsed = Parsed(with_gateway_api(kept, merged), manifest, [])  # + its conversion
         try:
             self.ca.adopt(manifest, root)
             self._rebuild()

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pilotfish.config.kinds import is_manifest_kind
+from pilotfish.config.gateway_api.deployment import owned_by_gateway
+from pilotfish.config.kinds import GATEWAY_API_GROUP, is_manifest_kind
 from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
@@ -122,7 +123,8 @@ class DocumentStore:
             else:
                 verb = "configured"
             merged[key] = doc
-            changes.append(f"{key[1].lower()}/{key[3]} {verb}")
+            if not owned_by_gateway(doc):  # created by Istio's controller: kubectl says nothing
+                changes.append(f"{_resource(key)}/{key[3]} {verb}")
         return list(merged.values()), changes
 
     def preview_delete(
@@ -135,7 +137,7 @@ class DocumentStore:
             if merged.pop(key, None) is None:
                 missing.append(f'{key[1].lower()}s "{key[3]}" not found in namespace {key[2]}')
             else:
-                deleted.append(f"{key[1].lower()}/{key[3]} deleted")
+                deleted.append(f"{_resource(key)}/{key[3]} deleted")
         return list(merged.values()), deleted, missing
 
     def commit(self, docs: list[dict[str, Any]]) -> None:
@@ -143,6 +145,12 @@ class DocumentStore:
         text = self._render(docs)
         write_atomically(self.path, text)
         self.replace_all(docs)
+
+
+def _resource(key: DocKey) -> str:
+    """How kubectl names a kind in its change lines: `virtualservice`, and for the Gateway API's
+    kinds (whose `gateway` is not Istio's) `gateway.gateway.networking.k8s.io`."""
+    return f"{key[1].lower()}.{key[0]}" if key[0] == GATEWAY_API_GROUP else key[1].lower()
 
 
 def _stamped(doc: dict[str, Any], before: dict[str, Any] | None, now: float) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pilotfish.registry.workloads import GATEWAY_LABELS
+from pilotfish.registry.workloads import GATEWAY_LABELS, is_gateway_pod
 
-__all__ = ["GATEWAY_LABELS", "Proxy", "ProxyType"]
+__all__ = ["GATEWAY_LABELS", "Proxy", "ProxyType", "is_gateway_pod"]
 
 
 class ProxyType(StrEnum):
@@ -69,9 +69,10 @@ class Proxy:
     @property
     def is_gateway(self) -> bool:
         """A router, or a workload labelled `istio: ingressgateway|egressgateway` (in local mode
-        an egress gateway is a manifest Workload with those labels): it serves Gateway servers
-        instead of sidecar listeners."""
-        return self.type == ProxyType.ROUTER or self.label_map.get("istio") in GATEWAY_LABELS
+        an egress gateway is a manifest Workload with those labels) or a Gateway API Gateway's
+        pod (`registry.workloads.is_gateway_pod`): it serves Gateway servers instead of sidecar
+        listeners."""
+        return self.type == ProxyType.ROUTER or is_gateway_pod(self.label_map)
 
     @property
     def bind_address(self) -> str:

@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pilotfish.registry.workloads import (
-    GATEWAY_LABELS,
     INJECT_ANNOTATION,
     INJECTED_ANNOTATION,
     STATUS_ANNOTATION,
+    is_gateway_pod,
 )
 
 INJECTION_LABEL = "istio-injection"
@@ -68,7 +68,7 @@ def stamp_injection(
     labels = labels if isinstance(labels, dict) else {}
     pod_notes = pod_meta.get("annotations")
     pod_notes = pod_notes if isinstance(pod_notes, dict) else {}
-    gateway = labels.get("istio") in GATEWAY_LABELS  # its Envoy is the pod (Istio's `gateway`
+    gateway = is_gateway_pod(labels)  # its Envoy is the pod (Istio's `gateway`
     # injection template, or the proxy container itself): never left without one
     carried = STATUS_ANNOTATION in pod_notes  # injected beforehand (`kube-inject`)
     wanted = gateway or carried or injection_wanted(labels, pod_notes, namespace_labels)

@@ -1,9 +1,10 @@
 """Parsing a change: (source, text) pairs -> Istio objects + the manifest, with diagnostics;
 and the manifest held in already stored documents (`manifest_of`).
 
-Shared by the CLI (to fail fast, before touching the mesh), the control plane (which decides)
-and the agent (service environment variables). Light on imports on purpose: the CLI loads it on
-every `apply`.
+A Gateway of class `istio` brings the objects of its automated deployment with it
+(`config.gateway_api.deployment`), as Istio's gateway controller creates them. Shared by the
+CLI (to fail fast, before touching the mesh), the control plane (which decides) and the agent
+(service environment variables). Light on imports on purpose: the CLI loads it on every `apply`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.config.gateway_api.deployment import deployment_documents
 from pilotfish.config.kinds import is_manifest_kind
 from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
@@ -64,6 +66,8 @@ def parse_documents(
             objects.append(obj)
             raws.append(obj.raw)
             diagnostics.extend(unenforced_notes(obj))
+        for owned in [d for g in result.others for d in deployment_documents(g.data)]:
+            result.others.append(RawDocument(owned, Source(source), {}))  # Istio's controller's
         for doc in result.others:
             _remember_workdir(doc.data, source)
             if images is not None and is_kube_workload(doc):

@@ -6,9 +6,11 @@ annotation and port names both parsers share. Data only: parsing lives in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pilotfish.config.gateway_api.convert import GATEWAY_NAME_LABEL
 from pilotfish.config.objects import Source
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
 
@@ -21,6 +23,13 @@ PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION, INJECT
 
 GATEWAY_LABELS = ("ingressgateway", "egressgateway")
 """Values of the `istio` label that make a workload a gateway (Istio's ingress/egress gateways)."""
+
+
+def is_gateway_pod(labels: Mapping[str, str]) -> bool:
+    """A gateway's pod (its Envoy is the pod): Istio's ingress/egress gateways, and the pods of
+    a Gateway API Gateway's automated deployment (`gateway.networking.k8s.io/gateway-name`)."""
+    return labels.get("istio") in GATEWAY_LABELS or GATEWAY_NAME_LABEL in labels
+
 
 WS_PROXY_ANNOTATION = "pilotfish.io/ws-proxy"  # "true": the sidecar takes `ws://` lines too
 WS_PROXY_PORT = 15002  # the listener the pod's WS_PROXY names (local mode's explicit proxying)

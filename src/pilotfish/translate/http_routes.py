@@ -32,7 +32,7 @@ from pilotfish.translate.delegates import http_routes
 from pilotfish.translate.destinations import Destinations, ServiceLookup, lone_destination, split
 from pilotfish.translate.envoy_pb import duration, duration_of, pack
 from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
-from pilotfish.translate.route_match import match_applies, route_match
+from pilotfish.translate.route_match import gateway_semantics, match_applies, route_match
 from pilotfish.translate.traffic_policy import hash_policies
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def virtual_service_routes(root: VirtualService, ctx: RouteContext) -> list[rc_p
         for match in every:
             route = rc_pb2.Route()
             route.CopyFrom(template)
-            route.match.CopyFrom(route_match(match))
+            route.match.CopyFrom(route_match(match, gateway_semantics(vs)))
             route.name = ".".join(n for n in (http.name, match and match.name) if n)
             routes.append(route)
     return routes

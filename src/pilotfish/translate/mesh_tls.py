@@ -20,7 +20,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 
 from pilotfish.ca.identity import spiffe_id
-from pilotfish.model.proxy import GATEWAY_LABELS
+from pilotfish.model.proxy import is_gateway_pod
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Endpoint, Protocol, Service
 from pilotfish.translate import mtls
@@ -81,7 +81,7 @@ def _all_mtls(spec: OutboundClusterSpec, push: PushContext) -> bool:
     if spec.service.from_service_entry:  # its endpoints carry no sidecar fact
         return False
     found = push.endpoints(spec.service, spec.port)
-    gateway = any(dict(e.labels).get("istio") in GATEWAY_LABELS for e in found)
+    gateway = any(is_gateway_pod(dict(e.labels)) for e in found)
     if not found or gateway or not all(e.sidecar for e in found):
         return False
     return effective_mtls(spec.service.namespace, {}, push).mode != DISABLE
@@ -90,7 +90,7 @@ def _all_mtls(spec: OutboundClusterSpec, push: PushContext) -> bool:
 def speaks_mtls(endpoint: Endpoint, namespace: str, push: PushContext) -> bool:
     """Whether auto mTLS may use mTLS to this endpoint (Istio's `tlsMode: istio` label)."""
     labels = dict(endpoint.labels)
-    if not endpoint.sidecar or labels.get("istio") in GATEWAY_LABELS:
+    if not endpoint.sidecar or is_gateway_pod(labels):
         return False
     return effective_mtls(namespace, labels, push).at(endpoint.port) != DISABLE
 

@@ -37,6 +37,9 @@ _REDIRECT_CODES = {
     308: rc_pb2.RedirectAction.PERMANENT_REDIRECT,
 }
 
+PREFIX_MARK = "%PREFIX()%"
+"""A redirect `uri` starting so replaces the matched prefix (Istio's conversion of a Gateway API
+`ReplacePrefixMatch` redirect)."""
 ResolveCluster = Callable[["Destination | None"], str | None]
 """A destination -> its outbound cluster, or None (with a diagnostic)."""
 
@@ -46,7 +49,9 @@ def terminal_action(route: rc_pb2.Route, http: HTTPRoute, port: int = 0) -> bool
     `port` is the port the route serves: `derivePort: FROM_REQUEST_PORT` redirects to it."""
     if http.redirect is not None:
         redirect, action = http.redirect, route.redirect
-        if redirect.uri:
+        if redirect.uri and redirect.uri.startswith(PREFIX_MARK):  # Gateway API's, as Istio
+            action.prefix_rewrite = redirect.uri[len(PREFIX_MARK) :]
+        elif redirect.uri:
             action.path_redirect = redirect.uri
         elif redirect.prefix_rewrite:
             action.prefix_rewrite = redirect.prefix_rewrite

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
         HTTPMatchRequest,
         StringMatch,
     )
+    from pilotfish.config.objects import VirtualService
 
+ROUTE_SEMANTICS = "internal.istio.io/route-semantics"
 _PSEUDO_HEADERS = (("method", ":method"), ("authority", ":authority"), ("scheme", ":scheme"))
 CLAIM_HEADER = "@request.auth.claims"
 
@@ -84,14 +86,24 @@ def string_matcher(match: StringMatch | None) -> string_pb2.StringMatcher | None
     return None
 
 
-def route_match(match: HTTPMatchRequest | None) -> rc_pb2.RouteMatch:
-    """One Envoy RouteMatch for one Istio match block (None = match everything)."""
+def gateway_semantics(vs: VirtualService) -> bool:
+    """A VirtualService made of a Gateway API route (`internal.istio.io/route-semantics:
+    gateway`, `config.gateway_api.convert`): its prefixes match whole path segments."""
+    return any(k == ROUTE_SEMANTICS and v == "gateway" for k, v in vs.meta.annotations)
+
+
+def route_match(match: HTTPMatchRequest | None, separated: bool = False) -> rc_pb2.RouteMatch:
+    """One Envoy RouteMatch for one Istio match block (None = match everything). `separated`
+    (Gateway API semantics, as Istio): a prefix other than `/` is a `path_separated_prefix`
+    (`/static` matches `/static` and `/static/x`, not `/staticx`)."""
     result = rc_pb2.RouteMatch()
     uri = match.uri if match is not None else None
     if uri is not None and uri.exact is not None:
         result.path = uri.exact
     elif uri is not None and uri.regex is not None:
         result.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=uri.regex))
+    elif separated and uri is not None and uri.prefix and uri.prefix.rstrip("/"):
+        result.path_separated_prefix = uri.prefix.rstrip("/")
     else:
         result.prefix = uri.prefix if uri is not None and uri.prefix is not None else "/"
     if match is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.config.kinds import GATEWAY_API_GROUP
 from pilotfish.config.load import DEFAULT_NAMESPACE
 from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.yaml_text import RawDocument
@@ -19,7 +20,7 @@ from pilotfish.config.yaml_text import RawDocument
 INJECT = "sidecar.istio.io/inject"
 INJECTION_LABEL = "istio-injection"
 PROXY_CONTAINER = "istio-proxy"
-KUBE_GATEWAY_GROUP = "gateway.networking.k8s.io"
+KUBE_GATEWAY_GROUP = GATEWAY_API_GROUP
 
 
 def _strings(value: Any) -> dict[str, str]:
