@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.controlplane.store import DocumentStore, doc_key
 
 VS: dict[str, Any] = {
@@ -55,3 +56,34 @@ def test_the_store_writes_creation_times_as_the_api_server_does(tmp_path: Path) 
     store.commit(merged)
     reread = DocumentStore(tmp_path / "config.yaml")
     assert "creationTimestamp: '2023-11-14T22:13:20Z'" in reread.read_text()
+
+
+def _vs(name: str, hosts: list[str]) -> dict[str, Any]:
+    return {**VS, "metadata": {"name": name}, "spec": {"hosts": hosts}}
+
+
+def test_a_commit_writes_every_document_in_order_rendering_only_what_changed(
+    tmp_path: Path,
+) -> None:
+    """A commit of a preview renders only the documents the preview touched; the file is what
+    rendering every stored document, in order, gives (replaced ones keep their place)."""
+    store = DocumentStore(tmp_path / "config.yaml")
+
+    def whole() -> str:
+        return "---\n".join(dump_yaml([d]) for d in store.documents())
+
+    merged, _ = store.preview_apply([_vs(n, [n]) for n in ("a", "b", "c")], 1_700_000_000.0)
+    store.commit(merged)
+    assert store.read_text() == whole()
+    merged, changes = store.preview_apply([_vs("b", ["b", "x"]), _vs("d", ["d"])], 1_700_000_001.0)
+    assert changes == ["virtualservice/b configured", "virtualservice/d created"]
+    store.commit(merged)
+    assert [d["metadata"]["name"] for d in store.documents()] == ["a", "b", "c", "d"]
+    assert store.read_text() == whole() and "- x" in store.read_text()
+    merged, deleted, _ = store.preview_delete([doc_key(_vs("a", []))])
+    assert deleted == ["virtualservice/a deleted"]
+    store.commit(merged)
+    assert store.read_text() == whole() and "name: a\n" not in store.read_text()
+    store.commit([*store.documents(), _vs("e", ["e"])])  # not a preview: every one looked at
+    assert store.read_text() == whole() and store.key(store.documents()[-1])[3] == "e"
+    assert DocumentStore(tmp_path / "config.yaml").read_text() == whole()

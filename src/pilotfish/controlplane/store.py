@@ -22,6 +22,8 @@ from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
 
 DocKey = tuple[str, str, str, str]
+Docs = dict[DocKey, dict[str, Any]]
+Preview = tuple[list[dict[str, Any]], Docs, dict[DocKey, None], Docs]
 
 
 def same_document(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -58,25 +60,41 @@ class DocumentStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._docs: dict[DocKey, dict[str, Any]] = {}
-        self._rendered: dict[int, tuple[dict[str, Any], str]] = {}
-        """id(document) -> (document, its YAML): a change re-renders only the documents it
-        brings (stored documents are never mutated; the pure-Python emitter is slow)."""
+        self._texts: dict[DocKey, tuple[dict[str, Any], str]] = {}
+        """key -> (document, its YAML), in the order of `_docs` once a commit wrote them: a
+        change re-renders only the documents it brings (stored documents are never mutated;
+        the pure-Python emitter is slow)."""
         self._keys: dict[int, tuple[dict[str, Any], DocKey]] = {}
         """id(document) -> (document, its key), for the stored documents."""
+        self._preview: Preview = ([], {}, {}, {})
+        """The last preview: (documents, them by key, the keys it set or removed in order, the
+        stored documents it started from)."""
 
     @property
     def text(self) -> str:
-        return self._render(list(self._docs.values()))
+        return self._render(list(self._docs.values()))[0]
 
-    def _render(self, docs: list[dict[str, Any]]) -> str:
-        rendered: dict[int, tuple[dict[str, Any], str]] = {}
-        for doc in docs:
-            known = self._rendered.get(id(doc))
-            if known is None or known[0] is not doc:
-                known = (doc, dump_yaml([doc]))
-            rendered[id(doc)] = known
-        self._rendered = rendered
-        return "---\n".join(text for _, text in rendered.values())
+    def _render(
+        self, docs: list[dict[str, Any]]
+    ) -> tuple[str, dict[DocKey, tuple[dict[str, Any], str]]]:
+        """The file's text for `docs`, and each one's (document, YAML) by key. After a
+        preview of `docs`, only the documents it touched are looked at."""
+        listed, keyed, touched, base = self._preview
+        if listed is docs and base is self._docs and self._texts.keys() == base.keys():
+            texts = dict(self._texts)
+            for key in touched:
+                doc = keyed.get(key)
+                if doc is None:
+                    texts.pop(key, None)
+                else:
+                    texts[key] = (doc, dump_yaml([doc]))
+        else:
+            texts = {}
+            for doc in docs:
+                key = self.key(doc)
+                known = self._texts.get(key)
+                texts[key] = known if known and known[0] is doc else (doc, dump_yaml([doc]))
+        return "---\n".join(text for _, text in texts.values()), texts
 
     def read_text(self) -> str:
         return self.path.read_text(encoding="utf-8") if self.path.exists() else ""
@@ -84,6 +102,7 @@ class DocumentStore:
     def replace_all(self, docs: Iterable[dict[str, Any]]) -> None:
         self._docs = {self.key(d): d for d in docs}
         self._keys = {id(d): (d, k) for k, d in self._docs.items()}
+        self._texts = {k: t for k, t in self._texts.items() if self._docs.get(k) is t[0]}
 
     def key(self, doc: dict[str, Any]) -> DocKey:
         """`doc_key(doc)`, not computed again for a stored document (a change of one document
@@ -112,8 +131,10 @@ class DocumentStore:
         (created, configured…)."""
         merged = dict(self._docs)
         changes: list[str] = []
+        touched: dict[DocKey, None] = {}  # in order: new documents go last, in it
         for doc in docs:
             key = doc_key(doc)
+            touched[key] = None
             before = merged.get(key)
             doc = _stamped(doc, before, now)
             if before is None:
@@ -125,7 +146,8 @@ class DocumentStore:
             merged[key] = doc
             if not owned_by_gateway(doc):  # created by Istio's controller: kubectl says nothing
                 changes.append(f"{_resource(key)}/{key[3]} {verb}")
-        return list(merged.values()), changes
+        self._preview = (list(merged.values()), merged, touched, self._docs)
+        return self._preview[0], changes
 
     def preview_delete(
         self, keys: Iterable[DocKey]
@@ -133,18 +155,33 @@ class DocumentStore:
         """Documents after deleting `keys`; lines for deleted ones; lines for keys not found."""
         merged = dict(self._docs)
         deleted, missing = [], []
+        touched: dict[DocKey, None] = {}  # in order: new documents go last, in it
         for key in keys:
+            touched[key] = None
             if merged.pop(key, None) is None:
                 missing.append(f'{key[1].lower()}s "{key[3]}" not found in namespace {key[2]}')
             else:
                 deleted.append(f"{_resource(key)}/{key[3]} deleted")
-        return list(merged.values()), deleted, missing
+        self._preview = (list(merged.values()), merged, touched, self._docs)
+        return self._preview[0], deleted, missing
 
     def commit(self, docs: list[dict[str, Any]]) -> None:
         """Persist then adopt: if the write fails, memory still holds the last good set."""
-        text = self._render(docs)
+        text, texts = self._render(docs)
         write_atomically(self.path, text)
-        self.replace_all(docs)
+        listed, keyed, touched, base = self._preview
+        if listed is docs and base is self._docs:  # only the keys it touched change
+            for key in touched:
+                before, after = self._docs.get(key), keyed.get(key)
+                if before is not None:
+                    self._keys.pop(id(before), None)
+                if after is not None:
+                    self._keys[id(after)] = (after, key)
+            self._docs = keyed
+        else:
+            self.replace_all(docs)
+        self._texts = texts
+        self._preview = ([], {}, {}, {})
 
 
 def _resource(key: DocKey) -> str:

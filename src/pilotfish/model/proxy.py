@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from pilotfish.registry.workloads import GATEWAY_LABELS, is_gateway_pod
 
@@ -66,7 +67,7 @@ class Proxy:
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
 
-    @property
+    @cached_property
     def is_gateway(self) -> bool:
         """A router, or a workload labelled `istio: ingressgateway|egressgateway` (in local mode
         an egress gateway is a manifest Workload with those labels) or a Gateway API Gateway's

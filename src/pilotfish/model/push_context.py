@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import DestinationRuleSpec, VirtualServiceSpec
 
 MESH_GATEWAY = "mesh"
+_SOURCE_MATCHES: dict[int, tuple[VirtualService, bool, bool]] = {}
+"""id -> (VirtualService, `_source_matches_of` it), of the last push context that looked: a
+change of one VirtualService in thousands scans one (objects are never mutated)."""
 T = TypeVar("T")
 SpecT = TypeVar("SpecT")
 
@@ -345,12 +348,16 @@ class PushContext:
 
     @cached_property
     def _source_matches(self) -> tuple[bool, bool]:
+        global _SOURCE_MATCHES  # per VirtualService object, for the next push context
+        known, seen = _SOURCE_MATCHES, {}
         labels = namespace = False
         for vs in self._by_kind.get(VIRTUAL_SERVICE, ()):
-            for http in vs.spec.http or ():
-                for match in http.match or ():
-                    labels = labels or bool(getattr(match, "source_labels", None))
-                    namespace = namespace or bool(getattr(match, "source_namespace", None))
+            found = known.get(id(vs))
+            if found is None or found[0] is not vs:
+                found = (vs, *_source_matches_of(vs))
+            seen[id(vs)] = found
+            labels, namespace = labels or found[1], namespace or found[2]
+        _SOURCE_MATCHES = seen
         return labels, namespace
 
     def gateway_virtual_services(self, gateway_key: str) -> tuple[VirtualService, ...]:
@@ -383,3 +390,13 @@ class PushContext:
 def _identity(configs: Iterable[AnyConfig]) -> Iterable[str]:
     for c in sorted(configs, key=lambda c: c.meta.key):
         yield repr((c.meta.key, c.raw.get("spec")))
+
+
+def _source_matches_of(vs: VirtualService) -> tuple[bool, bool]:
+    """Whether an HTTP match of `vs` uses `sourceLabels`, `sourceNamespace`."""
+    labels = namespace = False
+    for http in vs.spec.http or ():
+        for match in http.match or ():
+            labels = labels or bool(getattr(match, "source_labels", None))
+            namespace = namespace or bool(getattr(match, "source_namespace", None))
+    return labels, namespace

@@ -166,14 +166,23 @@ def _depends(proxy: Proxy, config: AnyConfig, push: PushContext, previous: PushC
 
 def _named_services(config: AnyConfig, push: PushContext) -> list[Service]:
     """Services of `push` that the object's hosts (`hosts`, or a DestinationRule's `host`)
-    name or cover."""
+    name or cover (in no particular order)."""
     spec = config.spec
     written = list(getattr(spec, "hosts", ()) or ())
     host = getattr(spec, "host", None)
     if isinstance(host, str):
         written.append(host)
     patterns = [resolve_host(h, config.meta.namespace) for h in written]
-    return [s for s in push.services if any(host_matches(p, s.hostname) for p in patterns)]
+    if any(p.startswith("*") for p in patterns):
+        return [s for s in push.services if any(host_matches(p, s.hostname) for p in patterns)]
+    key = "pilotfish.translate.affected.services_by_host"  # names alone: looked up, not scanned
+    by_host: dict[str, list[Service]] | None = push.memo.get(key)
+    if by_host is None:
+        by_host = push.memo[key] = {}
+        for service in push.services:
+            by_host.setdefault(service.hostname.lower(), []).append(service)
+    found = {id(s): s for p in patterns for s in by_host.get(p.lower(), ())}
+    return list(found.values())
 
 
 def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] | None:

@@ -30,6 +30,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
 from pilotfish.translate import (
     captured,
+    derived_routes,
     envoy_filters,
     gateway_tls_tcp,
     listeners,
@@ -57,7 +58,7 @@ from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.proxy_listeners import outbound_listeners
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.upstream_tls import with_credentials
-from pilotfish.translate.virtual_hosts import http_proxy_route_config, inbound_route_config
+from pilotfish.translate.virtual_hosts import inbound_route_config
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 
@@ -243,21 +244,22 @@ def with_new_routes(
     may read it (a gateway, a captured pod, a sidecar with an outbound TCP listener, the
     forward-proxy flag changed): translate it again."""
     shared, own = parts
-    if proxy.is_gateway or proxy.captured or not shared:
+    if proxy.is_gateway or proxy.captured or not shared or _has_tcp_listener(own):
         return None
-    if _has_tcp_listener(own):
-        return None
-    scoped = sidecar_scope.scoped_push(proxy, push)
-    before = outbound_block(proxy.namespace, sidecar_scope.scoped_push(proxy, previous))
+    scoped, scoped_before = (sidecar_scope.scoped_push(proxy, p) for p in (push, previous))
+    before = outbound_block(proxy.namespace, scoped_before)
     if outbound_block(proxy.namespace, scoped).forward_proxy != before.forward_proxy:
         return None
-    return _shared_parts(proxy, scoped), own
+    return _shared_parts(proxy, scoped, scoped_before), own
 
 
-def _shared_parts(proxy: Proxy, push: PushContext) -> tuple[ProxyResources, ...]:
-    """A sidecar's shared parts (`generate_parts`) from its scoped push context."""
-    block = outbound_block(proxy.namespace, push)
-    return (block.resources, _namespace_part(proxy, push), _http_proxy_route(proxy, push))
+def _shared_parts(
+    proxy: Proxy, push: PushContext, previous: PushContext | None = None
+) -> tuple[ProxyResources, ...]:
+    """A sidecar's shared parts (`generate_parts`) from its scoped push context (`previous`:
+    the one before, when only VirtualServices and DestinationRules changed since)."""
+    route = _http_proxy_route(proxy, push, previous)
+    return (outbound_block(proxy.namespace, push).resources, _namespace_part(proxy, push), route)
 
 
 def _gateway(
@@ -356,21 +358,26 @@ def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     return found
 
 
-def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
+def _http_proxy_route(
+    proxy: Proxy, push: PushContext, previous: PushContext | None = None
+) -> ProxyResources:
     """The `http_proxy` route configuration (a captured pod: Istio's route configurations by
     port, `captured.port_route_configs`, from the same virtual hosts), telemetry included
     (`observability.outbound_routes`: nothing of the proxy itself, whose identity its listener
     sends), as a shared part: the same for the sidecars of a namespace and Sidecar scope (and
-    for their labels only when some VirtualService matches on `sourceLabels`), memoised per
-    push context; never mutate it."""
+    their labels when some VirtualService matches `sourceLabels`), memoised per push context;
+    never mutate it. Derived from `previous`'s when it can be (`derived_routes`)."""
     labels = proxy.labels if push.source_label_matches() else ()
     key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels, proxy.captured)
     found: ProxyResources | None = push.memo.get(key)
+    if found is not None:
+        return found
+    specs = outbound_block(proxy.namespace, push).specs
+    finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
+    if previous is not None:  # only VirtualServices and DestinationRules changed since
+        found = derived_routes.derived(proxy, push, previous, key, finish)
     if found is None:
-        diagnostics: list[Diagnostic] = []
-        specs = outbound_block(proxy.namespace, push).specs
-        finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
-        config = http_proxy_route_config(proxy, push, specs, diagnostics, finish)
+        config, diagnostics = derived_routes.built(proxy, push, key, specs, finish)
         configs = [service_entries.tidy_http_proxy_domains(config, push)]
         if proxy.captured:  # per-port configurations add catch-all virtual hosts of their own
             ports = captured.http_ports(specs)
@@ -378,7 +385,7 @@ def _http_proxy_route(proxy: Proxy, push: PushContext) -> ProxyResources:
             configs = captured.port_route_configs(configs[0], ports, push.services, policy)
             configs = [outbound_routes(push, c) for c in configs]
         found = ProxyResources.build(configs, diagnostics)
-        push.memo[key] = found
+    push.memo[key] = found
     return found
 
 

@@ -150,63 +150,85 @@ def _renamed(vhost: rc_pb2.VirtualHost, push: PushContext) -> rc_pb2.VirtualHost
 
 @dataclass(frozen=True)
 class DomainIndex:
-    """A route configuration's virtual hosts by domain, as Envoy looks a host up: exact
-    domains, suffix wildcards (`*.example.com`) and prefix wildcards (`api.*`) longest first,
-    and the default (`*`). Built once per configuration (`index_of`)."""
+    """A route configuration's virtual hosts (by position) by domain, as Envoy looks a host
+    up: exact domains, suffix wildcards (`*.example.com`) and prefix wildcards (`api.*`)
+    longest first, and the default (`*`). Built once per configuration (`index_of`), and
+    kept for a configuration with the same domains at the same positions (`carry_index`)."""
 
-    exact: dict[str, rc_pb2.VirtualHost]
-    suffixes: tuple[tuple[str, rc_pb2.VirtualHost], ...]
-    prefixes: tuple[tuple[str, rc_pb2.VirtualHost], ...]
-    default: rc_pb2.VirtualHost | None
+    exact: dict[str, int]
+    suffixes: tuple[tuple[str, int], ...]
+    prefixes: tuple[tuple[str, int], ...]
+    default: int | None
 
     @classmethod
     def of(cls, config: route_pb2.RouteConfiguration) -> DomainIndex:
-        exact: dict[str, rc_pb2.VirtualHost] = {}
-        suffixes: list[tuple[str, rc_pb2.VirtualHost]] = []
-        prefixes: list[tuple[str, rc_pb2.VirtualHost]] = []
+        exact: dict[str, int] = {}
+        suffixes: list[tuple[str, int]] = []
+        prefixes: list[tuple[str, int]] = []
         default = None
-        for vhost in config.virtual_hosts:
+        for index, vhost in enumerate(config.virtual_hosts):
             for domain in (d.lower() for d in vhost.domains):
                 if domain == "*":
-                    default = default or vhost
+                    default = index if default is None else default
                 elif domain.startswith("*"):
-                    suffixes.append((domain[1:], vhost))
+                    suffixes.append((domain[1:], index))
                 elif domain.endswith("*"):
-                    prefixes.append((domain[:-1], vhost))
+                    prefixes.append((domain[:-1], index))
                 else:
-                    exact.setdefault(domain, vhost)
+                    exact.setdefault(domain, index)
         suffixes.sort(key=lambda item: -len(item[0]))  # stable: the first of a length wins
         prefixes.sort(key=lambda item: -len(item[0]))
         return cls(exact, tuple(suffixes), tuple(prefixes), default)
 
-    def lookup(self, host: str) -> rc_pb2.VirtualHost | None:
-        """The virtual host Envoy picks for `host` (lower case): an exact domain, else the
-        longest suffix wildcard, else the longest prefix wildcard (a wildcard matches one
-        character at least), else the one with `*`."""
+    def lookup(self, host: str) -> int | None:
+        """The position of the virtual host Envoy picks for `host` (lower case): an exact
+        domain, else the longest suffix wildcard, else the longest prefix wildcard (a wildcard
+        matches one character at least), else the one with `*`."""
         found = self.exact.get(host)
         if found is not None:
             return found
-        for suffix, vhost in self.suffixes:
+        for suffix, index in self.suffixes:
             if len(host) > len(suffix) and host.endswith(suffix):
-                return vhost
-        for prefix, vhost in self.prefixes:
+                return index
+        for prefix, index in self.prefixes:
             if len(host) > len(prefix) and host.startswith(prefix):
-                return vhost
+                return index
         return self.default
 
 
 def matching_vhost(config: route_pb2.RouteConfiguration, host: str) -> rc_pb2.VirtualHost | None:
     """The virtual host of `config` Envoy picks for `host` (`DomainIndex.lookup`)."""
-    return DomainIndex.of(config).lookup(host.lower())
+    index = DomainIndex.of(config).lookup(host.lower())
+    return config.virtual_hosts[index] if index is not None else None
+
+
+def _index_key(config: route_pb2.RouteConfiguration) -> tuple[str, int]:
+    return ("pilotfish.translate.vhds.index", id(config))
 
 
 def index_of(config: route_pb2.RouteConfiguration, push: PushContext) -> DomainIndex:
     """`DomainIndex.of(config)`, memoised per push context."""
-    key = ("pilotfish.translate.vhds.index", id(config))
-    found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = push.memo.get(key)
+    found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = push.memo.get(
+        _index_key(config)
+    )
     if found is None or found[0] is not config:
-        found = push.memo[key] = (config, DomainIndex.of(config))
+        found = push.memo[_index_key(config)] = (config, DomainIndex.of(config))
     return found[1]
+
+
+def carry_index(
+    old: route_pb2.RouteConfiguration,
+    previous: PushContext,
+    new: route_pb2.RouteConfiguration,
+    push: PushContext,
+) -> None:
+    """`new` has the domains of `old` at the same positions (`derived_routes`): the index
+    `previous` built of `old`, if any, serves `new` in `push`."""
+    found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = previous.memo.get(
+        _index_key(old)
+    )
+    if found is not None and found[0] is old:
+        push.memo[_index_key(new)] = (new, found[1])
 
 
 def resolved(
@@ -216,7 +238,8 @@ def resolved(
     configuration is `config`: the virtual host Envoy would route it to, renamed; for a host
     only the catch-all takes, a virtual host of that host alone with the catch-all's routes.
     None when nothing would route it. Memoised per push context (shared by every sidecar)."""
-    vhost = index_of(config, push).lookup(host)
+    index = index_of(config, push).lookup(host)
+    vhost = config.virtual_hosts[index] if index is not None else None
     if vhost is None or vhost.name in UP_FRONT_VHOSTS:
         return None
     if "*" not in vhost.domains:
@@ -296,6 +319,7 @@ __all__ = [
     "DomainIndex",
     "Held",
     "applies",
+    "carry_index",
     "held_hosts",
     "holds_any",
     "host_of",

@@ -60,65 +60,108 @@ def http_proxy_route_config(
     clusters: Mapping[str, OutboundClusterSpec],
     diagnostics: list[Diagnostic],
     finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None = None,
+    slot_notes: list[tuple[Diagnostic, ...]] | None = None,
 ) -> route_pb2.RouteConfiguration:
-    """The sidecar's `http_proxy` route configuration. Each virtual host is a `Carry` unit keyed
-    by what it depends on (service, port, domains, the VirtualService object, the cluster specs
-    object, the proxy's labels and namespace only when some VirtualService matches on them), plus
-    the services and the config kinds its routes looked up: a VirtualService change rebuilds only
-    the virtual hosts of its hosts, and one virtual host serves every namespace alike.
-    `finish` (e.g. telemetry) is applied to every virtual host, once per unit and push context
-    however many namespaces' configurations hold it (its result must depend only on the
-    virtual host and the push context)."""
+    """The sidecar's `http_proxy` route configuration: a virtual host per slot (`http_slots`,
+    `slot_unit`), then `tail_vhosts`. `finish` (e.g. telemetry) is applied to every virtual
+    host once per unit and push context, however many configurations hold it (its result must
+    depend only on the virtual host and the push context). `slot_notes` receives each slot's
+    diagnostics in order (`derived_routes` patches them)."""
+    config = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
+    slots, claimed = http_slots(push, proxy.namespace)
+    for slot in slots:
+        unit = slot_unit(proxy, push, slot, clusters)
+        diagnostics.extend(unit.diagnostics)
+        if slot_notes is not None:
+            slot_notes.append(unit.diagnostics)
+        config.virtual_hosts.append(finished(push, unit, finish))
+    config.virtual_hosts.extend(tail_vhosts(proxy, push, clusters, claimed, diagnostics, finish))
+    return with_istio_route_defaults(config)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """An HTTP-family service port's place in `http_proxy`, with the domains the services
+    before it left unclaimed (the same in every push context with the same services)."""
+
+    service: Service
+    port: ServicePort
+    domains: tuple[str, ...]
+
+
+def http_slots(push: PushContext, namespace: str) -> tuple[tuple[Slot, ...], frozenset[str]]:
+    """The slots of a namespace's `http_proxy` in order, and every domain they claim,
+    memoised per push context."""
+    key = ("pilotfish.translate.http_slots", namespace)
+    if key not in push.memo:
+        slots: list[Slot] = []
+        claimed: set[str] = set()
+        for service in push.services:
+            for port in (p for p in service.ports if p.protocol.is_http):
+                domains = _domains(push, service, port, namespace)
+                if claimed.intersection(domains):
+                    domains = tuple(d for d in domains if d not in claimed)
+                if domains:
+                    claimed.update(domains)
+                    slots.append(Slot(service, port, domains))
+        push.memo[key] = (tuple(slots), frozenset(claimed))
+    found: tuple[tuple[Slot, ...], frozenset[str]] = push.memo[key]
+    return found
+
+
+def slot_unit(
+    proxy: Proxy, push: PushContext, slot: Slot, clusters: Mapping[str, OutboundClusterSpec]
+) -> VhostUnit:
+    """A slot's virtual host, a `Carry` unit keyed by what it depends on (service, port,
+    domains, the VirtualService object, the cluster specs object, the proxy's labels and
+    namespace only when some VirtualService matches on them), plus the services and the
+    config kinds its routes looked up: a VirtualService change rebuilds only the virtual
+    hosts of its hosts, and one virtual host serves every namespace alike."""
     carry = carry_of(push)
     by_host = push.memo.get("pilotfish.translate.services_by_host")
     if by_host is None:
         by_host = push.memo["pilotfish.translate.services_by_host"] = {
             s.hostname: s for s in push.services
         }
-    carry.provide(push, "services", by_host)
+        carry.provide(push, "services", by_host)
     labels_matter, namespace_matters = push.source_matches()
-    config = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
-    claimed: set[str] = set()
-    for service in push.services:
-        vs = push.mesh_virtual_service(service.hostname, proxy.namespace)
-        for port in service.ports:
-            if not port.protocol.is_http:
-                continue
-            domains = _domains(push, service, port, proxy.namespace)
-            if claimed.intersection(domains):
-                domains = tuple(d for d in domains if d not in claimed)
-            if not domains:
-                continue
-            claimed.update(domains)
-            labels = proxy.labels if labels_matter and _may_match_labels(vs) else ()
-            key = (
-                "pilotfish.translate.vhost",
-                id(service),
-                port.port,
-                domains,
-                id(vs),
-                id(clusters),
-                labels,
-                proxy.namespace if namespace_matters else "",
-            )
-            build = partial(
-                _vhost, push, carry, proxy, service, port, domains, vs, clusters, labels
-            )
-            unit = carry.unit(push, key, build, keep=(vs, clusters, service), lasting=True)
-            diagnostics.extend(unit.diagnostics)
-            config.virtual_hosts.append(_finished(push, unit, finish))
+    service, port, domains = slot.service, slot.port, slot.domains
+    vs = push.mesh_virtual_service(service.hostname, proxy.namespace)
+    labels = proxy.labels if labels_matter and _may_match_labels(vs) else ()
+    key = (
+        "pilotfish.translate.vhost",
+        id(service),
+        port.port,
+        domains,
+        id(vs),
+        id(clusters),
+        labels,
+        proxy.namespace if namespace_matters else "",
+    )
+    build = partial(_vhost, push, carry, proxy, service, port, domains, vs, clusters, labels)
+    return carry.unit(push, key, build, keep=(vs, clusters, service), lasting=True)
+
+
+def tail_vhosts(
+    proxy: Proxy,
+    push: PushContext,
+    clusters: Mapping[str, OutboundClusterSpec],
+    claimed: frozenset[str],
+    diagnostics: list[Diagnostic],
+    finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None = None,
+) -> list[rc_pb2.VirtualHost]:
+    """What follows the slots: CONNECT virtual hosts, the pod's own, the catch-all."""
     others = [
-        *connect_vhosts(proxy, push, clusters, claimed, diagnostics),
+        *connect_vhosts(proxy, push, clusters, set(claimed), diagnostics),
         pod_local_vhost(),
         catch_all_vhost(push.mesh.outbound_traffic_policy),
     ]
-    config.virtual_hosts.extend(others if finish is None else [finish(v) for v in others])
-    return with_istio_route_defaults(config)
+    return others if finish is None else [finish(v) for v in others]
 
 
-def _finished(
+def finished(
     push: PushContext,
-    unit: _VhostUnit,
+    unit: VhostUnit,
     finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None,
 ) -> rc_pb2.VirtualHost:
     """`unit`'s virtual host through `finish`, memoised per push context and unit (held with
@@ -126,7 +169,7 @@ def _finished(
     if finish is None:
         return unit.vhost
     key = ("pilotfish.translate.vhost.finished", id(unit))
-    found: tuple[_VhostUnit, rc_pb2.VirtualHost] | None = push.memo.get(key)
+    found: tuple[VhostUnit, rc_pb2.VirtualHost] | None = push.memo.get(key)
     if found is None or found[0] is not unit:
         found = push.memo[key] = (unit, finish(unit.vhost))
     return found[1]
@@ -146,19 +189,18 @@ def _may_match_labels(vs: VirtualService | None) -> bool:
 def _domains(
     push: PushContext, service: Service, port: ServicePort, namespace: str
 ) -> tuple[str, ...]:
-    """`service_domains`, memoised per push context (it depends on the namespace only through
-    whether it is the service's own)."""
+    """`service_domains`, memoised per push context (the namespace counts only as the
+    service's own or another)."""
     key = ("pilotfish.translate.domains", id(service), port.port, service.namespace == namespace)
-    found: tuple[str, ...] | None = push.memo.get(key)
-    if found is None:
-        found = tuple(service_domains(service, port, namespace))
-        push.memo[key] = found
+    if key not in push.memo:
+        push.memo[key] = tuple(service_domains(service, port, namespace))
+    found: tuple[str, ...] = push.memo[key]
     return found
 
 
 @dataclass(frozen=True)
-class _VhostUnit:
-    vhost: rc_pb2.VirtualHost
+class VhostUnit:
+    vhost: rc_pb2.VirtualHost  # never mutate: shared by every configuration holding it
     diagnostics: tuple[Diagnostic, ...]
 
 
@@ -205,7 +247,7 @@ def _vhost(
     vs: VirtualService | None,
     clusters: Mapping[str, OutboundClusterSpec],
     labels: tuple[tuple[str, str], ...],
-) -> _VhostUnit:
+) -> VhostUnit:
     notes: list[Diagnostic] = []
     ctx = RouteContext(
         registry=_ServicesByHost(carry.watch("services", Service)),
@@ -224,7 +266,7 @@ def _vhost(
     vhost = rc_pb2.VirtualHost(
         name=names.vhost(service.hostname, port.port), domains=domains, routes=routes
     )
-    return _VhostUnit(vhost, tuple(notes))
+    return VhostUnit(vhost, tuple(notes))
 
 
 def connect_route(name: str, targets: list[tuple[str, int]]) -> rc_pb2.Route:
