@@ -63,6 +63,8 @@ from pilotfish.xds.server import XdsServer
 
 log = logging.getLogger("pilotfish.controlplane")
 DEFAULT_TOKEN_DURATION = 3600.0  # istioctl's --tokenDuration
+RELEASE_AFTER_S = 1.0  # what a change replaced is freed this long after it, when its pushes
+# are out (a full push to 2,000 proxies takes longer), or by the next change
 
 
 class Api:
@@ -173,7 +175,13 @@ class Api:
                     result.affected = sorted(set(result.affected) | set(late))
         finally:
             self.limits.end_write()
+            self._release_later()
         return result
+
+    def _release_later(self) -> None:
+        """What a change replaced is let go once its pushes are out, not while they go
+        (`ControlPlane.release_retired`; the next change does it first)."""
+        asyncio.get_running_loop().call_later(RELEASE_AFTER_S, self.cp.release_retired)
 
     async def change_documents(self, docs: list[dict[str, Any]], keys: list[DocKey]) -> bool:
         """A change the control plane makes itself (auto-registered WorkloadEntries): applies
@@ -294,6 +302,7 @@ class Api:
             generation, instances, _ = batch[-1]
             async with self.cp.lock:  # convergence counts from the batch's first event
                 changed = self.cp.set_instances(instances, changed_at=batch[0][2])
+            self._release_later()
             self._count_push(changed, "endpoint")
             self.registry_applied = generation
 
