@@ -122,6 +122,7 @@ class ControlPlane(ProxyGenerations):
         self.push = PushContext(RegistrySnapshot())
         self.manifest_version = 0
         self.lock = asyncio.Lock()
+        self._by_key: tuple[Parsed, dict[DocKey, ConfigObject[Any]]] = (self.parsed, {})
         self._retired: list[object] = []
         """What the last change replaced (push context, parts): freeing it takes 5-100 ms at
         1,000 services / 2,000 proxies (measured), holding the GIL, so not as the change
@@ -223,14 +224,14 @@ class ControlPlane(ProxyGenerations):
         problems += self.ca.check(manifest, self.push.mesh.root_namespace)
         if any(p.level == "error" for p in problems):
             return ChangeResult(False, notes + problems)
-        key = self.store.key
-        keys = {key(d) for d in merged}
-        objects = {key(o.raw): o for o in self.parsed.objects}
+        keys = self.store.keyed(merged)
+        objects = dict(self._objects_by_key())
         objects.update((doc_key(o.raw), o) for o in incoming)
         saved = self._save_generation_state()
         root = self.push.mesh.root_namespace
-        kept = [o for k, o in objects.items() if k in keys]
-        self.parsed = Parsed(with_gateway_api(kept, merged), manifest, [])  # + its conversion
+        kept = {k: o for k, o in objects.items() if k in keys}
+        self.parsed = Parsed(with_gateway_api(list(kept.values()), merged), manifest, [])
+        self._by_key = (self.parsed, kept)  # without the Gateway API's conversion
         try:
             self.ca.adopt(manifest, root)
             self._rebuild()
@@ -263,6 +264,13 @@ class ControlPlane(ProxyGenerations):
             incoming, self.push.mesh.telemetry, lambda host: registry.service(host) is not None
         )
         return ChangeResult(True, notes, changes, sorted(changed), changed)
+
+    def _objects_by_key(self) -> dict[DocKey, ConfigObject[Any]]:
+        """The parsed objects by store key (kept from the change that made them)."""
+        if self._by_key[0] is not self.parsed:
+            key = self.store.key
+            self._by_key = (self.parsed, {key(o.raw): o for o in self.parsed.objects})
+        return self._by_key[1]
 
     def _affected_nodes(self, saved: _GenerationState) -> tuple[list[str], bool]:
         """The connected proxies a config change can affect (the others keep their snapshot,

@@ -11,7 +11,7 @@ the document gives is not taken), so `get` shows AGE.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,11 @@ class DocumentStore:
         in thousands looks every key up several times)."""
         known = self._keys.get(id(doc))
         return known[1] if known is not None and known[0] is doc else doc_key(doc)
+
+    def keyed(self, docs: list[dict[str, Any]]) -> Mapping[DocKey, dict[str, Any]]:
+        """`docs` by key (the last preview's own mapping when `docs` is its list)."""
+        listed, keyed, _, _ = self._preview
+        return keyed if listed is docs else {self.key(d): d for d in docs}
 
     def documents(self) -> list[dict[str, Any]]:
         return list(self._docs.values())

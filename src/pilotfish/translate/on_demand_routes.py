@@ -222,13 +222,17 @@ def carry_index(
     new: route_pb2.RouteConfiguration,
     push: PushContext,
 ) -> None:
-    """`new` has the domains of `old` at the same positions (`derived_routes`): the index
-    `previous` built of `old`, if any, serves `new` in `push`."""
+    """`new` has the domains of `old` at the same positions, its settings and the virtual
+    hosts of `UP_FRONT_VHOSTS` (`derived_routes`): the index and the up-front part `previous`
+    made of `old`, if any, serve `new` in `push`."""
     found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = previous.memo.get(
         _index_key(old)
     )
     if found is not None and found[0] is old:
         push.memo[_index_key(new)] = (new, found[1])
+    up_front_before: _UpFront | None = previous.memo.get(_up_front_key(old))
+    if up_front_before is not None and up_front_before[0] is old:  # same settings, the same
+        push.memo[_up_front_key(new)] = (new, up_front_before[1])  # pod's own virtual host
 
 
 def resolved(
@@ -292,17 +296,22 @@ def published(
     return part, answers
 
 
+_UpFront = tuple[
+    route_pb2.RouteConfiguration, tuple[route_pb2.RouteConfiguration, dict[str, rc_pb2.VirtualHost]]
+]
+
+
+def _up_front_key(config: route_pb2.RouteConfiguration) -> tuple[str, int]:
+    return ("pilotfish.translate.vhds.up_front", id(config))
+
+
 def _up_front(
     config: route_pb2.RouteConfiguration, push: PushContext
 ) -> tuple[route_pb2.RouteConfiguration, dict[str, rc_pb2.VirtualHost]]:
     """`up_front(config)` and the VHDS virtual hosts every sidecar holding it gets
     (`UP_FRONT_VHOSTS`), memoised per push context (not looked for again per sidecar)."""
-    key = ("pilotfish.translate.vhds.up_front", id(config))
-    Found = tuple[
-        route_pb2.RouteConfiguration,
-        tuple[route_pb2.RouteConfiguration, dict[str, rc_pb2.VirtualHost]],
-    ]
-    found: Found | None = push.memo.get(key)
+    key = _up_front_key(config)
+    found: _UpFront | None = push.memo.get(key)
     if found is None or found[0] is not config:
         always = {
             resource_name(v.name): _renamed(v, push)
