@@ -195,23 +195,19 @@ class ProxyGenerations:
         translation noted about the `changed` objects ((kind, namespace/name)) is dropped
         from their notes: it was about the old versions."""
         found = set()
-        proxies, made_from, held_hosts = self.proxies, self._made_from, self._held
         on = self.push.mesh.on_demand_routes and self.push.mesh.on_demand_clusters
         for node_id in node_ids if on else ():
-            proxy = proxies.get(node_id)
-            if proxy is None or made_from.get(node_id) is not previous:
+            proxy = self.proxies.get(node_id)
+            if proxy is None or self._made_from.get(node_id) is not previous:
                 continue
-            if not on_demand_routes.applies(proxy, self.push):
+            if not on_demand_routes.applies(proxy, self.push):  # not captured either
                 continue
-            held = held_hosts.get(node_id)
+            held = self._held.get(node_id)
             if held is None or not held.holds_any(hosts):
                 found.add(node_id)
-                notes = self.translation_notes.get(node_id)
-                if notes:
-                    kept = [n for n in notes if (n.kind, n.name) not in changed]
-                    self.translation_notes[node_id] = kept
-                elif notes is None:
-                    self.translation_notes[node_id] = []
+                notes = self.translation_notes.get(node_id, [])
+                kept = [n for n in notes if (n.kind, n.name) not in changed] if notes else notes
+                self.translation_notes[node_id] = kept
         self.stale_routes |= found
         return found
 
