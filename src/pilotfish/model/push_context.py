@@ -46,9 +46,7 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import DestinationRuleSpec, VirtualServiceSpec
 
 MESH_GATEWAY = "mesh"
-_SOURCE_MATCHES: dict[int, tuple[VirtualService, bool, bool]] = {}
-"""id -> (VirtualService, `_source_matches_of` it), of the last push context that looked: a
-change of one VirtualService in thousands scans one (objects are never mutated)."""
+_SOURCE_MATCHES: dict[int, tuple[VirtualService, bool, bool]] = {}  # id -> (it, its flags)
 T = TypeVar("T")
 SpecT = TypeVar("SpecT")
 
@@ -348,7 +346,7 @@ class PushContext:
 
     @cached_property
     def _source_matches(self) -> tuple[bool, bool]:
-        global _SOURCE_MATCHES  # per VirtualService object, for the next push context
+        global _SOURCE_MATCHES  # kept per object (never mutated): a change scans what it brings
         known, seen = _SOURCE_MATCHES, {}
         labels = namespace = False
         for vs in self._by_kind.get(VIRTUAL_SERVICE, ()):
