@@ -340,6 +340,54 @@ def _grpc_stats_matcher(listener: Config, cluster: Config) -> None:
                 }  # fmt: skip
 
 
+def _server(listener: Config) -> bool:
+    return bool(listener["name"].startswith("server|"))
+
+
+def _server_reading(replacement: Config | None) -> Callable[[Config, Config], None]:
+    """The server's `header_to_metadata` replaced (`replacement`, or nothing), the header
+    removed by the inbound route configuration instead."""
+
+    def change(listener: Config, cluster: Config) -> None:
+        if not _server(listener):
+            return
+        for hcm in _hcm(listener):
+            filters = hcm["http_filters"]
+            names = [f["name"] for f in filters]
+            if "envoy.filters.http.header_to_metadata" not in names:
+                continue  # the server reads no peer (its metrics are off)
+            at = names.index("envoy.filters.http.header_to_metadata")
+            filters[at : at + 1] = [replacement] if replacement else []
+            hcm["route_config"]["request_headers_to_remove"] = [PEER]
+            if replacement:
+                text = json.dumps(hcm.get("access_log", [])).replace(
+                    "%DYNAMIC_METADATA(pilotfish.peer:identity)%",
+                    "%FILTER_STATE(pilotfish.peer:PLAIN)%",
+                )
+                hcm["access_log"] = json.loads(text)
+
+    return change
+
+
+FILTER_STATE_READER = {
+    "name": "envoy.filters.http.set_filter_state",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config",
+        "on_request_headers": [{
+            "object_key": "pilotfish.peer",
+            "factory_key": "envoy.string",
+            "format_string": {"text_format_source": {"inline_string": f"%REQ({PEER})%"}},
+            "skip_if_empty": True,
+        }],
+    },
+}  # fmt: skip
+
+
+def _no_server_grpc_stats(listener: Config, cluster: Config) -> None:
+    if _server(listener):
+        _drop_filters("envoy.filters.http.grpc_stats")(listener, cluster)
+
+
 def _no_xfcc(listener: Config, cluster: Config) -> None:
     for hcm in _hcm(listener):
         hcm.pop("forward_client_cert_details", None)
@@ -436,6 +484,9 @@ VARIANTS: dict[str, Variant] = {
     "+upstream-from-eds": _upstream_from_eds,
     "+cheap-exchange": _cheap_exchange,
     "+grpc-stats-matcher": _grpc_stats_matcher,
+    "+server-filter-state": _server_reading(FILTER_STATE_READER),
+    "-server-reading+removal": _server_reading(None),
+    "-server-grpc-stats": _no_server_grpc_stats,
     "-route-extras": _plain_routes,
     "-cluster-extras": _plain_cluster,
     "-tls-extras": _plain_tls,

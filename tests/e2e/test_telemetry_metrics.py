@@ -359,3 +359,40 @@ def test_grpc_calls_count_their_messages_on_both_sides(mesh: LocalMesh) -> None:
         assert series.labels["source_workload"] == "productpage-v1"
         (requests,) = select(samples, "istio_requests_total", **labels)
         assert requests.value == calls and requests.labels["request_protocol"] == "grpc"
+
+
+PROBE_UNCOUNTED = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: probe-uncounted, namespace: default}
+spec:
+  selector: {matchLabels: {app: probe}}
+  metrics: [{overrides: [{match: {metric: ALL_METRICS, mode: SERVER}, disabled: true}]}]
+"""
+
+
+def test_a_server_counting_nothing_still_hides_the_peer_header(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """With its server-side metrics off, the probe's sidecar no longer reads its clients'
+    identity; its inbound routes remove the header instead: neither a caller through a sidecar
+    nor one outside the mesh gets it to the app."""
+    apply_yaml(mesh, tmp_path, PROBE_UNCOUNTED)
+    client = SidecarClient(mesh, "productpage-v1-0")
+    ip = mesh.proxy("probe-v1-0")["ip"]
+    time.sleep(3)  # the replaced listener drains for a second: later requests reach the new one
+    try:
+        for _ in range(3):
+            resp = client.request(PROBE, headers={PEER_HEADER: "evil;hacked"})
+            assert resp.status == 200
+            assert PEER_HEADER not in {k.lower() for k in json.loads(resp.body)}, resp.body
+        direct = http(f"http://{ip}:8080/headers", headers={PEER_HEADER: "evil;hacked"})
+        assert direct.status == 200 and PEER_HEADER not in json.loads(direct.body)
+        # and it counts nothing (its sidecar's config has the Telemetry)
+        url = _stats(mesh, "probe-v1-0")
+        served = total(scrape(url), "istio_requests_total", reporter="destination")
+        assert client.request(PROBE).status == 200
+        time.sleep(1)
+        assert total(scrape(url), "istio_requests_total", reporter="destination") <= served
+    finally:
+        mesh.pilotfish("delete", "telemetry", "probe-uncounted")

@@ -9,10 +9,17 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
-from pilotfish.telemetry.exchange import FILTER_NAME, PEER_HEADER, PEER_KEY, PEER_NAMESPACE
+from pilotfish.telemetry.exchange import (
+    FILTER_NAME,
+    IDENTITY_FILTER,
+    PEER_HEADER,
+    PEER_KEY,
+    PEER_NAMESPACE,
+)
 from pilotfish.translate import generate
 from pilotfish.translate.mtls import MTLS_CHAIN, PLAINTEXT_CHAIN
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
+from pilotfish.type_urls import ROUTE as ROUTE_TYPE
 
 STRICT = """
 apiVersion: security.istio.io/v1
@@ -64,3 +71,31 @@ def test_only_a_chain_open_to_clients_outside_the_mesh_rewrites_what_it_reads() 
     # STRICT: only the mTLS chain, no rewrite
     (strict,) = _readers(STRICT)[MTLS_CHAIN]
     assert not strict.request_rules[0].on_header_present.HasField("regex_value_rewrite")
+
+
+METRICS_OFF = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  metrics:
+  - overrides: [{match: {metric: ALL_METRICS, mode: SERVER}, disabled: true}]
+"""
+
+
+def test_a_server_that_counts_nothing_reads_no_peer_and_its_routes_remove_the_header() -> None:
+    """Server-side metrics off: no reading filter; the inbound route configuration removes the
+    header instead (the app still never sees it). The client side still sends its identity:
+    it cannot know whether the server it calls counts."""
+    assert _readers(METRICS_OFF) == {MTLS_CHAIN: [], PLAINTEXT_CHAIN: []}
+    push = bookinfo_push(METRICS_OFF)
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    resources = generate(proxy, push)
+    assert list(resources[ROUTE_TYPE]["inbound|9080||"].request_headers_to_remove) == [PEER_HEADER]
+    client = hcm_pb2.HttpConnectionManager()
+    outbound = resources[LISTENER_TYPE]["outbound_http_proxy"]
+    outbound.filter_chains[0].filters[0].typed_config.Unpack(client)
+    assert IDENTITY_FILTER in [f.name for f in client.http_filters]
+    # when the server counts, the reading filter removes it: the routes do not
+    counting = generate(proxy, bookinfo_push())[ROUTE_TYPE]["inbound|9080||"]
+    assert PEER_HEADER not in counting.request_headers_to_remove

@@ -311,6 +311,15 @@ def stats_access_log(
     return log
 
 
+def reads_peer(policy: MetricsPolicy, reporter: Reporter) -> bool:
+    """Whether a request metric is reported on this side: the only reader of the peer a sidecar
+    learns from an HTTP request (access logs and spans do not print it). Without one, the
+    server side need not learn its clients (`translate.observability`). A client cannot tell
+    whether the server counts (a Telemetry applies to the server's namespace), so the client
+    side always sends."""
+    return any(policy.emits(m, reporter) for m in STANDARD_METRICS if not m.tcp)
+
+
 def grpc_stats_filter(reporter: Reporter, policy: MetricsPolicy) -> hcm_pb2.HttpFilter | None:
     """Envoy's grpc_stats filter (as Istio configures it: filter state on, no per-method stats)
     when a gRPC message metric is emitted on this side."""

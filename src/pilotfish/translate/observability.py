@@ -38,7 +38,7 @@ from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.http_stats import http_stats_logs
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
-from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, tcp_stats_logs
+from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, reads_peer, tcp_stats_logs
 from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
 from pilotfish.telemetry.tracing import (
     TracingSettings,
@@ -74,7 +74,7 @@ def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> li
         if isinstance(message, listener_pb2.Listener):
             message = _listener(proxy, push, policy, logs, traces, message)
         elif isinstance(message, route_pb2.RouteConfiguration):
-            message = _route_config(proxy, push, message)
+            message = _route_config(proxy, push, message, reads_peer(policy, Reporter.DESTINATION))
         out.append(message)
     return out
 
@@ -140,7 +140,10 @@ def _decorate_hcm(
     manager = hcm_pb2.HttpConnectionManager()
     network_filter.typed_config.Unpack(manager)
     if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
-        exchange_filters = [exchange.downstream_peer_filter(from_sidecar=bool(mtls))]
+        reads = reads_peer(policy, reporter)  # else the route removes the header (`_route_config`)
+        exchange_filters = (
+            [exchange.downstream_peer_filter(from_sidecar=bool(mtls))] if reads else []
+        )
     else:  # tell the server who is calling
         exchange_filters = [exchange.identity_filter(me)]
     grpc = grpc_stats_filter(reporter, policy)
@@ -211,12 +214,16 @@ def _decorate_tcp(
 
 
 def _route_config(
-    proxy: Proxy, push: PushContext, config: route_pb2.RouteConfiguration
+    proxy: Proxy, push: PushContext, config: route_pb2.RouteConfiguration, reads_peer: bool
 ) -> route_pb2.RouteConfiguration:
+    """`reads_peer`: the inbound side reads the client's identity header (which then removes
+    it); else the inbound routes remove it, so the app never sees it all the same."""
     if not config.name.startswith(INBOUND_ROUTE_PREFIX):
         return outbound_routes(push, config)
     result = route_pb2.RouteConfiguration()
     result.CopyFrom(config)
+    if not reads_peer:
+        result.request_headers_to_remove.append(exchange.PEER_HEADER)
     container_port = int(config.name.split("|")[1])
     operation = _inbound_operation(proxy, push, container_port)
     for vhost in result.virtual_hosts:
