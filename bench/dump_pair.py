@@ -383,6 +383,33 @@ FILTER_STATE_READER = {
 }  # fmt: skip
 
 
+def _server_removal_by(remover: Config) -> Callable[[Config, Config], None]:
+    """A server that reads no peer (metrics off): the header removed by the filter `remover`
+    (first in the chain) instead of by its route configuration."""
+
+    def change(listener: Config, cluster: Config) -> None:
+        if not _server(listener):
+            return
+        for hcm in _hcm(listener):
+            route = hcm["route_config"]
+            if PEER not in route.get("request_headers_to_remove", []):
+                continue  # the server reads the peer: its reading filter removes the header
+            route["request_headers_to_remove"].remove(PEER)
+            hcm["http_filters"].insert(0, remover)
+
+    return change
+
+
+MUTATION_REMOVER = {
+    "name": "pilotfish.peer_removal",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3."
+        "HeaderMutation",
+        "mutations": {"request_mutations": [{"remove": PEER}]},
+    },
+}
+
+
 def _no_server_grpc_stats(listener: Config, cluster: Config) -> None:
     if _server(listener):
         _drop_filters("envoy.filters.http.grpc_stats")(listener, cluster)
@@ -487,6 +514,7 @@ VARIANTS: dict[str, Variant] = {
     "+server-filter-state": _server_reading(FILTER_STATE_READER),
     "-server-reading+removal": _server_reading(None),
     "-server-grpc-stats": _no_server_grpc_stats,
+    "+server-mutation-removal": _server_removal_by(MUTATION_REMOVER),
     "-route-extras": _plain_routes,
     "-cluster-extras": _plain_cluster,
     "-tls-extras": _plain_tls,
