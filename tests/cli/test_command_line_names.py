@@ -165,12 +165,13 @@ def test_a_group_after_the_kind_must_be_the_kinds() -> None:
 
 
 def test_gateway_api_names_are_served_and_the_others_recognised() -> None:
-    served = ("gtw", "httproute", "HTTPRoutes", "gatewayclasses", "referencegrants", "gc")
+    served = ["gtw", "httproute", "HTTPRoutes", "gatewayclasses", "referencegrants", "gc"]
+    served += ["grpcroute", "TCPRoutes", "tlsroutes.gateway.networking.k8s.io"]
     for typed in (*served, "gateways.gateway.networking.k8s.io"):
         found = resolve_kind(typed)
         assert found is not None and found.group == "gateway.networking.k8s.io", typed
         assert not is_gateway_api(typed), typed
-    for typed in ("grpcroute", "TCPRoutes", "tlsroutes.gateway.networking.k8s.io", "udproute"):
+    for typed in ("udproute", "backendtlspolicies", "udproutes.gateway.networking.k8s.io"):
         assert is_gateway_api(typed), typed  # not yet: said so
     for typed in ("gw", "gateway", "gateways", "vs", "networking.istio.io/v1"):
         assert not is_gateway_api(typed), typed

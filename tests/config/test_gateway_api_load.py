@@ -130,10 +130,10 @@ def test_unserved_version_and_kind() -> None:
         " served for Gateway (served: gateway.networking.k8s.io/v1,"
         " gateway.networking.k8s.io/v1beta1)"
     ]
-    grpc = GATEWAY.replace("kind: Gateway", "kind: GRPCRoute")
-    result = load(grpc, "f.yaml", warn_unknown_kinds=True)
+    udp = GATEWAY.replace("kind: Gateway", "kind: UDPRoute")
+    result = load(udp, "f.yaml", warn_unknown_kinds=True)
     assert result.ok and result.others == []
-    assert "GRPCRoute ignored: this kind of the Kubernetes Gateway API" in str(result.warnings[0])
+    assert "UDPRoute ignored: this kind of the Kubernetes Gateway API" in str(result.warnings[0])
 
 
 def test_command_line_names() -> None:
@@ -151,5 +151,45 @@ def test_command_line_names() -> None:
         assert found is not None and found.kind == kind
     gc = resolve_kind("gatewayclass")
     assert gc is not None and not gc.namespaced
-    assert is_gateway_api("grpcroutes") and is_gateway_api("tcproute.gateway.networking.k8s.io")
-    assert not is_gateway_api("gtw") and not is_gateway_api("httproute")
+    assert is_gateway_api("udproutes") and is_gateway_api("udproute.gateway.networking.k8s.io")
+    assert not is_gateway_api("gtw") and not is_gateway_api("grpcroute")
+
+
+L4 = """apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata:
+  name: t
+spec:
+  parentRefs:
+  - name: gw
+  rules: []
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: g
+spec:
+  parentRefs:
+  - name: gw
+  rules:
+  - matches:
+    - method: {type: Exact}
+    filters:
+    - type: URLRewrite
+      urlRewrite: {hostname: x}
+    backendRefs:
+    - name: svc
+"""
+
+
+def test_grpc_and_tcp_route_rules() -> None:
+    assert errors(L4) == [
+        "f.yaml:8: TCPRoute default/t at spec.rules: Required value: at least one rule",
+        "f.yaml:19: GRPCRoute default/g at spec.rules[0].matches[0].method: One or both of"
+        " 'service' or 'method' must be specified",
+        "f.yaml:21: GRPCRoute default/g at spec.rules[0].filters[0].type: Unsupported value:"
+        ' "URLRewrite": supported values: "RequestHeaderModifier", "ResponseHeaderModifier",'
+        ' "RequestMirror", "ExtensionRef"',
+        "f.yaml:24: GRPCRoute default/g at spec.rules[0].backendRefs[0]: Must have port for"
+        " Service reference",
+    ]

@@ -187,6 +187,43 @@ def test_httproute_weights_shift_traffic(mesh: LocalMesh) -> None:
     assert 12 <= seen["reviews-v3-0"] <= 48, seen
 
 
+GRPC_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata:
+  name: echo
+spec:
+  parentRefs:
+  - name: bookinfo-gateway
+  hostnames: ["grpc.example.com"]
+  rules:
+  - matches:
+    - method:
+        service: pilotfish.Echo
+        method: Stream
+    backendRefs:
+    - name: grpc-echo
+      port: 7070
+"""
+
+
+def frames(*messages: bytes) -> bytes:
+    return b"".join(b"\x00" + len(m).to_bytes(4, "big") + m for m in messages)
+
+
+def test_grpc_route_on_the_gateway(mesh: LocalMesh) -> None:
+    mesh.apply("samples/grpc-echo/grpc-echo.yaml")
+    result = mesh.pilotfish("apply", "-f", "-", stdin=GRPC_ROUTE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    headers = {"Host": "grpc.example.com", "content-type": "application/grpc", "te": "trailers"}
+    url = f"http://{gateway_address(mesh)}:80/pilotfish.Echo/"
+    answer = http(url + "Stream", data=frames(b"a", b"b"), headers=headers)
+    assert answer.status == 200 and answer.body.count("one ") == 2, (answer.status, answer.body)
+    unrouted = http(url + "Call", data=frames(b"a"), headers=headers)  # a method not matched
+    assert unrouted.headers.get("grpc-status") == "12", unrouted  # Envoy's no route: UNIMPLEMENTED
+    routes = mesh.pilotfish("get", "grpcroute").stdout.splitlines()
+    assert routes[1].split()[:2] == ["echo", '["grpc.example.com"]'], routes
+
+
 def test_deleting_the_gateway_removes_its_proxy(mesh: LocalMesh) -> None:
     address = gateway_address(mesh)
     result = mesh.pilotfish("delete", "gtw", "bookinfo-gateway")

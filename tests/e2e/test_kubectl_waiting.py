@@ -190,11 +190,13 @@ def test_get_events_and_crds(mesh: LocalMesh) -> None:
     # served: Istio's Getting Started finds the Gateway API's CRDs and installs none
     gateway_api = mesh.pilotfish("get", "crd", "gateways.gateway.networking.k8s.io")
     assert gateway_api.returncode == 0, gateway_api.stderr
-    missing = mesh.pilotfish("get", "crd", "grpcroutes.gateway.networking.k8s.io")
+    missing = mesh.pilotfish("get", "crd", "udproutes.gateway.networking.k8s.io")
     assert missing.returncode == 1 and "NotFound" in missing.stderr
 
 
-@pytest.mark.parametrize("kind", ["grpcroute", "tcproutes", "tlsroutes.gateway.networking.k8s.io"])
+@pytest.mark.parametrize(
+    "kind", ["udproute", "backendtlspolicies", "udproutes.gateway.networking.k8s.io"]
+)
 def test_gateway_api_kinds_not_served_say_not_yet(mesh: LocalMesh, kind: str) -> None:
     result = mesh.pilotfish("get", kind)
     assert result.returncode == 1, result.stdout
@@ -209,13 +211,14 @@ def test_gateway_api_kinds_served_list_as_kubectl(mesh: LocalMesh) -> None:
 
 def test_applying_gateway_api_yaml_says_why_nothing_happened(mesh: LocalMesh) -> None:
     doc = (
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata:\n  name: grpc\n"
+        "apiVersion: gateway.networking.k8s.io/v1alpha2\nkind: UDPRoute\nmetadata:\n  name: grpc\n"
         "spec:\n  parentRefs:\n  - name: httpbin-gateway\n"
     )
     result = mesh.pilotfish("apply", "-f", "-", stdin=doc)
     assert result.returncode == 1
-    assert "GRPCRoute ignored: this kind of the Kubernetes Gateway API" in result.stderr
-    bad = doc.replace("GRPCRoute", "HTTPRoute") + "  rules:\n  - backendRefs:\n    - name: x\n"
+    assert "UDPRoute ignored: this kind of the Kubernetes Gateway API" in result.stderr
+    bad = doc.replace("UDPRoute", "HTTPRoute").replace("v1alpha2", "v1")
+    bad += "  rules:\n  - backendRefs:\n    - name: x\n"
     result = mesh.pilotfish("apply", "-f", "-", stdin=bad)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert (

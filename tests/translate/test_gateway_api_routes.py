@@ -94,3 +94,48 @@ def test_service_parent_routes_the_service_on_sidecars() -> None:
     assert jason and jason[0].string_match.exact == "jason"
     assert routes[0].route.cluster == "outbound|9080||ratings.default.svc.cluster.local"
     assert routes[1].route.cluster == "outbound|9080||details.default.svc.cluster.local"
+
+
+L4 = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: l4}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: istio-ingressgateway}]
+  listeners:
+  - {name: tcp, port: 31400, protocol: TCP}
+  - {name: tls, port: 8443, protocol: TLS, tls: {mode: Passthrough}}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: tcp}
+spec:
+  parentRefs: [{name: l4, sectionName: tcp}]
+  rules:
+  - backendRefs: [{name: ratings, port: 9080, weight: 3}, {name: details, port: 9080, weight: 1}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: tls}
+spec:
+  parentRefs: [{name: l4}]
+  hostnames: [secure.example.com]
+  rules:
+  - backendRefs: [{name: reviews, port: 9080}]
+"""
+
+
+def test_tcp_and_tls_passthrough_listeners_on_the_gateway() -> None:
+    push = bookinfo_push()
+    docs = [d.data for d in load(L4, "l4.yaml").others]
+    push = replace(push, configs=tuple(with_gateway_api(list(push.configs), docs)))
+    resources = generate(sidecar_for(push, "istio-ingressgateway-0"), push)
+    assert check_invariants(resources) == []
+    tcp = resources.listeners["0.0.0.0_31400"].filter_chains[0].filters[0]
+    assert tcp.name == "envoy.filters.network.tcp_proxy"
+    text = str(tcp.typed_config.value)
+    assert "ratings.default.svc.cluster.local" in text and "details.default" in text
+    tls = resources.listeners["0.0.0.0_8443"].filter_chains[0]
+    assert list(tls.filter_chain_match.server_names) == ["secure.example.com"]
+    assert "reviews.default.svc.cluster.local" in str(tls.filters[0].typed_config.value)

@@ -347,6 +347,6 @@ def gateway_api_columns(kind: str, doc: dict[str, Any], now: float) -> list[tupl
             ("ACCEPTED", condition("Accepted")),
             age,
         ]
-    if kind == "HTTPRoute":
+    if kind in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
         return [("HOSTNAMES", json.dumps(spec["hostnames"]) if spec.get("hostnames") else ""), age]
     return [age]

@@ -223,6 +223,9 @@ GATEWAY_API_SERVED: dict[str, GatewayApiKind] = {
         GatewayApiKind("GatewayClass", ("v1", "v1beta1"), "GatewayClassSpec", ("gc",), False),
         GatewayApiKind("Gateway", ("v1", "v1beta1"), "GatewaySpec", ("gtw",)),
         GatewayApiKind("HTTPRoute", ("v1", "v1beta1"), "HTTPRouteSpec"),
+        GatewayApiKind("GRPCRoute", ("v1", "v1alpha2"), "GRPCRouteSpec"),
+        GatewayApiKind("TCPRoute", ("v1", "v1alpha2"), "TCPRouteSpec"),
+        GatewayApiKind("TLSRoute", ("v1", "v1alpha2", "v1alpha3"), "TLSRouteSpec"),
         GatewayApiKind(
             "ReferenceGrant", ("v1beta1", "v1alpha2"), "ReferenceGrantSpec", ("refgrant",)
         ),
@@ -304,11 +307,12 @@ def is_namespaced(kind: str) -> bool:
     return all(k.namespaced for k in KIND_NAMES if k.kind == kind)
 
 
-GATEWAY_API_KINDS = ("GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute", "BackendTLSPolicy")
+GATEWAY_API_KINDS = ("UDPRoute", "BackendTLSPolicy", "XListenerSet", "XBackendTrafficPolicy")
 """The Kubernetes Gateway API's kinds pilotfish does not serve yet (Istio does)."""
 GATEWAY_API_NOT_YET = (
     "this kind of the Kubernetes Gateway API (gateway.networking.k8s.io) is not yet in this "
-    "version (Gateway, GatewayClass, HTTPRoute and ReferenceGrant are): use Istio's Gateway and "
+    "version (Gateway, GatewayClass, HTTPRoute, GRPCRoute, TCPRoute, TLSRoute and ReferenceGrant "
+    "are): use Istio's Gateway and "
     "VirtualService (networking.istio.io), as in Istio's tasks' \"Istio APIs\" tab"
 )
 

@@ -1,4 +1,5 @@
-"""One HTTPRoute rule as the VirtualService HTTP route istiod makes of it (`rule_route`), and
+"""One HTTPRoute (or GRPCRoute) rule as the VirtualService HTTP route istiod makes of it
+(`rule_route`; a GRPCRoute's method is a path match, `_grpc_match`), and
 the order istiod sorts a VirtualService's routes in (`sort_routes`: Gateway API precedence).
 
 As Istio's conversion: a rule is one route named `<namespace>.<route>.<index>` (or the rule's
@@ -19,6 +20,8 @@ from typing import Any
 
 from pilotfish.config.gateway_api.models import (
     BackendObjectReference,
+    GRPCRouteMatch,
+    GRPCRouteRule,
     HTTPHeaderFilter,
     HTTPPathModifier,
     HTTPRouteMatch,
@@ -35,10 +38,10 @@ def service_host(name: str, namespace: str) -> str:
 
 
 def rule_route(
-    rule: HTTPRouteRule, namespace: str, route: str, index: int, allowed: Allowed
+    rule: HTTPRouteRule | GRPCRouteRule, namespace: str, route: str, index: int, allowed: Allowed
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"name": rule.name or f"{namespace}.{route}.{index}"}
-    matches = [_match(m) for m in rule.matches]
+    matches = [_match(m) if isinstance(m, HTTPRouteMatch) else _grpc_match(m) for m in rule.matches]
     if matches:
         out["match"] = matches
     for item in rule.filters:
@@ -69,7 +72,7 @@ def rule_route(
             elif mirror.percent is not None:
                 entry["percentage"] = {"value": float(mirror.percent)}
             out.setdefault("mirrors", []).append(entry)
-    timeouts = rule.timeouts
+    timeouts = rule.timeouts if isinstance(rule, HTTPRouteRule) else None
     if timeouts is not None:
         for written in (timeouts.request, timeouts.backend_request):
             seconds = _seconds(written)
@@ -133,6 +136,28 @@ def _match(match: HTTPRouteMatch) -> dict[str, Any]:
     return out
 
 
+def _grpc_match(match: GRPCRouteMatch) -> dict[str, Any]:
+    """A GRPCRoute match as Istio's: the method as the path `/<service>/<method>` (exact, a
+    `/<service>/` prefix for a service alone, a regex for a method alone or RegularExpression),
+    headers as an HTTPRoute's."""
+    out: dict[str, Any] = {}
+    method = match.method
+    if method is not None and (method.service or method.method):
+        service, name = method.service, method.method
+        if method.type == "Exact" and service and name:
+            out["uri"] = {"exact": f"/{service}/{name}"}
+        elif method.type == "Exact" and service:
+            out["uri"] = {"prefix": f"/{service}/"}
+        else:
+            out["uri"] = {"regex": f"/{service or '[^/]+'}/{name or '.+'}"}
+    if match.headers:
+        out["headers"] = {
+            (h.name or "").lower(): {"exact" if h.type == "Exact" else "regex": h.value}
+            for h in match.headers
+        }
+    return out
+
+
 def _headers(modifier: HTTPHeaderFilter) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if modifier.set:
@@ -154,7 +179,7 @@ def _path_rewrite(path: HTTPPathModifier | None) -> dict[str, Any]:
     return {}
 
 
-def _redirect(redirect: Any, rule: HTTPRouteRule) -> dict[str, Any]:
+def _redirect(redirect: Any, rule: HTTPRouteRule | GRPCRouteRule) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if redirect.hostname:
         out["authority"] = redirect.hostname

@@ -222,6 +222,53 @@ class HTTPRouteSpec(IstioModel):
     rules: tuple[HTTPRouteRule, ...] = ()
 
 
+class GRPCMethodMatch(IstioModel):
+    type: MatchType = "Exact"
+    service: Str | None = None
+    method: Str | None = None
+
+
+class GRPCRouteMatch(IstioModel):
+    method: GRPCMethodMatch | None = None
+    headers: tuple[HTTPHeaderMatch, ...] = ()
+
+
+class GRPCRouteRule(IstioModel):
+    name: Str | None = None
+    matches: tuple[GRPCRouteMatch, ...] = ()
+    filters: tuple[HTTPRouteFilter, ...] = ()
+    backend_refs: tuple[HTTPBackendRef, ...] = ()
+
+
+class GRPCRouteSpec(IstioModel):
+    parent_refs: tuple[ParentReference, ...] = ()
+    hostnames: tuple[Str, ...] = ()
+    rules: tuple[GRPCRouteRule, ...] = ()
+
+
+class L4RouteRule(IstioModel):
+    """A TCPRoute's or TLSRoute's rule: backends only."""
+
+    name: Str | None = None
+    backend_refs: tuple[HTTPBackendRef, ...] = ()
+
+
+class TCPRouteSpec(IstioModel):
+    parent_refs: tuple[ParentReference, ...] = ()
+    rules: tuple[L4RouteRule, ...] = ()
+
+
+class TLSRouteSpec(IstioModel):
+    parent_refs: tuple[ParentReference, ...] = ()
+    hostnames: tuple[Str, ...] = ()
+    rules: tuple[L4RouteRule, ...] = ()
+
+
+RouteSpec = HTTPRouteSpec | GRPCRouteSpec | TCPRouteSpec | TLSRouteSpec
+"""A route of any kind served."""
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute")
+
+
 class ReferenceGrantFrom(IstioModel):
     group: Str | None = None
     kind: Str | None = None

@@ -13,9 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pilotfish.config.gateway_api.convert import deployment_selector, served_gateways
+from pilotfish.config.gateway_api.convert import (
+    DEFAULT_KINDS,
+    attached_listeners,
+    deployment_selector,
+    route_meta,
+    served_gateways,
+)
 from pilotfish.config.gateway_api.deployment import deployed_name
-from pilotfish.config.gateway_api.models import GatewaySpec, HTTPRouteSpec, spec_of
+from pilotfish.config.gateway_api.models import (
+    ROUTE_KINDS,
+    GatewaySpec,
+    Listener,
+    RouteSpec,
+    spec_of,
+)
 from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.config.kinds import (
     CONTROLLER_NAME,
@@ -123,10 +135,7 @@ def gateway_status(
                     _condition("ResolvedRefs", True, "ResolvedRefs", "No errors found", when),
                 ],
                 "name": listener.name,
-                "supportedKinds": [
-                    {"group": GATEWAY_API_GROUP, "kind": "HTTPRoute"},
-                    {"group": GATEWAY_API_GROUP, "kind": "GRPCRoute"},
-                ],
+                "supportedKinds": _supported_kinds(listener),
             }
             for listener in spec.listeners
         ],
@@ -137,38 +146,30 @@ def gateway_status(
 
 
 def _attached_routes(gateway: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, int]:
-    meta = gateway.get("metadata") or {}
-    name, namespace = meta.get("name"), str(meta.get("namespace") or "default")
-    spec = spec_of(gateway)
+    """Routes attached to each listener of `gateway` (what the conversion attaches)."""
+    gateways = {route_meta(d): (d, s) for d, s in served_gateways(docs)}
     found: dict[str, int] = {}
     for doc in docs:
-        if (doc.get("kind"), str(doc.get("apiVersion", "")).rpartition("/")[0]) != (
-            "HTTPRoute",
-            GATEWAY_API_GROUP,
-        ):
-            continue
-        route = spec_of(doc)
-        route_ns = str((doc.get("metadata") or {}).get("namespace") or "default")
-        if not isinstance(route, HTTPRouteSpec) or not isinstance(spec, GatewaySpec):
-            continue
-        for ref in route.parent_refs:
-            if (
-                ref.kind != "Gateway"
-                or ref.name != name
-                or (ref.namespace or route_ns) != namespace
-            ):
-                continue
-            for listener in spec.listeners:
-                if ref.section_name in (None, listener.name):
+        kind = str(doc.get("kind"))
+        route = spec_of(doc) if is_gateway_api_doc(doc) and kind in ROUTE_KINDS else None
+        for ref in getattr(route, "parent_refs", ()):
+            for gw_ns, gw, listener in attached_listeners(ref, kind, route_meta(doc)[0], gateways):
+                if (gw_ns, gw) == route_meta(gateway):
                     found[listener.name or ""] = found.get(listener.name or "", 0) + 1
     return found
+
+
+def _supported_kinds(listener: Listener) -> list[dict[str, str]]:
+    written = [k.kind for k in listener.allowed_routes.kinds if k.kind]
+    kinds = written or DEFAULT_KINDS.get(listener.protocol or "", ())
+    return [{"group": GATEWAY_API_GROUP, "kind": k} for k in kinds if k in ROUTE_KINDS]
 
 
 def route_status(doc: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per parent: `Accepted` (the parent Gateway, of an Istio class, or Service exists) and
     `ResolvedRefs` (every backend Service exists)."""
     spec = spec_of(doc)
-    if not isinstance(spec, HTTPRouteSpec):
+    if not isinstance(spec, RouteSpec):
         return doc
     when = _when(doc)
     namespace = str((doc.get("metadata") or {}).get("namespace") or "default")
@@ -243,14 +244,8 @@ def class_status(doc: dict[str, Any]) -> dict[str, Any]:
 def with_status(docs: list[dict[str, Any]], pods: list[Pod], kind: str) -> list[dict[str, Any]]:
     """The stored documents as `get` shows them: Gateway API objects with their status, and
     the built-in `istio` GatewayClass (when `kind` may be it and none is stored)."""
-    if kind and kind not in (
-        "gateway",
-        "gateways",
-        "httproute",
-        "httproutes",
-        "gatewayclass",
-        "gatewayclasses",
-    ):
+    names = ("gateway", "gatewayclass", *(k.lower() for k in ROUTE_KINDS))
+    if kind and kind not in {*names, *(n + "s" for n in names), "gatewayclasses"}:
         return docs
     out = []
     for doc in docs:
@@ -258,7 +253,7 @@ def with_status(docs: list[dict[str, Any]], pods: list[Pod], kind: str) -> list[
             out.append(doc)
         elif doc.get("kind") == "Gateway":
             out.append(gateway_status(doc, docs, pods))
-        elif doc.get("kind") == "HTTPRoute":
+        elif doc.get("kind") in ROUTE_KINDS:
             out.append(route_status(doc, docs))
         elif doc.get("kind") == "GatewayClass":
             out.append(class_status(doc))
