@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from tests.e2e.l4kit import https_get
 from tests.e2e.meshctl import SERVED_BY, LocalMesh, PortForward, http, running_mesh
+from tests.pki import Pki
 
 API = "samples/bookinfo/gateway-api"
 JASON_V2 = """apiVersion: gateway.networking.k8s.io/v1
@@ -162,6 +165,111 @@ def test_manual_deployment_on_the_ingress_gateway(mesh: LocalMesh) -> None:
     assert mesh.get("/productpage").headers.get("x-served-by") is None  # Istio's Gateway's route
     result = mesh.pilotfish("delete", "-f", "-", stdin=MANUAL)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SECURE = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: mygateway
+  namespace: istio-system
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: https
+    hostname: "bookinfo.example.com"
+    port: 443
+    protocol: HTTPS
+    tls:
+      mode: Terminate
+      certificateRefs:
+      - name: bookinfo-credential
+    allowedRoutes:
+      namespaces:
+        from: Selector
+        selector:
+          matchLabels:
+            kubernetes.io/metadata.name: default
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: secure
+spec:
+  parentRefs:
+  - name: mygateway
+    namespace: istio-system
+  hostnames: ["bookinfo.example.com"]
+  rules:
+  - matches:
+    - path:
+        type: Exact
+        value: /productpage
+    backendRefs:
+    - name: productpage
+      port: 9080
+"""
+
+
+def test_secure_gateway_terminates_tls_from_its_certificate_ref(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Istio's Secure Gateways task, Gateway API tab: an HTTPS listener whose certificateRefs
+    names a TLS Secret created in the Gateway's namespace."""
+    pki = Pki.create(tmp_path)
+    cert, key = pki.issue("bookinfo", ["bookinfo.example.com"])
+    created = mesh.pilotfish(
+        "create", "-n", "istio-system", "secret", "tls", "bookinfo-credential",
+        f"--key={key}", f"--cert={cert}",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr
+    result = mesh.pilotfish("apply", "-f", "-", stdin=SECURE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    waited = mesh.pilotfish(
+        "wait", "-n", "istio-system", "--for=condition=programmed", "gtw", "mygateway"
+    )
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    jsonpath = "jsonpath={.status.addresses[0].value}"
+    host = mesh.pilotfish("get", "gtw", "mygateway", "-n", "istio-system", "-o", jsonpath).stdout
+
+    def fetched() -> bool:
+        status, body = https_get(host, 443, "bookinfo.example.com", "/productpage", pki.ca_path)
+        return status == 200 and "Simple Bookstore App" in body
+
+    mesh.wait_for(fetched, 30, "the HTTPS listener with its certificate")
+    status, _ = https_get(host, 443, "bookinfo.example.com", "/details/0", pki.ca_path)
+    assert status == 404
+    deleted = mesh.pilotfish("delete", "-f", "-", stdin=SECURE)
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+
+
+DENY_ON_GATEWAY = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-logout
+spec:
+  targetRefs:
+  - kind: Gateway
+    group: gateway.networking.k8s.io
+    name: bookinfo-gateway
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        paths: ["/logout"]
+"""
+
+
+def test_authorization_policy_attached_to_the_gateway(mesh: LocalMesh) -> None:
+    """A policy with `targetRefs` to the Gateway (Istio's way for a Gateway API gateway)
+    applies on its own proxy only."""
+    result = mesh.pilotfish("apply", "-f", "-", stdin=DENY_ON_GATEWAY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    url = f"http://{gateway_address(mesh)}:80"
+    mesh.wait_for(lambda: http(f"{url}/logout").status == 403, 20, "the policy on the gateway")
+    assert http(f"{url}/productpage").status == 200
+    assert mesh.get("/logout").status != 403  # Istio's ingress gateway: not its target
+    deleted = mesh.pilotfish("delete", "authorizationpolicy", "deny-logout")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 def test_httproute_all_to_v1(mesh: LocalMesh) -> None:

@@ -203,6 +203,7 @@ MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's kinds
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 CONTROLLER_NAME = "istio.io/gateway-controller"  # Istio's GatewayClass controller
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"  # on a Gateway's own pods
 ISTIO_CLASS_NAME = "istio"  # the GatewayClass Istio's install creates
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pilotfish.config.gateway_api.convert import GATEWAY_NAME_LABEL
+from pilotfish.config.kinds import GATEWAY_NAME_LABEL
 from pilotfish.config.objects import Source
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
 

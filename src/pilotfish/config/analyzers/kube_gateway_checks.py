@@ -21,10 +21,10 @@ from pilotfish.config.analyzers.documents import (
 )
 from pilotfish.config.analyzers.kube import Kube
 from pilotfish.config.analyzers.messages import AnalysisMessage, message_for, selects
-from pilotfish.config.kinds import is_istio_group
+from pilotfish.config.kinds import GATEWAY_NAME_LABEL, is_istio_group
 from pilotfish.config.load import DEFAULT_NAMESPACE, LoadResult
 
-GATEWAY_NAME = "gateway.networking.k8s.io/gateway-name"
+GATEWAY_NAME = GATEWAY_NAME_LABEL
 BUNDLE_VERSION = "gateway.networking.k8s.io/bundle-version"
 POLICY_KINDS = ("AuthorizationPolicy", "RequestAuthentication", "Telemetry", "WasmPlugin")
 MINIMUM_CRD_VERSIONS = {  # Istio's gatewayapi.MinimumCRDVersions

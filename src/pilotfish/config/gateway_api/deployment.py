@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilotfish.config.gateway_api.convert import GATEWAY_NAME_LABEL
 from pilotfish.config.gateway_api.models import GatewaySpec, spec_of
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
+    GATEWAY_NAME_LABEL,
     ISTIO_CLASS_NAME,
     is_gateway_api_doc,
 )

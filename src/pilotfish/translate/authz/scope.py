@@ -15,7 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from pilotfish.config.kinds import AUTHORIZATION_POLICY, REQUEST_AUTHENTICATION, Kind
+from pilotfish.config.kinds import (
+    AUTHORIZATION_POLICY,
+    GATEWAY_NAME_LABEL,
+    REQUEST_AUTHENTICATION,
+    Kind,
+)
 from pilotfish.config.objects import AuthorizationPolicy, ConfigObject, RequestAuthentication
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
@@ -24,7 +29,6 @@ if TYPE_CHECKING:
     from pilotfish.config.models.selectors import PolicyTargetReference, WorkloadSelector
 
 DRY_RUN_ANNOTATION = "istio.io/dry-run"
-GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 
 
 class Attachable(Protocol):
