@@ -67,7 +67,11 @@ def served_by(url: str, n: int, cookie: str | None = None) -> Counter[str]:
 
 
 def test_getting_started_gateway_is_deployed_programmed_and_serves(mesh: LocalMesh) -> None:
-    mesh.apply(f"{API}/bookinfo-gateway.yaml")
+    applied = mesh.apply(f"{API}/bookinfo-gateway.yaml").stdout
+    assert "gateway.gateway.networking.k8s.io/bookinfo-gateway created" in applied, applied
+    assert "httproute.gateway.networking.k8s.io/bookinfo created" in applied, applied
+    for kind in ("serviceaccount", "service", "workload"):  # the controller's: kubectl is silent
+        assert f"{kind}/bookinfo-gateway-istio" not in applied, applied
     waited = mesh.pilotfish(
         "wait", "--for=condition=programmed", "gtw", "bookinfo-gateway", "--timeout=60s"
     )
