@@ -67,14 +67,15 @@ class Handover:
                 entries.append((name, resource.version, None if key in self.sent else body))
                 self.sent.add(key)
             types.append((type_url, found.version, entries))
-        return pickle.dumps((node_id, types), protocol=5)
+        return pickle.dumps((node_id, snapshot.version, types), protocol=5)
 
-    def decode(self, data: bytes) -> None:
-        node_id, types = pickle.loads(data)
+    def decode(self, data: bytes) -> tuple[str, str, dict[str, TypeResources]]:
+        """(node id, snapshot version, its resources by type), as the serving side holds them."""
+        node_id, version, types = pickle.loads(data)
         held: dict[str, TypeResources] = {}
-        for type_url, version, entries in types:
+        for type_url, type_version, entries in types:
             if entries is None:
-                held[type_url] = self.types[type_url, version]
+                held[type_url] = self.types[type_url, type_version]
                 continue
             by_name = {}
             for name, resource_version, body in entries:
@@ -82,10 +83,11 @@ class Handover:
                 if body is not None:
                     self.resources[key] = EncodedResource(name, resource_version, *body)
                 by_name[name] = self.resources[key]
-            held[type_url] = self.types[type_url, version] = TypeResources(
-                type_url, by_name, version
+            held[type_url] = self.types[type_url, type_version] = TypeResources(
+                type_url, by_name, type_version
             )
         self.nodes[node_id] = held
+        return node_id, version, held
 
 
 def main() -> None:
