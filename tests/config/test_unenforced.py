@@ -77,3 +77,13 @@ def test_patches_that_reach_no_proxy_are_named_with_their_path() -> None:
 
 def test_enforced_kinds_get_no_note() -> None:
     assert notes(VS) == []
+
+
+def test_a_stats_patch_that_matches_no_proxy_gets_both_notes() -> None:
+    text = (LUA % STATS).replace(
+        "match: {context: SIDECAR_INBOUND,",
+        "match: {context: SIDECAR_INBOUND, proxy: {proxyVersion: '1\\\\.9.*'},",
+    )
+    (note,) = notes(text)
+    assert "not applied: its match.proxy names a proxyVersion" in note, note
+    assert note.endswith(CLASSIFY_HINT)

@@ -228,13 +228,14 @@ def test_classifying_requests_without_the_attributegen_wasm(
     mesh: LocalMesh, tmp_path: Path
 ) -> None:
     """The page's EnvoyFilter is accepted (its `google.protobuf.StringValue` is a type Istio
-    knows) and `apply` says it is not applied and how to classify here; the CEL classification
+    knows) and `apply` says it reaches no proxy and how to classify here; the CEL classification
     then labels reviews' requests through real Envoys."""
     path = tmp_path / "attribute_gen_service.yaml"
     path.write_text(ATTRIBUTEGEN)
     result = mesh.pilotfish("-n", "istio-system", "apply", "-f", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "stored but not applied" in result.stderr, result.stderr
+    # its proxyVersion matches no proxy here, and its istio.stats filter is not in these Envoys
+    assert "not applied: its match.proxy names a proxyVersion" in result.stderr, result.stderr
     assert "tagOverrides value in CEL" in result.stderr, result.stderr
     # the page's `kubectl -n istio-system apply -f …`: the global -n names the namespace
     listed = mesh.pilotfish("get", "envoyfilter", "-n", "istio-system").stdout

@@ -44,10 +44,10 @@ def unenforced_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
     for index, cp in enumerate(obj.spec.config_patches):
         path = f"spec.configPatches[{index}]"
         reason = _unapplied(cp)
-        if reason:
-            found.append((path, f"not applied: {reason}"))
-        elif any(mark in json.dumps(cp.model_dump(), default=str) for mark in ISTIO_STATS_MARKS):
-            found.append((path, "matches no filter here" + CLASSIFY_HINT))
+        stats = any(mark in json.dumps(cp.model_dump(), default=str) for mark in ISTIO_STATS_MARKS)
+        if reason or stats:
+            message = f"not applied: {reason}" if reason else "matches no filter here"
+            found.append((path, message + (CLASSIFY_HINT if stats else "")))
     return [
         Diagnostic(
             "warning",
