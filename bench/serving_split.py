@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from meshbench import machine  # noqa: E402
-from scale_api import free_port, proc_stats  # noqa: E402
+from scale_api import TICKS, free_port, proc_stats  # noqa: E402
 from scale_clients import OWN_CONNECTIONS  # noqa: E402
 from scale_mesh import Topology  # noqa: E402
 from scale_proxies import Clients, settle  # noqa: E402
@@ -158,6 +158,16 @@ async def server(address: str) -> None:
 
 
 # ---- the bench ---------------------------------------------------------------------------
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process, by thread id."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            found[int(task.name)] = (int(fields[11]) + int(fields[12])) / TICKS
+    return found
+
+
 async def listening(host: str, port: int, pid: int) -> None:
     """Until the server accepts connections (its imports and start are not the storm's)."""
     while True:
@@ -200,6 +210,7 @@ async def bench(args: argparse.Namespace) -> str:
         await listening(host, int(address.rsplit(":", 1)[1]), serving)
         await clients.start()
         cpu0 = [proc_stats(translating.pid)[0], proc_stats(serving)[0]]
+        threads0 = thread_cpu(serving)
         start = time.monotonic()
         clients.go()
         seen: dict[int, set[str]] = {}
@@ -211,6 +222,7 @@ async def bench(args: argparse.Namespace) -> str:
             await asyncio.sleep(0.05)
         await settle(clients.received, start, args.quiet, args.timeout)
         cpu = [proc_stats(translating.pid)[0] - cpu0[0], proc_stats(serving)[0] - cpu0[1]]
+        threads = {t: c - threads0.get(t, 0.0) for t, c in thread_cpu(serving).items()}
         wall = max(e[3] for e in clients.received.since(start)) - start
         responses = len(clients.received.since(start))
     finally:
@@ -224,6 +236,9 @@ async def bench(args: argparse.Namespace) -> str:
         f"storm {wall:.2f} s, {responses} responses; CPU: translator {cpu[0]:.2f} s, "
         f"server {cpu[1]:.2f} s, both {sum(cpu):.2f} s"
     )
+    loop = threads.pop(serving, 0.0)  # the main thread runs the event loop
+    others = ", ".join(f"{c:.2f}" for c in sorted(threads.values(), reverse=True) if c >= 0.01)
+    print(f"server threads, CPU s: event loop {loop:.2f}; others {others}")
     return (
         f"serving_split: services={args.services} proxies={args.proxies} connect_s={wall:.2f} "
         f"translator_cpu={cpu[0]:.2f} server_cpu={cpu[1]:.2f} load={os.getloadavg()[0]:.1f}"
