@@ -49,6 +49,8 @@ from pilotfish.xds.resources import Snapshot  # noqa: E402
 from pilotfish.xds.server import XdsServer  # noqa: E402
 
 HEAD = struct.Struct("!I")
+LOOP_READER = "SERVING_SPLIT_LOOP_READER"
+"""Set: the server reads the translator's messages on its event loop, not in a thread."""
 
 
 def send(pipe: IO[bytes], lock: threading.Lock, message: Any) -> None:
@@ -112,26 +114,41 @@ class Remote:
         self.ready = threading.Condition()
         self.number = 0
         self.ended = threading.Event()  # the translator closed the pipe
-        threading.Thread(target=self._read, daemon=True).start()
+        if not os.environ.get(LOOP_READER):
+            threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         try:
-            self._take()
+            while (message := receive(sys.stdin.buffer)) is not None:
+                self._handle(message)
         finally:
             self.ended.set()
 
-    def _take(self) -> None:
-        while (message := receive(sys.stdin.buffer)) is not None:
-            if message[0] == "pub":
-                node_id, version, types = self.handover.decode(message[1])
-                snapshot = Snapshot.__new__(Snapshot)
-                snapshot._types, snapshot._messages, snapshot._parts = types, None, ()
-                snapshot.version = version
-                self.cache.set(node_id, snapshot)
-            else:
-                with self.ready:
-                    self.answers[message[1]] = message[2]
-                    self.ready.notify_all()
+    async def read_on_loop(self) -> None:
+        """`_read` on the event loop instead of a thread of its own (`LOOP_READER`)."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 30)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        try:
+            while True:
+                head = await reader.readexactly(HEAD.size)
+                self._handle(pickle.loads(await reader.readexactly(HEAD.unpack(head)[0])))
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            self.ended.set()
+
+    def _handle(self, message: Any) -> None:
+        if message[0] == "pub":
+            node_id, version, types = self.handover.decode(message[1])
+            snapshot = Snapshot.__new__(Snapshot)
+            snapshot._types, snapshot._messages, snapshot._parts = types, None, ()
+            snapshot.version = version
+            self.cache.set(node_id, snapshot)
+        else:
+            with self.ready:
+                self.answers[message[1]] = message[2]
+                self.ready.notify_all()
 
     def call(self, kind: str, *args: Any) -> Any:
         self.number += 1
@@ -152,9 +169,12 @@ async def server(address: str) -> None:
         demand_hosts=lambda node_id, aliases: remote.call("hosts", node_id, aliases),
     )
     await xds.start(address)
+    reading = asyncio.create_task(remote.read_on_loop()) if os.environ.get(LOOP_READER) else None
     while not remote.ended.is_set() and os.getppid() != 1:
         await asyncio.sleep(0.2)
     await xds.stop(0.5)
+    if reading is not None:
+        reading.cancel()
 
 
 # ---- the bench ---------------------------------------------------------------------------
