@@ -145,7 +145,10 @@ spec:
 """
     full, narrow = build(bookinfo_push(ENTRIES)), build(bookinfo_push(ENTRIES + "---" + scoped))
     assert len(narrow.clusters) < len(full.clusters)
-    assert "PassthroughCluster" in full.clusters and "PassthroughCluster" not in narrow.clusters
+    assert "PassthroughCluster" in full.clusters and "PassthroughCluster" in narrow.clusters  # as
+    # istiod; the Sidecar's REGISTRY_ONLY makes the catch-all answer 502 instead of passing
+    assert "direct_response" in str(narrow.routes["http_proxy"].virtual_hosts[-1])
+    assert "direct_response" not in str(full.routes["http_proxy"].virtual_hosts[-1])
     assert "outbound|8000||vm.example" not in narrow.clusters
 
 

@@ -41,6 +41,7 @@ from pilotfish.translate import (
 )
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
+from pilotfish.translate.carry import carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.envoy_pb import socket_address
 from pilotfish.translate.gateway_authz import trusted_hops, with_gateway_authz
@@ -341,20 +342,25 @@ def with_service_ports(proxy: Proxy, push: PushContext, messages: list[Message])
 
 
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
-    """What sidecars of one namespace share besides the outbound block: the special clusters
-    (and the outbound block's diagnostics), memoised per push context."""
-    key = ("pilotfish.translate.namespace_part", proxy.namespace, proxy.captured)
-    found: ProxyResources | None = push.memo.get(key)
-    if found is None:
-        messages: list[Message] = [cluster_builders.blackhole_cluster()]
-        if push.mesh.outbound_traffic_policy != "REGISTRY_ONLY":
-            messages.append(
-                captured.passthrough_cluster()
-                if proxy.captured
-                else cluster_builders.passthrough_cluster()
-            )
-        found = ProxyResources.build(messages, outbound_block(proxy.namespace, push).diagnostics)
-        push.memo[key] = found
+    """What sidecars of one namespace share besides the outbound block: the special clusters,
+    `BlackHoleCluster` and `PassthroughCluster` whatever the outbound traffic policy (as
+    istiod, which appends both to every sidecar's clusters; the policy decides only what the
+    catch-all routes and listeners send to), and the outbound block's diagnostics. A `Carry`
+    unit kept while the block is the same object: a change of the policy alone changes no
+    cluster a sidecar holds."""
+    block = outbound_block(proxy.namespace, push)
+    key = ("pilotfish.translate.namespace_part", proxy.namespace, proxy.captured, id(block))
+
+    def build() -> ProxyResources:
+        passthrough = (
+            captured.passthrough_cluster()
+            if proxy.captured
+            else cluster_builders.passthrough_cluster()
+        )
+        special = [cluster_builders.blackhole_cluster(), passthrough]
+        return ProxyResources.build(special, block.diagnostics)
+
+    found: ProxyResources = carry_of(push).unit(push, key, build, keep=block)
     return found
 
 
