@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -63,6 +64,19 @@ from scale_api import (  # noqa: E402
 )
 from scale_mesh import Topology  # noqa: E402
 from scale_proxies import Clients, RealEnvoys, Received, settle  # noqa: E402
+
+from pilotfish.translate.listeners import DFP_FILTER  # noqa: E402
+
+
+def _forwards_unknown_hosts(dump: str) -> bool:
+    """Whether an active listener of a config_dump (as JSON) forwards hosts no service has:
+    the HTTP proxy listener's dynamic forward proxy filter, there under ALLOW_ANY only (the
+    listener it replaces may still be draining; PassthroughCluster is held either way)."""
+    for config in json.loads(dump).get("configs", []):
+        for listener in config.get("dynamic_listeners", []):
+            if DFP_FILTER in json.dumps(listener.get("active_state", {})):
+                return True
+    return False
 
 
 @dataclass
@@ -267,7 +281,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
                             "timeout": args.timeout,
                         },
                     ),
-                    lambda d, mode=mode: ("PassthroughCluster" in d) == (mode == "ALLOW_ANY"),
+                    lambda d, mode=mode: _forwards_unknown_hosts(d) == (mode == "ALLOW_ANY"),
                 )
             )
         _, rss = proc_stats(cp.pid)
