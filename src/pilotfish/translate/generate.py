@@ -342,26 +342,19 @@ def with_service_ports(proxy: Proxy, push: PushContext, messages: list[Message])
 
 
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
-    """What sidecars of one namespace share besides the outbound block: the special clusters,
-    `BlackHoleCluster` and `PassthroughCluster` whatever the outbound traffic policy (as
-    istiod, which appends both to every sidecar's clusters; the policy decides only what the
-    catch-all routes and listeners send to), and the outbound block's diagnostics. A `Carry`
-    unit kept while the block is the same object: a change of the policy alone changes no
-    cluster a sidecar holds."""
+    """What sidecars of one namespace share besides the outbound block: `BlackHoleCluster` and
+    `PassthroughCluster` whatever the outbound traffic policy (as istiod, which gives every
+    sidecar both; the policy decides only where catch-all routes and listeners send), and the
+    block's diagnostics. A `Carry` unit kept while the block is the same object."""
     block = outbound_block(proxy.namespace, push)
     key = ("pilotfish.translate.namespace_part", proxy.namespace, proxy.captured, id(block))
-
-    def build() -> ProxyResources:
-        passthrough = (
-            captured.passthrough_cluster()
-            if proxy.captured
-            else cluster_builders.passthrough_cluster()
-        )
-        special = [cluster_builders.blackhole_cluster(), passthrough]
-        return ProxyResources.build(special, block.diagnostics)
-
-    found: ProxyResources = carry_of(push).unit(push, key, build, keep=block)
-    return found
+    passthrough = (
+        captured.passthrough_cluster if proxy.captured else cluster_builders.passthrough_cluster
+    )
+    made = (cluster_builders.blackhole_cluster, passthrough)  # built only when not kept
+    return carry_of(push).unit(
+        push, key, lambda: ProxyResources.build([f() for f in made], block.diagnostics), keep=block
+    )
 
 
 def _http_proxy_route(
