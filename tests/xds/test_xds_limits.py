@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from prometheus_client import CollectorRegistry
 from tests.xds.xds_testlib import route_direct, route_to_cluster, sotw_request
 
 from pilotfish.xds.limits import HARD_REQUEST_BYTES, MAX_REQUEST_BYTES, StreamLimits
 from pilotfish.xds.resources import ROUTE, Snapshot
-from pilotfish.xds.server import SERVICE, XdsServer
+from pilotfish.xds.server import SERVICE, XdsServer, XdsServerError
 
 GOOD = "sidecar~10.0.0.1~good-0.default~default.svc.cluster.local"
 NAMES = [f"r{i}" for i in range(8)]
@@ -254,3 +255,22 @@ async def _oversized(tmp_path: Path) -> None:
             assert refused(registry, "no_request") == 1  # a proxy that left is no refusal
     finally:
         await server.stop(0)
+
+
+def test_a_second_server_on_the_same_address_is_refused() -> None:
+    """gRPC's default SO_REUSEPORT would let a second control plane bind the same xDS address
+    and take a share of the proxies' connections; it must fail to start instead."""
+    asyncio.run(asyncio.wait_for(_second_server(), 30))
+
+
+async def _second_server() -> None:
+    base = Snapshot({ROUTE: {"r0": route_direct("r0", "ok")}})
+    first = XdsServer(lambda n, m: base, CollectorRegistry())
+    port = await first.start("127.0.0.1:0")
+    second = XdsServer(lambda n, m: base, CollectorRegistry())
+    try:
+        with pytest.raises(XdsServerError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await second.start(f"127.0.0.1:{port}")
+    finally:
+        await second.stop(grace=0)  # also when it did start (the failure this test is for)
+        await first.stop(grace=0)

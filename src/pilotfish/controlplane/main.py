@@ -38,7 +38,7 @@ from pilotfish.registry.images import IMAGE_MAP_ENV
 from pilotfish.state_files import UI_TOKEN_FILE
 from pilotfish.ui.guard import ui_guard
 from pilotfish.ui.server import UiServer
-from pilotfish.xds.server import XdsServer
+from pilotfish.xds.server import XdsServer, XdsServerError
 
 log = logging.getLogger("pilotfish.controlplane")
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     except CaStateError as exc:
         log.error("refusing to start: %s", exc)
         return 2
-    except OSError as exc:
+    except (OSError, XdsServerError) as exc:
         log.error("cannot serve: %s", exc)
         return 1
     return 0

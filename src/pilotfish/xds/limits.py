@@ -64,6 +64,10 @@ GRPC_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_receive_message_length", HARD_REQUEST_BYTES),
     ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),
+    # gRPC sets SO_REUSEPORT by default: a second control plane started on the same xDS
+    # address would bind too and silently take a share of the proxies' connections. Off, it
+    # fails to bind (`XdsServer.start` says so), as istiod's listener would.
+    ("grpc.so_reuseport", 0),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 )
 

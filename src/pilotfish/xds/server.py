@@ -67,7 +67,7 @@ SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 
 
 class XdsServerError(RuntimeError):
-    """The server was used wrongly (e.g. started twice)."""
+    """The server was used wrongly (e.g. started twice) or cannot listen where asked."""
 
 
 class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
@@ -140,9 +140,14 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, handlers), *extra_handlers)
         )
-        port = int(self._server.add_insecure_port(address))
-        if secure is not None:
-            self._server.add_secure_port(*secure)
+        try:
+            port = int(self._server.add_insecure_port(address))
+            if secure is not None:
+                self._server.add_secure_port(*secure)
+        except RuntimeError as exc:  # grpc's "Failed to bind to address ..."
+            self._server = None
+            await self._pusher.stop()
+            raise XdsServerError(f"cannot listen on {address}: address already in use?") from exc
         await self._server.start()
         return port
 
