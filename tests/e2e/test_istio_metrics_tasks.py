@@ -154,6 +154,43 @@ def test_customized_metrics_as_the_page_checks_them(mesh: LocalMesh, tmp_path: P
     assert all('destination_workload="' in line for line in lines), lines
 
 
+def test_a_string_call_inside_a_tag_value_leaves_that_tag_default(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """`'port-' + string(destination.port)`: Envoy's CEL has no `string()`, and such a value
+    used to make every Envoy reject its listeners. Now `apply` warns, the tag keeps its default
+    and the other override still applies, through real Envoys."""
+    middle = CUSTOM_METRICS.replace(
+        'value: "string(destination.port)"', "value: \"'port-' + string(destination.port)\""
+    )
+    path = tmp_path / "middle.yaml"
+    path.write_text(middle)
+    result = mesh.pilotfish("apply", "-f", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tagOverrides.destination_port.value" in result.stderr, result.stderr
+    assert "keeps its default value" in result.stderr, result.stderr
+    pod = mesh.pilotfish(
+        "get", "pod", "-l", "app=details", "-o", "jsonpath={.items[0].metadata.name}"
+    ).stdout
+
+    def inbound() -> list[str]:
+        for _ in range(3):
+            assert mesh.get("/productpage").status == 200
+        out = mesh.pilotfish(
+            "exec", pod, "-c", "istio-proxy", "--",
+            "curl", "-sS", "localhost:15000/stats/prometheus",
+        ).stdout  # fmt: skip
+        return [
+            line
+            for line in out.splitlines()
+            if line.startswith("istio_requests_total{") and 'reporter="destination"' in line
+        ]
+
+    poll(lambda: any("request_host=" in line for line in inbound()), 60, "request_host")
+    assert not any("port-" in line for line in inbound())
+    apply_yaml(mesh, tmp_path, CUSTOM_METRICS)  # back to the page's, for the tests after
+
+
 ATTRIBUTEGEN = """
 apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter

@@ -36,3 +36,52 @@ def test_the_client_sides_destination_port_is_the_service_port() -> None:
     assert "['port']" in CLIENT_DESTINATION_PORT
     assert client_cel("destination.port", Reporter.DESTINATION) == "destination.port"
     assert client_cel("destination.port + 1", Reporter.SOURCE) == "destination.port + 1"
+
+
+@pytest.mark.parametrize(
+    ("value", "unconvertible"),
+    [
+        ("string(destination.port)", False),
+        ("request.host", False),
+        # a literal that spells a call is taken for one (the tag then keeps its default)
+        ("'string(' + request.host", True),
+        ("string(a) + string(b)", True),
+        ("'v' + string(destination.port)", True),
+        ("request.headers['x-string'] == 'a' ? 'a' : 'b'", False),
+        ("xds.node.metadata.tostring(a)", False),
+    ],
+)
+def test_a_string_call_inside_a_larger_value_is_found(value: str, unconvertible: bool) -> None:
+    from pilotfish.telemetry.metrics import unconvertible_cel
+
+    assert unconvertible_cel(value) is unconvertible
+
+
+def test_such_an_override_is_left_out_and_apply_says_so() -> None:
+    from tests.translate.translate_harness import bookinfo_push, sidecar_for
+
+    from pilotfish.config import load
+    from pilotfish.config.mesh_telemetry import MeshTelemetry
+    from pilotfish.telemetry.policy import metrics_policy
+    from pilotfish.telemetry.provider_notes import provider_notes
+
+    telemetry = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: tags, namespace: istio-system}
+spec:
+  metrics:
+  - providers: [{name: prometheus}]
+    overrides:
+    - match: {metric: REQUEST_COUNT}
+      tagOverrides:
+        destination_port: {value: "'port-' + string(destination.port)"}
+        request_host: {value: request.host}
+"""
+    push = bookinfo_push(telemetry)
+    policy = metrics_policy(sidecar_for(push, "productpage-v1-0", (9080, 19080)), push)
+    assert [o.tag for o in policy.overrides] == ["request_host"]
+    notes = provider_notes(load(telemetry, "t.yaml").objects, MeshTelemetry())
+    assert [(d.path, d.level) for d in notes] == [
+        ("spec.metrics[0].overrides[0].tagOverrides.destination_port.value", "warning")
+    ]
+    assert "keeps its default value" in notes[0].message

@@ -29,6 +29,7 @@ steps of up to 5 s, like the histogram it comes from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -140,6 +141,17 @@ def envoy_cel(expression: str) -> str:
             return expression
         expression = inner.strip()
     return expression
+
+
+_STRING_CALL = re.compile(r"(?<![\w.])string\s*\(")
+
+
+def unconvertible_cel(expression: str) -> bool:
+    """Whether a tag value's CEL still calls `string()` once `envoy_cel` has taken the one
+    around the whole expression away: Envoy's CEL has no such conversion and would reject
+    every listener that carries it, so the override is left out (`policy.metrics_policy`) and
+    `apply` says so (`provider_notes`)."""
+    return _STRING_CALL.search(envoy_cel(expression)) is not None
 
 
 _ALL = "xds.cluster_metadata.filter_metadata"

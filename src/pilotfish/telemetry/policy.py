@@ -28,6 +28,7 @@ from pilotfish.telemetry.metrics import (
     STANDARD_METRICS,
     MetricsPolicy,
     TagOverride,
+    unconvertible_cel,
 )
 from pilotfish.telemetry.tracing import (
     TracingSettings,
@@ -103,6 +104,8 @@ def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
                         continue  # a number naming no operation: Istio passes an empty upsert,
                         # an expression Envoy's CEL refuses (the whole listener): left out
                     remove = change.operation == "REMOVE"
+                    if not remove and unconvertible_cel(change.value or ""):
+                        continue  # the tag keeps its default (`apply` warned)
                     only = reporters[0] if len(reporters) == 1 else None
                     overrides.append(TagOverride(metric, only, tag, remove, change.value or ""))
     enabled = any(_is_prometheus(name, push) for name in providers)

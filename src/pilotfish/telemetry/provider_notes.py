@@ -5,7 +5,10 @@ SkyWalking, Stackdriver, ...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mes
 accepts as Istio does but which then sends nothing. Built-ins: `envoy` (the file access log on
 stdout) and `prometheus`. Also an `opentelemetry` tracing provider that sends OTLP over gRPC to a
 host that is not a service of the mesh (Istio's OpenTelemetry tracing task points at a collector
-it deploys): the mesh's own collector takes Zipkin and OTLP/HTTP only, so no span is sent. Pure.
+it deploys): the mesh's own collector takes Zipkin and OTLP/HTTP only, so no span is sent. And a
+metrics tagOverride whose CEL calls `string()` inside a larger expression: Envoy's CEL has no
+such conversion (one around the whole value is left to the formatter), so the tag keeps its
+default value instead of the listeners being rejected. Pure.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from pilotfish.config.kinds import TELEMETRY_KIND
 from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, MeshTelemetry
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.telemetry.metrics import unconvertible_cel
 from pilotfish.telemetry.tracing import OTLP_HTTP_PATH, provider_host, provider_port
 
 PROMETHEUS = "prometheus"
@@ -61,6 +65,29 @@ def provider_notes(
                             name=f"{obj.meta.namespace}/{obj.meta.name}",
                         )
                     )
+        found.extend(_tag_notes(obj))
+    return found
+
+
+def _tag_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
+    """A warning per metrics tagOverride value Envoy's CEL cannot take (`unconvertible_cel`)."""
+    found = []
+    for i, section in enumerate(obj.spec.metrics):
+        for j, override in enumerate(section.overrides):
+            for tag, change in sorted(override.tag_overrides.items()):
+                if change.operation == "REMOVE" or not unconvertible_cel(change.value or ""):
+                    continue
+                found.append(
+                    Diagnostic(
+                        "warning",
+                        "string() is taken here only around the whole value (Envoy's CEL has "
+                        f"no string conversion): tag {tag!r} keeps its default value",
+                        path=f"spec.metrics[{i}].overrides[{j}].tagOverrides.{tag}.value",
+                        source=obj.meta.source,
+                        kind=TELEMETRY_KIND,
+                        name=f"{obj.meta.namespace}/{obj.meta.name}",
+                    )
+                )
     return found
 
 
