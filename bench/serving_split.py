@@ -43,6 +43,7 @@ from scale_clients import OWN_CONNECTIONS  # noqa: E402
 from scale_mesh import Topology  # noqa: E402
 from scale_proxies import Clients, settle  # noqa: E402
 from serving_handover import Handover  # noqa: E402
+from storm_split import storm_nodes  # noqa: E402
 
 from pilotfish.xds.cache import SnapshotCache  # noqa: E402
 from pilotfish.xds.resources import Snapshot  # noqa: E402
@@ -211,18 +212,7 @@ async def bench(args: argparse.Namespace) -> str:
     ready = translating.stdout.readline().decode().split()
     serving = int(ready[1])
     print(f"setup (translator fed, server started): {time.monotonic() - started:.1f} s")
-    nodes: list[dict[str, Any]] = []
-    for n, instance in enumerate(topo.instances()):
-        called = [topo.names[(n + k) % len(topo.names)] for k in (1, 7)]
-        nodes.append(
-            {
-                "id": instance.node_id,
-                "metadata": instance.metadata() | {"PILOTFISH_DELTA_XDS": "true"},
-                "delta": True,
-                "demand": [topo.cluster((n + k) % len(topo.names)) for k in (1, 7)],
-                "demand_hosts": [f"http_proxy/{s}.{ns}:8080" for ns, s in called],
-            }
-        )
+    nodes = storm_nodes(topo)
     os.environ[OWN_CONNECTIONS] = "1"  # as bench/storm_split.py's clients, to compare
     scratch = Path(tempfile.mkdtemp(prefix="pilotfish-split-clients-"))
     clients = Clients(address, nodes, args.client_processes, scratch)

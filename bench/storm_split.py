@@ -41,6 +41,24 @@ from scale_mesh import Topology  # noqa: E402
 from scale_proxies import Clients, settle  # noqa: E402
 
 
+def storm_nodes(topo: Topology) -> list[dict[str, Any]]:
+    """Every sidecar of `topo` as a delta client asking two clusters and their virtual hosts
+    (the storm both split benches connect)."""
+    nodes: list[dict[str, Any]] = []
+    for n, instance in enumerate(topo.instances()):
+        called = [topo.names[(n + k) % len(topo.names)] for k in (1, 7)]
+        nodes.append(
+            {
+                "id": instance.node_id,
+                "metadata": instance.metadata() | {"PILOTFISH_DELTA_XDS": "true"},
+                "delta": True,
+                "demand": [topo.cluster((n + k) % len(topo.names)) for k in (1, 7)],
+                "demand_hosts": [f"http_proxy/{s}.{ns}:8080" for ns, s in called],
+            }
+        )
+    return nodes
+
+
 def start_control_plane(tmp: Path, host: str, xds_port: int) -> tuple[subprocess.Popen[bytes], str]:
     state, http_port = tmp / "state", free_port(host)
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
@@ -93,18 +111,7 @@ async def storm(args: argparse.Namespace, replicas: int) -> tuple[float, list[fl
             planes.append(start_control_plane(top / str(k), host, xds_port))
         for k, (proc, base) in enumerate(planes):
             await fed(proc, base, top / str(k), topo)
-        nodes: list[dict[str, Any]] = []
-        for n, instance in enumerate(topo.instances()):
-            called = [topo.names[(n + k) % len(topo.names)] for k in (1, 7)]
-            nodes.append(
-                {
-                    "id": instance.node_id,
-                    "metadata": instance.metadata() | {"PILOTFISH_DELTA_XDS": "true"},
-                    "delta": True,
-                    "demand": [topo.cluster((n + k) % len(topo.names)) for k in (1, 7)],
-                    "demand_hosts": [f"http_proxy/{s}.{ns}:8080" for ns, s in called],
-                }
-            )
+        nodes = storm_nodes(topo)
         os.environ[OWN_CONNECTIONS] = "1"
         clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, top)
         await clients.start()

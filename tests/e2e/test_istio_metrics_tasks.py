@@ -120,6 +120,17 @@ spec:
 """Istio's "Customizing Istio Metrics" (Telemetry API version), as the page writes it."""
 
 
+def requests_total(mesh: LocalMesh, pod: str) -> list[str]:
+    """`pod`'s `istio_requests_total` lines after 3 page loads, as the page checks them:
+    `curl localhost:15000/stats/prometheus` in its istio-proxy container."""
+    for _ in range(3):
+        assert mesh.get("/productpage").status == 200
+    out = mesh.pilotfish(
+        "exec", pod, "-c", "istio-proxy", "--", "curl", "-sS", "localhost:15000/stats/prometheus"
+    ).stdout
+    return [line for line in out.splitlines() if line.startswith("istio_requests_total{")]
+
+
 def test_customized_metrics_as_the_page_checks_them(mesh: LocalMesh, tmp_path: Path) -> None:
     """`string(destination.port)` is accepted by every Envoy (their CEL has no `string()`), and
     the page's check, `curl localhost:15000/stats/prometheus` in the istio-proxy container,
@@ -129,17 +140,8 @@ def test_customized_metrics_as_the_page_checks_them(mesh: LocalMesh, tmp_path: P
         "get", "pod", "-l", "app=productpage", "-o", "jsonpath={.items[0].metadata.name}"
     ).stdout
 
-    def shown() -> list[str]:
-        for _ in range(3):
-            assert mesh.get("/productpage").status == 200
-        out = mesh.pilotfish(
-            "exec", pod, "-c", "istio-proxy", "--",
-            "curl", "-sS", "localhost:15000/stats/prometheus",
-        ).stdout  # fmt: skip
-        return [line for line in out.splitlines() if line.startswith("istio_requests_total{")]
-
-    poll(lambda: any("request_host=" in line for line in shown()), 60, "the new labels")
-    lines = shown()
+    poll(lambda: any("request_host=" in x for x in requests_total(mesh, pod)), 60, "new labels")
+    lines = requests_total(mesh, pod)
     inbound = [line for line in lines if 'reporter="destination"' in line]
     outbound = [
         line
@@ -174,17 +176,7 @@ def test_a_string_call_inside_a_tag_value_leaves_that_tag_default(
     ).stdout
 
     def inbound() -> list[str]:
-        for _ in range(3):
-            assert mesh.get("/productpage").status == 200
-        out = mesh.pilotfish(
-            "exec", pod, "-c", "istio-proxy", "--",
-            "curl", "-sS", "localhost:15000/stats/prometheus",
-        ).stdout  # fmt: skip
-        return [
-            line
-            for line in out.splitlines()
-            if line.startswith("istio_requests_total{") and 'reporter="destination"' in line
-        ]
+        return [x for x in requests_total(mesh, pod) if 'reporter="destination"' in x]
 
     poll(lambda: any("request_host=" in line for line in inbound()), 60, "request_host")
     assert not any("port-" in line for line in inbound())
