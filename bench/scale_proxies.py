@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import statistics
 import subprocess
@@ -177,20 +178,30 @@ class RealEnvoys:
             data: dict[str, Any] = json.loads(response.read())
         return data
 
-    def wait_for(self, predicate: Any, timeout: float) -> float:
-        """Seconds until every Envoy's config_dump satisfies `predicate` (raises on timeout)."""
+    def wait_for(self, predicate: Any, timeout: float, since: float) -> float:
+        """Milliseconds from `since` (wall clock, `time.time()`) until the last of the Envoys
+        applied its newest update, once every Envoy's config_dump satisfies `predicate`
+        (raises on timeout); NaN when none was updated after `since` or there is no Envoy.
+        The time is each Envoy's own (the newest `last_updated` of its dynamic resources, an
+        upper bound on when it applied the change), not when this polling saw it: the
+        config_dumps are read only after the change has settled, so the polling's own
+        timing (three dumps of ~0.2 MB, 40–70 ms) says nothing about the Envoys."""
         started = time.monotonic()
         pending = set(range(len(self.procs)))
+        applied: list[float] = []
         while pending:
             for i in sorted(pending):
                 with contextlib.suppress(OSError, ValueError):
-                    if predicate(json.dumps(self.config_dump(i))):
+                    dump = self.config_dump(i)
+                    if predicate(json.dumps(dump)):
                         pending.discard(i)
+                        applied.append(newest_update(dump))
             if pending and time.monotonic() - started > timeout:
                 raise RuntimeError(f"envoys {sorted(pending)} did not get the change")
             if pending:
                 time.sleep(0.05)
-        return time.monotonic() - started
+        late = max(applied, default=0.0) - since
+        return late * 1000 if late > 0 else float("nan")
 
     def memory(self) -> str:
         """Each real Envoy's RSS and config_dump size now."""
@@ -242,10 +253,28 @@ class RealEnvoys:
                 proc.wait(5)
 
 
+def newest_update(dump: Any) -> float:
+    """The newest `last_updated` (Envoy's wall clock, epoch seconds) anywhere in a
+    config_dump: when the Envoy last applied a listener, cluster, route configuration (VHDS
+    included: a virtual host it is sent rebuilds its route configuration) or secret."""
+    newest = 0.0
+    stack = [dump]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "last_updated" and isinstance(value, str):
+                    at = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                    newest = max(newest, at.timestamp())
+                elif isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+    return newest
+
+
 def _self_signed() -> tuple[str, str]:
     """(certificate PEM, key PEM): a P-256 self-signed SPIFFE identity, valid for a day."""
-    import datetime
-
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
