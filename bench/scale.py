@@ -16,18 +16,15 @@ Measured in one run, side by side:
 - targeted change: one VirtualService's weights -> per proxy, time to its last response ACKed;
 - endpoint change: one Workload scaled from its replicas to one more (instance list PUT);
 - mesh-wide change: the mesh ConfigMap's outboundTrafficPolicy (every sidecar sees it);
-- control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`
-  read from :15014/metrics and compared with the clients' own measure.
-With --on-demand the control plane runs with PILOTFISH_ON_DEMAND_CLUSTERS=true (else false),
-every proxy speaks delta, each simulated one asks for the clusters of two services right after
-its first CDS response (as Envoy does when its app first calls them), and a first and a second
-request are sent through each real Envoy to each of 5 services it never called (the first waits
-for its cluster; medians printed; the same requests without the option give the baseline). Run
-it once with and once without to compare config size, connect time, Envoy RSS (the real
-Envoys', after the storm) and push fan-out (`proxies pushed`).
-A change is over when no proxy has received anything for --quiet seconds. The last line is
-`scale: services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=...
-rss_mb=...`.
+- control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`,
+  `pilot_xds_pushes` and `pilot_xds_config_size_bytes` read from :15014/metrics and checked
+  against the clients' own counts (a line each, `agree` or `DISAGREE`); `real Envoys ms` is
+  each real Envoy's own time of applying it (`RealEnvoys.wait_for`).
+With --on-demand: PILOTFISH_ON_DEMAND_CLUSTERS=true (else false), every proxy speaks delta,
+each simulated one asks for the clusters of two services after its first CDS response, and a
+first and a second request go through each real Envoy to 5 services it never called (medians).
+A change is over when no proxy has received anything for --quiet seconds. Last line: `scale:
+services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=... rss_mb=...`.
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import shutil
@@ -56,27 +52,23 @@ from meshbench import machine  # noqa: E402
 from scale_api import (  # noqa: E402
     TOKEN,
     call,
+    convergence_check,
     convergence_metric,
     free_port,
     proc_stats,
     put_instances,
+    sent_check,
     synced_proxies,
+    xds_sent,
 )
 from scale_mesh import Topology  # noqa: E402
-from scale_proxies import Clients, RealEnvoys, Received, settle  # noqa: E402
-
-from pilotfish.translate.listeners import DFP_FILTER  # noqa: E402
-
-
-def _forwards_unknown_hosts(dump: str) -> bool:
-    """Whether an active listener of a config_dump (as JSON) forwards hosts no service has:
-    the HTTP proxy listener's dynamic forward proxy filter, there under ALLOW_ANY only (the
-    listener it replaces may still be draining; PassthroughCluster is held either way)."""
-    for config in json.loads(dump).get("configs", []):
-        for listener in config.get("dynamic_listeners", []):
-            if DFP_FILTER in json.dumps(listener.get("active_state", {})):
-                return True
-    return False
+from scale_proxies import (  # noqa: E402
+    Clients,
+    RealEnvoys,
+    Received,
+    forwards_unknown_hosts,
+    settle,
+)
 
 
 @dataclass
@@ -92,6 +84,7 @@ class ChangeResult:
     api_ms: float = 0.0
     metric_mean_ms: float = float("nan")
     envoy_ms: float = float("nan")
+    mean_ms: float = float("nan")
 
 
 def summarize(
@@ -112,6 +105,7 @@ def summarize(
         bytes=sum(e[2] for e in events),
         cpu_s=cpu,
         api_ms=api_ms,
+        mean_ms=statistics.mean(times),
     )
 
 
@@ -189,7 +183,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         envoys = RealEnvoys(real, (host, xds_port), tmp, all_delta=args.on_demand)
         await clients.start()
         await envoys.start_sds()
-        cpu0, _ = proc_stats(cp.pid)
+        (cpu0, _), sent0 = proc_stats(cp.pid), xds_sent(base)
         start, wall = time.monotonic(), time.time()
         clients.go()
         envoys.start()
@@ -214,6 +208,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         storm.envoy_ms = envoys.wait_for(lambda d, m=mark: m in d, 60, wall)
         results.append(storm)
         print(_row(storm), flush=True)
+        print(sent_check(sent0, xds_sent(base), clients.received.since(start), len(real)))
         print(envoys.memory(), flush=True)
         fresh = [topo.names[(len(topo.names) // 4 + 7 * k) % len(topo.names)] for k in range(5)]
         print(envoys.first_requests(fresh), flush=True)
@@ -281,7 +276,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
                             "timeout": args.timeout,
                         },
                     ),
-                    lambda d, mode=mode: _forwards_unknown_hosts(d) == (mode == "ALLOW_ANY"),
+                    lambda d, mode=mode: forwards_unknown_hosts(d) == (mode == "ALLOW_ANY"),
                 )
             )
         _, rss = proc_stats(cp.pid)
@@ -316,8 +311,7 @@ async def change(
     action: Any,
     envoy_check: Any,
 ) -> ChangeResult:
-    metric0 = convergence_metric(base)
-    cpu0, _ = proc_stats(pid)
+    metric0, sent0, (cpu0, _) = convergence_metric(base), xds_sent(base), proc_stats(pid)
     start, wall = time.monotonic(), time.time()
     answer = await asyncio.to_thread(action)
     api_ms = (time.monotonic() - start) * 1000
@@ -327,10 +321,12 @@ async def change(
     cpu1, _ = proc_stats(pid)
     result = summarize(name, clients.received, start, cpu1 - cpu0, api_ms)
     result.envoy_ms = envoys.wait_for(envoy_check, 30, wall)
-    metric1 = convergence_metric(base)
+    metric1, sent1 = convergence_metric(base), xds_sent(base)
     if metric1[1] > metric0[1]:
         result.metric_mean_ms = (metric1[0] - metric0[0]) / (metric1[1] - metric0[1]) * 1000
     print(_row(result), flush=True)
+    print(sent_check(sent0, sent1, clients.received.since(start), len(envoys.procs)), flush=True)
+    print(convergence_check(result.metric_mean_ms, result.mean_ms), flush=True)
     return result
 
 

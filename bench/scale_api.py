@@ -71,6 +71,61 @@ def convergence_metric(base: str) -> tuple[float, float]:
     return total, count
 
 
+def xds_sent(base: str) -> dict[str, tuple[float, float]]:
+    """type (cds, eds, lds, rds, vhds...) -> (pilot_xds_pushes, pilot_xds_config_size_bytes'
+    sum): the responses the control plane counts as sent, and their bytes."""
+    sent: dict[str, list[float]] = {}
+    for line in str(call(base, "GET", "/metrics")).splitlines():
+        for name, slot in (("pilot_xds_pushes{", 0), ("pilot_xds_config_size_bytes_sum{", 1)):
+            if line.startswith(name):
+                kind = line.split('type="', 1)[1].split('"', 1)[0]
+                sent.setdefault(kind, [0.0, 0.0])[slot] = float(line.split()[-1])
+    return {kind: (pair[0], pair[1]) for kind, pair in sent.items()}
+
+
+def sent_check(
+    before: dict[str, tuple[float, float]],
+    after: dict[str, tuple[float, float]],
+    received: list[tuple[int, str, int, float]],
+    envoys: int,
+) -> str:
+    """A line comparing what the control plane's metrics count as sent since `before` with
+    what the simulated proxies received (`received`): per type, responses and bytes. The real
+    Envoys' responses are counted by the metrics only, so the metrics may exceed the clients'
+    by a few responses per Envoy; they must never count fewer."""
+    got: dict[str, list[float]] = {}
+    for _, kind, size, _ in received:
+        pair = got.setdefault(kind, [0, 0])
+        pair[0] += 1
+        pair[1] += size
+    parts, agree = [], True
+    for kind in sorted(set(after) | set(got)):
+        count = after.get(kind, (0.0, 0.0))[0] - before.get(kind, (0.0, 0.0))[0]
+        sent = after.get(kind, (0.0, 0.0))[1] - before.get(kind, (0.0, 0.0))[1]
+        mine = got.get(kind, [0, 0])
+        if count == 0 and mine[0] == 0:
+            continue
+        agree = agree and mine[0] <= count <= mine[0] + 4 * envoys and mine[1] <= sent
+        parts.append(f"{kind} {count:.0f}/{mine[0]:.0f} ({sent / 1e6:.2f}/{mine[1] / 1e6:.2f} MB)")
+    verdict = "agree" if agree else "DISAGREE"
+    return f"  pilot_xds_pushes / received by the clients: {', '.join(parts) or 'none'}: {verdict}"
+
+
+def convergence_check(metric_mean_ms: float, mean_ms: float) -> str:
+    """pilot_proxy_convergence_time's mean over a change against the bench's own mean (each
+    pushed proxy's last response received, from before the bench's API call): the metric
+    counts from the request's arrival (after the bench encoded and sent it: a few ms, ~10-20
+    for an instance list of 2,000 on a loaded machine) to the ACK the control plane has read
+    (later than its receipt by the time ACKs wait to be read, more while the event loop still
+    writes a mesh-wide push)."""
+    gap = metric_mean_ms - mean_ms
+    agree = -max(10.0, 0.05 * mean_ms) <= gap <= max(20.0, 0.15 * mean_ms)
+    return (
+        f"  pilot_proxy_convergence_time mean {metric_mean_ms:.0f} ms, the clients' mean "
+        f"{mean_ms:.0f} ms: {'agree' if agree else 'DISAGREE'}"
+    )
+
+
 async def synced_proxies(base: str, expected: int, timeout: float) -> tuple[int, int]:
     """(proxies whose ACKed versions are the newest of every type, proxies connected), from
     /debug/syncz, polled until all `expected` are synced or `timeout` seconds pass."""

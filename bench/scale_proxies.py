@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from scale_api import DIRECT, free_port, proc_stats  # noqa: E402
 from scale_mesh import Instance  # noqa: E402
 
+from pilotfish.translate.listeners import DFP_FILTER  # noqa: E402
+
 
 @dataclass
 class Received:
@@ -251,6 +253,17 @@ class RealEnvoys:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def forwards_unknown_hosts(dump: str) -> bool:
+    """Whether an active listener of a config_dump (as JSON) forwards hosts no service has:
+    the HTTP proxy listener's dynamic forward proxy filter, there under ALLOW_ANY only (the
+    listener it replaces may still be draining; PassthroughCluster is held either way)."""
+    for config in json.loads(dump).get("configs", []):
+        for listener in config.get("dynamic_listeners", []):
+            if DFP_FILTER in json.dumps(listener.get("active_state", {})):
+                return True
+    return False
 
 
 def newest_update(dump: Any) -> float:

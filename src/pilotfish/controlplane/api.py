@@ -285,13 +285,14 @@ class Api:
         )
 
     async def put_instances(self, request: web.Request) -> web.Response:
+        started = time.monotonic()  # its event time: convergence counts from its arrival
         body = await json_body(request)
         try:
             instances = [instance_from_json(row) for row in body.get("instances") or []]
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "error": f"bad instance: {exc}"}, status=400)
         self.registry_received += 1
-        self.registry_events.put_nowait((self.registry_received, instances, time.monotonic()))
+        self.registry_events.put_nowait((self.registry_received, instances, started))
         return web.json_response({"ok": True, "generation": self.registry_received}, status=202)
 
     async def push_registry_changes(self) -> None:
