@@ -97,6 +97,21 @@ def test_tcp_metrics_task_with_ratings_v2_and_its_mongodb(mesh: LocalMesh) -> No
         assert labels["source_canonical_service"] == "ratings", labels
         assert labels["source_canonical_revision"] == "v2", labels
         assert labels["request_protocol"] == "tcp", labels
+        # the server knows its client too (the page's output lists the source labels of both
+        # reporters): from ratings-v2's certificate, under mutual TLS, from the first connection
+        # on (one series: none counted before the handshake, with an unknown client)
+        found = [r for r in query(mesh, promql) if r["metric"]["reporter"] == "destination"]
+        assert len(found) == 1, json.dumps(found)
+        (served,) = found
+        labels = served["metric"]
+        assert labels["source_workload"] == "ratings-v2", labels
+        assert labels["source_app"] == "ratings", labels
+        assert labels["source_version"] == "v2", labels
+        assert labels["source_canonical_revision"] == "v2", labels
+        assert labels["source_workload_namespace"] == "default", labels
+        principal = "spiffe://cluster.local/ns/default/sa/bookinfo-ratings-v2"
+        assert labels["source_principal"] == principal, labels
+        assert labels["connection_security_policy"] == "mutual_tls", labels
 
 
 CUSTOM_METRICS = """

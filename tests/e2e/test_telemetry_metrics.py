@@ -6,6 +6,7 @@ names, labels and values as Istio's dashboards and Kiali read them.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from tests.e2e.httpkit import SidecarClient, apply_yaml
 from tests.e2e.meshctl import LocalMesh, http, running_mesh
 from tests.e2e.telemetrykit import (
     KIALI_HTTP_LABELS,
+    Sample,
     fetch,
     poll,
     probe_manifest,
@@ -27,6 +29,17 @@ from pilotfish.telemetry.exchange import PEER_HEADER
 from pilotfish.telemetry.labels import HTTP_LABELS, TCP_LABELS
 
 PROBE = "http://probe:8000/headers"
+PROXY_V2 = b"\r\n\r\n\x00\r\nQUIT\n"  # the PROXY protocol v2 signature
+CLIENT = {
+    "source_workload": "tcp-client",
+    "source_canonical_service": "tcp-client",
+    "source_canonical_revision": "latest",
+    "source_workload_namespace": "default",
+    "source_principal": "spiffe://cluster.local/ns/default/sa/tcp-client",
+    "source_app": "tcp-client",
+    "source_version": "unknown",
+    "source_cluster": "Kubernetes",
+}
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +230,54 @@ def test_tcp_metrics_for_tcp_echo(mesh: LocalMesh) -> None:
         for n in echo
     )  # fmt: skip
     assert served >= 6
+
+
+def _served(mesh: LocalMesh, **labels: str) -> list[Sample]:
+    echo = [n for n in mesh.info["proxies"] if n.startswith("tcp-echo-")]
+    return [
+        s
+        for n in echo
+        for s in select(scrape(_stats(mesh, n)), "istio_tcp_connections_closed_total",
+                        reporter="destination", **labels)
+    ]  # fmt: skip
+
+
+def test_a_tcp_server_knows_its_client_by_certificate_and_nothing_else(mesh: LocalMesh) -> None:
+    """Istio's "Collecting Metrics for TCP Services" reads source labels at the destination: the
+    server learns its client from the peer certificate (`telemetry.exchange.principal_table`),
+    never from anything a client sends, so a plaintext client is Istio's unknown peer whatever
+    it sends."""
+    ip = mesh.proxy("tcp-client-0")["ip"]
+    for i in range(3):
+        assert http(f"http://{ip}:8080/echo?msg=cert{i}").status == 200
+    poll(lambda: sum(s.value for s in _served(mesh, source_workload="tcp-client")) >= 3,
+         what="tcp-echo's series of tcp-client")  # fmt: skip
+    for series in _served(mesh, source_workload="tcp-client"):
+        assert list(series.labels) == list(TCP_LABELS)
+        assert series.labels | CLIENT == series.labels, series.labels
+        assert series.labels["connection_security_policy"] == "mutual_tls"
+    # Attackers send a PROXY protocol v2 header with a made-up source address and identity TLV,
+    # then a forged peer header line: from a mesh app (through its sidecar, inside mutual TLS),
+    # and from outside the mesh, straight to a server's port (PERMISSIVE: plaintext is served).
+    server = mesh.proxy("tcp-echo-v1-0")["ip"]
+    identity = b"ratings-v9;default;ratings;v9;ratings;v9;Kubernetes"
+    tlv = bytes([0xE0]) + len(identity).to_bytes(2, "big") + identity
+    addresses = socket.inet_aton("10.9.9.9") + socket.inet_aton(server) + bytes(4)
+    header = PROXY_V2 + bytes([0x21, 0x11]) + (len(addresses) + len(tlv)).to_bytes(2, "big")
+    forged = header + addresses + tlv + f"{PEER_HEADER}: {identity.decode()}\n".encode()
+    mine = sum(s.value for s in _served(mesh, source_workload="tcp-client"))
+    for target in ((ip, 9000), (server, 9000)):  # tcp-client's sidecar; tcp-echo-v1's own port
+        with socket.create_connection(target, timeout=10) as conn:
+            conn.sendall(forged)
+            assert conn.recv(1024)  # served: the echo answers
+    poll(lambda: sum(s.value for s in _served(mesh, connection_security_policy="none")) >= 1
+         and sum(s.value for s in _served(mesh, source_workload="tcp-client")) > mine,
+         what="the attackers' connections counted")  # fmt: skip
+    assert not _served(mesh, source_workload="ratings-v9")
+    for series in _served(mesh, connection_security_policy="none"):
+        assert series.labels["source_workload"] == "unknown", series.labels
+        assert series.labels["source_principal"] == "unknown", series.labels
+        assert series.labels["source_workload_namespace"] == "unknown", series.labels
 
 
 def test_telemetry_api_disables_a_metric_removes_and_adds_tags(

@@ -157,3 +157,9 @@ def test_an_endpoint_change_that_can_change_more_than_endpoints_is_a_full_push()
         is None
     )
     assert endpoint_change(_registry(one, two), _registry(one, two)) == frozenset()
+    # a workload of another name under a known service account: TCP servers read their
+    # clients' names by certificate from their inbound clusters (`principal_table`)
+    canary = WorkloadInstance(
+        "c-0", "reviews-canary", "foo", "127.1.0.7", (("app", "reviews"),), "reviews", (9080,)
+    )
+    assert endpoint_change(_registry(one), _registry(one, canary)) is None

@@ -22,12 +22,33 @@ Where the proxy's own identity is written (Istio keeps it in the node's metadata
 metadata-exchange filter, so route configurations stay the same for every proxy that sees the
 same routes): by a header-mutation filter in the proxy's own outbound and gateway connection
 managers (`identity_filter`), kept off routes to hosts outside the mesh (`identity_off`).
+
+TCP (`principal_table`, `source_by_certificate`): Istio's sidecars exchange their metadata over
+TCP inside the mutual TLS stream (ALPN `istio-peer-exchange`, a filter of Istio's own build).
+The standard build has nothing that sends bytes ahead of a TCP stream inside TLS, so the server
+finds its client from what the handshake already proved: the peer certificate's SPIFFE URI (its
+namespace and service account). The control plane knows which workloads run under each identity
+and sends that table (`principal_table`) in the metadata of the inbound clusters a TCP proxy
+forwards to (cluster metadata, not the listener: a new workload elsewhere then changes those
+clusters, and open connections are not drained as a listener change would drain them). The
+server's TCP metric loggers read the entry of the connection's certificate
+(`source_by_certificate`: one CEL lookup per connection report, never per byte); such a server
+connects to its app only once the handshake is done (`translate.observability`), so even the
+opening report knows the client.
+
+Nothing a client sends is read: the key is the certificate the mesh's CA issued and the TLS
+handshake verified, so a client can be nobody but a workload of its own identity, and nothing
+authorization sees (addresses, principals) is touched. When workloads of different names share a
+service account (Bookinfo's `reviews` versions share `bookinfo-reviews`), the fields they do not
+share are left empty, which the labels print as Istio's `unknown` (`latest` for the revision):
+the certificate cannot tell them apart. A plaintext connection has no certificate: its client is
+Istio's unknown peer, as Istio's (its exchange needs mutual TLS too).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from envoy.config.common.mutation_rules.v3 import mutation_rules_pb2
@@ -39,6 +60,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.type.matcher.v3 import regex_pb2
+from google.protobuf import struct_pb2
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.envoy import pack
@@ -165,3 +187,48 @@ def peer_value() -> str:
     """The access-log operator that reads the client a server learned (its packed header value;
     empty when the peer sent none: every field is then Istio's default)."""
     return f"%DYNAMIC_METADATA({PEER_NAMESPACE}:{PEER_KEY})%"
+
+
+PEERS_METADATA = "pilotfish.peers"  # inbound cluster metadata: SPIFFE URI -> packed identity
+UNKNOWN_PEER = "unknown"  # a certificate not in the table: every field its default
+
+
+def principal_table(
+    workloads: Iterable[tuple[str, Identity]],
+) -> dict[str, str]:
+    """SPIFFE URI -> the packed identity (`Identity.header_value`) of the workloads running
+    under it; a field the workloads of one URI do not agree on is left empty."""
+    found: dict[str, list[Identity]] = {}
+    for uri, who in workloads:
+        found.setdefault(uri, [])
+        if who not in found[uri]:
+            found[uri].append(who)
+    table = {}
+    for uri, identities in sorted(found.items()):
+        packed = [who.header_value().split(";") for who in identities]
+        shared = [
+            values[0] if len(set(values)) == 1 else "" for values in zip(*packed, strict=True)
+        ]
+        table[uri] = ";".join(shared)
+    return table
+
+
+def cluster_metadata(table: Mapping[str, str]) -> base_pb2.Metadata:
+    """The table as inbound cluster metadata (`PEERS_METADATA`)."""
+    fields = struct_pb2.Struct()
+    fields.update(dict(table))
+    metadata = base_pb2.Metadata()
+    metadata.filter_metadata[PEERS_METADATA].CopyFrom(fields)
+    return metadata
+
+
+_TABLE = f"xds.cluster_metadata.filter_metadata['{PEERS_METADATA}']"
+_URI = "connection.uri_san_peer_certificate"
+
+
+def source_by_certificate() -> str:
+    """The access-log operator that reads the client of a mutual TLS connection from the
+    table: its packed identity, `unknown` for a certificate the table does not list."""
+    has_table = f"'{PEERS_METADATA}' in xds.cluster_metadata.filter_metadata"
+    expression = f"{has_table} && {_URI} in {_TABLE} ? {_TABLE}[{_URI}] : '{UNKNOWN_PEER}'"
+    return f"%CEL({expression})%"

@@ -5,8 +5,9 @@ Every label of a report is one of:
   the logger, the destination service of an inbound port, the security policy and principals of
   a plaintext chain);
 - **packed peer fields**: the peer's seven identity labels, as learned (`exchange`: on the
-  server side from the client's header, one dynamic-metadata value; on the client side from the
-  server endpoint's metadata): one tag (`PEER_TAGS`), one lookup;
+  server side from the client's header, one dynamic-metadata value, or for TCP under mutual TLS
+  from the control plane's table of the peer certificate's identity, `exchange.principal_table`;
+  on the client side from the server endpoint's metadata): one tag (`PEER_TAGS`), one lookup;
 - **dynamic**: per-request operators (`response_code`, principals from the certificates, ...).
 
 All of them travel in ONE Envoy tag, `FIXED_TAG`: first each packed value as
@@ -32,7 +33,7 @@ from enum import StrEnum
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import struct_pb2
 
-from pilotfish.telemetry.exchange import FIELDS, Identity, peer_value
+from pilotfish.telemetry.exchange import FIELDS, Identity, peer_value, source_by_certificate
 
 HTTP_LABELS = (
     "reporter",
@@ -205,7 +206,9 @@ def label_plan(
     fixed: dict[str, str] = {"reporter": reporter.value, "request_protocol": protocol}
     dynamic: dict[str, str] = {}
     if reporter is Reporter.DESTINATION:
-        if tcp:  # no headers to learn the client from: Istio's unknown peer
+        if tcp and mtls:  # the client from its certificate (`exchange.principal_table`)
+            packs = _peer_pack("source", source_by_certificate())
+        elif tcp:  # no headers and no certificate to learn the client from: Istio's unknown peer
             fixed |= {f"source_{s}": peer_default(n) for n, s in PEER_SUFFIXES.items()}
             packs = {}
         else:

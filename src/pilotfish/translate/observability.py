@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from envoy.config.accesslog.v3 import accesslog_pb2
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -32,6 +33,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.message import Message
 
+from pilotfish.ca.identity import spiffe_id
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry import exchange
@@ -70,13 +72,67 @@ def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> li
             traces = {r: None if t == settings else t for r, t in traces.items()}
         elif collector is not True:
             out.append(collector)
+    messages = list(messages)
+    peers = _mtls_tcp_clusters(messages) if policy.enabled else set()
     for message in messages:
         if isinstance(message, listener_pb2.Listener):
             message = _listener(proxy, push, policy, logs, traces, message)
         elif isinstance(message, route_pb2.RouteConfiguration):
             message = _route_config(proxy, push, message, reads_peer(policy, Reporter.DESTINATION))
+        elif isinstance(message, cluster_pb2.Cluster) and message.name in peers:
+            message = _with_peer_table(push, message)
         out.append(message)
     return out
+
+
+def _mtls_tcp_clusters(messages: list[Message]) -> set[str]:
+    """The inbound clusters a TCP proxy of an Istio mutual TLS chain forwards to: their metadata
+    holds the table its metric loggers read the client from (`exchange.principal_table`)."""
+    found = set()
+    for message in messages:
+        if not isinstance(message, listener_pb2.Listener):
+            continue
+        if message.traffic_direction != base_pb2.INBOUND:
+            continue
+        for chain in message.filter_chains:
+            if not _terminates_mtls(chain):
+                continue
+            for network_filter in chain.filters:
+                if network_filter.name == TCP_PROXY_FILTER:
+                    proxy = tcp_proxy_pb2.TcpProxy()
+                    network_filter.typed_config.Unpack(proxy)
+                    found.add(proxy.cluster)
+                    found.update(c.name for c in proxy.weighted_clusters.clusters)
+    return found
+
+
+def principal_table(push: PushContext) -> dict[str, str]:
+    """Every workload with a sidecar, by the SPIFFE URI its certificate carries (once per push
+    context)."""
+
+    def build() -> dict[str, str]:
+        domain = push.mesh.trust_domain
+        return exchange.principal_table(
+            (
+                spiffe_id(domain, i.namespace, i.service_account),
+                exchange.identity(i.label_map, i.workload or i.name, i.namespace),
+            )
+            for i in push.registry.instances
+            if i.sidecar
+        )
+
+    return push.memoized("pilotfish.translate.observability.principal_table", build)
+
+
+def _with_peer_table(push: PushContext, cluster: cluster_pb2.Cluster) -> cluster_pb2.Cluster:
+    metadata = push.memoized(
+        "pilotfish.translate.observability.peer_metadata",
+        lambda: exchange.cluster_metadata(principal_table(push)),
+    )
+    result = cluster_pb2.Cluster()
+    result.CopyFrom(cluster)
+    result.metadata.MergeFrom(metadata)
+    return result
 
 
 def _copy(message: Message) -> Message:
@@ -199,6 +255,13 @@ def _decorate_tcp(
     proxy = tcp_proxy_pb2.TcpProxy()
     network_filter.typed_config.Unpack(proxy)
     stats = tcp_stats_logs(reporter, me, policy, service, mtls)
+    if stats and mtls:
+        # the connection is counted when the upstream one is up: only after the handshake is
+        # the client's certificate known (else a fast app made the first reports `unknown`)
+        # (the client's bytes wait unread meanwhile, as they wait for the upstream connection
+        # in Envoy's default mode: nothing is buffered early)
+        proxy.upstream_connect_mode = tcp_proxy_pb2.ON_DOWNSTREAM_TLS_HANDSHAKE
+        proxy.max_early_data_bytes.value = 0
     if stats:
         proxy.access_log.extend(stats)
         proxy.access_log_options.flush_access_log_on_connected = True
