@@ -7,10 +7,11 @@ keeps it up for minutes. In-process, no xDS, no Envoy.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from scale_mesh import PORT, Topology
+from scale_mesh import PORT, Instance, Topology
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
@@ -19,7 +20,17 @@ from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
 from pilotfish.xds.resources import Snapshot
 
-SERVICES, PROXIES, KINDS = 60, 60, 21
+SERVICES, PROXIES, KINDS = 60, 60, 22
+LOCALITIES = ("region1.zone1", "region1.zone2", "region2.zone3")
+"""Every instance (and so its proxy) is in one of these (`istio-locality`), so that the
+locality rules of `change(21)` give proxies of one namespace different endpoints."""
+
+
+def _located(instances: list[Instance]) -> list[Instance]:
+    return [
+        replace(i, labels={**i.labels, "istio-locality": LOCALITIES[n % len(LOCALITIES)]})
+        for n, i in enumerate(instances)
+    ]
 
 
 _BYTES: dict[int, tuple[Any, bytes]] = {}
@@ -77,6 +88,19 @@ def _tcp_service(namespace: str, weight: int) -> str:
     )
 
 
+_LOCALITY_RULES = (
+    "  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 1}\n"
+    "    loadBalancer:\n      localityLbSetting:\n"
+    "        failover: [{from: region1, to: region2}]\n",
+    "  trafficPolicy:\n    loadBalancer:\n      localityLbSetting:\n        distribute:\n"
+    "        - {from: 'region1/*', to: {'region1/zone1': 80, 'region2/*': 20}}\n",
+    "  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 1}\n"
+    "    loadBalancer:\n      localityLbSetting:\n"
+    "        failoverPriority: [topology.kubernetes.io/region, version]\n",
+)
+"""`change(21)`'s rules (Istio's three kinds of locality setting)."""
+
+
 def _host(cluster: str) -> str:
     """The service name of an outbound cluster (`outbound|port|subset|name.namespace...`)."""
     return cluster.split("|")[3].split(".")[0]
@@ -112,7 +136,7 @@ class Mesh:
         self.set_instances()
 
     def set_instances(self, not_ready: int = -1) -> None:
-        rows = [i.row() for i in self.topo.instances(scaled=self.scaled)]
+        rows = [i.row() for i in _located(self.topo.instances(scaled=self.scaled))]
         if 0 <= not_ready < len(rows):
             rows[not_ready]["ready"] = False
         before = {n: self.cp.snapshots[n] for n in self.cp.proxies}
@@ -126,7 +150,7 @@ class Mesh:
             self.check_eds_only(before, changed, moved)
         elif before:
             assert self.cp.regenerated == len(before), "service accounts changed: a full push"
-        for instance in self.topo.instances(scaled=self.scaled):
+        for instance in _located(self.topo.instances(scaled=self.scaled)):
             if instance.node_id not in self.cp.proxies:
                 self.cp.snapshot_for_node(instance.node_id, instance.metadata(9000))
 
@@ -264,6 +288,8 @@ class Mesh:
                 f"  ports: [{PORT}]\n"
             )
             assert self.cp.regenerated == 0, "a workload's replicas translated proxies again"
+        elif choice == 21:  # locality load balancing: failover (outlier detection) or distribute
+            self.apply(self.topo.destination_rule(ns, svc, self.rng.choice(_LOCALITY_RULES)))
         elif choice == 12:  # PeerAuthentication: mTLS off in one namespace (auto mTLS follows)
             self.apply(
                 "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"

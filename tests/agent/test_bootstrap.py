@@ -79,3 +79,18 @@ def test_tracers_flush_well_within_a_replaced_listeners_drain() -> None:
     for tracer in ("zipkin", "opentelemetry"):
         flush_ms = int(flags[f"tracing.{tracer}.flush_interval_ms"])
         assert 0 < flush_ms * 10 <= LDS_DRAIN_SECONDS * 1000
+
+
+def test_the_node_says_the_pods_locality() -> None:
+    located = Proxy(
+        type=ProxyType.SIDECAR,
+        ip="127.31.1.5",
+        instance="sleep-0",
+        namespace="default",
+        labels=(("app", "sleep"), ("istio-locality", "region1.zone1.sub1")),
+    )
+    node = json.loads(bootstrap_json(BootstrapSettings(located, "127.31.0.1", 15010)))["node"]
+    assert node["locality"] == {"region": "region1", "zone": "zone1", "sub_zone": "sub1"}
+    assert proxy_from_node(node["id"], node["metadata"]).locality == "region1/zone1/sub1"
+    plain = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))["node"]
+    assert "locality" not in plain

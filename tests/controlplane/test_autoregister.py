@@ -89,6 +89,15 @@ def test_the_entry_is_made_from_the_group_template_metadata_and_proxy() -> None:
     assert "proxy.istio.io/health-checks-enabled" not in without_probe["metadata"]["annotations"]
 
 
+def test_the_entry_takes_the_proxys_locality() -> None:
+    group = {"metadata": {"name": "vm", "namespace": "vm"}, "spec": {"template": {}}}
+    located = _joining(LABELS={"app": "vm", "istio-locality": "region2.zone3"})
+    assert entry_from_group(located, group, "pilotfish-1", NOW)["spec"]["locality"] == (
+        "region2/zone3"
+    )
+    assert "locality" not in entry_from_group(_joining(), group, "pilotfish-1", NOW)["spec"]
+
+
 def test_a_proxy_without_a_group_or_node_id_of_ours_does_not_register() -> None:
     assert Joining.of("sidecar~10.1.2.3~host.vm~vm.svc.cluster.local", {}) is None
     assert Joining.of("garbage", {"AUTO_REGISTER_GROUP": "vm"}) is None
@@ -126,7 +135,9 @@ def test_health_conditions_replace_each_other_and_gate_readiness() -> None:
 
 
 def _entry(labels: dict[str, str], account: str | None, raw: Mapping[str, object]) -> object:
-    spec = SimpleNamespace(address="10.0.0.9", labels=labels, service_account=account, ports={})
+    spec = SimpleNamespace(
+        address="10.0.0.9", labels=labels, service_account=account, ports={}, locality=None
+    )
     meta = SimpleNamespace(
         kind="WorkloadEntry",
         name="e",

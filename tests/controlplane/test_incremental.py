@@ -10,7 +10,9 @@ root namespace; workloads scaled and made not ready; the mesh's outbound policy;
 PeerAuthentication; an AuthorizationPolicy, a Telemetry, a gateway-only
 VirtualService, one exported to its namespace only, and another namespace's rule for a host a
 Sidecar-narrowed namespace sees (changes that `translate.affected` scopes to some proxies); a
-ServiceEntry; an EnvoyFilter; a manifest Workload's replicas (`bench/scope_mesh.py` makes the
+ServiceEntry; an EnvoyFilter; a manifest Workload's replicas; a locality load balancing rule
+(failover, distribute or failoverPriority, with every proxy in one of three localities, so
+proxies of a namespace get different endpoints) (`bench/scope_mesh.py` makes the
 changes and the checks) —
 every connected proxy's pushed resources must equal a from-scratch generation, message for
 message (and diagnostics), and its snapshot must hold exactly those names. Not a timed test.

@@ -26,6 +26,7 @@ from google.protobuf import json_format
 
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.ca.identity import SDS_CLUSTER
+from pilotfish.config.locality import split
 from pilotfish.model.node import DELTA_XDS_KEY, node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.envoy import alt_stat_name
@@ -199,6 +200,15 @@ def _admin_proxy_listener(
     return listener
 
 
+def _locality(locality: str) -> dict[str, Any]:
+    """The node's `locality` (Istio's bootstrap sets it): where the proxy is, for Envoy's own
+    view (`/clusters`, zone stats); the control plane reads it from the proxy's labels."""
+    if not locality:
+        return {}
+    region, zone, subzone = split(locality)
+    return {"locality": {"region": region, "zone": zone, "sub_zone": subzone}}
+
+
 def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     proxy = settings.proxy
     source = {"ads": {}, "resource_api_version": "V3"}
@@ -213,7 +223,8 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             "metadata": dict(settings.extra_metadata)
             | node_metadata(proxy)
             | ({DELTA_XDS_KEY: "true"} if settings.delta else {}),
-        },
+        }
+        | _locality(proxy.locality),
         "stats_config": {
             "use_all_default_tags": False,
             "stats_tags": [{"tag_name": n, "regex": r} for n, r in ISTIO_STATS_TAGS],

@@ -7,7 +7,8 @@ instance token over TLS, 15012) gets a WorkloadEntry made from the group, as ist
 - name `<group>-<ip>[-<network>]` (`:` of an IPv6 address becomes `-`; at most 253 characters,
   cut from the front), in the proxy's namespace;
 - spec: the group's `template`, `address` = the proxy's IP, labels = template labels, then the
-  group's `metadata.labels`, then the proxy's own labels; `network` from the proxy;
+  group's `metadata.labels`, then the proxy's own labels; `network` from the proxy; `locality` from
+  the proxy's labels (`istio-locality`, topology), when they say one;
 - annotations: `istio.io/autoRegistrationGroup`, the group's `metadata.annotations`,
   `istio.io/workloadController` (this control plane), `istio.io/connectedAt` (RFC 3339), and
   `proxy.istio.io/health-checks-enabled: "true"` when the proxy's ProxyConfig has a
@@ -41,6 +42,7 @@ from pilotfish.ca.identity import Identity
 from pilotfish.ca.service import bearer_token
 from pilotfish.ca.tokens import TokenRegistry
 from pilotfish.config.durations import parse_duration
+from pilotfish.config.locality import from_labels
 from pilotfish.controlplane.store import DocKey
 from pilotfish.registry.service_entries import HEALTH_CHECKS_ANNOTATION, HEALTHY
 from pilotfish.xds.observer import Refused
@@ -151,6 +153,9 @@ def entry_from_group(
     template.update(address=joining.ip, labels=labels)
     if joining.network:
         template["network"] = joining.network
+    locality = from_labels(dict(joining.labels))  # as Istio, from the proxy's node locality
+    if locality:
+        template["locality"] = locality
     return {
         "apiVersion": API_VERSION,
         "kind": "WorkloadEntry",

@@ -38,6 +38,7 @@ def instance_from_json(row: dict[str, Any]) -> WorkloadInstance:
         ports=tuple(int(p) for p in row.get("ports", [])),
         ready=bool(row.get("ready", True)),
         sidecar=bool(row.get("sidecar", True)),
+        locality=str(row.get("locality") or ""),
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.config.mesh_security import ExtAuthzProvider
 from pilotfish.config.mesh_telemetry import MeshTelemetry
+from pilotfish.config.models.networking.destination_rule import LocalityLoadBalancerSetting
 from pilotfish.registry.mesh_config import ExportDefaults
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ class MeshConfig:
     filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
     on_demand_clusters: bool = False  # PILOTFISH_ON_DEMAND_CLUSTERS (translate.on_demand)
     on_demand_routes: bool = False  # PILOTFISH_ON_DEMAND_ROUTES (translate.on_demand_routes)
+    locality_lb_setting: LocalityLoadBalancerSetting | None = None
+    """`localityLbSetting`: what applies to a cluster whose DestinationRule sets none (None:
+    Istio's default, `{enabled: true}`; `translate.locality_lb`)."""
 
     @classmethod
     def of(
@@ -88,4 +92,5 @@ class MeshConfig:
             filter_gateway_clusters=filter_gateways,
             on_demand_clusters=on_demand,
             on_demand_routes=on_demand_routes,
+            locality_lb_setting=manifest.mesh.locality_lb,
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
+from pilotfish.config.locality import from_labels
 from pilotfish.registry.workloads import GATEWAY_LABELS, is_gateway_pod
 
 __all__ = ["GATEWAY_LABELS", "Proxy", "ProxyType", "is_gateway_pod"]
@@ -74,6 +75,12 @@ class Proxy:
         pod (`registry.workloads.is_gateway_pod`): it serves Gateway servers instead of sidecar
         listeners."""
         return self.type == ProxyType.ROUTER or is_gateway_pod(self.label_map)
+
+    @cached_property
+    def locality(self) -> str:
+        """Where the proxy is, `region/zone/subzone` ("" when its labels do not say): what its
+        endpoints' priorities and locality weights are relative to (`config.locality`)."""
+        return from_labels(self.label_map)
 
     @property
     def bind_address(self) -> str:

@@ -174,6 +174,7 @@ class PushContext:
                 workload=i.workload,
                 namespace=i.namespace,
                 sidecar=i.sidecar,
+                locality=i.resolved_locality,
             )
             for i in self._selected_instances.get(service.hostname, ()) + service.entries
         ]

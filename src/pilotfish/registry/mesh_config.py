@@ -3,7 +3,8 @@ YAML, of which pilotfish honours `outboundTrafficPolicy.mode`, `trustDomain`,
 `defaultServiceExportTo` / `defaultVirtualServiceExportTo` / `defaultDestinationRuleExportTo`
 (the exportTo of what sets none; Istio's default: every namespace),
 `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
-`defaultConfig.terminationDrainDuration` (`registry.drain`), the telemetry fields
+`defaultConfig.terminationDrainDuration` (`registry.drain`), `localityLbSetting` (checked as a
+DestinationRule's; `translate.locality_lb`), the telemetry fields
 (`config.mesh_telemetry`) and the authorization fields (`config.mesh_security`)), and the legacy
 `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`). Problems are diagnostics on the
 ConfigMap's `data.mesh`; never raises for user mistakes.
@@ -23,7 +24,11 @@ from pilotfish.config.mesh_telemetry import (
     legacy_tracing_address,
     parse_mesh_telemetry,
 )
+from pilotfish.config.models.networking.destination_rule import LocalityLoadBalancerSetting
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata, parse_proxy_metadata
+from pilotfish.config.unmarshal import as_istio_reads
+from pilotfish.config.validation.common import Findings
+from pilotfish.config.validation.locality import locality_lb
 from pilotfish.registry.doc_parser import DocParser, read_meta
 from pilotfish.registry.drain import drain_in_proxy_config
 from pilotfish.registry.workloads import RawDocumentLike
@@ -38,6 +43,7 @@ class MeshSettings:
     proxy: ProxyMetadata = NOT_SET  # defaultConfig.proxyMetadata (SECRET_TTL, key type)
     termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
     export_defaults: ExportDefaults = field(default_factory=lambda: ExportDefaults())
+    locality_lb: LocalityLoadBalancerSetting | None = None  # None: Istio's `{enabled: true}`
 
 
 @dataclass(frozen=True)
@@ -116,9 +122,40 @@ def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> 
     proxy = parse_proxy_metadata(raw, "defaultConfig.proxyMetadata", errors)
     drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
     exports = _export_defaults(mesh, errors)
+    locality = _locality_lb(mesh.get("localityLbSetting"), errors)
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
-    return MeshSettings(str(mode), trust_domain, proxy, drain, exports)
+    return MeshSettings(str(mode), trust_domain, proxy, drain, exports, locality)
+
+
+_LOCALITY_FIELDS = ("enabled", "distribute", "failover", "failoverPriority")
+
+
+def _locality_lb(raw: Any, errors: list[tuple[str, str]]) -> LocalityLoadBalancerSetting | None:
+    """The mesh's `localityLbSetting`, with Istio's rules of a DestinationRule's (its failover
+    needs a rule's outlier detection to act: no warning here, as Istio's mesh check)."""
+    if raw is None:
+        return None
+    path = "localityLbSetting"
+    if not isinstance(raw, dict):
+        errors.append((path, "must be a map (LocalityLoadBalancerSetting)"))
+        return None
+    unknown = sorted(str(k) for k in raw if k not in _LOCALITY_FIELDS)
+    if unknown:
+        errors.append((f"{path}.{unknown[0]}", "unknown field"))
+        return None
+    try:
+        found = LocalityLoadBalancerSetting.model_validate(
+            as_istio_reads(LocalityLoadBalancerSetting, raw)
+        )
+    except ValueError as exc:
+        errors.append((path, str(exc).splitlines()[0]))
+        return None
+    checks = Findings()
+    locality_lb(checks, path, found, None)
+    problems = [(f.path, f.message) for f in checks.problems if f.level == "error"]
+    errors.extend(problems)
+    return None if problems else found
 
 
 def _mesh_security(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> MeshSecurity:

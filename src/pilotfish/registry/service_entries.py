@@ -71,6 +71,7 @@ def _instance(name: str, namespace: str, entry: Any, ready: bool = True) -> Work
         # without the label, when it names a service account.
         sidecar=labels.get(TLS_MODE_LABEL, "istio" if entry.service_account else "") == "istio",
         ready=ready,
+        locality=str(entry.locality or ""),
     )
 
 

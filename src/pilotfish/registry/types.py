@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, exported_to
+from pilotfish.config.locality import from_labels
 from pilotfish.config.protocols import HTTP_FAMILY
 
 
@@ -112,6 +113,14 @@ class WorkloadInstance:
     ready: bool = True
     port_map: tuple[tuple[str, int], ...] = ()  # WorkloadEntry `ports`: service port name -> port
     sidecar: bool = True  # False: no sidecar (`sidecar.istio.io/inject: "false"`), plaintext only
+    locality: str = ""
+    """A WorkloadEntry's (or ServiceEntry endpoint's) `locality`, as written; a pod says its
+    locality with labels (`config.locality.from_labels`, which `resolved_locality` applies)."""
+
+    @property
+    def resolved_locality(self) -> str:
+        """Where the instance is (`region/zone/subzone`; "" when nothing says)."""
+        return from_labels(dict(self.labels), self.locality) if self.labels or self.locality else ""
 
     def port_for(self, port: ServicePort) -> int:
         """The port this instance serves a service port on (WorkloadEntry `ports` first)."""
@@ -135,6 +144,7 @@ class Endpoint:
     workload: str = ""  # the instance's workload (Deployment) name; "" for ServiceEntry endpoints
     namespace: str = ""
     sidecar: bool = True  # the instance behind it has a sidecar (it can speak Istio mTLS)
+    locality: str = ""  # `region/zone/subzone` of the instance (`resolved_locality`)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pilotfish.translate import (
     envoy_filters,
     gateway_tls_tcp,
     listeners,
+    locality_lb,
     names,
     service_entries,
     sidecar_scope,
@@ -88,12 +89,11 @@ def _inbound_is_http2(proxy: Proxy, push: PushContext, container_port: int) -> b
 
 
 def _outbound(
-    namespace: str, push: PushContext
+    proxy: Proxy, push: PushContext
 ) -> tuple[Mapping[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]:
-    """Outbound cluster specs, clusters and endpoints for proxies of a namespace (shared: never
-    mutate the messages)."""
-    block = outbound_block(namespace, push)
-    messages = (*block.resources[CLUSTER].values(), *block.resources[ENDPOINT].values())
+    """Outbound cluster specs, clusters and endpoints for a proxy (shared: never mutate them)."""
+    found = locality_lb.localized(block := outbound_block(proxy.namespace, push), proxy, push)
+    messages = (*found[CLUSTER].values(), *found[ENDPOINT].values())
     return block.specs, messages, block.diagnostics
 
 
@@ -113,12 +113,12 @@ def generate_parts(
     proxy: Proxy, push: PushContext
 ) -> tuple[tuple[ProxyResources, ...], ProxyResources]:
     """(shared parts, own part). Shared: the outbound clusters and endpoints (one object for
-    every namespace that resolves them alike), then what sidecars of one namespace (and scope)
-    share — the special clusters, and the `http_proxy` route configuration; each built once per
-    push context and handed to every proxy as the same object. Own: the listeners bound to the
-    proxy's address and its inbound side, after the EnvoyFilters that apply to the proxy
-    (`envoy_filters`). Gateways get everything as their own part, and so does a sidecar an
-    EnvoyFilter may patch the shared parts of (`envoy_filters.patches_shared_parts`)."""
+    every namespace, and locality, that resolves them alike: `locality_lb`), then what sidecars
+    of one namespace (and scope) share — the special clusters, and the `http_proxy` route
+    configuration; each built once per push context, the same object for every proxy. Own: the
+    listeners bound to the proxy's address and its inbound side, after the EnvoyFilters that
+    apply to it (`envoy_filters`). Gateways get everything as their own part, and so does a
+    sidecar an EnvoyFilter may patch the shared parts of (`envoy_filters.patches_shared_parts`)."""
     shared, own = _translated_parts(proxy, push)
     if shared and envoy_filters.patches_shared_parts(proxy, push):
         shared, own = (), _merged(shared, own)
@@ -226,8 +226,8 @@ def with_new_endpoints(
     shared, own = parts
     if proxy.is_gateway or not shared:
         return None
-    block = outbound_block(proxy.namespace, sidecar_scope.scoped_push(proxy, push))
-    return (block.resources, *shared[1:]), own
+    block = outbound_block(proxy.namespace, scoped := sidecar_scope.scoped_push(proxy, push))
+    return (locality_lb.localized(block, proxy, scoped), *shared[1:]), own
 
 
 def with_new_routes(
@@ -260,13 +260,14 @@ def _shared_parts(
     """A sidecar's shared parts (`generate_parts`) from its scoped push context (`previous`:
     the one before, when only VirtualServices and DestinationRules changed since)."""
     route = _http_proxy_route(proxy, push, previous)
-    return (outbound_block(proxy.namespace, push).resources, _namespace_part(proxy, push), route)
+    block = locality_lb.localized(outbound_block(proxy.namespace, push), proxy, push)
+    return (block, _namespace_part(proxy, push), route)
 
 
 def _gateway(
     proxy: Proxy, push: PushContext, full_push: PushContext, authz: AuthzFilters
 ) -> ProxyResources:
-    specs, outbound, found = _outbound(proxy.namespace, push)
+    specs, outbound, found = _outbound(proxy, push)
     diagnostics = list(found) + list(authz.http_notes)
 
     def report(spec: OutboundClusterSpec, text: str) -> None:

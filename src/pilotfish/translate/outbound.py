@@ -30,7 +30,7 @@ from pilotfish.model.host_index import exported_to
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service, WorkloadInstance
 from pilotfish.translate import clusters as cluster_builders
-from pilotfish.translate import mesh_tls, service_entries
+from pilotfish.translate import locality_lb, mesh_tls, service_entries
 from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
@@ -282,6 +282,7 @@ def _add_resources(
 
 def _cluster(spec: OutboundClusterSpec, push: PushContext) -> Message:
     cluster = cluster_builders.outbound_cluster(spec)
+    locality_lb.apply_to_cluster(cluster, spec.policy, push.mesh)
     mesh_tls.apply_mesh_tls(cluster, spec, push)
     return cluster
 
@@ -318,6 +319,8 @@ def _service_unit(service: Service, rule: DestinationRule | None) -> _ServiceUni
                     policy=effective_policy(top, subset.traffic_policy, port.port),
                 )
             )
+    if rule is not None and service.resolution in service_entries.DNS_RESOLUTIONS:
+        diagnostics.extend(locality_lb.unapplied(rule, specs))
     return _ServiceUnit(tuple(specs), tuple(diagnostics))
 
 

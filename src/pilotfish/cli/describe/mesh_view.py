@@ -88,6 +88,7 @@ def _instance(row: dict[str, Any]) -> WorkloadInstance:
         ready=bool(row.get("ready", True)),
         port_map=tuple((str(k), int(v)) for k, v in _pairs(row.get("port_map"))),
         sidecar=bool(row.get("sidecar", True)),
+        locality=str(row.get("locality") or ""),
     )
 
 

@@ -7,18 +7,16 @@ detection (a warning); `failovers` holds the rules a zoneAwareLbSetting shares. 
 
 from __future__ import annotations
 
+from pilotfish.config.locality import REGION as REGION
+from pilotfish.config.locality import SUBZONE as SUBZONE
+from pilotfish.config.locality import TOPOLOGY_LABELS as TOPOLOGY_LABELS
+from pilotfish.config.locality import ZONE as ZONE
 from pilotfish.config.models.networking.destination_rule import (
     LocalityLoadBalancerSetting,
     OutlierDetection,
     ZoneAwareLoadBalancerSetting,
 )
 from pilotfish.config.validation.common import Findings
-
-REGION = "topology.kubernetes.io/region"
-ZONE = "topology.kubernetes.io/zone"
-SUBZONE = "topology.istio.io/subzone"
-TOPOLOGY_LABELS = (REGION, ZONE, SUBZONE)
-"""The locality labels of a workload (Kubernetes' node topology and Istio's subzone)."""
 
 
 def localities_problem(localities: list[str]) -> str | None:

@@ -1,0 +1,191 @@
+"""Istio's "Locality Load Balancing" tasks in local mode, through real Envoys.
+
+As the tasks set it up: helloworld in namespace `sample` in four localities (each Workload says
+where it is with Istio's `istio-locality` label: region1.zone1, region1.zone2, region2.zone3,
+region3.zone4), answering `Hello version: <its locality>, instance: …`, and the sleep client in
+region1.zone1. "Locality weighted distribution": the task's `distribute` rule (70% zone1, 20%
+zone2, 10% region3, none to region2) splits requests close to those weights. "Locality
+failover": with the task's rule (outlier detection, failover from region1 to region3) every
+request stays in region1.zone1; draining that pod's Envoy (the task's `POST
+/drain_listeners`) moves them to region1.zone2, then region3.zone4, then region2.zone3, as the
+page shows. Assertions are on the responses the client gets.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok, running_mesh
+
+LOCALITIES = ("region1.zone1", "region1.zone2", "region2.zone3", "region3.zone4")
+HELLO = re.compile(r"Hello version: (\S+), instance: (\S+)")
+CLUSTER = "outbound|5000||helloworld.sample.svc.cluster.local"
+
+DISTRIBUTE = """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: helloworld
+  namespace: sample
+spec:
+  host: helloworld.sample.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        enabled: true
+        distribute:
+        - from: region1/zone1/*
+          to:
+            "region1/zone1/*": 70
+            "region1/zone2/*": 20
+            "region3/zone4/*": 10
+    outlierDetection:
+      consecutive5xxErrors: 100
+      interval: 1s
+      baseEjectionTime: 1m
+"""
+
+FAILOVER = """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: helloworld
+  namespace: sample
+spec:
+  host: helloworld.sample.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      http:
+        maxRequestsPerConnection: 1
+    loadBalancer:
+      simple: ROUND_ROBIN
+      localityLbSetting:
+        enabled: true
+        failover:
+          - from: region1
+            to: region3
+    outlierDetection:
+      consecutive5xxErrors: 1
+      interval: 1s
+      baseEjectionTime: 1m
+"""
+
+
+def _manifest() -> str:
+    app = ROOT / "samples" / "helloworld" / "helloworld.py"
+    sleep = ROOT / "samples" / "sleep" / "sleep.py"
+    docs = [
+        "apiVersion: v1\nkind: Namespace\n"
+        "metadata: {name: sample, labels: {istio-injection: enabled}}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: helloworld, namespace: sample, "
+        "labels: {app: helloworld}}\nspec:\n  ports: [{port: 5000, name: http}]\n"
+        "  selector: {app: helloworld}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: sleep, namespace: sample}\n"
+        "spec:\n  ports: [{port: 80, name: http}]\n  selector: {app: sleep}\n",
+        "apiVersion: pilotfish.io/v1alpha1\nkind: Workload\n"
+        "metadata:\n  name: sleep\n  namespace: sample\n"
+        "  labels: {app: sleep, istio-locality: region1.zone1}\n"
+        f"spec:\n  command: [{sys.executable}, {sleep}]\n  ports: [80]\n",
+    ]
+    for locality in LOCALITIES:
+        name = "helloworld-" + locality.replace(".", "-")
+        docs.append(
+            "apiVersion: pilotfish.io/v1alpha1\nkind: Workload\n"
+            f"metadata:\n  name: {name}\n  namespace: sample\n"
+            f"  labels: {{app: helloworld, version: {locality}, istio-locality: {locality}}}\n"
+            f"spec:\n  command: [{sys.executable}, {app}]\n"
+            f"  env: {{SERVICE_VERSION: {locality}}}\n  ports: [5000]\n"
+        )
+    return "---\n".join(docs)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    directory = tmp_path_factory.mktemp("locality")
+    (directory / "helloworld.yaml").write_text(_manifest())
+    with running_mesh(tmp_path_factory, str(directory)) as m:
+        yield m
+
+
+def _write(mesh: LocalMesh, name: str, text: str) -> str:
+    path = Path(mesh.home) / name
+    path.write_text(text)
+    return str(path)
+
+
+def _hello(mesh: LocalMesh, n: int) -> Counter[str]:
+    """`curl helloworld.sample:5000/hello` from the sleep pod, `n` times, through its sidecar
+    (as `pilotfish exec sleep -n sample -- curl …` sends it): the versions that answered."""
+    sidecar = mesh.proxy("sleep-0.sample")
+    proxy = f"http://{sidecar['ip']}:15001"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
+    seen: Counter[str] = Counter()
+    for _ in range(n):
+        try:
+            with opener.open("http://helloworld.sample:5000/hello", timeout=10) as response:
+                body = response.read().decode()
+        except OSError as exc:  # a 503 while a host is being ejected, as curl would show
+            seen[f"error {exc}"] += 1
+            continue
+        found = HELLO.search(body)
+        seen[found.group(1) if found else body] += 1
+    return seen
+
+
+def test_the_pods_and_the_client_are_where_their_labels_say(mesh: LocalMesh) -> None:
+    bootstrap = pilotfish_ok(mesh, "proxy-config", "bootstrap", "sleep-0.sample", "-o", "json")
+    assert '"region": "region1"' in bootstrap and '"zone": "zone1"' in bootstrap
+    # the task's check, `kubectl exec … curl helloworld.sample:5000/hello`, as local mode runs it
+    out = pilotfish_ok(
+        mesh, "exec", "sleep-0", "-n", "sample", "--", "curl", "-sS",
+        "http://helloworld.sample:5000/hello",
+    )  # fmt: skip
+    assert HELLO.search(out), out
+
+
+def test_locality_weighted_distribution_splits_as_the_weights_say(mesh: LocalMesh) -> None:
+    mesh.apply(_write(mesh, "distribute.yaml", DISTRIBUTE))
+    mesh.wait_for(lambda: _hello(mesh, 20)["region2.zone3"] == 0, what="the distribution")
+    seen = _hello(mesh, 400)
+    assert set(seen) <= {"region1.zone1", "region1.zone2", "region3.zone4"}, seen
+    share = {k: v / 400 for k, v in seen.items()}
+    assert 0.60 <= share["region1.zone1"] <= 0.80, seen
+    assert 0.12 <= share["region1.zone2"] <= 0.28, seen
+    assert 0.04 <= share["region3.zone4"] <= 0.16, seen
+
+
+def _drain(mesh: LocalMesh, locality: str) -> None:
+    """The task's step: `kubectl exec -n sample -c istio-proxy <pod> -- curl -sSL -X POST
+    127.0.0.1:15000/drain_listeners`."""
+    pod = "helloworld-" + locality.replace(".", "-") + "-0"
+    pilotfish_ok(
+        mesh, "exec", "-n", "sample", "-c", "istio-proxy", pod, "--",
+        "curl", "-sSL", "-X", "POST", "127.0.0.1:15000/drain_listeners",
+    )  # fmt: skip
+
+
+def _only(mesh: LocalMesh, locality: str) -> None:
+    """After at most a few failed requests (the outlier detector ejecting a drained pod), every
+    request is answered from `locality`."""
+    mesh.wait_for(lambda: set(_hello(mesh, 5)) == {locality}, timeout=30, what=locality)
+    seen = _hello(mesh, 20)
+    assert seen == Counter({locality: 20}), seen
+
+
+def test_locality_failover_follows_the_priorities_of_the_page(mesh: LocalMesh) -> None:
+    mesh.apply(_write(mesh, "failover.yaml", FAILOVER))
+    _only(mesh, "region1.zone1")
+    endpoints = pilotfish_ok(
+        mesh, "proxy-config", "endpoint", "sleep-0.sample", "--cluster", CLUSTER, "-o", "json"
+    )
+    assert '"region": "region2"' in endpoints and '"priority": 3' in endpoints, endpoints
+    _drain(mesh, "region1.zone1")
+    _only(mesh, "region1.zone2")
+    _drain(mesh, "region1.zone2")
+    _only(mesh, "region3.zone4")  # failover from region1 goes to region3 before region2
+    _drain(mesh, "region3.zone4")
+    _only(mesh, "region2.zone3")
