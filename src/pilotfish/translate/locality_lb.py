@@ -27,7 +27,8 @@ values of the failoverPriority labels), shared by the proxies that have the same
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -115,17 +116,14 @@ def _asks(policy: EffectivePolicy) -> bool:
 
 
 def proxy_dependent(
-    policy: EffectivePolicy, mesh: MeshConfig, endpoints: Sequence[Endpoint]
+    policy: EffectivePolicy, mesh: MeshConfig, endpoints: Callable[[], Sequence[Endpoint]]
 ) -> LocalityLoadBalancerSetting | None:
-    """The setting when the cluster's endpoints differ between proxies by where they are."""
+    """The setting when the cluster's endpoints differ between proxies by where they are
+    (`endpoints` is called only for a failover without failoverPriority)."""
     found = setting(policy, mesh)
-    if found is None:
+    if found is None or not (found.distribute or policy.outlier_detection is not None):
         return None
-    if found.distribute:
-        return found
-    if policy.outlier_detection is None:
-        return None
-    if found.failover_priority or any(e.locality for e in endpoints):
+    if found.distribute or found.failover_priority or any(e.locality for e in endpoints()):
         return found
     return None
 
@@ -158,7 +156,7 @@ def _dependent(block: OutboundBlock, push: PushContext) -> dict[str, LocalityLoa
     for name, spec in block.specs.items():
         if name not in block.resources[ENDPOINT]:
             continue  # a DNS or forward-proxy cluster: no EDS
-        endpoints = push.endpoints(spec.service, spec.port)
+        endpoints = partial(push.endpoints, spec.service, spec.port)
         chosen = proxy_dependent(spec.policy, push.mesh, endpoints)
         if chosen is not None:
             found[name] = chosen
