@@ -6,7 +6,8 @@ region3.zone4), answering `Hello version: <its locality>, instance: …`, and th
 region1.zone1. "Locality weighted distribution": the task's `distribute` rule (70% zone1, 20%
 zone2, 10% region3, none to region2) splits requests close to those weights. "Locality
 failover": with the task's rule (outlier detection, failover from region1 to region3) every
-request stays in region1.zone1; draining that pod's Envoy (the task's `POST
+request stays in region1.zone1; scaling a locality to no pod moves them to the next priority
+without a failed request (and back when it returns); draining that pod's Envoy (the task's `POST
 /drain_listeners`) moves them to region1.zone2, then region3.zone4, then region2.zone3, as the
 page shows. Assertions are on the responses the client gets.
 """
@@ -174,6 +175,31 @@ def _only(mesh: LocalMesh, locality: str) -> None:
     mesh.wait_for(lambda: set(_hello(mesh, 5)) == {locality}, timeout=30, what=locality)
     seen = _hello(mesh, 20)
     assert seen == Counter({locality: 20}), seen
+
+
+def _scale(mesh: LocalMesh, locality: str, replicas: int) -> None:
+    name = "deploy/helloworld-" + locality.replace(".", "-")
+    pilotfish_ok(mesh, "scale", name, "-n", "sample", f"--replicas={replicas}")
+
+
+def test_a_locality_left_empty_moves_requests_to_the_next_priority(mesh: LocalMesh) -> None:
+    """The endpoint change alone (an EDS push of new priorities to each proxy): no request fails,
+    as the pod leaves the endpoints before it stops."""
+    mesh.apply(_write(mesh, "failover.yaml", FAILOVER))
+    _only(mesh, "region1.zone1")
+    _scale(mesh, "region1.zone1", 0)
+    assert _hello(mesh, 20) == Counter({"region1.zone2": 20})
+    _scale(mesh, "region1.zone2", 0)
+    assert _hello(mesh, 20) == Counter({"region3.zone4": 20})
+    _scale(mesh, "region1.zone1", 1)
+    _only(mesh, "region1.zone1")
+    _scale(mesh, "region1.zone2", 1)
+    mesh.wait_for(lambda: _endpoint_count(mesh) == 4, what="region1.zone2 back")
+
+
+def _endpoint_count(mesh: LocalMesh) -> int:
+    table = pilotfish_ok(mesh, "proxy-config", "endpoint", "sleep-0.sample", "--cluster", CLUSTER)
+    return len(table.strip().splitlines()) - 1
 
 
 def test_locality_failover_follows_the_priorities_of_the_page(mesh: LocalMesh) -> None:
