@@ -4,6 +4,7 @@ push context)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -78,3 +79,26 @@ def test_a_replaced_push_context_is_freed_although_frozen(
         assert before() is None, "a frozen push context outlived its change: a cycle holds it"
     finally:
         gc.enable()
+
+
+def test_release_idle_frees_what_a_change_replaced_and_collects_unless_a_change_runs(
+    on_demand_mesh: MakeMesh,
+) -> None:
+    cp, topo, instances = on_demand_mesh(routes=True)
+    for instance in instances[:4]:
+        connect(cp, instance)
+    ns, svc = topo.names[0]
+
+    async def held() -> tuple[bool, tuple[bool, bool]]:
+        replaced = weakref.ref(cp.parsed)  # the parsed config only the retired state holds
+        assert cp.apply([("vs.yaml", topo.virtual_service(ns, svc, 70))]).ok
+        garbage = weakref.ref(_cycle())  # only a collection frees it
+        async with cp.lock:  # a change under way: its own start releases; nothing now
+            cp.release_idle()
+            during = replaced() is not None and garbage() is not None
+        cp.release_idle()
+        return during, (replaced() is None, garbage() is None)
+
+    during, after = asyncio.run(held())
+    assert during, "release_idle freed or collected while a change held the lock"
+    assert after == (True, True), f"left (the replaced parsed config, a garbage cycle): {after}"

@@ -179,9 +179,10 @@ class Api:
         return result
 
     def _release_later(self) -> None:
-        """What a change replaced is let go once its pushes are out, not while they go
-        (`ControlPlane.release_retired`; the next change does it first)."""
-        asyncio.get_running_loop().call_later(RELEASE_AFTER_S, self.cp.release_retired)
+        """What a change replaced is let go once its pushes are out, not while they go, and
+        what it allocated collected (`ControlPlane.release_idle`; the next change releases
+        first)."""
+        asyncio.get_running_loop().call_later(RELEASE_AFTER_S, self.cp.release_idle)
 
     async def change_documents(self, docs: list[dict[str, Any]], keys: list[DocKey]) -> bool:
         """A change the control plane makes itself (auto-registered WorkloadEntries): applies
