@@ -209,7 +209,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         results.append(storm)
         print(_row(storm), flush=True)
         print(sent_check(sent0, xds_sent(base), clients.received.since(start), len(real)))
-        print(envoys.memory(), flush=True)
+        print(clients.received.by_type(start), envoys.memory(), sep="\n", flush=True)
         fresh = [topo.names[(len(topo.names) // 4 + 7 * k) % len(topo.names)] for k in range(5)]
         print(envoys.first_requests(fresh), flush=True)
         if args.on_demand_routes:  # the real Envoys hold the targeted service's virtual host

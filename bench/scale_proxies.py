@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,16 @@ class Received:
 
     def since(self, start: float) -> list[tuple[int, str, int, float]]:
         return [e for e in self.events if e[3] >= start]
+
+    def by_type(self, start: float) -> str:
+        """The responses since `start` by type, and the commonest sequences one proxy got."""
+        counts = Counter(short for _, short, _, _ in self.since(start))
+        sequences: dict[int, list[str]] = {}
+        for index, short, _, _ in self.since(start):
+            sequences.setdefault(index, []).append(short)
+        common = Counter(" ".join(s) for s in sequences.values()).most_common(2)
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+        return f"responses by type: {kinds}; commonest per proxy: {common}"
 
 
 class Clients:

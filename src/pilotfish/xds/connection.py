@@ -50,6 +50,8 @@ class Connection:
     credential: object = None  # what the observer admitted the stream with
     refused: RefusedRequest | None = None  # a request refused: the stream ends with its status
     requests: int = 0  # requests read (none: see `Refusals.unread`)
+    answering: bool = False  # a VHDS demand is being answered: pushes wait for its reply
+    push_held: bool = False  # a push came meanwhile (`XdsServer._push_now`)
 
     def enqueue(
         self,

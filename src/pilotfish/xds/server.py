@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import grpc
@@ -31,6 +30,7 @@ from pilotfish.type_urls import HEALTH_INFO
 from pilotfish.xds.cache import SnapshotCache
 from pilotfish.xds.connection import Connection
 from pilotfish.xds.convergence import Convergence, node_sync_state, proxy_status
+from pilotfish.xds.demand import OnDemand
 from pilotfish.xds.limits import (
     DEFAULT_LIMITS,
     GRPC_OPTIONS,
@@ -56,7 +56,7 @@ from pilotfish.xds.observer import (
     StreamObserver,
 )
 from pilotfish.xds.push_queue import Pusher, PushQueue
-from pilotfish.xds.resources import CLUSTER, VIRTUAL_HOST, Snapshot, short_name
+from pilotfish.xds.resources import Snapshot, short_name
 from pilotfish.xds.stream import DeltaStream, SotwStream, SyncState
 from pilotfish.xds.write_window import DEFAULT_WINDOW_BYTES, WriteWindow
 
@@ -86,8 +86,6 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         demand_hosts: DemandHosts | None = None,
     ) -> None:
         self._generate = generate
-        self._demand = demand  # on-demand clusters (`DeltaStream.on_demand_names`)
-        self._demand_hosts = demand_hosts  # on-demand virtual hosts (VHDS)
         self.observer = observer  # admits streams; told of connections and reported health
         self._forget = forget  # told when a node's last stream closes
         self.limits = limits
@@ -105,6 +103,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._server: grpc.aio.Server | None = None
         # one thread: the generator is called for one node at a time, as it was on the loop
         self._generator = ThreadPoolExecutor(1, thread_name_prefix="xds-generate")
+        # on-demand clusters (`DeltaStream.on_demand_names`) and virtual hosts (VHDS)
+        self._on_demand = OnDemand(self.cache, self._generator, demand, demand_hosts)
 
     # ---- public API -------------------------------------------------------------------------
 
@@ -268,9 +268,10 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                     if not self.refusals.admit_node(request, streams, limit):
                         break
                     await self._first_snapshot(connection, request.node)
-                await self._on_demand(connection, request)
+                await self._on_demand.answer(connection, request)
                 if not self._on_request(connection, request):
                     break
+                self._on_demand.release(connection, self._push_one)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as error:
@@ -281,22 +282,6 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             log.warning("xds stream of %r failed", connection.node_id or "?", exc_info=True)
         finally:
             connection.outbox.put_nowait(None)
-
-    async def _on_demand(self, connection: Connection, request: Any) -> None:
-        """Clusters Envoy asks for on demand that the node's snapshot lacks, and virtual hosts
-        it asks for by Host (VHDS; the stream is told what answers each): the control plane
-        adds them (off the loop) before the request is answered."""
-        names, stream = connection.stream.on_demand_names(request), connection.stream
-        loop, node_id = asyncio.get_running_loop(), connection.node_id
-        if request.type_url == VIRTUAL_HOST and isinstance(stream, DeltaStream):
-            if names and self._demand_hosts is not None:
-                ask = partial(self._demand_hosts, node_id, names)
-                stream.aliases.update(await loop.run_in_executor(self._generator, ask))
-            return
-        if (snapshot := self.cache.get(connection.node_id)) is not None:
-            names = tuple(n for n in names if n not in snapshot.resources(CLUSTER).by_name)
-        if names and self._demand is not None:
-            await loop.run_in_executor(self._generator, self._demand, node_id, names)
 
     def _on_request(self, connection: Connection, request: Any) -> bool:
         if request.type_url == HEALTH_INFO:  # the agent's probe result, not a subscription
@@ -361,7 +346,12 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
             return
         now = time.time()  # streams record wall-clock times (shown in status)
         for connection in self._connections.get(node_id, ()):
-            self._deliver(connection, connection.stream.push(snapshot, now))
+            if not self._on_demand.hold(connection):  # a VHDS demand's reply comes first
+                self._deliver(connection, connection.stream.push(snapshot, now))
+
+    def _push_one(self, connection: Connection) -> None:
+        if (snapshot := self.cache.get(connection.node_id)) is not None:
+            self._deliver(connection, connection.stream.push(snapshot, time.time()))
 
     def _deliver(self, connection: Connection, output: StreamOutput) -> None:
         over = connection.enqueue(output.responses, self.limits, self.metrics)
