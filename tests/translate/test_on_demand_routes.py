@@ -18,6 +18,7 @@ from tests.translate.translate_harness import _dump, load_case, validate_bootstr
 
 from pilotfish.translate import ProxyResources, on_demand_routes
 from pilotfish.translate.generate import generate, generate_parts
+from pilotfish.translate.http_proxy_part import whole_parts
 from pilotfish.translate.resources import ProxyResources as Resources
 from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
 
@@ -89,7 +90,11 @@ def test_answers_for_the_names_asked() -> None:
     assert set(vhosts) == {"http_proxy/pod_local", *(a for a in answers.values() if a)}
     domains = [d for v in vhosts.values() for d in v.domains]
     assert len(domains) == len(set(domains))  # Envoy refuses a domain twice
-    full = route_part[ROUTE]["http_proxy"]
+    proxy, push = load_case(CASE)
+    (whole,) = whole_parts(
+        proxy, push, (route_part,)
+    )  # built without it: `http_proxy_part.vhds_built`
+    full = whole[ROUTE]["http_proxy"]
     assert isinstance(full, route_pb2.RouteConfiguration)
     reviews = next(v for v in full.virtual_hosts if v.name.startswith("reviews."))
     sent = vhosts[answers[ASKED[0]]]

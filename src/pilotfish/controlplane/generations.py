@@ -29,6 +29,7 @@ from pilotfish.translate.generate import (
     with_new_outbound_policy,
     with_new_routes,
 )
+from pilotfish.translate.http_proxy_part import whole_parts
 from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, ENDPOINT, ROUTE
@@ -49,9 +50,7 @@ class ProxyGenerations:
         """node id -> the outbound clusters it asked for (on-demand clusters only)."""
         self.asked_hosts: dict[str, frozenset[str]] = {}
         """node id -> the VHDS names (`http_proxy/<host>`) it asked for (on-demand routes)."""
-        self.vhds_answers: dict[str, dict[str, str]] = {}
-        """node id -> VHDS name asked -> the virtual host answering it ("" for none), as last
-        published."""
+        self.vhds_answers: dict[str, dict[str, str]] = {}  # node id -> VHDS name -> answer
         self._published: dict[
             str, tuple[ProxyResources, frozenset[str], ProxyResources, dict[str, str]]
         ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
@@ -231,11 +230,12 @@ class ProxyGenerations:
     def current_parts(
         self, node_id: str
     ) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
-        """The node's translated parts (shared, own) as of the current push context (what a
-        config dump shows), None for a node not known."""
+        """The node's parts (shared, own) as of the current push context, route configurations
+        whole (what a config dump shows); None for a node not known."""
         with self._connecting:
             proxy = self.proxies.get(node_id)
-            return self._fresh_parts(node_id, proxy) if proxy is not None else None
+            parts = self._fresh_parts(node_id, proxy) if proxy is not None else None
+            return (whole_parts(proxy, self.push, parts[0]), parts[1]) if proxy and parts else None
 
     def demand_hosts(self, node_id: str, aliases: tuple[str, ...]) -> dict[str, str]:
         """Envoy asked for virtual hosts by Host (VHDS `http_proxy/<host>`): add them to the

@@ -13,7 +13,6 @@ Pure: reads only its arguments; never raises for config problems.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
@@ -30,13 +29,12 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol
 from pilotfish.translate import (
     captured,
-    derived_routes,
     envoy_filters,
     gateway_tls_tcp,
     listeners,
     locality_lb,
     names,
-    service_entries,
+    on_demand_routes,
     sidecar_scope,
     tcp,
 )
@@ -54,7 +52,8 @@ from pilotfish.translate.gateway_http import (
     with_blackhole_vhost,
     with_client_address,
 )
-from pilotfish.translate.observability import decorate, outbound_routes, reused_outbound_vhost
+from pilotfish.translate.http_proxy_part import http_proxy_route
+from pilotfish.translate.observability import decorate
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.proxy_listeners import outbound_listeners
@@ -133,7 +132,7 @@ def _translated_parts(
     if proxy.is_gateway:
         return (), _gateway(proxy, push, full_push, authz)
     block = outbound_block(proxy.namespace, push)
-    shared = _shared_parts(proxy, push)
+    shared = _shared_parts(proxy, push, vhds=on_demand_routes.applies(proxy, full_push))
     diagnostics: list[Diagnostic] = list(authz.http_notes)
     normalization = push.mesh.path_normalization
     specs = block.specs
@@ -198,7 +197,8 @@ def with_new_outbound_policy(
         return None
     resources = {t: dict(own[t]) for t in own}
     resources[LISTENER].update(mine)
-    return _shared_parts(proxy, scoped), ProxyResources(resources, own.diagnostics)
+    vhds = on_demand_routes.applies(proxy, push)
+    return _shared_parts(proxy, scoped, vhds=vhds), ProxyResources(resources, own.diagnostics)
 
 
 _PROXY_LISTENERS = (names.OUTBOUND_HTTP_PROXY_LISTENER, names.OUTBOUND_WS_PROXY_LISTENER)
@@ -251,15 +251,17 @@ def with_new_routes(
     before = outbound_block(proxy.namespace, scoped_before)
     if outbound_block(proxy.namespace, scoped).forward_proxy != before.forward_proxy:
         return None
-    return _shared_parts(proxy, scoped, scoped_before), own
+    vhds = on_demand_routes.applies(proxy, push)
+    return _shared_parts(proxy, scoped, scoped_before, vhds), own
 
 
 def _shared_parts(
-    proxy: Proxy, push: PushContext, previous: PushContext | None = None
+    proxy: Proxy, push: PushContext, previous: PushContext | None = None, vhds: bool = False
 ) -> tuple[ProxyResources, ...]:
     """A sidecar's shared parts (`generate_parts`) from its scoped push context (`previous`:
-    the one before, when only VirtualServices and DestinationRules changed since)."""
-    route = _http_proxy_route(proxy, push, previous)
+    the one before, when only VirtualServices and DestinationRules changed since; `vhds`: its
+    virtual hosts come on demand, `http_proxy_part`)."""
+    route = http_proxy_route(proxy, push, previous, vhds)
     block = locality_lb.localized(outbound_block(proxy.namespace, push), proxy, push)
     return (block, _namespace_part(proxy, push), route)
 
@@ -356,37 +358,6 @@ def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     return carry_of(push).unit(
         push, key, lambda: ProxyResources.build([f() for f in made], block.diagnostics), keep=block
     )
-
-
-def _http_proxy_route(
-    proxy: Proxy, push: PushContext, previous: PushContext | None = None
-) -> ProxyResources:
-    """The `http_proxy` route configuration (a captured pod: Istio's route configurations by
-    port, `captured.port_route_configs`, from the same virtual hosts), telemetry included
-    (`observability.outbound_routes`: nothing of the proxy itself, whose identity its listener
-    sends), as a shared part: the same for the sidecars of a namespace and Sidecar scope (and
-    their labels when some VirtualService matches `sourceLabels`), memoised per push context;
-    never mutate it. Derived from `previous`'s when it can be (`derived_routes`)."""
-    labels = proxy.labels if push.source_label_matches() else ()
-    key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels, proxy.captured)
-    found: ProxyResources | None = push.memo.get(key)
-    if found is not None:
-        return found
-    specs = outbound_block(proxy.namespace, push).specs
-    finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
-    if previous is not None:  # only VirtualServices and DestinationRules changed since
-        found = derived_routes.derived(proxy, push, previous, key, finish)
-    if found is None:
-        config, diagnostics = derived_routes.built(proxy, push, key, specs, finish)
-        configs = [service_entries.tidy_http_proxy_domains(config, push)]
-        if proxy.captured:  # per-port configurations add catch-all virtual hosts of their own
-            ports = captured.http_ports(specs)
-            policy = push.mesh.outbound_traffic_policy
-            configs = captured.port_route_configs(configs[0], ports, push.services, policy)
-            configs = [outbound_routes(push, c) for c in configs]
-        found = ProxyResources.build(configs, diagnostics)
-    push.memo[key] = found
-    return found
 
 
 __all__ = [

@@ -31,7 +31,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.extensions.filters.http.on_demand.v3 import on_demand_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -46,7 +46,8 @@ from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.route_filters import FAULT_FILTER
-from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
+from pilotfish.translate.vhds_part import OnDemandRoutePart, routed_vhosts
+from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 ON_DEMAND_FILTER = "envoy.filters.http.on_demand"
 DISCOVERY_TIMEOUT_SECONDS = 10.0
@@ -116,14 +117,31 @@ def _route_groups(
     )
     if found is None or found[0] is not part:
         groups: dict[str, set[str]] = {}
-        for config in part[ROUTE].values():
-            assert isinstance(config, route_pb2.RouteConfiguration)
-            for vhost in config.virtual_hosts:
-                for route in vhost.routes:
-                    named = set(route_clusters(route))
-                    for name in named:
-                        groups.setdefault(name, set()).update(named)
+        shared = isinstance(part, OnDemandRoutePart)  # its virtual hosts are units: shared
+        for vhost in routed_vhosts(part):
+            for name, named in _vhost_groups(vhost, memo if shared else None):
+                groups.setdefault(name, set()).update(named)
         found = (part, {name: frozenset(names) for name, names in groups.items()})
+        if memo is not None:
+            memo[key] = found
+    return found[1]
+
+
+def _vhost_groups(
+    vhost: rc_pb2.VirtualHost, memo: dict[Hashable, Any] | None
+) -> tuple[tuple[str, frozenset[str]], ...]:
+    """(cluster name, the clusters named by a route of `vhost` naming it) pairs, kept in
+    `memo` (if given) with the virtual host."""
+    key = ("pilotfish.translate.on_demand.vhost_groups", id(vhost))
+    found: tuple[rc_pb2.VirtualHost, tuple[tuple[str, frozenset[str]], ...]] | None = (
+        memo.get(key) if memo is not None else None
+    )
+    if found is None or found[0] is not vhost:
+        pairs: list[tuple[str, frozenset[str]]] = []
+        for route in vhost.routes:
+            named = frozenset(route_clusters(route))
+            pairs.extend((name, named) for name in named)
+        found = (vhost, tuple(pairs))
         if memo is not None:
             memo[key] = found
     return found[1]

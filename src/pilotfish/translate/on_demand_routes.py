@@ -54,6 +54,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names, on_demand
 from pilotfish.translate.envoy_pb import ads_config_source
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.vhds_part import DomainIndex, OnDemandRoutePart
 from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
 
 PREFIX = names.HTTP_PROXY_ROUTE_CONFIG + "/"
@@ -148,54 +149,6 @@ def _renamed(vhost: rc_pb2.VirtualHost, push: PushContext) -> rc_pb2.VirtualHost
     return found[1]
 
 
-@dataclass(frozen=True)
-class DomainIndex:
-    """A route configuration's virtual hosts (by position) by domain, as Envoy looks a host
-    up: exact domains, suffix wildcards (`*.example.com`) and prefix wildcards (`api.*`)
-    longest first, and the default (`*`). Built once per configuration (`index_of`), and
-    kept for a configuration with the same domains at the same positions (`carry_index`)."""
-
-    exact: dict[str, int]
-    suffixes: tuple[tuple[str, int], ...]
-    prefixes: tuple[tuple[str, int], ...]
-    default: int | None
-
-    @classmethod
-    def of(cls, config: route_pb2.RouteConfiguration) -> DomainIndex:
-        exact: dict[str, int] = {}
-        suffixes: list[tuple[str, int]] = []
-        prefixes: list[tuple[str, int]] = []
-        default = None
-        for index, vhost in enumerate(config.virtual_hosts):
-            for domain in (d.lower() for d in vhost.domains):
-                if domain == "*":
-                    default = index if default is None else default
-                elif domain.startswith("*"):
-                    suffixes.append((domain[1:], index))
-                elif domain.endswith("*"):
-                    prefixes.append((domain[:-1], index))
-                else:
-                    exact.setdefault(domain, index)
-        suffixes.sort(key=lambda item: -len(item[0]))  # stable: the first of a length wins
-        prefixes.sort(key=lambda item: -len(item[0]))
-        return cls(exact, tuple(suffixes), tuple(prefixes), default)
-
-    def lookup(self, host: str) -> int | None:
-        """The position of the virtual host Envoy picks for `host` (lower case): an exact
-        domain, else the longest suffix wildcard, else the longest prefix wildcard (a wildcard
-        matches one character at least), else the one with `*`."""
-        found = self.exact.get(host)
-        if found is not None:
-            return found
-        for suffix, index in self.suffixes:
-            if len(host) > len(suffix) and host.endswith(suffix):
-                return index
-        for prefix, index in self.prefixes:
-            if len(host) > len(prefix) and host.startswith(prefix):
-                return index
-        return self.default
-
-
 def matching_vhost(config: route_pb2.RouteConfiguration, host: str) -> rc_pb2.VirtualHost | None:
     """The virtual host of `config` Envoy picks for `host` (`DomainIndex.lookup`)."""
     index = DomainIndex.of(config).lookup(host.lower())
@@ -260,6 +213,42 @@ def resolved(
     return found[1]
 
 
+def answer_of(
+    vhost: rc_pb2.VirtualHost, host: str, allowed: frozenset[str] | None
+) -> rc_pb2.VirtualHost:
+    """The VHDS virtual host an `OnDemandRoutePart` answers with: `vhost` as a whole
+    configuration holds it (the attempt count on; only `allowed` domains, if given: a
+    ServiceEntry host's) named as its VHDS resource, or, for a `host` only the catch-all
+    takes, a virtual host of that host alone (`resolved`)."""
+    answer = rc_pb2.VirtualHost()
+    answer.CopyFrom(vhost)
+    answer.include_request_attempt_count = True  # `with_istio_route_defaults`
+    answer.name = resource_name(host or vhost.name)
+    if host or allowed is not None:
+        kept = [host] if host else [d for d in dict.fromkeys(vhost.domains) if d in (allowed or ())]
+        del answer.domains[:]
+        answer.domains.extend(kept)
+    return answer
+
+
+def _part_resolved(
+    part: OnDemandRoutePart, host: str, push: PushContext
+) -> rc_pb2.VirtualHost | None:
+    """`resolved` for a part built without its whole configuration (memoised per push
+    context, shared by every part holding the same virtual host)."""
+    index = part.index.lookup(host)
+    vhost = part.vhosts[index] if index is not None else None
+    if vhost is None or vhost.name in UP_FRONT_VHOSTS:
+        return None
+    allowed = part.tidy.get(vhost.name)
+    asked = host if "*" in (vhost.domains if allowed is None else part.domains(vhost)) else ""
+    key = ("pilotfish.translate.vhds.lazy", id(vhost), asked, allowed)
+    found: tuple[rc_pb2.VirtualHost, rc_pb2.VirtualHost] | None = push.memo.get(key)
+    if found is None or found[0] is not vhost:
+        found = push.memo[key] = (vhost, answer_of(vhost, asked, allowed))
+    return found[1]
+
+
 def published(
     route_part: ProxyResources, aliases: Iterable[str], push: PushContext
 ) -> tuple[ProxyResources, dict[str, str]]:
@@ -279,7 +268,15 @@ def published(
     full = configs.get(names.HTTP_PROXY_ROUTE_CONFIG)
     vhosts: dict[str, rc_pb2.VirtualHost] = {}
     answers: dict[str, str] = {}
-    if full is not None:
+    if isinstance(route_part, OnDemandRoutePart):  # its configuration is up front already
+        vhosts.update(route_part.always)
+        for alias in sorted(asked):
+            host = host_of(alias)
+            vhost = _part_resolved(route_part, host, push) if host is not None else None
+            answers[alias] = vhost.name if vhost is not None else ""
+            if vhost is not None:
+                vhosts[vhost.name] = vhost
+    elif full is not None:
         configs[names.HTTP_PROXY_ROUTE_CONFIG], always = _up_front(full, push)
         vhosts.update(always)
         for alias in sorted(asked):
@@ -327,6 +324,7 @@ __all__ = [
     "PREFIX",
     "DomainIndex",
     "Held",
+    "answer_of",
     "applies",
     "carry_index",
     "held_hosts",
