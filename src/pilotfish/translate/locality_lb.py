@@ -171,17 +171,18 @@ def _part(
     labels: Mapping[str, str],
 ) -> ProxyResources:
     """`where`: the proxy's locality and its values of the failoverPriority labels (all that
-    the assignments read of the proxy); `labels`: its labels, topology included."""
-    carry, locality, mesh = carry_of(push), where[0], repr(push.mesh)
+    the assignments read of the proxy); `labels`: its labels, topology included. Each
+    assignment is a `Carry` unit keyed by the block's own assignment for the cluster (the same
+    object while its endpoints and the mesh settings are) and the setting object."""
+    carry, locality = carry_of(push), where[0]
     endpoints: dict[str, Message] = dict(block.resources[ENDPOINT])
     for name, chosen in dependent.items():
-        spec = block.specs[name]
-        found = push.endpoints(spec.service, spec.port)
-        key = (name, spec.subset_labels, found, mesh, repr(chosen), where)
+        spec, plain = block.specs[name], endpoints[name]
         endpoints[name] = carry.unit(
             push,
-            ("pilotfish.translate.locality_lb.assignment", key),
+            ("pilotfish.translate.locality_lb.assignment", name, id(plain), id(chosen), where),
             lambda spec=spec, chosen=chosen: assignment(spec, push, chosen, locality, labels),  # type: ignore[misc]
+            keep=(plain, chosen),
         )
     return ProxyResources({CLUSTER: block.resources[CLUSTER], ENDPOINT: endpoints})
 
