@@ -232,6 +232,31 @@ def test_tcp_metrics_for_tcp_echo(mesh: LocalMesh) -> None:
     assert served >= 6
 
 
+def test_curls_to_the_pods_own_envoy_admin_are_not_counted(mesh: LocalMesh) -> None:
+    """`kubectl exec POD -c istio-proxy -- curl localhost:15000/...` (Istio's tasks read stats so)
+    never passes a listener in Istio. Local mode's apps reach their Envoy admin through their
+    sidecar's HTTP proxy, whose metric loggers leave those requests out."""
+    url = _stats(mesh, "productpage-v1-0")
+
+    def admin_counted() -> float:
+        return total(scrape(url), "istio_requests_total", reporter="source",
+                     destination_service="unknown")  # fmt: skip
+
+    before = admin_counted()
+    for path in ("localhost:15000/server_info", "127.0.0.1:15000/stats/prometheus",
+                 "localhost:15090/stats/prometheus"):  # fmt: skip
+        done = mesh.pilotfish("exec", "productpage-v1-0", "-c", "istio-proxy", "--",
+                              "curl", "-sf", "-o", "/dev/null", path)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    # a request after them (the only 404 to probe), counted: so are they, if they ever are
+    missing = PROBE.replace("/headers", "/missing")
+    assert SidecarClient(mesh, "productpage-v1-0").request(missing).status == 404
+    poll(lambda: total(scrape(url), "istio_requests_total", reporter="source",
+                       destination_service_name="probe", response_code="404") == 1,
+         what="the 404 counted")  # fmt: skip
+    assert admin_counted() == before
+
+
 def _served(mesh: LocalMesh, **labels: str) -> list[Sample]:
     echo = [n for n in mesh.info["proxies"] if n.startswith("tcp-echo-")]
     return [

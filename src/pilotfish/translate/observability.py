@@ -40,7 +40,13 @@ from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.http_stats import http_stats_logs
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
-from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, reads_peer, tcp_stats_logs
+from pilotfish.telemetry.metrics import (
+    MetricsPolicy,
+    grpc_stats_filter,
+    reads_peer,
+    skipping_authorities,
+    tcp_stats_logs,
+)
 from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
 from pilotfish.telemetry.tracing import (
     TracingSettings,
@@ -54,6 +60,7 @@ from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration, pack
 from pilotfish.translate.mtls import TLS_SOCKET
 from pilotfish.translate.names import parse_outbound_cluster
+from pilotfish.translate.virtual_hosts import pod_local_authorities
 
 INBOUND_ROUTE_PREFIX = "inbound|"
 
@@ -176,7 +183,10 @@ def _listener(
         mtls = _terminates_mtls(chain) if inbound else None
         for network_filter in chain.filters:
             if network_filter.name == HCM_FILTER:
-                _decorate_hcm(network_filter, reporter, me, policy, service, logs[reporter], mtls)
+                gateway = proxy.type is ProxyType.ROUTER
+                _decorate_hcm(
+                    network_filter, reporter, me, policy, service, logs[reporter], mtls, gateway
+                )
                 if traces[reporter] is not None:
                     _trace(network_filter, traces[reporter], me)
             elif network_filter.name == TCP_PROXY_FILTER:
@@ -192,6 +202,7 @@ def _decorate_hcm(
     service: ServiceLabels | None,
     logs: list[accesslog_pb2.AccessLog],
     mtls: bool | None,
+    gateway: bool = False,
 ) -> None:
     manager = hcm_pb2.HttpConnectionManager()
     network_filter.typed_config.Unpack(manager)
@@ -206,7 +217,11 @@ def _decorate_hcm(
     filters = [*exchange_filters, *([grpc] if grpc is not None else []), *manager.http_filters]
     del manager.http_filters[:]
     manager.http_filters.extend(filters)
-    manager.access_log.extend(http_stats_logs(reporter, me, policy, service, mtls))
+    stats = http_stats_logs(reporter, me, policy, service, mtls)
+    if reporter is Reporter.SOURCE and not gateway:  # the outbound HTTP proxy's pod-local routes
+        for log in stats:
+            skipping_authorities(log, pod_local_authorities())
+    manager.access_log.extend(stats)
     manager.access_log.extend(logs)
     network_filter.typed_config.CopyFrom(pack(manager))
 

@@ -323,6 +323,11 @@ POD_LOCAL_PORTS = (15000, 15090)  # Envoy's admin, and its Prometheus page as Is
 _STATS_PAGE = "/stats/prometheus"
 
 
+def pod_local_authorities() -> list[str]:
+    """The authorities of `pod_local_vhost`: requests for them go to the pod's own Envoy."""
+    return [f"{host}:{port}" for port in POD_LOCAL_PORTS for host in ("localhost", "127.0.0.1")]
+
+
 def pod_local_vhost() -> rc_pb2.VirtualHost:
     """Local mode: inside a pod, `localhost:15000` is that pod's Envoy admin (`kubectl exec … --
     curl localhost:15000/stats`). Apps share the machine's loopback, so a request for it comes
@@ -331,7 +336,7 @@ def pod_local_vhost() -> rc_pb2.VirtualHost:
     where Istio's metrics have Istio's names and labels, as Istio's Envoy prints them on both
     (`kubectl exec POD -c istio-proxy -- curl localhost:15000/stats/prometheus | grep
     istio_requests_total`, Istio's "Customizing Istio Metrics")."""
-    domains = [f"{host}:{port}" for port in POD_LOCAL_PORTS for host in ("localhost", "127.0.0.1")]
+    domains = pod_local_authorities()
     stats_port = [
         rc_pb2.HeaderMatcher(
             name=":authority",
