@@ -49,7 +49,7 @@ def locality_groups(
     for endpoint in selected:
         by_locality.setdefault(endpoint.locality, []).append(endpoint)
     namespace = spec.service.namespace
-    weighted = any(by_locality) and bool(selected)
+    weighted = any(by_locality)  # some endpoint has a locality
     groups = []
     for locality in sorted(by_locality):
         members = by_locality[locality]

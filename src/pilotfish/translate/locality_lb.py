@@ -142,7 +142,8 @@ def localized(block: OutboundBlock, proxy: Proxy, push: PushContext) -> ProxyRes
         return block.resources
     labels = sorted({_label(p) for s in dependent.values() for p in s.failover_priority})
     mine = augmented(proxy.label_map, proxy.locality)
-    key = (proxy.locality, tuple((label, mine.get(label)) for label in labels))
+    # a proxy without labels gets no failoverPriority split (Istio's), so that is key too
+    key = (proxy.locality, tuple((label, mine.get(label)) for label in labels), bool(mine))
     return carry.unit(
         push,
         ("pilotfish.translate.locality_lb.part", id(block), key),
@@ -167,7 +168,7 @@ def _part(
     block: OutboundBlock,
     dependent: Mapping[str, LocalityLoadBalancerSetting],
     push: PushContext,
-    where: tuple[str, tuple[tuple[str, str | None], ...]],
+    where: tuple[str, tuple[tuple[str, str | None], ...], bool],
     labels: Mapping[str, str],
 ) -> ProxyResources:
     """`where`: the proxy's locality and its values of the failoverPriority labels (all that
