@@ -1,28 +1,28 @@
 """Istio's "Locality Load Balancing" tasks in local mode, through real Envoys.
 
-As the tasks set it up: helloworld in namespace `sample` in four localities (each Workload says
-where it is with Istio's `istio-locality` label: region1.zone1, region1.zone2, region2.zone3,
-region3.zone4), answering `Hello version: <its locality>, instance: …`, and the sleep client in
-region1.zone1. "Locality weighted distribution": the task's `distribute` rule (70% zone1, 20%
-zone2, 10% region3, none to region2) splits requests close to those weights. "Locality
-failover": with the task's rule (outlier detection, failover from region1 to region3) every
-request stays in region1.zone1; scaling a locality to no pod moves them to the next priority
-without a failed request (and back when it returns); draining that pod's Envoy (the task's `POST
-/drain_listeners`) moves them to region1.zone2, then region3.zone4, then region2.zone3, as the
-page shows. Assertions are on the responses the client gets.
+As the tasks set it up, with their Kubernetes YAML: helloworld in namespace `sample` as
+`gen-helloworld.sh --version <locality>` generates it, in four localities (each pod says where
+it is with Istio's `istio-locality` label: region1.zone1, region1.zone2, region2.zone3,
+region3.zone4), answering `Hello version: <its locality>, instance: …`, and Istio's curl
+Deployment in region1.zone1. "Locality weighted distribution": the task's `distribute` rule
+(70% zone1, 20% zone2, 10% region3, none to region2) splits requests close to those weights.
+"Locality failover": with the task's rule (outlier detection, failover from region1 to
+region3) every request stays in region1.zone1; scaling a locality to no pod moves them to the
+next priority without a failed request (and back when it returns); draining that pod's Envoy
+(the task's `POST /drain_listeners`) moves them to region1.zone2, then region3.zone4, then
+region2.zone3, as the page shows. Assertions are on the responses the client gets.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok, running_mesh
+from tests.e2e.meshctl import LocalMesh, pilotfish_ok, running_mesh
 
 LOCALITIES = ("region1.zone1", "region1.zone2", "region2.zone3", "region3.zone4")
 HELLO = re.compile(r"Hello version: (\S+), instance: (\S+)")
@@ -76,32 +76,103 @@ spec:
 """
 
 
+SAMPLE = """apiVersion: v1
+kind: Namespace
+metadata:
+  name: sample
+  labels:
+    istio-injection: enabled
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: helloworld
+  namespace: sample
+  labels:
+    app: helloworld
+    service: helloworld
+spec:
+  ports:
+  - port: 5000
+    name: http
+  selector:
+    app: helloworld
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: curl
+  namespace: sample
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: curl
+  namespace: sample
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: curl
+  template:
+    metadata:
+      labels:
+        app: curl
+        istio-locality: region1.zone1
+    spec:
+      serviceAccountName: curl
+      containers:
+      - name: curl
+        image: curlimages/curl
+        command: ["/bin/sleep", "infinity"]
+"""
+
+HELLOWORLD = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: helloworld-@NAME@
+  namespace: sample
+  labels:
+    app: helloworld
+    version: @VERSION@
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: helloworld
+      version: @VERSION@
+  template:
+    metadata:
+      labels:
+        app: helloworld
+        version: @VERSION@
+        istio-locality: @VERSION@
+    spec:
+      containers:
+      - name: helloworld
+        env:
+        - name: SERVICE_VERSION
+          value: @VERSION@
+        image: docker.io/istio/examples-helloworld-v1
+        resources:
+          requests:
+            cpu: "100m"
+        imagePullPolicy: IfNotPresent
+        ports:
+        - containerPort: 5000
+"""
+"""`gen-helloworld.sh --version VERSION`'s Deployment, as the task generates it, with the pod's
+locality label (the task's clusters have it from their nodes) and `-` for `.` in its name
+(`helloworld-region1.zone1` is a valid Deployment name, a DNS subdomain, which local mode
+refuses for now: it takes DNS labels only)."""
+
+
 def _manifest() -> str:
-    app = ROOT / "samples" / "helloworld" / "helloworld.py"
-    sleep = ROOT / "samples" / "sleep" / "sleep.py"
-    docs = [
-        "apiVersion: v1\nkind: Namespace\n"
-        "metadata: {name: sample, labels: {istio-injection: enabled}}\n",
-        "apiVersion: v1\nkind: Service\nmetadata: {name: helloworld, namespace: sample, "
-        "labels: {app: helloworld}}\nspec:\n  ports: [{port: 5000, name: http}]\n"
-        "  selector: {app: helloworld}\n",
-        "apiVersion: v1\nkind: Service\nmetadata: {name: sleep, namespace: sample}\n"
-        "spec:\n  ports: [{port: 80, name: http}]\n  selector: {app: sleep}\n",
-        "apiVersion: pilotfish.io/v1alpha1\nkind: Workload\n"
-        "metadata:\n  name: sleep\n  namespace: sample\n"
-        "  labels: {app: sleep, istio-locality: region1.zone1}\n"
-        f"spec:\n  command: [{sys.executable}, {sleep}]\n  ports: [80]\n",
-    ]
-    for locality in LOCALITIES:
-        name = "helloworld-" + locality.replace(".", "-")
-        docs.append(
-            "apiVersion: pilotfish.io/v1alpha1\nkind: Workload\n"
-            f"metadata:\n  name: {name}\n  namespace: sample\n"
-            f"  labels: {{app: helloworld, version: {locality}, istio-locality: {locality}}}\n"
-            f"spec:\n  command: [{sys.executable}, {app}]\n"
-            f"  env: {{SERVICE_VERSION: {locality}}}\n  ports: [5000]\n"
-        )
-    return "---\n".join(docs)
+    deployments = (
+        HELLOWORLD.replace("@NAME@", v.replace(".", "-")).replace("@VERSION@", v)
+        for v in LOCALITIES
+    )
+    return "---\n".join([SAMPLE, *deployments])
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +189,16 @@ def _write(mesh: LocalMesh, name: str, text: str) -> str:
     return str(path)
 
 
+def _pod(mesh: LocalMesh, selector: str) -> str:
+    path = "jsonpath={.items[0].metadata.name}"
+    return pilotfish_ok(mesh, "get", "pod", "-n", "sample", "-l", selector, "-o", path).strip()
+
+
 def _hello(mesh: LocalMesh, n: int) -> Counter[str]:
-    """`curl helloworld.sample:5000/hello` from the sleep pod, `n` times, through its sidecar
-    (as `pilotfish exec sleep -n sample -- curl …` sends it): the versions that answered."""
-    sidecar = mesh.proxy("sleep-0.sample")
+    """`curl helloworld.sample:5000/hello` from the curl pod, `n` times, through its sidecar
+    (as `pilotfish exec -n sample deploy/curl -- curl …` sends it): the versions that
+    answered."""
+    sidecar = mesh.proxy(_pod(mesh, "app=curl") + ".sample")
     proxy = f"http://{sidecar['ip']}:15001"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
     seen: Counter[str] = Counter()
@@ -138,11 +215,12 @@ def _hello(mesh: LocalMesh, n: int) -> Counter[str]:
 
 
 def test_the_pods_and_the_client_are_where_their_labels_say(mesh: LocalMesh) -> None:
-    bootstrap = pilotfish_ok(mesh, "proxy-config", "bootstrap", "sleep-0.sample", "-o", "json")
+    curl = _pod(mesh, "app=curl")
+    bootstrap = pilotfish_ok(mesh, "proxy-config", "bootstrap", curl, "-n", "sample", "-o", "json")
     assert '"region": "region1"' in bootstrap and '"zone": "zone1"' in bootstrap
     # the task's check, `kubectl exec … curl helloworld.sample:5000/hello`, as local mode runs it
     out = pilotfish_ok(
-        mesh, "exec", "sleep-0", "-n", "sample", "--", "curl", "-sS",
+        mesh, "exec", "-n", "sample", "-c", "curl", "deploy/curl", "--", "curl", "-sS",
         "http://helloworld.sample:5000/hello",
     )  # fmt: skip
     assert HELLO.search(out), out
@@ -162,7 +240,7 @@ def test_locality_weighted_distribution_splits_as_the_weights_say(mesh: LocalMes
 def _drain(mesh: LocalMesh, locality: str) -> None:
     """The task's step: `kubectl exec -n sample -c istio-proxy <pod> -- curl -sSL -X POST
     127.0.0.1:15000/drain_listeners`."""
-    pod = "helloworld-" + locality.replace(".", "-") + "-0"
+    pod = _pod(mesh, f"version={locality}")
     pilotfish_ok(
         mesh, "exec", "-n", "sample", "-c", "istio-proxy", pod, "--",
         "curl", "-sSL", "-X", "POST", "127.0.0.1:15000/drain_listeners",
@@ -198,15 +276,17 @@ def test_a_locality_left_empty_moves_requests_to_the_next_priority(mesh: LocalMe
 
 
 def _endpoint_count(mesh: LocalMesh) -> int:
-    table = pilotfish_ok(mesh, "proxy-config", "endpoint", "sleep-0.sample", "--cluster", CLUSTER)
+    curl = _pod(mesh, "app=curl") + ".sample"
+    table = pilotfish_ok(mesh, "proxy-config", "endpoint", curl, "--cluster", CLUSTER)
     return len(table.strip().splitlines()) - 1
 
 
 def test_locality_failover_follows_the_priorities_of_the_page(mesh: LocalMesh) -> None:
     mesh.apply(_write(mesh, "failover.yaml", FAILOVER))
     _only(mesh, "region1.zone1")
+    curl = _pod(mesh, "app=curl") + ".sample"
     endpoints = pilotfish_ok(
-        mesh, "proxy-config", "endpoint", "sleep-0.sample", "--cluster", CLUSTER, "-o", "json"
+        mesh, "proxy-config", "endpoint", curl, "--cluster", CLUSTER, "-o", "json"
     )
     assert '"region": "region2"' in endpoints and '"priority": 3' in endpoints, endpoints
     _drain(mesh, "region1.zone1")
