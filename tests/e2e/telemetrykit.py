@@ -120,7 +120,8 @@ web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), print=None)
 
 def probe_manifest(apps: Path) -> str:
     """Service `probe` (port 8000 -> 8080): echoes request headers as JSON, and serves its own
-    metrics on /metrics, declared with Istio's prometheus.io annotations."""
+    metrics on /metrics, declared with Istio's prometheus.io annotations; its 15090 also shows
+    its outbound clusters' stats (`proxyStatsMatcher`, as Istio's fortio sample asks)."""
     app = apps / "probe_app.py"
     app.write_text(PROBE_APP)
     return f"""
@@ -140,6 +141,7 @@ metadata:
     prometheus.io/scrape: "true"
     prometheus.io/port: "8080"
     prometheus.io/path: /metrics
+    proxy.istio.io/config: "proxyStatsMatcher: {{inclusionPrefixes: [cluster.outbound]}}"
 spec:
   command: ["{sys.executable}", "{app}"]
   ports: [8080]

@@ -6,6 +6,7 @@ names, labels and values as Istio's dashboards and Kiali read them.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -161,6 +162,29 @@ def test_15090_has_istio_names_and_15020_merges_envoy_agent_and_app(mesh: LocalM
         )
 
     poll(merged, what="15020 merging Envoy, agent and app metrics")
+
+
+def test_15090_serves_istios_inclusion_lists_not_every_envoy_stat(mesh: LocalMesh) -> None:
+    """Istio's bootstrap keeps Istio's metrics and the stats its inclusion lists name (server,
+    cluster_manager, listener_manager, cluster.xds-grpc, rbac, ...): the Prometheus page shows
+    no outbound cluster's stats unless the pod asks (`proxyStatsMatcher`); the admin has all."""
+    assert mesh.get("/productpage").status == 200
+    page = fetch(_stats(mesh, "productpage-v1-0"))
+    clusters = set(re.findall(r'cluster_name="([^"]*)"', page))
+    assert clusters == {"xds-grpc"}, clusters
+    kept = ("envoy_server_live", "envoy_cluster_manager_active_clusters",
+            "envoy_listener_manager_total_listeners_active", "istio_requests_total")  # fmt: skip
+    for family in kept:
+        assert f"\n{family}" in page or f"\n# TYPE {family} " in page, family
+    assert "authz_enforce_result=" in page  # the inbound connection manager's rbac counters
+    admin = fetch(_stats(mesh, "productpage-v1-0", 15000))
+    assert 'cluster_name="outbound|9080||reviews.default.svc.cluster.local"' in admin
+    used = fetch(_stats(mesh, "productpage-v1-0") + "?usedonly")  # the request's own query
+    assert "envoy_server_live" in used and "outbound|" not in used
+    merged = fetch(_stats(mesh, "productpage-v1-0", 15020))
+    assert set(re.findall(r'cluster_name="([^"]*)"', merged)) == {"xds-grpc"}
+    probe = set(re.findall(r'cluster_name="([^"]*)"', fetch(_stats(mesh, "probe-v1-0"))))
+    assert any(name.startswith("outbound|") for name in probe), probe
 
 
 def test_peer_header_never_reaches_apps_and_cannot_be_forged(mesh: LocalMesh) -> None:

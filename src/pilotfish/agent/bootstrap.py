@@ -1,6 +1,7 @@
 """Envoy's bootstrap for a sidecar or gateway: node identity, admin, ADS, and the static
-listeners Istio's pilot-agent also puts there (15090 Prometheus stats, 15021 readiness), with
-Istio's log line format and stats tags.
+listeners Istio's pilot-agent also puts there (15090 Prometheus stats, only those Istio's
+inclusion lists keep, `config.proxy_stats`; 15021 readiness), with Istio's log line format and
+stats tags.
 
 Built as data, then parsed into the real `Bootstrap` protobuf so a misspelt field fails here,
 not inside Envoy. Pure: no I/O.
@@ -8,6 +9,8 @@ not inside Envoy. Pure: no I/O.
 
 from __future__ import annotations
 
+import json
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,7 @@ from google.protobuf import json_format
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.config.locality import split
+from pilotfish.config.proxy_stats import NOT_SET, admin_filter
 from pilotfish.model.node import DELTA_XDS_KEY, node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.envoy import alt_stat_name
@@ -127,6 +131,7 @@ class BootstrapSettings:
     sds_socket: str = ""  # the agent's SDS unix socket ("" = no workload identity)
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # the agent's ISTIO_META_* (ours win)
     xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
+    stats_filter: str = ""  # Envoy's stats 15090 serves (`config.proxy_stats`); "": Istio's
 
 
 def admin_host(proxy: Proxy) -> str:
@@ -262,7 +267,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                     STATS_PORT,
                     "/stats/prometheus",
                     "/stats/prometheus",
-                    lua=expand_lua(),
+                    lua=_stats_request_lua(settings) + expand_lua(),
                 ),
                 _admin_proxy_listener(
                     "health_ready", proxy.ip, HEALTH_PORT, "/healthz/ready", "/ready"
@@ -279,6 +284,22 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     if settings.xds_tls is not None:
         _secure_xds(data, settings.xds_tls)
     return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
+
+
+def _stats_request_lua(settings: BootstrapSettings) -> str:
+    """15090 asks the admin for the stats Istio's inclusion lists keep (`config.proxy_stats`),
+    the request's own query parameters after that filter."""
+    wanted = settings.stats_filter or admin_filter(NOT_SET, (settings.proxy.ip,))
+    page = "/stats/prometheus?filter=" + urllib.parse.quote(wanted, safe="")
+    return (
+        "function envoy_on_request(handle)\n"
+        '  local path = handle:headers():get(":path") or ""\n'
+        '  local query = path:match("%?(.*)$")\n'
+        f"  local page = {json.dumps(page)}\n"
+        '  if query ~= nil and query ~= "" then page = page .. "&" .. query end\n'
+        '  handle:headers():replace(":path", page)\n'
+        "end\n"
+    )
 
 
 def _secure_xds(data: dict[str, Any], tls: XdsTls) -> None:

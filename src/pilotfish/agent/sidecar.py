@@ -100,6 +100,7 @@ class Agent:
             socket,
             extra_metadata=self.spec.extra_metadata,
             xds_tls=xds_tls(self.spec.control_plane_tls),
+            stats_filter=self.spec.stats_filter,
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy

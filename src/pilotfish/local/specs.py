@@ -19,6 +19,7 @@ from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
+from pilotfish.config.proxy_stats import admin_filter
 from pilotfish.local.network import CP_XDS_PORT, MeshNetwork
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -134,7 +135,9 @@ def instance_spec(
     if ctx.pods is not None:
         spec = replace(spec, netns=ctx.pods.netns_name(proxy.pod_name))
     metrics = app_scrape(dict(workload.annotations), proxy.app_ports)
-    return replace(spec, app_metrics=metrics, readiness=workload.readiness)
+    inclusion = workload.stats_inclusion.over(ctx.settings.stats_inclusion)
+    stats = admin_filter(inclusion, (proxy.ip,))
+    return replace(spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats)
 
 
 def same_workload(a: AgentSpec, b: AgentSpec) -> bool:

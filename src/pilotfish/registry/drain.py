@@ -21,6 +21,12 @@ from ruamel.yaml import YAML, YAMLError
 from pilotfish.config.durations import parse_duration
 from pilotfish.config.mesh_security import trusted_proxies_in
 from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION
+from pilotfish.config.proxy_stats import (
+    NOT_SET,
+    StatsInclusion,
+    annotation_inclusion,
+    stats_matcher_in,
+)
 
 DRAIN_FIELD = "terminationDrainDuration"
 DRAIN_ENV = "TERMINATION_DRAIN_DURATION_SECONDS"
@@ -77,6 +83,17 @@ def annotation_trusted_proxies(
     An unreadable annotation is reported by `annotation_drain`, not twice."""
     config = annotation_proxy_config(annotations, [])
     return None if config is None else trusted_proxies_in(config, ANNOTATION_PATH, errors)
+
+
+def annotation_stats_inclusion(
+    annotations: Mapping[str, str], errors: list[tuple[str, str]]
+) -> StatsInclusion:
+    """A pod's own stats inclusion lists (`config.proxy_stats`): its
+    `sidecar.istio.io/statsInclusion*` annotations over its `proxy.istio.io/config`'s
+    `proxyStatsMatcher`. An unreadable annotation is reported by `annotation_drain`."""
+    config = annotation_proxy_config(annotations, [])
+    pod = NOT_SET if config is None else stats_matcher_in(config, ANNOTATION_PATH, errors)
+    return annotation_inclusion(annotations, errors).over(pod)
 
 
 def env_drain_seconds(environ: Mapping[str, str]) -> float | None:

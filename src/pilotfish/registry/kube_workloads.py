@@ -24,7 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
-from pilotfish.registry.drain import annotation_drain, annotation_trusted_proxies
+from pilotfish.registry.drain import (
+    annotation_drain,
+    annotation_stats_inclusion,
+    annotation_trusted_proxies,
+)
 from pilotfish.registry.images import ImageEntry, ImageMap
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
@@ -147,6 +151,7 @@ def parse_kube_workload(
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(notes, drain_errors)
     trusted = annotation_trusted_proxies(notes, drain_errors)
+    stats = annotation_stats_inclusion(notes, drain_errors)
     for path, message in drain_errors:
         error(f"{prefix}{path}", message)
     if errors:
@@ -174,6 +179,7 @@ def parse_kube_workload(
             str(inject).lower() != "false" if inject is not None else True,
         ),
         termination_drain=drain,
+        stats_inclusion=stats,
         num_trusted_proxies=trusted,
         readiness=probe,
         kind=doc.kind,

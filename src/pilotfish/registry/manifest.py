@@ -49,7 +49,11 @@ from pilotfish.config.proxy_metadata import (
     parse_proxy_config_annotation,
 )
 from pilotfish.registry.doc_parser import DocParser, labels, read_meta
-from pilotfish.registry.drain import annotation_drain, annotation_trusted_proxies
+from pilotfish.registry.drain import (
+    annotation_drain,
+    annotation_stats_inclusion,
+    annotation_trusted_proxies,
+)
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_workloads import (
     diagnostics_for,
@@ -198,6 +202,7 @@ def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(dict(labels(meta.get("annotations"))), drain_errors)
     trusted = annotation_trusted_proxies(dict(labels(meta.get("annotations"))), drain_errors)
+    stats = annotation_stats_inclusion(dict(labels(meta.get("annotations"))), drain_errors)
     for path, message in drain_errors:
         p.error(doc, path, message)
     if not ok or drain_errors:
@@ -219,6 +224,7 @@ def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
         ),
         sidecar=_injected(meta),
         termination_drain=drain,
+        stats_inclusion=stats,
         proxy_metadata=_pod_proxy_metadata(p, doc, meta),
         num_trusted_proxies=trusted,
     )

@@ -26,6 +26,8 @@ from pilotfish.config.mesh_telemetry import (
 )
 from pilotfish.config.models.networking.destination_rule import LocalityLoadBalancerSetting
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata, parse_proxy_metadata
+from pilotfish.config.proxy_stats import NOT_SET as NOT_SET_STATS
+from pilotfish.config.proxy_stats import StatsInclusion, stats_matcher_in
 from pilotfish.config.unmarshal import as_istio_reads
 from pilotfish.config.validation.common import Findings
 from pilotfish.config.validation.locality import locality_lb
@@ -44,6 +46,8 @@ class MeshSettings:
     termination_drain: float | None = None  # defaultConfig.terminationDrainDuration
     export_defaults: ExportDefaults = field(default_factory=lambda: ExportDefaults())
     locality_lb: LocalityLoadBalancerSetting | None = None  # None: Istio's `{enabled: true}`
+    stats_inclusion: StatsInclusion = NOT_SET_STATS  # defaultConfig.proxyStatsMatcher
+    prometheus_merge: bool = True  # enablePrometheusMerge
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,20 @@ def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> 
     drain = drain_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors)
     exports = _export_defaults(mesh, errors)
     locality = _locality_lb(mesh.get("localityLbSetting"), errors)
+    stats = stats_matcher_in(mesh.get("defaultConfig"), "defaultConfig", errors)
+    merge = _prometheus_merge(mesh, errors)
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
-    return MeshSettings(str(mode), trust_domain, proxy, drain, exports, locality)
+    return MeshSettings(str(mode), trust_domain, proxy, drain, exports, locality, stats, merge)
+
+
+def _prometheus_merge(mesh: dict[str, Any], errors: list[tuple[str, str]]) -> bool:
+    """`enablePrometheusMerge` (Istio's default: true)."""
+    value = mesh.get("enablePrometheusMerge", True)
+    if not isinstance(value, bool):
+        errors.append(("enablePrometheusMerge", f"{value!r} is not a boolean"))
+        return True
+    return value
 
 
 _LOCALITY_FIELDS = ("enabled", "distribute", "failover", "failoverPriority")

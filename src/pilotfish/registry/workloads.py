@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from pilotfish.config.kinds import GATEWAY_NAME_LABEL
 from pilotfish.config.objects import Source
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
+from pilotfish.config.proxy_stats import NOT_SET as NO_STATS_LISTS
+from pilotfish.config.proxy_stats import StatsInclusion
 
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
 IMAGES_ANNOTATION = "pilotfish.io/images"  # set on apply: each container image's local command
@@ -91,6 +93,7 @@ class WorkloadSpec:
     sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
     termination_drain: float | None = None  # `proxy.istio.io/config` (`registry.drain`)
     proxy_metadata: ProxyMetadata = NOT_SET  # annotation `proxy.istio.io/config`
+    stats_inclusion: StatsInclusion = NO_STATS_LISTS  # the pod's (`registry.drain`)
     num_trusted_proxies: int | None = None  # its `gatewayTopology` (a gateway's), `registry.drain`
     readiness: ReadinessProbe | None = None
     kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
