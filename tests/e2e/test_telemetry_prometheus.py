@@ -257,7 +257,9 @@ spec:
         'sum(istio_tcp_received_bytes_total{reporter="destination",'
         'destination_service_name="tcp-echo"})'
     )
-    closed = 'sum(istio_tcp_connections_closed_total{source_workload="tcp-client"})'
+    closed = (  # the client's report (the server's has source_workload too, by certificate)
+        'sum(istio_tcp_connections_closed_total{reporter="source",source_workload="tcp-client"})'
+    )
     before_sent, before_received = _total(mesh, sent), _total(mesh, received)
     before_closed = _total(mesh, closed)
     line = b"x" * 99 + b"\n"
