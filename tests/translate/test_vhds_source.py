@@ -9,6 +9,7 @@ an on-demand CDS request for any cluster brings along (`on_demand.clusters_for`)
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from pilotfish.translate import on_demand, on_demand_routes
 from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.http_proxy_part import whole_parts
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.translate.vhds_part import OnDemandRoutePart
+from pilotfish.translate.vhds_part import DomainIndex, OnDemandRoutePart
 from pilotfish.type_urls import CLUSTER, ROUTE
 
 UNKNOWN = ("nowhere.test", "nowhere.test:81", "api.example.com", "x.svc.cluster.local:9080")
@@ -76,3 +77,47 @@ def test_what_is_sent_is_what_the_whole_configuration_gives(case: Path) -> None:
         assert on_demand.clusters_for([name], shared, {}) == on_demand.clusters_for(
             [name], whole, {}
         ), name
+
+
+def _envoy_pick(vhosts: list[list[str]], host: str) -> int | None:
+    """Envoy's choice, written plainly: the first virtual host with the exact domain, else
+    the longest suffix wildcard, else the longest prefix wildcard (each matching one
+    character at least; the first of a length), else the first `*`."""
+    pairs = [(i, d.lower()) for i, domains in enumerate(vhosts) for d in domains]
+    exact = [i for i, d in pairs if d == host and "*" not in d]
+    if exact:
+        return exact[0]
+    suffix = [
+        (-len(d), i)
+        for i, d in pairs
+        if d.startswith("*") and d != "*" and len(host) > len(d) - 1 and host.endswith(d[1:])
+    ]
+    prefix = [
+        (-len(d), i)
+        for i, d in pairs
+        if d.endswith("*")
+        and not d.startswith("*")
+        and len(host) > len(d) - 1
+        and host.startswith(d[:-1])
+    ]
+    for found in (suffix, prefix):
+        if found:
+            return min(found)[1]
+    return next((i for i, d in pairs if d == "*"), None)
+
+
+def test_the_domain_index_picks_as_envoy_does() -> None:
+    rng = random.Random(7)
+    words = ["a", "b", "api", "example", "com", "svc"]
+    for _ in range(300):
+        vhosts = []
+        for _ in range(rng.randint(0, 6)):
+            domains = []
+            for _ in range(rng.randint(0, 3)):
+                name = ".".join(rng.choice(words) for _ in range(rng.randint(1, 3)))
+                name = rng.choice(["", "", "*.", "*"]) + name if rng.random() < 0.4 else name
+                domains.append(rng.choice([name, name.upper(), name + "*", "*"]))
+            vhosts.append(domains)
+        index = DomainIndex.of_domains(vhosts)
+        for host in {d.lower().strip("*.") for v in vhosts for d in v} | {"x.example.com", "api"}:
+            assert index.lookup(host) == _envoy_pick(vhosts, host), (vhosts, host)

@@ -64,11 +64,19 @@ from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 
 def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
-    """The protocols of every service port of the proxy's services targeting this port."""
+    """The protocols of every service port of the proxy's services targeting this port. Only
+    the services whose selector's first label the proxy has are asked (`Service.selects`)."""
+    key = ("pilotfish.translate.generate.selectors", proxy.namespace)
+    if (index := push.memo.get(key)) is None:
+        index = push.memo[key] = {}
+        for service in push.services_by_namespace.get(proxy.namespace, ()):
+            if service.selector:
+                index.setdefault(service.selector[0], []).append(service)
     labels = proxy.label_map
     return [
         port.protocol
-        for service in push.services_by_namespace.get(proxy.namespace, ())
+        for pair in labels.items()
+        for service in index.get(pair, ())
         if service.selects(labels)
         for port in service.ports
         if port.target_port == container_port

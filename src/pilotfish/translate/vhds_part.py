@@ -53,18 +53,23 @@ class DomainIndex:
         suffixes: list[tuple[str, int]] = []
         prefixes: list[tuple[str, int]] = []
         default = None
-        for index, domains in enumerate(domains_by_vhost):
-            for domain in (d.lower() for d in domains):
+        joined = ["\n".join(domains).lower() for domains in domains_by_vhost]
+        for index in range(len(joined) - 1, -1, -1):  # last first: the first one wins
+            if "*" not in joined[index]:  # exact domains only (most): in C
+                if joined[index]:
+                    exact.update(dict.fromkeys(joined[index].split("\n"), index))
+                continue
+            for domain in joined[index].split("\n"):
                 if domain == "*":
-                    default = index if default is None else default
+                    default = index
                 elif domain.startswith("*"):
                     suffixes.append((domain[1:], index))
                 elif domain.endswith("*"):
                     prefixes.append((domain[:-1], index))
                 else:
-                    exact.setdefault(domain, index)
-        suffixes.sort(key=lambda item: -len(item[0]))  # stable: the first of a length wins
-        prefixes.sort(key=lambda item: -len(item[0]))
+                    exact[domain] = index
+        suffixes.sort(key=lambda item: (-len(item[0]), item[1]))  # the first of a length wins
+        prefixes.sort(key=lambda item: (-len(item[0]), item[1]))
         return cls(exact, tuple(suffixes), tuple(prefixes), default)
 
     def lookup(self, host: str) -> int | None:
