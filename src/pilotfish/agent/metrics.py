@@ -1,17 +1,19 @@
-"""The agent's merged metrics endpoint, Istio's 15020 `/stats/prometheus` (MeshConfig
-`enablePrometheusMerge: true`): Envoy's own stats (from 15090, where Istio's metrics already have
-Istio's names; their series kept across listener replacement by `continuity`), the agent's,
-and the app's if the workload declares `prometheus.io/scrape: "true"`
-(with `prometheus.io/port` and `prometheus.io/path`, default `/metrics`), as Istio's agent
-merges them; and `/app-health/<container>/readyz`, where Istio's injector points a container's
-rewritten readiness probe. Scrape path only: nothing here touches requests between workloads.
+"""The agent's merged metrics endpoint, Istio's 15020 `/stats/prometheus`: Envoy's own stats
+(from 15090, where Istio's metrics already have Istio's names; their series kept across listener
+replacement by `continuity`), the agent's, and the app's if the workload declares
+`prometheus.io/scrape: "true"` (with `prometheus.io/port` and `prometheus.io/path`, default
+`/metrics`) and Istio's injector merges it (`merges`: MeshConfig `enablePrometheusMerge`, the
+pod's `prometheus.istio.io/merge-metrics`); `scrape_annotations` are the pod's annotations the
+injector leaves for Prometheus. Also `/app-health/<container>/readyz`, where Istio's injector
+points a container's rewritten readiness probe. Scrape path only: nothing here touches requests
+between workloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -34,6 +36,33 @@ class AppScrape:
 
     port: int
     path: str = "/metrics"
+
+
+MERGE_ANNOTATION = "prometheus.istio.io/merge-metrics"
+MERGED_PATH = "/stats/prometheus"
+
+
+def merges(annotations: Mapping[str, str], mesh_merge: bool) -> bool:
+    """Istio's injector merges the app's metrics into 15020 (MeshConfig `enablePrometheusMerge`,
+    the pod's `prometheus.istio.io/merge-metrics` first) unless the pod says
+    `prometheus.io/scrape: "false"`."""
+    if annotations.get(SCRAPE_ANNOTATION, "").lower() == "false":
+        return False
+    own = annotations.get(MERGE_ANNOTATION, "").lower()
+    return own == "true" if own in ("true", "false") else mesh_merge
+
+
+def scrape_annotations(
+    annotations: Mapping[str, str], mesh_merge: bool, injected: bool = True
+) -> dict[str, str]:
+    """The pod's `prometheus.io/*` annotations as Istio's injector leaves them: pointing at the
+    agent's merged endpoint when it merges (`merges`), else (or with no sidecar injected) the
+    pod's own, untouched (the app's port and path, scraped directly, or nothing)."""
+    if injected and merges(annotations, mesh_merge):
+        return {SCRAPE_ANNOTATION: "true", PORT_ANNOTATION: str(MERGED_PORT),
+                PATH_ANNOTATION: MERGED_PATH}  # fmt: skip
+    keys = (SCRAPE_ANNOTATION, PORT_ANNOTATION, PATH_ANNOTATION)
+    return {k: annotations[k] for k in keys if k in annotations}
 
 
 def app_scrape(

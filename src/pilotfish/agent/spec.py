@@ -57,6 +57,7 @@ class AgentSpec:
     readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
     control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
+    scrape: tuple[tuple[str, str], ...] = ()  # the pod's prometheus.io/* after injection
     stats_filter: str = ""  # what 15090 serves of Envoy's stats (`config.proxy_stats`); "": Istio's
 
 

@@ -63,6 +63,7 @@ def pod_status(
         **agent.child_status(),
         "app_ports": {str(c): real for c, real in proxy.app_ports},
         "sidecar": agent.spec.sidecar,
+        "prometheus": dict(agent.spec.scrape) if agent.spec.scrape else None,
         "netns": agent.spec.netns,
         "envoy_epoch": agent.hot.epoch if isinstance(agent, Agent) and agent.hot else None,
         "restart": restart,

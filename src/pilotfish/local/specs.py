@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.agent.identity import IdentitySpec
-from pilotfish.agent.metrics import app_scrape
+from pilotfish.agent.metrics import app_scrape, merges, scrape_annotations
 from pilotfish.agent.processes import free_port
 from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.ca.certs import key_algorithm
@@ -134,10 +134,15 @@ def instance_spec(
     )
     if ctx.pods is not None:
         spec = replace(spec, netns=ctx.pods.netns_name(proxy.pod_name))
-    metrics = app_scrape(dict(workload.annotations), proxy.app_ports)
+    annotations = dict(workload.annotations)
+    merge = ctx.settings.prometheus_merge
+    metrics = app_scrape(annotations, proxy.app_ports) if merges(annotations, merge) else None
     inclusion = workload.stats_inclusion.over(ctx.settings.stats_inclusion)
     stats = admin_filter(inclusion, (proxy.ip,))
-    return replace(spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats)
+    scrape = tuple(scrape_annotations(annotations, merge, workload.sidecar).items())
+    return replace(
+        spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape
+    )
 
 
 def same_workload(a: AgentSpec, b: AgentSpec) -> bool:

@@ -30,12 +30,24 @@ def _label_name(key: str) -> str:
     return _LABEL.sub("_", key)
 
 
+MERGED = {"prometheus.io/scrape": "true", "prometheus.io/port": "15020",
+          "prometheus.io/path": "/stats/prometheus"}  # fmt: skip
+"""What Istio's injector sets when it merges metrics (every gateway here)."""
+
+
 def pod_targets(proxies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """file_sd entries for every sidecar and gateway, with the meta labels Kubernetes SD gives
-    a pod Istio injected (annotations `prometheus.io/scrape|port|path`)."""
+    """file_sd entries for every pod Prometheus may scrape, with the meta labels Kubernetes SD
+    gives it: its `prometheus.io/scrape|port|path` annotations as injection left them (mesh.json
+    `prometheus`: the agent's 15020, or with `enablePrometheusMerge: false` the app's own)."""
     entries = []
     for key, proxy in sorted(proxies.items()):
-        if proxy.get("sidecar") is False:  # no injection, no annotations, nothing on 15020
+        annotations = proxy.get("prometheus")
+        if annotations is None:  # a gateway, or an older mesh.json: merged, if injected
+            if proxy.get("sidecar") is False:
+                continue
+            annotations = MERGED
+        port = annotations.get("prometheus.io/port") or next(iter(proxy.get("app_ports") or ()), "")
+        if not port:
             continue
         pod = str(proxy.get("instance") or key.split(".")[0])  # mesh.json keys: NAME.NAMESPACE
         labels = {
@@ -43,13 +55,12 @@ def pod_targets(proxies: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "__meta_kubernetes_pod_name": pod,
             "__meta_kubernetes_pod_ip": proxy["ip"],
             "__meta_kubernetes_pod_phase": "Running",
-            "__meta_kubernetes_pod_annotation_prometheus_io_scrape": "true",
-            "__meta_kubernetes_pod_annotation_prometheus_io_port": "15020",
-            "__meta_kubernetes_pod_annotation_prometheus_io_path": "/stats/prometheus",
         }
-        for key, value in sorted((proxy.get("labels") or {}).items()):
-            labels[f"__meta_kubernetes_pod_label_{_label_name(key)}"] = str(value)
-        entries.append({"targets": [f"{proxy['ip']}:15020"], "labels": labels})
+        for name, value in sorted(annotations.items()):
+            labels[f"__meta_kubernetes_pod_annotation_{_label_name(name)}"] = str(value)
+        for name, value in sorted((proxy.get("labels") or {}).items()):
+            labels[f"__meta_kubernetes_pod_label_{_label_name(name)}"] = str(value)
+        entries.append({"targets": [f"{proxy['ip']}:{port}"], "labels": labels})
     return entries
 
 
