@@ -47,6 +47,7 @@ Istio's unknown peer, as Istio's (its exchange needs mutual TLS too).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -205,12 +206,17 @@ def principal_table(
             found[uri].append(who)
     table = {}
     for uri, identities in sorted(found.items()):
-        packed = [who.header_value().split(";") for who in identities]
+        packed = [_packed(who) for who in identities]
         shared = [
             values[0] if len(set(values)) == 1 else "" for values in zip(*packed, strict=True)
         ]
         table[uri] = ";".join(shared)
     return table
+
+
+@functools.lru_cache(maxsize=16384)
+def _packed(who: Identity) -> list[str]:
+    return who.header_value().split(";")
 
 
 def cluster_metadata(table: Mapping[str, str]) -> base_pb2.Metadata:

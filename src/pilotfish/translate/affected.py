@@ -26,9 +26,9 @@ endpoints moved, and the control plane rebuilds only the outbound clusters' endp
 (`generate.with_new_endpoints`), so sidecars are sent EDS for those clusters and nothing else. As
 in Istio, it is a full push when more than endpoints can change: the service accounts secure
 naming lists in a cluster (`mesh_tls.service_accounts`), the workloads a certificate stands for
-(`observability.principal_table`, which TCP servers read their clients from), a service whose
-clusters carry their endpoints (DNS ServiceEntries), or endpoint addresses a TCP route matches
-(`destinationSubnets`).
+(`observability.workload_identities`, the table TCP servers read their clients from), a service
+whose clusters carry their endpoints (DNS ServiceEntries), or endpoint addresses a TCP route
+matches (`destinationSubnets`).
 Pure; checked against translation from scratch by `tests/controlplane/test_incremental.py`.
 """
 
@@ -55,7 +55,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Endpoint, Service
 from pilotfish.translate.mesh_tls import service_accounts
-from pilotfish.translate.observability import principal_table
+from pilotfish.translate.observability import workload_identities
 from pilotfish.translate.service_entries import carries_endpoints
 from pilotfish.translate.sidecar_scope import selected_sidecar, visible
 
@@ -198,7 +198,7 @@ def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] 
         or previous.mesh != push.mesh
     ):
         return None
-    if principal_table(previous) != principal_table(push):
+    if workload_identities(previous) != workload_identities(push):
         return None  # what TCP servers know of their clients' certificates (inbound clusters)
     candidates = push.moved_by(previous.registry.instances)  # selecting a changed instance
     moved: set[str] = set()

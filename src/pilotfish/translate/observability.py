@@ -17,6 +17,7 @@ Messages are copied before being changed: translation may share them between pro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from envoy.config.accesslog.v3 import accesslog_pb2
@@ -36,6 +37,7 @@ from google.protobuf.message import Message
 from pilotfish.ca.identity import spiffe_id
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import WorkloadInstance
 from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.http_stats import http_stats_logs
@@ -63,6 +65,7 @@ from pilotfish.translate.names import parse_outbound_cluster
 from pilotfish.translate.virtual_hosts import pod_local_authorities
 
 INBOUND_ROUTE_PREFIX = "inbound|"
+IDENTITY_MEMO = 16384  # workload instances whose certificate identity is kept (`_certified`)
 
 
 def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> list[Message]:
@@ -113,22 +116,31 @@ def _mtls_tcp_clusters(messages: list[Message]) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=IDENTITY_MEMO)
+def _certified(instance: WorkloadInstance, domain: str) -> tuple[str, exchange.Identity]:
+    uri = spiffe_id(domain, instance.namespace, instance.service_account)
+    return uri, exchange.identity(instance.label_map, instance.workload or instance.name,
+                                  instance.namespace)  # fmt: skip
+
+
+def workload_identities(push: PushContext) -> frozenset[tuple[str, exchange.Identity]]:
+    """(SPIFFE URI, identity) of every workload instance with a sidecar (once per push context;
+    each instance's pair kept across push contexts): all `principal_table` reads."""
+
+    def build() -> frozenset[tuple[str, exchange.Identity]]:
+        domain = push.mesh.trust_domain
+        return frozenset(_certified(i, domain) for i in push.registry.instances if i.sidecar)
+
+    return push.memoized("pilotfish.translate.observability.workload_identities", build)
+
+
 def principal_table(push: PushContext) -> dict[str, str]:
     """Every workload with a sidecar, by the SPIFFE URI its certificate carries (once per push
     context)."""
-
-    def build() -> dict[str, str]:
-        domain = push.mesh.trust_domain
-        return exchange.principal_table(
-            (
-                spiffe_id(domain, i.namespace, i.service_account),
-                exchange.identity(i.label_map, i.workload or i.name, i.namespace),
-            )
-            for i in push.registry.instances
-            if i.sidecar
-        )
-
-    return push.memoized("pilotfish.translate.observability.principal_table", build)
+    return push.memoized(
+        "pilotfish.translate.observability.principal_table",
+        lambda: exchange.principal_table(workload_identities(push)),
+    )
 
 
 def _with_peer_table(push: PushContext, cluster: cluster_pb2.Cluster) -> cluster_pb2.Cluster:
