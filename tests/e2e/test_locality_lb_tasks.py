@@ -130,7 +130,7 @@ spec:
 HELLOWORLD = """apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: helloworld-@NAME@
+  name: helloworld-@VERSION@
   namespace: sample
   labels:
     app: helloworld
@@ -161,18 +161,13 @@ spec:
         ports:
         - containerPort: 5000
 """
-"""`gen-helloworld.sh --version VERSION`'s Deployment, as the task generates it, with the pod's
-locality label (the task's clusters have it from their nodes) and `-` for `.` in its name
-(`helloworld-region1.zone1` is a valid Deployment name, a DNS subdomain, which local mode
-refuses for now: it takes DNS labels only)."""
+"""`gen-helloworld.sh --version VERSION`'s Deployment (`helloworld-region1.zone1`: a
+Deployment's name is a DNS subdomain), as the task generates it, with the pod's locality label
+(the task's clusters have it from their nodes)."""
 
 
 def _manifest() -> str:
-    deployments = (
-        HELLOWORLD.replace("@NAME@", v.replace(".", "-")).replace("@VERSION@", v)
-        for v in LOCALITIES
-    )
-    return "---\n".join([SAMPLE, *deployments])
+    return "---\n".join([SAMPLE, *(HELLOWORLD.replace("@VERSION@", v) for v in LOCALITIES)])
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +251,7 @@ def _only(mesh: LocalMesh, locality: str) -> None:
 
 
 def _scale(mesh: LocalMesh, locality: str, replicas: int) -> None:
-    name = "deploy/helloworld-" + locality.replace(".", "-")
+    name = f"deploy/helloworld-{locality}"
     pilotfish_ok(mesh, "scale", name, "-n", "sample", f"--replicas={replicas}")
 
 

@@ -294,3 +294,18 @@ def test_apply_says_which_istio_kinds_are_validated_but_not_enforced() -> None:
     _, parsed = parse(WASM.replace("oci://", "ftp://"))
     assert not parsed.ok
     assert [d.path for d in parsed.diagnostics if d.level == "error"] == ["spec.url"]
+
+
+def test_a_deployment_is_named_with_a_dns_subdomain_a_service_with_a_label() -> None:
+    """Kubernetes' rules: `helloworld-region1.zone1` (Istio's gen-helloworld.sh --version
+    region1.zone1) is a Deployment name; a Service's name has no dot."""
+    dotted = deployment().replace("name: web\n", "name: web-region1.zone1\n", 1)
+    assert only(parse(dotted)[1]).instance_names() == ["web-region1.zone1-0", "web-region1.zone1-1"]
+    bad = deployment().replace("name: web\n", "name: web..x\n", 1)
+    assert messages(parse(bad)[1]) == [
+        f"{SOURCE}:4: Deployment web..x at metadata.name: 'web..x' is not a valid DNS subdomain"
+    ]
+    service = "apiVersion: v1\nkind: Service\nmetadata: {name: a.b}\nspec:\n  ports: [{port: 80}]\n"
+    assert messages(parse(service)[1]) == [
+        f"{SOURCE}:3: Service a.b at metadata.name: 'a.b' is not a valid DNS label"
+    ]

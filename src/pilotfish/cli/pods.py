@@ -5,7 +5,8 @@ workload may run in `default` and `foo` at once. Every command that names one (`
 `proxy-config`, `proxy-status`, `describe`, `dashboard`) accepts:
 
 - `sleep-0` (an instance) or `sleep` (a workload: its first instance), with `-n NS`;
-- `NAME.NS`, as `proxy-status` prints it;
+- `NAME.NS`, as `proxy-status` prints it (the namespace after the last dot; a pod name with
+  dots, as a Deployment named with a DNS subdomain gives, is first looked for whole);
 - `deploy/NAME` (`deployment/`), and `pod/NAME` (`po/`, `pods/`).
 
 Without a namespace the `default` one wins, as in kubectl; a name found only in one other
@@ -25,32 +26,61 @@ class PodNotFound(Exception):
 
 
 def split_pod_name(name: str, namespace: str | None) -> tuple[str, str, str | None]:
-    """(kind: "pod", "workload" or "any"; short name; namespace or None)."""
-    kind = "any"
-    for prefixes, which in ((WORKLOAD_PREFIXES, "workload"), (POD_PREFIXES, "pod")):
-        for prefix in prefixes:
-            if name.startswith(prefix):
-                name, kind = name[len(prefix) :], which
+    """(kind: "pod", "workload" or "any"; short name; namespace or None), reading `NAME.NS` at
+    the last dot (a namespace has none; a Deployment's name, so its pods', may)."""
+    kind, name = _kind(name)
     if "." in name:
-        short, _, suffix = name.partition(".")
+        short, _, suffix = name.rpartition(".")
         if namespace not in (None, suffix):
             raise PodNotFound(f'pods "{name}" not found in namespace "{namespace}"')
         name, namespace = short, suffix
     return kind, name, namespace
 
 
+def pod_name_readings(name: str, namespace: str | None) -> list[tuple[str, str, str | None]]:
+    """The ways NAME can be meant, in order: a name with dots whole
+    (`helloworld-region1.zone1-0`), then `NAME.NS` (`split_pod_name`, when `-n` allows it)."""
+    found = [(*_kind(name), namespace)] if "." in name else []
+    try:
+        found.append(split_pod_name(name, namespace))
+    except PodNotFound:
+        if not found:
+            raise
+    return found
+
+
+def _kind(name: str) -> tuple[str, str]:
+    kind = "any"
+    for prefixes, which in ((WORKLOAD_PREFIXES, "workload"), (POD_PREFIXES, "pod")):
+        for prefix in prefixes:
+            if name.startswith(prefix):
+                name, kind = name[len(prefix) :], which
+    return kind, name
+
+
 def resolve_pod(
     info: dict[str, Any], name: str, namespace: str | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The (key, row) of `mesh.json`'s proxy that NAME means. Raises PodNotFound."""
-    kind, short, namespace = split_pod_name(name, namespace)
+    readings = pod_name_readings(name, namespace)
+    for reading in readings[:-1]:
+        try:
+            return _resolved(info, *reading)
+        except PodNotFound:
+            continue
+    return _resolved(info, *readings[-1])
+
+
+def _resolved(
+    info: dict[str, Any], kind: str, short: str, namespace: str | None
+) -> tuple[str, dict[str, Any]]:
     proxies: dict[str, dict[str, Any]] = info.get("proxies", {})
     found: list[tuple[int, str, str, dict[str, Any]]] = []
     for key, proxy in proxies.items():
         ns = str(proxy.get("namespace", "default"))
         if namespace not in (None, ns):
             continue
-        instance = str(proxy.get("instance") or key.split(".")[0])
+        instance = str(proxy.get("instance") or key.rsplit(".", 1)[0])
         if kind != "workload" and instance == short:
             found.append((0, ns, key, proxy))
         elif kind != "pod" and proxy.get("workload") == short:

@@ -14,6 +14,11 @@ from pilotfish.config.objects import Diagnostic, Source
 from pilotfish.registry.workloads import RawDocumentLike
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SUBDOMAIN_NAMED = frozenset({"Deployment", "Pod", "ServiceAccount", "Secret", "ConfigMap"})
+"""Kinds Kubernetes names with a DNS subdomain (253 characters, dots allowed:
+`helloworld-region1.zone1`); the others (Service, Namespace, pilotfish's Workload) with a DNS
+label."""
 
 
 @dataclass
@@ -47,7 +52,10 @@ def read_meta(p: DocParser, doc: RawDocumentLike) -> tuple[str, str, dict[str, A
         p.error(doc, "metadata.name", "is required")
         return None
     name, namespace = meta["name"], meta.get("namespace", "default")
-    if not DNS_LABEL.match(name):
+    if doc.kind in SUBDOMAIN_NAMED and not (DNS_SUBDOMAIN.match(name) and len(name) <= 253):
+        p.error(doc, "metadata.name", f"{name!r} is not a valid DNS subdomain")
+        return None
+    if doc.kind not in SUBDOMAIN_NAMED and not DNS_LABEL.match(name):
         p.error(doc, "metadata.name", f"{name!r} is not a valid DNS label")
         return None
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):

@@ -20,7 +20,7 @@ from pilotfish.cli.describe.render import (
     service_header,
 )
 from pilotfish.cli.describe.rules import describe_service, selects, services_selecting
-from pilotfish.cli.pods import PodNotFound, split_pod_name
+from pilotfish.cli.pods import PodNotFound, pod_name_readings
 from pilotfish.registry.types import Service, WorkloadInstance
 from pilotfish.translate.peer_authentication import effective_mtls
 
@@ -39,16 +39,20 @@ def split_name(name: str, namespace: str | None) -> tuple[str, str | None]:
 def find_pod(view: MeshView, name: str, namespace: str | None) -> WorkloadInstance | None:
     """As kubectl: `NAME`, `NAME.NS`, `deploy/NAME`; without a namespace `default` comes first."""
     try:
-        kind, base, ns = split_pod_name(name, namespace)
+        readings = pod_name_readings(name, namespace)
     except PodNotFound:
         return None
-    candidates = sorted(
-        (i for i in view.push.registry.instances if ns in (None, i.namespace)),
-        key=lambda i: (i.namespace != "default", i.namespace, i.name),
-    )
-    by_instance = [i for i in candidates if i.name == base and kind != "workload"]
-    by_workload = [i for i in candidates if i.workload == base and kind != "pod"]
-    return next(iter(by_instance + by_workload), None)
+    for kind, base, ns in readings:  # a name with dots whole, then NAME.NS
+        candidates = sorted(
+            (i for i in view.push.registry.instances if ns in (None, i.namespace)),
+            key=lambda i: (i.namespace != "default", i.namespace, i.name),
+        )
+        by_instance = [i for i in candidates if i.name == base and kind != "workload"]
+        by_workload = [i for i in candidates if i.workload == base and kind != "pod"]
+        found = next(iter(by_instance + by_workload), None)
+        if found is not None:
+            return found
+    return None
 
 
 def find_service(view: MeshView, name: str, namespace: str | None) -> Service | None:
