@@ -46,6 +46,7 @@ NAMES = {
     18: "EnvoyFilter",
     19: "manifest: Workload replicas",
     20: "TCP service, its route alone",
+    21: "DestinationRule locality LB",
 }
 
 

@@ -2,8 +2,8 @@
 configurations derived from the previous push context's are what building them from scratch
 gives — virtual hosts, their order, diagnostics — and so is what on-demand sidecars are sent
 of them (their VHDS virtual hosts, from parts built without the whole configuration:
-`http_proxy_part.vhds_built`); changes it must not derive from (a DestinationRule, a
-delegate) are built whole."""
+`http_proxy_part.vhds_built`, derived alike: `derived_vhds`); changes it must not derive
+from (a DestinationRule, a delegate) are built whole."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 from tests.controlplane.scale_kit import MakeMesh, Topology, connect
 
 from pilotfish.controlplane.core import ControlPlane
-from pilotfish.translate import derived_routes
+from pilotfish.translate import derived_routes, http_proxy_part
 from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.http_proxy_part import whole_parts
 from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
+from pilotfish.translate.vhds_part import OnDemandRoutePart
 from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
 
 
@@ -76,15 +77,18 @@ def _destination_rule(ns: str, svc: str) -> str:
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Derivations that gave a part: whole configurations (`derived_routes.derived`) and
+    parts of sidecars with on-demand virtual hosts (`http_proxy_part.derived_vhds`)."""
     counts = {"derived": 0}
-    original: Callable[..., Any] = derived_routes.derived
+    for module, name in ((derived_routes, "derived"), (http_proxy_part, "derived_vhds")):
+        original: Callable[..., Any] = getattr(module, name)
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        found = original(*args, **kwargs)
-        counts["derived"] += found is not None
-        return found
+        def counted(*args: Any, original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            found = original(*args, **kwargs)
+            counts["derived"] += found is not None
+            return found
 
-    monkeypatch.setattr(derived_routes, "derived", counted)
+        monkeypatch.setattr(module, name, counted)
     return counts
 
 
@@ -93,7 +97,15 @@ def _same_as_from_scratch(cp: ControlPlane) -> None:
     for node_id, proxy in cp.proxies.items():
         parts = cp.current_parts(node_id)
         assert parts is not None
-        shared = whole_parts(proxy, scratch, generate_parts(proxy, scratch)[0])
+        scratch_parts = generate_parts(proxy, scratch)[0]
+        raw = cp.generated[node_id][0]  # as translated (`current_parts` refreshed it)
+        for mine, theirs in zip(raw, scratch_parts, strict=True):
+            if isinstance(theirs, OnDemandRoutePart):  # built without the whole configuration
+                assert isinstance(mine, OnDemandRoutePart), node_id
+                assert list(mine.vhosts) == list(theirs.vhosts), node_id
+                assert mine.index == theirs.index, node_id
+                assert dict(mine.always) == dict(theirs.always), node_id
+        shared = whole_parts(proxy, scratch, scratch_parts)
         built = {n: m for part in parts[0] for n, m in part[ROUTE].items()}
         fresh = {n: m for part in shared for n, m in part[ROUTE].items()}
         assert built[HTTP_PROXY_ROUTE_CONFIG] == fresh[HTTP_PROXY_ROUTE_CONFIG], node_id
@@ -105,9 +117,9 @@ def _same_as_from_scratch(cp: ControlPlane) -> None:
 def test_derived_configurations_are_what_a_full_build_gives(
     on_demand_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch, routes: bool
 ) -> None:
-    """Sidecars with on-demand virtual hosts build no whole configuration to derive from
-    (`http_proxy_part.vhds_built`): what they are sent is checked against a fresh control
-    plane's."""
+    """Sidecars with on-demand virtual hosts build no whole configuration: their parts
+    (`http_proxy_part.vhds_built`) are derived the same way (`derived_vhds`), and what they
+    are sent is checked against a fresh control plane's."""
     counts = _counting(monkeypatch)
     cp, topo, instances = on_demand_mesh(routes=routes)
     hosts = tuple(f"http_proxy/{s}.{n}:8080" for n, s in (topo.names[0], topo.names[-1]))
@@ -117,7 +129,7 @@ def test_derived_configurations_are_what_a_full_build_gives(
     for name, text, derives in _changes(topo):
         before = counts["derived"]
         assert cp.apply([(name, text)]).ok, name
-        assert (counts["derived"] > before) == (derives and not routes), name
+        assert (counts["derived"] > before) == derives, name
         _same_as_from_scratch(cp)
     fresh, _, _ = on_demand_mesh("fresh", routes=routes)
     for name, text, _ in _changes(topo):

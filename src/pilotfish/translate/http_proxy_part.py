@@ -18,7 +18,7 @@ host into 50 configurations, their indexes and route walks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from functools import partial
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
@@ -36,12 +36,14 @@ from pilotfish.translate import (
     sidecar_scope,
 )
 from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.derived_routes import Recipe
 from pilotfish.translate.http_routes import with_istio_route_defaults
 from pilotfish.translate.observability import outbound_routes, reused_outbound_vhost
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.translate.vhds_part import OnDemandRoutePart
-from pilotfish.translate.virtual_hosts import finished, http_slots, slot_unit, tail_vhosts
+from pilotfish.translate.vhds_part import DomainIndex, OnDemandRoutePart
+from pilotfish.translate.virtual_hosts import Slot, finished, http_slots, slot_unit, tail_vhosts
+from pilotfish.type_urls import ROUTE
 
 
 def whole_parts(
@@ -72,7 +74,9 @@ def http_proxy_route(
     specs = outbound_block(proxy.namespace, push).specs
     finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
     if vhds:
-        found = vhds_built(proxy, push, specs, finish)
+        found = derived_vhds(proxy, push, previous, key, finish) if previous else None
+        if found is None:
+            found = vhds_built(proxy, push, specs, finish, key)
     elif previous is not None:  # only VirtualServices and DestinationRules changed since
         found = derived_routes.derived(proxy, push, previous, key, finish)
     if found is None:
@@ -96,26 +100,85 @@ def vhds_built(
     push: PushContext,
     specs: Mapping[str, OutboundClusterSpec],
     finish: Finish,
+    key: Hashable | None = None,
 ) -> OnDemandRoutePart:
     """The part a whole build (`derived_routes.built`, then `tidy_http_proxy_domains`) would
-    make the configuration of, for `proxy`'s namespace in `push` (its scoped push context)."""
+    make the configuration of, for `proxy`'s namespace in `push` (its scoped push context);
+    its recipe kept as `key`'s in `push` (for the next push context to derive from)."""
     diagnostics: list[Diagnostic] = []
+    notes: list[tuple[Diagnostic, ...]] = []
     slots, claimed = http_slots(push, proxy.namespace)
     vhosts: list[rc_pb2.VirtualHost] = []
     for slot in slots:
         unit = slot_unit(proxy, push, slot, specs)
         diagnostics.extend(unit.diagnostics)
+        notes.append(tuple(unit.diagnostics))
         vhosts.append(finished(push, unit, finish))
     vhosts.extend(tail_vhosts(proxy, push, specs, claimed, diagnostics, finish))
+    if key is not None:
+        derived_routes.remember(push, key, proxy.namespace, notes)
     settings = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     up_front = on_demand_routes.up_front(with_istio_route_defaults(settings))
+    return _part(push, up_front, vhosts, diagnostics)
+
+
+def _part(
+    push: PushContext,
+    up_front: route_pb2.RouteConfiguration,
+    vhosts: list[rc_pb2.VirtualHost],
+    diagnostics: list[Diagnostic],
+    index: DomainIndex | None = None,
+) -> OnDemandRoutePart:
     tidy = _tidied(push)
     always: dict[str, rc_pb2.VirtualHost] = {}
     for vhost in vhosts:
         if vhost.name in on_demand_routes.UP_FRONT_VHOSTS:
             answer = on_demand_routes.answer_of(vhost, "", tidy.get(vhost.name))
             always[answer.name] = answer
-    return OnDemandRoutePart(up_front, tuple(vhosts), tidy, always, diagnostics)
+    return OnDemandRoutePart(up_front, tuple(vhosts), tidy, always, diagnostics, index)
+
+
+def derived_vhds(
+    proxy: Proxy, push: PushContext, previous: PushContext, key: Hashable, finish: Finish
+) -> OnDemandRoutePart | None:
+    """`vhds_built`'s part derived from `previous`'s, as `derived_routes.derived` derives a
+    whole configuration and under the same conditions (its module docstring): the slots of
+    the changed VirtualServices' hosts built again, the tail again when it has CONNECT
+    virtual hosts, every other virtual host and its diagnostics kept, and the domain index
+    kept when no domain moved. None when it cannot be derived."""
+    before = previous.memo.get(key)
+    recipe = previous.memo.get(derived_routes.recipe_key(key))
+    specs = outbound_block(proxy.namespace, push).specs
+    if not isinstance(before, OnDemandRoutePart) or not isinstance(recipe, Recipe):
+        return None
+    if proxy.captured or specs is not outbound_block(proxy.namespace, previous).specs:
+        return None
+    hosts = derived_routes.changed_hosts(push, previous)
+    if hosts is None:
+        return None
+    by_host = {s.hostname: s for s in push.services}
+    vhosts, notes = list(before.vhosts), list(recipe.notes)
+    for index in sorted(i for host in hosts for i in recipe.by_host.get(host, ())):
+        slot = recipe.slots[index]
+        slot = Slot(by_host[slot.service.hostname], slot.port, slot.domains)
+        unit = slot_unit(proxy, push, slot, specs)
+        notes[index] = tuple(unit.diagnostics)
+        vhosts[index] = finished(push, unit, finish)
+    diagnostics = [d for found in notes for d in found]
+    index_kept: DomainIndex | None = before.index
+    if len(vhosts) > len(recipe.slots) + 2:  # CONNECT ones (else: the pod's own and the
+        old_tail = vhosts[len(recipe.slots) :]  # catch-all, as they were)
+        del vhosts[len(recipe.slots) :]
+        vhosts += tail_vhosts(proxy, push, specs, recipe.claimed, diagnostics, finish)
+        new_tail = vhosts[len(recipe.slots) :]
+        if [list(v.domains) for v in old_tail] != [list(v.domains) for v in new_tail]:
+            index_kept = None
+    push.memo[derived_routes.recipe_key(key)] = Recipe(
+        recipe.slots, recipe.claimed, tuple(notes), recipe.by_host
+    )
+    up_front = before[ROUTE][names.HTTP_PROXY_ROUTE_CONFIG]
+    assert isinstance(up_front, route_pb2.RouteConfiguration)
+    return _part(push, up_front, vhosts, diagnostics, index_kept)
 
 
 def _tidied(push: PushContext) -> Mapping[str, frozenset[str]]:
@@ -133,4 +196,4 @@ def _tidied(push: PushContext) -> Mapping[str, frozenset[str]]:
     return found
 
 
-__all__ = ["http_proxy_route", "vhds_built", "whole_parts"]
+__all__ = ["derived_vhds", "http_proxy_route", "vhds_built", "whole_parts"]

@@ -105,10 +105,13 @@ class OnDemandRoutePart(ProxyResources):
         tidy: Mapping[str, frozenset[str]],
         always: Mapping[str, rc_pb2.VirtualHost],
         diagnostics: Iterable[Diagnostic],
+        index: DomainIndex | None = None,
     ) -> None:
+        """`index`: the index of `vhosts`' domains, when the caller has it (a part derived
+        from one whose virtual hosts have the same domains by position)."""
         super().__init__({ROUTE: {up_front.name: up_front}}, diagnostics)
         self.vhosts, self.tidy, self.always = vhosts, tidy, always
-        self.index = DomainIndex.of_domains(self.domains(v) for v in vhosts)
+        self.index = index or DomainIndex.of_domains(self.domains(v) for v in vhosts)
 
     def domains(self, vhost: rc_pb2.VirtualHost) -> list[str]:
         """`vhost`'s domains as the whole configuration holds them (tidied)."""
