@@ -153,13 +153,17 @@ def narrowed(
     clusters: frozenset[str],
     push: PushContext,
 ) -> tuple[ProxyResources, ...]:
-    """The shared parts with the outbound block (the first) narrowed to `clusters`, the
-    clusters the listeners name, and every cluster that is not a service's; their endpoints
-    follow. A `Carry` unit (sidecars asking for the same clusters share it; a later push
-    context with the same block reuses it, and so does the check of what it is sent)."""
+    """The shared parts with the outbound block (the first) narrowed to `clusters` (with
+    those their routes name with them, `clusters_for`), the clusters the listeners name, and
+    every cluster that is not a service's; their endpoints follow. A `Carry` unit (sidecars
+    asking for the same clusters share it; a later push context with the same block reuses
+    it, and so does the check of what it is sent)."""
     if not shared:
         return shared
     block = shared[0]
+    # what the routes now name with the asked-for clusters: a mirror added to a route the
+    # sidecar already used (Istio's Mirroring task) is never asked for on demand
+    clusters = clusters | clusters_for(clusters, shared, push.memo)
     carry = carry_of(push)
     used = frozenset().union(*(_used(carry, push, m) for m in own[LISTENER].values()))
     key = ("pilotfish.translate.on_demand", id(block), clusters, used)

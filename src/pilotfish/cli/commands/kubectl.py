@@ -191,7 +191,9 @@ def label(
 
 
 create_app = typer.Typer(
-    help="kubectl's `create secret tls|generic` and `create namespace`", no_args_is_help=True
+    help="kubectl's `create -f FILE`, `create secret tls|generic` and `create namespace`",
+    no_args_is_help=True,
+    invoke_without_command=True,
 )
 create_secret = typer.Typer(help="a v1 Secret (a gateway's credentialName)", no_args_is_help=True)
 create_app.add_typer(create_secret, name="secret")
@@ -199,9 +201,24 @@ app.add_typer(create_app, name="create")
 
 
 @create_app.callback()
-def _create_root(namespace: Namespace = None) -> None:
-    """kubectl accepts `create -n NS secret …` as well as `create secret … -n NS`."""
+def _create_root(
+    ctx: typer.Context,
+    namespace: Namespace = None,
+    filename: Annotated[
+        list[str] | None, typer.Option("--filename", "-f", help="file, directory or - for stdin")
+    ] = None,
+) -> None:
+    """`create -f FILE` as kubectl's (apply, refused if an object exists already); kubectl
+    accepts `create -n NS secret …` as well as `create secret … -n NS`."""
     state.create_namespace = namespace
+    if ctx.invoked_subcommand is None:
+        from pilotfish.cli.create_files import create_files_command
+
+        if not filename:
+            typer.echo("error: must specify -f, or what to create (secret, namespace)", err=True)
+            exit_with(1)
+        ns = namespace or state.namespace
+        exit_with(create_files_command(filename or [], state.state_dir, ns, True, 10.0))
 
 
 @create_secret.command("tls")
