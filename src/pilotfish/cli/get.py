@@ -11,8 +11,14 @@ from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.jsonpath import JsonPathError, render
-from pilotfish.cli.kube_views import age_of, gateway_api_columns, timestamp
-from pilotfish.config.kinds import GATEWAY_API_GROUP, is_namespaced, plural, resolve_kind
+from pilotfish.cli.kube_views import age_of, gateway_api_columns, ingress_columns, timestamp
+from pilotfish.config.kinds import (
+    GATEWAY_API_GROUP,
+    INGRESS_GROUP,
+    is_namespaced,
+    plural,
+    resolve_kind,
+)
 from pilotfish.config.yaml_text import dump_yaml
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
@@ -133,7 +139,13 @@ def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool, group: 
     Istio's CRDs, AGE where they put it; kubectl's for v1 kinds; NAME and AGE otherwise)."""
     now = time.time()
     head = ["NAMESPACE"] if every_namespace else []
-    columns = gateway_api_columns if group == GATEWAY_API_GROUP else _columns
+    columns = (
+        gateway_api_columns
+        if group == GATEWAY_API_GROUP
+        else ingress_columns
+        if group == INGRESS_GROUP
+        else _columns
+    )
     rows = [[*head, "NAME", *(h for h, _ in columns(kind, {}, now))]]
     for doc in docs:
         meta = doc.get("metadata") or {}

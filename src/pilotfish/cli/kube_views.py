@@ -350,3 +350,26 @@ def gateway_api_columns(kind: str, doc: dict[str, Any], now: float) -> list[tupl
     if kind in ("HTTPRoute", "GRPCRoute", "TLSRoute"):
         return [("HOSTNAMES", json.dumps(spec["hostnames"]) if spec.get("hostnames") else ""), age]
     return [age]
+
+
+def ingress_columns(kind: str, doc: dict[str, Any], now: float) -> list[tuple[str, str]]:
+    """(header, value) after NAME as kubectl prints networking.k8s.io kinds: `get ingress`
+    CLASS, HOSTS (`*` for a rule without host), ADDRESS (the load balancer's), PORTS (`80`,
+    `80, 443` with TLS), AGE; `get ingressclass` CONTROLLER, PARAMETERS, AGE."""
+    spec, status = doc.get("spec") or {}, doc.get("status") or {}
+    age = ("AGE", age_of(doc.get("metadata") or {}, now))
+    if kind == "IngressClass":
+        parameters = spec.get("parameters") or {}
+        shown = f"{parameters.get('kind')}/{parameters.get('name')}" if parameters else "<none>"
+        return [("CONTROLLER", str(spec.get("controller", ""))), ("PARAMETERS", shown), age]
+    hosts = [str(r.get("host") or "*") for r in spec.get("rules") or []] or ["*"]
+    shown = ",".join(hosts[:4]) + (f" + {len(hosts) - 4} more..." if len(hosts) > 4 else "")
+    balancer = (status.get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(str(i.get("ip") or i.get("hostname") or "") for i in balancer)
+    return [
+        ("CLASS", str(spec.get("ingressClassName") or "<none>")),
+        ("HOSTS", shown),
+        ("ADDRESS", address),
+        ("PORTS", "80, 443" if spec.get("tls") else "80"),
+        age,
+    ]

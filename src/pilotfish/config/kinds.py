@@ -252,6 +252,20 @@ def is_gateway_api_doc(doc: dict[str, Any], kind: str | None = None) -> bool:
     )
 
 
+INGRESS_GROUP = "networking.k8s.io"  # Kubernetes Ingress and IngressClass (`config.ingress`)
+INGRESS_KINDS = {"Ingress": ("ing",), "IngressClass": ()}  # served at networking.k8s.io/v1
+
+
+def is_ingress_doc(doc: dict[str, Any], kind: str | None = None) -> bool:
+    """A (stored) networking.k8s.io/v1 Ingress or IngressClass (of `kind`, when given)."""
+    found = str(doc.get("kind", ""))
+    return (
+        str(doc.get("apiVersion", "")).rpartition("/")[0] == INGRESS_GROUP
+        and found in INGRESS_KINDS
+        and kind in (None, found)
+    )
+
+
 @dataclass(frozen=True)
 class KindName:
     """A kind as the command line names it: API group ("" for the core `v1` kinds) and kind."""
@@ -286,6 +300,7 @@ KIND_NAMES: tuple[KindName, ...] = (
         KindName(GATEWAY_API_GROUP, k.kind, k.short, k.namespaced)
         for k in GATEWAY_API_SERVED.values()
     ),
+    *(KindName(INGRESS_GROUP, k, s, k == "Ingress") for k, s in INGRESS_KINDS.items()),
 )
 """Every kind the command line names (Istio's `Gateway` before the Gateway API's, as
 istioctl: `gateway` is Istio's, `gtw` and `gateways.gateway.networking.k8s.io` the other)."""

@@ -22,6 +22,7 @@ from pilotfish.config.kinds import (
     GATEWAY_API_NOT_YET,
     gateway_api_kind,
     is_gateway_api_version,
+    is_ingress_doc,
     is_istio_group,
     is_manifest_kind,
     is_namespaced,
@@ -133,6 +134,7 @@ def _stored_kind(doc: RawDocument) -> bool:
     return (
         is_manifest_kind(doc.api_version, doc.kind)
         or gateway_api_kind(doc.api_version, doc.kind) is not None
+        or is_ingress_doc(doc.data)
     )
 
 
@@ -229,6 +231,14 @@ def load_document(document: RawDocument, result: LoadResult, strict: bool = Fals
             if not any(p.level == "error" for p in found):
                 result.others.append(document)
             return
+    if info is None and is_ingress_doc(document.data):
+        from pilotfish.config.ingress.models import document_problems as ingress_problems
+
+        for problem in ingress_problems(document.data, strict) or []:
+            report(problem)
+        if not any(p.level == "error" for p in ingress_problems(document.data, strict) or []):
+            result.others.append(document)
+        return
     if info is None:
         if not is_istio_group(api_version) or _unenforced(document, group, version, strict, report):
             result.others.append(document)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.config.gateway_api.deployment import owned_by_gateway
-from pilotfish.config.kinds import GATEWAY_API_GROUP, is_manifest_kind
+from pilotfish.config.kinds import GATEWAY_API_GROUP, INGRESS_GROUP, is_manifest_kind
 from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
@@ -191,8 +191,10 @@ class DocumentStore:
 
 def _resource(key: DocKey) -> str:
     """How kubectl names a kind in its change lines: `virtualservice`, and for the Gateway API's
-    kinds (whose `gateway` is not Istio's) `gateway.gateway.networking.k8s.io`."""
-    return f"{key[1].lower()}.{key[0]}" if key[0] == GATEWAY_API_GROUP else key[1].lower()
+    kinds (whose `gateway` is not Istio's) `gateway.gateway.networking.k8s.io`, for Ingress
+    `ingress.networking.k8s.io`."""
+    qualified = key[0] in (GATEWAY_API_GROUP, INGRESS_GROUP)
+    return f"{key[1].lower()}.{key[0]}" if qualified else key[1].lower()
 
 
 def _stamped(doc: dict[str, Any], before: dict[str, Any] | None, now: float) -> dict[str, Any]:

@@ -88,8 +88,9 @@ def string_matcher(match: StringMatch | None) -> string_pb2.StringMatcher | None
 
 def gateway_semantics(vs: VirtualService) -> bool:
     """A VirtualService made of a Gateway API route (`internal.istio.io/route-semantics:
-    gateway`, `config.gateway_api.convert`): its prefixes match whole path segments."""
-    return any(k == ROUTE_SEMANTICS and v == "gateway" for k, v in vs.meta.annotations)
+    gateway`, `config.gateway_api.convert`) or of an Ingress (`ingress`, `config.ingress`): its
+    prefixes match whole path segments, as Istio."""
+    return any(k == ROUTE_SEMANTICS and v in ("gateway", "ingress") for k, v in vs.meta.annotations)
 
 
 def route_match(match: HTTPMatchRequest | None, separated: bool = False) -> rc_pb2.RouteMatch:

@@ -358,7 +358,7 @@ def istio_objects(docs: list[dict[str, Any]]) -> list[ConfigObject[Any]]:
     known = _recent.get(key)
     if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):
         return known[1]
-    found = [_object(doc) for doc in convert(chosen)] if chosen else []
+    found = [converted_object(doc) for doc in convert(chosen)] if chosen else []
     _recent[key] = (chosen, found)
     while len(_recent) > 4:
         del _recent[next(iter(_recent))]
@@ -368,10 +368,12 @@ def istio_objects(docs: list[dict[str, Any]]) -> list[ConfigObject[Any]]:
 def with_gateway_api(
     objects: list[ConfigObject[Any]], docs: list[dict[str, Any]]
 ) -> list[ConfigObject[Any]]:
-    return [o for o in objects if not is_converted(o)] + istio_objects(docs)
+    from pilotfish.config.ingress.convert import ingress_objects  # it imports this
+
+    return [o for o in objects if not is_converted(o)] + istio_objects(docs) + ingress_objects(docs)
 
 
-def _object(doc: dict[str, Any]) -> ConfigObject[Any]:
+def converted_object(doc: dict[str, Any]) -> ConfigObject[Any]:
     kind = str(doc["kind"])
     meta = doc["metadata"]
     spec, _ = build_spec(ISTIO_KINDS[kind].spec, doc["spec"])

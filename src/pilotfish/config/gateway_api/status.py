@@ -243,7 +243,11 @@ def class_status(doc: dict[str, Any]) -> dict[str, Any]:
 
 def with_status(docs: list[dict[str, Any]], pods: list[Pod], kind: str) -> list[dict[str, Any]]:
     """The stored documents as `get` shows them: Gateway API objects with their status, and
-    the built-in `istio` GatewayClass (when `kind` may be it and none is stored)."""
+    the built-in `istio` GatewayClass (when `kind` may be it and none is stored); served
+    Ingresses with their load balancer status (`config.ingress.status`)."""
+    from pilotfish.config.ingress.status import with_ingress_status  # it imports this
+
+    docs = with_ingress_status(docs, pods)
     names = ("gateway", "gatewayclass", *(k.lower() for k in ROUTE_KINDS))
     if kind and kind not in {*names, *(n + "s" for n in names), "gatewayclasses"}:
         return docs
