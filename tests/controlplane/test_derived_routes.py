@@ -2,24 +2,27 @@
 configurations derived from the previous push context's are what building them from scratch
 gives — virtual hosts, their order, diagnostics — and so is what on-demand sidecars are sent
 of them (their VHDS virtual hosts, from parts built without the whole configuration:
-`http_proxy_part.vhds_built`, derived alike: `derived_vhds`); changes it must not derive
-from (a DestinationRule, a delegate) are built whole."""
+`http_proxy_part.vhds_built`, derived alike: `derived_part`); changes it must not derive
+from (a DestinationRule, a delegate) are built whole; an outbound policy change derives every
+namespace's part from the last one built, however many changes ago."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.controlplane.scale_kit import MakeMesh, Topology, connect
+from tests.controlplane.scale_kit import Instance, MakeMesh, Topology, connect
 
 from pilotfish.controlplane.core import ControlPlane
-from pilotfish.translate import derived_routes, http_proxy_part
+from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.translate import derived_routes
 from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.http_proxy_part import whole_parts
 from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
 from pilotfish.translate.vhds_part import OnDemandRoutePart
-from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
+from pilotfish.type_urls import LISTENER, ROUTE, VIRTUAL_HOST
 
 
 def _wildcard(ns: str, svc: str) -> str:
@@ -78,9 +81,9 @@ def _destination_rule(ns: str, svc: str) -> str:
 
 def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Derivations that gave a part: whole configurations (`derived_routes.derived`) and
-    parts of sidecars with on-demand virtual hosts (`http_proxy_part.derived_vhds`)."""
+    parts of sidecars with on-demand virtual hosts (`derived_routes.derived_part`)."""
     counts = {"derived": 0}
-    for module, name in ((derived_routes, "derived"), (http_proxy_part, "derived_vhds")):
+    for module, name in ((derived_routes, "derived"), (derived_routes, "derived_part")):
         original: Callable[..., Any] = getattr(module, name)
 
         def counted(*args: Any, original: Callable[..., Any] = original, **kwargs: Any) -> Any:
@@ -118,7 +121,7 @@ def test_derived_configurations_are_what_a_full_build_gives(
     on_demand_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch, routes: bool
 ) -> None:
     """Sidecars with on-demand virtual hosts build no whole configuration: their parts
-    (`http_proxy_part.vhds_built`) are derived the same way (`derived_vhds`), and what they
+    (`http_proxy_part.vhds_built`) are derived the same way (`derived_part`), and what they
     are sent is checked against a fresh control plane's."""
     counts = _counting(monkeypatch)
     cp, topo, instances = on_demand_mesh(routes=routes)
@@ -139,3 +142,59 @@ def test_derived_configurations_are_what_a_full_build_gives(
         fresh.demand_hosts(instance.node_id, hosts)
         sent = cp.snapshots[instance.node_id].messages(VIRTUAL_HOST)
         assert sent == fresh.snapshots[instance.node_id].messages(VIRTUAL_HOST)
+
+
+def test_a_policy_change_derives_every_namespace_from_the_last_one_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbound policy flipped after a VirtualService change that one namespace's
+    sidecars were left out of (its configuration last built a push context earlier): every
+    namespace's configuration is derived (the catch-all swapped, the changed host rebuilt)
+    from the last one built, and is what translation from scratch gives; the sidecars' own
+    parts (LDS) are unchanged; what on-demand sidecars are then sent is what a fresh control
+    plane sends. Fails if a derivation starts from a configuration that is not the newest
+    built, or skips the catch-all."""
+    counts = _counting(monkeypatch)
+    topo = Topology(24, 48)  # ns-0: 20 services, ns-1: 4; a sidecar per Workload
+    cp, instances = _mesh(tmp_path / "cp", topo)
+    holder = next(i for i in instances if i.namespace == "ns-0")
+    other = next(i for i in instances if i.namespace == "ns-1")
+    far_ns, far_svc = topo.names[-1]
+    alias = f"http_proxy/{far_svc}.{far_ns}:8080"
+    for instance in instances:  # ns-1's all on demand: none holds the changed host
+        connect(cp, instance, delta=instance.name.endswith("-0") or instance.namespace == "ns-1")
+    cp.demand_hosts(holder.node_id, (alias,))
+    listeners = {n: cp.snapshots[n].resources(LISTENER).version for n in cp.proxies}
+    vs = ("far.yaml", topo.virtual_service(far_ns, far_svc, 55))
+    assert holder.node_id in cp.apply([vs]).affected
+    changes = [vs]
+    for mode in ("REGISTRY_ONLY", "ALLOW_ANY", "REGISTRY_ONLY"):
+        before = counts["derived"]
+        changes.append(("mesh.yaml", topo.mesh_config(mode)))
+        assert cp.apply([changes[-1]]).ok
+        assert counts["derived"] - before >= 2, mode  # both namespaces, none built whole
+        assert cp.regenerated == 0
+        assert {n: cp.snapshots[n].resources(LISTENER).version for n in cp.proxies} == listeners
+        _same_as_from_scratch(cp)
+    asked = (alias, "http_proxy/nowhere.example:81")
+    cp.demand_hosts(other.node_id, asked)
+    fresh, _ = _mesh(tmp_path / "fresh", topo)
+    for change in changes:
+        assert fresh.apply([change]).ok
+    for node, hosts in ((holder, (alias,)), (other, asked)):
+        connect(fresh, node)
+        fresh.demand_hosts(node.node_id, hosts)
+        sent = cp.snapshots[node.node_id].messages(VIRTUAL_HOST)
+        assert sent == fresh.snapshots[node.node_id].messages(VIRTUAL_HOST), node.node_id
+    assert "direct_response" in str(sent["http_proxy/nowhere.example:81"])
+    assert "value: 55" in str(sent[f"http_proxy/{far_svc}.{far_ns}.svc.cluster.local:8080"])
+
+
+def _mesh(path: Path, topo: Topology) -> tuple[ControlPlane, list[Instance]]:
+    cp = ControlPlane(path, on_demand_clusters=True, on_demand_routes=True)
+    cp.load_state()
+    assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
+    cp.connected = lambda: list(cp.proxies)
+    instances = topo.instances()
+    cp.set_instances([instance_from_json(i.row()) for i in instances])
+    return cp, instances

@@ -240,9 +240,8 @@ def _matches_destination_subnets(push: PushContext) -> bool:
 
 def outbound_policy_change(push: PushContext, previous: PushContext) -> bool:
     """Whether the mesh's `outboundTrafficPolicy` is all that differs between two push contexts
-    built from the same config objects: a sidecar's shared parts (its clusters, route
-    configurations) change, and of its own part only its HTTP proxy listeners
-    (`generate.with_new_outbound_policy`)."""
+    built from the same config objects: a sidecar's route configuration changes (its catch-all
+    virtual host), its own part does not (`generate.with_new_outbound_policy`)."""
     before = previous.mesh
     return (
         push.mesh != before

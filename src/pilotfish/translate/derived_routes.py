@@ -1,46 +1,60 @@
-"""A namespace's `http_proxy` route configuration derived from the previous push context's,
-after a change of VirtualServices only: the virtual hosts of the hosts they name are built
-again, every other one is copied.
+"""A namespace's `http_proxy` route configuration derived from the last one built, after changes
+of VirtualServices and of the outbound traffic policy only: the virtual hosts of the hosts
+those VirtualServices name are built again (and the tail, with the catch-all, when the policy
+changed), every other one is copied.
 
 Building it whole costs a lookup, a unit and a copy per service port (1,000 virtual hosts at
-the scale benchmark's size, ~20 ms per namespace) for a change that moves one or two. The
-derivation is exact, not a guess:
-- it applies only when the previous push context built this configuration (same key), the
-  registry's services, the mesh config and the source-match flags are equal, the namespace's
-  cluster specs are the very same object (no DestinationRule read differs), and every changed
-  object, both versions, is a VirtualService with HTTP routes and hosts naming a service
-  (`affected.virtual_service_hosts`) — so no changed object is a delegate, which has no hosts;
+the scale benchmark's size, ~20 ms per namespace) for a change that moves one or two (or only
+the catch-all). Each configuration built or derived is kept as a `Built` record with what it
+was made of (its config objects, services, mesh config, source-match flags and cluster specs)
+in its push context and as the latest of its key in the `Carry` (so a later push context finds
+it however many push contexts came between that did not build it: a targeted change builds
+only its holders' namespaces). The derivation is exact, not a guess, whichever push context
+the record came from (older or newer: the difference of two object sets is symmetric):
+- it applies only when the record's services and source-match flags are equal, its mesh
+  config is equal but maybe for the outbound traffic policy, the namespace's cluster specs
+  hold the very same specs (no DestinationRule read differs), and every object that differs
+  between the record's config objects and the push context's, both versions, is a
+  VirtualService with HTTP routes and hosts naming a service (`affected.virtual_service_hosts`)
+  — so no changed object is a delegate, which has no hosts;
 - then a slot (`virtual_hosts.Slot`) whose service is none of those hosts has the same
   VirtualService (no changed version's hosts cover it), domains, cluster specs and labels: its
   virtual host, and its diagnostics, are what they were. The slots of those hosts are built
   as a full build builds them (`virtual_hosts.slot_unit`), and the tail (CONNECT virtual
-  hosts, whose routes a changed VirtualService may shadow, the pod's own, the catch-all) is
-  built again whole when it has CONNECT ones (the other two read only the mesh config);
-  ServiceEntry hosts' domains are tidied again (idempotent).
-`tests/controlplane/test_incremental.py` and `bench/scope_soak.py` compare the result with
-translation from scratch. Captured pods' per-port configurations are not derived.
+  hosts, whose routes a changed VirtualService may shadow, the pod's own, the catch-all, the
+  only virtual host that reads the policy) is built again whole when it has CONNECT ones or
+  the policy changed; ServiceEntry hosts' domains are tidied again (idempotent).
+`tests/controlplane/test_incremental.py`, `test_derived_routes.py` and `bench/scope_soak.py`
+compare the result with translation from scratch. Captured pods' per-port configurations are
+not derived.
 """
 
 from __future__ import annotations
 
-import weakref
+import dataclasses
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
-from pilotfish.config.objects import Diagnostic
+from pilotfish.config.objects import AnyConfig, Diagnostic
+from pilotfish.model.mesh import MeshConfig
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Service
 from pilotfish.translate import names, on_demand_routes
 from pilotfish.translate.affected import changed_configs, virtual_service_hosts
+from pilotfish.translate.carry import Carry
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.service_entries import tidy_http_proxy_domains
+from pilotfish.translate.vhds_part import OnDemandRoutePart
 from pilotfish.translate.virtual_hosts import (
     Slot,
+    VhostUnit,
+    catch_all_vhost,
     finished,
     http_proxy_route_config,
     http_slots,
@@ -63,106 +77,245 @@ class Recipe:
     by_host: dict[str, tuple[int, ...]]
 
 
+@dataclass(frozen=True)
+class Built:
+    """A configuration as built or derived, with what it was made of (see the module
+    docstring). `kept`: what on-demand routes made of it (`on_demand_routes.keep_in`)."""
+
+    resources: ProxyResources
+    recipe: Recipe
+    configs: tuple[AnyConfig, ...]
+    services: tuple[Service, ...]
+    mesh: MeshConfig
+    source_matches: tuple[bool, bool]
+    specs: Mapping[str, OutboundClusterSpec]
+    kept: dict[str, object] = field(default_factory=dict)
+
+
 def built(
     proxy: Proxy,
     push: PushContext,
-    key: Hashable,
     specs: Mapping[str, OutboundClusterSpec],
     finish: Finish,
-) -> tuple[route_pb2.RouteConfiguration, list[Diagnostic]]:
-    """`virtual_hosts.http_proxy_route_config` and its diagnostics, its recipe kept as `key`'s
-    in `push` (for the next push context to derive from)."""
+) -> tuple[route_pb2.RouteConfiguration, list[Diagnostic], Recipe]:
+    """`virtual_hosts.http_proxy_route_config`, its diagnostics and its recipe (for `keep`)."""
     diagnostics: list[Diagnostic] = []
     notes: list[tuple[Diagnostic, ...]] = []
     config = http_proxy_route_config(proxy, push, specs, diagnostics, finish, notes)
-    remember(push, key, proxy.namespace, notes)
-    return config, diagnostics
+    return config, diagnostics, recipe_of(push, proxy.namespace, notes)
 
 
-def recipe_key(key: Hashable) -> Hashable:
-    return ("pilotfish.translate.derived_routes.recipe", key)
-
-
-def remember(
-    push: PushContext, key: Hashable, namespace: str, notes: list[tuple[Diagnostic, ...]]
-) -> None:
-    """Keep the recipe of the configuration just built under `key` in `push`."""
+def recipe_of(push: PushContext, namespace: str, notes: list[tuple[Diagnostic, ...]]) -> Recipe:
+    """The recipe of a part built of `namespace`'s slots in `push`, with each slot's notes."""
     slots, claimed = http_slots(push, namespace)
     by_host: dict[str, list[int]] = {}
     for index, slot in enumerate(slots):
         by_host.setdefault(slot.service.hostname, []).append(index)
     frozen = {host: tuple(found) for host, found in by_host.items()}
-    push.memo[recipe_key(key)] = Recipe(slots, claimed, tuple(notes), frozen)
+    return Recipe(slots, claimed, tuple(notes), frozen)
 
 
-def changed_hosts(push: PushContext, previous: PushContext) -> frozenset[str] | None:
-    """The service hosts whose virtual hosts a change from `previous` to `push` may move, when
-    it changed only VirtualServices with hosts (see the module docstring); else None.
-    Memoised per pair (`previous` held weakly: a push context must not keep older ones)."""
-    key = ("pilotfish.translate.derived_routes.hosts", id(previous))
-    found: tuple[weakref.ref[PushContext], frozenset[str] | None] | None = push.memo.get(key)
-    if found is not None and found[0]() is previous:
-        return found[1]
-    hosts = None
-    if (
-        push.registry.services == previous.registry.services
-        and push.mesh == previous.mesh
-        and push.source_matches() == previous.source_matches()
+def record_key(key: Hashable) -> Hashable:
+    return ("pilotfish.translate.derived_routes.built", key)
+
+
+def keep(
+    proxy: Proxy, push: PushContext, key: Hashable, resources: ProxyResources, recipe: Recipe
+) -> None:
+    """Keep the configuration `resources` of `key`, made in `push` by `recipe`, for later push
+    contexts to derive from."""
+    record = Built(
+        resources,
+        recipe,
+        push.configs,
+        push.registry.services,
+        push.mesh,
+        push.source_matches(),
+        outbound_block(proxy.namespace, push).specs,
+    )
+    config = resources[ROUTE].get(names.HTTP_PROXY_ROUTE_CONFIG)
+    if isinstance(config, route_pb2.RouteConfiguration) and not isinstance(
+        resources, OnDemandRoutePart
     ):
-        changed = changed_configs(previous.configs, push.configs)
-        if changed and all(getattr(c.spec, "hosts", None) for c in changed):
-            hosts = virtual_service_hosts(changed, push, previous)
-    push.memo[key] = (weakref.ref(previous), hosts)
-    return hosts
+        on_demand_routes.keep_in(config, push, record.kept)
+    push.memo[record_key(key)] = record
+    if isinstance(push.carry, Carry):
+        push.carry.remember(record_key(key), record)
+
+
+def _record(push: PushContext, key: Hashable, previous: PushContext | None) -> Built | None:
+    """The newest configuration of `key` kept: the `Carry`'s, or `previous`'s (a scoped push
+    context has no `Carry` of its own across push contexts)."""
+    found = push.carry.latest(record_key(key)) if isinstance(push.carry, Carry) else None
+    if found is None and previous is not None:
+        found = previous.memo.get(record_key(key))
+    return found if isinstance(found, Built) else None
+
+
+def changed_hosts(push: PushContext, record: Built) -> tuple[frozenset[str], bool] | None:
+    """The service hosts whose virtual hosts may differ between `record` and `push`, and
+    whether the outbound traffic policy differs, when only VirtualServices with hosts and the
+    policy differ (see the module docstring); else None. Memoised per push context and
+    record inputs."""
+    key = (
+        "pilotfish.translate.derived_routes.hosts",
+        id(record.configs),
+        id(record.services),
+        id(record.mesh),
+        record.source_matches,
+    )
+    found = push.memo.get(key)
+    inputs = (record.configs, record.services, record.mesh)
+    if found is not None and all(a is b for a, b in zip(found[:3], inputs, strict=True)):
+        known: tuple[frozenset[str], bool] | None = found[3]
+        return known
+    result = None
+    policy = record.mesh.outbound_traffic_policy
+    mesh_before = dataclasses.replace(push.mesh, outbound_traffic_policy=policy)
+    if (
+        (push.mesh == record.mesh or mesh_before == record.mesh)
+        and push.source_matches() == record.source_matches
+        and (push.registry.services is record.services or push.registry.services == record.services)
+    ):
+        changed = changed_configs(record.configs, push.configs)
+        if all(getattr(c.spec, "hosts", None) for c in changed):
+            hosts = virtual_service_hosts(changed, push, push) if changed else frozenset()
+            if hosts is not None:
+                result = (hosts, push.mesh.outbound_traffic_policy != policy)
+    push.memo[key] = (record.configs, record.services, record.mesh, result)
+    return result
+
+
+def _same_specs(
+    before: Mapping[str, OutboundClusterSpec], now: Mapping[str, OutboundClusterSpec]
+) -> bool:
+    return before is now or (
+        len(before) == len(now) and all(before.get(k) is v for k, v in now.items())
+    )
+
+
+def _prepared(
+    proxy: Proxy, push: PushContext, key: Hashable, previous: PushContext | None
+) -> tuple[Built, Mapping[str, OutboundClusterSpec], frozenset[str], bool] | None:
+    """The record to derive part `key` of `push` from, the namespace's cluster specs, the
+    hosts whose virtual hosts to build again and whether the policy changed; None when it
+    cannot be derived (see the module docstring)."""
+    record = None if proxy.captured else _record(push, key, previous)
+    if record is None:
+        return None
+    specs = outbound_block(proxy.namespace, push).specs
+    change = changed_hosts(push, record) if _same_specs(record.specs, specs) else None
+    return None if change is None else (record, specs, *change)
+
+
+def _rebuilt(
+    proxy: Proxy,
+    push: PushContext,
+    recipe: Recipe,
+    hosts: frozenset[str],
+    specs: Mapping[str, OutboundClusterSpec],
+) -> list[tuple[int, VhostUnit]]:
+    """The slots of `hosts` (by index) and their units, built as a full build builds them."""
+    by_host = push.memo.get("pilotfish.translate.services_by_host") or {
+        s.hostname: s for s in push.services
+    }
+    found = []
+    for index in sorted(i for host in hosts for i in recipe.by_host.get(host, ())):
+        slot = recipe.slots[index]
+        slot = Slot(by_host[slot.service.hostname], slot.port, slot.domains)
+        found.append((index, slot_unit(proxy, push, slot, specs)))
+    return found
 
 
 def derived(
     proxy: Proxy,
     push: PushContext,
-    previous: PushContext,
     key: Hashable,
     finish: Finish,
+    previous: PushContext | None = None,
 ) -> ProxyResources | None:
-    """The `http_proxy` part `key` of `push` from `previous`'s, or None when it cannot be
-    derived (see the module docstring)."""
-    before = previous.memo.get(key)
-    recipe = previous.memo.get(recipe_key(key))
-    specs = outbound_block(proxy.namespace, push).specs
-    previous_specs = outbound_block(proxy.namespace, previous).specs
-    if proxy.captured or before is None or recipe is None or specs is not previous_specs:
+    """The whole `http_proxy` part `key` of `push` from the newest one kept (`previous`: the
+    push context before, whose may be the newest), or None when it cannot be derived (see the
+    module docstring)."""
+    prepared = _prepared(proxy, push, key, previous)
+    if prepared is None:
         return None
-    assert isinstance(before, ProxyResources) and isinstance(recipe, Recipe)
-    hosts = changed_hosts(push, previous)
-    old = before[ROUTE].get(names.HTTP_PROXY_ROUTE_CONFIG)
-    if hosts is None or not isinstance(old, route_pb2.RouteConfiguration):
+    record, specs, hosts, policy_changed = prepared
+    old = record.resources[ROUTE].get(names.HTTP_PROXY_ROUTE_CONFIG)
+    if isinstance(record.resources, OnDemandRoutePart) or not isinstance(
+        old, route_pb2.RouteConfiguration
+    ):
         return None
-    by_host = push.memo.get("pilotfish.translate.services_by_host") or {
-        s.hostname: s for s in push.services
-    }
+    recipe = record.recipe
     config = route_pb2.RouteConfiguration()
     config.CopyFrom(old)
     notes = list(recipe.notes)
-    for index in sorted(i for host in hosts for i in recipe.by_host.get(host, ())):
-        slot = recipe.slots[index]
-        slot = Slot(by_host[slot.service.hostname], slot.port, slot.domains)
-        unit = slot_unit(proxy, push, slot, specs)
+    for index, unit in _rebuilt(proxy, push, recipe, hosts, specs):
         notes[index] = unit.diagnostics
         vhost = config.virtual_hosts[index]
         vhost.CopyFrom(finished(push, unit, finish))
         vhost.include_request_attempt_count = True  # `with_istio_route_defaults`
     diagnostics = [d for found in notes for d in found]
     if len(old.virtual_hosts) > len(recipe.slots) + 2:  # CONNECT ones (else: the pod's own and
-        del config.virtual_hosts[len(recipe.slots) :]  # the catch-all, as they were)
+        del config.virtual_hosts[len(recipe.slots) :]  # the catch-all, which reads the policy)
         tail = tail_vhosts(proxy, push, specs, recipe.claimed, diagnostics, finish)
         for vhost in tail:
             added = config.virtual_hosts.add()
             added.CopyFrom(vhost)
             added.include_request_attempt_count = True
+    elif policy_changed:
+        catch_all = catch_all_vhost(push.mesh.outbound_traffic_policy)
+        config.virtual_hosts[-1].CopyFrom(finish(catch_all))
+        config.virtual_hosts[-1].include_request_attempt_count = True
     config = tidy_http_proxy_domains(config, push)
     if _same_domains(old, config, len(recipe.slots)):
-        on_demand_routes.carry_index(old, previous, config, push)
-    push.memo[recipe_key(key)] = Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host)
-    return ProxyResources.build([config], diagnostics)
+        on_demand_routes.carry_index(old, record.kept, config, push)
+    new_recipe = Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host)
+    resources = ProxyResources.build([config], diagnostics)
+    keep(proxy, push, key, resources, new_recipe)
+    return resources
+
+
+def derived_part(
+    proxy: Proxy,
+    push: PushContext,
+    key: Hashable,
+    finish: Finish,
+    tidy: Mapping[str, frozenset[str]],
+    previous: PushContext | None = None,
+) -> OnDemandRoutePart | None:
+    """`derived` for a part built without its whole configuration (`http_proxy_part.
+    vhds_built`): its virtual hosts are the units'; those of the changed hosts, and the tail
+    when it has CONNECT ones or the policy changed, are taken anew; its index serves while
+    every position keeps its domains. `tidy`: `push`'s (`http_proxy_part._tidied`)."""
+    prepared = _prepared(proxy, push, key, previous)
+    if prepared is None or not isinstance(prepared[0].resources, OnDemandRoutePart):
+        return None
+    record, specs, hosts, policy_changed = prepared
+    old = record.resources
+    assert isinstance(old, OnDemandRoutePart)
+    recipe = record.recipe
+    vhosts = list(old.vhosts)
+    notes = list(recipe.notes)
+    for index, unit in _rebuilt(proxy, push, recipe, hosts, specs):
+        notes[index] = unit.diagnostics
+        vhosts[index] = finished(push, unit, finish)
+    diagnostics = [d for found in notes for d in found]
+    slots = len(recipe.slots)
+    if len(old.vhosts) > slots + 2:  # CONNECT ones (else: the pod's own and the catch-all)
+        vhosts[slots:] = tail_vhosts(proxy, push, specs, recipe.claimed, diagnostics, finish)
+    elif policy_changed:
+        vhosts[-1] = finish(catch_all_vhost(push.mesh.outbound_traffic_policy))
+    tails = (old.vhosts[slots:], vhosts[slots:])
+    same = len(tails[0]) == len(tails[1]) and all(
+        list(a.domains) == list(b.domains) for a, b in zip(*tails, strict=True)
+    )
+    up_front = old[ROUTE][names.HTTP_PROXY_ROUTE_CONFIG]
+    assert isinstance(up_front, route_pb2.RouteConfiguration)
+    known = old.index if same else None  # the pod's own answer reads nothing that changed
+    part = OnDemandRoutePart(up_front, tuple(vhosts), tidy, old.always, diagnostics, known)
+    keep(proxy, push, key, part, Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host))
+    return part
 
 
 def _same_domains(

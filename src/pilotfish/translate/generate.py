@@ -190,23 +190,15 @@ def with_new_outbound_policy(
 ) -> tuple[tuple[ProxyResources, ...], ProxyResources] | None:
     """A sidecar's parts after a change of the mesh's outbound traffic policy alone
     (`affected.outbound_policy_change`), its parts built from the push context before it: new
-    shared parts, and its own part with only its HTTP proxy listeners built again (their
-    passthrough filter): the rest of its own part reads nothing the change touched. None for a
-    gateway, a captured pod or a sidecar with an outbound TCP listener: translate it again."""
+    shared parts (the catch-all of its `http_proxy` configuration), its own part kept: a
+    sidecar's own translation does not read the policy (its HTTP proxy listeners are the same
+    under both: `proxy_listeners`). None for a gateway or a captured pod (their listeners read
+    it): translate it again."""
     shared, own = parts
-    if proxy.is_gateway or proxy.captured or not shared or _has_tcp_listener(own):
+    if proxy.is_gateway or proxy.captured or not shared:
         return None
-    if envoy_filters.patches_for(proxy, push):
-        return None  # its listeners may be patched: built again whole
     scoped = sidecar_scope.scoped_push(proxy, push)
-    rebuilt = decorate(proxy, push, outbound_listeners(proxy, scoped, push))
-    mine = {getattr(m, "name", ""): m for m in rebuilt if isinstance(m, listener_pb2.Listener)}
-    if set(mine) != {n for n in own[LISTENER] if n in _PROXY_LISTENERS}:
-        return None
-    resources = {t: dict(own[t]) for t in own}
-    resources[LISTENER].update(mine)
-    vhds = on_demand_routes.applies(proxy, push)
-    return _shared_parts(proxy, scoped, vhds=vhds), ProxyResources(resources, own.diagnostics)
+    return _shared_parts(proxy, scoped, vhds=on_demand_routes.applies(proxy, push)), own
 
 
 _PROXY_LISTENERS = (names.OUTBOUND_HTTP_PROXY_LISTENER, names.OUTBOUND_WS_PROXY_LISTENER)
@@ -249,16 +241,13 @@ def with_new_routes(
     (clusters, endpoints, route configurations: each built once per namespace and scope) are
     taken from `push` and its own part (its listeners and inbound side) is kept, since a
     sidecar's own part reads routing only for its outbound TCP listeners and a captured pod's
-    outbound listeners, and the forward-proxy flag for its HTTP proxy listener. None when it
-    may read it (a gateway, a captured pod, a sidecar with an outbound TCP listener, the
-    forward-proxy flag changed): translate it again."""
+    outbound listeners (its HTTP proxy listeners read neither: `proxy_listeners`). None when it
+    may read it (a gateway, a captured pod, a sidecar with an outbound TCP listener): translate
+    it again."""
     shared, own = parts
     if proxy.is_gateway or proxy.captured or not shared or _has_tcp_listener(own):
         return None
     scoped, scoped_before = (sidecar_scope.scoped_push(proxy, p) for p in (push, previous))
-    before = outbound_block(proxy.namespace, scoped_before)
-    if outbound_block(proxy.namespace, scoped).forward_proxy != before.forward_proxy:
-        return None
     vhds = on_demand_routes.applies(proxy, push)
     return _shared_parts(proxy, scoped, scoped_before, vhds), own
 

@@ -1,9 +1,9 @@
 """A sidecar's `http_proxy` route part, shared by the sidecars of a namespace and Sidecar
-scope: the whole configuration (`virtual_hosts.http_proxy_route_config`, derived from the
-previous push context's when only VirtualServices changed: `derived_routes`; a captured pod's
+scope: the whole configuration (`virtual_hosts.http_proxy_route_config`; a captured pod's
 per-port configurations), or, for sidecars with on-demand virtual hosts, the part built
 without it (`vhds_built`), which `whole_parts` turns back into the whole one for a config
-dump.
+dump. Either is derived from the newest one of its key kept when only VirtualServices and
+the outbound traffic policy changed since (`derived_routes`).
 
 `vhds_built` makes a `vhds_part.OnDemandRoutePart`: the virtual hosts of the whole
 configuration as the units they are built from, in its order, and its diagnostics, from the
@@ -36,14 +36,12 @@ from pilotfish.translate import (
     sidecar_scope,
 )
 from pilotfish.translate.clusters import OutboundClusterSpec
-from pilotfish.translate.derived_routes import Recipe
 from pilotfish.translate.http_routes import with_istio_route_defaults
 from pilotfish.translate.observability import outbound_routes, reused_outbound_vhost
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.vhds_part import DomainIndex, OnDemandRoutePart
-from pilotfish.translate.virtual_hosts import Slot, finished, http_slots, slot_unit, tail_vhosts
-from pilotfish.type_urls import ROUTE
+from pilotfish.translate.virtual_hosts import finished, http_slots, slot_unit, tail_vhosts
 
 
 def whole_parts(
@@ -65,7 +63,9 @@ def http_proxy_route(
     (`observability.outbound_routes`: nothing of the proxy itself, whose identity its listener
     sends), as a shared part: the same for the sidecars of a namespace and Sidecar scope (and
     their labels when some VirtualService matches `sourceLabels`), memoised per push context;
-    never mutate it. Derived from `previous`'s when it can be (`derived_routes`)."""
+    never mutate it. Derived from the newest part of its key kept when it can be
+    (`derived_routes.derived`, `derived_part`; the one of `previous`, the push context before,
+    when only VirtualServices and DestinationRules changed since)."""
     labels = proxy.labels if push.source_label_matches() else ()
     key = ("pilotfish.translate.http_proxy_route", proxy.namespace, labels, proxy.captured, vhds)
     found: ProxyResources | None = push.memo.get(key)
@@ -74,13 +74,13 @@ def http_proxy_route(
     specs = outbound_block(proxy.namespace, push).specs
     finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
     if vhds:
-        found = derived_vhds(proxy, push, previous, key, finish) if previous else None
+        found = derived_routes.derived_part(proxy, push, key, finish, _tidied(push), previous)
         if found is None:
             found = vhds_built(proxy, push, specs, finish, key)
-    elif previous is not None:  # only VirtualServices and DestinationRules changed since
-        found = derived_routes.derived(proxy, push, previous, key, finish)
+    else:
+        found = derived_routes.derived(proxy, push, key, finish, previous)
     if found is None:
-        config, diagnostics = derived_routes.built(proxy, push, key, specs, finish)
+        config, diagnostics, recipe = derived_routes.built(proxy, push, specs, finish)
         configs = [service_entries.tidy_http_proxy_domains(config, push)]
         if proxy.captured:  # per-port configurations add catch-all virtual hosts of their own
             ports = captured.http_ports(specs)
@@ -88,6 +88,8 @@ def http_proxy_route(
             configs = captured.port_route_configs(configs[0], ports, push.services, policy)
             configs = [outbound_routes(push, c) for c in configs]
         found = ProxyResources.build(configs, diagnostics)
+        if not proxy.captured:
+            derived_routes.keep(proxy, push, key, found, recipe)
     push.memo[key] = found
     return found
 
@@ -104,7 +106,8 @@ def vhds_built(
 ) -> OnDemandRoutePart:
     """The part a whole build (`derived_routes.built`, then `tidy_http_proxy_domains`) would
     make the configuration of, for `proxy`'s namespace in `push` (its scoped push context);
-    its recipe kept as `key`'s in `push` (for the next push context to derive from)."""
+    kept as `key`'s with its recipe (`derived_routes.keep`, for later push contexts to derive
+    from)."""
     diagnostics: list[Diagnostic] = []
     notes: list[tuple[Diagnostic, ...]] = []
     slots, claimed = http_slots(push, proxy.namespace)
@@ -115,11 +118,13 @@ def vhds_built(
         notes.append(tuple(unit.diagnostics))
         vhosts.append(finished(push, unit, finish))
     vhosts.extend(tail_vhosts(proxy, push, specs, claimed, diagnostics, finish))
-    if key is not None:
-        derived_routes.remember(push, key, proxy.namespace, notes)
     settings = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     up_front = on_demand_routes.up_front(with_istio_route_defaults(settings))
-    return _part(push, up_front, vhosts, diagnostics)
+    part = _part(push, up_front, vhosts, diagnostics)
+    if key is not None:
+        recipe = derived_routes.recipe_of(push, proxy.namespace, notes)
+        derived_routes.keep(proxy, push, key, part, recipe)
+    return part
 
 
 def _part(
@@ -138,49 +143,6 @@ def _part(
     return OnDemandRoutePart(up_front, tuple(vhosts), tidy, always, diagnostics, index)
 
 
-def derived_vhds(
-    proxy: Proxy, push: PushContext, previous: PushContext, key: Hashable, finish: Finish
-) -> OnDemandRoutePart | None:
-    """`vhds_built`'s part derived from `previous`'s, as `derived_routes.derived` derives a
-    whole configuration and under the same conditions (its module docstring): the slots of
-    the changed VirtualServices' hosts built again, the tail again when it has CONNECT
-    virtual hosts, every other virtual host and its diagnostics kept, and the domain index
-    kept when no domain moved. None when it cannot be derived."""
-    before = previous.memo.get(key)
-    recipe = previous.memo.get(derived_routes.recipe_key(key))
-    specs = outbound_block(proxy.namespace, push).specs
-    if not isinstance(before, OnDemandRoutePart) or not isinstance(recipe, Recipe):
-        return None
-    if proxy.captured or specs is not outbound_block(proxy.namespace, previous).specs:
-        return None
-    hosts = derived_routes.changed_hosts(push, previous)
-    if hosts is None:
-        return None
-    by_host = {s.hostname: s for s in push.services}
-    vhosts, notes = list(before.vhosts), list(recipe.notes)
-    for index in sorted(i for host in hosts for i in recipe.by_host.get(host, ())):
-        slot = recipe.slots[index]
-        slot = Slot(by_host[slot.service.hostname], slot.port, slot.domains)
-        unit = slot_unit(proxy, push, slot, specs)
-        notes[index] = tuple(unit.diagnostics)
-        vhosts[index] = finished(push, unit, finish)
-    diagnostics = [d for found in notes for d in found]
-    index_kept: DomainIndex | None = before.index
-    if len(vhosts) > len(recipe.slots) + 2:  # CONNECT ones (else: the pod's own and the
-        old_tail = vhosts[len(recipe.slots) :]  # catch-all, as they were)
-        del vhosts[len(recipe.slots) :]
-        vhosts += tail_vhosts(proxy, push, specs, recipe.claimed, diagnostics, finish)
-        new_tail = vhosts[len(recipe.slots) :]
-        if [list(v.domains) for v in old_tail] != [list(v.domains) for v in new_tail]:
-            index_kept = None
-    push.memo[derived_routes.recipe_key(key)] = Recipe(
-        recipe.slots, recipe.claimed, tuple(notes), recipe.by_host
-    )
-    up_front = before[ROUTE][names.HTTP_PROXY_ROUTE_CONFIG]
-    assert isinstance(up_front, route_pb2.RouteConfiguration)
-    return _part(push, up_front, vhosts, diagnostics, index_kept)
-
-
 def _tidied(push: PushContext) -> Mapping[str, frozenset[str]]:
     """The virtual hosts `service_entries.tidy_http_proxy_domains` tidies (by name), with the
     domains it keeps, memoised per push context."""
@@ -196,4 +158,4 @@ def _tidied(push: PushContext) -> Mapping[str, frozenset[str]]:
     return found
 
 
-__all__ = ["derived_vhds", "http_proxy_route", "vhds_built", "whole_parts"]
+__all__ = ["http_proxy_route", "vhds_built", "whole_parts"]

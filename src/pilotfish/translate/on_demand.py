@@ -174,9 +174,12 @@ def narrowed(
 
 
 def _used(carry: Carry, push: PushContext, listener: Message) -> frozenset[str]:
-    """`listener_clusters` of one listener, kept while it is the same object."""
+    """`listener_clusters` of one listener, kept while it is the same object (`lasting`: a
+    sidecar's own part outlives the push contexts of changes it was not composed again for,
+    e.g. targeted and endpoint changes, and a policy change keeps it)."""
     key = ("pilotfish.translate.on_demand.used", id(listener))
-    return carry.unit(push, key, lambda: frozenset(listener_clusters((listener,))), keep=listener)
+    found = lambda: frozenset(listener_clusters((listener,)))  # noqa: E731
+    return carry.unit(push, key, found, keep=listener, lasting=True)
 
 
 def listener_clusters(listeners: Iterable[Message]) -> set[str]:

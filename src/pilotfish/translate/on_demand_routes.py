@@ -160,32 +160,59 @@ def _index_key(config: route_pb2.RouteConfiguration) -> tuple[str, int]:
 
 
 def index_of(config: route_pb2.RouteConfiguration, push: PushContext) -> DomainIndex:
-    """`DomainIndex.of(config)`, memoised per push context."""
+    """`DomainIndex.of(config)`, memoised per push context (and kept with `config`'s record:
+    `keep_in`)."""
     found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = push.memo.get(
         _index_key(config)
     )
     if found is None or found[0] is not config:
         found = push.memo[_index_key(config)] = (config, DomainIndex.of(config))
+        _kept(config, push, "index", found[1])
     return found[1]
+
+
+def _kept_key(config: route_pb2.RouteConfiguration) -> tuple[str, int]:
+    return ("pilotfish.translate.vhds.kept", id(config))
+
+
+def keep_in(
+    config: route_pb2.RouteConfiguration, push: PushContext, kept: dict[str, object]
+) -> None:
+    """What `push` makes of `config` for on-demand routes (its domain index, its up-front part:
+    pure functions of it) is put in `kept` too, so a configuration derived from it in a later
+    push context takes them (`carry_index`)."""
+    push.memo[_kept_key(config)] = (config, kept)
+    for name, key in (("index", _index_key(config)), ("up_front", _up_front_key(config))):
+        found = push.memo.get(key)
+        if found is not None and found[0] is config:
+            kept[name] = found[1]
+
+
+def _kept(
+    config: route_pb2.RouteConfiguration, push: PushContext, name: str, value: object
+) -> None:
+    found: tuple[route_pb2.RouteConfiguration, dict[str, object]] | None = push.memo.get(
+        _kept_key(config)
+    )
+    if found is not None and found[0] is config:
+        found[1][name] = value
 
 
 def carry_index(
     old: route_pb2.RouteConfiguration,
-    previous: PushContext,
+    kept: dict[str, object],
     new: route_pb2.RouteConfiguration,
     push: PushContext,
 ) -> None:
     """`new` has the domains of `old` at the same positions, its settings and the virtual
-    hosts of `UP_FRONT_VHOSTS` (`derived_routes`): the index and the up-front part `previous`
-    made of `old`, if any, serve `new` in `push`."""
-    found: tuple[route_pb2.RouteConfiguration, DomainIndex] | None = previous.memo.get(
-        _index_key(old)
-    )
-    if found is not None and found[0] is old:
-        push.memo[_index_key(new)] = (new, found[1])
-    up_front_before: _UpFront | None = previous.memo.get(_up_front_key(old))
-    if up_front_before is not None and up_front_before[0] is old:  # same settings, the same
-        push.memo[_up_front_key(new)] = (new, up_front_before[1])  # pod's own virtual host
+    hosts of `UP_FRONT_VHOSTS` (`derived_routes`): the index and the up-front part made of
+    `old` (`kept` with it: `keep_in`), if any, serve `new` in `push`."""
+    index = kept.get("index")
+    if isinstance(index, DomainIndex):
+        push.memo[_index_key(new)] = (new, index)
+    up_front_before = kept.get("up_front")  # same settings, the same pod's own virtual host
+    if up_front_before is not None:
+        push.memo[_up_front_key(new)] = (new, up_front_before)
 
 
 def resolved(
@@ -316,6 +343,7 @@ def _up_front(
             if v.name in UP_FRONT_VHOSTS
         }
         found = push.memo[key] = (config, (up_front(config), always))
+        _kept(config, push, "up_front", found[1])
     return found[1]
 
 
@@ -330,6 +358,7 @@ __all__ = [
     "held_hosts",
     "holds_any",
     "host_of",
+    "keep_in",
     "matching_vhost",
     "published",
     "resolved",
