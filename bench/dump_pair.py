@@ -493,6 +493,8 @@ VARIANTS: dict[str, Variant] = {
     # what the metrics' pieces cost (attribution only: these change Istio's labels; -local-san
     # writes the bench mesh's server identity where the operator would print it)
     "-grpc-stats": _drop_filters("envoy.filters.http.grpc_stats"),
+    # the HTTP proxy listener's forward proxy filter, there under REGISTRY_ONLY too (idle)
+    "-dfp": _drop_filters("envoy.filters.http.dynamic_forward_proxy"),
     "-metric-operators": _metric_tags(lambda fmt: "x" * len(fmt)),
     "-metric-tags": _metric_tags(lambda fmt: None),
     "-local-san": _metric_tags(

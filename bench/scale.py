@@ -15,7 +15,11 @@ Measured in one run, side by side:
 - connect storm: all proxies connect at once -> every one has received CDS, EDS, LDS and RDS;
 - targeted change: one VirtualService's weights -> per proxy, time to its last response ACKed;
 - endpoint change: one Workload scaled from its replicas to one more (instance list PUT);
-- mesh-wide change: the mesh ConfigMap's outboundTrafficPolicy (every sidecar sees it);
+- mesh-wide change: the mesh ConfigMap's outboundTrafficPolicy (every sidecar sees it; with
+  on-demand routes each has called a host no service has, `OUTSIDE_HOST`, and holds the
+  catch-all's answer for it, which the policy decides);
+- mesh-wide DestinationRule change: every service's rule given a connection pool (every
+  cluster of every sidecar: `Topology.pooled_rules` says why not one root-namespace rule);
 - control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`,
   `pilot_xds_pushes` and `pilot_xds_config_size_bytes` read from :15014/metrics and checked
   against the clients' own counts (a line each, `agree` or `DISAGREE`); `real Envoys ms` is
@@ -24,7 +28,8 @@ With --on-demand: PILOTFISH_ON_DEMAND_CLUSTERS=true (else false), every proxy sp
 each simulated one asks for the clusters of two services after its first CDS response, and a
 first and a second request go through each real Envoy to 5 services it never called (medians).
 A change is over when no proxy has received anything for --quiet seconds. Last line: `scale:
-services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=... rss_mb=...`.
+services=N proxies=M connect_s=... targeted_p99_ms=... endpoint_ms=... meshwide_s=...
+meshwide_dr_s=... rss_mb=...`.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import shutil
@@ -51,6 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from meshbench import machine  # noqa: E402
 from scale_api import (  # noqa: E402
     TOKEN,
+    apply_file,
     call,
     convergence_check,
     convergence_metric,
@@ -61,14 +68,8 @@ from scale_api import (  # noqa: E402
     synced_proxies,
     xds_sent,
 )
-from scale_mesh import Topology  # noqa: E402
-from scale_proxies import (  # noqa: E402
-    Clients,
-    RealEnvoys,
-    Received,
-    forwards_unknown_hosts,
-    settle,
-)
+from scale_mesh import OUTSIDE_HOST, Topology  # noqa: E402
+from scale_proxies import Clients, RealEnvoys, Received, outside_policy, settle  # noqa: E402
 
 
 @dataclass
@@ -178,7 +179,7 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
                 node["demand_hosts"] = [
                     "http_proxy/{1}.{0}:8080".format(*topo.names[(n + k) % len(topo.names)])
                     for k in (1, 7)
-                ]
+                ] + [f"http_proxy/{OUTSIDE_HOST}"]
         clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, tmp)
         envoys = RealEnvoys(real, (host, xds_port), tmp, all_delta=args.on_demand)
         await clients.start()
@@ -214,28 +215,18 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         print(envoys.first_requests(fresh), flush=True)
         if args.on_demand_routes:  # the real Envoys hold the targeted service's virtual host
             envoys.first_requests([topo.names[len(topo.names) // 2]])
+            print(f"outside host {OUTSIDE_HOST}: {sorted(envoys.call_outside(OUTSIDE_HOST))}")
 
+        changed = functools.partial(change, base, cp.pid, clients, envoys, args)
         for repeat in range(args.repeats):
             # targeted change: one VirtualService's weights
             ns, svc = topo.names[len(topo.names) // 2]
             weight = 80 - repeat
             results.append(
-                await change(
+                await changed(
                     f"targeted (VS {ns}/{svc})",
-                    base,
-                    cp.pid,
-                    clients,
-                    envoys,
-                    args,
-                    lambda ns=ns, svc=svc, weight=weight: call(
-                        base,
-                        "POST",
-                        "/api/v1/apply",
-                        {
-                            "files": [["vs.yaml", topo.virtual_service(ns, svc, weight)]],
-                            "wait": True,
-                            "timeout": args.timeout,
-                        },
+                    lambda ns=ns, svc=svc, weight=weight: apply_file(
+                        base, "vs.yaml", topo.virtual_service(ns, svc, weight), args.timeout
                     ),
                     lambda d, w=weight: f'"weight": {w}' in d,
                 )
@@ -245,13 +236,8 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             rows = [i.row() for i in topo.instances(scaled=scaled if repeat % 2 == 0 else None)]
             count = len(rows)
             results.append(
-                await change(
+                await changed(
                     f"endpoint ({scaled[1]}-{scaled[2]} scaled)",
-                    base,
-                    cp.pid,
-                    clients,
-                    envoys,
-                    args,
                     lambda rows=rows: put_instances(base, rows),
                     lambda d, n=count: True,
                 )
@@ -259,24 +245,23 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             # mesh-wide change: outboundTrafficPolicy
             mode = "REGISTRY_ONLY" if repeat % 2 == 0 else "ALLOW_ANY"
             results.append(
-                await change(
+                await changed(
                     f"mesh-wide ({mode})",
-                    base,
-                    cp.pid,
-                    clients,
-                    envoys,
-                    args,
-                    lambda mode=mode: call(
-                        base,
-                        "POST",
-                        "/api/v1/apply",
-                        {
-                            "files": [["mesh.yaml", topo.mesh_config(mode)]],
-                            "wait": True,
-                            "timeout": args.timeout,
-                        },
+                    lambda mode=mode: apply_file(
+                        base, "mesh.yaml", topo.mesh_config(mode), args.timeout
                     ),
-                    lambda d, mode=mode: forwards_unknown_hosts(d) == (mode == "ALLOW_ANY"),
+                    lambda d, mode=mode: outside_policy(d, OUTSIDE_HOST) == mode,
+                )
+            )
+            # mesh-wide DestinationRule change: every service's rule, every cluster
+            pending = 512 + repeat
+            results.append(
+                await changed(
+                    f"mesh-wide-dr (every rule: http1MaxPendingRequests {pending})",
+                    lambda p=pending: apply_file(
+                        base, "dr.yaml", topo.pooled_rules(p), args.timeout
+                    ),
+                    lambda d, p=pending: f'"max_pending_requests": {p}' in d,
                 )
             )
         _, rss = proc_stats(cp.pid)
@@ -302,12 +287,12 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
 
 
 async def change(
-    name: str,
     base: str,
     pid: int,
     clients: Clients,
     envoys: RealEnvoys,
     args: argparse.Namespace,
+    name: str,
     action: Any,
     envoy_check: Any,
 ) -> ChangeResult:
@@ -376,10 +361,9 @@ def main() -> None:
     print(HEADER)
     print("|" + "---|" * 11)
     results = asyncio.run(_cancellable(run(args)))
-    by = {
-        r.name.split(" ")[0]: [x for x in results if x.name.startswith(r.name.split(" ")[0])]
-        for r in results
-    }
+    by: dict[str, list[ChangeResult]] = {}
+    for r in results:
+        by.setdefault(r.name.split(" ")[0], []).append(r)
 
     def med(kind: str, attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in by[kind]))
@@ -390,6 +374,7 @@ def main() -> None:
         f"targeted_p99_ms={med('targeted', 'p99_ms'):.0f} "
         f"endpoint_ms={med('endpoint', 'max_ms'):.0f} "
         f"meshwide_s={med('mesh-wide', 'max_ms') / 1000:.2f} "
+        f"meshwide_dr_s={med('mesh-wide-dr', 'max_ms') / 1000:.2f} "
         f"rss_mb={med('rss_mb', 'p50_ms'):.0f} load={os.getloadavg()[0]:.1f}"
         + (" on_demand=1" if args.on_demand else "")
         + (" on_demand_routes=1" if args.on_demand_routes else "")

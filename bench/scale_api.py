@@ -40,6 +40,12 @@ def call(base: str, method: str, path: str, body: Any = None, timeout: float = 6
     return json.loads(text) if text.startswith(("{", "[")) else text
 
 
+def apply_file(base: str, name: str, text: str, timeout: float) -> Any:
+    """POST one file to /api/v1/apply and wait for its convergence (as `pilotfish apply`)."""
+    body = {"files": [[name, text]], "wait": True, "timeout": timeout}
+    return call(base, "POST", "/api/v1/apply", body)
+
+
 def proc_stats(pid: int) -> tuple[float, float]:
     """(CPU seconds, RSS MB) of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 SERVICES_PER_NAMESPACE = 20
+OUTSIDE_HOST = "127.0.0.9:8081"
+"""A host no service has, that every sidecar has called (so it holds the catch-all's answer for
+it, and an outbound traffic policy change reaches it); an IP literal, so that a real Envoy's
+request to it under ALLOW_ANY stays on loopback (refused: 503)."""
 PORT = 8080
 GATEWAY_NAMESPACES = 5
 
@@ -134,6 +138,15 @@ class Topology:
             "  subsets:\n  - name: v1\n    labels:\n      version: v1\n"
             "  - name: v2\n    labels:\n      version: v2\n"
         )
+
+    def pooled_rules(self, pending: int) -> str:
+        """Every service's DestinationRule with a connection pool (`http1MaxPendingRequests`):
+        a change of every cluster every sidecar holds. (Istio applies only the most specific
+        rule to a host, with no merge: a root-namespace `*.local` rule would reach none of
+        these services, each of which has a rule of its own.)"""
+        pool = f"    connectionPool:\n      http:\n        http1MaxPendingRequests: {pending}\n"
+        extra = "  trafficPolicy:\n" + pool
+        return "---\n".join(self.destination_rule(ns, svc, extra) for ns, svc in self.names)
 
     def virtual_service(self, ns: str, svc: str, v1_weight: int = 90) -> str:
         return (

@@ -26,8 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 from scale_api import DIRECT, free_port, proc_stats  # noqa: E402
 from scale_mesh import Instance  # noqa: E402
 
-from pilotfish.translate.listeners import DFP_FILTER  # noqa: E402
-
 
 @dataclass
 class Received:
@@ -225,6 +223,21 @@ class RealEnvoys:
             f"config_dump MB {', '.join(f'{s:.2f}' for s in sizes)}"
         )
 
+    def call_outside(self, host: str) -> set[str]:
+        """A request to `host` (no service's) through each real Envoy: it then holds the
+        catch-all's answer for it (on-demand routes). The statuses."""
+        statuses: set[str] = set()
+        for instance in self.instances:
+            proxy = urllib.request.ProxyHandler({"http": f"http://{instance.address}:15001"})
+            try:
+                status = str(urllib.request.build_opener(proxy).open(f"http://{host}/").status)
+            except urllib.error.HTTPError as error:
+                status = str(error.code)
+            except OSError as error:
+                status = type(error).__name__
+            statuses.add(status)
+        return statuses
+
     def first_requests(self, services: list[tuple[str, str]]) -> str:
         """A first and a second request to each of `services` (never called) through each real
         Envoy's outbound HTTP proxy (15001): the medians in ms (no app answers: a 503 after
@@ -264,17 +277,6 @@ class RealEnvoys:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-
-
-def forwards_unknown_hosts(dump: str) -> bool:
-    """Whether an active listener of a config_dump (as JSON) forwards hosts no service has:
-    the HTTP proxy listener's dynamic forward proxy filter, there under ALLOW_ANY only (the
-    listener it replaces may still be draining; PassthroughCluster is held either way)."""
-    for config in json.loads(dump).get("configs", []):
-        for listener in config.get("dynamic_listeners", []):
-            if DFP_FILTER in json.dumps(listener.get("active_state", {})):
-                return True
-    return False
 
 
 def newest_update(dump: Any) -> float:
@@ -345,3 +347,16 @@ async def settle(received: Received, start: float, quiet: float, timeout: float)
         f"proxies kept receiving until the timeout; most responses per proxy: {most}; "
         f"last: {recent}"
     )
+
+
+def outside_policy(dump: str, host: str) -> str:
+    """The outbound traffic policy a config_dump (as JSON) routes `host` (no service's) by: its
+    VHDS virtual host, or the catch-all of a whole route configuration (REGISTRY_ONLY answers
+    502 itself, ALLOW_ANY passes through); "" if it holds neither."""
+    for config in json.loads(dump).get("configs", []):
+        for route in config.get("dynamic_route_configs", []):
+            for vhost in route.get("route_config", {}).get("virtual_hosts", []):
+                if vhost.get("name") == f"http_proxy/{host}" or "*" in vhost.get("domains", []):
+                    text = json.dumps(vhost)
+                    return "REGISTRY_ONLY" if "direct_response" in text else "ALLOW_ANY"
+    return ""
