@@ -354,18 +354,27 @@ def gateway_api_columns(kind: str, doc: dict[str, Any], now: float) -> list[tupl
 
 def ingress_columns(kind: str, doc: dict[str, Any], now: float) -> list[tuple[str, str]]:
     """(header, value) after NAME as kubectl prints networking.k8s.io kinds: `get ingress`
-    CLASS, HOSTS (`*` for a rule without host), ADDRESS (the load balancer's), PORTS (`80`,
-    `80, 443` with TLS), AGE; `get ingressclass` CONTROLLER, PARAMETERS, AGE."""
+    CLASS, HOSTS (up to three rules' hosts, then `+ N more...`; `*` when none names one), ADDRESS
+    (the load balancer's, cut at 16 characters), PORTS (`80`, `80, 443` with TLS), AGE;
+    `get ingressclass` CONTROLLER, PARAMETERS (`Kind[.apiGroup]/name`), AGE."""
     spec, status = doc.get("spec") or {}, doc.get("status") or {}
     age = ("AGE", age_of(doc.get("metadata") or {}, now))
     if kind == "IngressClass":
         parameters = spec.get("parameters") or {}
-        shown = f"{parameters.get('kind')}/{parameters.get('name')}" if parameters else "<none>"
+        group = f".{parameters['apiGroup']}" if parameters.get("apiGroup") else ""
+        kind_name = f"{parameters.get('kind')}{group}/{parameters.get('name')}"
+        shown = kind_name if parameters else "<none>"
         return [("CONTROLLER", str(spec.get("controller", ""))), ("PARAMETERS", shown), age]
-    hosts = [str(r.get("host") or "*") for r in spec.get("rules") or []] or ["*"]
-    shown = ",".join(hosts[:4]) + (f" + {len(hosts) - 4} more..." if len(hosts) > 4 else "")
+    rules, more = spec.get("rules") or [], False
+    hosts: list[str] = []
+    for rule in rules:  # kubectl's walk: a rule after the third host makes `+ N more...`
+        more = more or len(hosts) == 3
+        if not more and rule.get("host"):
+            hosts.append(str(rule["host"]))
+    shown = (",".join(hosts) or "*") + (f" + {len(rules) - 3} more..." if more else "")
     balancer = (status.get("loadBalancer") or {}).get("ingress") or []
     address = ",".join(str(i.get("ip") or i.get("hostname") or "") for i in balancer)
+    address = address if len(address) <= 16 else address[:13] + "..."
     return [
         ("CLASS", str(spec.get("ingressClassName") or "<none>")),
         ("HOSTS", shown),
