@@ -148,3 +148,27 @@ def test_bad_ingress_is_rejected_with_file_line_and_field() -> None:
         " number or name",
     ]
     assert "bad.yaml:10" in str(result.errors[0]) or "bad.yaml:10" in str(result.errors[1])
+
+
+@pytest.mark.parametrize(
+    ("host", "wrong"),
+    [
+        ("httpbin.example.com", False),
+        ("*.example.com", False),
+        ("Httpbin.example.com", True),
+        ("*", True),
+        ("a.*.example.com", True),
+        ("10.0.0.1", True),
+    ],
+)
+def test_rule_and_tls_hosts_are_dns_names(host: str, wrong: bool) -> None:
+    text = BAD.replace("path: status", "path: /status").replace(
+        "pathType: Regex", "pathType: Exact"
+    )
+    text = text.replace("port: {}", "port: {number: 80}").replace("a.example", f"'{host}'")
+    text += f"  tls:\n  - hosts: ['{host}']\n    secretName: s\n"
+    result = load(text, "hosts.yaml")
+    paths = sorted(d.path for d in result.errors)
+    assert paths == (["spec.rules[0].host", "spec.tls[0].hosts[0]"] if wrong else []), paths
+    if wrong:
+        assert result.errors[0].source.line == 7 and f'"{host}"' in result.errors[0].message

@@ -3,14 +3,17 @@
 Field names are Kubernetes' (`ingressClassName`, `defaultBackend`, `rules[].http.paths[]` with
 `path`, `pathType` and `backend.service.{name, port.{number|name}}`, `tls[].{hosts, secretName}`;
 `IngressClass.spec.controller`). The rules are the API server's that a user meets with these
-files: `pathType` is required and one of Exact, Prefix, ImplementationSpecific; an Exact or
-Prefix path is absolute; a backend names a service with exactly one of port number and port
-name; a rule without `http` or an Ingress without rules needs a `defaultBackend` to route
-anything. `document_problems` gives the problems with their field paths (None: not such a kind).
+files: hosts are DNS names (`*.` allowed in front, no IP address); `pathType` is required and
+one of Exact, Prefix, ImplementationSpecific; an Exact or Prefix path is absolute; a backend
+names a service with exactly one of port number and port name; an Ingress has `rules` or a
+`defaultBackend`. `document_problems` gives the problems with their field paths (None: not
+such a kind).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 from pydantic import Field
@@ -107,13 +110,35 @@ def ingress_problems(spec: IngressSpec) -> list[Problem]:
         found.append(Problem("spec.rules", "either `defaultBackend` or `rules` must be specified"))
     for i, rule in enumerate(spec.rules):
         at = f"spec.rules[{i}]"
+        if rule.host:
+            found += _host_problems(rule.host, f"{at}.host")
         for j, path in enumerate(rule.http.paths if rule.http else []):
             found += _path_problems(path, f"{at}.http.paths[{j}]")
     for i, tls in enumerate(spec.tls):
         for j, host in enumerate(tls.hosts):
-            if not host or host != host.lower():
-                found.append(Problem(f"spec.tls[{i}].hosts[{j}]", f"Invalid value: {host!r}"))
+            found += _host_problems(host, f"spec.tls[{i}].hosts[{j}]")
     return found
+
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+
+
+def _host_problems(host: str, at: str) -> list[Problem]:
+    """The API server's host rules: a DNS name (lowercase RFC 1123 subdomain, at most 253
+    characters), `*.` before one for a wildcard, never an IP address."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [Problem(at, f'Invalid value: "{host}": must be a DNS name, not an IP address')]
+    name = host[2:] if host.startswith("*.") else host
+    if len(host) <= 253 and _SUBDOMAIN.fullmatch(name):
+        return []
+    what = "a wildcard DNS-1123 subdomain (*. and a " if "*" in host else "a ("
+    message = f"must be {what}lowercase RFC 1123 subdomain, e.g. 'example.com')"
+    return [Problem(at, f'Invalid value: "{host}": {message}')]
 
 
 def _path_problems(path: HTTPIngressPath, at: str) -> list[Problem]:
