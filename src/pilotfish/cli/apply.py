@@ -7,6 +7,7 @@ config changed has ACKed it — or say which proxies NACKed (with Envoy's error)
 
 from __future__ import annotations
 
+import os
 import sys
 import urllib.parse
 from pathlib import Path
@@ -24,9 +25,15 @@ def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def print_diagnostics(diagnostics: list[dict[str, Any]]) -> None:
+def print_diagnostics(
+    diagnostics: list[dict[str, Any]], given: dict[str, str] | None = None
+) -> None:
+    """The control plane's messages; `given`: the file names sent -> as the user gave them."""
     for d in diagnostics:
-        print(f"{d['level']}: {d['text']}", file=sys.stderr)
+        text = str(d["text"])
+        for sent, name in (given or {}).items():
+            text = text.replace(sent, name)
+        print(f"{d['level']}: {text}", file=sys.stderr)
 
 
 def _files(paths: tuple[list[str], list[str]], recursive: bool = False) -> list[tuple[str, str]]:
@@ -70,10 +77,16 @@ def apply_files(
             print(f"{d.level}: {d}", file=sys.stderr)
         _err("invalid configuration: nothing was applied")
         return 1
-    body = {"files": files, "namespace": namespace, "wait": wait, "timeout": timeout}
+    # the control plane reads a Workload's `command` relative to its file's folder: name the
+    # file as from here, not from wherever the mesh was started (its messages say it as given)
+    sent = [(source if source.startswith("<") else os.path.abspath(source), text)
+            for source, text in files]  # fmt: skip
+    given = {sent_name: source for (sent_name, _), (source, _) in zip(sent, files, strict=True)}
+    body = {"files": sent, "namespace": namespace, "wait": wait, "timeout": timeout}
     return _send(
-        state_dir, "/api/v1/apply", body, timeout, wanted_replicas(parsed.manifest.workloads)
-    )
+        state_dir, "/api/v1/apply", body, timeout, wanted_replicas(parsed.manifest.workloads),
+        given,
+    )  # fmt: skip
 
 
 def delete_command(
@@ -147,10 +160,11 @@ def _send(
     body: dict[str, Any],
     timeout: float,
     workloads: Wanted | None = None,
+    given: dict[str, str] | None = None,
 ) -> int:
     info = running_mesh(state_dir)
     status, reply = mesh_call(info, "POST", path, body, timeout=timeout + 10)
-    print_diagnostics(reply.get("diagnostics", []))
+    print_diagnostics(reply.get("diagnostics", []), given)
     if status != 200:
         _err("rejected: nothing was changed")
         return 1
