@@ -15,6 +15,7 @@ from scale_mesh import PORT, Instance, Topology
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.translate.affected import holds_peer_table, peer_table_changed
 from pilotfish.translate.generate import generate
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
@@ -140,14 +141,18 @@ class Mesh:
         if 0 <= not_ready < len(rows):
             rows[not_ready]["ready"] = False
         before = {n: self.cp.snapshots[n] for n in self.cp.proxies}
+        holders = {n for n, parts in self.cp.generated.items() if holds_peer_table(parts[1])}
+        previous = self.cp.push
         changed = self.cp.set_instances([instance_from_json(r) for r in rows])
+        if not peer_table_changed(previous, self.cp.push):
+            holders = set()  # the table TCP servers read clients from: its holders translated
         moved = {str(r["labels"]["app"]) for r in _differ(self.rows, rows)}
         # a service whose first instance comes or last goes changes the service accounts its
         # clusters name (secure naming): a full push, as in Istio
         accounts = all(_runs(self.rows, app) == _runs(rows, app) for app in moved)
         self.rows = rows
         if before and accounts:
-            self.check_eds_only(before, changed, moved)
+            self.check_eds_only(before, changed, moved, holders & set(before))
         elif before:
             assert self.cp.regenerated == len(before), "service accounts changed: a full push"
         for instance in _located(self.topo.instances(scaled=self.scaled)):
@@ -155,15 +160,22 @@ class Mesh:
                 self.cp.snapshot_for_node(instance.node_id, instance.metadata(9000))
 
     def check_eds_only(
-        self, before: dict[str, Snapshot], changed: dict[str, Snapshot], moved: set[str]
+        self,
+        before: dict[str, Snapshot],
+        changed: dict[str, Snapshot],
+        moved: set[str],
+        holders: set[str],
     ) -> None:
         # endpoints moved, nothing else: an EDS-only push (Istio's incremental EDS), of the
-        # clusters of the services that moved, to the proxies that have them
-        assert self.cp.regenerated == 0, "an endpoint change translated proxies again"
+        # clusters of the services that moved, to the proxies that have them; the holders of a
+        # changed peer table (TCP servers under mutual TLS) alone are translated again
+        assert self.cp.regenerated == len(holders), "an endpoint change translated proxies again"
         for node_id in set(before) - set(changed):  # a proxy not pushed holds none of them
             held = {_host(n) for n in self.cp.snapshots[node_id].resources(ENDPOINT).by_name}
             assert not held & moved, f"{node_id} sees {held & moved} and was not pushed"
         for node_id, snapshot in changed.items():
+            if node_id in holders:
+                continue
             old = before[node_id]
             for type_url in RESOURCE_TYPES:
                 if type_url != ENDPOINT:

@@ -14,7 +14,12 @@ from pilotfish.registry.types import (
     ServicePort,
     WorkloadInstance,
 )
-from pilotfish.translate.affected import affected_proxies, changed_configs, endpoint_change
+from pilotfish.translate.affected import (
+    affected_proxies,
+    changed_configs,
+    endpoint_change,
+    peer_table_changed,
+)
 
 POLICY = """\
 apiVersion: security.istio.io/v1
@@ -157,9 +162,17 @@ def test_an_endpoint_change_that_can_change_more_than_endpoints_is_a_full_push()
         is None
     )
     assert endpoint_change(_registry(one, two), _registry(one, two)) == frozenset()
-    # a workload of another name under a known service account: TCP servers read their
-    # clients' names by certificate from their inbound clusters (`principal_table`)
+
+
+def test_a_new_workload_under_a_known_account_changes_the_peer_table_not_the_push_kind() -> None:
+    # TCP servers read their clients' names by certificate from their inbound clusters
+    # (`principal_table`): a workload of another name under a known service account changes
+    # that table, which only its holders are translated again for; the rest is EDS
+    one, two = _pod("r-0", "127.1.0.5"), _pod("r-1", "127.1.0.6")
     canary = WorkloadInstance(
         "c-0", "reviews-canary", "foo", "127.1.0.7", (("app", "reviews"),), "reviews", (9080,)
     )
-    assert endpoint_change(_registry(one), _registry(one, canary)) is None
+    host = "reviews.foo.svc.cluster.local"
+    assert endpoint_change(_registry(one), _registry(one, canary)) == frozenset({host})
+    assert peer_table_changed(_registry(one), _registry(one, canary))
+    assert not peer_table_changed(_registry(one), _registry(one, two))  # same workload scaled

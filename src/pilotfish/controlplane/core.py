@@ -50,8 +50,10 @@ from pilotfish.translate.affected import (
     affected_proxies,
     changed_configs,
     endpoint_change,
+    holds_peer_table,
     manifest_affects_proxies,
     outbound_policy_change,
+    peer_table_changed,
     virtual_service_hosts,
 )
 from pilotfish.translate.carry import Carry
@@ -352,6 +354,9 @@ class ControlPlane(ProxyGenerations):
             regenerated = self.regenerate(nodes, changed_at)
             self._settle(nodes)
             return regenerated
+        if peer_table_changed(previous, self.push):  # only its holders are translated again
+            for node_id in [n for n, parts in self.generated.items() if holds_peer_table(parts[1])]:
+                self._made_from.pop(node_id, None)
         changed = self._regenerate_endpoints(nodes, previous, moved)
         self.cache.set_many(changed, changed_at)
         return changed

@@ -25,10 +25,11 @@ services and config) is Istio's incremental EDS push: `endpoint_change` names th
 endpoints moved, and the control plane rebuilds only the outbound clusters' endpoint assignments
 (`generate.with_new_endpoints`), so sidecars are sent EDS for those clusters and nothing else. As
 in Istio, it is a full push when more than endpoints can change: the service accounts secure
-naming lists in a cluster (`mesh_tls.service_accounts`), the workloads a certificate stands for
-(`observability.workload_identities`, the table TCP servers read their clients from), a service
+naming lists in a cluster (`mesh_tls.service_accounts`), a service
 whose clusters carry their endpoints (DNS ServiceEntries), or endpoint addresses a TCP route
-matches (`destinationSubnets`).
+matches (`destinationSubnets`). What TCP servers know of their clients' certificates
+(`peer_table_changed`) is not a reason: only the sidecars whose own part holds
+that table are translated again (`ControlPlane.set_instances`).
 Pure; checked against translation from scratch by `tests/controlplane/test_incremental.py`.
 """
 
@@ -54,8 +55,10 @@ from pilotfish.model.host_index import exported_to
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Endpoint, Service
+from pilotfish.telemetry import exchange
 from pilotfish.translate.mesh_tls import service_accounts
-from pilotfish.translate.observability import workload_identities
+from pilotfish.translate.observability import principal_table, workload_identities
+from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.service_entries import carries_endpoints
 from pilotfish.translate.sidecar_scope import selected_sidecar, visible
 
@@ -198,8 +201,6 @@ def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] 
         or previous.mesh != push.mesh
     ):
         return None
-    if workload_identities(previous) != workload_identities(push):
-        return None  # what TCP servers know of their clients' certificates (inbound clusters)
     candidates = push.moved_by(previous.registry.instances)  # selecting a changed instance
     moved: set[str] = set()
     for service in push.services:
@@ -221,6 +222,24 @@ def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] 
             return None
         moved.add(service.hostname)
     return frozenset(moved)
+
+
+def peer_table_changed(previous: PushContext, push: PushContext) -> bool:
+    """Whether the table TCP servers read their clients from (`observability.principal_table`)
+    differs from `previous` to `push` (the identities first: tables are built only when those
+    differ)."""
+    if workload_identities(previous) == workload_identities(push):
+        return False
+    return principal_table(previous) != principal_table(push)
+
+
+def holds_peer_table(own: ProxyResources) -> bool:
+    """Whether a sidecar's own part holds that table (the inbound clusters of its mutual TLS
+    TCP chains carry it in their metadata): a change of the table translates it again."""
+    return any(
+        exchange.PEERS_METADATA in cluster.metadata.filter_metadata
+        for cluster in own.clusters.values()
+    )
 
 
 def _addresses(endpoints: list[tuple[Endpoint, ...]]) -> set[str]:
