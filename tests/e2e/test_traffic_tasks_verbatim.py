@@ -4,7 +4,7 @@
 
 Mirroring: `cat <<EOF | kubectl create -f -` of the page's httpbin-v1/v2 Deployments (gunicorn
 with `--access-logfile -`) and Service, all traffic to v1, then `mirror` to v2 applied over it;
-each step checked with the page's `kubectl logs "$V1_POD" -c httpbin`.
+each step checked with the page's `kubectl logs "$V1_POD" -c httpbin`; the page's cleanup.
 """
 
 from __future__ import annotations
@@ -148,6 +148,13 @@ def test_istio_mirroring_task(mesh: LocalMesh) -> None:
     pilotfish_ok(mesh, *curl)
     mesh.wait_for(lambda: _headers_requests(mesh, v2_pod) == 1, what="the mirrored request")
     assert _headers_requests(mesh, v1_pod) == 2
+
+    # the page's cleanup; `get deploy` lists the sample's sleep Workload, so delete takes it too
+    pilotfish_ok(mesh, "delete", "virtualservice", "httpbin")
+    pilotfish_ok(mesh, "delete", "destinationrule", "httpbin")
+    pilotfish_ok(mesh, "delete", "deploy", "httpbin-v1", "httpbin-v2", "sleep")
+    pilotfish_ok(mesh, "delete", "svc", "httpbin")
+    assert pilotfish_ok(mesh, "get", "pods") == "", "no pod left"
 
 
 REVIEWS_V2 = """\

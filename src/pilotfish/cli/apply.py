@@ -111,6 +111,8 @@ def delete_command(
         if resolved.kind == "Namespace":
             return delete_namespaces(names, state_dir, wait, timeout)
         keys = [[resolved.group, resolved.kind, namespace or "default", n] for n in names]
+        if resolved.kind == "Deployment":  # `get deploy` lists Workloads: so does delete
+            keys = [_workload_instead(key, state_dir) for key in keys]
     if not files and not keys:
         _err("say what to delete: -f FILE, or KIND NAME")
         return 1
@@ -141,6 +143,18 @@ def delete_namespaces(names: list[str], state_dir: Path, wait: bool, timeout: fl
         for name in names:
             print(f'namespace "{name}" deleted')
     return code
+
+
+def _workload_instead(key: list[str], state_dir: Path) -> list[str]:
+    """The key of the Workload named as a Deployment `key` names, when no such Deployment is
+    stored but that Workload is (Istio's cleanups: `kubectl delete deploy sleep`)."""
+    info = running_mesh(state_dir)
+    for kind in ("Deployment", "Workload"):
+        query = urllib.parse.urlencode({"kind": kind, "namespace": key[2], "name": key[3]})
+        found = mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
+        if found:
+            return _key(found[0])
+    return key
 
 
 def _key(doc: dict[str, Any]) -> list[str]:
