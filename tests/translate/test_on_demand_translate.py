@@ -5,15 +5,16 @@ cluster a listener names even if never asked for)."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import replace
-from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
 from pilotfish.translate import on_demand
+from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import pack
 from pilotfish.translate.generate import generate_parts
 from pilotfish.translate.resources import ProxyResources
@@ -35,9 +36,13 @@ spec:
 HOST = "{}.default.svc.cluster.local"
 
 
+def _proxy(push: PushContext) -> Proxy:
+    return replace(sidecar_for(push, "productpage-v1-0", (9080, 19080)), delta_xds=True)
+
+
 def _parts(config: str = "") -> tuple[tuple[ProxyResources, ...], ProxyResources]:
     push = bookinfo_push(config, on_demand_clusters=True)
-    proxy = replace(sidecar_for(push, "productpage-v1-0", (9080, 19080)), delta_xds=True)
+    proxy = _proxy(push)
     assert on_demand.applies(proxy, push)
     assert not on_demand.applies(replace(proxy, delta_xds=False), push)
     return generate_parts(proxy, push)
@@ -50,13 +55,16 @@ def test_a_demanded_cluster_brings_what_its_routes_weigh_and_mirror_to() -> None
     assert clusters == {
         f"outbound|9080||{HOST.format(s)}" for s in ("reviews", "details", "ratings")
     }
-    memo: dict[Hashable, Any] = {}  # a push context's: each part's route groups kept there
-    assert on_demand.clusters_for([asked], shared, memo) == clusters
-    assert len(memo) == len(shared)
-    assert on_demand.clusters_for([asked], shared, memo) == clusters  # from the memo
-    for name in ("ratings", "details", "productpage"):  # the memo answers as a walk does
+    push = bookinfo_push(MIRROR, on_demand_clusters=True)
+    shared = generate_parts(_proxy(push), push)[0]
+    carry = carry_of(push)
+    assert on_demand.clusters_for([asked], shared, push) == clusters
+    built = carry.builds
+    assert on_demand.clusters_for([asked], shared, push) == clusters  # each part's groups kept
+    assert carry.builds == built
+    for name in ("ratings", "details", "productpage"):  # kept groups answer as a walk does
         one = [f"outbound|9080||{HOST.format(name)}"]
-        assert on_demand.clusters_for(one, shared, memo) == on_demand.clusters_for(one, shared)
+        assert on_demand.clusters_for(one, shared, push) == on_demand.clusters_for(one, shared)
     plain, _ = _parts()
     assert on_demand.clusters_for([asked], plain) == {asked}
     assert on_demand.clusters_for(["outbound|9080||nowhere.svc.cluster.local"], plain) == set()

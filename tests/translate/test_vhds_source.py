@@ -74,8 +74,8 @@ def test_what_is_sent_is_what_the_whole_configuration_gives(case: Path) -> None:
         assert _bytes(sent_lazy) == _bytes(sent_full), asked
     clusters = [n for p in shared for n in p[CLUSTER]]
     for name in clusters:
-        assert on_demand.clusters_for([name], shared, {}) == on_demand.clusters_for(
-            [name], whole, {}
+        assert on_demand.clusters_for([name], shared, push) == on_demand.clusters_for(
+            [name], whole, push
         ), name
 
 

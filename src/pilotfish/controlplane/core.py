@@ -354,8 +354,9 @@ class ControlPlane(ProxyGenerations):
             regenerated = self.regenerate(nodes, changed_at)
             self._settle(nodes)
             return regenerated
-        if peer_table_changed(previous, self.push):  # only its holders are translated again
-            for node_id in [n for n, parts in self.generated.items() if holds_peer_table(parts[1])]:
+        holders = [n for n, parts in self.generated.items() if holds_peer_table(parts[1])]
+        if holders and peer_table_changed(previous, self.push):  # only they translate again
+            for node_id in holders:
                 self._made_from.pop(node_id, None)
         changed = self._regenerate_endpoints(nodes, previous, moved)
         self.cache.set_many(changed, changed_at)

@@ -171,7 +171,7 @@ class ProxyGenerations:
             parts = self._fresh_parts(node_id, proxy) if proxy is not None else None
             if parts is None:
                 return self.cache.get(node_id)
-            clusters = on_demand.clusters_for(cluster_names, parts[0], self.push.memo)
+            clusters = on_demand.clusters_for(cluster_names, parts[0], self.push)
             known = self.demanded.get(node_id, frozenset())
             if clusters <= known:
                 return self.cache.get(node_id)

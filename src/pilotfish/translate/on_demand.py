@@ -83,7 +83,7 @@ def cluster_host(name: str) -> str | None:
 def clusters_for(
     cluster_names: Iterable[str],
     parts: Iterable[ProxyResources],
-    memo: dict[Hashable, Any] | None = None,
+    push: PushContext | None = None,
 ) -> frozenset[str]:
     """The outbound clusters a sidecar asking for `cluster_names` gets: each of them, and every
     cluster a route sending to one of them names too (its other weighted destinations and its
@@ -91,12 +91,13 @@ def clusters_for(
     mirror must never be skipped for want of its cluster). Not the service's other subsets:
     each cluster costs Envoy a TLS context to build before the paused request goes on
     (measured: README). Only clusters the parts have: a name Envoy is made to ask for cannot
-    grow it. `memo` (a push context's): where each part's route groups are kept, so a demand
-    costs what it asks for, not a walk over every route (`_route_groups`)."""
+    grow it. `push`: where each part's route groups are kept (a `Carry` unit per part, so a
+    demand or a later push context with the same part costs what it asks for, not a walk
+    over every route: `_route_groups`)."""
     parts, wanted = tuple(parts), frozenset(cluster_names)
     found = set(wanted)
     for part in parts:
-        groups = _route_groups(part, memo)
+        groups = _route_groups(part, push)
         for name in wanted:
             found.update(groups.get(name, ()))
     return frozenset(
@@ -106,25 +107,23 @@ def clusters_for(
     )
 
 
-def _route_groups(
-    part: ProxyResources, memo: dict[Hashable, Any] | None
-) -> Mapping[str, frozenset[str]]:
+def _route_groups(part: ProxyResources, push: PushContext | None) -> Mapping[str, frozenset[str]]:
     """cluster name -> every cluster named by a route of `part` that names it (itself
-    included), kept in `memo` with the part."""
-    key = ("pilotfish.translate.on_demand.groups", id(part))
-    found: tuple[ProxyResources, Mapping[str, frozenset[str]]] | None = (
-        memo.get(key) if memo is not None else None
-    )
-    if found is None or found[0] is not part:
+    included): a lasting `Carry` unit of `push` kept with the part (it reads nothing else)."""
+    memo = push.memo if push is not None else None
+
+    def build() -> Mapping[str, frozenset[str]]:
         groups: dict[str, set[str]] = {}
         shared = isinstance(part, OnDemandRoutePart)  # its virtual hosts are units: shared
         for vhost in routed_vhosts(part):
             for name, named in _vhost_groups(vhost, memo if shared else None):
                 groups.setdefault(name, set()).update(named)
-        found = (part, {name: frozenset(names) for name, names in groups.items()})
-        if memo is not None:
-            memo[key] = found
-    return found[1]
+        return {name: frozenset(names) for name, names in groups.items()}
+
+    if push is None:
+        return build()
+    key = ("pilotfish.translate.on_demand.groups", id(part))
+    return carry_of(push).unit(push, key, build, keep=part, lasting=True)
 
 
 def _vhost_groups(
@@ -163,7 +162,7 @@ def narrowed(
     block = shared[0]
     # what the routes now name with the asked-for clusters: a mirror added to a route the
     # sidecar already used (Istio's Mirroring task) is never asked for on demand
-    clusters = clusters | clusters_for(clusters, shared, push.memo)
+    clusters = clusters | clusters_for(clusters, shared, push)
     carry = carry_of(push)
     used = frozenset().union(*(_used(carry, push, m) for m in own[LISTENER].values()))
     key = ("pilotfish.translate.on_demand", id(block), clusters, used)
