@@ -43,8 +43,9 @@ Pure: reads only its arguments (memoised per push context).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
@@ -295,23 +296,20 @@ def published(
     full = configs.get(names.HTTP_PROXY_ROUTE_CONFIG)
     vhosts: dict[str, rc_pb2.VirtualHost] = {}
     answers: dict[str, str] = {}
+    resolve: Callable[[str], rc_pb2.VirtualHost | None] | None = None
     if isinstance(route_part, OnDemandRoutePart):  # its configuration is up front already
         vhosts.update(route_part.always)
-        for alias in sorted(asked):
-            host = host_of(alias)
-            vhost = _part_resolved(route_part, host, push) if host is not None else None
-            answers[alias] = vhost.name if vhost is not None else ""
-            if vhost is not None:
-                vhosts[vhost.name] = vhost
+        resolve = partial(_part_resolved, route_part, push=push)
     elif full is not None:
         configs[names.HTTP_PROXY_ROUTE_CONFIG], always = _up_front(full, push)
         vhosts.update(always)
-        for alias in sorted(asked):
-            host = host_of(alias)
-            vhost = resolved(full, host, push) if host is not None else None
-            answers[alias] = vhost.name if vhost is not None else ""
-            if vhost is not None:
-                vhosts[vhost.name] = vhost
+        resolve = partial(resolved, full, push=push)
+    for alias in sorted(asked) if resolve is not None else ():
+        host = host_of(alias)
+        vhost = resolve(host) if resolve is not None and host is not None else None
+        answers[alias] = vhost.name if vhost is not None else ""
+        if vhost is not None:
+            vhosts[vhost.name] = vhost
     part = ProxyResources(
         {**{t: route_part[t] for t in route_part}, ROUTE: configs, VIRTUAL_HOST: vhosts},
         route_part.diagnostics,

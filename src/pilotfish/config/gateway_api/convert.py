@@ -179,11 +179,18 @@ def _server_tls(listener: Listener) -> dict[str, Any]:
 
 
 def istio_doc(
-    kind: str, name: str, namespace: str, parents: str, spec: dict[str, Any]
+    kind: str,
+    name: str,
+    namespace: str,
+    parents: str,
+    spec: dict[str, Any],
+    semantics: str = "gateway",
 ) -> dict[str, Any]:
+    """An Istio object converted from `parents` (a VirtualService says whose route semantics it
+    follows: "gateway" for the Gateway API's, "ingress" for Kubernetes Ingress's)."""
     annotations = {PARENTS: parents}
     if kind == "VirtualService":
-        annotations["internal.istio.io/route-semantics"] = "gateway"
+        annotations["internal.istio.io/route-semantics"] = semantics
     return {
         "apiVersion": ISTIO_API,
         "kind": kind,

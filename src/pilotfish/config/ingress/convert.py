@@ -27,9 +27,9 @@ from typing import Any
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.gateway_api.convert import (
-    ISTIO_API,
     PARENTS,
     converted_object,
+    istio_doc,
     route_meta,
     route_order,
 )
@@ -97,11 +97,7 @@ def selector(mesh: dict[str, str]) -> dict[str, str]:
 def _doc(
     kind: str, name: str, namespace: str, parents: str, spec: dict[str, Any]
 ) -> dict[str, Any]:
-    annotations = {PARENTS: parents}
-    if kind == "VirtualService":
-        annotations["internal.istio.io/route-semantics"] = "ingress"
-    meta = {"name": name, "namespace": namespace, "annotations": annotations}
-    return {"apiVersion": ISTIO_API, "kind": kind, "metadata": meta, "spec": spec}
+    return istio_doc(kind, name, namespace, parents, spec, semantics="ingress")
 
 
 def ingress_gateway(doc: dict[str, Any], mesh: dict[str, str]) -> dict[str, Any]:
