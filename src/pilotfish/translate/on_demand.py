@@ -109,7 +109,8 @@ def clusters_for(
 
 def _route_groups(part: ProxyResources, push: PushContext | None) -> Mapping[str, frozenset[str]]:
     """cluster name -> every cluster named by a route of `part` that names it (itself
-    included): a lasting `Carry` unit of `push` kept with the part (it reads nothing else)."""
+    included): a `Carry` unit of `push` kept with the part (it reads nothing else; not
+    lasting: the parts it keeps alive are whole namespace configurations)."""
     memo = push.memo if push is not None else None
 
     def build() -> Mapping[str, frozenset[str]]:
@@ -123,7 +124,7 @@ def _route_groups(part: ProxyResources, push: PushContext | None) -> Mapping[str
     if push is None:
         return build()
     key = ("pilotfish.translate.on_demand.groups", id(part))
-    return carry_of(push).unit(push, key, build, keep=part, lasting=True)
+    return carry_of(push).unit(push, key, build, keep=part)
 
 
 def _vhost_groups(
