@@ -10,10 +10,13 @@ the clusters it called and nothing else; gateways hold everything.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 from tests.e2e.meshctl import LocalMesh, http
+
+from pilotfish.local.app_ports import block_ports, ephemeral_start
 
 NET = "samples/bookinfo/networking"
 
@@ -38,6 +41,34 @@ def test_sidecars_start_with_no_service_cluster(bookinfo: LocalMesh) -> None:
         assert service_clusters(bookinfo, pod) == set(), pod
     gateway = bookinfo.pilotfish("proxy-config", "cluster", "istio-ingressgateway.istio-system")
     assert "productpage.default.svc.cluster.local" in gateway.stdout  # gateways: everything
+
+
+def listening_inode(port: int) -> str:
+    """The inode of the socket listening on 127.0.0.1:`port` (/proc/net/tcp), or ''."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[3] == "0A":  # TCP_LISTEN
+            return fields[9]
+    return ""
+
+
+def test_each_app_itself_listens_on_a_port_of_the_meshs_own(bookinfo: LocalMesh) -> None:
+    """Each sidecar's app holds its own listening socket on a port of the mesh's range that no
+    other instance has (`local.app_ports`). In CI on 987b075 two apps had drawn one port: the
+    one that lost restarted in vain, and its sidecar sent its traffic to the other app."""
+    seen = []
+    for pod, row in bookinfo.info["proxies"].items():
+        if not row["sidecar"] or row["type"] != "sidecar":
+            continue
+        own = block_ports(int(row["ip"].split(".")[1]), ephemeral_start())
+        fds = Path(f"/proc/{row['app_pid']}/fd")
+        sockets = {str(os.readlink(fd)) for fd in fds.iterdir()}
+        for port in row["app_ports"].values():
+            assert port in own, (pod, port, own)
+            assert f"socket:[{listening_inode(port)}]" in sockets, (pod, port)
+            seen.append(port)
+    assert len(seen) >= 6 and len(seen) == len(set(seen)), seen
 
 
 def test_first_request_succeeds_and_brings_only_the_called_clusters(bookinfo: LocalMesh) -> None:

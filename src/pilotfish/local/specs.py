@@ -2,7 +2,7 @@
 ingress gateway's proxy, one `AgentSpec` per workload instance (its address, app ports,
 identity, drain, metrics scrape, readiness), and whether a running instance must be replaced.
 
-Pure apart from choosing free ports and new addresses (`MeshNetwork.ip_for`).
+Pure apart from choosing app ports (`app_ports`) and new addresses (`MeshNetwork.ip_for`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import app_scrape, merges, scrape_annotations
-from pilotfish.agent.processes import free_port
 from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
 from pilotfish.config.proxy_stats import admin_filter
+from pilotfish.local.app_ports import app_port
 from pilotfish.local.network import CP_XDS_PORT, MeshNetwork
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -99,17 +99,22 @@ def wanted_specs(
     ctx: SpecContext, manifest: Manifest, running: Mapping[str, AgentSpec]
 ) -> dict[str, AgentSpec]:
     """Keyed `NAME.NAMESPACE`: `sleep-0` may run in `default` and in `foo` at once. A running
-    instance keeps its app ports."""
+    instance keeps its app ports; a new one gets ports no other instance has (`app_ports`)."""
+    taken = {real for spec in running.values() for _, real in spec.proxy.app_ports}
     wanted: dict[str, AgentSpec] = {}
     for workload in manifest.workloads:
         for instance in workload.instance_names():
             key = f"{instance}.{workload.namespace}"
-            wanted[key] = instance_spec(ctx, workload, instance, running.get(key))
+            wanted[key] = instance_spec(ctx, workload, instance, running.get(key), taken)
     return wanted
 
 
 def instance_spec(
-    ctx: SpecContext, workload: WorkloadSpec, instance: str, old: AgentSpec | None
+    ctx: SpecContext,
+    workload: WorkloadSpec,
+    instance: str,
+    old: AgentSpec | None,
+    taken: set[int],
 ) -> AgentSpec:
     reuse = dict(old.proxy.app_ports) if old else {}
     if not workload.sidecar or ctx.pods is not None:  # the app listens on its own port
@@ -122,7 +127,9 @@ def instance_spec(
         labels=workload.labels,
         workload=workload.name,
         service_account=workload.service_account,
-        app_ports=tuple((p, reuse.get(p) or free_port()) for p in workload.ports),
+        app_ports=tuple(
+            (p, reuse.get(p) or app_port(ctx.network.block, taken)) for p in workload.ports
+        ),
         interception=INTERCEPTION_MODE if ctx.pods is not None and workload.sidecar else "",
         num_trusted_proxies=workload.num_trusted_proxies,
         # captured pods send origin-form lines: no proxy variables, no `ws://` listener
