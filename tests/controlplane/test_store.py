@@ -30,14 +30,14 @@ def test_apply_then_delete_round_trips_through_disk(tmp_path: Path) -> None:
     merged, changes = store.preview_apply(
         [dict(VS, metadata=dict(VS["metadata"]))], 1_700_000_000.0
     )
-    assert changes == ["virtualservice/reviews created"]
+    assert changes == ["virtualservice.networking.istio.io/reviews created"]
     store.commit(merged)
     again = DocumentStore(tmp_path / "config.yaml")
     assert "reviews" in again.read_text()
     _, changes = store.preview_apply([dict(VS, metadata=dict(VS["metadata"]))], 1_700_000_060.0)
-    assert changes == ["virtualservice/reviews unchanged"]
+    assert changes == ["virtualservice.networking.istio.io/reviews unchanged"]
     merged, deleted, missing = store.preview_delete([doc_key(VS), ("", "Service", "default", "x")])
-    assert deleted == ["virtualservice/reviews deleted"]
+    assert deleted == ['virtualservice.networking.istio.io "reviews" deleted']
     assert missing == ['services "x" not found in namespace default']
 
 
@@ -51,7 +51,7 @@ def test_the_store_writes_creation_times_as_the_api_server_does(tmp_path: Path) 
     store.commit(merged)
     changed = {**VS, "metadata": {"name": "reviews"}, "spec": {"hosts": ["reviews", "ratings"]}}
     merged, changes = store.preview_apply([changed], 1_700_003_600.0)
-    assert changes == ["virtualservice/reviews configured"]
+    assert changes == ["virtualservice.networking.istio.io/reviews configured"]
     assert merged[0]["metadata"]["creationTimestamp"] == "2023-11-14T22:13:20Z"
     store.commit(merged)
     reread = DocumentStore(tmp_path / "config.yaml")
@@ -76,14 +76,44 @@ def test_a_commit_writes_every_document_in_order_rendering_only_what_changed(
     store.commit(merged)
     assert store.read_text() == whole()
     merged, changes = store.preview_apply([_vs("b", ["b", "x"]), _vs("d", ["d"])], 1_700_000_001.0)
-    assert changes == ["virtualservice/b configured", "virtualservice/d created"]
+    assert changes == [
+        "virtualservice.networking.istio.io/b configured",
+        "virtualservice.networking.istio.io/d created",
+    ]
     store.commit(merged)
     assert [d["metadata"]["name"] for d in store.documents()] == ["a", "b", "c", "d"]
     assert store.read_text() == whole() and "- x" in store.read_text()
     merged, deleted, _ = store.preview_delete([doc_key(_vs("a", []))])
-    assert deleted == ["virtualservice/a deleted"]
+    assert deleted == ['virtualservice.networking.istio.io "a" deleted']
     store.commit(merged)
     assert store.read_text() == whole() and "name: a\n" not in store.read_text()
     store.commit([*store.documents(), _vs("e", ["e"])])  # not a preview: every one looked at
     assert store.read_text() == whole() and store.key(store.documents()[-1])[3] == "e"
     assert DocumentStore(tmp_path / "config.yaml").read_text() == whole()
+
+
+def test_change_lines_name_kinds_as_kubectl_prints_them(tmp_path: Path) -> None:
+    """kubectl's lines: the kind then its API group unless core (`service/details created`,
+    `deployment.apps/details-v1 created`), `KIND.GROUP "NAME" deleted` when deleted."""
+    store = DocumentStore(tmp_path / "config.yaml")
+    docs = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "details"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "details-v1"}},
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": "istio-system"},
+        },
+    ]
+    merged, changes = store.preview_apply(docs, 1_700_000_000.0)
+    assert changes == [
+        "service/details created",
+        "deployment.apps/details-v1 created",
+        "peerauthentication.security.istio.io/default created",
+    ]
+    store.commit(merged)
+    _, deleted, missing = store.preview_delete(
+        [("apps", "Deployment", "default", "details-v1"), ("apps", "Deployment", "default", "x")]
+    )
+    assert deleted == ['deployment.apps "details-v1" deleted']
+    assert missing == ['deployments.apps "x" not found in namespace default']

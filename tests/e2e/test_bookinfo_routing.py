@@ -178,7 +178,7 @@ def test_invalid_file_is_rejected_whole_and_traffic_carries_on(
 def test_deleting_the_rule_restores_round_robin(bookinfo: LocalMesh) -> None:
     result = bookinfo.pilotfish("delete", "-f", f"{NET}/virtual-service-all-v1.yaml")
     assert result.returncode == 0, result.stderr
-    assert "virtualservice/reviews deleted" in result.stdout
+    assert 'virtualservice.networking.istio.io "reviews" deleted' in result.stdout
     seen = bookinfo.served_by(30)
     assert set(seen) == {"reviews-v1-0", "reviews-v2-0", "reviews-v3-0"}, seen
     ratings = {"ratings.default.svc.cluster.local"}  # on demand: what each sidecar called
@@ -204,7 +204,7 @@ def test_exec_reaches_services_by_name_through_the_sidecar(bookinfo: LocalMesh) 
 
 def test_applying_a_workload_starts_it_and_exec_uses_its_sidecar(bookinfo: LocalMesh) -> None:
     result = bookinfo.apply("samples/sleep/sleep.yaml")
-    assert "workload/sleep created" in result.stdout, result.stdout
+    assert "workload.pilotfish.io/sleep created" in result.stdout, result.stdout
     bookinfo.wait_for(lambda: "sleep-0.default" in bookinfo.info["proxies"], what="sleep to start")
     bookinfo.wait_for(
         lambda: bookinfo.pilotfish("exec", "sleep", "--", "true").returncode == 0,
@@ -271,7 +271,7 @@ def test_scaling_a_workload_adds_an_endpoint(bookinfo: LocalMesh, tmp_path: Path
     path = tmp_path / "reviews-v1.yaml"
     path.write_text(scaled)
     result = bookinfo.apply(str(path))
-    assert "workload/reviews-v1 configured" in result.stdout, result.stdout
+    assert "workload.pilotfish.io/reviews-v1 configured" in result.stdout, result.stdout
     bookinfo.wait_for(
         lambda: set(bookinfo.served_by(20)) == {"reviews-v1-0", "reviews-v1-1"},
         timeout=30,
@@ -283,7 +283,7 @@ def test_apply_from_stdin_and_get_as_json(bookinfo: LocalMesh) -> None:
     rule = Path(f"{NET}/virtual-service-reviews-test-v2.yaml").read_text()
     result = bookinfo.pilotfish("apply", "-f", "-", stdin=rule)
     assert result.returncode == 0, result.stderr
-    assert "virtualservice/reviews configured" in result.stdout, result.stdout
+    assert "virtualservice.networking.istio.io/reviews configured" in result.stdout, result.stdout
     got = bookinfo.pilotfish("get", "virtualservice", "reviews", "-o", "json")
     assert got.returncode == 0, got.stderr
     spec = json.loads(got.stdout)["spec"]

@@ -78,8 +78,8 @@ def test_get_all_namespaces_and_several_kinds(mesh: LocalMesh) -> None:
     dumped = mesh.pilotfish("get", "gw,vs", "-o", "yaml")
     again = mesh.pilotfish("apply", "-f", "-", stdin=dumped.stdout)
     assert again.returncode == 0, again.stderr
-    assert "gateway/bookinfo-gateway unchanged" in again.stdout, again.stdout
-    assert "virtualservice/bookinfo unchanged" in again.stdout, again.stdout
+    assert "gateway.networking.istio.io/bookinfo-gateway unchanged" in again.stdout, again.stdout
+    assert "virtualservice.networking.istio.io/bookinfo unchanged" in again.stdout, again.stdout
 
 
 @pytest.mark.parametrize("extra", [[], ["-A"], ["--all-namespaces"]])

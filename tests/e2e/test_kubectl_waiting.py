@@ -343,7 +343,7 @@ def test_ages_selectors_and_last_seen_as_kubectl_shows_them(mesh: LocalMesh) -> 
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first), first
         time.sleep(1.1)
         again = _ok(mesh, "apply", "-f", "-", stdin=DR + "spec: {host: httpbin.default}\n")
-        assert "destinationrule/aged configured" in again, again
+        assert "destinationrule.networking.istio.io/aged configured" in again, again
         assert _ok(mesh, *created) == first  # the API server keeps the first creation time
     finally:
         _ok(mesh, "delete", "dr", "aged")

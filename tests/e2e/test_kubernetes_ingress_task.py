@@ -203,7 +203,7 @@ def test_a_bad_ingress_is_rejected_with_file_line_and_field(
 def test_delete_removes_the_route(mesh: LocalMesh) -> None:
     deleted = mesh.pilotfish("delete", "ingress", "ingress")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
-    assert deleted.stdout.startswith("ingress.networking.k8s.io/ingress deleted"), deleted.stdout
+    assert deleted.stdout.startswith('ingress.networking.k8s.io "ingress" deleted'), deleted.stdout
     # its Gateway and VirtualService go with it: 404 from the `secure` Ingress's server on 80
     mesh.wait_for(
         lambda: status(mesh, "httpbin.example.com", "/status/200") == 404, 20, "route removed"

@@ -25,7 +25,7 @@ def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
         m.apply(SLEEP)
         result = m.pilotfish("apply", "-n", "foo", "-f", SLEEP)
         assert result.returncode == 0, result.stderr
-        assert "workload/sleep created" in result.stdout, result.stdout
+        assert "workload.pilotfish.io/sleep created" in result.stdout, result.stdout
         yield m
 
 

@@ -128,7 +128,7 @@ def test_istio_mirroring_task(mesh: LocalMesh) -> None:
     pilotfish_ok(mesh, "label", "namespace", "default", "istio-injection=enabled")
     for version in ("v1", "v2"):
         created = pilotfish_ok(mesh, "create", "-f", "-", stdin=DEPLOYMENT.format(v=version))
-        assert f"deployment/httpbin-{version} created" in created, created
+        assert f"deployment.apps/httpbin-{version} created" in created, created
     assert "service/httpbin created" in pilotfish_ok(mesh, "create", "-f", "-", stdin=SERVICE)
     pilotfish_ok(mesh, "create", "-f", "samples/sleep/sleep.yaml")
     again = mesh.pilotfish("create", "-f", "-", stdin=SERVICE)  # kubectl's refusal

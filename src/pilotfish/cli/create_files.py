@@ -17,7 +17,7 @@ from typing import Any
 from pilotfish.cli.apply import apply_files
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs
-from pilotfish.config.kinds import plural
+from pilotfish.config.kinds import kube_resource
 from pilotfish.config.yaml_text import parse_yaml
 
 _CLUSTER_SCOPED = ("Namespace",)
@@ -42,12 +42,6 @@ def _objects(files: list[tuple[str, str]], namespace: str | None) -> list[tuple[
     return found
 
 
-def _resource(doc: dict[str, Any]) -> str:
-    """kubectl's `deployments.apps`, `virtualservices.networking.istio.io`, `services`."""
-    group = str(doc.get("apiVersion", "")).rpartition("/")[0]
-    return plural(str(doc.get("kind"))) + (f".{group}" if group else "")
-
-
 def create_files_command(
     filenames: list[str], state_dir: Path, namespace: str | None, wait: bool, timeout: float
 ) -> int:
@@ -69,7 +63,7 @@ def create_files_command(
         if mesh_call(info, "GET", path)[1].get("documents"):
             existing.append(
                 f'Error from server (AlreadyExists): error when creating "{source}": '
-                f'{_resource(doc)} "{name}" already exists'
+                f'{kube_resource(group, str(doc.get("kind")), many=True)} "{name}" already exists'
             )
     if existing:
         for line in existing:

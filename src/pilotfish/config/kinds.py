@@ -314,6 +314,15 @@ def plural(kind: str) -> str:
     return lowered + ("es" if lowered.endswith("s") else "s")
 
 
+def kube_resource(group: str, kind: str, many: bool = False) -> str:
+    """How kubectl names a kind in what it prints: the resource, then its API group unless it is
+    the core one. Its change lines use the singular (`virtualservice.networking.istio.io/reviews
+    created`, `deployment.apps/details-v1 created`, `service/details created`), its errors the
+    plural (`deployments.apps "httpbin-v1" already exists`)."""
+    resource = plural(kind) if many else kind.lower()
+    return f"{resource}.{group}" if group else resource
+
+
 def is_manifest_kind(api_version: str, kind: str) -> bool:
     return (api_version, kind) in MANIFEST_KINDS
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.config.gateway_api.deployment import owned_by_gateway
-from pilotfish.config.kinds import GATEWAY_API_GROUP, INGRESS_GROUP, is_manifest_kind
+from pilotfish.config.kinds import is_manifest_kind, kube_resource
 from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
@@ -150,7 +150,7 @@ class DocumentStore:
                 verb = "configured"
             merged[key] = doc
             if not owned_by_gateway(doc):  # created by Istio's controller: kubectl says nothing
-                changes.append(f"{_resource(key)}/{key[3]} {verb}")
+                changes.append(f"{kube_resource(key[0], key[1])}/{key[3]} {verb}")
         self._preview = (list(merged.values()), merged, touched, self._docs)
         return self._preview[0], changes
 
@@ -164,9 +164,10 @@ class DocumentStore:
         for key in keys:
             touched[key] = None
             if merged.pop(key, None) is None:
-                missing.append(f'{key[1].lower()}s "{key[3]}" not found in namespace {key[2]}')
+                resource = kube_resource(key[0], key[1], many=True)
+                missing.append(f'{resource} "{key[3]}" not found in namespace {key[2]}')
             else:
-                deleted.append(f"{_resource(key)}/{key[3]} deleted")
+                deleted.append(f'{kube_resource(key[0], key[1])} "{key[3]}" deleted')
         self._preview = (list(merged.values()), merged, touched, self._docs)
         return self._preview[0], deleted, missing
 
@@ -187,14 +188,6 @@ class DocumentStore:
             self.replace_all(docs)
         self._texts = texts
         self._preview = ([], {}, {}, {})
-
-
-def _resource(key: DocKey) -> str:
-    """How kubectl names a kind in its change lines: `virtualservice`, and for the Gateway API's
-    kinds (whose `gateway` is not Istio's) `gateway.gateway.networking.k8s.io`, for Ingress
-    `ingress.networking.k8s.io`."""
-    qualified = key[0] in (GATEWAY_API_GROUP, INGRESS_GROUP)
-    return f"{key[1].lower()}.{key[0]}" if qualified else key[1].lower()
 
 
 def _stamped(doc: dict[str, Any], before: dict[str, Any] | None, now: float) -> dict[str, Any]:
