@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from meshbench import machine  # noqa: E402
-from scale_api import TOKEN, call, free_port, proc_stats  # noqa: E402
+from scale_api import TICKS, TOKEN, call, free_port, proc_stats  # noqa: E402
 from scale_clients import OWN_CONNECTIONS  # noqa: E402
 from scale_mesh import Topology  # noqa: E402
 from scale_proxies import Clients, settle  # noqa: E402
@@ -90,6 +90,21 @@ async def fed(proc: subprocess.Popen[bytes], base: str, tmp: Path, topo: Topolog
         await asyncio.sleep(0.1)
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by kind: the event loop (the main thread),
+    Python's other threads (the generation thread, nearly all of it; they keep the main
+    thread's name) and gRPC's own threads (named by gRPC)."""
+    out: dict[str, float] = {}
+    main = Path(f"/proc/{pid}/comm").read_text().strip()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            python = (task / "comm").read_text().strip() == main
+            kind = "loop" if task.name == str(pid) else "generation" if python else "grpc"
+            out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
 def streams(base: str) -> int:
     """ADS streams open (`pilot_xds`, summed over versions)."""
     text = str(call(base, "GET", "/metrics"))
@@ -97,7 +112,9 @@ def streams(base: str) -> int:
 
 
 async def storm(args: argparse.Namespace, replicas: int) -> tuple[float, list[float], list[int]]:
-    """(storm wall s, CPU s of each control plane, streams each served)."""
+    """(storm wall s, CPU s of each control plane, streams each served); prints each control
+    plane's CPU by thread and the responses the proxies got (`--py-spy` / `--perf`: the first
+    plane's profile of the storm, py-spy's raw or `perf record -g`, to that file)."""
     block = random.randint(100, 250)
     host = f"127.{block}.0.1"
     topo = Topology(args.services, args.proxies, block=block)
@@ -116,6 +133,18 @@ async def storm(args: argparse.Namespace, replicas: int) -> tuple[float, list[fl
         clients = Clients(f"{host}:{xds_port}", nodes, args.client_processes, top)
         await clients.start()
         cpu0 = [proc_stats(p.pid)[0] for p, _ in planes]
+        threads0 = [thread_cpu(p.pid) for p, _ in planes]
+        spy = None
+        pid = str(planes[0][0].pid)
+        if args.py_spy:
+            command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", pid]
+            command += ["--threads", "--format", "raw", "--rate", "200", "--nonblocking"]
+            spy = subprocess.Popen([*command, "--output", args.py_spy], stdout=subprocess.DEVNULL)
+        elif args.perf:  # native frames: gRPC's, the interpreter's, protobuf's
+            command = ["perf", "record", "-F", "499", "-g", "-p", pid, "-o", args.perf]
+            spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if spy is not None:
+            await asyncio.sleep(1.0)
         start = time.monotonic()
         clients.go()
         seen: dict[int, set[str]] = {}
@@ -127,7 +156,15 @@ async def storm(args: argparse.Namespace, replicas: int) -> tuple[float, list[fl
             await asyncio.sleep(0.05)
         await settle(clients.received, start, args.quiet, args.timeout)
         cpu = [proc_stats(p.pid)[0] - c for (p, _), c in zip(planes, cpu0, strict=True)]
+        for (p, _), before in zip(planes, threads0, strict=True):
+            after = thread_cpu(p.pid)
+            by = {k: after[k] - before.get(k, 0.0) for k in sorted(after)}
+            print("  CPU by thread: " + ", ".join(f"{k} {v:.2f} s" for k, v in by.items()))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         wall = max(e[3] for e in clients.received.since(start)) - start
+        print(f"  responses: {len(clients.received.since(start))}", flush=True)
         return wall, cpu, [streams(base) for _, base in planes]
     finally:
         if clients is not None:
@@ -165,6 +202,8 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--quiet", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--py-spy", default="", help="profile the storm (py-spy raw) to FILE")
+    parser.add_argument("--perf", default="", help="profile the storm (perf record -g) to FILE")
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     task = asyncio.run(run(args))

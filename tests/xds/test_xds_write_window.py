@@ -84,6 +84,36 @@ def test_a_waiting_writer_cancelled_gives_nothing_away() -> None:
     asyncio.run(main())
 
 
+def test_a_write_held_past_the_limit_gives_its_bytes_to_a_waiting_one_once() -> None:
+    """A client slow to read keeps its write going but not the window's bytes, once others
+    wait and it has held them `hold_limit`; when it ends, they are not given back twice."""
+
+    async def main() -> None:
+        window = WriteWindow(100, hold_limit=0.05)
+        started: list[int] = []
+        slow, fast, last = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(_hold(window, 80, started, slow))
+        await asyncio.sleep(0.2)  # alone: it keeps its bytes past the limit
+        assert window.used == 80
+        waiter = asyncio.create_task(_hold(window, 80, started, fast))
+        await asyncio.sleep(0.01)
+        assert started == [80, 80] and window.used == 80  # the slow one's bytes expired
+        slow.set()
+        await holder
+        assert window.used == 80  # the waiter's, not given back by the slow one's end
+        third = asyncio.create_task(_hold(window, 30, started, last))
+        await asyncio.sleep(0.01)
+        assert started == [80, 80] and window.used == 80  # waits for the second
+        await asyncio.sleep(0.1)
+        assert started == [80, 80, 30] and window.used == 30  # the second held it too long
+        fast.set()
+        last.set()
+        await asyncio.gather(waiter, third)
+        assert window.used == 0
+
+    asyncio.run(main())
+
+
 def test_a_window_needs_a_budget() -> None:
     with pytest.raises(ValueError):
         WriteWindow(0)

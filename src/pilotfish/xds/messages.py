@@ -8,6 +8,7 @@ Owns: `SotwResponse` / `DeltaResponse` (assembled from a snapshot's pre-encoded 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,28 +22,40 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class _ResponseHead:
-    """What both response kinds carry; `_wire` lays out the fields they share on the wire.
+    """What both response kinds carry; `_pieces` lays out the wire fields they share.
     A response holds references to encoded resources shared by every stream; its wire bytes
-    (a copy per stream) are made by `to_bytes()` only when it is written."""
+    (a copy per stream) are made by `to_bytes()` only when it is written. Its pieces and size
+    are worked out once (a queued response is sized when queued and when written)."""
 
     type_url: str
     version: str
     nonce: str
     resource_names: tuple[str, ...]
 
-    def _fields(self, trailer: bytes) -> tuple[bytes, bytes, bytes]:
-        """version_info (1) before the resources; type_url (4), nonce (5), `trailer` after."""
+    def _body(self) -> Sequence[bytes]:
+        raise NotImplementedError
+
+    def _trailer(self) -> bytes:
+        return b""
+
+    @functools.cached_property
+    def _pieces(self) -> tuple[bytes, ...]:
+        """version_info (1), the resources (2), type_url (4), nonce (5), then the trailer."""
         version = encode_field(1, self.version.encode())
         after = encode_field(4, self.type_url.encode()) + encode_field(5, self.nonce.encode())
-        return version, after, trailer
+        return (version, *self._body(), after, self._trailer())
 
-    def _wire(self, body: Sequence[bytes], trailer: bytes = b"") -> bytes:
-        """One join: `body` (megabytes for a big mesh's CDS) is copied once, not once per `+`."""
-        before, after, trailer = self._fields(trailer)
-        return b"".join((before, *body, after, trailer))
+    def to_bytes(self) -> bytes:
+        """One join: the body (megabytes for a big mesh's CDS) is copied once."""
+        return b"".join(self._pieces)
 
-    def _size(self, body: Sequence[bytes], trailer: bytes = b"") -> int:
-        return sum(map(len, self._fields(trailer))) + sum(map(len, body))
+    @functools.cached_property
+    def _length(self) -> int:
+        return sum(map(len, self._pieces))
+
+    def size(self) -> int:
+        """Length of `to_bytes()`, without making it."""
+        return self._length
 
 
 @dataclass(frozen=True)
@@ -52,12 +65,8 @@ class SotwResponse(_ResponseHead):
     body: bytes = field(repr=False)
     """Encoded `resources` entries, shared between streams."""
 
-    def to_bytes(self) -> bytes:
-        return self._wire((self.body,))
-
-    def size(self) -> int:
-        """Length of `to_bytes()`, without making it."""
-        return self._size((self.body,))
+    def _body(self) -> Sequence[bytes]:
+        return (self.body,)
 
     def to_message(self) -> discovery_pb2.DiscoveryResponse:
         return discovery_pb2.DiscoveryResponse.FromString(self.to_bytes())
@@ -72,18 +81,11 @@ class DeltaResponse(_ResponseHead):
     """Encoded `resources` entries, each as its pieces (`EncodedResource.delta_pieces`: the
     resource's bytes are shared between streams), joined only when written."""
 
-    def _removals(self) -> bytes:
+    def _trailer(self) -> bytes:
         return b"".join(encode_field(6, name.encode()) for name in self.removed)
 
-    def _body(self) -> list[bytes]:
+    def _body(self) -> Sequence[bytes]:
         return [piece for entry in self.entries for piece in entry]
-
-    def to_bytes(self) -> bytes:
-        return self._wire(self._body(), self._removals())
-
-    def size(self) -> int:
-        """Length of `to_bytes()`, without making it."""
-        return self._size(self._body(), self._removals())
 
     def to_message(self) -> discovery_pb2.DeltaDiscoveryResponse:
         return discovery_pb2.DeltaDiscoveryResponse.FromString(self.to_bytes())
