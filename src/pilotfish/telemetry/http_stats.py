@@ -26,6 +26,7 @@ from pilotfish.telemetry.metrics import (
     STANDARD_METRICS,
     MetricsPolicy,
     logger_config,
+    skipping_authorities,
     stats_access_log,
 )
 
@@ -43,28 +44,31 @@ def http_stats_logs(
     policy: MetricsPolicy,
     service: ServiceLabels | None = None,
     mtls: bool | None = None,
+    skip: tuple[str, ...] = (),
 ) -> list[accesslog_pb2.AccessLog]:
     """The HTTP connection manager's loggers for Istio's request metrics: one for gRPC
-    requests, one for the others (new messages: the caller may change them)."""
-    found = _http_stats_bytes(reporter, me, policy, service, mtls)
+    requests, one for the others (new messages: the caller may change them); requests for
+    the authorities `skip` not counted (`metrics.skipping_authorities`)."""
+    found = http_stats_bytes(reporter, me, policy, service, mtls, skip)
     return [accesslog_pb2.AccessLog.FromString(data) for data in found]
 
 
 @functools.lru_cache(maxsize=HTTP_STATS_MEMO)
-def _http_stats_bytes(
+def http_stats_bytes(
     reporter: Reporter,
     me: Identity,
     policy: MetricsPolicy,
     service: ServiceLabels | None,
     mtls: bool | None,
+    skip: tuple[str, ...] = (),
 ) -> tuple[bytes, ...]:
     """`http_stats_logs` serialised, memoised on its arguments (all it reads): a proxy's
     outbound and WebSocket managers share them, and a change that translates every proxy
     again (a mesh setting) finds each proxy's built before."""
     values = _values(me, service)
     if values is None or not _plain(policy):
-        return built(reporter, me, policy, service, mtls)
-    template = _template(reporter, policy, service is not None, mtls)
+        return built(reporter, me, policy, service, mtls, skip)
+    template = _template(reporter, policy, service is not None, mtls, skip)
     return tuple(_substituted(data, patterns, values) for data, patterns in template)
 
 
@@ -74,6 +78,7 @@ def built(
     policy: MetricsPolicy,
     service: ServiceLabels | None,
     mtls: bool | None,
+    skip: tuple[str, ...] = (),
 ) -> tuple[bytes, ...]:
     """The loggers built directly, serialised (~150 us)."""
     logs = []
@@ -82,7 +87,10 @@ def built(
         plan = label_plan(reporter, me, service, protocol="grpc" if grpc else "http", mtls=mtls)
         config = logger_config(metrics, reporter, plan, policy)
         if config.counters or config.histograms:
-            logs.append(stats_access_log(config, content_type=grpc).SerializeToString())
+            log = stats_access_log(config, content_type=grpc)
+            if skip:
+                skipping_authorities(log, skip)
+            logs.append(log.SerializeToString())
     return tuple(logs)
 
 
@@ -93,10 +101,15 @@ token letters as fields."""
 
 @functools.lru_cache(maxsize=TEMPLATES)
 def _template(
-    reporter: Reporter, policy: MetricsPolicy, has_service: bool, mtls: bool | None
+    reporter: Reporter,
+    policy: MetricsPolicy,
+    has_service: bool,
+    mtls: bool | None,
+    skip: tuple[str, ...],
 ) -> Template:
     found = []
-    for data in built(reporter, TOKENS, policy, SERVICE_TOKENS if has_service else None, mtls):
+    service = SERVICE_TOKENS if has_service else None
+    for data in built(reporter, TOKENS, policy, service, mtls, skip):
         values = {tag.value_format for tag in _tags(data) if MARK in tag.value_format}
         found.append((data, {value: _pattern(value) for value in values}))
     return tuple(found)

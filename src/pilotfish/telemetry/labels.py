@@ -26,6 +26,7 @@ Istio's labels, in Istio's order, with Istio's `unknown` defaults.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -71,6 +72,7 @@ TCP_LABELS = tuple(
 SERVICE_METADATA = "pilotfish.service"  # outbound cluster metadata: `labels` = host;name;namespace
 ENDPOINT_METADATA = "pilotfish"  # endpoint metadata: `peer` = the workload's packed identity
 UNKNOWN = "unknown"
+LITERAL_MEMO = 16384  # `literal` values kept (label values: workload, service, namespace names)
 
 FIXED_TAG = "pilotfish_fixed"
 SERVICE_TAG = "pilotfish_service"
@@ -122,9 +124,11 @@ class ServiceLabels:
     namespace: str
 
 
+@functools.lru_cache(maxsize=LITERAL_MEMO)
 def literal(value: str) -> str:
     """A fixed value: never empty, and free of the characters the fixed tag's format uses (`%`
-    starts an Envoy operator, `;`, `=` and `|` separate the packed labels)."""
+    starts an Envoy operator, `;`, `=` and `|` separate the packed labels). Memoised: a
+    connect storm asks it ten times per connection manager (~35,000 times at 2,000 proxies)."""
     for separator in (";", "=", PACK_END):
         value = value.replace(separator, "_")
     return value.replace("%", "") or UNKNOWN

@@ -40,13 +40,10 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.telemetry import exchange
 from pilotfish.telemetry.access_log import file_access_log
-from pilotfish.telemetry.http_stats import http_stats_logs
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import (
     MetricsPolicy,
-    grpc_stats_filter,
     reads_peer,
-    skipping_authorities,
     tcp_stats_logs,
 )
 from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
@@ -60,9 +57,9 @@ from pilotfish.telemetry.tracing import (
 from pilotfish.translate.authz.rbac import dry_run_trace_tags
 from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration, pack
+from pilotfish.translate.hcm_telemetry import decorate_hcm
 from pilotfish.translate.mtls import TLS_SOCKET
 from pilotfish.translate.names import parse_outbound_cluster
-from pilotfish.translate.virtual_hosts import pod_local_authorities
 
 INBOUND_ROUTE_PREFIX = "inbound|"
 IDENTITY_MEMO = 16384  # workload instances whose certificate identity is kept (`_certified`)
@@ -196,7 +193,7 @@ def _listener(
         for network_filter in chain.filters:
             if network_filter.name == HCM_FILTER:
                 gateway = proxy.type is ProxyType.ROUTER
-                _decorate_hcm(
+                decorate_hcm(
                     network_filter, reporter, me, policy, service, logs[reporter], mtls, gateway
                 )
                 if traces[reporter] is not None:
@@ -204,38 +201,6 @@ def _listener(
             elif network_filter.name == TCP_PROXY_FILTER:
                 _decorate_tcp(network_filter, reporter, me, policy, service, logs[reporter], mtls)
     return result
-
-
-def _decorate_hcm(
-    network_filter: lc_pb2.Filter,
-    reporter: Reporter,
-    me: exchange.Identity,
-    policy: MetricsPolicy,
-    service: ServiceLabels | None,
-    logs: list[accesslog_pb2.AccessLog],
-    mtls: bool | None,
-    gateway: bool = False,
-) -> None:
-    manager = hcm_pb2.HttpConnectionManager()
-    network_filter.typed_config.Unpack(manager)
-    if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
-        reads = reads_peer(policy, reporter)  # else the route removes the header (`_route_config`)
-        exchange_filters = (
-            [exchange.downstream_peer_filter(from_sidecar=bool(mtls))] if reads else []
-        )
-    else:  # tell the server who is calling
-        exchange_filters = [exchange.identity_filter(me)]
-    grpc = grpc_stats_filter(reporter, policy)
-    filters = [*exchange_filters, *([grpc] if grpc is not None else []), *manager.http_filters]
-    del manager.http_filters[:]
-    manager.http_filters.extend(filters)
-    stats = http_stats_logs(reporter, me, policy, service, mtls)
-    if reporter is Reporter.SOURCE and not gateway:  # the outbound HTTP proxy's pod-local routes
-        for log in stats:
-            skipping_authorities(log, pod_local_authorities())
-    manager.access_log.extend(stats)
-    manager.access_log.extend(logs)
-    network_filter.typed_config.CopyFrom(pack(manager))
 
 
 def _terminates_mtls(chain: lc_pb2.FilterChain) -> bool:
