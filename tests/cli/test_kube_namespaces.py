@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.cli import kube_namespaces, kube_views
+from pilotfish.cli import kube_namespaces, kube_pods, kube_views
 from pilotfish.cli.errors import UserError
 from pilotfish.cli.kube_get import _table
 from pilotfish.cli.label import edit_labels, namespace_document
@@ -56,13 +56,13 @@ def _service(name: str, ns: str, selector: dict[str, str], ports: list[Any]) -> 
 
 
 def test_pods_have_host_and_pod_ips_as_kubectl_shows_them() -> None:
-    pod = next(p for p in kube_views.pods(INFO) if p["metadata"]["name"] == "httpbin-0")
+    pod = next(p for p in kube_pods.pods(INFO) if p["metadata"]["name"] == "httpbin-0")
     assert pod["status"]["hostIP"] == "127.0.0.1"  # the node: where the ingress accepts
     assert pod["status"]["hostIPs"] == [{"ip": "127.0.0.1"}]
     assert pod["status"]["podIP"] == "127.9.1.1"
     assert pod["status"]["podIPs"] == [{"ip": "127.9.1.1"}]
     without_ingress = {k: v for k, v in INFO.items() if k != "ingress_address"}
-    assert kube_views.node_address(without_ingress) == "127.9.0.1"
+    assert kube_pods.node_address(without_ingress) == "127.9.0.1"
 
 
 def test_namespaces_are_those_with_pods_config_or_a_namespace_document() -> None:
@@ -73,7 +73,7 @@ def test_namespaces_are_those_with_pods_config_or_a_namespace_document() -> None
             "metadata": {"name": "baz", "labels": {"istio-injection": "enabled"}},
         },
     ]
-    found = kube_namespaces.namespaces(INFO, docs, kube_views.pods(INFO))
+    found = kube_namespaces.namespaces(INFO, docs, kube_pods.pods(INFO))
     names = [n["metadata"]["name"] for n in found]
     assert names == ["bar", "baz", "default", "foo", "istio-system"]
     baz = found[1]
@@ -104,7 +104,7 @@ def test_endpoints_select_ready_pods_of_the_namespace_at_target_ports() -> None:
         _service("sleep", "default", {"app": "sleep"}, [{"port": 80}]),  # sleep runs in foo
         _service("ext", "default", {}, [{"port": 80}]),
     ]
-    found = kube_namespaces.endpoints(services, kube_views.pods(INFO))
+    found = kube_namespaces.endpoints(services, kube_pods.pods(INFO))
     httpbin, sleep, ext = found
     subset = httpbin["subsets"][0]
     assert [a["ip"] for a in subset["addresses"]] == [f"127.9.1.{i}" for i in range(1, 5)]

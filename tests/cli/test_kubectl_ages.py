@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.cli import get, kube_cluster_views, kube_namespaces, kube_views
+from pilotfish.cli import get, kube_cluster_views, kube_namespaces, kube_pods, kube_views
 from pilotfish.cli.kube_get import _table
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -75,7 +75,7 @@ def test_deployments_and_namespaces_age_from_their_documents() -> None:
                                                 "2023-11-14T22:15:00Z"}}, web]  # fmt: skip
     spaces = {
         n["metadata"]["name"]: kube_views.age_of(n["metadata"], NOW + 300)
-        for n in kube_namespaces.namespaces(INFO, docs, kube_views.pods(INFO))
+        for n in kube_namespaces.namespaces(INFO, docs, kube_pods.pods(INFO))
     }
     assert spaces == {"default": "5m", "istio-system": "5m", "late": "3m20s", "shop": "4m55s"}
 

@@ -353,6 +353,18 @@ def test_kube_injected_pod_has_its_sidecar_in_a_namespace_with_injection_disable
         rows = {r.split()[0]: r.split()[1] for r in _run(mesh, "get", "pods", "-n", "quiet")
                 .splitlines()[1:]}  # fmt: skip
         assert rows == {"sleep-0": "2/2", "httpbin-v1-0": "1/1"}, rows
+        # what Istio's injector writes shows on the injected pod only, as kubectl shows it
+        pods_json = json.loads(_run(mesh, "get", "pods", "-n", "quiet", "-o", "json"))
+        by_name = {p["metadata"]["name"]: p for p in pods_json["items"]}
+        sleep, plain = by_name["sleep-0"], by_name["httpbin-v1-0"]
+        assert "sidecar.istio.io/status" in sleep["metadata"]["annotations"], sleep["metadata"]
+        assert sleep["metadata"]["labels"]["security.istio.io/tlsMode"] == "istio"
+        assert "sidecar.istio.io/status" not in plain["metadata"].get("annotations", {})
+        assert [c["name"] for c in sleep["status"]["containerStatuses"]] == ["sleep", "istio-proxy"]
+        assert all(c["ready"] for c in sleep["status"]["containerStatuses"]), sleep["status"]
+        selected = _run(mesh, "get", "pods", "-n", "quiet", "-l", "security.istio.io/tlsMode=istio",
+                        "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
+        assert selected.split() == ["sleep-0"], selected
         assert mesh.info["proxies"]["sleep-0.quiet"].get("sidecar", True) is True
         assert mesh.info["proxies"]["httpbin-v1-0.quiet"]["sidecar"] is False
     finally:

@@ -20,7 +20,8 @@ from typing import Any
 from pilotfish.cli import kube_get
 from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.kube_cluster_views import crds
-from pilotfish.cli.kube_views import CONTROL_PLANE, INGRESS, ISTIO_SYSTEM
+from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
+from pilotfish.cli.kube_views import INGRESS
 
 
 def _envoy() -> str | None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli import kube_get, kube_views
+from pilotfish.cli import kube_get, kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
 from pilotfish.config.kinds import GATEWAY_API_NOT_YET, KIND_NAMES, is_gateway_api, plural
 
@@ -58,7 +58,7 @@ def events(info: dict[str, Any]) -> list[dict[str, Any]]:
     """kubectl's Event objects (core/v1 fields) for the mesh's pods."""
     found: list[dict[str, Any]] = []
     for pod in kube_get.objects("pod", info):
-        meta, status = pod["metadata"], pod["status"]
+        meta = pod["metadata"]
         name, stamp = meta["name"], meta.get("creationTimestamp")
         node = f"Successfully assigned {meta['namespace']}/{name} to localhost"
         seen: list[tuple[str, str, str, int, Any]] = [
@@ -66,11 +66,11 @@ def events(info: dict[str, Any]) -> list[dict[str, Any]]:
             *(("Normal", "Started", f"Started container {c['name']}", 1, stamp)
               for c in pod["spec"]["containers"]),
         ]  # fmt: skip
-        if status.get("restarts"):
+        restarts, restarted = kube_pods.restarts(pod)
+        if restarts:
             message = f"Back-off restarting failed container in pod {name}"
-            restarted = status.get("lastRestart")
-            seen.append(("Warning", "BackOff", message, int(status["restarts"]), restarted))
-        if status.get("ready") != status.get("containers"):
+            seen.append(("Warning", "BackOff", message, restarts, restarted))
+        if not kube_pods.is_ready(pod):
             read = kube_views.timestamp(float(info["written_at"])) if "written_at" in info else None
             seen.append(("Warning", "Unhealthy", "Readiness probe failed", 1, read))
         found.extend(_event(meta, kind, reason, text, n, at) for kind, reason, text, n, at in seen)

@@ -15,7 +15,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli import kube_namespaces, kube_views, usage
+from pilotfish.cli import kube_namespaces, kube_pods, kube_views, usage
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.get import has_labels, print_jsonpath
 from pilotfish.config.yaml_text import dump_yaml
@@ -39,13 +39,13 @@ def _config(api: str, kind: str) -> list[dict[str, Any]]:
 def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
     api = str(info["api"])
     if kind in POD_KINDS:
-        return kube_views.pods(info)
+        return kube_pods.pods(info)
     if kind in NODE_KINDS:
         return [usage.node_object(info)]
     if kind in NAMESPACE_KINDS:
-        return kube_namespaces.namespaces(info, _config(api, ""), kube_views.pods(info))
+        return kube_namespaces.namespaces(info, _config(api, ""), kube_pods.pods(info))
     if kind in ENDPOINT_KINDS:
-        return kube_namespaces.endpoints(objects("svc", info), kube_views.pods(info))
+        return kube_namespaces.endpoints(objects("svc", info), kube_pods.pods(info))
     if kind in DEPLOY_KINDS:
         return kube_views.deployments(info, _config(api, "Workload") + _config(api, "Deployment"))
     return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"))
@@ -184,6 +184,12 @@ def _table(
     )
 
 
+def _restarts_column(pod: dict[str, Any], now: float) -> str:
+    """kubectl's RESTARTS: the count, and how long ago the last one was (`3 (2m ago)`)."""
+    count, last = kube_pods.restarts(pod)
+    return f"{count} ({kube_views.age_since(last, now)} ago)" if count and last else str(count)
+
+
 def _rows(
     kind: str, found: list[dict[str, Any]], now: float, prefix: str, wide: bool
 ) -> tuple[list[str], list[list[str]]]:
@@ -194,9 +200,9 @@ def _rows(
             st = o["status"]
             row = [
                 prefix + o["metadata"]["name"],
-                f"{st['ready']}/{st['containers']}",
+                "/".join(map(str, kube_pods.ready_containers(o))),
                 st["phase"],
-                str(st["restarts"]),
+                _restarts_column(o, now),
                 kube_views.age_of(o["metadata"], now),
             ]
             rows.append(row + ([str(st.get("podIP")), "localhost"] if wide else []))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilotfish.cli.kube_views import ISTIO_SYSTEM, created_of, timestamp
+from pilotfish.cli.kube_pods import ISTIO_SYSTEM, is_ready
+from pilotfish.cli.kube_views import created_of, timestamp
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # the label Kubernetes puts on every namespace
 
@@ -69,7 +70,7 @@ def endpoints(
             and all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())
         ]
         if chosen:
-            ready = [p for p in chosen if p["status"]["ready"] == p["status"]["containers"]]
+            ready = [p for p in chosen if is_ready(p)]
             subset: dict[str, Any] = {
                 "ports": [
                     {

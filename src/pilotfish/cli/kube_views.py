@@ -1,14 +1,12 @@
 """What `kubectl get pods|svc|deploy|all` shows, for the local mesh (pure: mesh.json + config in,
 Kubernetes-shaped objects out).
 
-Pods are the instances `mesh.json` lists (sidecars `2/2` — app and istio-proxy — gateways
-and pods without a sidecar `1/1`) plus the control plane `istiod-0` in `istio-system`;
-Deployments are Workloads (and `istiod`, `istio-ingressgateway`); Services are the manifest's
-plus the two Istio's install creates in `istio-system`: `istiod` and `istio-ingressgateway`
-(type LoadBalancer, its external IP the ingress address and its ports those the Gateways open
-there, named as Istio's Service names them: `http2`, `https`, `tcp`, `tls`; or, after
-`install -f` an IstioOperator giving its `k8s.service.ports`, that Service as installed), so
-Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
+Pods are `kube_pods`'; Deployments are Workloads (and `istiod`, `istio-ingressgateway`);
+Services are the manifest's plus the two Istio's install creates in `istio-system`: `istiod`
+and `istio-ingressgateway` (type LoadBalancer, its external IP the ingress address and its
+ports those the Gateways open there, named as Istio's Service names them: `http2`, `https`,
+`tcp`, `tls`; or, after `install -f` an IstioOperator giving its `k8s.service.ports`, that
+Service as installed), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
 """
 
 from __future__ import annotations
@@ -17,17 +15,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, is_ready, object_meta, pods
 from pilotfish.config.object_meta import CREATED, kube_time, kube_time_of
-from pilotfish.model.proxy import is_gateway_pod
 from pilotfish.state_files import running_prometheus
 
-CONTROL_PLANE = "istiod"
 PROMETHEUS_LABELS = {
     "app.kubernetes.io/name": "prometheus",
     "app.kubernetes.io/instance": "prometheus",
 }
 INGRESS = "istio-ingressgateway"
-ISTIO_SYSTEM = "istio-system"
 PORT_NAMES = {"HTTP": "http2", "HTTP2": "http2", "GRPC": "http2", "HTTPS": "https"}
 ISTIOD_PORTS = (("grpc-xds", 15010), ("http-monitoring", 15014))
 
@@ -79,93 +75,6 @@ def created_of(meta: dict[str, Any]) -> float:
     return kube_time_of(meta.get(CREATED)) or 0.0
 
 
-def _meta(name: str, namespace: str, created: float, labels: dict[str, str]) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
-    if created:
-        meta["creationTimestamp"] = timestamp(created)
-    return meta
-
-
-def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | None]]]:
-    """(namespace, name, {container: pid}) of every pod `pods` lists, in its order: the control
-    plane's `discovery`, a sidecar's app and `istio-proxy`, a gateway's `istio-proxy`, the app
-    of a pod without a sidecar."""
-    found: list[tuple[str, str, dict[str, int | None]]] = [
-        (ISTIO_SYSTEM, f"{CONTROL_PLANE}-0", {"discovery": _pid(info.get("control_plane_pid"))})
-    ]
-    for key, proxy in sorted(info.get("proxies", {}).items()):
-        containers: dict[str, int | None] = {}
-        gateway = is_gateway_pod(proxy.get("labels") or {})  # egress, Gateway API's too
-        if proxy.get("type") == "sidecar" and not gateway:
-            containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
-        if proxy.get("sidecar", True) or gateway:  # no sidecar: the app alone (`1/1`)
-            containers["istio-proxy"] = _pid(proxy.get("envoy_pid"))
-        name = str(proxy.get("instance") or key.split(".")[0])
-        found.append((str(proxy.get("namespace")), name, containers))
-    return found
-
-
-def _pid(value: Any) -> int | None:
-    return int(value) if value else None
-
-
-def node_address(info: dict[str, Any]) -> str:
-    """The address of the mesh's one node (this machine): where the ingress gateway accepts
-    (its Service's node ports), else the control plane's. Pods' `status.hostIP`."""
-    return (
-        str(info.get("ingress_address") or "")
-        or str(info.get("api", "")).split("//")[-1].split(":")[0]
-    )
-
-
-def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = sorted(info.get("proxies", {}).items())
-    host = node_address(info)
-    found = []
-    for (namespace, name, containers), proxy in zip(
-        pod_processes(info), [None, *(proxy for _, proxy in rows)], strict=True
-    ):
-        if proxy is None:  # the control plane
-            created, labels = (
-                info.get("control_plane_created"),
-                {"app": CONTROL_PLANE, "istio": "pilot"},
-            )
-            address = str(info.get("api", "")).split("//")[-1].split(":")[0]
-            running = ready = True
-            restarts, restarted = 0, None
-        else:
-            created, labels, address = (
-                proxy.get("created"),
-                dict(proxy.get("labels") or {}),
-                proxy.get("ip"),
-            )
-            running = all(containers.values())
-            ready = bool(proxy.get("ready"))
-            restarts = int(proxy.get("envoy_restarts") or 0) + int(proxy.get("app_restarts") or 0)
-            times = [proxy.get(f"{c}_restarted_at") for c in ("envoy", "app")]
-            restarted = max((float(t) for t in times if t), default=None)
-        found.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": _meta(name, namespace, float(created or 0), labels),
-                "spec": {"containers": [{"name": n} for n in containers]},
-                "status": {
-                    "phase": "Running" if running else "Pending",
-                    "hostIP": host,
-                    "hostIPs": [{"ip": host}],
-                    "podIP": address,
-                    "podIPs": [{"ip": address}] if address else [],
-                    "containers": len(containers),
-                    "ready": len(containers) if ready else 0,
-                    "restarts": restarts,
-                    "lastRestart": kube_time(restarted) if restarted else None,
-                },
-            }
-        )
-    return found
-
-
 def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Workload documents (and Istio's own deployments) with their ready instances counted."""
     running = pods(info)
@@ -189,14 +98,14 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
         ]
         if not mine and name in (CONTROL_PLANE, INGRESS) and replicas == 1:
             continue
-        ready = sum(1 for p in mine if p["status"]["ready"] == p["status"]["containers"])
+        ready = sum(1 for p in mine if is_ready(p))
         started = [created_of(p["metadata"]) for p in mine]  # Istio's own: their first pod's
         created = applied or min((t for t in started if t), default=0.0)
         found.append(
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "metadata": _meta(name, namespace, created, labels),
+                "metadata": object_meta(name, namespace, created, labels),
                 "spec": {"replicas": replicas},
                 "status": {
                     "replicas": len(mine),
@@ -259,7 +168,8 @@ def _prometheus_service(info: dict[str, Any], ip: str) -> list[dict[str, Any]]:
     if not info.get("state_dir") or running_prometheus(record.parents[1]) is None:
         return []
     doc = _service("prometheus", ip, "ClusterIP", None, (("http", 9090),), 0, "")
-    doc["metadata"] = _meta("prometheus", ISTIO_SYSTEM, record.stat().st_mtime, PROMETHEUS_LABELS)
+    started = record.stat().st_mtime
+    doc["metadata"] = object_meta("prometheus", ISTIO_SYSTEM, started, PROMETHEUS_LABELS)
     doc["spec"]["selector"] = dict(PROMETHEUS_LABELS)
     return [doc]
 
@@ -310,7 +220,7 @@ def _service(
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(name, ISTIO_SYSTEM, created, {"app": name, "istio": istio_label}),
+        "metadata": object_meta(name, ISTIO_SYSTEM, created, {"app": name, "istio": istio_label}),
         "spec": {
             "type": kind,
             "clusterIP": ip,

@@ -27,7 +27,9 @@ from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 from pilotfish.config.kinds import GATEWAY_API_GROUP, KindName, plural, resolve_kind
 
 POLL = 0.1
-POD_CONDITIONS = {"ready", "containersready", "initialized", "podscheduled"}
+POD_CONDITIONS = {
+    "ready", "containersready", "initialized", "podscheduled", "podreadytostartcontainers"
+}  # fmt: skip
 DEPLOY_CONDITIONS = {"available", "progressing"}
 
 
@@ -67,9 +69,7 @@ def _family(kind: str) -> str:
 def _condition_met(family: str, obj: dict[str, Any], condition: str) -> bool:
     status = obj.get("status") or {}
     if family == "pod":
-        if condition in ("initialized", "podscheduled"):
-            return True  # local pods start as soon as they exist
-        return bool(status.get("containers")) and status.get("ready") == status.get("containers")
+        return _has_condition(obj, condition)  # the conditions `kube_pods` gives a pod
     replicas = int((obj.get("spec") or {}).get("replicas", 1))
     if condition == "progressing":
         return True  # a local Deployment is never stuck: its pods start or it fails at apply
@@ -169,7 +169,8 @@ def _gateway_api_objects(
     return {str((d.get("metadata") or {}).get("name")): d for d in docs}
 
 
-def _gateway_api_met(doc: dict[str, Any], condition: str) -> bool:
+def _has_condition(doc: dict[str, Any], condition: str) -> bool:
+    """Whether `doc`'s `status.conditions` has `condition` (lower case) with status True."""
     return any(
         str(c.get("type", "")).lower() == condition and c.get("status") == "True"
         for c in (doc.get("status") or {}).get("conditions") or []
@@ -206,11 +207,7 @@ def wait_gateway_api(
     while True:
         for name in sorted(pending):
             doc = found.get(name)
-            if (
-                (doc is None)
-                if deleting
-                else (doc is not None and _gateway_api_met(doc, condition))
-            ):
+            if (doc is None) if deleting else (doc is not None and _has_condition(doc, condition)):
                 print(f"{noun}/{name} condition met", flush=True)
                 pending.discard(name)
         if not pending:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.kube_views import CONTROL_PLANE, ISTIO_SYSTEM
+from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
 from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.local.control_plane import control_plane_log
 

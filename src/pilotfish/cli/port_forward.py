@@ -22,6 +22,7 @@ from typing import Any
 from pilotfish.cli import kube_get
 from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.get import has_labels
+from pilotfish.cli.kube_pods import is_ready
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 
 ISTIO_PORTS = (15000, 15020, 15021, 15090)
@@ -72,7 +73,7 @@ def _service_pod(
         for p in kube_get.objects("pod", info)
         if p["metadata"]["namespace"] == ns and selector and has_labels(p, selector)
     ]
-    ready = [p for p in pods if p["status"]["ready"] == p["status"]["containers"]] or pods
+    ready = [p for p in pods if is_ready(p)] or pods
     if not ready:
         raise UserError(f"error: unable to forward port because no pod selected by service {name}")
     return str(sorted(p["metadata"]["name"] for p in ready)[0]), mapped

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish import __version__
-from pilotfish.cli import kube_views
+from pilotfish.cli import kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
 
 NODE = "localhost"
@@ -117,7 +117,7 @@ def node_object(info: dict[str, Any]) -> dict[str, Any]:
         "metadata": meta,
         "status": {
             "addresses": [
-                {"type": "InternalIP", "address": kube_views.node_address(info)},
+                {"type": "InternalIP", "address": kube_pods.node_address(info)},
                 {"type": "Hostname", "address": NODE},
             ],
             "capacity": capacity,
@@ -235,7 +235,7 @@ def describe_node(info: dict[str, Any]) -> str:
         "System Info:",
         *(f"  {_TITLES[k]}:  {v}" for k, v in status["nodeInfo"].items()),
     ]
-    pods = kube_views.pod_processes(info)
+    pods = kube_pods.pod_processes(info)
     lines.append(f"Non-terminated Pods:  ({len(pods)} in total)")
     pod_rows = [["  Namespace", "Name"], *([f"  {ns}", name] for ns, name, _ in pods)]
     lines.append(table(pod_rows))
@@ -259,9 +259,7 @@ def top_command(
         return 1
     info = running_mesh(state_dir)
     ns = "default" if namespace == "" else namespace
-    pods = [
-        p for p in kube_views.pod_processes(info) if ns in (None, p[0]) and name in (None, p[1])
-    ]
+    pods = [p for p in kube_pods.pod_processes(info) if ns in (None, p[0]) and name in (None, p[1])]
     if name and not pods:
         print(f'Error from server (NotFound): pods "{name}" not found', file=sys.stderr)
         return 1

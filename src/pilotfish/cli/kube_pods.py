@@ -1,0 +1,194 @@
+"""The local mesh's pods as the API server shows them (pure: mesh.json in, core/v1 Pods out), for
+`get pods`, `get pod -o yaml|json|jsonpath`, events, endpoints and port-forward.
+
+A pod is the control plane `istiod-0` in `istio-system` or an instance `mesh.json` lists: a
+sidecar's app and `istio-proxy` (`2/2`), a gateway's `istio-proxy`, the app of a pod without a
+sidecar (`1/1`). What Istio's injector writes into an injected pod is there, as `kubectl get
+pod -o yaml` shows it in Istio: the labels of its template (`security.istio.io/tlsMode`,
+`service.istio.io/canonical-name` and `-revision`, `cli.kube_inject.injected_labels`) and its
+annotations (`sidecar.istio.io/status`, `istio.io/rev`, the `kubectl.kubernetes.io/default-
+container`s, and the `prometheus.io/*` scrape annotations the mesh's Prometheus reads). The
+status has Kubernetes' fields: `phase`, `conditions`, one `containerStatuses` entry per
+container (`ready`, `started`, `restartCount`, `state.running` or `state.waiting`, and after a
+restart `lastState.terminated.finishedAt`), `hostIP(s)`, `podIP(s)`; `ready_containers` and
+`restarts` read them back for kubectl's READY and RESTARTS columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilotfish.cli.kube_inject import (
+    DEFAULT_CONTAINER_ANNOTATIONS,
+    REV_ANNOTATION,
+    STATUS,
+    injected_labels,
+)
+from pilotfish.config.object_meta import CREATED, kube_time
+from pilotfish.model.proxy import is_gateway_pod
+from pilotfish.registry.workloads import STATUS_ANNOTATION
+
+CONTROL_PLANE = "istiod"
+ISTIO_SYSTEM = "istio-system"
+PROXY_CONTAINER = "istio-proxy"
+
+
+def object_meta(
+    name: str, namespace: str, created: float, labels: dict[str, str]
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
+    if created:
+        meta[CREATED] = kube_time(created)
+    return meta
+
+
+def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | None]]]:
+    """(namespace, name, {container: pid}) of every pod `pods` lists, in its order: the control
+    plane's `discovery`, a sidecar's app and `istio-proxy`, a gateway's `istio-proxy`, the app
+    of a pod without a sidecar."""
+    found: list[tuple[str, str, dict[str, int | None]]] = [
+        (ISTIO_SYSTEM, f"{CONTROL_PLANE}-0", {"discovery": _pid(info.get("control_plane_pid"))})
+    ]
+    for key, proxy in sorted(info.get("proxies", {}).items()):
+        containers: dict[str, int | None] = {}
+        gateway = is_gateway_pod(proxy.get("labels") or {})  # egress, Gateway API's too
+        if proxy.get("type") == "sidecar" and not gateway:
+            containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
+        if proxy.get("sidecar", True) or gateway:  # no sidecar: the app alone (`1/1`)
+            containers[PROXY_CONTAINER] = _pid(proxy.get("envoy_pid"))
+        name = str(proxy.get("instance") or key.split(".")[0])
+        found.append((str(proxy.get("namespace")), name, containers))
+    return found
+
+
+def _pid(value: Any) -> int | None:
+    return int(value) if value else None
+
+
+def node_address(info: dict[str, Any]) -> str:
+    """The address of the mesh's one node (this machine): where the ingress gateway accepts
+    (its Service's node ports), else the control plane's. Pods' `status.hostIP`."""
+    return (
+        str(info.get("ingress_address") or "")
+        or str(info.get("api", "")).split("//")[-1].split(":")[0]
+    )
+
+
+def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = sorted(info.get("proxies", {}).items())
+    host = node_address(info)
+    found = []
+    for (namespace, name, containers), proxy in zip(
+        pod_processes(info), [None, *(proxy for _, proxy in rows)], strict=True
+    ):
+        if proxy is None:  # the control plane
+            created = float(info.get("control_plane_created") or 0)
+            labels = {"app": CONTROL_PLANE, "istio": "pilot"}
+            annotations: dict[str, str] = {}
+            address = str(info.get("api", "")).split("//")[-1].split(":")[0]
+            ready, restarted = True, {}
+        else:
+            created = float(proxy.get("created") or 0)
+            labels = {str(k): str(v) for k, v in (proxy.get("labels") or {}).items()}
+            annotations = {str(k): str(v) for k, v in (proxy.get("prometheus") or {}).items()}
+            if PROXY_CONTAINER in containers and len(containers) > 1:  # injected
+                labels |= injected_labels(labels, str(proxy.get("workload") or ""))
+                app = next(iter(containers))
+                annotations |= dict.fromkeys(DEFAULT_CONTAINER_ANNOTATIONS, app)
+                annotations |= {REV_ANNOTATION: "default", STATUS_ANNOTATION: STATUS}
+            address = str(proxy.get("ip") or "")
+            ready = bool(proxy.get("ready"))
+            restarted = _restarts(proxy, containers)
+        meta = object_meta(name, namespace, created, labels)
+        if annotations:
+            meta["annotations"] = dict(sorted(annotations.items()))
+        statuses = [
+            _container_status(c, pid, ready, created, *restarted.get(c, (0, None)))
+            for c, pid in containers.items()
+        ]
+        running = all(s["started"] for s in statuses)
+        found.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": meta,
+                "spec": {"containers": [{"name": n} for n in containers], "nodeName": "localhost"},
+                "status": {
+                    "phase": "Running" if running else "Pending",
+                    "conditions": _conditions(running and ready, created),
+                    "containerStatuses": statuses,
+                    "hostIP": host,
+                    "hostIPs": [{"ip": host}],
+                    "podIP": address,
+                    "podIPs": [{"ip": address}] if address else [],
+                    **({"startTime": kube_time(created)} if created else {}),
+                },
+            }
+        )
+    return found
+
+
+def _restarts(
+    proxy: dict[str, Any], containers: dict[str, int | None]
+) -> dict[str, tuple[int, float | None]]:
+    """Per container: how often it was restarted, and when last (the app's, Envoy's)."""
+    found: dict[str, tuple[int, float | None]] = {}
+    for container in containers:
+        which = "envoy" if container == PROXY_CONTAINER else "app"
+        at = proxy.get(f"{which}_restarted_at")
+        found[container] = (int(proxy.get(f"{which}_restarts") or 0), float(at) if at else None)
+    return found
+
+
+def _container_status(
+    name: str, pid: int | None, ready: bool, created: float, restarts: int, last: float | None
+) -> dict[str, Any]:
+    started_at = kube_time(last or created) if (last or created) else None
+    state: dict[str, Any] = (
+        {"running": {"startedAt": started_at} if started_at else {}}
+        if pid is not None
+        else {"waiting": {"reason": "CrashLoopBackOff" if restarts else "ContainerCreating"}}
+    )
+    status: dict[str, Any] = {
+        "name": name,
+        "ready": ready and pid is not None,
+        "restartCount": restarts,
+        "started": pid is not None,
+        "state": state,
+    }
+    if last is not None:
+        status["lastState"] = {"terminated": {"finishedAt": kube_time(last)}}
+    return status
+
+
+def _conditions(ready: bool, created: float) -> list[dict[str, str]]:
+    when = {"lastTransitionTime": kube_time(created)} if created else {}
+    value = "True" if ready else "False"
+    return [
+        {"type": "PodReadyToStartContainers", "status": "True", **when},
+        {"type": "Initialized", "status": "True", **when},
+        {"type": "Ready", "status": value, **when},
+        {"type": "ContainersReady", "status": value, **when},
+        {"type": "PodScheduled", "status": "True", **when},
+    ]
+
+
+def ready_containers(pod: dict[str, Any]) -> tuple[int, int]:
+    """kubectl's READY: (ready containers, containers)."""
+    statuses = pod["status"].get("containerStatuses") or []
+    return sum(1 for s in statuses if s.get("ready")), len(statuses)
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    ready, total = ready_containers(pod)
+    return ready == total
+
+
+def restarts(pod: dict[str, Any]) -> tuple[int, str | None]:
+    """kubectl's RESTARTS: the restarts of every container, and the last one's time."""
+    statuses = pod["status"].get("containerStatuses") or []
+    count = sum(int(s.get("restartCount") or 0) for s in statuses)
+    times = [
+        str(s["lastState"]["terminated"]["finishedAt"]) for s in statuses if s.get("lastState")
+    ]
+    return count, max(times, default=None)
