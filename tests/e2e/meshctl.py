@@ -1,7 +1,8 @@
 """Test helper: a real local mesh started with `pilotfish up --detach` in its own state dir.
 
 Each mesh gets a temporary PILOTFISH_HOME (so its own 127.A.0.0/16 block) and an ingress address
-in 127.255.0.0/16, which no mesh block uses, so parallel runs never collide.
+in 127.255.0.0/16, which no mesh block uses, held by this process while its mesh runs
+(`claim_ingress`), so parallel runs never collide.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +49,25 @@ def http(
         return Response(err.code, err.read().decode(errors="replace"), dict(err.headers))
 
 
+def claim_ingress(address: str = "") -> tuple[str, socket.socket]:
+    """An ingress address no other test's mesh has (random in 127.255.0.0/16, or `address`),
+    and its claim: the abstract Unix socket `@pilotfish-test-ingress-ADDRESS`, as `local.network`
+    holds a mesh's block (the kernel frees it when the process dies). Two gateways on one address
+    would not fail: Envoy binds its listeners with SO_REUSEPORT, so the kernel would split the
+    connections between the two meshes."""
+    while True:
+        candidate = address or f"127.255.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0pilotfish-test-ingress-{candidate}")
+        except OSError:
+            claim.close()
+            if address:
+                raise AssertionError(f"ingress address {address} taken by another test") from None
+            continue
+        return candidate, claim
+
+
 class LocalMesh:
     def __init__(
         self, home: Path, directory: str | None, delta: bool = False, isolated: bool = False
@@ -55,7 +76,7 @@ class LocalMesh:
         self.directory = directory
         self.delta = delta
         self.isolated = isolated
-        self.ingress = f"127.255.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        self.ingress, self._claim = claim_ingress()
         # Istio's pilot-agent setting: no drain wait when a test's mesh goes down (a test of the
         # drain sets it per pod with `proxy.istio.io/config`)
         self.env = dict(
@@ -74,6 +95,8 @@ class LocalMesh:
         )  # fmt: skip
 
     def up(self) -> subprocess.CompletedProcess[str]:
+        if self._claim.fileno() == -1:  # up again after down: the same address, held again
+            self._claim = claim_ingress(self.ingress)[1]
         args = ["up", "--detach", "--ingress-address", self.ingress, "--timeout", "60"]
         args += [self.directory] if self.directory else []
         args += ["--delta"] if self.delta else []
@@ -89,6 +112,7 @@ class LocalMesh:
         for pid in leftovers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        self._claim.close()
         assert not leftovers, f"processes left behind after down: {leftovers}"
 
     def processes(self) -> list[int]:
