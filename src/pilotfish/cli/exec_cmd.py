@@ -1,7 +1,8 @@
 """`pilotfish exec POD [-c CONTAINER] [-n NS] -- CMD…`: run a command as if inside a pod.
 
 The local analogue of `kubectl exec`: the command's outbound HTTP goes through that pod's sidecar
-(HTTP_PROXY/HTTPS_PROXY point at its outbound port), `localhost:15000` (Envoy's admin),
+(HTTP_PROXY/HTTPS_PROXY point at its outbound port; a pod without a sidecar gets cluster DNS and
+kube-proxy's part instead, `pilotfish.cli.cluster_network`), `localhost:15000` (Envoy's admin),
 `localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its
 own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
 named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or the app
@@ -25,6 +26,7 @@ from typing import Any
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.agent.spec import proxy_variables
 from pilotfish.capture.rules import PROXY_GID
+from pilotfish.cli.cluster_network import ClusterNetwork
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
 from pilotfish.registry.images import load_image_map
@@ -136,10 +138,21 @@ def exec_command(
         argv = ["ip", "netns", "exec", str(proxy["netns"]), *argv]
         if container in PROXY_ALIASES:
             group = PROXY_GID
+    env = pod_env(info, key, proxy)
+    network = None
+    if not proxy.get("sidecar", True) and not proxy.get("netns"):
+        network = ClusterNetwork(info, proxy)  # no sidecar: kube-proxy's part, for this command
+        env.update(proxy_variables(proxy["ip"], network.port))
     try:
-        return subprocess.call(argv, env=pod_env(info, key, proxy), group=group, cwd=workdir)
+        code = subprocess.call(argv, env=env, group=group, cwd=workdir)
     except FileNotFoundError:
         print(f"error: {argv[0]}: command not found", file=sys.stderr)
         return 127
     except KeyboardInterrupt:
         return 130
+    finally:
+        if network is not None:
+            network.close()
+    if code > 0:  # kubectl's word for it, on stderr (`curl` to a STRICT server: code 56)
+        print(f"command terminated with exit code {code}", file=sys.stderr)
+    return code

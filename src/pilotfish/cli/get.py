@@ -11,7 +11,13 @@ from typing import Any
 
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.jsonpath import JsonPathError, render
-from pilotfish.cli.kube_views import age_of, gateway_api_columns, ingress_columns, timestamp
+from pilotfish.cli.kube_views import (
+    age_of,
+    gateway_api_columns,
+    ingress_columns,
+    no_resources,
+    timestamp,
+)
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
     INGRESS_GROUP,
@@ -90,8 +96,7 @@ def get_command(
         for doc in docs:
             print(f"{resolved.kind.lower()}{group}/{(doc.get('metadata') or {}).get('name')}")
     elif not docs:
-        where = f" in {namespace} namespace" if namespace and namespaced else ""
-        print(f"No resources found{where}.", file=sys.stderr)
+        print(no_resources(namespace if namespaced else None), file=sys.stderr)
     else:
         print(_table(resolved.kind, docs, namespaced and namespace is None, resolved.group))
     return 0

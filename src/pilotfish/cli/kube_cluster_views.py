@@ -111,8 +111,7 @@ def events_command(namespace: str | None, output: str, state_dir: Path) -> int:
         print(json.dumps(payload, indent=2) if output == "json" else dump_yaml([payload]), end="")
         return 0
     if not found:
-        where = f" in {namespace} namespace" if namespace else ""
-        print(f"No resources found{where}.", file=sys.stderr)
+        print(kube_views.no_resources(namespace), file=sys.stderr)
         return 0
     now = time.time()
     head = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]

@@ -98,7 +98,7 @@ def view_command(
         )
         return 0
     if not everything:
-        print("No resources found" + (f" in {ns} namespace." if ns else "."), file=sys.stderr)
+        print(kube_views.no_resources(ns), file=sys.stderr)
         return 0
     now = time.time()
     blocks = []

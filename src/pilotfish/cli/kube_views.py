@@ -160,6 +160,12 @@ def services(
     return found
 
 
+def no_resources(namespace: str | None) -> str:
+    """kubectl's line when `get` finds nothing: in a namespace, or (`-A`, cluster-scoped kinds)
+    without one, and then with no full stop."""
+    return f"No resources found in {namespace} namespace." if namespace else "No resources found"
+
+
 def _prometheus_service(info: dict[str, Any], ip: str) -> list[dict[str, Any]]:
     """Istio's Prometheus addon's Service (`kubectl -n istio-system get svc prometheus`, Istio's
     "Querying Metrics"), while the mesh's own Prometheus runs (`dashboard prometheus`, or the

@@ -70,7 +70,7 @@ def mesh_address(host: str, port: int, state_dir: Path) -> tuple[str, int] | str
     if proxy is None or proxy.get("netns"):
         return None  # not inside a local pod, or an isolated one: names resolve there
     services = registry_services(state_dir / STORE_FILE)
-    service = next((s for s in services if _is_named(s, host.rstrip("."), namespace)), None)
+    service = next((s for s in services if is_named(s, host.rstrip("."), namespace)), None)
     if service is None:
         return None
     wanted = service.host or f"{service.name}.{service.namespace}"
@@ -89,7 +89,7 @@ def mesh_address(host: str, port: int, state_dir: Path) -> tuple[str, int] | str
     return None
 
 
-def _is_named(service: Service, host: str, namespace: str) -> bool:
+def is_named(service: Service, host: str, namespace: str) -> bool:
     """Whether HOST names SERVICE from a pod of NAMESPACE, as cluster DNS would resolve it."""
     if service.from_service_entry:
         return host == service.host

@@ -44,15 +44,25 @@ def delete(
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
     timeout: Annotated[float, typer.Option()] = 10.0,
+    ignore_not_found: Annotated[
+        bool, typer.Option("--ignore-not-found", help="names not found are not an error")
+    ] = False,
 ) -> None:
-    """Delete config: `delete -f FILE`, `delete -k DIR` or `delete KIND NAME…` (`delete
-    namespace NAME` deletes everything in it)."""
+    """Delete config: `delete -f FILE`, `delete -k DIR`, `delete KIND NAME…` or `delete
+    TYPE/NAME…` (`delete namespace NAME` deletes everything in it)."""
     from pilotfish.cli.apply import delete_command
+    from pilotfish.cli.kube_delete import delete_targets
 
     paths = (filename or [], kustomize or [])
     namespace = namespace or state.namespace
-    code = delete_command(paths, kind, names or [], namespace, state.state_dir, wait, timeout)
-    exit_with(code)
+    sent: list[bool] = []
+
+    def one(kind: str | None, names: list[str]) -> int:
+        files = ([], []) if sent else paths  # the files go with the first group only
+        sent.append(True)
+        return delete_command(files, kind, names, namespace, state.state_dir, wait, timeout)
+
+    exit_with(delete_targets(kind, names or [], namespace, state.state_dir, ignore_not_found, one))
 
 
 @app.command()
@@ -84,6 +94,8 @@ def get(
     from pilotfish.config.kinds import is_gateway_api
 
     namespace = namespace or state.namespace
+    if name is None and "/" in kind:  # kubectl's TYPE/NAME: `get deploy/sleep`
+        kind, _, name = kind.partition("/")
     labels = parse_selector(selector) if selector is not None else {}
     if labels is None:
         typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
