@@ -275,6 +275,10 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             ],
         },
     }
+    if not proxy.captured:  # connections leave from the pod's address, as a pod's do
+        data["cluster_manager"] = {
+            "upstream_bind_config": {"source_address": {"address": proxy.ip, "port_value": 0}}
+        }
     if settings.sds_socket:  # as Istio's `sds-grpc`: the agent serves `default` and `ROOTCA`
         data["static_resources"]["clusters"].append(
             _static_cluster(

@@ -129,6 +129,11 @@ def inbound_cluster(container_port: int, app_port: int, http2: bool = False) -> 
             ],
         ),
     )
+    # from the app's loopback, as Istio's inbound connections reach it; the proxy's other
+    # connections leave from the pod's address (its bootstrap's `upstream_bind_config`)
+    cluster.upstream_bind_config.source_address.CopyFrom(
+        socket_address("127.0.0.1", 0).socket_address
+    )
     if http2:
         options = upstream_http_pb2.HttpProtocolOptions()
         options.explicit_http_config.http2_protocol_options.SetInParent()
