@@ -76,6 +76,42 @@ def test_bad_input_is_named() -> None:
         operator_spec([], ["profile"])
 
 
+def test_the_removed_telemetry_values_are_refused_as_istios_chart_refuses_them(
+    tmp_path: Path,
+) -> None:
+    """The older "Customizing Istio Metrics" page's IstioOperator: Istio's chart fails it
+    (`telemetry.v2.prometheus.configOverride is removed`), so nothing is installed here either
+    instead of the metrics silently staying as they were."""
+    path = tmp_path / "op.yaml"
+    path.write_text(
+        "apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  values:\n"
+        "    telemetry:\n      v2:\n        prometheus:\n          configOverride:\n"
+        "            inboundSidecar:\n              debug: false\n"
+    )
+    with pytest.raises(InstallError, match=r"configOverride is removed, use the Telemetry API"):
+        install_documents(operator_spec([str(path)], []))
+    spec = operator_spec([], ["values.telemetry.v2.prometheus.enabled=true"])
+    assert install_documents(spec)[0]  # the rest of values.telemetry is accepted
+
+
+def test_the_ingress_service_has_istios_ports_unless_the_operator_gives_its_own() -> None:
+    def ports(spec: dict[str, object]) -> list[tuple[str, int, int]]:
+        docs = install_documents(spec)[1]
+        service = next(d for d in docs if d["kind"] == "Service")
+        return [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]]
+
+    istio = [("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443)]
+    assert ports(operator_spec([], [])) == istio
+    assert ports(operator_spec([], ["profile=demo"])) == [
+        *istio,
+        ("tcp", 31400, 31400),
+        ("tls", 15443, 15443),
+    ]
+    own = "components.ingressGateways[0].k8s.service.ports[0]"
+    spec = operator_spec([], [f"{own}.name=http", f"{own}.port=8000", f"{own}.targetPort=8080"])
+    assert ports(spec) == [("http", 8000, 8080)]
+
+
 def test_jsonpath_forms_istio_docs_use() -> None:
     svc = {
         "spec": {"ports": [{"name": "http2", "port": 8080}, {"name": "https", "port": 8443}]},
@@ -101,8 +137,9 @@ def test_install_gives_the_ingress_gateway_its_operator_ports() -> None:
     assert service["spec"]["ports"] == [
         {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"}
     ]
-    default_ingress, default_docs = install_documents({})
-    assert default_ingress and not [d for d in default_docs if d["kind"] == "Service"]
+    default_ingress, default_docs = install_documents({})  # Istio's chart's ports
+    (service,) = [d for d in default_docs if d["kind"] == "Service"]
+    assert default_ingress and [p["port"] for p in service["spec"]["ports"]] == [15021, 80, 443]
 
 
 def test_ingress_ports_named_as_istios_service() -> None:

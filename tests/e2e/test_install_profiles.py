@@ -74,6 +74,41 @@ def _answers(url: str, status: int) -> bool:
     return http(url).status == status
 
 
+HTTPBIN_GATEWAY = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: httpbin-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 80
+      name: http
+      protocol: HTTP
+    hosts:
+    - "*"
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: httpbin
+spec:
+  hosts:
+  - "*"
+  gateways:
+  - httpbin-gateway
+  http:
+  - route:
+    - destination:
+        host: httpbin
+        port:
+          number: 8000
+"""
+"""Istio's samples/httpbin/httpbin-gateway.yaml."""
+
+
 def _install(mesh: LocalMesh, *args: str) -> None:
     result = mesh.pilotfish("install", *args, "-y", "--ingress-address", mesh.ingress, timeout=180)
     if result.returncode != 0:
@@ -113,6 +148,19 @@ def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> N
         assert "<title>Simple Bookstore App</title>" in inside.stdout, inside.stderr
         mesh.wait_for(lambda: mesh.get("/productpage").status == 200, 30, "the product page")
         assert "Reviews served by" in mesh.get("/productpage").body
+        # Istio's ingress Service: INGRESS_PORT is 80 (-> 8080), as the docs read it; then
+        # Istio's httpbin Gateway on 80 joins Bookinfo's on 8080 (one listener, as Istio's)
+        jsonpath = 'jsonpath={.spec.ports[?(@.name=="http2")].port}'
+        port = mesh.pilotfish("get", "svc", "istio-ingressgateway", "-n", "istio-system",
+                              "-o", jsonpath).stdout  # fmt: skip
+        assert port == "80", port
+        assert http(mesh.url("/productpage", 80)).status == 200
+        mesh.apply("tests/data/istio-samples/httpbin.yaml")  # its namespace: default
+        applied = mesh.pilotfish("apply", "-f", "-", stdin=HTTPBIN_GATEWAY)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        for number in (80, 8080):
+            assert http(mesh.url("/headers", number)).status == 200, number
+            assert http(mesh.url("/productpage", number)).status == 200, number
         mesh_config = mesh.pilotfish("get", "cm", "istio", "-n", "istio-system", "-o", "yaml")
         assert "accessLogFile: /dev/stdout" in mesh_config.stdout, mesh_config.stdout  # demo
 

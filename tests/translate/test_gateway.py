@@ -154,16 +154,20 @@ def _bound(listener: object) -> tuple[int, list[int]]:
 def test_service_ports_forward_to_their_target_port() -> None:
     """8080 is every http Service port's target: it also accepts on 80 and 8000 (the load
     balancer's ports, on the same address in local mode). Server port 8081 is a Service port
-    whose target is 9081: it listens there, as Istio resolves it, and on 8081."""
+    whose target is 9081: it listens there, named for it as Istio names it, and on 8081."""
     resources = build(GATEWAY + GATEWAY_SERVICE)
     assert _bound(resources.listeners["0.0.0.0_8080"]) == (8080, [80, 8000])
-    assert _bound(resources.listeners["0.0.0.0_8081"]) == (9081, [8081])
+    assert _bound(resources.listeners["0.0.0.0_9081"]) == (9081, [8081])
 
 
-def test_a_service_port_never_moves_a_listener_onto_another() -> None:
-    """Server ports 80 and 8080 with Service 80 -> 8080: Istio would merge them on 8080; here
-    each keeps its own port (two listeners on 8080 would be refused by Envoy)."""
+def test_servers_on_a_service_port_and_its_target_share_one_listener() -> None:
+    """Server ports 80 and 8080 with Service 80 -> 8080 (Istio's ingress Service; Bookinfo's
+    Gateway on 8080 and another on 80): as Istio resolves them, one listener on 8080 serves both
+    servers' virtual hosts, and accepts on 80 and 8000 too. Two listeners, one with 80 as an
+    extra address, would be refused by Envoy when the second Gateway comes."""
     config = GATEWAY.replace("number: 8081, name: http-shop", "number: 80, name: http-shop")
     resources = build(config + GATEWAY_SERVICE)
-    assert _bound(resources.listeners["0.0.0.0_8080"]) == (8080, [8000])
-    assert _bound(resources.listeners["0.0.0.0_80"]) == (80, [])
+    assert _bound(resources.listeners["0.0.0.0_8080"]) == (8080, [80, 8000])
+    assert "0.0.0.0_80" not in resources.listeners
+    domains = {d for vh in resources.routes["http.8080"].virtual_hosts for d in vh.domains}
+    assert {"*", "shop.example.com"} <= domains, domains

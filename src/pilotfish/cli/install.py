@@ -50,6 +50,21 @@ EGRESS_PORTS = [
     {"name": "http2", "port": 80, "protocol": "TCP"},
     {"name": "https", "port": 443, "protocol": "TCP"},
 ]
+_ISTIO_INGRESS_PORTS = [
+    {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+    {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+    {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"},
+]
+INGRESS_PORTS = (
+    _ISTIO_INGRESS_PORTS,
+    [*_ISTIO_INGRESS_PORTS,
+     {"name": "tcp", "port": 31400, "targetPort": 31400, "protocol": "TCP"},
+     {"name": "tls", "port": 15443, "targetPort": 15443, "protocol": "TCP"}],
+)  # fmt: skip
+"""The ingress gateway Service's ports in Istio's charts: every profile's, and the demo
+profile's (with `tcp` and `tls`), so the docs' `INGRESS_PORT` is 80 and `SECURE_INGRESS_PORT`
+443 after `install`, as in a cluster (a Gateway server on 80 listens on 8080, as Istio
+resolves it)."""
 NOT_YET = "not yet in this version: pilotfish runs meshes locally (`pilotfish install` without "
 _INDEX = re.compile(r"^([A-Za-z0-9_]+)\[(\d+)\]$")
 
@@ -127,6 +142,25 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[key] = value
 
 
+REMOVED_VALUES = {
+    "telemetry.v2.prometheus.configOverride": "the Telemetry API's metrics `overrides`",
+    "telemetry.v2.stackdriver.configOverride": "the Telemetry API",
+    "telemetry.v2.stackdriver.disableOutbound": "the Telemetry API",
+    "telemetry.v2.stackdriver.outboundAccessLogging": "the Telemetry API",
+}
+"""`values` Istio's chart refuses (`fail "<value> is removed"`): the EnvoyFilter-based telemetry
+settings, which the older "Customizing Istio Metrics" page still shows."""
+
+
+def _refuse_removed(spec: dict[str, Any]) -> None:
+    for dotted, instead in REMOVED_VALUES.items():
+        node: Any = spec.get("values")
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            raise InstallError(f"values.{dotted}: {dotted} is removed, use {instead} instead")
+
+
 def _gateways(spec: dict[str, Any], kind: str, default: bool, name: str) -> list[dict[str, Any]]:
     """Enabled gateways of `components.<kind>` (the profile's one if none are listed)."""
     listed = ((spec.get("components") or {}).get(kind)) or [{"name": name, "enabled": default}]
@@ -147,6 +181,7 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
     if profile_name not in PROFILES:
         raise InstallError(f"unknown profile {profile_name!r}: one of {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
+    _refuse_removed(spec)
     mesh: dict[str, Any] = copy.deepcopy(ISTIO_MESH_DEFAULTS)
     _merge(mesh, profile["mesh"])
     _merge(mesh, dict(spec.get("meshConfig") or {}))
@@ -159,8 +194,7 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
         istio_configmap(mesh),
     ]
     for gw in ingress:
-        if _declared_ports(gw):
-            docs.append(_ingress_service(gw))
+        docs.append(_ingress_service(gw, INGRESS_PORTS[profile_name == "demo"]))
     for gw in egress:
         docs.extend(_egress_gateway(gw))
     return bool(ingress), docs
@@ -184,9 +218,10 @@ def _declared_ports(gw: dict[str, Any]) -> list[dict[str, Any]]:
     return ports
 
 
-def _ingress_service(gw: dict[str, Any]) -> dict[str, Any]:
-    """The ingress gateway's Service with the operator's ports: `port` -> `targetPort`, as the
-    gateway's load balancer forwards them (local mode: both on the ingress address)."""
+def _ingress_service(gw: dict[str, Any], default: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ingress gateway's Service with the operator's ports (else the profile's, as Istio's
+    chart gives them): `port` -> `targetPort`, as the gateway's load balancer forwards them
+    (local mode: both on the ingress address)."""
     labels = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
     ports = [
         {
@@ -195,7 +230,7 @@ def _ingress_service(gw: dict[str, Any]) -> dict[str, Any]:
             "targetPort": int(p.get("targetPort", p["port"])),
             "protocol": str(p.get("protocol", "TCP")),
         }
-        for p in _declared_ports(gw)
+        for p in _declared_ports(gw) or default
     ]
     return {
         "apiVersion": "v1",

@@ -12,7 +12,9 @@ servers are served by `gateway_tls_tcp`.
 
 A gateway's own Services (those of its namespace selecting it, e.g. the `istio-ingressgateway`
 Service an IstioOperator's `k8s.service.ports` gives) map a Service port to a target port. As
-Istio resolves a server port, one that is a Service port listens on its target port; and as
+Istio resolves a server port, one that is a Service port listens on its target port (with the
+servers of every Gateway on that target, as one listener: Bookinfo's 8080 and another Gateway's
+80 -> 8080 serve both their VirtualServices on 8080 and 80); and as
 the gateway's address is also its load balancer's (local mode), the listener also accepts on
 every Service port that targets it (`generate.with_service_ports`).
 """
@@ -58,6 +60,7 @@ def gateway_ports(
     proxy: Proxy, push: PushContext, diagnostics: list[Diagnostic]
 ) -> dict[int, GatewayPort]:
     ports: dict[int, GatewayPort] = {}
+    targets = service_ports(proxy, push)  # a Service port's servers share its target's listener
     for gateway in push.gateways_for(proxy.label_map):
         for index, server in enumerate(gateway.spec.servers or ()):
             number = server.port.number if server.port is not None else None
@@ -68,6 +71,7 @@ def gateway_ports(
                 message = f"server protocol {protocol or '?'} on port {number} is not served yet"
                 diagnostics.append(gateway.diagnostic(message, f"spec.servers[{index}].port"))
                 continue
+            number = targets.get(number, number)
             ports.setdefault(number, GatewayPort(number)).servers.append((gateway, server))
     return dict(sorted(ports.items()))
 
