@@ -251,14 +251,24 @@ def _rows(
             [
                 prefix + o["metadata"]["name"],
                 str(spec.get("type", "ClusterIP")),
-                str(spec.get("clusterIP", "None")),
-                ingress[0].get("ip", "<none>") if ingress else "<none>",
+                str(spec.get("clusterIP") or "<none>"),
+                _external_ip(spec, ingress),
                 ports or "<none>",
                 kube_views.age_of(o["metadata"], now),
             ]
             + ([format_labels(spec.get("selector"))] if wide else [])
         )
     return head, rows
+
+
+def _external_ip(spec: dict[str, Any], ingress: list[dict[str, Any]]) -> str:
+    """kubectl's EXTERNAL-IP of a Service: an ExternalName's name, else the load balancer's
+    addresses and `externalIPs`, else `<none>`."""
+    if spec.get("type") == "ExternalName":
+        return str(spec.get("externalName") or "<none>")
+    found = [str(i.get("ip") or i.get("hostname")) for i in ingress if isinstance(i, dict)]
+    found += [str(ip) for ip in spec.get("externalIPs") or []]
+    return ",".join(found) or "<none>"
 
 
 def format_labels(labels: Any) -> str:

@@ -148,7 +148,8 @@ def services(
         doc["metadata"] = meta
         spec = dict(doc.get("spec") or {})
         spec.setdefault("type", "ClusterIP")
-        spec.setdefault("clusterIP", "None")  # no VIP: sidecars route service names
+        if spec["type"] != "ExternalName":  # an ExternalName Service has no clusterIP
+            spec.setdefault("clusterIP", "None")  # no VIP: sidecars route service names
         if _is_ingress(doc) and gateway_ip:
             spec["clusterIP"] = gateway_ip
             spec["ports"] = [

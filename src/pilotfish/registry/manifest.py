@@ -67,6 +67,7 @@ from pilotfish.registry.monitoring import (
     parse_prometheus_rule,
     parse_service_monitor,
 )
+from pilotfish.registry.service_entries import external_name_fields
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 from pilotfish.registry.workloads import (
     INJECT_ANNOTATION,
@@ -102,6 +103,9 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
     if head is None or not isinstance(spec, dict):
         return None
     name, namespace, meta = head
+    external_name = _external_name(p, doc, spec)
+    if external_name is None:
+        return None
     ports: list[ServicePort] = []
     for i, raw in enumerate(spec.get("ports") or []):
         path = f"spec.ports[{i}]"
@@ -109,7 +113,7 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
             p.error(doc, f"{path}.port", "is required and must be an integer")
             continue
         number = raw["port"]
-        target = raw.get("targetPort", number)
+        target = number if external_name else raw.get("targetPort", number)
         if not (0 < number < 65536) or not isinstance(target, int) or not (0 < target < 65536):
             p.error(doc, f"{path}.port", f"port {number}/{target} out of range 1-65535")
             continue
@@ -135,7 +139,20 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
         export_to=export_to,
         addresses=(cluster_ip,) if cluster_ip not in ("", "None") else (),
         headless=cluster_ip == "None",
+        **external_name_fields(name, namespace, external_name),
     )
+
+
+def _external_name(p: DocParser, doc: RawDocumentLike, spec: dict[str, Any]) -> str | None:
+    """`spec.externalName` of a `type: ExternalName` Service ("" for other types; None and an
+    error when it is missing)."""
+    if spec.get("type") != "ExternalName":
+        return ""
+    target = spec.get("externalName")
+    if not isinstance(target, str) or not target.strip():
+        p.error(doc, "spec.externalName", "is required for a Service of type ExternalName")
+        return None
+    return target.strip().rstrip(".")
 
 
 EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"

@@ -14,6 +14,8 @@
   has a `serviceAccount` (Istio's rule); a health-checked entry (auto-registered with a probe) is
   ready only while its `Healthy` condition is "True".
 - A ServiceEntry host that is already a registry hostname is ignored (the first one wins).
+- `external_name_fields`: a Kubernetes `type: ExternalName` Service (parsed in `manifest`) takes
+  the shape of a DNS ServiceEntry under its own name (see there).
 
 Pure: reads only its arguments. Config objects are duck-typed (`meta`, `spec`), so this module
 does not import the config models.
@@ -148,3 +150,14 @@ def with_entries(registry: RegistrySnapshot, configs: Iterable[Any]) -> Registry
     return RegistrySnapshot(
         services=tuple(services), instances=tuple(instances), secrets=registry.secrets
     )
+
+
+def external_name_fields(name: str, namespace: str, target: str) -> dict[str, Any]:
+    """An ExternalName Service as Istio's Kubernetes registry builds it without its alias mode
+    (`ENABLE_EXTERNAL_NAME_ALIAS=false`), which is also what local mode needs (no cluster DNS
+    to follow the CNAME): a mesh-external service resolved by DNS, one endpoint per port at
+    `externalName:port`, no sidecar there. Its own name keeps routes and DestinationRules."""
+    if not target:
+        return {}
+    entry = WorkloadInstance(name, name, namespace, target, sidecar=False)
+    return {"mesh_external": True, "resolution": "DNS", "entries": (entry,)}
