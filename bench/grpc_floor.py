@@ -11,7 +11,7 @@ more. Server-side shapes, each a full storm:
 - `bare`: the handler reads a request and awaits `context.write` of the answer, inline;
 - `queued`: as `xds.server` is built: a reader task puts answers on an `asyncio.Queue`, the
   handler writes them (`await context.write`);
-- `held`: `queued`, each write awaited in a `WriteWindow` hold and an `asyncio.timeout`, as
+- `held`: `queued`, each write awaited in a `WriteWindow` hold with its timeout, as
   `Connection.write_out` does;
 - `windowed`: `queued`, each write started as a task and waited with `asyncio.wait(timeout=)`
   inside a `WriteWindow` hold, as `Connection.write_out` did before (main 459ddc3).
@@ -92,7 +92,7 @@ class Server:
                 await context.write(item)
                 continue
             if self.shape == "held":
-                async with self.window.hold(len(item)), asyncio.timeout(30):
+                async with self.window.hold(len(item), 30):
                     await context.write(item)
                 continue
             async with self.window.hold(len(item)):

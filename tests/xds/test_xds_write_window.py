@@ -114,6 +114,52 @@ def test_a_write_held_past_the_limit_gives_its_bytes_to_a_waiting_one_once() -> 
     asyncio.run(main())
 
 
+def test_a_timed_write_that_runs_out_raises_timeout_and_gives_its_bytes_back() -> None:
+    """The window's timeout, as `asyncio.timeout`: the late write is cancelled and the hold
+    raises TimeoutError; a write done in time and one without a timeout go on."""
+
+    async def timed(window: WriteWindow, delay: float, timeout: float | None) -> str:
+        try:
+            async with window.hold(10, timeout):
+                await asyncio.sleep(delay)
+        except TimeoutError:
+            return "timed out"
+        return "done"
+
+    async def main() -> None:
+        window = WriteWindow(100)
+        outcomes = await asyncio.gather(
+            timed(window, 0.3, 0.05),  # late: cancelled at 0.05 s
+            timed(window, 0.01, 0.05),  # in time
+            timed(window, 0.1, None),  # no timeout
+            timed(window, 0.3, 0.15),  # late too, a later deadline
+        )
+        assert list(outcomes) == ["timed out", "done", "done", "timed out"]
+        assert window.used == 0
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 0.28  # neither late one waited for its sleep
+
+
+def test_a_timed_write_cancelled_from_outside_is_cancelled_not_timed_out() -> None:
+    async def main() -> None:
+        window = WriteWindow(100)
+
+        async def write() -> None:
+            async with window.hold(10, 5.0):
+                await asyncio.sleep(1)
+
+        writer = asyncio.create_task(write())
+        await asyncio.sleep(0.01)
+        writer.cancel()  # the stream went away
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+        assert window.used == 0
+
+    asyncio.run(main())
+
+
 def test_a_window_needs_a_budget() -> None:
     with pytest.raises(ValueError):
         WriteWindow(0)

@@ -78,10 +78,10 @@ class Connection:
         A response's bytes are made and its write started once its size fits in the write
         window (a client slow to read holds them `write_window.SLOT_HOLD` at most while others
         wait); one that has not read a response in `write_timeout` seconds raises
-        TimeoutError. The write is awaited here: no task or timed wait of its own (~30 us a
-        response, bench/grpc_floor.py), and a cancelled stream cancels it."""
+        TimeoutError (both kept by the window). The write is awaited here, with no task, timed
+        wait or timer of its own (bench/grpc_floor.py), and a cancelled stream cancels it."""
         while (item := await self.outbox.get()) is not None and not self.closing:
             response, kind, queued = item
-            async with window.hold(response.size()), asyncio.timeout(write_timeout):
+            async with window.hold(response.size(), write_timeout):
                 await context.write(response.to_bytes())
             push_time.labels(kind).observe(time.monotonic() - queued)
