@@ -6,11 +6,14 @@
 `ControlPlane` as the API drives it, on the scale benchmark's mesh (`scale_mesh.Topology`): every
 proxy connects as a delta sidecar with on-demand clusters (`--routes`: and on-demand virtual
 hosts, PILOTFISH_ON_DEMAND_ROUTES) and asks for the clusters (and virtual hosts) of two
-services, as bench/scale.py's simulated proxies do. Then, timed in process CPU seconds: a
-targeted change (one VirtualService's weights, twice), an endpoint change (one workload scaled
-and back), the mesh-wide change (REGISTRY_ONLY); the RSS after each step. `--profile` prints the
-cProfile of the connect of every proxy, the second targeted change, the first endpoint change
-or the mesh-wide change (cumulative, top 30).
+services (`--routes`: and a host no service has, `OUTSIDE_HOST`), as bench/scale.py's simulated
+proxies do. Then, timed in process CPU seconds, in bench/scale.py's order: a targeted change
+(one VirtualService's weights, twice), an endpoint change (one workload scaled and back), the
+mesh-wide change (REGISTRY_ONLY, then `--flips` - 1 more flips of the policy), and with
+`--rules` the mesh-wide DestinationRule change (every service's rule given a connection pool,
+one apply, twice); the RSS after each step. `--profile` prints the cProfile of the connect of
+every proxy, the second targeted change, the first endpoint change, the last flip or the last
+DestinationRule change (cumulative, top 30; `--profile-sort tottime` for self time).
 Run it once with and once without `--routes` to compare.
 """
 
@@ -28,8 +31,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from scale_mesh import Topology
+from scale_mesh import OUTSIDE_HOST, Topology
 
+from pilotfish.controlplane import gc_freeze
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.model.node import DELTA_XDS_KEY
@@ -38,6 +42,11 @@ from pilotfish.model.node import DELTA_XDS_KEY
 def rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * 4096 / 1e6
+
+
+SORT = "cumulative"
+RELEASE: Callable[[], None] = gc.collect
+PROFILE_OUT = ""
 
 
 def timed(what: str, work: Callable[[], Any], profile: bool = False) -> None:
@@ -49,10 +58,12 @@ def timed(what: str, work: Callable[[], Any], profile: bool = False) -> None:
     if profiler is not None:
         profiler.disable()
     cpu = time.process_time() - started
-    gc.collect()
+    RELEASE()
     print(f"{what}: {cpu:.2f} s CPU, RSS {rss_mb():.0f} MB", flush=True)
     if profiler is not None:
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(30)
+        if PROFILE_OUT:
+            profiler.dump_stats(PROFILE_OUT)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats(SORT).print_stats(30)
 
 
 def main() -> None:
@@ -61,9 +72,15 @@ def main() -> None:
     parser.add_argument("--proxies", type=int, default=2000)
     parser.add_argument("--routes", action="store_true", help="on-demand virtual hosts on")
     parser.add_argument(
-        "--profile", choices=("connect", "targeted", "endpoint", "meshwide"), default=None
+        "--profile", choices=("connect", "targeted", "endpoint", "meshwide", "rules"), default=None
     )
+    parser.add_argument("--profile-sort", default="cumulative", help="pstats sort key")
+    parser.add_argument("--profile-out", default="", help="also dump the profile to this file")
+    parser.add_argument("--flips", type=int, default=1, help="policy flips in a row")
+    parser.add_argument("--rules", action="store_true", help="then every DestinationRule, twice")
     args = parser.parse_args()
+    global SORT, PROFILE_OUT
+    SORT, PROFILE_OUT = args.profile_sort, args.profile_out
     with tempfile.TemporaryDirectory(prefix="pilotfish-vhds-") as home:
         run(args, Path(home))
 
@@ -72,6 +89,9 @@ def run(args: argparse.Namespace, home: Path) -> None:
     topo = Topology(args.services, args.proxies)
     cp = ControlPlane(home, on_demand_clusters=True, on_demand_routes=args.routes)
     cp.load_state()
+    gc_freeze.install()  # as the control plane runs (`main`), and its release after a change
+    global RELEASE
+    RELEASE = cp.release_idle
     assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
     cp.connected = lambda: list(cp.proxies)
     instances = topo.instances()
@@ -86,6 +106,7 @@ def run(args: argparse.Namespace, home: Path) -> None:
             cp.demand(instance.node_id, tuple(topo.cluster(i) for i in called))
             if args.routes:
                 hosts = tuple(f"http_proxy/{names[i][1]}.{names[i][0]}:8080" for i in called)
+                hosts += (f"http_proxy/{OUTSIDE_HOST}",)
                 cp.demand_hosts(instance.node_id, hosts)
 
     print(f"on-demand routes: {'on' if args.routes else 'off'}; RSS {rss_mb():.0f} MB")
@@ -100,11 +121,19 @@ def run(args: argparse.Namespace, home: Path) -> None:
         rows = [instance_from_json(i.row()) for i in topo.instances(scaled=scale)]
         profile = args.profile == "endpoint" and step == 0
         timed(f"endpoint change {step + 1}", partial(cp.set_instances, rows), profile)
-    timed(
-        "mesh-wide (REGISTRY_ONLY)",
-        lambda: cp.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]),
-        args.profile == "meshwide",
-    )
+    for flip in range(args.flips):
+        mode = ("REGISTRY_ONLY", "ALLOW_ANY")[flip % 2]
+        timed(
+            f"mesh-wide ({mode})",
+            partial(cp.apply, [("mesh.yaml", topo.mesh_config(mode))]),
+            args.profile == "meshwide" and flip == args.flips - 1,
+        )
+    for pending in (512, 513) if args.rules else ():
+        timed(
+            f"every DestinationRule (http1MaxPendingRequests {pending})",
+            partial(cp.apply, [("dr.yaml", topo.pooled_rules(pending))]),
+            args.profile == "rules" and pending == 513,
+        )
 
 
 if __name__ == "__main__":

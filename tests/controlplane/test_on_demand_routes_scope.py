@@ -13,6 +13,8 @@ from tests.controlplane.scale_kit import MakeMesh, connect
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.translate import on_demand_routes
+from pilotfish.translate.vhds_part import OnDemandRoutePart
 from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
 
 
@@ -116,18 +118,27 @@ def test_published_after_changes_is_what_a_fresh_generation_gives(on_demand_mesh
 
 def test_a_policy_change_builds_no_virtual_host_again(on_demand_mesh: MakeMesh) -> None:
     """The manifest is read again for a mesh setting, but its services are equal: they stay the
-    very objects, so every virtual host (keyed on them) is reused, not built again; what is
-    published is what a fresh generation gives."""
+    very objects, so every virtual host (keyed on them) is reused, not built again, and so is
+    what the sidecar is sent of the services' (the first piece, `published_pieces`: its check
+    and bytes are kept with it); only the catch-all's answer is new. What is published is what
+    a fresh generation gives."""
     cp, topo, instances = on_demand_mesh(routes=True)
     client = instances[0]
     connect(cp, client)
     asked = (*tuple(f"http_proxy/{s}.{n}:8080" for n, s in topo.names[:3]), "http_proxy/x:1")
     cp.demand_hosts(client.node_id, asked)
     services = cp.push.registry.services
-    built = cp.carry.builds
+    before = cp.generated[client.node_id][0][-1]
+    pieces, _ = on_demand_routes.published_pieces(before, asked, cp.push)
     assert cp.apply([("mesh.yaml", topo.mesh_config("REGISTRY_ONLY"))]).ok
     assert cp.push.registry.services is services
-    assert cp.carry.builds - built < len(topo.names)  # the catch-all's, not one per service
+    after = cp.generated[client.node_id][0][-1]
+    assert isinstance(before, OnDemandRoutePart) and isinstance(after, OnDemandRoutePart)
+    slots = before.slots
+    assert after is not before and after.slots == slots
+    assert all(a is b for a, b in zip(before.vhosts[:slots], after.vhosts[:slots], strict=True))
+    now, _ = on_demand_routes.published_pieces(after, asked, cp.push)
+    assert now[0] is pieces[0] and now[1] is not pieces[1]  # the catch-all's answer only
     incremental = cp.snapshots[client.node_id]
     assert "direct_response" in str(incremental.messages(VIRTUAL_HOST)["http_proxy/x:1"])
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
+from tests.translate.test_vhds_source import _on_demand_sidecar
 from tests.translate.translate_harness import TESTDATA, load_case
 
 from pilotfish.translate import ProxyResources, check_invariants, generate, on_demand_routes
+from pilotfish.translate.generate import generate_parts
+from pilotfish.translate.invariants import holdings, pieces_problems
+from pilotfish.translate.vhds_part import OnDemandRoutePart
 from pilotfish.type_urls import CLUSTER as CLUSTER_TYPE
 from pilotfish.type_urls import ENDPOINT as ENDPOINT_TYPE
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
@@ -94,3 +99,28 @@ def test_on_demand_virtual_hosts_are_checked_as_route_configurations_are() -> No
     )
     assert any("nowhere" in p and "does not exist" in p for p in problems), problems
     assert any("held twice" in p for p in problems), problems
+
+
+def test_pieces_of_one_part_hold_no_name_or_domain_twice() -> None:
+    """A part sent in pieces (`on_demand_routes.published_pieces`: the services' answers, then
+    those the catch-all took) is checked across its pieces too: each piece's own check cannot
+    see the other's names or domains."""
+    proxy, push = _on_demand_sidecar(TESTDATA / "reviews-80-20")
+    shared, _ = generate_parts(proxy, push)
+    route_part = next(p for p in shared if isinstance(p, OnDemandRoutePart))
+    asked = ("http_proxy/reviews:9080", "http_proxy/nowhere.test:81")
+    pieces, _ = on_demand_routes.published_pieces(route_part, asked, push)
+    assert len(pieces) == 2
+    assert pieces_problems([holdings(p) for p in pieces]) == []
+    first, second = pieces
+    vhost = next(v for n, v in first[VIRTUAL_HOST_TYPE].items() if "reviews" in n)
+    assert isinstance(vhost, rc_pb2.VirtualHost)
+    clash = rc_pb2.VirtualHost()
+    clash.CopyFrom(vhost)
+    clash.name = "http_proxy/clash"
+    twice = ProxyResources({VIRTUAL_HOST_TYPE: {**second[VIRTUAL_HOST_TYPE], clash.name: clash}})
+    problems = pieces_problems([holdings(first), holdings(twice)])
+    assert any("held twice" in p and "reviews" in p for p in problems), problems
+    again = ProxyResources({VIRTUAL_HOST_TYPE: {vhost.name: vhost}})
+    problems = pieces_problems([holdings(first), holdings(again)])
+    assert any("in two pieces" in p for p in problems), problems

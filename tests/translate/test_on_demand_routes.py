@@ -40,7 +40,13 @@ def _parts() -> tuple[ProxyResources, ProxyResources, dict[str, str]]:
     shared, _ = generate_parts(proxy, push)
     route_part = next(p for p in shared if "http_proxy" in p[ROUTE])
     part, answers = on_demand_routes.published(route_part, ASKED, push)
-    assert on_demand_routes.published(route_part, ASKED, push)[0] is part  # memoised
+    pieces, again = on_demand_routes.published_pieces(route_part, ASKED, push)
+    assert on_demand_routes.published_pieces(route_part, ASKED, push)[0] is pieces  # memoised
+    assert again == answers and len(pieces) == 2
+    # the configuration and the service hosts' answers, then what only the catch-all took
+    assert set(pieces[1][VIRTUAL_HOST]) == {"http_proxy/nowhere.test:81"} and not pieces[1][ROUTE]
+    assert set(pieces[0][ROUTE]) == set(part[ROUTE])
+    assert {**pieces[0][VIRTUAL_HOST], **pieces[1][VIRTUAL_HOST]} == dict(part[VIRTUAL_HOST])
     return route_part, part, answers
 
 

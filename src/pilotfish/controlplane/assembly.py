@@ -4,20 +4,51 @@ several proxies share (the part, or an on-demand sidecar's subset of it) is chec
 serialised once (one the next push context still uses, e.g. an outbound block no change
 touched, is not checked again: `rotate` keeps the previous context's checks one more push); a
 proxy's own part is checked again only when it, or the names its shared parts give it,
-changed. `notes_about` picks what translation warned of about the objects of a change."""
+changed. A part kept across push contexts (`KeptPart`: what an on-demand sidecar is sent of its
+route part) keeps its check and serialised form itself, for as long as it lives, however many
+push contexts pass before a proxy is composed with it again. `notes_about` picks what
+translation warned of about the objects of a change."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.translate import check_invariants
-from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.invariants import Holdings, holdings, pieces_problems
+from pilotfish.translate.resources import KeptPart, ProxyResources
 from pilotfish.type_urls import RESOURCE_TYPES
 from pilotfish.xds.encoding import EncodeCache
 from pilotfish.xds.resources import Snapshot, TypeResources
+
+
+class _Held:
+    """What is sent of a piece of a part: its problems, snapshot and `holdings`, and the
+    names of the parts it was checked after (kept with a `KeptPart`)."""
+
+    __slots__ = ("_holdings", "context", "problems", "snapshot")
+
+    def __init__(
+        self,
+        problems: list[str],
+        snapshot: Snapshot,
+        context: tuple[Names, ...],
+        found: Holdings | Callable[[], Holdings],
+    ) -> None:
+        self.problems, self.snapshot, self.context = problems, snapshot, context
+        self._holdings = found
+
+    def holdings(self) -> Holdings:
+        if callable(self._holdings):
+            self._holdings = self._holdings()
+        return self._holdings
+
+    def after(self, context: tuple[Names, ...]) -> bool:
+        return len(context) == len(self.context) and all(
+            a is b for a, b in zip(self.context, context, strict=True)
+        )
 
 
 class _Checked:
@@ -37,6 +68,8 @@ class _Checked:
         self.snapshot: Snapshot | None = None
 
 
+Names = tuple[frozenset[str], ...]
+"""A part's names of each type (`RESOURCE_TYPES` order): all a check after it reads of it."""
 SharedChecks = dict[int, _Checked]
 """id(shared part) -> its check."""
 
@@ -52,11 +85,29 @@ class SnapshotAssembly:
     """node id -> its own part and snapshot, as last published, and the shared parts it was
     last checked with."""
 
+    names: dict[int, tuple[ProxyResources, Names]] = field(default_factory=dict)
+    """id(part) -> its names (one object for equal names: `interned`), this push context."""
+    interned: dict[Names, Names] = field(default_factory=dict)
+    interned_before: dict[Names, Names] = field(default_factory=dict)
+
     def rotate(self) -> None:
         """A new push context: shared parts are mostly new objects; checks and serialised
         units age by one."""
         self.previous, self.shared = self.shared, {}
+        self.names, self.interned_before, self.interned = {}, self.interned, {}
         self.encoded.rotate()
+
+    def _names(self, part: ProxyResources) -> Names:
+        """`part`'s names, the same object as long as they are the same names (a check after
+        a part reads only its names: a new outbound block of the same clusters, e.g. after an
+        endpoint change, leaves a `KeptPart`'s check standing)."""
+        found = self.names.get(id(part))
+        if found is None or found[0] is not part:
+            names = tuple(frozenset(part[t]) for t in RESOURCE_TYPES)
+            names = self.interned.get(names) or self.interned_before.get(names) or names
+            self.interned[names] = names
+            found = self.names[id(part)] = (part, names)
+        return found[1]
 
     def _shared_check(self, part: ProxyResources, context: tuple[ProxyResources, ...]) -> _Checked:
         """`part`'s check after `context` (the parts before it)."""
@@ -74,6 +125,22 @@ class SnapshotAssembly:
             known.snapshot = Snapshot(known.part, cache=self.encoded)
         return known.snapshot
 
+    def _sent(self, part: ProxyResources, context: tuple[ProxyResources, ...]) -> _Held:
+        """`part`'s problems after `context`, its snapshot and `holdings`; of a `KeptPart`,
+        kept with it (it outlives push contexts: the check stands while the parts of
+        `context` have the same names, and it keeps none of them alive)."""
+        if not isinstance(part, KeptPart):
+            known = self._shared_check(part, context)
+            return _Held(known.problems, self._snapshot(known), (), lambda: holdings(part))
+        held = part.held
+        names = tuple(self._names(p) for p in context)
+        if isinstance(held, _Held) and held.after(names):
+            return held
+        problems = check_invariants(part, context=context)
+        snapshot = held.snapshot if isinstance(held, _Held) else Snapshot(part, cache=self.encoded)
+        part.held = _Held(problems, snapshot, names, holdings(part))
+        return part.held
+
     def settle(self) -> None:
         """Every proxy's snapshot was composed since the last `rotate`: the checks and
         serialised units of the push context before are no longer needed (dropped now, not at
@@ -87,20 +154,24 @@ class SnapshotAssembly:
         shared: tuple[ProxyResources, ...],
         own: ProxyResources,
         same_names: bool = False,
-        published: tuple[ProxyResources, ...] | None = None,
+        published: tuple[tuple[ProxyResources, ...], ...] | None = None,
     ) -> tuple[Snapshot | None, list[str]]:
         """The node's snapshot of its parts and no problem, or None and the problems found.
         `same_names`: the shared parts name what they named when `own` was last checked and
         published, so its check and serialised form stand. `published`: what is sent instead
-        of `shared`, part by part a subset of it (on-demand clusters and virtual hosts): it is
-        what is checked, against the whole parts before it."""
+        of `shared`, part by part a subset of it in one piece or more (on-demand clusters and
+        virtual hosts): it is what is checked, each piece against the whole parts before it,
+        and the pieces of one part against each other (`pieces_problems`)."""
         parts: list[Snapshot] = []
         problems: list[str] = []
         for index, part in enumerate(shared):
-            sent = part if published is None else published[index]
-            known = self._shared_check(sent, shared[:index])  # what is sent, whole or not
-            problems.extend(known.problems)
-            parts.append(self._snapshot(known))
+            sent = (part,) if published is None else published[index]
+            pieces = [self._sent(piece, shared[:index]) for piece in sent]  # whole or not
+            for piece in pieces:
+                problems.extend(piece.problems)
+                parts.append(piece.snapshot)
+            if len(pieces) > 1:
+                problems.extend(pieces_problems([p.holdings() for p in pieces]))
         known_own = self.own.get(node_id)
         same_own = known_own is not None and known_own[0] is own
         if not same_names and same_own and known_own is not None:

@@ -52,7 +52,7 @@ class ProxyGenerations:
         """node id -> the VHDS names (`http_proxy/<host>`) it asked for (on-demand routes)."""
         self.vhds_answers: dict[str, dict[str, str]] = {}  # node id -> VHDS name -> answer
         self._published: dict[
-            str, tuple[ProxyResources, frozenset[str], ProxyResources, dict[str, str]]
+            str, tuple[ProxyResources, frozenset[str], tuple[ProxyResources, ...], dict[str, str]]
         ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
         self._held: dict[str, on_demand_routes.Held] = {}  # node id -> hosts of its answers
         self.stale_routes: set[str] = set()
@@ -138,27 +138,28 @@ class ProxyGenerations:
 
     def _on_demand_parts(
         self, node_id: str, shared: tuple[ProxyResources, ...], own: ProxyResources
-    ) -> tuple[ProxyResources, ...] | None:
-        """What an on-demand sidecar is sent of its shared parts: the clusters it asked for
-        (`translate.on_demand`) and, with on-demand routes, the virtual hosts
-        (`translate.on_demand_routes`); None for every other proxy."""
+    ) -> tuple[tuple[ProxyResources, ...], ...] | None:
+        """What an on-demand sidecar is sent of its shared parts, in pieces per part: the
+        clusters it asked for (`translate.on_demand`) and, with on-demand routes, the virtual
+        hosts (`translate.on_demand_routes.published_pieces`); None for every other proxy."""
         proxy = self.proxies.get(node_id)
         if proxy is None or not on_demand.applies(proxy, self.push):
             return None
         clusters = self.demanded.get(node_id, frozenset())
         parts = on_demand.narrowed(shared, own, clusters, self.push)
+        sent: list[tuple[ProxyResources, ...]] = [(part,) for part in parts]
         if not on_demand_routes.applies(proxy, self.push):
-            return parts
+            return tuple(sent)
         asked = self.asked_hosts.get(node_id, frozenset())
-        sent = list(parts)
         for index, part in enumerate(parts):
             if HTTP_PROXY_ROUTE_CONFIG not in part[ROUTE]:
                 continue
             known = self._published.get(node_id)  # the same route part (an endpoint change)
             if known is None or known[0] is not part or known[1] != asked:
-                made = on_demand_routes.published(part, asked, self.push)
-                known = self._published[node_id] = (part, asked, *made)
-                self._held[node_id] = on_demand_routes.held_hosts(made[1])
+                made = on_demand_routes.published_pieces(part, asked, self.push)
+                if known is None or known[3] != made[1] or node_id not in self._held:
+                    self._held[node_id] = on_demand_routes.held_hosts(made[1])  # (answers as
+                known = self._published[node_id] = (part, asked, *made)  # before: the same)
             sent[index], self.vhds_answers[node_id] = known[2], known[3]
         return tuple(sent)
 

@@ -216,10 +216,12 @@ def _rebuilt(
     specs: Mapping[str, OutboundClusterSpec],
 ) -> list[tuple[int, VhostUnit]]:
     """The slots of `hosts` (by index) and their units, built as a full build builds them."""
+    found: list[tuple[int, VhostUnit]] = []
+    if not hosts:
+        return found
     by_host = push.memo.get("pilotfish.translate.services_by_host") or {
         s.hostname: s for s in push.services
     }
-    found = []
     for index in sorted(i for host in hosts for i in recipe.by_host.get(host, ())):
         slot = recipe.slots[index]
         slot = Slot(by_host[slot.service.hostname], slot.port, slot.domains)
@@ -313,7 +315,9 @@ def derived_part(
     up_front = old[ROUTE][names.HTTP_PROXY_ROUTE_CONFIG]
     assert isinstance(up_front, route_pb2.RouteConfiguration)
     known = old.index if same else None  # the pod's own answer reads nothing that changed
-    part = OnDemandRoutePart(up_front, tuple(vhosts), tidy, old.always, diagnostics, known)
+    part = OnDemandRoutePart(
+        up_front, tuple(vhosts), tidy, old.always, diagnostics, known, slots=slots
+    )
     keep(proxy, push, key, part, Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host))
     return part
 

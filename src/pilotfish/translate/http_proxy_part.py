@@ -40,7 +40,7 @@ from pilotfish.translate.http_routes import with_istio_route_defaults
 from pilotfish.translate.observability import outbound_routes, reused_outbound_vhost
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.translate.vhds_part import DomainIndex, OnDemandRoutePart
+from pilotfish.translate.vhds_part import UP_FRONT_VHOSTS, DomainIndex, OnDemandRoutePart, answer_of
 from pilotfish.translate.virtual_hosts import finished, http_slots, slot_unit, tail_vhosts
 
 
@@ -120,7 +120,7 @@ def vhds_built(
     vhosts.extend(tail_vhosts(proxy, push, specs, claimed, diagnostics, finish))
     settings = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     up_front = on_demand_routes.up_front(with_istio_route_defaults(settings))
-    part = _part(push, up_front, vhosts, diagnostics)
+    part = _part(push, up_front, vhosts, diagnostics, slots=len(slots))
     if key is not None:
         recipe = derived_routes.recipe_of(push, proxy.namespace, notes)
         derived_routes.keep(proxy, push, key, part, recipe)
@@ -133,14 +133,15 @@ def _part(
     vhosts: list[rc_pb2.VirtualHost],
     diagnostics: list[Diagnostic],
     index: DomainIndex | None = None,
+    slots: int | None = None,
 ) -> OnDemandRoutePart:
     tidy = _tidied(push)
     always: dict[str, rc_pb2.VirtualHost] = {}
     for vhost in vhosts:
-        if vhost.name in on_demand_routes.UP_FRONT_VHOSTS:
-            answer = on_demand_routes.answer_of(vhost, "", tidy.get(vhost.name))
+        if vhost.name in UP_FRONT_VHOSTS:
+            answer = answer_of(vhost, "", tidy.get(vhost.name))
             always[answer.name] = answer
-    return OnDemandRoutePart(up_front, tuple(vhosts), tidy, always, diagnostics, index)
+    return OnDemandRoutePart(up_front, tuple(vhosts), tidy, always, diagnostics, index, slots)
 
 
 def _tidied(push: PushContext) -> Mapping[str, frozenset[str]]:

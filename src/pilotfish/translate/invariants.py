@@ -143,6 +143,40 @@ def _on_demand_vhost_problems(
     return problems
 
 
+Holdings = tuple[frozenset[tuple[str, str]], frozenset[str]]
+"""What a piece of a part holds that another piece must not: (type URL, name) pairs, and the
+domains of its on-demand virtual hosts and of its route configurations that take them."""
+
+
+def holdings(piece: ProxyResources) -> Holdings:
+    """`piece`'s `Holdings` (a domain twice in one piece is `check_invariants`'s to find)."""
+    names_held = frozenset((t, key) for t in piece for key in piece[t])
+    domains: set[str] = set()
+    for config in piece[ROUTE].values():
+        assert isinstance(config, route_pb2.RouteConfiguration)
+        if config.HasField("vhds"):
+            domains.update(d for vhost in config.virtual_hosts for d in vhost.domains)
+    for vhost in piece[VIRTUAL_HOST].values():
+        assert isinstance(vhost, rc_pb2.VirtualHost)
+        domains.update(vhost.domains)
+    return names_held, frozenset(domains)
+
+
+def pieces_problems(held: Sequence[Holdings]) -> list[str]:
+    """What one part sent in several pieces (`check_invariants` checks each against the parts
+    before it) must also hold across them, given each piece's `holdings`: no name in two
+    pieces, and no domain in two of their on-demand virtual hosts or in one and a route
+    configuration that takes them."""
+    problems: list[str] = []
+    for index, (names_held, domains) in enumerate(held):
+        for other_names, other_domains in held[:index]:
+            for type_url, key in sorted(names_held & other_names):
+                problems.append(f"{type_url}: {key!r} is in two pieces of one part")
+            for domain in sorted(domains & other_domains):
+                problems.append(f"domain {domain!r} is held twice (two pieces of one part)")
+    return problems
+
+
 def _missing_clusters(
     where: str, vhost: rc_pb2.VirtualHost, clusters: Mapping[str, object]
 ) -> Iterator[str]:

@@ -97,9 +97,9 @@ def clusters_for(
     parts, wanted = tuple(parts), frozenset(cluster_names)
     found = set(wanted)
     for part in parts:
-        groups = _route_groups(part, push)
-        for name in wanted:
-            found.update(groups.get(name, ()))
+        for groups in _route_groups(part, push):
+            for name in wanted:
+                found.update(groups.get(name, ()))
     return frozenset(
         n
         for n in found
@@ -107,24 +107,50 @@ def clusters_for(
     )
 
 
-def _route_groups(part: ProxyResources, push: PushContext | None) -> Mapping[str, frozenset[str]]:
+GROUP_CHUNK = 64
+"""Virtual hosts of an `OnDemandRoutePart` whose route groups are kept together."""
+Groups = Mapping[str, frozenset[str]]
+
+
+def _route_groups(part: ProxyResources, push: PushContext | None) -> tuple[Groups, ...]:
     """cluster name -> every cluster named by a route of `part` that names it (itself
-    included): a `Carry` unit of `push` kept with the part (it reads nothing else; not
-    lasting: the parts it keeps alive are whole namespace configurations)."""
-    memo = push.memo if push is not None else None
-
-    def build() -> Mapping[str, frozenset[str]]:
-        groups: dict[str, set[str]] = {}
-        shared = isinstance(part, OnDemandRoutePart)  # its virtual hosts are units: shared
-        for vhost in routed_vhosts(part):
-            for name, named in _vhost_groups(vhost, memo if shared else None):
-                groups.setdefault(name, set()).update(named)
-        return {name: frozenset(names) for name, names in groups.items()}
-
+    included), in maps whose union is that: a `Carry` unit of `push` kept with the part (it
+    reads nothing else; not lasting: the parts it keeps alive are whole namespace
+    configurations). Of an `OnDemandRoutePart` (whose virtual hosts are units, shared by
+    namespaces and kept by derived parts) one map per `GROUP_CHUNK` of its services' virtual
+    hosts and one of its tail, each a lasting unit keyed by the virtual hosts themselves: a
+    part derived for a change of a few virtual hosts or of the catch-all builds the maps of
+    those alone."""
     if push is None:
-        return build()
-    key = ("pilotfish.translate.on_demand.groups", id(part))
-    return carry_of(push).unit(push, key, build, keep=part)
+        return (_groups(routed_vhosts(part)),)
+    carry = carry_of(push)
+    if not isinstance(part, OnDemandRoutePart):
+        key = ("pilotfish.translate.on_demand.groups", id(part))
+        return carry.unit(push, key, lambda: (_groups(routed_vhosts(part)),), keep=part)
+
+    def chunk(vhosts: tuple[rc_pb2.VirtualHost, ...]) -> Groups:
+        key = ("pilotfish.translate.on_demand.chunk", tuple(map(id, vhosts)))
+        return carry.unit(push, key, lambda: _groups(vhosts, push.memo), keep=vhosts, lasting=True)
+
+    def build() -> tuple[Groups, ...]:
+        vhosts, slots = part.vhosts, part.slots
+        starts = range(0, slots, GROUP_CHUNK)
+        chunks = [vhosts[i : min(i + GROUP_CHUNK, slots)] for i in starts] + [vhosts[slots:]]
+        return tuple(chunk(c) for c in chunks)
+
+    return carry.unit(push, ("pilotfish.translate.on_demand.groups", id(part)), build, keep=part)
+
+
+def _groups(
+    vhosts: Iterable[rc_pb2.VirtualHost], memo: dict[Hashable, Any] | None = None
+) -> Groups:
+    """The route groups of these virtual hosts (`memo`: where each one's are kept, when they
+    are shared units)."""
+    groups: dict[str, set[str]] = {}
+    for vhost in vhosts:
+        for name, named in _vhost_groups(vhost, memo):
+            groups.setdefault(name, set()).update(named)
+    return {name: frozenset(names) for name, names in groups.items()}
 
 
 def _vhost_groups(

@@ -38,34 +38,34 @@ tests/e2e/test_on_demand_routes.py):
   full configuration, whose domains are unique, and a host no service has is answered only
   when it matches no other virtual host.
 
-Pure: reads only its arguments (memoised per push context).
+Pure: reads only its arguments (memoised per push context; what a sidecar is sent of a part
+built without its whole configuration is kept in lasting `Carry` units: `vhds_part.pieces`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import names, on_demand
+from pilotfish.translate import names, on_demand, vhds_part
 from pilotfish.translate.envoy_pb import ads_config_source
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.translate.vhds_part import DomainIndex, OnDemandRoutePart
+from pilotfish.translate.vhds_part import (
+    PREFIX,
+    UP_FRONT_VHOSTS,
+    DomainIndex,
+    OnDemandRoutePart,
+    answer_of,
+    host_of,
+    resource_name,
+)
 from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
 
-PREFIX = names.HTTP_PROXY_ROUTE_CONFIG + "/"
-"""What Envoy puts before the Host in a VHDS name: the route configuration's name and `/`."""
-UP_FRONT_VHOSTS = frozenset({names.POD_LOCAL_VHOST})
-"""Virtual hosts a sidecar always holds: they are no service's and name no on-demand
-cluster (`localhost:15000`, the pod's own admin). Sent over VHDS too: Envoy's route
-configuration waits for a first VHDS update with a resource in it (an empty one reaches only
-wildcard watches, and VHDS subscribes to its route configuration's name: measured, the
-listener stayed warming)."""
 MAX_HOSTS_PER_PROXY = 4096
 """Hosts one sidecar may ask for (each may cost a virtual host): past this, a new host is
 answered with no resource, and the request fails with 404, as Envoy routes an unknown name."""
@@ -74,19 +74,6 @@ answered with no resource, and the request fails with 404, as Envoy routes an un
 def applies(proxy: Proxy, push: PushContext) -> bool:
     """Whether this proxy's `http_proxy` virtual hosts come on demand."""
     return push.mesh.on_demand_routes and on_demand.applies(proxy, push) and not proxy.captured
-
-
-def host_of(alias: str) -> str | None:
-    """The host of a VHDS name Envoy asks for (`http_proxy/reviews:9080` -> `reviews:9080`),
-    lower-cased and without a trailing dot as Envoy matches it; None for a name of another
-    route configuration."""
-    if not alias.startswith(PREFIX):
-        return None
-    host = alias[len(PREFIX) :].lower()
-    name, sep, port = host.rpartition(":")
-    if sep and port.isdigit() and name.endswith("."):
-        host = f"{name[:-1]}:{port}"
-    return host.removesuffix(".") or None
 
 
 def holds_any(answers: Mapping[str, str], hostnames: Collection[str]) -> bool:
@@ -114,11 +101,6 @@ def held_hosts(answers: Mapping[str, str]) -> Held:
         rest = answer[len(PREFIX) :]
         hosts.add(rest.rsplit(":", 1)[0] if ":" in rest else rest)
     return Held(frozenset(hosts), any(h.startswith("*") for h in hosts))
-
-
-def resource_name(vhost_name: str) -> str:
-    """The VHDS resource (and virtual host) name of a virtual host of `http_proxy`."""
-    return PREFIX + vhost_name
 
 
 def up_front(config: route_pb2.RouteConfiguration) -> route_pb2.RouteConfiguration:
@@ -241,54 +223,50 @@ def resolved(
     return found[1]
 
 
-def answer_of(
-    vhost: rc_pb2.VirtualHost, host: str, allowed: frozenset[str] | None
-) -> rc_pb2.VirtualHost:
-    """The VHDS virtual host an `OnDemandRoutePart` answers with: `vhost` as a whole
-    configuration holds it (the attempt count on; only `allowed` domains, if given: a
-    ServiceEntry host's) named as its VHDS resource, or, for a `host` only the catch-all
-    takes, a virtual host of that host alone (`resolved`)."""
-    answer = rc_pb2.VirtualHost()
-    answer.CopyFrom(vhost)
-    answer.include_request_attempt_count = True  # `with_istio_route_defaults`
-    answer.name = resource_name(host or vhost.name)
-    if host or allowed is not None:
-        kept = [host] if host else [d for d in dict.fromkeys(vhost.domains) if d in (allowed or ())]
-        del answer.domains[:]
-        answer.domains.extend(kept)
-    return answer
-
-
-def _part_resolved(
-    part: OnDemandRoutePart, host: str, push: PushContext
-) -> rc_pb2.VirtualHost | None:
-    """`resolved` for a part built without its whole configuration (memoised per push
-    context, shared by every part holding the same virtual host)."""
-    index = part.index.lookup(host)
-    vhost = part.vhosts[index] if index is not None else None
-    if vhost is None or vhost.name in UP_FRONT_VHOSTS:
-        return None
-    allowed = part.tidy.get(vhost.name)
-    asked = host if "*" in (vhost.domains if allowed is None else part.domains(vhost)) else ""
-    key = ("pilotfish.translate.vhds.lazy", id(vhost), asked, allowed)
-    found: tuple[rc_pb2.VirtualHost, rc_pb2.VirtualHost] | None = push.memo.get(key)
-    if found is None or found[0] is not vhost:
-        found = push.memo[key] = (vhost, answer_of(vhost, asked, allowed))
-    return found[1]
-
-
 def published(
     route_part: ProxyResources, aliases: Iterable[str], push: PushContext
 ) -> tuple[ProxyResources, dict[str, str]]:
     """What a sidecar that asked for `aliases` (VHDS names as Envoy sent them) is sent of its
-    `http_proxy` route part: the route configuration `up_front` and the virtual hosts the
-    aliases' hosts resolve to; with the VHDS name each alias is answered by ("" for none).
-    Memoised per push context."""
+    `http_proxy` route part, in one part (`published_pieces`, merged), with the VHDS name each
+    alias is answered by ("" for none)."""
+    pieces, answers = published_pieces(route_part, aliases, push)
+    merged = pieces[0]
+    for piece in pieces[1:]:
+        merged = merged.merged(piece)
+    return merged, answers
+
+
+def published_pieces(
+    route_part: ProxyResources, aliases: Iterable[str], push: PushContext
+) -> tuple[tuple[ProxyResources, ...], dict[str, str]]:
+    """What a sidecar that asked for `aliases` is sent of its `http_proxy` route part: the
+    route configuration `up_front` and the virtual hosts the aliases' hosts resolve to; with
+    the VHDS name each alias is answered by ("" for none). Memoised per push context. Of a
+    part built without its whole configuration, in two pieces, each a lasting `Carry` unit
+    keyed by the very messages it holds (`KeptPart`): the configuration with the answers of
+    service hosts (the same piece while their virtual hosts are the same objects: a change of
+    the outbound traffic policy keeps them), then the answers made for one host (those the
+    catch-all takes: what such a change changes), if any."""
     asked = frozenset(aliases)
     key = ("pilotfish.translate.vhds.part", id(route_part), asked)
-    found: tuple[ProxyResources, ProxyResources, dict[str, str]] | None = push.memo.get(key)
+    found: tuple[ProxyResources, tuple[ProxyResources, ...], dict[str, str]] | None = push.memo.get(
+        key
+    )
     if found is not None and found[0] is route_part:
         return found[1], found[2]
+    if isinstance(route_part, OnDemandRoutePart):
+        pieces, answers = vhds_part.pieces(route_part, asked, push)
+    else:
+        whole, answers = _published_whole(route_part, asked, push)
+        pieces = (whole,)
+    push.memo[key] = (route_part, pieces, answers)
+    return pieces, answers
+
+
+def _published_whole(
+    route_part: ProxyResources, asked: frozenset[str], push: PushContext
+) -> tuple[ProxyResources, dict[str, str]]:
+    """`published_pieces` of a whole configuration, in one part."""
     configs: dict[str, route_pb2.RouteConfiguration] = {}
     for name, message in route_part[ROUTE].items():
         assert isinstance(message, route_pb2.RouteConfiguration)
@@ -296,17 +274,12 @@ def published(
     full = configs.get(names.HTTP_PROXY_ROUTE_CONFIG)
     vhosts: dict[str, rc_pb2.VirtualHost] = {}
     answers: dict[str, str] = {}
-    resolve: Callable[[str], rc_pb2.VirtualHost | None] | None = None
-    if isinstance(route_part, OnDemandRoutePart):  # its configuration is up front already
-        vhosts.update(route_part.always)
-        resolve = partial(_part_resolved, route_part, push=push)
-    elif full is not None:
+    if full is not None:
         configs[names.HTTP_PROXY_ROUTE_CONFIG], always = _up_front(full, push)
         vhosts.update(always)
-        resolve = partial(resolved, full, push=push)
-    for alias in sorted(asked) if resolve is not None else ():
+    for alias in sorted(asked) if full is not None else ():
         host = host_of(alias)
-        vhost = resolve(host) if resolve is not None and host is not None else None
+        vhost = resolved(full, host, push) if full is not None and host is not None else None
         answers[alias] = vhost.name if vhost is not None else ""
         if vhost is not None:
             vhosts[vhost.name] = vhost
@@ -314,7 +287,6 @@ def published(
         {**{t: route_part[t] for t in route_part}, ROUTE: configs, VIRTUAL_HOST: vhosts},
         route_part.diagnostics,
     )
-    push.memo[key] = (route_part, part, answers)
     return part, answers
 
 
@@ -348,6 +320,7 @@ def _up_front(
 __all__ = [
     "MAX_HOSTS_PER_PROXY",
     "PREFIX",
+    "UP_FRONT_VHOSTS",
     "DomainIndex",
     "Held",
     "answer_of",
@@ -359,6 +332,8 @@ __all__ = [
     "keep_in",
     "matching_vhost",
     "published",
+    "published_pieces",
     "resolved",
+    "resource_name",
     "up_front",
 ]

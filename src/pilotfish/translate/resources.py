@@ -30,7 +30,7 @@ from pilotfish.type_urls import (
 class ProxyResources(Mapping[str, Mapping[str, Message]]):
     """type URL -> {name -> message}, sorted and read-only. Unused types map to `{}`."""
 
-    __slots__ = ("_by_type", "diagnostics")
+    __slots__ = ("__weakref__", "_by_type", "diagnostics")
 
     def __init__(
         self,
@@ -114,3 +114,21 @@ class ProxyResources(Mapping[str, Mapping[str, Message]]):
             digest.update(b"\0")
             digest.update(message.SerializeToString(deterministic=True))
         return digest.hexdigest()[:16]
+
+
+class KeptPart(ProxyResources):
+    """A part kept across push contexts (a lasting `Carry` unit: what an on-demand sidecar is
+    sent of its route part, `on_demand_routes.published_pieces`). `held` is the snapshot
+    assembly's (its check and serialised form, kept with the part so they live as long as it
+    does, however many push contexts pass before a proxy is composed with it again); opaque to
+    translation."""
+
+    __slots__ = ("held",)
+
+    def __init__(
+        self,
+        by_type: Mapping[str, Mapping[str, Message]],
+        diagnostics: Iterable[Diagnostic] = (),
+    ) -> None:
+        super().__init__(by_type, diagnostics)
+        self.held: object = None

@@ -14,21 +14,59 @@ ServiceEntry hosts tidied) applied when one is answered. Its `ROUTE` map holds t
 configuration, so what its names give other parts (a listener's RDS name) is what the whole
 part gives.
 
-A leaf module: `on_demand` and `on_demand_routes` read it, `http_proxy_part` builds it.
+What a sidecar is sent of it (`pieces`) comes in two `KeptPart`s, each a lasting `Carry`
+unit keyed by the very messages it holds: the up-front configuration with the answers of
+service hosts, and the answers made for one host (the catch-all's), if any. A change of the
+outbound traffic policy swaps only the catch-all: every sidecar's first piece is then the
+same object, whose check and bytes the snapshot assembly kept with it.
+
+VHDS names (`PREFIX`, `host_of`, `resource_name`) live here too. A leaf module of the route
+parts: `on_demand` and `on_demand_routes` read it, `http_proxy_part` builds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
-from pilotfish.translate.resources import ProxyResources
-from pilotfish.type_urls import ROUTE
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate import names
+from pilotfish.translate.carry import carry_of
+from pilotfish.translate.resources import KeptPart, ProxyResources
+from pilotfish.type_urls import ROUTE, VIRTUAL_HOST
+
+PREFIX = names.HTTP_PROXY_ROUTE_CONFIG + "/"
+"""What Envoy puts before the Host in a VHDS name: the route configuration's name and `/`."""
+UP_FRONT_VHOSTS = frozenset({names.POD_LOCAL_VHOST})
+"""Virtual hosts a sidecar always holds: they are no service's and name no on-demand
+cluster (`localhost:15000`, the pod's own admin). Sent over VHDS too: Envoy's route
+configuration waits for a first VHDS update with a resource in it (an empty one reaches only
+wildcard watches, and VHDS subscribes to its route configuration's name: measured, the
+listener stayed warming)."""
+
+
+def resource_name(vhost_name: str) -> str:
+    """The VHDS resource (and virtual host) name of a virtual host of `http_proxy`."""
+    return PREFIX + vhost_name
+
+
+def host_of(alias: str) -> str | None:
+    """The host of a VHDS name Envoy asks for (`http_proxy/reviews:9080` -> `reviews:9080`),
+    lower-cased and without a trailing dot as Envoy matches it; None for a name of another
+    route configuration."""
+    if not alias.startswith(PREFIX):
+        return None
+    host = alias[len(PREFIX) :].lower()
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and name.endswith("."):
+        host = f"{name[:-1]}:{port}"
+    return host.removesuffix(".") or None
 
 
 @dataclass(frozen=True)
@@ -96,7 +134,7 @@ class OnDemandRoutePart(ProxyResources):
     `always` the VHDS virtual hosts every holder gets, and the diagnostics are the whole
     build's."""
 
-    __slots__ = ("always", "index", "tidy", "vhosts")
+    __slots__ = ("always", "index", "slots", "tidy", "vhosts")
 
     def __init__(
         self,
@@ -106,12 +144,16 @@ class OnDemandRoutePart(ProxyResources):
         always: Mapping[str, rc_pb2.VirtualHost],
         diagnostics: Iterable[Diagnostic],
         index: DomainIndex | None = None,
+        slots: int | None = None,
     ) -> None:
         """`index`: the index of `vhosts`' domains, when the caller has it (a part derived
-        from one whose virtual hosts have the same domains by position)."""
+        from one whose virtual hosts have the same domains by position); `slots`: how many of
+        `vhosts` are services' (`virtual_hosts.http_slots`), the tail after them (CONNECT
+        virtual hosts, the pod's own, the catch-all) read the outbound traffic policy."""
         super().__init__({ROUTE: {up_front.name: up_front}}, diagnostics)
         self.vhosts, self.tidy, self.always = vhosts, tidy, always
         self.index = index or DomainIndex.of_domains(self.domains(v) for v in vhosts)
+        self.slots = len(vhosts) if slots is None else slots
 
     def domains(self, vhost: rc_pb2.VirtualHost) -> list[str]:
         """`vhost`'s domains as the whole configuration holds them (tidied)."""
@@ -119,6 +161,86 @@ class OnDemandRoutePart(ProxyResources):
         if allowed is None:
             return list(vhost.domains)
         return list(dict.fromkeys(d for d in vhost.domains if d in allowed))
+
+
+def answer_of(
+    vhost: rc_pb2.VirtualHost, host: str, allowed: frozenset[str] | None
+) -> rc_pb2.VirtualHost:
+    """The VHDS virtual host an `OnDemandRoutePart` answers with: `vhost` as a whole
+    configuration holds it (the attempt count on; only `allowed` domains, if given: a
+    ServiceEntry host's) named as its VHDS resource, or, for a `host` only the catch-all
+    takes, a virtual host of that host alone."""
+    answer = rc_pb2.VirtualHost()
+    answer.CopyFrom(vhost)
+    answer.include_request_attempt_count = True  # `with_istio_route_defaults`
+    answer.name = resource_name(host or vhost.name)
+    if host or allowed is not None:
+        kept = [host] if host else [d for d in dict.fromkeys(vhost.domains) if d in (allowed or ())]
+        del answer.domains[:]
+        answer.domains.extend(kept)
+    return answer
+
+
+def _resolved(
+    part: OnDemandRoutePart, host: str, push: PushContext
+) -> tuple[rc_pb2.VirtualHost, bool] | None:
+    """The answer to `host` of a part built without its whole configuration (of a whole one:
+    `on_demand_routes.resolved`), and whether it is made for `host` (a catch-all's or
+    wildcard's: the virtual host of that host alone). A
+    lasting `Carry` unit per virtual host (an answer reads nothing else), so the answers of
+    virtual hosts a change kept are the same objects: what a sidecar is sent of them is not
+    checked or serialised again (`pieces`)."""
+    index = part.index.lookup(host)
+    vhost = part.vhosts[index] if index is not None else None
+    if vhost is None or vhost.name in UP_FRONT_VHOSTS:
+        return None
+    allowed = part.tidy.get(vhost.name)
+    asked = host if "*" in (vhost.domains if allowed is None else part.domains(vhost)) else ""
+    key = ("pilotfish.translate.vhds.lazy", id(vhost), asked, allowed)
+    build = partial(answer_of, vhost, asked, allowed)
+    return carry_of(push).unit(push, key, build, keep=vhost, lasting=True), bool(asked)
+
+
+def pieces(
+    part: OnDemandRoutePart, asked: frozenset[str], push: PushContext
+) -> tuple[tuple[ProxyResources, ...], dict[str, str]]:
+    """What a sidecar that asked for the VHDS names `asked` is sent of `part`, in two pieces
+    (`on_demand_routes.published_pieces`), and the VHDS name each is answered by ("" for
+    none)."""
+    services: dict[str, rc_pb2.VirtualHost] = dict(part.always)
+    for_host: dict[str, rc_pb2.VirtualHost] = {}
+    answers: dict[str, str] = {}
+    for alias in sorted(asked):
+        host = host_of(alias)
+        found = _resolved(part, host, push) if host is not None else None
+        answers[alias] = found[0].name if found is not None else ""
+        if found is not None:
+            (for_host if found[1] else services)[found[0].name] = found[0]
+    routes: dict[str, route_pb2.RouteConfiguration] = {}
+    for name, message in part[ROUTE].items():
+        assert isinstance(message, route_pb2.RouteConfiguration)
+        routes[name] = message
+    pieces = [_piece(push, routes, services)]
+    if for_host:
+        pieces.append(_piece(push, {}, for_host))
+    return tuple(pieces), answers
+
+
+def _piece(
+    push: PushContext,
+    routes: dict[str, route_pb2.RouteConfiguration],
+    vhosts: dict[str, rc_pb2.VirtualHost],
+) -> KeptPart:
+    """A part of these route configurations and VHDS virtual hosts: a lasting `Carry` unit
+    keyed by the messages themselves (so its check and bytes are kept with it)."""
+    held = (tuple(sorted(routes.items())), tuple(sorted(vhosts.items())))
+    key = (
+        "pilotfish.translate.vhds.piece",
+        tuple((n, id(m)) for n, m in held[0]),
+        tuple((n, id(m)) for n, m in held[1]),
+    )
+    build = partial(KeptPart, {ROUTE: routes, VIRTUAL_HOST: vhosts})
+    return carry_of(push).unit(push, key, build, keep=held, lasting=True)
 
 
 def routed_vhosts(part: ProxyResources) -> Iterable[rc_pb2.VirtualHost]:
@@ -134,4 +256,14 @@ def _config(message: Message) -> route_pb2.RouteConfiguration:
     return message
 
 
-__all__ = ["DomainIndex", "OnDemandRoutePart", "routed_vhosts"]
+__all__ = [
+    "PREFIX",
+    "UP_FRONT_VHOSTS",
+    "DomainIndex",
+    "OnDemandRoutePart",
+    "answer_of",
+    "host_of",
+    "pieces",
+    "resource_name",
+    "routed_vhosts",
+]
