@@ -54,7 +54,9 @@ def _child(ns: str, svc: str, subset: str, hosts: str = "") -> str:
 
 
 def _changes(topo: Topology) -> list[tuple[str, str, bool]]:
-    """(file name, YAML, whether the namespaces' configurations are derived)."""
+    """(file name, YAML, whether the namespaces' configurations are derived: a DestinationRule
+    change is when what virtual hosts read of the cluster specs, `derived_routes.route_specs`,
+    is the same)."""
     (ns, svc), (ns2, svc2) = topo.names[0], topo.names[-1]
     other = next(s for n, s in topo.names if n == ns2 and s != svc2)
     return [
@@ -66,8 +68,17 @@ def _changes(topo: Topology) -> list[tuple[str, str, bool]]:
         ("root.yaml", _delegating(ns2, svc2), True),
         ("child.yaml", _child(ns2, svc2, "v2"), False),
         ("child.yaml", _child(ns2, svc2, "v2", hosts=other), False),  # the root loses it
-        ("dr.yaml", _destination_rule(ns, svc), False),
+        ("dr.yaml", _destination_rule(ns, svc), True),  # a connection pool: no route reads it
+        ("hash.yaml", topo.destination_rule(ns2, svc2, _HASHED.replace("x-user", "x-b")), False),
+        ("hash.yaml", topo.destination_rule(ns2, svc2, _HASHED), False),  # its routes hash
+        ("hash.yaml", topo.destination_rule(ns2, svc2, _HASHED + _POOL), True),  # the same hash
     ]
+
+
+_HASHED = (
+    "  trafficPolicy:\n    loadBalancer:\n      consistentHash:\n        httpHeaderName: x-user\n"
+)
+_POOL = "    connectionPool:\n      http:\n        http1MaxPendingRequests: 9\n"
 
 
 def _destination_rule(ns: str, svc: str) -> str:

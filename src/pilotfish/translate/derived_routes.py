@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
+from pilotfish.config.kinds import DESTINATION_RULE
 from pilotfish.config.objects import AnyConfig, Diagnostic
 from pilotfish.model.mesh import MeshConfig
 from pilotfish.model.proxy import Proxy
@@ -45,7 +46,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service
 from pilotfish.translate import names, on_demand_routes
 from pilotfish.translate.affected import changed_configs, virtual_service_hosts
-from pilotfish.translate.carry import Carry
+from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
@@ -131,7 +132,7 @@ def keep(
         push.registry.services,
         push.mesh,
         push.source_matches(),
-        outbound_block(proxy.namespace, push).specs,
+        route_specs(push, proxy.namespace, outbound_block(proxy.namespace, push).specs),
     )
     config = resources[ROUTE].get(names.HTTP_PROXY_ROUTE_CONFIG)
     if isinstance(config, route_pb2.RouteConfiguration) and not isinstance(
@@ -177,13 +178,51 @@ def changed_hosts(push: PushContext, record: Built) -> tuple[frozenset[str], boo
         and push.source_matches() == record.source_matches
         and (push.registry.services is record.services or push.registry.services == record.services)
     ):
-        changed = changed_configs(record.configs, push.configs)
-        if all(getattr(c.spec, "hosts", None) for c in changed):
+        changed = changed_configs(record.configs, push.configs)  # a DestinationRule reaches
+        changed = [c for c in changed if c.meta.kind != DESTINATION_RULE]  # routes through the
+        if all(getattr(c.spec, "hosts", None) for c in changed):  # specs alone: `route_specs`
             hosts = virtual_service_hosts(changed, push, push) if changed else frozenset()
             if hosts is not None:
                 result = (hosts, push.mesh.outbound_traffic_policy != policy)
     push.memo[key] = (record.configs, record.services, record.mesh, result)
     return result
+
+
+def route_specs(
+    push: PushContext, namespace: str, specs: Mapping[str, OutboundClusterSpec]
+) -> Mapping[str, OutboundClusterSpec]:
+    """`specs` (`namespace`'s cluster specs) as virtual hosts read them: which clusters there
+    are, in order, and each one's load balancer (a consistent hash's route hash policy,
+    `traffic_policy.hash_policies`), nothing else of a spec (connection pool, outlier
+    detection, TLS: its cluster's). The mapping an earlier push context used for `namespace`
+    when it reads the same, else `specs`: virtual host units keyed on its identity
+    (`virtual_hosts.slot_unit`) and parts derived while it is the same are kept across a
+    DestinationRule change that changes only clusters. Memoised per push context."""
+    carry = carry_of(push)
+    name = ("pilotfish.translate.derived_routes.route_specs", namespace)
+    key = ("pilotfish.translate.derived_routes.route_specs", id(specs))
+    found: tuple[Mapping[str, OutboundClusterSpec], Mapping[str, OutboundClusterSpec]] | None
+    found = push.memo.get(key)
+    if found is None or found[0] is not specs:
+        last = carry.latest(name)
+        view = specs
+        if isinstance(last, tuple) and (last[0] is specs or _reads_same(last[1], specs)):
+            view = last[1]
+        found = push.memo[key] = (specs, view)
+    carry.remember(name, found)
+    return found[1]
+
+
+def _reads_same(
+    before: Mapping[str, OutboundClusterSpec], now: Mapping[str, OutboundClusterSpec]
+) -> bool:
+    if len(before) != len(now) or any(a != b for a, b in zip(before, now, strict=True)):
+        return False
+    for name, spec in now.items():
+        old = before[name]
+        if old is not spec and old.policy.load_balancer != spec.policy.load_balancer:
+            return False
+    return True
 
 
 def _same_specs(
@@ -203,7 +242,7 @@ def _prepared(
     record = None if proxy.captured else _record(push, key, previous)
     if record is None:
         return None
-    specs = outbound_block(proxy.namespace, push).specs
+    specs = route_specs(push, proxy.namespace, outbound_block(proxy.namespace, push).specs)
     change = changed_hosts(push, record) if _same_specs(record.specs, specs) else None
     return None if change is None else (record, specs, *change)
 

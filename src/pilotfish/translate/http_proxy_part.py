@@ -71,7 +71,9 @@ def http_proxy_route(
     found: ProxyResources | None = push.memo.get(key)
     if found is not None:
         return found
-    specs = outbound_block(proxy.namespace, push).specs
+    specs = derived_routes.route_specs(
+        push, proxy.namespace, outbound_block(proxy.namespace, push).specs
+    )
     finish = partial(reused_outbound_vhost, push)  # once per virtual host, not per copy
     if vhds:
         found = derived_routes.derived_part(proxy, push, key, finish, _tidied(push), previous)
