@@ -45,7 +45,7 @@ def rss_mb() -> float:
 
 
 SORT = "cumulative"
-RELEASE: Callable[[], None] = gc.collect
+RELEASE: Callable[[], object] = gc.collect
 PROFILE_OUT = ""
 
 
