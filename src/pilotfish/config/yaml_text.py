@@ -25,6 +25,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.representer import SafeRepresenter
 
+from pilotfish.config import yaml_shapes
 from pilotfish.config.objects import Diagnostic, Source, line_at
 
 MAX_BYTES = 8 * 1024 * 1024
@@ -184,12 +185,57 @@ def parse_yaml(text: str, source: str) -> tuple[list[RawDocument], list[Diagnost
         return [], [_error(source, line, message)]
     if _FLOW_OPENERS.search(text) and _flow_depth_exceeded(text):
         return [], [_error(source, 0, f"nesting deeper than {MAX_DEPTH} levels")]
+    by_shapes = _by_shapes(text, source)
+    if by_shapes is not None:
+        return by_shapes, []
+    return _parse_stream(text, source, _Converter(MAX_NODES))
+
+
+def _by_shapes(text: str, source: str) -> list[RawDocument] | None:
+    """The stream's documents, each of a shape seen before made from it (`yaml_shapes`), the
+    others parsed alone (and their shapes kept); None when that cannot be exactly what
+    `_parse_stream` gives (a document that does not parse alone, a stream over the node
+    budget: `_parse_stream` reports it)."""
+    chunks = yaml_shapes.split(text)
+    if chunks is None:
+        return None
+    documents: list[RawDocument] = []
+    budget = MAX_NODES
+    for start, chunk in chunks:
+        sig = yaml_shapes.signature(chunk)
+        found = yaml_shapes.SHAPES.get(sig.shape)
+        if isinstance(found, yaml_shapes.Shape):
+            data, lines, first = found.document(sig.values, start - 1)
+            budget -= found.nodes
+        else:
+            converter = _Converter(MAX_NODES)
+            parsed, problems = _parse_stream(chunk, source, converter)
+            if problems or len(parsed) > 1:
+                return None
+            if not parsed:
+                continue
+            doc, nodes = parsed[0], MAX_NODES - converter.remaining
+            if found is False:
+                shape = yaml_shapes.shape_of(sig, doc.data, doc.lines, doc.source.line, nodes)
+                yaml_shapes.SHAPES.put(sig.shape, shape)
+            data, first = doc.data, doc.source.line and doc.source.line + start - 1
+            lines = {path: line + start - 1 for path, line in doc.lines.items()}
+            budget -= nodes
+        if budget < 0:
+            return None
+        documents.append(RawDocument(data, Source(source, first), lines))
+    return documents
+
+
+def _parse_stream(
+    text: str, source: str, converter: _Converter
+) -> tuple[list[RawDocument], list[Diagnostic]]:
+    """Parse a stream with ruamel's round-trip parser (the values `converter` counts)."""
     yaml = YAML(typ="rt")
     yaml.version = (1, 2)
     yaml.allow_duplicate_keys = False
     documents: list[RawDocument] = []
     problems: list[Diagnostic] = []
-    converter = _Converter(MAX_NODES)
     try:
         for loaded in yaml.load_all(text):
             if loaded is None:

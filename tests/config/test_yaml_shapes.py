@@ -1,0 +1,96 @@
+"""`config.yaml_shapes`: a document of a shape seen before is made from that shape, and what
+comes out is exactly what the round-trip parser gives the whole stream (data, the line of
+every field path, the document's line, errors) — for every YAML file of the repository, parsed
+cold and then from its shapes, and for the same files with the values of their simple lines
+replaced by other words and numbers (some of which YAML reads otherwise, or that break the
+document)."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from pilotfish.config import yaml_shapes, yaml_text
+from pilotfish.config.objects import Diagnostic
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = sorted(p for d in ("samples", "tests") for p in (ROOT / d).rglob("*.y*ml") if p.is_file())
+VALUES = ("x1", "12", "0", "True", "1.5", "yes", "a-b.c", "_x", "007", "null", "9" * 20, "v2")
+_VALUE = re.compile(r"^(\s*(?:- )?(?:[A-Za-z_][A-Za-z0-9_.-]*: )?)([A-Za-z0-9_.-]+)$", re.M)
+
+
+def _replaced(value: str, match: re.Match[str]) -> str:
+    return match.group(1) + value
+
+
+def _whole(text: str, source: str) -> tuple[list[object], list[str]]:
+    found = yaml_text._parse_stream(text, source, yaml_text._Converter(yaml_text.MAX_NODES))
+    return _seen(found)
+
+
+def _seen(
+    found: tuple[list[yaml_text.RawDocument], list[Diagnostic]],
+) -> tuple[list[object], list[str]]:
+    return [(d.data, d.source, d.lines) for d in found[0]], [str(p) for p in found[1]]
+
+
+@pytest.fixture(autouse=True)
+def _roomy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yaml_shapes, "SHAPES", yaml_shapes.Shapes())
+    monkeypatch.setattr(yaml_shapes, "MAX_SHAPES", 100_000)
+
+
+def test_every_file_parses_as_the_whole_stream_cold_and_from_its_shapes() -> None:
+    assert len(FILES) > 100
+    for path in FILES:
+        text = path.read_text(encoding="utf-8")
+        expected = _whole(text, str(path))
+        for _ in range(2):  # the second time, every shape is known
+            assert _seen(yaml_text.parse_yaml(text, str(path))) == expected, path
+    shapes = yaml_shapes.SHAPES._found.values()
+    assert sum(1 for s in shapes if isinstance(s, yaml_shapes.Shape)) > 100
+
+
+def test_other_values_in_known_shapes_parse_as_the_whole_stream() -> None:
+    checked = 0
+    for index, path in enumerate(FILES):
+        text = path.read_text(encoding="utf-8")
+        yaml_text.parse_yaml(text, str(path))  # its shapes known
+        value = VALUES[index % len(VALUES)]
+        changed = _VALUE.sub(partial(_replaced, value), text)
+        if changed == text:
+            continue
+        checked += 1
+        assert _seen(yaml_text.parse_yaml(changed, str(path))) == _whole(changed, str(path)), (
+            path,
+            value,
+        )
+    assert checked > 100
+
+
+def test_a_stream_of_one_shape_is_parsed_once_and_errors_still_name_the_line() -> None:
+    rule = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        "metadata:\n  name: r{n}\n  namespace: ns-{n}\n"
+        "spec:\n  host: s{n}\n  trafficPolicy:\n    connectionPool:\n      http:\n"
+        "        http1MaxPendingRequests: {n}\n"
+    )
+    text = "---\n".join(rule.format(n=n) for n in range(50))
+    docs, problems = yaml_text.parse_yaml(text, "dr.yaml")
+    assert problems == [] and [d.data["metadata"]["name"] for d in docs] == [
+        f"r{n}" for n in range(50)
+    ]
+    assert docs[7].line_of("spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests") == (
+        7 * 12 + 11
+    )
+    shapes = [s for s in yaml_shapes.SHAPES._found.values() if isinstance(s, yaml_shapes.Shape)]
+    assert len(shapes) == 1
+    docs[0].data["metadata"]["name"] = "changed"  # a document is the caller's to change
+    again, _ = yaml_text.parse_yaml(text, "dr.yaml")
+    assert again[0].data["metadata"]["name"] == "r0"
+    broken = text.replace("  host: s9\n", "  host: s9\n  host: t9\n")  # a duplicate key
+    assert _seen(yaml_text.parse_yaml(broken, "dr.yaml")) == _whole(broken, "dr.yaml")
+    assert "dr.yaml:" in yaml_text.parse_yaml(broken, "dr.yaml")[1][0].source.file + ":"
