@@ -94,3 +94,24 @@ def test_a_stream_of_one_shape_is_parsed_once_and_errors_still_name_the_line() -
     broken = text.replace("  host: s9\n", "  host: s9\n  host: t9\n")  # a duplicate key
     assert _seen(yaml_text.parse_yaml(broken, "dr.yaml")) == _whole(broken, "dr.yaml")
     assert "dr.yaml:" in yaml_text.parse_yaml(broken, "dr.yaml")[1][0].source.file + ":"
+
+
+def test_documents_are_written_as_the_emitter_writes_them_cold_and_from_their_shapes() -> None:
+    """`dump_yaml` of one document (what the store writes) is the emitter's text, whether made
+    by it or from a shape seen before: every document of the files above, then the same with
+    other words and numbers in them."""
+    monkey = yaml_shapes.DumpShapes()
+    written = 0
+    for index, path in enumerate(FILES[::3]):
+        text = path.read_text(encoding="utf-8")
+        value = VALUES[index % len(VALUES)]
+        changed = _VALUE.sub(partial(_replaced, value), text)
+        for source in (text, text, changed):
+            docs, problems = yaml_text.parse_yaml(source, str(path))
+            for doc in docs if not problems else ():
+                made = monkey.dumped(doc.data, yaml_text._dump_one)
+                assert made == yaml_text._dump([doc.data]), (path, value)
+                written += 1
+    assert written > 300
+    kept = [t for t in monkey._found.values() if t is not None]
+    assert len(kept) > 50

@@ -297,10 +297,22 @@ _KubectlRepresenter.add_representer(str, _string)
 
 
 def dump_yaml(docs: Iterable[dict[str, Any]]) -> str:
-    """YAML as kubectl prints it: block style, multi-line strings as literal blocks."""
+    """YAML as kubectl prints it: block style, multi-line strings as literal blocks. One
+    document is made from the text of its shape when one was seen (`yaml_shapes.DumpShapes`)."""
+    listed = list(docs)
+    if len(listed) == 1:
+        return yaml_shapes.DUMP_SHAPES.dumped(listed[0], _dump_one)
+    return _dump(listed)
+
+
+def _dump_one(doc: dict[str, Any]) -> str:
+    return _dump([doc])
+
+
+def _dump(docs: list[dict[str, Any]]) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.Representer = _KubectlRepresenter
     yaml.default_flow_style = False
     out = io.StringIO()
-    yaml.dump_all(list(docs), out)
+    yaml.dump_all(docs, out)
     return out.getvalue()
