@@ -10,9 +10,13 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
 from tests.controlplane.scale_kit import MakeMesh, connect
 
 from pilotfish.controlplane import gc_freeze
+from pilotfish.controlplane.api import Api
+from pilotfish.xds.server import XdsServer
 
 
 class _Node:
@@ -102,3 +106,42 @@ def test_release_idle_frees_what_a_change_replaced_and_collects_unless_a_change_
     during, after = asyncio.run(held())
     assert during, "release_idle freed or collected while a change held the lock"
     assert after == (True, True), f"left (the replaced parsed config, a garbage cycle): {after}"
+
+
+def test_a_change_through_the_api_pauses_collections_until_its_idle_collection(
+    on_demand_mesh: MakeMesh,
+) -> None:
+    """`gc_freeze.pause`: no automatic collection from a change's start through its pushes
+    (one landing there promoted, or walked, what the change keeps); the idle collection
+    (`release_idle`) frees its garbage and turns them on again; a change that comes before
+    that collects first."""
+    cp, topo, instances = on_demand_mesh(routes=True)
+    for instance in instances[:4]:
+        connect(cp, instance)
+    ns, svc = topo.names[0]
+    api = Api(cp, XdsServer(cp.snapshot_for_node), CollectorRegistry())
+
+    async def apply(weight: int) -> None:
+        async with TestClient(TestServer(api.app())) as client:
+            files = [["vs.yaml", topo.virtual_service(ns, svc, weight)]]
+            response = await client.post("/api/v1/apply", json={"files": files, "wait": False})
+            assert response.status == 200, await response.text()
+
+    async def run() -> list[object]:
+        seen: list[object] = [gc.isenabled()]
+        await apply(70)
+        garbage = weakref.ref(_cycle())
+        for _ in range(3):  # far past every threshold: automatic collections would free it
+            [[] for _ in range(50_000)]
+        seen += [gc_freeze.paused(), gc.isenabled(), garbage() is not None]
+        await apply(71)  # before the idle collection: it collects first
+        seen.append(garbage() is None)
+        cp.release_idle()
+        seen += [gc_freeze.paused(), gc.isenabled()]
+        return seen
+
+    try:
+        seen = asyncio.run(run())
+    finally:
+        gc_freeze.resume()
+    assert seen == [True, True, False, True, True, False, True], seen

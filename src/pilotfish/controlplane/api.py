@@ -3,8 +3,7 @@
 POST /api/v1/apply      {"files": [[source, text], ...], "namespace": null, "wait": true, ...}
 POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
 GET  /api/v1/config     ?kind=&group=&namespace=&name= stored documents (Gateway API: + status)
-GET  /api/v1/manifest   manifest documents, their version and the services' cluster IPs
-                        (the launcher polls this)
+GET  /api/v1/manifest   manifest documents, their version, services' cluster IPs (launcher)
 PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
 POST /api/v1/tokens     {"instance", "namespace", "service_account"} -> {"token"} for its agent;
                         {"workload_group", "namespace", "service_account", "duration"} ->
@@ -37,6 +36,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotfish.ca.service import CaService
 from pilotfish.config.gateway_api.status import Pod, with_status
+from pilotfish.controlplane import gc_freeze
 from pilotfish.controlplane.auth import (
     authenticated,
     redact_private_key,
@@ -63,8 +63,7 @@ from pilotfish.xds.server import XdsServer
 
 log = logging.getLogger("pilotfish.controlplane")
 DEFAULT_TOKEN_DURATION = 3600.0  # istioctl's --tokenDuration
-RELEASE_AFTER_S = 1.0  # what a change replaced is freed this long after it, when its pushes
-# are out (a full push to 2,000 proxies takes longer), or by the next change
+RELEASE_AFTER_S = 1.0  # `_release_later` (a full push to 2,000 proxies takes longer)
 
 
 class Api:
@@ -168,6 +167,7 @@ class Api:
         self.limits.begin_write()
         try:
             async with self.cp.lock:
+                gc_freeze.pause()  # until the idle moment after it (`_release_later`)
                 result = await asyncio.to_thread(change, *args, started)  # its changed_at
                 if result.ok:
                     late = self.cp.catch_up(started)
@@ -179,9 +179,8 @@ class Api:
         return result
 
     def _release_later(self) -> None:
-        """What a change replaced is let go once its pushes are out, not while they go, and
-        what it allocated collected (`ControlPlane.release_idle`; the next change releases
-        first)."""
+        """Once its pushes are out: what a change replaced let go, what it allocated collected,
+        collections on again (`ControlPlane.release_idle`; or by the next change)."""
         asyncio.get_running_loop().call_later(RELEASE_AFTER_S, self.cp.release_idle)
 
     async def change_documents(self, docs: list[dict[str, Any]], keys: list[DocKey]) -> bool:
@@ -303,6 +302,7 @@ class Api:
         async def handle(batch: list[tuple[int, list[WorkloadInstance], float]]) -> None:
             generation, instances, _ = batch[-1]
             async with self.cp.lock:  # convergence counts from the batch's first event
+                gc_freeze.pause()
                 changed = self.cp.set_instances(instances, changed_at=batch[0][2])
             self._release_later()
             self._count_push(changed, "endpoint")

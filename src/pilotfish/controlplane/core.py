@@ -148,6 +148,7 @@ class ControlPlane(ProxyGenerations):
             return
         self.release_retired()
         gc_freeze.collect()
+        gc_freeze.resume()  # the collections the API paused for the change (`gc_freeze.pause`)
 
     # ---- loading state ----------------------------------------------------------------------
     def load_state(self) -> list[Diagnostic]:
