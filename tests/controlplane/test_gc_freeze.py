@@ -145,3 +145,21 @@ def test_a_change_through_the_api_pauses_collections_until_its_idle_collection(
     finally:
         gc_freeze.resume()
     assert seen == [True, True, False, True, True, False, True], seen
+
+
+def test_the_idle_collection_waits_for_the_acks_a_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gc_freeze.when_out`: the idle collection once no proxy is left to ACK the change (it
+    stalls the event loop 0.2-0.5 s after a mesh-wide change), or after its tries."""
+    monkeypatch.setattr(gc_freeze, "WAIT_STEP_S", 0.01)
+
+    async def run(acks: list[int], tries: int) -> tuple[int, int]:
+        done = asyncio.Event()
+        looks = len(acks)
+        gc_freeze.when_out(lambda: acks.pop(0) if acks else 0, done.set, tries)
+        await asyncio.wait_for(done.wait(), 5)
+        return looks - len(acks), len(acks)
+
+    assert asyncio.run(run([3, 1, 0], 8)) == (3, 0)  # ran at the third look, when all ACKed
+    assert asyncio.run(run([5, 5, 5, 5], 2)) == (3, 1)  # waited no longer than its tries

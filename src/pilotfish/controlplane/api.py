@@ -161,9 +161,8 @@ class Api:
     async def _change(
         self, started: float, change: Callable[..., ChangeResult], *args: Any
     ) -> ChangeResult:
-        """One change at a time, translated off the event loop; proxies that connected
-        meanwhile are brought up to date with it. `started` (monotonic): when it arrived, as
-        Istio's PushRequest.Start (convergence is counted from there)."""
+        """One change at a time, translated off the event loop; proxies that connected meanwhile
+        are brought up to date with it. `started`: its arrival (Istio's PushRequest.Start)."""
         self.limits.begin_write()
         try:
             async with self.cp.lock:
@@ -179,9 +178,10 @@ class Api:
         return result
 
     def _release_later(self) -> None:
-        """Once its pushes are out: what a change replaced let go, what it allocated collected,
-        collections on again (`ControlPlane.release_idle`; or by the next change)."""
-        asyncio.get_running_loop().call_later(RELEASE_AFTER_S, self.cp.release_idle)
+        """What a change replaced let go, what it allocated collected, collections on again
+        (`ControlPlane.release_idle`) once its pushes are ACKed (`gc_freeze.when_out`)."""
+        waiting, loop = self.xds.convergence.waiting, asyncio.get_running_loop()
+        loop.call_later(RELEASE_AFTER_S, gc_freeze.when_out, waiting, self.cp.release_idle)
 
     async def change_documents(self, docs: list[dict[str, Any]], keys: list[DocKey]) -> bool:
         """A change the control plane makes itself (auto-registered WorkloadEntries): applies

@@ -23,12 +23,15 @@ allocated, which a later change would otherwise pay for.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 LONG_COLLECTION_S = 0.02
 """A full collection this long (~100,000 objects walked) freezes what survived it."""
+WAIT_STEP_S = 0.25  # `when_out`
 
 
 class FreezeAfterLongCollections:
@@ -98,6 +101,16 @@ def resume() -> None:
 
 def paused() -> bool:
     return _paused
+
+
+def when_out(waiting: Callable[[], int], then: Callable[[], None], tries: int = 8) -> None:
+    """`then()` (the idle collection: 0.2-0.5 s after a mesh-wide change at 1,000 services /
+    2,000 proxies) once `waiting()` (proxies yet to ACK the change) is 0, looked at every
+    `WAIT_STEP_S` on the running loop, or after `tries` looks."""
+    if waiting() and tries > 0:
+        asyncio.get_running_loop().call_later(WAIT_STEP_S, when_out, waiting, then, tries - 1)
+    else:
+        then()
 
 
 def uninstall(hook: FreezeAfterLongCollections) -> None:

@@ -75,6 +75,10 @@ class Convergence:
     def pending(self, node_id: str) -> bool:
         return node_id in self._started
 
+    def waiting(self) -> int:
+        """How many nodes have a change they have not ACKed yet."""
+        return len(self._started)
+
     def forget(self, node_id: str) -> None:
         self._started.pop(node_id, None)
 
