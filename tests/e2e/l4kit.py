@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import random
 import socket
 import socketserver
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -156,3 +158,51 @@ def proxy_get(proxy: tuple[str, int], url: str, timeout: float = 10) -> tuple[in
             return resp.status, "", resp.read().decode(errors="replace")
     except urllib.error.HTTPError as err:
         return err.code, str(err.headers.get("x-pilotfish-flags", "")), err.read().decode()
+
+
+class _Httpbin(http.server.BaseHTTPRequestHandler):
+    """A stand-in for httpbin.org (and other public hosts of Istio's egress tasks): `/headers`
+    answers the request's headers as JSON, names capitalised as httpbin's; `/delay/N` answers
+    after N seconds; anything else 200 with a short body; HEAD as GET without the body."""
+
+    protocol_version = "HTTP/1.1"
+    server_version, sys_version = "httpbin", ""  # `| grep HTTP/` finds the status line only
+
+    def do_GET(self, head: bool = False) -> None:
+        if self.path.startswith("/delay/"):
+            time.sleep(float(self.path.split("/")[2]))
+        seen = {"-".join(w.capitalize() for w in k.split("-")): v for k, v in self.headers.items()}
+        body = json.dumps({"headers": seen}, indent=2).encode() + b"\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def httpbin_server(
+    address: str = "", port: int = 80, tls: tuple[Path, Path] | None = None
+) -> Iterator[tuple[str, int]]:
+    """An httpbin-like server (`_Httpbin`) on `address:port` (a random loopback address, port 80
+    by default: the port a ServiceEntry or ExternalName Service of Istio's pages names)."""
+    server = _HTTPServer((address or random_loopback(), port), _Httpbin)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield str(server.server_address[0]), int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

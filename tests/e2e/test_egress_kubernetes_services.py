@@ -8,15 +8,13 @@ address instead of `httpbin.org` (Kubernetes accepts an address there; nothing r
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.l4kit import random_loopback
+from tests.e2e.l4kit import httpbin_server
 from tests.e2e.meshctl import LocalMesh, running_mesh
 
 EXTERNAL_NAME = """\
@@ -46,34 +44,11 @@ spec:
 """
 
 
-class _Headers(http.server.BaseHTTPRequestHandler):
-    """httpbin's `/headers`: the request's headers as JSON, names capitalised as httpbin's."""
-
-    def do_GET(self) -> None:
-        seen = {"-".join(w.capitalize() for w in k.split("-")): v for k, v in self.headers.items()}
-        body = json.dumps({"headers": seen}, indent=2).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def httpbin() -> Iterator[str]:
     """`httpbin.org` on port 80 (the ExternalName Service's port) of its own loopback address."""
-    server = http.server.ThreadingHTTPServer((random_loopback(), 80), _Headers)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield str(server.server_address[0])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with httpbin_server() as (address, _):
+        yield address
 
 
 @pytest.fixture(scope="module")

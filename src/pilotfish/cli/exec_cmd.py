@@ -76,6 +76,19 @@ def pilot_agent_shim(state_dir: Path) -> Path:
     return bin_dir
 
 
+def curl_home(state_dir: Path) -> Path:
+    """A `CURL_HOME` whose `.curlrc` says `suppress-connect-headers`: `curl -I`/`-i`/`-D -` of an
+    `https://` URL print only the server's response, as in a pod whose traffic is captured,
+    not also the sidecar's answer to the CONNECT that `HTTPS_PROXY` makes curl send (`curl -sI
+    https://www.google.com | grep HTTP/` gives one line, as on Istio's pages)."""
+    home = state_dir / "curl"
+    rc = home / ".curlrc"
+    text = "suppress-connect-headers\n"
+    if not rc.exists() or rc.read_text() != text:
+        write_atomically(rc, text)
+    return home
+
+
 def image_program(argv: list[str]) -> tuple[list[str], str | None]:
     """`argv` with a program of `IMAGE_PROGRAMS` the host lacks (`/usr/bin/fortio`) replaced by
     its image's command, and the directory to run it in (None: as given)."""
@@ -100,6 +113,7 @@ def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, 
         env = {k: v for k, v in env.items() if not k.lower().startswith(("ws_", "wss_"))}
         ws_port = int(proxy.get("ws_proxy_port") or 0)
         env.update(proxy_variables(proxy["ip"], int(proxy["outbound_port"]), ws_port))
+        env["CURL_HOME"] = str(curl_home(state_dir))
     env.update(
         POD_NAME=str(proxy.get("instance") or key.split(".")[0]),
         POD_NAMESPACE=proxy["namespace"],
