@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pilotfish.config import load
-from pilotfish.config.unenforced import CLASSIFY_HINT, unenforced_notes
+from pilotfish.config.unenforced import CLASSIFY_HINT, SIDECAR_TLS, unenforced_notes
 
 LUA = """apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter
@@ -87,3 +87,24 @@ def test_a_stats_patch_that_matches_no_proxy_gets_both_notes() -> None:
     (note,) = notes(text)
     assert "not applied: its match.proxy names a proxyVersion" in note, note
     assert note.endswith(CLASSIFY_HINT)
+
+
+SIDECAR_INGRESS_TLS = """apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: ingress-sidecar, namespace: test}
+spec:
+  workloadSelector: {labels: {app: httpbin, version: v1}}
+  ingress:
+  - port: {number: 9080, protocol: HTTPS, name: external}
+    defaultEndpoint: 0.0.0.0:80
+    tls:
+      mode: SIMPLE
+      privateKey: "/etc/istio/tls-certs/tls.key"
+      serverCertificate: "/etc/istio/tls-certs/tls.crt"
+"""
+
+
+def test_sidecar_ingress_tls_is_said_not_applied() -> None:
+    (note,) = notes(SIDECAR_INGRESS_TLS)
+    assert note == f"f.yaml:1: Sidecar test/ingress-sidecar at spec.ingress[0].tls: {SIDECAR_TLS}"
+    assert notes(SIDECAR_INGRESS_TLS.split("    tls:")[0]) == []

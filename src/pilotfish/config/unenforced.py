@@ -8,6 +8,9 @@ match (these proxies report neither: Istio matches no proxy without them); targe
 applies such an EnvoyFilter to no proxy). A patch of Istio's own filters (`istio.stats`,
 attributegen), which these Envoys do not have, also says how the same classification is written
 here: a Telemetry `tagOverrides` value in CEL, which Envoy evaluates per request.
+
+Sidecar: `ingress[].tls` (Istio's "Ingress Sidecar TLS Termination") is validated as Istio does
+(`validation.sidecar`) but not applied: `apply` warns per ingress listener that sets it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pilotfish.config.kinds import ENVOY_FILTER
+from pilotfish.config.kinds import ENVOY_FILTER, SIDECAR
 from pilotfish.config.models.networking.envoy_filter import (
     APPLY_TO,
     CONTEXTS,
@@ -24,6 +27,10 @@ from pilotfish.config.models.networking.envoy_filter import (
 )
 from pilotfish.config.objects import ConfigObject, Diagnostic
 
+SIDECAR_TLS = (
+    "not applied: sidecars here do not terminate TLS on ingress listeners yet; the listener is "
+    "built as without `tls`"
+)
 ISTIO_STATS_MARKS = ("istio.stats", "attributegen", "envoy.wasm.stats")
 CLASSIFY_HINT = (
     "; it patches Istio's stats filter (istio.stats, attributegen Wasm), which these Envoys do "
@@ -36,9 +43,14 @@ CLASSIFY_HINT = (
 
 def unenforced_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
     """The warnings `apply` prints for `obj` (none for a kind the mesh enforces fully)."""
+    found: list[tuple[str, str]] = []
+    if obj.meta.gvk.kind == SIDECAR:
+        for index, ingress in enumerate(obj.spec.ingress or ()):
+            if ingress.tls is not None:  # Istio's "Ingress Sidecar TLS Termination"
+                found.append((f"spec.ingress[{index}].tls", SIDECAR_TLS))
+        return _notes(obj, found)
     if obj.meta.gvk.kind != ENVOY_FILTER:
         return []
-    found: list[tuple[str, str]] = []
     if obj.spec.target_refs:
         found.append(("spec.targetRefs", "an EnvoyFilter with targetRefs applies to no proxy"))
     for index, cp in enumerate(obj.spec.config_patches):
@@ -48,6 +60,10 @@ def unenforced_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
         if reason or stats:
             message = f"not applied: {reason}" if reason else "matches no filter here"
             found.append((path, message + (CLASSIFY_HINT if stats else "")))
+    return _notes(obj, found)
+
+
+def _notes(obj: ConfigObject[Any], found: list[tuple[str, str]]) -> list[Diagnostic]:
     return [
         Diagnostic(
             "warning",
