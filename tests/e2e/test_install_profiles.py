@@ -161,6 +161,16 @@ def test_demo_profile_then_bookinfo_serves_the_product_page(tmp_path: Path) -> N
         for number in (80, 8080):
             assert http(mesh.url("/headers", number)).status == 200, number
             assert http(mesh.url("/productpage", number)).status == 200, number
+        # Istio's Ingress Access Control task keeps the client's address this way (local mode
+        # keeps it anyway: no node hop)
+        patch = '{"spec":{"externalTrafficPolicy":"Local"}}'
+        patched = mesh.pilotfish("patch", "svc", "istio-ingressgateway", "-n", "istio-system",
+                                 "-p", patch)  # fmt: skip
+        assert patched.stdout == "service/istio-ingressgateway patched\n", patched
+        policy = mesh.pilotfish("get", "svc", "istio-ingressgateway", "-n", "istio-system",
+                                "-o", "jsonpath={.spec.externalTrafficPolicy}")  # fmt: skip
+        assert policy.stdout == "Local", policy
+        assert http(mesh.url("/productpage", 80)).status == 200
         mesh_config = mesh.pilotfish("get", "cm", "istio", "-n", "istio-system", "-o", "yaml")
         assert "accessLogFile: /dev/stdout" in mesh_config.stdout, mesh_config.stdout  # demo
 

@@ -191,6 +191,23 @@ def annotate(
 
 
 @app.command()
+def patch(
+    args: Annotated[list[str], typer.Argument(help="TYPE NAME (or TYPE/NAME)")],
+    patch: Annotated[str, typer.Option("--patch", "-p", help="the patch, JSON")],
+    patch_type: Annotated[
+        str, typer.Option("--type", help="strategic (default), merge or json")
+    ] = "strategic",
+    namespace: Namespace = None,
+) -> None:
+    """Patch an object the mesh holds, as `kubectl patch` (Istio's Ingress Access Control task:
+    `patch svc istio-ingressgateway -n istio-system -p '{"spec":{…}}'`)."""
+    from pilotfish.cli.patch import patch_command
+
+    ns = namespace or state.namespace
+    exit_with(patch_command(args, patch, patch_type, ns, state.state_dir))
+
+
+@app.command()
 def label(
     args: Annotated[list[str], typer.Argument(help="namespace NAME key=value… | key-…")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a label's value")] = False,
