@@ -132,6 +132,7 @@ class BootstrapSettings:
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # the agent's ISTIO_META_* (ours win)
     xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
     stats_filter: str = ""  # Envoy's stats 15090 serves (`config.proxy_stats`); "": Istio's
+    source_address: str = ""  # where upstream connections leave from ("": the kernel's choice)
 
 
 def admin_host(proxy: Proxy) -> str:
@@ -275,10 +276,10 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
             ],
         },
     }
-    if not proxy.captured:  # connections leave from the pod's address, as a pod's do
-        data["cluster_manager"] = {
-            "upstream_bind_config": {"source_address": {"address": proxy.ip, "port_value": 0}}
-        }
+    if settings.source_address:  # a pod sharing the host's network: its connections leave
+        # from its own address, as a pod's do (else 127.0.0.1, for every pod alike)
+        bind: dict[str, Any] = {"address": settings.source_address, "port_value": 0}
+        data["cluster_manager"] = {"upstream_bind_config": {"source_address": bind}}
     if settings.sds_socket:  # as Istio's `sds-grpc`: the agent serves `default` and `ROOTCA`
         data["static_resources"]["clusters"].append(
             _static_cluster(

@@ -44,7 +44,14 @@ from pilotfish.agent.metrics import MERGED_PORT, MergedMetrics
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer
-from pilotfish.agent.spec import AgentSpec, app_argv, app_env, envoy_argv, xds_tls
+from pilotfish.agent.spec import (
+    AgentSpec,
+    app_argv,
+    app_env,
+    envoy_argv,
+    in_own_namespace,
+    xds_tls,
+)
 from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_UID
@@ -101,6 +108,7 @@ class Agent:
             extra_metadata=self.spec.extra_metadata,
             xds_tls=xds_tls(self.spec.control_plane_tls),
             stats_filter=self.spec.stats_filter,
+            source_address=_source_address(self.spec),
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
@@ -318,6 +326,14 @@ async def _current_exit(child: ChildState) -> int:
         code = await process.wait()
         if child.process is process:
             return code
+
+
+def _source_address(spec: AgentSpec) -> str:
+    """Where a sidecar sharing the host's network makes its connections from: its pod's address
+    (as a pod's connections leave from it: the peer a server's policies and logs see). Not a
+    gateway's: an isolated mesh's gateway is on the host's loopback and its pods are not."""
+    shared = spec.proxy.type is ProxyType.SIDECAR and not in_own_namespace(spec)
+    return spec.proxy.ip if shared else ""
 
 
 def sds_socket_path(run_dir: Path) -> Path:
