@@ -16,17 +16,18 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "pilotfish"
 
-BOTTOM = {"state_files", "type_urls"}
+BOTTOM = {"state_files", "type_urls", "wire"}
 ALLOWED: dict[str, set[str]] = {
     "state_files": set(),
     "type_urls": set(),
+    "wire": set(),
     "config": BOTTOM,
     "registry": {"config"} | BOTTOM,
     "model": {"config", "registry"},
     "telemetry": {"config", "registry", "model"},
     "capture": {"config", "registry", "model"} | BOTTOM,
     "ca": {"config", "registry", "model"} | BOTTOM,
-    "translate": {"config", "registry", "model", "telemetry", "ca", "type_urls"},
+    "translate": {"config", "registry", "model", "telemetry", "ca", "type_urls", "wire"},
     "xds": BOTTOM,
     "agent": {"config", "registry", "model", "telemetry", "ca", "capture", "xds"} | BOTTOM,
     "ui": {"config", "registry", "model", "telemetry"} | BOTTOM,

@@ -19,7 +19,7 @@ from pilotfish.translate import generate
 from pilotfish.translate.envoy_pb import HCM_FILTER, pack
 from pilotfish.translate.hcm_telemetry import ACCESS_LOG, HTTP_FILTERS, spliced
 from pilotfish.type_urls import LISTENER
-from pilotfish.xds.encoding import encode_field
+from pilotfish.wire import encode_field
 
 CASES = sorted(p for p in TESTDATA.iterdir() if p.is_dir())
 

@@ -14,7 +14,8 @@ from tests.xds.xds_testlib import (
     route_direct,
 )
 
-from pilotfish.xds.encoding import EncodeCache, encode_varint
+from pilotfish.wire import encode_varint
+from pilotfish.xds.encoding import EncodeCache
 from pilotfish.xds.messages import DeltaResponse, SotwResponse
 from pilotfish.xds.resources import (
     CLUSTER,

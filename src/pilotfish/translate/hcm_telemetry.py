@@ -24,7 +24,7 @@ from pilotfish.telemetry.http_stats import http_stats_bytes
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, reads_peer
 from pilotfish.translate.virtual_hosts import pod_local_authorities
-from pilotfish.xds.encoding import encode_field
+from pilotfish.wire import encode_field
 
 HTTP_FILTERS = 5  # HttpConnectionManager.http_filters
 ACCESS_LOG = 13  # HttpConnectionManager.access_log

@@ -1,7 +1,7 @@
 """The protobuf wire fragments xDS responses are assembled from: a resource serialised once
 into its `Any` bytes and its SotW and delta entries, the VHDS alias entry, content-hash versions,
 and the cache that keeps a reused message from being serialised again. Pure: no I/O; imports
-only protobuf and `pilotfish.type_urls`."""
+only protobuf, `pilotfish.type_urls` and `pilotfish.wire` (the varint and field primitives)."""
 
 from __future__ import annotations
 
@@ -12,39 +12,16 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from pilotfish.type_urls import PREFIX, resource_name, short_name
+from pilotfish.wire import encode_field, field_head
 
 
 class SnapshotError(ValueError):
     """A snapshot was built from inconsistent input (wrong name, wrong message type)."""
 
 
-def encode_varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def encode_field(field_number: int, payload: bytes) -> bytes:
-    """One length-delimited protobuf field (wire type 2): tag, length, payload."""
-    return encode_varint(field_number << 3 | 2) + encode_varint(len(payload)) + payload
-
-
 def content_hash(data: bytes) -> str:
     """Short, stable content hash used as a version string."""
     return hashlib.sha256(data).hexdigest()[:16]
-
-
-def field_head(field_number: int, length: int) -> bytes:
-    """The tag and length of a length-delimited field whose payload (of `length` bytes)
-    follows: `field_head(n, len(p)) + p == encode_field(n, p)`."""
-    return encode_varint(field_number << 3 | 2) + encode_varint(length)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from pilotfish.xds.encoding import encode_field
+from pilotfish.wire import encode_field
 
 WILDCARD = "*"
 

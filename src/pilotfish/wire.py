@@ -1,0 +1,30 @@
+"""Protobuf wire-format primitives (varints and length-delimited fields), for code that writes
+serialised messages or splices fields into them without packing: `xds.encoding` (Any-wrapped
+resources, responses) and `translate.hcm_telemetry` (fields added to a serialised connection
+manager). Pure bytes in, bytes out; imports nothing of pilotfish (a bottom module)."""
+
+from __future__ import annotations
+
+
+def encode_varint(value: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_field(field_number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2): tag, length, payload."""
+    return encode_varint(field_number << 3 | 2) + encode_varint(len(payload)) + payload
+
+
+def field_head(field_number: int, length: int) -> bytes:
+    """The tag and length of a length-delimited field whose payload (of `length` bytes)
+    follows: `field_head(n, len(p)) + p == encode_field(n, p)`."""
+    return encode_varint(field_number << 3 | 2) + encode_varint(length)
