@@ -170,6 +170,8 @@ def test_timeout_on_an_external_host(mesh: LocalMesh, tmp_path: Path) -> None:
     _apply(mesh, TIMEOUT, tmp_path)
     mesh.wait_for(lambda: timed()[0] == "504", 40, "the VirtualService's 3s timeout")
     status, took = timed()
-    assert status == "504" and 3 <= took < 5, (status, took)
+    # Envoy's 3 s timer may fire a millisecond early as curl counts it (CI: 2.999006 s): the
+    # page's point is ~3 s, not the 5 s delay
+    assert status == "504" and 2.9 <= took < 5, (status, took)
     log = mesh.pilotfish("logs", "sleep", "-c", "istio-proxy").stdout
     assert re.search(r'"GET /delay/5 HTTP/1.1" 504 UT ', log), log[-2000:]
