@@ -11,13 +11,12 @@ needs `--overwrite`, `KEY-` removes (a missing key is no error), and the line pr
 
 from __future__ import annotations
 
-import json
 import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.apply import print_diagnostics
+from pilotfish.cli.apply import apply_edited
 from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 from pilotfish.config.kinds import KindName, is_namespaced, plural, resolve_kind
 
@@ -94,12 +93,7 @@ def annotate_command(
         if not annotations:
             del meta["annotations"]
         document["metadata"] = meta
-        files = [(f"<annotate {name}>", json.dumps(document))]
-        request = {"files": files, "wait": True, "timeout": 10.0}
-        status, reply = mesh_call(info, "POST", "/api/v1/apply", request, timeout=20)
-        print_diagnostics(reply.get("diagnostics", []))
-        if status != 200:
-            print("error: rejected: nothing was changed", file=sys.stderr)
+        if not apply_edited(info, f"<annotate {name}>", document):
             return 1
     print(f"{resource_name(kind)}/{name} annotated")
     return 0

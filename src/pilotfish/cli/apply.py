@@ -7,6 +7,7 @@ config changed has ACKed it — or say which proxies NACKed (with Envoy's error)
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import urllib.parse
@@ -34,6 +35,18 @@ def print_diagnostics(
         for sent, name in (given or {}).items():
             text = text.replace(sent, name)
         print(f"{d['level']}: {text}", file=sys.stderr)
+
+
+def apply_edited(info: dict[str, Any], source: str, document: dict[str, Any]) -> bool:
+    """Apply one stored document as a command edited it (`annotate`, `patch`), waiting for
+    convergence; prints the control plane's messages, and kubectl's refusal when rejected."""
+    request = {"files": [(source, json.dumps(document))], "wait": True, "timeout": 10.0}
+    status, reply = mesh_call(info, "POST", "/api/v1/apply", request, timeout=20)
+    print_diagnostics(reply.get("diagnostics", []))
+    if status != 200:
+        print("error: rejected: nothing was changed", file=sys.stderr)
+        return False
+    return True
 
 
 def _files(paths: tuple[list[str], list[str]], recursive: bool = False) -> list[tuple[str, str]]:

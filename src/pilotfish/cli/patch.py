@@ -18,10 +18,10 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.apply import print_diagnostics
+from pilotfish.cli.apply import apply_edited
 from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 from pilotfish.cli.kube_delete import not_found_line
-from pilotfish.config.kinds import KindName, is_namespaced, resolve_kind
+from pilotfish.config.kinds import is_namespaced, kube_resource, resolve_kind
 
 PATCH_TYPES = ("strategic", "merge", "json")
 
@@ -83,11 +83,6 @@ def _target(args: list[str]) -> tuple[str, str]:
     raise UserError("patch takes TYPE NAME or TYPE/NAME")
 
 
-def _resource(kind: KindName) -> str:
-    """kubectl's name of the type in its `patched` line: `service`, `deployment.apps`."""
-    return kind.kind.lower() + (f".{kind.group}" if kind.group else "")
-
-
 def patch_command(
     args: list[str], patch: str, patch_type: str, namespace: str | None, state_dir: Path
 ) -> int:
@@ -118,14 +113,9 @@ def patch_command(
             raise UserError(f"--type {patch_type}: the patch must be a JSON object")
         patched = merge_patch(document, body)
     if patched == document:
-        print(f"{_resource(kind)}/{name} patched (no change)")
+        print(f"{kube_resource(kind.group, kind.kind)}/{name} patched (no change)")
         return 0
-    files = [(f"<patch {name}>", json.dumps(patched))]
-    request = {"files": files, "wait": True, "timeout": 10.0}
-    status, reply = mesh_call(info, "POST", "/api/v1/apply", request, timeout=20)
-    print_diagnostics(reply.get("diagnostics", []))
-    if status != 200:
-        print("error: rejected: nothing was changed", file=sys.stderr)
+    if not apply_edited(info, f"<patch {name}>", patched):
         return 1
-    print(f"{_resource(kind)}/{name} patched")
+    print(f"{kube_resource(kind.group, kind.kind)}/{name} patched")
     return 0
