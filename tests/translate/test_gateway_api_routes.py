@@ -138,4 +138,4 @@ def test_tcp_and_tls_passthrough_listeners_on_the_gateway() -> None:
     assert "ratings.default.svc.cluster.local" in text and "details.default" in text
     tls = resources.listeners["0.0.0.0_8443"].filter_chains[0]
     assert list(tls.filter_chain_match.server_names) == ["secure.example.com"]
-    assert "reviews.default.svc.cluster.local" in str(tls.filters[0].typed_config.value)
+    assert "reviews.default.svc.cluster.local" in str(tls.filters[-1].typed_config.value)

@@ -58,7 +58,7 @@ def build(push: PushContext, instance: str = "productpage-v1-0") -> ProxyResourc
 def _tcp_proxy(listener: object, chain: int = -1) -> tcp_proxy_pb2.TcpProxy:
     assert isinstance(listener, listener_pb2.Listener)
     proxy = tcp_proxy_pb2.TcpProxy()
-    assert listener.filter_chains[chain].filters[0].typed_config.Unpack(proxy)
+    assert listener.filter_chains[chain].filters[-1].typed_config.Unpack(proxy)
     return proxy
 
 

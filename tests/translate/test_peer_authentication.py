@@ -127,3 +127,61 @@ def test_auto_mtls_marks_only_endpoints_that_accept_mtls() -> None:
         for e in assignment.endpoints[0].lb_endpoints
     }
     assert marked == {"reviews-v1-0": True, "reviews-v2-0": False, "reviews-v3-0": True}
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("STRICT", [("mtls", "tls", "istio-http/1.0", "hcm"), ("mtls-tcp", "tls", "", "tcp")]),
+        ("DISABLE", [("plaintext", "raw_buffer", "http/1.0", "hcm"),
+                     ("plaintext-tcp", "raw_buffer", "", "tcp")]),
+        ("PERMISSIVE", [("mtls", "tls", "istio-http/1.0", "hcm"),
+                        ("mtls-tcp", "tls", "istio-peer-exchange", "tcp"),
+                        ("plaintext", "raw_buffer", "http/1.0", "hcm"),
+                        ("plaintext-tcp", "raw_buffer", "", "tcp"),
+                        ("tls-passthrough", "tls", "", "tcp")]),
+    ],
+)  # fmt: skip
+def test_a_port_with_no_protocol_is_http_or_tcp_per_connection(
+    mode: str, expected: list[tuple[str, str, str, str]]
+) -> None:
+    """Istio's protocol detection on inbound: a Service port that names no protocol gets an HTTP
+    and a TCP chain, told apart by ALPN inside mTLS and by http_inspector in plaintext (TLS a
+    client passes through, as Istio's ingress gateway in PASSTHROUGH mode does, is TCP)."""
+    from pilotfish.translate import listeners
+
+    chains = listeners.inbound_filter_chains(9443, http=True, mode=mode, sniffed=True)
+    seen = [
+        (
+            c.name,
+            c.filter_chain_match.transport_protocol,
+            (list(c.filter_chain_match.application_protocols) or [""])[0],
+            "hcm" if "http_connection_manager" in c.filters[-1].name else "tcp",
+        )
+        for c in chains
+    ]
+    assert seen == expected
+    listener = listeners.inbound_listener("127.0.0.9", 9443, chains, mode)
+    inspectors = [f.name.rsplit(".", 1)[-1] for f in listener.listener_filters]
+    wanted = {"STRICT": ["tls_inspector"], "DISABLE": ["http_inspector"]}
+    assert inspectors == wanted.get(mode, ["tls_inspector", "http_inspector"])
+
+
+def test_an_unnamed_service_port_is_detected_on_the_inbound() -> None:
+    """A Service port with neither a protocol name prefix nor appProtocol (Istio's 'auto'):
+    the sidecar's inbound port has both HTTP and TCP chains."""
+    service = """apiVersion: v1
+kind: Service
+metadata: {name: unnamed}
+spec:
+  selector: {app: reviews}
+  ports: [{port: 443, targetPort: 9443, protocol: TCP}]
+---
+"""
+    push = bookinfo_push(service)
+    resources = generate(sidecar_for(push, "reviews-v1-0", (9443, 19443)), push)
+    listener = next(
+        x for n, x in resources.listeners.items() if n.startswith("inbound_") and n.endswith("9443")
+    )
+    assert isinstance(listener, listener_pb2.Listener)
+    assert "mtls-tcp" in [c.name for c in listener.filter_chains]

@@ -184,4 +184,6 @@ def virtual_inbound_listener(
             listener.filter_chains.append(chain)
     if inspect:
         listener.listener_filters.append(mtls.tls_inspector())
+    if mtls.needs_http_inspector(listener.filter_chains):
+        listener.listener_filters.append(mtls.http_inspector())
     return listener

@@ -18,8 +18,9 @@ server's hosts; `*` means any), in config order; a repeated SNI set keeps the fi
   `maxProtocolVersion`, `cipherSuites` and `subjectAltNames` (of the client) are honoured.
   HTTPS servers get an HTTP connection manager with RDS `https.<port>.<index>.<ns>/<gateway>`
   (virtual hosts as for HTTP servers); terminated TLS servers get the VS `tcp` routes.
-- TLS PASSTHROUGH: VS `tls` routes bound to the Gateway; each match's `sniHosts` (within the
-  server's hosts) become a chain that forwards the still-encrypted stream.
+- TLS or HTTPS PASSTHROUGH (Istio counts an HTTPS server that passes TLS through as a TLS
+  server): VS `tls` routes bound to the Gateway; each match's `sniHosts` (within the server's
+  hosts) become a chain that forwards the still-encrypted stream.
 - TCP: the first VS `tcp` route bound to the Gateway that matches the port.
 
 Pure: secrets come from the push context's registry; nothing is read here.
@@ -229,7 +230,8 @@ def _server_chains(
 
     protocol, mode = _protocol(server), _mode(server)
     stat = f"{key}.{port}"
-    if protocol == "TLS" and mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
+    # an HTTPS server that passes TLS through is a TLS server, as Istio's IsHTTPServer says
+    if protocol in TLS_FAMILY and mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
         chains = []
         for vs, route_index, route in _l4_routes(push, gateway, lambda spec: spec.tls):
             for match in route.match or ():
@@ -253,10 +255,11 @@ def _server_chains(
                     lc_pb2.FilterChain(
                         filter_chain_match=lc_pb2.FilterChainMatch(server_names=sni),
                         filters=[
+                            mtls.tcp_alpn_filter(),
                             lc_pb2.Filter(
                                 name=TCP_PROXY_FILTER,
                                 typed_config=pack(proxy_filter),
-                            )
+                            ),
                         ],
                     )
                 )

@@ -89,6 +89,13 @@ def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bo
     return not protocols or any(p.is_http or p == Protocol.UNKNOWN for p in protocols)
 
 
+def _inbound_is_sniffed(proxy: Proxy, push: PushContext, container_port: int) -> bool:
+    """Every service port targeting this container port names no protocol: Istio detects it
+    (HTTP or TCP, per connection)."""
+    protocols = _inbound_protocols(proxy, push, container_port)
+    return bool(protocols) and all(p == Protocol.UNKNOWN for p in protocols)
+
+
 def _inbound_is_http2(proxy: Proxy, push: PushContext, container_port: int) -> bool:
     """The app speaks HTTP/2 (h2c) on this port: a service port names it `grpc`/`http2` (Istio's
     inbound cluster upgrade for `Protocol.IsHTTP2`)."""
@@ -147,6 +154,7 @@ def _translated_parts(
     messages = outbound_listeners(proxy, push, full_push)
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
+    defaulted = ingress is None  # no Sidecar `ingress`: the services' ports say the protocols
     if ingress is None:
         ingress = [
             (container, app, _inbound_is_http(proxy, push, container))
@@ -166,6 +174,7 @@ def _translated_parts(
             path_normalization=normalization,
             mode=mode,
             trust_domain=push.mesh.trust_domain,
+            sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
         )
         if proxy.captured:
             inbound_chains.append((container_port, chains, mode))

@@ -131,34 +131,40 @@ def inbound_filter_chains(
     path_normalization: str = DEFAULT_NORMALIZATION,
     mode: str = mtls.DISABLE,
     trust_domain: str = DEFAULT_TRUST_DOMAIN,
+    sniffed: bool = False,
 ) -> list[lc_pb2.FilterChain]:
     """Filter chains of one inbound port, selected by transport protocol and ALPN as the
     PeerAuthentication `mode` asks (`mtls`). `policy_filters` (HTTP) and `network_filters` (TCP)
-    are authorization's."""
-    if http:
-        manager = http_connection_manager(
-            f"inbound_0.0.0.0_{container_port}",
-            names.inbound_route_config(container_port),
-            policy_filters,
-            server_name=ISTIO_SERVER_NAME,
-            path_normalization=path_normalization,
+    are authorization's. `sniffed`: the port's protocol is detected, as Istio's for a Service
+    port that names none: HTTP chains for HTTP streams, TCP chains for the rest."""
+    manager = http_connection_manager(
+        f"inbound_0.0.0.0_{container_port}",
+        names.inbound_route_config(container_port),
+        policy_filters,
+        server_name=ISTIO_SERVER_NAME,
+        path_normalization=path_normalization,
+    )
+    manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
+    details = manager.set_current_client_cert_details
+    details.subject.value, details.uri, details.dns = True, True, True
+    proxy = tcp_proxy_pb2.TcpProxy(
+        stat_prefix=names.inbound_cluster(container_port),
+        cluster=names.inbound_cluster(container_port),
+    )
+    tcp_filters = [*network_filters, lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))]
+    if sniffed:
+        return mtls.sniffed_chains(
+            [hcm_filter(manager)], tcp_filters, mode, trust_domain=trust_domain
         )
-        manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
-        details = manager.set_current_client_cert_details
-        details.subject.value, details.uri, details.dns = True, True, True
-        network_filter = hcm_filter(manager)
-    else:
-        proxy = tcp_proxy_pb2.TcpProxy(
-            stat_prefix=names.inbound_cluster(container_port),
-            cluster=names.inbound_cluster(container_port),
-        )
-        network_filter = lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))
-    filters = [*([] if http else network_filters), network_filter]
+    filters = [hcm_filter(manager)] if http else tcp_filters
     return mtls.inbound_chains(filters, mode, http=http, trust_domain=trust_domain)
 
 
 def inbound_listener(
-    ip: str, container_port: int, chains: Sequence[lc_pb2.FilterChain], mode: str
+    ip: str,
+    container_port: int,
+    chains: Sequence[lc_pb2.FilterChain],
+    mode: str,
 ) -> listener_pb2.Listener:
     """The explicit mode's listener of one inbound port, on the instance address: the port's
     `inbound_filter_chains` (the captured mode puts them under `virtualInbound` instead)."""
@@ -170,6 +176,8 @@ def inbound_listener(
     )
     if mtls.needs_tls_inspector(mode):
         listener.listener_filters.append(mtls.tls_inspector())
+    if mtls.needs_http_inspector(chains):
+        listener.listener_filters.append(mtls.http_inspector())
     return listener
 
 

@@ -6,7 +6,9 @@ Inbound (per port, Istio's filter-chain matches, a `tls_inspector` in front):
   chain and is closed before a byte reaches the app);
 - PERMISSIVE: an mTLS chain (TLS with Istio's ALPNs), a plaintext chain (`raw_buffer`) and, on
   TCP ports, a chain passing other TLS through untouched (a non-mesh client's own TLS);
-- DISABLE: the plaintext chain only.
+- DISABLE: the plaintext chain only;
+- a port whose protocol is detected (`sniffed_chains`): each of these split in an HTTP and a TCP
+  chain, by the client's ALPN inside mTLS and by Envoy's `http_inspector` in plaintext.
 The server proves itself with the workload certificate (`default` over SDS) and requires a
 client certificate from the trust bundle (`ROOTCA`) naming an identity of this trust domain.
 
@@ -24,7 +26,10 @@ from collections.abc import Sequence
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.extensions.filters.common.set_filter_state.v3 import value_pb2
+from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.set_filter_state.v3 import set_filter_state_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
@@ -48,6 +53,9 @@ MTLS_CHAIN, PLAINTEXT_CHAIN, TLS_PASSTHROUGH_CHAIN = "mtls", "plaintext", "tls-p
 # ALPN values Istio's clients offer inside the mesh (TCP with metadata exchange, then HTTP).
 MTLS_TCP_ALPN = ("istio-peer-exchange", "istio")
 MTLS_HTTP_ALPN = ("istio-http/1.0", "istio-http/1.1", "istio-h2")
+# What Envoy's http_inspector reports for a plaintext HTTP stream (Istio's sniffed HTTP chain).
+HTTP_INSPECTOR = "envoy.filters.listener.http_inspector"
+PLAINTEXT_HTTP_ALPN = ("http/1.0", "http/1.1", "h2c")
 
 
 def sds_secret(name: str) -> secret_pb2.SdsSecretConfig:
@@ -139,6 +147,98 @@ def inbound_chains(
             )
         )
     return chains
+
+
+def sniffed_chains(
+    http_filters: Sequence[lc_pb2.Filter],
+    tcp_filters: Sequence[lc_pb2.Filter],
+    mode: str,
+    *,
+    trust_domain: str,
+) -> list[lc_pb2.FilterChain]:
+    """Istio's inbound chains for a port whose protocol is detected (a Service port with no
+    protocol name prefix nor appProtocol): HTTP when the stream is HTTP, TCP otherwise. Inside
+    mTLS the client's ALPN says which (`istio-http/*` for HTTP, `istio-peer-exchange`/`istio`
+    for a TCP proxy); in plaintext, Envoy's http_inspector (`PLAINTEXT_HTTP_ALPN`). A TLS
+    stream of a client outside the mesh (PERMISSIVE) is TCP, passed through."""
+    chains = []
+    if mode in (STRICT, PERMISSIVE):
+        for suffix, alpn, filters, http in (
+            ("", MTLS_HTTP_ALPN, http_filters, True),
+            ("-tcp", MTLS_TCP_ALPN if mode == PERMISSIVE else (), tcp_filters, False),
+        ):
+            chain = lc_pb2.FilterChain(
+                name=MTLS_CHAIN + suffix,
+                filter_chain_match=lc_pb2.FilterChainMatch(
+                    transport_protocol="tls", application_protocols=alpn
+                ),
+                filters=filters,
+            )
+            chain.transport_socket.name = TLS_SOCKET
+            chain.transport_socket.typed_config.CopyFrom(
+                pack(downstream_context(trust_domain, http))
+            )
+            chains.append(chain)
+    if mode == STRICT:
+        return chains
+    raw = "raw_buffer"
+    return [
+        *chains,
+        lc_pb2.FilterChain(
+            name=PLAINTEXT_CHAIN,
+            filter_chain_match=lc_pb2.FilterChainMatch(
+                transport_protocol=raw, application_protocols=PLAINTEXT_HTTP_ALPN
+            ),
+            filters=http_filters,
+        ),
+        lc_pb2.FilterChain(
+            name=PLAINTEXT_CHAIN + "-tcp",
+            filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol=raw),
+            filters=tcp_filters,
+        ),
+        *(
+            [
+                lc_pb2.FilterChain(
+                    name=TLS_PASSTHROUGH_CHAIN,
+                    filter_chain_match=lc_pb2.FilterChainMatch(transport_protocol="tls"),
+                    filters=tcp_filters,
+                )
+            ]
+            if mode == PERMISSIVE
+            else []
+        ),
+    ]
+
+
+def http_inspector() -> lc_pb2.ListenerFilter:
+    return lc_pb2.ListenerFilter(
+        name=HTTP_INSPECTOR, typed_config=pack(http_inspector_pb2.HttpInspector())
+    )
+
+
+SET_FILTER_STATE = "envoy.filters.network.set_filter_state"
+
+
+def tcp_alpn_filter() -> lc_pb2.Filter:
+    """A network filter that makes a TCP proxy's upstream mTLS offer Istio's TCP ALPN
+    (`istio-peer-exchange`, `istio`) whatever its cluster offers for HTTP, as Istio's clusters
+    do by default (its HTTP traffic alone asks for `istio-http/*`): the destination's sidecar
+    then takes the stream for TCP, on a port whose protocol it detects."""
+    value = value_pb2.FilterStateValue(object_key="envoy.network.application_protocols")
+    value.format_string.text_format_source.inline_string = ",".join(MTLS_TCP_ALPN)
+    return lc_pb2.Filter(
+        name=SET_FILTER_STATE,
+        typed_config=pack(set_filter_state_pb2.Config(on_new_connection=[value])),
+    )
+
+
+def needs_http_inspector(chains: Sequence[lc_pb2.FilterChain]) -> bool:
+    """A plaintext chain chosen by the HTTP version Envoy's http_inspector detects is there."""
+    return any(
+        c.filter_chain_match.transport_protocol == "raw_buffer"
+        and c.filter_chain_match.application_protocols
+        for c in chains
+    )
 
 
 def needs_tls_inspector(mode: str) -> bool:
