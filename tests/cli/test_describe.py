@@ -108,7 +108,7 @@ def test_pod_without_rules_shows_labels_service_and_sync() -> None:
     assert "   Labels: app=reviews, version=v2" in lines
     assert "   Pod Ports: 9080 (reviews)" in lines
     assert (
-        "   Sidecar sync: CDS SYNCED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, SDS NOT SENT"
+        "   Sidecar sync: CDS SYNCED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, ECDS NOT SENT"
         in lines
     )
     assert section(lines, "Service: reviews") == [
@@ -235,7 +235,7 @@ def test_unsynced_or_missing_sidecars_are_warned_about() -> None:
     nack["last_nack"] = {"nonce": "1", "error_message": "bad cluster"}
     lines = report(bookinfo(**{"details-v1-0": nack}), "pod", "details-v1")  # type: ignore[arg-type]  # mypy: ** may bind `extra`
     assert (
-        "   Sidecar sync: CDS NACKED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, SDS NOT SENT"
+        "   Sidecar sync: CDS NACKED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, ECDS NOT SENT"
         in lines
     )
     assert "WARNING: details-v1-0 sidecar Cluster NACK: bad cluster" in lines

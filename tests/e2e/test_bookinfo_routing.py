@@ -232,15 +232,16 @@ def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh
     lines = status.stdout.replace("NOT SENT", "NOT-SENT").splitlines()[1:]
     rows = [line.split() for line in lines if line.strip()]
     assert len(rows) == 7, status.stdout
-    # CDS LDS EDS RDS: a sidecar that never called a service holds no EDS cluster (on-demand
-    # clusters), so it was never sent EDS: istioctl says NOT SENT for such a type too
-    assert all(row[3:5] + row[6:7] == ["SYNCED"] * 3 for row in rows), status.stdout
-    assert all(row[5] in ("SYNCED", "NOT-SENT") for row in rows), status.stdout
+    # NAME CLUSTER CDS LDS EDS RDS ECDS ISTIOD VERSION: a sidecar that never called a service
+    # holds no EDS cluster (on-demand clusters), so it was never sent EDS: istioctl says NOT
+    # SENT for such a type too
+    assert all(row[2:4] + row[5:6] == ["SYNCED"] * 3 for row in rows), status.stdout
+    assert all(row[4] in ("SYNCED", "NOT-SENT") for row in rows), status.stdout
     for row in rows:
         held = bookinfo.pilotfish("proxy-config", "endpoint", row[0]).stdout
         has_outbound = any("outbound|" in line for line in held.splitlines())
-        assert has_outbound == (row[5] == "SYNCED"), (status.stdout, held)
-    assert {row[0].split("-")[0] for row in rows if row[5] == "SYNCED"} >= {
+        assert has_outbound == (row[4] == "SYNCED"), (status.stdout, held)
+    assert {row[0].split("-")[0] for row in rows if row[4] == "SYNCED"} >= {
         "productpage",
         "istio",
     }, status.stdout

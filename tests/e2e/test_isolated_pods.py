@@ -461,7 +461,7 @@ def test_proxy_config_dashboard_and_proxy_status_reach_an_isolated_pod(
     assert bookinfo.proxy("productpage-v1-0")["ip"] in info.body  # that pod's Envoy
     status = bookinfo.pilotfish("x", "proxy-status", "productpage-v1-0")
     assert status.returncode == 0, status.stderr
-    assert re.search(r"productpage-v1-0\.default\s+sidecar\s+\S+\s+SYNCED", status.stdout)
+    assert status.stdout.startswith("Clusters Match\nListeners Match\nRoutes Match"), status.stdout
 
 
 def test_a_killed_agent_is_restarted_with_its_envoy_and_app(

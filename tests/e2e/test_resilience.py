@@ -30,7 +30,7 @@ def test_traffic_survives_control_plane_death_and_it_reconverges(bookinfo: Local
         # CDS LDS RDS synced; EDS too, or never sent to a sidecar that called nobody and so
         # holds no EDS cluster (on-demand clusters, the default)
         return len(rows) >= 7 and all(
-            r[3:5] + r[6:7] == ["SYNCED"] * 3 and r[5] in ("SYNCED", "NOT-SENT") for r in rows
+            r[2:4] + r[5:6] == ["SYNCED"] * 3 and r[4] in ("SYNCED", "NOT-SENT") for r in rows
         )
 
     bookinfo.wait_for(all_synced, what="all proxies to reconnect")
@@ -140,7 +140,7 @@ def test_a_restarted_envoy_still_receives_later_changes(
     bookinfo.wait_for(
         lambda: (
             bookinfo.info["proxies"]["reviews-v3-0.default"]["envoy_pid"] != old_pid
-            and "STALE" not in bookinfo.pilotfish("proxy-status", "reviews-v3-0").stdout
+            and "Listeners Match" in bookinfo.pilotfish("proxy-status", "reviews-v3-0").stdout
             and "reviews-v3-0" in bookinfo.pilotfish("proxy-status").stdout
         ),
         what="the restarted Envoy to reconnect",

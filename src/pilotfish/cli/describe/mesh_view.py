@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pilotfish.cli.proxy_status import COLUMNS
+from pilotfish.cli.proxy_status import COLUMNS, column_state
 from pilotfish.config.load import LoadResult, load_document
 from pilotfish.config.objects import Source
 from pilotfish.config.yaml_text import RawDocument
@@ -23,7 +23,6 @@ from pilotfish.registry.types import (
     ServicePort,
     WorkloadInstance,
 )
-from pilotfish.xds.messages import type_state
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -156,7 +155,7 @@ def proxies_from_syncz(body: Any) -> tuple[ProxyState, ...]:
         types = {str(t.get("type_url", "")): t for t in row.get("types") or ()}
         latest = row.get("latest") or {}
         states = tuple(
-            (short, type_state(types.get(url), latest.get(url))) for short, url in COLUMNS
+            (short, column_state(types, latest, url)) for short, url in COLUMNS
         )
         errors = [
             f"{url.rsplit('.', 1)[-1]} NACK: {t['last_nack'].get('error_message', '')}"

@@ -1,0 +1,126 @@
+"""Istio's Operations > Diagnostic Tools pages on one real Bookinfo mesh, with the pages' own
+commands. "Debugging Envoy and Istiod": `proxy-status` with istioctl's columns, and `proxy-status
+POD`, istioctl's diff between what the control plane would send the proxy and what its Envoy
+loaded, which matches on a synced proxy and shows what a proxy refused."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.meshctl import LocalMesh, running_mesh
+
+NET = "samples/bookinfo/networking"
+HEADER = ["NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ECDS", "ISTIOD", "VERSION"]
+STATES = {"SYNCED", "NOT SENT", "STALE", "NACKED"}
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/bookinfo") as running:
+        assert running.get("/productpage").status == 200  # productpage calls details, reviews
+        yield running
+
+
+def rows(mesh: LocalMesh, *args: str) -> dict[str, list[str]]:
+    """proxy-status's table, cut at the header's column starts (states hold a blank)."""
+    result = mesh.pilotfish("proxy-status", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == HEADER, lines[0]
+    starts = [lines[0].index(name) for name in HEADER]
+    cut = [
+        [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+        for line in lines[1:]
+        if line.strip() and not line.startswith(" ")
+    ]
+    return {row[0]: row for row in cut if "NACK:" not in row[0]}
+
+
+def test_proxy_status_has_istioctls_columns(mesh: LocalMesh) -> None:
+    table = rows(mesh)
+    assert set(table) == {
+        "istio-ingressgateway-0.istio-system",
+        *(f"{w}-0.default" for w in ("details-v1", "productpage-v1", "ratings-v1")),
+        *(f"reviews-v{n}-0.default" for n in (1, 2, 3)),
+    }
+    for row in table.values():
+        assert row[1] == "Kubernetes" and row[7] == "istiod-0", row  # CLUSTER, ISTIOD
+        assert set(row[2:7]) <= STATES and row[2:4] == ["SYNCED", "SYNCED"], row
+        assert row[6] == "NOT SENT", row  # ECDS: nothing to send
+        assert re.fullmatch(r"\d+\.\d+\.\d+", row[8]), row
+    assert table["productpage-v1-0.default"][4:6] == ["SYNCED", "SYNCED"]  # it called others
+    assert set(rows(mesh, "-n", "istio-system")) == {"istio-ingressgateway-0.istio-system"}
+
+
+@pytest.mark.parametrize(
+    "proxy", ["productpage-v1-0.default", "details-v1-0", "istio-ingressgateway-0.istio-system"]
+)
+def test_the_diff_of_a_synced_proxy_matches(mesh: LocalMesh, proxy: str) -> None:
+    result = mesh.pilotfish("proxy-status", proxy)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["Clusters Match", "Listeners Match"], result.stdout
+    assert re.fullmatch(
+        r"Routes Match \(RDS last loaded at \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \S+\)", lines[2]
+    ), lines
+    assert len(lines) == 3
+
+
+GATEWAY_ON_BUSY_PORT = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: extra-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {{number: {port}, name: http-extra, protocol: HTTP}}
+    hosts: ["*"]
+"""
+
+
+def test_the_diff_shows_the_listener_envoy_refused(mesh: LocalMesh, tmp_path: Path) -> None:
+    with socket.socket() as squatter:  # the gateway's Envoy cannot bind the new port: NACK
+        squatter.bind((mesh.ingress, 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        path = tmp_path / "gw.yaml"
+        path.write_text(GATEWAY_ON_BUSY_PORT.format(port=port))
+        assert mesh.apply(str(path), expect_ok=False).returncode != 0
+        gateway = "istio-ingressgateway-0.istio-system"
+        assert rows(mesh)[gateway][3] == "NACKED"  # LDS
+        result = mesh.pilotfish("proxy-status", gateway)
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert out.startswith("Clusters Match\nListeners Don't Match\n--- Istiod Listeners\n")
+        assert "\n+++ Envoy Listeners\n@@ -" in out, out
+        # the listener only the control plane has, on the port Envoy could not bind
+        assert f'-                "portValue": {port}\n' in out, out
+        assert f'+                "portValue": {port}\n' not in out
+        assert re.search(r"\nRoutes (Don't )?Match \(RDS last loaded at ", out), out
+        removed = mesh.pilotfish("delete", "gateway", "extra-gateway")
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+    again = mesh.pilotfish("proxy-status", gateway).stdout
+    assert again.startswith("Clusters Match\nListeners Match\nRoutes Match"), again
+
+
+def test_rds_is_stale_until_envoy_acks_a_route_change(mesh: LocalMesh) -> None:
+    """A VirtualService changes productpage's routes (in local mode, virtual hosts it holds by
+    VHDS): until its Envoy ACKs them, RDS says STALE, and SYNCED once it has."""
+    pid = mesh.info["proxies"]["productpage-v1-0.default"]["envoy_pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        mesh.apply(f"{NET}/virtual-service-all-v1.yaml", expect_ok=False)
+        assert rows(mesh)["productpage-v1-0.default"][5] == "STALE"
+        assert rows(mesh)["details-v1-0.default"][5] == "SYNCED"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    mesh.wait_for(lambda: rows(mesh)["productpage-v1-0.default"][5] == "SYNCED", what="the ACK")
+    mesh.pilotfish("delete", "-f", f"{NET}/virtual-service-all-v1.yaml")
