@@ -154,9 +154,7 @@ def proxies_from_syncz(body: Any) -> tuple[ProxyState, ...]:
         proxy = row.get("proxy") or {}
         types = {str(t.get("type_url", "")): t for t in row.get("types") or ()}
         latest = row.get("latest") or {}
-        states = tuple(
-            (short, column_state(types, latest, url)) for short, url in COLUMNS
-        )
+        states = tuple((short, column_state(types, latest, url)) for short, url in COLUMNS)
         errors = [
             f"{url.rsplit('.', 1)[-1]} NACK: {t['last_nack'].get('error_message', '')}"
             for url, t in types.items()
