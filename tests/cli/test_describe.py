@@ -148,7 +148,7 @@ def test_jason_goes_to_v2_everyone_else_to_v3_and_nobody_to_v1() -> None:
     assert section(report(view, "pod", "reviews-v3"), "VirtualService") == [
         "VirtualService: reviews",
         "   1 additional destination(s) that will not reach this pod",
-        "      Route to non-matching subset v2 for (headers end-user=jason)",
+        "      Route to non-matching subset v2 for (when headers are end-user=jason)",
     ]
     v1 = section(report(view, "pod", "reviews-v1"), "VirtualService")
     assert v1[1] == "   WARNING: No destinations match pod subsets (checked 2 HTTP routes)"

@@ -202,6 +202,21 @@ def render_conditions(matches: Sequence[Any], http: bool = True) -> str:
     return " or ".join(render(m) for m in matches)
 
 
+def render_note_matches(matches: Sequence[Any], http: bool) -> str:
+    """A route's matches as istioctl words them in a mismatch note (Istio's describe page: `for
+    (when headers are end-user=jason)`): the URI, then `when headers are K=V; …`, matches joined
+    by `, `; other fields as `render_http_match` says them; `everything` when there are none."""
+    if not http or not matches:
+        return render_conditions(matches, http) or "everything"
+    words = []
+    for m in matches:
+        uri = "" if m.uri is None else render_string_match(m.uri) + " uncased" * m.ignore_uri_case
+        pairs = "; ".join(f"{k}={render_string_match(v)}" for k, v in sorted(m.headers.items()))
+        said = f"{uri} when headers are {pairs}".strip() if m.headers else uri
+        words.append(said or render_http_match(m))
+    return ", ".join(words)
+
+
 def render_fault(fault: HTTPFaultInjection) -> str:
     parts = []
     if fault.delay is not None:
@@ -239,7 +254,8 @@ def _route_facts(
         weight = dest.weight if dest.weight is not None else (100 if len(destinations) == 1 else 0)
         if subset and subset in subsets.non_matching:
             notes.append(
-                f"Route to non-matching subset {subset} for ({conditions or 'everything'})"
+                f"Route to non-matching subset {subset} for "
+                f"({render_note_matches(route.match, http)})"
             )
         elif subset and subset not in subsets.matching:
             notes.append(
