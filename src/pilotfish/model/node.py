@@ -18,6 +18,7 @@ from pilotfish.model.proxy import Proxy
 
 DELTA_XDS_KEY = "PILOTFISH_DELTA_XDS"
 WS_PROXY_KEY = "PILOTFISH_WS_PROXY_PORT"
+IDENTITY_ENV_KEY = "PILOTFISH_IDENTITY_ENV"  # {variable: value}: `telemetry.identity_env`
 
 
 def node_metadata(proxy: Proxy) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def node_metadata(proxy: Proxy) -> dict[str, Any]:
         | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})
         | ({DELTA_XDS_KEY: "true"} if proxy.delta_xds else {})
         | _proxy_config(proxy)
+        | ({IDENTITY_ENV_KEY: dict(proxy.identity_env)} if proxy.identity_env else {})
     )
 
 
@@ -89,4 +91,14 @@ def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
         app_ports=tuple(sorted(app_ports)),
         interception=str(metadata.get("INTERCEPTION_MODE") or ""),
         num_trusted_proxies=_trusted_proxies(metadata),
+        identity_env=_identity_env(metadata),
     )
+
+
+def _identity_env(metadata: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The declared variables (sorted pairs); () when none or malformed: the control plane
+    writes the literal values then."""
+    declared = metadata.get(IDENTITY_ENV_KEY)
+    if not isinstance(declared, dict):
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in declared.items()))

@@ -48,6 +48,9 @@ class Proxy:
     ws_proxy_port: int = 0
     """Sidecars annotated `pilotfish.io/ws-proxy: "true"`: the port of a second HTTP proxy
     listener that also takes `GET ws://…` request lines (the app's `WS_PROXY`); 0: none."""
+    identity_env: tuple[tuple[str, str], ...] = ()
+    """The variables holding its own identity that its agent gave its Envoy, as declared in
+    the node metadata (`telemetry.identity_env`); (): none."""
 
     @property
     def captured(self) -> bool:

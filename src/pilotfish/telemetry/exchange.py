@@ -131,18 +131,19 @@ def identity(labels: Mapping[str, str], workload: str, namespace: str) -> Identi
     )
 
 
-def _header(me: Identity) -> base_pb2.HeaderValueOption:
+def _header(value: str) -> base_pb2.HeaderValueOption:
     """Overwrites whatever the app sent under that name: an app cannot pose as another."""
     return base_pb2.HeaderValueOption(
-        header=base_pb2.HeaderValue(key=PEER_HEADER, value=me.header_value()),
+        header=base_pb2.HeaderValue(key=PEER_HEADER, value=value),
         append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
     )
 
 
-def identity_filter(me: Identity) -> hcm_pb2.HttpFilter:
+def identity_filter(me: Identity, read: str = "") -> hcm_pb2.HttpFilter:
     """Outbound and gateways: `me` on every request sent (a filter of the proxy's own listener,
-    so the route configurations it uses can be shared with other proxies)."""
-    mutation = mutation_rules_pb2.HeaderMutation(append=_header(me))
+    so the route configurations it uses can be shared with other proxies); `read`: the
+    formatter operator that gives the same value at run time (`identity_env`), if any."""
+    mutation = mutation_rules_pb2.HeaderMutation(append=_header(read or me.header_value()))
     config = header_mutation_pb2.HeaderMutation(
         mutations=header_mutation_pb2.Mutations(request_mutations=[mutation])
     )

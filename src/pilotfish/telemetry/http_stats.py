@@ -10,7 +10,10 @@ metric). So they are built once per shape with a token in place of each such val
 (measured: building the loggers of three connection managers was ~15 % of a connect storm's
 translation, every sidecar having an identity of its own; BENCHMARKS.md). A value that holds
 the token character itself is built directly. Either way the bytes are those a direct build
-gives (tests/telemetry/test_http_stats.py compares them). Pure.
+gives (tests/telemetry/test_http_stats.py compares them). For a proxy whose Envoy holds its
+identity in its environment (`identity_env`), the run of own-identity labels is that
+variable's operator instead (`_env_template`), so the loggers are shared by every proxy with
+the same service and namespace (tests/telemetry/test_identity_env.py). Pure.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import functools
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.extensions.access_loggers.stats.v3 import stats_pb2
 
+from pilotfish.telemetry import identity_env
 from pilotfish.telemetry.exchange import Identity
 from pilotfish.telemetry.labels import Reporter, ServiceLabels, label_plan, literal
 from pilotfish.telemetry.metrics import (
@@ -45,11 +49,14 @@ def http_stats_logs(
     service: ServiceLabels | None = None,
     mtls: bool | None = None,
     skip: tuple[str, ...] = (),
+    env: bool = False,
 ) -> list[accesslog_pb2.AccessLog]:
     """The HTTP connection manager's loggers for Istio's request metrics: one for gRPC
     requests, one for the others (new messages: the caller may change them); requests for
-    the authorities `skip` not counted (`metrics.skipping_authorities`)."""
-    found = http_stats_bytes(reporter, me, policy, service, mtls, skip)
+    the authorities `skip` not counted (`metrics.skipping_authorities`). `env`: the proxy's
+    Envoy holds its identity in its environment (`identity_env`): its own-identity labels are
+    read from there."""
+    found = http_stats_bytes(reporter, me, policy, service, mtls, skip, env)
     return [accesslog_pb2.AccessLog.FromString(data) for data in found]
 
 
@@ -61,6 +68,7 @@ def http_stats_bytes(
     service: ServiceLabels | None,
     mtls: bool | None,
     skip: tuple[str, ...] = (),
+    env: bool = False,
 ) -> tuple[bytes, ...]:
     """`http_stats_logs` serialised, memoised on its arguments (all it reads): a proxy's
     outbound and WebSocket managers share them, and a change that translates every proxy
@@ -68,6 +76,10 @@ def http_stats_bytes(
     values = _values(me, service)
     if values is None or not _plain(policy):
         return built(reporter, me, policy, service, mtls, skip)
+    if env:  # the same bytes for every proxy whose remaining values are the same
+        shape = (reporter, policy, service is not None, mtls, skip)
+        letters = _env_template(*shape)[1]
+        return _env_filled(*shape, tuple((k, values[k]) for k in letters))
     template = _template(reporter, policy, service is not None, mtls, skip)
     return tuple(_substituted(data, patterns, values) for data, patterns in template)
 
@@ -113,6 +125,48 @@ def _template(
         values = {tag.value_format for tag in _tags(data) if MARK in tag.value_format}
         found.append((data, {value: _pattern(value) for value in values}))
     return tuple(found)
+
+
+@functools.lru_cache(maxsize=TEMPLATES)
+def _env_template(
+    reporter: Reporter,
+    policy: MetricsPolicy,
+    has_service: bool,
+    mtls: bool | None,
+    skip: tuple[str, ...],
+) -> tuple[Template, tuple[str, ...]]:
+    """`_template` with the reporter's run of own-identity labels read from Envoy's
+    environment (`identity_env.operator`) wherever a tag holds it whole (a tag override that
+    removes one of them leaves the literals), and the token letters still in it."""
+    run = identity_env.labels_run(reporter, TOKENS)
+    read = identity_env.operator(identity_env.VARIABLES[reporter])
+    found, letters = [], set()
+    for data, patterns in _template(reporter, policy, has_service, mtls, skip):
+        done = {value: value.replace(run, read) for value in patterns}
+        escaped = {value: d.replace("{", "{{").replace("}", "}}") for value, d in done.items()}
+        data = _substituted(data, escaped, {})  # no fields: each value becomes `done`'s
+        rest = {d: _pattern(d) for d in done.values() if MARK in d}
+        for value in rest:
+            letters.update(value.split(MARK)[1::2])
+        found.append((data, rest))
+    return tuple(found), tuple(sorted(letters))
+
+
+@functools.lru_cache(maxsize=HTTP_STATS_MEMO)
+def _env_filled(
+    reporter: Reporter,
+    policy: MetricsPolicy,
+    has_service: bool,
+    mtls: bool | None,
+    skip: tuple[str, ...],
+    values: tuple[tuple[str, str], ...],
+) -> tuple[bytes, ...]:
+    """`_env_template` with `values` (its letters' values) put in: one entry per distinct
+    service and namespace, not per proxy."""
+    template, _ = _env_template(reporter, policy, has_service, mtls, skip)
+    given = dict(values)
+    return tuple(_substituted(data, patterns, given) if patterns else data
+                 for data, patterns in template)  # fmt: skip
 
 
 def _pattern(value: str) -> str:

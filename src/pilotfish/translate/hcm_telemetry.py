@@ -3,7 +3,8 @@ peer-exchange filter and gRPC stats filter before its HTTP filters, the metric l
 file access logs after its access logs, spliced into its serialised bytes.
 
 A proxy's three managers each get loggers of their own (the proxy's identity is in their
-tags), so this runs three times per sidecar connect. The manager is not unpacked and packed
+tags, unless its Envoy reads it from its environment: `telemetry.identity_env`), so this runs
+three times per sidecar connect. The manager is not unpacked and packed
 again: the new filters and loggers are serialised entries of the manager's repeated
 `http_filters` (5) and `access_log` (13) fields, put where a serialisation of the changed
 manager has them (protobuf writes fields in field-number order, a repeated field's entries
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 
-from pilotfish.telemetry import exchange
+from pilotfish.telemetry import exchange, identity_env
 from pilotfish.telemetry.http_stats import http_stats_bytes
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, reads_peer
@@ -39,20 +40,23 @@ def decorate_hcm(
     logs: list[accesslog_pb2.AccessLog],
     mtls: bool | None,
     gateway: bool = False,
+    env: bool = False,
 ) -> None:
-    """Give the manager of `network_filter` the telemetry of `reporter`'s side."""
+    """Give the manager of `network_filter` the telemetry of `reporter`'s side (`env`: the
+    proxy's identity is read from its Envoy's environment, `identity_env`)."""
     if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
         reads = reads_peer(policy, reporter)  # else the route removes the header (`_route_config`)
         exchange_filters = (
             [exchange.downstream_peer_filter(from_sidecar=bool(mtls))] if reads else []
         )
     else:  # tell the server who is calling
-        exchange_filters = [exchange.identity_filter(me)]
+        read = identity_env.operator(identity_env.PEER_VARIABLE) if env else ""
+        exchange_filters = [exchange.identity_filter(me, read)]
     grpc = grpc_stats_filter(reporter, policy)
     filters = [*exchange_filters, *([grpc] if grpc is not None else [])]
     # the outbound HTTP proxy's pod-local routes are no traffic of Istio's (`skipping_authorities`)
     skip = tuple(pod_local_authorities()) if reporter is Reporter.SOURCE and not gateway else ()
-    stats = http_stats_bytes(reporter, me, policy, service, mtls, skip)
+    stats = http_stats_bytes(reporter, me, policy, service, mtls, skip, env)
     config = network_filter.typed_config
     config.value = spliced(
         config.value,

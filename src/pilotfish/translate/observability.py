@@ -38,7 +38,7 @@ from pilotfish.ca.identity import spiffe_id
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import WorkloadInstance
-from pilotfish.telemetry import exchange
+from pilotfish.telemetry import exchange, identity_env
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import (
@@ -182,6 +182,7 @@ def _listener(
     if proxy.type is ProxyType.ROUTER:
         reporter = Reporter.SOURCE
     me = exchange.identity_of(proxy)
+    env = identity_env.declared(proxy, me)
     result = listener_pb2.Listener()
     result.CopyFrom(listener)
     for chain in result.filter_chains:
@@ -194,7 +195,15 @@ def _listener(
             if network_filter.name == HCM_FILTER:
                 gateway = proxy.type is ProxyType.ROUTER
                 decorate_hcm(
-                    network_filter, reporter, me, policy, service, logs[reporter], mtls, gateway
+                    network_filter,
+                    reporter,
+                    me,
+                    policy,
+                    service,
+                    logs[reporter],
+                    mtls,
+                    gateway,
+                    env,
                 )
                 if traces[reporter] is not None:
                     _trace(network_filter, traces[reporter], me)
