@@ -1,7 +1,9 @@
 """Istio's Operations > Diagnostic Tools pages on one real Bookinfo mesh, with the pages' own
 commands. "Debugging Envoy and Istiod": `proxy-status` with istioctl's columns, and `proxy-status
 POD`, istioctl's diff between what the control plane would send the proxy and what its Envoy
-loaded, which matches on a synced proxy and shows what a proxy refused."""
+loaded, which matches on a synced proxy and shows what a proxy refused. "Diagnose your
+Configuration with Istioctl Analyze": `analyze -k` reads the cluster (here the running mesh),
+`analyze -k FILES` the files as applied to it."""
 
 from __future__ import annotations
 
@@ -124,3 +126,19 @@ def test_rds_is_stale_until_envoy_acks_a_route_change(mesh: LocalMesh) -> None:
         os.kill(pid, signal.SIGCONT)
     mesh.wait_for(lambda: rows(mesh)["productpage-v1-0.default"][5] == "SYNCED", what="the ACK")
     mesh.pilotfish("delete", "-f", f"{NET}/virtual-service-all-v1.yaml")
+
+
+def test_analyze_k_reads_the_mesh_and_simulates_applying_files(mesh: LocalMesh) -> None:
+    mesh.apply(f"{NET}/destination-rule-all.yaml")
+    bare = mesh.pilotfish("analyze", "-k", "--namespace", "default")  # the page's first example
+    assert bare.returncode == 79, bare.stdout + bare.stderr
+    # the mesh's DestinationRule ratings has subsets no pod has (v2-mysql, v2-mysql-vm)
+    assert "Error [IST0173] (DestinationRule default/ratings) The Subset v2-mysql " in bare.stdout
+    assert mesh.pilotfish("analyze", "-k").stdout == bare.stdout
+    vs = f"{NET}/virtual-service-all-v1.yaml"
+    files_alone = mesh.pilotfish("analyze", "--use-kube=false", vs)
+    assert 'subset in destinationrule not found: "reviews+v1"' in files_alone.stdout
+    onto_mesh = mesh.pilotfish("analyze", "-k", vs)  # its subsets are the mesh's rules'
+    assert onto_mesh.returncode == 79, onto_mesh.stdout + onto_mesh.stderr
+    assert "IST0101" not in onto_mesh.stdout and "IST0173" in onto_mesh.stdout
+    mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")

@@ -12,6 +12,7 @@ import os
 import sys
 
 from pilotfish.cli.app import app
+from pilotfish.cli.completion import COMPLETE_VAR, enable
 from pilotfish.cli.errors import UserError
 
 # importing each registers its commands on `app`, in the order `--help` lists them
@@ -19,7 +20,47 @@ for _group in ("mesh", "kubectl", "kubectl_ops", "istioctl"):
     importlib.import_module(f"pilotfish.cli.commands.{_group}")
 
 
+LOG_FLAGS = ("--log_output_level", "--log_target", "--log_caller", "--log_stacktrace_level",
+             "--log_rotate", "--log_rotate_max_age", "--log_rotate_max_size",
+             "--log_rotate_max_backups")  # fmt: skip
+"""istioctl's global logging flags (Istio's "Component Logging": `istioctl analyze
+--log_output_level klog:none,cli:info`), each with a value; `--log_as_json` has none. They set
+the levels of istioctl's own diagnostic log, which pilotfish's commands do not write: accepted
+anywhere on the line, as istioctl accepts them, and left out before the command is parsed."""
+
+
+def istioctl_argv(argv: list[str]) -> list[str]:
+    """The command line with istioctl's spellings typer would refuse made typer's: the logging
+    flags above left out; `analyze -k`, a boolean flag where typer's string option would take
+    the next word or refuse, as `--use-kube=true` when bare (last, or before another option).
+    What follows `--` (`exec POD -- CMD …`) is left as it is."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    argv, rest = argv[:cut], argv[cut:]
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in LOG_FLAGS:
+            skip = True
+        elif arg == "--log_as_json" or arg.split("=", 1)[0] in (*LOG_FLAGS, "--log_as_json"):
+            pass
+        else:
+            kept.append(arg)
+    if "analyze" in kept:
+        kept = [
+            "--use-kube=true"
+            if arg in ("-k", "--use-kube") and (i + 1 == len(kept) or kept[i + 1].startswith("-"))
+            else arg
+            for i, arg in enumerate(kept)
+        ]
+    return kept + rest
+
+
 def main() -> None:
+    sys.argv[1:] = istioctl_argv(sys.argv[1:])
+    if COMPLETE_VAR in os.environ:  # the completion script asking (`pilotfish completion`)
+        enable()
     try:
         app()
     except KeyboardInterrupt:

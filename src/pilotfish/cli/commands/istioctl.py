@@ -1,6 +1,6 @@
 """istioctl's commands: `validate`, `analyze`, `proxy-status`, `proxy-config`, `describe`,
 `x explain`, `x authz check`, `x workload entry configure`, `iptables` (istio-iptables),
-`kube-inject` (typer glue; each command's logic is its own module)."""
+`kube-inject`, `completion` (typer glue; each command's logic is its own module)."""
 
 from __future__ import annotations
 
@@ -96,9 +96,10 @@ def analyze(
         typer.Option(
             "--use-kube",
             "-k",
-            help="false: files only, their Pods/Services/Namespaces/Secrets ignored",
+            help="false: files only, their Pods/Services/Namespaces/Secrets ignored; "
+            "-k: the files as applied to the running mesh",
         ),
-    ] = "true",
+    ] = "",
     use_mesh: Annotated[bool, typer.Option("--use-mesh", help="include the running mesh")] = False,
     list_analyzers: Annotated[bool, typer.Option("--list-analyzers", "-L")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-R", help="removed (always)")] = False,
@@ -116,10 +117,14 @@ def analyze(
 
     del color  # accepted as istioctl's; pilotfish never colours analyze output
     paths = [*(files or []), *(filename or [])]
-    flag = use_kube.strip().lower()
+    flag = use_kube.strip().lower() or "true"
     if flag not in BOOLEANS:  # `-k FILE`: istioctl's -k takes no value (typer's would)
         paths.insert(0, use_kube)
         flag = "true"
+    if use_kube and BOOLEANS[flag] and not use_mesh:  # istioctl's cluster: the running mesh
+        from pilotfish.cli.analyze_mesh import mesh_running
+
+        use_mesh = mesh_running(state.state_dir)
     exit_with(
         run(
             AnalyzeOptions(
@@ -140,6 +145,16 @@ def analyze(
             )
         )
     )
+
+
+@app.command()
+def completion(
+    shell: Annotated[str, typer.Argument(help="bash, zsh, fish or powershell")],
+) -> None:
+    """Print the shell script that completes pilotfish's commands, as `istioctl completion`."""
+    from pilotfish.cli.completion import completion_command
+
+    exit_with(completion_command(shell))
 
 
 @app.command("proxy-status")
