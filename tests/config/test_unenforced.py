@@ -108,3 +108,41 @@ def test_sidecar_ingress_tls_is_said_not_applied() -> None:
     (note,) = notes(SIDECAR_INGRESS_TLS)
     assert note == f"f.yaml:1: Sidecar test/ingress-sidecar at spec.ingress[0].tls: {SIDECAR_TLS}"
     assert notes(SIDECAR_INGRESS_TLS.split("    tls:")[0]) == []
+
+
+WASM = """apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata:
+  name: istio-attributegen-filter
+spec:
+  selector:
+    matchLabels:
+      app: reviews
+  url: https://storage.googleapis.com/istio-build/proxy/attributegen-359dcd3a19f109c50e97517fe6b1e2676e870c4d.wasm
+  imagePullPolicy: Always
+  phase: AUTHN
+  pluginConfig:
+    attributes:
+    - output_attribute: "istio_operationId"
+      match:
+        - value: "ListReviews"
+          condition: "request.url_path == '/reviews' && request.method == 'GET'"
+"""
+
+
+def test_a_wasm_plugin_is_said_not_run_at_its_url() -> None:
+    """Istio's "Classifying Metrics" page's WasmPlugin: before, only 'is valid but not enforced
+    in local mode; ignored' at the document's first line; now the field, its line, the
+    attribute no Telemetry can read and how to classify here."""
+    result = load(WASM, "attribute_gen_service.yaml", warn_unknown_kinds=True)
+    [said] = [str(d) for d in result.diagnostics]
+    assert said.startswith(
+        "attribute_gen_service.yaml:9: WasmPlugin default/istio-attributegen-filter at spec.url: "
+        "not applied: these Envoys fetch and run no Wasm module"
+    ), said
+    assert "filter_state['wasm.istio_operationId'] is empty on every request" in said, said
+    assert said.endswith(CLASSIFY_HINT.split("): ", 1)[1]), said
+    other = WASM.replace("attributegen-", "other-").split("  pluginConfig:")[0]
+    [plain] = [str(d) for d in load(other, "w.yaml", warn_unknown_kinds=True).diagnostics]
+    assert plain.endswith("at spec.url: not applied: these Envoys fetch and run no Wasm module "
+                          "(the WasmPlugin is validated, then ignored)"), plain  # fmt: skip

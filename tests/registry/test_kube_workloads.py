@@ -287,9 +287,8 @@ def test_apply_says_which_istio_kinds_are_validated_but_not_enforced() -> None:
     _, parsed = parse(WASM)
     assert parsed.ok
     assert messages(parsed, "warning") == [
-        f"{SOURCE}:1: WasmPlugin: extensions.istio.io/v1alpha1 WasmPlugin is valid but not "
-        "enforced in local "
-        "mode; ignored"
+        f"{SOURCE}:5: WasmPlugin default/filter at spec.url: not applied: these Envoys fetch and "
+        "run no Wasm module (the WasmPlugin is validated, then ignored)"
     ]
     _, parsed = parse(WASM.replace("oci://", "ftp://"))
     assert not parsed.ok

@@ -74,3 +74,36 @@ def test_an_otlp_grpc_tracer_to_a_host_outside_the_mesh_is_said_to_send_nothing(
         "OTLP/HTTP only (give the provider `http: {path: /v1/traces}` to send to it): no span "
         "is sent for it"
     )
+
+
+CLASSIFY = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata:
+  name: custom-tags
+spec:
+  metrics:
+    - overrides:
+        - match:
+            metric: REQUEST_COUNT
+            mode: CLIENT_AND_SERVER
+          tagOverrides:
+            request_operation:
+              value: filter_state['wasm.istio_operationId']
+            response_code:
+              value: "response.code >= 500 ? '5xx' : 'other'"
+      providers:
+        - name: prometheus
+"""
+
+
+def test_a_tag_read_from_a_wasm_plugins_filter_state_is_said_to_stay_empty() -> None:
+    """Istio's "Classifying Metrics Based on Request or Response": attributegen (a WasmPlugin,
+    not run here) would set `wasm.istio_operationId`; the tag is empty on every request, said
+    at the value's own line. A CEL classification gets no note."""
+    said = provider_notes(load(CLASSIFY, "attribute_gen_service.yaml").objects, MESH)
+    assert [str(d.source) for d in said] == ["attribute_gen_service.yaml:13"]  # the value's line
+    assert said[0].path == "spec.metrics[0].overrides[0].tagOverrides.request_operation.value"
+    assert said[0].message.startswith(
+        "reads filter state 'wasm.istio_operationId', which only a Wasm plugin (WasmPlugin, e.g. "
+        "attributegen) sets, and these Envoys run none: tag 'request_operation' is empty"
+    ), said[0].message

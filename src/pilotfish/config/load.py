@@ -42,7 +42,7 @@ from pilotfish.config.openapi import kind_schema, kind_schema_group, openapi_pro
 from pilotfish.config.schema import Problem, build_spec
 from pilotfish.config.unmarshal import as_istio_reads, as_istio_reads_schema
 from pilotfish.config.validation import split_spec_problems
-from pilotfish.config.validation.extensions import RAW_VALIDATORS
+from pilotfish.config.validation.extensions import RAW_VALIDATORS, WASM_PLUGIN, wasm_plugin_note
 from pilotfish.config.validation.webhook_metadata import metadata_rules
 from pilotfish.config.validation.webhook_policies import RAW_CHECKS
 from pilotfish.config.validation.webhook_security import DRY_RUN, dry_run_problem
@@ -111,7 +111,9 @@ def load(
         unknown = [d for d in result.others if not _stored_kind(d)]
         result.others = [d for d in result.others if _stored_kind(d)]
         result.diagnostics.extend(
-            Diagnostic(
+            wasm_plugin_note(doc)
+            if doc.kind == WASM_PLUGIN and is_istio_group(doc.api_version)
+            else Diagnostic(
                 "warning",
                 f"{doc.api_version} {doc.kind} "
                 + (

@@ -11,6 +11,8 @@ here: a Telemetry `tagOverrides` value in CEL, which Envoy evaluates per request
 
 Sidecar: `ingress[].tls` (Istio's "Ingress Sidecar TLS Termination") is validated as Istio does
 (`validation.sidecar`) but not applied: `apply` warns per ingress listener that sets it.
+
+WasmPlugin: `apply` says it is not run (`validation.extensions.wasm_plugin_note`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pilotfish.config.models.networking.envoy_filter import (
     enum_name,
 )
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.config.validation.extensions import CLASSIFY_CEL
 
 SIDECAR_TLS = (
     "not applied: sidecars here do not terminate TLS on ingress listeners yet; the listener is "
@@ -34,10 +37,7 @@ SIDECAR_TLS = (
 ISTIO_STATS_MARKS = ("istio.stats", "attributegen", "envoy.wasm.stats")
 CLASSIFY_HINT = (
     "; it patches Istio's stats filter (istio.stats, attributegen Wasm), which these Envoys do "
-    "not have (Istio's metrics come from Envoy's stats access logger here): to classify "
-    "requests, give a Telemetry metrics override a tagOverrides value in CEL instead, e.g. "
-    "request_operation: {value: \"request.url_path == '/reviews' && request.method == 'GET' "
-    "? 'ListReviews' : 'unknown'\"}"
+    "not have (Istio's metrics come from Envoy's stats access logger here): " + CLASSIFY_CEL
 )
 
 

@@ -8,11 +8,14 @@ host that is not a service of the mesh (Istio's OpenTelemetry tracing task point
 it deploys): the mesh's own collector takes Zipkin and OTLP/HTTP only, so no span is sent. And a
 metrics tagOverride whose CEL calls `string()` inside a larger expression: Envoy's CEL has no
 such conversion (one around the whole value is left to the formatter), so the tag keeps its
-default value instead of the listeners being rejected. Pure.
+default value instead of the listeners being rejected. And a tagOverride that reads a Wasm
+plugin's filter state (`filter_state['wasm.istio_operationId']`, Istio's "Classifying Metrics"
+task): no Wasm module runs here, so the label is empty. Pure.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -69,25 +72,36 @@ def provider_notes(
     return found
 
 
+WASM_STATE = re.compile(r"""filter_state\[\s*['"](wasm\.[^'"]+)['"]\s*\]""")
+
+
 def _tag_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
-    """A warning per metrics tagOverride value Envoy's CEL cannot take (`unconvertible_cel`)."""
+    """A warning per metrics tagOverride value Envoy's CEL cannot take (`unconvertible_cel`),
+    and per value that reads a Wasm plugin's filter state (attributegen's `wasm.<attribute>`),
+    which no plugin writes here: the label is then empty."""
     found = []
     for i, section in enumerate(obj.spec.metrics):
         for j, override in enumerate(section.overrides):
             for tag, change in sorted(override.tag_overrides.items()):
-                if change.operation == "REMOVE" or not unconvertible_cel(change.value or ""):
+                if change.operation == "REMOVE":
                     continue
-                found.append(
-                    Diagnostic(
-                        "warning",
+                value = change.value or ""
+                if unconvertible_cel(value):
+                    message = (
                         "string() is taken here only around the whole value (Envoy's CEL has "
-                        f"no string conversion): tag {tag!r} keeps its default value",
-                        path=f"spec.metrics[{i}].overrides[{j}].tagOverrides.{tag}.value",
-                        source=obj.meta.source,
-                        kind=TELEMETRY_KIND,
-                        name=f"{obj.meta.namespace}/{obj.meta.name}",
+                        f"no string conversion): tag {tag!r} keeps its default value"
                     )
-                )
+                elif (state := WASM_STATE.search(value)) is not None:
+                    message = (
+                        f"reads filter state {state.group(1)!r}, which only a Wasm plugin "
+                        "(WasmPlugin, e.g. attributegen) sets, and these Envoys run none: tag "
+                        f"{tag!r} is empty on every request; write the classification itself "
+                        "in CEL here (e.g. \"request.method == 'GET' ? 'GetReview' : 'unknown'\")"
+                    )
+                else:
+                    continue
+                path = f"spec.metrics[{i}].overrides[{j}].tagOverrides.{tag}.value"
+                found.append(obj.diagnostic(message, path))  # at the value's own line
     return found
 
 

@@ -3,6 +3,13 @@ read (plain dicts): pilotfish validates these kinds but does not enforce them in
 they have no model. The OpenAPI constraints come from `pilotfish.config.openapi`; these are the
 CRD's CEL rules and the webhook's checks (URL scheme, sha256, env entries, match ports, one
 selector kind, exactly one of wasm or lua). Pure.
+
+Not run: `apply` says so for a WasmPlugin at its `spec.url` (`wasm_plugin_note`) rather than
+leaving it silent; for Istio's attributegen plugin (Istio's task "Classifying Metrics Based on
+Request or Response") it names the attributes that stay unset (a Telemetry reads them as
+`filter_state['wasm.<name>']`) and how the same classification is written here: a Telemetry
+`tagOverrides` value in CEL, which Envoy evaluates per request (`CLASSIFY_CEL`, also said for an
+EnvoyFilter patching Istio's stats filter: `config.unenforced`). Imports no spec model.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from pilotfish.config.objects import Diagnostic
 from pilotfish.config.raw import as_list, as_map
 from pilotfish.config.schema import Problem
 from pilotfish.config.validation.webhook_targets import with_targets
-from pilotfish.config.yaml_text import join_path
+from pilotfish.config.yaml_text import RawDocument, join_path
 
 URL_SCHEMES = ("", "http", "https", "file", "oci")
 BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -135,3 +143,47 @@ RAW_VALIDATORS: dict[str, Callable[[Any], list[Problem]]] = {
     "WasmPlugin": with_targets(validate_wasm_plugin),
     "TrafficExtension": with_targets(validate_traffic_extension),
 }
+
+
+CLASSIFY_CEL = (
+    "to classify requests, give a Telemetry metrics override a tagOverrides value in CEL "
+    "instead, e.g. request_operation: {value: \"request.url_path == '/reviews' && "
+    "request.method == 'GET' ? 'ListReviews' : 'unknown'\"}"
+)
+WASM_PLUGIN = "WasmPlugin"
+WASM_NOT_RUN = (
+    "not applied: these Envoys fetch and run no Wasm module (the WasmPlugin is validated, "
+    "then ignored)"
+)
+
+
+def wasm_plugin_note(document: RawDocument) -> Diagnostic:
+    """`apply`'s warning for a WasmPlugin, at its `spec.url`; for attributegen it names the
+    attributes that stay unset (Telemetry reads them as `filter_state['wasm.<name>']`)."""
+    spec = document.data.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    config = spec.get("pluginConfig")
+    attributes = config.get("attributes") if isinstance(config, dict) else None
+    names = [
+        str(a["output_attribute"])
+        for a in attributes or ()
+        if isinstance(attributes, list) and isinstance(a, dict) and "output_attribute" in a
+    ]
+    message = WASM_NOT_RUN
+    if names or "attributegen" in str(spec.get("url", "")):
+        unset = ", ".join(f"filter_state['wasm.{n}']" for n in names) or "its attributes"
+        message += (
+            f"; attributegen sets nothing, so a Telemetry tagOverrides value reading {unset} "
+            "is empty on every request: " + CLASSIFY_CEL
+        )
+    path = "spec.url" if "url" in spec else "spec"
+    name = document.metadata.get("name")
+    namespace = document.metadata.get("namespace") or "default"
+    return Diagnostic(
+        "warning",
+        message,
+        path=path,
+        source=document.source_of(path),
+        kind=document.kind,
+        name=f"{namespace}/{name}" if isinstance(name, str) else "",
+    )
