@@ -7,6 +7,7 @@ Configuration with Istioctl Analyze": `analyze -k` reads the cluster (here the r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -141,4 +142,65 @@ def test_analyze_k_reads_the_mesh_and_simulates_applying_files(mesh: LocalMesh) 
     onto_mesh = mesh.pilotfish("analyze", "-k", vs)  # its subsets are the mesh's rules'
     assert onto_mesh.returncode == 79, onto_mesh.stdout + onto_mesh.stderr
     assert "IST0101" not in onto_mesh.stdout and "IST0173" in onto_mesh.stdout
+    mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")
+
+
+REVIEWS_CLUSTER = "outbound|9080||reviews.default.svc.cluster.local"
+
+
+def test_the_pages_walk_from_listener_to_route_to_cluster_to_endpoints(mesh: LocalMesh) -> None:
+    assert mesh.get("/productpage").status == 200  # productpage has called reviews
+    pod = "productpage-v1-0"
+    listeners = mesh.pilotfish("proxy-config", "listeners", pod)
+    lines = listeners.stdout.splitlines()
+    assert lines[0].split() == ["ADDRESS", "PORT", "MATCH", "DESTINATION"], listeners.stdout
+    ip = mesh.proxy(pod)["ip"]
+    assert [ip, "15001", "ALL", "Route: http_proxy"] in [line.split(None, 3) for line in lines]
+    # Istio's per-port names: local mode says where its one outbound listener and route are
+    by_port = mesh.pilotfish("proxy-config", "listeners", pod, "-o", "json", "--port", "9080",
+                             "--address", "0.0.0.0")  # fmt: skip
+    assert by_port.stdout.strip() == "[]" and "`--port 15001`" in by_port.stderr
+    by_name = mesh.pilotfish("proxy-config", "routes", pod, "--name", "9080", "-o", "json")
+    assert by_name.stdout.strip() == "[]" and "`--name http_proxy`" in by_name.stderr
+    (config,) = json.loads(
+        mesh.pilotfish("proxy-config", "routes", pod, "--name", "http_proxy", "-o", "json").stdout
+    )
+    reviews = next(v for v in config["virtualHosts"] if "reviews:9080" in v["domains"])
+    assert reviews["routes"][0]["route"]["cluster"] == REVIEWS_CLUSTER
+    (cluster,) = json.loads(
+        mesh.pilotfish(
+            "proxy-config", "cluster", pod, "--fqdn", "reviews.default.svc.cluster.local",
+            "-o", "json",
+        ).stdout
+    )  # fmt: skip
+    assert cluster["name"] == REVIEWS_CLUSTER and cluster["type"] == "EDS"
+    assert cluster["edsClusterConfig"]["serviceName"] == REVIEWS_CLUSTER
+    endpoints = mesh.pilotfish("proxy-config", "endpoints", pod, "--cluster", REVIEWS_CLUSTER)
+    rows = [line.split() for line in endpoints.stdout.splitlines()]
+    assert rows[0] == ["ENDPOINT", "STATUS", "OUTLIER", "CHECK", "CLUSTER"], endpoints.stdout
+    ips = {mesh.proxy(f"reviews-v{n}-0")["ip"] for n in (1, 2, 3)}
+    assert sorted(rows[1:]) == sorted(
+        [[f"{i}:9080", "HEALTHY", "OK", REVIEWS_CLUSTER] for i in ips]
+    )
+    bootstrap = mesh.pilotfish(
+        "proxy-config", "bootstrap", "-n", "istio-system", "istio-ingressgateway-0"
+    )
+    node = json.loads(bootstrap.stdout)["bootstrap"]["node"]
+    assert node["id"].startswith("router~") and node["id"].endswith(
+        ".istio-system~istio-system.svc.cluster.local"
+    )
+
+
+def test_the_cluster_table_names_the_destination_rule(mesh: LocalMesh) -> None:
+    mesh.apply(f"{NET}/destination-rule-all.yaml")
+    assert mesh.get("/productpage").status == 200
+    table = mesh.pilotfish("proxy-config", "cluster", "productpage-v1-0").stdout
+    lines = table.splitlines()
+    assert lines[0].split() == [
+        "SERVICE", "FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION", "RULE"
+    ]  # fmt: skip
+    reviews = [line.split() for line in lines if line.startswith("reviews.default.svc")]
+    assert reviews and all(row[4:] == ["EDS", "reviews.default"] for row in reviews), table
+    inbound = next(line.split() for line in lines if "inbound" in line)
+    assert inbound[-1] == "STATIC", table  # no rule names an inbound cluster
     mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")

@@ -321,7 +321,13 @@ def test_create_with_the_namespace_before_the_subcommand(mesh: LocalMesh, tmp_pa
 def test_proxy_config_all_prints_every_table(mesh: LocalMesh) -> None:
     every = mesh.pilotfish("proxy-config", "all", "productpage-v1")
     assert every.returncode == 0 and every.stderr == "", every.stderr
-    for header in ("SERVICE FQDN", "CHAINS", "VHOST NAME", "OUTLIER CHECK", "RESOURCE NAME"):
+    for header in (
+        "DESTINATION RULE",
+        "DESTINATION",
+        "VHOST NAME",
+        "OUTLIER CHECK",
+        "RESOURCE NAME",
+    ):
         assert header in every.stdout, (header, every.stdout[:3000])
     assert '"configs"' not in every.stdout and "@type" not in every.stdout
     secrets = mesh.pilotfish("proxy-config", "secret", "istio-ingressgateway", "-n", "istio-system")

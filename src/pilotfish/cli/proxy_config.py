@@ -17,12 +17,14 @@ import sys
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pilotfish.ca.certs import summarize
-from pilotfish.cli.errors import running_mesh
+from pilotfish.cli.envoy_tables import cluster_rows, listener_rows, route_rows
+from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.jsonpath import protojson
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.config.yaml_text import dump_yaml
@@ -57,60 +59,6 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
-
-
-def cluster_rows(section: dict[str, Any]) -> list[list[str]]:
-    rows = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE"]]
-    entries = section.get("static_clusters", []) + section.get("dynamic_active_clusters", [])
-    for entry in entries:
-        cluster = entry.get("cluster", {})
-        name = cluster.get("name", "")
-        kind = (
-            cluster.get("type")
-            or cluster.get("cluster_type", {}).get("name", "").rsplit(".", 1)[-1]
-        )
-        parts = name.split("|")
-        if len(parts) == 4:
-            rows.append([parts[3] or "-", parts[1], parts[2] or "-", parts[0], kind])
-        else:
-            rows.append([name, "-", "-", "-", kind])
-    return rows
-
-
-def listener_rows(section: dict[str, Any]) -> list[list[str]]:
-    rows = [["NAME", "ADDRESS", "PORT", "CHAINS", "FILTERS"]]
-    for entry in section.get("static_listeners", []) + section.get("dynamic_listeners", []):
-        listener = entry.get("listener") or entry.get("active_state", {}).get("listener", {})
-        address = listener.get("address", {}).get("socket_address", {})
-        chains = listener.get("filter_chains", [])
-        filters = sorted(
-            {f.get("name", "").rsplit(".", 1)[-1] for c in chains for f in c.get("filters", [])}
-        )
-        port = str(address.get("port_value", ""))
-        name = listener.get("name", "")
-        rows.append([name, address.get("address", ""), port, str(len(chains)), ",".join(filters)])
-    return rows
-
-
-def route_rows(section: dict[str, Any]) -> list[list[str]]:
-    rows = [["NAME", "VHOST NAME", "DOMAINS", "ROUTES"]]
-    configs = section.get("static_route_configs", []) + section.get("dynamic_route_configs", [])
-    for entry in configs:
-        config = entry.get("route_config", {})
-        for vhost in config.get("virtual_hosts", []):
-            domains = vhost.get("domains", [])
-            shown = ", ".join(domains[:2]) + (
-                f" + {len(domains) - 2} more" if len(domains) > 2 else ""
-            )
-            rows.append(
-                [
-                    config.get("name", ""),
-                    vhost.get("name", ""),
-                    shown,
-                    str(len(vhost.get("routes", []))),
-                ]
-            )
-    return rows
 
 
 def secret_rows(section: dict[str, Any]) -> list[list[str]]:
@@ -300,19 +248,44 @@ def section_name(typed: str) -> str | None:
     return None
 
 
-def _port_route_hint(
-    kind: str, rows: list[list[str]], filters: dict[str, str], proxy: dict[str, Any]
-) -> None:
-    """`routes --name 9080` (Istio's per-port route name) finds nothing on a sidecar of the
-    non-isolated local mode, whose outbound HTTP goes through one proxy listener: say so."""
-    name = filters.get("name", "")
-    if kind == "route" and len(rows) <= 1 and name.isdigit() and not proxy.get("netns"):
-        print(
-            f"note: local mode: a sidecar's outbound HTTP routes are in route configuration "
-            f"http_proxy (apps use the sidecar as HTTP proxy), not {name}: "
-            f"`--name http_proxy`; the isolated mode (up --isolated) has Istio's per-port names",
-            file=sys.stderr,
-        )
+def _port_route_hint(kind: str, found: int, filters: dict[str, str], proxy: dict[str, Any]) -> None:
+    """Istio's per-port names (`routes --name 9080`, `listeners --address 0.0.0.0 --port 9080`)
+    find nothing on a sidecar of the non-isolated local mode, whose outbound HTTP goes through
+    one proxy listener (`found` resources or rows): say so, in both output forms."""
+    if found or proxy.get("netns"):
+        return
+    name, port = filters.get("name", ""), filters.get("port", "")
+    if kind == "route" and name.isdigit():
+        what = f"in route configuration http_proxy, not {name}: `--name http_proxy`"
+    elif kind == "listener" and port.isdigit() and port != "15001":
+        what = f"on the listener at the pod's address, port 15001, not {port}: `--port 15001`"
+    else:
+        return
+    print(
+        f"note: local mode: a sidecar's outbound HTTP (apps use the sidecar as HTTP proxy) is "
+        f"{what}; the isolated mode (up --isolated) has Istio's per-port names",
+        file=sys.stderr,
+    )
+
+
+def _rules(info: dict[str, Any], namespace: str) -> Callable[[str], str]:
+    """Which DestinationRule Istio applies to a host for a proxy of `namespace` (`name.ns`),
+    from the config the control plane holds: the DESTINATION RULE column."""
+    from pilotfish.cli.describe.mesh_view import istio_objects
+    from pilotfish.model.push_context import PushContext
+    from pilotfish.registry.types import RegistrySnapshot
+
+    status, body = mesh_call(info, "GET", "/api/v1/config")
+    documents = (body or {}).get("documents") or [] if status == 200 else []
+    push = PushContext(RegistrySnapshot(), configs=tuple(istio_objects(documents).objects))
+
+    def rule_of(host: str) -> str:
+        parts = host.split(".")
+        service_namespace = parts[1] if host.endswith(".svc.cluster.local") else ""
+        rule = push.destination_rule(host, namespace, service_namespace)
+        return f"{rule.meta.name}.{rule.meta.namespace}" if rule else ""
+
+    return rule_of
 
 
 def proxy_config_command(
@@ -356,6 +329,7 @@ def proxy_config_command(
         if kind in (*_ENTRIES, "endpoint"):  # istioctl prints the resources, as a list
             section = clusters if kind == "endpoint" else data
             data = matching_resources(kind, section, filters or {})
+            _port_route_hint(kind, len(data), filters or {}, found[1])
         data = protojson(data)
         print(
             json.dumps(data, indent=2) if output == "json" else dump_yaml([data]),
@@ -363,7 +337,9 @@ def proxy_config_command(
         )
         return 0
     builders = {
-        "cluster": lambda: cluster_rows(_section(dump, SECTIONS["cluster"])),
+        "cluster": lambda: cluster_rows(
+            _section(dump, SECTIONS["cluster"]), _rules(info, found[1].get("namespace", ""))
+        ),
         "listener": lambda: listener_rows(_section(dump, SECTIONS["listener"])),
         "route": lambda: route_rows(_section(dump, SECTIONS["route"])),
         "endpoint": lambda: endpoint_rows(clusters),
@@ -373,7 +349,7 @@ def proxy_config_command(
         if k in builders:
             rows = filter_rows(builders[k](), filters or {})
             print(_table(rows))
-            _port_route_hint(k, rows, filters or {}, found[1])
+            _port_route_hint(k, len(rows) - 1, filters or {}, found[1])
             if kind == "all":
                 print()
         else:

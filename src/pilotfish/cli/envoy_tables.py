@@ -1,0 +1,231 @@
+"""`proxy-config cluster|listener|route POD`'s tables as istioctl prints them (Istio's "Debugging
+Envoy and Istiod" page). Input is Envoy's admin JSON (proto field names).
+
+Clusters: SERVICE FQDN PORT SUBSET DIRECTION TYPE DESTINATION RULE, from the `DIRECTION|PORT|
+SUBSET|FQDN` name (others by name, `-` for the rest); DESTINATION RULE (`reviews.default`) is the
+rule Istio applies to that host for this proxy, as the caller resolves it.
+
+Listeners: one row per filter chain, ADDRESS PORT MATCH DESTINATION, listeners by port then
+address then type, a listener's chains by DESTINATION, last first.
+
+MATCH says the chain's match in istioctl's words (`SNI: …`, `Trans: tls`, `App: HTTP`,
+`App: Istio HTTP Plain`, `Addr: 10.0.0.1/32:9080`, `ALL` when it matches everything);
+DESTINATION where the chain sends it: `Route: NAME` (RDS), `Inline Route: /healthz/ready*` (a
+route configuration of its own), `Cluster: NAME` or a `…Cluster` by its name (TCP proxy), else
+`Non-HTTP/Non-TCP`.
+
+Routes: one row per route (a route to PassthroughCluster left out, a virtual host without routes
+as `/*` `404`), NAME VHOST NAME DOMAINS MATCH VIRTUAL SERVICE; DOMAINS the first two without a
+port, short forms preferred (`reviews, reviews.default + 1 more...`); VIRTUAL SERVICE from the
+route's `istio` metadata (`config`) when it carries one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+HCM = "envoy.filters.network.http_connection_manager"
+TCP_PROXY = "envoy.filters.network.tcp_proxy"
+BLACK_HOLE = "BlackHoleCluster"
+
+APP_PROTOCOLS = {  # istioctl's names for the ALPN lists Istio's chains match
+    ("http/1.0", "http/1.1", "h2c", "istio-http/1.0", "istio-http/1.1", "istio-h2"): (
+        "App: HTTP TLS"
+    ),
+    ("istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"): "App: Istio HTTP Plain",
+    ("istio-peer-exchange", "istio"): "App: TCP TLS",
+    ("http/1.0", "http/1.1", "h2c"): "App: HTTP",
+}
+
+
+def chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
+    found = list(listener.get("filter_chains", []))
+    if listener.get("default_filter_chain"):
+        found.append(listener["default_filter_chain"])
+    return found
+
+
+def describe_match(match: dict[str, Any] | None) -> str:
+    match = match or {}
+    words = []
+    if match.get("server_names"):
+        words.append("SNI: " + ",".join(match["server_names"]))
+    if match.get("transport_protocol"):
+        words.append(f"Trans: {match['transport_protocol']}")
+    if match.get("application_protocols"):
+        protocols = tuple(match["application_protocols"])
+        words.append(APP_PROTOCOLS.get(protocols) or "App: " + ",".join(protocols))
+    port = f":{match['destination_port']}" if match.get("destination_port") else ""
+    if match.get("prefix_ranges"):
+        ranges = ",".join(
+            f"{r.get('address_prefix', '')}/{r.get('prefix_len', 0)}"
+            for r in match["prefix_ranges"]
+        )
+        words.append(f"Addr: {ranges}{port}")
+    elif port:
+        words.append(f"Addr: *{port}")
+    return "; ".join(words) or "ALL"
+
+
+def _route_match(match: dict[str, Any]) -> str:
+    words = []
+    if match.get("prefix"):
+        words.append(f"{match['prefix']}*")
+    if match.get("path_separated_prefix"):
+        words.append(f"PathPrefix:{match['path_separated_prefix']}")
+    if match.get("path"):
+        words.append(match["path"])
+    if match.get("safe_regex"):
+        words.append(f"regex {match['safe_regex'].get('regex', '')}")
+    return " ".join(words)
+
+
+def _cluster_words(cluster: str) -> str:
+    return cluster if "Cluster" in cluster else f"Cluster: {cluster}"
+
+
+def describe_route_config(config: dict[str, Any]) -> str:
+    hosts = config.get("virtual_hosts", [])
+    if (
+        len(hosts) == 1
+        and hosts[0].get("domains") == ["*"]
+        and len(hosts[0].get("routes", [])) == 1
+    ):
+        only = hosts[0]["routes"][0]
+        cluster = only.get("route", {}).get("cluster")
+        if only.get("match", {}).get("prefix") == "/" and cluster:
+            return _cluster_words(cluster)
+    described = []
+    for host in hosts:
+        routes = ", ".join(_route_match(r.get("match", {})) for r in host.get("routes", []))
+        domains = host.get("domains", [])
+        described.append(routes if domains == ["*"] else f"{'/'.join(domains)} {routes}")
+    return "Inline Route: " + "; ".join(described)
+
+
+def describe_destination(filters: list[dict[str, Any]]) -> str:
+    for item in filters:
+        config = item.get("typed_config", {})
+        if item.get("name") == HCM:
+            if config.get("route_config") is not None:
+                return describe_route_config(config["route_config"])
+            name = config.get("rds", {}).get("route_config_name", "")
+            return f"Route: {name}" if name else "HTTP"
+        if item.get("name") == TCP_PROXY and config.get("cluster") != BLACK_HOLE:
+            return _cluster_words(str(config.get("cluster", "")))
+    return "Non-HTTP/Non-TCP"
+
+
+def listener_type(listener: dict[str, Any]) -> str:
+    names = [f.get("name") for c in chains(listener) for f in c.get("filters", [])]
+    tcp = [
+        f
+        for c in chains(listener)
+        for f in c.get("filters", [])
+        if f.get("name") == TCP_PROXY and f.get("typed_config", {}).get("cluster") != BLACK_HOLE
+    ]
+    if HCM in names:
+        return "HTTP+TCP" if tcp else "HTTP"
+    return "TCP" if tcp else "UNKNOWN"
+
+
+def listener_rows(section: dict[str, Any]) -> list[list[str]]:
+    """istioctl's listener table from a ListenersConfigDump (static and active dynamic)."""
+    listeners = [
+        entry.get("listener") or entry.get("active_state", {}).get("listener", {})
+        for entry in section.get("static_listeners", []) + section.get("dynamic_listeners", [])
+    ]
+
+    def address(listener: dict[str, Any]) -> str:
+        found = listener.get("address", {})
+        return str(
+            found.get("socket_address", {}).get("address") or found.get("pipe", {}).get("path", "")
+        )
+
+    def port(listener: dict[str, Any]) -> int:
+        return int(listener.get("address", {}).get("socket_address", {}).get("port_value", 0))
+
+    rows = [["ADDRESS", "PORT", "MATCH", "DESTINATION"]]
+    for listener in sorted(listeners, key=lambda x: (port(x), address(x), listener_type(x))):
+        described = [
+            (
+                describe_match(c.get("filter_chain_match")),
+                describe_destination(c.get("filters", [])),
+            )
+            for c in chains(listener) or [{}]  # a listener without chains: one row still
+        ]
+        for match, destination in sorted(described, key=lambda pair: pair[1], reverse=True):
+            rows.append([address(listener), str(port(listener)), match, destination])
+    return rows
+
+
+def _short_domains(domains: list[str]) -> str:
+    if len(domains) <= 1:
+        return "".join(domains)
+    bare = [d for d in domains if ":" not in d or (d.count(":") > 2 and d.endswith("]"))]
+    present = set(bare)
+    longer = {
+        d
+        for d in bare
+        for short in (d.removesuffix(".svc.cluster.local"), d.removesuffix(".svc"))
+        if short != d and short in present
+    }
+    kept = [d for d in bare if d not in longer]
+    if len(kept) > 2:
+        return f"{', '.join(kept[:2])} + {len(kept) - 2} more..."
+    return ", ".join(kept)
+
+
+def _virtual_service(route: dict[str, Any]) -> str:
+    path = str(
+        route.get("metadata", {}).get("filter_metadata", {}).get("istio", {}).get("config", "")
+    )
+    if not path:
+        return ""
+    pieces = path.split("/")
+    if not path.startswith("/apis/networking.istio.io/"):
+        return "<unknown>"
+    return f"{pieces[7]}.{pieces[5]}" if len(pieces) == 8 else ""
+
+
+def route_rows(section: dict[str, Any]) -> list[list[str]]:
+    """istioctl's route table from a RoutesConfigDump (static and dynamic)."""
+    rows = [["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]]
+    configs = section.get("static_route_configs", []) + section.get("dynamic_route_configs", [])
+    for entry in configs:
+        config = entry.get("route_config", {})
+        name = str(config.get("name", ""))
+        for host in config.get("virtual_hosts", []):
+            head = [name, str(host.get("name", "")), _short_domains(host.get("domains", []))]
+            for route in host.get("routes", []):
+                if route.get("route", {}).get("cluster") != "PassthroughCluster":
+                    rows.append(
+                        [*head, _route_match(route.get("match", {})), _virtual_service(route)]
+                    )
+            if not host.get("routes"):
+                rows.append([*head, "/*", "404"])
+    return rows
+
+
+def cluster_rows(
+    section: dict[str, Any], rule_of: Callable[[str], str] = lambda host: ""
+) -> list[list[str]]:
+    """istioctl's cluster table from a ClustersConfigDump; `rule_of(host)` names the
+    DestinationRule of an outbound cluster's host (empty: none)."""
+    rows = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"]]
+    entries = section.get("static_clusters", []) + section.get("dynamic_active_clusters", [])
+    for entry in entries:
+        cluster = entry.get("cluster", {})
+        name = str(cluster.get("name", ""))
+        kind = str(
+            cluster.get("type")
+            or cluster.get("cluster_type", {}).get("name", "").rsplit(".", 1)[-1]
+        )
+        parts = name.split("|")
+        if len(parts) == 4:
+            rule = rule_of(parts[3]) if parts[0] == "outbound" and parts[3] else ""
+            rows.append([parts[3] or "-", parts[1], parts[2] or "-", parts[0], kind, rule])
+        else:
+            rows.append([name, "-", "-", "-", kind, ""])
+    return rows

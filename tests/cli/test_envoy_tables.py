@@ -1,0 +1,124 @@
+"""`proxy-config cluster|listener|route`'s tables in istioctl's words (Istio's "Debugging Envoy and
+Istiod" page): the rows the page shows for a sidecar's 15006 listener, its TCP and HTTP
+listeners, its route table, and the cluster table's DESTINATION RULE column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pilotfish.cli.envoy_tables import cluster_rows, listener_rows, route_rows
+
+HCM = "envoy.filters.network.http_connection_manager"
+TCP = "envoy.filters.network.tcp_proxy"
+ISTIO_PLAIN = ["istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+HTTP = ["http/1.0", "http/1.1", "h2c"]
+MGMT = "inbound|15021|mgmt-15021|mgmtCluster"
+ANY = {"address_prefix": "0.0.0.0", "prefix_len": 0}
+PLAIN = "App: Istio HTTP Plain; Addr: 10.244.0.22/32:9080"
+
+
+def tcp(cluster: str) -> dict[str, Any]:
+    return {"filters": [{"name": TCP, "typed_config": {"cluster": cluster}}]}
+
+
+def inline(*routes: dict[str, Any], domains: tuple[str, ...] = ("*",)) -> dict[str, Any]:
+    config = {"virtual_hosts": [{"domains": list(domains), "routes": list(routes)}]}
+    return {"filters": [{"name": HCM, "typed_config": {"route_config": config}}]}
+
+
+def listener(address: str, port: int, *chains: dict[str, Any]) -> dict[str, Any]:
+    found = {"address": {"socket_address": {"address": address, "port_value": port}}}
+    return {"active_state": {"listener": found | {"filter_chains": list(chains)}}}
+
+
+def test_listener_rows_say_each_chains_match_and_destination() -> None:
+    pod = {"address_prefix": "10.244.0.22", "prefix_len": 32}
+    virtual_inbound = listener(
+        "0.0.0.0", 15006,
+        {"filter_chain_match": {"prefix_ranges": [pod], "destination_port": 15021}}
+        | inline({"match": {"prefix": "/"}, "route": {"cluster": MGMT}}),
+        {"filter_chain_match": {"prefix_ranges": [pod], "destination_port": 9080,
+                                "application_protocols": ISTIO_PLAIN}}
+        | inline({"match": {"prefix": "/"}, "direct_response": {"status": 200}}),
+        {"filter_chain_match": {"transport_protocol": "tls", "prefix_ranges": [ANY],
+                                "application_protocols": HTTP + ISTIO_PLAIN[1:]}}
+        | tcp("InboundPassthroughClusterIpv4"),
+        {"filter_chain_match": {"server_names": ["a.example", "b.example"],
+                                "destination_port": 443}}
+        | tcp("BlackHoleCluster"),
+    )  # fmt: skip
+    dns = listener("10.96.0.10", 53, tcp("outbound|53||kube-dns.kube-system.svc.cluster.local"))
+    http = listener(
+        "0.0.0.0", 9080,
+        {"filter_chain_match": {"application_protocols": HTTP},
+         "filters": [{"name": HCM, "typed_config": {"rds": {"route_config_name": "9080"}}}]},
+        tcp("PassthroughCluster"),
+    )  # fmt: skip
+    health = listener("0.0.0.0", 15021, inline({"match": {"prefix": "/healthz/ready"}}))
+    section = {"dynamic_listeners": [virtual_inbound, health, http, dns]}
+    assert listener_rows(section) == [
+        ["ADDRESS", "PORT", "MATCH", "DESTINATION"],
+        ["10.96.0.10", "53", "ALL", "Cluster: outbound|53||kube-dns.kube-system.svc.cluster.local"],
+        ["0.0.0.0", "9080", "App: HTTP", "Route: 9080"],
+        ["0.0.0.0", "9080", "ALL", "PassthroughCluster"],
+        ["0.0.0.0", "15006", "Addr: 10.244.0.22/32:15021", MGMT],
+        ["0.0.0.0", "15006", "SNI: a.example,b.example; Addr: *:443", "Non-HTTP/Non-TCP"],
+        ["0.0.0.0", "15006", PLAIN, "Inline Route: /*"],
+        ["0.0.0.0", "15006", "Trans: tls; App: HTTP TLS; Addr: 0.0.0.0/0",
+         "InboundPassthroughClusterIpv4"],
+        ["0.0.0.0", "15021", "ALL", "Inline Route: /healthz/ready*"],
+    ]  # fmt: skip
+
+
+REVIEWS = [
+    "reviews.default.svc.cluster.local", "reviews.default.svc.cluster.local:9080", "reviews",
+    "reviews:9080", "reviews.default.svc", "reviews.default.svc:9080", "reviews.default",
+    "reviews.default:9080", "10.98.88.0", "10.98.88.0:9080",
+]  # fmt: skip
+VS_PATH = "/apis/networking.istio.io/v1alpha3/namespaces/default/virtual-service/reviews"
+
+
+def test_route_rows_shorten_domains_and_name_the_virtual_service() -> None:
+    routed = {
+        "match": {"prefix": "/"},
+        "route": {"cluster": "outbound|9080|v1|reviews.default.svc.cluster.local"},
+        "metadata": {"filter_metadata": {"istio": {"config": VS_PATH}}},
+    }
+    passthrough = {"match": {"prefix": "/"}, "route": {"cluster": "PassthroughCluster"}}
+    config = {
+        "name": "9080",
+        "virtual_hosts": [
+            {"name": "reviews.default.svc.cluster.local:9080", "domains": REVIEWS,
+             "routes": [{"match": {"path": "/login"}}, routed]},
+            {"name": "allow_any", "domains": ["*"], "routes": [passthrough]},
+            {"name": "block_all", "domains": ["*"], "routes": []},
+        ],
+    }  # fmt: skip
+    vhost, domains = (
+        "reviews.default.svc.cluster.local:9080",
+        "reviews, reviews.default + 1 more...",
+    )
+    assert route_rows({"dynamic_route_configs": [{"route_config": config}]}) == [
+        ["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"],
+        ["9080", vhost, domains, "/login", ""],
+        ["9080", vhost, domains, "/*", "reviews.default"],
+        ["9080", "block_all", "*", "/*", "404"],
+    ]
+
+
+def test_cluster_rows_name_the_destination_rule_of_outbound_hosts() -> None:
+    names = [
+        "outbound|9080|v1|reviews.default.svc.cluster.local",
+        "outbound|9080||ratings.default.svc.cluster.local",
+        "inbound|9080||",
+        "BlackHoleCluster",
+    ]
+    section = {"dynamic_active_clusters": [{"cluster": {"name": n, "type": "EDS"}} for n in names]}
+    rules = {"reviews.default.svc.cluster.local": "reviews.default"}
+    assert cluster_rows(section, lambda host: rules.get(host, "")) == [
+        ["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"],
+        ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS", "reviews.default"],
+        ["ratings.default.svc.cluster.local", "9080", "-", "outbound", "EDS", ""],
+        ["-", "9080", "-", "inbound", "EDS", ""],
+        ["BlackHoleCluster", "-", "-", "-", "EDS", ""],
+    ]
