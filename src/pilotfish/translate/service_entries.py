@@ -6,7 +6,9 @@
   ClusterLoadAssignment is pushed for it.
 - `resolution: NONE`: the dynamic forward proxy cluster (Envoy resolves the request's Host), the
   local-mode stand-in for Istio's ORIGINAL_DST cluster, as the app talks to its sidecar and not
-  to the original destination. Only HTTP ports can use it (the filter reads the Host header).
+  to the original destination. HTTP ports use it (the filter reads the Host header), and so do
+  HTTPS/TLS ports, which apps reach with `CONNECT host:port` through HTTPS_PROXY (the filter
+  reads the CONNECT authority: Istio's wildcard-hosts task, `*.wikipedia.org`).
 
 The traffic policy already set on the EDS cluster (`clusters.outbound_cluster`) is kept.
 
@@ -25,7 +27,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
 
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Service, ServicePort
+from pilotfish.registry.types import Protocol, Service, ServicePort
 from pilotfish.translate import names
 from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
 from pilotfish.translate.envoy_pb import pack, socket_address
@@ -43,13 +45,18 @@ def needs_own_endpoints(spec: OutboundClusterSpec) -> bool:
 
 def carries_endpoints(service: Service, port: ServicePort) -> bool:
     """True when the clusters of this service port carry their endpoints themselves (no EDS)."""
-    return service.resolution in DNS_RESOLUTIONS or (
-        service.resolution == "NONE" and port.protocol.is_http
-    )
+    return service.resolution in DNS_RESOLUTIONS or _forward_proxied(service, port)
 
 
 def uses_forward_proxy(spec: OutboundClusterSpec) -> bool:
-    return spec.service.resolution == "NONE" and spec.port.protocol.is_http
+    return _forward_proxied(spec.service, spec.port)
+
+
+def _forward_proxied(service: Service, port: ServicePort) -> bool:
+    """NONE on a port the HTTP proxy listener serves: HTTP (by Host) or TLS (by CONNECT)."""
+    return service.resolution == "NONE" and (
+        port.protocol.is_http or port.protocol in (Protocol.HTTPS, Protocol.TLS)
+    )
 
 
 def reshape_cluster(

@@ -37,7 +37,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
-from pilotfish.config.hosts import resolve_host
+from pilotfish.config.hosts import host_matches, resolve_host
 from pilotfish.config.objects import Diagnostic, VirtualService
 from pilotfish.config.protocols import TLS_FAMILY
 from pilotfish.model.proxy import Proxy
@@ -143,13 +143,48 @@ def connect_targets(
     for index, route in enumerate(vs.spec.tls or ()):
         for match in route.match or ():
             sni = {resolve_host(h, vs.meta.namespace) for h in match.sni_hosts}
-            if (service.hostname in sni or "*" in sni) and applies(match):
+            if any(host_matches(h, service.hostname) for h in sni) and applies(match):
                 path = f"spec.tls[{index}]"
                 return l4_targets(vs, route, number, push, clusters, diagnostics, path) or own
     tcp_route, path = first_tcp_route(vs, applies)
     if tcp_route is None:
         return own
     return l4_targets(vs, tcp_route, number, push, clusters, diagnostics, path) or own
+
+
+def connect_sni_targets(
+    proxy: Proxy,
+    push: PushContext,
+    service: Service,
+    number: int,
+    clusters: Mapping[str, OutboundClusterSpec],
+    diagnostics: list[Diagnostic],
+) -> list[tuple[str, list[tuple[str, int]]]]:
+    """The other names a `CONNECT name:port` may ask for and still reach this port's routes: the
+    wildcard `sniHosts` (`*.wikipedia.org`) of the host's VirtualService `tls` routes that apply
+    (Istio's sidecar gives this port's listener a chain per SNI, whatever address the client
+    dialled), each with that route's targets, in config order. Exact names have virtual hosts
+    of their own when they are services (`connect_targets`); `*` alone is left out."""
+    vs = push.mesh_virtual_service(service.hostname, proxy.namespace)
+    if vs is None:
+        return []
+    addresses = _service_addresses(service, push)
+    found = []
+    for index, route in enumerate(vs.spec.tls or ()):
+        for match in route.match or ():
+            applies = l4_match_applies(
+                match, port=number, gateway=MESH_GATEWAY, vs_namespace=vs.meta.namespace,
+                labels=proxy.label_map, namespace=proxy.namespace, addresses=addresses,
+            )  # fmt: skip
+            if not applies:
+                continue
+            for host in match.sni_hosts:
+                sni = resolve_host(host, vs.meta.namespace)
+                path = f"spec.tls[{index}]"
+                targets = l4_targets(vs, route, number, push, clusters, diagnostics, path)
+                if sni.startswith("*.") and targets:
+                    found.append((sni, targets))
+    return found
 
 
 def _in_subnets(subnets: Iterable[str], addresses: Iterable[str]) -> bool:

@@ -35,7 +35,7 @@ from pilotfish.translate.http_routes import (
     virtual_service_routes,
     with_istio_route_defaults,
 )
-from pilotfish.translate.tcp import connect_targets
+from pilotfish.translate.tcp import connect_sni_targets, connect_targets
 from pilotfish.translate.traffic_policy import hash_policies
 
 
@@ -294,7 +294,8 @@ def connect_vhosts(
 ) -> list[rc_pb2.VirtualHost]:
     """Non-HTTP service ports (TLS, HTTPS, TCP) reached with `CONNECT host:port` through the HTTP
     proxy, the way `https://` URLs go through HTTPS_PROXY: one virtual host per port, routed by
-    the host's VirtualService `tls`/`tcp` routes as its TCP listener is (`tcp.connect_targets`)."""
+    the host's VirtualService `tls`/`tcp` routes as its TCP listener is (`tcp.connect_targets`),
+    and one per other SNI those `tls` routes name (`tcp.connect_sni_targets`)."""
     found = []
     for service in push.services:
         for port in service.ports:
@@ -316,6 +317,14 @@ def connect_vhosts(
                     name=name, domains=domains, routes=[connect_route(name, targets)]
                 )
             )
+            for sni, sni_targets in connect_sni_targets(
+                proxy, push, service, port.port, clusters, diagnostics
+            ):
+                if (domain := f"{sni}:{port.port}") not in claimed:
+                    claimed.add(domain)
+                    name = names.vhost(sni, port.port)
+                    route = connect_route(name, sni_targets)
+                    found.append(rc_pb2.VirtualHost(name=name, domains=[domain], routes=[route]))
     return found
 
 
