@@ -143,7 +143,12 @@ def identity_filter(me: Identity, read: str = "") -> hcm_pb2.HttpFilter:
     """Outbound and gateways: `me` on every request sent (a filter of the proxy's own listener,
     so the route configurations it uses can be shared with other proxies); `read`: the
     formatter operator that gives the same value at run time (`identity_env`), if any."""
-    mutation = mutation_rules_pb2.HeaderMutation(append=_header(read or me.header_value()))
+    return sending_filter(read or me.header_value())
+
+
+def sending_filter(value: str) -> hcm_pb2.HttpFilter:
+    """`identity_filter` sending `value` (a header value, formatter operators allowed)."""
+    mutation = mutation_rules_pb2.HeaderMutation(append=_header(value))
     config = header_mutation_pb2.HeaderMutation(
         mutations=header_mutation_pb2.Mutations(request_mutations=[mutation])
     )

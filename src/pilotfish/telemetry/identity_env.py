@@ -16,6 +16,8 @@ literals as before. Metric names, labels and values are unchanged either way.
 
 from __future__ import annotations
 
+import functools
+
 from pilotfish.model.node import IDENTITY_ENV_KEY
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.exchange import Identity, identity_of
@@ -27,6 +29,7 @@ VARIABLES = {
     Reporter.DESTINATION: "PILOTFISH_DESTINATION_LABELS",
 }
 PEER_VARIABLE = "PILOTFISH_PEER_METADATA"
+ENVIRONMENT_MEMO = 16384  # identities whose variables are kept (one per workload)
 
 
 def operator(variable: str) -> str:
@@ -44,8 +47,13 @@ def labels_run(reporter: Reporter, me: Identity) -> str:
 
 def environment(me: Identity) -> dict[str, str]:
     """The variables the agent gives the Envoy it starts (and declares: `METADATA_KEY`)."""
+    return dict(_environment(me))
+
+
+@functools.lru_cache(maxsize=ENVIRONMENT_MEMO)
+def _environment(me: Identity) -> tuple[tuple[str, str], ...]:
     found = {variable: labels_run(reporter, me) for reporter, variable in VARIABLES.items()}
-    return found | {PEER_VARIABLE: me.header_value()}
+    return tuple(sorted((found | {PEER_VARIABLE: me.header_value()}).items()))
 
 
 def proxy_environment(proxy: Proxy) -> dict[str, str]:
@@ -54,4 +62,4 @@ def proxy_environment(proxy: Proxy) -> dict[str, str]:
 
 def declared(proxy: Proxy, me: Identity) -> bool:
     """The proxy's Envoy holds exactly the variables `environment(me)` gives."""
-    return bool(proxy.identity_env) and dict(proxy.identity_env) == environment(me)
+    return bool(proxy.identity_env) and proxy.identity_env == _environment(me)

@@ -15,6 +15,7 @@ managers was ~1 s of a 2,000-proxy connect storm's ~5 s translation, BENCHMARKS.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from envoy.config.accesslog.v3 import accesslog_pb2
@@ -27,6 +28,7 @@ from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, reads_
 from pilotfish.translate.virtual_hosts import pod_local_authorities
 from pilotfish.wire import encode_field
 
+FILTERS_MEMO = 8192  # managers' telemetry pieces kept (a few per shape, service and identity)
 HTTP_FILTERS = 5  # HttpConnectionManager.http_filters
 ACCESS_LOG = 13  # HttpConnectionManager.access_log
 
@@ -44,26 +46,50 @@ def decorate_hcm(
 ) -> None:
     """Give the manager of `network_filter` the telemetry of `reporter`'s side (`env`: the
     proxy's identity is read from its Envoy's environment, `identity_env`)."""
-    if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
-        reads = reads_peer(policy, reporter)  # else the route removes the header (`_route_config`)
-        exchange_filters = (
-            [exchange.downstream_peer_filter(from_sidecar=bool(mtls))] if reads else []
-        )
-    else:  # tell the server who is calling
-        read = identity_env.operator(identity_env.PEER_VARIABLE) if env else ""
-        exchange_filters = [exchange.identity_filter(me, read)]
-    grpc = grpc_stats_filter(reporter, policy)
-    filters = [*exchange_filters, *([grpc] if grpc is not None else [])]
     # the outbound HTTP proxy's pod-local routes are no traffic of Istio's (`skipping_authorities`)
     skip = tuple(pod_local_authorities()) if reporter is Reporter.SOURCE and not gateway else ()
     stats = http_stats_bytes(reporter, me, policy, service, mtls, skip, env)
+    sender = None if env or reporter is Reporter.DESTINATION else me
     config = network_filter.typed_config
-    config.value = spliced(
+    config.value = _spliced(
         config.value,
-        [encode_field(HTTP_FILTERS, f.SerializeToString()) for f in filters],
-        [encode_field(ACCESS_LOG, data) for data in stats]
-        + [encode_field(ACCESS_LOG, log.SerializeToString()) for log in logs],
+        _first_filters(reporter, sender, policy, bool(mtls)),
+        _access_logs(stats)
+        + tuple(encode_field(ACCESS_LOG, log.SerializeToString()) for log in logs),
     )
+
+
+@functools.lru_cache(maxsize=FILTERS_MEMO)
+def _first_filters(
+    reporter: Reporter, sender: exchange.Identity | None, policy: MetricsPolicy, mtls: bool
+) -> tuple[bytes, ...]:
+    """The serialised `http_filters` entries before the manager's own: the peer exchange
+    (`sender`: the identity a client side writes, None: read from the environment) and the
+    gRPC stats filter. Memoised: the same for every proxy but a client's literal identity."""
+    if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
+        reads = reads_peer(policy, reporter)  # else the route removes the header (`_route_config`)
+        exchange_filters = [exchange.downstream_peer_filter(from_sidecar=mtls)] if reads else []
+    elif sender is None:  # tell the server who is calling: the value from the environment
+        exchange_filters = [
+            exchange.sending_filter(identity_env.operator(identity_env.PEER_VARIABLE))
+        ]
+    else:
+        exchange_filters = [exchange.identity_filter(sender)]
+    grpc = grpc_stats_filter(reporter, policy)
+    filters = [*exchange_filters, *([grpc] if grpc is not None else [])]
+    return tuple(encode_field(HTTP_FILTERS, f.SerializeToString()) for f in filters)
+
+
+@functools.lru_cache(maxsize=FILTERS_MEMO)
+def _access_logs(stats: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """The metric loggers as `access_log` entries (memoised: shared loggers are the same bytes
+    objects, whose hashes Python keeps)."""
+    return tuple(encode_field(ACCESS_LOG, data) for data in stats)
+
+
+@functools.lru_cache(maxsize=FILTERS_MEMO)
+def _spliced(data: bytes, first_filters: tuple[bytes, ...], last_logs: tuple[bytes, ...]) -> bytes:
+    return spliced(data, first_filters, last_logs)
 
 
 def spliced(data: bytes, first_filters: Sequence[bytes], last_logs: Sequence[bytes]) -> bytes:
