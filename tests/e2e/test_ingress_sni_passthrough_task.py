@@ -5,7 +5,9 @@ nginx-server-certs`, the page's nginx.conf and `my-nginx` Service, the Gateway `
 route matching `sniHosts: [nginx.example.com]` on port 443), then the page's `curl -v --resolve
 "nginx.example.com:$SECURE_INGRESS_PORT:$INGRESS_HOST" --cacert example_certs/example.com.crt`:
 the certificate curl verifies is nginx's own (the gateway passes TLS through), and nginx answers
-"Welcome to nginx!". `kubectl` is `pilotfish`.
+"Welcome to nginx!". Then the page's "Gateway API" tab: a Gateway `mygateway` with a TLS
+Passthrough listener and a TLSRoute to `my-nginx`, reached at the address in the Gateway's status
+(`kubectl wait --for=condition=programmed gtw mygateway`). `kubectl` is `pilotfish`.
 
 Adapted for local mode, which mounts no volumes and pulls no image: the page's Deployment (image
 `nginx`, the ConfigMap at /etc/nginx, the Secret at /etc/nginx-server-certs) is a `Workload`
@@ -117,6 +119,39 @@ spec:
         port:
           number: 443
 """
+GATEWAY_API = """\
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: Gateway
+metadata:
+  name: mygateway
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: https
+    hostname: "nginx.example.com"
+    port: 443
+    protocol: TLS
+    tls:
+      mode: Passthrough
+    allowedRoutes:
+      namespaces:
+        from: All
+"""
+TLS_ROUTE = """\
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: nginx
+spec:
+  parentRefs:
+  - name: mygateway
+  hostnames:
+  - "nginx.example.com"
+  rules:
+  - backendRefs:
+    - name: my-nginx
+      port: 443
+"""
 OPENSSL = [
     "mkdir example_certs",
     "openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -subj '/O=example Inc./CN=exam"
@@ -144,7 +179,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
         mesh.down()
 
 
-def _curl(mesh: LocalMesh, here: Path) -> subprocess.CompletedProcess[str]:
+def _ingress(mesh: LocalMesh) -> tuple[str, str]:
+    """INGRESS_HOST and SECURE_INGRESS_PORT, as the page reads them from the Service."""
     jsonpath = "jsonpath={.status.loadBalancer.ingress[0].ip}"
     host = pilotfish_ok(mesh, "-n", "istio-system", "get", "service", "istio-ingressgateway",
                         "-o", jsonpath)  # fmt: skip
@@ -152,11 +188,25 @@ def _curl(mesh: LocalMesh, here: Path) -> subprocess.CompletedProcess[str]:
     port = pilotfish_ok(mesh, "-n", "istio-system", "get", "service", "istio-ingressgateway",
                         "-o", jsonpath)  # fmt: skip
     assert (host, port) == (mesh.ingress, "443")
+    return host, port
+
+
+def _curl(here: Path, host: str, port: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["curl", "-v", "--resolve", f"nginx.example.com:{port}:{host}", "--cacert",
          "example_certs/example.com.crt", f"https://nginx.example.com:{port}", "--max-time", "10"],
         cwd=here, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
+
+
+def _nginx_answered(answer: subprocess.CompletedProcess[str]) -> None:
+    trace = answer.stderr
+    # nginx's own certificate, checked against the page's CA: TLS was not terminated before it
+    assert "subject: CN=nginx.example.com; O=some organization" in trace, trace
+    assert "issuer: O=example Inc.; CN=example.com" in trace, trace
+    assert "SSL certificate verify ok." in trace, trace
+    assert "< HTTP/1.1 200 OK" in trace and "< Server: nginx/" in trace, trace
+    assert "<title>Welcome to nginx!</title>" in answer.stdout, answer.stdout
 
 
 def test_ingress_gateway_without_tls_termination(mesh: LocalMesh, tmp_path: Path) -> None:
@@ -185,19 +235,27 @@ def test_ingress_gateway_without_tls_termination(mesh: LocalMesh, tmp_path: Path
     # before: 'TLS mode PASSTHROUGH is not served on gateways', and no listener on 443
     assert gateway.returncode == 0 and "warning" not in gateway.stderr, gateway
     pilotfish_ok(mesh, "apply", "-f", "-", stdin=VIRTUAL_SERVICE)
-    mesh.wait_for(lambda: _curl(mesh, tmp_path).returncode == 0, 30, "nginx through the gateway")
-    answer = _curl(mesh, tmp_path)
-    trace = answer.stderr
-    # nginx's own certificate, checked against the page's CA: TLS was not terminated before it
-    assert "subject: CN=nginx.example.com; O=some organization" in trace, trace
-    assert "issuer: O=example Inc.; CN=example.com" in trace, trace
-    assert "SSL certificate verify ok." in trace, trace
-    assert "< HTTP/1.1 200 OK" in trace and "< Server: nginx/" in trace, trace
-    assert "<title>Welcome to nginx!</title>" in answer.stdout, answer.stdout
+    ingress = _ingress(mesh)
+    mesh.wait_for(lambda: _curl(tmp_path, *ingress).returncode == 0, 30, "nginx via the gateway")
+    _nginx_answered(_curl(tmp_path, *ingress))
     logged = (pod / "access.log").read_text()
     assert '200 "GET / HTTP/1.1" 615 "-" "curl/' in logged, logged
 
     # the page's cleanup, then the gateway no longer serves nginx.example.com
     pilotfish_ok(mesh, "delete", "gateway", "mygateway")
     pilotfish_ok(mesh, "delete", "virtualservice", "nginx")
-    mesh.wait_for(lambda: _curl(mesh, tmp_path).returncode != 0, 30, "the route to go")
+    mesh.wait_for(lambda: _curl(tmp_path, *ingress).returncode != 0, 30, "the route to go")
+
+    # the page's "Gateway API" tab: a Gateway with a TLS Passthrough listener and a TLSRoute
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=GATEWAY_API)
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=TLS_ROUTE)
+    pilotfish_ok(mesh, "wait", "--for=condition=programmed", "gtw", "mygateway")
+    host = pilotfish_ok(mesh, "get", "gtw", "mygateway", "-o",
+                        "jsonpath={.status.addresses[0].value}")  # fmt: skip
+    port = pilotfish_ok(mesh, "get", "gtw", "mygateway", "-o",
+                        'jsonpath={.spec.listeners[?(@.name=="https")].port}')  # fmt: skip
+    assert port == "443", port
+    mesh.wait_for(lambda: _curl(tmp_path, host, port).returncode == 0, 30, "nginx via mygateway")
+    _nginx_answered(_curl(tmp_path, host, port))
+    pilotfish_ok(mesh, "delete", "gtw", "mygateway")
+    pilotfish_ok(mesh, "delete", "tlsroute", "nginx")
