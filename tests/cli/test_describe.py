@@ -106,7 +106,7 @@ def test_pod_without_rules_shows_labels_service_and_sync() -> None:
     lines = report(bookinfo(), "pod", "reviews-v2-0")
     assert lines[0] == "Pod: reviews-v2-0"
     assert "   Labels: app=reviews, version=v2" in lines
-    assert "   Pod Ports: 9080 (reviews)" in lines
+    assert "   Pod Ports: 9080 (reviews), 15090 (istio-proxy)" in lines  # as istioctl's
     assert (
         "   Sidecar sync: CDS SYNCED, LDS NOT SENT, EDS NOT SENT, RDS NOT SENT, ECDS NOT SENT"
         in lines

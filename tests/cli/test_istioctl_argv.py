@@ -1,7 +1,8 @@
 """istioctl spellings typer alone would refuse: `analyze -k` bare (Istio's "Diagnose your
 Configuration with Istioctl Analyze": `istioctl analyze -k`, `-k --namespace default`) and the
 global logging flags of Istio's "Component Logging" page (`istioctl analyze --log_output_level
-klog:none,cli:info`); a real `pilotfish analyze` with them prints what it prints without them."""
+klog:none,cli:info`); a real `pilotfish analyze` with them prints what it prints without them.
+`version` with no mesh says so as istioctl does with no Istio in the cluster."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import pilotfish
 from pilotfish.cli.main import istioctl_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,3 +62,14 @@ def test_a_bare_k_without_a_mesh_is_the_usual_no_input_error(tmp_path: Path) -> 
     result = analyze("-k", home=tmp_path)
     assert result.returncode == 1
     assert result.stderr == "error: no input: give FILE, DIR or -, or start a mesh\n"
+
+
+def test_version_without_a_mesh_says_so_as_istioctl(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pilotfish", "version"],
+        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PILOTFISH_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0 and lines[0].startswith("Istio is not present in the cluster")
+    assert lines[1:] == [f"client version: {pilotfish.__version__}"]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
 
 NET = "samples/bookinfo/networking"
 
@@ -39,6 +39,10 @@ def test_pod_without_rules(mesh: LocalMesh) -> None:
     lines = describe(mesh, "pod", "reviews-v2")
     assert lines[0] == "Pod: reviews-v2-0"
     assert "   Labels: app=reviews, version=v2" in lines
+    # istioctl lists the sidecar's port too; it really is Envoy's Prometheus endpoint
+    assert "   Pod Ports: 9080 (reviews), 15090 (istio-proxy)" in lines
+    stats = http(f"http://{mesh.proxy('reviews-v2-0')['ip']}:15090/stats/prometheus")
+    assert stats.status == 200 and "envoy_server_live" in stats.body
     sync = next(line for line in lines if line.startswith("   Sidecar sync: "))
     # on-demand clusters (the default): reviews-v2 has called nobody yet, so it holds no EDS
     # cluster and was never sent EDS (istioctl says NOT SENT too)

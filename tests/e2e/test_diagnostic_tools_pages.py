@@ -204,3 +204,16 @@ def test_the_cluster_table_names_the_destination_rule(mesh: LocalMesh) -> None:
     inbound = next(line.split() for line in lines if "inbound" in line)
     assert inbound[-1] == "STATIC", table  # no rule names an inbound cluster
     mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")
+
+
+def test_version_prints_istioctls_lines(mesh: LocalMesh) -> None:
+    """ "Using the Istioctl Command-line Tool" lists `istioctl version`: client, control plane,
+    and the proxies' version with their count."""
+    lines = mesh.pilotfish("version").stdout.splitlines()
+    client = lines[0].removeprefix("client version: ")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", client), lines
+    proxies = len(mesh.info["proxies"])
+    assert lines[1:] == [
+        f"control plane version: {client}",
+        f"data plane version: {client} ({proxies} proxies)",
+    ]

@@ -1,11 +1,14 @@
-"""`pilotfish version`: client, control plane (if one runs) and Envoy versions, as istioctl
-prints them (`-o json|yaml` in istioctl's shape; `--short` accepted, the default form)."""
+"""`pilotfish version`: client, control plane (if one runs) and data plane versions, as istioctl
+prints them (`data plane version: 0.1.0 (7 proxies)`: the proxies' Istio version; their Envoy
+build is `-o json|yaml`'s EnvoyVersion, in istioctl's shape; `--short` accepted, the default
+form)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +60,18 @@ def version_command(state_dir: Path, output: str = "") -> int:
     if output:
         print(f"error: --output must be 'yaml' or 'json', not {output!r}", file=sys.stderr)
         return 1
-    print(f"client version: {__version__}")
-    if "meshVersion" not in found:
-        print("control plane version: none running")
-        print(f"data plane version: envoy {envoy_version()}")
+    if "meshVersion" not in found:  # istioctl's line, then its client version alone
+        print("Istio is not present in the cluster: no mesh runs (`pilotfish up DIR` or `install`)")
+        print(f"client version: {__version__}")
         return 0
-    pilot = found["meshVersion"][0]["Info"]
-    print(f"control plane version: {pilot['version']} ({pilot['address']})")
-    proxies = found["dataPlaneVersion"]
-    envoy = proxies[0]["EnvoyVersion"] if proxies else envoy_version()
-    print(f"data plane version: envoy {envoy} ({len(proxies)} proxies)")
+    print(f"client version: {__version__}")
+    print(f"control plane version: {found['meshVersion'][0]['Info']['version']}")
+    print(f"data plane version: {proxy_versions(found['dataPlaneVersion'])}")
     return 0
+
+
+def proxy_versions(proxies: list[dict[str, Any]]) -> str:
+    """istioctl's `data plane version`: each Istio version the proxies report, with how many
+    (`0.1.0 (7 proxies)`), or `none` (their Envoy build is in `-o json`'s EnvoyVersion)."""
+    counts = Counter(str(p["IstioVersion"]) for p in proxies)
+    return ", ".join(f"{v} ({n} proxies)" for v, n in sorted(counts.items())) or "none"

@@ -34,8 +34,10 @@ def pod_lines(
 ) -> list[str]:
     lines = [f"Pod: {kname(pod.name, pod.namespace, current)}", f"{L1}Workload: {pod.workload}"]
     app = pod.label_map.get("app", pod.workload)
-    if pod.ports:
-        lines.append(f"{L1}Pod Ports: " + ", ".join(f"{p} ({app})" for p in pod.ports))
+    # as istioctl lists every container's ports: the sidecar's is Envoy's 15090 (http-envoy-prom)
+    ports = [f"{p} ({app})" for p in pod.ports] + ["15090 (istio-proxy)"] * pod.sidecar
+    if ports:
+        lines.append(f"{L1}Pod Ports: " + ", ".join(ports))
     else:
         lines.append(f"{L1}Pod does not expose ports")
     lines.append(f"{L1}Address: {pod.address}")
