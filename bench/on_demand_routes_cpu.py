@@ -11,7 +11,7 @@ proxies do. Then, timed in process CPU seconds, in bench/scale.py's order: a tar
 (one VirtualService's weights, twice), an endpoint change (one workload scaled and back), the
 mesh-wide change (REGISTRY_ONLY, then `--flips` - 1 more flips of the policy), and with
 `--rules` the mesh-wide DestinationRule change (every service's rule given a connection pool,
-one apply, twice); the RSS after each step. `--profile` prints the cProfile of the connect of
+one apply, `--rule-changes` times, twice by default); the RSS after each step. `--profile` prints the cProfile of the connect of
 every proxy, the second targeted change, the first endpoint change, the last flip or the last
 DestinationRule change (cumulative, top 30; `--profile-sort tottime` for self time).
 Run it once with and once without `--routes` to compare.
@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--profile-out", default="", help="also dump the profile to this file")
     parser.add_argument("--flips", type=int, default=1, help="policy flips in a row")
     parser.add_argument("--rules", action="store_true", help="then every DestinationRule, twice")
+    parser.add_argument(
+        "--rule-changes", type=int, default=2, help="with --rules: how many DestinationRule changes"
+    )
     args = parser.parse_args()
     global SORT, PROFILE_OUT
     SORT, PROFILE_OUT = args.profile_sort, args.profile_out
@@ -128,11 +131,11 @@ def run(args: argparse.Namespace, home: Path) -> None:
             partial(cp.apply, [("mesh.yaml", topo.mesh_config(mode))]),
             args.profile == "meshwide" and flip == args.flips - 1,
         )
-    for pending in (512, 513) if args.rules else ():
+    for pending in range(512, 512 + args.rule_changes) if args.rules else ():
         timed(
             f"every DestinationRule (http1MaxPendingRequests {pending})",
             partial(cp.apply, [("dr.yaml", topo.pooled_rules(pending))]),
-            args.profile == "rules" and pending == 513,
+            args.profile == "rules" and pending == 511 + args.rule_changes,
         )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pilotfish.config import yaml_shapes, yaml_text
+from pilotfish.config.load import load
 from pilotfish.config.objects import Diagnostic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,3 +116,39 @@ def test_documents_are_written_as_the_emitter_writes_them_cold_and_from_their_sh
     assert written > 300
     kept = [t for t in monkey._found.values() if t is not None]
     assert len(kept) > 50
+
+
+def test_bad_documents_among_many_of_their_shape_are_reported_at_their_line_and_field() -> None:
+    """An apply of 300 rules of one shape with a bad duration in one and an unknown field in
+    another: each is reported at its own file line and field path, with the message the same
+    document gets alone, and only the bad one is rejected."""
+    rule = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        "metadata:\n  name: r{n}\n  namespace: ns-{n}\n"
+        "spec:\n  host: s{n}\n  trafficPolicy:\n    connectionPool:\n      http:\n"
+        "        idleTimeout: {t}\n        http1MaxPendingRequests: {n}\n"
+    )
+    docs = [rule.format(n=n, t="5s") for n in range(300)]
+    docs[123] = rule.format(n=123, t="5x")
+    docs[200] = docs[200].replace("http1MaxPendingRequests", "http1MaxPending")
+    result = load("---\n".join(docs), "dr.yaml")
+    assert [o.meta.name for o in result.rejected] == ["r123"]
+    assert len(result.objects) == 299
+    found = [(str(d), d.level, d.path) for d in result.diagnostics]
+    alone = [load(docs[n], "dr.yaml").diagnostics for n in (123, 200)]
+    assert [len(a) for a in alone] == [1, 1]
+    expected = []
+    for n, (d,) in zip((123, 200), alone, strict=True):  # its line in the stream: 13 per rule
+        where = f"dr.yaml:{13 * n + d.source.line}:"
+        expected.append((str(d).replace(f"dr.yaml:{d.source.line}:", where, 1), d.level, d.path))
+    assert found == expected
+    assert found[0][0].startswith(
+        "dr.yaml:1610: DestinationRule ns-123/r123 at spec.trafficPolicy.connectionPool.http."
+        "idleTimeout: invalid duration '5x'"
+    )
+    assert found[1] == (
+        "dr.yaml:2612: DestinationRule ns-200/r200 at spec.trafficPolicy.connectionPool.http."
+        'http1MaxPending: unknown field "http1MaxPending"',
+        "warning",
+        "spec.trafficPolicy.connectionPool.http.http1MaxPending",
+    )

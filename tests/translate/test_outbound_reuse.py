@@ -2,17 +2,31 @@
 that leaves the registry and the rules alone (a VirtualService) keeps the very same block; a
 change of instances only derives the new block from the last one, rebuilding the clusters and
 assignments of the services whose instances moved and nothing else; either way the block is
-what translating from scratch gives."""
+what translating from scratch gives. A rule whose pool changes keeps its clusters without the
+pool (`clusters.with_pool` puts the new pool on a copy of each)."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from pilotfish.config.models.networking.destination_rule import TrafficPolicy
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.translate.clusters import (
+    OutboundClusterSpec,
+    outbound_cluster,
+    pool_settings,
+    with_pool,
+)
 from pilotfish.translate.outbound import OutboundBlock, outbound_block
+from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.type_urls import CLUSTER, ENDPOINT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -64,3 +78,90 @@ def test_a_virtual_service_keeps_the_block_and_a_scaled_workload_rebuilds_one_se
             else:
                 assert rebuilt == set(), step
         assert _bytes(after) == _bytes(_fresh(cp.push)), step
+
+
+POOLS: list[dict[str, Any]] = [
+    {"http": {"http1MaxPendingRequests": 7, "http2MaxRequests": 9, "maxRetries": 2}},
+    {"tcp": {"maxConnections": 3, "connectTimeout": "2s", "tcpKeepalive": {"time": "30s"}}},
+    {"tcp": {"idleTimeout": "5s", "maxConnectionDuration": "60s"}},
+    {"http": {"idleTimeout": "9s", "maxRequestsPerConnection": 1}},
+    {"http": {"h2UpgradePolicy": "UPGRADE", "maxConcurrentStreams": 5}},
+    {"http": {"h2UpgradePolicy": "DO_NOT_UPGRADE"}},
+    {"http": {"useClientProtocol": True}},
+]
+OTHERS: list[dict[str, Any]] = [
+    {},
+    {"tls": {"mode": "ISTIO_MUTUAL", "sni": "x.example"}},
+    {"tls": {"mode": "SIMPLE"}, "loadBalancer": {"simple": "ROUND_ROBIN"}},
+    {"loadBalancer": {"simple": "PASSTHROUGH"}},
+    {"outlierDetection": {"consecutive5xxErrors": 3}, "loadBalancer": {"warmupDurationSecs": "9s"}},
+]
+
+
+@pytest.mark.parametrize("protocol", [Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC, Protocol.TCP])
+def test_a_pool_applied_to_the_cluster_without_it_is_the_cluster_built_with_it(
+    protocol: Protocol,
+) -> None:
+    port = ServicePort("p", 9000, protocol, 9000)
+    service = Service("a", "ns", (port,))
+    for others in OTHERS:
+        for pool in POOLS:
+            top = TrafficPolicy.model_validate({**others, "connectionPool": pool})
+            spec = OutboundClusterSpec(service, port, policy=effective_policy(top, None, 9000))
+            bare = replace(spec, policy=replace(spec.policy, connection_pool=None))
+            made = with_pool(
+                outbound_cluster(bare), spec, pool_settings(spec.policy.connection_pool)
+            )
+            built = outbound_cluster(spec)
+            assert made == built, (others, pool)
+            assert made.SerializeToString(deterministic=True) == built.SerializeToString(
+                deterministic=True
+            )
+            if pool != {"http": {"h2UpgradePolicy": "DO_NOT_UPGRADE"}}:  # the pool is there
+                assert made != outbound_cluster(bare), (others, pool)
+
+
+def _rule(ns: str, svc: str, policy: str) -> str:
+    return (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        f"metadata:\n  name: {svc}\n  namespace: {ns}\n"
+        f"spec:\n  host: {svc}\n  trafficPolicy: {policy}\n"
+        "  subsets:\n  - name: v1\n    labels:\n      version: v1\n"
+        "  - name: v2\n    labels:\n      version: v2\n"
+        "    trafficPolicy: {connectionPool: {tcp: {maxConnections: 4}}}\n"
+    )
+
+
+def test_rules_whose_pools_change_keep_the_clusters_without_them(tmp_path: Path) -> None:
+    """Every rule's pool changed, then one rule's pool, then more of it: each block is what
+    translating from scratch gives, with the rule's three clusters new; a pool-only change
+    rebuilds no cluster without its pool (three units fewer built than a change of its
+    balancer and TLS, which rebuilds them)."""
+    topo = Topology(40, 80)
+    cp = ControlPlane(tmp_path)
+    cp.load_state()
+    assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
+    cp.set_instances([instance_from_json(i.row()) for i in topo.instances()])
+    outbound_block("ns-0", cp.push)
+    for pending in (5, 6):
+        assert cp.apply([("dr.yaml", topo.pooled_rules(pending))]).ok
+        assert _bytes(outbound_block("ns-0", cp.push)) == _bytes(_fresh(cp.push)), pending
+    ns, svc = topo.names[3]
+    tls = "tls: {mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://x/y]}}"
+    built: dict[str, int] = {}
+    for what, policy in (
+        ("tls", "{connectionPool: {http: {idleTimeout: 3s}}, " + tls),
+        ("pool", "{connectionPool: {http: {idleTimeout: 4s}}, " + tls),
+        ("balancer", "{connectionPool: {http: {idleTimeout: 4s}}, loadBalancer: {simple: RANDOM}}"),
+        ("no pool", "{loadBalancer: {simple: RANDOM}}"),
+    ):
+        before = outbound_block("ns-0", cp.push)
+        builds = cp.carry.builds
+        assert cp.apply([("one.yaml", _rule(ns, svc, policy))]).ok
+        after = outbound_block("ns-0", cp.push)
+        built[what] = cp.carry.builds - builds
+        assert _bytes(after) == _bytes(_fresh(cp.push)), what
+        clusters = after.resources[CLUSTER]
+        new = {n for n, m in clusters.items() if m is not before.resources[CLUSTER].get(n)}
+        assert new == {f"outbound|8080|{s}|{svc}.{ns}.svc.cluster.local" for s in ("", "v1", "v2")}
+    assert built["pool"] == built["tls"] - 3 == built["balancer"] - 3, built

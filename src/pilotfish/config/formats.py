@@ -39,7 +39,13 @@ def dns1123_label_problem(value: str) -> str | None:
     return None
 
 
+_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:")
+
+
 def is_ip(value: str) -> bool:
+    address = value.partition("%")[0]  # an IPv6 zone may follow
+    if not _IP_CHARACTERS.issuperset(address):  # a name: not worth ipaddress' three exceptions
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -21,6 +21,7 @@ a `---` line with content, a document that does not parse alone exactly as in it
 
 from __future__ import annotations
 
+import marshal
 import re
 import threading
 from collections.abc import Callable, Hashable, Iterator
@@ -110,13 +111,16 @@ class Shape:
     first_line: int
     nodes: int
     slots: tuple[Access, ...]
+    packed: bytes | None = None
+    """`data` marshalled, when it holds only what `marshal` writes exactly (maps, lists,
+    strings, numbers, booleans, null): a copy is then unmarshalled in C."""
 
     def document(
         self, values: tuple[str | int, ...], offset: int
     ) -> tuple[dict[str, Any], dict[str, int], int]:
         """(data, lines, first line) of a document of this shape with these values, its text
         starting `offset` lines after the stream's first."""
-        data = _copy(self.data)
+        data = marshal.loads(self.packed) if self.packed is not None else _copy(self.data)
         for access, value in zip(self.slots, values, strict=True):
             target: Any = data
             for step in access[:-1]:
@@ -150,7 +154,15 @@ def shape_of(
         if type(target) is not type(value) or target != value:
             return None
         slots.append(found[0])
-    return Shape(_copy(data), dict(lines), first_line, nodes, tuple(slots))
+    return Shape(_copy(data), dict(lines), first_line, nodes, tuple(slots), _packed(data))
+
+
+def _packed(data: dict[str, Any]) -> bytes | None:
+    try:
+        packed = marshal.dumps(data)
+    except ValueError:  # a value marshal does not write (a timestamp...): copied in Python
+        return None
+    return packed if marshal.loads(packed) == data else None
 
 
 def _accesses(value: Any, path: str, access: Access) -> Iterator[tuple[str, Access]]:

@@ -93,6 +93,26 @@ class _Watched(Mapping[str, V]):
         return len(self.inner)
 
 
+class _Held:
+    """The units of many parts used in one push context, with the parts they were built of
+    indexed by key as far as they have been asked for (a key is looked up once, not in each
+    unit's parts in turn)."""
+
+    __slots__ = ("holders", "index", "indexed")
+
+    def __init__(self) -> None:
+        self.holders: list[_Entry] = []
+        self.index: dict[Hashable, _Entry] = {}
+        self.indexed = 0
+
+    def get(self, key: Hashable) -> _Entry | None:
+        if self.indexed < len(self.holders):
+            for holder in self.holders[self.indexed :]:
+                self.index.update(holder.parts)  # any of them: equal keys, equal inputs
+            self.indexed = len(self.holders)
+        return self.index.get(key)
+
+
 class Carry:
     """Cross-push memo of translation units (see the module docstring)."""
 
@@ -106,8 +126,8 @@ class Carry:
     def __init__(self) -> None:
         self._entries: dict[Hashable, _Entry] = {}
         self._previous: dict[Hashable, _Entry] = {}
-        self._holders: list[_Entry] = []  # units of many parts used in this push context
-        self._previous_holders: list[_Entry] = []  # ... and in the previous one
+        self._holders = _Held()  # units of many parts used in this push context
+        self._previous_holders = _Held()  # ... and in the previous one
         self._frames: list[tuple[Kinds, Seen, dict[Hashable, _Entry]]] = []
         self._push: PushContext | None = None
         self._latest: dict[Hashable, object] = {}
@@ -121,7 +141,7 @@ class Carry:
         if push is self._push:
             return
         self._previous, self._entries = self._entries, {}
-        self._previous_holders, self._holders = self._holders, []
+        self._previous_holders, self._holders = self._holders, _Held()
         self._push = push
         self._pushes += 1
         oldest = self._pushes - self.LASTING_PUSHES
@@ -183,10 +203,7 @@ class Carry:
         used since was built of."""
         found = self._previous.get(key)
         if found is None:
-            for holder in (*self._holders, *self._previous_holders):
-                found = holder.parts.get(key)
-                if found is not None:
-                    break
+            found = self._holders.get(key) or self._previous_holders.get(key)
         return found
 
     def _adopt(self, key: Hashable, entry: _Entry) -> None:
@@ -194,7 +211,7 @@ class Carry:
         inputs, same keys: still right), kept for its next rebuild."""
         self._entries[key] = entry
         if len(entry.parts) > self.MANY_PARTS:
-            self._holders.append(entry)
+            self._holders.holders.append(entry)
         elif entry.parts:
             for part_key, part in entry.parts.items():
                 self._entries.setdefault(part_key, part)

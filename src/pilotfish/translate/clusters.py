@@ -28,6 +28,7 @@ from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, sock
 from pilotfish.translate.traffic_policy import (
     EffectivePolicy,
     UpstreamHttp,
+    apply_connection_pool,
     apply_policy,
     default_circuit_breakers,
 )
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
         Subset,
     )
+    from pilotfish.config.models.networking.destination_rule import ConnectionPoolSettings
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -75,13 +77,58 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
     )
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
+    _protocol_options(cluster, spec, upstream)
+    return cluster
+
+
+@dataclass(frozen=True, eq=False)
+class PoolSettings:
+    """What a connection pool writes on a cluster (`pool_settings`)."""
+
+    cluster: cluster_pb2.Cluster
+    """A cluster with only Istio's defaults, then the pool, in the fields a pool writes."""
+    upstream: UpstreamHttp
+
+
+def pool_settings(pool: ConnectionPoolSettings | None) -> PoolSettings:
+    """The pool applied to the defaults it overrides (circuit breakers, connect timeout)."""
+    cluster = cluster_pb2.Cluster(
+        connect_timeout=duration(CONNECT_TIMEOUT_SECONDS),
+        circuit_breakers=default_circuit_breakers(),
+    )
+    return PoolSettings(cluster, apply_connection_pool(cluster, pool))
+
+
+def with_pool(
+    unpooled: cluster_pb2.Cluster, spec: OutboundClusterSpec, pool: PoolSettings
+) -> cluster_pb2.Cluster:
+    """The cluster of `spec` made from `unpooled`, the one built (with whatever was applied to
+    it afterwards) for the same spec without its connection pool, and `pool`, the spec's pool
+    (`pool_settings`): a copy with the pool's settings in place of the defaults. The pool writes
+    only circuit breakers, the connect timeout, TCP keepalive and the upstream HTTP protocol
+    options, which nothing else writes or reads, so this is the cluster building from scratch
+    gives (`tests/translate/test_outbound_reuse.py` compares them)."""
+    cluster = cluster_pb2.Cluster()
+    cluster.CopyFrom(unpooled)
+    cluster.circuit_breakers.CopyFrom(pool.cluster.circuit_breakers)
+    cluster.connect_timeout.CopyFrom(pool.cluster.connect_timeout)
+    if pool.cluster.HasField("upstream_connection_options"):
+        cluster.upstream_connection_options.CopyFrom(pool.cluster.upstream_connection_options)
+    if HTTP_OPTIONS_KEY in cluster.typed_extension_protocol_options:
+        del cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY]
+    _protocol_options(cluster, spec, pool.upstream)
+    return cluster
+
+
+def _protocol_options(
+    cluster: cluster_pb2.Cluster, spec: OutboundClusterSpec, upstream: UpstreamHttp
+) -> None:
     native_http2 = spec.port.protocol in HTTP2_NATIVE
     http2 = native_http2 if upstream.http2 is None or native_http2 else upstream.http2
     if http2 or upstream.common is not None or upstream.use_client_protocol:
         _set_http_protocol_options(
             cluster, http2=http2, upstream=upstream, native_http2=native_http2
         )
-    return cluster
 
 
 def _set_http_protocol_options(

@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from envoy.config.cluster.v3 import cluster_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.kinds import DESTINATION_RULE
@@ -260,7 +261,7 @@ def _add_resources(
     cluster = carry.unit(
         push,
         ("pilotfish.translate.outbound.cluster", id(spec), mesh, accounts),
-        lambda: _cluster(spec, push),
+        lambda: _pooled(spec, push, carry, (mesh, accounts)),
         keep=spec,
     )
     found = push.endpoints(spec.service, spec.port)
@@ -278,6 +279,40 @@ def _add_resources(
         ("pilotfish.translate.outbound.endpoints", spec.name, spec.subset_labels, found, mesh),
         lambda: load_assignment(spec, push),
     )
+
+
+def _pooled(
+    spec: OutboundClusterSpec, push: PushContext, carry: Carry, settings: Hashable
+) -> Message:
+    """The cluster of `spec`: the one of the same service port and subset without a connection
+    pool (a unit keyed by the content of the policy's other parts, so a rule whose new version
+    changes only its pool, as a mesh-wide change of every rule's pool does, reuses it), with
+    the pool applied to a copy (`clusters.with_pool`)."""
+    policy = spec.policy
+    others: Hashable = (policy.load_balancer, policy.outlier_detection, policy.tls)
+    try:
+        hash(others)
+    except TypeError:  # a part holds a mapping (a locality setting's `to`): by identity
+        others = tuple(
+            id(part) for part in (policy.load_balancer, policy.outlier_detection, policy.tls)
+        )
+    unpooled = carry.unit(
+        push,
+        (
+            "pilotfish.translate.outbound.unpooled",
+            *(id(spec.service), spec.port, spec.subset, others, settings),
+        ),
+        lambda: _cluster(replace(spec, policy=replace(policy, connection_pool=None)), push),
+        keep=(spec.service, policy),
+    )
+    pool = policy.connection_pool
+    if pool is None:
+        return unpooled
+    key = ("pilotfish.translate.outbound.pool", pool)  # the content: one per push for all
+    settings_of_pool: cluster_builders.PoolSettings | None = push.memo.get(key)
+    if settings_of_pool is None:
+        settings_of_pool = push.memo[key] = cluster_builders.pool_settings(pool)
+    return cluster_builders.with_pool(cast(cluster_pb2.Cluster, unpooled), spec, settings_of_pool)
 
 
 def _cluster(spec: OutboundClusterSpec, push: PushContext) -> Message:

@@ -93,7 +93,7 @@ def apply_policy(cluster: cluster_pb2.Cluster, policy: EffectivePolicy) -> Upstr
     connection pool asks of the upstream HTTP protocol options."""
     _apply_load_balancer(cluster, policy.load_balancer)
     _apply_outlier_detection(cluster, policy.outlier_detection)
-    return _apply_connection_pool(cluster, policy.connection_pool)
+    return apply_connection_pool(cluster, policy.connection_pool)
 
 
 def default_circuit_breakers() -> circuit_breaker_pb2.CircuitBreakers:
@@ -177,7 +177,7 @@ def hash_policies(lb: LoadBalancerSettings | None) -> list[rc_pb2.RouteAction.Ha
     return []
 
 
-def _apply_connection_pool(
+def apply_connection_pool(
     cluster: cluster_pb2.Cluster, pool: ConnectionPoolSettings | None
 ) -> UpstreamHttp:
     if pool is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,13 +52,21 @@ PORT_NAME = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 ONE_SELECTOR = "only one of targetRefs or selector can be set"
 
 
+@cache
+def _message(model: type[BaseModel]) -> tuple[str, dict[str, str]]:
+    """A message type's key (`module.Class`) and its attributes' YAML keys, once per type
+    (pydantic's `model_fields` is a computed class property: slow for every field of every
+    document of a large apply)."""
+    fields = {a: info.alias or a for a, info in model.__pydantic_fields__.items()}
+    return f"{model.__module__.rpartition('.')[2]}.{model.__name__}", fields
+
+
 def _key(model: BaseModel) -> str:
-    return f"{type(model).__module__.rpartition('.')[2]}.{type(model).__name__}"
+    return _message(type(model))[0]
 
 
 def _yaml_key(model: BaseModel, attribute: str) -> str:
-    info = type(model).model_fields[attribute]
-    return info.alias or attribute
+    return _message(type(model))[1][attribute]
 
 
 def _at(model: BaseModel, path: str, attribute: str) -> str:
@@ -229,23 +238,24 @@ def _families(model: BaseModel, key: str, path: str, add: Add) -> None:
 
 
 def _walk(model: BaseModel, path: str, add: Add) -> None:
-    key = _key(model)
+    key, fields = _message(type(model))
     _families(model, key, path, add)
     for check in CHECKS.get(key, ()):
         check(model, path, add)
-    for attribute in type(model).model_fields:
+    for attribute, yaml_key in fields.items():
         value = getattr(model, attribute)
-        where = _at(model, path, attribute)
+        if value is None:
+            continue
         if isinstance(value, BaseModel):
-            _walk(value, where, add)
+            _walk(value, join_path(path, yaml_key), add)
         elif isinstance(value, tuple):
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
-                    _walk(item, join_path(where, index), add)
+                    _walk(item, join_path(join_path(path, yaml_key), index), add)
         elif isinstance(value, dict):
             for name, item in value.items():
                 if isinstance(item, BaseModel):
-                    _walk(item, join_path(where, str(name)), add)
+                    _walk(item, join_path(join_path(path, yaml_key), str(name)), add)
 
 
 def cel_problems(spec: BaseModel, root: str = "spec") -> list[Problem]:
