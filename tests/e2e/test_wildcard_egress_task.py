@@ -7,7 +7,8 @@ sleep pod printing each site's own title; then "Wildcard configuration for a sin
 server": the egress gateway's Gateway for `*.wikipedia.org` (HTTPS, PASSTHROUGH), the
 DestinationRule, the VirtualService routing by SNI from the sidecars to the gateway and from the
 gateway to `www.wikipedia.org` (ServiceEntry `www-wikipedia`, resolution DNS), the same titles,
-and the page's `pilot-agent request GET clusters` in the gateway counting its connections.
+and the page's `pilot-agent request GET clusters` in the gateway counting its connections;
+then the page's "Gateway API" tab (a TLSRoute whose parent is the ServiceEntry).
 
 Adapted, with no byte off this machine: Wikipedia is one local HTTPS server (its certificate
 from a test CA names en., de. and www.wikipedia.org; it answers by Host, as Wikipedia's servers
@@ -132,6 +133,70 @@ spec:
 """
 
 
+GATEWAY_API = """\
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: Gateway
+metadata:
+  name: wikipedia-egress-gateway
+  annotations:
+    networking.istio.io/service-type: ClusterIP
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: tls
+    hostname: "*.wikipedia.org"
+    port: 443
+    protocol: TLS
+    tls:
+      mode: Passthrough
+    allowedRoutes:
+      namespaces:
+        from: Same
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: direct-wikipedia-to-egress-gateway
+spec:
+  parentRefs:
+  - kind: ServiceEntry
+    group: networking.istio.io
+    name: wikipedia
+  rules:
+  - backendRefs:
+    - name: wikipedia-egress-gateway-istio
+      port: 443
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: forward-wikipedia-from-egress-gateway
+spec:
+  parentRefs:
+  - name: wikipedia-egress-gateway
+  hostnames:
+  - "*.wikipedia.org"
+  rules:
+  - backendRefs:
+    - kind: Hostname
+      group: networking.istio.io
+      name: www.wikipedia.org
+      port: 443
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: wikipedia
+spec:
+  hosts:
+  - "*.wikipedia.org"
+  ports:
+  - number: 443
+    name: https
+    protocol: HTTPS
+"""
+
+
 class _Wikipedia(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         host = (self.headers.get("Host") or "").split(":")[0]
@@ -219,8 +284,14 @@ def test_wildcard_configuration_for_a_single_hosting_server(mesh: LocalMesh) -> 
         mesh, "get", "pod", "-l", "istio=egressgateway", "-n", "istio-system",
         "-o", "jsonpath={.items[0].metadata.name}",
     )  # fmt: skip
+    _gateway_counted(mesh, gateway, "-n", "istio-system")
+
+
+def _gateway_counted(mesh: LocalMesh, gateway: str, *namespace: str) -> None:
+    """The page's `pilot-agent request GET clusters | grep '^outbound|443||www.wikipedia.org.*
+    cx_total:'` in the gateway: its connections to the single hosting server."""
     clusters = pilotfish_ok(
-        mesh, "exec", gateway, "-c", "istio-proxy", "-n", "istio-system", "--",
+        mesh, "exec", gateway, "-c", "istio-proxy", *namespace, "--",
         "pilot-agent", "request", "GET", "clusters",
     )  # fmt: skip
     counted = [
@@ -230,3 +301,26 @@ def test_wildcard_configuration_for_a_single_hosting_server(mesh: LocalMesh) -> 
     ]
     # the page's `outbound|443||www.wikipedia.org::208.80.154.224:443::cx_total::2`
     assert len(counted) == 1 and int(counted[0].rsplit("::", 1)[1]) >= 2, counted
+
+
+def test_the_gateway_api_tab(mesh: LocalMesh) -> None:
+    """The page's cleanup of the section before, then its "Gateway API" tab: a Gateway with a
+    TLS Passthrough listener for `*.wikipedia.org`, a TLSRoute whose parent is the ServiceEntry
+    `wikipedia` (to the Gateway's Service) and one from the Gateway to the Hostname
+    `www.wikipedia.org`; the same titles, counted at that Gateway's own pod."""
+    for kind, name in (
+        ("serviceentry", "www-wikipedia"), ("gateway", "istio-egressgateway"),
+        ("virtualservice", "direct-wikipedia-through-egress-gateway"),
+        ("destinationrule", "egressgateway-for-wikipedia"),
+    ):  # fmt: skip
+        pilotfish_ok(mesh, "delete", kind, name)
+    mesh.wait_for(lambda: _titles(mesh) == [], 30, "the section before to be gone")
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=GATEWAY_API)
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=WWW)
+    expected = list(TITLES.values())
+    mesh.wait_for(lambda: _titles(mesh) == expected, 30, "both titles through the Gateway")
+    gateway = pilotfish_ok(
+        mesh, "get", "pod", "-l", "gateway.networking.k8s.io/gateway-name=wikipedia-egress-gateway",
+        "-o", "jsonpath={.items[0].metadata.name}",
+    )  # fmt: skip
+    _gateway_counted(mesh, gateway)

@@ -361,6 +361,8 @@ def is_converted(obj: ConfigObject[Any]) -> bool:
 
 def istio_objects(docs: list[dict[str, Any]]) -> list[ConfigObject[Any]]:
     chosen = [d for d in docs if is_gateway_api_doc(d)]
+    if chosen:  # a route's ServiceEntry parent (`l4_routes`) is read from these
+        chosen += [d for d in docs if d.get("kind") == "ServiceEntry"]
     key = tuple(id(d) for d in chosen)
     known = _recent.get(key)
     if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):

@@ -6,8 +6,10 @@ route's namespace, carrying `internal.istio.io/parents`. On a Gateway listener (
 TCPRoute, TLS Passthrough for a TLSRoute: `convert.attached_listeners`) its hosts are `*` (a
 TLSRoute's: its hostnames), its gateway the listener's Istio Gateway; a TLSRoute matches its
 hostnames as SNI. A Service parent (GAMMA) makes a `mesh` VirtualService for the service's host,
-matching the parentRef's port when given. Each rule is one `tcp`/`tls` route to its backends
-(`<name>.<namespace>.svc.cluster.local` at their port, weighted when more than one; another
+matching the parentRef's port when given; so does a ServiceEntry parent (`networking.istio.io`),
+for the ServiceEntry's hosts (Istio's wildcard-hosts task: `*.wikipedia.org`). Each rule is one
+`tcp`/`tls` route to its backends (`<name>.<namespace>.svc.cluster.local` at their port, or a
+`networking.istio.io` Hostname backend's name as written, weighted when more than one; another
 namespace's only with a ReferenceGrant).
 """
 
@@ -32,7 +34,10 @@ from pilotfish.config.gateway_api.models import (
     TLSRouteSpec,
     spec_of,
 )
-from pilotfish.config.kinds import is_gateway_api_doc
+from pilotfish.config.kinds import NETWORKING as ISTIO_NETWORKING
+from pilotfish.config.kinds import is_gateway_api_doc, is_istio_group
+
+SERVICE_KINDS = (("Service", ""), ("Service", "core"))
 
 
 def l4_virtual_services(
@@ -43,11 +48,24 @@ def l4_virtual_services(
     out = []
     kinds = ("TCPRoute", "TLSRoute")
     routes = [d for d in docs if is_gateway_api_doc(d) and d.get("kind") in kinds]
+    entries = service_entry_hosts(docs)
     for doc in sorted(routes, key=route_order):
         spec = spec_of(doc)
         if isinstance(spec, TCPRouteSpec | TLSRouteSpec):
-            out += _route_services(doc, spec, gateways, grants)
+            out += _route_services(doc, spec, gateways, grants, entries)
     return out
+
+
+def service_entry_hosts(docs: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """(namespace, name) -> hosts of every ServiceEntry among `docs` (a route's parent)."""
+    found = {}
+    for doc in docs:
+        if doc.get("kind") != "ServiceEntry" or not is_istio_group(str(doc.get("apiVersion"))):
+            continue
+        meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+        hosts = [str(h) for h in spec.get("hosts") or ()]
+        found[(str(meta.get("namespace") or "default"), str(meta.get("name")))] = hosts
+    return found
 
 
 def _route_services(
@@ -55,6 +73,7 @@ def _route_services(
     spec: TCPRouteSpec | TLSRouteSpec,
     gateways: dict[tuple[str, str], tuple[dict[str, Any], GatewaySpec]],
     grants: set[tuple[str, str, str, str]],
+    entries: dict[tuple[str, str], list[str]],
 ) -> list[dict[str, Any]]:
     kind = str(doc["kind"])
     namespace, name = route_meta(doc)
@@ -66,6 +85,11 @@ def _route_services(
         if ref.kind == "Service" and ref.group in ("", "core", None):
             host = service_host(ref.name or "", ref.namespace or namespace)
             parents.append(("mesh", hostnames or [host], ref.port))
+            continue
+        if ref.kind == "ServiceEntry" and ref.group == ISTIO_NETWORKING:
+            hosts = entries.get((ref.namespace or namespace, ref.name or ""))
+            if hosts:
+                parents.append(("mesh", hostnames or hosts, ref.port))
             continue
         for gw_ns, gw, listener in attached_listeners(ref, kind, namespace, gateways):
             istio_gateway = f"{gw_ns}/{gateway_name(gw, listener.name or '')}"
@@ -89,11 +113,13 @@ def _route(
     destinations = []
     for ref in rule.backend_refs:
         ns = ref.namespace or namespace
-        if ref.weight <= 0 or ref.kind != "Service" or ref.group not in ("", "core"):
+        hostname = ref.kind == "Hostname" and ref.group == ISTIO_NETWORKING
+        if ref.weight <= 0 or not (hostname or (ref.kind, ref.group) in SERVICE_KINDS):
             continue
         if ns != namespace and not allowed(namespace, ns, ref.name or ""):
             continue
-        destination: dict[str, Any] = {"host": service_host(ref.name or "", ns)}
+        host = ref.name or "" if hostname else service_host(ref.name or "", ns)
+        destination: dict[str, Any] = {"host": host}
         if ref.port is not None:
             destination["port"] = {"number": ref.port}
         destinations.append((ref.weight, destination))

@@ -21,6 +21,7 @@ from pilotfish.config.gateway_api.convert import (
     served_gateways,
 )
 from pilotfish.config.gateway_api.deployment import deployed_name
+from pilotfish.config.gateway_api.l4_routes import service_entry_hosts
 from pilotfish.config.gateway_api.models import (
     ROUTE_KINDS,
     GatewaySpec,
@@ -189,9 +190,16 @@ def route_status(doc: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, A
         else _condition("ResolvedRefs", True, "ResolvedRefs", "All references resolved", when)
     )
     parents = []
+    entries = service_entry_hosts(docs)
     for ref in spec.parent_refs:
         key = (ref.namespace or namespace, ref.name)
-        found = key in (gateways if ref.kind == "Gateway" else services)
+        found = key in (
+            gateways
+            if ref.kind == "Gateway"
+            else entries
+            if ref.kind == "ServiceEntry"
+            else services
+        )
         what = "gateway" if ref.kind == "Gateway" else "service"
         accepted = (
             _condition("Accepted", True, "Accepted", "Route was valid", when)
