@@ -11,9 +11,10 @@ proxies do. Then, timed in process CPU seconds, in bench/scale.py's order: a tar
 (one VirtualService's weights, twice), an endpoint change (one workload scaled and back), the
 mesh-wide change (REGISTRY_ONLY, then `--flips` - 1 more flips of the policy), and with
 `--rules` the mesh-wide DestinationRule change (every service's rule given a connection pool,
-one apply, `--rule-changes` times, twice by default); the RSS after each step. `--profile` prints the cProfile of the connect of
-every proxy, the second targeted change, the first endpoint change, the last flip or the last
-DestinationRule change (cumulative, top 30; `--profile-sort tottime` for self time).
+one apply, `--rule-changes` times, twice by default); the RSS after each step. `--profile`
+prints the cProfile of the connect of every proxy, the second targeted change, the first
+endpoint change, the last flip or the last DestinationRule change (cumulative, top 30;
+`--profile-sort tottime` for self time).
 Run it once with and once without `--routes` to compare.
 """
 

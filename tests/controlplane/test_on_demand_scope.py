@@ -140,3 +140,31 @@ def _addresses(assignment: Any) -> set[str]:
         for group in assignment.endpoints
         for e in group.lb_endpoints
     }
+
+
+def test_a_route_coming_to_name_another_service_brings_its_cluster(
+    on_demand_mesh: MakeMesh,
+) -> None:
+    """A sidecar's narrowing kept from its last composition (`on_demand.narrowed_since`):
+    taken again by a policy flip (its catch-all's route groups name no service), never once a
+    route of a service it called comes to name another service (a weighted destination
+    added): that service's cluster comes with the change, with the whole configuration as
+    with on-demand virtual hosts."""
+    for routes in (False, True):
+        cp, topo, instances = on_demand_mesh(f"routes-{routes}", routes=routes)
+        client = instances[0]
+        connect(cp, client)
+        (ns, svc), (far_ns, far) = topo.names[1], topo.names[2]
+        host, far_host = f"{svc}.{ns}.svc.cluster.local", f"{far}.{far_ns}.svc.cluster.local"
+        cp.demand(client.node_id, (f"outbound|8080|v1|{host}",))
+        if routes:  # it holds the service's virtual host: the VirtualService change reaches it
+            cp.demand_hosts(client.node_id, (f"http_proxy/{svc}.{ns}:8080",))
+        for mode in ("REGISTRY_ONLY", "ALLOW_ANY"):
+            assert cp.apply([("mesh.yaml", topo.mesh_config(mode))]).ok
+            assert _services(cp, client.node_id) == {host}
+        added = f"      weight: 5\n    - destination:\n        host: {far_host}\n      weight: 5\n"
+        vs = topo.virtual_service(ns, svc).replace("      weight: 10\n", added)
+        assert far_host in vs
+        assert cp.apply([("vs.yaml", vs)]).ok
+        assert _services(cp, client.node_id) == {host, far_host}
+        assert f"outbound|8080||{far_host}" in cp.snapshots[client.node_id].names(CLUSTER)

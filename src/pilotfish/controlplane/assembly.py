@@ -68,6 +68,33 @@ class _Checked:
         self.snapshot: Snapshot | None = None
 
 
+class _Composed:
+    """A node's last composition: its shared parts, the pieces sent of each (in order) with
+    what was found of them (`_Held`), and the snapshot; the next composition takes from it
+    what is the same (`SnapshotAssembly.compose`)."""
+
+    __slots__ = ("held", "pieces", "shared", "snapshot")
+
+    def __init__(
+        self,
+        shared: tuple[ProxyResources, ...],
+        pieces: tuple[tuple[ProxyResources, ...], ...],
+        held: tuple[tuple[_Held, ...], ...],
+        snapshot: Snapshot,
+    ) -> None:
+        self.shared, self.pieces, self.held, self.snapshot = shared, pieces, held, snapshot
+
+    def same_context(self, shared: tuple[ProxyResources, ...]) -> int:
+        """How many leading shared parts are the very ones of the last composition (the
+        parts before a part are what its pieces were checked after)."""
+        count = 0
+        for old, new in zip(self.shared, shared, strict=False):
+            if old is not new:
+                break
+            count += 1
+        return count
+
+
 Names = tuple[frozenset[str], ...]
 """A part's names of each type (`RESOURCE_TYPES` order): all a check after it reads of it."""
 SharedChecks = dict[int, _Checked]
@@ -84,6 +111,9 @@ class SnapshotAssembly:
     )
     """node id -> its own part and snapshot, as last published, and the shared parts it was
     last checked with."""
+
+    composed: dict[str, _Composed] = field(default_factory=dict)
+    """node id -> its last composition (what the next one takes as it is)."""
 
     names: dict[int, tuple[ProxyResources, Names]] = field(default_factory=dict)
     """id(part) -> its names (one object for equal names: `interned`), this push context."""
@@ -138,7 +168,7 @@ class SnapshotAssembly:
             return held
         problems = check_invariants(part, context=context)
         snapshot = held.snapshot if isinstance(held, _Held) else Snapshot(part, cache=self.encoded)
-        part.held = _Held(problems, snapshot, names, holdings(part))
+        part.held = _Held(problems, snapshot, names, lambda: holdings(part))
         return part.held
 
     def settle(self) -> None:
@@ -161,17 +191,32 @@ class SnapshotAssembly:
         published, so its check and serialised form stand. `published`: what is sent instead
         of `shared`, part by part a subset of it in one piece or more (on-demand clusters and
         virtual hosts): it is what is checked, each piece against the whole parts before it,
-        and the pieces of one part against each other (`pieces_problems`)."""
+        and the pieces of one part against each other (`pieces_problems`). What the node's
+        last composition holds of the same piece after the same parts (objects) is taken as
+        it is: checked then, and its types in the snapshot composed then (`_Composed`)."""
         parts: list[Snapshot] = []
         problems: list[str] = []
+        last = self.composed.get(node_id)
+        same_before = last.same_context(shared) if last is not None else 0
+        all_sent: list[tuple[ProxyResources, ...]] = []
+        all_held: list[tuple[_Held, ...]] = []
         for index, part in enumerate(shared):
             sent = (part,) if published is None else published[index]
-            pieces = [self._sent(piece, shared[:index]) for piece in sent]  # whole or not
+            same = last is not None and index <= same_before and index < len(last.pieces)
+            known = last.pieces[index] if last is not None and same else None
+            pieces = tuple(
+                last.held[index][at]
+                if last is not None and known is not None and at < len(known) and known[at] is p
+                else self._sent(p, shared[:index])
+                for at, p in enumerate(sent)
+            )  # whole or not
             for piece in pieces:
                 problems.extend(piece.problems)
                 parts.append(piece.snapshot)
-            if len(pieces) > 1:
+            if len(pieces) > 1 and not (known is not None and _same(known, sent)):
                 problems.extend(pieces_problems([p.holdings() for p in pieces]))
+            all_sent.append(sent)
+            all_held.append(pieces)
         known_own = self.own.get(node_id)
         same_own = known_own is not None and known_own[0] is own
         if not same_names and same_own and known_own is not None:
@@ -184,10 +229,14 @@ class SnapshotAssembly:
         if problems:
             return None, problems
         self.own[node_id] = (own, known_own[1], shared)
-        return Snapshot.compose([*parts, known_own[1]]), []
+        before = last.snapshot if last is not None else None
+        snapshot = Snapshot.compose([*parts, known_own[1]], previous=before)
+        self.composed[node_id] = _Composed(shared, tuple(all_sent), tuple(all_held), snapshot)
+        return snapshot, []
 
     def forget(self, node_id: str) -> None:
         self.own.pop(node_id, None)
+        self.composed.pop(node_id, None)
 
 
 def _same(parts: tuple[ProxyResources, ...], others: tuple[ProxyResources, ...]) -> bool:
@@ -232,22 +281,26 @@ class SharedNames:
         found = self._same.get(key)
         if found is None:
             self._held.append(old + new)
-            both = [p for p in old if any(p is q for q in new)]
-            only = (
-                [p for p in old if not any(p is q for q in both)],
-                [p for p in new if not any(p is q for q in both)],
+            found = len(old) == len(new) and all(  # each part names what it named
+                self.of(a) == self.of(b) for a, b in zip(old, new, strict=True)
             )
-            found = True
-            for index in range(len(RESOURCE_TYPES)):
-                before, after = (
-                    frozenset().union(*(self.of(p)[index] for p in side)) for side in only
-                )
-                differ = before ^ after
-                if differ and not all(any(n in self.of(p)[index] for p in both) for n in differ):
-                    found = False
-                    break
-            self._same[key] = found
-        return found
+            self._same[key] = found or self._differ_by_nothing(old, new)
+        return self._same[key]
+
+    def _differ_by_nothing(
+        self, old: tuple[ProxyResources, ...], new: tuple[ProxyResources, ...]
+    ) -> bool:
+        both = [p for p in old if any(p is q for q in new)]
+        only = (
+            [p for p in old if not any(p is q for q in both)],
+            [p for p in new if not any(p is q for q in both)],
+        )
+        for index in range(len(RESOURCE_TYPES)):
+            before, after = (frozenset().union(*(self.of(p)[index] for p in side)) for side in only)
+            differ = before ^ after
+            if differ and not all(any(n in self.of(p)[index] for p in both) for n in differ):
+                return False
+        return True
 
     def of(self, part: ProxyResources) -> tuple[frozenset[str], ...]:
         """The names of each type (in `RESOURCE_TYPES` order) in one part."""

@@ -46,23 +46,21 @@ class ProxyGenerations:
     on_demand_clusters: bool
 
     def __init__(self, cache: SnapshotCache | None) -> None:
-        self.demanded: dict[str, frozenset[str]] = {}
-        """node id -> the outbound clusters it asked for (on-demand clusters only)."""
-        self.asked_hosts: dict[str, frozenset[str]] = {}
-        """node id -> the VHDS names (`http_proxy/<host>`) it asked for (on-demand routes)."""
+        self.demanded: dict[str, frozenset[str]] = {}  # node id -> clusters it asked for
+        self.asked_hosts: dict[str, frozenset[str]] = {}  # node id -> VHDS names it asked for
         self.vhds_answers: dict[str, dict[str, str]] = {}  # node id -> VHDS name -> answer
         self._published: dict[
             str, tuple[ProxyResources, frozenset[str], tuple[ProxyResources, ...], dict[str, str]]
         ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
         self._held: dict[str, on_demand_routes.Held] = {}  # node id -> hosts of its answers
+        self._narrowing: dict[str, on_demand.Narrowing | None] = {}  # node id -> its last
         self.stale_routes: set[str] = set()
         self.stale_endpoints: set[str] = set()
-        """On-demand sidecars an endpoint change left alone (they were sent nothing of the
-        services it moved: `_sent_none_of`): their published snapshot is the new push
-        context's, their outbound block part older; taken anew before they ask for more."""
-        """Sidecars with on-demand routes left out of a VirtualService change whose virtual
-        hosts they do not hold (`not_holding`): their published snapshot is the new push
-        context's, but their route part is older; rebuilt before they ask for more."""
+        """On-demand sidecars an endpoint change left alone (sent nothing of the services it
+        moved: `_sent_none_of`; `stale_routes`: with on-demand routes, left out of a
+        VirtualService change whose virtual hosts they do not hold, `not_holding`): their
+        published snapshot is the new push context's, their outbound block (route) part
+        older; taken anew (rebuilt) before they ask for more."""
         self.assembly = SnapshotAssembly()  # snapshots of checked parts, serialised once
         self.proxies: dict[str, Proxy] = {}
         self.cache = cache if cache is not None else SnapshotCache()
@@ -145,8 +143,10 @@ class ProxyGenerations:
         proxy = self.proxies.get(node_id)
         if proxy is None or not on_demand.applies(proxy, self.push):
             return None
-        clusters = self.demanded.get(node_id, frozenset())
-        parts = on_demand.narrowed(shared, own, clusters, self.push)
+        clusters, last = self.demanded.get(node_id, frozenset()), self._narrowing.get(node_id)
+        parts, self._narrowing[node_id] = on_demand.narrowed_since(
+            last, shared, own, clusters, self.push
+        )
         sent: list[tuple[ProxyResources, ...]] = [(part,) for part in parts]
         if not on_demand_routes.applies(proxy, self.push):
             return tuple(sent)
@@ -156,7 +156,8 @@ class ProxyGenerations:
                 continue
             known = self._published.get(node_id)  # the same route part (an endpoint change)
             if known is None or known[0] is not part or known[1] != asked:
-                made = on_demand_routes.published_pieces(part, asked, self.push)
+                before = (known[0], known[2]) if known is not None and known[1] == asked else None
+                made = on_demand_routes.published_pieces(part, asked, self.push, before)
                 if known is None or known[3] != made[1] or node_id not in self._held:
                     self._held[node_id] = on_demand_routes.held_hosts(made[1])  # (answers as
                 known = self._published[node_id] = (part, asked, *made)  # before: the same)
@@ -395,6 +396,7 @@ class ProxyGenerations:
             self.vhds_answers,
             self._published,
             self._held,
+            self._narrowing,
         ):
             table.pop(node_id, None)
         self.stale_routes.discard(node_id)

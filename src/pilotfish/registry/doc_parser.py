@@ -7,11 +7,16 @@ field path, kind and name of the document). Shared by the manifest's parsers
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pilotfish.config.objects import Diagnostic, Source
 from pilotfish.registry.workloads import RawDocumentLike
+
+T = TypeVar("T")
+ParsedDocs = dict[int, tuple[object, object, tuple[Diagnostic, ...]]]
+"""id(document data) -> (the data, what it parsed to, the diagnostics it gave)."""
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -62,3 +67,24 @@ def read_meta(p: DocParser, doc: RawDocumentLike) -> tuple[str, str, dict[str, A
         p.error(doc, "metadata.namespace", f"{namespace!r} is not a valid DNS label")
         return None
     return name, namespace, meta
+
+
+def parsed_once(
+    memo: ParsedDocs | None,
+    p: DocParser,
+    doc: RawDocumentLike,
+    parse: Callable[[DocParser, RawDocumentLike], T],
+) -> T:
+    """`parse(p, doc)`, or what it gave (and the diagnostics it added) for the same document
+    data object, kept in `memo`: for stored documents, which are never mutated (a change of
+    the mesh ConfigMap does not parse the thousands of Workloads beside it again)."""
+    if memo is None:
+        return parse(p, doc)
+    found = memo.get(id(doc.data))
+    if found is None or found[0] is not doc.data:
+        start = len(p.diagnostics)
+        result = parse(p, doc)
+        memo[id(doc.data)] = (doc.data, result, tuple(p.diagnostics[start:]))
+        return result
+    p.diagnostics.extend(found[2])
+    return found[1]  # type: ignore[return-value]  # what `parse` gave for this document

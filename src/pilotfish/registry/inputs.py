@@ -20,6 +20,7 @@ from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.config.unenforced import unenforced_notes
 from pilotfish.config.yaml_text import RawDocument
+from pilotfish.registry.doc_parser import ParsedDocs
 from pilotfish.registry.images import ImageMap, ImageMapError
 from pilotfish.registry.injection import namespace_labels, stamp_injection
 from pilotfish.registry.kube_workloads import (
@@ -136,7 +137,9 @@ def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]
     known = _recent_manifests.get(key)
     if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):
         return known[1][0], list(known[1][1])
-    result = parse_manifest(StoredDocument(d) for d in chosen)
+    result = parse_manifest((StoredDocument(d) for d in chosen), memo=_parsed)
+    for gone in _parsed.keys() - set(key):  # each document parsed once while it is stored
+        del _parsed[gone]
     _recent_manifests[key] = (chosen, result)
     while len(_recent_manifests) > 4:
         del _recent_manifests[next(iter(_recent_manifests))]
@@ -144,3 +147,4 @@ def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]
 
 
 _recent_manifests: dict[tuple[int, ...], Any] = {}
+_parsed: ParsedDocs = {}

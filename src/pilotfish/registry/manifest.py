@@ -37,6 +37,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pilotfish.config.kinds import MANIFEST_API, MONITORING_API
@@ -48,7 +49,7 @@ from pilotfish.config.proxy_metadata import (
     ProxyMetadata,
     parse_proxy_config_annotation,
 )
-from pilotfish.registry.doc_parser import DocParser, labels, read_meta
+from pilotfish.registry.doc_parser import DocParser, ParsedDocs, labels, parsed_once, read_meta
 from pilotfish.registry.drain import (
     annotation_drain,
     annotation_stats_inclusion,
@@ -259,16 +260,14 @@ def _pod_proxy_metadata(p: DocParser, doc: RawDocumentLike, meta: dict[str, Any]
     return found
 
 
-def _parse_any_workload(
-    p: DocParser, doc: RawDocumentLike, require_images: bool
-) -> WorkloadSpec | None:
+def _parse_any_workload(p: DocParser, doc: RawDocumentLike, images: bool) -> WorkloadSpec | None:
     if doc.kind == "Workload":
         return _parse_workload(p, doc)
     head = read_meta(p, doc)
     if head is None:
         return None
     report = diagnostics_for(doc, p.diagnostics)
-    return parse_kube_workload(doc, head[0], head[1], report, require_images)
+    return parse_kube_workload(doc, head[0], head[1], report, images)
 
 
 def _injected(meta: dict[str, Any]) -> bool:
@@ -327,10 +326,11 @@ def _monitoring(p: DocParser, doc: RawDocumentLike) -> PrometheusRule | ServiceM
 
 
 def parse_manifest(
-    docs: Iterable[RawDocumentLike], require_images: bool = True
+    docs: Iterable[RawDocumentLike], require_images: bool = True, memo: ParsedDocs | None = None
 ) -> tuple[Manifest, list[Diagnostic]]:
     """Without `require_images`, a Deployment or Pod whose images were not resolved yet (the
-    CLI's check before sending a change) is not an error (`kube_workloads`)."""
+    CLI's check before sending a change) is not an error (`kube_workloads`). `memo`: Services
+    and workloads parsed once per document object (`doc_parser.parsed_once`)."""
     p = DocParser()
     services: dict[tuple[str, str], Service] = {}
     workloads: dict[tuple[str, str], WorkloadSpec] = {}
@@ -340,19 +340,19 @@ def parse_manifest(
     mesh_settings = MeshSettings()
     telemetry = MeshTelemetry()
     security = MeshSecurity()
-    tracing_endpoint = ""
+    tracing_endpoint, any_workload = "", partial(_parse_any_workload, images=require_images)
     rules: dict[tuple[str, str], PrometheusRule] = {}
     monitors: dict[tuple[str, str], ServiceMonitor] = {}
     for doc in docs:
         if not isinstance(doc.data, dict):
             continue
         if (doc.api_version, doc.kind) == ("v1", "Service"):
-            svc = _parse_service(p, doc)
+            svc = parsed_once(memo, p, doc, _parse_service)
             if svc is not None:
                 services[(svc.namespace, svc.name)] = svc
                 namespaces.add(svc.namespace)
         elif (doc.api_version, doc.kind) == (MANIFEST_API, "Workload") or is_kube_workload(doc):
-            wl = _parse_any_workload(p, doc, require_images)
+            wl = parsed_once(memo, p, doc, any_workload)
             if wl is not None:
                 if (wl.namespace, wl.name) in workloads:
                     p.error(doc, "metadata.name", f"duplicate workload {wl.namespace}/{wl.name}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
@@ -44,7 +44,7 @@ from pilotfish.translate import envoy_filters, names
 from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
 from pilotfish.translate.invariants import route_clusters
-from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.resources import KeptPart, ProxyResources
 from pilotfish.translate.route_filters import FAULT_FILTER
 from pilotfish.translate.vhds_part import OnDemandRoutePart, routed_vhosts
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
@@ -99,12 +99,11 @@ def clusters_for(
     for part in parts:
         for groups in _route_groups(part, push):
             for name in wanted:
-                found.update(groups.get(name, ()))
-    return frozenset(
-        n
-        for n in found
-        if cluster_host(n) is not None and any(n in part[CLUSTER] for part in parts)
-    )
+                named = groups.get(name)
+                if named:
+                    found.update(named)
+    held = [part[CLUSTER] for part in parts]
+    return frozenset(n for n in found if cluster_host(n) is not None and any(n in c for c in held))
 
 
 GROUP_CHUNK = 64
@@ -123,6 +122,16 @@ def _route_groups(part: ProxyResources, push: PushContext | None) -> tuple[Group
     those alone."""
     if push is None:
         return (_groups(routed_vhosts(part)),)
+    memo_key = ("pilotfish.translate.on_demand.groups_of", id(part))
+    known: tuple[ProxyResources, tuple[Groups, ...]] | None = push.memo.get(memo_key)
+    if known is not None and known[0] is part:  # every sidecar of the part, one push context
+        return known[1]
+    found = _kept_groups(part, push)
+    push.memo[memo_key] = (part, found)
+    return found
+
+
+def _kept_groups(part: ProxyResources, push: PushContext) -> tuple[Groups, ...]:
     carry = carry_of(push)
     if not isinstance(part, OnDemandRoutePart):
         key = ("pilotfish.translate.on_demand.groups", id(part))
@@ -145,12 +154,17 @@ def _groups(
     vhosts: Iterable[rc_pb2.VirtualHost], memo: dict[Hashable, Any] | None = None
 ) -> Groups:
     """The route groups of these virtual hosts (`memo`: where each one's are kept, when they
-    are shared units)."""
+    are shared units), those that name a service's cluster (what `clusters_for` keeps; so the
+    catch-all's is empty whatever the outbound traffic policy: `Narrowing`)."""
     groups: dict[str, set[str]] = {}
     for vhost in vhosts:
         for name, named in _vhost_groups(vhost, memo):
             groups.setdefault(name, set()).update(named)
-    return {name: frozenset(names) for name, names in groups.items()}
+    return {
+        name: frozenset(names)
+        for name, names in groups.items()
+        if any(cluster_host(n) is not None for n in names)
+    }
 
 
 def _vhost_groups(
@@ -194,9 +208,72 @@ def narrowed(
     used = frozenset().union(*(_used(carry, push, m) for m in own[LISTENER].values()))
     key = ("pilotfish.translate.on_demand", id(block), clusters, used)
     found = carry.unit(
-        push, key, lambda: _narrow(_index(block, push), block, clusters, used), keep=block
+        push, key, lambda: _kept(push, _narrow(_index(block, push), clusters, used)), keep=block
     )
     return (found, *shared[1:])
+
+
+def _kept(push: PushContext, part: ProxyResources) -> KeptPart:
+    """`part` (clusters and endpoints) as a lasting unit keyed by the very messages it holds
+    (`KeptPart`): a new block narrowed to the same messages (one an endpoint or rule change
+    rebuilt but kept those of) gives the same object, whose check and bytes the snapshot
+    assembly kept with it, and which a sidecar's composition keeps (`SnapshotAssembly`)."""
+    held = tuple(tuple(part[t].items()) for t in (CLUSTER, ENDPOINT))
+    key = (
+        "pilotfish.translate.on_demand.kept",
+        tuple(tuple((n, id(m)) for n, m in h) for h in held),
+    )
+    build = lambda: KeptPart(part)  # noqa: E731
+    return carry_of(push).unit(push, key, build, keep=held, lasting=True)
+
+
+class Narrowing(NamedTuple):
+    """What a sidecar's outbound block was narrowed with (`narrowed_since`) and to."""
+
+    block: ProxyResources
+    own: ProxyResources
+    clusters: frozenset[str]
+    groups: tuple[tuple[Groups, ...], ...]  # of each shared part
+    held: tuple[Mapping[str, Message], ...]  # the clusters of each shared part
+    found: ProxyResources
+
+
+def narrowed_since(
+    before: Narrowing | None,
+    shared: tuple[ProxyResources, ...],
+    own: ProxyResources,
+    clusters: frozenset[str],
+    push: PushContext,
+) -> tuple[tuple[ProxyResources, ...], Narrowing | None]:
+    """`narrowed`, and what it was made with; `before`'s narrowed block (a sidecar's last) when
+    it was made of the same block, own part and clusters asked for, and route groups and
+    clusters of the other parts that name the same (a policy change swaps only catch-alls,
+    whose groups name no service), so narrowing gives the same block again."""
+    if not shared:
+        return shared, None
+    groups = tuple(_route_groups(p, push) for p in shared)
+    held = tuple(p[CLUSTER] for p in shared)
+    if (
+        before is not None
+        and before.block is shared[0]
+        and before.own is own
+        and before.clusters == clusters
+        and _same_groups(before.groups, groups)
+        and len(before.held) == len(held)
+        and all(a is b or a.keys() == b.keys() for a, b in zip(before.held, held, strict=True))
+    ):
+        return (before.found, *shared[1:]), before._replace(groups=groups, held=held)
+    parts = narrowed(shared, own, clusters, push)
+    return parts, Narrowing(shared[0], own, clusters, groups, held, parts[0])
+
+
+def _same_groups(
+    before: tuple[tuple[Groups, ...], ...], now: tuple[tuple[Groups, ...], ...]
+) -> bool:
+    return len(before) == len(now) and all(
+        len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b, strict=True))
+        for a, b in zip(before, now, strict=True)
+    )
 
 
 def _used(carry: Carry, push: PushContext, listener: Message) -> frozenset[str]:
@@ -240,9 +317,7 @@ def _index_of(block: ProxyResources) -> _Pieces:
     return found
 
 
-def _narrow(
-    pieces: _Pieces, block: ProxyResources, clusters: frozenset[str], used: frozenset[str]
-) -> ProxyResources:
+def _narrow(pieces: _Pieces, clusters: frozenset[str], used: frozenset[str]) -> ProxyResources:
     kept: dict[str, dict[str, Message]] = {CLUSTER: {}, ENDPOINT: {}}
     for type_url, messages in pieces.get("", {}).items():
         kept[type_url].update(messages)
@@ -255,7 +330,7 @@ def _narrow(
         for candidate in (h for h in pieces if h and host.startswith(h)):
             for type_url, messages in pieces[candidate].items():
                 kept[type_url].update((n, m) for n, m in messages.items() if match.startswith(n))
-    return ProxyResources(kept, block.diagnostics)
+    return ProxyResources(kept)  # the block's notes are read of the block (`_checked`)
 
 
 def with_filter(listener: listener_pb2.Listener) -> listener_pb2.Listener:
@@ -285,6 +360,7 @@ __all__ = [
     "cluster_host",
     "clusters_for",
     "narrowed",
+    "narrowed_since",
     "on_demand_filter",
     "with_filter",
 ]

@@ -237,7 +237,10 @@ def published(
 
 
 def published_pieces(
-    route_part: ProxyResources, aliases: Iterable[str], push: PushContext
+    route_part: ProxyResources,
+    aliases: Iterable[str],
+    push: PushContext,
+    before: vhds_part.Before | None = None,
 ) -> tuple[tuple[ProxyResources, ...], dict[str, str]]:
     """What a sidecar that asked for `aliases` is sent of its `http_proxy` route part: the
     route configuration `up_front` and the virtual hosts the aliases' hosts resolve to; with
@@ -246,7 +249,8 @@ def published_pieces(
     keyed by the very messages it holds (`KeptPart`): the configuration with the answers of
     service hosts (the same piece while their virtual hosts are the same objects: a change of
     the outbound traffic policy keeps them), then the answers made for one host (those the
-    catch-all takes: what such a change changes), if any."""
+    catch-all takes: what such a change changes), if any. `before`: what was made of an
+    earlier part for the same aliases (`vhds_part.pieces`)."""
     asked = frozenset(aliases)
     key = ("pilotfish.translate.vhds.part", id(route_part), asked)
     found: tuple[ProxyResources, tuple[ProxyResources, ...], dict[str, str]] | None = push.memo.get(
@@ -255,7 +259,7 @@ def published_pieces(
     if found is not None and found[0] is route_part:
         return found[1], found[2]
     if isinstance(route_part, OnDemandRoutePart):
-        pieces, answers = vhds_part.pieces(route_part, asked, push)
+        pieces, answers = vhds_part.pieces(route_part, asked, push, before)
     else:
         whole, answers = _published_whole(route_part, asked, push)
         pieces = (whole,)

@@ -181,49 +181,101 @@ def answer_of(
     return answer
 
 
-def _resolved(
-    part: OnDemandRoutePart, host: str, push: PushContext
-) -> tuple[rc_pb2.VirtualHost, bool] | None:
-    """The answer to `host` of a part built without its whole configuration (of a whole one:
-    `on_demand_routes.resolved`), and whether it is made for `host` (a catch-all's or
-    wildcard's: the virtual host of that host alone). A
-    lasting `Carry` unit per virtual host (an answer reads nothing else), so the answers of
-    virtual hosts a change kept are the same objects: what a sidecar is sent of them is not
-    checked or serialised again (`pieces`)."""
+def _answer(
+    push: PushContext, vhost: rc_pb2.VirtualHost, asked: str, allowed: frozenset[str] | None
+) -> rc_pb2.VirtualHost:
+    """The answer made of `vhost` (`answer_of`) by a part built without its whole
+    configuration (of a whole one: `on_demand_routes.resolved`). A lasting `Carry` unit per
+    virtual host (an answer reads nothing else), so the answers of virtual hosts a change
+    kept are the same objects: what a sidecar is sent of them is not checked or serialised
+    again (`pieces`)."""
+    key = ("pilotfish.translate.vhds.lazy", id(vhost), asked, allowed)
+    build = partial(answer_of, vhost, asked, allowed)
+    return carry_of(push).unit(push, key, build, keep=vhost, lasting=True)
+
+
+def _answering(part: OnDemandRoutePart, host: str) -> Answering | None:
+    """What `part`'s answer to `host` is made of (`answer_of`'s arguments: the virtual host
+    Envoy would route it to, the host if that one is a catch-all's or wildcard's, answered
+    for that host alone, and the domains allowed), None for none."""
     index = part.index.lookup(host)
     vhost = part.vhosts[index] if index is not None else None
     if vhost is None or vhost.name in UP_FRONT_VHOSTS:
         return None
     allowed = part.tidy.get(vhost.name)
     asked = host if "*" in (vhost.domains if allowed is None else part.domains(vhost)) else ""
-    key = ("pilotfish.translate.vhds.lazy", id(vhost), asked, allowed)
-    build = partial(answer_of, vhost, asked, allowed)
-    return carry_of(push).unit(push, key, build, keep=vhost, lasting=True), bool(asked)
+    return vhost, asked, allowed
+
+
+Before = tuple[ProxyResources, tuple[ProxyResources, ...]]
+"""A route part and the pieces made of it for the same VHDS names (a sidecar's last)."""
 
 
 def pieces(
-    part: OnDemandRoutePart, asked: frozenset[str], push: PushContext
+    part: OnDemandRoutePart, asked: frozenset[str], push: PushContext, before: Before | None = None
 ) -> tuple[tuple[ProxyResources, ...], dict[str, str]]:
     """What a sidecar that asked for the VHDS names `asked` is sent of `part`, in two pieces
     (`on_demand_routes.published_pieces`), and the VHDS name each is answered by ("" for
-    none)."""
+    none). `before`: what was made for the same names of an earlier part; its first piece is
+    taken as it is when `part` answers every service host of them with the same virtual host
+    objects (a part derived for a change of the catch-all)."""
     services: dict[str, rc_pb2.VirtualHost] = dict(part.always)
     for_host: dict[str, rc_pb2.VirtualHost] = {}
     answers: dict[str, str] = {}
-    for alias in sorted(asked):
-        host = host_of(alias)
-        found = _resolved(part, host, push) if host is not None else None
-        answers[alias] = found[0].name if found is not None else ""
-        if found is not None:
-            (for_host if found[1] else services)[found[0].name] = found[0]
-    routes: dict[str, route_pb2.RouteConfiguration] = {}
-    for name, message in part[ROUTE].items():
-        assert isinstance(message, route_pb2.RouteConfiguration)
-        routes[name] = message
-    pieces = [_piece(push, routes, services)]
-    if for_host:
-        pieces.append(_piece(push, {}, for_host))
-    return tuple(pieces), answers
+    made = {a: (h, _answering(part, h) if h else None) for a in sorted(asked) for h in [host_of(a)]}
+    first = _same_services(before, part, made)
+    for alias, (_, found) in made.items():
+        if found is None:
+            answers[alias] = ""
+        elif first is not None and not found[1]:  # a service host's, in the first piece kept
+            answers[alias] = resource_name(found[0].name)
+        else:
+            answer = _answer(push, *found)
+            answers[alias] = answer.name
+            (for_host if found[1] else services)[answer.name] = answer
+    if first is None:
+        routes: dict[str, route_pb2.RouteConfiguration] = {}
+        for name, message in part[ROUTE].items():
+            assert isinstance(message, route_pb2.RouteConfiguration)
+            routes[name] = message
+        first = _piece(push, routes, services)
+    return (first, _piece(push, {}, for_host)) if for_host else (first,), answers
+
+
+Answering = tuple[rc_pb2.VirtualHost, str, frozenset[str] | None]
+Made = dict[str, tuple[str | None, Answering | None]]
+"""VHDS name -> its host and what the answer to it is made of (`_answering`)."""
+
+
+def _same_services(
+    before: Before | None, part: OnDemandRoutePart, made: Made
+) -> ProxyResources | None:
+    """`before`'s first piece if `part` makes it of the same messages for the same names
+    (`made` of `part`): the same up-front configuration and virtual hosts always sent, and
+    each host answered by a service's virtual host in either part answered so by the same
+    one in both."""
+    if before is None or not isinstance(before[0], OnDemandRoutePart):
+        return None
+    old, routes = before[0], part[ROUTE]
+    if (
+        old.always is not part.always
+        or len(old[ROUTE]) != len(routes)
+        or any(old[ROUTE].get(n) is not m for n, m in routes.items())
+    ):
+        return None
+    for host, now in made.values():
+        if host is None:
+            continue
+        at = old.index.lookup(host)
+        was = old.vhosts[at] if at is not None else None
+        if now is not None and old.tidy.get(now[0].name) == now[2] and was is now[0]:
+            continue  # the same virtual host, read the same way: the same answer
+        then = _answering(old, host)
+        service = (now is not None and not now[1]) or (then is not None and not then[1])
+        same = now is not None and then is not None and now[0] is then[0] and now[1:] == then[1:]
+        if service and not same:
+            return None
+    return before[1][0]
 
 
 def _piece(

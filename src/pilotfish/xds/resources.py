@@ -53,13 +53,13 @@ WILDCARD_TYPES = frozenset({LISTENER, CLUSTER})
 
 
 def _view_version(resources: Iterable[EncodedResource]) -> str:
-    digest = hashlib.sha256()
-    for resource in resources:
-        digest.update(resource.name.encode())
-        digest.update(b"\0")
-        digest.update(resource.version.encode())
-        digest.update(b"\n")
-    return digest.hexdigest()[:16]
+    return _pairs_version((r.name, r.version) for r in resources)
+
+
+def _pairs_version(pairs: Iterable[tuple[str, str]]) -> str:
+    """The hash of (name, version) pairs: what versions are made of (one digest of the pairs
+    written one after the other, as fed to it piece by piece before)."""
+    return hashlib.sha256("".join(f"{n}\0{v}\n" for n, v in pairs).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -182,23 +182,30 @@ class Snapshot:
         self._types = types
         self._messages: dict[str, dict[str, Message]] | None = messages
         self._parts: tuple[Snapshot, ...] = ()
-        self.version = _view_version(
-            EncodedResource(t, types[t].version, b"") for t in sorted(types)
-        )
+        self.version = _pairs_version((t, types[t].version) for t in sorted(types))
         """Version of the whole snapshot (hash of its type versions)."""
 
     @classmethod
-    def compose(cls, parts: Sequence[Snapshot]) -> Snapshot:
+    def compose(cls, parts: Sequence[Snapshot], previous: Snapshot | None = None) -> Snapshot:
         """One snapshot from parts whose names do not overlap (what a proxy shares with others,
         and what is its own), encoding nothing again: a type that only one part has IS that
         part's `TypeResources`, so the views cached on it are shared by every proxy composed
         from it. A type several parts have gets the union (in part order) and, as version: for
         a wildcard type, the hash of the parts' versions (cheap for thousands of clusters); for
         a type requested by name, the version a subscriber of all its names ACKs (so the type
-        version `/debug/syncz` compares ACKs with is the same whether or not it was split)."""
+        version `/debug/syncz` compares ACKs with is the same whether or not it was split).
+        `previous`: a snapshot composed before of parts mostly the same objects (a proxy's
+        last): a type that none of the parts that differ (by position) has is taken from it as
+        it is, so a change of one part costs that part's types (`_kept_types`)."""
+        if previous is not None and previous._parts and _same_parts(previous._parts, parts):
+            return previous
+        kept = _kept_types(previous, parts) if previous is not None else {}
         snapshot = cls.__new__(cls)
         types: dict[str, TypeResources] = {}
         for type_url in sorted({t for part in parts for t in part._types}):
+            if type_url in kept:
+                types[type_url] = kept[type_url]
+                continue
             present = [p._types[type_url] for p in parts if p._types.get(type_url, _NONE).by_name]
             if len(present) == 1:
                 types[type_url] = present[0]
@@ -207,18 +214,14 @@ class Snapshot:
                 for found in present:
                     by_name.update(found.by_name)
                 if type_url in WILDCARD_TYPES:
-                    version = _view_version(
-                        EncodedResource(str(i), r.version, b"") for i, r in enumerate(present)
-                    )
+                    version = _pairs_version((str(i), r.version) for i, r in enumerate(present))
                 else:  # what a subscriber of every name ACKs (`view_version`), as unsplit
                     version = _view_version(by_name[n] for n in sorted(by_name))
                 types[type_url] = TypeResources(type_url, by_name, version)
         snapshot._types = types
         snapshot._messages = None
         snapshot._parts = tuple(parts)
-        snapshot.version = _view_version(
-            EncodedResource(t, types[t].version, b"") for t in sorted(types)
-        )
+        snapshot.version = _pairs_version((t, types[t].version) for t in sorted(types))
         return snapshot
 
     def share_types(self, pool: MutableMapping[tuple[str, str], TypeResources]) -> None:
@@ -295,6 +298,24 @@ class Snapshot:
             f"{short_name(t)}={len(self.resources(t).by_name)}" for t in self.type_urls()
         )
         return f"Snapshot(version={self.version}, {counts})"
+
+
+def _same_parts(parts: Sequence[Snapshot], others: Sequence[Snapshot]) -> bool:
+    return len(parts) == len(others) and all(a is b for a, b in zip(parts, others, strict=True))
+
+
+def _kept_types(previous: Snapshot, parts: Sequence[Snapshot]) -> dict[str, TypeResources]:
+    """The types of `previous` (composed) that `parts` compose the same: those that no part
+    differing from `previous`'s at its position (as an object) has, non-empty there."""
+    before = previous._parts
+    if not before or len(before) != len(parts):
+        return {}
+    touched: set[str] = set()
+    for old, new in zip(before, parts, strict=True):
+        if old is not new:
+            touched.update(t for t, r in old._types.items() if r.by_name)
+            touched.update(t for t, r in new._types.items() if r.by_name)
+    return {t: r for t, r in previous._types.items() if t not in touched and r.by_name}
 
 
 __all__ = [
