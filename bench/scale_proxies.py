@@ -356,9 +356,13 @@ async def settle(received: Received, start: float, quiet: float, timeout: float)
 def outside_policy(dump: str, host: str) -> str:
     """The outbound traffic policy a config_dump (as JSON) routes `host` (no service's) by: its
     VHDS virtual host, or the catch-all of a whole route configuration (REGISTRY_ONLY answers
-    502 itself, ALLOW_ANY passes through); "" if it holds neither."""
+    502 itself, ALLOW_ANY passes through); "" if it holds neither. Inbound route configurations
+    (`inbound|PORT||`, whose `*` host is the pod's own port) are not looked at: config_dump lists
+    route configurations in no set order."""
     for config in json.loads(dump).get("configs", []):
         for route in config.get("dynamic_route_configs", []):
+            if route.get("route_config", {}).get("name", "").startswith("inbound|"):
+                continue  # an inbound route configuration's `*` is the pod's own port
             for vhost in route.get("route_config", {}).get("virtual_hosts", []):
                 if vhost.get("name") == f"http_proxy/{host}" or "*" in vhost.get("domains", []):
                     text = json.dumps(vhost)
