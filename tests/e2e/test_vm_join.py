@@ -15,8 +15,7 @@ the bootstrap token; its WorkloadEntry `vm-<ip>` appears with Istio's name, anno
 and turns healthy; sleep calls the VM's service over mTLS (the VM's app sees sleep's identity)
 and the VM calls httpbin in the mesh (httpbin sees the VM's identity); the group's probe marks it
 unhealthy when its app stops (no traffic to it) and healthy again; when the agent stops, the
-entry is removed after the grace period (1 s here).
-"""
+entry is removed after the grace period (1 s here)."""
 
 from __future__ import annotations
 
@@ -100,14 +99,11 @@ def until(check: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-# the addresses the refused streams claim: a documentation block (RFC 5737), so never a mesh
-# block's address (the VM's own is 10.<block>.250.1; CI once gave the mesh block 99)
-ATTACKERS = ("192.0.2.1", "192.0.2.2", "192.0.2.3")
+ATTACKERS = ("192.0.2.1", "192.0.2.2", "192.0.2.3")  # RFC 5737: never the VM's 10.<block>.250.1
 
 
 def refused_registered(mesh: LocalMesh) -> list[str]:
-    """The WorkloadEntries registered for the refused streams' addresses (none, if secure)."""
-    return sorted(set(entries(mesh)) & {f"vm-{ip}" for ip in ATTACKERS})
+    return sorted(set(entries(mesh)) & {f"vm-{ip}" for ip in ATTACKERS})  # none, if secure
 
 
 def entries(mesh: LocalMesh) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.translate import outbound
 from pilotfish.translate.clusters import (
     OutboundClusterSpec,
     outbound_cluster,
@@ -46,15 +47,25 @@ def _fresh(push: PushContext) -> OutboundBlock:
     return outbound_block("ns-0", alone)
 
 
+@pytest.mark.parametrize("services", [40, 200])  # 200: more units than a fixed slack covers
 def test_a_virtual_service_keeps_the_block_and_a_scaled_workload_rebuilds_one_service(
-    tmp_path: Path,
+    tmp_path: Path, services: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    topo = Topology(40, 80)
+    built: list[int] = []  # blocks built whole (the last one not derived)
+    whole = outbound._build_default_block
+
+    def counted(push: PushContext) -> OutboundBlock:
+        built.append(1)
+        return whole(push)
+
+    monkeypatch.setattr(outbound, "_build_default_block", counted)
+    topo = Topology(services, 2 * services)
     cp = ControlPlane(tmp_path)
     cp.load_state()
     assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
     cp.set_instances([instance_from_json(i.row()) for i in topo.instances()])
     first = outbound_block("ns-0", cp.push)
+    built.clear()
 
     ns, svc = topo.names[5]
     assert cp.apply([("vs.yaml", topo.virtual_service(ns, svc, 70))]).ok
@@ -77,7 +88,9 @@ def test_a_virtual_service_keeps_the_block_and_a_scaled_workload_rebuilds_one_se
                 assert rebuilt == {f"outbound|8080|{s}|{host}" for s in ("", "v1", "v2")}, step
             else:
                 assert rebuilt == set(), step
+        assert not built, step  # derived from the last block
         assert _bytes(after) == _bytes(_fresh(cp.push)), step
+        built.clear()  # `_fresh` builds one whole
 
 
 POOLS: list[dict[str, Any]] = [

@@ -37,6 +37,8 @@ from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
 from pilotfish.xds.resources import Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
+Published = tuple[ProxyResources, frozenset[str], tuple[ProxyResources, ...], dict[str, str]]
+"""A proxy's route part, the hosts it asked for, what it is sent of the part, the answers."""
 
 
 class ProxyGenerations:
@@ -49,18 +51,15 @@ class ProxyGenerations:
         self.demanded: dict[str, frozenset[str]] = {}  # node id -> clusters it asked for
         self.asked_hosts: dict[str, frozenset[str]] = {}  # node id -> VHDS names it asked for
         self.vhds_answers: dict[str, dict[str, str]] = {}  # node id -> VHDS name -> answer
-        self._published: dict[
-            str, tuple[ProxyResources, frozenset[str], tuple[ProxyResources, ...], dict[str, str]]
-        ] = {}  # node id -> (route part, hosts asked, what it is sent of it, answers)
+        self._published: dict[str, Published] = {}  # node id -> its route part as published
         self._held: dict[str, on_demand_routes.Held] = {}  # node id -> hosts of its answers
         self._narrowing: dict[str, on_demand.Narrowing | None] = {}  # node id -> its last
         self.stale_routes: set[str] = set()
         self.stale_endpoints: set[str] = set()
-        """On-demand sidecars an endpoint change left alone (sent nothing of the services it
-        moved: `_sent_none_of`; `stale_routes`: with on-demand routes, left out of a
-        VirtualService change whose virtual hosts they do not hold, `not_holding`): their
-        published snapshot is the new push context's, their outbound block (route) part
-        older; taken anew (rebuilt) before they ask for more."""
+        """On-demand sidecars an endpoint change left alone (sent nothing of the services it moved:
+        `_sent_none_of`; `stale_routes`: with on-demand routes, left out of a VirtualService change
+        whose virtual hosts they do not hold, `not_holding`): their published snapshot is the new
+        push context's, their outbound block (route) part older; rebuilt before they ask more."""
         self.assembly = SnapshotAssembly()  # snapshots of checked parts, serialised once
         self.proxies: dict[str, Proxy] = {}
         self.cache = cache if cache is not None else SnapshotCache()
@@ -80,11 +79,9 @@ class ProxyGenerations:
         """The published snapshot of each proxy this control plane knows (read only)."""
         return NodeSnapshots(self.cache, self.proxies)
 
-    # ---- proxies --------------------------------------------------------------------------
     def snapshot_for_node(self, node_id: str, metadata: dict[str, Any]) -> Snapshot | None:
-        """Called by the xDS server (in its generation thread) when a node connects: remember
-        it, build its snapshot. A change adopted meanwhile (in the API's worker thread) is
-        built again, so what is published last comes from the newest push context."""
+        """Called by the xDS server (in its generation thread) when a node connects: remember it,
+        build its snapshot; built again after a change adopted meanwhile (the API's thread)."""
         try:
             proxy = proxy_from_node(node_id, metadata)
         except ValueError as exc:

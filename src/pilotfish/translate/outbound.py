@@ -117,6 +117,13 @@ def _default_block(push: PushContext) -> OutboundBlock:
     return found
 
 
+PARTS_PER_SPEC = 4
+"""What a default block is built of, in units per spec, with room: each cluster and that cluster
+without its connection pool (`_pooled`), and the service's shared units (10,001 units for 3,000
+specs at 1,000 services). Under 4 (3 before `_pooled`), `_derived` refuses every block and an
+endpoint change rebuilds all of it (0.08 -> 0.16 s CPU at 1,000 / 2,000)."""
+
+
 @dataclass(frozen=True)
 class _Last:
     """The last default block and what it was made of (`_derived`)."""
@@ -142,7 +149,8 @@ def _derived(push: PushContext, last: object) -> OutboundBlock | None:
     if moved is None:
         return None
     carry = carry_of(push)
-    if not carry.inherit(last.key, push, max_parts=3 * len(last.block.specs) + 64):
+    most = PARTS_PER_SPEC * len(last.block.specs) + 64  # more: derived too often, rebuilt
+    if not carry.inherit(last.key, push, max_parts=most):
         return None
     clusters = dict(last.block.resources[CLUSTER])
     endpoints = dict(last.block.resources[ENDPOINT])
