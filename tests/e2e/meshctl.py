@@ -302,3 +302,35 @@ def pilotfish_ok(
     result = mesh.pilotfish(*args, stdin=stdin, timeout=timeout)
     assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result.stdout
+
+
+GATEWAY_ON_BUSY_PORT = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: extra-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port: {{number: {port}, name: http-extra, protocol: HTTP}}
+    hosts: ["*"]
+"""
+
+
+@contextlib.contextmanager
+def gateway_nacked(
+    mesh: LocalMesh, folder: Path
+) -> Iterator[tuple[int, subprocess.CompletedProcess[str]]]:
+    """A Gateway on a port something else holds on the ingress address, so the gateway's Envoy
+    cannot bind it and NACKs: (the port, what `apply` printed) inside; the Gateway deleted (and
+    checked deleted) before the port is let go."""
+    with socket.socket() as squatter:
+        squatter.bind((mesh.ingress, 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        path = folder / "gw.yaml"
+        path.write_text(GATEWAY_ON_BUSY_PORT.format(port=port))
+        yield port, mesh.apply(str(path), expect_ok=False)
+        removed = mesh.pilotfish("delete", "gateway", "extra-gateway")
+        assert removed.returncode == 0, removed.stdout + removed.stderr

@@ -11,12 +11,11 @@ import json
 import os
 import re
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import LocalMesh, gateway_nacked, running_mesh
 
 NET = "samples/bookinfo/networking"
 HEADER = ["NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ECDS", "ISTIOD", "VERSION"]
@@ -75,28 +74,9 @@ def test_the_diff_of_a_synced_proxy_matches(mesh: LocalMesh, proxy: str) -> None
     assert len(lines) == 3
 
 
-GATEWAY_ON_BUSY_PORT = """\
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata:
-  name: extra-gateway
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port: {{number: {port}, name: http-extra, protocol: HTTP}}
-    hosts: ["*"]
-"""
-
-
 def test_the_diff_shows_the_listener_envoy_refused(mesh: LocalMesh, tmp_path: Path) -> None:
-    with socket.socket() as squatter:  # the gateway's Envoy cannot bind the new port: NACK
-        squatter.bind((mesh.ingress, 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        path = tmp_path / "gw.yaml"
-        path.write_text(GATEWAY_ON_BUSY_PORT.format(port=port))
-        assert mesh.apply(str(path), expect_ok=False).returncode != 0
+    with gateway_nacked(mesh, tmp_path) as (port, applied):  # Envoy cannot bind: NACK
+        assert applied.returncode != 0
         gateway = "istio-ingressgateway-0.istio-system"
         assert rows(mesh)[gateway][3] == "NACKED"  # LDS
         result = mesh.pilotfish("proxy-status", gateway)
@@ -108,8 +88,6 @@ def test_the_diff_shows_the_listener_envoy_refused(mesh: LocalMesh, tmp_path: Pa
         assert f'-                "portValue": {port}\n' in out, out
         assert f'+                "portValue": {port}\n' not in out
         assert re.search(r"\nRoutes (Don't )?Match \(RDS last loaded at ", out), out
-        removed = mesh.pilotfish("delete", "gateway", "extra-gateway")
-        assert removed.returncode == 0, removed.stdout + removed.stderr
     again = mesh.pilotfish("proxy-status", gateway).stdout
     assert again.startswith("Clusters Match\nListeners Match\nRoutes Match"), again
 
