@@ -17,6 +17,7 @@ from typing import Any
 from pilotfish.cli.addons import install_addons, split_addons
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs, read_kustomization
+from pilotfish.cli.kube_delete import stored_keys
 from pilotfish.cli.rollout import Rollout, Wanted, wait_for_rollout, wanted_replicas
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.registry.inputs import parse_documents
@@ -105,7 +106,10 @@ def apply_files(
 def delete_command(
     paths: tuple[list[str], list[str]], kind: str | None, names: list[str],
     namespace: str | None, state_dir: Path, wait: bool, timeout: float,
+    ignore_not_found: bool = False,
 ) -> int:  # fmt: skip
+    """`delete -f FILE`, `-k DIR`, `KIND NAME…`; with `ignore_not_found`, the files' objects
+    the mesh does not store are left out, silently (kubectl's `--ignore-not-found`)."""
     files: list[tuple[str, str]] = []
     keys: list[list[str]] = []
     try:
@@ -129,8 +133,13 @@ def delete_command(
     if not files and not keys:
         _err("say what to delete: -f FILE, or KIND NAME")
         return 1
+    raws, parsed = parse_documents(files, namespace)
+    gone = wanted_replicas(parsed.manifest.workloads, deleted=True)
+    if ignore_not_found and files and parsed.ok:
+        files, keys = [], stored_keys([_key(r) for r in raws] + keys, state_dir)
+        if not keys:
+            return 0
     body = {"files": files, "keys": keys, "namespace": namespace, "wait": wait, "timeout": timeout}
-    gone = wanted_replicas(parse_documents(files, namespace)[1].manifest.workloads, deleted=True)
     gone.update({(k[2], k[3]): frozenset() for k in keys if k[1] in WORKLOAD_KINDS})
     return _send(state_dir, "/api/v1/delete", body, timeout, gone)
 

@@ -4,7 +4,9 @@
   `delete authorizationpolicy.security.istio.io/allow-nothing`, `delete deploy/a svc/b`;
 - names that are not stored: kubectl deletes the others and reports each missing one as
   `Error from server (NotFound): authorizationpolicies.security.istio.io "x" not found` (exit 1);
-  with `--ignore-not-found` it says nothing about them (exit 0).
+  with `--ignore-not-found` it says nothing about them (exit 0), and `delete
+  --ignore-not-found=true -f FILE` (Istio's cleanups) deletes those of the file's objects that
+  are stored, silently, and succeeds when none is.
 
 Pods and namespaces keep `delete_command`'s own handling (a pod is an instance, a namespace
 deletes what is in it).
@@ -77,6 +79,21 @@ def split_missing(
             found = found or bool(reply.get("documents"))
         (stored if found else missing).append(name)
     return stored, missing
+
+
+def stored_keys(keys: list[list[str]], state_dir: Path) -> list[list[str]]:
+    """Those of `keys` ([group, kind, namespace, name]) the mesh stores, in order."""
+    info = running_mesh(state_dir)
+    found = []
+    for key in keys:
+        query = {"kind": key[1], "namespace": key[2], "name": key[3]}
+        reply = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))[1]
+        groups = {
+            str(d.get("apiVersion", "")).rpartition("/")[0] for d in reply.get("documents", [])
+        }
+        if key[0] in groups:
+            found.append(key)
+    return found
 
 
 def delete_targets(

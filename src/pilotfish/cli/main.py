@@ -11,9 +11,12 @@ import importlib
 import os
 import sys
 
+import typer
+
 from pilotfish.cli.app import app
 from pilotfish.cli.completion import COMPLETE_VAR, enable
 from pilotfish.cli.errors import UserError
+from pilotfish.cli.flag_values import with_bool_values
 
 # importing each registers its commands on `app`, in the order `--help` lists them
 for _group in ("mesh", "kubectl", "kubectl_ops", "istioctl"):
@@ -58,7 +61,8 @@ def istioctl_argv(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    sys.argv[1:] = istioctl_argv(sys.argv[1:])
+    argv = istioctl_argv(sys.argv[1:])
+    sys.argv[1:] = with_bool_values(argv, lambda: typer.main.get_command(app))
     if COMPLETE_VAR in os.environ:  # the completion script asking (`pilotfish completion`)
         enable()
     try:

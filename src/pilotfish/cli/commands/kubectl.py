@@ -60,7 +60,9 @@ def delete(
     def one(kind: str | None, names: list[str]) -> int:
         files = ([], []) if sent else paths  # the files go with the first group only
         sent.append(True)
-        return delete_command(files, kind, names, namespace, state.state_dir, wait, timeout)
+        return delete_command(
+            files, kind, names, namespace, state.state_dir, wait, timeout, ignore_not_found
+        )
 
     exit_with(delete_targets(kind, names or [], namespace, state.state_dir, ignore_not_found, one))
 

@@ -1,0 +1,39 @@
+"""Test helper for Istio's pages typed as they are: `kubectl` and `istioctl` on a mesh's PATH
+standing for `pilotfish`, and a page's shell text run by bash as a reader pastes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.e2e.meshctl import ROOT, LocalMesh
+
+SAMPLES = "tests/data/istio-samples"
+"""Istio's own `samples/httpbin/httpbin.yaml`, `samples/sleep/sleep.yaml` and
+`samples/curl/curl.yaml` (this repository's samples/ holds pilotfish's shorthand for them)."""
+
+
+def add_shims(mesh: LocalMesh) -> None:
+    """`kubectl` and `istioctl` on the PATH of every command `mesh` runs: `pilotfish`."""
+    shims = mesh.home / "shims"
+    shims.mkdir(exist_ok=True)
+    for name in ("kubectl", "istioctl"):
+        (shims / name).write_text(f'#!/bin/sh\nexec {sys.executable} -m pilotfish "$@"\n')
+        (shims / name).chmod(0o755)
+    mesh.env["PATH"] = f"{shims}{os.pathsep}{mesh.env.get('PATH', os.defpath)}"
+
+
+def sh(mesh: LocalMesh, script: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The page's shell text, run by bash as a reader would paste it (in the repository)."""
+    return subprocess.run(
+        ["bash", "-c", script], env=mesh.env, cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def sh_ok(mesh: LocalMesh, script: str) -> str:
+    """`sh`, asserted to exit 0 (its output in the failure); its stdout."""
+    result = sh(mesh, script)
+    assert result.returncode == 0, (script, result.stdout, result.stderr)
+    return result.stdout
