@@ -153,6 +153,16 @@ def test_ingress_ports_named_as_istios_service() -> None:
                   "servers": [{"port": {"number": 80, "protocol": "HTTP"}}]}},
     ]  # fmt: skip
     assert ingress_ports(gateways) == (("http2", 8080), ("https", 8443), ("tcp", 31400))
+    # a Gateway opening Istio's own port for a name later takes the name (Bookinfo's 8080, then
+    # the Authentication Policy page's 80): the docs' INGRESS_PORT is Istio's
+    later = {"spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+        {"port": {"number": 80, "protocol": "HTTP"}},
+        {"port": {"number": 9443, "protocol": "HTTPS"}},
+    ]}}  # fmt: skip
+    assert ingress_ports([*gateways, later]) == (
+        ("http2", 80), ("http2-8080", 8080), ("https", 8443), ("https-9443", 9443),
+        ("tcp", 31400),
+    )  # fmt: skip
 
 
 def test_kubectl_ages() -> None:

@@ -18,16 +18,13 @@ in tests/data/istio-samples (this repository's samples/ holds pilotfish's shorth
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.pagekit import SAMPLES, add_shims, sh, sh_ok
 
-SAMPLES = "tests/data/istio-samples"
 SETUP = f"""
 kubectl create ns foo
 kubectl apply -f <(istioctl kube-inject -f {SAMPLES}/httpbin.yaml) -n foo
@@ -90,27 +87,8 @@ kubectl delete authorizationpolicy.security.istio.io/bookinfo-gateway-viewer --i
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
     with running_mesh(tmp_path_factory, None) as m:
-        shims = m.home / "shims"
-        shims.mkdir()
-        for name in ("kubectl", "istioctl"):
-            (shims / name).write_text(f'#!/bin/sh\nexec {sys.executable} -m pilotfish "$@"\n')
-            (shims / name).chmod(0o755)
-        m.env["PATH"] = f"{shims}{os.pathsep}{m.env.get('PATH', os.defpath)}"
+        add_shims(m)
         yield m
-
-
-def sh(mesh: LocalMesh, script: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """The page's shell text, run by bash as a reader would paste it."""
-    return subprocess.run(
-        ["bash", "-c", script], env=mesh.env, cwd=ROOT, capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
-
-
-def sh_ok(mesh: LocalMesh, script: str) -> str:
-    result = sh(mesh, script)
-    assert result.returncode == 0, (script, result.stdout, result.stderr)
-    return result.stdout
 
 
 def test_authorization_for_http_traffic_as_the_page_runs_it(mesh: LocalMesh) -> None:
@@ -189,3 +167,114 @@ def test_authentication_policy_as_the_page_runs_it(mesh: LocalMesh) -> None:
     assert rows == [_refused(r, ("foo",)) for r in ALL_200], rows
     assert errors == "command terminated with exit code 56\n", errors
     sh_ok(mesh, "kubectl delete peerauthentication default -n foo")
+
+
+ENDUSER_ROUTE = """
+kubectl apply -f - <<EOF
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: httpbin-gateway
+  namespace: foo
+spec:
+  selector:
+    istio: ingressgateway # use Istio default gateway implementation
+  servers:
+  - port:
+      number: 80
+      name: http
+      protocol: HTTP
+    hosts:
+    - "*"
+EOF
+kubectl apply -f - <<EOF
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: httpbin
+  namespace: foo
+spec:
+  hosts:
+  - "*"
+  gateways:
+  - httpbin-gateway
+  http:
+  - route:
+    - destination:
+        port:
+          number: 8000
+        host: httpbin.foo.svc.cluster.local
+EOF
+"""
+JWT_EXAMPLE = """
+kubectl apply -f - <<EOF
+apiVersion: security.istio.io/v1beta1
+kind: RequestAuthentication
+metadata:
+  name: "jwt-example"
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels:
+      istio: ingressgateway
+  jwtRules:
+  - issuer: "testing@secure.istio.io"
+    jwksUri: "https://raw.githubusercontent.com/istio/istio/master/security/tools/jwt/samples/jwks.json"
+EOF
+"""
+FRONTEND_INGRESS = """
+kubectl apply -f - <<EOF
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata:
+  name: "frontend-ingress"
+  namespace: istio-system
+spec:
+  selector:
+    matchLabels:
+      istio: ingressgateway
+  action: DENY
+  rules:
+  - from:
+    - source:
+        notRequestPrincipals: ["*"]
+{to}EOF
+"""
+PER_PATH = '    to:\n    - operation:\n        paths: ["/headers"]\n'
+INGRESS = """
+export INGRESS_HOST=$(kubectl -n istio-system get service istio-ingressgateway -o jsonpath='{.status.loadBalancer.ingress[0].ip}')
+export INGRESS_PORT=$(kubectl -n istio-system get service istio-ingressgateway -o jsonpath='{.spec.ports[?(@.name=="http2")].port}')
+"""  # noqa: E501 (the page's lines)
+CODE = 'curl {header}"$INGRESS_HOST:$INGRESS_PORT/{path}" -s -o /dev/null -w "%{{http_code}}\\n"'
+CLEANUP_ENDUSER = """
+kubectl -n istio-system delete requestauthentication jwt-example
+kubectl -n istio-system delete authorizationpolicy frontend-ingress
+"""
+DEMO_TOKEN = "TOKEN=$(cat tests/data/istio-jwt/demo.jwt)\n"  # the page: curl …/demo.jwt -s
+
+
+def _code(mesh: LocalMesh, path: str = "headers", header: str = "") -> str:
+    return sh_ok(mesh, INGRESS + DEMO_TOKEN + CODE.format(header=header, path=path)).strip()
+
+
+def test_end_user_authentication_as_the_page_runs_it(mesh: LocalMesh) -> None:
+    """The Authentication Policy page's "End-user authentication" part, on httpbin.foo from the
+    setup above: a RequestAuthentication on the ingress gateway (Istio's sample key set), a bad
+    token refused (401), none or Istio's `demo.jwt` let through; then "Require a valid token"
+    (the DENY `notRequestPrincipals: ["*"]`: 403 without one) and "per-path" (/ip open again),
+    and the page's cleanup. Left out: the expiring token of `gen-jwt.py` with Istio's private
+    `key.pem` (expiry is Envoy's jwt_authn: test_authz_jwt)."""
+    sh_ok(mesh, ENDUSER_ROUTE)
+    assert _code(mesh) == "200"
+    sh_ok(mesh, JWT_EXAMPLE)
+    assert _code(mesh) == "200"
+    assert _code(mesh, header='--header "Authorization: Bearer deadbeef" ') == "401"
+    assert _code(mesh, header='--header "Authorization: Bearer $TOKEN" ') == "200"
+    sh_ok(mesh, FRONTEND_INGRESS.format(to=""))
+    assert _code(mesh) == "403"
+    assert _code(mesh, header='--header "Authorization: Bearer $TOKEN" ') == "200"
+    sh_ok(mesh, FRONTEND_INGRESS.format(to=PER_PATH))
+    assert (_code(mesh), _code(mesh, "ip")) == ("403", "200")
+    cleanup = sh(mesh, CLEANUP_ENDUSER)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert _code(mesh) == "200"

@@ -25,6 +25,8 @@ PROMETHEUS_LABELS = {
 }
 INGRESS = "istio-ingressgateway"
 PORT_NAMES = {"HTTP": "http2", "HTTP2": "http2", "GRPC": "http2", "HTTPS": "https"}
+ISTIO_PORT_NUMBERS = {"http2": 80, "https": 443, "tcp": 31400, "tls": 15443}
+"""The port each name has in the ingress gateway Service of Istio's charts."""
 ISTIOD_PORTS = (("grpc-xds", 15010), ("http-monitoring", 15014))
 
 
@@ -196,8 +198,12 @@ def _is_ingress(doc: dict[str, Any]) -> bool:
 
 
 def ingress_ports(gateways: list[dict[str, Any]]) -> tuple[tuple[str, int], ...]:
-    """(name, number) for each port a Gateway selecting the ingress gateway opens."""
-    names: dict[int, str] = {}
+    """(name, number) for each port a Gateway selecting the ingress gateway opens. A name goes
+    to the port Istio's Service gives it (`http2` 80, `https` 443, `tcp` 31400, `tls` 15443) when
+    a Gateway opens that one, else to the first port of its protocol; the others are
+    `NAME-NUMBER` (so the docs' INGRESS_PORT is 80 once a Gateway opens 80, whichever came
+    first: Istio's Authentication Policy page adds its port-80 Gateway after Bookinfo's 8080)."""
+    bases: dict[int, str] = {}
     for gw in gateways:
         spec = gw.get("spec") or {}
         if (spec.get("selector") or {}).get("istio") not in (None, "ingressgateway"):
@@ -205,13 +211,13 @@ def ingress_ports(gateways: list[dict[str, Any]]) -> tuple[tuple[str, int], ...]
         for server in spec.get("servers") or []:
             port = server.get("port") or {}
             number = port.get("number")
-            if not isinstance(number, int) or number in names:
+            if not isinstance(number, int) or number in bases:
                 continue
             protocol = str(port.get("protocol", "")).upper()
-            base = PORT_NAMES.get(protocol, protocol.lower() or "tcp")
-            taken = set(names.values())
-            name = base if base not in taken else f"{base}-{number}"
-            names[number] = name
+            bases[number] = PORT_NAMES.get(protocol, protocol.lower() or "tcp")
+    owners = {base: number for number, base in reversed(bases.items())}  # the first of each
+    owners.update((b, n) for b, n in ISTIO_PORT_NUMBERS.items() if bases.get(n) == b)
+    names = {n: b if owners[b] == n else f"{b}-{n}" for n, b in bases.items()}
     return tuple((n, p) for p, n in sorted(names.items()))
 
 
