@@ -153,6 +153,30 @@ def inbound(mesh: LocalMesh, instance: str) -> str:
     return ip
 
 
+def _complete(data: bytes, method: str) -> bool:
+    """Whether `data` holds a whole HTTP/1.1 response: the reader stops there rather than wait
+    for the close (Envoy holds a closing connection up to its 1 s delayed-close timeout until the
+    client closes first)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or not status[1].isdigit():
+        return False
+    code = int(status[1])
+    if method == "HEAD" or code in (204, 304) or 100 <= code < 200:
+        return True
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip().lower()
+    if "chunked" in fields.get("transfer-encoding", ""):
+        return body.endswith(b"0\r\n\r\n")
+    length = fields.get("content-length", "")
+    return length.isdigit() and len(body) >= int(length)
+
+
 def raw_http(
     host: str,
     port: int,
@@ -165,7 +189,8 @@ def raw_http(
     timeout: float = 10,
 ) -> Raw:
     """One HTTP/1.1 request with exactly this request-target; status 0 if the connection closed
-    before any answer."""
+    before any answer. Reads until the response is whole (its length or last chunk), else until
+    the server closes."""
     lines = [f"{method} {target} HTTP/1.1", f"host: {authority}", "connection: close"]
     lines += [f"{k}: {v}" for k, v in headers]
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -173,16 +198,16 @@ def raw_http(
         (host, port), timeout=timeout, source_address=(source, 0) if source else None
     ) as conn:
         conn.sendall(data)
-        chunks = []
-        while True:
+        received = b""
+        while not _complete(received, method):
             try:
                 chunk = conn.recv(65536)
             except ConnectionResetError:
                 break
             if not chunk:
                 break
-            chunks.append(chunk)
-    text = b"".join(chunks).decode("latin-1")
+            received += chunk
+    text = received.decode("latin-1")
     if not text.startswith("HTTP/"):
         return Raw(0, "", text)
     head, _, body = text.partition("\r\n\r\n")
