@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.e2e.meshctl import ROOT, LocalMesh
 
@@ -24,10 +25,13 @@ def add_shims(mesh: LocalMesh) -> None:
     mesh.env["PATH"] = f"{shims}{os.pathsep}{mesh.env.get('PATH', os.defpath)}"
 
 
-def sh(mesh: LocalMesh, script: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """The page's shell text, run by bash as a reader would paste it (in the repository)."""
+def sh(
+    mesh: LocalMesh, script: str, timeout: float = 240, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    """The page's shell text, run by bash as a reader would paste it (in the repository, or in
+    `cwd` for a page that writes files: `cat <<EOF > ./tracing.yaml`)."""
     return subprocess.run(
-        ["bash", "-c", script], env=mesh.env, cwd=ROOT, capture_output=True, text=True,
+        ["bash", "-c", script], env=mesh.env, cwd=cwd, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 

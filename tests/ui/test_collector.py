@@ -10,13 +10,17 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import grpc
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from pilotfish.ui.collector import SpanStore, make_app
+from pilotfish.config.mesh_telemetry import Provider
+from pilotfish.telemetry.tracing import collector_ports
+from pilotfish.ui.collector import SpanStore, grpc_server, make_app
+from pilotfish.ui.otlp import OTLP_GRPC_SERVICE
 
 TRACE = "463ac35c9f6413ad48485a3953bb6124"
 
@@ -146,3 +150,47 @@ def test_otlp_http_export_becomes_zipkin_spans(tmp_path: Path) -> None:
         }  # fmt: skip
 
     asyncio.run(scenario())
+
+
+def test_otlp_grpc_export_becomes_zipkin_spans(tmp_path: Path) -> None:
+    """Envoy's OpenTelemetry tracer's default transport (Istio's Jaeger task, port 4317): a real
+    gRPC call of `TraceService/Export` on a loopback port, then a body that is no export."""
+
+    async def scenario() -> None:
+        store = SpanStore(tmp_path / "t.sqlite")
+        server, port = grpc_server(store, "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                export = channel.unary_unary(f"/{OTLP_GRPC_SERVICE}/Export")
+                answer = await export(_otlp_export(), timeout=5)
+                trace_service_pb2.ExportTraceServiceResponse().ParseFromString(answer)
+                try:
+                    await export(b"\xff\xff not protobuf", timeout=5)
+                    raise AssertionError("a body that is no export was taken")
+                except grpc.aio.AioRpcError as err:
+                    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
+        finally:
+            await server.stop(None)
+        (span,) = store.trace(TRACE)
+        assert (span["name"], span["localEndpoint"]) == (
+            "reviews:9080/*", {"serviceName": "reviews.default"},
+        )  # fmt: skip
+
+    asyncio.run(scenario())
+
+
+def test_collector_ports_for_grpc_providers() -> None:
+    """OTLP over gRPC on the provider's port, and the Zipkin port beside it for the query API;
+    providers whose host is a service of the mesh need none."""
+    host = "jaeger-collector.istio-system.svc.cluster.local"
+    jaeger = Provider("jaeger", "opentelemetry", service=host, port=4317)
+    http = Provider("otel-http", "opentelemetry", service="otel.observability", otel_http=True)
+    zipkin = Provider("zipkin", "zipkin", service="zipkin.istio-system")
+    inside = {host}
+    assert collector_ports((jaeger,), set()) == [(4317, True), (9411, False)]
+    assert collector_ports((jaeger, http, zipkin), set()) == [
+        (4317, True), (4318, False), (9411, False),
+    ]  # fmt: skip
+    assert collector_ports((jaeger,), inside) == []
+    assert collector_ports((zipkin,), set()) == [(9411, False)]

@@ -1,5 +1,6 @@
 """The trace collectors a local mesh runs (`pilotfish.ui.collector`, one process per port):
-one on each port a tracing provider of the mesh needs (`telemetry.tracing.collector_ports`),
+one on each port a tracing provider of the mesh needs (`telemetry.tracing.collector_ports`:
+HTTP, or OTLP over gRPC with `--grpc`),
 on the control plane's address, storing into `<state>/traces.sqlite`. They keep running until
 the mesh stops; one that died is started again at the next reconcile.
 """
@@ -23,11 +24,12 @@ class TraceCollectors:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self.grpc: dict[int, bool] = {}  # port -> OTLP over gRPC there (no query API)
 
     async def ensure(self, manifest: Manifest, address: str) -> None:
         """A running collector on each port the manifest's tracing providers need."""
         hosts = {s.hostname for s in manifest.services}
-        for port in collector_ports(manifest.telemetry.providers, hosts):
+        for port, grpc in collector_ports(manifest.telemetry.providers, hosts):
             process = self.processes.get(port)
             if process is not None and process.returncode is None:
                 continue
@@ -36,17 +38,19 @@ class TraceCollectors:
                 "--address", address,
                 "--port", str(port),
                 "--db", str(self.state_dir / "traces.sqlite"),
+                *(["--grpc"] if grpc else []),
             ]  # fmt: skip
+            self.grpc[port] = grpc
             log_path = self.state_dir / "logs" / "collector.log"
             self.processes[port] = await spawn(argv, os.environ, log_path)
             log.info("trace collector on %s:%d", address, port)
 
     def urls(self, address: str) -> list[str]:
-        """The running collectors (mesh.json's `trace_collectors`)."""
+        """The running collectors with the Zipkin API (mesh.json's `trace_collectors`)."""
         return [
             f"http://{address}:{port}"
             for port, process in sorted(self.processes.items())
-            if process.returncode is None
+            if process.returncode is None and not self.grpc.get(port)
         ]
 
     async def stop(self) -> None:

@@ -3,9 +3,8 @@ of silence: a provider no `extensionProviders` entry (nor a built-in name) defin
 kind this version does not implement (`envoyOtelAls`, `envoyHttpAls`, `envoyTcpAls`, Datadog,
 SkyWalking, Stackdriver, ...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mesh config
 accepts as Istio does but which then sends nothing. Built-ins: `envoy` (the file access log on
-stdout) and `prometheus`. Also an `opentelemetry` tracing provider that sends OTLP over gRPC to a
-host that is not a service of the mesh (Istio's OpenTelemetry tracing task points at a collector
-it deploys): the mesh's own collector takes Zipkin and OTLP/HTTP only, so no span is sent. And a
+stdout) and `prometheus`. (A tracing provider whose host is not a service of the mesh sends to
+the mesh's own collector, which takes Zipkin, OTLP/HTTP and OTLP over gRPC: no note.) And a
 metrics tagOverride whose CEL calls `string()` inside a larger expression: Envoy's CEL has no
 such conversion (one around the whole value is left to the formatter), so the tag keeps its
 default value instead of the listeners being rejected. And a tagOverride that reads a Wasm
@@ -16,14 +15,13 @@ task): no Wasm module runs here, so the label is empty. Pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pilotfish.config.kinds import TELEMETRY_KIND
 from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, MeshTelemetry
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.telemetry.metrics import unconvertible_cel
-from pilotfish.telemetry.tracing import OTLP_HTTP_PATH, provider_host, provider_port
 
 PROMETHEUS = "prometheus"
 SERVED = {  # section -> (its provider kinds served here, built-in names, what is lost)
@@ -34,13 +32,8 @@ SERVED = {  # section -> (its provider kinds served here, built-in names, what i
 SECTION_FIELDS = {"accessLogging": "access_logging", "tracing": "tracing", "metrics": "metrics"}
 
 
-def provider_notes(
-    objects: Sequence[ConfigObject[Any]],
-    mesh: MeshTelemetry,
-    in_mesh: Callable[[str], bool] = lambda host: False,
-) -> list[Diagnostic]:
-    """A warning per provider reference of each Telemetry in `objects` the mesh cannot serve
-    (`in_mesh`: whether a host is a service of the mesh)."""
+def provider_notes(objects: Sequence[ConfigObject[Any]], mesh: MeshTelemetry) -> list[Diagnostic]:
+    """A warning per provider reference of each Telemetry in `objects` the mesh cannot serve."""
     found: list[Diagnostic] = []
     for obj in objects:
         if obj.meta.gvk.kind != TELEMETRY_KIND:
@@ -51,13 +44,9 @@ def provider_notes(
                 for j, ref in enumerate(entry.providers):
                     name = str(ref.name or "")
                     kind = mesh.provider_kind(name)
-                    otlp = section == "tracing" and kind == "opentelemetry"
-                    if otlp and not _reachable_otlp(mesh, name, in_mesh):
-                        why = _grpc_outside(mesh, name)
-                    elif not name or kind in kinds or (not kind and name in builtins):
+                    if not name or kind in kinds or (not kind and name in builtins):
                         continue
-                    else:
-                        why = _unserved(kind)
+                    why = _unserved(kind)
                     found.append(
                         Diagnostic(
                             "warning",
@@ -110,20 +99,4 @@ def _unserved(kind: str) -> str:
         f"is an extension provider of type {kind}, which this version does not implement"
         if kind
         else "is defined by no extensionProviders entry of the mesh config"
-    )
-
-
-def _reachable_otlp(mesh: MeshTelemetry, name: str, in_mesh: Callable[[str], bool]) -> bool:
-    provider = mesh.provider(name)
-    return provider is None or provider.otel_http or in_mesh(provider_host(provider))
-
-
-def _grpc_outside(mesh: MeshTelemetry, name: str) -> str:
-    provider = mesh.provider(name)
-    assert provider is not None
-    where = f"{provider_host(provider)}:{provider_port(provider)}"
-    return (
-        f"sends OTLP over gRPC to {where}, which is not a service of the mesh, and the mesh's own "
-        f"collector takes Zipkin and OTLP/HTTP only (give the provider `http: {{path: "
-        f"{OTLP_HTTP_PATH}}}` to send to it)"
     )

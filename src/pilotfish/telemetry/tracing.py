@@ -8,7 +8,8 @@ sampler's), Istio's span tags (`istio.canonical_service`, …) plus `customTags`
 
 The provider's `service` names a host: a registry service's outbound cluster when the mesh has
 it, else the mesh's own trace collector (`pilotfish.ui.collector`, which `pilotfish up` starts)
-behind a static cluster named after that collector (`own_collector_cluster`).
+behind a static cluster named after that collector (`own_collector_cluster`), which takes
+Zipkin, OTLP/HTTP and OTLP over gRPC (`collector_ports`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
     parent_based_sampler_pb2,
     trace_id_ratio_based_sampler_pb2,
 )
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
 from envoy.type.tracing.v3 import custom_tag_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
@@ -38,6 +40,8 @@ from pilotfish.telemetry.envoy import alt_stat_name, pack
 from pilotfish.telemetry.exchange import Identity
 
 ZIPKIN_PATH = "/api/v2/spans"
+ZIPKIN_PORT = 9411
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 OTLP_HTTP_PATH = "/v1/traces"
 
 
@@ -65,7 +69,7 @@ def provider_host(provider: Provider, namespace: str = "istio-system") -> str:
 
 
 def provider_port(provider: Provider) -> int:
-    return provider.port or (9411 if provider.kind == "zipkin" else 4318)
+    return provider.port or (ZIPKIN_PORT if provider.kind == "zipkin" else 4318)
 
 
 def own_collector_cluster(port: int) -> str:
@@ -75,14 +79,22 @@ def own_collector_cluster(port: int) -> str:
     return f"trace-collector|{port}"
 
 
-def collector_cluster(name: str, address: str, port: int) -> cluster_pb2.Cluster:
-    """A static cluster to the mesh's own trace collector."""
+def otlp_grpc(provider: Provider) -> bool:
+    """An `opentelemetry` provider sending OTLP over gRPC (its default; `http:` makes it
+    OTLP/HTTP)."""
+    return provider.kind == "opentelemetry" and not provider.otel_http
+
+
+def collector_cluster(
+    name: str, address: str, port: int, grpc: bool = False
+) -> cluster_pb2.Cluster:
+    """A static cluster to the mesh's own trace collector (HTTP/2 for OTLP over gRPC)."""
     endpoint = ep_pb2.LbEndpoint(
         endpoint=ep_pb2.Endpoint(
             address={"socket_address": {"address": address, "port_value": port}}
         )
     )
-    return cluster_pb2.Cluster(
+    cluster = cluster_pb2.Cluster(
         name=name,
         alt_stat_name=alt_stat_name(name),
         type=cluster_pb2.Cluster.STATIC,
@@ -91,6 +103,11 @@ def collector_cluster(name: str, address: str, port: int) -> cluster_pb2.Cluster
             cluster_name=name, endpoints=[ep_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])]
         ),
     )
+    if grpc:
+        options = upstream_http_pb2.HttpProtocolOptions()
+        options.explicit_http_config.http2_protocol_options.SetInParent()
+        cluster.typed_extension_protocol_options[HTTP_OPTIONS].CopyFrom(pack(options))
+    return cluster
 
 
 def _provider_config(settings: TracingSettings, me: Identity) -> http_tracer_pb2.Tracing.Http:
@@ -196,13 +213,20 @@ def hcm_tracing(settings: TracingSettings, me: Identity) -> hcm_pb2.HttpConnecti
     return tracing
 
 
-def collector_ports(providers: tuple[Provider, ...], registry_hosts: set[str]) -> list[int]:
-    """Ports the mesh's own collector must listen on: one per Zipkin or OTLP/HTTP provider whose
-    host is not a service of the mesh (OTLP over gRPC needs a collector of its own)."""
-    return sorted(
-        {
-            provider_port(p)
-            for p in providers
-            if (p.kind == "zipkin" or p.otel_http) and provider_host(p) not in registry_hosts
-        }
-    )
+def collector_ports(
+    providers: tuple[Provider, ...], registry_hosts: set[str]
+) -> list[tuple[int, bool]]:
+    """(port, gRPC?) the mesh's own collector must listen on: one per Zipkin or OpenTelemetry
+    provider whose host is not a service of the mesh, OTLP over gRPC on the ports of gRPC
+    providers (Istio's Jaeger and OpenTelemetry tracing tasks: 4317), and then the Zipkin port
+    too, where its query API reads the spans."""
+    outside = [
+        p
+        for p in providers
+        if p.kind in ("zipkin", "opentelemetry") and provider_host(p) not in registry_hosts
+    ]
+    http = {provider_port(p) for p in outside if not otlp_grpc(p)}
+    grpc = {provider_port(p) for p in outside if otlp_grpc(p)} - http
+    if grpc:
+        http.add(ZIPKIN_PORT)
+    return sorted([(port, False) for port in http] + [(port, True) for port in grpc - http])

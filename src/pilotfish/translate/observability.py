@@ -51,6 +51,7 @@ from pilotfish.telemetry.tracing import (
     TracingSettings,
     collector_cluster,
     hcm_tracing,
+    otlp_grpc,
     provider_host,
     provider_port,
 )
@@ -241,7 +242,8 @@ def _collector_cluster(push: PushContext, settings: TracingSettings) -> Message 
     address = push.mesh.trace_collector_address
     if not address:
         return None
-    return collector_cluster(settings.cluster, address, provider_port(settings.provider))
+    port, grpc = provider_port(settings.provider), otlp_grpc(settings.provider)
+    return collector_cluster(settings.cluster, address, port, grpc)
 
 
 def _decorate_tcp(

@@ -4,7 +4,9 @@ Speaks the Zipkin v2 HTTP API that Envoy's Zipkin tracer posts to and that Zipki
 query: `POST /api/v2/spans` (JSON list of spans), `GET /api/v2/trace/{traceId}`,
 `GET /api/v2/traces?serviceName=&spanName=&limit=&lookback=&endTs=`, `GET /api/v2/services`,
 `GET /api/v2/spans?serviceName=`, and OTLP/HTTP's `POST /v1/traces` (protobuf or JSON, converted
-to Zipkin v2 spans by `otlp`) for `opentelemetry` providers. Spans are kept in SQLite
+to Zipkin v2 spans by `otlp`) for `opentelemetry` providers; with `--grpc`, OTLP over gRPC
+instead (`TraceService/Export`, Envoy's OpenTelemetry tracer's default, on the port the
+provider names: Istio's Jaeger task's 4317). Spans are kept in SQLite
 (`SpanStore`), one row per span with its Zipkin JSON, so a later reader (the web UI) can use the
 same store or the same API.
 
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 from aiohttp import web
 
 from pilotfish.ui import otlp
@@ -169,18 +172,43 @@ def make_app(store: SpanStore) -> web.Application:
     return app
 
 
-async def serve(address: str, port: int, db: Path) -> None:
+def grpc_server(store: SpanStore, address: str, port: int) -> tuple[grpc.aio.Server, int]:
+    """OTLP over gRPC: `TraceService/Export`, its request decoded as OTLP/HTTP's protobuf body
+    (the same message), its answer an empty `ExportTraceServiceResponse`; and the port bound."""
+
+    async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        try:
+            store.add(otlp.zipkin_spans(request, otlp.PROTOBUF))
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return otlp.export_response()
+
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(export)
+    service = grpc.method_handlers_generic_handler(otlp.OTLP_GRPC_SERVICE, {"Export": handler})
+    server.add_generic_rpc_handlers((service,))
+    return server, server.add_insecure_port(f"{address}:{port}")
+
+
+async def serve(address: str, port: int, db: Path, grpc_only: bool = False) -> None:
     store = SpanStore(db)
-    runner = web.AppRunner(make_app(store), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, address, port, reuse_address=True).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"trace collector on http://{address}:{port}/api/v2/", flush=True)
-    await stop.wait()
-    await runner.cleanup()
+    if grpc_only:
+        server = grpc_server(store, address, port)[0]
+        await server.start()
+        print(f"trace collector (OTLP over gRPC) on {address}:{port}", flush=True)
+        await stop.wait()
+        await server.stop(None)
+    else:
+        runner = web.AppRunner(make_app(store), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, address, port, reuse_address=True).start()
+        print(f"trace collector on http://{address}:{port}/api/v2/", flush=True)
+        await stop.wait()
+        await runner.cleanup()
     store.close()
 
 
@@ -189,8 +217,9 @@ def main() -> None:
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9411)
     parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--grpc", action="store_true", help="OTLP over gRPC only")
     args = parser.parse_args()
-    asyncio.run(serve(args.address, args.port, args.db))
+    asyncio.run(serve(args.address, args.port, args.db, args.grpc))
 
 
 if __name__ == "__main__":

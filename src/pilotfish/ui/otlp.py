@@ -20,6 +20,7 @@ from pilotfish.ui import otlp_schema
 from pilotfish.ui.otlp_schema import Span, Status
 
 OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's default path for traces
+OTLP_GRPC_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"  # its method: Export
 PROTOBUF = "application/x-protobuf"
 _KINDS = {
     Span.SPAN_KIND_SERVER: "SERVER",
