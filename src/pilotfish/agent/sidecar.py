@@ -340,11 +340,11 @@ def declaring_identity_env(proxy: Proxy) -> Proxy:
 
 
 def _source_address(spec: AgentSpec) -> str:
-    """Where a sidecar sharing the host's network makes its connections from: its pod's address
-    (as a pod's connections leave from it: the peer a server's policies and logs see). Not a
-    gateway's: an isolated mesh's gateway is on the host's loopback and its pods are not."""
-    shared = spec.proxy.type is ProxyType.SIDECAR and not in_own_namespace(spec)
-    return spec.proxy.ip if shared else ""
+    """Where a proxy sharing the host's network makes its connections from: its pod's address
+    (as a pod's connections leave from it: the peer a server's policies and logs see), for
+    sidecars and gateways alike (an isolated mesh's ingress gateway has its address on the
+    pods' bridge, `MeshNetwork.gateway_ip`). A pod in its own namespace needs nothing."""
+    return "" if in_own_namespace(spec) else spec.proxy.ip
 
 
 def sds_socket_path(run_dir: Path) -> Path:

@@ -1,10 +1,11 @@
 """Network-namespace pods for the isolated local mode, and the commands that build them.
 
-A mesh owns one Linux bridge `pfbr<A>` holding `10.A.0.1/16` (A: the mesh's block, chosen as
-for the 127.A.0.0/16 loopback block; refused when 10.A.0.0/16 overlaps any route or address of
-the host). The bridge is the only thing added to the host: no default route, no NAT, no
-forwarding (the pods have no route off 10.A.0.0/16, and nothing enables `ip_forward`). The
-control plane listens on the bridge's address, which is how pods reach it.
+A mesh owns one Linux bridge `pfbr<A>` holding `10.A.0.1/16` and the ingress gateway's
+`10.A.0.2` (A: the mesh's block, chosen as for the 127.A.0.0/16 loopback block; refused when
+10.A.0.0/16 overlaps any route or address of the host). The bridge is the only thing added to
+the host: no default route, no NAT, no forwarding (the pods have no route off 10.A.0.0/16, and
+nothing enables `ip_forward`). The control plane listens on the bridge's address, which is how
+pods reach it; the ingress gateway (on the host too) makes its connections to pods from its own.
 
 Each pod is a namespace `pf<A>-<name>.<namespace>` with its own loopback and a veth pair: the
 host end `pf<A>h<x>x<y>` on the bridge, the pod end renamed `eth0` with `10.A.x.y/16`. Its
@@ -88,6 +89,12 @@ class MeshBridge:
         return f"10.{self.block}.0.1"
 
     @property
+    def gateway_address(self) -> str:
+        """The ingress gateway's (a host process, as the control plane): its connections to
+        pods leave from it (`local.network.MeshNetwork.gateway_ip`)."""
+        return f"10.{self.block}.0.2"
+
+    @property
     def netns_prefix(self) -> str:
         return f"pf{self.block}-"
 
@@ -133,6 +140,7 @@ class MeshBridge:
         run(["ip", "link", "add", self.name, "type", "bridge"])
         run(["ip", "link", "set", self.name, "alias", self.alias])
         run(["ip", "addr", "add", f"{self.address}/16", "dev", self.name])
+        run(["ip", "addr", "add", f"{self.gateway_address}/32", "dev", self.name])
         run(["ip", "link", "set", self.name, "up"])
 
     def pods(self) -> list[str]:

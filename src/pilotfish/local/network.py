@@ -7,8 +7,9 @@ the state directory's path, skipping blocks in use, and remembered in `network.j
 mesh keeps its addresses across restarts and two meshes on one machine never share one.
 
 An isolated mesh (`up --isolated`) uses the same block number for its pods' 10.A.0.0/16 (see
-`pilotfish.capture.netns`): the control plane is 10.A.0.1 (the bridge), instances 10.A.1.1, …,
-and services' cluster IPs come from 10.A.240.0/21 (`pilotfish.registry.cluster_ips`).
+`pilotfish.capture.netns`): the control plane is 10.A.0.1 and the ingress gateway 10.A.0.2 (both
+on the bridge), instances 10.A.1.1, …, and services' cluster IPs come from 10.A.240.0/21
+(`pilotfish.registry.cluster_ips`).
 A block is free when no other running mesh claims it, its control-plane ports on 127.A.0.1 are
 free and no bridge `pfbrA` exists (unless it is this mesh's own, left by a killed `up`: it is
 cleaned up and reused). The mesh's process holds its claim (an abstract Unix socket) while it
@@ -54,7 +55,9 @@ class MeshNetwork:
 
     @property
     def gateway_ip(self) -> str:
-        return f"127.{self.block}.0.2"
+        """The ingress gateway's pod address (isolated: on the pods' bridge, `MeshBridge`, so
+        its connections to pods leave from it, as a gateway pod's do)."""
+        return f"{self.prefix}.0.2"
 
     def ip_for(self, instance: str) -> str:
         """A stable address per instance name; new names take the lowest free one."""

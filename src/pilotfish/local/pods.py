@@ -1,7 +1,8 @@
 """The isolated local mode (`pilotfish up --isolated`, root): each workload instance is a pod in
 its own network namespace on the mesh's bridge (`pilotfish.capture.netns`), with Istio's capture
-rules (`pilotfish.capture.rules`) unless it runs without a sidecar, and kube-proxy's service
-rules (`pilotfish.capture.services`) in every pod.
+rules (`pilotfish.capture.rules`) unless it runs without a sidecar or is a gateway's pod (its
+Envoy is the pod, its ports its listeners: Istio injects no capture into one), and kube-proxy's
+service rules (`pilotfish.capture.services`) in every pod.
 
 Names resolve through each pod's /etc/hosts, as Kubernetes DNS resolves a service: a service's
 names (`reviews`, in its own namespace; `reviews.default`, `reviews.default.svc`,
@@ -29,7 +30,7 @@ from pilotfish.capture import netns
 from pilotfish.capture.rules import CaptureError, nat_rules, settings_for
 from pilotfish.capture.services import ServiceRoute, service_routes, service_rules
 from pilotfish.config.hosts import CLUSTER_DOMAIN
-from pilotfish.model.proxy import Proxy
+from pilotfish.model.proxy import Proxy, is_gateway_pod
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import WorkloadInstance
 
@@ -66,14 +67,16 @@ class IsolatedPods:
         await asyncio.to_thread(self.bridge.remove)
 
     async def add_pod(self, manifest: Manifest, addresses: dict[str, str], proxy: Proxy) -> None:
-        """The pod's namespace, address, /etc/hosts and (with a sidecar) capture rules.
+        """The pod's namespace, address, /etc/hosts and (with a sidecar, not a gateway's pod)
+        capture rules.
         Raises CaptureError (a bad `traffic.sidecar.istio.io/*` annotation, a failed step)."""
         workload = next(
             w
             for w in manifest.workloads
             if (w.name, w.namespace) == (proxy.workload, proxy.namespace)
         )
-        rules = nat_rules(settings_for(dict(workload.annotations))) if workload.sidecar else None
+        captured = workload.sidecar and not is_gateway_pod(dict(workload.labels))
+        rules = nat_rules(settings_for(dict(workload.annotations))) if captured else None
         ns = self.netns_name(proxy.pod_name)
         hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace, self.cluster_ips)
         self.hosts[ns] = hosts

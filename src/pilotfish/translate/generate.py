@@ -187,7 +187,8 @@ def _translated_parts(
         )
         if http:
             messages.append(with_route_rbac(inbound_route_config(container_port), authz.per_route))
-    if proxy.captured:
+    if inbound_chains:  # a captured pod declaring no port (Istio's sleep): none, as Envoy
+        # refuses a listener without chains (NACK), and a connection to it is refused either way
         messages.append(captured.virtual_inbound_listener(inbound_chains))
     return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
