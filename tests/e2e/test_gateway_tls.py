@@ -24,7 +24,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture(scope="module")
 def secure_backend(pki: Pki) -> Iterator[tuple[str, int]]:
-    with http_server("secure", tls=pki.issue("secure", ["secure.example"])) as server:
+    names = ["secure.example", "no-mode.example"]
+    with http_server("secure", tls=pki.issue("secure", names)) as server:
         yield server
 
 
@@ -56,6 +57,26 @@ def gw_mesh(
         yield mesh
     finally:
         mesh.down()
+
+
+NO_MODE = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: no-mode
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 8443
+      name: https
+      protocol: HTTPS
+    tls:
+      credentialName: httpbin-credential
+    hosts:
+    - other.example
+"""
 
 
 def _config(pki: Pki, secure: tuple[str, int], plain: tuple[str, int]) -> str:
@@ -97,12 +118,15 @@ spec:
   - port: {{number: 8443, name: tls-passthrough, protocol: TLS}}
     hosts: [secure.example]
     tls: {{mode: PASSTHROUGH}}
+  - port: {{number: 8443, name: https-no-mode, protocol: HTTPS}}
+    hosts: [no-mode.example]
+    tls: {{credentialName: httpbin-credential}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: httpbin}}
 spec:
-  hosts: [httpbin.example.com, mtls.example.com, plain.example.com]
+  hosts: [httpbin.example.com, mtls.example.com, plain.example.com, no-mode.example]
   gateways: [gw]
   http:
   - route: [{{destination: {{host: httpbin, port: {{number: 8000}}}}}}]
@@ -120,10 +144,10 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: secure}}
 spec:
-  hosts: [secure.example]
+  hosts: [secure.example, no-mode.example]
   gateways: [gw]
   tls:
-  - match: [{{port: 8443, sniHosts: [secure.example]}}]
+  - match: [{{port: 8443, sniHosts: [secure.example, no-mode.example]}}]
     route: [{{destination: {{host: secure.example, port: {{number: 443}}}}}}]
 ---
 apiVersion: networking.istio.io/v1
@@ -192,6 +216,23 @@ def test_https_mutual_needs_a_client_certificate(gw_mesh: LocalMesh, pki: Pki) -
 def test_tls_passthrough_reaches_the_backend_certificate(gw_mesh: LocalMesh, pki: Pki) -> None:
     status, body = https_get(gw_mesh.ingress, 8443, "secure.example", "/p", pki.ca_path)
     assert status == 200 and body.startswith("secure /p"), body
+
+
+def test_https_with_no_tls_mode_passes_tls_through(
+    gw_mesh: LocalMesh, pki: Pki, tmp_path: Path
+) -> None:
+    """Istio's ServerTLSSettings default mode is PASSTHROUGH: an HTTPS server with only a
+    `credentialName` terminates nothing (its http route is not used) and its VirtualService's
+    `tls` route carries the client's TLS to the backend, whose certificate the client sees;
+    `apply` warns as Istio's validation does."""
+    status, body = https_get(gw_mesh.ingress, 8443, "no-mode.example", "/p", pki.ca_path)
+    assert status == 200 and body.startswith("secure /p"), body
+    config = tmp_path / "no-mode.yaml"
+    config.write_text(NO_MODE)
+    applied = gw_mesh.apply(str(config))
+    gw_mesh.pilotfish("delete", "gateway", "no-mode")
+    warning = "PASSTHROUGH mode does not use certificates, they will be ignored"
+    assert warning in applied.stdout + applied.stderr, applied.stdout + applied.stderr
 
 
 def test_https_redirect_and_plain_http_on_one_port(gw_mesh: LocalMesh) -> None:

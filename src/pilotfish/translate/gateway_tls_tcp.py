@@ -89,7 +89,9 @@ def _protocol(server: Server) -> str:
 
 
 def _mode(server: Server) -> str:
-    return str(server.tls.mode or "SIMPLE") if server.tls is not None else ""
+    """The server's TLS mode; none set is PASSTHROUGH, ServerTLSSettings' default (Istio's
+    IsPassThroughServer: a `credentialName` without a mode is ignored, `apply` warns)."""
+    return str(server.tls.mode or "PASSTHROUGH") if server.tls is not None else ""
 
 
 def handled_here(server: Server) -> bool:
