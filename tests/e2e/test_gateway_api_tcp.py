@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from tests.e2e.l4kit import tcp_exchange
 from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.telemetrykit import scrape, select
 
 API = "samples/tcp-echo/gateway-api"
 
@@ -60,3 +61,30 @@ def test_tcp_route_80_20(mesh: LocalMesh) -> None:
     seen = via_gateway(address(mesh), 400)
     assert set(seen) == {"one", "two"}, seen
     assert 0.13 <= seen["two"] / 400 <= 0.27, seen
+
+
+def test_the_servers_name_the_gateways_pod_as_the_tcp_source(mesh: LocalMesh) -> None:
+    """At tcp-echo (reporter="destination"), the connections came from the Gateway's pod, as
+    Istio's peer exchange names it: its Deployment `tcp-echo-gateway-istio`, its canonical
+    labels, no `app` label."""
+    jsonpath = "jsonpath={.items[*].status.podIP}"
+    pods = mesh.pilotfish("get", "pod", "-l", "app=tcp-echo", "-o", jsonpath)
+    series = [
+        s.labels
+        for ip in pods.stdout.split()
+        for s in select(
+            scrape(f"http://{ip}:15090/stats/prometheus"),
+            "istio_tcp_connections_opened_total",
+            reporter="destination",
+            source_workload="tcp-echo-gateway-istio",
+        )
+    ]
+    assert series, pods.stdout + pods.stderr
+    for labels in series:
+        assert labels["source_workload_namespace"] == "default"
+        assert labels["source_canonical_service"] == "tcp-echo-gateway-istio"
+        assert labels["source_canonical_revision"] == "latest"
+        assert labels["source_app"] == "unknown"
+        assert labels["source_principal"] == (
+            "spiffe://cluster.local/ns/default/sa/tcp-echo-gateway-istio"
+        )

@@ -13,8 +13,19 @@ from typing import Any
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.telemetrykit import scrape, select
 
 NS = "istio-io-tcp-traffic-shifting"  # Istio's task's namespace
+GATEWAY_SOURCE = {  # Istio's source labels for its ingress gateway (a Deployment's pod)
+    "source_workload": "istio-ingressgateway",
+    "source_canonical_service": "istio-ingressgateway",
+    "source_canonical_revision": "latest",
+    "source_workload_namespace": "istio-system",
+    "source_principal": "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
+    "source_app": "istio-ingressgateway",
+    "source_version": "unknown",
+    "source_cluster": "Kubernetes",
+}
 TASK = "samples/tcp-echo"
 ALLOW_9001 = """
 apiVersion: security.istio.io/v1
@@ -79,6 +90,28 @@ def test_tcp_traffic_shifting_through_the_ingress_gateway(mesh: LocalMesh) -> No
     replies = _nc(mesh, script).splitlines()
     assert len(replies) == 40 and {r.split()[0] for r in replies} == {"one", "two"}, replies
     assert 2 <= sum(r.startswith("two ") for r in replies) <= 16, replies  # 20% of 40
+
+
+def test_the_servers_tcp_metrics_name_the_gateway_as_their_source(mesh: LocalMesh) -> None:
+    """What Istio's tcp-echo servers report (reporter="destination") for the connections the
+    shifting test sent through the ingress gateway: the gateway is their source, as Istio's
+    peer exchange names it (its certificate's identity here, `telemetry.exchange`)."""
+    jsonpath = "jsonpath={.items[*].status.podIP}"
+    servers = _out(mesh, "get", "pod", "-n", NS, "-l", "app=tcp-echo", "-o", jsonpath).split()
+    series = [
+        s.labels
+        for ip in servers
+        for s in select(
+            scrape(f"http://{ip}:15090/stats/prometheus"),
+            "istio_tcp_connections_opened_total",
+            reporter="destination",
+            source_workload_namespace="istio-system",
+        )
+    ]
+    assert series, "no TCP series from istio-system at the servers"
+    for labels in series:
+        assert {k: v for k, v in labels.items() if k.startswith("source_")} == GATEWAY_SOURCE
+        assert labels["destination_workload_namespace"] == NS
 
 
 def test_tcp_authorization_task_with_nc_by_service_name(mesh: LocalMesh) -> None:

@@ -60,5 +60,21 @@ def test_a_push_context_lists_sidecar_workloads_by_trust_domain_uri() -> None:
         WorkloadInstance("x-0", "plain", "bar", "127.1.0.6", (), "plain", sidecar=False),
     )
     table = push_table(PushContext(registry=RegistrySnapshot(instances=pods)))
-    assert list(table) == ["spiffe://cluster.local/ns/bar/sa/rv2"]
+    gateway = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    assert list(table) == ["spiffe://cluster.local/ns/bar/sa/rv2", gateway]
     assert table["spiffe://cluster.local/ns/bar/sa/rv2"].startswith("ratings-v2;bar;ratings;")
+    # local mode's own ingress gateway (no registry instance), as Istio's metrics name it
+    expected = "istio-ingressgateway;istio-system;istio-ingressgateway;latest;istio-ingressgateway"
+    assert table[gateway] == f"{expected};unknown;Kubernetes"
+
+
+def test_a_registry_instance_holding_the_gateways_identity_is_the_one_listed() -> None:
+    pod = WorkloadInstance(
+        "gw-0", "my-gateway", "istio-system", "127.1.0.7",
+        (("app", "my-gateway"), ("istio", "ingressgateway")),
+        "istio-ingressgateway-service-account",
+    )  # fmt: skip
+    table = push_table(PushContext(registry=RegistrySnapshot(instances=(pod,))))
+    assert list(table.values()) == [
+        "my-gateway;istio-system;my-gateway;latest;my-gateway;unknown;Kubernetes"
+    ]

@@ -26,11 +26,16 @@ from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.mesh_config import MeshSettings
-from pilotfish.registry.workloads import WorkloadSpec, ws_proxy_port
+from pilotfish.registry.workloads import (
+    INGRESS_GATEWAY,
+    INGRESS_GATEWAY_ACCOUNT,
+    INGRESS_GATEWAY_LABELS,
+    INGRESS_GATEWAY_NAMESPACE,
+    WorkloadSpec,
+    ws_proxy_port,
+)
 from pilotfish.state_files import STORE_FILE
 
-GATEWAY_NAME, GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
-GATEWAY_LABELS = (("app", "istio-ingressgateway"), ("istio", "ingressgateway"))
 TOKEN_FILE = "istio-token"
 
 
@@ -55,11 +60,11 @@ def gateway_proxy(network: MeshNetwork, ingress_address: str) -> Proxy:
     return Proxy(
         type=ProxyType.ROUTER,
         ip=network.gateway_ip,
-        instance=f"{GATEWAY_NAME}-0",
-        namespace=GATEWAY_NAMESPACE,
-        labels=GATEWAY_LABELS,
-        workload=GATEWAY_NAME,
-        service_account=f"{GATEWAY_NAME}-service-account",
+        instance=f"{INGRESS_GATEWAY}-0",
+        namespace=INGRESS_GATEWAY_NAMESPACE,
+        labels=INGRESS_GATEWAY_LABELS,
+        workload=INGRESS_GATEWAY,
+        service_account=INGRESS_GATEWAY_ACCOUNT,
         gateway_address=ingress_address,
     )
 

@@ -25,6 +25,11 @@ PILOTFISH_ANNOTATIONS = frozenset({WORKDIR_ANNOTATION, IMAGES_ANNOTATION, INJECT
 
 GATEWAY_LABELS = ("ingressgateway", "egressgateway")
 """Values of the `istio` label that make a workload a gateway (Istio's ingress/egress gateways)."""
+INGRESS_GATEWAY, INGRESS_GATEWAY_NAMESPACE = "istio-ingressgateway", "istio-system"
+INGRESS_GATEWAY_LABELS = (("app", INGRESS_GATEWAY), ("istio", "ingressgateway"))
+INGRESS_GATEWAY_ACCOUNT = f"{INGRESS_GATEWAY}-service-account"
+"""Local mode's own ingress gateway, as Istio installs it (no manifest workload: the launcher
+runs it, `local.specs.gateway_proxy`)."""
 
 
 def is_gateway_pod(labels: Mapping[str, str]) -> bool:

@@ -38,6 +38,12 @@ from pilotfish.ca.identity import spiffe_id
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import WorkloadInstance
+from pilotfish.registry.workloads import (
+    INGRESS_GATEWAY,
+    INGRESS_GATEWAY_ACCOUNT,
+    INGRESS_GATEWAY_LABELS,
+    INGRESS_GATEWAY_NAMESPACE,
+)
 from pilotfish.telemetry import exchange, identity_env
 from pilotfish.telemetry.access_log import file_access_log
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
@@ -123,11 +129,20 @@ def _certified(instance: WorkloadInstance, domain: str) -> tuple[str, exchange.I
 
 def workload_identities(push: PushContext) -> frozenset[tuple[str, exchange.Identity]]:
     """(SPIFFE URI, identity) of every workload instance with a sidecar (once per push context;
-    each instance's pair kept across push contexts): all `principal_table` reads."""
+    each instance's pair kept across push contexts): all `principal_table` reads. Local mode's
+    own ingress gateway is no registry instance: its identity is added unless an instance holds
+    its URI (so a TCP server knows a gateway client as Istio names it, not as `unknown`)."""
 
     def build() -> frozenset[tuple[str, exchange.Identity]]:
         domain = push.mesh.trust_domain
-        return frozenset(_certified(i, domain) for i in push.registry.instances if i.sidecar)
+        found = {_certified(i, domain) for i in push.registry.instances if i.sidecar}
+        gateway = spiffe_id(domain, INGRESS_GATEWAY_NAMESPACE, INGRESS_GATEWAY_ACCOUNT)
+        if all(uri != gateway for uri, _ in found):
+            labels = dict(INGRESS_GATEWAY_LABELS)
+            found.add(
+                (gateway, exchange.identity(labels, INGRESS_GATEWAY, INGRESS_GATEWAY_NAMESPACE))
+            )
+        return frozenset(found)
 
     return push.memoized("pilotfish.translate.observability.workload_identities", build)
 
