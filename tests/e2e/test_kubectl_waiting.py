@@ -101,6 +101,7 @@ def test_delete_namespace_deletes_what_is_in_it(mesh: LocalMesh) -> None:
     assert {"httpbin-v1-0.doomed", "sleep-0.doomed"} <= set(mesh.info["proxies"])
     deleted = _ok(mesh, "delete", "namespace", "doomed")
     assert deleted.endswith('namespace "doomed" deleted\n'), deleted
+    assert deleted.count('namespace "doomed" deleted') == 1, deleted  # once, as kubectl says it
     assert not [key for key in mesh.info["proxies"] if key.endswith(".doomed")]
     for kind in ("pods", "svc", "sa"):
         result = mesh.pilotfish("get", kind, "-n", "doomed")

@@ -160,7 +160,8 @@ def delete_namespaces(names: list[str], state_dir: Path, wait: bool, timeout: fl
         keys += [_key(d) for d in [*inside, *itself]]
     body = {"files": [], "keys": keys, "wait": wait, "timeout": timeout}
     gone = {(k[2], k[3]): frozenset[str]() for k in keys if k[1] in WORKLOAD_KINDS}
-    code = _send(state_dir, "/api/v1/delete", body, timeout, gone)
+    said_last = {f'namespace "{name}" deleted' for name in names}  # once, as kubectl, last
+    code = _send(state_dir, "/api/v1/delete", body, timeout, gone, held=said_last)
     if code == 0:
         for name in names:
             print(f'namespace "{name}" deleted')
@@ -197,7 +198,10 @@ def _send(
     timeout: float,
     workloads: Wanted | None = None,
     given: dict[str, str] | None = None,
+    held: set[str] | None = None,
 ) -> int:
+    """Send a change; print what changed (but the `held` lines: the caller says those) and wait
+    for convergence and rollout."""
     info = running_mesh(state_dir)
     status, reply = mesh_call(info, "POST", path, body, timeout=timeout + 10)
     print_diagnostics(reply.get("diagnostics", []), given)
@@ -205,7 +209,8 @@ def _send(
         _err("rejected: nothing was changed")
         return 1
     for line in reply.get("changes", []):
-        print(line)
+        if line not in (held or set()):
+            print(line)
     code = report_convergence(reply, body.get("wait", True))
     if code == 0 and workloads and body.get("wait", True):
         code = report_rollout(

@@ -16,6 +16,7 @@ from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
 from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.local.control_plane import control_plane_log
+from pilotfish.model.proxy import is_gateway_pod
 
 PROXY_CONTAINERS = ("istio-proxy", "envoy", "proxy")
 
@@ -106,8 +107,9 @@ def logs_command(
     code = 0
     for key, proxy in pods:
         which = container
-        if proxy.get("type") == "router" and which is None:
-            which = "istio-proxy"  # a gateway is only its Envoy
+        gateway = proxy.get("type") == "router" or is_gateway_pod(proxy.get("labels") or {})
+        if gateway and which is None:
+            which = "istio-proxy"  # a gateway is only its Envoy (a Gateway API one's too)
         path = Path(proxy["log"]) if "log" in proxy else log_file(Path(proxy["run_dir"]), which)
         if not path.exists():
             what = f"container {which}" if which else "app"
