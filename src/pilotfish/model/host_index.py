@@ -34,10 +34,36 @@ class HostIndex(Generic[SpecT]):
         self.restricted = False
         """Whether some config is not exported to every namespace (only then does the answer
         for a host depend on the namespace asking)."""
+        self._views: dict[str, tuple[int, ...]] = {}
+
+    def view(self, namespace: str) -> tuple[int, ...]:
+        """What `most_specific`'s answers for `namespace` depend on: the configs not exported
+        to every namespace that are exported to `namespace` (ids, in order); () when every
+        config is exported everywhere. Two namespaces with the same view see the same configs,
+        so they get the same answer for every host. Memoised."""
+        if not self.restricted:
+            return ()
+        found = self._views.get(namespace)
+        if found is None:
+            entries = [e for same in self.exact.values() for e in same] + self.wildcards
+            found = self._views[namespace] = tuple(
+                sorted(
+                    {
+                        id(config)
+                        for _, _, config in entries
+                        if self._restricted(config)
+                        and exported_to(config, namespace, self.default_export)
+                    }
+                )
+            )
+        return found
+
+    def _restricted(self, config: AnyConfig) -> bool:
+        export_to = tuple(getattr(config.spec, "export_to", ()) or ()) or self.default_export
+        return bool(export_to) and "*" not in export_to
 
     def add(self, pattern: str, order: int, config: ConfigObject[SpecT]) -> None:
-        export_to = tuple(getattr(config.spec, "export_to", ()) or ()) or self.default_export
-        if export_to and "*" not in export_to:
+        if self._restricted(config):
             self.restricted = True
         if pattern.startswith("*"):
             self.wildcards.append((order, pattern, config))

@@ -248,12 +248,9 @@ class PushContext:
     def destination_rule(
         self, host: str, proxy_namespace: str, service_namespace: str = ""
     ) -> DestinationRule | None:
-        """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace`.
-
-        Namespaces are tried in order: the proxy's, the service's, the root namespace; inside
-        one, the most specific host wins (exact before wildcard), ties by namespace/name.
-        Found through a host index (exact hosts by name, wildcards scanned), memoised.
-        """
+        """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace`: of the
+        proxy's namespace, else the service's, else the root namespace; in one, the most specific
+        host (exact before wildcard), then namespace/name. From a host index, memoised."""
         key = (host, proxy_namespace, service_namespace)
         memo = self._rule_memo
         if key in memo:
@@ -310,6 +307,9 @@ class PushContext:
         if key not in memo:
             memo[key] = most_specific(index, host, namespace)
         return memo[key]
+
+    def virtual_service_view(self, namespace: str) -> tuple[int, ...]:
+        return self._mesh_vs_index.view(namespace)  # what `mesh_virtual_service` reads of it
 
     @cached_property
     def _vs_memo(self) -> dict[tuple[str, str], VirtualService | None]:

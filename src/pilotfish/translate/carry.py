@@ -233,6 +233,11 @@ class Carry:
         self._frames[-1][2].update(entry.parts)
         return True
 
+    @property
+    def building(self) -> bool:
+        """Whether a unit is being built (the units used now are recorded into it)."""
+        return bool(self._frames)
+
     def latest(self, name: Hashable) -> object:
         """What was last `remember`ed as `name` (None if nothing): kept across push contexts,
         one value per name."""

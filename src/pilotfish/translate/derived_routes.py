@@ -17,7 +17,7 @@ the record came from (older or newer: the difference of two object sets is symme
   between the record's config objects and the push context's, both versions, is a
   VirtualService with HTTP routes and hosts naming a service (`affected.virtual_service_hosts`)
   — so no changed object is a delegate, which has no hosts;
-- then a slot (`virtual_hosts.Slot`) whose service is none of those hosts has the same
+- then a slot (`slots.Slot`) whose service is none of those hosts has the same
   VirtualService (no changed version's hosts cover it), domains, cluster specs and labels: its
   virtual host, and its diagnostics, are what they were. The slots of those hosts are built
   as a full build builds them (`virtual_hosts.slot_unit`), and the tail (CONNECT virtual
@@ -51,14 +51,13 @@ from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.service_entries import tidy_http_proxy_domains
+from pilotfish.translate.slots import Slot, http_slots
 from pilotfish.translate.vhds_part import OnDemandRoutePart
 from pilotfish.translate.virtual_hosts import (
-    Slot,
     VhostUnit,
     catch_all_vhost,
     finished,
     http_proxy_route_config,
-    http_slots,
     slot_unit,
     tail_vhosts,
 )
@@ -106,14 +105,21 @@ def built(
     return config, diagnostics, recipe_of(push, proxy.namespace, notes)
 
 
-def recipe_of(push: PushContext, namespace: str, notes: list[tuple[Diagnostic, ...]]) -> Recipe:
-    """The recipe of a part built of `namespace`'s slots in `push`, with each slot's notes."""
+def recipe_of(
+    push: PushContext,
+    namespace: str,
+    notes: list[tuple[Diagnostic, ...]],
+    hosts: dict[str, tuple[int, ...]] | None = None,
+) -> Recipe:
+    """The recipe of a part built of `namespace`'s slots in `push`, with each slot's notes
+    (`hosts`: its `by_host`, when the caller has it: `route_view.by_host`)."""
     slots, claimed = http_slots(push, namespace)
-    by_host: dict[str, list[int]] = {}
-    for index, slot in enumerate(slots):
-        by_host.setdefault(slot.service.hostname, []).append(index)
-    frozen = {host: tuple(found) for host, found in by_host.items()}
-    return Recipe(slots, claimed, tuple(notes), frozen)
+    if hosts is None:
+        by_host: dict[str, list[int]] = {}
+        for index, slot in enumerate(slots):
+            by_host.setdefault(slot.service.hostname, []).append(index)
+        hosts = {host: tuple(found) for host, found in by_host.items()}
+    return Recipe(slots, claimed, tuple(notes), hosts)
 
 
 def record_key(key: Hashable) -> Hashable:

@@ -11,9 +11,10 @@ same inputs as a whole build (`http_slots`, `slot_unit`, `finished`, `tail_vhost
 a sidecar is sent of it (`on_demand_routes.published`) is what it would be sent of the whole
 configuration (`tests/translate/test_vhds_source.py` compares the two, answer by answer,
 byte for byte). A slot's unit is shared by every namespace whose slot has the same domains
-(and by the next push contexts while its inputs are the same objects: `Carry`), so a storm
-of on-demand sidecars costs a look-up per slot and namespace, not a copy of each virtual
-host into 50 configurations, their indexes and route walks.
+(and by the next push contexts while its inputs are the same objects: `Carry`), and the
+namespaces of one view (`route_view`: those that see the same VirtualServices, cluster specs
+and scope) take the first one's virtual hosts and index by position, so a storm of on-demand
+sidecars costs a look-up per slot and view, not per slot and namespace.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pilotfish.translate import (
     derived_routes,
     names,
     on_demand_routes,
+    route_view,
     service_entries,
     sidecar_scope,
 )
@@ -40,8 +42,9 @@ from pilotfish.translate.http_routes import with_istio_route_defaults
 from pilotfish.translate.observability import outbound_routes, reused_outbound_vhost
 from pilotfish.translate.outbound import outbound_block
 from pilotfish.translate.resources import ProxyResources
+from pilotfish.translate.slots import http_slots
 from pilotfish.translate.vhds_part import UP_FRONT_VHOSTS, DomainIndex, OnDemandRoutePart, answer_of
-from pilotfish.translate.virtual_hosts import finished, http_slots, slot_unit, tail_vhosts
+from pilotfish.translate.virtual_hosts import tail_vhosts
 
 
 def whole_parts(
@@ -110,22 +113,22 @@ def vhds_built(
     make the configuration of, for `proxy`'s namespace in `push` (its scoped push context);
     kept as `key`'s with its recipe (`derived_routes.keep`, for later push contexts to derive
     from)."""
-    diagnostics: list[Diagnostic] = []
-    notes: list[tuple[Diagnostic, ...]] = []
     slots, claimed = http_slots(push, proxy.namespace)
-    vhosts: list[rc_pb2.VirtualHost] = []
-    for slot in slots:
-        unit = slot_unit(proxy, push, slot, specs)
-        diagnostics.extend(unit.diagnostics)
-        notes.append(tuple(unit.diagnostics))
-        vhosts.append(finished(push, unit, finish))
+    vhosts, notes, view, first = route_view.slot_vhosts(proxy, push, slots, specs, finish)
+    diagnostics = [d for found in notes for d in found]
     vhosts.extend(tail_vhosts(proxy, push, specs, claimed, diagnostics, finish))
     settings = route_pb2.RouteConfiguration(name=names.HTTP_PROXY_ROUTE_CONFIG)
     up_front = on_demand_routes.up_front(with_istio_route_defaults(settings))
-    part = _part(push, up_front, vhosts, diagnostics, slots=len(slots))
+    index = None if first else route_view.derived_index(view, vhosts, len(slots), _tidied(push))
+    part = _part(push, up_front, vhosts, diagnostics, index, slots=len(slots))
     if key is not None:
-        recipe = derived_routes.recipe_of(push, proxy.namespace, notes)
+        hosts = None if first else route_view.by_host(view, slots)
+        recipe = derived_routes.recipe_of(push, proxy.namespace, notes, hosts)
         derived_routes.keep(proxy, push, key, part, recipe)
+        if first:
+            view.by_host = recipe.by_host
+    if first:
+        view.part = part
     return part
 
 

@@ -14,7 +14,7 @@ The traffic policy already set on the EDS cluster (`clusters.outbound_cluster`) 
 
 `tidy_http_proxy_domains`: a ServiceEntry host is reached by the name as written (`api.example`,
 `api.example:8080`), not by Kubernetes' short forms (`<name>.<ns>.svc`), which
-`virtual_hosts.service_domains` builds for every service; they are removed from its virtual host
+`slots.service_domains` builds for every service; they are removed from its virtual host
 (they would also repeat `host:port`). Pure.
 """
 

@@ -148,7 +148,7 @@ class OnDemandRoutePart(ProxyResources):
     ) -> None:
         """`index`: the index of `vhosts`' domains, when the caller has it (a part derived
         from one whose virtual hosts have the same domains by position); `slots`: how many of
-        `vhosts` are services' (`virtual_hosts.http_slots`), the tail after them (CONNECT
+        `vhosts` are services' (`slots.http_slots`), the tail after them (CONNECT
         virtual hosts, the pod's own, the catch-all) read the outbound traffic policy."""
         super().__init__({ROUTE: {up_front.name: up_front}}, diagnostics)
         self.vhosts, self.tidy, self.always = vhosts, tidy, always

@@ -35,23 +35,9 @@ from pilotfish.translate.http_routes import (
     virtual_service_routes,
     with_istio_route_defaults,
 )
+from pilotfish.translate.slots import Slot, http_slots, service_domains
 from pilotfish.translate.tcp import connect_sni_targets, connect_targets
 from pilotfish.translate.traffic_policy import hash_policies
-
-
-def service_domains(service: Service, port: ServicePort, proxy_namespace: str) -> list[str]:
-    fqdn, name, ns = service.hostname, service.name, service.namespace
-    short = [f"{name}.{ns}.svc", f"{name}.{ns}"]
-    if ns == proxy_namespace:
-        short.append(name)
-    http_ports = [p for p in service.ports if p.protocol.is_http]
-    domains = [fqdn] if port.port == 80 or len(http_ports) == 1 else []
-    domains.append(f"{fqdn}:{port.port}")
-    for form in short:
-        domains.append(f"{form}:{port.port}")
-        if port.port == 80:
-            domains.append(form)
-    return domains
 
 
 def http_proxy_route_config(
@@ -77,36 +63,6 @@ def http_proxy_route_config(
         config.virtual_hosts.append(finished(push, unit, finish))
     config.virtual_hosts.extend(tail_vhosts(proxy, push, clusters, claimed, diagnostics, finish))
     return with_istio_route_defaults(config)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """An HTTP-family service port's place in `http_proxy`, with the domains the services
-    before it left unclaimed (the same in every push context with the same services)."""
-
-    service: Service
-    port: ServicePort
-    domains: tuple[str, ...]
-
-
-def http_slots(push: PushContext, namespace: str) -> tuple[tuple[Slot, ...], frozenset[str]]:
-    """The slots of a namespace's `http_proxy` in order, and every domain they claim,
-    memoised per push context."""
-    key = ("pilotfish.translate.http_slots", namespace)
-    if key not in push.memo:
-        slots: list[Slot] = []
-        claimed: set[str] = set()
-        for service in push.services:
-            for port in (p for p in service.ports if p.protocol.is_http):
-                domains = _domains(push, service, port, namespace)
-                if claimed.intersection(domains):
-                    domains = tuple(d for d in domains if d not in claimed)
-                if domains:
-                    claimed.update(domains)
-                    slots.append(Slot(service, port, domains))
-        push.memo[key] = (tuple(slots), frozenset(claimed))
-    found: tuple[tuple[Slot, ...], frozenset[str]] = push.memo[key]
-    return found
 
 
 def slot_unit(
@@ -150,12 +106,15 @@ def tail_vhosts(
     diagnostics: list[Diagnostic],
     finish: Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost] | None = None,
 ) -> list[rc_pb2.VirtualHost]:
-    """What follows the slots: CONNECT virtual hosts, the pod's own, the catch-all."""
-    others = [
-        *connect_vhosts(proxy, push, clusters, set(claimed), diagnostics),
-        pod_local_vhost(),
-        catch_all_vhost(push.mesh.outbound_traffic_policy),
-    ]
+    """What follows the slots: CONNECT virtual hosts, the pod's own, the catch-all (these two
+    the same objects for every namespace of a push context: `finish` keeps what it made of
+    them, `observability.reused_outbound_vhost`)."""
+    policy = push.mesh.outbound_traffic_policy
+    key = ("pilotfish.translate.virtual_hosts.tail", policy)
+    fixed: tuple[rc_pb2.VirtualHost, ...] | None = push.memo.get(key)
+    if fixed is None:
+        fixed = push.memo[key] = (pod_local_vhost(), catch_all_vhost(policy))
+    others = [*connect_vhosts(proxy, push, clusters, set(claimed), diagnostics), *fixed]
     return others if finish is None else [finish(v) for v in others]
 
 
@@ -184,18 +143,6 @@ def _may_match_labels(vs: VirtualService | None) -> bool:
         if any(m.source_labels for m in http.match or ()):
             return True
     return False
-
-
-def _domains(
-    push: PushContext, service: Service, port: ServicePort, namespace: str
-) -> tuple[str, ...]:
-    """`service_domains`, memoised per push context (the namespace counts only as the
-    service's own or another)."""
-    key = ("pilotfish.translate.domains", id(service), port.port, service.namespace == namespace)
-    if key not in push.memo:
-        push.memo[key] = tuple(service_domains(service, port, namespace))
-    found: tuple[str, ...] = push.memo[key]
-    return found
 
 
 @dataclass(frozen=True)
@@ -297,11 +244,8 @@ def connect_vhosts(
     the host's VirtualService `tls`/`tcp` routes as its TCP listener is (`tcp.connect_targets`),
     and one per other SNI those `tls` routes name (`tcp.connect_sni_targets`)."""
     found = []
-    for service in push.services:
-        for port in service.ports:
-            cluster = names.outbound_cluster(port.port, service.hostname)
-            if port.protocol.is_http or cluster not in clusters:
-                continue
+    for service, port in _other_ports(push):
+        if names.outbound_cluster(port.port, service.hostname) in clusters:
             domains = [
                 d
                 for d in service_domains(service, port, proxy.namespace)
@@ -325,6 +269,17 @@ def connect_vhosts(
                     name = names.vhost(sni, port.port)
                     route = connect_route(name, sni_targets)
                     found.append(rc_pb2.VirtualHost(name=name, domains=[domain], routes=[route]))
+    return found
+
+
+def _other_ports(push: PushContext) -> tuple[tuple[Service, ServicePort], ...]:
+    """The services' ports that are not HTTP-family, in order, memoised per push context."""
+    key = "pilotfish.translate.virtual_hosts.other_ports"
+    found: tuple[tuple[Service, ServicePort], ...] | None = push.memo.get(key)
+    if found is None:
+        found = push.memo[key] = tuple(
+            (s, p) for s in push.services for p in s.ports if not p.protocol.is_http
+        )
     return found
 
 
