@@ -272,6 +272,43 @@ def test_egress_gateway_carries_sidecar_traffic_to_the_external_service(
     assert counted() >= before + 3
 
 
+EGRESS_DENY = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {{name: egress-by-address, namespace: istio-system}}
+spec:
+  selector: {{matchLabels: {{istio: egressgateway}}}}
+  action: DENY
+  rules:
+  - from: [{{source: {{ipBlocks: ["{ip}"]}}}}]
+    to: [{{operation: {{paths: [/by-address]}}}}]
+"""
+
+
+def test_the_egress_gateway_sees_each_sidecars_pod_address(
+    gw_mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """A sidecar's connection to the egress gateway comes from its pod's address, so a DENY at
+    the gateway naming sleep's address refuses sleep and not httpbin's pod (security)."""
+    proxies = gw_mesh.info["proxies"]
+    sleep, other = proxies["sleep-0.default"], proxies["httpbin-v1-0.default"]
+    policy = tmp_path / "deny.yaml"
+    policy.write_text(EGRESS_DENY.format(ip=sleep["ip"]))
+    gw_mesh.apply(str(policy))
+    url = "http://edition.example/by-address"
+    try:
+        gw_mesh.wait_for(
+            lambda: proxy_get((sleep["ip"], sleep["outbound_port"]), url)[0] == 403,
+            what="the DENY at the egress gateway",
+        )
+        status, _, body = proxy_get((other["ip"], other["outbound_port"]), url)
+        assert status == 200 and body.startswith("edition /by-address"), (status, body)
+    finally:
+        gw_mesh.pilotfish(
+            "delete", "authorizationpolicy", "egress-by-address", "-n", "istio-system"
+        )
+
+
 def _curl(*args: str) -> str:
     import subprocess
 
