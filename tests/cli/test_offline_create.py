@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from pilotfish.ca import certs
-from pilotfish.cli.create import create_secret_command
+from pilotfish.cli.create import (
+    CreateError,
+    configmap_document,
+    create_secret_command,
+    literal_values,
+)
 from pilotfish.cli.label import create_namespace_command
 from pilotfish.registry.inputs import parse_documents
 from pilotfish.state_files import STORE_FILE
@@ -76,3 +81,17 @@ def test_a_ca_secret_that_cannot_sign_is_refused_and_nothing_written(
     assert create_secret_command("istio-ca-secret", "istio-system", "Opaque", files, tmp_path) == 1
     assert "missing ca-key.pem" in capsys.readouterr().err
     assert not (tmp_path / STORE_FILE).exists()
+
+
+def test_configmap_documents_as_kubectl_keys_them() -> None:
+    values = {"squid.conf": b"http_port 3128\n", "blob": b"\xff\x00"}
+    assert configmap_document("proxy-configmap", "external", values) == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "proxy-configmap", "namespace": "external"},
+        "data": {"squid.conf": "http_port 3128\n"},
+        "binaryData": {"blob": "/wA="},
+    }
+    assert literal_values(["a=b", "c=d=e"]) == {"a": b"b", "c": b"d=e"}
+    with pytest.raises(CreateError, match="expected KEY=VALUE"):
+        literal_values(["novalue"])

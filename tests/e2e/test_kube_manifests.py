@@ -151,3 +151,64 @@ def test_unknown_image_rejects_the_whole_apply(mesh: LocalMesh, tmp_path: Path) 
     ) in result.stderr, result.stderr
     assert mesh.pilotfish("get", "dr", "kube-manifests-dr").returncode == 1  # nothing applied
     assert "mystery" not in mesh.pilotfish("get", "pods").stdout
+
+
+SQUID = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: squid
+  namespace: external
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: squid
+  template:
+    metadata:
+      labels:
+        app: squid
+    spec:
+      volumes:
+      - name: proxy-config
+        configMap:
+          name: proxy-configmap
+      containers:
+      - name: squid
+        image: sameersbn/squid:3.5.27
+        imagePullPolicy: IfNotPresent
+        volumeMounts:
+        - name: proxy-config
+          mountPath: /etc/squid
+          readOnly: true
+"""
+"""Istio's "Using an External HTTPS Proxy" task's Squid Deployment, as the page writes it."""
+
+
+def test_the_https_proxy_pages_configmap_and_its_squid(mesh: LocalMesh, tmp_path: Path) -> None:
+    """The page's `kubectl create configmap proxy-configmap -n external
+    --from-file=squid.conf=./proxy.conf` (was: "No such command 'configmap'") and
+    `--from-literal`; its Squid image, which local mode has no command for, is refused whole
+    with the file, line and field, not silently left out."""
+    mesh.pilotfish("create", "namespace", "external")
+    conf = tmp_path / "proxy.conf"
+    conf.write_text("http_port 3128\n\nacl SSL_ports port 443\nacl CONNECT method CONNECT\n")
+    created = mesh.pilotfish(
+        "create", "configmap", "proxy-configmap", "-n", "external",
+        f"--from-file=squid.conf={conf}", "--from-literal=mode=tunnel",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert created.stdout.startswith("configmap/proxy-configmap created\n"), created.stdout
+    stored = mesh.pilotfish("get", "cm", "proxy-configmap", "-n", "external", "-o", "json")
+    data = json.loads(stored.stdout)["data"]
+    assert data == {"squid.conf": conf.read_text(), "mode": "tunnel"}, data
+    path = tmp_path / "squid.yaml"
+    path.write_text(SQUID)
+    refused = mesh.pilotfish("apply", "-f", str(path))
+    assert refused.returncode == 1
+    line = SQUID.splitlines().index("        image: sameersbn/squid:3.5.27") + 1
+    assert (
+        f"{path}:{line}: Deployment squid at spec.template.spec.containers[0].image: image "
+        "'sameersbn/squid:3.5.27' has no entry in the image map"
+    ) in refused.stderr, refused.stderr
+    deleted = mesh.pilotfish("delete", "namespace", "external")
+    assert deleted.returncode == 0, deleted.stderr

@@ -1,5 +1,6 @@
 """kubectl's habits on a local mesh: `apply`, `delete`, `get`, `exec`, `logs`, `top`, `label`,
-`annotate`, `create secret|namespace` (typer glue; each command's logic is its own module)."""
+`annotate`, `create secret|configmap|namespace` (typer glue; each command's logic is its own
+module)."""
 
 from __future__ import annotations
 
@@ -222,7 +223,7 @@ def label(
 
 
 create_app = typer.Typer(
-    help="kubectl's `create -f FILE`, `create secret tls|generic` and `create namespace`",
+    help="kubectl's `create -f FILE`, `create secret tls|generic`, `configmap` and `namespace`",
     no_args_is_help=True,
     invoke_without_command=True,
 )
@@ -279,6 +280,27 @@ def create_secret_generic(
 
     ns = namespace or state.create_namespace
     exit_with(run_create(name, ns, "Opaque", state.state_dir, from_file=from_file))
+
+
+@create_app.command("configmap")
+def create_configmap(
+    name: Annotated[str, typer.Argument()],
+    from_file: Annotated[
+        list[str] | None, typer.Option("--from-file", help="KEY=PATH or PATH, repeatable")
+    ] = None,
+    from_literal: Annotated[
+        list[str] | None, typer.Option("--from-literal", help="KEY=VALUE, repeatable")
+    ] = None,
+    namespace: Namespace = None,
+) -> None:
+    """A ConfigMap from files and literals, as `kubectl create configmap` (alias `cm`)."""
+    from pilotfish.cli.create import run_create_configmap
+
+    ns = namespace or state.create_namespace
+    exit_with(run_create_configmap(name, ns, state.state_dir, from_file or [], from_literal or []))
+
+
+create_app.command("cm", hidden=True, help="Alias of configmap.")(create_configmap)
 
 
 @create_app.command("namespace")
