@@ -1,4 +1,5 @@
-"""Istio's "Jaeger" distributed tracing task, typed as its page types it (Istio fidelity):
+"""Istio's "Jaeger" and then "Zipkin" distributed tracing tasks, typed as their pages type them
+(Istio fidelity):
 `kubectl` and `istioctl` are `pilotfish`, Bookinfo is Istio's own kube manifest.
 
 The page's IstioOperator (`enableTracing`, the legacy tracing options off, an extension provider
@@ -8,13 +9,15 @@ that provider, Istio's trace generation (`curl … "http://$GATEWAY_URL/productp
 Istio's 1% sampling), and `istioctl dashboard jaeger`, whose traces view reads the traces. The
 collector the page deploys (`samples/addons/jaeger.yaml`; `apply` of that file says the mesh's
 own collector stands for it: tests/cli/test_addons) is the mesh's own, which takes OTLP over gRPC
-on the provider's port.
+on the provider's port. Then the Zipkin page's IstioOperator (a `zipkin` provider on 9411)
+installed over the running mesh, its Telemetry and `istioctl dashboard zipkin`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +115,41 @@ def test_the_pages_collector_port_speaks_grpc(mesh: LocalMesh) -> None:
     options = cluster["typedExtensionProtocolOptions"]
     http_options = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
     assert "http2ProtocolOptions" in http_options["explicitHttpConfig"], http_options
+
+
+ZIPKIN_YAML = """
+cat <<EOF > ./tracing.yaml
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+spec:
+  meshConfig:
+    enableTracing: true
+    defaultConfig:
+      tracing: {} # disable legacy MeshConfig tracing options
+    extensionProviders:
+    - name: zipkin
+      zipkin:
+        service: zipkin.istio-system.svc.cluster.local
+        port: 9411
+EOF
+"""
+
+
+def test_then_the_zipkin_task_over_it(mesh: LocalMesh, tmp_path: Path) -> None:
+    """Istio's "Zipkin" task, the same steps with its `zipkin` provider: `istioctl install -f`
+    again over the running mesh, the Telemetry naming `zipkin`, the traffic, `istioctl dashboard
+    zipkin`; the spans now come over Zipkin's API (with the endpoints' addresses)."""
+    installed = sh(mesh, ZIPKIN_YAML + INSTALL.format(address=mesh.ingress), cwd=tmp_path)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    applied = sh(mesh, TELEMETRY.replace("name: jaeger", "name: zipkin"))
+    assert applied.returncode == 0 and "warning" not in applied.stderr, applied
+    url = sh_ok(mesh, "istioctl dashboard zipkin --browser=false").strip().splitlines()[-1]
+    ui = url.split("#")[0]
+    zipkin: list[list[dict[str, Any]]] = []
+    for _ in range(10):
+        sh_ok(mesh, GATEWAY_URL + TRAFFIC)
+        found = _traces(ui, "productpage.default")
+        zipkin = [t for t in found if any("ipv4" in s["localEndpoint"] for s in t)]
+        if zipkin:
+            break
+    assert zipkin, "no Zipkin trace of 1,000 requests reached the collector"
