@@ -280,3 +280,105 @@ def test_gateway_api_tab(mesh: LocalMesh) -> None:
     assert 'deployment.apps "httpbin" deleted' in cleanup.stdout, cleanup.stdout
     gone = sh(mesh, "kubectl get gtw")
     assert gone.stdout == "" and gone.stderr == "No resources found in default namespace.\n"
+
+
+GATEWAY_API_PAGE = """
+kubectl create namespace istio-ingress
+kubectl apply -f - <<EOF
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: Gateway
+metadata:
+  name: gateway
+  namespace: istio-ingress
+spec:
+  gatewayClassName: istio
+  listeners:
+  - name: default
+    hostname: "*.example.com"
+    port: 80
+    protocol: HTTP
+    allowedRoutes:
+      namespaces:
+        from: All
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata:
+  name: http
+  namespace: default
+spec:
+  parentRefs:
+  - name: gateway
+    namespace: istio-ingress
+  hostnames: ["httpbin.example.com"]
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /get
+    backendRefs:
+    - name: httpbin
+      port: 8000
+EOF
+kubectl wait -n istio-ingress --for=condition=programmed gateways.gateway.networking.k8s.io gateway
+"""
+GATEWAY_API_HOST = "export INGRESS_HOST=$(kubectl get gateways.gateway.networking.k8s.io gateway -n istio-ingress -ojsonpath='{.status.addresses[0].value}')\n"  # noqa: E501
+HEADER_ROUTE = """
+kubectl apply -f - <<EOF
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata:
+  name: http
+  namespace: default
+spec:
+  parentRefs:
+  - name: gateway
+    namespace: istio-ingress
+  hostnames: ["httpbin.example.com"]
+  rules:
+  - matches:
+    - path:
+        type: PathPrefix
+        value: /get
+    - path:
+        type: PathPrefix
+        value: /headers
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        add:
+        - name: my-added-header
+          value: added-value
+    backendRefs:
+    - name: httpbin
+      port: 8000
+EOF
+"""
+GATEWAY_API_CLEANUP = f"""
+kubectl delete -f {SAMPLES}/httpbin.yaml
+kubectl delete httproute http
+kubectl delete gateways.gateway.networking.k8s.io gateway -n istio-ingress
+"""
+
+
+def test_the_kubernetes_gateway_api_task(mesh: LocalMesh) -> None:
+    """Istio's "Kubernetes Gateway API" task (Traffic Management > Ingress): its CRD check, the
+    Gateway in `istio-ingress` for `*.example.com` with a route from `default`, the wait and
+    INGRESS_HOST by the full resource name, /get 200 and /headers 404, then the route with a
+    RequestHeaderModifier (`My-Added-Header: added-value` reaches httpbin), the cleanup."""
+    check = "kubectl get crd gateways.gateway.networking.k8s.io &> /dev/null && echo installed"
+    assert sh_ok(mesh, check) == "installed\n"
+    sh_ok(mesh, HTTPBIN)
+    waited = sh_ok(mesh, GATEWAY_API_PAGE)
+    assert "gateway.gateway.networking.k8s.io/gateway condition met" in waited, waited
+    get = 'curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST/get"'
+    head = sh_ok(mesh, GATEWAY_API_HOST + get).replace("\r\n", "\n").splitlines()
+    assert head[0] == "HTTP/1.1 200 OK" and "server: istio-envoy" in head, head
+    headers = 'curl -s -I -HHost:httpbin.example.com "http://$INGRESS_HOST/headers"'
+    assert sh_ok(mesh, GATEWAY_API_HOST + headers).startswith("HTTP/1.1 404 Not Found")
+    sh_ok(mesh, HEADER_ROUTE)
+    read = 'curl -s -HHost:httpbin.example.com "http://$INGRESS_HOST/headers"'
+    assert '"My-Added-Header": "added-value"' in sh_ok(mesh, GATEWAY_API_HOST + read)
+    cleanup = sh(mesh, GATEWAY_API_CLEANUP)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert 'gateway.gateway.networking.k8s.io "gateway" deleted' in cleanup.stdout

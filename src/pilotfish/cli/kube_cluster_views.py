@@ -4,7 +4,9 @@ CRDs: the custom kinds the control plane serves (Istio's, e.g. `virtualservices.
 istio.io`, pilotfish's `workloads.pilotfish.io`, the Prometheus Operator's two), created when
 the control plane started, so Istio's `kubectl get crds | grep 'istio.io'` check counts them.
 The Kubernetes Gateway API's served kinds are there too, so Istio's Getting Started check
-(`get crd gateways.gateway.networking.k8s.io || apply -k …`) finds them installed.
+(`get crd gateways.gateway.networking.k8s.io || apply -k …`) finds them installed; they are
+built in, so while no mesh runs (the "Kubernetes Gateway API" task checks before `istioctl
+install`) `get crd` lists them alone, as a cluster with the Gateway API and no Istio yet.
 
 Events: what the local kubelet (the launcher and each pod's agent) did, derived from the pods
 it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
@@ -22,7 +24,14 @@ from typing import Any
 
 from pilotfish.cli import kube_get, kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
-from pilotfish.config.kinds import GATEWAY_API_NOT_YET, KIND_NAMES, is_gateway_api, plural
+from pilotfish.config.kinds import (
+    GATEWAY_API_GROUP,
+    GATEWAY_API_NOT_YET,
+    KIND_NAMES,
+    is_gateway_api,
+    plural,
+)
+from pilotfish.local.client import MeshNotRunning, read_mesh
 
 CRD_KINDS = ("crd", "crds", "customresourcedefinition", "customresourcedefinitions")
 EVENT_KINDS = ("ev", "event", "events")
@@ -37,7 +46,11 @@ def crds(info: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def crd_command(name: str | None, output: str, state_dir: Path) -> int:
-    found = [c for c in crds(running_mesh(state_dir)) if name in (None, c[0])]
+    try:
+        served = crds(read_mesh(state_dir))
+    except MeshNotRunning:  # before `istioctl install`: the Gateway API's, built in, only
+        served = [c for c in crds({}) if c[0].endswith(f".{GATEWAY_API_GROUP}")]
+    found = [c for c in served if name in (None, c[0])]
     if name and not found:
         print(
             'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "'
