@@ -192,3 +192,20 @@ def test_remote_ip_blocks_at_the_sidecar_are_what_the_gateway_saw(mesh: LocalMes
     assert ingress_get(mesh, "/status/206", CLIENT) == 206
     assert ingress_get(mesh, "/status/206", OTHER, forwarded_for=CLIENT) == 206
     assert sleep_get(mesh, "/status/204") == 204
+
+
+def test_the_gateways_envoy_admin_is_out_of_the_pods_reach(mesh: LocalMesh) -> None:
+    """In the isolated mode the gateway's address is on the pods' bridge, its admin (15000) is
+    not (on the host's loopback, where `pilotfish` reaches it), as a gateway pod's admin is its
+    localhost in Istio; its Prometheus page (15090) is on its address for pods and host alike.
+    (Sharing the host's network, every pod shares the host's loopback: nothing to keep apart.)"""
+    gateway = _pod_ip(mesh, "app=istio-ingressgateway", "istio-system")
+    probe = "curl -s -o /dev/null -w %{http_code} --max-time 5"
+    stats = _ok(mesh, f"exec deploy/sleep -- {probe} http://{gateway}:15090/stats/prometheus")
+    assert stats == "200"
+    if mesh.isolated:
+        url = f"http://{gateway}:15000/server_info"
+        admin = mesh.pilotfish("exec", "deploy/sleep", "--", *probe.split(), url)
+        assert admin.stdout == "000", admin.stdout + admin.stderr
+    config = _ok(mesh, "proxy-config listeners -n istio-system deploy/istio-ingressgateway")
+    assert "8080" in config, config

@@ -138,6 +138,7 @@ class BootstrapSettings:
     stats_filter: str = ""  # Envoy's stats 15090 serves (`config.proxy_stats`); "": Istio's
     source_address: str = ""  # where upstream connections leave from ("": the kernel's choice)
     dns_resolvers: tuple[tuple[str, int], ...] = ()  # DNS servers ((): the system's resolv.conf)
+    admin_address: str = ""  # where its Envoy admin listens ("": `admin_host`)
 
 
 _CARES = "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"
@@ -226,7 +227,7 @@ def _locality(locality: str) -> dict[str, Any]:
 def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     proxy = settings.proxy
     source = {"ads": {}, "resource_api_version": "V3"}
-    admin_ip = admin_host(proxy)
+    admin_ip = settings.admin_address or admin_host(proxy)
     data: dict[str, Any] = {
         "application_log_config": {"log_format": {"text_format": ISTIO_LOG_FORMAT}},
         "node": {

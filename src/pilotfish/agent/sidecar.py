@@ -32,6 +32,7 @@ from typing import Any
 
 from pilotfish import __version__
 from pilotfish.agent.bootstrap import (
+    ADMIN_PORT,
     STATS_PORT,
     BootstrapSettings,
     admin_host,
@@ -111,6 +112,7 @@ class Agent:
             xds_tls=xds_tls(self.spec.control_plane_tls),
             stats_filter=self.spec.stats_filter,
             source_address=_source_address(self.spec),
+            admin_address=self.spec.admin_ip,
             dns_resolvers=dns_resolvers(dict(os.environ)),
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
@@ -180,7 +182,7 @@ class Agent:
             "app_pid": self.app.process.pid if self.app.process else None,
             "app_restarts": self.app.restarts,
             "app_restarted_at": self.app.restarted_at,
-        }
+        } | ({"admin": f"{self.spec.admin_ip}:{ADMIN_PORT}"} if self.spec.admin_ip else {})
 
     async def _supervise(self, child: ChildState) -> None:
         def exited() -> None:
@@ -265,7 +267,7 @@ class Agent:
         if not self.spec.sidecar or self.envoy.process is None or self.spec.netns:
             return  # (run from outside its pod, the agent cannot reach the pod's localhost)
         query = "inboundonly&graceful" if self.spec.proxy.type is ProxyType.SIDECAR else "graceful"
-        host = admin_host(self.spec.proxy)
+        host = self.spec.admin_ip or admin_host(self.spec.proxy)
         if not await asyncio.to_thread(admin_post, host, f"/drain_listeners?{query}"):
             log.warning("%s: Envoy did not accept the drain request", self.name)
 
@@ -292,7 +294,8 @@ class Agent:
             self._tasks.append(asyncio.create_task(self._retire(old)))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and new.returncode is None:
-                info = await asyncio.to_thread(admin_get, self.spec.proxy.ip, "/server_info")
+                host = self.spec.admin_ip or self.spec.proxy.ip
+                info = await asyncio.to_thread(admin_get, host, "/server_info")
                 if live_epoch(info) == self.hot.epoch:
                     log.info("%s: Envoy hot restarted (epoch %d)", self.name, self.hot.epoch)
                     return self.hot.epoch

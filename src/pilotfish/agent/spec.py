@@ -59,6 +59,8 @@ class AgentSpec:
     control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
     scrape: tuple[tuple[str, str], ...] = ()  # the pod's prometheus.io/* after injection
     stats_filter: str = ""  # what 15090 serves of Envoy's stats (`config.proxy_stats`); "": Istio's
+    admin_ip: str = ""  # its Envoy admin's address when not `bootstrap.admin_host`'s: an isolated
+    # mesh's ingress gateway, on the pods' bridge, keeps its admin on the host's loopback
 
 
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
 from pilotfish.local import MeshError, prometheus
+from pilotfish.local.admin_bridge import bridge_address
 from pilotfish.local.client import mesh_file, pod_status
 from pilotfish.local.collectors import TraceCollectors
 from pilotfish.local.control_plane import ControlPlaneProcess
@@ -143,7 +144,10 @@ class Mesh:
 
     async def _start_gateway(self) -> None:
         proxy = gateway_proxy(self.network, self.options.ingress_address)
-        await self._start_agent(agent_spec(self._spec_context, proxy, None))
+        spec = agent_spec(self._spec_context, proxy, None)
+        if self.pods is not None:  # its address is on the pods' bridge, its admin is not
+            spec = replace(spec, admin_ip=bridge_address(proxy.ip))
+        await self._start_agent(spec)
 
     async def _issue_token(self, spec: AgentSpec) -> None:
         """The control plane's credential for this instance's agent, in a 0600 file."""
