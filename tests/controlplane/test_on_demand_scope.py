@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.controlplane.scale_kit import MakeMesh, connect
+import pytest
+from tests.controlplane.scale_kit import Instance, MakeMesh, Topology, connect
 
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.translate import on_demand
 from pilotfish.translate.on_demand import ON_DEMAND_FILTER
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER, ROUTE
 
@@ -168,3 +170,54 @@ def test_a_route_coming_to_name_another_service_brings_its_cluster(
         assert cp.apply([("vs.yaml", vs)]).ok
         assert _services(cp, client.node_id) == {host, far_host}
         assert f"outbound|8080||{far_host}" in cp.snapshots[client.node_id].names(CLUSTER)
+
+
+def _ask(plane: ControlPlane, topo: Topology, clients: list[Instance], routes: bool) -> None:
+    """Each client connects and calls two services (and asks for their virtual hosts)."""
+    for n, client in enumerate(clients):
+        connect(plane, client)
+        called = [(n + k) % len(topo.names) for k in (1, 3)]
+        plane.demand(client.node_id, tuple(topo.cluster(i) for i in called))
+        if routes:
+            hosts = [f"http_proxy/{topo.names[i][1]}.{topo.names[i][0]}:8080" for i in called]
+            plane.demand_hosts(client.node_id, tuple(hosts))
+
+
+@pytest.mark.parametrize("routes", [False, True])
+def test_a_change_of_what_every_cluster_holds_narrows_to_the_same_names(
+    on_demand_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch, routes: bool
+) -> None:
+    """Every rule given a connection pool, then another (bench/scale.py's DestinationRule
+    row): the outbound block is new with the same names, so each sidecar's narrowed block is
+    its last one's names with the new block's messages (`on_demand.narrowed_since`), nothing
+    narrowed again; its snapshot is the one a control plane that had the rules before the
+    sidecars connected gives (fails if the last block's messages are kept)."""
+    cp, topo, instances = on_demand_mesh("changed", routes=routes)
+    fresh, _, _ = on_demand_mesh("fresh", routes=routes)
+    clients = instances[:6]
+    _ask(cp, topo, clients, routes)
+    names = {c.node_id: cp.snapshots[c.node_id].names(CLUSTER) for c in clients}
+    assert cp.apply([("dr.yaml", topo.pooled_rules(512))]).ok
+    narrowings: list[object] = []
+    real = on_demand.narrowed
+
+    def counted(*args: Any) -> Any:
+        narrowings.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(on_demand, "narrowed", counted)
+    assert cp.apply([("dr.yaml", topo.pooled_rules(513))]).ok
+    assert narrowings == []
+    monkeypatch.undo()
+    assert fresh.apply([("dr.yaml", topo.pooled_rules(513))]).ok
+    _ask(fresh, topo, clients, routes)
+    for client in clients:
+        snapshot = cp.snapshots[client.node_id]
+        assert snapshot.names(CLUSTER) == names[client.node_id]
+        assert snapshot.version == fresh.snapshots[client.node_id].version
+        pools = {
+            c.circuit_breakers.thresholds[0].max_pending_requests.value
+            for n, c in snapshot.messages(CLUSTER).items()
+            if n.startswith("outbound|8080|")
+        }
+        assert pools == {513}

@@ -12,7 +12,13 @@ from pilotfish.config.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
 from pilotfish.model.node import node_metadata, proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Protocol, RegistrySnapshot, Service, ServicePort
+from pilotfish.registry.types import (
+    Protocol,
+    RegistrySnapshot,
+    Service,
+    ServicePort,
+    WorkloadInstance,
+)
 
 NET = "apiVersion: networking.istio.io/v1\n"
 
@@ -120,6 +126,31 @@ def test_equal_services_of_the_push_context_before_are_kept() -> None:
     moved = replace(reviews, ports=(ServicePort("http", 9081, Protocol.HTTP, 9081),))
     other = PushContext(RegistrySnapshot((moved,)), previous_services=first.registry.services)
     assert other.registry.services == (moved,) and other.registry.services[0] is moved
+
+
+def test_the_registry_memo_is_shared_while_services_and_instances_are_the_same() -> None:
+    """A push context replacing one of the very same services and instances (a change of
+    config objects only) takes its `registry_memo`: endpoints are not looked up again; new
+    instances (or services) start a memo of their own, with their endpoints."""
+    reviews = Service(
+        "reviews", "default", (ServicePort("http", 9080, Protocol.HTTP, 9080),), (("app", "r"),)
+    )
+    one = WorkloadInstance("reviews-0", "reviews", "default", "127.1.0.2", (("app", "r"),))
+    first = PushContext(RegistrySnapshot((reviews,), (one,)))
+    found = first.endpoints(reviews, reviews.ports[0])
+    assert [e.address for e in found] == ["127.1.0.2"]
+    rules = push_of(rule("r", "reviews")).configs
+    again = PushContext(first.registry, rules, previous=first)
+    assert again.registry_memo is first.registry_memo
+    assert again.endpoints(reviews, reviews.ports[0]) is found
+    two = (one, replace(one, name="reviews-1", address="127.1.0.3"))
+    scaled = PushContext(RegistrySnapshot((reviews,), two), rules, previous=again)
+    assert scaled.registry_memo is not again.registry_memo
+    assert [e.address for e in scaled.endpoints(reviews, reviews.ports[0])] == [
+        "127.1.0.2",
+        "127.1.0.3",
+    ]
+    assert PushContext(first.registry).registry_memo is not first.registry_memo
 
 
 @pytest.mark.parametrize(

@@ -182,7 +182,8 @@ class ControlPlane(ProxyGenerations):
             self.on_demand_routes,
         )
         before = self.push.registry.services if carry is not None else None
-        return PushContext(registry, tuple(self.parsed.objects), mesh, carry, before)
+        previous = self.push if carry is not None else None
+        return PushContext(registry, tuple(self.parsed.objects), mesh, carry, before, previous)
 
     # ---- changes ------------------------------------------------------------------------
     def apply(

@@ -70,8 +70,9 @@ class PushContext:
     """The services of the push context this one replaces: kept (the very objects) if equal,
     so what translation keyed on their identity (`translate.carry`) stays valid across a
     change that re-read the manifest without changing a service (e.g. a mesh setting)."""
+    previous: InitVar[PushContext | None] = None  # the one this replaces (`registry_memo`)
 
-    def __post_init__(self, previous_services: tuple[Service, ...] | None) -> None:
+    def __post_init__(self, previous_services: tuple[Service, ...] | None, previous: Any) -> None:
         entries = [c for c in self.configs if c.meta.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
         if entries:
             object.__setattr__(self, "registry", with_entries(self.registry, entries))
@@ -81,11 +82,13 @@ class PushContext:
                 s if s.export_to else replace(s, export_to=default) for s in self.registry.services
             )
             object.__setattr__(self, "registry", replace(self.registry, services=services))
-        found = self.registry
-        before = previous_services
+        found, before = self.registry, previous_services
         if before is not None and found.services is not before and found.services == before:
             kept = RegistrySnapshot(before, found.instances, found.secrets)
             object.__setattr__(self, "registry", kept)
+        last = previous.registry if previous is not None else None
+        if last and last.services is self.registry.services and last.instances is found.instances:
+            self.__dict__["registry_memo"] = previous.registry_memo  # a cached_property's slot
 
     @cached_property
     def services(self) -> tuple[Service, ...]:
@@ -94,8 +97,12 @@ class PushContext:
 
     @cached_property
     def memo(self) -> dict[Hashable, Any]:
-        """Per-push-context memo for data derived purely from it (e.g. translation results
-        shared by every proxy of one namespace). Entries must never be mutated."""
+        """Memo of what derives purely from this push context; entries are never mutated."""
+        return {}
+
+    @cached_property
+    def registry_memo(self) -> dict[Hashable, Any]:
+        """`memo` of the registry alone (endpoints...): `previous`'s if the very same one."""
         return {}
 
     @cached_property
@@ -122,26 +129,19 @@ class PushContext:
         return selected
 
     def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
-        """Instances the service selects (and its ServiceEntry endpoints), at the port's target
-        port, sorted by address; from an index built once per push context, memoised."""
-        key = (service, port)
-        memo = self._endpoint_memo
-        if key not in memo:
-            memo[key] = self._endpoints(service, port)
-        return memo[key]
-
-    @cached_property
-    def _endpoint_memo(self) -> dict[tuple[Service, ServicePort], tuple[Endpoint, ...]]:
-        return {}
+        """Instances `service` selects and its ServiceEntry endpoints at `port`, by address."""
+        key = ("pilotfish.model.endpoints", service, port)
+        found: tuple[Endpoint, ...] | None = self.registry_memo.get(key)
+        if found is None:
+            found = self.registry_memo[key] = self._endpoints(service, port)
+        return found
 
     def moved_by(self, before: tuple[WorkloadInstance, ...]) -> frozenset[str] | None:
         """Hostnames of the services selecting an instance that differs between `before` and
-        this registry's instances (compared by name): the only services whose endpoints (and
-        service accounts) can differ when nothing but instances changed. None when names
-        repeat (instances not told apart)."""
+        this registry's instances (by name): the only services whose endpoints (and service
+        accounts) can differ when only instances changed. None if names repeat."""
         after = self.registry.instances
-        old = {i.name: i for i in before}
-        new = {i.name: i for i in after}
+        old, new = {i.name: i for i in before}, {i.name: i for i in after}
         if len(old) != len(before) or len(new) != len(after):
             return None
         changed = [i for n, i in old.items() if new.get(n) != i]
@@ -251,8 +251,7 @@ class PushContext:
         """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace`: of the
         proxy's namespace, else the service's, else the root namespace; in one, the most specific
         host (exact before wildcard), then namespace/name. From a host index, memoised."""
-        key = (host, proxy_namespace, service_namespace)
-        memo = self._rule_memo
+        key, memo = (host, proxy_namespace, service_namespace), self._rule_memo
         if key in memo:
             return memo[key]
         found = None

@@ -33,16 +33,17 @@ NOT_MESH_TLS = ("DISABLE", "SIMPLE", "MUTUAL")
 
 def service_accounts(service: Service, push: PushContext) -> list[str]:
     """SPIFFE ids of the service accounts running `service` (every port, ready or not)."""
-    key = ("pilotfish.translate.mesh_tls.accounts", service.hostname)
-    if key not in push.memo:
+    memo = push.registry_memo  # of the registry alone, with the trust domain in the key
+    key = ("pilotfish.translate.mesh_tls.accounts", service.hostname, push.mesh.trust_domain)
+    accounts: list[str] | None = memo.get(key)
+    if accounts is None:
         found = {
             spiffe_id(push.mesh.trust_domain, service.namespace, e.service_account)
             for port in service.ports
             for e in push.endpoints(service, port)
             if e.sidecar
         }
-        push.memo[key] = sorted(found)
-    accounts: list[str] = push.memo[key]
+        accounts = memo[key] = sorted(found)
     return accounts
 
 

@@ -248,23 +248,45 @@ def narrowed_since(
     """`narrowed`, and what it was made with; `before`'s narrowed block (a sidecar's last) when
     it was made of the same block, own part and clusters asked for, and route groups and
     clusters of the other parts that name the same (a policy change swaps only catch-alls,
-    whose groups name no service), so narrowing gives the same block again."""
+    whose groups name no service), so narrowing gives the same block again. A new block of
+    the same cluster and endpoint names (a rule change that changed only what clusters hold,
+    e.g. every rule's connection pool) narrows to the same names: its messages of those."""
     if not shared:
         return shared, None
     groups = tuple(_route_groups(p, push) for p in shared)
     held = tuple(p[CLUSTER] for p in shared)
     if (
         before is not None
-        and before.block is shared[0]
         and before.own is own
         and before.clusters == clusters
         and _same_groups(before.groups, groups)
         and len(before.held) == len(held)
-        and all(a is b or a.keys() == b.keys() for a, b in zip(before.held, held, strict=True))
+        and all(_same_names(a, b, push) for a, b in zip(before.held, held, strict=True))
     ):
-        return (before.found, *shared[1:]), before._replace(groups=groups, held=held)
+        if before.block is shared[0]:
+            return (before.found, *shared[1:]), before._replace(groups=groups, held=held)
+        block = shared[0]
+        if _same_names(before.block[ENDPOINT], block[ENDPOINT], push):
+            part = ProxyResources({t: {n: block[t][n] for n in before.found[t]} for t in _TYPES})
+            found = _kept(push, part)
+            return (found, *shared[1:]), Narrowing(block, own, clusters, groups, held, found)
     parts = narrowed(shared, own, clusters, push)
     return parts, Narrowing(shared[0], own, clusters, groups, held, parts[0])
+
+
+_TYPES = (CLUSTER, ENDPOINT)  # what a narrowed block holds (`_narrow`)
+
+
+def _same_names(a: Mapping[str, Message], b: Mapping[str, Message], push: PushContext) -> bool:
+    """Whether two mappings have the same names, compared once per pair in a push context
+    (sidecars share blocks: thousands ask about the same two)."""
+    if a is b:
+        return True
+    key = ("pilotfish.translate.on_demand.same_names", id(a), id(b))
+    found: tuple[object, object, bool] | None = push.memo.get(key)
+    if found is None or found[0] is not a or found[1] is not b:
+        found = push.memo[key] = (a, b, a.keys() == b.keys())
+    return found[2]
 
 
 def _same_groups(
