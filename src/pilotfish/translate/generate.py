@@ -13,10 +13,12 @@ Pure: reads only its arguments; never raises for config problems.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
@@ -166,7 +168,8 @@ def _translated_parts(
     inbound_chains = []
     for container_port, app_port, http in ingress:
         mode = peer_authentication.at(container_port)
-        chains = listeners.inbound_filter_chains(
+        build = partial(
+            listeners.inbound_filter_chains,
             container_port,
             http=http,
             policy_filters=authz.http,
@@ -176,6 +179,7 @@ def _translated_parts(
             trust_domain=push.mesh.trust_domain,
             sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
         )
+        chains = build() if proxy.captured else _shared_chains(push, authz, build)
         if proxy.captured:
             inbound_chains.append((container_port, chains, mode))
         else:
@@ -191,6 +195,24 @@ def _translated_parts(
         # refuses a listener without chains (NACK), and a connection to it is refused either way
         messages.append(captured.virtual_inbound_listener(inbound_chains))
     return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
+
+
+def _shared_chains(
+    push: PushContext, authz: AuthzFilters, build: partial[list[lc_pb2.FilterChain]]
+) -> list[lc_pb2.FilterChain]:
+    """An inbound port's filter chains (`build`: `listeners.inbound_filter_chains` with its
+    arguments), once per push context for every sidecar giving the same arguments (the
+    authorization filters by content): the same for every instance of a service. Shared:
+    never mutate them (a listener built of them copies them; a captured pod's virtualInbound
+    changes its chains, so it builds its own)."""
+    filters = tuple(tuple(f.SerializeToString(deterministic=True) for f in found)
+                    for found in (authz.http, authz.network))  # fmt: skip
+    settings = (i for i in build.keywords.items() if not i[0].endswith("_filters"))
+    key = ("pilotfish.translate.generate.inbound_chains", build.args, *settings, filters)
+    found: list[lc_pb2.FilterChain] | None = push.memo.get(key)
+    if found is None:
+        found = push.memo[key] = build()
+    return found
 
 
 def with_new_outbound_policy(
