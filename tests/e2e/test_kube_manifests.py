@@ -212,3 +212,62 @@ def test_the_https_proxy_pages_configmap_and_its_squid(mesh: LocalMesh, tmp_path
     ) in refused.stderr, refused.stderr
     deleted = mesh.pilotfish("delete", "namespace", "external")
     assert deleted.returncode == 0, deleted.stderr
+
+
+DOWNWARD = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: downward}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: downward}}
+  template:
+    metadata: {labels: {app: downward, version: v9}, annotations: {team: blue}}
+    spec:
+      containers:
+      - name: gate
+        image: example.com/shop/gate:3.1
+        ports: [{containerPort: 8080}]
+        resources: {limits: {memory: 64Mi}, requests: {cpu: 100m}}
+        env:
+        - {name: MY_POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: MY_NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+        - {name: MY_UID, valueFrom: {fieldRef: {fieldPath: metadata.uid}}}
+        - {name: MY_VERSION, valueFrom: {fieldRef: {fieldPath: "metadata.labels['version']"}}}
+        - {name: MY_TEAM, valueFrom: {fieldRef: {fieldPath: "metadata.annotations['team']"}}}
+        - {name: MY_NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+        - {name: MY_SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}
+        - {name: MY_POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+        - {name: MY_HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+        - {name: MEM_MI, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}}
+        - {name: CPU_M, valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}}
+        - {name: CPU_LIMIT, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}
+        - {name: HELLO, value: "I am $(MY_POD_NAME) at $(MY_POD_IP)"}
+"""
+
+
+def test_the_downward_api_reaches_each_pods_app(mesh: LocalMesh) -> None:
+    """Istio's samples (open-telemetry/otel.yaml and others) set env from `fieldRef`s: each
+    pod's app gets its own values, the ones `get pod -o yaml` and `get nodes` show."""
+    applied = mesh.pilotfish("apply", "-f", "-", stdin=DOWNWARD)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    node = mesh.pilotfish("get", "nodes", "-o", "json")
+    assert node.returncode == 0, node.stderr
+    (node_obj,) = json.loads(node.stdout)["items"]
+    for pod in ("downward-0", "downward-1"):
+        shown = mesh.pilotfish("get", "pod", pod, "-o", "json")
+        assert shown.returncode == 0, shown.stderr
+        obj = json.loads(shown.stdout)
+        pid = mesh.info["proxies"][f"{pod}.default"]["app_pid"]
+        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        env = dict(item.decode().partition("=")[::2] for item in raw if item)
+        assert {k: v for k, v in env.items() if k.startswith(("MY_", "MEM_", "CPU_"))} == {
+            "MY_POD_NAME": obj["metadata"]["name"], "MY_NS": "default",
+            "MY_UID": obj["metadata"]["uid"], "MY_VERSION": "v9", "MY_TEAM": "blue",
+            "MY_NODE": node_obj["metadata"]["name"], "MY_SA": "default",
+            "MY_POD_IP": obj["status"]["podIP"], "MY_HOST_IP": obj["status"]["hostIP"],
+            "MEM_MI": "64", "CPU_M": "100", "CPU_LIMIT": node_obj["status"]["allocatable"]["cpu"],
+        }  # fmt: skip
+        assert env["MY_POD_NAME"] == pod and obj["spec"]["nodeName"] == env["MY_NODE"]
+        assert env["HELLO"] == f"I am {pod} at {obj['status']['podIP']}"
+    assert mesh.pilotfish("delete", "-f", "-", stdin=DOWNWARD).returncode == 0

@@ -250,8 +250,14 @@ def test_unknown_fields_warn_with_path_and_line_known_ones_do_not() -> None:
         (("name: http}\n", "name: http}\n      - {name: two, image: busybox}\n"),
          "spec.template.spec.containers", "exactly one container per pod, not 2"),
         (("{containerPort: 8080, name: http}", "{containerPort: 8080, name: http}\n"
-          "        env: [{name: ME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]"),
-         "containers[0].env[0].valueFrom", "supports only fieldRef"),
+          "        env: [{name: ME, valueFrom: {fieldRef: {fieldPath: metadata.nam}}}]"),
+         "containers[0].env[0].valueFrom.fieldRef.fieldPath",
+         'Unsupported value: "metadata.nam": supported values: "metadata.name", '),
+        (("{containerPort: 8080, name: http}", "{containerPort: 8080, name: http}\n"
+          "        env: [{name: C, valueFrom: {resourceFieldRef: {resource: limits.cpu,"
+          " divisor: 2}}}]"),
+         "containers[0].env[0].valueFrom.resourceFieldRef.divisor",
+         "only divisor's values 1m, 1 are supported with the cpu resource"),
     ],
 )  # fmt: skip
 def test_errors_name_the_field(change: tuple[str, str], path: str, message: str) -> None:

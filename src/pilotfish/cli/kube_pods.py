@@ -26,6 +26,7 @@ from pilotfish.cli.kube_inject import (
 )
 from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.model.proxy import is_gateway_pod
+from pilotfish.registry.pod_fields import NODE_NAME, pod_uid
 from pilotfish.registry.workloads import STATUS_ANNOTATION
 
 CONTROL_PLANE = "istiod"
@@ -100,6 +101,7 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             ready = bool(proxy.get("ready"))
             restarted = _restarts(proxy, containers)
         meta = object_meta(name, namespace, created, labels)
+        meta["uid"] = pod_uid(namespace, name, address)  # the Downward API's `metadata.uid`
         if annotations:
             meta["annotations"] = dict(sorted(annotations.items()))
         statuses = [
@@ -112,7 +114,7 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
                 "apiVersion": "v1",
                 "kind": "Pod",
                 "metadata": meta,
-                "spec": {"containers": [{"name": n} for n in containers], "nodeName": "localhost"},
+                "spec": {"containers": [{"name": n} for n in containers], "nodeName": NODE_NAME},
                 "status": {
                     "phase": "Running" if running else "Pending",
                     "conditions": _conditions(running and ready, created),

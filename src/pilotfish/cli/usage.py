@@ -21,8 +21,9 @@ from typing import Any
 from pilotfish import __version__
 from pilotfish.cli import kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
+from pilotfish.local.specs import node_allocatable
+from pilotfish.registry.pod_fields import NODE_NAME as NODE
 
-NODE = "localhost"
 WINDOW_S = 1.0
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -92,7 +93,7 @@ def memory() -> tuple[int, int]:
 
 def node_object(info: dict[str, Any]) -> dict[str, Any]:
     """The one node, shaped as kubectl's `get node -o yaml` shows one."""
-    total, _ = memory()
+    cpus, total = node_allocatable()
     meta: dict[str, Any] = {
         "name": NODE,
         "labels": {
@@ -107,7 +108,7 @@ def node_object(info: dict[str, Any]) -> dict[str, Any]:
     if info.get("control_plane_created"):
         meta["creationTimestamp"] = kube_views.timestamp(float(info["control_plane_created"]))
     capacity = {
-        "cpu": str(os.cpu_count() or 1),
+        "cpu": str(cpus),
         "memory": f"{total // 1024}Ki",
         "pods": "110",
     }

@@ -40,6 +40,7 @@ from pilotfish.local.specs import (
     SpecContext,
     agent_spec,
     gateway_proxy,
+    node_allocatable,
     same_workload,
     wanted_specs,
 )
@@ -88,6 +89,7 @@ class Mesh:
     probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
     pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
     restarts: InPlaceRestarts = field(default_factory=InPlaceRestarts)  # `rollout restart`
+    allocatable: tuple[int, int] = field(default_factory=node_allocatable)  # the Downward API's
 
     def __post_init__(self) -> None:
         self.control_plane = ControlPlaneProcess(self.options.state_dir)
@@ -140,6 +142,8 @@ class Mesh:
             self.options.delta,
             self.options.env_drain,
             self.pods,
+            self.options.ingress_address,
+            self.allocatable,
         )
 
     async def _start_gateway(self) -> None:

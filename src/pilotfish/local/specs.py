@@ -2,11 +2,14 @@
 ingress gateway's proxy, one `AgentSpec` per workload instance (its address, app ports,
 identity, drain, metrics scrape, readiness), and whether a running instance must be replaced.
 
-Pure apart from choosing app ports (`app_ports`) and new addresses (`MeshNetwork.ip_for`).
+The Downward API's per-pod env values (`registry.pod_fields`) are filled in here, per instance.
+Pure apart from choosing app ports (`app_ports`) and new addresses (`MeshNetwork.ip_for`), and
+reading the node's allocatable memory (`node_allocatable`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +29,7 @@ from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.mesh_config import MeshSettings
+from pilotfish.registry.pod_fields import PodFacts, resolve
 from pilotfish.registry.workloads import (
     INGRESS_GATEWAY,
     INGRESS_GATEWAY_ACCOUNT,
@@ -49,10 +53,22 @@ class SpecContext:
     delta: bool = False
     env_drain: float | None = None  # TERMINATION_DRAIN_DURATION_SECONDS (`registry.drain`)
     pods: IsolatedPods | None = None  # the isolated mode's namespaces
+    host_ip: str = "127.0.0.1"  # the node's address: pods' `status.hostIP` (`cli.kube_pods`)
+    allocatable: tuple[int, int] = (1, 0)  # the node's (CPUs, memory bytes): `node_allocatable`
 
     @property
     def trust_domain(self) -> str:
         return self.settings.trust_domain or DEFAULT_TRUST_DOMAIN
+
+
+def node_allocatable() -> tuple[int, int]:
+    """(CPUs, memory bytes) of the one node, this machine: its capacity, all allocatable (what
+    `get node -o yaml` shows, and a container's `limits.*` left unset in the Downward API)."""
+    total = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            total = int(line.split()[1]) * 1024
+    return os.cpu_count() or 1, total
 
 
 def gateway_proxy(network: MeshNetwork, ingress_address: str) -> Proxy:
@@ -140,7 +156,12 @@ def instance_spec(
         # captured pods send origin-form lines: no proxy variables, no `ws://` listener
         ws_proxy_port=ws_proxy_port(dict(workload.annotations)) if ctx.pods is None else 0,
     )
-    app = AppSpec(workload.command, workload.env, workload.workdir)
+    facts = PodFacts(instance, workload.namespace, proxy.ip, ctx.host_ip, *ctx.allocatable)
+    app = AppSpec(
+        tuple(resolve(word, facts) for word in workload.command),
+        tuple((name, resolve(value, facts)) for name, value in workload.env),
+        workload.workdir,
+    )
     spec = agent_spec(
         ctx, proxy, app, workload.sidecar, workload.termination_drain, workload.proxy_metadata
     )

@@ -5,8 +5,8 @@ annotations (`sidecar.istio.io/inject`, also as a pod label, which wins as in Is
 `traffic.sidecar.istio.io/*`, `prometheus.io/*` are carried; `proxy.istio.io/config`'s
 `terminationDrainDuration` as for Workloads), `serviceAccountName`, and of the
 one container: `image` (through the image map, `pilotfish.registry.images`), `command`, `args`
-(with `$(VAR)` expanded as the kubelet does), `env` (`value`, or `valueFrom.fieldRef` of
-`metadata.namespace` / `spec.serviceAccountName`), `ports[].containerPort` and `readinessProbe`
+(with `$(VAR)` expanded as the kubelet does), `env` (`value`, or the Downward API's `valueFrom.
+fieldRef` / `resourceFieldRef`: `registry.pod_fields`), `ports[].containerPort`, `readinessProbe`
 (`httpGet` or `tcpSocket`; Istio's injector rewrites such probes so that its agent runs them,
 which is what pilotfish's agent does). Other Kubernetes fields are accepted and not used;
 fields Kubernetes does not have are warned about (`FIELDS`), as unknown fields of Istio kinds.
@@ -32,6 +32,7 @@ from pilotfish.registry.drain import (
 from pilotfish.registry.images import ImageEntry, ImageMap
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
+from pilotfish.registry.pod_fields import FieldError, field_ref, resource_field_ref
 from pilotfish.registry.workloads import (
     IMAGES_ANNOTATION,
     INJECT_ANNOTATION,
@@ -43,7 +44,6 @@ from pilotfish.registry.workloads import (
 )
 
 KUBE_WORKLOAD_KINDS = frozenset({("apps/v1", "Deployment"), ("v1", "Pod")})
-STATIC_FIELD_REFS = ("metadata.namespace", "spec.serviceAccountName", "spec.serviceAccount")
 _VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
 
 Report = Callable[[str, str, str], None]  # (level, field path, message)
@@ -140,7 +140,7 @@ def parse_kube_workload(
     if "workingDir" in container:
         report("warning", f"{at}.workingDir", "local mode runs in the image map's workingDir")
     ports, names = _ports(container, at, error)
-    env = _env(container.get("env"), f"{at}.env", namespace, spec, error)
+    env = _env(container, f"{at}.env", namespace, (pod_meta, spec), error)
     entry = _image_entry(doc, container, at, error, require_images)
     probe = _probe(container, at, ports, names, report, error)
     command, args = container.get("command") or [], container.get("args") or []
@@ -226,30 +226,48 @@ def _ports(
 
 
 def _env(
-    raw: Any, at: str, namespace: str, spec: dict[str, Any], error: Callable[[str, str], None]
+    container: dict[str, Any],
+    at: str,
+    namespace: str,
+    pod: tuple[dict[str, Any], dict[str, Any]],
+    error: Callable[[str, str], None],
 ) -> list[tuple[str, str]]:
+    """The container's env in order, `$(VAR)` expanded over the ones before; the Downward API's
+    values (`registry.pod_fields`), a running pod's as placeholders."""
+    meta, spec = pod
     found: list[tuple[str, str]] = []
-    statics = {
-        "metadata.namespace": namespace,
-        "spec.serviceAccountName": str(spec.get("serviceAccountName") or "default"),
-        "spec.serviceAccount": str(spec.get("serviceAccountName") or "default"),
-    }
-    for index, item in enumerate(_list(raw)):
-        item = _map(item)
+    account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+    for index, item in enumerate(_list(container.get("env"))):
+        item, where = _map(item), f"{at}[{index}]"
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            error(f"{at}[{index}].name", "is required")
+            error(f"{where}.name", "is required")
             continue
-        if "valueFrom" in item:
-            path = _map(_map(item["valueFrom"]).get("fieldRef")).get("fieldPath")
-            if path not in STATIC_FIELD_REFS:
-                supported = ", ".join(STATIC_FIELD_REFS)
-                error(f"{at}[{index}].valueFrom", f"local mode supports only fieldRef {supported}")
-                continue
-            found.append((name, statics[str(path)]))
+        if "valueFrom" not in item:
+            found.append((name, _expand([str(item.get("value", ""))], dict(found))[0]))
             continue
-        value = item.get("value", "")
-        found.append((name, _expand([str(value)], dict(found))[0]))
+        source = _map(item["valueFrom"])
+        if item.get("value"):
+            error(f"{where}.valueFrom", "may not be specified when `value` is not empty")
+            continue
+        if len(source) != 1:
+            error(f"{where}.valueFrom", "may not have more than one field specified at a time"
+                  if source else "must specify one of: `fieldRef`, `resourceFieldRef`,"
+                  " `configMapKeyRef` or `secretKeyRef`")  # fmt: skip
+            continue
+        try:
+            if "fieldRef" in source:
+                value = field_ref(source["fieldRef"], namespace, account, meta)
+            elif "resourceFieldRef" in source:
+                value = resource_field_ref(source["resourceFieldRef"], container)
+            else:
+                kind = next(iter(source))
+                raise FieldError(kind, f"{kind} is not supported in local mode (it holds no"
+                                 " ConfigMaps or Secrets for pods); use `value`")  # fmt: skip
+        except FieldError as refused:
+            error(f"{where}.valueFrom.{refused.path}", str(refused))
+            continue
+        found.append((name, value))
     return found
 
 
