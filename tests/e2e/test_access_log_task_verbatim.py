@@ -13,13 +13,22 @@ cluster IP, and the app listens on a port of its own behind the sidecar.
 
 The same address is what policies see: an AuthorizationPolicy denying `ipBlocks: [<sleep's pod
 IP>]` denies sleep and no one else (before, every sidecar's requests came from 127.0.0.1, so
-such a DENY never matched).
+such a DENY never matched). Outside the mesh, the kernel chooses: it refuses a 127/8 source
+for a destination off the host's loopback, so a sidecar's request to a MESH_EXTERNAL
+ServiceEntry at a real network address (a namespace the test creates, standing in for the
+internet) got 503 while the sidecar bound every connection to its pod address.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import shlex
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -135,3 +144,70 @@ def test_a_deny_on_the_clients_pod_address_holds(mesh: LocalMesh) -> None:
         assert '"origin": "127.0.0.1"' in origin, origin
     finally:
         _ok(mesh, "delete authorizationpolicy deny-sleep-ip")
+
+
+OUTSIDE = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: outside
+spec:
+  hosts: [outside.example]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: {address}, ports: {{http: 8080}}}}]
+"""
+
+
+@pytest.fixture
+def outside_server() -> Iterator[str]:
+    """An HTTP server on a network address off the host's loopback: in a namespace of its own
+    (`pfout<N>`, a veth pair to the host, 100.64.N.0/30), nothing routed further."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        raise AssertionError("this test needs root and iproute2 (network namespaces)")
+    n = random.randint(1, 250)
+    ns, host_end, address = f"pfout{n}", f"pfout{n}h", f"100.64.{n}.2"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+    ip("netns", "add", ns)
+    server = None
+    try:
+        ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        ip("addr", "add", f"100.64.{n}.1/30", "dev", host_end)
+        ip("link", "set", host_end, "up")
+        ip("-n", ns, "addr", "add", f"{address}/30", "dev", "eth0")
+        ip("-n", ns, "link", "set", "eth0", "up")
+        argv = [sys.executable, "-m", "http.server", "8080", "--bind", address]
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        listening = ["ip", "netns", "exec", ns, "ss", "-Hltn", "sport = :8080"]
+        deadline = time.monotonic() + 10
+        while not subprocess.run(listening, capture_output=True, text=True).stdout.strip():
+            assert time.monotonic() < deadline, "the outside server did not start"
+            time.sleep(0.1)
+        yield address
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+def test_a_sidecar_reaches_a_service_outside_the_mesh_from_the_node(
+    mesh: LocalMesh, outside_server: str
+) -> None:
+    _ok(mesh, "apply -f -", stdin=OUTSIDE.format(address=outside_server))
+    try:
+        code = "curl -s -o /dev/null -w %{http_code} --max-time 5 http://outside.example/"
+        mesh.wait_for(
+            lambda: _ok(mesh, f"exec deploy/sleep -- {code}") == "200",
+            what="sleep's request to outside.example",
+        )
+    finally:
+        _ok(mesh, "delete serviceentry outside")

@@ -5,6 +5,12 @@
 Istio's unlimited circuit breakers. `inbound|<port>||` clusters are STATIC at 127.0.0.1:<app port>.
 `BlackHoleCluster` is STATIC with no endpoints; `PassthroughCluster` is a dynamic forward proxy
 cluster (DNS of the Host header) used for ALLOW_ANY traffic to hosts outside the registry.
+
+Where connections leave from: a proxy sharing the host's network binds them to its pod address
+(127.A.x.y, its bootstrap's `upstream_bind_config`), what mesh peers and their policies see.
+The kernel refuses a 127/8 source for any destination off the host's loopback (EINVAL), so
+clusters to places outside the mesh (`PassthroughCluster`, a MESH_EXTERNAL ServiceEntry's) let
+the kernel choose (`0.0.0.0`), as a pod's connections to the outside leave from the node.
 """
 
 from __future__ import annotations
@@ -75,10 +81,19 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
             spec.service.hostname, spec.service.name, spec.service.namespace, spec.port.port
         ),
     )
+    if spec.service.mesh_external:
+        _any_source(cluster)
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
     _protocol_options(cluster, spec, upstream)
     return cluster
+
+
+def _any_source(cluster: cluster_pb2.Cluster) -> None:
+    """The kernel chooses the source address (not the pod's 127.A.x.y: see the docstring)."""
+    cluster.upstream_bind_config.source_address.CopyFrom(
+        socket_address("0.0.0.0", 0).socket_address
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,6 +232,7 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
     )
     cluster.cluster_type.name = DFP_CLUSTER_TYPE
     cluster.cluster_type.typed_config.CopyFrom(pack(config))
+    _any_source(cluster)
     return cluster
 
 
