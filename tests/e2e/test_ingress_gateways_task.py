@@ -234,6 +234,7 @@ def test_istio_apis_tab(mesh: LocalMesh) -> None:
     assert header.split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     assert row.split()[:2] == ["istio-ingressgateway", "LoadBalancer"], listing
     assert row.split()[3] == mesh.ingress, listing
+    assert "80:80/TCP" in row.split()[4].split(","), listing  # its node port: the port itself
     ports = sh_ok(mesh, INGRESS + 'echo "$INGRESS_HOST $INGRESS_PORT $SECURE_INGRESS_PORT"')
     assert ports.split() == [mesh.ingress, "80", "443"], ports
     head = _status_line(mesh, INGRESS, STATUS)

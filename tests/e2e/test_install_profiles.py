@@ -200,7 +200,7 @@ def test_istio_operator_file_minimal_with_an_egress_gateway(tmp_path: Path) -> N
         ).stdout.strip()  # fmt: skip
         assert port == "80", port
         listed = mesh.pilotfish("get", "svc", "-n", "istio-system").stdout
-        assert "15021/TCP,80/TCP,443/TCP" in listed, listed
+        assert "15021:15021/TCP,80:80/TCP,443:443/TCP" in listed, listed  # node ports
         gateway = tmp_path / "httpbin-gateway.yaml"
         gateway.write_text(HTTPBIN_GATEWAY)
         mesh.apply("samples/httpbin/httpbin.yaml", str(gateway))

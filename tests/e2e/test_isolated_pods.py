@@ -357,6 +357,28 @@ def test_a_tcp_service_is_balanced_over_its_pods_with_mtls_by_its_cluster_ip(
     assert handshakes and int(handshakes.group(1)) >= 20, stats.stdout[-2000:]
 
 
+def test_get_svc_shows_the_cluster_ip_the_pods_dial(mesh: tuple[LocalMesh, Path]) -> None:
+    """kubectl's CLUSTER-IP: the address a pod resolves the service's name to, which reaches
+    the service when dialled by number."""
+    bookinfo, _ = mesh
+    listed = bookinfo.pilotfish("get", "svc")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:]}
+    resolved = exec_(bookinfo, "productpage-v1-0", "getent", "hosts", "reviews", "strict")
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    for line in resolved.stdout.splitlines():
+        address, name = line.split()[:2]
+        assert rows[name.split(".")[0]][1:3] == ["ClusterIP", address], (listed.stdout, line)
+    vip = rows["reviews"][2]
+    block = int(bookinfo.info["block"])
+    assert vip.startswith(f"10.{block}.") and vip not in {
+        row["ip"] for row in bookinfo.info["proxies"].values()
+    }
+    answer = curl(bookinfo, "productpage-v1-0", "-o", "/dev/null", "-w", "%{http_code}",
+                  f"http://{vip}:9080/reviews/0")  # fmt: skip
+    assert answer.stdout == "200", answer.stdout + answer.stderr
+
+
 _TCP_PROBE = """
 import socket
 s = socket.create_connection(("%s", 9000), timeout=5)

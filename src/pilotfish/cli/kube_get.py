@@ -48,7 +48,14 @@ def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
         return kube_namespaces.endpoints(objects("svc", info), kube_pods.pods(info))
     if kind in DEPLOY_KINDS:
         return kube_views.deployments(info, _config(api, "Workload") + _config(api, "Deployment"))
-    return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"))
+    vips = _cluster_ips(api) if info.get("isolated") else {}
+    return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"), vips)
+
+
+def _cluster_ips(api: str) -> dict[str, str]:
+    """hostname -> cluster IP, as the control plane hands them to the isolated mode's pods."""
+    status, body = call(api, "GET", "/api/v1/manifest")
+    return dict(body.get("cluster_ips") or {}) if status == 200 else {}
 
 
 def view_command(
@@ -205,7 +212,7 @@ def _rows(
                 _restarts_column(o, now),
                 kube_views.age_of(o["metadata"], now),
             ]
-            rows.append(row + ([str(st.get("podIP")), "localhost"] if wide else []))
+            rows.append(row + ([str(st.get("podIP")), str(o["spec"]["nodeName"])] if wide else []))
         return head, rows
     if kind in NODE_KINDS:
         return _node_rows(found, now, wide)
@@ -244,9 +251,7 @@ def _rows(
     for o in found:
         spec = o.get("spec") or {}
         ingress = ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        ports = ",".join(
-            f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []
-        )
+        ports = ",".join(_service_port(p) for p in spec.get("ports") or [])
         rows.append(
             [
                 prefix + o["metadata"]["name"],
@@ -259,6 +264,12 @@ def _rows(
             + ([format_labels(spec.get("selector"))] if wide else [])
         )
     return head, rows
+
+
+def _service_port(port: dict[str, Any]) -> str:
+    """kubectl's PORT(S) entry: `80/TCP`, or `80:NODEPORT/TCP` when the port has a node port."""
+    node = f":{port['nodePort']}" if port.get("nodePort") else ""
+    return f"{port.get('port')}{node}/{port.get('protocol', 'TCP')}"
 
 
 def _external_ip(spec: dict[str, Any], ingress: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ Service as installed), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +122,14 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
 
 
 def services(
-    info: dict[str, Any], manifest_services: list[dict[str, Any]], gateways: list[dict[str, Any]]
+    info: dict[str, Any],
+    manifest_services: list[dict[str, Any]],
+    gateways: list[dict[str, Any]],
+    cluster_ips: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The manifest's Services, and Istio's `istiod` and `istio-ingressgateway`."""
+    """The manifest's Services, and Istio's `istiod` and `istio-ingressgateway`. A Service's
+    `clusterIP` is its virtual address where the mesh gives one (`cluster_ips`, hostname -> VIP:
+    an isolated mesh's, `registry.cluster_ips`), else `None`: sidecars route service names."""
     started = float(info.get("control_plane_created") or 0)
     cp_ip = str(info.get("api", "")).split("//")[-1].split(":")[0]
     gateway_ip = next(
@@ -151,7 +157,7 @@ def services(
         spec = dict(doc.get("spec") or {})
         spec.setdefault("type", "ClusterIP")
         if spec["type"] != "ExternalName":  # an ExternalName Service has no clusterIP
-            spec.setdefault("clusterIP", "None")  # no VIP: sidecars route service names
+            spec.setdefault("clusterIP", _vip(cluster_ips or {}, meta))
         if _is_ingress(doc) and gateway_ip:
             spec["clusterIP"] = gateway_ip
             spec["ports"] = [
@@ -161,6 +167,11 @@ def services(
         doc["spec"] = spec
         found.append(doc)
     return found
+
+
+def _vip(cluster_ips: Mapping[str, str], meta: dict[str, Any]) -> str:
+    prefix = f"{meta.get('name')}.{meta.get('namespace')}.svc."
+    return next((ip for host, ip in cluster_ips.items() if host.startswith(prefix)), "None")
 
 
 def no_resources(namespace: str | None) -> str:
