@@ -16,6 +16,8 @@ from tests.controlplane.scale_kit import MakeMesh, connect
 
 from pilotfish.controlplane import gc_freeze
 from pilotfish.controlplane.api import Api
+from pilotfish.translate.carry import Carry
+from pilotfish.translate.resources import KeptPart
 from pilotfish.xds.server import XdsServer
 
 
@@ -163,3 +165,40 @@ def test_the_idle_collection_waits_for_the_acks_a_bounded_time(
 
     assert asyncio.run(run([3, 1, 0], 8)) == (3, 0)  # ran at the third look, when all ACKed
     assert asyncio.run(run([5, 5, 5, 5], 2)) == (3, 1)  # waited no longer than its tries
+
+
+def test_a_kept_part_the_carry_drops_is_freed_without_a_collection(
+    on_demand_mesh: MakeMesh, hook: gc_freeze.FreezeAfterLongCollections
+) -> None:
+    """What an on-demand sidecar is sent of its outbound block (`KeptPart`, with its check
+    and snapshot) outlives push contexts as a lasting carry unit; once dropped it must go by
+    reference counting alone: what is frozen in a cycle stays for the process's life (one
+    DestinationRule change after another, the RSS grew without end)."""
+    cp, topo, instances = on_demand_mesh(routes=True)
+    names = topo.names
+    for n, instance in enumerate(instances):  # as bench/scale.py's sidecars: two services each
+        connect(cp, instance)
+        called = [names[(n + k) % len(names)] for k in (1, 7)]
+        cp.demand(instance.node_id, tuple(topo.cluster(names.index(c)) for c in called))
+        cp.demand_hosts(instance.node_id, tuple(f"http_proxy/{s}.{ns}:8080" for ns, s in called))
+    gc.unfreeze()  # every object visible again
+
+    def kept_parts() -> dict[int, KeptPart]:
+        return {id(o): o for o in gc.get_objects() if isinstance(o, KeptPart)}
+
+    before = kept_parts()
+    assert cp.apply([("dr.yaml", topo.pooled_rules(100))]).ok
+    gc.unfreeze()
+    kept = [weakref.ref(o) for key, o in kept_parts().items() if key not in before]
+    del before
+    assert kept, "the change kept no part to follow"
+    gc.collect()  # freezes them with everything alive
+    assert hook.freezes >= 1 and gc.get_freeze_count() > 0
+    gc.disable()  # reference counting alone from here
+    try:
+        for pending in range(101, 101 + 3 * Carry.LASTING_PUSHES):  # past the lasting window
+            assert cp.apply([("dr.yaml", topo.pooled_rules(pending))]).ok
+        alive = sum(ref() is not None for ref in kept)
+        assert alive == 0, f"{alive} of {len(kept)} kept parts outlived the carry: a cycle"
+    finally:
+        gc.enable()
