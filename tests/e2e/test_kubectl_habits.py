@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 from tests.e2e.l4kit import https_get
 from tests.e2e.meshctl import LocalMesh, running_mesh
 from tests.pki import Pki
@@ -289,6 +290,33 @@ def test_istio_docs_pick_a_pod_by_label(mesh: LocalMesh) -> None:
     assert none.returncode == 0 and "No resources found" in none.stderr, none.stderr
     bad = mesh.pilotfish("get", "pods", "-l", "app")
     assert bad.returncode == 1 and "expected key=value" in bad.stderr, bad.stderr
+
+
+def test_get_several_names_of_one_kind(mesh: LocalMesh) -> None:
+    """kubectl's `get svc A B`: the names in the order given; a missing one is an error on
+    stderr (exit 1) and the others still print."""
+    services = mesh.pilotfish("get", "svc", "reviews", "details", "productpage")
+    assert services.returncode == 0, services.stderr
+    assert list(_table(services.stdout)) == ["reviews", "details", "productpage"]
+    some = mesh.pilotfish("get", "pods", "reviews-v2-0", "nosuch", "ratings-v1-0")
+    assert some.returncode == 1
+    assert list(_table(some.stdout)) == ["reviews-v2-0", "ratings-v1-0"], some.stdout
+    assert some.stderr == 'Error from server (NotFound): pods "nosuch" not found\n'
+    vs = mesh.pilotfish("get", "vs", "nosuch", "bookinfo", "-o", "yaml")
+    assert vs.returncode == 1
+    assert vs.stderr == (
+        'Error from server (NotFound): virtualservices.networking.istio.io "nosuch" not found\n'
+    )
+    listed = YAML(typ="safe").load(vs.stdout)  # several names: kubectl's List, even of one found
+    assert listed["kind"] == "List", vs.stdout
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["bookinfo"]
+    typed = mesh.pilotfish("get", "svc/ratings", "svc/details", "-o", "json")
+    assert typed.returncode == 0, typed.stderr
+    names = [i["metadata"]["name"] for i in json.loads(typed.stdout)["items"]]
+    assert names == ["ratings", "details"], typed.stdout
+    none = mesh.pilotfish("get", "svc", "nosuch", "gone")
+    assert (none.returncode, none.stdout) == (1, ""), none.stdout
+    assert none.stderr.count("Error from server (NotFound)") == 2, none.stderr
 
 
 def test_get_deploy_and_get_all(mesh: LocalMesh) -> None:

@@ -1,4 +1,4 @@
-"""`pilotfish get KIND [NAME]`: list config held by the running mesh (`-o yaml|json|name|wide`)."""
+"""`pilotfish get KIND [NAME…]`: list config held by the running mesh (`-o yaml|json|name|wide`)."""
 
 from __future__ import annotations
 
@@ -33,21 +33,21 @@ ISTIO_SYSTEM = "istio-system"
 
 def get_command(
     kind: str,
-    name: str | None,
+    names: list[str],
     namespace: str | None,
     output: str,
     state_dir: Path,
     labels: dict[str, str] | None = None,
 ) -> int:
-    """kubectl get: `KIND[,KIND…] [NAME] [-l key=value,…]`; several kinds print one after
-    another. `namespace` None means every namespace (-A)."""
+    """kubectl get: `KIND[,KIND…] [NAME…] [-l key=value,…]`; several kinds print one after
+    another, several names in the order given. `namespace` None means every namespace (-A)."""
     kinds = [k for k in kind.split(",") if k]
     if len(kinds) > 1:
         codes = []
         for index, one in enumerate(kinds):
             if index and output == "yaml":
                 print("---")  # one YAML stream, so the whole output applies back
-            codes.append(get_command(one, name, namespace, output, state_dir, labels))
+            codes.append(get_command(one, names, namespace, output, state_dir, labels))
         return max(codes)
     if output not in OUTPUTS and not output.startswith("jsonpath="):
         print(
@@ -67,48 +67,87 @@ def get_command(
         query["group"] = resolved.group  # `get gw` is Istio's Gateway, `get gtw` the other
     if namespace:
         query["namespace"] = namespace
-    if name:
-        query["name"] = name
+    if len(names) == 1:
+        query["name"] = names[0]
     info = running_mesh(state_dir)
     status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
     if resolved.kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
-        docs += _istio_configmap(docs, name, float(info.get("control_plane_created") or 0))
+        docs += _istio_configmap(docs, names, float(info.get("control_plane_created") or 0))
     docs = [d for d in docs if has_labels(d, labels or {})]
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:
             meta = doc.setdefault("metadata", {})
             meta["namespace"] = meta.get("namespace") or "default"
-    if name and not docs:
-        resource = plural(resolved.kind) + (f".{resolved.group}" if resolved.group else "")
-        print(f'Error from server (NotFound): {resource} "{name}" not found', file=sys.stderr)
-        return 1
     docs.sort(key=lambda d: (d["metadata"].get("namespace", ""), str(d["metadata"].get("name"))))
+    docs, missing = named(docs, names)
+    resource = plural(resolved.kind) + (f".{resolved.group}" if resolved.group else "")
+    shown = 0
+    if docs or not names:  # only errors when no name was found
+        shown = _print_docs(resolved.kind, resolved.group, docs, names, output, namespace)
+    return max(shown, not_found(resource, missing))
+
+
+def _print_docs(
+    kind: str,
+    group: str,
+    docs: list[dict[str, Any]],
+    names: list[str],
+    output: str,
+    namespace: str | None,
+) -> int:
+    """The objects found in `output`'s format: one name gives the object itself, several a
+    kubectl List (`-o yaml|json|jsonpath`), all of a kind a List (a YAML stream for `-o yaml`,
+    which applies back)."""
+    listed = {"apiVersion": "v1", "kind": "List", "items": docs}
     if output.startswith("jsonpath="):  # Istio's docs: `get configmap istio -o jsonpath=…`
-        return print_jsonpath(docs[0] if name else {"kind": "List", "items": docs}, output)
+        return print_jsonpath(docs[0] if len(names) == 1 else listed, output)
     if output == "yaml":
-        print(dump_yaml(docs) if len(docs) != 1 else dump_yaml(docs[:1]), end="")
+        print(dump_yaml(docs if len(names) < 2 else [listed]), end="")
     elif output == "json":
-        payload: Any = docs[0] if name else {"apiVersion": "v1", "kind": "List", "items": docs}
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(docs[0] if len(names) == 1 else listed, indent=2))
     elif output == "name":
-        group = f".{resolved.group}" if resolved.group else ""
+        dotted = f".{group}" if group else ""
         for doc in docs:
-            print(f"{resolved.kind.lower()}{group}/{(doc.get('metadata') or {}).get('name')}")
+            print(f"{kind.lower()}{dotted}/{(doc.get('metadata') or {}).get('name')}")
     elif not docs:
-        print(no_resources(namespace if namespaced else None), file=sys.stderr)
+        print(no_resources(namespace if is_namespaced(kind) else None), file=sys.stderr)
     else:
-        print(_table(resolved.kind, docs, namespaced and namespace is None, resolved.group))
+        every = is_namespaced(kind) and namespace is None
+        print(_table(kind, docs, every, group))
     return 0
 
 
+def named(found: list[dict[str, Any]], names: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """kubectl's `get KIND A B …`: the objects of each name in the order the names were given
+    (all of them when none was), and the names no object carries."""
+    if not names:
+        return found, []
+    picked: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name in names:
+        hits = [o for o in found if (o.get("metadata") or {}).get("name") == name]
+        picked += hits
+        missing += [] if hits else [name]
+    return picked, missing
+
+
+def not_found(resource: str, missing: list[str]) -> int:
+    """kubectl's error for each name not found (`services "x" not found`), printed after the
+    objects that were; 1 when there was one."""
+    sys.stdout.flush()  # the objects first, as kubectl, when both go to one terminal
+    for name in missing:
+        print(f'Error from server (NotFound): {resource} "{name}" not found', file=sys.stderr)
+    return 1 if missing else 0
+
+
 def _istio_configmap(
-    stored: list[dict[str, Any]], name: str | None, started: float
+    stored: list[dict[str, Any]], names: list[str], started: float
 ) -> list[dict[str, Any]]:
     """Istio's install always leaves an `istio` ConfigMap in istio-system: when none was applied
     (`up DIR` with none in it), the mesh runs on Istio's defaults, shown as that ConfigMap
     (created when the control plane started)."""
-    if name not in (None, "istio") or any(
+    if (names and "istio" not in names) or any(
         (d.get("metadata") or {}).get("name") == "istio"
         and (d.get("metadata") or {}).get("namespace") == ISTIO_SYSTEM
         for d in stored

@@ -24,6 +24,7 @@ from typing import Any
 
 from pilotfish.cli import kube_get, kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
+from pilotfish.cli.get import not_found
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
     GATEWAY_API_NOT_YET,
@@ -45,26 +46,19 @@ def crds(info: dict[str, Any]) -> list[tuple[str, float]]:
     return [(name, created) for name in sorted(names)]
 
 
-def crd_command(name: str | None, output: str, state_dir: Path) -> int:
+def crd_command(names: list[str], output: str, state_dir: Path) -> int:
     try:
         served = crds(read_mesh(state_dir))
     except MeshNotRunning:  # before `istioctl install`: the Gateway API's, built in, only
         served = [c for c in crds({}) if c[0].endswith(f".{GATEWAY_API_GROUP}")]
-    found = [c for c in served if name in (None, c[0])]
-    if name and not found:
-        print(
-            'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "'
-            f'{name}" not found',
-            file=sys.stderr,
-        )
-        return 1
-    if output == "name":
+    by_name = {n: at for n, at in served}
+    found = [(n, by_name[n]) for n in names if n in by_name] if names else served
+    missing = [n for n in names if n not in by_name]
+    if output == "name" and found:
         print("\n".join(f"customresourcedefinition.apiextensions.k8s.io/{n}" for n, _ in found))
-        return 0
-    rows = [("NAME", "CREATED AT")]
-    rows += [(n, kube_views.timestamp(at)) for n, at in found]
-    _print(rows)
-    return 0
+    elif found or not names:
+        _print([("NAME", "CREATED AT"), *((n, kube_views.timestamp(at)) for n, at in found)])
+    return not_found("customresourcedefinitions.apiextensions.k8s.io", missing)
 
 
 def events(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -140,7 +134,7 @@ def events_command(namespace: str | None, output: str, state_dir: Path) -> int:
 
 
 def cluster_view(
-    kind: str, name: str | None, namespace: str | None, every: bool, output: str, state_dir: Path
+    kind: str, names: list[str], namespace: str | None, every: bool, output: str, state_dir: Path
 ) -> int:
     """`get crd [NAME]`, `get events [-n NS | -A]`, and the Gateway API's kinds not served
     yet (GRPCRoute, TCPRoute, ...: said so)."""
@@ -148,7 +142,7 @@ def cluster_view(
         print(f"error: {GATEWAY_API_NOT_YET}", file=sys.stderr)
         return 1
     if kind.lower() in CRD_KINDS:
-        return crd_command(name, output, state_dir)
+        return crd_command(names, output, state_dir)
     return events_command(None if every else namespace or "default", output, state_dir)
 
 

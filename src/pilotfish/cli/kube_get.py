@@ -17,7 +17,7 @@ from typing import Any
 
 from pilotfish.cli import kube_namespaces, kube_pods, kube_views, usage
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.get import has_labels, print_jsonpath
+from pilotfish.cli.get import has_labels, named, not_found, print_jsonpath
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.local.client import ApiError, call
 
@@ -60,7 +60,7 @@ def _cluster_ips(api: str) -> dict[str, str]:
 
 def view_command(
     kind: str,
-    name: str | None,
+    names: list[str],
     namespace: str | None,
     output: str,
     state_dir: Path,
@@ -68,8 +68,8 @@ def view_command(
     label_columns: tuple[bool, list[str]] = (False, []),
 ) -> int:
     """`namespace` None means every namespace (-A); "" means the default one. Objects come in
-    kubectl's order (namespace, then name); `labels` keeps those carrying every one;
-    `label_columns` is (`--show-labels`, the `-L` keys)."""
+    kubectl's order (namespace, then name), or that of the `names` given; `labels` keeps those
+    carrying every one; `label_columns` is (`--show-labels`, the `-L` keys)."""
     kind = kind.lower()
     info = running_mesh(state_dir)
     try:
@@ -83,21 +83,38 @@ def view_command(
         return 1
     ns = None if kind in CLUSTER_KINDS else "default" if namespace == "" else namespace
     selected = [
-        (k, sorted((o for o in found if _matches(o, name, ns, labels or {})), key=_order))
+        (k, sorted((o for o in found if _matches(o, ns, labels or {})), key=_order))
         for k, found in groups
     ]
+    missing: list[str] = []
+    if names:  # one kind: `get svc a b` as given
+        picked, missing = named(selected[0][1], names)
+        selected = [(selected[0][0], picked)]
     everything = [o for _, found in selected for o in found]
-    if name and not everything:
-        noun = _noun(kind)
-        print(f'Error from server (NotFound): {noun} "{name}" not found', file=sys.stderr)
-        return 1
+    shown = 0
+    if everything or not names:
+        shown = _print(kind, selected, len(names) == 1, ns, output, label_columns)
+    return max(shown, not_found(_noun(kind), missing))
+
+
+def _print(
+    kind: str,
+    selected: list[tuple[str, list[dict[str, Any]]]],
+    single: bool,
+    ns: str | None,
+    output: str,
+    label_columns: tuple[bool, list[str]],
+) -> int:
+    """The objects `selected` (per kind) in `output`'s format: one name gives the object
+    itself, else a kubectl List (`-o yaml|json|jsonpath`)."""
+    everything = [o for _, found in selected for o in found]
     if output.startswith("jsonpath="):
         return print_jsonpath(
-            everything[0] if name else {"kind": "List", "items": everything}, output
+            everything[0] if single else {"kind": "List", "items": everything}, output
         )
     if output in ("yaml", "json"):
         payload = (
-            everything[0] if name else {"apiVersion": "v1", "kind": "List", "items": everything}
+            everything[0] if single else {"apiVersion": "v1", "kind": "List", "items": everything}
         )
         print(
             json.dumps(payload, indent=2) if output == "json" else dump_yaml([payload]),
@@ -146,15 +163,9 @@ def _noun(kind: str) -> str:
     return "services" if kind in SERVICE_KINDS else "deployments.apps"
 
 
-def _matches(
-    obj: dict[str, Any], name: str | None, namespace: str | None, labels: dict[str, str]
-) -> bool:
+def _matches(obj: dict[str, Any], namespace: str | None, labels: dict[str, str]) -> bool:
     meta = obj["metadata"]
-    return (
-        namespace in (None, meta.get("namespace"))
-        and name in (None, meta.get("name"))
-        and has_labels(obj, labels)
-    )
+    return namespace in (None, meta.get("namespace")) and has_labels(obj, labels)
 
 
 def _order(obj: dict[str, Any]) -> tuple[str, str]:

@@ -71,7 +71,7 @@ def delete(
 @app.command()
 def get(
     kind: Annotated[str, typer.Argument(help="vs, dr, gw, se, … or the full kind name")],
-    name: Annotated[str | None, typer.Argument()] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="NAME… (in the order given)")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="yaml, json, or a table")] = "table",
     all_namespaces: Annotated[
@@ -97,25 +97,35 @@ def get(
     from pilotfish.config.kinds import is_gateway_api
 
     namespace = namespace or state.namespace
-    if name is None and "/" in kind:  # kubectl's TYPE/NAME: `get deploy/sleep`
-        kind, _, name = kind.partition("/")
+    names = names or []
+    if "/" in kind:  # kubectl's TYPE/NAME…: `get deploy/sleep`, `get svc/a svc/b`
+        pairs = [arg.partition("/") for arg in [kind, *names]]
+        if any(not sep for _, sep, _ in pairs):  # kubectl's words
+            typer.echo("error: arguments in resource/name form must have a single resource and"
+                       " name", err=True)  # fmt: skip
+            exit_with(1)
+        if any(t != pairs[0][0] for t, _, _ in pairs):
+            typer.echo("error: TYPE/NAME arguments of several types are not supported yet: one"
+                       " `get` per type", err=True)  # fmt: skip
+            exit_with(1)
+        kind, names = pairs[0][0], [n for _, _, n in pairs]
     labels = parse_selector(selector) if selector is not None else {}
     if labels is None:
         typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
         exit_with(1)
     if kind.lower() in (*CRD_KINDS, *EVENT_KINDS) or is_gateway_api(kind):
-        exit_with(cluster_view(kind, name, namespace, all_namespaces, output, state.state_dir))
+        exit_with(cluster_view(kind, names, namespace, all_namespaces, output, state.state_dir))
     if kind.lower() in VIEW_KINDS:
         from pilotfish.cli.kube_get import view_command
 
         ns = None if all_namespaces else (namespace or "")
         keys = [k for value in label_columns or [] for k in value.split(",") if k]
         columns = (show_labels, keys)
-        exit_with(view_command(kind, name, ns, output, state.state_dir, labels or {}, columns))
+        exit_with(view_command(kind, names, ns, output, state.state_dir, labels or {}, columns))
     from pilotfish.cli.get import get_command
 
     ns = None if all_namespaces else namespace or "default"  # kubectl's: the default namespace
-    exit_with(get_command(kind, name, ns, output, state.state_dir, labels or {}))
+    exit_with(get_command(kind, names, ns, output, state.state_dir, labels or {}))
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
