@@ -270,4 +270,15 @@ def test_the_downward_api_reaches_each_pods_app(mesh: LocalMesh) -> None:
         }  # fmt: skip
         assert env["MY_POD_NAME"] == pod and obj["spec"]["nodeName"] == env["MY_NODE"]
         assert env["HELLO"] == f"I am {pod} at {obj['status']['podIP']}"
+        # kubectl exec runs in the container: its commands see the app's declared env as the
+        # app got it; the istio-proxy container's do not
+        shown_env = dict(
+            line.partition("=")[::2] for line in exec_sh(mesh, pod, "env").splitlines()
+        )
+        declared = {k: v for k, v in env.items() if k.startswith(("MY_", "MEM_", "CPU_", "HELLO"))}
+        assert {k: shown_env.get(k) for k in declared} == declared, shown_env
+        proxy = mesh.pilotfish("exec", pod, "-c", "istio-proxy", "--", "env")
+        assert proxy.returncode == 0, proxy.stderr
+        assert "MY_POD_NAME=" not in proxy.stdout and "HELLO=" not in proxy.stdout, proxy.stdout
+        assert f"POD_NAME={pod}\n" in proxy.stdout, proxy.stdout
     assert mesh.pilotfish("delete", "-f", "-", stdin=DOWNWARD).returncode == 0

@@ -6,7 +6,8 @@ kube-proxy's part instead, `pilotfish.cli.cluster_network`), `localhost:15000` (
 `localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its
 own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
 named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or the app
-(its `app` label or workload name); both see the same network, as containers of a pod do.
+(its `app` label or workload name); both see the same network, as containers of a pod do. The
+app container's commands get its declared `env` too (`exec POD -- env`); istio-proxy's do not.
 
 In an isolated mesh (`up --isolated`) the command runs inside the pod's network namespace (with
 its /etc/hosts) and needs no proxy variables: the app container's connections are captured like
@@ -100,11 +101,17 @@ def image_program(argv: list[str]) -> tuple[list[str], str | None]:
     return [*command, *argv[1:]], entry.workdir
 
 
-def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, str]:
-    """The environment of a process inside the pod (what its containers see)."""
+def pod_env(
+    info: dict[str, Any], key: str, proxy: dict[str, Any], container: str | None = None
+) -> dict[str, str]:
+    """The environment of a process inside the pod's `container` (the app's when None): what
+    exec gives every container, then the app container's declared `env` as its process gets
+    it (resolved for the pod: the Downward API's values too); PATH keeps exec's programs first."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     state_dir = Path(info["state_dir"])
-    path = os.pathsep.join([str(pilot_agent_shim(state_dir)), env.get("PATH", os.defpath)])
+    declared = {} if container in PROXY_ALIASES else dict(proxy.get("app_env") or {})
+    shims = str(pilot_agent_shim(state_dir))
+    path = os.pathsep.join([shims, declared.get("PATH") or env.get("PATH", os.defpath)])
     if proxy.get("netns"):  # captured: no proxy variables at all
         env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
         if proxy.get("sidecar", True):  # as the istio-proxy container's environment says
@@ -123,7 +130,7 @@ def pod_env(info: dict[str, Any], key: str, proxy: dict[str, Any]) -> dict[str, 
     container_ports = [int(p) for p in proxy.get("app_ports", {})]
     config_path = state_dir / STORE_FILE
     env.update(tcp_service_env(proxy["ip"], proxy["namespace"], container_ports, config_path))
-    return env
+    return env | {str(k): str(v) for k, v in declared.items()} | {"PATH": path}
 
 
 def exec_command(
@@ -152,7 +159,7 @@ def exec_command(
         argv = ["ip", "netns", "exec", str(proxy["netns"]), *argv]
         if container in PROXY_ALIASES:
             group = PROXY_GID
-    env = pod_env(info, key, proxy)
+    env = pod_env(info, key, proxy, container)
     network = None
     if not proxy.get("sidecar", True) and not proxy.get("netns"):
         network = ClusterNetwork(info, proxy)  # no sidecar: kube-proxy's part, for this command

@@ -67,6 +67,9 @@ def pod_status(
         "netns": agent.spec.netns,
         "envoy_epoch": agent.hot.epoch if isinstance(agent, Agent) and agent.hot else None,
         "restart": restart,
+        # the app container's declared `env`, resolved for this pod (what `exec` gives): only
+        # when it has one, so a mesh of thousands of pods keeps mesh.json small
+        **({"app_env": dict(app.env)} if (app := agent.spec.app) is not None and app.env else {}),
     }
 
 
