@@ -16,9 +16,7 @@ IP>]` denies sleep and no one else (before, every sidecar's requests came from 1
 such a DENY never matched). Outside the mesh, the kernel chooses: it refuses a 127/8 source
 for a destination off the host's loopback, so a sidecar's request to a MESH_EXTERNAL
 ServiceEntry at a real network address (a namespace the test creates, standing in for the
-internet) got 503 while the sidecar bound every connection to its pod address. So did a
-MESH_INTERNAL service whose endpoints are there (a VM, as Istio's VM docs have it: a
-ServiceEntry's own endpoint, or a WorkloadEntry its `workloadSelector` selects).
+internet) got 503 while the sidecar bound every connection to its pod address.
 """
 
 from __future__ import annotations
@@ -213,57 +211,3 @@ def test_a_sidecar_reaches_a_service_outside_the_mesh_from_the_node(
         )
     finally:
         _ok(mesh, "delete serviceentry outside")
-
-
-INSIDE = {
-    "endpoint": """\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: vm
-spec:
-  hosts: [vm.example]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  endpoints: [{{address: {address}, ports: {{http: 8080}}}}]
-""",
-    "workload-entry": """\
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata:
-  name: vm
-spec:
-  address: {address}
-  labels: {{app: vm}}
-  ports: {{http: 8080}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata:
-  name: vm
-spec:
-  hosts: [vm.example]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 80, name: http, protocol: HTTP}}]
-  workloadSelector: {{labels: {{app: vm}}}}
-""",
-}
-
-
-@pytest.mark.parametrize("shape", sorted(INSIDE))
-def test_a_sidecar_reaches_a_mesh_internal_service_off_the_hosts_loopback(
-    mesh: LocalMesh, outside_server: str, shape: str
-) -> None:
-    _ok(mesh, "apply -f -", stdin=INSIDE[shape].format(address=outside_server))
-    try:
-        code = "curl -s -o /dev/null -w %{http_code} --max-time 5 http://vm.example/"
-        mesh.wait_for(
-            lambda: _ok(mesh, f"exec deploy/sleep -- {code}") == "200",
-            what="sleep's request to vm.example",
-        )
-    finally:
-        _ok(mesh, "delete serviceentry vm")
-        if shape == "workload-entry":
-            _ok(mesh, "delete workloadentry vm")

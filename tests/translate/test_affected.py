@@ -164,40 +164,6 @@ def test_an_endpoint_change_that_can_change_more_than_endpoints_is_a_full_push()
     assert endpoint_change(_registry(one, two), _registry(one, two)) == frozenset()
 
 
-STATIC_ENTRY = """\
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: vm, namespace: foo}
-spec:
-  hosts: [vm.example]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 9080}]
-  workloadSelector: {labels: {app: reviews}}
-"""
-
-
-def test_an_endpoint_change_that_moves_where_connections_leave_from_is_a_full_push() -> None:
-    # a ServiceEntry's cluster binds 0.0.0.0 when its endpoints are all off the host's loopback
-    # (`clusters.leaves_from_node`): an endpoint change that flips it changes the cluster (CDS)
-    entry = _objects(STATIC_ENTRY)
-    one, two = _pod("r-0", "127.1.0.5"), _pod("r-1", "127.1.0.6")
-    hosts = frozenset({"reviews.foo.svc.cluster.local", "vm.example"})
-    assert endpoint_change(_registry(one, configs=entry), _registry(one, two, configs=entry)) == (
-        hosts
-    )
-    off, off_too = _pod("r-0", "10.1.0.5"), _pod("r-1", "10.1.0.6")
-    assert endpoint_change(_registry(one, configs=entry), _registry(off, configs=entry)) is None
-    assert endpoint_change(_registry(off, configs=entry), _registry(one, configs=entry)) is None
-    assert (
-        endpoint_change(_registry(off, configs=entry), _registry(off, two, configs=entry)) is None
-    )
-    assert (
-        endpoint_change(_registry(off, configs=entry), _registry(off, off_too, configs=entry))
-        == hosts
-    )
-
-
 def test_a_new_workload_under_a_known_account_changes_the_peer_table_not_the_push_kind() -> None:
     # TCP servers read their clients' names by certificate from their inbound clusters
     # (`principal_table`): a workload of another name under a known service account changes

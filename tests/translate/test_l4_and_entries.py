@@ -132,41 +132,6 @@ def test_service_entry_clusters_and_workload_entry_endpoints() -> None:
     assignment = resources.endpoints["outbound|8000||vm.example"]
     (endpoint,) = assignment.endpoints[0].lb_endpoints
     assert endpoint.endpoint.address.socket_address.port_value == 18000
-    assert not _binds_any(resources, "vm.example", 8000)  # on loopback: the pod's address
-
-
-VM_2 = """
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: vm-2}}
-spec: {{address: {address}, labels: {{app: vm}}, ports: {{http: 18000}}}}
-"""
-
-
-def _binds_any(resources: ProxyResources, host: str, port: int) -> bool:
-    cluster = resources.clusters[f"outbound|{port}||{host}"]
-    assert isinstance(cluster, cluster_pb2.Cluster)
-    if not cluster.HasField("upstream_bind_config"):
-        return False
-    source = cluster.upstream_bind_config.source_address
-    assert (source.address, source.port_value) == ("0.0.0.0", 0)
-    return True
-
-
-def test_a_service_entry_off_the_hosts_loopback_lets_the_kernel_choose_the_source() -> None:
-    """A proxy sharing the host's network binds to its 127/8 pod address, which the kernel
-    refuses for a destination off loopback: a ServiceEntry (MESH_INTERNAL here) whose endpoints
-    are all off it binds 0.0.0.0; with one on loopback it keeps the pod's address."""
-    off = ENTRIES.replace("127.9.9.9", "10.9.9.9")
-    assert _binds_any(build(bookinfo_push(off)), "vm.example", 8000)
-    assert _binds_any(
-        build(bookinfo_push(off + VM_2.format(address="10.9.9.10"))), "vm.example", 8000
-    )
-    mixed = off + VM_2.format(address="127.9.9.10")
-    assert not _binds_any(build(bookinfo_push(mixed)), "vm.example", 8000)
-    assert _binds_any(build(bookinfo_push(ENTRIES)), "api.example", 443)  # MESH_EXTERNAL
-    assert not _binds_any(build(bookinfo_push()), "reviews.default.svc.cluster.local", 9080)
 
 
 def test_sidecar_scopes_clusters_and_policy() -> None:

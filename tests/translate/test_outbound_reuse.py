@@ -18,7 +18,7 @@ from pilotfish.config.models.networking.destination_rule import TrafficPolicy
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Protocol, RegistrySnapshot, Service, ServicePort
+from pilotfish.registry.types import Protocol, Service, ServicePort
 from pilotfish.translate import outbound
 from pilotfish.translate.clusters import (
     OutboundClusterSpec,
@@ -117,22 +117,21 @@ def test_a_pool_applied_to_the_cluster_without_it_is_the_cluster_built_with_it(
 ) -> None:
     port = ServicePort("p", 9000, protocol, 9000)
     service = Service("a", "ns", (port,))
-    push = PushContext(registry=RegistrySnapshot(services=(service,)))
     for others in OTHERS:
         for pool in POOLS:
             top = TrafficPolicy.model_validate({**others, "connectionPool": pool})
             spec = OutboundClusterSpec(service, port, policy=effective_policy(top, None, 9000))
             bare = replace(spec, policy=replace(spec.policy, connection_pool=None))
             made = with_pool(
-                outbound_cluster(bare, push), spec, pool_settings(spec.policy.connection_pool)
+                outbound_cluster(bare), spec, pool_settings(spec.policy.connection_pool)
             )
-            built = outbound_cluster(spec, push)
+            built = outbound_cluster(spec)
             assert made == built, (others, pool)
             assert made.SerializeToString(deterministic=True) == built.SerializeToString(
                 deterministic=True
             )
             if pool != {"http": {"h2UpgradePolicy": "DO_NOT_UPGRADE"}}:  # the pool is there
-                assert made != outbound_cluster(bare, push), (others, pool)
+                assert made != outbound_cluster(bare), (others, pool)
 
 
 def _rule(ns: str, svc: str, policy: str) -> str:

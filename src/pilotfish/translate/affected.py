@@ -25,8 +25,7 @@ services and config) is Istio's incremental EDS push: `endpoint_change` names th
 endpoints moved, and the control plane rebuilds only the outbound clusters' endpoint assignments
 (`generate.with_new_endpoints`), so sidecars are sent EDS for those clusters and nothing else. As
 in Istio, it is a full push when more than endpoints can change: the service accounts secure
-naming lists in a cluster (`mesh_tls.service_accounts`), where a cluster's connections leave
-from (`clusters.leaves_from_node`, which endpoint addresses decide), a service
+naming lists in a cluster (`mesh_tls.service_accounts`), a service
 whose clusters carry their endpoints (DNS ServiceEntries), or endpoint addresses a TCP route
 matches (`destinationSubnets`). What TCP servers know of their clients' certificates
 (`peer_table_changed`) is not a reason: only the sidecars whose own part holds
@@ -57,7 +56,6 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Endpoint, Service
 from pilotfish.telemetry import exchange
-from pilotfish.translate.clusters import leaves_from_node
 from pilotfish.translate.mesh_tls import service_accounts
 from pilotfish.translate.observability import principal_table, workload_identities
 from pilotfish.translate.resources import ProxyResources
@@ -215,8 +213,6 @@ def endpoint_change(previous: PushContext, push: PushContext) -> frozenset[str] 
         if any(carries_endpoints(service, p) for p in service.ports):
             return None
         if service_accounts(service, previous) != service_accounts(service, push):
-            return None
-        if leaves_from_node(service, previous) != leaves_from_node(service, push):
             return None
         if (
             not service.addresses

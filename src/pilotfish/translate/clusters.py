@@ -10,19 +10,11 @@ Where connections leave from: a proxy sharing the host's network binds them to i
 (127.A.x.y, its bootstrap's `upstream_bind_config`), what mesh peers and their policies see.
 The kernel refuses a 127/8 source for any destination off the host's loopback (EINVAL), so
 clusters to places outside the mesh (`PassthroughCluster`, a MESH_EXTERNAL ServiceEntry's) let
-the kernel choose (`0.0.0.0`), as a pod's connections to the outside leave from the node. So does
-the cluster of a ServiceEntry whose endpoints are all off the host's loopback (a VM: its own
-endpoints, or WorkloadEntries its `workloadSelector` selects, MESH_INTERNAL or not;
-`leaves_from_node`). Not a Kubernetes Service's: an isolated mesh's pods are off loopback
-(10.A/16), and its ingress gateway's connections to them must leave from its own address. A bind
-is per cluster, not per endpoint, and clusters are shared between proxies: a service with
-endpoints on both sides keeps the pod address (policies on it hold; the endpoints off loopback
-are unreachable from a proxy sharing the host's network).
+the kernel choose (`0.0.0.0`), as a pod's connections to the outside leave from the node.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,7 +45,6 @@ if TYPE_CHECKING:
         Subset,
     )
     from pilotfish.config.models.networking.destination_rule import ConnectionPoolSettings
-    from pilotfish.model.push_context import PushContext
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 HTTP_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -75,7 +66,7 @@ class OutboundClusterSpec:
         return names.outbound_cluster(self.port.port, self.service.hostname, self.subset)
 
 
-def outbound_cluster(spec: OutboundClusterSpec, push: PushContext) -> cluster_pb2.Cluster:
+def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(
         name=spec.name,
         alt_stat_name=alt_stat_name(spec.name),
@@ -90,37 +81,12 @@ def outbound_cluster(spec: OutboundClusterSpec, push: PushContext) -> cluster_pb
             spec.service.hostname, spec.service.name, spec.service.namespace, spec.port.port
         ),
     )
-    if leaves_from_node(spec.service, push):
+    if spec.service.mesh_external:
         _any_source(cluster)
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
     _protocol_options(cluster, spec, upstream)
     return cluster
-
-
-def leaves_from_node(service: Service, push: PushContext) -> bool:
-    """Whether connections to `service` leave from the node (see the docstring): a MESH_EXTERNAL
-    service's, and a ServiceEntry's with endpoints, each at an IP address off the host's
-    loopback. Endpoints move it: `affected.endpoint_change` makes a change of it a full push."""
-    if service.mesh_external:
-        return True
-    if not service.from_service_entry:
-        return False
-    memo = push.registry_memo  # of the registry alone, as the endpoints
-    key = ("pilotfish.translate.clusters.leaves_from_node", service.hostname)
-    found: bool | None = memo.get(key)
-    if found is None:
-        addresses = {e.address for port in service.ports for e in push.endpoints(service, port)}
-        found = memo[key] = bool(addresses) and all(map(_off_loopback, addresses))
-    return found
-
-
-def _off_loopback(address: str) -> bool:
-    """An IP address not on the host's loopback (a hostname or a unix socket: False)."""
-    try:
-        return not ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def _any_source(cluster: cluster_pb2.Cluster) -> None:

@@ -266,18 +266,17 @@ def _add_resources(
 ) -> None:
     mesh = _mesh_key(push)
     accounts = tuple(mesh_tls.service_accounts(spec.service, push))
-    from_node = cluster_builders.leaves_from_node(spec.service, push)
     cluster = carry.unit(
         push,
-        ("pilotfish.translate.outbound.cluster", id(spec), mesh, accounts, from_node),
-        lambda: _pooled(spec, push, carry, (mesh, accounts, from_node)),
+        ("pilotfish.translate.outbound.cluster", id(spec), mesh, accounts),
+        lambda: _pooled(spec, push, carry, (mesh, accounts)),
         keep=spec,
     )
     found = push.endpoints(spec.service, spec.port)
     if service_entries.needs_own_endpoints(spec):
         clusters[spec.name] = carry.unit(
             push,
-            ("pilotfish.translate.outbound.own_endpoints", id(spec), found, from_node),
+            ("pilotfish.translate.outbound.own_endpoints", id(spec), found),
             lambda: service_entries.reshape_cluster(cluster, spec, push),
             keep=spec,
         )
@@ -325,7 +324,7 @@ def _pooled(
 
 
 def _cluster(spec: OutboundClusterSpec, push: PushContext) -> Message:
-    cluster = cluster_builders.outbound_cluster(spec, push)
+    cluster = cluster_builders.outbound_cluster(spec)
     locality_lb.apply_to_cluster(cluster, spec.policy, push.mesh)
     mesh_tls.apply_mesh_tls(cluster, spec, push)
     return cluster
