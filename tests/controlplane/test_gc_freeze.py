@@ -14,8 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from tests.controlplane.scale_kit import MakeMesh, connect
 
+from pilotfish.controlplane import api as api_module
 from pilotfish.controlplane import gc_freeze
 from pilotfish.controlplane.api import Api
+from pilotfish.model.node import DELTA_XDS_KEY
 from pilotfish.translate.carry import Carry
 from pilotfish.translate.resources import KeptPart
 from pilotfish.xds.server import XdsServer
@@ -202,3 +204,47 @@ def test_a_kept_part_the_carry_drops_is_freed_without_a_collection(
         assert alive == 0, f"{alive} of {len(kept)} kept parts outlived the carry: a cycle"
     finally:
         gc.enable()
+
+
+def test_a_connect_burst_holds_collections_off_until_one_idle_collection(
+    on_demand_mesh: MakeMesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gc_freeze.quiet_while` (the xDS server's generator in the control plane): the first
+    proxy of a burst pauses automatic collections (its objects nearly all survive: each was
+    walked three times before it was frozen), the others find them paused, and one idle
+    collection (`Api.release_later`, scheduled once on the loop) frees the burst's garbage
+    and turns them on again."""
+    monkeypatch.setattr(api_module, "RELEASE_AFTER_S", 0.05)
+    cp, _, instances = on_demand_mesh(routes=True)
+    api = Api(cp, XdsServer(cp.snapshot_for_node), CollectorRegistry())
+    scheduled: list[bool] = []
+
+    def release_later() -> None:
+        scheduled.append(gc.isenabled())
+        api.release_later()
+
+    async def run() -> list[object]:
+        generate = gc_freeze.quiet_while(
+            cp.snapshot_for_node, asyncio.get_running_loop(), release_later
+        )
+        seen: list[object] = [gc.isenabled()]
+        garbage = None
+        for instance in instances[:4]:  # in a thread, as the xDS server's generation thread
+            metadata = instance.metadata(9000) | {DELTA_XDS_KEY: "true"}
+            assert await asyncio.to_thread(generate, instance.node_id, metadata) is not None
+            garbage = garbage or weakref.ref(_cycle())
+            [[] for _ in range(50_000)]  # far past every threshold
+        assert garbage is not None
+        seen += [gc_freeze.paused(), gc.isenabled(), garbage() is not None]
+        for _ in range(100):
+            if gc.isenabled():
+                break
+            await asyncio.sleep(0.02)
+        seen += [gc.isenabled(), garbage() is None, len(scheduled)]
+        return seen
+
+    try:
+        seen = asyncio.run(run())
+    finally:
+        gc_freeze.resume()
+    assert seen == [True, True, False, True, True, True, 1], seen

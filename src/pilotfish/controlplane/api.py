@@ -63,7 +63,7 @@ from pilotfish.xds.server import XdsServer
 
 log = logging.getLogger("pilotfish.controlplane")
 DEFAULT_TOKEN_DURATION = 3600.0  # istioctl's --tokenDuration
-RELEASE_AFTER_S = 1.0  # `_release_later` (a full push to 2,000 proxies takes longer)
+RELEASE_AFTER_S = 1.0  # `release_later` (a full push to 2,000 proxies takes longer)
 
 
 class Api:
@@ -166,7 +166,7 @@ class Api:
         self.limits.begin_write()
         try:
             async with self.cp.lock:
-                gc_freeze.pause()  # until the idle moment after it (`_release_later`)
+                gc_freeze.pause()  # until the idle moment after it (`release_later`)
                 result = await asyncio.to_thread(change, *args, started)  # its changed_at
                 if result.ok:
                     late = self.cp.catch_up(started)
@@ -174,10 +174,10 @@ class Api:
                     result.affected = sorted(set(result.affected) | set(late))
         finally:
             self.limits.end_write()
-            self._release_later()
+            self.release_later()
         return result
 
-    def _release_later(self) -> None:
+    def release_later(self) -> None:
         """What a change replaced let go, what it allocated collected, collections on again
         (`ControlPlane.release_idle`) once its pushes are ACKed (`gc_freeze.when_out`)."""
         waiting, loop = self.xds.convergence.waiting, asyncio.get_running_loop()
@@ -304,7 +304,7 @@ class Api:
             async with self.cp.lock:  # convergence counts from the batch's first event
                 gc_freeze.pause()
                 changed = self.cp.set_instances(instances, changed_at=batch[0][2])
-            self._release_later()
+            self.release_later()
             self._count_push(changed, "endpoint")
             self.registry_applied = generation
 

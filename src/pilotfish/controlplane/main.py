@@ -80,8 +80,9 @@ async def serve(
         controller=f"pilotfish-{address}",
         grace=grace_period(),
     )
-    xds = XdsServer(
-        cp.snapshot_for_node,
+    loop = asyncio.get_running_loop()
+    xds = XdsServer(  # a connect burst collects once, when its pushes are out (`gc_freeze`)
+        gc_freeze.quiet_while(cp.snapshot_for_node, loop, lambda: api.release_later()),
         registry=metrics,
         forget=cp.forget,
         observer=registration,
@@ -110,7 +111,6 @@ async def serve(
     await site.start()
     log.info("control plane serving xDS on %s:%d, API on %s:%d", address, bound, address, http_port)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
