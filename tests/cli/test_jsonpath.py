@@ -71,7 +71,7 @@ def test_unbalanced_range_is_an_error() -> None:
 
 def test_get_prints_jsonpath_as_kubectl(capsys: Any) -> None:
     """`get KIND -o jsonpath=…` for config kinds as for pods: no newline added; 1 when bad."""
-    from pilotfish.cli.get import print_jsonpath
+    from pilotfish.cli.get_output import print_object as print_jsonpath
 
     payload = {"kind": "List", "items": [{"metadata": {"name": "istio"}, "data": {"mesh": "x"}}]}
     assert print_jsonpath(payload, "jsonpath={.items[0].data.mesh}") == 0

@@ -1,4 +1,5 @@
-"""`pilotfish get KIND [NAME…]`: list config held by the running mesh (`-o yaml|json|name|wide`)."""
+"""`pilotfish get KIND [NAME…]` of config kinds: the objects the running mesh holds, as a
+`get_output.Section` with kubectl's table (Istio's CRD printer columns, AGE)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,11 @@ import json
 import sys
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.errors import mesh_call, running_mesh
-from pilotfish.cli.jsonpath import JsonPathError, render
-from pilotfish.cli.kube_views import (
-    age_of,
-    gateway_api_columns,
-    ingress_columns,
-    no_resources,
-    timestamp,
-)
+from pilotfish.cli.errors import mesh_call
+from pilotfish.cli.get_output import Section
+from pilotfish.cli.kube_views import age_of, gateway_api_columns, ingress_columns, timestamp
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
     INGRESS_GROUP,
@@ -25,41 +19,24 @@ from pilotfish.config.kinds import (
     plural,
     resolve_kind,
 )
-from pilotfish.config.yaml_text import dump_yaml
 
-OUTPUTS = ("table", "wide", "yaml", "json", "name")
 ISTIO_SYSTEM = "istio-system"
 
 
-def get_command(
+def config_section(
     kind: str,
     names: list[str],
     namespace: str | None,
-    output: str,
-    state_dir: Path,
+    info: dict[str, Any],
     labels: dict[str, str] | None = None,
-) -> int:
-    """kubectl get: `KIND[,KIND…] [NAME…] [-l key=value,…]`; several kinds print one after
-    another, several names in the order given. `namespace` None means every namespace (-A)."""
-    kinds = [k for k in kind.split(",") if k]
-    if len(kinds) > 1:
-        codes = []
-        for index, one in enumerate(kinds):
-            if index and output == "yaml":
-                print("---")  # one YAML stream, so the whole output applies back
-            codes.append(get_command(one, names, namespace, output, state_dir, labels))
-        return max(codes)
-    if output not in OUTPUTS and not output.startswith("jsonpath="):
-        print(
-            f'error: unable to match a printer suitable for the output format "{output}",'
-            f" allowed formats are: {','.join(OUTPUTS)},jsonpath",
-            file=sys.stderr,
-        )
-        return 1
+) -> Section | None:
+    """One config kind's objects for kubectl's `get` (`namespace` None: every namespace, -A),
+    in kubectl's order (namespace, then name), or that of the `names` given; None after
+    kubectl's error for a type the server does not have."""
     resolved = resolve_kind(kind)
     if resolved is None:
         print(f'error: the server doesn\'t have a resource type "{kind}"', file=sys.stderr)
-        return 1
+        return None
     namespaced = is_namespaced(resolved.kind)
     namespace = namespace if namespaced else None
     query = {"kind": resolved.kind}
@@ -69,7 +46,6 @@ def get_command(
         query["namespace"] = namespace
     if len(names) == 1:
         query["name"] = names[0]
-    info = running_mesh(state_dir)
     status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
     if resolved.kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
@@ -81,41 +57,16 @@ def get_command(
             meta["namespace"] = meta.get("namespace") or "default"
     docs.sort(key=lambda d: (d["metadata"].get("namespace", ""), str(d["metadata"].get("name"))))
     docs, missing = named(docs, names)
-    resource = plural(resolved.kind) + (f".{resolved.group}" if resolved.group else "")
-    shown = 0
-    if docs or not names:  # only errors when no name was found
-        shown = _print_docs(resolved.kind, resolved.group, docs, names, output, namespace)
-    return max(shown, not_found(resource, missing))
+    dotted = f".{resolved.group}" if resolved.group else ""
+    every = namespaced and namespace is None
 
+    def table(found: list[dict[str, Any]], prefix: str) -> str:
+        return _table(resolved.kind, found, every, resolved.group, prefix)
 
-def _print_docs(
-    kind: str,
-    group: str,
-    docs: list[dict[str, Any]],
-    names: list[str],
-    output: str,
-    namespace: str | None,
-) -> int:
-    """The objects found in `output`'s format: one name gives the object itself, several a
-    kubectl List (`-o yaml|json|jsonpath`), all of a kind a List (a YAML stream for `-o yaml`,
-    which applies back)."""
-    listed = {"apiVersion": "v1", "kind": "List", "items": docs}
-    if output.startswith("jsonpath="):  # Istio's docs: `get configmap istio -o jsonpath=…`
-        return print_jsonpath(docs[0] if len(names) == 1 else listed, output)
-    if output == "yaml":
-        print(dump_yaml(docs if len(names) < 2 else [listed]), end="")
-    elif output == "json":
-        print(json.dumps(docs[0] if len(names) == 1 else listed, indent=2))
-    elif output == "name":
-        dotted = f".{group}" if group else ""
-        for doc in docs:
-            print(f"{kind.lower()}{dotted}/{(doc.get('metadata') or {}).get('name')}")
-    elif not docs:
-        print(no_resources(namespace if is_namespaced(kind) else None), file=sys.stderr)
-    else:
-        every = is_namespaced(kind) and namespace is None
-        print(_table(kind, docs, every, group))
-    return 0
+    return Section(
+        f"{resolved.kind.lower()}{dotted}", plural(resolved.kind) + dotted, docs, table,
+        missing, namespaced,
+    )  # fmt: skip
 
 
 def named(found: list[dict[str, Any]], names: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -130,15 +81,6 @@ def named(found: list[dict[str, Any]], names: list[str]) -> tuple[list[dict[str,
         picked += hits
         missing += [] if hits else [name]
     return picked, missing
-
-
-def not_found(resource: str, missing: list[str]) -> int:
-    """kubectl's error for each name not found (`services "x" not found`), printed after the
-    objects that were; 1 when there was one."""
-    sys.stdout.flush()  # the objects first, as kubectl, when both go to one terminal
-    for name in missing:
-        print(f'Error from server (NotFound): {resource} "{name}" not found', file=sys.stderr)
-    return 1 if missing else 0
 
 
 def _istio_configmap(
@@ -161,24 +103,15 @@ def _istio_configmap(
     return [default]
 
 
-def print_jsonpath(payload: Any, output: str) -> int:
-    """`-o jsonpath=TEMPLATE` as kubectl prints it (no newline added); 1 for a bad template."""
-    template = output.partition("=")[2]
-    try:
-        print(render(payload, template), end="")
-    except JsonPathError as exc:
-        print(f"error: error parsing jsonpath {template}, {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def has_labels(doc: dict[str, Any], labels: dict[str, str]) -> bool:
     """Whether an object carries every `-l key=value` label."""
     found = (doc.get("metadata") or {}).get("labels") or {}
     return all(str(found.get(k)) == v for k, v in labels.items())
 
 
-def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool, group: str = "") -> str:
+def _table(
+    kind: str, docs: list[dict[str, Any]], every_namespace: bool, group: str = "", prefix: str = ""
+) -> str:
     """kubectl's table: NAMESPACE only with -A, then NAME and the kind's columns (those of
     Istio's CRDs, AGE where they put it; kubectl's for v1 kinds; NAME and AGE otherwise)."""
     now = time.time()
@@ -194,7 +127,8 @@ def _table(kind: str, docs: list[dict[str, Any]], every_namespace: bool, group: 
     for doc in docs:
         meta = doc.get("metadata") or {}
         first = [str(meta.get("namespace") or "default")] if every_namespace else []
-        rows.append([*first, str(meta.get("name")), *(v for _, v in columns(kind, doc, now))])
+        name = prefix + str(meta.get("name"))
+        rows.append([*first, name, *(v for _, v in columns(kind, doc, now))])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows

@@ -24,7 +24,7 @@ from typing import Any
 
 from pilotfish.cli import kube_get, kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.get import not_found
+from pilotfish.cli.get_output import listed, not_found, print_object
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
     GATEWAY_API_NOT_YET,
@@ -104,19 +104,13 @@ def _event(
 
 def events_command(namespace: str | None, output: str, state_dir: Path) -> int:
     """`namespace` None: every namespace (-A), with kubectl's NAMESPACE column."""
-    import json
-
-    from pilotfish.config.yaml_text import dump_yaml
-
     found = [
         e
         for e in events(running_mesh(state_dir))
         if namespace in (None, e["metadata"]["namespace"])
     ]
-    if output in ("yaml", "json"):
-        payload = {"apiVersion": "v1", "kind": "List", "items": found}
-        print(json.dumps(payload, indent=2) if output == "json" else dump_yaml([payload]), end="")
-        return 0
+    if output in ("yaml", "json") or output.startswith("jsonpath="):
+        return print_object(listed(found), output)
     if not found:
         print(kube_views.no_resources(namespace), file=sys.stderr)
         return 0

@@ -1,25 +1,21 @@
-"""`pilotfish get pods|svc|deploy|ns|ep|nodes|all` as kubectl prints them (tables, `-o
-wide|name|yaml|json` and `-o jsonpath=…`, which Istio's docs use to read the ingress gateway's
-address and ports).
+"""`pilotfish get pods|svc|deploy|ns|ep|nodes|all`: the objects as kubectl shows them, one
+`get_output.Section` per type with kubectl's table (`-o wide`; `--show-labels` and `-L KEY`
+add kubectl's label columns). Printing (`-o yaml|json|name|jsonpath`, which Istio's docs use to
+read the ingress gateway's address and ports) is `get_output`'s.
 
-The objects come from `kube_views` and `kube_namespaces`; this module fetches what they need
-and prints them (`--show-labels` and `-L KEY` add kubectl's label columns).
+The objects come from `kube_views`, `kube_pods` and `kube_namespaces`.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 from pilotfish.cli import kube_namespaces, kube_pods, kube_views, usage
-from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.get import has_labels, named, not_found, print_jsonpath
-from pilotfish.config.yaml_text import dump_yaml
-from pilotfish.local.client import ApiError, call
+from pilotfish.cli.get import has_labels, named
+from pilotfish.cli.get_output import Section
+from pilotfish.local.client import call
 
 POD_KINDS = ("pod", "pods", "po")
 SERVICE_KINDS = ("svc", "service", "services")
@@ -58,86 +54,39 @@ def _cluster_ips(api: str) -> dict[str, str]:
     return dict(body.get("cluster_ips") or {}) if status == 200 else {}
 
 
-def view_command(
+def view_sections(
     kind: str,
     names: list[str],
     namespace: str | None,
-    output: str,
-    state_dir: Path,
+    info: dict[str, Any],
     labels: dict[str, str] | None = None,
-    label_columns: tuple[bool, list[str]] = (False, []),
-) -> int:
-    """`namespace` None means every namespace (-A); "" means the default one. Objects come in
-    kubectl's order (namespace, then name), or that of the `names` given; `labels` keeps those
-    carrying every one; `label_columns` is (`--show-labels`, the `-L` keys)."""
+    columns: tuple[bool, bool, list[str]] = (False, False, []),
+) -> list[Section]:
+    """Pods, services, ... (`get all`: pods, services, deployments) for kubectl's `get`,
+    `namespace` None meaning every one (-A); in kubectl's order (namespace, then name), or that
+    of the `names` given; `labels` keeps those carrying every one. `columns` is (`-o wide`,
+    `--show-labels`, the `-L` keys). Raises ApiError."""
     kind = kind.lower()
-    info = running_mesh(state_dir)
-    try:
-        groups = (
-            [("pod", objects("pod", info)), ("service", objects("svc", info)),
-             ("deployment.apps", objects("deploy", info))]
-            if kind == "all" else [(_canonical(kind), objects(kind, info))]
-        )  # fmt: skip
-    except ApiError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    ns = None if kind in CLUSTER_KINDS else "default" if namespace == "" else namespace
-    selected = [
-        (k, sorted((o for o in found if _matches(o, ns, labels or {})), key=_order))
-        for k, found in groups
-    ]
-    missing: list[str] = []
-    if names:  # one kind: `get svc a b` as given
-        picked, missing = named(selected[0][1], names)
-        selected = [(selected[0][0], picked)]
-    everything = [o for _, found in selected for o in found]
-    shown = 0
-    if everything or not names:
-        shown = _print(kind, selected, len(names) == 1, ns, output, label_columns)
-    return max(shown, not_found(_noun(kind), missing))
-
-
-def _print(
-    kind: str,
-    selected: list[tuple[str, list[dict[str, Any]]]],
-    single: bool,
-    ns: str | None,
-    output: str,
-    label_columns: tuple[bool, list[str]],
-) -> int:
-    """The objects `selected` (per kind) in `output`'s format: one name gives the object
-    itself, else a kubectl List (`-o yaml|json|jsonpath`)."""
-    everything = [o for _, found in selected for o in found]
-    if output.startswith("jsonpath="):
-        return print_jsonpath(
-            everything[0] if single else {"kind": "List", "items": everything}, output
-        )
-    if output in ("yaml", "json"):
-        payload = (
-            everything[0] if single else {"apiVersion": "v1", "kind": "List", "items": everything}
-        )
-        print(
-            json.dumps(payload, indent=2) if output == "json" else dump_yaml([payload]),
-            end="\n" if output == "json" else "",
-        )
-        return 0
-    if not everything:
-        print(kube_views.no_resources(ns), file=sys.stderr)
-        return 0
+    groups = (
+        [("pod", objects("pod", info)), ("service", objects("svc", info)),
+         ("deployment.apps", objects("deploy", info))]
+        if kind == "all" else [(_canonical(kind), objects(kind, info))]
+    )  # fmt: skip
+    ns = None if kind in CLUSTER_KINDS else namespace
+    all_ns = ns is None and kind not in CLUSTER_KINDS
+    wide, show, keys = columns
     now = time.time()
-    blocks = []
-    for k, found in selected:
-        if not found:
-            continue
-        prefix = f"{k}/" if kind == "all" or output == "name" else ""
-        if output == "name":
-            blocks.append("\n".join(prefix + o["metadata"]["name"] for o in found))
-            continue
-        all_ns = ns is None and kind not in CLUSTER_KINDS
-        table = _table(k, found, now, prefix, all_ns, output == "wide", label_columns)
-        blocks.append(table)
-    print("\n\n".join(blocks))
-    return 0
+    sections = []
+    for name, found in groups:
+        chosen = sorted((o for o in found if _matches(o, ns, labels or {})), key=_order)
+        picked, missing = named(chosen, names)
+
+        def table(shown: list[dict[str, Any]], prefix: str, name: str = name) -> str:
+            return _table(name, shown, now, prefix, all_ns, wide, (show, keys))
+
+        noun = _noun(name)
+        sections.append(Section(name, noun, picked, table, missing, kind not in CLUSTER_KINDS))
+    return sections
 
 
 def _canonical(kind: str) -> str:

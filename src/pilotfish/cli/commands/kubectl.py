@@ -91,41 +91,18 @@ def get(
     deployments, namespaces, endpoints, events and CRDs as kubectl shows them (`get pods -n
     istio-system`, `get svc`, `get ns -L istio-injection`, `get ep`, `get all`, `get events`,
     `get pod -l app=ratings -o jsonpath='{.items[0].metadata.name}'`)."""
-    from pilotfish.cli.kube_cluster_views import CRD_KINDS, EVENT_KINDS, cluster_view
-    from pilotfish.cli.kube_get import VIEW_KINDS
+    from pilotfish.cli.get_output import get_command
     from pilotfish.cli.logs import parse_selector
-    from pilotfish.config.kinds import is_gateway_api
 
-    namespace = namespace or state.namespace
-    names = names or []
-    if "/" in kind:  # kubectl's TYPE/NAME…: `get deploy/sleep`, `get svc/a svc/b`
-        pairs = [arg.partition("/") for arg in [kind, *names]]
-        if any(not sep for _, sep, _ in pairs):  # kubectl's words
-            typer.echo("error: arguments in resource/name form must have a single resource and"
-                       " name", err=True)  # fmt: skip
-            exit_with(1)
-        if any(t != pairs[0][0] for t, _, _ in pairs):
-            typer.echo("error: TYPE/NAME arguments of several types are not supported yet: one"
-                       " `get` per type", err=True)  # fmt: skip
-            exit_with(1)
-        kind, names = pairs[0][0], [n for _, _, n in pairs]
     labels = parse_selector(selector) if selector is not None else {}
     if labels is None:
         typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
         exit_with(1)
-    if kind.lower() in (*CRD_KINDS, *EVENT_KINDS) or is_gateway_api(kind):
-        exit_with(cluster_view(kind, names, namespace, all_namespaces, output, state.state_dir))
-    if kind.lower() in VIEW_KINDS:
-        from pilotfish.cli.kube_get import view_command
-
-        ns = None if all_namespaces else (namespace or "")
-        keys = [k for value in label_columns or [] for k in value.split(",") if k]
-        columns = (show_labels, keys)
-        exit_with(view_command(kind, names, ns, output, state.state_dir, labels or {}, columns))
-    from pilotfish.cli.get import get_command
-
-    ns = None if all_namespaces else namespace or "default"  # kubectl's: the default namespace
-    exit_with(get_command(kind, names, ns, output, state.state_dir, labels or {}))
+    ns = None if all_namespaces else namespace or state.namespace or "default"
+    keys = [k for value in label_columns or [] for k in value.split(",") if k]
+    exit_with(
+        get_command(kind, names or [], ns, output, state.state_dir, labels, (show_labels, keys))
+    )
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
