@@ -1,12 +1,14 @@
 """kubectl as Istio's docs use it, on a running mesh (httpbin and Istio's sleep sample): `get`'s
 `-o yaml|json` print ONE `v1 List` for several objects (a single named one: the object itself),
-and `get` of several types (`get svc/a pod/b`, `get svc,deploy`) prints a table per type with
-kubectl's `service/a` names."""
+`get` of several types (`get svc/a pod/b`, `get svc,deploy`) prints a table per type with
+kubectl's `service/a` names, and a container's env reads ConfigMaps and Secrets
+(`configMapKeyRef`, `secretKeyRef`, `envFrom`) as the kubelet makes it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +116,119 @@ def test_get_several_types_prints_a_table_each(mesh: LocalMesh) -> None:
         1,
         "error: you must specify only one resource\n",
     )
+
+
+CONFIG = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config}
+data: {LOG_LEVEL: debug, MODE: fast}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: app-secret}
+data: {PASSWORD: czNjcjN0}
+stringData: {TOKEN: abc}
+"""
+
+ENVY = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: envy}
+spec:
+  selector: {matchLabels: {app: envy}}
+  template:
+    metadata: {labels: {app: envy}}
+    spec:
+      containers:
+      - name: envy
+        image: docker.io/curlimages/curl:8.16.0
+        command: ["/bin/sleep", "infinity"]
+        envFrom:
+        - {configMapRef: {name: app-config}, prefix: CFG_}
+        - secretRef: {name: app-secret}
+        - configMapRef: {name: absent, optional: true}
+        env:
+        - {name: LEVEL, valueFrom: {configMapKeyRef: {name: app-config, key: LOG_LEVEL}}}
+        - {name: PASS, valueFrom: {secretKeyRef: {name: app-secret, key: PASSWORD}}}
+        - {name: MAYBE, valueFrom: {configMapKeyRef: {name: app-config, key: nope, optional: true}}}
+        - {name: GREETING, value: "level $(LEVEL) token $(TOKEN)"}
+"""
+
+WAITING = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: waiting, labels: {app: waiting}}
+spec:
+  containers:
+  - name: waiting
+    image: docker.io/curlimages/curl:8.16.0
+    command: ["/bin/sleep", "infinity"]
+    env:
+    - {name: LATER, valueFrom: {configMapKeyRef: {name: later, key: k}}}
+"""
+
+
+def app_environ(mesh: LocalMesh, pod: str) -> dict[str, str]:
+    pid = mesh.info["proxies"][f"{pod}.default"]["app_pid"]
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if item)
+
+
+def test_env_from_configmaps_and_secrets(mesh: LocalMesh) -> None:
+    """`configMapKeyRef`, `secretKeyRef` (`optional`) and `envFrom` (`prefix`): the app and
+    `exec -- env` see the ConfigMap's data and the Secret's decoded values, as the kubelet
+    gives them."""
+    for text in (CONFIG, ENVY):
+        applied = mesh.pilotfish("apply", "-f", "-", stdin=text)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+    wanted = {
+        "CFG_LOG_LEVEL": "debug", "CFG_MODE": "fast", "PASSWORD": "s3cr3t", "TOKEN": "abc",
+        "LEVEL": "debug", "PASS": "s3cr3t", "GREETING": "level debug token abc",
+    }  # fmt: skip
+    env = app_environ(mesh, "envy-0")
+    assert {k: env.get(k) for k in wanted} == wanted and "MAYBE" not in env, env
+    shown = mesh.pilotfish("exec", "envy-0", "--", "env")
+    lines = dict(line.partition("=")[::2] for line in shown.stdout.splitlines())
+    assert {k: lines.get(k) for k in wanted} == wanted, shown.stdout + shown.stderr
+    assert mesh.pilotfish("delete", "-f", "-", stdin=ENVY).returncode == 0
+
+
+def test_a_missing_configmap_leaves_the_pod_waiting_until_it_is_created(mesh: LocalMesh) -> None:
+    """Kubernetes creates the pod and its kubelet leaves the app container in
+    CreateContainerConfigError until the ConfigMap appears; then it starts with the value."""
+    applied = mesh.pilotfish("apply", "-f", "-", stdin=WAITING)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    row = mesh.pilotfish("get", "pods", "waiting").stdout.splitlines()[1].split()
+    assert row[:3] == ["waiting", "1/2", "CreateContainerConfigError"], row
+    message = mesh.pilotfish(
+        "get", "pod", "waiting", "-o",
+        "jsonpath={.status.containerStatuses[0].state.waiting.message}",
+    ).stdout  # fmt: skip
+    assert message == 'configmap "later" not found', message
+    events = mesh.pilotfish("get", "events").stdout
+    assert 'Error: configmap "later" not found' in events, events
+    created = mesh.pilotfish("create", "configmap", "later", "--from-literal=k=v")
+    assert created.returncode == 0, created.stdout + created.stderr
+    ready = mesh.pilotfish("wait", "--for=condition=Ready", "pod/waiting", "--timeout=60s")
+    assert ready.returncode == 0, ready.stdout + ready.stderr
+    assert app_environ(mesh, "waiting")["LATER"] == "v"
+    assert mesh.pilotfish("delete", "-f", "-", stdin=WAITING).returncode == 0
+
+
+def test_env_sources_kubernetes_refuses_are_refused_whole(mesh: LocalMesh, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(WAITING.replace("key: k}", "key: ''}"))
+    refused = mesh.pilotfish("apply", "-f", str(path))
+    assert refused.returncode == 1
+    line = (
+        WAITING.splitlines().index(
+            "    - {name: LATER, valueFrom: {configMapKeyRef: {name: later, key: k}}}"
+        )
+        + 1
+    )
+    assert (
+        f"{path}:{line}: Pod waiting at spec.containers[0].env[0].valueFrom.configMapKeyRef.key:"
+        " is required"
+    ) in refused.stderr, refused.stderr
+    assert mesh.pilotfish("get", "pod", "waiting").returncode == 1

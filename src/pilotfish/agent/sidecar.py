@@ -90,8 +90,9 @@ class Agent:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
         if self.hot is not None:  # a base id of an earlier run may be another Envoy's by now
             self.hot.base_id_path.unlink(missing_ok=True)
+        runs_app = self.spec.app is not None and not self.spec.app.config_error
         if not self.spec.sidecar:
-            if self.spec.app is not None:
+            if runs_app:
                 self._tasks.append(asyncio.create_task(self._supervise(self.app)))
             return
         socket = ""
@@ -118,7 +119,7 @@ class Agent:
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
         self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
-        if self.spec.app is not None:
+        if runs_app:  # else it waits in CreateContainerConfigError, as a kubelet leaves it
             self._tasks.append(asyncio.create_task(self._supervise(self.app)))
         if self.spec.netns:  # 15020 is served inside the pod, by `pilotfish agent`
             return
@@ -210,6 +211,8 @@ class Agent:
         """Envoy is LIVE (with a sidecar) and the app is ready: its readiness probe passes, or,
         without one, every port it serves accepts connections."""
         proxy = self.spec.proxy
+        if self.spec.app is not None and self.spec.app.config_error:
+            return False
         if self.spec.netns:  # a pod run from outside its namespace: its sockets
             app = self.app.process
             ports = [real for _, real in proxy.app_ports]

@@ -35,6 +35,7 @@ class AppSpec:
     command: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     workdir: str
+    config_error: str = ""  # the kubelet cannot make its env: not started (`registry.env_sources`)
 
 
 @dataclass(frozen=True)

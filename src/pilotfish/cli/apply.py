@@ -18,7 +18,7 @@ from pilotfish.cli.addons import install_addons, split_addons
 from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs, read_kustomization
 from pilotfish.cli.kube_delete import stored_keys
-from pilotfish.cli.rollout import Rollout, Wanted, wait_for_rollout, wanted_replicas
+from pilotfish.cli.rollout import Rollout, Wanted, startable, wait_for_rollout, wanted_replicas
 from pilotfish.config.kinds import resolve_kind
 from pilotfish.registry.inputs import parse_documents
 
@@ -85,7 +85,7 @@ def apply_files(
         code = install_addons(addons, state_dir)
         if code or not files:
             return code
-    _, parsed = parse_documents(files, namespace)  # fail fast, before touching the mesh
+    raws, parsed = parse_documents(files, namespace)  # fail fast, before touching the mesh
     if not parsed.ok:
         for d in parsed.diagnostics:
             print(f"{d.level}: {d}", file=sys.stderr)
@@ -97,10 +97,18 @@ def apply_files(
             for source, text in files]  # fmt: skip
     given = {sent_name: source for (sent_name, _), (source, _) in zip(sent, files, strict=True)}
     body = {"files": sent, "namespace": namespace, "wait": wait, "timeout": timeout}
-    return _send(
-        state_dir, "/api/v1/apply", body, timeout, wanted_replicas(parsed.manifest.workloads),
-        given,
-    )  # fmt: skip
+    workloads = startable(parsed.manifest.workloads, raws, lambda: _env_sources(state_dir))
+    return _send(state_dir, "/api/v1/apply", body, timeout, wanted_replicas(workloads), given)
+
+
+def _env_sources(state_dir: Path) -> list[dict[str, Any]]:
+    """The ConfigMaps and Secrets the running mesh holds (what pods' env may read)."""
+    info = running_mesh(state_dir)
+    return [
+        doc
+        for kind in ("ConfigMap", "Secret")
+        for doc in mesh_call(info, "GET", f"/api/v1/config?kind={kind}")[1].get("documents", [])
+    ]
 
 
 def delete_command(

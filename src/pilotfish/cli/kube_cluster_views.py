@@ -73,6 +73,10 @@ def events(info: dict[str, Any]) -> list[dict[str, Any]]:
             *(("Normal", "Started", f"Started container {c['name']}", 1, stamp)
               for c in pod["spec"]["containers"]),
         ]  # fmt: skip
+        for status in pod["status"]["containerStatuses"]:
+            waiting = status["state"].get("waiting") or {}
+            if waiting.get("reason") == "CreateContainerConfigError":  # the kubelet's words
+                seen.append(("Warning", "Failed", f"Error: {waiting['message']}", 1, stamp))
         restarts, restarted = kube_pods.restarts(pod)
         if restarts:
             message = f"Back-off restarting failed container in pod {name}"

@@ -168,7 +168,7 @@ def _rows(
             row = [
                 prefix + o["metadata"]["name"],
                 "/".join(map(str, kube_pods.ready_containers(o))),
-                st["phase"],
+                kube_pods.status_column(o),
                 _restarts_column(o, now),
                 kube_views.age_of(o["metadata"], now),
             ]

@@ -87,7 +87,7 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             labels = {"app": CONTROL_PLANE, "istio": "pilot"}
             annotations: dict[str, str] = {}
             address = str(info.get("api", "")).split("//")[-1].split(":")[0]
-            ready, restarted = True, {}
+            ready, restarted, config_error = True, {}, ""
         else:
             created = float(proxy.get("created") or 0)
             labels = {str(k): str(v) for k, v in (proxy.get("labels") or {}).items()}
@@ -100,6 +100,7 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             address = str(proxy.get("ip") or "")
             ready = bool(proxy.get("ready"))
             restarted = _restarts(proxy, containers)
+            config_error = str(proxy.get("app_config_error") or "")
         meta = object_meta(name, namespace, created, labels)
         meta["uid"] = pod_uid(namespace, name, address)  # the Downward API's `metadata.uid`
         if annotations:
@@ -108,6 +109,12 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             _container_status(c, pid, ready, created, *restarted.get(c, (0, None)))
             for c, pid in containers.items()
         ]
+        if config_error:  # the kubelet could not make the app's env: it never starts
+            statuses[0]["state"] = {
+                "waiting": {"message": config_error, "reason": "CreateContainerConfigError"}
+            }
+            for other in statuses[1:]:  # its istio-proxy runs and is ready (`1/2`)
+                other["ready"] = other["started"]
         running = all(s["started"] for s in statuses)
         found.append(
             {
@@ -173,6 +180,17 @@ def _conditions(ready: bool, created: float) -> list[dict[str, str]]:
         {"type": "ContainersReady", "status": value, **when},
         {"type": "PodScheduled", "status": "True", **when},
     ]
+
+
+def status_column(pod: dict[str, Any]) -> str:
+    """kubectl's STATUS: the phase, unless a container waits with a reason (the first such
+    container's: CreateContainerConfigError, CrashLoopBackOff, ContainerCreating)."""
+    reason = str(pod["status"]["phase"])
+    for status in reversed(pod["status"].get("containerStatuses") or []):
+        waiting = (status.get("state") or {}).get("waiting")
+        if isinstance(waiting, dict) and waiting.get("reason"):
+            reason = str(waiting["reason"])
+    return reason
 
 
 def ready_containers(pod: dict[str, Any]) -> tuple[int, int]:

@@ -4,13 +4,15 @@ The control plane ACKs config at once, but a new or scaled Workload needs its in
 by the launcher (the kubelet's part), reported ready, and their endpoints pushed to every proxy.
 `wait_for_rollout` polls the control plane until each changed workload has exactly its wanted
 instances in the registry and every connected proxy (the new ones too) has ACKed its latest
-config, as `kubectl rollout status` and Istio's `--wait` together would.
+config, as `kubectl rollout status` and Istio's `--wait` together would. Not waited for: a
+workload whose env reads a ConfigMap, Secret or key the mesh does not hold (`startable`): its
+pods wait in CreateContainerConfigError until it is created, as in Kubernetes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,24 @@ def wanted_replicas(workloads: Iterable[Any], deleted: bool = False) -> Wanted:
         (w.namespace, w.name): frozenset() if deleted else frozenset(w.instance_names())
         for w in workloads
     }
+
+
+def startable(
+    workloads: Iterable[Any], raws: list[dict[str, Any]], stored: Callable[[], list[dict[str, Any]]]
+) -> list[Any]:
+    """The `WorkloadSpec`s whose pods can start: not those whose env reads a ConfigMap, Secret
+    or key missing from both the applied documents (`raws`) and the mesh (`stored`: its
+    ConfigMaps and Secrets, asked for only when some workload reads one that is missing)."""
+    found = list(workloads)
+    if not any(w.config_error for w in found):
+        return found
+    from pilotfish.registry.inputs import StoredDocument
+    from pilotfish.registry.manifest import parse_manifest
+
+    docs = [StoredDocument(d) for d in (*stored(), *raws) if isinstance(d, dict)]
+    manifest, _ = parse_manifest(docs, require_images=False)
+    waiting = {(w.namespace, w.name) for w in manifest.workloads if w.config_error}
+    return [w for w in found if (w.namespace, w.name) not in waiting]
 
 
 def missing_instances(wanted: Wanted, registryz: dict[str, Any]) -> list[str]:

@@ -70,6 +70,8 @@ def pod_status(
         # the app container's declared `env`, resolved for this pod (what `exec` gives): only
         # when it has one, so a mesh of thousands of pods keeps mesh.json small
         **({"app_env": dict(app.env)} if (app := agent.spec.app) is not None and app.env else {}),
+        # the kubelet could not make the app's env (a ConfigMap, Secret or key missing)
+        **({"app_config_error": app.config_error} if app is not None and app.config_error else {}),
     }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -59,8 +60,11 @@ class PodAgent:
         return self.spec.proxy.pod_name
 
     def argv(self) -> list[str]:
-        env_file = self.spec.run_dir / "app-env.json" if self.spec.app is not None else None
-        inner = [sys.executable, "-m", "pilotfish", "agent", *agent_arguments(self.spec, env_file)]
+        app = self.spec.app
+        runs = app is not None and not app.config_error  # else: CreateContainerConfigError
+        spec = self.spec if runs else dataclasses.replace(self.spec, app=None)
+        env_file = self.spec.run_dir / "app-env.json" if runs else None
+        inner = [sys.executable, "-m", "pilotfish", "agent", *agent_arguments(spec, env_file)]
         return in_netns(self.spec.netns, inner)
 
     def environment(self) -> dict[str, str]:
@@ -91,6 +95,8 @@ class PodAgent:
         return await spawn(self.argv(), self.environment(), self.spec.run_dir / "agent.log")
 
     async def is_ready(self) -> bool:
+        if self.spec.app is not None and self.spec.app.config_error:
+            return False
         process = self.agent.process
         if process is None or process.returncode is not None:
             return False

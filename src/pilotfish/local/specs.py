@@ -161,6 +161,7 @@ def instance_spec(
         tuple(resolve(word, facts) for word in workload.command),
         tuple((name, resolve(value, facts)) for name, value in workload.env),
         workload.workdir,
+        workload.config_error,
     )
     spec = agent_spec(
         ctx, proxy, app, workload.sidecar, workload.termination_drain, workload.proxy_metadata

@@ -5,10 +5,11 @@ annotations (`sidecar.istio.io/inject`, also as a pod label, which wins as in Is
 `traffic.sidecar.istio.io/*`, `prometheus.io/*` are carried; `proxy.istio.io/config`'s
 `terminationDrainDuration` as for Workloads), `serviceAccountName`, and of the
 one container: `image` (through the image map, `pilotfish.registry.images`), `command`, `args`
-(with `$(VAR)` expanded as the kubelet does), `env` (`value`, or the Downward API's `valueFrom.
-fieldRef` / `resourceFieldRef`: `registry.pod_fields`), `ports[].containerPort`, `readinessProbe`
-(`httpGet` or `tcpSocket`; Istio's injector rewrites such probes so that its agent runs them,
-which is what pilotfish's agent does). Other Kubernetes fields are accepted and not used;
+(with `$(VAR)` expanded as the kubelet does), `env` and `envFrom` (`value`, the Downward API's
+`valueFrom.fieldRef` / `resourceFieldRef`: `registry.pod_fields`; ConfigMaps' and Secrets'
+values: `registry.env_sources`), `ports[].containerPort`, `readinessProbe` (`httpGet` or
+`tcpSocket`; Istio's injector rewrites such probes so that its agent runs them, which is what
+pilotfish's agent does). Other Kubernetes fields are accepted and not used;
 fields Kubernetes does not have are warned about (`FIELDS`), as unknown fields of Istio kinds.
 
 Images resolve at apply time (`resolve_images`): the local command is kept on the stored
@@ -29,6 +30,7 @@ from pilotfish.registry.drain import (
     annotation_stats_inclusion,
     annotation_trusted_proxies,
 )
+from pilotfish.registry.env_sources import EnvSources, Missing, env_from, key_ref
 from pilotfish.registry.images import ImageEntry, ImageMap
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
@@ -109,11 +111,17 @@ def resolve_images(doc: RawDocumentLike, images: ImageMap, report: Report) -> No
 
 
 def parse_kube_workload(
-    doc: RawDocumentLike, name: str, namespace: str, report: Report, require_images: bool = True
+    doc: RawDocumentLike,
+    name: str,
+    namespace: str,
+    report: Report,
+    require_images: bool = True,
+    sources: EnvSources | None = None,
 ) -> WorkloadSpec | None:
     """The WorkloadSpec of a Deployment or Pod (None after reporting an error). Without
     `require_images` (the CLI's check before sending, which has no image map) an image not yet
-    resolved is not an error and the command stays empty."""
+    resolved is not an error and the command stays empty. `sources`: the ConfigMaps and Secrets
+    its env may read (`registry.env_sources`)."""
     for path, message in unknown_fields(doc.data, FIELDS[doc.kind]):
         report("warning", path, message)
     errors: list[str] = []
@@ -140,7 +148,7 @@ def parse_kube_workload(
     if "workingDir" in container:
         report("warning", f"{at}.workingDir", "local mode runs in the image map's workingDir")
     ports, names = _ports(container, at, error)
-    env = _env(container, f"{at}.env", namespace, (pod_meta, spec), error)
+    env, config_error = _env(container, at, namespace, (pod_meta, spec, sources), error)
     entry = _image_entry(doc, container, at, error, require_images)
     probe = _probe(container, at, ports, names, report, error)
     command, args = container.get("command") or [], container.get("args") or []
@@ -183,6 +191,7 @@ def parse_kube_workload(
         num_trusted_proxies=trusted,
         readiness=probe,
         kind=doc.kind,
+        config_error=config_error,
     )  # fmt: skip
 
 
@@ -229,16 +238,21 @@ def _env(
     container: dict[str, Any],
     at: str,
     namespace: str,
-    pod: tuple[dict[str, Any], dict[str, Any]],
+    pod: tuple[dict[str, Any], dict[str, Any], EnvSources | None],
     error: Callable[[str, str], None],
-) -> list[tuple[str, str]]:
-    """The container's env in order, `$(VAR)` expanded over the ones before; the Downward API's
-    values (`registry.pod_fields`), a running pod's as placeholders."""
-    meta, spec = pod
-    found: list[tuple[str, str]] = []
+) -> tuple[list[tuple[str, str]], str]:
+    """The container's env as the kubelet makes it: `envFrom` first, then `env` in order,
+    `$(VAR)` expanded over the ones before; the Downward API's values (`registry.pod_fields`),
+    a running pod's as placeholders; ConfigMaps' and Secrets' (`registry.env_sources`). Also
+    the kubelet's error when a source it needs is missing ("" when none)."""
+    meta, spec, sources = pod
+    found, refused, missing = env_from(container.get("envFrom"), f"{at}.envFrom", namespace,
+                                       sources)  # fmt: skip
+    for path, message in refused:
+        error(path, message)
     account = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
     for index, item in enumerate(_list(container.get("env"))):
-        item, where = _map(item), f"{at}[{index}]"
+        item, where = _map(item), f"{at}.env[{index}]"
         name = item.get("name")
         if not isinstance(name, str) or not name:
             error(f"{where}.name", "is required")
@@ -255,20 +269,24 @@ def _env(
                   if source else "must specify one of: `fieldRef`, `resourceFieldRef`,"
                   " `configMapKeyRef` or `secretKeyRef`")  # fmt: skip
             continue
+        value: str | None = None
         try:
             if "fieldRef" in source:
                 value = field_ref(source["fieldRef"], namespace, account, meta)
             elif "resourceFieldRef" in source:
                 value = resource_field_ref(source["resourceFieldRef"], container)
+            elif (kind := next(iter(source))) in ("configMapKeyRef", "secretKeyRef"):
+                value = key_ref(kind, source[kind], namespace, sources)
             else:
-                kind = next(iter(source))
-                raise FieldError(kind, f"{kind} is not supported in local mode (it holds no"
-                                 " ConfigMaps or Secrets for pods); use `value`")  # fmt: skip
-        except FieldError as refused:
-            error(f"{where}.valueFrom.{refused.path}", str(refused))
+                raise FieldError(kind, f"{kind} is not supported in local mode; use `value`")
+        except FieldError as bad:
+            error(f"{where}.valueFrom.{bad.path}", str(bad))
             continue
-        found.append((name, value))
-    return found
+        except Missing as absent:
+            missing = missing or str(absent)
+        if value is not None:  # an optional key not found: the variable is not set
+            found.append((name, value))
+    return found, missing
 
 
 def _image_entry(

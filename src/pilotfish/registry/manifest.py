@@ -22,9 +22,9 @@ sidecar: its app listens on the instance address itself and talks plaintext (a "
 
 Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
 `ca.crt` under `data` (base64) or `stringData`), Istio's mesh ConfigMaps (`istio` in
-`istio-system`, `istio-tracing`: `pilotfish.registry.mesh_config`), and the Prometheus
-Operator's `PrometheusRule` and `ServiceMonitor` (`pilotfish.registry.monitoring`).
-
+`istio-system`, `istio-tracing`: `pilotfish.registry.mesh_config`), any ConfigMap or Secret as
+a pod's env (`registry.env_sources`), and the Prometheus Operator's `PrometheusRule` and
+`ServiceMonitor` (`pilotfish.registry.monitoring`).
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
 
@@ -55,6 +55,7 @@ from pilotfish.registry.drain import (
     annotation_stats_inclusion,
     annotation_trusted_proxies,
 )
+from pilotfish.registry.env_sources import EnvSources, env_sources, reads_sources
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_workloads import (
     diagnostics_for,
@@ -260,14 +261,16 @@ def _pod_proxy_metadata(p: DocParser, doc: RawDocumentLike, meta: dict[str, Any]
     return found
 
 
-def _parse_any_workload(p: DocParser, doc: RawDocumentLike, images: bool) -> WorkloadSpec | None:
+def _parse_any_workload(
+    p: DocParser, doc: RawDocumentLike, images: bool, sources: EnvSources
+) -> WorkloadSpec | None:
     if doc.kind == "Workload":
         return _parse_workload(p, doc)
     head = read_meta(p, doc)
     if head is None:
         return None
     report = diagnostics_for(doc, p.diagnostics)
-    return parse_kube_workload(doc, head[0], head[1], report, images)
+    return parse_kube_workload(doc, head[0], head[1], report, images, sources)
 
 
 def _injected(meta: dict[str, Any]) -> bool:
@@ -330,7 +333,8 @@ def parse_manifest(
 ) -> tuple[Manifest, list[Diagnostic]]:
     """Without `require_images`, a Deployment or Pod whose images were not resolved yet (the
     CLI's check before sending a change) is not an error (`kube_workloads`). `memo`: Services
-    and workloads parsed once per document object (`doc_parser.parsed_once`)."""
+    and workloads parsed once per document object (`doc_parser.parsed_once`), but for pods
+    whose env reads ConfigMaps or Secrets."""
     p = DocParser()
     services: dict[tuple[str, str], Service] = {}
     workloads: dict[tuple[str, str], WorkloadSpec] = {}
@@ -340,19 +344,20 @@ def parse_manifest(
     mesh_settings = MeshSettings()
     telemetry = MeshTelemetry()
     security = MeshSecurity()
-    tracing_endpoint, any_workload = "", partial(_parse_any_workload, images=require_images)
+    tracing_endpoint = ""
     rules: dict[tuple[str, str], PrometheusRule] = {}
     monitors: dict[tuple[str, str], ServiceMonitor] = {}
+    docs = [d for d in docs if isinstance(d.data, dict)]
+    any_workload = partial(_parse_any_workload, images=require_images, sources=env_sources(docs))
     for doc in docs:
-        if not isinstance(doc.data, dict):
-            continue
         if (doc.api_version, doc.kind) == ("v1", "Service"):
             svc = parsed_once(memo, p, doc, _parse_service)
             if svc is not None:
                 services[(svc.namespace, svc.name)] = svc
                 namespaces.add(svc.namespace)
         elif (doc.api_version, doc.kind) == (MANIFEST_API, "Workload") or is_kube_workload(doc):
-            wl = parsed_once(memo, p, doc, any_workload)
+            own = None if reads_sources(doc) else memo  # a pod reading ConfigMaps, Secrets
+            wl = parsed_once(own, p, doc, any_workload)
             if wl is not None:
                 if (wl.namespace, wl.name) in workloads:
                     p.error(doc, "metadata.name", f"duplicate workload {wl.namespace}/{wl.name}")

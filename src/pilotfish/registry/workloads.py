@@ -102,6 +102,7 @@ class WorkloadSpec:
     num_trusted_proxies: int | None = None  # its `gatewayTopology` (a gateway's), `registry.drain`
     readiness: ReadinessProbe | None = None
     kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
+    config_error: str = ""  # the kubelet's CreateContainerConfigError (`registry.env_sources`)
 
     def instance_names(self) -> list[str]:
         """`NAME-0` … `NAME-(replicas-1)`; a `v1 Pod` is one instance named as the pod."""
