@@ -7,7 +7,9 @@ kube-proxy's part instead, `pilotfish.cli.cluster_network`), `localhost:15000` (
 own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
 named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or the app
 (its `app` label or workload name); both see the same network, as containers of a pod do. The
-app container's commands get its declared `env` too (`exec POD -- env`); istio-proxy's do not.
+app container's commands get its declared `env` too (`exec POD -- env`); istio-proxy's get that
+container's, as Istio's injector writes it (POD_NAME, SERVICE_ACCOUNT, PROXY_CONFIG, CA_ADDR,
+TRUST_DOMAIN, ISTIO_META_*: `local.client.write_proxy_env`).
 
 In an isolated mesh (`up --isolated`) the command runs inside the pod's network namespace (with
 its /etc/hosts) and needs no proxy variables: the app container's connections are captured like
@@ -30,6 +32,7 @@ from pilotfish.capture.rules import PROXY_GID
 from pilotfish.cli.cluster_network import ClusterNetwork
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
+from pilotfish.local.client import proxy_env
 from pilotfish.registry.images import load_image_map
 from pilotfish.state_files import STORE_FILE, write_atomically
 
@@ -106,10 +109,11 @@ def pod_env(
 ) -> dict[str, str]:
     """The environment of a process inside the pod's `container` (the app's when None): what
     exec gives every container, then the app container's declared `env` as its process gets
-    it (resolved for the pod: the Downward API's values too); PATH keeps exec's programs first."""
+    it (resolved for the pod: the Downward API's values too), or istio-proxy's as Istio's
+    injector writes it (`local.client.write_proxy_env`); PATH keeps exec's programs first."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     state_dir = Path(info["state_dir"])
-    declared = {} if container in PROXY_ALIASES else dict(proxy.get("app_env") or {})
+    declared = proxy_env(proxy) if container in PROXY_ALIASES else dict(proxy.get("app_env") or {})
     shims = str(pilot_agent_shim(state_dir))
     path = os.pathsep.join([shims, declared.get("PATH") or env.get("PATH", os.defpath)])
     if proxy.get("netns"):  # captured: no proxy variables at all

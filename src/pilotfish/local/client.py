@@ -1,7 +1,9 @@
 """Talking to a running local mesh: find it from the state directory, call its API.
 
 A running `pilotfish up` writes `<state-dir>/run/mesh.json` (a pod's row there is
-`pod_status`); every other command reads it.
+`pod_status`); every other command reads it. Beside each proxy's files, in its run dir, the
+launcher writes its `istio-proxy` container's environment (`write_proxy_env`), which `exec -c
+istio-proxy` gives its commands.
 The state directory is `--state-dir`, else $PILOTFISH_HOME, else ~/.pilotfish.
 """
 
@@ -18,7 +20,10 @@ from pilotfish.state_files import read_admin_token
 
 if TYPE_CHECKING:
     from pilotfish.agent.sidecar import Agent
+    from pilotfish.agent.spec import AgentSpec
     from pilotfish.local.pod_agent import PodAgent
+
+PROXY_ENV_FILE = "istio-proxy-env.json"
 
 
 class MeshNotRunning(Exception):
@@ -73,6 +78,31 @@ def pod_status(
         # the kubelet could not make the app's env (a ConfigMap, Secret or key missing)
         **({"app_config_error": app.config_error} if app is not None and app.config_error else {}),
     }
+
+
+def write_proxy_env(spec: AgentSpec, host_ip: str) -> None:
+    """The `istio-proxy` container's environment, as Istio's injector writes it and as far as
+    it holds for this proxy: what its agent runs with (`agent.environment`: POD_NAME,
+    POD_NAMESPACE, INSTANCE_IP, SERVICE_ACCOUNT, PROXY_CONFIG, CA_ADDR, TRUST_DOMAIN, the
+    ISTIO_META_* of its node metadata, ...), its node's HOST_IP, and PILOT_CERT_PROVIDER
+    `istiod` (its certificates come from the control plane's CA)."""
+    from pilotfish.agent.environment import agent_environment
+    from pilotfish.state_files import write_atomically
+
+    env = agent_environment(spec) | {"HOST_IP": host_ip}
+    if spec.identity is not None:
+        env["PILOT_CERT_PROVIDER"] = "istiod"
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(spec.run_dir / PROXY_ENV_FILE, json.dumps(env, indent=1, sort_keys=True))
+
+
+def proxy_env(row: dict[str, Any]) -> dict[str, str]:
+    """What `write_proxy_env` wrote for a pod's row of mesh.json ({} when nothing was)."""
+    try:
+        found = json.loads((Path(str(row["run_dir"])) / PROXY_ENV_FILE).read_text())
+    except (KeyError, OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def pid_alive(pid: int) -> bool:

@@ -29,7 +29,7 @@ from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
 from pilotfish.local import MeshError, prometheus
 from pilotfish.local.admin_bridge import bridge_address
-from pilotfish.local.client import mesh_file, pod_status
+from pilotfish.local.client import mesh_file, pod_status, write_proxy_env
 from pilotfish.local.collectors import TraceCollectors
 from pilotfish.local.control_plane import ControlPlaneProcess
 from pilotfish.local.network import MeshNetwork, load_or_choose
@@ -181,6 +181,7 @@ class Mesh:
             except CaptureError as exc:
                 raise MeshError(f"pod {spec.proxy.pod_name}: {exc}") from None
         await self._issue_token(spec)
+        write_proxy_env(spec, self._spec_context.host_ip)  # what `exec -c istio-proxy` sees
         # an isolated pod's sidecar: its agent runs as its own process inside the pod
         agent = PodAgent(spec) if spec.netns and spec.sidecar else Agent(spec)
         self.agents[spec.proxy.pod_name] = agent
