@@ -1,7 +1,7 @@
 """What grpc.aio itself costs per xDS-like message: the floor under the connect storm's event loop.
 
     .venv/bin/python bench/grpc_floor.py [--streams 2000] [--responses 7] [--bytes 4000]
-                                         [--shape bare queued held windowed] [--busy]
+                                         [--shape bare queued held windowed] [--busy|--churn]
 
 A grpc.aio server in this process (bytes in, bytes out, as `xds.server` registers its handlers,
 with its options) and N client streams in a child process (100 streams per channel, as
@@ -15,7 +15,8 @@ more. Server-side shapes, each a full storm:
   `Connection.write_out` does;
 - `windowed`: `queued`, each write started as a task and waited with `asyncio.wait(timeout=)`
   inside a `WriteWindow` hold, as `Connection.write_out` did before (main 459ddc3).
-`--busy`: a Python thread spins alongside, holding the GIL as the generation thread does.
+`--busy`: a Python thread spins alongside, holding the GIL as the generation thread does;
+`--churn`: one walks ~300 MB of dicts alongside (a working set larger than the caches).
 Printed per shape: wall, the server's CPU seconds by thread (event loop, gRPC's threads) and the
 event loop's microseconds per response (with its requests). Loopback only.
 """
@@ -127,6 +128,18 @@ def _spin(stop: threading.Event) -> None:
         sum(range(1000))
 
 
+def _churn(stop: threading.Event) -> None:
+    """As `_spin`, walking ~300 MB of dicts (the generation thread's working set is the
+    translated mesh's, far larger than the CPU's caches)."""
+    heap: list[dict[str, int | str]] = [{"n": n, "s": str(n)} for n in range(1_500_000)]
+    while not stop.is_set():
+        for start in range(0, len(heap), 1000):
+            for item in heap[start : start + 1000]:
+                item["s"] = item["n"]
+            if stop.is_set():
+                return
+
+
 async def storm(args: argparse.Namespace, shape: str) -> None:
     server = grpc.aio.server(options=list(GRPC_OPTIONS))  # as `xds.server`'s
     handler = Server(shape, args.bytes, args.responses)
@@ -147,8 +160,10 @@ async def storm(args: argparse.Namespace, shape: str) -> None:
     assert child.stdout is not None and child.stdin is not None
     assert (await child.stdout.readline()).strip() == b"ready"
     busy = threading.Event()
-    if args.busy:  # a thread holding the GIL as the generation thread does in a storm
-        threading.Thread(target=_spin, args=(busy,), daemon=True).start()
+    if args.busy or args.churn:  # a thread holding the GIL as the generation thread does
+        target = _churn if args.churn else _spin
+        threading.Thread(target=target, args=(busy,), daemon=True).start()
+        await asyncio.sleep(3 if args.churn else 0)  # its heap built
     before, start = thread_cpu(), time.monotonic()
     child.stdin.write(b"go\n")
     await child.stdin.drain()
@@ -174,6 +189,7 @@ def main() -> None:
     parser.add_argument("--bytes", type=int, default=4000)
     parser.add_argument("--shape", nargs="+", default=["bare", "queued", "held", "windowed"])
     parser.add_argument("--busy", action="store_true", help="a Python thread spinning alongside")
+    parser.add_argument("--churn", action="store_true", help="one walking a large heap alongside")
     parser.add_argument("--client", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:

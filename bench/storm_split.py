@@ -143,6 +143,9 @@ async def storm(args: argparse.Namespace, replicas: int) -> tuple[float, list[fl
         elif args.perf:  # native frames: gRPC's, the interpreter's, protobuf's
             command = ["perf", "record", "-F", "499", "-g", "-p", pid, "-o", args.perf]
             spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elif args.syscalls:  # system calls by thread: wake-ups, hand-offs between threads
+            command = ["perf", "trace", "-s", "-p", pid, "-o", args.syscalls]
+            spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if spy is not None:
             await asyncio.sleep(1.0)
         start = time.monotonic()
@@ -204,6 +207,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--py-spy", default="", help="profile the storm (py-spy raw) to FILE")
     parser.add_argument("--perf", default="", help="profile the storm (perf record -g) to FILE")
+    parser.add_argument("--syscalls", default="", help="the storm's (perf trace -s) to FILE")
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}", flush=True)
     task = asyncio.run(run(args))

@@ -5,9 +5,16 @@ manager). Pure bytes in, bytes out; imports nothing of pilotfish (a bottom modul
 
 from __future__ import annotations
 
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
+
 
 def encode_varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int."""
+    """Protobuf base-128 varint of a non-negative int (tags and lengths under 128, most of
+    them, from a table; under 16,384 without a loop)."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
+    if 0 < value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
     out = bytearray()
     while True:
         byte = value & 0x7F

@@ -9,11 +9,12 @@ import gc
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from pilotfish.type_urls import CLUSTER
 from pilotfish.xds.connection import Connection
 from pilotfish.xds.messages import SotwResponse
+from pilotfish.xds.metrics import XdsMetrics
 from pilotfish.xds.stream import SotwStream
 from pilotfish.xds.write_window import WriteWindow
 
@@ -39,9 +40,9 @@ def test_a_write_left_by_a_cancelled_stream_fails_quietly() -> None:
         context = _StuckContext()
         connection = Connection(SotwStream(), time.time())
         response = SotwResponse(CLUSTER, "v", "1", (), b"x")
-        connection.outbox.put_nowait((response, "Cluster", time.monotonic()))
-        push_time = Histogram("t", "t", ["kind"], registry=CollectorRegistry())
-        writer = asyncio.create_task(connection.write_out(context, WriteWindow(1), 30.0, push_time))
+        cds = XdsMetrics(CollectorRegistry()).of_type("cds")
+        connection.outbox.put_nowait((response, cds, time.monotonic()))
+        writer = asyncio.create_task(connection.write_out(context, WriteWindow(1), 30.0))
         await asyncio.sleep(0.05)  # the write is in flight, holding the write window
         writer.cancel()  # the handler is cancelled as gRPC cancels it when the client leaves
         await asyncio.gather(writer, return_exceptions=True)
@@ -66,13 +67,13 @@ def test_the_writer_stops_at_the_end_of_the_outbox_and_times_the_pushes() -> Non
     async def main() -> list[bytes]:
         context = _Context()
         connection = Connection(SotwStream(), time.time())
-        for body in (b"a", b"b", b"", b"never"):
-            item = (SotwResponse(CLUSTER, "v", "1", (), body), "Cluster", time.monotonic())
-            connection.outbox.put_nowait(item if body else None)  # None: the end
         registry = CollectorRegistry()
-        push_time = Histogram("t", "t", ["kind"], registry=registry)
-        await connection.write_out(context, WriteWindow(1), 30.0, push_time)
-        assert registry.get_sample_value("t_count", {"kind": "Cluster"}) == 2
+        cds = XdsMetrics(registry).of_type("cds")
+        for body in (b"a", b"b", b"", b"never"):
+            item = (SotwResponse(CLUSTER, "v", "1", (), body), cds, time.monotonic())
+            connection.outbox.put_nowait(item if body else None)  # None: the end
+        await connection.write_out(context, WriteWindow(1), 30.0)
+        assert registry.get_sample_value("pilot_xds_push_time_count", {"type": "cds"}) == 2
         return context.sent
 
     expected = [SotwResponse(CLUSTER, "v", "1", (), b).to_bytes() for b in (b"a", b"b")]

@@ -189,3 +189,35 @@ def test_reconnect_sends_only_differences_from_initial_versions() -> None:
     response = only(output)
     assert response.resource_names == ("backend-1",)
     assert response.removed == ("gone",)
+
+
+def test_acked_is_sync_state_acked_at_every_step() -> None:
+    """`acked` (asked on every ACK while a change is pending) stops at the first type not
+    ACKed; it must say what `sync_state(...)[0] is ACKED` says: through subscribing, each
+    ACK, a push not yet ACKed, a NACK, and a snapshot without endpoints."""
+    snapshot = mesh_snapshot(LISTEN, BACKEND, clusters=2)
+    bad = mesh_snapshot(LISTEN, BACKEND, clusters=2, route=route_direct("local", "bad"))
+    no_endpoints = mesh_snapshot(LISTEN, BACKEND, clusters=2).updated(
+        {ENDPOINT: dict.fromkeys(snapshot.names(ENDPOINT))}
+    )
+    stream = DeltaStream()
+    seen: list[bool] = []
+
+    def check() -> None:
+        for shown in (snapshot, bad, no_endpoints):
+            assert stream.acked(shown) == (stream.sync_state(shown)[0] is SyncState.ACKED)
+        seen.append(stream.acked(snapshot))
+
+    check()
+    for type_url, names in sync_subscriptions(snapshot.names(CLUSTER)):
+        response = only(
+            stream.on_request(delta_request(type_url, names, node_id="n"), snapshot, 1.0)
+        )
+        check()
+        ack(stream, response, snapshot)
+        check()
+    pushed = only(stream.push(bad, 3.0))
+    check()
+    stream.on_request(delta_request(ROUTE, nonce=pushed.nonce, error="no"), bad, 3.5)
+    check()
+    assert seen == [False] * 8 + [True, True, True], seen

@@ -7,11 +7,12 @@ import asyncio
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from pilotfish.type_urls import CLUSTER
 from pilotfish.xds.connection import Connection
 from pilotfish.xds.messages import SotwResponse
+from pilotfish.xds.metrics import XdsMetrics
 from pilotfish.xds.stream import SotwStream
 from pilotfish.xds.write_window import WriteWindow
 
@@ -185,17 +186,15 @@ def test_small_responses_to_slow_readers_are_not_capped_by_a_count_of_writes() -
         window = WriteWindow(1024 * 1024)
         started: list[int] = []
         read = asyncio.Event()
-        push_time = Histogram("t", "t", ["kind"], registry=CollectorRegistry())
+        cds = XdsMetrics(CollectorRegistry()).of_type("cds")
         writers = []
         for _ in range(300):
             connection = Connection(SotwStream(), time.time())
             response = SotwResponse(CLUSTER, "v", "1", (), b"x" * 1024)
-            connection.outbox.put_nowait((response, "Cluster", time.monotonic()))
+            connection.outbox.put_nowait((response, cds, time.monotonic()))
             connection.outbox.put_nowait(None)
             context = _SlowReader(started, read)
-            writers.append(
-                asyncio.create_task(connection.write_out(context, window, 30.0, push_time))
-            )
+            writers.append(asyncio.create_task(connection.write_out(context, window, 30.0)))
         await asyncio.sleep(0.2)  # shorter than a write may hold its bytes (SLOT_HOLD)
         count = len(started)
         read.set()

@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import Histogram
-
 from pilotfish.xds.delta_stream import DeltaStream
 from pilotfish.xds.limits import RefusedRequest, StreamLimits
 from pilotfish.xds.messages import Response
-from pilotfish.xds.metrics import XdsMetrics
+from pilotfish.xds.metrics import TypeMetrics, XdsMetrics
 from pilotfish.xds.resources import short_name
 from pilotfish.xds.stream import SotwStream
 from pilotfish.xds.write_window import WriteWindow
@@ -30,8 +28,10 @@ class Connection:
 
     stream: SotwStream | DeltaStream
     connected_at: float
-    outbox: asyncio.Queue[tuple[Response, str, float] | None] = field(default_factory=asyncio.Queue)
-    """(response, its type's short name, when it was queued). A queued response references
+    outbox: asyncio.Queue[tuple[Response, TypeMetrics, float] | None] = field(
+        default_factory=asyncio.Queue
+    )
+    """(response, its type's metrics, when it was queued). A queued response references
     the encoded resources every stream shares; its own copy (the wire bytes) is made when it is
     written, within the write window, so a storm of pushes to thousands of streams holds about
     the window's bytes of copies, not one per stream."""
@@ -57,14 +57,14 @@ class Connection:
             return "queue", f"more than {limits.max_queued} responses wait for it"
         for response in responses:
             size = response.size()  # its bytes are made when written (`write_out`)
-            kind = short_name(response.type_url)
+            counted = metrics.of_type(short_name(response.type_url))
             if size > limits.max_response_bytes:
                 limit = limits.max_response_bytes
-                why = f"its {kind} response of {size} bytes is over the {limit} bytes"
+                why = f"its {counted.kind} response of {size} bytes is over the {limit} bytes"
                 return "response_size", why + " an xDS message may be"
-            self.outbox.put_nowait((response, kind, now))
-            metrics.pushes.labels(kind).inc()
-            metrics.config_size.labels(kind).observe(size)
+            self.outbox.put_nowait((response, counted, now))
+            counted.pushes.inc()
+            counted.config_size.observe(size)
         return None
 
     async def write_out(
@@ -72,7 +72,6 @@ class Connection:
         context: Any,
         window: WriteWindow,
         write_timeout: float,
-        push_time: Histogram,
     ) -> None:
         """Write queued responses until the outbox says stop (None) or the stream is closing.
         A response's bytes are made and its write started once its size fits in the write
@@ -81,7 +80,7 @@ class Connection:
         TimeoutError (both kept by the window). The write is awaited here, with no task, timed
         wait or timer of its own (bench/grpc_floor.py), and a cancelled stream cancels it."""
         while (item := await self.outbox.get()) is not None and not self.closing:
-            response, kind, queued = item
+            response, counted, queued = item
             async with window.hold(response.size(), write_timeout):
                 await context.write(response.to_bytes())
-            push_time.labels(kind).observe(time.monotonic() - queued)
+            counted.push_time.observe(time.monotonic() - queued)

@@ -13,7 +13,7 @@ held push then sends what the reply did not (nothing, unless something else chan
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from functools import partial
 from typing import Any
@@ -38,10 +38,14 @@ class OnDemand:
         self._cache, self._executor = cache, executor
         self._demand, self._demand_hosts = demand, demand_hosts
 
-    async def answer(self, connection: Connection, request: Any) -> None:
-        """Have the control plane add what `request` asks for on demand, off the loop."""
-        names, stream = connection.stream.on_demand_names(request), connection.stream
-        loop, node_id = asyncio.get_running_loop(), connection.node_id
+    def answer(self, connection: Connection, request: Any) -> Awaitable[None] | None:
+        """Have the control plane add what `request` asks for on demand, off the loop: what to
+        await, or None when it asks for nothing (most requests: no coroutine made)."""
+        names = connection.stream.on_demand_names(request)
+        return self._answer(connection, request, names) if names else None
+
+    async def _answer(self, connection: Connection, request: Any, names: tuple[str, ...]) -> None:
+        stream, loop, node_id = connection.stream, asyncio.get_running_loop(), connection.node_id
         if request.type_url == VIRTUAL_HOST and isinstance(stream, DeltaStream):
             if names and self._demand_hosts is not None:
                 connection.answering = True  # its reply carries what the demand publishes

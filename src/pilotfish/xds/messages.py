@@ -8,7 +8,6 @@ Owns: `SotwResponse` / `DeltaResponse` (assembled from a snapshot's pre-encoded 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ WILDCARD = "*"
 
 @dataclass(frozen=True)
 class _ResponseHead:
-    """What both response kinds carry; `_pieces` lays out the wire fields they share.
+    """What both response kinds carry; `_layout` lays out the wire fields they share.
     A response holds references to encoded resources shared by every stream; its wire bytes
     (a copy per stream) are made by `to_bytes()` only when it is written. Its pieces and size
     are worked out once (a queued response is sized when queued and when written)."""
@@ -38,24 +37,26 @@ class _ResponseHead:
     def _trailer(self) -> bytes:
         return b""
 
-    @functools.cached_property
-    def _pieces(self) -> tuple[bytes, ...]:
-        """version_info (1), the resources (2), type_url (4), nonce (5), then the trailer."""
-        version = encode_field(1, self.version.encode())
-        after = encode_field(4, self.type_url.encode()) + encode_field(5, self.nonce.encode())
-        return (version, *self._body(), after, self._trailer())
+    def _layout(self) -> tuple[tuple[bytes, ...], int]:
+        """(pieces, their length), worked out on first use: version_info (1), the resources
+        (2), type_url (4), nonce (5), then the trailer. Kept in the instance's `__dict__` by
+        hand (`functools.cached_property` takes a lock on Python 3.11: twice a response)."""
+        found: tuple[tuple[bytes, ...], int] | None = self.__dict__.get("_laid_out")
+        if found is None:
+            version = encode_field(1, self.version.encode())
+            after = encode_field(4, self.type_url.encode()) + encode_field(5, self.nonce.encode())
+            pieces = (version, *self._body(), after, self._trailer())
+            found = (pieces, sum(map(len, pieces)))
+            self.__dict__["_laid_out"] = found  # frozen: not through __setattr__
+        return found
 
     def to_bytes(self) -> bytes:
         """One join: the body (megabytes for a big mesh's CDS) is copied once."""
-        return b"".join(self._pieces)
-
-    @functools.cached_property
-    def _length(self) -> int:
-        return sum(map(len, self._pieces))
+        return b"".join(self._layout()[0])
 
     def size(self) -> int:
         """Length of `to_bytes()`, without making it."""
-        return self._length
+        return self._layout()[1]
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,10 @@ class Snapshot:
         present = [t for t, r in self._types.items() if r.by_name]
         return sorted(present, key=lambda t: (push_rank(t), t))
 
+    def types_with_resources(self) -> set[str]:
+        """`type_urls()` unsorted."""
+        return {t for t, r in self._types.items() if r.by_name}
+
     def version_of(self, type_url: str) -> str:
         """Content version of one type (the version a wildcard subscriber is sent)."""
         return self.resources(type_url).version

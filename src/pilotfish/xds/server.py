@@ -236,9 +236,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         window = self._write_window
         assert window is not None
         try:
-            await connection.write_out(
-                context, window, self.limits.write_timeout, self.metrics.push_time
-            )
+            await connection.write_out(context, window, self.limits.write_timeout)
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -268,7 +266,8 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                     if not self.refusals.admit_node(request, streams, limit):
                         break
                     await self._first_snapshot(connection, request.node)
-                await self._on_demand.answer(connection, request)
+                if (asked := self._on_demand.answer(connection, request)) is not None:
+                    await asked
                 if not self._on_request(connection, request):
                     break
                 self._on_demand.release(connection, self._push_one)
@@ -382,7 +381,7 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         snapshot = self.cache.get(connection.node_id)
         if snapshot is None or not self.convergence.pending(connection.node_id):
             return
-        if connection.stream.sync_state(snapshot)[0] is SyncState.ACKED:
+        if connection.stream.acked(snapshot):
             self.convergence.converged(connection.node_id)
 
     def _node_sync_state(self, node_id: str, snapshot: Snapshot) -> tuple[SyncState, str]:

@@ -116,6 +116,7 @@ class StreamBase:
     def __init__(self) -> None:
         self.node: base_pb2.Node | None = None
         self.types: dict[str, TypeState] = {}
+        self._push_order: list[str] = []
         self._nonce_counter = 0
 
     @property
@@ -139,7 +140,10 @@ class StreamBase:
         return ()
 
     def _types_in_push_order(self) -> list[str]:
-        return sorted(self.types, key=push_rank)
+        """Sorted again only when a type was added (types are never removed): every push."""
+        if len(self._push_order) != len(self.types):
+            self._push_order = sorted(self.types, key=push_rank)
+        return self._push_order
 
     @staticmethod
     def _record_reply(
@@ -159,6 +163,17 @@ class StreamBase:
 
     def status(self) -> tuple[TypeSyncStatus, ...]:
         return tuple(self.types[t].status() for t in sorted(self.types))
+
+    def acked(self, snapshot: Snapshot) -> bool:
+        """`sync_state(snapshot)` is ACKED: the same test, stopping at the first type not ACKed
+        (the server asks it of every ACK while a change is pending: a storm's every ACK)."""
+        for state in self.types.values():
+            resources = snapshot.resources(state.type_url)
+            if not state.wildcard and not resources.by_name:
+                continue
+            if state.acked_version != resources.view_version(state.scope):
+                return False
+        return snapshot.types_with_resources() <= self.types.keys()
 
     def sync_state(self, snapshot: Snapshot) -> tuple[SyncState, str]:
         """Whether this stream has ACKed every type of `snapshot` it needs (types with resources,
