@@ -263,3 +263,32 @@ def test_the_proxy_containers_env_is_what_its_proxy_runs_with(mesh: LocalMesh) -
     # not captured (the app uses the sidecar as its HTTP proxy): Istio's NONE
     assert env.get("ISTIO_META_INTERCEPTION_MODE") == node.get("INTERCEPTION_MODE", "NONE")
     assert env.get("ISTIO_META_CLUSTER_ID") == "Kubernetes"  # Istio's default cluster
+
+
+def test_rollout_restart_status_and_no_headers_as_istios_pages_type_them(mesh: LocalMesh) -> None:
+    """`kubectl rollout restart deployment/NAME` (and `deployment` alone: all of the
+    namespace) replaces the pods, as Istio's pages use it after a change of injection or
+    revision; `rollout status deploy NAME`; `get pods --no-headers`."""
+    before = mesh.info["proxies"]["sleep-0.default"]
+    restarted = mesh.pilotfish("rollout", "restart", "deployment/sleep")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert restarted.stdout.endswith("deployment.apps/sleep restarted\n"), restarted.stdout
+    after = mesh.info["proxies"]["sleep-0.default"]
+    assert after["created"] > before["created"] and after["app_pid"] != before["app_pid"]
+    served = mesh.pilotfish(
+        "exec", "sleep-0", "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+        "http://httpbin:8000/status/200",
+    )  # fmt: skip
+    assert served.stdout == "200", served.stdout + served.stderr
+    every = mesh.pilotfish("rollout", "restart", "deployment", "-n", "default")
+    assert every.returncode == 0, every.stdout + every.stderr
+    lines = [line for line in every.stdout.splitlines() if line.endswith(" restarted")]
+    assert lines == ["deployment.apps/httpbin-v1 restarted", "deployment.apps/sleep restarted"]
+    status = mesh.pilotfish("rollout", "status", "deploy", "sleep")
+    assert status.stdout == 'deployment "sleep" successfully rolled out\n', status.stdout
+    bare = mesh.pilotfish("get", "pods", "--no-headers").stdout.splitlines()
+    assert [line.split()[:3] for line in bare] == [
+        ["httpbin-v1-0", "2/2", "Running"],
+        ["sleep-0", "2/2", "Running"],
+    ], bare
+    assert "   2/2   Running   0   " in bare[0], bare  # columns as wide as their cells

@@ -62,6 +62,8 @@ class AgentSpec:
     stats_filter: str = ""  # what 15090 serves of Envoy's stats (`config.proxy_stats`); "": Istio's
     admin_ip: str = ""  # its Envoy admin's address when not `bootstrap.admin_host`'s: an isolated
     # mesh's ingress gateway, on the pods' bridge, keeps its admin on the host's loopback
+    restarted_at: str = ""  # the pod template's `kubectl.kubernetes.io/restartedAt`: a new one
+    # replaces the pods (`kubectl rollout restart`)
 
 
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"

@@ -17,6 +17,7 @@ as `service/a`. Names not found: kubectl's NotFound line each, after the objects
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ def get_command(
     state_dir: Path,
     labels: dict[str, str] | None = None,
     label_columns: tuple[bool, list[str]] = (False, []),
+    no_headers: bool = False,
 ) -> int:
     """kubectl get `KIND[,KIND…] [NAME…]` or `TYPE/NAME…`; `namespace` None means every
     namespace (-A); `label_columns` is (`--show-labels`, the `-L` keys)."""
@@ -104,7 +106,8 @@ def get_command(
         if found is None:
             return 1
         sections.append(found)
-    return print_sections(sections, output, single_implied(kind, names), namespace)
+    single = single_implied(kind, names)
+    return print_sections(sections, output, single, namespace, no_headers)
 
 
 def resource_groups(kind: str, names: list[str]) -> list[tuple[str, list[str]]] | str:
@@ -138,9 +141,14 @@ def single_implied(kind: str, names: list[str]) -> bool:
 
 
 def print_sections(
-    sections: list[Section], output: str, single: bool, namespace: str | None
+    sections: list[Section],
+    output: str,
+    single: bool,
+    namespace: str | None,
+    no_headers: bool = False,
 ) -> int:
-    """Every section's objects in `output`'s format, then the names not found; the exit code."""
+    """Every section's objects in `output`'s format, then the names not found; the exit code.
+    `no_headers`: tables without their header line, and then no empty line between them."""
     everything = [o for s in sections for o in s.objects]
     code = 0
     if output in ("yaml", "json") or output.startswith("jsonpath="):
@@ -158,7 +166,9 @@ def print_sections(
             for s in sections
             if s.objects
         ]
-        print("\n\n".join(tables))
+        if no_headers:
+            tables = [_without_header(t) for t in tables]
+        print(("\n" if no_headers else "\n\n").join(tables))
     elif not any(s.missing for s in sections):
         namespaced = all(s.namespaced for s in sections)
         print(no_resources(namespace if namespaced else None), file=sys.stderr)
@@ -172,6 +182,23 @@ def not_found(resource: str, missing: list[str]) -> int:
     for name in missing:
         print(f'Error from server (NotFound): {resource} "{name}" not found', file=sys.stderr)
     return 1 if missing else 0
+
+
+def _without_header(table: str) -> str:
+    """A table's rows without its header line, the columns as wide as their cells alone (as
+    kubectl's tab writer makes them); as they were if a cell cannot be told apart."""
+    lines = table.splitlines()
+    rows = [re.split(r" {3,}", line) for line in lines[1:]]
+    if (
+        not rows
+        or len({len(r) for r in rows}) != 1
+        or len(rows[0]) != len(re.split(r" {3,}", lines[0]))
+    ):
+        return "\n".join(lines[1:])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def listed(items: list[dict[str, Any]]) -> dict[str, Any]:

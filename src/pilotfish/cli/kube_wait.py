@@ -266,7 +266,6 @@ def scale_command(
 ) -> int:
     """`scale deploy/NAME --replicas=N` (or `scale deployment NAME …`)."""
     from pilotfish.cli.apply import apply_files
-    from pilotfish.cli.errors import mesh_call
     from pilotfish.config.yaml_text import dump_yaml
 
     kind, names = _targets(target)
@@ -277,22 +276,29 @@ def scale_command(
             "The --replicas=COUNT flag is required, and COUNT must be greater than or equal to 0"
         )
     ns = namespace or "default"
-    info = running_mesh(state_dir)
-    found = []
-    for stored in ("Workload", "Deployment"):
-        query = urllib.parse.urlencode({"kind": stored, "namespace": ns, "name": names[0]})
-        found += mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
-    if not found:
-        print(
-            f'Error from server (NotFound): deployments.apps "{names[0]}" not found',
-            file=sys.stderr,
-        )
+    doc = stored_deployment(running_mesh(state_dir), ns, names[0])
+    if doc is None:
         return 1
-    doc = found[0]
     doc.setdefault("spec", {})["replicas"] = replicas
-    for key in ("creationTimestamp", "resourceVersion", "generation", "uid"):
-        (doc.get("metadata") or {}).pop(key, None)
     code = apply_files([(f"<scale {names[0]}>", dump_yaml([doc]))], state_dir, True, timeout, ns)
     if code == 0:
         print(f"deployment.apps/{names[0]} scaled")
     return code
+
+
+def stored_deployment(info: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
+    """The stored Deployment (or Workload) of that name, ready to be applied back changed; None
+    after kubectl's NotFound."""
+    from pilotfish.cli.errors import mesh_call
+
+    found = []
+    for stored in ("Workload", "Deployment"):
+        query = urllib.parse.urlencode({"kind": stored, "namespace": namespace, "name": name})
+        found += mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
+    if not found:
+        print(f'Error from server (NotFound): deployments.apps "{name}" not found', file=sys.stderr)
+        return None
+    doc: dict[str, Any] = found[0]
+    for key in ("creationTimestamp", "resourceVersion", "generation", "uid"):
+        (doc.get("metadata") or {}).pop(key, None)
+    return doc

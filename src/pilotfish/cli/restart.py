@@ -1,49 +1,122 @@
-"""`pilotfish rollout restart deployment/NAME [-n NS]`: restart a gateway without losing a request.
+"""`pilotfish rollout restart deployment/NAME… [-n NS]` (also `deployment NAME…`, or
+`deployment` alone: every deployment of the namespace), as `kubectl rollout restart`.
 
-In Kubernetes a rolling update starts a new gateway pod, waits until it is ready, then drains the
-old one. A local gateway owns one address (the ingress address), so its new Envoy starts beside
-the old one on the same sockets instead (Envoy's hot restart, as Istio's pilot-agent did for
-years: see `agent.hot_restart`); the old one drains and exits. Every pod of the deployment is
-restarted, one after the other, each once its predecessor is LIVE. Other workloads are not
-restarted in place: the command says so (scale them, or apply them changed, instead).
+A workload's pods are replaced as Kubernetes replaces them: the command stamps the pod template
+with `kubectl.kubernetes.io/restartedAt` (a Workload: its own annotations) and applies it back;
+the launcher replaces every pod whose template changed (`local.specs.same_workload`), and the
+command returns once each pod of the deployment was started again and is ready, then prints
+kubectl's `deployment.apps/NAME restarted`.
+
+A gateway is restarted without losing a request. In Kubernetes a rolling update starts a new
+gateway pod, waits until it is ready, then drains the old one. A local gateway owns one address
+(the ingress address), so its new Envoy starts beside the old one on the same sockets instead
+(Envoy's hot restart, as Istio's pilot-agent did for years: see `agent.hot_restart`); the old
+one drains and exits. Every pod of the deployment is restarted, one after the other, each once
+its predecessor is LIVE.
 """
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import UserError, running_mesh
-from pilotfish.cli.pods import PodNotFound, resolve_pod
+from pilotfish.cli.kube_get import DEPLOY_KINDS
+from pilotfish.cli.kube_pods import CONTROL_PLANE
 from pilotfish.local.restarts import request_restart
 
 ROUTER = "router"
 
 
-def deployment_pods(info: dict[str, Any], target: str, namespace: str | None) -> list[str]:
-    """`NAME.NS` of every pod of the deployment TARGET names (or of the pod's deployment)."""
-    try:
-        _, row = resolve_pod(info, target, namespace)
-    except PodNotFound as exc:
-        raise UserError(str(exc).replace("pods ", "deployments ", 1)) from None
-    workload, ns = row.get("workload"), row.get("namespace")
+def restart_command(
+    targets: list[str], namespace: str | None, state_dir: Path, timeout: float
+) -> int:
+    ns = namespace or "default"
+    for name in _deployment_names(targets, ns, state_dir):
+        info = running_mesh(state_dir)
+        pods = _pods(info, name, ns) or [
+            key for key in _pods(info, name, None) if info["proxies"][key].get("type") == ROUTER
+        ]  # a gateway is found in its namespace without -n, as before
+        if pods and all(info["proxies"][pod].get("type") == ROUTER for pod in pods):
+            _restart_gateway(info, name, pods, state_dir, timeout)
+        elif _restart_workload(info, name, ns, state_dir, timeout):
+            return 1
+        print(f"deployment.apps/{name} restarted")
+    return 0
+
+
+def _pods(info: dict[str, Any], workload: str, namespace: str | None) -> list[str]:
+    """`NAME.NS` of the pods of a deployment (in any namespace: None)."""
     return sorted(
         key
         for key, proxy in info.get("proxies", {}).items()
-        if proxy.get("workload") == workload and proxy.get("namespace") == ns
+        if proxy.get("workload") == workload and namespace in (None, proxy.get("namespace"))
     )
 
 
-def restart_command(target: str, namespace: str | None, state_dir: Path, timeout: float) -> int:
-    info = running_mesh(state_dir)
-    pods = deployment_pods(info, target, namespace)
-    name = info["proxies"][pods[0]]["workload"]
-    if any(info["proxies"][pod].get("type") != ROUTER for pod in pods):
-        raise UserError(
-            f'deployment "{name}": only gateways restart in place in a local mesh; '
-            "scale the workload or apply it changed to replace its pods"
-        )
+def _deployment_names(targets: list[str], namespace: str, state_dir: Path) -> list[str]:
+    """The deployments named (`deployment/a deploy/b`, `deployment a b`), or every one of the
+    namespace (`deployment` alone, as kubectl)."""
+    if not targets:
+        raise UserError("required resource not specified")
+    pairs = [t.partition("/") for t in targets]
+    if any(sep for _, sep, _ in pairs):
+        if not all(sep and name for _, sep, name in pairs):
+            raise UserError("there is no need to specify a resource type as a separate argument")
+        kinds, names = {k.lower() for k, _, _ in pairs}, [n for _, _, n in pairs]
+    else:
+        kinds, names = {targets[0].lower()}, targets[1:]
+    if not kinds <= set(DEPLOY_KINDS):
+        raise UserError(f"local mode restarts deployments, not {sorted(kinds)[0]}")
+    if names:
+        return names
+    from pilotfish.cli.kube_get import objects
+
+    every = objects("deploy", running_mesh(state_dir))  # the control plane's is not restarted
+    return sorted(
+        o["metadata"]["name"]
+        for o in every
+        if o["metadata"]["namespace"] == namespace and o["metadata"]["name"] != CONTROL_PLANE
+    )
+
+
+def _restart_workload(
+    info: dict[str, Any], name: str, namespace: str, state_dir: Path, timeout: float
+) -> int:
+    """Stamp the pod template and apply it back; wait until every pod was started again."""
+    from pilotfish.cli.apply import apply_files
+    from pilotfish.cli.kube_wait import stored_deployment
+    from pilotfish.config.yaml_text import dump_yaml
+    from pilotfish.local.specs import RESTARTED_AT
+
+    doc = stored_deployment(info, namespace, name)
+    if doc is None:
+        return 1
+    meta = doc.setdefault("metadata", {})
+    if doc.get("kind") == "Deployment":
+        template = doc.setdefault("spec", {}).setdefault("template", {})
+        meta = template.setdefault("metadata", {})
+    started = time.time()
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta.setdefault("annotations", {})[RESTARTED_AT] = stamp
+    text = dump_yaml([doc])
+    if apply_files([(f"<restart {name}>", text)], state_dir, True, timeout, namespace):
+        return 1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = running_mesh(state_dir)
+        rows = [now["proxies"][key] for key in _pods(now, name, namespace)]
+        if all(float(p.get("created") or 0) >= started and p.get("ready") for p in rows):
+            return 0
+        time.sleep(0.1)
+    raise UserError(f'deployment "{name}": its pods did not start again in {timeout:.0f} s')
+
+
+def _restart_gateway(
+    info: dict[str, Any], name: str, pods: list[str], state_dir: Path, timeout: float
+) -> None:
     run_dir = Path(info["state_dir"]) / "run"
     for pod in pods:
         request = request_restart(run_dir, pod)
@@ -53,8 +126,6 @@ def restart_command(target: str, namespace: str | None, state_dir: Path, timeout
         if not result.get("ok"):
             raise UserError(f"pod {pod}: {result.get('error') or 'not restarted'}")
         print(f"pod {pod}: new Envoy live (restart epoch {result['epoch']}), the old one drains")
-    print(f"deployment.apps/{name} restarted")
-    return 0
 
 
 def _wait_result(state_dir: Path, pod: str, request: str, timeout: float) -> dict[str, Any] | None:

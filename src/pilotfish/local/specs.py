@@ -41,6 +41,7 @@ from pilotfish.registry.workloads import (
 from pilotfish.state_files import STORE_FILE
 
 TOKEN_FILE = "istio-token"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # `rollout restart`'s mark on the template
 
 
 @dataclass(frozen=True)
@@ -175,8 +176,9 @@ def instance_spec(
     stats = admin_filter(inclusion, (proxy.ip,))
     scrape = tuple(scrape_annotations(annotations, merge, workload.sidecar).items())
     return replace(
-        spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape
-    )
+        spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape,
+        restarted_at=annotations.get(RESTARTED_AT, ""),
+    )  # fmt: skip
 
 
 def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
@@ -186,7 +188,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         ports = [c for c, _ in s.proxy.app_ports]
         return (
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
-            s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port,
+            s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port, s.restarted_at,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -86,6 +86,9 @@ def get(
     label_columns: Annotated[
         list[str] | None, typer.Option("--label-columns", "-L", help="a column per label key")
     ] = None,
+    no_headers: Annotated[
+        bool, typer.Option("--no-headers", help="tables without their header")
+    ] = False,
 ) -> None:
     """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services,
     deployments, namespaces, endpoints, events and CRDs as kubectl shows them (`get pods -n
@@ -101,7 +104,9 @@ def get(
     ns = None if all_namespaces else namespace or state.namespace or "default"
     keys = [k for value in label_columns or [] for k in value.split(",") if k]
     exit_with(
-        get_command(kind, names or [], ns, output, state.state_dir, labels, (show_labels, keys))
+        get_command(
+            kind, names or [], ns, output, state.state_dir, labels, (show_labels, keys), no_headers
+        )
     )
 
 

@@ -39,7 +39,7 @@ def wait(
 
 @rollout.command("status")
 def rollout_status(
-    target: Annotated[str, typer.Argument(help="deployment/NAME")],
+    target: Annotated[list[str], typer.Argument(help="deployment/NAME or deployment NAME")],
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     timeout: Annotated[str, typer.Option(help="give up after (0: never), as kubectl")] = "0s",
     watch: Annotated[bool, typer.Option("--watch/--no-watch", "-w", help="until done")] = True,
@@ -48,7 +48,8 @@ def rollout_status(
     from pilotfish.cli.kube_wait import parse_duration, rollout_status_command
 
     ns = namespace or state.namespace
-    exit_with(rollout_status_command(target, ns, parse_duration(timeout), watch, state.state_dir))
+    one = "/".join(target) if len(target) == 2 and "/" not in target[0] else " ".join(target)
+    exit_with(rollout_status_command(one, ns, parse_duration(timeout), watch, state.state_dir))
 
 
 @app.command("port-forward")

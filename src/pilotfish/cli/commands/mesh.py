@@ -112,16 +112,17 @@ app.add_typer(rollout, name="rollout")
 
 @rollout.command("restart")
 def rollout_restart(
-    target: Annotated[
-        str, typer.Argument(help="deployment/NAME (the gateway's: istio-ingressgateway)")
+    targets: Annotated[
+        list[str], typer.Argument(help="deployment/NAME…, deployment NAME…, or deployment (all)")
     ],
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for each pod")] = 60.0,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for each deployment")] = 60.0,
 ) -> None:
-    """Restart a gateway's pods without losing a request (new Envoy first, then the old drains)."""
+    """Replace a deployment's pods, as `kubectl rollout restart` (a gateway's: new Envoy first,
+    then the old one drains, no request lost)."""
     from pilotfish.cli.restart import restart_command
 
-    exit_with(restart_command(target, namespace or state.namespace, state.state_dir, timeout))
+    exit_with(restart_command(targets, namespace or state.namespace, state.state_dir, timeout))
 
 
 @app.command(
