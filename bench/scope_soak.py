@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scope_mesh import KINDS, Mesh
+from scope_mesh import KINDS, PROXIES, Mesh
 
 NAMES = {
     0: "VirtualService weights",
@@ -61,11 +61,17 @@ def main() -> int:
         help="compare with translation from scratch only from this step on (the changes before "
         "are the same for the seed: reaches a far step of a known seed quickly)",
     )
+    parser.add_argument(
+        "--proxies",
+        type=int,
+        default=PROXIES,
+        help="sidecars (more than the 60 services: workloads of several pods, spliced own parts)",
+    )
     args = parser.parse_args()
     assert len(NAMES) == KINDS
     rows: dict[int, list[tuple[float, int]]] = {k: [] for k in range(KINDS)}
     with tempfile.TemporaryDirectory() as tmp:
-        mesh = Mesh(Path(tmp), args.seed)
+        mesh = Mesh(Path(tmp), args.seed, args.proxies)
         mesh.check("initial")
         began, steps, failed = time.monotonic(), 0, ""
         while time.monotonic() - began < args.duration:

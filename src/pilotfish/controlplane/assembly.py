@@ -4,10 +4,11 @@ several proxies share (the part, or an on-demand sidecar's subset of it) is chec
 serialised once (one the next push context still uses, e.g. an outbound block no change
 touched, is not checked again: `rotate` keeps the previous context's checks one more push); a
 proxy's own part is checked again only when it, or the names its shared parts give it,
-changed. A part kept across push contexts (`KeptPart`: what an on-demand sidecar is sent of its
-route part) keeps its check and serialised form itself, for as long as it lives, however many
-push contexts pass before a proxy is composed with it again. `notes_about` picks what
-translation warned of about the objects of a change."""
+changed (one spliced from a shape, `translate.own_shape`: its shape once after the same shared
+parts, and its own names and addresses). A part kept across push contexts (`KeptPart`: what an
+on-demand sidecar is sent of its route part) keeps its check and serialised form itself, for as
+long as it lives, however many push contexts pass before a proxy is composed with it again.
+`notes_about` picks what translation warned of about the objects of a change."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from typing import Any
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.translate import check_invariants
-from pilotfish.translate.invariants import Holdings, holdings, pieces_problems
+from pilotfish.translate.invariants import Holdings, check_spliced, holdings, pieces_problems
+from pilotfish.translate.own_shape import OwnShape, SplicedPart
 from pilotfish.translate.resources import KeptPart, ProxyResources
-from pilotfish.type_urls import RESOURCE_TYPES
-from pilotfish.xds.encoding import EncodeCache
+from pilotfish.type_urls import LISTENER, RESOURCE_TYPES
+from pilotfish.xds.encoding import EncodeCache, encoded_value
 from pilotfish.xds.resources import Snapshot, TypeResources
 
 
@@ -131,6 +133,11 @@ class SnapshotAssembly:
     composed: dict[str, _Composed] = field(default_factory=dict)
     """node id -> its last composition (what the next one takes as it is)."""
 
+    shapes: dict[tuple[int, ...], tuple[OwnShape, tuple[ProxyResources, ...], list[str]]] = field(
+        default_factory=dict
+    )
+    """(id(own shape), *ids(shared parts)) -> the shape's template's problems after them."""
+
     names: dict[int, tuple[ProxyResources, Names]] = field(default_factory=dict)
     """id(part) -> its names (one object for equal names: `interned`), this push context."""
     interned: dict[Names, Names] = field(default_factory=dict)
@@ -139,7 +146,7 @@ class SnapshotAssembly:
     def rotate(self) -> None:
         """A new push context: shared parts are mostly new objects; checks and serialised
         units age by one."""
-        self.previous, self.shared = self.shared, {}
+        self.previous, self.shared, self.shapes = self.shared, {}, {}
         self.names, self.interned_before, self.interned = {}, self.interned, {}
         self.encoded.rotate()
 
@@ -239,9 +246,9 @@ class SnapshotAssembly:
             same_names = _same(known_own[2], shared)  # the very parts it was checked with (an
             # on-demand sidecar asking for more: its parts are as they were)
         if not same_names or not same_own or known_own is None:
-            problems.extend(check_invariants(own, context=shared))
+            problems.extend(self._own_problems(own, shared))
             if known_own is None or not same_own:  # serialised again only if new
-                known_own = (own, _own_snapshot(own, known_own), shared)
+                known_own = (own, _own_snapshot(own, known_own, self.encoded), shared)
         if problems:
             return None, problems
         self.own[node_id] = (own, known_own[1], shared)
@@ -249,6 +256,19 @@ class SnapshotAssembly:
         snapshot = Snapshot.compose([*parts, known_own[1]], previous=before)
         self.composed[node_id] = _Composed(shared, tuple(all_sent), tuple(all_held), snapshot)
         return snapshot, []
+
+    def _own_problems(self, own: ProxyResources, shared: tuple[ProxyResources, ...]) -> list[str]:
+        """`own`'s problems after `shared`. A part spliced from a shape (`own_shape`): its
+        shape's template checked once after the same parts, and its own names and addresses
+        (`check_spliced`); the whole part if the template has problems (named as its own)."""
+        if not isinstance(own, SplicedPart):
+            return check_invariants(own, context=shared)
+        key = (id(own.shape), *(id(p) for p in shared))
+        found = self.shapes.get(key)
+        if found is None or found[0] is not own.shape or not _same(found[1], shared):
+            problems = check_invariants(own.shape.template(), context=shared)
+            found = self.shapes[key] = (own.shape, shared, problems)
+        return check_invariants(own, context=shared) if found[2] else check_spliced(own, shared)
 
     def forget(self, node_id: str) -> None:
         self.own.pop(node_id, None)
@@ -260,23 +280,32 @@ def _same(parts: tuple[ProxyResources, ...], others: tuple[ProxyResources, ...])
 
 
 def _own_snapshot(
-    own: ProxyResources, before: tuple[ProxyResources, Snapshot, object] | None
+    own: ProxyResources,
+    before: tuple[ProxyResources, Snapshot, object] | None,
+    cache: EncodeCache,
 ) -> Snapshot:
     """`own` serialised, reusing what `before` (the node's last own part and its snapshot)
-    serialised of the very same messages (a change that rebuilt a few of them)."""
-    if before is None:
-        return Snapshot(own)
-    part, snapshot = before[0], before[1]
+    serialised of the very same messages (a change that rebuilt a few of them); of a spliced
+    part (`own_shape.SplicedPart`), its listeners are their heads and their shape's bytes, and
+    the messages it shares with its shape are serialised once (`cache`)."""
     reuse = {}
-    for type_url in RESOURCE_TYPES:
-        held, now = part[type_url], own[type_url]
+    for type_url in RESOURCE_TYPES if before is not None else ():
+        assert before is not None
+        held, now, snapshot = before[0][type_url], own[type_url], before[1]
         same = {
             name: encoded
             for name, encoded in snapshot.resources(type_url).by_name.items()
             if name in now and held.get(name) is now[name]
         }
         reuse[type_url] = TypeResources(type_url, same, "")
-    return Snapshot(own, reuse)
+    if not isinstance(own, SplicedPart):
+        return Snapshot(own, reuse)
+    listeners = dict(reuse[LISTENER].by_name) if LISTENER in reuse else {}
+    for name, (standin, head) in own.heads.items():
+        if name not in listeners:
+            listeners[name] = encoded_value(LISTENER, name, head + own.shape.rest[standin][1])
+    reuse[LISTENER] = TypeResources(LISTENER, listeners, "")
+    return Snapshot(own, reuse, cache=cache)
 
 
 class SharedNames:

@@ -16,7 +16,7 @@ Istio resolves a server port, one that is a Service port listens on its target p
 servers of every Gateway on that target, as one listener: Bookinfo's 8080 and another Gateway's
 80 -> 8080 serve both their VirtualServices on 8080 and 80); and as
 the gateway's address is also its load balancer's (local mode), the listener also accepts on
-every Service port that targets it (`generate.with_service_ports`).
+every Service port that targets it (`with_service_ports`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
+from google.protobuf.message import Message
 
 from pilotfish.config.hosts import host_matches, intersect, resolve_host
 from pilotfish.config.objects import Diagnostic, Gateway
@@ -36,6 +40,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
+from pilotfish.translate.envoy_pb import socket_address
 from pilotfish.translate.http_routes import (
     RouteContext,
     virtual_service_routes,
@@ -198,3 +203,45 @@ def apply_https_redirect(
                 )
             )
     return config
+
+
+def referenced_clusters_only(messages: list[Message]) -> list[Message]:
+    """Istio's PILOT_FILTER_GATEWAY_CLUSTER_CONFIG: a gateway keeps only the outbound service
+    clusters (and their endpoints) that its listeners and routes name — by its bound
+    VirtualServices' routes, TCP/TLS servers, authorization providers or tracing. A name is
+    looked up in the serialised listeners and routes, so nothing they use can be dropped."""
+    used = b"".join(
+        m.SerializeToString()
+        for m in messages
+        if isinstance(m, listener_pb2.Listener | route_pb2.RouteConfiguration)
+    )
+
+    def kept(message: Message) -> bool:
+        name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
+        is_service = isinstance(message, cluster_pb2.Cluster | endpoint_pb2.ClusterLoadAssignment)
+        return not (is_service and name.startswith("outbound|")) or name.encode() in used
+
+    return [m for m in messages if kept(m)]
+
+
+def with_service_ports(proxy: Proxy, push: PushContext, messages: list[Message]) -> None:
+    """Gateway listeners as the gateway's Services forward to them: a server port that is a
+    Service port listens on its target port (Istio's port resolution), and also on the other
+    Service ports that target it and no listener of its own takes (`additional_addresses`)."""
+    targets = service_ports(proxy, push)
+    if not targets:
+        return
+    found = [m for m in messages if isinstance(m, listener_pb2.Listener)]
+    taken = {m.address.socket_address.port_value for m in found}
+    for listener in found:  # never onto a port another listener holds (Envoy would refuse)
+        address = listener.address.socket_address
+        target = targets.get(address.port_value, address.port_value)
+        if target not in taken:
+            taken.add(target)
+            address.port_value = target
+    taken = {m.address.socket_address.port_value for m in found}
+    for listener in found:
+        target = listener.address.socket_address.port_value
+        for alias in sorted(p for p, t in targets.items() if t == target and p not in taken):
+            extra = listener.additional_addresses.add()
+            extra.address.CopyFrom(socket_address(proxy.bind_address, alias))

@@ -15,12 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 
-from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
@@ -32,11 +28,13 @@ from pilotfish.registry.types import Protocol
 from pilotfish.translate import (
     captured,
     envoy_filters,
+    gateway_http,
     gateway_tls_tcp,
     listeners,
     locality_lb,
     names,
     on_demand_routes,
+    own_shape,
     sidecar_scope,
     tcp,
 )
@@ -44,13 +42,11 @@ from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, authz_filters, with_route_rbac
 from pilotfish.translate.carry import carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
-from pilotfish.translate.envoy_pb import socket_address
 from pilotfish.translate.gateway_authz import trusted_hops, with_gateway_authz
 from pilotfish.translate.gateway_http import (
     apply_https_redirect,
     gateway_ports,
     gateway_route_config,
-    service_ports,
     with_blackhole_vhost,
     with_client_address,
 )
@@ -145,14 +141,20 @@ def _translated_parts(
     proxy: Proxy, push: PushContext
 ) -> tuple[tuple[ProxyResources, ...], ProxyResources]:
     full_push, push = push, sidecar_scope.scoped_push(proxy, push)
-    authz = authz_filters(proxy, full_push)
     if proxy.is_gateway:
-        return (), _gateway(proxy, push, full_push, authz)
-    block = outbound_block(proxy.namespace, push)
+        return (), _gateway(proxy, push, full_push, authz_filters(proxy, full_push))
     shared = _shared_parts(proxy, push, vhds=on_demand_routes.applies(proxy, full_push))
+    return shared, own_shape.own_part(proxy, full_push, partial(sidecar_own, push=full_push))
+
+
+def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
+    """A sidecar's own part before EnvoyFilters: its listeners and inbound side (`push`: the
+    full push context; translated once per shape of sidecars alike: `own_shape`)."""
+    full_push, push = push, sidecar_scope.scoped_push(proxy, push)
+    authz = authz_filters(proxy, full_push)
     diagnostics: list[Diagnostic] = list(authz.http_notes)
     normalization = push.mesh.path_normalization
-    specs = block.specs
+    specs = outbound_block(proxy.namespace, push).specs
     messages = outbound_listeners(proxy, push, full_push)
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
@@ -194,7 +196,7 @@ def _translated_parts(
     if inbound_chains:  # a captured pod declaring no port (Istio's sleep): none, as Envoy
         # refuses a listener without chains (NACK), and a connection to it is refused either way
         messages.append(captured.virtual_inbound_listener(inbound_chains))
-    return shared, ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
+    return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
 def _shared_chains(
@@ -322,55 +324,13 @@ def _gateway(
         )
     tls = gateway_tls_tcp.gateway_tls_resources(proxy, push, specs, diagnostics)
     messages.extend(with_gateway_authz(tls, authz, normalization, trusted_hops(proxy, push)))
-    with_service_ports(proxy, push, messages)
+    gateway_http.with_service_ports(proxy, push, messages)
     emitted = {getattr(m, "name", "") for m in messages if isinstance(m, secret_pb2.Secret)}
     messages.extend(s for s in credential_secrets if getattr(s, "name", "") not in emitted)
     decorated = decorate(proxy, full_push, messages)
     if push.mesh.filter_gateway_clusters:
-        decorated = _referenced_clusters_only(decorated)
+        decorated = gateway_http.referenced_clusters_only(decorated)
     return ProxyResources.build(decorated, diagnostics)
-
-
-def _referenced_clusters_only(messages: list[Message]) -> list[Message]:
-    """Istio's PILOT_FILTER_GATEWAY_CLUSTER_CONFIG: a gateway keeps only the outbound service
-    clusters (and their endpoints) that its listeners and routes name — by its bound
-    VirtualServices' routes, TCP/TLS servers, authorization providers or tracing. A name is
-    looked up in the serialised listeners and routes, so nothing they use can be dropped."""
-    used = b"".join(
-        m.SerializeToString()
-        for m in messages
-        if isinstance(m, listener_pb2.Listener | route_pb2.RouteConfiguration)
-    )
-
-    def kept(message: Message) -> bool:
-        name = getattr(message, "name", "") or getattr(message, "cluster_name", "")
-        is_service = isinstance(message, cluster_pb2.Cluster | endpoint_pb2.ClusterLoadAssignment)
-        return not (is_service and name.startswith("outbound|")) or name.encode() in used
-
-    return [m for m in messages if kept(m)]
-
-
-def with_service_ports(proxy: Proxy, push: PushContext, messages: list[Message]) -> None:
-    """Gateway listeners as the gateway's Services forward to them: a server port that is a
-    Service port listens on its target port (Istio's port resolution), and also on the other
-    Service ports that target it and no listener of its own takes (`additional_addresses`)."""
-    targets = service_ports(proxy, push)
-    if not targets:
-        return
-    found = [m for m in messages if isinstance(m, listener_pb2.Listener)]
-    taken = {m.address.socket_address.port_value for m in found}
-    for listener in found:  # never onto a port another listener holds (Envoy would refuse)
-        address = listener.address.socket_address
-        target = targets.get(address.port_value, address.port_value)
-        if target not in taken:
-            taken.add(target)
-            address.port_value = target
-    taken = {m.address.socket_address.port_value for m in found}
-    for listener in found:
-        target = listener.address.socket_address.port_value
-        for alias in sorted(p for p, t in targets.items() if t == target and p not in taken):
-            extra = listener.additional_addresses.add()
-            extra.address.CopyFrom(socket_address(proxy.bind_address, alias))
 
 
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:

@@ -71,17 +71,11 @@ def check_invariants(
     across them, and only `resources` is walked — so a proxy costs what it owns, not what it
     shares.
     """
-    problems: list[str] = []
-    types = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET, VIRTUAL_HOST)
-    for type_url in types:
-        for key, message in resources[type_url].items():
-            name = resource_name(type_url, message)
-            if name != key:
-                problems.append(f"{type_url}: key {key!r} != name {name!r}")
-            if any(key in part[type_url] for part in context):
-                problems.append(f"{type_url}: {key!r} is both shared and the proxy's own")
+    problems = _name_problems(resources, context)
     seen: Mapping[str, Mapping[str, object]] = (
-        {t: _Any([resources[t], *(p[t] for p in context)]) for t in types} if context else resources
+        {t: _Any([resources[t], *(p[t] for p in context)]) for t in _TYPES}
+        if context
+        else resources
     )
     clusters = seen[CLUSTER]
     for config_name, config in resources[ROUTE].items():
@@ -94,14 +88,9 @@ def check_invariants(
                 domains.add(domain)
             problems.extend(_missing_clusters(f"route {config_name}/{vhost.name}", vhost, clusters))
     problems.extend(_on_demand_vhost_problems(resources, clusters))
-    addresses: dict[tuple[str, int], str] = {}
+    problems.extend(_address_problems(resources))
     for name, listener in resources[LISTENER].items():
         assert isinstance(listener, listener_pb2.Listener)
-        socket = listener.address.socket_address
-        where = (socket.address, socket.port_value)
-        if where in addresses:
-            problems.append(f"listeners {addresses[where]} and {name} both bind {where}")
-        addresses.setdefault(where, name)
         for rds in _listener_rds_names(listener):
             if rds not in seen[ROUTE]:
                 problems.append(f"listener {name}: route configuration {rds!r} does not exist")
@@ -117,6 +106,44 @@ def check_invariants(
             service = cluster.eds_cluster_config.service_name or name
             if service not in seen[ENDPOINT]:
                 problems.append(f"EDS cluster {name}: no ClusterLoadAssignment {service!r}")
+    return problems
+
+
+def check_spliced(resources: ProxyResources, context: Sequence[ProxyResources]) -> list[str]:
+    """`check_invariants`' checks of names and addresses alone: for a part that is one
+    `check_invariants` found nothing wrong with after the same `context` but for its listeners'
+    names and addresses (`own_shape.SplicedPart`: its shape's template), whose references are
+    then the same and hold."""
+    return _name_problems(resources, context) + _address_problems(resources)
+
+
+_TYPES = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET, VIRTUAL_HOST)
+
+
+def _name_problems(resources: ProxyResources, context: Sequence[ProxyResources]) -> list[str]:
+    """Each resource is named as its key, and no part of `context` has that name."""
+    problems: list[str] = []
+    for type_url in _TYPES:
+        for key, message in resources[type_url].items():
+            name = resource_name(type_url, message)
+            if name != key:
+                problems.append(f"{type_url}: key {key!r} != name {name!r}")
+            if any(key in part[type_url] for part in context):
+                problems.append(f"{type_url}: {key!r} is both shared and the proxy's own")
+    return problems
+
+
+def _address_problems(resources: ProxyResources) -> list[str]:
+    """No two listeners bind the same address and port."""
+    problems: list[str] = []
+    addresses: dict[tuple[str, int], str] = {}
+    for name, listener in resources[LISTENER].items():
+        assert isinstance(listener, listener_pb2.Listener)
+        socket = listener.address.socket_address
+        where = (socket.address, socket.port_value)
+        if where in addresses:
+            problems.append(f"listeners {addresses[where]} and {name} both bind {where}")
+        addresses.setdefault(where, name)
     return problems
 
 

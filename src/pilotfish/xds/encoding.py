@@ -61,7 +61,12 @@ class EncodedResource:
 
 
 def _encode_resource(type_url: str, name: str, message: Message) -> EncodedResource:
-    value = message.SerializeToString(deterministic=True)
+    return encoded_value(type_url, name, message.SerializeToString(deterministic=True))
+
+
+def encoded_value(type_url: str, name: str, value: bytes) -> EncodedResource:
+    """The resource `name` of `type_url` whose message serialises (deterministically) to
+    `value`, e.g. bytes spliced of a serialised message's (`translate.own_shape`)."""
     any_bytes = encode_field(1, type_url.encode()) + encode_field(2, value)
     version = content_hash(any_bytes)
     before = encode_field(1, version.encode()) + field_head(2, len(any_bytes))
