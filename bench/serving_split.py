@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import pickle
 import shutil
@@ -52,6 +53,16 @@ from pilotfish.xds.server import XdsServer  # noqa: E402
 HEAD = struct.Struct("!I")
 LOOP_READER = "SERVING_SPLIT_LOOP_READER"
 """Set: the server reads the translator's messages on its event loop, not in a thread."""
+NO_COLLECTIONS = "SERVING_SPLIT_NO_COLLECTIONS"
+"""Set: both processes freeze their heap once set up and make no collection from then on (a
+lower bound: the product collects once after a burst, `gc_freeze.hold`)."""
+
+
+def _no_collections() -> None:
+    if os.environ.get(NO_COLLECTIONS):
+        gc.collect()
+        gc.freeze()
+        gc.disable()
 
 
 def send(pipe: IO[bytes], lock: threading.Lock, message: Any) -> None:
@@ -80,6 +91,7 @@ def translator(args: argparse.Namespace) -> None:
         assert cp.apply([("m.yaml", topo.manifest_yaml()), ("c.yaml", topo.config_yaml())]).ok
         cp.connected = lambda: list(cp.proxies)
         cp.set_instances([instance_from_json(i.row()) for i in topo.instances()])
+        _no_collections()
         server = subprocess.Popen(
             [sys.executable, __file__, "--server", args.address],
             stdin=subprocess.PIPE,
@@ -170,6 +182,7 @@ async def server(address: str) -> None:
         demand_hosts=lambda node_id, aliases: remote.call("hosts", node_id, aliases),
     )
     await xds.start(address)
+    _no_collections()
     reading = asyncio.create_task(remote.read_on_loop()) if os.environ.get(LOOP_READER) else None
     while not remote.ended.is_set() and os.getppid() != 1:
         await asyncio.sleep(0.2)
