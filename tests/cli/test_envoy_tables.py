@@ -106,19 +106,32 @@ def test_route_rows_shorten_domains_and_name_the_virtual_service() -> None:
     ]
 
 
-def test_cluster_rows_name_the_destination_rule_of_outbound_hosts() -> None:
-    names = [
-        "outbound|9080|v1|reviews.default.svc.cluster.local",
-        "outbound|9080||ratings.default.svc.cluster.local",
-        "inbound|9080||",
-        "BlackHoleCluster",
+def _istio(config: str) -> dict[str, Any]:
+    return {"filter_metadata": {"istio": {"config": config}}} if config else {}
+
+
+def test_cluster_rows_name_the_destination_rule_the_cluster_metadata_names() -> None:
+    """As istioctl: the column is the cluster's own `istio.config` (what the proxy holds, not
+    what the control plane would resolve now), `name.namespace`; a path of another API group
+    is `<unknown>`; a cluster without one (no rule, the specials) has an empty column."""
+    rule = "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews"
+    clusters = [
+        ("outbound|9080|v1|reviews.default.svc.cluster.local", rule),
+        ("outbound|9080||ratings.default.svc.cluster.local", ""),
+        ("inbound|9080||", "/apis/networking.istio.io/v1/namespaces/bar/destination-rule/in"),
+        ("outbound|80||odd.default.svc.cluster.local", "/apis/other.io/v1/namespaces/x/k/n"),
+        ("BlackHoleCluster", ""),
     ]
-    section = {"dynamic_active_clusters": [{"cluster": {"name": n, "type": "EDS"}} for n in names]}
-    rules = {"reviews.default.svc.cluster.local": "reviews.default"}
-    assert cluster_rows(section, lambda host: rules.get(host, "")) == [
+    section = {
+        "dynamic_active_clusters": [
+            {"cluster": {"name": n, "type": "EDS", "metadata": _istio(c)}} for n, c in clusters
+        ]
+    }
+    assert cluster_rows(section) == [
         ["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"],
         ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS", "reviews.default"],
         ["ratings.default.svc.cluster.local", "9080", "-", "outbound", "EDS", ""],
-        ["-", "9080", "-", "inbound", "EDS", ""],
+        ["-", "9080", "-", "inbound", "EDS", "in.bar"],
+        ["odd.default.svc.cluster.local", "80", "-", "outbound", "EDS", "<unknown>"],
         ["BlackHoleCluster", "-", "-", "-", "EDS", ""],
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -260,6 +261,48 @@ def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh
         bookinfo.info["proxies"][f"reviews-{v}-0.default"]["ip"] for v in ("v1", "v2", "v3")
     }
     assert {ip for ip in reviews_ips if f"{ip}:9080" in endpoints} == reviews_ips, endpoints
+
+
+def _table(mesh: LocalMesh, *args: str) -> list[list[str]]:
+    """A `proxy-config` table's rows, split on its column gaps (two spaces or more)."""
+    result = mesh.pilotfish("proxy-config", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()[1:]]
+
+
+def test_proxy_config_names_the_rules_each_route_and_cluster_came_from(bookinfo: LocalMesh) -> None:
+    """As istioctl reads them from the proxy's config dump: the reviews routes' VIRTUAL SERVICE
+    and the reviews clusters' DESTINATION RULE are the `istio` metadata Envoy holds (routes and
+    clusters made from no rule: empty), and `-o json` shows that metadata."""
+    bookinfo.apply(f"{NET}/virtual-service-reviews-test-v2.yaml")  # DestinationRules: above
+    assert page_ok(bookinfo.get("/productpage").body)  # productpage's routes come on demand
+    vhost = "reviews.default.svc.cluster.local:9080"
+    routes = _table(bookinfo, "routes", "productpage-v1")
+    reviews = [row for row in routes if row[1].endswith(vhost)]  # `http_proxy/…` (on demand)
+    assert len(reviews) == 2, routes  # jason's, then everyone else's
+    assert all(row[-1] == "reviews.default" for row in reviews), routes
+    details = [row for row in routes if row[1].endswith("details.default.svc.cluster.local:9080")]
+    assert details and all(len(row) == 4 for row in details), routes  # no VirtualService
+    clusters = _table(bookinfo, "cluster", "productpage-v1")
+    rules = {(row[0], row[2]): row[-1] for row in clusters if row[3] == "outbound"}
+    for subset in ("-", "v1", "v2", "v3"):
+        assert rules[("reviews.default.svc.cluster.local", subset)] == "reviews.default", clusters
+    assert rules[("details.default.svc.cluster.local", "-")] == "details.default", clusters
+    fqdn = ("--fqdn", "reviews.default.svc.cluster.local", "--subset", "v2", "-o", "json")
+    dumped = bookinfo.pilotfish("proxy-config", "cluster", "productpage-v1", *fqdn)
+    assert dumped.returncode == 0, dumped.stderr
+    (cluster,) = json.loads(dumped.stdout)
+    assert cluster["metadata"]["filterMetadata"]["istio"] == {
+        "config": "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews",
+        "services": [
+            {
+                "host": "reviews.default.svc.cluster.local",
+                "name": "reviews",
+                "namespace": "default",
+            }
+        ],
+        "subset": "v2",
+    }
 
 
 def test_scaling_a_workload_adds_an_endpoint(bookinfo: LocalMesh, tmp_path: Path) -> None:

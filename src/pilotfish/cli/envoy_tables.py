@@ -2,8 +2,8 @@
 Envoy and Istiod" page). Input is Envoy's admin JSON (proto field names).
 
 Clusters: SERVICE FQDN PORT SUBSET DIRECTION TYPE DESTINATION RULE, from the `DIRECTION|PORT|
-SUBSET|FQDN` name (others by name, `-` for the rest); DESTINATION RULE (`reviews.default`) is the
-rule Istio applies to that host for this proxy, as the caller resolves it.
+SUBSET|FQDN` name (others by name, `-` for the rest); DESTINATION RULE (`reviews.default`) from
+the cluster's `istio` metadata (`config`), what the proxy holds, as istioctl reads it.
 
 Listeners: one row per filter chain, ADDRESS PORT MATCH DESTINATION, listeners by port then
 address then type, a listener's chains by DESTINATION, last first.
@@ -22,7 +22,6 @@ route's `istio` metadata (`config`) when it carries one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 HCM = "envoy.filters.network.http_connection_manager"
@@ -177,9 +176,12 @@ def _short_domains(domains: list[str]) -> str:
     return ", ".join(kept)
 
 
-def _virtual_service(route: dict[str, Any]) -> str:
+def managed_by(resource: dict[str, Any]) -> str:
+    """istioctl's `describeManagement`: the Istio config a route or cluster was built from,
+    `name.namespace`, from its `istio` metadata's `config` path (`/apis/networking.istio.io/v1/
+    namespaces/NS/KIND/NAME`); `<unknown>` for a path of another group, "" for none."""
     path = str(
-        route.get("metadata", {}).get("filter_metadata", {}).get("istio", {}).get("config", "")
+        resource.get("metadata", {}).get("filter_metadata", {}).get("istio", {}).get("config", "")
     )
     if not path:
         return ""
@@ -200,19 +202,14 @@ def route_rows(section: dict[str, Any]) -> list[list[str]]:
             head = [name, str(host.get("name", "")), _short_domains(host.get("domains", []))]
             for route in host.get("routes", []):
                 if route.get("route", {}).get("cluster") != "PassthroughCluster":
-                    rows.append(
-                        [*head, _route_match(route.get("match", {})), _virtual_service(route)]
-                    )
+                    rows.append([*head, _route_match(route.get("match", {})), managed_by(route)])
             if not host.get("routes"):
                 rows.append([*head, "/*", "404"])
     return rows
 
 
-def cluster_rows(
-    section: dict[str, Any], rule_of: Callable[[str], str] = lambda host: ""
-) -> list[list[str]]:
-    """istioctl's cluster table from a ClustersConfigDump; `rule_of(host)` names the
-    DestinationRule of an outbound cluster's host (empty: none)."""
+def cluster_rows(section: dict[str, Any]) -> list[list[str]]:
+    """istioctl's cluster table from a ClustersConfigDump."""
     rows = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"]]
     entries = section.get("static_clusters", []) + section.get("dynamic_active_clusters", [])
     for entry in entries:
@@ -223,9 +220,9 @@ def cluster_rows(
             or cluster.get("cluster_type", {}).get("name", "").rsplit(".", 1)[-1]
         )
         parts = name.split("|")
+        rule = managed_by(cluster)
         if len(parts) == 4:
-            rule = rule_of(parts[3]) if parts[0] == "outbound" and parts[3] else ""
             rows.append([parts[3] or "-", parts[1], parts[2] or "-", parts[0], kind, rule])
         else:
-            rows.append([name, "-", "-", "-", kind, ""])
+            rows.append([name, "-", "-", "-", kind, rule])
     return rows

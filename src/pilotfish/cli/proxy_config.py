@@ -17,14 +17,13 @@ import sys
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pilotfish.ca.certs import summarize
 from pilotfish.cli.envoy_tables import cluster_rows, listener_rows, route_rows
-from pilotfish.cli.errors import mesh_call, running_mesh
+from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.jsonpath import protojson
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.config.yaml_text import dump_yaml
@@ -268,26 +267,6 @@ def _port_route_hint(kind: str, found: int, filters: dict[str, str], proxy: dict
     )
 
 
-def _rules(info: dict[str, Any], namespace: str) -> Callable[[str], str]:
-    """Which DestinationRule Istio applies to a host for a proxy of `namespace` (`name.ns`),
-    from the config the control plane holds: the DESTINATION RULE column."""
-    from pilotfish.cli.describe.mesh_view import istio_objects
-    from pilotfish.model.push_context import PushContext
-    from pilotfish.registry.types import RegistrySnapshot
-
-    status, body = mesh_call(info, "GET", "/api/v1/config")
-    documents = (body or {}).get("documents") or [] if status == 200 else []
-    push = PushContext(RegistrySnapshot(), configs=tuple(istio_objects(documents).objects))
-
-    def rule_of(host: str) -> str:
-        parts = host.split(".")
-        service_namespace = parts[1] if host.endswith(".svc.cluster.local") else ""
-        rule = push.destination_rule(host, namespace, service_namespace)
-        return f"{rule.meta.name}.{rule.meta.namespace}" if rule else ""
-
-    return rule_of
-
-
 def proxy_config_command(
     typed: str,
     name: str,
@@ -337,9 +316,7 @@ def proxy_config_command(
         )
         return 0
     builders = {
-        "cluster": lambda: cluster_rows(
-            _section(dump, SECTIONS["cluster"]), _rules(info, found[1].get("namespace", ""))
-        ),
+        "cluster": lambda: cluster_rows(_section(dump, SECTIONS["cluster"])),
         "listener": lambda: listener_rows(_section(dump, SECTIONS["listener"])),
         "route": lambda: route_rows(_section(dump, SECTIONS["route"])),
         "endpoint": lambda: endpoint_rows(clusters),

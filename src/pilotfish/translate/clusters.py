@@ -31,6 +31,7 @@ from pilotfish.telemetry.envoy import alt_stat_name
 from pilotfish.telemetry.labels import UNKNOWN, service_metadata
 from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
+from pilotfish.translate.istio_metadata import add_cluster_metadata
 from pilotfish.translate.traffic_policy import (
     EffectivePolicy,
     UpstreamHttp,
@@ -60,6 +61,8 @@ class OutboundClusterSpec:
     subset: str = ""
     subset_labels: tuple[tuple[str, str], ...] = ()
     policy: EffectivePolicy = field(default_factory=EffectivePolicy)
+    rule: str = ""
+    """The DestinationRule that applies, as the cluster's `istio.config` names it ("": none)."""
 
     @property
     def name(self) -> str:
@@ -80,6 +83,13 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
         metadata=service_metadata(
             spec.service.hostname, spec.service.name, spec.service.namespace, spec.port.port
         ),
+    )
+    add_cluster_metadata(
+        cluster.metadata,
+        spec.service,
+        rule=spec.rule,
+        subset=spec.subset,
+        tls_mode=spec.policy.tls.mode if spec.policy.tls is not None else None,
     )
     if spec.service.mesh_external:
         _any_source(cluster)

@@ -6,7 +6,8 @@ weight rules of `destinations.py`; a route left with no destination answers 503 
 Istio would point at a missing cluster and Envoy would answer 503 NC), so the snapshot stays
 consistent and the route still shadows later ones.
 Delegating routes are expanded first (`delegates.py`); headers of a lone destination go on the
-route, those of weighted destinations on their cluster weight.
+route, those of weighted destinations on their cluster weight. Every route names the
+VirtualService in its `istio` metadata (`istio_metadata.py`), the default route none.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.delegates import http_routes
 from pilotfish.translate.destinations import Destinations, ServiceLookup, lone_destination, split
 from pilotfish.translate.envoy_pb import duration, duration_of, pack
+from pilotfish.translate.istio_metadata import config_metadata, config_path
 from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import gateway_semantics, match_applies, route_match
 from pilotfish.translate.traffic_policy import hash_policies
@@ -169,6 +171,7 @@ def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]
 def virtual_service_routes(root: VirtualService, ctx: RouteContext) -> list[rc_pb2.Route]:
     routes: list[rc_pb2.Route] = []
     report = functools.partial(ctx.report, "warning")
+    source = config_metadata(config_path(root.meta))  # delegates' too: the root's, as Istio
     for vs, http, path in http_routes(root, ctx.virtual_services, report):
         matches = list(http.match or ())
         applying = [
@@ -186,6 +189,7 @@ def virtual_service_routes(root: VirtualService, ctx: RouteContext) -> list[rc_p
         if matches and not applying:
             continue
         template = rc_pb2.Route()
+        template.metadata.CopyFrom(source)
         if not terminal_action(template, http, ctx.port):
             action = _forward_action(vs, http, path, ctx)
             if action is None:

@@ -35,6 +35,7 @@ from pilotfish.translate import locality_lb, mesh_tls, service_entries
 from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
+from pilotfish.translate.istio_metadata import config_path
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.type_urls import CLUSTER, ENDPOINT
@@ -308,7 +309,7 @@ def _pooled(
         push,
         (
             "pilotfish.translate.outbound.unpooled",
-            *(id(spec.service), spec.port, spec.subset, others, settings),
+            *(id(spec.service), spec.port, spec.subset, spec.rule, others, settings),
         ),
         lambda: _cluster(replace(spec, policy=replace(policy, connection_pool=None)), push),
         keep=(spec.service, policy),
@@ -346,9 +347,12 @@ def _service_unit(service: Service, rule: DestinationRule | None) -> _ServiceUni
     diagnostics: list[Diagnostic] = []
     top = rule.spec.traffic_policy if rule is not None else None
     subsets = _subsets(rule, diagnostics) if rule is not None else []
+    named = config_path(rule.meta) if rule is not None else ""
     specs: list[OutboundClusterSpec] = []
     for port in service.ports:
-        base = OutboundClusterSpec(service, port, policy=effective_policy(top, None, port.port))
+        base = OutboundClusterSpec(
+            service, port, policy=effective_policy(top, None, port.port), rule=named
+        )
         specs.append(base)
         if rule is not None and _passthrough(base):
             diagnostics.append(_passthrough_note(rule, service.hostname, port.port))
@@ -360,6 +364,7 @@ def _service_unit(service: Service, rule: DestinationRule | None) -> _ServiceUni
                     subset=subset.name or "",
                     subset_labels=cluster_builders.subset_labels(subset),
                     policy=effective_policy(top, subset.traffic_policy, port.port),
+                    rule=named,
                 )
             )
     if rule is not None and service.resolution in service_entries.DNS_RESOLUTIONS:

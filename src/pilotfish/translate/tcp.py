@@ -49,6 +49,7 @@ from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.destinations import Destinations, split
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
+from pilotfish.translate.istio_metadata import config_path, set_config
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
@@ -314,12 +315,16 @@ def sidecar_tcp_listeners(
                             )
                         ],
                     )
+                    set_config(chain.metadata, config_path(vs.meta))
                     listener.filter_chains.append(chain)
         tcp_route, path = first_tcp_route(vs, applies)
         default = tcp_proxy(stat, vs, tcp_route, port.port, push, clusters, diagnostics, path)
         if tcp_route is None:
             default.cluster = stat
-        listener.filter_chains.append(lc_pb2.FilterChain(filters=[_filter(default)]))
+        last = lc_pb2.FilterChain(filters=[_filter(default)])
+        if tcp_route is not None and vs is not None:  # as Istio: chains of a VirtualService
+            set_config(last.metadata, config_path(vs.meta))  # name it (core/tls.go)
+        listener.filter_chains.append(last)
         found.append(listener)
         vip = cluster_ip(service)
         if proxy.captured and vip:  # what a captured connection to the service's VIP finds
