@@ -283,6 +283,8 @@ def test_proxy_config_names_the_rules_each_route_and_cluster_came_from(bookinfo:
     assert all(row[-1] == "reviews.default" for row in reviews), routes
     details = [row for row in routes if row[1].endswith("details.default.svc.cluster.local:9080")]
     assert details and all(len(row) == 4 for row in details), routes  # no VirtualService
+    gateway = _table(bookinfo, "routes", "istio-ingressgateway.istio-system")
+    assert {row[-1] for row in gateway if row[0] == "http.8080"} == {"bookinfo.default"}, gateway
     clusters = _table(bookinfo, "cluster", "productpage-v1")
     rules = {(row[0], row[2]): row[-1] for row in clusters if row[3] == "outbound"}
     for subset in ("-", "v1", "v2", "v3"):
