@@ -292,3 +292,12 @@ def test_rollout_restart_status_and_no_headers_as_istios_pages_type_them(mesh: L
         ["sleep-0", "2/2", "Running"],
     ], bare
     assert "   2/2   Running   0   " in bare[0], bare  # columns as wide as their cells
+    gone = mesh.pilotfish("delete", "pod", "nosuch")
+    assert (gone.returncode, gone.stderr) == (
+        1,
+        'Error from server (NotFound): pods "nosuch" not found\n',
+    )
+    before = mesh.info["proxies"]["sleep-0.default"]
+    deleted = mesh.pilotfish("delete", "pod/sleep-0")  # its Deployment creates it again
+    assert deleted.stdout == 'pod "sleep-0" deleted\n', deleted.stdout + deleted.stderr
+    assert mesh.info["proxies"]["sleep-0.default"]["created"] > before["created"]

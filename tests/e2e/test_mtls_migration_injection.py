@@ -115,10 +115,12 @@ def test_plaintext_from_legacy_until_foo_is_strict(mesh: LocalMesh, tmp_path: ob
     mesh.wait_for(lambda: _curl(mesh, "legacy", "foo").stdout == "200", 30, "PERMISSIVE again")
 
 
-def test_a_label_changes_pods_applied_afterwards_not_running_ones(mesh: LocalMesh) -> None:
+def test_a_label_changes_pods_created_afterwards_not_running_ones(mesh: LocalMesh) -> None:
+    """Istio's "Installing the Sidecar" page: label the namespace, then `kubectl delete pod -l
+    app=sleep`: the pod its Deployment creates again has the sidecar."""
     result = mesh.pilotfish("label", "namespace", "legacy", "istio-injection=enabled")
     assert result.returncode == 0 and "namespace/legacy labeled" in result.stdout, result
-    assert "applied from now on" in result.stderr, result.stderr
+    assert "created from now on" in result.stderr, result.stderr
     try:
         _ok(mesh, "apply", "-f", "samples/httpbin/httpbin.yaml", "-n", "legacy")
         mesh.wait_for(
@@ -126,6 +128,11 @@ def test_a_label_changes_pods_applied_afterwards_not_running_ones(mesh: LocalMes
         )
         assert mesh.info["proxies"]["httpbin-v1-0.legacy"].get("sidecar", True) is True
         assert mesh.info["proxies"]["sleep-0.legacy"]["sidecar"] is False
+        deleted = mesh.pilotfish("delete", "pod", "-n", "legacy", "-l", "app=sleep")
+        assert deleted.stdout == 'pod "sleep-0" deleted\n', deleted.stdout + deleted.stderr
+        assert mesh.info["proxies"]["sleep-0.legacy"].get("sidecar", True) is True
+        pods = mesh.pilotfish("get", "pods", "-n", "legacy", "-l", "app=sleep", "--no-headers")
+        assert pods.stdout.split()[:3] == ["sleep-0", "2/2", "Running"], pods.stdout
     finally:
         _ok(mesh, "delete", "-f", "samples/httpbin/httpbin.yaml", "-n", "legacy")
         _ok(mesh, "label", "namespace", "legacy", "istio-injection-")

@@ -148,7 +148,7 @@ def test_kubectl_namespaces_endpoints_and_host_ip(mesh: LocalMesh) -> None:
     INGRESS_HOST), and `proxy-config all -o json` printing Envoy's config dump as istioctl."""
     labeled = mesh.pilotfish("label", "namespace", "default", "istio-injection=enabled")
     assert labeled.returncode == 0 and labeled.stdout == "namespace/default labeled\n"
-    assert "sidecars of pods applied from now on" in labeled.stderr, labeled.stderr
+    assert "sidecars of pods created from now on" in labeled.stderr, labeled.stderr
     refused = mesh.pilotfish("label", "ns", "default", "istio-injection=disabled")
     assert refused.returncode == 1 and "--overwrite is false" in refused.stderr
     rows = [line.split() for line in _run(mesh, "get", "ns", "-L", "istio-injection").splitlines()]

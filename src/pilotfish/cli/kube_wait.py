@@ -286,9 +286,11 @@ def scale_command(
     return code
 
 
-def stored_deployment(info: dict[str, Any], namespace: str, name: str) -> dict[str, Any] | None:
+def stored_deployment(
+    info: dict[str, Any], namespace: str, name: str, report: bool = True
+) -> dict[str, Any] | None:
     """The stored Deployment (or Workload) of that name, ready to be applied back changed; None
-    after kubectl's NotFound."""
+    (after kubectl's NotFound, with `report`)."""
     from pilotfish.cli.errors import mesh_call
 
     found = []
@@ -296,7 +298,9 @@ def stored_deployment(info: dict[str, Any], namespace: str, name: str) -> dict[s
         query = urllib.parse.urlencode({"kind": stored, "namespace": namespace, "name": name})
         found += mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
     if not found:
-        print(f'Error from server (NotFound): deployments.apps "{name}" not found', file=sys.stderr)
+        if report:
+            print(f'Error from server (NotFound): deployments.apps "{name}" not found',
+                  file=sys.stderr)  # fmt: skip
         return None
     doc: dict[str, Any] = found[0]
     for key in ("creationTimestamp", "resourceVersion", "generation", "uid"):

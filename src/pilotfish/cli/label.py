@@ -27,8 +27,8 @@ from pilotfish.local.client import MeshNotRunning, read_mesh
 
 NAMESPACE_WORDS = ("ns", "namespace", "namespaces")
 LOCAL_MEANING = {
-    "istio-injection": "istio-injection decides the sidecars of pods applied from now on; "
-    "running pods keep theirs until they are applied again",
+    "istio-injection": "istio-injection decides the sidecars of pods created from now on; "
+    "running pods keep theirs until they are replaced (rollout restart, delete pod)",
     "istio.io/rev": "local mode runs one control plane: istio.io/rev enables injection "
     "(as istio-injection=enabled) for pods applied from now on",
     "istio.io/dataplane-mode": "local mode has no ambient data plane (ztunnel): "

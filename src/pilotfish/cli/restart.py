@@ -17,8 +17,12 @@ its predecessor is LIVE.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,24 +89,31 @@ def _deployment_names(targets: list[str], namespace: str, state_dir: Path) -> li
 def _restart_workload(
     info: dict[str, Any], name: str, namespace: str, state_dir: Path, timeout: float
 ) -> int:
-    """Stamp the pod template and apply it back; wait until every pod was started again."""
+    """Stamp the pod template and apply it back (its pods' sidecar injection decided anew, as
+    for new pods); wait until every pod was started again. Quiet unless it fails."""
     from pilotfish.cli.apply import apply_files
     from pilotfish.cli.kube_wait import stored_deployment
     from pilotfish.config.yaml_text import dump_yaml
     from pilotfish.local.specs import RESTARTED_AT
+    from pilotfish.registry.workloads import INJECTED_ANNOTATION
 
     doc = stored_deployment(info, namespace, name)
     if doc is None:
         return 1
     meta = doc.setdefault("metadata", {})
+    (meta.get("annotations") or {}).pop(INJECTED_ANNOTATION, None)
     if doc.get("kind") == "Deployment":
         template = doc.setdefault("spec", {}).setdefault("template", {})
         meta = template.setdefault("metadata", {})
     started = time.time()
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     meta.setdefault("annotations", {})[RESTARTED_AT] = stamp
-    text = dump_yaml([doc])
-    if apply_files([(f"<restart {name}>", text)], state_dir, True, timeout, namespace):
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        code = apply_files([(f"<restart {name}>", dump_yaml([doc]))], state_dir, True, timeout,
+                           namespace)  # fmt: skip
+    if code:
+        print(said.getvalue(), end="", file=sys.stderr)
         return 1
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -112,6 +123,57 @@ def _restart_workload(
             return 0
         time.sleep(0.1)
     raise UserError(f'deployment "{name}": its pods did not start again in {timeout:.0f} s')
+
+
+def delete_pods(
+    names: list[str],
+    selector: dict[str, str] | None,
+    namespace: str | None,
+    state_dir: Path,
+    delete: Callable[[str, list[str]], int],
+    timeout: float = 60.0,
+) -> int:
+    """`delete pod NAME…` or `delete pod -l SELECTOR`: a pod of a Deployment (or Workload) is
+    replaced, as its ReplicaSet replaces a deleted pod, with its sidecar injection decided
+    anew (Istio's "Installing the Sidecar" page: label the namespace, delete the pod, the new
+    one is injected); in local mode every pod of that deployment is replaced. A v1 Pod object
+    is deleted (`delete`)."""
+    from pilotfish.cli.kube_views import no_resources
+    from pilotfish.cli.kube_wait import stored_deployment
+
+    if not names and selector is None:
+        print("error: resource(s) were provided, but no name was specified", file=sys.stderr)
+        return 1
+    ns = namespace or "default"
+    info = running_mesh(state_dir)
+    rows = {
+        str(p.get("instance") or key.split(".")[0]): p
+        for key, p in sorted(info.get("proxies", {}).items())
+        if p.get("namespace") == ns
+    }
+    if selector is not None:
+        labels = {n: p.get("labels") or {} for n, p in rows.items()}
+        names = [n for n in rows if all(labels[n].get(k) == v for k, v in selector.items())]
+        if not names:
+            print(no_resources(ns), file=sys.stderr)
+            return 0
+    owned: dict[str, list[str]] = {}
+    bare: list[str] = []
+    for pod in [n for n in names if n in rows]:
+        workload = str(rows[pod].get("workload") or "")
+        if stored_deployment(info, ns, workload, report=False) is not None:
+            owned.setdefault(workload, []).append(pod)
+        else:
+            bare.append(pod)  # a v1 Pod
+    code = delete("pod", bare) if bare else 0
+    for pod in [n for n in names if n not in rows]:
+        print(f'Error from server (NotFound): pods "{pod}" not found', file=sys.stderr)
+        code = 1
+    for workload, pods in owned.items():
+        for pod in pods:
+            print(f'pod "{pod}" deleted')
+        code = max(code, _restart_workload(info, workload, ns, state_dir, timeout))
+    return code
 
 
 def _restart_gateway(

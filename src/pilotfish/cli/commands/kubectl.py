@@ -48,9 +48,13 @@ def delete(
     ignore_not_found: Annotated[
         bool, typer.Option("--ignore-not-found", help="names not found are not an error")
     ] = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="pods: labels key=value[,…]")
+    ] = None,
 ) -> None:
     """Delete config: `delete -f FILE`, `delete -k DIR`, `delete KIND NAME…` or `delete
-    TYPE/NAME…` (`delete namespace NAME` deletes everything in it)."""
+    TYPE/NAME…` (`delete namespace NAME` deletes everything in it); `delete pod NAME|-l …`
+    replaces a deployment's pods, as its ReplicaSet does."""
     from pilotfish.cli.apply import delete_command
     from pilotfish.cli.kube_delete import delete_targets
 
@@ -65,7 +69,37 @@ def delete(
             files, kind, names, namespace, state.state_dir, wait, timeout, ignore_not_found
         )
 
-    exit_with(delete_targets(kind, names or [], namespace, state.state_dir, ignore_not_found, one))
+    def stored(kind: str | None, names: list[str]) -> int:
+        return delete_targets(kind, names, namespace, state.state_dir, ignore_not_found, one)
+
+    pods = _pod_names(kind, names or [])
+    if pods is not None and not paths[0] and not paths[1]:
+        from pilotfish.cli.logs import parse_selector
+        from pilotfish.cli.restart import delete_pods
+
+        labels = parse_selector(selector) if selector is not None else None
+        if selector is not None and labels is None:
+            typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
+            exit_with(1)
+        exit_with(delete_pods(pods, labels, namespace, state.state_dir, stored))
+    if selector is not None:
+        typer.echo("error: delete -l selects pods here: `delete pod -l key=value`", err=True)
+        exit_with(1)
+    exit_with(stored(kind, names or []))
+
+
+def _pod_names(kind: str | None, names: list[str]) -> list[str] | None:
+    """The pod names of `delete pod A B` / `delete pod/A pod/B`; None for other kinds."""
+    from pilotfish.cli.kube_get import POD_KINDS
+
+    if kind is None:
+        return None
+    if "/" in kind:
+        pairs = [arg.partition("/") for arg in [kind, *names]]
+        if all(t.lower() in POD_KINDS and n for t, _, n in pairs):
+            return [n for _, _, n in pairs]
+        return None
+    return list(names) if kind.lower() in POD_KINDS else None
 
 
 @app.command()
