@@ -301,3 +301,19 @@ def test_rollout_restart_status_and_no_headers_as_istios_pages_type_them(mesh: L
     deleted = mesh.pilotfish("delete", "pod/sleep-0")  # its Deployment creates it again
     assert deleted.stdout == 'pod "sleep-0" deleted\n', deleted.stdout + deleted.stderr
     assert mesh.info["proxies"]["sleep-0.default"]["created"] > before["created"]
+
+
+def test_label_selectors_as_kubectl_reads_them(mesh: LocalMesh) -> None:
+    """`-l` with `!=`, `in`, `notin`, `key`, `!key` (before: `app!=sleep` read as the label
+    `app!` and selected nothing, silently)."""
+    for selector, expected in (
+        ("app!=sleep", ["httpbin-v1-0"]),
+        ("app in (sleep,httpbin)", ["httpbin-v1-0", "sleep-0"]),
+        ("app notin (httpbin),version notin (v1)", ["sleep-0"]),
+        ("version", ["httpbin-v1-0"]),
+        ("!version", ["sleep-0"]),
+    ):
+        shown = mesh.pilotfish("get", "pods", "-l", selector, "-o", "name")
+        assert shown.stdout.split() == [f"pod/{p}" for p in expected], (selector, shown)
+    waited = mesh.pilotfish("wait", "--for=condition=Ready", "pod", "-l", "app!=httpbin")
+    assert waited.stdout == "pod/sleep-0 condition met\n", waited.stdout + waited.stderr

@@ -288,7 +288,9 @@ def test_istio_docs_pick_a_pod_by_label(mesh: LocalMesh) -> None:
     assert list(v2) == ["reviews-v2"], v2
     none = mesh.pilotfish("get", "pods", "-l", "app=nothing")
     assert none.returncode == 0 and "No resources found" in none.stderr, none.stderr
-    bad = mesh.pilotfish("get", "pods", "-l", "app")
+    labelled = _table(mesh.pilotfish("get", "pods", "-l", "app").stdout)  # has the label
+    assert "ratings-v1-0" in labelled and "reviews-v3-0" in labelled, labelled
+    bad = mesh.pilotfish("get", "pods", "-l", "app in ratings")
     assert bad.returncode == 1 and "expected key=value" in bad.stderr, bad.stderr
 
 

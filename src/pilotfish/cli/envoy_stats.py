@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.logs import parse_selector, selected_pods
+from pilotfish.cli.logs import selected_pods
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
+from pilotfish.cli.selectors import Selector, parse_selector
 from pilotfish.config.yaml_text import dump_yaml
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -67,7 +68,7 @@ def envoy_stats_command(
         return 1
     try:
         if selector is not None:
-            pods = selected_pods(info, parse_selector(selector) or {}, namespace)
+            pods = selected_pods(info, parse_selector(selector) or Selector(), namespace)
         else:
             pods = [resolve_pod(info, str(pod), namespace)]
     except PodNotFound as exc:

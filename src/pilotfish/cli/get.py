@@ -12,6 +12,7 @@ from typing import Any
 from pilotfish.cli.errors import mesh_call
 from pilotfish.cli.get_output import Section
 from pilotfish.cli.kube_views import age_of, gateway_api_columns, ingress_columns, timestamp
+from pilotfish.cli.selectors import Selector
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
     INGRESS_GROUP,
@@ -28,7 +29,7 @@ def config_section(
     names: list[str],
     namespace: str | None,
     info: dict[str, Any],
-    labels: dict[str, str] | None = None,
+    labels: Selector | None = None,
 ) -> Section | None:
     """One config kind's objects for kubectl's `get` (`namespace` None: every namespace, -A),
     in kubectl's order (namespace, then name), or that of the `names` given; None after
@@ -50,7 +51,7 @@ def config_section(
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
     if resolved.kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
         docs += _istio_configmap(docs, names, float(info.get("control_plane_created") or 0))
-    docs = [d for d in docs if has_labels(d, labels or {})]
+    docs = [d for d in docs if has_labels(d, labels or Selector())]
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:
             meta = doc.setdefault("metadata", {})
@@ -103,10 +104,9 @@ def _istio_configmap(
     return [default]
 
 
-def has_labels(doc: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Whether an object carries every `-l key=value` label."""
-    found = (doc.get("metadata") or {}).get("labels") or {}
-    return all(str(found.get(k)) == v for k, v in labels.items())
+def has_labels(doc: dict[str, Any], labels: Selector) -> bool:
+    """Whether an object's labels meet every requirement of `-l`."""
+    return labels.matches((doc.get("metadata") or {}).get("labels") or {})
 
 
 def _table(

@@ -26,6 +26,7 @@ from typing import Any
 
 from pilotfish.cli.jsonpath import JsonPathError, render
 from pilotfish.cli.kube_views import no_resources
+from pilotfish.cli.selectors import Selector
 from pilotfish.config.yaml_text import dump_yaml
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
@@ -64,7 +65,7 @@ def get_command(
     namespace: str | None,
     output: str,
     state_dir: Path,
-    labels: dict[str, str] | None = None,
+    labels: Selector | None = None,
     label_columns: tuple[bool, list[str]] = (False, []),
     no_headers: bool = False,
 ) -> int:

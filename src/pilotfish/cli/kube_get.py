@@ -15,6 +15,7 @@ from typing import Any
 from pilotfish.cli import kube_namespaces, kube_pods, kube_views, usage
 from pilotfish.cli.get import has_labels, named
 from pilotfish.cli.get_output import Section
+from pilotfish.cli.selectors import Selector
 from pilotfish.local.client import call
 
 POD_KINDS = ("pod", "pods", "po")
@@ -59,7 +60,7 @@ def view_sections(
     names: list[str],
     namespace: str | None,
     info: dict[str, Any],
-    labels: dict[str, str] | None = None,
+    labels: Selector | None = None,
     columns: tuple[bool, bool, list[str]] = (False, False, []),
 ) -> list[Section]:
     """Pods, services, ... (`get all`: pods, services, deployments) for kubectl's `get`,
@@ -78,7 +79,7 @@ def view_sections(
     now = time.time()
     sections = []
     for name, found in groups:
-        chosen = sorted((o for o in found if _matches(o, ns, labels or {})), key=_order)
+        chosen = sorted((o for o in found if _matches(o, ns, labels or Selector())), key=_order)
         picked, missing = named(chosen, names)
 
         def table(shown: list[dict[str, Any]], prefix: str, name: str = name) -> str:
@@ -112,7 +113,7 @@ def _noun(kind: str) -> str:
     return "services" if kind in SERVICE_KINDS else "deployments.apps"
 
 
-def _matches(obj: dict[str, Any], namespace: str | None, labels: dict[str, str]) -> bool:
+def _matches(obj: dict[str, Any], namespace: str | None, labels: Selector) -> bool:
     meta = obj["metadata"]
     return namespace in (None, meta.get("namespace")) and has_labels(obj, labels)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from pilotfish.cli import kube_get
 from pilotfish.cli.errors import UserError, mesh_call, running_mesh
+from pilotfish.cli.selectors import Selector
 from pilotfish.config.kinds import GATEWAY_API_GROUP, KindName, plural, resolve_kind
 
 POLL = 0.1
@@ -77,7 +78,7 @@ def _condition_met(family: str, obj: dict[str, Any], condition: str) -> bool:
 
 
 def _select(
-    objects: list[dict[str, Any]], names: list[str], namespace: str, labels: dict[str, str]
+    objects: list[dict[str, Any]], names: list[str], namespace: str, labels: Selector
 ) -> list[dict[str, Any]]:
     from pilotfish.cli.get import has_labels
 
@@ -94,7 +95,7 @@ def wait_command(
     args: list[str],
     wanted: str,
     namespace: str | None,
-    labels: dict[str, str],
+    labels: Selector,
     every: bool,
     timeout: float,
     state_dir: Path,
@@ -134,7 +135,7 @@ def wait_command(
     while True:
         current = {
             o["metadata"]["name"]: o
-            for o in _select(kube_get.objects(family, running_mesh(state_dir)), [], ns, {})
+            for o in _select(kube_get.objects(family, running_mesh(state_dir)), [], ns, Selector())
         }
         for name in sorted(pending):
             obj = current.get(name)
@@ -233,7 +234,7 @@ def rollout_status_command(
     deadline = time.monotonic() + timeout if timeout > 0 else float("inf")
     said = ""
     while True:
-        found = _select(kube_get.objects("deploy", running_mesh(state_dir)), [name], ns, {})
+        found = _select(kube_get.objects("deploy", running_mesh(state_dir)), [name], ns, Selector())
         if not found:
             print(
                 f'Error from server (NotFound): deployments.apps "{name}" not found',

@@ -15,6 +15,7 @@ from typing import Any
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
 from pilotfish.cli.pods import PodNotFound, resolve_pod
+from pilotfish.cli.selectors import Selector, parse_selector
 from pilotfish.local.control_plane import control_plane_log
 from pilotfish.model.proxy import is_gateway_pod
 
@@ -34,32 +35,19 @@ def last_lines(text: str, tail: int) -> str:
     return "".join(lines[-tail:]) if tail else ""
 
 
-def parse_selector(selector: str) -> dict[str, str] | None:
-    """`app=sleep,version=v1` as a dict; None when it is not `key=value` pairs."""
-    pairs: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in selector.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key:
-            return None
-        pairs[key.strip()] = value.lstrip("=").strip()
-    return pairs or None
-
-
 def selected_pods(
-    info: dict[str, Any], labels: dict[str, str], namespace: str | None
+    info: dict[str, Any], labels: Selector, namespace: str | None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Pods whose labels include every pair of `labels`, in namespace (default: `default`); the
-    control plane is `istiod-0` in istio-system, labelled `app: istiod, istio: pilot`."""
+    """Pods whose labels `labels` selects, in namespace (default: `default`); the control plane
+    is `istiod-0` in istio-system, labelled `app: istiod, istio: pilot`."""
     found = [
         (key, proxy)
         for key, proxy in sorted(info.get("proxies", {}).items())
         if proxy.get("namespace") == (namespace or "default")
-        and all((proxy.get("labels") or {}).get(k) == v for k, v in labels.items())
+        and labels.matches(proxy.get("labels") or {})
     ]
     istiod = control_plane_pod(info)
-    if namespace == ISTIO_SYSTEM and all(
-        istiod[1]["labels"].get(k) == v for k, v in labels.items()
-    ):
+    if namespace == ISTIO_SYSTEM and labels.matches(istiod[1]["labels"]):
         found.insert(0, istiod)
     return found
 

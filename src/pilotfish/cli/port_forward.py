@@ -24,6 +24,7 @@ from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.get import has_labels
 from pilotfish.cli.kube_pods import is_ready
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
+from pilotfish.cli.selectors import Selector
 
 ISTIO_PORTS = (15000, 15020, 15021, 15090)
 ADDONS = ("kiali", "prometheus", "grafana", "tracing", "jaeger", "zipkin")
@@ -71,7 +72,7 @@ def _service_pod(
     pods = [
         p
         for p in kube_get.objects("pod", info)
-        if p["metadata"]["namespace"] == ns and selector and has_labels(p, selector)
+        if p["metadata"]["namespace"] == ns and selector and has_labels(p, Selector.equal(selector))
     ]
     ready = [p for p in pods if is_ready(p)] or pods
     if not ready:

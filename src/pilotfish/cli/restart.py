@@ -29,6 +29,7 @@ from typing import Any
 from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.kube_get import DEPLOY_KINDS
 from pilotfish.cli.kube_pods import CONTROL_PLANE
+from pilotfish.cli.selectors import Selector
 from pilotfish.local.restarts import request_restart
 
 ROUTER = "router"
@@ -127,7 +128,7 @@ def _restart_workload(
 
 def delete_pods(
     names: list[str],
-    selector: dict[str, str] | None,
+    selector: Selector | None,
     namespace: str | None,
     state_dir: Path,
     delete: Callable[[str, list[str]], int],
@@ -153,7 +154,7 @@ def delete_pods(
     }
     if selector is not None:
         labels = {n: p.get("labels") or {} for n, p in rows.items()}
-        names = [n for n in rows if all(labels[n].get(k) == v for k, v in selector.items())]
+        names = [n for n in rows if selector.matches(labels[n])]
         if not names:
             print(no_resources(ns), file=sys.stderr)
             return 0

@@ -74,8 +74,8 @@ def delete(
 
     pods = _pod_names(kind, names or [])
     if pods is not None and not paths[0] and not paths[1]:
-        from pilotfish.cli.logs import parse_selector
         from pilotfish.cli.restart import delete_pods
+        from pilotfish.cli.selectors import parse_selector
 
         labels = parse_selector(selector) if selector is not None else None
         if selector is not None and labels is None:
@@ -129,9 +129,9 @@ def get(
     istio-system`, `get svc`, `get ns -L istio-injection`, `get ep`, `get all`, `get events`,
     `get pod -l app=ratings -o jsonpath='{.items[0].metadata.name}'`)."""
     from pilotfish.cli.get_output import get_command
-    from pilotfish.cli.logs import parse_selector
+    from pilotfish.cli.selectors import Selector, parse_selector
 
-    labels = parse_selector(selector) if selector is not None else {}
+    labels = parse_selector(selector) if selector is not None else Selector()
     if labels is None:
         typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
         exit_with(1)

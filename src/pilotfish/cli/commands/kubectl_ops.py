@@ -27,9 +27,9 @@ def wait(
     """Wait until pods are Ready or deployments Available (or gone), as `kubectl wait`."""
     from pilotfish.cli.errors import UserError
     from pilotfish.cli.kube_wait import parse_duration, wait_command
-    from pilotfish.cli.logs import parse_selector
+    from pilotfish.cli.selectors import Selector, parse_selector
 
-    labels = parse_selector(selector) if selector is not None else {}
+    labels = parse_selector(selector) if selector is not None else Selector()
     if labels is None:
         raise UserError(f"-l {selector!r}: expected key=value[,key=value]")
     seconds = parse_duration(timeout)
