@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from google.protobuf import json_format
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
@@ -16,8 +17,9 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 from pilotfish.config.gateway_api.convert import with_gateway_api
 from pilotfish.config.load import load
 from pilotfish.model.push_context import PushContext
+from pilotfish.registry.types import Service
 from pilotfish.translate import ProxyResources, check_invariants, generate
-from pilotfish.translate.istio_metadata import config_of
+from pilotfish.translate.istio_metadata import add_inbound_metadata, config_of
 
 API = "/apis/networking.istio.io/v1/namespaces"
 REVIEWS = "reviews.default.svc.cluster.local"
@@ -205,3 +207,47 @@ spec:
     assert _istio(gateway, name)["config"] == (
         f"{API}/istio-system/destination-rule/reviews-from-gateways"
     )
+
+
+def test_inbound_clusters_carry_the_services_targeting_their_port() -> None:
+    push = bookinfo_push(RULES)
+    proxy = sidecar_for(push, "productpage-v1-0", (9080, 19080))
+    resources = generate(proxy, push)
+    assert check_invariants(resources) == []
+    productpage = {"host": "productpage.default.svc.cluster.local", "name": "productpage"}
+    assert _istio(resources, "inbound|9080||") == {
+        "services": [productpage | {"namespace": "default"}]
+    }  # no `config`: the inbound side applies no DestinationRule policy here
+
+
+def test_a_sidecar_ingress_port_gets_no_services() -> None:
+    sidecar = """
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: ingress}
+spec:
+  workloadSelector: {labels: {app: productpage}}
+  ingress: [{port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:19080"}]
+"""
+    push = bookinfo_push(sidecar)
+    resources = generate(sidecar_for(push, "productpage-v1-0", (9080, 19080)), push)
+    cluster = resources.clusters["inbound|9080||"]
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    assert "istio" not in cluster.metadata.filter_metadata
+
+
+def test_inbound_services_follow_the_first_target_s_service_port_once_each() -> None:
+    """Istio's addTelemetryMetadata: the first service target decides the service port; every
+    service of that port is listed once; a MESH_EXTERNAL first lists none."""
+
+    def service(name: str, external: bool = False) -> Service:
+        return Service(name=name, namespace="default", ports=(), mesh_external=external)
+
+    a, b, c = service("a"), service("b"), service("c")
+    metadata = base_pb2.Metadata()
+    add_inbound_metadata(metadata, [(a, 80), (b, 8080), (c, 80), (a, 80)])
+    listed = json_format.MessageToDict(metadata.filter_metadata["istio"])["services"]
+    assert [s["name"] for s in listed] == ["a", "c"]
+    external = base_pb2.Metadata()
+    add_inbound_metadata(external, [(service("x", external=True), 80), (a, 80)])
+    assert "istio" not in external.filter_metadata

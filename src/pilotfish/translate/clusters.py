@@ -15,6 +15,7 @@ the kernel choose (`0.0.0.0`), as a pod's connections to the outside leave from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from pilotfish.telemetry.envoy import alt_stat_name
 from pilotfish.telemetry.labels import UNKNOWN, service_metadata
 from pilotfish.translate import names
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack, socket_address
-from pilotfish.translate.istio_metadata import add_cluster_metadata
+from pilotfish.translate.istio_metadata import add_cluster_metadata, add_inbound_metadata
 from pilotfish.translate.traffic_policy import (
     EffectivePolicy,
     UpstreamHttp,
@@ -178,8 +179,14 @@ def _set_http_protocol_options(
     cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
 
 
-def inbound_cluster(container_port: int, app_port: int, http2: bool = False) -> cluster_pb2.Cluster:
-    """The local app's port; HTTP/2 without TLS (h2c) when the port speaks gRPC or HTTP/2."""
+def inbound_cluster(
+    container_port: int,
+    app_port: int,
+    http2: bool = False,
+    services: Sequence[tuple[Service, ServicePort]] = (),
+) -> cluster_pb2.Cluster:
+    """The local app's port; HTTP/2 without TLS (h2c) when the port speaks gRPC or HTTP/2;
+    `services` the service ports targeting it (the `istio` metadata's `services`)."""
     name = names.inbound_cluster(container_port)
     cluster = cluster_pb2.Cluster(
         name=name,
@@ -210,6 +217,7 @@ def inbound_cluster(container_port: int, app_port: int, http2: bool = False) -> 
         options = upstream_http_pb2.HttpProtocolOptions()
         options.explicit_http_config.http2_protocol_options.SetInParent()
         cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
+    add_inbound_metadata(cluster.metadata, [(s, p.port) for s, p in services])
     return cluster
 
 

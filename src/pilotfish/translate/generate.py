@@ -24,7 +24,7 @@ from pilotfish.config.objects import Diagnostic
 from pilotfish.config.protocols import HTTP2_NATIVE
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Protocol
+from pilotfish.registry.types import Protocol, Service, ServicePort
 from pilotfish.translate import (
     captured,
     envoy_filters,
@@ -61,9 +61,11 @@ from pilotfish.translate.virtual_hosts import inbound_route_config
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 
-def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
-    """The protocols of every service port of the proxy's services targeting this port. Only
-    the services whose selector's first label the proxy has are asked (`Service.selects`)."""
+def _inbound_targets(
+    proxy: Proxy, push: PushContext, container_port: int
+) -> list[tuple[Service, ServicePort]]:
+    """Every service port of the proxy's services targeting this port. Only the services whose
+    selector's first label the proxy has are asked (`Service.selects`)."""
     key = ("pilotfish.translate.generate.selectors", proxy.namespace)
     if (index := push.memo.get(key)) is None:
         index = push.memo[key] = {}
@@ -72,13 +74,17 @@ def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> 
                 index.setdefault(service.selector[0], []).append(service)
     labels = proxy.label_map
     return [
-        port.protocol
+        (service, port)
         for pair in labels.items()
         for service in index.get(pair, ())
         if service.selects(labels)
         for port in service.ports
         if port.target_port == container_port
     ]
+
+
+def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
+    return [port.protocol for _, port in _inbound_targets(proxy, push, container_port)]
 
 
 def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bool:
@@ -188,7 +194,10 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             messages.append(listeners.inbound_listener(proxy.ip, container_port, chains, mode))
         messages.append(
             cluster_builders.inbound_cluster(
-                container_port, app_port, http2=_inbound_is_http2(proxy, push, container_port)
+                container_port,
+                app_port,
+                http2=_inbound_is_http2(proxy, push, container_port),
+                services=_inbound_targets(proxy, push, container_port) if defaulted else (),
             )
         )
         if http:

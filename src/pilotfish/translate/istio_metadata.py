@@ -17,6 +17,10 @@ telemetry reads a cluster's `services`. As Istio writes it (`pilot/pkg/networkin
   DestinationRule that applies, `config` naming it and, when its TLS mode is SIMPLE or
   MUTUAL, `alpn_override: "false"`; a subset's cluster also `subset`; a MESH_EXTERNAL
   service's `external: true`.
+- an inbound cluster: `services`, those targeting its port (not for a `Sidecar` ingress port,
+  whose service Istio finds or makes up; nor `config`: the DestinationRule policy Istio applies
+  there is not applied here).
+- sidecar outbound TCP/TLS filter chains made from a VirtualService route: `config` naming it.
 
 `default_original_port` (on outbound clusters up to Istio 1.17) is gone from Istio since 1.18
 (istio/istio#42903): not written. Pure; one home for the path and the field names.
@@ -26,8 +30,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from envoy.config.core.v3 import base_pb2
+from google.protobuf import struct_pb2
 
 from pilotfish.config.objects import ConfigMeta
 from pilotfish.registry.types import Service
@@ -75,6 +81,29 @@ def config_metadata(path: str) -> base_pb2.Metadata:
     return metadata
 
 
+def _describe(services: struct_pb2.ListValue, service: Service) -> None:
+    described = services.values.add().struct_value.fields
+    described["host"].string_value = service.hostname
+    described["name"].string_value = service.name
+    described["namespace"].string_value = service.namespace
+
+
+def add_inbound_metadata(
+    metadata: base_pb2.Metadata, targets: Sequence[tuple[Service, int]]
+) -> None:
+    """An inbound cluster's `istio.services`, as Istio's `addTelemetryMetadata`: `targets`
+    (service, service port) target its port; the first decides (none if it is
+    MESH_EXTERNAL), and every service of the same service port number is listed once."""
+    if not targets or targets[0][0].mesh_external:
+        return
+    services = metadata.filter_metadata[ISTIO_METADATA_KEY].fields["services"].list_value
+    seen: set[str] = set()
+    for service, port in targets:
+        if port == targets[0][1] and service.hostname not in seen:
+            seen.add(service.hostname)
+            _describe(services, service)
+
+
 def add_cluster_metadata(
     metadata: base_pb2.Metadata,
     service: Service,
@@ -87,10 +116,7 @@ def add_cluster_metadata(
     DestinationRule's `config_path` ("" for none), `subset` the subset's name, `tls_mode` the
     cluster's DestinationRule TLS mode. Field by field (a third of `Struct.update`'s cost)."""
     istio = metadata.filter_metadata[ISTIO_METADATA_KEY].fields
-    described = istio["services"].list_value.values.add().struct_value.fields
-    described["host"].string_value = service.hostname
-    described["name"].string_value = service.name
-    described["namespace"].string_value = service.namespace
+    _describe(istio["services"].list_value, service)
     if service.mesh_external:
         istio["external"].bool_value = True
     if rule:
