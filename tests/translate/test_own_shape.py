@@ -136,3 +136,14 @@ def test_a_spliced_part_is_composed_and_checked_as_the_proxys_own() -> None:
             for type_url in RESOURCE_TYPES:
                 mine, theirs = got[0].resources(type_url), expected[0].resources(type_url)
                 assert mine.by_name == theirs.by_name
+
+
+def test_pods_of_one_kind_have_one_key_and_one_stand_in() -> None:
+    proxy, _ = load_case(TESTDATA / "bookinfo-no-rules")
+    other = _other_pod(proxy)
+    assert own_shape._key(other) == own_shape._key(proxy)
+    assert own_shape.standin(other) == own_shape.standin(proxy)
+    labelled = replace(proxy, labels=(*proxy.labels, ("extra", "x")))
+    assert own_shape._key(labelled) != own_shape._key(proxy)
+    unnamed = replace(proxy, workload="")  # then its pod name is read (its identity)
+    assert own_shape._key(unnamed) != own_shape._key(replace(other, workload=""))

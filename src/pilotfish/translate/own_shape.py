@@ -127,6 +127,17 @@ def standin(proxy: Proxy) -> Proxy:
     )
 
 
+_KEPT = tuple(f.name for f in dataclasses.fields(Proxy) if f.name not in ("ip", "app_ports"))
+
+
+def _key(proxy: Proxy) -> tuple[object, ...]:
+    """What `standin(proxy)` is made of (every field of the proxy but its address, pod name
+    when it has a workload, and app ports; their container ports), without making it."""
+    found = [getattr(proxy, name) for name in _KEPT]
+    found[_KEPT.index("instance")] = STANDIN_INSTANCE if proxy.workload else proxy.instance
+    return (*found, tuple(container for container, _ in proxy.app_ports))
+
+
 def own_part(
     proxy: Proxy, push: PushContext, translate: Callable[[Proxy], ProxyResources]
 ) -> ProxyResources:
@@ -136,14 +147,13 @@ def own_part(
         return translate(proxy)
     if sidecar_scope.ingress_ports(proxy, push) is not None:
         return translate(proxy)
-    stand_in = standin(proxy)
-    key = ("pilotfish.translate.own_shape", stand_in)
+    key = ("pilotfish.translate.own_shape", *_key(proxy))
     seen = push.memo.get(key)
     if seen is None or seen == proxy.ip:  # the first sidecar of the key (again)
         push.memo[key] = proxy.ip
         return translate(proxy)
     if isinstance(seen, str):  # a second one
-        found = shape_of(translate(stand_in), len(proxy.app_ports))
+        found = shape_of(translate(standin(proxy)), len(proxy.app_ports))
         if found is not None:  # one object for equal shapes (their checks are one), and for
             found = push.memo.setdefault(("pilotfish.translate.own_shape", found.content), found)
             for name, (port, rest) in found.rest.items():  # equal listeners one `rest`
