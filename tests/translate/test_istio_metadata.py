@@ -10,6 +10,7 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from google.protobuf import json_format
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
@@ -220,7 +221,7 @@ def test_inbound_clusters_carry_the_services_targeting_their_port() -> None:
     }  # no `config`: the inbound side applies no DestinationRule policy here
 
 
-def test_a_sidecar_ingress_port_gets_no_services() -> None:
+def test_a_sidecar_ingress_port_gets_no_services_and_its_chains_name_the_sidecar() -> None:
     sidecar = """
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -234,6 +235,26 @@ spec:
     cluster = resources.clusters["inbound|9080||"]
     assert isinstance(cluster, cluster_pb2.Cluster)
     assert "istio" not in cluster.metadata.filter_metadata
+    # as Istio's listener_inbound.go: the port's chains name the Sidecar its ingress made
+    inbound = [
+        listener
+        for listener in resources.listeners.values()
+        if isinstance(listener, listener_pb2.Listener)
+        and listener.address.socket_address.port_value == 9080
+        and listener.traffic_direction == base_pb2.INBOUND
+    ]
+    assert len(inbound) == 1 and inbound[0].filter_chains
+    assert {config_of(chain.metadata) for chain in inbound[0].filter_chains} == {
+        f"{API}/default/sidecar/ingress"
+    }
+    without = bookinfo_push()
+    plain = generate(sidecar_for(without, "productpage-v1-0", (9080, 19080)), without)
+    assert all(
+        not config_of(chain.metadata)
+        for listener in plain.listeners.values()
+        if isinstance(listener, listener_pb2.Listener)
+        for chain in listener.filter_chains
+    )
 
 
 def test_inbound_services_follow_the_first_target_s_service_port_once_each() -> None:

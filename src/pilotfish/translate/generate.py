@@ -51,6 +51,7 @@ from pilotfish.translate.gateway_http import (
     with_client_address,
 )
 from pilotfish.translate.http_proxy_part import http_proxy_route
+from pilotfish.translate.istio_metadata import config_path
 from pilotfish.translate.observability import decorate
 from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
@@ -165,6 +166,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
     ingress = sidecar_scope.ingress_ports(proxy, full_push)
     defaulted = ingress is None  # no Sidecar `ingress`: the services' ports say the protocols
+    sidecar = None if defaulted else sidecar_scope.selected_sidecar(proxy, full_push)
     if ingress is None:
         ingress = [
             (container, app, _inbound_is_http(proxy, push, container))
@@ -186,6 +188,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             mode=mode,
             trust_domain=push.mesh.trust_domain,
             sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
+            config=config_path(sidecar.meta) if sidecar is not None else "",
         )
         chains = build() if proxy.captured else _shared_chains(push, authz, build)
         if proxy.captured:

@@ -37,6 +37,7 @@ from pilotfish.translate.envoy_pb import (
     socket_address,
 )
 from pilotfish.translate.gateway_authz import trusting
+from pilotfish.translate.istio_metadata import set_config
 from pilotfish.translate.route_filters import CORS_FILTER, FAULT_FILTER
 from pilotfish.translate.ws_scheme import ws_scheme_filter
 
@@ -132,11 +133,14 @@ def inbound_filter_chains(
     mode: str = mtls.DISABLE,
     trust_domain: str = DEFAULT_TRUST_DOMAIN,
     sniffed: bool = False,
+    config: str = "",
 ) -> list[lc_pb2.FilterChain]:
     """Filter chains of one inbound port, selected by transport protocol and ALPN as the
     PeerAuthentication `mode` asks (`mtls`). `policy_filters` (HTTP) and `network_filters` (TCP)
     are authorization's. `sniffed`: the port's protocol is detected, as Istio's for a Service
-    port that names none: HTTP chains for HTTP streams, TCP chains for the rest."""
+    port that names none: HTTP chains for HTTP streams, TCP chains for the rest. `config`: the
+    Sidecar whose `ingress` made the port, named in each chain's `istio` metadata as Istio
+    does (`istio_metadata.config_path`; "" for none)."""
     manager = http_connection_manager(
         f"inbound_0.0.0.0_{container_port}",
         names.inbound_route_config(container_port),
@@ -153,11 +157,15 @@ def inbound_filter_chains(
     )
     tcp_filters = [*network_filters, lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))]
     if sniffed:
-        return mtls.sniffed_chains(
+        chains = mtls.sniffed_chains(
             [hcm_filter(manager)], tcp_filters, mode, trust_domain=trust_domain
         )
-    filters = [hcm_filter(manager)] if http else tcp_filters
-    return mtls.inbound_chains(filters, mode, http=http, trust_domain=trust_domain)
+    else:
+        filters = [hcm_filter(manager)] if http else tcp_filters
+        chains = mtls.inbound_chains(filters, mode, http=http, trust_domain=trust_domain)
+    for chain in chains if config else ():
+        set_config(chain.metadata, config)
+    return chains
 
 
 def inbound_listener(
