@@ -40,6 +40,8 @@ def _located(instances: list[Instance]) -> list[Instance]:
 
 
 _BYTES: dict[int, tuple[Any, bytes]] = {}
+"""Serialised messages by identity, for one `Mesh.check` (cleared at its start: each check's
+from-scratch messages are new, and keeping them grew a soak by ~18 MB a change)."""
 
 
 def _bytes(message: Any) -> bytes:
@@ -330,6 +332,7 @@ class Mesh:
         return f"change {choice} ({ns}/{svc}, {other_ns}/{other})"
 
     def check(self, what: str) -> None:
+        _BYTES.clear()
         fresh = self.cp.push_context()
         assert self.cp.proxies, "no proxy connected"
         for node_id in sorted(self.cp.proxies):
