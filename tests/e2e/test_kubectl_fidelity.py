@@ -317,3 +317,19 @@ def test_label_selectors_as_kubectl_reads_them(mesh: LocalMesh) -> None:
         assert shown.stdout.split() == [f"pod/{p}" for p in expected], (selector, shown)
     waited = mesh.pilotfish("wait", "--for=condition=Ready", "pod", "-l", "app!=httpbin")
     assert waited.stdout == "pod/sleep-0 condition met\n", waited.stdout + waited.stderr
+
+
+def test_wait_for_an_istio_object_reconciled(mesh: LocalMesh) -> None:
+    """Istio's "Wait on Resource Status for Applied Configuration" page: `kubectl wait
+    --for=condition=Reconciled virtualservice/httpbin` returns once every proxy has it."""
+    route = RULES.split("---\n")[0].replace("DestinationRule", "VirtualService")
+    route = route.replace("spec: {host: httpbin}", "spec:\n  hosts: [httpbin]\n  http:\n"
+                          "  - route: [{destination: {host: httpbin}}]")  # fmt: skip
+    assert mesh.pilotfish("apply", "--no-wait", "-f", "-", stdin=route).returncode == 0
+    met = mesh.pilotfish("wait", "--for=condition=Reconciled", "virtualservice/httpbin")
+    assert met.stdout == "virtualservice.networking.istio.io/httpbin condition met\n", (
+        met.stdout + met.stderr
+    )
+    missing = mesh.pilotfish("wait", "--for=condition=Reconciled", "vs/nosuch")
+    assert missing.returncode == 1 and "NotFound" in missing.stderr, missing.stderr
+    assert mesh.pilotfish("delete", "-f", "-", stdin=route).returncode == 0

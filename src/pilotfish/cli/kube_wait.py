@@ -28,6 +28,7 @@ from pilotfish.cli.selectors import Selector
 from pilotfish.config.kinds import GATEWAY_API_GROUP, KindName, plural, resolve_kind
 
 POLL = 0.1
+ISTIO_GROUP = "istio.io"  # networking.istio.io, security.istio.io, ...
 POD_CONDITIONS = {
     "ready", "containersready", "initialized", "podscheduled", "podreadytostartcontainers"
 }  # fmt: skip
@@ -103,8 +104,10 @@ def wait_command(
     """`--for=condition=C` or `--for=delete`; prints `pod/NAME condition met` per object."""
     kind, names = _targets(args)
     resolved = resolve_kind(kind)
-    if resolved is not None and resolved.group == GATEWAY_API_GROUP:
-        return wait_gateway_api(resolved, names, wanted, namespace, every, timeout, state_dir)
+    if resolved is not None and (
+        resolved.group == GATEWAY_API_GROUP or resolved.group.endswith(ISTIO_GROUP)
+    ):
+        return wait_config(resolved, names, wanted, namespace, every, timeout, state_dir)
     family = _family(kind)
     deleting = wanted == "delete"
     condition = wanted.partition("=")[2].lower() if wanted.startswith("condition=") else ""
@@ -157,9 +160,7 @@ def wait_command(
         time.sleep(POLL)
 
 
-def _gateway_api_objects(
-    kind: KindName, namespace: str, state_dir: Path
-) -> dict[str, dict[str, Any]]:
+def _config_objects(kind: KindName, namespace: str, state_dir: Path) -> dict[str, dict[str, Any]]:
     query = {"kind": kind.kind, "group": kind.group}
     if kind.namespaced:
         query["namespace"] = namespace
@@ -170,6 +171,14 @@ def _gateway_api_objects(
     return {str((d.get("metadata") or {}).get("name")): d for d in docs}
 
 
+def _synced(state_dir: Path) -> bool:
+    """Every connected proxy has ACKed its latest config (Istio's Reconciled)."""
+    from pilotfish.cli.rollout import unsynced_proxies
+
+    status, syncz = mesh_call(running_mesh(state_dir), "GET", "/debug/syncz")
+    return status == 200 and not unsynced_proxies(syncz)
+
+
 def _has_condition(doc: dict[str, Any], condition: str) -> bool:
     """Whether `doc`'s `status.conditions` has `condition` (lower case) with status True."""
     return any(
@@ -178,7 +187,7 @@ def _has_condition(doc: dict[str, Any], condition: str) -> bool:
     )
 
 
-def wait_gateway_api(
+def wait_config(
     kind: KindName,
     names: list[str],
     wanted: str,
@@ -187,14 +196,18 @@ def wait_gateway_api(
     timeout: float,
     state_dir: Path,
 ) -> int:
+    """A Gateway API object's `status.conditions` (`Programmed`, `Accepted`), or an Istio
+    object's `Reconciled`, as Istio reports it with status enabled (Istio's "Wait on Resource
+    Status" page): the object is there and every connected proxy has ACKed its latest config."""
     deleting = wanted == "delete"
     condition = wanted.partition("=")[2].lower() if wanted.startswith("condition=") else ""
     if not deleting and not condition:
         raise UserError(f'unrecognized condition: "{wanted}" (condition=Programmed, delete)')
     ns = namespace or "default"
+    reconciled = condition == "reconciled" and kind.group.endswith(ISTIO_GROUP)
     resource = f"{plural(kind.kind)}.{kind.group}"
     noun = f"{kind.kind.lower()}.{kind.group}"
-    found = _gateway_api_objects(kind, ns, state_dir)
+    found = _config_objects(kind, ns, state_dir)
     if not names and every:
         names = sorted(found)
     if not names:
@@ -208,7 +221,10 @@ def wait_gateway_api(
     while True:
         for name in sorted(pending):
             doc = found.get(name)
-            if (doc is None) if deleting else (doc is not None and _has_condition(doc, condition)):
+            met = doc is not None and (
+                _synced(state_dir) if reconciled else _has_condition(doc, condition)
+            )
+            if (doc is None) if deleting else met:
                 print(f"{noun}/{name} condition met", flush=True)
                 pending.discard(name)
         if not pending:
@@ -220,7 +236,7 @@ def wait_gateway_api(
             )
             return 1
         time.sleep(POLL)
-        found = _gateway_api_objects(kind, ns, state_dir)
+        found = _config_objects(kind, ns, state_dir)
 
 
 def rollout_status_command(
