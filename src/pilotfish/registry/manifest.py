@@ -20,11 +20,10 @@ sidecar: its app listens on the instance address itself and talks plaintext (a "
 `proxy.istio.io/config` (a ProxyConfig) overrides the mesh's `proxyMetadata` for its pods
 (`pilotfish.config.proxy_metadata`: SECRET_TTL, ECC_SIGNATURE_ALGORITHM, ...).
 
-Also accepted: `v1 Secret` (TLS material for gateway `credentialName`: `tls.crt`, `tls.key`,
-`ca.crt` under `data` (base64) or `stringData`), Istio's mesh ConfigMaps (`istio` in
-`istio-system`, `istio-tracing`: `pilotfish.registry.mesh_config`), any ConfigMap or Secret as
-a pod's env (`registry.env_sources`), and the Prometheus Operator's `PrometheusRule` and
-`ServiceMonitor` (`pilotfish.registry.monitoring`).
+Also accepted: `v1 Secret` (gateway `credentialName` TLS: `tls.crt`, `tls.key`, `ca.crt`, `data`
+or `stringData`), Istio's mesh ConfigMaps (`registry.mesh_config`), any ConfigMap or Secret as a
+pod's env (`registry.env_sources`), the Prometheus Operator's `PrometheusRule` and
+`ServiceMonitor` (`registry.monitoring`).
 Parsing never raises for user mistakes: problems come back as `Diagnostic`s with field paths.
 """
 
@@ -57,11 +56,7 @@ from pilotfish.registry.drain import (
 )
 from pilotfish.registry.env_sources import EnvSources, env_sources, reads_sources
 from pilotfish.registry.injection import recorded_injection
-from pilotfish.registry.kube_workloads import (
-    diagnostics_for,
-    is_kube_workload,
-    parse_kube_workload,
-)
+from pilotfish.registry.kube_workloads import diagnostics_for, is_kube_workload, parse_kube_workload
 from pilotfish.registry.mesh_config import MeshSettings, legacy_tracing, parse_mesh_configmap
 from pilotfish.registry.monitoring import (
     PrometheusRule,
