@@ -4,6 +4,7 @@ mesh's 10.A addresses, and the node metadata that tells the control plane a pod 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,24 @@ def test_hosts_map_service_names_to_an_instance() -> None:
     )
     assert any(line.startswith("10.9.240.8\tratings.default.svc.cluster.local") for line in lines)
     assert "10.9.1.3\thttpbin.foo.svc.cluster.local httpbin.foo.svc httpbin.foo" in lines
+
+
+def test_a_pod_with_dns_capture_resolves_the_service_entries_it_sees() -> None:
+    manifest = Manifest(
+        services=(_service("reviews"),),
+        workloads=(WorkloadSpec("reviews-v1", "default", (("app", "reviews"),)),),
+    )
+    entries: list[dict[str, Any]] = [
+        {"namespace": "default", "host": "auto.internal", "address": "240.240.0.1"},
+        {"namespace": "foo", "host": "own.internal", "address": "198.51.100.1"},
+        {"namespace": "bar", "host": "private.internal", "address": "240.240.0.2",
+         "exportTo": ["."]},
+    ]  # fmt: skip
+    lines = hosts_file(manifest, {}, "reviews-v1-0", "default", {}, entries).splitlines()
+    assert "240.240.0.1\tauto.internal" in lines
+    assert "198.51.100.1\town.internal" in lines
+    assert not any("private.internal" in line for line in lines)  # exported to bar only
+    assert "auto.internal" not in hosts_file(manifest, {}, "reviews-v1-0", "default", {})
 
 
 def test_isolated_network_addresses() -> None:

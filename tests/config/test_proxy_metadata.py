@@ -30,8 +30,20 @@ def test_istio_default_is_rsa_2048_and_ecdsa_is_asked_for() -> None:
 def test_secret_ttl_and_other_keys() -> None:
     found, errors = _parse({"SECRET_TTL": "20s", "ISTIO_META_DNS_CAPTURE": "true"})
     assert errors == []
-    assert found == ProxyMetadata(secret_ttl_seconds=20)
+    assert found == ProxyMetadata(secret_ttl_seconds=20, dns_capture=True)
     assert _parse(None) == (ProxyMetadata(), [])
+
+
+def test_dns_capture_is_a_go_boolean() -> None:
+    for text, value in (("true", True), ("1", True), ("T", True), ("False", False), ("0", False)):
+        assert _parse({"ISTIO_META_DNS_CAPTURE": text}) == (ProxyMetadata(dns_capture=value), [])
+    found, errors = _parse({"ISTIO_META_DNS_CAPTURE": "yes"})
+    assert found == ProxyMetadata()
+    assert errors == [("proxyMetadata.ISTIO_META_DNS_CAPTURE", "'yes' is not a boolean")]
+    # a pod's "false" wins over the mesh's "true"
+    mesh = ProxyMetadata(dns_capture=True)
+    assert ProxyMetadata(dns_capture=False).over(mesh).dns_capture is False
+    assert ProxyMetadata().over(mesh).dns_capture is True
 
 
 def test_values_istio_does_not_accept_are_errors_with_their_path() -> None:

@@ -4,14 +4,18 @@ hosts outside the mesh (en.wikipedia.org ...). It answers A queries for the name
 nothing is ever asked of a real DNS server. UDP only, one question per query (what Envoy's
 c-ares resolver sends). `dns_server(mapping)` yields the address ("IP:PORT") Envoys are told
 to use (`pilotfish up` with PILOTFISH_DNS_RESOLVERS, read by the agent's bootstrap).
+`python -m tests.e2e.dnskit IP JSON` serves a mapping on IP:53 until killed (run inside a network
+namespace a test makes, for pods in namespaces that cannot reach the host's loopback).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -60,6 +64,17 @@ def answer(mapping: dict[str, str], query: bytes) -> bytes:
     return header + question + records
 
 
+def serve(sock: socket.socket, mapping: dict[str, str], stop: threading.Event) -> None:
+    """Answer the queries reaching `sock` (with a timeout set) until `stop` is set."""
+    while not stop.is_set():
+        try:
+            query, client = sock.recvfrom(512)
+        except TimeoutError:
+            continue
+        with contextlib.suppress(Exception):  # a malformed query gets no answer
+            sock.sendto(answer(mapping, query), client)
+
+
 @contextlib.contextmanager
 def dns_server(mapping: dict[str, str]) -> Iterator[str]:
     """Serve `mapping` (name or `*.domain` -> IPv4 address) on a random loopback address,
@@ -69,17 +84,7 @@ def dns_server(mapping: dict[str, str]) -> Iterator[str]:
     sock.bind((address, 53))
     sock.settimeout(0.2)
     stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                query, client = sock.recvfrom(512)
-            except TimeoutError:
-                continue
-            with contextlib.suppress(Exception):  # a malformed query gets no answer
-                sock.sendto(answer(mapping, query), client)
-
-    thread = threading.Thread(target=serve, daemon=True)
+    thread = threading.Thread(target=serve, args=(sock, mapping, stop), daemon=True)
     thread.start()
     try:
         yield f"{address}:53"
@@ -87,3 +92,16 @@ def dns_server(mapping: dict[str, str]) -> Iterator[str]:
         stop.set()
         thread.join(timeout=2)
         sock.close()
+
+
+def main(argv: list[str]) -> None:
+    """`IP JSON`: serve the JSON mapping on IP:53 until killed."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((argv[0], 53))
+    sock.settimeout(0.2)
+    print(f"serving on {argv[0]}:53", flush=True)
+    serve(sock, dict(json.loads(argv[1])), threading.Event())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

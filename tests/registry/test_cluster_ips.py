@@ -4,7 +4,13 @@ alike by the control plane and the launcher; `spec.clusterIP` as written in a Se
 from __future__ import annotations
 
 from pilotfish import config
-from pilotfish.registry.cluster_ips import cluster_ip, cluster_ips, with_cluster_ips
+from pilotfish.registry.cluster_ips import (
+    auto_addresses,
+    cluster_ip,
+    cluster_ips,
+    entry_addresses,
+    with_cluster_ips,
+)
 from pilotfish.registry.manifest import parse_manifest
 from pilotfish.registry.types import Protocol, Service, ServicePort
 
@@ -71,3 +77,42 @@ spec: {clusterIP: not-an-ip, ports: [{name: tcp, port: 9000}]}
     assert [str(p) for p in problems] == [
         "/m.yaml:14: Service c at spec.clusterIP: 'not-an-ip' is not an IP address (or None)"
     ]
+
+
+def _entry(host: str, resolution: str = "DNS", **fields: object) -> Service:
+    ports = (ServicePort("tcp", 9000, Protocol.TCP, 9000),)
+    return Service(host, "default", ports, host=host, resolution=resolution, **fields)  # type: ignore[arg-type]
+
+
+def test_service_entries_without_addresses_get_istios_allocated_ones() -> None:
+    """Istio's IP autoallocate controller: 240.240.0.1 first, one per host, kept; not for a
+    wildcard, resolution NONE, own addresses or the opt-out label."""
+    opted_out = (("networking.istio.io/enable-autoallocate-ip", "false"),)
+    entries = (
+        _entry("auto.internal"),
+        _entry("*.wild.internal"),
+        _entry("none.internal", "NONE"),
+        _entry("own.internal", addresses=("198.51.100.1",)),
+        _entry("out.internal", labels=opted_out),
+        _entry("static.internal", "STATIC"),
+    )
+    auto = auto_addresses(entries, {})
+    assert auto == {
+        ("default", "auto.internal"): "240.240.0.1",
+        ("default", "static.internal"): "240.240.0.2",
+    }
+    # a new host later, an earlier one gone: allocations are kept, the next free one is used
+    later = auto_addresses((_entry("new.internal"), entries[-1]), auto)
+    assert later[("default", "new.internal")] == "240.240.0.3"
+    assert later[("default", "static.internal")] == "240.240.0.2"
+    out = with_cluster_ips(entries, CIDR, auto)
+    assert [cluster_ip(s) for s in out] == [
+        "240.240.0.1", "", "", "198.51.100.1", "", "240.240.0.2"
+    ]  # fmt: skip
+    assert with_cluster_ips(entries, "", auto) == entries  # no service range: unchanged
+    names = {e["host"]: e["address"] for e in entry_addresses(out)}
+    assert names == {
+        "auto.internal": "240.240.0.1",
+        "own.internal": "198.51.100.1",
+        "static.internal": "240.240.0.2",
+    }

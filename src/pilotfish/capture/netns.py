@@ -196,6 +196,10 @@ def add_pod(
         run([*inside, "ip", "link", "set", peer, "name", "eth0"])
         run([*inside, "ip", "addr", "add", f"{ip}/16", "dev", "eth0"])
         run([*inside, "ip", "link", "set", "eth0", "up"])
+        # as a pod's default route: a connection to any address (a ServiceEntry's, one
+        # allocated from 240.240.0.0/16) is routed, so the capture rules see it; on-link, with
+        # no gateway, what is not captured reaches only the bridge's hosts
+        run([*inside, "ip", "route", "add", "default", "dev", "eth0"])
         if rules is not None:
             apply_rules(rules, netns)
         if services is not None:

@@ -6,6 +6,9 @@ from: mesh-wide `meshConfig.defaultConfig.proxyMetadata`, and per pod the annota
 - `ECC_SIGNATURE_ALGORITHM`: `ECDSA` makes the agent generate ECDSA workload keys (curve
   `ECC_CURVE`: `P256`, Istio's default, or `P384`); unset, the agent generates RSA keys of
   `WORKLOAD_RSA_KEY_SIZE` bits (Istio's default 2048). Istio accepts only `ECDSA` here.
+- `ISTIO_META_DNS_CAPTURE`: the pod's names include the ServiceEntry hosts, at their addresses
+  (given or auto-allocated: `registry.cluster_ips`), as Istio's agent answers them (isolated
+  mode: `local.pods`). A boolean as Go's ParseBool reads it (`true`, `1`, `False`, ...).
 
 Pure: parsing reports `(path, message)` errors and never raises for user mistakes.
 """
@@ -34,6 +37,7 @@ class ProxyMetadata:
     ecc_signature_algorithm: str | None = None
     ecc_curve: str | None = None
     rsa_key_size: int | None = None
+    dns_capture: bool | None = None
 
     def over(self, base: ProxyMetadata) -> ProxyMetadata:
         """These settings, falling back to `base` key by key (a pod's over the mesh's)."""
@@ -57,7 +61,16 @@ NOT_SET = ProxyMetadata()
 
 
 def _values(m: ProxyMetadata) -> tuple[Any, ...]:
-    return (m.secret_ttl_seconds, m.ecc_signature_algorithm, m.ecc_curve, m.rsa_key_size)
+    return (
+        m.secret_ttl_seconds,
+        m.ecc_signature_algorithm,
+        m.ecc_curve,
+        m.rsa_key_size,
+        m.dns_capture,
+    )
+
+
+_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
 
 
 def parse_proxy_metadata(raw: Any, path: str, errors: list[tuple[str, str]]) -> ProxyMetadata:
@@ -81,7 +94,16 @@ def parse_proxy_metadata(raw: Any, path: str, errors: list[tuple[str, str]]) -> 
     algorithm = _choice(raw, "ECC_SIGNATURE_ALGORITHM", (ECDSA,), path, errors)
     curve = _choice(raw, "ECC_CURVE", CURVES, path, errors)
     size_text = _choice(raw, "WORKLOAD_RSA_KEY_SIZE", tuple(map(str, RSA_SIZES)), path, errors)
-    return ProxyMetadata(ttl, algorithm, curve, int(size_text) if size_text else None)
+    dns_capture: bool | None = None
+    if raw.get("ISTIO_META_DNS_CAPTURE") not in (None, ""):
+        text = str(raw["ISTIO_META_DNS_CAPTURE"])
+        dns_capture = (
+            _BOOLS.get(text.lower()) if text in (text.lower(), text.upper(), text.title()) else None
+        )
+        if dns_capture is None:
+            errors.append((f"{path}.ISTIO_META_DNS_CAPTURE", f"{text!r} is not a boolean"))
+    size = int(size_text) if size_text else None
+    return ProxyMetadata(ttl, algorithm, curve, size, dns_capture)
 
 
 def _choice(

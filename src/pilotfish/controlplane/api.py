@@ -54,7 +54,7 @@ from pilotfish.controlplane.limits import (
 )
 from pilotfish.controlplane.store import DocKey
 from pilotfish.model.proxy import ProxyType
-from pilotfish.registry.cluster_ips import cluster_ips
+from pilotfish.registry import cluster_ips as vips
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.xds.debounce import run_debounced
 from pilotfish.xds.metrics import exposition
@@ -225,7 +225,7 @@ class Api:
                 continue
             if name and meta.get("name") != name:
                 continue
-            docs.append(doc)
+            docs.append(vips.with_allocated_status(doc, self.cp.cluster_ips))
         return web.json_response({"documents": self._shown(request, docs)})
 
     def _shown(self, request: web.Request, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -239,13 +239,10 @@ class Api:
             {
                 "version": self.cp.manifest_version,
                 "documents": docs,
-                "cluster_ips": self._service_vips(),
+                "cluster_ips": dict(vips.cluster_ips(self.cp.push.registry.services)),
+                "entry_addresses": vips.entry_addresses(self.cp.push.registry.services),
             }
         )
-
-    def _service_vips(self) -> dict[str, str]:
-        """hostname -> cluster IP of the manifest's services (none unless a service CIDR)."""
-        return dict(cluster_ips(self.cp.cluster_ips.services(self.cp.parsed.manifest.services)))
 
     async def issue_token(self, request: web.Request) -> web.Response:
         body = await json_body(request)

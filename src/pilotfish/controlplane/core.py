@@ -172,7 +172,7 @@ class ControlPlane(ProxyGenerations):
         """The push context of the current config and registry; with `carry`, translation
         reuses what it built for earlier ones (without: everything is built from scratch)."""
         manifest = self.parsed.manifest
-        services = self.cluster_ips.services(manifest.services)  # with VIPs where given
+        services = self.cluster_ips.services(manifest.services, self.parsed.objects)  # VIPs
         registry = RegistrySnapshot(services, self.instances, manifest.secrets)
         mesh = MeshConfig.of(
             manifest,

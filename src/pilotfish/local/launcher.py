@@ -193,7 +193,11 @@ class Mesh:
     async def reconcile(self) -> None:
         """Make the running instances match the manifest held by the control plane."""
         status, body = await self.control_plane.call("GET", "/api/v1/manifest")
-        if status != 200 or body["version"] == self.manifest_version:
+        if status != 200:
+            return
+        entries = list(body.get("entry_addresses") or [])  # ServiceEntries: not in the manifest
+        same_entries = self.pods is None or entries == self.pods.entries
+        if body["version"] == self.manifest_version and same_entries:
             return
         manifest, _ = manifest_of(body["documents"])
         if self.pods is not None:
@@ -206,6 +210,7 @@ class Mesh:
         self.manifest = manifest
         if self.pods is not None:
             self.pods.cluster_ips = dict(body.get("cluster_ips") or {})
+            self.pods.entries = entries
         await self.collectors.ensure(manifest, self.network.control_plane_ip)
         wanted = wanted_specs(self._spec_context, manifest, self.specs)
         for name, spec in wanted.items():

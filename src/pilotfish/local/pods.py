@@ -16,6 +16,12 @@ DestinationRule's `PASSTHROUGH`), and every connection of a pod without a sideca
 one of the service's ready instances by the pod's KUBE-SERVICES chains, as kube-proxy would:
 `sync_services` keeps them in step with the ready instances the launcher reports (scale,
 readiness, deletion), replacing each pod's chains in one commit when they change.
+
+A pod with DNS capture (`ISTIO_META_DNS_CAPTURE: "true"` in the mesh's `proxyMetadata` or its
+`proxy.istio.io/config`) also resolves the ServiceEntry hosts it sees (exportTo) that have one
+address: their own (`addresses: [198.51.100.1]`) or the one Istio allocates
+(`registry.cluster_ips`, `240.240.0.1`), as Istio's agent answers them; other names of such
+hosts are left to the pod's resolver, as the agent forwards them upstream.
 """
 
 from __future__ import annotations
@@ -25,14 +31,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pilotfish.capture import netns
 from pilotfish.capture.rules import CaptureError, nat_rules, settings_for
 from pilotfish.capture.services import ServiceRoute, service_routes, service_rules
-from pilotfish.config.hosts import CLUSTER_DOMAIN
+from pilotfish.config.hosts import CLUSTER_DOMAIN, exported_to
 from pilotfish.model.proxy import Proxy, is_gateway_pod
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.types import WorkloadInstance
+from pilotfish.registry.workloads import WorkloadSpec
 
 INTERCEPTION_MODE = "REDIRECT"
 SERVICES_HOOKS = ("OUTPUT",)  # after Istio's `-j ISTIO_OUTPUT`: see `capture.services`
@@ -44,6 +52,7 @@ class IsolatedPods:
     bridge: netns.MeshBridge
     hosts: dict[str, str] = field(default_factory=dict)  # netns -> /etc/hosts text
     cluster_ips: dict[str, str] = field(default_factory=dict)  # service hostname -> its VIP
+    entries: list[dict[str, Any]] = field(default_factory=list)  # `cluster_ips.entry_addresses`
     routes: tuple[ServiceRoute, ...] = ()  # kube-proxy's view: VIP:port -> ready endpoints
     services: dict[str, tuple[str, str]] = field(default_factory=dict)  # netns -> (ip, rules)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # pods' service chains
@@ -78,7 +87,14 @@ class IsolatedPods:
         captured = workload.sidecar and not is_gateway_pod(dict(workload.labels))
         rules = nat_rules(settings_for(dict(workload.annotations))) if captured else None
         ns = self.netns_name(proxy.pod_name)
-        hosts = hosts_file(manifest, addresses, proxy.instance, proxy.namespace, self.cluster_ips)
+        hosts = hosts_file(
+            manifest,
+            addresses,
+            proxy.instance,
+            proxy.namespace,
+            self.cluster_ips,
+            self._entries(manifest, workload),
+        )
         self.hosts[ns] = hosts
         async with self.lock:
             services = service_rules(self.routes, SERVICES_HOOKS, exclude=proxy.ip)
@@ -130,8 +146,14 @@ class IsolatedPods:
                         instance,
                         workload.namespace,
                         self.cluster_ips,
+                        self._entries(manifest, workload),
                     ),
                 )
+
+    def _entries(self, manifest: Manifest, workload: WorkloadSpec) -> list[dict[str, Any]]:
+        """The ServiceEntry addresses a pod of `workload` resolves: all, with DNS capture."""
+        metadata = workload.proxy_metadata.over(manifest.mesh.proxy)
+        return self.entries if workload.sidecar and metadata.dns_capture else []
 
     async def _refresh(self, name: str, text: str) -> None:
         ns = self.netns_name(name)
@@ -155,10 +177,12 @@ def hosts_file(
     instance: str,
     namespace: str,
     cluster_ips: Mapping[str, str],
+    entries: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """/etc/hosts of pod `instance` in `namespace`; `addresses` maps `NAME.NAMESPACE` pod keys
     to their IPs, `cluster_ips` service hostnames to their VIPs (a service without one: an
-    instance's address)."""
+    instance's address), `entries` ServiceEntry hosts with their address (`cluster_ips.
+    entry_addresses`: a pod with DNS capture lists those exported to its namespace)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     own = addresses.get(f"{instance}.{namespace}")
     if own:
@@ -176,6 +200,12 @@ def hosts_file(
         if service.namespace == namespace:
             names.append(service.name)
         lines.append(f"{ip}\t{' '.join(names)}")
+    listed: set[str] = set()
+    for entry in entries:
+        host, export = str(entry["host"]), tuple(entry.get("exportTo") or ())
+        if host not in listed and exported_to(export, str(entry["namespace"]), namespace):
+            listed.add(host)
+            lines.append(f"{entry['address']}\t{host}")
     return "\n".join(lines) + "\n"
 
 

@@ -126,6 +126,9 @@ def service_entry_services(configs: Iterable[Any]) -> list[Service]:
                     mesh_external=(spec.location or "MESH_EXTERNAL") == "MESH_EXTERNAL",
                     host=str(host),
                     resolution=str(spec.resolution or "NONE"),
+                    labels=tuple(
+                        sorted((str(k), str(v)) for k, v in dict(entry.meta.labels).items())
+                    ),
                     addresses=tuple(str(a) for a in spec.addresses or ()),
                     entries=tuple(i for i in inline if i is not None),
                     export_to=tuple(str(e) for e in spec.export_to or ()),
