@@ -100,6 +100,27 @@ OPT_OUT = EXTERNAL_AUTO.replace(
     "  name: external-auto\n",
     '  name: external-auto\n  labels:\n    networking.istio.io/enable-autoallocate-ip: "false"\n',
 )
+NO_CAPTURE = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: curl-no-dns
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: curl-no-dns}
+  template:
+    metadata:
+      labels: {app: curl-no-dns}
+      annotations:
+        proxy.istio.io/config: |
+          proxyMetadata:
+            ISTIO_META_DNS_CAPTURE: "false"
+    spec:
+      containers:
+      - name: curl
+        image: curlimages/curl
+        command: ["/bin/sleep", "infinity"]
+"""
 SEND_LINE = (
     "import socket,sys; s=socket.create_connection((sys.argv[1], 9000), timeout=5); "
     "s.sendall(b'hello\\n'); print(s.makefile().readline().strip())"
@@ -248,6 +269,18 @@ def test_dns_auto_allocation_v2_opt_out_label(task: tuple[LocalMesh, External]) 
         30,
         "auto.internal to lose its allocated address",
     )
+
+
+def test_a_pod_annotation_overrides_the_mesh(task: tuple[LocalMesh, External]) -> None:
+    """The page's `proxy.istio.io/config` route, here turning the capture off for one pod:
+    without it, `address.internal` does not resolve (the page's "would likely fail")."""
+    mesh, _ = task
+    ok(mesh.pilotfish("apply", "-f", "-", stdin=NO_CAPTURE, timeout=180))
+    argv = ("exec", "deploy/curl-no-dns", "--", "curl", "-sS", "-v", "address.internal")
+    result = mesh.pilotfish(*argv, timeout=60)
+    assert "Could not resolve host: address.internal" in result.stderr, result.stderr
+    assert "Trying 198.51.100.1:80" in curl(mesh, "address.internal").stderr  # the other pod
+    ok(mesh.pilotfish("delete", "-f", "-", stdin=NO_CAPTURE, timeout=120))
 
 
 def test_cleanup(task: tuple[LocalMesh, External]) -> None:

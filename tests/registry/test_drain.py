@@ -92,3 +92,36 @@ def test_a_gateway_pod_sets_its_own_trusted_proxies() -> None:
         "m.yaml:5: Workload reviews-v2 at metadata.annotations[proxy.istio.io/config]"
         ".gatewayTopology.numTrustedProxies: -1 is not a number of proxies (0 or more)"
     ]
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: curl}}
+spec:
+  selector: {{matchLabels: {{app: curl}}}}
+  template:
+    metadata:
+      labels: {{app: curl}}
+      annotations:
+        proxy.istio.io/config: |
+          proxyMetadata:
+            ISTIO_META_DNS_CAPTURE: "{capture}"
+    spec:
+      containers:
+      - {{name: curl, image: curlimages/curl, command: ["/bin/sleep", "infinity"]}}
+"""
+
+
+def test_a_deployments_pod_annotation_sets_its_proxy_metadata() -> None:
+    """The template's `proxy.istio.io/config` `proxyMetadata`, as Istio's DNS Proxying page
+    enables `ISTIO_META_DNS_CAPTURE` per pod; a bad value names the template's field."""
+    docs = config.load(DEPLOYMENT.format(capture="true"), "m.yaml").others
+    manifest, problems = parse_manifest(docs, require_images=False)
+    assert problems == []
+    assert manifest.workloads[0].proxy_metadata.dns_capture is True
+    docs = config.load(DEPLOYMENT.format(capture="maybe"), "m.yaml").others
+    manifest, problems = parse_manifest(docs, require_images=False)
+    assert manifest.workloads == ()
+    assert "ISTIO_META_DNS_CAPTURE: 'maybe' is not a boolean" in str(problems[0])
+    assert "spec.template.metadata.annotations[proxy.istio.io/config]" in str(problems[0])

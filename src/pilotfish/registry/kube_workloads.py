@@ -3,7 +3,7 @@
 What local mode honours: `replicas`, the pod's labels (the template's, for a Deployment) and
 annotations (`sidecar.istio.io/inject`, also as a pod label, which wins as in Istio's injector;
 `traffic.sidecar.istio.io/*`, `prometheus.io/*` are carried; `proxy.istio.io/config`'s
-`terminationDrainDuration` as for Workloads), `serviceAccountName`, and of the
+`terminationDrainDuration` and `proxyMetadata` as for Workloads), `serviceAccountName`, and of the
 one container: `image` (through the image map, `pilotfish.registry.images`), `command`, `args`
 (with `$(VAR)` expanded as the kubelet does), `env` and `envFrom` (`value`, the Downward API's
 `valueFrom.fieldRef` / `resourceFieldRef`: `registry.pod_fields`; ConfigMaps' and Secrets'
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
+from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION, parse_proxy_config_annotation
 from pilotfish.registry.drain import (
     annotation_drain,
     annotation_stats_inclusion,
@@ -160,6 +161,9 @@ def parse_kube_workload(
     drain = annotation_drain(notes, drain_errors)
     trusted = annotation_trusted_proxies(notes, drain_errors)
     stats = annotation_stats_inclusion(notes, drain_errors)
+    found: list[tuple[str, str]] = []  # proxyMetadata, as for Workloads (YAML errors: drain's)
+    metadata = parse_proxy_config_annotation(notes.get(PROXY_CONFIG_ANNOTATION, ""), found)
+    drain_errors += [e for e in found if not e[0].endswith(f"[{PROXY_CONFIG_ANNOTATION}]")]
     for path, message in drain_errors:
         error(f"{prefix}{path}", message)
     if errors:
@@ -189,6 +193,7 @@ def parse_kube_workload(
         termination_drain=drain,
         stats_inclusion=stats,
         num_trusted_proxies=trusted,
+        proxy_metadata=metadata,
         readiness=probe,
         kind=doc.kind,
         config_error=config_error,
