@@ -99,6 +99,10 @@ def test_a_pod_with_dns_capture_resolves_the_service_entries_it_sees() -> None:
     assert "198.51.100.1\town.internal" in lines
     assert not any("private.internal" in line for line in lines)  # exported to bar only
     assert "auto.internal" not in hosts_file(manifest, {}, "reviews-v1-0", "default", {})
+    # a Kubernetes-shaped host also under the names the pod's search domains expand
+    echo = {"namespace": "default", "host": "tcp-echo.ext.svc.cluster.local", "address": "1.2.3.4"}
+    lines = hosts_file(manifest, {}, "reviews-v1-0", "default", {}, [echo]).splitlines()
+    assert "1.2.3.4\ttcp-echo.ext.svc.cluster.local tcp-echo.ext tcp-echo.ext.svc" in lines
 
 
 def test_isolated_network_addresses() -> None:

@@ -255,6 +255,10 @@ def test_external_tcp_services_without_vips(task: tuple[LocalMesh, External]) ->
         host = f"tcp-echo.external-{n}.svc.cluster.local"
         got = mesh.pilotfish("exec", "deploy/curl", "--", "python3", "-c", SEND_LINE, host)
         assert got.stdout.strip() == f"{prefix} hello", got.stdout + got.stderr
+    short = mesh.pilotfish(
+        "exec", "deploy/curl", "--", "python3", "-c", SEND_LINE, "tcp-echo.external-2"
+    )
+    assert short.stdout.strip() == "two hello", short.stdout + short.stderr  # search domains
     hosts = ok(mesh.pilotfish("exec", "deploy/curl", "--", "cat", "/etc/hosts"))
     for host, address in found.items():
         assert f"{address}\t{host}" in hosts, hosts

@@ -205,8 +205,15 @@ def hosts_file(
         host, export = str(entry["host"]), tuple(entry.get("exportTo") or ())
         if host not in listed and exported_to(export, str(entry["namespace"]), namespace):
             listed.add(host)
-            lines.append(f"{entry['address']}\t{host}")
+            lines.append(f"{entry['address']}\t{' '.join([host, *_searched(host, namespace)])}")
     return "\n".join(lines) + "\n"
+
+
+def _searched(host: str, namespace: str) -> list[str]:
+    """The shorter names a pod's resolver (search `<ns>.svc.cluster.local svc.cluster.local
+    cluster.local`) would expand to `host`, which the hosts file must list itself."""
+    domains = (f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN)
+    return [host[: -len(d) - 1] for d in domains if host.endswith(f".{d}")]
 
 
 def _first_instance_ip(
