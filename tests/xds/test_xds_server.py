@@ -32,6 +32,49 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coroutine, 30))
 
 
+def test_convergence_is_observed_once_the_push_is_sent_and_waiting_until_it_is_acked(
+    tmp_path: Path,
+) -> None:
+    """istiod records pilot_proxy_convergence_time when `pushConnection` has sent every type,
+    not on the ACK; the idle collection (`gc_freeze.when_out`) still waits for the ACKs."""
+    run(_convergence_scenario(tmp_path))
+
+
+async def _convergence_scenario(tmp_path: Path) -> None:
+    base = Snapshot({ROUTE: {"local": route_to_cluster("local", "backend")}})
+    registry = CollectorRegistry()
+    server = XdsServer(lambda node_id, metadata: base, registry)
+    await server.start(f"unix:{tmp_path / 'xds.sock'}")
+
+    def observed() -> float:
+        return registry.get_sample_value("pilot_proxy_convergence_time_count") or 0.0
+
+    try:
+        async with grpc.aio.insecure_channel(f"unix:{tmp_path / 'xds.sock'}") as channel:
+            call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources()
+            await call.write(sotw_request(ROUTE, ["local"], node_id=NODE))
+            first = await call.read()
+            await call.write(sotw_request(ROUTE, ["local"], first.version_info, first.nonce))
+            assert (await server.wait_acked({NODE: base}, timeout=5)).acked == (NODE,)
+            before = observed()
+            changed = base.updated({ROUTE: {"local": route_direct("local", "x")}})
+            server.set_snapshot(NODE, changed, changed_at=time.monotonic())
+            pushed = await call.read()
+            assert pushed.version_info == changed.version_of(ROUTE)
+            for _ in range(200):  # the writer's completion runs on the server's loop
+                if observed() > before:
+                    break
+                await asyncio.sleep(0.005)
+            assert observed() == before + 1  # sent: observed, with no ACK yet
+            assert server.convergence.waiting() == 1  # ... but not ACKed
+            await call.write(sotw_request(ROUTE, ["local"], pushed.version_info, pushed.nonce))
+            assert (await server.wait_acked({NODE: changed}, timeout=5)).acked == (NODE,)
+            assert server.convergence.waiting() == 0 and observed() == before + 1
+            call.cancel()
+    finally:
+        await server.stop(0)
+
+
 def test_sotw_connect_push_disconnect_reconnect(tmp_path: Path) -> None:
     run(_sotw_scenario(tmp_path))
 

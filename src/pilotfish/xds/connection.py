@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class Connection:
     requests: int = 0  # requests read (none: see `Refusals.unread`)
     answering: bool = False  # a VHDS demand is being answered: pushes wait for its reply
     push_held: bool = False  # a push came meanwhile (`XdsServer._push_now`)
+    unwritten: int = 0  # responses queued or being written: 0 once the client has them all
 
     def enqueue(
         self,
@@ -63,6 +65,7 @@ class Connection:
                 why = f"its {counted.kind} response of {size} bytes is over the {limit} bytes"
                 return "response_size", why + " an xDS message may be"
             self.outbox.put_nowait((response, counted, now))
+            self.unwritten += 1
             counted.pushes.inc()
             counted.config_size.observe(size)
         return None
@@ -72,15 +75,24 @@ class Connection:
         context: Any,
         window: WriteWindow,
         write_timeout: float,
+        written: Callable[[Connection, float], None] = lambda _, __: None,
     ) -> None:
         """Write queued responses until the outbox says stop (None) or the stream is closing.
         A response's bytes are made and its write started once its size fits in the write
         window (a client slow to read holds them `write_window.SLOT_HOLD` at most while others
         wait); one that has not read a response in `write_timeout` seconds raises
         TimeoutError (both kept by the window). The write is awaited here, with no task, timed
-        wait or timer of its own (bench/grpc_floor.py), and a cancelled stream cancels it."""
+        wait or timer of its own (bench/grpc_floor.py), and a cancelled stream cancels it.
+        `written(self, issued)` is called each time the last queued response has been written
+        (`issued`: when its write was handed to gRPC, which sends it from its own thread; the
+        loop may see the write complete much later while it is busy with a big push)."""
         while (item := await self.outbox.get()) is not None and not self.closing:
             response, counted, queued = item
             async with window.hold(response.size(), write_timeout):
-                await context.write(response.to_bytes())
+                data = response.to_bytes()
+                issued = time.monotonic()
+                await context.write(data)
             counted.push_time.observe(time.monotonic() - queued)
+            self.unwritten -= 1
+            if not self.unwritten:
+                written(self, issued)

@@ -1,9 +1,10 @@
 """Convergence: when each node's newest change started, and waiting for nodes to answer.
 
-Owns `Convergence`: the start of each node's oldest change not yet ACKed (a change's start is
+Owns `Convergence`: the start of each node's oldest change not yet sent (a change's start is
 when it reached the control plane: an apply's arrival, the first event of a debounced batch, as
 Istio's `PushRequest.Start`), observed into `pilot_proxy_convergence_time` once the node has
-ACKed everything; and `wait`, which waits until given nodes ACKed (or NACKed) given snapshots.
+been sent everything, as istiod observes it (the server says when); and `wait`, which waits
+until given nodes ACKed (or NACKed) given snapshots.
 Nodes are re-checked only when one of their streams answered, so waiting on thousands of nodes
 costs O(answers), not O(nodes x answers).
 
@@ -56,31 +57,44 @@ SyncOf = Callable[[str, Snapshot], tuple[SyncState, str]]
 class Convergence:
     def __init__(self, histogram: Histogram) -> None:
         self._histogram = histogram
-        self._started: dict[str, float] = {}  # node → monotonic start of its oldest pending change
+        self._started: dict[str, float] = {}  # node → monotonic start of its oldest unsent change
+        self._unacked: set[str] = set()  # nodes with a change they have not ACKed yet
         self._progress = asyncio.Event()
         self._waiters: dict[int, set[str]] = {}  # wait calls → nodes that answered since
         self._counter = 0
 
     def changed(self, node_id: str, at: float) -> None:
         """A change that started at `at` gave the node a new snapshot."""
-        pending_since = self._started.get(node_id)  # an earlier change not yet converged
+        pending_since = self._started.get(node_id)  # an earlier change not yet sent
         self._started[node_id] = at if pending_since is None else min(pending_since, at)
+        self._unacked.add(node_id)
 
-    def converged(self, node_id: str) -> None:
-        """The node ACKed all of its newest snapshot: observe how long that took."""
+    def converged(self, node_id: str, sent_at: float) -> None:
+        """The node has been sent all of its newest snapshot, at `sent_at` (monotonic):
+        observe how long that took."""
         started = self._started.pop(node_id, None)
         if started is not None:
-            self._histogram.observe(time.monotonic() - started)
+            self._histogram.observe(max(0.0, sent_at - started))
 
     def pending(self, node_id: str) -> bool:
+        """The node has a change not sent to it yet."""
         return node_id in self._started
+
+    def unacked(self, node_id: str) -> bool:
+        """The node has a change it has not ACKed yet."""
+        return node_id in self._unacked
+
+    def acked(self, node_id: str) -> None:
+        """The node ACKed all of its newest snapshot."""
+        self._unacked.discard(node_id)
 
     def waiting(self) -> int:
         """How many nodes have a change they have not ACKed yet."""
-        return len(self._started)
+        return len(self._unacked)
 
     def forget(self, node_id: str) -> None:
         self._started.pop(node_id, None)
+        self._unacked.discard(node_id)
 
     def answered(self, node_id: str) -> None:
         """A stream of the node ACKed, NACKed or closed: wake the waits concerned (none, most

@@ -11,7 +11,7 @@ several servers in one process do not clash. Istio's sums are exported as counte
 | `pilot_xds_push_time` | histogram | type | seconds from queueing a response to written |
 | `pilot_proxy_queue_time` | histogram | — | seconds a proxy waits in the push queue |
 | `pilot_push_queue_depth` | gauge | — | proxies in the push queue (pilotfish's: istiod has none) |
-| `pilot_proxy_convergence_time` | histogram | — | seconds from the config change to all ACKed |
+| `pilot_proxy_convergence_time` | histogram | — | seconds from the config change to all sent |
 | `pilot_push_triggers` | counter | type (config, endpoint) | pushes, by reason |
 | `pilot_total_xds_rejects` | counter | type | responses NACKed by proxies |
 | `pilot_xds_config_size_bytes` | histogram | type | size of the responses pushed |

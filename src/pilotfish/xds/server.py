@@ -236,7 +236,9 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         window = self._write_window
         assert window is not None
         try:
-            await connection.write_out(context, window, self.limits.write_timeout)
+            await connection.write_out(
+                context, window, self.limits.write_timeout, self._observe_convergence
+            )
         except asyncio.CancelledError:
             raise
         except TimeoutError:
@@ -368,8 +370,13 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 why = f"{kind} version {event.version}: {event.error_message}"
                 log.warning("xds NACK from %s for %s", connection.node_id, why)
         if answered:
-            self._observe_convergence(connection)
-            self.convergence.answered(connection.node_id)
+            node_id = connection.node_id
+            if self.convergence.unacked(node_id):
+                snapshot = self.cache.get(node_id)
+                if snapshot is not None and connection.stream.acked(snapshot):
+                    self.convergence.acked(node_id)
+            self.convergence.answered(node_id)
+        self._observe_convergence(connection, time.monotonic())  # nothing queued: all sent
 
     def _close(self, connection: Connection, reason: str, why: str) -> None:
         """Over a limit: count it and end the stream once its writer reaches this point."""
@@ -377,12 +384,17 @@ class XdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         connection.closing = True
         connection.outbox.put_nowait(None)
 
-    def _observe_convergence(self, connection: Connection) -> None:
-        snapshot = self.cache.get(connection.node_id)
-        if snapshot is None or not self.convergence.pending(connection.node_id):
+    def _observe_convergence(self, connection: Connection, sent_at: float) -> None:
+        """Istio's `pilot_proxy_convergence_time` ends when the push of the node's change has
+        been sent (istiod records it once `pushConnection` has handed every type to gRPC), not
+        when it is ACKed: here, once the stream holds no unwritten response and has been pushed
+        every type of the node's newest snapshot, observed at `sent_at`, when the last write was
+        handed to gRPC. (`wait_acked`, what `apply` reports, waits for the ACKs.)"""
+        if connection.unwritten or not self.convergence.pending(connection.node_id):
             return
-        if connection.stream.acked(snapshot):
-            self.convergence.converged(connection.node_id)
+        snapshot = self.cache.get(connection.node_id)
+        if snapshot is not None and connection.stream.sent(snapshot):
+            self.convergence.converged(connection.node_id, sent_at)
 
     def _node_sync_state(self, node_id: str, snapshot: Snapshot) -> tuple[SyncState, str]:
         return node_sync_state([c.stream for c in self._connections.get(node_id, ())], snapshot)

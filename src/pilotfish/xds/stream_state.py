@@ -165,13 +165,22 @@ class StreamBase:
         return tuple(self.types[t].status() for t in sorted(self.types))
 
     def acked(self, snapshot: Snapshot) -> bool:
-        """`sync_state(snapshot)` is ACKED: the same test, stopping at the first type not ACKed
-        (the server asks it of every ACK while a change is pending: a storm's every ACK)."""
+        """`sync_state(snapshot)` is ACKED: the same test, stopping at the first type not
+        ACKed."""
+        return self._reached(snapshot, acked=True)
+
+    def sent(self, snapshot: Snapshot) -> bool:
+        """Every type of `snapshot` this stream needs has been pushed to it (queued: whether
+        it is written yet is the connection's to say), ACKed or not."""
+        return self._reached(snapshot, acked=False)
+
+    def _reached(self, snapshot: Snapshot, acked: bool) -> bool:
         for state in self.types.values():
             resources = snapshot.resources(state.type_url)
             if not state.wildcard and not resources.by_name:
                 continue
-            if state.acked_version != resources.view_version(state.scope):
+            held = state.acked_version if acked else state.sent_version
+            if held != resources.view_version(state.scope):
                 return False
         return snapshot.types_with_resources() <= self.types.keys()
 
