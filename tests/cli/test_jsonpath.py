@@ -78,3 +78,12 @@ def test_get_prints_jsonpath_as_kubectl(capsys: Any) -> None:
     assert capsys.readouterr().out == "x"
     assert print_jsonpath(payload, "jsonpath={range .items[*]}x") == 1
     assert "error parsing jsonpath" in capsys.readouterr().err
+
+
+def test_keys_with_dots_are_escaped_or_quoted() -> None:
+    """kubectl's `{.data.root-cert\\.pem}` (Istio's docs) and `{.data['root-cert.pem']}`."""
+    cm = {"data": {"root-cert.pem": "PEM", "root-cert": {"pem": "nested"}}}
+    assert render(cm, "{.data.root-cert\\.pem}") == "PEM"
+    assert render(cm, "{.data['root-cert.pem']}") == "PEM"
+    assert render(cm, '{.data["root-cert.pem"]}') == "PEM"
+    assert render(cm, "{.data.root-cert.pem}") == "nested"

@@ -172,3 +172,21 @@ def test_the_workload_chain_is_the_plugged_in_ca_as_the_page_checks_it(
     assert certs.uri_sans(chain[0]) == ["spiffe://cluster.local/ns/foo/sa/httpbin"]
     address = str(running.proxy(f"{httpbin}.foo")["ip"])
     assert _served_chain(address, 8080) == [_der(c) for c in chain]
+
+
+def test_root_cert_configmap_is_the_plugged_in_root(mesh: tuple[LocalMesh, Path]) -> None:
+    """As the page's sibling check (and istiod's namespace controller): `kubectl get cm
+    istio-ca-root-cert -n foo -o jsonpath='{.data.root-cert\\.pem}'` is the plug-in root, the
+    one httpbin's Envoy trusts (its ROOTCA secret)."""
+    running, folder = mesh
+    root = x509.load_pem_x509_certificate((folder / "cluster1" / "root-cert.pem").read_bytes())
+    path = "jsonpath={.data.root-cert\\.pem}"
+    pem = _ok(running, "get", "cm", "istio-ca-root-cert", "-n", "foo", "-o", path)
+    assert [_der(c) for c in x509.load_pem_x509_certificates(pem.encode())] == [_der(root)]
+    dump = json.loads(
+        _ok(running, "proxy-config", "secret", _pod(running, "httpbin"), "-n", "foo", "-o", "json")
+    )
+    (trusted,) = [s["secret"] for s in dump["dynamicActiveSecrets"] if s["name"] == "ROOTCA"]
+    assert base64.b64decode(trusted["validationContext"]["trustedCa"]["inlineBytes"]) == (
+        pem.encode()
+    )

@@ -11,7 +11,8 @@ from typing import Any
 
 from pilotfish.cli.errors import mesh_call
 from pilotfish.cli.get_output import Section
-from pilotfish.cli.kube_views import age_of, gateway_api_columns, ingress_columns, timestamp
+from pilotfish.cli.kube_builtins import always_there
+from pilotfish.cli.kube_views import age_of, gateway_api_columns, ingress_columns
 from pilotfish.cli.selectors import Selector
 from pilotfish.config.kinds import (
     GATEWAY_API_GROUP,
@@ -20,8 +21,6 @@ from pilotfish.config.kinds import (
     plural,
     resolve_kind,
 )
-
-ISTIO_SYSTEM = "istio-system"
 
 
 def config_section(
@@ -49,8 +48,8 @@ def config_section(
         query["name"] = names[0]
     status, body = mesh_call(info, "GET", "/api/v1/config?" + urllib.parse.urlencode(query))
     docs: list[dict[str, Any]] = body.get("documents", []) if status == 200 else []
-    if resolved.kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
-        docs += _istio_configmap(docs, names, float(info.get("control_plane_created") or 0))
+    if resolved.kind in ("ServiceAccount", "ConfigMap"):  # what every namespace holds
+        docs += always_there(resolved.kind, docs, names, namespace, info)
     docs = [d for d in docs if has_labels(d, labels or Selector())]
     if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
         for doc in docs:
@@ -82,26 +81,6 @@ def named(found: list[dict[str, Any]], names: list[str]) -> tuple[list[dict[str,
         picked += hits
         missing += [] if hits else [name]
     return picked, missing
-
-
-def _istio_configmap(
-    stored: list[dict[str, Any]], names: list[str], started: float
-) -> list[dict[str, Any]]:
-    """Istio's install always leaves an `istio` ConfigMap in istio-system: when none was applied
-    (`up DIR` with none in it), the mesh runs on Istio's defaults, shown as that ConfigMap
-    (created when the control plane started)."""
-    if (names and "istio" not in names) or any(
-        (d.get("metadata") or {}).get("name") == "istio"
-        and (d.get("metadata") or {}).get("namespace") == ISTIO_SYSTEM
-        for d in stored
-    ):
-        return []
-    from pilotfish.cli.install import ISTIO_MESH_DEFAULTS, istio_configmap
-
-    default = istio_configmap(ISTIO_MESH_DEFAULTS)
-    if started:
-        default.setdefault("metadata", {})["creationTimestamp"] = timestamp(started)
-    return [default]
 
 
 def has_labels(doc: dict[str, Any], labels: Selector) -> bool:

@@ -1,5 +1,6 @@
 """kubectl's `-o jsonpath=TEMPLATE` (k8s.io/client-go/util/jsonpath), for the forms Istio's docs
-and everyday kubectl use: `{.a.b[0].c}`, `[*]`, `[?(@.name=="http2")]` filters, recursive
+and everyday kubectl use: `{.a.b[0].c}`, keys with dots (`{.data.root-cert\\.pem}`,
+`{.data['root-cert.pem']}`), `[*]`, `[?(@.name=="http2")]` filters, recursive
 descent (`{.items..metadata.name}`), `{range …}…{end}` and string literals (`{"\\n"}`).
 
 Printed as kubectl prints it: text outside braces verbatim, the values of one `{…}` joined by a
@@ -15,8 +16,9 @@ import re
 from typing import Any
 
 _STEP = re.compile(
-    r"(\.\.?)([A-Za-z0-9_-]+)|\[(\d+|\*)\]"
+    r"(\.\.?)((?:[A-Za-z0-9_-]|\\\.)+)|\[(\d+|\*)\]"
     r"|\[\?\(@\.([A-Za-z0-9_.-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]"
+    r"|\[['\"]([^'\"]+)['\"]\]"
 )
 _ACTION = re.compile(r"\{((?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^}\"'])*)\}")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
@@ -38,7 +40,8 @@ def evaluate(data: Any, expr: str) -> list[Any]:
     """The values one expression (`.items[*].metadata.name`) selects; `@`/`$` start it at the
     current item / the root, which here are the same object."""
     current = [data]
-    for dots, field, index, key, wanted in _STEP.findall(expr.strip().lstrip("$@")):
+    for dots, dotted, index, key, wanted, quoted in _STEP.findall(expr.strip().lstrip("$@")):
+        field = quoted or dotted.replace("\\.", ".")  # `.data.root-cert\.pem`, `['a.b']`
         nxt: list[Any] = []
         for item in current:
             if field and dots == "..":

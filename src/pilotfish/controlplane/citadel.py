@@ -116,6 +116,7 @@ class CaState:
             "source": material.source,
             "signer": certs.summarize(material.signer).__dict__,
             "roots": [certs.summarize(r).__dict__ for r in material.roots],
+            "root_cert": material.roots_pem,  # what `istio-ca-root-cert` holds in each namespace
             "max_workload_cert_ttl_seconds": int(self.max_ttl.total_seconds()),
         }
 
