@@ -76,7 +76,8 @@ async def run(args: argparse.Namespace) -> None:
     server = XdsServer(cp.snapshot_for_node, cache=cp.cache, demand=cp.demand)
     window = WriteWindow()
     server._write_window = window
-    old_writer = len(inspect.signature(Connection.write_out).parameters) > 4  # before 2026-12-02
+    params = list(inspect.signature(Connection.write_out).parameters)
+    old_writer = len(params) > 4 and params[4] != "written"  # before 2026-12-02
     extra: tuple[Any, ...] = (server.metrics.push_time,) if old_writer else ()
     connections: list[Connection] = []
     writers: list[asyncio.Task[None]] = []

@@ -27,14 +27,17 @@ from pilotfish.xds.stream_state import StreamBase, SyncState
 
 def node_sync_state(streams: Sequence[StreamBase], snapshot: Snapshot) -> tuple[SyncState, str]:
     """A node's state for `snapshot`, from its open streams: NACKED if any rejected it, ACKED if
-    one has all of it, else PENDING."""
-    states = [stream.sync_state(snapshot) for stream in streams]
-    for state in states:
+    one has all of it, else PENDING. (A stream that ACKed it all cannot have rejected it: the
+    cheaper `acked` first; `wait` asks this of every answer of a mesh-wide change.)"""
+    acked = False
+    for stream in streams:
+        if stream.acked(snapshot):
+            acked = True
+            continue
+        state = stream.sync_state(snapshot)
         if state[0] is SyncState.NACKED:
             return state
-    if any(state is SyncState.ACKED for state, _ in states):
-        return SyncState.ACKED, ""
-    return SyncState.PENDING, ""
+    return (SyncState.ACKED, "") if acked else (SyncState.PENDING, "")
 
 
 def proxy_status(node_id: str, streams: Sequence[tuple[float, StreamBase]]) -> ProxySyncStatus:
