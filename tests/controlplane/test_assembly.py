@@ -43,6 +43,27 @@ def test_a_name_the_common_parts_hold_is_no_difference() -> None:
     assert SharedNames().same((block, _part("a")), (block, _part()))
 
 
+def test_a_pair_of_parts_is_compared_once_for_every_tuple_holding_it() -> None:
+    """The sidecars of many namespaces share the outbound block: a change that rebuilt it
+    (and each namespace's parts) compares the old and new block's names once, not once per
+    namespace's pair of tuples (fails if each pair of tuples reads its parts' names anew)."""
+    old, new = _part("a", "b"), _part("a", "b")
+    names, reads = SharedNames(), list[ProxyResources]()
+    real_of = names.of
+
+    def of(part: ProxyResources) -> tuple[frozenset[str], ...]:
+        reads.append(part)
+        return real_of(part)
+
+    names.of = of  # type: ignore[method-assign]
+    for namespace in ("x", "y", "z"):
+        assert names.same((old, _part(namespace)), (new, _part(namespace)))
+    assert sum(1 for p in reads if p is old or p is new) == 2
+    assert not names.same((old, _part("w")), (new, _part("v")))  # the pair holds ...
+    assert names.same((old,), (_part("b", "a"),))  # ... and each new pair is compared
+    assert not names.same((new,), (_part("a"),))
+
+
 def test_names_are_of_each_type() -> None:
     assignment = ProxyResources.build([endpoint_pb2.ClusterLoadAssignment(cluster_name="a")])
     cluster = _part("a")

@@ -316,6 +316,7 @@ class SharedNames:
     def __init__(self) -> None:
         self._parts: dict[int, tuple[ProxyResources, tuple[frozenset[str], ...]]] = {}
         self._same: dict[tuple[tuple[int, ...], tuple[int, ...]], bool] = {}
+        self._pairs: dict[tuple[int, int], bool] = {}  # ids of parts `of` holds (alive)
         self._held: list[tuple[ProxyResources, ...]] = []  # no other tuple takes their ids
 
     def same(self, old: tuple[ProxyResources, ...], new: tuple[ProxyResources, ...]) -> bool:
@@ -327,10 +328,22 @@ class SharedNames:
         if found is None:
             self._held.append(old + new)
             found = len(old) == len(new) and all(  # each part names what it named
-                self.of(a) == self.of(b) for a, b in zip(old, new, strict=True)
+                self._same_part(a, b) for a, b in zip(old, new, strict=True)
             )
             self._same[key] = found or self._differ_by_nothing(old, new)
         return self._same[key]
+
+    def _same_part(self, a: ProxyResources, b: ProxyResources) -> bool:
+        """Whether two parts name the same resources, compared once per pair of parts (the
+        tuples of a namespace's sidecars differ by their route and namespace parts, but share
+        the outbound block, whose thousands of names are compared once)."""
+        if a is b:
+            return True
+        key = (id(a), id(b))
+        found = self._pairs.get(key)
+        if found is None:
+            found = self._pairs[key] = self.of(a) == self.of(b)
+        return found
 
     def _differ_by_nothing(
         self, old: tuple[ProxyResources, ...], new: tuple[ProxyResources, ...]

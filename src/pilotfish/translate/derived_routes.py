@@ -3,14 +3,14 @@ of VirtualServices and of the outbound traffic policy only: the virtual hosts of
 those VirtualServices name are built again (and the tail, with the catch-all, when the policy
 changed), every other one is copied.
 
-Building it whole costs a lookup, a unit and a copy per service port (1,000 virtual hosts at
-the scale benchmark's size, ~20 ms per namespace) for a change that moves one or two (or only
-the catch-all). Each configuration built or derived is kept as a `Built` record with what it
-was made of (its config objects, services, mesh config, source-match flags and cluster specs)
-in its push context and as the latest of its key in the `Carry` (so a later push context finds
-it however many push contexts came between that did not build it: a targeted change builds
-only its holders' namespaces). The derivation is exact, not a guess, whichever push context
-the record came from (older or newer: the difference of two object sets is symmetric):
+Building it whole costs a lookup, a unit and a copy per service port (~20 ms per namespace at
+1,000 services) for a change that moves one or two (or only the catch-all). Each configuration
+built or derived is kept as a `Built` record with what it was made of (its config objects,
+services, mesh config, source-match flags and cluster specs) in its push context and as the
+latest of its key in the `Carry` (so a later push context finds it however many push contexts
+came between that did not build it: a targeted change builds only its holders' namespaces).
+The derivation is exact whichever push context the record came from (older or newer: the
+difference of two object sets is symmetric):
 - it applies only when the record's services and source-match flags are equal, its mesh
   config is equal but maybe for the outbound traffic policy, the namespace's cluster specs
   hold the very same specs (no DestinationRule read differs), and every object that differs
@@ -23,10 +23,10 @@ the record came from (older or newer: the difference of two object sets is symme
   as a full build builds them (`virtual_hosts.slot_unit`), and the tail (CONNECT virtual
   hosts, whose routes a changed VirtualService may shadow, the pod's own, the catch-all, the
   only virtual host that reads the policy) is built again whole when it has CONNECT ones or
-  the policy changed; ServiceEntry hosts' domains are tidied again (idempotent).
-`tests/controlplane/test_incremental.py`, `test_derived_routes.py` and `bench/scope_soak.py`
-compare the result with translation from scratch. Captured pods' per-port configurations are
-not derived.
+  the policy changed; ServiceEntry hosts' domains are tidied again (idempotent); a part
+  holding what its record's holds is that one. `tests/controlplane/test_incremental.py`,
+`test_derived_routes.py` and `bench/scope_soak.py` compare the result with translation from
+scratch. Captured pods' configurations are not derived.
 """
 
 from __future__ import annotations
@@ -331,10 +331,9 @@ def derived_part(
     tidy: Mapping[str, frozenset[str]],
     previous: PushContext | None = None,
 ) -> OnDemandRoutePart | None:
-    """`derived` for a part built without its whole configuration (`http_proxy_part.
-    vhds_built`): its virtual hosts are the units'; those of the changed hosts, and the tail
-    when it has CONNECT ones or the policy changed, are taken anew; its index serves while
-    every position keeps its domains. `tidy`: `push`'s (`http_proxy_part._tidied`)."""
+    """`derived` for a part built without its whole configuration (`vhds_built`): the virtual
+    hosts of the changed hosts, and the tail if it has CONNECT ones or the policy changed, are
+    taken anew; its index serves while every position keeps its domains (`tidy`: `push`'s)."""
     prepared = _prepared(proxy, push, key, previous)
     if prepared is None or not isinstance(prepared[0].resources, OnDemandRoutePart):
         return None
@@ -353,6 +352,10 @@ def derived_part(
         vhosts[slots:] = tail_vhosts(proxy, push, specs, recipe.claimed, diagnostics, finish)
     elif policy_changed:
         vhosts[-1] = finish(catch_all_vhost(push.mesh.outbound_traffic_policy))
+    new_recipe = Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host)
+    if _unchanged(old, vhosts, tidy, diagnostics):
+        keep(proxy, push, key, old, new_recipe)  # the same part: its holders' pieces stand
+        return old
     tails = (old.vhosts[slots:], vhosts[slots:])
     same = len(tails[0]) == len(tails[1]) and all(
         list(a.domains) == list(b.domains) for a, b in zip(*tails, strict=True)
@@ -363,8 +366,25 @@ def derived_part(
     part = OnDemandRoutePart(
         up_front, tuple(vhosts), tidy, old.always, diagnostics, known, slots=slots
     )
-    keep(proxy, push, key, part, Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host))
+    keep(proxy, push, key, part, new_recipe)
     return part
+
+
+def _unchanged(
+    old: OnDemandRoutePart,
+    vhosts: list[rc_pb2.VirtualHost],
+    tidy: Mapping[str, frozenset[str]],
+    diagnostics: list[Diagnostic],
+) -> bool:
+    """Whether a part derived from `old` holds its very virtual hosts (a change of every pool
+    rebuilds none), tidied alike, with its diagnostics: then it is `old` (what its holders
+    were sent of it stands: `on_demand_routes.published_pieces`, `SnapshotAssembly`)."""
+    return (
+        len(vhosts) == len(old.vhosts)
+        and all(a is b for a, b in zip(vhosts, old.vhosts, strict=True))
+        and (tidy is old.tidy or tidy == old.tidy)
+        and list(old.diagnostics) == diagnostics
+    )
 
 
 def _same_domains(

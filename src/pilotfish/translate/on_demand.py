@@ -267,14 +267,25 @@ def narrowed_since(
             return (before.found, *shared[1:]), before._replace(groups=groups, held=held)
         block = shared[0]
         if _same_names(before.block[ENDPOINT], block[ENDPOINT], push):
-            part = ProxyResources({t: {n: block[t][n] for n in before.found[t]} for t in _TYPES})
-            found = _kept(push, part)
+            found = _renarrowed(before.found, block, push)
             return (found, *shared[1:]), Narrowing(block, own, clusters, groups, held, found)
     parts = narrowed(shared, own, clusters, push)
     return parts, Narrowing(shared[0], own, clusters, groups, held, parts[0])
 
 
 _TYPES = (CLUSTER, ENDPOINT)  # what a narrowed block holds (`_narrow`)
+
+
+def _renarrowed(found: ProxyResources, block: ProxyResources, push: PushContext) -> KeptPart:
+    """`found` (a narrowed block) with `block`'s messages of its names (`block` has them
+    all), once per pair in a push context: sidecars asking for the same clusters share
+    their narrowed block."""
+    key = ("pilotfish.translate.on_demand.renarrowed", id(found), id(block))
+    known: tuple[ProxyResources, ProxyResources, KeptPart] | None = push.memo.get(key)
+    if known is None or known[0] is not found or known[1] is not block:
+        part = ProxyResources({t: {n: block[t][n] for n in found[t]} for t in _TYPES})
+        known = push.memo[key] = (found, block, _kept(push, part))
+    return known[2]
 
 
 def _same_names(a: Mapping[str, Message], b: Mapping[str, Message], push: PushContext) -> bool:
