@@ -250,10 +250,11 @@ spec:
   - providers: [{name: otel}]
   - providers: [{name: nowhere}]
 """
-"""Istio's "OpenTelemetry" access log task's provider (samples/open-telemetry/loki/iop.yaml)."""
+"""Istio's "OpenTelemetry" access log task's provider (samples/open-telemetry/loki/iop.yaml),
+before any collector runs in the mesh: the task itself is tests/e2e/test_otel_access_log_task."""
 
 
-def test_an_access_log_provider_this_version_lacks_is_said_not_silent(
+def test_an_access_log_provider_the_mesh_cannot_reach_is_said_not_silent(
     mesh: LocalMesh, tmp_path: Path
 ) -> None:
     path = tmp_path / "otel.yaml"
@@ -263,7 +264,8 @@ def test_an_access_log_provider_this_version_lacks_is_said_not_silent(
     warnings = [line for line in result.stderr.splitlines() if "Telemetry default/otel" in line]
     assert len(warnings) == 2, result.stderr
     assert warnings[0].endswith(
-        'at spec.accessLogging[0].providers[0].name: provider "otel" is an extension provider '
-        "of type envoyOtelAls, which this version does not implement: nothing is logged for it"
+        'at spec.accessLogging[0].providers[0].name: provider "otel" sends to '
+        "opentelemetry-collector.istio-system.svc.cluster.local:4317, which is not a service "
+        "port of the mesh: nothing is logged for it"
     ), warnings
     assert 'provider "nowhere" is defined by no extensionProviders entry' in warnings[1]

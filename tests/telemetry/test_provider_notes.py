@@ -8,7 +8,7 @@ from pilotfish.telemetry.provider_notes import provider_notes
 
 MESH = MeshTelemetry(
     providers=(
-        Provider("otel", "envoyOtelAls"),
+        Provider("http-als", "envoyHttpAls"),
         Provider("file", "envoyFileAccessLog"),
         Provider("zipkin", "zipkin", service="zipkin.istio-system", port=9411),
         Provider("sky", "skywalking"),
@@ -19,7 +19,7 @@ TELEMETRY = """apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata: {name: t, namespace: ns}
 spec:
-  accessLogging: [{providers: [{name: envoy}, {name: file}, {name: otel}]}]
+  accessLogging: [{providers: [{name: envoy}, {name: file}, {name: http-als}]}]
   tracing: [{providers: [{name: zipkin}]}, {providers: [{name: sky}]}]
   metrics: [{providers: [{name: prometheus}, {name: sd}, {name: none}]}]
 """
@@ -31,8 +31,8 @@ def test_each_unserved_provider_is_named_with_its_field_and_what_is_lost() -> No
     assert said == [
         (
             "spec.accessLogging[0].providers[2].name",
-            'provider "otel" is an extension provider of type envoyOtelAls, which this version '
-            "does not implement: nothing is logged for it",
+            'provider "http-als" is an extension provider of type envoyHttpAls, which this '
+            "version does not implement: nothing is logged for it",
         ),
         (
             "spec.tracing[1].providers[0].name",

@@ -2,8 +2,8 @@
 
 A case directory holds `input.yaml` (Istio config, plus optional `v1 Service`/`v1 Pod` registry
 documents), `proxy.yaml` (who asks: `instance`, `type`, `app_ports`, `delta_xds`, optional
-`registry:` file of shared registry documents and `mesh:` settings) and `<type>.golden.yaml`
-files.
+`registry:` file of shared registry documents, `mesh:` settings and `mesh_config:`, the telemetry
+part of an Istio mesh config) and `<type>.golden.yaml` files.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pilotfish.agent.bootstrap import BootstrapSettings, build_bootstrap
 from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.cli.describe.authz import pod_proxy
 from pilotfish.config import load
+from pilotfish.config.mesh_telemetry import parse_mesh_telemetry
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.model.mesh import MeshConfig
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -107,6 +108,10 @@ def load_case(case: Path) -> tuple[Proxy, PushContext]:
         delta_xds=bool(settings.get("delta_xds", False)),
     )
     mesh = MeshConfig(**settings.get("mesh", {}))
+    if "mesh_config" in settings:
+        errors: list[tuple[str, str]] = []
+        mesh = replace(mesh, telemetry=parse_mesh_telemetry(settings["mesh_config"], errors))
+        assert errors == [], errors
     return proxy, PushContext(registry=registry, configs=tuple(result.objects), mesh=mesh)
 
 

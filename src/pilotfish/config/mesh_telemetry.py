@@ -3,9 +3,10 @@
 Honoured fields, with Istio's names and defaults: `accessLogFile` ("" = off), `accessLogEncoding`
 (TEXT|JSON), `accessLogFormat`, `enableTracing` (true), `defaultConfig.tracing.sampling` (1.0, i.e.
 1%), `defaultConfig.tracing.zipkin.address`, `extensionProviders` (zipkin, opentelemetry,
-envoyFileAccessLog, prometheus) and `defaultProviders` (metrics default `prometheus`). Also the
-legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`), which sets the Zipkin
-address. Parsing never raises: problems come back as (field path, message) pairs.
+envoyFileAccessLog, envoyOtelAls, prometheus) and `defaultProviders` (metrics default
+`prometheus`). Also the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`),
+which sets the Zipkin address. Parsing never raises: problems come back as (field path,
+message) pairs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-PROVIDER_KINDS = ("zipkin", "opentelemetry", "envoyFileAccessLog", "prometheus")
+PROVIDER_KINDS = ("zipkin", "opentelemetry", "envoyFileAccessLog", "envoyOtelAls", "prometheus")
 UNSUPPORTED_KINDS = (
     "envoyExtAuthzHttp",
     "envoyExtAuthzGrpc",
@@ -25,9 +26,9 @@ UNSUPPORTED_KINDS = (
     "skywalking",
     "envoyHttpAls",
     "envoyTcpAls",
-    "envoyOtelAls",
     "sds",
 )
+OTEL_ALS = "envoyOtelAls"  # OpenTelemetry access logs (`telemetry.access_log.OtelLog`)
 DEFAULT_SAMPLING = 1.0  # percent: Istio's PILOT_TRACE_SAMPLING / defaultConfig.tracing.sampling
 ENVOY_PROVIDER = "envoy"  # Istio's built-in file access log provider (/dev/stdout)
 LEGACY_ZIPKIN = "zipkin"  # the provider name `defaultConfig.tracing.zipkin` stands for
@@ -43,8 +44,9 @@ class Provider:
     port: int = 0
     path: str = ""  # zipkin: collector path; envoyFileAccessLog: file path; otel http: path
     max_tag_length: int = 256
-    text_format: str = ""  # envoyFileAccessLog logFormat.text
-    labels: tuple[tuple[str, str], ...] = ()  # envoyFileAccessLog logFormat.labels (JSON)
+    text_format: str = ""  # envoyFileAccessLog, envoyOtelAls logFormat.text
+    labels: tuple[tuple[str, str], ...] = ()  # their logFormat.labels (JSON keys; OTel attributes)
+    log_name: str = ""  # envoyOtelAls logName
     otel_http: bool = False  # opentelemetry with `http` (OTLP/HTTP) instead of gRPC
     b3_and_w3c: bool = False  # zipkin traceContextOption USE_B3_WITH_W3C_PROPAGATION
 
@@ -100,8 +102,11 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
         errors.append((f"{path}.{kind}", "is not a known extension provider"))
         return None
     where = f"{path}.{kind}"
-    if kind in ("zipkin", "opentelemetry") and not isinstance(body.get("service"), str):
+    if kind in ("zipkin", "opentelemetry", OTEL_ALS) and not isinstance(body.get("service"), str):
         errors.append((f"{where}.service", "is required"))
+        return None
+    if kind == OTEL_ALS and body.get("port", 0) == 0:  # Istio's validation: a port is required
+        errors.append((f"{where}.port", "is required: a port from 1 to 65535"))
         return None
     log_format = body.get("logFormat") or {}
     labels = log_format.get("labels") if isinstance(log_format, dict) else None
@@ -114,6 +119,7 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
         max_tag_length=int(body.get("maxTagLength") or 256),
         text_format=str(log_format.get("text") or "") if isinstance(log_format, dict) else "",
         labels=tuple((str(k), str(v)) for k, v in (labels or {}).items()),
+        log_name=str(body.get("logName") or "") if kind == OTEL_ALS else "",
         otel_http=kind == "opentelemetry" and "http" in body,
         b3_and_w3c=body.get("traceContextOption") == "USE_B3_WITH_W3C_PROPAGATION",
     )

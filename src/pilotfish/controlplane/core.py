@@ -277,7 +277,7 @@ class ControlPlane(ProxyGenerations):
             self.manifest_version += 1  # launcher) run on the event loop while this runs in a
             # worker thread, and must never see the new version with the old documents
         notes = notes + notes_about(incoming, self.translation_notes)
-        notes += provider_notes(incoming, self.push.mesh.telemetry)
+        notes += provider_notes(incoming, self.push.mesh.telemetry, self.push.registry)
         return ChangeResult(True, notes, changes, sorted(changed), changed)
 
     def _objects_by_key(self) -> dict[DocKey, ConfigObject[Any]]:

@@ -1,7 +1,12 @@
 """Access logs as Istio writes them: Envoy's file logger with Istio's default text format or its
 JSON keys, per the mesh config (`accessLogFile`, `accessLogEncoding`, `accessLogFormat`) or the
 Telemetry API's `accessLogging` (providers, `disabled`, `match.mode`, `filter.expression` as a
-CEL access-log filter).
+CEL access-log filter); and an `envoyOtelAls` provider's OpenTelemetry logger (`OtelLog`), as
+Istio builds it (`openTelemetryLog` in pilot/pkg/model/telemetry_logging.go): OTLP over gRPC to
+the provider's outbound cluster, log name `otel_envoy_accesslog` unless `logName`, the body
+`logFormat.text` (else Istio's default text format), `logFormat.labels` as the record's
+attributes (none by default), Envoy's built-in resource labels off, and the peer filter-state
+objects Istio names. `access_log` builds either, with the same filter.
 
 `/dev/stdout` is the Envoy's output, which the agent writes to the instance's `envoy.log`: what
 `pilotfish logs POD -c istio-proxy` shows, as `kubectl logs POD -c istio-proxy` does.
@@ -12,14 +17,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envoy.config.accesslog.v3 import accesslog_pb2
-from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2
+from envoy.config.core.v3 import (
+    base_pb2,
+    config_source_pb2,
+    grpc_service_pb2,
+    substitution_format_string_pb2,
+)
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.access_loggers.filters.cel.v3 import cel_pb2
+from envoy.extensions.access_loggers.grpc.v3 import als_pb2
+from envoy.extensions.access_loggers.open_telemetry.v3 import logs_service_pb2
 from google.protobuf import struct_pb2
 
 from pilotfish.telemetry.envoy import pack
 
 FILE_LOGGER = "envoy.access_loggers.file"
+OTEL_LOGGER = "envoy.access_loggers.open_telemetry"
+OTEL_LOG_NAME = "otel_envoy_accesslog"  # Istio's default `logName`
+# the filter-state objects Istio's OTel logger names (its peer metadata, old and new keys)
+OTEL_FILTER_STATE = (
+    "upstream_peer", "downstream_peer", "wasm.upstream_peer", "wasm.upstream_peer_id",
+    "wasm.downstream_peer", "wasm.downstream_peer_id",
+)  # fmt: skip
 CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
 STDOUT = "/dev/stdout"
 
@@ -73,7 +92,48 @@ class FileLog:
     filter: str = ""  # CEL expression; only requests where it is true are logged
 
 
-def file_access_log(log: FileLog) -> accesslog_pb2.AccessLog:
+@dataclass(frozen=True)
+class OtelLog:
+    """One OpenTelemetry access log (`envoyOtelAls`): where, what body and attributes, for
+    which requests."""
+
+    cluster: str  # the provider's outbound cluster
+    authority: str  # its service's hostname
+    log_name: str = OTEL_LOG_NAME
+    text: str = ""  # the body's format ("" = Istio's default text format)
+    labels: tuple[tuple[str, str], ...] = ()  # attributes -> operators
+    filter: str = ""  # CEL expression; only requests where it is true are logged
+
+
+def access_log(log: FileLog | OtelLog) -> accesslog_pb2.AccessLog:
+    """The Envoy access log for `log`, with its CEL filter when it has one."""
+    access_log = _file_access_log(log) if isinstance(log, FileLog) else _otel_access_log(log)
+    if log.filter:
+        access_log.filter.extension_filter.name = CEL_FILTER
+        access_log.filter.extension_filter.typed_config.CopyFrom(
+            pack(cel_pb2.ExpressionFilter(expression=log.filter))
+        )
+    return access_log
+
+
+def _otel_access_log(log: OtelLog) -> accesslog_pb2.AccessLog:
+    grpc = grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=log.cluster, authority=log.authority)
+    config = logs_service_pb2.OpenTelemetryAccessLogConfig(
+        common_config=als_pb2.CommonGrpcAccessLogConfig(
+            log_name=log.log_name,
+            grpc_service=grpc_service_pb2.GrpcService(envoy_grpc=grpc),
+            transport_api_version=config_source_pb2.V3,
+            filter_state_objects_to_log=OTEL_FILTER_STATE,
+        ),
+        disable_builtin_labels=True,
+    )
+    config.body.string_value = log.text or ISTIO_TEXT_FORMAT  # as Istio: no newline added
+    for key, operator in sorted(log.labels):  # Istio sorts them (stable config)
+        config.attributes.values.add(key=key).value.string_value = operator
+    return accesslog_pb2.AccessLog(name=OTEL_LOGGER, typed_config=pack(config))
+
+
+def _file_access_log(log: FileLog) -> accesslog_pb2.AccessLog:
     if log.labels or log.json:
         fields = struct_pb2.Struct()
         fields.update(dict(log.labels) if log.labels else ISTIO_JSON_FORMAT)
@@ -86,10 +146,4 @@ def file_access_log(log: FileLog) -> accesslog_pb2.AccessLog:
             )
         )
     config = file_pb2.FileAccessLog(path=log.path, log_format=log_format)
-    access_log = accesslog_pb2.AccessLog(name=FILE_LOGGER, typed_config=pack(config))
-    if log.filter:
-        access_log.filter.extension_filter.name = CEL_FILTER
-        access_log.filter.extension_filter.typed_config.CopyFrom(
-            pack(cel_pb2.ExpressionFilter(expression=log.filter))
-        )
-    return access_log
+    return accesslog_pb2.AccessLog(name=FILE_LOGGER, typed_config=pack(config))

@@ -17,11 +17,12 @@ from typing import Any
 
 from pilotfish.config.durations import parse_duration
 from pilotfish.config.kinds import TELEMETRY_KIND
-from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER
+from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, OTEL_ALS, Provider
 from pilotfish.config.objects import ConfigObject
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.telemetry.access_log import STDOUT, FileLog
+from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.telemetry.access_log import OTEL_LOG_NAME, STDOUT, FileLog, OtelLog
 from pilotfish.telemetry.labels import Reporter
 from pilotfish.telemetry.metrics import (
     DEFAULT_REPORTING_INTERVAL,
@@ -131,8 +132,8 @@ def _mode_matches(mode: str | int | None, reporter: Reporter, gateway: bool) -> 
     return isinstance(mode, str) and _MODES[mode] == (reporter,)
 
 
-def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[FileLog]:
-    """The file access logs of one listener side, as Istio resolves them: with no Telemetry
+def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[FileLog | OtelLog]:
+    """The access logs of one listener side, as Istio resolves them: with no Telemetry
     `accessLogging`, the mesh config's `accessLogFile`; otherwise, per provider, the most specific
     entry decides (`disabled`, `filter.expression`); entries naming no provider use
     `defaultProviders.accessLogging` (else `envoy` when `accessLogFile` is set)."""
@@ -155,7 +156,7 @@ def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[Fil
         for name in provider_names(entry.providers) or defaults:
             expression = entry.filter.expression if entry.filter is not None else None
             decided[name] = None if entry.disabled else (expression or "")
-    logs = []
+    logs: list[FileLog | OtelLog] = []
     for name, expression in decided.items():
         if expression is None:
             continue
@@ -170,13 +171,35 @@ def _mesh_file_log(push: PushContext, path: str) -> FileLog:
     return FileLog(path=path, text=mesh.access_log_format, json=mesh.access_log_encoding == "JSON")
 
 
-def _provider_log(push: PushContext, name: str) -> FileLog | None:
+def _provider_log(push: PushContext, name: str) -> FileLog | OtelLog | None:
     provider = push.mesh.telemetry.provider(name)
     if provider is None:
         return _mesh_file_log(push, STDOUT) if name == ENVOY_PROVIDER else None
+    if provider.kind == OTEL_ALS:
+        return otel_log(push, provider)
     if provider.kind != "envoyFileAccessLog":
         return None
     return FileLog(path=provider.path or STDOUT, text=provider.text_format, labels=provider.labels)
+
+
+def otel_cluster(registry: RegistrySnapshot, provider: Provider) -> tuple[str, str] | None:
+    """(outbound cluster, hostname) an `envoyOtelAls` provider sends to: its service's port
+    in the registry (Istio's `LookupCluster`); None when the mesh has no such service port,
+    and then nothing is logged for it, as in Istio (`apply` says so: `provider_notes`)."""
+    host = provider_host(provider)
+    service = registry.service(host)
+    if service is None or all(port.port != provider.port for port in service.ports):
+        return None
+    return f"outbound|{provider.port}||{host}", host
+
+
+def otel_log(push: PushContext, provider: Provider) -> OtelLog | None:
+    found = otel_cluster(push.registry, provider)
+    if found is None:
+        return None
+    cluster, host = found
+    name = provider.log_name or OTEL_LOG_NAME
+    return OtelLog(cluster, host, name, text=provider.text_format, labels=provider.labels)
 
 
 def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> TracingSettings | None:

@@ -1,15 +1,16 @@
-"""`apply`'s word on a Telemetry that names an extension provider the mesh cannot serve, instead
-of silence: a provider no `extensionProviders` entry (nor a built-in name) defines, or one of a
-kind this version does not implement (`envoyOtelAls`, `envoyHttpAls`, `envoyTcpAls`, Datadog,
-SkyWalking, Stackdriver, ...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mesh config
-accepts as Istio does but which then sends nothing. Built-ins: `envoy` (the file access log on
-stdout) and `prometheus`. (A tracing provider whose host is not a service of the mesh sends to
-the mesh's own collector, which takes Zipkin, OTLP/HTTP and OTLP over gRPC: no note.) And a
-metrics tagOverride whose CEL calls `string()` inside a larger expression: Envoy's CEL has no
-such conversion (one around the whole value is left to the formatter), so the tag keeps its
-default value instead of the listeners being rejected. And a tagOverride that reads a Wasm
-plugin's filter state (`filter_state['wasm.istio_operationId']`, Istio's "Classifying Metrics"
-task): no Wasm module runs here, so the label is empty. Pure.
+"""`apply`'s word on a Telemetry that names an extension provider the mesh cannot serve, instead of
+silence: a provider no `extensionProviders` entry (nor a built-in name) defines, or one of a
+kind this version does not implement (`envoyHttpAls`, `envoyTcpAls`, Datadog, SkyWalking,
+Stackdriver, ...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mesh config accepts as Istio
+does but which then sends nothing; or an `envoyOtelAls` provider whose service port the mesh
+does not have (yet), to which no proxy logs (`policy.otel_cluster`). Built-ins: `envoy` (the
+file access log on stdout) and `prometheus`. (A tracing provider whose host is not a service of
+the mesh sends to the mesh's own collector, which takes Zipkin, OTLP/HTTP and OTLP over gRPC: no
+note.) And a metrics tagOverride whose CEL calls `string()` inside a larger expression: Envoy's
+CEL has no such conversion (one around the whole value is left to the formatter), so the tag
+keeps its default value instead of the listeners being rejected. And a tagOverride that reads a
+Wasm plugin's filter state (`filter_state['wasm.istio_operationId']`, Istio's "Classifying
+Metrics" task): no Wasm module runs here, so the label is empty. Pure.
 """
 
 from __future__ import annotations
@@ -19,21 +20,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from pilotfish.config.kinds import TELEMETRY_KIND
-from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, MeshTelemetry
+from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, OTEL_ALS, MeshTelemetry
 from pilotfish.config.objects import ConfigObject, Diagnostic
+from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.telemetry.metrics import unconvertible_cel
+from pilotfish.telemetry.policy import otel_cluster
+from pilotfish.telemetry.tracing import provider_host
 
 PROMETHEUS = "prometheus"
 SERVED = {  # section -> (its provider kinds served here, built-in names, what is lost)
-    "accessLogging": (("envoyFileAccessLog",), (ENVOY_PROVIDER,), "nothing is logged"),
+    "accessLogging": (("envoyFileAccessLog", OTEL_ALS), (ENVOY_PROVIDER,), "nothing is logged"),
     "tracing": (("zipkin", "opentelemetry"), (), "no span is sent"),
     "metrics": ((PROMETHEUS,), (PROMETHEUS,), "no metric is exported"),
 }
 SECTION_FIELDS = {"accessLogging": "access_logging", "tracing": "tracing", "metrics": "metrics"}
 
 
-def provider_notes(objects: Sequence[ConfigObject[Any]], mesh: MeshTelemetry) -> list[Diagnostic]:
-    """A warning per provider reference of each Telemetry in `objects` the mesh cannot serve."""
+def provider_notes(
+    objects: Sequence[ConfigObject[Any]],
+    mesh: MeshTelemetry,
+    registry: RegistrySnapshot | None = None,
+) -> list[Diagnostic]:
+    """A warning per provider reference of each Telemetry in `objects` the mesh cannot serve
+    (`registry`: the services an `envoyOtelAls` provider may name)."""
     found: list[Diagnostic] = []
     for obj in objects:
         if obj.meta.gvk.kind != TELEMETRY_KIND:
@@ -44,9 +53,18 @@ def provider_notes(objects: Sequence[ConfigObject[Any]], mesh: MeshTelemetry) ->
                 for j, ref in enumerate(entry.providers):
                     name = str(ref.name or "")
                     kind = mesh.provider_kind(name)
+                    why = _unserved(kind)
+                    if kind == OTEL_ALS and registry is not None:
+                        provider = mesh.provider(name)
+                        assert provider is not None
+                        if otel_cluster(registry, provider) is None:
+                            why = (
+                                f"sends to {provider_host(provider)}:{provider.port}, which is "
+                                "not a service port of the mesh"
+                            )
+                            kind = ""  # noted
                     if not name or kind in kinds or (not kind and name in builtins):
                         continue
-                    why = _unserved(kind)
                     found.append(
                         Diagnostic(
                             "warning",

@@ -45,7 +45,7 @@ from pilotfish.registry.workloads import (
     INGRESS_GATEWAY_NAMESPACE,
 )
 from pilotfish.telemetry import exchange, identity_env
-from pilotfish.telemetry.access_log import file_access_log
+from pilotfish.telemetry.access_log import access_log
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import (
     MetricsPolicy,
@@ -75,7 +75,7 @@ IDENTITY_MEMO = 16384  # workload instances whose certificate identity is kept (
 def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> list[Message]:
     policy = metrics_policy(proxy, push)
     logs = {
-        reporter: [file_access_log(log) for log in access_logs(proxy, push, reporter)]
+        reporter: [access_log(log) for log in access_logs(proxy, push, reporter)]
         for reporter in Reporter
     }
     traces = {reporter: tracing_settings(proxy, push, reporter) for reporter in Reporter}
