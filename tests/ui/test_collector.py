@@ -20,7 +20,9 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from pilotfish.config.mesh_telemetry import Provider
 from pilotfish.telemetry.tracing import collector_ports
 from pilotfish.ui.collector import SpanStore, grpc_server, make_app
-from pilotfish.ui.otlp import OTLP_GRPC_SERVICE
+from pilotfish.ui.otlp_receiver import SIGNALS
+
+OTLP_GRPC_SERVICE = SIGNALS["traces"].service
 
 TRACE = "463ac35c9f6413ad48485a3953bb6124"
 

@@ -6,9 +6,9 @@ query: `POST /api/v2/spans` (JSON list of spans), `GET /api/v2/trace/{traceId}`,
 `GET /api/v2/spans?serviceName=`, and OTLP/HTTP's `POST /v1/traces` (protobuf or JSON, converted
 to Zipkin v2 spans by `otlp`) for `opentelemetry` providers; with `--grpc`, OTLP over gRPC
 instead (`TraceService/Export`, Envoy's OpenTelemetry tracer's default, on the port the
-provider names: Istio's Jaeger task's 4317). Spans are kept in SQLite
-(`SpanStore`), one row per span with its Zipkin JSON, so a later reader (the web UI) can use the
-same store or the same API.
+provider names: Istio's Jaeger task's 4317). Both OTLP transports are `otlp_receiver`'s.
+Spans are kept in SQLite (`SpanStore`), one row per span with its Zipkin JSON, so a later
+reader (the web UI) can use the same store or the same API.
 
 Run as `python -m pilotfish.ui.collector --address A --port 9411 --db FILE` (what `pilotfish up`
 does when a tracing provider names a host the mesh does not have).
@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from pilotfish.ui import otlp
+from pilotfish.ui import otlp, otlp_receiver
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -133,13 +133,6 @@ def make_app(store: SpanStore) -> web.Application:
             return web.Response(status=400, text=f"{exc}\n")
         return web.Response(status=202)
 
-    async def post_otlp(request: web.Request) -> web.Response:
-        try:
-            store.add(otlp.zipkin_spans(await request.read(), request.content_type))
-        except ValueError as exc:
-            return web.Response(status=400, text=f"{exc}\n")
-        return web.Response(body=otlp.export_response(), content_type=otlp.PROTOBUF)
-
     async def get_trace(request: web.Request) -> web.Response:
         spans = store.trace(request.match_info["trace_id"])
         if not spans:
@@ -164,7 +157,7 @@ def make_app(store: SpanStore) -> web.Application:
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/api/v2/spans", post_spans)
-    app.router.add_post(otlp.OTLP_TRACES_PATH, post_otlp)
+    otlp_receiver.add_http_routes(app, {"traces": lambda r: _add_spans(store, r)})
     app.router.add_get("/api/v2/spans", get_span_names)
     app.router.add_get("/api/v2/trace/{trace_id}", get_trace)
     app.router.add_get("/api/v2/traces", get_traces)
@@ -172,22 +165,13 @@ def make_app(store: SpanStore) -> web.Application:
     return app
 
 
+def _add_spans(store: SpanStore, request: Any) -> None:
+    store.add(otlp.zipkin_spans(request))
+
+
 def grpc_server(store: SpanStore, address: str, port: int) -> tuple[grpc.aio.Server, int]:
-    """OTLP over gRPC: `TraceService/Export`, its request decoded as OTLP/HTTP's protobuf body
-    (the same message), its answer an empty `ExportTraceServiceResponse`; and the port bound."""
-
-    async def export(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
-        try:
-            store.add(otlp.zipkin_spans(request, otlp.PROTOBUF))
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return otlp.export_response()
-
-    server = grpc.aio.server()
-    handler = grpc.unary_unary_rpc_method_handler(export)
-    service = grpc.method_handlers_generic_handler(otlp.OTLP_GRPC_SERVICE, {"Export": handler})
-    server.add_generic_rpc_handlers((service,))
-    return server, server.add_insecure_port(f"{address}:{port}")
+    """OTLP over gRPC (`TraceService/Export`) into `store`; and the port bound."""
+    return otlp_receiver.grpc_server({"traces": lambda r: _add_spans(store, r)}, address, port)
 
 
 async def serve(address: str, port: int, db: Path, grpc_only: bool = False) -> None:

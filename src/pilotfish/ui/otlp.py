@@ -1,8 +1,8 @@
 """OTLP traces into the collector's Zipkin v2 model: what lets an `opentelemetry` tracing
 provider (Envoy's OpenTelemetry tracer over OTLP/HTTP) point at pilotfish's collector.
 
-`zipkin_spans(body, content_type)` decodes an OTLP/HTTP `ExportTraceServiceRequest` (protobuf, or
-its JSON mapping) and returns the spans as Zipkin v2 JSON objects, mapped as the OpenTelemetry
+`zipkin_spans(request)` takes an OTLP `ExportTraceServiceRequest` (decoded by `otlp_receiver`)
+and returns the spans as Zipkin v2 JSON objects, mapped as the OpenTelemetry
 Collector's Zipkin exporter maps them: the resource's `service.name` becomes the local
 endpoint's service name, attributes become string tags, an error status the `error` tag, kinds
 SERVER/CLIENT/PRODUCER/CONSUMER keep their names. The messages are `otlp_schema`'s, not the
@@ -14,34 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 
-from pilotfish.ui import otlp_schema
 from pilotfish.ui.otlp_schema import Span, Status
 
-OTLP_TRACES_PATH = "/v1/traces"  # OTLP/HTTP's default path for traces
-OTLP_GRPC_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"  # its method: Export
-PROTOBUF = "application/x-protobuf"
 _KINDS = {
     Span.SPAN_KIND_SERVER: "SERVER",
     Span.SPAN_KIND_CLIENT: "CLIENT",
     Span.SPAN_KIND_PRODUCER: "PRODUCER",
     Span.SPAN_KIND_CONSUMER: "CONSUMER",
 }
-
-
-def decode(body: bytes, content_type: str) -> Any:
-    """An `ExportTraceServiceRequest` (`otlp_schema`); raises ValueError on a body that is not an
-    OTLP trace export."""
-    request = otlp_schema.ExportTraceServiceRequest()
-    try:
-        if content_type.split(";")[0].strip() == "application/json":
-            json_format.Parse(body, request)
-        else:
-            request.ParseFromString(body)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not an OTLP ExportTraceServiceRequest: {exc}") from exc
-    return request
 
 
 def _text(value: Any) -> str:
@@ -79,16 +60,11 @@ def zipkin_span(span: Any, service: str) -> dict[str, Any]:
     return zipkin
 
 
-def zipkin_spans(body: bytes, content_type: str = PROTOBUF) -> list[dict[str, Any]]:
+def zipkin_spans(request: Any) -> list[dict[str, Any]]:
     spans: list[dict[str, Any]] = []
-    for resource_spans in decode(body, content_type).resource_spans:
+    for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         service = resource.get("service.name", "")
         for scope_spans in resource_spans.scope_spans:
             spans.extend(zipkin_span(span, service) for span in scope_spans.spans)
     return spans
-
-
-def export_response() -> bytes:
-    """OTLP/HTTP's success answer (an empty `ExportTraceServiceResponse`)."""
-    return bytes(otlp_schema.ExportTraceServiceResponse().SerializeToString())
