@@ -13,8 +13,19 @@ from pathlib import Path
 
 from pilotfish.agent.pod_env import DEFAULT_CLUSTER_ID, PROBE_PREFIX
 from pilotfish.agent.spec import AgentSpec
-from pilotfish.ca.identity import parse_spiffe_id
+from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, parse_spiffe_id
 from pilotfish.registry.workloads import ReadinessProbe
+
+
+def envoy_environment(spec: AgentSpec, inherited: dict[str, str]) -> dict[str, str]:
+    """What Envoy's `%ENVIRONMENT(NAME)%` reads: the `istio-proxy` container's variables, which
+    Envoy inherits from its agent (`agent_environment`, over `inherited`), and the injector's
+    `ISTIO_META_MESH_ID` (the trust domain), as Istio's OpenTelemetry access log labels read
+    them (samples/open-telemetry/loki/iop.yaml: POD_NAME, POD_NAMESPACE, ISTIO_META_CLUSTER_ID,
+    ISTIO_META_MESH_ID)."""
+    env = inherited | agent_environment(spec)
+    env.setdefault("ISTIO_META_MESH_ID", env.get("TRUST_DOMAIN") or DEFAULT_TRUST_DOMAIN)
+    return env
 
 
 def agent_environment(spec: AgentSpec) -> dict[str, str]:

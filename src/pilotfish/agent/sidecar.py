@@ -38,6 +38,7 @@ from pilotfish.agent.bootstrap import (
     admin_host,
     bootstrap_json,
 )
+from pilotfish.agent.environment import envoy_environment
 from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
 from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
 from pilotfish.agent.identity import IdentityManager, WorkloadSecret
@@ -162,7 +163,8 @@ class Agent:
                 restart = ["--disable-hot-restart", *DRAIN_FLAGS]
             argv = envoy_argv(self.spec, restart)
             proxy = PROXY_UID if captured else None  # Istio's istio-proxy, uid and gid 1337
-            env = os.environ | identity_env.proxy_environment(self.spec.proxy)
+            env = envoy_environment(self.spec, dict(os.environ))
+            env |= identity_env.proxy_environment(self.spec.proxy)
             return await spawn(argv, env, logs / "envoy.log", group=proxy, user=proxy)
         assert self.spec.app is not None
         return await spawn(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.registry.config_volumes import mounts_sources
 from pilotfish.registry.pod_fields import FieldError
 from pilotfish.registry.workloads import RawDocumentLike
 
@@ -47,14 +48,16 @@ class Missing(Exception):
 
 
 def reads_sources(doc: RawDocumentLike) -> bool:
-    """Whether a Deployment's or Pod's container env reads ConfigMaps or Secrets (its pod's env
-    then depends on more than its own document)."""
+    """Whether a Deployment's or Pod's container env (or its files: `config_volumes`) reads
+    ConfigMaps or Secrets (its pod's env then depends on more than its own document)."""
     spec = doc.data.get("spec")
     spec = spec if isinstance(spec, dict) else {}
     if doc.kind == "Deployment":
         template = spec.get("template")
         spec = template.get("spec") if isinstance(template, dict) else None
         spec = spec if isinstance(spec, dict) else {}
+    if mounts_sources(spec):
+        return True
     containers = spec.get("containers")
     for container in containers if isinstance(containers, list) else []:
         if not isinstance(container, dict):

@@ -7,7 +7,8 @@ annotations (`sidecar.istio.io/inject`, also as a pod label, which wins as in Is
 one container: `image` (through the image map, `pilotfish.registry.images`), `command`, `args`
 (with `$(VAR)` expanded as the kubelet does), `env` and `envFrom` (`value`, the Downward API's
 `valueFrom.fieldRef` / `resourceFieldRef`: `registry.pod_fields`; ConfigMaps' and Secrets'
-values: `registry.env_sources`), `ports[].containerPort`, `readinessProbe` (`httpGet` or
+values: `registry.env_sources`), ConfigMap and Secret volumes' files (`registry.config_volumes`),
+`ports[].containerPort`, `readinessProbe` (`httpGet` or
 `tcpSocket`; Istio's injector rewrites such probes so that its agent runs them, which is what
 pilotfish's agent does). Other Kubernetes fields are accepted and not used;
 fields Kubernetes does not have are warned about (`FIELDS`), as unknown fields of Istio kinds.
@@ -26,6 +27,7 @@ from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
 from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION, parse_proxy_config_annotation
+from pilotfish.registry.config_volumes import FILES_ENV, mounted_files
 from pilotfish.registry.drain import (
     annotation_drain,
     annotation_stats_inclusion,
@@ -171,6 +173,8 @@ def parse_kube_workload(
     labels = _map(pod_meta.get("labels"))
     image_env = dict(entry.env) if entry else {}
     full_env = {**image_env, **dict(env)}
+    if files := mounted_files(spec, container, namespace, sources):
+        full_env[FILES_ENV] = json.dumps(files, sort_keys=True)
     argv = entry.argv(_expand(command, full_env), _expand(args, full_env)) if entry else ()
     inject = labels.get(INJECT_ANNOTATION, notes.get(INJECT_ANNOTATION))
     account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
