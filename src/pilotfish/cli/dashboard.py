@@ -2,7 +2,10 @@
 Envoy admin UI, opened in a browser unless `--browser=false`. In local mode every Envoy's admin
 listens on its own loopback address, and an isolated pod's is forwarded to one by the launcher
 (`pilotfish.local.admin_bridge`), so there is nothing to port-forward: the URL works as is.
-`pilotfish dashboard controlz` gives the control plane's debug endpoints the same way;
+`pilotfish dashboard controlz [istiod-0]` opens the control plane's ControlZ page (9876, its
+logging scopes, process, memory, arguments, environment; `pilotfish.controlplane.controlz`): the
+URL printed is the page's; the browser opened by the mesh owner is handed the owner's token with
+it, so levels can be changed there (it is not printed: it stays out of terminals and pastes);
 `kiali`, `grafana`, `jaeger`, `zipkin` and `mesh` open the built-in web UI's views (`ui_views`).
 `pilotfish dashboard prometheus` starts the mesh's Prometheus (once; `pilotfish down` stops it),
 scraping every sidecar and gateway as Istio's Prometheus addon does, and opens its UI.
@@ -15,14 +18,13 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli.admin_log import ISTIOD_PODS, controlz_address
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.cli.ui_views import UI_VIEWS, ui_url
 from pilotfish.local import prometheus
-from pilotfish.local.client import call
+from pilotfish.local.client import call, owner_token
 from pilotfish.registry.inputs import manifest_of
-
-CONTROLZ_PATHS = ("/debug/syncz", "/debug/registryz", "/debug/config_dump?proxyID=", "/metrics")
 
 
 def _prometheus(info: dict[str, Any], state_dir: Path, scrape_interval: str) -> str | None:
@@ -53,6 +55,7 @@ def dashboard_command(
     state_dir: Path,
     scrape_interval: str = "15s",
     namespace: str | None = None,
+    ctrlz_port: int | None = None,
 ) -> int:
     info = running_mesh(state_dir)
     if kind == "envoy":
@@ -70,9 +73,15 @@ def dashboard_command(
         url = ui_url(info, kind, state_dir)
         print(url)
     elif kind == "controlz":
-        url = f"{info['api']}/debug/syncz"
-        for path in CONTROLZ_PATHS:
-            print(f"{info['api']}{path}")
+        if name is not None and name.split(".")[0] not in ISTIOD_PODS:
+            print(
+                f'error: pods "{name}" not found (the control plane is istiod-0)', file=sys.stderr
+            )
+            return 1
+        shown = f"{controlz_address(info, ctrlz_port)}/"
+        print(shown)
+        token = owner_token(state_dir)
+        url = f"{shown}?token={token}" if token else shown
     elif kind == "prometheus":
         found_url = _prometheus(info, state_dir, scrape_interval)
         if found_url is None:

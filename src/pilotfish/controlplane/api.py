@@ -62,6 +62,7 @@ from pilotfish.xds.resources import Snapshot
 from pilotfish.xds.server import XdsServer
 
 log = logging.getLogger("pilotfish.controlplane")
+invalid = logging.getLogger("pilotfish.validation")  # Istio's `validation` scope
 DEFAULT_TOKEN_DURATION = 3600.0  # istioctl's --tokenDuration
 RELEASE_AFTER_S = 1.0  # `release_later` (a full push to 2,000 proxies takes longer)
 
@@ -131,6 +132,8 @@ class Api:
                 }
             out["proxies"] = len(self.xds.connected())
             out["affected"] = result.affected
+        else:
+            invalid.info("configuration is invalid: %s", "; ".join(map(str, result.diagnostics)))
         return web.json_response(out, status=200 if result.ok else 422)
 
     def _count_push(self, snapshots: dict[str, Snapshot], trigger: str) -> None:

@@ -31,7 +31,9 @@ from pilotfish.controlplane.api import Api
 from pilotfish.controlplane.auth import ensure_admin_token
 from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
+from pilotfish.controlplane.controlz import ControlZ
 from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.scopes import Scopes
 from pilotfish.controlplane.ui_source import ControlPlaneSource
 from pilotfish.model.mesh import on_demand_enabled, on_demand_routes_enabled
 from pilotfish.registry.images import IMAGE_MAP_ENV
@@ -56,6 +58,8 @@ async def serve(
     filter_gateway_clusters: bool = False,
     on_demand_clusters: bool = False,
     on_demand_routes: bool = False,
+    scopes: Scopes | None = None,
+    ctrlz_port: int = 0,
 ) -> None:
     cp = ControlPlane(
         state_dir,
@@ -110,6 +114,14 @@ async def serve(
     site = web.TCPSite(runner, address, http_port, reuse_address=True)
     await site.start()
     log.info("control plane serving xDS on %s:%d, API on %s:%d", address, bound, address, http_port)
+    controlz = None
+    if ctrlz_port:
+        metrics_url = f"http://{address}:{http_port}/metrics"
+        introspection = ControlZ(scopes or Scopes(), admin_token, metrics_url)
+        controlz = web.AppRunner(introspection.app(), access_log=None)
+        await controlz.setup()
+        await web.TCPSite(controlz, address, ctrlz_port, reuse_address=True).start()
+        log.info("ControlZ on %s:%d", address, ctrlz_port)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -118,6 +130,8 @@ async def serve(
     pusher.cancel()
     registrar.cancel()
     await ui.close()
+    if controlz is not None:
+        await controlz.cleanup()
     await runner.cleanup()
     await xds.stop(grace=0.5)
 
@@ -146,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
+        "--ctrlz-port", type=int, default=0, help="ControlZ (istiod's 9876); 0: not served"
+    )
+    parser.add_argument(
         "--image-map",
         default=os.environ.get(IMAGE_MAP_ENV) or None,
         help=f"the user's image map (default ${IMAGE_MAP_ENV}); read on each apply",
@@ -156,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    scopes = Scopes()
+    scopes.install(logging.getLogger().level)
     try:
         ipaddress.ip_network(args.service_cidr or "0.0.0.0/32", strict=False)
     except ValueError as exc:
@@ -185,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 on_demand_enabled(os.environ),
                 # pilotfish's option: and their virtual hosts (translate.on_demand_routes)
                 on_demand_routes_enabled(os.environ),
+                scopes,
+                args.ctrlz_port,
             )
         )
     except CaStateError as exc:

@@ -19,7 +19,13 @@ import aiohttp
 
 from pilotfish.agent.processes import spawn, terminate
 from pilotfish.local import MeshError
-from pilotfish.local.network import CP_HTTP_PORT, CP_TLS_PORT, CP_XDS_PORT, MeshNetwork
+from pilotfish.local.network import (
+    CP_CONTROLZ_PORT,
+    CP_HTTP_PORT,
+    CP_TLS_PORT,
+    CP_XDS_PORT,
+    MeshNetwork,
+)
 from pilotfish.state_files import read_admin_token
 
 CONTROL_PLANE_READY_SECONDS = 60  # generous: a loaded 2-core machine takes over 20 s
@@ -69,6 +75,7 @@ class ControlPlaneProcess:
             "--xds-port", str(CP_XDS_PORT),
             "--http-port", str(CP_HTTP_PORT),
             "--tls-port", str(CP_TLS_PORT),
+            "--ctrlz-port", str(CP_CONTROLZ_PORT),
         ]  # fmt: skip
         argv += ["--service-cidr", network.service_cidr] if network.service_cidr else []
         cacerts = self.state_dir / "cacerts"

@@ -31,6 +31,7 @@ from pilotfish.state_files import write_atomically
 
 FIRST_BLOCK, LAST_BLOCK = 16, 254
 CP_XDS_PORT, CP_HTTP_PORT, CP_TLS_PORT = 15010, 15014, 15012
+CP_CONTROLZ_PORT = 9876  # istiod's ControlZ (`pilotfish.controlplane.controlz`)
 
 
 @dataclass

@@ -9,6 +9,7 @@ Imports only `xds.stream`/`xds.limits`/`xds.metrics`-level modules; never the se
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pilotfish.xds.metrics import TypeMetrics, XdsMetrics
 from pilotfish.xds.resources import short_name
 from pilotfish.xds.stream import SotwStream
 from pilotfish.xds.write_window import WriteWindow
+
+log = logging.getLogger("pilotfish.xds")  # Istio's `ads` scope (`controlplane.scopes`)
 
 
 @dataclass(eq=False)
@@ -65,6 +68,11 @@ class Connection:
                 why = f"its {counted.kind} response of {size} bytes is over the {limit} bytes"
                 return "response_size", why + " an xDS message may be"
             self.outbox.put_nowait((response, counted, now))
+            if log.isEnabledFor(logging.DEBUG):  # `pilotfish admin log --level ads:debug`
+                log.debug(
+                    "%s: PUSH for node:%s resources:%d size:%dB version:%s", counted.kind,
+                    self.node_id, len(response.resource_names), size, response.version,
+                )  # fmt: skip
             self.unwritten += 1
             counted.pushes.inc()
             counted.config_size.observe(size)

@@ -155,12 +155,19 @@ def dashboard(
         str, typer.Option(help="prometheus: scrape and rule evaluation interval")
     ] = "15s",
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    ctrlz_port: Annotated[
+        int | None, typer.Option("--ctrlz_port", help="controlz: its port [default: 9876]")
+    ] = None,
 ) -> None:
-    """Open a proxy's Envoy admin UI, the mesh's Prometheus (started on first use), or list the
-    control plane's debug endpoints."""
+    """Open a proxy's Envoy admin UI, the control plane's ControlZ, the mesh's Prometheus
+    (started on first use) or a view of the web UI."""
     from pilotfish.cli.dashboard import dashboard_command
 
-    exit_with(dashboard_command(kind, proxy, browser, state.state_dir, scrape_interval, namespace))
+    exit_with(
+        dashboard_command(
+            kind, proxy, browser, state.state_dir, scrape_interval, namespace, ctrlz_port
+        )
+    )
 
 
 @app.command()

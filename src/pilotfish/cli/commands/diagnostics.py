@@ -1,0 +1,54 @@
+"""istioctl's diagnostic commands from Istio's "Diagnostic Tools" pages: `admin log` (also
+`istiod log`, `admin l`) (typer glue; each command's logic is its own module)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pilotfish.cli.app import app, exit_with, state
+
+admin_app = typer.Typer(
+    help="Manage control plane (istiod) configuration, as `istioctl admin`", no_args_is_help=True
+)
+
+
+@admin_app.command("log")
+def admin_log(
+    pod: Annotated[str | None, typer.Argument(help="the control plane pod (istiod-0)")] = None,
+    level: Annotated[
+        str, typer.Option("--level", help="<scope>:<level>[,…]; none, error, warn, info, debug")
+    ] = "",
+    stack_trace_level: Annotated[
+        str, typer.Option("--stack-trace-level", help="<scope>:<level>[,…]")
+    ] = "",
+    reset: Annotated[bool, typer.Option("--reset", help="every level back to info/none")] = False,
+    log_reset: Annotated[bool, typer.Option("--log-reset", help="log levels to info")] = False,
+    stack_trace_reset: Annotated[
+        bool, typer.Option("--stack-trace-reset", help="stack trace levels to none")
+    ] = False,
+    output: Annotated[str, typer.Option("--output", "-o", help="short|json|yaml")] = "short",
+    ctrlz_port: Annotated[
+        int | None, typer.Option("--ctrlz_port", help="ControlZ port [default: 9876]")
+    ] = None,
+    selector: Annotated[
+        str, typer.Option("--selector", "-l", help="accepted (the one control plane)")
+    ] = "app=istiod",
+    revision: Annotated[str, typer.Option("--revision", "-r", help="accepted")] = "",
+) -> None:
+    """Retrieve or update logging levels of the control plane's scopes (`istioctl admin log`)."""
+    from pilotfish.cli.admin_log import LogOptions, admin_log_command
+
+    del selector, revision  # one control plane: istioctl's ways of choosing it are accepted
+    options = LogOptions(
+        pod=pod, level=level, stack_trace_level=stack_trace_level, reset=reset,
+        log_reset=log_reset, stack_trace_reset=stack_trace_reset, output=output,
+        ctrlz_port=ctrlz_port,
+    )  # fmt: skip
+    exit_with(admin_log_command(options, state.state_dir))
+
+
+admin_app.command("l", hidden=True, help="Alias of log.")(admin_log)
+app.add_typer(admin_app, name="admin")
+app.add_typer(admin_app, name="istiod", hidden=True)  # istioctl's alias of `admin`

@@ -1,0 +1,163 @@
+"""istioctl's diagnostic commands from Istio's Operations > Diagnostic Tools pages, on one real
+mesh (httpbin, then sleep): "Component Logging"'s `istioctl admin log` lists the control plane's
+scopes and changes what it really logs; "ControlZ"'s `istioctl dashboard controlz` opens its
+introspection page on 9876."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from tests.e2e.meshctl import LocalMesh, running_mesh
+
+from pilotfish.local.control_plane import control_plane_log
+
+HEADER = ["ACTIVE SCOPE", "DESCRIPTION", "LOG LEVEL", "STACK TRACE LEVEL"]
+PUSH = re.compile(r"DEBUG pilotfish\.xds: \w+: PUSH for node:\S+ resources:\d+ size:\d+B")
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/httpbin") as running:
+        yield running
+
+
+def scopes(mesh: LocalMesh) -> dict[str, list[str]]:
+    """`admin log`'s table, cut at the header's column starts (descriptions hold blanks)."""
+    result = mesh.pilotfish("admin", "log")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    starts = [lines[0].index(name) for name in HEADER]
+    assert lines[0][: starts[1]].strip() == "ACTIVE SCOPE", lines[0]
+    return {
+        row[0]: row
+        for row in (
+            [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+            for line in lines[1:]
+        )
+    }
+
+
+def cp_log(mesh: LocalMesh) -> str:
+    return control_plane_log(mesh.home).read_text()
+
+
+STRICT = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: httpbin-strict}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  mtls: {mode: STRICT}
+"""
+
+
+def push_to_httpbin(mesh: LocalMesh) -> None:
+    """A change of httpbin's inbound listener (STRICT mTLS on, or off again): a push to it."""
+    listed = mesh.pilotfish("get", "peerauthentication", "httpbin-strict")
+    if listed.returncode == 0:
+        changed = mesh.pilotfish("delete", "peerauthentication", "httpbin-strict")
+    else:
+        changed = mesh.pilotfish("apply", "-f", "-", stdin=STRICT)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "converged: no proxy" not in changed.stdout, changed.stdout
+
+
+def test_admin_log_lists_scopes_and_a_level_change_changes_the_log(mesh: LocalMesh) -> None:
+    table = scopes(mesh)
+    assert list(table) == sorted(table)  # istioctl sorts by name
+    assert {"ads", "ca", "default", "validation"} <= set(table)
+    assert table["ads"][1].startswith("ads debugging")
+    assert all(row[2:] == ["info", "none"] for row in table.values()), table
+    push_to_httpbin(mesh)
+    assert not PUSH.search(cp_log(mesh))  # info: no push lines
+
+    same = mesh.pilotfish("istiod", "l", "istiod-0", "--level", "ads:debug,ca:warn")
+    assert same.returncode == 0 and same.stdout == "", same.stdout + same.stderr
+    table = scopes(mesh)
+    assert table["ads"][2] == "debug" and table["ca"][2] == "warn"
+    assert table["default"][2] == "info"
+    push_to_httpbin(mesh)  # a push to httpbin's sidecar: logged at debug
+    assert re.search(
+        PUSH.pattern.replace(r"node:\S+", r"node:sidecar~\S+~httpbin-v1-0\.default~\S+"),
+        cp_log(mesh),
+    )
+
+    stack = mesh.pilotfish("admin", "log", "--stack-trace-level", "ads:debug")
+    assert stack.returncode == 0, stack.stderr
+    assert scopes(mesh)["ads"][3] == "debug"
+    push_to_httpbin(mesh)
+    text = cp_log(mesh)
+    stack_at = text.find("Stack (most recent call last):")  # after each ads record at debug
+    assert stack_at > 0 and "pilotfish/xds/connection.py" in text[stack_at:], text[-2000:]
+
+    reset = mesh.pilotfish("admin", "log", "--reset")
+    assert reset.returncode == 0, reset.stderr
+    assert all(row[2:] == ["info", "none"] for row in scopes(mesh).values())
+    before = len(PUSH.findall(cp_log(mesh)))
+    push_to_httpbin(mesh)
+    assert len(PUSH.findall(cp_log(mesh))) == before  # info again: no new push lines
+    mesh.pilotfish("delete", "peerauthentication", "httpbin-strict")
+
+
+def test_admin_log_output_formats_and_bad_input(mesh: LocalMesh) -> None:
+    listed = json.loads(mesh.pilotfish("admin", "log", "-o", "json").stdout)
+    assert {"scope_name": "ca", "log_level": "info", "stack_trace_level": "none",
+            "description": "CA service debugging"} in listed  # fmt: skip
+    yaml_out = mesh.pilotfish("admin", "log", "-o", "yaml").stdout
+    assert "- description: CA service debugging\n  log_level: info\n" in yaml_out, yaml_out
+    for args, said in (
+        (["--level", "ads:verbose"], "pattern ads:verbose did not match"),
+        (["--level", "nosuch:debug"], "failed updating Scope nosuch: got status 400"),
+        (["--level", "ads:debug", "--reset"], "--level cannot be combined with --reset"),
+        (["-o", "table"], 'output format "table" not supported'),
+        (["istiod-7"], 'pods "istiod-7" not found'),
+    ):
+        result = mesh.pilotfish("admin", "log", *args)
+        assert result.returncode != 0 and said in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert scopes(mesh)["ads"][2] == "info"  # nothing changed
+
+
+def test_a_level_change_needs_the_owners_token(mesh: LocalMesh) -> None:
+    """An attacker on the machine (no admin token) can read the scopes but not change them:
+    not with no token, a wrong one, or a form posted from another origin."""
+    host = mesh.info["api"].split("//", 1)[1].rsplit(":", 1)[0]
+    base = f"http://{host}:9876"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{base}/scopej/", timeout=10) as resp:
+        assert resp.status == 200 and any(s["name"] == "ads" for s in json.load(resp))
+    debug = json.dumps({"output_level": "debug"}).encode()
+    put = f"{base}/scopej/ads"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    attempts = [
+        urllib.request.Request(put, debug, method="PUT"),
+        urllib.request.Request(put, debug, {"authorization": "Bearer guessed"}, method="PUT"),
+        urllib.request.Request(f"{base}/scopez/", b"scope=ads&output_level=debug", form),
+        urllib.request.Request(put, debug, {"host": "evil.example:9876"}, method="PUT"),
+    ]
+    for request in attempts:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(request, timeout=10)
+        assert refused.value.code in (401, 403), request.full_url
+    assert scopes(mesh)["ads"][2] == "info"
+
+
+def test_dashboard_controlz_opens_the_control_planes_page(mesh: LocalMesh) -> None:
+    result = mesh.pilotfish("dashboard", "controlz", "istiod-0.istio-system", "--browser=false")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    host = mesh.info["api"].split("//", 1)[1].rsplit(":", 1)[0]
+    assert url == f"http://{host}:9876/"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=10) as resp:
+        page = resp.read().decode()
+    assert "Logging Scopes" in page and "<td>ads</td>" in page and "Process ID" in page
+    assert "Resident" in page and "--state-dir" in page  # memory, arguments
+    assert f"http://{host}:15014/metrics" in page
+    assert "PILOTFISH_HOME" not in page  # the environment: the owner's only
+    wrong = mesh.pilotfish("dashboard", "controlz", "reviews-v1-0", "--browser=false")
+    assert wrong.returncode == 1 and 'pods "reviews-v1-0" not found' in wrong.stderr
