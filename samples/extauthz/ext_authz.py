@@ -1,20 +1,24 @@
 """The ext-authz sample for pilotfish: an external authorizer with Istio's `samples/extauthz`
-behaviour, for the CUSTOM AuthorizationPolicy task ("External Authorization").
+behaviour, for the CUSTOM AuthorizationPolicy task ("External Authorization"). Istio's images
+(`registry.istio.io/testing/ext-authz`, `gcr.io/istio-testing/ext-authz`) run it, so Istio's
+`samples/extauthz/ext-authz.yaml` applies unchanged.
 
 Two check APIs, as Envoy's ext_authz filter calls them:
 - HTTP (container port 8000): any request. Allowed (200) when it carries `x-ext-authz: allow`,
   else denied: 403 with the body "denied by ext_authz for not found header `x-ext-authz: allow`
   in the request". Both answers carry `x-ext-authz-check-result: allowed|denied`, echo
   `x-ext-authz-additional-header-override`, and `x-ext-authz-check-received` (what was checked).
-- gRPC (container port 9000): `envoy.service.auth.v3.Authorization/Check`. The same decision on
-  the request's `x-ext-authz` header; without that header, a caller whose mTLS principal ends
-  with `/sa/<ALLOW_SERVICE_ACCOUNT>` (default `a`, Istio's flag `-allow_service_account`) is
-  allowed. Allowed answers add `x-ext-authz-check-result: allowed` for the upstream; denied ones
-  answer 403 with the body above and `x-ext-authz-check-result: denied`.
+- gRPC (container port 9000): `envoy.service.auth.v3.Authorization/Check` (and v2's). The same
+  decision on the request's `x-ext-authz` header; without that header, a caller whose mTLS
+  principal ends with `/sa/<allow_service_account>` (default `a`) is allowed. Allowed answers
+  add `x-ext-authz-check-result: allowed` for the upstream; denied ones answer 403 with the
+  body above and `x-ext-authz-check-result: denied`.
 
-Every decision is logged to stdout as Istio's sample logs it: `[HTTP][allowed]: ...`,
-`[gRPCv3][denied]: host/path, ...`. Ports come from the agent (`PORT_8000`, `PORT_9000`, on
-`$HOST`), else from argv (`ext_authz.py [HTTP_PORT [GRPC_PORT]]`), else 8000 and 9000.
+Flags as Istio's server takes them (Go's flag syntax, `-http 8000` or `--http=8000`): `-http`,
+`-grpc` (the container ports), `-allow_service_account`. A port the agent maps
+(`PORT_<port>`) is served at the agent's port, on `$HOST`. Every line is logged to stdout as
+Istio's server logs it (Go's `log` prefix, `[HTTP][allowed]: GET host/path, headers: map[...],
+body: [...]`, `[gRPCv3][denied]: host/path, attributes: ...`).
 """
 
 from __future__ import annotations
@@ -23,16 +27,22 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any
 
 import grpc
-from envoy.config.core.v3 import base_pb2
-from envoy.service.auth.v3 import external_auth_pb2 as auth_pb2
-from envoy.service.auth.v3 import external_auth_pb2_grpc as auth_grpc
-from envoy.type.v3 import http_status_pb2
+from envoy.api.v2.core import base_pb2 as base_v2
+from envoy.config.core.v3 import base_pb2 as base_v3
+from envoy.service.auth.v2 import external_auth_pb2 as auth_v2
+from envoy.service.auth.v2 import external_auth_pb2_grpc as grpc_v2
+from envoy.service.auth.v3 import external_auth_pb2 as auth_v3
+from envoy.service.auth.v3 import external_auth_pb2_grpc as grpc_v3
+from envoy.type import http_status_pb2 as status_v2
+from envoy.type.v3 import http_status_pb2 as status_v3
+from google.protobuf import text_format
 from google.rpc import code_pb2, status_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
@@ -49,19 +59,57 @@ DENY_BODY = (
     f"denied by ext_authz for not found header `{CHECK_HEADER}: {ALLOWED_VALUE}` in the request"
 )
 MAX_HEADER = 60000  # Envoy refuses larger headers: such a value is replaced by <too-long>
+FLAGS = {"http": "8000", "grpc": "9000", "allow_service_account": "a"}
+
+
+def log(line: str) -> None:
+    """One line as Go's standard logger writes it (`2006/01/02 15:04:05 ...`)."""
+    print(time.strftime("%Y/%m/%d %H:%M:%S ") + line, flush=True)
+
+
+def parse_flags(argv: list[str]) -> dict[str, str]:
+    """Go's flag syntax for the server's flags: `-name value`, `-name=value`, `--name …`."""
+    found = dict(FLAGS)
+    rest = list(argv)
+    while rest:
+        word = rest.pop(0)
+        name, _, value = word.lstrip("-").partition("=")
+        if not word.startswith("-") or name not in FLAGS:
+            raise SystemExit(f"flag provided but not defined: {word}")
+        if not value:
+            if not rest:
+                raise SystemExit(f"flag needs an argument: {word}")
+            value = rest.pop(0)
+        found[name] = value
+    return found
 
 
 def _short(text: str) -> str:
     return "<too-long>" if len(text) > MAX_HEADER else text
 
 
+def _go_headers(request: Request) -> str:
+    """The headers as Go prints an `http.Header`: `map[Accept:[*/*] X-Ext-Authz:[allow]]`."""
+    merged: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        if name.lower() == "host":
+            continue
+        canonical = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+        merged.setdefault(canonical, []).append(value)
+    items = " ".join(f"{k}:[{' '.join(v)}]" for k, v in sorted(merged.items()))
+    return f"map[{items}]"
+
+
 def http_check(request: Request) -> Response:
     """The HTTP check API: Envoy forwards the request (headers it allows) to this server."""
-    headers_seen = dict(request.headers)
-    seen = f"{request.method} {request.header('host')}{request.target}, headers: {headers_seen}"
+    body = _short(request.body.decode("utf-8", "replace"))
+    seen = (
+        f"{request.method} {request.header('host') or ''}{request.target}, "
+        f"headers: {_go_headers(request)}, body: [{body}]"
+    )
     allowed = request.header(CHECK_HEADER) == ALLOWED_VALUE
     result = "allowed" if allowed else "denied"
-    print(f"[HTTP][{result}]: {seen}", flush=True)
+    log(f"[HTTP][{result}]: {seen}")
     headers = (
         (RESULT_HEADER, result),
         (OVERRIDE_HEADER, request.header(OVERRIDE_HEADER) or ""),
@@ -72,17 +120,20 @@ def http_check(request: Request) -> Response:
     return Response(403, DENY_BODY.encode(), headers=headers)
 
 
-def _option(key: str, value: str) -> base_pb2.HeaderValueOption:
-    return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value))
+class Authorizer:
+    """The gRPC check API of one version (v2 or v3: the same shapes in other packages)."""
 
-
-class Authorizer(auth_grpc.AuthorizationServicer):  # type: ignore[misc]
-    """The gRPC v3 check API."""
-
-    def __init__(self, service_account: str) -> None:
+    def __init__(self, version: str, service_account: str) -> None:
+        self.version = version
         self.service_account = service_account
+        self.auth: ModuleType = auth_v3 if version == "v3" else auth_v2
+        self.base: ModuleType = base_v3 if version == "v3" else base_v2
+        self.status: ModuleType = status_v3 if version == "v3" else status_v2
 
-    def Check(self, request: auth_pb2.CheckRequest, context: Any) -> auth_pb2.CheckResponse:
+    def _option(self, key: str, value: str) -> Any:
+        return self.base.HeaderValueOption(header=self.base.HeaderValue(key=key, value=value))
+
+    def Check(self, request: Any, context: Any) -> Any:
         attributes = request.attributes
         http = attributes.request.http
         if CHECK_HEADER in http.headers:
@@ -90,46 +141,50 @@ class Authorizer(auth_grpc.AuthorizationServicer):  # type: ignore[misc]
         else:
             allowed = attributes.source.principal.endswith(f"/sa/{self.service_account}")
         result = "allowed" if allowed else "denied"
-        principal = attributes.source.principal
-        print(f"[gRPCv3][{result}]: {http.host}{http.path}, principal: {principal!r}", flush=True)
+        dump = text_format.MessageToString(attributes, as_one_line=True)
+        log(f"[gRPC{self.version}][{result}]: {http.host}{http.path}, attributes: {dump}")
         headers = [
-            _option(RESULT_HEADER, result),
-            _option(RECEIVED_HEADER, _short(str(attributes)).replace("\n", " ")),
-            _option(OVERRIDE_HEADER, OVERRIDE_GRPC_VALUE),
+            self._option(RESULT_HEADER, result),
+            self._option(RECEIVED_HEADER, _short(dump)),
+            self._option(OVERRIDE_HEADER, OVERRIDE_GRPC_VALUE),
         ]
         if allowed:
-            return auth_pb2.CheckResponse(
+            return self.auth.CheckResponse(
                 status=status_pb2.Status(code=code_pb2.OK),
-                ok_response=auth_pb2.OkHttpResponse(headers=headers),
+                ok_response=self.auth.OkHttpResponse(headers=headers),
             )
-        return auth_pb2.CheckResponse(
+        return self.auth.CheckResponse(
             status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED),
-            denied_response=auth_pb2.DeniedHttpResponse(
-                status=http_status_pb2.HttpStatus(code=http_status_pb2.Forbidden),
+            denied_response=self.auth.DeniedHttpResponse(
+                status=self.status.HttpStatus(code=self.status.Forbidden),
                 body=DENY_BODY,
                 headers=headers,
             ),
         )
 
 
-def _port(container: int, position: int) -> int:
-    if f"PORT_{container}" in os.environ:
-        return int(os.environ[f"PORT_{container}"])
-    return int(sys.argv[position]) if len(sys.argv) > position else container
+def _port(container: str) -> int:
+    """The port to listen on: the agent's for that container port, else the port itself."""
+    return int(os.environ.get(f"PORT_{container}") or container)
+
+
+def _shown(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def main() -> None:
-    host = os.environ.get("HOST", "127.0.0.1")
-    web = make_server(http_check, host, _port(8000, 1))
+    flags = parse_flags(sys.argv[1:])
+    host = os.environ.get("HOST", "0.0.0.0")
+    web = make_server(http_check, host, _port(flags["http"]))
     rpc = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    auth_grpc.add_AuthorizationServicer_to_server(
-        Authorizer(os.environ.get("ALLOW_SERVICE_ACCOUNT", "a")), rpc
-    )
-    grpc_port = rpc.add_insecure_port(f"{host}:{_port(9000, 2)}")
+    account = flags["allow_service_account"]
+    grpc_v2.add_AuthorizationServicer_to_server(Authorizer("v2", account), rpc)
+    grpc_v3.add_AuthorizationServicer_to_server(Authorizer("v3", account), rpc)
+    grpc_port = rpc.add_insecure_port(_shown(host, _port(flags["grpc"])))
     rpc.start()
     threading.Thread(target=web.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True).start()
-    print(f"Starting HTTP server at {host}:{web.server_address[1]}", flush=True)
-    print(f"Starting gRPC server at {host}:{grpc_port}", flush=True)
+    log(f"Starting HTTP server at {_shown(host, web.server_address[1])}")
+    log(f"Starting gRPC server at {_shown(host, grpc_port)}")
     stopped = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -138,9 +193,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     stopped.wait()
+    rpc.stop(grace=1).wait()
+    log("GRPC server stopped")
     web.shutdown()
     web.server_close()
-    rpc.stop(grace=1).wait()
+    log("HTTP server stopped: <nil>")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,10 @@ SHIPPED = [
     ("curlimages/curl:8.16.0", "curl"),
     ("docker.io/istio/examples-helloworld-v2", "helloworld.py"),
     ("docker.io/istio/tcp-echo-server:1.3", "tcp_echo.py"),
+    ("registry.istio.io/testing/ext-authz:latest", "ext_authz.py"),
+    ("gcr.io/istio-testing/ext-authz:1.22", "ext_authz.py"),
+    ("docker.io/hiroakis/tornado-websocket-example", "app.py"),
+    ("registry.istio.io/release/health:example", "health.py"),
 ]
 
 
@@ -70,6 +74,30 @@ def test_reviews_versions_differ_by_the_images_environment() -> None:
         if (e := images.resolve(f"docker.io/istio/examples-bookinfo-reviews-{v}:1.20.3"))
     }
     assert colors == {"v1": None, "v2": "black", "v3": "red"}
+
+
+@pytest.mark.parametrize("image", ["registry.k8s.io/busybox", "busybox:1.28", "alpine"])
+def test_images_without_entrypoint_run_their_args(image: str) -> None:
+    """busybox's CMD is `sh`; Istio's liveness-command.yaml gives args only, which then run."""
+    entry = load_image_map().resolve(image)
+    assert entry is not None and entry.command == () and entry.args == ("sh",)
+    assert entry.argv([], ["/bin/sh", "-c", "sleep 3600"]) == ("/bin/sh", "-c", "sleep 3600")
+    assert ImageEntry.from_json(entry.to_json()) == entry
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("docker.io/redis:alpine", "global rate limit service"),
+        ("docker.io/envoyproxy/ratelimit:30a4ce1a", "global rate limit service"),
+        ("registry.istio.io/release/examples-bookinfo-mysqldb:1.20.3", "MySQL"),
+        ("registry.istio.io/release/examples-bookinfo-details-v2:1.20.3", "googleapis"),
+        ("registry.istio.io/testing/app:latest", "echo app"),
+    ],
+)
+def test_images_that_cannot_run_here_say_why(image: str, reason: str) -> None:
+    entry = load_image_map().resolve(image)
+    assert entry is not None and reason in entry.unavailable and entry.command == ()
 
 
 def test_unknown_image_is_not_resolved() -> None:
@@ -105,6 +133,8 @@ def test_user_map_comes_first_and_is_relative_to_its_folder(tmp_path: Path) -> N
         ("images:\n- names: [a/b]\n  command: [x]\n- names: []\n  command: [y]\n", 4, "names"),
         ("images:\n- names: [a/b]\n  command: [x]\n  image: c\n", 2, "unknown field 'image'"),
         ("images: {a: b}\n", 1, "needs a list `images`"),
+        ("images:\n- names: [a/b]\n  unavailable: no\n  command: [x]\n", 2, "with only `names`"),
+        ("images:\n- names: [a/b]\n  args: sh\n", 2, "args must be a list of strings"),
         ("images:\n- names: [a/b]\n  command: [x\n", 3, ""),
     ],
 )

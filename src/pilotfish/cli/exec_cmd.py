@@ -98,7 +98,7 @@ def image_program(argv: list[str]) -> tuple[list[str], str | None]:
     its image's command, and the directory to run it in (None: as given)."""
     image = IMAGE_PROGRAMS.get(os.path.basename(argv[0]))
     entry = load_image_map().resolve(image) if image and not shutil.which(argv[0]) else None
-    if entry is None:
+    if entry is None or not entry.command:
         return argv, None
     command = [sys.executable if c in ("python", "python3") else c for c in entry.command]
     return [*command, *argv[1:]], entry.workdir

@@ -9,7 +9,9 @@ and `ImageEntry`, what an image runs: `command` (the image's ENTRYPOINT), `args`
 `command` that only exists inside the image, e.g. `pipenv`, with the local command that replaces
 that whole command line). A relative `workingDir` is relative to the map file's folder;
 in the shipped map, to pilotfish's `samples/` folder. Kubernetes' rules then apply: a
-container's `command` replaces the image's command and args, its `args` replace the args.
+container's `command` replaces the image's command and args, its `args` replace the args. An
+image with no ENTRYPOINT (busybox, alpine) has `args` only. An entry with `unavailable` (and no
+command) names images known not to run here, with the reason an apply naming them is refused.
 
 Errors (`ImageMapError`) name the map file and line. Must not import the agent or the CLI.
 """
@@ -26,7 +28,9 @@ from pilotfish.config.yaml_text import RawDocument, parse_yaml
 IMAGE_MAP_ENV = "PILOTFISH_IMAGE_MAP"
 SHIPPED_MAP = Path(__file__).with_name("images.yaml")
 SAMPLES_DIR = Path(__file__).resolve().parents[3] / "samples"  # the source tree's samples/
-_ENTRY_FIELDS = frozenset({"names", "command", "args", "env", "workingDir", "containerCommands"})
+_ENTRY_FIELDS = frozenset(
+    {"names", "command", "args", "env", "workingDir", "containerCommands", "unavailable"}
+)
 
 
 class ImageMapError(Exception):
@@ -41,6 +45,7 @@ class ImageEntry:
     workdir: str = "."  # absolute
     origin: str = ""  # file:line of the entry
     replacements: tuple[tuple[str, tuple[str, ...]], ...] = ()  # `containerCommands`
+    unavailable: str = ""  # why this image cannot run here (then nothing else is set)
 
     def argv(self, command: list[str], args: list[str]) -> tuple[str, ...]:
         """What runs for a container with this image, `command` and `args` (Kubernetes' rules;
@@ -70,14 +75,16 @@ class ImageEntry:
             return None
         command, args, env = data.get("command"), data.get("args", []), data.get("env", {})
         replacements = data.get("containerCommands", {})
-        if not _strings(command) or not command or not _strings(args) or not isinstance(env, dict):
+        if not _strings(command) or not (command or args) or not _strings(args):
+            return None
+        if not isinstance(env, dict):
             return None
         if not isinstance(replacements, dict) or not all(
             _strings(v) for v in replacements.values()
         ):
             return None
         return cls(
-            tuple(command),
+            tuple(command or ()),
             tuple(args),
             tuple((str(k), str(v)) for k, v in env.items()),
             str(data.get("workingDir") or "."),
@@ -149,14 +156,24 @@ def _entry(doc: RawDocument, at: str, raw: Any, base: Path) -> list[tuple[str, I
     unknown = sorted(set(raw) - _ENTRY_FIELDS)
     if unknown:
         raise ImageMapError(f"{where}: {at}: unknown field {unknown[0]!r}")
-    names, command, args = raw.get("names"), raw.get("command"), raw.get("args", [])
+    names, command, args = raw.get("names"), raw.get("command", []), raw.get("args", [])
     env, workdir = raw.get("env") or {}, raw.get("workingDir") or "."
     if not _strings(names) or not names:
         raise ImageMapError(f"{where}: {at}.names must be a non-empty list of image names")
-    if not _strings(command) or not command:
-        raise ImageMapError(f"{where}: {at}.command must be a non-empty list of strings")
+    unavailable = raw.get("unavailable")
+    if unavailable is not None:
+        alone = set(raw) <= {"names", "unavailable"}
+        if not isinstance(unavailable, str) or not unavailable.strip() or not alone:
+            raise ImageMapError(f"{where}: {at}.unavailable must be a reason, with only `names`")
+        refused = ImageEntry((), origin=where, unavailable=unavailable)
+        return [(repository(n), refused) for n in names]
     if not _strings(args):
         raise ImageMapError(f"{where}: {at}.args must be a list of strings")
+    if not _strings(command) or not (command or args):
+        raise ImageMapError(
+            f"{where}: {at}.command must be a non-empty list of strings (or left out, with"
+            " `args`, for an image with no ENTRYPOINT)"
+        )
     if not isinstance(env, dict) or not isinstance(workdir, str):
         raise ImageMapError(f"{where}: {at}: env must be a map, workingDir a string")
     replacements = raw.get("containerCommands") or {}

@@ -106,6 +106,13 @@ def resolve_images(doc: RawDocumentLike, images: ImageMap, report: Report) -> No
                 " add one to your own map (PILOTFISH_IMAGE_MAP or `pilotfish up --image-map`)",
             )
             continue
+        if entry.unavailable:
+            report(
+                "error",
+                f"{prefix}spec.containers[{index}].image",
+                f"image {image!r} cannot run in local mode: {entry.unavailable} ({entry.origin})",
+            )
+            continue
         resolved[image] = entry.to_json()
     if resolved:
         if not isinstance(notes, dict):
