@@ -16,7 +16,7 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 from pilotfish.config import load
 from pilotfish.config.mesh_telemetry import MeshTelemetry, parse_mesh_telemetry
 from pilotfish.model.push_context import PushContext
-from pilotfish.telemetry.access_log import ISTIO_TEXT_FORMAT, OtelLog, access_log
+from pilotfish.telemetry.access_log import ISTIO_TEXT_FORMAT, FileLog, OtelLog, access_log
 from pilotfish.telemetry.labels import Reporter
 from pilotfish.telemetry.policy import access_logs
 from pilotfish.telemetry.provider_notes import provider_notes
@@ -165,3 +165,36 @@ def test_the_mesh_config_requires_service_and_port() -> None:
         ("extensionProviders[0].envoyOtelAls.service", "is required"),
         ("extensionProviders[0].envoyOtelAls.port", "is required: a port from 1 to 65535"),
     ]
+
+
+def test_mesh_configs_default_providers_without_any_telemetry() -> None:
+    """The page's "Using Mesh Config": `defaultProviders.accessLogging: [envoy, otel]` logs to
+    both with no Telemetry at all, sorted by provider name as Istio sorts them."""
+    push = _push("", TASK)
+    mesh = replace(push.mesh.telemetry, default_access_log_providers=("otel", "envoy"))
+    push = replace(push, mesh=replace(push.mesh, telemetry=mesh))
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    for reporter in Reporter:
+        file_log, otel = access_logs(proxy, push, reporter)
+        assert isinstance(file_log, FileLog) and file_log.path == "/dev/stdout"
+        assert otel == OtelLog(CLUSTER, HOST)
+
+
+def test_the_most_specific_telemetry_naming_providers_replaces_them() -> None:
+    """Istio's `mergeLogs`: a workload's Telemetry naming `envoy` for its server side replaces
+    the mesh-wide `otel` there (not adds to it); its client side keeps `otel`. A workload's
+    `disabled` turns logging off, without falling back to `accessLogFile`."""
+    envoy_server = REVIEWS_ERRORS_ONLY.replace("{name: otel}", "{name: envoy}")
+    push = _push("\n---\n".join((MESH_WIDE, envoy_server, RATINGS_OFF)), TASK)
+    push = replace(
+        push,
+        mesh=replace(
+            push.mesh, telemetry=replace(push.mesh.telemetry, access_log_file="/dev/stdout")
+        ),
+    )
+    reviews = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    (server,) = access_logs(reviews, push, Reporter.DESTINATION)
+    assert isinstance(server, FileLog) and server.filter == "response.code >= 400"
+    assert access_logs(reviews, push, Reporter.SOURCE) == [OtelLog(CLUSTER, HOST)]
+    ratings = sidecar_for(push, "ratings-v1-0", (9080, 40000))
+    assert [access_logs(ratings, push, r) for r in Reporter] == [[], []]

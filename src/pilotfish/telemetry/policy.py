@@ -133,37 +133,43 @@ def _mode_matches(mode: str | int | None, reporter: Reporter, gateway: bool) -> 
 
 
 def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[FileLog | OtelLog]:
-    """The access logs of one listener side, as Istio resolves them: with no Telemetry
-    `accessLogging`, the mesh config's `accessLogFile`; otherwise, per provider, the most specific
-    entry decides (`disabled`, `filter.expression`); entries naming no provider use
-    `defaultProviders.accessLogging` (else `envoy` when `accessLogFile` is set)."""
+    """The access logs of one listener side, as Istio resolves them (`mergeLogs` in
+    pilot/pkg/model/telemetry.go): the providers are those the most specific Telemetry naming any
+    for this side names (each Telemetry's entries together), else `defaultProviders.accessLogging`
+    (also with no Telemetry at all); per provider, the last entry for this side decides
+    (`disabled`, `filter.expression`); an entry naming none stands for the providers the one
+    before it named. Sorted by provider name. With nothing resolved, the mesh config's
+    `accessLogFile` (`envoy` also stands in for the defaults when only that is set)."""
     mesh = push.mesh.telemetry
-    entries = [
-        entry
-        for telemetry in applicable(proxy, push)
-        for entry in telemetry.spec.access_logging
-        if _mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway)
-    ]
-    if not entries:
-        if not mesh.access_log_file:
-            return []
-        return [_mesh_file_log(push, mesh.access_log_file)]
     defaults = mesh.default_access_log_providers or (
         (ENVOY_PROVIDER,) if mesh.access_log_file else ()
     )
+    telemetries = [t for t in applicable(proxy, push) if t.spec.access_logging]
     decided: dict[str, str | None] = {}  # provider -> CEL filter ("" = all), None = disabled
-    for entry in entries:
-        for name in provider_names(entry.providers) or defaults:
-            expression = entry.filter.expression if entry.filter is not None else None
-            decided[name] = None if entry.disabled else (expression or "")
-    logs: list[FileLog | OtelLog] = []
-    for name, expression in decided.items():
-        if expression is None:
+    if not telemetries and mesh.default_access_log_providers:
+        decided = dict.fromkeys(mesh.default_access_log_providers, "")
+    in_scope, filters = set(defaults), {}
+    for telemetry in telemetries:
+        named: set[str] = set()
+        for entry in telemetry.spec.access_logging:
+            if _mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway):
+                expression = entry.filter.expression if entry.filter is not None else None
+                names = provider_names(entry.providers)
+                named.update(names)
+                filters.update(dict.fromkeys(names, expression or ""))
+        in_scope = named or in_scope
+    parent = defaults
+    for entry in (e for t in telemetries for e in t.spec.access_logging):
+        names = provider_names(entry.providers) or parent
+        parent = names
+        if not _mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway):
             continue
-        found = _provider_log(push, name)
-        if found is not None:
-            logs.append(replace(found, filter=expression))
-    return logs
+        for name in (n for n in names if n in in_scope):
+            decided[name] = None if entry.disabled else filters.get(name, "")
+    resolved = {n: (log, e) for n, e in decided.items() if (log := _provider_log(push, n))}
+    if not resolved:  # Istio's fallback when no provider resolves: the mesh's accessLogFile
+        return [_mesh_file_log(push, mesh.access_log_file)] if mesh.access_log_file else []
+    return [replace(log, filter=e) for _, (log, e) in sorted(resolved.items()) if e is not None]
 
 
 def _mesh_file_log(push: PushContext, path: str) -> FileLog:
