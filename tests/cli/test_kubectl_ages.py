@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pilotfish.cli import get, kube_cluster_views, kube_namespaces, kube_pods, kube_views
+from pilotfish.cli import get, kube_cluster_views, kube_get, kube_namespaces, kube_pods, kube_views
 from pilotfish.cli.kube_get import _table
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -111,3 +111,27 @@ def test_events_are_last_seen_at_the_restart_and_the_readiness_read() -> None:
     )
     assert seen["Unhealthy"]["lastTimestamp"] == "2023-11-14T22:15:00Z"
     assert seen["Scheduled"]["lastTimestamp"] == "2023-11-14T22:13:30Z"
+
+
+def test_deployments_wide_show_containers_images_and_selector() -> None:
+    """kubectl's `get deploy -o wide`: the template's containers (the injected proxy is the
+    pod's, not the template's) and images, and the selector."""
+    meta = {"name": "web", "namespace": "shop", "labels": {"app": "web", "tier": "front"}}
+    workload: dict[str, Any] = {"kind": "Workload", "metadata": meta, "spec": {}}
+    found = {d["metadata"]["name"]: d for d in kube_views.deployments(INFO, [workload])}
+    assert found["web"]["spec"]["template"]["spec"]["containers"] == [{"name": "web"}]
+    assert kube_get.template_columns(found["web"]["spec"]) == [
+        "web", "<none>", "app=web,tier=front",
+    ]  # fmt: skip
+    applied = {
+        "selector": {
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [
+                {"key": "track", "operator": "In", "values": ["b", "a"]},
+                {"key": "canary", "operator": "DoesNotExist"},
+            ],
+        },
+        "template": {"spec": {"containers": [{"name": "w", "image": "i:1"}, {"name": "s"}]}},
+    }
+    assert kube_get.template_columns(applied) == ["w,s", "i:1", "app=web,!canary,track in (a,b)"]
+    assert kube_get.format_selector(None) == "<none>"

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pilotfish.cli import custom_columns
+from pilotfish.cli.get_filters import FilterError, Filters
 from pilotfish.cli.jsonpath import JsonPathError, render
 from pilotfish.cli.kube_views import no_resources
 from pilotfish.cli.selectors import Selector
@@ -49,11 +51,11 @@ class Section:
 
 def bad_output(output: str) -> bool:
     """kubectl's error for an output format it has no printer for (True when printed)."""
-    if output in OUTPUTS or output.startswith("jsonpath="):
+    if output in OUTPUTS or output.startswith("jsonpath=") or custom_columns.is_custom(output):
         return False
     print(
         f'error: unable to match a printer suitable for the output format "{output}",'
-        f" allowed formats are: {','.join(OUTPUTS)},jsonpath",
+        f" allowed formats are: custom-columns,custom-columns-file,{','.join(OUTPUTS)},jsonpath",
         file=sys.stderr,
     )
     return True
@@ -68,9 +70,11 @@ def get_command(
     labels: Selector | None = None,
     label_columns: tuple[bool, list[str]] = (False, []),
     no_headers: bool = False,
+    filters: Filters | None = None,
 ) -> int:
     """kubectl get `KIND[,KIND…] [NAME…]` or `TYPE/NAME…`; `namespace` None means every
-    namespace (-A); `label_columns` is (`--show-labels`, the `-L` keys)."""
+    namespace (-A); `label_columns` is (`--show-labels`, the `-L` keys); `filters`
+    `--field-selector` and `--sort-by`."""
     from pilotfish.cli.errors import running_mesh
     from pilotfish.cli.get import config_section
     from pilotfish.cli.kube_cluster_views import CRD_KINDS, EVENT_KINDS, cluster_view
@@ -83,6 +87,11 @@ def get_command(
         print(f"error: {groups}", file=sys.stderr)
         return 1
     if bad_output(output):
+        return 1
+    try:
+        custom = custom_columns.parse(output) if custom_columns.is_custom(output) else None
+    except FilterError as exc:
+        print(exc, file=sys.stderr)
         return 1
     own = [k for k, _ in groups if k.lower() in (*CRD_KINDS, *EVENT_KINDS) or is_gateway_api(k)]
     if own and len(groups) > 1:
@@ -97,8 +106,8 @@ def get_command(
     for one, wanted in groups:
         if one.lower() in VIEW_KINDS:
             try:
-                columns = (output == "wide", show, keys)
-                sections += view_sections(one, wanted, namespace, info, labels, columns)
+                shown = (output == "wide", show, keys)
+                sections += view_sections(one, wanted, namespace, info, labels, shown)
             except ApiError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
@@ -107,8 +116,16 @@ def get_command(
         if found is None:
             return 1
         sections.append(found)
+    try:
+        for section in sections:
+            section.objects = (filters or Filters()).apply(
+                section.name, section.resource, section.objects
+            )
+    except FilterError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     single = single_implied(kind, names)
-    return print_sections(sections, output, single, namespace, no_headers)
+    return print_sections(sections, output, single, namespace, no_headers, custom)
 
 
 def resource_groups(kind: str, names: list[str]) -> list[tuple[str, list[str]]] | str:
@@ -147,12 +164,17 @@ def print_sections(
     single: bool,
     namespace: str | None,
     no_headers: bool = False,
+    columns: custom_columns.Columns | None = None,
 ) -> int:
     """Every section's objects in `output`'s format, then the names not found; the exit code.
-    `no_headers`: tables without their header line, and then no empty line between them."""
+    `no_headers`: tables without their header line, and then no empty line between them;
+    `columns` those of `-o custom-columns`: one table of every object."""
     everything = [o for s in sections for o in s.objects]
     code = 0
-    if output in ("yaml", "json") or output.startswith("jsonpath="):
+    if columns is not None:  # nothing found: the header alone, as kubectl's printGeneric
+        text = custom_columns.render(columns, everything, no_headers)
+        print(text, end="\n" if text else "")
+    elif output in ("yaml", "json") or output.startswith("jsonpath="):
         if everything or not single:
             payload = everything[0] if single else listed(everything)
             code = print_object(payload, output)

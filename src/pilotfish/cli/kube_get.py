@@ -162,7 +162,8 @@ def _rows(
     kind: str, found: list[dict[str, Any]], now: float, prefix: str, wide: bool
 ) -> tuple[list[str], list[list[str]]]:
     if kind in POD_KINDS or kind == "pod":
-        head = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] + (["IP", "NODE"] if wide else [])
+        head = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        head += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"] if wide else []
         rows = []
         for o in found:
             st = o["status"]
@@ -173,7 +174,8 @@ def _rows(
                 _restarts_column(o, now),
                 kube_views.age_of(o["metadata"], now),
             ]
-            rows.append(row + ([str(st.get("podIP")), str(o["spec"]["nodeName"])] if wide else []))
+            where = [str(st.get("podIP")), str(o["spec"]["nodeName"]), "<none>", "<none>"]
+            rows.append(row + (where if wide else []))
         return head, rows
     if kind in NODE_KINDS:
         return _node_rows(found, now, wide)
@@ -195,6 +197,7 @@ def _rows(
         return ["NAME", "ENDPOINTS", "AGE"], rows
     if kind in DEPLOY_KINDS or kind == "deployment.apps":
         head = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+        head += ["CONTAINERS", "IMAGES", "SELECTOR"] if wide else []
         rows = [
             [
                 prefix + o["metadata"]["name"],
@@ -203,6 +206,7 @@ def _rows(
                 str(o["status"]["availableReplicas"]),
                 kube_views.age_of(o["metadata"], now),
             ]
+            + (template_columns(o["spec"]) if wide else [])
             for o in found
         ]
         return head, rows
@@ -225,6 +229,29 @@ def _rows(
             + ([format_labels(spec.get("selector"))] if wide else [])
         )
     return head, rows
+
+
+def template_columns(spec: dict[str, Any]) -> list[str]:
+    """kubectl's wide CONTAINERS, IMAGES and SELECTOR of a Deployment."""
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    names = ",".join(str(c.get("name")) for c in containers)
+    images = ",".join(str(c.get("image") or "") for c in containers).strip(",")
+    return [names or "<none>", images or "<none>", format_selector(spec.get("selector"))]
+
+
+def format_selector(selector: Any) -> str:
+    """A LabelSelector as kubectl prints it: `k=v` of matchLabels, then matchExpressions
+    (`k in (a,b)`, `k notin (a)`, `k`, `!k`), sorted by key, comma-separated; `<none>`."""
+    selector = selector if isinstance(selector, dict) else {}
+    terms = [(str(k), f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    for expr in selector.get("matchExpressions") or []:
+        key, op = str(expr.get("key")), str(expr.get("operator"))
+        values = ",".join(sorted(str(v) for v in expr.get("values") or []))
+        terms.append(
+            (key, {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
+                   "Exists": key, "DoesNotExist": f"!{key}"}.get(op, key))
+        )  # fmt: skip
+    return ",".join(t for _, t in sorted(terms)) or "<none>"
 
 
 def _service_port(port: dict[str, Any]) -> str:

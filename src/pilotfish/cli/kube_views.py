@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, is_ready, object_meta, pods
+from pilotfish.cli.kube_pods import (
+    CONTROL_PLANE,
+    ISTIO_SYSTEM,
+    PROXY_CONTAINER,
+    is_ready,
+    object_meta,
+    pods,
+)
 from pilotfish.config.object_meta import CREATED, kube_time, kube_time_of
 from pilotfish.state_files import running_prometheus
 
@@ -79,20 +86,23 @@ def created_of(meta: dict[str, Any]) -> float:
 
 
 def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Workload documents (and Istio's own deployments) with their ready instances counted."""
+    """Workload documents (and Istio's own deployments) with their ready instances counted; the
+    `spec.selector` and `spec.template` of an applied Deployment, else its labels and its pods'
+    containers (without the injected `istio-proxy`, as the template holds them)."""
     running = pods(info)
     found = []
-    wanted = [
-        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}, 0.0),
-        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}, 0.0),
+    wanted: list[tuple[str, str, int, dict[str, str], float, dict[str, Any]]] = [
+        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}, 0.0, {}),
+        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}, 0.0, {}),
     ]
     for doc in workloads:
-        meta = doc.get("metadata") or {}
-        replicas = (doc.get("spec") or {}).get("replicas", 1)
+        meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+        replicas = spec.get("replicas", 1)
         labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
         namespace = str(meta.get("namespace") or "default")
-        wanted.append((str(meta.get("name")), namespace, int(replicas), labels, created_of(meta)))
-    for name, namespace, replicas, labels, applied in wanted:
+        name, created = str(meta.get("name")), created_of(meta)
+        wanted.append((name, namespace, int(replicas), labels, created, spec))
+    for name, namespace, replicas, labels, applied, spec in wanted:
         mine = [
             p
             for p in running
@@ -109,7 +119,7 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
                 "metadata": object_meta(name, namespace, created, labels),
-                "spec": {"replicas": replicas},
+                "spec": {"replicas": replicas, **_pod_template(spec, labels, mine)},
                 "status": {
                     "replicas": len(mine),
                     "readyReplicas": ready,
@@ -119,6 +129,24 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
             }
         )
     return found
+
+
+def _pod_template(
+    spec: dict[str, Any], labels: dict[str, str], mine: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A Deployment's `selector` and `template`: an applied one's, else made of the workload's
+    labels and its pods' containers."""
+    if isinstance(spec.get("template"), dict) and isinstance(spec.get("selector"), dict):
+        return {"selector": spec["selector"], "template": spec["template"]}
+    containers = [
+        {"name": c["name"]}
+        for c in (mine[0]["spec"]["containers"] if mine else [])
+        if not (c["name"] == PROXY_CONTAINER and len(mine[0]["spec"]["containers"]) > 1)
+    ]
+    return {
+        "selector": {"matchLabels": dict(labels)},
+        "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": containers}},
+    }
 
 
 def services(

@@ -123,11 +123,19 @@ def get(
     no_headers: Annotated[
         bool, typer.Option("--no-headers", help="tables without their header")
     ] = False,
+    field_selector: Annotated[
+        str | None,
+        typer.Option("--field-selector", help="status.phase=Running, metadata.name!=x, …"),
+    ] = None,
+    sort_by: Annotated[
+        str | None, typer.Option("--sort-by", help="a JSONPath: .metadata.creationTimestamp")
+    ] = None,
 ) -> None:
     """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services,
     deployments, namespaces, endpoints, events and CRDs as kubectl shows them (`get pods -n
     istio-system`, `get svc`, `get ns -L istio-injection`, `get ep`, `get all`, `get events`,
     `get pod -l app=ratings -o jsonpath='{.items[0].metadata.name}'`)."""
+    from pilotfish.cli.get_filters import Filters
     from pilotfish.cli.get_output import get_command
     from pilotfish.cli.selectors import Selector, parse_selector
 
@@ -137,9 +145,11 @@ def get(
         exit_with(1)
     ns = None if all_namespaces else namespace or state.namespace or "default"
     keys = [k for value in label_columns or [] for k in value.split(",") if k]
+    filters = Filters(field_selector, sort_by, selector or "")
+    shown = (show_labels, keys)
     exit_with(
         get_command(
-            kind, names or [], ns, output, state.state_dir, labels, (show_labels, keys), no_headers
+            kind, names or [], ns, output, state.state_dir, labels, shown, no_headers, filters
         )
     )
 
