@@ -161,3 +161,58 @@ def test_dashboard_controlz_opens_the_control_planes_page(mesh: LocalMesh) -> No
     assert "PILOTFISH_HOME" not in page  # the environment: the owner's only
     wrong = mesh.pilotfish("dashboard", "controlz", "reviews-v1-0", "--browser=false")
     assert wrong.returncode == 1 and 'pods "reviews-v1-0" not found' in wrong.stderr
+
+
+def check_inject(mesh: LocalMesh, *args: str) -> list[str]:
+    """The one row of `x check-inject`'s table, cut at the header's column starts."""
+    result = mesh.pilotfish("x", "check-inject", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    header, row = result.stdout.splitlines()
+    starts = [header.index(name) for name in ("WEBHOOK", "REVISION", "INJECTED", "REASON")]
+    return [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+
+
+def ready_column(mesh: LocalMesh, namespace: str, pod: str) -> str:
+    listed = mesh.pilotfish("get", "pods", "-n", namespace).stdout.splitlines()
+    return next(line.split()[1] for line in listed if line.startswith(pod))
+
+
+def test_check_inject_says_why_a_pod_is_or_is_not_injected(mesh: LocalMesh) -> None:
+    """The page's checks: the namespace label, the pod label, and the table's reason agrees
+    with what the mesh did when the pod was applied."""
+    row = check_inject(mesh, "deployment/httpbin-v1")
+    assert row[:3] == ["istio-sidecar-injector", "default", "✔"], row
+    assert row[3].startswith("Namespace label istio-injection=enabled matches"), row
+    assert ready_column(mesh, "default", "httpbin-v1-0") == "2/2"
+    assert check_inject(mesh, "httpbin-v1-0.default") == row
+
+    assert mesh.pilotfish("create", "namespace", "foo").returncode == 0
+    applied = mesh.pilotfish("apply", "-f", "samples/sleep/sleep.yaml", "-n", "foo")
+    assert applied.returncode == 0, applied.stderr
+    row = check_inject(mesh, "-n", "foo", "deployment/sleep")
+    assert row[2:] == [
+        "✘",
+        "No matching namespace labels (istio.io/rev=default, istio-injection=enabled) "
+        "or pod labels (istio.io/rev=default, sidecar.istio.io/inject=true)",
+    ], row
+    assert ready_column(mesh, "foo", "sleep-") == "1/1"  # not injected, as it says
+
+    assert mesh.pilotfish("label", "namespace", "foo", "istio-injection=enabled").returncode == 0
+    assert check_inject(mesh, "sleep.foo")[2:] == [
+        "✔", "Namespace label istio-injection=enabled matches"
+    ]  # fmt: skip
+    assert check_inject(mesh, "-n", "foo", "-l", "app=sleep,sidecar.istio.io/inject=false")[2:] == [
+        "✘", "Pod has sidecar.istio.io/inject=false label, preventing injection"
+    ]  # fmt: skip
+    relabel = ("label", "namespace", "foo", "istio-injection=disabled", "--overwrite")
+    assert mesh.pilotfish(*relabel).returncode == 0
+    assert check_inject(mesh, "-n", "foo", "-l", "sidecar.istio.io/inject=true")[2:] == [
+        "✘", "Namespace has istio-injection=disabled label, preventing injection"
+    ]  # fmt: skip
+    for args, said in (
+        ((), "check-inject requires only [<resource-type>/]<resource-name>[.<namespace>]"),
+        (("deployment/nosuch",), 'pods "nosuch" not found'),
+    ):
+        result = mesh.pilotfish("x", "check-inject", *args)
+        assert result.returncode == 1 and said in result.stderr, result.stderr
+    mesh.pilotfish("delete", "-f", "samples/sleep/sleep.yaml", "-n", "foo")

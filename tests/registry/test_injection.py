@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from pilotfish.registry.injection import injection_wanted, namespace_labels
+from pilotfish.registry.injection import (
+    NO_MATCH,
+    injection_wanted,
+    namespace_labels,
+    pod_injection,
+)
 from pilotfish.registry.inputs import parse_documents
 
 INJECT = "sidecar.istio.io/inject"
@@ -58,6 +63,42 @@ def test_decision_table(
     wanted: bool,
 ) -> None:
     assert injection_wanted(labels, annotations, namespace) is wanted
+
+
+@pytest.mark.parametrize(
+    ("namespace", "labels", "annotations", "injected", "reason"),
+    [
+        (ENABLED, {}, {}, True, "Namespace label istio-injection=enabled matches"),
+        (ENABLED, {INJECT: "true"}, {}, True, "Namespace label istio-injection=enabled "
+         "matches, and pod label sidecar.istio.io/inject=true matches"),
+        (NEVER_CREATED, {}, {}, True, "Namespace label istio-injection=enabled matches (a "
+         "namespace never created explicitly has it in local mode)"),
+        (REVISION, {}, {}, True, "Namespace label istio.io/rev=canary matches"),
+        (PLAIN, {INJECT: "true"}, {}, True, "Pod label sidecar.istio.io/inject=true matches"),
+        (PLAIN, {}, {}, False, NO_MATCH),
+        (PLAIN, {INJECT: "false"}, {}, False,
+         "Pod has sidecar.istio.io/inject=false label, preventing injection"),
+        (ENABLED, {INJECT: "false"}, {}, False,
+         "Pod has sidecar.istio.io/inject=false label, preventing injection"),
+        (ENABLED, {}, {INJECT: "no"}, False,
+         "Pod has sidecar.istio.io/inject=no annotation, preventing injection"),
+        (DISABLED, {INJECT: "true"}, {}, False,
+         "Namespace has istio-injection=disabled label, preventing injection"),
+        (DISABLED, {"istio": "ingressgateway"}, {}, True,
+         "Pod is a gateway: its Envoy is the pod's own container"),
+        (PLAIN, {}, {"sidecar.istio.io/status": "{}"}, True,
+         "Pod carries sidecar.istio.io/status: injected beforehand (kube-inject)"),
+    ],
+)  # fmt: skip
+def test_each_decision_says_why_as_check_inject_does(
+    namespace: dict[str, str] | None,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    injected: bool,
+    reason: str,
+) -> None:
+    decision = pod_injection(labels, annotations, namespace)
+    assert (decision.injected, decision.reason) == (injected, reason)
 
 
 def _pod(name: str, namespace: str, labels: str = "{app: a}", notes: str = "{}") -> str:

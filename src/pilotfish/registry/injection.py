@@ -14,13 +14,15 @@ namespace says: the webhook's decision does not take a container out.
 A gateway (`istio: ingressgateway|egressgateway`) is its Envoy, so it always has one.
 Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
 `v1 Namespace`) counts as `istio-injection=enabled`, so `pilotfish up samples/bookinfo` runs
-with sidecars. The decision is kept on the stored document (`pilotfish.io/injected`): a label
+with sidecars. `pod_injection` says why too (`istioctl x check-inject`'s reasons). The
+decision is kept on the stored document (`pilotfish.io/injected`): a label
 changed later does not change running pods; applying the workload again decides again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pilotfish.registry.workloads import (
@@ -35,25 +37,82 @@ REVISION_LABEL = "istio.io/rev"
 TRUE_WORDS = frozenset({"y", "yes", "true", "on", ""})
 
 
+@dataclass(frozen=True)
+class InjectionDecision:
+    """Whether the pod gets a sidecar, and why, in the words of `istioctl x check-inject`."""
+
+    injected: bool
+    reason: str
+
+
+NO_MATCH = (
+    f"No matching namespace labels ({REVISION_LABEL}=default, {INJECTION_LABEL}=enabled) "
+    f"or pod labels ({REVISION_LABEL}=default, {INJECT_ANNOTATION}=true)"
+)
+
+
+def injection_decision(
+    pod_labels: Mapping[str, Any],
+    pod_annotations: Mapping[str, Any],
+    namespace_labels: Mapping[str, str] | None,
+) -> InjectionDecision:
+    """Whether Istio's webhooks inject this pod, and which label decided; `namespace_labels`
+    None: a namespace never created explicitly (local mode: injection enabled)."""
+    label = pod_labels.get(INJECT_ANNOTATION)
+    ns = {INJECTION_LABEL: "enabled"} if namespace_labels is None else namespace_labels
+    refused = f"Pod has {INJECT_ANNOTATION}={label} label, preventing injection"
+    with_pod = f", and pod label {INJECT_ANNOTATION}={label} matches" if label is not None else ""
+    if INJECTION_LABEL in ns:
+        if ns[INJECTION_LABEL] != "enabled":
+            value = ns[INJECTION_LABEL]
+            why = f"Namespace has {INJECTION_LABEL}={value} label, preventing injection"
+            return InjectionDecision(False, why)
+        if str(label) == "false":
+            return InjectionDecision(False, refused)
+        why = f"Namespace label {INJECTION_LABEL}=enabled matches{with_pod}"
+        if namespace_labels is None:
+            why += " (a namespace never created explicitly has it in local mode)"
+    elif REVISION_LABEL in ns:
+        if str(label) == "false":
+            return InjectionDecision(False, refused)
+        why = f"Namespace label {REVISION_LABEL}={ns[REVISION_LABEL]} matches{with_pod}"
+    elif str(label) == "true" and REVISION_LABEL not in pod_labels:  # the object selector
+        why = f"Pod label {INJECT_ANNOTATION}=true matches"
+    else:
+        return InjectionDecision(False, refused if str(label) == "false" else NO_MATCH)
+    value, where = (label, "label") if label is not None else (
+        pod_annotations.get(INJECT_ANNOTATION, ""), "annotation"
+    )  # fmt: skip
+    if str(value).lower() not in TRUE_WORDS:  # the injector's policy, after the webhook
+        return InjectionDecision(
+            False, f"Pod has {INJECT_ANNOTATION}={value} {where}, preventing injection"
+        )
+    return InjectionDecision(True, why)
+
+
+def pod_injection(
+    pod_labels: Mapping[str, Any],
+    pod_annotations: Mapping[str, Any],
+    namespace_labels: Mapping[str, str] | None,
+) -> InjectionDecision:
+    """The mesh's decision for a pod: a gateway is its Envoy (Istio's `gateway` injection
+    template, or the proxy container itself), a pod `kube-inject` marked carries its sidecar,
+    every other pod is the webhooks' (`injection_decision`)."""
+    if is_gateway_pod(pod_labels):
+        return InjectionDecision(True, "Pod is a gateway: its Envoy is the pod's own container")
+    if STATUS_ANNOTATION in pod_annotations:
+        why = f"Pod carries {STATUS_ANNOTATION}: injected beforehand (kube-inject)"
+        return InjectionDecision(True, why)
+    return injection_decision(pod_labels, pod_annotations, namespace_labels)
+
+
 def injection_wanted(
     pod_labels: Mapping[str, Any],
     pod_annotations: Mapping[str, Any],
     namespace_labels: Mapping[str, str] | None,
 ) -> bool:
-    """Whether Istio's webhooks inject this pod; `namespace_labels` None: a namespace never
-    created explicitly (local mode: injection enabled)."""
-    label = pod_labels.get(INJECT_ANNOTATION)
-    ns = {INJECTION_LABEL: "enabled"} if namespace_labels is None else namespace_labels
-    if INJECTION_LABEL in ns:
-        matched = ns[INJECTION_LABEL] == "enabled" and str(label) != "false"
-    elif REVISION_LABEL in ns:
-        matched = str(label) != "false"
-    else:  # the object selector: the pod's own label, and no revision of its own
-        matched = str(label) == "true" and REVISION_LABEL not in pod_labels
-    if not matched:
-        return False
-    value = label if label is not None else pod_annotations.get(INJECT_ANNOTATION, "")
-    return str(value).lower() in TRUE_WORDS
+    """Whether Istio's webhooks inject this pod (`injection_decision`)."""
+    return injection_decision(pod_labels, pod_annotations, namespace_labels).injected
 
 
 def stamp_injection(
@@ -68,10 +127,7 @@ def stamp_injection(
     labels = labels if isinstance(labels, dict) else {}
     pod_notes = pod_meta.get("annotations")
     pod_notes = pod_notes if isinstance(pod_notes, dict) else {}
-    gateway = is_gateway_pod(labels)  # its Envoy is the pod (Istio's `gateway`
-    # injection template, or the proxy container itself): never left without one
-    carried = STATUS_ANNOTATION in pod_notes  # injected beforehand (`kube-inject`)
-    wanted = gateway or carried or injection_wanted(labels, pod_notes, namespace_labels)
+    wanted = pod_injection(labels, pod_notes, namespace_labels).injected
     if not isinstance(notes, dict):
         notes = meta["annotations"] = {}
     notes[INJECTED_ANNOTATION] = "true" if wanted else "false"

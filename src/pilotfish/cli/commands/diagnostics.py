@@ -1,5 +1,6 @@
 """istioctl's diagnostic commands from Istio's "Diagnostic Tools" pages: `admin log` (also
-`istiod log`, `admin l`) (typer glue; each command's logic is its own module)."""
+`istiod log`, `admin l`), `x check-inject` (typer glue; each command's logic is its own
+module)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from pilotfish.cli.app import app, exit_with, state
+from pilotfish.cli.app import Namespace, app, exit_with, state
+from pilotfish.cli.commands.istioctl import experimental
 
 admin_app = typer.Typer(
     help="Manage control plane (istiod) configuration, as `istioctl admin`", no_args_is_help=True
@@ -52,3 +54,19 @@ def admin_log(
 admin_app.command("l", hidden=True, help="Alias of log.")(admin_log)
 app.add_typer(admin_app, name="admin")
 app.add_typer(admin_app, name="istiod", hidden=True)  # istioctl's alias of `admin`
+
+
+@experimental.command("check-inject")
+def check_inject(
+    target: Annotated[
+        str | None, typer.Argument(help="[<type>/]<name>[.<namespace>]: deployment/NAME, a pod")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option("--labels", "-l", help="pod labels k=v,… (no pod needed)")
+    ] = None,
+    namespace: Namespace = None,
+) -> None:
+    """Why a pod is (or would be) injected or not, as `istioctl x check-inject`."""
+    from pilotfish.cli.check_inject import check_inject_command
+
+    exit_with(check_inject_command(target, labels, namespace or state.namespace, state.state_dir))
