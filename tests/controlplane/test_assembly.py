@@ -158,3 +158,28 @@ def test_a_composition_from_the_last_one_is_the_composition_from_scratch() -> No
             if untouched and last.resources(type_url).by_name:
                 assert made.resources(type_url) is last.resources(type_url)
         last = made
+
+
+def test_a_shared_part_is_held_once_and_composes_as_the_whole_would() -> None:
+    """What is sent of a shared part is found once for every proxy sent it (one `_Held`, its
+    holdings read once: fails if made per proxy), serialised with the types it holds alone,
+    and a composition of such pieces is the one of the parts serialised with every type
+    (empty or not), as they were before."""
+    block = ProxyResources.build(
+        [cluster_pb2.Cluster(name="a"), endpoint_pb2.ClusterLoadAssignment(cluster_name="a")]
+    )
+    routes = KeptPart({VIRTUAL_HOST: {"http_proxy/a": _vhost("http_proxy/a", "a", cluster="a")}})
+    assembly = SnapshotAssembly()
+    for node in ("n1", "n2"):
+        own = ProxyResources.build([cluster_pb2.Cluster(name=f"own-{node}")])
+        made, problems = assembly.compose(node, (block, routes), own)
+        assert made is not None, problems
+        whole = Snapshot.compose([Snapshot(p) for p in (block, routes, own)])
+        assert made.version == whole.version
+        for type_url in RESOURCE_TYPES:
+            assert made.version_of(type_url) == whole.version_of(type_url)
+    held = [assembly.composed[n].held[0][0] for n in ("n1", "n2")]
+    assert held[0] is held[1]
+    assert set(held[0].snapshot.types_with_resources()) == {CLUSTER, ENDPOINT}
+    empty = [p[ROUTE] for p in (block, ProxyResources.build([]))]
+    assert empty[0] is empty[1] and not empty[0]  # one read-only mapping for every part's

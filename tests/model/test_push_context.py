@@ -9,6 +9,7 @@ import pytest
 
 from pilotfish.config import load
 from pilotfish.config.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
+from pilotfish.config.objects import AnyConfig
 from pilotfish.model.node import node_metadata, proxy_from_node
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
@@ -54,6 +55,24 @@ def test_kind_is_sorted_and_typed() -> None:
     assert [r.meta.name for r in rules] == ["a", "b"]
     assert [r.spec.host for r in rules] == ["a", "b"]  # DestinationRuleSpec fields, typed
     assert [v.spec.hosts for v in push.kind(VIRTUAL_SERVICE)] == [("reviews",)]
+
+
+def test_a_recording_inside_another_ends_itself_even_when_they_read_the_same() -> None:
+    """What a `Carry` unit reads is recorded into it and every unit around it: a unit built
+    inside another, having read what the outer one has so far, ends its own recording (the
+    outer one's later reads are still its own; fails if recordings end by equality)."""
+    push = push_of(rule("a", "a.default.svc.cluster.local"))
+    outer: dict[str, tuple[AnyConfig, ...]] = {}
+    inner: dict[str, tuple[AnyConfig, ...]] = {}
+    push.record_into(outer)
+    push.record_into(inner)
+    push.stop_recording(inner)
+    push.kind(DESTINATION_RULE)
+    push.stop_recording(outer)
+    assert list(outer) == [DESTINATION_RULE] and inner == {}
+    with pytest.raises(AssertionError):
+        push.record_into(outer)
+        push.stop_recording(inner)
 
 
 def test_destination_rule_precedence() -> None:

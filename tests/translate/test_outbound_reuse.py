@@ -134,6 +134,28 @@ def test_a_pool_applied_to_the_cluster_without_it_is_the_cluster_built_with_it(
                 assert made != outbound_cluster(bare), (others, pool)
 
 
+def test_one_pool_on_clusters_of_every_protocol_packs_its_options_once_per_kind() -> None:
+    """A change of every rule's pool puts one pool's settings on thousands of clusters: the
+    upstream HTTP options are packed once per kind of port (HTTP/2 or not, natively or not),
+    not per cluster, and each cluster is still the one built from scratch."""
+    protocols = (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC, Protocol.TCP, Protocol.HTTP)
+    for pool in POOLS:
+        top = TrafficPolicy.model_validate({"connectionPool": pool})
+        settings = pool_settings(top.connection_pool)
+        for n, protocol in enumerate(protocols):
+            port = ServicePort("p", 9000 + n, protocol, 9000)
+            spec = OutboundClusterSpec(
+                Service(f"s{n}", "ns", (port,)), port, policy=effective_policy(top, None, 9000)
+            )
+            bare = replace(spec, policy=replace(spec.policy, connection_pool=None))
+            made = with_pool(outbound_cluster(bare), spec, settings)
+            built = outbound_cluster(spec)
+            assert made.SerializeToString(deterministic=True) == built.SerializeToString(
+                deterministic=True
+            ), (pool, protocol)
+        assert 1 <= len(settings.options) <= 3, pool  # HTTP/1, HTTP/2, upgraded HTTP/1
+
+
 def _rule(ns: str, svc: str, policy: str) -> str:
     return (
         "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"

@@ -77,13 +77,14 @@ class _Checked:
     of one VirtualService costs its holders' subsets, not their namespaces' whole route
     configurations."""
 
-    __slots__ = ("context", "part", "problems", "snapshot")
+    __slots__ = ("context", "held", "part", "problems", "snapshot")
 
     def __init__(
         self, part: ProxyResources, problems: list[str], context: tuple[ProxyResources, ...]
     ) -> None:
         self.part, self.problems, self.context = part, problems, context
         self.snapshot: Snapshot | None = None
+        self.held: _Held | None = None  # what is sent of it, one for every proxy sent it
 
 
 class _Composed:
@@ -175,7 +176,7 @@ class SnapshotAssembly:
 
     def _snapshot(self, known: _Checked) -> Snapshot:
         if known.snapshot is None:
-            known.snapshot = Snapshot(known.part, cache=self.encoded)
+            known.snapshot = _piece_snapshot(known.part, self.encoded)
         return known.snapshot
 
     def _sent(self, part: ProxyResources, context: tuple[ProxyResources, ...]) -> _Held:
@@ -184,13 +185,16 @@ class SnapshotAssembly:
         `context` have the same names, and it keeps none of them alive)."""
         if not isinstance(part, KeptPart):
             known = self._shared_check(part, context)
-            return _Held(known.problems, self._snapshot(known), (), lambda: holdings(part))
+            if known.held is None:
+                snapshot = self._snapshot(known)
+                known.held = _Held(known.problems, snapshot, (), lambda: holdings(part))
+            return known.held
         held = part.held
         names = tuple(self._names(p) for p in context)
         if isinstance(held, _Held) and held.after(names):
             return held
         problems = check_invariants(part, context=context)
-        snapshot = held.snapshot if isinstance(held, _Held) else Snapshot(part, cache=self.encoded)
+        snapshot = held.snapshot if isinstance(held, _Held) else _piece_snapshot(part, self.encoded)
         part.held = _Held(problems, snapshot, names, _holdings_of(part))
         return part.held
 
@@ -277,6 +281,12 @@ class SnapshotAssembly:
 
 def _same(parts: tuple[ProxyResources, ...], others: tuple[ProxyResources, ...]) -> bool:
     return len(parts) == len(others) and all(a is b for a, b in zip(parts, others, strict=True))
+
+
+def _piece_snapshot(part: ProxyResources, cache: EncodeCache) -> Snapshot:
+    """What is sent of a shared part, serialised: its types that hold resources (a type no
+    part of a composition holds is left out of it either way: `Snapshot.compose`)."""
+    return Snapshot({t: found for t, found in part.items() if found}, cache=cache)
 
 
 def _own_snapshot(

@@ -8,9 +8,8 @@ and endpoints exactly like the manifest's services and instances.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import InitVar, dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -196,8 +195,7 @@ class PushContext:
     def kind(self, kind: str) -> tuple[AnyConfig, ...]: ...
     def kind(self, kind: str) -> tuple[AnyConfig, ...]:
         """The configs of one kind (typed by a `config.kinds` key), sorted by namespace/name,
-        computed once per push context. Recorded while `recording`: what a cached translation
-        unit read, so it is reused only while that is unchanged."""
+        once per push context; recorded (`record_into`): what a cached unit read."""
         found = self._by_kind.get(kind, ())
         for reads in self._recorders:
             reads[kind] = found
@@ -207,14 +205,13 @@ class PushContext:
     def _recorders(self) -> list[dict[str, tuple[AnyConfig, ...]]]:
         return []
 
-    @contextlib.contextmanager
-    def recording(self, reads: dict[str, tuple[AnyConfig, ...]]) -> Iterator[None]:
-        """Record into `reads` every kind read with `kind()` inside the block."""
+    def record_into(self, reads: dict[str, tuple[AnyConfig, ...]]) -> None:
+        """Record into `reads` each kind `kind()` reads until `stop_recording` (innermost first)."""
         self._recorders.append(reads)
-        try:
-            yield
-        finally:
-            self._recorders.remove(reads)
+
+    def stop_recording(self, reads: dict[str, tuple[AnyConfig, ...]]) -> None:
+        if self._recorders.pop() is not reads:  # by identity: an outer one may be equal
+            raise AssertionError("a recording ended before the one inside it")
 
     def memoized(self, key: Hashable, build: Callable[[], T]) -> T:
         """`build()`, once per push context; the kinds it read are recorded again on every
@@ -222,8 +219,11 @@ class PushContext:
         found = self.memo.get(key)
         if found is None:
             reads: dict[str, tuple[AnyConfig, ...]] = {}
-            with self.recording(reads):
+            self.record_into(reads)
+            try:
                 value = build()
+            finally:
+                self.stop_recording(reads)
             found = self.memo[key] = (value, reads)
         else:
             for recorder in self._recorders:

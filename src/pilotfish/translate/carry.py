@@ -185,10 +185,11 @@ class Carry:
         watched: Seen = []
         parts: dict[Hashable, _Entry] = {}
         self._frames.append((kinds, watched, parts))
+        push.record_into(kinds)
         try:
-            with push.recording(kinds):
-                value = build()
+            value = build()
         finally:
+            push.stop_recording(kinds)
             self._frames.pop()
         self.builds += 1
         entry = _Entry(value, keep, kinds, watched, parts)

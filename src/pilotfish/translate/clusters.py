@@ -25,6 +25,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
 from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
+from google.protobuf import any_pb2
 
 from pilotfish.config.protocols import HTTP2_NATIVE
 from pilotfish.registry.types import Service, ServicePort
@@ -114,6 +115,8 @@ class PoolSettings:
     cluster: cluster_pb2.Cluster
     """A cluster with only Istio's defaults, then the pool, in the fields a pool writes."""
     upstream: UpstreamHttp
+    options: dict[tuple[bool, bool], any_pb2.Any] = field(default_factory=dict)
+    """The upstream HTTP options packed, by (HTTP/2, native HTTP/2): once, not per cluster."""
 
 
 def pool_settings(pool: ConnectionPoolSettings | None) -> PoolSettings:
@@ -142,24 +145,33 @@ def with_pool(
         cluster.upstream_connection_options.CopyFrom(pool.cluster.upstream_connection_options)
     if HTTP_OPTIONS_KEY in cluster.typed_extension_protocol_options:
         del cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY]
-    _protocol_options(cluster, spec, pool.upstream)
+    _protocol_options(cluster, spec, pool.upstream, pool.options)
     return cluster
 
 
 def _protocol_options(
-    cluster: cluster_pb2.Cluster, spec: OutboundClusterSpec, upstream: UpstreamHttp
+    cluster: cluster_pb2.Cluster,
+    spec: OutboundClusterSpec,
+    upstream: UpstreamHttp,
+    packed: dict[tuple[bool, bool], any_pb2.Any] | None = None,
 ) -> None:
+    """The upstream HTTP options (`packed`: those packed before for the same upstream)."""
     native_http2 = spec.port.protocol in HTTP2_NATIVE
     http2 = native_http2 if upstream.http2 is None or native_http2 else upstream.http2
     if http2 or upstream.common is not None or upstream.use_client_protocol:
-        _set_http_protocol_options(
-            cluster, http2=http2, upstream=upstream, native_http2=native_http2
-        )
+        known = packed.get((http2, native_http2)) if packed is not None else None
+        if known is None:
+            known = _http_protocol_options(
+                http2=http2, upstream=upstream, native_http2=native_http2
+            )
+            if packed is not None:
+                packed[(http2, native_http2)] = known
+        cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(known)
 
 
-def _set_http_protocol_options(
-    cluster: cluster_pb2.Cluster, *, http2: bool, upstream: UpstreamHttp, native_http2: bool
-) -> None:
+def _http_protocol_options(
+    *, http2: bool, upstream: UpstreamHttp, native_http2: bool
+) -> any_pb2.Any:
     options = upstream_http_pb2.HttpProtocolOptions()
     if upstream.use_client_protocol:
         downstream = options.use_downstream_protocol_config
@@ -176,7 +188,7 @@ def _set_http_protocol_options(
         options.explicit_http_config.http_protocol_options.SetInParent()
     if upstream.common is not None:
         options.common_http_protocol_options.CopyFrom(upstream.common)
-    cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
+    return pack(options)
 
 
 def inbound_cluster(

@@ -213,16 +213,14 @@ def narrowed(
     return (found, *shared[1:])
 
 
-def _kept(push: PushContext, part: ProxyResources) -> KeptPart:
-    """`part` (clusters and endpoints) as a lasting unit keyed by the very messages it holds
-    (`KeptPart`): a new block narrowed to the same messages (one an endpoint or rule change
-    rebuilt but kept those of) gives the same object, whose check and bytes the snapshot
-    assembly kept with it, and which a sidecar's composition keeps (`SnapshotAssembly`)."""
-    held = tuple(tuple(part[t].items()) for t in (CLUSTER, ENDPOINT))
-    key = (
-        "pilotfish.translate.on_demand.kept",
-        tuple(tuple((n, id(m)) for n, m in h) for h in held),
-    )
+def _kept(push: PushContext, part: Mapping[str, Mapping[str, Message]]) -> KeptPart:
+    """`part` (clusters and endpoints, by type) as a lasting unit keyed by the very messages it
+    holds (`KeptPart`): a new block narrowed to the same messages (one an endpoint or rule
+    change rebuilt but kept those of) gives the same object, whose check and bytes the snapshot
+    assembly kept with it, and which a sidecar's composition keeps (`SnapshotAssembly`). A
+    message's name is its own (`resource_name`), so the ids of each type's say it all."""
+    held = tuple(tuple(m for _, m in sorted(part[t].items())) for t in _TYPES)
+    key = ("pilotfish.translate.on_demand.kept", *(tuple(map(id, h)) for h in held))
     build = lambda: KeptPart(part)  # noqa: E731
     return carry_of(push).unit(push, key, build, keep=held, lasting=True)
 
@@ -283,7 +281,7 @@ def _renarrowed(found: ProxyResources, block: ProxyResources, push: PushContext)
     key = ("pilotfish.translate.on_demand.renarrowed", id(found), id(block))
     known: tuple[ProxyResources, ProxyResources, KeptPart] | None = push.memo.get(key)
     if known is None or known[0] is not found or known[1] is not block:
-        part = ProxyResources({t: {n: block[t][n] for n in found[t]} for t in _TYPES})
+        part = {t: {n: block[t][n] for n in found[t]} for t in _TYPES}
         known = push.memo[key] = (found, block, _kept(push, part))
     return known[2]
 
@@ -350,7 +348,9 @@ def _index_of(block: ProxyResources) -> _Pieces:
     return found
 
 
-def _narrow(pieces: _Pieces, clusters: frozenset[str], used: frozenset[str]) -> ProxyResources:
+def _narrow(
+    pieces: _Pieces, clusters: frozenset[str], used: frozenset[str]
+) -> dict[str, dict[str, Message]]:
     kept: dict[str, dict[str, Message]] = {CLUSTER: {}, ENDPOINT: {}}
     for type_url, messages in pieces.get("", {}).items():
         kept[type_url].update(messages)
@@ -363,7 +363,7 @@ def _narrow(pieces: _Pieces, clusters: frozenset[str], used: frozenset[str]) -> 
         for candidate in (h for h in pieces if h and host.startswith(h)):
             for type_url, messages in pieces[candidate].items():
                 kept[type_url].update((n, m) for n, m in messages.items() if match.startswith(n))
-    return ProxyResources(kept)  # the block's notes are read of the block (`_checked`)
+    return kept  # the block's notes are read of the block (`_checked`)
 
 
 def with_filter(listener: listener_pb2.Listener) -> listener_pb2.Listener:

@@ -26,6 +26,8 @@ from pilotfish.type_urls import (
     type_url_of,
 )
 
+_EMPTY: Mapping[str, Message] = MappingProxyType({})  # every part's types it has none of
+
 
 class ProxyResources(Mapping[str, Mapping[str, Message]]):
     """type URL -> {name -> message}, sorted and read-only. Unused types map to `{}`."""
@@ -39,8 +41,9 @@ class ProxyResources(Mapping[str, Mapping[str, Message]]):
     ) -> None:
         self._by_type: Mapping[str, Mapping[str, Message]] = MappingProxyType(
             {
-                type_url: MappingProxyType(dict(sorted(by_type.get(type_url, {}).items())))
+                type_url: MappingProxyType(dict(sorted(found.items()))) if found else _EMPTY
                 for type_url in RESOURCE_TYPES
+                for found in (by_type.get(type_url, _EMPTY),)
             }
         )
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
