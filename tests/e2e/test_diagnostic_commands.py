@@ -216,3 +216,21 @@ def test_check_inject_says_why_a_pod_is_or_is_not_injected(mesh: LocalMesh) -> N
         result = mesh.pilotfish("x", "check-inject", *args)
         assert result.returncode == 1 and said in result.stderr, result.stderr
     mesh.pilotfish("delete", "-f", "samples/sleep/sleep.yaml", "-n", "foo")
+
+
+def test_rootca_compare_of_two_pods_of_the_mesh(mesh: LocalMesh) -> None:
+    gateway = "istio-ingressgateway-0.istio-system"
+    same = mesh.pilotfish("proxy-config", "rootca-compare", "httpbin-v1-0", gateway)
+    assert same.returncode == 0, same.stderr
+    assert same.stdout == (
+        f"Both [httpbin-v1-0.default] and [{gateway}] have the identical ROOTCA, "
+        "theoretically the connectivity between them is available\n"
+    )
+    again = mesh.pilotfish("pc", "rc", "deploy/httpbin-v1", gateway)  # istioctl's aliases
+    assert again.stdout == same.stdout, again.stderr
+    for args, said in (
+        (["httpbin-v1-0"], "rootca-compare requires 2 pods as an argument"),
+        (["httpbin-v1-0", "nosuch-0"], 'pods "nosuch-0" not found'),
+    ):
+        result = mesh.pilotfish("proxy-config", "rootca-compare", *args)
+        assert result.returncode == 1 and said in result.stderr, result.stderr

@@ -174,9 +174,13 @@ app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
 @app.command("proxy-config")
 def proxy_config(
     kind: Annotated[
-        str, typer.Argument(help="cluster, listener, route, endpoint, secret, bootstrap, all, log")
+        str,
+        typer.Argument(
+            help="cluster, listener, route, endpoint, secret, bootstrap, all, log, rootca-compare"
+        ),
     ],
     proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
+    other: Annotated[str | None, typer.Argument(help="rootca-compare: the second pod")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     fqdn: Annotated[str, typer.Option(help="table filter: cluster's service FQDN")] = "",
@@ -192,7 +196,15 @@ def proxy_config(
         bool, typer.Option("--reset", "-r", help="log: every logger back to warning")
     ] = False,
 ) -> None:
-    """Show the config one Envoy holds, read from its admin API."""
+    """Show the config one Envoy holds, read from its admin API (`rootca-compare POD1 POD2`:
+    whether two pods' Envoys trust the same root)."""
+    if kind in ("rootca-compare", "rc"):
+        from pilotfish.cli.rootca_compare import rootca_compare_command
+
+        pods = [proxy, other] if other else [proxy]
+        exit_with(rootca_compare_command(pods, namespace or state.namespace, state.state_dir))
+    if other is not None:
+        raise typer.BadParameter(f"unexpected extra argument {other!r}", param_hint="PROXY")
     from pilotfish.cli.proxy_config import proxy_config_command
 
     filters = dict(
