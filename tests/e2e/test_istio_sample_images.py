@@ -9,6 +9,8 @@
 - `samples/websockets/app.yaml` and `route.yaml`: the tornado page through the ingress
   gateway, and its REST call updating an open WebSocket.
 - `samples/health-check/liveness-http-same-port.yaml`: the server answering on 8001.
+- `samples/jwt-server/jwt-server.yaml`: its key set over HTTP and HTTPS (the Secret's
+  certificate).
 - `samples/ratelimit/rate-limit-service.yaml`: images that cannot run here are refused whole,
   saying why.
 
@@ -211,3 +213,21 @@ def test_images_that_cannot_run_here_are_refused_saying_why(mesh: LocalMesh) -> 
             result.stderr,
         ), result.stderr
     assert "ratelimit" not in ok(mesh, "get", "svc")  # nothing applied
+
+
+def test_jwt_server_serves_its_key_set_over_http_and_https(mesh: LocalMesh) -> None:
+    """Istio's jwt-server.yaml: its certificate comes from the Secret the file holds, mounted
+    as its Deployment mounts it; the key set is the same on both ports."""
+    ok(mesh, "apply", "-f", str(DATA / "curl.yaml"), "-n", "jwt")
+    ok(mesh, "apply", "-f", str(DATA / "jwt-server.yaml"), "-n", "jwt")
+    plain = json.loads(curl(mesh, "-s", "http://jwt-server:8000/", namespace="jwt"))
+    assert [k["kid"] for k in plain["keys"]] == ["tT_w9LRNrY7wJalGsTYSt7rutZi86Gvyc0EKR4CaQAw"]
+    secure = curl(mesh, "-sk", "https://jwt-server.jwt:8443/jwks?delay=10ms", namespace="jwt")
+    assert json.loads(secure) == plain
+    # the certificate is the Secret's (its names include jwt-server.default, not a pilotfish one)
+    script = "curl -skv -o /dev/null https://jwt-server.jwt:8443/ 2>&1"
+    shown = ok(mesh, "exec", pod_of(mesh, "curl", "jwt"), "-n", "jwt", "--", "sh", "-c", script)
+    assert "CN=*.com" in shown or "CN = *.com" in shown, shown
+    bad = curl(mesh, "-s", "-w", " %{http_code}", "jwt-server:8000/?delay=soon", namespace="jwt")
+    assert bad == "Invalid delay parameter 400"
+    ok(mesh, "delete", "namespace", "jwt")

@@ -53,6 +53,7 @@ SHIPPED = [
     ("gcr.io/istio-testing/ext-authz:1.22", "ext_authz.py"),
     ("docker.io/hiroakis/tornado-websocket-example", "app.py"),
     ("registry.istio.io/release/health:example", "health.py"),
+    ("registry.istio.io/testing/jwt-server:0.8", "jwt_server.py"),
 ]
 
 
