@@ -168,9 +168,13 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def make_server(route: Route, host: str, port: int) -> ThreadingHTTPServer:
-    """A bound, listening server for `route` (not yet serving)."""
-    handler = type("RouteHandler", (_Handler,), {"route": staticmethod(route)})
+def make_server(route: Route, host: str, port: int, quiet: bool = False) -> ThreadingHTTPServer:
+    """A bound, listening server for `route` (not yet serving); `quiet`: no line per request
+    on stderr (for apps whose original logs none, as Go's net/http)."""
+    members: dict[str, Any] = {"route": staticmethod(route)}
+    if quiet:
+        members["log_message"] = lambda self, format, *args: None
+    handler = type("RouteHandler", (_Handler,), members)
     server_class = _Server6 if ":" in host else _Server
     return server_class((host, port), handler)
 

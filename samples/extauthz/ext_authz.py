@@ -175,7 +175,7 @@ def _shown(host: str, port: int) -> str:
 def main() -> None:
     flags = parse_flags(sys.argv[1:])
     host = os.environ.get("HOST", "0.0.0.0")
-    web = make_server(http_check, host, _port(flags["http"]))
+    web = make_server(http_check, host, _port(flags["http"]), quiet=True)
     rpc = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     account = flags["allow_service_account"]
     grpc_v2.add_AuthorizationServicer_to_server(Authorizer("v2", account), rpc)

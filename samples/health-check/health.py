@@ -38,15 +38,16 @@ def main() -> None:
     host = os.environ.get("HOST", "0.0.0.0")
     own = os.environ.get("INSTANCE_IP", host)  # the pod's address, for ports no agent maps
     servers = [
-        make_server(route_for(p), host, int(mapped))
+        make_server(route_for(p), host, int(mapped), quiet=True)
         if (mapped := os.environ.get(f"PORT_{p}"))
-        else make_server(route_for(p), own if host == "127.0.0.1" else host, p)
+        else make_server(route_for(p), own if host == "127.0.0.1" else host, p, quiet=True)
         for p in PORTS
     ]
     for server in servers:
         kwargs = {"poll_interval": 0.25}
         threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True).start()
-        print(f"listening on http://{host}:{server.server_address[1]}", flush=True)
+        address, port = server.server_address[:2]
+        print(f"listening on http://{address}:{port}", flush=True)
     stopped = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

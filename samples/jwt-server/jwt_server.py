@@ -119,11 +119,11 @@ def _port(container: str) -> int:
 def main() -> None:
     flags = parse_flags(sys.argv[1:])
     host = os.environ.get("HOST", "0.0.0.0")
-    servers = [make_server(route, host, _port(flags["http"]))]
+    servers = [make_server(route, host, _port(flags["http"]), quiet=True)]
     log(f"Starting HTTP server at {host}:{servers[0].server_address[1]}")
     if flags["cert"] and flags["key"]:
         context = tls_context(flags["cert"], flags["key"])
-        secure = make_server(route, host, _port(flags["https"]))
+        secure = make_server(route, host, _port(flags["https"]), quiet=True)
         # the handshake happens in the request's thread, not in the accepting one
         secure.socket = context.wrap_socket(
             secure.socket, server_side=True, do_handshake_on_connect=False

@@ -150,6 +150,7 @@ def test_external_authorization_task(mesh: LocalMesh) -> None:
     assert 'key: "x-ext-authz"' in denied_line.group(0) and "deny" in denied_line.group(0)
     assert re.search(f"^{GO_LOG}\\[gRPCv3\\]\\[allowed\\]: httpbin.foo:8000/headers", logs, re.M)
     assert "/ip" not in logs  # never sent to the authorizer
+    assert '"GET /' not in logs  # no line per request beyond the decisions, as Istio's server
 
     # "You can also replace this with sample-ext-authz-http"
     ok(mesh, "apply", "-n", "foo", "-f", "-", stdin=POLICY.format(provider="sample-ext-authz-http"))
