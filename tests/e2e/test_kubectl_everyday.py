@@ -7,7 +7,12 @@ ServiceAccount, Istio's `istio-ca-root-cert` ConfigMap holding the roots the sid
 from __future__ import annotations
 
 import base64
+import datetime
 import json
+import os
+import re
+import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -228,3 +233,108 @@ def test_get_deploy_wide_and_pods_show_labels(mesh: LocalMesh) -> None:
     assert labelled[0][-1] == "LABELS" and labelled[1][0] == "sleep-0", labelled
     assert "app=sleep" in labelled[1][-1].split(","), labelled
     assert "security.istio.io/tlsMode=istio" in labelled[1][-1].split(","), labelled
+
+
+ACCESS_LOGS = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    accessLogFile: /dev/stdout
+"""
+STAMPED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?)Z (.*)$")
+
+
+def stamped(text: str) -> list[tuple[float, str]]:
+    """`logs --timestamps` lines: (unix seconds, the line), each asserted RFC 3339 in UTC."""
+    found = []
+    for line in text.splitlines():
+        match = STAMPED.match(line)
+        assert match is not None, line
+        day, _, fraction = match.group(1).partition(".")
+        when = datetime.datetime.strptime(day, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
+        found.append((when.timestamp() + float(f"0.{fraction or 0}"), match.group(2)))
+    return found
+
+
+def test_logs_timestamps_since_tail_and_prefix(mesh: LocalMesh) -> None:
+    """The sidecar's access log (the mesh's `accessLogFile: /dev/stdout`): each line's arrival
+    time, `--since` keeping the newer requests only, `--tail` with `-l`, and
+    `--all-containers --prefix` naming each line's pod and container."""
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=ACCESS_LOGS)
+
+    def calls(marker: str) -> tuple[float, float]:
+        before = time.time()
+        url = f"http://httpbin:8000/status/200?{marker}=[1-6]"  # curl's URL globbing: 6 calls
+        pilotfish_ok(mesh, "exec", "sleep-0", "--", "curl", "-s", "-o", "/dev/null", url)
+        return before, time.time()
+
+    first = calls("first")
+    time.sleep(4)
+    second = calls("second")
+    proxy = ["logs", "sleep-0", "-c", "istio-proxy"]
+
+    def lines_of(marker: str) -> list[tuple[float, str]]:
+        return [(t, line) for t, line in stamped(shown) if f"?{marker}=" in line]
+
+    mesh.wait_for(lambda: "?second=6" in pilotfish_ok(mesh, *proxy), what="the flushed access log")
+    shown = pilotfish_ok(mesh, *proxy, "--timestamps")
+    olds, news = lines_of("first"), lines_of("second")
+    assert len(olds) == len(news) == 6, shown
+    flush = 2.5  # the sidecar flushes its access log every second
+    assert all(first[0] <= t <= first[1] + flush for t, _ in olds), (first, olds)
+    assert all(second[0] <= t <= second[1] + flush for t, _ in news), (second, news)
+    middle = (olds[-1][0] + news[0][0]) / 2
+    since = f"{time.time() - middle:.1f}s"  # between the two bursts
+    recent = pilotfish_ok(mesh, *proxy, "--since", since)
+    assert "?second=1" in recent and "?first=" not in recent, (since, recent)
+    assert pilotfish_ok(mesh, *proxy, "--since=1h").count("?first=") == 6
+    assert (
+        pilotfish_ok(mesh, *proxy, "--tail", "2", "--timestamps").splitlines()
+        == (shown.splitlines()[-2:])
+    )
+    by_label = pilotfish_ok(mesh, "logs", "-l", "app=sleep", "-c", "istio-proxy", "--tail=10")
+    assert by_label.splitlines() == pilotfish_ok(mesh, *proxy).splitlines()[-10:]
+    tail = ["--tail", "10"]
+    every = pilotfish_ok(mesh, "logs", "-l", "app=httpbin", "--all-containers", "--prefix", *tail)
+    heads = [line.split("] ", 1)[0] + "]" for line in every.splitlines()]
+    assert heads[:10] == ["[pod/httpbin-v1-0/httpbin]"] * 10, every
+    assert heads[10:] == ["[pod/httpbin-v1-0/istio-proxy]"] * 10, every
+    assert "?second=6" in every.splitlines()[9] and "?second=6" in every.splitlines()[-1]
+    bad = mesh.pilotfish(*proxy, "--since", "5x")
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        'error: invalid argument "5x" for "--since" flag: time: unknown unit "x" in duration'
+        ' "5x"\n',
+    )
+
+
+def test_logs_previous_after_a_restart(mesh: LocalMesh) -> None:
+    """The app killed: the kubelet restarts its container; `logs` shows the new run's output,
+    `--previous` the run that died, and a container that never restarted has none."""
+    never = mesh.pilotfish("logs", "httpbin-v1-0", "--previous")
+    assert (never.returncode, never.stderr) == (
+        1,
+        'Error from server (BadRequest): previous terminated container "httpbin" in pod'
+        ' "httpbin-v1-0" not found\n',
+    )
+    before = pilotfish_ok(mesh, "logs", "httpbin-v1-0", "--timestamps")
+    assert "?second=6" in before, before
+    pid = int(mesh.info["proxies"]["httpbin-v1-0.default"]["app_pid"])
+    os.kill(pid, signal.SIGKILL)  # the app of the mesh this test started
+    mesh.wait_for(
+        lambda: mesh.info["proxies"]["httpbin-v1-0.default"]["app_restarts"] == 1,
+        what="the app's restart",
+    )
+    pilotfish_ok(mesh, "wait", "--for=condition=Ready", "pod/httpbin-v1-0", "--timeout=60s")
+    mesh.wait_for(lambda: "listening on" in pilotfish_ok(mesh, "logs", "httpbin-v1-0"))
+    current = pilotfish_ok(mesh, "logs", "httpbin-v1-0", "--timestamps")
+    assert stamped(current)[0][1].startswith("listening on"), current  # the new run's first
+    assert "?second=" not in current, current
+    previous = pilotfish_ok(mesh, "logs", "httpbin-v1-0", "--previous", "--timestamps")
+    assert previous == before
+    assert stamped(previous)[-1][0] <= stamped(current)[0][0]
+    proxy = mesh.pilotfish("logs", "httpbin-v1-0", "-c", "istio-proxy", "-p")
+    assert proxy.returncode == 1 and 'container "istio-proxy" in pod' in proxy.stderr
+    assert rows(pilotfish_ok(mesh, "get", "pod", "httpbin-v1-0"))[1][3] == "1"  # RESTARTS

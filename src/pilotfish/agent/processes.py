@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pilotfish.agent import container_log
+
 log = logging.getLogger("pilotfish.agent")
 
 _PR_SET_PDEATHSIG = 1
@@ -115,26 +117,36 @@ async def spawn(
     cwd: str | None = None,
     group: int | None = None,
     user: int | None = None,
+    new_run: bool | None = None,
 ) -> asyncio.subprocess.Process:
     """Start a child whose stdout and stderr append to log_path (with `group`/`user`: as that
-    group/user, e.g. Istio's proxy uid and gid 1337 that the capture rules let through)."""
+    group/user, e.g. Istio's proxy uid and gid 1337 that the capture rules let through). With
+    `new_run` (a container's process: True when the container (re)starts, False for a new
+    process in the same container) its output goes through the agent, which keeps when each
+    line came (`container_log`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     prefix = setpriv_prefix(group, user)
     fork_only: dict[str, Any] = {}  # what makes CPython fork: only where setpriv is missing
     if prefix is None:
         prefix, fork_only = [], {"preexec_fn": _die_with_parent, "group": group}
-    with open(log_path, "ab") as log:
+    if new_run is None:
+        out = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    else:
+        out = container_log.open_pipe(log_path, new_run)
+    try:
         proc = await asyncio.create_subprocess_exec(
             *prefix,
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
+            stdout=out,
+            stderr=out,
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
             **fork_only,
         )
+    finally:
+        os.close(out)  # the child holds it now (a pump sees the end once the child is gone)
     if prefix:
         await _past_setpriv(proc.pid, prefix[0])
     return proc

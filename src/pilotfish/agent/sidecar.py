@@ -165,7 +165,10 @@ class Agent:
             proxy = PROXY_UID if captured else None  # Istio's istio-proxy, uid and gid 1337
             env = envoy_environment(self.spec, dict(os.environ))
             env |= identity_env.proxy_environment(self.spec.proxy)
-            return await spawn(argv, env, logs / "envoy.log", group=proxy, user=proxy)
+            running = self.envoy.process is not None and self.envoy.process.returncode is None
+            return await spawn(
+                argv, env, logs / "envoy.log", group=proxy, user=proxy, new_run=not running
+            )  # a hot restart (the old Envoy still runs) is no new run of the container
         assert self.spec.app is not None
         return await spawn(
             app_argv(self.spec),
@@ -173,6 +176,7 @@ class Agent:
             logs / "app.log",
             cwd=self.spec.app.workdir,
             group=os.getgid() if captured else None,  # not the proxy's gid the agent may hold
+            new_run=True,
         )
 
     def child_status(self) -> dict[str, Any]:

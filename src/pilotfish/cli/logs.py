@@ -1,9 +1,14 @@
-"""`pilotfish logs POD [-c CONTAINER] [--tail N]`: a pod's logs, as `kubectl logs` shows them.
+"""`pilotfish logs POD [-c CONTAINER]`: a pod's logs, as `kubectl logs` shows them.
 
-CONTAINER is the app (default; any name but the proxy's) or `istio-proxy` (its Envoy). POD is
-named as kubectl names pods (`httpbin-v2-0`, `httpbin-v2`, `NAME.NAMESPACE`, `deploy/NAME`,
-with `-n`); `-l key=value[,key=value]` prints the logs of every pod with those labels. Reads the
-files the agent writes under the instance's run directory (`app.log`, `envoy.log`).
+CONTAINER is the app (default; any name but the proxy's) or `istio-proxy` (its Envoy);
+`--all-containers` prints each of the pod's containers in turn (the app, then `istio-proxy`).
+POD is named as kubectl names pods (`httpbin-v2-0`, `httpbin-v2`, `NAME.NAMESPACE`,
+`deploy/NAME`, with `-n`); `-l key=value[,key=value]` prints the logs of every pod with those
+labels, each whole unless `--tail` says otherwise (kubectl would stop at 10 lines each; the
+mesh's tests of Istio's tasks read whole logs through it). `--tail`, `--since`, `--timestamps`,
+`--previous` and `--prefix` are kubectl's (`log_lines`). Reads the files the agent writes
+under the instance's run directory (`app.log`, `envoy.log`); the control plane's is `istiod-0`
+in istio-system (container `discovery`).
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
+from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, PROXY_CONTAINER
+from pilotfish.cli.log_lines import LogError, LogOptions, render
 from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.cli.selectors import Selector, parse_selector
 from pilotfish.local.control_plane import control_plane_log
 from pilotfish.model.proxy import is_gateway_pod
 
-PROXY_CONTAINERS = ("istio-proxy", "envoy", "proxy")
+PROXY_CONTAINERS = (PROXY_CONTAINER, "envoy", "proxy")
 
 
 def log_file(run_dir: Path, container: str | None) -> Path:
@@ -59,6 +65,17 @@ def control_plane_pod(info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{CONTROL_PLANE}-0.{ISTIO_SYSTEM}", {"labels": labels, "log": str(log)}
 
 
+def containers(proxy: dict[str, Any]) -> list[str]:
+    """The pod's containers in its order: the app's (named as `get pods` names it), then
+    `istio-proxy`; a gateway is its Envoy alone, the control plane `discovery`."""
+    if "log" in proxy:
+        return ["discovery"]
+    if proxy.get("type") == "router" or is_gateway_pod(proxy.get("labels") or {}):
+        return [PROXY_CONTAINER]
+    app = [str(proxy.get("app") or proxy.get("workload") or "app")]
+    return app + ([PROXY_CONTAINER] if proxy.get("sidecar", True) else [])
+
+
 def logs_command(
     pod: str | None,
     container: str | None,
@@ -66,7 +83,10 @@ def logs_command(
     namespace: str | None,
     state_dir: Path,
     selector: str | None = None,
+    options: LogOptions | None = None,
+    all_containers: bool = False,
 ) -> int:
+    """`options` carries everything but `--tail` (-1: every line)."""
     info = running_mesh(state_dir)
     if selector is not None:
         labels = parse_selector(selector)
@@ -92,17 +112,37 @@ def logs_command(
         except PodNotFound as exc:
             print(f"Error from server (NotFound): {exc}", file=sys.stderr)
             return 1
+    base = options or LogOptions()
+    options = LogOptions(tail, base.since, base.timestamps, base.previous, base.prefix)
     code = 0
     for key, proxy in pods:
-        which = container
-        gateway = proxy.get("type") == "router" or is_gateway_pod(proxy.get("labels") or {})
-        if gateway and which is None:
-            which = "istio-proxy"  # a gateway is only its Envoy (a Gateway API one's too)
-        path = Path(proxy["log"]) if "log" in proxy else log_file(Path(proxy["run_dir"]), which)
-        if not path.exists():
-            what = f"container {which}" if which else "app"
-            print(f"error: {key} has no {what} log ({path})", file=sys.stderr)
-            code = 1
-            continue
-        sys.stdout.write(last_lines(path.read_text(errors="replace"), tail))
+        name = str(proxy.get("instance") or key.rpartition(".")[0])
+        own = containers(proxy)
+        chosen = own if all_containers else [_default(own, container)]
+        for which in chosen:
+            path = Path(proxy["log"]) if "log" in proxy else log_file(Path(proxy["run_dir"]), which)
+            if not path.exists():
+                print(f"error: {key} has no {which} log ({path})", file=sys.stderr)
+                code = 1
+                continue
+            try:
+                text = render(path, name, which, options, stamped_by_logger="log" in proxy)
+            except LogError as exc:
+                sys.stdout.flush()
+                print(exc, file=sys.stderr)
+                code = 1
+                continue
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+    sys.stdout.flush()
     return code
+
+
+def _default(own: list[str], container: str | None) -> str:
+    """The container `-c` names (`envoy`/`proxy` mean `istio-proxy`; another name the app),
+    else the pod's default one: its first (the app; a gateway's Envoy)."""
+    if container is None:
+        return own[0]
+    if container in PROXY_CONTAINERS:
+        return PROXY_CONTAINER
+    return own[0] if own[0] != PROXY_CONTAINER else container

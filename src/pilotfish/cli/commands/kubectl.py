@@ -190,12 +190,35 @@ def logs(
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="pods with labels key=value[,…]")
     ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="only lines newer than 10s, 5m, 1h, …")
+    ] = None,
+    timestamps: Annotated[
+        bool, typer.Option("--timestamps", help="each line after its RFC 3339 time")
+    ] = False,
+    previous: Annotated[
+        bool, typer.Option("--previous", "-p", help="the container's run before a restart")
+    ] = False,
+    all_containers: Annotated[
+        bool, typer.Option("--all-containers", help="every container of the pod")
+    ] = False,
+    prefix: Annotated[
+        bool, typer.Option("--prefix", help="each line after [pod/NAME/CONTAINER]")
+    ] = False,
 ) -> None:
     """Print a pod's app log, or its Envoy's (`-c istio-proxy`), as `kubectl logs`."""
+    from pilotfish.cli.log_lines import LogError, LogOptions, parse_duration
     from pilotfish.cli.logs import logs_command
 
+    try:
+        seconds = parse_duration(since) if since is not None else None
+    except LogError as exc:
+        typer.echo(str(exc), err=True)
+        exit_with(1)
+    options = LogOptions(-1, seconds, timestamps, previous, prefix)
+    ns = namespace or state.namespace
     exit_with(
-        logs_command(pod, container, tail, namespace or state.namespace, state.state_dir, selector)
+        logs_command(pod, container, tail, ns, state.state_dir, selector, options, all_containers)
     )
 
 
