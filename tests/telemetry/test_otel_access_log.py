@@ -198,3 +198,18 @@ def test_the_most_specific_telemetry_naming_providers_replaces_them() -> None:
     assert access_logs(reviews, push, Reporter.SOURCE) == [OtelLog(CLUSTER, HOST)]
     ratings = sidecar_for(push, "ratings-v1-0", (9080, 40000))
     assert [access_logs(ratings, push, r) for r in Reporter] == [[], []]
+
+
+def test_an_entry_naming_no_provider_takes_the_defaults_or_is_ignored() -> None:
+    """With `defaultProviders.accessLogging`, an entry naming no provider turns those on (its
+    filter is not theirs: Istio's `mergeLogs` keeps filters of named providers only); without,
+    Istio ignores it (IST0157) and the mesh's `accessLogFile` is all there is."""
+    no_provider = MESH_WIDE.replace("providers: [{name: otel}]", 'filter: {expression: "x"}')
+    push = _push(no_provider, TASK)
+    file_only = replace(push.mesh.telemetry, access_log_file="/dev/stdout")
+    push = replace(push, mesh=replace(push.mesh, telemetry=file_only))
+    proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
+    assert access_logs(proxy, push, Reporter.SOURCE) == [FileLog("/dev/stdout")]
+    defaults = replace(file_only, default_access_log_providers=("otel",))
+    push = replace(push, mesh=replace(push.mesh, telemetry=defaults))
+    assert access_logs(proxy, push, Reporter.SOURCE) == [OtelLog(CLUSTER, HOST)]

@@ -138,12 +138,10 @@ def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[Fil
     for this side names (each Telemetry's entries together), else `defaultProviders.accessLogging`
     (also with no Telemetry at all); per provider, the last entry for this side decides
     (`disabled`, `filter.expression`); an entry naming none stands for the providers the one
-    before it named. Sorted by provider name. With nothing resolved, the mesh config's
-    `accessLogFile` (`envoy` also stands in for the defaults when only that is set)."""
+    before it named (none without defaults: Istio ignores such an entry, IST0157). Sorted by
+    provider name. With nothing resolved, the mesh config's `accessLogFile`."""
     mesh = push.mesh.telemetry
-    defaults = mesh.default_access_log_providers or (
-        (ENVOY_PROVIDER,) if mesh.access_log_file else ()
-    )
+    defaults = mesh.default_access_log_providers
     telemetries = [t for t in applicable(proxy, push) if t.spec.access_logging]
     decided: dict[str, str | None] = {}  # provider -> CEL filter ("" = all), None = disabled
     if not telemetries and mesh.default_access_log_providers:
