@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, running_mesh
@@ -234,3 +236,69 @@ def test_rootca_compare_of_two_pods_of_the_mesh(mesh: LocalMesh) -> None:
     ):
         result = mesh.pilotfish("proxy-config", "rootca-compare", *args)
         assert result.returncode == 1 and said in result.stderr, result.stderr
+
+
+DANGLING = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: dangling}
+spec:
+  hosts: [httpbin]
+  gateways: [nosuch]
+  http:
+  - route:
+    - destination: {host: httpbin}
+"""
+
+
+def test_bug_report_archives_what_istioctl_collects(mesh: LocalMesh, tmp_path: Path) -> None:
+    applied = mesh.pilotfish("apply", "-f", "samples/sleep/sleep.yaml", "-n", "bar")
+    assert applied.returncode == 0, applied.stderr
+    mesh.pilotfish("apply", "-f", "-", stdin=DANGLING)  # something for analyze to report
+    levels = mesh.pilotfish("proxy-config", "log", "httpbin-v1-0", "--level", "config:debug")
+    assert levels.returncode == 0, levels.stderr
+    push_to_httpbin(mesh)  # something for its Envoy to log
+    push_to_httpbin(mesh)
+    result = mesh.pilotfish("bug-report", "--output-dir", str(tmp_path), "--exclude", "bar")
+    assert result.returncode == 0, result.stdout + result.stderr
+    archive = tmp_path / "bug-report.tar.gz"
+    assert f"✅ Creating an archive at {archive}." in result.stdout
+    assert "default/httpbin-v1-0/istio-proxy" in result.stdout and "✅ Done." in result.stdout
+    with tarfile.open(archive) as opened:
+        names = set(opened.getnames())
+
+        def text(name: str) -> str:
+            member = opened.extractfile(f"bug-report/{name}")
+            assert member is not None, name
+            return member.read().decode()
+
+        istiod = "istio/istio-system/istiod-0"
+        assert "control plane serving xDS" in text(f"{istiod}/discovery.log")
+        assert "httpbin-v1-0.default" in text(f"{istiod}/debug/syncz")
+        assert "pilot_xds_pushes" in text(f"{istiod}/metrics")
+        assert "trustDomain: cluster.local" in text(f"{istiod}/debug/mesh")
+        proxy = "proxies/default/httpbin-v1-0"
+        dump = json.loads(text(f"{proxy}/config_dump?include_eds"))
+        assert any("ClustersConfigDump" in c["@type"] for c in dump["configs"])
+        assert "BEGIN PRIVATE KEY" not in text(f"{proxy}/config_dump?include_eds")
+        assert "inbound|" in text(f"{proxy}/clusters")
+        assert "envoy_server_live" in text(f"{proxy}/stats/prometheus")
+        assert "\tdebug\tenvoy config " in text(f"{proxy}/istio-proxy.log")
+        assert "bug-report/proxies/istio-system/istio-ingressgateway-0/clusters" in names
+        assert not any(n.startswith("bug-report/proxies/bar/") for n in names)  # --exclude
+        assert json.loads(text("versions"))["clientVersion"]["version"]
+        report = text("analyze/allNamespaces/allNamespaces")
+        dangling = "Error [IST0101] (VirtualService default/dangling) Referenced gateway not found"
+        assert dangling in report, report
+        assert report in result.stdout
+    only = mesh.pilotfish("bug-report", "--output-dir", str(tmp_path), "--include", "bar",
+                          "--skip-analyze")  # fmt: skip
+    assert only.returncode == 0, only.stderr
+    with tarfile.open(archive) as opened:
+        proxies = {
+            n.split("/")[2] for n in opened.getnames() if n.startswith("bug-report/proxies/")
+        }
+    assert proxies == {"bar"}
+    assert not list(tmp_path.glob(".bug-report*"))  # written atomically, nothing left
+    mesh.pilotfish("delete", "-f", "samples/sleep/sleep.yaml", "-n", "bar")
+    mesh.pilotfish("delete", "virtualservice", "dangling")
+    mesh.pilotfish("proxy-config", "log", "httpbin-v1-0", "--level", "config:warning")

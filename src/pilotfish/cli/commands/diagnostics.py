@@ -1,6 +1,6 @@
 """istioctl's diagnostic commands from Istio's "Diagnostic Tools" pages: `admin log` (also
-`istiod log`, `admin l`), `x check-inject` (typer glue; each command's logic is its own
-module)."""
+`istiod log`, `admin l`), `x check-inject`, `bug-report` (typer glue; each command's logic is
+its own module)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,27 @@ def check_inject(
     from pilotfish.cli.check_inject import check_inject_command
 
     exit_with(check_inject_command(target, labels, namespace or state.namespace, state.state_dir))
+
+
+@app.command("bug-report")
+def bug_report(
+    include: Annotated[
+        list[str] | None, typer.Option("--include", help="ns1,ns2[/…]: whose proxies to collect")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="ns1,ns2[/…]: whose proxies to leave out")
+    ] = None,
+    output_dir: Annotated[
+        str | None, typer.Option("--output-dir", help="where bug-report.tar.gz goes [.]")
+    ] = None,
+    skip_analyze: Annotated[bool, typer.Option("--skip-analyze", help="no analyze")] = False,
+) -> None:
+    """Collect the mesh's logs, proxy config and analysis in bug-report.tar.gz (`istioctl
+    bug-report`)."""
+    from pilotfish.cli.bug_report import bug_report_command
+
+    exit_with(
+        bug_report_command(
+            include or [], exclude or [], output_dir, not skip_analyze, state.state_dir
+        )
+    )
