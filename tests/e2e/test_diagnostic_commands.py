@@ -203,6 +203,13 @@ def test_check_inject_says_why_a_pod_is_or_is_not_injected(mesh: LocalMesh) -> N
     assert check_inject(mesh, "sleep.foo")[2:] == [
         "✔", "Namespace label istio-injection=enabled matches"
     ]  # fmt: skip
+    noted = mesh.pilotfish("x", "check-inject", "sleep.foo").stderr
+    assert noted.startswith("note: sleep-") and "runs without a sidecar" in noted, noted
+    assert "`pilotfish rollout restart deployment/sleep -n foo`" in noted
+    restarted = mesh.pilotfish("rollout", "restart", "deployment/sleep", "-n", "foo")
+    assert restarted.returncode == 0, restarted.stderr
+    mesh.wait_for(lambda: ready_column(mesh, "foo", "sleep-") == "2/2", what="the injected pod")
+    assert mesh.pilotfish("x", "check-inject", "sleep.foo").stderr == ""
     assert check_inject(mesh, "-n", "foo", "-l", "app=sleep,sidecar.istio.io/inject=false")[2:] == [
         "✘", "Pod has sidecar.istio.io/inject=false label, preventing injection"
     ]  # fmt: skip

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import UserError, running_mesh
-from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
+from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, has_proxy
 from pilotfish.cli.pods import admin_address
 from pilotfish.local.client import call
 from pilotfish.local.control_plane import control_plane_log
@@ -119,7 +119,7 @@ def collect(info: dict[str, Any], root: Path, include: list[str], exclude: list[
     proxies = sorted(
         (str(row.get("namespace") or "default"), str(row.get("instance") or key), row)
         for key, row in info.get("proxies", {}).items()
-        if row.get("sidecar", True) or row.get("type") != "sidecar"
+        if has_proxy(row)
     )
     collected = [f"{ns}/{pod}" for ns, pod, _ in proxies if chosen(ns, include, exclude)]
     print("✅ Fetching logs for the following containers:\n")

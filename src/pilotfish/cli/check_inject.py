@@ -4,7 +4,9 @@ as istioctl's WEBHOOK / REVISION / INJECTED / REASON table. The decision is the 
 (`registry.injection.pod_injection`, what `apply` decides for a pod), from the pod's labels and
 annotations as applied (its Deployment's template, its Pod or Workload) and its namespace's
 labels as they are now (`label namespace`), as istioctl reads the webhooks against the pod and
-namespace of now. With `-l` and no pod: pods with those labels, before any is applied.
+namespace of now; when the running pod was decided otherwise (applied before a label changed),
+a note on stderr says so and how to have it decided again. With `-l` and no pod: pods with
+those labels, before any is applied.
 Local mode has one injector, Istio's default one: `istio-sidecar-injector`, revision `default`.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli.errors import UserError, mesh_call, running_mesh
+from pilotfish.cli.kube_pods import has_proxy
 from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.cli.proxy_config import _table
 from pilotfish.cli.selectors import parse_selector
@@ -64,6 +67,7 @@ def check_inject_command(
     if status != 200:
         raise UserError(f"the control plane answered {status}")
     documents: list[dict[str, Any]] = list(body.get("documents") or [])
+    row: dict[str, Any] = {}
     if target is not None:
         try:
             _, row = resolve_pod(info, target, namespace)
@@ -84,4 +88,12 @@ def check_inject_command(
         namespace_labels(documents).get(ns),
     )
     sys.stdout.write(render(decision))
+    if row and has_proxy(row) != decision.injected:  # decided when applied
+        state = "without" if decision.injected else "with"
+        print(
+            f"note: {row.get('instance')} in {ns} runs {state} a sidecar, as decided when it was "
+            f"applied: `pilotfish rollout restart deployment/{row.get('workload')} -n {ns}` "
+            "decides again",
+            file=sys.stderr,
+        )
     return 0

@@ -55,11 +55,16 @@ def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | 
         gateway = is_gateway_pod(proxy.get("labels") or {})  # egress, Gateway API's too
         if proxy.get("type") == "sidecar" and not gateway:
             containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
-        if proxy.get("sidecar", True) or gateway:  # no sidecar: the app alone (`1/1`)
+        if has_proxy(proxy):  # no sidecar: the app alone (`1/1`)
             containers[PROXY_CONTAINER] = _pid(proxy.get("envoy_pid"))
         name = str(proxy.get("instance") or key.split(".")[0])
         found.append((str(proxy.get("namespace")), name, containers))
     return found
+
+
+def has_proxy(proxy: dict[str, Any]) -> bool:
+    """The pod (a row of mesh.json's `proxies`) runs an Envoy: its sidecar, or a gateway's."""
+    return bool(proxy.get("sidecar", True)) or is_gateway_pod(proxy.get("labels") or {})
 
 
 def _pid(value: Any) -> int | None:
