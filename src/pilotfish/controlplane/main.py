@@ -120,8 +120,11 @@ async def serve(
         introspection = ControlZ(scopes or Scopes(), admin_token, metrics_url)
         controlz = web.AppRunner(introspection.app(), access_log=None)
         await controlz.setup()
-        await web.TCPSite(controlz, address, ctrlz_port, reuse_address=True).start()
-        log.info("ControlZ on %s:%d", address, ctrlz_port)
+        try:  # introspection only: the mesh runs without it
+            await web.TCPSite(controlz, address, ctrlz_port, reuse_address=True).start()
+            log.info("ControlZ on %s:%d", address, ctrlz_port)
+        except OSError as exc:
+            log.warning("ControlZ not served on %s:%d: %s", address, ctrlz_port, exc)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
