@@ -12,7 +12,7 @@ import pytest
 from tests.controlplane.scale_kit import Instance, MakeMesh, Topology, connect
 
 from pilotfish.controlplane.core import ControlPlane
-from pilotfish.translate import on_demand, on_demand_routes
+from pilotfish.translate import derived_routes, on_demand, on_demand_routes
 from pilotfish.translate.vhds_part import OnDemandRoutePart
 from pilotfish.type_urls import CLUSTER
 
@@ -45,7 +45,8 @@ def test_a_change_of_every_pool_keeps_each_route_part_and_what_it_sent(
 ) -> None:
     """The derived `http_proxy` parts are the very parts before (every virtual host is the
     same object: `derived_routes.derived_part`), so no sidecar's VHDS pieces are looked up
-    again (fails if a new part of the same virtual hosts is derived), and two sidecars asking
+    again (fails if a new part of the same virtual hosts is derived; nor is its recipe made
+    again, with a note per slot), and two sidecars asking
     for the same clusters share one narrowed block made once (`on_demand._renarrowed`; fails
     if each sidecar makes its own)."""
     cp, topo, instances = on_demand_mesh("changed", routes=True)
@@ -57,11 +58,12 @@ def test_a_change_of_every_pool_keeps_each_route_part_and_what_it_sent(
         assert all(isinstance(p, OnDemandRoutePart) for p in parts.values())
         published = _counted(monkeypatch, on_demand_routes, "published_pieces")
         kept = _counted(monkeypatch, on_demand, "_kept")
+        recipes = _counted(monkeypatch, derived_routes, "Recipe")
         assert cp.apply([("dr.yaml", topo.pooled_rules(pending))]).ok
         monkeypatch.undo()
         assert {n: cp.generated[n][0][-1] for n in parts} == parts
         assert all(cp.generated[n][0][-1] is p for n, p in parts.items())
-        assert published == []
+        assert published == [] and recipes == []  # each part kept with its record's recipe
         asked = {cp.demanded[c.node_id] for c in clients}
         assert len(asked) < len(clients) and len(kept) == len(asked)
         blocks = {c.node_id: cp.assembly.composed[c.node_id].pieces[0][0] for c in clients}

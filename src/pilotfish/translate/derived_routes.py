@@ -68,8 +68,7 @@ Finish = Callable[[rc_pb2.VirtualHost], rc_pb2.VirtualHost]
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a built configuration was made: its slots, each slot's diagnostics, and the slots
-    of each service host (by index)."""
+    """How a built configuration was made: its slots, their diagnostics, each host's slots."""
 
     slots: tuple[Slot, ...]
     claimed: frozenset[str]
@@ -343,7 +342,7 @@ def derived_part(
     recipe = record.recipe
     vhosts = list(old.vhosts)
     notes = list(recipe.notes)
-    for index, unit in _rebuilt(proxy, push, recipe, hosts, specs):
+    for index, unit in (rebuilt := _rebuilt(proxy, push, recipe, hosts, specs)):
         notes[index] = unit.diagnostics
         vhosts[index] = finished(push, unit, finish)
     diagnostics = [d for found in notes for d in found]
@@ -352,9 +351,10 @@ def derived_part(
         vhosts[slots:] = tail_vhosts(proxy, push, specs, recipe.claimed, diagnostics, finish)
     elif policy_changed:
         vhosts[-1] = finish(catch_all_vhost(push.mesh.outbound_traffic_policy))
-    new_recipe = Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host)
+    if rebuilt:  # else its notes (one per slot) are the record's
+        recipe = Recipe(recipe.slots, recipe.claimed, tuple(notes), recipe.by_host)
     if _unchanged(old, vhosts, tidy, diagnostics):
-        keep(proxy, push, key, old, new_recipe)  # the same part: its holders' pieces stand
+        keep(proxy, push, key, old, recipe)  # the same part: its holders' pieces stand
         return old
     tails = (old.vhosts[slots:], vhosts[slots:])
     same = len(tails[0]) == len(tails[1]) and all(
@@ -366,7 +366,7 @@ def derived_part(
     part = OnDemandRoutePart(
         up_front, tuple(vhosts), tidy, old.always, diagnostics, known, slots=slots
     )
-    keep(proxy, push, key, part, new_recipe)
+    keep(proxy, push, key, part, recipe)
     return part
 
 
