@@ -14,7 +14,9 @@ mesh-wide change (REGISTRY_ONLY, then `--flips` - 1 more flips of the policy), a
 one apply, `--rule-changes` times, twice by default); the RSS after each step. `--profile`
 prints the cProfile of the connect of every proxy, the second targeted change, the first
 endpoint change, the last flip or the last DestinationRule change (cumulative, top 30;
-`--profile-sort tottime` for self time).
+`--profile-sort tottime` for self time). `--as-api`: collections paused during each change, as
+the control plane's API pauses them (`gc_freeze.pause`), and the idle full collection after it
+(`ControlPlane.release_idle`) timed apart; without it collections run inside the changes.
 Run it once with and once without `--routes` to compare.
 """
 
@@ -50,8 +52,13 @@ RELEASE: Callable[[], object] = gc.collect
 PROFILE_OUT = ""
 
 
+AS_API = False  # `--as-api`: collections paused during a change, the idle one timed apart
+
+
 def timed(what: str, work: Callable[[], Any], profile: bool = False) -> None:
     profiler = cProfile.Profile() if profile else None
+    if AS_API:
+        gc_freeze.pause()  # as `controlplane.api` does around a change
     started = time.process_time()
     if profiler is not None:
         profiler.enable()
@@ -60,7 +67,8 @@ def timed(what: str, work: Callable[[], Any], profile: bool = False) -> None:
         profiler.disable()
     cpu = time.process_time() - started
     RELEASE()
-    print(f"{what}: {cpu:.2f} s CPU, RSS {rss_mb():.0f} MB", flush=True)
+    idle = f" + {time.process_time() - started - cpu:.2f} s idle collection" if AS_API else ""
+    print(f"{what}: {cpu:.2f} s CPU{idle}, RSS {rss_mb():.0f} MB", flush=True)
     if profiler is not None:
         if PROFILE_OUT:
             profiler.dump_stats(PROFILE_OUT)
@@ -82,9 +90,14 @@ def main() -> None:
     parser.add_argument(
         "--rule-changes", type=int, default=2, help="with --rules: how many DestinationRule changes"
     )
+    parser.add_argument(
+        "--as-api",
+        action="store_true",
+        help="collections paused during each change, the idle collection after it timed apart",
+    )
     args = parser.parse_args()
-    global SORT, PROFILE_OUT
-    SORT, PROFILE_OUT = args.profile_sort, args.profile_out
+    global SORT, PROFILE_OUT, AS_API
+    SORT, PROFILE_OUT, AS_API = args.profile_sort, args.profile_out, args.as_api
     with tempfile.TemporaryDirectory(prefix="pilotfish-vhds-") as home:
         run(args, Path(home))
 
