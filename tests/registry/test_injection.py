@@ -53,6 +53,13 @@ NEVER_CREATED = None
         (PLAIN, {INJECT: "true"}, {}, True),
         (PLAIN, {}, {INJECT: "true"}, False),
         (PLAIN, {INJECT: "true", "istio.io/rev": "canary"}, {}, False),
+        # the default revision's object webhook: a pod labelled istio.io/rev=default
+        (PLAIN, {"istio.io/rev": "default"}, {}, True),
+        (PLAIN, {"istio.io/rev": "default", INJECT: "true"}, {}, True),
+        (PLAIN, {"istio.io/rev": "default", INJECT: "false"}, {}, False),
+        (PLAIN, {"istio.io/rev": "default"}, {INJECT: "no"}, False),
+        (PLAIN, {"istio.io/rev": "canary"}, {}, False),
+        (DISABLED, {"istio.io/rev": "default"}, {}, False),
         ({"team": "a"}, {INJECT: "true"}, {INJECT: "false"}, True),
     ],
 )
@@ -75,6 +82,7 @@ def test_decision_table(
          "namespace never created explicitly has it in local mode)"),
         (REVISION, {}, {}, True, "Namespace label istio.io/rev=canary matches"),
         (PLAIN, {INJECT: "true"}, {}, True, "Pod label sidecar.istio.io/inject=true matches"),
+        (PLAIN, {"istio.io/rev": "default"}, {}, True, "Pod label istio.io/rev=default matches"),
         (PLAIN, {}, {}, False, NO_MATCH),
         (PLAIN, {INJECT: "false"}, {}, False,
          "Pod has sidecar.istio.io/inject=false label, preventing injection"),

@@ -6,8 +6,10 @@ Istio's rules, in their order: a namespace labelled `istio-injection=enabled` (o
 `sidecar.istio.io/inject: "false"`; after the webhook matched, the pod's
 `sidecar.istio.io/inject` (label, else annotation) is read as the injector reads it (`y`,
 `yes`, `true`, `on` or empty: inject; anything else: not). A namespace with neither label
-injects only pods labelled `sidecar.istio.io/inject: "true"`; `istio-injection=disabled` (or
-any other value) never injects. A pod that carries `sidecar.istio.io/status` (what
+injects only pods labelled `sidecar.istio.io/inject: "true"` (without `istio.io/rev`), or
+labelled `istio.io/rev: default` (the default revision's object webhook, unless the pod says
+`sidecar.istio.io/inject: "false"`); `istio-injection=disabled` (or any other value) never
+injects. A pod that carries `sidecar.istio.io/status` (what
 `kube-inject` writes, as istioctl's output carries its sidecar in) has its sidecar whatever its
 namespace says: the webhook's decision does not take a container out.
 
@@ -34,6 +36,7 @@ from pilotfish.registry.workloads import (
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
+DEFAULT_REVISION = "default"
 TRUE_WORDS = frozenset({"y", "yes", "true", "on", ""})
 
 
@@ -46,8 +49,9 @@ class InjectionDecision:
 
 
 NO_MATCH = (
-    f"No matching namespace labels ({REVISION_LABEL}=default, {INJECTION_LABEL}=enabled) "
-    f"or pod labels ({REVISION_LABEL}=default, {INJECT_ANNOTATION}=true)"
+    f"No matching namespace labels ({REVISION_LABEL}={DEFAULT_REVISION}, "
+    f"{INJECTION_LABEL}=enabled) or pod labels ({REVISION_LABEL}={DEFAULT_REVISION}, "
+    f"{INJECT_ANNOTATION}=true)"
 )
 
 
@@ -78,6 +82,8 @@ def injection_decision(
         why = f"Namespace label {REVISION_LABEL}={ns[REVISION_LABEL]} matches{with_pod}"
     elif str(label) == "true" and REVISION_LABEL not in pod_labels:  # the object selector
         why = f"Pod label {INJECT_ANNOTATION}=true matches"
+    elif pod_labels.get(REVISION_LABEL) == DEFAULT_REVISION and str(label) != "false":
+        why = f"Pod label {REVISION_LABEL}={DEFAULT_REVISION} matches"  # the revision's one
     else:
         return InjectionDecision(False, refused if str(label) == "false" else NO_MATCH)
     value, where = (label, "label") if label is not None else (
