@@ -7,8 +7,10 @@ from envoy.extensions.filters.http.header_to_metadata.v3 import header_to_metada
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
-from tests.translate.translate_harness import bookinfo_push, sidecar_for
+from tests.translate.translate_harness import TESTDATA, bookinfo_push, load_case, sidecar_for
 
+from pilotfish.config import load
+from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry.exchange import (
     FILTER_NAME,
     IDENTITY_FILTER,
@@ -17,6 +19,7 @@ from pilotfish.telemetry.exchange import (
     PEER_NAMESPACE,
 )
 from pilotfish.translate import generate
+from pilotfish.translate.envoy_pb import HCM_FILTER
 from pilotfish.translate.mtls import MTLS_CHAIN, PLAINTEXT_CHAIN
 from pilotfish.type_urls import LISTENER as LISTENER_TYPE
 from pilotfish.type_urls import ROUTE as ROUTE_TYPE
@@ -73,29 +76,71 @@ def test_only_a_chain_open_to_clients_outside_the_mesh_rewrites_what_it_reads() 
     assert not strict.request_rules[0].on_header_present.HasField("regex_value_rewrite")
 
 
-METRICS_OFF = """
+SERVER_OFF = """
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry
-metadata: {name: mesh-default, namespace: istio-system}
+metadata: {name: %s, namespace: %s}
 spec:
   metrics:
-  - overrides: [{match: {metric: ALL_METRICS, mode: SERVER}, disabled: true}]
+  - overrides: [{match: {metric: ALL_METRICS, mode: SERVER}, disabled: %s}]
 """
+MESH_OFF = SERVER_OFF % ("mesh-default", "istio-system", "true")
+NAMESPACE_OFF = SERVER_OFF % ("default-off", "default", "true")
+NAMESPACE_ON = SERVER_OFF % ("default-on", "default", "false")
 
 
-def test_a_server_that_counts_nothing_reads_no_peer_and_its_routes_remove_the_header() -> None:
-    """Server-side metrics off: no reading filter; the inbound route configuration removes the
-    header instead (the app still never sees it). The client side still sends its identity:
-    it cannot know whether the server it calls counts."""
-    assert _readers(METRICS_OFF) == {MTLS_CHAIN: [], PLAINTEXT_CHAIN: []}
-    push = bookinfo_push(METRICS_OFF)
+def _sent_and_removed(config_yaml: str) -> tuple[bool, bool]:
+    """reviews-v2: (whether its outbound listener sends its identity, whether its inbound
+    routes remove the header)."""
+    push = bookinfo_push(config_yaml)
     proxy = sidecar_for(push, "reviews-v2-0", (9080, 40000))
     resources = generate(proxy, push)
-    assert list(resources[ROUTE_TYPE]["inbound|9080||"].request_headers_to_remove) == [PEER_HEADER]
     client = hcm_pb2.HttpConnectionManager()
     outbound = resources[LISTENER_TYPE]["outbound_http_proxy"]
     outbound.filter_chains[0].filters[0].typed_config.Unpack(client)
-    assert IDENTITY_FILTER in [f.name for f in client.http_filters]
+    removed = resources[ROUTE_TYPE]["inbound|9080||"].request_headers_to_remove
+    return IDENTITY_FILTER in [f.name for f in client.http_filters], PEER_HEADER in removed
+
+
+def test_a_server_that_counts_nothing_reads_no_peer_and_its_routes_remove_the_header() -> None:
+    """Server-side metrics off in one namespace: no reading filter; the inbound route
+    configuration removes the header instead (the app still never sees it). The client side
+    still sends its identity: it cannot know whether the server it calls counts."""
+    assert _readers(NAMESPACE_OFF) == {MTLS_CHAIN: [], PLAINTEXT_CHAIN: []}
+    assert _sent_and_removed(NAMESPACE_OFF) == (True, True)
     # when the server counts, the reading filter removes it: the routes do not
-    counting = generate(proxy, bookinfo_push())[ROUTE_TYPE]["inbound|9080||"]
-    assert PEER_HEADER not in counting.request_headers_to_remove
+    assert _sent_and_removed("") == (True, False)
+
+
+def test_nothing_is_sent_when_no_server_of_the_mesh_counts_and_it_comes_back_with_one() -> None:
+    """A mesh-wide Telemetry turning every server-side metric off: no server reads a client's
+    identity, so no client sends it and no server removes it (nothing reads it: Istio's labels
+    are not printed anywhere). A Telemetry that may turn a server's metrics on again brings
+    the whole exchange back: the client sends, that server reads it."""
+    assert _readers(MESH_OFF) == {MTLS_CHAIN: [], PLAINTEXT_CHAIN: []}
+    assert _sent_and_removed(MESH_OFF) == (False, False)
+    both = MESH_OFF + "---" + NAMESPACE_ON
+    assert _sent_and_removed(both) == (True, False)
+    assert [len(configs) for configs in _readers(both).values()] == [1, 1]
+
+
+def _gateway_sends(config_yaml: str) -> list[bool]:
+    """The testdata gateway (Bookinfo's): whether each HTTP manager of its listeners sends."""
+    proxy, push = load_case(TESTDATA / "gateway")
+    extra = load(config_yaml, "test.yaml").objects if config_yaml else []
+    push = PushContext(registry=push.registry, configs=(*push.configs, *extra), mesh=push.mesh)
+    sends = []
+    for listener in generate(proxy, push)[LISTENER_TYPE].values():
+        for chain in listener.filter_chains:
+            for network_filter in chain.filters:
+                if network_filter.name == HCM_FILTER:
+                    manager = hcm_pb2.HttpConnectionManager()
+                    network_filter.typed_config.Unpack(manager)
+                    sends.append(IDENTITY_FILTER in [f.name for f in manager.http_filters])
+    return sends
+
+
+def test_a_gateway_sends_its_identity_only_while_a_server_may_read_it() -> None:
+    assert _gateway_sends("") and all(_gateway_sends(""))
+    assert _gateway_sends(MESH_OFF) and not any(_gateway_sends(MESH_OFF))
+    assert all(_gateway_sends(MESH_OFF + "---" + NAMESPACE_ON))

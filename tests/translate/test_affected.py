@@ -68,6 +68,28 @@ def test_a_namespaced_policy_affects_its_namespace_and_gateways_only() -> None:
     assert everyone == {"a", "b", "gw"}
 
 
+SERVER_METRICS = """\
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  metrics: [{{overrides: [{{match: {{metric: ALL_METRICS, mode: SERVER}}, disabled: {off}}}]}}]
+"""
+
+
+def test_a_telemetry_that_decides_whether_clients_send_their_identity_affects_every_proxy() -> None:
+    """With server metrics off mesh-wide, no client sends its identity (`peers_exchanged`): a
+    namespace's Telemetry that may turn them on again changes every client, not only its
+    namespace's proxies. One that changes nothing of that stays in its namespace."""
+    mesh_off = _objects(SERVER_METRICS.format(name="mesh", ns="istio-system", off="true"))
+    foo_on = _objects(SERVER_METRICS.format(name="on", ns="foo", off="false"), "foo.yaml")
+    new = mesh_off + foo_on
+    changed = changed_configs(mesh_off, new)
+    assert affected_proxies(PROXIES, changed, _push(new), _push(mesh_off)) is None
+    # metrics on mesh-wide (the default): clients send either way
+    assert affected_proxies(PROXIES, foo_on, _push(foo_on), _push([])) == {"a", "gw"}
+
+
 ENVOY_FILTER = """\
 apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter

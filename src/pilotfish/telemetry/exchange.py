@@ -12,6 +12,12 @@ That saves a response header on every server and a `header_to_metadata` filter o
 (`labels`); a missing header or field becomes `unknown` (`latest` for the canonical revision),
 Istio's defaults for a peer it knows nothing about.
 
+When no server of the mesh reads the header (every request metric off on the server side,
+`policy.peers_exchanged`), nothing of this is generated: no client sends it, no server reads or
+removes it. Istio keeps its exchange filter whatever the metrics; here nothing else reads the
+peer (access logs and spans do not), so that is a saving nobody can see (BENCHMARKS.md,
+"Nothing sent that nobody reads").
+
 Header value: `workload;namespace;canonical service;canonical revision;app;version;cluster`.
 
 The server's reading rewrites the value to the characters a sidecar sends (`[A-Za-z0-9._;-]`)

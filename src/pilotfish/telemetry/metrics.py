@@ -346,8 +346,8 @@ def reads_peer(policy: MetricsPolicy, reporter: Reporter) -> bool:
     """Whether a request metric is reported on this side: the only reader of the peer a sidecar
     learns from an HTTP request (access logs and spans do not print it). Without one, the
     server side need not learn its clients (`translate.observability`). A client cannot tell
-    whether the server counts (a Telemetry applies to the server's namespace), so the client
-    side always sends."""
+    whether the server it calls counts (a Telemetry applies to the server's namespace), so it
+    sends unless no server of the mesh may count (`policy.peers_exchanged`)."""
     return any(policy.emits(m, reporter) for m in STANDARD_METRICS if not m.tcp)
 
 

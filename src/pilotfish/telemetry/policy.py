@@ -29,6 +29,7 @@ from pilotfish.telemetry.metrics import (
     STANDARD_METRICS,
     MetricsPolicy,
     TagOverride,
+    reads_peer,
     unconvertible_cel,
 )
 from pilotfish.telemetry.tracing import (
@@ -73,12 +74,43 @@ def provider_names(refs: Iterable[Any]) -> tuple[str, ...]:
 
 
 def metrics_policy(proxy: Proxy, push: PushContext) -> MetricsPolicy:
+    return _metrics_policy(applicable(proxy, push), push)
+
+
+def peers_exchanged(push: PushContext) -> bool:
+    """Whether a sidecar anywhere in the mesh may read its HTTP clients' identity (a request
+    metric on its server side, `metrics.reads_peer`): else no client or gateway sends it and no
+    server removes it (nothing reads it; measured: BENCHMARKS.md, "Nothing sent that nobody
+    reads"). Conservative, from the Telemetry objects alone (once per push context): the
+    root namespace's mesh-wide ones decide, and any other Telemetry with a `metrics` section
+    may turn a server's metrics on again, so the exchange stays. The default (no Telemetry):
+    every server counts, so every client sends, as Istio's."""
+
+    def build() -> bool:
+        root = push.mesh.root_namespace
+        telemetries = push.kind(TELEMETRY_KIND)
+        mesh_wide = [t for t in telemetries if t.meta.namespace == root and not _selects(t)]
+        if reads_peer(_metrics_policy(mesh_wide, push), Reporter.DESTINATION):
+            return True
+        decided = {id(t) for t in mesh_wide}
+        return any(t.spec.metrics for t in telemetries if id(t) not in decided)
+
+    return push.memoized("pilotfish.telemetry.policy.peers_exchanged", build)
+
+
+def _selects(telemetry: ConfigObject[Any]) -> bool:
+    selector = telemetry.spec.selector
+    return bool(selector is not None and selector.match_labels)
+
+
+def _metrics_policy(telemetries: Iterable[ConfigObject[Any]], push: PushContext) -> MetricsPolicy:
+    """The metrics of `telemetries` (least specific first) over the mesh config's default."""
     providers: tuple[str, ...] = push.mesh.telemetry.default_metrics_providers
     disabled: set[tuple[str, Reporter]] = set()
     overrides: list[TagOverride] = []
     interval = DEFAULT_REPORTING_INTERVAL
     all_enums = [m.enum for m in STANDARD_METRICS]
-    for telemetry in applicable(proxy, push):
+    for telemetry in telemetries:
         for section in telemetry.spec.metrics:
             if section.providers:
                 providers = provider_names(section.providers)

@@ -8,7 +8,8 @@ proxy is affected:
   also affects only gateways;
 - a namespaced policy (AuthorizationPolicy, RequestAuthentication, Telemetry, Sidecar,
   EnvoyFilter: Istio's namespace-scoped kinds) affects the proxies of its namespace, every
-  proxy when it is in the root namespace;
+  proxy when it is in the root namespace (or when a Telemetry change decides whether clients
+  send their identity at all: `policy.peers_exchanged`);
 - a VirtualService or DestinationRule affects the proxies of the namespaces it is exported to;
   a ServiceEntry every proxy (its `exportTo` does not narrow the registry here). Of those, a
   proxy whose `Sidecar` narrows its egress is affected only if one of the services the object's
@@ -56,6 +57,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import MESH_GATEWAY, PushContext
 from pilotfish.registry.types import Endpoint, Service
 from pilotfish.telemetry import exchange
+from pilotfish.telemetry.policy import peers_exchanged
 from pilotfish.translate.mesh_tls import service_accounts
 from pilotfish.translate.observability import principal_table, workload_identities
 from pilotfish.translate.resources import ProxyResources
@@ -106,6 +108,8 @@ def affected_proxies(
         return None
     if push.source_matches() != previous.source_matches():
         return None  # whether routes depend on the proxy's own labels changed
+    if peers_exchanged(push) != peers_exchanged(previous):
+        return None  # whether every client sends its identity changed
     by_namespace: dict[str, bool] = {}  # with no Sidecar, a sidecar's namespace decides
     per_namespace = not push.kind(SIDECAR)
     affected = set()

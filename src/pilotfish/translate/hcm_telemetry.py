@@ -43,9 +43,12 @@ def decorate_hcm(
     mtls: bool | None,
     gateway: bool = False,
     env: bool = False,
+    exchanged: bool = True,
 ) -> None:
     """Give the manager of `network_filter` the telemetry of `reporter`'s side (`env`: the
-    proxy's identity is read from its Envoy's environment, `identity_env`)."""
+    proxy's identity is read from its Envoy's environment, `identity_env`; `exchanged`: some
+    server of the mesh may read a client's identity, `policy.peers_exchanged`, else a client
+    side sends none)."""
     # the outbound HTTP proxy's pod-local routes are no traffic of Istio's (`skipping_authorities`)
     skip = tuple(pod_local_authorities()) if reporter is Reporter.SOURCE and not gateway else ()
     stats = http_stats_bytes(reporter, me, policy, service, mtls, skip, env)
@@ -53,7 +56,7 @@ def decorate_hcm(
     config = network_filter.typed_config
     config.value = _spliced(
         config.value,
-        _first_filters(reporter, sender, policy, bool(mtls)),
+        _first_filters(reporter, sender, policy, bool(mtls), exchanged),
         _access_logs(stats)
         + tuple(encode_field(ACCESS_LOG, log.SerializeToString()) for log in logs),
     )
@@ -61,14 +64,21 @@ def decorate_hcm(
 
 @functools.lru_cache(maxsize=FILTERS_MEMO)
 def _first_filters(
-    reporter: Reporter, sender: exchange.Identity | None, policy: MetricsPolicy, mtls: bool
+    reporter: Reporter,
+    sender: exchange.Identity | None,
+    policy: MetricsPolicy,
+    mtls: bool,
+    exchanged: bool,
 ) -> tuple[bytes, ...]:
     """The serialised `http_filters` entries before the manager's own: the peer exchange
-    (`sender`: the identity a client side writes, None: read from the environment) and the
-    gRPC stats filter. Memoised: the same for every proxy but a client's literal identity."""
+    (`sender`: the identity a client side writes, None: read from the environment; nothing
+    unless `exchanged`) and the gRPC stats filter. Memoised: the same for every proxy but a
+    client's literal identity."""
     if reporter is Reporter.DESTINATION:  # learn the client (the server is its endpoint's)
         reads = reads_peer(policy, reporter)  # else the route removes the header (`_route_config`)
         exchange_filters = [exchange.downstream_peer_filter(from_sidecar=mtls)] if reads else []
+    elif not exchanged:  # no server reads it: nothing sent
+        exchange_filters = []
     elif sender is None:  # tell the server who is calling: the value from the environment
         exchange_filters = [
             exchange.sending_filter(identity_env.operator(identity_env.PEER_VARIABLE))

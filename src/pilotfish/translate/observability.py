@@ -4,9 +4,11 @@ one proxy's generated resources.
 - Listeners: every HTTP connection manager gets the peer-exchange filter first (inbound: learn the
   client from the request; outbound and gateways: send the proxy's identity, with a filter of its
   own listener, `exchange.identity_filter`; they learn the server from its endpoint's metadata)
-  and the metric loggers of its reporter; every TCP proxy gets the TCP metric loggers. Both get
-  the file access logs the mesh config / Telemetry API ask for on that side, and HTTP connection
-  managers their tracing (plus the cluster to the mesh's trace collector when spans go there).
+  and the metric loggers of its reporter (no exchange at all when no server of the mesh reads a
+  client's identity: `policy.peers_exchanged`); every TCP proxy gets the TCP metric loggers.
+  Both get the file access logs the mesh config / Telemetry API ask for on that side, and HTTP
+  connection managers their tracing (plus the cluster to the mesh's trace collector when spans
+  go there).
 - Route configurations: inbound ones name their spans after the service. Outbound and gateway
   ones hold nothing of the proxy (`outbound_routes`: span names, and the identity filter turned
   off on routes to hosts outside the mesh, as Istio skips external clusters), so proxies that
@@ -52,7 +54,12 @@ from pilotfish.telemetry.metrics import (
     reads_peer,
     tcp_stats_logs,
 )
-from pilotfish.telemetry.policy import access_logs, metrics_policy, tracing_settings
+from pilotfish.telemetry.policy import (
+    access_logs,
+    metrics_policy,
+    peers_exchanged,
+    tracing_settings,
+)
 from pilotfish.telemetry.tracing import (
     TracingSettings,
     collector_cluster,
@@ -74,6 +81,7 @@ IDENTITY_MEMO = 16384  # workload instances whose certificate identity is kept (
 
 def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> list[Message]:
     policy = metrics_policy(proxy, push)
+    exchanged = peers_exchanged(push)
     logs = {
         reporter: [access_log(log) for log in access_logs(proxy, push, reporter)]
         for reporter in Reporter
@@ -90,9 +98,11 @@ def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> li
     peers = _mtls_tcp_clusters(messages) if policy.enabled else set()
     for message in messages:
         if isinstance(message, listener_pb2.Listener):
-            message = _listener(proxy, push, policy, logs, traces, message)
+            message = _listener(proxy, push, policy, logs, traces, message, exchanged)
         elif isinstance(message, route_pb2.RouteConfiguration):
-            message = _route_config(proxy, push, message, reads_peer(policy, Reporter.DESTINATION))
+            # the header to remove: one a client sidecar sent, that this server does not read
+            removes = exchanged and not reads_peer(policy, Reporter.DESTINATION)
+            message = _route_config(proxy, push, message, removes)
         elif isinstance(message, cluster_pb2.Cluster) and message.name in peers:
             message = _with_peer_table(push, message)
         out.append(message)
@@ -192,6 +202,7 @@ def _listener(
     logs: dict[Reporter, list[accesslog_pb2.AccessLog]],
     traces: dict[Reporter, TracingSettings | None],
     listener: listener_pb2.Listener,
+    exchanged: bool,
 ) -> listener_pb2.Listener:
     inbound = listener.traffic_direction == base_pb2.INBOUND
     reporter = Reporter.DESTINATION if inbound else Reporter.SOURCE
@@ -220,6 +231,7 @@ def _listener(
                     mtls,
                     gateway,
                     env,
+                    exchanged,
                 )
                 if traces[reporter] is not None:
                     _trace(network_filter, traces[reporter], me)
@@ -295,15 +307,15 @@ def _decorate_tcp(
 
 
 def _route_config(
-    proxy: Proxy, push: PushContext, config: route_pb2.RouteConfiguration, reads_peer: bool
+    proxy: Proxy, push: PushContext, config: route_pb2.RouteConfiguration, removes_peer: bool
 ) -> route_pb2.RouteConfiguration:
-    """`reads_peer`: the inbound side reads the client's identity header (which then removes
-    it); else the inbound routes remove it, so the app never sees it all the same."""
+    """`removes_peer`: the inbound routes remove the client's identity header, so the app never
+    sees it (when clients send it and this side does not read it, which removes it too)."""
     if not config.name.startswith(INBOUND_ROUTE_PREFIX):
         return outbound_routes(push, config)
     result = route_pb2.RouteConfiguration()
     result.CopyFrom(config)
-    if not reads_peer:
+    if removes_peer:
         result.request_headers_to_remove.append(exchange.PEER_HEADER)
     container_port = int(config.name.split("|")[1])
     operation = _inbound_operation(proxy, push, container_port)
