@@ -160,6 +160,11 @@ def _task(mesh: LocalMesh, sleep: SidecarClient, api: str) -> None:
     assert allowed.status == 200, api
     seen = json.loads(allowed.body)["headers"]
     assert seen["X-Ext-Authz-Check-Result"] == "allowed"  # the authorizer's answer, upstream
+    # what the authorizer was sent (the gRPC sample echoes its check request) and what the app
+    # sees hold the request's own headers, none of the sidecar's internal ones
+    assert "x-pilotfish" not in json.dumps(seen).lower(), seen
+    if api == "grpc":
+        assert "x-ext-authz" in seen["X-Ext-Authz-Check-Received"]
     # a path the policy does not select is never sent to the authorizer
     assert sleep.request(f"{HTTPBIN}/ip", headers={"x-ext-authz": "deny"}).status == 200
     # an attacker sends the authorizer's answer himself, another spelling of the value, and

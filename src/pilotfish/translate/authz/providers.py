@@ -25,6 +25,7 @@ from pilotfish.config.hosts import resolve_host
 from pilotfish.config.mesh_security import ExtAuthzProvider as ExtensionProvider
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import names
+from pilotfish.translate.authz import path_view
 from pilotfish.translate.authz.rbac import HTTP_RBAC, NETWORK_RBAC, TCP_STAT_PREFIX
 from pilotfish.translate.envoy_pb import duration, pack, seconds_of
 
@@ -127,6 +128,9 @@ def http_ext_authz(provider: ExtensionProvider, push: PushContext) -> http_ext_a
         config.with_request_body.max_request_bytes = provider.max_request_bytes
         config.with_request_body.allow_partial_message = provider.allow_partial_message
         config.with_request_body.pack_as_bytes = provider.pack_as_bytes
+    # the fully normalized path's internal header is nobody's business but this proxy's: the
+    # authorizer is sent the request's own headers, as Istio's check request holds
+    config.disallowed_headers.patterns.add(exact=path_view.HEADER)
     if provider.grpc:
         config.grpc_service.CopyFrom(_grpc_service(provider, push))
         return config
