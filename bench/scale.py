@@ -62,6 +62,7 @@ from scale_api import (  # noqa: E402
     convergence_check,
     convergence_metric,
     free_port,
+    instances_body,
     proc_stats,
     put_instances,
     sent_check,
@@ -234,11 +235,11 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             # endpoint change: one workload scaled by one replica
             scaled = topo.workloads()[len(topo.workloads()) // 3]
             rows = [i.row() for i in topo.instances(scaled=scaled if repeat % 2 == 0 else None)]
-            count = len(rows)
+            count, body = len(rows), instances_body(rows)
             results.append(
                 await changed(
                     f"endpoint ({scaled[1]}-{scaled[2]} scaled)",
-                    lambda rows=rows: put_instances(base, rows),
+                    lambda body=body: put_instances(base, body),
                     lambda d, n=count: True,
                 )
             )

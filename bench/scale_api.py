@@ -27,7 +27,8 @@ TOKEN: dict[str, str] = {}  # the mesh owner's token (state/admin-token), sent w
 
 
 def call(base: str, method: str, path: str, body: Any = None, timeout: float = 600) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
+    """`body`: JSON-encoded here, or bytes encoded already (`instances_body`)."""
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     if "token" in TOKEN:
@@ -57,9 +58,18 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def put_instances(base: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """PUT the instance list, then wait until the control plane has pushed it (debounced)."""
-    answer = call(base, "PUT", "/api/v1/instances", {"instances": rows})
+def instances_body(rows: list[dict[str, Any]]) -> bytes:
+    """The instance list as `put_instances` sends it, encoded ahead of a timed change: the
+    control plane counts convergence from the request's arrival, and encoding 2,000 rows
+    before it would otherwise count in the bench's time only (~10 ms)."""
+    return json.dumps({"instances": rows}).encode()
+
+
+def put_instances(base: str, rows: list[dict[str, Any]] | bytes) -> dict[str, Any]:
+    """PUT the instance list (rows, or `instances_body` of them), then wait until the control
+    plane has pushed it (debounced)."""
+    body = rows if isinstance(rows, bytes) else instances_body(rows)
+    answer = call(base, "PUT", "/api/v1/instances", body)
     while call(base, "GET", "/ready").get("registry_applied", 0) < answer["generation"]:
         time.sleep(0.005)
     return dict(answer)
@@ -119,12 +129,15 @@ def sent_check(
 
 def convergence_check(metric_mean_ms: float, mean_ms: float) -> str:
     """pilot_proxy_convergence_time's mean over a change against the bench's own mean (each
-    pushed proxy's last response received, from before the bench's API call): the metric
-    counts, as istiod's does, from the request's arrival (after the bench encoded and sent it:
-    a few ms, ~10-20 for an instance list of 2,000 on a loaded machine) to the moment the
-    node's last response of the change has been written (the client reads it right after)."""
+    pushed proxy's last response received, from before the bench's API call). The metric
+    counts, as istiod's does, from the request's arrival to the moment the node's last response
+    of the change was handed to gRPC; the clients' time also holds the request's way to the
+    control plane (its body is encoded beforehand: `instances_body`) and their own delay in
+    reading what was sent (two processes reading 2,000 streams: tens of ms in a mesh-wide
+    push). So the metric may be below the clients' by up to 15 % (20 ms at least), never
+    above them by more than noise (5 %, 10 ms at least)."""
     gap = metric_mean_ms - mean_ms
-    agree = -max(10.0, 0.05 * mean_ms) <= gap <= max(20.0, 0.15 * mean_ms)
+    agree = -max(20.0, 0.15 * mean_ms) <= gap <= max(10.0, 0.05 * mean_ms)
     return (
         f"  pilot_proxy_convergence_time mean {metric_mean_ms:.0f} ms, the clients' mean "
         f"{mean_ms:.0f} ms: {'agree' if agree else 'DISAGREE'}"
