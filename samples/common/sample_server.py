@@ -22,6 +22,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 import traceback
 import urllib.error
 import urllib.parse
@@ -197,6 +199,50 @@ def serve(route: Route, default_port: int) -> None:
         pass
     finally:
         server.server_close()
+
+
+def serve_until_signalled(servers: list[ThreadingHTTPServer], stopping: Callable[[], None]) -> None:
+    """Serve each server in a thread of its own until SIGTERM or SIGINT, then call `stopping`
+    (what the app does first, e.g. stop its gRPC server and say so) and close them."""
+    for server in servers:
+        kwargs = {"poll_interval": 0.25}
+        threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True).start()
+    stopped = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stopped.wait()
+    stopping()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def go_log(line: str) -> None:
+    """One line as Go's standard logger writes it (`2006/01/02 15:04:05 ...`): the log of the
+    samples whose original is a Go program."""
+    print(time.strftime("%Y/%m/%d %H:%M:%S ") + line, flush=True)
+
+
+def go_flags(argv: list[str], defaults: Mapping[str, str]) -> dict[str, str]:
+    """Go's flag syntax for a Go sample's flags (`defaults`: name -> value): `-name value`,
+    `-name=value`, `--name …`; an unknown flag or one without its value exits as Go's does."""
+    found = dict(defaults)
+    rest = list(argv)
+    while rest:
+        word = rest.pop(0)
+        name, equals, value = word.lstrip("-").partition("=")
+        if not word.startswith("-") or name not in defaults:
+            raise SystemExit(f"flag provided but not defined: {word}")
+        if not equals:
+            if not rest:
+                raise SystemExit(f"flag needs an argument: {word}")
+            value = rest.pop(0)
+        found[name] = value
+    return found
 
 
 def pod_name() -> str:

@@ -24,13 +24,10 @@ body: [...]`, `[gRPCv3][denied]: host/path, attributes: ...`).
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-import time
 from concurrent import futures
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
 import grpc
@@ -47,7 +44,8 @@ from google.rpc import code_pb2, status_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 
-from sample_server import Request, Response, make_server
+from sample_server import Request, Response, go_flags, make_server, serve_until_signalled
+from sample_server import go_log as log
 
 CHECK_HEADER = "x-ext-authz"
 ALLOWED_VALUE = "allow"
@@ -60,28 +58,6 @@ DENY_BODY = (
 )
 MAX_HEADER = 60000  # Envoy refuses larger headers: such a value is replaced by <too-long>
 FLAGS = {"http": "8000", "grpc": "9000", "allow_service_account": "a"}
-
-
-def log(line: str) -> None:
-    """One line as Go's standard logger writes it (`2006/01/02 15:04:05 ...`)."""
-    print(time.strftime("%Y/%m/%d %H:%M:%S ") + line, flush=True)
-
-
-def parse_flags(argv: list[str]) -> dict[str, str]:
-    """Go's flag syntax for the server's flags: `-name value`, `-name=value`, `--name …`."""
-    found = dict(FLAGS)
-    rest = list(argv)
-    while rest:
-        word = rest.pop(0)
-        name, _, value = word.lstrip("-").partition("=")
-        if not word.startswith("-") or name not in FLAGS:
-            raise SystemExit(f"flag provided but not defined: {word}")
-        if not value:
-            if not rest:
-                raise SystemExit(f"flag needs an argument: {word}")
-            value = rest.pop(0)
-        found[name] = value
-    return found
 
 
 def _short(text: str) -> str:
@@ -173,7 +149,7 @@ def _shown(host: str, port: int) -> str:
 
 
 def main() -> None:
-    flags = parse_flags(sys.argv[1:])
+    flags = go_flags(sys.argv[1:], FLAGS)
     host = os.environ.get("HOST", "0.0.0.0")
     web = make_server(http_check, host, _port(flags["http"]), quiet=True)
     rpc = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
@@ -182,21 +158,14 @@ def main() -> None:
     grpc_v3.add_AuthorizationServicer_to_server(Authorizer("v3", account), rpc)
     grpc_port = rpc.add_insecure_port(_shown(host, _port(flags["grpc"])))
     rpc.start()
-    threading.Thread(target=web.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True).start()
     log(f"Starting HTTP server at {_shown(host, web.server_address[1])}")
     log(f"Starting gRPC server at {_shown(host, grpc_port)}")
-    stopped = threading.Event()
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
+    def stopping() -> None:
+        rpc.stop(grace=1).wait()
+        log("GRPC server stopped")
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopped.wait()
-    rpc.stop(grace=1).wait()
-    log("GRPC server stopped")
-    web.shutdown()
-    web.server_close()
+    serve_until_signalled([web], stopping)
     log("HTTP server stopped: <nil>")
 
 

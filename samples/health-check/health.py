@@ -11,16 +11,13 @@ other path is 404. A port the agent maps (`PORT_8001`) is served at the agent's 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 
-from sample_server import Request, Response, make_server, text_response
+from sample_server import Request, Response, make_server, serve_until_signalled, text_response
 
 PORTS = (8001, 8002)
 
@@ -43,22 +40,7 @@ def main() -> None:
         else make_server(route_for(p), own if host == "127.0.0.1" else host, p, quiet=True)
         for p in PORTS
     ]
-    for server in servers:
-        kwargs = {"poll_interval": 0.25}
-        threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True).start()
-        address, port = server.server_address[:2]
-        print(f"listening on http://{address}:{port}", flush=True)
-    stopped = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopped.wait()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    serve_until_signalled(servers, lambda: None)
 
 
 if __name__ == "__main__":

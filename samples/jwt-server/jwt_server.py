@@ -17,18 +17,23 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 
-from sample_server import Request, Response, make_server, text_response
+from sample_server import (
+    Request,
+    Response,
+    go_flags,
+    go_log,
+    make_server,
+    serve_until_signalled,
+    text_response,
+)
 
 JWKS = (
     '{ "keys":[ {"e":"AQAB","kid":"tT_w9LRNrY7wJalGsTYSt7rutZi86Gvyc0EKR4CaQAw","kty":"RSA",'
@@ -41,27 +46,6 @@ FLAGS = {"http": "8000", "https": "8443", "cert": "", "key": ""}
 FILES_ENV = "PILOTFISH_FILES"  # pilotfish.registry.config_volumes
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def log(line: str) -> None:
-    print(time.strftime("%Y/%m/%d %H:%M:%S ") + line, flush=True)
-
-
-def parse_flags(argv: list[str]) -> dict[str, str]:
-    """Go's flag syntax for the server's flags: `-name value`, `-name=value`, `--name …`."""
-    found = dict(FLAGS)
-    rest = list(argv)
-    while rest:
-        word = rest.pop(0)
-        name, equals, value = word.lstrip("-").partition("=")
-        if not word.startswith("-") or name not in FLAGS:
-            raise SystemExit(f"flag provided but not defined: {word}")
-        if not equals:
-            if not rest:
-                raise SystemExit(f"flag needs an argument: {word}")
-            value = rest.pop(0)
-        found[name] = value
-    return found
 
 
 def go_duration(text: str) -> float | None:
@@ -101,7 +85,7 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     texts = [read_file(cert), read_file(key)]
     if texts[0] is None or texts[1] is None:
         missing = cert if texts[0] is None else key
-        log(f"Failed to start HTTPS server: open {missing}: no such file or directory")
+        go_log(f"Failed to start HTTPS server: open {missing}: no such file or directory")
         raise SystemExit(1)
     with tempfile.TemporaryDirectory() as folder:  # ssl loads PEM from files only
         paths = [Path(folder) / "server.crt", Path(folder) / "server.key"]
@@ -117,10 +101,10 @@ def _port(container: str) -> int:
 
 
 def main() -> None:
-    flags = parse_flags(sys.argv[1:])
+    flags = go_flags(sys.argv[1:], FLAGS)
     host = os.environ.get("HOST", "0.0.0.0")
     servers = [make_server(route, host, _port(flags["http"]), quiet=True)]
-    log(f"Starting HTTP server at {host}:{servers[0].server_address[1]}")
+    go_log(f"Starting HTTP server at {host}:{servers[0].server_address[1]}")
     if flags["cert"] and flags["key"]:
         context = tls_context(flags["cert"], flags["key"])
         secure = make_server(route, host, _port(flags["https"]), quiet=True)
@@ -129,22 +113,9 @@ def main() -> None:
             secure.socket, server_side=True, do_handshake_on_connect=False
         )
         servers.append(secure)
-        log(f"Starting HTTPS server on port :{flags['https']}")
-    for server in servers:
-        kwargs = {"poll_interval": 0.25}
-        threading.Thread(target=server.serve_forever, kwargs=kwargs, daemon=True).start()
-    stopped = threading.Event()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        stopped.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopped.wait()
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-    log("Stopped JWT HTTP server")
+        go_log(f"Starting HTTPS server on port :{flags['https']}")
+    serve_until_signalled(servers, lambda: None)
+    go_log("Stopped JWT HTTP server")
 
 
 if __name__ == "__main__":
