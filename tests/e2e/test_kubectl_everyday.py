@@ -296,6 +296,10 @@ def test_logs_timestamps_since_tail_and_prefix(mesh: LocalMesh) -> None:
     )
     by_label = pilotfish_ok(mesh, "logs", "-l", "app=sleep", "-c", "istio-proxy", "--tail=10")
     assert by_label.splitlines() == pilotfish_ok(mesh, *proxy).splitlines()[-10:]
+    default = pilotfish_ok(mesh, "logs", "-l", "app=sleep", "-c", "istio-proxy")
+    assert default == by_label  # kubectl's `--tail` with a selector: 10 lines per pod
+    whole = pilotfish_ok(mesh, "logs", "-l", "app=sleep", "-c", "istio-proxy", "--tail=-1")
+    assert whole == pilotfish_ok(mesh, *proxy)
     tail = ["--tail", "10"]
     every = pilotfish_ok(mesh, "logs", "-l", "app=httpbin", "--all-containers", "--prefix", *tail)
     heads = [line.split("] ", 1)[0] + "]" for line in every.splitlines()]

@@ -66,7 +66,9 @@ SOURCE_POD = (
     "export SOURCE_POD=$(kubectl get pod -l app=curl -o jsonpath={.items..metadata.name})\n"
 )
 CURL = 'kubectl exec "$SOURCE_POD" -c curl -- curl -sS -v httpbin:8000'
-COLLECTOR_LOGS = "kubectl logs -l app=opentelemetry-collector -n observability"
+# the page's command, with every line: kubectl shows the last 10 lines of each pod with a
+# selector, fewer than one record's debug output, and `_records(…) == []` needs the whole log
+COLLECTOR_LOGS = "kubectl logs -l app=opentelemetry-collector -n observability --tail=-1"
 ROLLOUT = "kubectl rollout status deployment/opentelemetry-collector -n observability"
 
 

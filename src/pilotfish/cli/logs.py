@@ -4,8 +4,8 @@ CONTAINER is the app (default; any name but the proxy's) or `istio-proxy` (its E
 `--all-containers` prints each of the pod's containers in turn (the app, then `istio-proxy`).
 POD is named as kubectl names pods (`httpbin-v2-0`, `httpbin-v2`, `NAME.NAMESPACE`,
 `deploy/NAME`, with `-n`); `-l key=value[,key=value]` prints the logs of every pod with those
-labels, each whole unless `--tail` says otherwise (kubectl would stop at 10 lines each; the
-mesh's tests of Istio's tasks read whole logs through it). `--tail`, `--since`, `--timestamps`,
+labels, the last 10 lines of each unless `--tail` is given (`--tail=-1`: every line), as
+kubectl's `logs` does with a selector. `--tail`, `--since`, `--timestamps`,
 `--previous` and `--prefix` are kubectl's (`log_lines`). Reads the files the agent writes
 under the instance's run directory (`app.log`, `envoy.log`); the control plane's is `istiod-0`
 in istio-system (container `discovery`).
@@ -76,17 +76,21 @@ def containers(proxy: dict[str, Any]) -> list[str]:
     return app + ([PROXY_CONTAINER] if proxy.get("sidecar", True) else [])
 
 
+SELECTOR_TAIL = 10  # kubectl's `--tail` default when pods are chosen by a selector
+
+
 def logs_command(
     pod: str | None,
     container: str | None,
-    tail: int,
+    tail: int | None,
     namespace: str | None,
     state_dir: Path,
     selector: str | None = None,
     options: LogOptions | None = None,
     all_containers: bool = False,
 ) -> int:
-    """`options` carries everything but `--tail` (-1: every line)."""
+    """`options` carries everything but `--tail` (-1: every line; None: not given, which is
+    every line for one pod and the last `SELECTOR_TAIL` of each with a selector)."""
     info = running_mesh(state_dir)
     if selector is not None:
         labels = parse_selector(selector)
@@ -112,6 +116,8 @@ def logs_command(
         except PodNotFound as exc:
             print(f"Error from server (NotFound): {exc}", file=sys.stderr)
             return 1
+    if tail is None:
+        tail = SELECTOR_TAIL if selector is not None else -1
     base = options or LogOptions()
     options = LogOptions(tail, base.since, base.timestamps, base.previous, base.prefix)
     code = 0

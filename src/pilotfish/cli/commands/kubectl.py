@@ -185,7 +185,10 @@ def logs(
     container: Annotated[
         str | None, typer.Option("--container", "-c", help="the app (default) or istio-proxy")
     ] = None,
-    tail: Annotated[int, typer.Option("--tail", help="last N lines (-1: all)")] = -1,
+    tail: Annotated[
+        int | None,
+        typer.Option("--tail", help="last N lines (-1: all; default all, 10 per pod with -l)"),
+    ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="pods with labels key=value[,…]")
