@@ -227,6 +227,54 @@ def test_check_inject_says_why_a_pod_is_or_is_not_injected(mesh: LocalMesh) -> N
     mesh.pilotfish("delete", "-f", "samples/sleep/sleep.yaml", "-n", "foo")
 
 
+CANARY_SLEEP = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: canary-sleep}
+spec:
+  selector: {matchLabels: {app: canary-sleep}}
+  template:
+    metadata:
+      labels: {app: canary-sleep, istio.io/rev: canary}
+    spec:
+      containers:
+      - {name: sleep, image: curlimages/curl, command: [/bin/sleep, infinity]}
+"""
+
+
+def test_a_revision_the_mesh_does_not_run_injects_nothing(mesh: LocalMesh) -> None:
+    """`istio.io/rev=canary` on a namespace or a pod: Istio installs an injection webhook per
+    revision, and this mesh runs only `default`, so no webhook matches and the pod has no
+    sidecar; `apply` says so. Relabelled `istio.io/rev=default`, the namespace injects."""
+    assert mesh.pilotfish("create", "namespace", "canary").returncode == 0
+    labelled = mesh.pilotfish("label", "namespace", "canary", "istio.io/rev=canary")
+    assert labelled.returncode == 0, labelled.stderr
+    assert "any other revision has no injection webhook here" in labelled.stderr
+    applied = mesh.pilotfish("apply", "-f", "samples/sleep/sleep.yaml", "-n", "canary")
+    assert applied.returncode == 0, applied.stderr
+    mesh.wait_for(lambda: ready_column(mesh, "canary", "sleep-") == "1/1", what="sleep, alone")
+    assert check_inject(mesh, "-n", "canary", "deployment/sleep")[2:] == [
+        "✘",
+        "No matching namespace labels (istio.io/rev=default, istio-injection=enabled) "
+        "or pod labels (istio.io/rev=default, sidecar.istio.io/inject=true)",
+    ]
+    relabel = ("label", "namespace", "canary", "istio.io/rev=default", "--overwrite")
+    assert mesh.pilotfish(*relabel).returncode == 0
+    restarted = mesh.pilotfish("rollout", "restart", "deployment/sleep", "-n", "canary")
+    assert restarted.returncode == 0, restarted.stderr
+    mesh.wait_for(lambda: ready_column(mesh, "canary", "sleep-") == "2/2", what="the injected pod")
+    assert mesh.pilotfish("delete", "namespace", "canary").returncode == 0
+    # a pod naming the revision, in `default` (local mode's istio-injection=enabled)
+    pod = mesh.pilotfish("apply", "-f", "-", stdin=CANARY_SLEEP)
+    assert pod.returncode == 0, pod.stderr
+    assert (
+        "Deployment canary-sleep at spec.template.metadata.labels[istio.io/rev]: label "
+        "istio.io/rev=canary: this mesh runs only the revision default, so there is no "
+        "injection webhook of revision 'canary': the pod gets no sidecar"
+    ) in pod.stderr, pod.stderr
+    mesh.wait_for(lambda: ready_column(mesh, "default", "canary-sleep-") == "1/1")
+    assert mesh.pilotfish("delete", "deployment", "canary-sleep").returncode == 0
+
+
 def test_rootca_compare_of_two_pods_of_the_mesh(mesh: LocalMesh) -> None:
     gateway = "istio-ingressgateway-0.istio-system"
     same = mesh.pilotfish("proxy-config", "rootca-compare", "httpbin-v1-0", gateway)

@@ -20,6 +20,7 @@ INJECT = "sidecar.istio.io/inject"
 ENABLED = {"istio-injection": "enabled"}
 DISABLED = {"istio-injection": "disabled"}
 REVISION = {"istio.io/rev": "canary"}
+DEFAULT_REV = {"istio.io/rev": "default"}
 PLAIN: dict[str, str] = {}
 NEVER_CREATED = None
 
@@ -40,9 +41,19 @@ NEVER_CREATED = None
         (ENABLED, {}, {INJECT: "Yes"}, True),
         (ENABLED, {INJECT: "true"}, {INJECT: "false"}, True),  # the label wins
         (ENABLED, {INJECT: "false"}, {INJECT: "true"}, False),
-        # istio.io/rev without istio-injection: as enabled
-        (REVISION, {}, {}, True),
-        (REVISION, {INJECT: "false"}, {}, False),
+        # istio.io/rev=default without istio-injection: as enabled (the default revision's
+        # rev.namespace webhook, whatever revision the pod names)
+        (DEFAULT_REV, {}, {}, True),
+        (DEFAULT_REV, {INJECT: "false"}, {}, False),
+        (DEFAULT_REV, {"istio.io/rev": "canary"}, {}, True),
+        # a revision this mesh does not run: no webhook of it exists, so nothing matches
+        (REVISION, {}, {}, False),
+        (REVISION, {INJECT: "true"}, {}, False),
+        (REVISION, {"istio.io/rev": "default"}, {}, False),
+        ({**ENABLED, **REVISION}, {}, {}, True),  # istio-injection takes precedence
+        (NEVER_CREATED, {"istio.io/rev": "canary"}, {}, False),  # as an unlabelled namespace
+        (NEVER_CREATED, {"istio.io/rev": "default"}, {}, True),
+        (ENABLED, {"istio.io/rev": "canary"}, {}, True),  # the namespace webhook matches
         # istio-injection wins over istio.io/rev; disabled (or any other value) never injects
         ({**DISABLED, **REVISION}, {}, {}, False),
         (DISABLED, {}, {}, False),
@@ -80,7 +91,9 @@ def test_decision_table(
          "matches, and pod label sidecar.istio.io/inject=true matches"),
         (NEVER_CREATED, {}, {}, True, "Namespace label istio-injection=enabled matches (a "
          "namespace never created explicitly has it in local mode)"),
-        (REVISION, {}, {}, True, "Namespace label istio.io/rev=canary matches"),
+        (DEFAULT_REV, {}, {}, True, "Namespace label istio.io/rev=default matches"),
+        (REVISION, {}, {}, False, NO_MATCH),
+        (NEVER_CREATED, {"istio.io/rev": "canary"}, {}, False, NO_MATCH),
         (PLAIN, {INJECT: "true"}, {}, True, "Pod label sidecar.istio.io/inject=true matches"),
         (PLAIN, {"istio.io/rev": "default"}, {}, True, "Pod label istio.io/rev=default matches"),
         (PLAIN, {}, {}, False, NO_MATCH),
@@ -204,3 +217,41 @@ def test_namespace_labels_reads_namespace_documents_only() -> None:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {}},
     ]
     assert namespace_labels(docs) == {"foo": {}, "on": ENABLED}
+
+
+def _warnings(text: str, stored: dict[str, dict[str, str]]) -> list[str]:
+    _, parsed = parse_documents([("m.yaml", text)], namespaces=stored)
+    assert parsed.ok, parsed.diagnostics
+    return [str(d) for d in parsed.diagnostics if d.level == "warning"]
+
+
+def test_apply_warns_about_a_revision_no_webhook_serves() -> None:
+    """`istio.io/rev=canary` names a revision this mesh does not run: on a Namespace and on a
+    pod, `apply` says so with the file, line, object and label, and what follows from it."""
+    head = (
+        "label istio.io/rev=canary: this mesh runs only the revision default, so there is no "
+        "injection webhook of revision 'canary'"
+    )
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: foo\n  labels:\n"
+    assert _warnings(namespace + "    istio.io/rev: canary\n", {}) == [
+        f"m.yaml:5: Namespace foo at metadata.labels[istio.io/rev]: {head}: pods created in "
+        "this namespace get no sidecar"
+    ]
+    both = namespace + "    istio.io/rev: canary\n    istio-injection: enabled\n"
+    assert _warnings(both, {}) == [
+        f"m.yaml:5: Namespace foo at metadata.labels[istio.io/rev]: {head}; the namespace's "
+        "istio-injection label decides (it takes precedence)"
+    ]
+    pod = _deployment("web", "foo", "{app: web, istio.io/rev: canary}")
+    assert _warnings(pod, {"foo": {}}) == [
+        f"m.yaml:7: Deployment web at spec.template.metadata.labels[istio.io/rev]: {head}: "
+        "the pod gets no sidecar"
+    ]
+    assert _sidecars(pod, {"foo": {}}) == {"web.foo": False}
+    assert _warnings(pod, {"foo": dict(ENABLED)}) == [
+        f"m.yaml:7: Deployment web at spec.template.metadata.labels[istio.io/rev]: {head}; "
+        "the pod is injected all the same: Namespace label istio-injection=enabled matches"
+    ]
+    fine = _deployment("web", "foo", "{app: web, istio.io/rev: default}")
+    assert _warnings(fine, {"foo": {}}) == []
+    assert _warnings(namespace + "    istio.io/rev: default\n", {}) == []

@@ -29,8 +29,9 @@ NAMESPACE_WORDS = ("ns", "namespace", "namespaces")
 LOCAL_MEANING = {
     "istio-injection": "istio-injection decides the sidecars of pods created from now on; "
     "running pods keep theirs until they are replaced (rollout restart, delete pod)",
-    "istio.io/rev": "local mode runs one control plane: istio.io/rev enables injection "
-    "(as istio-injection=enabled) for pods applied from now on",
+    "istio.io/rev": "local mode runs one control plane, revision default: istio.io/rev=default "
+    "enables injection (as istio-injection=enabled) for pods applied from now on; any other "
+    "revision has no injection webhook here, so those pods get no sidecar",
     "istio.io/dataplane-mode": "local mode has no ambient data plane (ztunnel): "
     "workloads keep their sidecars; the label is recorded",
 }

@@ -9,14 +9,19 @@ Istio's rules, in their order: a namespace labelled `istio-injection=enabled` (o
 injects only pods labelled `sidecar.istio.io/inject: "true"` (without `istio.io/rev`), or
 labelled `istio.io/rev: default` (the default revision's object webhook, unless the pod says
 `sidecar.istio.io/inject: "false"`); `istio-injection=disabled` (or any other value) never
-injects. A pod that carries `sidecar.istio.io/status` (what
-`kube-inject` writes, as istioctl's output carries its sidecar in) has its sidecar whatever its
-namespace says: the webhook's decision does not take a container out.
+injects. This mesh runs one revision, `default` (`REVISIONS`): a namespace or pod labelled
+`istio.io/rev` with another revision matches no webhook (Istio installs one per revision), so
+its pods are not injected unless the namespace says `istio-injection=enabled`, which takes
+precedence as in Istio; `revision_warning` says so when such a label is applied. A pod that
+carries `sidecar.istio.io/status` (what `kube-inject` writes, as istioctl's output carries its
+sidecar in) has its sidecar whatever its namespace says: the webhook's decision does not take a
+container out.
 
 A gateway (`istio: ingressgateway|egressgateway`) is its Envoy, so it always has one.
 Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
 `v1 Namespace`) counts as `istio-injection=enabled`, so `pilotfish up samples/bookinfo` runs
-with sidecars. `pod_injection` says why too (`istioctl x check-inject`'s reasons). The
+with sidecars; a pod there that names another revision is not injected, as in a namespace with
+no label (it asked for a webhook that does not exist). `pod_injection` says why too (`istioctl x check-inject`'s reasons). The
 decision is kept on the stored document (`pilotfish.io/injected`): a label
 changed later does not change running pods; applying the workload again decides again.
 """
@@ -37,6 +42,7 @@ from pilotfish.registry.workloads import (
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 DEFAULT_REVISION = "default"
+REVISIONS = frozenset({DEFAULT_REVISION})  # the control plane revisions this mesh runs
 TRUE_WORDS = frozenset({"y", "yes", "true", "on", ""})
 
 
@@ -73,10 +79,14 @@ def injection_decision(
             return InjectionDecision(False, why)
         if str(label) == "false":
             return InjectionDecision(False, refused)
+        if namespace_labels is None and _unknown_revision(pod_labels):
+            return InjectionDecision(False, NO_MATCH)  # as in an unlabelled namespace
         why = f"Namespace label {INJECTION_LABEL}=enabled matches{with_pod}"
         if namespace_labels is None:
             why += " (a namespace never created explicitly has it in local mode)"
     elif REVISION_LABEL in ns:
+        if ns[REVISION_LABEL] not in REVISIONS:  # no webhook of that revision: none matches
+            return InjectionDecision(False, NO_MATCH)
         if str(label) == "false":
             return InjectionDecision(False, refused)
         why = f"Namespace label {REVISION_LABEL}={ns[REVISION_LABEL]} matches{with_pod}"
@@ -94,6 +104,36 @@ def injection_decision(
             False, f"Pod has {INJECT_ANNOTATION}={value} {where}, preventing injection"
         )
     return InjectionDecision(True, why)
+
+
+def _unknown_revision(labels: Mapping[str, Any]) -> bool:
+    return REVISION_LABEL in labels and str(labels[REVISION_LABEL]) not in REVISIONS
+
+
+def revision_warning(
+    kind: str,
+    labels: Mapping[str, Any],
+    namespace_labels: Mapping[str, str] | None,
+    annotations: Mapping[str, Any] | None = None,
+) -> str:
+    """What `apply` says about an `istio.io/rev` label naming a revision this mesh does not
+    run, on a Namespace (`kind` "Namespace") or a pod (its `labels` and `annotations`, in a
+    namespace with `namespace_labels`); "" when there is nothing to say."""
+    if not _unknown_revision(labels):
+        return ""
+    value = labels[REVISION_LABEL]
+    head = (
+        f"label {REVISION_LABEL}={value}: this mesh runs only the revision "
+        f"{', '.join(sorted(REVISIONS))}, so there is no injection webhook of revision {value!r}"
+    )
+    if kind == "Namespace":
+        if INJECTION_LABEL in labels:
+            return f"{head}; the namespace's {INJECTION_LABEL} label decides (it takes precedence)"
+        return f"{head}: pods created in this namespace get no sidecar"
+    decision = injection_decision(labels, annotations or {}, namespace_labels)
+    if decision.injected:
+        return f"{head}; the pod is injected all the same: {decision.reason}"
+    return f"{head}: the pod gets no sidecar"
 
 
 def pod_injection(

@@ -22,7 +22,12 @@ from pilotfish.config.unenforced import unenforced_notes
 from pilotfish.config.yaml_text import RawDocument
 from pilotfish.registry.doc_parser import ParsedDocs
 from pilotfish.registry.images import ImageMap, ImageMapError
-from pilotfish.registry.injection import namespace_labels, stamp_injection
+from pilotfish.registry.injection import (
+    REVISION_LABEL,
+    namespace_labels,
+    revision_warning,
+    stamp_injection,
+)
 from pilotfish.registry.kube_workloads import (
     diagnostics_for,
     is_kube_workload,
@@ -76,7 +81,8 @@ def parse_documents(
             others.append(doc)
             raws.append(doc.data)
     if namespaces is not None:
-        _decide_injection(others, {**namespaces, **namespace_labels([d.data for d in others])})
+        known = {**namespaces, **namespace_labels([d.data for d in others])}
+        _decide_injection(others, known, diagnostics)
     manifest, problems = parse_manifest(others, require_images=False)  # `_resolve` said it
     diagnostics.extend(problems)
     return raws, Parsed(objects, manifest, diagnostics)
@@ -91,13 +97,31 @@ def _resolve(doc: RawDocument, images: Callable[[], ImageMap], found: list[Diagn
     resolve_images(doc, chosen, diagnostics_for(doc, found))
 
 
-def _decide_injection(docs: list[RawDocument], namespaces: dict[str, dict[str, str]]) -> None:
+def _decide_injection(
+    docs: list[RawDocument], namespaces: dict[str, dict[str, str]], found: list[Diagnostic]
+) -> None:
+    """Record each workload's injection decision; warn about a revision no webhook serves."""
     for doc in docs:
         meta = doc.data.get("metadata")
-        if not isinstance(meta, dict) or not (is_kube_workload(doc) or doc.kind == "Workload"):
+        if not isinstance(meta, dict):
+            continue
+        if (doc.api_version, doc.kind) == ("v1", "Namespace"):
+            if text := revision_warning("Namespace", _map(meta.get("labels")), None):
+                diagnostics_for(doc, found)("warning", f"metadata.labels[{REVISION_LABEL}]", text)
+            continue
+        if not (is_kube_workload(doc) or doc.kind == "Workload"):
             continue
         namespace = meta.get("namespace") or "default"
-        stamp_injection(meta, pod_parts(doc)[1], namespaces.get(str(namespace)))
+        prefix, pod_meta, _ = pod_parts(doc)
+        stamp_injection(meta, pod_meta, namespaces.get(str(namespace)))
+        labels, notes = (_map(pod_meta.get(k)) for k in ("labels", "annotations"))
+        if text := revision_warning(doc.kind, labels, namespaces.get(str(namespace)), notes):
+            at = f"{prefix}metadata.labels[{REVISION_LABEL}]"
+            diagnostics_for(doc, found)("warning", at, text)
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _remember_workdir(data: dict[str, Any], source: str) -> None:
