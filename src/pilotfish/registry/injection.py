@@ -21,9 +21,10 @@ A gateway (`istio: ingressgateway|egressgateway`) is its Envoy, so it always has
 Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
 `v1 Namespace`) counts as `istio-injection=enabled`, so `pilotfish up samples/bookinfo` runs
 with sidecars; a pod there that names another revision is not injected, as in a namespace with
-no label (it asked for a webhook that does not exist). `pod_injection` says why too (`istioctl x check-inject`'s reasons). The
-decision is kept on the stored document (`pilotfish.io/injected`): a label
-changed later does not change running pods; applying the workload again decides again.
+no label (it asked for a webhook that does not exist). `pod_injection` says why too (`istioctl
+x check-inject`'s reasons). The decision is kept on the stored document
+(`pilotfish.io/injected`): a label changed later does not change running pods; applying the
+workload again decides again.
 """
 
 from __future__ import annotations
