@@ -38,6 +38,7 @@ injector's variables and the app container are decoded in `pilotfish.agent.pod_e
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +66,10 @@ from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import parse_proxy_metadata
 from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, override_json
 from pilotfish.registry.drain import drain_in_proxy_config, env_drain_seconds, termination_drain
+
+log = logging.getLogger("pilotfish.agent")
 
 DEFAULT_MESH_CONFIG = "./etc/istio/config/mesh"
 DEFAULT_DISCOVERY = "istiod.istio-system.svc:15012"
@@ -201,9 +205,23 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         readiness=readiness(env.get("ISTIO_KUBE_APP_PROBERS", "")),
         extra_metadata=(*node_metadata(env), ("PROXY_CONFIG", proxy_config)),
         control_plane_tls=xds_tls,
+        bootstrap_override=_bootstrap_override(env),
     )
     own_level = args.log_output_level.rpartition(":")[2] or "info"
     return AgentConfig(spec, own_level, root, proxy_config)
+
+
+def _bootstrap_override(env: Mapping[str, str]) -> str:
+    """`ISTIO_BOOTSTRAP_OVERRIDE`'s file as Envoy's `--config-yaml`; as pilot-agent, a file
+    that cannot be read or converted is logged and Envoy starts without it."""
+    path = env.get(OVERRIDE_ENV, "")
+    if not path:
+        return ""
+    try:
+        return override_json(Path(path).read_text(), env.get("HOST_IP", ""))
+    except (OSError, ValueError) as exc:
+        log.warning("Failed to read bootstrap override: %s: %s", path, exc)
+        return ""
 
 
 def _proxy_type(words: list[str]) -> ProxyType:

@@ -14,6 +14,7 @@ from pathlib import Path
 from pilotfish.agent.pod_env import DEFAULT_CLUSTER_ID, PROBE_PREFIX
 from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, parse_spiffe_id
+from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, OVERRIDE_KEY
 from pilotfish.registry.workloads import ReadinessProbe
 
 
@@ -26,6 +27,12 @@ def envoy_environment(spec: AgentSpec, inherited: dict[str, str]) -> dict[str, s
     env = inherited | agent_environment(spec)
     env.setdefault("ISTIO_META_MESH_ID", env.get("TRUST_DOMAIN") or DEFAULT_TRUST_DOMAIN)
     return env
+
+
+def override_file(run_dir: Path) -> Path:
+    """Where a pod's bootstrap override is written for its `pilotfish agent` to read (Istio
+    mounts it at `/etc/istio/custom-bootstrap/custom_bootstrap.json`)."""
+    return run_dir / OVERRIDE_KEY
 
 
 def agent_environment(spec: AgentSpec) -> dict[str, str]:
@@ -57,6 +64,8 @@ def agent_environment(spec: AgentSpec) -> dict[str, str]:
         env["ISTIO_META_POD_PORTS"] = json.dumps(ports)
     if spec.delta:
         env["ISTIO_DELTA_XDS"] = "true"
+    if spec.bootstrap_override:  # the file the pod's launcher writes (`override_file`)
+        env[OVERRIDE_ENV] = str(override_file(spec.run_dir))
     if spec.identity is not None:
         identity = spec.identity
         env["CA_ADDR"] = identity.ca_address

@@ -92,6 +92,9 @@ class Agent:
         if self.hot is not None:  # a base id of an earlier run may be another Envoy's by now
             self.hot.base_id_path.unlink(missing_ok=True)
         runs_app = self.spec.app is not None and not self.spec.app.config_error
+        if self.spec.volume_error:  # the kubelet leaves every container waiting
+            log.warning("%s: not started: %s", self.name, self.spec.volume_error)
+            return
         if not self.spec.sidecar:
             if runs_app:
                 self._tasks.append(asyncio.create_task(self._supervise(self.app)))

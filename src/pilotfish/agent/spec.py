@@ -64,6 +64,8 @@ class AgentSpec:
     # mesh's ingress gateway, on the pods' bridge, keeps its admin on the host's loopback
     restarted_at: str = ""  # the pod template's `kubectl.kubernetes.io/restartedAt`: a new one
     # replaces the pods (`kubectl rollout restart`)
+    bootstrap_override: str = ""  # Envoy's `--config-yaml` (`registry.bootstrap_override`)
+    volume_error: str = ""  # the kubelet could not mount a volume: neither Envoy nor app starts
 
 
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"
@@ -102,6 +104,7 @@ def envoy_argv(spec: AgentSpec, restart: list[str]) -> list[str]:
         "--file-flush-interval-msec", "1000",
         "--service-node", spec.proxy.id,
         *extra,
+        *(["--config-yaml", spec.bootstrap_override] if spec.bootstrap_override else []),
     ])  # fmt: skip
 
 

@@ -30,7 +30,12 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilotfish.agent.environment import agent_arguments, agent_environment, env_file_text
+from pilotfish.agent.environment import (
+    agent_arguments,
+    agent_environment,
+    env_file_text,
+    override_file,
+)
 from pilotfish.agent.envoy_admin import envoy_ready, listening
 from pilotfish.agent.metrics import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
@@ -83,6 +88,8 @@ class PodAgent:
 
     async def start(self) -> None:
         self.spec.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.spec.volume_error:  # the kubelet leaves every container waiting
+            return
         self.bridge = AdminBridge(self.spec.netns, self.spec.proxy.ip)
         await self.bridge.start()
         self._task = asyncio.create_task(
@@ -92,6 +99,8 @@ class PodAgent:
     async def _launch(self) -> asyncio.subprocess.Process:
         (self.spec.run_dir / "agent.json").unlink(missing_ok=True)  # the last run's children
         self._write_app_env()
+        if self.spec.bootstrap_override:  # what Istio mounts from the ConfigMap
+            write_private(override_file(self.spec.run_dir), self.spec.bootstrap_override)
         return await spawn(self.argv(), self.environment(), self.spec.run_dir / "agent.log")
 
     async def is_ready(self) -> bool:

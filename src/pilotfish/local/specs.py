@@ -26,6 +26,7 @@ from pilotfish.local.app_ports import app_port
 from pilotfish.local.network import CP_XDS_PORT, MeshNetwork
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
 from pilotfish.model.proxy import Proxy, ProxyType
+from pilotfish.registry.bootstrap_override import override_json
 from pilotfish.registry.drain import termination_drain
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.mesh_config import MeshSettings
@@ -175,9 +176,13 @@ def instance_spec(
     inclusion = workload.stats_inclusion.over(ctx.settings.stats_inclusion)
     stats = admin_filter(inclusion, (proxy.ip,))
     scrape = tuple(scrape_annotations(annotations, merge, workload.sidecar).items())
+    override = override_json(workload.bootstrap_override, ctx.host_ip) if (
+        workload.bootstrap_override and workload.sidecar
+    ) else ""  # fmt: skip
     return replace(
         spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape,
-        restarted_at=annotations.get(RESTARTED_AT, ""),
+        restarted_at=annotations.get(RESTARTED_AT, ""), bootstrap_override=override,
+        volume_error=workload.volume_error,
     )  # fmt: skip
 
 
@@ -189,6 +194,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         return (
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
             s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port, s.restarted_at,
+            s.bootstrap_override, s.volume_error,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE
 from pilotfish.registry.config_volumes import mounts_sources
 from pilotfish.registry.pod_fields import FieldError
 from pilotfish.registry.workloads import RawDocumentLike
@@ -48,15 +49,19 @@ class Missing(Exception):
 
 
 def reads_sources(doc: RawDocumentLike) -> bool:
-    """Whether a Deployment's or Pod's container env (or its files: `config_volumes`) reads
-    ConfigMaps or Secrets (its pod's env then depends on more than its own document)."""
+    """Whether a Deployment's or Pod's container env (or its files: `config_volumes`; or its
+    sidecar's bootstrap override) reads ConfigMaps or Secrets (its pod's env then depends on
+    more than its own document)."""
     spec = doc.data.get("spec")
     spec = spec if isinstance(spec, dict) else {}
+    meta = doc.data.get("metadata")
     if doc.kind == "Deployment":
         template = spec.get("template")
+        meta = template.get("metadata") if isinstance(template, dict) else None
         spec = template.get("spec") if isinstance(template, dict) else None
         spec = spec if isinstance(spec, dict) else {}
-    if mounts_sources(spec):
+    notes = meta.get("annotations") if isinstance(meta, dict) else None
+    if mounts_sources(spec) or (isinstance(notes, dict) and BOOTSTRAP_OVERRIDE in notes):
         return True
     containers = spec.get("containers")
     for container in containers if isinstance(containers, list) else []:

@@ -20,6 +20,7 @@ from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.config.unenforced import unenforced_notes
 from pilotfish.config.yaml_text import RawDocument
+from pilotfish.registry.bootstrap_override import OVERRIDE_KEY, config_map_warning
 from pilotfish.registry.doc_parser import ParsedDocs
 from pilotfish.registry.images import ImageMap, ImageMapError
 from pilotfish.registry.injection import (
@@ -76,6 +77,11 @@ def parse_documents(
             result.others.append(RawDocument(owned, Source(source), {}))  # Istio's controller's
         for doc in result.others:
             _remember_workdir(doc.data, source)
+            if (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
+                data = _map(doc.data.get("data"))
+                if text := config_map_warning(data):
+                    at = f"data[{OVERRIDE_KEY}]"
+                    diagnostics_for(doc, diagnostics)("warning", at, text)
             if images is not None and is_kube_workload(doc):
                 _resolve(doc, images, diagnostics)
             others.append(doc)

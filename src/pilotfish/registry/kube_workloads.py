@@ -27,6 +27,7 @@ from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
 from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION, parse_proxy_config_annotation
+from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE, Override, pod_override
 from pilotfish.registry.config_volumes import FILES_ENV, mounted_files
 from pilotfish.registry.drain import (
     annotation_drain,
@@ -175,6 +176,9 @@ def parse_kube_workload(
     drain_errors += [e for e in found if not e[0].endswith(f"[{PROXY_CONFIG_ANNOTATION}]")]
     for path, message in drain_errors:
         error(f"{prefix}{path}", message)
+    override = pod_override(notes, namespace, sources.config_maps) if sources else Override()
+    if override.warning:
+        report("warning", f"{prefix}metadata.annotations[{BOOTSTRAP_OVERRIDE}]", override.warning)
     if errors:
         return None
     labels = _map(pod_meta.get("labels"))
@@ -207,7 +211,9 @@ def parse_kube_workload(
         proxy_metadata=metadata,
         readiness=probe,
         kind=doc.kind,
-        config_error=config_error,
+        config_error=config_error or override.missing,
+        bootstrap_override=override.config,
+        volume_error=override.missing,
     )  # fmt: skip
 
 

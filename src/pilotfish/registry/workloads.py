@@ -103,6 +103,8 @@ class WorkloadSpec:
     readiness: ReadinessProbe | None = None
     kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
     config_error: str = ""  # the kubelet's CreateContainerConfigError (`registry.env_sources`)
+    bootstrap_override: str = ""  # its bootstrapOverride's file (`registry.bootstrap_override`)
+    volume_error: str = ""  # the kubelet cannot mount a volume: no container starts
 
     def instance_names(self) -> list[str]:
         """`NAME-0` … `NAME-(replicas-1)`; a `v1 Pod` is one instance named as the pod."""
