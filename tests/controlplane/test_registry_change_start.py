@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from pilotfish.controlplane import api as api_module
+from pilotfish.controlplane import instances as instances_module
 from pilotfish.controlplane.api import Api
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
@@ -38,7 +38,7 @@ async def _put(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, fl
         seen["changed_at"] = changed_at if changed_at is not None else float("nan")
         return {}
 
-    monkeypatch.setattr(api_module, "instance_from_json", parsing)
+    monkeypatch.setattr(instances_module, "instance_from_json", parsing)
     monkeypatch.setattr(cp, "set_instances", set_instances)
     pusher = asyncio.create_task(api.push_registry_changes())
     rows = [

@@ -44,7 +44,7 @@ from pilotfish.controlplane.auth import (
     write_guard,
 )
 from pilotfish.controlplane.core import ChangeResult, ControlPlane
-from pilotfish.controlplane.instances import instance_from_json
+from pilotfish.controlplane.instances import InstanceRows
 from pilotfish.controlplane.limits import (
     MAX_REQUEST_BYTES,
     ApiLimits,
@@ -82,11 +82,11 @@ class Api:
         self.xds = xds
         self.metrics = metrics
         # (generation, instances, monotonic time received): the time starts convergence
-        self.registry_events: asyncio.Queue[tuple[int, list[WorkloadInstance], float]] = (
-            asyncio.Queue()
-        )
+        self.registry_events: asyncio.Queue[tuple[int, list[WorkloadInstance], float]]
+        self.registry_events = asyncio.Queue()
         self.registry_received = 0  # instance lists received (PUT /api/v1/instances)
         self.registry_applied = 0  # the newest of them whose push has been handed to xDS
+        self.instance_rows = InstanceRows()  # rows as the last list had them, read
         self.limits = ApiLimits(metrics)
 
     def app(self) -> web.Application:
@@ -288,7 +288,7 @@ class Api:
         started = time.monotonic()  # its event time: convergence counts from its arrival
         body = await json_body(request)
         try:
-            instances = [instance_from_json(row) for row in body.get("instances") or []]
+            instances = self.instance_rows.read(list(body.get("instances") or []))
         except (KeyError, TypeError, ValueError) as exc:
             return web.json_response({"ok": False, "error": f"bad instance: {exc}"}, status=400)
         self.registry_received += 1

@@ -126,6 +126,8 @@ class ControlPlane(ProxyGenerations):
         self.manifest_version = 0
         self.lock = asyncio.Lock()
         self._by_key: tuple[Parsed, dict[DocKey, ConfigObject[Any]]] = (self.parsed, {})
+        self._holding_peers: dict[int, tuple[ProxyResources, bool]] = {}  # id(own) -> it, its
+        # `holds_peer_table`, of the own parts the last endpoint change saw
         self._retired: list[object] = []
         """What the last change replaced (push context, parts): freeing it takes 5-100 ms at
         1,000 services / 2,000 proxies (measured), holding the GIL, so not as the change
@@ -353,13 +355,27 @@ class ControlPlane(ProxyGenerations):
             regenerated = self.regenerate(nodes, changed_at)
             self._settle(nodes)
             return regenerated
-        holders = [n for n, parts in self.generated.items() if holds_peer_table(parts[1])]
+        holders = self._peer_table_holders()
         if holders and peer_table_changed(previous, self.push):  # only they translate again
             for node_id in holders:
                 self._made_from.pop(node_id, None)
         changed = self._regenerate_endpoints(nodes, previous, moved)
         self.cache.set_many(changed, changed_at)
         return changed
+
+    def _peer_table_holders(self) -> list[str]:
+        """The proxies whose own part holds the peer table (`holds_peer_table`), asked once
+        per own part (most outlive an endpoint change)."""
+        known, kept, holders = self._holding_peers, {}, []
+        for node_id, (_, own) in self.generated.items():
+            found = known.get(id(own))
+            if found is None or found[0] is not own:
+                found = (own, holds_peer_table(own))
+            kept[id(own)] = found
+            if found[1]:
+                holders.append(node_id)
+        self._holding_peers = kept
+        return holders
 
     def _settle(self, regenerated: list[str]) -> None:
         """After a change composed every connected proxy's snapshot again (a mesh-wide change, a

@@ -30,7 +30,7 @@ from pilotfish.translate.generate import (
     with_new_routes,
 )
 from pilotfish.translate.http_proxy_part import whole_parts
-from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG
+from pilotfish.translate.names import HTTP_PROXY_ROUTE_CONFIG, names_outbound_host
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import CLUSTER, ENDPOINT, ROUTE
 from pilotfish.xds.cache import NodeSnapshots, SnapshotCache
@@ -362,11 +362,8 @@ class ProxyGenerations:
         snapshot = self.cache.get(node_id)
         if snapshot is None:
             return False
-        for type_url in (CLUSTER, ENDPOINT):
-            for name in snapshot.resources(type_url).by_name:
-                if on_demand.cluster_host(name) in moved:
-                    return False
-        return True
+        held = (snapshot.resources(t).by_name for t in (CLUSTER, ENDPOINT))
+        return not any(names_outbound_host(names, moved) for names in held)
 
     def live_nodes(self) -> list[str]:
         """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is

@@ -90,19 +90,16 @@ class PushContext:
             self.__dict__["registry_memo"] = previous.registry_memo  # a cached_property's slot
 
     @cached_property
-    def services(self) -> tuple[Service, ...]:
-        """Registry services sorted by hostname."""
+    def services(self) -> tuple[Service, ...]:  # the registry's, sorted by hostname
         return tuple(sorted(self.registry.services, key=lambda s: s.hostname))
 
     @cached_property
-    def memo(self) -> dict[Hashable, Any]:
-        """Memo of what derives purely from this push context; entries are never mutated."""
-        return {}
+    def memo(self) -> dict[Hashable, Any]:  # what derives purely from this push context
+        return {}  # (entries are never mutated)
 
     @cached_property
-    def registry_memo(self) -> dict[Hashable, Any]:
-        """`memo` of the registry alone (endpoints...): `previous`'s if the very same one."""
-        return {}
+    def registry_memo(self) -> dict[Hashable, Any]:  # `memo` of the registry alone (endpoints,
+        return {}  # selections...): `previous`'s if the very same registry
 
     @cached_property
     def _instances_by_label(self) -> dict[tuple[str, str, str], list[WorkloadInstance]]:
@@ -113,19 +110,21 @@ class PushContext:
         return index
 
     @cached_property
-    def _selected_instances(self) -> dict[str, tuple[WorkloadInstance, ...]]:
-        """Instances each service selects (by hostname), found through a label index."""
-        selected: dict[str, tuple[WorkloadInstance, ...]] = {}
-        for service in self.registry.services:
-            if not service.selector:
-                selected[service.hostname] = ()
-                continue
-            key, value = service.selector[0]
-            candidates = self._instances_by_label.get((service.namespace, key, value), [])
-            selected[service.hostname] = tuple(
-                i for i in candidates if service.selects(i.label_map)
-            )
-        return selected
+    def _selecting(self) -> dict[str, Service]:  # the registry's (last) service of a hostname
+        return {s.hostname: s for s in self.registry.services}
+
+    def _selected_instances(self, hostname: str) -> tuple[WorkloadInstance, ...]:
+        """What the registry's service of `hostname` selects, by a label index, once per service."""
+        key = ("pilotfish.model.selected", hostname)
+        found: tuple[WorkloadInstance, ...] | None = self.registry_memo.get(key)
+        if found is None:
+            service, found = self._selecting.get(hostname), ()
+            if service is not None and service.selector:
+                label = (service.namespace, *service.selector[0])
+                candidates = self._instances_by_label.get(label, [])
+                found = tuple(i for i in candidates if service.selects(i.label_map))
+            self.registry_memo[key] = found
+        return found
 
     def endpoints(self, service: Service, port: ServicePort) -> tuple[Endpoint, ...]:
         """Instances `service` selects and its ServiceEntry endpoints at `port`, by address."""
@@ -137,14 +136,15 @@ class PushContext:
 
     def moved_by(self, before: tuple[WorkloadInstance, ...]) -> frozenset[str] | None:
         """Hostnames of the services selecting an instance that differs between `before` and
-        this registry's instances (by name): the only services whose endpoints (and service
-        accounts) can differ when only instances changed. None if names repeat."""
+        this registry's instances (by name; the same object first: `InstanceRows`): the only
+        services whose endpoints (and service accounts) can differ when only instances changed.
+        None if names repeat."""
         after = self.registry.instances
         old, new = {i.name: i for i in before}, {i.name: i for i in after}
         if len(old) != len(before) or len(new) != len(after):
             return None
-        changed = [i for n, i in old.items() if new.get(n) != i]
-        changed += [i for n, i in new.items() if old.get(n) != i]
+        changed = [i for n, i in old.items() if (j := new.get(n)) is not i and j != i]
+        changed += [i for n, i in new.items() if (j := old.get(n)) is not i and j != i]
         moved: set[str] = set()
         for instance in changed:
             labels = instance.label_map
@@ -175,7 +175,7 @@ class PushContext:
                 sidecar=i.sidecar,
                 locality=i.resolved_locality,
             )
-            for i in self._selected_instances.get(service.hostname, ()) + service.entries
+            for i in self._selected_instances(service.hostname) + service.entries
         ]
         return tuple(sorted(found, key=lambda e: (e.address, e.port)))
 

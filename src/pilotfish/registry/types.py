@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, exported_to
 from pilotfish.config.locality import from_labels
@@ -80,8 +81,10 @@ class Service:
     """Istio's `exportTo` (ServiceEntry field, or a Service's `networking.istio.io/exportTo`
     annotation): the namespaces whose proxies see the service; () = every namespace."""
 
-    @property
+    @cached_property
     def hostname(self) -> str:
+        """Made once per service (not a field: equality and `replace` ignore it); a change
+        reads it thousands of times (indexes, blocks, look-ups by host)."""
         return self.host or f"{self.name}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
 
     @property

@@ -7,6 +7,8 @@ route configurations.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER as ADMIN_SELF_CLUSTER
 from pilotfish.type_urls import BOOTSTRAP_CLUSTERS as BOOTSTRAP_CLUSTERS
 from pilotfish.type_urls import STATS_SELF_CLUSTER as STATS_SELF_CLUSTER
@@ -46,6 +48,15 @@ def parse_outbound_cluster(name: str) -> tuple[int, str, str] | None:
     if len(parts) != 4 or parts[0] != "outbound" or not parts[1].isdigit():
         return None
     return int(parts[1]), parts[2], parts[3]
+
+
+def names_outbound_host(names: Iterable[str], hosts: frozenset[str]) -> bool:
+    """Whether one of `names` is an outbound cluster of one of `hosts` (as parsed by
+    `parse_outbound_cluster`); names whose last field is none of them are set aside first."""
+    names = tuple(names)
+    if hosts.isdisjoint({name.rpartition("|")[2] for name in names}):
+        return False
+    return any((p := parse_outbound_cluster(n)) is not None and p[2] in hosts for n in names)
 
 
 def inbound_cluster(port: int) -> str:
