@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.config.gateway_api.deployment import owned_by_gateway
-from pilotfish.config.kinds import is_manifest_kind, kube_resource
+from pilotfish.config.kinds import kube_resource, manifest_docs
 from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
@@ -119,15 +119,11 @@ class DocumentStore:
         return list(self._docs.values())
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [d for d in self.documents() if d.get("kind") == kind]
+        return [d for d in self._docs.values() if d.get("kind") == kind]
 
     def manifest_documents(self) -> list[dict[str, Any]]:
         """The documents that make up the manifest (services, workloads, secrets, mesh)."""
-        return [
-            d
-            for d in self.documents()
-            if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
-        ]
+        return manifest_docs(self._docs.values())
 
     def preview_apply(
         self, docs: Iterable[dict[str, Any]], now: float

@@ -31,6 +31,7 @@ from pilotfish.config.objects import (
     VirtualService,
 )
 from pilotfish.model.host_index import HostIndex, most_specific
+from pilotfish.model.kind_groups import INHERITED, KindGroups, kind_groups, source_matches
 from pilotfish.model.mesh import MeshConfig
 from pilotfish.registry.service_entries import with_entries
 from pilotfish.registry.types import (
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import DestinationRuleSpec, VirtualServiceSpec
 
 MESH_GATEWAY = "mesh"
-_SOURCE_MATCHES: dict[int, tuple[VirtualService, bool, bool]] = {}  # id -> (it, its flags)
 T = TypeVar("T")
 SpecT = TypeVar("SpecT")
 
@@ -72,7 +72,7 @@ class PushContext:
     previous: InitVar[PushContext | None] = None  # the one this replaces (`registry_memo`)
 
     def __post_init__(self, previous_services: tuple[Service, ...] | None, previous: Any) -> None:
-        entries = [c for c in self.configs if c.meta.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
+        entries = [c for c in self.configs if c.meta.gvk.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
         if entries:
             object.__setattr__(self, "registry", with_entries(self.registry, entries))
         default = self.mesh.export_defaults.service
@@ -88,6 +88,8 @@ class PushContext:
         last = previous.registry if previous is not None else None
         if last and last.services is self.registry.services and last.instances is found.instances:
             self.__dict__["registry_memo"] = previous.registry_memo  # a cached_property's slot
+        known = previous.__dict__ if previous is not None else {}  # derived from kinds alone
+        self.__dict__["_inherited"] = {n: known[n] for n in INHERITED if n in known}
 
     @cached_property
     def services(self) -> tuple[Service, ...]:  # the registry's, sorted by hostname
@@ -180,11 +182,12 @@ class PushContext:
         return tuple(sorted(found, key=lambda e: (e.address, e.port)))
 
     @cached_property
+    def _kind_groups(self) -> KindGroups:
+        return kind_groups(self.configs, self.__dict__["_inherited"].get("_kind_groups"))
+
+    @cached_property
     def _by_kind(self) -> dict[str, tuple[AnyConfig, ...]]:
-        by_kind: dict[str, list[AnyConfig]] = {}
-        for config in sorted(self.configs, key=lambda c: (c.meta.namespace, c.meta.name)):
-            by_kind.setdefault(config.meta.kind, []).append(config)
-        return {kind: tuple(found) for kind, found in by_kind.items()}
+        return self._kind_groups.by_kind
 
     def virtual_services(self) -> tuple[VirtualService, ...]:
         return self.kind(VIRTUAL_SERVICE)
@@ -287,14 +290,21 @@ class PushContext:
 
     @cached_property
     def _rules_by_namespace(self) -> dict[str, HostIndex[DestinationRuleSpec]]:
-        """DestinationRules by namespace, indexed by their resolved host."""
-        index: dict[str, HostIndex[DestinationRuleSpec]] = {}
+        """DestinationRules by namespace, indexed by their resolved host (the last push
+        context's index when it indexed the very same rules, with the same default)."""
         rules: tuple[DestinationRule, ...] = self._by_kind.get(DESTINATION_RULE, ())
-        for order, rule in enumerate(rules):
-            if rule.spec.host:
-                resolved = resolve_host(rule.spec.host, rule.meta.namespace)
-                default = self.mesh.export_defaults.destination_rule
-                index.setdefault(rule.meta.namespace, HostIndex(default)).add(resolved, order, rule)
+        default = self.mesh.export_defaults.destination_rule
+        last = self.__dict__["_inherited"].get("_rules")
+        if last is not None and last[0] is rules and last[1] == default:
+            index: dict[str, HostIndex[DestinationRuleSpec]] = last[2]
+        else:
+            index = {}
+            for order, rule in enumerate(rules):
+                if rule.spec.host:
+                    resolved = resolve_host(rule.spec.host, rule.meta.namespace)
+                    found = index.setdefault(rule.meta.namespace, HostIndex(default))
+                    found.add(resolved, order, rule)
+        self.__dict__["_rules"] = (rules, default, index)
         return index
 
     def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:
@@ -346,17 +356,7 @@ class PushContext:
 
     @cached_property
     def _source_matches(self) -> tuple[bool, bool]:
-        global _SOURCE_MATCHES  # kept per object (never mutated): a change scans what it brings
-        known, seen = _SOURCE_MATCHES, {}
-        labels = namespace = False
-        for vs in self._by_kind.get(VIRTUAL_SERVICE, ()):
-            found = known.get(id(vs))
-            if found is None or found[0] is not vs:
-                found = (vs, *_source_matches_of(vs))
-            seen[id(vs)] = found
-            labels, namespace = labels or found[1], namespace or found[2]
-        _SOURCE_MATCHES = seen
-        return labels, namespace
+        return source_matches(self._by_kind.get(VIRTUAL_SERVICE, ()))
 
     def gateway_virtual_services(self, gateway_key: str) -> tuple[VirtualService, ...]:
         """VirtualServices bound to a Gateway (`ns/name`; short names resolve in the VS's ns)."""
@@ -388,13 +388,3 @@ class PushContext:
 def _identity(configs: Iterable[AnyConfig]) -> Iterable[str]:
     for c in sorted(configs, key=lambda c: c.meta.key):
         yield repr((c.meta.key, c.raw.get("spec")))
-
-
-def _source_matches_of(vs: VirtualService) -> tuple[bool, bool]:
-    """Whether an HTTP match of `vs` uses `sourceLabels`, `sourceNamespace`."""
-    labels = namespace = False
-    for http in vs.spec.http or ():
-        for match in http.match or ():
-            labels = labels or bool(getattr(match, "source_labels", None))
-            namespace = namespace or bool(getattr(match, "source_namespace", None))
-    return labels, namespace

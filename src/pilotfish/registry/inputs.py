@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.gateway_api.deployment import deployment_documents
-from pilotfish.config.kinds import is_manifest_kind
+from pilotfish.config.kinds import manifest_docs
 from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.config.unenforced import unenforced_notes
@@ -162,7 +162,7 @@ def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]
     kept: a change that brings no manifest document (stored documents are never mutated, so
     the same objects mean the same manifest) does not parse thousands of them again, and the
     registry keeps the same `Service` objects."""
-    chosen = [d for d in docs if is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))]
+    chosen = manifest_docs(docs)
     key = tuple(id(d) for d in chosen)
     known = _recent_manifests.get(key)
     if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):

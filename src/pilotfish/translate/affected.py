@@ -76,9 +76,12 @@ def changed_configs(old: Iterable[AnyConfig], new: Iterable[AnyConfig]) -> list[
     (the same object: parsed objects are reused) are set aside first by identity, so a change
     costs what it changed, not a key per object."""
     old, new = list(old), list(new)
-    old_ids, new_ids = {id(c) for c in old}, {id(c) for c in new}
-    before = {c.meta.key: c for c in old if id(c) not in new_ids}
-    after = {c.meta.key: c for c in new if id(c) not in old_ids}
+    old_at = dict(zip(map(id, old), range(len(old)), strict=True))  # id -> last index, in C
+    new_at = dict(zip(map(id, new), range(len(new)), strict=True))
+    gone = sorted(old_at.keys() - new_at.keys(), key=old_at.__getitem__)
+    came = sorted(new_at.keys() - old_at.keys(), key=new_at.__getitem__)
+    before = {old[old_at[i]].meta.key: old[old_at[i]] for i in gone}
+    after = {new[new_at[i]].meta.key: new[new_at[i]] for i in came}
     changed: list[AnyConfig] = []
     for key in sorted(before.keys() | after.keys()):
         was, now = before.get(key), after.get(key)

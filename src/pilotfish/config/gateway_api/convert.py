@@ -20,8 +20,7 @@ Objects carry Istio's `internal.istio.io/parents`.
 `with_gateway_api(objects, docs)` gives translation the `ConfigObject`s: `objects` without the
 conversion of earlier documents, plus that of the Gateway API documents among `docs` (specs built
 with the Istio kinds' models, unvalidated: istiod's own output, never seen by its webhook); a
-conversion is kept while the documents it was made of are the same objects (stored documents
-are never mutated).
+conversion is kept while its documents are the same objects (stored ones are never mutated).
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ from pilotfish.config.kinds import (
     GATEWAY_NAME_LABEL,
     ISTIO_CLASS_NAME,
     ISTIO_KINDS,
+    gateway_api_docs,
     is_gateway_api_doc,
 )
 from pilotfish.config.objects import ConfigMeta, ConfigObject, GroupVersionKind, Source
@@ -356,11 +356,11 @@ _recent: dict[tuple[int, ...], tuple[list[dict[str, Any]], list[ConfigObject[Any
 
 
 def is_converted(obj: ConfigObject[Any]) -> bool:
-    return any(k == CONVERTED for k, _ in obj.meta.annotations)
+    return bool(obj.meta.annotations) and any(k == CONVERTED for k, _ in obj.meta.annotations)
 
 
 def istio_objects(docs: list[dict[str, Any]]) -> list[ConfigObject[Any]]:
-    chosen = [d for d in docs if is_gateway_api_doc(d)]
+    chosen = gateway_api_docs(docs)
     if chosen:  # a route's ServiceEntry parent (`l4_routes`) is read from these
         chosen += [d for d in docs if d.get("kind") == "ServiceEntry"]
     key = tuple(id(d) for d in chosen)
