@@ -4,7 +4,8 @@ pilot-agent reads it) and a helloworld Deployment annotated with its name. The o
 runtime layer is in the sidecar's bootstrap (config_dump) and its Envoy's runtime, and traffic
 still flows in and out through that sidecar. A ConfigMap that is missing keeps the pod from
 starting, said as the kubelet says it (`get pods`, `get events`), until it is created; a file no
-sidecar could read is said by `apply`."""
+sidecar could read is said by `apply`. With them, Istio's other pod annotations: the log level
+ones reach the sidecar's Envoy, one with no effect here is warned about by `apply`."""
 
 from __future__ import annotations
 
@@ -134,3 +135,34 @@ def test_a_file_no_sidecar_can_read_is_said_at_apply(mesh: LocalMesh) -> None:
     assert "ConfigMap broken at data[custom_bootstrap.json]: not YAML or JSON (line " in (
         applied.stderr
     ), applied.stderr
+
+
+def test_log_levels_reach_envoy_and_an_annotation_without_effect_is_warned(
+    mesh: LocalMesh,
+) -> None:
+    app = DEPLOYMENT.format(app="loud", config_map="custom").replace(
+        '        sidecar.istio.io/bootstrapOverride: "custom"\n',
+        "        sidecar.istio.io/logLevel: debug\n"
+        "        sidecar.istio.io/componentLogLevel: 'misc:error'\n"
+        "        sidecar.istio.io/proxyCPULimit: 500m\n",
+    )
+    applied = mesh.pilotfish("apply", "-f", "-", stdin=app)
+    assert applied.returncode == 0, applied.stderr
+    assert (
+        "warning: <stdin>:19: Deployment loud-v1 at spec.template.metadata.annotations"
+        "[sidecar.istio.io/proxyCPULimit]: no effect here: no limits are set (local mode runs "
+        "processes, not containers)"
+    ) in applied.stderr, applied.stderr
+    assert applied.stderr.count("warning:") == 1, applied.stderr
+    mesh.wait_for(lambda: _ready(mesh, "loud-v1-0") == "2/2", what="the annotated pod")
+    loggers = pilotfish_ok(mesh, "proxy-config", "log", "loud-v1-0")
+    assert "  admin: debug\n" in loggers and "  misc: error\n" in loggers, loggers
+    plain = pilotfish_ok(mesh, "proxy-config", "log", "sleep")
+    assert "  admin: warning\n" in plain, plain
+    assert "Hello version: v1" in _hello(mesh, "loud")
+    bad = mesh.pilotfish("apply", "-f", "-", stdin=app.replace("logLevel: debug", "logLevel: loud"))
+    assert bad.returncode == 1, bad.stderr
+    assert (
+        "Deployment loud-v1 at spec.template.metadata.annotations[sidecar.istio.io/logLevel]: "
+        "'loud' is not one of trace, debug, info, warning, error, critical, off"
+    ) in bad.stderr, bad.stderr

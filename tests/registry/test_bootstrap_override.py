@@ -102,14 +102,14 @@ def test_apply_warns_about_a_file_no_sidecar_can_read() -> None:
     warnings = [str(d) for d in parsed.diagnostics if d.level == "warning"]
     assert len(warnings) == 2, warnings
     assert warnings[0].startswith(
-        "m.yaml:4: ConfigMap custom at data[custom_bootstrap.json]: not YAML or JSON (line "
+        "m.yaml:5: ConfigMap custom at data[custom_bootstrap.json]: not YAML or JSON (line "
     ), warnings
     assert warnings[0].endswith(
         "a pod naming this ConfigMap in sidecar.istio.io/bootstrapOverride starts its sidecar "
         "without the override, as Istio's agent does"
     )
     assert warnings[1].startswith(
-        "m.yaml:16: Deployment web at spec.template.metadata.annotations"
+        "m.yaml:17: Deployment web at spec.template.metadata.annotations"
         "[sidecar.istio.io/bootstrapOverride]: Failed to read bootstrap override: "
     ), warnings
     assert parsed.ok  # as Istio's agent: the pod runs, without the override

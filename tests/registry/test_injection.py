@@ -234,12 +234,12 @@ def test_apply_warns_about_a_revision_no_webhook_serves() -> None:
     )
     namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: foo\n  labels:\n"
     assert _warnings(namespace + "    istio.io/rev: canary\n", {}) == [
-        f"m.yaml:5: Namespace foo at metadata.labels[istio.io/rev]: {head}: pods created in "
+        f"m.yaml:6: Namespace foo at metadata.labels[istio.io/rev]: {head}: pods created in "
         "this namespace get no sidecar"
     ]
     both = namespace + "    istio.io/rev: canary\n    istio-injection: enabled\n"
     assert _warnings(both, {}) == [
-        f"m.yaml:5: Namespace foo at metadata.labels[istio.io/rev]: {head}; the namespace's "
+        f"m.yaml:6: Namespace foo at metadata.labels[istio.io/rev]: {head}; the namespace's "
         "istio-injection label decides (it takes precedence)"
     ]
     pod = _deployment("web", "foo", "{app: web, istio.io/rev: canary}")

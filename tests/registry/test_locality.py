@@ -30,6 +30,9 @@ from pilotfish.registry.service_entries import workload_entry_instances
         ),
         ({"istio-locality": "a.b"}, "r9/z9", "r9/z9"),
         ({"app": "x"}, "", ""),
+        # Istio's GetLocalityLabel: topology.istio.io/locality first, then istio-locality
+        ({"topology.istio.io/locality": "r2.z2.s2", "istio-locality": "a.b"}, "", "r2/z2/s2"),
+        ({"topology.istio.io/locality": "r2/z2"}, "", "r2/z2"),  # already with slashes
     ],
 )
 def test_locality_from_labels_as_istio_reads_it(

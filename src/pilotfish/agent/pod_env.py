@@ -15,6 +15,7 @@ from typing import Any
 
 from pilotfish.agent.metrics import PATH_ANNOTATION, PORT_ANNOTATION, SCRAPE_ANNOTATION, app_scrape
 from pilotfish.agent.spec import AppSpec
+from pilotfish.registry.annotation_support import envoy_log_levels
 from pilotfish.registry.workloads import ReadinessProbe
 
 DEFAULT_CLUSTER_ID = "Kubernetes"
@@ -57,17 +58,10 @@ def pod_ports(text: str) -> list[int]:
 def log_levels(level: str, component: str) -> tuple[str, str]:
     """`--proxyLogLevel warning,misc:error` → Envoy's `--log-level` and
     `--component-log-level` (with `--proxyComponentLogLevel` added)."""
-    levels = ("trace", "debug", "info", "warning", "error", "critical", "off")
-    base, parts = "warning", [p for p in component.split(",") if p]
-    for item in (p.strip() for p in level.split(",") if p.strip()):
-        if ":" in item:
-            parts.append(item)
-        else:
-            base = item
-    for item in [base, *(p.partition(":")[2] for p in parts)]:
-        if item not in levels:
-            raise AgentConfigError(f"--proxyLogLevel: {item!r} is not one of {', '.join(levels)}")
-    return base, ",".join(parts)
+    try:
+        return envoy_log_levels(level, component)
+    except ValueError as exc:
+        raise AgentConfigError(f"--proxyLogLevel: {exc}") from None
 
 
 def node_metadata(env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:

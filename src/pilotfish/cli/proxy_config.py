@@ -27,6 +27,7 @@ from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.jsonpath import protojson
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.config.yaml_text import dump_yaml
+from pilotfish.registry.annotation_support import ENVOY_LOG_LEVELS
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -185,7 +186,7 @@ def matching_resources(kind: str, section: dict[str, Any], filters: dict[str, st
     return found
 
 
-LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical", "off")
+LOG_LEVELS = ENVOY_LOG_LEVELS
 
 
 def log_levels(admin: str, level: str, pod: str) -> int:

@@ -1,8 +1,9 @@
 """Where a workload is: Istio's locality, `region/zone/subzone`, and the labels that say it.
 
-Istio reads a pod's locality from its `istio-locality` label (`region1.zone1.subzone1`: dots, as
-label values cannot hold `/`), else from its node's topology labels; local mode has one node, so
-the pod's own `topology.kubernetes.io/region`, `topology.kubernetes.io/zone` and
+Istio reads a pod's locality from its `topology.istio.io/locality` label, else its older
+`istio-locality` label (`region1.zone1.subzone1`: dots, as label values cannot hold `/`; Istio's
+`GetLocalityLabel` in pkg/model/proxy.go), else from its node's topology labels; local mode
+has one node, so the pod's own `topology.kubernetes.io/region`, `topology.kubernetes.io/zone` and
 `topology.istio.io/subzone` labels stand for its node's. A WorkloadEntry (or a ServiceEntry
 endpoint) says `locality: region/zone/subzone`, else its `istio-locality` label. Proxies and
 endpoints carry the topology labels of their locality too (Istio's AugmentLabels), which is what
@@ -20,6 +21,7 @@ TOPOLOGY_LABELS = (REGION, ZONE, SUBZONE)
 """The locality labels of a workload (Kubernetes' node topology and Istio's subzone)."""
 
 LOCALITY_LABEL = "istio-locality"
+TOPOLOGY_LOCALITY = "topology.istio.io/locality"  # read before LOCALITY_LABEL, as Istio reads it
 
 
 def split(locality: str) -> tuple[str, str, str]:
@@ -37,11 +39,13 @@ def joined(region: str, zone: str, subzone: str) -> str:
 
 def from_labels(labels: Mapping[str, str], declared: str = "") -> str:
     """A workload's locality: `declared` (a WorkloadEntry's `locality`), else its
-    `istio-locality` label, else its topology labels; "" when none says it."""
+    `topology.istio.io/locality` or `istio-locality` label, else its topology labels; "" when
+    none says it."""
     if declared:
         return declared
-    if labels.get(LOCALITY_LABEL):
-        return labels[LOCALITY_LABEL].replace(".", "/")
+    for key in (TOPOLOGY_LOCALITY, LOCALITY_LABEL):
+        if labels.get(key):
+            return labels[key] if "/" in labels[key] else labels[key].replace(".", "/")
     region, zone, subzone = (labels.get(k, "") for k in TOPOLOGY_LABELS)
     if not (region or zone or subzone):
         return ""

@@ -179,11 +179,15 @@ def instance_spec(
     override = override_json(workload.bootstrap_override, ctx.host_ip) if (
         workload.bootstrap_override and workload.sidecar
     ) else ""  # fmt: skip
-    return replace(
+    spec = replace(
         spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape,
         restarted_at=annotations.get(RESTARTED_AT, ""), bootstrap_override=override,
         volume_error=workload.volume_error,
     )  # fmt: skip
+    if workload.log_levels is not None:  # sidecar.istio.io/logLevel, componentLogLevel
+        level, components = workload.log_levels
+        spec = replace(spec, envoy_log_level=level, envoy_component_log_level=components)
+    return spec
 
 
 def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
@@ -194,7 +198,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         return (
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
             s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port, s.restarted_at,
-            s.bootstrap_override, s.volume_error,
+            s.bootstrap_override, s.volume_error, s.envoy_log_level, s.envoy_component_log_level,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -20,6 +20,7 @@ from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.config.unenforced import unenforced_notes
 from pilotfish.config.yaml_text import RawDocument
+from pilotfish.registry.annotation_support import metadata_warnings
 from pilotfish.registry.bootstrap_override import OVERRIDE_KEY, config_map_warning
 from pilotfish.registry.doc_parser import ParsedDocs
 from pilotfish.registry.images import ImageMap, ImageMapError
@@ -106,14 +107,20 @@ def _resolve(doc: RawDocument, images: Callable[[], ImageMap], found: list[Diagn
 def _decide_injection(
     docs: list[RawDocument], namespaces: dict[str, dict[str, str]], found: list[Diagnostic]
 ) -> None:
-    """Record each workload's injection decision; warn about a revision no webhook serves."""
+    """Record each workload's injection decision; warn about a revision no webhook serves and
+    about Istio annotations and labels of pods, Services and Namespaces that have no effect
+    here (`registry.annotation_support`)."""
     for doc in docs:
         meta = doc.data.get("metadata")
         if not isinstance(meta, dict):
             continue
-        if (doc.api_version, doc.kind) == ("v1", "Namespace"):
-            if text := revision_warning("Namespace", _map(meta.get("labels")), None):
-                diagnostics_for(doc, found)("warning", f"metadata.labels[{REVISION_LABEL}]", text)
+        report = diagnostics_for(doc, found)
+        if (doc.api_version, doc.kind) in (("v1", "Namespace"), ("v1", "Service")):
+            labels, notes = (_map(meta.get(k)) for k in ("labels", "annotations"))
+            for path, text in metadata_warnings(doc.kind, labels, notes):
+                report("warning", path, text)
+            if doc.kind == "Namespace" and (text := revision_warning("Namespace", labels, None)):
+                report("warning", f"metadata.labels[{REVISION_LABEL}]", text)
             continue
         if not (is_kube_workload(doc) or doc.kind == "Workload"):
             continue
@@ -121,9 +128,10 @@ def _decide_injection(
         prefix, pod_meta, _ = pod_parts(doc)
         stamp_injection(meta, pod_meta, namespaces.get(str(namespace)))
         labels, notes = (_map(pod_meta.get(k)) for k in ("labels", "annotations"))
+        for path, text in metadata_warnings(doc.kind, labels, notes, prefix):
+            report("warning", path, text)
         if text := revision_warning(doc.kind, labels, namespaces.get(str(namespace)), notes):
-            at = f"{prefix}metadata.labels[{REVISION_LABEL}]"
-            diagnostics_for(doc, found)("warning", at, text)
+            report("warning", f"{prefix}metadata.labels[{REVISION_LABEL}]", text)
 
 
 def _map(value: Any) -> dict[str, Any]:

@@ -27,6 +27,11 @@ from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
 from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION, parse_proxy_config_annotation
+from pilotfish.registry.annotation_support import (
+    COMPONENT_LOG_LEVEL,
+    LOG_LEVEL,
+    envoy_log_levels,
+)
 from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE, Override, pod_override
 from pilotfish.registry.config_volumes import FILES_ENV, mounted_files
 from pilotfish.registry.drain import (
@@ -65,7 +70,9 @@ def diagnostics_for(doc: RawDocumentLike, found: list[Diagnostic]) -> Report:
     name = str(meta.get("name", "")) if isinstance(meta, dict) else ""
 
     def report(level: str, path: str, message: str) -> None:
-        where = Source(doc.source.file, doc.line_of(path) or doc.source.line)
+        head, _, key = path.rstrip("]").rpartition("[")  # a map key: `annotations[a.b/c]`
+        keyed = doc.line_of(f"{head}.{key}") if path.endswith("]") and not key.isdigit() else 0
+        where = Source(doc.source.file, keyed or doc.line_of(path) or doc.source.line)
         chosen: Level = "error" if level == "error" else "warning"
         found.append(Diagnostic(chosen, message, path, where, doc.kind, name))
 
@@ -176,6 +183,7 @@ def parse_kube_workload(
     drain_errors += [e for e in found if not e[0].endswith(f"[{PROXY_CONFIG_ANNOTATION}]")]
     for path, message in drain_errors:
         error(f"{prefix}{path}", message)
+    levels = _log_levels(notes, prefix, error)
     override = pod_override(notes, namespace, sources.config_maps) if sources else Override()
     if override.warning:
         report("warning", f"{prefix}metadata.annotations[{BOOTSTRAP_OVERRIDE}]", override.warning)
@@ -213,8 +221,24 @@ def parse_kube_workload(
         kind=doc.kind,
         config_error=config_error or override.missing,
         bootstrap_override=override.config,
+        log_levels=levels,
         volume_error=override.missing,
     )  # fmt: skip
+
+
+def _log_levels(
+    notes: dict[str, str], prefix: str, error: Callable[[str, str], None]
+) -> tuple[str, str] | None:
+    """Envoy's (--log-level, --component-log-level) from `sidecar.istio.io/logLevel` and
+    `componentLogLevel`, as Istio's injector passes them to pilot-agent (None: neither set)."""
+    level, components = notes.get(LOG_LEVEL, ""), notes.get(COMPONENT_LOG_LEVEL, "")
+    for key, alone in ((LOG_LEVEL, (level, "")), (COMPONENT_LOG_LEVEL, ("", components))):
+        try:
+            envoy_log_levels(*alone)
+        except ValueError as exc:
+            error(f"{prefix}metadata.annotations[{key}]", str(exc))
+            return None
+    return envoy_log_levels(level, components) if (level or components) else None
 
 
 def _deployment_checks(

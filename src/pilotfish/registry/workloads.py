@@ -105,6 +105,7 @@ class WorkloadSpec:
     config_error: str = ""  # the kubelet's CreateContainerConfigError (`registry.env_sources`)
     bootstrap_override: str = ""  # its bootstrapOverride's file (`registry.bootstrap_override`)
     volume_error: str = ""  # the kubelet cannot mount a volume: no container starts
+    log_levels: tuple[str, str] | None = None  # Envoy's, from sidecar.istio.io/logLevel etc.
 
     def instance_names(self) -> list[str]:
         """`NAME-0` … `NAME-(replicas-1)`; a `v1 Pod` is one instance named as the pod."""

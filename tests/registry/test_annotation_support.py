@@ -1,0 +1,138 @@
+"""Istio's annotations and labels on pods, Services and Namespaces
+(`pilotfish.registry.annotation_support`): the table covers every one istio/api defines for
+those kinds, README shows the table, and `apply` warns, naming the object, the key and why,
+about each one that has no effect here; the log level annotations reach Envoy's flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pilotfish.config.analyzers.annotations import catalogue
+from pilotfish.registry.annotation_support import SUPPORT, markdown_table, metadata_warnings
+from pilotfish.registry.inputs import Parsed, parse_documents
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+KINDS = {"Pod", "Service", "Namespace"}
+# istio/api label/labels.yaml (b8f8791), the labels set on pods, Services or Namespaces
+ISTIO_LABELS = (
+    "security.istio.io/tlsMode", "service.istio.io/canonical-name",
+    "networking.istio.io/gatewayPort", "service.istio.io/canonical-revision",
+    "service.istio.io/workload-name", "istio.io/rev", "topology.istio.io/network",
+    "topology.istio.io/cluster", "topology.istio.io/locality", "sidecar.istio.io/inject",
+    "istio.io/dataplane-mode", "istio.io/use-waypoint", "istio.io/use-waypoint-namespace",
+    "istio.io/use-waypoint-canary", "istio.io/use-waypoint-canary-namespace",
+    "istio.io/ingress-use-waypoint",
+)  # fmt: skip
+
+
+def test_the_table_covers_every_istio_annotation_and_label_of_these_kinds() -> None:
+    annotations = {k for k, v in catalogue().items() if KINDS & set(v["resources"])}
+    covered = {k for k, v in SUPPORT.items() if not v.label}
+    assert annotations - covered == set()
+    labelled = {k.partition("#")[0] for k, v in SUPPORT.items() if v.label}
+    assert set(ISTIO_LABELS) - labelled == set()
+    assert all(v.status in ("yes", "partly", "no", "mark") for v in SUPPORT.values())
+    assert all(v.value_note is not None for v in SUPPORT.values() if v.status == "partly"
+               and v.label is False and not v.note.startswith("fields"))  # fmt: skip
+
+
+def test_readme_holds_the_table() -> None:
+    assert markdown_table() in README.read_text()
+
+
+def test_each_annotation_without_effect_is_named_with_why() -> None:
+    notes = {
+        "sidecar.istio.io/proxyCPU": "100m",
+        "sidecar.istio.io/inject": "true",  # honoured: nothing to say
+        "sidecar.istio.io/interceptionMode": "TPROXY",
+        "sidecar.istio.io/rewriteAppHTTPProbers": "false",
+        "proxy.istio.io/config": "{concurrency: 2, terminationDrainDuration: 1s}",
+        "sidecar.istio.io/status": "{}",  # the injector's mark
+        "example.com/other": "x",  # not Istio's
+    }
+    found = metadata_warnings("Deployment", {"istio.io/dataplane-mode": "ambient"}, notes,
+                              "spec.template.")  # fmt: skip
+    at = "spec.template.metadata.annotations"
+    assert found == [
+        (f"{at}[proxy.istio.io/config]", "no effect here: field(s) concurrency are not applied "
+         "here (read: terminationDrainDuration, proxyMetadata, proxyStatsMatcher, "
+         "gatewayTopology)"),
+        (f"{at}[sidecar.istio.io/interceptionMode]", "no effect here: 'TPROXY' is not applied: "
+         "captured pods (the isolated mode) use REDIRECT, Istio's default; local mode captures "
+         "nothing"),
+        (f"{at}[sidecar.istio.io/proxyCPU]", "no effect here: no resources are reserved (local "
+         "mode runs processes, not containers)"),
+        (f"{at}[sidecar.istio.io/rewriteAppHTTPProbers]", "no effect here: `false` is not "
+         "applied: the pod's agent runs the probe all the same"),
+        ("spec.template.metadata.labels[istio.io/dataplane-mode]", "no effect here: there is "
+         "no ambient data plane (ztunnel, waypoints) here; pods keep their sidecars"),
+    ]  # fmt: skip
+    assert metadata_warnings("Pod", {}, {"sidecar.istio.io/interceptionMode": "REDIRECT"}) == []
+    service = metadata_warnings("Service", {"istio.io/use-waypoint": "w"},
+                                {"networking.istio.io/exportTo": ".",
+                                 "sidecar.istio.io/proxyCPU": "1"})  # fmt: skip
+    assert service == [("metadata.labels[istio.io/use-waypoint]", "no effect here: there is "
+                        "no ambient data plane (ztunnel, waypoints) here; pods keep their "
+                        "sidecars")]  # fmt: skip
+
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations:
+        sidecar.istio.io/proxyMemoryLimit: 1Gi
+        NOTES
+    spec:
+      containers: [{name: web, image: docker.io/x/y}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  annotations: {traffic.istio.io/nodeSelector: '{"a": "b"}'}
+spec:
+  ports: [{port: 80, name: http}]
+  selector: {app: web}
+"""
+
+
+def _parsed(notes: str) -> tuple[list[str], list[str], Parsed]:
+    _, parsed = parse_documents([("m.yaml", DEPLOYMENT.replace("NOTES", notes))], namespaces={})
+    found: dict[str, list[str]] = {"warning": [], "error": []}
+    for d in parsed.diagnostics:
+        found[d.level].append(str(d))
+    return found["warning"], found["error"], parsed
+
+
+def test_apply_warns_naming_file_line_object_and_key() -> None:
+    warnings, errors, _ = _parsed("sidecar.istio.io/logLevel: debug")
+    assert errors == []
+    assert warnings == [
+        "m.yaml:10: Deployment web at spec.template.metadata.annotations"
+        "[sidecar.istio.io/proxyMemoryLimit]: no effect here: no limits are set (local mode "
+        "runs processes, not containers)",
+        "m.yaml:19: Service web at metadata.annotations[traffic.istio.io/nodeSelector]: no "
+        "effect here: the mesh is one cluster, one network and one node",
+    ]
+
+
+def test_log_level_annotations_become_envoys_flags_and_bad_levels_are_refused() -> None:
+    _, _, parsed = _parsed(
+        "sidecar.istio.io/logLevel: debug\n        "
+        "sidecar.istio.io/componentLogLevel: 'misc:error,upstream:trace'"
+    )
+    (web,) = parsed.manifest.workloads
+    assert web.log_levels == ("debug", "misc:error,upstream:trace")
+    _, errors, _ = _parsed("sidecar.istio.io/logLevel: loud")
+    assert errors == [
+        "m.yaml:11: Deployment web at spec.template.metadata.annotations"
+        "[sidecar.istio.io/logLevel]: 'loud' is not one of trace, debug, info, warning, error, "
+        "critical, off"
+    ]
+    _, errors, _ = _parsed("sidecar.istio.io/componentLogLevel: 'upstream:chatty'")
+    assert len(errors) == 1 and "[sidecar.istio.io/componentLogLevel]: 'chatty'" in errors[0]
