@@ -22,6 +22,17 @@ metadata:
   name: {name}
 data:
   custom_bootstrap.json: |
+    "tracing": {{
+      "http": {{
+        "name": "envoy.tracers.zipkin",
+        "typed_config": {{
+          "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig",
+          "collector_cluster": "zipkin",
+          "collector_endpoint": "/api/v2/spans/{marker}",
+          "collector_endpoint_version": "HTTP_JSON"
+        }}
+      }}
+    }}
     "layered_runtime": {{
       "layers": [{{
         "name": "custom_bootstrap_layer",
@@ -83,7 +94,8 @@ def _layers(mesh: LocalMesh, pod: str) -> list[dict[str, Any]]:
 
 
 def test_the_override_reaches_the_sidecar_and_traffic_flows(mesh: LocalMesh) -> None:
-    pilotfish_ok(mesh, "apply", "-f", "-", stdin=CONFIG_MAP.format(name="custom", marker="on"))
+    config = mesh.pilotfish("apply", "-f", "-", stdin=CONFIG_MAP.format(name="custom", marker="on"))
+    assert config.returncode == 0 and "warning" not in config.stderr, config.stderr
     app = DEPLOYMENT.format(app="hello", config_map="custom")
     applied = mesh.pilotfish("apply", "-f", "-", stdin=app)
     assert applied.returncode == 0 and "warning" not in applied.stderr, applied.stderr
@@ -94,6 +106,14 @@ def test_the_override_reaches_the_sidecar_and_traffic_flows(mesh: LocalMesh) -> 
         {"name": "custom_bootstrap_layer", "staticLayer": {"custom_bootstrap.marker": "on"}}
     ], layers
     assert len(layers) > 1  # merged into the generated bootstrap: its own layers are kept
+    # the tracer of Istio's sample, naming Istio's `zipkin` bootstrap cluster, which it has
+    bootstrap = json.loads(pilotfish_ok(mesh, "proxy-config", "bootstrap", "hello-v1-0",
+                                        "-o", "json"))["bootstrap"]  # fmt: skip
+    tracer = bootstrap["tracing"]["http"]["typedConfig"]
+    assert (tracer["collectorCluster"], tracer["collectorEndpoint"]) == (
+        "zipkin", "/api/v2/spans/on"
+    )  # fmt: skip
+    assert "zipkin" in [c["name"] for c in bootstrap["staticResources"]["clusters"]]
     runtime = pilotfish_ok(
         mesh, "exec", "hello-v1-0", "-c", "istio-proxy", "--", "curl", "-s",
         "localhost:15000/runtime",

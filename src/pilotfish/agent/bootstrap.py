@@ -139,8 +139,10 @@ class BootstrapSettings:
     source_address: str = ""  # where upstream connections leave from ("": the kernel's choice)
     dns_resolvers: tuple[tuple[str, int], ...] = ()  # DNS servers ((): the system's resolv.conf)
     admin_address: str = ""  # where its Envoy admin listens ("": `admin_host`)
+    zipkin_cluster: bool = False  # Istio's `zipkin` cluster, which bootstrap overrides name
 
 
+ZIPKIN_CLUSTER, ZIPKIN_PORT = "zipkin", 9411
 _CARES = "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"
 
 
@@ -303,6 +305,11 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
                 SDS_CLUSTER, "", 0, http2=True, address={"pipe": {"path": settings.sds_socket}}
             )
         )
+    if settings.zipkin_cluster:  # Istio's bootstrap has it (ProxyConfig.tracing.zipkin, by
+        # default zipkin.istio-system:9411): Istio's custom-bootstrap sample's tracer names it.
+        # Here that address is the mesh's own collector, on the control plane's address
+        zipkin = _static_cluster(ZIPKIN_CLUSTER, settings.xds_host, ZIPKIN_PORT)
+        data["static_resources"]["clusters"].append(zipkin)
     if settings.xds_tls is not None:
         _secure_xds(data, settings.xds_tls)
     return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())

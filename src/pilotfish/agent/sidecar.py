@@ -119,6 +119,7 @@ class Agent:
             source_address=_source_address(self.spec),
             admin_address=self.spec.admin_ip,
             dns_resolvers=dns_resolvers(dict(os.environ)),
+            zipkin_cluster=bool(self.spec.bootstrap_override),
         )
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy

@@ -16,6 +16,9 @@ What follows, here as there:
   and on such a ConfigMap), as silence would hide it;
 - a valid document that Envoy refuses: Envoy exits, the sidecar restarts in a loop (CrashLoop).
 
+A sidecar with an override also gets the `zipkin` cluster Istio's bootstrap has by default
+(`agent.bootstrap`), which the tracer of Istio's sample names.
+
 Pure: no I/O.
 """
 
