@@ -247,8 +247,25 @@ def test_unknown_fields_warn_with_path_and_line_known_ones_do_not() -> None:
         (("replicas: 2", "replicas: -1"), "spec.replicas", "from 0 to 100"),
         (("containerPort: 8080", "containerPort: 15001"), "containers[0].ports[0].containerPort",
          "is a sidecar port"),
-        (("name: http}\n", "name: http}\n      - {name: two, image: busybox}\n"),
-         "spec.template.spec.containers", "exactly one container per pod, not 2"),
+        (("name: http}\n", "name: http}\n      - {name: web, image: busybox}\n"),
+         "spec.template.spec.containers[1].name",
+         'Duplicate value: "web" (also spec.template.spec.containers[0].name)'),
+        (("name: http}\n", "name: http}\n      - {image: busybox}\n"),
+         "spec.template.spec.containers[1].name", "Required value"),
+        (("name: http}\n", "name: http}\n      - {name: Two_, image: busybox}\n"),
+         "spec.template.spec.containers[1].name", 'Invalid value: "Two_": a lowercase RFC 1123'),
+        (("name: http}\n", "name: http}\n      - name: two\n        image: busybox\n"
+          "        ports: [{containerPort: 9000}, {containerPort: 8080}]\n"),
+         "spec.template.spec.containers[1].ports[1].containerPort",
+         "8080 is already container 'web''s (spec.template.spec.containers[0].ports[0]"
+         ".containerPort): the containers of a pod share its network"),
+        (("name: http}\n", "name: http}\n      - two\n"),
+         "spec.template.spec.containers[1]", "must be a map (a container)"),
+        (("      containers:\n", "      containers: []\n      x:\n"),
+         "spec.template.spec.containers", "Required value: a pod runs at least one container"),
+        (("      serviceAccountName", "      restartPolicy: Never\n      serviceAccountName"),
+         "spec.template.spec.restartPolicy",
+         'Unsupported value: "Never": supported values: "Always"'),
         (("{containerPort: 8080, name: http}", "{containerPort: 8080, name: http}\n"
           "        env: [{name: ME, valueFrom: {fieldRef: {fieldPath: metadata.nam}}}]"),
          "containers[0].env[0].valueFrom.fieldRef.fieldPath",
@@ -313,4 +330,49 @@ def test_a_deployment_is_named_with_a_dns_subdomain_a_service_with_a_label() -> 
     service = "apiVersion: v1\nkind: Service\nmetadata: {name: a.b}\nspec:\n  ports: [{port: 80}]\n"
     assert messages(parse(service)[1]) == [
         f"{SOURCE}:3: Service a.b at metadata.name: 'a.b' is not a valid DNS label"
+    ]
+
+
+def test_istios_local_ext_authz_runs_both_containers_of_its_pod() -> None:
+    """samples/extauthz/local-ext-authz.yaml: httpbin and the authorizer in one pod; each
+    container keeps its image's command, env and ports; the pod's ports are all of them."""
+    path = ISTIO / "local-ext-authz.yaml"
+    _, parsed = parse_documents([(str(path), path.read_text())], images=load_image_map)
+    workload = only(parsed)
+    assert (workload.name, workload.container, workload.restart_policy) == (
+        "httpbin", "httpbin", "Always",
+    )  # fmt: skip
+    assert workload.command == ("python", "httpbin.py")  # gunicorn, as the image map says
+    assert dict(workload.env)["WORKON_HOME"] == "/tmp"
+    assert workload.ports == (8080, 8000, 9000)
+    (authorizer,) = workload.more
+    assert authorizer.name == "ext-authz"
+    assert authorizer.command == ("python", "ext_authz.py")
+    assert authorizer.ports == (8000, 9000)
+    assert authorizer.workdir == str(SAMPLES_DIR / "extauthz")
+    assert "WORKON_HOME" not in dict(authorizer.env)  # each container has its own env
+
+
+def test_a_pods_restart_policy_and_each_containers_probe() -> None:
+    pod = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: job, namespace: shop}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - {name: main, image: docker.io/kong/httpbin, ports: [{containerPort: 8080}]}
+  - name: helper
+    image: registry.istio.io/testing/ext-authz
+    ports: [{containerPort: 9000, name: grpc}]
+    readinessProbe: {tcpSocket: {port: grpc}}
+"""
+    workload = only(parse(pod)[1])
+    assert workload.restart_policy == "OnFailure"
+    assert workload.readiness is None
+    assert workload.more[0].readiness == ReadinessProbe("helper", "tcp", 9000)
+    bad = parse(pod.replace("OnFailure", "Sometimes"))[1]
+    assert messages(bad) == [
+        f'{SOURCE}:5: Pod job at spec.restartPolicy: Unsupported value: "Sometimes": '
+        'supported values: "Always", "OnFailure", "Never"'
     ]

@@ -84,15 +84,32 @@ class ReadinessProbe:
 
 
 @dataclass(frozen=True)
+class Container:
+    """A container of a pod past its first (`WorkloadSpec.more`): Kubernetes runs each of a
+    pod's containers, which share the pod's network (each reaches the others on localhost at
+    their container ports). Its `ports` are also in its workload's `ports`."""
+
+    name: str
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    ports: tuple[int, ...] = ()
+    workdir: str = "."
+    readiness: ReadinessProbe | None = None
+
+
+RESTART_POLICIES = ("Always", "OnFailure", "Never")  # a pod's `restartPolicy` (Kubernetes')
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     name: str
     namespace: str
     labels: tuple[tuple[str, str], ...]
     replicas: int = 1
     service_account: str = "default"
-    command: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    ports: tuple[int, ...] = ()
+    command: tuple[str, ...] = ()  # the (first) container's
+    env: tuple[tuple[str, str], ...] = ()  # the (first) container's
+    ports: tuple[int, ...] = ()  # the pod's: its first container's, then the others' (`more`)
     workdir: str = "."
     annotations: tuple[tuple[str, str], ...] = ()  # the pod's: prometheus.io/*, traffic.sidecar.*
     sidecar: bool = True  # False when annotated `sidecar.istio.io/inject: "false"`
@@ -106,6 +123,9 @@ class WorkloadSpec:
     bootstrap_override: str = ""  # its bootstrapOverride's file (`registry.bootstrap_override`)
     volume_error: str = ""  # the kubelet cannot mount a volume: no container starts
     log_levels: tuple[str, str] | None = None  # Envoy's, from sidecar.istio.io/logLevel etc.
+    container: str = ""  # the first container's name ("": a `Workload`, named by its app label)
+    more: tuple[Container, ...] = ()  # the pod's other containers, in its order
+    restart_policy: str = "Always"  # the pod's `restartPolicy`: what the kubelet does on exit
 
     def instance_names(self) -> list[str]:
         """`NAME-0` … `NAME-(replicas-1)`; a `v1 Pod` is one instance named as the pod."""
