@@ -25,7 +25,8 @@ itself is `pilotfish.agent.run`. Names and defaults are Istio's (`pilot-agent pr
 pilotfish's own flags, for what Kubernetes does outside Istio's agent: `--token-path` (the
 bearer token for the CA, Istio's `./var/run/secrets/tokens/istio-token`), and the app container
 it supervises: `-- CMD ARGS…`, its environment `--app-env-file` (KEY=VALUE lines, or a JSON
-object) and working directory `--app-dir`.
+object), working directory `--app-dir` and the pod's `--restart-policy` (Always, OnFailure or
+Never: whether it restarts once it exits).
 
 On a host outside the mesh (Istio's VM layout in the working folder: `cluster.env`,
 `./etc/certs/root-cert.pem`), `pilotfish.agent.vm_start` adds what Istio's VM start does: the
@@ -68,6 +69,7 @@ from pilotfish.config.proxy_metadata import parse_proxy_metadata
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, override_json
 from pilotfish.registry.drain import drain_in_proxy_config, env_drain_seconds, termination_drain
+from pilotfish.registry.workloads import RESTART_POLICIES
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -112,6 +114,7 @@ def _parser() -> _Parser:
     parser.add_argument("--token-path", default=DEFAULT_TOKEN)
     parser.add_argument("--app-env-file", default="")
     parser.add_argument("--app-dir", default="")
+    parser.add_argument("--restart-policy", default="Always", choices=RESTART_POLICIES)
     return parser
 
 
@@ -206,6 +209,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         extra_metadata=(*node_metadata(env), ("PROXY_CONFIG", proxy_config)),
         control_plane_tls=xds_tls,
         bootstrap_override=_bootstrap_override(env),
+        restart_policy=args.restart_policy,
     )
     own_level = args.log_output_level.rpartition(":")[2] or "info"
     return AgentConfig(spec, own_level, root, proxy_config)

@@ -116,6 +116,8 @@ def agent_arguments(spec: AgentSpec, app_env_file: Path | None) -> list[str]:
     if spec.app is not None:
         if app_env_file is not None:
             args += ["--app-env-file", str(app_env_file)]
+        if spec.restart_policy != "Always":
+            args += ["--restart-policy", spec.restart_policy]
         args += ["--app-dir", spec.app.workdir, "--", *spec.app.command]
     return args
 

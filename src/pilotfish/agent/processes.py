@@ -41,6 +41,15 @@ class ChildState:
     restarts: int = 0
     started_at: float = 0.0
     restarted_at: float | None = None  # epoch seconds of the last restart (`get events`)
+    exit_code: int | None = None  # how its last run ended (None: running, or never ran)
+    finished_at: float | None = None  # epoch seconds of that end
+    done: bool = False  # ended for good: its restartPolicy does not restart it
+
+
+def restarts_after(policy: str, code: int | None) -> bool:
+    """Whether a kubelet restarts a container that ended with `code` (None: it could not
+    start) under the pod's `restartPolicy`: Always, OnFailure (not after exit code 0), Never."""
+    return policy == "Always" or (policy == "OnFailure" and code != 0)
 
 
 async def supervise(
@@ -51,12 +60,16 @@ async def supervise(
     on_start: Callable[[], None] = lambda: None,
     wait: Callable[[], Awaitable[int]] | None = None,
     on_exit: Callable[[], None] = lambda: None,
+    policy: str = "Always",
 ) -> None:
     """Run `child` until `stopping()`: start it, wait for it (`wait`, else its process),
     restart it with backoff (from 0.2 s, doubling to 5 s; back to 0.2 s after a run of over
-    10 s). `on_start` runs once it started, `on_exit` once it exited or failed to start."""
+    10 s) as the pod's restartPolicy `policy` says (`restarts_after`; else it stays
+    terminated, `done`). `on_start` runs once it started, `on_exit` once it exited or failed
+    to start."""
     backoff = 0.2
     while not stopping():
+        code: int | None = None
         try:
             child.process = await launch()
         except OSError as exc:
@@ -64,9 +77,18 @@ async def supervise(
             child.process = None
         else:
             child.started_at = time.monotonic()
+            child.exit_code = None
             on_start()
             code = await (wait() if wait is not None else child.process.wait())
             if stopping():
+                return
+            child.exit_code, child.finished_at = code, time.time()
+            if not restarts_after(policy, code):
+                log.info("%s: %s exited with %s (restartPolicy %s)", owner, child.name, code,
+                         policy)  # fmt: skip
+                child.done = True
+                on_exit()
+                on_start()  # its status changed: terminated
                 return
             log.warning("%s: %s exited with %s; restarting", owner, child.name, code)
             if time.monotonic() - child.started_at > 10:

@@ -1,7 +1,8 @@
 """`Agent`: one workload instance's pilot-agent. Writes Envoy's bootstrap, starts Envoy and the
-app, restarts either if it dies (with backoff, like a kubelet's restartPolicy: Always), reports
-readiness (Envoy's /ready says LIVE and the app's readiness probe passes, or without one, the app
-accepts connections), serves the merged metrics and `/app-health/<container>/readyz` on 15020
+app (and the pod's other containers, `agent.containers`), restarts Envoy if it dies and the app
+as the pod's restartPolicy says (with backoff, like a kubelet), reports readiness (Envoy's
+/ready says LIVE and the app's readiness probe passes, or without one, the app accepts
+connections), serves the merged metrics and `/app-health/<container>/readyz` on 15020
 (`metrics`, `probes`) and stops everything cleanly.
 
 With an `IdentitySpec` it also obtains the workload certificate (`identity`) and serves it to
@@ -38,6 +39,7 @@ from pilotfish.agent.bootstrap import (
     admin_host,
     bootstrap_json,
 )
+from pilotfish.agent.containers import Siblings, container_row
 from pilotfish.agent.environment import envoy_environment
 from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
 from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
@@ -78,10 +80,13 @@ class Agent:
     hot: HotRestart | None = None  # a gateway's Envoy restarts in place (`hot_restart`)
     _retiring: list[asyncio.subprocess.Process] = field(default_factory=list)  # old epochs
     _restarting: asyncio.Lock = field(default_factory=asyncio.Lock)
+    siblings: Siblings | None = None  # the pod's other containers (`agent.containers`)
 
     def __post_init__(self) -> None:
         if self.spec.proxy.type is ProxyType.ROUTER and self.spec.sidecar and not self.spec.netns:
             self.hot = HotRestart(self.spec.run_dir, self.spec.termination_drain)
+        if self.spec.siblings:
+            self.siblings = Siblings(self.spec, self._write_status)
 
     @property
     def name(self) -> str:
@@ -95,6 +100,8 @@ class Agent:
         if self.spec.volume_error:  # the kubelet leaves every container waiting
             log.warning("%s: not started: %s", self.name, self.spec.volume_error)
             return
+        if self.siblings is not None:
+            self.siblings.start()
         if not self.spec.sidecar:
             if runs_app:
                 self._tasks.append(asyncio.create_task(self._supervise(self.app)))
@@ -184,15 +191,15 @@ class Agent:
         )
 
     def child_status(self) -> dict[str, Any]:
-        """The pids, restarts and last restart times of Envoy and the app (what `agent.json`
-        holds)."""
+        """The pids, restarts and last restart times of Envoy and the app, how the app's last
+        run ended, and the other containers' (`containers`): what `agent.json` holds."""
+        app = {f"app_{k}": v for k, v in container_row(self.app).items()}
         return {
             "envoy_pid": self.envoy.process.pid if self.envoy.process else None,
             "envoy_restarts": self.envoy.restarts,
             "envoy_restarted_at": self.envoy.restarted_at,
-            "app_pid": self.app.process.pid if self.app.process else None,
-            "app_restarts": self.app.restarts,
-            "app_restarted_at": self.app.restarted_at,
+            **app,
+            **({"containers": self.siblings.status()} if self.siblings is not None else {}),
         } | ({"admin": f"{self.spec.admin_ip}:{ADMIN_PORT}"} if self.spec.admin_ip else {})
 
     async def _supervise(self, child: ChildState) -> None:
@@ -208,6 +215,7 @@ class Agent:
             on_start=self._write_status,
             wait=lambda: _current_exit(child),
             on_exit=exited,
+            policy="Always" if child is self.envoy else self.spec.restart_policy,
         )
 
     def _write_status(self) -> None:
@@ -222,6 +230,10 @@ class Agent:
         without one, every port it serves accepts connections."""
         proxy = self.spec.proxy
         if self.spec.app is not None and self.spec.app.config_error:
+            return False
+        if self.siblings is not None and not await self.siblings.ready():
+            return False
+        if self.app.done:  # ended for good (restartPolicy): a container that is not ready
             return False
         if self.spec.netns:  # a pod run from outside its namespace: its sockets
             app = self.app.process
@@ -326,6 +338,8 @@ class Agent:
             await self._metrics.stop()
         for process in list(self._retiring):
             await terminate(process)
+        if self.siblings is not None:  # the app containers first, then their proxy
+            await self.siblings.stop()
         for child in (self.app, self.envoy):  # the app first, then its proxy
             if child.process is not None:
                 await terminate(child.process)

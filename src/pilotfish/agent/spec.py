@@ -32,10 +32,16 @@ from pilotfish.registry.workloads import ReadinessProbe
 
 @dataclass(frozen=True)
 class AppSpec:
+    """One app container of the pod: the first (`AgentSpec.app`) or another
+    (`AgentSpec.siblings`, `agent.containers`)."""
+
     command: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     workdir: str
     config_error: str = ""  # the kubelet cannot make its env: not started (`registry.env_sources`)
+    name: str = ""  # the container's ("": a `Workload`'s app, named by its app label)
+    ports: tuple[int, ...] = ()  # its own container ports (PORT is the first's)
+    readiness: ReadinessProbe | None = None  # a sibling's probe (the first's: AgentSpec's)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,9 @@ class AgentSpec:
     # replaces the pods (`kubectl rollout restart`)
     bootstrap_override: str = ""  # Envoy's `--config-yaml` (`registry.bootstrap_override`)
     volume_error: str = ""  # the kubelet could not mount a volume: neither Envoy nor app starts
+    siblings: tuple[AppSpec, ...] = ()  # the pod's other containers (`agent.containers`)
+    restart_policy: str = "Always"  # the pod's: whether an app container that exits restarts
+    default_container: str = ""  # `kubectl.kubernetes.io/default-container` (logs, exec)
 
 
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"
@@ -125,11 +134,13 @@ def proxy_variables(ip: str, outbound_port: int, ws_proxy_port: int = 0) -> dict
     return found
 
 
-def app_env(spec: AgentSpec) -> dict[str, str]:
-    """The app's environment: this process's, without proxy variables, plus the pod's own
-    (`POD_NAME`, …, `PORT`), the sidecar's HTTP proxy and TCP service variables where apps
-    are not captured, and the app's own settings last."""
-    proxy, app = spec.proxy, spec.app
+def app_env(spec: AgentSpec, app: AppSpec | None = None) -> dict[str, str]:
+    """An app container's environment (`app`, default the first): this process's, without
+    proxy variables, plus the pod's own (`POD_NAME`, …, `PORT`: the container's first port,
+    `PORT_<containerPort>`: every port of the pod, where it really listens), the sidecar's HTTP
+    proxy and TCP service variables where apps are not captured, and the app's own settings
+    last."""
+    proxy, app = spec.proxy, app or spec.app
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     host = "127.0.0.1" if spec.sidecar else proxy.ip
     env.update(
@@ -145,19 +156,24 @@ def app_env(spec: AgentSpec) -> dict[str, str]:
     if spec.mesh_config is not None:
         ports = [c for c, _ in proxy.app_ports]
         env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, spec.mesh_config))
-    if proxy.app_ports:
+    real = dict(proxy.app_ports)
+    if app is not None and app.ports:
+        env["PORT"] = str(real.get(app.ports[0], app.ports[0]))
+    elif proxy.app_ports and not spec.siblings:
         env["PORT"] = str(proxy.app_ports[0][1])
-    for container, real in proxy.app_ports:
-        env[f"PORT_{container}"] = str(real)
+    for container, port in proxy.app_ports:
+        env[f"PORT_{container}"] = str(port)
     if app:
         env.update(dict(app.env))
     return env
 
 
-def app_argv(spec: AgentSpec) -> list[str]:
-    """The app's command line (`python` is this interpreter)."""
-    assert spec.app is not None
-    argv = list(spec.app.command)
+def app_argv(spec: AgentSpec, app: AppSpec | None = None) -> list[str]:
+    """An app container's command line (`app`, default the first; `python` is this
+    interpreter)."""
+    chosen = app or spec.app
+    assert chosen is not None
+    argv = list(chosen.command)
     if argv and argv[0] in ("python", "python3"):
         argv[0] = sys.executable
     return in_pod(spec, argv)

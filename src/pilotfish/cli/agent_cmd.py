@@ -16,7 +16,8 @@ from pilotfish.cli.errors import UserError
 USAGE = """usage: pilotfish agent [proxy] [sidecar|router] [--meshConfig FILE]
          [--proxyLogLevel LEVEL] [--proxyComponentLogLevel LEVELS] [--concurrency N]
          [--log_output_level LEVEL]
-         [--token-path FILE] [--app-env-file FILE] [--app-dir DIR] [-- APP COMMAND…]
+         [--token-path FILE] [--app-env-file FILE] [--app-dir DIR]
+         [--restart-policy Always|OnFailure|Never] [-- APP COMMAND…]
 
 Runs one pod's pilot-agent: Envoy's bootstrap and supervision, the workload certificate over SDS,
 merged metrics and app probes on 15020, readiness on 15021, a graceful drain on SIGTERM.

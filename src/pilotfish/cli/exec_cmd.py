@@ -5,9 +5,10 @@ The local analogue of `kubectl exec`: the command's outbound HTTP goes through t
 kube-proxy's part instead, `pilotfish.cli.cluster_network`), `localhost:15000` (Envoy's admin),
 `localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its
 own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
-named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or the app
-(its `app` label or workload name); both see the same network, as containers of a pod do. The
-app container's commands get its declared `env` too (`exec POD -- env`); istio-proxy's get that
+named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or an app
+container (by its name; a pod's one app also by its `app` label or workload name); all see the
+same network, as containers of a pod do. An app container's commands get its declared `env` too
+(`exec POD -c NAME -- env`); istio-proxy's get that
 container's, as Istio's injector writes it (POD_NAME, SERVICE_ACCOUNT, PROXY_CONFIG, CA_ADDR,
 TRUST_DOMAIN, ISTIO_META_*: `local.client.write_proxy_env`).
 
@@ -57,9 +58,24 @@ def container_problem(key: str, proxy: dict[str, Any], container: str | None) ->
 
 
 def app_containers(proxy: dict[str, Any]) -> list[str]:
-    """The names the app container answers to: its `app` label and its workload name."""
-    names = [str(proxy.get("app") or ""), str(proxy.get("workload") or "")]
+    """The names the app containers answer to: each one's own in a pod that names them (a
+    Deployment's, a Pod's); the one app of a pod also to its `app` label and workload name."""
+    named = [str(n) for n in proxy.get("app_containers") or []]
+    if len(named) > 1:
+        return named
+    names = [*named, str(proxy.get("app") or ""), str(proxy.get("workload") or "")]
     return [n for i, n in enumerate(names) if n and n not in names[:i]]
+
+
+def declared_env(proxy: dict[str, Any], container: str | None) -> dict[str, str]:
+    """The `env` a container declares, resolved for the pod: istio-proxy's as Istio's injector
+    writes it, another container of the pod's, else the first app container's."""
+    if container in PROXY_ALIASES:
+        return proxy_env(proxy)
+    if container in (proxy.get("app_containers") or [])[1:]:
+        others = (proxy.get("container_env") or {}).get(container) or {}
+        return {str(k): str(v) for k, v in others.items()}
+    return {str(k): str(v) for k, v in (proxy.get("app_env") or {}).items()}
 
 
 def pilot_agent_shim(state_dir: Path) -> Path:
@@ -113,7 +129,7 @@ def pod_env(
     injector writes it (`local.client.write_proxy_env`); PATH keeps exec's programs first."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     state_dir = Path(info["state_dir"])
-    declared = proxy_env(proxy) if container in PROXY_ALIASES else dict(proxy.get("app_env") or {})
+    declared = declared_env(proxy, container)
     shims = str(pilot_agent_shim(state_dir))
     path = os.pathsep.join([shims, declared.get("PATH") or env.get("PATH", os.defpath)])
     if proxy.get("netns"):  # captured: no proxy variables at all

@@ -2,16 +2,17 @@
 `get pods`, `get pod -o yaml|json|jsonpath`, events, endpoints and port-forward.
 
 A pod is the control plane `istiod-0` in `istio-system` or an instance `mesh.json` lists: a
-sidecar's app and `istio-proxy` (`2/2`), a gateway's `istio-proxy`, the app of a pod without a
-sidecar (`1/1`). What Istio's injector writes into an injected pod is there, as `kubectl get
-pod -o yaml` shows it in Istio: the labels of its template (`security.istio.io/tlsMode`,
-`service.istio.io/canonical-name` and `-revision`, `cli.kube_inject.injected_labels`) and its
-annotations (`sidecar.istio.io/status`, `istio.io/rev`, the `kubectl.kubernetes.io/default-
-container`s, and the `prometheus.io/*` scrape annotations the mesh's Prometheus reads). The
-status has Kubernetes' fields: `phase`, `conditions`, one `containerStatuses` entry per
-container (`ready`, `started`, `restartCount`, `state.running` or `state.waiting`, and after a
-restart `lastState.terminated.finishedAt`), `hostIP(s)`, `podIP(s)`; `ready_containers` and
-`restarts` read them back for kubectl's READY and RESTARTS columns.
+sidecar's app containers and `istio-proxy` (`2/2`, `3/3` with two app containers), a gateway's
+`istio-proxy`, the app containers of a pod without a sidecar (`1/1`). What Istio's injector writes
+into an injected pod is there, as `kubectl get pod -o yaml` shows it in Istio: the labels of its
+template (`security.istio.io/tlsMode`, `service.istio.io/canonical-name` and `-revision`,
+`cli.kube_inject.injected_labels`) and its annotations (`sidecar.istio.io/status`, `istio.io/rev`,
+the `kubectl.kubernetes.io/default-container`s, and the `prometheus.io/*` scrape annotations the
+mesh's Prometheus reads). The status has Kubernetes' fields: `phase`, `conditions`, one
+`containerStatuses` entry per container (`ready`, `started`, `restartCount`, `state.running`,
+`state.waiting` or `state.terminated`, and after a restart `lastState.terminated.finishedAt`),
+`hostIP(s)`, `podIP(s)`; `ready_containers` and `restarts` read them back for kubectl's READY and
+RESTARTS columns.
 """
 
 from __future__ import annotations
@@ -45,21 +46,37 @@ def object_meta(
 
 def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | None]]]:
     """(namespace, name, {container: pid}) of every pod `pods` lists, in its order: the control
-    plane's `discovery`, a sidecar's app and `istio-proxy`, a gateway's `istio-proxy`, the app
-    of a pod without a sidecar."""
+    plane's `discovery`, a sidecar's app containers and `istio-proxy`, a gateway's
+    `istio-proxy`, the app containers of a pod without a sidecar."""
     found: list[tuple[str, str, dict[str, int | None]]] = [
         (ISTIO_SYSTEM, f"{CONTROL_PLANE}-0", {"discovery": _pid(info.get("control_plane_pid"))})
     ]
     for key, proxy in sorted(info.get("proxies", {}).items()):
-        containers: dict[str, int | None] = {}
-        gateway = is_gateway_pod(proxy.get("labels") or {})  # egress, Gateway API's too
-        if proxy.get("type") == "sidecar" and not gateway:
-            containers[str(proxy.get("app") or proxy.get("workload"))] = _pid(proxy.get("app_pid"))
-        if has_proxy(proxy):  # no sidecar: the app alone (`1/1`)
-            containers[PROXY_CONTAINER] = _pid(proxy.get("envoy_pid"))
+        rows = container_rows(proxy)
         name = str(proxy.get("instance") or key.split(".")[0])
+        containers = {c: _pid(row.get("pid")) for c, row in rows.items()}
         found.append((str(proxy.get("namespace")), name, containers))
     return found
+
+
+def container_rows(proxy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each container of a pod (a row of mesh.json's `proxies`) by name, in the pod's order,
+    with its status (`agent.containers.container_row`'s shape): the app containers (the first
+    named by its app label when the pod does not name it, a `Workload`), then `istio-proxy`."""
+    rows: dict[str, dict[str, Any]] = {}
+    if proxy.get("type") == "sidecar" and not is_gateway_pod(proxy.get("labels") or {}):
+        names = proxy.get("app_containers") or [str(proxy.get("app") or proxy.get("workload"))]
+        rows[str(names[0])] = {k[4:]: v for k, v in proxy.items() if k.startswith("app_")}
+        others = proxy.get("containers") or {}
+        for other in names[1:]:
+            rows[str(other)] = dict(others.get(other) or {})
+    if has_proxy(proxy):  # no sidecar: the app containers alone (`1/1`, `2/2`)
+        rows[PROXY_CONTAINER] = {
+            "pid": proxy.get("envoy_pid"),
+            "restarts": proxy.get("envoy_restarts"),
+            "restarted_at": proxy.get("envoy_restarted_at"),
+        }
+    return rows
 
 
 def has_proxy(proxy: dict[str, Any]) -> bool:
@@ -102,16 +119,18 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
                 app = next(iter(containers))
                 annotations |= dict.fromkeys(DEFAULT_CONTAINER_ANNOTATIONS, app)
                 annotations |= {REV_ANNOTATION: "default", STATUS_ANNOTATION: STATUS}
+            if own := proxy.get("default_container"):  # the pod's own: the injector keeps it
+                annotations |= dict.fromkeys(DEFAULT_CONTAINER_ANNOTATIONS, str(own))
             address = str(proxy.get("ip") or "")
             ready = bool(proxy.get("ready"))
-            restarted = _restarts(proxy, containers)
+            restarted = container_rows(proxy)
             config_error = str(proxy.get("app_config_error") or "")
         meta = object_meta(name, namespace, created, labels)
         meta["uid"] = pod_uid(namespace, name, address)  # the Downward API's `metadata.uid`
         if annotations:
             meta["annotations"] = dict(sorted(annotations.items()))
         statuses = [
-            _container_status(c, pid, ready, created, *restarted.get(c, (0, None)))
+            _container_status(c, pid, ready, created, restarted.get(c) or {})
             for c, pid in containers.items()
         ]
         if config_error:  # the kubelet could not make the app's env: it never starts
@@ -142,27 +161,27 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def _restarts(
-    proxy: dict[str, Any], containers: dict[str, int | None]
-) -> dict[str, tuple[int, float | None]]:
-    """Per container: how often it was restarted, and when last (the app's, Envoy's)."""
-    found: dict[str, tuple[int, float | None]] = {}
-    for container in containers:
-        which = "envoy" if container == PROXY_CONTAINER else "app"
-        at = proxy.get(f"{which}_restarted_at")
-        found[container] = (int(proxy.get(f"{which}_restarts") or 0), float(at) if at else None)
-    return found
-
-
 def _container_status(
-    name: str, pid: int | None, ready: bool, created: float, restarts: int, last: float | None
+    name: str, pid: int | None, ready: bool, created: float, row: dict[str, Any]
 ) -> dict[str, Any]:
+    """A container's `containerStatuses` entry from its row (`container_rows`): running,
+    waiting (starting, or backing off after a crash), or terminated for good (its
+    restartPolicy); `lastState.terminated` after a restart."""
+    restarts = int(row.get("restarts") or 0)
+    last = float(row["restarted_at"]) if row.get("restarted_at") else None
     started_at = kube_time(last or created) if (last or created) else None
+    code = row.get("exit_code")
     state: dict[str, Any] = (
         {"running": {"startedAt": started_at} if started_at else {}}
         if pid is not None
         else {"waiting": {"reason": "CrashLoopBackOff" if restarts else "ContainerCreating"}}
     )
+    if pid is None and row.get("done") and code is not None:
+        ended = row.get("finished_at")
+        state = {"terminated": {
+            "exitCode": int(code), "reason": "Completed" if code == 0 else "Error",
+            **({"finishedAt": kube_time(float(ended))} if ended else {}),
+        }}  # fmt: skip
     status: dict[str, Any] = {
         "name": name,
         "ready": ready and pid is not None,
@@ -188,13 +207,25 @@ def _conditions(ready: bool, created: float) -> list[dict[str, str]]:
 
 
 def status_column(pod: dict[str, Any]) -> str:
-    """kubectl's STATUS: the phase, unless a container waits with a reason (the first such
-    container's: CreateContainerConfigError, CrashLoopBackOff, ContainerCreating)."""
+    """kubectl's STATUS (its printPod): the phase, unless a container waits or ended with a
+    reason (the first such container's: CreateContainerConfigError, CrashLoopBackOff,
+    ContainerCreating, Error, Completed); a pod whose ended containers Completed while others
+    run is Running (NotReady when it is not ready)."""
     reason = str(pod["status"]["phase"])
+    running = False
     for status in reversed(pod["status"].get("containerStatuses") or []):
-        waiting = (status.get("state") or {}).get("waiting")
+        state = status.get("state") or {}
+        waiting, ended = state.get("waiting"), state.get("terminated")
         if isinstance(waiting, dict) and waiting.get("reason"):
             reason = str(waiting["reason"])
+        elif isinstance(ended, dict) and ended.get("reason"):
+            reason = str(ended["reason"])
+        elif status.get("ready") and "running" in state:
+            running = True
+    if reason == "Completed" and running:
+        conditions = pod["status"].get("conditions") or []
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        return "Running" if ready else "NotReady"
     return reason
 
 

@@ -1,7 +1,9 @@
 """`pilotfish logs POD [-c CONTAINER]`: a pod's logs, as `kubectl logs` shows them.
 
-CONTAINER is the app (default; any name but the proxy's) or `istio-proxy` (its Envoy);
-`--all-containers` prints each of the pod's containers in turn (the app, then `istio-proxy`).
+CONTAINER is one of the pod's app containers or `istio-proxy` (its Envoy); without `-c`, the
+pod's `kubectl.kubernetes.io/default-container` (an injected pod's first app container), else
+its first, as kubectl picks. `--all-containers` prints each of the pod's containers in turn
+(the app containers, then `istio-proxy`).
 POD is named as kubectl names pods (`httpbin-v2-0`, `httpbin-v2`, `NAME.NAMESPACE`,
 `deploy/NAME`, with `-n`); `-l key=value[,key=value]` prints the logs of every pod with those
 labels, the last 10 lines of each unless `--tail` is given (`--tail=-1`: every line), as
@@ -17,8 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pilotfish.agent.containers import container_log_path
 from pilotfish.cli.errors import running_mesh
-from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, PROXY_CONTAINER
+from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, PROXY_CONTAINER, container_rows
 from pilotfish.cli.log_lines import LogError, LogOptions, render
 from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.cli.selectors import Selector, parse_selector
@@ -28,9 +31,15 @@ from pilotfish.model.proxy import is_gateway_pod
 PROXY_CONTAINERS = (PROXY_CONTAINER, "envoy", "proxy")
 
 
-def log_file(run_dir: Path, container: str | None) -> Path:
-    """The file holding CONTAINER's output in an instance's run directory."""
-    return run_dir / ("envoy.log" if container in PROXY_CONTAINERS else "app.log")
+def log_file(run_dir: Path, container: str | None, proxy: dict[str, Any] | None = None) -> Path:
+    """The file holding CONTAINER's output in an instance's run directory: Envoy's, the first
+    app container's, or another container's of the pod (`agent.containers`)."""
+    if container in PROXY_CONTAINERS:
+        return run_dir / "envoy.log"
+    names = list((proxy or {}).get("app_containers") or [])
+    if container in names[1:]:
+        return container_log_path(run_dir, str(container))
+    return run_dir / "app.log"
 
 
 def last_lines(text: str, tail: int) -> str:
@@ -66,14 +75,14 @@ def control_plane_pod(info: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def containers(proxy: dict[str, Any]) -> list[str]:
-    """The pod's containers in its order: the app's (named as `get pods` names it), then
-    `istio-proxy`; a gateway is its Envoy alone, the control plane `discovery`."""
+    """The pod's containers in its order: its app containers (the one of a `Workload` named as
+    `get pods` names it), then `istio-proxy`; a gateway is its Envoy alone, the control plane
+    `discovery`."""
     if "log" in proxy:
         return ["discovery"]
     if proxy.get("type") == "router" or is_gateway_pod(proxy.get("labels") or {}):
         return [PROXY_CONTAINER]
-    app = [str(proxy.get("app") or proxy.get("workload") or "app")]
-    return app + ([PROXY_CONTAINER] if proxy.get("sidecar", True) else [])
+    return list(container_rows(proxy)) or ["app"]
 
 
 SELECTOR_TAIL = 10  # kubectl's `--tail` default when pods are chosen by a selector
@@ -124,9 +133,18 @@ def logs_command(
     for key, proxy in pods:
         name = str(proxy.get("instance") or key.rpartition(".")[0])
         own = containers(proxy)
-        chosen = own if all_containers else [_default(own, container)]
+        try:
+            chosen = own if all_containers else [_chosen(name, proxy, own, container)]
+        except LogError as exc:
+            print(exc, file=sys.stderr)
+            code = 1
+            continue
         for which in chosen:
-            path = Path(proxy["log"]) if "log" in proxy else log_file(Path(proxy["run_dir"]), which)
+            path = (
+                Path(proxy["log"])
+                if "log" in proxy
+                else log_file(Path(proxy["run_dir"]), which, proxy)
+            )
             if not path.exists():
                 print(f"error: {key} has no {which} log ({path})", file=sys.stderr)
                 code = 1
@@ -144,11 +162,25 @@ def logs_command(
     return code
 
 
-def _default(own: list[str], container: str | None) -> str:
-    """The container `-c` names (`envoy`/`proxy` mean `istio-proxy`; another name the app),
-    else the pod's default one: its first (the app; a gateway's Envoy)."""
-    if container is None:
-        return own[0]
+def _chosen(pod: str, proxy: dict[str, Any], own: list[str], container: str | None) -> str:
+    """The container `-c` names (`envoy`/`proxy` mean `istio-proxy`; in a pod of one app
+    container any other name is the app; in a pod of several, an unknown name is the API
+    server's BadRequest), else kubectl's default: the pod's
+    `kubectl.kubernetes.io/default-container` (Istio's injector sets it to the first app
+    container), else the first container, with kubectl's note when there are several."""
+    apps = [c for c in own if c != PROXY_CONTAINER]
     if container in PROXY_CONTAINERS:
         return PROXY_CONTAINER
-    return own[0] if own[0] != PROXY_CONTAINER else container
+    if container is not None:
+        if container in own or len(apps) <= 1:
+            return container if container in own else own[0]
+        raise LogError(
+            f"Error from server (BadRequest): container {container} is not valid for pod {pod}"
+        )
+    default = proxy.get("default_container") or (apps[0] if PROXY_CONTAINER in own and apps
+                                                 else None)  # fmt: skip
+    if default in own:
+        return str(default)
+    if len(own) > 1:
+        print(f'Defaulted container "{own[0]}" out of: {", ".join(own)}', file=sys.stderr)
+    return own[0]

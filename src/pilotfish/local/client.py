@@ -77,7 +77,23 @@ def pod_status(
         **({"app_env": dict(app.env)} if (app := agent.spec.app) is not None and app.env else {}),
         # the kubelet could not make the app's env (a ConfigMap, Secret or key missing)
         **({"app_config_error": app.config_error} if app is not None and app.config_error else {}),
+        **_containers(agent.spec),
     }
+
+
+def _containers(spec: AgentSpec) -> dict[str, Any]:
+    """A pod's app containers by name, in its order (`app_containers`; absent for a
+    `Workload`, whose one container is named by its app label), the other containers' declared
+    env (`container_env`), and the pod's `kubectl.kubernetes.io/default-container`."""
+    app = spec.app
+    found: dict[str, Any] = {}
+    if app is not None and app.name:
+        found["app_containers"] = [app.name, *(s.name for s in spec.siblings)]
+    if envs := {s.name: dict(s.env) for s in spec.siblings if s.env}:
+        found["container_env"] = envs
+    if spec.default_container:
+        found["default_container"] = spec.default_container
+    return found
 
 
 def write_proxy_env(spec: AgentSpec, host_ip: str) -> None:

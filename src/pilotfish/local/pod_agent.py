@@ -8,7 +8,9 @@ in-process `Agent` (start, readiness, drain, stop, children's pids), playing the
   through the agent's rewritten `/app-health/<container>/readyz` on 15020 (after the probe's
   `initialDelaySeconds`), or without a probe, the app's ports listening in the pod;
 - stopping a pod sends SIGTERM: the agent drains for `terminationDrainDuration`, stops the app,
-  then Envoy, and exits; after the drain and a grace period the process group is killed.
+  then Envoy, and exits; after the drain and a grace period the process group is killed;
+- the pod's other containers (`agent.containers`) it runs itself, inside the pod, and stops
+  once the agent has drained.
 
 The agent writes its children's pids to `agent.json` in its run dir; the app's environment goes
 to `app-env.json` beside it (0600). The pod's Envoy admin is reached from the host through an
@@ -30,6 +32,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.agent.containers import Siblings
 from pilotfish.agent.environment import (
     agent_arguments,
     agent_environment,
@@ -59,6 +62,7 @@ class PodAgent:
     _task: asyncio.Task[None] | None = None
     _stopping: bool = False
     _signalled: bool = False
+    siblings: Siblings | None = None  # the pod's other containers: the kubelet runs them
 
     @property
     def name(self) -> str:
@@ -95,6 +99,9 @@ class PodAgent:
         self._task = asyncio.create_task(
             supervise(self.agent, self._launch, lambda: self._stopping, self.name)
         )
+        if self.spec.siblings:  # started inside the pod, as the kubelet starts its containers
+            self.siblings = Siblings(self.spec)
+            self.siblings.start()
 
     async def _launch(self) -> asyncio.subprocess.Process:
         (self.spec.run_dir / "agent.json").unlink(missing_ok=True)  # the last run's children
@@ -112,6 +119,11 @@ class PodAgent:
         proxy = self.spec.proxy
         if not await asyncio.to_thread(envoy_ready, proxy.ip):
             return False
+        if self.siblings is not None and not await self.siblings.ready():
+            return False
+        status = self.child_status()
+        if status.get("app_done") or (self.spec.app is not None and not status["app_pid"]):
+            return False  # its app container ended (restartPolicy) or is not running
         probe = self.spec.readiness
         if probe is not None:
             if time.monotonic() - self.agent.started_at < probe.initial_delay_seconds:
@@ -126,9 +138,12 @@ class PodAgent:
         status: dict[str, Any] = {"envoy_pid": None, "app_pid": None}
         status |= {"envoy_restarts": 0, "app_restarts": 0}
         status |= {"envoy_restarted_at": None, "app_restarted_at": None}
+        status |= {"app_exit_code": None, "app_finished_at": None, "app_done": False}
         with contextlib.suppress(OSError, ValueError):
             written = json.loads((self.spec.run_dir / "agent.json").read_text())
             status |= {k: written.get(k) for k in status}
+        if self.siblings is not None:
+            status["containers"] = self.siblings.status()
         process = self.agent.process
         status["agent_pid"] = process.pid if process is not None else None
         status["agent_restarts"] = self.agent.restarts
@@ -168,6 +183,8 @@ class PodAgent:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self.siblings is not None:  # with the app: after the drain
+            await self.siblings.stop()
         if self.bridge is not None:
             await self.bridge.stop()
 

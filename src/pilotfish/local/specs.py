@@ -43,6 +43,7 @@ from pilotfish.state_files import STORE_FILE
 
 TOKEN_FILE = "istio-token"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # `rollout restart`'s mark on the template
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"  # the pod's own, if it says
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,12 @@ def instance_spec(
     taken: set[int],
 ) -> AgentSpec:
     reuse = dict(old.proxy.app_ports) if old else {}
-    if not workload.sidecar or ctx.pods is not None:  # the app listens on its own port
+    # the app listens on its own port: without a sidecar, in its own namespace, or sharing the
+    # host's loopback with the other containers of its pod (each reaches the others there at
+    # their container ports, as on a pod's localhost; two such pods clash as hostNetwork pods)
+    if not workload.sidecar or ctx.pods is not None or workload.more:
         reuse = {p: p for p in workload.ports}
+        taken.update(workload.ports)
     proxy = Proxy(
         type=ProxyType.SIDECAR,
         ip=ctx.network.ip_for(f"{instance}.{workload.namespace}"),
@@ -159,11 +164,26 @@ def instance_spec(
         ws_proxy_port=ws_proxy_port(dict(workload.annotations)) if ctx.pods is None else 0,
     )
     facts = PodFacts(instance, workload.namespace, proxy.ip, ctx.host_ip, *ctx.allocatable)
+    first_ports = tuple(p for p in workload.ports if all(p not in c.ports for c in workload.more))
     app = AppSpec(
         tuple(resolve(word, facts) for word in workload.command),
         tuple((name, resolve(value, facts)) for name, value in workload.env),
         workload.workdir,
         workload.config_error,
+        name=workload.container,
+        ports=first_ports if workload.more else (),
+    )
+    siblings = tuple(
+        AppSpec(
+            tuple(resolve(word, facts) for word in c.command),
+            tuple((name, resolve(value, facts)) for name, value in c.env),
+            c.workdir,
+            workload.config_error,
+            name=c.name,
+            ports=c.ports,
+            readiness=c.readiness,
+        )
+        for c in workload.more
     )
     spec = agent_spec(
         ctx, proxy, app, workload.sidecar, workload.termination_drain, workload.proxy_metadata
@@ -183,6 +203,9 @@ def instance_spec(
         spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape,
         restarted_at=annotations.get(RESTARTED_AT, ""), bootstrap_override=override,
         volume_error=workload.volume_error,
+        siblings=siblings,
+        restart_policy=workload.restart_policy,
+        default_container=annotations.get(DEFAULT_CONTAINER, ""),
     )  # fmt: skip
     if workload.log_levels is not None:  # sidecar.istio.io/logLevel, componentLogLevel
         level, components = workload.log_levels
@@ -199,6 +222,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
             s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port, s.restarted_at,
             s.bootstrap_override, s.volume_error, s.envoy_log_level, s.envoy_component_log_level,
+            s.siblings, s.restart_policy, s.default_container,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -1,0 +1,120 @@
+"""The app containers of a pod past its first (`AgentSpec.siblings`), run as a kubelet runs a
+pod's containers: each started with its own command, env and working directory in the pod's
+network (inside its namespace when it has one, `spec.in_pod`), supervised as the pod's
+`restartPolicy` says, its output kept as a container's (`container_log`) in
+`<run dir>/containers/<name>.log`, ready when its probe passes (else its ports accept
+connections), and stopped with the pod. The in-process `Agent` and the isolated mode's
+`PodAgent` (the kubelet's side of a pod whose agent runs inside it) both hold one.
+
+`container_row` is the one shape of a container's status in `agent.json` and mesh.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pilotfish.agent.envoy_admin import listening
+from pilotfish.agent.probes import run_probe
+from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
+from pilotfish.agent.spec import AgentSpec, AppSpec, app_argv, app_env
+
+FOLDER = "containers"
+
+
+def container_log_path(run_dir: Path, name: str) -> Path:
+    """Where the output of the pod's container `name` (not its first) is kept."""
+    return run_dir / FOLDER / f"{name}.log"
+
+
+def container_row(child: ChildState) -> dict[str, Any]:
+    """A container's status: pid (None unless running), restarts, last restart, and how its
+    last run ended (exit code, when) once it stays terminated or before it restarts."""
+    process = child.process
+    running = process is not None and process.returncode is None
+    return {
+        "pid": process.pid if running and process is not None else None,
+        "restarts": child.restarts,
+        "restarted_at": child.restarted_at,
+        "exit_code": child.exit_code,
+        "finished_at": child.finished_at,
+        "done": child.done,
+    }
+
+
+@dataclass
+class Siblings:
+    spec: AgentSpec
+    on_change: Callable[[], None] = lambda: None  # a container started or ended for good
+    children: dict[str, ChildState] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopping: bool = False
+
+    def start(self) -> None:
+        for app in self.spec.siblings:
+            if app.config_error:  # CreateContainerConfigError: never started
+                continue
+            child = self.children[app.name] = ChildState(app.name)
+            task = supervise(
+                child,
+                functools.partial(self._launch, app),
+                lambda: self._stopping,
+                self.spec.proxy.pod_name,
+                on_start=self.on_change,
+                policy=self.spec.restart_policy,
+            )
+            self._tasks.append(asyncio.create_task(task))
+
+    async def _launch(self, app: AppSpec) -> asyncio.subprocess.Process:
+        return await spawn(
+            app_argv(self.spec, app),
+            app_env(self.spec, app),
+            container_log_path(self.spec.run_dir, app.name),
+            cwd=app.workdir,
+            # not the proxy's gid 1337 an agent inside a captured pod holds: captured as apps
+            group=os.getgid() if self.spec.proxy.captured else None,
+            new_run=True,
+        )
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {name: container_row(child) for name, child in self.children.items()}
+
+    async def ready(self) -> bool:
+        """Every container runs and is ready (a kubelet's: one that ended is not): its probe
+        passes (where the pod shares this network; in its own namespace, its ports listen
+        there), else its ports accept connections."""
+        proxy = self.spec.proxy
+        real = dict(proxy.app_ports)
+        host = "127.0.0.1" if self.spec.sidecar else proxy.ip
+        for app in self.spec.siblings:
+            child = self.children.get(app.name)
+            process = child.process if child is not None else None
+            if child is None or process is None or process.returncode is not None:
+                return False
+            probe = app.readiness
+            if self.spec.netns:  # in its own namespace: its sockets there
+                if not listening(process.pid, [real.get(p, p) for p in app.ports]):
+                    return False
+            elif probe is not None:
+                if time.monotonic() - child.started_at < probe.initial_delay_seconds:
+                    return False
+                if not await run_probe(probe, host, real.get(probe.port, probe.port)):
+                    return False
+            elif not all([await tcp_open(host, real.get(p, p)) for p in app.ports]):
+                return False
+        return True
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for child in self.children.values():
+            if child.process is not None:
+                await terminate(child.process)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
