@@ -77,7 +77,7 @@ spec:
   containers:
   - name: server
     image: docker.io/kong/httpbin
-    ports: [{containerPort: 8080}]
+    ports: [{containerPort: 8081}]  # sharing the host's loopback, httpbin's 8080 is taken
   - name: job
     image: docker.io/library/busybox
     args: [sh, -c, "echo job ran; exit 3"]
@@ -239,11 +239,12 @@ def test_a_killed_container_restarts_and_counts(mesh: LocalMesh) -> None:
 
 
 def test_restart_policy_never_leaves_a_container_terminated(mesh: LocalMesh) -> None:
-    ok(mesh, "apply", "-n", "foo", "-f", "-", stdin=ONE_SHOT)
+    ok(mesh, "apply", "--no-wait", "-n", "foo", "-f", "-", stdin=ONE_SHOT)  # it never is ready
     try:
 
         def ended() -> bool:
-            return bool(_containers(mesh, "batch").get("job", {}).get("done"))
+            row = mesh.info["proxies"].get("batch.foo") or {}
+            return bool(((row.get("containers") or {}).get("job") or {}).get("done"))
 
         mesh.wait_for(ended, timeout=60)
         spec = json.loads(ok(mesh, "get", "pod", "batch", "-n", "foo", "-o", "json"))
@@ -252,7 +253,7 @@ def test_restart_policy_never_leaves_a_container_terminated(mesh: LocalMesh) -> 
         assert job["state"]["terminated"]["reason"] == "Error"
         assert job["restartCount"] == 0 and not job["ready"]
         listed = ok(mesh, "get", "pods", "-n", "foo", "batch")
-        assert re.search(r"^batch\s+2/3\s+Error\s+0\s", listed, re.M), listed
+        assert re.search(r"^batch\s+2/3\s+Error\s+0\s", listed, re.M), (listed, spec)
         assert ok(mesh, "logs", "batch", "-n", "foo", "-c", "job") == "job ran\n"
     finally:
         ok(mesh, "delete", "-n", "foo", "-f", "-", stdin=ONE_SHOT)

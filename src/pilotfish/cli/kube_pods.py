@@ -139,7 +139,10 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             }
             for other in statuses[1:]:  # its istio-proxy runs and is ready (`1/2`)
                 other["ready"] = other["started"]
-        running = all(s["started"] for s in statuses)
+        if any("terminated" in s["state"] for s in statuses):  # ended for good (restartPolicy):
+            for other in statuses:  # the pod is not ready, the containers that run are (`2/3`)
+                other["ready"] = other["started"]
+        running = all(s["started"] or "terminated" in s["state"] for s in statuses)
         found.append(
             {
                 "apiVersion": "v1",
