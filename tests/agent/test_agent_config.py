@@ -207,6 +207,7 @@ def test_the_app_after_the_double_dash_with_its_environment_file(
         ([], {"ECC_SIGNATURE_ALGORITHM": "DSA"}, "environment.ECC_SIGNATURE_ALGORITHM"),
         ([], {"PILOT_CERT_PROVIDER": "vault"}, "PILOT_CERT_PROVIDER='vault'"),
         ([], {"CA_ADDR": "ca"}, "CA_ADDR 'ca': expected HOST:PORT"),
+        (["--restart-policy", "Sometimes"], {}, "argument --restart-policy: invalid choice"),
     ],
 )
 def test_bad_flags_and_environment_say_what_is_wrong(
@@ -269,6 +270,7 @@ def test_what_the_launcher_writes_loads_back_as_the_same_spec(tmp_path: Path, to
         ),
         termination_drain=0.5,
         readiness=probe,
+        restart_policy="OnFailure",
     )
     env_file = tmp_path / "app-env.json"
     env_file.write_text(env_file_text(dict(spec.app.env)))  # type: ignore[union-attr]

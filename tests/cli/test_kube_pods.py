@@ -82,3 +82,42 @@ def test_container_statuses_make_kubectls_ready_and_restarts() -> None:
     assert kube_pods.ready_containers(pod) == (0, 2)
     assert kube_pods.restarts(pod) == (4, "2023-11-14T22:19:40Z")
     assert _restarts_column(pod, 1_700_000_500.0) == "4 (2m ago)"  # kubectl: 4 (2m ago)
+
+
+def test_a_pod_of_several_containers_lists_each_with_its_own_status() -> None:
+    """Each app container in the pod's order, then istio-proxy (`3/3`); a container ended for
+    good (restartPolicy Never) is terminated with its exit code, and kubectl says Error; the
+    pod's own default container wins over the injector's."""
+    row = SIDECAR | {
+        "app_containers": ["web", "job", "helper"],
+        "containers": {
+            "job": {"pid": 31, "restarts": 2, "restarted_at": 1_700_000_100.0},
+            "helper": {"pid": 32, "restarts": 0},
+        },
+        "default_container": "helper",
+    }
+    pod = _pod({"proxies": {"reviews-v2-0.default": row}}, "reviews-v2-0")
+    statuses = pod["status"]["containerStatuses"]
+    assert [s["name"] for s in statuses] == ["web", "job", "helper", "istio-proxy"]
+    assert [s["restartCount"] for s in statuses] == [0, 2, 0, 0]
+    assert kube_pods.ready_containers(pod) == (4, 4)
+    assert kube_pods.status_column(pod) == "Running"
+    notes = pod["metadata"]["annotations"]
+    assert notes["kubectl.kubernetes.io/default-container"] == "helper"
+    ended = row | {
+        "ready": False,
+        "containers": {
+            "job": {"pid": None, "exit_code": 3, "done": True, "finished_at": 1_700_000_200.0},
+            "helper": {"pid": 32},
+        },
+    }
+    pod = _pod({"proxies": {"reviews-v2-0.default": ended}}, "reviews-v2-0")
+    job = pod["status"]["containerStatuses"][1]
+    assert job["state"] == {
+        "terminated": {"exitCode": 3, "reason": "Error", "finishedAt": "2023-11-14T22:16:40Z"}
+    }
+    assert kube_pods.ready_containers(pod) == (3, 4)
+    assert kube_pods.status_column(pod) == "Error"
+    done = ended | {"containers": ended["containers"] | {"job": {"exit_code": 0, "done": True}}}
+    pod = _pod({"proxies": {"reviews-v2-0.default": done}}, "reviews-v2-0")
+    assert kube_pods.status_column(pod) == "NotReady"  # Completed beside running ones

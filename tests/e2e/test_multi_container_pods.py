@@ -138,7 +138,11 @@ def test_the_pod_shows_its_three_containers(mesh: LocalMesh) -> None:
     listed = ok(mesh, "get", "pods", "-n", "foo", "-l", "app=httpbin")
     assert re.search(rf"^{pod}\s+3/3\s+Running\s+0\s", listed, re.M), listed
     spec = json.loads(ok(mesh, "get", "pod", pod, "-n", "foo", "-o", "json"))
-    assert [c["name"] for c in spec["spec"]["containers"]] == ["httpbin", "ext-authz", "istio-proxy"]
+    assert [c["name"] for c in spec["spec"]["containers"]] == [
+        "httpbin",
+        "ext-authz",
+        "istio-proxy",
+    ]
     statuses = spec["status"]["containerStatuses"]
     assert all(s["ready"] and "running" in s["state"] for s in statuses), statuses
     notes = spec["metadata"]["annotations"]
