@@ -64,7 +64,7 @@ def container_rows(proxy: dict[str, Any]) -> dict[str, dict[str, Any]]:
     with its status (`agent.containers.container_row`'s shape): the app containers (the first
     named by its app label when the pod does not name it, a `Workload`), then `istio-proxy`."""
     rows: dict[str, dict[str, Any]] = {}
-    if proxy.get("type") == "sidecar" and not is_gateway_pod(proxy.get("labels") or {}):
+    if proxy.get("type", "sidecar") == "sidecar" and not is_gateway_pod(proxy.get("labels") or {}):
         names = proxy.get("app_containers") or [str(proxy.get("app") or proxy.get("workload"))]
         rows[str(names[0])] = {k[4:]: v for k, v in proxy.items() if k.startswith("app_")}
         others = proxy.get("containers") or {}
