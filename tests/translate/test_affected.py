@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pilotfish import config
+from pilotfish.config.kinds import VIRTUAL_SERVICE
 from pilotfish.config.objects import AnyConfig
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.model.push_context import PushContext
@@ -198,3 +199,25 @@ def test_a_new_workload_under_a_known_account_changes_the_peer_table_not_the_pus
     assert endpoint_change(_registry(one), _registry(one, canary)) == frozenset({host})
     assert peer_table_changed(_registry(one), _registry(one, canary))
     assert not peer_table_changed(_registry(one), _registry(one, two))  # same workload scaled
+
+
+PLAIN_TCP = SUBNETS.replace("match: [{destinationSubnets: [127.9.0.0/16]}], ", "")
+
+
+def test_the_subnet_answer_kept_for_the_same_virtual_services_is_asked_again_for_others() -> None:
+    # `_matches_destination_subnets` keeps its answer for the very same VirtualServices (a push
+    # context built from the last one keeps the kind's tuple): others are looked at again
+    one, two = _pod("r-0", "127.1.0.5"), _pod("r-1", "127.1.0.6")
+    host = "reviews.foo.svc.cluster.local"
+    plain, subnets = _objects(PLAIN_TCP), _objects(SUBNETS)
+    before = _registry(one, configs=plain)
+    after = PushContext(RegistrySnapshot((REVIEWS,), (one, two)), tuple(plain), previous=before)
+    assert after.kind(VIRTUAL_SERVICE) is before.kind(VIRTUAL_SERVICE)
+    assert endpoint_change(before, after) == frozenset({host})
+    assert endpoint_change(before, after) == frozenset({host})  # the kept answer
+    assert (
+        endpoint_change(_registry(one, configs=subnets), _registry(one, two, configs=subnets))
+        is None
+    )
+    again = PushContext(RegistrySnapshot((REVIEWS,), (one,)), tuple(plain), previous=after)
+    assert endpoint_change(after, again) == frozenset({host})

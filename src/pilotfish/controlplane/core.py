@@ -299,14 +299,15 @@ class ControlPlane(ProxyGenerations):
             return nodes, False  # a change of services, gateway secrets or mesh config
         changed = changed_configs(saved.parsed.objects, self.parsed.objects)
         routing_only = all(c.meta.kind in ROUTES for c in changed)
-        proxies = {n: self.proxies[n] for n in nodes}
+        proxies = dict(self.proxies)  # `nodes`, unless one connected since (then more)
+        proxies = proxies if len(proxies) == len(nodes) else {n: proxies[n] for n in nodes}
         affected = affected_proxies(proxies, changed, self.push, saved.push)
         if affected is None:
             return nodes, routing_only
         hosts = virtual_service_hosts(changed, self.push, saved.push) if routing_only else None
         if hosts is not None and self.on_demand_routes:
             names = frozenset((c.meta.kind, f"{c.meta.namespace}/{c.meta.name}") for c in changed)
-            affected -= self.not_holding(sorted(affected), hosts, saved.push, names)
+            affected -= self.not_holding(affected, hosts, saved.push, names)
         for node_id in nodes:
             if node_id in affected:
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pilotfish.config.objects import Diagnostic
@@ -182,7 +182,7 @@ class ProxyGenerations:
 
     def not_holding(
         self,
-        node_ids: list[str],
+        node_ids: Iterable[str],
         hosts: frozenset[str],
         previous: PushContext,
         changed: frozenset[tuple[str, str]],
@@ -193,19 +193,20 @@ class ProxyGenerations:
         translation noted about the `changed` objects ((kind, namespace/name)) is dropped
         from their notes: it was about the old versions."""
         found = set()
-        on = self.push.mesh.on_demand_routes and self.push.mesh.on_demand_clusters
+        push, made_from, held_by, notes_of = self.push, self._made_from, self._held, {}
+        on = push.mesh.on_demand_routes and push.mesh.on_demand_clusters
         for node_id in node_ids if on else ():
             proxy = self.proxies.get(node_id)
-            if proxy is None or self._made_from.get(node_id) is not previous:
+            if proxy is None or made_from.get(node_id) is not previous:
                 continue
-            if not on_demand_routes.applies(proxy, self.push):  # not captured either
+            held = held_by.get(node_id)
+            if held is not None and held.holds_any(hosts):
                 continue
-            held = self._held.get(node_id)
-            if held is None or not held.holds_any(hosts):
+            if on_demand_routes.applies(proxy, push):  # not captured either
                 found.add(node_id)
                 notes = self.translation_notes.get(node_id, [])
-                kept = [n for n in notes if (n.kind, n.name) not in changed] if notes else notes
-                self.translation_notes[node_id] = kept
+                notes_of[node_id] = [n for n in notes if (n.kind, n.name) not in changed]
+        self.translation_notes.update(notes_of)
         self.stale_routes |= found
         return found
 
@@ -362,8 +363,10 @@ class ProxyGenerations:
         snapshot = self.cache.get(node_id)
         if snapshot is None:
             return False
-        held = (snapshot.resources(t).by_name for t in (CLUSTER, ENDPOINT))
-        return not any(names_outbound_host(names, moved) for names in held)
+        for type_url in (CLUSTER, ENDPOINT):
+            if names_outbound_host(snapshot.resources(type_url).by_name, moved):
+                return False
+        return True
 
     def live_nodes(self) -> list[str]:
         """Proxies with an open xDS stream; the others are forgotten (a reconnecting Envoy is

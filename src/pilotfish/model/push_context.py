@@ -72,7 +72,10 @@ class PushContext:
     previous: InitVar[PushContext | None] = None  # the one this replaces (`registry_memo`)
 
     def __post_init__(self, previous_services: tuple[Service, ...] | None, previous: Any) -> None:
-        entries = [c for c in self.configs if c.meta.gvk.kind in (SERVICE_ENTRY, WORKLOAD_ENTRY)]
+        known = previous.__dict__ if previous is not None else {}  # derived from kinds alone
+        self.__dict__["_inherited"] = {n: known[n] for n in INHERITED if n in known}
+        listed = self._kind_groups.listed  # (with_entries sorts them, each kind apart)
+        entries = [*listed.get(SERVICE_ENTRY, ()), *listed.get(WORKLOAD_ENTRY, ())]
         if entries:
             object.__setattr__(self, "registry", with_entries(self.registry, entries))
         default = self.mesh.export_defaults.service
@@ -88,8 +91,6 @@ class PushContext:
         last = previous.registry if previous is not None else None
         if last and last.services is self.registry.services and last.instances is found.instances:
             self.__dict__["registry_memo"] = previous.registry_memo  # a cached_property's slot
-        known = previous.__dict__ if previous is not None else {}  # derived from kinds alone
-        self.__dict__["_inherited"] = {n: known[n] for n in INHERITED if n in known}
 
     @cached_property
     def services(self) -> tuple[Service, ...]:  # the registry's, sorted by hostname

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pilotfish.config.hosts import host_matches, resolve_host
 from pilotfish.config.kinds import (
@@ -255,13 +256,22 @@ def _addresses(endpoints: list[tuple[Endpoint, ...]]) -> set[str]:
 
 def _matches_destination_subnets(push: PushContext) -> bool:
     """Some TCP/TLS route matches on destination subnets (`translate.tcp` reads the endpoint
-    addresses of a service without `addresses` for them)."""
-    for vs in push.virtual_services():
-        if any(m.destination_subnets for r in vs.spec.tcp or () for m in r.match or ()):
-            return True
-        if any(m.destination_subnets for r in vs.spec.tls or () for m in r.match or ()):
-            return True
-    return False
+    addresses of a service without `addresses` for them). Asked again of the very same
+    VirtualServices (a push context keeps the kind's tuple: `model.kind_groups`), the last
+    answer."""
+    global _SUBNETS
+    found, last = push.virtual_services(), _SUBNETS
+    if last[0] is not found:
+        last = _SUBNETS = (found, any(_subnet_match(vs.spec) for vs in found))
+    return last[1]
+
+
+def _subnet_match(spec: Any) -> bool:
+    routes = (*(spec.tcp or ()), *(spec.tls or ()))
+    return any(m.destination_subnets for r in routes for m in r.match or ())
+
+
+_SUBNETS: tuple[object, bool] = ((), False)  # the last VirtualServices asked about, the answer
 
 
 def outbound_policy_change(push: PushContext, previous: PushContext) -> bool:

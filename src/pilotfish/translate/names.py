@@ -7,7 +7,7 @@ route configurations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER as ADMIN_SELF_CLUSTER
 from pilotfish.type_urls import BOOTSTRAP_CLUSTERS as BOOTSTRAP_CLUSTERS
@@ -50,10 +50,9 @@ def parse_outbound_cluster(name: str) -> tuple[int, str, str] | None:
     return int(parts[1]), parts[2], parts[3]
 
 
-def names_outbound_host(names: Iterable[str], hosts: frozenset[str]) -> bool:
+def names_outbound_host(names: Collection[str], hosts: frozenset[str]) -> bool:
     """Whether one of `names` is an outbound cluster of one of `hosts` (as parsed by
     `parse_outbound_cluster`); names whose last field is none of them are set aside first."""
-    names = tuple(names)
     if hosts.isdisjoint({name.rpartition("|")[2] for name in names}):
         return False
     return any((p := parse_outbound_cluster(n)) is not None and p[2] in hosts for n in names)
