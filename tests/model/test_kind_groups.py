@@ -12,13 +12,12 @@ from typing import Any
 from tests.model.test_push_context import REVIEWS, rule, service
 
 from pilotfish.config import load
+from pilotfish.config.doc_filters import gateway_api_docs, manifest_docs
 from pilotfish.config.kinds import (
     DESTINATION_RULE,
     VIRTUAL_SERVICE,
-    gateway_api_docs,
     is_gateway_api_doc,
     is_manifest_kind,
-    manifest_docs,
 )
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import RegistrySnapshot

@@ -18,7 +18,6 @@ Imports no other pilotfish package (the spec models only for the type checker).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -326,30 +325,6 @@ def kube_resource(group: str, kind: str, many: bool = False) -> str:
 
 def is_manifest_kind(api_version: str, kind: str) -> bool:
     return (api_version, kind) in MANIFEST_KINDS
-
-
-def manifest_docs(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documents of manifest kinds (`is_manifest_kind`), in order; looked at by kind first
-    (every change passes thousands of stored documents here, nearly all Istio's)."""
-    names = _MANIFEST_KIND_NAMES
-    return [
-        d
-        for d in docs
-        if str(d.get("kind")) in names
-        and is_manifest_kind(str(d.get("apiVersion")), str(d.get("kind")))
-    ]
-
-
-def gateway_api_docs(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The (stored) Gateway API documents (`is_gateway_api_doc`), in order; looked at by the
-    start of their apiVersion first."""
-    start = GATEWAY_API_GROUP + "/"
-    return [
-        d for d in docs if str(d.get("apiVersion", "")).startswith(start) and is_gateway_api_doc(d)
-    ]
-
-
-_MANIFEST_KIND_NAMES = frozenset(kind for _, kind in MANIFEST_KINDS)
 
 
 def is_namespaced(kind: str) -> bool:

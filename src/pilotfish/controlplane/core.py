@@ -249,7 +249,11 @@ class ControlPlane(ProxyGenerations):
         objects.update((doc_key(o.raw), o) for o in incoming)
         saved = self._save_generation_state()
         root = self.push.mesh.root_namespace
-        kept = {k: o for k, o in objects.items() if k in keys}
+        kept = (
+            objects
+            if objects.keys() <= keys.keys()
+            else {k: o for k, o in objects.items() if k in keys}
+        )
         self.parsed = Parsed(with_gateway_api(list(kept.values()), merged), manifest, [])
         self._by_key = (self.parsed, kept)  # without the Gateway API's conversion
         try:

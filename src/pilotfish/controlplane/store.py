@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pilotfish.config.doc_filters import manifest_docs
 from pilotfish.config.gateway_api.deployment import owned_by_gateway
-from pilotfish.config.kinds import kube_resource, manifest_docs
+from pilotfish.config.kinds import kube_resource
 from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.config.doc_filters import ids, manifest_docs, same_objects
 from pilotfish.config.gateway_api.deployment import deployment_documents
-from pilotfish.config.kinds import manifest_docs
 from pilotfish.config.load import load
 from pilotfish.config.objects import ConfigObject, Diagnostic, Source
 from pilotfish.config.unenforced import unenforced_notes
@@ -171,9 +171,9 @@ def manifest_of(docs: list[dict[str, Any]]) -> tuple[Manifest, list[Diagnostic]]
     the same objects mean the same manifest) does not parse thousands of them again, and the
     registry keeps the same `Service` objects."""
     chosen = manifest_docs(docs)
-    key = tuple(id(d) for d in chosen)
+    key = ids(chosen)
     known = _recent_manifests.get(key)
-    if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):
+    if known is not None and same_objects(known[0], chosen):
         return known[1][0], list(known[1][1])
     result = parse_manifest((StoredDocument(d) for d in chosen), memo=_parsed)
     for gone in _parsed.keys() - set(key):  # each document parsed once while it is stored

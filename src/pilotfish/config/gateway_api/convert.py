@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pilotfish.config.doc_filters import gateway_api_docs, ids, same_objects
 from pilotfish.config.gateway_api.http_routes import Allowed, rule_route, service_host, sort_routes
 from pilotfish.config.gateway_api.models import (
     GatewaySpec,
@@ -46,7 +47,6 @@ from pilotfish.config.kinds import (
     GATEWAY_NAME_LABEL,
     ISTIO_CLASS_NAME,
     ISTIO_KINDS,
-    gateway_api_docs,
     is_gateway_api_doc,
 )
 from pilotfish.config.objects import ConfigMeta, ConfigObject, GroupVersionKind, Source
@@ -363,9 +363,9 @@ def istio_objects(docs: list[dict[str, Any]]) -> list[ConfigObject[Any]]:
     chosen = gateway_api_docs(docs)
     if chosen:  # a route's ServiceEntry parent (`l4_routes`) is read from these
         chosen += [d for d in docs if d.get("kind") == "ServiceEntry"]
-    key = tuple(id(d) for d in chosen)
+    key = ids(chosen)
     known = _recent.get(key)
-    if known is not None and all(a is b for a, b in zip(known[0], chosen, strict=True)):
+    if known is not None and same_objects(known[0], chosen):
         return known[1]
     found = [converted_object(doc) for doc in convert(chosen)] if chosen else []
     _recent[key] = (chosen, found)
