@@ -114,6 +114,6 @@ def test_the_manifest_reads_both_and_names_a_bad_annotation() -> None:
     assert web.proxy_metadata.over(manifest.mesh.proxy) == ProxyMetadata(600, "ECDSA")
     _, problems = parse_manifest(config.load(MESH % "ED25519", "/m.yaml").others)
     assert [str(p) for p in problems] == [
-        "/m.yaml:13: Workload web at metadata.annotations[proxy.istio.io/config]"
+        "/m.yaml:14: Workload web at metadata.annotations[proxy.istio.io/config]"
         ".proxyMetadata.ECC_SIGNATURE_ALGORITHM: 'ED25519' is not one of ECDSA"
     ]

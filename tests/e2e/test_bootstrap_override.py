@@ -5,7 +5,8 @@ runtime layer is in the sidecar's bootstrap (config_dump) and its Envoy's runtim
 still flows in and out through that sidecar. A ConfigMap that is missing keeps the pod from
 starting, said as the kubelet says it (`get pods`, `get events`), until it is created; a file no
 sidecar could read is said by `apply`. With them, Istio's other pod annotations: the log level
-ones reach the sidecar's Envoy, one with no effect here is warned about by `apply`."""
+ones and ProxyConfig `concurrency` reach the sidecar's Envoy, one with no effect here is warned
+about by `apply`."""
 
 from __future__ import annotations
 
@@ -164,7 +165,8 @@ def test_log_levels_reach_envoy_and_an_annotation_without_effect_is_warned(
         '        sidecar.istio.io/bootstrapOverride: "custom"\n',
         "        sidecar.istio.io/logLevel: debug\n"
         "        sidecar.istio.io/componentLogLevel: 'misc:error'\n"
-        "        sidecar.istio.io/proxyCPULimit: 500m\n",
+        "        sidecar.istio.io/proxyCPULimit: 500m\n"
+        "        proxy.istio.io/config: '{\"concurrency\": 1}'\n",
     )
     applied = mesh.pilotfish("apply", "-f", "-", stdin=app)
     assert applied.returncode == 0, applied.stderr
@@ -177,6 +179,11 @@ def test_log_levels_reach_envoy_and_an_annotation_without_effect_is_warned(
     mesh.wait_for(lambda: _ready(mesh, "loud-v1-0") == "2/2", what="the annotated pod")
     loggers = pilotfish_ok(mesh, "proxy-config", "log", "loud-v1-0")
     assert "  admin: debug\n" in loggers and "  misc: error\n" in loggers, loggers
+    info = pilotfish_ok(
+        mesh, "exec", "loud-v1-0", "-c", "istio-proxy", "--", "curl", "-s",
+        "localhost:15000/server_info",
+    )  # fmt: skip
+    assert json.loads(info)["command_line_options"]["concurrency"] == 1  # ProxyConfig's
     plain = pilotfish_ok(mesh, "proxy-config", "log", "sleep")
     assert "  admin: warning\n" in plain, plain
     assert "Hello version: v1" in _hello(mesh, "loud")

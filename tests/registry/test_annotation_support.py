@@ -46,7 +46,7 @@ def test_each_annotation_without_effect_is_named_with_why() -> None:
         "sidecar.istio.io/inject": "true",  # honoured: nothing to say
         "sidecar.istio.io/interceptionMode": "TPROXY",
         "sidecar.istio.io/rewriteAppHTTPProbers": "false",
-        "proxy.istio.io/config": "{concurrency: 2, terminationDrainDuration: 1s}",
+        "proxy.istio.io/config": "{holdApplicationUntilProxyStarts: true, concurrency: 1}",
         "sidecar.istio.io/status": "{}",  # the injector's mark
         "example.com/other": "x",  # not Istio's
     }
@@ -54,9 +54,9 @@ def test_each_annotation_without_effect_is_named_with_why() -> None:
                               "spec.template.")  # fmt: skip
     at = "spec.template.metadata.annotations"
     assert found == [
-        (f"{at}[proxy.istio.io/config]", "no effect here: field(s) concurrency are not applied "
-         "here (read: terminationDrainDuration, proxyMetadata, proxyStatsMatcher, "
-         "gatewayTopology)"),
+        (f"{at}[proxy.istio.io/config]", "no effect here: field(s) "
+         "holdApplicationUntilProxyStarts are not applied here (read: terminationDrainDuration, "
+         "proxyMetadata, proxyStatsMatcher, gatewayTopology, concurrency)"),
         (f"{at}[sidecar.istio.io/interceptionMode]", "no effect here: 'TPROXY' is not applied: "
          "captured pods (the isolated mode) use REDIRECT, Istio's default; local mode captures "
          "nothing"),
@@ -136,3 +136,30 @@ def test_log_level_annotations_become_envoys_flags_and_bad_levels_are_refused() 
     ]
     _, errors, _ = _parsed("sidecar.istio.io/componentLogLevel: 'upstream:chatty'")
     assert len(errors) == 1 and "[sidecar.istio.io/componentLogLevel]: 'chatty'" in errors[0]
+
+
+def test_concurrency_is_read_and_a_bad_one_refused() -> None:
+    _, _, parsed = _parsed("proxy.istio.io/config: '{concurrency: 1}'")
+    assert [w.concurrency for w in parsed.manifest.workloads] == [1]
+    _, errors, _ = _parsed("proxy.istio.io/config: '{concurrency: -2}'")
+    assert errors == [
+        "m.yaml:11: Deployment web at spec.template.metadata.annotations[proxy.istio.io/config]"
+        ".concurrency: -2 is not a whole number >= 0"
+    ]
+
+
+WORKLOAD = """apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata:
+  name: w
+  annotations: {sidecar.istio.io/logLevel: info, proxy.istio.io/config: '{concurrency: 0}'}
+spec:
+  command: [python, app.py]
+"""
+
+
+def test_a_pilotfish_workload_reads_the_same_annotations() -> None:
+    _, parsed = parse_documents([("w.yaml", WORKLOAD)])
+    assert parsed.ok, parsed.diagnostics
+    (w,) = parsed.manifest.workloads
+    assert (w.log_levels, w.concurrency) == (("info", ""), 0)

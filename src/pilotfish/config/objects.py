@@ -52,13 +52,16 @@ def parent_path(path: str) -> str:
 
 def line_at(lines: Mapping[str, int], path: str, default: int) -> int:
     """Line of a field path such as `spec.http[0].route[1].weight` in a path → line table, or
-    of its nearest ancestor that has one; `default` when nothing matches."""
+    of its nearest ancestor that has one; `default` when nothing matches. A map key written in
+    brackets (`metadata.annotations[sidecar.istio.io/inject]`) is that key's line."""
     candidate = path
     while candidate:
-        found = lines.get(candidate)
+        head, _, key = candidate[:-1].rpartition("[") if candidate.endswith("]") else ("", "", "")
+        keyed = head and not key.isdigit()
+        found = lines.get(f"{head}.{key}" if keyed else candidate)
         if found is not None:
             return found
-        candidate = parent_path(candidate)
+        candidate = head if keyed else parent_path(candidate)
     return default
 
 

@@ -207,6 +207,8 @@ def instance_spec(
         restart_policy=workload.restart_policy,
         default_container=annotations.get(DEFAULT_CONTAINER, ""),
     )  # fmt: skip
+    if workload.concurrency is not None:  # ProxyConfig concurrency (0: one per CPU, as Istio)
+        spec = replace(spec, concurrency=workload.concurrency or ctx.allocatable[0])
     if workload.log_levels is not None:  # sidecar.istio.io/logLevel, componentLogLevel
         level, components = workload.log_levels
         spec = replace(spec, envoy_log_level=level, envoy_component_log_level=components)
@@ -223,6 +225,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
             s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port, s.restarted_at,
             s.bootstrap_override, s.volume_error, s.envoy_log_level, s.envoy_component_log_level,
             s.siblings, s.restart_policy, s.default_container,
+            s.concurrency,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -85,6 +85,22 @@ def annotation_trusted_proxies(
     return None if config is None else trusted_proxies_in(config, ANNOTATION_PATH, errors)
 
 
+def annotation_concurrency(
+    annotations: Mapping[str, str], errors: list[tuple[str, str]]
+) -> int | None:
+    """ProxyConfig `concurrency` of a pod's `proxy.istio.io/config`: Envoy's worker threads, as
+    Istio's agent passes `--concurrency` (0: one per CPU; None: not set, the agent's default).
+    An unreadable annotation is reported by `annotation_drain`, not twice."""
+    config = annotation_proxy_config(annotations, [])
+    if config is None or config.get("concurrency") is None:
+        return None
+    value = config["concurrency"]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        errors.append((f"{ANNOTATION_PATH}.concurrency", f"{value!r} is not a whole number >= 0"))
+        return None
+    return value
+
+
 def annotation_stats_inclusion(
     annotations: Mapping[str, str], errors: list[tuple[str, str]]
 ) -> StatsInclusion:

@@ -23,12 +23,6 @@ from typing import Any
 
 from pilotfish.config.objects import Diagnostic, Level, Source
 from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION, parse_proxy_config_annotation
-from pilotfish.registry.annotation_support import (
-    COMPONENT_LOG_LEVEL,
-    LOG_LEVEL,
-    envoy_log_levels,
-)
-from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE, Override, pod_override
 from pilotfish.registry.drain import (
     annotation_drain,
     annotation_stats_inclusion,
@@ -39,6 +33,7 @@ from pilotfish.registry.images import ImageMap
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_containers import PodContext, parse_container
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
+from pilotfish.registry.sidecar_options import sidecar_options
 from pilotfish.registry.workloads import (
     IMAGES_ANNOTATION,
     INJECT_ANNOTATION,
@@ -163,18 +158,15 @@ def parse_kube_workload(
     drain_errors += [e for e in found if not e[0].endswith(f"[{PROXY_CONFIG_ANNOTATION}]")]
     for path, message in drain_errors:
         error(f"{prefix}{path}", message)
-    levels = _log_levels(notes, prefix, error)
-    override = pod_override(notes, namespace, sources.config_maps) if sources else Override()
-    if override.warning:
-        report("warning", f"{prefix}metadata.annotations[{BOOTSTRAP_OVERRIDE}]", override.warning)
-    if errors or not containers:
+    options = sidecar_options(notes, namespace, sources, prefix, report)
+    if errors or not containers or options is None:
         return None
     first, more = containers[0], tuple(containers[1:])
     labels = _map(pod_meta.get("labels"))
     inject = labels.get(INJECT_ANNOTATION, notes.get(INJECT_ANNOTATION))
     account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
     own_notes = [(k, v) for k, v in notes.items() if k not in PILOTFISH_ANNOTATIONS]
-    return WorkloadSpec(
+    return options.applied(WorkloadSpec(
         name=name,
         namespace=namespace,
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
@@ -195,29 +187,11 @@ def parse_kube_workload(
         proxy_metadata=metadata,
         readiness=first.readiness,
         kind=doc.kind,
-        config_error=config_error or override.missing,
-        bootstrap_override=override.config,
-        log_levels=levels,
-        volume_error=override.missing,
+        config_error=config_error,
         container=first.name,
         more=more,
         restart_policy=policy,
-    )  # fmt: skip
-
-
-def _log_levels(
-    notes: dict[str, str], prefix: str, error: Callable[[str, str], None]
-) -> tuple[str, str] | None:
-    """Envoy's (--log-level, --component-log-level) from `sidecar.istio.io/logLevel` and
-    `componentLogLevel`, as Istio's injector passes them to pilot-agent (None: neither set)."""
-    level, components = notes.get(LOG_LEVEL, ""), notes.get(COMPONENT_LOG_LEVEL, "")
-    for key, alone in ((LOG_LEVEL, (level, "")), (COMPONENT_LOG_LEVEL, ("", components))):
-        try:
-            envoy_log_levels(*alone)
-        except ValueError as exc:
-            error(f"{prefix}metadata.annotations[{key}]", str(exc))
-            return None
-    return envoy_log_levels(level, components) if (level or components) else None
+    ))  # fmt: skip
 
 
 def _containers(

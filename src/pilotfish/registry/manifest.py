@@ -65,6 +65,7 @@ from pilotfish.registry.monitoring import (
     parse_service_monitor,
 )
 from pilotfish.registry.service_entries import external_name_fields
+from pilotfish.registry.sidecar_options import with_sidecar_options
 from pilotfish.registry.types import Service, ServicePort, TlsSecret, protocol_from_port
 from pilotfish.registry.workloads import (
     INJECT_ANNOTATION,
@@ -260,7 +261,8 @@ def _parse_any_workload(
     p: DocParser, doc: RawDocumentLike, images: bool, sources: EnvSources
 ) -> WorkloadSpec | None:
     if doc.kind == "Workload":
-        return _parse_workload(p, doc)
+        found = _parse_workload(p, doc)
+        return with_sidecar_options(found, sources, diagnostics_for(doc, p.diagnostics))
     head = read_meta(p, doc)
     if head is None:
         return None
