@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from pilotfish.agent.config import load_agent_config
-from pilotfish.agent.environment import agent_arguments, agent_environment, env_file_text
+from pilotfish.agent.environment import (
+    agent_arguments,
+    agent_environment,
+    env_file_text,
+    override_file,
+)
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import AppScrape
 from pilotfish.agent.pod_env import AgentConfigError, read_env_file
@@ -279,3 +284,28 @@ def test_what_the_launcher_writes_loads_back_as_the_same_spec(tmp_path: Path, to
     metadata = dict(loaded.extra_metadata)
     assert metadata["INTERCEPTION_MODE"] == "REDIRECT" and metadata["CLUSTER_ID"] == "Kubernetes"
     assert replace(loaded, extra_metadata=()) == spec
+
+
+def test_istio_bootstrap_override_is_read_as_pilot_agent_reads_it(
+    tmp_path: Path, token: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`ISTIO_BOOTSTRAP_OVERRIDE` names a YAML or JSON file (`$(HOST_IP)` replaced): Envoy's
+    `--config-yaml`; a file that cannot be read is logged and Envoy starts without it. What an
+    isolated pod's launcher writes (`override_file`) loads back as the launcher's spec."""
+    path = tmp_path / "custom_bootstrap.json"
+    path.write_text('"admin":\n  "address": "$(HOST_IP)"\n')
+    args = ["--token-path", str(token)]
+    env = base_env(tmp_path) | {"ISTIO_BOOTSTRAP_OVERRIDE": str(path), "HOST_IP": "10.0.0.7"}
+    spec = load_agent_config(args, env).spec
+    assert json.loads(spec.bootstrap_override) == {"admin": {"address": "10.0.0.7"}}
+    env["ISTIO_BOOTSTRAP_OVERRIDE"] = str(tmp_path / "nope")
+    missing = load_agent_config(args, env).spec
+    assert missing.bootstrap_override == ""
+    assert "Failed to read bootstrap override" in caplog.text
+    launched = replace(missing, run_dir=tmp_path / "run", bootstrap_override='{"a": 1}')
+    override_file(launched.run_dir).parent.mkdir(parents=True)
+    override_file(launched.run_dir).write_text(launched.bootstrap_override)
+    written = agent_environment(launched)
+    assert written["ISTIO_BOOTSTRAP_OVERRIDE"] == str(tmp_path / "run" / "custom_bootstrap.json")
+    loaded = load_agent_config(args, base_env(tmp_path) | written).spec
+    assert loaded.bootstrap_override == '{"a": 1}'
