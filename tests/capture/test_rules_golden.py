@@ -15,6 +15,7 @@ from pilotfish.capture.rules import (
     EXCLUDE_OUTBOUND_PORTS,
     INCLUDE_INBOUND_PORTS,
     INCLUDE_OUTBOUND_IP_RANGES,
+    INCLUDE_OUTBOUND_PORTS,
     CaptureError,
     nat_rules,
     settings_for,
@@ -32,6 +33,11 @@ CASES: dict[str, dict[str, str]] = {
     "exclude-outbound-ip-ranges": {EXCLUDE_OUTBOUND_IP_RANGES: "10.96.0.0/12,192.168.1.7"},
     "include-outbound-ip-ranges": {INCLUDE_OUTBOUND_IP_RANGES: "10.0.0.0/8"},
     "include-outbound-ip-ranges-none": {INCLUDE_OUTBOUND_IP_RANGES: ""},
+    # Istio's outbound-ports-include.golden: each port to ISTIO_REDIRECT after the exclusions
+    "include-outbound-ports": {
+        INCLUDE_OUTBOUND_PORTS: "32000,31000",
+        INCLUDE_OUTBOUND_IP_RANGES: "",
+    },
     "all-annotations": {
         EXCLUDE_INBOUND_PORTS: "22",
         EXCLUDE_OUTBOUND_PORTS: "3306",

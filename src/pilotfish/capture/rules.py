@@ -4,17 +4,18 @@
 -i '*' -x '' -b '*' -d 15090,15021,15020`: the injection template's defaults), and
 `settings_for(annotations)` applies a pod's `traffic.sidecar.istio.io/*` annotations
 (`includeInboundPorts`, `excludeInboundPorts`, `includeOutboundIPRanges`,
-`excludeOutboundIPRanges`, `excludeOutboundPorts`) as the template does: excluded inbound ports
-are added to Istio's own (15090, 15021, 15020). `nat_rules(settings)` is the nat table as
-`iptables-restore` input, in Istio's order:
+`excludeOutboundIPRanges`, `excludeOutboundPorts`, `includeOutboundPorts`) as the template does:
+excluded inbound ports are added to Istio's own (15090, 15021, 15020). `nat_rules(settings)` is
+the nat table as `iptables-restore` input, in Istio's order:
 
 - PREROUTING -> ISTIO_INBOUND: 15008 (HBONE) and excluded ports RETURN, the rest (or only the
   included ports) -> ISTIO_IN_REDIRECT -> REDIRECT to 15006;
 - OUTPUT -> ISTIO_OUTPUT: excluded ports RETURN; traffic from 127.0.0.6 RETURN; the proxy's own
   (uid 1337 / gid 1337) connections to a non-127.0.0.1 address on `lo` (the app calling its own
   pod IP through the mesh) go to inbound, other loopback traffic and the proxy's traffic
-  RETURN; 127.0.0.1 RETURN; excluded IP ranges RETURN; then everything (`*`) or only the
-  included ranges -> ISTIO_REDIRECT -> REDIRECT to 15001.
+  RETURN; 127.0.0.1 RETURN; excluded IP ranges RETURN; included ports (`-q`) ->
+  ISTIO_REDIRECT whatever their address; then everything (`*`) or only the included ranges ->
+  ISTIO_REDIRECT -> REDIRECT to 15001.
 
 Pure: no I/O. Raises `CaptureError` naming the annotation for a bad port or CIDR.
 """
@@ -39,12 +40,14 @@ EXCLUDE_INBOUND_PORTS = ANNOTATION_PREFIX + "excludeInboundPorts"
 INCLUDE_OUTBOUND_IP_RANGES = ANNOTATION_PREFIX + "includeOutboundIPRanges"
 EXCLUDE_OUTBOUND_IP_RANGES = ANNOTATION_PREFIX + "excludeOutboundIPRanges"
 EXCLUDE_OUTBOUND_PORTS = ANNOTATION_PREFIX + "excludeOutboundPorts"
+INCLUDE_OUTBOUND_PORTS = ANNOTATION_PREFIX + "includeOutboundPorts"
 ANNOTATIONS = (
     INCLUDE_INBOUND_PORTS,
     EXCLUDE_INBOUND_PORTS,
     INCLUDE_OUTBOUND_IP_RANGES,
     EXCLUDE_OUTBOUND_IP_RANGES,
     EXCLUDE_OUTBOUND_PORTS,
+    INCLUDE_OUTBOUND_PORTS,
 )
 CHAINS = ("ISTIO_INBOUND", "ISTIO_REDIRECT", "ISTIO_IN_REDIRECT", "ISTIO_OUTPUT")
 
@@ -64,6 +67,7 @@ class CaptureSettings:
     include_outbound_ip_ranges: tuple[str, ...] = ("*",)  # -i: "*" or CIDRs
     exclude_outbound_ip_ranges: tuple[str, ...] = ()  # -x
     exclude_outbound_ports: tuple[int, ...] = ()  # -o
+    include_outbound_ports: tuple[int, ...] = ()  # -q: captured whatever their address
 
 
 def parse_ports(text: str, what: str, wildcard: bool = False) -> tuple[str, ...]:
@@ -117,6 +121,9 @@ def settings_for(
     if EXCLUDE_OUTBOUND_PORTS in annotations:
         ports = parse_ports(annotations[EXCLUDE_OUTBOUND_PORTS], EXCLUDE_OUTBOUND_PORTS)
         settings = replace(settings, exclude_outbound_ports=tuple(int(p) for p in ports))
+    if INCLUDE_OUTBOUND_PORTS in annotations:
+        ports = parse_ports(annotations[INCLUDE_OUTBOUND_PORTS], INCLUDE_OUTBOUND_PORTS)
+        settings = replace(settings, include_outbound_ports=tuple(int(p) for p in ports))
     return settings
 
 
@@ -164,6 +171,8 @@ def nat_rules(settings: CaptureSettings) -> str:
     add("-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN")
     for cidr in s.exclude_outbound_ip_ranges:
         add(f"-A ISTIO_OUTPUT -d {cidr} -j RETURN")
+    for included in s.include_outbound_ports:  # Istio's handleOutboundPortsInclude
+        add(f"-A ISTIO_OUTPUT -p tcp --dport {included} -j ISTIO_REDIRECT")
     if s.include_outbound_ip_ranges == ("*",):
         add("-A ISTIO_OUTPUT -j ISTIO_REDIRECT")
     elif s.include_outbound_ip_ranges:

@@ -35,6 +35,7 @@ def iptables_command(
     exclude_inbound: str,
     exclude_outbound: str,
     annotations: list[str],
+    include_outbound: str = "",
     netns: str | None,
     dry_run: bool,
 ) -> int:
@@ -52,6 +53,7 @@ def iptables_command(
             include_inbound_ports=parse_ports(include_inbound, "-b", wildcard=True),
             exclude_inbound_ports=tuple(int(p) for p in parse_ports(exclude_inbound, "-d")),
             exclude_outbound_ports=tuple(int(p) for p in parse_ports(exclude_outbound, "-o")),
+            include_outbound_ports=tuple(int(p) for p in parse_ports(include_outbound, "-q")),
         )
         pairs = {}
         for item in annotations:

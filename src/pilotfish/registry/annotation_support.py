@@ -162,8 +162,7 @@ SUPPORT: dict[str, Support] = {
     "traffic.sidecar.istio.io/excludeOutboundPorts": Support(_Y, "capture rules (isolated mode)"),
     "traffic.sidecar.istio.io/includeInboundPorts": Support(_Y, "capture rules (isolated mode)"),
     "traffic.sidecar.istio.io/includeOutboundIPRanges": Support(_Y, "capture (isolated mode)"),
-    "traffic.sidecar.istio.io/includeOutboundPorts": Support(
-        _N, "not in the capture rules: every outbound port is captured"),
+    "traffic.sidecar.istio.io/includeOutboundPorts": Support(_Y, "capture rules (isolated mode)"),
     "traffic.sidecar.istio.io/kubevirtInterfaces": Support(_N, "no KubeVirt interfaces here"),
     # ---- Service and Namespace annotations
     "alpha.istio.io/canonical-serviceaccounts": Support(

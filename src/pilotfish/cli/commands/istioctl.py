@@ -38,6 +38,7 @@ def iptables(
         str, typer.Option("--local-exclude-ports", "-d")
     ] = "15090,15021,15020",
     exclude_outbound: Annotated[str, typer.Option("--outbound-ports-exclude", "-o")] = "",
+    include_outbound: Annotated[str, typer.Option("--outbound-ports-include", "-q")] = "",
     annotation: Annotated[
         list[str] | None,
         typer.Option("--annotation", help="a pod's traffic.sidecar.istio.io/KEY=VALUE"),
@@ -59,6 +60,7 @@ def iptables(
             include_inbound=include_inbound,
             exclude_inbound=exclude_inbound,
             exclude_outbound=exclude_outbound,
+            include_outbound=include_outbound,
             annotations=annotation or [],
             netns=netns,
             dry_run=dry_run,
