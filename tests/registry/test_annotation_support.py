@@ -112,6 +112,9 @@ def _parsed(notes: str) -> tuple[list[str], list[str], Parsed]:
 def test_apply_warns_naming_file_line_object_and_key() -> None:
     warnings, errors, _ = _parsed("sidecar.istio.io/logLevel: debug")
     assert errors == []
+    # `up DIR` parses without the mesh's namespaces: the same warnings
+    _, up = parse_documents([("m.yaml", DEPLOYMENT.replace("NOTES", ""))])
+    assert [str(d) for d in up.diagnostics if d.level == "warning"] == warnings
     assert warnings == [
         "m.yaml:10: Deployment web at spec.template.metadata.annotations"
         "[sidecar.istio.io/proxyMemoryLimit]: no effect here: no limits are set (local mode "

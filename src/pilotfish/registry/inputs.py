@@ -78,11 +78,7 @@ def parse_documents(
             result.others.append(RawDocument(owned, Source(source), {}))  # Istio's controller's
         for doc in result.others:
             _remember_workdir(doc.data, source)
-            if (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
-                data = _map(doc.data.get("data"))
-                if text := config_map_warning(data):
-                    at = f"data[{OVERRIDE_KEY}]"
-                    diagnostics_for(doc, diagnostics)("warning", at, text)
+            _unapplied_notes(doc, diagnostics)
             if images is not None and is_kube_workload(doc):
                 _resolve(doc, images, diagnostics)
             others.append(doc)
@@ -104,22 +100,37 @@ def _resolve(doc: RawDocument, images: Callable[[], ImageMap], found: list[Diagn
     resolve_images(doc, chosen, diagnostics_for(doc, found))
 
 
+def _unapplied_notes(doc: RawDocument, found: list[Diagnostic]) -> None:
+    """What `apply` (and `up`) say about what a document asks for and gets nothing: Istio's
+    annotations and labels of pods, Services and Namespaces with no effect here
+    (`registry.annotation_support`), a bootstrap override no sidecar can read."""
+    meta = _map(doc.data.get("metadata"))
+    report = diagnostics_for(doc, found)
+    if (doc.api_version, doc.kind) == ("v1", "ConfigMap"):
+        if text := config_map_warning(_map(doc.data.get("data"))):
+            report("warning", f"data[{OVERRIDE_KEY}]", text)
+        return
+    prefix = ""
+    if is_kube_workload(doc) or doc.kind == "Workload":
+        prefix, meta, _ = pod_parts(doc)
+    elif (doc.api_version, doc.kind) not in (("v1", "Namespace"), ("v1", "Service")):
+        return
+    labels, notes = (_map(meta.get(k)) for k in ("labels", "annotations"))
+    for path, text in metadata_warnings(doc.kind, labels, notes, prefix):
+        report("warning", path, text)
+
+
 def _decide_injection(
     docs: list[RawDocument], namespaces: dict[str, dict[str, str]], found: list[Diagnostic]
 ) -> None:
-    """Record each workload's injection decision; warn about a revision no webhook serves and
-    about Istio annotations and labels of pods, Services and Namespaces that have no effect
-    here (`registry.annotation_support`)."""
+    """Record each workload's injection decision; warn about a revision no webhook serves."""
     for doc in docs:
         meta = doc.data.get("metadata")
         if not isinstance(meta, dict):
             continue
         report = diagnostics_for(doc, found)
-        if (doc.api_version, doc.kind) in (("v1", "Namespace"), ("v1", "Service")):
-            labels, notes = (_map(meta.get(k)) for k in ("labels", "annotations"))
-            for path, text in metadata_warnings(doc.kind, labels, notes):
-                report("warning", path, text)
-            if doc.kind == "Namespace" and (text := revision_warning("Namespace", labels, None)):
+        if (doc.api_version, doc.kind) == ("v1", "Namespace"):
+            if text := revision_warning("Namespace", _map(meta.get("labels")), None):
                 report("warning", f"metadata.labels[{REVISION_LABEL}]", text)
             continue
         if not (is_kube_workload(doc) or doc.kind == "Workload"):
@@ -128,8 +139,6 @@ def _decide_injection(
         prefix, pod_meta, _ = pod_parts(doc)
         stamp_injection(meta, pod_meta, namespaces.get(str(namespace)))
         labels, notes = (_map(pod_meta.get(k)) for k in ("labels", "annotations"))
-        for path, text in metadata_warnings(doc.kind, labels, notes, prefix):
-            report("warning", path, text)
         if text := revision_warning(doc.kind, labels, namespaces.get(str(namespace)), notes):
             report("warning", f"{prefix}metadata.labels[{REVISION_LABEL}]", text)
 
