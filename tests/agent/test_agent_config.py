@@ -309,3 +309,27 @@ def test_istio_bootstrap_override_is_read_as_pilot_agent_reads_it(
     assert written["ISTIO_BOOTSTRAP_OVERRIDE"] == str(tmp_path / "run" / "custom_bootstrap.json")
     loaded = load_agent_config(args, base_env(tmp_path) | written).spec
     assert loaded.bootstrap_override == '{"a": 1}'
+
+
+def test_every_containers_probe_reaches_the_agent_process(tmp_path: Path, token: Path) -> None:
+    """ISTIO_KUBE_APP_PROBERS holds every container's rewritten probe, as Istio's injector
+    writes it: the agent inside an isolated pod serves the other containers' too."""
+    first = ReadinessProbe("web", "http", 8080, "/ready")
+    helper = ReadinessProbe("helper", "tcp", 9000)
+    spec = AgentSpec(
+        proxy=Proxy(type=ProxyType.SIDECAR, ip="10.30.1.8", instance="web-0", namespace="shop",
+                    labels=(("app", "web"),), app_ports=((8080, 8080), (9000, 9000))),
+        xds_host="10.30.0.1",
+        xds_port=15010,
+        run_dir=tmp_path / "run",
+        readiness=first,
+        siblings=(AppSpec(("true",), (), str(tmp_path), name="helper", readiness=helper),),
+    )  # fmt: skip
+    env = agent_environment(spec)
+    assert sorted(json.loads(env["ISTIO_KUBE_APP_PROBERS"])) == [
+        "/app-health/helper/readyz", "/app-health/web/readyz",
+    ]  # fmt: skip
+    loaded = load_agent_config(["--token-path", str(token)], {"PATH": "/bin"} | env).spec
+    assert {p.container: p for p in (loaded.readiness, *loaded.served_probes) if p} == {
+        "web": first, "helper": helper,
+    }  # fmt: skip

@@ -83,6 +83,21 @@ spec:
     args: [sh, -c, "echo job ran; exit 3"]
 """
 
+PROBED = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: probed, labels: {{app: probed}}}}
+spec:
+  containers:
+  - name: web
+    image: docker.io/kong/httpbin
+    ports: [{{containerPort: 8084}}]
+  - name: helper
+    image: docker.io/kong/httpbin
+    ports: [{{containerPort: 8085}}]
+    readinessProbe: {{httpGet: {{path: "/status/{status}", port: 8085}}}}
+"""
+
 
 @pytest.fixture(
     scope="module",
@@ -261,6 +276,33 @@ def test_restart_policy_never_leaves_a_container_terminated(mesh: LocalMesh) -> 
         assert ok(mesh, "logs", "batch", "-n", "foo", "-c", "job") == "job ran\n"
     finally:
         ok(mesh, "delete", "-n", "foo", "-f", "-", stdin=ONE_SHOT)
+
+
+def test_each_containers_readiness_probe_holds_the_pod(mesh: LocalMesh) -> None:
+    """A readiness probe of a container past the first is run (in an isolated pod by the agent
+    inside it, `/app-health/helper/readyz` on 15020, as Istio's agent serves every
+    container's): failing, the pod is not Ready; passing, it is."""
+    failing = PROBED.format(status=503)
+    ok(mesh, "apply", "--no-wait", "-n", "foo", "-f", "-", stdin=failing)
+    try:
+        mesh.wait_for(lambda: "probed.foo" in mesh.info["proxies"], timeout=30)
+        row = mesh.info["proxies"]["probed.foo"]
+        mesh.wait_for(lambda: (mesh.proxy("probed.foo").get("containers") or {})["helper"]["pid"])
+        time.sleep(3)  # running, probed, and still not ready
+        assert not mesh.proxy("probed.foo")["ready"], row
+        waited = mesh.pilotfish("wait", "--for=condition=Ready", "pod", "probed", "-n", "foo",
+                                "--timeout=3s")  # fmt: skip
+        assert waited.returncode != 0, waited.stdout
+    finally:
+        ok(mesh, "delete", "-n", "foo", "-f", "-", stdin=failing)
+    passing = PROBED.format(status=200)
+    ok(mesh, "apply", "-n", "foo", "-f", "-", stdin=passing)
+    try:
+        ok(mesh, "wait", "--for=condition=Ready", "pod", "probed", "-n", "foo", "--timeout=60s")
+        listed = ok(mesh, "get", "pods", "-n", "foo", "probed")
+        assert re.search(r"^probed\s+3/3\s+Running\s", listed, re.M), listed
+    finally:
+        ok(mesh, "delete", "-n", "foo", "-f", "-", stdin=passing)
 
 
 def test_deleting_the_pod_stops_every_container(mesh: LocalMesh) -> None:

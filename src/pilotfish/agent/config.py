@@ -58,7 +58,7 @@ from pilotfish.agent.pod_env import (
     log_levels,
     node_metadata,
     pod_ports,
-    readiness,
+    probers,
 )
 from pilotfish.agent.spec import AgentSpec
 from pilotfish.agent.vm_files import VmFilesError
@@ -188,6 +188,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         key_algorithm=key_algorithm(metadata.key_algorithm),
         tls=ca_tls,
     )
+    probes = probers(env.get("ISTIO_KUBE_APP_PROBERS", ""))  # every container's: it serves each
     level, components = log_levels(args.proxyLogLevel, args.proxyComponentLogLevel)
     concurrency = args.concurrency or _int(proxy_config, "concurrency", DEFAULT_CONCURRENCY)
     if concurrency < 1:
@@ -205,7 +206,8 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         app_metrics=app_metrics(env, proxy.app_ports),
         identity=identity,
         termination_drain=termination_drain(drain, None, env_drain_seconds(env)),
-        readiness=readiness(env.get("ISTIO_KUBE_APP_PROBERS", "")),
+        readiness=probes[0] if probes else None,
+        served_probes=probes[1:],
         extra_metadata=(*node_metadata(env), ("PROXY_CONFIG", proxy_config)),
         control_plane_tls=xds_tls,
         bootstrap_override=_bootstrap_override(env),

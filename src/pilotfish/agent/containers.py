@@ -2,9 +2,11 @@
 pod's containers: each started with its own command, env and working directory in the pod's
 network (inside its namespace when it has one, `spec.in_pod`), supervised as the pod's
 `restartPolicy` says, its output kept as a container's (`container_log`) in
-`<run dir>/containers/<name>.log`, ready when its probe passes (else its ports accept
-connections), and stopped with the pod. The in-process `Agent` and the isolated mode's
-`PodAgent` (the kubelet's side of a pod whose agent runs inside it) both hold one.
+`<run dir>/containers/<name>.log`, ready when its probe passes (run here, or by the agent
+inside an isolated pod on 15020 as Istio's agent serves every container's rewritten probe;
+without one, its ports accept connections), and stopped with the pod. The in-process `Agent`
+and the isolated mode's `PodAgent` (the kubelet's side of a pod whose agent runs inside it) both
+hold one.
 
 `container_row` is the one shape of a container's status in `agent.json` and mesh.json.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pilotfish.agent.envoy_admin import listening
+from pilotfish.agent.envoy_admin import http_ok, listening
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.spec import AgentSpec, AppSpec, app_argv, app_env
@@ -52,6 +54,7 @@ def container_row(child: ChildState) -> dict[str, Any]:
 class Siblings:
     spec: AgentSpec
     on_change: Callable[[], None] = lambda: None  # a container started or ended for good
+    probes_at: str = ""  # where an agent inside the pod serves `/app-health/<name>/readyz`
     children: dict[str, ChildState] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
@@ -98,12 +101,18 @@ class Siblings:
             if child is None or process is None or process.returncode is not None:
                 return False
             probe = app.readiness
-            if self.spec.netns:  # in its own namespace: its sockets there
+            if probe is not None and time.monotonic() - child.started_at < (
+                probe.initial_delay_seconds
+            ):
+                return False
+            if probe is not None and self.probes_at:  # run by the agent inside the pod
+                url = f"{self.probes_at}/app-health/{app.name}/readyz"
+                if not await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1):
+                    return False
+            elif self.spec.netns:  # in its own namespace, nothing to probe it: its sockets there
                 if not listening(process.pid, [real.get(p, p) for p in app.ports]):
                     return False
             elif probe is not None:
-                if time.monotonic() - child.started_at < probe.initial_delay_seconds:
-                    return False
                 if not await run_probe(probe, host, real.get(probe.port, probe.port)):
                     return False
             elif not all([await tcp_open(host, real.get(p, p)) for p in app.ports]):

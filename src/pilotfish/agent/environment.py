@@ -75,8 +75,10 @@ def agent_environment(spec: AgentSpec) -> dict[str, str]:
         if identity.ttl_seconds:
             env["SECRET_TTL"] = f"{identity.ttl_seconds}s"
         env.update(_key_variables(identity.key_algorithm))
-    if spec.readiness is not None:
-        env["ISTIO_KUBE_APP_PROBERS"] = json.dumps(app_probers(spec.readiness))
+    probes = [spec.readiness, *(s.readiness for s in spec.siblings), *spec.served_probes]
+    if found := [p for p in probes if p is not None]:  # every container's, as the injector
+        merged = {path: prober for p in found for path, prober in app_probers(p).items()}
+        env["ISTIO_KUBE_APP_PROBERS"] = json.dumps(merged)
     if spec.app_metrics is not None:
         scrape = {"scrape": "true", "port": str(spec.app_metrics.port)}
         env["ISTIO_PROMETHEUS_ANNOTATIONS"] = json.dumps(scrape | {"path": spec.app_metrics.path})

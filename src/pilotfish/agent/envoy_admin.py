@@ -1,5 +1,6 @@
 """Talking to a local Envoy from its agent: readiness on 15021, the admin API on 15000 (drain,
-`/server_info`), and whether a process listens on its ports (read from /proc).
+`/server_info`), an agent's app probes on 15020 (`http_ok`), and whether a process listens on
+its ports (read from /proc).
 
 Blocking calls (the agent runs them in a thread); no proxy variables are honoured: every address
 is the instance's own loopback address (for a captured pod's admin, the pod's own 127.0.0.1:
@@ -30,6 +31,15 @@ def listening(pid: int, ports: list[int]) -> bool:
             if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
                 found.add(int(fields[1].rsplit(":", 1)[1], 16))
     return all(port in found for port in ports)
+
+
+def http_ok(url: str, timeout: float) -> bool:
+    """A GET of `url` (no proxy) answers 200: the agent's `/app-health/<container>/readyz`."""
+    try:
+        with _DIRECT.open(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 def envoy_ready(ip: str) -> bool:

@@ -82,8 +82,9 @@ def app_metrics(env: Mapping[str, str], app_ports: tuple[tuple[int, int], ...]) 
     return app_scrape({keys[k]: v for k, v in data.items() if k in keys}, app_ports)
 
 
-def readiness(text: str) -> ReadinessProbe | None:
-    """The first `/app-health/<container>/readyz` entry of ISTIO_KUBE_APP_PROBERS."""
+def probers(text: str) -> tuple[ReadinessProbe, ...]:
+    """Every `/app-health/<container>/readyz` entry of ISTIO_KUBE_APP_PROBERS, by path."""
+    found: list[ReadinessProbe] = []
     name = "ISTIO_KUBE_APP_PROBERS"
     data = json_value({name: text}, name) or {}
     if not isinstance(data, dict):
@@ -103,13 +104,14 @@ def readiness(text: str) -> ReadinessProbe | None:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise AgentConfigError(f"{name}[{path}]: httpGet or tcpSocket with a port needed")
         if action is tcp:
-            return ReadinessProbe(container, "tcp", port, timeout_seconds=timeout)
+            found.append(ReadinessProbe(container, "tcp", port, timeout_seconds=timeout))
+            continue
         headers = tuple(
             (str(h.get("name", "")), str(h.get("value", "")))
             for h in action.get("httpHeaders") or []
             if isinstance(h, dict)
         )
-        return ReadinessProbe(
+        found.append(ReadinessProbe(
             container,
             "http",
             port,
@@ -117,8 +119,8 @@ def readiness(text: str) -> ReadinessProbe | None:
             scheme=str(action.get("scheme") or "HTTP").upper(),
             headers=headers,
             timeout_seconds=timeout,
-        )
-    return None
+        ))  # fmt: skip
+    return tuple(found)
 
 
 def app_spec(command: list[str], env_file: str, workdir: str) -> AppSpec | None:

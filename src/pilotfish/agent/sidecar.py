@@ -249,14 +249,21 @@ class Agent:
         return all([await tcp_open(host, real) for _, real in proxy.app_ports])
 
     async def app_health(self, container: str) -> bool:
-        """The app's readiness probe (`/app-health/<container>/readyz` on 15020, as Istio's
-        agent serves the rewritten probe): False for another container, before the probe's
-        `initialDelaySeconds`, or when the app does not answer as the probe wants."""
-        probe = self.spec.readiness
-        if probe is None or container != probe.container or self.app.process is None:
+        """A container's readiness probe (`/app-health/<container>/readyz` on 15020, as Istio's
+        agent serves every container's rewritten probe): False for a container without one,
+        before the app's probe's `initialDelaySeconds`, or when the container does not answer
+        as the probe wants."""
+        own = self.spec.readiness
+        others = (*(s.readiness for s in self.spec.siblings), *self.spec.served_probes)
+        probe = next((p for p in (own, *others) if p is not None and p.container == container),
+                     None)  # fmt: skip
+        if probe is None:
             return False
-        if time.monotonic() - self.app.started_at < probe.initial_delay_seconds:
-            return False
+        if probe is own:  # its app's (another container's runs elsewhere: its caller waits)
+            if self.app.process is None:
+                return False
+            if time.monotonic() - self.app.started_at < probe.initial_delay_seconds:
+                return False
         proxy = self.spec.proxy
         host = "127.0.0.1" if self.spec.sidecar else proxy.ip
         real = dict(proxy.app_ports).get(probe.port, probe.port)

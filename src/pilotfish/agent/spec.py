@@ -75,6 +75,8 @@ class AgentSpec:
     siblings: tuple[AppSpec, ...] = ()  # the pod's other containers (`agent.containers`)
     restart_policy: str = "Always"  # the pod's: whether an app container that exits restarts
     default_container: str = ""  # `kubectl.kubernetes.io/default-container` (logs, exec)
+    served_probes: tuple[ReadinessProbe, ...] = ()  # other containers' probes, which run
+    # elsewhere (an isolated pod's kubelet side) and this agent serves on 15020 as Istio's
 
 
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"

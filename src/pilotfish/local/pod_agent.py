@@ -39,7 +39,7 @@ from pilotfish.agent.environment import (
     env_file_text,
     override_file,
 )
-from pilotfish.agent.envoy_admin import envoy_ready, listening
+from pilotfish.agent.envoy_admin import envoy_ready, http_ok, listening
 from pilotfish.agent.metrics import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
 from pilotfish.agent.service_env import tcp_service_env
@@ -100,7 +100,9 @@ class PodAgent:
             supervise(self.agent, self._launch, lambda: self._stopping, self.name)
         )
         if self.spec.siblings:  # started inside the pod, as the kubelet starts its containers
-            self.siblings = Siblings(self.spec)
+            self.siblings = Siblings(
+                self.spec, probes_at=f"http://{self.spec.proxy.ip}:{MERGED_PORT}"
+            )
             self.siblings.start()
 
     async def _launch(self) -> asyncio.subprocess.Process:
@@ -129,7 +131,7 @@ class PodAgent:
             if time.monotonic() - self.agent.started_at < probe.initial_delay_seconds:
                 return False
             url = f"http://{proxy.ip}:{MERGED_PORT}/app-health/{probe.container}/readyz"
-            return await asyncio.to_thread(_get_ok, url, probe.timeout_seconds + 1)
+            return await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1)
         return listening(process.pid, [port for port, _ in proxy.app_ports])
 
     def child_status(self) -> dict[str, Any]:
@@ -187,11 +189,3 @@ class PodAgent:
             await self.siblings.stop()
         if self.bridge is not None:
             await self.bridge.stop()
-
-
-def _get_ok(url: str, timeout: float) -> bool:
-    try:
-        with _DIRECT.open(url, timeout=timeout) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
