@@ -4,18 +4,27 @@ tests), and the lock that lets `make test` spread modules over xdist workers
 
 A module marked `host_network` changes or compares the host's own network state (namespaces,
 links, routes, iptables): it holds an exclusive lock on one machine-wide file for its whole run,
-so no two such modules — from this run's workers or from another checkout's run — overlap."""
+so no two such modules — from this run's workers or from another checkout's run — overlap.
+
+Before the run, `src/` and `samples/` are byte-compiled once (`precompile`): every process the
+end-to-end tests start (each `pilotfish` command, control plane, agent, sample app) imports them,
+and where PYTHONDONTWRITEBYTECODE is set (this CI machine's environment) each would otherwise
+compile every module it imports from source again."""
 
 from __future__ import annotations
 
+import compileall
 import fcntl
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 HOST_NETWORK_LOCK = "/tmp/pilotfish-tests-host-network.lock"
+ROOT = Path(__file__).resolve().parents[1]
+PRECOMPILED = ("src", "samples")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,6 +39,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--update-goldens"):
         os.environ["UPDATE_GOLDENS"] = "1"
+    if not hasattr(config, "workerinput"):  # once, in the controller (or the only process)
+        precompile()
+
+
+def precompile() -> None:
+    """Write the `__pycache__` of the code the tests' subprocesses import, as the first import
+    would without PYTHONDONTWRITEBYTECODE (py_compile writes whatever that says; imports read
+    a cache whose source's mtime and size match, so a stale one is never used). Up to date
+    files are only stat'ed: ~0.1 s of CPU per `pilotfish` command saved, a few seconds spent
+    once."""
+    for folder in PRECOMPILED:
+        compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 @pytest.fixture(scope="module", autouse=True)
