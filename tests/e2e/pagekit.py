@@ -4,6 +4,8 @@ standing for `pilotfish`, and a page's shell text run by bash as a reader pastes
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +43,16 @@ def sh_ok(mesh: LocalMesh, script: str) -> str:
     result = sh(mesh, script)
     assert result.returncode == 0, (script, result.stdout, result.stderr)
     return result.stdout
+
+
+def exported(mesh: LocalMesh, lines: str) -> str:
+    """The page's `export NAME=$(kubectl …)` lines run once, as a reader's one shell session
+    runs them, and what they set as literal `export NAME=VALUE` lines, the prefix for the page's
+    later commands (each `sh` is a new bash: prefixing the page's lines again would run their
+    `kubectl` calls again for the same values)."""
+    names = re.findall(r"^export (\w+)=", lines, re.M)
+    assert names, lines
+    echo = "".join(f'printf "%s\\0" "{name}=${name}"\n' for name in names)
+    values = sh_ok(mesh, lines + echo).split("\0")[:-1]
+    assert len(values) == len(names), values
+    return "".join(f"export {shlex.quote(value)}\n" for value in values)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.meshctl import LocalMesh
-from tests.e2e.pagekit import SAMPLES, add_shims, sh, sh_ok
+from tests.e2e.pagekit import SAMPLES, add_shims, exported, sh, sh_ok
 
 HTTPBIN = f"kubectl apply -f {SAMPLES}/httpbin.yaml\n"
 ISTIO_GATEWAY = """
@@ -229,25 +229,26 @@ def _status_line(mesh: LocalMesh, address: str, request: str) -> list[str]:
 def test_istio_apis_tab(mesh: LocalMesh) -> None:
     sh_ok(mesh, HTTPBIN)
     sh_ok(mesh, ISTIO_GATEWAY)
-    listing = sh_ok(mesh, INGRESS + 'kubectl get svc "$INGRESS_NAME" -n "$INGRESS_NS"')
+    session = exported(mesh, INGRESS)  # the page's exports, once
+    listing = sh_ok(mesh, session + 'kubectl get svc "$INGRESS_NAME" -n "$INGRESS_NS"')
     header, row = listing.splitlines()
     assert header.split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
     assert row.split()[:2] == ["istio-ingressgateway", "LoadBalancer"], listing
     assert row.split()[3] == mesh.ingress, listing
     assert "80:80/TCP" in row.split()[4].split(","), listing  # its node port: the port itself
-    ports = sh_ok(mesh, INGRESS + 'echo "$INGRESS_HOST $INGRESS_PORT $SECURE_INGRESS_PORT"')
+    ports = sh_ok(mesh, session + 'echo "$INGRESS_HOST $INGRESS_PORT $SECURE_INGRESS_PORT"')
     assert ports.split() == [mesh.ingress, "80", "443"], ports
-    head = _status_line(mesh, INGRESS, STATUS)
+    head = _status_line(mesh, session, STATUS)
     assert head[0] == "HTTP/1.1 200 OK" and "server: istio-envoy" in head, head
-    assert _status_line(mesh, INGRESS, HEADERS)[0] == "HTTP/1.1 404 Not Found"
+    assert _status_line(mesh, session, HEADERS)[0] == "HTTP/1.1 404 Not Found"
     # "Accessing ingress services using a browser": any host, /headers only
     sh_ok(mesh, BROWSER)
-    headers = sh_ok(mesh, INGRESS + 'curl -s "http://$INGRESS_HOST:$INGRESS_PORT/headers"')
+    headers = sh_ok(mesh, session + 'curl -s "http://$INGRESS_HOST:$INGRESS_PORT/headers"')
     assert f'"Host": "{mesh.ingress}"' in headers, headers
     status = (
         'curl -s -o /dev/null -w "%{http_code}" "http://$INGRESS_HOST:$INGRESS_PORT/status/200"'
     )
-    assert sh_ok(mesh, INGRESS + status) == "404"
+    assert sh_ok(mesh, session + status) == "404"
     # troubleshooting: the Gateway is listed
     gateways = sh_ok(mesh, "kubectl get gateway --all-namespaces").splitlines()
     listed = [line.split()[:2] for line in gateways]
@@ -266,13 +267,14 @@ def test_gateway_api_tab(mesh: LocalMesh) -> None:
     sh_ok(mesh, HTTPBIN)
     waited = sh_ok(mesh, K8S_GATEWAY)
     assert "gateway.gateway.networking.k8s.io/httpbin-gateway condition met" in waited, waited
-    address = sh_ok(mesh, GATEWAY_API_INGRESS + 'echo "$INGRESS_HOST $INGRESS_PORT"').split()
+    session = exported(mesh, GATEWAY_API_INGRESS)  # the page's exports, once
+    address = sh_ok(mesh, session + 'echo "$INGRESS_HOST $INGRESS_PORT"').split()
     assert len(address) == 2 and address[1] == "80", address
-    head = _status_line(mesh, GATEWAY_API_INGRESS, STATUS)
+    head = _status_line(mesh, session, STATUS)
     assert head[0] == "HTTP/1.1 200 OK" and "server: istio-envoy" in head, head
-    assert _status_line(mesh, GATEWAY_API_INGRESS, HEADERS)[0] == "HTTP/1.1 404 Not Found"
+    assert _status_line(mesh, session, HEADERS)[0] == "HTTP/1.1 404 Not Found"
     sh_ok(mesh, K8S_BROWSER)
-    read = GATEWAY_API_INGRESS + 'curl -s "http://$INGRESS_HOST:$INGRESS_PORT/headers"'
+    read = session + 'curl -s "http://$INGRESS_HOST:$INGRESS_PORT/headers"'
     assert f'"Host": "{address[0]}"' in sh_ok(mesh, read)
     cleanup = sh(mesh, K8S_CLEANUP)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
