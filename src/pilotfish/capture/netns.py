@@ -9,7 +9,8 @@ pods reach it; the ingress gateway (on the host too) makes its connections to po
 
 Each pod is a namespace `pf<A>-<name>.<namespace>` with its own loopback and a veth pair: the
 host end `pf<A>h<x>x<y>` on the bridge, the pod end renamed `eth0` with `10.A.x.y/16`. Its
-`/etc/hosts` is `/etc/netns/<ns>/hosts` (what `ip netns exec` shows its processes); its nat
+`/etc/hosts` is `/etc/netns/<ns>/hosts` (what `ip netns exec` shows its processes), its
+`/etc/resolv.conf` names the bridge's address as its cluster DNS (`write_resolv_conf`); its nat
 table gets Istio's rules (`rules.nat_rules`) unless it has no sidecar, then kube-proxy's
 service chains (`services.service_rules`), which `update_services` replaces as endpoints change.
 
@@ -183,6 +184,7 @@ def add_pod(
     if Path(NETNS_RUN / netns).exists():
         remove_pod(netns)
     write_hosts(netns, hosts)
+    write_resolv_conf(netns, bridge.address)
     host = host_link(bridge.block, ip)
     peer = host.replace("h", "p", 1)
     run(["ip", "netns", "add", netns])
@@ -227,6 +229,16 @@ def write_hosts(netns: str, text: str) -> None:
         handle.seek(0)
         handle.truncate()
         handle.write(text)
+
+
+def write_resolv_conf(netns: str, nameserver: str) -> None:
+    """The pod's /etc/resolv.conf: its cluster DNS is the bridge's address, which answers at
+    once that nothing serves DNS there (the host's own nameserver is off the pods' network: a
+    query to it went unanswered, so a lookup the app makes before it serves, such as Python's
+    `getfqdn` of its bind address, held its start for the resolver's timeouts)."""
+    folder = NETNS_ETC / netns
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "resolv.conf").write_text(f"nameserver {nameserver}\n")
 
 
 def remove_pod(netns: str) -> None:
