@@ -276,6 +276,7 @@ def test_what_the_launcher_writes_loads_back_as_the_same_spec(tmp_path: Path, to
         termination_drain=0.5,
         readiness=probe,
         restart_policy="OnFailure",
+        hold_application=True,
     )
     env_file = tmp_path / "app-env.json"
     env_file.write_text(env_file_text(dict(spec.app.env)))  # type: ignore[union-attr]

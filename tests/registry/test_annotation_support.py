@@ -46,7 +46,7 @@ def test_each_annotation_without_effect_is_named_with_why() -> None:
         "sidecar.istio.io/inject": "true",  # honoured: nothing to say
         "sidecar.istio.io/interceptionMode": "TPROXY",
         "sidecar.istio.io/rewriteAppHTTPProbers": "false",
-        "proxy.istio.io/config": "{holdApplicationUntilProxyStarts: true, concurrency: 1}",
+        "proxy.istio.io/config": "{holdApplicationUntilProxyStarts: true, tracing: {}}",
         "sidecar.istio.io/status": "{}",  # the injector's mark
         "example.com/other": "x",  # not Istio's
     }
@@ -55,8 +55,8 @@ def test_each_annotation_without_effect_is_named_with_why() -> None:
     at = "spec.template.metadata.annotations"
     assert found == [
         (f"{at}[proxy.istio.io/config]", "no effect here: field(s) "
-         "holdApplicationUntilProxyStarts are not applied here (read: terminationDrainDuration, "
-         "proxyMetadata, proxyStatsMatcher, gatewayTopology, concurrency)"),
+         "tracing are not applied here (read: terminationDrainDuration, proxyMetadata, "
+         "proxyStatsMatcher, gatewayTopology, concurrency, holdApplicationUntilProxyStarts)"),
         (f"{at}[sidecar.istio.io/interceptionMode]", "no effect here: 'TPROXY' is not applied: "
          "captured pods (the isolated mode) use REDIRECT, Istio's default; local mode captures "
          "nothing"),
@@ -149,6 +149,35 @@ def test_concurrency_is_read_and_a_bad_one_refused() -> None:
         "m.yaml:11: Deployment web at spec.template.metadata.annotations[proxy.istio.io/config]"
         ".concurrency: -2 is not a whole number >= 0"
     ]
+
+
+def test_hold_application_is_the_pods_then_the_meshs_and_a_bad_one_refused() -> None:
+    _, _, parsed = _parsed("proxy.istio.io/config: '{holdApplicationUntilProxyStarts: true}'")
+    assert [w.hold_application for w in parsed.manifest.workloads] == [True]
+    _, _, parsed = _parsed("proxy.istio.io/config: '{concurrency: 1}'")
+    assert [w.hold_application for w in parsed.manifest.workloads] == [None]  # the mesh's
+    _, errors, _ = _parsed("proxy.istio.io/config: '{holdApplicationUntilProxyStarts: yes}'")
+    assert errors == [
+        "m.yaml:11: Deployment web at spec.template.metadata.annotations[proxy.istio.io/config]"
+        ".holdApplicationUntilProxyStarts: 'yes' is not true or false"
+    ]
+    for value, held in (("true", True), ("false", False)):
+        _, mesh = parse_documents([("mesh.yaml", MESH.format(value))])
+        assert mesh.ok and mesh.manifest.mesh.hold_application is held, mesh.diagnostics
+    _, mesh = parse_documents([("mesh.yaml", MESH.format("1"))])
+    assert [(d.path, d.message) for d in mesh.diagnostics] == [
+        ("data.mesh", "defaultConfig.holdApplicationUntilProxyStarts: 1 is not true or false")
+    ]
+
+
+MESH = """apiVersion: v1
+kind: ConfigMap
+metadata: {{name: istio, namespace: istio-system}}
+data:
+  mesh: |
+    defaultConfig:
+      holdApplicationUntilProxyStarts: {}
+"""
 
 
 WORKLOAD = """apiVersion: pilotfish.io/v1alpha1

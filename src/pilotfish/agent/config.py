@@ -68,7 +68,12 @@ from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import parse_proxy_metadata
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, override_json
-from pilotfish.registry.drain import drain_in_proxy_config, env_drain_seconds, termination_drain
+from pilotfish.registry.drain import (
+    drain_in_proxy_config,
+    env_drain_seconds,
+    hold_in_proxy_config,
+    termination_drain,
+)
 from pilotfish.registry.workloads import RESTART_POLICIES
 
 log = logging.getLogger("pilotfish.agent")
@@ -161,6 +166,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
     errors: list[tuple[str, str]] = []
     metadata = parse_proxy_metadata(env, "environment", errors)
     drain = drain_in_proxy_config(proxy_config, "ProxyConfig", errors)
+    hold = hold_in_proxy_config(proxy_config, "ProxyConfig", errors) or False
     if errors:
         raise AgentConfigError("; ".join(f"{where}: {what}" for where, what in errors))
     token = Path(args.token_path)
@@ -212,6 +218,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         control_plane_tls=xds_tls,
         bootstrap_override=_bootstrap_override(env),
         restart_policy=args.restart_policy,
+        hold_application=hold,
     )
     own_level = args.log_output_level.rpartition(":")[2] or "info"
     return AgentConfig(spec, own_level, root, proxy_config)

@@ -44,6 +44,8 @@ def agent_environment(spec: AgentSpec) -> dict[str, str]:
         "concurrency": spec.concurrency,
         "terminationDrainDuration": f"{spec.termination_drain:g}s",
     }
+    if spec.hold_application:
+        proxy_config["holdApplicationUntilProxyStarts"] = True
     env = {
         "POD_NAME": proxy.instance,
         "POD_NAMESPACE": proxy.namespace,

@@ -2,15 +2,18 @@
 `/server_info`), an agent's app probes on 15020 (`http_ok`), and whether a process listens on
 its ports (read from /proc).
 
-Blocking calls (the agent runs them in a thread); no proxy variables are honoured: every address
+Blocking calls (the agent runs them in a thread; `until_envoy_ready` does so itself); no proxy
+variables are honoured: every address
 is the instance's own loopback address (for a captured pod's admin, the pod's own 127.0.0.1:
 `bootstrap.admin_host`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from pilotfish.agent.bootstrap import ADMIN_PORT, HEALTH_PORT
@@ -49,6 +52,16 @@ def envoy_ready(ip: str) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+READY_POLL_SECONDS = 0.1
+
+
+async def until_envoy_ready(ip: str, stopping: Callable[[], bool]) -> None:
+    """Returns once `envoy_ready(ip)`, or once `stopping()` (Istio's `pilot-agent wait`, which
+    holds an app's start: holdApplicationUntilProxyStarts)."""
+    while not stopping() and not await asyncio.to_thread(envoy_ready, ip):
+        await asyncio.sleep(READY_POLL_SECONDS)
 
 
 def admin_get(ip: str, path: str) -> dict[str, object]:

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import logging
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,3 +154,15 @@ def _pack(message: secret_pb2.Secret) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
+
+
+def sds_socket_path(run_dir: Path) -> Path:
+    """`<run dir>/sds.sock`, or a short private folder when that path is too long for a unix
+    socket (108 bytes)."""
+    path = run_dir / "sds.sock"
+    if len(str(path)) < 100:
+        return path
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"pilotfish-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{digest}.sock"

@@ -21,14 +21,11 @@ its run dir.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from pilotfish import __version__
@@ -41,20 +38,27 @@ from pilotfish.agent.bootstrap import (
 )
 from pilotfish.agent.containers import Siblings, container_row
 from pilotfish.agent.environment import envoy_environment
-from pilotfish.agent.envoy_admin import admin_get, admin_post, envoy_ready, listening, live_epoch
+from pilotfish.agent.envoy_admin import (
+    admin_get,
+    admin_post,
+    envoy_ready,
+    listening,
+    live_epoch,
+    until_envoy_ready,
+)
 from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
 from pilotfish.agent.identity import IdentityManager, WorkloadSecret
 from pilotfish.agent.metrics import MERGED_PORT, MergedMetrics
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
-from pilotfish.agent.sds import SdsServer
+from pilotfish.agent.sds import SdsServer, sds_socket_path
 from pilotfish.agent.spec import (
     AgentSpec,
     app_argv,
     app_env,
     dns_resolvers,
     envoy_argv,
-    in_own_namespace,
+    source_address,
     xds_tls,
 )
 from pilotfish.ca.certs import load_certs, summarize
@@ -100,7 +104,8 @@ class Agent:
         if self.spec.volume_error:  # the kubelet leaves every container waiting
             log.warning("%s: not started: %s", self.name, self.spec.volume_error)
             return
-        if self.siblings is not None:
+        held = self.spec.sidecar and self.spec.hold_application
+        if self.siblings is not None and not held:
             self.siblings.start()
         if not self.spec.sidecar:
             if runs_app:
@@ -123,7 +128,7 @@ class Agent:
             extra_metadata=self.spec.extra_metadata,
             xds_tls=xds_tls(self.spec.control_plane_tls),
             stats_filter=self.spec.stats_filter,
-            source_address=_source_address(self.spec),
+            source_address=source_address(self.spec),
             admin_address=self.spec.admin_ip,
             dns_resolvers=dns_resolvers(dict(os.environ)),
             zipkin_cluster=bool(self.spec.bootstrap_override),
@@ -131,7 +136,9 @@ class Agent:
         write_atomically(self.spec.run_dir / "envoy.json", bootstrap_json(settings))
         proxy = self.spec.proxy
         self._tasks.append(asyncio.create_task(self._supervise(self.envoy)))
-        if runs_app:  # else it waits in CreateContainerConfigError, as a kubelet leaves it
+        if held:  # holdApplicationUntilProxyStarts: the app containers once Envoy is ready
+            self._tasks.append(asyncio.create_task(self._apps_once_ready(runs_app)))
+        elif runs_app:  # else it waits in CreateContainerConfigError, as a kubelet leaves it
             self._tasks.append(asyncio.create_task(self._supervise(self.app)))
         if self.spec.netns:  # 15020 is served inside the pod, by `pilotfish agent`
             return
@@ -201,6 +208,18 @@ class Agent:
             **app,
             **({"containers": self.siblings.status()} if self.siblings is not None else {}),
         } | ({"admin": f"{self.spec.admin_ip}:{ADMIN_PORT}"} if self.spec.admin_ip else {})
+
+    async def _apps_once_ready(self, runs_app: bool) -> None:
+        """Istio's holdApplicationUntilProxyStarts: the injector puts the proxy first with a
+        postStart hook that waits for its readiness, so the app containers start after it."""
+        await until_envoy_ready(self.spec.proxy.ip, lambda: self._stopping)
+        if self._stopping:
+            return
+        log.info("%s: Envoy ready: the app starts (holdApplicationUntilProxyStarts)", self.name)
+        if self.siblings is not None:
+            self.siblings.start()
+        if runs_app:
+            await self._supervise(self.app)
 
     async def _supervise(self, child: ChildState) -> None:
         def exited() -> None:
@@ -374,23 +393,3 @@ def declaring_identity_env(proxy: Proxy) -> Proxy:
     variables `_launch` gives its Envoy (`telemetry.identity_env`)."""
     declared = tuple(sorted(identity_env.proxy_environment(proxy).items()))
     return replace(proxy, identity_env=declared)
-
-
-def _source_address(spec: AgentSpec) -> str:
-    """Where a proxy sharing the host's network makes its connections from: its pod's address
-    (as a pod's connections leave from it: the peer a server's policies and logs see), for
-    sidecars and gateways alike (an isolated mesh's ingress gateway has its address on the
-    pods' bridge, `MeshNetwork.gateway_ip`). A pod in its own namespace needs nothing."""
-    return "" if in_own_namespace(spec) else spec.proxy.ip
-
-
-def sds_socket_path(run_dir: Path) -> Path:
-    """`<run dir>/sds.sock`, or a short private folder when that path is too long for a unix
-    socket (108 bytes)."""
-    path = run_dir / "sds.sock"
-    if len(str(path)) < 100:
-        return path
-    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / f"pilotfish-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder / f"{digest}.sock"

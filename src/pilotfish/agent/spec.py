@@ -75,6 +75,7 @@ class AgentSpec:
     siblings: tuple[AppSpec, ...] = ()  # the pod's other containers (`agent.containers`)
     restart_policy: str = "Always"  # the pod's: whether an app container that exits restarts
     default_container: str = ""  # `kubectl.kubernetes.io/default-container` (logs, exec)
+    hold_application: bool = False  # holdApplicationUntilProxyStarts: apps wait for Envoy ready
     served_probes: tuple[ReadinessProbe, ...] = ()  # other containers' probes, which run
     # elsewhere (an isolated pod's kubelet side) and this agent serves on 15020 as Istio's
 
@@ -122,6 +123,14 @@ def envoy_argv(spec: AgentSpec, restart: list[str]) -> list[str]:
 def in_own_namespace(spec: AgentSpec) -> bool:
     """The pod has its own network namespace (its app listens on all its addresses)."""
     return bool(spec.netns) or spec.proxy.captured
+
+
+def source_address(spec: AgentSpec) -> str:
+    """Where a proxy sharing the host's network makes its connections from: its pod's address
+    (as a pod's connections leave from it: the peer a server's policies and logs see), for
+    sidecars and gateways alike (an isolated mesh's ingress gateway has its address on the
+    pods' bridge, `MeshNetwork.gateway_ip`). A pod in its own namespace needs nothing."""
+    return "" if in_own_namespace(spec) else spec.proxy.ip
 
 
 def proxy_variables(ip: str, outbound_port: int, ws_proxy_port: int = 0) -> dict[str, str]:

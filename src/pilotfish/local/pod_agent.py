@@ -39,7 +39,7 @@ from pilotfish.agent.environment import (
     env_file_text,
     override_file,
 )
-from pilotfish.agent.envoy_admin import envoy_ready, http_ok, listening
+from pilotfish.agent.envoy_admin import envoy_ready, http_ok, listening, until_envoy_ready
 from pilotfish.agent.metrics import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
 from pilotfish.agent.service_env import tcp_service_env
@@ -60,6 +60,7 @@ class PodAgent:
     agent: ChildState = field(default_factory=lambda: ChildState("agent"))
     bridge: AdminBridge | None = None
     _task: asyncio.Task[None] | None = None
+    _held: asyncio.Task[None] | None = None  # the other containers' start, held (Istio's hold)
     _stopping: bool = False
     _signalled: bool = False
     siblings: Siblings | None = None  # the pod's other containers: the kubelet runs them
@@ -103,7 +104,15 @@ class PodAgent:
             self.siblings = Siblings(
                 self.spec, probes_at=f"http://{self.spec.proxy.ip}:{MERGED_PORT}"
             )
-            self.siblings.start()
+            if self.spec.sidecar and self.spec.hold_application:  # after the proxy's postStart
+                self._held = asyncio.create_task(self._siblings_once_ready(self.siblings))
+            else:
+                self.siblings.start()
+
+    async def _siblings_once_ready(self, siblings: Siblings) -> None:
+        await until_envoy_ready(self.spec.proxy.ip, lambda: self._stopping)
+        if not self._stopping:
+            siblings.start()
 
     async def _launch(self) -> asyncio.subprocess.Process:
         (self.spec.run_dir / "agent.json").unlink(missing_ok=True)  # the last run's children
@@ -182,9 +191,10 @@ class PodAgent:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._held):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.siblings is not None:  # with the app: after the drain
             await self.siblings.stop()
         if self.bridge is not None:

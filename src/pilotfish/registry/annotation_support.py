@@ -24,7 +24,8 @@ ENVOY_LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical", "o
 LOG_LEVEL = "sidecar.istio.io/logLevel"
 COMPONENT_LOG_LEVEL = "sidecar.istio.io/componentLogLevel"
 PROXY_CONFIG_FIELDS = ("terminationDrainDuration", "proxyMetadata", "proxyStatsMatcher",
-                       "gatewayTopology", "concurrency")  # fmt: skip
+                       "gatewayTopology", "concurrency",
+                       "holdApplicationUntilProxyStarts")  # fmt: skip
 NO_AMBIENT = "there is no ambient data plane (ztunnel, waypoints) here; pods keep their sidecars"
 ONE_CLUSTER = "the mesh is one cluster, one network and one node"
 NO_CONTAINERS = "local mode runs processes, not containers"

@@ -101,6 +101,28 @@ def annotation_concurrency(
     return value
 
 
+HOLD_FIELD = "holdApplicationUntilProxyStarts"
+
+
+def hold_in_proxy_config(config: Any, where: str, errors: list[tuple[str, str]]) -> bool | None:
+    """ProxyConfig `holdApplicationUntilProxyStarts` of a map (None: not set): the pod's app
+    containers start once its sidecar is ready, as Istio's injector orders them."""
+    if not isinstance(config, dict) or config.get(HOLD_FIELD) is None:
+        return None
+    value = config[HOLD_FIELD]
+    if not isinstance(value, bool):
+        errors.append((f"{where}.{HOLD_FIELD}", f"{value!r} is not true or false"))
+        return None
+    return value
+
+
+def annotation_hold(annotations: Mapping[str, str], errors: list[tuple[str, str]]) -> bool | None:
+    """A pod's own `holdApplicationUntilProxyStarts` (None: the mesh's applies). An unreadable
+    annotation is reported by `annotation_drain`, not twice."""
+    config = annotation_proxy_config(annotations, [])
+    return None if config is None else hold_in_proxy_config(config, ANNOTATION_PATH, errors)
+
+
 def annotation_stats_inclusion(
     annotations: Mapping[str, str], errors: list[tuple[str, str]]
 ) -> StatsInclusion:

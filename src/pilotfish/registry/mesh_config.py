@@ -32,7 +32,7 @@ from pilotfish.config.unmarshal import as_istio_reads
 from pilotfish.config.validation.common import Findings
 from pilotfish.config.validation.locality import locality_lb
 from pilotfish.registry.doc_parser import DocParser, read_meta
-from pilotfish.registry.drain import drain_in_proxy_config
+from pilotfish.registry.drain import drain_in_proxy_config, hold_in_proxy_config
 from pilotfish.registry.workloads import RawDocumentLike
 
 
@@ -48,6 +48,7 @@ class MeshSettings:
     locality_lb: LocalityLoadBalancerSetting | None = None  # None: Istio's `{enabled: true}`
     stats_inclusion: StatsInclusion = NOT_SET_STATS  # defaultConfig.proxyStatsMatcher
     prometheus_merge: bool = True  # enablePrometheusMerge
+    hold_application: bool = False  # defaultConfig.holdApplicationUntilProxyStarts
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,12 @@ def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> 
     locality = _locality_lb(mesh.get("localityLbSetting"), errors)
     stats = stats_matcher_in(mesh.get("defaultConfig"), "defaultConfig", errors)
     merge = _prometheus_merge(mesh, errors)
+    hold = hold_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors) or False
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
-    return MeshSettings(str(mode), trust_domain, proxy, drain, exports, locality, stats, merge)
+    return MeshSettings(
+        str(mode), trust_domain, proxy, drain, exports, locality, stats, merge, hold
+    )
 
 
 def _prometheus_merge(mesh: dict[str, Any], errors: list[tuple[str, str]]) -> bool:

@@ -1,7 +1,8 @@
 """What a pod's annotations set on its sidecar, read the same way for Deployments, Pods and
 pilotfish Workloads: Envoy's log levels (`sidecar.istio.io/logLevel` and `componentLogLevel`,
 as Istio's injection template passes them to pilot-agent), its worker threads (ProxyConfig
-`concurrency` in `proxy.istio.io/config`, `registry.drain`) and its bootstrap override
+`concurrency` in `proxy.istio.io/config`, `registry.drain`), whether the app waits for it
+(`holdApplicationUntilProxyStarts`, the same annotation) and its bootstrap override
 (`sidecar.istio.io/bootstrapOverride`, `registry.bootstrap_override`). Pure: no I/O.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from pilotfish.registry.annotation_support import COMPONENT_LOG_LEVEL, LOG_LEVEL, envoy_log_levels
 from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE, Override, pod_override
-from pilotfish.registry.drain import annotation_concurrency
+from pilotfish.registry.drain import annotation_concurrency, annotation_hold
 from pilotfish.registry.env_sources import EnvSources
 from pilotfish.registry.workloads import WorkloadSpec
 
@@ -24,6 +25,7 @@ class SidecarOptions:
     log_levels: tuple[str, str] | None = None  # Envoy's (--log-level, --component-log-level)
     concurrency: int | None = None
     override: Override = field(default_factory=Override)
+    hold: bool | None = None  # holdApplicationUntilProxyStarts (None: the mesh's)
 
     def applied(self, spec: WorkloadSpec) -> WorkloadSpec:
         """`spec` with these options (a missing override ConfigMap keeps the pod waiting)."""
@@ -32,6 +34,7 @@ class SidecarOptions:
             spec,
             log_levels=self.log_levels,
             concurrency=self.concurrency,
+            hold_application=self.hold,
             bootstrap_override=self.override.config,
             volume_error=missing,
             config_error=spec.config_error or missing,
@@ -51,6 +54,7 @@ def sidecar_options(
     errors: list[tuple[str, str]] = []
     levels = _log_levels(notes, errors)
     concurrency = annotation_concurrency(notes, errors)
+    hold = annotation_hold(notes, errors)
     for path, message in errors:
         report("error", f"{prefix}{path}", message)
     if errors:
@@ -60,7 +64,7 @@ def sidecar_options(
     if override.warning:
         path = f"{prefix}metadata.annotations[{BOOTSTRAP_OVERRIDE}]"
         report("warning", path, override.warning)
-    return SidecarOptions(levels, concurrency, override)
+    return SidecarOptions(levels, concurrency, override, hold)
 
 
 def _log_levels(notes: Mapping[str, str], errors: list[tuple[str, str]]) -> tuple[str, str] | None:

@@ -127,6 +127,7 @@ class WorkloadSpec:
     more: tuple[Container, ...] = ()  # the pod's other containers, in its order
     restart_policy: str = "Always"  # the pod's `restartPolicy`: what the kubelet does on exit
     concurrency: int | None = None  # its ProxyConfig's (`registry.drain`); 0: one per CPU
+    hold_application: bool | None = None  # its holdApplicationUntilProxyStarts (None: the mesh's)
 
     def instance_names(self) -> list[str]:
         """`NAME-0` … `NAME-(replicas-1)`; a `v1 Pod` is one instance named as the pod."""
