@@ -189,11 +189,22 @@ def _pod(mesh: LocalMesh, selector: str) -> str:
     return pilotfish_ok(mesh, "get", "pod", "-n", "sample", "-l", selector, "-o", path).strip()
 
 
+_CURL_PODS: dict[Path, str] = {}
+
+
+def _curl_pod(mesh: LocalMesh) -> str:
+    """The curl pod, `NAME.sample`, looked up once per mesh (no test scales or replaces it;
+    `_hello` runs in polling loops, a `pilotfish get` each time was most of their time)."""
+    if mesh.home not in _CURL_PODS:
+        _CURL_PODS[mesh.home] = _pod(mesh, "app=curl") + ".sample"
+    return _CURL_PODS[mesh.home]
+
+
 def _hello(mesh: LocalMesh, n: int) -> Counter[str]:
     """`curl helloworld.sample:5000/hello` from the curl pod, `n` times, through its sidecar
     (as `pilotfish exec -n sample deploy/curl -- curl …` sends it): the versions that
     answered."""
-    sidecar = mesh.proxy(_pod(mesh, "app=curl") + ".sample")
+    sidecar = mesh.proxy(_curl_pod(mesh))
     proxy = f"http://{sidecar['ip']}:15001"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
     seen: Counter[str] = Counter()
@@ -271,7 +282,7 @@ def test_a_locality_left_empty_moves_requests_to_the_next_priority(mesh: LocalMe
 
 
 def _endpoint_count(mesh: LocalMesh) -> int:
-    curl = _pod(mesh, "app=curl") + ".sample"
+    curl = _curl_pod(mesh)
     table = pilotfish_ok(mesh, "proxy-config", "endpoint", curl, "--cluster", CLUSTER)
     return len(table.strip().splitlines()) - 1
 
