@@ -27,6 +27,15 @@ def _mesh(docs: list[dict[str, object]]) -> dict[str, object]:
     return loaded
 
 
+def test_the_hold_value_of_istios_chart_holds_every_app() -> None:
+    _, docs = install_documents(
+        operator_spec([], ["values.global.proxy.holdApplicationUntilProxyStarts=true"])
+    )
+    assert _mesh(docs)["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
+    _, docs = install_documents(operator_spec([], ["profile=default"]))
+    assert "defaultConfig" not in _mesh(docs)
+
+
 def test_set_paths_as_istioctl() -> None:
     tree: dict[str, object] = {}
     set_path(tree, "components.egressGateways[0].enabled", True)

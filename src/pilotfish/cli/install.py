@@ -7,8 +7,9 @@ logs on and 100% trace sampling, `minimal` the control plane only, `empty` nothi
 control plane local mode always runs. Honoured: `spec.profile`, `spec.meshConfig` (as Istio's
 `istio` ConfigMap), `components.ingressGateways`/`egressGateways` (`name`, `namespace`,
 `enabled`, `label`, `k8s.service.ports` — the gateway's Service: the ingress gateway's
-forwards each `port` to its `targetPort` on the ingress address), and `values.global`
-(accepted; local mode has no images or resources to set). Workloads are then added with
+forwards each `port` to its `targetPort` on the ingress address), and `values.global` (its
+`proxy.holdApplicationUntilProxyStarts` becomes the mesh's `defaultConfig` one; the rest accepted:
+local mode has no images or resources to set). Workloads are then added with
 `pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
 `<state-dir>/install/` (the mesh restarts from them). On a running mesh, `install` changes it in
 place (`reinstall`), as istioctl does. `uninstall` stops it all.
@@ -161,6 +162,20 @@ def _refuse_removed(spec: dict[str, Any]) -> None:
             raise InstallError(f"values.{dotted}: {dotted} is removed, use {instead} instead")
 
 
+def _hold_value(spec: dict[str, Any], mesh: dict[str, Any]) -> None:
+    """`values.global.proxy.holdApplicationUntilProxyStarts: true`, which Istio's injection
+    template ORs with the pod's ProxyConfig, becomes the mesh's `defaultConfig` one."""
+    node: Any = spec.get("values")
+    for part in ("global", "proxy", "holdApplicationUntilProxyStarts"):
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not True:
+        return
+    default = mesh.setdefault("defaultConfig", {})
+    if not isinstance(default, dict):
+        raise InstallError("meshConfig.defaultConfig must be a map")
+    default["holdApplicationUntilProxyStarts"] = True
+
+
 def _gateways(spec: dict[str, Any], kind: str, default: bool, name: str) -> list[dict[str, Any]]:
     """Enabled gateways of `components.<kind>` (the profile's one if none are listed)."""
     listed = ((spec.get("components") or {}).get(kind)) or [{"name": name, "enabled": default}]
@@ -185,6 +200,7 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
     mesh: dict[str, Any] = copy.deepcopy(ISTIO_MESH_DEFAULTS)
     _merge(mesh, profile["mesh"])
     _merge(mesh, dict(spec.get("meshConfig") or {}))
+    _hold_value(spec, mesh)
     ingress = _gateways(spec, "ingressGateways", profile["ingress"], "istio-ingressgateway")
     egress = _gateways(spec, "egressGateways", profile["egress"], "istio-egressgateway")
     if len(ingress) > 1 or any(g["name"] != "istio-ingressgateway" for g in ingress):
