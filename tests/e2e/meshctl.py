@@ -12,6 +12,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+ISOLATED_OK = os.geteuid() == 0 and shutil.which("iptables-restore") is not None
+NEEDS_ISOLATION = pytest.mark.skipif(
+    not ISOLATED_OK,
+    reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
+)
+BOTH_MODES = ["shared", pytest.param("isolated", marks=NEEDS_ISOLATION)]
+"""A module fixture's `params`: the host's network, and `up --isolated` (root only)."""
 SERVED_BY = re.compile(r"Reviews served by:\s*<u>([^<]+)</u>")
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh
+from tests.e2e.meshctl import NEEDS_ISOLATION, ROOT, LocalMesh
 
 from pilotfish.capture import netns
 
 pytestmark = [
     pytest.mark.host_network,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("iptables-restore") is None,
-        reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
-    ),
+    NEEDS_ISOLATION,
 ]
 
 INSTALL = """apiVersion: install.istio.io/v1alpha1

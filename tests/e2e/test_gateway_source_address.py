@@ -28,15 +28,13 @@ name the gateways' pod addresses (`get pod ... status.podIP`), each rule on its 
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from tests.e2e.authzkit import raw_http
-from tests.e2e.meshctl import LocalMesh, pilotfish_ok
+from tests.e2e.meshctl import NEEDS_ISOLATION, LocalMesh, pilotfish_ok
 
 CLIENT, OTHER = "127.0.0.10", "127.0.0.11"  # loopback addresses the gateway's client uses
 API_PORT = 8081
@@ -105,10 +103,7 @@ spec:
     to: [{{operation: {{paths: [/status/202]}}}}]
   - to: [{{operation: {{notPaths: [/status/202]}}}}]
 """
-ISOLATED = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("iptables-restore") is None,
-    reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
-)
+ISOLATED = NEEDS_ISOLATION
 
 
 def _ok(mesh: LocalMesh, command: str, stdin: str | None = None) -> str:

@@ -7,15 +7,11 @@ the host's network, and `up --isolated` (a network namespace per pod, its calls 
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, pilotfish_ok
-
-ISOLATED_OK = os.geteuid() == 0 and shutil.which("iptables-restore") is not None
+from tests.e2e.meshctl import BOTH_MODES, LocalMesh, pilotfish_ok
 
 # a client whose first act is a call through its sidecar: the status code goes to its log
 CLIENT = """apiVersion: apps/v1
@@ -49,13 +45,7 @@ data:
 
 @pytest.fixture(
     scope="module",
-    params=[
-        "shared",
-        pytest.param(
-            "isolated",
-            marks=pytest.mark.skipif(not ISOLATED_OK, reason="needs root and iptables"),
-        ),
-    ],
+    params=BOTH_MODES,
 )
 def mesh(tmp_path_factory: pytest.TempPathFactory, request: Any) -> Iterator[LocalMesh]:
     m = LocalMesh(tmp_path_factory.mktemp("home"), None, isolated=request.param == "isolated")

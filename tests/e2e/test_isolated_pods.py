@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, http
+from tests.e2e.meshctl import NEEDS_ISOLATION, LocalMesh, http
 from tests.e2e.mtlskit import RECORD_APP, _service, _workload, recorded
 
 from pilotfish.cli.pods import admin_address
@@ -31,10 +30,7 @@ from pilotfish.local.client import pid_alive
 
 pytestmark = [
     pytest.mark.host_network,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("iptables-restore") is None,
-        reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
-    ),
+    NEEDS_ISOLATION,
 ]
 
 NET = "samples/bookinfo/networking"

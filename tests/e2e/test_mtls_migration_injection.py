@@ -11,20 +11,15 @@ change its running sleep; a pod applied there afterwards gets a sidecar.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, pilotfish_ok
+from tests.e2e.meshctl import NEEDS_ISOLATION, LocalMesh, pilotfish_ok
 
 pytestmark = [
     pytest.mark.host_network,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or shutil.which("iptables-restore") is None,
-        reason="the isolated mode needs root and iptables (network namespaces); CI runs as root",
-    ),
+    NEEDS_ISOLATION,
 ]
 
 STRICT_FOO = """apiVersion: security.istio.io/v1

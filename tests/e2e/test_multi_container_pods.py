@@ -17,21 +17,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.meshctl import ROOT, LocalMesh
+from tests.e2e.meshctl import BOTH_MODES, ROOT, LocalMesh
 
 from pilotfish.local.client import pid_alive
 
 DATA = ROOT / "tests/data/istio-samples"
 DENY_BODY = "denied by ext_authz for not found header `x-ext-authz: allow` in the request"
 GO_LOG = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d "
-ISOLATED_OK = os.geteuid() == 0 and shutil.which("iptables-restore") is not None
 
 # The task's providers, pointing at the authorizer inside httpbin's own pod
 PROVIDERS = """\
@@ -101,15 +99,7 @@ spec:
 
 @pytest.fixture(
     scope="module",
-    params=[
-        "shared",
-        pytest.param(
-            "isolated",
-            marks=pytest.mark.skipif(
-                not ISOLATED_OK, reason="the isolated mode needs root and iptables"
-            ),
-        ),
-    ],
+    params=BOTH_MODES,
 )
 def mesh(tmp_path_factory: pytest.TempPathFactory, request: Any) -> Iterator[LocalMesh]:
     mesh = LocalMesh(tmp_path_factory.mktemp("home"), None, isolated=request.param == "isolated")
