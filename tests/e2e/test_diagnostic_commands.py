@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.e2e.meshctl import LocalMesh, running_mesh
 
-from pilotfish.local.control_plane import control_plane_log
+from pilotfish.local.client import control_plane_log
 
 HEADER = ["ACTIVE SCOPE", "DESCRIPTION", "LOG LEVEL", "STACK TRACE LEVEL"]
 PUSH = re.compile(r"DEBUG pilotfish\.xds: \w+: PUSH for node:\S+ resources:\d+ size:\d+B")

@@ -32,6 +32,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa
 from google.protobuf import json_format
 
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
+from pilotfish.agent.ports import ADMIN_PORT, HEALTH_PORT, STATS_PORT
 from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.config.locality import split
 from pilotfish.config.proxy_stats import NOT_SET, admin_filter
@@ -41,10 +42,6 @@ from pilotfish.telemetry.envoy import alt_stat_name
 from pilotfish.telemetry.exchange import identity_of
 from pilotfish.telemetry.scrape import expand_lua
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER, STATS_SELF_CLUSTER
-
-ADMIN_PORT = 15000
-HEALTH_PORT = 15021
-STATS_PORT = 15090
 
 _HCM = (
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from pilotfish.agent.bootstrap import ADMIN_PORT, HEALTH_PORT
+from pilotfish.agent.ports import ADMIN_PORT, HEALTH_PORT
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

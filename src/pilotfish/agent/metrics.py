@@ -20,10 +20,10 @@ import aiohttp
 from aiohttp import web
 
 from pilotfish.agent.continuity import SeriesKeeper
+from pilotfish.agent.ports import MERGED_PORT
 
 log = logging.getLogger("pilotfish.agent")
 
-MERGED_PORT = 15020
 SCRAPE_ANNOTATION = "prometheus.io/scrape"
 PORT_ANNOTATION = "prometheus.io/port"
 PATH_ANNOTATION = "prometheus.io/path"

@@ -29,13 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pilotfish import __version__
-from pilotfish.agent.bootstrap import (
-    ADMIN_PORT,
-    STATS_PORT,
-    BootstrapSettings,
-    admin_host,
-    bootstrap_json,
-)
+from pilotfish.agent.bootstrap import BootstrapSettings, admin_host, bootstrap_json
 from pilotfish.agent.containers import Siblings, container_row
 from pilotfish.agent.environment import envoy_environment
 from pilotfish.agent.envoy_admin import (
@@ -48,7 +42,8 @@ from pilotfish.agent.envoy_admin import (
 )
 from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
 from pilotfish.agent.identity import IdentityManager, WorkloadSecret
-from pilotfish.agent.metrics import MERGED_PORT, MergedMetrics
+from pilotfish.agent.metrics import MergedMetrics
+from pilotfish.agent.ports import ADMIN_PORT, MERGED_PORT, STATS_PORT
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer, sds_socket_path

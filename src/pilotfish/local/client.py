@@ -183,3 +183,8 @@ def call(
             raise ApiError(f"{method} {path}: HTTP {err.code}") from None
     except (OSError, ValueError) as exc:
         raise ApiError(f"cannot reach the control plane at {api}: {exc}") from None
+
+
+def control_plane_log(state_dir: Path) -> Path:
+    """Where a mesh's control plane writes its output (`logs -n istio-system -l app=istiod`)."""
+    return state_dir / "logs" / "controlplane.log"

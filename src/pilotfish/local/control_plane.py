@@ -19,6 +19,7 @@ import aiohttp
 
 from pilotfish.agent.processes import spawn, terminate
 from pilotfish.local import MeshError
+from pilotfish.local.client import control_plane_log
 from pilotfish.local.network import (
     CP_CONTROLZ_PORT,
     CP_HTTP_PORT,
@@ -29,11 +30,6 @@ from pilotfish.local.network import (
 from pilotfish.state_files import read_admin_token
 
 CONTROL_PLANE_READY_SECONDS = 60  # generous: a loaded 2-core machine takes over 20 s
-
-
-def control_plane_log(state_dir: Path) -> Path:
-    """Where a mesh's control plane writes its output (`logs -n istio-system -l app=istiod`)."""
-    return state_dir / "logs" / "controlplane.log"
 
 
 class ControlPlaneProcess:

@@ -33,6 +33,7 @@ from pilotfish.local.client import mesh_file, pod_status, write_proxy_env
 from pilotfish.local.collectors import TraceCollectors
 from pilotfish.local.control_plane import ControlPlaneProcess
 from pilotfish.local.network import MeshNetwork, load_or_choose
+from pilotfish.local.node import node_allocatable
 from pilotfish.local.pod_agent import PodAgent
 from pilotfish.local.pods import IsolatedPods, check_annotations
 from pilotfish.local.restarts import InPlaceRestarts
@@ -40,7 +41,6 @@ from pilotfish.local.specs import (
     SpecContext,
     agent_spec,
     gateway_proxy,
-    node_allocatable,
     same_workload,
     wanted_specs,
 )

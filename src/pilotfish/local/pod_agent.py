@@ -40,7 +40,7 @@ from pilotfish.agent.environment import (
     override_file,
 )
 from pilotfish.agent.envoy_admin import envoy_ready, http_ok, listening, until_envoy_ready
-from pilotfish.agent.metrics import MERGED_PORT
+from pilotfish.agent.ports import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
 from pilotfish.agent.service_env import tcp_service_env
 from pilotfish.agent.spec import AgentSpec

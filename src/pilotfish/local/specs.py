@@ -3,13 +3,12 @@ ingress gateway's proxy, one `AgentSpec` per workload instance (its address, app
 identity, drain, metrics scrape, readiness), and whether a running instance must be replaced.
 
 The Downward API's per-pod env values (`registry.pod_fields`) are filled in here, per instance.
-Pure apart from choosing app ports (`app_ports`) and new addresses (`MeshNetwork.ip_for`), and
-reading the node's allocatable memory (`node_allocatable`).
+Pure apart from choosing app ports (`app_ports`) and new addresses (`MeshNetwork.ip_for`); the
+node's capacity comes in `SpecContext.allocatable` (`local.node`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,16 +61,6 @@ class SpecContext:
     @property
     def trust_domain(self) -> str:
         return self.settings.trust_domain or DEFAULT_TRUST_DOMAIN
-
-
-def node_allocatable() -> tuple[int, int]:
-    """(CPUs, memory bytes) of the one node, this machine: its capacity, all allocatable (what
-    `get node -o yaml` shows, and a container's `limits.*` left unset in the Downward API)."""
-    total = 0
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            total = int(line.split()[1]) * 1024
-    return os.cpu_count() or 1, total
 
 
 def gateway_proxy(network: MeshNetwork, ingress_address: str) -> Proxy:
