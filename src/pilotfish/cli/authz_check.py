@@ -21,6 +21,7 @@ from typing import Any
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
 from pilotfish.cli.proxy_config import _admin, _section, _table
+from pilotfish.translate.authz.custom import UNMARKED_SUFFIX
 
 RBAC_TYPES = (
     "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
@@ -80,7 +81,8 @@ def policy_rows(dump: dict[str, Any]) -> list[list[str]]:
         if enforced is not None:
             policies = enforced.get("policies") or {}
             for name in policies:
-                add(enforced.get("action", "ALLOW"), *_split(name))
+                if not name.endswith(UNMARKED_SUFFIX):  # a CUSTOM rule's guard: its CUSTOM row
+                    add(enforced.get("action", "ALLOW"), *_split(name))
             if not policies:
                 add(enforced.get("action", "ALLOW"), ANONYMOUS, "0")
         shadow = config.get("shadow_rules") or {}

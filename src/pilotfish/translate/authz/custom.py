@@ -10,9 +10,14 @@ changes no listener, so a kept-alive connection cannot keep the old policy. Only
 rule selects are sent to the provider; dry-run CUSTOM policies are left out, with a warning.
 Fail closed: a provider that is missing or unusable turns its rules into DENY rules
 (`...-deny-due-to-bad-CUSTOM-action`, enforced with the DENY action's rules, as Istio denies
-every matching request); an unreachable provider answers 403 (`failOpen: false`, Istio's
-default) or `statusOnError`. TCP chains of proxies with CUSTOM policies get the gRPC provider's
-network `ext_authz` in the listener (TCP rules live there, as in Istio).
+every matching request). A usable provider's rules are also DENY rules for a request that no
+marking filter marked (`...-deny-unless-marked-for-CUSTOM`): a chain without the providers'
+filters (a connection kept alive from before a provider was declared keeps its old chain until
+its listener's drain ends) fails closed rather than open; where the pair runs, a request its
+rules select is marked and the guard never matches. An unreachable provider answers 403
+(`failOpen: false`, Istio's default) or `statusOnError`. TCP chains of proxies with CUSTOM
+policies get the gRPC provider's network `ext_authz` in the listener (TCP rules live there, as
+in Istio).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pilotfish.translate.authz import providers, rbac
 from pilotfish.translate.authz.scope import is_dry_run
 
 BAD_CUSTOM_SUFFIX = "-deny-due-to-bad-CUSTOM-action"
+UNMARKED_SUFFIX = "-deny-unless-marked-for-CUSTOM"
 DRY_RUN_IGNORED = (
     "istio.io/dry-run on a CUSTOM policy: its rules are neither enforced nor sent to the provider"
 )
@@ -110,6 +116,7 @@ def custom_filters(
             )
         if rules is not None:
             per_route[providers.rbac_filter_name(name)] = providers.marking_rules(rules)
+            http_deny = _unless_marked(http_deny, rules)
         if found.grpc:
             rules, _ = rbac.build_rbac(
                 group, rbac_pb2.RBAC.DENY, tcp=True, notes=tcp_notes, prefix=prefix
@@ -117,6 +124,20 @@ def custom_filters(
             if rules is not None:
                 network.extend(providers.network_pair(found, push, rules))
     return CustomFilters(tuple(http), tuple(network), per_route, http_deny)
+
+
+def _unless_marked(into: rbac_pb2.RBAC | None, rules: rbac_pb2.RBAC) -> rbac_pb2.RBAC:
+    """Each CUSTOM rule, as a DENY of the requests it selects that carry no provider's mark."""
+    deny = into if into is not None else rbac_pb2.RBAC(action=rbac_pb2.RBAC.DENY)
+    unmarked = rbac_pb2.Principal(not_id=rbac_pb2.Principal(metadata=providers.any_mark()))
+    for key, policy in rules.policies.items():
+        guard = deny.policies[key + UNMARKED_SUFFIX]
+        guard.CopyFrom(policy)
+        del guard.principals[:]
+        both = guard.principals.add().and_ids.ids
+        both.add().or_ids.ids.extend(policy.principals)
+        both.add().CopyFrom(unmarked)
+    return deny
 
 
 def _bad_custom(

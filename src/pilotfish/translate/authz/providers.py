@@ -32,6 +32,7 @@ from pilotfish.translate.envoy_pb import duration, pack, seconds_of
 HTTP_EXT_AUTHZ = "envoy.filters.http.ext_authz"
 NETWORK_EXT_AUTHZ = "envoy.filters.network.ext_authz"
 EXT_AUTHZ_STAT_PREFIX = "istio_ext_authz_"
+MARK_KEY = EXT_AUTHZ_STAT_PREFIX + "shadow_effective_policy_id"  # what a marking filter writes
 EXT_AUTHZ_POLICY_PREFIX = "istio-ext-authz-"
 CUSTOM_FILTER_PREFIX = "pilotfish.authz.custom."
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -88,11 +89,7 @@ def _enabled_when(filter_name: str, provider: str) -> metadata_pb2.MetadataMatch
     """Run ext_authz only when the shadow RBAC evaluation matched a rule of this provider."""
     return metadata_pb2.MetadataMatcher(
         filter=filter_name,
-        path=[
-            metadata_pb2.MetadataMatcher.PathSegment(
-                key=EXT_AUTHZ_STAT_PREFIX + "shadow_effective_policy_id"
-            )
-        ],
+        path=[metadata_pb2.MetadataMatcher.PathSegment(key=MARK_KEY)],
         value=value_pb2.ValueMatcher(
             string_match=string_pb2.StringMatcher(prefix=policy_prefix(provider))
         ),
@@ -164,6 +161,16 @@ def http_ext_authz(provider: ExtensionProvider, push: PushContext) -> http_ext_a
             _list_matcher(provider.headers_to_downstream_on_allow)
         )
     return config
+
+
+def any_mark() -> metadata_pb2.MetadataMatcher:
+    """A request some provider's marking filter marked (whichever provider: `_enabled_when`'s
+    key, present)."""
+    return metadata_pb2.MetadataMatcher(
+        filter=HTTP_RBAC,
+        path=[metadata_pb2.MetadataMatcher.PathSegment(key=MARK_KEY)],
+        value=value_pb2.ValueMatcher(present_match=True),
+    )
 
 
 def rbac_filter_name(provider: str) -> str:
