@@ -105,6 +105,20 @@ def _exec(mesh: LocalMesh, *argv: str) -> tuple[int, str, str]:
     return result.returncode, result.stdout, result.stderr
 
 
+def _logged(mesh: LocalMesh, marker: str) -> str:
+    """The newest of the sidecar's last 10 access log lines holding `marker`, once Envoy has
+    written it (it flushes its access log every second: `--file-flush-interval-msec 1000`)."""
+    found: list[str] = []
+
+    def written() -> bool:
+        log = mesh.pilotfish("logs", "sleep", "-c", "istio-proxy").stdout.splitlines()[-10:]
+        found[:] = [x for x in log if marker in x]
+        return bool(found)
+
+    mesh.wait_for(written, 10, f"the access log line of {marker}")
+    return found[-1]
+
+
 def test_registry_only_blocks_then_service_entries_open(
     mesh: LocalMesh, outside: tuple[str, str], pki: Pki, tmp_path: Path
 ) -> None:
@@ -136,9 +150,8 @@ def test_registry_only_blocks_then_service_entries_open(
     _, out, _ = _exec(mesh, "curl", "-sS", "http://httpbin.org/headers")
     seen = json.loads(out)["headers"]
     assert seen["Host"] == "httpbin.org" and seen["Accept"] == "*/*", seen
-    log = mesh.pilotfish("logs", "sleep", "-c", "istio-proxy").stdout.splitlines()[-10:]
-    line = next((x for x in log if '"GET /headers HTTP/1.1" 200' in x), "")
-    assert f'"httpbin.org" "{httpbin}:80" outbound|80||httpbin.org ' in line, log
+    line = _logged(mesh, '"GET /headers HTTP/1.1" 200')
+    assert f'"httpbin.org" "{httpbin}:80" outbound|80||httpbin.org ' in line, line
 
     _apply(mesh, GOOGLE.format(address=google), tmp_path)
     mesh.wait_for(
@@ -148,9 +161,8 @@ def test_registry_only_blocks_then_service_entries_open(
     )
     _, out, err = _exec(mesh, "curl", "-sSI", *ca, "https://www.google.com")
     assert [x for x in out.splitlines() if "HTTP/" in x] == ["HTTP/1.1 200 OK"], out + err
-    log = mesh.pilotfish("logs", "sleep", "-c", "istio-proxy").stdout.splitlines()[-10:]
-    line = next((x for x in log if "outbound|443||www.google.com" in x), "")
-    assert f'"{google}:443" outbound|443||www.google.com ' in line, log
+    line = _logged(mesh, "outbound|443||www.google.com")
+    assert f'"{google}:443" outbound|443||www.google.com ' in line, line
     # local mode: curl tunnels with CONNECT through HTTPS_PROXY, so the line is the HTTP
     # listener's `"CONNECT - HTTP/1.1" 200` where Istio's TCP listener logs `"- - -" 0`
     assert '"CONNECT - HTTP/1.1" 200 ' in line, line
