@@ -116,11 +116,15 @@ def _restart_workload(
     if code:
         print(said.getvalue(), end="", file=sys.stderr)
         return 1
+    before = len(_pods(info, name, namespace))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = running_mesh(state_dir)
         rows = [now["proxies"][key] for key in _pods(now, name, namespace)]
-        if all(float(p.get("created") or 0) >= started and p.get("ready") for p in rows):
+        # The old pods' rows may be gone before the new ones appear: wait for as many again.
+        if len(rows) >= before and all(
+            float(p.get("created") or 0) >= started and p.get("ready") for p in rows
+        ):
             return 0
         time.sleep(0.1)
     raise UserError(f'deployment "{name}": its pods did not start again in {timeout:.0f} s')
