@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
+from typing import Any
+
+from pilotfish.config.mesh_security import MeshMtls, MeshSecurity, parse_mesh_security
 
 
 def test_defaults_are_istios() -> None:
@@ -52,3 +54,31 @@ def test_ext_authz_providers() -> None:
     assert errors == [
         ("extensionProviders[2].envoyExtAuthzGrpc.port", "0 is not a port in [1, 65535]")
     ]
+
+
+def test_mesh_mtls_as_istio_reads_it() -> None:
+    """minProtocolVersion TLSV1_3 is TLS 1.3; TLS_AUTO, TLSV1_2 and unset are 1.2 (Istio's
+    GetMinTLSVersion); cipherSuites are kept; an unknown version or cipher and `ecdhCurves`
+    (which mesh TLS does not support) are reported."""
+    for given, read in [(None, "TLSV1_2"), ("TLS_AUTO", "TLSV1_2"), ("TLSV1_2", "TLSV1_2"),
+                        ("TLSV1_3", "TLSV1_3")]:  # fmt: skip
+        errors: list[tuple[str, str]] = []
+        mesh = {} if given is None else {"meshMTLS": {"minProtocolVersion": given}}
+        assert parse_mesh_security(mesh, errors).mesh_mtls == MeshMtls(read)
+        assert errors == []
+    errors = []
+    bad: dict[str, Any] = {
+        "meshMTLS": {
+            "minProtocolVersion": "TLSV1_1",
+            "ecdhCurves": ["P-256"],
+            "cipherSuites": ["ECDHE-RSA-AES128-GCM-SHA256", "NOPE"],
+        }
+    }
+    found = parse_mesh_security(bad, errors).mesh_mtls
+    assert found == MeshMtls("TLSV1_2", ("ECDHE-RSA-AES128-GCM-SHA256",))
+    assert [path for path, _ in errors] == [
+        "meshMTLS.ecdhCurves",
+        "meshMTLS.minProtocolVersion",
+        "meshMTLS.cipherSuites[1]",
+    ]
+    assert "does not support ECDH curves" in errors[0][1]

@@ -5,13 +5,12 @@ generic --from-file` before the mesh is started (as the page does before `istioc
 Istio's httpbin and curl samples run in `foo` (through `kube-inject`) under a
 STRICT PeerAuthentication, and the workload's chain is read back as the page and Istio's CA
 debugging read it: `proxy-config secret … -o json` (`dynamicActiveSecrets[0]`'s
-`certificateChain.inlineBytes`) and the chain httpbin's sidecar sends in a handshake (the page's
-`openssl s_client -showcerts -connect httpbin.foo:8000`: here the test process dials httpbin's
-pod address, where kube-proxy would send it). Both are the leaf, the plug-in `ca-cert.pem`, then
-`root-cert.pem`, as Istio's agent serves them (proxy-cert-1/2/3 on the page).
-
-The handshake is read in TLS 1.2, where the server's Certificate message travels in the clear (a
-client without a certificate is refused after it, as `s_client` is on the page).
+`certificateChain.inlineBytes`), and the chain httpbin's sidecar sends in a handshake, with the
+page's own lines (`kubectl exec CURL -c istio-proxy -n foo -- openssl s_client -showcerts
+-connect httpbin.foo:8000 > httpbin-proxy-cert.txt`, its `sed` and `awk`, the `openssl x509`
+diffs and `openssl verify`; their scratch files in the page's directory instead of /tmp, where
+parallel runs would share them, and without the page's `sleep 20`). Both are the leaf, the
+plug-in `ca-cert.pem`, then `root-cert.pem`, as Istio's agent serves them (proxy-cert-1/2/3).
 """
 
 from __future__ import annotations
@@ -19,8 +18,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import socket
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok
+from tests.e2e.pagekit import add_shims, sh
 
 from pilotfish.ca import certs
 
@@ -40,7 +38,6 @@ spec:
   mtls:
     mode: STRICT
 """
-HANDSHAKE, CERTIFICATE = 22, 11
 
 
 def _make_certs(folder: Path) -> None:
@@ -67,6 +64,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalMesh, 
     folder = tmp_path_factory.mktemp("certs")
     _make_certs(folder)
     running = LocalMesh(tmp_path_factory.mktemp("home"), None)
+    add_shims(running)
     files = [f"--from-file={folder / 'cluster1' / name}" for name in ("ca-cert.pem",
              "ca-key.pem", "root-cert.pem", "cert-chain.pem")]  # fmt: skip
     assert _ok(running, "create", "namespace", "istio-system") == "namespace/istio-system created\n"
@@ -95,66 +93,22 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
-def _handshake_messages(data: bytes) -> bytes:
-    """The handshake bytes of the TLS records in `data` (whole records only)."""
-    out = b""
-    while len(data) >= 5:
-        kind, length = data[0], int.from_bytes(data[3:5], "big")
-        if len(data) < 5 + length:
-            break
-        if kind == HANDSHAKE:
-            out += data[5 : 5 + length]
-        data = data[5 + length :]
-    return out
-
-
-def _certificate_list(data: bytes) -> list[bytes] | None:
-    """The DER certificates of the TLS 1.2 Certificate message in `data`, None until it came."""
-    messages = _handshake_messages(data)
-    while len(messages) >= 4:
-        kind, length = messages[0], int.from_bytes(messages[1:4], "big")
-        if len(messages) < 4 + length:
-            return None
-        if kind == CERTIFICATE:
-            body, found = messages[7 : 4 + length], []
-            while body:
-                size = int.from_bytes(body[:3], "big")
-                found.append(body[3 : 3 + size])
-                body = body[3 + size :]
-            return found
-        messages = messages[4 + length :]
-    return None
-
-
-def _served_chain(address: str, port: int) -> list[bytes]:
-    """The certificates the server sends in a handshake (the page's `s_client -showcerts`)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    context.maximum_version = ssl.TLSVersion.TLSv1_2
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="httpbin.foo")
-    received = b""
-    with socket.create_connection((address, port), timeout=10) as sock:
-        while _certificate_list(received) is None:
-            try:
-                tls.do_handshake()
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError:  # refused for want of a client certificate: after it
-                pass
-            sock.sendall(outgoing.read())
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-            incoming.write(chunk)
-    found = _certificate_list(received)
-    assert found is not None, f"no Certificate message in {len(received)} bytes"
-    return found
+PAGE_CHECKS = """
+kubectl exec "$(kubectl get pod -l app=curl -n foo -o jsonpath={.items..metadata.name})" -c istio-proxy -n foo -- openssl s_client -showcerts -connect httpbin.foo:8000 > httpbin-proxy-cert.txt
+sed -n '/-----BEGIN CERTIFICATE-----/{:start /-----END CERTIFICATE-----/!{N;b start};/.*/p}' httpbin-proxy-cert.txt > certs.pem
+awk 'BEGIN {counter=0;} /BEGIN CERT/{counter++} { print > "proxy-cert-" counter ".pem"}' < certs.pem
+openssl x509 -in certs/cluster1/root-cert.pem -text -noout > ./root-cert.crt.txt
+openssl x509 -in ./proxy-cert-3.pem -text -noout > ./pod-root-cert.crt.txt
+diff -s ./root-cert.crt.txt ./pod-root-cert.crt.txt
+openssl x509 -in certs/cluster1/ca-cert.pem -text -noout > ./ca-cert.crt.txt
+openssl x509 -in ./proxy-cert-2.pem -text -noout > ./pod-cert-chain-ca.crt.txt
+diff -s ./ca-cert.crt.txt ./pod-cert-chain-ca.crt.txt
+openssl verify -CAfile <(cat certs/cluster1/ca-cert.pem certs/cluster1/root-cert.pem) ./proxy-cert-1.pem
+"""  # noqa: E501 (the page's lines)
 
 
 def test_the_workload_chain_is_the_plugged_in_ca_as_the_page_checks_it(
-    mesh: tuple[LocalMesh, Path],
+    mesh: tuple[LocalMesh, Path], tmp_path: Path
 ) -> None:
     running, folder = mesh
     root = x509.load_pem_x509_certificate((folder / "cluster1" / "root-cert.pem").read_bytes())
@@ -170,8 +124,18 @@ def test_the_workload_chain_is_the_plugged_in_ca_as_the_page_checks_it(
     chain[0].verify_directly_issued_by(ca)  # openssl verify -CAfile <(ca-cert + root-cert)
     ca.verify_directly_issued_by(root)
     assert certs.uri_sans(chain[0]) == ["spiffe://cluster.local/ns/foo/sa/httpbin"]
-    address = str(running.proxy(f"{httpbin}.foo")["ip"])
-    assert _served_chain(address, 8080) == [_der(c) for c in chain]
+    page = tmp_path / "page"  # the page's directory: its `certs/` from the Makefile
+    page.mkdir()
+    (page / "certs").symlink_to(folder)
+    checked = sh(running, PAGE_CHECKS, cwd=page)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout == (
+        "Files ./root-cert.crt.txt and ./pod-root-cert.crt.txt are identical\n"
+        "Files ./ca-cert.crt.txt and ./pod-cert-chain-ca.crt.txt are identical\n"
+        "./proxy-cert-1.pem: OK\n"
+    ), checked.stdout + checked.stderr
+    served = [(page / f"proxy-cert-{n}.pem").read_bytes() for n in (1, 2, 3)]
+    assert [_der(x509.load_pem_x509_certificate(c)) for c in served] == [_der(c) for c in chain]
 
 
 def test_root_cert_configmap_is_the_plugged_in_root(mesh: tuple[LocalMesh, Path]) -> None:

@@ -8,8 +8,9 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
+from pilotfish.config.mesh_security import MeshMtls
 from pilotfish.translate import generate
-from pilotfish.translate.mtls import TRANSPORT_SOCKET_MATCH
+from pilotfish.translate.mtls import SUPPORTED_CIPHERS, TRANSPORT_SOCKET_MATCH
 from pilotfish.translate.peer_authentication import effective_mtls
 
 REVIEWS = {"app": "reviews", "version": "v1"}
@@ -185,3 +186,61 @@ spec:
     )
     assert isinstance(listener, listener_pb2.Listener)
     assert "mtls-tcp" in [c.name for c in listener.filter_chains]
+
+
+def _inbound_tls(mesh_mtls: MeshMtls) -> set[tuple[int, int, tuple[str, ...]]]:
+    from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+    push = bookinfo_push(
+        _policy("ns", "default", "  mtls: {mode: PERMISSIVE}"), mesh_mtls=mesh_mtls
+    )
+    resources = generate(sidecar_for(push, "reviews-v1-0", (9080, 19080)), push)
+    listener = next(
+        m for n, m in resources.listeners.items() if n.startswith("inbound_") and n.endswith("9080")
+    )
+    assert isinstance(listener, listener_pb2.Listener)
+    found = set()
+    for chain in listener.filter_chains:
+        if chain.name != "mtls":
+            continue
+        context = tls_pb2.DownstreamTlsContext()
+        chain.transport_socket.typed_config.Unpack(context)
+        params = context.common_tls_context.tls_params
+        found.add(
+            (
+                params.tls_minimum_protocol_version,
+                params.tls_maximum_protocol_version,
+                tuple(params.cipher_suites),
+            )
+        )
+    return found
+
+
+def test_mesh_mtls_sets_the_inbound_versions_and_ciphers() -> None:
+    """Istio's BuildInboundTLS: TLS 1.2 to 1.3 with Istio's TLS 1.2 ciphers; MeshConfig
+    `meshMTLS.minProtocolVersion: TLSV1_3` (Istio's "Workload Minimum TLS Version" task) refuses
+    TLS 1.2, `meshMTLS.cipherSuites` replace the ciphers."""
+    from envoy.extensions.transport_sockets.tls.v3 import common_pb2
+
+    v12, v13 = common_pb2.TlsParameters.TLSv1_2, common_pb2.TlsParameters.TLSv1_3
+    assert _inbound_tls(MeshMtls()) == {(v12, v13, SUPPORTED_CIPHERS)}
+    assert _inbound_tls(MeshMtls("TLSV1_3")) == {(v13, v13, SUPPORTED_CIPHERS)}
+    chosen = ("ECDHE-RSA-AES128-GCM-SHA256",)
+    assert _inbound_tls(MeshMtls("TLSV1_2", chosen)) == {(v12, v13, chosen)}
+
+
+def test_clients_offer_tls_1_2_to_1_3_as_istios() -> None:
+    """Istio's client contexts (`defaultUpstreamCommonTLSContext`): TLS 1.2 to 1.3 (Envoy's
+    client default stops at 1.2, which a server requiring 1.3 refuses)."""
+    from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
+
+    push = bookinfo_push()
+    resources = generate(sidecar_for(push, "productpage-v1-0", (9080, 19080)), push)
+    cluster = resources.clusters["outbound|9080||reviews.default.svc.cluster.local"]
+    context = tls_pb2.UpstreamTlsContext()
+    cluster.transport_socket_matches[0].transport_socket.typed_config.Unpack(context)
+    params = context.common_tls_context.tls_params
+    assert (params.tls_minimum_protocol_version, params.tls_maximum_protocol_version) == (
+        common_pb2.TlsParameters.TLSv1_2,
+        common_pb2.TlsParameters.TLSv1_3,
+    )

@@ -12,7 +12,8 @@ reset connection is passed on: curl's 000, exit 56, as in the tasks) and a PERMI
 a client with no identity. The one change is the request line: its absolute form (what a client
 sends a proxy) becomes the origin form a client without one sends, and `Proxy-Connection` goes.
 `CONNECT host:port` (https://) is relayed the same way. A host that is no service is dialled as
-given. Nothing of this runs for a pod with a sidecar, nor in an isolated mesh.
+given. Nothing of this runs for a pod with a sidecar, nor in an isolated mesh. `service_endpoint`
+is kube-proxy's choice alone, also used by `cli.openssl_shim`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ import socket
 import struct
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilotfish.agent.service_env import registry_services
 from pilotfish.cli.netcat import is_named
 from pilotfish.state_files import STORE_FILE
+
+if TYPE_CHECKING:
+    from pilotfish.registry.types import Service
 
 HEAD_LIMIT = 65536
 CONNECT_TIMEOUT = 10.0
@@ -59,28 +64,8 @@ class ClusterNetwork:
             threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def endpoint(self, host: str, port: int) -> tuple[str, int]:
-        """Where kube-proxy would send HOST:PORT: a ready pod of that service at its target
-        port; HOST:PORT itself when it names no service of the mesh."""
-        service = next((s for s in self.services if is_named(s, host, self.namespace)), None)
-        spec = service.port(port) if service is not None else None
-        if service is None or spec is None or service.from_service_entry:
-            return host, port
-        try:
-            proxies = json.loads(self.mesh_file.read_text()).get("proxies", {}).values()
-        except (OSError, ValueError):
-            proxies = []
-        wanted = dict(service.selector)
-        ready = [
-            str(p["ip"])
-            for p in proxies
-            if p.get("namespace") == service.namespace
-            and p.get("ready")
-            and p.get("type") == "sidecar"
-            and wanted.items() <= dict(p.get("labels") or {}).items()
-        ]
-        if not ready:
-            raise ConnectionRefusedError(f"service {host} has no ready endpoint")
-        return random.choice(ready), spec.target_port
+        """Where kube-proxy would send HOST:PORT (`service_endpoint`)."""
+        return service_endpoint(self.services, self.mesh_file, self.namespace, host, port)
 
     def _relay(self, client: socket.socket) -> None:
         with contextlib.ExitStack() as stack:
@@ -118,6 +103,34 @@ class ClusterNetwork:
             back.start()
             _pipe(client, upstream)
             back.join()
+
+
+def service_endpoint(
+    services: Sequence[Service], mesh_file: Path, namespace: str, host: str, port: int
+) -> tuple[str, int]:
+    """Where kube-proxy would send HOST:PORT dialled from a pod of NAMESPACE: a ready pod of
+    that service at its target port (where its sidecar listens, or its app when it has none);
+    HOST:PORT itself when it names no service of the mesh (or a ServiceEntry's host)."""
+    service = next((s for s in services if is_named(s, host, namespace)), None)
+    spec = service.port(port) if service is not None else None
+    if service is None or spec is None or service.from_service_entry:
+        return host, port
+    try:
+        proxies = json.loads(mesh_file.read_text()).get("proxies", {}).values()
+    except (OSError, ValueError):
+        proxies = []
+    wanted = dict(service.selector)
+    ready = [
+        str(p["ip"])
+        for p in proxies
+        if p.get("namespace") == service.namespace
+        and p.get("ready")
+        and p.get("type") == "sidecar"
+        and wanted.items() <= dict(p.get("labels") or {}).items()
+    ]
+    if not ready:
+        raise ConnectionRefusedError(f"service {host} has no ready endpoint")
+    return random.choice(ready), spec.target_port
 
 
 def _read_head(sock: socket.socket) -> bytes:

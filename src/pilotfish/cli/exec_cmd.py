@@ -4,7 +4,10 @@ The local analogue of `kubectl exec`: the command's outbound HTTP goes through t
 (HTTP_PROXY/HTTPS_PROXY point at its outbound port; a pod without a sidecar gets cluster DNS and
 kube-proxy's part instead, `pilotfish.cli.cluster_network`), `localhost:15000` (Envoy's admin),
 `localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its
-own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container. POD is
+own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container; there
+(and in a pod without a sidecar) `openssl s_client -connect SERVICE:PORT` reaches a pod of the
+service as kube-proxy would (`pilotfish.cli.openssl_shim`). As kubectl, the command reads stdin
+only with `-i`. POD is
 named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or an app
 container (by its name; a pod's one app also by its `app` label or workload name); all see the
 same network, as containers of a pod do. An app container's commands get its declared `env` too
@@ -96,6 +99,23 @@ def pilot_agent_shim(state_dir: Path) -> Path:
     return bin_dir
 
 
+def direct_shim(state_dir: Path) -> Path:
+    """A `bin/direct/` for the PATH of commands whose connections kube-proxy, not a sidecar,
+    would take (the `istio-proxy` container's, a pod's without a sidecar; local mode only):
+    `openssl` (`pilotfish.cli.openssl_shim`)."""
+    bin_dir = state_dir / "bin" / "direct"
+    shim = bin_dir / "openssl"
+    body = (
+        "from pilotfish.cli.openssl_shim import main\n"
+        f"sys.exit(main(sys.argv[1:], {str(state_dir)!r}, {str(bin_dir)!r}))"
+    )
+    text = f"#!{sys.executable}\nimport sys\n{body}\n"
+    if not shim.exists() or shim.read_text() != text:
+        write_atomically(shim, text)
+    shim.chmod(0o755)
+    return bin_dir
+
+
 def curl_home(state_dir: Path) -> Path:
     """A `CURL_HOME` whose `.curlrc` says `suppress-connect-headers`: `curl -I`/`-i`/`-D -` of an
     `https://` URL print only the server's response, as in a pod whose traffic is captured,
@@ -130,8 +150,10 @@ def pod_env(
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy",)}
     state_dir = Path(info["state_dir"])
     declared = declared_env(proxy, container)
-    shims = str(pilot_agent_shim(state_dir))
-    path = os.pathsep.join([shims, declared.get("PATH") or env.get("PATH", os.defpath)])
+    shims = [str(pilot_agent_shim(state_dir))]
+    if not proxy.get("netns") and (container in PROXY_ALIASES or not proxy.get("sidecar", True)):
+        shims.insert(0, str(direct_shim(state_dir)))  # kube-proxy's part: openssl s_client
+    path = os.pathsep.join([*shims, declared.get("PATH") or env.get("PATH", os.defpath)])
     if proxy.get("netns"):  # captured: no proxy variables at all
         env = {k: v for k, v in env.items() if not k.lower().endswith("_proxy")}
         if proxy.get("sidecar", True):  # as the istio-proxy container's environment says
@@ -159,7 +181,10 @@ def exec_command(
     state_dir: Path,
     container: str | None = None,
     namespace: str | None = None,
+    stdin: bool = False,
 ) -> int:
+    """Run `argv` in the pod; `stdin` (kubectl's `-i`): pass this terminal's input, else the
+    command reads none (an `openssl s_client` ends after its handshake, as under kubectl)."""
     if not argv:
         print("error: say what to run: pilotfish exec POD -- CMD [ARGS…]", file=sys.stderr)
         return 1
@@ -185,7 +210,9 @@ def exec_command(
         network = ClusterNetwork(info, proxy)  # no sidecar: kube-proxy's part, for this command
         env.update(proxy_variables(proxy["ip"], network.port))
     try:
-        code = subprocess.call(argv, env=env, group=group, cwd=workdir)
+        code = subprocess.call(
+            argv, env=env, group=group, cwd=workdir, stdin=None if stdin else subprocess.DEVNULL
+        )
     except FileNotFoundError:
         print(f"error: {argv[0]}: command not found", file=sys.stderr)
         return 127

@@ -4,8 +4,11 @@ Honoured fields, with Istio's names and defaults: `pathNormalization.normalizati
 (default; DEFAULT means BASE), MERGE_SLASHES, DECODE_AND_MERGE_SLASHES),
 `defaultConfig.gatewayTopology.numTrustedProxies` (0), `trustDomainAliases` (none) and the
 `extensionProviders` of kind `envoyExtAuthzHttp` / `envoyExtAuthzGrpc` (the providers CUSTOM
-AuthorizationPolicies delegate to). Other provider kinds belong to `mesh_telemetry`. Parsing never
-raises: problems come back as (field path, message) pairs.
+AuthorizationPolicies delegate to), and `meshMTLS` (`MeshMtls`: the TLS a sidecar's inbound mTLS
+accepts; `minProtocolVersion` TLS_AUTO (default: TLS 1.2), TLSV1_2 or TLSV1_3, `cipherSuites`
+(default: Istio's list, `translate.mtls`); `ecdhCurves` is refused, as Istio's validation refuses
+it). Other provider kinds belong to `mesh_telemetry`. Parsing never raises: problems come back as
+(field path, message) pairs.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pilotfish.config.ciphers import is_valid_cipher_suite
+
 NORMALIZATIONS = ("NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES")
+MESH_TLS_VERSIONS = ("TLS_AUTO", "TLSV1_2", "TLSV1_3")  # MeshConfig.TLSConfig.TLSProtocol
 EXT_AUTHZ_KINDS = ("envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 Errors = list[tuple[str, str]]
 
@@ -47,11 +53,23 @@ class ExtAuthzProvider:
 
 
 @dataclass(frozen=True)
+class MeshMtls:
+    """MeshConfig `meshMTLS`, as Istio's BuildInboundTLS reads it for a sidecar's inbound mTLS."""
+
+    min_version: str = "TLSV1_2"  # TLSV1_2 | TLSV1_3 (TLS_AUTO and unset read as Istio's 1.2)
+    cipher_suites: tuple[str, ...] = ()  # (): Istio's default list (`translate.mtls`)
+
+
+DEFAULT_MESH_MTLS = MeshMtls()
+
+
+@dataclass(frozen=True)
 class MeshSecurity:
     path_normalization: str = "BASE"
     ext_authz_providers: tuple[ExtAuthzProvider, ...] = ()
     num_trusted_proxies: int = 0
     trust_domain_aliases: tuple[str, ...] = ()
+    mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS
 
 
 def _strings(value: Any, path: str, errors: Errors) -> tuple[str, ...]:
@@ -143,7 +161,37 @@ def parse_mesh_security(mesh: dict[str, Any], errors: Errors) -> MeshSecurity:
                     _provider(str(entry.get("name") or ""), kind, entry[kind], path, errors)
                 )
     return MeshSecurity(
-        mode, tuple(providers), _trusted_proxies(mesh, errors), _aliases(mesh, errors)
+        mode,
+        tuple(providers),
+        _trusted_proxies(mesh, errors),
+        _aliases(mesh, errors),
+        _mesh_mtls(mesh.get("meshMTLS"), errors),
+    )
+
+
+def _mesh_mtls(mesh_mtls: Any, errors: Errors) -> MeshMtls:
+    """`meshMTLS` as Istio reads it: `minProtocolVersion` TLSV1_3 is TLS 1.3, anything else TLS
+    1.2 (`GetMinTLSVersion`); `cipherSuites` replace the default list (a name BoringSSL does not
+    know is reported and left out: Envoy would refuse the listener)."""
+    if mesh_mtls is None:
+        return MeshMtls()
+    if not isinstance(mesh_mtls, dict):
+        errors.append(("meshMTLS", "must be a map"))
+        return MeshMtls()
+    if mesh_mtls.get("ecdhCurves") is not None:
+        message = "mesh TLS does not support ECDH curves configuration"
+        errors.append(("meshMTLS.ecdhCurves", message))
+    version = mesh_mtls.get("minProtocolVersion", "TLS_AUTO")
+    if version not in MESH_TLS_VERSIONS:
+        message = f"{version!r} is not one of {', '.join(MESH_TLS_VERSIONS)}"
+        errors.append(("meshMTLS.minProtocolVersion", message))
+    ciphers = _strings(mesh_mtls.get("cipherSuites"), "meshMTLS.cipherSuites", errors)
+    for index, name in enumerate(ciphers):
+        if not is_valid_cipher_suite(name):
+            errors.append((f"meshMTLS.cipherSuites[{index}]", f"{name!r} is not a cipher suite"))
+    return MeshMtls(
+        "TLSV1_3" if version == "TLSV1_3" else "TLSV1_2",
+        tuple(dict.fromkeys(c for c in ciphers if is_valid_cipher_suite(c))),
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN
-from pilotfish.config.mesh_security import ExtAuthzProvider
+from pilotfish.config.mesh_security import DEFAULT_MESH_MTLS, ExtAuthzProvider, MeshMtls
 from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.models.networking.destination_rule import LocalityLoadBalancerSetting
 from pilotfish.registry.mesh_config import ExportDefaults
@@ -60,6 +60,7 @@ class MeshConfig:
     extension_providers: tuple[ExtAuthzProvider, ...] = ()
     num_trusted_proxies: int = 0  # defaultConfig.gatewayTopology.numTrustedProxies
     trust_domain_aliases: tuple[str, ...] = ()
+    mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS  # meshMTLS: the TLS of a sidecar's inbound mTLS
     export_defaults: ExportDefaults = field(default_factory=ExportDefaults)
     filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
     on_demand_clusters: bool = False  # PILOTFISH_ON_DEMAND_CLUSTERS (translate.on_demand)
@@ -86,6 +87,7 @@ class MeshConfig:
             extension_providers=security.ext_authz_providers,
             num_trusted_proxies=security.num_trusted_proxies,
             trust_domain_aliases=security.trust_domain_aliases,
+            mesh_mtls=security.mesh_mtls,
             trust_domain=manifest.mesh.trust_domain or cls.trust_domain,
             trace_collector_address=trace_collector_address,
             export_defaults=manifest.mesh.export_defaults,

@@ -187,6 +187,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             path_normalization=normalization,
             mode=mode,
             trust_domain=push.mesh.trust_domain,
+            mesh_mtls=push.mesh.mesh_mtls,
             sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
             config=config_path(sidecar.meta) if sidecar is not None else "",
         )

@@ -23,6 +23,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN
+from pilotfish.config.mesh_security import DEFAULT_MESH_MTLS, MeshMtls
 from pilotfish.translate import mtls, names
 from pilotfish.translate.authz.normalization import DEFAULT as DEFAULT_NORMALIZATION
 from pilotfish.translate.authz.normalization import apply_normalization
@@ -134,13 +135,15 @@ def inbound_filter_chains(
     trust_domain: str = DEFAULT_TRUST_DOMAIN,
     sniffed: bool = False,
     config: str = "",
+    mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS,
 ) -> list[lc_pb2.FilterChain]:
     """Filter chains of one inbound port, selected by transport protocol and ALPN as the
     PeerAuthentication `mode` asks (`mtls`). `policy_filters` (HTTP) and `network_filters` (TCP)
     are authorization's. `sniffed`: the port's protocol is detected, as Istio's for a Service
     port that names none: HTTP chains for HTTP streams, TCP chains for the rest. `config`: the
     Sidecar whose `ingress` made the port, named in each chain's `istio` metadata as Istio
-    does (`istio_metadata.config_path`; "" for none)."""
+    does (`istio_metadata.config_path`; "" for none). `mesh_mtls`: the TLS versions and ciphers
+    of the mesh's inbound mTLS (MeshConfig `meshMTLS`)."""
     manager = http_connection_manager(
         f"inbound_0.0.0.0_{container_port}",
         names.inbound_route_config(container_port),
@@ -158,11 +161,13 @@ def inbound_filter_chains(
     tcp_filters = [*network_filters, lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))]
     if sniffed:
         chains = mtls.sniffed_chains(
-            [hcm_filter(manager)], tcp_filters, mode, trust_domain=trust_domain
+            [hcm_filter(manager)], tcp_filters, mode, trust_domain=trust_domain, mesh_mtls=mesh_mtls
         )
     else:
         filters = [hcm_filter(manager)] if http else tcp_filters
-        chains = mtls.inbound_chains(filters, mode, http=http, trust_domain=trust_domain)
+        chains = mtls.inbound_chains(
+            filters, mode, http=http, trust_domain=trust_domain, mesh_mtls=mesh_mtls
+        )
     for chain in chains if config else ():
         set_config(chain.metadata, config)
     return chains

@@ -10,7 +10,9 @@ Inbound (per port, Istio's filter-chain matches, a `tls_inspector` in front):
 - a port whose protocol is detected (`sniffed_chains`): each of these split in an HTTP and a TCP
   chain, by the client's ALPN inside mTLS and by Envoy's `http_inspector` in plaintext.
 The server proves itself with the workload certificate (`default` over SDS) and requires a
-client certificate from the trust bundle (`ROOTCA`) naming an identity of this trust domain.
+client certificate from the trust bundle (`ROOTCA`) naming an identity of this trust domain, in
+TLS 1.2 (with Istio's `SUPPORTED_CIPHERS`) or 1.3, as Istio's `BuildInboundTLS`; MeshConfig
+`meshMTLS` may raise the minimum to 1.3 and replace the ciphers (`inbound_tls_params`).
 
 Outbound: `ISTIO_MUTUAL` always originates mTLS; with no DestinationRule TLS setting, auto mTLS
 (Istio's default) sends mTLS to endpoints labelled `tlsMode: istio` (those with a sidecar whose
@@ -41,6 +43,7 @@ from pilotfish.ca.identity import (
     WORKLOAD_SECRET,
     trust_domain_prefix,
 )
+from pilotfish.config.mesh_security import DEFAULT_MESH_MTLS, MeshMtls
 from pilotfish.translate.envoy_pb import duration, pack
 from pilotfish.translate.peer_authentication import DISABLE, PERMISSIVE, STRICT
 
@@ -77,13 +80,46 @@ def sds_secret(name: str) -> secret_pb2.SdsSecretConfig:
     return secret_pb2.SdsSecretConfig(name=name, sds_config=source)
 
 
+MIN_VERSIONS = {
+    "TLSV1_2": common_pb2.TlsParameters.TLSv1_2,
+    "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
+}
+"""`MeshMtls.min_version` (`meshMTLS.minProtocolVersion`, as Istio reads it) for Envoy."""
+SUPPORTED_CIPHERS = (
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-GCM-SHA256",
+)
+"""The TLS 1.2 ciphers Istio's sidecars accept inbound unless `meshMTLS.cipherSuites` says."""
+
+
+def inbound_tls_params(mesh_mtls: MeshMtls) -> common_pb2.TlsParameters:
+    """A sidecar's inbound mTLS versions and ciphers (Istio's `BuildInboundTLS`)."""
+    return common_pb2.TlsParameters(
+        tls_minimum_protocol_version=MIN_VERSIONS[mesh_mtls.min_version],
+        tls_maximum_protocol_version=common_pb2.TlsParameters.TLSv1_3,
+        cipher_suites=mesh_mtls.cipher_suites or SUPPORTED_CIPHERS,
+    )
+
+
+def client_tls_params() -> common_pb2.TlsParameters:
+    """What every client TLS context of Istio's says (`defaultUpstreamCommonTLSContext`): TLS 1.2
+    to 1.3 (Envoy's client default stops at 1.2), for ISTIO_MUTUAL and for DestinationRule
+    SIMPLE/MUTUAL origination alike."""
+    return common_pb2.TlsParameters(
+        tls_minimum_protocol_version=common_pb2.TlsParameters.TLSv1_2,
+        tls_maximum_protocol_version=common_pb2.TlsParameters.TLSv1_3,
+    )
+
+
 def _common_context(
-    sans: Sequence[common_pb2.SubjectAltNameMatcher],
+    sans: Sequence[common_pb2.SubjectAltNameMatcher], params: common_pb2.TlsParameters
 ) -> tls_pb2.CommonTlsContext:
     context = tls_pb2.CommonTlsContext(
-        tls_params=common_pb2.TlsParameters(
-            tls_minimum_protocol_version=common_pb2.TlsParameters.TLSv1_2
-        ),
+        tls_params=params,
         tls_certificate_sds_secret_configs=[sds_secret(WORKLOAD_SECRET)],
     )
     combined = context.combined_validation_context
@@ -101,8 +137,14 @@ def _uri_matcher(exact: str = "", prefix: str = "") -> common_pb2.SubjectAltName
     )
 
 
-def downstream_context(trust_domain: str, http: bool) -> tls_pb2.DownstreamTlsContext:
-    common = _common_context([_uri_matcher(prefix=trust_domain_prefix(trust_domain))])
+def downstream_context(
+    trust_domain: str, http: bool, params: common_pb2.TlsParameters | None = None
+) -> tls_pb2.DownstreamTlsContext:
+    """Istio's mTLS server context; `params`: a sidecar's `inbound_tls_params` (a gateway's
+    ISTIO_MUTUAL server: TLS 1.2 and up, Envoy's ciphers)."""
+    if params is None:
+        params = common_pb2.TlsParameters(tls_minimum_protocol_version=MIN_VERSIONS["TLSV1_2"])
+    common = _common_context([_uri_matcher(prefix=trust_domain_prefix(trust_domain))], params)
     common.alpn_protocols.extend(("h2", "http/1.1") if http else MTLS_TCP_ALPN)
     return tls_pb2.DownstreamTlsContext(
         common_tls_context=common,
@@ -117,7 +159,12 @@ def tls_inspector() -> lc_pb2.ListenerFilter:
 
 
 def inbound_chains(
-    filters: Sequence[lc_pb2.Filter], mode: str, *, http: bool, trust_domain: str
+    filters: Sequence[lc_pb2.Filter],
+    mode: str,
+    *,
+    http: bool,
+    trust_domain: str,
+    mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS,
 ) -> list[lc_pb2.FilterChain]:
     """The filter chains of one inbound port under `mode`, each with the same `filters`."""
     plaintext = lc_pb2.FilterChain(
@@ -133,7 +180,8 @@ def inbound_chains(
         filters=filters,
     )
     mtls.transport_socket.name = TLS_SOCKET
-    mtls.transport_socket.typed_config.CopyFrom(pack(downstream_context(trust_domain, http)))
+    context = downstream_context(trust_domain, http, inbound_tls_params(mesh_mtls))
+    mtls.transport_socket.typed_config.CopyFrom(pack(context))
     if mode == STRICT:
         return [mtls]
     mtls.filter_chain_match.application_protocols.extend(MTLS_TCP_ALPN + MTLS_HTTP_ALPN)
@@ -155,6 +203,7 @@ def sniffed_chains(
     mode: str,
     *,
     trust_domain: str,
+    mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS,
 ) -> list[lc_pb2.FilterChain]:
     """Istio's inbound chains for a port whose protocol is detected (a Service port with no
     protocol name prefix nor appProtocol): HTTP when the stream is HTTP, TCP otherwise. Inside
@@ -176,7 +225,7 @@ def sniffed_chains(
             )
             chain.transport_socket.name = TLS_SOCKET
             chain.transport_socket.typed_config.CopyFrom(
-                pack(downstream_context(trust_domain, http))
+                pack(downstream_context(trust_domain, http, inbound_tls_params(mesh_mtls)))
             )
             chains.append(chain)
     if mode == STRICT:
@@ -252,8 +301,9 @@ def upstream_context(
     service_accounts: Sequence[str], sni: str, *, http: bool, http2: bool
 ) -> tls_pb2.UpstreamTlsContext:
     """Istio's ISTIO_MUTUAL client context: the workload certificate, the trust bundle, the
-    server's identity checked against the service's accounts (secure naming)."""
-    common = _common_context([_uri_matcher(exact=sa) for sa in sorted(set(service_accounts))])
+    server's identity checked against the service's accounts (secure naming), TLS 1.2 to 1.3."""
+    sans = [_uri_matcher(exact=sa) for sa in sorted(set(service_accounts))]
+    common = _common_context(sans, client_tls_params())
     if not http:
         common.alpn_protocols.extend(MTLS_TCP_ALPN)
     else:

@@ -2,7 +2,8 @@
 
 DISABLE (or no tls) leaves the connection plaintext. SIMPLE originates TLS: the server is verified
 against `caCertificates` (a file; the system bundle when unset, no check with
-`insecureSkipVerify`), `subjectAltNames` are matched as DNS or URI SANs, `sni` is sent. MUTUAL
+`insecureSkipVerify`), `subjectAltNames` are matched as DNS or URI SANs, `sni` is sent, in TLS
+1.2 to 1.3 as Istio's clients (`mtls.client_tls_params`). MUTUAL
 adds the client's `clientCertificate` / `privateKey` files. Certificates are referenced by file
 name, as Istio's sidecars read them; nothing here touches the file system. ISTIO_MUTUAL (mesh
 certificates over SDS) is `mesh_tls`.
@@ -32,6 +33,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate import credentials
 from pilotfish.translate.envoy_pb import pack
+from pilotfish.translate.mtls import client_tls_params
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking.destination_rule import ClientTLSSettings
@@ -50,6 +52,7 @@ def upstream_tls_context(tls: ClientTLSSettings | None) -> tls_pb2.UpstreamTlsCo
     if tls.sni:
         context.sni = tls.sni
     common = context.common_tls_context
+    common.tls_params.CopyFrom(client_tls_params())
     if not tls.insecure_skip_verify:
         validation = common.validation_context
         validation.trusted_ca.filename = tls.ca_certificates or SYSTEM_CA_BUNDLE

@@ -165,7 +165,7 @@ def exec_(
     ] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
     stdin: Annotated[
-        bool, typer.Option("--stdin", "-i", help="accepted (stdin is passed)")
+        bool, typer.Option("--stdin", "-i", help="pass stdin to the command (else it reads none)")
     ] = False,
     tty: Annotated[
         bool, typer.Option("--tty", "-t", help="accepted (the terminal is kept)")
@@ -174,7 +174,7 @@ def exec_(
     """Run a command as if inside POD: its HTTP goes out through that pod's sidecar."""
     from pilotfish.cli.exec_cmd import exec_command
 
-    exit_with(exec_command(pod, command or [], state.state_dir, container, namespace))
+    exit_with(exec_command(pod, command or [], state.state_dir, container, namespace, stdin))
 
 
 @app.command()
