@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pilotfish.model.node import IDENTITY_ENV_KEY
+from pilotfish import __version__
+from pilotfish.model.node import IDENTITY_ENV_KEY, VERSION_KEY
 from pilotfish.telemetry.exchange import identity
 from pilotfish.telemetry.identity_env import environment
 
@@ -52,6 +53,7 @@ class Instance:
             "PILOTFISH_APP_PORTS": f"{PORT}:{app_port or 20000 + hash(self.name) % 20000}",
             "PILOTFISH_OUTBOUND_PORT": "15001",
             "PILOTFISH_GATEWAY_ADDRESS": "",
+            VERSION_KEY: __version__,
             # the identity variables the agent gives its Envoy (`telemetry.identity_env`)
             IDENTITY_ENV_KEY: environment(identity(self.labels, self.workload, self.namespace)),
         }

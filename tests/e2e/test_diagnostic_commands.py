@@ -1,7 +1,7 @@
 """istioctl's diagnostic commands from Istio's Operations > Diagnostic Tools pages, on one real
 mesh (httpbin, then sleep): "Component Logging"'s `istioctl admin log` lists the control plane's
 scopes and changes what it really logs; "ControlZ"'s `istioctl dashboard controlz` opens its
-introspection page on 9876."""
+introspection page on 9876; the control plane's metrics page (15014) is istiod's."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import LocalMesh, http, running_mesh
 
+from pilotfish import __version__
 from pilotfish.local.client import control_plane_log
 
 HEADER = ["ACTIVE SCOPE", "DESCRIPTION", "LOG LEVEL", "STACK TRACE LEVEL"]
@@ -66,6 +67,15 @@ def push_to_httpbin(mesh: LocalMesh) -> None:
         changed = mesh.pilotfish("apply", "-f", "-", stdin=STRICT)
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert "converged: no proxy" not in changed.stdout, changed.stdout
+
+
+def test_the_metrics_page_counts_proxies_by_their_version_as_istiod(mesh: LocalMesh) -> None:
+    """`pilot_xds{version}`: every connected proxy under its agent's version (its node's
+    ISTIO_VERSION, as pilot-agent sends it), and no series istiod does not export."""
+    text = http(f"{mesh.info['api']}/metrics").body
+    proxies = len(mesh.info["proxies"])
+    assert f'pilot_xds{{version="{__version__}"}} {proxies}.0' in text, text
+    assert 'version="unknown"' not in text and "_created" not in text, text
 
 
 def test_admin_log_lists_scopes_and_a_level_change_changes_the_log(mesh: LocalMesh) -> None:

@@ -10,6 +10,7 @@ from tests.xds.xds_testlib import (
     delta_request,
     eds_cluster,
     endpoints,
+    every_type_changed,
     listener,
     mesh_snapshot,
     only_response,
@@ -105,6 +106,18 @@ def _messages(type_url: str) -> dict[str, Message]:
 def test_unchanged_snapshot_pushes_nothing() -> None:
     stream = synced_stream()
     assert stream.push(mesh_snapshot(LISTEN, BACKEND), 3.0).responses == ()
+
+
+def test_a_change_of_every_type_is_pushed_in_envoys_order() -> None:
+    """CDS, EDS, LDS, RDS (Istio's push order), each with only its changed resource."""
+    stream = synced_stream()
+    output = stream.push(every_type_changed(LISTEN, OTHER_BACKEND), 3.0)
+    assert [(r.type_url, r.resource_names) for r in output.responses] == [
+        (CLUSTER, ("backend",)),
+        (ENDPOINT, ("backend",)),
+        (LISTENER, ("http",)),
+        (ROUTE, ("local",)),
+    ]
 
 
 def test_cluster_change_resends_its_endpoints() -> None:

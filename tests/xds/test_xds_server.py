@@ -132,6 +132,12 @@ async def _sotw_scenario(tmp_path: Path) -> None:
             assert 'pilot_proxy_convergence_time_bucket{le="0.1"}' in text
             assert 'pilot_xds_push_time_bucket{le="0.01",type="rds"}' in text
             assert 'pilot_proxy_queue_time_bucket{le="0.1"}' in text
+            # istiod's help texts, and no `_created` series (prometheus_client's, not istiod's)
+            assert (
+                "# HELP pilot_total_xds_rejects Total number of XDS responses from pilot "
+                "rejected by proxy.\n" in text
+            ), text
+            assert "_created" not in text, text
             queued = registry.get_sample_value("pilot_proxy_queue_time_count")
             assert queued is not None and queued >= 1
             call.cancel()

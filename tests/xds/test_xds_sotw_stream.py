@@ -7,6 +7,7 @@ from tests.xds.xds_testlib import (
     LISTEN,
     OTHER_BACKEND,
     endpoints,
+    every_type_changed,
     listener,
     mesh_snapshot,
     only_response,
@@ -179,6 +180,13 @@ def test_endpoints_resent_after_cluster_change_even_if_unchanged() -> None:
     assert eds.resource_names == ("backend",)
     assert eds.version == last[ENDPOINT].version  # same content, new nonce
     assert eds.nonce != last[ENDPOINT].nonce
+
+
+def test_a_change_of_every_type_is_pushed_in_envoys_order() -> None:
+    """CDS, EDS, LDS, RDS (Istio's push order): a listener never names a cluster Envoy lacks."""
+    stream, _ = synced_stream()
+    output = stream.push(every_type_changed(LISTEN, OTHER_BACKEND), 3.0)
+    assert [r.type_url for r in output.responses] == [CLUSTER, ENDPOINT, LISTENER, ROUTE]
 
 
 def test_only_changed_types_are_pushed_and_unchanged_snapshot_is_not() -> None:

@@ -121,6 +121,19 @@ def mesh_snapshot(
     )
 
 
+def every_type_changed(listen: tuple[str, int], backend: tuple[str, int]) -> Snapshot:
+    """`mesh_snapshot` of `listen` and another backend with each of its four types changed: the
+    listener's port, the route (a direct answer), the cluster's timeout and the endpoints."""
+    return Snapshot(
+        {
+            LISTENER: {"http": listener("http", listen[0], listen[1] + 1, "local")},
+            ROUTE: {"local": route_direct("local", "changed")},
+            CLUSTER: {"backend": eds_cluster("backend", 900)},
+            ENDPOINT: {"backend": endpoints("backend", backend)},
+        }
+    )
+
+
 def sotw_request(
     type_url: str,
     names: list[str] | tuple[str, ...] = (),

@@ -7,15 +7,19 @@ SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
 a `ws://` proxy listener) and PILOTFISH_GATEWAY_ADDRESS;
 PILOTFISH_DELTA_XDS ("true") says the agent's Envoy speaks delta ADS;
 INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures; PROXY_CONFIG
-(Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` when the pod sets it.
+(Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` when the pod sets it;
+ISTIO_VERSION (Istio's: the agent's own version) is pilotfish's version, the `version` label of
+the control plane's `pilot_xds` gauge.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pilotfish import __version__
 from pilotfish.model.proxy import Proxy
 
+VERSION_KEY = "ISTIO_VERSION"
 DELTA_XDS_KEY = "PILOTFISH_DELTA_XDS"
 WS_PROXY_KEY = "PILOTFISH_WS_PROXY_PORT"
 IDENTITY_ENV_KEY = "PILOTFISH_IDENTITY_ENV"  # {variable: value}: `telemetry.identity_env`
@@ -34,6 +38,7 @@ def node_metadata(proxy: Proxy) -> dict[str, Any]:
             "PILOTFISH_APP_PORTS": ",".join(f"{c}:{a}" for c, a in proxy.app_ports),
             "PILOTFISH_OUTBOUND_PORT": str(proxy.outbound_port),
             "PILOTFISH_GATEWAY_ADDRESS": proxy.gateway_address,
+            VERSION_KEY: __version__,
         }
         | ({WS_PROXY_KEY: str(proxy.ws_proxy_port)} if proxy.ws_proxy_port else {})
         | ({"INTERCEPTION_MODE": proxy.interception} if proxy.interception else {})

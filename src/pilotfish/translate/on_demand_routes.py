@@ -1,5 +1,5 @@
-"""On-demand virtual hosts (VHDS; pilotfish's option, beyond Istio: `PILOTFISH_ON_DEMAND_ROUTES`
-=true turns it on, `model.mesh`): a sidecar's `http_proxy` route configuration holds no
+"""On-demand virtual hosts (VHDS; pilotfish's default, beyond Istio: `PILOTFISH_ON_DEMAND_ROUTES`
+=false turns it off, `model.mesh`): a sidecar's `http_proxy` route configuration holds no
 service's virtual host up front; Envoy asks for the one a request needs.
 
 How: the route configuration a delta sidecar is sent (`up_front`) keeps only its pod-local

@@ -34,13 +34,23 @@ _SIZE_BUCKETS = (1, 10_000, 1_000_000, 4_000_000, 10_000_000, 40_000_000)
 
 def exposition(registry: CollectorRegistry) -> bytes:
     """The text format of `registry`, with sums named as istiod names them: prometheus_client
-    writes `_total` into the HELP/TYPE lines of every counter, istiod does not."""
-    text = generate_latest(registry)
+    writes `_total` into the HELP/TYPE lines of every counter, istiod does not. The `_created`
+    series prometheus_client adds beside every histogram and counter (the time each series
+    began) are left out: istiod exports none, so its page has no such names."""
+    text = b"\n".join(line for line in generate_latest(registry).split(b"\n") if not _created(line))
     for name in SUM_NAMES:
         raw = name.encode()
         text = text.replace(b"# HELP " + raw + b"_total ", b"# HELP " + raw + b" ")
         text = text.replace(b"# TYPE " + raw + b"_total ", b"# TYPE " + raw + b" ")
     return text
+
+
+def _created(line: bytes) -> bool:
+    """Whether `line` is a `_created` sample or its HELP/TYPE line."""
+    if line.startswith(b"# "):
+        parts = line.split(b" ", 3)
+        return len(parts) > 2 and parts[2].endswith(b"_created")
+    return line.split(b"{", 1)[0].split(b" ", 1)[0].endswith(b"_created")
 
 
 SUM_NAMES = ("pilot_xds_pushes", "pilot_total_xds_rejects", "pilot_push_triggers")
@@ -102,7 +112,7 @@ class XdsMetrics:
         )
         self.rejects = Sum(
             "pilot_total_xds_rejects",
-            "Total number of XDS responses from pilot rejected.",
+            "Total number of XDS responses from pilot rejected by proxy.",
             registry,
         )
         self.triggers = Sum(
