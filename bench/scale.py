@@ -207,16 +207,20 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
         cpu1, _ = proc_stats(cp.pid)
         storm = summarize("connect storm", clients.received, start, cpu1 - cpu0)
         mark = "outbound_http_proxy" if args.on_demand else "outbound|8080|v1|"
-        storm.envoy_ms = envoys.wait_for(lambda d, m=mark: m in d, 60, wall)
+        # the real Envoys' SDS servers answer on this event loop: every wait for an Envoy
+        # runs in a thread, or a cluster waiting for its secrets would wait for the wait
+        storm.envoy_ms = await asyncio.to_thread(envoys.wait_for, lambda d: mark in d, 60, wall)
         results.append(storm)
         print(_row(storm), flush=True)
         print(sent_check(sent0, xds_sent(base), clients.received.since(start), len(real)))
-        print(clients.received.by_type(start), envoys.memory(), sep="\n", flush=True)
+        memory = await asyncio.to_thread(envoys.memory)
+        print(clients.received.by_type(start), memory, sep="\n", flush=True)
         fresh = [topo.names[(len(topo.names) // 4 + 7 * k) % len(topo.names)] for k in range(5)]
-        print(envoys.first_requests(fresh), flush=True)
+        print(await asyncio.to_thread(envoys.first_requests, fresh), flush=True)
         if args.on_demand_routes:  # the real Envoys hold the targeted service's virtual host
-            envoys.first_requests([topo.names[len(topo.names) // 2]])
-            print(f"outside host {OUTSIDE_HOST}: {sorted(envoys.call_outside(OUTSIDE_HOST))}")
+            await asyncio.to_thread(envoys.first_requests, [topo.names[len(topo.names) // 2]])
+            outside = await asyncio.to_thread(envoys.call_outside, OUTSIDE_HOST)
+            print(f"outside host {OUTSIDE_HOST}: {sorted(outside)}")
 
         changed = functools.partial(change, base, cp.pid, clients, envoys, args)
         for repeat in range(args.repeats):
@@ -306,7 +310,7 @@ async def change(
     await settle(clients.received, start, args.quiet, args.timeout)
     cpu1, _ = proc_stats(pid)
     result = summarize(name, clients.received, start, cpu1 - cpu0, api_ms)
-    result.envoy_ms = envoys.wait_for(envoy_check, 30, wall)
+    result.envoy_ms = await asyncio.to_thread(envoys.wait_for, envoy_check, 30, wall)
     metric1, sent1 = convergence_metric(base), xds_sent(base)
     if metric1[1] > metric0[1]:
         result.metric_mean_ms = (metric1[0] - metric0[0]) / (metric1[1] - metric0[1]) * 1000

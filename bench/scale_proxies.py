@@ -5,7 +5,6 @@ server, and waiting until a change has settled."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import json
 import os
@@ -195,8 +194,10 @@ class RealEnvoys:
 
     def wait_for(self, predicate: Any, timeout: float, since: float) -> float:
         """Milliseconds from `since` (wall clock, `time.time()`) until the last of the Envoys
-        applied its newest update, once every Envoy's config_dump satisfies `predicate`
-        (raises on timeout); NaN when none was updated after `since` or there is no Envoy.
+        applied its newest update, once every Envoy's config_dump satisfies `predicate` and
+        holds nothing warming (a cluster waiting for its endpoints or secrets, a listener for
+        its clusters: what a dump shows of an update not applied yet; `warm`) (raises on
+        timeout); NaN when none was updated after `since` or there is no Envoy.
         The time is each Envoy's own (the newest `last_updated` of its dynamic resources, an
         upper bound on when it applied the change), not when this polling saw it: the
         config_dumps are read only after the change has settled, so the polling's own
@@ -204,15 +205,24 @@ class RealEnvoys:
         started = time.monotonic()
         pending = set(range(len(self.procs)))
         applied: list[float] = []
+        why: dict[int, str] = {}
         while pending:
             for i in sorted(pending):
-                with contextlib.suppress(OSError, ValueError):
+                try:
                     dump = self.config_dump(i)
-                    if predicate(json.dumps(dump)):
-                        pending.discard(i)
-                        applied.append(newest_update(dump))
+                except (OSError, ValueError) as error:
+                    why[i] = f"admin: {error}"
+                    continue
+                text = json.dumps(dump)
+                if not predicate(text):
+                    why[i] = "the change is not there"
+                elif not warm(text):
+                    why[i] = f"still warming: {warming(dump)}"
+                else:
+                    pending.discard(i)
+                    applied.append(newest_update(dump))
             if pending and time.monotonic() - started > timeout:
-                raise RuntimeError(f"envoys {sorted(pending)} did not get the change")
+                raise RuntimeError(f"envoys did not get the change: {why}")
             if pending:
                 time.sleep(0.05)
         late = max(applied, default=0.0) - since
@@ -234,7 +244,8 @@ class RealEnvoys:
         for instance in self.instances:
             proxy = urllib.request.ProxyHandler({"http": f"http://{instance.address}:15001"})
             try:
-                status = str(urllib.request.build_opener(proxy).open(f"http://{host}/").status)
+                opener = urllib.request.build_opener(proxy)
+                status = str(opener.open(f"http://{host}/", timeout=30).status)
             except urllib.error.HTTPError as error:
                 status = str(error.code)
             except OSError as error:
@@ -281,6 +292,25 @@ class RealEnvoys:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def warm(dump: str) -> bool:
+    """Whether a config_dump (its JSON text) holds no warming cluster or listener (Envoy
+    writes `dynamic_warming_clusters` and a listener's `warming_state` only when there are)."""
+    return '"dynamic_warming_clusters"' not in dump and '"warming_state"' not in dump
+
+
+def warming(dump: Any) -> list[str]:
+    """The names of the warming clusters and listeners of a config_dump (the first three)."""
+    names: list[str] = []
+    for config in dump.get("configs", []):
+        names += [c["cluster"]["name"] for c in config.get("dynamic_warming_clusters", [])]
+        names += [
+            f"listener {item['name']}"
+            for item in config.get("dynamic_listeners", [])
+            if "warming_state" in item
+        ]
+    return names[:3]
 
 
 def newest_update(dump: Any) -> float:
