@@ -137,11 +137,16 @@ def _runs(rows: list[dict[str, Any]], app: str) -> bool:
 
 
 class Mesh:
+    strict = True
+    """Whether a change must be scoped as Istio scopes it (`check_eds_only`, the translation
+    counts of some kinds); `scope_mesh_demand.DemandMesh` checks equality alone."""
+
     def __init__(self, tmp: Path, seed: int, proxies: int = PROXIES) -> None:
+        self.tmp = tmp
         self.rng = random.Random(seed)
         self.proxies = proxies  # more than SERVICES: workloads of several pods (own shapes)
         self.topo = Topology(SERVICES, proxies)
-        self.cp = ControlPlane(tmp)
+        self.cp = self.control_plane(tmp)
         self.cp.load_state()
         self.scaled: tuple[str, str, str] | None = None
         self.rows: list[dict[str, Any]] = []
@@ -166,13 +171,20 @@ class Mesh:
         # clusters name (secure naming): a full push, as in Istio
         accounts = all(_runs(self.rows, app) == _runs(rows, app) for app in moved)
         self.rows = rows
-        if before and accounts:
+        if before and accounts and self.strict:
             self.check_eds_only(before, changed, moved, holders & set(before))
-        elif before:
+        elif before and self.strict:
             assert self.cp.regenerated == len(before), "service accounts changed: a full push"
         for instance in _located(self.topo.instances(scaled=self.scaled)):
             if instance.node_id not in self.cp.proxies:
-                self.cp.snapshot_for_node(instance.node_id, instance.metadata(9000))
+                self.connect(instance)
+
+    def control_plane(self, state_dir: Path) -> ControlPlane:
+        return ControlPlane(state_dir)
+
+    def connect(self, instance: Instance) -> None:
+        """A proxy's first snapshot, as its xDS stream asks for it."""
+        self.cp.snapshot_for_node(instance.node_id, instance.metadata(9000))
 
     def check_eds_only(
         self,
@@ -225,7 +237,7 @@ class Mesh:
         other_ns, other = self.service()
         if choice == 0:
             self.apply(self.topo.virtual_service(ns, svc, self.rng.choice((10, 50, 70, 90))))
-            if not self.tcp:  # routes changed only: every sidecar keeps its own part
+            if not self.tcp and self.strict:  # routes changed only: sidecars keep their own
                 assert self.cp.regenerated == 0, "a VirtualService translated sidecars again"
         elif choice == 1:
             self.delete("VirtualService", ns, svc)
@@ -262,7 +274,7 @@ class Mesh:
                 "spec:\n  action: DENY\n  rules:\n  - to:\n    - operation:\n"
                 "        paths: [/admin]\n"
             )
-            assert self.cp.regenerated < len(self.cp.proxies), "not scoped to one namespace"
+            assert not self.strict or self.cp.regenerated < len(self.cp.proxies), "not scoped"
         elif choice == 14:  # a VirtualService exported to its own namespace only
             vs = self.topo.virtual_service(ns, svc, self.rng.choice((20, 40)))
             self.apply(vs.replace("spec:\n", "spec:\n  exportTo: ['.']\n", 1))
@@ -314,7 +326,7 @@ class Mesh:
                 f"spec:\n  replicas: {self.rng.randrange(2, 5)}\n  command: [sleep, infinity]\n"
                 f"  ports: [{PORT}]\n"
             )
-            assert self.cp.regenerated == 0, "a workload's replicas translated proxies again"
+            assert not self.strict or self.cp.regenerated == 0, "replicas translated proxies"
         elif choice == 21:  # locality load balancing: failover (outlier detection) or distribute
             self.apply(self.topo.destination_rule(ns, svc, self.rng.choice(_LOCALITY_RULES)))
         elif choice == 12:  # PeerAuthentication: mTLS off in one namespace (auto mTLS follows)

@@ -16,6 +16,11 @@ proxies of a namespace get different endpoints) (`bench/scope_mesh.py` makes the
 changes and the checks) —
 every connected proxy's pushed resources must equal a from-scratch generation, message for
 message (and diagnostics), and its snapshot must hold exactly those names. Not a timed test.
+
+The same sequence with pilotfish's default on (on-demand clusters and virtual hosts; every
+proxy has asked for two services and a host no service has: `bench/scope_mesh_demand.py`):
+every proxy's published snapshot must be what a fresh control plane, given the same state and
+the same demands at once, publishes for it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scope_mesh import KINDS, Mesh
+from scope_mesh_demand import DemandMesh
 
 EXTRA_STEPS = 2
 
@@ -42,3 +48,16 @@ def test_incremental_translation_equals_full_regeneration(tmp_path: Path, seed: 
         what = f"step {step}: {mesh.change(choice)}"
         mesh.check(what)
     assert mesh.cp.carry.hits > 0, "nothing was reused: not incremental"
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("seed", [5])
+def test_on_demand_incremental_equals_a_fresh_control_plane(tmp_path: Path, seed: int) -> None:
+    mesh = DemandMesh(tmp_path, seed)
+    mesh.check("initial")
+    kinds = mesh.rng.sample(range(KINDS), KINDS)
+    kinds += [mesh.rng.randrange(KINDS) for _ in range(EXTRA_STEPS)]
+    for step, choice in enumerate(kinds):
+        what = f"step {step}: {mesh.change(choice)}"
+        mesh.check(what)
+    assert mesh.cp.demanded and mesh.cp.asked_hosts, "nothing was asked for: not on demand"
