@@ -23,7 +23,9 @@ Measured in one run, side by side:
 - control-plane RSS, CPU seconds and bytes sent per change; `pilot_proxy_convergence_time`,
   `pilot_xds_pushes` and `pilot_xds_config_size_bytes` read from :15014/metrics and checked
   against the clients' own counts (a line each, `agree` or `DISAGREE`); `real Envoys ms` is
-  each real Envoy's own time of applying it (`RealEnvoys.wait_for`).
+  each real Envoy's own time of applying it (`RealEnvoys.wait_for`; none for the endpoint
+  change, whose new replica each Envoy holding the service must hold: a config_dump gives
+  endpoints no update time).
 With --on-demand: PILOTFISH_ON_DEMAND_CLUSTERS=true (else false), every proxy speaks delta,
 each simulated one asks for the clusters of two services after its first CDS response, and a
 first and a second request go through each real Envoy to 5 services it never called (medians).
@@ -239,12 +241,20 @@ async def run(args: argparse.Namespace) -> list[ChangeResult]:
             # endpoint change: one workload scaled by one replica
             scaled = topo.workloads()[len(topo.workloads()) // 3]
             rows = [i.row() for i in topo.instances(scaled=scaled if repeat % 2 == 0 else None)]
-            count, body = len(rows), instances_body(rows)
+            body = instances_body(rows)
+            # a real Envoy holding the service's cluster holds the new replica's endpoint (and
+            # not once scaled back); one that never called the service holds neither
+            (added,) = {i.address for i in topo.instances(scaled=scaled)} - {
+                i.address for i in instances
+            }
+            held = topo.cluster(topo.names.index(scaled[:2]))
             results.append(
                 await changed(
                     f"endpoint ({scaled[1]}-{scaled[2]} scaled)",
                     lambda body=body: put_instances(base, body),
-                    lambda d, n=count: True,
+                    lambda d, up=repeat % 2 == 0, a=f'"address": "{added}"', c=held: (
+                        c not in d or (a in d) == up
+                    ),
                 )
             )
             # mesh-wide change: outboundTrafficPolicy
