@@ -196,8 +196,9 @@ class RealEnvoys:
         """Milliseconds from `since` (wall clock, `time.time()`) until the last of the Envoys
         applied its newest update, once every Envoy's config_dump satisfies `predicate` and
         holds nothing warming (a cluster waiting for its endpoints or secrets, a listener for
-        its clusters: what a dump shows of an update not applied yet; `warm`) (raises on
-        timeout); NaN when none was updated after `since` or there is no Envoy.
+        its clusters: what a dump shows of an update not applied yet; `warm`); NaN when none
+        was updated after `since`, there is no Envoy, or one has not applied the change after
+        `timeout` seconds (printed, with why: not there, still warming, admin not answering).
         The time is each Envoy's own (the newest `last_updated` of its dynamic resources, an
         upper bound on when it applied the change), not when this polling saw it: the
         config_dumps are read only after the change has settled, so the polling's own
@@ -222,7 +223,10 @@ class RealEnvoys:
                     pending.discard(i)
                     applied.append(newest_update(dump))
             if pending and time.monotonic() - started > timeout:
-                raise RuntimeError(f"envoys did not get the change: {why}")
+                # said, not raised: a slow Envoy (the stats of thousands of clusters: BENCHMARKS,
+                # issue 9 audit) cannot be told from a wrong one; the run goes on
+                print(f"  real Envoys NOT APPLIED after {timeout:.0f} s: {why}", flush=True)
+                return float("nan")
             if pending:
                 time.sleep(0.05)
         late = max(applied, default=0.0) - since
@@ -302,15 +306,10 @@ def warm(dump: str) -> bool:
 
 def warming(dump: Any) -> list[str]:
     """The names of the warming clusters and listeners of a config_dump (the first three)."""
-    names: list[str] = []
-    for config in dump.get("configs", []):
-        names += [c["cluster"]["name"] for c in config.get("dynamic_warming_clusters", [])]
-        names += [
-            f"listener {item['name']}"
-            for item in config.get("dynamic_listeners", [])
-            if "warming_state" in item
-        ]
-    return names[:3]
+    configs = dump.get("configs", [])
+    names = [c["cluster"]["name"] for d in configs for c in d.get("dynamic_warming_clusters", [])]
+    listeners = [i for d in configs for i in d.get("dynamic_listeners", [])]
+    return (names + [f"listener {i['name']}" for i in listeners if "warming_state" in i])[:3]
 
 
 def newest_update(dump: Any) -> float:
