@@ -147,7 +147,7 @@ def _addresses(assignment: Any) -> set[str]:
 def test_a_route_coming_to_name_another_service_brings_its_cluster(
     on_demand_mesh: MakeMesh,
 ) -> None:
-    """A sidecar's narrowing kept from its last composition (`on_demand.narrowed_since`):
+    """A sidecar's narrowing kept from its last composition (`on_demand_since.narrowed_since`):
     taken again by a policy flip (its catch-all's route groups name no service), never once a
     route of a service it called comes to name another service (a weighted destination
     added): that service's cluster comes with the change, with the whole configuration as
@@ -189,7 +189,7 @@ def test_a_change_of_what_every_cluster_holds_narrows_to_the_same_names(
 ) -> None:
     """Every rule given a connection pool, then another (bench/scale.py's DestinationRule
     row): the outbound block is new with the same names, so each sidecar's narrowed block is
-    its last one's names with the new block's messages (`on_demand.narrowed_since`), nothing
+    its last one's names with the new block's messages (`on_demand_since.narrowed_since`), nothing
     narrowed again; its snapshot is the one a control plane that had the rules before the
     sidecars connected gives (fails if the last block's messages are kept)."""
     cp, topo, instances = on_demand_mesh("changed", routes=routes)

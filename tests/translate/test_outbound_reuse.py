@@ -18,7 +18,7 @@ from pilotfish.config.models.networking.destination_rule import TrafficPolicy
 from pilotfish.controlplane.core import ControlPlane
 from pilotfish.controlplane.instances import instance_from_json
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Protocol, Service, ServicePort
+from pilotfish.registry.types import Protocol, RegistrySnapshot, Service, ServicePort
 from pilotfish.translate import outbound
 from pilotfish.translate.clusters import (
     OutboundClusterSpec,
@@ -27,6 +27,7 @@ from pilotfish.translate.clusters import (
     with_pool,
 )
 from pilotfish.translate.outbound import OutboundBlock, outbound_block
+from pilotfish.translate.service_clusters import _settings
 from pilotfish.translate.traffic_policy import effective_policy
 from pilotfish.type_urls import CLUSTER, ENDPOINT
 
@@ -200,3 +201,44 @@ def test_rules_whose_pools_change_keep_the_clusters_without_them(tmp_path: Path)
         new = {n for n, m in clusters.items() if m is not before.resources[CLUSTER].get(n)}
         assert new == {f"outbound|8080|{s}|{svc}.{ns}.svc.cluster.local" for s in ("", "v1", "v2")}
     assert built["pool"] == built["tls"] - 3 == built["balancer"] - 3, built
+
+
+def test_a_spec_is_named_by_its_port_service_and_subset_however_it_was_made() -> None:
+    """A spec's name is made with it (not a field to compare): a spec made from another with
+    `replace` is named by its own port, service and subset (fails if the name were carried
+    over), and two specs differing only in policy are equal in name, not as specs."""
+    port = ServicePort("http", 8080, Protocol.HTTP, 8080)
+    spec = OutboundClusterSpec(Service("reviews", "bookinfo", (port,)), port)
+    assert spec.name == "outbound|8080||reviews.bookinfo.svc.cluster.local"
+    subset = replace(spec, subset="v2")
+    assert subset.name == "outbound|8080|v2|reviews.bookinfo.svc.cluster.local"
+    other = replace(spec, service=Service("ratings", "bookinfo", (port,)))
+    assert other.name == "outbound|8080||ratings.bookinfo.svc.cluster.local"
+    pooled = replace(spec, policy=effective_policy(TrafficPolicy.model_validate({}), None, 8080))
+    assert pooled.name == spec.name and replace(spec) == spec
+
+
+def test_specs_of_one_pool_object_and_of_another_get_each_its_own_settings() -> None:
+    """The pool's settings are looked up by the pool object first (`service_clusters.
+    _settings`): a spec of another pool, even right after, gets that pool's (fails if the
+    settings of the last pool looked up were given)."""
+    push = PushContext(RegistrySnapshot())
+    port = ServicePort("http", 8080, Protocol.HTTP, 8080)
+    specs = []
+    for pending in (7, 7, 9):
+        top = TrafficPolicy.model_validate(
+            {"connectionPool": {"http": {"http1MaxPendingRequests": pending}}}
+        )
+        specs.append(
+            OutboundClusterSpec(
+                Service("reviews", "bookinfo", (port,)),
+                port,
+                policy=effective_policy(top, None, 8080),
+            )
+        )
+    pools = [s.policy.connection_pool for s in specs]
+    assert all(p is not None for p in pools)
+    found = [_settings(p, push) for p in pools if p is not None for _ in (1, 2)]
+    limits = [f.cluster.circuit_breakers.thresholds[0].max_pending_requests.value for f in found]
+    assert limits == [7, 7, 7, 7, 9, 9]
+    assert found[0] is found[2]  # equal pools share their settings

@@ -179,9 +179,23 @@ def _describe(error: Any) -> str:
     return str(error.get("msg", "invalid value"))
 
 
+_JSON_TYPES: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
 def json_type(value: object) -> str:
     """The JSON Schema type of a decoded YAML/JSON value (`null`, `boolean`, `integer`, `number`,
     `string`, `array`, `object`); another Python value, its type's name."""
+    found = _JSON_TYPES.get(type(value))  # the plain types by their type, subclasses below
+    if found is not None:
+        return found
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -22,7 +22,7 @@ from pilotfish.controlplane.assembly import SharedNames, SnapshotAssembly
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import on_demand, on_demand_routes
+from pilotfish.translate import on_demand, on_demand_routes, on_demand_since
 from pilotfish.translate.generate import (
     generate_parts,
     with_new_endpoints,
@@ -53,7 +53,7 @@ class ProxyGenerations:
         self.vhds_answers: dict[str, dict[str, str]] = {}  # node id -> VHDS name -> answer
         self._published: dict[str, Published] = {}  # node id -> its route part as published
         self._held: dict[str, on_demand_routes.Held] = {}  # node id -> hosts of its answers
-        self._narrowing: dict[str, on_demand.Narrowing | None] = {}  # node id -> its last
+        self._narrowing: dict[str, on_demand_since.Narrowing | None] = {}  # node id -> its last
         self.stale_routes: set[str] = set()
         self.stale_endpoints: set[str] = set()
         """On-demand sidecars an endpoint change left alone (sent nothing of the services it moved:
@@ -126,7 +126,7 @@ class ProxyGenerations:
             log.error("not pushing an invalid snapshot to %s: %s", node_id, "; ".join(problems))
             return None
         self.generation_errors.pop(node_id, None)
-        unchanged = snapshot == self.snapshots.get(node_id) and published is None
+        unchanged = published is None and snapshot == self.snapshots.get(node_id)
         if not unchanged or node_id not in self.generated:  # narrowed: the same snapshot
             self.generated[node_id] = (shared, own)  # may come of new parts (`demand` reads)
         return snapshot
@@ -141,7 +141,7 @@ class ProxyGenerations:
         if proxy is None or not on_demand.applies(proxy, self.push):
             return None
         clusters, last = self.demanded.get(node_id, frozenset()), self._narrowing.get(node_id)
-        parts, self._narrowing[node_id] = on_demand.narrowed_since(
+        parts, self._narrowing[node_id] = on_demand_since.narrowed_since(
             last, shared, own, clusters, self.push
         )
         sent: list[tuple[ProxyResources, ...]] = [(part,) for part in parts]

@@ -65,10 +65,13 @@ class OutboundClusterSpec:
     policy: EffectivePolicy = field(default_factory=EffectivePolicy)
     rule: str = ""
     """The DestinationRule that applies, as the cluster's `istio.config` names it ("": none)."""
+    name: str = field(init=False, repr=False, compare=False)
+    """Made with the spec (a default block reads each of its thousands of specs' several
+    times): of its port, service and subset, so not compared."""
 
-    @property
-    def name(self) -> str:
-        return names.outbound_cluster(self.port.port, self.service.hostname, self.subset)
+    def __post_init__(self) -> None:
+        name = names.outbound_cluster(self.port.port, self.service.hostname, self.subset)
+        object.__setattr__(self, "name", name)
 
 
 def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:

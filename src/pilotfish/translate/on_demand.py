@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
@@ -225,86 +225,7 @@ def _kept(push: PushContext, part: Mapping[str, Mapping[str, Message]]) -> KeptP
     return carry_of(push).unit(push, key, build, keep=held, lasting=True)
 
 
-class Narrowing(NamedTuple):
-    """What a sidecar's outbound block was narrowed with (`narrowed_since`) and to."""
-
-    block: ProxyResources
-    own: ProxyResources
-    clusters: frozenset[str]
-    groups: tuple[tuple[Groups, ...], ...]  # of each shared part
-    held: tuple[Mapping[str, Message], ...]  # the clusters of each shared part
-    found: ProxyResources
-
-
-def narrowed_since(
-    before: Narrowing | None,
-    shared: tuple[ProxyResources, ...],
-    own: ProxyResources,
-    clusters: frozenset[str],
-    push: PushContext,
-) -> tuple[tuple[ProxyResources, ...], Narrowing | None]:
-    """`narrowed`, and what it was made with; `before`'s narrowed block (a sidecar's last) when
-    it was made of the same block, own part and clusters asked for, and route groups and
-    clusters of the other parts that name the same (a policy change swaps only catch-alls,
-    whose groups name no service), so narrowing gives the same block again. A new block of
-    the same cluster and endpoint names (a rule change that changed only what clusters hold,
-    e.g. every rule's connection pool) narrows to the same names: its messages of those."""
-    if not shared:
-        return shared, None
-    groups = tuple(_route_groups(p, push) for p in shared)
-    held = tuple(p[CLUSTER] for p in shared)
-    if (
-        before is not None
-        and before.own is own
-        and before.clusters == clusters
-        and _same_groups(before.groups, groups)
-        and len(before.held) == len(held)
-        and all(_same_names(a, b, push) for a, b in zip(before.held, held, strict=True))
-    ):
-        if before.block is shared[0]:
-            return (before.found, *shared[1:]), before._replace(groups=groups, held=held)
-        block = shared[0]
-        if _same_names(before.block[ENDPOINT], block[ENDPOINT], push):
-            found = _renarrowed(before.found, block, push)
-            return (found, *shared[1:]), Narrowing(block, own, clusters, groups, held, found)
-    parts = narrowed(shared, own, clusters, push)
-    return parts, Narrowing(shared[0], own, clusters, groups, held, parts[0])
-
-
 _TYPES = (CLUSTER, ENDPOINT)  # what a narrowed block holds (`_narrow`)
-
-
-def _renarrowed(found: ProxyResources, block: ProxyResources, push: PushContext) -> KeptPart:
-    """`found` (a narrowed block) with `block`'s messages of its names (`block` has them
-    all), once per pair in a push context: sidecars asking for the same clusters share
-    their narrowed block."""
-    key = ("pilotfish.translate.on_demand.renarrowed", id(found), id(block))
-    known: tuple[ProxyResources, ProxyResources, KeptPart] | None = push.memo.get(key)
-    if known is None or known[0] is not found or known[1] is not block:
-        part = {t: {n: block[t][n] for n in found[t]} for t in _TYPES}
-        known = push.memo[key] = (found, block, _kept(push, part))
-    return known[2]
-
-
-def _same_names(a: Mapping[str, Message], b: Mapping[str, Message], push: PushContext) -> bool:
-    """Whether two mappings have the same names, compared once per pair in a push context
-    (sidecars share blocks: thousands ask about the same two)."""
-    if a is b:
-        return True
-    key = ("pilotfish.translate.on_demand.same_names", id(a), id(b))
-    found: tuple[object, object, bool] | None = push.memo.get(key)
-    if found is None or found[0] is not a or found[1] is not b:
-        found = push.memo[key] = (a, b, a.keys() == b.keys())
-    return found[2]
-
-
-def _same_groups(
-    before: tuple[tuple[Groups, ...], ...], now: tuple[tuple[Groups, ...], ...]
-) -> bool:
-    return len(before) == len(now) and all(
-        len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b, strict=True))
-        for a, b in zip(before, now, strict=True)
-    )
 
 
 def _used(carry: Carry, push: PushContext, listener: Message) -> frozenset[str]:
@@ -393,7 +314,6 @@ __all__ = [
     "cluster_host",
     "clusters_for",
     "narrowed",
-    "narrowed_since",
     "on_demand_filter",
     "with_filter",
 ]

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from envoy.config.cluster.v3 import cluster_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.kinds import DESTINATION_RULE
@@ -30,18 +29,16 @@ from pilotfish.config.objects import DestinationRule, Diagnostic
 from pilotfish.model.host_index import exported_to
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service, WorkloadInstance
-from pilotfish.translate import clusters as cluster_builders
-from pilotfish.translate import locality_lb, mesh_tls, service_entries
+from pilotfish.translate import mesh_tls, service_entries
 from pilotfish.translate.carry import Carry, carry_of
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.endpoints import load_assignment
-from pilotfish.translate.istio_metadata import config_path
 from pilotfish.translate.resources import ProxyResources
-from pilotfish.translate.traffic_policy import effective_policy
+from pilotfish.translate.service_clusters import pooled_cluster, service_unit
 from pilotfish.type_urls import CLUSTER, ENDPOINT
 
 if TYPE_CHECKING:
-    from pilotfish.config.models.networking import Subset
+    pass
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,12 +58,6 @@ class OutboundBlock:
     def forward_proxy(self) -> bool:
         """Whether some cluster sends through the dynamic forward proxy (ServiceEntry NONE)."""
         return any(service_entries.uses_forward_proxy(s) for s in self.specs.values())
-
-
-@dataclass(frozen=True)
-class _ServiceUnit:
-    specs: tuple[OutboundClusterSpec, ...]
-    diagnostics: tuple[Diagnostic, ...]
 
 
 def outbound_cluster_specs(
@@ -241,7 +232,7 @@ def _block(
         unit = carry.unit(
             push,
             ("pilotfish.translate.outbound.service", service, id(rule)),
-            lambda service=service, rule=rule: _service_unit(service, rule),  # type: ignore[misc]
+            lambda service=service, rule=rule: service_unit(service, rule),  # type: ignore[misc]
             keep=rule,
         )
         notes[hostname] = unit.diagnostics
@@ -270,7 +261,7 @@ def _add_resources(
     cluster = carry.unit(
         push,
         ("pilotfish.translate.outbound.cluster", id(spec), mesh, accounts),
-        lambda: _pooled(spec, push, carry, (mesh, accounts)),
+        lambda: pooled_cluster(spec, push, carry, (mesh, accounts)),
         keep=spec,
     )
     found = push.endpoints(spec.service, spec.port)
@@ -290,47 +281,6 @@ def _add_resources(
     )
 
 
-def _pooled(
-    spec: OutboundClusterSpec, push: PushContext, carry: Carry, settings: Hashable
-) -> Message:
-    """The cluster of `spec`: the one of the same service port and subset without a connection
-    pool (a unit keyed by the content of the policy's other parts, so a rule whose new version
-    changes only its pool, as a mesh-wide change of every rule's pool does, reuses it), with
-    the pool applied to a copy (`clusters.with_pool`)."""
-    policy = spec.policy
-    others: Hashable = (policy.load_balancer, policy.outlier_detection, policy.tls)
-    try:
-        hash(others)
-    except TypeError:  # a part holds a mapping (a locality setting's `to`): by identity
-        others = tuple(
-            id(part) for part in (policy.load_balancer, policy.outlier_detection, policy.tls)
-        )
-    unpooled = carry.unit(
-        push,
-        (
-            "pilotfish.translate.outbound.unpooled",
-            *(id(spec.service), spec.port, spec.subset, spec.rule, others, settings),
-        ),
-        lambda: _cluster(replace(spec, policy=replace(policy, connection_pool=None)), push),
-        keep=(spec.service, policy),
-    )
-    pool = policy.connection_pool
-    if pool is None:
-        return unpooled
-    key = ("pilotfish.translate.outbound.pool", pool)  # the content: one per push for all
-    settings_of_pool: cluster_builders.PoolSettings | None = push.memo.get(key)
-    if settings_of_pool is None:
-        settings_of_pool = push.memo[key] = cluster_builders.pool_settings(pool)
-    return cluster_builders.with_pool(cast(cluster_pb2.Cluster, unpooled), spec, settings_of_pool)
-
-
-def _cluster(spec: OutboundClusterSpec, push: PushContext) -> Message:
-    cluster = cluster_builders.outbound_cluster(spec)
-    locality_lb.apply_to_cluster(cluster, spec.policy, push.mesh)
-    mesh_tls.apply_mesh_tls(cluster, spec, push)
-    return cluster
-
-
 def _mesh_key(push: PushContext) -> str:
     """The mesh settings as a key part (clusters and endpoints read several of them), but the
     outbound traffic policy, which none of them reads (the listeners, the special clusters and
@@ -340,65 +290,6 @@ def _mesh_key(push: PushContext) -> str:
         read = replace(push.mesh, outbound_traffic_policy="")
         found = push.memo["pilotfish.translate.outbound.mesh"] = repr(read)
     return found
-
-
-def _service_unit(service: Service, rule: DestinationRule | None) -> _ServiceUnit:
-    """One service's cluster specs under `rule`: each port, and each port times each subset."""
-    diagnostics: list[Diagnostic] = []
-    top = rule.spec.traffic_policy if rule is not None else None
-    subsets = _subsets(rule, diagnostics) if rule is not None else []
-    named = config_path(rule.meta) if rule is not None else ""
-    specs: list[OutboundClusterSpec] = []
-    for port in service.ports:
-        base = OutboundClusterSpec(
-            service, port, policy=effective_policy(top, None, port.port), rule=named
-        )
-        specs.append(base)
-        if rule is not None and _passthrough(base):
-            diagnostics.append(_passthrough_note(rule, service.hostname, port.port))
-        for subset in subsets:
-            specs.append(
-                OutboundClusterSpec(
-                    service,
-                    port,
-                    subset=subset.name or "",
-                    subset_labels=cluster_builders.subset_labels(subset),
-                    policy=effective_policy(top, subset.traffic_policy, port.port),
-                    rule=named,
-                )
-            )
-    if rule is not None and service.resolution in service_entries.DNS_RESOLUTIONS:
-        diagnostics.extend(locality_lb.unapplied(rule, specs))
-    return _ServiceUnit(tuple(specs), tuple(diagnostics))
-
-
-def _passthrough(spec: OutboundClusterSpec) -> bool:
-    lb = spec.policy.load_balancer
-    return lb is not None and lb.simple == "PASSTHROUGH"
-
-
-def _passthrough_note(rule: DestinationRule, host: str, port: int) -> Diagnostic:
-    """Istio's PASSTHROUGH sends a connection to the address the caller dialled. Captured pods
-    (`up --isolated`) have it (a service name's cluster IP, which their kube-proxy rules then
-    take to one of its instances); apps that use their sidecar as HTTP proxy reach services by
-    name, so there is no such address."""
-    return rule.diagnostic(
-        f"loadBalancer PASSTHROUGH for {host}:{port} needs the address the caller dialled: only "
-        "pods of an isolated mesh (`up --isolated`) have one; requests from apps that use their "
-        "sidecar as HTTP proxy (the mesh without --isolated) get 503",
-        "spec.trafficPolicy.loadBalancer.simple",
-    )
-
-
-def _subsets(rule: DestinationRule, diagnostics: list[Diagnostic]) -> list[Subset]:
-    kept: dict[str, Subset] = {}
-    for index, subset in enumerate(rule.spec.subsets or ()):
-        if not subset.name or subset.name in kept:
-            message = f"subset {subset.name!r} is unnamed or repeated: ignored"
-            diagnostics.append(rule.diagnostic(message, f"spec.subsets[{index}]"))
-            continue
-        kept[subset.name] = subset
-    return list(kept.values())
 
 
 __all__ = ["OutboundBlock", "exported_to", "outbound_block", "outbound_cluster_specs"]

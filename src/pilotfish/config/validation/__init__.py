@@ -28,16 +28,23 @@ VALIDATORS: dict[str, str] = {
 }
 
 
+_FOUND: dict[str, Callable[[Any], list[Problem]]] = {}  # `validator_for`, once per kind
+
+
 def validator_for(kind: str) -> Callable[[Any], list[Problem]] | None:
     """The semantic validator of `kind` (imported on first use), or None."""
+    found = _FOUND.get(kind)
+    if found is not None:
+        return found
     where = VALIDATORS.get(kind)
     if where is None:
         return None
     module, _, name = where.partition(":")
-    found: Callable[[Any], list[Problem]] = getattr(
+    made: Callable[[Any], list[Problem]] = getattr(
         importlib.import_module(f"{__name__}.{module}"), name
     )
-    return found
+    _FOUND[kind] = made
+    return made
 
 
 def validate_spec(kind: str, spec: Any) -> list[Problem]:
