@@ -20,6 +20,7 @@ from pilotfish.cli.inputs import InputError, read_inputs, read_kustomization
 from pilotfish.cli.kube_delete import stored_keys
 from pilotfish.cli.rollout import Rollout, Wanted, startable, wait_for_rollout, wanted_replicas
 from pilotfish.config.kinds import resolve_kind
+from pilotfish.local.client import MeshNotRunning, read_mesh
 from pilotfish.registry.inputs import parse_documents
 
 
@@ -91,6 +92,10 @@ def apply_files(
             print(f"{d.level}: {d}", file=sys.stderr)
         _err("invalid configuration: nothing was applied")
         return 1
+    if not mesh_running(state_dir):  # kubectl before `istioctl install`: kept for its start
+        from pilotfish.cli.offline_apply import apply_offline
+
+        return apply_offline(files, state_dir, namespace)
     # the control plane reads a Workload's `command` relative to its file's folder: name the
     # file as from here, not from wherever the mesh was started (its messages say it as given)
     sent = [(source if source.startswith("<") else os.path.abspath(source), text)
@@ -99,6 +104,14 @@ def apply_files(
     body = {"files": sent, "namespace": namespace, "wait": wait, "timeout": timeout}
     workloads = startable(parsed.manifest.workloads, raws, lambda: _env_sources(state_dir))
     return _send(state_dir, "/api/v1/apply", body, timeout, wanted_replicas(workloads), given)
+
+
+def mesh_running(state_dir: Path) -> bool:
+    try:
+        read_mesh(state_dir)
+    except MeshNotRunning:
+        return False
+    return True
 
 
 def _env_sources(state_dir: Path) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 top-level fields, and `metadata` (name, namespace, labels, annotations) with the API server's
 name rule as a warning where istioctl itself does not enforce it; and `metadata.
 creationTimestamp` as the API server writes it (RFC 3339 in UTC, to the second: `kube_time`,
-read back by `kube_time_of`). Pure; imports only `pilotfish.config` leaf modules."""
+read back by `kube_time_of`), and an object's identity in a store (`doc_key`). Pure; imports
+only `pilotfish.config` leaf modules."""
 
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ def kube_time_of(text: Any) -> float | None:
         return datetime.strptime(str(text), _TIME_FORMAT).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return None
+
+
+DocKey = tuple[str, str, str, str]
+
+
+def doc_key(doc: dict[str, Any]) -> DocKey:
+    """What identifies a stored object, as the API server does: (API group, kind, namespace
+    (`default` when none), name); one object across the versions of its kind."""
+    api_version = str(doc.get("apiVersion", ""))
+    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+    meta = doc.get("metadata") or {}
+    return (
+        group,
+        str(doc.get("kind", "")),
+        str(meta.get("namespace") or "default"),
+        str(meta.get("name", "")),
+    )
 
 
 TOP_LEVEL_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})

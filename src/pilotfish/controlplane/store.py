@@ -19,10 +19,11 @@ from pilotfish.config.doc_filters import manifest_docs
 from pilotfish.config.gateway_api.deployment import owned_by_gateway
 from pilotfish.config.kinds import kube_resource
 from pilotfish.config.object_meta import CREATED, kube_time
+from pilotfish.config.object_meta import DocKey as DocKey  # its home; kept importable here
+from pilotfish.config.object_meta import doc_key as doc_key
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
 
-DocKey = tuple[str, str, str, str]
 Docs = dict[DocKey, dict[str, Any]]
 Preview = tuple[list[dict[str, Any]], Docs, dict[DocKey, None], Docs]
 
@@ -37,18 +38,6 @@ def _with_namespace(doc: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("namespace"):
         return doc
     return {**doc, "metadata": {**meta, "namespace": "default"}}
-
-
-def doc_key(doc: dict[str, Any]) -> DocKey:
-    api_version = str(doc.get("apiVersion", ""))
-    group = api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-    meta = doc.get("metadata") or {}
-    return (
-        group,
-        str(doc.get("kind", "")),
-        str(meta.get("namespace") or "default"),
-        str(meta.get("name", "")),
-    )
 
 
 def format_key(key: DocKey) -> str:
