@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pilotfish.config.objects import ConfigObject, Diagnostic
-from pilotfish.translate import check_invariants
+from pilotfish.translate import check_invariants, message_facts
 from pilotfish.translate.invariants import Holdings, check_spliced, holdings, pieces_problems
 from pilotfish.translate.own_shape import OwnShape, SplicedPart
 from pilotfish.translate.resources import KeptPart, ProxyResources
 from pilotfish.type_urls import LISTENER, RESOURCE_TYPES
-from pilotfish.xds.encoding import EncodeCache, encoded_value
+from pilotfish.xds.encoding import EncodeCache, checked_encode, encoded_value
 from pilotfish.xds.resources import Snapshot, TypeResources
 
 
@@ -308,7 +308,13 @@ def _own_snapshot(
             if name in now and held.get(name) is now[name]
         }
         reuse[type_url] = TypeResources(type_url, same, "")
-    if not isinstance(own, SplicedPart):
+    if not isinstance(own, SplicedPart):  # its listeners of the bytes read for their facts
+        listeners = dict(reuse[LISTENER].by_name) if LISTENER in reuse else {}
+        for name, listener in own[LISTENER].items():
+            if name not in listeners:
+                value = message_facts.serialised(listener)
+                listeners[name] = checked_encode(LISTENER, name, listener, value)
+        reuse[LISTENER] = TypeResources(LISTENER, listeners, "")
         return Snapshot(own, reuse)
     listeners = dict(reuse[LISTENER].by_name) if LISTENER in reuse else {}
     for name, (standin, head) in own.heads.items():

@@ -236,6 +236,16 @@ def inbound_cluster(
     return cluster
 
 
+def inbound_cluster_for(template: cluster_pb2.Cluster, app_port: int) -> cluster_pb2.Cluster:
+    """`template` (an `inbound_cluster`) for another app port: what `inbound_cluster` gives
+    with that app port and the template's other arguments (a new message)."""
+    cluster = cluster_pb2.Cluster()
+    cluster.CopyFrom(template)
+    endpoint = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint
+    endpoint.address.socket_address.port_value = app_port
+    return cluster
+
+
 def blackhole_cluster() -> cluster_pb2.Cluster:
     return cluster_pb2.Cluster(
         name=names.BLACKHOLE_CLUSTER,

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from functools import partial
 
 from envoy.config.core.v3 import base_pb2
-from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
@@ -30,6 +29,7 @@ from pilotfish.translate import (
     envoy_filters,
     gateway_http,
     gateway_tls_tcp,
+    inbound_shared,
     listeners,
     locality_lb,
     names,
@@ -58,7 +58,6 @@ from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.proxy_listeners import outbound_listeners
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.translate.upstream_tls import with_credentials
-from pilotfish.translate.virtual_hosts import inbound_route_config
 from pilotfish.type_urls import CLUSTER, ENDPOINT, LISTENER
 
 
@@ -191,43 +190,20 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
             config=config_path(sidecar.meta) if sidecar is not None else "",
         )
-        chains = build() if proxy.captured else _shared_chains(push, authz, build)
+        chains = build() if proxy.captured else inbound_shared.chains(push, authz, build)
         if proxy.captured:
             inbound_chains.append((container_port, chains, mode))
         else:
             messages.append(listeners.inbound_listener(proxy.ip, container_port, chains, mode))
-        messages.append(
-            cluster_builders.inbound_cluster(
-                container_port,
-                app_port,
-                http2=_inbound_is_http2(proxy, push, container_port),
-                services=_inbound_targets(proxy, push, container_port) if defaulted else (),
-            )
-        )
+        http2 = _inbound_is_http2(proxy, push, container_port)
+        targets = _inbound_targets(proxy, push, container_port) if defaulted else []
+        messages.append(inbound_shared.cluster(push, container_port, app_port, http2, targets))
         if http:
-            messages.append(with_route_rbac(inbound_route_config(container_port), authz.per_route))
+            messages.append(inbound_shared.routes(push, container_port, authz))
     if inbound_chains:  # a captured pod declaring no port (Istio's sleep): none, as Envoy
         # refuses a listener without chains (NACK), and a connection to it is refused either way
         messages.append(captured.virtual_inbound_listener(inbound_chains))
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
-
-
-def _shared_chains(
-    push: PushContext, authz: AuthzFilters, build: partial[list[lc_pb2.FilterChain]]
-) -> list[lc_pb2.FilterChain]:
-    """An inbound port's filter chains (`build`: `listeners.inbound_filter_chains` with its
-    arguments), once per push context for every sidecar giving the same arguments (the
-    authorization filters by content): the same for every instance of a service. Shared:
-    never mutate them (a listener built of them copies them; a captured pod's virtualInbound
-    changes its chains, so it builds its own)."""
-    filters = tuple(tuple(f.SerializeToString(deterministic=True) for f in found)
-                    for found in (authz.http, authz.network))  # fmt: skip
-    settings = (i for i in build.keywords.items() if not i[0].endswith("_filters"))
-    key = ("pilotfish.translate.generate.inbound_chains", build.args, *settings, filters)
-    found: list[lc_pb2.FilterChain] | None = push.memo.get(key)
-    if found is None:
-        found = push.memo[key] = build()
-    return found
 
 
 def with_new_outbound_policy(

@@ -15,15 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_components_pb2 as rc_pb2
-from envoy.config.route.v3 import route_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import (
-    http_connection_manager_pb2 as hcm_pb2,
-)
-from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
-from pilotfish.translate import names
+from pilotfish.translate import message_facts, names
 from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import (
     CLUSTER,
@@ -73,15 +66,12 @@ def check_invariants(
     """
     problems = _name_problems(resources, context)
     seen: Mapping[str, Mapping[str, object]] = (
-        {t: _Any([resources[t], *(p[t] for p in context)]) for t in _TYPES}
-        if context
-        else resources
+        {t: _Any([resources[t], *(p[t] for p in context)]) for t in _SEEN} if context else resources
     )
     clusters = seen[CLUSTER]
     for config_name, config in resources[ROUTE].items():
-        assert isinstance(config, route_pb2.RouteConfiguration)
         domains: set[str] = set()
-        for vhost in config.virtual_hosts:
+        for vhost in message_facts.route_facts(config).vhosts:  # read once per object
             for domain in vhost.domains:
                 if domain in domains:
                     problems.append(f"route {config_name}: domain {domain!r} in two virtual hosts")
@@ -91,13 +81,14 @@ def check_invariants(
     problems.extend(_address_problems(resources))
     for name, listener in resources[LISTENER].items():
         assert isinstance(listener, listener_pb2.Listener)
-        for rds in _listener_rds_names(listener):
+        named = message_facts.facts(listener)  # read once per listener content
+        for rds in named.routes:
             if rds not in seen[ROUTE]:
                 problems.append(f"listener {name}: route configuration {rds!r} does not exist")
-        for cluster in _listener_tcp_clusters(listener):
+        for cluster in named.tcp_clusters:
             if cluster not in clusters:
                 problems.append(f"listener {name}: cluster {cluster!r} does not exist")
-        for secret in _listener_sds_names(listener):
+        for secret in named.secrets:
             if secret not in seen[SECRET]:
                 problems.append(f"listener {name}: SDS secret {secret!r} does not exist")
     for name, cluster in resources[CLUSTER].items():
@@ -118,18 +109,25 @@ def check_spliced(resources: ProxyResources, context: Sequence[ProxyResources]) 
 
 
 _TYPES = (LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET, VIRTUAL_HOST)
+_SEEN = (ROUTE, CLUSTER, ENDPOINT, SECRET)  # the types references are looked up in
 
 
 def _name_problems(resources: ProxyResources, context: Sequence[ProxyResources]) -> list[str]:
     """Each resource is named as its key, and no part of `context` has that name."""
     problems: list[str] = []
     for type_url in _TYPES:
-        for key, message in resources[type_url].items():
+        found = resources[type_url]
+        if not found:
+            continue
+        shared = [part[type_url] for part in context]
+        for key, message in found.items():
             name = resource_name(type_url, message)
             if name != key:
                 problems.append(f"{type_url}: key {key!r} != name {name!r}")
-            if any(key in part[type_url] for part in context):
-                problems.append(f"{type_url}: {key!r} is both shared and the proxy's own")
+            for held in shared:
+                if key in held:
+                    problems.append(f"{type_url}: {key!r} is both shared and the proxy's own")
+                    break
     return problems
 
 
@@ -157,11 +155,11 @@ def _on_demand_vhost_problems(
         return problems
     domains: set[str] = set()
     for config in resources[ROUTE].values():
-        assert isinstance(config, route_pb2.RouteConfiguration)
-        if config.HasField("vhds"):
-            domains.update(d for vhost in config.virtual_hosts for d in vhost.domains)
-    for key, vhost in resources[VIRTUAL_HOST].items():
-        assert isinstance(vhost, rc_pb2.VirtualHost)
+        found = message_facts.route_facts(config)
+        if found.vhds:
+            domains.update(d for vhost in found.vhosts for d in vhost.domains)
+    for key, message in resources[VIRTUAL_HOST].items():
+        vhost = message_facts.vhost_facts(message)
         for domain in vhost.domains:
             if domain in domains:
                 problems.append(f"virtual host {key}: domain {domain!r} is held twice")
@@ -180,12 +178,11 @@ def holdings(piece: ProxyResources) -> Holdings:
     names_held = frozenset((t, key) for t in piece for key in piece[t])
     domains: set[str] = set()
     for config in piece[ROUTE].values():
-        assert isinstance(config, route_pb2.RouteConfiguration)
-        if config.HasField("vhds"):
-            domains.update(d for vhost in config.virtual_hosts for d in vhost.domains)
+        found = message_facts.route_facts(config)
+        if found.vhds:
+            domains.update(d for vhost in found.vhosts for d in vhost.domains)
     for vhost in piece[VIRTUAL_HOST].values():
-        assert isinstance(vhost, rc_pb2.VirtualHost)
-        domains.update(vhost.domains)
+        domains.update(message_facts.vhost_facts(vhost).domains)
     return names_held, frozenset(domains)
 
 
@@ -205,61 +202,11 @@ def pieces_problems(held: Sequence[Holdings]) -> list[str]:
 
 
 def _missing_clusters(
-    where: str, vhost: rc_pb2.VirtualHost, clusters: Mapping[str, object]
+    where: str, vhost: message_facts.VhostFacts, clusters: Mapping[str, object]
 ) -> Iterator[str]:
     """One problem per cluster a route of `vhost` names that is neither in `clusters` nor one
     of the bootstrap's."""
-    for route in vhost.routes:
-        for cluster in route_clusters(route):
+    for route, named in vhost.routes:
+        for cluster in named:
             if cluster not in clusters and cluster not in names.BOOTSTRAP_CLUSTERS:
-                yield f"{where}/{route.name or '?'}: cluster {cluster!r} does not exist"
-
-
-def route_clusters(route: route_pb2.Route) -> Iterator[str]:
-    """Every cluster a route sends to: its cluster, weighted clusters and mirrors."""
-    if not route.HasField("route"):
-        return
-    action = route.route
-    if action.cluster:
-        yield action.cluster
-    for weighted in action.weighted_clusters.clusters:
-        yield weighted.name
-    for mirror in action.request_mirror_policies:
-        yield mirror.cluster
-
-
-def _network_filters(listener: listener_pb2.Listener) -> Iterator[tuple[str, object]]:
-    for chain in listener.filter_chains:
-        for network_filter in chain.filters:
-            yield network_filter.name, network_filter.typed_config
-
-
-def _listener_rds_names(listener: listener_pb2.Listener) -> Iterator[str]:
-    for _, typed in _network_filters(listener):
-        manager = hcm_pb2.HttpConnectionManager()
-        if typed.Unpack(manager) and manager.HasField("rds"):  # type: ignore[attr-defined]
-            yield manager.rds.route_config_name
-
-
-def _listener_tcp_clusters(listener: listener_pb2.Listener) -> Iterator[str]:
-    for _, typed in _network_filters(listener):
-        proxy = tcp_proxy_pb2.TcpProxy()
-        if typed.Unpack(proxy):  # type: ignore[attr-defined]
-            if proxy.cluster:
-                yield proxy.cluster
-            for weighted in proxy.weighted_clusters.clusters:
-                yield weighted.name
-
-
-def _listener_sds_names(listener: listener_pb2.Listener) -> Iterator[str]:
-    for chain in listener.filter_chains:
-        context = tls_pb2.DownstreamTlsContext()
-        if chain.transport_socket.typed_config.Unpack(context):
-            common = context.common_tls_context
-            configs = list(common.tls_certificate_sds_secret_configs)
-            if common.HasField("combined_validation_context"):
-                configs.append(
-                    common.combined_validation_context.validation_context_sds_secret_config
-                )
-            # Secrets over ADS must be in the snapshot; the agent's (`sds-grpc`) come from it.
-            yield from (c.name for c in configs if c.sds_config.HasField("ads"))
+                yield f"{where}/{route or '?'}: cluster {cluster!r} does not exist"

@@ -313,12 +313,21 @@ def _route_config(
     sees it (when clients send it and this side does not read it, which removes it too)."""
     if not config.name.startswith(INBOUND_ROUTE_PREFIX):
         return outbound_routes(push, config)
+    operation = _inbound_operation(proxy, push, int(config.name.split("|")[1]))
+    key = ("pilotfish.translate.observability.inbound_routes", id(config), removes_peer, operation)
+    found: tuple[Message, route_pb2.RouteConfiguration] | None = push.memo.get(key)
+    if found is None or found[0] is not config:  # once per push context for a shared `config`
+        found = push.memo[key] = (config, _inbound_routes(config, removes_peer, operation))
+    return found[1]
+
+
+def _inbound_routes(
+    config: route_pb2.RouteConfiguration, removes_peer: bool, operation: str
+) -> route_pb2.RouteConfiguration:
     result = route_pb2.RouteConfiguration()
     result.CopyFrom(config)
     if removes_peer:
         result.request_headers_to_remove.append(exchange.PEER_HEADER)
-    container_port = int(config.name.split("|")[1])
-    operation = _inbound_operation(proxy, push, container_port)
     for vhost in result.virtual_hosts:
         for route in vhost.routes:
             route.decorator.operation = operation

@@ -26,7 +26,6 @@ Pure: reads only its arguments (memoised per push context).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
@@ -40,10 +39,10 @@ from google.protobuf.message import Message
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
-from pilotfish.translate import envoy_filters, names
-from pilotfish.translate.carry import Carry, carry_of
+from pilotfish.translate import envoy_filters, message_facts, names
+from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import ads_config_source, duration, pack
-from pilotfish.translate.invariants import route_clusters
+from pilotfish.translate.message_facts import route_clusters
 from pilotfish.translate.resources import KeptPart, ProxyResources
 from pilotfish.translate.route_filters import FAULT_FILTER
 from pilotfish.translate.vhds_part import OnDemandRoutePart, routed_vhosts
@@ -205,7 +204,7 @@ def narrowed(
     # sidecar already used (Istio's Mirroring task) is never asked for on demand
     clusters = clusters | clusters_for(clusters, shared, push)
     carry = carry_of(push)
-    used = frozenset().union(*(_used(carry, push, m) for m in own[LISTENER].values()))
+    used = frozenset(listener_clusters(own[LISTENER].values()))
     key = ("pilotfish.translate.on_demand", id(block), clusters, used)
     found = carry.unit(
         push, key, lambda: _kept(push, _narrow(_index(block, push), clusters, used)), keep=block
@@ -228,27 +227,18 @@ def _kept(push: PushContext, part: Mapping[str, Mapping[str, Message]]) -> KeptP
 _TYPES = (CLUSTER, ENDPOINT)  # what a narrowed block holds (`_narrow`)
 
 
-def _used(carry: Carry, push: PushContext, listener: Message) -> frozenset[str]:
-    """`listener_clusters` of one listener, kept while it is the same object (`lasting`: a
-    sidecar's own part outlives the push contexts of changes it was not composed again for,
-    e.g. targeted and endpoint changes, and a policy change keeps it)."""
-    key = ("pilotfish.translate.on_demand.used", id(listener))
-    found = lambda: frozenset(listener_clusters((listener,)))  # noqa: E731
-    return carry.unit(push, key, found, keep=listener, lasting=True)
-
-
 def listener_clusters(listeners: Iterable[Message]) -> set[str]:
     """The outbound cluster names anywhere in these listeners (TCP proxies, ext_authz
     services, tracers): looked up in their serialised bytes, so nothing they use is missed.
-    A match may run on into the next field's bytes: a name is used if it starts one."""
+    A match may run on into the next field's bytes: a name is used if it starts one. Read
+    once per listener content (`message_facts`: sidecars' listeners that differ only by the
+    address they bind are read once)."""
     found: set[str] = set()
     for listener in listeners:
-        data = listener.SerializeToString()
-        found.update(m.decode() for m in _OUTBOUND_NAME.findall(data))
+        found.update(message_facts.outbound_names(listener))
     return found
 
 
-_OUTBOUND_NAME = re.compile(rb"outbound\|[0-9]+\|[^|\x00-\x20]*\|[A-Za-z0-9.*_-]+")
 _Pieces = dict[str, dict[str, dict[str, Message]]]
 """host ("" for what is no service's) -> type URL -> name -> message."""
 

@@ -89,7 +89,11 @@ def aliased_entry(
     return (encode_field(2, body),)
 
 
-def checked_encode(type_url: str, name: str, message: Message) -> EncodedResource:
+def checked_encode(
+    type_url: str, name: str, message: Message, value: bytes | None = None
+) -> EncodedResource:
+    """`message` as the resource `name` of `type_url`, checked to be that type and named so;
+    `value`: its deterministic serialisation, when the caller has it already."""
     full_name = message.DESCRIPTOR.full_name
     if full_name != type_url.removeprefix(PREFIX):
         raise SnapshotError(f"{short_name(type_url)} {name!r}: got a {full_name}")
@@ -98,6 +102,8 @@ def checked_encode(type_url: str, name: str, message: Message) -> EncodedResourc
         raise SnapshotError(
             f"{short_name(type_url)} resource stored as {name!r} is named {own_name!r}"
         )
+    if value is not None:
+        return encoded_value(type_url, name, value)
     return _encode_resource(type_url, name, message)
 
 

@@ -31,7 +31,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf.message import Message
 
-from pilotfish.config.objects import Diagnostic
+from pilotfish.config.objects import Diagnostic, RequestAuthentication
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.translate.authz import custom, jwt, path_view, rbac
@@ -70,8 +70,31 @@ def claim_routing(push: PushContext) -> bool:
 
 
 def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
-    """Every authorization filter of the proxy, for its HTTP chains and its TCP chains."""
+    """Every authorization filter of the proxy, for its HTTP chains and its TCP chains: built
+    once per push context for every proxy the same policies and request authentications
+    apply to, in the same order (all they are made of but `push` and whether the proxy is a
+    gateway), one object for all (shared: never mutate it or its messages)."""
     found = applied_policies(proxy, push)
+    authentications = applied_request_authentications(proxy, push)
+    ids = (tuple(map(id, found.all)), tuple(map(id, authentications)))
+    key = ("pilotfish.translate.authz.filters", proxy.is_gateway, *ids)
+    known: tuple[tuple[object, ...], AuthzFilters] | None = push.memo.get(key)
+    held = (*found.all, *authentications)  # kept with it: the ids are theirs
+    if (
+        known is None
+        or len(known[0]) != len(held)
+        or any(a is not b for a, b in zip(known[0], held, strict=True))
+    ):
+        known = push.memo[key] = (held, _built(proxy.is_gateway, found, authentications, push))
+    return known[1]
+
+
+def _built(
+    gateway: bool,
+    found: Applied,
+    authentications: list[RequestAuthentication],
+    push: PushContext,
+) -> AuthzFilters:
     bundle = (push.mesh.trust_domain, *push.mesh.trust_domain_aliases)
     applied = Applied(
         custom=with_bundle(found.custom, bundle),
@@ -88,10 +111,7 @@ def authz_filters(proxy: Proxy, push: PushContext) -> AuthzFilters:
     http.extend(built.http)
     network.extend(built.network)
     authentication = jwt.jwt_filter(
-        applied_request_authentications(proxy, push),
-        push,
-        http_notes,
-        clear_route_cache=proxy.is_gateway and claim_routing(push),
+        authentications, push, http_notes, clear_route_cache=gateway and claim_routing(push)
     )
     if authentication is not None:
         http.append(authentication)
