@@ -22,6 +22,7 @@ mutated once read here (as for every message a snapshot holds).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -144,7 +145,8 @@ def facts(listener: Message) -> ListenerFacts:
         if len(_facts) > FACTS_MEMO:
             _facts.popitem(last=False)
     else:
-        _facts.move_to_end(content)
+        with contextlib.suppress(KeyError):  # another thread's translation dropped it meanwhile
+            _facts.move_to_end(content)
     return found
 
 
