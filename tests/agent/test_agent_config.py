@@ -23,6 +23,7 @@ from pilotfish.agent.metrics import AppScrape
 from pilotfish.agent.pod_env import AgentConfigError, read_env_file
 from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.cli.main import main
+from pilotfish.config.proxy_stats import StatsInclusion
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.workloads import ReadinessProbe
 
@@ -277,6 +278,7 @@ def test_what_the_launcher_writes_loads_back_as_the_same_spec(tmp_path: Path, to
         readiness=probe,
         restart_policy="OnFailure",
         hold_application=True,
+        stats_inclusion=StatsInclusion(("cluster.outbound", "listener.{pod_ip}_"), None, ("a.*",)),
     )
     env_file = tmp_path / "app-env.json"
     env_file.write_text(env_file_text(dict(spec.app.env)))  # type: ignore[union-attr]

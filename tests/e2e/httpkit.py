@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.meshctl import LocalMesh, Response, running_mesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, Response, running_mesh
 
 TRAFFIC_MESH = "samples/httpbin/traffic"
 HTTPBIN = "httpbin.default.svc.cluster.local"
@@ -153,7 +153,8 @@ def virtual_service(http: str) -> str:
 
 @contextlib.contextmanager
 def traffic_mesh_with_subsets(factory: Any) -> Iterator[LocalMesh]:
-    """The traffic sample mesh with httpbin's v1/v2 subsets defined (module fixtures)."""
-    with running_mesh(factory, TRAFFIC_MESH) as started:
+    """The traffic sample mesh with httpbin's v1/v2 subsets defined (module fixtures), its
+    proxies keeping their outbound clusters' stats (the tests count retries and ejections)."""
+    with running_mesh(factory, TRAFFIC_MESH, mesh_config=CLUSTER_STATS_MESH) as started:
         apply_yaml(started, factory.mktemp("dr"), HTTPBIN_SUBSETS)
         yield started

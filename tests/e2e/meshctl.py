@@ -236,13 +236,43 @@ class PortForward:
         self.process.wait(timeout=10)
 
 
+CLUSTER_STATS_MESH = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    defaultConfig:
+      proxyStatsMatcher:
+        inclusionPrefixes: [cluster.outbound]
+"""
+"""Istio's way to see the `cluster.outbound…` stats in every proxy's admin (as Istio's, they are
+not created by default): for tests that count a cluster's requests, handshakes or ejections."""
+
+
+def with_mesh_config(factory: Any, directory: str, mesh_config: str) -> str:
+    """The sample `directory` with `mesh_config` (an `istio` ConfigMap) beside its manifests: in
+    a copy of the whole `samples/` tree, so the manifests' relative paths still resolve."""
+    tree = Path(factory.mktemp("samples")) / "samples"
+    shutil.copytree(ROOT / "samples", tree)
+    copy = tree / Path(directory).relative_to("samples")
+    (copy / "zz-test-mesh-config.yaml").write_text(mesh_config)
+    return str(copy)
+
+
 @contextlib.contextmanager
 def running_mesh(
-    factory: Any, directory: str | None, delta: bool = False, env: dict[str, str] | None = None
+    factory: Any,
+    directory: str | None,
+    delta: bool = False,
+    env: dict[str, str] | None = None,
+    mesh_config: str = "",
 ) -> Iterator[LocalMesh]:
     """Start a mesh from `directory` in a fresh home and always stop it (for module fixtures:
     `with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh: yield mesh`); `env` is
-    added to the environment of every `pilotfish` command (so of the mesh it starts)."""
+    added to the environment of every `pilotfish` command (so of the mesh it starts);
+    `mesh_config`: an `istio` ConfigMap the mesh starts with (`with_mesh_config`)."""
+    if mesh_config and directory:
+        directory = with_mesh_config(factory, directory, mesh_config)
     mesh = LocalMesh(factory.mktemp("home"), directory, delta=delta)
     mesh.env.update(env or {})
     try:  # an `up` that failed or timed out may have started part of the mesh: stop it too

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import http_server
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, running_mesh
 from tests.e2e.mtlskit import http_via_sidecar
 from tests.pki import Pki
 
@@ -202,7 +202,7 @@ def cnn(pki: Pki) -> Iterator[tuple[str, int, int]]:
 def mesh(
     tmp_path_factory: pytest.TempPathFactory, cnn: tuple[str, int, int]
 ) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, "samples/extras") as m:
+    with running_mesh(tmp_path_factory, "samples/extras", mesh_config=CLUSTER_STATS_MESH) as m:
         m.apply("samples/sleep/sleep.yaml")
         address, http_port, https_port = cnn
         entry = SERVICE_ENTRY.format(address=address, http=http_port, https=https_port)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import http_server
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, running_mesh
 from tests.pki import Pki
 
 SERVICE_ENTRY = """\
@@ -143,7 +143,7 @@ def cnn(pki: Pki) -> Iterator[tuple[str, int, int]]:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, "samples/extras") as m:
+    with running_mesh(tmp_path_factory, "samples/extras", mesh_config=CLUSTER_STATS_MESH) as m:
         m.apply("samples/sleep/sleep.yaml")
         yield m
 

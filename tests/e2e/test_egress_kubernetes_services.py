@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import httpbin_server
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, running_mesh
 
 EXTERNAL_NAME = """\
 kind: Service
@@ -53,7 +53,7 @@ def httpbin() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, "samples/sleep") as m:
+    with running_mesh(tmp_path_factory, "samples/sleep", mesh_config=CLUSTER_STATS_MESH) as m:
         yield m
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.l4kit import http_server, https_get, proxy_get
-from tests.e2e.meshctl import LocalMesh, http
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, http, with_mesh_config
 from tests.pki import Pki
 
 
@@ -42,7 +42,8 @@ def gw_mesh(
     secure_backend: tuple[str, int],
     plain_backend: tuple[str, int],
 ) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(tmp_path_factory.mktemp("home"), "samples/extras")
+    extras = with_mesh_config(tmp_path_factory, "samples/extras", CLUSTER_STATS_MESH)
+    mesh = LocalMesh(tmp_path_factory.mktemp("home"), extras)
     result = mesh.up()
     assert result.returncode == 0, result.stdout + result.stderr
     try:

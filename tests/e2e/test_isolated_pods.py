@@ -22,7 +22,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tests.e2e.meshctl import NEEDS_ISOLATION, LocalMesh, http
+from tests.e2e.meshctl import (
+    CLUSTER_STATS_MESH,
+    NEEDS_ISOLATION,
+    LocalMesh,
+    http,
+    with_mesh_config,
+)
 from tests.e2e.mtlskit import RECORD_APP, _service, _workload, recorded
 
 from pilotfish.cli.pods import admin_address
@@ -116,7 +122,8 @@ def mesh(
     killed = int(mesh.info["pid"])
     os.kill(killed, signal.SIGKILL)  # leaves namespaces, links and the bridge
     mesh.wait_for(lambda: not pid_alive(killed), 20, "the killed up to exit")
-    mesh.directory = "samples/bookinfo"
+    # Bookinfo, its proxies keeping their outbound clusters' stats (the tests count handshakes)
+    mesh.directory = with_mesh_config(tmp_path_factory, "samples/bookinfo", CLUSTER_STATS_MESH)
     again = mesh.up()
     try:
         assert again.returncode == 0, again.stdout + again.stderr

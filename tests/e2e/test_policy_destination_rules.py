@@ -21,7 +21,7 @@ from tests.e2e.httpkit import (
     app_requests,
     apply_yaml,
 )
-from tests.e2e.meshctl import LocalMesh, Response, running_mesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, Response, running_mesh
 
 URL = "http://httpbin:8000"
 
@@ -53,7 +53,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, TRAFFIC_MESH) as started:
+    with running_mesh(tmp_path_factory, TRAFFIC_MESH, mesh_config=CLUSTER_STATS_MESH) as started:
         yield started
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.httpkit import HTTPBIN, TRAFFIC_MESH, SidecarClient, apply_yaml
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, running_mesh
 
 FLAKY = "flaky.default.svc.cluster.local"
 UNLIMITED = 4294967295  # Istio's "no limit" for circuit breakers
@@ -98,7 +98,9 @@ spec:
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     env = {"PILOTFISH_ON_DEMAND_CLUSTERS": "false"}
-    with running_mesh(tmp_path_factory, TRAFFIC_MESH, env=env) as started:
+    with running_mesh(
+        tmp_path_factory, TRAFFIC_MESH, env=env, mesh_config=CLUSTER_STATS_MESH
+    ) as started:
         apply_yaml(started, tmp_path_factory.mktemp("rules"), HTTPBIN_RULE + "---\n" + FLAKY_RULE)
         yield started
 

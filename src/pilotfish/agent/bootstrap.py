@@ -35,7 +35,13 @@ from pilotfish.agent.hot_restart import LDS_DRAIN_SECONDS
 from pilotfish.agent.ports import ADMIN_PORT, HEALTH_PORT, STATS_PORT
 from pilotfish.ca.identity import SDS_CLUSTER
 from pilotfish.config.locality import split
-from pilotfish.config.proxy_stats import NOT_SET, admin_filter
+from pilotfish.config.proxy_stats import (
+    NOT_SET,
+    InclusionLists,
+    admin_filter,
+    inclusion_lists,
+    stats_matcher,
+)
 from pilotfish.model.node import DELTA_XDS_KEY, node_metadata
 from pilotfish.model.proxy import Proxy
 from pilotfish.telemetry.envoy import alt_stat_name
@@ -132,7 +138,8 @@ class BootstrapSettings:
     sds_socket: str = ""  # the agent's SDS unix socket ("" = no workload identity)
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # the agent's ISTIO_META_* (ours win)
     xds_tls: XdsTls | None = None  # None: plaintext xDS (15010, loopback)
-    stats_filter: str = ""  # Envoy's stats 15090 serves (`config.proxy_stats`); "": Istio's
+    stats_lists: InclusionLists | None = None  # the stats Envoy keeps (`config.proxy_stats`);
+    # None: Istio's lists alone
     source_address: str = ""  # where upstream connections leave from ("": the kernel's choice)
     dns_resolvers: tuple[tuple[str, int], ...] = ()  # DNS servers ((): the system's resolv.conf)
     admin_address: str = ""  # where its Envoy admin listens ("": `admin_host`)
@@ -242,6 +249,7 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
         "stats_config": {
             "use_all_default_tags": False,
             "stats_tags": [{"tag_name": n, "regex": r} for n, r in ISTIO_STATS_TAGS],
+            "stats_matcher": stats_matcher(_stats_lists(settings)),
         },
         "admin": {"address": _address(admin_ip, ADMIN_PORT)},
         "layered_runtime": {
@@ -312,10 +320,14 @@ def build_bootstrap(settings: BootstrapSettings) -> bootstrap_pb2.Bootstrap:
     return json_format.ParseDict(data, bootstrap_pb2.Bootstrap())
 
 
+def _stats_lists(settings: BootstrapSettings) -> InclusionLists:
+    return settings.stats_lists or inclusion_lists(NOT_SET, (settings.proxy.ip,))
+
+
 def _stats_request_lua(settings: BootstrapSettings) -> str:
     """15090 asks the admin for the stats Istio's inclusion lists keep (`config.proxy_stats`),
     the request's own query parameters after that filter."""
-    wanted = settings.stats_filter or admin_filter(NOT_SET, (settings.proxy.ip,))
+    wanted = admin_filter(_stats_lists(settings))
     page = "/stats/prometheus?filter=" + urllib.parse.quote(wanted, safe="")
     return (
         "function envoy_on_request(handle)\n"

@@ -66,6 +66,7 @@ from pilotfish.agent.vm_start import control_plane_tls, resolve, vm_root_cert, w
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import parse_proxy_metadata
+from pilotfish.config.proxy_stats import stats_matcher_in
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, override_json
 from pilotfish.registry.drain import (
@@ -167,6 +168,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
     metadata = parse_proxy_metadata(env, "environment", errors)
     drain = drain_in_proxy_config(proxy_config, "ProxyConfig", errors)
     hold = hold_in_proxy_config(proxy_config, "ProxyConfig", errors) or False
+    stats = stats_matcher_in(proxy_config, "ProxyConfig", errors)
     if errors:
         raise AgentConfigError("; ".join(f"{where}: {what}" for where, what in errors))
     token = Path(args.token_path)
@@ -219,6 +221,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         bootstrap_override=_bootstrap_override(env),
         restart_policy=args.restart_policy,
         hold_application=hold,
+        stats_inclusion=stats,
     )
     own_level = args.log_output_level.rpartition(":")[2] or "info"
     return AgentConfig(spec, own_level, root, proxy_config)

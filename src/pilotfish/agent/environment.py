@@ -14,6 +14,8 @@ from pathlib import Path
 from pilotfish.agent.pod_env import DEFAULT_CLUSTER_ID, PROBE_PREFIX
 from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, parse_spiffe_id
+from pilotfish.config.proxy_stats import FIELD as STATS_FIELD
+from pilotfish.config.proxy_stats import proxy_stats_matcher
 from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, OVERRIDE_KEY
 from pilotfish.registry.workloads import ReadinessProbe
 
@@ -46,6 +48,8 @@ def agent_environment(spec: AgentSpec) -> dict[str, str]:
     }
     if spec.hold_application:
         proxy_config["holdApplicationUntilProxyStarts"] = True
+    if spec.stats_inclusion is not None:
+        proxy_config[STATS_FIELD] = proxy_stats_matcher(spec.stats_inclusion)
     env = {
         "POD_NAME": proxy.instance,
         "POD_NAMESPACE": proxy.namespace,

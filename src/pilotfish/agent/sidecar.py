@@ -59,6 +59,7 @@ from pilotfish.agent.spec import (
 from pilotfish.ca.certs import load_certs, summarize
 from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_UID
+from pilotfish.config.proxy_stats import NOT_SET, inclusion_lists
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.state_files import write_atomically
 from pilotfish.telemetry import identity_env
@@ -122,7 +123,9 @@ class Agent:
             socket,
             extra_metadata=self.spec.extra_metadata,
             xds_tls=xds_tls(self.spec.control_plane_tls),
-            stats_filter=self.spec.stats_filter,
+            stats_lists=inclusion_lists(
+                self.spec.stats_inclusion or NOT_SET, (self.spec.proxy.ip,)
+            ),
             source_address=source_address(self.spec),
             admin_address=self.spec.admin_ip,
             dns_resolvers=dns_resolvers(dict(os.environ)),

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the agent's own machinery: what `kubectl exec`/`logs` need 
     from pilotfish.agent.identity import IdentitySpec
     from pilotfish.agent.metrics import AppScrape
     from pilotfish.agent.upstream import ControlPlaneTls
+    from pilotfish.config.proxy_stats import StatsInclusion
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class AgentSpec:
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
     control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
     scrape: tuple[tuple[str, str], ...] = ()  # the pod's prometheus.io/* after injection
-    stats_filter: str = ""  # what 15090 serves of Envoy's stats (`config.proxy_stats`); "": Istio's
+    stats_inclusion: StatsInclusion | None = None  # ProxyConfig proxyStatsMatcher, the pod's
+    # over the mesh's (`config.proxy_stats`): with Istio's lists, the stats Envoy keeps
     admin_ip: str = ""  # its Envoy admin's address when not `bootstrap.admin_host`'s: an isolated
     # mesh's ingress gateway, on the pods' bridge, keeps its admin on the host's loopback
     restarted_at: str = ""  # the pod template's `kubectl.kubernetes.io/restartedAt`: a new one

@@ -20,7 +20,6 @@ from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
-from pilotfish.config.proxy_stats import admin_filter
 from pilotfish.local.app_ports import app_port
 from pilotfish.local.network import CP_XDS_PORT, MeshNetwork
 from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
@@ -105,6 +104,8 @@ def agent_spec(
         identity=identity if sidecar else None,
         sidecar=sidecar,
         termination_drain=termination_drain(drain, ctx.settings.termination_drain, ctx.env_drain),
+        # the mesh's `defaultConfig.proxyStatsMatcher` (a pod's own: `instance_spec`)
+        stats_inclusion=ctx.settings.stats_inclusion,
     )
 
 
@@ -183,13 +184,13 @@ def instance_spec(
     merge = ctx.settings.prometheus_merge
     metrics = app_scrape(annotations, proxy.app_ports) if merges(annotations, merge) else None
     inclusion = workload.stats_inclusion.over(ctx.settings.stats_inclusion)
-    stats = admin_filter(inclusion, (proxy.ip,))
     scrape = tuple(scrape_annotations(annotations, merge, workload.sidecar).items())
     override = override_json(workload.bootstrap_override, ctx.host_ip) if (
         workload.bootstrap_override and workload.sidecar
     ) else ""  # fmt: skip
     spec = replace(
-        spec, app_metrics=metrics, readiness=workload.readiness, stats_filter=stats, scrape=scrape,
+        spec, app_metrics=metrics, readiness=workload.readiness, stats_inclusion=inclusion,
+        scrape=scrape,
         restarted_at=annotations.get(RESTARTED_AT, ""), bootstrap_override=override,
         volume_error=workload.volume_error,
         siblings=siblings,
