@@ -1,7 +1,9 @@
 """Protobuf wire-format primitives (varints and length-delimited fields), for code that writes
 serialised messages or splices fields into them without packing: `xds.encoding` (Any-wrapped
 resources, responses) and `translate.hcm_telemetry` (fields added to a serialised connection
-manager). Pure bytes in, bytes out; imports nothing of pilotfish (a bottom module)."""
+manager), and for code that reads a field's place in serialised bytes (`decode_varint`:
+`translate.message_facts`, `translate.hcm_telemetry`). Pure bytes in, bytes out; imports
+nothing of pilotfish (a bottom module)."""
 
 from __future__ import annotations
 
@@ -35,3 +37,15 @@ def field_head(field_number: int, length: int) -> bytes:
     """The tag and length of a length-delimited field whose payload (of `length` bytes)
     follows: `field_head(n, len(p)) + p == encode_field(n, p)`."""
     return encode_varint(field_number << 3 | 2) + encode_varint(length)
+
+
+def decode_varint(data: bytes, offset: int) -> tuple[int, int]:
+    """(value, offset after it) of the varint at `offset`."""
+    value = shift = 0
+    while True:
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, offset
+        shift += 7

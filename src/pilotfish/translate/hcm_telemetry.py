@@ -26,7 +26,7 @@ from pilotfish.telemetry.http_stats import http_stats_bytes
 from pilotfish.telemetry.labels import Reporter, ServiceLabels
 from pilotfish.telemetry.metrics import MetricsPolicy, grpc_stats_filter, reads_peer
 from pilotfish.translate.virtual_hosts import pod_local_authorities
-from pilotfish.wire import encode_field
+from pilotfish.wire import decode_varint, encode_field
 
 FILTERS_MEMO = 8192  # managers' telemetry pieces kept (a few per shape, service and identity)
 HTTP_FILTERS = 5  # HttpConnectionManager.http_filters
@@ -108,7 +108,7 @@ def spliced(data: bytes, first_filters: Sequence[bytes], last_logs: Sequence[byt
     before = after = -1  # offsets: before the first field >= 5, after the last field <= 13
     offset, end = 0, len(data)
     while offset < end:
-        key, at = _varint(data, offset)
+        key, at = decode_varint(data, offset)
         number, wire = key >> 3, key & 7
         if before < 0 and number >= HTTP_FILTERS:
             before = offset
@@ -116,9 +116,9 @@ def spliced(data: bytes, first_filters: Sequence[bytes], last_logs: Sequence[byt
             after = offset
             break
         if wire == 0:
-            _, at = _varint(data, at)
+            _, at = decode_varint(data, at)
         elif wire == 2:
-            length, at = _varint(data, at)
+            length, at = decode_varint(data, at)
             at += length
         elif wire == 1:
             at += 8
@@ -130,15 +130,3 @@ def spliced(data: bytes, first_filters: Sequence[bytes], last_logs: Sequence[byt
     before = end if before < 0 else before
     after = end if after < 0 else after
     return b"".join((data[:before], *first_filters, data[before:after], *last_logs, data[after:]))
-
-
-def _varint(data: bytes, offset: int) -> tuple[int, int]:
-    """(value, offset after it) of the varint at `offset`."""
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, offset
-        shift += 7

@@ -38,6 +38,8 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf.message import Message
 
+from pilotfish.wire import decode_varint
+
 FACTS_MEMO = 2048  # listener contents whose facts are kept (one per service's pods, and a few)
 OBJECTS_MEMO = 8192  # route configurations and virtual hosts whose facts are kept
 BYTES_MEMO = 256  # listeners whose serialisation is kept (those of the sidecars last composed)
@@ -112,20 +114,9 @@ def _head_length(data: bytes) -> int:
     for key in (_NAME, _ADDRESS):
         if at >= len(data) or data[at] != key:
             return 0
-        length, at = _varint(data, at + 1)
+        length, at = decode_varint(data, at + 1)
         at += length
     return at
-
-
-def _varint(data: bytes, offset: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, offset
-        shift += 7
 
 
 def facts(listener: Message) -> ListenerFacts:
