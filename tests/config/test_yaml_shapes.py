@@ -18,7 +18,11 @@ from pilotfish.config.load import load
 from pilotfish.config.objects import Diagnostic
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = sorted(p for d in ("samples", "tests") for p in (ROOT / d).rglob("*.y*ml") if p.is_file())
+_ALL = sorted(p for d in ("samples", "tests") for p in (ROOT / d).rglob("*.y*ml") if p.is_file())
+# The translation goldens are 70 % of the bytes and ~100 files of a few shapes (Envoy's config,
+# which nobody applies); every fourth of them keeps those shapes in, at a third of the time.
+_GOLDEN = [p for p in _ALL if p.name.endswith(".golden.yaml")]
+FILES = [p for p in _ALL if not p.name.endswith(".golden.yaml")] + _GOLDEN[::4]
 VALUES = ("x1", "12", "0", "True", "1.5", "yes", "a-b.c", "_x", "007", "null", "9" * 20, "v2")
 _VALUE = re.compile(r"^(\s*(?:- )?(?:[A-Za-z_][A-Za-z0-9_.-]*: )?)([A-Za-z0-9_.-]+)$", re.M)
 
