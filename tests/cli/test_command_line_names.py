@@ -202,3 +202,39 @@ def test_kustomization_resources_in_order_and_refusals(tmp_path: Path) -> None:
             read_kustomization(str(tmp_path))
     with pytest.raises(InputError, match=r"no kustomization\.yaml"):
         read_kustomization(str(tmp_path / "sub" / "b.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "args"),
+    [
+        ("pilotfish.cli.exec_cmd", "exec_command", ["exec", "sleep-0", "--", "env"]),
+        ("pilotfish.cli.proxy_status", "proxy_status_command", ["proxy-status"]),
+        ("pilotfish.cli.describe", "describe_command", ["x", "describe", "pod", "httpbin-0"]),
+        ("pilotfish.cli.authz_check", "authz_check_command", ["x", "authz", "check", "h-0"]),
+        ("pilotfish.cli.dashboard", "dashboard_command", ["dashboard", "envoy", "h-0"]),
+    ],
+)
+def test_a_namespace_before_the_command_is_the_commands(
+    module: str, function: str, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl's `kubectl -n test exec POD …` (Istio's "Ingress Sidecar TLS Termination" page):
+    `-n` before the command names the namespace, as `-n` after it does (the pod `sleep-0` of
+    `test`, not of `default`)."""
+    import importlib
+
+    import typer
+
+    import pilotfish.cli.main  # noqa: F401 (registers the commands)
+    from pilotfish.cli.app import app
+
+    seen: list[Any] = []
+
+    def called(*given: Any, **named: Any) -> int:
+        seen.append((given, named))
+        return 0
+
+    monkeypatch.setattr(importlib.import_module(module), function, called)
+    with pytest.raises(SystemExit) as exited:
+        typer.main.get_command(app).main(["-n", "test", *args], standalone_mode=True)
+    assert exited.value.code == 0
+    assert len(seen) == 1 and "test" in [*seen[0][0], *seen[0][1].values()], seen

@@ -167,7 +167,7 @@ def proxy_status(
     """Show each proxy's xDS sync state (SYNCED, STALE, NACKED, NOT SENT)."""
     from pilotfish.cli.proxy_status import proxy_status_command
 
-    exit_with(proxy_status_command(proxy, state.state_dir, namespace))
+    exit_with(proxy_status_command(proxy, state.state_dir, namespace or state.namespace))
 
 
 app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
@@ -237,7 +237,7 @@ def describe(
         raise typer.BadParameter("a pod or service name is needed", param_hint="NAME")
     from pilotfish.cli.describe import describe_command
 
-    exit_with(describe_command(kind, name, namespace, state.state_dir))
+    exit_with(describe_command(kind, name, namespace or state.namespace, state.state_dir))
 
 
 experimental = typer.Typer(help="istioctl's `x` (experimental) spellings", no_args_is_help=True)
@@ -289,7 +289,7 @@ def authz_check(
     """The AuthorizationPolicy rules the pod's Envoy enforces, from its config dump."""
     from pilotfish.cli.authz_check import authz_check_command
 
-    exit_with(authz_check_command(pod, namespace, state.state_dir))
+    exit_with(authz_check_command(pod, namespace or state.namespace, state.state_dir))
 
 
 experimental.add_typer(authz_app, name="authz")

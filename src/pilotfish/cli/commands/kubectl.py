@@ -174,7 +174,11 @@ def exec_(
     """Run a command as if inside POD: its HTTP goes out through that pod's sidecar."""
     from pilotfish.cli.exec_cmd import exec_command
 
-    exit_with(exec_command(pod, command or [], state.state_dir, container, namespace, stdin))
+    exit_with(
+        exec_command(
+            pod, command or [], state.state_dir, container, namespace or state.namespace, stdin
+        )
+    )
 
 
 @app.command()

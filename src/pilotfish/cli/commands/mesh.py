@@ -165,7 +165,13 @@ def dashboard(
 
     exit_with(
         dashboard_command(
-            kind, proxy, browser, state.state_dir, scrape_interval, namespace, ctrlz_port
+            kind,
+            proxy,
+            browser,
+            state.state_dir,
+            scrape_interval,
+            namespace or state.namespace,
+            ctrlz_port,
         )
     )
 
