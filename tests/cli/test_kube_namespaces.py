@@ -162,3 +162,28 @@ def test_namespace_document_drops_the_name_label() -> None:
     doc = namespace_document("foo", {"kubernetes.io/metadata.name": "foo", "a": "b"})
     meta = {"name": "foo", "labels": {"a": "b"}}
     assert doc == {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def test_istiod_service_is_istios_chart_and_its_endpoints_the_control_plane() -> None:
+    """Istio's istio-discovery chart: 15010 plaintext xDS, 15012 xDS and CA over TLS, 443 the
+    webhooks (target 15017), 15014 metrics; selected by `app: istiod, istio: pilot`."""
+    istiod = kube_views.services(INFO, [], [])[0]
+    assert istiod["metadata"]["name"] == "istiod"
+    assert istiod["metadata"]["labels"]["istio"] == "pilot"
+    assert istiod["metadata"]["labels"]["operator.istio.io/component"] == "Pilot"
+    spec = istiod["spec"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in spec["ports"]] == [
+        ("grpc-xds", 15010, 15010),
+        ("https-dns", 15012, 15012),
+        ("https-webhook", 443, 15017),
+        ("http-monitoring", 15014, 15014),
+    ]
+    assert spec["selector"] == {"app": "istiod", "istio": "pilot"}
+    assert spec["clusterIPs"] == [spec["clusterIP"]] == ["127.9.0.1"]
+    assert spec["sessionAffinity"] == "None" and istiod["status"] == {"loadBalancer": {}}
+    row = _table("svc", [istiod], 0.0, "", False, False).splitlines()[1].split()
+    assert row[4] == "15010/TCP,15012/TCP,443/TCP,15014/TCP"
+    (found,) = kube_namespaces.endpoints([istiod], kube_pods.pods(INFO))
+    subset = found["subsets"][0]  # the pod is not ready here: no control plane pid in INFO
+    assert [p["port"] for p in subset["ports"]] == [15010, 15012, 15017, 15014]
+    assert subset["notReadyAddresses"][0]["targetRef"]["name"] == "istiod-0"

@@ -3,10 +3,12 @@ Kubernetes-shaped objects out).
 
 Pods are `kube_pods`'; Deployments are Workloads (and `istiod`, `istio-ingressgateway`);
 Services are the manifest's plus the two Istio's install creates in `istio-system`: `istiod`
-and `istio-ingressgateway` (type LoadBalancer, its external IP the ingress address and its
-ports those the Gateways open there, named as Istio's Service names them: `http2`, `https`,
-`tcp`, `tls`; or, after `install -f` an IstioOperator giving its `k8s.service.ports`, that
-Service as installed), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT` commands work.
+(as Istio's istio-discovery chart makes it: 15010, 15012, 443 -> 15017, 15014; selector `app:
+istiod, istio: pilot`) and `istio-ingressgateway` (type LoadBalancer, its external IP the
+ingress address and its ports those the Gateways open there, named as Istio's Service names
+them: `http2`, `https`, `tcp`, `tls`; or, after `install -f` an IstioOperator giving its
+`k8s.service.ports`, that Service as installed), so Istio's docs' `INGRESS_HOST`/`INGRESS_PORT`
+commands work.
 """
 
 from __future__ import annotations
@@ -35,7 +37,23 @@ INGRESS = "istio-ingressgateway"
 PORT_NAMES = {"HTTP": "http2", "HTTP2": "http2", "GRPC": "http2", "HTTPS": "https"}
 ISTIO_PORT_NUMBERS = {"http2": 80, "https": 443, "tcp": 31400, "tls": 15443}
 """The port each name has in the ingress gateway Service of Istio's charts."""
-ISTIOD_PORTS = (("grpc-xds", 15010), ("http-monitoring", 15014))
+ISTIOD_PORTS = (
+    ("grpc-xds", 15010, 15010),
+    ("https-dns", 15012, 15012),
+    ("https-webhook", 443, 15017),
+    ("http-monitoring", 15014, 15014),
+)
+"""(name, port, targetPort) of the `istiod` Service, in the order Istio's istio-discovery chart
+lists them: plaintext xDS, xDS and CA over TLS, the webhooks on 443, the metrics."""
+ISTIOD_LABELS = {
+    "app": "istiod",
+    "install.operator.istio.io/owning-resource": "unknown",
+    "istio": "pilot",
+    "istio.io/rev": "default",
+    "operator.istio.io/component": "Pilot",
+    "release": "istio",
+}
+"""The labels Istio's chart gives the `istiod` Service (its selector: `app` and `istio`)."""
 
 
 def age(seconds: float) -> str:
@@ -164,14 +182,12 @@ def services(
         (p.get("ip") for p in info.get("proxies", {}).values() if p.get("workload") == INGRESS),
         None,
     )
-    found = [
-        _service(CONTROL_PLANE, cp_ip, "ClusterIP", None, ISTIOD_PORTS, started, "istiod"),
-    ]
+    found = [_istiod_service(cp_ip, started)]
     found += _prometheus_service(info, cp_ip)
     ingress = str(info.get("ingress_address") or "")
     installed = any(_is_ingress(doc) for doc in manifest_services)  # IstioOperator's ports
     if gateway_ip and not installed:
-        ports = ingress_ports(gateways)
+        ports = tuple((n, p, p) for n, p in ingress_ports(gateways))
         found.append(
             _service(INGRESS, gateway_ip, "LoadBalancer", ingress, ports, started, "ingressgateway")
         )
@@ -215,11 +231,19 @@ def _prometheus_service(info: dict[str, Any], ip: str) -> list[dict[str, Any]]:
     record = Path(str(info.get("state_dir") or "")) / "run" / "prometheus.json"
     if not info.get("state_dir") or running_prometheus(record.parents[1]) is None:
         return []
-    doc = _service("prometheus", ip, "ClusterIP", None, (("http", 9090),), 0, "")
+    doc = _service("prometheus", ip, "ClusterIP", None, (("http", 9090, 9090),), 0, "")
     started = record.stat().st_mtime
     doc["metadata"] = object_meta("prometheus", ISTIO_SYSTEM, started, PROMETHEUS_LABELS)
     doc["spec"]["selector"] = dict(PROMETHEUS_LABELS)
     return [doc]
+
+
+def _istiod_service(ip: str, created: float) -> dict[str, Any]:
+    """Istio's `istiod` Service as its chart makes it, on the control plane's address."""
+    doc = _service(CONTROL_PLANE, ip, "ClusterIP", None, ISTIOD_PORTS, created, "pilot")
+    doc["metadata"]["labels"] = dict(ISTIOD_LABELS)
+    doc["spec"]["selector"] = {"app": CONTROL_PLANE, "istio": "pilot"}
+    return doc
 
 
 def _port(name: str, port: int, target: int, kind: str) -> dict[str, Any]:
@@ -265,23 +289,28 @@ def _service(
     ip: str,
     kind: str,
     external: str | None,
-    ports: tuple[tuple[str, int], ...],
+    ports: tuple[tuple[str, int, int], ...],
     created: float,
     istio_label: str,
 ) -> dict[str, Any]:
+    """One of the Services Istio's install makes, with what the API server fills in."""
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": object_meta(name, ISTIO_SYSTEM, created, {"app": name, "istio": istio_label}),
         "spec": {
-            "type": kind,
             "clusterIP": ip,
+            "clusterIPs": [ip],
+            "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+            "ports": [_port(n, p, t, kind) for n, p, t in ports],
             "selector": {"app": name},
-            "ports": [_port(n, p, p, kind) for n, p in ports],
+            "sessionAffinity": "None",
+            "type": kind,
         },
     }
-    if external:
-        doc["status"] = {"loadBalancer": {"ingress": [{"ip": external}]}}
+    doc["status"] = {"loadBalancer": {"ingress": [{"ip": external}]} if external else {}}
     return doc
 
 
