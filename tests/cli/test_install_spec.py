@@ -3,6 +3,7 @@ gateway components become the manifest the local mesh starts from."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,20 @@ def test_the_hold_value_of_istios_chart_holds_every_app() -> None:
     _, docs = install_documents(
         operator_spec([], ["values.global.proxy.holdApplicationUntilProxyStarts=true"])
     )
-    assert _mesh(docs)["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
+    # the injector's values, as Istio's install keeps them (not the mesh's defaultConfig: a pod
+    # saying false in its own ProxyConfig is still held, as Istio's template ORs the two)
+    assert "defaultConfig" not in _mesh(docs)
+    (injector,) = [d for d in docs if d["metadata"] == {"name": "istio-sidecar-injector",
+                                                         "namespace": "istio-system"}]  # fmt: skip
+    assert json.loads(injector["data"]["values"]) == {
+        "global": {"proxy": {"holdApplicationUntilProxyStarts": True}}
+    }
     _, docs = install_documents(operator_spec([], ["profile=default"]))
     assert "defaultConfig" not in _mesh(docs)
+    assert [d["kind"] for d in docs].count("ConfigMap") == 1  # the `istio` one alone
+    spelled = {"values": {"global": {"proxy": {"holdApplicationUntilProxyStarts": "yes"}}}}
+    with pytest.raises(InstallError, match="holdApplicationUntilProxyStarts: 'yes' is not true"):
+        install_documents(spelled)
 
 
 def test_set_paths_as_istioctl() -> None:

@@ -90,3 +90,24 @@ def test_the_mesh_default_holds_every_app(mesh: LocalMesh) -> None:
     pilotfish_ok(mesh, "apply", "-f", "-", stdin=MESH)
     pilotfish_ok(mesh, "apply", "-f", "-", stdin=CLIENT.format(name="meshwide", annotations=""))
     assert _first_call(mesh, "meshwide") == "200"
+
+
+INJECTOR = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio-sidecar-injector, namespace: istio-system}
+data:
+  values: '{"global": {"proxy": {"holdApplicationUntilProxyStarts": true}}}'
+"""
+UNHELD = """
+      annotations:
+        proxy.istio.io/config: '{"holdApplicationUntilProxyStarts": false}'"""
+
+
+def test_the_injectors_value_holds_even_a_pod_saying_false(mesh: LocalMesh) -> None:
+    """Istio's template: `or .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue
+    .Values.global.proxy.holdApplicationUntilProxyStarts`: the pod's own false (over the mesh's
+    true, from the test above) turns its ProxyConfig's off, and the injector's value still
+    holds it (before, it was not held: '000')."""
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=INJECTOR)
+    pilotfish_ok(mesh, "apply", "-f", "-", stdin=CLIENT.format(name="values", annotations=UNHELD))
+    assert _first_call(mesh, "values") == "200"

@@ -170,6 +170,39 @@ def test_hold_application_is_the_pods_then_the_meshs_and_a_bad_one_refused() -> 
     ]
 
 
+INJECTOR = """apiVersion: v1
+kind: ConfigMap
+metadata: {{name: istio-sidecar-injector, namespace: {}}}
+data:
+  values: '{}'
+"""
+
+
+def test_the_injectors_hold_value_is_read_from_its_configmap() -> None:
+    """Istio's install keeps `values` in the `istio-sidecar-injector` ConfigMap, whose
+    `global.proxy.holdApplicationUntilProxyStarts` its template ORs with each pod's ProxyConfig
+    (`local.specs`): read apart from the mesh's `defaultConfig` one."""
+    held = '{"global": {"proxy": {"holdApplicationUntilProxyStarts": true}}}'
+    for namespace, values, expected in (
+        ("istio-system", held, True),
+        ("istio-system", held.replace("true", "false"), False),
+        ("istio-system", '{"global": {"hub": "docker.io/istio"}}', False),
+        ("default", held, False),  # not the injector's
+    ):
+        _, parsed = parse_documents([("i.yaml", INJECTOR.format(namespace, values))])
+        assert parsed.ok, parsed.diagnostics
+        mesh = parsed.manifest.mesh
+        assert (mesh.injector_hold, mesh.hold_application) == (expected, False)
+    for values, message in (
+        (held.replace("true", '"yes"'), "global.proxy.holdApplicationUntilProxyStarts: 'yes' is"),
+        ("{global", "is not JSON"),
+    ):
+        _, parsed = parse_documents([("i.yaml", INJECTOR.format("istio-system", values))])
+        assert [(d.path, message in d.message) for d in parsed.diagnostics] == [
+            ("data.values", True)
+        ], parsed.diagnostics
+
+
 MESH = """apiVersion: v1
 kind: ConfigMap
 metadata: {{name: istio, namespace: istio-system}}

@@ -8,7 +8,8 @@ control plane local mode always runs. Honoured: `spec.profile`, `spec.meshConfig
 `istio` ConfigMap), `components.ingressGateways`/`egressGateways` (`name`, `namespace`,
 `enabled`, `label`, `k8s.service.ports` — the gateway's Service: the ingress gateway's
 forwards each `port` to its `targetPort` on the ingress address), and `values.global` (its
-`proxy.holdApplicationUntilProxyStarts` becomes the mesh's `defaultConfig` one; the rest accepted:
+`proxy.holdApplicationUntilProxyStarts` goes to the injector's `istio-sidecar-injector` ConfigMap,
+as Istio's install writes it, ORed with each pod's ProxyConfig; the rest accepted:
 local mode has no images or resources to set). Workloads are then added with
 `pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
 `<state-dir>/install/` (the mesh restarts from them). On a running mesh, `install` changes it in
@@ -18,6 +19,7 @@ place (`reinstall`), as istioctl does. `uninstall` stops it all.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import sys
@@ -39,6 +41,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "minimal": {"ingress": False, "egress": False, "mesh": {}},
     "empty": {"ingress": False, "egress": False, "mesh": {}},
 }
+HOLD_VALUE = ("global", "proxy", "holdApplicationUntilProxyStarts")
 ISTIO_MESH_DEFAULTS: dict[str, Any] = {
     "defaultProviders": {"metrics": ["prometheus"]},
     "enablePrometheusMerge": True,
@@ -162,18 +165,27 @@ def _refuse_removed(spec: dict[str, Any]) -> None:
             raise InstallError(f"values.{dotted}: {dotted} is removed, use {instead} instead")
 
 
-def _hold_value(spec: dict[str, Any], mesh: dict[str, Any]) -> None:
-    """`values.global.proxy.holdApplicationUntilProxyStarts: true`, which Istio's injection
-    template ORs with the pod's ProxyConfig, becomes the mesh's `defaultConfig` one."""
+def _injector_values(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The injector's `istio-sidecar-injector` ConfigMap, as Istio's install writes it (its
+    `values` as JSON), when the operator sets `values.global.proxy.holdApplicationUntilProxyStarts`,
+    the one value of it local mode reads: Istio's injection template ORs it with the pod's
+    ProxyConfig (`registry.mesh_config.injector_hold`)."""
     node: Any = spec.get("values")
-    for part in ("global", "proxy", "holdApplicationUntilProxyStarts"):
+    for part in HOLD_VALUE:
         node = node.get(part) if isinstance(node, dict) else None
-    if node is not True:
-        return
-    default = mesh.setdefault("defaultConfig", {})
-    if not isinstance(default, dict):
-        raise InstallError("meshConfig.defaultConfig must be a map")
-    default["holdApplicationUntilProxyStarts"] = True
+    if node is None:
+        return []
+    if not isinstance(node, bool):
+        raise InstallError(f"values.{'.'.join(HOLD_VALUE)}: {node!r} is not true or false")
+    values = {"global": {"proxy": {"holdApplicationUntilProxyStarts": node}}}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+            "data": {"values": json.dumps(values, indent=2)},
+        }
+    ]
 
 
 def _gateways(spec: dict[str, Any], kind: str, default: bool, name: str) -> list[dict[str, Any]]:
@@ -200,7 +212,6 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
     mesh: dict[str, Any] = copy.deepcopy(ISTIO_MESH_DEFAULTS)
     _merge(mesh, profile["mesh"])
     _merge(mesh, dict(spec.get("meshConfig") or {}))
-    _hold_value(spec, mesh)
     ingress = _gateways(spec, "ingressGateways", profile["ingress"], "istio-ingressgateway")
     egress = _gateways(spec, "egressGateways", profile["egress"], "istio-egressgateway")
     if len(ingress) > 1 or any(g["name"] != "istio-ingressgateway" for g in ingress):
@@ -208,6 +219,7 @@ def install_documents(spec: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]
     docs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}},
         istio_configmap(mesh),
+        *_injector_values(spec),
     ]
     for gw in ingress:
         docs.append(_ingress_service(gw, INGRESS_PORTS[profile_name == "demo"]))

@@ -199,10 +199,13 @@ def instance_spec(
     )  # fmt: skip
     if workload.concurrency is not None:  # ProxyConfig concurrency (0: one per CPU, as Istio)
         spec = replace(spec, concurrency=workload.concurrency or ctx.allocatable[0])
-    # holdApplicationUntilProxyStarts, the pod's, else the mesh's: read when a pod starts, as
+    # holdApplicationUntilProxyStarts, the pod's, else the mesh's, ORed with the injector's
+    # values (Istio's template: `or .ProxyConfig.HoldApplicationUntilProxyStarts.GetValue
+    # .Values.global.proxy.holdApplicationUntilProxyStarts`): read when a pod starts, as
     # Istio's injector reads it, so not in `same_workload` (a mesh change replaces no pod)
     hold = workload.hold_application
-    spec = replace(spec, hold_application=ctx.settings.hold_application if hold is None else hold)
+    proxy_config = ctx.settings.hold_application if hold is None else hold
+    spec = replace(spec, hold_application=proxy_config or ctx.settings.injector_hold)
     if workload.log_levels is not None:  # sidecar.istio.io/logLevel, componentLogLevel
         level, components = workload.log_levels
         spec = replace(spec, envoy_log_level=level, envoy_component_log_level=components)

@@ -35,7 +35,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -57,7 +57,12 @@ from pilotfish.registry.drain import (
 from pilotfish.registry.env_sources import EnvSources, env_sources, reads_sources
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_workloads import diagnostics_for, is_kube_workload, parse_kube_workload
-from pilotfish.registry.mesh_config import MeshSettings, legacy_tracing, parse_mesh_configmap
+from pilotfish.registry.mesh_config import (
+    MeshSettings,
+    injector_hold,
+    legacy_tracing,
+    parse_mesh_configmap,
+)
 from pilotfish.registry.monitoring import (
     PrometheusRule,
     ServiceMonitor,
@@ -339,6 +344,7 @@ def parse_manifest(
     namespaces: set[str] = {"default"}
     secrets: dict[tuple[str, str], TlsSecret] = {}
     mesh_settings = MeshSettings()
+    hold_value = False  # the injector's values (`mesh_config.injector_hold`)
     telemetry = MeshTelemetry()
     security = MeshSecurity()
     tracing_endpoint = ""
@@ -373,6 +379,8 @@ def parse_manifest(
             if found_mesh is not None:
                 mesh_settings, telemetry, security = found_mesh
             tracing_endpoint = legacy_tracing(p, doc) or tracing_endpoint
+            held = injector_hold(p, doc)
+            hold_value = hold_value if held is None else held
         elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
             head = read_meta(p, doc)
             if head:
@@ -392,7 +400,7 @@ def parse_manifest(
         outbound_traffic_policy=mesh_settings.outbound_traffic_policy,
         telemetry=with_legacy_tracing(telemetry, tracing_endpoint),
         security=security,
-        mesh=mesh_settings,
+        mesh=replace(mesh_settings, injector_hold=hold_value),
         prometheus_rules=tuple(rules[k] for k in sorted(rules)),
         service_monitors=tuple(monitors[k] for k in sorted(monitors)),
     )

@@ -5,13 +5,17 @@ YAML, of which pilotfish honours `outboundTrafficPolicy.mode`, `trustDomain`,
 `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
 `defaultConfig.terminationDrainDuration` (`registry.drain`), `localityLbSetting` (checked as a
 DestinationRule's; `translate.locality_lb`), the telemetry fields
-(`config.mesh_telemetry`) and the authorization fields (`config.mesh_security`)), and the legacy
+(`config.mesh_telemetry`) and the authorization fields (`config.mesh_security`)), the
+injector's `istio-sidecar-injector` in `istio-system` (key `values`: the install's values as
+JSON, of which pilotfish honours `global.proxy.holdApplicationUntilProxyStarts`, which Istio's
+injection template ORs with the pod's ProxyConfig one: `injector_hold`), and the legacy
 `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`). Problems are diagnostics on the
-ConfigMap's `data.mesh`; never raises for user mistakes.
+ConfigMap's `data.mesh` (`data.values`); never raises for user mistakes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -49,6 +53,9 @@ class MeshSettings:
     stats_inclusion: StatsInclusion = NOT_SET_STATS  # defaultConfig.proxyStatsMatcher
     prometheus_merge: bool = True  # enablePrometheusMerge
     hold_application: bool = False  # defaultConfig.holdApplicationUntilProxyStarts
+    injector_hold: bool = False
+    """The injector's `values.global.proxy.holdApplicationUntilProxyStarts` (`injector_hold`),
+    ORed with the pod's ProxyConfig (its own, else `hold_application`), as Istio's template."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,33 @@ def legacy_tracing(p: DocParser, doc: RawDocumentLike) -> str:
     for path, message in errors:
         p.error(doc, path, message)
     return endpoint
+
+
+INJECTOR_CONFIGMAP = "istio-sidecar-injector"
+_HOLD_VALUE = ("global", "proxy", "holdApplicationUntilProxyStarts")
+
+
+def injector_hold(p: DocParser, doc: RawDocumentLike) -> bool | None:
+    """`global.proxy.holdApplicationUntilProxyStarts` of the `istio-sidecar-injector` ConfigMap's
+    `values` in istio-system (None for any other ConfigMap; False when not set), which Istio's
+    injection template ORs with the pod's ProxyConfig (`$holdProxy`)."""
+    meta = doc.data.get("metadata")
+    if not isinstance(meta, dict) or meta.get("name") != INJECTOR_CONFIGMAP:
+        return None  # its name is checked (and reported) once, by `parse_mesh_configmap`
+    if meta.get("namespace", "default") != "istio-system":
+        return None
+    text = str(dict(doc.data.get("data") or {}).get("values") or "{}")
+    try:
+        node: Any = json.loads(text)
+    except ValueError as exc:
+        p.error(doc, "data.values", f"is not JSON: {exc}")
+        return False
+    for part in _HOLD_VALUE:
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not None and not isinstance(node, bool):
+        p.error(doc, "data.values", f"{'.'.join(_HOLD_VALUE)}: {node!r} is not true or false")
+        return False
+    return bool(node)
 
 
 class MeshConfigMap(NamedTuple):
