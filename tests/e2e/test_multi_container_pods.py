@@ -20,6 +20,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -293,6 +294,69 @@ def test_each_containers_readiness_probe_holds_the_pod(mesh: LocalMesh) -> None:
         assert re.search(r"^probed\s+3/3\s+Running\s", listed, re.M), listed
     finally:
         ok(mesh, "delete", "-n", "foo", "-f", "-", stdin=passing)
+
+
+SAME_PORTS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pair}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: pair}}
+  template:
+    metadata: {labels: {app: pair}}
+    spec:
+      containers:
+      - name: web
+        image: docker.io/library/busybox
+        args: [sleep, "3600"]
+        ports: [{containerPort: 8086}]
+      - name: helper
+        image: docker.io/library/busybox
+        args: [sleep, "3600"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: second, labels: {app: second}}
+spec:
+  containers:
+  - name: web
+    image: docker.io/library/busybox
+    args: [sleep, "3600"]
+  - name: authz
+    image: docker.io/library/busybox
+    args: [sleep, "3600"]
+    ports: [{containerPort: 8000}]  # httpbin's pod's ext-authz has it
+"""
+
+
+def test_two_pods_on_one_port_of_the_hosts_loopback_are_refused(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Sharing the host's network, a sidecar's pod of several containers listens on 127.0.0.1
+    at its container ports (its containers reach each other there), as a hostNetwork pod: a
+    second such pod on one of its ports, or a second replica, would fail to bind and restart
+    forever. Apply refuses the change whole, naming file, line and field; an isolated mesh (a
+    namespace per pod) takes it."""
+    path = tmp_path / "same-ports.yaml"
+    path.write_text(SAME_PORTS)
+    applied = mesh.pilotfish("apply", "--no-wait", "-n", "foo", "-f", str(path))
+    if mesh.isolated:
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        ok(mesh, "delete", "-n", "foo", "-f", str(path))
+        return
+    assert applied.returncode != 0, applied.stdout
+    said = applied.stdout + applied.stderr
+    assert (
+        f"{path}:14: Deployment pair at spec.template.spec.containers[0].ports[0].containerPort:"
+        " 8086: its 2 replicas would each listen on the host's 127.0.0.1:8086" in said
+    ), said
+    assert (
+        f"{path}:30: Pod second at spec.containers[1].ports[0].containerPort: 8000 is taken on "
+        "the host's 127.0.0.1 by Deployment foo/httpbin" in said
+    ), said
+    for kind in ("deployment/pair", "pod/second"):  # nothing of the change was kept
+        assert mesh.pilotfish("get", kind, "-n", "foo").returncode != 0
 
 
 def test_deleting_the_pod_stops_every_container(mesh: LocalMesh) -> None:

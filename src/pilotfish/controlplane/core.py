@@ -197,8 +197,11 @@ class ControlPlane(ProxyGenerations):
         """`changed_at` (monotonic, default now): when the change reached the control plane."""
         self.release_retired()
         explicit = namespace_labels(self.store.of_kind("Namespace"))
+        # no service CIDR: the shared mode (the isolated one gives services cluster IPs), whose
+        # pods listening at their own ports share the host's loopback (`registry.host_ports`)
+        sharing = None if self.cluster_ips.cidr else self.parsed.manifest.workloads
         raws, incoming = parse_documents(
-            files, namespace, functools.cache(self._images), namespaces=explicit
+            files, namespace, functools.cache(self._images), explicit, sharing
         )
         if not incoming.ok:
             return ChangeResult(False, incoming.diagnostics)

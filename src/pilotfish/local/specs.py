@@ -26,6 +26,7 @@ from pilotfish.local.pods import INTERCEPTION_MODE, IsolatedPods
 from pilotfish.model.proxy import Proxy, ProxyType
 from pilotfish.registry.bootstrap_override import override_json
 from pilotfish.registry.drain import termination_drain
+from pilotfish.registry.host_ports import listens_on_host
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.mesh_config import MeshSettings
 from pilotfish.registry.pod_fields import PodFacts, resolve
@@ -131,10 +132,11 @@ def instance_spec(
     taken: set[int],
 ) -> AgentSpec:
     reuse = dict(old.proxy.app_ports) if old else {}
-    # the app listens on its own port: without a sidecar, in its own namespace, or sharing the
-    # host's loopback with the other containers of its pod (each reaches the others there at
-    # their container ports, as on a pod's localhost; two such pods clash as hostNetwork pods)
-    if not workload.sidecar or ctx.pods is not None or workload.more:
+    # the app listens on its own port: without a sidecar (on its pod's address), in its own
+    # namespace, or sharing the host's loopback with the other containers of its pod (each
+    # reaches the others there at their container ports, as on a pod's localhost: apply refuses
+    # two such pods on one port, `registry.host_ports`, as hostNetwork pods clash)
+    if not workload.sidecar or ctx.pods is not None or listens_on_host(workload):
         reuse = {p: p for p in workload.ports}
         taken.update(workload.ports)
     proxy = Proxy(

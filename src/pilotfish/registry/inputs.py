@@ -10,7 +10,7 @@ CLI (to fail fast, before touching the mesh), the control plane (which decides) 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from pilotfish.config.yaml_text import RawDocument
 from pilotfish.registry.annotation_support import metadata_warnings
 from pilotfish.registry.bootstrap_override import OVERRIDE_KEY, config_map_warning
 from pilotfish.registry.doc_parser import ParsedDocs
+from pilotfish.registry.host_ports import clashes
 from pilotfish.registry.images import ImageMap, ImageMapError
 from pilotfish.registry.injection import (
     REVISION_LABEL,
@@ -37,7 +38,7 @@ from pilotfish.registry.kube_workloads import (
     resolve_images,
 )
 from pilotfish.registry.manifest import Manifest, parse_manifest
-from pilotfish.registry.workloads import WORKDIR_ANNOTATION
+from pilotfish.registry.workloads import WORKDIR_ANNOTATION, WorkloadSpec
 
 
 @dataclass
@@ -56,13 +57,16 @@ def parse_documents(
     namespace: str | None = None,
     images: Callable[[], ImageMap] | None = None,
     namespaces: dict[str, dict[str, str]] | None = None,
+    sharing_host: Iterable[WorkloadSpec] | None = None,
 ) -> tuple[list[dict[str, Any]], Parsed]:
     """Load (source, text) pairs with `pilotfish.config.load`; returns the raw documents and
     what they parse to: Istio objects and the manifest (`namespace` is `-n`). With `images`
     (the control plane, on apply), each Deployment's and Pod's images are resolved to local
     commands and recorded on the document; without, unresolved images are not checked. With
     `namespaces` (the labels of the namespaces created explicitly, on apply), each workload's
-    sidecar injection is decided and recorded (`pilotfish.registry.injection`)."""
+    sidecar injection is decided and recorded (`pilotfish.registry.injection`). With
+    `sharing_host` (the running mesh's workloads, on apply in the shared mode), a pod may not
+    listen on a port of the host's loopback another one takes (`registry.host_ports`)."""
     raws: list[dict[str, Any]] = []
     objects: list[ConfigObject[Any]] = []
     others = []
@@ -88,6 +92,8 @@ def parse_documents(
         _decide_injection(others, known, diagnostics)
     manifest, problems = parse_manifest(others, require_images=False)  # `_resolve` said it
     diagnostics.extend(problems)
+    if sharing_host is not None:
+        diagnostics.extend(clashes(others, manifest.workloads, sharing_host))
     return raws, Parsed(objects, manifest, diagnostics)
 
 
