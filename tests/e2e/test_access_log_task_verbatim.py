@@ -16,7 +16,10 @@ IP>]` denies sleep and no one else (before, every sidecar's requests came from 1
 such a DENY never matched). Outside the mesh, the kernel chooses: it refuses a 127/8 source
 for a destination off the host's loopback, so a sidecar's request to a MESH_EXTERNAL
 ServiceEntry at a real network address (a namespace the test creates, standing in for the
-internet) got 503 while the sidecar bound every connection to its pod address.
+internet) got 503 while the sidecar bound every connection to its pod address. So did a mesh
+service whose endpoints are all there (a VM: a MESH_INTERNAL ServiceEntry's own endpoint, or a
+WorkloadEntry it or a Kubernetes Service selects): a proxy bound to loopback reaches it from the
+node too (`translate.source_bind`).
 """
 
 from __future__ import annotations
@@ -211,3 +214,75 @@ def test_a_sidecar_reaches_a_service_outside_the_mesh_from_the_node(
         )
     finally:
         _ok(mesh, "delete serviceentry outside")
+
+
+WORKLOAD_ENTRY = """\
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: vm
+spec:
+  address: {address}
+  labels: {{app: vm}}
+  ports: {{http: 8080}}
+---
+"""
+INSIDE = {
+    "endpoint": """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: vm
+spec:
+  hosts: [vm.example]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  endpoints: [{{address: {address}, ports: {{http: 8080}}}}]
+""",
+    "workload-entry": WORKLOAD_ENTRY
+    + """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: vm
+spec:
+  hosts: [vm.example]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 80, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: vm}}}}
+""",
+    "service": WORKLOAD_ENTRY
+    + """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: vm
+spec:
+  selector: {{app: vm}}
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+""",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(INSIDE))
+def test_a_sidecar_reaches_a_mesh_service_off_the_hosts_loopback(
+    mesh: LocalMesh, outside_server: str, shape: str
+) -> None:
+    """A VM in the mesh, as Istio's VM docs have it (a MESH_INTERNAL ServiceEntry's own
+    endpoint, a WorkloadEntry its `workloadSelector` selects, or one a Kubernetes Service
+    selects), at an address off the host's loopback: the sidecar's connection cannot leave from
+    its 127/8 pod address (before: 503 until the wait ran out); the kernel chooses, as for a
+    MESH_EXTERNAL one. Plaintext: the endpoint has no sidecar (no `tlsMode: istio` label, no
+    service account), as Istio's auto mTLS decides."""
+    _ok(mesh, "apply -f -", stdin=INSIDE[shape].format(address=outside_server))
+    host = "vm" if shape == "service" else "vm.example"
+    try:
+        code = f"curl -s -o /dev/null -w %{{http_code}} --max-time 5 http://{host}/"
+        mesh.wait_for(
+            lambda: _ok(mesh, f"exec deploy/sleep -- {code}") == "200",
+            what=f"sleep's request to {host}",
+        )
+    finally:
+        _ok(mesh, "delete -f -", stdin=INSIDE[shape].format(address=outside_server))

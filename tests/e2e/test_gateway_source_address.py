@@ -204,3 +204,45 @@ def test_the_gateways_envoy_admin_is_out_of_the_pods_reach(mesh: LocalMesh) -> N
         assert admin.stdout == "000", admin.stdout + admin.stderr
     config = _ok(mesh, "proxy-config listeners -n istio-system deploy/istio-ingressgateway")
     assert "8080" in config, config
+
+
+THROUGH_AN_ENTRY = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: httpbin-vm}}
+spec:
+  hosts: [vm.example]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 8000, name: http, protocol: HTTP, targetPort: 8080}}]
+  endpoints: [{{address: {address}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: httpbin-vm}}
+spec:
+  hosts: [vm.example]
+  gateways: [httpbin-gateway]
+  http:
+  - route: [{{destination: {{host: vm.example, port: {{number: 8000}}}}}}]
+"""
+
+
+def test_the_gateways_address_holds_through_a_mesh_internal_entry(mesh: LocalMesh) -> None:
+    """httpbin's pod behind a MESH_INTERNAL ServiceEntry (its own endpoint: in the isolated
+    mode off the host's loopback, on the pods' bridge). Only a proxy bound to loopback reaches
+    such a service from the node (`translate.source_bind`); the isolated mesh's ingress
+    gateway, bound to its address on the bridge, keeps it, so the DENY naming it holds."""
+    address = _pod_ip(mesh, "app=httpbin")
+    text = THROUGH_AN_ENTRY.format(address=address)
+    _ok(mesh, "apply -f -", stdin=text)
+
+    def get(path: str) -> int:
+        return raw_http(mesh.ingress, 8080, path, authority="vm.example").status
+
+    try:
+        mesh.wait_for(lambda: get("/status/200") == 200, 30, "the gateway's route to vm.example")
+        assert get("/status/201") == 403
+        assert get("/status/203") == 203
+    finally:
+        _ok(mesh, "delete -f -", stdin=text)

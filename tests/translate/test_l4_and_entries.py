@@ -134,6 +134,55 @@ def test_service_entry_clusters_and_workload_entry_endpoints() -> None:
     assert endpoint.endpoint.address.socket_address.port_value == 18000
 
 
+VM_2 = """
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: vm-2}}
+spec: {{address: {address}, labels: {{app: vm}}, ports: {{http: 18000}}}}
+"""
+
+
+def _binds_any(resources: ProxyResources, host: str, port: int) -> bool:
+    cluster = resources.clusters[f"outbound|{port}||{host}"]
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    if not cluster.HasField("upstream_bind_config"):
+        return False
+    source = cluster.upstream_bind_config.source_address
+    assert (source.address, source.port_value) == ("0.0.0.0", 0)
+    return True
+
+
+def test_a_service_off_the_hosts_loopback_is_reached_from_the_node_by_a_loopback_proxy() -> None:
+    """A proxy sharing the host's network binds to its 127/8 pod address, which the kernel
+    refuses for a destination off loopback (`source_bind`): a service (a MESH_INTERNAL entry
+    here) whose endpoints are all off it lets the kernel choose, for such a proxy only; a proxy
+    bound off loopback (an isolated mesh's ingress gateway on the pods' bridge) and a captured
+    pod keep their own; with one endpoint on loopback, the pod's address stays."""
+    off = ENTRIES.replace("127.9.9.9", "10.9.9.9")
+    push = bookinfo_push(off)
+    assert _binds_any(build(push), "vm.example", 8000)
+    gateway = sidecar_for(push, "istio-ingressgateway-0")
+    assert gateway.ip.startswith("127.") and _binds_any(generate(gateway, push), "vm.example", 8000)
+    isolated = dataclasses.replace(gateway, ip="10.1.0.2")
+    assert not _binds_any(generate(isolated, push), "vm.example", 8000)
+    pod = dataclasses.replace(sidecar_for(push, "productpage-v1-0", (9080, 9080)), ip="10.1.0.9")
+    captured = dataclasses.replace(pod, interception="REDIRECT")
+    assert not _binds_any(generate(captured, push), "vm.example", 8000)
+    both = bookinfo_push(off + VM_2.format(address="10.9.9.10"))
+    assert _binds_any(build(both), "vm.example", 8000)
+    mixed = bookinfo_push(off + VM_2.format(address="127.9.9.10"))
+    assert not _binds_any(build(mixed), "vm.example", 8000)
+    assert _binds_any(build(bookinfo_push(ENTRIES)), "api.example", 443)  # MESH_EXTERNAL
+    assert not _binds_any(build(bookinfo_push(ENTRIES)), "vm.example", 8000)  # on loopback
+    assert not _binds_any(build(push), "reviews.default.svc.cluster.local", 9080)
+    # the shared block's own cluster is left as it was: one copy per push for such proxies
+    assert (
+        build(push).clusters["outbound|8000||vm.example"]
+        is build(push).clusters["outbound|8000||vm.example"]
+    )
+
+
 def test_sidecar_scopes_clusters_and_policy() -> None:
     scoped = """
 apiVersion: networking.istio.io/v1

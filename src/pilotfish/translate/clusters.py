@@ -10,7 +10,9 @@ Where connections leave from: a proxy sharing the host's network binds them to i
 (127.A.x.y, its bootstrap's `upstream_bind_config`), what mesh peers and their policies see.
 The kernel refuses a 127/8 source for any destination off the host's loopback (EINVAL), so
 clusters to places outside the mesh (`PassthroughCluster`, a MESH_EXTERNAL ServiceEntry's) let
-the kernel choose (`0.0.0.0`), as a pod's connections to the outside leave from the node.
+the kernel choose (`0.0.0.0`), as a pod's connections to the outside leave from the node. Inside
+the mesh, services off the host's loopback do for the proxies bound to loopback alone
+(`source_bind`).
 """
 
 from __future__ import annotations
@@ -97,14 +99,14 @@ def outbound_cluster(spec: OutboundClusterSpec) -> cluster_pb2.Cluster:
         tls_mode=spec.policy.tls.mode if spec.policy.tls is not None else None,
     )
     if spec.service.mesh_external:
-        _any_source(cluster)
+        any_source(cluster)
     upstream = apply_policy(cluster, spec.policy)
     apply_client_tls(cluster, spec.policy.tls)
     _protocol_options(cluster, spec, upstream)
     return cluster
 
 
-def _any_source(cluster: cluster_pb2.Cluster) -> None:
+def any_source(cluster: cluster_pb2.Cluster) -> None:
     """The kernel chooses the source address (not the pod's 127.A.x.y: see the docstring)."""
     cluster.upstream_bind_config.source_address.CopyFrom(
         socket_address("0.0.0.0", 0).socket_address
@@ -275,7 +277,7 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
     )
     cluster.cluster_type.name = DFP_CLUSTER_TYPE
     cluster.cluster_type.typed_config.CopyFrom(pack(config))
-    _any_source(cluster)
+    any_source(cluster)
     return cluster
 
 

@@ -36,6 +36,7 @@ from pilotfish.translate import (
     on_demand_routes,
     own_shape,
     sidecar_scope,
+    source_bind,
     tcp,
 )
 from pilotfish.translate import clusters as cluster_builders
@@ -53,7 +54,7 @@ from pilotfish.translate.gateway_http import (
 from pilotfish.translate.http_proxy_part import http_proxy_route
 from pilotfish.translate.istio_metadata import config_path
 from pilotfish.translate.observability import decorate
-from pilotfish.translate.outbound import outbound_block, outbound_cluster_specs
+from pilotfish.translate.outbound import OutboundBlock, outbound_block, outbound_cluster_specs
 from pilotfish.translate.peer_authentication import effective_mtls
 from pilotfish.translate.proxy_listeners import outbound_listeners
 from pilotfish.translate.resources import ProxyResources
@@ -110,7 +111,7 @@ def _outbound(
     proxy: Proxy, push: PushContext
 ) -> tuple[Mapping[str, OutboundClusterSpec], tuple[Message, ...], tuple[Diagnostic, ...]]:
     """Outbound cluster specs, clusters and endpoints for a proxy (shared: never mutate them)."""
-    found = locality_lb.localized(block := outbound_block(proxy.namespace, push), proxy, push)
+    found = _proxy_block(block := outbound_block(proxy.namespace, push), proxy, push)
     messages = (*found[CLUSTER].values(), *found[ENDPOINT].values())
     return block.specs, messages, block.diagnostics
 
@@ -250,7 +251,7 @@ def with_new_endpoints(
     if proxy.is_gateway or not shared:
         return None
     block = outbound_block(proxy.namespace, scoped := sidecar_scope.scoped_push(proxy, push))
-    return (locality_lb.localized(block, proxy, scoped), *shared[1:]), own
+    return (_proxy_block(block, proxy, scoped), *shared[1:]), own
 
 
 def with_new_routes(
@@ -282,8 +283,15 @@ def _shared_parts(
     the one before, when only VirtualServices and DestinationRules changed since; `vhds`: its
     virtual hosts come on demand, `http_proxy_part`)."""
     route = http_proxy_route(proxy, push, previous, vhds)
-    block = locality_lb.localized(outbound_block(proxy.namespace, push), proxy, push)
+    block = _proxy_block(outbound_block(proxy.namespace, push), proxy, push)
     return (block, _namespace_part(proxy, push), route)
+
+
+def _proxy_block(block: OutboundBlock, proxy: Proxy, push: PushContext) -> ProxyResources:
+    """The outbound block's resources for `proxy`: its endpoints where locality load balancing
+    tells proxies apart (`locality_lb`), its clusters off the host's loopback where it binds to
+    loopback (`source_bind`); the block's own (shared) otherwise."""
+    return source_bind.bound(locality_lb.localized(block, proxy, push), block, proxy, push)
 
 
 def _gateway(
