@@ -16,7 +16,8 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from pilotfish.agent.identity import IdentityManager, IdentitySpec, WorkloadSecret
-from pilotfish.agent.sds import SECRET_TYPE, SERVICE, SdsServer
+from pilotfish.agent.pod_files import write_mounted
+from pilotfish.agent.sds import SECRET_TYPE, SERVICE, SdsServer, file_secret
 from pilotfish.ca import certs
 from pilotfish.ca.authority import CertificateAuthority, SigningMaterial
 from pilotfish.ca.identity import Identity
@@ -139,3 +140,50 @@ def test_sds_serves_default_and_rootca_and_pushes_rotation(tmp_path: Path) -> No
     assert rotated
     assert mode == "0o600"
     assert not (tmp_path / "sds.sock").exists()
+
+
+CERT = "file-cert:/etc/istio/tls-certs/tls.crt~/etc/istio/tls-certs/tls.key"
+ROOT = "file-root:/etc/istio/tls-ca-certs/ca.crt"
+
+
+async def _file_secrets(run_dir: Path) -> dict[str, secret_pb2.Secret]:
+    server = SdsServer(run_dir / "sds.sock", run_dir)
+    await server.start()
+    server.update(_secret(_authority()))  # the workload's own, which the files are kept beside
+
+    async def requests() -> AsyncIterator[discovery_pb2.DiscoveryRequest]:
+        yield discovery_pb2.DiscoveryRequest(type_url=SECRET_TYPE, resource_names=[CERT, ROOT])
+        await asyncio.sleep(30)
+
+    found: dict[str, secret_pb2.Secret] = {}
+    async with grpc.aio.insecure_channel(f"unix:{server.socket_path}") as channel:
+        call = channel.stream_stream(
+            f"/{SERVICE}/StreamSecrets",
+            request_serializer=discovery_pb2.DiscoveryRequest.SerializeToString,
+            response_deserializer=discovery_pb2.DiscoveryResponse.FromString,
+        )(requests())
+        response = await asyncio.wait_for(call.read(), 10)
+        server.update(_secret(_authority()))  # a rotation keeps serving the files
+        assert CERT in server.resources and ROOT in server.versions
+        for resource in response.resources:
+            secret = secret_pb2.Secret()
+            resource.Unpack(secret)
+            found[secret.name] = secret
+        call.cancel()
+    await server.stop()
+    return found
+
+
+def test_sds_serves_files_of_the_proxys_container_by_istios_names(tmp_path: Path) -> None:
+    """Istio's pilot-agent serves `file-cert:<cert>~<key>` and `file-root:<ca>` from files the
+    proxy's container sees: here the pod's own files (its mounted volumes), not the host's."""
+    write_mounted(tmp_path, [
+        ("/etc/istio/tls-certs/tls.crt", "CHAIN"), ("/etc/istio/tls-certs/tls.key", "KEY"),
+        ("/etc/istio/tls-ca-certs/ca.crt", "CA"),
+    ])  # fmt: skip
+    found = asyncio.run(_file_secrets(tmp_path))
+    assert sorted(found) == [CERT, ROOT]
+    assert found[CERT].tls_certificate.certificate_chain.inline_bytes == b"CHAIN"
+    assert found[CERT].tls_certificate.private_key.inline_bytes == b"KEY"
+    assert found[ROOT].validation_context.trusted_ca.inline_bytes == b"CA"
+    assert file_secret("file-root:/etc/istio/none/ca.crt", tmp_path) is None  # not served

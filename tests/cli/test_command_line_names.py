@@ -212,6 +212,9 @@ def test_kustomization_resources_in_order_and_refusals(tmp_path: Path) -> None:
         ("pilotfish.cli.describe", "describe_command", ["x", "describe", "pod", "httpbin-0"]),
         ("pilotfish.cli.authz_check", "authz_check_command", ["x", "authz", "check", "h-0"]),
         ("pilotfish.cli.dashboard", "dashboard_command", ["dashboard", "envoy", "h-0"]),
+        ("pilotfish.cli.create", "run_create", ["create", "secret", "generic", "s"]),
+        ("pilotfish.cli.create", "run_create_configmap", ["create", "configmap", "c"]),
+        ("pilotfish.cli.pod_copy", "cp_command", ["cp", "ca.crt", "sleep-0:/tmp/"]),
     ],
 )
 def test_a_namespace_before_the_command_is_the_commands(

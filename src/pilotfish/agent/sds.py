@@ -2,6 +2,12 @@
 serving Istio's two resource names: `default` (the workload certificate chain and private key)
 and `ROOTCA` (the trust bundle). A new certificate is pushed to every open stream; a NACK is
 logged and not resent. Only this agent's Envoy can reach the socket (mode 0600 in its run dir).
+
+As pilot-agent, it also serves files of the proxy's container by Istio's names (a Sidecar
+`ingress[].tls`: `translate.sidecar_ingress_tls`): `file-cert:<cert>~<key>` (a certificate
+chain and key) and `file-root:<ca>` (a CA that checks peers), read when first asked for, from
+the pod's files (`pod_files.container_file`: its mounted volumes) else the host's. A file that
+cannot be read is logged and not served: Envoy keeps waiting for it, as for Istio's agent.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 
 from pilotfish.agent.identity import WorkloadSecret
+from pilotfish.agent.pod_files import container_file
 from pilotfish.ca.identity import ROOT_SECRET, WORKLOAD_SECRET
 
 log = logging.getLogger("pilotfish.agent.sds")
 
 SERVICE = "envoy.service.secret.v3.SecretDiscoveryService"
 SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+FILE_CERT_PREFIX = "file-cert:"
+FILE_ROOT_PREFIX = "file-root:"
 
 
 def secret_resources(secret: WorkloadSecret) -> dict[str, secret_pb2.Secret]:
@@ -50,6 +59,40 @@ def secret_resources(secret: WorkloadSecret) -> dict[str, secret_pb2.Secret]:
     }
 
 
+def file_secret(name: str, run_dir: Path | None) -> secret_pb2.Secret | None:
+    """The secret Istio names `file-cert:<cert>~<key>` or `file-root:<ca>`, its files read as
+    the proxy's container sees them; None (logged) when one cannot be read."""
+
+    def read(path: str) -> bytes:
+        return (container_file(run_dir, path) if run_dir else Path(path)).read_bytes()
+
+    try:
+        if name.startswith(FILE_CERT_PREFIX):
+            cert, _, key = name.removeprefix(FILE_CERT_PREFIX).partition("~")
+            return secret_pb2.Secret(
+                name=name,
+                tls_certificate=common_pb2.TlsCertificate(
+                    certificate_chain=base_pb2.DataSource(inline_bytes=read(cert)),
+                    private_key=base_pb2.DataSource(inline_bytes=read(key)),
+                ),
+            )
+        if name.startswith(FILE_ROOT_PREFIX):
+            ca = read(name.removeprefix(FILE_ROOT_PREFIX))
+            return secret_pb2.Secret(
+                name=name,
+                validation_context=common_pb2.CertificateValidationContext(
+                    trusted_ca=base_pb2.DataSource(inline_bytes=ca)
+                ),
+            )
+    except OSError as exc:
+        log.warning("secret %s: cannot read %s: %s", name, exc.filename, exc.strerror)
+    return None
+
+
+def _version(secret: secret_pb2.Secret) -> str:
+    return hashlib.sha256(secret.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
 @dataclass(eq=False)
 class _Stream:
     names: tuple[str, ...] = ()
@@ -62,7 +105,9 @@ class _Stream:
 @dataclass
 class SdsServer:
     socket_path: Path
+    run_dir: Path | None = None  # the pod's: its files (`file_secret`)
     resources: dict[str, secret_pb2.Secret] = field(default_factory=dict)
+    files: dict[str, secret_pb2.Secret] = field(default_factory=dict)  # `file_secret`s read
     versions: dict[str, str] = field(default_factory=dict)
     pushes: int = 0
     nacks: int = 0
@@ -95,16 +140,19 @@ class SdsServer:
 
     def update(self, secret: WorkloadSecret) -> None:
         """New certificate and/or bundle: push what changed to every stream that asked for it."""
-        self.resources = secret_resources(secret)
-        self.versions = {
-            name: hashlib.sha256(r.SerializeToString(deterministic=True)).hexdigest()[:16]
-            for name, r in self.resources.items()
-        }
+        self.resources = {**secret_resources(secret), **self.files}
+        self.versions = {name: _version(r) for name, r in self.resources.items()}
         for stream in self._streams:
             self._send(stream)
 
     def _send(self, stream: _Stream) -> None:
         """State of the world: one response carrying every name the stream asked for."""
+        for name in stream.names:
+            if name.startswith((FILE_CERT_PREFIX, FILE_ROOT_PREFIX)) and name not in self.files:
+                found = file_secret(name, self.run_dir)
+                if found is not None:
+                    self.files[name] = self.resources[name] = found
+                    self.versions[name] = _version(found)
         names = [n for n in stream.names if n in self.versions]
         if not names or all(stream.sent.get(n) == self.versions[n] for n in names):
             return

@@ -43,6 +43,7 @@ from pilotfish.agent.envoy_admin import (
 from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
 from pilotfish.agent.identity import IdentityManager, WorkloadSecret
 from pilotfish.agent.metrics import MergedMetrics
+from pilotfish.agent.pod_files import write_mounted
 from pilotfish.agent.ports import ADMIN_PORT, MERGED_PORT, STATS_PORT
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
@@ -103,13 +104,14 @@ class Agent:
         held = self.spec.sidecar and self.spec.hold_application
         if self.siblings is not None and not held:
             self.siblings.start()
+        write_mounted(self.spec.run_dir, self.spec.proxy_files)
         if not self.spec.sidecar:
             if runs_app:
                 self._tasks.append(asyncio.create_task(self._supervise(self.app)))
             return
         socket = ""
         if self.spec.identity is not None:
-            self.sds = SdsServer(sds_socket_path(self.spec.run_dir))
+            self.sds = SdsServer(sds_socket_path(self.spec.run_dir), self.spec.run_dir)
             await self.sds.start()
             socket = str(self.sds.socket_path)
             self.identity = IdentityManager(self.spec.identity, self._new_secret)

@@ -76,6 +76,8 @@ class AgentSpec:
     # replaces the pods (`kubectl rollout restart`)
     bootstrap_override: str = ""  # Envoy's `--config-yaml` (`registry.bootstrap_override`)
     volume_error: str = ""  # the kubelet could not mount a volume: neither Envoy nor app starts
+    proxy_files: tuple[tuple[str, str], ...] = ()  # istio-proxy's mounted files, path -> text
+    # (`sidecar.istio.io/userVolumeMount`, `registry.user_volumes`; `agent.pod_files`)
     siblings: tuple[AppSpec, ...] = ()  # the pod's other containers (`agent.containers`)
     restart_policy: str = "Always"  # the pod's: whether an app container that exits restarts
     default_container: str = ""  # `kubectl.kubernetes.io/default-container` (logs, exec)

@@ -3,21 +3,21 @@
 The local analogue of `kubectl exec`: the command's outbound HTTP goes through that pod's sidecar
 (HTTP_PROXY/HTTPS_PROXY point at its outbound port; a pod without a sidecar gets cluster DNS and
 kube-proxy's part instead, `pilotfish.cli.cluster_network`), `localhost:15000` (Envoy's admin),
-`localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its
-own admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container; there
-(and in a pod without a sidecar) `openssl s_client -connect SERVICE:PORT` reaches a pod of the
-service as kube-proxy would (`pilotfish.cli.openssl_shim`). As kubectl, the command reads stdin
-only with `-i`. POD is
-named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or an app
-container (by its name; a pod's one app also by its `app` label or workload name); all see the
-same network, as containers of a pod do. An app container's commands get its declared `env` too
-(`exec POD -c NAME -- env`); istio-proxy's get that
-container's, as Istio's injector writes it (POD_NAME, SERVICE_ACCOUNT, PROXY_CONFIG, CA_ADDR,
-TRUST_DOMAIN, ISTIO_META_*: `local.client.write_proxy_env`).
+`localhost:15090` and `localhost:15021` reach that pod's Envoy (its sidecar routes them to its own
+admin), and `pilot-agent request GET stats` works as in the `istio-proxy` container; there (and in a
+pod without a sidecar) `openssl s_client -connect SERVICE:PORT` reaches a pod of the service as
+kube-proxy would (`pilotfish.cli.openssl_shim`). As kubectl, the command reads stdin only with `-i`.
+POD is named as kubectl names pods (see `pilotfish.cli.pods`). CONTAINER is `istio-proxy` or an app
+container (by its name; a pod's one app also by its `app` label or workload name); all see the same
+network, as containers of a pod do; an argument naming a file the pod holds (`kubectl cp`, its
+mounted volumes) is that file (`pilotfish.cli.pod_copy`). An app container's commands get its
+declared `env` too (`exec POD -c NAME -- env`); istio-proxy's get that container's, as Istio's
+injector writes it (POD_NAME, SERVICE_ACCOUNT, PROXY_CONFIG, CA_ADDR, TRUST_DOMAIN, ISTIO_META_*:
+`local.client.write_proxy_env`).
 
-In an isolated mesh (`up --isolated`) the command runs inside the pod's network namespace (with
-its /etc/hosts) and needs no proxy variables: the app container's connections are captured like
-the app's; `istio-proxy` runs with the proxy's gid 1337, which capture lets through, as Istio's
+In an isolated mesh (`up --isolated`) the command runs inside the pod's network namespace (with its
+/etc/hosts) and needs no proxy variables: the app container's connections are captured like the
+app's; `istio-proxy` runs with the proxy's gid 1337, which capture lets through, as Istio's
 container does.
 """
 
@@ -35,6 +35,7 @@ from pilotfish.agent.spec import proxy_variables
 from pilotfish.capture.rules import PROXY_GID
 from pilotfish.cli.cluster_network import ClusterNetwork
 from pilotfish.cli.errors import running_mesh
+from pilotfish.cli.pod_copy import pod_arguments
 from pilotfish.cli.pods import PodNotFound, find_proxy, resolve_pod
 from pilotfish.local.client import proxy_env
 from pilotfish.registry.images import load_image_map
@@ -199,7 +200,7 @@ def exec_command(
         print(f"error: {problem}", file=sys.stderr)
         return 1
     group = None
-    argv, workdir = image_program(argv)
+    argv, workdir = image_program(pod_arguments(argv, Path(proxy["run_dir"])))
     if proxy.get("netns"):
         argv = ["ip", "netns", "exec", str(proxy["netns"]), *argv]
         if container in PROXY_ALIASES:

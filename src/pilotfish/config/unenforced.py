@@ -9,9 +9,6 @@ applies such an EnvoyFilter to no proxy). A patch of Istio's own filters (`istio
 attributegen), which these Envoys do not have, also says how the same classification is written
 here: a Telemetry `tagOverrides` value in CEL, which Envoy evaluates per request.
 
-Sidecar: `ingress[].tls` (Istio's "Ingress Sidecar TLS Termination") is validated as Istio does
-(`validation.sidecar`) but not applied: `apply` warns per ingress listener that sets it.
-
 WasmPlugin: `apply` says it is not run (`validation.extensions.wasm_plugin_note`).
 """
 
@@ -20,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pilotfish.config.kinds import ENVOY_FILTER, SIDECAR
+from pilotfish.config.kinds import ENVOY_FILTER
 from pilotfish.config.models.networking.envoy_filter import (
     APPLY_TO,
     CONTEXTS,
@@ -30,10 +27,6 @@ from pilotfish.config.models.networking.envoy_filter import (
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.config.validation.extensions import CLASSIFY_CEL
 
-SIDECAR_TLS = (
-    "not applied: sidecars here do not terminate TLS on ingress listeners yet; the listener is "
-    "built as without `tls`"
-)
 ISTIO_STATS_MARKS = ("istio.stats", "attributegen", "envoy.wasm.stats")
 CLASSIFY_HINT = (
     "; it patches Istio's stats filter (istio.stats, attributegen Wasm), which these Envoys do "
@@ -44,11 +37,6 @@ CLASSIFY_HINT = (
 def unenforced_notes(obj: ConfigObject[Any]) -> list[Diagnostic]:
     """The warnings `apply` prints for `obj` (none for a kind the mesh enforces fully)."""
     found: list[tuple[str, str]] = []
-    if obj.meta.gvk.kind == SIDECAR:
-        for index, ingress in enumerate(obj.spec.ingress or ()):
-            if ingress.tls is not None:  # Istio's "Ingress Sidecar TLS Termination"
-                found.append((f"spec.ingress[{index}].tls", SIDECAR_TLS))
-        return _notes(obj, found)
     if obj.meta.gvk.kind != ENVOY_FILTER:
         return []
     if obj.spec.target_refs:

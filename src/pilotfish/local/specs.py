@@ -195,6 +195,7 @@ def instance_spec(
         scrape=scrape,
         restarted_at=annotations.get(RESTARTED_AT, ""), bootstrap_override=override,
         volume_error=workload.volume_error,
+        proxy_files=workload.proxy_files,
         siblings=siblings,
         restart_policy=workload.restart_policy,
         default_container=annotations.get(DEFAULT_CONTAINER, ""),
@@ -222,7 +223,8 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
         return (
             s.proxy.labels, s.proxy.service_account, s.app, ports, s.sidecar, s.identity,
             s.readiness, s.proxy.num_trusted_proxies, s.proxy.ws_proxy_port, s.restarted_at,
-            s.bootstrap_override, s.volume_error, s.envoy_log_level, s.envoy_component_log_level,
+            s.bootstrap_override, s.volume_error, s.proxy_files, s.envoy_log_level,
+            s.envoy_component_log_level,
             s.siblings, s.restart_policy, s.default_container,
             s.concurrency,
         )  # fmt: skip

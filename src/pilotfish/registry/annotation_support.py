@@ -153,9 +153,10 @@ SUPPORT: dict[str, Support] = {
     "sidecar.istio.io/statsInclusionRegexps": Support(_Y, "what 15090 shows of Envoy's stats"),
     "sidecar.istio.io/statsInclusionSuffixes": Support(_Y, "what 15090 shows of Envoy's stats"),
     "sidecar.istio.io/status": Support(_M, "the injector's mark: the pod has its sidecar"),
-    "sidecar.istio.io/userVolume": Support(_N, f"the sidecar has no volumes ({NO_CONTAINERS})"),
+    "sidecar.istio.io/userVolume": Support(
+        _Y, "secret and configMap volumes (others mount nothing, `apply` warns), for the proxy"),
     "sidecar.istio.io/userVolumeMount": Support(
-        _N, f"the sidecar has no volumes ({NO_CONTAINERS})"),
+        _Y, "where those files are for the proxy (a Sidecar `ingress[].tls`'s paths)"),
     "status.sidecar.istio.io/port": Support(_N, "the agent's status port is 15021"),
     "traffic.sidecar.istio.io/excludeInboundPorts": Support(_Y, "capture rules (isolated mode)"),
     "traffic.sidecar.istio.io/excludeInterfaces": Support(_N, "a pod has one interface here"),

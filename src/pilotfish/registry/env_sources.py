@@ -24,6 +24,7 @@ from typing import Any
 from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE
 from pilotfish.registry.config_volumes import mounts_sources
 from pilotfish.registry.pod_fields import FieldError
+from pilotfish.registry.user_volumes import USER_VOLUME
 from pilotfish.registry.workloads import RawDocumentLike
 
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -61,7 +62,9 @@ def reads_sources(doc: RawDocumentLike) -> bool:
         spec = template.get("spec") if isinstance(template, dict) else None
         spec = spec if isinstance(spec, dict) else {}
     notes = meta.get("annotations") if isinstance(meta, dict) else None
-    if mounts_sources(spec) or (isinstance(notes, dict) and BOOTSTRAP_OVERRIDE in notes):
+    if mounts_sources(spec) or (
+        isinstance(notes, dict) and (BOOTSTRAP_OVERRIDE in notes or USER_VOLUME in notes)
+    ):
         return True
     containers = spec.get("containers")
     for container in containers if isinstance(containers, list) else []:

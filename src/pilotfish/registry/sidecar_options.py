@@ -3,7 +3,8 @@ pilotfish Workloads: Envoy's log levels (`sidecar.istio.io/logLevel` and `compon
 as Istio's injection template passes them to pilot-agent), its worker threads (ProxyConfig
 `concurrency` in `proxy.istio.io/config`, `registry.drain`), whether the app waits for it
 (`holdApplicationUntilProxyStarts`, the same annotation) and its bootstrap override
-(`sidecar.istio.io/bootstrapOverride`, `registry.bootstrap_override`). Pure: no I/O.
+(`sidecar.istio.io/bootstrapOverride`, `registry.bootstrap_override`) and the proxy's
+mounted files (`sidecar.istio.io/userVolume(Mount)`, `registry.user_volumes`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pilotfish.registry.annotation_support import COMPONENT_LOG_LEVEL, LOG_LEVEL
 from pilotfish.registry.bootstrap_override import BOOTSTRAP_OVERRIDE, Override, pod_override
 from pilotfish.registry.drain import annotation_concurrency, annotation_hold
 from pilotfish.registry.env_sources import EnvSources
+from pilotfish.registry.user_volumes import ProxyVolumes, annotation_errors, proxy_volumes
 from pilotfish.registry.workloads import WorkloadSpec
 
 Report = Callable[[str, str, str], None]  # (level, field path, message)
@@ -26,16 +28,19 @@ class SidecarOptions:
     concurrency: int | None = None
     override: Override = field(default_factory=Override)
     hold: bool | None = None  # holdApplicationUntilProxyStarts (None: the mesh's)
+    volumes: ProxyVolumes = field(default_factory=ProxyVolumes)
 
     def applied(self, spec: WorkloadSpec) -> WorkloadSpec:
-        """`spec` with these options (a missing override ConfigMap keeps the pod waiting)."""
-        missing = self.override.missing
+        """`spec` with these options (a missing override ConfigMap, or a missing Secret or
+        ConfigMap of the proxy's volumes, keeps the pod waiting)."""
+        missing = self.override.missing or self.volumes.missing
         return replace(
             spec,
             log_levels=self.log_levels,
             concurrency=self.concurrency,
             hold_application=self.hold,
             bootstrap_override=self.override.config,
+            proxy_files=self.volumes.files,
             volume_error=missing,
             config_error=spec.config_error or missing,
         )
@@ -55,6 +60,7 @@ def sidecar_options(
     levels = _log_levels(notes, errors)
     concurrency = annotation_concurrency(notes, errors)
     hold = annotation_hold(notes, errors)
+    errors.extend(annotation_errors(notes))
     for path, message in errors:
         report("error", f"{prefix}{path}", message)
     if errors:
@@ -64,7 +70,10 @@ def sidecar_options(
     if override.warning:
         path = f"{prefix}metadata.annotations[{BOOTSTRAP_OVERRIDE}]"
         report("warning", path, override.warning)
-    return SidecarOptions(levels, concurrency, override, hold)
+    volumes = proxy_volumes(notes, namespace, sources)
+    for path, message in volumes.warnings:
+        report("warning", f"{prefix}{path}", message)
+    return SidecarOptions(levels, concurrency, override, hold, volumes)
 
 
 def _log_levels(notes: Mapping[str, str], errors: list[tuple[str, str]]) -> tuple[str, str] | None:

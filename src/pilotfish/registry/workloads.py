@@ -122,6 +122,7 @@ class WorkloadSpec:
     config_error: str = ""  # the kubelet's CreateContainerConfigError (`registry.env_sources`)
     bootstrap_override: str = ""  # its bootstrapOverride's file (`registry.bootstrap_override`)
     volume_error: str = ""  # the kubelet cannot mount a volume: no container starts
+    proxy_files: tuple[tuple[str, str], ...] = ()  # istio-proxy's mounts (`user_volumes`)
     log_levels: tuple[str, str] | None = None  # Envoy's, from sidecar.istio.io/logLevel etc.
     container: str = ""  # the first container's name ("": a `Workload`, named by its app label)
     more: tuple[Container, ...] = ()  # the pod's other containers, in its order

@@ -177,7 +177,7 @@ def virtual_inbound_listener(
     )
     inspect = False
     for port, chains, mode in ports:
-        inspect = inspect or mtls.needs_tls_inspector(mode)
+        inspect = inspect or mtls.needs_tls_inspector(mode) or mtls.matches_tls(chains)
         for chain in chains:
             chain.filter_chain_match.destination_port.value = port
             chain.name = f"{port}-{chain.name}" if chain.name else str(port)

@@ -175,6 +175,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
     if not all(http for _, _, http in ingress):
         diagnostics.extend(authz.tcp_notes)
     peer_authentication = effective_mtls(proxy.namespace, proxy.label_map, full_push)
+    ingress_tls = {} if defaulted else sidecar_scope.ingress_tls(proxy, full_push)
     inbound_chains = []
     for container_port, app_port, http in ingress:
         mode = peer_authentication.at(container_port)
@@ -190,6 +191,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             mesh_mtls=push.mesh.mesh_mtls,
             sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
             config=config_path(sidecar.meta) if sidecar is not None else "",
+            tls=ingress_tls.get(container_port),
         )
         chains = build() if proxy.captured else inbound_shared.chains(push, authz, build)
         if proxy.captured:

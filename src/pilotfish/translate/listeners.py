@@ -24,7 +24,8 @@ from google.protobuf import wrappers_pb2
 
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN
 from pilotfish.config.mesh_security import DEFAULT_MESH_MTLS, MeshMtls
-from pilotfish.translate import mtls, names
+from pilotfish.config.models.networking.gateway import ServerTLSSettings
+from pilotfish.translate import mtls, names, sidecar_ingress_tls
 from pilotfish.translate.authz.normalization import DEFAULT as DEFAULT_NORMALIZATION
 from pilotfish.translate.authz.normalization import apply_normalization
 from pilotfish.translate.clusters import dns_cache_config
@@ -136,14 +137,17 @@ def inbound_filter_chains(
     sniffed: bool = False,
     config: str = "",
     mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS,
+    tls: ServerTLSSettings | None = None,
 ) -> list[lc_pb2.FilterChain]:
     """Filter chains of one inbound port, selected by transport protocol and ALPN as the
-    PeerAuthentication `mode` asks (`mtls`). `policy_filters` (HTTP) and `network_filters` (TCP)
-    are authorization's. `sniffed`: the port's protocol is detected, as Istio's for a Service
-    port that names none: HTTP chains for HTTP streams, TCP chains for the rest. `config`: the
-    Sidecar whose `ingress` made the port, named in each chain's `istio` metadata as Istio
-    does (`istio_metadata.config_path`; "" for none). `mesh_mtls`: the TLS versions and ciphers
-    of the mesh's inbound mTLS (MeshConfig `meshMTLS`)."""
+    PeerAuthentication `mode` asks (`mtls`), or the one chain terminating a client's TLS of a
+    Sidecar `ingress[].tls` (`sidecar_ingress_tls`, where `mode` is DISABLE). `policy_filters`
+    (HTTP) and `network_filters` (TCP) are authorization's. `sniffed`: the port's protocol is
+    detected, as Istio's for a Service port that names none: HTTP chains for HTTP streams, TCP
+    chains for the rest. `config`: the Sidecar whose `ingress` made the port, named in each
+    chain's `istio` metadata as Istio does (`istio_metadata.config_path`; "" for none).
+    `mesh_mtls`: the TLS versions and ciphers of the mesh's inbound mTLS (MeshConfig
+    `meshMTLS`)."""
     manager = http_connection_manager(
         f"inbound_0.0.0.0_{container_port}",
         names.inbound_route_config(container_port),
@@ -159,7 +163,10 @@ def inbound_filter_chains(
         cluster=names.inbound_cluster(container_port),
     )
     tcp_filters = [*network_filters, lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))]
-    if sniffed:
+    if sidecar_ingress_tls.applies(tls, mode):
+        assert tls is not None
+        chains = [sidecar_ingress_tls.chain([hcm_filter(manager)] if http else tcp_filters, tls)]
+    elif sniffed:
         chains = mtls.sniffed_chains(
             [hcm_filter(manager)], tcp_filters, mode, trust_domain=trust_domain, mesh_mtls=mesh_mtls
         )
@@ -187,7 +194,7 @@ def inbound_listener(
         traffic_direction=base_pb2.INBOUND,
         filter_chains=chains,
     )
-    if mtls.needs_tls_inspector(mode):
+    if mtls.needs_tls_inspector(mode) or mtls.matches_tls(chains):
         listener.listener_filters.append(mtls.tls_inspector())
     if mtls.needs_http_inspector(chains):
         listener.listener_filters.append(mtls.http_inspector())

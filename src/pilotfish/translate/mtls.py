@@ -294,6 +294,11 @@ def needs_tls_inspector(mode: str) -> bool:
     return mode in (STRICT, PERMISSIVE)
 
 
+def matches_tls(chains: Sequence[lc_pb2.FilterChain]) -> bool:
+    """Whether a chain is chosen by the TLS transport (the TLS inspector must run)."""
+    return any(c.filter_chain_match.transport_protocol == "tls" for c in chains)
+
+
 # ---- outbound -------------------------------------------------------------------------------
 
 

@@ -68,6 +68,7 @@ from pilotfish.telemetry.tracing import (
     provider_host,
     provider_port,
 )
+from pilotfish.translate import sidecar_scope
 from pilotfish.translate.authz.rbac import dry_run_trace_tags
 from pilotfish.translate.carry import carry_of
 from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration, pack
@@ -381,7 +382,13 @@ def _outbound_routes_of(push: PushContext, vhost: rc_pb2.VirtualHost) -> None:
 
 
 def _inbound_operation(proxy: Proxy, push: PushContext, container_port: int) -> str:
-    """Istio names server spans after the service: `<host>:<service port>/*`."""
+    """Istio names server spans after the service: `<host>:<service port>/*`; on a port of a
+    Sidecar's `ingress`, after the Sidecar (Istio's synthetic host `<name>.<namespace>`) and the
+    listener's port: `ingress-sidecar.test:9080/*`."""
+    if sidecar_scope.ingress_ports(proxy, push) is not None:
+        sidecar = sidecar_scope.selected_sidecar(proxy, push)
+        assert sidecar is not None
+        return f"{sidecar.meta.name}.{sidecar.meta.namespace}:{container_port}/*"
     labels = proxy.label_map
     for service in push.services_by_namespace.get(proxy.namespace, ()):  # by hostname
         if service.selects(labels):

@@ -15,7 +15,8 @@ root namespace's (istio-system) Sidecar without a selector, which applies mesh-w
 - `ingress[]` replaces the inbound listeners derived from the workload's ports: one listener per
   `port.number`, to `defaultEndpoint` (`127.0.0.1:<port>` or `0.0.0.0:<port>`); in local mode an
   endpoint port that is one of the workload's container ports goes to the port its app really
-  listens on. The port's `protocol` says HTTP (HTTP connection manager) or TCP.
+  listens on. The port's `protocol` says HTTP (HTTP connection manager) or TCP; with `tls`
+  (`ingress_tls`, `sidecar_ingress_tls`), as after termination: HTTPS is HTTP.
 
 Before any Sidecar, Istio's `exportTo` of services (a ServiceEntry's field, a Service's
 `networking.istio.io/exportTo` annotation) hides a service from proxies of the namespaces it is
@@ -31,11 +32,13 @@ import dataclasses
 
 from pilotfish.config.hosts import host_matches
 from pilotfish.config.kinds import SERVICE_ENTRY, SIDECAR, WORKLOAD_ENTRY
+from pilotfish.config.models.networking.gateway import ServerTLSSettings
 from pilotfish.config.objects import Sidecar
 from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import RegistrySnapshot, Service
+from pilotfish.translate import sidecar_ingress_tls
 
 
 def selected_sidecar(proxy: Proxy, push: PushContext) -> Sidecar | None:
@@ -147,6 +150,20 @@ def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]
         target = endpoint.rsplit(":", 1)[-1] if ":" in endpoint else ""
         app_port = int(target) if target.isdigit() else ingress.port.number
         app_port = real.get(app_port, app_port)
-        protocol = str(ingress.port.protocol or "HTTP").upper()
-        found.append((ingress.port.number, app_port, protocol in HTTP_FAMILY))
+        protocol = str(ingress.port.protocol or "HTTP")
+        if ingress.tls is not None:  # served as after termination, as Istio
+            protocol = sidecar_ingress_tls.terminated(protocol)
+        found.append((ingress.port.number, app_port, protocol.upper() in HTTP_FAMILY))
     return found
+
+
+def ingress_tls(proxy: Proxy, push: PushContext) -> dict[int, ServerTLSSettings]:
+    """Listener port -> the `tls` of its Sidecar `ingress` entry, for those that set it."""
+    sidecar = selected_sidecar(proxy, push)
+    if sidecar is None:
+        return {}
+    return {
+        ingress.port.number: ingress.tls
+        for ingress in sidecar.spec.ingress
+        if ingress.tls is not None and ingress.port is not None and ingress.port.number
+    }

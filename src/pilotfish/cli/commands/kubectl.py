@@ -182,6 +182,21 @@ def exec_(
 
 
 @app.command()
+def cp(
+    source: Annotated[str, typer.Argument(help="a local file, or [NAMESPACE/]POD:PATH")],
+    destination: Annotated[str, typer.Argument(help="[NAMESPACE/]POD:PATH, or a local path")],
+    container: Annotated[
+        str | None, typer.Option("--container", "-c", help="accepted: a pod's containers share")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+) -> None:
+    """Copy a file into a pod or out of it, as `kubectl cp`."""
+    from pilotfish.cli.pod_copy import cp_command
+
+    exit_with(cp_command(source, destination, state.state_dir, namespace or state.namespace))
+
+
+@app.command()
 def logs(
     pod: Annotated[
         str | None, typer.Argument(help="pod (httpbin-v2-0, httpbin-v2, NAME.NS, deploy/NAME)")
@@ -308,7 +323,7 @@ def _create_root(
 ) -> None:
     """`create -f FILE` as kubectl's (apply, refused if an object exists already); kubectl
     accepts `create -n NS secret …` as well as `create secret … -n NS`."""
-    state.create_namespace = namespace
+    state.create_namespace = namespace or state.namespace  # `kubectl -n NS create …` too
     if ctx.invoked_subcommand is None:
         from pilotfish.cli.create_files import create_files_command
 
