@@ -136,8 +136,20 @@ def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
     return scoped
 
 
+def any_ingress(push: PushContext) -> bool:
+    """Whether some Sidecar of the push context has `ingress` (once per push context)."""
+    key = "pilotfish.translate.sidecar_scope.any_ingress"
+    found: bool | None = push.memo.get(key)
+    if found is None:
+        sidecars: tuple[Sidecar, ...] = push.kind(SIDECAR)
+        found = push.memo[key] = any(s.spec.ingress for s in sidecars)
+    return found
+
+
 def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]] | None:
     """(listener port, app port, is HTTP) per Sidecar `ingress` entry; None without any."""
+    if not any_ingress(push):  # the common case, asked for every sidecar and inbound route
+        return None
     sidecar = selected_sidecar(proxy, push)
     if sidecar is None or not sidecar.spec.ingress:
         return None
