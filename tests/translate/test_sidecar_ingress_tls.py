@@ -5,6 +5,8 @@ port whose mTLS is not DISABLE stays a mesh port (Istio's `buildInboundListeners
 
 from __future__ import annotations
 
+import dataclasses
+
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
@@ -124,3 +126,18 @@ def test_where_the_ports_mtls_is_not_disabled_it_stays_a_mesh_port() -> None:
     (mesh,) = plain.filter_chains
     assert mesh.filter_chain_match.transport_protocol == "tls"
     assert "file-cert" not in str(mesh.transport_socket)
+
+
+def test_a_captured_pod_terminates_it_in_its_virtual_inbound_listener() -> None:
+    """The isolated mode's pods (iptables capture): the port's chain sits in `virtualInbound`,
+    matched on its destination port and the TLS transport, the TLS inspector in front."""
+    push = bookinfo_push(SIDECAR + STRICT + PORT_DISABLED)
+    sidecar = sidecar_for(push, "productpage-v1-0", (9080, 19080))
+    resources = generate(dataclasses.replace(sidecar, interception="REDIRECT"), push)
+    assert check_invariants(resources) == []
+    virtual = resources.listeners["virtualInbound"]
+    assert isinstance(virtual, listener_pb2.Listener)
+    (chain,) = [c for c in virtual.filter_chains if "file-cert" in str(c.transport_socket)]
+    assert chain.filter_chain_match.destination_port.value == 9080
+    assert chain.filter_chain_match.transport_protocol == "tls"
+    assert TLS_INSPECTOR in [f.name for f in virtual.listener_filters]
