@@ -305,6 +305,7 @@ def install_command(
     ingress_address: str,
     timeout: float,
 ) -> int:
+    from pilotfish.cli.confirm import cancelled, confirm, install_question
     from pilotfish.cli.reinstall import reinstall
     from pilotfish.cli.up import up_command
     from pilotfish.local.client import MeshNotRunning, read_mesh
@@ -313,15 +314,13 @@ def install_command(
         print(f"error: install --kubernetes: {NOT_YET}--kubernetes)", file=sys.stderr)
         return 1
     try:
-        ingress, docs = install_documents(operator_spec(files, sets))
+        spec = operator_spec(files, sets)
+        ingress, docs = install_documents(spec)
     except (InstallError, KeyError, TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not yes and sys.stdin.isatty():
-        answer = input("This will install the Istio profile into the local mesh. Proceed? (y/N) ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Cancelled.")
-            return 1
+    if not yes and not confirm(install_question(str(spec.get("profile") or "default"))):
+        return cancelled()  # as istioctl, whether stdin is a terminal or not
     try:
         read_mesh(state_dir)
     except MeshNotRunning:

@@ -89,12 +89,27 @@ def install(
 
 @app.command()
 def uninstall(
-    purge: Annotated[bool, typer.Option("--purge", help="accepted, as istioctl")] = False,
-    yes: Annotated[bool, typer.Option("--skip-confirmation", "-y")] = False,
+    purge: Annotated[bool, typer.Option("--purge", help="every revision: the one here")] = False,
+    yes: Annotated[bool, typer.Option("--skip-confirmation", "-y", help="do not ask")] = False,
+    revision: Annotated[str, typer.Option("--revision", "-r", help="only `default`")] = "default",
 ) -> None:
-    """Stop what `pilotfish install` started (as `pilotfish down`)."""
+    """Stop what `pilotfish install` started (as `pilotfish down`), after istioctl's warning
+    and question (`-y`: the warning only)."""
+    from pilotfish.cli.confirm import cancelled, uninstall_confirmed
     from pilotfish.cli.up import down_command
+    from pilotfish.local.client import MeshNotRunning, read_mesh
 
+    if revision != "default" and not purge:  # istioctl finds nothing of that revision
+        print(
+            "No resources will be pruned from the cluster. Please double check the input configs\n"
+        )
+        exit_with(0)
+    try:
+        proxies = sorted(read_mesh(state.state_dir).get("proxies") or {})
+    except MeshNotRunning:
+        proxies = []
+    if not uninstall_confirmed(purge, proxies, yes, revision):
+        exit_with(cancelled())
     exit_with(down_command(state.state_dir))
 
 
