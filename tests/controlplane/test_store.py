@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from ruamel.yaml import YAML
+
 from pilotfish.config.yaml_text import dump_yaml
-from pilotfish.controlplane.store import DocumentStore, doc_key
+from pilotfish.controlplane.store import DocumentStore, StaleWrite, doc_key
 
 VS: dict[str, Any] = {
     "apiVersion": "networking.istio.io/v1",
@@ -117,3 +120,70 @@ def test_change_lines_name_kinds_as_kubectl_prints_them(tmp_path: Path) -> None:
     )
     assert deleted == ['deployment.apps "details-v1" deleted']
     assert missing == ['deployments.apps "x" not found in namespace default']
+
+
+def _meta(doc: dict[str, Any]) -> dict[str, Any]:
+    return dict(doc["metadata"])
+
+
+def test_the_store_writes_uid_resource_version_and_generation_as_the_api_server_does(
+    tmp_path: Path,
+) -> None:
+    """uid for the object's life; resourceVersion on every write that changes it; generation
+    on spec changes only (custom resources, Deployments), none for a Service; an unchanged
+    apply changes none of them; the counter goes on after a reload from disk."""
+    store = DocumentStore(tmp_path / "config.yaml")
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "reviews"},
+           "spec": {"ports": [{"port": 9080}]}}  # fmt: skip
+    given = {**VS, "metadata": {"name": "reviews", "uid": "x", "generation": 9}}
+    merged, _ = store.preview_apply([given, svc], 1_700_000_000.0)
+    store.commit(merged)
+    first, service = _meta(merged[0]), _meta(merged[1])
+    assert first["generation"] == 1 and first["uid"] != "x" and len(first["uid"]) == 36
+    assert (first["resourceVersion"], service["resourceVersion"]) == ("1", "2")
+    assert "generation" not in service and service["uid"] != first["uid"]
+
+    merged, changes = store.preview_apply([_vs("reviews", ["reviews"])], 1_700_000_001.0)
+    assert changes == ["virtualservice.networking.istio.io/reviews unchanged"]
+    assert _meta(merged[0]) == first
+    store.commit(merged)
+
+    labelled = {**VS, "metadata": {"name": "reviews", "labels": {"a": "b"}}}
+    merged, _ = store.preview_apply([labelled], 1_700_000_002.0)
+    store.commit(merged)
+    assert _meta(merged[0])["resourceVersion"] == "3" and _meta(merged[0])["generation"] == 1
+
+    reloaded = DocumentStore(tmp_path / "config.yaml")  # a restart: the file is the record
+    reloaded.replace_all(list(YAML(typ="safe").load_all(reloaded.read_text())))
+    changed = {**labelled, "spec": {"hosts": ["reviews", "ratings"]}}
+    merged, _ = reloaded.preview_apply([changed], 1_700_000_003.0)
+    after = _meta(merged[0])
+    assert (after["resourceVersion"], after["generation"]) == ("4", 2)
+    assert (after["uid"], after["creationTimestamp"]) == (first["uid"], first["creationTimestamp"])
+
+
+def test_a_stale_resource_version_is_refused_as_the_api_servers_conflict(tmp_path: Path) -> None:
+    """`get -o yaml | apply -f -` passes (the same version), the same file after another write
+    is refused and nothing is previewed; a create ignores a given version."""
+    store = DocumentStore(tmp_path / "config.yaml")
+    given = {**VS, "metadata": {"name": "reviews", "resourceVersion": "77"}}
+    merged, _ = store.preview_apply([given], 1.0)
+    store.commit(merged)
+    shown = {**VS, "metadata": _meta(merged[0])}
+    assert shown["metadata"]["resourceVersion"] == "1"
+    merged, changes = store.preview_apply([{**shown, "metadata": dict(shown["metadata"])}], 2.0)
+    assert changes == ["virtualservice.networking.istio.io/reviews unchanged"]
+    store.commit(merged)
+    merged, _ = store.preview_apply([_vs("reviews", ["x"])], 3.0)
+    store.commit(merged)
+    with pytest.raises(StaleWrite) as stale:
+        store.preview_apply([{**shown, "metadata": dict(shown["metadata"])}], 4.0)
+    assert stale.value.stale == [
+        (
+            doc_key(VS),
+            'Operation cannot be fulfilled on virtualservices.networking.istio.io "reviews": '
+            "the object has been modified; please apply your changes to the latest version "
+            "and try again",
+        )
+    ]
+    assert store.documents()[0]["spec"] == {"hosts": ["x"]}

@@ -167,26 +167,38 @@ def delete_command(
 
 def delete_namespaces(names: list[str], state_dir: Path, wait: bool, timeout: float) -> int:
     """`delete namespace NAME…` as Kubernetes does it: the namespace and everything in it (its
-    pods stop, its config goes from every proxy), in one change."""
+    pods stop, its config goes from every proxy), in one change. `istio-system` takes istiod
+    and its gateways with it (`controlplane.removal`): the sidecars keep their last config."""
+    from pilotfish.cli.kube_pods import ISTIO_SYSTEM, istiod_serving
+
     info = running_mesh(state_dir)
     keys: list[list[str]] = []
+    istiod = ISTIO_SYSTEM in names and istiod_serving(info)
     for name in names:
         query = urllib.parse.urlencode({"namespace": name})
         inside = mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
         query = urllib.parse.urlencode({"kind": "Namespace", "name": name})
         itself = mesh_call(info, "GET", f"/api/v1/config?{query}")[1].get("documents", [])
-        if not inside and not itself:
+        if not inside and not itself and not (istiod and name == ISTIO_SYSTEM):
             _err(f'namespaces "{name}" not found')
             return 1
         keys += [_key(d) for d in [*inside, *itself]]
     body = {"files": [], "keys": keys, "wait": wait, "timeout": timeout}
     gone = {(k[2], k[3]): frozenset[str]() for k in keys if k[1] in WORKLOAD_KINDS}
     said_last = {f'namespace "{name}" deleted' for name in names}  # once, as kubectl, last
-    code = _send(state_dir, "/api/v1/delete", body, timeout, gone, held=said_last)
+    code = _send(state_dir, "/api/v1/delete", body, timeout, gone, held=said_last) if keys else 0
+    if code == 0 and istiod:
+        status, reply = mesh_call(info, "POST", "/api/v1/control-plane/remove")
+        code = 0 if status == 200 else _refused(reply)
     if code == 0:
         for name in names:
             print(f'namespace "{name}" deleted')
     return code
+
+
+def _refused(reply: Any) -> int:
+    _err(f"istiod was not stopped: {reply}")
+    return 1
 
 
 def _workload_instead(key: list[str], state_dir: Path) -> list[str]:

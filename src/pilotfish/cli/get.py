@@ -51,7 +51,7 @@ def config_section(
     if resolved.kind in ("ServiceAccount", "ConfigMap"):  # what every namespace holds
         docs += always_there(resolved.kind, docs, names, namespace, info)
     docs = [d for d in docs if has_labels(d, labels or Selector())]
-    if resolved.kind != "Namespace":  # as kubectl prints them: the namespace always shown
+    if namespaced:  # as kubectl prints them: the namespace always shown
         for doc in docs:
             meta = doc.setdefault("metadata", {})
             meta["namespace"] = meta.get("namespace") or "default"
@@ -142,5 +142,15 @@ def _columns(kind: str, doc: dict[str, Any], now: float) -> list[tuple[str, str]
         ],
         "ConfigMap": [("DATA", len(doc.get("data") or {})), age],
         "ServiceAccount": [("SECRETS", len(doc.get("secrets") or [])), age],
+        "Role": [("CREATED AT", (doc.get("metadata") or {}).get("creationTimestamp"))],
+        "ClusterRole": [("CREATED AT", (doc.get("metadata") or {}).get("creationTimestamp"))],
+        "RoleBinding": [("ROLE", _role_ref(doc)), age],
+        "ClusterRoleBinding": [("ROLE", _role_ref(doc)), age],
     }
     return [(h, text(v)) for h, v in columns.get(kind, [age])]
+
+
+def _role_ref(binding: dict[str, Any]) -> str:
+    """kubectl's ROLE column of a (Cluster)RoleBinding: `Role/NAME` or `ClusterRole/NAME`."""
+    ref = binding.get("roleRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pilotfish.cli.kube_pods import ISTIO_SYSTEM, is_ready
+from pilotfish.cli.kube_pods import ISTIO_SYSTEM, is_ready, istiod_serving
 from pilotfish.cli.kube_views import created_of, timestamp
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # the label Kubernetes puts on every namespace
@@ -25,8 +25,9 @@ def namespaces(
     """Every namespace the mesh knows: `istio-system`, `default`, those a `Namespace` document
     names (with its labels: `label namespace` writes them) and those holding config or pods."""
     started = float(info.get("control_plane_created") or 0)
-    labels: dict[str, dict[str, str]] = {ISTIO_SYSTEM: {}, "default": {}}
-    created = {ISTIO_SYSTEM: [started], "default": [started]}  # there from the start
+    first = [ISTIO_SYSTEM, "default"] if istiod_serving(info) else ["default"]
+    labels: dict[str, dict[str, str]] = {name: {} for name in first}
+    created = {name: [started] for name in first}  # there from the start
     for doc in [*documents, *running]:
         meta = doc.get("metadata") or {}
         if doc.get("kind") == "Namespace":

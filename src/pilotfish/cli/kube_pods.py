@@ -44,13 +44,19 @@ def object_meta(
     return meta
 
 
+def istiod_serving(info: dict[str, Any]) -> bool:
+    """False once istio-system was deleted (`controlplane.removal`): no istiod pod, Service or
+    namespace is listed then."""
+    return info.get("control_plane_serving") is not False
+
+
 def pod_processes(info: dict[str, Any]) -> list[tuple[str, str, dict[str, int | None]]]:
     """(namespace, name, {container: pid}) of every pod `pods` lists, in its order: the control
     plane's `discovery`, a sidecar's app containers and `istio-proxy`, a gateway's
     `istio-proxy`, the app containers of a pod without a sidecar."""
     found: list[tuple[str, str, dict[str, int | None]]] = [
         (ISTIO_SYSTEM, f"{CONTROL_PLANE}-0", {"discovery": _pid(info.get("control_plane_pid"))})
-    ]
+    ][: 1 if istiod_serving(info) else 0]
     for key, proxy in sorted(info.get("proxies", {}).items()):
         rows = container_rows(proxy)
         name = str(proxy.get("instance") or key.split(".")[0])
@@ -102,7 +108,9 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
     host = node_address(info)
     found = []
     for (namespace, name, containers), proxy in zip(
-        pod_processes(info), [None, *(proxy for _, proxy in rows)], strict=True
+        pod_processes(info),
+        [None, *(proxy for _, proxy in rows)][0 if istiod_serving(info) else 1 :],
+        strict=True,
     ):
         if proxy is None:  # the control plane
             created = float(info.get("control_plane_created") or 0)

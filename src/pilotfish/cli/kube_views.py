@@ -23,10 +23,12 @@ from pilotfish.cli.kube_pods import (
     ISTIO_SYSTEM,
     PROXY_CONTAINER,
     is_ready,
+    istiod_serving,
     object_meta,
     pods,
 )
 from pilotfish.config.object_meta import CREATED, kube_time, kube_time_of
+from pilotfish.config.server_meta import GENERATION, STORED_META
 from pilotfish.state_files import running_prometheus
 
 PROMETHEUS_LABELS = {
@@ -109,9 +111,9 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
     containers (without the injected `istio-proxy`, as the template holds them)."""
     running = pods(info)
     found = []
-    wanted: list[tuple[str, str, int, dict[str, str], float, dict[str, Any]]] = [
-        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}, 0.0, {}),
-        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}, 0.0, {}),
+    wanted: list[tuple[str, str, int, dict[str, str], float, dict[str, Any], dict[str, Any]]] = [
+        (CONTROL_PLANE, ISTIO_SYSTEM, 1, {"app": CONTROL_PLANE}, 0.0, {}, {}),
+        (INGRESS, ISTIO_SYSTEM, 1, {"app": INGRESS, "istio": "ingressgateway"}, 0.0, {}, {}),
     ]
     for doc in workloads:
         meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
@@ -119,8 +121,9 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
         labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
         namespace = str(meta.get("namespace") or "default")
         name, created = str(meta.get("name")), created_of(meta)
-        wanted.append((name, namespace, int(replicas), labels, created, spec))
-    for name, namespace, replicas, labels, applied, spec in wanted:
+        stored = {k: meta[k] for k in (*STORED_META, GENERATION) if k in meta}  # the store's
+        wanted.append((name, namespace, int(replicas), labels, created, spec, stored))
+    for name, namespace, replicas, labels, applied, spec, stored in wanted:
         mine = [
             p
             for p in running
@@ -136,9 +139,10 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "metadata": object_meta(name, namespace, created, labels),
+                "metadata": object_meta(name, namespace, created, labels) | stored,
                 "spec": {"replicas": replicas, **_pod_template(spec, labels, mine)},
                 "status": {
+                    **({"observedGeneration": stored[GENERATION]} if GENERATION in stored else {}),
                     "replicas": len(mine),
                     "readyReplicas": ready,
                     "availableReplicas": ready,
@@ -182,11 +186,12 @@ def services(
         (p.get("ip") for p in info.get("proxies", {}).values() if p.get("workload") == INGRESS),
         None,
     )
-    found = [_istiod_service(cp_ip, started)]
+    serving = istiod_serving(info)  # istio-system not deleted
+    found = [_istiod_service(cp_ip, started)] if serving else []
     found += _prometheus_service(info, cp_ip)
     ingress = str(info.get("ingress_address") or "")
     installed = any(_is_ingress(doc) for doc in manifest_services)  # IstioOperator's ports
-    if gateway_ip and not installed:
+    if gateway_ip and not installed and serving:
         ports = tuple((n, p, p) for n, p in ingress_ports(gateways))
         found.append(
             _service(INGRESS, gateway_ip, "LoadBalancer", ingress, ports, started, "ingressgateway")

@@ -19,7 +19,7 @@ from pilotfish.cli.errors import UserError
 from pilotfish.cli.flag_values import with_bool_values
 
 # importing each registers its commands on `app`, in the order `--help` lists them
-for _group in ("mesh", "kubectl", "kubectl_ops", "istioctl", "diagnostics"):
+for _group in ("mesh", "kubectl", "kubectl_rbac", "kubectl_ops", "istioctl", "diagnostics"):
     importlib.import_module(f"pilotfish.cli.commands.{_group}")
 
 

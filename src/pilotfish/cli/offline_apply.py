@@ -8,8 +8,9 @@ workload's sidecar decided by the stored namespaces' labels: none for a namespac
 `istio-injection`, as no injector ran) and their objects stored in `<state>/config.yaml`,
 which the control plane loads when `pilotfish install` or `up` starts it, and starts the
 workloads of. An object of the same kind, namespace and name is replaced (kubectl's
-`configured`, its creation time kept), a new one added (`created`). Nothing is written on an
-error. `create namespace|secret` before a mesh: `cli.offline_create`.
+`configured`, its creation time and uid kept), a new one added (`created`), with the API
+server's fields as the control plane's store writes them (`config.server_meta`). Nothing is
+written on an error. `create namespace|secret` before a mesh: `cli.offline_create`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any
 
 from pilotfish.cli.offline_create import NOTE
 from pilotfish.config.kinds import is_namespaced, kube_resource
-from pilotfish.config.object_meta import CREATED, doc_key, kube_time
+from pilotfish.config.object_meta import doc_key
+from pilotfish.config.server_meta import RESOURCE_VERSION, conflict, latest_version, stamp
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.registry.images import load_image_map
 from pilotfish.registry.injection import namespace_labels
@@ -61,15 +63,18 @@ def apply_offline(files: list[tuple[str, str]], state_dir: Path, namespace: str 
               " apply", file=sys.stderr)  # fmt: skip
         return 1
     merged = {doc_key(d): d for d in stored}
-    lines, now = [], kube_time(time.time())
+    lines, now, version = [], time.time(), latest_version(stored)
     for doc in raws:
         meta = doc.setdefault("metadata", {})
         if is_namespaced(str(doc.get("kind"))) and not meta.get("namespace"):
             meta["namespace"] = namespace or "default"
         key = doc_key(doc)
-        before = merged.get(key)
-        meta[CREATED] = (before or {}).get("metadata", {}).get(CREATED) or now
-        verb = "created" if before is None else "unchanged" if before == doc else "configured"
+        stale = conflict(doc, merged.get(key))
+        if stale:
+            print(f"Error from server (Conflict): {stale}", file=sys.stderr)
+            return 1
+        verb = stamp(doc, merged.get(key), now, version + 1)
+        version += meta.get(RESOURCE_VERSION) == str(version + 1)
         merged[key] = doc
         lines.append(f"{kube_resource(key[0], key[1])}/{key[3]} {verb}")
     state_dir.mkdir(parents=True, exist_ok=True)

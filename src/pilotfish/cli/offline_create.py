@@ -19,8 +19,9 @@ from typing import Any
 
 from pilotfish.ca.errors import CaStateError
 from pilotfish.ca.storage import CA_SECRET_NAMES, material_from_secret
-from pilotfish.config.object_meta import CREATED, kube_time
+from pilotfish.config.kinds import kube_resource
 from pilotfish.config.objects import Diagnostic
+from pilotfish.config.server_meta import latest_version, stamp
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.registry.inputs import parse_documents
 from pilotfish.state_files import STORE_FILE, write_atomically
@@ -79,11 +80,12 @@ def create_offline(state_dir: Path, document: dict[str, Any], plural: str) -> in
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return _error("rejected: nothing was changed")
-    meta[CREATED] = kube_time(time.time())
+    stamp(document, None, time.time(), latest_version(raws) + 1)  # as the API server
     if text and not text.endswith("\n"):
         text += "\n"
     state_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text + ("---\n" if text else "") + dump_yaml([document]))
-    print(f"{kind.lower()}/{name} created")
+    group = str(document.get("apiVersion", "")).rpartition("/")[0]
+    print(f"{kube_resource(group, kind)}/{name} created")
     print(NOTE.format(state_dir), file=sys.stderr)
     return 0

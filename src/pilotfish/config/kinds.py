@@ -6,10 +6,10 @@ Owns `KindInfo` and `ISTIO_KINDS` (each kind's models are imported on first use)
 kind) from everything else, `MANIFEST_KINDS` / `is_manifest_kind` (`v1 Service`, `Namespace`,
 `Secret`, ..., `pilotfish.io/v1alpha1 Workload`, `apps/v1 Deployment`, `v1 Pod`,
 `monitoring.coreos.com/v1 PrometheusRule` and `ServiceMonitor`: parsed by
-`pilotfish.registry.manifest`), the Kubernetes Gateway API's kinds (`GATEWAY_API_SERVED`, read
-by `pilotfish.config.gateway_api`; `GATEWAY_API_KINDS` not served yet), and `resolve_kind` for
-kind names as users type them (`vs`,
-`virtualservices`, `VirtualService`), and each Istio kind's name as a typed `Kind`
+`pilotfish.registry.manifest`; RBAC's four kinds, stored and shown only), the Kubernetes
+Gateway API's kinds (`GATEWAY_API_SERVED`, read by `pilotfish.config.gateway_api`;
+`GATEWAY_API_KINDS` not served yet), and `resolve_kind` for kind names as users type them
+(`vs`, `virtualservices`, `VirtualService`), and each Istio kind's name as a typed `Kind`
 (`VIRTUAL_SERVICE`, `AUTHORIZATION_POLICY`, ...): a plain string at run time that tells the type
 checker the kind's spec model, so `push.kind(SIDECAR)` is a tuple of `ConfigObject[SidecarSpec]`.
 Imports no other pilotfish package (the spec models only for the type checker).
@@ -201,6 +201,8 @@ def is_istio_group(api_version: str) -> bool:
 
 MANIFEST_API = "pilotfish.io/v1alpha1"
 MONITORING_API = "monitoring.coreos.com/v1"  # the Prometheus Operator's kinds
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_API = f"{RBAC_GROUP}/v1"
 
 
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
@@ -291,9 +293,14 @@ MANIFEST_KINDS: dict[tuple[str, str], KindName] = {
         ("v1", KindName("", "Pod", ("po",))),
         (MONITORING_API, KindName("monitoring.coreos.com", "PrometheusRule", ("promrule",))),
         (MONITORING_API, KindName("monitoring.coreos.com", "ServiceMonitor", ("smon",))),
+        (RBAC_API, KindName(RBAC_GROUP, "Role")),
+        (RBAC_API, KindName(RBAC_GROUP, "RoleBinding")),
+        (RBAC_API, KindName(RBAC_GROUP, "ClusterRole", namespaced=False)),
+        (RBAC_API, KindName(RBAC_GROUP, "ClusterRoleBinding", namespaced=False)),
     )
 }
-"""The non-Istio kinds pilotfish reads (the mesh manifest), by (apiVersion, kind)."""
+"""The non-Istio kinds pilotfish reads (the mesh manifest), by (apiVersion, kind). RBAC's are
+stored and shown, never enforced: local mode has no API server to authorize requests to."""
 
 KIND_NAMES: tuple[KindName, ...] = (
     *(KindName(i.group, i.kind, i.short, i.namespaced) for i in ISTIO_KINDS.values()),

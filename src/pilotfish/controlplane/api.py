@@ -3,7 +3,8 @@
 POST /api/v1/apply      {"files": [[source, text], ...], "namespace": null, "wait": true, ...}
 POST /api/v1/delete     {"files": [...], "keys": [[group, kind, namespace, name]], ...}
 GET  /api/v1/config     ?kind=&group=&namespace=&name= stored documents (Gateway API: + status)
-GET  /api/v1/manifest   manifest documents, their version, services' cluster IPs (launcher)
+GET  /api/v1/manifest   manifest documents, their version, services' cluster IPs (launcher),
+                        whether istiod's part serves (`controlplane.removal`'s endpoints)
 PUT  /api/v1/instances  {"instances": [...]}        the launcher reports workload instances
 POST /api/v1/tokens     {"instance", "namespace", "service_account"} -> {"token"} for its agent;
                         {"workload_group", "namespace", "service_account", "duration"} ->
@@ -88,6 +89,7 @@ class Api:
         self.registry_applied = 0  # the newest of them whose push has been handed to xDS
         self.instance_rows = InstanceRows()  # rows as the last list had them, read
         self.limits = ApiLimits(metrics)
+        self.serving: Callable[[], bool] = lambda: True  # istiod's part (`removal`)
 
     def app(self) -> web.Application:
         middlewares: list[Any] = [self.limits.middleware]
@@ -244,6 +246,7 @@ class Api:
                 "documents": docs,
                 "cluster_ips": dict(vips.cluster_ips(self.cp.push.registry.services)),
                 "entry_addresses": vips.entry_addresses(self.cp.push.registry.services),
+                "serving": self.serving(),
             }
         )
 

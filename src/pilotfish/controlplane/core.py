@@ -34,7 +34,7 @@ from pilotfish.controlplane.assembly import (
 from pilotfish.controlplane.citadel import CaState
 from pilotfish.controlplane.generations import ProxyGenerations
 from pilotfish.controlplane.instances import read_instances, write_instances
-from pilotfish.controlplane.store import DocKey, DocumentStore, doc_key
+from pilotfish.controlplane.store import DocKey, DocumentStore, StaleWrite, doc_key
 from pilotfish.model.mesh import MeshConfig
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
@@ -208,7 +208,12 @@ class ControlPlane(ProxyGenerations):
         if not raws:
             nothing = Diagnostic("error", "no objects passed to apply")
             return ChangeResult(False, [*incoming.diagnostics, nothing])
-        merged, changes = self.store.preview_apply(raws, time.time())
+        try:
+            merged, changes = self.store.preview_apply(raws, time.time())
+        except StaleWrite as stale:  # the API server's Conflict
+            return ChangeResult(
+                False, [*incoming.diagnostics, *stale.diagnostics(incoming.objects)]
+            )
         return self._adopt(merged, incoming.objects, changes, incoming.diagnostics, changed_at)
 
     def _images(self) -> ImageMap:

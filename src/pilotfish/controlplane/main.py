@@ -33,6 +33,7 @@ from pilotfish.controlplane.autoregister import AutoRegistration, grace_period
 from pilotfish.controlplane.citadel import CaState, CitadelMetrics
 from pilotfish.controlplane.controlz import ControlZ
 from pilotfish.controlplane.core import ControlPlane
+from pilotfish.controlplane.removal import Removal
 from pilotfish.controlplane.scopes import Scopes
 from pilotfish.controlplane.ui_source import ControlPlaneSource
 from pilotfish.model.mesh import on_demand_enabled, on_demand_routes_enabled
@@ -106,6 +107,10 @@ async def serve(
     pusher = asyncio.create_task(api.push_registry_changes())
     registrar = asyncio.create_task(registration.run())
     app = api.app()
+    stop = asyncio.Event()
+    removal = Removal(cp, xds, stop)  # `kubectl delete namespace istio-system`
+    api.serving = lambda: removal.serving
+    app.add_routes(removal.routes())
     ui = UiServer(ControlPlaneSource(cp, xds, metrics, address))
     app.middlewares.append(ui_guard(ensure_admin_token(state_dir, UI_TOKEN_FILE)))
     app.add_routes(ui.routes())
@@ -125,7 +130,6 @@ async def serve(
             log.info("ControlZ on %s:%d", address, ctrlz_port)
         except OSError as exc:
             log.warning("ControlZ not served on %s:%d: %s", address, ctrlz_port, exc)
-    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()

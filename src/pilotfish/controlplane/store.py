@@ -5,8 +5,11 @@ One file, `<state-dir>/config.yaml` (`pilotfish.state_files.STORE_FILE`), rewrit
 kept as plain data and keyed by (apiVersion group, kind, namespace, name): applying a document
 with the same key replaces it, across API versions of the same kind (v1 and v1beta1
 VirtualService are one object). As the API server does, the store writes each object's
-`metadata.creationTimestamp`: the moment it was created, kept when it is replaced (a timestamp
-the document gives is not taken), so `get` shows AGE.
+`creationTimestamp`, `uid`, `resourceVersion` and `generation` (`pilotfish.config.
+server_meta`: what a document gives for them is not taken) and refuses a write whose
+`resourceVersion` is stale (`StaleWrite`). Its write counter goes on from the highest
+`resourceVersion` in the file when a control plane loads it, so versions survive restarts
+(the file is their only record: written atomically with the documents).
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ from typing import Any
 from pilotfish.config.doc_filters import manifest_docs
 from pilotfish.config.gateway_api.deployment import owned_by_gateway
 from pilotfish.config.kinds import kube_resource
-from pilotfish.config.object_meta import CREATED, kube_time
 from pilotfish.config.object_meta import DocKey as DocKey  # its home; kept importable here
 from pilotfish.config.object_meta import doc_key as doc_key
+from pilotfish.config.objects import ConfigObject, Diagnostic, Source
+from pilotfish.config.server_meta import (
+    RESOURCE_VERSION,
+    conflict,
+    latest_version,
+    same_content,
+    stamp,
+)
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.state_files import write_atomically
 
@@ -29,15 +39,33 @@ Preview = tuple[list[dict[str, Any]], Docs, dict[DocKey, None], Docs]
 
 
 def same_document(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Equal, counting a missing metadata.namespace as `default` (what `get -o yaml` prints)."""
-    return _with_namespace(a) == _with_namespace(b)
+    """Equal but for the server's fields (`uid`, `resourceVersion`…), counting a missing
+    metadata.namespace as `default` (what `get -o yaml` prints)."""
+    return same_content(a, b)
 
 
-def _with_namespace(doc: dict[str, Any]) -> dict[str, Any]:
-    meta = doc.get("metadata")
-    if not isinstance(meta, dict) or meta.get("namespace"):
-        return doc
-    return {**doc, "metadata": {**meta, "namespace": "default"}}
+class StaleWrite(Exception):
+    """A write gave a `resourceVersion` that is not the stored object's: (key, the API
+    server's message) for each such document."""
+
+    def __init__(self, stale: list[tuple[DocKey, str]]) -> None:
+        super().__init__("; ".join(message for _, message in stale))
+        self.stale = stale
+
+    def diagnostics(self, objects: Iterable[ConfigObject[Any]]) -> list[Diagnostic]:
+        """An error per stale document, naming its file and line where `objects` (those the
+        write parsed) hold it."""
+        sources = {doc_key(o.raw): o.meta.source for o in objects}
+        return [
+            Diagnostic(
+                "error",
+                message,
+                source=sources.get(key, Source()),
+                kind=key[1],
+                name=f"{key[2]}/{key[3]}",
+            )
+            for key, message in self.stale
+        ]
 
 
 def format_key(key: DocKey) -> str:
@@ -59,6 +87,9 @@ class DocumentStore:
         self._preview: Preview = ([], {}, {}, {})
         """The last preview: (documents, them by key, the keys it set or removed in order, the
         stored documents it started from)."""
+        self.version = 0
+        """The write counter: the `resourceVersion` of the last write (`server_meta`)."""
+        self._preview_version = 0  # the counter after the last preview, adopted by its commit
 
     @property
     def text(self) -> str:
@@ -91,6 +122,7 @@ class DocumentStore:
 
     def replace_all(self, docs: Iterable[dict[str, Any]]) -> None:
         self._docs = {self.key(d): d for d in docs}
+        self.version = max(self.version, latest_version(self._docs.values()))
         self._keys = {id(d): (d, k) for k, d in self._docs.items()}
         self._texts = {k: t for k, t in self._texts.items() if self._docs.get(k) is t[0]}
 
@@ -119,26 +151,32 @@ class DocumentStore:
         self, docs: Iterable[dict[str, Any]], now: float
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The documents after applying `docs` at `now` (epoch seconds), and a line per change
-        (created, configured…)."""
+        (created, configured…). Raises StaleWrite (nothing previewed) when a document gives a
+        `resourceVersion` other than its stored object's."""
+        docs = list(docs)
+        stale = [(key, found) for key, found in self._conflicts(docs) if found]
+        if stale:
+            raise StaleWrite(stale)
         merged = dict(self._docs)
         changes: list[str] = []
         touched: dict[DocKey, None] = {}  # in order: new documents go last, in it
+        version = self.version
         for doc in docs:
             key = doc_key(doc)
             touched[key] = None
             before = merged.get(key)
-            doc = _stamped(doc, before, now)
-            if before is None:
-                verb = "created"
-            elif same_document(before, doc):
-                verb = "unchanged"
-            else:
-                verb = "configured"
+            verb = stamp(doc, before, now, version + 1)
+            if (doc.get("metadata") or {}).get(RESOURCE_VERSION) == str(version + 1):
+                version += 1  # a write that changed something
             merged[key] = doc
             if not owned_by_gateway(doc):  # created by Istio's controller: kubectl says nothing
                 changes.append(f"{kube_resource(key[0], key[1])}/{key[3]} {verb}")
         self._preview = (list(merged.values()), merged, touched, self._docs)
+        self._preview_version = version
         return self._preview[0], changes
+
+    def _conflicts(self, docs: list[dict[str, Any]]) -> list[tuple[DocKey, str | None]]:
+        return [(key, conflict(doc, self._docs.get(key))) for doc in docs for key in [doc_key(doc)]]
 
     def preview_delete(
         self, keys: Iterable[DocKey]
@@ -155,6 +193,7 @@ class DocumentStore:
             else:
                 deleted.append(f'{kube_resource(key[0], key[1])} "{key[3]}" deleted')
         self._preview = (list(merged.values()), merged, touched, self._docs)
+        self._preview_version = self.version + len(deleted)  # a delete is a write too
         return self._preview[0], deleted, missing
 
     def commit(self, docs: list[dict[str, Any]]) -> None:
@@ -173,16 +212,5 @@ class DocumentStore:
         else:
             self.replace_all(docs)
         self._texts = texts
+        self.version = max(self.version, self._preview_version)
         self._preview = ([], {}, {}, {})
-
-
-def _stamped(doc: dict[str, Any], before: dict[str, Any] | None, now: float) -> dict[str, Any]:
-    """`doc` given the creation time the API server gives it: the replaced object's, else `now`
-    (never the one the document says). Written into the incoming document itself (fresh from
-    its request, not stored yet), so the objects parsed from it (PeerAuthentication's oldest
-    policy) read the time the store keeps."""
-    meta = doc.get("metadata")
-    if isinstance(meta, dict):
-        kept = (before.get("metadata") or {}).get(CREATED) if before is not None else None
-        meta[CREATED] = kept or kube_time(now)
-    return doc

@@ -41,6 +41,7 @@ from pilotfish.local.specs import (
     SpecContext,
     agent_spec,
     gateway_proxy,
+    in_istio_system,
     same_workload,
     wanted_specs,
 )
@@ -90,6 +91,7 @@ class Mesh:
     pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
     restarts: InPlaceRestarts = field(default_factory=InPlaceRestarts)  # `rollout restart`
     allocatable: tuple[int, int] = field(default_factory=node_allocatable)  # the Downward API's
+    serving: bool = True  # istiod's part of the control plane (`controlplane.removal`)
 
     def __post_init__(self) -> None:
         self.control_plane = ControlPlaneProcess(self.options.state_dir)
@@ -212,7 +214,9 @@ class Mesh:
             self.pods.cluster_ips = dict(body.get("cluster_ips") or {})
             self.pods.entries = entries
         await self.collectors.ensure(manifest, self.network.control_plane_ip)
+        await self._follow_istiod(body.get("serving") is not False)
         wanted = wanted_specs(self._spec_context, manifest, self.specs)
+        wanted = {n: s for n, s in wanted.items() if self.serving or not in_istio_system(s)}
         for name, spec in wanted.items():
             if name in self.agents and not same_workload(self.specs[name], spec):
                 self._terminate(name)
@@ -224,6 +228,16 @@ class Mesh:
         self.network.save(self.options.state_dir / "network.json")
         if self.pods is not None:  # new services or instances: names resolve to new addresses
             await self.pods.refresh_hosts(manifest, self.network.instances)
+
+    async def _follow_istiod(self, serving: bool) -> None:
+        """istio-system's gateways go when istiod does (its namespace deleted), and come back
+        with a control plane serving again (Istio's install)."""
+        if not serving:
+            for name in [n for n, spec in self.specs.items() if in_istio_system(spec)]:
+                self._terminate(name)
+        elif not self.serving and self.options.ingress_gateway:
+            await self._start_gateway()
+        self.serving = serving
 
     def _terminate(self, name: str) -> None:
         """A pod leaves as in Kubernetes + Istio, in the background: its endpoint leaves EDS
@@ -351,6 +365,7 @@ class Mesh:
             "startup_seconds": self.ready_after,
             "control_plane_pid": cp.pid if (cp := self.control_plane.process) else None,
             "control_plane_created": self.control_plane.created,
+            "control_plane_serving": self.serving,
             "proxies": proxies,
             "trace_collectors": self.collectors.urls(self.network.control_plane_ip),
         }
@@ -371,7 +386,7 @@ class Mesh:
                 if not self.control_plane.running:
                     log.warning("control plane exited; restarting it")
                     await self.control_plane.start(self.network)
-                    self.reported = None
+                    self.reported, self.manifest_version = None, -1
                 await self.reconcile()
                 self.restarts.take(self.run_dir, self.agents, lambda: self.write_status(True))
                 force = time.monotonic() - last_force > 5

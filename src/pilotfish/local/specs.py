@@ -63,6 +63,11 @@ class SpecContext:
         return self.settings.trust_domain or DEFAULT_TRUST_DOMAIN
 
 
+def in_istio_system(spec: AgentSpec) -> bool:
+    """A pod of istiod's namespace (a gateway): it goes when that namespace is deleted."""
+    return spec.proxy.namespace == INGRESS_GATEWAY_NAMESPACE
+
+
 def gateway_proxy(network: MeshNetwork, ingress_address: str) -> Proxy:
     """The ingress gateway (`istio-ingressgateway` in `istio-system`, as Istio installs it)."""
     return Proxy(

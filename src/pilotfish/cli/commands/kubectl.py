@@ -130,6 +130,9 @@ def get(
     sort_by: Annotated[
         str | None, typer.Option("--sort-by", help="a JSONPath: .metadata.creationTimestamp")
     ] = None,
+    show_managed_fields: Annotated[
+        bool, typer.Option("--show-managed-fields", help="accepted: no managedFields are kept")
+    ] = False,
 ) -> None:
     """List config held by the running mesh (KIND may be a list: vs,dr), or its pods, services,
     deployments, namespaces, endpoints, events and CRDs as kubectl shows them (`get pods -n

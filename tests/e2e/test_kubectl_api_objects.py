@@ -1,0 +1,222 @@
+"""What the API server keeps of objects, on a running mesh, as kubectl shows it.
+
+The fields it writes into every object it stores, as `kubectl get -o yaml` shows them: `uid`
+for the object's life, `resourceVersion` changed by each write that changes the object,
+`generation` by spec changes only (custom resources, Deployments; a Service has none),
+`creationTimestamp` in RFC 3339; an unchanged apply changes none of them. `get -o yaml | apply
+-f -` round-trips, and the same file after another write is refused with the API server's
+Conflict, as kubectl's apply sends its stale `resourceVersion`. A restart of the mesh keeps
+them (the store's file is their record).
+
+kubectl's imperative RBAC objects (`create serviceaccount|role|clusterrole|rolebinding|
+clusterrolebinding`): kubectl's lines and refusals, stored and listed by `get` with kubectl's
+columns (stored only: nothing enforces them).
+
+`delete namespace istio-system`: istiod and its gateway go with it, the sidecars keep their
+last config; Istio's install brings them back."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+from tests.e2e.meshctl import LocalMesh, running_mesh
+
+RULE = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: roundtrip}
+spec: {host: httpbin}
+"""
+SLEEP = "tests/data/istio-samples/sleep.yaml"
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: Any) -> Iterator[LocalMesh]:
+    with running_mesh(tmp_path_factory, "samples/httpbin") as m:
+        yield m
+
+
+def ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
+    done = mesh.pilotfish(*args, stdin=stdin)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def shown(mesh: LocalMesh, *args: str) -> tuple[str, dict[str, Any]]:
+    text = ok(mesh, "get", *args, "-o", "yaml")
+    return text, YAML(typ="safe").load(text)
+
+
+def meta(mesh: LocalMesh, *args: str) -> dict[str, Any]:
+    return dict(shown(mesh, *args)[1]["metadata"])
+
+
+def test_get_apply_round_trip_and_a_stale_resource_version_conflicts(mesh: LocalMesh) -> None:
+    assert "created" in ok(mesh, "apply", "-f", "-", stdin=RULE)
+    live, doc = shown(mesh, "dr", "roundtrip")
+    first = doc["metadata"]
+    assert UUID.match(first["uid"]) and RFC3339.match(first["creationTimestamp"]), live
+    assert str(first["resourceVersion"]).isdigit() and first["generation"] == 1, live
+    managed = ok(mesh, "get", "dr", "roundtrip", "-o", "yaml", "--show-managed-fields")
+    assert managed == live  # kubectl's flag, accepted: nothing is hidden without it
+
+    again = ok(mesh, "apply", "-f", "-", stdin=live)  # get -o yaml | kubectl apply -f -
+    assert "destinationrule.networking.istio.io/roundtrip unchanged" in again, again
+    assert meta(mesh, "dr", "roundtrip") == first
+
+    ok(mesh, "annotate", "dr", "roundtrip", "owner=me")  # metadata only: no new generation
+    annotated = meta(mesh, "dr", "roundtrip")
+    assert int(annotated["resourceVersion"]) > int(first["resourceVersion"]), annotated
+    assert (annotated["generation"], annotated["uid"]) == (1, first["uid"])
+
+    stale = mesh.pilotfish("apply", "-f", "-", stdin=live)
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert (
+        'Operation cannot be fulfilled on destinationrules.networking.istio.io "roundtrip": '
+        "the object has been modified; please apply your changes to the latest version and "
+        "try again"
+    ) in stale.stderr, stale.stderr
+    assert meta(mesh, "dr", "roundtrip") == annotated  # nothing was applied
+
+    changed = RULE.replace(
+        "{host: httpbin}", "{host: httpbin, trafficPolicy: {tls: {mode: DISABLE}}}"
+    )
+    ok(mesh, "apply", "-f", "-", stdin=changed)
+    spec_changed = meta(mesh, "dr", "roundtrip")
+    assert spec_changed["generation"] == 2 and spec_changed["uid"] == first["uid"]
+    assert spec_changed["creationTimestamp"] == first["creationTimestamp"]
+
+    ok(mesh, "delete", "dr", "roundtrip")
+    ok(mesh, "apply", "-f", "-", stdin=live)  # a create: the file's version is dropped
+    recreated = meta(mesh, "dr", "roundtrip")
+    assert recreated["uid"] != first["uid"] and recreated["generation"] == 1, recreated
+    assert int(recreated["resourceVersion"]) > int(spec_changed["resourceVersion"])
+
+
+def test_services_have_no_generation_deployments_do(mesh: LocalMesh) -> None:
+    service = meta(mesh, "svc", "httpbin")
+    assert UUID.match(service["uid"]) and str(service["resourceVersion"]).isdigit(), service
+    assert "generation" not in service
+    _, deployment = shown(mesh, "deploy", "httpbin-v1")
+    assert UUID.match(deployment["metadata"]["uid"]) and deployment["metadata"]["generation"] == 1
+    assert deployment["status"]["observedGeneration"] == 1, deployment
+
+
+def test_a_restart_keeps_uid_and_resource_version(mesh: LocalMesh) -> None:
+    ok(mesh, "apply", "-f", "-", stdin=RULE.replace("roundtrip", "kept"))
+    before = meta(mesh, "dr", "kept"), meta(mesh, "svc", "httpbin")
+    mesh.down()
+    assert mesh.up().returncode == 0
+    assert (meta(mesh, "dr", "kept"), meta(mesh, "svc", "httpbin")) == before
+    ok(mesh, "annotate", "dr", "kept", "after=restart")
+    assert int(meta(mesh, "dr", "kept")["resourceVersion"]) > max(
+        int(m["resourceVersion"]) for m in before
+    )
+
+
+def test_rbac_objects_are_created_and_listed_as_kubectl_does(mesh: LocalMesh) -> None:
+    created = [
+        ok(mesh, "create", "serviceaccount", "reader"),
+        ok(mesh, "create", "role", "pod-reader", "--verb=get,list",
+           "--resource=pods,deployments.apps"),
+        ok(mesh, "create", "rolebinding", "read-pods", "--role=pod-reader",
+           "--serviceaccount=default:reader", "--user=alice"),
+        ok(mesh, "create", "clusterrole", "vs-reader", "--verb=get", "--resource=vs"),
+        ok(mesh, "create", "clusterrolebinding", "read-vs", "--clusterrole=vs-reader",
+           "--group=ops"),
+    ]  # fmt: skip
+    assert [c.splitlines()[0] for c in created] == [
+        "serviceaccount/reader created",
+        "role.rbac.authorization.k8s.io/pod-reader created",
+        "rolebinding.rbac.authorization.k8s.io/read-pods created",
+        "clusterrole.rbac.authorization.k8s.io/vs-reader created",
+        "clusterrolebinding.rbac.authorization.k8s.io/read-vs created",
+    ]
+    again = mesh.pilotfish("create", "role", "pod-reader", "--verb=get", "--resource=pods")
+    assert again.returncode == 1 and again.stderr == (
+        'Error from server (AlreadyExists): roles.rbac.authorization.k8s.io "pod-reader" '
+        "already exists\n"
+    ), again.stderr
+    bad = mesh.pilotfish("create", "rolebinding", "x", "--user=bob")
+    assert bad.returncode == 1, bad.stdout
+    assert bad.stderr == "error: exactly one of clusterrole or role must be specified\n"
+
+    _, role = shown(mesh, "role", "pod-reader")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
+    ]
+    _, binding = shown(mesh, "rolebinding", "read-pods")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "pod-reader"}  # fmt: skip
+    assert [s["kind"] for s in binding["subjects"]] == ["User", "ServiceAccount"]
+    _, cluster_role = shown(mesh, "clusterrole", "vs-reader")
+    assert "namespace" not in cluster_role["metadata"], cluster_role
+    assert cluster_role["rules"][0]["resources"] == ["virtualservices"]
+
+    table = ok(mesh, "get", "rolebinding").splitlines()
+    assert table[0].split() == ["NAME", "ROLE", "AGE"] and table[1].split()[:2] == [
+        "read-pods",
+        "Role/pod-reader",
+    ]
+    roles = ok(mesh, "get", "clusterrole", "vs-reader").splitlines()
+    assert roles[0].split() == ["NAME", "CREATED", "AT"], roles
+    assert RFC3339.match(roles[1].split()[1]), roles
+    assert "reader" in ok(mesh, "get", "sa").split()
+    assert 'clusterrolebinding.rbac.authorization.k8s.io "read-vs" deleted' in ok(
+        mesh, "delete", "clusterrolebinding", "read-vs"
+    )
+
+
+def _xds_open(mesh: LocalMesh) -> bool:
+    host, _, port = str(mesh.info["xds"]).rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _sleep_to_httpbin(mesh: LocalMesh) -> str:
+    url = "http://httpbin:8000/get"
+    return ok(
+        mesh, "exec", "sleep-0", "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url
+    )
+
+
+def test_deleting_istio_system_takes_istiod_and_its_gateway_sidecars_keep_their_config(
+    mesh: LocalMesh,
+) -> None:
+    """As on Kubernetes: the gateway stops, istiod stops serving xDS and the CA, the sidecars
+    keep their last config; Istio's install brings istiod and the gateway back. (Last in the
+    module: it changes the mesh.)"""
+    ok(mesh, "apply", "-f", SLEEP)
+    assert _sleep_to_httpbin(mesh) == "200" and _xds_open(mesh)
+    deleted = mesh.pilotfish("delete", "namespace", "istio-system")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+    assert deleted.stdout == 'namespace "istio-system" deleted\n', deleted.stdout
+    system = mesh.pilotfish("get", "pods", "-n", "istio-system")
+    assert system.stdout == "" and "No resources found in istio-system namespace." in system.stderr
+    assert "istio-system" not in ok(mesh, "get", "ns")
+    assert "istiod" not in ok(mesh, "get", "svc", "-A")
+    assert not _xds_open(mesh)
+    assert not any(p.get("namespace") == "istio-system" for p in mesh.info["proxies"].values())
+    assert _sleep_to_httpbin(mesh) == "200"  # the sidecars' last config
+    again = mesh.pilotfish("delete", "namespace", "istio-system")
+    assert again.returncode == 1 and 'namespaces "istio-system" not found' in again.stderr
+
+    installed = mesh.pilotfish("install", "-y", "--ingress-address", mesh.ingress, timeout=180)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    pods = ok(mesh, "get", "pods", "-n", "istio-system")
+    assert "istiod-0" in pods and "istio-ingressgateway-0" in pods, pods
+    assert _xds_open(mesh)
+    mesh.wait_for(
+        lambda: "sleep-0.default" in ok(mesh, "proxy-status"), 30, "the sidecars to reconnect"
+    )
