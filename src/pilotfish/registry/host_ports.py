@@ -77,8 +77,10 @@ def clashes(
     found: list[Diagnostic] = []
     kube = [doc for doc in docs if is_kube_workload(doc)]
     for workload in incoming:
+        if not listens_on_host(workload):  # most: looked up no further
+            continue
         doc = _document(kube, workload)
-        if doc is None or not listens_on_host(workload):
+        if doc is None:
             continue
         report = diagnostics_for(doc, found)
         many = workload.kind != "Pod" and workload.replicas > 1
