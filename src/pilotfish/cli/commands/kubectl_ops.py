@@ -1,5 +1,6 @@
 """kubectl's waiting, scaling and reaching commands on a local mesh: `wait`, `rollout status`,
-`scale`, `port-forward` (typer glue; the logic is in `kube_wait` and `port_forward`)."""
+`scale`, `port-forward`, and `replace -f` (typer glue; the logic is in `kube_wait`,
+`port_forward` and `create_files`)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,19 @@ def scale(
 
     ns = namespace or state.namespace
     exit_with(scale_command(target, replicas, ns, state.state_dir, timeout))
+
+
+@app.command()
+def replace(
+    filename: Annotated[
+        list[str], typer.Option("--filename", "-f", help="file, directory or - for stdin")
+    ],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the proxies")] = 10.0,
+) -> None:
+    """Replace existing objects from files, as `kubectl replace -f` (a stale `resourceVersion`
+    in a file is the API server's Conflict)."""
+    from pilotfish.cli.create_files import replace_files_command
+
+    ns = namespace or state.namespace
+    exit_with(replace_files_command(filename, state.state_dir, ns, timeout))
