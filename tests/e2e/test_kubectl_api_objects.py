@@ -231,7 +231,7 @@ def test_deleting_istio_system_takes_istiod_and_its_gateway_sidecars_keep_their_
     deleted = mesh.pilotfish("delete", "namespace", "istio-system")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert deleted.stdout.endswith('namespace "istio-system" deleted\n'), deleted.stdout
-    assert deleted.stdout.count("namespace") == 1, deleted.stdout  # once, last, as kubectl
+    assert deleted.stdout.count("deleted") == 1, deleted.stdout  # once, last, as kubectl
     system = mesh.pilotfish("get", "pods", "-n", "istio-system")
     assert system.stdout == "" and "No resources found in istio-system namespace." in system.stderr
     assert "istio-system" not in ok(mesh, "get", "ns")

@@ -19,7 +19,7 @@ from pilotfish.cli.errors import mesh_call, running_mesh
 from pilotfish.cli.inputs import InputError, read_inputs, read_kustomization
 from pilotfish.cli.kube_delete import stored_keys
 from pilotfish.cli.rollout import Rollout, Wanted, startable, wait_for_rollout, wanted_replicas
-from pilotfish.config.kinds import resolve_kind
+from pilotfish.config.kinds import kube_resource, resolve_kind
 from pilotfish.local.client import MeshNotRunning, read_mesh
 from pilotfish.registry.inputs import parse_documents
 
@@ -185,8 +185,9 @@ def delete_namespaces(names: list[str], state_dir: Path, wait: bool, timeout: fl
         keys += [_key(d) for d in [*inside, *itself]]
     body = {"files": [], "keys": keys, "wait": wait, "timeout": timeout}
     gone = {(k[2], k[3]): frozenset[str]() for k in keys if k[1] in WORKLOAD_KINDS}
-    said_last = {f'namespace "{name}" deleted' for name in names}  # once, as kubectl, last
-    code = _send(state_dir, "/api/v1/delete", body, timeout, gone, held=said_last) if keys else 0
+    # kubectl says only `namespace "NAME" deleted`, once, last: not what went with it
+    held = {f'{kube_resource(k[0], k[1])} "{k[3]}" deleted' for k in keys}
+    code = _send(state_dir, "/api/v1/delete", body, timeout, gone, held=held) if keys else 0
     if code == 0 and istiod:
         status, reply = mesh_call(info, "POST", "/api/v1/control-plane/remove")
         code = 0 if status == 200 else _refused(reply)
