@@ -81,9 +81,18 @@ def test_a_held_app_starts_once_its_proxy_is_ready(mesh: LocalMesh) -> None:
     applied = mesh.pilotfish("apply", "-f", "-", stdin=CLIENT.format(name="held", annotations=HELD))
     assert applied.returncode == 0 and "warning" not in applied.stderr, applied.stderr
     assert _first_call(mesh, "held") == "200"
-    # Istio's default: the app does not wait; its first call finds no proxy listening yet
-    pilotfish_ok(mesh, "apply", "-f", "-", stdin=CLIENT.format(name="eager", annotations=""))
-    assert _first_call(mesh, "eager") == "000"
+    # Istio's default: the app does not wait; its first call races its proxy's start and
+    # usually finds no proxy listening yet. Under load the proxy can win, so the check is that
+    # one of three unheld pods saw it (a product holding every app would never show a 000).
+    firsts = []
+    for n in range(3):
+        name = f"eager{n}"
+        pilotfish_ok(mesh, "apply", "-f", "-", stdin=CLIENT.format(name=name, annotations=""))
+        firsts.append(_first_call(mesh, name))
+        pilotfish_ok(mesh, "delete", "deployment", name)
+        if firsts[-1] == "000":
+            break
+    assert "000" in firsts, firsts
 
 
 def test_the_mesh_default_holds_every_app(mesh: LocalMesh) -> None:
