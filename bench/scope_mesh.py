@@ -26,7 +26,7 @@ from pilotfish.translate.resources import ProxyResources
 from pilotfish.type_urls import ENDPOINT, RESOURCE_TYPES
 from pilotfish.xds.resources import Snapshot
 
-SERVICES, PROXIES, KINDS = 60, 60, 22
+SERVICES, PROXIES, KINDS = 60, 60, 23
 LOCALITIES = ("region1.zone1", "region1.zone2", "region2.zone3")
 """Every instance (and so its proxy) is in one of these (`istio-locality`), so that the
 locality rules of `change(21)` give proxies of one namespace different endpoints."""
@@ -335,6 +335,8 @@ class Mesh:
                 f"metadata:\n  name: default\n  namespace: {ns}\n"
                 "spec:\n  mtls:\n    mode: DISABLE\n"
             )
+        elif choice == 22:  # a rule with a workloadSelector, then changed: its pods' alone
+            self._selected_rule(ns, svc, other_ns, other)
         else:  # a Sidecar narrowing one namespace's egress
             self.apply(
                 "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
@@ -342,6 +344,24 @@ class Mesh:
                 f"spec:\n  egress:\n  - hosts: ['./*', '{other_ns}/*']\n"
             )
         return f"change {choice} ({ns}/{svc}, {other_ns}/{other})"
+
+    def _selected_rule(self, ns: str, svc: str, other_ns: str, other: str) -> None:
+        """A DestinationRule of `ns` for `other`'s host that selects `svc`'s pods (a subset and
+        a balancer of its own), then its balancer changed: the first may reach the namespace's
+        other proxies (a selected rule hides the service namespace's from them), the second
+        only the pods it selects."""
+        text = _rule(ns, f"sel-{svc}", f"{other}.{other_ns}.svc.cluster.local", "v8").replace(
+            "spec:\n", f"spec:\n  workloadSelector:\n    matchLabels: {{app: {svc}}}\n", 1
+        )
+        policy = "  trafficPolicy:\n    loadBalancer:\n      simple: {}\n"
+        self.apply(text + policy.format("RANDOM"))
+        in_namespace = sum(p.namespace == ns for p in self.cp.proxies.values())
+        assert not self.strict or self.cp.regenerated <= in_namespace, "not scoped"
+        self.apply(text + policy.format("ROUND_ROBIN"))
+        selected = sum(
+            p.namespace == ns and p.label_map.get("app") == svc for p in self.cp.proxies.values()
+        )
+        assert not self.strict or self.cp.regenerated == selected, "not scoped to its pods"
 
     def check(self, what: str) -> None:
         _BYTES.clear()

@@ -47,6 +47,7 @@ NAMES = {
     19: "manifest: Workload replicas",
     20: "TCP service, its route alone",
     21: "DestinationRule locality LB",
+    22: "DestinationRule workloadSelector",
 }
 
 

@@ -421,3 +421,25 @@ def test_pod_lists_the_authorization_policies_that_apply_to_it() -> None:
     ]
     no_policy = report(bookinfo(), "pod", "details-v1-0")
     assert "AuthorizationPolicy: none applies to this pod (every request is allowed)" in no_policy
+
+
+SELECTED_RULE = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-for-v3}
+spec:
+  host: reviews
+  workloadSelector: {matchLabels: {version: v3}}
+  subsets: [{name: v3, labels: {version: v3}}]
+"""
+
+
+def test_a_pod_shows_the_rule_its_labels_select() -> None:
+    """`x describe pod` shows what the pod's own proxy applies: the rule whose selector it
+    matches, else the namespace's rule without a selector (as istioctl reads the pod's
+    Envoy)."""
+    view = bookinfo("destination-rule-all.yaml", extra=SELECTED_RULE)
+    selected = report(view, "pod", "reviews-v3-0")
+    assert 'DestinationRule: reviews-for-v3 for "reviews"' in selected
+    other = report(view, "pod", "reviews-v2-0")
+    assert 'DestinationRule: reviews for "reviews"' in other

@@ -12,7 +12,9 @@ VirtualService, one exported to its namespace only, and another namespace's rule
 Sidecar-narrowed namespace sees (changes that `translate.affected` scopes to some proxies); a
 ServiceEntry; an EnvoyFilter; a manifest Workload's replicas; a locality load balancing rule
 (failover, distribute or failoverPriority, with every proxy in one of three localities, so
-proxies of a namespace get different endpoints) (`bench/scope_mesh.py` makes the
+proxies of a namespace get different endpoints); a DestinationRule with a `workloadSelector`
+(its pods get its subset and balancer, their namespace's other proxies do not), then changed
+(only its pods are translated again) (`bench/scope_mesh.py` makes the
 changes and the checks) —
 every connected proxy's pushed resources must equal a from-scratch generation, message for
 message (and diagnostics), and its snapshot must hold exactly those names. Not a timed test.

@@ -44,7 +44,7 @@ def test_an_unchanged_kind_keeps_its_tuple_and_index_and_a_changed_one_is_groupe
     second = _next(first, [*rules, moved, services[1]])
     assert second.kind(DESTINATION_RULE) is first.kind(DESTINATION_RULE)
     assert second.destination_rule(REVIEWS, "default") is rules[0]
-    assert second._rules_by_namespace is first._rules_by_namespace
+    assert second.rule_index is first.rule_index
     assert second.kind(VIRTUAL_SERVICE) == (services[1], moved)  # sorted again: details first
     assert second.mesh_virtual_service("ratings.default.svc.cluster.local", "default") is moved
 
@@ -52,7 +52,7 @@ def test_an_unchanged_kind_keeps_its_tuple_and_index_and_a_changed_one_is_groupe
     third = _next(second, [rules[1], changed, moved, services[1]])
     assert third.kind(VIRTUAL_SERVICE) is second.kind(VIRTUAL_SERVICE)
     assert third.kind(DESTINATION_RULE) == (rules[1], changed)
-    assert third._rules_by_namespace is not second._rules_by_namespace
+    assert third.rule_index is not second.rule_index
     assert third.destination_rule(REVIEWS, "default") is changed
     assert third.destination_rule(REVIEWS, "other") is None  # exported to its namespace only
 

@@ -56,15 +56,24 @@ def test_exact_host_beats_wildcard_in_one_namespace() -> None:
     assert lb_policy(wildcard + exact) == cluster_pb2.Cluster.LEAST_REQUEST
 
 
-def test_proxy_namespace_beats_service_namespace() -> None:
-    in_gateway_ns = rule("r", "istio-system", "reviews.default.svc.cluster.local", "RANDOM")
-    in_service_ns = rule("r", "default", "reviews", "LEAST_REQUEST")
-    push = bookinfo_push(in_gateway_ns + in_service_ns)  # one push context, two namespaces
+def _policies(config: str) -> list[int]:
+    push = bookinfo_push(config)  # one push context, two namespaces
     policies = []
     for instance in ("productpage-v1-0", "istio-ingressgateway-0", "reviews-v1-0"):
         cluster = generate(sidecar_for(push, instance), push).clusters[REVIEWS]
         policies.append(cluster.lb_policy)
-    assert policies == [
+    return policies
+
+
+def test_root_namespace_proxies_look_in_the_service_namespace_first() -> None:
+    """Istio's `destinationRule`: a proxy of the root namespace (the ingress gateway here)
+    looks at the root namespace's private rules, then the service's namespace, then the root
+    namespace's exported rules."""
+    in_root = rule("r", "istio-system", "reviews.default.svc.cluster.local", "RANDOM")
+    in_service_ns = rule("r", "default", "reviews", "LEAST_REQUEST")
+    assert _policies(in_root + in_service_ns) == [cluster_pb2.Cluster.LEAST_REQUEST] * 3
+    private = in_root.replace("spec:\n", "spec:\n  exportTo: [.]\n")
+    assert _policies(private + in_service_ns) == [
         cluster_pb2.Cluster.LEAST_REQUEST,
         cluster_pb2.Cluster.RANDOM,
         cluster_pb2.Cluster.LEAST_REQUEST,
@@ -159,3 +168,47 @@ spec: {selector: {matchLabels: {app: reviews}}, mtls: {mode: DISABLE}}
     assert _passthrough_tls(workload_disable) == "mtls"
     assert _passthrough_tls("", without_sidecar="reviews-v2-0") == "plain"
     assert _passthrough_tls("", without_sidecar="ratings-v1-0") == "mtls"
+
+
+SELECTED = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: for-productpage, namespace: default}
+spec:
+  host: reviews
+  workloadSelector: {matchLabels: {app: productpage}}
+  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+  subsets: [{name: v3, labels: {version: v3}}]
+---"""
+SUBSET = "outbound|9080|v3|reviews.default.svc.cluster.local"
+
+
+def test_a_selected_rule_applies_to_the_workloads_it_selects_alone() -> None:
+    """Its namespace's other workloads fall back to the rule without a selector; a namespace
+    with no rule but the selected one gives them none (not the service namespace's)."""
+    catch_all = rule("reviews", "default", "reviews", "ROUND_ROBIN")
+    push = bookinfo_push(SELECTED + catch_all)
+    selected = generate(sidecar_for(push, "productpage-v1-0"), push)
+    other = generate(sidecar_for(push, "reviews-v1-0"), push)
+    assert check_invariants(selected) == [] and check_invariants(other) == []
+    assert selected.clusters[REVIEWS].lb_policy == cluster_pb2.Cluster.RANDOM
+    assert SUBSET in selected.clusters
+    assert other.clusters[REVIEWS].lb_policy == cluster_pb2.Cluster.ROUND_ROBIN
+    assert SUBSET not in other.clusters
+    alone = bookinfo_push(SELECTED)
+    assert generate(sidecar_for(alone, "details-v1-0"), alone).clusters[REVIEWS].lb_policy == (
+        cluster_pb2.Cluster.LEAST_REQUEST
+    )
+
+
+def test_a_selected_rule_of_another_namespace_does_not_apply() -> None:
+    """The ingress gateway (istio-system) has the selected labels, the rule is default's."""
+    text = SELECTED.replace("app: productpage", "istio: ingressgateway")
+    push = bookinfo_push(text)
+    gateway = generate(sidecar_for(push, "istio-ingressgateway-0"), push)
+    assert gateway.clusters[REVIEWS].lb_policy == cluster_pb2.Cluster.LEAST_REQUEST
+    assert SUBSET not in gateway.clusters
+    text = text.replace("host: reviews", "host: reviews.default.svc.cluster.local")
+    own = bookinfo_push(text.replace("namespace: default", "namespace: istio-system"))
+    gateway = generate(sidecar_for(own, "istio-ingressgateway-0"), own)  # gateways select too
+    assert gateway.clusters[REVIEWS].lb_policy == cluster_pb2.Cluster.RANDOM

@@ -199,6 +199,7 @@ kind: DestinationRule
 metadata: {name: reviews-from-gateways, namespace: istio-system}
 spec:
   host: reviews.default.svc.cluster.local
+  exportTo: [.]  # a root namespace's proxies look at its private rules first (Istio)
   trafficPolicy: {loadBalancer: {simple: RANDOM}}
 ---"""
     push = bookinfo_push(RULES + own)

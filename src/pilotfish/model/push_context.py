@@ -9,12 +9,12 @@ and endpoints exactly like the manifest's services and instances.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import InitVar, dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from pilotfish.config.hosts import host_matches, resolve_host
+from pilotfish.config.hosts import resolve_host
 from pilotfish.config.kinds import (
     DESTINATION_RULE,
     GATEWAY,
@@ -30,6 +30,7 @@ from pilotfish.config.objects import (
     Gateway,
     VirtualService,
 )
+from pilotfish.model.destination_rules import Labels, RuleIndex, Selection, pick
 from pilotfish.model.host_index import HostIndex, most_specific
 from pilotfish.model.kind_groups import INHERITED, KindGroups, kind_groups, source_matches
 from pilotfish.model.mesh import MeshConfig
@@ -43,7 +44,7 @@ from pilotfish.registry.types import (
 )
 
 if TYPE_CHECKING:
-    from pilotfish.config.models.networking import DestinationRuleSpec, VirtualServiceSpec
+    from pilotfish.config.models.networking import VirtualServiceSpec
 
 MESH_GATEWAY = "mesh"
 T = TypeVar("T")
@@ -70,6 +71,9 @@ class PushContext:
     so what translation keyed on their identity (`translate.carry`) stays valid across a
     change that re-read the manifest without changing a service (e.g. a mesh setting)."""
     previous: InitVar[PushContext | None] = None  # the one this replaces (`registry_memo`)
+    rule_selection: tuple[str, Selection] | None = field(default=None, compare=False)
+    """(namespace, selection): this push context is a proxy's of that namespace whose labels
+    satisfy those DestinationRule selectors (`translate.sidecar_scope.scoped_push`)."""
 
     def __post_init__(self, previous_services: tuple[Service, ...] | None, previous: Any) -> None:
         known = previous.__dict__ if previous is not None else {}  # derived from kinds alone
@@ -250,62 +254,66 @@ class PushContext:
         return bool(same[0])
 
     def destination_rule(
-        self, host: str, proxy_namespace: str, service_namespace: str = ""
+        self,
+        host: str,
+        proxy_namespace: str,
+        service_namespace: str = "",
+        selection: Selection | None = None,
     ) -> DestinationRule | None:
-        """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace`: of the
-        proxy's namespace, else the service's, else the root namespace; in one, the most specific
-        host (exact before wildcard), then namespace/name. From a host index, memoised."""
-        key, memo = (host, proxy_namespace, service_namespace), self._rule_memo
+        """The DestinationRule Istio applies to `host` for a proxy in `proxy_namespace` whose
+        labels satisfy the selectors in `selection` (None: this push context's own
+        `rule_selection` for a proxy of its namespace, else none), consolidated and picked as
+        istiod does (`model.destination_rules`), memoised."""
+        if selection is None:
+            own = self.rule_selection
+            selection = own[1] if own is not None and own[0] == proxy_namespace else ()
+        key, memo = (host, proxy_namespace, service_namespace, selection), self._rule_memo
         if key in memo:
             return memo[key]
-        found = None
-        order = [proxy_namespace, service_namespace, self.mesh.root_namespace]
-        for namespace in dict.fromkeys(n for n in order if n):
-            found = most_specific(self._rules_by_namespace.get(namespace), host, proxy_namespace)
-            if found is not None:
-                break
-        memo[key] = found
+        index = self.rule_index
+        entry = pick(index.candidates(host, proxy_namespace, service_namespace), proxy_namespace,
+                     selection)  # fmt: skip
+        found = memo[key] = entry.rule if entry is not None else None
         return found
 
+    def destination_rule_for(
+        self, host: str, namespace: str, labels: Mapping[str, str], service_namespace: str = ""
+    ) -> DestinationRule | None:
+        """`destination_rule` for a workload of `namespace` with `labels` (describe, explain)."""
+        selection = self.rule_index.selection(namespace, labels)
+        return self.destination_rule(host, namespace, service_namespace, selection)
+
+    def rule_selection_of(self, namespace: str, labels: Labels) -> Selection:
+        """The selectors of `namespace`'s rules `labels` satisfy (`RuleIndex.selection`)."""
+        return self.rule_index.selection(namespace, labels)
+
     def has_own_rule(self, host: str, namespace: str) -> bool:
-        """Whether a DestinationRule of `namespace` itself names `host` (exactly or by a
+        """Whether DestinationRules visible in `namespace` itself name `host` (exactly or by a
         wildcard): only then may its proxies resolve `host` unlike the host's own namespace."""
-        index = self._rules_by_namespace.get(namespace)
-        if index is None:
-            return False
-        return host.lower() in index.exact or any(
-            host_matches(pattern, host) for _, pattern, _ in index.wildcards
-        )
+        return self.rule_index.has_host(namespace, host)
 
     def own_rule_hosts(self, namespace: str) -> tuple[frozenset[str], bool]:
-        """The exact hosts (lower case) DestinationRules of `namespace` itself name, and
-        whether one of them names a wildcard: `has_own_rule` without asking host by host."""
-        index = self._rules_by_namespace.get(namespace)
-        if index is None:
-            return frozenset(), False
-        return frozenset(index.exact), bool(index.wildcards)
+        """The exact hosts (lower case) DestinationRules visible in `namespace` itself name,
+        and whether one of them names a wildcard: `has_own_rule` without asking host by host."""
+        return self.rule_index.own_hosts(namespace)
 
     @cached_property
-    def _rule_memo(self) -> dict[tuple[str, str, str], DestinationRule | None]:
+    def _rule_memo(self) -> dict[tuple[str, str, str, Selection], DestinationRule | None]:
         return {}
 
     @cached_property
-    def _rules_by_namespace(self) -> dict[str, HostIndex[DestinationRuleSpec]]:
-        """DestinationRules by namespace, indexed by their resolved host (the last push
-        context's index when it indexed the very same rules, with the same default)."""
+    def rule_index(self) -> RuleIndex:
+        """DestinationRules consolidated as istiod does (the last push context's index when it
+        indexed the very same rules, with the same default and root namespace)."""
         rules: tuple[DestinationRule, ...] = self._by_kind.get(DESTINATION_RULE, ())
-        default = self.mesh.export_defaults.destination_rule
+        settings = (self.mesh.export_defaults.destination_rule, self.mesh.root_namespace)
         last = self.__dict__["_inherited"].get("_rules")
-        if last is not None and last[0] is rules and last[1] == default:
-            index: dict[str, HostIndex[DestinationRuleSpec]] = last[2]
+        if last is not None and last[0] is rules and last[1] == settings:
+            index: RuleIndex = last[2]
         else:
-            index = {}
-            for order, rule in enumerate(rules):
-                if rule.spec.host:
-                    resolved = resolve_host(rule.spec.host, rule.meta.namespace)
-                    found = index.setdefault(rule.meta.namespace, HostIndex(default))
-                    found.add(resolved, order, rule)
-        self.__dict__["_rules"] = (rules, default, index)
+            before = last[2] if last is not None else None
+            index = RuleIndex(rules, settings[0], settings[1], before)
+        self.__dict__["_rules"] = (rules, settings, index)
         return index
 
     def mesh_virtual_service(self, host: str, namespace: str) -> VirtualService | None:

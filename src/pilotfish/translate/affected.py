@@ -10,7 +10,9 @@ proxy is affected:
   EnvoyFilter: Istio's namespace-scoped kinds) affects the proxies of its namespace, every
   proxy when it is in the root namespace (or when a Telemetry change decides whether clients
   send their identity at all: `policy.peers_exchanged`);
-- a VirtualService or DestinationRule affects the proxies of the namespaces it is exported to;
+- a VirtualService or DestinationRule affects the proxies of the namespaces it is exported to
+  (a DestinationRule with a `workloadSelector`: the proxies of its namespace it selects, and
+  the others there only if what they get for its host changes: `_selected_reaches`);
   a ServiceEntry every proxy (its `exportTo` does not narrow the registry here). Of those, a
   proxy whose `Sidecar` narrows its egress is affected only if one of the services the object's
   hosts name is visible to it (every proxy that can see it when the hosts name no service);
@@ -114,17 +116,19 @@ def affected_proxies(
         return None  # whether routes depend on the proxy's own labels changed
     if peers_exchanged(push) != peers_exchanged(previous):
         return None  # whether every client sends its identity changed
-    by_namespace: dict[str, bool] = {}  # with no Sidecar, a sidecar's namespace decides
-    per_namespace = not push.kind(SIDECAR)
+    by_namespace: dict[tuple[str, object], bool] = {}  # with no Sidecar, a sidecar's
+    per_namespace = not push.kind(SIDECAR)  # namespace decides (and its labels, in one of a
+    selecting = {c.meta.namespace for c in changed if _selected_rule(c)}  # changed selector)
     affected = set()
     for node_id, proxy in proxies.items():
         if proxy.is_gateway:
             affected.add(node_id)
             continue
-        found = by_namespace.get(proxy.namespace) if per_namespace else None
+        key = (proxy.namespace, proxy.labels if proxy.namespace in selecting else None)
+        found = by_namespace.get(key) if per_namespace else None
         if found is None:
             found = any(_depends(proxy, c, push, previous) for c in changed)
-            by_namespace[proxy.namespace] = found
+            by_namespace[key] = found
         if found:
             affected.add(node_id)
     return affected
@@ -167,6 +171,8 @@ def _depends(proxy: Proxy, config: AnyConfig, push: PushContext, previous: PushC
         gateways = tuple(getattr(config.spec, "gateways", ()) or ())
         if gateways and MESH_GATEWAY not in gateways:
             return False
+    if _selected_rule(config):
+        return namespace == proxy.namespace and _selected_reaches(proxy, config, push, previous)
     defaults = push.mesh.export_defaults
     default = defaults.virtual_service if kind == VIRTUAL_SERVICE else defaults.destination_rule
     if kind != SERVICE_ENTRY and not exported_to(config, proxy.namespace, default):
@@ -176,6 +182,32 @@ def _depends(proxy: Proxy, config: AnyConfig, push: PushContext, previous: PushC
         return True
     services = [*_named_services(config, push), *_named_services(config, previous)]
     return not services or any(visible(sidecar, proxy.namespace, s) for s in services)
+
+
+def _selected_rule(config: AnyConfig) -> bool:
+    """A DestinationRule with a `workloadSelector`: its own namespace's proxies' alone."""
+    return config.meta.kind == DESTINATION_RULE and config.spec.workload_selector is not None
+
+
+def _selected_reaches(
+    proxy: Proxy, config: AnyConfig, push: PushContext, previous: PushContext
+) -> bool:
+    """Whether a DestinationRule with a selector, of `proxy`'s namespace, can change what the
+    proxy gets: it selects the proxy, or what the namespace's proxies that no rule selects
+    get for a host it names changed (a rule with a selector hides the service namespace's
+    rules from them: `model.destination_rules`), which the proxy gets for such a host
+    unless a rule selects it."""
+    labels = proxy.label_map
+    if all(labels.get(k) == v for k, v in config.spec.workload_selector.match_labels.items()):
+        return True
+    namespace = proxy.namespace
+    services = {s.hostname: s for s in [*_named_services(config, push),
+                                        *_named_services(config, previous)]}  # fmt: skip
+    return any(
+        push.destination_rule(s.hostname, namespace, s.namespace, ())
+        != previous.destination_rule(s.hostname, namespace, s.namespace, ())
+        for s in services.values()
+    )
 
 
 def _named_services(config: AnyConfig, push: PushContext) -> list[Service]:

@@ -1,7 +1,9 @@
 """Outbound clusters and endpoints, built once for every proxy that resolves them the same way.
 
 `outbound_cluster_specs(namespace, push)` says which clusters a proxy of `namespace` gets: every
-service port, times the subsets of the DestinationRule Istio picks for that namespace. Almost
+service port, times the subsets of the DestinationRule Istio picks for that namespace (and for
+the rule selectors its labels satisfy: a push context of its own, `sidecar_scope.scoped_push`,
+whose look-ups apply them; its block is the shared one but for the services they name). Almost
 always the rule does not depend on the proxy's namespace (the service's own namespace or the root
 namespace decides), so `outbound_block(namespace, push)` starts from ONE block shared by every
 namespace and rebuilds only the services a namespace resolves differently (its own rules for
@@ -81,7 +83,8 @@ def outbound_block(namespace: str, push: PushContext) -> OutboundBlock:
 
 
 def _default_rule(service: Service, push: PushContext) -> DestinationRule | None:
-    return push.destination_rule(service.hostname, service.namespace, service.namespace)
+    """The rule of a proxy in the service's namespace that no rule's selector selects."""
+    return push.destination_rule(service.hostname, service.namespace, service.namespace, ())
 
 
 def _default_block(push: PushContext) -> OutboundBlock:
@@ -194,7 +197,8 @@ def _services_by_lower_host(push: PushContext) -> Mapping[str, tuple[Service, ..
 
 
 def _some_rule_narrowed(push: PushContext) -> bool:
-    """Whether some DestinationRule's exportTo (or the mesh's default) is not every namespace,
+    """Whether some DestinationRule's exportTo (or the mesh's default) is not every namespace
+    (or it has a `workloadSelector`: it is its namespace's alone),
     once per push context (the kind is recorded as read on every call)."""
     rules = push.kind(DESTINATION_RULE)
     key = "pilotfish.translate.outbound.narrowed"
@@ -202,7 +206,9 @@ def _some_rule_narrowed(push: PushContext) -> bool:
     if found is None:
         default = push.mesh.export_defaults.destination_rule
         found = push.memo[key] = any(
-            not _exported_everywhere(rule.spec.export_to or default) for rule in rules
+            rule.spec.workload_selector is not None  # its own namespace's alone
+            or not _exported_everywhere(rule.spec.export_to or default)
+            for rule in rules
         )
     return found
 

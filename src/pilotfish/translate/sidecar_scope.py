@@ -23,7 +23,9 @@ Before any Sidecar, Istio's `exportTo` of services (a ServiceEntry's field, a Se
 not exported to, gateways included.
 
 Scoping is done by handing translation a narrower `PushContext` (memoised per scope in the full
-one), so every translator sees the same, smaller registry. Pure.
+one), so every translator sees the same, smaller registry. A proxy that a DestinationRule's
+`workloadSelector` of its namespace selects gets one too (per selection: `model.destination_rules`),
+whose look-ups apply those rules for its namespace. Pure.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import RegistrySnapshot, Service
 from pilotfish.translate import sidecar_ingress_tls
+from pilotfish.translate.carry import Carry, carry_of
 
 
 def selected_sidecar(proxy: Proxy, push: PushContext) -> Sidecar | None:
@@ -102,14 +105,16 @@ def _restricted_exports(push: PushContext) -> bool:
 
 def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
     """`push` narrowed to what the proxy may see: the services exported to its namespace
-    (gateways included, as Istio), then what its Sidecar lets it reach (itself when every service
-    is exported everywhere and no Sidecar applies)."""
+    (gateways included, as Istio), then what its Sidecar lets it reach, with the DestinationRule
+    selectors of its namespace its labels satisfy (`PushContext.rule_selection`); itself when
+    every service is exported everywhere, no Sidecar applies and no rule selects it."""
     sidecar = None if proxy.is_gateway else selected_sidecar(proxy, push)
     restricted = _restricted_exports(push)
-    if sidecar is None and not restricted:
+    selection = push.rule_selection_of(proxy.namespace, proxy.labels)
+    if sidecar is None and not restricted and not selection:
         return push
     sidecar_key = sidecar.meta.key if sidecar is not None else None
-    key = ("pilotfish.translate.sidecar_scope", sidecar_key, proxy.namespace)
+    key = ("pilotfish.translate.sidecar_scope", sidecar_key, proxy.namespace, selection)
     if key in push.memo:
         found: PushContext = push.memo[key]
         return found
@@ -131,7 +136,20 @@ def scoped_push(proxy: Proxy, push: PushContext) -> PushContext:
     # ServiceEntries are already merged into the registry: leave them out, or they would be
     # merged again (and the scoped-out ones come back).
     configs = tuple(c for c in push.configs if c.meta.kind not in (SERVICE_ENTRY, WORKLOAD_ENTRY))
-    scoped = PushContext(registry=registry, configs=configs, mesh=mesh)
+    own = (proxy.namespace, selection) if selection else None
+    if sidecar is None and not restricted:  # selected by DestinationRules alone: what it
+        # shares with `push` is taken over (rule index, registry memo), and its translation is
+        # carried from one push context to the next under its key, as `push`'s own is
+        parent = carry_of(push)
+        carry = parent.latest(key)
+        if carry is None:
+            parent.remember(key, carry := Carry())
+        scoped = PushContext(
+            registry=registry, configs=configs, mesh=mesh, carry=carry, previous=push,
+            rule_selection=own,
+        )  # fmt: skip
+    else:
+        scoped = PushContext(registry=registry, configs=configs, mesh=mesh, rule_selection=own)
     push.memo[key] = scoped
     return scoped
 

@@ -87,7 +87,7 @@ def pod_report(view: MeshView, pod: WorkloadInstance) -> list[str]:
     exposed: list[str] = []
     for service in services:
         description = describe_service(
-            view.push, service, [pod.label_map], pod.namespace, view.routers()
+            view.push, service, [pod.label_map], pod.namespace, view.routers(), pod.label_map
         )
         lines += [SEPARATOR, *service_header(service, [pod], current, list_pods=False)]
         lines += description_lines(description, current)

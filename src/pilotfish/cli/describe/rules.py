@@ -387,10 +387,15 @@ def describe_service(
     pods: Sequence[Mapping[str, str]],
     namespace: str,
     routers: Sequence[ProxyState] = (),
+    client: Mapping[str, str] | None = None,
 ) -> ServiceDescription:
     """What the mesh does to traffic for `service` that reaches `pods` (their labels), as a
-    sidecar in `namespace` sees it."""
-    rule = push.destination_rule(service.hostname, namespace, service.namespace)
+    sidecar in `namespace` sees it (with the labels `client`: the DestinationRule its labels
+    select, as `istioctl x describe pod` reads the pod's own proxy; else one no rule selects)."""
+    if client is not None:
+        rule = push.destination_rule_for(service.hostname, namespace, client, service.namespace)
+    else:
+        rule = push.destination_rule(service.hostname, namespace, service.namespace, ())
     summary = rule_summary(rule, pods) if rule is not None else None
     subsets = summary.subsets if summary is not None else SubsetMatch()
     vs = push.mesh_virtual_service(service.hostname, namespace)
