@@ -68,11 +68,13 @@ def http_server(
     tls: tuple[Path, Path] | None = None,
     address: str = "",
     client_ca: Path | None = None,
+    port: int = 0,
 ) -> Iterator[tuple[str, int]]:
     """An HTTP (or HTTPS, with (cert, key)) server answering `<body> <path> host=<host>`; with
-    `client_ca` it requires a client certificate from that CA and adds ` client=<its CN>`."""
+    `client_ca` it requires a client certificate from that CA and adds ` client=<its CN>`
+    (`port`: a fixed one, on its own loopback address; else any)."""
     handler = type("Handler", (_Hello,), {"body": body.encode()})
-    server = _HTTPServer((address or random_loopback(), 0), handler)
+    server = _HTTPServer((address or random_loopback(), port), handler)
     if tls is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(tls[0]), str(tls[1]))

@@ -97,11 +97,12 @@ class LocalMesh:
                 del self.env[key]
 
     def pilotfish(
-        self, *args: str, stdin: str | None = None, timeout: float = 120
+        self, *args: str, stdin: str | None = None, timeout: float = 120, cwd: Path = ROOT
     ) -> subprocess.CompletedProcess[str]:
+        """`pilotfish ARGS` in this mesh (`cwd`: where a page's relative file names are)."""
         return subprocess.run(
             [sys.executable, "-m", "pilotfish", *args],
-            env=self.env, cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=timeout,
+            env=self.env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
     def up(self) -> subprocess.CompletedProcess[str]:

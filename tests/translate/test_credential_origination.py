@@ -1,7 +1,8 @@
 """DestinationRule `credentialName` and Gateway `ISTIO_MUTUAL` (Istio's egress gateway mutual
 TLS origination): the gateway's cluster takes its client certificate and CA from a Secret of the
-gateway's own namespace over SDS; a sidecar ignores credentialName (Istio: only with a
-workloadSelector); another namespace's Secret is never used; ISTIO_MUTUAL servers use the mesh
+gateway's own namespace over SDS; a sidecar does so only when the rule has a workloadSelector
+(Istio 1.14+; without one Istio gives its cluster no TLS); another namespace's Secret is never
+used; ISTIO_MUTUAL servers use the mesh
 certificates. Every snapshot passes the invariants."""
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def test_a_gateway_originates_with_the_secret_of_its_own_namespace() -> None:
     assert [m.matcher.exact for m in default.match_typed_subject_alt_names] == ["details.example"]
     # the cluster objects shared with other proxies were not touched
     sidecar = generate(sidecar_for(push, "productpage-v1-0"), push)
-    assert not _upstream(sidecar, RATINGS).common_tls_context.tls_certificate_sds_secret_configs
-    assert not sidecar.secrets  # Istio: sidecars ignore credentialName without a selector
+    assert not sidecar.clusters[RATINGS].HasField("transport_socket")  # Istio: at a sidecar,
+    assert not sidecar.secrets  # a rule without a selector naming a credential gives no TLS
 
 
 def test_another_namespaces_secret_is_never_used() -> None:
@@ -129,3 +130,41 @@ def test_an_istio_mutual_gateway_server_uses_the_mesh_certificates() -> None:
     common = context.common_tls_context
     assert [s.name for s in common.tls_certificate_sds_secret_configs] == ["default"]
     assert common.combined_validation_context.validation_context_sds_secret_config.name == "ROOTCA"
+
+
+SELECTED = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: originate-mtls, namespace: default}
+spec:
+  host: ratings.default.svc.cluster.local
+  workloadSelector: {matchLabels: {app: productpage}}
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 9080}
+      tls: {mode: MUTUAL, credentialName: client-credential, sni: ratings.example}
+"""
+
+
+def test_a_sidecar_a_rule_with_a_selector_selects_originates_with_its_namespace_secret() -> None:
+    push = bookinfo_push(SELECTED)
+    secret = TlsSecret("client-credential", "default", "CERT", "KEY", "CA")
+    push = dataclasses.replace(
+        push, registry=dataclasses.replace(push.registry, secrets=(secret,), _by_host={})
+    )
+    resources = generate(sidecar_for(push, "productpage-v1-0"), push)
+    assert check_invariants(resources) == []
+    common = _upstream(resources, RATINGS).common_tls_context
+    assert [s.name for s in common.tls_certificate_sds_secret_configs] == [
+        "kubernetes://client-credential"
+    ]
+    assert sorted(resources.secrets) == [
+        "kubernetes://client-credential",
+        "kubernetes://client-credential-cacert",
+    ]
+    other = generate(sidecar_for(push, "reviews-v1-0"), push)  # not selected: no rule at all
+    assert not other.clusters[RATINGS].HasField("transport_socket") and not other.secrets
+    missing = bookinfo_push(SELECTED)  # no Secret: reported, no client certificate
+    resources = generate(sidecar_for(missing, "productpage-v1-0"), missing)
+    assert not _upstream(resources, RATINGS).common_tls_context.tls_certificate_sds_secret_configs
+    assert any("client-credential" in d.message for d in resources.diagnostics)

@@ -67,6 +67,9 @@ class OutboundClusterSpec:
     policy: EffectivePolicy = field(default_factory=EffectivePolicy)
     rule: str = ""
     """The DestinationRule that applies, as the cluster's `istio.config` names it ("": none)."""
+    selected: bool = False
+    """Whether that rule has a `workloadSelector` (a sidecar honours `credentialName` only
+    then: `sidecar_credentials`)."""
     name: str = field(init=False, repr=False, compare=False)
     """Made with the spec (a default block reads each of its thousands of specs' several
     times): of its port, service and subset, so not compared."""

@@ -35,6 +35,7 @@ from pilotfish.translate import (
     names,
     on_demand_routes,
     own_shape,
+    sidecar_credentials,
     sidecar_scope,
     source_bind,
     tcp,
@@ -252,7 +253,7 @@ def with_new_endpoints(
     shared, own = parts
     if proxy.is_gateway or not shared:
         return None
-    block = outbound_block(proxy.namespace, scoped := sidecar_scope.scoped_push(proxy, push))
+    block = _sidecar_block(proxy, scoped := sidecar_scope.scoped_push(proxy, push))
     return (_proxy_block(block, proxy, scoped), *shared[1:]), own
 
 
@@ -285,8 +286,14 @@ def _shared_parts(
     the one before, when only VirtualServices and DestinationRules changed since; `vhds`: its
     virtual hosts come on demand, `http_proxy_part`)."""
     route = http_proxy_route(proxy, push, previous, vhds)
-    block = _proxy_block(outbound_block(proxy.namespace, push), proxy, push)
+    block = _proxy_block(_sidecar_block(proxy, push), proxy, push)
     return (block, _namespace_part(proxy, push), route)
+
+
+def _sidecar_block(proxy: Proxy, push: PushContext) -> OutboundBlock:
+    """A sidecar's outbound block: its namespace's, with `credentialName` clusters as Istio
+    builds them at sidecars (`sidecar_credentials`)."""
+    return sidecar_credentials.sidecar_block(outbound_block(proxy.namespace, push), proxy, push)
 
 
 def _proxy_block(block: OutboundBlock, proxy: Proxy, push: PushContext) -> ProxyResources:
@@ -335,16 +342,21 @@ def _gateway(
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     """What sidecars of one namespace share besides the outbound block: `BlackHoleCluster` and
     `PassthroughCluster` whatever the outbound traffic policy (as istiod, which gives every
-    sidecar both; the policy decides only where catch-all routes and listeners send), and the
-    block's diagnostics. A `Carry` unit kept while the block is the same object."""
-    block = outbound_block(proxy.namespace, push)
+    sidecar both; the policy decides only where catch-all routes and listeners send), the SDS
+    secrets of the block's `credentialName` clusters, and the block's diagnostics. A `Carry`
+    unit kept while the block is the same object."""
+    block = _sidecar_block(proxy, push)
+    secrets = sidecar_credentials.secrets_of(block)
     key = ("pilotfish.translate.namespace_part", proxy.namespace, proxy.captured, id(block))
     passthrough = (
         captured.passthrough_cluster if proxy.captured else cluster_builders.passthrough_cluster
     )
     made = (cluster_builders.blackhole_cluster, passthrough)  # built only when not kept
     return carry_of(push).unit(
-        push, key, lambda: ProxyResources.build([f() for f in made], block.diagnostics), keep=block
+        push,
+        key,
+        lambda: ProxyResources.build([*(f() for f in made), *secrets], block.diagnostics),
+        keep=block,
     )
 
 

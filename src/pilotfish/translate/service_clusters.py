@@ -42,10 +42,15 @@ def service_unit(service: Service, rule: DestinationRule | None) -> ServiceUnit:
     top = rule.spec.traffic_policy if rule is not None else None
     subsets = _subsets(rule, diagnostics) if rule is not None else []
     named = config_path(rule.meta) if rule is not None else ""
+    selected = rule is not None and rule.spec.workload_selector is not None
     specs: list[OutboundClusterSpec] = []
     for port in service.ports:
         base = OutboundClusterSpec(
-            service, port, policy=effective_policy(top, None, port.port), rule=named
+            service,
+            port,
+            policy=effective_policy(top, None, port.port),
+            rule=named,
+            selected=selected,
         )
         specs.append(base)
         if rule is not None and _passthrough(base):
@@ -59,6 +64,7 @@ def service_unit(service: Service, rule: DestinationRule | None) -> ServiceUnit:
                     subset_labels=cluster_builders.subset_labels(subset),
                     policy=effective_policy(top, subset.traffic_policy, port.port),
                     rule=named,
+                    selected=selected,
                 )
             )
     if rule is not None and service.resolution in service_entries.DNS_RESOLUTIONS:

@@ -8,7 +8,8 @@
   local-mode stand-in for Istio's ORIGINAL_DST cluster, as the app talks to its sidecar and not
   to the original destination. HTTP ports use it (the filter reads the Host header), and so do
   HTTPS/TLS ports, which apps reach with `CONNECT host:port` through HTTPS_PROXY (the filter
-  reads the CONNECT authority: Istio's wildcard-hosts task, `*.wikipedia.org`).
+  reads the CONNECT authority: Istio's wildcard-hosts task, `*.wikipedia.org`). One that
+  originates TLS checks the server as the ORIGINAL_DST cluster does (`_original_dst_tls`).
 
 The traffic policy already set on the EDS cluster (`clusters.outbound_cluster`) is kept.
 
@@ -25,11 +26,17 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http_pb2
 
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol, Service, ServicePort
 from pilotfish.translate import names
-from pilotfish.translate.clusters import DFP_CLUSTER_TYPE, OutboundClusterSpec, dns_cache_config
+from pilotfish.translate.clusters import (
+    DFP_CLUSTER_TYPE,
+    HTTP_OPTIONS_KEY,
+    OutboundClusterSpec,
+    dns_cache_config,
+)
 from pilotfish.translate.envoy_pb import pack, socket_address
 
 DNS_RESOLUTIONS = {
@@ -70,6 +77,7 @@ def reshape_cluster(
         reshaped.ClearField("type")
         reshaped.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
         config = dfp_cluster_pb2.ClusterConfig(dns_cache_config=dns_cache_config())
+        _original_dst_tls(reshaped, spec, config)
         reshaped.cluster_type.name = DFP_CLUSTER_TYPE
         reshaped.cluster_type.typed_config.CopyFrom(pack(config))
         return reshaped
@@ -99,6 +107,33 @@ def reshape_cluster(
         )
     )
     return reshaped
+
+
+def _original_dst_tls(
+    cluster: cluster_pb2.Cluster, spec: OutboundClusterSpec, config: dfp_cluster_pb2.ClusterConfig
+) -> None:
+    """A forward-proxy cluster that originates TLS checks the server as Istio's ORIGINAL_DST
+    cluster does (`setAutoSniAndAutoSanValidation`): the request's host as SNI and as the
+    certificate's expected SAN only when the policy names neither an `sni` nor
+    `subjectAltNames` (nor skips verification). Envoy's forward-proxy cluster turns both on
+    unless told otherwise, which would refuse a server whose certificate names its host in its
+    CN alone (Istio's mutual TLS origination page's), so they are written out."""
+    tls = spec.policy.tls
+    if tls is None or not cluster.HasField("transport_socket"):
+        return
+    auto_sni = not tls.sni
+    auto_san = auto_sni and not tls.subject_alt_names and not tls.insecure_skip_verify
+    if auto_sni and auto_san:
+        return  # Envoy's defaults
+    config.allow_insecure_cluster_options = True
+    options = upstream_http_pb2.HttpProtocolOptions()
+    if HTTP_OPTIONS_KEY in cluster.typed_extension_protocol_options:
+        cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].Unpack(options)
+    else:
+        options.explicit_http_config.http_protocol_options.SetInParent()
+    options.upstream_http_protocol_options.auto_sni = auto_sni
+    options.upstream_http_protocol_options.auto_san_validation = auto_san
+    cluster.typed_extension_protocol_options[HTTP_OPTIONS_KEY].CopyFrom(pack(options))
 
 
 def tidy_http_proxy_domains(

@@ -14,8 +14,7 @@ of the gateway's own namespace over SDS (`credentials`); a Secret without a CA l
 checked as without credentialName (`caCertificates`, else the system bundle). A missing Secret
 is reported and the cluster originates TLS with no client certificate (a server that asks for
 one refuses: it fails closed). At sidecars Istio applies it only to a DestinationRule with a
-`workloadSelector`, which pilotfish does not model: sidecars ignore it, as Istio's do for rules
-without a selector.
+`workloadSelector` (`sidecar_credentials`).
 """
 
 from __future__ import annotations
