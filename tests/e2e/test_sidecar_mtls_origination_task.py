@@ -4,7 +4,7 @@ the sleep pod's own sidecar originates mutual TLS with the client certificate of
 `workloadSelector` (`translate.sidecar_credentials`, `model.destination_rules`).
 
 The page's commands and YAML as written: the certificates of "Egress Gateway TLS Origination"
-(the page's openssl commands), `kubectl create secret generic client-credential …`, the
+(the page's openssl commands), `kubectl create secret generic client-credential …`, its RBAC, the
 ServiceEntry `originate-mtls-for-nginx` (resolution NONE, port 31443) and the DestinationRule
 (`workloadSelector: {matchLabels: {app: sleep}}`, MUTUAL with `credentialName`), then the
 page's curl from the sleep pod. Adapted only where local mode must differ: the mutual TLS
@@ -12,9 +12,8 @@ server the gateway page deploys in `mesh-external` is a local stand-in that requ
 certificate of the page's CA (l4kit's HTTPS server on port 31443 of its own loopback address,
 with the page's server certificate), found by name through a stand-in DNS (`dnskit`,
 PILOTFISH_DNS_RESOLVERS), as resolution NONE sends a sidecar to the address the name resolves
-to. The page's two RBAC commands (`kubectl create role` / `rolebinding`, which let the sleep
-service account read the Secret) are not run: pilotfish has no RBAC, and a proxy reads the
-Secrets of its own namespace (ops' area, left).
+to. The page's two RBAC commands (`kubectl create role` / `rolebinding`) are run as written;
+pilotfish stores them without enforcing them (a proxy reads the Secrets of its own namespace).
 
 What a user sees is asserted: without the rule, or with the rule in another namespace, or with
 a rule that has no selector (Istio gives that cluster no TLS at a sidecar), the server refuses
@@ -53,6 +52,11 @@ SECRET = [
     "create", "secret", "generic", "client-credential",
     "--from-file=tls.key=client.example.com.key", "--from-file=tls.crt=client.example.com.crt",
     "--from-file=ca.crt=example.com.crt",
+]  # fmt: skip
+RBAC = [
+    ["create", "role", "client-credential-role", "--resource=secret", "--verb=get,list,watch"],
+    ["create", "rolebinding", "client-credential-role-binding", "--role=client-credential-role",
+     "--serviceaccount=default:sleep"],
 ]  # fmt: skip
 SERVICE_ENTRY = """\
 apiVersion: networking.istio.io/v1beta1
@@ -153,6 +157,8 @@ def test_the_sidecar_originates_mutual_tls_for_the_pods_the_rule_selects(
 ) -> None:
     created = mesh.pilotfish(*SECRET, cwd=certs)  # the page's relative file names
     assert created.returncode == 0, created.stdout + created.stderr
+    for command in RBAC:
+        pilotfish_ok(mesh, *command)
     _apply(mesh, SERVICE_ENTRY)
     mesh.wait_for(lambda: "upstream" in _curl(mesh), 30, "the ServiceEntry to apply")
     assert _refused(mesh)  # plain HTTP to a server that speaks TLS: no answer
