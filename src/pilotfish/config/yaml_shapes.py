@@ -215,16 +215,36 @@ SHAPES = Shapes()
 _SLOT = re.compile(r"q([0-9]+)zpilotfishslotq")
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _leaf(value: Any) -> tuple[str, str | int] | None:
+    """(its kind, its text in the YAML) when `value` is a leaf the shapes take out: an integer
+    or a word (`_token`'s strings) as itself; a string of an integer's digits (the API server's
+    `resourceVersion`) single-quoted, as the emitter must quote it; a UUID (`metadata.uid`),
+    plain. None for any other value, which stays in the shape."""
+    if type(value) is int:
+        return "i", value
+    if type(value) is not str:
+        return None
+    if _token(value) == value:
+        return "s", value
+    if _INTEGER.match(value):
+        return "q", f"'{value}'"
+    return ("u", value) if _UUID.match(value) else None
+
+
 def _dump_key(value: Any, leaves: list[str | int]) -> Hashable:
-    """The structure of `value` with every word (`_token`'s strings) and integer taken out
-    into `leaves` (a marker in their place); other values stay in it."""
+    """The structure of `value` with every leaf (`_leaf`) taken out into `leaves` as its text
+    (a marker in its place); other values stay in it."""
     if isinstance(value, dict):
         return ("d", tuple((k, _dump_key(v, leaves)) for k, v in value.items()))
     if isinstance(value, list):
         return ("l", tuple(_dump_key(v, leaves) for v in value))
-    if type(value) is int or (type(value) is str and _token(value) == value):
-        leaves.append(value)
-        return ("i" if type(value) is int else "s",)
+    leaf = _leaf(value)
+    if leaf is not None:
+        leaves.append(leaf[1])
+        return (leaf[0],)
     return ("v", type(value).__name__, value)
 
 
@@ -234,7 +254,7 @@ def _marked(value: Any, count: list[int]) -> Any:
         return {k: _marked(v, count) for k, v in value.items()}
     if isinstance(value, list):
         return [_marked(v, count) for v in value]
-    if type(value) is int or (type(value) is str and _token(value) == value):
+    if _leaf(value) is not None:
         count[0] += 1
         return f"q{count[0] - 1}zpilotfishslotq"
     return value
