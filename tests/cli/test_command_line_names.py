@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
-from tests.pki import Pki
 
 from pilotfish.cli.inputs import InputError, read_kustomization
 from pilotfish.cli.logs import last_lines, log_file
 from pilotfish.cli.pods import find_proxy
-from pilotfish.cli.proxy_config import filter_rows, secret_rows, section_name
+from pilotfish.cli.proxy_config import filter_rows, section_name
 from pilotfish.config.kinds import is_gateway_api, resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.controlplane.store import same_document
@@ -95,59 +94,6 @@ def test_proxy_config_table_filters() -> None:
         rows[2],
     ]
     assert filter_rows(rows, {"name": "ignored", "port": ""}) == rows
-
-
-def test_proxy_config_secret_table(tmp_path: Path) -> None:
-    pki = Pki.create(tmp_path)
-    cert, _ = pki.issue("gw", ["gw.example.com"])
-    section = {
-        "dynamic_active_secrets": [
-            {
-                "name": "kubernetes://cred",
-                "secret": {
-                    "tls_certificate": {"certificate_chain": {"inline_string": cert.read_text()}}
-                },
-            },
-            {
-                "name": "kubernetes://cred-cacert",
-                "secret": {"validation_context": {"trusted_ca": {"inline_string": "garbage"}}},
-            },
-        ]
-    }
-    rows = secret_rows(section)
-    assert rows[1][:4] == ["kubernetes://cred", "Cert Chain", "ACTIVE", "true"]
-    assert rows[2][:4] == ["kubernetes://cred-cacert", "CA", "ACTIVE", "false"]
-
-
-def test_proxy_config_secret_shows_the_workload_identity() -> None:
-    import datetime
-
-    from pilotfish.ca import certs
-    from pilotfish.ca.authority import CertificateAuthority, SigningMaterial
-    from pilotfish.ca.identity import Identity
-
-    key = certs.generate_key()
-    now = datetime.datetime.now(datetime.UTC)
-    root = certs.self_signed_root(key, "cluster.local", now, certs.ROOT_LIFETIME)
-    ca = CertificateAuthority(SigningMaterial(root, key, (), (root,), "test"))
-    uri = "spiffe://cluster.local/ns/foo/sa/sleep"
-    chain = ca.sign(certs.csr_for(certs.generate_key(), uri), Identity("foo", "sleep"), 60, now)
-    section = {
-        "dynamic_active_secrets": [
-            {
-                "name": "default",
-                "secret": {"tls_certificate": {"certificate_chain": {"inline_string": chain[0]}}},
-            },
-            {
-                "name": "ROOTCA",
-                "secret": {"validation_context": {"trusted_ca": {"inline_string": chain[-1]}}},
-            },
-        ]
-    }
-    rows = secret_rows(section)
-    assert rows[0][-1] == "IDENTITY"
-    assert rows[1][0] == "default" and rows[1][-1] == uri
-    assert rows[2][0] == "ROOTCA" and rows[2][-1] == "-"
 
 
 def test_a_group_after_the_kind_must_be_the_kinds() -> None:

@@ -11,12 +11,16 @@ without being re-created): `rollout restart deployment -n istio-system istiod` a
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
 import pytest
 from tests.e2e.meshctl import ROOT, LocalMesh, pilotfish_ok
+
+from pilotfish.ca.certs import load_certs, uri_sans
 
 SAMPLES = ROOT / "tests" / "data" / "istio-samples"
 POLICY = """apiVersion: security.istio.io/v1
@@ -91,8 +95,11 @@ def test_trust_domain_migration_as_the_page_runs_it(mesh: LocalMesh, tmp_path: P
     out = _install(mesh, "--set", "profile=demo", "--set", "meshConfig.trustDomain=new-td")
     assert out.rstrip().endswith("✔ Installation complete")
     mesh.wait_for(lambda: _statuses(mesh) == ("403", "403"), 30, "both curls denied")
-    identity = _ok(mesh, "proxy-config", "secret", _curl_pod(mesh), "-n", "curl-allow")
-    assert "spiffe://new-td/ns/curl-allow/sa/curl" in identity, identity
+    dump = json.loads(_ok(mesh, "proxy-config", "secret", _curl_pod(mesh), "-n", "curl-allow",
+                          "-o", "json"))  # fmt: skip
+    (chain,) = [s["secret"] for s in dump["dynamicActiveSecrets"] if s["name"] == "default"]
+    pem = base64.b64decode(chain["tlsCertificate"]["certificateChain"]["inlineBytes"])
+    assert "spiffe://new-td/ns/curl-allow/sa/curl" in uri_sans(load_certs(pem.decode())[0])
     config = tmp_path / "td-installation.yaml"
     config.write_text(ALIASES)
     _install(mesh, "--set", "profile=demo", "-f", str(config))

@@ -244,7 +244,8 @@ def test_the_pods_services_and_the_proxys_secrets_as_the_page_shows(page: Page) 
     cert = "file-cert:/etc/istio/tls-certs/tls.crt~/etc/istio/tls-certs/tls.key"
     root = "file-root:/etc/istio/tls-ca-certs/ca.crt"
     assert set(secrets) == {cert, "default", "ROOTCA", root}, secrets
-    assert secrets[cert] == ["Cert Chain", "ACTIVE", "true", "1"]  # the page's -set_serial 1
+    # the page's -set_serial 1, as istioctl prints serials (`%032x`)
+    assert secrets[cert] == ["Cert Chain", "ACTIVE", "true", f"{1:032x}"]
     assert all(row[1:3] == ["ACTIVE", "true"] for row in secrets.values()), secrets
 
 

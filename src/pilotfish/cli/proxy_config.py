@@ -62,44 +62,74 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def secret_rows(section: dict[str, Any]) -> list[list[str]]:
-    """istioctl's secret table: each SDS secret, its type, and its first certificate's dates;
-    then the identity the certificate carries (its SPIFFE URI SAN; `-` for a CA)."""
-    rows = [["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER",
-             "NOT BEFORE", "IDENTITY"]]  # fmt: skip
+    """istioctl's secret table (its sds writer): the warming secrets, then the active ones, each
+    with its certificate's type (`CA` when the certificate is a CA, else `Cert Chain`), validity,
+    serial (`%032x`), NOT AFTER and NOT BEFORE (RFC 3339); a TRUST DOMAIN column (the leaf's
+    SPIFFE URI host) only when every secret has one. Unparsable data leaves the facts empty."""
+    items: list[list[str]] = []
+    domains: list[str] = []
     for status, key in (
-        ("ACTIVE", "dynamic_active_secrets"),
         ("WARMING", "dynamic_warming_secrets"),
+        ("ACTIVE", "dynamic_active_secrets"),
     ):
         for entry in section.get(key, []):
             secret = entry.get("secret", {})
-            if "validation_context" in secret:
-                kind, pem = "CA", secret["validation_context"].get("trusted_ca", {})
-            else:
-                kind, pem = (
-                    "Cert Chain",
-                    secret.get("tls_certificate", {}).get("certificate_chain", {}),
-                )
-            rows.append([entry.get("name", ""), kind, status, *_cert_facts(pem)])
-    return rows
+            pem = _pem(secret.get("tls_certificate", {}).get("certificate_chain", {}))
+            pem = pem or _pem(secret.get("validation_context", {}).get("trusted_ca", {}))
+            kind, valid, facts, domain = _cert_facts(pem)
+            items.append([entry.get("name", ""), kind, status, valid, *facts])
+            domains.append(domain)
+    header = ["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER",
+              "NOT BEFORE"]  # fmt: skip
+    if all(domains):
+        return [[*header, "TRUST DOMAIN"]] + [[*r, d] for r, d in zip(items, domains, strict=True)]
+    return [header, *items]
 
 
-def _cert_facts(source: dict[str, Any]) -> list[str]:
-    from cryptography import x509
+def go_tabwriter(rows: list[list[str]], padding: int = 5) -> str:
+    """Rows as Go's `tabwriter` (minwidth 0, padding `padding`, blanks) aligns `\t`-joined
+    cells: every cell but a line's last padded to its column's width plus `padding`."""
+    widths = [max(len(r[i]) for r in rows) + padding for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] for r in rows
+    )
 
-    text = source.get("inline_string") or ""
+
+def secret_table(section: dict[str, Any]) -> str:
+    """istioctl's `proxy-config secret` text: the table, or its sentence when Envoy has none."""
+    if not section.get("dynamic_active_secrets") and not section.get("dynamic_warming_secrets"):
+        return "No active or warming secrets found."
+    return go_tabwriter(secret_rows(section))
+
+
+def _pem(source: dict[str, Any]) -> str:
+    text = str(source.get("inline_string") or "")
     if not text and source.get("inline_bytes"):
         text = base64.b64decode(source["inline_bytes"]).decode(errors="replace")
+    return text
+
+
+def _cert_facts(text: str) -> tuple[str, str, list[str], str]:
+    """(TYPE, VALID CERT, [SERIAL NUMBER, NOT AFTER, NOT BEFORE], trust domain) of the first
+    certificate in `text`, as istioctl's `secretMetaFromCert` makes them."""
+    from cryptography import x509
+
     with warnings.catch_warnings():  # cryptography's notes on odd certificates: not for users
         warnings.simplefilter("ignore")
         try:
             cert = x509.load_pem_x509_certificate(text.encode())
         except ValueError:
-            return ["false", "-", "-", "-", "-"]
+            return "", "false", ["", "", ""], ""
         now = datetime.now(UTC)
-        valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+        valid = cert.not_valid_before_utc < now < cert.not_valid_after_utc
         facts = summarize(cert)
-    identity = ",".join(facts.identities) or "-"
-    return [str(valid).lower(), facts.serial, facts.not_after, facts.not_before, identity]
+    domains = [uri.split("/")[2] for uri in facts.identities if uri.startswith("spiffe://")]
+    return (
+        "CA" if facts.is_ca else "Cert Chain",
+        str(valid).lower(),
+        [f"{cert.serial_number:032x}", facts.not_after, facts.not_before],
+        domains[-1] if domains else "",
+    )
 
 
 def endpoint_rows(clusters: dict[str, Any]) -> list[list[str]]:
@@ -235,6 +265,24 @@ def _full_dump(admin: str, pod: str, output: str) -> int:
     return 0
 
 
+def _dump_section(section: dict[str, Any], output: str) -> str:
+    """istioctl's `proxy-config secret|bootstrap -o json|yaml`: the config dump's section as
+    the message itself (no `@type`), protojson indented by four; YAML (sigs.k8s.io/yaml's
+    JSONToYAML) with every mapping's keys sorted."""
+    data = protojson({k: v for k, v in section.items() if k != "@type"})
+    if output == "json":
+        return json.dumps(data, indent=4)
+    return dump_yaml([_sorted(data)]).rstrip("\n") + "\n"
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def section_name(typed: str) -> str | None:
     """istioctl's type as users type it: `cluster`, `clusters`, `c`, `routes`, `ep`, …"""
     word = typed.lower()
@@ -303,6 +351,9 @@ def proxy_config_command(
     kinds = list(SECTIONS) if kind == "all" else [kind]
     if kind == "all" and output not in ("json", "yaml"):
         kinds = [k for k in kinds if k != "bootstrap"]  # istioctl's `all`: the tables
+    if output in ("json", "yaml") and kind in ("secret", "bootstrap"):
+        print(_dump_section(_section(dump, SECTIONS[kind]), output))
+        return 0
     if output in ("json", "yaml"):
         payload: dict[str, Any] = {k: _section(dump, SECTIONS[k]) for k in kinds}
         data = payload if kind == "all" else payload[kind]
@@ -321,15 +372,18 @@ def proxy_config_command(
         "listener": lambda: listener_rows(_section(dump, SECTIONS["listener"])),
         "route": lambda: route_rows(_section(dump, SECTIONS["route"])),
         "endpoint": lambda: endpoint_rows(clusters),
-        "secret": lambda: secret_rows(_section(dump, SECTIONS["secret"])),
     }
     for k in kinds:
-        if k in builders:
+        if k == "secret":
+            print(secret_table(_section(dump, SECTIONS["secret"])))
+            if kind == "all":
+                print()
+        elif k in builders:
             rows = filter_rows(builders[k](), filters or {})
             print(_table(rows))
             _port_route_hint(k, len(rows) - 1, filters or {}, found[1])
             if kind == "all":
                 print()
-        else:
-            print(json.dumps(_section(dump, SECTIONS[k]), indent=2))
+        else:  # bootstrap: istioctl's default output for it is json
+            print(_dump_section(_section(dump, SECTIONS[k]), "json"))
     return 0
