@@ -161,14 +161,16 @@ def test_bad_documents_among_many_of_their_shape_are_reported_at_their_line_and_
 def test_stored_documents_with_the_api_servers_fields_share_a_shape() -> None:
     """What the store writes: every object has its own `uid` and `resourceVersion` (a quoted
     integer); they are leaves of the shape, not part of it, so a store of many objects of one
-    kind dumps them from one template (the emitter takes ~1 ms a document), and the text is
-    still the emitter's, whatever the UUID or version."""
+    kind dumps them from one template (the emitter takes ~1 ms a document) and reads them back
+    from one shape (a control plane loading its store), and the text and the data are still
+    the emitter's and the parser's, whatever the UUID or version."""
     monkey = yaml_shapes.DumpShapes()
     uids = [
         "094740b5-fbdd-413b-80dd-2991ee6346f8",
-        "ac58175d-c1ce-440a-b51b-e3e608b5509f",  # a word too (starts with a letter)
+        "ac58175d-c1ce-440a-b51b-e3e608b5509f",
         "12345678-1234-4123-8123-123456789012",
     ]
+    written = []
     for index, uid in enumerate(uids * 3):
         doc = {
             "apiVersion": "networking.istio.io/v1",
@@ -177,8 +179,15 @@ def test_stored_documents_with_the_api_servers_fields_share_a_shape() -> None:
                          "resourceVersion": str(index * 97 + 1), "uid": uid},
             "spec": {"host": f"svc{index}"},
         }  # fmt: skip
+        written.append(doc)
         made = monkey.dumped(doc, yaml_text._dump_one)
         assert made == yaml_text._dump([doc]), made
         assert f"resourceVersion: '{index * 97 + 1}'" in made and f"uid: {uid}" in made
     assert all(t is not None for t in monkey._found.values())
-    assert len(monkey._found) == 2  # 9 documents: UUIDs starting with a digit, and words
+    assert len(monkey._found) == 1  # 9 documents, one shape
+    stored = "---\n".join(monkey.dumped(d, yaml_text._dump_one) for d in written)
+    assert _seen(yaml_text.parse_yaml(stored, "config.yaml")) == _whole(stored, "config.yaml")
+    shapes = yaml_shapes.SHAPES._found.values()  # read back from few shapes, as strings
+    assert len(shapes) == 1 and all(found is not None for found in shapes)
+    parsed = yaml_text.parse_yaml(stored, "config.yaml")[0]
+    assert [d.data["metadata"]["resourceVersion"] for d in parsed][:2] == ["1", "98"]

@@ -32,6 +32,10 @@ _SIMPLE = re.compile(r"( *)((?:- )?)([A-Za-z_][A-Za-z0-9_.-]*): ([A-Za-z0-9_.-]+
 _ITEM = re.compile(r"( *)- ([A-Za-z0-9_.-]+)[ \t]*\Z")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 _INTEGER = re.compile(r"(?:0|[1-9][0-9]{0,15})\Z")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+"""An object's `metadata.uid`: a string in every YAML schema, even when it starts with a digit."""
+_QUOTED = re.compile(r"( *)((?:- )?)([A-Za-z_][A-Za-z0-9_.-]*): '(0|[1-9][0-9]{0,15})'[ \t]*\Z")
+"""A single-quoted integer's digits (an object's `resourceVersion`): a string."""
 _OTHER_WORDS = frozenset({"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
 """Words some YAML schema reads as a boolean or null (in any case): kept as they are."""
 _MARKER = re.compile(r"---[ \t]*\Z")
@@ -47,7 +51,7 @@ def _token(text: str) -> str | int | None:
     """What a simple line's value is (None: not a placeholder; its line stays as it is)."""
     if _INTEGER.match(text):
         return int(text)
-    if _WORD.match(text) and text.lower() not in _OTHER_WORDS:
+    if (_WORD.match(text) and text.lower() not in _OTHER_WORDS) or _UUID.match(text):
         return text
     return None
 
@@ -91,6 +95,12 @@ def signature(text: str) -> Signature:
                 lines[index] = f"{simple.group(1)}{simple.group(2)}{simple.group(3)}: {PLACEHOLDER}"
                 values.append(value)
                 where.append((index + 1, simple.group(3)))
+            continue
+        quoted = _QUOTED.match(line)
+        if quoted is not None:  # its quotes stay in the shape: its value is a string
+            lines[index] = f"{quoted.group(1)}{quoted.group(2)}{quoted.group(3)}: '{PLACEHOLDER}'"
+            values.append(quoted.group(4))
+            where.append((index + 1, quoted.group(3)))
             continue
         item = _ITEM.match(line)
         if item is not None and (value := _token(item.group(2))) is not None:
@@ -215,23 +225,18 @@ SHAPES = Shapes()
 _SLOT = re.compile(r"q([0-9]+)zpilotfishslotq")
 
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-
-
 def _leaf(value: Any) -> tuple[str, str | int] | None:
     """(its kind, its text in the YAML) when `value` is a leaf the shapes take out: an integer
-    or a word (`_token`'s strings) as itself; a string of an integer's digits (the API server's
-    `resourceVersion`) single-quoted, as the emitter must quote it; a UUID (`metadata.uid`),
-    plain. None for any other value, which stays in the shape."""
+    or a word (`_token`'s strings, UUIDs included) as itself; a string of an integer's digits
+    (the API server's `resourceVersion`) single-quoted, as the emitter must quote it. None for
+    any other value, which stays in the shape."""
     if type(value) is int:
         return "i", value
     if type(value) is not str:
         return None
     if _token(value) == value:
         return "s", value
-    if _INTEGER.match(value):
-        return "q", f"'{value}'"
-    return ("u", value) if _UUID.match(value) else None
+    return ("q", f"'{value}'") if _INTEGER.match(value) else None
 
 
 def _dump_key(value: Any, leaves: list[str | int]) -> Hashable:
