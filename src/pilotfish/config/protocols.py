@@ -14,6 +14,42 @@ ISTIO_PROTOCOLS = frozenset(
     | {"MONGO", "REDIS", "MYSQL"}
 )
 """Every name Istio's `protocol.Parse` knows (upper case; it compares case-insensitively)."""
+WELL_KNOWN_PORTS = frozenset({25, 53, 3306, 27017})
+"""SMTP, DNS, MySQL, MongoDB: TCP, never sniffed, when the Service port names no protocol."""
+KUBERNETES_APP_PROTOCOLS = {
+    "kubernetes.io/h2c": "HTTP2",  # HTTP/2 over cleartext
+    "kubernetes.io/ws": "HTTP",  # WebSocket over cleartext
+    "kubernetes.io/wss": "HTTPS",  # WebSocket over TLS
+}
+"""Kubernetes' standard `appProtocol` names, as Istio reads them (only from appProtocol)."""
+
+
+def parse_protocol(name: str) -> str:
+    """Istio's `protocol.Parse`: the (upper-case) name of a protocol Istio knows, case-insensitive,
+    or "" for one it does not (its `UnsupportedProtocol`: sniffed)."""
+    upper = name.upper()
+    return upper if upper in ISTIO_PROTOCOLS else ""
+
+
+def kube_port_protocol(
+    number: int, name: str, transport: str = "TCP", app_protocol: str | None = None
+) -> str:
+    """Istio's protocol of a Kubernetes Service port (its `kube.ConvertProtocol`): UDP for a
+    `protocol: UDP` port; else `appProtocol` when set (Kubernetes' own names first), otherwise the
+    port name; a `grpc-web` prefix, then the name's prefix before `-`; TCP for a well-known port
+    naming no protocol; "" when none is known (the protocol is detected per connection)."""
+    if transport == "UDP":
+        return "UDP"
+    if app_protocol is not None:
+        if app_protocol in KUBERNETES_APP_PROTOCOLS:
+            return KUBERNETES_APP_PROTOCOLS[app_protocol]
+        name = app_protocol
+    if name[: len("grpc-web")].lower() == "grpc-web":
+        return "GRPC-WEB"
+    found = parse_protocol(name.split("-", 1)[0])
+    return found or ("TCP" if number in WELL_KNOWN_PORTS else "")
+
+
 TLS_FAMILY = frozenset({"HTTPS", "TLS"})
 """Carry TLS on the wire (Istio's `Protocol.IsTLS`)."""
 L4_FAMILY = TLS_FAMILY | {"TCP"}

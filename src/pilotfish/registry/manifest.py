@@ -121,7 +121,13 @@ def _parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
             p.error(doc, f"{path}.port", f"port {number}/{target} out of range 1-65535")
             continue
         port_name = str(raw.get("name", ""))
-        protocol = protocol_from_port(port_name, raw.get("appProtocol"))
+        app_protocol = raw.get("appProtocol")
+        protocol = protocol_from_port(
+            port_name,
+            None if app_protocol is None else str(app_protocol),
+            number,
+            str(raw.get("protocol") or "TCP"),
+        )
         ports.append(ServicePort(port_name, number, protocol, target))
     if not ports:
         p.error(doc, "spec.ports", "a Service needs at least one port")

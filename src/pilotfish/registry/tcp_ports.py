@@ -38,8 +38,9 @@ class TcpListenerPort:
 
 
 def is_tcp_port(port: ServicePort) -> bool:
-    """Ports that get an outbound TCP listener: anything not HTTP-family and not UNKNOWN."""
-    return not port.protocol.is_http and port.protocol != Protocol.UNKNOWN
+    """Ports that get an outbound TCP listener: anything not HTTP-family, not UNKNOWN (sniffed)
+    and not UDP (Istio's proxies build no listener for it)."""
+    return not port.protocol.is_http and port.protocol not in (Protocol.UNKNOWN, Protocol.UDP)
 
 
 def outbound_tcp_ports(

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, exported_to
 from pilotfish.config.locality import from_labels
-from pilotfish.config.protocols import HTTP_FAMILY
+from pilotfish.config.protocols import HTTP_FAMILY, kube_port_protocol
 
 
 class Protocol(StrEnum):
@@ -23,6 +23,7 @@ class Protocol(StrEnum):
     HTTPS = "HTTPS"
     TLS = "TLS"
     TCP = "TCP"
+    UDP = "UDP"
     UNKNOWN = "UNKNOWN"
 
     @property
@@ -30,30 +31,33 @@ class Protocol(StrEnum):
         return self.value in HTTP_FAMILY
 
 
-def protocol_from_port(name: str, app_protocol: str | None = None) -> Protocol:
-    """Istio's protocol selection: `appProtocol` first, then the port name prefix (`http-…`).
-    Istio's `mongo`, `redis` and `mysql` are TCP to its listeners (`Instance.IsTCP`), and so
-    here (Bookinfo's `mongodb` Service names its port `mongo`)."""
-    candidates = [app_protocol] if app_protocol else []
-    candidates.append(name.split("-", 1)[0] if name else "")
-    for candidate in candidates:
-        value = (candidate or "").lower()
-        mapping = {
-            "http": Protocol.HTTP,
-            "http2": Protocol.HTTP2,
-            "grpc": Protocol.GRPC,
-            "grpc-web": Protocol.HTTP,
-            "https": Protocol.HTTPS,
-            "tls": Protocol.TLS,
-            "tcp": Protocol.TCP,
-            "mongo": Protocol.TCP,
-            "redis": Protocol.TCP,
-            "mysql": Protocol.TCP,
-            "kubernetes.io/h2c": Protocol.HTTP2,
-        }
-        if value in mapping:
-            return mapping[value]
-    return Protocol.UNKNOWN
+_PROTOCOLS = {
+    "HTTP": Protocol.HTTP,
+    "HTTP_PROXY": Protocol.HTTP,
+    "HTTP2": Protocol.HTTP2,
+    "GRPC": Protocol.GRPC,
+    "GRPC-WEB": Protocol.GRPC,
+    "HTTPS": Protocol.HTTPS,
+    "TLS": Protocol.TLS,
+    "TCP": Protocol.TCP,
+    "MONGO": Protocol.TCP,
+    "REDIS": Protocol.TCP,
+    "MYSQL": Protocol.TCP,
+    "UDP": Protocol.UDP,
+}
+"""Istio's protocols as translation tells them apart. Istio's `mongo`, `redis` and `mysql` are
+TCP to its listeners (`Instance.IsTCP`), and so here (Bookinfo's `mongodb` Service names its port
+`mongo`); `grpc-web` is gRPC (HTTP/2 upstream, `IsGRPC`; Istio's grpc_web filter is not added);
+`http_proxy` is HTTP. UDP ports get no outbound listener or cluster, as in Istio."""
+
+
+def protocol_from_port(
+    name: str, app_protocol: str | None = None, number: int = 0, transport: str = "TCP"
+) -> Protocol:
+    """Istio's protocol selection for a port (`config.protocols.kube_port_protocol`): its
+    `protocol: UDP`, then `appProtocol` when set, else the port name's prefix (`http-…`)."""
+    found = kube_port_protocol(number, name, transport, app_protocol)
+    return _PROTOCOLS.get(found, Protocol.UNKNOWN)
 
 
 def _fields_hash(value: object) -> int:
@@ -110,7 +114,10 @@ class Service:
         return exported_to(self.export_to, self.namespace, namespace)
 
     def port(self, number: int) -> ServicePort | None:
-        return next((p for p in self.ports if p.port == number), None)
+        """The port numbered `number` that is not UDP (Istio's `PortList.GetByPort`)."""
+        return next(
+            (p for p in self.ports if p.port == number and p.protocol != Protocol.UDP), None
+        )
 
     def selects(self, labels: dict[str, str]) -> bool:
         return bool(self.selector) and all(labels.get(k) == v for k, v in self.selector)

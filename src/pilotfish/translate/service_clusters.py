@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from pilotfish.config.objects import DestinationRule, Diagnostic
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import Service
+from pilotfish.registry.types import Protocol, Service
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate import locality_lb, mesh_tls, service_entries
 from pilotfish.translate.carry import Carry
@@ -45,6 +45,8 @@ def service_unit(service: Service, rule: DestinationRule | None) -> ServiceUnit:
     selected = rule is not None and rule.spec.workload_selector is not None
     specs: list[OutboundClusterSpec] = []
     for port in service.ports:
+        if port.protocol == Protocol.UDP:  # Istio builds no cluster for a UDP port
+            continue
         base = OutboundClusterSpec(
             service,
             port,

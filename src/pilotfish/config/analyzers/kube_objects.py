@@ -21,11 +21,8 @@ from pilotfish.config.analyzers.kube import (
 )
 from pilotfish.config.analyzers.messages import AnalysisMessage, Severity
 from pilotfish.config.objects import Source
+from pilotfish.config.protocols import kube_port_protocol
 
-PROTOCOLS = frozenset(
-    ["tcp", "udp", "grpc", "http", "http_proxy", "http2", "https", "tls", "mongo", "redis", "mysql"]
-)
-WELL_KNOWN_PORTS = frozenset({25, 53, 3306})
 REVISION = "istio.io/rev"
 DATAPLANE = "istio.io/dataplane-mode"
 UID = 1337
@@ -55,15 +52,16 @@ def _control_plane(obj: KubeObject) -> bool:
 
 
 def _protocol_known(port: dict[str, Any]) -> bool:
-    if str(port.get("protocol") or "").upper() == "UDP":
-        return True
-    name = str(port.get("appProtocol") or port.get("name") or "")
-    if name in ("kubernetes.io/h2c", "kubernetes.io/ws", "kubernetes.io/wss"):
-        return True
-    if name.lower().startswith("grpc-web"):
-        return True
-    prefix = name.split("-", 1)[0].lower()
-    return prefix in PROTOCOLS or port.get("port") in WELL_KNOWN_PORTS
+    app_protocol = port.get("appProtocol")
+    number = port.get("port")
+    return bool(
+        kube_port_protocol(
+            number if isinstance(number, int) else 0,
+            str(port.get("name") or ""),
+            str(port.get("protocol") or "TCP"),
+            None if app_protocol is None else str(app_protocol),
+        )
+    )
 
 
 def port_names(kube: Kube) -> list[AnalysisMessage]:
