@@ -1,5 +1,6 @@
 """`pilotfish x explain POD` through real Envoys, with Istio's access logs on: after Istio's
-circuit-breaking task it names the DestinationRule and its connectionPool (UO), after a
+circuit-breaking task it names the DestinationRule the client applies (its workloadSelector
+rule over the namespace's plain one) and its connectionPool (UO), after a
 fault-abort rule the VirtualService (FI), after a DENY policy the AuthorizationPolicy (RBAC);
 the UI's failing-edge explanation is the same answer."""
 
@@ -26,9 +27,17 @@ data:
 CIRCUIT_BREAKER = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
+metadata: {name: httpbin-others}
+spec:
+  host: httpbin
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
 metadata: {name: httpbin}
 spec:
   host: httpbin
+  workloadSelector: {matchLabels: {app: httpbin}}  # the client: explain names what it applies
   trafficPolicy:
     connectionPool:
       tcp: {maxConnections: 1}

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pilotfish.config.load import load
 from pilotfish.model.push_context import PushContext
-from pilotfish.registry.types import RegistrySnapshot
+from pilotfish.registry.types import RegistrySnapshot, WorkloadInstance
 from pilotfish.ui.access_log import parse_line
 from pilotfish.ui.explain import explain, render
+from pilotfish.ui.node_config import policies_for
 
 CONFIG = """
 apiVersion: networking.istio.io/v1
@@ -114,3 +115,50 @@ def test_without_access_logs_it_says_how_to_turn_them_on() -> None:
     assert render("httpbin-v1", [], logged=5) == [
         "httpbin-v1: no failed requests in its recent access log"
     ]
+
+
+SELECTED = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin-all, namespace: default}
+spec:
+  host: httpbin
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 100}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin-fortio, namespace: default}
+spec:
+  host: httpbin
+  workloadSelector: {matchLabels: {app: fortio}}
+  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: 1}}}
+"""
+
+
+def test_the_culprit_is_the_rule_the_proxys_labels_select() -> None:
+    """A `workloadSelector` rule is the one istiod gives the pods it selects; others get the
+    rule without a selector. explain names the one the failing proxy applies."""
+    result = load(SELECTED, "test.yaml")
+    assert result.ok, result.diagnostics
+    push = PushContext(RegistrySnapshot(), configs=tuple(result.objects))
+    entry = parse_line(line(503, "UO", "outbound|8000||httpbin.default.svc.cluster.local", "h"))
+    assert entry is not None
+    (fortio,) = explain([entry], push, "default", {"app": "fortio", "version": "v1"})
+    assert [c.name for c in fortio.culprits] == ["httpbin-fortio"]
+    assert "http1MaxPendingRequests: 1" in fortio.culprits[0].detail
+    (sleep,) = explain([entry], push, "default", {"app": "sleep"})
+    assert [c.name for c in sleep.culprits] == ["httpbin-all"]
+
+
+def test_a_workloads_node_lists_the_destination_rules_its_labels_select() -> None:
+    result = load(SELECTED, "test.yaml")
+    assert result.ok, result.diagnostics
+    push = PushContext(RegistrySnapshot(), configs=tuple(result.objects))
+
+    def rules(labels: dict[str, str], namespace: str = "default") -> list[str]:
+        instance = WorkloadInstance("w-0", "w", namespace, "127.0.0.9", tuple(labels.items()))
+        return [c["name"] for c in policies_for(push, instance) if c["kind"] == "DestinationRule"]
+
+    assert rules({"app": "fortio"}) == ["httpbin-fortio"]
+    assert rules({"app": "sleep"}) == []
+    assert rules({"app": "fortio"}, namespace="other") == []

@@ -42,6 +42,7 @@ class ControlPlaneSource:
                 p.ip,
                 p.is_gateway,
                 p.bind_address if p.is_gateway else "",
+                p.labels,
             )
             for node_id, p in sorted(self.cp.proxies.items())
             if node_id in connected

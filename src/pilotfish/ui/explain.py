@@ -7,7 +7,7 @@ object responsible, looked up in the control plane's `PushContext` with the mode
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,9 +132,11 @@ def vs_culprits(push: PushContext, host: str, flag: str, code: int) -> list[Culp
     return found
 
 
-def subset_culprits(push: PushContext, host: str, subset: str, namespace: str) -> list[Culprit]:
+def subset_culprits(
+    push: PushContext, host: str, subset: str, namespace: str, labels: Mapping[str, str]
+) -> list[Culprit]:
     """A subset that no DestinationRule defines (NC), or whose labels select no pod (UH)."""
-    rule = push.destination_rule(host, namespace)
+    rule = push.destination_rule_for(host, namespace, labels)
     if rule is None:
         return [
             Culprit(*_meta(vs), f"spec.http[{i}].route[{j}].destination.subset",
@@ -174,20 +176,25 @@ def rbac_culprits(push: PushContext, details: str) -> list[Culprit]:
     return [Culprit("AuthorizationPolicy", namespace, name, f"spec.rules[{rule}]", "")]
 
 
-def culprits_for(entry: Entry, push: PushContext, namespace: str) -> list[Culprit]:
+def culprits_for(
+    entry: Entry, push: PushContext, namespace: str, labels: Mapping[str, str]
+) -> list[Culprit]:
+    """The config objects behind one failed request of a proxy in `namespace` with `labels`
+    (its DestinationRule is the one that proxy applies: a `workloadSelector` one when its
+    labels match, as istiod picks)."""
     host, subset, port = destination_of(entry, namespace)
     if entry.response_code_details.startswith(RBAC_DENIED):
         return rbac_culprits(push, entry.response_code_details)
     found: list[Culprit] = []
     for flag in (f.code for f in describe_flags(entry.response_flags)):
         if flag in POOL_FLAGS and host:
-            rule = push.destination_rule(host, namespace)
+            rule = push.destination_rule_for(host, namespace, labels)
             culprit = pool_culprit(rule, subset, port) if rule is not None else None
             found += [culprit] if culprit else []
         elif flag in ("FI", "DI", "UT", "URX", "NR") and host:
             found += vs_culprits(push, host, flag, entry.response_code)
         elif flag in ("UH", "NC") and host:
-            found += subset_culprits(push, host, subset, namespace)
+            found += subset_culprits(push, host, subset, namespace, labels)
         elif flag == "UAEX":
             found += [
                 Culprit(*_meta(p), "spec.action", "CUSTOM")
@@ -197,8 +204,14 @@ def culprits_for(entry: Entry, push: PushContext, namespace: str) -> list[Culpri
     return list(dict.fromkeys(found))
 
 
-def explain(entries: Iterable[Entry], push: PushContext, namespace: str) -> list[Finding]:
-    """Failed requests of one proxy, grouped, newest group first."""
+def explain(
+    entries: Iterable[Entry],
+    push: PushContext,
+    namespace: str,
+    labels: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """Failed requests of one proxy (in `namespace`, with the pod's `labels`), grouped, newest
+    group first."""
     groups: dict[tuple[str, int, str, str, str], Finding] = {}
     for entry in entries:
         if not entry.failed:
@@ -215,7 +228,7 @@ def explain(entries: Iterable[Entry], push: PushContext, namespace: str) -> list
             finding.words = [f"{f.code}: {f.words}" for f in describe_flags(entry.response_flags)]
             if entry.response_code_details.startswith(RBAC_DENIED):
                 finding.words.append(f"{entry.response_code}: {RBAC_WORDS}")
-            finding.culprits = culprits_for(entry, push, namespace)
+            finding.culprits = culprits_for(entry, push, namespace, labels or {})
         finding.count += 1
         finding.last_time = entry.start_time
         finding.example = f"{entry.method} {entry.authority}{entry.path} -> {entry.response_code}"

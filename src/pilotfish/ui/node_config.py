@@ -1,14 +1,18 @@
 """The config that applies to a graph node, read from the control plane's `PushContext` with the
 model's own lookups: a service's VirtualServices and DestinationRule, a workload's services and
 the policies that select it (PeerAuthentication, AuthorizationPolicy, RequestAuthentication,
-Sidecar, Telemetry: namespace-wide, root namespace, or a selector matching its labels)."""
+Sidecar, Telemetry: namespace-wide, root namespace, or a selector matching its labels) and the
+DestinationRules of its namespace whose `workloadSelector` its labels satisfy (istiod's
+selection, `PushContext.rule_selection_of`: those its proxy applies to its outbound calls)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pilotfish.config.hosts import host_matches, resolve_host
+from pilotfish.config.kinds import DESTINATION_RULE
 from pilotfish.config.objects import ConfigObject
+from pilotfish.model.destination_rules import selector_of
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service, WorkloadInstance
 from pilotfish.ui.series import Target
@@ -55,6 +59,10 @@ def policies_for(push: PushContext, instance: WorkloadInstance) -> list[dict[str
             selector = _selector(config)
             if selector is None or all(labels.get(k) == v for k, v in selector.items()):
                 found.append(config_json(config))
+    selection = push.rule_selection_of(instance.namespace, labels)
+    for rule in push.kind(DESTINATION_RULE):
+        if rule.meta.namespace == instance.namespace and selector_of(rule) in selection:
+            found.append(config_json(rule))
     return found
 
 

@@ -114,6 +114,7 @@ class Target:
     ip: str
     gateway: bool = False
     ingress: str = ""  # gateways: the address their servers bind
+    labels: tuple[tuple[str, str], ...] = ()  # the pod's (what DestinationRule selectors see)
 
     @property
     def url(self) -> str:

@@ -209,7 +209,7 @@ class UiServer:
             if host:
                 entries = [e for e in entries
                            if destination_of(e, target.namespace)[0] == host]  # fmt: skip
-            for finding in explain(entries, push, target.namespace):
+            for finding in explain(entries, push, target.namespace, dict(target.labels)):
                 out.append(finding.as_json() | {"pod": target.instance})
         return {"findings": out, "logged": logged}
 
