@@ -18,6 +18,9 @@ from pilotfish.cli.install import (
 )
 from pilotfish.cli.jsonpath import jsonpath
 from pilotfish.cli.kube_views import age, ingress_ports
+from pilotfish.config.yaml_text import dump_yaml
+from pilotfish.model.mesh import MeshConfig
+from pilotfish.registry.inputs import parse_documents
 
 
 def _mesh(docs: list[dict[str, object]]) -> dict[str, object]:
@@ -46,6 +49,38 @@ def test_the_hold_value_of_istios_chart_holds_every_app() -> None:
     spelled = {"values": {"global": {"proxy": {"holdApplicationUntilProxyStarts": "yes"}}}}
     with pytest.raises(InstallError, match="holdApplicationUntilProxyStarts: 'yes' is not true"):
         install_documents(spelled)
+
+
+def _pilot_env_mesh(sets: list[str]) -> tuple[MeshConfig, list[str]]:
+    """The control plane's mesh config from the documents `install --set ...` writes."""
+    _, docs = install_documents(operator_spec([], sets))
+    _, parsed = parse_documents([("istio.yaml", dump_yaml(docs))])
+    return MeshConfig.of(parsed.manifest), [str(d) for d in parsed.diagnostics]
+
+
+def test_pilot_env_enable_tls_on_sidecar_ingress_reaches_the_control_plane() -> None:
+    """The "Ingress Sidecar TLS Termination" page's `--set
+    values.pilot.env.ENABLE_TLS_ON_SIDECAR_INGRESS=true` (istiod's environment: Istio's chart
+    also keeps `pilot.env` in the injector's ConfigMap values, where local mode reads it)
+    turns the Sidecar's ingress `tls` on; Istio's default is off. Values are read as Go's
+    ParseBool reads istiod's environment; anything else is named."""
+    flag = "values.pilot.env.ENABLE_TLS_ON_SIDECAR_INGRESS"
+    assert _pilot_env_mesh(["profile=default"]) == (MeshConfig(), [])
+    for value, expected in (("true", True), ("false", False), ("1", True), ("True", True)):
+        mesh, problems = _pilot_env_mesh([f"{flag}={value}"])
+        assert (mesh.tls_on_sidecar_ingress, problems) == (expected, [])
+    _, docs = install_documents(operator_spec([], [f"{flag}=true", "values.pilot.env.X=1"]))
+    (injector,) = [d for d in docs if d["metadata"] == {"name": "istio-sidecar-injector",
+                                                         "namespace": "istio-system"}]  # fmt: skip
+    assert json.loads(injector["data"]["values"]) == {
+        "pilot": {"env": {"ENABLE_TLS_ON_SIDECAR_INGRESS": True, "X": 1}}
+    }
+    mesh, problems = _pilot_env_mesh([f"{flag}=yes"])
+    assert not mesh.tls_on_sidecar_ingress
+    assert any("pilot.env.ENABLE_TLS_ON_SIDECAR_INGRESS: 'yes' is not true or false" in p
+               for p in problems), problems  # fmt: skip
+    with pytest.raises(InstallError, match=r"values\.pilot\.env: must be a map"):
+        install_documents({"values": {"pilot": {"env": ["ENABLE_TLS_ON_SIDECAR_INGRESS"]}}})
 
 
 def test_set_paths_as_istioctl() -> None:

@@ -1,7 +1,8 @@
 """A Sidecar's `ingress[].tls` (Istio's "Ingress Sidecar TLS Termination",
 `translate/sidecar_ingress_tls.py`): the port's one chain terminates the client's TLS with the
 proxy's files over the agent's SDS, under Istio's names, where the port's mTLS is DISABLE; a
-port whose mTLS is not DISABLE stays a mesh port (Istio's `buildInboundListeners`)."""
+port whose mTLS is not DISABLE stays a mesh port (Istio's `buildInboundListeners`); all only
+when istiod's ENABLE_TLS_ON_SIDECAR_INGRESS is on (Istio's default: off)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
-from pilotfish.translate import check_invariants, generate
+from pilotfish.translate import ProxyResources, check_invariants, generate
 from pilotfish.translate.envoy_pb import HCM_FILTER
 from pilotfish.translate.mtls import TLS_INSPECTOR
 
@@ -57,10 +58,14 @@ spec:
 """
 
 
-def _inbound(config: str, port: int) -> tuple[listener_pb2.Listener, route_pb2.RouteConfiguration]:
-    push = bookinfo_push(config)
+def _resources(config: str, enabled: bool = True) -> ProxyResources:
+    push = bookinfo_push(config, tls_on_sidecar_ingress=enabled)
     resources = generate(sidecar_for(push, "productpage-v1-0", (9080, 19080)), push)
     assert check_invariants(resources) == []
+    return resources
+
+
+def _listener(resources: ProxyResources, port: int) -> listener_pb2.Listener:
     (listener,) = [
         found
         for found in resources.listeners.values()
@@ -68,6 +73,12 @@ def _inbound(config: str, port: int) -> tuple[listener_pb2.Listener, route_pb2.R
         and found.traffic_direction == base_pb2.INBOUND
         and found.address.socket_address.port_value == port
     ]
+    return listener
+
+
+def _inbound(config: str, port: int) -> tuple[listener_pb2.Listener, route_pb2.RouteConfiguration]:
+    resources = _resources(config)
+    listener = _listener(resources, port)
     routes = resources.routes[f"inbound|{port}||"]
     assert isinstance(routes, route_pb2.RouteConfiguration)
     return listener, routes
@@ -131,7 +142,7 @@ def test_where_the_ports_mtls_is_not_disabled_it_stays_a_mesh_port() -> None:
 def test_a_captured_pod_terminates_it_in_its_virtual_inbound_listener() -> None:
     """The isolated mode's pods (iptables capture): the port's chain sits in `virtualInbound`,
     matched on its destination port and the TLS transport, the TLS inspector in front."""
-    push = bookinfo_push(SIDECAR + STRICT + PORT_DISABLED)
+    push = bookinfo_push(SIDECAR + STRICT + PORT_DISABLED, tls_on_sidecar_ingress=True)
     sidecar = sidecar_for(push, "productpage-v1-0", (9080, 19080))
     resources = generate(dataclasses.replace(sidecar, interception="REDIRECT"), push)
     assert check_invariants(resources) == []
@@ -141,3 +152,16 @@ def test_a_captured_pod_terminates_it_in_its_virtual_inbound_listener() -> None:
     assert chain.filter_chain_match.destination_port.value == 9080
     assert chain.filter_chain_match.transport_protocol == "tls"
     assert TLS_INSPECTOR in [f.name for f in virtual.listener_filters]
+
+
+def test_without_enable_tls_on_sidecar_ingress_the_tls_is_ignored() -> None:
+    """Istio's `buildInboundListeners` reads `ingress[].tls` only when istiod runs with
+    ENABLE_TLS_ON_SIDECAR_INGRESS=true (default false): without it the port is a plain port of
+    its own protocol (HTTPS: TCP proxied, not terminated), with no certificate of the proxy's
+    files."""
+    resources = _resources(SIDECAR + STRICT + PORT_DISABLED, enabled=False)
+    (chain,) = _listener(resources, 9080).filter_chains
+    assert "file-cert" not in str(chain) and "file-root" not in str(chain)
+    assert not chain.HasField("transport_socket")  # the port's mTLS is DISABLE
+    assert [f.name for f in chain.filters][-1] != HCM_FILTER  # HTTPS is not terminated
+    assert "inbound|9080||" not in resources.routes

@@ -10,8 +10,9 @@ control plane local mode always runs. Honoured: `spec.profile`, `spec.meshConfig
 forwards each `port` to its `targetPort` on the ingress address), and `values.global` (its
 `proxy.holdApplicationUntilProxyStarts` goes to the injector's `istio-sidecar-injector` ConfigMap,
 as Istio's install writes it, ORed with each pod's ProxyConfig; the rest accepted:
-local mode has no images or resources to set). Workloads are then added with
-`pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
+local mode has no images or resources to set), and `values.pilot.env` (istiod's environment,
+kept in that ConfigMap as Istio's chart keeps it: ENABLE_TLS_ON_SIDECAR_INGRESS). Workloads are
+then added with `pilotfish apply -f`, as on Kubernetes. The generated manifests are kept in
 `<state-dir>/install/` (the mesh restarts from them). On a running mesh, `install` changes it in
 place (`reinstall`), as istioctl does. `uninstall` stops it all.
 """
@@ -167,17 +168,28 @@ def _refuse_removed(spec: dict[str, Any]) -> None:
 
 def _injector_values(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The injector's `istio-sidecar-injector` ConfigMap, as Istio's install writes it (its
-    `values` as JSON), when the operator sets `values.global.proxy.holdApplicationUntilProxyStarts`,
-    the one value of it local mode reads: Istio's injection template ORs it with the pod's
-    ProxyConfig (`registry.mesh_config.injector_hold`)."""
-    node: Any = spec.get("values")
+    `values` as JSON), when the operator sets what local mode reads of it:
+    `values.global.proxy.holdApplicationUntilProxyStarts`, which Istio's injection template ORs
+    with the pod's ProxyConfig, and `values.pilot.env`, istiod's environment, which Istio's
+    chart keeps there too (`pilot: {env}`) and local mode's control plane reads from there
+    (`registry.mesh_config.injector_values`: ENABLE_TLS_ON_SIDECAR_INGRESS)."""
+    given: Any = spec.get("values")
+    node = given
     for part in HOLD_VALUE:
         node = node.get(part) if isinstance(node, dict) else None
-    if node is None:
+    values: dict[str, Any] = {}
+    if node is not None:
+        if not isinstance(node, bool):
+            raise InstallError(f"values.{'.'.join(HOLD_VALUE)}: {node!r} is not true or false")
+        values["global"] = {"proxy": {"holdApplicationUntilProxyStarts": node}}
+    pilot = given.get("pilot") if isinstance(given, dict) else None
+    env = pilot.get("env") if isinstance(pilot, dict) else None
+    if env is not None:
+        if not isinstance(env, dict) or any(isinstance(v, dict | list) for v in env.values()):
+            raise InstallError("values.pilot.env: must be a map of names to values")
+        values["pilot"] = {"env": env}
+    if not values:
         return []
-    if not isinstance(node, bool):
-        raise InstallError(f"values.{'.'.join(HOLD_VALUE)}: {node!r} is not true or false")
-    values = {"global": {"proxy": {"holdApplicationUntilProxyStarts": node}}}
     return [
         {
             "apiVersion": "v1",

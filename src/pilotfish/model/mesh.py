@@ -65,6 +65,10 @@ class MeshConfig:
     filter_gateway_clusters: bool = False  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG (Istio: off)
     on_demand_clusters: bool = False  # PILOTFISH_ON_DEMAND_CLUSTERS (translate.on_demand)
     on_demand_routes: bool = False  # PILOTFISH_ON_DEMAND_ROUTES (translate.on_demand_routes)
+    tls_on_sidecar_ingress: bool = False
+    """istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` (Istio: off), from the install's
+    `values.pilot.env` (`registry.mesh_config`): a Sidecar's `ingress[].tls` applies only when
+    on (`translate.sidecar_scope`)."""
     locality_lb_setting: LocalityLoadBalancerSetting | None = None
     """`localityLbSetting`: what applies to a cluster whose DestinationRule sets none (None:
     Istio's default, `{enabled: true}`; `translate.locality_lb`)."""
@@ -95,4 +99,5 @@ class MeshConfig:
             on_demand_clusters=on_demand,
             on_demand_routes=on_demand_routes,
             locality_lb_setting=manifest.mesh.locality_lb,
+            tls_on_sidecar_ingress=manifest.mesh.tls_on_sidecar_ingress,
         )

@@ -58,8 +58,9 @@ from pilotfish.registry.env_sources import EnvSources, env_sources, reads_source
 from pilotfish.registry.injection import recorded_injection
 from pilotfish.registry.kube_workloads import diagnostics_for, is_kube_workload, parse_kube_workload
 from pilotfish.registry.mesh_config import (
+    InjectorValues,
     MeshSettings,
-    injector_hold,
+    injector_values,
     legacy_tracing,
     parse_mesh_configmap,
 )
@@ -350,7 +351,7 @@ def parse_manifest(
     namespaces: set[str] = {"default"}
     secrets: dict[tuple[str, str], TlsSecret] = {}
     mesh_settings = MeshSettings()
-    hold_value = False  # the injector's values (`mesh_config.injector_hold`)
+    injector = InjectorValues(False, False)  # the install's values (`mesh_config`)
     telemetry = MeshTelemetry()
     security = MeshSecurity()
     tracing_endpoint = ""
@@ -385,8 +386,7 @@ def parse_manifest(
             if found_mesh is not None:
                 mesh_settings, telemetry, security = found_mesh
             tracing_endpoint = legacy_tracing(p, doc) or tracing_endpoint
-            held = injector_hold(p, doc)
-            hold_value = hold_value if held is None else held
+            injector = injector_values(p, doc) or injector
         elif (doc.api_version, doc.kind) == ("v1", "Namespace"):
             head = read_meta(p, doc)
             if head:
@@ -406,7 +406,11 @@ def parse_manifest(
         outbound_traffic_policy=mesh_settings.outbound_traffic_policy,
         telemetry=with_legacy_tracing(telemetry, tracing_endpoint),
         security=security,
-        mesh=replace(mesh_settings, injector_hold=hold_value),
+        mesh=replace(
+            mesh_settings,
+            injector_hold=injector.hold,
+            tls_on_sidecar_ingress=injector.tls_on_sidecar_ingress,
+        ),
         prometheus_rules=tuple(rules[k] for k in sorted(rules)),
         service_monitors=tuple(monitors[k] for k in sorted(monitors)),
     )

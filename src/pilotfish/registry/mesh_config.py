@@ -8,7 +8,9 @@ DestinationRule's; `translate.locality_lb`), the telemetry fields
 (`config.mesh_telemetry`) and the authorization fields (`config.mesh_security`)), the
 injector's `istio-sidecar-injector` in `istio-system` (key `values`: the install's values as
 JSON, of which pilotfish honours `global.proxy.holdApplicationUntilProxyStarts`, which Istio's
-injection template ORs with the pod's ProxyConfig one: `injector_hold`), and the legacy
+injection template ORs with the pod's ProxyConfig one, and istiod's environment
+`pilot.env`, which Istio's chart writes there too, of which `ENABLE_TLS_ON_SIDECAR_INGRESS`:
+`injector_values`), and the legacy
 `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`). Problems are diagnostics on the
 ConfigMap's `data.mesh` (`data.values`); never raises for user mistakes.
 """
@@ -54,8 +56,11 @@ class MeshSettings:
     prometheus_merge: bool = True  # enablePrometheusMerge
     hold_application: bool = False  # defaultConfig.holdApplicationUntilProxyStarts
     injector_hold: bool = False
-    """The injector's `values.global.proxy.holdApplicationUntilProxyStarts` (`injector_hold`),
+    """The injector's `values.global.proxy.holdApplicationUntilProxyStarts` (`injector_values`),
     ORed with the pod's ProxyConfig (its own, else `hold_application`), as Istio's template."""
+    tls_on_sidecar_ingress: bool = False
+    """istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` (`values.pilot.env`; Istio's default: off):
+    whether a Sidecar's `ingress[].tls` takes effect (`translate.sidecar_ingress_tls`)."""
 
 
 @dataclass(frozen=True)
@@ -214,12 +219,27 @@ def legacy_tracing(p: DocParser, doc: RawDocumentLike) -> str:
 
 INJECTOR_CONFIGMAP = "istio-sidecar-injector"
 _HOLD_VALUE = ("global", "proxy", "holdApplicationUntilProxyStarts")
+TLS_ON_SIDECAR_INGRESS = "ENABLE_TLS_ON_SIDECAR_INGRESS"
+_GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+"""Go's `strconv.ParseBool`, which reads istiod's boolean environment variables."""
 
 
-def injector_hold(p: DocParser, doc: RawDocumentLike) -> bool | None:
-    """`global.proxy.holdApplicationUntilProxyStarts` of the `istio-sidecar-injector` ConfigMap's
-    `values` in istio-system (None for any other ConfigMap; False when not set), which Istio's
-    injection template ORs with the pod's ProxyConfig (`$holdProxy`)."""
+class InjectorValues(NamedTuple):
+    """What pilotfish reads of the install's values in the injector's ConfigMap."""
+
+    hold: bool  # global.proxy.holdApplicationUntilProxyStarts
+    tls_on_sidecar_ingress: bool  # pilot.env.ENABLE_TLS_ON_SIDECAR_INGRESS
+
+
+def injector_values(p: DocParser, doc: RawDocumentLike) -> InjectorValues | None:
+    """The `istio-sidecar-injector` ConfigMap's `values` in istio-system (None for any other
+    ConfigMap): `global.proxy.holdApplicationUntilProxyStarts`, which Istio's injection
+    template ORs with the pod's ProxyConfig (`$holdProxy`), and istiod's environment
+    `pilot.env` (the chart renders each into istiod's Deployment, as text: Go's ParseBool
+    reads `ENABLE_TLS_ON_SIDECAR_INGRESS`). Unset or unreadable values are Istio's defaults."""
     meta = doc.data.get("metadata")
     if not isinstance(meta, dict) or meta.get("name") != INJECTOR_CONFIGMAP:
         return None  # its name is checked (and reported) once, by `parse_mesh_configmap`
@@ -227,16 +247,31 @@ def injector_hold(p: DocParser, doc: RawDocumentLike) -> bool | None:
         return None
     text = str(dict(doc.data.get("data") or {}).get("values") or "{}")
     try:
-        node: Any = json.loads(text)
+        values: Any = json.loads(text)
     except ValueError as exc:
         p.error(doc, "data.values", f"is not JSON: {exc}")
-        return False
+        return InjectorValues(False, False)
+    node = values
     for part in _HOLD_VALUE:
         node = node.get(part) if isinstance(node, dict) else None
     if node is not None and not isinstance(node, bool):
         p.error(doc, "data.values", f"{'.'.join(_HOLD_VALUE)}: {node!r} is not true or false")
+        node = False
+    return InjectorValues(bool(node), _pilot_env_bool(p, doc, values, TLS_ON_SIDECAR_INGRESS))
+
+
+def _pilot_env_bool(p: DocParser, doc: RawDocumentLike, values: Any, name: str) -> bool:
+    """`pilot.env.<name>` as istiod reads the variable (False when unset, as Istio's default)."""
+    pilot = values.get("pilot") if isinstance(values, dict) else None
+    env = pilot.get("env") if isinstance(pilot, dict) else None
+    raw = env.get(name) if isinstance(env, dict) else None
+    if raw is None:
         return False
-    return bool(node)
+    text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
+    if text not in _GO_BOOLS:
+        p.error(doc, "data.values", f"pilot.env.{name}: {raw!r} is not true or false")
+        return False
+    return _GO_BOOLS[text]
 
 
 class MeshConfigMap(NamedTuple):

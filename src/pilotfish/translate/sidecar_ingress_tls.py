@@ -11,9 +11,10 @@ client (`caCertificates`) are files of the proxy's container, fetched from the p
 SDS under Istio's names: `file-cert:<cert>~<key>` and `file-root:<ca>` (the agent reads the
 files: `agent.file_secrets`); without them the workload's own `default` / `ROOTCA`. ALPN
 `h2`, `http/1.1`; MUTUAL requires a client certificate; `subjectAltNames` of the client, the
-TLS versions and (filtered) ciphers are honoured. Istio builds this only when istiod runs with
-`ENABLE_TLS_ON_SIDECAR_INGRESS=true` (the page's `--set values.pilot.env.…`; off by default);
-pilotfish's control plane has no such switch and always does. Pure.
+TLS versions and (filtered) ciphers are honoured. As Istio, only when istiod runs with
+`ENABLE_TLS_ON_SIDECAR_INGRESS=true` (the page's `--set values.pilot.env.…`; off by default:
+`MeshConfig.tls_on_sidecar_ingress`, checked by `sidecar_scope`); without it `tls` is ignored
+and the port keeps its protocol. Pure.
 """
 
 from __future__ import annotations

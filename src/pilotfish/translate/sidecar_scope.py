@@ -16,7 +16,8 @@ root namespace's (istio-system) Sidecar without a selector, which applies mesh-w
   `port.number`, to `defaultEndpoint` (`127.0.0.1:<port>` or `0.0.0.0:<port>`); in local mode an
   endpoint port that is one of the workload's container ports goes to the port its app really
   listens on. The port's `protocol` says HTTP (HTTP connection manager) or TCP; with `tls`
-  (`ingress_tls`, `sidecar_ingress_tls`), as after termination: HTTPS is HTTP.
+  (`ingress_tls`, `sidecar_ingress_tls`), as after termination: HTTPS is HTTP; as Istio, `tls`
+  counts only when istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` is on (`MeshConfig`).
 
 Before any Sidecar, Istio's `exportTo` of services (a ServiceEntry's field, a Service's
 `networking.istio.io/exportTo` annotation) hides a service from proxies of the namespaces it is
@@ -181,15 +182,16 @@ def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]
         app_port = int(target) if target.isdigit() else ingress.port.number
         app_port = real.get(app_port, app_port)
         protocol = str(ingress.port.protocol or "HTTP")
-        if ingress.tls is not None:  # served as after termination, as Istio
-            protocol = sidecar_ingress_tls.terminated(protocol)
+        if ingress.tls is not None and push.mesh.tls_on_sidecar_ingress:
+            protocol = sidecar_ingress_tls.terminated(protocol)  # served as after termination
         found.append((ingress.port.number, app_port, protocol.upper() in HTTP_FAMILY))
     return found
 
 
 def ingress_tls(proxy: Proxy, push: PushContext) -> dict[int, ServerTLSSettings]:
-    """Listener port -> the `tls` of its Sidecar `ingress` entry, for those that set it."""
-    sidecar = selected_sidecar(proxy, push)
+    """Listener port -> the `tls` of its Sidecar `ingress` entry, for those that set it;
+    none unless istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` is on (Istio's default: off)."""
+    sidecar = selected_sidecar(proxy, push) if push.mesh.tls_on_sidecar_ingress else None
     if sidecar is None:
         return {}
     return {
