@@ -90,11 +90,11 @@ def _dump() -> dict[str, Any]:
 def test_rows_in_istioctls_shape() -> None:
     assert policy_rows(_dump()) == [
         ["ACTION", "AuthorizationPolicy", "RULES"],
-        ["CUSTOM", "ext.foo", "1"],
         ["DENY", "bad.foo", "1"],
         ["DENY", "deny-get.foo", "1"],
         ["DENY", "deny-tcp.foo", "2"],
         ["ALLOW", "_anonymous_match_nothing_", "1"],
+        ["CUSTOM", "ext.foo", "1"],  # istioctl lists CUSTOM last
     ]
 
 

@@ -13,7 +13,8 @@ from ruamel.yaml import YAML
 from pilotfish.cli.inputs import InputError, read_kustomization
 from pilotfish.cli.logs import last_lines, log_file
 from pilotfish.cli.pods import find_proxy
-from pilotfish.cli.proxy_config import filter_rows, section_name
+from pilotfish.cli.proxy_config import section_name
+from pilotfish.cli.proxy_config_filters import clusters
 from pilotfish.config.kinds import is_gateway_api, resolve_kind
 from pilotfish.config.yaml_text import dump_yaml
 from pilotfish.controlplane.store import same_document
@@ -81,19 +82,17 @@ def test_logs_tail_and_files() -> None:
 
 
 def test_proxy_config_table_filters() -> None:
-    rows = [
-        ["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE"],
-        ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS"],
-        ["reviews.default.svc.cluster.local", "9080", "v2", "outbound", "EDS"],
-        ["ratings.default.svc.cluster.local", "9080", "-", "outbound", "EDS"],
+    """istioctl's cluster filters: substrings of the cluster's name (`--port N`: `|N|`)."""
+    names = [
+        "outbound|9080|v1|reviews.default.svc.cluster.local",
+        "outbound|9080|v2|reviews.default.svc.cluster.local",
+        "outbound|9080||ratings.default.svc.cluster.local",
     ]
-    fqdn = filter_rows(rows, {"fqdn": "reviews.default.svc.cluster.local"})
-    assert [r[2] for r in fqdn[1:]] == ["v1", "v2"]
-    assert filter_rows(rows, {"fqdn": "reviews.default.svc.cluster.local", "subset": "v2"}) == [
-        rows[0],
-        rows[2],
-    ]
-    assert filter_rows(rows, {"name": "ignored", "port": ""}) == rows
+    section = {"dynamic_active_clusters": [{"cluster": {"name": n}} for n in names]}
+    fqdn = clusters(section, {"fqdn": "reviews.default.svc.cluster.local"})
+    assert [c["name"] for c in fqdn] == names[:2]
+    assert clusters(section, {"fqdn": "reviews", "subset": "v2"}) == [{"name": names[1]}]
+    assert len(clusters(section, {"name": "ignored", "port": ""})) == 3
 
 
 def test_a_group_after_the_kind_must_be_the_kinds() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from pilotfish.cli.envoy_tables import cluster_rows, listener_rows, route_rows
+from pilotfish.cli.proxy_config import table
+from pilotfish.cli.proxy_config_filters import clusters, listeners, route_configs
 
 HCM = "envoy.filters.network.http_connection_manager"
 TCP = "envoy.filters.network.tcp_proxy"
@@ -56,8 +58,8 @@ def test_listener_rows_say_each_chains_match_and_destination() -> None:
     )  # fmt: skip
     health = listener("0.0.0.0", 15021, inline({"match": {"prefix": "/healthz/ready"}}))
     section = {"dynamic_listeners": [virtual_inbound, health, http, dns]}
-    assert listener_rows(section) == [
-        ["ADDRESS", "PORT", "MATCH", "DESTINATION"],
+    assert listener_rows(listeners(section)) == [
+        ["ADDRESSES", "PORT", "MATCH", "DESTINATION"],
         ["10.96.0.10", "53", "ALL", "Cluster: outbound|53||kube-dns.kube-system.svc.cluster.local"],
         ["0.0.0.0", "9080", "App: HTTP", "Route: 9080"],
         ["0.0.0.0", "9080", "ALL", "PassthroughCluster"],
@@ -98,7 +100,7 @@ def test_route_rows_shorten_domains_and_name_the_virtual_service() -> None:
         "reviews.default.svc.cluster.local:9080",
         "reviews, reviews.default + 1 more...",
     )
-    assert route_rows({"dynamic_route_configs": [{"route_config": config}]}) == [
+    assert route_rows(route_configs({"dynamic_route_configs": [{"route_config": config}]})) == [
         ["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"],
         ["9080", vhost, domains, "/login", ""],
         ["9080", vhost, domains, "/*", "reviews.default"],
@@ -115,7 +117,7 @@ def test_cluster_rows_name_the_destination_rule_the_cluster_metadata_names() -> 
     what the control plane would resolve now), `name.namespace`; a path of another API group
     is `<unknown>`; a cluster without one (no rule, the specials) has an empty column."""
     rule = "/apis/networking.istio.io/v1/namespaces/default/destination-rule/reviews"
-    clusters = [
+    named = [
         ("outbound|9080|v1|reviews.default.svc.cluster.local", rule),
         ("outbound|9080||ratings.default.svc.cluster.local", ""),
         ("inbound|9080||", "/apis/networking.istio.io/v1/namespaces/bar/destination-rule/in"),
@@ -124,14 +126,81 @@ def test_cluster_rows_name_the_destination_rule_the_cluster_metadata_names() -> 
     ]
     section = {
         "dynamic_active_clusters": [
-            {"cluster": {"name": n, "type": "EDS", "metadata": _istio(c)}} for n, c in clusters
+            {"cluster": {"name": n, "type": "EDS", "metadata": _istio(c)}} for n, c in named
         ]
     }
-    assert cluster_rows(section) == [
+    assert cluster_rows(clusters(section)) == [  # istioctl's order: FQDN, subset, port, …
         ["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"],
-        ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS", "reviews.default"],
-        ["ratings.default.svc.cluster.local", "9080", "-", "outbound", "EDS", ""],
-        ["-", "9080", "-", "inbound", "EDS", "in.bar"],
-        ["odd.default.svc.cluster.local", "80", "-", "outbound", "EDS", "<unknown>"],
+        ["", "9080", "-", "inbound", "EDS", "in.bar"],  # an inbound cluster names no FQDN
         ["BlackHoleCluster", "-", "-", "-", "EDS", ""],
+        ["odd.default.svc.cluster.local", "80", "-", "outbound", "EDS", "<unknown>"],
+        ["ratings.default.svc.cluster.local", "9080", "-", "outbound", "EDS", ""],
+        ["reviews.default.svc.cluster.local", "9080", "v1", "outbound", "EDS", "reviews.default"],
     ]
+
+
+def test_tables_are_padded_and_ordered_as_istioctls_writers() -> None:
+    """istioctl's tabwriters: padding 5 for clusters, routes and endpoints, 1 for listeners;
+    clusters by FQDN, subset, port, direction (the static ones among them by name, STATIC for
+    a custom cluster type); endpoints by address, port, cluster, a pipe as `unix://PATH`;
+    route configurations dynamic first, a numeric name moved before greater numeric ones."""
+    section = {
+        "static_clusters": [
+            {"cluster": {"name": "sds-grpc", "type": "STATIC"}},
+            {"cluster": {"name": "PassthroughCluster", "cluster_type": {"name": "x.dfp"}}},
+        ],
+        "dynamic_active_clusters": [
+            {"cluster": {"name": "outbound|9080|v2|reviews.default.svc.cluster.local",
+                         "type": "EDS"}},
+            {"cluster": {"name": "outbound|80||reviews.default.svc.cluster.local",
+                         "type": "EDS"}},
+        ],
+    }  # fmt: skip
+    assert table("cluster", section, {}).split("\n") == [
+        "SERVICE FQDN                          PORT     SUBSET     DIRECTION     TYPE       "
+        "DESTINATION RULE",
+        "PassthroughCluster                    -        -          -             STATIC     ",
+        "reviews.default.svc.cluster.local     80       -          outbound      EDS        ",
+        "reviews.default.svc.cluster.local     9080     v2         outbound      EDS        ",
+        "sds-grpc                              -        -          -             STATIC     ",
+    ]
+    pipe = {"address": {"pipe": {"path": "./etc/istio/proxy/XDS"}}}
+    statuses = {
+        "cluster_statuses": [
+            {"name": "xds-grpc", "host_statuses": [pipe]},
+            {"name": "b", "host_statuses": [
+                {"address": {"socket_address": {"address": "10.0.0.9", "port_value": 80}}},
+                {"address": {"socket_address": {"address": "10.0.0.10", "port_value": 80}},
+                 "health_status": {"eds_health_status": "UNHEALTHY",
+                                   "failed_outlier_check": True}},
+            ]},
+        ]
+    }  # fmt: skip
+    assert table("endpoint", statuses, {}).split("\n") == [
+        "ENDPOINT                         STATUS        OUTLIER CHECK     CLUSTER",
+        "10.0.0.10:80                     UNHEALTHY     FAILED            b",
+        "10.0.0.9:80                      HEALTHY       OK                b",
+        "unix://./etc/istio/proxy/XDS     HEALTHY       OK                xds-grpc",
+    ]
+    assert table("endpoint", statuses, {"status": "unhealthy"}).count("\n") == 1
+    assert table("endpoint", statuses, {"address": "UNIX://./etc/istio/proxy/XDS"}).count("\n") == 1
+    health = listener("10.0.0.1", 15021, inline({"match": {"prefix": "/healthz/ready"}}))
+    health["active_state"]["listener"]["additional_addresses"] = [
+        {"address": {"socket_address": {"address": "fd00::1", "port_value": 15021}}}
+    ]
+    assert table("listener", {"dynamic_listeners": [health]}, {}).split("\n") == [
+        "ADDRESSES        PORT  MATCH DESTINATION",
+        "10.0.0.1,fd00::1 15021 ALL   Inline Route: /healthz/ready*",
+    ]
+    assert (
+        table("listener", {"dynamic_listeners": [health]}, {"address": "fd00::1"}).count("\n") == 1
+    )
+    assert table("listener", {"dynamic_listeners": [health]}, {"type": "tcp"}).count("\n") == 0
+    routes = {
+        "static_route_configs": [{"route_config": {"name": "static"}}],
+        "dynamic_route_configs": [
+            {"route_config": {"name": n}} for n in ("9080", "80", "http_proxy", "70")
+        ],
+    }
+    found = [c["name"] for c in route_configs(routes)]  # Go's sort.Slice, which stops at names
+    assert found == ["80", "9080", "http_proxy", "70", "static"]

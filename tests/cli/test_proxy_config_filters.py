@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pilotfish.cli.envoy_tables import endpoint_rows
 from pilotfish.cli.jsonpath import protojson
-from pilotfish.cli.proxy_config import endpoint_rows, filter_rows, matching_resources, section_name
+from pilotfish.cli.proxy_config import section_name, selected
+from pilotfish.cli.proxy_config_filters import endpoint_hosts
 
 HTTPBIN = "outbound|8000||httpbin.default.svc.cluster.local"
 CLUSTERS: dict[str, Any] = {
@@ -38,22 +40,32 @@ STATUSES: dict[str, Any] = {
 
 
 def test_endpoint_table_filters_on_the_address_and_port_of_the_endpoint() -> None:
-    rows = endpoint_rows(STATUSES)
-    assert [r[0] for r in filter_rows(rows, {"port": "8080"})[1:]] == [
+    def shown(filters: dict[str, str]) -> list[str]:
+        return [r[0] for r in endpoint_rows(endpoint_hosts(STATUSES, filters))[1:]]
+
+    assert shown({"port": "8080"}) == ["127.9.1.1:8080", "127.9.1.2:8080"]
+    assert shown({"address": "127.9.1.3"}) == ["127.9.1.3:15000"]
+    assert shown({"port": "9999"}) == []
+    assert shown({"cluster": HTTPBIN, "port": "15000"}) == []
+    assert shown({"cluster": HTTPBIN.upper(), "status": "healthy"}) == [
         "127.9.1.1:8080",
         "127.9.1.2:8080",
     ]
-    assert [r[0] for r in filter_rows(rows, {"address": "127.9.1.3"})[1:]] == ["127.9.1.3:15000"]
-    assert filter_rows(rows, {"port": "9999"}) == [rows[0]]
-    assert filter_rows(rows, {"cluster": HTTPBIN, "port": "15000"}) == [rows[0]]
 
 
 def test_json_output_keeps_only_the_resources_the_filters_select() -> None:
-    fqdn = {"fqdn": "httpbin.default.svc.cluster.local", "subset": "-"}
-    assert matching_resources("cluster", CLUSTERS, fqdn) == [{"name": HTTPBIN, "type": "EDS"}]
-    by_port = matching_resources("cluster", CLUSTERS, {"port": "8000"})
+    fqdn = {"fqdn": "httpbin.default.svc.cluster.local", "subset": ""}
+    assert [c["name"] for c in selected("cluster", CLUSTERS, fqdn)] == [
+        HTTPBIN,
+        "outbound|8000|v1|httpbin.default.svc.cluster.local",
+    ]
+    assert selected("cluster", CLUSTERS, {"fqdn": "httpbin", "subset": "v1"}) == [
+        {"name": "outbound|8000|v1|httpbin.default.svc.cluster.local", "type": "EDS"}
+    ]
+    by_port = selected("cluster", CLUSTERS, {"port": "8000"})
     assert [c["name"] for c in by_port] == [HTTPBIN, by_port[1]["name"]] and len(by_port) == 2
-    ejected = matching_resources("endpoint", STATUSES, {"address": "127.9.1.2"})
+    assert selected("cluster", CLUSTERS, {"port": "800"}) == []  # `|800|`, not a substring
+    ejected = selected("endpoint", STATUSES, {"address": "127.9.1.2"})
     assert [s["name"] for s in ejected] == [HTTPBIN]
     listeners = {
         "dynamic_listeners": [
@@ -63,17 +75,15 @@ def test_json_output_keeps_only_the_resources_the_filters_select() -> None:
                 "socket_address": {"address": "127.9.1.1", "port_value": 8080}}}}},
         ]
     }  # fmt: skip
-    (found,) = matching_resources("listener", listeners, {"port": "15001"})
+    (found,) = selected("listener", listeners, {"port": "15001"})
     assert found["name"] == "outbound_http_proxy"
 
 
 def test_without_filters_every_resource_as_a_list() -> None:
-    assert [c["name"] for c in matching_resources("cluster", CLUSTERS, {})] == [
+    assert [c["name"] for c in selected("cluster", CLUSTERS, {})] == [
         "admin_self", HTTPBIN, "outbound|8000|v1|httpbin.default.svc.cluster.local"
     ]  # fmt: skip
-    assert len(matching_resources("endpoint", STATUSES, {"address": ""})) == len(
-        STATUSES["cluster_statuses"]
-    )
+    assert len(selected("endpoint", STATUSES, {"address": ""})) == len(STATUSES["cluster_statuses"])
 
 
 def test_protojson_spells_fields_as_istioctl_and_leaves_data_keys() -> None:

@@ -216,13 +216,12 @@ def test_unusable_providers(mesh: LocalMesh, sleep: SidecarClient, tmp_path: Pat
         assert sleep.request(f"{HTTPBIN}/ip").status == 200  # matched by none: untouched
         # what httpbin's Envoy holds, as istioctl x authz check reads it; and x describe pod
         check = mesh.pilotfish("x", "authz", "check", "httpbin-0", "-n", "foo")
-        rows = [line.split() for line in check.stdout.splitlines()[1:]]
-        assert rows == [
-            ["ACTION", "AuthorizationPolicy", "RULES"],
-            ["CUSTOM", "closed.foo", "1"],
-            ["CUSTOM", "open.foo", "1"],
-            ["CUSTOM", "status.foo", "1"],
-            ["DENY", "missing.foo", "1"],  # no such provider: Istio's fail-closed DENY
+        assert check.stdout.splitlines() == [  # istioctl's table alone, CUSTOM rows last
+            "ACTION   AuthorizationPolicy   RULES",
+            "DENY     missing.foo           1",  # no such provider: Istio's fail-closed DENY
+            "CUSTOM   closed.foo            1",
+            "CUSTOM   open.foo              1",
+            "CUSTOM   status.foo            1",
         ], check.stdout + check.stderr
         described = mesh.pilotfish("x", "describe", "pod", "httpbin-0", "-n", "foo").stdout
         assert "   CUSTOM missing.foo (provider no-such-provider, 1 rule)" in described

@@ -51,6 +51,7 @@ def test_proxy_status_has_istioctls_columns(mesh: LocalMesh) -> None:
         *(f"{w}-0.default" for w in ("details-v1", "productpage-v1", "ratings-v1")),
         *(f"reviews-v{n}-0.default" for n in (1, 2, 3)),
     }
+    assert list(table) == sorted(table), list(table)  # istioctl sorts by proxy ID
     for row in table.values():
         assert row[1] == "Kubernetes" and row[7] == "istiod-0", row  # CLUSTER, ISTIOD
         assert set(row[2:7]) <= STATES and row[2:4] == ["SYNCED", "SYNCED"], row
@@ -120,6 +121,10 @@ def test_analyze_k_reads_the_mesh_and_simulates_applying_files(mesh: LocalMesh) 
     onto_mesh = mesh.pilotfish("analyze", "-k", vs)  # its subsets are the mesh's rules'
     assert onto_mesh.returncode == 79, onto_mesh.stdout + onto_mesh.stderr
     assert "IST0101" not in onto_mesh.stdout and "IST0173" in onto_mesh.stdout
+    absent = mesh.pilotfish("analyze", "-n", "nosuch")  # istioctl: that line, nothing analysed
+    assert (absent.returncode, absent.stdout, absent.stderr) == (
+        0, "", 'namespace "nosuch" not found\n'
+    ), absent  # fmt: skip
     mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")
 
 
@@ -131,7 +136,7 @@ def test_the_pages_walk_from_listener_to_route_to_cluster_to_endpoints(mesh: Loc
     pod = "productpage-v1-0"
     listeners = mesh.pilotfish("proxy-config", "listeners", pod)
     lines = listeners.stdout.splitlines()
-    assert lines[0].split() == ["ADDRESS", "PORT", "MATCH", "DESTINATION"], listeners.stdout
+    assert lines[0].split() == ["ADDRESSES", "PORT", "MATCH", "DESTINATION"], listeners.stdout
     ip = mesh.proxy(pod)["ip"]
     assert [ip, "15001", "ALL", "Route: http_proxy"] in [line.split(None, 3) for line in lines]
     # Istio's per-port names: local mode says where its one outbound listener and route are
@@ -181,6 +186,12 @@ def test_the_cluster_table_names_the_destination_rule(mesh: LocalMesh) -> None:
     assert reviews and all(row[4:] == ["EDS", "reviews.default"] for row in reviews), table
     inbound = next(line.split() for line in lines if "inbound" in line)
     assert inbound[-1] == "STATIC", table  # no rule names an inbound cluster
+    # `--fqdn` is a substring of the cluster's name; rows in istioctl's order, padded by 5
+    short = mesh.pilotfish("proxy-config", "cluster", "productpage-v1-0", "--fqdn", "reviews")
+    found = short.stdout.splitlines()
+    picked = [line.split() for line in lines[1:] if "reviews" in line]
+    assert [line.split() for line in found[1:]] == picked and picked, found
+    assert found[0].startswith("SERVICE FQDN" + " " * 26 + "PORT     SUBSET     DIRECTION"), found
     mesh.pilotfish("delete", "-f", f"{NET}/destination-rule-all.yaml")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.pagekit import add_shims, sh_ok
 
 SLEEP = "samples/sleep/sleep.yaml"
 
@@ -303,6 +304,15 @@ def test_istio_circuit_breaking_task_with_fortio(mesh: LocalMesh) -> None:
     fortio = [pod.stdout, "-c", "fortio", "--", "/usr/bin/fortio"]
     once = curl(mesh, *fortio, "curl", "-quiet", "http://httpbin:8000/get")
     assert once.startswith("HTTP/1.1 200 OK\n") and '"url"' in once, once[:500]
+    add_shims(mesh)  # the page's first call, as typed there (fortio's `load -curl`)
+    page = sh_ok(
+        mesh,
+        "FORTIO_POD=$(kubectl get pods -lapp=fortio -o 'jsonpath={.items[0].metadata.name}')\n"
+        'kubectl exec -it "$FORTIO_POD"  -c fortio -- /usr/bin/fortio load -curl '
+        "http://httpbin:8000/get\n",
+    )
+    assert page.startswith("HTTP/1.1 200 OK\n") and "server: envoy\n" in page, page[:500]
+    assert '"url": "http://httpbin:8000/get"' in page, page
     assert mesh.pilotfish("apply", "-f", "-", stdin=CIRCUIT_BREAKER).returncode == 0
     try:
         load = ["load", "-c", "2", "-qps", "0", "-n", "20", "-loglevel", "Warning"]

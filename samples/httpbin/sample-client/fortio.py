@@ -8,6 +8,8 @@ Owns three subcommands, with fortio's flags and output lines:
   $HTTP_PROXY as fortio does, then fortio's summary: the time histogram, percentiles,
   `Sockets used`, and one `Code NNN : COUNT (P %)` line per status.
 - `fortio curl [-quiet] [-H 'k: v'] URL`: one request; prints status line, headers and body.
+  `fortio load -curl URL` (the circuit-breaking task's first call) is the same single request,
+  whatever other load flags it carries, as fortio's `-curl` ("just fetch the content once").
 
 Istio's circuit-breaking task runs `kubectl exec FORTIO_POD -c fortio -- /usr/bin/fortio load -c
 2 -qps 0 -n 20 -loglevel Warning http://httpbin:8000/get`; `pilotfish exec` runs this file for
@@ -136,7 +138,9 @@ def seconds(text: str) -> float:
 
 def load(argv: list[str]) -> int:
     defaults = {"c": "4", "qps": "8", "n": "0", "t": "5s", "timeout": "3s", "loglevel": "info"}
-    opts, url = parse(argv, defaults, {"quiet"})
+    opts, url = parse(argv, defaults, {"quiet", "curl"})
+    if opts.get("curl") == "true":
+        return fetch(url, header_dict(opts["H"]), seconds(opts["timeout"]))
     threads, qps, calls = int(opts["c"]), float(opts["qps"]), int(opts["n"])
     duration = 0.0 if calls else seconds(opts["t"])
     warn = LEVELS.get(opts["loglevel"].lower(), 2) <= LEVELS["warning"]
@@ -227,7 +231,12 @@ def histogram(times: list[float]) -> None:
 
 def curl(argv: list[str]) -> int:
     opts, url = parse(argv, {"timeout": "3s", "loglevel": "info"}, {"quiet"})
-    client = Client(url, header_dict(opts["H"]), seconds(opts["timeout"]))
+    return fetch(url, header_dict(opts["H"]), seconds(opts["timeout"]))
+
+
+def fetch(url: str, headers: dict[str, str], timeout: float) -> int:
+    """One request, printed as fortio prints it: status line, headers, blank line, body."""
+    client = Client(url, headers, timeout)
     status, resp, body = client.call()
     client.close()
     if resp is None:

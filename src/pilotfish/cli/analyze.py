@@ -243,7 +243,7 @@ def _usage(text: str) -> int:
 
 def run(options: AnalyzeOptions) -> int:
     """The whole command; returns istioctl's exit code."""
-    from pilotfish.cli.analyze_mesh import mesh_running, read_mesh_inputs
+    from pilotfish.cli.analyze_mesh import mesh_running, namespace_exists, read_mesh_inputs
 
     output = options.output.lower()
     if output not in out.FORMATS:
@@ -288,6 +288,9 @@ def run(options: AnalyzeOptions) -> int:
         return 1
     mesh: Inventory | None = None
     if use_mesh and options.use_kube:
+        if namespace is not None and not namespace_exists(options.state_dir, namespace):
+            print(f'namespace "{options.namespace or ""}" not found', file=sys.stderr)
+            return 0  # istioctl's: nothing analysed, no error
         result, mesh = read_mesh_inputs(options.state_dir, result)
     if not options.use_kube:
         result = offline_inputs(result)

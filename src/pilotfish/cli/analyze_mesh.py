@@ -1,7 +1,8 @@
 """What `pilotfish analyze` reads from the running local mesh (`--use-mesh`, or no file given
 while a mesh runs), pilotfish's stand-in for istioctl's live cluster: its stored documents
 (`GET /api/v1/config`, files given overriding objects of the same kind/namespace/name) and its
-registry (`GET /debug/registryz`)."""
+registry (`GET /debug/registryz`), and whether a namespace `-n` names exists there (istioctl
+says `namespace "foo" not found` and analyzes nothing when it does not)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,13 @@ def read_mesh_inputs(state_dir: Path | None, files: LoadResult) -> tuple[LoadRes
 
     documents, registry = _read_mesh(state_dir or default_state_dir())
     return combine(documents, files), inventory_from_registryz(registry)
+
+
+def namespace_exists(state_dir: Path | None, name: str) -> bool:
+    """Whether the running mesh has namespace `name`, as `kubectl get namespaces` lists them."""
+    from pilotfish.cli.errors import running_mesh
+    from pilotfish.cli.kube_get import objects
+    from pilotfish.local.client import default_state_dir
+
+    info = running_mesh(state_dir or default_state_dir())
+    return any((ns.get("metadata") or {}).get("name") == name for ns in objects("ns", info))

@@ -1,13 +1,13 @@
 """`pilotfish x authz check POD`: the authorization rules a pod's Envoy enforces, read from its
-admin `/config_dump`, as istioctl's `x authz check` prints them: one row per AuthorizationPolicy,
-`ACTION  AuthorizationPolicy  RULES` (name.namespace and its number of rules), DENY, ALLOW, LOG.
+admin `/config_dump`, as istioctl's `x authz check` prints them: the table alone, one row per
+AuthorizationPolicy, `ACTION  AuthorizationPolicy  RULES` (name.namespace and its number of
+rules), DENY, ALLOW, LOG then CUSTOM (istioctl's order), names sorted within each, padded by 3.
 
 Envoy RBAC policies carry Istio's names `ns[NS]-policy[NAME]-rule[I]`; they are found in the
 listeners' HTTP and network RBAC filters and, since pilotfish sends HTTP rules with the routes,
 in the route configurations' per-filter RBAC config. CUSTOM rules (the shadow rules that send a
-request to an ext_authz provider, `istio-ext-authz-<provider>-...`) are listed as CUSTOM, first,
-as Istio evaluates them first. An RBAC config with no policy shows istioctl's
-`_anonymous_match_nothing_`.
+request to an ext_authz provider, `istio-ext-authz-<provider>-...`) are listed as CUSTOM. An
+RBAC config with no policy shows istioctl's `_anonymous_match_nothing_`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
-from pilotfish.cli.proxy_config import _admin, _section, _table
+from pilotfish.cli.proxy_config import _admin, _section, go_tabwriter
 from pilotfish.translate.authz.custom import UNMARKED_SUFFIX
 
 RBAC_TYPES = (
@@ -34,7 +34,7 @@ HCM_TYPE = (
 )
 CUSTOM_PREFIX = "istio-ext-authz-"
 ANONYMOUS = "_anonymous_match_nothing_"
-ORDER = ("CUSTOM", "DENY", "ALLOW", "LOG")
+ORDER = ("DENY", "ALLOW", "LOG", "CUSTOM")
 _NAME = re.compile(r"ns\[(.+)\]-policy\[(.+)\]-rule\[(.+)\]")
 
 
@@ -108,9 +108,5 @@ def authz_check_command(pod: str, namespace: str | None, state_dir: Path) -> int
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {name}'s Envoy admin at {admin}: {exc}", file=sys.stderr)
         return 1
-    print(
-        f"Checked {len(_section(dump, 'ListenersConfigDump').get('dynamic_listeners', []))}"
-        f" listeners and their routes of {name}'s Envoy."
-    )
-    print(_table(policy_rows(dump)))
+    print(go_tabwriter(policy_rows(dump), padding=3))
     return 0

@@ -19,7 +19,6 @@ from typing import Any
 from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 from pilotfish.cli.kube_pods import has_proxy
 from pilotfish.cli.pods import PodNotFound, resolve_pod
-from pilotfish.cli.proxy_config import _table
 from pilotfish.cli.selectors import parse_selector
 from pilotfish.registry.injection import InjectionDecision, namespace_labels, pod_injection
 from pilotfish.registry.inputs import StoredDocument
@@ -33,7 +32,9 @@ POD_KINDS = ("Deployment", "Pod", "Workload")
 def render(decision: InjectionDecision) -> str:
     rows = [["WEBHOOK", "REVISION", "INJECTED", "REASON"]]
     rows.append([WEBHOOK, REVISION, "✔" if decision.injected else "✘", decision.reason])
-    return _table(rows) + "\n"
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(lines) + "\n"
 
 
 def _strings(value: Any) -> dict[str, str]:

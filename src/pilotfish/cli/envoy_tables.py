@@ -1,18 +1,23 @@
-"""`proxy-config cluster|listener|route POD`'s tables as istioctl prints them (Istio's "Debugging
-Envoy and Istiod" page). Input is Envoy's admin JSON (proto field names).
+"""`proxy-config cluster|listener|route|endpoint POD`'s tables as istioctl prints them (Istio's
+"Debugging Envoy and Istiod" page), from the resources `proxy_config_filters` selected and
+ordered. Input is Envoy's admin JSON (proto field names).
 
 Clusters: SERVICE FQDN PORT SUBSET DIRECTION TYPE DESTINATION RULE, from the `DIRECTION|PORT|
-SUBSET|FQDN` name (others by name, `-` for the rest); DESTINATION RULE (`reviews.default`) from
-the cluster's `istio` metadata (`config`), what the proxy holds, as istioctl reads it.
+SUBSET|FQDN` name (others by name, `-` for the rest; an inbound cluster's FQDN is empty); TYPE
+the discovery type (STATIC for a custom cluster type, as Go's GetType); DESTINATION RULE
+(`reviews.default`) from the cluster's `istio` metadata (`config`), as istioctl reads it.
 
-Listeners: one row per filter chain, ADDRESS PORT MATCH DESTINATION, listeners by port then
-address then type, a listener's chains by DESTINATION, last first.
+Listeners: one row per filter chain, ADDRESSES PORT MATCH DESTINATION (ADDRESSES: the address
+and the additional ones, `,`-joined), a listener's chains by DESTINATION, last first.
 
 MATCH says the chain's match in istioctl's words (`SNI: …`, `Trans: tls`, `App: HTTP`,
 `App: Istio HTTP Plain`, `Addr: 10.0.0.1/32:9080`, `ALL` when it matches everything);
 DESTINATION where the chain sends it: `Route: NAME` (RDS), `Inline Route: /healthz/ready*` (a
 route configuration of its own), `Cluster: NAME` or a `…Cluster` by its name (TCP proxy), else
 `Non-HTTP/Non-TCP`.
+
+Endpoints: ENDPOINT STATUS OUTLIER CHECK CLUSTER, ENDPOINT `ADDRESS:PORT` (a pipe's
+`unix://PATH` alone).
 
 Routes: one row per route (a route to PassthroughCluster left out, a virtual host without routes
 as `/*` `404`), NAME VHOST NAME DOMAINS MATCH VIRTUAL SERVICE; DOMAINS the first two without a
@@ -24,9 +29,17 @@ from __future__ import annotations
 
 from typing import Any
 
-HCM = "envoy.filters.network.http_connection_manager"
-TCP_PROXY = "envoy.filters.network.tcp_proxy"
-BLACK_HOLE = "BlackHoleCluster"
+from pilotfish.cli.proxy_config_filters import (
+    BLACK_HOLE,
+    HCM,
+    TCP_PROXY,
+    chains,
+    endpoint_address,
+    endpoint_port,
+    endpoint_status,
+    listener_addresses,
+    listener_port,
+)
 
 APP_PROTOCOLS = {  # istioctl's names for the ALPN lists Istio's chains match
     ("http/1.0", "http/1.1", "h2c", "istio-http/1.0", "istio-http/1.1", "istio-h2"): (
@@ -36,13 +49,6 @@ APP_PROTOCOLS = {  # istioctl's names for the ALPN lists Istio's chains match
     ("istio-peer-exchange", "istio"): "App: TCP TLS",
     ("http/1.0", "http/1.1", "h2c"): "App: HTTP",
 }
-
-
-def chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
-    found = list(listener.get("filter_chains", []))
-    if listener.get("default_filter_chain"):
-        found.append(listener["default_filter_chain"])
-    return found
 
 
 def describe_match(match: dict[str, Any] | None) -> str:
@@ -116,37 +122,10 @@ def describe_destination(filters: list[dict[str, Any]]) -> str:
     return "Non-HTTP/Non-TCP"
 
 
-def listener_type(listener: dict[str, Any]) -> str:
-    names = [f.get("name") for c in chains(listener) for f in c.get("filters", [])]
-    tcp = [
-        f
-        for c in chains(listener)
-        for f in c.get("filters", [])
-        if f.get("name") == TCP_PROXY and f.get("typed_config", {}).get("cluster") != BLACK_HOLE
-    ]
-    if HCM in names:
-        return "HTTP+TCP" if tcp else "HTTP"
-    return "TCP" if tcp else "UNKNOWN"
-
-
-def listener_rows(section: dict[str, Any]) -> list[list[str]]:
-    """istioctl's listener table from a ListenersConfigDump (static and active dynamic)."""
-    listeners = [
-        entry.get("listener") or entry.get("active_state", {}).get("listener", {})
-        for entry in section.get("static_listeners", []) + section.get("dynamic_listeners", [])
-    ]
-
-    def address(listener: dict[str, Any]) -> str:
-        found = listener.get("address", {})
-        return str(
-            found.get("socket_address", {}).get("address") or found.get("pipe", {}).get("path", "")
-        )
-
-    def port(listener: dict[str, Any]) -> int:
-        return int(listener.get("address", {}).get("socket_address", {}).get("port_value", 0))
-
-    rows = [["ADDRESS", "PORT", "MATCH", "DESTINATION"]]
-    for listener in sorted(listeners, key=lambda x: (port(x), address(x), listener_type(x))):
+def listener_rows(listeners: list[dict[str, Any]]) -> list[list[str]]:
+    """istioctl's listener table (verbose, its default) of `listeners`, in their order."""
+    rows = [["ADDRESSES", "PORT", "MATCH", "DESTINATION"]]
+    for listener in listeners:
         described = [
             (
                 describe_match(c.get("filter_chain_match")),
@@ -154,8 +133,9 @@ def listener_rows(section: dict[str, Any]) -> list[list[str]]:
             )
             for c in chains(listener) or [{}]  # a listener without chains: one row still
         ]
+        addresses = ",".join(listener_addresses(listener))
         for match, destination in sorted(described, key=lambda pair: pair[1], reverse=True):
-            rows.append([address(listener), str(port(listener)), match, destination])
+            rows.append([addresses, str(listener_port(listener)), match, destination])
     return rows
 
 
@@ -191,12 +171,10 @@ def managed_by(resource: dict[str, Any]) -> str:
     return f"{pieces[7]}.{pieces[5]}" if len(pieces) == 8 else ""
 
 
-def route_rows(section: dict[str, Any]) -> list[list[str]]:
-    """istioctl's route table from a RoutesConfigDump (static and dynamic)."""
+def route_rows(configs: list[dict[str, Any]]) -> list[list[str]]:
+    """istioctl's route table (verbose, its default) of route configurations, in their order."""
     rows = [["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]]
-    configs = section.get("static_route_configs", []) + section.get("dynamic_route_configs", [])
-    for entry in configs:
-        config = entry.get("route_config", {})
+    for config in configs:
         name = str(config.get("name", ""))
         for host in config.get("virtual_hosts", []):
             head = [name, str(host.get("name", "")), _short_domains(host.get("domains", []))]
@@ -208,21 +186,28 @@ def route_rows(section: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def cluster_rows(section: dict[str, Any]) -> list[list[str]]:
-    """istioctl's cluster table from a ClustersConfigDump."""
+def cluster_rows(clusters: list[dict[str, Any]]) -> list[list[str]]:
+    """istioctl's cluster table of `clusters`, in their order."""
     rows = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"]]
-    entries = section.get("static_clusters", []) + section.get("dynamic_active_clusters", [])
-    for entry in entries:
-        cluster = entry.get("cluster", {})
+    for cluster in clusters:
         name = str(cluster.get("name", ""))
-        kind = str(
-            cluster.get("type")
-            or cluster.get("cluster_type", {}).get("name", "").rsplit(".", 1)[-1]
-        )
+        kind = str(cluster.get("type") or "STATIC")
         parts = name.split("|")
         rule = managed_by(cluster)
-        if len(parts) == 4:
-            rows.append([parts[3] or "-", parts[1], parts[2] or "-", parts[0], kind, rule])
+        if len(parts) > 3:
+            port = str(int(parts[1])) if parts[1].isdigit() else "0"
+            rows.append([parts[3], port, parts[2] or "-", parts[0], kind, rule])
         else:
             rows.append([name, "-", "-", "-", kind, rule])
+    return rows
+
+
+def endpoint_rows(hosts: list[tuple[dict[str, Any], str]]) -> list[list[str]]:
+    """istioctl's endpoint table of (host, cluster name) pairs, in their order."""
+    rows = [["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"]]
+    for host, cluster in hosts:
+        port = endpoint_port(host)
+        address = endpoint_address(host) + (f":{port}" if port else "")
+        ejected = "FAILED" if host.get("health_status", {}).get("failed_outlier_check") else "OK"
+        rows.append([address, endpoint_status(host), ejected, cluster])
     return rows

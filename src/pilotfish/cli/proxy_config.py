@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.ca.certs import summarize
-from pilotfish.cli.envoy_tables import cluster_rows, listener_rows, route_rows
+from pilotfish.cli import proxy_config_filters as select
+from pilotfish.cli.envoy_tables import cluster_rows, endpoint_rows, listener_rows, route_rows
 from pilotfish.cli.errors import running_mesh
 from pilotfish.cli.jsonpath import protojson
 from pilotfish.cli.pods import PodNotFound, admin_address, resolve_pod
@@ -52,13 +53,6 @@ def _section(dump: dict[str, Any], name: str) -> dict[str, Any]:
         if config.get("@type", "").endswith("." + name):
             return dict(config)
     return {}
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
 
 
 def secret_rows(section: dict[str, Any]) -> list[list[str]]:
@@ -132,88 +126,32 @@ def _cert_facts(text: str) -> tuple[str, str, list[str], str]:
     )
 
 
-def endpoint_rows(clusters: dict[str, Any]) -> list[list[str]]:
-    rows = [["ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"]]
-    for cluster in clusters.get("cluster_statuses", []):
-        for host in cluster.get("host_statuses", []):
-            address = host.get("address", {}).get("socket_address", {})
-            health = host.get("health_status", {})
-            status = health.get("eds_health_status", "HEALTHY")
-            ejected = "FAILED" if health.get("failed_outlier_check") else "OK"
-            rows.append(
-                [
-                    f"{address.get('address')}:{address.get('port_value')}",
-                    status,
-                    ejected,
-                    cluster.get("name", ""),
-                ]
-            )
-    return rows
+PADDING = {"cluster": 5, "listener": 1, "route": 5, "endpoint": 5}
+"""The padding of each table's tabwriter in istioctl (its listener writer pads by one)."""
 
 
-FILTER_COLUMNS = {
-    "fqdn": "SERVICE FQDN",
-    "port": "PORT",
-    "subset": "SUBSET",
-    "direction": "DIRECTION",
-    "name": "NAME",
-    "address": "ADDRESS",
-    "cluster": "CLUSTER",
-    "status": "STATUS",
-}
+def selected(kind: str, section: dict[str, Any], filters: dict[str, str]) -> list[Any]:
+    """The resources of `kind` the filters select, in istioctl's order (`proxy_config_filters`):
+    what the table shows and `-o json|yaml` prints (for endpoints, /clusters' ClusterStatuses
+    with a selected host)."""
+    if kind == "cluster":
+        return select.clusters(section, filters)
+    if kind == "listener":
+        return select.listeners(section, filters)
+    if kind == "route":
+        return select.route_configs(section, filters)
+    return select.endpoint_clusters(section, filters)
 
 
-def filter_rows(rows: list[list[str]], filters: dict[str, str]) -> list[list[str]]:
-    """istioctl's table filters (`--fqdn`, `--port`, `--name`, …): the header and the rows whose
-    column equals each given value; a filter naming a column this table lacks is ignored. In the
-    endpoint table `--address` and `--port` are the two halves of ENDPOINT, as istioctl's."""
-    header = rows[0]
-    if "ENDPOINT" in header:
-        at = header.index("ENDPOINT")
-        split = [[*r, *r[at].rpartition(":")[::2]] for r in rows[1:]]
-        kept = _filter_columns([[*header, "ADDRESS", "PORT"], *split], filters)
-        return [header] + [r[: len(header)] for r in kept[1:]]
-    return _filter_columns(rows, filters)
-
-
-def _filter_columns(rows: list[list[str]], filters: dict[str, str]) -> list[list[str]]:
-    header = rows[0]
-    checks = [
-        (header.index(FILTER_COLUMNS[flag]), value)
-        for flag, value in filters.items()
-        if value and FILTER_COLUMNS.get(flag) in header
-    ]
-    return [header] + [r for r in rows[1:] if all(r[i] == value for i, value in checks)]
-
-
-# Per type: where its resources sit in the dump, the resource inside each entry, the table
-# builder, and the section key that wraps one entry for that builder.
-_ENTRIES = {
-    "cluster": (("static_clusters", "dynamic_active_clusters"), "cluster"),
-    "listener": (("static_listeners", "dynamic_listeners"), "listener"),
-    "route": (("static_route_configs", "dynamic_route_configs"), "route_config"),
-}
-
-
-def matching_resources(kind: str, section: dict[str, Any], filters: dict[str, str]) -> list[Any]:
-    """istioctl's `-o json|yaml` with table filters: the resources (Cluster, Listener,
-    RouteConfiguration; for endpoints, /clusters' ClusterStatus) whose table rows pass them."""
-    builders = {"cluster": cluster_rows, "listener": listener_rows, "route": route_rows}
+def table(kind: str, section: dict[str, Any], filters: dict[str, str]) -> str:
+    """istioctl's table of `kind` (cluster, listener, route, endpoint) from its dump section (for
+    endpoints, /clusters' JSON), padded as its tabwriter pads it."""
     if kind == "endpoint":
-        return [
-            status
-            for status in section.get("cluster_statuses", [])
-            if not any(filters.values())
-            or len(filter_rows(endpoint_rows({"cluster_statuses": [status]}), filters)) > 1
-        ]
-    keys, field = _ENTRIES[kind]
-    found = []
-    for key in keys:
-        for entry in section.get(key, []):
-            rows = builders[kind]({key: [entry]}) if any(filters.values()) else []
-            if not any(filters.values()) or len(filter_rows(rows, filters)) > 1:
-                found.append(entry.get(field) or entry.get("active_state", {}).get(field, {}))
-    return found
+        rows = endpoint_rows(select.endpoint_hosts(section, filters))
+    else:
+        builder = {"cluster": cluster_rows, "listener": listener_rows, "route": route_rows}[kind]
+        rows = builder(selected(kind, section, filters))
+    return go_tabwriter(rows, PADDING[kind])
 
 
 LOG_LEVELS = ENVOY_LOG_LEVELS
@@ -357,31 +295,31 @@ def proxy_config_command(
     if output in ("json", "yaml"):
         payload: dict[str, Any] = {k: _section(dump, SECTIONS[k]) for k in kinds}
         data = payload if kind == "all" else payload[kind]
-        if kind in (*_ENTRIES, "endpoint"):  # istioctl prints the resources, as a list
+        if kind in PADDING:  # istioctl prints the resources, as a list, indented by four
             section = clusters if kind == "endpoint" else data
-            data = matching_resources(kind, section, filters or {})
+            data = [  # each message itself, unpacked from the dump's Any as istioctl does
+                {k: v for k, v in item.items() if k != "@type"}
+                for item in selected(kind, section, filters or {})
+            ]
             _port_route_hint(kind, len(data), filters or {}, found[1])
         data = protojson(data)
         print(
-            json.dumps(data, indent=2) if output == "json" else dump_yaml([data]),
+            json.dumps(data, indent=4 if kind in PADDING else 2)
+            if output == "json"
+            else dump_yaml([data]),
             end="\n" if output == "json" else "",
         )
         return 0
-    builders = {
-        "cluster": lambda: cluster_rows(_section(dump, SECTIONS["cluster"])),
-        "listener": lambda: listener_rows(_section(dump, SECTIONS["listener"])),
-        "route": lambda: route_rows(_section(dump, SECTIONS["route"])),
-        "endpoint": lambda: endpoint_rows(clusters),
-    }
     for k in kinds:
         if k == "secret":
             print(secret_table(_section(dump, SECTIONS["secret"])))
             if kind == "all":
                 print()
-        elif k in builders:
-            rows = filter_rows(builders[k](), filters or {})
-            print(_table(rows))
-            _port_route_hint(k, len(rows) - 1, filters or {}, found[1])
+        elif k in PADDING:
+            section = clusters if k == "endpoint" else _section(dump, SECTIONS[k])
+            text = table(k, section, filters or {})
+            print(text)
+            _port_route_hint(k, text.count("\n"), filters or {}, found[1])
             if kind == "all":
                 print()
         else:  # bootstrap: istioctl's default output for it is json

@@ -56,7 +56,7 @@ def proxy_status_command(name: str | None, state_dir: Path, namespace: str | Non
         return _diff(info, body, found[0], found[1])
     rows = [["NAME", "CLUSTER", *(c for c, _ in COLUMNS), "ISTIOD", "VERSION"]]
     problems: list[str] = []
-    for proxy in sorted(body.get("proxies", []), key=lambda p: p["node_id"]):
+    for proxy in sorted(body.get("proxies", []), key=lambda p: p["node_id"].split("~")[2]):
         instance_ns = proxy["node_id"].split("~")[2]
         if namespace not in (None, instance_ns.rsplit(".", 1)[-1]):
             continue

@@ -191,6 +191,9 @@ def proxy_config(
     direction: Annotated[str, typer.Option(help="table filter: inbound or outbound")] = "",
     name: Annotated[str, typer.Option(help="table filter: listener or route name")] = "",
     address: Annotated[str, typer.Option(help="table filter: listener address")] = "",
+    type_: Annotated[
+        str, typer.Option("--type", help="table filter: listener type (HTTP, TCP, HTTP+TCP)")
+    ] = "",
     cluster: Annotated[str, typer.Option(help="table filter: endpoint's cluster")] = "",
     status: Annotated[str, typer.Option(help="table filter: endpoint's status")] = "",
     level: Annotated[str, typer.Option(help="log: [LOGGER:]LEVEL,… to set (e.g. rbac:debug)")] = "",
@@ -211,7 +214,7 @@ def proxy_config(
 
     filters = dict(
         fqdn=fqdn, port=port, subset=subset, direction=direction, name=name, address=address,
-        cluster=cluster, status=status, level="warning" if reset else level,
+        cluster=cluster, status=status, type=type_, level="warning" if reset else level,
     )  # fmt: skip
     exit_with(proxy_config_command(kind, proxy, output, state.state_dir, namespace, filters))
 
