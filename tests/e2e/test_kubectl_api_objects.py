@@ -111,6 +111,34 @@ def test_services_have_no_generation_deployments_do(mesh: LocalMesh) -> None:
     assert deployment["status"]["observedGeneration"] == 1, deployment
 
 
+def test_yaml_as_kubectl_prints_it_and_objects_no_one_applied_carry_the_fields(
+    mesh: LocalMesh,
+) -> None:
+    """kubectl writes YAML with go-yaml (sigs.k8s.io/yaml): the timestamp and the version,
+    strings another reader would take for a time or a number, in double quotes; a List's empty
+    resourceVersion as "". What pilotfish shows without storing it (the pod, istiod's Service
+    and Deployment, the Endpoints, the namespace) carries uid and resourceVersion as a stored
+    object does, stable from one get to the next; Endpoints are an object of their own."""
+    ok(mesh, "apply", "-f", "-", stdin=RULE.replace("roundtrip", "quoted"))
+    text, doc = shown(mesh, "dr", "quoted")
+    stamp, version = doc["metadata"]["creationTimestamp"], doc["metadata"]["resourceVersion"]
+    assert (
+        f'  creationTimestamp: "{stamp}"\n' in text and f'  resourceVersion: "{version}"\n' in text
+    )
+    listed = ok(mesh, "get", "dr", "-o", "yaml")
+    assert '  resourceVersion: ""\n' in listed, listed
+    for args in (("pod", "httpbin-v1-0"), ("svc", "istiod", "-n", "istio-system"),
+                 ("deploy", "istiod", "-n", "istio-system"), ("ep", "httpbin"),
+                 ("ns", "default")):  # fmt: skip
+        first = meta(mesh, *args)
+        assert UUID.match(first["uid"].replace("-5", "-4", 1)), (args, first)
+        assert str(first["resourceVersion"]).isdigit(), (args, first)
+        assert meta(mesh, *args) == first
+    assert meta(mesh, "ep", "httpbin")["uid"] != meta(mesh, "svc", "httpbin")["uid"]
+    assert meta(mesh, "deploy", "istiod", "-n", "istio-system")["generation"] == 1
+    ok(mesh, "delete", "dr", "quoted")
+
+
 def test_a_restart_keeps_uid_and_resource_version(mesh: LocalMesh) -> None:
     ok(mesh, "apply", "-f", "-", stdin=RULE.replace("roundtrip", "kept"))
     before = meta(mesh, "dr", "kept"), meta(mesh, "svc", "httpbin")

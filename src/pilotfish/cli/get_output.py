@@ -10,7 +10,9 @@ Printing (kubectl's `get`): a table per type, separated by an empty line, NAME a
 `service/a` when objects of more than one type are shown; `-o yaml|json|jsonpath` print one
 object when a single one was named (`get svc a`, `get svc/a`), else ONE `v1 List` (`items`,
 `metadata.resourceVersion: ""`) of every object of every type, also when only one was found
-(`-l app=x`) or none; JSON indented by four spaces with its keys sorted; `-o name` each object
+(`-l app=x`) or none; JSON indented by four spaces with its keys sorted, YAML as kubectl's
+sigs.k8s.io/yaml writes it (`config.go_yaml`: `creationTimestamp: "2026-…"`, `resourceVersion:
+"12"`, keys in go-yaml's order); `-o name` each object
 as `service/a`. Names not found: kubectl's NotFound line each, after the objects, exit 1.
 """
 
@@ -29,7 +31,8 @@ from pilotfish.cli.get_filters import FilterError, Filters
 from pilotfish.cli.jsonpath import JsonPathError, render
 from pilotfish.cli.kube_views import no_resources
 from pilotfish.cli.selectors import Selector
-from pilotfish.config.yaml_text import dump_yaml
+from pilotfish.config.go_yaml import dump_go_yaml
+from pilotfish.config.server_meta import as_served
 
 OUTPUTS = ("table", "wide", "yaml", "json", "name")
 Table = Callable[[list[dict[str, Any]], str], str]  # (objects, NAME prefix) -> table text
@@ -169,7 +172,7 @@ def print_sections(
     """Every section's objects in `output`'s format, then the names not found; the exit code.
     `no_headers`: tables without their header line, and then no empty line between them;
     `columns` those of `-o custom-columns`: one table of every object."""
-    everything = [o for s in sections for o in s.objects]
+    everything = [as_served(o) for s in sections for o in s.objects]
     code = 0
     if columns is not None:  # nothing found: the header alone, as kubectl's printGeneric
         text = custom_columns.render(columns, everything, no_headers)
@@ -230,12 +233,17 @@ def listed(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def print_object(payload: Any, output: str) -> int:
-    """One object (or List) as `-o yaml|json|jsonpath=…` prints it; 1 for a bad template."""
+    """One object (or List) as `-o yaml|json|jsonpath=…` prints it, with the API server's fields
+    (`server_meta.as_served`); 1 for a bad template."""
+    if isinstance(payload, dict) and payload.get("kind") == "List":
+        payload = {**payload, "items": [as_served(o) for o in payload.get("items") or []]}
+    elif isinstance(payload, dict):
+        payload = as_served(payload)
     if output == "json":
         print(json.dumps(payload, indent=4, sort_keys=True))
         return 0
     if output == "yaml":
-        print(dump_yaml([payload]), end="")
+        print(dump_go_yaml(payload), end="")  # as kubectl's sigs.k8s.io/yaml writes it
         return 0
     template = output.partition("=")[2]
     try:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pilotfish.cli.kube_pods import ISTIO_SYSTEM, is_ready, istiod_serving
 from pilotfish.cli.kube_views import created_of, timestamp
+from pilotfish.config.object_meta import CREATED
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # the label Kubernetes puts on every namespace
 
@@ -91,7 +92,10 @@ def endpoints(
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Endpoints",
-            "metadata": {**meta, "labels": dict(meta.get("labels") or {})},
+            "metadata": {  # the endpoints controller's object: the Service's name and labels
+                **{k: meta[k] for k in ("name", "namespace", CREATED) if k in meta},
+                "labels": dict(meta.get("labels") or {}),
+            },
         }
         if subsets:
             body["subsets"] = subsets

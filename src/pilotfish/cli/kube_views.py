@@ -139,10 +139,12 @@ def deployments(info: dict[str, Any], workloads: list[dict[str, Any]]) -> list[d
             {
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
-                "metadata": object_meta(name, namespace, created, labels) | stored,
+                "metadata": object_meta(name, namespace, created, labels)
+                | {GENERATION: 1}  # Istio's own: as made by its install
+                | stored,
                 "spec": {"replicas": replicas, **_pod_template(spec, labels, mine)},
                 "status": {
-                    **({"observedGeneration": stored[GENERATION]} if GENERATION in stored else {}),
+                    "observedGeneration": stored.get(GENERATION, 1),
                     "replicas": len(mine),
                     "readyReplicas": ready,
                     "availableReplicas": ready,

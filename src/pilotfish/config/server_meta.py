@@ -16,6 +16,12 @@ What a write gives for these is the server's to set and is not taken, but a `res
 on a write to an existing object: kubectl's apply sends it when it differs from the live one,
 and the API server refuses a stale one (`conflict`); so `get -o yaml | apply -f -` passes,
 and the same file applied after another write is refused. On a create kubectl drops it.
+
+Objects shown without being stored (pods, istiod's Service and Deployment, namespaces, the
+node, Endpoints, events, the `default` ServiceAccounts, ...) get the same fields when printed
+(`as_served`): a `uid` stable for the object (a UUID 5 of its kind, namespace, name and
+creation: the same at every `get`, another for an object made anew), `resourceVersion`
+`MADE_UP_VERSION` and, where the kind keeps one, `generation` 1.
 Pure (but the UUIDs); imports only `pilotfish.config` leaf modules.
 """
 
@@ -32,6 +38,8 @@ UID = "uid"
 RESOURCE_VERSION = "resourceVersion"
 GENERATION = "generation"
 SERVER_FIELDS = (CREATED, GENERATION, RESOURCE_VERSION, UID)
+MADE_UP_VERSION = "1"
+"""The `resourceVersion` of an object no write made (`as_served`)."""
 STORED_META = ("annotations", RESOURCE_VERSION, UID)
 """What a view made of a stored object (a Deployment of a Workload) carries over from it."""
 
@@ -147,3 +155,20 @@ def stamp(doc: dict[str, Any], before: dict[str, Any] | None, now: float, versio
 
 def _same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return _content(a, spec_only=True) == _content(b, spec_only=True)
+
+
+def as_served(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with the server's fields it lacks (an object shown without being stored), as the
+    API server would serve it; what it has is kept (a stored object's, a pod's own `uid`)."""
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or (UID in meta and RESOURCE_VERSION in meta):
+        return doc
+    group, kind, namespace, name = doc_key(doc)
+    added: dict[str, Any] = {
+        UID: str(uuid.uuid5(uuid.NAMESPACE_URL, f"pilotfish:{group}/{kind}/{namespace}/{name}/"
+                            f"{meta.get(CREATED) or ''}")),
+        RESOURCE_VERSION: MADE_UP_VERSION,
+    }  # fmt: skip
+    if tracks_generation(group, kind):
+        added[GENERATION] = 1
+    return {**doc, "metadata": {**added, **meta}}
