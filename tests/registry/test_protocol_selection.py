@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
-from pilotfish.config.protocols import kube_port_protocol
+from pilotfish.config.protocols import HTTP2_NATIVE, kube_port_protocol
 from pilotfish.registry.types import Protocol, protocol_from_port
 from pilotfish.translate import check_invariants, generate
 
@@ -59,9 +59,11 @@ def test_istios_protocol_of_a_service_port(
 def test_what_translation_makes_of_them() -> None:
     assert protocol_from_port("tcp", "kubernetes.io/ws") is Protocol.HTTP
     assert protocol_from_port("tcp", "kubernetes.io/wss") is Protocol.HTTPS
-    # gRPC-Web is HTTP/2 upstream, as gRPC (Istio's IsHTTP2 and IsGRPC)
-    assert protocol_from_port("grpc-web") is Protocol.GRPC
-    assert protocol_from_port("x", "grpc-web") is Protocol.GRPC
+    # gRPC-Web is its own protocol (its listeners get the grpc_web filter), HTTP/2 upstream as
+    # gRPC (Istio's IsHTTP2)
+    assert protocol_from_port("grpc-web") is Protocol.GRPC_WEB
+    assert protocol_from_port("x", "grpc-web") is Protocol.GRPC_WEB
+    assert Protocol.GRPC_WEB in HTTP2_NATIVE and Protocol.GRPC_WEB.is_http
     assert protocol_from_port("http-web", "foo") is Protocol.UNKNOWN
     assert protocol_from_port("dns", None, 53, "UDP") is Protocol.UDP
     assert protocol_from_port("udp-stats") is Protocol.UDP

@@ -216,7 +216,8 @@ def test_a_short_name_another_slot_claims_computes_the_slots_whole(tmp_path: Pat
         "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
         "metadata:\n  name: short\n  namespace: ns-2\n"
         "spec:\n  hosts: [svc-1]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
-        "  endpoints: [{address: 127.9.9.9}]\n  ports: [{number: 8080, name: http}]\n"
+        "  endpoints: [{address: 127.9.9.9}]\n"
+        "  ports: [{number: 8080, name: http, protocol: HTTP}]\n"
     )
     cp, proxies = _mesh(tmp_path, entry)
     push = cp.push_context()

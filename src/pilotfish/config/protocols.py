@@ -54,7 +54,7 @@ TLS_FAMILY = frozenset({"HTTPS", "TLS"})
 """Carry TLS on the wire (Istio's `Protocol.IsTLS`)."""
 L4_FAMILY = TLS_FAMILY | {"TCP"}
 """Gateway servers that are not plain HTTP: served by TLS/TCP filter chains."""
-HTTP2_NATIVE = frozenset({"HTTP2", "GRPC"})
+HTTP2_NATIVE = frozenset({"HTTP2", "GRPC", "GRPC-WEB"})
 """Speak HTTP/2 to the upstream without being told to (Istio's `Protocol.IsHTTP2`)."""
 GRPC_STATUS_CODES = (
     "OK",

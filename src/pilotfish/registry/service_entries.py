@@ -2,8 +2,9 @@
 `serviceentry` registry), merged into a `RegistrySnapshot` next to the manifest's services.
 
 - Every host of a ServiceEntry becomes one `Service` whose hostname is the host as written
-  (`api.example.com`, `vm.example`), with the entry's ports (protocol from `protocol`, else the
-  port name), `location` (MESH_EXTERNAL by default, as in Istio), `resolution` and `addresses`.
+  (`api.example.com`, `vm.example`), with the entry's ports (protocol from `protocol` alone, as
+  Istio's `convertPort`: unset, it is detected per connection, whatever the port's name),
+  `location` (MESH_EXTERNAL by default, as in Istio), `resolution` and `addresses`.
 - Inline `endpoints` become instances owned by that service only (`Service.entries`); with
   `workloadSelector` the service selects instances by label instead: WorkloadEntries (a VM
   registered by address and labels) and manifest workloads of the same namespace.
@@ -32,7 +33,7 @@ from pilotfish.registry.types import (
     Service,
     ServicePort,
     WorkloadInstance,
-    protocol_from_port,
+    protocol_named,
 )
 
 TLS_MODE_LABEL = "security.istio.io/tlsMode"
@@ -96,7 +97,7 @@ def _ports(spec: Any) -> tuple[ServicePort, ...]:
         if not port.number:
             continue
         name = str(port.name or "")
-        protocol = protocol_from_port(str(port.protocol or name).lower())
+        protocol = protocol_named(str(port.protocol or ""))  # not its name: Istio's Parse
         ports.append(ServicePort(name, port.number, protocol, port.target_port or port.number))
     return tuple(ports)
 

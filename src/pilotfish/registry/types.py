@@ -13,13 +13,14 @@ from functools import cached_property
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN, exported_to
 from pilotfish.config.locality import from_labels
-from pilotfish.config.protocols import HTTP_FAMILY, kube_port_protocol
+from pilotfish.config.protocols import HTTP_FAMILY, kube_port_protocol, parse_protocol
 
 
 class Protocol(StrEnum):
     HTTP = "HTTP"
     HTTP2 = "HTTP2"
     GRPC = "GRPC"
+    GRPC_WEB = "GRPC-WEB"
     HTTPS = "HTTPS"
     TLS = "TLS"
     TCP = "TCP"
@@ -36,7 +37,7 @@ _PROTOCOLS = {
     "HTTP_PROXY": Protocol.HTTP,
     "HTTP2": Protocol.HTTP2,
     "GRPC": Protocol.GRPC,
-    "GRPC-WEB": Protocol.GRPC,
+    "GRPC-WEB": Protocol.GRPC_WEB,
     "HTTPS": Protocol.HTTPS,
     "TLS": Protocol.TLS,
     "TCP": Protocol.TCP,
@@ -47,8 +48,9 @@ _PROTOCOLS = {
 }
 """Istio's protocols as translation tells them apart. Istio's `mongo`, `redis` and `mysql` are
 TCP to its listeners (`Instance.IsTCP`), and so here (Bookinfo's `mongodb` Service names its port
-`mongo`); `grpc-web` is gRPC (HTTP/2 upstream, `IsGRPC`; Istio's grpc_web filter is not added);
-`http_proxy` is HTTP. UDP ports get no outbound listener or cluster, as in Istio."""
+`mongo`); `grpc-web` is gRPC-Web (HTTP/2 upstream as Istio's `IsHTTP2`; its listeners get
+Istio's grpc_web filter: `translate.listeners.grpc_web_filter`); `http_proxy` is HTTP. UDP ports
+get no outbound listener or cluster, as in Istio."""
 
 
 def protocol_from_port(
@@ -58,6 +60,13 @@ def protocol_from_port(
     `protocol: UDP`, then `appProtocol` when set, else the port name's prefix (`http-…`)."""
     found = kube_port_protocol(number, name, transport, app_protocol)
     return _PROTOCOLS.get(found, Protocol.UNKNOWN)
+
+
+def protocol_named(text: str) -> Protocol:
+    """The protocol a port's `protocol` field names (a ServiceEntry's: Istio's `convertPort`,
+    `protocol.Parse`): UNKNOWN, detected per connection, for an empty or unknown one; the
+    port's name is not read."""
+    return _PROTOCOLS.get(parse_protocol(text), Protocol.UNKNOWN)
 
 
 def _fields_hash(value: object) -> int:

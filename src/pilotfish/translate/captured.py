@@ -44,6 +44,7 @@ from pilotfish.translate.http_routes import with_istio_route_defaults
 from pilotfish.translate.listeners import (
     DFP_FILTER,
     fault_and_cors_filters,
+    grpc_web_filters,
     hcm_filter,
     http_connection_manager,
 )
@@ -85,18 +86,21 @@ def virtual_outbound_listener(allow_any: bool) -> listener_pb2.Listener:
     )
 
 
-def http_ports(specs: Mapping[str, OutboundClusterSpec]) -> list[int]:
-    """Service ports whose traffic is HTTP (or sniffed as such): one listener each."""
-    ports = {
-        spec.port.port
-        for spec in specs.values()
-        if spec.port.protocol.is_http or spec.port.protocol == Protocol.UNKNOWN
-    }
-    return sorted(ports - {OUTBOUND_PORT, INBOUND_PORT})
+def http_ports(specs: Mapping[str, OutboundClusterSpec]) -> dict[int, str]:
+    """Service ports whose traffic is HTTP (or sniffed as such), one listener each, with the
+    protocol of the first service port of that number (Istio's listener takes its first
+    service's: a GRPC-WEB one gets the gRPC-Web filter)."""
+    ports: dict[int, str] = {}
+    for spec in specs.values():
+        if spec.port.protocol.is_http or spec.port.protocol == Protocol.UNKNOWN:
+            ports.setdefault(spec.port.port, spec.port.protocol.value)
+    return {p: ports[p] for p in sorted(ports) if p not in (OUTBOUND_PORT, INBOUND_PORT)}
 
 
-def outbound_port_listener(port: int, forward_proxy: bool) -> listener_pb2.Listener:
-    filters = fault_and_cors_filters()
+def outbound_port_listener(
+    port: int, forward_proxy: bool, protocol: str = ""
+) -> listener_pb2.Listener:
+    filters = [*grpc_web_filters(protocol), *fault_and_cors_filters()]
     if forward_proxy:  # ServiceEntry `resolution: NONE` hosts go through the DNS forward proxy
         config = dynamic_forward_proxy_pb2.FilterConfig(dns_cache_config=dns_cache_config())
         filters.append(hcm_pb2.HttpFilter(name=DFP_FILTER, typed_config=pack(config)))
@@ -117,7 +121,10 @@ def outbound_listeners(
 ) -> list[listener_pb2.Listener]:
     return [
         virtual_outbound_listener(allow_any),
-        *(outbound_port_listener(port, forward_proxy) for port in http_ports(specs)),
+        *(
+            outbound_port_listener(port, forward_proxy, protocol)
+            for port, protocol in http_ports(specs).items()
+        ),
     ]
 
 

@@ -60,6 +60,12 @@ class GatewayPort:
     port: int
     servers: list[tuple[Gateway, Server]] = field(default_factory=list)
 
+    @property
+    def protocol(self) -> str:
+        """The port's protocol (upper case): its first server's, as Istio's merged servers."""
+        port = self.servers[0][1].port if self.servers else None
+        return str(port.protocol or "").upper() if port is not None else ""
+
 
 def gateway_ports(
     proxy: Proxy, push: PushContext, diagnostics: list[Diagnostic]

@@ -20,7 +20,7 @@ from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf.message import Message
 
 from pilotfish.config.objects import Diagnostic
-from pilotfish.config.protocols import HTTP2_NATIVE
+from pilotfish.config.protocols import HTTP2_NATIVE, HTTP_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Protocol, Service, ServicePort
@@ -87,6 +87,12 @@ def _inbound_targets(
 
 def _inbound_protocols(proxy: Proxy, push: PushContext, container_port: int) -> list[Protocol]:
     return [port.protocol for _, port in _inbound_targets(proxy, push, container_port)]
+
+
+def _inbound_protocol(proxy: Proxy, push: PushContext, container_port: int) -> str:
+    """The port's protocol, as Istio's inbound chain takes it: its (first) service port's."""
+    protocols = _inbound_protocols(proxy, push, container_port)
+    return protocols[0].value if protocols else ""
 
 
 def _inbound_is_http(proxy: Proxy, push: PushContext, container_port: int) -> bool:
@@ -165,20 +171,22 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
     specs = outbound_block(proxy.namespace, push).specs
     messages = outbound_listeners(proxy, push, full_push)
     messages.extend(tcp.sidecar_tcp_listeners(proxy, push, specs, diagnostics, full_push.services))
-    ingress = sidecar_scope.ingress_ports(proxy, full_push)
-    defaulted = ingress is None  # no Sidecar `ingress`: the services' ports say the protocols
+    declared = sidecar_scope.ingress_ports(proxy, full_push)
+    defaulted = declared is None  # no Sidecar `ingress`: the services' ports say the protocols
     sidecar = None if defaulted else sidecar_scope.selected_sidecar(proxy, full_push)
-    if ingress is None:
-        ingress = [
-            (container, app, _inbound_is_http(proxy, push, container))
-            for container, app in proxy.app_ports
-        ]
-    if not all(http for _, _, http in ingress):
+    ingress = (
+        [(container, app, protocol.upper() in HTTP_FAMILY, protocol)
+         for container, app, protocol in declared]
+        if declared is not None
+        else [(container, app, _inbound_is_http(proxy, push, container),
+               _inbound_protocol(proxy, push, container)) for container, app in proxy.app_ports]
+    )  # fmt: skip
+    if not all(http for _, _, http, _ in ingress):
         diagnostics.extend(authz.tcp_notes)
     peer_authentication = effective_mtls(proxy.namespace, proxy.label_map, full_push)
     ingress_tls = {} if defaulted else sidecar_scope.ingress_tls(proxy, full_push)
     inbound_chains = []
-    for container_port, app_port, http in ingress:
+    for container_port, app_port, http, protocol in ingress:
         mode = peer_authentication.at(container_port)
         build = partial(
             listeners.inbound_filter_chains,
@@ -193,6 +201,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             sniffed=defaulted and _inbound_is_sniffed(proxy, push, container_port),
             config=config_path(sidecar.meta) if sidecar is not None else "",
             tls=ingress_tls.get(container_port),
+            protocol=protocol,
         )
         chains = build() if proxy.captured else inbound_shared.chains(push, authz, build)
         if proxy.captured:
@@ -318,7 +327,12 @@ def _gateway(
     for port, gateway_port in gateway_ports(proxy, push, diagnostics).items():
         messages.append(
             listeners.gateway_listener(
-                proxy.bind_address, port, authz.http, normalization, trusted_hops(proxy, push)
+                proxy.bind_address,
+                port,
+                authz.http,
+                normalization,
+                trusted_hops(proxy, push),
+                gateway_port.protocol,
             )
         )
         config = gateway_route_config(gateway_port, push, specs, diagnostics)

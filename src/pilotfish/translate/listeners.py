@@ -1,9 +1,10 @@
 """Listeners: the sidecar's outbound HTTP proxy, its inbound ports, and gateway server ports.
 
 Every HTTP listener is one HTTP connection manager with RDS over ADS. Filter lists put policy
-filters (RBAC, JWT, fault, CORS: `policy_filters`) before the router. Inbound listeners choose a
-filter chain by transport: only the plaintext chain exists today; a `tls_inspector` listener
-filter and a TLS chain for mTLS slot into `inbound_filter_chains`.
+filters (RBAC, JWT, fault, CORS: `policy_filters`) before the router; a port whose protocol is
+GRPC-WEB gets Istio's gRPC-Web filter after authorization (`grpc_web_filters`). Inbound
+listeners choose a filter chain by transport: only the plaintext chain exists today; a
+`tls_inspector` listener filter and a TLS chain for mTLS slot into `inbound_filter_chains`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.dynamic_forward_proxy.v3 import dynamic_forward_proxy_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
+from envoy.extensions.filters.http.grpc_web.v3 import grpc_web_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -44,6 +46,7 @@ from pilotfish.translate.route_filters import CORS_FILTER, FAULT_FILTER
 from pilotfish.translate.ws_scheme import ws_scheme_filter
 
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
+GRPC_WEB_FILTER = "envoy.filters.http.grpc_web"
 # As Istio: inbound and gateway answers say `server: istio-envoy`; outbound keeps Envoy's "envoy".
 ISTIO_SERVER_NAME = "istio-envoy"
 
@@ -54,6 +57,14 @@ def fault_and_cors_filters() -> list[hcm_pb2.HttpFilter]:
         hcm_pb2.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
         hcm_pb2.HttpFilter(name=CORS_FILTER, typed_config=pack(cors_pb2.Cors())),
     ]
+
+
+def grpc_web_filters(protocol: str) -> list[hcm_pb2.HttpFilter]:
+    """Istio's gRPC-Web filter, for a connection manager whose port's protocol is GRPC-WEB (its
+    `buildHTTPConnectionManager`: after the authorization filters, before fault and CORS)."""
+    if protocol.upper() != "GRPC-WEB":
+        return []
+    return [hcm_pb2.HttpFilter(name=GRPC_WEB_FILTER, typed_config=pack(grpc_web_pb2.GrpcWeb()))]
 
 
 def http_connection_manager(
@@ -138,6 +149,7 @@ def inbound_filter_chains(
     config: str = "",
     mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS,
     tls: ServerTLSSettings | None = None,
+    protocol: str = "",
 ) -> list[lc_pb2.FilterChain]:
     """Filter chains of one inbound port, selected by transport protocol and ALPN as the
     PeerAuthentication `mode` asks (`mtls`), or the one chain terminating a client's TLS of a
@@ -147,11 +159,11 @@ def inbound_filter_chains(
     chains for the rest. `config`: the Sidecar whose `ingress` made the port, named in each
     chain's `istio` metadata as Istio does (`istio_metadata.config_path`; "" for none).
     `mesh_mtls`: the TLS versions and ciphers of the mesh's inbound mTLS (MeshConfig
-    `meshMTLS`)."""
+    `meshMTLS`). `protocol`: the port's (GRPC-WEB adds `grpc_web_filters`)."""
     manager = http_connection_manager(
         f"inbound_0.0.0.0_{container_port}",
         names.inbound_route_config(container_port),
-        policy_filters,
+        [*policy_filters, *grpc_web_filters(protocol)],
         server_name=ISTIO_SERVER_NAME,
         path_normalization=path_normalization,
     )
@@ -207,11 +219,14 @@ def gateway_listener(
     policy_filters: Sequence[hcm_pb2.HttpFilter] = (),
     path_normalization: str = DEFAULT_NORMALIZATION,
     trusted_hops: int = 0,
+    protocol: str = "",
 ) -> listener_pb2.Listener:
+    """A gateway's listener of HTTP servers on `port`; `protocol` the port's (its first
+    server's: GRPC-WEB adds `grpc_web_filters`)."""
     manager = http_connection_manager(
         f"outbound_0.0.0.0_{port}",
         names.gateway_route_config(port),
-        [*policy_filters, *fault_and_cors_filters()],
+        [*policy_filters, *grpc_web_filters(protocol), *fault_and_cors_filters()],
         gateway=True,
         path_normalization=path_normalization,
     )

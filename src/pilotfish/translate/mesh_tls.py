@@ -68,7 +68,7 @@ def apply_mesh_tls(
         (tls.subject_alt_names if tls else ()) or service_accounts(spec.service, push),
         (tls.sni if tls else "") or mtls.sni(spec.port.port, spec.subset, spec.service.hostname),
         http=protocol.is_http or protocol == Protocol.UNKNOWN,
-        http2=protocol in (Protocol.HTTP2, Protocol.GRPC),
+        http2=protocol in (Protocol.HTTP2, Protocol.GRPC, Protocol.GRPC_WEB),
     )
     if mode == ISTIO_MUTUAL or passthrough:
         mtls.set_istio_mutual(cluster, context)

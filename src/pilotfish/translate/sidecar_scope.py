@@ -37,7 +37,6 @@ from pilotfish.config.hosts import host_matches
 from pilotfish.config.kinds import SERVICE_ENTRY, SIDECAR, WORKLOAD_ENTRY
 from pilotfish.config.models.networking.gateway import ServerTLSSettings
 from pilotfish.config.objects import Sidecar
-from pilotfish.config.protocols import HTTP_FAMILY
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import RegistrySnapshot, Service
@@ -165,15 +164,16 @@ def any_ingress(push: PushContext) -> bool:
     return found
 
 
-def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]] | None:
-    """(listener port, app port, is HTTP) per Sidecar `ingress` entry; None without any."""
+def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, str]] | None:
+    """(listener port, app port, protocol as served: upper case) per Sidecar `ingress` entry;
+    None without any."""
     if not any_ingress(push):  # the common case, asked for every sidecar and inbound route
         return None
     sidecar = selected_sidecar(proxy, push)
     if sidecar is None or not sidecar.spec.ingress:
         return None
     real = dict(proxy.app_ports)
-    found: list[tuple[int, int, bool]] = []
+    found: list[tuple[int, int, str]] = []
     for ingress in sidecar.spec.ingress:
         if ingress.port is None or not ingress.port.number:
             continue
@@ -184,7 +184,7 @@ def ingress_ports(proxy: Proxy, push: PushContext) -> list[tuple[int, int, bool]
         protocol = str(ingress.port.protocol or "HTTP")
         if ingress.tls is not None and push.mesh.tls_on_sidecar_ingress:
             protocol = sidecar_ingress_tls.terminated(protocol)  # served as after termination
-        found.append((ingress.port.number, app_port, protocol.upper() in HTTP_FAMILY))
+        found.append((ingress.port.number, app_port, protocol.upper()))
     return found
 
 
