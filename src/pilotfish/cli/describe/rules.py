@@ -11,7 +11,8 @@
   as seen from `namespace`, plus the ingress gateways that expose it.
 
 The rule choices are the model's own, the ones translation makes: `PushContext.destination_rule`
-and `PushContext.mesh_virtual_service`; delegation is `translate.delegates`. Pure: no I/O.
+and `PushContext.mesh_virtual_service`; delegation is `translate.delegates`. How conditions and
+faults are worded is `describe.match_text`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pilotfish.cli.describe.match_text import (
+    render_conditions,
+    render_fault,
+    render_note_matches,
+    render_target,
+)
 from pilotfish.cli.describe.mesh_view import ProxyState
 from pilotfish.config.hosts import intersect, resolve_host
 from pilotfish.config.objects import DestinationRule, Gateway, VirtualService
@@ -32,10 +39,8 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
         Destination,
         HTTPFaultInjection,
-        HTTPMatchRequest,
         HTTPRoute,
         PortTrafficPolicy,
-        StringMatch,
         TCPRoute,
         TLSRoute,
         TrafficPolicy,
@@ -147,92 +152,6 @@ def rule_summary(rule: DestinationRule, pods: Sequence[Mapping[str, str]]) -> Ru
     return RuleSummary(rule, subsets, summary, ports, subset_policies)
 
 
-def render_string_match(match: StringMatch | None) -> str:
-    if match is None:
-        return ""
-    if match.exact is not None:
-        return str(match.exact)
-    if match.prefix is not None:
-        return f"{match.prefix}*"
-    if match.regex is not None:
-        return f"~{match.regex}"
-    return "*"
-
-
-def render_http_match(match: HTTPMatchRequest) -> str:
-    """One HTTPMatchRequest as words: `uri /static*`, `headers end-user=jason`, …"""
-    parts = []
-    if match.uri is not None:
-        parts.append(
-            f"uri {render_string_match(match.uri)}" + (" uncased" * bool(match.ignore_uri_case))
-        )
-    for label, field in (("method", match.method), ("authority", match.authority)):
-        if field is not None:
-            parts.append(f"{label} {render_string_match(field)}")
-    for label, fields in (
-        ("headers", match.headers),
-        ("query params", match.query_params),
-        ("without headers", match.without_headers),
-    ):
-        if fields:
-            pairs = "; ".join(f"{k}={render_string_match(v)}" for k, v in sorted(fields.items()))
-            parts.append(f"{label} {pairs}")
-    parts.extend(_l4_match_parts(match))
-    return ", ".join(parts) or "everything"
-
-
-def _l4_match_parts(match: Any) -> list[str]:
-    parts = []
-    if match.port:
-        parts.append(f"port {match.port}")
-    if match.source_labels:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(match.source_labels.items()))
-        parts.append(f"source labels {labels}")
-    if match.source_namespace:
-        parts.append(f"source namespace {match.source_namespace}")
-    if getattr(match, "sni_hosts", ()):
-        parts.append(f"sni {','.join(match.sni_hosts)}")
-    return parts
-
-
-def render_conditions(matches: Sequence[Any], http: bool = True) -> str:
-    if not matches:
-        return ""
-    render = render_http_match if http else (lambda m: ", ".join(_l4_match_parts(m)) or "")
-    return " or ".join(render(m) for m in matches)
-
-
-def render_note_matches(matches: Sequence[Any], http: bool) -> str:
-    """A route's matches as istioctl words them in a mismatch note (Istio's describe page: `for
-    (when headers are end-user=jason)`): the URI, then `when headers are K=V; …`, matches joined
-    by `, `; other fields as `render_http_match` says them; `everything` when there are none."""
-    if not http or not matches:
-        return render_conditions(matches, http) or "everything"
-    words = []
-    for m in matches:
-        uri = "" if m.uri is None else render_string_match(m.uri) + " uncased" * m.ignore_uri_case
-        pairs = "; ".join(f"{k}={render_string_match(v)}" for k, v in sorted(m.headers.items()))
-        said = f"{uri} when headers are {pairs}".strip() if m.headers else uri
-        words.append(said or render_http_match(m))
-    return ", ".join(words)
-
-
-def render_fault(fault: HTTPFaultInjection) -> str:
-    parts = []
-    if fault.delay is not None:
-        pct = fault.delay.percentage.value if fault.delay.percentage else 100
-        parts.append(f"delay {fault.delay.fixed_delay or fault.delay.exponential_delay} ({pct:g}%)")
-    if fault.abort is not None:
-        pct = fault.abort.percentage.value if fault.abort.percentage else 100
-        code = fault.abort.http_status or fault.abort.grpc_status
-        parts.append(f"abort {code} ({pct:g}%)")
-    return "Fault injection: " + ", ".join(parts)
-
-
-def _target(host: str | None, subset: str | None) -> str:
-    return f'host "{host}"' + (f' subset "{subset}"' if subset else "")
-
-
 def _route_facts(
     route: HTTPRoute | TCPRoute | TLSRoute,
     vs: VirtualService,
@@ -265,19 +184,21 @@ def _route_facts(
                 f"{rule.meta.name}"
             )
         elif weight == 0:
-            notes.append(f"Route to {_target(target.host, subset)} with weight 0%")
+            notes.append(f"Route to {render_target(target.host, subset)} with weight 0%")
         else:
             reaching.append((target, weight))
     if not reaching:
         return False, [], notes
     facts = []
     if conditions:
-        targets = " and ".join(_target(t.host, t.subset) for t, _ in reaching)
+        targets = " and ".join(render_target(t.host, t.subset) for t, _ in reaching)
         facts.append(f"Route to {targets} with {conditions}")
     if len(reaching) == 1 and reaching[0][1] < 100:
         facts.append(f"Weight {reaching[0][1]}%")
     elif len(reaching) > 1:
-        facts += [f"Route to {_target(t.host, t.subset)} with weight {w}%" for t, w in reaching]
+        facts += [
+            f"Route to {render_target(t.host, t.subset)} with weight {w}%" for t, w in reaching
+        ]
     if fault is not None:
         facts.append(render_fault(fault))
     return True, facts, notes
