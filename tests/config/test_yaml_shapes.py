@@ -191,3 +191,24 @@ def test_stored_documents_with_the_api_servers_fields_share_a_shape() -> None:
     assert len(shapes) == 1 and all(found is not None for found in shapes)
     parsed = yaml_text.parse_yaml(stored, "config.yaml")[0]
     assert [d.data["metadata"]["resourceVersion"] for d in parsed][:2] == ["1", "98"]
+
+
+def test_keys_equal_in_python_but_written_otherwise_get_shapes_of_their_own() -> None:
+    """`1`, `True` and `1.0` are equal dict keys in Python but three YAML keys: a document
+    keyed by one is not written from the shape of a document keyed by another (before, the
+    second and third were written `1: x`)."""
+    monkey = yaml_shapes.DumpShapes()
+    for key in (1, True, 1.0, "1", 1, True):
+        doc = {"spec": {key: "x"}}
+        assert monkey.dumped(doc, yaml_text._dump_one) == yaml_text._dump([doc]), key
+
+
+def test_strings_are_leaves_or_not_wherever_they_were_seen_first() -> None:
+    """A string's kind of leaf (a word, an integer's digits, neither) is kept once seen; the
+    same strings in other places and other documents still give the emitter's text."""
+    monkey = yaml_shapes.DumpShapes()
+    strings = ["word", "123", "true", "5s", "a b", "x-1.y", "0", "007", ""]
+    for turn in range(len(strings)):
+        turned = strings[turn:] + strings[:turn]
+        doc = {"spec": dict(zip(strings, turned, strict=True)), "items": turned}
+        assert monkey.dumped(doc, yaml_text._dump_one) == yaml_text._dump([doc]), turned

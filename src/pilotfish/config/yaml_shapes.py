@@ -223,6 +223,10 @@ SHAPES = Shapes()
 
 
 _SLOT = re.compile(r"q([0-9]+)zpilotfishslotq")
+_LEAF_KINDS: dict[str, tuple[str, str] | None] = {}
+"""A string's `_leaf` (a store's documents repeat most of their strings), up to `MAX_LEAF_KINDS`."""
+MAX_LEAF_KINDS = 50_000
+_UNSEEN = ("", "")
 
 
 def _leaf(value: Any) -> tuple[str, str | int] | None:
@@ -234,23 +238,48 @@ def _leaf(value: Any) -> tuple[str, str | int] | None:
         return "i", value
     if type(value) is not str:
         return None
+    found = _LEAF_KINDS.get(value, _UNSEEN)  # one look-up: another thread may clear it
+    if found is not _UNSEEN:
+        return found
     if _token(value) == value:
-        return "s", value
-    return ("q", f"'{value}'") if _INTEGER.match(value) else None
+        found = "s", value
+    else:
+        found = ("q", f"'{value}'") if _INTEGER.match(value) else None
+    if len(_LEAF_KINDS) >= MAX_LEAF_KINDS:
+        _LEAF_KINDS.clear()
+    _LEAF_KINDS[value] = found
+    return found
 
 
-def _dump_key(value: Any, leaves: list[str | int]) -> Hashable:
-    """The structure of `value` with every leaf (`_leaf`) taken out into `leaves` as its text
-    (a marker in its place); other values stay in it."""
+_DICT, _LIST, _END, _VALUE = object(), object(), object(), object()
+"""Markers of a structure in a flat dump key (`_dump_key`): equal to nothing but themselves."""
+_LEAF_MARKS = {"i": object(), "s": object(), "q": object()}
+
+
+def _dump_key(value: Any, leaves: list[str | int], key: list[object]) -> None:
+    """The structure of `value` with every leaf (`_leaf`) taken out into `leaves` as its text,
+    appended to `key` in one flat list (a marker for each dict, list, their ends, and each
+    leaf's kind; a dict's keys, of another type than str with their type; other values with
+    their type): two values give the same key exactly when they have the same structure and
+    the same values outside their leaves."""
     if isinstance(value, dict):
-        return ("d", tuple((k, _dump_key(v, leaves)) for k, v in value.items()))
-    if isinstance(value, list):
-        return ("l", tuple(_dump_key(v, leaves) for v in value))
-    leaf = _leaf(value)
-    if leaf is not None:
-        leaves.append(leaf[1])
-        return (leaf[0],)
-    return ("v", type(value).__name__, value)
+        key.append(_DICT)
+        for k, v in value.items():
+            key.append(k if type(k) is str else (type(k), k))
+            _dump_key(v, leaves, key)
+        key.append(_END)
+    elif isinstance(value, list):
+        key.append(_LIST)
+        for v in value:
+            _dump_key(v, leaves, key)
+        key.append(_END)
+    else:
+        leaf = _leaf(value)
+        if leaf is not None:
+            leaves.append(leaf[1])
+            key.append(_LEAF_MARKS[leaf[0]])
+        else:
+            key += (_VALUE, type(value), value)
 
 
 def _marked(value: Any, count: list[int]) -> Any:
@@ -265,6 +294,27 @@ def _marked(value: Any, count: list[int]) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class _Template:
+    """A shape's text cut at its markers: `texts[0]`, leaf `slots[0]`, `texts[1]`, ..."""
+
+    texts: tuple[str, ...]
+    slots: tuple[int, ...]
+
+    @classmethod
+    def of(cls, made: str) -> _Template:
+        cut = _SLOT.split(made)
+        return cls(tuple(cut[0::2]), tuple(int(n) for n in cut[1::2]))
+
+    def fill(self, leaves: list[str | int]) -> str:
+        texts = self.texts
+        out = [texts[0]]
+        for at, slot in enumerate(self.slots, 1):
+            out.append(str(leaves[slot]))
+            out.append(texts[at])
+        return "".join(out)
+
+
 class DumpShapes:
     """One document's YAML made from the text of a document of the same structure and words
     in other places: `dumped(doc, dump)` is `dump(doc)`, made by `dump` once per shape (the
@@ -275,28 +325,28 @@ class DumpShapes:
     when that gives exactly `dump`'s text for the document it was made from."""
 
     def __init__(self) -> None:
-        self._found: dict[Hashable, str | None] = {}
+        self._found: dict[Hashable, _Template | None] = {}
         self._lock = threading.Lock()
 
     def dumped(self, doc: dict[str, Any], dump: Callable[[dict[str, Any]], str]) -> str:
         leaves: list[str | int] = []
+        flat: list[object] = []
         try:
-            key = _dump_key(doc, leaves)
+            _dump_key(doc, leaves, flat)
+            key = tuple(flat)
             hash(key)
         except TypeError:  # a value that cannot be a key: not kept
             return dump(doc)
         with self._lock:
             template = self._found.get(key, False)
-        if isinstance(template, str):
-            return _SLOT.sub(lambda m: str(leaves[int(m.group(1))]), template)
+        if isinstance(template, _Template):
+            return template.fill(leaves)
         text = dump(doc)
         if template is False:
-            made = dump(_marked(doc, [0]))
-            same = _SLOT.sub(lambda m: str(leaves[int(m.group(1))]), made) == text
+            made = _Template.of(dump(_marked(doc, [0])))
+            same = sorted(made.slots) == list(range(len(leaves))) and made.fill(leaves) == text
             with self._lock:
-                self._found[key] = (
-                    made if same and len(_SLOT.findall(made)) == len(leaves) else None
-                )
+                self._found[key] = made if same else None
                 while len(self._found) > MAX_SHAPES:
                     del self._found[next(iter(self._found))]
         return text
