@@ -16,6 +16,7 @@ GET  /debug/registryz   services and instances
 GET  /metrics           Prometheus metrics (pilot_*)
 GET  /ready             200 once serving, with the newest instance list pushed
 
+The read-only views (/debug/*, /metrics, /ready) are `controlplane.debug_views`' (routed here).
 Writes (POST/PUT/DELETE) need the owner's token (`controlplane.auth`); reads stay open. Request
 limits (size, shape, writes waiting) are `controlplane.limits`. A change is validated and
 translated in a worker thread, so xDS and this API keep answering while a large one is processed.
@@ -28,11 +29,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-from google.protobuf.json_format import MessageToDict
 from prometheus_client import CollectorRegistry
 
 from pilotfish.ca.service import CaService
@@ -40,11 +39,11 @@ from pilotfish.config.gateway_api.status import Pod, with_status
 from pilotfish.controlplane import gc_freeze
 from pilotfish.controlplane.auth import (
     authenticated,
-    redact_private_key,
     redact_secret,
     write_guard,
 )
 from pilotfish.controlplane.core import ChangeResult, ControlPlane
+from pilotfish.controlplane.debug_views import DebugViews
 from pilotfish.controlplane.instances import InstanceRows
 from pilotfish.controlplane.limits import (
     MAX_REQUEST_BYTES,
@@ -58,7 +57,6 @@ from pilotfish.model.proxy import ProxyType
 from pilotfish.registry import cluster_ips as vips
 from pilotfish.registry.types import WorkloadInstance
 from pilotfish.xds.debounce import run_debounced
-from pilotfish.xds.metrics import exposition
 from pilotfish.xds.resources import Snapshot
 from pilotfish.xds.server import XdsServer
 
@@ -68,7 +66,9 @@ DEFAULT_TOKEN_DURATION = 3600.0  # istioctl's --tokenDuration
 RELEASE_AFTER_S = 1.0  # `release_later` (a full push to 2,000 proxies takes longer)
 
 
-class Api:
+class Api(DebugViews):
+    """The API's handlers (the read-only debug views: `DebugViews`)."""
+
     def __init__(
         self,
         cp: ControlPlane,
@@ -278,15 +278,6 @@ class Api:
             }
         )
 
-    async def ca_status(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            self.cp.ca.status()
-            | {
-                "signed": self.ca.signed if self.ca else 0,
-                "refused": self.ca.refused if self.ca else 0,
-            }
-        )
-
     async def put_instances(self, request: web.Request) -> web.Response:
         started = time.monotonic()  # its event time: convergence counts from its arrival
         body = await json_body(request)
@@ -312,62 +303,6 @@ class Api:
             self.registry_applied = generation
 
         await run_debounced(self.registry_events, handle)
-
-    async def syncz(self, request: web.Request) -> web.Response:
-        rows = []
-        for status in self.xds.status():
-            row = asdict(status)
-            proxy = self.cp.proxies.get(status.node_id)
-            row["proxy"] = asdict(proxy) if proxy else None
-            row["generation_errors"] = self.cp.generation_errors.get(status.node_id, [])
-            snapshot = self.cp.snapshots.get(status.node_id)
-            row["latest"] = (
-                {t: snapshot.version_of(t) for t in snapshot.type_urls()} if snapshot else {}
-            )
-            rows.append(row)
-        return web.json_response({"proxies": rows, "registry_applied": self.registry_applied})
-
-    async def config_dump(self, request: web.Request) -> web.Response:
-        node_id = request.query.get("proxyID", "")
-        matches = [
-            n
-            for n in list(self.cp.snapshots)
-            if node_id in (n, n.split("~")[2], n.split("~")[2].split(".")[0])
-        ]
-        if len(matches) != 1:
-            return web.json_response(
-                {"error": f"proxy {node_id!r} not found", "known": sorted(self.cp.snapshots)},
-                status=404,
-            )
-        parts = await asyncio.to_thread(self.cp.current_parts, matches[0])  # takes a lock
-        resources: Any = {}
-        if parts:
-            resources = parts[1]
-            for part in reversed(parts[0]):
-                resources = part.merged(resources)
-        dump = {
-            type_url: [
-                redact_private_key(MessageToDict(m, preserving_proto_field_name=True))
-                for m in named.values()
-            ]
-            for type_url, named in resources.items()
-        }
-        return web.json_response({"node": matches[0], "resources": dump})
-
-    async def registryz(self, request: web.Request) -> web.Response:
-        registry = self.cp.push.registry
-        return web.json_response(
-            {
-                "services": [asdict(s) | {"hostname": s.hostname} for s in registry.services],
-                "instances": [asdict(i) for i in registry.instances],
-            }
-        )
-
-    async def prometheus(self, request: web.Request) -> web.Response:
-        return web.Response(body=exposition(self.metrics), content_type="text/plain")
-
-    async def ready(self, request: web.Request) -> web.Response:
-        return web.json_response({"ready": True, "registry_applied": self.registry_applied})
 
 
 def _namespace(body: dict[str, Any]) -> str | None:
