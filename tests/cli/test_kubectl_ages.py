@@ -111,6 +111,7 @@ def test_events_are_last_seen_at_the_restart_and_the_readiness_read() -> None:
     )
     assert seen["Unhealthy"]["lastTimestamp"] == "2023-11-14T22:15:00Z"
     assert seen["Scheduled"]["lastTimestamp"] == "2023-11-14T22:13:30Z"
+    assert all(e["metadata"]["creationTimestamp"] == e["lastTimestamp"] for e in seen.values())
 
 
 def test_deployments_wide_show_containers_images_and_selector() -> None:

@@ -12,7 +12,9 @@ Events: what the local kubelet (the launcher and each pod's agent) did, derived 
 it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
 a container that restarted gets kubectl's `BackOff` warning with its count (`(xN)`), last seen
 at its last restart, a pod not ready an `Unhealthy` warning, last seen when the launcher last
-read the pods' readiness (mesh.json's `written_at`).
+read the pods' readiness (mesh.json's `written_at`). An event's `creationTimestamp` is when it
+was last seen (no history is kept); `get -o yaml` adds its uid and resourceVersion
+(`server_meta.as_served`).
 """
 
 from __future__ import annotations
@@ -92,10 +94,13 @@ def _event(
     pod: dict[str, Any], kind: str, reason: str, message: str, count: int, at: str | None
 ) -> dict[str, Any]:
     name, ns = pod["name"], pod["namespace"]
+    meta = {"name": f"{name}.{reason.lower()}", "namespace": ns}
+    if at is not None:  # the API server's (no history kept: the time it was last seen)
+        meta["creationTimestamp"] = at
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{name}.{reason.lower()}", "namespace": ns},
+        "metadata": meta,
         "type": kind,
         "reason": reason,
         "involvedObject": {"kind": "Pod", "name": name, "namespace": ns},
