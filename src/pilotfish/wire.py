@@ -1,9 +1,9 @@
 """Protobuf wire-format primitives (varints and length-delimited fields), for code that writes
 serialised messages or splices fields into them without packing: `xds.encoding` (Any-wrapped
-resources, responses) and `translate.hcm_telemetry` (fields added to a serialised connection
-manager), and for code that reads a field's place in serialised bytes (`decode_varint`:
-`translate.message_facts`, `translate.hcm_telemetry`). Pure bytes in, bytes out; imports
-nothing of pilotfish (a bottom module)."""
+resources, responses) and `translate.hcm_telemetry` / `translate.observability` (fields added
+to a serialised connection manager: `insert_field`), and for code that reads a field's place
+in serialised bytes (`decode_varint`: `translate.message_facts`, `translate.hcm_telemetry`).
+Pure bytes in, bytes out; imports nothing of pilotfish (a bottom module)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,32 @@ def decode_varint(data: bytes, offset: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, offset
         shift += 7
+
+
+def field_end(data: bytes, offset: int) -> tuple[int, int]:
+    """(field number, offset after it) of the top-level field starting at `offset`."""
+    key, at = decode_varint(data, offset)
+    wire = key & 7
+    if wire == 0:
+        _, at = decode_varint(data, at)
+    elif wire == 2:
+        length, at = decode_varint(data, at)
+        at += length
+    elif wire in (1, 5):
+        at += 8 if wire == 1 else 4
+    else:
+        raise ValueError(f"wire type {wire} in a serialised message")
+    return key >> 3, at
+
+
+def insert_field(data: bytes, field_number: int, encoded: bytes) -> bytes:
+    """A serialised message with `encoded` (a whole field of `field_number`, as `encode_field`
+    gives) put before its first field of a higher number: where a deterministic serialisation
+    of the message with that field set writes it."""
+    offset = 0
+    while offset < len(data):
+        number, after = field_end(data, offset)
+        if number > field_number:
+            break
+        offset = after
+    return data[:offset] + encoded + data[offset:]

@@ -101,6 +101,11 @@ def test_a_bookinfo_trace_has_every_hop_with_parent_links(mesh: LocalMesh) -> No
     gateway = server("istio-ingressgateway.istio-system")
     assert gateway["parentId"] == headers["x-b3-spanid"]  # the caller's span is the root's parent
     assert server("details.default")["name"] == "details.default.svc.cluster.local:9080/*"
+    # Istio's span names for the gateway's route, an exact match (GetRouteOperation), which the
+    # server sidecar takes from the gateway's x-envoy-decorator-operation
+    page = "productpage.default.svc.cluster.local:9080/productpage"
+    assert server("istio-ingressgateway.istio-system")["name"] == page
+    assert server("productpage.default")["name"] == page
     tags = server("reviews.default")["tags"]
     assert tags["istio.canonical_service"] == "reviews" and tags["istio.namespace"] == "default"
     assert set(zipkin(mesh, "/services")) >= {

@@ -1,19 +1,21 @@
 """The telemetry part of Istio's MeshConfig (the `istio` ConfigMap's `mesh` key), parsed.
 
 Honoured fields, with Istio's names and defaults: `accessLogFile` ("" = off), `accessLogEncoding`
-(TEXT|JSON), `accessLogFormat`, `enableTracing` (true), `defaultConfig.tracing.sampling` (1.0, i.e.
-1%), `defaultConfig.tracing.zipkin.address`, `extensionProviders` (zipkin, opentelemetry,
-envoyFileAccessLog, envoyOtelAls, prometheus) and `defaultProviders` (metrics default
-`prometheus`). Also the legacy `istio-tracing` ConfigMap (`data.zipkin: {enabled, endpoint}`),
-which sets the Zipkin address. Parsing never raises: problems come back as (field path,
-message) pairs.
+(TEXT|JSON), `accessLogFormat`, `enableTracing` (true), `defaultConfig.tracing`
+(`config.proxy_tracing`: sampling, custom tags, path tag length, the legacy `zipkin.address`),
+`extensionProviders` (zipkin, opentelemetry, envoyFileAccessLog, envoyOtelAls, prometheus) and
+`defaultProviders` (metrics default `prometheus`). Also the legacy `istio-tracing` ConfigMap
+(`data.zipkin: {enabled, endpoint}`), which sets the Zipkin address. Parsing never raises:
+problems come back as (field path, message) pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from pilotfish.config.proxy_tracing import ProxyTracing, parse_proxy_tracing, sampling_value
 
 PROVIDER_KINDS = ("zipkin", "opentelemetry", "envoyFileAccessLog", "envoyOtelAls", "prometheus")
 UNSUPPORTED_KINDS = (
@@ -29,7 +31,6 @@ UNSUPPORTED_KINDS = (
     "sds",
 )
 OTEL_ALS = "envoyOtelAls"  # OpenTelemetry access logs (`telemetry.access_log.OtelLog`)
-DEFAULT_SAMPLING = 1.0  # percent: Istio's PILOT_TRACE_SAMPLING / defaultConfig.tracing.sampling
 ENVOY_PROVIDER = "envoy"  # Istio's built-in file access log provider (/dev/stdout)
 LEGACY_ZIPKIN = "zipkin"  # the provider name `defaultConfig.tracing.zipkin` stands for
 
@@ -43,12 +44,13 @@ class Provider:
     service: str = ""
     port: int = 0
     path: str = ""  # zipkin: collector path; envoyFileAccessLog: file path; otel http: path
-    max_tag_length: int = 256
+    max_tag_length: int = 0  # 0: not set (the ProxyConfig's max_path_tag_length, else Envoy's)
     text_format: str = ""  # envoyFileAccessLog, envoyOtelAls logFormat.text
     labels: tuple[tuple[str, str], ...] = ()  # their logFormat.labels (JSON keys; OTel attributes)
     log_name: str = ""  # envoyOtelAls logName
     otel_http: bool = False  # opentelemetry with `http` (OTLP/HTTP) instead of gRPC
     b3_and_w3c: bool = False  # zipkin traceContextOption USE_B3_WITH_W3C_PROPAGATION
+    legacy: bool = False  # the legacy Zipkin address (ProxyConfig or istio-tracing), not a provider
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,16 @@ class MeshTelemetry:
     access_log_encoding: str = "TEXT"
     access_log_format: str = ""
     enable_tracing: bool = True
-    sampling: float = DEFAULT_SAMPLING
+    tracing: ProxyTracing | None = None  # defaultConfig.tracing (Istio's default: none)
     providers: tuple[Provider, ...] = ()
     default_metrics_providers: tuple[str, ...] = ("prometheus",)
     default_tracing_providers: tuple[str, ...] = ()
     default_access_log_providers: tuple[str, ...] = ()
-    custom_tags: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def sampling(self) -> float:
+        """The percentage `defaultConfig.tracing.sampling` gives (Istio's 1% when unset)."""
+        return sampling_value(self.tracing)
 
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
@@ -116,7 +122,7 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
         service=str(body.get("service", "")),
         port=_port(body, where, errors),
         path=str(body.get("path") or (body.get("http") or {}).get("path") or ""),
-        max_tag_length=int(body.get("maxTagLength") or 256),
+        max_tag_length=int(body.get("maxTagLength") or 0),
         text_format=str(log_format.get("text") or "") if isinstance(log_format, dict) else "",
         labels=tuple((str(k), str(v)) for k, v in (labels or {}).items()),
         log_name=str(body.get("logName") or "") if kind == OTEL_ALS else "",
@@ -135,36 +141,24 @@ def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:
         found = _provider(raw, f"extensionProviders[{index}]", errors)
         if found is not None:
             providers.append(found)
-    tracing = (
-        ((mesh.get("defaultConfig") or {}).get("tracing") or {})
-        if isinstance(mesh.get("defaultConfig"), dict)
-        else {}
-    )
-    sampling = tracing.get("sampling", DEFAULT_SAMPLING)
-    if not isinstance(sampling, int | float) or not 0 <= sampling <= 100:
-        errors.append(("defaultConfig.tracing.sampling", f"{sampling!r} is not 0-100"))
-        sampling = DEFAULT_SAMPLING
-    address = str((tracing.get("zipkin") or {}).get("address") or "")
+    default_config = mesh.get("defaultConfig")
+    raw_tracing = default_config.get("tracing") if isinstance(default_config, dict) else None
+    tracing = parse_proxy_tracing(raw_tracing, "defaultConfig.tracing", errors)
+    address = tracing.zipkin_address if tracing is not None else ""
     if address:
         providers.append(_legacy_zipkin(address))
     defaults = mesh.get("defaultProviders") or {}
-    tags = tracing.get("custom_tags") or tracing.get("customTags") or {}
     return MeshTelemetry(
         access_log_file=str(mesh.get("accessLogFile") or ""),
         access_log_encoding=encoding,
         access_log_format=str(mesh.get("accessLogFormat") or ""),
         enable_tracing=mesh.get("enableTracing", True) is not False,
-        sampling=float(sampling),
+        tracing=tracing,
         providers=tuple(providers),
         default_metrics_providers=_names(defaults.get("metrics")) or ("prometheus",),
         default_tracing_providers=_names(defaults.get("tracing"))
         or ((LEGACY_ZIPKIN,) if address else ()),
         default_access_log_providers=_names(defaults.get("accessLogging")),
-        custom_tags=tuple(
-            (str(k), str((v or {}).get("literal", {}).get("value", "")))
-            for k, v in tags.items()
-            if isinstance(v, dict) and "literal" in v
-        ),
     )
 
 
@@ -179,6 +173,7 @@ def _legacy_zipkin(address: str) -> Provider:
         service=parts.hostname or "",
         port=parts.port or 9411,
         path=parts.path if parts.path not in ("", "/") else "",
+        legacy=True,
     )
 
 

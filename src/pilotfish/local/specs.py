@@ -157,6 +157,7 @@ def instance_spec(
         ),
         interception=INTERCEPTION_MODE if ctx.pods is not None and workload.sidecar else "",
         num_trusted_proxies=workload.num_trusted_proxies,
+        tracing=workload.tracing,
         # captured pods send origin-form lines: no proxy variables, no `ws://` listener
         ws_proxy_port=ws_proxy_port(dict(workload.annotations)) if ctx.pods is None else 0,
     )

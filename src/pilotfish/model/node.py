@@ -7,7 +7,8 @@ SERVICE_ACCOUNT, WORKLOAD_NAME); pilotfish's local mode adds PILOTFISH_APP_PORTS
 a `ws://` proxy listener) and PILOTFISH_GATEWAY_ADDRESS;
 PILOTFISH_DELTA_XDS ("true") says the agent's Envoy speaks delta ADS;
 INTERCEPTION_MODE (Istio's) is REDIRECT for a pod whose traffic iptables captures; PROXY_CONFIG
-(Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` when the pod sets it;
+(Istio's: the pod's ProxyConfig) carries `gatewayTopology.numTrustedProxies` and `tracing` when
+the pod sets them;
 ISTIO_VERSION (Istio's: the agent's own version) is pilotfish's version, the `version` label of
 the control plane's `pilot_xds` gauge.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilotfish import __version__
+from pilotfish.config.proxy_tracing import parse_proxy_tracing, tracing_json
 from pilotfish.model.proxy import Proxy
 
 VERSION_KEY = "ISTIO_VERSION"
@@ -49,10 +51,22 @@ def node_metadata(proxy: Proxy) -> dict[str, Any]:
 
 
 def _proxy_config(proxy: Proxy) -> dict[str, Any]:
-    if proxy.num_trusted_proxies is None:
-        return {}
-    topology = {"numTrustedProxies": proxy.num_trusted_proxies}
-    return {"PROXY_CONFIG": {"gatewayTopology": topology}}
+    config: dict[str, Any] = {}
+    if proxy.num_trusted_proxies is not None:
+        config["gatewayTopology"] = {"numTrustedProxies": proxy.num_trusted_proxies}
+    if proxy.tracing is not None:
+        config["tracing"] = tracing_json(proxy.tracing)
+    return {"PROXY_CONFIG": config} if config else {}
+
+
+def _tracing(metadata: dict[str, Any]) -> Any:
+    config = metadata.get("PROXY_CONFIG")
+    errors: list[tuple[str, str]] = []
+    raw = config.get("tracing") if isinstance(config, dict) else None
+    found = parse_proxy_tracing(raw, "PROXY_CONFIG.tracing", errors)
+    if errors:
+        raise ValueError("; ".join(f"{where}: {what}" for where, what in errors))
+    return found
 
 
 def _trusted_proxies(metadata: dict[str, Any]) -> int | None:
@@ -96,6 +110,7 @@ def proxy_from_node(node_id: str, metadata: dict[str, Any]) -> Proxy:
         app_ports=tuple(sorted(app_ports)),
         interception=str(metadata.get("INTERCEPTION_MODE") or ""),
         num_trusted_proxies=_trusted_proxies(metadata),
+        tracing=_tracing(metadata),
         identity_env=_identity_env(metadata),
     )
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from pilotfish.config.locality import from_labels
+from pilotfish.config.proxy_tracing import ProxyTracing
 from pilotfish.registry.workloads import GATEWAY_LABELS, is_gateway_pod
 
 __all__ = ["GATEWAY_LABELS", "Proxy", "ProxyType", "is_gateway_pod"]
@@ -45,6 +46,9 @@ class Proxy:
     num_trusted_proxies: int | None = None
     """Gateways: the pod's own ProxyConfig `gatewayTopology.numTrustedProxies` (annotation
     `proxy.istio.io/config`), over the mesh's; None: the mesh's applies."""
+    tracing: ProxyTracing | None = None
+    """The pod's own ProxyConfig `tracing` (`proxy.istio.io/config`), which replaces the mesh's
+    `defaultConfig.tracing` whole, as in Istio; None: the mesh's applies."""
     ws_proxy_port: int = 0
     """Sidecars annotated `pilotfish.io/ws-proxy: "true"`: the port of a second HTTP proxy
     listener that also takes `GET ws://…` request lines (the app's `WS_PROXY`); 0: none."""

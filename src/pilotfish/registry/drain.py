@@ -27,6 +27,7 @@ from pilotfish.config.proxy_stats import (
     annotation_inclusion,
     stats_matcher_in,
 )
+from pilotfish.config.proxy_tracing import ProxyTracing, parse_proxy_tracing
 
 DRAIN_FIELD = "terminationDrainDuration"
 DRAIN_ENV = "TERMINATION_DRAIN_DURATION_SECONDS"
@@ -83,6 +84,17 @@ def annotation_trusted_proxies(
     An unreadable annotation is reported by `annotation_drain`, not twice."""
     config = annotation_proxy_config(annotations, [])
     return None if config is None else trusted_proxies_in(config, ANNOTATION_PATH, errors)
+
+
+def annotation_tracing(
+    annotations: Mapping[str, str], errors: list[tuple[str, str]]
+) -> ProxyTracing | None:
+    """A pod's own ProxyConfig `tracing` (None: the mesh's `defaultConfig.tracing` applies).
+    An unreadable annotation is reported by `annotation_drain`, not twice."""
+    config = annotation_proxy_config(annotations, [])
+    if config is None:
+        return None
+    return parse_proxy_tracing(config.get("tracing"), f"{ANNOTATION_PATH}.tracing", errors)
 
 
 def annotation_concurrency(

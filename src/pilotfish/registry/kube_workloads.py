@@ -26,6 +26,7 @@ from pilotfish.config.proxy_metadata import PROXY_CONFIG_ANNOTATION, parse_proxy
 from pilotfish.registry.drain import (
     annotation_drain,
     annotation_stats_inclusion,
+    annotation_tracing,
     annotation_trusted_proxies,
 )
 from pilotfish.registry.env_sources import EnvSources
@@ -152,6 +153,7 @@ def parse_kube_workload(
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(notes, drain_errors)
     trusted = annotation_trusted_proxies(notes, drain_errors)
+    tracing = annotation_tracing(notes, drain_errors)
     stats = annotation_stats_inclusion(notes, drain_errors)
     found: list[tuple[str, str]] = []  # proxyMetadata, as for Workloads (YAML errors: drain's)
     metadata = parse_proxy_config_annotation(notes.get(PROXY_CONFIG_ANNOTATION, ""), found)
@@ -184,6 +186,7 @@ def parse_kube_workload(
         termination_drain=drain,
         stats_inclusion=stats,
         num_trusted_proxies=trusted,
+        tracing=tracing,
         proxy_metadata=metadata,
         readiness=first.readiness,
         kind=doc.kind,

@@ -51,6 +51,7 @@ from pilotfish.registry.doc_parser import DocParser, ParsedDocs, labels, parsed_
 from pilotfish.registry.drain import (
     annotation_drain,
     annotation_stats_inclusion,
+    annotation_tracing,
     annotation_trusted_proxies,
 )
 from pilotfish.registry.env_sources import EnvSources, env_sources, reads_sources
@@ -131,6 +132,7 @@ def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(dict(labels(meta.get("annotations"))), drain_errors)
     trusted = annotation_trusted_proxies(dict(labels(meta.get("annotations"))), drain_errors)
+    tracing = annotation_tracing(dict(labels(meta.get("annotations"))), drain_errors)
     stats = annotation_stats_inclusion(dict(labels(meta.get("annotations"))), drain_errors)
     for path, message in drain_errors:
         p.error(doc, path, message)
@@ -156,6 +158,7 @@ def _parse_workload(p: DocParser, doc: RawDocumentLike) -> WorkloadSpec | None:
         stats_inclusion=stats,
         proxy_metadata=_pod_proxy_metadata(p, doc, meta),
         num_trusted_proxies=trusted,
+        tracing=tracing,
     )
 
 

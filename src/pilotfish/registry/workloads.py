@@ -15,6 +15,7 @@ from pilotfish.config.objects import Source
 from pilotfish.config.proxy_metadata import NOT_SET, ProxyMetadata
 from pilotfish.config.proxy_stats import NOT_SET as NO_STATS_LISTS
 from pilotfish.config.proxy_stats import StatsInclusion
+from pilotfish.config.proxy_tracing import ProxyTracing
 
 WORKDIR_ANNOTATION = "pilotfish.io/workdir"  # set on apply: the folder `command` is relative to
 IMAGES_ANNOTATION = "pilotfish.io/images"  # set on apply: each container image's local command
@@ -117,6 +118,7 @@ class WorkloadSpec:
     proxy_metadata: ProxyMetadata = NOT_SET  # annotation `proxy.istio.io/config`
     stats_inclusion: StatsInclusion = NO_STATS_LISTS  # the pod's (`registry.drain`)
     num_trusted_proxies: int | None = None  # its `gatewayTopology` (a gateway's), `registry.drain`
+    tracing: ProxyTracing | None = None  # its ProxyConfig `tracing` (`registry.drain`)
     readiness: ReadinessProbe | None = None
     kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
     config_error: str = ""  # the kubelet's CreateContainerConfigError (`registry.env_sources`)

@@ -5,7 +5,7 @@ proxy's namespace (no selector), and the workload (`selector.matchLabels` a subs
 proxy's labels). For metrics, overrides accumulate in that order (later ones win) and the most
 specific `providers` list (and `reportingInterval`) wins; the default provider is `prometheus`,
 as in Istio's default `defaultProviders.metrics`. Access logging: see `access_logs`; tracing:
-`tracing_settings`.
+`tracing_policy`.
 """
 
 from __future__ import annotations
@@ -32,12 +32,7 @@ from pilotfish.telemetry.metrics import (
     reads_peer,
     unconvertible_cel,
 )
-from pilotfish.telemetry.tracing import (
-    TracingSettings,
-    own_collector_cluster,
-    provider_host,
-    provider_port,
-)
+from pilotfish.telemetry.tracing import provider_host
 
 PROMETHEUS = "prometheus"
 _MODES: dict[str | None, tuple[Reporter, ...]] = {
@@ -154,7 +149,7 @@ def _is_prometheus(name: str, push: PushContext) -> bool:
     return name == PROMETHEUS or push.mesh.telemetry.provider_kind(name) == PROMETHEUS
 
 
-def _mode_matches(mode: str | int | None, reporter: Reporter, gateway: bool) -> bool:
+def mode_matches(mode: str | int | None, reporter: Reporter, gateway: bool) -> bool:
     """Whether a selector's `mode` takes this side (a number naming no mode: neither, as in
     Istio, where it equals neither CLIENT nor SERVER; an override's number takes both)."""
     if mode in (None, "CLIENT_AND_SERVER"):
@@ -182,7 +177,7 @@ def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[Fil
     for telemetry in telemetries:
         named: set[str] = set()
         for entry in telemetry.spec.access_logging:
-            if _mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway):
+            if mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway):
                 expression = entry.filter.expression if entry.filter is not None else None
                 names = provider_names(entry.providers)
                 named.update(names)
@@ -192,7 +187,7 @@ def access_logs(proxy: Proxy, push: PushContext, reporter: Reporter) -> list[Fil
     for entry in (e for t in telemetries for e in t.spec.access_logging):
         names = provider_names(entry.providers) or parent
         parent = names
-        if not _mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway):
+        if not mode_matches(entry.match.mode if entry.match else None, reporter, proxy.is_gateway):
             continue
         for name in (n for n in names if n in in_scope):
             decided[name] = None if entry.disabled else filters.get(name, "")
@@ -236,52 +231,3 @@ def otel_log(push: PushContext, provider: Provider) -> OtelLog | None:
     cluster, host = found
     name = provider.log_name or OTEL_LOG_NAME
     return OtelLog(cluster, host, name, text=provider.text_format, labels=provider.labels)
-
-
-def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> TracingSettings | None:
-    """Istio's precedence: Telemetry `tracing` (root, namespace, workload; later wins, per field)
-    over the mesh config (`defaultProviders.tracing`, `defaultConfig.tracing.sampling`, the
-    legacy Zipkin address). None: no spans (tracing off, no provider, disableSpanReporting)."""
-    mesh = push.mesh.telemetry
-    if not mesh.enable_tracing:
-        return None
-    providers = mesh.default_tracing_providers
-    sampling = mesh.sampling
-    disabled = False
-    tags: dict[str, tuple[str, str, str]] = {k: ("literal", v, "") for k, v in mesh.custom_tags}
-    for telemetry in applicable(proxy, push):
-        for entry in telemetry.spec.tracing:
-            if not _mode_matches(entry.match.mode if entry.match else None, reporter, False):
-                continue
-            providers = provider_names(entry.providers) or providers
-            if entry.random_sampling_percentage is not None:
-                sampling = float(entry.random_sampling_percentage)
-            if entry.disable_span_reporting is not None:
-                disabled = bool(entry.disable_span_reporting)
-            for tag, custom in entry.custom_tags.items():
-                tags[tag] = _custom_tag(custom)
-    provider = mesh.provider(providers[0]) if providers else None
-    if disabled or provider is None or provider.kind not in ("zipkin", "opentelemetry"):
-        return None
-    host, port = provider_host(provider), provider_port(provider)
-    in_mesh = push.registry.service(host) is not None
-    cluster = f"outbound|{port}||{host}" if in_mesh else own_collector_cluster(port)
-    return TracingSettings(
-        provider=provider,
-        cluster=cluster,
-        sampling=sampling,
-        custom_tags=tuple((k, *v) for k, v in sorted(tags.items()) if v[0]),
-        gateway=proxy.is_gateway,
-    )
-
-
-def _custom_tag(custom: Any) -> tuple[str, str, str]:
-    if custom.literal is not None:
-        return ("literal", str(custom.literal.value or ""), "")
-    if custom.environment is not None:
-        env = custom.environment
-        return ("environment", str(env.name or ""), str(env.default_value or ""))
-    if custom.header is not None:
-        header = custom.header
-        return ("header", str(header.name or ""), str(header.default_value or ""))
-    return ("", "", "")  # `formatter` tags: not supported, dropped

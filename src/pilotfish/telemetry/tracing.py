@@ -38,6 +38,7 @@ from pilotfish.config.hosts import CLUSTER_DOMAIN
 from pilotfish.config.mesh_telemetry import Provider
 from pilotfish.telemetry.envoy import alt_stat_name, pack
 from pilotfish.telemetry.exchange import Identity
+from pilotfish.telemetry.identity_env import TRACE_TAGS, trace_tag_values
 
 ZIPKIN_PATH = "/api/v2/spans"
 ZIPKIN_PORT = 9411
@@ -47,13 +48,15 @@ OTLP_HTTP_PATH = "/v1/traces"
 
 @dataclass(frozen=True)
 class TracingSettings:
-    """The tracing of one proxy, resolved (see `policy.tracing_settings`)."""
+    """The tracing of one proxy, resolved (see `tracing_policy`)."""
 
-    provider: Provider
-    cluster: str  # the collector's cluster
+    provider: Provider | None  # None: Envoy traces with no tracer (Istio's default install)
+    cluster: str  # the collector's cluster ("" with no provider)
     sampling: float  # percent
     custom_tags: tuple[tuple[str, str, str, str], ...] = ()  # (tag, kind, name|value, default)
     gateway: bool = False
+    istio_tags: bool = True  # Istio's span tags (`enableIstioTags`)
+    max_path_tag_length: int = 0  # 0: Envoy's default (256)
 
 
 def provider_host(provider: Provider, namespace: str = "istio-system") -> str:
@@ -110,8 +113,9 @@ def collector_cluster(
     return cluster
 
 
-def _provider_config(settings: TracingSettings, me: Identity) -> http_tracer_pb2.Tracing.Http:
-    provider = settings.provider
+def _provider_config(
+    settings: TracingSettings, provider: Provider, me: Identity
+) -> http_tracer_pb2.Tracing.Http:
     host = provider_host(provider)
     if provider.kind == "zipkin":
         config = zipkin_pb2.ZipkinConfig(
@@ -169,18 +173,18 @@ def _parent_based(settings: TracingSettings) -> core_pb2.TypedExtensionConfig:
     )
 
 
-def _tags(settings: TracingSettings, me: Identity) -> list[custom_tag_pb2.CustomTag]:
-    istio = {
-        "istio.canonical_revision": me.canonical_revision,
-        "istio.canonical_service": me.canonical_service,
-        "istio.mesh_id": CLUSTER_DOMAIN,
-        "istio.namespace": me.namespace,
-        "istio.cluster_id": me.cluster,
-    }
-    tags = [
-        custom_tag_pb2.CustomTag(tag=k, literal=custom_tag_pb2.CustomTag.Literal(value=v))
-        for k, v in istio.items()
-    ]
+def _tags(settings: TracingSettings, me: Identity, env: bool) -> list[custom_tag_pb2.CustomTag]:
+    """Istio's tags (`env`: its Envoy holds the identity's values, `identity_env`), then the
+    custom tags."""
+    istio = trace_tag_values(me) | {"istio.mesh_id": CLUSTER_DOMAIN}
+    tags = []
+    for tag, value in istio.items() if settings.istio_tags else ():
+        if env and tag in TRACE_TAGS:
+            variable = custom_tag_pb2.CustomTag.Environment(name=TRACE_TAGS[tag])
+            tags.append(custom_tag_pb2.CustomTag(tag=tag, environment=variable))
+        else:
+            literal = custom_tag_pb2.CustomTag.Literal(value=value)
+            tags.append(custom_tag_pb2.CustomTag(tag=tag, literal=literal))
     for tag, kind, name, default in settings.custom_tags:
         if kind == "literal":
             tags.append(
@@ -194,21 +198,28 @@ def _tags(settings: TracingSettings, me: Identity) -> list[custom_tag_pb2.Custom
         elif kind == "header":
             header = custom_tag_pb2.CustomTag.Header(name=name, default_value=default)
             tags.append(custom_tag_pb2.CustomTag(tag=tag, request_header=header))
+        elif kind == "formatter":
+            tags.append(custom_tag_pb2.CustomTag(tag=tag, value=name))
     return sorted(tags, key=lambda t: t.tag)
 
 
-def hcm_tracing(settings: TracingSettings, me: Identity) -> hcm_pb2.HttpConnectionManager.Tracing:
+def hcm_tracing(
+    settings: TracingSettings, me: Identity, env: bool = False
+) -> hcm_pb2.HttpConnectionManager.Tracing:
+    provider = settings.provider
     # OpenTelemetry: every request reaches the tracer, whose sampler decides (`_parent_based`)
-    otel = settings.provider.kind == "opentelemetry"
+    otel = provider is not None and provider.kind == "opentelemetry"
     tracing = hcm_pb2.HttpConnectionManager.Tracing(
         client_sampling=percent_pb2.Percent(value=100.0),
         overall_sampling=percent_pb2.Percent(value=100.0),
         random_sampling=percent_pb2.Percent(value=100.0 if otel else settings.sampling),
-        provider=_provider_config(settings, me),
-        custom_tags=_tags(settings, me),
-        max_path_tag_length={"value": settings.provider.max_tag_length},
+        custom_tags=_tags(settings, me, env),
     )
-    if settings.gateway:
+    if provider is not None:
+        tracing.provider.CopyFrom(_provider_config(settings, provider, me))
+    if settings.max_path_tag_length:
+        tracing.max_path_tag_length.value = settings.max_path_tag_length
+    if settings.gateway and provider is not None:  # Istio: a router's tracer's child spans
         tracing.spawn_upstream_span.value = True
     return tracing
 

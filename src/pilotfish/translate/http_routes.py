@@ -207,6 +207,7 @@ def virtual_service_routes(root: VirtualService, ctx: RouteContext) -> list[rc_p
             route.CopyFrom(template)
             route.match.CopyFrom(route_match(match, gateway_semantics(vs)))
             route.name = ".".join(n for n in (http.name, match and match.name) if n)
+            route.decorator.operation = names.route_operation(route, root.meta.name, ctx.port)
             routes.append(route)
     return routes
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from envoy.config.route.v3 import route_components_pb2 as rc_pb2
+
 from pilotfish.type_urls import ADMIN_SELF_CLUSTER as ADMIN_SELF_CLUSTER
 from pilotfish.type_urls import BOOTSTRAP_CLUSTERS as BOOTSTRAP_CLUSTERS
 from pilotfish.type_urls import STATS_SELF_CLUSTER as STATS_SELF_CLUSTER
@@ -48,6 +50,22 @@ def parse_outbound_cluster(name: str) -> tuple[int, str, str] | None:
     if len(parts) != 4 or parts[0] != "outbound" or not parts[1].isdigit():
         return None
     return int(parts[1]), parts[2], parts[3]
+
+
+def route_operation(route: rc_pb2.Route, vs_name: str, port: int) -> str:
+    """Istio's span name for a VirtualService route (GetRouteOperation), its decorator: the
+    match's path (`<prefix>*`, the exact path, the regex; else `/*`) after `<host>:<port>` of
+    its one destination cluster, else after `<VirtualService name>:<listener port>`."""
+    match = route.match
+    path = {"prefix": f"{match.prefix}*", "path": match.path}.get(
+        match.WhichOneof("path_specifier") or "", "/*"
+    )
+    if match.WhichOneof("path_specifier") == "safe_regex":
+        path = match.safe_regex.regex
+    parsed = parse_outbound_cluster(route.route.cluster) if route.HasField("route") else None
+    if parsed is not None:
+        return f"{parsed[2]}:{parsed[0]}{path}"
+    return f"{vs_name}:{port}{path}"
 
 
 def names_outbound_host(names: Collection[str], hosts: frozenset[str]) -> bool:

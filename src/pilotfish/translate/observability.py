@@ -8,7 +8,7 @@ one proxy's generated resources.
   client's identity: `policy.peers_exchanged`); every TCP proxy gets the TCP metric loggers.
   Both get the file access logs the mesh config / Telemetry API ask for on that side, and HTTP
   connection managers their tracing (plus the cluster to the mesh's trace collector when spans
-  go there).
+  go there: `tracing_policy.trace_collector_cluster`).
 - Route configurations: inbound ones name their spans after the service. Outbound and gateway
   ones hold nothing of the proxy (`outbound_routes`: span names, and the identity filter turned
   off on routes to hosts outside the mesh, as Istio skips external clusters), so proxies that
@@ -30,9 +30,6 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.data.accesslog.v3.accesslog_pb2 import TcpConnectionEnd, TcpPeriodic
-from envoy.extensions.filters.network.http_connection_manager.v3 import (
-    http_connection_manager_pb2 as hcm_pb2,
-)
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf.message import Message
 
@@ -54,20 +51,9 @@ from pilotfish.telemetry.metrics import (
     reads_peer,
     tcp_stats_logs,
 )
-from pilotfish.telemetry.policy import (
-    access_logs,
-    metrics_policy,
-    peers_exchanged,
-    tracing_settings,
-)
-from pilotfish.telemetry.tracing import (
-    TracingSettings,
-    collector_cluster,
-    hcm_tracing,
-    otlp_grpc,
-    provider_host,
-    provider_port,
-)
+from pilotfish.telemetry.policy import access_logs, metrics_policy, peers_exchanged
+from pilotfish.telemetry.tracing import TracingSettings, hcm_tracing
+from pilotfish.telemetry.tracing_policy import trace_collector_cluster, tracing_settings
 from pilotfish.translate import sidecar_scope
 from pilotfish.translate.authz.rbac import dry_run_trace_tags
 from pilotfish.translate.carry import carry_of
@@ -75,8 +61,10 @@ from pilotfish.translate.envoy_pb import HCM_FILTER, TCP_PROXY_FILTER, duration,
 from pilotfish.translate.hcm_telemetry import decorate_hcm
 from pilotfish.translate.mtls import TLS_SOCKET
 from pilotfish.translate.names import parse_outbound_cluster
+from pilotfish.wire import encode_field, insert_field
 
 INBOUND_ROUTE_PREFIX = "inbound|"
+HCM_TRACING = 7  # HttpConnectionManager.tracing
 IDENTITY_MEMO = 16384  # workload instances whose certificate identity is kept (`_certified`)
 
 
@@ -90,7 +78,7 @@ def decorate(proxy: Proxy, push: PushContext, messages: Iterable[Message]) -> li
     traces = {reporter: tracing_settings(proxy, push, reporter) for reporter in Reporter}
     out: list[Message] = []
     for settings in dict.fromkeys(t for t in traces.values() if t is not None):
-        collector = _collector_cluster(push, settings)
+        collector = trace_collector_cluster(push, settings)
         if collector is None:
             traces = {r: None if t == settings else t for r, t in traces.items()}
         elif collector is not True:
@@ -235,7 +223,7 @@ def _listener(
                     exchanged,
                 )
                 if traces[reporter] is not None:
-                    _trace(network_filter, traces[reporter], me)
+                    _trace(network_filter, traces[reporter], me, env)
             elif network_filter.name == TCP_PROXY_FILTER:
                 _decorate_tcp(network_filter, reporter, me, policy, service, logs[reporter], mtls)
     return result
@@ -248,30 +236,25 @@ def _terminates_mtls(chain: lc_pb2.FilterChain) -> bool:
 
 
 def _trace(
-    network_filter: lc_pb2.Filter, settings: TracingSettings | None, me: exchange.Identity
+    network_filter: lc_pb2.Filter,
+    settings: TracingSettings | None,
+    me: exchange.Identity,
+    env: bool,
 ) -> None:
+    """The manager's `tracing`, put in its bytes (translation sets none)."""
     assert settings is not None
-    manager = hcm_pb2.HttpConnectionManager()
-    network_filter.typed_config.Unpack(manager)
-    tracing = hcm_tracing(settings, me)
-    tags = [*tracing.custom_tags, *dry_run_trace_tags()]  # as Istio: on every proxy's HCM
+    config = network_filter.typed_config
+    config.value = insert_field(config.value, HCM_TRACING, _tracing_field(settings, me, env))
+
+
+@functools.lru_cache(maxsize=IDENTITY_MEMO)
+def _tracing_field(settings: TracingSettings, me: exchange.Identity, env: bool) -> bytes:
+    tracing = hcm_tracing(settings, me, env)
+    dry_run = dry_run_trace_tags() if settings.istio_tags else []  # as Istio: with its tags
+    tags = [*tracing.custom_tags, *dry_run]
     del tracing.custom_tags[:]
     tracing.custom_tags.extend(sorted(tags, key=lambda t: t.tag))
-    manager.tracing.CopyFrom(tracing)
-    network_filter.typed_config.CopyFrom(pack(manager))
-
-
-def _collector_cluster(push: PushContext, settings: TracingSettings) -> Message | bool | None:
-    """The cluster spans go to: True when the registry has the provider's service (its outbound
-    cluster exists), the mesh's own collector otherwise, None when there is none."""
-    host = provider_host(settings.provider)
-    if push.registry.service(host) is not None:
-        return True
-    address = push.mesh.trace_collector_address
-    if not address:
-        return None
-    port, grpc = provider_port(settings.provider), otlp_grpc(settings.provider)
-    return collector_cluster(settings.cluster, address, port, grpc)
+    return encode_field(HCM_TRACING, tracing.SerializeToString(deterministic=True))
 
 
 def _decorate_tcp(

@@ -1,0 +1,120 @@
+"""`x-envoy-decorator-operation` through real Envoys, with Istio's default install (no tracing
+provider, no Telemetry): istiod still gives every HTTP connection manager a `tracing` block, so
+a client sidecar sends its route's decorator operation (`<host>:<port>/*`, Istio's span name)
+upstream, a server sidecar takes it off before its app (and off its answer back), and an app
+without a sidecar sees it, as Istio's docs show it in httpbin's `/headers` echo.
+
+sleep (with a sidecar) calls httpbin in `foo` (with one) and in `legacy` (without one). A
+VirtualService route's operation is Istio's GetRouteOperation: its match's path after the one
+destination's `<host>:<port>`, or after `<VirtualService name>:<port>` when it splits traffic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.httpkit import apply_yaml
+from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
+from tests.e2e.mtlskit import http_via_sidecar
+
+HTTPBIN = ROOT / "samples" / "httpbin" / "httpbin.py"
+SLEEP = ROOT / "samples" / "sleep" / "sleep.py"
+HEADER = "X-Envoy-Decorator-Operation"
+
+
+def _manifest() -> str:
+    docs = []
+    for ns in ("foo", "legacy"):
+        inject = "" if ns != "legacy" else ', annotations: {sidecar.istio.io/inject: "false"}'
+        docs.append(f"""apiVersion: v1
+kind: Service
+metadata: {{name: httpbin, namespace: {ns}, labels: {{app: httpbin}}}}
+spec:
+  ports: [{{name: http, port: 8000, targetPort: 8080}}]
+  selector: {{app: httpbin}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: httpbin-{ns}, namespace: {ns}, labels: {{app: httpbin}}{inject}}}
+spec:
+  command: ["python", "{HTTPBIN}"]
+  ports: [8080]
+---
+""")
+    docs.append(f"""apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: sleep, namespace: foo, labels: {{app: sleep}}}}
+spec:
+  command: ["python", "{SLEEP}"]
+""")
+    return "".join(docs)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    folder = tmp_path_factory.mktemp("decorator")
+    (folder / "mesh.yaml").write_text(_manifest())
+    with running_mesh(tmp_path_factory, str(folder)) as running:
+        yield running
+
+
+def _headers(mesh: LocalMesh, url: str) -> dict[str, str]:
+    proxy = f"http://{mesh.proxy('sleep-0')['ip']}:15001"
+    status, body = http_via_sidecar(proxy, url)
+    assert status == 200, body
+    headers: dict[str, str] = json.loads(body)["headers"]
+    return headers
+
+
+def test_an_app_without_a_sidecar_sees_the_routes_operation(mesh: LocalMesh) -> None:
+    headers = _headers(mesh, "http://httpbin.legacy:8000/headers")
+    assert headers.get(HEADER) == "httpbin.legacy.svc.cluster.local:8000/*", headers
+
+
+def test_a_server_sidecar_takes_it_off_before_its_app(mesh: LocalMesh) -> None:
+    headers = _headers(mesh, "http://httpbin.foo:8000/headers")
+    assert HEADER not in headers, headers
+
+
+ROUTES = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: legacy-routes, namespace: foo}
+spec:
+  hosts: [httpbin.legacy.svc.cluster.local]
+  http:
+  - match: [{uri: {prefix: /anything/one}}]
+    route: [{destination: {host: httpbin.legacy.svc.cluster.local}}]
+  - match: [{uri: {exact: /headers}}]
+    route:
+    - {destination: {host: httpbin.legacy.svc.cluster.local, subset: a}, weight: 50}
+    - {destination: {host: httpbin.legacy.svc.cluster.local, subset: b}, weight: 50}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: legacy-subsets, namespace: foo}
+spec:
+  host: httpbin.legacy.svc.cluster.local
+  subsets:
+  - {name: a, labels: {app: httpbin}}
+  - {name: b, labels: {app: httpbin}}
+"""
+
+
+def test_virtual_service_routes_are_named_as_istio_names_them(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    apply_yaml(mesh, tmp_path, ROUTES)
+    host = "httpbin.legacy.svc.cluster.local"
+
+    def operation(path: str) -> str | None:
+        return _headers(mesh, f"http://httpbin.legacy:8000{path}").get(HEADER)
+
+    mesh.wait_for(lambda: operation("/headers") == "legacy-routes:8000/headers", 30, "routes")
+    proxy = f"http://{mesh.proxy('sleep-0')['ip']}:15001"
+    status, body = http_via_sidecar(proxy, "http://httpbin.legacy:8000/anything/one")
+    assert status == 200, body
+    assert json.loads(body)["headers"].get(HEADER) == f"{host}:8000/anything/one*"

@@ -1,0 +1,235 @@
+"""Unit tests: tracing as istiod configures it from the mesh config and the ProxyConfig
+(`telemetry.tracing_policy`, `config.proxy_tracing`), checked against Istio's tracing.go and
+telemetry.go: Istio's default install (no provider, no Telemetry) still gives every HTTP
+connection manager a `tracing` block without a provider (1% sampling, Istio's tags),
+`enableTracing` gates only that fallback, the ProxyConfig's sampling / custom tags /
+`max_path_tag_length` (the mesh's `defaultConfig.tracing`, or the pod's own whole), and
+Telemetry's `customTags` replacing them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from envoy.config.trace.v3 import zipkin_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from tests.translate.translate_harness import bookinfo_push, sidecar_for
+
+from pilotfish.config.mesh_telemetry import parse_mesh_telemetry
+from pilotfish.config.proxy_tracing import ProxyTracing, parse_proxy_tracing, tracing_json
+from pilotfish.model.node import node_metadata, proxy_from_node
+from pilotfish.model.proxy import Proxy
+from pilotfish.model.push_context import PushContext
+from pilotfish.translate import generate
+from pilotfish.type_urls import LISTENER
+
+ZIPKIN = {"name": "zipkin", "zipkin": {"service": "zipkin.istio-system.svc.cluster.local"}}
+TELEMETRY = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [%s]
+"""
+
+
+def _push(mesh: dict[str, Any], config_yaml: str = "") -> PushContext:
+    errors: list[tuple[str, str]] = []
+    telemetry = parse_mesh_telemetry(mesh, errors)
+    assert not errors
+    push = bookinfo_push(config_yaml)
+    mesh_config = replace(push.mesh, telemetry=telemetry, trace_collector_address="127.9.0.1")
+    return replace(push, mesh=mesh_config)
+
+
+def _proxy(push: PushContext) -> Proxy:
+    return sidecar_for(push, "reviews-v2-0", (9080, 40000))
+
+
+def _tracings(push: PushContext, proxy: Proxy | None = None) -> dict[str, Any]:
+    """Each listener's first HTTP connection manager's tracing (None: none), by listener."""
+    found: dict[str, Any] = {}
+    for name, listener in generate(proxy or _proxy(push), push)[LISTENER].items():
+        for chain in listener.filter_chains:
+            for network_filter in chain.filters:
+                if network_filter.name.endswith("http_connection_manager"):
+                    manager = hcm_pb2.HttpConnectionManager()
+                    network_filter.typed_config.Unpack(manager)
+                    tracing = manager.tracing if manager.HasField("tracing") else None
+                    found.setdefault(name, tracing)
+    assert found, "no HTTP connection manager"
+    return found
+
+
+def _inbound(push: PushContext, proxy: Proxy | None = None) -> Any:
+    return next(t for n, t in _tracings(push, proxy).items() if n.startswith("inbound_"))
+
+
+def _tags(tracing: Any) -> dict[str, str]:
+    def value(tag: Any) -> str:
+        kind = tag.WhichOneof("type")
+        if kind == "literal":
+            return f"literal:{tag.literal.value}"
+        if kind == "environment":
+            return f"environment:{tag.environment.name}|{tag.environment.default_value}"
+        if kind == "request_header":
+            return f"request_header:{tag.request_header.name}|{tag.request_header.default_value}"
+        if kind == "metadata":
+            return f"metadata:{tag.metadata.metadata_key.key}"
+        return f"{kind}:{tag.value}"
+
+    return {tag.tag: value(tag) for tag in tracing.custom_tags}
+
+
+def test_istios_default_install_traces_with_no_provider_at_1_percent() -> None:
+    """DefaultMeshConfig: enableTracing true, no tracing provider: every connection manager,
+    inbound and outbound, gets Istio's fallback tracing (what makes Envoy set
+    x-envoy-decorator-operation); no collector cluster is made."""
+    push = _push({})
+    tracings = _tracings(push)
+    assert all(t is not None for t in tracings.values()), tracings.keys()
+    inbound = _inbound(push)
+    assert not inbound.HasField("provider")
+    assert (inbound.random_sampling.value, inbound.client_sampling.value) == (1.0, 100.0)
+    assert inbound.overall_sampling.value == 100.0
+    assert not inbound.HasField("max_path_tag_length")
+    tags = _tags(inbound)
+    assert tags["istio.canonical_service"] == "literal:reviews"
+    assert tags["istio.authorization.dry_run.allow_policy.name"].startswith("metadata:")
+    assert not inbound.HasField("spawn_upstream_span")
+
+
+def test_enable_tracing_false_means_no_tracing_block() -> None:
+    assert set(_tracings(_push({"enableTracing": False})).values()) == {None}
+
+
+def test_the_proxy_configs_sampling_tags_and_path_length() -> None:
+    """The page's MeshConfig: sampling, max_path_tag_length, the three kinds of custom tag
+    (snake_case as the page writes them)."""
+    tracing = {
+        "sampling": 10,
+        "max_path_tag_length": 99,
+        "custom_tags": {
+            "my_tag_header": {"header": {"name": "host"}},
+            "clusterID": {"environment": {"name": "ISTIO_META_CLUSTER_ID", "defaultValue": "x"}},
+            "my_tag_literal": {"literal": {"value": "v"}},
+        },
+    }
+    inbound = _inbound(_push({"defaultConfig": {"tracing": tracing}}))
+    assert inbound.random_sampling.value == 10.0
+    assert inbound.max_path_tag_length.value == 99
+    tags = _tags(inbound)
+    assert tags["my_tag_header"] == "request_header:host|"
+    assert tags["clusterID"] == "environment:ISTIO_META_CLUSTER_ID|x"
+    assert tags["my_tag_literal"] == "literal:v"
+    assert "istio.namespace" in tags
+
+
+@pytest.mark.parametrize(("sampling", "used"), [(0, 1.0), (0.05, 0.05), (100, 100.0), (250, 1.0)])
+def test_sampling_as_istios_proxy_config_sampling_value(sampling: float, used: float) -> None:
+    """0 is unset (istiod's 1%), above 100 Istio uses 1%: neither is an error."""
+    inbound = _inbound(_push({"defaultConfig": {"tracing": {"sampling": sampling}}}))
+    assert inbound.random_sampling.value == used
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"),
+    [
+        ({"sampling": -1}, "tracing.sampling"),
+        ({"sampling": "ten"}, "tracing.sampling"),
+        ({"max_path_tag_length": -3}, "tracing.max_path_tag_length"),
+        ({"custom_tags": {"t": None}}, "tracing.custom_tags.t"),
+        ({"custom_tags": {"t": {"literal": {"value": "a"}, "header": {"name": "b"}}}}, "t"),
+        ({"custom_tags": {"t": {"header": {"nme": "b"}}}}, "tracing.custom_tags.t.header"),
+        ({"zipkin": {"address": "zipkin.istio-system"}}, "tracing.zipkin.address"),
+    ],
+)
+def test_bad_proxy_config_tracing_names_the_field(raw: dict[str, Any], path: str) -> None:
+    errors: list[tuple[str, str]] = []
+    parse_proxy_tracing(raw, "tracing", errors)
+    assert errors and path in errors[0][0], errors
+
+
+def test_enable_tracing_false_does_not_stop_the_telemetry_api() -> None:
+    """Istio reads enableTracing only when no Telemetry and no default provider apply."""
+    push = _push(
+        {"enableTracing": False, "extensionProviders": [ZIPKIN]},
+        TELEMETRY % "{providers: [{name: zipkin}]}",
+    )
+    zipkin = zipkin_pb2.ZipkinConfig()
+    _inbound(push).provider.typed_config.Unpack(zipkin)
+    assert zipkin.collector_hostname == "zipkin.istio-system.svc.cluster.local"
+
+
+def test_a_telemetry_naming_no_provider_turns_the_fallback_off() -> None:
+    """A Telemetry `tracing` with no provider anywhere: Istio disables the spec."""
+    push = _push({}, TELEMETRY % "{randomSamplingPercentage: 50}")
+    assert set(_tracings(push).values()) == {None}
+
+
+def test_telemetry_custom_tags_replace_the_proxy_configs() -> None:
+    mesh = {
+        "extensionProviders": [ZIPKIN],
+        "defaultProviders": {"tracing": ["zipkin"]},
+        "defaultConfig": {
+            "tracing": {
+                "sampling": 7,
+                "max_path_tag_length": 300,
+                "custom_tags": {"mesh": {"literal": {"value": "m"}}},
+            }
+        },
+    }
+    kept = _inbound(_push(mesh))
+    assert (kept.random_sampling.value, kept.max_path_tag_length.value) == (7.0, 300)
+    assert _tags(kept)["mesh"] == "literal:m"
+    entry = "{customTags: {team: {literal: {value: t}}}, enableIstioTags: false}"
+    replaced = _tags(_inbound(_push(mesh, TELEMETRY % entry)))
+    assert replaced == {"team": "literal:t"}
+
+
+def test_the_providers_max_tag_length_wins_over_the_proxy_configs() -> None:
+    provider = {**ZIPKIN, "zipkin": {**ZIPKIN["zipkin"], "maxTagLength": 64}}  # type: ignore[dict-item]
+    mesh = {
+        "extensionProviders": [provider],
+        "defaultProviders": {"tracing": ["zipkin"]},
+        "defaultConfig": {"tracing": {"max_path_tag_length": 300}},
+    }
+    assert _inbound(_push(mesh)).max_path_tag_length.value == 64
+
+
+def test_a_pods_own_tracing_replaces_the_meshs_whole() -> None:
+    """proxy.istio.io/config `tracing` (the page's sleep annotation): its sampling and tags;
+    the mesh's tags are gone, as the page warns."""
+    push = _push({"defaultConfig": {"tracing": {"sampling": 50, "custom_tags": {
+        "mesh": {"literal": {"value": "m"}}}}}})  # fmt: skip
+    errors: list[tuple[str, str]] = []
+    own = parse_proxy_tracing(
+        {"sampling": 10, "custom_tags": {"my_tag_header": {"header": {"name": "host"}}}},
+        "tracing",
+        errors,
+    )
+    assert not errors and own is not None
+    proxy = replace(_proxy(push), tracing=own)
+    inbound = _inbound(push, proxy)
+    assert inbound.random_sampling.value == 10.0
+    tags = _tags(inbound)
+    assert "mesh" not in tags and tags["my_tag_header"] == "request_header:host|"
+
+
+def test_a_pods_tracing_goes_through_the_node_metadata() -> None:
+    own = ProxyTracing(
+        sampling=10.0,
+        max_path_tag_length=128,
+        custom_tags=(("h", "header", "host", "none"), ("l", "literal", "v", "")),
+        enable_istio_tags=False,
+        zipkin_address="zipkin.istio-system:9411",
+    )
+    proxy = replace(_proxy(bookinfo_push()), tracing=own)
+    metadata = node_metadata(proxy)
+    assert metadata["PROXY_CONFIG"]["tracing"] == tracing_json(own)
+    # a protobuf Struct's numbers are floats
+    metadata["PROXY_CONFIG"]["tracing"]["maxPathTagLength"] = 128.0
+    assert proxy_from_node(proxy.id, metadata).tracing == own
