@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import socket
+import subprocess
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -173,6 +177,47 @@ def test_dashboard_controlz_opens_the_control_planes_page(mesh: LocalMesh) -> No
     assert "PILOTFISH_HOME" not in page  # the environment: the owner's only
     wrong = mesh.pilotfish("dashboard", "controlz", "reviews-v1-0", "--browser=false")
     assert wrong.returncode == 1 and 'pods "reviews-v1-0" not found' in wrong.stderr
+
+
+def test_dashboard_address_forwards_as_istioctls_port_forward(mesh: LocalMesh) -> None:
+    """`istioctl dashboard envoy POD --address ADDR -p PORT --browser=false`: istioctl's URL of
+    the forward, its `skipping opening a browser`, the Envoy admin through it; until Ctrl-C."""
+    with socket.socket() as probe:  # a free port on the loopback address the test owns
+        probe.bind((mesh.ingress, 0))
+        port = probe.getsockname()[1]
+    args = ["dashboard", "envoy", "deploy/httpbin-v1", "--address", mesh.ingress, "-p", str(port)]
+    forwarding = subprocess.Popen(
+        [sys.executable, "-m", "pilotfish", *args, "--browser=false"],
+        env=mesh.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert forwarding.stdout is not None
+        url = forwarding.stdout.readline().strip()
+        assert url == f"http://{mesh.ingress}:{port}", url
+        info = http(f"{url}/server_info")
+        assert info.status == 200 and '"state": "LIVE"' in info.body, info
+        assert mesh.proxy("httpbin-v1-0")["ip"] in info.body  # that pod's Envoy
+    finally:
+        forwarding.send_signal(signal.SIGINT)
+        forwarding.wait(timeout=30)
+    assert forwarding.returncode == 0, forwarding.stderr and forwarding.stderr.read()
+    assert forwarding.stdout.read() == "skipping opening a browser"  # no newline, as istioctl
+
+
+def test_tag_list_shows_the_default_revisions_tag(mesh: LocalMesh) -> None:
+    """`istioctl tag list` after install: the `default` tag of revision `default`, with the
+    namespaces labelled `istio.io/rev=default`, padded as istioctl's tabwriter (by one)."""
+    listed = mesh.pilotfish("tag", "list")
+    assert listed.stdout == "TAG     REVISION NAMESPACES\ndefault default  \n", listed
+    mesh.pilotfish("create", "namespace", "tagged")
+    mesh.pilotfish("label", "namespace", "tagged", "istio.io/rev=default")
+    try:
+        shown = json.loads(mesh.pilotfish("tag", "show", "-o", "json").stdout)
+        assert shown == [{"tag": "default", "revision": "default", "namespaces": ["tagged"]}]
+    finally:
+        mesh.pilotfish("delete", "namespace", "tagged")
+    moved = mesh.pilotfish("tag", "set", "prod-stable", "--revision", "1-30-0")
+    assert moved.returncode == 1 and "one control plane revision" in moved.stderr, moved
 
 
 def check_inject(mesh: LocalMesh, *args: str) -> list[str]:

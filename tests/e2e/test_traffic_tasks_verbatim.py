@@ -4,7 +4,9 @@
 
 Mirroring: `cat <<EOF | kubectl create -f -` of the page's httpbin-v1/v2 Deployments (gunicorn
 with `--access-logfile -`) and Service, all traffic to v1, then `mirror` to v2 applied over it;
-each step checked with the page's `kubectl logs "$V1_POD" -c httpbin`; the page's cleanup.
+each step checked with the page's `kubectl logs "$V1_POD" -c httpbin`; the page's cleanup. Its
+earlier form too, pasted into bash: `istioctl kube-inject -f - | kubectl create -f -` of each
+Deployment, its own `sleep` on `tutum/curl`, and the deprecated `mirrorPercent: 100`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, pilotfish_ok, running_mesh
+from tests.e2e.pagekit import add_shims, sh
 
 # the Mirroring page's Deployments, as typed there (only the version differs)
 DEPLOYMENT = """\
@@ -230,3 +233,90 @@ def test_istio_request_timeouts_task(bookinfo: LocalMesh) -> None:
     body, seconds = _page(bookinfo)
     assert REVIEWS_ERROR in body and 'color="black"' not in body, body[-2000:]
     assert 0.9 <= seconds < 1.8, seconds  # two tries of 0.5 s, not the 2 s delay
+
+
+# The Mirroring page in its earlier form (still served for older releases), as a reader pastes
+# it: every Deployment through `istioctl kube-inject -f - | kubectl create -f -`, the page's own
+# `sleep` Deployment on the `tutum/curl` image, and the deprecated `mirrorPercent: 100`.
+EARLIER_MIRRORING = """\
+deploy() {{
+cat <<EOF | istioctl kube-inject -f - | kubectl create -f -
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: httpbin-$1
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: httpbin
+      version: $1
+  template:
+    metadata:
+      labels:
+        app: httpbin
+        version: $1
+    spec:
+      containers:
+      - image: docker.io/kennethreitz/httpbin
+        imagePullPolicy: IfNotPresent
+        name: httpbin
+        command: ["gunicorn", "--access-logfile", "-", "-b", "0.0.0.0:80", "httpbin:app"]
+        ports:
+        - containerPort: 80
+EOF
+}}
+deploy v1 && deploy v2
+kubectl create -f - <<EOF
+{service}EOF
+cat <<EOF | istioctl kube-inject -f - | kubectl create -f -
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: sleep
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: sleep
+  template:
+    metadata:
+      labels:
+        app: sleep
+    spec:
+      containers:
+      - name: sleep
+        image: tutum/curl
+        command: ["/bin/sleep","infinity"]
+        imagePullPolicy: IfNotPresent
+EOF
+kubectl apply -f - <<EOF
+{all_to_v1}EOF
+export SLEEP_POD=$(kubectl get pod -l app=sleep -o jsonpath={{.items..metadata.name}})
+kubectl exec "${{SLEEP_POD}}" -c sleep -- curl -sS http://httpbin:8000/headers
+kubectl apply -f - <<EOF
+{mirror}EOF
+kubectl exec "${{SLEEP_POD}}" -c sleep -- curl -sS http://httpbin:8000/headers
+"""
+
+
+def test_the_mirroring_pages_earlier_form(mesh: LocalMesh) -> None:
+    add_shims(mesh)
+    mirror = MIRROR.replace(
+        "    mirrorPercentage:\n      value: 100.0\n", "    mirrorPercent: 100\n"
+    )
+    page = sh(mesh, EARLIER_MIRRORING.format(service=SERVICE, all_to_v1=ALL_TO_V1, mirror=mirror))
+    try:
+        assert page.returncode == 0, page.stdout + page.stderr
+        assert page.stdout.count('"Host": "httpbin:8000"') == 2, page.stdout
+        assert 'deprecated setting "mirrorPercent", use "mirrorPercentage"' in page.stderr
+        v1_pod, v2_pod = _pod(mesh, "app=httpbin,version=v1"), _pod(mesh, "app=httpbin,version=v2")
+        mesh.wait_for(lambda: _headers_requests(mesh, v2_pod) == 1, what="the mirrored request")
+        assert _headers_requests(mesh, v1_pod) == 2
+    finally:
+        sh(
+            mesh,
+            "kubectl delete virtualservice httpbin\nkubectl delete destinationrule httpbin\n"
+            "kubectl delete deploy httpbin-v1 httpbin-v2 sleep\nkubectl delete svc httpbin\n",
+        )
+    assert pilotfish_ok(mesh, "get", "pods") == "", "no pod left"

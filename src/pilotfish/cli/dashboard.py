@@ -9,6 +9,8 @@ it, so levels can be changed there (it is not printed: it stays out of terminals
 `kiali`, `grafana`, `jaeger`, `zipkin` and `mesh` open the built-in web UI's views (`ui_views`).
 `pilotfish dashboard prometheus` starts the mesh's Prometheus (once; `pilotfish down` stops it),
 scraping every sidecar and gateway as Istio's Prometheus addon does, and opens its UI.
+`--address ADDR` / `-p PORT` put istioctl's port-forward in front of any of them
+(`dashboard_forward`), running until interrupted as istioctl's does.
 """
 
 from __future__ import annotations
@@ -56,45 +58,66 @@ def dashboard_command(
     scrape_interval: str = "15s",
     namespace: str | None = None,
     ctrlz_port: int | None = None,
+    address: str | None = None,
+    port: int | None = None,
 ) -> int:
+    """Print the dashboard's URL and open it; with `address` or `port`, istioctl's forward in
+    front of it (`dashboard_forward`), until interrupted."""
     info = running_mesh(state_dir)
+    if address is not None or port is not None:
+        shown = _url(info, kind, name, state_dir, scrape_interval, namespace, ctrlz_port)
+        if shown is None:
+            return 1
+        from pilotfish.cli.dashboard_forward import forward
+
+        return forward(shown[0], address or "localhost", port, browser)
+    found = _url(info, kind, name, state_dir, scrape_interval, namespace, ctrlz_port)
+    if found is None:
+        return 1
+    print(found[0])
+    if browser:
+        webbrowser.open(found[1])
+    return 0
+
+
+def _url(
+    info: dict[str, Any],
+    kind: str,
+    name: str | None,
+    state_dir: Path,
+    scrape_interval: str,
+    namespace: str | None,
+    ctrlz_port: int | None,
+) -> tuple[str, str] | None:
+    """(the URL to print, the URL to open) of the dashboard; None after saying why not."""
     if kind == "envoy":
         if not name:
             print("error: say which proxy: pilotfish dashboard envoy PROXY", file=sys.stderr)
-            return 1
+            return None
         try:
             found = resolve_pod(info, name, namespace)
         except PodNotFound as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return None
         url = f"http://{admin_address(found[1])}/"
-        print(url)
-    elif kind in UI_VIEWS:
+        return url, url
+    if kind in UI_VIEWS:
         url = ui_url(info, kind, state_dir)
-        print(url)
-    elif kind == "controlz":
+        return url, url
+    if kind == "controlz":
         if name is not None and name.split(".")[0] not in ISTIOD_PODS:
             print(
                 f'error: pods "{name}" not found (the control plane is istiod-0)', file=sys.stderr
             )
-            return 1
+            return None
         shown = f"{controlz_address(info, ctrlz_port)}/"
-        print(shown)
         token = owner_token(state_dir)
-        url = f"{shown}?token={token}" if token else shown
-    elif kind == "prometheus":
+        return shown, f"{shown}?token={token}" if token else shown
+    if kind == "prometheus":
         found_url = _prometheus(info, state_dir, scrape_interval)
-        if found_url is None:
-            return 1
-        url = found_url
-        print(url)
-    else:
-        print(
-            f"error: unknown dashboard {kind!r}: envoy, controlz, prometheus, "
-            f"{', '.join(UI_VIEWS)}",
-            file=sys.stderr,
-        )
-        return 1
-    if browser:
-        webbrowser.open(url)
-    return 0
+        return None if found_url is None else (found_url, found_url)
+    print(
+        f"error: unknown dashboard {kind!r}: envoy, controlz, prometheus, {', '.join(UI_VIEWS)}",
+        file=sys.stderr,
+    )
+    return None

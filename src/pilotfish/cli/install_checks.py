@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.cli import kube_get
+from pilotfish.cli.analyze_output import CONFIG_ANALYSIS
 from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.kube_cluster_views import crds
 from pilotfish.cli.kube_pods import CONTROL_PLANE, ISTIO_SYSTEM
@@ -53,17 +54,23 @@ def _state_dir(state_dir: Path) -> str | None:
 
 
 def precheck_command(state_dir: Path) -> int:
+    """istioctl's `x precheck` of this machine: each problem on stdout, then istioctl's error;
+    none: istioctl's two lines on stderr (and nothing on stdout)."""
     problems = [p for p in (_envoy(), _loopback(), _state_dir(state_dir)) if p]
     for problem in problems:
         print(f"Error [local mode] {problem}")
     if problems:
-        print(f"Error: {len(problems)} issue(s) found: fix them before `pilotfish install`")
+        print(
+            "Error: Issues found when checking the cluster. Istio may not be safe to install or "
+            f"upgrade.\nSee {CONFIG_ANALYSIS} for more information about causes and resolutions.",
+            file=sys.stderr,
+        )
         return 1
     print(
-        "✔ No issues found when checking the cluster (local mode: this machine). "
-        "Istio is safe to install or upgrade!"
+        "✔ No issues found when checking the cluster. Istio is safe to install or upgrade!\n"
+        "  To get started, check out https://istio.io/latest/docs/setup/getting-started/.",
+        file=sys.stderr,
     )
-    print("  To get started: `pilotfish install --set profile=demo -y` (see the README)")
     return 0
 
 

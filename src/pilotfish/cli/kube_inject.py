@@ -108,6 +108,8 @@ def _skipped(doc: dict[str, Any], meta: dict[str, Any], spec: dict[str, Any]) ->
 def inject(doc: Any, skipped: list[str]) -> None:
     """Mark the document's pods injected (its List items too); istioctl's line for each pod it
     leaves alone goes to `skipped`."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
     if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
         for item in doc["items"]:
             inject(item, skipped)
@@ -127,7 +129,7 @@ def inject(doc: Any, skipped: list[str]) -> None:
     owner_name = str(owner.get("name") or "") if isinstance(owner, dict) else ""
     for key, value in injected_labels(labels, owner_name).items():
         labels[key] = value
-    labels[INJECT_ANNOTATION] = "true"
+    labels[INJECT_ANNOTATION] = DoubleQuotedScalarString("true")  # as go-yaml writes it
     if not isinstance(meta.get("annotations"), dict):
         meta["annotations"] = {}
     notes = meta["annotations"]

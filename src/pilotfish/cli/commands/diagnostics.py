@@ -1,6 +1,6 @@
 """istioctl's diagnostic commands from Istio's "Diagnostic Tools" pages: `admin log` (also
-`istiod log`, `admin l`), `x check-inject`, `bug-report` (typer glue; each command's logic is
-its own module)."""
+`istiod log`, `admin l`), `x check-inject`, `bug-report`, and `tag list` (typer glue; each
+command's logic is its own module)."""
 
 from __future__ import annotations
 
@@ -94,3 +94,37 @@ def bug_report(
             include or [], exclude or [], output_dir, not skip_analyze, state.state_dir
         )
     )
+
+
+tag_app = typer.Typer(help="Revision tags, as `istioctl tag`", no_args_is_help=True)
+
+
+@tag_app.command("list")
+def tag_list(
+    output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml")] = "table",
+) -> None:
+    """The mesh's revision tags and the namespaces that use them."""
+    from pilotfish.cli.revision_tags import tag_list_command
+
+    exit_with(tag_list_command(output, state.state_dir))
+
+
+tag_app.command("show", hidden=True)(tag_list)  # istioctl's alias
+
+
+def _tag_change(action: str) -> None:
+    @tag_app.command(action)
+    def change(
+        tag: Annotated[str, typer.Argument(help="the revision tag")],
+        revision: Annotated[str, typer.Option("--revision", "-r")] = "",
+        yes: Annotated[bool, typer.Option("--skip-confirmation", "-y")] = False,
+    ) -> None:
+        from pilotfish.cli.revision_tags import tag_change_command
+
+        del revision, yes
+        exit_with(tag_change_command(action, tag))
+
+
+for _action in ("set", "generate", "remove"):
+    _tag_change(_action)
+app.add_typer(tag_app, name="tag")

@@ -173,6 +173,13 @@ def dashboard(
     ctrlz_port: Annotated[
         int | None, typer.Option("--ctrlz_port", help="controlz: its port [default: 9876]")
     ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="forward from this address (istioctl's port-forward), until Ctrl-C"),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", help="forward from this local port (0: any)")
+    ] = None,
 ) -> None:
     """Open a proxy's Envoy admin UI, the control plane's ControlZ, the mesh's Prometheus
     (started on first use) or a view of the web UI."""
@@ -187,6 +194,8 @@ def dashboard(
             scrape_interval,
             namespace or state.namespace,
             ctrlz_port,
+            address,
+            port,
         )
     )
 
