@@ -12,6 +12,7 @@ destination's `<host>:<port>`, or after `<VirtualService name>:<port>` when it s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from tests.e2e.httpkit import apply_yaml
 from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
 from tests.e2e.mtlskit import http_via_sidecar
+from tests.e2e.telemetrykit import fetch
 
 HTTPBIN = ROOT / "samples" / "httpbin" / "httpbin.py"
 SLEEP = ROOT / "samples" / "sleep" / "sleep.py"
@@ -118,3 +120,47 @@ def test_virtual_service_routes_are_named_as_istio_names_them(
     status, body = http_via_sidecar(proxy, "http://httpbin.legacy:8000/anything/one")
     assert status == 200, body
     assert json.loads(body)["headers"].get(HEADER) == f"{host}:8000/anything/one*"
+
+
+BACKENDS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: datadog
+      datadog: {service: httpbin.legacy.svc.cluster.local, port: 8000}
+    - name: skywalking
+      skywalking: {service: httpbin.legacy.svc.cluster.local, port: 8000}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sleep-traces, namespace: foo}
+spec:
+  selector: {matchLabels: {app: sleep}}
+  tracing: [{providers: [{name: datadog}]}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: httpbin-traces, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  tracing: [{providers: [{name: skywalking}]}]
+"""
+
+
+def test_datadog_and_skywalking_tracers_are_taken_by_envoy(mesh: LocalMesh, tmp_path: Path) -> None:
+    """Their collectors cannot run here: sleep's Envoy takes Istio's Datadog config, httpbin's
+    its SkyWalking config (SkyWalking's gRPC stream to a plain HTTP/1 service fails), and a
+    request still goes through both."""
+    apply_yaml(mesh, tmp_path, BACKENDS, name="backends.yaml")
+
+    def tracers(pod: str) -> set[str]:
+        admin = f"http://{mesh.proxy(pod)['ip']}:15000"
+        dump = fetch(f"{admin}/config_dump?resource=dynamic_listeners")
+        return set(re.findall(r"type\.googleapis\.com/envoy\.config\.trace\.v3\.(\w+)", dump))
+
+    mesh.wait_for(lambda: tracers("sleep-0") == {"DatadogConfig"}, 30, "sleep's tracer")
+    mesh.wait_for(lambda: tracers("httpbin-foo-0") == {"SkyWalkingConfig"}, 30, "httpbin's")
+    assert _headers(mesh, "http://httpbin.foo:8000/headers")

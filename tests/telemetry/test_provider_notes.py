@@ -11,7 +11,7 @@ MESH = MeshTelemetry(
         Provider("http-als", "envoyHttpAls"),
         Provider("file", "envoyFileAccessLog"),
         Provider("zipkin", "zipkin", service="zipkin.istio-system", port=9411),
-        Provider("sky", "skywalking"),
+        Provider("sky", "lightstep"),
         Provider("sd", "stackdriver"),
     )
 )
@@ -36,7 +36,7 @@ def test_each_unserved_provider_is_named_with_its_field_and_what_is_lost() -> No
         ),
         (
             "spec.tracing[1].providers[0].name",
-            'provider "sky" is an extension provider of type skywalking, which this version '
+            'provider "sky" is an extension provider of type lightstep, which this version '
             "does not implement: no span is sent for it",
         ),
         (

@@ -17,15 +17,22 @@ from urllib.parse import urlsplit
 
 from pilotfish.config.proxy_tracing import ProxyTracing, parse_proxy_tracing, sampling_value
 
-PROVIDER_KINDS = ("zipkin", "opentelemetry", "envoyFileAccessLog", "envoyOtelAls", "prometheus")
+PROVIDER_KINDS = (
+    "zipkin",
+    "opentelemetry",
+    "datadog",
+    "skywalking",
+    "envoyFileAccessLog",
+    "envoyOtelAls",
+    "prometheus",
+)
+BACKEND_TRACERS = ("datadog", "skywalking")  # traced only to a service of the mesh (`service:port`)
 UNSUPPORTED_KINDS = (
     "envoyExtAuthzHttp",
     "envoyExtAuthzGrpc",
     "lightstep",
-    "datadog",
     "stackdriver",
     "opencensus",
-    "skywalking",
     "envoyHttpAls",
     "envoyTcpAls",
     "sds",
@@ -108,10 +115,12 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
         errors.append((f"{path}.{kind}", "is not a known extension provider"))
         return None
     where = f"{path}.{kind}"
-    if kind in ("zipkin", "opentelemetry", OTEL_ALS) and not isinstance(body.get("service"), str):
+    if kind in ("zipkin", "opentelemetry", OTEL_ALS, *BACKEND_TRACERS) and not isinstance(
+        body.get("service"), str
+    ):
         errors.append((f"{where}.service", "is required"))
         return None
-    if kind == OTEL_ALS and body.get("port", 0) == 0:  # Istio's validation: a port is required
+    if kind in (OTEL_ALS, *BACKEND_TRACERS) and body.get("port", 0) == 0:  # Istio: required
         errors.append((f"{where}.port", "is required: a port from 1 to 65535"))
         return None
     log_format = body.get("logFormat") or {}

@@ -214,8 +214,9 @@ def _provider_log(push: PushContext, name: str) -> FileLog | OtelLog | None:
 
 
 def otel_cluster(registry: RegistrySnapshot, provider: Provider) -> tuple[str, str] | None:
-    """(outbound cluster, hostname) an `envoyOtelAls` provider sends to: its service's port
-    in the registry (Istio's `LookupCluster`); None when the mesh has no such service port,
+    """(outbound cluster, hostname) an `envoyOtelAls` provider (or a Datadog or SkyWalking
+    tracer, `tracing_policy`) sends to: its service's port in the registry (Istio's
+    `LookupCluster`); None when the mesh has no such service port,
     and then nothing is logged for it, as in Istio (`apply` says so: `provider_notes`)."""
     host = provider_host(provider)
     service = registry.service(host)

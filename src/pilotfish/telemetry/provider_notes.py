@@ -1,9 +1,10 @@
 """`apply`'s word on a Telemetry that names an extension provider the mesh cannot serve, instead of
 silence: a provider no `extensionProviders` entry (nor a built-in name) defines, or one of a
-kind this version does not implement (`envoyHttpAls`, `envoyTcpAls`, Datadog, SkyWalking,
-Stackdriver, ...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mesh config accepts as Istio
-does but which then sends nothing; or an `envoyOtelAls` provider whose service port the mesh
-does not have (yet), to which no proxy logs (`policy.otel_cluster`). Built-ins: `envoy` (the
+kind this version does not implement (`envoyHttpAls`, `envoyTcpAls`, Lightstep, Stackdriver,
+...; `mesh_telemetry.UNSUPPORTED_KINDS`), which the mesh config accepts as Istio does but which
+then sends nothing; or an `envoyOtelAls`, Datadog or SkyWalking provider whose service port the
+mesh does not have (yet), to which no proxy logs or traces (`policy.otel_cluster`, Istio's
+LookupCluster). Built-ins: `envoy` (the
 file access log on stdout) and `prometheus`. (A tracing provider whose host is not a service of
 the mesh sends to the mesh's own collector, which takes Zipkin, OTLP/HTTP and OTLP over gRPC: no
 note.) And a metrics tagOverride whose CEL calls `string()` inside a larger expression: Envoy's
@@ -20,7 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pilotfish.config.kinds import TELEMETRY_KIND
-from pilotfish.config.mesh_telemetry import ENVOY_PROVIDER, OTEL_ALS, MeshTelemetry
+from pilotfish.config.mesh_telemetry import (
+    BACKEND_TRACERS,
+    ENVOY_PROVIDER,
+    OTEL_ALS,
+    MeshTelemetry,
+)
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.telemetry.metrics import unconvertible_cel
@@ -30,7 +36,7 @@ from pilotfish.telemetry.tracing import provider_host
 PROMETHEUS = "prometheus"
 SERVED = {  # section -> (its provider kinds served here, built-in names, what is lost)
     "accessLogging": (("envoyFileAccessLog", OTEL_ALS), (ENVOY_PROVIDER,), "nothing is logged"),
-    "tracing": (("zipkin", "opentelemetry"), (), "no span is sent"),
+    "tracing": (("zipkin", "opentelemetry", *BACKEND_TRACERS), (), "no span is sent"),
     "metrics": ((PROMETHEUS,), (PROMETHEUS,), "no metric is exported"),
 }
 SECTION_FIELDS = {"accessLogging": "access_logging", "tracing": "tracing", "metrics": "metrics"}
@@ -54,7 +60,7 @@ def provider_notes(
                     name = str(ref.name or "")
                     kind = mesh.provider_kind(name)
                     why = _unserved(kind)
-                    if kind == OTEL_ALS and registry is not None:
+                    if kind in (OTEL_ALS, *BACKEND_TRACERS) and registry is not None:
                         provider = mesh.provider(name)
                         assert provider is not None
                         if otel_cluster(registry, provider) is None:

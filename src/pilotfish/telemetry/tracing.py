@@ -21,7 +21,13 @@ from envoy.config.core.v3 import extension_pb2 as core_pb2
 from envoy.config.core.v3 import grpc_service_pb2, http_uri_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.trace.v3 import http_tracer_pb2, opentelemetry_pb2, zipkin_pb2
+from envoy.config.trace.v3 import (
+    datadog_pb2,
+    http_tracer_pb2,
+    opentelemetry_pb2,
+    skywalking_pb2,
+    zipkin_pb2,
+)
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -129,6 +135,20 @@ def _provider_config(
         if provider.b3_and_w3c:
             config.trace_context_option = zipkin_pb2.ZipkinConfig.USE_B3_WITH_W3C_PROPAGATION
         return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=pack(config))
+    if provider.kind == "datadog":  # Istio's datadogConfig: the proxy's service cluster
+        datadog = datadog_pb2.DatadogConfig(
+            collector_cluster=settings.cluster,
+            service_name=f"{me.canonical_service}.{me.namespace}",
+            collector_hostname=host,
+        )
+        return http_tracer_pb2.Tracing.Http(
+            name="envoy.tracers.datadog", typed_config=pack(datadog)
+        )
+    if provider.kind == "skywalking":
+        sky = skywalking_pb2.SkyWalkingConfig()
+        sky.grpc_service.envoy_grpc.cluster_name = settings.cluster
+        sky.grpc_service.envoy_grpc.authority = host
+        return http_tracer_pb2.Tracing.Http(name="envoy.tracers.skywalking", typed_config=pack(sky))
     otel = opentelemetry_pb2.OpenTelemetryConfig(
         service_name=f"{me.canonical_service}.{me.namespace}", sampler=_parent_based(settings)
     )
@@ -219,8 +239,8 @@ def hcm_tracing(
         tracing.provider.CopyFrom(_provider_config(settings, provider, me))
     if settings.max_path_tag_length:
         tracing.max_path_tag_length.value = settings.max_path_tag_length
-    if settings.gateway and provider is not None:  # Istio: a router's tracer's child spans
-        tracing.spawn_upstream_span.value = True
+    if provider is not None and (settings.gateway or provider.kind == "skywalking"):
+        tracing.spawn_upstream_span.value = True  # Istio: a router's, or SkyWalking's
     return tracing
 
 

@@ -24,11 +24,12 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from pilotfish.config.mesh_telemetry import BACKEND_TRACERS
 from pilotfish.config.proxy_tracing import ProxyTracing, sampling_value
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry.labels import Reporter
-from pilotfish.telemetry.policy import applicable, mode_matches, provider_names
+from pilotfish.telemetry.policy import applicable, mode_matches, otel_cluster, provider_names
 from pilotfish.telemetry.tracing import (
     TracingSettings,
     collector_cluster,
@@ -38,7 +39,7 @@ from pilotfish.telemetry.tracing import (
     provider_port,
 )
 
-TRACING_KINDS = ("zipkin", "opentelemetry")
+TRACING_KINDS = ("zipkin", "opentelemetry", *BACKEND_TRACERS)
 
 
 def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> TracingSettings | None:
@@ -75,6 +76,8 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
         return None
     if provider.legacy and not mesh.enable_tracing:
         return None
+    if provider.kind in BACKEND_TRACERS and otel_cluster(push.registry, provider) is None:
+        return None  # Istio's LookupCluster fails: no tracing (`provider_notes` says so)
     rate = sampling if sampling is not None else sampling_value(own)
     custom = _own_tags(own) if tags is None else tuple((k, *v) for k, v in sorted(tags.items()))
     return _settings(proxy, push, provider, rate, custom, own, istio_tags)
@@ -114,7 +117,7 @@ def _settings(
     length = own.max_path_tag_length if own is not None else 0
     cluster = ""
     if provider is not None:
-        length = provider.max_tag_length or length
+        length = 0 if provider.kind == "skywalking" else provider.max_tag_length or length
         host, port = provider_host(provider), provider_port(provider)
         in_mesh = push.registry.service(host) is not None
         cluster = f"outbound|{port}||{host}" if in_mesh else own_collector_cluster(port)

@@ -1,0 +1,79 @@
+"""Unit tests: the Datadog and SkyWalking tracing providers as istiod configures them
+(tracing.go's datadogConfig and skywalkingConfig): only to a service port of the mesh (Istio's
+LookupCluster; else no tracing, and `apply` says so), Datadog naming the proxy's service
+cluster, SkyWalking over Envoy's gRPC with spans of its own upstream requests and no path tag
+length. Their backends cannot run here: Envoy's acceptance of the config is checked end to end
+in tests/e2e/test_trace_decorator.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envoy.config.trace.v3 import datadog_pb2, skywalking_pb2
+from tests.telemetry.test_tracing_defaults import _inbound, _push
+from tests.translate.translate_harness import bookinfo_push
+
+from pilotfish.config import load
+from pilotfish.config.mesh_telemetry import parse_mesh_telemetry
+from pilotfish.telemetry.provider_notes import provider_notes
+
+TELEMETRY = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{providers: [{name: %s}]}]
+"""
+
+
+def _mesh(kind: str, service: str, port: int, **more: Any) -> dict[str, Any]:
+    body = {"service": service, "port": port, **more}
+    return {"extensionProviders": [{"name": kind, kind: body}]}
+
+
+def test_datadog_to_a_service_of_the_mesh() -> None:
+    mesh = _mesh("datadog", "details.default.svc.cluster.local", 9080, maxTagLength=100)
+    tracing = _inbound(_push(mesh, TELEMETRY % "datadog"))
+    assert tracing.provider.name == "envoy.tracers.datadog"
+    config = datadog_pb2.DatadogConfig()
+    tracing.provider.typed_config.Unpack(config)
+    assert config.collector_cluster == "outbound|9080||details.default.svc.cluster.local"
+    assert config.collector_hostname == "details.default.svc.cluster.local"
+    assert config.service_name == "reviews.default"
+    assert tracing.max_path_tag_length.value == 100
+    assert tracing.random_sampling.value == 1.0
+
+
+def test_skywalking_over_grpc_with_upstream_spans() -> None:
+    mesh = _mesh("skywalking", "ratings.default.svc.cluster.local", 9080, maxTagLength=100)
+    tracing = _inbound(_push(mesh, TELEMETRY % "skywalking"))
+    assert tracing.provider.name == "envoy.tracers.skywalking"
+    config = skywalking_pb2.SkyWalkingConfig()
+    tracing.provider.typed_config.Unpack(config)
+    grpc = config.grpc_service.envoy_grpc
+    assert grpc.cluster_name == "outbound|9080||ratings.default.svc.cluster.local"
+    assert grpc.authority == "ratings.default.svc.cluster.local"
+    assert tracing.spawn_upstream_span.value
+    assert not tracing.HasField("max_path_tag_length")  # Istio: 0 for SkyWalking
+
+
+def test_a_backend_the_mesh_does_not_have_means_no_tracing_and_a_note() -> None:
+    mesh = _mesh("datadog", "datadog-agent.istio-system.svc.cluster.local", 8126)
+    assert _inbound(_push(mesh, TELEMETRY % "datadog")) is None
+    errors: list[tuple[str, str]] = []
+    telemetry = parse_mesh_telemetry(mesh, errors)
+    notes = provider_notes(load(TELEMETRY % "datadog", "t.yaml").objects, telemetry,
+                           bookinfo_push().registry)  # fmt: skip
+    assert [n.message for n in notes] == [
+        'provider "datadog" sends to datadog-agent.istio-system.svc.cluster.local:8126, which '
+        "is not a service port of the mesh: no span is sent for it"
+    ]
+
+
+def test_istios_validation_wants_a_service_and_a_port() -> None:
+    for kind in ("datadog", "skywalking"):
+        errors: list[tuple[str, str]] = []
+        parse_mesh_telemetry(
+            {"extensionProviders": [{"name": "x", kind: {"service": "a.b"}}]}, errors
+        )
+        assert errors == [(f"extensionProviders[0].{kind}.port", "is required: a port from 1 "
+                           "to 65535")]  # fmt: skip
