@@ -6,7 +6,7 @@ from typing import Any
 
 from pilotfish.cli.envoy_tables import endpoint_rows
 from pilotfish.cli.jsonpath import protojson
-from pilotfish.cli.proxy_config import section_name, selected
+from pilotfish.cli.proxy_config import _ecds, section_name, selected
 from pilotfish.cli.proxy_config_filters import endpoint_hosts
 
 HTTPBIN = "outbound|8000||httpbin.default.svc.cluster.local"
@@ -112,3 +112,33 @@ def test_protojson_spells_fields_as_istioctl_and_leaves_data_keys() -> None:
 def test_log_is_a_proxy_config_type() -> None:
     assert section_name("log") == section_name("o") == "log"
     assert section_name("clusters") == "cluster"
+
+
+def test_ecds_table_and_the_error_without_the_section(capsys: Any) -> None:
+    """istioctl's `proxy-config ecds`: ECDS NAME and TYPE (by type, then name), padded by 5;
+    an Envoy that got nothing over ECDS has no such section: istioctl's error, exit 1."""
+    wasm = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+    stats = "type.googleapis.com/stats.PluginConfig"
+    section = {
+        "ecds_filters": [
+            {"ecds_filter": {"name": n, "typed_config": {"@type": t}}}
+            for n, t in (
+                ("default.b", wasm),
+                ("istio.io/telemetry/stats", stats),
+                ("default.a", wasm),
+            )
+        ]
+    }
+    assert _ecds(section, "table") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "ECDS NAME                    TYPE",
+        "default.a                    envoy.extensions.filters.http.wasm.v3.Wasm",
+        "default.b                    envoy.extensions.filters.http.wasm.v3.Wasm",
+        "istio.io/telemetry/stats     stats.PluginConfig",
+    ]
+    assert _ecds({}, "table") == 1
+    assert capsys.readouterr().err == (
+        "Error: config dump has no configuration type "
+        "type.googleapis.com/envoy.admin.v3.EcdsConfigDump\n"
+    )
+    assert section_name("ecds") == "ecds"

@@ -165,6 +165,9 @@ def test_the_pages_walk_from_listener_to_route_to_cluster_to_endpoints(mesh: Loc
     assert sorted(rows[1:]) == sorted(
         [[f"{i}:9080", "HEALTHY", "OK", REVIEWS_CLUSTER] for i in ips]
     )
+    ecds = mesh.pilotfish("proxy-config", "ecds", pod)  # nothing over ECDS: istioctl's error
+    assert (ecds.returncode, ecds.stdout) == (1, ""), ecds
+    assert ecds.stderr.startswith("Error: config dump has no configuration type "), ecds
     bootstrap = mesh.pilotfish(
         "proxy-config", "bootstrap", "-n", "istio-system", "istio-ingressgateway-0"
     )

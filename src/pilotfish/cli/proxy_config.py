@@ -1,7 +1,7 @@
 """`pilotfish proxy-config TYPE PROXY`: what one Envoy really holds, read from its admin API
 (`/config_dump`, `/clusters`), as `istioctl proxy-config` shows it.
 
-TYPE is cluster, listener, route, endpoint, secret, bootstrap, all, or log (Envoy's logger
+TYPE is cluster, listener, route, endpoint, secret, bootstrap, ecds, all, or log (Envoy's logger
 levels, set with `--level [LOGGER:]LEVEL,…` or `--reset`); PROXY an instance (`reviews-v2-0`), a
 workload (`reviews-v2`) or `istio-ingressgateway`. `-o json|yaml` prints, as istioctl does, the
 resources (clusters, listeners, route configurations, endpoints' cluster statuses) as a list —
@@ -203,6 +203,37 @@ def _full_dump(admin: str, pod: str, output: str) -> int:
     return 0
 
 
+ECDS_SECTION = "EcdsConfigDump"
+
+
+def _ecds(section: dict[str, Any], output: str) -> int:
+    """istioctl's `proxy-config ecds`: the extension configs Envoy got over ECDS (ECDS NAME,
+    TYPE without its `type.googleapis.com/`, by type then name), or the section itself; an
+    Envoy without any (pilotfish serves none) has no such section, which istioctl reports."""
+    if not section:
+        print(
+            f"Error: config dump has no configuration type type.googleapis.com/envoy.admin.v3."
+            f"{ECDS_SECTION}",
+            file=sys.stderr,
+        )
+        return 1
+    if output in ("json", "yaml"):
+        print(_dump_section(section, output))
+        return 0
+    found = [
+        entry.get("ecds_filter", {}) for entry in section.get("ecds_filters", [])
+    ]  # TypedExtensionConfigs
+    rows = [["ECDS NAME", "TYPE"]]
+    for config in sorted(
+        found,
+        key=lambda c: (str(c.get("typed_config", {}).get("@type", "")), str(c.get("name", ""))),
+    ):
+        kind = str(config.get("typed_config", {}).get("@type", ""))
+        rows.append([str(config.get("name", "")), kind.removeprefix("type.googleapis.com/")])
+    print(go_tabwriter(rows))
+    return 0
+
+
 def _dump_section(section: dict[str, Any], output: str) -> str:
     """istioctl's `proxy-config secret|bootstrap -o json|yaml`: the config dump's section as
     the message itself (no `@type`), protojson indented by four; YAML (sigs.k8s.io/yaml's
@@ -227,6 +258,8 @@ def section_name(typed: str) -> str | None:
     aliases = {"c": "cluster", "l": "listener", "r": "route", "ep": "endpoint", "s": "secret"}
     if word in ("log", "logs", "o"):
         return "log"
+    if word == "ecds":
+        return "ecds"
     word = aliases.get(word, word)
     for known in (*SECTIONS, "all"):
         if word in (known, known + "s"):
@@ -263,11 +296,9 @@ def proxy_config_command(
     filters: dict[str, str] | None = None,
 ) -> int:
     kind = section_name(typed) or typed
-    if kind not in (*SECTIONS, "all", "log"):
-        print(
-            f"error: unknown type {typed!r}: one of {', '.join([*SECTIONS, 'all', 'log'])}",
-            file=sys.stderr,
-        )
+    if kind not in (*SECTIONS, "all", "log", "ecds"):
+        known = ", ".join([*SECTIONS, "all", "log", "ecds"])
+        print(f"error: unknown type {typed!r}: one of {known}", file=sys.stderr)
         return 1
     info = running_mesh(state_dir)
     try:
@@ -286,6 +317,8 @@ def proxy_config_command(
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {found[0]}'s Envoy admin at {admin}: {exc}", file=sys.stderr)
         return 1
+    if kind == "ecds":
+        return _ecds(_section(dump, ECDS_SECTION), output)
     kinds = list(SECTIONS) if kind == "all" else [kind]
     if kind == "all" and output not in ("json", "yaml"):
         kinds = [k for k in kinds if k != "bootstrap"]  # istioctl's `all`: the tables

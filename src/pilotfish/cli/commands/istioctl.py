@@ -178,7 +178,8 @@ def proxy_config(
     kind: Annotated[
         str,
         typer.Argument(
-            help="cluster, listener, route, endpoint, secret, bootstrap, all, log, rootca-compare"
+            help="cluster, listener, route, endpoint, secret, bootstrap, ecds, all, log,"
+            " rootca-compare"
         ),
     ],
     proxy: Annotated[str, typer.Argument(help="instance (reviews-v2-0) or workload (reviews-v2)")],
