@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.e2e.httpkit import apply_yaml
@@ -25,12 +26,23 @@ from tests.e2e.telemetrykit import fetch
 HTTPBIN = ROOT / "samples" / "httpbin" / "httpbin.py"
 SLEEP = ROOT / "samples" / "sleep" / "sleep.py"
 HEADER = "X-Envoy-Decorator-Operation"
+POD_TRACING = json.dumps(
+    {
+        "tracing": {
+            "sampling": 10,
+            "max_path_tag_length": 99,
+            "custom_tags": {"my_tag_header": {"header": {"name": "host"}}},
+        }
+    }
+)
 
 
 def _manifest() -> str:
     docs = []
     for ns in ("foo", "legacy"):
-        inject = "" if ns != "legacy" else ', annotations: {sidecar.istio.io/inject: "false"}'
+        inject = ', annotations: {sidecar.istio.io/inject: "false"}'
+        if ns == "foo":  # the page's sleep annotation (Configure tracing using MeshConfig …)
+            inject = f", annotations: {{proxy.istio.io/config: '{POD_TRACING}'}}"
         docs.append(f"""apiVersion: v1
 kind: Service
 metadata: {{name: httpbin, namespace: {ns}, labels: {{app: httpbin}}}}
@@ -120,6 +132,70 @@ def test_virtual_service_routes_are_named_as_istio_names_them(
     status, body = http_via_sidecar(proxy, "http://httpbin.legacy:8000/anything/one")
     assert status == 200, body
     assert json.loads(body)["headers"].get(HEADER) == f"{host}:8000/anything/one*"
+
+
+def _tracing(mesh: LocalMesh, pod: str) -> dict[str, Any]:
+    """The `tracing` of the pod's Envoy's first HTTP connection manager (inbound first)."""
+    admin = f"http://{mesh.proxy(pod)['ip']}:15000"
+    dump = json.loads(fetch(f"{admin}/config_dump?resource=dynamic_listeners"))
+    managers = [
+        f["typed_config"]
+        for listener in dump["configs"]
+        for chain in listener["active_state"]["listener"].get("filter_chains", [])
+        for f in chain["filters"]
+        if f["name"] == "envoy.filters.network.http_connection_manager"
+    ]
+    assert managers, dump
+    tracing: dict[str, Any] = managers[0].get("tracing", {})
+    return tracing
+
+
+def _tags(tracing: dict[str, Any]) -> dict[str, Any]:
+    return {t["tag"]: t for t in tracing.get("custom_tags", [])}
+
+
+def test_a_pods_tracing_annotation_reaches_its_envoy(mesh: LocalMesh) -> None:
+    """The page's proxy.istio.io/config: sampling 10, the path tag length, a header tag; a pod
+    without one has Istio's 1% and Envoy's default length."""
+    own = _tracing(mesh, "httpbin-foo-0")
+    assert own["random_sampling"] == {"value": 10}
+    assert own["max_path_tag_length"] == 99
+    assert _tags(own)["my_tag_header"]["request_header"] == {"name": "host"}
+    default = _tracing(mesh, "sleep-0")
+    assert default["random_sampling"] == {"value": 1} and "max_path_tag_length" not in default
+    assert "istio.canonical_service" in _tags(default)
+
+
+MESH_TRACING = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    enableTracing: true
+    defaultConfig:
+      tracing:
+        sampling: 50
+        custom_tags:
+          my_tag_literal:
+            literal:
+              value: from-mesh
+"""
+
+
+def test_the_meshs_default_config_tracing_and_the_pods_own(mesh: LocalMesh, tmp_path: Path) -> None:
+    """The page's MeshConfig options reach every proxy but the annotated pod, whose own
+    `tracing` replaces them whole (the page's warning)."""
+    apply_yaml(mesh, tmp_path, MESH_TRACING, name="mesh.yaml")
+
+    def sleep_has_them() -> bool:
+        tracing = _tracing(mesh, "sleep-0")
+        literal = _tags(tracing).get("my_tag_literal", {}).get("literal")
+        return tracing["random_sampling"] == {"value": 50} and literal == {"value": "from-mesh"}
+
+    mesh.wait_for(sleep_has_them, 30, "the mesh's tracing options")
+    own = _tracing(mesh, "httpbin-foo-0")
+    assert own["random_sampling"] == {"value": 10} and "my_tag_literal" not in _tags(own)
 
 
 BACKENDS = """
