@@ -191,7 +191,9 @@ def test_the_meshs_default_config_tracing_and_the_pods_own(mesh: LocalMesh, tmp_
     def sleep_has_them() -> bool:
         tracing = _tracing(mesh, "sleep-0")
         literal = _tags(tracing).get("my_tag_literal", {}).get("literal")
-        return tracing["random_sampling"] == {"value": 50} and literal == {"value": "from-mesh"}
+        return bool(
+            tracing["random_sampling"] == {"value": 50} and literal == {"value": "from-mesh"}
+        )
 
     mesh.wait_for(sleep_has_them, 30, "the mesh's tracing options")
     own = _tracing(mesh, "httpbin-foo-0")
