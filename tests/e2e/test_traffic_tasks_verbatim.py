@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.meshctl import LocalMesh, pilotfish_ok, running_mesh
-from tests.e2e.pagekit import add_shims, sh
+from tests.e2e.pagekit import SAMPLES, add_shims, sh
 
 # the Mirroring page's Deployments, as typed there (only the version differs)
 DEPLOYMENT = """\
@@ -313,7 +313,15 @@ def test_the_mirroring_pages_earlier_form(mesh: LocalMesh) -> None:
         v1_pod, v2_pod = _pod(mesh, "app=httpbin,version=v1"), _pod(mesh, "app=httpbin,version=v2")
         mesh.wait_for(lambda: _headers_requests(mesh, v2_pod) == 1, what="the mirrored request")
         assert _headers_requests(mesh, v1_pod) == 2
+        # a client that never called httpbin: its very first request is mirrored too, as in
+        # Istio (on-demand clusters keep the clusters routes mirror to: before, it was lost)
+        pilotfish_ok(mesh, "apply", "-f", f"{SAMPLES}/curl.yaml")
+        first = ["exec", "deploy/curl", "--", "curl", "-sS", "http://httpbin:8000/headers"]
+        assert '"Host": "httpbin:8000"' in pilotfish_ok(mesh, *first)
+        mesh.wait_for(lambda: _headers_requests(mesh, v2_pod) == 2, what="the first, mirrored")
+        assert _headers_requests(mesh, v1_pod) == 3
     finally:
+        mesh.pilotfish("delete", "-f", f"{SAMPLES}/curl.yaml")
         sh(
             mesh,
             "kubectl delete virtualservice httpbin\nkubectl delete destinationrule httpbin\n"

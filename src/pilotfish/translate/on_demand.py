@@ -8,7 +8,11 @@ service: Istio's stats read it from the cluster) or else just before the router.
 route names a cluster the sidecar lacks is paused while Envoy asks the control plane for it (a
 CDS subscription by that cluster's plain name on the ADS stream), then resumed. The control
 plane remembers which clusters each sidecar asked for (`clusters_for`) and narrows the sidecar's
-outbound block to them (`narrowed`): what other services change is never pushed to it.
+outbound block to them (`narrowed`): what other services change is never pushed to it. The
+clusters its routes mirror to are always kept (`MIRRORS`): Envoy's filter fetches only the
+cluster a request is routed to, and a shadow whose cluster is not yet active (fetched with the
+routed one, still warming) is skipped, so the first request to a mirrored route would not be
+mirrored, where Istio, which sends every cluster, mirrors it.
 
 Who gets it (`applies`): sidecars that speak delta ADS (Envoy's state-of-the-world reconnect
 sends the on-demand names without `*`, so a server cannot tell a wildcard CDS from a named one:
@@ -105,6 +109,9 @@ def clusters_for(
     return frozenset(n for n in found if cluster_host(n) is not None and any(n in c for c in held))
 
 
+MIRRORS = ""
+"""The key (no cluster's name) under which a route-groups map holds the clusters its routes
+mirror to, which `narrowed` always keeps."""
 GROUP_CHUNK = 64
 """Virtual hosts of an `OnDemandRoutePart` whose route groups are kept together."""
 Groups = Mapping[str, frozenset[str]]
@@ -180,6 +187,9 @@ def _vhost_groups(
         for route in vhost.routes:
             named = frozenset(route_clusters(route))
             pairs.extend((name, named) for name in named)
+            mirrored = frozenset(m.cluster for m in route.route.request_mirror_policies)
+            if mirrored:
+                pairs.append((MIRRORS, mirrored))
         found = (vhost, tuple(pairs))
         if memo is not None:
             memo[key] = found
@@ -201,8 +211,9 @@ def narrowed(
         return shared
     block = shared[0]
     # what the routes now name with the asked-for clusters: a mirror added to a route the
-    # sidecar already used (Istio's Mirroring task) is never asked for on demand
-    clusters = clusters | clusters_for(clusters, shared, push)
+    # sidecar already used (Istio's Mirroring task) is never asked for on demand; and every
+    # cluster a route mirrors to, there before a first request is shadowed (`MIRRORS`)
+    clusters = clusters | clusters_for(clusters, shared, push) | _mirrored(shared, push)
     carry = carry_of(push)
     used = frozenset(listener_clusters(own[LISTENER].values()))
     key = ("pilotfish.translate.on_demand", id(block), clusters, used)
@@ -210,6 +221,16 @@ def narrowed(
         push, key, lambda: _kept(push, _narrow(_index(block, push), clusters, used)), keep=block
     )
     return (found, *shared[1:])
+
+
+def _mirrored(shared: tuple[ProxyResources, ...], push: PushContext) -> frozenset[str]:
+    """The service clusters the parts' routes mirror to that the parts hold."""
+    found: set[str] = set()
+    for part in shared:
+        for groups in _route_groups(part, push):
+            found.update(groups.get(MIRRORS, ()))
+    held = [part[CLUSTER] for part in shared]
+    return frozenset(n for n in found if cluster_host(n) is not None and any(n in c for c in held))
 
 
 def _kept(push: PushContext, part: Mapping[str, Mapping[str, Message]]) -> KeptPart:
