@@ -25,7 +25,7 @@ from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.cli.main import main
 from pilotfish.config.proxy_stats import StatsInclusion
 from pilotfish.model.proxy import Proxy, ProxyType
-from pilotfish.registry.workloads import ReadinessProbe
+from pilotfish.registry.workloads import Probe
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_probers_and_prometheus_annotations_as_the_injector_writes_them(
         ISTIO_META_POD_PORTS='[{"containerPort": 9080}, {"containerPort": 9090}]',
     )
     spec = config.spec  # type: ignore[attr-defined]
-    assert spec.readiness == ReadinessProbe(
+    assert spec.readiness == Probe(
         "reviews", "http", 9080, "/health", "HTTP", (("X-Probe", "1"),), timeout_seconds=3
     )
     assert (spec.app_metrics.port, spec.app_metrics.path) == (9090, "/stats")
@@ -160,7 +160,7 @@ def test_probers_and_prometheus_annotations_as_the_injector_writes_them(
         token,
         ISTIO_KUBE_APP_PROBERS='{"/app-health/db/readyz": {"tcpSocket": {"port": 5432}}}',
     )
-    assert tcp.spec.readiness == ReadinessProbe("db", "tcp", 5432)  # type: ignore[attr-defined]
+    assert tcp.spec.readiness == Probe("db", "tcp", 5432)  # type: ignore[attr-defined]
 
 
 def test_the_app_after_the_double_dash_with_its_environment_file(
@@ -250,7 +250,7 @@ def test_the_command_refuses_bad_input_with_exit_code_2_and_no_traceback(
 def test_what_the_launcher_writes_loads_back_as_the_same_spec(tmp_path: Path, token: Path) -> None:
     """`agent_environment` + `agent_arguments` (the injector's side) are the inverse of
     `load_agent_config`: an isolated pod's agent process runs exactly the launcher's spec."""
-    probe = ReadinessProbe("reviews", "http", 9080, "/ready", "HTTP", (("X-A", "b"),), 0, 2)
+    probe = Probe("reviews", "http", 9080, "/ready", "HTTP", (("X-A", "b"),), 0, 2)
     spec = AgentSpec(
         proxy=Proxy(
             type=ProxyType.SIDECAR,
@@ -317,8 +317,8 @@ def test_istio_bootstrap_override_is_read_as_pilot_agent_reads_it(
 def test_every_containers_probe_reaches_the_agent_process(tmp_path: Path, token: Path) -> None:
     """ISTIO_KUBE_APP_PROBERS holds every container's rewritten probe, as Istio's injector
     writes it: the agent inside an isolated pod serves the other containers' too."""
-    first = ReadinessProbe("web", "http", 8080, "/ready")
-    helper = ReadinessProbe("helper", "tcp", 9000)
+    first = Probe("web", "http", 8080, "/ready")
+    helper = Probe("helper", "tcp", 9000)
     spec = AgentSpec(
         proxy=Proxy(type=ProxyType.SIDECAR, ip="10.30.1.8", instance="web-0", namespace="shop",
                     labels=(("app", "web"),), app_ports=((8080, 8080), (9000, 9000))),
@@ -336,3 +336,43 @@ def test_every_containers_probe_reaches_the_agent_process(tmp_path: Path, token:
     assert {p.container: p for p in (loaded.readiness, *loaded.served_probes) if p} == {
         "web": first, "helper": helper,
     }  # fmt: skip
+
+
+def test_liveness_and_startup_probes_are_rewritten_as_the_injector_does(
+    tmp_path: Path, token: Path
+) -> None:
+    """Every container's httpGet, tcpSocket and grpc liveness and startup probes join its
+    readiness probe in ISTIO_KUBE_APP_PROBERS (`/app-health/<container>/livez`, `/startupz`;
+    an exec probe stays the kubelet's), in Go's compact JSON; the agent process serves each.
+    With `rewriteAppHTTPProbers: "false"` the injector writes none."""
+    live = Probe("web", "http", 8080, "/foo", period_seconds=5, initial_delay_seconds=5,
+                 endpoint="livez")  # fmt: skip
+    start = Probe("web", "grpc", 9000, service="web", timeout_seconds=2, endpoint="startupz")
+    helper = Probe("helper", "tcp", 9100, endpoint="livez")
+    spec = AgentSpec(
+        proxy=Proxy(type=ProxyType.SIDECAR, ip="10.30.1.9", instance="web-0", namespace="shop",
+                    labels=(("app", "web"),), app_ports=((8080, 8080), (9000, 9000))),
+        xds_host="10.30.0.1",
+        xds_port=15010,
+        run_dir=tmp_path / "run",
+        app=AppSpec(("true",), (), str(tmp_path), name="web", liveness=live, startup=start),
+        siblings=(AppSpec(("true",), (), str(tmp_path), name="helper", liveness=helper,
+                          startup=Probe("helper", "exec", command=("true",),
+                                        endpoint="startupz")),),
+    )  # fmt: skip
+    env = agent_environment(spec)
+    assert env["ISTIO_KUBE_APP_PROBERS"] == (
+        '{"/app-health/helper/livez":{"tcpSocket":{"port":9100},"timeoutSeconds":1},'
+        '"/app-health/web/livez":{"httpGet":{"path":"/foo","port":8080,"scheme":"HTTP"},'
+        '"timeoutSeconds":1},'
+        '"/app-health/web/startupz":{"grpc":{"port":9000,"service":"web"},"timeoutSeconds":2}}'
+    )
+    loaded = load_agent_config(["--token-path", str(token)], {"PATH": "/bin"} | env).spec
+    served = {(p.container, p.endpoint): p for p in loaded.served_probes}
+    assert loaded.readiness is None
+    assert served == {
+        ("helper", "livez"): helper,
+        ("web", "livez"): replace(live, period_seconds=10, initial_delay_seconds=0),
+        ("web", "startupz"): start,
+    }  # the kubelet keeps the timing: the agent needs the action and its timeout
+    assert "ISTIO_KUBE_APP_PROBERS" not in agent_environment(replace(spec, rewrite_probes=False))

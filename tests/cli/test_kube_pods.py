@@ -4,9 +4,10 @@ core/v1 status fields kubectl's READY and RESTARTS columns are made from (pure p
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from pilotfish.cli import kube_pods
+from pilotfish.cli import kube_cluster_views, kube_pods
 from pilotfish.cli.kube_get import _restarts_column
 
 SIDECAR: dict[str, Any] = {
@@ -121,3 +122,37 @@ def test_a_pod_of_several_containers_lists_each_with_its_own_status() -> None:
     done = ended | {"containers": ended["containers"] | {"job": {"exit_code": 0, "done": True}}}
     pod = _pod({"proxies": {"reviews-v2-0.default": done}}, "reviews-v2-0")
     assert kube_pods.status_column(pod) == "NotReady"  # Completed beside running ones
+
+
+def test_probe_events_and_startup_as_kubectl_shows_them() -> None:
+    """A container's probe events (the kubelet's, `agent.kubelet_probes`) become Event objects
+    and `describe pod`'s Events table; a container whose startupProbe has not passed is
+    running but not `started` (nor ready), and its pod stays Running."""
+    now = time.time()
+    events = [
+        {"type": "Warning", "reason": "Unhealthy", "count": 3, "first": now - 20, "last": now - 10,
+         "message": "Liveness probe failed: HTTP probe failed with statuscode: 404"},
+        {"type": "Normal", "reason": "Killing", "count": 1, "first": now - 10, "last": now - 10,
+         "message": "Container reviews failed liveness probe, will be restarted"},
+    ]  # fmt: skip
+    probed = SIDECAR | {"app_events": events, "app_started": False}
+    info = INFO | {"proxies": {"reviews-v2-0.default": probed}}
+    status = _pod(info, "reviews-v2-0")["status"]
+    first = status["containerStatuses"][0]
+    assert (first["started"], first["ready"], "running" in first["state"]) == (False, False, True)
+    assert kube_pods.ready_containers(_pod(info, "reviews-v2-0")) == (1, 2)  # istio-proxy's
+    assert status["phase"] == "Running"
+    found = [e for e in kube_cluster_views.events(info) if "firstTimestamp" in e]
+    assert [(e["reason"], e["count"], e["message"]) for e in found] == [
+        ("Unhealthy", 3, events[0]["message"]),
+        ("Killing", 1, events[1]["message"]),
+    ]
+    assert found[0]["firstTimestamp"] < found[0]["lastTimestamp"]
+    assert kube_cluster_views.describe_events(info, "default", "reviews-v2-0") == [
+        "Events:",
+        "  Type     Reason     Age                From     Message",
+        "  ----     ------     ----               ----     -------",
+        "  Warning  Unhealthy  10s (x3 over 20s)  kubelet  " + str(events[0]["message"]),
+        "  Normal   Killing    10s                kubelet  " + str(events[1]["message"]),
+    ]
+    assert kube_cluster_views.describe_events(INFO, "default", "reviews-v2-0") == []

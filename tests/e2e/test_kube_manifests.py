@@ -121,12 +121,13 @@ def test_pod_joins_endpoints_only_when_its_readiness_probe_passes(mesh: LocalMes
     mesh.wait_for(lambda: health("gate-b") == 200, 40, "gate-b's probe to pass")
     app = f"http://127.0.0.1:{mesh.info['proxies']['gate-a.default']['app_ports']['8080']}"
     mesh.wait_for(lambda: http(f"{app}/get").status == 200, 30, "gate-a's app to answer")
-    assert (health("gate-a"), health("gate-b", "other")) == (500, 500)
+    # as Istio's status server: the app's own status; 400 for a container with no probe
+    assert (health("gate-a"), health("gate-b", "other")) == (503, 400)
     loop = "for i in $(seq 12); do curl -s -D - -o /dev/null gate:8000/get; done"
     mesh.wait_for(lambda: "x-served-by: gate-b" in exec_sh(mesh, "deploy/sleep", loop).lower())
     served = exec_sh(mesh, "deploy/sleep", loop).lower()
     assert served.count("x-served-by: gate-b") == 12, served  # never gate-a, not an endpoint
-    assert health("gate-a") == 500
+    assert health("gate-a") == 503
     listed = mesh.pilotfish("get", "pods").stdout
     ready = {line.split()[0]: line.split()[1] for line in listed.splitlines()[1:]}
     assert (ready.get("gate-a"), ready.get("gate-b")) == ("0/2", "2/2"), listed

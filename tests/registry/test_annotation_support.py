@@ -45,7 +45,7 @@ def test_each_annotation_without_effect_is_named_with_why() -> None:
         "sidecar.istio.io/proxyCPU": "100m",
         "sidecar.istio.io/inject": "true",  # honoured: nothing to say
         "sidecar.istio.io/interceptionMode": "TPROXY",
-        "sidecar.istio.io/rewriteAppHTTPProbers": "false",
+        "sidecar.istio.io/rewriteAppHTTPProbers": "false",  # honoured (`agent.pod_probes`)
         "proxy.istio.io/config": "{holdApplicationUntilProxyStarts: true, tracing: {}}",
         "sidecar.istio.io/status": "{}",  # the injector's mark
         "example.com/other": "x",  # not Istio's
@@ -62,8 +62,6 @@ def test_each_annotation_without_effect_is_named_with_why() -> None:
          "nothing"),
         (f"{at}[sidecar.istio.io/proxyCPU]", "no effect here: no resources are reserved (local "
          "mode runs processes, not containers)"),
-        (f"{at}[sidecar.istio.io/rewriteAppHTTPProbers]", "no effect here: `false` is not "
-         "applied: the pod's agent runs the probe all the same"),
         ("spec.template.metadata.labels[istio.io/dataplane-mode]", "no effect here: there is "
          "no ambient data plane (ztunnel, waypoints) here; pods keep their sidecars"),
     ]  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 
 from pilotfish.registry.images import SAMPLES_DIR, ImageMap, load_image_map
 from pilotfish.registry.inputs import Parsed, manifest_of, parse_documents
-from pilotfish.registry.workloads import IMAGES_ANNOTATION, ReadinessProbe, WorkloadSpec
+from pilotfish.registry.workloads import IMAGES_ANNOTATION, Probe, WorkloadSpec
 
 ISTIO = Path(__file__).resolve().parents[1] / "data" / "istio-samples"
 SOURCE = "/srv/k8s/app.yaml"
@@ -185,7 +185,7 @@ def test_readiness_probe_http_by_port_name() -> None:
         "          timeoutSeconds: 3\n"
     )
     probe = only(parse(deployment(container))[1]).readiness
-    assert probe == ReadinessProbe(
+    assert probe == Probe(
         container="web", kind="http", port=8080, path="/healthz", headers=(("X-Probe", "1"),),
         initial_delay_seconds=2, timeout_seconds=3,
     )  # fmt: skip
@@ -193,7 +193,7 @@ def test_readiness_probe_http_by_port_name() -> None:
 
 def test_readiness_probe_tcp_and_exec() -> None:
     tcp = "        readinessProbe: {tcpSocket: {port: 8080}}\n"
-    assert only(parse(deployment(tcp))[1]).readiness == ReadinessProbe("web", "tcp", 8080)
+    assert only(parse(deployment(tcp))[1]).readiness == Probe("web", "tcp", 8080)
     exec_ = "        readinessProbe: {exec: {command: [cat, /tmp/ready]}}\n"
     _, parsed = parse(deployment(exec_))
     assert only(parsed).readiness is None
@@ -370,7 +370,7 @@ spec:
     workload = only(parse(pod)[1])
     assert workload.restart_policy == "OnFailure"
     assert workload.readiness is None
-    assert workload.more[0].readiness == ReadinessProbe("helper", "tcp", 9000)
+    assert workload.more[0].readiness == Probe("helper", "tcp", 9000)
     bad = parse(pod.replace("OnFailure", "Sometimes"))[1]
     assert messages(bad) == [
         f'{SOURCE}:5: Pod job at spec.restartPolicy: Unsupported value: "Sometimes": '

@@ -17,7 +17,7 @@ itself is `pilotfish.agent.run`. Names and defaults are Istio's (`pilot-agent pr
   control plane over TLS), `ISTIO_META_*` (node metadata: `CLUSTER_ID` defaults to
   `Kubernetes`; `INTERCEPTION_MODE` is `REDIRECT`, or `NONE` for pilotfish's explicit mode where
   apps use the sidecar as HTTP proxy; `WORKLOAD_NAME`; `POD_PORTS`), `ISTIO_METAJSON_LABELS`,
-  `ISTIO_KUBE_APP_PROBERS` (the injector's rewritten readiness probe),
+  `ISTIO_KUBE_APP_PROBERS` (the injector's rewritten probes),
   `ISTIO_PROMETHEUS_ANNOTATIONS` (the app's metrics, merged into 15020), `SECRET_TTL`,
   `ECC_SIGNATURE_ALGORITHM`, `ECC_CURVE`, `WORKLOAD_RSA_KEY_SIZE`,
   `TERMINATION_DRAIN_DURATION_SECONDS`, `ISTIO_DELTA_XDS`.
@@ -197,6 +197,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         tls=ca_tls,
     )
     probes = probers(env.get("ISTIO_KUBE_APP_PROBERS", ""))  # every container's: it serves each
+    own = next((p for p in probes if p.endpoint == "readyz"), None)  # its app's readiness
     level, components = log_levels(args.proxyLogLevel, args.proxyComponentLogLevel)
     concurrency = args.concurrency or _int(proxy_config, "concurrency", DEFAULT_CONCURRENCY)
     if concurrency < 1:
@@ -214,8 +215,8 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         app_metrics=app_metrics(env, proxy.app_ports),
         identity=identity,
         termination_drain=termination_drain(drain, None, env_drain_seconds(env)),
-        readiness=probes[0] if probes else None,
-        served_probes=probes[1:],
+        readiness=own,
+        served_probes=tuple(p for p in probes if p is not own),
         extra_metadata=(*node_metadata(env), ("PROXY_CONFIG", proxy_config)),
         control_plane_tls=xds_tls,
         bootstrap_override=_bootstrap_override(env),

@@ -1,12 +1,12 @@
-"""The app containers of a pod past its first (`AgentSpec.siblings`), run as a kubelet runs a
-pod's containers: each started with its own command, env and working directory in the pod's
-network (inside its namespace when it has one, `spec.in_pod`), supervised as the pod's
-`restartPolicy` says, its output kept as a container's (`container_log`) in
-`<run dir>/containers/<name>.log`, ready when its probe passes (run here, or by the agent
-inside an isolated pod on 15020 as Istio's agent serves every container's rewritten probe;
-without one, its ports accept connections), and stopped with the pod. The in-process `Agent`
-and the isolated mode's `PodAgent` (the kubelet's side of a pod whose agent runs inside it) both
-hold one.
+"""The app containers of a pod past its first (`AgentSpec.siblings`), run as a kubelet runs a pod's
+containers: each started with its own command, env and working directory in the pod's network
+(inside its namespace when it has one, `spec.in_pod`), supervised as the pod's `restartPolicy`
+says, its output kept as a container's (`container_log`) in `<run dir>/containers/<name>.log`,
+ready when its probe passes (run here, or by the agent inside an isolated pod on 15020 as Istio's
+agent serves every container's rewritten probe; without one, its ports accept connections) once its
+startupProbe has, killed and restarted when its startup or liveness probe fails (`kubelet_probes`),
+and stopped with the pod. The in-process `Agent` and the isolated mode's `PodAgent` (the kubelet's
+side of a pod whose agent runs inside it) both hold one.
 
 `container_row` is the one shape of a container's status in `agent.json` and mesh.json.
 """
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pilotfish.agent.envoy_admin import http_ok, listening
+from pilotfish.agent.kubelet_probes import ContainerProber, Run
+from pilotfish.agent.pod_probes import container_prober
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.spec import AgentSpec, AppSpec, app_argv, app_env
@@ -35,19 +37,23 @@ def container_log_path(run_dir: Path, name: str) -> Path:
     return run_dir / FOLDER / f"{name}.log"
 
 
-def container_row(child: ChildState) -> dict[str, Any]:
-    """A container's status: pid (None unless running), restarts, last restart, and how its
-    last run ended (exit code, when) once it stays terminated or before it restarts."""
+def container_row(child: ChildState, prober: ContainerProber | None = None) -> dict[str, Any]:
+    """A container's status: pid (None unless running), since when it runs (epoch seconds),
+    restarts, last restart, how its last run ended (exit code, when) once it stays terminated
+    or before it restarts, and from its probes (`prober`) whether its startupProbe passed
+    (`started`) and their `events`."""
     process = child.process
     running = process is not None and process.returncode is None
+    since = time.time() - (time.monotonic() - child.started_at) if running else None
     return {
         "pid": process.pid if running and process is not None else None,
+        "running_since": since,
         "restarts": child.restarts,
         "restarted_at": child.restarted_at,
         "exit_code": child.exit_code,
         "finished_at": child.finished_at,
         "done": child.done,
-    }
+    } | (prober.status() if prober is not None else {})
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Siblings:
     on_change: Callable[[], None] = lambda: None  # a container started or ended for good
     probes_at: str = ""  # where an agent inside the pod serves `/app-health/<name>/readyz`
     children: dict[str, ChildState] = field(default_factory=dict)
+    probers: dict[str, ContainerProber] = field(default_factory=dict)  # startup and liveness
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
 
@@ -64,6 +71,13 @@ class Siblings:
             if app.config_error:  # CreateContainerConfigError: never started
                 continue
             child = self.children[app.name] = ChildState(app.name)
+            prober = container_prober(
+                self.spec, app, functools.partial(_run_of, child),
+                functools.partial(_kill, child), self.on_change,
+            )  # fmt: skip
+            if prober is not None:
+                self.probers[app.name] = prober
+                prober.start()
             task = supervise(
                 child,
                 functools.partial(self._launch, app),
@@ -86,7 +100,10 @@ class Siblings:
         )
 
     def status(self) -> dict[str, dict[str, Any]]:
-        return {name: container_row(child) for name, child in self.children.items()}
+        return {
+            name: container_row(child, self.probers.get(name))
+            for name, child in self.children.items()
+        }
 
     async def ready(self) -> bool:
         """Every container runs and is ready (a kubelet's: one that ended is not): its probe
@@ -100,6 +117,8 @@ class Siblings:
             process = child.process if child is not None else None
             if child is None or process is None or process.returncode is not None:
                 return False
+            if (prober := self.probers.get(app.name)) is not None and not prober.started:
+                return False  # its startupProbe has not passed yet
             probe = app.readiness
             if probe is not None and time.monotonic() - child.started_at < (
                 probe.initial_delay_seconds
@@ -121,9 +140,23 @@ class Siblings:
 
     async def stop(self) -> None:
         self._stopping = True
+        for prober in self.probers.values():
+            await prober.stop()
         for child in self.children.values():
             if child.process is not None:
                 await terminate(child.process)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _run_of(child: ChildState) -> Run | None:
+    process = child.process
+    if process is None or process.returncode is not None:
+        return None
+    return process.pid, child.started_at
+
+
+async def _kill(child: ChildState) -> None:
+    if child.process is not None:
+        await terminate(child.process)

@@ -12,12 +12,15 @@ import json
 from pathlib import Path
 
 from pilotfish.agent.pod_env import DEFAULT_CLUSTER_ID, PROBE_PREFIX
+from pilotfish.agent.pod_probes import pod_probes
 from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, parse_spiffe_id
 from pilotfish.config.proxy_stats import FIELD as STATS_FIELD
 from pilotfish.config.proxy_stats import proxy_stats_matcher
 from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, OVERRIDE_KEY
-from pilotfish.registry.workloads import ReadinessProbe
+from pilotfish.registry.workloads import Probe
+
+GO = (",", ":")  # Go's json.Marshal: no blanks
 
 
 def envoy_environment(spec: AgentSpec, inherited: dict[str, str]) -> dict[str, str]:
@@ -81,10 +84,10 @@ def agent_environment(spec: AgentSpec) -> dict[str, str]:
         if identity.ttl_seconds:
             env["SECRET_TTL"] = f"{identity.ttl_seconds}s"
         env.update(_key_variables(identity.key_algorithm))
-    probes = [spec.readiness, *(s.readiness for s in spec.siblings), *spec.served_probes]
-    if found := [p for p in probes if p is not None]:  # every container's, as the injector
-        merged = {path: prober for p in found for path, prober in app_probers(p).items()}
-        env["ISTIO_KUBE_APP_PROBERS"] = json.dumps(merged)
+    probes = [p for p in pod_probes(spec) if p.rewritable]
+    if probes and spec.rewrite_probes:  # every container's, as the injector writes them
+        merged = {path: prober for p in probes for path, prober in app_probers(p).items()}
+        env["ISTIO_KUBE_APP_PROBERS"] = json.dumps(dict(sorted(merged.items())), separators=GO)
     if spec.app_metrics is not None:
         scrape = {"scrape": "true", "port": str(spec.app_metrics.port)}
         env["ISTIO_PROMETHEUS_ANNOTATIONS"] = json.dumps(scrape | {"path": spec.app_metrics.path})
@@ -101,16 +104,19 @@ def _key_variables(algorithm: str) -> dict[str, str]:
     return {"WORKLOAD_RSA_KEY_SIZE": size} if size else {}
 
 
-def app_probers(probe: ReadinessProbe) -> dict[str, object]:
-    """ISTIO_KUBE_APP_PROBERS for one container's readiness probe, as the injector rewrites it
-    (kubelet keeps `initialDelaySeconds`; the prober does not carry it)."""
-    action: dict[str, object] = {"port": probe.port}
+def app_probers(probe: Probe) -> dict[str, object]:
+    """ISTIO_KUBE_APP_PROBERS for one of a container's probes (httpGet, tcpSocket or grpc), as
+    the injector writes it (`DumpAppProbers`: the action, a named port resolved, and
+    `timeoutSeconds`; the kubelet keeps the rest of the probe's timing)."""
+    action: dict[str, object] = {"port": probe.port}  # Go's field order: path, port, scheme
     if probe.kind == "http":
-        action |= {"path": probe.path, "scheme": probe.scheme}
+        action = {"path": probe.path, "port": probe.port, "scheme": probe.scheme}
         if probe.headers:
             action["httpHeaders"] = [{"name": n, "value": v} for n, v in probe.headers]
-    kind = "httpGet" if probe.kind == "http" else "tcpSocket"
-    path = f"{PROBE_PREFIX}{probe.container}/readyz"
+    if probe.kind == "grpc" and probe.service:
+        action["service"] = probe.service
+    kind = {"http": "httpGet", "tcp": "tcpSocket", "grpc": "grpc"}[probe.kind]
+    path = f"{PROBE_PREFIX}{probe.container}/{probe.endpoint}"
     return {path: {kind: action, "timeoutSeconds": probe.timeout_seconds}}
 
 

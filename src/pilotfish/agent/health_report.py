@@ -30,7 +30,7 @@ from pilotfish.agent.probes import run_probe
 from pilotfish.agent.spec import AgentSpec
 from pilotfish.agent.upstream import ControlPlaneTls, channel
 from pilotfish.model.node import node_metadata
-from pilotfish.registry.workloads import ReadinessProbe
+from pilotfish.registry.workloads import Probe
 from pilotfish.type_urls import HEALTH_INFO
 
 log = logging.getLogger("pilotfish.agent.health")
@@ -41,7 +41,7 @@ RETRY_FIRST, RETRY_MAX = 0.2, 5.0
 
 @dataclass(frozen=True)
 class HealthCheck:
-    probe: ReadinessProbe
+    probe: Probe
     host: str
     period: float = 10.0
     success_threshold: int = 1
@@ -63,7 +63,7 @@ def health_check(probe: dict[str, Any]) -> HealthCheck | None:
         for h in (action.get("httpHeaders") or [])
         if isinstance(h, dict)
     )
-    check = ReadinessProbe(
+    check = Probe(
         container="vm",
         kind="http" if action is http else "tcp",
         port=int(action["port"]),

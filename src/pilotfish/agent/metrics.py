@@ -1,11 +1,11 @@
-"""The agent's merged metrics endpoint, Istio's 15020 `/stats/prometheus`: Envoy's own stats
-(from 15090, where Istio's metrics already have Istio's names; their series kept across listener
+"""The agent's merged metrics endpoint, Istio's 15020 `/stats/prometheus`: Envoy's own stats (from
+15090, where Istio's metrics already have Istio's names; their series kept across listener
 replacement by `continuity`), the agent's, and the app's if the workload declares
 `prometheus.io/scrape: "true"` (with `prometheus.io/port` and `prometheus.io/path`, default
-`/metrics`) and Istio's injector merges it (`merges`: MeshConfig `enablePrometheusMerge`, the
-pod's `prometheus.istio.io/merge-metrics`); `scrape_annotations` are the pod's annotations the
-injector leaves for Prometheus. Also `/app-health/<container>/readyz`, where Istio's injector
-points a container's rewritten readiness probe. Scrape path only: nothing here touches requests
+`/metrics`) and Istio's injector merges it (`merges`: MeshConfig `enablePrometheusMerge`, the pod's
+`prometheus.istio.io/merge-metrics`); `scrape_annotations` are the pod's annotations the injector
+leaves for Prometheus. Also `/app-health/<container>/<readyz|livez|startupz>`, where Istio's
+injector points a container's rewritten probes. Scrape path only: nothing here touches requests
 between workloads.
 """
 
@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
+from pilotfish import __version__
 from pilotfish.agent.continuity import SeriesKeeper
 from pilotfish.agent.ports import MERGED_PORT
+from pilotfish.ca.identity import WORKLOAD_SECRET
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -83,6 +86,29 @@ def app_scrape(
     return AppScrape(port, path if path.startswith("/") else f"/{path}")
 
 
+def agent_series(envoy_restarts: int, app_restarts: int, cert_expiry: float | None) -> str:
+    """The agent's own series in the merged output: Istio's `istio_build`, the agent's
+    `istio_agent_cert_expiry_seconds` (time left on the workload certificate it serves, whose
+    not-after is `cert_expiry`, negative once expired), and the restarts of its children."""
+    text = (
+        "# TYPE istio_build gauge\n"
+        f'istio_build{{component="proxy",tag="{__version__}"}} 1\n'
+        "# TYPE pilotfish_agent_child_restarts_total counter\n"
+        f'pilotfish_agent_child_restarts_total{{child="envoy"}} {envoy_restarts}\n'
+        f'pilotfish_agent_child_restarts_total{{child="app"}} {app_restarts}\n'
+    )
+    if cert_expiry is not None:
+        left = cert_expiry - time.time()
+        text += (
+            "# HELP istio_agent_cert_expiry_seconds The time remaining, in seconds, before "
+            "the certificate chain will expire. A negative value indicates the cert is "
+            "expired.\n"
+            "# TYPE istio_agent_cert_expiry_seconds gauge\n"
+            f'istio_agent_cert_expiry_seconds{{resource_name="{WORKLOAD_SECRET}"}} {left:.3f}\n'
+        )
+    return text
+
+
 class MergedMetrics:
     """An aiohttp server on ip:15020 for one proxy; `agent_lines` gives the agent's own series."""
 
@@ -92,10 +118,10 @@ class MergedMetrics:
         stats_url: str,
         app: AppScrape | None,
         agent_lines: Callable[[], str],
-        app_health: Callable[[str], Awaitable[bool]] | None = None,
+        app_health: Callable[[str, str], Awaitable[int]] | None = None,
     ) -> None:
         self.ip = ip
-        self.app_health = app_health  # container -> its readiness probe passes
+        self.app_health = app_health  # (container, endpoint) -> the status to answer
         self.stats_url = stats_url
         self.app = app
         self.agent_lines = agent_lines
@@ -107,7 +133,8 @@ class MergedMetrics:
         application = web.Application()
         application.router.add_get("/stats/prometheus", self._handle)
         application.router.add_get("/metrics", self._handle)
-        application.router.add_get("/app-health/{container}/readyz", self._app_health)
+        endpoints = "{endpoint:readyz|livez|startupz}"
+        application.router.add_get(f"/app-health/{{container}}/{endpoints}", self._app_health)
         self._runner = web.AppRunner(application, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.ip, MERGED_PORT, reuse_address=True)
@@ -135,11 +162,11 @@ class MergedMetrics:
             return ""
 
     async def _app_health(self, request: web.Request) -> web.Response:
-        """Istio's rewritten readiness probe: 200 when the container's own probe passes."""
+        """Istio's rewritten probes: the container's own probe's answer (`pod_probes`)."""
         if self.app_health is None:
             return web.Response(status=404)
-        ok = await self.app_health(request.match_info["container"])
-        return web.Response(status=200 if ok else 500)
+        info = request.match_info
+        return web.Response(status=await self.app_health(info["container"], info["endpoint"]))
 
     async def _handle(self, request: web.Request) -> web.Response:
         sources = [self._fetch(self.stats_url)]

@@ -1,6 +1,6 @@
 """What Kubernetes and Istio's injector hand a pod's agent, decoded: the `ISTIO_META_*` and
 `ISTIO_METAJSON_*` node metadata, `ISTIO_META_POD_PORTS`, `ISTIO_KUBE_APP_PROBERS` (the
-rewritten readiness probe), `ISTIO_PROMETHEUS_ANNOTATIONS`, `--proxyLogLevel`'s two parts, and
+rewritten probes), `ISTIO_PROMETHEUS_ANNOTATIONS`, `--proxyLogLevel`'s two parts, and
 the app container (its command, env file and folder). `pilotfish.agent.config` puts them
 together; every mistake raises `AgentConfigError` naming the variable, flag or file. Pure but
 for reading the app's env file and checking its folder.
@@ -16,10 +16,12 @@ from typing import Any
 from pilotfish.agent.metrics import PATH_ANNOTATION, PORT_ANNOTATION, SCRAPE_ANNOTATION, app_scrape
 from pilotfish.agent.spec import AppSpec
 from pilotfish.registry.annotation_support import envoy_log_levels
-from pilotfish.registry.workloads import ReadinessProbe
+from pilotfish.registry.workloads import Probe
 
 DEFAULT_CLUSTER_ID = "Kubernetes"
 PROBE_PREFIX = "/app-health/"
+ENDPOINTS = ("readyz", "livez", "startupz")
+HANDLERS = {"httpGet": "http", "tcpSocket": "tcp", "grpc": "grpc"}
 
 
 class AgentConfigError(Exception):
@@ -82,43 +84,48 @@ def app_metrics(env: Mapping[str, str], app_ports: tuple[tuple[int, int], ...]) 
     return app_scrape({keys[k]: v for k, v in data.items() if k in keys}, app_ports)
 
 
-def probers(text: str) -> tuple[ReadinessProbe, ...]:
-    """Every `/app-health/<container>/readyz` entry of ISTIO_KUBE_APP_PROBERS, by path."""
-    found: list[ReadinessProbe] = []
+def probers(text: str) -> tuple[Probe, ...]:
+    """Every `/app-health/<container>/<readyz|livez|startupz>` entry of ISTIO_KUBE_APP_PROBERS
+    (httpGet, tcpSocket or grpc, as Istio's status server takes them), by path."""
+    found: list[Probe] = []
     name = "ISTIO_KUBE_APP_PROBERS"
     data = json_value({name: text}, name) or {}
     if not isinstance(data, dict):
         raise AgentConfigError(f"{name}: expected a JSON object keyed by /app-health/… paths")
     for path, prober in sorted(data.items()):
-        container, _, kind = path.removeprefix(PROBE_PREFIX).partition("/")
-        if not path.startswith(PROBE_PREFIX) or kind != "readyz":
+        container, _, endpoint = path.removeprefix(PROBE_PREFIX).partition("/")
+        if not path.startswith(PROBE_PREFIX) or endpoint not in ENDPOINTS or not container:
             continue
         if not isinstance(prober, dict):
             raise AgentConfigError(f"{name}[{path}]: expected an object")
         timeout = prober.get("timeoutSeconds", 1)
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
             raise AgentConfigError(f"{name}[{path}].timeoutSeconds: a whole number from 1")
-        http, tcp = prober.get("httpGet"), prober.get("tcpSocket")
-        action: dict[str, Any] = http if isinstance(http, dict) else tcp or {}
-        port = action.get("port") if isinstance(action, dict) else None
+        kinds = [k for k in HANDLERS if isinstance(prober.get(k), dict)]
+        action: dict[str, Any] = prober[kinds[0]] if len(kinds) == 1 else {}
+        port = action.get("port")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise AgentConfigError(f"{name}[{path}]: httpGet or tcpSocket with a port needed")
-        if action is tcp:
-            found.append(ReadinessProbe(container, "tcp", port, timeout_seconds=timeout))
+            raise AgentConfigError(
+                f"{name}[{path}]: one of httpGet, tcpSocket or grpc with a port needed"
+            )
+        common = {"timeout_seconds": timeout, "endpoint": endpoint}
+        if kinds[0] != "httpGet":
+            service = str(action.get("service") or "")
+            found.append(Probe(container, HANDLERS[kinds[0]], port, service=service, **common))
             continue
         headers = tuple(
             (str(h.get("name", "")), str(h.get("value", "")))
             for h in action.get("httpHeaders") or []
             if isinstance(h, dict)
         )
-        found.append(ReadinessProbe(
+        found.append(Probe(
             container,
             "http",
             port,
             path=str(action.get("path") or "/"),
             scheme=str(action.get("scheme") or "HTTP").upper(),
             headers=headers,
-            timeout_seconds=timeout,
+            **common,
         ))  # fmt: skip
     return tuple(found)
 

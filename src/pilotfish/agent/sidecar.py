@@ -2,8 +2,10 @@
 app (and the pod's other containers, `agent.containers`), restarts Envoy if it dies and the app
 as the pod's restartPolicy says (with backoff, like a kubelet), reports readiness (Envoy's
 /ready says LIVE and the app's readiness probe passes, or without one, the app accepts
-connections), serves the merged metrics and `/app-health/<container>/readyz` on 15020
-(`metrics`, `probes`) and stops everything cleanly.
+connections), runs the app's startup and liveness probes as the kubelet (`pod_probes`: a
+container that fails them is killed and restarted), serves the merged metrics and
+`/app-health/<container>/<readyz|livez|startupz>` on 15020 (`metrics`, `pod_probes`) and stops
+everything cleanly.
 
 With an `IdentitySpec` it also obtains the workload certificate (`identity`) and serves it to
 its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio's
@@ -28,7 +30,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pilotfish import __version__
 from pilotfish.agent.bootstrap import BootstrapSettings, admin_host, bootstrap_json
 from pilotfish.agent.containers import Siblings, container_row
 from pilotfish.agent.environment import envoy_environment
@@ -42,10 +43,11 @@ from pilotfish.agent.envoy_admin import (
 )
 from pilotfish.agent.hot_restart import DRAIN_FLAGS, HotRestart
 from pilotfish.agent.identity import IdentityManager, WorkloadSecret
-from pilotfish.agent.metrics import MergedMetrics
+from pilotfish.agent.kubelet_probes import ContainerProber, Run
+from pilotfish.agent.metrics import MergedMetrics, agent_series
 from pilotfish.agent.pod_files import write_mounted
+from pilotfish.agent.pod_probes import app_health, container_prober, kubelet_check, through_agent
 from pilotfish.agent.ports import ADMIN_PORT, MERGED_PORT, STATS_PORT
-from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.sds import SdsServer, sds_socket_path
 from pilotfish.agent.spec import (
@@ -58,7 +60,6 @@ from pilotfish.agent.spec import (
     xds_tls,
 )
 from pilotfish.ca.certs import load_certs, summarize
-from pilotfish.ca.identity import WORKLOAD_SECRET
 from pilotfish.capture.rules import PROXY_UID
 from pilotfish.config.proxy_stats import NOT_SET, inclusion_lists
 from pilotfish.model.proxy import Proxy, ProxyType
@@ -82,12 +83,17 @@ class Agent:
     _retiring: list[asyncio.subprocess.Process] = field(default_factory=list)  # old epochs
     _restarting: asyncio.Lock = field(default_factory=asyncio.Lock)
     siblings: Siblings | None = None  # the pod's other containers (`agent.containers`)
+    prober: ContainerProber | None = None  # its app's startup and liveness probes
 
     def __post_init__(self) -> None:
         if self.spec.proxy.type is ProxyType.ROUTER and self.spec.sidecar and not self.spec.netns:
             self.hot = HotRestart(self.spec.run_dir, self.spec.termination_drain)
         if self.spec.siblings:
             self.siblings = Siblings(self.spec, self._write_status)
+        if self.spec.app is not None:  # the kubelet's startup and liveness probes of the app
+            self.prober = container_prober(
+                self.spec, self.spec.app, self._app_run, self._kill_app, self._write_status
+            )
 
     @property
     def name(self) -> str:
@@ -102,6 +108,8 @@ class Agent:
             log.warning("%s: not started: %s", self.name, self.spec.volume_error)
             return
         held = self.spec.sidecar and self.spec.hold_application
+        if self.prober is not None and runs_app:  # its probes wait for the app to run
+            self.prober.start()
         if self.siblings is not None and not held:
             self.siblings.start()
         write_mounted(self.spec.run_dir, self.spec.proxy_files)
@@ -200,7 +208,7 @@ class Agent:
     def child_status(self) -> dict[str, Any]:
         """The pids, restarts and last restart times of Envoy and the app, how the app's last
         run ended, and the other containers' (`containers`): what `agent.json` holds."""
-        app = {f"app_{k}": v for k, v in container_row(self.app).items()}
+        app = {f"app_{k}": v for k, v in container_row(self.app, self.prober).items()}
         return {
             "envoy_pid": self.envoy.process.pid if self.envoy.process else None,
             "envoy_restarts": self.envoy.restarts,
@@ -254,6 +262,8 @@ class Agent:
             return False
         if self.app.done:  # ended for good (restartPolicy): a container that is not ready
             return False
+        if self.prober is not None and not self.prober.started:  # its startupProbe first
+            return False
         if self.spec.netns:  # a pod run from outside its namespace: its sockets
             app = self.app.process
             ports = [real for _, real in proxy.app_ports]
@@ -263,53 +273,39 @@ class Agent:
         host = "127.0.0.1" if self.spec.sidecar else proxy.ip
         if self.spec.sidecar and not await asyncio.to_thread(envoy_ready, proxy.ip):
             return False
-        if self.spec.readiness is not None:
-            return await self.app_health(self.spec.readiness.container)
+        readiness = self.spec.readiness
+        if readiness is not None and self.spec.sidecar and not through_agent(self.spec, readiness):
+            return (await kubelet_check(self.spec)(readiness)).ok  # via the sidecar's inbound
+        if readiness is not None:
+            return 200 <= await self.app_health(readiness.container) < 400
         return all([await tcp_open(host, real) for _, real in proxy.app_ports])
 
-    async def app_health(self, container: str) -> bool:
-        """A container's readiness probe (`/app-health/<container>/readyz` on 15020, as Istio's
-        agent serves every container's rewritten probe): False for a container without one,
-        before the app's probe's `initialDelaySeconds`, or when the container does not answer
-        as the probe wants."""
+    async def app_health(self, container: str, endpoint: str = "readyz") -> int:
+        """What 15020 answers for `/app-health/<container>/<endpoint>` (`pod_probes`): for its
+        app's readiness, 500 too while the app is not running or before its probe's
+        `initialDelaySeconds` (another container's runs elsewhere: its caller waits)."""
         own = self.spec.readiness
-        others = (*(s.readiness for s in self.spec.siblings), *self.spec.served_probes)
-        probe = next((p for p in (own, *others) if p is not None and p.container == container),
-                     None)  # fmt: skip
-        if probe is None:
-            return False
-        if probe is own:  # its app's (another container's runs elsewhere: its caller waits)
+        if endpoint == "readyz" and own is not None and own.container == container:
             if self.app.process is None:
-                return False
-            if time.monotonic() - self.app.started_at < probe.initial_delay_seconds:
-                return False
-        proxy = self.spec.proxy
-        host = "127.0.0.1" if self.spec.sidecar else proxy.ip
-        real = dict(proxy.app_ports).get(probe.port, probe.port)
-        return await run_probe(probe, host, real)
+                return 500
+            if time.monotonic() - self.app.started_at < own.initial_delay_seconds:
+                return 500
+        return await app_health(self.spec, container, endpoint)
+
+    def _app_run(self) -> Run | None:
+        process = self.app.process
+        running = process is not None and process.returncode is None
+        return (process.pid, self.app.started_at) if running and process is not None else None
+
+    async def _kill_app(self) -> None:
+        if self.app.process is not None:
+            await terminate(self.app.process)
 
     def agent_metrics(self) -> str:
-        """The agent's own series in the merged output: Istio's `istio_build`, the agent's
-        `istio_agent_cert_expiry_seconds` (time left on the workload certificate it serves,
-        negative once expired), and the restarts of its children."""
-        text = (
-            "# TYPE istio_build gauge\n"
-            f'istio_build{{component="proxy",tag="{__version__}"}} 1\n'
-            "# TYPE pilotfish_agent_child_restarts_total counter\n"
-            f'pilotfish_agent_child_restarts_total{{child="envoy"}} {self.envoy.restarts}\n'
-            f'pilotfish_agent_child_restarts_total{{child="app"}} {self.app.restarts}\n'
-        )
+        """The agent's own series in the merged output (`metrics.agent_series`)."""
         current = self.identity.current if self.identity is not None else None
-        if current is not None:
-            left = current.not_after - time.time()
-            text += (
-                "# HELP istio_agent_cert_expiry_seconds The time remaining, in seconds, before "
-                "the certificate chain will expire. A negative value indicates the cert is "
-                "expired.\n"
-                "# TYPE istio_agent_cert_expiry_seconds gauge\n"
-                f'istio_agent_cert_expiry_seconds{{resource_name="{WORKLOAD_SECRET}"}} {left:.3f}\n'
-            )
-        return text
+        expiry = current.not_after if current is not None else None
+        return agent_series(self.envoy.restarts, self.app.restarts, expiry)
 
     async def drain_listeners(self) -> None:
         """What Istio's pilot-agent does on SIGTERM: Envoy drains its listeners (a sidecar its
@@ -360,6 +356,8 @@ class Agent:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.prober is not None:
+            await self.prober.stop()
         if self._metrics is not None:
             await self._metrics.stop()
         for process in list(self._retiring):

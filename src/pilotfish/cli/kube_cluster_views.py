@@ -12,9 +12,11 @@ Events: what the local kubelet (the launcher and each pod's agent) did, derived 
 it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
 a container that restarted gets kubectl's `BackOff` warning with its count (`(xN)`), last seen
 at its last restart, a pod not ready an `Unhealthy` warning, last seen when the launcher last
-read the pods' readiness (mesh.json's `written_at`). An event's `creationTimestamp` is when it
-was last seen (no history is kept); `get -o yaml` adds its uid and resourceVersion
-(`server_meta.as_served`).
+read the pods' readiness (mesh.json's `written_at`); and the events the kubelet's startup and
+liveness probes recorded (`agent.kubelet_probes`: `Unhealthy` "Liveness probe failed: …",
+`Killing`, with their first time), which `describe pod` also shows as kubectl's Events table
+(`describe_events`). An event's `creationTimestamp` is when it was last seen (no history is
+kept); `get -o yaml` adds its uid and resourceVersion (`server_meta.as_served`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def crd_command(names: list[str], output: str, state_dir: Path) -> int:
 def events(info: dict[str, Any]) -> list[dict[str, Any]]:
     """kubectl's Event objects (core/v1 fields) for the mesh's pods."""
     found: list[dict[str, Any]] = []
+    probed = kube_pods.probe_events(info)
     for pod in kube_get.objects("pod", info):
         meta = pod["metadata"]
         name, stamp = meta["name"], meta.get("creationTimestamp")
@@ -87,20 +90,53 @@ def events(info: dict[str, Any]) -> list[dict[str, Any]]:
             read = kube_views.timestamp(float(info["written_at"])) if "written_at" in info else None
             seen.append(("Warning", "Unhealthy", "Readiness probe failed", 1, read))
         found.extend(_event(meta, kind, reason, text, n, at) for kind, reason, text, n, at in seen)
+        for index, event in enumerate(probed.get((meta["namespace"], name), [])):
+            found.append(_event(
+                meta, event["type"], event["reason"], event["message"], int(event["count"]),
+                kube_views.timestamp(float(event["last"])), f"probe{index}",
+                kube_views.timestamp(float(event["first"])),
+            ))  # fmt: skip
     return found
 
 
+def describe_events(info: dict[str, Any], namespace: str, pod: str) -> list[str]:
+    """`kubectl describe pod`'s Events table for the kubelet's probe events of a pod (none:
+    no lines): Type, Reason, Age (`10s (x3 over 20s)`), From, Message."""
+    now = time.time()
+    rows = [("Type", "Reason", "Age", "From", "Message"), ("----", "------", "----", "----",
+            "-------")]  # fmt: skip
+    for event in kube_pods.probe_events(info).get((namespace, pod), []):
+        age = kube_views.age(now - float(event["last"]))
+        if event["count"] > 1:
+            age += f" (x{event['count']} over {kube_views.age(now - float(event['first']))})"
+        rows.append((event["type"], event["reason"], age, "kubelet", event["message"]))
+    if len(rows) == 2:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+             for r in rows]  # fmt: skip
+    return ["Events:", *(line.rstrip() for line in lines)]
+
+
 def _event(
-    pod: dict[str, Any], kind: str, reason: str, message: str, count: int, at: str | None
+    pod: dict[str, Any],
+    kind: str,
+    reason: str,
+    message: str,
+    count: int,
+    at: str | None,
+    suffix: str = "",
+    first: str | None = None,
 ) -> dict[str, Any]:
     name, ns = pod["name"], pod["namespace"]
-    meta = {"name": f"{name}.{reason.lower()}", "namespace": ns}
+    meta = {"name": f"{name}.{suffix or reason.lower()}", "namespace": ns}
     if at is not None:  # the API server's (no history kept: the time it was last seen)
         meta["creationTimestamp"] = at
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": meta,
+        **({"firstTimestamp": first} if first else {}),
         "type": kind,
         "reason": reason,
         "involvedObject": {"kind": "Pod", "name": name, "namespace": ns},

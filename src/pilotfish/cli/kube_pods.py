@@ -10,7 +10,8 @@ template (`security.istio.io/tlsMode`, `service.istio.io/canonical-name` and `-r
 the `kubectl.kubernetes.io/default-container`s, and the `prometheus.io/*` scrape annotations the
 mesh's Prometheus reads). The status has Kubernetes' fields: `phase`, `conditions`, one
 `containerStatuses` entry per container (`ready`, `started`, `restartCount`, `state.running`,
-`state.waiting` or `state.terminated`, and after a restart `lastState.terminated.finishedAt`),
+`state.waiting` or `state.terminated`, and after a restart `lastState.terminated.finishedAt`;
+`started` once its startupProbe passed),
 `hostIP(s)`, `podIP(s)`; `ready_containers` and `restarts` read them back for kubectl's READY and
 RESTARTS columns.
 """
@@ -147,10 +148,13 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
             }
             for other in statuses[1:]:  # its istio-proxy runs and is ready (`1/2`)
                 other["ready"] = other["started"]
+        if any("running" in s["state"] and not s["started"] for s in statuses):  # a startupProbe
+            for other in statuses:  # not passed yet: that container is not ready, the others are
+                other["ready"] = other["started"]
         if any("terminated" in s["state"] for s in statuses):  # ended for good (restartPolicy):
             for other in statuses:  # the pod is not ready, the containers that run are (`2/3`)
                 other["ready"] = other["started"]
-        running = all(s["started"] or "terminated" in s["state"] for s in statuses)
+        running = all({"running", "terminated"} & set(s["state"]) for s in statuses)
         found.append(
             {
                 "apiVersion": "v1",
@@ -193,11 +197,12 @@ def _container_status(
             "exitCode": int(code), "reason": "Completed" if code == 0 else "Error",
             **({"finishedAt": kube_time(float(ended))} if ended else {}),
         }}  # fmt: skip
+    started = pid is not None and row.get("started") is not False  # its startupProbe passed
     status: dict[str, Any] = {
         "name": name,
-        "ready": ready and pid is not None,
+        "ready": ready and started,
         "restartCount": restarts,
-        "started": pid is not None,
+        "started": started,
         "state": state,
     }
     if last is not None:
@@ -215,6 +220,18 @@ def _conditions(ready: bool, created: float) -> list[dict[str, str]]:
         {"type": "ContainersReady", "status": value, **when},
         {"type": "PodScheduled", "status": "True", **when},
     ]
+
+
+def probe_events(info: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The events the kubelet's probes left on each pod's containers (`agent.kubelet_probes`:
+    type, reason, message, count, first, last), by (namespace, pod name)."""
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key, proxy in sorted(info.get("proxies", {}).items()):
+        name = str(proxy.get("instance") or key.split(".")[0])
+        events = [e for row in container_rows(proxy).values() for e in row.get("events") or []]
+        if events:
+            found[(str(proxy.get("namespace")), name)] = sorted(events, key=lambda e: e["last"])
+    return found
 
 
 def status_column(pod: dict[str, Any]) -> str:

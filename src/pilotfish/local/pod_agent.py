@@ -6,7 +6,10 @@ in-process `Agent` (start, readiness, drain, stop, children's pids), playing the
 - it restarts the agent process if it dies (with backoff);
 - readiness is the kubelet's: the proxy's 15021 `/healthz/ready`, and the app's readiness probe
   through the agent's rewritten `/app-health/<container>/readyz` on 15020 (after the probe's
-  `initialDelaySeconds`), or without a probe, the app's ports listening in the pod;
+  `initialDelaySeconds`; not rewritten, straight at the pod), or without a probe, the app's
+  ports listening in the pod; none before the app's startupProbe has passed;
+- it runs the app's startup and liveness probes (`agent.pod_probes`) and kills an app that
+  fails them (its agent restarts it);
 - stopping a pod sends SIGTERM: the agent drains for `terminationDrainDuration`, stops the app,
   then Envoy, and exits; after the drain and a grace period the process group is killed;
 - the pod's other containers (`agent.containers`) it runs itself, inside the pod, and stops
@@ -40,6 +43,8 @@ from pilotfish.agent.environment import (
     override_file,
 )
 from pilotfish.agent.envoy_admin import envoy_ready, http_ok, listening, until_envoy_ready
+from pilotfish.agent.kubelet_probes import ContainerProber, Run
+from pilotfish.agent.pod_probes import container_prober, kubelet_check, through_agent
 from pilotfish.agent.ports import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
 from pilotfish.agent.service_env import tcp_service_env
@@ -47,10 +52,12 @@ from pilotfish.agent.spec import AgentSpec
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.netns import in_netns
 from pilotfish.local.admin_bridge import AdminBridge
+from pilotfish.local.client import pid_alive
 
 log = logging.getLogger("pilotfish.up")
 
 STOP_GRACE = 10.0  # seconds past the drain before the agent's process group is killed
+KILL_GRACE = 3.0  # seconds a container failing its liveness probe has to stop before SIGKILL
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -64,6 +71,8 @@ class PodAgent:
     _stopping: bool = False
     _signalled: bool = False
     siblings: Siblings | None = None  # the pod's other containers: the kubelet runs them
+    prober: ContainerProber | None = None  # its app's startup and liveness probes (the kubelet's)
+    _run: Run | None = None  # the app's run the prober last saw
 
     @property
     def name(self) -> str:
@@ -100,6 +109,11 @@ class PodAgent:
         self._task = asyncio.create_task(
             supervise(self.agent, self._launch, lambda: self._stopping, self.name)
         )
+        app = self.spec.app
+        if app is not None and not app.config_error:
+            self.prober = container_prober(self.spec, app, self._app_run, self._kill_app, _noop)
+            if self.prober is not None:
+                self.prober.start()
         if self.spec.siblings:  # started inside the pod, as the kubelet starts its containers
             self.siblings = Siblings(
                 self.spec, probes_at=f"http://{self.spec.proxy.ip}:{MERGED_PORT}"
@@ -121,6 +135,31 @@ class PodAgent:
             write_private(override_file(self.spec.run_dir), self.spec.bootstrap_override)
         return await spawn(self.argv(), self.environment(), self.spec.run_dir / "agent.log")
 
+    def _app_run(self) -> Run | None:
+        """The app's current run, as its agent last wrote it (pid, and since when)."""
+        status = self.child_status()
+        pid, since = status.get("app_pid"), status.get("app_running_since")
+        if not isinstance(pid, int) or not pid_alive(pid):
+            return None
+        if self._run is None or self._run[0] != pid:  # a new run: when it started, once
+            self._run = pid, time.monotonic() - (time.time() - float(since or time.time()))
+        return self._run
+
+    async def _kill_app(self) -> None:
+        """What the kubelet does to a container that failed its probe: SIGTERM, SIGKILL after a
+        grace period; the agent inside the pod restarts it (its restartPolicy, its back-off)."""
+        run = self._app_run()
+        if run is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run[0], signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE
+        while pid_alive(run[0]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            if pid_alive(run[0]):
+                os.killpg(run[0], signal.SIGKILL)
+
     async def is_ready(self) -> bool:
         if self.spec.app is not None and self.spec.app.config_error:
             return False
@@ -135,10 +174,14 @@ class PodAgent:
         status = self.child_status()
         if status.get("app_done") or (self.spec.app is not None and not status["app_pid"]):
             return False  # its app container ended (restartPolicy) or is not running
+        if self.prober is not None and not self.prober.started:  # its startupProbe first
+            return False
         probe = self.spec.readiness
         if probe is not None:
             if time.monotonic() - self.agent.started_at < probe.initial_delay_seconds:
                 return False
+            if not through_agent(self.spec, probe):  # not rewritten: straight at the pod
+                return (await kubelet_check(self.spec)(probe)).ok
             url = f"http://{proxy.ip}:{MERGED_PORT}/app-health/{probe.container}/readyz"
             return await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1)
         return listening(process.pid, [port for port, _ in proxy.app_ports])
@@ -150,9 +193,12 @@ class PodAgent:
         status |= {"envoy_restarts": 0, "app_restarts": 0}
         status |= {"envoy_restarted_at": None, "app_restarted_at": None}
         status |= {"app_exit_code": None, "app_finished_at": None, "app_done": False}
+        status |= {"app_running_since": None}
         with contextlib.suppress(OSError, ValueError):
             written = json.loads((self.spec.run_dir / "agent.json").read_text())
             status |= {k: written.get(k) for k in status}
+        if self.prober is not None:
+            status |= {f"app_{k}": v for k, v in self.prober.status().items()}
         if self.siblings is not None:
             status["containers"] = self.siblings.status()
         process = self.agent.process
@@ -182,6 +228,8 @@ class PodAgent:
             await asyncio.sleep(0.1)
             self._signal(signal.SIGTERM)
         self._stopping = True
+        if self.prober is not None:
+            await self.prober.stop()
         process = self.agent.process
         if process is not None:
             try:
@@ -199,3 +247,7 @@ class PodAgent:
             await self.siblings.stop()
         if self.bridge is not None:
             await self.bridge.stop()
+
+
+def _noop() -> None:
+    """Its status is read when asked (`child_status`): nothing to write on a change."""

@@ -170,6 +170,8 @@ def instance_spec(
         workload.config_error,
         name=workload.container,
         ports=first_ports if workload.more else (),
+        liveness=workload.liveness,
+        startup=workload.startup,
     )
     siblings = tuple(
         AppSpec(
@@ -180,6 +182,8 @@ def instance_spec(
             name=c.name,
             ports=c.ports,
             readiness=c.readiness,
+            liveness=c.liveness,
+            startup=c.startup,
         )
         for c in workload.more
     )
@@ -205,6 +209,7 @@ def instance_spec(
         siblings=siblings,
         restart_policy=workload.restart_policy,
         default_container=annotations.get(DEFAULT_CONTAINER, ""),
+        rewrite_probes=workload.rewrite_probes,
     )  # fmt: skip
     if workload.concurrency is not None:  # ProxyConfig concurrency (0: one per CPU, as Istio)
         spec = replace(spec, concurrency=workload.concurrency or ctx.allocatable[0])
@@ -232,7 +237,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
             s.bootstrap_override, s.volume_error, s.proxy_files, s.envoy_log_level,
             s.envoy_component_log_level,
             s.siblings, s.restart_policy, s.default_container,
-            s.concurrency,
+            s.concurrency, s.rewrite_probes,
         )  # fmt: skip
 
     return key(a) == key(b)

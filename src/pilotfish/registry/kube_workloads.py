@@ -43,6 +43,7 @@ from pilotfish.registry.workloads import (
     Container,
     RawDocumentLike,
     WorkloadSpec,
+    rewrites_probes,
 )
 
 KUBE_WORKLOAD_KINDS = frozenset({("apps/v1", "Deployment"), ("v1", "Pod")})
@@ -189,6 +190,9 @@ def parse_kube_workload(
         tracing=tracing,
         proxy_metadata=metadata,
         readiness=first.readiness,
+        liveness=first.liveness,
+        startup=first.startup,
+        rewrite_probes=rewrites_probes(notes),
         kind=doc.kind,
         config_error=config_error,
         container=first.name,

@@ -1,5 +1,5 @@
 """What a workload is once parsed, whichever kind it was written as (pilotfish's `Workload`
-shorthand, `apps/v1 Deployment` or `v1 Pod`): `WorkloadSpec`, its `ReadinessProbe`, and the
+shorthand, `apps/v1 Deployment` or `v1 Pod`): `WorkloadSpec`, its containers' `Probe`s, and the
 annotation and port names both parsers share. Data only: parsing lives in
 `pilotfish.registry.manifest` (Workload) and `pilotfish.registry.kube_workloads` (Deployment, Pod).
 """
@@ -68,20 +68,50 @@ class RawDocumentLike(Protocol):
     def line_of(self, path: str) -> int: ...
 
 
+PROBE_FIELDS = (
+    ("readinessProbe", "readyz"),
+    ("livenessProbe", "livez"),
+    ("startupProbe", "startupz"),
+)
+"""A container's three probes and the `/app-health/<container>/<endpoint>` each is rewritten to
+(Istio's `status.FormatProberURL`)."""
+REWRITE_ANNOTATION = "sidecar.istio.io/rewriteAppHTTPProbers"
+
+
+def rewrites_probes(annotations: Mapping[str, str]) -> bool:
+    """Istio's ShouldRewriteAppHTTPProbers: the pod's `sidecar.istio.io/rewriteAppHTTPProbers`
+    when it is a Go boolean (`false`, `0`, `F` ...), else the injector's default (on)."""
+    return annotations.get(REWRITE_ANNOTATION) not in ("0", "f", "F", "FALSE", "false", "False")
+
+
 @dataclass(frozen=True)
-class ReadinessProbe:
-    """A container's `readinessProbe`, as Istio's agent runs it once the injector has rewritten
-    it to `/app-health/<container>/readyz` on 15020: `http` (httpGet) or `tcp` (tcpSocket)
-    against one of the container's ports. Success is kubelet's: HTTP 200-399, or a connection."""
+class Probe:
+    """One of a container's probes (`endpoint`: readyz, livez or startupz, from its
+    readinessProbe, livenessProbe or startupProbe), with the kubelet's defaults: `http`
+    (httpGet), `tcp` (tcpSocket), `grpc` (the gRPC health protocol) against one of the
+    container's ports, or `exec` (a command in the container). Istio's injector rewrites the
+    first three to `/app-health/<container>/<endpoint>` on the agent's 15020. Success is the
+    kubelet's: HTTP 200-399, a connection, SERVING, exit code 0."""
 
     container: str
-    kind: str  # "http" | "tcp"
-    port: int  # a container port (the agent maps it to where the app really listens)
+    kind: str  # "http" | "tcp" | "grpc" | "exec"
+    port: int = 0  # a container port (the agent maps it to where the app really listens)
     path: str = "/"
     scheme: str = "HTTP"  # HTTP | HTTPS (certificate not verified, as kubelet does)
     headers: tuple[tuple[str, str], ...] = ()
     initial_delay_seconds: int = 0
     timeout_seconds: int = 1
+    period_seconds: int = 10
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    endpoint: str = "readyz"  # readyz | livez | startupz: which of the container's probes
+    command: tuple[str, ...] = ()  # exec's
+    service: str = ""  # grpc's `service` (the health protocol's; "" is the server's)
+
+    @property
+    def rewritable(self) -> bool:
+        """Istio's injector rewrites it to the agent (httpGet, tcpSocket, grpc; never exec)."""
+        return self.kind != "exec"
 
 
 @dataclass(frozen=True)
@@ -95,7 +125,9 @@ class Container:
     env: tuple[tuple[str, str], ...] = ()
     ports: tuple[int, ...] = ()
     workdir: str = "."
-    readiness: ReadinessProbe | None = None
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+    startup: Probe | None = None
 
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")  # a pod's `restartPolicy` (Kubernetes')
@@ -119,7 +151,10 @@ class WorkloadSpec:
     stats_inclusion: StatsInclusion = NO_STATS_LISTS  # the pod's (`registry.drain`)
     num_trusted_proxies: int | None = None  # its `gatewayTopology` (a gateway's), `registry.drain`
     tracing: ProxyTracing | None = None  # its ProxyConfig `tracing` (`registry.drain`)
-    readiness: ReadinessProbe | None = None
+    readiness: Probe | None = None
+    liveness: Probe | None = None  # the first container's livenessProbe
+    startup: Probe | None = None  # the first container's startupProbe
+    rewrite_probes: bool = True  # Istio's rewriteAppHTTPProbers (the pod's annotation)
     kind: str = "Workload"  # what it was written as: Workload, Deployment or Pod
     config_error: str = ""  # the kubelet's CreateContainerConfigError (`registry.env_sources`)
     bootstrap_override: str = ""  # its bootstrapOverride's file (`registry.bootstrap_override`)
