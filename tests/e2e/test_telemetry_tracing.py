@@ -140,6 +140,8 @@ data:
         service: zipkin.istio-system.svc.cluster.local
         port: 9411
         traceContextOption: USE_B3_WITH_W3C_PROPAGATION
+        timeout: 3s  # Istio 1.29+'s HttpService form, which Envoy must take
+        headers: [{name: x-tenant, value: bookinfo}]
     defaultProviders:
       tracing: [zipkin-w3c]
 """)  # fmt: skip

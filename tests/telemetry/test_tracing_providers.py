@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envoy.config.trace.v3 import datadog_pb2, skywalking_pb2
+from envoy.config.trace.v3 import datadog_pb2, opentelemetry_pb2, skywalking_pb2, zipkin_pb2
 from tests.telemetry.test_tracing_defaults import _inbound, _push
 from tests.translate.translate_harness import bookinfo_push
 
@@ -77,3 +77,63 @@ def test_istios_validation_wants_a_service_and_a_port() -> None:
         )
         assert errors == [(f"extensionProviders[0].{kind}.port", "is required: a port from 1 "
                            "to 65535")]  # fmt: skip
+
+
+def _provider_config(mesh: dict[str, Any], kind: str, message: Any) -> Any:
+    mesh = {**mesh, "defaultProviders": {"tracing": [kind]}}
+    _inbound(_push(mesh)).provider.typed_config.Unpack(message)
+    return message
+
+
+def test_zipkin_timeout_headers_and_64_bit_trace_ids() -> None:
+    """With a timeout or headers, Istio's HttpService form (1.29+), which carries them."""
+    mesh = _mesh(
+        "zipkin", "zipkin.istio-system.svc.cluster.local", 9411, timeout="2.5s",
+        headers=[{"name": "x-tenant", "value": "a"}], enable64bitTraceId=True,
+    )  # fmt: skip
+    config = _provider_config(mesh, "zipkin", zipkin_pb2.ZipkinConfig())
+    assert not config.trace_id_128bit
+    uri = config.collector_service.http_uri
+    assert uri.uri == "http://zipkin.istio-system.svc.cluster.local/api/v2/spans"
+    assert (uri.cluster, uri.timeout.seconds, uri.timeout.nanos) == (
+        "trace-collector|9411", 2, 500_000_000,
+    )  # fmt: skip
+    (header,) = config.collector_service.request_headers_to_add
+    assert (header.header.key, header.header.value) == ("x-tenant", "a")
+    assert header.append_action == header.OVERWRITE_IF_EXISTS_OR_ADD
+    assert not config.collector_cluster  # the HttpService alone says where
+    plain = _provider_config(
+        _mesh("zipkin", "zipkin.istio-system", 9411), "zipkin", zipkin_pb2.ZipkinConfig()
+    )
+    assert plain.trace_id_128bit and plain.collector_cluster == "trace-collector|9411"
+
+
+def test_opentelemetry_timeouts_headers_metadata_and_environment_detector() -> None:
+    http = _mesh(
+        "opentelemetry", "otel.istio-system", 4318, resourceDetectors={"environment": {}},
+        http={"path": "/v1/traces", "timeout": "3s", "headers": [{"name": "k", "value": "v"}]},
+    )  # fmt: skip
+    config = _provider_config(http, "opentelemetry", opentelemetry_pb2.OpenTelemetryConfig())
+    assert config.http_service.http_uri.timeout.seconds == 3
+    assert config.http_service.request_headers_to_add[0].header.key == "k"
+    (detector,) = config.resource_detectors
+    assert detector.name == "envoy.tracers.opentelemetry.resource_detectors.environment"
+    grpc = _mesh(
+        "opentelemetry", "otel.istio-system", 4317,
+        grpc={"timeout": "1s", "initialMetadata": [{"name": "authorization", "value": "t"}]},
+    )  # fmt: skip
+    config = _provider_config(grpc, "opentelemetry", opentelemetry_pb2.OpenTelemetryConfig())
+    assert config.grpc_service.timeout.seconds == 1
+    (metadata,) = config.grpc_service.initial_metadata
+    assert (metadata.key, metadata.value) == ("authorization", "t")
+    assert not config.resource_detectors
+
+
+def test_bad_provider_timeout_or_headers_name_the_field() -> None:
+    errors: list[tuple[str, str]] = []
+    parse_mesh_telemetry(
+        _mesh("zipkin", "z.istio-system", 9411, timeout="soon", headers=[{"value": "x"}]), errors
+    )
+    assert [path for path, _ in errors] == [
+        "extensionProviders[0].zipkin.timeout", "extensionProviders[0].zipkin.headers",
+    ]  # fmt: skip

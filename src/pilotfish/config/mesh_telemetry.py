@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from pilotfish.config.durations import parse_duration
 from pilotfish.config.proxy_tracing import ProxyTracing, parse_proxy_tracing, sampling_value
 
 PROVIDER_KINDS = (
@@ -57,6 +58,10 @@ class Provider:
     log_name: str = ""  # envoyOtelAls logName
     otel_http: bool = False  # opentelemetry with `http` (OTLP/HTTP) instead of gRPC
     b3_and_w3c: bool = False  # zipkin traceContextOption USE_B3_WITH_W3C_PROPAGATION
+    trace_id_64bit: bool = False  # zipkin enable64bitTraceId
+    timeout: float = 0.0  # seconds (0: not set): zipkin `timeout`, opentelemetry http|grpc
+    headers: tuple[tuple[str, str], ...] = ()  # zipkin / otel http `headers`, grpc metadata
+    environment_detector: bool = False  # opentelemetry resourceDetectors.environment
     legacy: bool = False  # the legacy Zipkin address (ProxyConfig or istio-tracing), not a provider
 
 
@@ -137,7 +142,39 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
         log_name=str(body.get("logName") or "") if kind == OTEL_ALS else "",
         otel_http=kind == "opentelemetry" and "http" in body,
         b3_and_w3c=body.get("traceContextOption") == "USE_B3_WITH_W3C_PROPAGATION",
+        trace_id_64bit=body.get("enable64bitTraceId") is True,
+        timeout=_timeout(_transport(body), where, errors),
+        headers=_headers(_transport(body), where, errors),
+        environment_detector="environment" in (body.get("resourceDetectors") or {}),
     )
+
+
+def _transport(body: dict[str, Any]) -> dict[str, Any]:
+    """Where a tracer's timeout and headers are: the zipkin body, otel `http` or `grpc`."""
+    for key in ("http", "grpc"):
+        if isinstance(body.get(key), dict):
+            return dict(body[key])
+    return body
+
+
+def _timeout(body: dict[str, Any], where: str, errors: Errors) -> float:
+    if body.get("timeout") in (None, ""):
+        return 0.0
+    try:
+        return parse_duration(str(body["timeout"]))
+    except ValueError:
+        errors.append((f"{where}.timeout", f"{body['timeout']!r} is not a duration"))
+        return 0.0
+
+
+def _headers(body: dict[str, Any], where: str, errors: Errors) -> tuple[tuple[str, str], ...]:
+    """`headers` (`initialMetadata` for gRPC): name and `value` (an `envName` reads istiod's
+    environment in Istio; none is read here: empty)."""
+    raw = body.get("headers", body.get("initialMetadata")) or []
+    if not isinstance(raw, list) or not all(isinstance(h, dict) and h.get("name") for h in raw):
+        errors.append((f"{where}.headers", "must be a list of {name, value}"))
+        return ()
+    return tuple((str(h["name"]), str(h.get("value") or "")) for h in raw)
 
 
 def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2, grpc_service_pb2, http_uri_pb2
 from envoy.config.core.v3 import extension_pb2 as core_pb2
-from envoy.config.core.v3 import grpc_service_pb2, http_uri_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ep_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.trace.v3 import (
@@ -30,6 +30,9 @@ from envoy.config.trace.v3 import (
 )
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.tracers.opentelemetry.resource_detectors.v3 import (
+    environment_resource_detector_pb2,
 )
 from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
     parent_based_sampler_pb2,
@@ -129,9 +132,18 @@ def _provider_config(
             collector_endpoint=provider.path or ZIPKIN_PATH,
             collector_endpoint_version=zipkin_pb2.ZipkinConfig.HTTP_JSON,
             collector_hostname=host,
-            trace_id_128bit=True,
+            trace_id_128bit=not provider.trace_id_64bit,
             shared_span_context=wrappers_pb2.BoolValue(value=False),
         )
+        if provider.timeout or provider.headers:  # Istio 1.29+'s HttpService, which has them
+            config.ClearField("collector_cluster")
+            config.ClearField("collector_endpoint")
+            config.ClearField("collector_hostname")
+            service = config.collector_service
+            service.http_uri.uri = f"http://{host}{provider.path or ZIPKIN_PATH}"
+            service.http_uri.cluster = settings.cluster
+            service.http_uri.timeout.CopyFrom(_duration(provider.timeout or 5.0))
+            service.request_headers_to_add.extend(_header_options(provider))
         if provider.b3_and_w3c:
             config.trace_context_option = zipkin_pb2.ZipkinConfig.USE_B3_WITH_W3C_PROPAGATION
         return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=pack(config))
@@ -157,9 +169,10 @@ def _provider_config(
             http_uri_pb2.HttpUri(
                 uri=f"http://{host}:{provider_port(provider)}{provider.path or OTLP_HTTP_PATH}",
                 cluster=settings.cluster,
-                timeout=duration_pb2.Duration(seconds=5),
+                timeout=_duration(provider.timeout or 5.0),
             )
         )
+        otel.http_service.request_headers_to_add.extend(_header_options(provider))
     else:
         otel.grpc_service.CopyFrom(
             grpc_service_pb2.GrpcService(
@@ -168,7 +181,34 @@ def _provider_config(
                 )
             )
         )
+        if provider.timeout:
+            otel.grpc_service.timeout.CopyFrom(_duration(provider.timeout))
+        for name, value in provider.headers:
+            otel.grpc_service.initial_metadata.add(key=name, value=value)
+    if provider.environment_detector:
+        otel.resource_detectors.add(
+            name="envoy.tracers.opentelemetry.resource_detectors.environment",
+            typed_config=pack(
+                environment_resource_detector_pb2.EnvironmentResourceDetectorConfig()
+            ),
+        )
     return http_tracer_pb2.Tracing.Http(name="envoy.tracers.opentelemetry", typed_config=pack(otel))
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    whole = int(seconds)
+    return duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
+
+
+def _header_options(provider: Provider) -> list[base_pb2.HeaderValueOption]:
+    """Istio's buildHTTPHeaders: each header set, overwriting one the request has."""
+    overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+    return [
+        base_pb2.HeaderValueOption(
+            header=base_pb2.HeaderValue(key=name, value=value), append_action=overwrite
+        )
+        for name, value in provider.headers
+    ]
 
 
 def _parent_based(settings: TracingSettings) -> core_pb2.TypedExtensionConfig:
