@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pilotfish.cli.envoy_tables import endpoint_rows
 from pilotfish.cli.jsonpath import protojson
-from pilotfish.cli.proxy_config import _ecds, section_name, selected
+from pilotfish.cli.proxy_config import _ecds, full_summary, section_name, selected
 from pilotfish.cli.proxy_config_filters import endpoint_hosts
 
 HTTPBIN = "outbound|8000||httpbin.default.svc.cluster.local"
@@ -142,3 +143,51 @@ def test_ecds_table_and_the_error_without_the_section(capsys: Any) -> None:
         "type.googleapis.com/envoy.admin.v3.EcdsConfigDump\n"
     )
     assert section_name("ecds") == "ecds"
+
+
+def test_all_prints_istioctls_full_summary() -> None:
+    """`proxy-config all`: bootstrap versions, then each table with its NAME column (a cluster
+    that is not a service's named in both), `secret/` names, an empty line between them;
+    `--with-headers` heads each with istioctl's `------ … INFO ------`."""
+    node = {
+        "metadata": {"ISTIO_VERSION": "1.30.0", "ISTIO_PROXY_SHA": "istio-proxy:abc123"},
+        "user_agent_build_version": {
+            "version": {"major_number": 1, "minor_number": 40},
+            "metadata": {"revision.status": "Clean", "build.type": "RELEASE"},
+        },
+    }
+    dump = {
+        "configs": [
+            {"@type": "x.BootstrapConfigDump", "bootstrap": {"node": node}},
+            {"@type": "x.ClustersConfigDump", **CLUSTERS},
+            {"@type": "x.ListenersConfigDump"},
+            {"@type": "x.RoutesConfigDump"},
+            {"@type": "x.SecretsConfigDump"},
+        ]
+    }
+    text = full_summary(dump, {"cluster_statuses": []}, {"fqdn": "httpbin", "subset": "v1"})
+    assert text.split("\n") == [
+        "Istio Version:       1.30.0",
+        "Istio Proxy Version: abc123",
+        "Envoy Version:       1.40.0/Clean/RELEASE",
+        "",
+        "NAME".ljust(63) + "SERVICE FQDN".ljust(38) + "PORT     SUBSET     DIRECTION     TYPE"
+        "     DESTINATION RULE",
+        "cluster/outbound|8000|v1|httpbin.default.svc.cluster.local     "  # 58 + padding 5
+        "httpbin.default.svc.cluster.local     8000     v1         outbound      EDS      ",
+        "",
+        "NAME ADDRESSES PORT MATCH DESTINATION",
+        "",
+        "NAME     VHOST NAME     DOMAINS     MATCH     VIRTUAL SERVICE",
+        "",
+        "No active or warming secrets found.",
+        "",
+        "ENDPOINT     STATUS     OUTLIER CHECK     CLUSTER",
+        "",
+    ]
+    everything = full_summary(dump, {"cluster_statuses": []}, {"with-headers": "true"})
+    assert everything.startswith("------ BOOTSTRAP INFO ------\n\nIstio Version:")
+    assert "\n\n------ CLUSTER INFO ------\n\nNAME " in everything
+    assert re.search(r"\ncluster/admin_self +cluster/admin_self +- ", everything), everything
+    assert everything.endswith("------ ENDPOINTS INFO ------\n\n" + "ENDPOINT     STATUS     "
+                               "OUTLIER CHECK     CLUSTER\n")  # fmt: skip

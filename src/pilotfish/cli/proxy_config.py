@@ -89,6 +89,34 @@ def go_tabwriter(rows: list[list[str]], padding: int = 5) -> str:
     )
 
 
+def full_summary(dump: dict[str, Any], statuses: dict[str, Any], filters: dict[str, str]) -> str:
+    """istioctl's `proxy-config all` text (`proxy_config_all`); `filters["with-headers"]`: its
+    `------ CLUSTER INFO ------` lines."""
+    from pilotfish.cli.proxy_config_all import bootstrap_lines, named_tables
+
+    headed = bool(filters.get("with-headers"))
+    sections = {k: _section(dump, SECTIONS[k]) for k in ("cluster", "listener", "route")}
+    tables = named_tables(sections, statuses, filters)
+    secrets = _section(dump, SECTIONS["secret"])
+    rows = secret_rows(secrets)
+    rows = [rows[0]] + [[f"secret/{row[0]}", *row[1:]] for row in rows[1:]]
+    boot = bootstrap_lines(_section(dump, SECTIONS["bootstrap"]))
+    parts = [
+        ("BOOTSTRAP INFO", go_tabwriter(boot, padding=1) + "\n" if boot else ""),
+        ("CLUSTER INFO", go_tabwriter(tables[0]) + "\n"),
+        ("LISTENER INFO", go_tabwriter(tables[1], padding=1) + "\n"),
+        ("ROUTE INFO", go_tabwriter(tables[2]) + "\n"),
+        (
+            "SECRET INFO",
+            secret_table(secrets) + "\n" if len(rows) == 1 else go_tabwriter(rows) + "\n",
+        ),
+        ("ENDPOINTS INFO", go_tabwriter(tables[3]) + "\n"),
+    ]
+    return "\n".join(
+        (f"------ {title} ------\n\n" if headed else "") + text for title, text in parts
+    )
+
+
 def secret_table(section: dict[str, Any]) -> str:
     """istioctl's `proxy-config secret` text: the table, or its sentence when Envoy has none."""
     if not section.get("dynamic_active_secrets") and not section.get("dynamic_warming_secrets"):
@@ -321,7 +349,8 @@ def proxy_config_command(
         return _ecds(_section(dump, ECDS_SECTION), output)
     kinds = list(SECTIONS) if kind == "all" else [kind]
     if kind == "all" and output not in ("json", "yaml"):
-        kinds = [k for k in kinds if k != "bootstrap"]  # istioctl's `all`: the tables
+        print(full_summary(dump, clusters, filters or {}), end="")
+        return 0
     if output in ("json", "yaml") and kind in ("secret", "bootstrap"):
         print(_dump_section(_section(dump, SECTIONS[kind]), output))
         return 0

@@ -201,6 +201,9 @@ def proxy_config(
     reset: Annotated[
         bool, typer.Option("--reset", "-r", help="log: every logger back to warning")
     ] = False,
+    with_headers: Annotated[
+        bool, typer.Option("--with-headers", help="all: a header above each table")
+    ] = False,
 ) -> None:
     """Show the config one Envoy holds, read from its admin API (`rootca-compare POD1 POD2`:
     whether two pods' Envoys trust the same root)."""
@@ -216,6 +219,7 @@ def proxy_config(
     filters = dict(
         fqdn=fqdn, port=port, subset=subset, direction=direction, name=name, address=address,
         cluster=cluster, status=status, type=type_, level="warning" if reset else level,
+        **{"with-headers": "true" if with_headers else ""},
     )  # fmt: skip
     exit_with(proxy_config_command(kind, proxy, output, state.state_dir, namespace, filters))
 
