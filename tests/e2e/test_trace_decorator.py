@@ -217,7 +217,7 @@ kind: Telemetry
 metadata: {name: sleep-traces, namespace: foo}
 spec:
   selector: {matchLabels: {app: sleep}}
-  tracing: [{providers: [{name: datadog}]}]
+  tracing: [{providers: [{name: datadog}], useRequestIdForTraceSampling: false}]
 ---
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry
@@ -229,7 +229,8 @@ spec:
 
 
 def test_datadog_and_skywalking_tracers_are_taken_by_envoy(mesh: LocalMesh, tmp_path: Path) -> None:
-    """Their collectors cannot run here: sleep's Envoy takes Istio's Datadog config, httpbin's
+    """Their collectors cannot run here: sleep's Envoy takes Istio's Datadog config (and the
+    Telemetry's useRequestIdForTraceSampling: false, its request id extension), httpbin's
     its SkyWalking config (SkyWalking's gRPC stream to a plain HTTP/1 service fails), and a
     request still goes through both."""
     apply_yaml(mesh, tmp_path, BACKENDS, name="backends.yaml")
@@ -241,4 +242,7 @@ def test_datadog_and_skywalking_tracers_are_taken_by_envoy(mesh: LocalMesh, tmp_
 
     mesh.wait_for(lambda: tracers("sleep-0") == {"DatadogConfig"}, 30, "sleep's tracer")
     mesh.wait_for(lambda: tracers("httpbin-foo-0") == {"SkyWalkingConfig"}, 30, "httpbin's")
+    admin = f"http://{mesh.proxy('sleep-0')['ip']}:15000"
+    dump = fetch(f"{admin}/config_dump?resource=dynamic_listeners")
+    assert '"use_request_id_for_trace_sampling": false' in dump  # Envoy took the extension
     assert _headers(mesh, "http://httpbin.foo:8000/headers")

@@ -16,6 +16,7 @@ from envoy.config.trace.v3 import zipkin_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.config.mesh_telemetry import parse_mesh_telemetry
@@ -233,3 +234,29 @@ def test_a_pods_tracing_goes_through_the_node_metadata() -> None:
     # a protobuf Struct's numbers are floats
     metadata["PROXY_CONFIG"]["tracing"]["maxPathTagLength"] = 128.0
     assert proxy_from_node(proxy.id, metadata).tracing == own
+
+
+def _manager(push: PushContext) -> hcm_pb2.HttpConnectionManager:
+    listener = next(
+        v for k, v in generate(_proxy(push), push)[LISTENER].items() if k.startswith("inbound_")
+    )
+    manager = hcm_pb2.HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(manager)
+    return manager
+
+
+def test_use_request_id_for_trace_sampling_false() -> None:
+    """Istio's UUIDRequestIDExtension with the Telemetry's false; Envoy's default (sampling by
+    the request id, what Istio writes out as true) otherwise."""
+    mesh = {"extensionProviders": [ZIPKIN], "defaultProviders": {"tracing": ["zipkin"]}}
+    assert not _manager(_push(mesh)).HasField("request_id_extension")
+    entry = "{useRequestIdForTraceSampling: false}"
+    manager = _manager(_push(mesh, TELEMETRY % entry))
+    uuid = uuid_pb2.UuidRequestIdConfig()
+    manager.request_id_extension.typed_config.Unpack(uuid)
+    assert uuid.HasField("use_request_id_for_trace_sampling")
+    assert not uuid.use_request_id_for_trace_sampling.value
+    push = _push(mesh, TELEMETRY % entry)
+    listener = next(v for k, v in generate(_proxy(push), push)[LISTENER].items() if "inbound" in k)
+    data = listener.filter_chains[0].filters[0].typed_config.value
+    assert data == manager.SerializeToString(deterministic=True)  # in field order

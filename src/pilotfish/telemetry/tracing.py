@@ -31,6 +31,7 @@ from envoy.config.trace.v3 import (
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from envoy.extensions.tracers.opentelemetry.resource_detectors.v3 import (
     environment_resource_detector_pb2,
 )
@@ -66,6 +67,7 @@ class TracingSettings:
     gateway: bool = False
     istio_tags: bool = True  # Istio's span tags (`enableIstioTags`)
     max_path_tag_length: int = 0  # 0: Envoy's default (256)
+    use_request_id: bool = True  # Telemetry useRequestIdForTraceSampling
 
 
 def provider_host(provider: Provider, namespace: str = "istio-system") -> str:
@@ -282,6 +284,17 @@ def hcm_tracing(
     if provider is not None and (settings.gateway or provider.kind == "skywalking"):
         tracing.spawn_upstream_span.value = True  # Istio: a router's, or SkyWalking's
     return tracing
+
+
+def request_id_extension(settings: TracingSettings) -> bytes:
+    """The connection manager's serialised `request_id_extension` when the tracing does not
+    sample by the request id (Istio's UUIDRequestIDExtension with it false); b"" otherwise
+    (Envoy's default: the UUID extension, sampling by it)."""
+    if settings.use_request_id:
+        return b""
+    uuid = uuid_pb2.UuidRequestIdConfig()
+    uuid.use_request_id_for_trace_sampling.value = False
+    return bytes(hcm_pb2.RequestIDExtension(typed_config=pack(uuid)).SerializeToString())
 
 
 def collector_ports(

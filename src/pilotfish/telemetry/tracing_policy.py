@@ -13,6 +13,8 @@ istiod does (`Telemetries.Tracing` and `configureTracingFromTelemetry`).
   address); none, or `disableSpanReporting`: no tracing. Sampling: `randomSamplingPercentage`,
   else the ProxyConfig's. Custom tags: the last entry's `customTags` map whole, else the
   ProxyConfig's. Path tag length: the provider's `maxTagLength`, else the ProxyConfig's.
+  `useRequestIdForTraceSampling: false`: the connection manager's UUID request id extension
+  says so (Istio's; true is Envoy's default, which Istio writes out).
 
 The ProxyConfig is the pod's own `tracing` (its `proxy.istio.io/config` annotation), else the
 mesh's `defaultConfig.tracing`.
@@ -20,6 +22,7 @@ mesh's `defaultConfig.tracing`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf.message import Message
@@ -58,7 +61,7 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
     sampling: float | None = None
     disabled = False
     tags: dict[str, tuple[str, str, str]] | None = None
-    istio_tags = True
+    istio_tags = use_request_id = True
     for entry in entries:
         if not mode_matches(entry.match.mode if entry.match else None, reporter, False):
             continue
@@ -71,6 +74,8 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
             tags = {tag: _custom_tag(custom) for tag, custom in entry.custom_tags.items()}
         if entry.enable_istio_tags is not None:
             istio_tags = bool(entry.enable_istio_tags)
+        if entry.use_request_id_for_trace_sampling is not None:
+            use_request_id = bool(entry.use_request_id_for_trace_sampling)
     provider = mesh.provider(providers[0]) if providers else None
     if disabled or provider is None or provider.kind not in TRACING_KINDS:
         return None
@@ -80,7 +85,8 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
         return None  # Istio's LookupCluster fails: no tracing (`provider_notes` says so)
     rate = sampling if sampling is not None else sampling_value(own)
     custom = _own_tags(own) if tags is None else tuple((k, *v) for k, v in sorted(tags.items()))
-    return _settings(proxy, push, provider, rate, custom, own, istio_tags)
+    found = _settings(proxy, push, provider, rate, custom, own, istio_tags)
+    return found if use_request_id else replace(found, use_request_id=False)
 
 
 def trace_collector_cluster(push: PushContext, settings: TracingSettings) -> Message | bool | None:

@@ -52,7 +52,7 @@ from pilotfish.telemetry.metrics import (
     tcp_stats_logs,
 )
 from pilotfish.telemetry.policy import access_logs, metrics_policy, peers_exchanged
-from pilotfish.telemetry.tracing import TracingSettings, hcm_tracing
+from pilotfish.telemetry.tracing import TracingSettings, hcm_tracing, request_id_extension
 from pilotfish.telemetry.tracing_policy import trace_collector_cluster, tracing_settings
 from pilotfish.translate import sidecar_scope
 from pilotfish.translate.authz.rbac import dry_run_trace_tags
@@ -65,6 +65,7 @@ from pilotfish.wire import encode_field, insert_field
 
 INBOUND_ROUTE_PREFIX = "inbound|"
 HCM_TRACING = 7  # HttpConnectionManager.tracing
+HCM_REQUEST_ID = 36  # HttpConnectionManager.request_id_extension
 IDENTITY_MEMO = 16384  # workload instances whose certificate identity is kept (`_certified`)
 
 
@@ -245,6 +246,10 @@ def _trace(
     assert settings is not None
     config = network_filter.typed_config
     config.value = insert_field(config.value, HCM_TRACING, _tracing_field(settings, me, env))
+    if extension := request_id_extension(settings):
+        config.value = insert_field(
+            config.value, HCM_REQUEST_ID, encode_field(HCM_REQUEST_ID, extension)
+        )
 
 
 @functools.lru_cache(maxsize=IDENTITY_MEMO)
