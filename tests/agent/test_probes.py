@@ -131,6 +131,7 @@ def test_exec_probe_passes_on_exit_zero_and_fails_with_its_output(tmp_path: Path
     slow = Probe("c", "exec", command=("sleep", "5"), timeout_seconds=1)
     timed_out = asyncio.run(run_exec(slow, ["sleep", "5"], {"PATH": os.environ["PATH"]}, None))
     assert timed_out == Outcome(False, 'command "sleep 5" timed out')
+    assert not asyncio.run(check(probe, "127.0.0.1", 1)).ok  # a command, never a request
 
 
 def test_grpc_probe_asks_the_health_service() -> None:

@@ -61,8 +61,11 @@ async def run_probe(probe: Probe, host: str, port: int) -> bool:
 
 
 async def check(probe: Probe, host: str, port: int) -> Outcome:
-    """Run an http, tcp or grpc probe once against host:port, within its timeoutSeconds."""
+    """Run an http, tcp or grpc probe once against host:port, within its timeoutSeconds (an
+    exec probe fails here: it runs in its container, `run_exec`)."""
     timeout = probe.timeout_seconds
+    if probe.kind == "exec":  # a command in the container, never a request (`run_exec`)
+        return Outcome(False, "exec probes run in their container")
     if probe.kind == "tcp":
         return await _tcp(host, port, timeout)
     if probe.kind == "grpc":
