@@ -13,7 +13,10 @@ mutual TLS.
   (the istio-proxy container's ISTIO_KUBE_APP_PROBERS shows it); the same pod annotated
   `sidecar.istio.io/rewriteAppHTTPProbers: "false"` is probed by the kubelet in plaintext through
   its sidecar and fails (restarted); a probe of a path the app does not serve fails with
-  "HTTP probe failed with statuscode: 404".
+  "HTTP probe failed with statuscode: 404";
+- the HTTP sample's probe as a startupProbe holds readiness (1/2, `started: false`) and
+  restarts a container that never starts; the command sample's as a readinessProbe holds the
+  pod until its file exists.
 
 One mesh for the module; the passing and failing pods of each sample run side by side.
 """
@@ -197,4 +200,33 @@ def test_startup_probe_holds_readiness_and_restarts_a_container_that_never_start
     events = ok(mesh, "get", "events", "-n", namespace)
     assert "Startup probe failed: HTTP probe failed with statuscode: 404" in events, events
     assert "Container liveness-http failed startup probe, will be restarted" in events, events
+    ok(mesh, "delete", "ns", namespace)
+
+
+def test_exec_readiness_probe_holds_the_pod_until_it_passes(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """The command sample's probe as a readinessProbe (period 1 s): the pod runs but is not
+    Ready (0/2, as for any readiness probe here) while the file is missing; once it exists,
+    the pod is Ready."""
+    namespace = "ready-exec"
+    sh_ok(mesh, f"kubectl create ns {namespace}")
+    sample = (DATA / "liveness-command.yaml").read_text()
+    sample = sample.replace("touch /tmp/healthy; ", "").replace("/tmp/healthy", f"{tmp_path}/ready")
+    sample = sample.replace("livenessProbe:", "readinessProbe:").replace(
+        "initialDelaySeconds: 5\n          periodSeconds: 5", "periodSeconds: 1"
+    )
+    (tmp_path / "ready.yaml").write_text(sample)
+    sh_ok(mesh, f"kubectl -n {namespace} apply --no-wait -f <(istioctl kube-inject -f "
+                f"{tmp_path}/ready.yaml)")  # fmt: skip
+    mesh.wait_for(lambda: restarts(mesh, namespace)["liveness"][1] == "Running", timeout=60,
+                  what="the pod running")  # fmt: skip
+    waited = mesh.pilotfish("wait", "--for=condition=Ready", "pod", "-l", "app=liveness", "-n",
+                            namespace, "--timeout=4s")  # fmt: skip
+    assert waited.returncode != 0, waited.stdout  # running, probed, not ready
+    assert restarts(mesh, namespace)["liveness"][:2] == ("0/2", "Running")  # as any readiness
+    (tmp_path / "ready").write_text("")
+    ok(mesh, "wait", "--for=condition=Ready", "pod", "-l", "app=liveness", "-n", namespace,
+       "--timeout=60s")  # fmt: skip
+    assert restarts(mesh, namespace)["liveness"] == ("2/2", "Running", 0)
     ok(mesh, "delete", "ns", namespace)

@@ -115,11 +115,11 @@ def test_rewrite_annotation_as_istio_reads_it() -> None:
     assert only(parse(deployment("", notes))[1]).rewrite_probes is False
 
 
-def test_a_grpc_readiness_probe_is_run_and_an_exec_one_warned() -> None:
+def test_grpc_and_exec_readiness_probes_are_run() -> None:
     grpc = "        readinessProbe: {grpc: {port: 8080}, periodSeconds: 2}\n"
     assert only(parse(deployment(grpc))[1]).readiness == Probe("web", "grpc", 8080,
                                                                period_seconds=2)  # fmt: skip
     exec_ = "        readinessProbe: {exec: {command: [cat, /tmp/ready]}}\n"
     _, parsed = parse(deployment(exec_))
-    assert only(parsed).readiness is None
-    assert any("exec is not run in local mode" in m for m in messages(parsed, "warning"))
+    assert only(parsed).readiness == Probe("web", "exec", command=("cat", "/tmp/ready"))
+    assert not messages(parsed, "warning")

@@ -195,9 +195,9 @@ def test_readiness_probe_tcp_and_exec() -> None:
     tcp = "        readinessProbe: {tcpSocket: {port: 8080}}\n"
     assert only(parse(deployment(tcp))[1]).readiness == Probe("web", "tcp", 8080)
     exec_ = "        readinessProbe: {exec: {command: [cat, /tmp/ready]}}\n"
-    _, parsed = parse(deployment(exec_))
-    assert only(parsed).readiness is None
-    assert any("exec is not run in local mode" in m for m in messages(parsed, "warning"))
+    assert only(parse(deployment(exec_))[1]).readiness == Probe(
+        "web", "exec", command=("cat", "/tmp/ready")
+    )  # the kubelet's (`agent.pod_probes`), never rewritten
 
 
 def test_readiness_probe_on_an_undeclared_port_is_an_error() -> None:

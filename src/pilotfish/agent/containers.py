@@ -24,7 +24,7 @@ from typing import Any
 
 from pilotfish.agent.envoy_admin import http_ok, listening
 from pilotfish.agent.kubelet_probes import ContainerProber, Run
-from pilotfish.agent.pod_probes import container_prober
+from pilotfish.agent.pod_probes import container_prober, kubelet_check
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
 from pilotfish.agent.spec import AgentSpec, AppSpec, app_argv, app_env
@@ -124,7 +124,10 @@ class Siblings:
                 probe.initial_delay_seconds
             ):
                 return False
-            if probe is not None and self.probes_at:  # run by the agent inside the pod
+            if probe is not None and probe.kind == "exec":  # a command in the container
+                if not (await kubelet_check(self.spec, app)(probe)).ok:
+                    return False
+            elif probe is not None and self.probes_at:  # run by the agent inside the pod
                 url = f"{self.probes_at}/app-health/{app.name}/readyz"
                 if not await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1):
                     return False

@@ -274,8 +274,13 @@ class Agent:
         if self.spec.sidecar and not await asyncio.to_thread(envoy_ready, proxy.ip):
             return False
         readiness = self.spec.readiness
-        if readiness is not None and self.spec.sidecar and not through_agent(self.spec, readiness):
-            return (await kubelet_check(self.spec)(readiness)).ok  # via the sidecar's inbound
+        if readiness is not None and (
+            readiness.kind == "exec"
+            or (self.spec.sidecar and not through_agent(self.spec, readiness))
+        ):  # the kubelet's own: a command in the app, or through the sidecar's inbound
+            if time.monotonic() - self.app.started_at < readiness.initial_delay_seconds:
+                return False
+            return (await kubelet_check(self.spec)(readiness)).ok
         if readiness is not None:
             return 200 <= await self.app_health(readiness.container) < 400
         return all([await tcp_open(host, real) for _, real in proxy.app_ports])

@@ -2,7 +2,7 @@
 label, as Kubernetes requires), `image` (through the image map's entry recorded on apply),
 `command`, `args` (with `$(VAR)` expanded as the kubelet does), `env` and `envFrom`, ConfigMap
 and Secret volumes' files, `ports[].containerPort` and its probes: `readinessProbe` (`httpGet`
-`tcpSocket` or `grpc`), `livenessProbe` and `startupProbe` (those, or `exec`), with the API
+`tcpSocket`, `grpc` or `exec`), `livenessProbe` and `startupProbe`, with the API
 server's defaults and checks (`successThreshold` 1 for liveness and startup). Errors and
 warnings go to the caller's `report`/`error` with the field's path.
 
@@ -227,10 +227,6 @@ def _probe(
               else "Forbidden: may not specify more than 1 handler type")  # fmt: skip
         return None
     handler = handlers[0]
-    if endpoint == "readyz" and handler == "exec":
-        report("warning", at, "exec is not run in local mode for readiness; the instance"
-               " is ready when its ports accept connections")  # fmt: skip
-        return None
     times: dict[str, int] = {}
     for name, default in _TIMES:
         value = raw.get(name)
