@@ -15,6 +15,8 @@ the gateway, productpage, details, reviews and ratings are all there, with Istio
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +132,106 @@ def test_the_zipkin_task_as_the_page_runs_it(mesh: LocalMesh, tmp_path: Path) ->
     names = {s["name"] for t in traces for s in t}
     assert "productpage.default.svc.cluster.local:9080/productpage" in names, names
     assert "details.default.svc.cluster.local:9080/*" in names, names
+
+
+SAMPLING = """
+kubectl apply -f - <<EOF
+apiVersion: telemetry.istio.io/v1alpha1
+kind: Telemetry
+metadata:
+  name: mesh-default
+  namespace: istio-system
+spec:
+  tracing:
+    - providers:
+        - name: "zipkin"
+      randomSamplingPercentage: 100.00
+EOF
+"""
+ENV_TAG = """
+kubectl apply -f - <<EOF
+apiVersion: telemetry.istio.io/v1alpha1
+kind: Telemetry
+metadata:
+  name: mesh-default
+  namespace: istio-system
+spec:
+  tracing:
+    - providers:
+        - name: "zipkin"
+      randomSamplingPercentage: 100.00
+      customTags:
+        "cluster_id":
+          environment:
+            name: ISTIO_META_CLUSTER_ID
+            defaultValue: Kubernetes # optional
+        my_tag_header:
+          header:
+            name: x-user
+            defaultValue: nobody      # optional
+EOF
+"""
+TAG_LENGTH = TRACING_YAML.replace(
+    "        port: 9411\n", "        port: 9411\n        maxTagLength: 40\n"
+)
+
+
+def _traced(mesh: LocalMesh, path: str, **headers: str) -> list[dict[str, Any]]:
+    """Request `path` at the gateway until its spans come back: a trace id of the test's own
+    (B3 ids, no sampling decision: Envoy's random sampling decides) read back by id."""
+    spans: list[dict[str, Any]] = []
+    gateway = sh_ok(mesh, GATEWAY_URL + "echo $GATEWAY_URL").strip()
+    (collector,) = mesh.info["trace_collectors"]
+
+    def sent() -> bool:
+        nonlocal spans
+        trace_id = secrets.token_hex(16)
+        ids = {"x-b3-traceid": trace_id, "x-b3-spanid": secrets.token_hex(8)}
+        answer = http(f"http://{gateway}{path}", headers={**ids, **headers})
+        assert answer.status == 200, answer
+        time.sleep(1.5)  # the tracers' flush
+        found = http(f"{collector}/api/v2/trace/{trace_id}")
+        spans = json.loads(found.body) if found.status == 200 else []
+        return bool(spans)
+
+    mesh.wait_for(sent, 60, f"the spans of {path}")
+    return spans
+
+
+def test_then_the_telemetry_api_tracing_page(mesh: LocalMesh, tmp_path: Path) -> None:
+    """Istio's "Configure tracing with Telemetry API" over the same mesh: 100% sampling, an
+    environment tag and a request header tag, then the provider's maxTagLength."""
+    sh_ok(mesh, SAMPLING)
+    spans = _traced(mesh, "/productpage")
+    assert {s["localEndpoint"]["serviceName"] for s in spans} >= {
+        "istio-ingressgateway.istio-system", "productpage.default", "details.default",
+    }  # fmt: skip
+    sh_ok(mesh, ENV_TAG)
+
+    def tagged() -> bool:
+        found = _traced(mesh, "/productpage", **{"x-user": "alice"})
+        users = {
+            s["localEndpoint"]["serviceName"]: s["tags"].get("my_tag_header")
+            for s in found
+            if s["kind"] == "SERVER"
+        }
+        clusters = {s["tags"].get("cluster_id") for s in found}
+        # the header where the request has it; its default where the app did not pass it on
+        return (
+            clusters == {"Kubernetes"}
+            and users["istio-ingressgateway.istio-system"] == ("alice")
+            and users.get("details.default") == "nobody"
+        )
+
+    mesh.wait_for(tagged, 60, "the custom tags")
+    page = sh(mesh, TAG_LENGTH + PAGE_INSTALL.format(address=mesh.ingress), cwd=tmp_path)
+    assert page.returncode == 0, page.stdout + page.stderr
+    long_path = "/productpage?u=" + "x" * 80
+
+    def cut() -> bool:
+        urls = [s["tags"].get("http.url", "") for s in _traced(mesh, long_path)]
+        # Envoy cuts the path (not the host) of the long request's URL; the others are short
+        paths = ["/" + url.partition("//")[2].partition("/")[2] for url in urls if "?u=" in url]
+        return bool(paths) and all(len(p) == 40 for p in paths)
+
+    mesh.wait_for(cut, 60, "http.url cut at maxTagLength")
