@@ -7,7 +7,7 @@ proxy's own part is checked again only when it, or the names its shared parts gi
 changed (one spliced from a shape, `translate.own_shape`: its shape once after the same shared
 parts, and its own names and addresses). A part kept across push contexts (`KeptPart`: what an
 on-demand sidecar is sent of its route part) keeps its check and serialised form itself, for as
-long as it lives, however many push contexts pass before a proxy is composed with it again.
+long as it lives, however many push contexts pass before a proxy is composed with it again;
 `notes_about` picks what translation warned of about the objects of a change."""
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from pilotfish.xds.resources import Snapshot, TypeResources
 
 
 class _Held:
-    """What is sent of a piece of a part: its problems, snapshot and `holdings`, and the
-    names of the parts it was checked after (kept with a `KeptPart`)."""
+    """A piece of a part as sent: problems, snapshot, `holdings`, the names it was checked after."""
 
     __slots__ = ("_holdings", "context", "problems", "snapshot")
 
@@ -390,9 +389,8 @@ class SharedNames:
 def notes_about(
     objects: Sequence[ConfigObject[Any]], notes: Mapping[str, Sequence[Diagnostic]]
 ) -> list[Diagnostic]:
-    """Translation's warnings (`notes`: node id -> what translating its snapshot noted, e.g. a
-    subset no rule defines, a setting local mode cannot honour) about `objects`, once each, so
-    `apply` can show them."""
+    """Translation's warnings (`notes`: node id -> what its translation noted, e.g. a subset no
+    rule defines) about `objects`, once each, so `apply` can show them."""
     touched = {(o.meta.kind, f"{o.meta.namespace}/{o.meta.name}") for o in objects}
     found: dict[str, Diagnostic] = {}
     for node_id in sorted(notes):

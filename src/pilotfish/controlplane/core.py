@@ -27,10 +27,7 @@ from pilotfish.config.gateway_api.deployment import owned_keys
 from pilotfish.config.kinds import DESTINATION_RULE, VIRTUAL_SERVICE
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.controlplane import gc_freeze
-from pilotfish.controlplane.assembly import (
-    SharedChecks,
-    notes_about,
-)
+from pilotfish.controlplane.assembly import SharedChecks, notes_about
 from pilotfish.controlplane.citadel import CaState
 from pilotfish.controlplane.generations import ProxyGenerations
 from pilotfish.controlplane.instances import read_instances, write_instances
@@ -63,9 +60,8 @@ from pilotfish.xds.resources import Snapshot
 
 log = logging.getLogger("pilotfish.controlplane")
 
+# kinds a sidecar's own part does not read (`generate.with_new_routes` checks where it does)
 ROUTES = frozenset({VIRTUAL_SERVICE, DESTINATION_RULE})
-"""Kinds a sidecar's own part does not read (`generate.with_new_routes` checks the cases
-where it does)."""
 
 
 @dataclass
@@ -106,9 +102,8 @@ class ControlPlane(ProxyGenerations):
     ) -> None:
         super().__init__(cache)
         self.state_dir = state_dir
-        self.filter_gateway_clusters = (
-            filter_gateway_clusters  # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG
-        )
+        # PILOT_FILTER_GATEWAY_CLUSTER_CONFIG
+        self.filter_gateway_clusters = filter_gateway_clusters
         self.on_demand_clusters = on_demand_clusters  # PILOTFISH_ON_DEMAND_CLUSTERS
         self.on_demand_routes = on_demand_routes  # PILOTFISH_ON_DEMAND_ROUTES
         self.cluster_ips = ClusterIpCache(service_cidr)  # captured pods dial services' VIPs

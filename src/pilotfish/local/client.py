@@ -1,7 +1,7 @@
 """Talking to a running local mesh: find it from the state directory, call its API.
 
-A running `pilotfish up` writes `<state-dir>/run/mesh.json` (a pod's row there is
-`pod_status`); every other command reads it. Beside each proxy's files, in its run dir, the
+A running `pilotfish up` writes `<state-dir>/run/mesh.json` (`write_mesh_file`; a pod's row
+there is `pod_status`); every other command reads it. Beside each proxy's files, in its run dir, the
 launcher writes its `istio-proxy` container's environment (`write_proxy_env`), which `exec -c
 istio-proxy` gives its commands.
 The state directory is `--state-dir`, else $PILOTFISH_HOME, else ~/.pilotfish.
@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pilotfish.state_files import read_admin_token
+from pilotfish.state_files import read_admin_token, write_atomically
 
 if TYPE_CHECKING:
     from pilotfish.agent.sidecar import Agent
     from pilotfish.agent.spec import AgentSpec
+    from pilotfish.local.launcher import Mesh
     from pilotfish.local.pod_agent import PodAgent
 
 PROXY_ENV_FILE = "istio-proxy-env.json"
@@ -41,6 +43,36 @@ def default_state_dir() -> Path:
 
 def mesh_file(state_dir: Path) -> Path:
     return state_dir / "run" / "mesh.json"
+
+
+def write_mesh_file(mesh: Mesh, ready: bool) -> dict[str, Any]:
+    """Write mesh.json for `mesh` (atomically: commands read it at any time); its pods' rows."""
+    proxies = {
+        name: pod_status(
+            a, name in mesh.ready_pods, mesh.created.get(name, 0.0), mesh.restarts.row(name)
+        )
+        for name, a in sorted(mesh.agents.items())
+    }
+    control_plane = mesh.control_plane
+    info = {
+        "pid": os.getpid(),
+        "state_dir": str(mesh.options.state_dir),
+        "api": control_plane.api,
+        "xds": control_plane.xds,
+        "block": mesh.network.block,
+        "isolated": mesh.pods is not None,
+        "ingress_address": mesh.options.ingress_address,
+        "ready": ready,
+        "written_at": time.time(),  # when the pods' readiness was last read
+        "startup_seconds": mesh.ready_after,
+        "control_plane_pid": cp.pid if (cp := control_plane.process) else None,
+        "control_plane_created": control_plane.created,
+        "control_plane_serving": mesh.serving,
+        "proxies": proxies,
+        "trace_collectors": mesh.collectors.urls(mesh.network.control_plane_ip),
+    }
+    write_atomically(mesh_file(mesh.options.state_dir), json.dumps(info, indent=1))
+    return proxies
 
 
 def pod_status(

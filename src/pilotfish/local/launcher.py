@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +27,7 @@ from pilotfish.ca.storage import write_private
 from pilotfish.capture.rules import CaptureError
 from pilotfish.local import MeshError, prometheus
 from pilotfish.local.admin_bridge import bridge_address
-from pilotfish.local.client import mesh_file, pod_status, write_proxy_env
+from pilotfish.local.client import mesh_file, write_mesh_file, write_proxy_env
 from pilotfish.local.collectors import TraceCollectors
 from pilotfish.local.control_plane import ControlPlaneProcess
 from pilotfish.local.network import MeshNetwork, load_or_choose
@@ -49,7 +47,6 @@ from pilotfish.model.proxy import ProxyType
 from pilotfish.registry.inputs import manifest_of
 from pilotfish.registry.manifest import Manifest
 from pilotfish.registry.mesh_config import MeshSettings
-from pilotfish.state_files import write_atomically
 
 log = logging.getLogger("pilotfish.up")
 
@@ -343,33 +340,7 @@ class Mesh:
         ) and all([await a.is_ready() for a in self.agents.values()])
 
     def write_status(self, ready: bool) -> None:
-        proxies = {
-            name: pod_status(
-                a,
-                name in self.ready_pods,
-                self.created.get(name, 0.0),
-                self.restarts.row(name),
-            )
-            for name, a in sorted(self.agents.items())
-        }
-        info = {
-            "pid": os.getpid(),
-            "state_dir": str(self.options.state_dir),
-            "api": self.control_plane.api,
-            "xds": self.control_plane.xds,
-            "block": self.network.block,
-            "isolated": self.pods is not None,
-            "ingress_address": self.options.ingress_address,
-            "ready": ready,
-            "written_at": time.time(),  # when the pods' readiness was last read
-            "startup_seconds": self.ready_after,
-            "control_plane_pid": cp.pid if (cp := self.control_plane.process) else None,
-            "control_plane_created": self.control_plane.created,
-            "control_plane_serving": self.serving,
-            "proxies": proxies,
-            "trace_collectors": self.collectors.urls(self.network.control_plane_ip),
-        }
-        write_atomically(mesh_file(self.options.state_dir), json.dumps(info, indent=1))
+        proxies = write_mesh_file(self, ready)
         if self.manifest is not None:  # keep a running Prometheus in step (targets, rules)
             prometheus.refresh(
                 self.options.state_dir,
