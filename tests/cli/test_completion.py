@@ -36,6 +36,38 @@ def test_bash_completes_the_pages_example() -> None:
     assert complete("pilotfish proxy-") == ["proxy-config", "proxy-status"]
 
 
+def test_bash_completes_istioctl_typed_through_a_shim(tmp_path: Path) -> None:
+    """The page's `istioctl proxy-<TAB>` where `istioctl` is a shim running `python -m
+    pilotfish` (as the pages' tests and users stand it up): the script registers `istioctl`
+    and the app answers though not started as `pilotfish` (before: no completion for
+    `istioctl`, and the app printed its help)."""
+    shim = tmp_path / "istioctl"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m pilotfish "$@"\n')
+    shim.chmod(0o755)
+    script = (
+        "source <(istioctl completion bash)\ncomplete -p istioctl\n"
+        "COMP_WORDS=(istioctl proxy-); COMP_CWORD=1\n_pilotfish_completion istioctl\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    result = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "complete -o default -F _pilotfish_completion istioctl"
+    assert sorted(lines[1:]) == ["proxy-config", "proxy-status"], result.stdout
+
+
+def test_zsh_asks_the_command_typed() -> None:
+    result = subprocess.run(
+        [BIN / "pilotfish", "completion", "zsh"], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.startswith("#compdef pilotfish istioctl\n")
+    assert "complete_zsh ${words[1]})" in result.stdout
+    assert "compdef _pilotfish_completion pilotfish istioctl" in result.stdout
+
+
 def test_bash_completes_a_commands_options() -> None:
     assert "--fqdn" in complete("pilotfish proxy-config --f")
 

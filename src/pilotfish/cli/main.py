@@ -14,7 +14,7 @@ import sys
 import typer
 
 from pilotfish.cli.app import app
-from pilotfish.cli.completion import COMPLETE_VAR, enable
+from pilotfish.cli.completion import COMPLETE_VAR, PROG_NAME, enable
 from pilotfish.cli.errors import UserError
 from pilotfish.cli.flag_values import with_bool_values
 
@@ -65,8 +65,8 @@ def main() -> None:
     sys.argv[1:] = with_bool_values(argv, lambda: typer.main.get_command(app))
     if COMPLETE_VAR in os.environ:  # the completion script asking (`pilotfish completion`)
         enable()
-    try:
-        app()
+    try:  # under its own name however started (`python -m pilotfish` behind an istioctl shim)
+        app(prog_name=PROG_NAME, complete_var=COMPLETE_VAR)
     except KeyboardInterrupt:
         sys.exit(130)
     except UserError as exc:
