@@ -1,6 +1,7 @@
 """Tracing through real Envoys into the mesh's own collector, read back through the Zipkin v2
 API: the seed's legacy `istio-tracing` ConfigMap with Istio's default 1% sampling, B3 and W3C
 `traceparent` decisions honoured, a whole Bookinfo trace with its parent-child links, and the
+legacy `defaultConfig.tracing.zipkin.address` a Telemetry selecting no provider turns off, the
 Telemetry API (sampling, custom tags, disableSpanReporting), OpenTelemetry providers over OTLP/HTTP
 and OTLP/gRPC. One mesh; tests run in order.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.httpkit import apply_yaml
+from tests.e2e.httpkit import apply_yaml, delete_yaml
 from tests.e2e.meshctl import LocalMesh, running_mesh
 from tests.e2e.telemetrykit import ISTIO_TRACING, b3, fetch, poll
 
@@ -123,6 +124,58 @@ def test_a_caller_that_says_not_sampled_is_honoured(mesh: LocalMesh) -> None:
     assert mesh.get("/productpage", headers=forced_headers).status == 200
     poll(lambda: len(trace(mesh, forced)) >= HOPS, 30, "the sampled trace")
     assert trace(mesh, trace_id) == []
+
+
+LEGACY_ADDRESS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    defaultConfig:
+      tracing:
+        zipkin: {address: zipkin.istio-system:9411}
+"""
+NO_PROVIDER = """
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing: [{randomSamplingPercentage: 100}]
+"""
+
+
+def test_a_telemetry_selecting_no_provider_stops_the_legacy_zipkin_address(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Istio's order: the legacy `defaultConfig.tracing.zipkin.address` (its bootstrap's
+    tracer) gets the spans of a mesh without Telemetry tracing; a Telemetry whose tracing
+    selects no provider (none named, no default provider) disables tracing (Telemetries.Tracing,
+    configureTracingFromTelemetry): no tracing block, no span to the address."""
+    delete_yaml(mesh, tmp_path, ISTIO_TRACING)  # from here, the ProxyConfig's address alone
+    apply_yaml(mesh, tmp_path, LEGACY_ADDRESS, "mesh.yaml")
+    proxies = mesh.info["proxies"]
+    poll(
+        lambda: all(tracers_and_draining(p) == ({"ZipkinConfig"}, 0) for p in proxies.values()),
+        30,
+        "the ProxyConfig's Zipkin address in every Envoy, the old listeners drained",
+    )
+    forced, headers = b3()
+    assert mesh.get("/productpage", headers=headers).status == 200
+    poll(lambda: len(trace(mesh, forced)) >= HOPS, 30, "the forced trace, to the legacy address")
+    apply_yaml(mesh, tmp_path, NO_PROVIDER, "telemetry.yaml")
+    try:
+        poll(
+            lambda: all(tracers_and_draining(p) == (set(), 0) for p in proxies.values()),
+            30,
+            "no tracer left in any Envoy, the old listeners drained",
+        )
+        forced, headers = b3()
+        assert mesh.get("/productpage", headers=headers).status == 200
+        time.sleep(10 * FLUSH_SECONDS + 1)  # a negative check: ten flushes of every tracer
+        assert trace(mesh, forced) == []
+    finally:
+        delete_yaml(mesh, tmp_path, NO_PROVIDER)
 
 
 def test_w3c_traceparent_with_the_mesh_configs_zipkin_provider(

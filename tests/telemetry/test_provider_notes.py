@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pilotfish.config import load
-from pilotfish.config.mesh_telemetry import MeshTelemetry, Provider
+from pilotfish.config.mesh_telemetry import MeshTelemetry, Provider, parse_mesh_telemetry
 from pilotfish.telemetry.provider_notes import provider_notes
 
 MESH = MeshTelemetry(
@@ -99,3 +99,18 @@ def test_a_tag_read_from_a_wasm_plugins_filter_state_is_said_to_stay_empty() -> 
         "reads filter state 'wasm.istio_operationId', which only a Wasm plugin (WasmPlugin, e.g. "
         "attributegen) sets, and these Envoys run none: tag 'request_operation' is empty"
     ), said[0].message
+
+
+def test_a_telemetry_naming_the_legacy_zipkin_address_is_told_it_is_no_provider() -> None:
+    errors: list[tuple[str, str]] = []
+    mesh = parse_mesh_telemetry(
+        {"defaultConfig": {"tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}}}},
+        errors,
+    )
+    objects = load(TELEMETRY, "t.yaml").objects
+    said = [d.message for d in provider_notes(objects, mesh) if "tracing[0]" in d.path]
+    assert said == [
+        'provider "zipkin" is defined by no extensionProviders entry of the mesh config (the '
+        "legacy Zipkin address is none: only tracing without a Telemetry uses it): no span is "
+        "sent for it"
+    ]

@@ -31,10 +31,11 @@ spec:
 
 
 def _traced(
-    config_yaml: str = "", address: str = "127.9.0.1"
+    config_yaml: str = "", address: str = "127.9.0.1", mesh: MeshTelemetry | None = None
 ) -> tuple[PushContext, ProxyResources]:
     push = bookinfo_push(config_yaml)
-    telemetry = with_legacy_tracing(MeshTelemetry(), "http://zipkin.istio-system:9411/api/v2/spans")
+    legacy = "http://zipkin.istio-system:9411/api/v2/spans"
+    telemetry = mesh or with_legacy_tracing(MeshTelemetry(), legacy)
     push = replace(
         push, mesh=replace(push.mesh, telemetry=telemetry, trace_collector_address=address)
     )
@@ -69,7 +70,14 @@ def test_legacy_zipkin_address_with_istios_default_sampling() -> None:
 
 
 def test_telemetry_sampling_and_environment_tag() -> None:
-    _, resources = _traced(SAMPLING_50)
+    """With the mesh's default provider (the legacy address is none: `test_tracing_defaults`)."""
+    errors: list[tuple[str, str]] = []
+    provider = {"name": "zipkin", "zipkin": {"service": "zipkin.istio-system", "port": 9411}}
+    mesh = parse_mesh_telemetry(
+        {"extensionProviders": [provider], "defaultProviders": {"tracing": ["zipkin"]}}, errors
+    )
+    assert not errors
+    _, resources = _traced(SAMPLING_50, mesh=mesh)
     tracing = _tracing(resources)
     assert tracing.random_sampling.value == 50.0
     env = next(t for t in tracing.custom_tags if t.tag == "env")

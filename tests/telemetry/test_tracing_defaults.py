@@ -260,3 +260,46 @@ def test_use_request_id_for_trace_sampling_false() -> None:
     listener = next(v for k, v in generate(_proxy(push), push)[LISTENER].items() if "inbound" in k)
     data = listener.filter_chains[0].filters[0].typed_config.value
     assert data == manager.SerializeToString(deterministic=True)  # in field order
+
+
+LEGACY = {"defaultConfig": {"tracing": {"zipkin": {"address": "zipkin.istio-system:9411"}}}}
+
+
+def _legacy_hostname(tracing: Any) -> str:
+    zipkin = zipkin_pb2.ZipkinConfig()
+    tracing.provider.typed_config.Unpack(zipkin)
+    return str(zipkin.collector_hostname or zipkin.collector_service.http_uri.uri)
+
+
+def test_the_legacy_zipkin_address_traces_only_without_a_telemetry() -> None:
+    """Istio: the address is the bootstrap's tracer, which only the fallback block (no
+    Telemetry, no default provider) uses."""
+    inbound = _inbound(_push(LEGACY))
+    assert _legacy_hostname(inbound) == "zipkin.istio-system.svc.cluster.local"
+    assert set(_tracings(_push({**LEGACY, "enableTracing": False})).values()) == {None}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "{randomSamplingPercentage: 100}",  # selects no provider
+        "{providers: [{name: zipkin}]}",  # the legacy address is no extensionProviders entry
+    ],
+)
+def test_a_telemetry_with_no_extension_provider_stops_the_legacy_address(entry: str) -> None:
+    """Telemetries.Tracing: a spec whose provider is not found is disabled, so
+    configureTracingFromTelemetry writes no tracing block and the bootstrap's tracer (the
+    legacy address) is never used."""
+    assert set(_tracings(_push(LEGACY, TELEMETRY % entry)).values()) == {None}
+
+
+def test_the_legacy_address_of_a_pods_own_tracing() -> None:
+    """A pod's ProxyConfig `tracing` replaces the mesh's whole: its own address, or none."""
+    push = _push(LEGACY)
+    errors: list[tuple[str, str]] = []
+    own = parse_proxy_tracing({"zipkin": {"address": "tracer.obs:9411"}}, "tracing", errors)
+    none = parse_proxy_tracing({"sampling": 10}, "tracing", errors)
+    assert not errors and own is not None and none is not None
+    found = _legacy_hostname(_inbound(push, replace(_proxy(push), tracing=own)))
+    assert found == "tracer.obs.svc.cluster.local"
+    assert not _inbound(push, replace(_proxy(push), tracing=none)).HasField("provider")

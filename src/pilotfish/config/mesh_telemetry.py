@@ -85,6 +85,17 @@ class MeshTelemetry:
     def provider(self, name: str) -> Provider | None:
         return next((p for p in self.providers if p.name == name), None)
 
+    def extension_provider(self, name: str) -> Provider | None:
+        """The `extensionProviders` entry `name` (Istio's fetchProvider: the legacy Zipkin
+        address is none)."""
+        return next((p for p in self.providers if p.name == name and not p.legacy), None)
+
+    @property
+    def legacy_tracer(self) -> Provider | None:
+        """The legacy Zipkin address's tracer (`defaultConfig.tracing.zipkin.address` or the
+        istio-tracing ConfigMap), if any."""
+        return next((p for p in self.providers if p.legacy), None)
+
     def provider_kind(self, name: str) -> str:
         found = self.provider(name)
         return found.kind if found is not None else ""
@@ -192,7 +203,7 @@ def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:
     tracing = parse_proxy_tracing(raw_tracing, "defaultConfig.tracing", errors)
     address = tracing.zipkin_address if tracing is not None else ""
     if address:
-        providers.append(_legacy_zipkin(address))
+        providers.append(legacy_zipkin(address))
     defaults = mesh.get("defaultProviders") or {}
     return MeshTelemetry(
         access_log_file=str(mesh.get("accessLogFile") or ""),
@@ -202,14 +213,15 @@ def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:
         tracing=tracing,
         providers=tuple(providers),
         default_metrics_providers=_names(defaults.get("metrics")) or ("prometheus",),
-        default_tracing_providers=_names(defaults.get("tracing"))
-        or ((LEGACY_ZIPKIN,) if address else ()),
+        default_tracing_providers=_names(defaults.get("tracing")),
         default_access_log_providers=_names(defaults.get("accessLogging")),
     )
 
 
-def _legacy_zipkin(address: str) -> Provider:
-    """`zipkin.istio-system:9411` (ProxyConfig) or a URL (the istio-tracing ConfigMap)."""
+def legacy_zipkin(address: str) -> Provider:
+    """The tracer a legacy Zipkin address stands for (in Istio, the bootstrap's, which only a
+    connection manager's `tracing` block without a provider uses): `zipkin.istio-system:9411`
+    (ProxyConfig) or a URL (the istio-tracing ConfigMap)."""
     if "://" not in address:
         address = f"http://{address}"
     parts = urlsplit(address)
@@ -246,12 +258,8 @@ def legacy_tracing_address(data: dict[str, Any], errors: Errors) -> str:
 
 def with_legacy_tracing(mesh: MeshTelemetry, endpoint: str) -> MeshTelemetry:
     """Mesh telemetry plus the legacy Zipkin endpoint (unless the mesh config names one)."""
-    if not endpoint or mesh.provider(LEGACY_ZIPKIN) is not None:
+    if not endpoint or mesh.legacy_tracer is not None:
         return mesh
     from dataclasses import replace
 
-    return replace(
-        mesh,
-        providers=(*mesh.providers, _legacy_zipkin(endpoint)),
-        default_tracing_providers=mesh.default_tracing_providers or (LEGACY_ZIPKIN,),
-    )
+    return replace(mesh, providers=(*mesh.providers, legacy_zipkin(endpoint)))

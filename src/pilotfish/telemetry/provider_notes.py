@@ -58,10 +58,16 @@ def provider_notes(
             for i, entry in enumerate(getattr(obj.spec, attribute)):
                 for j, ref in enumerate(entry.providers):
                     name = str(ref.name or "")
-                    kind = mesh.provider_kind(name)
+                    provider = mesh.extension_provider(name)
+                    kind = provider.kind if provider is not None else ""
                     why = _unserved(kind)
+                    if provider is None and mesh.provider(name) is not None:  # Istio: none
+                        why = (
+                            "is defined by no extensionProviders entry of the mesh config (the "
+                            "legacy Zipkin address is none: only tracing without a Telemetry "
+                            "uses it)"
+                        )
                     if kind in (OTEL_ALS, *BACKEND_TRACERS) and registry is not None:
-                        provider = mesh.provider(name)
                         assert provider is not None
                         if otel_cluster(registry, provider) is None:
                             why = (

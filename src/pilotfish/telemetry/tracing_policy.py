@@ -7,12 +7,16 @@ istiod does (`Telemetries.Tracing` and `configureTracingFromTelemetry`).
   (istiod's 1% unless set), Istio's span tags (unless `enableIstioTags: false`) and the
   ProxyConfig's custom tags and `max_path_tag_length`. So Envoy decides sampling and sets
   `x-envoy-decorator-operation` on its outbound requests, and spans go nowhere, unless the
-  legacy Zipkin address is set (in Istio, the bootstrap's tracer): then to it.
+  ProxyConfig has the legacy Zipkin address (the pod's own ProxyConfig's, which replaces the
+  mesh's whole; else the mesh's, or the istio-tracing ConfigMap's): then to it. In Istio that
+  address is the bootstrap's tracer, which only such a block without a provider uses.
 - Otherwise the Telemetry API: `enableTracing` is not read; the first provider of the most
-  specific entry naming one (else the default provider; else pilotfish's legacy Zipkin
-  address); none, or `disableSpanReporting`: no tracing. Sampling: `randomSamplingPercentage`,
-  else the ProxyConfig's. Custom tags: the last entry's `customTags` map whole, else the
-  ProxyConfig's. Path tag length: the provider's `maxTagLength`, else the ProxyConfig's.
+  specific entry naming one, else the first default provider, looked up among
+  `extensionProviders` (the legacy address is none of them); none found, or
+  `disableSpanReporting`: no tracing block at all, so not even the legacy address gets spans
+  (Istio disables a spec without a provider). Sampling: `randomSamplingPercentage`, else the
+  ProxyConfig's. Custom tags: the last entry's `customTags` map whole, else the ProxyConfig's.
+  Path tag length: the provider's `maxTagLength`, else the ProxyConfig's.
   `useRequestIdForTraceSampling: false`: the connection manager's UUID request id extension
   says so (Istio's; true is Envoy's default, which Istio writes out).
 
@@ -27,7 +31,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from pilotfish.config.mesh_telemetry import BACKEND_TRACERS
+from pilotfish.config.mesh_telemetry import BACKEND_TRACERS, MeshTelemetry, Provider, legacy_zipkin
 from pilotfish.config.proxy_tracing import ProxyTracing, sampling_value
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
@@ -49,12 +53,10 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
     mesh = push.mesh.telemetry
     own = proxy.tracing if proxy.tracing is not None else mesh.tracing
     entries = [entry for telemetry in applicable(proxy, push) for entry in telemetry.spec.tracing]
-    explicit = [n for n in mesh.default_tracing_providers if not _legacy(push, n)]
-    if not entries and not explicit:
+    if not entries and not mesh.default_tracing_providers:
         if not mesh.enable_tracing:
             return None
-        names = mesh.default_tracing_providers  # only the legacy Zipkin address, if any
-        legacy = mesh.provider(names[0]) if names else None
+        legacy = _legacy_tracer(proxy, mesh)
         istio_tags = own is None or own.enable_istio_tags
         return _settings(proxy, push, legacy, sampling_value(own), _own_tags(own), own, istio_tags)
     providers = mesh.default_tracing_providers
@@ -76,10 +78,8 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
             istio_tags = bool(entry.enable_istio_tags)
         if entry.use_request_id_for_trace_sampling is not None:
             use_request_id = bool(entry.use_request_id_for_trace_sampling)
-    provider = mesh.provider(providers[0]) if providers else None
+    provider = mesh.extension_provider(providers[0]) if providers else None
     if disabled or provider is None or provider.kind not in TRACING_KINDS:
-        return None
-    if provider.legacy and not mesh.enable_tracing:
         return None
     if provider.kind in BACKEND_TRACERS and otel_cluster(push.registry, provider) is None:
         return None  # Istio's LookupCluster fails: no tracing (`provider_notes` says so)
@@ -106,9 +106,16 @@ def trace_collector_cluster(push: PushContext, settings: TracingSettings) -> Mes
     return collector_cluster(settings.cluster, address, port, grpc)
 
 
-def _legacy(push: PushContext, name: str) -> bool:
-    found = push.mesh.telemetry.provider(name)
-    return found is not None and found.legacy
+def _legacy_tracer(proxy: Proxy, mesh: MeshTelemetry) -> Provider | None:
+    """The legacy Zipkin address's tracer for this proxy: its own ProxyConfig's when it has one
+    (which replaces the mesh's whole, address and all), else the mesh's (the istio-tracing
+    ConfigMap's is no ProxyConfig's: no pod's replaces it)."""
+    own = proxy.tracing
+    if own is not None and own.zipkin_address:
+        return legacy_zipkin(own.zipkin_address)
+    if own is not None and mesh.tracing is not None and mesh.tracing.zipkin_address:
+        return None
+    return mesh.legacy_tracer
 
 
 def _settings(
