@@ -443,3 +443,34 @@ def test_a_pod_shows_the_rule_its_labels_select() -> None:
     assert 'DestinationRule: reviews-for-v3 for "reviews"' in selected
     other = report(view, "pod", "reviews-v2-0")
     assert 'DestinationRule: reviews for "reviews"' in other
+
+
+def test_service_ports_print_istioctls_protocol_names() -> None:
+    """istioctl's `findProtocolForPort`: Istio's spelling (`GRPC-Web`, `Mongo`), `auto-detect`
+    for a port with no name and no appProtocol, `UnsupportedProtocol` for an unknown name, and
+    no line for a UDP port."""
+    extra = """apiVersion: v1
+kind: Service
+metadata: {name: shapes, namespace: default}
+spec:
+  selector: {app: reviews}
+  ports:
+  - {name: grpc-web-api, port: 7000, targetPort: 9080}
+  - {name: mongo, port: 27017, targetPort: 9080}
+  - {port: 8000, targetPort: 9080}
+  - {name: web, port: 8001, targetPort: 9080}
+  - {name: web2, port: 8002, targetPort: 9080, appProtocol: kubernetes.io/h2c}
+  - {name: dns, port: 53, targetPort: 9080, protocol: UDP}
+"""
+    manifest = _documents((BOOKINFO / "bookinfo.yaml").read_text(), extra)
+    registryz = _registryz(manifest)
+    view = mesh_view(manifest, registryz, _syncz(registryz["instances"]), INGRESS)
+    lines = report(view, "svc", "shapes")
+    assert [line for line in lines if line.startswith(("Service:", "   Port:"))] == [
+        "Service: shapes",
+        "   Port: grpc-web-api 7000/GRPC-Web targets pod port 9080",
+        "   Port: mongo 27017/Mongo targets pod port 9080",
+        "   Port:  8000/auto-detect targets pod port 9080",
+        "   Port: web 8001/UnsupportedProtocol targets pod port 9080",
+        "   Port: web2 8002/HTTP2 targets pod port 9080",
+    ]

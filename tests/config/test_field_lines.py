@@ -191,3 +191,17 @@ def test_cli_analyze_names_the_line_of_the_bad_field(tmp_path: Path) -> None:
         f"Error [IST0101] (VirtualService default/reviews {bad}:15) Referenced host+subset in "
         'destinationrule not found: "reviews+v1"'
     ) in lines
+
+
+def test_schema_warnings_in_analyze_are_istios_text_alone() -> None:
+    """IST0133's template is `Schema validation warning: %v`: Istio's warning, with no field path
+    in front (the origin names the field's line)."""
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: reviews\n"
+        "spec:\n  host: reviews\n  workloadSelector: {}\n"
+    )
+    found = [str(m) for m in analyze(load(text, "w.yaml")) if m.code == "IST0133"]
+    assert found == [
+        "Warning [IST0133] (DestinationRule default/reviews w.yaml:7) Schema validation warning: "
+        "workload selector specified without labels"
+    ]

@@ -50,6 +50,27 @@ def kube_port_protocol(
     return found or ("TCP" if number in WELL_KNOWN_PORTS else "")
 
 
+ISTIO_SPELLING = {"GRPC-WEB": "GRPC-Web", "MONGO": "Mongo", "REDIS": "Redis", "MYSQL": "MySQL"}
+"""Istio's own spelling of the names this module keeps upper case (its `protocol.Instance`)."""
+
+
+def described_protocol(
+    number: int, name: str, transport: str = "TCP", app_protocol: str | None = None
+) -> str | None:
+    """The protocol `istioctl x describe` prints for a Service port (its `findProtocolForPort`):
+    `auto-detect` for a port with neither name nor appProtocol, else Istio's protocol in Istio's
+    spelling (`GRPC-Web`, `Mongo`; `UnsupportedProtocol` for an unknown name, `HBONE` for the
+    `hbone` appProtocol); None for a port istioctl leaves out (UDP, SCTP: not TCP)."""
+    if transport != "TCP":
+        return None
+    if not name and app_protocol is None:
+        return "auto-detect"
+    found = kube_port_protocol(number, name, transport, app_protocol)
+    if not found:
+        return "HBONE" if app_protocol == "hbone" else "UnsupportedProtocol"
+    return ISTIO_SPELLING.get(found, found)
+
+
 TLS_FAMILY = frozenset({"HTTPS", "TLS"})
 """Carry TLS on the wire (Istio's `Protocol.IsTLS`)."""
 L4_FAMILY = TLS_FAMILY | {"TCP"}

@@ -40,14 +40,12 @@ def parse_service(p: DocParser, doc: RawDocumentLike) -> Service | None:
             p.error(doc, f"{path}.port", f"port {number}/{target} out of range 1-65535")
             continue
         port_name = str(raw.get("name", ""))
-        app_protocol = raw.get("appProtocol")
+        given = raw.get("appProtocol")
+        app_protocol = None if given is None else str(given)
         protocol = protocol_from_port(
-            port_name,
-            None if app_protocol is None else str(app_protocol),
-            number,
-            str(raw.get("protocol") or "TCP"),
+            port_name, app_protocol, number, str(raw.get("protocol") or "TCP")
         )
-        ports.append(ServicePort(port_name, number, protocol, target))
+        ports.append(ServicePort(port_name, number, protocol, target, app_protocol))
     if not ports:
         p.error(doc, "spec.ports", "a Service needs at least one port")
         return None

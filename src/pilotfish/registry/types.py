@@ -86,6 +86,9 @@ class ServicePort:
     port: int
     protocol: Protocol
     target_port: int
+    app_protocol: str | None = None
+    """A Kubernetes Service port's `appProtocol`, as given (istioctl's describe prints the
+    protocol from the name and it, in Istio's spelling: `config.protocols.described_protocol`)."""
 
 
 @dataclass(frozen=True)

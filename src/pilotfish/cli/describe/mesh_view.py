@@ -98,6 +98,7 @@ def _service(row: dict[str, Any]) -> Service:
             port=int(p["port"]),
             protocol=_protocol(p.get("protocol")),
             target_port=int(p.get("target_port") or p["port"]),
+            app_protocol=None if p.get("app_protocol") is None else str(p["app_protocol"]),
         )
         for p in row.get("ports") or ()
         if isinstance(p, dict)

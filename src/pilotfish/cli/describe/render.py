@@ -17,7 +17,8 @@ from pilotfish.cli.describe.rules import (
     RuleSummary,
     ServiceDescription,
 )
-from pilotfish.registry.types import Service, WorkloadInstance
+from pilotfish.config.protocols import described_protocol
+from pilotfish.registry.types import Protocol, Service, WorkloadInstance
 from pilotfish.translate.peer_authentication import EffectiveMtls
 
 SEPARATOR = "-" * 20
@@ -60,11 +61,13 @@ def service_header(
 ) -> list[str]:
     lines = [f"Service: {kname(service.name, service.namespace, current)}"]
     for port in service.ports:
+        transport = "UDP" if port.protocol is Protocol.UDP else "TCP"
+        protocol = described_protocol(port.port, port.name, transport, port.app_protocol)
+        if protocol is None:  # istioctl leaves out the ports that are not TCP
+            continue
         targets = sorted({pod.port_for(port) for pod in pods}) or [port.target_port]
         suffix = ", ".join(str(t) for t in targets)
-        lines.append(
-            f"{L1}Port: {port.name} {port.port}/{port.protocol.value} targets pod port {suffix}"
-        )
+        lines.append(f"{L1}Port: {port.name} {port.port}/{protocol} targets pod port {suffix}")
     if list_pods:
         lines.append(f"{L1}Pods: " + ", ".join(kname(p.name, p.namespace, current) for p in pods))
     return lines

@@ -148,7 +148,10 @@ def analyze(
 
 def _schema_message(d: Diagnostic) -> AnalysisMessage:
     """IST0106 for an error (an invalid regex too: Istio retired IST0122, InvalidRegexp), IST0133
-    (SchemaWarning) for a warning of Istio's webhook rules, as Istio's schema analyzer says them."""
+    (SchemaWarning) for a warning of Istio's webhook rules, as Istio's schema analyzer says them.
+    A warning is Istio's own text, as its template has it (`Schema validation warning: %v`, no
+    field path: the line is in the origin); an error keeps its path, since not every error's
+    text is Istio's (`must be >= 0` says nothing of which field without it)."""
     said = f"{d.path}: {d.message}" if d.path else d.message
     name = d.name.split("/", 1)
     ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
@@ -157,7 +160,7 @@ def _schema_message(d: Diagnostic) -> AnalysisMessage:
             "Error", "IST0106", d.kind or "Document", ident, f"Schema validation error: {said}",
             d.source, d.path,
         )  # fmt: skip
-    text = f"Schema validation warning: {said}"
+    text = f"Schema validation warning: {d.message}"
     kind = d.kind or "Document"
     return AnalysisMessage("Warning", "IST0133", kind, ident, text, d.source, d.path)
 
