@@ -42,3 +42,15 @@ def test_everyday_commands_import_no_agent_or_launcher_machinery(
     argv: list[str], tmp_path: Path
 ) -> None:
     assert _imported(argv, tmp_path) & HEAVY == set()
+
+
+@pytest.mark.parametrize("argv", [["down"], ["up", "--detach", "no-such-folder"]])
+def test_down_and_a_detached_ups_parent_leave_the_launcher_to_the_mesh(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """`pilotfish down` signals the mesh's process; `up --detach` checks the files and starts
+    `pilotfish up` as a child: neither runs the launcher, whose imports cost each ~0.6 s of CPU
+    (every test's mesh is started and stopped so)."""
+    imported = _imported(argv, tmp_path)
+    assert "pilotfish.cli.up" in imported
+    assert imported & (HEAVY | {"pilotfish.local.launcher"}) == set()

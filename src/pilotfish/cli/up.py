@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pilotfish.capture.netns import MeshBridge, require_root
 from pilotfish.capture.rules import CaptureError
@@ -23,11 +23,13 @@ from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.inputs import InputError, kustomization_of, read_inputs, read_kustomization
 from pilotfish.local import MeshError
 from pilotfish.local.client import ApiError, MeshNotRunning, call, mesh_file, pid_alive, read_mesh
-from pilotfish.local.launcher import Mesh, UpOptions
 from pilotfish.model.mesh import on_demand_enabled
 from pilotfish.registry.drain import env_drain_seconds
 from pilotfish.registry.images import IMAGE_MAP_ENV, ImageMapError, load_image_map
 from pilotfish.registry.inputs import parse_documents
+
+if TYPE_CHECKING:
+    from pilotfish.local.launcher import UpOptions
 
 
 def _fail(message: str) -> int:
@@ -82,6 +84,10 @@ def up_command(
         return _detach(
             directory, state_dir, ingress_address, delta, timeout, ingress_gateway, isolated
         )
+    # the launcher (agents, Envoy bootstraps, aiohttp: ~1 s of imports) only where the mesh
+    # runs: not in `up --detach`, which starts it as a child, nor in `down`
+    from pilotfish.local.launcher import UpOptions
+
     options = UpOptions(
         state_dir,
         tuple(files),
@@ -107,6 +113,8 @@ def _log_to_file(state_dir: Path) -> None:
 
 
 async def _run_foreground(options: UpOptions) -> int:
+    from pilotfish.local.launcher import Mesh
+
     _log_to_file(options.state_dir)
     mesh = Mesh(options)
     stop = asyncio.Event()
