@@ -268,10 +268,12 @@ def run_soak(
     workers: int = 8,
     log: Callable[[str], None] = lambda _: None,
     access_log: bool = False,
+    rounds: int = 0,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Run the faults of `classes` in rotation for `seconds` under load; returns per-class
-    figures (requests, failed, degraded, worst_ms, problems) and notes (with `access_log`, the
-    non-200 access log entries of every Envoy, by phase)."""
+    """Run the faults of `classes` in rotation for `seconds` under load, and at least `rounds`
+    times over (`seconds=0, rounds=1`: each fault once); returns per-class figures (requests,
+    failed, degraded, worst_ms, problems) and notes (with `access_log`, the non-200 access log
+    entries of every Envoy, by phase)."""
     with tempfile.TemporaryDirectory() as tmp:
         soak = Soak(mesh, Path(tmp))
         if access_log:
@@ -289,7 +291,7 @@ def run_soak(
             time.sleep(2)
             soak.phases.append(("baseline", began, time.monotonic()))
             index = 0
-            while time.monotonic() - began < seconds:
+            while time.monotonic() - began < seconds or index < len(classes) * rounds:
                 kind = classes[index % len(classes)]
                 index += 1
                 start = time.monotonic()
