@@ -125,8 +125,9 @@ def test_a_grpc_web_gateway_server_gets_the_grpc_web_filter(
     )  # fmt: skip
     assert dumped.returncode == 0, dumped.stderr
     filters = _http_filters(json.loads(dumped.stdout))
-    assert filters[-4:] == [
+    assert filters[-5:] == [  # Istio's order (buildHTTPConnectionManager)
         "envoy.filters.http.grpc_web",
+        "envoy.filters.http.grpc_stats",
         "envoy.filters.http.fault",
         "envoy.filters.http.cors",
         "envoy.filters.http.router",

@@ -20,6 +20,7 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 from pilotfish.config import load
 from pilotfish.registry.service_entries import service_entry_services
 from pilotfish.registry.types import Protocol
+from pilotfish.telemetry.metrics import GRPC_STATS_FILTER as GRPC_STATS
 from pilotfish.translate import ProxyResources, check_invariants, generate
 from pilotfish.translate.envoy_pb import HCM_FILTER, ROUTER_FILTER
 from pilotfish.translate.listeners import GRPC_WEB_FILTER
@@ -93,7 +94,8 @@ def test_an_inbound_grpc_web_port_gets_the_filter_after_authorization() -> None:
 def test_a_gateway_server_of_protocol_grpc_web_gets_the_filter_before_fault_and_cors() -> None:
     resources = _resources(GATEWAY, "istio-ingressgateway-0")
     web = _http_filters(_listener_on(resources, 8080))
-    assert web[-4:] == [GRPC_WEB_FILTER, FAULT_FILTER, CORS_FILTER, ROUTER_FILTER], web
+    # Istio's buildHTTPConnectionManager: grpc_web, then grpc_stats, fault, CORS, the router
+    assert web[-5:] == [GRPC_WEB_FILTER, GRPC_STATS, FAULT_FILTER, CORS_FILTER, ROUTER_FILTER], web
     assert GRPC_WEB_FILTER not in _http_filters(_listener_on(resources, 8081))
 
 

@@ -15,6 +15,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import duration_pb2
 from tests.translate.translate_harness import TESTDATA, load_case
 
+from pilotfish.telemetry.metrics import GRPC_STATS_FILTER as GRPC_STATS
 from pilotfish.translate import generate
 from pilotfish.translate.envoy_pb import HCM_FILTER, pack
 from pilotfish.translate.hcm_telemetry import ACCESS_LOG, HTTP_FILTERS, spliced
@@ -84,3 +85,55 @@ def test_decorated_managers_are_canonical_bytes(case: Path) -> None:
                     assert pack(manager).value == network_filter.typed_config.value
                     seen += 1
     assert seen or not resources[LISTENER]
+
+
+# Istio's buildHTTPConnectionManager (pilot/pkg/networking/core/listener_builder.go): the
+# metadata exchange, CUSTOM authorization, authentication, authorization, gRPC-Web, then
+# grpc_stats, then fault, CORS, the stats filter and the router (pilotfish's on-demand and
+# dynamic forward proxy filters come after it too)
+BEFORE_GRPC_STATS = (
+    "envoy.filters.http.header_to_metadata",
+    "pilotfish.peer_identity",
+    "envoy.filters.http.ext_authz",
+    "envoy.filters.http.jwt_authn",
+    "pilotfish.authz.",
+    "envoy.filters.http.rbac",
+    "envoy.filters.http.grpc_web",
+)
+AFTER_GRPC_STATS = (
+    "envoy.filters.http.on_demand",
+    "envoy.filters.http.fault",
+    "envoy.filters.http.cors",
+    "envoy.filters.http.dynamic_forward_proxy",
+    "envoy.filters.http.router",
+)
+
+
+def _managers(case: Path) -> list[list[str]]:
+    proxy, push = load_case(case)
+    found = []
+    for encoded in generate(proxy, push)[LISTENER].values():
+        listener = listener_pb2.Listener.FromString(encoded.SerializeToString())
+        for chain in [*listener.filter_chains, listener.default_filter_chain]:
+            for network_filter in chain.filters:
+                if network_filter.name == HCM_FILTER:
+                    manager = hcm_pb2.HttpConnectionManager()
+                    network_filter.typed_config.Unpack(manager)
+                    found.append([f.name for f in manager.http_filters])
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_grpc_stats_sits_where_istio_puts_it(case: Path) -> None:
+    """After authentication, authorization and gRPC-Web, before fault, CORS and the router, in
+    every connection manager (sidecar inbound and outbound, gateway) that has it (an
+    EnvoyFilter's own filters aside)."""
+    seen = 0
+    for names in _managers(case):
+        if GRPC_STATS not in names:
+            continue
+        at, seen = names.index(GRPC_STATS), seen + 1
+        assert not any(n.startswith(AFTER_GRPC_STATS) for n in names[:at]), names
+        assert not any(n.startswith(BEFORE_GRPC_STATS) for n in names[at + 1 :]), names
+        assert names[-1] == "envoy.filters.http.router"
+    assert seen
