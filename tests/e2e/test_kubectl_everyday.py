@@ -88,6 +88,35 @@ def test_root_cert_configmap_holds_what_the_sidecars_trust(mesh: LocalMesh) -> N
     assert 'configmaps "istio-ca-root-cert" not found' in missing.stderr, missing.stderr
 
 
+def test_the_injection_pages_webhook_checks(mesh: LocalMesh) -> None:
+    """Istio's "Sidecar Injection Problems" page: the injector's opt-in `namespaceSelector`
+    (its `grep "namespaceSelector:" -A5`), its caBundle against the root-cert ConfigMap (the
+    page's two md5sums, here compared directly), and both webhook configurations listed as
+    kubectl lists them. Before: `the server doesn't have a resource type`."""
+    listed = rows(pilotfish_ok(mesh, "get", "mutatingwebhookconfiguration"))
+    assert listed[0] == ["NAME", "WEBHOOKS", "AGE"] and listed[1][:2] == [
+        "istio-sidecar-injector", "4"
+    ], listed  # fmt: skip
+    shown = pilotfish_ok(mesh, "get", "mutatingwebhookconfiguration", "istio-sidecar-injector",
+                         "-o", "yaml")  # fmt: skip
+    opt_in = "  namespaceSelector:\n    matchExpressions:\n    - key: istio-injection\n"
+    assert opt_in + "      operator: In\n      values:\n      - enabled\n" in shown, shown
+    assert "&id" not in shown, shown  # plain YAML, no anchors
+    bundle = pilotfish_ok(mesh, "get", "mutatingwebhookconfiguration", "istio-sidecar-injector",
+                          "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}")  # fmt: skip
+    pem = pilotfish_ok(mesh, "-n", "istio-system", "get", "configmap", "istio-ca-root-cert",
+                       "-o", ROOT_CERT_PATH)  # fmt: skip
+    assert bundle == base64.b64encode(pem.encode()).decode(), (bundle, pem)
+    names = pilotfish_ok(mesh, "get", "validatingwebhookconfigurations", "-o", "name")
+    assert names == (
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/istio-validator-istio-system\n"
+    )
+    missing = mesh.pilotfish("get", "mutatingwebhookconfiguration", "nope")
+    assert missing.returncode == 1
+    expected = 'mutatingwebhookconfigurations.admissionregistration.k8s.io "nope" not found'
+    assert expected in missing.stderr, missing.stderr
+
+
 WAITING = """\
 apiVersion: v1
 kind: Pod

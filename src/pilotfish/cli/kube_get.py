@@ -1,4 +1,5 @@
-"""`pilotfish get pods|svc|deploy|ns|ep|nodes|all`: the objects as kubectl shows them, one
+"""`pilotfish get pods|svc|deploy|ns|ep|nodes|all` (and Istio's admission webhook configurations,
+`kube_webhooks`): the objects as kubectl shows them, one
 `get_output.Section` per type with kubectl's table (`-o wide`; `--show-labels` and `-L KEY`
 add kubectl's label columns). Printing (`-o yaml|json|name|jsonpath`, which Istio's docs use to
 read the ingress gateway's address and ports) is `get_output`'s.
@@ -12,7 +13,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from pilotfish.cli import kube_namespaces, kube_pods, kube_views, usage
+from pilotfish.cli import kube_namespaces, kube_pods, kube_views, kube_webhooks, usage
 from pilotfish.cli.get import has_labels, named
 from pilotfish.cli.get_output import Section
 from pilotfish.cli.selectors import Selector
@@ -24,7 +25,8 @@ DEPLOY_KINDS = ("deploy", "deployment", "deployments", "deployment.apps", "deplo
 NODE_KINDS = ("no", "node", "nodes")  # cluster-scoped: no namespace
 NAMESPACE_KINDS = ("ns", "namespace", "namespaces")  # cluster-scoped too
 ENDPOINT_KINDS = ("ep", "endpoints")
-CLUSTER_KINDS = (*NODE_KINDS, *NAMESPACE_KINDS)
+WEBHOOK_KINDS = tuple(kube_webhooks.KINDS)  # cluster-scoped
+CLUSTER_KINDS = (*NODE_KINDS, *NAMESPACE_KINDS, *WEBHOOK_KINDS)
 VIEW_KINDS = (*POD_KINDS, *SERVICE_KINDS, *DEPLOY_KINDS, *CLUSTER_KINDS, *ENDPOINT_KINDS, "all")
 
 
@@ -45,6 +47,13 @@ def objects(kind: str, info: dict[str, Any]) -> list[dict[str, Any]]:
         return kube_namespaces.endpoints(objects("svc", info), kube_pods.pods(info))
     if kind in DEPLOY_KINDS:
         return kube_views.deployments(info, _config(api, "Workload") + _config(api, "Deployment"))
+    if kind in WEBHOOK_KINDS:
+        from pilotfish.cli.kube_builtins import mesh_root_cert  # it imports this module
+
+        created = kube_views.timestamp(float(info.get("control_plane_created") or time.time()))
+        return kube_webhooks.webhook_configurations(
+            kube_webhooks.KINDS[kind], mesh_root_cert(info), created
+        )
     vips = _cluster_ips(api) if info.get("isolated") else {}
     return kube_views.services(info, _config(api, "Service"), _config(api, "Gateway"), vips)
 
@@ -98,6 +107,8 @@ def _canonical(kind: str) -> str:
     ):  # fmt: skip
         if kind in kinds:
             return name
+    if kind in WEBHOOK_KINDS:
+        return f"{kube_webhooks.KINDS[kind].lower()}.{kube_webhooks.GROUP}"
     return kind
 
 
@@ -110,6 +121,8 @@ def _noun(kind: str) -> str:
         return "namespaces"
     if kind in ENDPOINT_KINDS:
         return "endpoints"
+    if kind in WEBHOOK_KINDS or kind.endswith(f".{kube_webhooks.GROUP}"):
+        return f"{kind.partition('.')[0].removesuffix('s')}s.{kube_webhooks.GROUP}"
     return "services" if kind in SERVICE_KINDS else "deployments.apps"
 
 
@@ -185,6 +198,13 @@ def _rows(
             for o in found
         ]
         return ["NAME", "STATUS", "AGE"], rows
+    if kind.endswith(f".{kube_webhooks.GROUP}"):  # kubectl's columns of both kinds
+        rows = [
+            [prefix + o["metadata"]["name"], str(len(o.get("webhooks") or [])),
+             kube_views.age_of(o["metadata"], now)]
+            for o in found
+        ]  # fmt: skip
+        return ["NAME", "WEBHOOKS", "AGE"], rows
     if kind in ENDPOINT_KINDS:
         rows = [
             [
