@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.httpkit import apply_yaml
+from tests.e2e.httpkit import apply_yaml, delete_yaml
 from tests.e2e.meshctl import ROOT, LocalMesh, running_mesh
 from tests.e2e.mtlskit import http_via_sidecar
 from tests.e2e.telemetrykit import fetch
@@ -246,3 +246,125 @@ def test_datadog_and_skywalking_tracers_are_taken_by_envoy(mesh: LocalMesh, tmp_
     dump = fetch(f"{admin}/config_dump?resource=dynamic_listeners")
     assert '"use_request_id_for_trace_sampling": false' in dump  # Envoy took the extension
     assert _headers(mesh, "http://httpbin.foo:8000/headers")
+
+
+ZIPKIN_FOR_SLEEP = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: zipkin
+      zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sleep-traces, namespace: foo}
+spec:
+  selector: {matchLabels: {app: sleep}}
+  tracing: [{providers: [{name: zipkin}], randomSamplingPercentage: 100%s}]
+"""
+TRACE_HEADERS = ("X-B3-Traceid", "X-B3-Spanid", "X-B3-Sampled", "Traceparent")
+
+
+def test_disable_context_propagation_keeps_the_span_and_sends_no_trace_headers(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """Istio 1.30+'s disableContextPropagation: sleep's Envoy still reports its span to the
+    collector, but sends no trace context upstream (httpbin in `legacy`, without a sidecar,
+    echoes what it got): Envoy's no_context_propagation."""
+    apply_yaml(mesh, tmp_path, ZIPKIN_FOR_SLEEP % "", name="zipkin.yaml")
+    url = "http://httpbin.legacy:8000/headers"
+
+    def propagated() -> bool:
+        return all(h in _headers(mesh, url) for h in ("X-B3-Traceid", "X-B3-Sampled"))
+
+    mesh.wait_for(propagated, 30, "sleep's Zipkin tracer sending B3 headers upstream")
+    off = ", disableContextPropagation: true"
+    apply_yaml(mesh, tmp_path, ZIPKIN_FOR_SLEEP % off, name="off.yaml")
+    admin = f"http://{mesh.proxy('sleep-0')['ip']}:15000"
+
+    def taken() -> bool:  # and no listener of the old config left draining
+        dump = fetch(f"{admin}/config_dump?resource=dynamic_listeners")
+        stats = fetch(f"{admin}/stats?filter=^listener_manager\\.total_.*_draining$")
+        drained = all(line.endswith(": 0") for line in stats.splitlines())
+        return '"no_context_propagation": true' in dump and drained
+
+    mesh.wait_for(taken, 30, "no_context_propagation in sleep's Envoy")
+    (collector,) = mesh.info["trace_collectors"]
+    before = len(json.loads(fetch(f"{collector}/api/v2/traces?serviceName=sleep.foo&limit=1000")))
+    for _ in range(3):
+        headers = _headers(mesh, url)
+        assert not [h for h in TRACE_HEADERS if h in headers], headers
+
+    def reported() -> bool:
+        found = fetch(f"{collector}/api/v2/traces?serviceName=sleep.foo&limit=1000")
+        return len(json.loads(found)) >= before + 3
+
+    mesh.wait_for(reported, 30, "sleep's spans, still reported")
+
+
+DYNATRACE = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: otel-tracing
+      opentelemetry:
+        service: zipkin.istio-system.svc.cluster.local
+        port: 9411
+        http: {path: /v1/traces, timeout: 10s, headers: [{name: Authorization, value: Api-Token t}]}
+        resource_detectors: {environment: {}, dynatrace: {}}
+        dynatrace_sampler: {tenant: abc12345, cluster_id: -1743916452, root_spans_per_minute: 2000}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sleep-traces, namespace: foo}
+spec:
+  selector: {matchLabels: {app: sleep}}
+  tracing: [{providers: [{name: otel-tracing}]}]
+"""
+
+
+def test_the_dynatrace_detector_and_sampler_are_taken_by_envoy(
+    mesh: LocalMesh, tmp_path: Path
+) -> None:
+    """An OpenTelemetry provider with Istio's Dynatrace resource detector and sampler (snake_case
+    as Istio's sampling page writes its provider): sleep's Envoy takes both, and the sampler
+    (which asks the exporter's host for its configuration: the mesh's collector has none, so
+    it keeps its defaults) still lets sleep's spans through to the collector over OTLP/HTTP."""
+    apply_yaml(mesh, tmp_path, DYNATRACE, name="dynatrace.yaml")
+    admin = f"http://{mesh.proxy('sleep-0')['ip']}:15000"
+
+    def taken() -> bool:
+        dump = fetch(f"{admin}/config_dump?resource=dynamic_listeners")
+        return "DynatraceSamplerConfig" in dump and "DynatraceResourceDetectorConfig" in dump
+
+    mesh.wait_for(taken, 30, "the Dynatrace sampler and detector in sleep's Envoy")
+    (collector,) = mesh.info["trace_collectors"]
+    query = f"{collector}/api/v2/traces?serviceName=sleep.foo&limit=1000"
+    before = len(json.loads(fetch(query)))
+
+    def reported() -> bool:
+        assert _headers(mesh, "http://httpbin.legacy:8000/headers")
+        return len(json.loads(fetch(query))) > before
+
+    mesh.wait_for(reported, 30, "sleep's spans through the Dynatrace sampler")
+
+
+def test_enable_tracing_false_end_to_end(mesh: LocalMesh, tmp_path: Path) -> None:
+    """MeshConfig `enableTracing: false` with no Telemetry tracing: istiod writes no tracing
+    block at all, so Envoy neither traces nor names its route upstream (no decorator header at
+    the app without a sidecar); true again (Istio's default) brings the block back."""
+    delete_yaml(mesh, tmp_path, BACKENDS.split("---", 1)[1])  # the module's two Telemetries
+    url = "http://httpbin.legacy:8000/headers"
+    mesh.wait_for(lambda: HEADER in _headers(mesh, url), 30, "Istio's default tracing block")
+    off = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\n"
+    apply_yaml(mesh, tmp_path, off + "data:\n  mesh: |\n    enableTracing: false\n", "off.yaml")
+    mesh.wait_for(lambda: not _tracing(mesh, "sleep-0"), 30, "no tracing block in sleep's Envoy")
+    assert HEADER not in _headers(mesh, url)
+    apply_yaml(mesh, tmp_path, off + "data:\n  mesh: |\n    enableTracing: true\n", "on.yaml")
+    mesh.wait_for(lambda: HEADER in _headers(mesh, url), 30, "the tracing block back")

@@ -111,6 +111,6 @@ def test_a_telemetry_naming_the_legacy_zipkin_address_is_told_it_is_no_provider(
     said = [d.message for d in provider_notes(objects, mesh) if "tracing[0]" in d.path]
     assert said == [
         'provider "zipkin" is defined by no extensionProviders entry of the mesh config (the '
-        "legacy Zipkin address is none: only tracing without a Telemetry uses it): no span is "
+        "legacy tracer address is none: only tracing without a Telemetry uses it): no span is "
         "sent for it"
     ]

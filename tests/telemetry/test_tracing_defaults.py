@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from envoy.config.trace.v3 import zipkin_pb2
+from envoy.config.trace.v3 import datadog_pb2, zipkin_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -24,6 +24,7 @@ from pilotfish.config.proxy_tracing import ProxyTracing, parse_proxy_tracing, tr
 from pilotfish.model.node import node_metadata, proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
+from pilotfish.telemetry.tracing import NO_CONTEXT_PROPAGATION
 from pilotfish.translate import generate
 from pilotfish.type_urls import LISTENER
 
@@ -303,3 +304,51 @@ def test_the_legacy_address_of_a_pods_own_tracing() -> None:
     found = _legacy_hostname(_inbound(push, replace(_proxy(push), tracing=own)))
     assert found == "tracer.obs.svc.cluster.local"
     assert not _inbound(push, replace(_proxy(push), tracing=none)).HasField("provider")
+
+
+def test_disable_context_propagation() -> None:
+    """Istio 1.30+: the connection manager's tracing says no_context_propagation (field 13 of
+    HttpConnectionManager.Tracing, which this xds-protos lacks: kept as an unknown field and
+    last, in field order); unset or false: nothing."""
+    mesh = {"extensionProviders": [ZIPKIN], "defaultProviders": {"tracing": ["zipkin"]}}
+    assert NO_CONTEXT_PROPAGATION not in _inbound(_push(mesh)).SerializeToString()
+    entry = "{disableContextPropagation: false}"
+    assert (
+        NO_CONTEXT_PROPAGATION not in _inbound(_push(mesh, TELEMETRY % entry)).SerializeToString()
+    )
+    off = _push(mesh, TELEMETRY % "{disableContextPropagation: true}")
+    for tracing in _tracings(off).values():
+        data = tracing.SerializeToString(deterministic=True)
+        assert data.endswith(NO_CONTEXT_PROPAGATION) and tracing.HasField("provider")
+
+
+def test_the_legacy_datadog_address_to_a_service_of_the_mesh() -> None:
+    """ProxyConfig `tracing.datadog.address`: Istio's bootstrap Datadog tracer, which the
+    fallback block uses; here only to a service port of the mesh (else no tracer)."""
+    inbound = _inbound(_push({"defaultConfig": {"tracing": {"datadog": {
+        "address": "details.default.svc.cluster.local:9080"}}}}))  # fmt: skip
+    datadog = datadog_pb2.DatadogConfig()
+    inbound.provider.typed_config.Unpack(datadog)
+    assert datadog.collector_cluster == "outbound|9080||details.default.svc.cluster.local"
+    assert datadog.service_name == "reviews.default"
+    away = _inbound(
+        _push({"defaultConfig": {"tracing": {"datadog": {"address": "$(HOST_IP):8126"}}}})
+    )
+    assert not away.HasField("provider")
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "said"),
+    [
+        ({"lightstep": {"address": "ls:8080", "accessToken": "t"}}, "tracing.lightstep", "1.30"),
+        ({"zipkin": {"address": "z:9411"}, "datadog": {"address": "d:8126"}}, "tracing.datadog",
+         "only one tracer"),
+        ({"datadog": {"address": "agent"}}, "tracing.datadog.address", "host:port"),
+    ],
+)  # fmt: skip
+def test_proxy_config_tracers_istio_refuses_or_envoy_cannot_run(
+    raw: dict[str, Any], path: str, said: str
+) -> None:
+    errors: list[tuple[str, str]] = []
+    parse_proxy_tracing(raw, "tracing", errors)
+    assert [(p, said in m) for p, m in errors] == [(path, True)], errors

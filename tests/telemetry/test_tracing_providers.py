@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from envoy.config.trace.v3 import datadog_pb2, opentelemetry_pb2, skywalking_pb2, zipkin_pb2
+from envoy.extensions.tracers.opentelemetry.samplers.v3 import dynatrace_sampler_pb2
 from tests.telemetry.test_tracing_defaults import _inbound, _push
 from tests.translate.translate_harness import bookinfo_push
 
@@ -137,3 +138,86 @@ def test_bad_provider_timeout_or_headers_name_the_field() -> None:
     assert [path for path, _ in errors] == [
         "extensionProviders[0].zipkin.timeout", "extensionProviders[0].zipkin.headers",
     ]  # fmt: skip
+
+
+def test_provider_fields_in_snake_case_as_istios_pages_write_them() -> None:
+    """Istio reads MeshConfig with protobuf's JSON parser, which takes both spellings: the
+    "Configure trace sampling" page writes `resource_detectors`."""
+    otel = _mesh(
+        "opentelemetry", "otel.istio-system", 4317, resource_detectors={"environment": {}},
+        max_tag_length=99,
+    )  # fmt: skip
+    config = _provider_config(otel, "opentelemetry", opentelemetry_pb2.OpenTelemetryConfig())
+    (detector,) = config.resource_detectors
+    assert detector.name == "envoy.tracers.opentelemetry.resource_detectors.environment"
+    tracing = _inbound(_push(otel, TELEMETRY % "opentelemetry"))
+    assert tracing.max_path_tag_length.value == 99
+    zipkin = _mesh("zipkin", "zipkin.istio-system", 9411, enable_64bit_trace_id=True)
+    assert not _provider_config(zipkin, "zipkin", zipkin_pb2.ZipkinConfig()).trace_id_128bit
+
+
+DYNATRACE = {
+    "tenant": "abc12345",
+    "clusterId": -1743916452,
+    "rootSpansPerMinute": 2000,
+}
+
+
+def test_opentelemetry_dynatrace_detector_and_sampler_reusing_the_exporter() -> None:
+    """tracing.go's otelConfig: the Dynatrace resource detector after the environment one; the
+    Dynatrace sampler without its own httpService reuses the OTLP/HTTP exporter's host, cluster,
+    timeout and headers (`api/v2/samplingConfiguration`), and every request reaches it (random
+    sampling 100)."""
+    mesh = _mesh(
+        "opentelemetry", "otel.istio-system", 4318,
+        resourceDetectors={"environment": {}, "dynatrace": {}},
+        http={"path": "/api/v2/otlp/v1/traces", "timeout": "10s",
+              "headers": [{"name": "Authorization", "value": "Api-Token t"}]},
+        dynatraceSampler=DYNATRACE,
+    )  # fmt: skip
+    config = _provider_config(mesh, "opentelemetry", opentelemetry_pb2.OpenTelemetryConfig())
+    assert [d.name for d in config.resource_detectors] == [
+        "envoy.tracers.opentelemetry.resource_detectors.environment",
+        "envoy.tracers.opentelemetry.resource_detectors.dynatrace",
+    ]
+    assert config.sampler.name == "envoy.tracers.opentelemetry.samplers.dynatrace"
+    sampler = dynatrace_sampler_pb2.DynatraceSamplerConfig()
+    config.sampler.typed_config.Unpack(sampler)
+    assert (sampler.tenant, sampler.cluster_id, sampler.root_spans_per_minute) == (
+        "abc12345", -1743916452, 2000,
+    )  # fmt: skip
+    uri = sampler.http_service.http_uri
+    assert uri.uri == "otel.istio-system.svc.cluster.local/api/v2/samplingConfiguration"
+    assert uri.cluster == config.http_service.http_uri.cluster and uri.timeout.seconds == 10
+    assert sampler.http_service.request_headers_to_add[0].header.value == "Api-Token t"
+    tracing = _inbound(_push(mesh, TELEMETRY % "opentelemetry"))
+    assert tracing.random_sampling.value == 100.0
+
+
+def test_a_dynatrace_sampler_with_its_own_service_of_the_mesh() -> None:
+    own = {**DYNATRACE, "httpService": {
+        "service": "details.default.svc.cluster.local", "port": 9080,
+        "http": {"path": "api/v2/samplingConfiguration", "timeout": "2s"}}}  # fmt: skip
+    mesh = _mesh("opentelemetry", "otel.istio-system", 4317, dynatraceSampler=own)
+    config = _provider_config(mesh, "opentelemetry", opentelemetry_pb2.OpenTelemetryConfig())
+    sampler = dynatrace_sampler_pb2.DynatraceSamplerConfig()
+    config.sampler.typed_config.Unpack(sampler)
+    uri = sampler.http_service.http_uri
+    assert uri.cluster == "outbound|9080||details.default.svc.cluster.local"
+    assert uri.uri == "details.default.svc.cluster.local/api/v2/samplingConfiguration"
+    assert uri.timeout.seconds == 2
+
+
+def test_a_dynatrace_sampler_istio_cannot_configure_means_no_tracing() -> None:
+    """Istio's configureDynatraceSampler errors (no httpService and an exporter over gRPC; a
+    service the mesh does not have): the provider is not configured, no tracing; `apply`
+    says why."""
+    grpc = _mesh("opentelemetry", "otel.istio-system", 4317, dynatraceSampler=DYNATRACE)
+    assert _inbound(_push(grpc, TELEMETRY % "opentelemetry")) is None
+    away = {**DYNATRACE, "httpService": {"service": "dt.example.com", "port": 443, "http": {}}}
+    missing = _mesh("opentelemetry", "otel.istio-system", 4317, dynatraceSampler=away)
+    assert _inbound(_push(missing, TELEMETRY % "opentelemetry")) is None
+    errors: list[tuple[str, str]] = []
+    objects = load(TELEMETRY % "opentelemetry", "t.yaml").objects
+    notes = [d.message for d in provider_notes(objects, parse_mesh_telemetry(grpc, errors))]
+    assert notes and "dynatraceSampler" in notes[0], notes

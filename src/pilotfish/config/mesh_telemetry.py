@@ -4,7 +4,10 @@ Honoured fields, with Istio's names and defaults: `accessLogFile` ("" = off), `a
 (TEXT|JSON), `accessLogFormat`, `enableTracing` (true), `defaultConfig.tracing`
 (`config.proxy_tracing`: sampling, custom tags, path tag length, the legacy `zipkin.address`),
 `extensionProviders` (zipkin, opentelemetry, envoyFileAccessLog, envoyOtelAls, prometheus) and
-`defaultProviders` (metrics default `prometheus`). Also the legacy `istio-tracing` ConfigMap
+`defaultProviders` (metrics default `prometheus`). A provider's fields may be written in
+snake_case too, as Istio's protobuf JSON parser takes them (`resource_detectors`); an
+`opentelemetry` provider's `resourceDetectors` (environment, dynatrace) and `dynatraceSampler`
+are kept for `telemetry.tracing`. Also the legacy `istio-tracing` ConfigMap
 (`data.zipkin: {enabled, endpoint}`), which sets the Zipkin address. Parsing never raises:
 problems come back as (field path, message) pairs.
 """
@@ -41,6 +44,22 @@ UNSUPPORTED_KINDS = (
 OTEL_ALS = "envoyOtelAls"  # OpenTelemetry access logs (`telemetry.access_log.OtelLog`)
 ENVOY_PROVIDER = "envoy"  # Istio's built-in file access log provider (/dev/stdout)
 LEGACY_ZIPKIN = "zipkin"  # the provider name `defaultConfig.tracing.zipkin` stands for
+LEGACY_DATADOG = "datadog"  # and `defaultConfig.tracing.datadog`
+
+
+@dataclass(frozen=True)
+class DynatraceSampler:
+    """An `opentelemetry` provider's `dynatraceSampler`: without `service`, it asks the OTLP/HTTP
+    exporter's host (Istio's configureDynatraceSampler)."""
+
+    tenant: str = ""
+    cluster_id: int = 0
+    root_spans_per_minute: int = 0
+    service: str = ""  # httpService.service: "" reuses the exporter's
+    port: int = 0
+    path: str = ""
+    timeout: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ class Provider:
     timeout: float = 0.0  # seconds (0: not set): zipkin `timeout`, opentelemetry http|grpc
     headers: tuple[tuple[str, str], ...] = ()  # zipkin / otel http `headers`, grpc metadata
     environment_detector: bool = False  # opentelemetry resourceDetectors.environment
+    dynatrace_detector: bool = False  # opentelemetry resourceDetectors.dynatrace
+    dynatrace_sampler: DynatraceSampler | None = None  # opentelemetry dynatraceSampler
     legacy: bool = False  # the legacy Zipkin address (ProxyConfig or istio-tracing), not a provider
 
 
@@ -124,7 +145,7 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
     if len(kinds) != 1:
         errors.append((path, "needs exactly one provider type (zipkin, opentelemetry, …)"))
         return None
-    kind, body = kinds[0], raw[kinds[0]] or {}
+    kind, body = kinds[0], _camel_keys(raw[kinds[0]] or {})
     if kind in UNSUPPORTED_KINDS:
         return Provider(raw["name"], kind)
     if kind not in PROVIDER_KINDS or not isinstance(body, dict):
@@ -157,6 +178,52 @@ def _provider(raw: Any, path: str, errors: Errors) -> Provider | None:
         timeout=_timeout(_transport(body), where, errors),
         headers=_headers(_transport(body), where, errors),
         environment_detector="environment" in (body.get("resourceDetectors") or {}),
+        dynatrace_detector="dynatrace" in (body.get("resourceDetectors") or {}),
+        dynatrace_sampler=_dynatrace(body.get("dynatraceSampler"), f"{where}.dynatraceSampler",
+                                     errors),
+    )  # fmt: skip
+
+
+def _camel(key: str) -> str:
+    first, *rest = key.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _camel_keys(value: Any) -> Any:
+    """A provider body with protobuf's JSON names for snake_case keys (Istio's parser takes both:
+    its "Configure trace sampling" page writes `resource_detectors`); a log format's `labels`
+    are the user's own names."""
+    if isinstance(value, dict):
+        return {_camel(str(k)): v if k == "labels" else _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    return value
+
+
+def _dynatrace(raw: Any, where: str, errors: Errors) -> DynatraceSampler | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        errors.append((where, "must be a map (DynatraceSampler)"))
+        return None
+    service = raw.get("httpService") or {}
+    http = service.get("http") or {} if isinstance(service, dict) else {}
+    if service and (not isinstance(service.get("service"), str) or not service.get("port")):
+        errors.append((f"{where}.httpService", "needs a service and a port"))
+        return None
+    numbers = {k: raw.get(k) or 0 for k in ("clusterId", "rootSpansPerMinute")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in numbers.values()):
+        errors.append((where, "clusterId and rootSpansPerMinute must be whole numbers"))
+        return None
+    return DynatraceSampler(
+        tenant=str(raw.get("tenant") or ""),
+        cluster_id=int(numbers["clusterId"]),
+        root_spans_per_minute=int(numbers["rootSpansPerMinute"]),
+        service=str(service.get("service") or "") if service else "",
+        port=_port(service, f"{where}.httpService", errors) if service else 0,
+        path=str(http.get("path") or ""),
+        timeout=_timeout(http, f"{where}.httpService.http", errors),
+        headers=_headers(http, f"{where}.httpService.http", errors),
     )
 
 
@@ -201,9 +268,9 @@ def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:
     default_config = mesh.get("defaultConfig")
     raw_tracing = default_config.get("tracing") if isinstance(default_config, dict) else None
     tracing = parse_proxy_tracing(raw_tracing, "defaultConfig.tracing", errors)
-    address = tracing.zipkin_address if tracing is not None else ""
-    if address:
-        providers.append(legacy_zipkin(address))
+    legacy = legacy_tracer(tracing)
+    if legacy is not None:
+        providers.append(legacy)
     defaults = mesh.get("defaultProviders") or {}
     return MeshTelemetry(
         access_log_file=str(mesh.get("accessLogFile") or ""),
@@ -216,6 +283,16 @@ def parse_mesh_telemetry(mesh: dict[str, Any], errors: Errors) -> MeshTelemetry:
         default_tracing_providers=_names(defaults.get("tracing")),
         default_access_log_providers=_names(defaults.get("accessLogging")),
     )
+
+
+def legacy_tracer(tracing: ProxyTracing | None) -> Provider | None:
+    """The tracer of a ProxyConfig's legacy `zipkin` or `datadog` address, if any."""
+    if tracing is not None and tracing.zipkin_address:
+        return legacy_zipkin(tracing.zipkin_address)
+    if tracing is not None and tracing.datadog_address:
+        host, _, port = tracing.datadog_address.rpartition(":")
+        return Provider(LEGACY_DATADOG, "datadog", service=host, port=int(port), legacy=True)
+    return None
 
 
 def legacy_zipkin(address: str) -> Provider:

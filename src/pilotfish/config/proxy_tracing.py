@@ -4,10 +4,12 @@
 Fields, with both of protobuf's JSON spellings as Istio reads them: `sampling` (percent; 0 or
 unset: istiod's PILOT_TRACE_SAMPLING, 1.0; above 100 Istio uses 1.0), `max_path_tag_length`
 (0: not set), `custom_tags` (`literal.value`, `environment.name|defaultValue`,
-`header.name|defaultValue`), `enableIstioTags` (unset: true), `zipkin.address` (the legacy
-Zipkin collector, `host:port` as Istio validates it), and the tracers pilotfish's Envoy cannot
-run or that Istio only passes to its bootstrap (`lightstep`, `datadog`, `stackdriver`,
-`openCensusAgent`, `tlsSettings`), which are accepted and kept out of the way.
+`header.name|defaultValue`), `enableIstioTags` (unset: true), and one tracer (a oneof, as in
+Istio): `zipkin.address` or `datadog.address` (the legacy collectors, `host:port` as Istio
+validates them; Istio's bootstrap tracer, used by tracing without a Telemetry), `lightstep`
+(refused: Envoy has had no Lightstep tracer since 1.30, so Istio's bootstrap with it cannot
+start), `stackdriver` and `openCensusAgent` (accepted and unused, as Istio's bootstrap
+template has neither), and `tlsSettings` (accepted, unused).
 
 `sampling_value` is Istio's proxyConfigSamplingValue. Parsing never raises: problems come back
 as (field path, message) pairs.
@@ -21,7 +23,11 @@ from typing import Any
 PILOT_TRACE_SAMPLING = 1.0  # percent: istiod's default when no ProxyConfig sets one
 TAG_KINDS = {"literal": ("value",), "environment": ("name", "defaultValue"),
              "header": ("name", "defaultValue")}  # fmt: skip
-OTHER_TRACERS = ("lightstep", "datadog", "stackdriver", "openCensusAgent", "tlsSettings")
+TRACERS = ("zipkin", "lightstep", "datadog", "stackdriver", "openCensusAgent")  # a oneof
+LIGHTSTEP = (
+    "Envoy has had no Lightstep tracer since 1.30 (a bootstrap naming it does not start): "
+    "use an opentelemetry extension provider (Lightstep takes OTLP)"
+)
 _SNAKE = {
     "custom_tags": "customTags",
     "max_path_tag_length": "maxPathTagLength",
@@ -42,6 +48,7 @@ class ProxyTracing:
     custom_tags: tuple[tuple[str, str, str, str], ...] = ()  # (tag, kind, name|value, default)
     enable_istio_tags: bool = True
     zipkin_address: str = ""  # `zipkin.address`: `host:port`
+    datadog_address: str = ""  # `datadog.address`: `host:port`
 
 
 def sampling_value(tracing: ProxyTracing | None) -> float:
@@ -68,6 +75,8 @@ def tracing_json(tracing: ProxyTracing) -> dict[str, Any]:
         found["enableIstioTags"] = False
     if tracing.zipkin_address:
         found["zipkin"] = {"address": tracing.zipkin_address}
+    if tracing.datadog_address:
+        found["datadog"] = {"address": tracing.datadog_address}
     return found
 
 
@@ -97,12 +106,18 @@ def parse_proxy_tracing(raw: Any, path: str, errors: Errors) -> ProxyTracing | N
     if not isinstance(istio_tags, bool):
         errors.append((f"{path}.enableIstioTags", f"{istio_tags!r} is not true or false"))
         istio_tags = True
+    tracers = [k for k in TRACERS if raw.get(k) is not None]
+    if len(tracers) > 1:  # protobuf's oneof `tracer`
+        errors.append((f"{path}.{tracers[1]}", f"only one tracer may be set ({tracers[0]} is)"))
+    if "lightstep" in tracers:
+        errors.append((f"{path}.lightstep", LIGHTSTEP))
     return ProxyTracing(
         sampling=float(sampling),
         max_path_tag_length=length,
         custom_tags=_custom_tags(raw.get("customTags"), f"{path}.custom_tags", errors),
         enable_istio_tags=istio_tags,
-        zipkin_address=_zipkin_address(raw.get("zipkin"), f"{path}.zipkin", errors),
+        zipkin_address=_address(raw.get("zipkin"), f"{path}.zipkin", errors),
+        datadog_address=_address(raw.get("datadog"), f"{path}.datadog", errors),
     )
 
 
@@ -134,8 +149,9 @@ def _custom_tags(raw: Any, path: str, errors: Errors) -> tuple[tuple[str, str, s
     return tuple(sorted(tags))
 
 
-def _zipkin_address(raw: Any, path: str, errors: Errors) -> str:
-    """Istio's ValidateZipkinCollector: `host:port` (`$(HOST_IP)` stands for an address)."""
+def _address(raw: Any, path: str, errors: Errors) -> str:
+    """Istio's ValidateZipkinCollector / ValidateDatadogCollector: `host:port` (`$(HOST_IP)`
+    stands for an address)."""
     if raw is None:
         return ""
     address = raw.get("address") if isinstance(raw, dict) else None

@@ -32,7 +32,7 @@ from pilotfish.telemetry.metrics import (
     reads_peer,
     unconvertible_cel,
 )
-from pilotfish.telemetry.tracing import provider_host
+from pilotfish.telemetry.tracing import provider_host, service_host
 
 PROMETHEUS = "prometheus"
 _MODES: dict[str | None, tuple[Reporter, ...]] = {
@@ -223,6 +223,25 @@ def otel_cluster(registry: RegistrySnapshot, provider: Provider) -> tuple[str, s
     if service is None or all(port.port != provider.port for port in service.ports):
         return None
     return f"outbound|{provider.port}||{host}", host
+
+
+def dynatrace_problem(registry: RegistrySnapshot | None, provider: Provider) -> str:
+    """Why Istio cannot configure an `opentelemetry` provider's dynatraceSampler (its
+    configureDynatraceSampler errors, and then the provider traces nothing), "" when it can:
+    without an httpService it needs the exporter's `http`; with one, a service port of the mesh
+    (LookupCluster; not checked without `registry`)."""
+    sampler = provider.dynatrace_sampler
+    if sampler is None:
+        return ""
+    if not sampler.service:
+        return "" if provider.otel_http else "has no httpService and the exporter is not `http`"
+    host = service_host(sampler.service)
+    service = registry.service(host) if registry is not None else None
+    if registry is not None and (
+        service is None or all(port.port != sampler.port for port in service.ports)
+    ):
+        return f"asks {host}:{sampler.port}, which is not a service port of the mesh"
+    return ""
 
 
 def otel_log(push: PushContext, provider: Provider) -> OtelLog | None:

@@ -30,7 +30,7 @@ from pilotfish.config.mesh_telemetry import (
 from pilotfish.config.objects import ConfigObject, Diagnostic
 from pilotfish.registry.types import RegistrySnapshot
 from pilotfish.telemetry.metrics import unconvertible_cel
-from pilotfish.telemetry.policy import otel_cluster
+from pilotfish.telemetry.policy import dynatrace_problem, otel_cluster
 from pilotfish.telemetry.tracing import provider_host
 
 PROMETHEUS = "prometheus"
@@ -64,7 +64,7 @@ def provider_notes(
                     if provider is None and mesh.provider(name) is not None:  # Istio: none
                         why = (
                             "is defined by no extensionProviders entry of the mesh config (the "
-                            "legacy Zipkin address is none: only tracing without a Telemetry "
+                            "legacy tracer address is none: only tracing without a Telemetry "
                             "uses it)"
                         )
                     if kind in (OTEL_ALS, *BACKEND_TRACERS) and registry is not None:
@@ -75,6 +75,11 @@ def provider_notes(
                                 "not a service port of the mesh"
                             )
                             kind = ""  # noted
+                    if provider is not None and (problem := dynatrace_problem(registry, provider)):
+                        why, kind = (
+                            f"has a dynatraceSampler Istio cannot configure: it {problem}",
+                            "",
+                        )
                     if not name or kind in kinds or (not kind and name in builtins):
                         continue
                     found.append(

@@ -4,7 +4,9 @@ config's `extensionProviders`, or the legacy Zipkin address), Istio's default 1%
 and overall sampling 100% (so an `x-b3-sampled`/`traceparent` decision from the caller is
 honoured; for OpenTelemetry the rate and the caller's decision are its tracer's parent-based
 sampler's), Istio's span tags (`istio.canonical_service`, …) plus `customTags`
-(literal, environment, header), and `disableSpanReporting`.
+(literal, environment, header), `disableSpanReporting` and `disableContextPropagation`
+(Envoy's `no_context_propagation`), and an OpenTelemetry provider's resource detectors and
+Dynatrace sampler (Istio's otelConfig / configureDynatraceSampler).
 
 The provider's `service` names a host: a registry service's outbound cluster when the mesh has
 it, else the mesh's own trace collector (`pilotfish.ui.collector`, which `pilotfish up` starts)
@@ -33,9 +35,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.request_id.uuid.v3 import uuid_pb2
 from envoy.extensions.tracers.opentelemetry.resource_detectors.v3 import (
+    dynatrace_resource_detector_pb2,
     environment_resource_detector_pb2,
 )
 from envoy.extensions.tracers.opentelemetry.samplers.v3 import (
+    dynatrace_sampler_pb2,
     parent_based_sampler_pb2,
     trace_id_ratio_based_sampler_pb2,
 )
@@ -45,7 +49,7 @@ from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN
-from pilotfish.config.mesh_telemetry import Provider
+from pilotfish.config.mesh_telemetry import DynatraceSampler, Provider
 from pilotfish.telemetry.envoy import alt_stat_name, pack
 from pilotfish.telemetry.exchange import Identity
 from pilotfish.telemetry.identity_env import TRACE_TAGS, trace_tag_values
@@ -54,6 +58,10 @@ ZIPKIN_PATH = "/api/v2/spans"
 ZIPKIN_PORT = 9411
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 OTLP_HTTP_PATH = "/v1/traces"
+NO_CONTEXT_PROPAGATION = b"\x68\x01"
+"""`HttpConnectionManager.Tracing.no_context_propagation: true` serialised (field 13, a varint;
+the last field, so appended it keeps field order): Envoy 1.40 has it, the xds-protos release
+here does not yet."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +76,18 @@ class TracingSettings:
     istio_tags: bool = True  # Istio's span tags (`enableIstioTags`)
     max_path_tag_length: int = 0  # 0: Envoy's default (256)
     use_request_id: bool = True  # Telemetry useRequestIdForTraceSampling
+    propagate: bool = True  # Telemetry disableContextPropagation: false
 
 
 def provider_host(provider: Provider, namespace: str = "istio-system") -> str:
     """`zipkin.istio-system` or `zipkin` -> `zipkin.istio-system.svc.cluster.local`; a `ns/host`
     prefix is dropped; other names stay."""
-    host = provider.service.split("/", 1)[-1]
+    return service_host(provider.service, namespace)
+
+
+def service_host(service: str, namespace: str = "istio-system") -> str:
+    """A provider's `service` as a host name (`provider_host`)."""
+    host = service.split("/", 1)[-1]
     parts = host.split(".")
     if len(parts) == 1:
         return f"{host}.{namespace}.svc.{CLUSTER_DOMAIN}"
@@ -145,7 +159,7 @@ def _provider_config(
             service.http_uri.uri = f"http://{host}{provider.path or ZIPKIN_PATH}"
             service.http_uri.cluster = settings.cluster
             service.http_uri.timeout.CopyFrom(_duration(provider.timeout or 5.0))
-            service.request_headers_to_add.extend(_header_options(provider))
+            service.request_headers_to_add.extend(_header_options(provider.headers))
         if provider.b3_and_w3c:
             config.trace_context_option = zipkin_pb2.ZipkinConfig.USE_B3_WITH_W3C_PROPAGATION
         return http_tracer_pb2.Tracing.Http(name="envoy.tracers.zipkin", typed_config=pack(config))
@@ -174,7 +188,7 @@ def _provider_config(
                 timeout=_duration(provider.timeout or 5.0),
             )
         )
-        otel.http_service.request_headers_to_add.extend(_header_options(provider))
+        otel.http_service.request_headers_to_add.extend(_header_options(provider.headers))
     else:
         otel.grpc_service.CopyFrom(
             grpc_service_pb2.GrpcService(
@@ -194,7 +208,44 @@ def _provider_config(
                 environment_resource_detector_pb2.EnvironmentResourceDetectorConfig()
             ),
         )
+    if provider.dynatrace_detector:
+        otel.resource_detectors.add(
+            name="envoy.tracers.opentelemetry.resource_detectors.dynatrace",
+            typed_config=pack(dynatrace_resource_detector_pb2.DynatraceResourceDetectorConfig()),
+        )
+    if provider.dynatrace_sampler is not None:
+        otel.sampler.CopyFrom(_dynatrace_sampler(settings, provider, provider.dynatrace_sampler))
     return http_tracer_pb2.Tracing.Http(name="envoy.tracers.opentelemetry", typed_config=pack(otel))
+
+
+def _dynatrace_sampler(
+    settings: TracingSettings, provider: Provider, sampler: DynatraceSampler
+) -> core_pb2.TypedExtensionConfig:
+    """Istio's configureDynatraceSampler: the sampler asks its own httpService (a service port
+    of the mesh, `policy.dynatrace_problem`), else the OTLP/HTTP exporter's host, cluster,
+    timeout and headers, at `api/v2/samplingConfiguration`. The timeout is 5 s unless set, as
+    for the exporter (Envoy requires one)."""
+    config = dynatrace_sampler_pb2.DynatraceSamplerConfig(
+        tenant=sampler.tenant,
+        cluster_id=sampler.cluster_id,
+        root_spans_per_minute=sampler.root_spans_per_minute,
+    )
+    if sampler.service:
+        host, path = service_host(sampler.service), sampler.path
+        cluster, timeout = f"outbound|{sampler.port}||{host}", sampler.timeout
+        headers = _header_options(sampler.headers)
+    else:
+        host, path = provider_host(provider), "api/v2/samplingConfiguration"
+        cluster, timeout = settings.cluster, provider.timeout
+        headers = _header_options(provider.headers)
+    uri = config.http_service.http_uri
+    uri.uri = f"{host}/{path.lstrip('/')}"  # Go's url.JoinPath, as Istio writes it
+    uri.cluster = cluster
+    uri.timeout.CopyFrom(_duration(timeout or 5.0))
+    config.http_service.request_headers_to_add.extend(headers)
+    return core_pb2.TypedExtensionConfig(
+        name="envoy.tracers.opentelemetry.samplers.dynatrace", typed_config=pack(config)
+    )
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -202,14 +253,14 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
 
 
-def _header_options(provider: Provider) -> list[base_pb2.HeaderValueOption]:
+def _header_options(headers: tuple[tuple[str, str], ...]) -> list[base_pb2.HeaderValueOption]:
     """Istio's buildHTTPHeaders: each header set, overwriting one the request has."""
     overwrite = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
     return [
         base_pb2.HeaderValueOption(
             header=base_pb2.HeaderValue(key=name, value=value), append_action=overwrite
         )
-        for name, value in provider.headers
+        for name, value in headers
     ]
 
 
@@ -284,6 +335,14 @@ def hcm_tracing(
     if provider is not None and (settings.gateway or provider.kind == "skywalking"):
         tracing.spawn_upstream_span.value = True  # Istio: a router's, or SkyWalking's
     return tracing
+
+
+def tracing_bytes(tracing: hcm_pb2.HttpConnectionManager.Tracing, propagate: bool) -> bytes:
+    """The serialised `tracing` block; without `propagate`, Envoy's no_context_propagation
+    (Istio's disableContextPropagation: spans are still reported, no trace headers go
+    upstream)."""
+    data = bytes(tracing.SerializeToString(deterministic=True))
+    return data if propagate else data + NO_CONTEXT_PROPAGATION
 
 
 def request_id_extension(settings: TracingSettings) -> bytes:

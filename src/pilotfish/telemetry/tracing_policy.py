@@ -7,8 +7,9 @@ istiod does (`Telemetries.Tracing` and `configureTracingFromTelemetry`).
   (istiod's 1% unless set), Istio's span tags (unless `enableIstioTags: false`) and the
   ProxyConfig's custom tags and `max_path_tag_length`. So Envoy decides sampling and sets
   `x-envoy-decorator-operation` on its outbound requests, and spans go nowhere, unless the
-  ProxyConfig has the legacy Zipkin address (the pod's own ProxyConfig's, which replaces the
-  mesh's whole; else the mesh's, or the istio-tracing ConfigMap's): then to it. In Istio that
+  ProxyConfig has the legacy Zipkin (or Datadog: to a service port of the mesh only) address
+  (the pod's own ProxyConfig's, which replaces the mesh's whole; else the mesh's, or the
+  istio-tracing ConfigMap's): then to it. In Istio that
   address is the bootstrap's tracer, which only such a block without a provider uses.
 - Otherwise the Telemetry API: `enableTracing` is not read; the first provider of the most
   specific entry naming one, else the first default provider, looked up among
@@ -19,6 +20,8 @@ istiod does (`Telemetries.Tracing` and `configureTracingFromTelemetry`).
   Path tag length: the provider's `maxTagLength`, else the ProxyConfig's.
   `useRequestIdForTraceSampling: false`: the connection manager's UUID request id extension
   says so (Istio's; true is Envoy's default, which Istio writes out).
+  `disableContextPropagation: true`: Envoy's `no_context_propagation` (Istio 1.30+): spans are
+  reported, no trace context headers are sent upstream.
 
 The ProxyConfig is the pod's own `tracing` (its `proxy.istio.io/config` annotation), else the
 mesh's `defaultConfig.tracing`.
@@ -31,12 +34,18 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from pilotfish.config.mesh_telemetry import BACKEND_TRACERS, MeshTelemetry, Provider, legacy_zipkin
+from pilotfish.config.mesh_telemetry import BACKEND_TRACERS, MeshTelemetry, Provider, legacy_tracer
 from pilotfish.config.proxy_tracing import ProxyTracing, sampling_value
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
 from pilotfish.telemetry.labels import Reporter
-from pilotfish.telemetry.policy import applicable, mode_matches, otel_cluster, provider_names
+from pilotfish.telemetry.policy import (
+    applicable,
+    dynatrace_problem,
+    mode_matches,
+    otel_cluster,
+    provider_names,
+)
 from pilotfish.telemetry.tracing import (
     TracingSettings,
     collector_cluster,
@@ -57,13 +66,15 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
         if not mesh.enable_tracing:
             return None
         legacy = _legacy_tracer(proxy, mesh)
+        if legacy is not None and legacy.kind in BACKEND_TRACERS:  # Datadog: to the mesh only
+            legacy = legacy if otel_cluster(push.registry, legacy) is not None else None
         istio_tags = own is None or own.enable_istio_tags
         return _settings(proxy, push, legacy, sampling_value(own), _own_tags(own), own, istio_tags)
     providers = mesh.default_tracing_providers
     sampling: float | None = None
     disabled = False
     tags: dict[str, tuple[str, str, str]] | None = None
-    istio_tags = use_request_id = True
+    istio_tags = use_request_id = propagate = True
     for entry in entries:
         if not mode_matches(entry.match.mode if entry.match else None, reporter, False):
             continue
@@ -78,15 +89,19 @@ def tracing_settings(proxy: Proxy, push: PushContext, reporter: Reporter) -> Tra
             istio_tags = bool(entry.enable_istio_tags)
         if entry.use_request_id_for_trace_sampling is not None:
             use_request_id = bool(entry.use_request_id_for_trace_sampling)
+        if entry.disable_context_propagation is not None:
+            propagate = not entry.disable_context_propagation
     provider = mesh.extension_provider(providers[0]) if providers else None
     if disabled or provider is None or provider.kind not in TRACING_KINDS:
         return None
     if provider.kind in BACKEND_TRACERS and otel_cluster(push.registry, provider) is None:
         return None  # Istio's LookupCluster fails: no tracing (`provider_notes` says so)
+    if dynatrace_problem(push.registry, provider):
+        return None  # Istio's configureDynatraceSampler fails: no tracing (noted too)
     rate = sampling if sampling is not None else sampling_value(own)
     custom = _own_tags(own) if tags is None else tuple((k, *v) for k, v in sorted(tags.items()))
     found = _settings(proxy, push, provider, rate, custom, own, istio_tags)
-    return found if use_request_id else replace(found, use_request_id=False)
+    return replace(found, use_request_id=use_request_id, propagate=propagate)
 
 
 def trace_collector_cluster(push: PushContext, settings: TracingSettings) -> Message | bool | None:
@@ -111,9 +126,9 @@ def _legacy_tracer(proxy: Proxy, mesh: MeshTelemetry) -> Provider | None:
     (which replaces the mesh's whole, address and all), else the mesh's (the istio-tracing
     ConfigMap's is no ProxyConfig's: no pod's replaces it)."""
     own = proxy.tracing
-    if own is not None and own.zipkin_address:
-        return legacy_zipkin(own.zipkin_address)
-    if own is not None and mesh.tracing is not None and mesh.tracing.zipkin_address:
+    if own is not None and (found := legacy_tracer(own)) is not None:
+        return found
+    if own is not None and legacy_tracer(mesh.tracing) is not None:
         return None
     return mesh.legacy_tracer
 

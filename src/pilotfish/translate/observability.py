@@ -52,7 +52,12 @@ from pilotfish.telemetry.metrics import (
     tcp_stats_logs,
 )
 from pilotfish.telemetry.policy import access_logs, metrics_policy, peers_exchanged
-from pilotfish.telemetry.tracing import TracingSettings, hcm_tracing, request_id_extension
+from pilotfish.telemetry.tracing import (
+    TracingSettings,
+    hcm_tracing,
+    request_id_extension,
+    tracing_bytes,
+)
 from pilotfish.telemetry.tracing_policy import trace_collector_cluster, tracing_settings
 from pilotfish.translate import sidecar_scope
 from pilotfish.translate.authz.rbac import dry_run_trace_tags
@@ -259,7 +264,7 @@ def _tracing_field(settings: TracingSettings, me: exchange.Identity, env: bool) 
     tags = [*tracing.custom_tags, *dry_run]
     del tracing.custom_tags[:]
     tracing.custom_tags.extend(sorted(tags, key=lambda t: t.tag))
-    return encode_field(HCM_TRACING, tracing.SerializeToString(deterministic=True))
+    return encode_field(HCM_TRACING, tracing_bytes(tracing, settings.propagate))
 
 
 def _decorate_tcp(
