@@ -2,7 +2,9 @@
 marked as istioctl marks it (`sidecar.istio.io/status`, `istio.io/rev`, the default container,
 the injection template's tlsMode and canonical labels) and labelled `sidecar.istio.io/inject:
 "true"`; pods istioctl skips (opted out, hostNetwork, system namespaces) and other documents
-unchanged, with istioctl's skip lines; comments kept; bad YAML named by file and line."""
+unchanged, with istioctl's skip lines; the kinds istioctl decodes written back as it writes them
+(sorted, comments gone, its types' empty fields), the others as written (comments kept), each
+document ended by `---`; bad YAML named by file and line."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ruamel.yaml import YAML
 
 from pilotfish.cli.errors import UserError
 from pilotfish.cli.kube_inject import STATUS, kube_inject
+from pilotfish.cli.kube_inject_typed import with_type_fields
 
 MANIFEST = """# a comment that stays
 apiVersion: v1
@@ -55,7 +58,7 @@ def test_pods_are_labelled_and_the_rest_kept(tmp_path: Path) -> None:
     path.write_text(MANIFEST)
     text = kube_inject([str(path)])
     assert text.startswith("# a comment that stays\n")
-    docs = list(YAML(typ="safe").load_all(text))
+    docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
     assert [d["kind"] for d in docs] == ["Service", "Deployment", "Pod", "Pod", "CronJob", "List"]
     inject, status = "sidecar.istio.io/inject", {"sidecar.istio.io/status": STATUS}
     rev = {"istio.io/rev": "default"}
@@ -79,7 +82,11 @@ def test_pods_are_labelled_and_the_rest_kept(tmp_path: Path) -> None:
     assert template["annotations"] == {**rev, **default_container("web"), **status}
     assert docs[2]["metadata"]["labels"] == {**istio("p"), inject: "true"}
     assert docs[2]["metadata"]["annotations"] == {**rev, **default_container("p"), **status}
-    assert docs[3]["metadata"] == {"name": "out", "annotations": {inject: "false"}}  # opted out
+    assert docs[3]["metadata"] == {  # opted out
+        "name": "out",
+        "annotations": {inject: "false"},
+        "creationTimestamp": None,
+    }
     template = docs[4]["spec"]["jobTemplate"]["spec"]["template"]
     assert template["metadata"]["labels"] == {**istio("c"), inject: "true"}
     workload = docs[5]["items"][0]["metadata"]
@@ -87,6 +94,48 @@ def test_pods_are_labelled_and_the_rest_kept(tmp_path: Path) -> None:
     workdir = {"pilotfish.io/workdir": str(tmp_path.resolve())}
     assert workload["annotations"] == {**rev, **status, **workdir}
     assert STATUS.startswith('{"initContainers":null,"containers":["istio-proxy"],')
+
+
+WRITTEN_BACK = """# the service: istioctl copies it
+apiVersion: v1
+kind: Service
+metadata: {name: web}  # kept
+spec: {ports: [{port: 80}]}
+---
+# the deployment: istioctl decodes it
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web  # the app
+        image: x
+"""
+
+
+def test_kinds_istioctl_decodes_are_written_back_as_it_writes_them(tmp_path: Path) -> None:
+    """istioctl's IntoResourceFile: a Deployment goes through Kubernetes' Go types and
+    sigs.k8s.io/yaml (keys sorted, comments gone, `creationTimestamp: null`, `resources: {}`,
+    `strategy: {}`, `status: {}`); a Service, a kind it does not decode, is copied as written.
+    Each document ends with `---`."""
+    path = tmp_path / "m.yaml"
+    path.write_text(WRITTEN_BACK)
+    service, deployment, end = kube_inject([str(path)]).split("---\n")
+    assert service == WRITTEN_BACK.split("---\n")[0]
+    assert end == ""
+    assert "#" not in deployment
+    assert deployment.startswith(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  creationTimestamp: null\n"
+        "  name: web\nspec:\n  strategy: {}\n  template:\n    metadata:\n      annotations:\n"
+    ), deployment
+    assert deployment.endswith(
+        "    spec:\n      containers:\n      - image: x\n        name: web\n"
+        "        resources: {}\nstatus: {}\n"
+    ), deployment
 
 
 SKIPPED = """apiVersion: apps/v1
@@ -123,7 +172,8 @@ def test_pods_istioctl_skips_are_left_alone_and_named(tmp_path: Path) -> None:
     path.write_text(SKIPPED)
     skipped: list[str] = []
     docs = list(YAML(typ="safe").load_all(kube_inject([str(path)], skipped)))
-    assert docs[:3] == list(YAML(typ="safe").load_all(SKIPPED))[:3]
+    given = list(YAML(typ="safe").load_all(SKIPPED))[:3]
+    assert docs[:3] == [with_type_fields(d) for d in given]  # decoded, written back
     assert docs[3]["metadata"]["annotations"]["sidecar.istio.io/status"] == STATUS
     assert skipped == [
         '===> Skipping injection because Deployment "shop/web" has sidecar injection disabled',

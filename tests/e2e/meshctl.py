@@ -375,3 +375,26 @@ def gateway_nacked(
         yield port, mesh.apply(str(path), expect_ok=False)
         removed = mesh.pilotfish("delete", "gateway", "extra-gateway")
         assert removed.returncode == 0, removed.stdout + removed.stderr
+
+
+def columns(text: str) -> list[dict[str, str]]:
+    """A table istioctl's tabwriter printed (cells padded by blanks, some holding one blank:
+    `SUBSCRIBED TYPES`, `SYNCED (5s)`), as a dict per row: cut at the header's column starts."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    names = re.split(r" {2,}", lines[0].strip())
+    starts = [lines[0].index(name) for name in names]
+    ends = [*starts[1:], None]
+    return [
+        {n: line[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)}
+        for line in lines[1:]
+    ]
+
+
+def sync_states(mesh: LocalMesh, *args: str) -> dict[str, dict[str, str]]:
+    """`proxy-status -v 1` (a column per xDS type): proxy ID -> type (CDS, LDS, EDS, RDS, ECDS)
+    -> state (SYNCED, STALE, ERROR, NOT SENT, IGNORED), without the age istioctl adds."""
+    table = columns(pilotfish_ok(mesh, "proxy-status", "-v", "1", *args))
+    return {
+        row["NAME"]: {k: v.split(" (", 1)[0] for k, v in row.items() if k.isupper()}
+        for row in table
+    }

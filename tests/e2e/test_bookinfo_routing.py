@@ -15,7 +15,7 @@ import re
 import time
 from pathlib import Path
 
-from tests.e2e.meshctl import LocalMesh, http
+from tests.e2e.meshctl import LocalMesh, http, sync_states
 
 from pilotfish.local.app_ports import block_ports, ephemeral_start
 
@@ -228,24 +228,21 @@ def test_applying_a_workload_starts_it_and_exec_uses_its_sidecar(bookinfo: Local
 def test_proxy_status_and_proxy_config_show_what_envoy_holds(bookinfo: LocalMesh) -> None:
     bookinfo.apply(f"{NET}/destination-rule-all.yaml")
     assert bookinfo.get("/productpage").status == 200  # productpage's clusters come on demand
-    status = bookinfo.pilotfish("proxy-status")
-    assert status.returncode == 0, status.stderr
-    lines = status.stdout.replace("NOT SENT", "NOT-SENT").splitlines()[1:]
-    rows = [line.split() for line in lines if line.strip()]
-    assert len(rows) == 7, status.stdout
-    # NAME CLUSTER CDS LDS EDS RDS ECDS ISTIOD VERSION: a sidecar that never called a service
-    # holds no EDS cluster (on-demand clusters), so it was never sent EDS: istioctl says NOT
-    # SENT for such a type too
-    assert all(row[2:4] + row[5:6] == ["SYNCED"] * 3 for row in rows), status.stdout
-    assert all(row[4] in ("SYNCED", "NOT-SENT") for row in rows), status.stdout
-    for row in rows:
-        held = bookinfo.pilotfish("proxy-config", "endpoint", row[0]).stdout
+    states = sync_states(bookinfo)  # `proxy-status -v 1`: a column per xDS type
+    assert len(states) == 7, states
+    # a sidecar that never called a service holds no EDS cluster (on-demand clusters), so it
+    # never subscribed to EDS (IGNORED) or was never sent any (NOT SENT)
+    assert all([r["CDS"], r["LDS"], r["RDS"]] == ["SYNCED"] * 3 for r in states.values()), states
+    assert all(r["EDS"] in ("SYNCED", "NOT SENT", "IGNORED") for r in states.values()), states
+    rows = [[name, r["EDS"]] for name, r in states.items()]
+    for name, eds in rows:
+        held = bookinfo.pilotfish("proxy-config", "endpoint", name).stdout
         has_outbound = any("outbound|" in line for line in held.splitlines())
-        assert has_outbound == (row[4] == "SYNCED"), (status.stdout, held)
-    assert {row[0].split("-")[0] for row in rows if row[4] == "SYNCED"} >= {
+        assert has_outbound == (eds == "SYNCED"), (states, held)
+    assert {row[0].split("-")[0] for row in rows if row[1] == "SYNCED"} >= {
         "productpage",
         "istio",
-    }, status.stdout
+    }, states
     clusters = bookinfo.pilotfish("proxy-config", "cluster", "productpage-v1")
     assert clusters.returncode == 0, clusters.stderr
     subsets = {

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, gateway_nacked, running_mesh
+from tests.e2e.meshctl import LocalMesh, columns, gateway_nacked, running_mesh, sync_states
 
 NET = "samples/bookinfo/networking"
-HEADER = ["NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ECDS", "ISTIOD", "VERSION"]
-STATES = {"SYNCED", "NOT SENT", "STALE", "NACKED"}
+HEADER = ["NAME", "CLUSTER", "ISTIOD", "VERSION", "SUBSCRIBED TYPES"]
+VERBOSE = ["NAME", "CLUSTER", "CDS", "ECDS", "EDS", "LDS", "RDS", "ISTIOD", "VERSION"]
+STATES = {"SYNCED", "NOT SENT", "STALE", "ERROR", "IGNORED"}
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +30,16 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
         yield running
 
 
-def rows(mesh: LocalMesh, *args: str) -> dict[str, list[str]]:
-    """proxy-status's table, cut at the header's column starts (states hold a blank)."""
+def rows(mesh: LocalMesh, *args: str) -> dict[str, dict[str, str]]:
+    """proxy-status's table by proxy ID (cut at the header's column starts)."""
     result = mesh.pilotfish("proxy-status", *args)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == HEADER, lines[0]
-    starts = [lines[0].index(name) for name in HEADER]
-    cut = [
-        [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
-        for line in lines[1:]
-        if line.strip() and not line.startswith(" ")
-    ]
-    return {row[0]: row for row in cut if "NACK:" not in row[0]}
+    assert re.split(r" {2,}", result.stdout.splitlines()[0]) == HEADER, result.stdout
+    return {row["NAME"]: row for row in columns(result.stdout)}
 
 
 def test_proxy_status_has_istioctls_columns(mesh: LocalMesh) -> None:
+    """Istio 1.27+'s table: NAME CLUSTER ISTIOD VERSION SUBSCRIBED TYPES."""
     table = rows(mesh)
     assert set(table) == {
         "istio-ingressgateway-0.istio-system",
@@ -53,12 +48,36 @@ def test_proxy_status_has_istioctls_columns(mesh: LocalMesh) -> None:
     }
     assert list(table) == sorted(table), list(table)  # istioctl sorts by proxy ID
     for row in table.values():
-        assert row[1] == "Kubernetes" and row[7] == "istiod-0", row  # CLUSTER, ISTIOD
-        assert set(row[2:7]) <= STATES and row[2:4] == ["SYNCED", "SYNCED"], row
-        assert row[6] == "NOT SENT", row  # ECDS: nothing to send
-        assert re.fullmatch(r"\d+\.\d+\.\d+", row[8]), row
-    assert table["productpage-v1-0.default"][4:6] == ["SYNCED", "SYNCED"]  # it called others
+        assert row["CLUSTER"] == "Kubernetes" and row["ISTIOD"] == "istiod-0", row
+        assert re.fullmatch(r"\d+\.\d+\.\d+", row["VERSION"]), row
+        # CDS LDS EDS RDS in istioctl's order; EDS only once the sidecar holds an EDS cluster
+        assert row["SUBSCRIBED TYPES"] in ("4 (CDS,LDS,EDS,RDS)", "3 (CDS,LDS,RDS)"), row
+    assert table["productpage-v1-0.default"]["SUBSCRIBED TYPES"] == "4 (CDS,LDS,EDS,RDS)"
     assert set(rows(mesh, "-n", "istio-system")) == {"istio-ingressgateway-0.istio-system"}
+
+
+def test_proxy_status_verbose_and_machine_readable(mesh: LocalMesh) -> None:
+    """`-v 1`: a column per type (the known ones always), each state with its age; `-o json`:
+    istiod's syncz answer, a ClientConfig per proxy."""
+    result = mesh.pilotfish("proxy-status", "-v", "1")
+    assert re.split(r" {2,}", result.stdout.splitlines()[0]) == VERBOSE, result.stdout
+    states = sync_states(mesh)
+    page = states["productpage-v1-0.default"]
+    assert [page[t] for t in ("CDS", "EDS", "LDS", "RDS", "ECDS")] == ["SYNCED"] * 4 + ["IGNORED"]
+    assert all({r[t] for t in VERBOSE[2:7]} <= STATES for r in states.values()), states
+    aged = columns(result.stdout)[0]["CDS"]
+    assert re.fullmatch(r"SYNCED \((\d+[smhd])+\)", aged), aged
+    shown = mesh.pilotfish("proxy-status", "-o", "json", "-n", "istio-system")
+    found = json.loads(shown.stdout)
+    assert found["typeUrl"] == "istio.io/debug/syncz"
+    (config,) = found["resources"]
+    assert config["@type"] == "type.googleapis.com/envoy.service.status.v3.ClientConfig"
+    assert config["node"]["id"] == "istio-ingressgateway-0.istio-system"
+    assert config["node"]["metadata"]["CLUSTER_ID"] == "Kubernetes"
+    assert {c["configStatus"] for c in config["genericXdsConfigs"]} == {"SYNCED"}
+    assert json.loads(found["controlPlane"]["identifier"])["ID"] == "istiod-0"
+    wrong = mesh.pilotfish("proxy-status", "-i", "other")
+    assert (wrong.returncode, wrong.stderr) == (1, 'Error: no running Istio pods in "other"\n')
 
 
 @pytest.mark.parametrize(
@@ -79,7 +98,7 @@ def test_the_diff_shows_the_listener_envoy_refused(mesh: LocalMesh, tmp_path: Pa
     with gateway_nacked(mesh, tmp_path) as (port, applied):  # Envoy cannot bind: NACK
         assert applied.returncode != 0
         gateway = "istio-ingressgateway-0.istio-system"
-        assert rows(mesh)[gateway][3] == "NACKED"  # LDS
+        assert sync_states(mesh)[gateway]["LDS"] == "ERROR"
         result = mesh.pilotfish("proxy-status", gateway)
         assert result.returncode == 0, result.stderr
         out = result.stdout
@@ -100,11 +119,13 @@ def test_rds_is_stale_until_envoy_acks_a_route_change(mesh: LocalMesh) -> None:
     os.kill(pid, signal.SIGSTOP)
     try:
         mesh.apply(f"{NET}/virtual-service-all-v1.yaml", expect_ok=False)
-        assert rows(mesh)["productpage-v1-0.default"][5] == "STALE"
-        assert rows(mesh)["details-v1-0.default"][5] == "SYNCED"
+        assert sync_states(mesh)["productpage-v1-0.default"]["RDS"] == "STALE"
+        assert sync_states(mesh)["details-v1-0.default"]["RDS"] == "SYNCED"
     finally:
         os.kill(pid, signal.SIGCONT)
-    mesh.wait_for(lambda: rows(mesh)["productpage-v1-0.default"][5] == "SYNCED", what="the ACK")
+    mesh.wait_for(
+        lambda: sync_states(mesh)["productpage-v1-0.default"]["RDS"] == "SYNCED", what="the ACK"
+    )
     mesh.pilotfish("delete", "-f", f"{NET}/virtual-service-all-v1.yaml")
 
 

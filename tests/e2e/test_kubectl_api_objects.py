@@ -232,6 +232,39 @@ def test_replace_needs_the_object_and_its_current_version(mesh: LocalMesh) -> No
     assert replaced.splitlines()[0] == "configmap/istio replaced", replaced
 
 
+IMPLICIT = [("ns", "implicit"), ("sa", "default"), ("cm", "istio-ca-root-cert")]
+
+
+@pytest.mark.parametrize(("kind", "name"), IMPLICIT, ids=[k for k, _ in IMPLICIT])
+def test_applying_an_object_no_one_applied_is_configured_then_unchanged(
+    mesh: LocalMesh, kind: str, name: str
+) -> None:
+    """`kubectl get ns default -o yaml | kubectl apply -f -`: the namespace exists (the API
+    server made it, without the last-applied annotation), so kubectl warns and says
+    `configured`, never `created`; the same again is `unchanged`. Likewise a namespace's
+    `default` ServiceAccount and root-cert ConfigMap; `create` refuses each (AlreadyExists).
+    In a namespace that exists because it holds config, deleted afterwards (an explicit
+    `default` namespace would turn local mode's injection there off for later tests)."""
+    ok(mesh, "apply", "-n", "implicit", "-f", "-", stdin=RULE)
+    where = [] if kind == "ns" else ["-n", "implicit"]
+    live, _ = shown(mesh, kind, name, *where)
+    resource = {"ns": "namespace", "sa": "serviceaccount", "cm": "configmap"}[kind]
+    first = mesh.pilotfish("apply", "-f", "-", stdin=live)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.splitlines()[0] == f"{resource}/{name} configured", first.stdout
+    assert first.stderr.startswith(
+        f"Warning: resource {resource}s/{name} is missing the "
+        "kubectl.kubernetes.io/last-applied-configuration annotation which is required by "
+        "kubectl apply."
+    ), first.stderr
+    live, _ = shown(mesh, kind, name, *where)
+    again = ok(mesh, "apply", "-f", "-", stdin=live)
+    assert again.splitlines()[0] == f"{resource}/{name} unchanged", again
+    refused = mesh.pilotfish("create", "-f", "-", stdin=live)
+    assert refused.returncode == 1 and f'{resource}s "{name}" already exists' in refused.stderr
+    ok(mesh, "delete", "namespace", "implicit")
+
+
 def _xds_open(mesh: LocalMesh) -> bool:
     host, _, port = str(mesh.info["xds"]).rpartition(":")
     try:

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.e2e.meshctl import LocalMesh, gateway_nacked
+from tests.e2e.meshctl import LocalMesh, gateway_nacked, sync_states
 
 NET = "samples/bookinfo/networking"
 
@@ -24,12 +24,13 @@ def test_traffic_survives_control_plane_death_and_it_reconverges(bookinfo: Local
     )
 
     def all_synced() -> bool:
-        status = bookinfo.pilotfish("proxy-status").stdout.replace("NOT SENT", "NOT-SENT")
-        rows = [line.split() for line in status.splitlines()[1:] if line.strip()]
-        # CDS LDS RDS synced; EDS too, or never sent to a sidecar that called nobody and so
+        rows = sync_states(bookinfo).values()
+        # CDS LDS RDS synced; EDS too, or not subscribed by a sidecar that called nobody and so
         # holds no EDS cluster (on-demand clusters, the default)
         return len(rows) >= 7 and all(
-            r[2:4] + r[5:6] == ["SYNCED"] * 3 and r[4] in ("SYNCED", "NOT-SENT") for r in rows
+            [r["CDS"], r["LDS"], r["RDS"]] == ["SYNCED"] * 3
+            and r["EDS"] in ("SYNCED", "NOT SENT", "IGNORED")
+            for r in rows
         )
 
     bookinfo.wait_for(all_synced, what="all proxies to reconnect")
@@ -61,13 +62,13 @@ def test_a_nack_is_reported_by_apply_and_proxy_status(bookinfo: LocalMesh, tmp_p
         assert result.returncode != 0
         assert "NACK from router~" in result.stdout, result.stdout
         assert "istio-ingressgateway-0" in result.stdout and "cannot bind" in result.stdout
-        status = bookinfo.pilotfish("proxy-status").stdout
-        gateway_row = next(line for line in status.splitlines() if line.startswith("istio-ingress"))
-        assert "NACKED" in gateway_row, status
-        assert "cannot bind" in status
+        gateway = "istio-ingressgateway-0.istio-system"
+        assert sync_states(bookinfo)[gateway]["LDS"] == "ERROR"  # istioctl's NACKed state
+        shown = bookinfo.pilotfish("proxy-status", "-o", "json", "-n", "istio-system").stdout
+        assert "cannot bind" in shown, shown  # the ClientConfig's errorState
         # The gateway keeps serving its last good config.
         assert bookinfo.get("/productpage").status == 200
-    assert "NACKED" not in bookinfo.pilotfish("proxy-status").stdout
+    assert not any("ERROR" in r.values() for r in sync_states(bookinfo).values())
 
 
 def test_a_proxy_that_does_not_answer_is_named(bookinfo: LocalMesh) -> None:
@@ -85,7 +86,8 @@ def test_a_proxy_that_does_not_answer_is_named(bookinfo: LocalMesh) -> None:
     assert result.returncode != 0, result.stdout
     assert "no answer from sidecar~" in result.stdout and "productpage-v1-0" in result.stdout
     bookinfo.wait_for(
-        lambda: "STALE" not in bookinfo.pilotfish("proxy-status").stdout, what="ratings to catch up"
+        lambda: not any("STALE" in r.values() for r in sync_states(bookinfo).values()),
+        what="ratings to catch up",
     )
 
 

@@ -103,7 +103,20 @@ def apply_files(
     given = {sent_name: source for (sent_name, _), (source, _) in zip(sent, files, strict=True)}
     body = {"files": sent, "namespace": namespace, "wait": wait, "timeout": timeout}
     workloads = startable(parsed.manifest.workloads, raws, lambda: _env_sources(state_dir))
-    return _send(state_dir, "/api/v1/apply", body, timeout, wanted_replicas(workloads), given)
+    implicit = _implicit(raws, namespace, state_dir)
+    return _send(
+        state_dir, "/api/v1/apply", body, timeout, wanted_replicas(workloads), given,
+        implicit=implicit,
+    )  # fmt: skip
+
+
+def _implicit(raws: list[dict[str, Any]], namespace: str | None, state_dir: Path) -> set[str]:
+    """The objects among `raws` that exist without being stored (`cli.implicit_objects`)."""
+    if not any(d.get("kind") in ("Namespace", "ServiceAccount", "ConfigMap") for d in raws):
+        return set()
+    from pilotfish.cli.implicit_objects import implicit_changes
+
+    return implicit_changes(raws, namespace, running_mesh(state_dir))
 
 
 def mesh_running(state_dir: Path) -> bool:
@@ -233,9 +246,11 @@ def _send(
     workloads: Wanted | None = None,
     given: dict[str, str] | None = None,
     held: set[str] | None = None,
+    implicit: set[str] | None = None,
 ) -> int:
-    """Send a change; print what changed (but the `held` lines: the caller says those) and wait
-    for convergence and rollout."""
+    """Send a change; print what changed (but the `held` lines: the caller says those; the
+    `implicit` objects as kubectl says them: `cli.implicit_objects`) and wait for convergence
+    and rollout."""
     info = running_mesh(state_dir)
     status, reply = mesh_call(info, "POST", path, body, timeout=timeout + 10)
     print_diagnostics(reply.get("diagnostics", []), given)
@@ -244,6 +259,10 @@ def _send(
         return 1
     for line in reply.get("changes", []):
         if line not in (held or set()):
+            if implicit:
+                from pilotfish.cli.implicit_objects import said_of
+
+                line = said_of(line, implicit)
             print(line)
     code = report_convergence(reply, body.get("wait", True))
     if code == 0 and workloads and body.get("wait", True):

@@ -25,6 +25,7 @@ from typing import Any
 
 from pilotfish.cli.apply import apply_files
 from pilotfish.cli.errors import mesh_call, running_mesh
+from pilotfish.cli.implicit_objects import always_there, listed_namespaces
 from pilotfish.cli.inputs import InputError, read_inputs
 from pilotfish.config.kinds import is_namespaced, kube_resource
 from pilotfish.config.yaml_text import parse_yaml
@@ -72,17 +73,6 @@ def replace_files_command(
 _REPLACED = re.compile(r" (configured|unchanged|created)$")  # it existed: kubectl says replaced
 
 
-def _always_there(kind: str, namespace: str, name: str) -> bool:
-    """The objects a cluster running Istio holds without anyone applying them
-    (`kube_builtins`): the `istio` mesh ConfigMap, each namespace's root-cert ConfigMap and
-    `default` ServiceAccount."""
-    from pilotfish.cli.kube_builtins import ROOT_CERT_CONFIGMAP, SERVICE_ACCOUNT
-
-    if kind == "ConfigMap":
-        return name == ROOT_CERT_CONFIGMAP or (namespace, name) == ("istio-system", "istio")
-    return kind == "ServiceAccount" and name == SERVICE_ACCOUNT
-
-
 def _checked_apply(
     filenames: list[str],
     state_dir: Path,
@@ -106,8 +96,10 @@ def _checked_apply(
         group = str(doc.get("apiVersion", "")).rpartition("/")[0]
         query |= {"group": group}
         path = f"/api/v1/config?{urllib.parse.urlencode(query)}"
-        found = _always_there(kind, ns, name) or bool(
-            mesh_call(info, "GET", path)[1].get("documents")
+        found = (
+            always_there(kind, ns, name)
+            or (kind == "Namespace" and name in listed_namespaces(info))
+            or bool(mesh_call(info, "GET", path)[1].get("documents"))
         )
         resource = f'{kube_resource(group, kind, many=True)} "{name}"'
         if found and not replace:

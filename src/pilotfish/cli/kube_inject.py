@@ -14,7 +14,9 @@ kube-node-lease or local-path-storage, nor one whose `sidecar.istio.io/inject` (
 annotation) is set to anything but `y`, `yes`, `true` or `on`; each skipped pod is left as it is
 with istioctl's `===> Skipping injection because ...` line on stderr. Other documents pass
 through unchanged; a Workload is given its file's folder (`pilotfish.io/workdir`, which `apply
--f FILE` records) since its `command` is relative to it. The manifest goes to stdout (so `apply
+-f FILE` records) since its `command` is relative to it. Written as istioctl writes it
+(`cli.kube_inject_typed`): the kinds it decodes re-serialized, the others copied as they were
+written, each document ended by `---`. The manifest goes to stdout (so `apply
 -f <(pilotfish kube-inject -f …)` and `| apply -f -` work), a one-line note to stderr.
 """
 
@@ -28,6 +30,7 @@ from typing import Any
 
 from pilotfish.cli.errors import UserError
 from pilotfish.cli.inputs import InputError, read_inputs
+from pilotfish.cli.kube_inject_typed import is_typed, plain, reserialized
 from pilotfish.config.analyzers.kube_objects import SYSTEM_NAMESPACES
 from pilotfish.config.yaml_text import yaml_error_place
 from pilotfish.registry.service_entries import TLS_MODE_LABEL
@@ -200,19 +203,46 @@ def kube_inject(paths: list[str], skipped: list[str] | None = None) -> str:
     yaml.preserve_quotes = True
     yaml.width = 4096
     out = io.StringIO()
-    docs: list[Any] = []
     for source, text in files:
         try:
-            found = [d for d in yaml.load_all(text) if d is not None]
+            list(yaml.load_all(text))  # bad YAML named by its line in the file
         except YAMLError as exc:
             where, problem = yaml_error_place(exc, source)
             raise UserError(f"{where}: invalid YAML: {problem}") from None
-        for doc in found:
+        for raw in raw_documents(text):
+            doc = yaml.load(raw)
+            before = plain(doc)
             inject(doc, [] if skipped is None else skipped)
             _keep_workdir(doc, source)
-        docs.extend(found)
-    yaml.dump_all(docs, out)
+            if is_typed(doc):
+                out.write(reserialized(doc))
+            else:  # copied as written, unless marked (pilotfish's Workloads)
+                out.write(raw if plain(doc) == before else _round_trip(yaml, doc))
+            out.write("---\n")  # istioctl ends every document with one
     return out.getvalue()
+
+
+def raw_documents(text: str) -> list[str]:
+    """The documents of a YAML stream as Kubernetes' YAMLReader cuts them: at each line that
+    starts with `---`, empty ones left out; each keeps its own text (comments too)."""
+    found: list[str] = []
+    lines: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("---"):
+            if lines:
+                found.append("".join(lines))
+            lines = []
+            continue
+        lines.append(line)
+    if lines:
+        found.append("".join(lines))
+    return [d if d.endswith("\n") else d + "\n" for d in found]
+
+
+def _round_trip(yaml: Any, doc: Any) -> str:
+    said = io.StringIO()
+    yaml.dump(doc, said)
+    return said.getvalue()
 
 
 def kube_inject_command(paths: list[str]) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from pilotfish.cli.kube_pods import ISTIO_SYSTEM, is_ready, istiod_serving
 from pilotfish.cli.kube_views import created_of, timestamp
 from pilotfish.config.object_meta import CREATED
+from pilotfish.config.server_meta import STORED_META
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # the label Kubernetes puts on every namespace
 
@@ -29,10 +30,12 @@ def namespaces(
     first = [ISTIO_SYSTEM, "default"] if istiod_serving(info) else ["default"]
     labels: dict[str, dict[str, str]] = {name: {} for name in first}
     created = {name: [started] for name in first}  # there from the start
+    kept: dict[str, dict[str, Any]] = {}  # a stored Namespace's own uid, resourceVersion, …
     for doc in [*documents, *running]:
         meta = doc.get("metadata") or {}
         if doc.get("kind") == "Namespace":
             name = str(meta.get("name"))
+            kept[name] = {k: meta[k] for k in STORED_META if k in meta}
             found = labels.setdefault(name, {})
             found.update({str(k): str(v) for k, v in (meta.get("labels") or {}).items()})
         else:
@@ -45,7 +48,8 @@ def namespaces(
             "kind": "Namespace",
             "metadata": _namespace_meta(
                 name, min((t for t in created.get(name, []) if t), default=started), labels[name]
-            ),
+            )
+            | kept.get(name, {}),
             "spec": {"finalizers": ["kubernetes"]},
             "status": {"phase": "Active"},
         }

@@ -169,6 +169,9 @@ class TypeSyncStatus:
     ack_count: int
     nack_count: int
     last_ack_time: float | None
+    last_send_time: float | None = None
+    """When the latest response of this type was sent (Istio's WatchedResource.LastSendTime,
+    the age `proxy-status -v 1` prints)."""
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class TypeState:
             ack_count=self.ack_count,
             nack_count=self.nack_count,
             last_ack_time=self.last_ack_time,
+            last_send_time=self.sent_time or None,
         )
 
     def record_sent(self, version: str, nonce: str, now: float) -> None:

@@ -163,11 +163,22 @@ def completion(
 def proxy_status(
     proxy: Annotated[str | None, typer.Argument()] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="json, yaml or table")] = "table",
+    verbosity: Annotated[
+        int, typer.Option("--verbosity", "-v", help="1: a column per xDS type, with its state")
+    ] = 0,
+    istio_namespace: Annotated[
+        str, typer.Option("--istioNamespace", "-i", help="Istio system namespace")
+    ] = "istio-system",
+    revision: Annotated[str, typer.Option("--revision", "-r", help="control plane revision")] = "",
 ) -> None:
-    """Show each proxy's xDS sync state (SYNCED, STALE, NACKED, NOT SENT)."""
+    """Show each proxy's xDS sync state: the types it subscribed to (`-v 1`: SYNCED, STALE,
+    ERROR, NOT SENT per type); with PROXY, the diff of its config against the control plane's."""
     from pilotfish.cli.proxy_status import proxy_status_command
 
-    exit_with(proxy_status_command(proxy, state.state_dir, namespace or state.namespace))
+    control_plane = (istio_namespace, revision)
+    found = namespace or state.namespace
+    exit_with(proxy_status_command(proxy, state.state_dir, found, output, verbosity, control_plane))
 
 
 app.command("ps", hidden=True, help="Alias of proxy-status.")(proxy_status)
