@@ -12,7 +12,14 @@ isolated local mode), in Istio's shapes:
   it) under ALLOW_ANY, to `BlackHoleCluster` under REGISTRY_ONLY.
 - `virtualInbound` on 0.0.0.0:15006 with the `original_dst` listener filter: one set of filter
   chains per inbound port, chosen by `destination_port` (then transport protocol/ALPN, as
-  PeerAuthentication asks); a port the pod does not declare matches no chain and is refused.
+  PeerAuthentication asks), then Istio's passthrough chains for a port the pod does not declare
+  (`virtualInbound`, no port: TCP to `InboundPassthroughCluster`, ORIGINAL_DST from 127.0.0.6,
+  which the capture rules let through, under the workload's mTLS mode and with its
+  authorization's network filters, so a policy's `ports` hold there), and Istio's
+  `virtualInbound-blackhole` chain for 15006 itself (no loop). Istio's passthrough chains also
+  sniff HTTP (an HTTP connection manager routing to the same cluster); here HTTP to an
+  undeclared port is relayed as TCP, so HTTP-only rules act as on any TCP port (an ALLOW rule
+  with them matches nothing, a DENY rule is widened): never more permissive.
 
 Pure.
 """
@@ -52,6 +59,8 @@ from pilotfish.translate.traffic_policy import default_circuit_breakers
 from pilotfish.translate.virtual_hosts import catch_all_vhost
 
 OUTBOUND_PORT, INBOUND_PORT = 15001, 15006
+INBOUND_BIND = "127.0.0.6"  # Istio's InboundPassthroughBindIpv4 (capture.rules lets it through)
+BLACKHOLE_CHAIN = "virtualInbound-blackhole"
 ORIGINAL_DST_FILTER = "envoy.filters.listener.original_dst"
 ANY = "0.0.0.0"
 
@@ -66,6 +75,17 @@ def passthrough_cluster() -> cluster_pb2.Cluster:
         connect_timeout=duration(10),
         circuit_breakers=default_circuit_breakers(),
     )
+
+
+def inbound_passthrough_cluster() -> cluster_pb2.Cluster:
+    """Istio's `InboundPassthroughCluster`: to the address the client dialled (the pod's own,
+    any port), bound to 127.0.0.6 so that the capture rules do not send it back to Envoy."""
+    cluster = passthrough_cluster()
+    cluster.name = names.INBOUND_PASSTHROUGH_CLUSTER
+    cluster.alt_stat_name = alt_stat_name(names.INBOUND_PASSTHROUGH_CLUSTER)
+    source = cluster.upstream_bind_config.source_address
+    source.address, source.port_value = INBOUND_BIND, 0
+    return cluster
 
 
 def _tcp_chain(cluster: str, name: str) -> lc_pb2.FilterChain:
@@ -169,9 +189,12 @@ def port_route_configs(
 
 def virtual_inbound_listener(
     ports: Iterable[tuple[int, list[lc_pb2.FilterChain], str]],
+    passthrough: list[lc_pb2.FilterChain],
+    passthrough_mode: str,
 ) -> listener_pb2.Listener:
     """`ports`: (container port, its chains from `listeners.inbound_filter_chains`, its mTLS
-    mode)."""
+    mode); `passthrough`: the chains for any other port (`listeners.inbound_filter_chains` to
+    `InboundPassthroughCluster`) under the workload's mode `passthrough_mode`."""
     listener = listener_pb2.Listener(
         name=names.VIRTUAL_INBOUND_LISTENER,
         address=socket_address(ANY, INBOUND_PORT),
@@ -189,6 +212,13 @@ def virtual_inbound_listener(
             chain.filter_chain_match.destination_port.value = port
             chain.name = f"{port}-{chain.name}" if chain.name else str(port)
             listener.filter_chains.append(chain)
+    blackhole = _tcp_chain(names.BLACKHOLE_CLUSTER, BLACKHOLE_CHAIN)
+    blackhole.filter_chain_match.destination_port.value = INBOUND_PORT
+    listener.filter_chains.append(blackhole)
+    inspect = inspect or mtls.needs_tls_inspector(passthrough_mode) or mtls.matches_tls(passthrough)
+    for chain in passthrough:
+        chain.name = names.VIRTUAL_INBOUND_LISTENER + (f"-{chain.name}" if chain.name else "")
+        listener.filter_chains.append(chain)
     if inspect:
         listener.listener_filters.append(mtls.tls_inspector())
     if mtls.needs_http_inspector(listener.filter_chains):

@@ -12,7 +12,7 @@ Pure: reads only its arguments; never raises for config problems.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 
 from envoy.config.core.v3 import base_pb2
@@ -213,9 +213,19 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
         messages.append(inbound_shared.cluster(push, container_port, app_port, http2, targets))
         if http:
             messages.append(inbound_shared.routes(push, container_port, authz))
-    if inbound_chains:  # a captured pod declaring no port (Istio's sleep): none, as Envoy
-        # refuses a listener without chains (NACK), and a connection to it is refused either way
-        messages.append(captured.virtual_inbound_listener(inbound_chains))
+    if proxy.captured:  # Istio's passthrough chains: any port the pod does not declare
+        passthrough = listeners.inbound_filter_chains(
+            0,
+            http=False,
+            network_filters=authz.network,
+            mode=peer_authentication.mode,
+            trust_domain=push.mesh.trust_domain,
+            mesh_mtls=push.mesh.mesh_mtls,
+            cluster=names.INBOUND_PASSTHROUGH_CLUSTER,
+        )
+        messages.append(
+            captured.virtual_inbound_listener(inbound_chains, passthrough, peer_authentication.mode)
+        )
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 
@@ -356,16 +366,22 @@ def _gateway(
 def _namespace_part(proxy: Proxy, push: PushContext) -> ProxyResources:
     """What sidecars of one namespace share besides the outbound block: `BlackHoleCluster` and
     `PassthroughCluster` whatever the outbound traffic policy (as istiod, which gives every
-    sidecar both; the policy decides only where catch-all routes and listeners send), the SDS
+    sidecar both; the policy decides only where catch-all routes and listeners send; a captured
+    pod also `InboundPassthroughCluster`, for its undeclared inbound ports), the SDS
     secrets of the block's `credentialName` clusters, and the block's diagnostics. A `Carry`
     unit kept while the block is the same object."""
     block = _sidecar_block(proxy, push)
     secrets = sidecar_credentials.secrets_of(block)
     key = ("pilotfish.translate.namespace_part", proxy.namespace, proxy.captured, id(block))
-    passthrough = (
-        captured.passthrough_cluster if proxy.captured else cluster_builders.passthrough_cluster
-    )
-    made = (cluster_builders.blackhole_cluster, passthrough)  # built only when not kept
+    made: tuple[Callable[[], Message], ...] = (
+        (
+            cluster_builders.blackhole_cluster,
+            captured.passthrough_cluster,
+            captured.inbound_passthrough_cluster,
+        )
+        if proxy.captured
+        else (cluster_builders.blackhole_cluster, cluster_builders.passthrough_cluster)
+    )  # built only when not kept
     return carry_of(push).unit(
         push,
         key,

@@ -150,6 +150,7 @@ def inbound_filter_chains(
     mesh_mtls: MeshMtls = DEFAULT_MESH_MTLS,
     tls: ServerTLSSettings | None = None,
     protocol: str = "",
+    cluster: str = "",
 ) -> list[lc_pb2.FilterChain]:
     """Filter chains of one inbound port, selected by transport protocol and ALPN as the
     PeerAuthentication `mode` asks (`mtls`), or the one chain terminating a client's TLS of a
@@ -159,7 +160,8 @@ def inbound_filter_chains(
     chains for the rest. `config`: the Sidecar whose `ingress` made the port, named in each
     chain's `istio` metadata as Istio does (`istio_metadata.config_path`; "" for none).
     `mesh_mtls`: the TLS versions and ciphers of the mesh's inbound mTLS (MeshConfig
-    `meshMTLS`). `protocol`: the port's (GRPC-WEB adds `grpc_web_filters`)."""
+    `meshMTLS`). `protocol`: the port's (GRPC-WEB adds `grpc_web_filters`). `cluster`: where
+    TCP goes instead of the port's inbound cluster (a captured pod's passthrough chains)."""
     manager = http_connection_manager(
         f"inbound_0.0.0.0_{container_port}",
         names.inbound_route_config(container_port),
@@ -170,10 +172,8 @@ def inbound_filter_chains(
     manager.forward_client_cert_details = hcm_pb2.HttpConnectionManager.APPEND_FORWARD
     details = manager.set_current_client_cert_details
     details.subject.value, details.uri, details.dns = True, True, True
-    proxy = tcp_proxy_pb2.TcpProxy(
-        stat_prefix=names.inbound_cluster(container_port),
-        cluster=names.inbound_cluster(container_port),
-    )
+    cluster = cluster or names.inbound_cluster(container_port)
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=cluster, cluster=cluster)
     tcp_filters = [*network_filters, lc_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))]
     if sidecar_ingress_tls.applies(tls, mode):
         assert tls is not None

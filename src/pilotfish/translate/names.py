@@ -17,6 +17,7 @@ from pilotfish.type_urls import STATS_SELF_CLUSTER as STATS_SELF_CLUSTER
 
 BLACKHOLE_CLUSTER = "BlackHoleCluster"
 PASSTHROUGH_CLUSTER = "PassthroughCluster"
+INBOUND_PASSTHROUGH_CLUSTER = "InboundPassthroughCluster"  # captured pods: undeclared ports
 OUTBOUND_HTTP_PROXY_LISTENER = "outbound_http_proxy"
 OUTBOUND_WS_PROXY_LISTENER = "outbound_ws_proxy"  # a pod's WS_PROXY (`ws://` request lines)
 HTTP_PROXY_ROUTE_CONFIG = "http_proxy"
