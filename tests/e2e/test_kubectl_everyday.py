@@ -111,6 +111,10 @@ def test_the_injection_pages_webhook_checks(mesh: LocalMesh) -> None:
     assert names == (
         "validatingwebhookconfiguration.admissionregistration.k8s.io/istio-validator-istio-system\n"
     )
+    # the page's check of the default policy (before: configmaps "…" not found)
+    config = pilotfish_ok(mesh, "-n", "istio-system", "get", "configmap",
+                          "istio-sidecar-injector", "-o", "jsonpath={.data.config}")  # fmt: skip
+    assert [line for line in config.splitlines() if "policy:" in line] == ["policy: enabled"]
     missing = mesh.pilotfish("get", "mutatingwebhookconfiguration", "nope")
     assert missing.returncode == 1
     expected = 'mutatingwebhookconfigurations.admissionregistration.k8s.io "nope" not found'

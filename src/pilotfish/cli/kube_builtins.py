@@ -4,7 +4,10 @@ makes one in each namespace) and Istio's `istio-ca-root-cert` ConfigMap (istiod'
 controller writes it into each namespace), whose `data["root-cert.pem"]` is the mesh's trust
 bundle: the roots the control plane hands every sidecar (`/debug/ca`'s `root_cert`; after a
 plug-in `cacerts` Secret, that Secret's `root-cert.pem`). And Istio's install's `istio`
-ConfigMap in istio-system: the mesh config, Istio's defaults when none was applied.
+ConfigMap in istio-system: the mesh config, Istio's defaults when none was applied; and its
+`istio-sidecar-injector` ConfigMap, the injector's settings as pilotfish applies them (`policy:
+enabled`, no always/never selectors: Istio's defaults; "Sidecar Injection Problems" greps
+`policy:`), without Istio's injection templates (pilotfish starts its own sidecar).
 
 They are in every namespace `get ns` lists, created with it, and an applied object of the same
 name and namespace takes their place. kubectl's `get all` lists neither kind (its `all` category
@@ -13,6 +16,7 @@ is pods, services, deployments, ...), so `get all` does not show them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pilotfish.cli.errors import mesh_call
@@ -23,6 +27,25 @@ SERVICE_ACCOUNT = "default"
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 ROOT_CERT_KEY = "root-cert.pem"
 CONFIG_LABEL = {"istio.io/config": "true"}  # the label istiod puts on the ConfigMap
+INJECTOR = "istio-sidecar-injector"
+INJECTOR_CONFIG = """\
+defaultTemplates: [sidecar]
+policy: enabled
+alwaysInjectSelector:
+  []
+neverInjectSelector:
+  []
+injectedAnnotations:
+"""
+INJECTOR_VALUES = {
+    "global": {"istioNamespace": ISTIO_SYSTEM, "proxy": {"autoInject": "enabled"}},
+    "revision": "",
+    "sidecarInjectorWebhook": {
+        "alwaysInjectSelector": [], "defaultTemplates": [], "enableNamespacesByDefault": False,
+        "injectedAnnotations": {}, "neverInjectSelector": [], "reinvocationPolicy": "Never",
+        "rewriteAppHTTPProbe": True, "templates": {},
+    },
+}  # fmt: skip
 
 
 def always_there(
@@ -36,12 +59,15 @@ def always_there(
     every one) besides the `stored` objects: those no one applied."""
     from pilotfish.cli.kube_get import objects  # it imports `get`, which imports this module
 
-    wanted = {SERVICE_ACCOUNT} if kind == "ServiceAccount" else {ROOT_CERT_CONFIGMAP, "istio"}
+    wanted = (
+        {SERVICE_ACCOUNT} if kind == "ServiceAccount" else {ROOT_CERT_CONFIGMAP, "istio", INJECTOR}
+    )
     if names and not wanted & set(names):
         return []
     found: list[dict[str, Any]] = []
     if kind == "ConfigMap" and namespace in (None, ISTIO_SYSTEM):
         found += _istio_configmap(stored, float(info.get("control_plane_created") or 0))
+        found += _injector_configmap(stored, float(info.get("control_plane_created") or 0))
     if not names or ROOT_CERT_CONFIGMAP in names or SERVICE_ACCOUNT in names:
         spaces = [n for n in objects("ns", info) if namespace in (None, n["metadata"]["name"])]
         root = mesh_root_cert(info) if kind == "ConfigMap" else ""
@@ -65,6 +91,26 @@ def _istio_configmap(stored: list[dict[str, Any]], started: float) -> list[dict[
     if started:
         default.setdefault("metadata", {})["creationTimestamp"] = timestamp(started)
     return [default]
+
+
+def _injector_configmap(stored: list[dict[str, Any]], started: float) -> list[dict[str, Any]]:
+    """Istio's install's `istio-sidecar-injector` ConfigMap in istio-system (its chart's
+    istiod-injector-configmap.yaml for the default profile, but the templates), unless one
+    was applied."""
+    if any(
+        (d.get("metadata") or {}).get("name") == INJECTOR
+        and (d.get("metadata") or {}).get("namespace") == ISTIO_SYSTEM
+        for d in stored
+    ):
+        return []
+    labels = {"app.kubernetes.io/name": "istiod", "istio.io/rev": "default",
+              "operator.istio.io/component": "Pilot"}  # fmt: skip
+    meta: dict[str, Any] = {"labels": labels, "name": INJECTOR, "namespace": ISTIO_SYSTEM}
+    if started:
+        meta["creationTimestamp"] = timestamp(started)
+    values = json.dumps(INJECTOR_VALUES, indent=2, sort_keys=True)
+    data = {"config": INJECTOR_CONFIG, "values": values}
+    return [{"apiVersion": "v1", "kind": "ConfigMap", "data": data, "metadata": meta}]
 
 
 def mesh_root_cert(info: dict[str, Any]) -> str:
