@@ -74,8 +74,8 @@ def _inbound(config_yaml: str = "") -> tuple[stats_pb2.Config, hcm_pb2.HttpConne
     messages = {c.stat.name: c for c in grpc.counters if c.stat.name.endswith("messages_total")}
     # gRPC calls only, from the grpc_stats filter's filter state
     assert sorted(messages) == ["request_messages_total", "response_messages_total"]
-    # after authorization, before the router, as Istio's buildHTTPConnectionManager has it
-    assert manager.http_filters[-2].name == "envoy.filters.http.grpc_stats"
+    # after authorization, before fault, CORS and the router (Istio's buildHTTPConnectionManager)
+    assert manager.http_filters[-4].name == "envoy.filters.http.grpc_stats"
     for counter in messages.values():
         tags = {t.name: t.value_format for t in counter.stat.tags}
         assert tags[MESSAGES_TAG] == "%FILTER_STATE(envoy.filters.http.grpc_stats:PLAIN)%"

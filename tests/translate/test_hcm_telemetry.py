@@ -137,3 +137,13 @@ def test_grpc_stats_sits_where_istio_puts_it(case: Path) -> None:
         assert not any(n.startswith(BEFORE_GRPC_STATS) for n in names[at + 1 :]), names
         assert names[-1] == "envoy.filters.http.router"
     assert seen
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_manager_has_istios_fault_and_cors_filters(case: Path) -> None:
+    """Istio's buildHTTPConnectionManager appends fault then CORS for every listener class,
+    sidecar inbound too."""
+    for names in _managers(case):
+        assert "envoy.filters.http.fault" in names, names
+        at = names.index("envoy.filters.http.fault")
+        assert names[at + 1] == "envoy.filters.http.cors", names

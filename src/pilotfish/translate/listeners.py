@@ -160,12 +160,14 @@ def inbound_filter_chains(
     chains for the rest. `config`: the Sidecar whose `ingress` made the port, named in each
     chain's `istio` metadata as Istio does (`istio_metadata.config_path`; "" for none).
     `mesh_mtls`: the TLS versions and ciphers of the mesh's inbound mTLS (MeshConfig
-    `meshMTLS`). `protocol`: the port's (GRPC-WEB adds `grpc_web_filters`). `cluster`: where
-    TCP goes instead of the port's inbound cluster (a captured pod's passthrough chains)."""
+    `meshMTLS`). `protocol`: the port's (GRPC-WEB adds `grpc_web_filters`). Fault and CORS
+    come last, as in Istio's buildHTTPConnectionManager for every class (no inbound route
+    configures them; an EnvoyFilter may name them). `cluster`: where TCP goes instead of the
+    port's inbound cluster (a captured pod's passthrough chains)."""
     manager = http_connection_manager(
         f"inbound_0.0.0.0_{container_port}",
         names.inbound_route_config(container_port),
-        [*policy_filters, *grpc_web_filters(protocol)],
+        [*policy_filters, *grpc_web_filters(protocol), *fault_and_cors_filters()],
         server_name=ISTIO_SERVER_NAME,
         path_normalization=path_normalization,
     )
