@@ -30,7 +30,7 @@ async def run(containers: int, period: int, seconds: float) -> int:
         probes += 1
         return Outcome(True)
 
-    async def kill() -> None:
+    async def kill(grace: float) -> None:
         return None
 
     started = time.monotonic()

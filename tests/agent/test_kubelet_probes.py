@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pilotfish.agent import kubelet_probes
-from pilotfish.agent.kubelet_probes import ContainerProber, EventLog, Run
+from pilotfish.agent import container_events, kubelet_probes
+from pilotfish.agent.container_events import EventLog
+from pilotfish.agent.kubelet_probes import ContainerProber, Run, kill_grace
 from pilotfish.agent.probes import Outcome
 from pilotfish.registry.workloads import Probe
 
@@ -41,6 +42,7 @@ class Container:
     run: Run | None = None
     probed: list[tuple[str, float]] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
+    graces: list[float] = field(default_factory=list)  # each kill's seconds before SIGKILL
 
     def start(self, pid: int) -> None:
         self.run = (pid, self.clock.now)
@@ -50,8 +52,9 @@ class Container:
         ok = self.answers[probe.endpoint](self.clock.now - (self.run or (0, 0.0))[1])
         return Outcome(ok, "" if ok else "HTTP probe failed with statuscode: 500")
 
-    async def kill(self) -> None:
+    async def kill(self, grace: float) -> None:
         self.kills.append(self.clock.now)
+        self.graces.append(grace)
         pid = self.run[0] if self.run else 0
         self.start(pid + 1)  # the supervisor restarts it at once (its back-off aside)
 
@@ -78,11 +81,12 @@ def run_for(
 
 
 def prober_for(
-    container: Container, startup: Probe | None, liveness: Probe | None
+    container: Container, startup: Probe | None, liveness: Probe | None, grace: int = 30
 ) -> ContainerProber:
     return ContainerProber(
-        "app", startup, liveness, container.check, lambda: container.run, container.kill
-    )
+        "app", startup, liveness, container.check, lambda: container.run, container.kill,
+        grace=grace,
+    )  # fmt: skip
 
 
 def test_liveness_probes_every_period_and_kills_after_the_threshold(
@@ -97,6 +101,7 @@ def test_liveness_probes_every_period_and_kills_after_the_threshold(
     # probed at 5, 10 (pass), 15, 20, 25 (fail: killed at 25), then the new run from 30
     assert times[:7] == [5, 10, 15, 20, 25, 30, 35], times
     assert container.kills[0] - 1000.0 == 25
+    assert container.graces[0] == 30  # the pod's terminationGracePeriodSeconds (default)
     assert all(b - a >= 5 for a, b in itertools.pairwise(times))
     entries = prober.events.entries
     assert [(e["reason"], e["message"], e["count"]) for e in entries][:2] == [
@@ -117,7 +122,7 @@ def test_startup_probe_gates_liveness_and_kills_after_its_threshold(
     container.answers["startupz"] = lambda age: (
         container.run is not None and (container.run[0] > 100 and age >= 3)
     )
-    prober = prober_for(container, startup, liveness)
+    prober = prober_for(container, startup, liveness, grace=7)
     run_for(monkeypatch, container, prober, 30)
     seen = [(kind, at - 1000.0) for kind, at in container.probed]
     # first run: startup at 0, 2, 4 fails: killed at 4; second run (from 4): 4, 6, 8 passes
@@ -126,6 +131,7 @@ def test_startup_probe_gates_liveness_and_kills_after_its_threshold(
     assert seen[6] == ("livez", 8)  # liveness only once started (no delay of its own)
     assert all(kind == "livez" for kind, _ in seen[6:]) and len(seen) == 9, seen
     assert prober.started and container.kills == [1004.0]
+    assert container.graces == [7]  # the pod's (7 s here)
     assert prober.status()["started"] is True
     counts = {e["message"]: e["count"] for e in prober.events.entries}
     assert counts == {"Startup probe failed: HTTP probe failed with statuscode: 500": 5,
@@ -158,4 +164,17 @@ def test_events_are_aggregated_by_reason_and_message() -> None:
         "Unhealthy", 2, 1.0, 3.0)  # fmt: skip
     for n in range(30):
         log.record("Warning", "Unhealthy", f"Liveness probe failed: {n}", now=10.0 + n)
-    assert len(log.entries) == kubelet_probes.MAX_EVENTS
+    assert len(log.entries) == container_events.MAX_EVENTS
+
+
+@pytest.mark.parametrize(
+    ("own", "pod", "grace"),
+    [(None, 30, 30), (None, 5, 5), (10, 30, 10), (60, 0, 60), (None, 0, 2), (1, 30, 2)],
+)
+def test_a_probe_kills_with_its_own_grace_else_the_pods_never_under_two_seconds(
+    own: int | None, pod: int, grace: int
+) -> None:
+    """The kubelet's setTerminationGracePeriod (the probe's terminationGracePeriodSeconds, else
+    the pod's) and killContainer's minimumGracePeriodInSeconds (2)."""
+    probe = Probe("app", "tcp", 80, endpoint="livez", termination_grace=own)
+    assert kill_grace(probe, pod) == grace

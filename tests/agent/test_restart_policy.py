@@ -49,5 +49,7 @@ def test_a_container_that_ends_stays_terminated(tmp_path: Path, policy: str, cod
 
 
 def test_on_failure_restarts_a_failing_container(tmp_path: Path) -> None:
+    """Restarted at once, then (the kubelet's back-off) waiting 10 s after its second end."""
     child = asyncio.run(_run("OnFailure", "echo ran; exit 1", tmp_path / "job.log", 1.5))
-    assert not child.done and child.restarts >= 2 and child.exit_code == 1
+    assert not child.done and child.restarts == 1 and child.exit_code == 1
+    assert child.waiting.startswith("back-off 10s restarting failed container=job pod=")

@@ -65,24 +65,39 @@ def test_container_statuses_make_kubectls_ready_and_restarts() -> None:
     assert kube_pods.restarts(pod) == (0, None)
     assert _restarts_column(pod, 1_700_000_500.0) == "0"
 
+    # its 4th run ended (exit 2) at ...380 after 10 s; its restart waits for the back-off
+    message = "back-off 40s restarting failed container=reviews pod=reviews-v2-0_default(u)"
     crashed = SIDECAR | {
         "app_pid": None,
         "ready": False,
         "app_restarts": 3,
-        "app_restarted_at": 1_700_000_380.0,
+        "app_restarted_at": 1_700_000_340.0,
+        "app_exit_code": 2,
+        "app_last_started_at": 1_700_000_370.0,
+        "app_finished_at": 1_700_000_380.0,
+        "app_waiting": message,
         "envoy_restarts": 1,
         "envoy_restarted_at": 1_700_000_100.0,
     }
     pod = _pod({"api": INFO["api"], "proxies": {"reviews-v2-0.default": crashed}}, "reviews-v2-0")
     app, proxy = pod["status"]["containerStatuses"]
     assert (app["ready"], app["started"], app["restartCount"]) == (False, False, 3)
-    assert app["state"] == {"waiting": {"reason": "CrashLoopBackOff"}}
-    assert app["lastState"] == {"terminated": {"finishedAt": "2023-11-14T22:19:40Z"}}
-    assert (proxy["restartCount"], proxy["ready"]) == (1, False)
-    assert pod["status"]["phase"] == "Pending"
-    assert kube_pods.ready_containers(pod) == (0, 2)
+    assert app["state"] == {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+    assert app["lastState"] == {"terminated": {
+        "exitCode": 2, "reason": "Error", "startedAt": "2023-11-14T22:19:30Z",
+        "finishedAt": "2023-11-14T22:19:40Z",
+    }}  # fmt: skip
+    assert kube_pods.status_column(pod) == "CrashLoopBackOff"
+    assert (proxy["restartCount"], proxy["ready"]) == (1, True)  # it runs: ready, the pod not
+    assert pod["status"]["phase"] == "Running"  # restarting: every container ran
+    assert kube_pods.ready_containers(pod) == (1, 2)
     assert kube_pods.restarts(pod) == (4, "2023-11-14T22:19:40Z")
     assert _restarts_column(pod, 1_700_000_500.0) == "4 (2m ago)"  # kubectl: 4 (2m ago)
+    # just ended, restarted at once (no back-off yet): the kubelet shows it terminated
+    ended = crashed | {"app_waiting": ""}
+    pod = _pod({"api": INFO["api"], "proxies": {"reviews-v2-0.default": ended}}, "reviews-v2-0")
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Error"
+    assert kube_pods.status_column(pod) == "Error"
 
 
 def test_a_pod_of_several_containers_lists_each_with_its_own_status() -> None:

@@ -2,9 +2,9 @@
 real mesh: `wait --for=condition=Ready pod -l app=…`, `rollout status deploy/NAME`, `scale`,
 `delete namespace` (everything in it, as every task's cleanup expects),
 `port-forward` (to the app's own port, around its sidecar, and to Envoy's admin), `get events`
-(a restarted container's BackOff last seen then), `get crd`, the `istio` ConfigMap of a mesh
-started with `up`, AGE from the creation time the store writes, `get svc -o wide`'s SELECTOR,
-and a clear "not yet" for the Kubernetes Gateway API's kinds not served yet.
+(the BackOff of a container whose restart waited, last seen then), `get crd`, the `istio`
+ConfigMap of a mesh started with `up`, AGE from the creation time the store writes, `get svc -o
+wide`'s SELECTOR, and a clear "not yet" for the Kubernetes Gateway API's kinds not served yet.
 """
 
 from __future__ import annotations
@@ -334,7 +334,8 @@ DR = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name
 
 def test_ages_selectors_and_last_seen_as_kubectl_shows_them(mesh: LocalMesh) -> None:
     """AGE from the creation time the store writes (kept when the object is applied again),
-    `get svc -o wide`'s SELECTOR, and a restarted container's BackOff event last seen then."""
+    `get svc -o wide`'s SELECTOR, and the BackOff event of a container killed twice (its
+    second restart waits), last seen then."""
     _ok(mesh, "apply", "-f", "-", stdin=DR + "spec: {host: httpbin}\n")
     try:
         rows = _rows(_ok(mesh, "get", "dr", "aged"))
@@ -355,6 +356,12 @@ def test_ages_selectors_and_last_seen_as_kubectl_shows_them(mesh: LocalMesh) -> 
     assert wide[0][-1] == "SELECTOR" and ["httpbin", "app=httpbin"] in [
         [r[0], r[-1]] for r in wide
     ], wide
+    # the kubelet restarts a container at once the first time, then waits its back-off (10 s)
+    # and says so: kill it, then its new run
+    killed = int(mesh.proxy("sleep-0")["app_pid"])
+    os.kill(killed, signal.SIGKILL)
+    mesh.wait_for(lambda: mesh.proxy("sleep-0")["app_pid"] not in (None, killed), 30,
+                  "sleep restarted at once")  # fmt: skip
     os.kill(int(mesh.proxy("sleep-0")["app_pid"]), signal.SIGKILL)
 
     def backoff() -> str | None:

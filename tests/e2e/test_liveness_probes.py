@@ -6,14 +6,22 @@ mutual TLS.
 
 - the command sample's `exec` probe (`cat /tmp/healthy`) passes: `2/2 Running 0`; the same pod
   whose file goes away (the Kubernetes page's `rm -f /tmp/healthy`) is killed and restarted by
-  its probe, stays Running with RESTARTS going up, and `describe pod` / `get events` show the
-  kubelet's words. Local mode shares the host's /tmp: the file is in the test's own folder;
+  its probe at once, killed again and then backs off (`1/2 CrashLoopBackOff 1 (Ns ago)`, the
+  kubelet's 10 s), and `get events` shows the kubelet's words (Unhealthy,
+  Killing, BackOff). Local mode shares the host's /tmp: the file is in the test's own folder;
+- a container that ignores SIGTERM, killed by its probe, is SIGKILLed after the pod's
+  terminationGracePeriodSeconds, or its probe's own (exit code 137), and stopped with its pod
+  after the pod's;
 - the HTTP sample's `httpGet` probe on the app's own port passes under STRICT mTLS (RESTARTS 0)
   because Istio's injector rewrote it to the agent's `/app-health/liveness-http/livez` on 15020
   (the istio-proxy container's ISTIO_KUBE_APP_PROBERS shows it); the same pod annotated
   `sidecar.istio.io/rewriteAppHTTPProbers: "false"` is probed by the kubelet in plaintext through
   its sidecar and fails (restarted); a probe of a path the app does not serve fails with
   "HTTP probe failed with statuscode: 404";
+- fortio's gRPC port serves grpc.health.v1: `grpc:` readiness and liveness probes pass (rewritten,
+  through the agent), a service it does not know fails in the kubelet's words; a probe not
+  rewritten goes through the sidecar's inbound: it passes in plaintext, then fails once the
+  namespace is STRICT (the pod unready, the rewritten one still ready);
 - the HTTP sample's probe as a startupProbe holds readiness (1/2, `started: false`) and
   restarts a container that never starts; the command sample's as a readinessProbe holds the
   pod until its file exists.
@@ -23,8 +31,10 @@ One mesh for the module; the passing and failing pods of each sample run side by
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +42,8 @@ from typing import Any
 import pytest
 from tests.e2e.meshctl import BOTH_MODES, ROOT, LocalMesh
 from tests.e2e.pagekit import add_shims, sh_ok
+
+from pilotfish.local.client import pid_alive
 
 DATA = ROOT / "tests/data/istio-samples"
 
@@ -100,23 +112,40 @@ def test_liveness_command_sample(mesh: LocalMesh, tmp_path: Path) -> None:
     (tmp_path / "liveness-command.yaml").write_text(sample + "---\n" + gone)
     sh_ok(mesh, f"kubectl -n {namespace} apply -f <(istioctl kube-inject -f "
                 f"{tmp_path}/liveness-command.yaml)")  # fmt: skip
-    # probed 5 s after the start, every 5 s; three failures in a row kill the container
-    mesh.wait_for(lambda: restarts(mesh, namespace)["liveness-gone"][2] >= 2, timeout=120,
-                  what="the failing pod restarted twice")  # fmt: skip
-    pods = restarts(mesh, namespace)
+    # probed 5 s after the start, every 5 s; three failures in a row kill the container: its
+    # first restart is at once, after its second kill it backs off (the kubelet's 10 s)
+    seen: list[dict[str, Any]] = []  # the pod as `get -o json` shows it once it backs off
+
+    def backing_off() -> bool:
+        listed = json.loads(ok(mesh, "get", "pod", "-n", namespace, "-l", "app=liveness-gone",
+                               "-o", "json"))  # fmt: skip
+        seen[:] = listed["items"]
+        state = seen[0]["status"]["containerStatuses"][0]["state"]
+        return bool(state.get("waiting", {}).get("reason") == "CrashLoopBackOff")
+
+    mesh.wait_for(backing_off, timeout=120, what="the failing pod backing off")
+    pod = seen[0]["metadata"]["name"]
+    pods = restarts(mesh, namespace)  # within its 10 s back-off
     assert pods["liveness"] == ("2/2", "Running", 0), pods
-    assert pods["liveness-gone"][:2] == ("2/2", "Running"), pods
-    pod = ok(mesh, "get", "pod", "-n", namespace, "-l", "app=liveness-gone",
-             "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
-    described = ok(mesh, "describe", "pod", pod, "-n", namespace)
-    events = described[described.index("Events:") :]
-    missing = f"cat: {tmp_path}/healthy-gone: No such file or directory"
-    assert re.search(rf"Warning\s+Unhealthy\s+\S+ \(x\d+ over \S+\)\s+kubelet\s+"
-                     rf"Liveness probe failed: {re.escape(missing)}", events), events  # fmt: skip
-    assert re.search(r"Normal\s+Killing\s+.*kubelet\s+Container liveness failed liveness probe,"
-                     r" will be restarted", events), events  # fmt: skip
+    assert pods["liveness-gone"] == ("1/2", "CrashLoopBackOff", 1), pods
+    row = next(r for r in ok(mesh, "get", "pod", "-n", namespace).splitlines() if "gone" in r)
+    assert re.search(r"\s\d+ \(\d+s ago\)\s", row), row  # kubectl's RESTARTS
+    status = seen[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["message"].startswith(
+        f"back-off 10s restarting failed container=liveness pod={pod}_{namespace}("
+    )
+    assert status["lastState"]["terminated"]["exitCode"] == 143  # SIGTERM: sh exits on it
+    assert status["lastState"]["terminated"]["reason"] == "Error"
+    # its events (`describe pod` finds no pod out of the registry, as while it backs off)
     listed = ok(mesh, "get", "events", "-n", namespace)
-    assert f"Liveness probe failed: {missing}" in listed, listed
+    events = "\n".join(e for e in listed.splitlines() if f"pod/{pod} " in e)
+    missing = f"cat: {tmp_path}/healthy-gone: No such file or directory"
+    assert re.search(rf"Warning\s+Unhealthy\s+pod/{pod}\s+Liveness probe failed: "
+                     rf"{re.escape(missing)} \(x\d+\)", events), events  # fmt: skip
+    assert re.search(r"Normal\s+Killing\s+\S+\s+Container liveness failed liveness probe,"
+                     r" will be restarted", events), events  # fmt: skip
+    assert re.search(rf"Warning\s+BackOff\s+\S+\s+Back-off restarting failed container "
+                     rf"liveness in pod {pod}_{namespace}\(\S+\)", events), events  # fmt: skip
     healthy = ok(mesh, "get", "pod", "-n", namespace, "-l", "app=liveness",
                  "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
     assert "Events:" not in ok(mesh, "describe", "pod", healthy, "-n", namespace)
@@ -145,8 +174,8 @@ def test_liveness_http_same_port_sample_under_strict_mtls(mesh: LocalMesh, tmp_p
     )
     pods = restarts(mesh, namespace)
     assert pods["liveness-http"] == ("2/2", "Running", 0), pods  # the rewritten probe passes
-    for name in ("liveness-plain", "liveness-missing"):
-        assert pods[name][1] == "Running", pods
+    for name in ("liveness-plain", "liveness-missing"):  # restarted, maybe killed again since
+        assert pods[name][1] in ("Running", "CrashLoopBackOff"), pods
     # the injector's rewrite, as the istio-proxy container's environment holds it
     pod = ok(mesh, "get", "pod", "-n", namespace, "-l", "app=liveness-http",
              "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
@@ -162,10 +191,11 @@ def test_liveness_http_same_port_sample_under_strict_mtls(mesh: LocalMesh, tmp_p
     assert "Liveness probe failed: HTTP probe failed with statuscode: 404" in events, events
     plain_pod = ok(mesh, "get", "pod", "-n", namespace, "-l", "app=liveness-plain",
                    "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
-    described = ok(mesh, "describe", "pod", plain_pod, "-n", namespace)
+    # (its events: `describe pod` finds no pod out of the registry, as while it backs off)
+    plain = "\n".join(e for e in events.splitlines() if f"pod/{plain_pod} " in e)
     # not rewritten: a plaintext GET of the pod's port meets its sidecar, which wants mTLS
-    assert re.search(r'Liveness probe failed: Get "http://[\d.]+:8001/foo": ', described), described
-    assert "Container liveness-http failed liveness probe, will be restarted" in described
+    assert re.search(r'Liveness probe failed: Get "http://[\d.]+:8001/foo": ', plain), plain
+    assert "Container liveness-http failed liveness probe, will be restarted" in plain
     ok(mesh, "delete", "ns", namespace)
 
 
@@ -193,7 +223,8 @@ def test_startup_probe_holds_readiness_and_restarts_a_container_that_never_start
                   what="the container that never starts restarted")  # fmt: skip
     pods = restarts(mesh, namespace)
     assert pods["liveness-http"] == ("2/2", "Running", 0), pods
-    assert pods["never-started"][:2] == ("1/2", "Running"), pods
+    assert pods["never-started"][0] == "1/2", pods  # its istio-proxy ready, itself never
+    assert pods["never-started"][1] in ("Running", "CrashLoopBackOff"), pods  # killed again?
     pod = ok(mesh, "get", "pod", "-n", namespace, "-l", "app=never-started",
              "-o", "jsonpath={.items[0].status.containerStatuses[0].started}")  # fmt: skip
     assert pod == "false"
@@ -229,4 +260,156 @@ def test_exec_readiness_probe_holds_the_pod_until_it_passes(
     ok(mesh, "wait", "--for=condition=Ready", "pod", "-l", "app=liveness", "-n", namespace,
        "--timeout=60s")  # fmt: skip
     assert restarts(mesh, namespace)["liveness"] == ("2/2", "Running", 0)
+    ok(mesh, "delete", "ns", namespace)
+
+
+STUBBORN = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: {pod}
+      containers:
+      - name: stubborn
+        image: registry.k8s.io/busybox
+        args: [/bin/sh, -c, 'trap "" TERM; while true; do sleep 1; done']
+{probe}"""
+FAILING = """\
+        livenessProbe:
+          exec: {command: ["false"]}
+          periodSeconds: 1
+          failureThreshold: 1
+"""
+
+
+def test_a_kill_waits_the_grace_period_before_sigkill(mesh: LocalMesh, tmp_path: Path) -> None:
+    """A container that ignores SIGTERM and fails its liveness probe at once: each run lasts
+    the grace period, then SIGKILL (exit code 137): the pod's terminationGracePeriodSeconds
+    (6 s), or the probe's own (6 s, over the pod's 1 s). Deleting the namespace stops a pod
+    after its drain and its grace period (6 s), not before."""
+    namespace = "grace"
+    sh_ok(mesh, f"kubectl create ns {namespace}")
+    pods = STUBBORN.format(name="pod-grace", pod=6, probe=FAILING)
+    own = FAILING + "          terminationGracePeriodSeconds: 6\n"
+    pods += "---\n" + STUBBORN.format(name="probe-grace", pod=1, probe=own)
+    pods += "---\n" + STUBBORN.format(name="stop-grace", pod=6, probe="")  # never killed
+    (tmp_path / "stubborn.yaml").write_text(pods)
+    ok(mesh, "apply", "--no-wait", "-n", namespace, "-f", str(tmp_path / "stubborn.yaml"))
+
+    def ended() -> list[dict[str, Any]]:
+        listed = json.loads(ok(mesh, "get", "pods", "-n", namespace, "-o", "json"))
+        return [p["status"]["containerStatuses"][0] for p in listed["items"]]
+
+    mesh.wait_for(lambda: sum(s["restartCount"] >= 1 for s in ended()) == 2, timeout=60,
+                  what="both pods killed once")  # fmt: skip
+    for status in [s for s in ended() if s["restartCount"]]:
+        last = status["lastState"]["terminated"]
+        assert (last["exitCode"], last["reason"]) == (137, "Error"), status
+        began, done = (
+            datetime.datetime.fromisoformat(last[k].replace("Z", "+00:00"))
+            for k in ("startedAt", "finishedAt")
+        )
+        assert 5 <= (done - began).total_seconds() <= 9, status  # 6 s, to the second
+    row = next(r for k, r in mesh.info["proxies"].items() if k.startswith("stop-grace"))
+    pid = int(row["app_pid"])
+    started = time.monotonic()
+    ok(mesh, "delete", "ns", namespace)
+    mesh.wait_for(lambda: not pid_alive(pid), timeout=30, what="the pod's app stopped")
+    # its sidecar drains (terminationDrainDuration, 0 s in tests), then its app has 6 s from
+    # SIGTERM to SIGKILL
+    assert time.monotonic() - started >= 6
+
+
+FORTIO = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+      annotations: {{sidecar.istio.io/rewriteAppHTTPProbers: "{rewrite}"}}
+    spec:
+      containers:
+      - name: fortio
+        image: fortio/fortio:latest_release
+        ports:
+        - {{containerPort: 8080, name: http-fortio}}
+        - {{containerPort: 8079, name: grpc-ping}}
+        readinessProbe:
+          grpc: {{port: 8079}}
+          periodSeconds: 1
+{liveness}"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector: {{app: {name}}}
+  ports:
+  - {{port: 8079, name: grpc-ping}}
+"""
+LIVENESS = """\
+        livenessProbe:
+          grpc: {{port: 8079, service: {service}}}
+          periodSeconds: 1
+          failureThreshold: 2
+"""
+
+
+def test_grpc_probes_against_fortios_health_server(mesh: LocalMesh, tmp_path: Path) -> None:
+    """fortio's gRPC port serves grpc.health.v1: its `grpc:` readiness and liveness probes pass
+    (the rewritten ones through the agent's 15020); a probe not rewritten reaches the app
+    through its sidecar's inbound (plaintext, the namespace PERMISSIVE): its readiness passes,
+    a liveness probe of a service fortio does not know fails in the kubelet's words (a
+    rewritten one would fail as HTTP 500, the agent's answer) and restarts it; once the
+    namespace is STRICT the plaintext probe fails and its pod is no longer ready, while the
+    rewritten one stays ready."""
+    namespace = "grpc-probes"
+    sh_ok(mesh, f"kubectl create ns {namespace}")
+    pods = [
+        FORTIO.format(name="rewritten", rewrite="true", liveness=LIVENESS.format(service="ping")),
+        FORTIO.format(name="plain", rewrite="false", liveness=""),
+        SERVICE.format(name="plain"),  # its gRPC port, where its sidecar takes it in
+        FORTIO.format(name="unknown", rewrite="false", liveness=LIVENESS.format(service="nope")),
+        SERVICE.format(name="unknown"),
+    ]
+    (tmp_path / "fortio.yaml").write_text("---\n".join(pods))
+    sh_ok(mesh, f"kubectl -n {namespace} apply --no-wait -f <(istioctl kube-inject -f "
+                f"{tmp_path}/fortio.yaml)")  # fmt: skip
+    for app in ("rewritten", "plain"):
+        ok(mesh, "wait", "--for=condition=Ready", "pod", "-l", f"app={app}", "-n", namespace,
+           "--timeout=60s")  # fmt: skip
+    mesh.wait_for(lambda: restarts(mesh, namespace)["unknown"][2] >= 1, timeout=60,
+                  what="the pod probing an unknown service restarted")  # fmt: skip
+    events = ok(mesh, "get", "events", "-n", namespace)
+    assert ("Liveness probe failed: error: health rpc probe failed: rpc error: code = NotFound "
+            "desc = unknown service") in events, events  # fmt: skip
+    pod = ok(mesh, "get", "pod", "-n", namespace, "-l", "app=rewritten",
+             "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
+    env = ok(mesh, "exec", pod, "-n", namespace, "-c", "istio-proxy", "--", "env")
+    probers = next(line for line in env.splitlines() if line.startswith("ISTIO_KUBE_APP_PROBERS="))
+    assert json.loads(probers.partition("=")[2]) == {
+        "/app-health/fortio/livez": {
+            "grpc": {"port": 8079, "service": "ping"},
+            "timeoutSeconds": 1,
+        },
+        "/app-health/fortio/readyz": {"grpc": {"port": 8079}, "timeoutSeconds": 1},
+    }
+    sh_ok(mesh, f"kubectl apply -f - <<EOF\n{STRICT.format(namespace=namespace)}EOF\n")
+    mesh.wait_for(lambda: restarts(mesh, namespace)["plain"][0] == "0/2", timeout=60,
+                  what="the plaintext probe failing at the STRICT sidecar")  # fmt: skip
+    pods_now = restarts(mesh, namespace)
+    assert pods_now["rewritten"] == ("2/2", "Running", 0), pods_now
     ok(mesh, "delete", "ns", namespace)

@@ -71,12 +71,37 @@ def test_every_handler_of_liveness_and_startup() -> None:
          "Required value: a list of strings"),
         ("{grpc: {port: http}}", "livenessProbe.grpc.port",
          "'http' is not one of the container's ports [8080]"),
+        ("{tcpSocket: {port: 8080}, terminationGracePeriodSeconds: 0}",
+         "livenessProbe.terminationGracePeriodSeconds", "Invalid value: 0: must be greater than 0"),
     ],
 )  # fmt: skip
 def test_bad_probes_name_file_line_and_field(probe: str, path: str, message: str) -> None:
     _, parsed = parse(deployment(f"        livenessProbe: {probe}\n"))
     assert messages(parsed) == [
         f"{SOURCE}:21: Deployment web at spec.template.spec.containers[0].{path}: {message}"
+    ]
+
+
+def test_termination_grace_periods_of_the_pod_and_of_a_probe() -> None:
+    """The pod's terminationGracePeriodSeconds (30 s unset, not negative) and a liveness or
+    startup probe's own (Kubernetes 1.25+): the grace of the kills they cause."""
+    probe = "        livenessProbe: {tcpSocket: {port: 8080}, terminationGracePeriodSeconds: 4}\n"
+    workload = only(parse(deployment(probe))[1])
+    assert (workload.termination_grace, workload.liveness) == (
+        30, Probe("web", "tcp", 8080, endpoint="livez", termination_grace=4))  # fmt: skip
+    pod = "      serviceAccountName: web-sa\n"
+    short = deployment().replace(pod, "      terminationGracePeriodSeconds: 0\n" + pod)
+    assert only(parse(short)[1]).termination_grace == 0
+    _, parsed = parse(deployment().replace(pod, "      terminationGracePeriodSeconds: -1\n" + pod))
+    assert messages(parsed) == [
+        f"{SOURCE}:15: Deployment web at spec.template.spec.terminationGracePeriodSeconds: "
+        "Invalid value: -1: must be greater than or equal to 0"
+    ]
+    ready = "        readinessProbe: {tcpSocket: {port: 8080}, terminationGracePeriodSeconds: 5}\n"
+    _, parsed = parse(deployment(ready))
+    assert messages(parsed) == [
+        f"{SOURCE}:21: Deployment web at spec.template.spec.containers[0].readinessProbe."
+        "terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes"
     ]
 
 

@@ -2,7 +2,12 @@
 
 Owns three subcommands, with fortio's flags and output lines:
 - `fortio server`: the container's program; answers every request on $HOST:$PORT and on every
-  other port the agent gives it (echo), so its service has a ready backend.
+  other port the agent gives it (echo), so its service has a ready backend, except fortio's
+  gRPC port 8079 (`PORT_8079`), where, as fortio's ping server, it serves gRPC's health
+  protocol (grpc.health.v1.Health `Check`: SERVING for the server, "", and fortio's service
+  "ping"; any other service is gRPC's NotFound "unknown service", as grpc-go's health server
+  answers). That port needs grpcio (pilotfish's interpreter has it); the rest is standard
+  library.
 - `fortio load [-c 4] [-qps 8] [-n CALLS | -t 5s] [-H 'k: v'] [-timeout 3s] [-loglevel L] URL`:
   CALLS requests over `-c` keep-alive connections (`-qps 0`: as fast as possible) through
   $HTTP_PROXY as fortio does, then fortio's summary: the time histogram, percentiles,
@@ -28,6 +33,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "common"))
 
@@ -258,16 +264,61 @@ def route(request: Request) -> Response:
     return text_response(f"{request.method} {request.path} echo from fortio {pod}\n")
 
 
+GRPC_PORT = "8079"  # fortio's -grpc-port
+SERVING = ("", "ping")  # the services fortio's health server marks SERVING
+
+
+def health_check(request: bytes, context: Any) -> bytes:
+    """grpc.health.v1.Health/Check on raw bytes: HealthCheckRequest {string service = 1};
+    HealthCheckResponse {ServingStatus status = 1} (SERVING is 1)."""
+    import grpc
+
+    service = _field_one(request)
+    if service not in SERVING:
+        context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+    return b"\x08\x01"
+
+
+def _field_one(message: bytes) -> str:
+    """Field 1 (a string) of a protobuf message, or "" (a short name: one length byte)."""
+    if len(message) >= 2 and message[0] == 0x0A and message[1] < 0x80:
+        return message[2 : 2 + message[1]].decode(errors="replace")
+    return ""
+
+
+def grpc_server(host: str, port: int) -> Any:
+    """fortio's ping server: here, its gRPC health service (started; the caller keeps it)."""
+    from concurrent import futures
+
+    import grpc
+
+    health = grpc.method_handlers_generic_handler(
+        "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(health_check)}
+    )
+    served = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    served.add_generic_rpc_handlers((health,))
+    served.add_insecure_port(f"{host}:{port}")
+    served.start()
+    return served
+
+
 def server() -> None:
-    """HTTP on $PORT (8080) and on every other port the agent gives (`PORT_8079`, fortio's
-    grpc-ping, answered here in HTTP): every container port accepts connections."""
+    """HTTP on $PORT (8080) and on every other port the agent gives, gRPC's health protocol on
+    fortio's gRPC port (`PORT_8079`): every container port accepts connections."""
     host = os.environ.get("HOST", "127.0.0.1")
     main_port = os.environ.get("PORT", "")
+    kept = []
     for name, value in sorted(os.environ.items()):
-        if name.startswith("PORT_") and value != main_port:
+        if name == f"PORT_{GRPC_PORT}" and value != main_port:
+            kept.append(grpc_server(host, int(value)))
+        elif name.startswith("PORT_") and value != main_port:
             extra = make_server(route, host, int(value))
             threading.Thread(target=extra.serve_forever, daemon=True).start()
-    serve(route, default_port=8080)
+    try:
+        serve(route, default_port=8080)
+    finally:
+        for served in kept:
+            served.stop(0)
 
 
 def main(argv: list[str]) -> int:

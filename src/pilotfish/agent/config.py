@@ -25,8 +25,10 @@ itself is `pilotfish.agent.run`. Names and defaults are Istio's (`pilot-agent pr
 pilotfish's own flags, for what Kubernetes does outside Istio's agent: `--token-path` (the
 bearer token for the CA, Istio's `./var/run/secrets/tokens/istio-token`), and the app container
 it supervises: `-- CMD ARGS…`, its environment `--app-env-file` (KEY=VALUE lines, or a JSON
-object), working directory `--app-dir` and the pod's `--restart-policy` (Always, OnFailure or
-Never: whether it restarts once it exits).
+object), working directory `--app-dir`, the pod's `--restart-policy` (Always, OnFailure or
+Never: whether it restarts once it exits), `--termination-grace` (its
+terminationGracePeriodSeconds: how long the app has between SIGTERM and SIGKILL when it stops)
+and `--app-container` (the app container's name, for the kubelet's messages).
 
 On a host outside the mesh (Istio's VM layout in the working folder: `cluster.env`,
 `./etc/certs/root-cert.pem`), `pilotfish.agent.vm_start` adds what Istio's VM start does: the
@@ -75,7 +77,7 @@ from pilotfish.registry.drain import (
     hold_in_proxy_config,
     termination_drain,
 )
-from pilotfish.registry.workloads import RESTART_POLICIES
+from pilotfish.registry.workloads import DEFAULT_GRACE_SECONDS, RESTART_POLICIES
 
 log = logging.getLogger("pilotfish.agent")
 
@@ -121,6 +123,8 @@ def _parser() -> _Parser:
     parser.add_argument("--app-env-file", default="")
     parser.add_argument("--app-dir", default="")
     parser.add_argument("--restart-policy", default="Always", choices=RESTART_POLICIES)
+    parser.add_argument("--termination-grace", type=int, default=DEFAULT_GRACE_SECONDS)
+    parser.add_argument("--app-container", default="")
     return parser
 
 
@@ -207,7 +211,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         xds_host=_resolved(xds_host, "discoveryAddress") if xds_tls else xds_host,
         xds_port=xds_port,
         run_dir=Path(str(proxy_config.get("configPath") or DEFAULT_CONFIG_PATH)).absolute(),
-        app=app_spec(app_command, args.app_env_file, args.app_dir),
+        app=app_spec(app_command, args.app_env_file, args.app_dir, args.app_container),
         delta=env.get("ISTIO_DELTA_XDS", "").lower() == "true",
         envoy_log_level=level,
         envoy_component_log_level=components,
@@ -221,6 +225,7 @@ def load_agent_config(argv: Sequence[str], environ: Mapping[str, str]) -> AgentC
         control_plane_tls=xds_tls,
         bootstrap_override=_bootstrap_override(env),
         restart_policy=args.restart_policy,
+        termination_grace=args.termination_grace,
         hold_application=hold,
         stats_inclusion=stats,
     )

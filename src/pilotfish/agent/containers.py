@@ -27,7 +27,16 @@ from pilotfish.agent.kubelet_probes import ContainerProber, Run
 from pilotfish.agent.pod_probes import container_prober, kubelet_check
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
-from pilotfish.agent.spec import AgentSpec, AppSpec, app_argv, app_env
+from pilotfish.agent.spec import (
+    PROXY_CONTAINER,
+    AgentSpec,
+    AppSpec,
+    app_argv,
+    app_env,
+    container_name,
+    kubelet_pod_of,
+    stop_grace,
+)
 
 FOLDER = "containers"
 
@@ -39,21 +48,44 @@ def container_log_path(run_dir: Path, name: str) -> Path:
 
 def container_row(child: ChildState, prober: ContainerProber | None = None) -> dict[str, Any]:
     """A container's status: pid (None unless running), since when it runs (epoch seconds),
-    restarts, last restart, how its last run ended (exit code, when) once it stays terminated
-    or before it restarts, and from its probes (`prober`) whether its startupProbe passed
-    (`started`) and their `events`."""
+    restarts, last restart, how its last run ended (exit code, when it started and ended), the
+    kubelet's back-off message while its restart waits (`waiting`), whether it ended for good
+    (`done`), from its probes (`prober`) whether its startupProbe passed (`started`), and its
+    events (the back-off's and the probes', oldest first)."""
     process = child.process
     running = process is not None and process.returncode is None
     since = time.time() - (time.monotonic() - child.started_at) if running else None
-    return {
+    row = {
         "pid": process.pid if running and process is not None else None,
         "running_since": since,
         "restarts": child.restarts,
         "restarted_at": child.restarted_at,
         "exit_code": child.exit_code,
         "finished_at": child.finished_at,
+        "last_started_at": child.last_started_at,
+        "waiting": child.waiting,
         "done": child.done,
     } | (prober.status() if prober is not None else {})
+    events = [*child.events.entries, *row.get("events", [])]
+    return row | ({"events": sorted(events, key=lambda e: e["last"])} if events else {})
+
+
+def proxy_row(envoy: ChildState) -> dict[str, Any]:
+    """The istio-proxy container's status: pid, restarts, last restart, its back-off message
+    while its restart waits, its events."""
+    return {
+        "envoy_pid": envoy.process.pid if envoy.process else None,
+        "envoy_restarts": envoy.restarts,
+        "envoy_restarted_at": envoy.restarted_at,
+        "envoy_waiting": envoy.waiting,
+    } | ({"envoy_events": envoy.events.entries} if envoy.events.entries else {})
+
+
+def name_containers(spec: AgentSpec, app: ChildState, envoy: ChildState) -> None:
+    """Name the first app container and istio-proxy as the kubelet's messages name them."""
+    pod = kubelet_pod_of(spec)
+    app.container, app.pod = container_name(spec), pod
+    envoy.container, envoy.pod = PROXY_CONTAINER, pod
 
 
 @dataclass
@@ -70,7 +102,7 @@ class Siblings:
         for app in self.spec.siblings:
             if app.config_error:  # CreateContainerConfigError: never started
                 continue
-            child = self.children[app.name] = ChildState(app.name)
+            child = self.children[app.name] = ChildState(app.name, pod=kubelet_pod_of(self.spec))
             prober = container_prober(
                 self.spec, app, functools.partial(_run_of, child),
                 functools.partial(_kill, child), self.on_change,
@@ -147,7 +179,7 @@ class Siblings:
             await prober.stop()
         for child in self.children.values():
             if child.process is not None:
-                await terminate(child.process)
+                await terminate(child.process, stop_grace(self.spec))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -160,6 +192,6 @@ def _run_of(child: ChildState) -> Run | None:
     return process.pid, child.started_at
 
 
-async def _kill(child: ChildState) -> None:
+async def _kill(child: ChildState, grace: float) -> None:
     if child.process is not None:
-        await terminate(child.process)
+        await terminate(child.process, grace)

@@ -18,7 +18,7 @@ from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, parse_spiffe_id
 from pilotfish.config.proxy_stats import FIELD as STATS_FIELD
 from pilotfish.config.proxy_stats import proxy_stats_matcher
 from pilotfish.registry.bootstrap_override import OVERRIDE_ENV, OVERRIDE_KEY
-from pilotfish.registry.workloads import Probe
+from pilotfish.registry.workloads import DEFAULT_GRACE_SECONDS, Probe
 
 GO = (",", ":")  # Go's json.Marshal: no blanks
 
@@ -132,6 +132,10 @@ def agent_arguments(spec: AgentSpec, app_env_file: Path | None) -> list[str]:
             args += ["--app-env-file", str(app_env_file)]
         if spec.restart_policy != "Always":
             args += ["--restart-policy", spec.restart_policy]
+        if spec.termination_grace != DEFAULT_GRACE_SECONDS:
+            args += ["--termination-grace", str(spec.termination_grace)]
+        if spec.app.name:
+            args += ["--app-container", spec.app.name]
         args += ["--app-dir", spec.app.workdir, "--", *spec.app.command]
     return args
 

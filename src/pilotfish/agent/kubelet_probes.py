@@ -5,8 +5,11 @@ events they leave (`EventLog`), as the kubelet runs and words them:
   readiness wait until it passes: `started`), then the livenessProbe; each probe first runs
   `initialDelaySeconds` after the container started, then every `periodSeconds`;
 - a probe that fails `failureThreshold` times in a row kills the container ("Container X failed
-  liveness probe, will be restarted"); its supervisor then restarts it as the pod's
-  restartPolicy says, with its back-off (`processes.supervise`), so RESTARTS counts it;
+  liveness probe, will be restarted"): SIGTERM, then SIGKILL after the probe's own
+  `terminationGracePeriodSeconds`, else the pod's (30 s by default), never under 2 s (the
+  kubelet's `setTerminationGracePeriod` and `minimumGracePeriodInSeconds`); its supervisor then
+  restarts it as the pod's restartPolicy says, with the kubelet's back-off
+  (`processes.supervise`), so RESTARTS counts it;
 - each failure is a Warning `Unhealthy` event ("Liveness probe failed: <the probe's words>"),
   each kill a Normal `Killing` one; events of the same reason and message are one entry with a
   count and first/last times, as the API server aggregates them.
@@ -26,43 +29,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pilotfish.agent.container_events import EventLog
 from pilotfish.agent.probes import Outcome
-from pilotfish.registry.workloads import Probe
+from pilotfish.registry.workloads import DEFAULT_GRACE_SECONDS, Probe
 
 log = logging.getLogger("pilotfish.agent")
 
 LABELS = {"readyz": "Readiness", "livez": "Liveness", "startupz": "Startup"}
-MAX_EVENTS = 20  # a container keeps its latest distinct events (the API server expires old ones)
+MIN_KILL_GRACE = 2  # the kubelet's minimumGracePeriodInSeconds for a container it kills
 
 Run = tuple[int, float]  # a run of the container: its pid, and when it started (monotonic)
-
-
-@dataclass
-class EventLog:
-    """A container's events, aggregated by (type, reason, message): each entry has a `count`
-    and the `first` and `last` times it happened (epoch seconds)."""
-
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, kind: str, reason: str, message: str, now: float | None = None) -> None:
-        at = time.time() if now is None else now
-        for entry in self.entries:
-            if (entry["type"], entry["reason"], entry["message"]) == (kind, reason, message):
-                entry["count"] += 1
-                entry["last"] = at
-                self.entries.remove(entry)
-                self.entries.append(entry)
-                return
-        self.entries.append(
-            {"type": kind, "reason": reason, "message": message, "count": 1, "first": at,
-             "last": at}
-        )  # fmt: skip
-        del self.entries[:-MAX_EVENTS]
 
 
 def unhealthy(probe: Probe, outcome: Outcome) -> str:
     """The kubelet's Unhealthy message: `Liveness probe failed: HTTP probe failed with …`."""
     return f"{LABELS[probe.endpoint]} probe failed: {outcome.output.rstrip()}"
+
+
+def kill_grace(probe: Probe, pod_grace: int) -> int:
+    """Seconds between SIGTERM and SIGKILL when `probe` kills its container."""
+    own = probe.termination_grace
+    return max(MIN_KILL_GRACE, own if own is not None else pod_grace)
 
 
 def killing(container: str, probe: Probe) -> str:
@@ -73,17 +60,19 @@ def killing(container: str, probe: Probe) -> str:
 @dataclass
 class ContainerProber:
     """The startup and liveness probes of container `name`. `check` runs one probe once;
-    `current_run` says which run of the container is up (None: not running); `kill` stops
-    it (its supervisor restarts it); `on_change` runs when `started` or the events change."""
+    `current_run` says which run of the container is up (None: not running); `kill(grace)`
+    stops it, SIGKILL after `grace` seconds (its supervisor restarts it); `on_change` runs when
+    `started` or the events change. `grace` is the pod's terminationGracePeriodSeconds."""
 
     name: str
     startup: Probe | None
     liveness: Probe | None
     check: Callable[[Probe], Awaitable[Outcome]]
     current_run: Callable[[], Run | None]
-    kill: Callable[[], Awaitable[None]]
+    kill: Callable[[float], Awaitable[None]]
     on_change: Callable[[], None] = lambda: None
     events: EventLog = field(default_factory=EventLog)
+    grace: int = DEFAULT_GRACE_SECONDS
     started: bool = True  # its startupProbe passed in this run (True without one)
     _task: asyncio.Task[None] | None = None
 
@@ -157,7 +146,7 @@ class ContainerProber:
         log.warning("%s", message)
         self.events.record("Normal", "Killing", message)
         try:
-            await self.kill()
+            await self.kill(kill_grace(probe, self.grace))
         except OSError as exc:
             log.error("cannot stop container %s: %s", self.name, exc)
 

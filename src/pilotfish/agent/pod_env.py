@@ -130,7 +130,7 @@ def probers(text: str) -> tuple[Probe, ...]:
     return tuple(found)
 
 
-def app_spec(command: list[str], env_file: str, workdir: str) -> AppSpec | None:
+def app_spec(command: list[str], env_file: str, workdir: str, name: str = "") -> AppSpec | None:
     if not command:
         if env_file or workdir:
             raise AgentConfigError("--app-env-file and --app-dir need an app: -- CMD [ARGS…]")
@@ -139,7 +139,7 @@ def app_spec(command: list[str], env_file: str, workdir: str) -> AppSpec | None:
     folder = Path(workdir or ".").absolute()
     if not folder.is_dir():
         raise AgentConfigError(f"--app-dir {workdir}: not a directory")
-    return AppSpec(tuple(command), tuple(sorted(env.items())), str(folder))
+    return AppSpec(tuple(command), tuple(sorted(env.items())), str(folder), name=name)
 
 
 def env_assignments(text: str) -> Iterator[tuple[int, str, str]]:

@@ -72,7 +72,7 @@ def container_prober(
     spec: AgentSpec,
     app: AppSpec,
     current_run: Callable[[], Run | None],
-    kill: Callable[[], Awaitable[None]],
+    kill: Callable[[float], Awaitable[None]],
     on_change: Callable[[], None],
 ) -> ContainerProber | None:
     """The kubelet's startup and liveness probes of `app`; None when it has neither."""
@@ -80,8 +80,9 @@ def container_prober(
         return None
     name = app.name or (app.liveness or app.startup or Probe("", "")).container
     return ContainerProber(
-        name, app.startup, app.liveness, kubelet_check(spec, app), current_run, kill, on_change
-    )
+        name, app.startup, app.liveness, kubelet_check(spec, app), current_run, kill, on_change,
+        grace=spec.termination_grace,
+    )  # fmt: skip
 
 
 async def app_health(spec: AgentSpec, container: str, endpoint: str) -> int:

@@ -2,7 +2,9 @@
 
 Every process pilotfish starts gets PR_SET_PDEATHSIG, so a killed `pilotfish up` leaves no
 orphan Envoys or apps behind, and its own process group, so a stop reaches its children too.
-`supervise` restarts a child that exits, with backoff, like a kubelet's restartPolicy: Always.
+`supervise` restarts a child that exits as the kubelet restarts a container: as the pod's
+restartPolicy says, with the kubelet's back-off (`restart_backoff`: at once, then 10 s doubling
+to 5 min), and the BackOff event when a restart waits.
 
 Children are started through util-linux's `setpriv` (death signal, group), never with a Python
 `preexec_fn` or `group=`: either makes CPython fork() instead of vfork(), and a fork of a process
@@ -22,28 +24,43 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pilotfish.agent import container_log
+from pilotfish.agent.container_events import EventLog
+from pilotfish.agent.restart_backoff import (
+    RestartBackOff,
+    event_message,
+    exit_code,
+    waiting_message,
+)
 
 log = logging.getLogger("pilotfish.agent")
 
 _PR_SET_PDEATHSIG = 1
-MAX_BACKOFF = 5.0
 
 
 @dataclass
 class ChildState:
+    """A supervised child (a container): its process and what the kubelet reports of it.
+    `container` and `pod` name it in the kubelet's messages (`restart_backoff`)."""
+
     name: str
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
     restarted_at: float | None = None  # epoch seconds of the last restart (`get events`)
-    exit_code: int | None = None  # how its last run ended (None: running, or never ran)
+    exit_code: int | None = None  # how its last run that ended ended (None: none has)
     finished_at: float | None = None  # epoch seconds of that end
+    last_started_at: float | None = None  # epoch seconds that ended run had started
     done: bool = False  # ended for good: its restartPolicy does not restart it
+    waiting: str = ""  # while its restart waits for its back-off: the kubelet's message
+    container: str = ""  # its name as kubectl shows it (default: `name`)
+    pod: str = ""  # its pod as the kubelet names it (`restart_backoff.kubelet_pod`)
+    backoff: RestartBackOff = field(default_factory=RestartBackOff)
+    events: EventLog = field(default_factory=EventLog)
 
 
 def restarts_after(policy: str, code: int | None) -> bool:
@@ -63,41 +80,47 @@ async def supervise(
     policy: str = "Always",
 ) -> None:
     """Run `child` until `stopping()`: start it, wait for it (`wait`, else its process),
-    restart it with backoff (from 0.2 s, doubling to 5 s; back to 0.2 s after a run of over
-    10 s) as the pod's restartPolicy `policy` says (`restarts_after`; else it stays
-    terminated, `done`). `on_start` runs once it started, `on_exit` once it exited or failed
-    to start."""
-    backoff = 0.2
+    restart it as the pod's restartPolicy `policy` says (`restarts_after`; else it stays
+    terminated, `done`) after the kubelet's back-off (`restart_backoff`). `on_start` runs
+    whenever its status changed (started, backing off, terminated for good), `on_exit` once it
+    exited or failed to start."""
     while not stopping():
         code: int | None = None
+        started = time.time()
         try:
             child.process = await launch()
         except OSError as exc:
             log.error("%s: cannot start %s: %s", owner, child.name, exc)
             child.process = None
         else:
-            child.started_at = time.monotonic()
-            child.exit_code = None
+            child.started_at, started = time.monotonic(), time.time()
             on_start()
-            code = await (wait() if wait is not None else child.process.wait())
+            code = exit_code(await (wait() if wait is not None else child.process.wait()))
             if stopping():
                 return
-            child.exit_code, child.finished_at = code, time.time()
-            if not restarts_after(policy, code):
-                log.info("%s: %s exited with %s (restartPolicy %s)", owner, child.name, code,
-                         policy)  # fmt: skip
-                child.done = True
-                on_exit()
-                on_start()  # its status changed: terminated
-                return
-            log.warning("%s: %s exited with %s; restarting", owner, child.name, code)
-            if time.monotonic() - child.started_at > 10:
-                backoff = 0.2
+        ended = time.monotonic()
+        child.exit_code, child.finished_at = code, time.time()
+        child.last_started_at = started
+        if not restarts_after(policy, code):
+            log.info("%s: %s exited with %s (restartPolicy %s)", owner, child.name, code, policy)
+            child.done = True
+            on_exit()
+            on_start()  # its status changed: terminated
+            return
+        log.warning("%s: %s exited with %s; restarting", owner, child.name, code)
         on_exit()
+        if (delay := child.backoff.wait(ended, time.monotonic())) > 0:
+            name, pod = child.container or child.name, child.pod or owner
+            child.waiting = waiting_message(child.backoff.current, name, pod)
+            child.events.record("Warning", "BackOff", event_message(name, pod))
+            on_start()
+            await asyncio.sleep(delay)
+            child.waiting = ""
+            if stopping():
+                return
+        child.backoff.restarted(ended, time.monotonic())
         child.restarts += 1
         child.restarted_at = time.time()
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, MAX_BACKOFF)
 
 
 def _die_with_parent() -> None:

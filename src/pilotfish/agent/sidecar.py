@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pilotfish.agent.bootstrap import BootstrapSettings, admin_host, bootstrap_json
-from pilotfish.agent.containers import Siblings, container_row
+from pilotfish.agent.containers import Siblings, container_row, name_containers, proxy_row
 from pilotfish.agent.environment import envoy_environment
 from pilotfish.agent.envoy_admin import (
     admin_get,
@@ -57,6 +57,7 @@ from pilotfish.agent.spec import (
     dns_resolvers,
     envoy_argv,
     source_address,
+    stop_grace,
     xds_tls,
 )
 from pilotfish.ca.certs import load_certs, summarize
@@ -86,6 +87,7 @@ class Agent:
     prober: ContainerProber | None = None  # its app's startup and liveness probes
 
     def __post_init__(self) -> None:
+        name_containers(self.spec, self.app, self.envoy)  # as the kubelet's messages name them
         if self.spec.proxy.type is ProxyType.ROUTER and self.spec.sidecar and not self.spec.netns:
             self.hot = HotRestart(self.spec.run_dir, self.spec.termination_drain)
         if self.spec.siblings:
@@ -210,9 +212,7 @@ class Agent:
         run ended, and the other containers' (`containers`): what `agent.json` holds."""
         app = {f"app_{k}": v for k, v in container_row(self.app, self.prober).items()}
         return {
-            "envoy_pid": self.envoy.process.pid if self.envoy.process else None,
-            "envoy_restarts": self.envoy.restarts,
-            "envoy_restarted_at": self.envoy.restarted_at,
+            **proxy_row(self.envoy),
             **app,
             **({"containers": self.siblings.status()} if self.siblings is not None else {}),
         } | ({"admin": f"{self.spec.admin_ip}:{ADMIN_PORT}"} if self.spec.admin_ip else {})
@@ -302,9 +302,9 @@ class Agent:
         running = process is not None and process.returncode is None
         return (process.pid, self.app.started_at) if running and process is not None else None
 
-    async def _kill_app(self) -> None:
+    async def _kill_app(self, grace: float) -> None:
         if self.app.process is not None:
-            await terminate(self.app.process)
+            await terminate(self.app.process, grace)
 
     def agent_metrics(self) -> str:
         """The agent's own series in the merged output (`metrics.agent_series`)."""
@@ -370,8 +370,8 @@ class Agent:
         if self.siblings is not None:  # the app containers first, then their proxy
             await self.siblings.stop()
         for child in (self.app, self.envoy):  # the app first, then its proxy
-            if child.process is not None:
-                await terminate(child.process)
+            if child.process is not None:  # SIGKILL past the pod's grace period
+                await terminate(child.process, stop_grace(self.spec))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

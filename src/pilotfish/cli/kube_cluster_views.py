@@ -10,13 +10,14 @@ install`) `get crd` lists them alone, as a cluster with the Gateway API and no I
 
 Events: what the local kubelet (the launcher and each pod's agent) did, derived from the pods
 it runs: `Scheduled` to the one node and `Started` for each container when the pod was created;
-a container that restarted gets kubectl's `BackOff` warning with its count (`(xN)`), last seen
-at its last restart, a pod not ready an `Unhealthy` warning, last seen when the launcher last
-read the pods' readiness (mesh.json's `written_at`); and the events the kubelet's startup and
-liveness probes recorded (`agent.kubelet_probes`: `Unhealthy` "Liveness probe failed: …",
-`Killing`, with their first time), which `describe pod` also shows as kubectl's Events table
-(`describe_events`). An event's `creationTimestamp` is when it was last seen (no history is
-kept); `get -o yaml` adds its uid and resourceVersion (`server_meta.as_served`).
+a pod not ready an `Unhealthy` warning, last seen when the launcher last read the pods'
+readiness (mesh.json's `written_at`); and the events the kubelet recorded of each container
+(`agent.container_events`: its startup and liveness probes' `Unhealthy` "Liveness probe failed:
+…" and `Killing`, its restart back-off's `BackOff` "Back-off restarting failed container C in
+pod P", only when a restart waited), with their count and first time, which `describe pod` also
+shows as kubectl's Events table (`describe_events`). An event's `creationTimestamp` is when it
+was last seen (no history is kept); `get -o yaml` adds its uid and resourceVersion
+(`server_meta.as_served`).
 """
 
 from __future__ import annotations
@@ -82,10 +83,6 @@ def events(info: dict[str, Any]) -> list[dict[str, Any]]:
             waiting = status["state"].get("waiting") or {}
             if waiting.get("reason") == "CreateContainerConfigError":  # the kubelet's words
                 seen.append(("Warning", "Failed", f"Error: {waiting['message']}", 1, stamp))
-        restarts, restarted = kube_pods.restarts(pod)
-        if restarts:
-            message = f"Back-off restarting failed container in pod {name}"
-            seen.append(("Warning", "BackOff", message, restarts, restarted))
         if not kube_pods.is_ready(pod):
             read = kube_views.timestamp(float(info["written_at"])) if "written_at" in info else None
             seen.append(("Warning", "Unhealthy", "Readiness probe failed", 1, read))

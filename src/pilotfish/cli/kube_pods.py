@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pilotfish.agent.restart_backoff import REASON
 from pilotfish.cli.kube_inject import (
     DEFAULT_CONTAINER_ANNOTATIONS,
     REV_ANNOTATION,
@@ -82,6 +83,8 @@ def container_rows(proxy: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "pid": proxy.get("envoy_pid"),
             "restarts": proxy.get("envoy_restarts"),
             "restarted_at": proxy.get("envoy_restarted_at"),
+            "waiting": proxy.get("envoy_waiting"),
+            "events": proxy.get("envoy_events") or [],
         }
     return rows
 
@@ -151,10 +154,12 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
         if any("running" in s["state"] and not s["started"] for s in statuses):  # a startupProbe
             for other in statuses:  # not passed yet: that container is not ready, the others are
                 other["ready"] = other["started"]
-        if any("terminated" in s["state"] for s in statuses):  # ended for good (restartPolicy):
+        if any(_ended(s) for s in statuses):  # ended (its restartPolicy), or backing off:
             for other in statuses:  # the pod is not ready, the containers that run are (`2/3`)
                 other["ready"] = other["started"]
-        running = all({"running", "terminated"} & set(s["state"]) for s in statuses)
+        running = all(  # Kubernetes' phase Running: every container ran (restarting counts)
+            {"running", "terminated"} & set(s["state"]) or "lastState" in s for s in statuses
+        )
         found.append(
             {
                 "apiVersion": "v1",
@@ -179,24 +184,22 @@ def pods(info: dict[str, Any]) -> list[dict[str, Any]]:
 def _container_status(
     name: str, pid: int | None, ready: bool, created: float, row: dict[str, Any]
 ) -> dict[str, Any]:
-    """A container's `containerStatuses` entry from its row (`container_rows`): running,
-    waiting (starting, or backing off after a crash), or terminated for good (its
-    restartPolicy); `lastState.terminated` after a restart."""
+    """A container's `containerStatuses` entry from its row (`container_rows`), as the kubelet
+    reports it: running; waiting (starting, or CrashLoopBackOff while its restart waits for
+    the back-off, with the kubelet's message); terminated (ended for good as its restartPolicy
+    says, or just ended and restarting); and once a run ended, `lastState.terminated` (exit
+    code, Error or Completed, when that run started and ended)."""
     restarts = int(row.get("restarts") or 0)
     last = float(row["restarted_at"]) if row.get("restarted_at") else None
     started_at = kube_time(last or created) if (last or created) else None
-    code = row.get("exit_code")
-    state: dict[str, Any] = (
-        {"running": {"startedAt": started_at} if started_at else {}}
-        if pid is not None
-        else {"waiting": {"reason": "CrashLoopBackOff" if restarts else "ContainerCreating"}}
-    )
-    if pid is None and row.get("done") and code is not None:
-        ended = row.get("finished_at")
-        state = {"terminated": {
-            "exitCode": int(code), "reason": "Completed" if code == 0 else "Error",
-            **({"finishedAt": kube_time(float(ended))} if ended else {}),
-        }}  # fmt: skip
+    ended = _terminated(row)
+    state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
+    if pid is not None:
+        state = {"running": {"startedAt": started_at} if started_at else {}}
+    elif row.get("waiting"):
+        state = {"waiting": {"message": str(row["waiting"]), "reason": REASON}}
+    elif ended is not None:  # for good (its restartPolicy), or before its restart
+        state = {"terminated": ended}
     started = pid is not None and row.get("started") is not False  # its startupProbe passed
     status: dict[str, Any] = {
         "name": name,
@@ -205,9 +208,31 @@ def _container_status(
         "started": started,
         "state": state,
     }
-    if last is not None:
+    if ended is not None and "terminated" not in state:
+        status["lastState"] = {"terminated": ended}
+    elif last is not None and "terminated" not in state:  # a restart whose end is not known
         status["lastState"] = {"terminated": {"finishedAt": kube_time(last)}}
     return status
+
+
+def _ended(status: dict[str, Any]) -> bool:
+    """The container is not running: terminated, or waiting for its restart (CrashLoopBackOff)."""
+    waiting = status["state"].get("waiting") or {}
+    return "terminated" in status["state"] or waiting.get("reason") == REASON
+
+
+def _terminated(row: dict[str, Any]) -> dict[str, Any] | None:
+    """How the container's last run that ended ended, as `state.terminated` says it."""
+    code = row.get("exit_code")
+    if code is None:
+        return None
+    began, ended = row.get("last_started_at"), row.get("finished_at")
+    return {
+        "exitCode": int(code),
+        "reason": "Completed" if code == 0 else "Error",
+        **({"startedAt": kube_time(float(began))} if began else {}),
+        **({"finishedAt": kube_time(float(ended))} if ended else {}),
+    }
 
 
 def _conditions(ready: bool, created: float) -> list[dict[str, str]]:

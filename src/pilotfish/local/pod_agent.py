@@ -48,7 +48,7 @@ from pilotfish.agent.pod_probes import container_prober, kubelet_check, through_
 from pilotfish.agent.ports import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
 from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.agent.spec import AgentSpec
+from pilotfish.agent.spec import AgentSpec, stop_grace
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.netns import in_netns
 from pilotfish.local.admin_bridge import AdminBridge
@@ -57,7 +57,6 @@ from pilotfish.local.client import pid_alive
 log = logging.getLogger("pilotfish.up")
 
 STOP_GRACE = 10.0  # seconds past the drain before the agent's process group is killed
-KILL_GRACE = 3.0  # seconds a container failing its liveness probe has to stop before SIGKILL
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -145,15 +144,16 @@ class PodAgent:
             self._run = pid, time.monotonic() - (time.time() - float(since or time.time()))
         return self._run
 
-    async def _kill_app(self) -> None:
-        """What the kubelet does to a container that failed its probe: SIGTERM, SIGKILL after a
-        grace period; the agent inside the pod restarts it (its restartPolicy, its back-off)."""
+    async def _kill_app(self, grace: float) -> None:
+        """What the kubelet does to a container that failed its probe: SIGTERM, SIGKILL after
+        `grace` seconds; the agent inside the pod restarts it (its restartPolicy, its
+        back-off)."""
         run = self._app_run()
         if run is None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(run[0], signal.SIGTERM)
-        deadline = time.monotonic() + KILL_GRACE
+        deadline = time.monotonic() + grace
         while pid_alive(run[0]) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
@@ -193,12 +193,16 @@ class PodAgent:
         status |= {"envoy_restarts": 0, "app_restarts": 0}
         status |= {"envoy_restarted_at": None, "app_restarted_at": None}
         status |= {"app_exit_code": None, "app_finished_at": None, "app_done": False}
-        status |= {"app_running_since": None}
+        status |= {"app_running_since": None, "app_last_started_at": None, "app_waiting": ""}
+        status |= {"app_events": []}
         with contextlib.suppress(OSError, ValueError):
             written = json.loads((self.spec.run_dir / "agent.json").read_text())
-            status |= {k: written.get(k) for k in status}
-        if self.prober is not None:
-            status |= {f"app_{k}": v for k, v in self.prober.status().items()}
+            status |= {k: written.get(k, status[k]) for k in status}
+        if self.prober is not None:  # the kubelet's probes of the app, run here
+            probed = self.prober.status()
+            status |= {f"app_{k}": v for k, v in probed.items() if k != "events"}
+            both = [*status["app_events"], *probed.get("events", [])]
+            status["app_events"] = sorted(both, key=lambda e: float(e["last"]))
         if self.siblings is not None:
             status["containers"] = self.siblings.status()
         process = self.agent.process
@@ -233,7 +237,8 @@ class PodAgent:
         process = self.agent.process
         if process is not None:
             try:
-                await asyncio.wait_for(process.wait(), self.spec.termination_drain + STOP_GRACE)
+                past_drain = max(STOP_GRACE, stop_grace(self.spec) + 2)  # the app's grace, Envoy's
+                await asyncio.wait_for(process.wait(), self.spec.termination_drain + past_drain)
             except TimeoutError:
                 log.warning("%s: agent did not stop in time; killing it", self.name)
                 with contextlib.suppress(ProcessLookupError):

@@ -208,6 +208,7 @@ def instance_spec(
         proxy_files=workload.proxy_files,
         siblings=siblings,
         restart_policy=workload.restart_policy,
+        termination_grace=workload.termination_grace,
         default_container=annotations.get(DEFAULT_CONTAINER, ""),
         rewrite_probes=workload.rewrite_probes,
     )  # fmt: skip
@@ -237,7 +238,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
             s.bootstrap_override, s.volume_error, s.proxy_files, s.envoy_log_level,
             s.envoy_component_log_level,
             s.siblings, s.restart_policy, s.default_container,
-            s.concurrency, s.rewrite_probes,
+            s.concurrency, s.rewrite_probes, s.termination_grace,
         )  # fmt: skip
 
     return key(a) == key(b)

@@ -241,8 +241,18 @@ def _probe(
         value = times["successThreshold"]
         error(f"{at}.successThreshold", f"Invalid value: {value}: must be 1")
         return None
+    grace = raw.get("terminationGracePeriodSeconds")
+    if grace is not None:
+        where = f"{at}.terminationGracePeriodSeconds"
+        if endpoint == "readyz":
+            error(where, f"Invalid value: {grace}: must not be set for readinessProbes")
+            return None
+        if not isinstance(grace, int) or isinstance(grace, bool) or grace <= 0:
+            error(where, f"Invalid value: {grace}: must be greater than 0")
+            return None
     common: dict[str, Any] = {
         "endpoint": endpoint,
+        "termination_grace": grace,
         "initial_delay_seconds": times["initialDelaySeconds"],
         "timeout_seconds": times["timeoutSeconds"],
         "period_seconds": times["periodSeconds"],

@@ -36,6 +36,7 @@ from pilotfish.registry.kube_containers import PodContext, parse_container
 from pilotfish.registry.kube_fields import FIELDS, unknown_fields
 from pilotfish.registry.sidecar_options import sidecar_options
 from pilotfish.registry.workloads import (
+    DEFAULT_GRACE_SECONDS,
     IMAGES_ANNOTATION,
     INJECT_ANNOTATION,
     PILOTFISH_ANNOTATIONS,
@@ -150,6 +151,7 @@ def parse_kube_workload(
     pod = PodContext(doc, namespace, pod_meta, spec, sources, require_images)
     containers, config_error = _containers(pod, f"{prefix}spec.containers", report, error)
     policy = _restart_policy(doc.kind, spec, f"{prefix}spec.restartPolicy", error)
+    grace = _grace_period(spec, f"{prefix}spec.terminationGracePeriodSeconds", error)
     notes = {str(k): str(v) for k, v in _map(pod_meta.get("annotations")).items()}
     drain_errors: list[tuple[str, str]] = []
     drain = annotation_drain(notes, drain_errors)
@@ -198,6 +200,7 @@ def parse_kube_workload(
         container=first.name,
         more=more,
         restart_policy=policy,
+        termination_grace=grace,
     ))  # fmt: skip
 
 
@@ -258,6 +261,17 @@ def _restart_policy(
         error(at, f'Unsupported value: "{policy}": supported values: {choices}')
         return "Always"
     return str(policy)
+
+
+def _grace_period(spec: dict[str, Any], at: str, error: Callable[[str, str], None]) -> int:
+    """The pod's `terminationGracePeriodSeconds` (Kubernetes': 30 when unset; not negative)."""
+    grace = spec.get("terminationGracePeriodSeconds")
+    if grace is None:
+        return DEFAULT_GRACE_SECONDS
+    if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
+        error(at, f"Invalid value: {grace!r}: must be greater than or equal to 0")
+        return DEFAULT_GRACE_SECONDS
+    return grace
 
 
 def _deployment_checks(

@@ -75,6 +75,7 @@ PROBE_FIELDS = (
 )
 """A container's three probes and the `/app-health/<container>/<endpoint>` each is rewritten to
 (Istio's `status.FormatProberURL`)."""
+DEFAULT_GRACE_SECONDS = 30  # a pod's terminationGracePeriodSeconds when unset (Kubernetes')
 REWRITE_ANNOTATION = "sidecar.istio.io/rewriteAppHTTPProbers"
 
 
@@ -107,6 +108,8 @@ class Probe:
     endpoint: str = "readyz"  # readyz | livez | startupz: which of the container's probes
     command: tuple[str, ...] = ()  # exec's
     service: str = ""  # grpc's `service` (the health protocol's; "" is the server's)
+    termination_grace: int | None = None  # its terminationGracePeriodSeconds (liveness and
+    # startup only): the grace of a kill it causes, instead of the pod's
 
     @property
     def rewritable(self) -> bool:
@@ -164,6 +167,7 @@ class WorkloadSpec:
     container: str = ""  # the first container's name ("": a `Workload`, named by its app label)
     more: tuple[Container, ...] = ()  # the pod's other containers, in its order
     restart_policy: str = "Always"  # the pod's `restartPolicy`: what the kubelet does on exit
+    termination_grace: int = DEFAULT_GRACE_SECONDS  # the pod's terminationGracePeriodSeconds
     concurrency: int | None = None  # its ProxyConfig's (`registry.drain`); 0: one per CPU
     hold_application: bool | None = None  # its holdApplicationUntilProxyStarts (None: the mesh's)
 
