@@ -138,6 +138,46 @@ def test_kinds_istioctl_decodes_are_written_back_as_it_writes_them(tmp_path: Pat
     ), deployment
 
 
+NUMBERS = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 0
+  revisionHistoryLimit: 0x0A
+  template:
+    spec:
+      terminationGracePeriodSeconds: 0
+      hostIPC: &no false
+      hostPID: *no
+      containers:
+      - name: web
+        image: x
+        ports: [{containerPort: 8_080}]
+        resources: {limits: {cpu: 1.5e0}}
+"""
+
+
+def test_numbers_and_anchored_booleans_are_written_as_go_types_hold_them(
+    tmp_path: Path,
+) -> None:
+    """Every scalar YAML gives (ruamel's ScalarInt for `0`, hex and `_` digits, ScalarFloat,
+    anchored ScalarBoolean) is written as the Go type's value: istio's own curl/sleep samples
+    carry `terminationGracePeriodSeconds: 0`."""
+    path = tmp_path / "m.yaml"
+    path.write_text(NUMBERS)
+    deployment = kube_inject([str(path)])
+    for line in (
+        "  replicas: 0\n",
+        "  revisionHistoryLimit: 10\n",
+        "      terminationGracePeriodSeconds: 0\n",
+        "      hostIPC: false\n",
+        "      hostPID: false\n",
+        "        - containerPort: 8080\n",
+        "            cpu: 1.5\n",
+    ):
+        assert line in deployment, (line, deployment)
+
+
 SKIPPED = """apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: shop}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ruamel.yaml.scalarbool import ScalarBoolean
+
 from pilotfish.config.go_yaml import dump_go_yaml
 
 TYPED = {
@@ -61,6 +63,14 @@ def plain(value: Any) -> Any:
         return [plain(v) for v in value]
     if isinstance(value, str):
         return str(value)
+    if isinstance(value, ScalarBoolean):  # an anchored boolean: an int subclass
+        return bool(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):  # ScalarInt (`0`, `0x1F`, `1_000`), ScalarFloat below
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
     return value
 
 
