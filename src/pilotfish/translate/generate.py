@@ -6,8 +6,7 @@ special clusters, then sidecar listeners/routes (outbound HTTP proxy, outbound T
 inbound ports; a captured pod gets Istio's virtual listeners instead: `captured`) or gateway
 listeners/routes (HTTP, then HTTPS/TLS/TCP servers and their SDS secrets). A `Sidecar`
 resource narrows the push context first (`sidecar_scope`); Istio's telemetry is added last
-(`observability`).
-Pure: reads only its arguments; never raises for config problems.
+(`observability`). Pure: reads only its arguments; never raises for config problems.
 """
 
 from __future__ import annotations

@@ -6,13 +6,11 @@ one proxy's generated resources.
   own listener, `exchange.identity_filter`; they learn the server from its endpoint's metadata)
   and the metric loggers of its reporter (no exchange at all when no server of the mesh reads a
   client's identity: `policy.peers_exchanged`); every TCP proxy gets the TCP metric loggers.
-  Both get the file access logs the mesh config / Telemetry API ask for on that side, and HTTP
-  connection managers their tracing (plus the cluster to the mesh's trace collector when spans
-  go there: `tracing_policy.trace_collector_cluster`).
+  Both get the file access logs the mesh config / Telemetry API ask for on that side, HTTP
+  managers their tracing (and the trace collector's cluster: `tracing_policy`).
 - Route configurations: inbound ones name their spans after the service. Outbound and gateway
-  ones hold nothing of the proxy (`outbound_routes`: span names, and the identity filter turned
-  off on routes to hosts outside the mesh, as Istio skips external clusters), so proxies that
-  see the same routes share them.
+  ones hold nothing of the proxy (`outbound_routes`: span names, the identity filter off on
+  routes to hosts outside the mesh, as Istio skips external clusters), so proxies share them.
 
 Messages are copied before being changed: translation may share them between proxies.
 """
@@ -392,8 +390,7 @@ def _inbound_operation(proxy: Proxy, push: PushContext, container_port: int) -> 
 
 
 def _to_mesh(action: rc_pb2.RouteAction, push: PushContext) -> bool:
-    """Routes to services of the registry that are not MESH_EXTERNAL (Istio does not send its
-    metadata headers to external clusters)."""
+    """Routes to registry services not MESH_EXTERNAL (Istio sends no metadata headers there)."""
     clusters = [action.cluster, *(c.name for c in action.weighted_clusters.clusters)]
     for name in clusters:
         parsed = parse_outbound_cluster(name) if name else None
