@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +85,9 @@ def test_proxy_status_verbose_and_machine_readable(mesh: LocalMesh) -> None:
     "proxy", ["productpage-v1-0.default", "details-v1-0", "istio-ingressgateway-0.istio-system"]
 )
 def test_the_diff_of_a_synced_proxy_matches(mesh: LocalMesh, proxy: str) -> None:
+    """Once the proxy has ACKed what the control plane sent it (a readiness change of an
+    endpoint's pod pushes again, e.g. the SANs of a cluster), its diff is empty."""
+    _wait_synced(mesh, proxy)
     result = mesh.pilotfish("proxy-status", proxy)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -92,6 +96,17 @@ def test_the_diff_of_a_synced_proxy_matches(mesh: LocalMesh, proxy: str) -> None
         r"Routes Match \(RDS last loaded at \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \S+\)", lines[2]
     ), lines
     assert len(lines) == 3
+
+
+def _wait_synced(mesh: LocalMesh, proxy: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        rows = sync_states(mesh)
+        states = next((v for k, v in rows.items() if k == proxy or k.startswith(f"{proxy}.")), {})
+        if states and all(states.get(t) == "SYNCED" for t in ("CDS", "LDS", "RDS")):
+            return
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.5)
 
 
 def test_the_diff_shows_the_listener_envoy_refused(mesh: LocalMesh, tmp_path: Path) -> None:
