@@ -32,6 +32,7 @@ One mesh for the module; the passing and failing pods of each sample run side by
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import time
@@ -69,6 +70,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, request: Any) -> Iterator[Loc
         yield mesh
     finally:
         mesh.down()
+
+
+def _listed(mesh: LocalMesh, args: list[str]) -> bool:
+    return bool(ok(mesh, *args).strip())
 
 
 def ok(mesh: LocalMesh, *args: str, stdin: str | None = None) -> str:
@@ -388,7 +393,9 @@ def test_grpc_probes_against_fortios_health_server(mesh: LocalMesh, tmp_path: Pa
     (tmp_path / "fortio.yaml").write_text("---\n".join(pods))
     sh_ok(mesh, f"kubectl -n {namespace} apply --no-wait -f <(istioctl kube-inject -f "
                 f"{tmp_path}/fortio.yaml)")  # fmt: skip
-    for app in ("rewritten", "plain"):
+    for app in ("rewritten", "plain"):  # `apply --no-wait`: the pods may not exist yet
+        listed = ["get", "pod", "-n", namespace, "-l", f"app={app}", "-o", "name"]
+        mesh.wait_for(functools.partial(_listed, mesh, listed), timeout=60, what=app)
         ok(mesh, "wait", "--for=condition=Ready", "pod", "-l", f"app={app}", "-n", namespace,
            "--timeout=60s")  # fmt: skip
     mesh.wait_for(lambda: restarts(mesh, namespace)["unknown"][2] >= 1, timeout=60,
