@@ -74,7 +74,7 @@ def test_validate_errors_warnings_and_strict(tmp_path: Path) -> None:
     run = pilotfish("validate", "-f", bad)
     assert run.returncode == 1
     assert run.stdout.splitlines() == [
-        f"error: {bad}:9: VirtualService default/reviews at spec.http[0].route[0].weight: must be >= 0",  # noqa: E501
+        f"error: {bad}:9: VirtualService default/reviews at spec.http[0].route[0].weight: weight -5 < 0",  # noqa: E501
         "validation failed: 1 error(s)",
     ]
     extra = write(

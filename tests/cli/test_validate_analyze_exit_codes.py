@@ -38,7 +38,7 @@ def test_validate_invalid_and_strict(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert validate_command([str(bad)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f'warning: {bad}:23: VirtualService default/reviews at spec.http[0].route[0].extra: unknown field "extra"',  # noqa: E501
-        f"error: {bad}:22: VirtualService default/reviews at spec.http[0].route[0].weight: must be >= 0",  # noqa: E501
+        f"error: {bad}:22: VirtualService default/reviews at spec.http[0].route[0].weight: weight -5 < 0",  # noqa: E501
         "validation failed: 1 error(s)",
     ]
     extra_only = tmp_path / "extra.yaml"

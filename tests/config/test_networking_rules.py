@@ -61,14 +61,24 @@ CASES = [
         "VirtualService",
         "hosts: [r]\nhttp:\n- route:\n  - destination: {host: a}\n    weight: 100\n"
         "  - destination: {host: b}\n    weight: -1\n",
-        [(12, "spec.http[0].route[1].weight", "must be >= 0")],
+        [(12, "spec.http[0].route[1].weight", "weight -1 < 0")],
     ),
     (
         "all weights zero",
         "VirtualService",
         "hosts: [r]\nhttp:\n- route:\n  - destination: {host: a}\n    weight: 0\n"
         "  - destination: {host: b}\n    weight: 0\n",
-        [(8, "spec.http[0].route", "total destination weight must be > 0 when there are several")],
+        [(8, "spec.http[0].route", "total destination weight = 0")],
+    ),
+    (
+        "weights summing to zero (Istio adds them up)",
+        "VirtualService",
+        "hosts: [r]\nhttp:\n- route:\n  - destination: {host: a}\n    weight: 5\n"
+        "  - destination: {host: b}\n    weight: -5\n",
+        [
+            (12, "spec.http[0].route[1].weight", "weight -5 < 0"),
+            (8, "spec.http[0].route", "total destination weight = 0"),
+        ],
     ),
     (
         "lookahead regex",

@@ -148,20 +148,17 @@ def analyze(
 
 def _schema_message(d: Diagnostic) -> AnalysisMessage:
     """IST0106 for an error (an invalid regex too: Istio retired IST0122, InvalidRegexp), IST0133
-    (SchemaWarning) for a warning of Istio's webhook rules, as Istio's schema analyzer says them.
-    A warning is Istio's own text, as its template has it (`Schema validation warning: %v`, no
-    field path: the line is in the origin); an error keeps its path, since not every error's
-    text is Istio's (`must be >= 0` says nothing of which field without it)."""
-    said = f"{d.path}: {d.message}" if d.path else d.message
+    (SchemaWarning) for a warning of Istio's webhook rules, as Istio's schema analyzer says them:
+    its templates (`Schema validation error: %v`, `Schema validation warning: %v`) with Istio's
+    text alone, no field path in front; the origin's `file:line` is the field's line (istioctl
+    names the resource's first line there), and `-o json|yaml` keep the path nowhere else."""
     name = d.name.split("/", 1)
     ident = f"{name[1]}.{name[0]}" if len(name) == 2 else d.name
-    if d.level == "error":
-        return AnalysisMessage(
-            "Error", "IST0106", d.kind or "Document", ident, f"Schema validation error: {said}",
-            d.source, d.path,
-        )  # fmt: skip
-    text = f"Schema validation warning: {d.message}"
     kind = d.kind or "Document"
+    if d.level == "error":
+        text = f"Schema validation error: {d.message}"
+        return AnalysisMessage("Error", "IST0106", kind, ident, text, d.source, d.path)
+    text = f"Schema validation warning: {d.message}"
     return AnalysisMessage("Warning", "IST0133", kind, ident, text, d.source, d.path)
 
 

@@ -44,9 +44,10 @@ class Findings:
         if value is not None and not 0.0 <= value <= 100.0:
             self.error(path, f"percentage {value} is out of range 0-100")
 
-    def non_negative(self, path: str, value: int | None) -> None:
+    def non_negative(self, path: str, value: int | None, what: str) -> None:
+        """Istio's `<what> must be non-negative` (its connection pool numbers)."""
         if value is not None and value < 0:
-            self.error(path, "must be >= 0")
+            self.error(path, f"{what} must be non-negative")
 
     def host(self, path: str, value: str | None, *, allow_star: bool = True) -> None:
         if value is None or value == "":
@@ -81,11 +82,13 @@ class Findings:
             self.add(join_path(path, "regex"), regex_problem(regex))
 
     def weights(self, path: str, weights: list[int | None]) -> None:
-        """Istio: every weight >= 0, and with several destinations they are not all zero."""
+        """Istio's validateWeight and total: every weight >= 0 (`weight -5 < 0`), and with
+        several destinations their sum is not 0 (`total destination weight = 0`)."""
         for index, weight in enumerate(weights):
-            self.non_negative(join_path(join_path(path, index), "weight"), weight)
-        if len(weights) > 1 and all((w or 0) == 0 for w in weights):
-            self.error(path, "total destination weight must be > 0 when there are several")
+            if weight is not None and weight < 0:
+                self.error(join_path(join_path(path, index), "weight"), f"weight {weight} < 0")
+        if len(weights) > 1 and sum(w or 0 for w in weights) == 0:
+            self.error(path, "total destination weight = 0")
 
     def one_of(self, path: str, names: list[str], values: list[object]) -> None:
         chosen = [n for n, v in zip(names, values, strict=True) if v not in (None, (), {})]

@@ -143,6 +143,18 @@ def _load_balancer(found: Findings, path: str, lb: LoadBalancerSettings) -> None
             )
 
 
+POOL_NUMBERS = {
+    "http1MaxPendingRequests": "http1 max pending requests",
+    "http2MaxRequests": "http2 max requests",
+    "maxRequestsPerConnection": "max requests per connection",
+    "maxRetries": "max retries",
+    "maxConcurrentStreams": "max concurrent streams",
+    "maxConnections": "max connections",
+}
+"""Istio's names of the connection pool numbers in its errors (`max retries must be
+non-negative`)."""
+
+
 def connection_pool(found: Findings, path: str, pool: ConnectionPoolSettings) -> None:
     """Istio's validateConnectionPool numbers and durations (a DestinationRule's and a
     Sidecar's pools; emptiness and keepalive: `webhook_policies`)."""
@@ -155,11 +167,13 @@ def connection_pool(found: Findings, path: str, pool: ConnectionPoolSettings) ->
             ("maxRetries", http.max_retries),
             ("maxConcurrentStreams", http.max_concurrent_streams),
         ):
-            found.non_negative(f"{path}.http.{name}", value)
+            found.non_negative(f"{path}.http.{name}", value, POOL_NUMBERS[name])
         found.duration(f"{path}.http.idleTimeout", http.idle_timeout)
     if pool.tcp is not None:
         tcp = pool.tcp
-        found.non_negative(f"{path}.tcp.maxConnections", tcp.max_connections)
+        found.non_negative(
+            f"{path}.tcp.maxConnections", tcp.max_connections, POOL_NUMBERS["maxConnections"]
+        )
         found.duration(f"{path}.tcp.connectTimeout", tcp.connect_timeout)
         found.duration(f"{path}.tcp.maxConnectionDuration", tcp.max_connection_duration)
         if tcp.tcp_keepalive is not None:
