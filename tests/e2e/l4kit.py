@@ -15,7 +15,8 @@ import socketserver
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import cast
 
@@ -24,6 +25,30 @@ from pilotfish.telemetry.exchange import PEER_HEADER
 
 def random_loopback() -> str:
     return f"127.{random.randint(200, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+
+
+def half_close_exchanges(
+    host: str, port: int, count: int, wait: bool = False, pause: Callable[[], object] | None = None
+) -> Counter[str]:
+    """`count` clients that each send one line (`port PORT`) and half-close at once, as
+    `echo "port PORT" | nc HOST PORT` does (or, with `wait`, read the answer first): what came
+    back, each answer's line, `reset`, or `` (closed without an answer). With `pause`, the
+    line (and FIN) are sent within `with pause():`, e.g. while the server is stopped."""
+    seen: Counter[str] = Counter()
+    for _ in range(count):
+        with contextlib.ExitStack() as paused:
+            if pause is not None:
+                paused.enter_context(cast("contextlib.AbstractContextManager[object]", pause()))
+            conn = socket.create_connection((host, port), timeout=10)
+            conn.sendall(f"port {port}\n".encode())
+            if not wait:
+                conn.shutdown(socket.SHUT_WR)
+        try:
+            with conn, conn.makefile("rb") as answer:
+                seen[answer.readline().decode().strip()] += 1
+        except ConnectionResetError:
+            seen["reset"] += 1
+    return seen
 
 
 def tcp_exchange(host: str, port: int, message: str, timeout: float = 5) -> str:
@@ -208,3 +233,11 @@ def httpbin_server(
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+if __name__ == "__main__":  # `python -m tests.e2e.l4kit HOST PORT COUNT [wait]`, e.g. in a pod
+    import sys
+
+    found = half_close_exchanges(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                 wait=sys.argv[4:] == ["wait"])  # fmt: skip
+    print(json.dumps(found))

@@ -14,19 +14,35 @@ its DENY policies (`methods` alone: the rule widened to every connection; with `
 ["9000"]`: 9000 refused, 9001 open), and its cleanup.
 
 Known bug, not asserted here: the page's 9002 line is plaintext end to end, and `nc`
-half-closes right after its line (as busybox's does); a captured pod's inbound Envoy resets
-a plaintext connection whose data and FIN arrive together before its listener filters ran
-(measured: 6-14 of 20 such connections reset, to 9000 as well as 9002; none when the client
-waits for the answer before closing). So the 9002 step answers only some of the time; the
-9000/9001 steps go over mTLS (the ClientHello arrives alone) and are exact.
+half-closes right after its line (as busybox's does). Envoy (1.36.4 and 1.40.0 measured)
+resets a plaintext connection whose line and FIN both reach it before its listener
+filters have read anything: tls_inspector makes it watch the socket for `Read | Closed`, and a
+`Closed` event (the FIN) closes the socket without peeking the line queued before it, so the
+kernel answers with a RST. Istio's inbound listener has the same filters (PERMISSIVE needs
+tls_inspector): config cannot avoid it. Measured here: from 6 of 20 to 29 of 30 such connections
+reset, to 9000 as well as 9002, depending on load; none when the client waits for the answer;
+`bench/listener_filter_half_close.py` reproduces it on a bare Envoy. So the 9002 step answers
+only some of the time; the 9000/9001 steps go over mTLS (the ClientHello arrives alone, the
+line and FIN after the handshake) and are exact. `test_half_closing_clients` pins where it
+happens: the day Envoy answers there, assert the page's 9002 step again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import NEEDS_ISOLATION, LocalMesh
+from tests.e2e.l4kit import half_close_exchanges
+from tests.e2e.meshctl import NEEDS_ISOLATION, ROOT, LocalMesh
 from tests.e2e.pagekit import SAMPLES, add_shims, sh, sh_ok
 
 pytestmark = [pytest.mark.host_network, NEEDS_ISOLATION]
@@ -99,6 +115,67 @@ def test_before_you_begin_every_port_answers(mesh: LocalMesh) -> None:
     """The page's set-up and its checks of 9000 and 9001 (9002: the module's known bug)."""
     sh_ok(mesh, SETUP)
     assert {port: _nc(mesh, port) for port in (9000, 9001)} == {9000: OPEN[9000], 9001: OPEN[9001]}
+
+
+N = 20
+
+
+def _in_pod(mesh: LocalMesh, pod: str, host: str, port: int) -> Counter[str]:
+    """`half_close_exchanges` run inside `pod`'s network namespace (its traffic captured as
+    the pod's app's is, or not for 127.0.0.1)."""
+    netns = mesh.proxy(pod)["netns"]
+    argv = [
+        "ip",
+        "netns",
+        "exec",
+        netns,
+        sys.executable,
+        "-m",
+        "tests.e2e.l4kit",
+        host,
+        str(port),
+        str(N),
+    ]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    return Counter(json.loads(out.stdout))
+
+
+@contextlib.contextmanager
+def _stopped(pid: int) -> Iterator[None]:
+    """`pid` stopped (SIGSTOP) while the block runs, then on again a moment after it."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+            time.sleep(0.001)
+        yield
+        time.sleep(0.01)  # the client's FIN on the wire behind its line
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_half_closing_clients(mesh: LocalMesh) -> None:
+    """The module's known bug, where it is: not the app (inside its pod it answers every
+    half-closing client), not the inbound chains (a client that waits for its answer gets it on
+    the declared ports and the passthrough 9002, plaintext under PERMISSIVE), not mTLS (a
+    half-closing client of the service, through both sidecars: N of N); Envoy's listener
+    filters, which reset every plaintext client whose line and FIN reach the sidecar before
+    its accept (the sidecar's Envoy stopped meanwhile: deterministic)."""
+    echo = mesh.proxy("tcp-echo-0.foo")
+    ip, envoy = echo["ip"], int(echo["envoy_pid"])
+    vip = sh_ok(mesh, "kubectl get svc tcp-echo -n foo -o jsonpath={.spec.clusterIP}")
+    answered = {port: Counter({f"hello port {port}": N}) for port in (9000, 9001, 9002)}
+    assert {port: _in_pod(mesh, "tcp-echo-0.foo", "127.0.0.1", port) for port in answered} == (
+        answered
+    )
+    assert {port: half_close_exchanges(ip, port, N, wait=True) for port in answered} == answered
+    assert {port: _in_pod(mesh, "sleep-0.foo", vip, port) for port in (9000, 9001)} == {
+        port: answered[port] for port in (9000, 9001)
+    }
+    reset = {port: Counter({"reset": 5}) for port in (9000, 9002)}
+    found = {
+        port: half_close_exchanges(ip, port, 5, pause=lambda: _stopped(envoy)) for port in reset
+    }
+    assert found == reset, "Envoy answers now: assert the page's 9002 step again (see above)"
 
 
 def test_allow_policies(mesh: LocalMesh) -> None:
