@@ -71,6 +71,11 @@ def test_proxy_status_verbose_and_machine_readable(mesh: LocalMesh) -> None:
     shown = mesh.pilotfish("proxy-status", "-o", "json", "-n", "istio-system")
     found = json.loads(shown.stdout)
     assert found["typeUrl"] == "istio.io/debug/syncz"
+    # istiod's push version (RFC 3339 time "/" a count) and its nonce (that version, a UUID)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/[1-9]\d*", found["versionInfo"]), found
+    assert found["nonce"].startswith(found["versionInfo"]) and len(found["nonce"]) == len(
+        found["versionInfo"]
+    ) + len("2c0fd5a4-7c0e-4a0f-9a2a-0e0c8c3b1d11"), found
     (config,) = found["resources"]
     assert config["@type"] == "type.googleapis.com/envoy.service.status.v3.ClientConfig"
     assert config["node"]["id"] == "istio-ingressgateway-0.istio-system"

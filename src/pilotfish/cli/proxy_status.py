@@ -107,7 +107,7 @@ def proxy_status_command(
     if output != "table":
         from pilotfish.cli.proxy_status_json import syncz_response
 
-        print(syncz_response(proxies, ISTIOD, output), end="")
+        print(syncz_response(proxies, ISTIOD, output, str(body.get("push_version", ""))), end="")
         return 0
     print(verbose_table(proxies, time.time()) if verbosity > 0 else subscribed_table(proxies))
     return 0

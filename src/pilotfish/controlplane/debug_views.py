@@ -1,6 +1,7 @@
 """The control plane API's read-only debug views (mixed into `controlplane.api.Api`, which
 routes them): `/debug/ca` (the CA's key material and roots, what it signed and refused),
-`/debug/syncz` (per-proxy xDS sync status and the versions generated: `proxy-status`),
+`/debug/syncz` (per-proxy xDS sync status and the versions generated, and the push version
+istiod's syncz answer carries as its `versionInfo`: `proxy-status`),
 `/debug/config_dump?proxyID=` (the resources generated for one proxy, private keys redacted),
 `/debug/registryz` (services and instances), `/metrics` (Prometheus exposition) and `/ready`
 (serving, with the newest instance list pushed). They read the control plane; none writes.
@@ -9,6 +10,7 @@ routes them): `/debug/ca` (the CA's key material and roots, what it signed and r
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -54,7 +56,15 @@ class DebugViews:
                 {t: snapshot.version_of(t) for t in snapshot.type_urls()} if snapshot else {}
             )
             rows.append(row)
-        return web.json_response({"proxies": rows, "registry_applied": self.registry_applied})
+        cache = self.cp.cache  # istiod's PushVersion: RFC 3339 time of the push, "/", a count
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cache.published_at))
+        return web.json_response(
+            {
+                "proxies": rows,
+                "registry_applied": self.registry_applied,
+                "push_version": f"{at}/{cache.generation}",
+            }
+        )
 
     async def config_dump(self, request: web.Request) -> web.Response:
         node_id = request.query.get("proxyID", "")

@@ -7,7 +7,9 @@ is pushed to the node's open streams). Nobody else keeps a per-node copy.
 
 - Versioned: a snapshot's version is its content hash (`Snapshot.version`); publishing an equal
   one changes nothing and notifies nobody. `generation` counts the publishes that changed
-  something, `versions()` is what `/debug/syncz` compares ACKs with.
+  something (`published_at`: the wall-clock time of the last; the two are `/debug/syncz`'s
+  push version, as istiod's `PushVersion`), `versions()` is what `/debug/syncz` compares ACKs
+  with.
 - Shared, not copied: snapshots are immutable, and a snapshot or a type's resources equal to one
   already held (same content version) is replaced by the held one, so proxies that get the same
   bytes hold one object, and the responses cached on it are built once for all of them.
@@ -48,6 +50,7 @@ class SnapshotCache:
     def __init__(self, max_idle: int = 1024) -> None:
         self.max_idle = max_idle
         self.generation = 0
+        self.published_at = time.time()  # wall clock of the newest generation
         self._lock = threading.Lock()
         self._snapshots: dict[str, Snapshot] = {}
         self._idle: dict[str, None] = {}  # released nodes, oldest first
@@ -108,6 +111,7 @@ class SnapshotCache:
                 changed.append((node_id, held))
             if changed:
                 self.generation += 1
+                self.published_at = time.time()
         for node_id, held in changed:
             for watcher in self._watchers:
                 watcher(node_id, held, at)
