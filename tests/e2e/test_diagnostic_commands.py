@@ -119,6 +119,39 @@ def test_admin_log_lists_scopes_and_a_level_change_changes_the_log(mesh: LocalMe
     mesh.pilotfish("delete", "peerauthentication", "httpbin-strict")
 
 
+HTTPBIN_GET = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: httpbin-get}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  rules:
+  - to: [{operation: {methods: [GET]}}]
+"""
+
+
+def test_authorization_debug_says_which_policies_apply_to_each_proxy(mesh: LocalMesh) -> None:
+    """Istio's pages debug a policy with `istioctl admin log --level authorization:debug`:
+    istiod's `authorization` scope then says, as a change reaches each proxy, the policies that
+    apply to it and the RBAC names of their rules."""
+    assert scopes(mesh)["authorization"][1:3] == ["Istio Authorization Policy", "info"]
+    said = "DEBUG pilotfish.authorization: Processed authorization policy for httpbin-v1-0.default"
+    set_debug = mesh.pilotfish("admin", "log", "--level", "authorization:debug")
+    try:
+        assert set_debug.returncode == 0, set_debug.stderr
+        applied = mesh.pilotfish("apply", "-f", "-", stdin=HTTPBIN_GET)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        log = cp_log(mesh)
+        assert (
+            f"{said} with details:\n\t* ALLOW policy default/httpbin-get: "
+            "ns[default]-policy[httpbin-get]-rule[0]\n"
+        ) in log, log[-3000:]
+    finally:
+        mesh.pilotfish("delete", "authorizationpolicy", "httpbin-get")
+        mesh.pilotfish("admin", "log", "--level", "authorization:info")
+    assert f"{said}: no AuthorizationPolicy applies" in cp_log(mesh)  # debug until the reset
+    assert scopes(mesh)["authorization"][2] == "info"
+
+
 def test_admin_log_output_formats_and_bad_input(mesh: LocalMesh) -> None:
     listed = json.loads(mesh.pilotfish("admin", "log", "-o", "json").stdout)
     assert {"scope_name": "ca", "log_level": "info", "stack_trace_level": "none",

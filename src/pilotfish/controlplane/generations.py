@@ -5,9 +5,9 @@ connecting (`snapshot_for_node`), a change regenerating the proxies it affects (
 reusing a sidecar's own part when only routes moved: `generate.with_new_routes`), an endpoint
 move (`_regenerate_endpoints`, Istio's incremental EDS), on-demand clusters (`demand`) and
 virtual hosts (`demand_hosts`), and forgetting a proxy whose stream closed. Every snapshot is
-checked before it is published in the `SnapshotCache` shared with the xDS server.
-`ControlPlane` (core) owns the config, the registry and the push context these read; this
-module must not import it.
+checked before it is published in the `SnapshotCache` shared with the xDS server (and a full
+translation says which AuthorizationPolicies apply: `authz_log`). `ControlPlane` (core) owns
+the config, the registry and the push context these read; this module must not import it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from pilotfish.config.objects import Diagnostic
 from pilotfish.controlplane.assembly import SharedNames, SnapshotAssembly
+from pilotfish.controlplane.authz_log import log_applied
 from pilotfish.model.node import proxy_from_node
 from pilotfish.model.proxy import Proxy
 from pilotfish.model.push_context import PushContext
@@ -106,6 +107,7 @@ class ProxyGenerations:
         self.stale_routes.discard(node_id)
         self.stale_endpoints.discard(node_id)
         shared, own = generate_parts(proxy, push)
+        log_applied(proxy, push)
         return self._checked(node_id, shared, own)
 
     def _checked(
@@ -383,18 +385,10 @@ class ProxyGenerations:
         self.cache.release(node_id)
         self.assembly.forget(node_id)
         for table in (
-            self.proxies,
-            self.generated,
-            self.translation_notes,
-            self.generation_errors,
-            self._made_from,
-            self.demanded,
-            self.asked_hosts,
-            self.vhds_answers,
-            self._published,
-            self._held,
-            self._narrowing,
-        ):
+            self.proxies, self.generated, self.translation_notes, self.generation_errors,
+            self._made_from, self.demanded, self.asked_hosts, self.vhds_answers,
+            self._published, self._held, self._narrowing,
+        ):  # fmt: skip
             table.pop(node_id, None)
         self.stale_routes.discard(node_id)
         self.stale_endpoints.discard(node_id)

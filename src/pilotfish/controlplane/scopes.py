@@ -31,6 +31,7 @@ class ScopeSpec:
 
 SCOPES = (
     ScopeSpec("ads", "ads debugging: xDS streams, pushes, ACKs and NACKs", ("pilotfish.xds",)),
+    ScopeSpec("authorization", "Istio Authorization Policy", ("pilotfish.authorization",)),
     ScopeSpec("ca", "CA service debugging", ("pilotfish.ca",)),
     ScopeSpec("default", "Unscoped logging messages.", ("pilotfish",)),
     ScopeSpec("validation", "CRD validation debugging", ("pilotfish.validation",)),
