@@ -8,6 +8,7 @@ import pytest
 
 from pilotfish.cli import kube_namespaces, kube_pods, kube_views
 from pilotfish.cli.errors import UserError
+from pilotfish.cli.implicit_objects import with_live_labels
 from pilotfish.cli.kube_get import _table
 from pilotfish.cli.label import edit_labels, namespace_document
 
@@ -87,7 +88,48 @@ def test_namespaces_are_those_with_pods_config_or_a_namespace_document() -> None
     assert lines[0].split() == ["NAME", "STATUS", "AGE", "ISTIO-INJECTION"]
     assert lines[2].split() == ["baz", "Active", "90s", "enabled"]
     shown = _table("ns", found[:1], 1_700_000_090.0, "", False, False, (True, []))
-    assert shown.splitlines()[1].split()[-1] == "kubernetes.io/metadata.name=bar"
+    assert shown.splitlines()[1].split()[-1] == (  # never created: local mode's implicit label
+        "istio-injection=enabled,kubernetes.io/metadata.name=bar"
+    )
+
+
+def test_a_namespace_shows_local_modes_implicit_injection_until_it_is_created() -> None:
+    """A namespace with no `Namespace` document counts as `istio-injection=enabled`
+    (`registry.injection`) and shows it, so `get ns NS -o yaml | apply -f -` keeps it; one
+    created or labelled explicitly shows its own labels alone."""
+    docs = [
+        {"kind": "VirtualService", "metadata": {"name": "r", "namespace": "bar"}},
+        {"kind": "Namespace", "metadata": {"name": "legacy"}},
+        {"kind": "Namespace", "metadata": {"name": "off", "labels": {"istio-injection": "x"}}},
+    ]
+    labels = {
+        n["metadata"]["name"]: n["metadata"]["labels"]
+        for n in kube_namespaces.namespaces(INFO, docs, kube_pods.pods(INFO))
+    }
+    name = "kubernetes.io/metadata.name"
+    for implicit in ("bar", "default", "foo", "istio-system"):
+        assert labels[implicit] == {name: implicit, "istio-injection": "enabled"}, implicit
+    assert labels["legacy"] == {name: "legacy"}
+    assert labels["off"] == {name: "off", "istio-injection": "x"}
+
+
+def test_an_applied_implicit_namespace_keeps_the_live_labels_it_leaves_out() -> None:
+    """kubectl's apply merges into an object that exists: the implicit label stays, what the
+    document says is kept, a file without such a namespace is sent as it is."""
+    text = "kind: Namespace\napiVersion: v1\nmetadata:\n  name: default  # mine\n"
+    other = "apiVersion: v1\nkind: Namespace\nmetadata: {name: new}\n"
+    listed = (
+        '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": '
+        '"Namespace", "metadata": {"name": "bar", "labels": {"istio-injection": "disabled"}}}]}'
+    )
+    implicit = {"namespace/default", "namespace/bar", "serviceaccount/default"}
+    found = with_live_labels([("a", text), ("b", other), ("c", listed)], implicit)
+    assert found[0] == (
+        "a",
+        "kind: Namespace\napiVersion: v1\nmetadata:\n  name: default  # mine\n"
+        "  labels:\n    istio-injection: enabled\n",
+    )
+    assert found[1:] == [("b", other), ("c", listed)]  # not implicit; says the label itself
 
 
 def test_endpoints_select_ready_pods_of_the_namespace_at_target_ports() -> None:

@@ -267,6 +267,36 @@ def test_applying_an_object_no_one_applied_is_configured_then_unchanged(
     ok(mesh, "delete", "namespace", "implicit")
 
 
+def test_a_namespace_round_trip_keeps_local_modes_injection(mesh: LocalMesh) -> None:
+    """A namespace never created explicitly has local mode's `istio-injection=enabled`, and
+    shows it (`kubectl get ns -L istio-injection`); `kubectl get ns NS -o yaml | kubectl apply
+    -f -` keeps it, and so does an applied `Namespace` that leaves the label out (kubectl's
+    apply keeps the live labels it never set): pods applied there afterwards get sidecars."""
+    rows = [line.split() for line in ok(mesh, "get", "ns", "-L", "istio-injection").splitlines()]
+    assert rows[0][3] == "ISTIO-INJECTION" and {r[0]: r[3:] for r in rows}["default"] == [
+        "enabled"
+    ], rows
+    written = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: written\n  labels: {team: a}\n"
+    try:
+        for ns in ("kept", "written"):
+            ok(mesh, "apply", "-n", ns, "-f", "-", stdin=RULE)  # the namespace holds config
+        live, doc = shown(mesh, "ns", "kept")
+        assert doc["metadata"]["labels"]["istio-injection"] == "enabled", live
+        assert ok(mesh, "apply", "-f", "-", stdin=live).startswith("namespace/kept configured")
+        assert ok(mesh, "apply", "-f", "-", stdin=written).startswith("namespace/written config")
+        assert meta(mesh, "ns", "written")["labels"] == {
+            "istio-injection": "enabled",
+            "kubernetes.io/metadata.name": "written",
+            "team": "a",
+        }
+        for ns in ("kept", "written"):
+            ok(mesh, "apply", "-f", SLEEP, "-n", ns)
+            assert mesh.info["proxies"][f"sleep-0.{ns}"].get("sidecar", True) is True, ns
+    finally:
+        for ns in ("kept", "written"):
+            mesh.pilotfish("delete", "namespace", ns)
+
+
 def _xds_open(mesh: LocalMesh) -> bool:
     host, _, port = str(mesh.info["xds"]).rpartition(":")
     try:

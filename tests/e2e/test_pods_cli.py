@@ -158,10 +158,17 @@ def test_kubectl_namespaces_endpoints_and_host_ip(mesh: LocalMesh) -> None:
     assert rows[0] == ["NAME", "STATUS", "AGE", "ISTIO-INJECTION"], rows
     assert {r[0]: r[1:2] + r[3:] for r in rows[1:]}["default"] == ["Active", "enabled"], rows
     assert {"default", "foo", "istio-system"} <= {r[0] for r in rows[1:]}
-    _run(mesh, "label", "namespace", "default", "istio-injection-")
-    assert "istio-injection" not in _run(mesh, "get", "namespaces", "--show-labels")
-    # labelled, default follows its labels as in Istio: enabled again for the pods applied later
-    _run(mesh, "label", "namespace", "default", "istio-injection=enabled")
+    unlabeled = mesh.pilotfish("label", "namespace", "default", "istio-injection-")
+    assert unlabeled.stdout == "namespace/default unlabeled\n", unlabeled.stdout + unlabeled.stderr
+    try:
+        shown = _run(mesh, "get", "namespaces", "--show-labels").splitlines()
+        default = next(line for line in shown if line.startswith("default "))
+        assert "istio-injection" not in default, shown
+        # never created, foo still shows local mode's implicit label, as it behaves
+        assert "istio-injection=enabled" in next(r for r in shown if r.startswith("foo ")), shown
+    finally:
+        _run(mesh, "label", "namespace", "default", "istio-injection=enabled")
+    # labelled, default follows its labels as in Istio: enabled again (above) for later pods
     endpoints = _run(mesh, "get", "ep", "-n", "default").splitlines()
     assert endpoints[0].split() == ["NAME", "ENDPOINTS", "AGE"]
     httpbin = next(line.split() for line in endpoints if line.startswith("httpbin "))

@@ -96,6 +96,11 @@ def apply_files(
         from pilotfish.cli.offline_apply import apply_offline
 
         return apply_offline(files, state_dir, namespace)
+    implicit = _implicit(raws, namespace, state_dir)
+    if any(change.startswith("namespace/") for change in implicit):
+        from pilotfish.cli.implicit_objects import with_live_labels
+
+        files = with_live_labels(files, implicit)
     # the control plane reads a Workload's `command` relative to its file's folder: name the
     # file as from here, not from wherever the mesh was started (its messages say it as given)
     sent = [(source if source.startswith("<") else os.path.abspath(source), text)
@@ -103,7 +108,6 @@ def apply_files(
     given = {sent_name: source for (sent_name, _), (source, _) in zip(sent, files, strict=True)}
     body = {"files": sent, "namespace": namespace, "wait": wait, "timeout": timeout}
     workloads = startable(parsed.manifest.workloads, raws, lambda: _env_sources(state_dir))
-    implicit = _implicit(raws, namespace, state_dir)
     return _send(
         state_dir, "/api/v1/apply", body, timeout, wanted_replicas(workloads), given,
         implicit=implicit,

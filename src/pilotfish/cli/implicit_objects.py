@@ -10,10 +10,16 @@ kubectl then says of a write to one.
 default -o yaml | kubectl apply -f -`) stores it, and kubectl says `configured`, not `created`,
 after its warning that the object lacks the last-applied annotation (the API server made it,
 not an apply); a second apply of the same object is `unchanged` (the store has it then).
+kubectl's apply of an object that exists merges into it: it removes only what its last-applied
+annotation held, and these have none, so the live object's labels the applied one leaves out
+stay. A namespace's live labels are local mode's implicit `istio-injection=enabled`
+(`registry.injection.IMPLICIT_LABELS`): an applied `Namespace default` without it keeps it
+(`with_live_labels`), so Bookinfo's sidecars keep coming.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import urllib.parse
 from typing import Any
@@ -79,6 +85,50 @@ def implicit_changes(
         if there and not is_stored(info, group, kind, ns, name):
             found.add(f"{kube_resource(group, kind)}/{name}")
     return found
+
+
+def with_live_labels(files: list[tuple[str, str]], implicit: set[str]) -> list[tuple[str, str]]:
+    """`files` with the implicit namespaces among `implicit` (change names) given the implicit
+    labels they leave out, as kubectl's merge keeps the live object's; a file with none of them
+    is sent as it is."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from pilotfish.registry.injection import IMPLICIT_LABELS
+
+    names = {c.partition("/")[2] for c in implicit if c.startswith("namespace/")}
+    found = []
+    for source, text in files:
+        yaml = YAML(typ="rt")
+        try:
+            docs = list(yaml.load_all(text)) if "Namespace" in text else []
+        except YAMLError:  # read already by the loader; sent as it is if this reader balks
+            docs = []
+        changed = False
+        for doc in [d for top in docs for d in _items(top)]:
+            meta = doc.get("metadata")
+            if doc.get("kind") != "Namespace" or not isinstance(meta, dict):
+                continue
+            labels = meta.get("labels") or {}
+            missing = {k: v for k, v in IMPLICIT_LABELS.items() if k not in labels}
+            if meta.get("name") in names and missing and isinstance(labels, dict):
+                labels.update(missing)
+                meta["labels"] = labels
+                changed = True
+        if changed:
+            out = io.StringIO()
+            yaml.dump_all(docs, out)
+            text = out.getvalue()
+        found.append((source, text))
+    return found
+
+
+def _items(doc: Any) -> list[Any]:
+    """A document, or a List's items (`kubectl get ns -o yaml` prints a List)."""
+    if not isinstance(doc, dict):
+        return []
+    items = doc.get("items") if doc.get("kind") == "List" else None
+    return [d for d in items if isinstance(d, dict)] if isinstance(items, list) else [doc]
 
 
 def said_of(line: str, implicit: set[str]) -> str:

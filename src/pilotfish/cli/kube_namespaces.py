@@ -2,7 +2,10 @@
 `kube_views` builds and the stored config in, Kubernetes-shaped objects out).
 
 A namespace exists when it holds config or pods, when a `Namespace` document names it (`create
-namespace`, `label namespace` write one), and always `default` and `istio-system`; its AGE runs
+namespace`, `label namespace` write one), and always `default` and `istio-system`. One without a
+`Namespace` document shows local mode's implicit `istio-injection=enabled`
+(`registry.injection.IMPLICIT_LABELS`), as it behaves: `get ns -L istio-injection` says so,
+and `get ns default -o yaml | apply -f -` keeps it. Its AGE runs
 from the first of its `Namespace` document and its objects (`default` and `istio-system`: from
 the control plane's start). Endpoints are
 kubectl's: per Service with a selector, the pods of its namespace that carry the selector's
@@ -17,6 +20,7 @@ from pilotfish.cli.kube_pods import ISTIO_SYSTEM, is_ready, istiod_serving
 from pilotfish.cli.kube_views import created_of, timestamp
 from pilotfish.config.object_meta import CREATED
 from pilotfish.config.server_meta import STORED_META
+from pilotfish.registry.injection import IMPLICIT_LABELS
 
 NAME_LABEL = "kubernetes.io/metadata.name"  # the label Kubernetes puts on every namespace
 
@@ -42,6 +46,9 @@ def namespaces(
             name = str(meta.get("namespace") or "default")
             labels.setdefault(name, {})
         created.setdefault(name, []).append(created_of(meta))  # its first object's, else own
+    for name, found in labels.items():
+        if name not in kept:  # never created explicitly: local mode's implicit labels
+            labels[name] = IMPLICIT_LABELS | found
     return [
         {
             "apiVersion": "v1",

@@ -7,7 +7,10 @@ The labels live on a `v1 Namespace` document applied to the mesh (so `get ns --s
 local mode is said when they are set: `istio-injection` and `istio.io/rev` decide the sidecars
 of pods applied from then on (running pods keep theirs, as on Kubernetes until a restart), and
 there is no ambient data plane (`istio.io/dataplane-mode=ambient` leaves workloads on their
-sidecars).
+sidecars). A namespace never created explicitly starts from the labels `get ns` shows on it,
+local mode's implicit `istio-injection=enabled` (`registry.injection.IMPLICIT_LABELS`): another
+label keeps it, `istio-injection-` removes it ("unlabeled"), and setting it (to any value, with
+no `--overwrite` needed: no one set it) writes it, "labeled", as Istio's pages show.
 
 `edit_labels` is the pure part: kubectl's rules for adding, overwriting and removing.
 """
@@ -24,6 +27,7 @@ from pilotfish.cli.errors import UserError, mesh_call, running_mesh
 from pilotfish.cli.kube_namespaces import NAME_LABEL
 from pilotfish.cli.offline_create import create_offline
 from pilotfish.local.client import MeshNotRunning, read_mesh
+from pilotfish.registry.injection import IMPLICIT_LABELS
 
 NAMESPACE_WORDS = ("ns", "namespace", "namespaces")
 LOCAL_MEANING = {
@@ -117,7 +121,11 @@ def label_command(args: list[str], overwrite: bool, state_dir: Path) -> int:
     current = {
         str(k): str(v) for k, v in ((stored or {}).get("metadata") or {}).get("labels", {}).items()
     }
-    labels, verdict, warnings = edit_labels(current, changes, overwrite)
+    implicit = stored is None  # its labels are local mode's, which no one set: not refused
+    base = IMPLICIT_LABELS | current if implicit else current
+    labels, verdict, warnings = edit_labels(base, changes, overwrite or implicit)
+    if implicit and verdict == "not labeled" and not warnings:
+        verdict = "labeled"  # written now (`label namespace default istio-injection=enabled`)
     for warning in warnings:
         print(warning, file=sys.stderr)
     if verdict != "not labeled" or stored is None:

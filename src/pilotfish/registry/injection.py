@@ -19,8 +19,9 @@ container out.
 
 A gateway (`istio: ingressgateway|egressgateway`) is its Envoy, so it always has one.
 Local mode's convenience: a namespace never created explicitly (no `create ns`, no applied
-`v1 Namespace`) counts as `istio-injection=enabled`, so `pilotfish up samples/bookinfo` runs
-with sidecars; a pod there that names another revision is not injected, as in a namespace with
+`v1 Namespace`) counts as `istio-injection=enabled` (`IMPLICIT_LABELS`, which `get ns` shows
+on it, so `get ns default -o yaml | apply -f -` keeps it), so `pilotfish up samples/bookinfo`
+runs with sidecars; a pod there that names another revision is not injected, as in a namespace with
 no label (it asked for a webhook that does not exist). `pod_injection` says why too (`istioctl
 x check-inject`'s reasons). The decision is kept on the stored document
 (`pilotfish.io/injected`): a label changed later does not change running pods; applying the
@@ -45,6 +46,8 @@ REVISION_LABEL = "istio.io/rev"
 DEFAULT_REVISION = "default"
 REVISIONS = frozenset({DEFAULT_REVISION})  # the control plane revisions this mesh runs
 TRUE_WORDS = frozenset({"y", "yes", "true", "on", ""})
+IMPLICIT_LABELS = {INJECTION_LABEL: "enabled"}
+"""The labels of a namespace never created explicitly, in local mode."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def injection_decision(
     """Whether Istio's webhooks inject this pod, and which label decided; `namespace_labels`
     None: a namespace never created explicitly (local mode: injection enabled)."""
     label = pod_labels.get(INJECT_ANNOTATION)
-    ns = {INJECTION_LABEL: "enabled"} if namespace_labels is None else namespace_labels
+    ns = IMPLICIT_LABELS if namespace_labels is None else namespace_labels
     refused = f"Pod has {INJECT_ANNOTATION}={label} label, preventing injection"
     with_pod = f", and pod label {INJECT_ANNOTATION}={label} matches" if label is not None else ""
     if INJECTION_LABEL in ns:
