@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -566,6 +567,81 @@ def test_service_rules_follow_scaling_in_every_pod(mesh: tuple[LocalMesh, Path])
     bookinfo.wait_for(lambda: everywhere(two), 20, "strict-2 out of every pod's chain")
     gone = Path(f"/run/netns/pf{bookinfo.info['block']}-strict-2.default")
     bookinfo.wait_for(lambda: not gone.exists(), 30, "strict-2's namespace to go")
+
+
+BANNER_APP = r"""
+import os, socket
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT_3306"])))
+server.listen()
+while True:
+    client, _ = server.accept()
+    client.sendall(b"220 banner first\n")
+    client.close()
+"""
+BANNER = """apiVersion: v1
+kind: Service
+metadata: {{name: banner}}
+spec:
+  ports: [{{name: tcp-mysql, port: 3306}}]
+  selector: {{app: banner}}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {{name: banner, labels: {{app: banner}}}}
+spec:
+  command: ["{python}", "{app}"]
+  ports: [3306]
+"""
+_WAIT_FOR_BANNER = """
+import socket, time
+start = time.monotonic()
+s = socket.create_connection(("%s", 3306), timeout=5)
+s.settimeout(%s)
+try:
+    print(s.recv(100).decode().strip() or "closed", round(time.monotonic() - start, 1))
+except socket.timeout:
+    print("nothing", round(time.monotonic() - start, 1))
+"""
+DETECTION_MESH = CLUSTER_STATS_MESH + "    protocolDetectionTimeout: 1s\n"
+
+
+def test_a_server_first_app_needs_the_mesh_protocol_detection_timeout(
+    mesh: tuple[LocalMesh, Path], tmp_path: Path
+) -> None:
+    """A server-first protocol (the app speaks first, as MySQL) behind a PERMISSIVE port: the
+    sidecar's listener filters wait for the client's first bytes to tell mTLS from plaintext.
+    Istio's default `protocolDetectionTimeout: 0s` waits for ever (Istio's docs: declare such
+    ports and use STRICT or DISABLE); with `1s`, the connection goes on after 1 s and the
+    client reads the banner. Envoy's own default would close it after 15 s instead."""
+    bookinfo, _ = mesh
+    app = tmp_path / "banner_app.py"
+    app.write_text(BANNER_APP)
+    manifest = tmp_path / "banner.yaml"
+    manifest.write_text(BANNER.format(python=sys.executable, app=app))
+    bookinfo.apply(str(manifest))
+    bookinfo.wait_for(lambda: bookinfo.info["proxies"]["banner-0.default"]["ready"], 40, "banner")
+    ip = bookinfo.proxy("banner-0")["ip"]
+
+    def banner(wait: float) -> str:
+        result = exec_(bookinfo, "legacy-0", "python3", "-c", _WAIT_FOR_BANNER % (ip, wait))
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    waited = banner(4)
+    assert waited.startswith("nothing"), waited  # 0s: no limit, the app never hears of it
+    mesh_config = tmp_path / "mesh.yaml"
+    mesh_config.write_text(DETECTION_MESH)
+    try:
+        bookinfo.apply(str(mesh_config))
+        bookinfo.wait_for(lambda: banner(5).startswith("220 banner first"), 30, "the banner")
+        got, seconds = banner(5).rsplit(" ", 1)
+        assert got == "220 banner first" and 0.9 <= float(seconds) < 4, (got, seconds)
+    finally:
+        mesh_config.write_text(CLUSTER_STATS_MESH)
+        bookinfo.apply(str(mesh_config))
+        bookinfo.pilotfish("delete", "-f", str(manifest))
 
 
 def test_down_leaves_the_host_as_before(

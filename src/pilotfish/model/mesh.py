@@ -69,6 +69,7 @@ class MeshConfig:
     """istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` (Istio: off), from the install's
     `values.pilot.env` (`registry.mesh_config`): a Sidecar's `ingress[].tls` applies only when
     on (`translate.sidecar_scope`)."""
+    protocol_detection_timeout: float = 0.0  # protocolDetectionTimeout (Istio: 0s, none)
     locality_lb_setting: LocalityLoadBalancerSetting | None = None
     """`localityLbSetting`: what applies to a cluster whose DestinationRule sets none (None:
     Istio's default, `{enabled: true}`; `translate.locality_lb`)."""
@@ -100,4 +101,5 @@ class MeshConfig:
             on_demand_routes=on_demand_routes,
             locality_lb_setting=manifest.mesh.locality_lb,
             tls_on_sidecar_ingress=manifest.mesh.tls_on_sidecar_ingress,
+            protocol_detection_timeout=manifest.mesh.protocol_detection_timeout,
         )

@@ -1,5 +1,6 @@
 """Istio's mesh ConfigMaps in a manifest: `istio` in `istio-system` (key `mesh`: MeshConfig
 YAML, of which pilotfish honours `outboundTrafficPolicy.mode`, `trustDomain`,
+`protocolDetectionTimeout`,
 `defaultServiceExportTo` / `defaultVirtualServiceExportTo` / `defaultDestinationRuleExportTo`
 (the exportTo of what sets none; Istio's default: every namespace),
 `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
@@ -24,6 +25,7 @@ from typing import Any, NamedTuple
 
 from ruamel.yaml import YAML, YAMLError
 
+from pilotfish.config.durations import parse_duration
 from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
 from pilotfish.config.mesh_telemetry import (
     MeshTelemetry,
@@ -58,6 +60,9 @@ class MeshSettings:
     injector_hold: bool = False
     """The injector's `values.global.proxy.holdApplicationUntilProxyStarts` (`injector_values`),
     ORed with the pod's ProxyConfig (its own, else `hold_application`), as Istio's template."""
+    protocol_detection_timeout: float = 0.0
+    """`protocolDetectionTimeout` in seconds (Istio's default 0s: no timeout): how long a
+    sidecar's listener filters wait for a client's first bytes (`translate.mtls`)."""
     tls_on_sidecar_ingress: bool = False
     """istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` (`values.pilot.env`; Istio's default: off):
     whether a Sidecar's `ingress[].tls` takes effect (`translate.sidecar_ingress_tls`)."""
@@ -143,11 +148,33 @@ def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> 
     stats = stats_matcher_in(mesh.get("defaultConfig"), "defaultConfig", errors)
     merge = _prometheus_merge(mesh, errors)
     hold = hold_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors) or False
+    detection = _protocol_detection_timeout(mesh, errors)
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
     return MeshSettings(
-        str(mode), trust_domain, proxy, drain, exports, locality, stats, merge, hold
-    )
+        str(mode), trust_domain, proxy, drain, exports, locality, stats, merge, hold,
+        protocol_detection_timeout=detection,
+    )  # fmt: skip
+
+
+def _protocol_detection_timeout(mesh: dict[str, Any], errors: list[tuple[str, str]]) -> float:
+    """`protocolDetectionTimeout` as Istio's `ValidateProtocolDetectionTimeout` takes it: a
+    duration, 0s (no timeout) or to millisecond precision."""
+    raw = mesh.get("protocolDetectionTimeout")
+    if raw is None:
+        return 0.0
+    try:
+        seconds = parse_duration(str(raw))
+    except ValueError:
+        errors.append(("protocolDetectionTimeout", f"invalid duration {raw!r}"))
+        return 0.0
+    if seconds < 0:
+        errors.append(("protocolDetectionTimeout", "duration must not be negative"))
+        return 0.0
+    if abs(seconds * 1000 - round(seconds * 1000)) > 1e-6:
+        errors.append(("protocolDetectionTimeout", "only durations to ms precision are supported"))
+        return 0.0
+    return seconds
 
 
 def _prometheus_merge(mesh: dict[str, Any], errors: list[tuple[str, str]]) -> bool:

@@ -191,10 +191,12 @@ def virtual_inbound_listener(
     ports: Iterable[tuple[int, list[lc_pb2.FilterChain], str]],
     passthrough: list[lc_pb2.FilterChain],
     passthrough_mode: str,
+    detection_timeout: float = 0.0,
 ) -> listener_pb2.Listener:
     """`ports`: (container port, its chains from `listeners.inbound_filter_chains`, its mTLS
     mode); `passthrough`: the chains for any other port (`listeners.inbound_filter_chains` to
-    `InboundPassthroughCluster`) under the workload's mode `passthrough_mode`."""
+    `InboundPassthroughCluster`) under the workload's mode `passthrough_mode`;
+    `detection_timeout`: the mesh's `protocolDetectionTimeout` (`mtls.detect_within`)."""
     listener = listener_pb2.Listener(
         name=names.VIRTUAL_INBOUND_LISTENER,
         address=socket_address(ANY, INBOUND_PORT),
@@ -223,4 +225,5 @@ def virtual_inbound_listener(
         listener.listener_filters.append(mtls.tls_inspector())
     if mtls.needs_http_inspector(listener.filter_chains):
         listener.listener_filters.append(mtls.http_inspector())
+    mtls.detect_within(listener, detection_timeout)
     return listener

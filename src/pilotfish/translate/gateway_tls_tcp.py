@@ -60,7 +60,8 @@ from pilotfish.translate.gateway_http import (
     with_client_address,
 )
 from pilotfish.translate.listeners import fault_and_cors_filters, http_connection_manager
-from pilotfish.translate.tcp import l4_match_applies, tcp_proxy, tls_inspector
+from pilotfish.translate.mtls import tls_inspector
+from pilotfish.translate.tcp import l4_match_applies, tcp_proxy
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import (

@@ -184,7 +184,7 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
         diagnostics.extend(authz.tcp_notes)
     peer_authentication = effective_mtls(proxy.namespace, proxy.label_map, full_push)
     ingress_tls = {} if defaulted else sidecar_scope.ingress_tls(proxy, full_push)
-    inbound_chains = []
+    inbound_chains, detect = [], push.mesh.protocol_detection_timeout
     for container_port, app_port, http, protocol in ingress:
         mode = peer_authentication.at(container_port)
         build = partial(
@@ -206,7 +206,8 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
         if proxy.captured:
             inbound_chains.append((container_port, chains, mode))
         else:
-            messages.append(listeners.inbound_listener(proxy.ip, container_port, chains, mode))
+            inbound = listeners.inbound_listener(proxy.ip, container_port, chains, mode, detect)
+            messages.append(inbound)
         http2 = _inbound_is_http2(proxy, push, container_port)
         targets = _inbound_targets(proxy, push, container_port) if defaulted else []
         messages.append(inbound_shared.cluster(push, container_port, app_port, http2, targets))
@@ -222,9 +223,8 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
             mesh_mtls=push.mesh.mesh_mtls,
             cluster=names.INBOUND_PASSTHROUGH_CLUSTER,
         )
-        messages.append(
-            captured.virtual_inbound_listener(inbound_chains, passthrough, peer_authentication.mode)
-        )
+        messages.append(captured.virtual_inbound_listener(
+            inbound_chains, passthrough, peer_authentication.mode, detect))  # fmt: skip
     return ProxyResources.build(decorate(proxy, full_push, messages), diagnostics)
 
 

@@ -199,9 +199,11 @@ def inbound_listener(
     container_port: int,
     chains: Sequence[lc_pb2.FilterChain],
     mode: str,
+    detection_timeout: float = 0.0,
 ) -> listener_pb2.Listener:
     """The explicit mode's listener of one inbound port, on the instance address: the port's
-    `inbound_filter_chains` (the captured mode puts them under `virtualInbound` instead)."""
+    `inbound_filter_chains` (the captured mode puts them under `virtualInbound` instead);
+    `detection_timeout`: the mesh's `protocolDetectionTimeout` (`mtls.detect_within`)."""
     listener = listener_pb2.Listener(
         name=names.inbound_listener(ip, container_port),
         address=socket_address(ip, container_port),
@@ -212,6 +214,7 @@ def inbound_listener(
         listener.listener_filters.append(mtls.tls_inspector())
     if mtls.needs_http_inspector(chains):
         listener.listener_filters.append(mtls.http_inspector())
+    mtls.detect_within(listener, detection_timeout)
     return listener
 
 

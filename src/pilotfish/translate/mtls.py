@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.common.set_filter_state.v3 import value_pb2
 from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
@@ -263,6 +264,15 @@ def http_inspector() -> lc_pb2.ListenerFilter:
     return lc_pb2.ListenerFilter(
         name=HTTP_INSPECTOR, typed_config=pack(http_inspector_pb2.HttpInspector())
     )
+
+
+def detect_within(listener: listener_pb2.Listener, seconds: float) -> None:
+    """How long a sidecar listener's filters wait for the client's first bytes, as Istio sets
+    it: an inbound listener the mesh's `protocolDetectionTimeout` (0s: no limit), an outbound
+    one that sniffs no HTTP 0s; on expiry the connection goes on to its filter chains (a
+    server-first protocol then reaches the app) instead of Envoy's default, closed at 15 s."""
+    listener.listener_filters_timeout.CopyFrom(duration(seconds))
+    listener.continue_on_listener_filters_timeout = True
 
 
 SET_FILTER_STATE = "envoy.filters.network.set_filter_state"

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from pilotfish.config.hosts import host_matches, resolve_host
@@ -50,6 +49,7 @@ from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.destinations import Destinations, split
 from pilotfish.translate.envoy_pb import TCP_PROXY_FILTER, pack, socket_address
 from pilotfish.translate.istio_metadata import config_path, set_config
+from pilotfish.translate.mtls import detect_within, tls_inspector
 
 if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
@@ -57,14 +57,6 @@ if TYPE_CHECKING:
         TCPRoute,
         TLSMatchAttributes,
         TLSRoute,
-    )
-
-TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
-
-
-def tls_inspector() -> lc_pb2.ListenerFilter:
-    return lc_pb2.ListenerFilter(
-        name=TLS_INSPECTOR, typed_config=pack(tls_inspector_pb2.TlsInspector())
     )
 
 
@@ -296,6 +288,7 @@ def sidecar_tcp_listeners(
         )
         if port.protocol in TLS_FAMILY and vs is not None and vs.spec.tls:
             listener.listener_filters.append(tls_inspector())
+            detect_within(listener, 0.0)  # Istio: no limit where no HTTP inspector sniffs
             seen: set[tuple[str, ...]] = set()
             for index, route in enumerate(vs.spec.tls):
                 for match in route.match or ():
