@@ -166,13 +166,15 @@ CASES = [
         "invalid subset name",
         "DestinationRule",
         "host: r\nsubsets:\n- name: V_1\n",
+        [(8, "spec.subsets[0].name", "subset name is invalid: V_1")],  # Istio's words
+    ),
+    (
+        "empty subset name and host",
+        "DestinationRule",
+        "host: ''\nsubsets:\n- name: ''\n",
         [
-            (
-                8,
-                "spec.subsets[0].name",
-                '"V_1" is not a valid DNS-1123 label: lowercase letters, digits and "-", at most 63 '  # noqa: E501
-                "characters, starting and ending with a letter or digit",
-            )
+            (6, "spec.host", "empty domain name not allowed"),
+            (8, "spec.subsets[0].name", "subset name cannot be empty"),
         ],
     ),
     (

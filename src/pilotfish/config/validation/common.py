@@ -50,8 +50,8 @@ class Findings:
             self.error(path, f"{what} must be non-negative")
 
     def host(self, path: str, value: str | None, *, allow_star: bool = True) -> None:
-        if value is None or value == "":
-            self.error(path, "host is required")
+        if value is None or value == "":  # Istio's CheckDNS1123Preconditions
+            self.error(path, "empty domain name not allowed")
             return
         self.add(path, host_problem(value, allow_star=allow_star))
 
@@ -64,10 +64,11 @@ class Findings:
             self.error(join_path(path, found[0]), found[1])
 
     def subset_name(self, path: str, name: str | None) -> None:
+        """Istio's validateSubsetName, in its words."""
         if name is None or name == "":
-            self.error(path, "subset name is required")
-            return
-        self.add(path, dns1123_label_problem(name))
+            self.error(path, "subset name cannot be empty")
+        elif dns1123_label_problem(name) is not None:
+            self.error(path, f"subset name is invalid: {name}")
 
     def string_match(
         self, path: str, exact: str | None, prefix: str | None, regex: str | None
