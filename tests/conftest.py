@@ -19,6 +19,7 @@ import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,6 +52,23 @@ def precompile() -> None:
     once."""
     for folder in PRECOMPILED:
         compileall.compile_dir(ROOT / folder, quiet=1)
+
+
+@pytest.hookimpl(optionalhook=True)  # known only with pytest-xdist loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` with the modules of a shared mesh's group (tests/e2e/shared_meshes.py)
+    as one unit: one worker runs them one after the other, and starts their mesh once."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from tests.e2e.shared_meshes import group_of
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
+
+    class SharedMeshScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            group = group_of(nodeid.split("::", 1)[0])
+            return f"shared mesh {group}" if group else super()._split_scope(nodeid)
+
+    return SharedMeshScheduling(config, log)
 
 
 @pytest.fixture(scope="module", autouse=True)

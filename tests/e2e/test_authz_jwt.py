@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.authzkit import authz_mesh, inbound, policy, raw_http
+from tests.e2e.authzkit import inbound, policy, raw_http
 from tests.e2e.httpkit import apply_yaml, delete_yaml
 from tests.e2e.meshctl import ROOT, LocalMesh
 
@@ -70,10 +70,13 @@ REQUIRE_GROUP = policy("require-jwt", "ALLOW", """\
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with authz_mesh(tmp_path_factory) as started:
-        apply_yaml(started, tmp_path_factory.mktemp("jwt"), REQUEST_AUTHENTICATION)
-        yield started
+def mesh(shared_mesh: LocalMesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    """The authz group's mesh (tests/e2e/shared_meshes.py) with the module's
+    RequestAuthentication, deleted after it."""
+    folder = tmp_path_factory.mktemp("jwt")
+    apply_yaml(shared_mesh, folder, REQUEST_AUTHENTICATION)
+    yield shared_mesh
+    delete_yaml(shared_mesh, folder, REQUEST_AUTHENTICATION)
 
 
 def get(

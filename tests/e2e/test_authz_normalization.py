@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.authzkit import SECRET, authz_mesh, inbound, raw_http
-from tests.e2e.httpkit import apply_yaml
+from tests.e2e.authzkit import SECRET, inbound, raw_http
+from tests.e2e.httpkit import apply_yaml, delete_yaml
 from tests.e2e.meshctl import LocalMesh
 
 MODES = ("NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES")
@@ -117,9 +117,12 @@ data:
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with authz_mesh(tmp_path_factory) as started:
-        yield started
+def mesh(shared_mesh: LocalMesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
+    """The authz group's mesh (tests/e2e/shared_meshes.py); the mesh config and policies the
+    tests apply are deleted after the module."""
+    yield shared_mesh
+    folder = tmp_path_factory.mktemp("normalization")
+    delete_yaml(shared_mesh, folder, "---".join((mesh_config("NONE"), ALLOW, HOSTS)))
 
 
 def _probe(

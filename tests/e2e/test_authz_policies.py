@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.authzkit import authz_mesh, inbound, policy, raw_http
+from tests.e2e.authzkit import inbound, policy, raw_http
 from tests.e2e.httpkit import SidecarClient, apply_yaml, delete_yaml
 from tests.e2e.meshctl import LocalMesh
 
@@ -20,9 +20,9 @@ DENIED = "RBAC: access denied"
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with authz_mesh(tmp_path_factory) as started:
-        yield started
+def mesh(shared_mesh: LocalMesh) -> LocalMesh:
+    """The authz group's mesh (tests/e2e/shared_meshes.py)."""
+    return shared_mesh
 
 
 @pytest.fixture

@@ -10,15 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, http, running_mesh
+from tests.e2e.meshctl import LocalMesh, http
 
 NET = "samples/bookinfo/networking"
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, "samples/bookinfo") as running:
-        yield running
+def mesh(shared_mesh: LocalMesh) -> Iterator[LocalMesh]:
+    """The bookinfo group's mesh (tests/e2e/shared_meshes.py), with no rule at first; the
+    rules the tests apply deleted after the module."""
+    yield shared_mesh
+    rules = ("-f", f"{NET}/destination-rule-all.yaml", "-f", f"{NET}/virtual-service-all-v1.yaml")
+    deleted = shared_mesh.pilotfish("delete", "--ignore-not-found", *rules)
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 def describe(mesh: LocalMesh, *args: str) -> list[str]:

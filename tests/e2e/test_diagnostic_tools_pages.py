@@ -12,11 +12,10 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, columns, gateway_nacked, running_mesh, sync_states
+from tests.e2e.meshctl import LocalMesh, columns, gateway_nacked, sync_states
 
 NET = "samples/bookinfo/networking"
 HEADER = ["NAME", "CLUSTER", "ISTIOD", "VERSION", "SUBSCRIBED TYPES"]
@@ -25,10 +24,11 @@ STATES = {"SYNCED", "NOT SENT", "STALE", "ERROR", "IGNORED"}
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, "samples/bookinfo") as running:
-        assert running.get("/productpage").status == 200  # productpage calls details, reviews
-        yield running
+def mesh(shared_mesh: LocalMesh) -> LocalMesh:
+    """The bookinfo group's mesh (tests/e2e/shared_meshes.py); the tests delete what they
+    apply."""
+    assert shared_mesh.get("/productpage").status == 200  # productpage calls details, reviews
+    return shared_mesh
 
 
 def rows(mesh: LocalMesh, *args: str) -> dict[str, dict[str, str]]:

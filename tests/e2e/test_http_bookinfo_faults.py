@@ -9,12 +9,24 @@ unavailable". Anyone else sees the page as usual.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
+import pytest
 from tests.e2e.meshctl import LocalMesh
 
 NET = "samples/bookinfo/networking"
 REVIEWS_ERROR = "Sorry, product reviews are currently unavailable for this book."
 RATINGS_ERROR = "Ratings service is currently unavailable"
+
+
+@pytest.fixture(scope="module")
+def bookinfo(shared_mesh: LocalMesh) -> Iterator[LocalMesh]:
+    """The bookinfo group's mesh (tests/e2e/shared_meshes.py); the task's rules deleted after
+    the module."""
+    yield shared_mesh
+    rules = ("-f", f"{NET}/destination-rule-all.yaml", "-f", f"{NET}/virtual-service-all-v1.yaml")
+    deleted = shared_mesh.pilotfish("delete", "--ignore-not-found", *rules)
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 def page(bookinfo: LocalMesh, cookie: str | None) -> tuple[int, str, float]:

@@ -17,7 +17,6 @@ from tests.e2e.httpkit import (
     SidecarClient,
     app_requests,
     apply_yaml,
-    traffic_mesh_with_subsets,
     virtual_service,
 )
 from tests.e2e.meshctl import LocalMesh
@@ -26,9 +25,12 @@ V2_CLUSTER = f"outbound|8000|v2|{HTTPBIN}"
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with traffic_mesh_with_subsets(tmp_path_factory) as started:
-        yield started
+def mesh(shared_mesh: LocalMesh) -> Iterator[LocalMesh]:
+    """The traffic group's mesh (tests/e2e/shared_meshes.py); the tests' VirtualServices
+    deleted after the module."""
+    yield shared_mesh
+    deleted = shared_mesh.pilotfish("delete", "virtualservice", "httpbin", "--ignore-not-found")
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from tests.e2e.httpkit import (
     URL,
     SidecarClient,
     apply_yaml,
-    traffic_mesh_with_subsets,
     virtual_service,
 )
 from tests.e2e.meshctl import LocalMesh
@@ -27,9 +26,14 @@ V2 = "{destination: {host: httpbin, subset: v2}}"
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with traffic_mesh_with_subsets(tmp_path_factory) as started:
-        yield started
+def mesh(shared_mesh: LocalMesh) -> Iterator[LocalMesh]:
+    """The traffic group's mesh (tests/e2e/shared_meshes.py); the tests' VirtualServices
+    deleted after the module."""
+    yield shared_mesh
+    deleted = shared_mesh.pilotfish(
+        "delete", "virtualservice", "httpbin", "httpbin-team", "--ignore-not-found"
+    )
+    assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 @pytest.fixture(scope="module")

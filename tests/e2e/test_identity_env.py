@@ -6,19 +6,18 @@ workload's own labels (the full label checks are test_telemetry_metrics')."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from tests.e2e.meshctl import LocalMesh, running_mesh
+from tests.e2e.meshctl import LocalMesh
 from tests.e2e.telemetrykit import fetch, poll, scrape, select
 
 from pilotfish.telemetry import identity_env
 
 
 @pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
-    with running_mesh(tmp_path_factory, "samples/bookinfo") as mesh:
-        yield mesh
+def mesh(shared_mesh: LocalMesh) -> LocalMesh:
+    """The bookinfo group's mesh (tests/e2e/shared_meshes.py)."""
+    return shared_mesh
 
 
 def test_the_sidecars_listeners_read_the_identity_from_the_environment(mesh: LocalMesh) -> None:
