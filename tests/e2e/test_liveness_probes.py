@@ -225,6 +225,8 @@ def test_startup_probe_holds_readiness_and_restarts_a_container_that_never_start
     (tmp_path / "startup.yaml").write_text(sample + "---\n" + never)
     sh_ok(mesh, f"kubectl -n {namespace} apply --no-wait -f <(istioctl kube-inject -f "
                 f"{tmp_path}/startup.yaml)")  # fmt: skip
+    listed = ["get", "pod", "-n", namespace, "-l", "app=liveness-http", "-o", "name"]
+    mesh.wait_for(functools.partial(_listed, mesh, listed), timeout=60, what="the pod")
     ok(mesh, "wait", "--for=condition=Ready", "pod", "-l", "app=liveness-http", "-n", namespace,
        "--timeout=60s")  # fmt: skip
     # A loaded machine can time the first probes out while the app and its agent start, and
