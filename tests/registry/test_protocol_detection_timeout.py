@@ -51,8 +51,10 @@ def test_invalid_timeouts_name_the_field(value: str, error: str) -> None:
 
 
 def test_unset_is_istios_default_no_limit() -> None:
-    manifest, problems = parse_manifest(config.load(MESH.format(value="0s"), "m.yaml").others)
-    assert problems == [] and manifest.mesh.protocol_detection_timeout == 0.0
+    unset = MESH.format(value="0s").replace("protocolDetectionTimeout: 0s", "trustDomain: td.a")
+    manifest, problems = parse_manifest(config.load(unset, "m.yaml").others)
+    assert problems == [] and manifest.mesh.trust_domain == "td.a"  # the ConfigMap was read
+    assert manifest.mesh.protocol_detection_timeout == 0.0
 
 
 @pytest.mark.parametrize("sniffed", [True, False])
