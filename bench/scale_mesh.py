@@ -193,9 +193,10 @@ class Topology:
         docs += [self.virtual_service(ns, svc) for ns, svc in self.names]
         return "---\n".join(docs) + "---\n" + self.gateways_yaml()
 
-    def mesh_config(self, mode: str) -> str:
-        """Istio's mesh ConfigMap: outboundTrafficPolicy is a setting every sidecar sees."""
+    def mesh_config(self, mode: str, more: str = "") -> str:
+        """Istio's mesh ConfigMap: outboundTrafficPolicy is a setting every sidecar sees;
+        `more`: further MeshConfig lines (indented 4)."""
         return (
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\n  namespace: istio-system\n"
-            f"data:\n  mesh: |\n    outboundTrafficPolicy:\n      mode: {mode}\n"
+            f"data:\n  mesh: |\n    outboundTrafficPolicy:\n      mode: {mode}\n{more}"
         )

@@ -28,6 +28,11 @@ from pilotfish.xds.resources import Snapshot
 
 SERVICES, PROXIES, KINDS = 60, 60, 23
 LOCALITIES = ("region1.zone1", "region1.zone2", "region2.zone3")
+MESH_RETRIES = (
+    "    defaultHttpRetryPolicy: {attempts: 3, retryOn: 5xx}\n"
+    "    defaultInboundHttpRetryPolicy: {}\n"
+)
+"""The mesh's default retry policies (`change(9)` sets and unsets them in turn)."""
 """Every instance (and so its proxy) is in one of these (`istio-locality`), so that the
 locality rules of `change(21)` give proxies of one namespace different endpoints."""
 
@@ -151,6 +156,8 @@ class Mesh:
         self.scaled: tuple[str, str, str] | None = None
         self.rows: list[dict[str, Any]] = []
         self.tcp = ""  # the namespace of the TCP service once `change(20)` made it
+        self.mode = "ALLOW_ANY"  # the mesh config's outbound traffic policy
+        self.mesh_retries = False  # whether the mesh config sets its default retry policies
         files = [("m.yaml", self.topo.manifest_yaml()), ("c.yaml", self.topo.config_yaml())]
         assert self.cp.apply(files).ok
         self.cp.connected = lambda: list(self.cp.proxies)
@@ -258,8 +265,13 @@ class Mesh:
         elif choice == 8:
             self.set_instances(not_ready=self.rng.randrange(self.proxies))
         elif choice == 9:
-            mode = self.rng.choice(("REGISTRY_ONLY", "ALLOW_ANY"))
-            self.apply(self.topo.mesh_config(mode))
+            # the mesh's default retry policies set (or unset) alone, then the outbound policy
+            # (the flip alone, when it changes, translates no proxy's own part again)
+            self.mesh_retries = not self.mesh_retries
+            retries = MESH_RETRIES if self.mesh_retries else ""
+            self.apply(self.topo.mesh_config(self.mode, retries))
+            self.mode = self.rng.choice(("REGISTRY_ONLY", "ALLOW_ANY"))
+            self.apply(self.topo.mesh_config(self.mode, retries))
         elif choice == 10:  # a VirtualService that matches on the caller's labels
             text = self.topo.virtual_service(ns, svc).replace(
                 "        end-user:\n          exact: jason\n",

@@ -34,7 +34,7 @@ NAMES = {
     6: "root-namespace wildcard rule",
     7: "endpoints: scale a workload",
     8: "endpoints: a pod not ready",
-    9: "manifest: outbound policy",
+    9: "manifest: retry defaults, outbound policy",
     10: "VirtualService sourceLabels",
     11: "Sidecar egress",
     12: "PeerAuthentication",

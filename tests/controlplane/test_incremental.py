@@ -6,7 +6,8 @@ snapshot from shared, already serialised parts. Over a seeded random sequence of
 scale benchmark's mesh (CI-sized: 60 services in 3 namespaces, 60 proxies) — every kind once,
 then a few more: VirtualService weights, deletions and sourceLabels matches; DestinationRules
 changed, deleted, overriding another namespace's host, with narrow exportTo, wildcards in the
-root namespace; workloads scaled and made not ready; the mesh's outbound policy; a Sidecar; a
+root namespace; workloads scaled and made not ready; the mesh's outbound policy and its
+default retry policies; a Sidecar; a
 PeerAuthentication; an AuthorizationPolicy, a Telemetry, a gateway-only
 VirtualService, one exported to its namespace only, and another namespace's rule for a host a
 Sidecar-narrowed namespace sees (changes that `translate.affected` scopes to some proxies); a
@@ -33,7 +34,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from scope_mesh import KINDS, Mesh
+from scope_mesh import KINDS, MESH_RETRIES, Mesh
 from scope_mesh_demand import DemandMesh
 
 EXTRA_STEPS = 2
@@ -63,3 +64,15 @@ def test_on_demand_incremental_equals_a_fresh_control_plane(tmp_path: Path, seed
         what = f"step {step}: {mesh.change(choice)}"
         mesh.check(what)
     assert mesh.cp.demanded and mesh.cp.asked_hosts, "nothing was asked for: not on demand"
+
+
+def test_the_mesh_default_retry_policies_reach_every_route(tmp_path: Path) -> None:
+    """MeshConfig's `defaultHttpRetryPolicy` is read by every route that sets no retries (and
+    `defaultInboundHttpRetryPolicy` by every inbound route): setting it, flipping the outbound
+    policy with it set, and unsetting it must each equal a translation from scratch (a virtual
+    host reused from before the change would keep the old policy)."""
+    mesh = Mesh(tmp_path, 3)
+    mesh.check("initial")
+    for mode, retries in (("ALLOW_ANY", True), ("REGISTRY_ONLY", True), ("REGISTRY_ONLY", False)):
+        mesh.apply(mesh.topo.mesh_config(mode, MESH_RETRIES if retries else ""))
+        mesh.check(f"{mode}, retries {'set' if retries else 'unset'}")

@@ -19,7 +19,7 @@ from tests.e2e.httpkit import (
     apply_yaml,
     virtual_service,
 )
-from tests.e2e.meshctl import LocalMesh
+from tests.e2e.meshctl import CLUSTER_STATS_MESH, LocalMesh, http
 
 V2_CLUSTER = f"outbound|8000|v2|{HTTPBIN}"
 
@@ -82,8 +82,9 @@ def test_retries_attempts_retry_on_and_defaults(
     apply_yaml(mesh, tmp_path, virtual_service(rules))
     retry_stat = f"cluster.{V2_CLUSTER};.upstream_rq_retry"
     # policy -> upstream attempts: attempts + 1, bare status codes retry too, 0 disables, and
-    # with no `retries` Istio's default policy (2 retries on 503) applies.
-    for policy, attempts in (("three", 4), ("bare-code", 3), ("zero", 1), ("", 3)):
+    # with no `retries` Istio's default policy applies: since Istio 1.24 it does not send a 503
+    # the app answered again (it may have acted on the request).
+    for policy, attempts in (("three", 4), ("bare-code", 3), ("zero", 1), ("", 1)):
         app_requests(mesh, "httpbin-v2-0", reset=True)
         retries_before = sleep.stat(retry_stat)
         resp = sleep.request(URL + "/status/503", headers={"x-policy": policy} if policy else {})
@@ -95,6 +96,77 @@ def test_retries_attempts_retry_on_and_defaults(
     assert timed.response.status == 504
     assert 0.8 <= timed.seconds < 1.8, timed.seconds  # 3 tries of 0.3 s, not one of 2 s
     mesh.wait_for(lambda: v2_count(mesh, "/delay/2") == 3, what="3 attempts at /delay/2")
+
+
+DEAF = """
+apiVersion: v1
+kind: Service
+metadata: {name: deaf, labels: {app: deaf}}
+spec:
+  ports:
+  - {name: http, port: 8000, targetPort: 8080}
+  - {name: grpc, port: 9000, targetPort: 9090}
+  selector: {app: deaf}
+---
+apiVersion: pilotfish.io/v1alpha1
+kind: Workload
+metadata: {name: deaf, labels: {app: deaf}}
+spec:
+  replicas: 1
+  serviceAccount: httpbin
+  command: ["python", "-c", "import time; time.sleep(3600)"]
+  ports: [8080, 9090]
+"""
+"""A pod whose app never listens: its sidecar's connections to the app are refused."""
+RETRIED = "retried and the latest reset reason"  # Envoy's local reply after retries
+
+
+def test_inbound_and_mesh_default_retry_policies(
+    mesh: LocalMesh, sleep: SidecarClient, tmp_path: Path
+) -> None:
+    """Istio 1.24+: a sidecar's inbound HTTP route sends a request again when its connection to
+    the app failed before the request was written (`reset-before-request`, 2 retries), not on a
+    gRPC port; MeshConfig's `defaultInboundHttpRetryPolicy: {}` turns that off, and its
+    `defaultHttpRetryPolicy` is the policy of every route that sets no `retries`."""
+    deaf, mesh_config = tmp_path / "deaf.yaml", tmp_path / "mesh.yaml"
+    deaf.write_text(DEAF)
+    try:  # never ready (nothing answers on its ports): applied without waiting for it
+        applied = mesh.pilotfish("apply", "-f", str(deaf), "--no-wait")
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        mesh.wait_for(lambda: "deaf-0.default" in mesh.info["proxies"], 60, "the deaf pod")
+        ip = mesh.proxy("deaf-0")["ip"]
+
+        def refused(port: int) -> str:  # straight to the sidecar's inbound listener (PERMISSIVE)
+            resp = http(f"http://{ip}:{port}/get")
+            assert resp.status == 503, resp
+            assert "Connection refused" in resp.body or "connection failure" in resp.body, resp
+            return resp.body
+
+        mesh.wait_for(lambda: RETRIED in refused(8080), 60, "the inbound route's retries")
+        assert RETRIED not in refused(9090), "a gRPC port's inbound route retried"
+        mesh_config.write_text(
+            CLUSTER_STATS_MESH
+            + "    defaultInboundHttpRetryPolicy: {}\n"
+            + "    defaultHttpRetryPolicy: {attempts: 3, retryOn: '503'}\n"
+        )
+        mesh.apply(str(mesh_config))
+        mesh.wait_for(lambda: RETRIED not in refused(8080), 30, "inbound retries turned off")
+        apply_yaml(
+            mesh,
+            tmp_path,
+            virtual_service("  - route: [{destination: {host: httpbin, subset: v2}}]\n"),
+        )
+        retry_stat = f"cluster.{V2_CLUSTER};.upstream_rq_retry"
+        app_requests(mesh, "httpbin-v2-0", reset=True)
+        before = sleep.stat(retry_stat)
+        assert sleep.request(URL + "/status/503").status == 503
+        assert v2_count(mesh, "/status/503") == 4  # the mesh's 3 retries on 503
+        assert sleep.stat(retry_stat) - before == 3
+    finally:
+        mesh_config.write_text(CLUSTER_STATS_MESH)
+        mesh.apply(str(mesh_config))
+        deleted = mesh.pilotfish("delete", "-f", str(deaf))
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
 
 
 def test_fault_abort_and_delay(mesh: LocalMesh, sleep: SidecarClient, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from tests.translate.translate_harness import bookinfo_push, sidecar_for
 
 from pilotfish.translate import ProxyResources, check_invariants, generate
 from pilotfish.translate.clusters import HTTP_OPTIONS_KEY
-from pilotfish.translate.http_routes import DEFAULT_RETRY_ON
+from pilotfish.translate.retries import DEFAULT_RETRY_ON
 
 REVIEWS = "outbound|9080||reviews.default.svc.cluster.local"
 MIB = 1024 * 1024
@@ -150,10 +150,27 @@ def reviews_route(config: str) -> rc_pb2.Route:
     return route
 
 
+REVIEWS_VS = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews}}]
+---
+"""
+
+
 def test_consistent_hash_retries_stay_on_the_same_host() -> None:
+    """As Istio: a VirtualService route to one hashed destination retries on the hashed host;
+    the default route (no VirtualService) keeps `previous_hosts` even then (Istio's
+    BuildDefaultHTTPOutboundRoute converts the policy without the hash)."""
     hashed = reviews_rule("{loadBalancer: {consistentHash: {httpHeaderName: x-user}}}")
-    assert not reviews_route(hashed).route.retry_policy.retry_host_predicate
-    assert reviews_route("").route.retry_policy.retry_host_predicate
+    assert not reviews_route(hashed + REVIEWS_VS).route.retry_policy.retry_host_predicate
+    assert reviews_route(REVIEWS_VS).route.retry_policy.retry_host_predicate
+    default = reviews_route(hashed).route
+    assert default.hash_policy and default.retry_policy.retry_host_predicate
 
 
 def test_retry_backoff_and_explicit_retry_on() -> None:
@@ -193,7 +210,7 @@ def test_default_retry_policy_is_istios() -> None:
     policy = reviews_route("").route.retry_policy
     assert policy.num_retries.value == 2
     assert policy.retry_on == DEFAULT_RETRY_ON
-    assert list(policy.retriable_status_codes) == [503]
+    assert list(policy.retriable_status_codes) == []  # 503 left out since Istio 1.24
     assert policy.host_selection_retry_max_attempts == 5
     assert [p.name for p in policy.retry_host_predicate] == [
         "envoy.retry_host_predicates.previous_hosts"

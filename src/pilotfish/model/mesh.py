@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pilotfish.config.hosts import CLUSTER_DOMAIN
+from pilotfish.config.mesh_retry import NO_MESH_RETRIES, MeshRetries
 from pilotfish.config.mesh_security import DEFAULT_MESH_MTLS, ExtAuthzProvider, MeshMtls
 from pilotfish.config.mesh_telemetry import MeshTelemetry
 from pilotfish.config.models.networking.destination_rule import LocalityLoadBalancerSetting
@@ -73,6 +74,8 @@ class MeshConfig:
     locality_lb_setting: LocalityLoadBalancerSetting | None = None
     """`localityLbSetting`: what applies to a cluster whose DestinationRule sets none (None:
     Istio's default, `{enabled: true}`; `translate.locality_lb`)."""
+    retries: MeshRetries = NO_MESH_RETRIES
+    """`defaultHttpRetryPolicy` and `defaultInboundHttpRetryPolicy` (`translate.http_routes`)."""
 
     @classmethod
     def of(
@@ -102,4 +105,5 @@ class MeshConfig:
             locality_lb_setting=manifest.mesh.locality_lb,
             tls_on_sidecar_ingress=manifest.mesh.tls_on_sidecar_ingress,
             protocol_detection_timeout=manifest.mesh.protocol_detection_timeout,
+            retries=manifest.mesh.retries,
         )

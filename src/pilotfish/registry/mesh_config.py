@@ -1,6 +1,7 @@
 """Istio's mesh ConfigMaps in a manifest: `istio` in `istio-system` (key `mesh`: MeshConfig
 YAML, of which pilotfish honours `outboundTrafficPolicy.mode`, `trustDomain`,
-`protocolDetectionTimeout`,
+`protocolDetectionTimeout`, `defaultHttpRetryPolicy` / `defaultInboundHttpRetryPolicy`
+(`config.mesh_retry`),
 `defaultServiceExportTo` / `defaultVirtualServiceExportTo` / `defaultDestinationRuleExportTo`
 (the exportTo of what sets none; Istio's default: every namespace),
 `defaultConfig.proxyMetadata` (SECRET_TTL and the workload key type),
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple
 from ruamel.yaml import YAML, YAMLError
 
 from pilotfish.config.durations import parse_duration
+from pilotfish.config.mesh_retry import NO_MESH_RETRIES, MeshRetries, parse_mesh_retries
 from pilotfish.config.mesh_security import MeshSecurity, parse_mesh_security
 from pilotfish.config.mesh_telemetry import (
     MeshTelemetry,
@@ -66,6 +68,8 @@ class MeshSettings:
     tls_on_sidecar_ingress: bool = False
     """istiod's `ENABLE_TLS_ON_SIDECAR_INGRESS` (`values.pilot.env`; Istio's default: off):
     whether a Sidecar's `ingress[].tls` takes effect (`translate.sidecar_ingress_tls`)."""
+    retries: MeshRetries = NO_MESH_RETRIES
+    """`defaultHttpRetryPolicy` and `defaultInboundHttpRetryPolicy` (`translate.http_routes`)."""
 
 
 @dataclass(frozen=True)
@@ -149,11 +153,12 @@ def _mesh_settings(p: DocParser, doc: RawDocumentLike, mesh: dict[str, Any]) -> 
     merge = _prometheus_merge(mesh, errors)
     hold = hold_in_proxy_config(mesh.get("defaultConfig"), "defaultConfig", errors) or False
     detection = _protocol_detection_timeout(mesh, errors)
+    retries = parse_mesh_retries(mesh, errors)
     for path, message in errors:
         p.error(doc, "data.mesh", f"{path}: {message}")
     return MeshSettings(
         str(mode), trust_domain, proxy, drain, exports, locality, stats, merge, hold,
-        protocol_detection_timeout=detection,
+        protocol_detection_timeout=detection, retries=retries,
     )  # fmt: skip
 
 

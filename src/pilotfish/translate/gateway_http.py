@@ -140,6 +140,7 @@ def gateway_route_config(
                         gateway=key,
                         diagnostics=diagnostics,
                         virtual_services=push.kind("VirtualService"),
+                        default_retries=push.mesh.retries.outbound,
                     )
                     routes_by_host.setdefault(host, []).extend(virtual_service_routes(vs, ctx))
     config = route_pb2.RouteConfiguration(name=names.gateway_route_config(gateway_port.port))

@@ -212,7 +212,8 @@ def sidecar_own(proxy: Proxy, push: PushContext) -> ProxyResources:
         targets = _inbound_targets(proxy, push, container_port) if defaulted else []
         messages.append(inbound_shared.cluster(push, container_port, app_port, http2, targets))
         if http:
-            messages.append(inbound_shared.routes(push, container_port, authz))
+            grpc = protocol in (Protocol.GRPC, Protocol.GRPC_WEB)  # Istio's IsGRPC
+            messages.append(inbound_shared.routes(push, container_port, authz, grpc))
     if proxy.captured:  # Istio's passthrough chains: any port the pod does not declare
         passthrough = listeners.inbound_filter_chains(
             0,

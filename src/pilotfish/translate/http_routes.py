@@ -15,15 +15,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
-from envoy.extensions.retry.priority.previous_priorities.v3 import (
-    previous_priorities_config_pb2,
-)
 from google.protobuf import duration_pb2, wrappers_pb2
 
 from pilotfish.config.objects import Diagnostic, VirtualService
@@ -31,8 +26,9 @@ from pilotfish.translate import names
 from pilotfish.translate.clusters import OutboundClusterSpec
 from pilotfish.translate.delegates import http_routes
 from pilotfish.translate.destinations import Destinations, ServiceLookup, lone_destination, split
-from pilotfish.translate.envoy_pb import duration, duration_of, pack
+from pilotfish.translate.envoy_pb import duration, duration_of
 from pilotfish.translate.istio_metadata import config_metadata, config_path
+from pilotfish.translate.retries import outbound_retry_policy
 from pilotfish.translate.route_actions import apply_extras, headers_to_add, terminal_action
 from pilotfish.translate.route_match import gateway_semantics, match_applies, route_match
 from pilotfish.translate.traffic_policy import hash_policies
@@ -41,14 +37,11 @@ if TYPE_CHECKING:
     from pilotfish.config.models.networking import (
         Destination,
         HTTPMatchRequest,
+        HTTPRetry,
         HTTPRoute,
     )
 
 MAX_DIRECT_RESPONSE_BODY_BYTES = 1024 * 1024  # Istio's, where Envoy's default is 4 KiB
-DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-PREVIOUS_HOSTS_PREDICATE = "envoy.retry_host_predicates.previous_hosts"
-PREVIOUS_PRIORITIES = "envoy.retry_priorities.previous_priorities"
-HTTP_STATUS_CODES = frozenset(int(s) for s in HTTPStatus)  # Go's http.StatusText set
 
 
 def with_istio_route_defaults(
@@ -74,6 +67,7 @@ class RouteContext:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     proxy_namespace: str = ""
     virtual_services: Sequence[VirtualService] = ()  # where delegates are looked up
+    default_retries: HTTPRetry | None = None  # MeshConfig defaultHttpRetryPolicy (None: Istio's)
 
     def report(self, level: str, message: str, config: VirtualService, path: str) -> None:
         self.diagnostics.append(
@@ -83,61 +77,6 @@ class RouteContext:
     @property
     def destinations(self) -> Destinations:
         return Destinations(self.registry, self.clusters, self.port, self.diagnostics)
-
-
-def retry_policy(
-    attempts: int = 2,
-    retry_on: str | None = None,
-    per_try_timeout: object = None,
-    ignore_previous_hosts: bool = True,
-    backoff: object = None,
-    remote_localities: bool = False,
-) -> rc_pb2.RetryPolicy:
-    """Istio's retry policy; `retry_on` entries that are HTTP status codes become retriable
-    status codes. Without `retry_on`, Istio's default conditions and 503."""
-    conditions: list[str] = []
-    codes: list[int] = []
-    for token in (t.strip() for t in (retry_on or DEFAULT_RETRY_ON).split(",")):
-        if token.isdigit() and int(token) in HTTP_STATUS_CODES:
-            codes.append(int(token))
-        elif token and token not in conditions:
-            conditions.append(token)
-    if not retry_on:
-        codes = [503]
-    if codes and "retriable-status-codes" not in conditions:
-        conditions.append("retriable-status-codes")
-    policy = rc_pb2.RetryPolicy(
-        retry_on=",".join(conditions),
-        num_retries=wrappers_pb2.UInt32Value(value=attempts),
-        retriable_status_codes=codes,
-        host_selection_retry_max_attempts=5,
-    )
-    if ignore_previous_hosts:
-        policy.retry_host_predicate.append(
-            rc_pb2.RetryPolicy.RetryHostPredicate(
-                name=PREVIOUS_HOSTS_PREDICATE,
-                typed_config=pack(previous_hosts_pb2.PreviousHostsPredicate()),
-            )
-        )
-    per_try = duration_of(per_try_timeout)
-    if per_try is not None:
-        policy.per_try_timeout.CopyFrom(per_try)
-    if remote_localities:  # as Istio: retries prefer other priorities (localities)
-        policy.retry_priority.name = PREVIOUS_PRIORITIES
-        policy.retry_priority.typed_config.CopyFrom(
-            pack(previous_priorities_config_pb2.PreviousPrioritiesConfig(update_frequency=2))
-        )
-    base_interval = duration_of(backoff)
-    if base_interval is not None:
-        policy.retry_back_off.base_interval.CopyFrom(base_interval)
-    return policy
-
-
-@functools.cache
-def _default_retry_policy(consistent_hash: bool = False) -> rc_pb2.RetryPolicy:
-    """Built once: protobuf constructors copy it, so the shared message is never mutated. As
-    Istio: with consistent hashing, retries do not move away from the hashed host."""
-    return retry_policy(ignore_previous_hosts=not consistent_hash)
 
 
 def _set_timeout(action: rc_pb2.RouteAction, timeout: object = None) -> None:
@@ -158,11 +97,18 @@ def set_grpc_timeout_cap(action: rc_pb2.RouteAction, value: duration_pb2.Duratio
         action.max_stream_duration.grpc_timeout_header_max.CopyFrom(value)
 
 
-def default_route(cluster: str, hash_policy: list[rc_pb2.RouteAction.HashPolicy]) -> rc_pb2.Route:
-    """Istio's `default` route: everything to one cluster, retries on, no timeout."""
-    action = rc_pb2.RouteAction(
-        cluster=cluster, retry_policy=_default_retry_policy(consistent_hash=bool(hash_policy))
-    )
+def default_route(
+    cluster: str,
+    hash_policy: list[rc_pb2.RouteAction.HashPolicy],
+    default_retries: HTTPRetry | None = None,
+) -> rc_pb2.Route:
+    """Istio's `default` route: everything to one cluster, the mesh's default retries, no
+    timeout. As Istio's, its retries move to other hosts even with consistent hashing (its
+    BuildDefaultHTTPOutboundRoute converts the policy without the hash)."""
+    action = rc_pb2.RouteAction(cluster=cluster)
+    retry = outbound_retry_policy(default_retries)
+    if retry is not None:
+        action.retry_policy.CopyFrom(retry)
     _set_timeout(action)
     action.hash_policy.extend(hash_policy)
     return rc_pb2.Route(name=names.DEFAULT_ROUTE, match=rc_pb2.RouteMatch(prefix="/"), route=action)
@@ -218,22 +164,14 @@ def _forward_action(
     action = rc_pb2.RouteAction()
     _set_timeout(action, http.timeout)
     targets = ctx.destinations.targets(vs, http, path)
-    hashed = any(hash_policies(ctx.clusters[t.cluster].policy.load_balancer) for t in targets)
-    retries = http.retries
-    if retries is None:
-        action.retry_policy.CopyFrom(_default_retry_policy(consistent_hash=hashed))
-    elif retries.attempts and retries.attempts > 0:
-        ignore = retries.retry_ignore_previous_hosts
-        action.retry_policy.CopyFrom(
-            retry_policy(
-                attempts=retries.attempts,
-                retry_on=retries.retry_on,
-                per_try_timeout=retries.per_try_timeout,
-                ignore_previous_hosts=not hashed if ignore is None else bool(ignore),
-                backoff=retries.backoff,
-                remote_localities=bool(retries.retry_remote_localities),
-            )
-        )
+    # as Istio: a lone destination with consistent hashing keeps its retries on the hashed host
+    lone = len(http.route or ()) == 1
+    policies = (ctx.clusters[t.cluster].policy.load_balancer for t in targets)
+    hashed = lone and any(hash_policies(policy) for policy in policies)
+    written = http.retries if http.retries is not None else ctx.default_retries
+    retry = outbound_retry_policy(written, consistent_hash=hashed)
+    if retry is not None:
+        action.retry_policy.CopyFrom(retry)
     traffic = split(http, targets)
     if traffic is None:
         return None

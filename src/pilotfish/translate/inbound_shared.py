@@ -17,6 +17,7 @@ from pilotfish.model.push_context import PushContext
 from pilotfish.registry.types import Service, ServicePort
 from pilotfish.translate import clusters as cluster_builders
 from pilotfish.translate.authz import AuthzFilters, with_route_rbac
+from pilotfish.translate.retries import inbound_retry_policy
 from pilotfish.translate.virtual_hosts import inbound_route_config
 
 
@@ -48,15 +49,17 @@ def _content(push: PushContext, authz: AuthzFilters) -> tuple[tuple[bytes, ...],
     return found[1]
 
 
-def routes(push: PushContext, container_port: int, authz: AuthzFilters) -> Message:
-    """An inbound port's route configuration with the authorization rules' per-route config,
-    once per push context for every sidecar with the same port and filters (`authz_filters`
-    gives one object for all the sidecars the same policies apply to). Shared: never mutate
-    it (`observability` decorates a copy, one per service)."""
-    key = ("pilotfish.translate.inbound_shared.routes", container_port, id(authz))
+def routes(push: PushContext, container_port: int, authz: AuthzFilters, grpc: bool) -> Message:
+    """An inbound port's route configuration with the authorization rules' per-route config
+    and the mesh's inbound retries (none on a gRPC port), once per push context for every
+    sidecar with the same port, kind and filters (`authz_filters` gives one object for all the
+    sidecars the same policies apply to). Shared: never mutate it (`observability` decorates a
+    copy, one per service)."""
+    key = ("pilotfish.translate.inbound_shared.routes", container_port, id(authz), grpc)
     found: tuple[AuthzFilters, Message] | None = push.memo.get(key)
     if found is None or found[0] is not authz:
-        routes = with_route_rbac(inbound_route_config(container_port), authz.per_route)
+        retry = inbound_retry_policy(push.mesh.retries.inbound, grpc)
+        routes = with_route_rbac(inbound_route_config(container_port, retry), authz.per_route)
         found = push.memo[key] = (authz, routes)
     return found[1]
 

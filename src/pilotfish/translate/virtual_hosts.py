@@ -70,7 +70,8 @@ def slot_unit(
 ) -> VhostUnit:
     """A slot's virtual host, a `Carry` unit keyed by what it depends on (service, port,
     domains, the VirtualService object, the cluster specs object, the proxy's labels and
-    namespace only when some VirtualService matches on them), plus the services and the
+    namespace only when some VirtualService matches on them, the mesh's default retry
+    policy), plus the services and the
     config kinds its routes looked up: a VirtualService change rebuilds only the virtual
     hosts of its hosts, and one virtual host serves every namespace alike."""
     carry = carry_of(push)
@@ -93,6 +94,7 @@ def slot_unit(
         id(clusters),
         labels,
         proxy.namespace if namespace_matters else "",
+        push.mesh.retries.outbound,  # by value: the routes that set no retries take it
     )
     build = partial(_vhost, push, carry, proxy, service, port, domains, vs, clusters, labels)
     return carry.unit(push, key, build, keep=(vs, clusters, service), lasting=True)
@@ -205,11 +207,13 @@ def _vhost(
         diagnostics=notes,
         proxy_namespace=proxy.namespace,
         virtual_services=_LazyKind(push, VIRTUAL_SERVICE),
+        default_retries=push.mesh.retries.outbound,
     )
     routes = virtual_service_routes(vs, ctx) if vs is not None else []
     if not routes:
         cluster = names.outbound_cluster(port.port, service.hostname)
-        routes = [default_route(cluster, hash_policies(clusters[cluster].policy.load_balancer))]
+        hashing = hash_policies(clusters[cluster].policy.load_balancer)
+        routes = [default_route(cluster, hashing, push.mesh.retries.outbound)]
     vhost = rc_pb2.VirtualHost(
         name=names.vhost(service.hostname, port.port), domains=domains, routes=routes
     )
@@ -345,9 +349,15 @@ def catch_all_vhost(outbound_traffic_policy: str) -> rc_pb2.VirtualHost:
     )
 
 
-def inbound_route_config(container_port: int) -> route_pb2.RouteConfiguration:
+def inbound_route_config(
+    container_port: int, retry: rc_pb2.RetryPolicy | None = None
+) -> route_pb2.RouteConfiguration:
+    """Istio's inbound route configuration of an HTTP port: everything to the app, no timeout,
+    `retry` (`retries.inbound_retry_policy`)."""
     action = rc_pb2.RouteAction(cluster=names.inbound_cluster(container_port), timeout=duration(0))
     set_grpc_timeout_cap(action, duration(0))
+    if retry is not None:
+        action.retry_policy.CopyFrom(retry)
     return route_pb2.RouteConfiguration(
         name=names.inbound_route_config(container_port),
         virtual_hosts=[

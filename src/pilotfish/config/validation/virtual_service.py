@@ -7,6 +7,7 @@ from pilotfish.config.formats import auto_sni_problem, cidr_problem, regex_probl
 from pilotfish.config.models.networking import (
     Destination,
     HTTPMatchRequest,
+    HTTPRetry,
     HTTPRoute,
     Percent,
     RouteDestination,
@@ -180,6 +181,16 @@ def _fault_percent(found: Findings, path: str, percent: Percent | None) -> None:
         found.error(path, f"percentage {value} is neither 0.0, nor in range [0.0001, 100.0]")
 
 
+def http_retry(found: Findings, path: str, retries: HTTPRetry) -> None:
+    """Istio's ValidateHTTPRetry on the typed fields (the webhook's rules on the written ones
+    are `webhook_http_actions.retries_problems`): a VirtualService route's, and MeshConfig's
+    default policies (`config.mesh_retry`)."""
+    if retries.attempts is not None and retries.attempts < 0:
+        found.error(f"{path}.attempts", "attempts cannot be negative")
+    found.duration(f"{path}.perTryTimeout", retries.per_try_timeout)
+    found.duration(f"{path}.backoff", retries.backoff)
+
+
 def _fault(found: Findings, path: str, http: HTTPRoute) -> None:
     """Istio's validateHTTPFaultInjection: an abort or a delay; an abort's status in 200-600 (a
     warning when it has no kind, HTTP/2 errors unsupported); a delay's duration (exponential
@@ -218,11 +229,7 @@ def _http_options(found: Findings, path: str, http: HTTPRoute) -> None:
                 f"{path}.directResponse.status", f"HTTP status {status} is not in range 200-599"
             )
     if http.retries is not None:
-        attempts = http.retries.attempts
-        if attempts is not None and attempts < 0:
-            found.error(f"{path}.retries.attempts", "attempts cannot be negative")
-        found.duration(f"{path}.retries.perTryTimeout", http.retries.per_try_timeout)
-        found.duration(f"{path}.retries.backoff", http.retries.backoff)
+        http_retry(found, f"{path}.retries", http.retries)
     if http.fault is not None:
         _fault(found, f"{path}.fault", http)
     if http.mirror is not None:

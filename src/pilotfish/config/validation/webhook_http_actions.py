@@ -66,7 +66,7 @@ HTTP_STATUS_TEXT = frozenset(
 def http_action_problems(route: dict[str, Any], matches: list[Any], path: str, add: Add) -> None:
     _redirect(route.get("redirect"), matches, join_path(path, "redirect"), add)
     _rewrite(route.get("rewrite"), join_path(path, "rewrite"), add)
-    _retries(route.get("retries"), join_path(path, "retries"), add)
+    retries_problems(route.get("retries"), join_path(path, "retries"), add)
     _cors(route.get("corsPolicy"), join_path(path, "corsPolicy"), add)
 
 
@@ -131,7 +131,9 @@ def _rewrite(rewrite: Any, path: str, add: Add) -> None:
         )
 
 
-def _retries(retries: Any, path: str, add: Add) -> None:
+def retries_problems(retries: Any, path: str, add: Add) -> None:
+    """Istio's ValidateHTTPRetry on the written policy: what `attempts: 0` may not come with,
+    and the retryOn names (the typed checks: `virtual_service.http_retry`)."""
     retries = as_map(retries)
     if not retries:
         return
