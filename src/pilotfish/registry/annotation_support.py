@@ -115,11 +115,11 @@ SUPPORT: dict[str, Support] = {
     "readiness.status.sidecar.istio.io/applicationPorts": Support(
         _N, "readiness is the sidecar's Envoy and the app's probe (or ports)"),
     "readiness.status.sidecar.istio.io/failureThreshold": Support(
-        _N, "the launcher probes 15021 at its own pace"),
+        _Y, "istio-proxy's readiness probe (`kubectl` shows the pod Ready by it)"),
     "readiness.status.sidecar.istio.io/initialDelaySeconds": Support(
-        _N, "the launcher probes 15021 at its own pace"),
+        _Y, "istio-proxy's readiness probe (`kubectl` shows the pod Ready by it)"),
     "readiness.status.sidecar.istio.io/periodSeconds": Support(
-        _N, "the launcher probes 15021 at its own pace"),
+        _Y, "istio-proxy's readiness probe (`kubectl` shows the pod Ready by it)"),
     "sidecar.istio.io/agentLogLevel": Support(
         _N, "local mode's agents log in the launcher's process"),
     "sidecar.istio.io/bootstrapOverride": Support(
