@@ -181,6 +181,10 @@ def test_field_selectors_as_the_api_server_serves_them(mesh: LocalMesh) -> None:
         assert garbled.returncode == 1 and "can't understand 'status.phase'" in garbled.stderr
     finally:
         pilotfish_ok(mesh, "delete", "-f", "-", stdin=WAITING)
+        # pilotfish's delete returns once the pod has left the registry (its endpoints), before
+        # its processes have stopped, where kubectl's waits for the object to be gone: the next
+        # test lists every pod, so wait as a kubectl user would (`kubectl wait --for=delete`)
+        pilotfish_ok(mesh, "wait", "--for=delete", "pod/waiting", "--timeout=60s")
 
 
 def test_sort_by_a_json_path(mesh: LocalMesh) -> None:
