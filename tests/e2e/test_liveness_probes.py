@@ -34,11 +34,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,52 +277,6 @@ def test_exec_readiness_probe_holds_the_pod_until_it_passes(
     ok(mesh, "delete", "ns", namespace)
 
 
-def test_a_ready_pod_leaves_its_endpoints_only_after_failure_threshold_periods(
-    mesh: LocalMesh, tmp_path: Path
-) -> None:
-    """The kubelet's readiness worker (pkg/kubelet/prober/worker.go): the command sample's probe
-    as a readinessProbe every 2 s (failureThreshold 3 by default). A probe failing for 1.5 s
-    (one run at most) leaves the Ready pod in its endpoints; one that keeps failing takes it
-    out after three runs in a row (never within 3.5 s); passing again, it is Ready at once
-    (the kubelet's immediate run while a container is not ready). Before: the launcher's own
-    0.25 s loop took it out after 0.75 s."""
-    namespace = "ready-flap"
-    sh_ok(mesh, f"kubectl create ns {namespace}")
-    sample = (DATA / "liveness-command.yaml").read_text()
-    sample = sample.replace("touch /tmp/healthy; ", "").replace("/tmp/healthy", f"{tmp_path}/ready")
-    sample = sample.replace("livenessProbe:", "readinessProbe:").replace(
-        "initialDelaySeconds: 5\n          periodSeconds: 5", "periodSeconds: 2"
-    )
-    (tmp_path / "flap.yaml").write_text(sample)
-    (tmp_path / "ready").write_text("")
-    sh_ok(mesh, f"kubectl -n {namespace} apply --no-wait -f <(istioctl kube-inject -f "
-                f"{tmp_path}/flap.yaml)")  # fmt: skip
-    mesh.wait_for(lambda: any(r["namespace"] == namespace for r in mesh.info["proxies"].values()),
-                  what="the pod")  # fmt: skip
-    ok(mesh, "wait", "--for=condition=Ready", "pod", "-l", "app=liveness", "-n", namespace,
-       "--timeout=60s")  # fmt: skip
-
-    def ready() -> bool:  # what the launcher reported to the registry (mesh.json, 0.25 s)
-        rows = [r for r in mesh.info["proxies"].values() if r["namespace"] == namespace]
-        return bool(rows[0]["ready"])
-
-    (tmp_path / "ready").unlink()
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:
-        assert ready(), "one failed run took the pod out of its endpoints"
-        time.sleep(0.1)
-    (tmp_path / "ready").write_text("")
-    time.sleep(4.5)  # a passing run (ticks 2 s apart) breaks the failures' run
-    assert ready()
-    (tmp_path / "ready").unlink()
-    began = time.monotonic()
-    mesh.wait_for(lambda: not ready(), timeout=30, what="the pod not ready")
-    assert time.monotonic() - began > 3.5  # three failed runs, 2 s apart
-    (tmp_path / "ready").write_text("")
-    mesh.wait_for(ready, timeout=30, what="the pod ready again")
-    ok(mesh, "delete", "ns", namespace)
-
-
 STUBBORN = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -389,111 +339,6 @@ def test_a_kill_waits_the_grace_period_before_sigkill(mesh: LocalMesh, tmp_path:
     # its sidecar drains (terminationDrainDuration, 0 s in tests), then its app has 6 s from
     # SIGTERM to SIGKILL
     assert time.monotonic() - started >= 6
-
-
-SLEEPER = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}
-spec:
-  selector:
-    matchLabels: {{app: {name}}}
-  template:
-    metadata:
-      labels: {{app: {name}}}
-      annotations: {annotations}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: sleeper
-        image: registry.k8s.io/busybox
-        args: [/bin/sh, -c, 'sleep 3600']
-"""
-
-
-def test_istio_proxy_readiness_is_istios_probe_of_15021(mesh: LocalMesh, tmp_path: Path) -> None:
-    """istio-proxy's readiness is Istio's injected probe of 15021 (every 15 s, 4 failures): an
-    Envoy that stops answering for 3 s leaves its pod Ready; with the pod's
-    `readiness.status.sidecar.istio.io/periodSeconds: "1"` and `failureThreshold: "1"` the
-    pod turns unready, and Ready again once Envoy answers."""
-    namespace = "proxy-ready"
-    sh_ok(mesh, f"kubectl create ns {namespace}")
-    eager = ('{readiness.status.sidecar.istio.io/periodSeconds: "1", '
-             'readiness.status.sidecar.istio.io/failureThreshold: "1"}')  # fmt: skip
-    pods = SLEEPER.format(name="default-probe", annotations="{}")
-    pods += "---\n" + SLEEPER.format(name="eager-probe", annotations=eager)
-    (tmp_path / "sleepers.yaml").write_text(pods)
-    sh_ok(mesh, f"kubectl -n {namespace} apply -f <(istioctl kube-inject -f "
-                f"{tmp_path}/sleepers.yaml)")  # fmt: skip
-
-    def row(name: str) -> dict[str, Any]:
-        return next(r for k, r in mesh.info["proxies"].items()
-                    if k.startswith(name) and r["namespace"] == namespace)  # fmt: skip
-
-    mesh.wait_for(lambda: row("default-probe")["ready"] and row("eager-probe")["ready"],
-                  timeout=60, what="both pods ready")  # fmt: skip
-    envoys = [int(row(name)["envoy_pid"]) for name in ("default-probe", "eager-probe")]
-    for pid in envoys:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        mesh.wait_for(lambda: not row("eager-probe")["ready"], timeout=20, what="eager unready")
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            assert row("default-probe")["ready"], "Istio's probe (15 s, 4 failures) flapped"
-            time.sleep(0.2)
-    finally:
-        for pid in envoys:
-            os.kill(pid, signal.SIGCONT)
-    mesh.wait_for(lambda: row("eager-probe")["ready"], timeout=30, what="eager ready again")
-    assert row("default-probe")["ready"]
-    ok(mesh, "delete", "ns", namespace)
-
-
-def _gone(pid: int) -> bool:
-    return not pid_alive(pid)
-
-
-def test_delete_pod_grace_period_now_and_force(mesh: LocalMesh, tmp_path: Path) -> None:
-    """`kubectl delete pod` as kubectl (delete.go) and the kubelet: `--grace-period=N` gives the
-    pod's containers N seconds from SIGTERM to SIGKILL instead of its
-    terminationGracePeriodSeconds (30 s here), `--now` 1 s, `--force --grace-period=0` warns,
-    says "force deleted" and kills at once (the kubelet's floor, 1 s); kubectl's refusals."""
-    namespace = "delete-grace"
-    sh_ok(mesh, f"kubectl create ns {namespace}")
-    names = ("by-flag", "by-now", "by-force")
-    pods = "---\n".join(STUBBORN.format(name=n, pod=30, probe="") for n in names)
-    (tmp_path / "stubborn.yaml").write_text(pods)
-    ok(mesh, "apply", "-n", namespace, "-f", str(tmp_path / "stubborn.yaml"))
-
-    def row(name: str) -> dict[str, Any]:
-        return next(r for k, r in mesh.info["proxies"].items()
-                    if k.startswith(name) and r["namespace"] == namespace)  # fmt: skip
-
-    mesh.wait_for(lambda: all(row(n)["app_pid"] for n in names), timeout=60, what="the pods")
-    for flags in (["--now", "--grace-period=3"], ["--force", "--grace-period=5"]):
-        refused = mesh.pilotfish("delete", "pod", row("by-now")["instance"], "-n", namespace,
-                                 *flags)  # fmt: skip
-        assert refused.returncode == 1 and "cannot be specified together" in refused.stderr
-    for name, flags, said in (
-        ("by-flag", ["--grace-period=2"], "deleted"),
-        ("by-now", ["--now"], "deleted"),
-        ("by-force", ["--force", "--grace-period=0"], "force deleted"),
-    ):
-        pod, pid = row(name)["instance"], int(row(name)["app_pid"])
-        started = time.monotonic()
-        argv = [sys.executable, "-m", "pilotfish", "delete", "pod", pod, "-n", namespace, *flags]
-        with subprocess.Popen(argv, env=mesh.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) as deleting:  # fmt: skip
-            # (the command returns once the Deployment's new pod is ready: not timed here)
-            mesh.wait_for(functools.partial(_gone, pid), timeout=25, what=f"{name}: app stopped")
-            assert time.monotonic() - started < 25  # not the pod's 30 s
-            out, err = deleting.communicate(timeout=120)
-        assert deleting.returncode == 0, err
-        assert f'pod "{pod}" {said}\n' in out, out
-        warned = "warning: Immediate deletion does not wait for confirmation" in err
-        assert warned == (said == "force deleted"), err
-    ok(mesh, "delete", "ns", namespace)
 
 
 FORTIO = """\

@@ -27,7 +27,6 @@ from pilotfish.agent.kubelet_probes import ContainerProber, Run
 from pilotfish.agent.pod_probes import container_prober, kubelet_check
 from pilotfish.agent.probes import run_probe
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
-from pilotfish.agent.readiness import ReadinessWorker, all_ready
 from pilotfish.agent.spec import (
     PROXY_CONTAINER,
     AgentSpec,
@@ -96,7 +95,6 @@ class Siblings:
     probes_at: str = ""  # where an agent inside the pod serves `/app-health/<name>/readyz`
     children: dict[str, ChildState] = field(default_factory=dict)
     probers: dict[str, ContainerProber] = field(default_factory=dict)  # startup and liveness
-    readiness: dict[str, ReadinessWorker] = field(default_factory=dict)  # the kubelet's
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
 
@@ -106,17 +104,12 @@ class Siblings:
                 continue
             child = self.children[app.name] = ChildState(app.name, pod=kubelet_pod_of(self.spec))
             prober = container_prober(
-                self.spec, app, functools.partial(run_of, child),
+                self.spec, app, functools.partial(_run_of, child),
                 functools.partial(_kill, child), self.on_change,
             )  # fmt: skip
             if prober is not None:
                 self.probers[app.name] = prober
                 prober.start()
-            worker = self.readiness[app.name] = ReadinessWorker(
-                app.name, app.readiness, functools.partial(self._passes, app, child),
-                functools.partial(run_of, child), functools.partial(_started, prober),
-            )  # fmt: skip
-            worker.start()
             task = supervise(
                 child,
                 functools.partial(self._launch, app),
@@ -144,61 +137,59 @@ class Siblings:
             for name, child in self.children.items()
         }
 
-    def ready(self) -> bool:
-        """Every container runs and is ready as the kubelet says (`agent.readiness`): its
-        readiness probe (run here, or by the agent inside an isolated pod; in its own namespace
-        without one, its ports listening there), once its startupProbe has passed; without a
-        probe, once its ports accept connections."""
-        if any(app.name not in self.children for app in self.spec.siblings):
-            return False  # not started yet (held), or never (CreateContainerConfigError)
-        return all_ready(list(self.readiness.values()))
-
-    async def _passes(self, app: AppSpec, child: ChildState) -> bool:
-        """One run of the container's readiness probe, or without one, its ports' check."""
+    async def ready(self) -> bool:
+        """Every container runs and is ready (a kubelet's: one that ended is not): its probe
+        passes (where the pod shares this network; in its own namespace, its ports listen
+        there), else its ports accept connections."""
         proxy = self.spec.proxy
         real = dict(proxy.app_ports)
         host = "127.0.0.1" if self.spec.sidecar else proxy.ip
-        process = child.process
-        probe = app.readiness
-        if process is None:
-            return False
-        if probe is not None and probe.kind == "exec":  # a command in the container
-            return (await kubelet_check(self.spec, app)(probe)).ok
-        if probe is not None and self.probes_at:  # run by the agent inside the pod
-            url = f"{self.probes_at}/app-health/{app.name}/readyz"
-            return await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1)
-        if self.spec.netns:  # in its own namespace, nothing to probe it: its sockets there
-            return listening(process.pid, [real.get(p, p) for p in app.ports])
-        if probe is not None:
-            return await run_probe(probe, host, real.get(probe.port, probe.port))
-        return all([await tcp_open(host, real.get(p, p)) for p in app.ports])
+        for app in self.spec.siblings:
+            child = self.children.get(app.name)
+            process = child.process if child is not None else None
+            if child is None or process is None or process.returncode is not None:
+                return False
+            if (prober := self.probers.get(app.name)) is not None and not prober.started:
+                return False  # its startupProbe has not passed yet
+            probe = app.readiness
+            if probe is not None and time.monotonic() - child.started_at < (
+                probe.initial_delay_seconds
+            ):
+                return False
+            if probe is not None and probe.kind == "exec":  # a command in the container
+                if not (await kubelet_check(self.spec, app)(probe)).ok:
+                    return False
+            elif probe is not None and self.probes_at:  # run by the agent inside the pod
+                url = f"{self.probes_at}/app-health/{app.name}/readyz"
+                if not await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1):
+                    return False
+            elif self.spec.netns:  # in its own namespace, nothing to probe it: its sockets there
+                if not listening(process.pid, [real.get(p, p) for p in app.ports]):
+                    return False
+            elif probe is not None:
+                if not await run_probe(probe, host, real.get(probe.port, probe.port)):
+                    return False
+            elif not all([await tcp_open(host, real.get(p, p)) for p in app.ports]):
+                return False
+        return True
 
-    async def stop(self, grace: int | None = None) -> None:
-        """Stop every container: SIGKILL past the pod's grace period (or `grace`)."""
+    async def stop(self) -> None:
         self._stopping = True
         for prober in self.probers.values():
             await prober.stop()
-        for worker in self.readiness.values():
-            await worker.stop()
         for child in self.children.values():
             if child.process is not None:
-                await terminate(child.process, stop_grace(self.spec, grace))
+                await terminate(child.process, stop_grace(self.spec))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _started(prober: ContainerProber | None) -> bool:
-    return prober is None or prober.started
-
-
-def run_of(child: ChildState, by_pid: bool = True) -> Run | None:
-    """The child's current run (None: not running); not `by_pid`, a new process of the same
-    run (Envoy's hot restart) is the same run."""
+def _run_of(child: ChildState) -> Run | None:
     process = child.process
     if process is None or process.returncode is not None:
         return None
-    return process.pid if by_pid else 0, child.started_at
+    return process.pid, child.started_at
 
 
 async def _kill(child: ChildState, grace: float) -> None:

@@ -1,39 +1,42 @@
 """`Agent`: one workload instance's pilot-agent. Writes Envoy's bootstrap, starts Envoy and the
 app (and the pod's other containers, `agent.containers`), restarts Envoy if it dies and the app
-as the pod's restartPolicy says (with backoff, like a kubelet), keeps each container's readiness
-as the kubelet (`agent.readiness`), runs the app's startup and liveness probes (`pod_probes`),
-serves the merged metrics and `/app-health/<container>/<readyz|livez|startupz>` on 15020
-(`metrics`, `pod_probes`) and stops everything cleanly.
+as the pod's restartPolicy says (with backoff, like a kubelet), reports readiness (Envoy's
+/ready says LIVE and the app's readiness probe passes, or without one, the app accepts
+connections), runs the app's startup and liveness probes as the kubelet (`pod_probes`: a
+container that fails them is killed and restarted), serves the merged metrics and
+`/app-health/<container>/<readyz|livez|startupz>` on 15020 (`metrics`, `pod_probes`) and stops
+everything cleanly.
 
 With an `IdentitySpec` it also obtains the workload certificate (`identity`) and serves it to
 its Envoy over SDS on a unix socket (`sds`). A workload without a sidecar (Istio's
 `sidecar.istio.io/inject: "false"`) runs only its app, listening on the instance address itself.
 
 In a captured pod (`Proxy.captured`, the isolated mode) Envoy runs as Istio's proxy uid and gid
-1337 (let through by the capture rules) and the app, with its real group, on its own ports with
-no proxy variables; there the agent runs inside the pod (`pilotfish agent`, `agent.run`), and a
-pod without a sidecar is run from outside its namespace (`netns`). `agent.json` in its run dir
-holds its children's pids and restarts.
+1337 (which the capture rules let through, `processes.setpriv_prefix`) and the app, with its real
+group, on its own ports with no proxy variables. There the agent itself runs inside the pod
+(`pilotfish agent`, see `pilotfish.agent.run`). A pod without a sidecar may be run from outside
+its namespace (`netns`): the app is started inside it, and its readiness is its listening
+socket, read from /proc. The agent writes its children's pids and restarts to `agent.json` in
+its run dir.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pilotfish.agent.bootstrap import BootstrapSettings, admin_host, bootstrap_json
-from pilotfish.agent.containers import Siblings, container_row, name_containers, proxy_row, run_of
+from pilotfish.agent.containers import Siblings, container_row, name_containers, proxy_row
 from pilotfish.agent.environment import envoy_environment
 from pilotfish.agent.envoy_admin import (
     admin_get,
     admin_post,
+    envoy_ready,
     listening,
     live_epoch,
     until_envoy_ready,
@@ -46,7 +49,6 @@ from pilotfish.agent.pod_files import write_mounted
 from pilotfish.agent.pod_probes import app_health, container_prober, kubelet_check, through_agent
 from pilotfish.agent.ports import ADMIN_PORT, MERGED_PORT, STATS_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise, tcp_open, terminate
-from pilotfish.agent.readiness import ReadinessWorker, all_ready, proxy_worker
 from pilotfish.agent.sds import SdsServer, sds_socket_path
 from pilotfish.agent.spec import (
     AgentSpec,
@@ -83,8 +85,6 @@ class Agent:
     _restarting: asyncio.Lock = field(default_factory=asyncio.Lock)
     siblings: Siblings | None = None  # the pod's other containers (`agent.containers`)
     prober: ContainerProber | None = None  # its app's startup and liveness probes
-    readiness: list[ReadinessWorker] = field(default_factory=list)  # istio-proxy's, the app's
-    deletion_grace: int | None = None  # `delete pod --grace-period` (`local.restarts`)
 
     def __post_init__(self) -> None:
         name_containers(self.spec, self.app, self.envoy)  # as the kubelet's messages name them
@@ -92,12 +92,10 @@ class Agent:
             self.hot = HotRestart(self.spec.run_dir, self.spec.termination_drain)
         if self.spec.siblings:
             self.siblings = Siblings(self.spec, self._write_status)
-        app_run = functools.partial(run_of, self.app)
         if self.spec.app is not None:  # the kubelet's startup and liveness probes of the app
             self.prober = container_prober(
-                self.spec, self.spec.app, app_run, self._kill_app, self._write_status
+                self.spec, self.spec.app, self._app_run, self._kill_app, self._write_status
             )
-        self.readiness = self._readiness(app_run)
 
     @property
     def name(self) -> str:
@@ -255,37 +253,33 @@ class Agent:
             log.warning("%s: cannot write agent.json: %s", self.name, exc)
 
     async def is_ready(self) -> bool:
-        """Every container is ready as the kubelet says (`agent.readiness`: its workers start
-        when first asked; an agent no kubelet asks, inside a pod or on a VM, runs none)."""
-        for worker in self.readiness if not self._stopping else []:
-            worker.start()
-        broken = self.spec.app is not None and bool(self.spec.app.config_error)
-        siblings = self.siblings is None or self.siblings.ready()
-        own = all_ready(self.readiness)  # (one that ended for good, `done`, is not ready)
-        return siblings and own and not broken and not self.app.done
-
-    def _readiness(self, app_run: Callable[[], Run | None]) -> list[ReadinessWorker]:
-        """The kubelet's readiness workers of istio-proxy (with a sidecar) and the app."""
-        spec, envoy = self.spec, functools.partial(run_of, self.envoy, False)  # hot: one run
-        found = [proxy_worker(spec.proxy, envoy, spec.proxy_readiness)] if spec.sidecar else []
-        if spec.app is not None and not spec.app.config_error:
-            started = lambda: self.prober is None or self.prober.started  # noqa: E731
-            app = self.app.container, spec.readiness, self._app_ready, app_run, started
-            found.append(ReadinessWorker(*app))
-        return found
-
-    async def _app_ready(self) -> bool:
-        """One run of the app's readiness probe, else its ports' check (outside its netns)."""
-        proxy, app = self.spec.proxy, self.app.process
-        if self.spec.netns:
+        """Envoy is LIVE (with a sidecar) and the app is ready: its readiness probe passes, or,
+        without one, every port it serves accepts connections."""
+        proxy = self.spec.proxy
+        if self.spec.app is not None and self.spec.app.config_error:
+            return False
+        if self.siblings is not None and not await self.siblings.ready():
+            return False
+        if self.app.done:  # ended for good (restartPolicy): a container that is not ready
+            return False
+        if self.prober is not None and not self.prober.started:  # its startupProbe first
+            return False
+        if self.spec.netns:  # a pod run from outside its namespace: its sockets
+            app = self.app.process
             ports = [real for _, real in proxy.app_ports]
-            return not ports or (app is not None and listening(app.pid, ports))
+            if ports and (app is None or not listening(app.pid, ports)):
+                return False
+            return not self.spec.sidecar or await asyncio.to_thread(envoy_ready, proxy.ip)
         host = "127.0.0.1" if self.spec.sidecar else proxy.ip
+        if self.spec.sidecar and not await asyncio.to_thread(envoy_ready, proxy.ip):
+            return False
         readiness = self.spec.readiness
         if readiness is not None and (
             readiness.kind == "exec"
             or (self.spec.sidecar and not through_agent(self.spec, readiness))
         ):  # the kubelet's own: a command in the app, or through the sidecar's inbound
+            if time.monotonic() - self.app.started_at < readiness.initial_delay_seconds:
+                return False
             return (await kubelet_check(self.spec)(readiness)).ok
         if readiness is not None:
             return 200 <= await self.app_health(readiness.container) < 400
@@ -293,7 +287,8 @@ class Agent:
 
     async def app_health(self, container: str, endpoint: str = "readyz") -> int:
         """What 15020 answers for `/app-health/<container>/<endpoint>` (`pod_probes`): for its
-        app's readiness, 500 too while the app is not running or before its probe's delay."""
+        app's readiness, 500 too while the app is not running or before its probe's
+        `initialDelaySeconds` (another container's runs elsewhere: its caller waits)."""
         own = self.spec.readiness
         if endpoint == "readyz" and own is not None and own.container == container:
             if self.app.process is None:
@@ -301,6 +296,11 @@ class Agent:
             if time.monotonic() - self.app.started_at < own.initial_delay_seconds:
                 return 500
         return await app_health(self.spec, container, endpoint)
+
+    def _app_run(self) -> Run | None:
+        process = self.app.process
+        running = process is not None and process.returncode is None
+        return (process.pid, self.app.started_at) if running and process is not None else None
 
     async def _kill_app(self, grace: float) -> None:
         if self.app.process is not None:
@@ -363,17 +363,15 @@ class Agent:
         self._stopping = True
         if self.prober is not None:
             await self.prober.stop()
-        for worker in self.readiness:
-            await worker.stop()
         if self._metrics is not None:
             await self._metrics.stop()
         for process in list(self._retiring):
             await terminate(process)
         if self.siblings is not None:  # the app containers first, then their proxy
-            await self.siblings.stop(self.deletion_grace)
+            await self.siblings.stop()
         for child in (self.app, self.envoy):  # the app first, then its proxy
-            if child.process is not None:  # SIGKILL past the pod's (or deletion's) grace
-                await terminate(child.process, stop_grace(self.spec, self.deletion_grace))
+            if child.process is not None:  # SIGKILL past the pod's grace period
+                await terminate(child.process, stop_grace(self.spec))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -90,8 +90,6 @@ class AgentSpec:
     rewrite_probes: bool = True  # sidecar.istio.io/rewriteAppHTTPProbers: the kubelet's
     # httpGet/tcpSocket/grpc probes go through the agent's 15020 (`agent.pod_probes`)
     termination_grace: int = DEFAULT_GRACE_SECONDS  # the pod's terminationGracePeriodSeconds
-    proxy_readiness: Probe | None = None  # istio-proxy's, from the pod's annotations (None:
-    # Istio's default, `agent.readiness`)
 
 
 PROXY_CONTAINER = "istio-proxy"  # the injector's sidecar container

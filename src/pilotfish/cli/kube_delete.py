@@ -8,8 +8,6 @@
   --ignore-not-found=true -f FILE` (Istio's cleanups) deletes those of the file's objects that
   are stored, silently, and succeeds when none is.
 
-`deletion_grace` reads `--grace-period`, `--now` and `--force` as kubectl does.
-
 Pods and namespaces keep `delete_command`'s own handling (a pod is an instance, a namespace
 deletes what is in it).
 """
@@ -54,32 +52,6 @@ def targets(kind: str | None, names: list[str]) -> list[tuple[str | None, list[s
             )
         groups.setdefault(type_, []).append(name)
     return list(groups.items())
-
-
-FORCE_WARNING = (
-    "warning: Immediate deletion does not wait for confirmation that the running resource has"
-    " been terminated. The resource may continue to run on the cluster indefinitely."
-)
-
-
-def deletion_grace(grace_period: int, now: bool, force: bool) -> int | None:
-    """The deletion's grace period in seconds (None: the object's own), as kubectl's
-    DeleteOptions Complete and Validate make it: `--now` is 1, `--grace-period=0` is 1 unless
-    `--force` (then 0, also by default); kubectl's errors as TargetError; `--force` with 0
-    prints kubectl's warning."""
-    if now:
-        if grace_period != -1:
-            raise TargetError("--now and --grace-period cannot be specified together")
-        grace_period = 1
-    if grace_period == 0 and not force:
-        grace_period = 1  # kubectl's guard against accidental data loss
-    if force and grace_period < 0:
-        grace_period = 0
-    if force and grace_period > 0:
-        raise TargetError("--force and --grace-period greater than 0 cannot be specified together")
-    if force:
-        print(FORCE_WARNING, file=sys.stderr)
-    return grace_period if grace_period >= 0 else None
 
 
 def not_found_line(kind: KindName, name: str) -> str:
@@ -152,17 +124,3 @@ def delete_targets(
                 print(not_found_line(resolved, name), file=sys.stderr)
             code = max(code, 1)
     return code
-
-
-def pod_names(kind: str | None, names: list[str]) -> list[str] | None:
-    """The pod names of `delete pod A B` / `delete pod/A pod/B`; None for other kinds."""
-    from pilotfish.cli.kube_get import POD_KINDS  # (its own imports: not for every delete)
-
-    if kind is None:
-        return None
-    if "/" in kind:
-        pairs = [arg.partition("/") for arg in [kind, *names]]
-        if all(t.lower() in POD_KINDS and n for t, _, n in pairs):
-            return [n for _, _, n in pairs]
-        return None
-    return list(names) if kind.lower() in POD_KINDS else None

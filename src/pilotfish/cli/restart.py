@@ -30,7 +30,7 @@ from pilotfish.cli.errors import UserError, running_mesh
 from pilotfish.cli.kube_get import DEPLOY_KINDS
 from pilotfish.cli.kube_pods import CONTROL_PLANE
 from pilotfish.cli.selectors import Selector
-from pilotfish.local.restarts import request_grace, request_restart
+from pilotfish.local.restarts import request_restart
 
 ROUTER = "router"
 
@@ -137,14 +137,12 @@ def delete_pods(
     state_dir: Path,
     delete: Callable[[str, list[str]], int],
     timeout: float = 60.0,
-    grace: int | None = None,
 ) -> int:
     """`delete pod NAME…` or `delete pod -l SELECTOR`: a pod of a Deployment (or Workload) is
     replaced, as its ReplicaSet replaces a deleted pod, with its sidecar injection decided
     anew (Istio's "Installing the Sidecar" page: label the namespace, delete the pod, the new
     one is injected); in local mode every pod of that deployment is replaced. A v1 Pod object
-    is deleted (`delete`). `grace`: the deletion's grace period (`kube_delete.deletion_grace`;
-    0, kubectl's `force deleted`), left for the launcher (`local.restarts.request_grace`)."""
+    is deleted (`delete`)."""
     from pilotfish.cli.kube_views import no_resources
     from pilotfish.cli.kube_wait import stored_deployment
 
@@ -153,7 +151,6 @@ def delete_pods(
         return 1
     ns = namespace or "default"
     info = running_mesh(state_dir)
-    deleted = "force deleted" if grace == 0 else "deleted"  # kubectl's words
     rows = {
         str(p.get("instance") or key.split(".")[0]): p
         for key, p in sorted(info.get("proxies", {}).items())
@@ -167,27 +164,19 @@ def delete_pods(
             return 0
     owned: dict[str, list[str]] = {}
     bare: list[str] = []
-    keys = {str(p.get("instance") or k.split(".")[0]): k for k, p in info.get("proxies", {}).items()
-            if p.get("namespace") == ns}  # fmt: skip
-    if grace is not None:  # for the launcher, before the pods stop
-        for pod in [n for n in names if n in rows]:
-            request_grace(Path(info["state_dir"]) / "run", keys[pod], grace)
     for pod in [n for n in names if n in rows]:
         workload = str(rows[pod].get("workload") or "")
         if stored_deployment(info, ns, workload, report=False) is not None:
             owned.setdefault(workload, []).append(pod)
         else:
             bare.append(pod)  # a v1 Pod
-    said = io.StringIO()
-    with contextlib.redirect_stdout(said):
-        code = delete("pod", bare) if bare else 0
-    print(said.getvalue().replace(" deleted\n", f" {deleted}\n"), end="")
+    code = delete("pod", bare) if bare else 0
     for pod in [n for n in names if n not in rows]:
         print(f'Error from server (NotFound): pods "{pod}" not found', file=sys.stderr)
         code = 1
     for workload, pods in owned.items():
         for pod in pods:
-            print(f'pod "{pod}" {deleted}')
+            print(f'pod "{pod}" deleted')
         code = max(code, _restart_workload(info, workload, ns, state_dir, timeout))
     return code
 

@@ -34,7 +34,7 @@ from pilotfish.local.network import MeshNetwork, load_or_choose
 from pilotfish.local.node import node_allocatable
 from pilotfish.local.pod_agent import PodAgent
 from pilotfish.local.pods import IsolatedPods, check_annotations
-from pilotfish.local.restarts import InPlaceRestarts, take_grace
+from pilotfish.local.restarts import InPlaceRestarts
 from pilotfish.local.specs import (
     SpecContext,
     agent_spec,
@@ -51,6 +51,7 @@ from pilotfish.registry.mesh_config import MeshSettings
 log = logging.getLogger("pilotfish.up")
 
 MIN_EDS_WAIT = 2.0  # seconds a leaving pod waits at most for EDS, even with no drain
+FAILURE_THRESHOLD = 3  # Kubernetes' readinessProbe default
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Mesh:
     manifest: Manifest | None = None  # the last one reconciled
     collectors: TraceCollectors = field(init=False)
     terminating: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # pods draining
+    probe_failures: dict[str, int] = field(default_factory=dict)  # pod -> failed checks in a row
     pods: IsolatedPods | None = None  # the isolated mode's namespaces and bridge
     restarts: InPlaceRestarts = field(default_factory=InPlaceRestarts)  # `rollout restart`
     allocatable: tuple[int, int] = field(default_factory=node_allocatable)  # the Downward API's
@@ -239,7 +241,7 @@ class Mesh:
         first, then its sidecar drains for `terminationDrainDuration`, then it stops."""
         agent = self.agents.pop(name)
         self.specs.pop(name, None)
-        agent.deletion_grace = take_grace(self.run_dir, name)  # `delete pod --grace-period`
+        self.probe_failures.pop(name, None)
         self.terminating[name] = asyncio.create_task(self._drain_and_stop(name, agent))
 
     async def _drain_and_stop(
@@ -268,7 +270,8 @@ class Mesh:
     # ---- readiness and status -------------------------------------------------------------------
     async def ready_instances(self) -> list[dict[str, Any]]:
         agents = dict(self.agents)  # pods may come and go while we wait
-        results = await asyncio.gather(*(a.is_ready() for a in agents.values()))
+        checks = await asyncio.gather(*(a.is_ready() for a in agents.values()))
+        results = [self._probe(name, ok) for name, ok in zip(agents, checks, strict=True)]
         self.ready_pods = {k for k, ok in zip(agents, results, strict=True) if ok}
         rows = []
         for agent, ready in zip(agents.values(), results, strict=True):
@@ -287,6 +290,17 @@ class Mesh:
                     }
                 )
         return rows
+
+    def _probe(self, name: str, ok: bool) -> bool:
+        """Kubernetes' readiness semantics: ready after one passing check, unready only after
+        `FAILURE_THRESHOLD` failing ones in a row (a slow check on a busy machine must not
+        take a pod out of every load balancer)."""
+        if ok:
+            self.probe_failures[name] = 0
+            return True
+        failures = self.probe_failures.get(name, FAILURE_THRESHOLD) + 1
+        self.probe_failures[name] = failures
+        return failures < FAILURE_THRESHOLD and name in self.ready_pods
 
     async def report_instances(self, force: bool = False) -> None:
         rows = await self.ready_instances()

@@ -42,14 +42,13 @@ from pilotfish.agent.environment import (
     env_file_text,
     override_file,
 )
-from pilotfish.agent.envoy_admin import http_ok, listening, until_envoy_ready
+from pilotfish.agent.envoy_admin import envoy_ready, http_ok, listening, until_envoy_ready
 from pilotfish.agent.kubelet_probes import ContainerProber, Run
 from pilotfish.agent.pod_probes import container_prober, kubelet_check, through_agent
 from pilotfish.agent.ports import MERGED_PORT
 from pilotfish.agent.processes import ChildState, spawn, supervise
-from pilotfish.agent.readiness import ReadinessWorker, all_ready, proxy_worker
 from pilotfish.agent.service_env import tcp_service_env
-from pilotfish.agent.spec import AgentSpec, container_name, stop_grace
+from pilotfish.agent.spec import AgentSpec, stop_grace
 from pilotfish.ca.storage import write_private
 from pilotfish.capture.netns import in_netns
 from pilotfish.local.admin_bridge import AdminBridge
@@ -73,8 +72,6 @@ class PodAgent:
     siblings: Siblings | None = None  # the pod's other containers: the kubelet runs them
     prober: ContainerProber | None = None  # its app's startup and liveness probes (the kubelet's)
     _run: Run | None = None  # the app's run the prober last saw
-    readiness: list[ReadinessWorker] = field(default_factory=list)  # istio-proxy's, the app's
-    deletion_grace: int | None = None  # `delete pod --grace-period` (`local.restarts`)
 
     @property
     def name(self) -> str:
@@ -116,9 +113,6 @@ class PodAgent:
             self.prober = container_prober(self.spec, app, self._app_run, self._kill_app, _noop)
             if self.prober is not None:
                 self.prober.start()
-        self.readiness = self._readiness()
-        for worker in self.readiness:
-            worker.start()
         if self.spec.siblings:  # started inside the pod, as the kubelet starts its containers
             self.siblings = Siblings(
                 self.spec, probes_at=f"http://{self.spec.proxy.ip}:{MERGED_PORT}"
@@ -167,42 +161,30 @@ class PodAgent:
                 os.killpg(run[0], signal.SIGKILL)
 
     async def is_ready(self) -> bool:
-        """Every container ready as the kubelet says (`agent.readiness`)."""
         if self.spec.app is not None and self.spec.app.config_error:
             return False
-        siblings = self.siblings is None or self.siblings.ready()
-        own = all_ready(self.readiness)
-        return siblings and own and not self.child_status().get("app_done")
-
-    def _readiness(self) -> list[ReadinessWorker]:
-        """The kubelet's readiness workers of istio-proxy (the agent process) and the app."""
-        found = [proxy_worker(self.spec.proxy, self._agent_run, self.spec.proxy_readiness)]
-        app = self.spec.app
-        if app is not None and not app.config_error:
-            found.append(ReadinessWorker(
-                container_name(self.spec), self.spec.readiness, self._app_ready, self._app_run,
-                lambda: self.prober is None or self.prober.started,
-            ))  # fmt: skip
-        return found
-
-    def _agent_run(self) -> Run | None:
         process = self.agent.process
-        running = process is not None and process.returncode is None
-        return (process.pid, self.agent.started_at) if running and process is not None else None
-
-    async def _app_ready(self) -> bool:
-        """One run of the app's readiness probe: through the agent's rewritten
-        `/app-health/<container>/readyz`, or straight at the pod when not rewritten; without
-        one, its ports listening in the pod."""
-        probe, proxy = self.spec.readiness, self.spec.proxy
+        if process is None or process.returncode is not None:
+            return False
+        proxy = self.spec.proxy
+        if not await asyncio.to_thread(envoy_ready, proxy.ip):
+            return False
+        if self.siblings is not None and not await self.siblings.ready():
+            return False
+        status = self.child_status()
+        if status.get("app_done") or (self.spec.app is not None and not status["app_pid"]):
+            return False  # its app container ended (restartPolicy) or is not running
+        if self.prober is not None and not self.prober.started:  # its startupProbe first
+            return False
+        probe = self.spec.readiness
         if probe is not None:
+            if time.monotonic() - self.agent.started_at < probe.initial_delay_seconds:
+                return False
             if not through_agent(self.spec, probe):  # not rewritten: straight at the pod
                 return (await kubelet_check(self.spec)(probe)).ok
             url = f"http://{proxy.ip}:{MERGED_PORT}/app-health/{probe.container}/readyz"
             return await asyncio.to_thread(http_ok, url, probe.timeout_seconds + 1)
-        process = self.agent.process
-        ports = [port for port, _ in proxy.app_ports]
-        return process is not None and listening(process.pid, ports)
+        return listening(process.pid, [port for port, _ in proxy.app_ports])
 
     def child_status(self) -> dict[str, Any]:
         """The agent's pid and restarts, its children's (from its `agent.json`), and where the
@@ -252,18 +234,10 @@ class PodAgent:
         self._stopping = True
         if self.prober is not None:
             await self.prober.stop()
-        for worker in self.readiness:
-            await worker.stop()
-        process, app = self.agent.process, self._app_run()
-        grace = stop_grace(self.spec, self.deletion_grace)
-        if process is not None and app is not None and self.deletion_grace is not None:
-            with contextlib.suppress(TimeoutError):  # a deletion's grace period, not the pod's
-                await asyncio.wait_for(process.wait(), self.spec.termination_drain + grace)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(app[0], signal.SIGKILL)
+        process = self.agent.process
         if process is not None:
             try:
-                past_drain = max(STOP_GRACE, grace + 2)  # the app's grace, Envoy's
+                past_drain = max(STOP_GRACE, stop_grace(self.spec) + 2)  # the app's grace, Envoy's
                 await asyncio.wait_for(process.wait(), self.spec.termination_drain + past_drain)
             except TimeoutError:
                 log.warning("%s: agent did not stop in time; killing it", self.name)
@@ -275,7 +249,7 @@ class PodAgent:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         if self.siblings is not None:  # with the app: after the drain
-            await self.siblings.stop(self.deletion_grace)
+            await self.siblings.stop()
         if self.bridge is not None:
             await self.bridge.stop()
 

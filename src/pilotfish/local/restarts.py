@@ -5,11 +5,6 @@ launcher's loop takes the files (`take_requests`), restarts each pod's proxy in 
 reports in `mesh.json`'s row of that pod: `restart: {request, ok, epoch, error}`
 (`RestartResult.row`). A file, as everything else between the CLI and `up`: no socket to secure.
 `InPlaceRestarts` is the launcher's side: it takes the requests and runs the restarts.
-
-`kubectl delete pod --grace-period=N` (`--now`, `--force`) leaves the deletion's grace period
-in `run/delete-grace/<NAME.NS>` before the pod is deleted (`request_grace`); the launcher takes
-it when the pod stops (`take_grace`): SIGKILL N seconds after SIGTERM instead of the pod's
-terminationGracePeriodSeconds (the API server's `deletionGracePeriodSeconds`).
 """
 
 from __future__ import annotations
@@ -30,7 +25,6 @@ from pilotfish.state_files import write_atomically
 log = logging.getLogger("pilotfish.up")
 
 REQUESTS = "restart"
-GRACE = "delete-grace"
 
 
 @dataclass(frozen=True)
@@ -51,24 +45,6 @@ def request_restart(run_dir: Path, pod: str) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / pod, request)
     return request
-
-
-def request_grace(run_dir: Path, pod: str, seconds: int) -> None:
-    """The grace period of `pod`'s (`NAME.NS`) deletion, for the launcher."""
-    folder = run_dir / GRACE
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomically(folder / pod, str(seconds))
-
-
-def take_grace(run_dir: Path, pod: str) -> int | None:
-    """The grace period a deletion of `pod` asked for (None: the pod's own), removed."""
-    path = run_dir / GRACE / pod
-    try:
-        seconds = int(path.read_text().strip())
-        path.unlink()
-    except (OSError, ValueError):
-        return None
-    return seconds
 
 
 def take_requests(run_dir: Path) -> list[tuple[str, str]]:

@@ -16,7 +16,6 @@ from typing import Any
 
 from pilotfish.agent.identity import IdentitySpec
 from pilotfish.agent.metrics import app_scrape, merges, scrape_annotations
-from pilotfish.agent.readiness import sidecar_probe
 from pilotfish.agent.spec import AgentSpec, AppSpec
 from pilotfish.ca.certs import key_algorithm
 from pilotfish.ca.identity import DEFAULT_TRUST_DOMAIN, spiffe_id
@@ -212,7 +211,6 @@ def instance_spec(
         termination_grace=workload.termination_grace,
         default_container=annotations.get(DEFAULT_CONTAINER, ""),
         rewrite_probes=workload.rewrite_probes,
-        proxy_readiness=sidecar_probe(annotations),
     )  # fmt: skip
     if workload.concurrency is not None:  # ProxyConfig concurrency (0: one per CPU, as Istio)
         spec = replace(spec, concurrency=workload.concurrency or ctx.allocatable[0])
@@ -240,7 +238,7 @@ def same_workload(a: AgentSpec, b: AgentSpec) -> bool:
             s.bootstrap_override, s.volume_error, s.proxy_files, s.envoy_log_level,
             s.envoy_component_log_level,
             s.siblings, s.restart_policy, s.default_container,
-            s.concurrency, s.rewrite_probes, s.termination_grace, s.proxy_readiness,
+            s.concurrency, s.rewrite_probes, s.termination_grace,
         )  # fmt: skip
 
     return key(a) == key(b)

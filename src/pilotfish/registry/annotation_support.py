@@ -115,11 +115,11 @@ SUPPORT: dict[str, Support] = {
     "readiness.status.sidecar.istio.io/applicationPorts": Support(
         _N, "readiness is the sidecar's Envoy and the app's probe (or ports)"),
     "readiness.status.sidecar.istio.io/failureThreshold": Support(
-        _Y, "istio-proxy's readiness probe (`kubectl` shows the pod Ready by it)"),
+        _N, "the launcher probes 15021 at its own pace"),
     "readiness.status.sidecar.istio.io/initialDelaySeconds": Support(
-        _Y, "istio-proxy's readiness probe (`kubectl` shows the pod Ready by it)"),
+        _N, "the launcher probes 15021 at its own pace"),
     "readiness.status.sidecar.istio.io/periodSeconds": Support(
-        _Y, "istio-proxy's readiness probe (`kubectl` shows the pod Ready by it)"),
+        _N, "the launcher probes 15021 at its own pace"),
     "sidecar.istio.io/agentLogLevel": Support(
         _N, "local mode's agents log in the launcher's process"),
     "sidecar.istio.io/bootstrapOverride": Support(

@@ -51,23 +51,12 @@ def delete(
     selector: Annotated[
         str | None, typer.Option("--selector", "-l", help="pods: labels key=value[,…]")
     ] = None,
-    grace_period: Annotated[
-        int, typer.Option("--grace-period", help="pods: seconds from SIGTERM to SIGKILL")
-    ] = -1,
-    now: Annotated[bool, typer.Option("--now", help="pods: --grace-period=1")] = False,
-    force: Annotated[bool, typer.Option("--force", help="with --grace-period=0")] = False,
 ) -> None:
     """Delete config: `delete -f FILE`, `delete -k DIR`, `delete KIND NAME…` or `delete
     TYPE/NAME…` (`delete namespace NAME` deletes everything in it); `delete pod NAME|-l …`
     replaces a deployment's pods, as its ReplicaSet does."""
     from pilotfish.cli.apply import delete_command
-    from pilotfish.cli.kube_delete import TargetError, delete_targets, deletion_grace, pod_names
-
-    try:
-        grace = deletion_grace(grace_period, now, force)
-    except TargetError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        exit_with(1)
+    from pilotfish.cli.kube_delete import delete_targets
 
     paths = (filename or [], kustomize or [])
     namespace = namespace or state.namespace
@@ -83,7 +72,7 @@ def delete(
     def stored(kind: str | None, names: list[str]) -> int:
         return delete_targets(kind, names, namespace, state.state_dir, ignore_not_found, one)
 
-    pods = pod_names(kind, names or [])
+    pods = _pod_names(kind, names or [])
     if pods is not None and not paths[0] and not paths[1]:
         from pilotfish.cli.restart import delete_pods
         from pilotfish.cli.selectors import parse_selector
@@ -92,11 +81,25 @@ def delete(
         if selector is not None and labels is None:
             typer.echo(f"error: -l {selector!r}: expected key=value[,key=value]", err=True)
             exit_with(1)
-        exit_with(delete_pods(pods, labels, namespace, state.state_dir, stored, grace=grace))
+        exit_with(delete_pods(pods, labels, namespace, state.state_dir, stored))
     if selector is not None:
         typer.echo("error: delete -l selects pods here: `delete pod -l key=value`", err=True)
         exit_with(1)
     exit_with(stored(kind, names or []))
+
+
+def _pod_names(kind: str | None, names: list[str]) -> list[str] | None:
+    """The pod names of `delete pod A B` / `delete pod/A pod/B`; None for other kinds."""
+    from pilotfish.cli.kube_get import POD_KINDS
+
+    if kind is None:
+        return None
+    if "/" in kind:
+        pairs = [arg.partition("/") for arg in [kind, *names]]
+        if all(t.lower() in POD_KINDS and n for t, _, n in pairs):
+            return [n for _, _, n in pairs]
+        return None
+    return list(names) if kind.lower() in POD_KINDS else None
 
 
 @app.command()
